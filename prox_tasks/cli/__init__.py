@@ -1,0 +1,60 @@
+"""The ``prox`` command: one subcommand module per pipeline stage.
+
+Each module in :data:`SUBCOMMANDS` defines ``register(subparsers)``, which adds its parser and
+sets ``func`` to a callable taking the parsed arguments and returning an exit code. Modules
+are imported lazily so ``prox execute`` never pays for torch or Airflow imports.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# (subcommand, module under prox_tasks.cli, one-line help)
+SUBCOMMANDS: list[tuple[str, str, str]] = [
+    ("execute", "execute_cmd", "run stored programs over JSONL rows"),
+    ("plan", "plan_cmd", "split a snapshot into shards and write the manifest"),
+    ("label", "label_cmd", "label documents with a teacher (rules, diff, llm)"),
+    ("eval", "eval_cmd", "word-level precision/recall/F1 of refined texts against gold"),
+    ("train", "train_cmd", "train and evaluate a refining model"),
+    ("refine", "refine_cmd", "refine a corpus with a model (outside Airflow)"),
+    ("gate", "gate_cmd", "run the data-quality gate over a refined snapshot"),
+    ("release", "release_cmd", "release a refined snapshot that passed its gate"),
+    ("catalog", "catalog_cmd", "inspect or migrate the SQL catalog"),
+]
+
+
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="prox", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    wanted = None
+    if argv:
+        wanted = next((a for a in argv if not a.startswith("-")), None)
+    for name, module, help_text in SUBCOMMANDS:
+        if wanted is not None and wanted != name:
+            # Only the requested subcommand is imported; others are listed by name.
+            sub.add_parser(name, help=help_text, add_help=False)
+            continue
+        try:
+            mod = importlib.import_module(f"prox_tasks.cli.{module}")
+        except ModuleNotFoundError as err:
+            if err.name != f"prox_tasks.cli.{module}":
+                raise
+            continue  # stage not built yet
+        mod.register(sub, name, help_text)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,135 @@
+"""The shard manifest: which records of which input files make up each shard.
+
+Stored as ``<output>/manifest.json`` (see docs/storage.md). Its ``id`` is the SHA-256 of its
+canonical JSON without the id, so the same input and settings always give the same id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+
+from prox_tasks.storage import join_uri, open_uri, put_atomic
+
+MANIFEST_NAME = "manifest.json"
+MANIFEST_VERSION = 1
+
+
+@dataclass
+class Segment:
+    """Records ``[start, end)`` (record offsets) of one input file; ``docs`` of them are
+    records (blank JSONL lines in the range are not)."""
+
+    file: str
+    format: str
+    start: int
+    end: int
+    docs: int
+    bytes: int
+
+
+@dataclass
+class ShardPlan:
+    index: int
+    docs: int = 0
+    bytes: int = 0
+    segments: list[Segment] = field(default_factory=list)
+
+
+@dataclass
+class InputFile:
+    uri: str
+    format: str
+    size: int
+    records: int
+    bytes: int
+
+
+@dataclass
+class Manifest:
+    """A snapshot's shard plan.
+
+    Attributes:
+        input_uri: What was planned (file, folder, prefix or glob).
+        output_uri: The folder refined shards go to.
+        settings: Targets and read options (text_field, id_field, max_doc_bytes, format).
+        files: Every input file with its size and record count.
+        shards: The shards, in order.
+        id: Content hash of all the above.
+    """
+
+    input_uri: str
+    output_uri: str
+    settings: dict
+    files: list[InputFile]
+    shards: list[ShardPlan]
+    version: int = MANIFEST_VERSION
+    id: str = ""
+
+    def __post_init__(self):
+        if not self.id:
+            self.id = self.compute_id()
+
+    def compute_id(self) -> str:
+        body = {k: v for k, v in asdict(self).items() if k != "id"}
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()
+
+    @property
+    def total_docs(self) -> int:
+        return sum(s.docs for s in self.shards)
+
+    @property
+    def uri(self) -> str:
+        return join_uri(self.output_uri, MANIFEST_NAME)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Manifest:
+        if data.get("version") != MANIFEST_VERSION:
+            raise ValueError(f"unsupported manifest version {data.get('version')}")
+        shards = [
+            ShardPlan(s["index"], s["docs"], s["bytes"], [Segment(**g) for g in s["segments"]])
+            for s in data["shards"]
+        ]
+        files = [InputFile(**f) for f in data["files"]]
+        manifest = cls(data["input_uri"], data["output_uri"], data["settings"], files, shards,
+                       data["version"], data["id"])
+        if manifest.compute_id() != manifest.id:
+            raise ValueError("manifest id does not match its content (edited or corrupt)")
+        return manifest
+
+    def write(self) -> str:
+        put_atomic(self.uri, self.to_json())
+        return self.uri
+
+    def shard(self, index: int) -> ShardPlan:
+        if not 0 <= index < len(self.shards):
+            raise IndexError(f"shard {index} not in 0..{len(self.shards) - 1}")
+        return self.shards[index]
+
+
+def load_manifest(uri: str) -> Manifest:
+    """Read a manifest from its file, or from the output folder holding ``manifest.json``."""
+    target = uri if uri.endswith(".json") else join_uri(uri, MANIFEST_NAME)
+    with open_uri(target, "rt") as f:
+        return Manifest.from_dict(json.load(f))
+
+
+def shard_name(index: int) -> str:
+    return f"shard-{index:05d}"
+
+
+def shard_uri(output_uri: str, index: int) -> str:
+    return join_uri(output_uri, "shards", shard_name(index) + ".parquet")
+
+
+def quarantine_uri(output_uri: str, index: int) -> str:
+    return join_uri(output_uri, "quarantine", shard_name(index) + ".jsonl.gz")
+
+
+def status_uri(output_uri: str, index: int) -> str:
+    return join_uri(output_uri, "_status", shard_name(index) + ".json")

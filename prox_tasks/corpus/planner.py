@@ -1,0 +1,107 @@
+"""Shard planning: split a snapshot into shards of a target size, deterministically."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document
+from prox_tasks.corpus.manifest import (
+    InputFile,
+    Manifest,
+    Segment,
+    ShardPlan,
+    load_manifest,
+)
+from prox_tasks.corpus.quarantine import Quarantine
+from prox_tasks.corpus.readers import FORMATS, ReadOptions, input_files, read_file
+from prox_tasks.storage import exists, size_of, to_uri
+
+DEFAULT_TARGET_DOCS = 10_000
+
+
+class ManifestConflict(RuntimeError):
+    """The output folder already holds a manifest of a different plan."""
+
+
+def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
+                target_bytes: int | None = None, *, text_field: str = "text",
+                id_field: str = "id", format: str | None = None,
+                max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES, write: bool = True,
+                overwrite: bool = False) -> Manifest:
+    """Split the files at ``input_uri`` into shards and record them in a manifest.
+
+    Files are taken in sorted order and their records in file order; a shard closes once
+    it holds ``target_docs`` records or ``target_bytes`` bytes (uncompressed record bytes),
+    whichever comes first. The same input and settings always give the same manifest.
+
+    Args:
+        input_uri: A file, folder, prefix or glob.
+        output_uri: The folder the refined shards (and ``manifest.json``) go to.
+        target_docs: Records per shard (default 10,000 when neither target is given).
+        target_bytes: Bytes per shard.
+        write: Write ``<output_uri>/manifest.json`` (atomically).
+        overwrite: Replace an existing manifest of a different plan instead of raising
+            :class:`ManifestConflict`.
+    """
+    if target_docs is None and target_bytes is None:
+        target_docs = DEFAULT_TARGET_DOCS
+    if (target_docs is not None and target_docs < 1) or (target_bytes is not None and target_bytes < 1):
+        raise ValueError("targets must be positive")
+    settings = {"target_docs": target_docs, "target_bytes": target_bytes,
+                "text_field": text_field, "id_field": id_field, "format": format,
+                "max_doc_bytes": max_doc_bytes}
+    files, shards = [], [ShardPlan(0)]
+    for path, fmt in input_files(input_uri, format):
+        records = total = 0
+        segment = None
+        for offset, nbytes in FORMATS[fmt].scan(path, max_doc_bytes):
+            shard = shards[-1]
+            if shard.docs and ((target_docs and shard.docs >= target_docs)
+                               or (target_bytes and shard.bytes >= target_bytes)):
+                shard = ShardPlan(len(shards))
+                shards.append(shard)
+                segment = None
+            if segment is None:
+                segment = Segment(path, fmt, offset, offset + 1, 0, 0)
+                shard.segments.append(segment)
+            segment.end, segment.docs, segment.bytes = offset + 1, segment.docs + 1, segment.bytes + nbytes
+            shard.docs, shard.bytes = shard.docs + 1, shard.bytes + nbytes
+            records, total = records + 1, total + nbytes
+        files.append(InputFile(path, fmt, size_of(path), records, total))
+    if not shards[-1].docs:
+        shards.pop()
+    manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards)
+    if write:
+        _write(manifest, overwrite)
+    return manifest
+
+
+def _write(manifest: Manifest, overwrite: bool) -> None:
+    if exists(manifest.uri) and not overwrite:
+        existing = load_manifest(manifest.uri)
+        if existing.id == manifest.id:
+            return
+        raise ManifestConflict(
+            f"{manifest.uri} holds another plan ({existing.id[:12]} != {manifest.id[:12]}); "
+            "use a new output folder or overwrite=True"
+        )
+    manifest.write()
+
+
+def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
+               quarantine: Quarantine | None = None) -> Iterator[Document]:
+    """Stream one shard's documents; bad records go to ``quarantine`` (else raise).
+
+    Raises:
+        RuntimeError: when an input file changed size since planning.
+    """
+    manifest = (manifest_or_uri if isinstance(manifest_or_uri, Manifest)
+                else load_manifest(manifest_or_uri))
+    s = manifest.settings
+    options = ReadOptions(s["text_field"], s["id_field"], s["max_doc_bytes"], s["format"])
+    sizes = {f.uri: f.size for f in manifest.files}
+    for segment in manifest.shard(shard_index).segments:
+        if size_of(segment.file) != sizes[segment.file]:
+            raise RuntimeError(f"{segment.file} changed since the manifest was planned")
+        yield from read_file(segment.file, options, quarantine, segment.start, segment.end,
+                             segment.format)

@@ -1,0 +1,80 @@
+"""Quarantine: bad input records kept with the reason, counted, and written out."""
+
+from __future__ import annotations
+
+import base64
+import json
+import tempfile
+from collections import Counter
+from collections.abc import Iterator
+
+from prox_tasks.storage import open_uri
+
+
+class Quarantine:
+    """Collects bad records (spooled to disk, so memory stays bounded).
+
+    Each record is a JSON object: ``source``, ``offset``, ``reason``, ``detail``, ``id``
+    (when known), ``raw`` (the record as text) or ``raw_b64`` (bytes that are not UTF-8),
+    ``raw_bytes`` (full size) and ``truncated`` (raw kept only up to ``max_raw_bytes``).
+
+    Args:
+        max_raw_bytes: How much of each bad record to keep (its location is always kept).
+    """
+
+    def __init__(self, max_raw_bytes: int = 1024 * 1024):
+        self.max_raw_bytes = max_raw_bytes
+        self.reasons: Counter[str] = Counter()
+        self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
+
+    def __len__(self) -> int:
+        return sum(self.reasons.values())
+
+    @property
+    def count(self) -> int:
+        return len(self)
+
+    def add(self, source: str, offset: int, reason: str, detail: str = "",
+            raw: bytes | str | None = None, doc_id: str | None = None) -> None:
+        """Quarantine one record."""
+        entry = {"source": source, "offset": offset, "reason": reason, "detail": detail,
+                 "id": doc_id}
+        if raw is not None:
+            data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
+            entry["raw_bytes"] = len(data)
+            entry["truncated"] = len(data) > self.max_raw_bytes
+            kept = data[: self.max_raw_bytes]
+            try:
+                entry["raw"] = kept.decode("utf-8")
+            except UnicodeDecodeError:
+                if entry["truncated"]:  # the cut may split a character; keep it readable
+                    entry["raw"] = kept.decode("utf-8", "replace")
+                else:
+                    entry["raw_b64"] = base64.b64encode(kept).decode("ascii")
+        self._spool.write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+        self.reasons[reason] += 1
+
+    def records(self) -> Iterator[dict]:
+        """The quarantined records, in the order they were added."""
+        self._spool.flush()
+        position = self._spool.tell()
+        self._spool.seek(0)
+        try:
+            for line in self._spool:
+                yield json.loads(line)
+        finally:
+            self._spool.seek(position)
+
+    def write(self, uri: str) -> str:
+        """Write all records as JSONL (``.gz``/``.zst`` by extension) atomically; returns
+        the file's SHA-256. An empty quarantine writes an empty file, so a re-run replaces
+        an earlier one exactly."""
+        with open_uri(uri, "wb", compression="infer") as out:
+            self._spool.flush()
+            position = self._spool.tell()
+            self._spool.seek(0)
+            while chunk := self._spool.read(1 << 20):
+                out.write(chunk)
+            self._spool.seek(position)
+        raw = getattr(out, "_raw", out)
+        return raw.sha256

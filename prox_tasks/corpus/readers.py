@@ -1,0 +1,97 @@
+"""Streaming readers over files, folders, prefixes and globs of JSONL, Parquet and WET."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from prox_tasks.corpus import jsonl, parquet_format, wet
+from prox_tasks.corpus.document import (
+    DEFAULT_MAX_DOC_BYTES,
+    BadRecordError,
+    Document,
+    RecordError,
+)
+from prox_tasks.corpus.quarantine import Quarantine
+from prox_tasks.storage import list_uri, to_uri
+
+log = logging.getLogger(__name__)
+
+FORMATS = {"jsonl": jsonl, "parquet": parquet_format, "wet": wet}
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How rows become documents.
+
+    Attributes:
+        text_field: The field holding the text (``text``, ``raw_content``, …).
+        id_field: The field holding the id; a content hash is used when it is absent.
+        max_doc_bytes: Larger texts are quarantined as ``too_large``.
+        format: ``"jsonl"``, ``"parquet"``, ``"wet"``, or ``None`` to tell by extension.
+    """
+
+    text_field: str = "text"
+    id_field: str = "id"
+    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
+    format: str | None = None
+
+
+def detect_format(uri: str) -> str | None:
+    """The format of ``uri`` from its extension, or None when unknown."""
+    name = uri.lower()
+    for fmt in ("wet", "parquet", "jsonl"):  # ".warc.wet.gz" before a plain ".gz" check
+        if name.endswith(FORMATS[fmt].EXTENSIONS):
+            return fmt
+    return None
+
+
+def input_files(uri: str, fmt: str | None = None) -> list[tuple[str, str]]:
+    """``(file URI, format)`` for every readable file ``uri`` names, sorted.
+
+    Files of unknown format in a folder are skipped with a warning (README, manifests);
+    a single file of unknown format is an error.
+    """
+    files = []
+    listed = list_uri(uri)
+    for path in listed:
+        found = fmt or detect_format(path)
+        if found is None:
+            if len(listed) == 1:
+                raise ValueError(f"cannot tell the format of {path}; pass format=")
+            log.warning("skipping %s: not JSONL, Parquet or WET", path)
+            continue
+        files.append((path, found))
+    if not files:
+        raise FileNotFoundError(f"no input files at {uri}")
+    return files
+
+
+def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
+              start: int = 0, end: int | None = None, fmt: str | None = None
+              ) -> Iterator[Document]:
+    """Documents of records ``[start, end)`` of one file; bad ones go to ``quarantine``."""
+    source = to_uri(uri)
+    module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
+    for offset, item, raw in module.read(source, options, start, end):
+        if isinstance(item, RecordError):
+            if quarantine is None:
+                raise BadRecordError(source, offset, item)
+            quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id)
+        else:
+            yield item
+
+
+def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
+                   quarantine: Quarantine | None = None, *, format: str | None = None,
+                   max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> Iterator[Document]:
+    """Stream the documents at ``uri`` (a file, folder, prefix or glob), files in sorted order.
+
+    Bad records (malformed JSON, wrong encoding, missing/empty text, too large) go to
+    ``quarantine`` with their reason. Without a quarantine the first bad record raises
+    :class:`BadRecordError`: nothing is ever skipped silently.
+    """
+    options = ReadOptions(text_field, id_field, max_doc_bytes, format)
+    for path, fmt in input_files(uri, format):
+        yield from read_file(path, options, quarantine, fmt=fmt)

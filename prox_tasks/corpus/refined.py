@@ -1,0 +1,64 @@
+"""The refined-shard Parquet schema, and reading refined shards back."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+from prox_tasks.storage import exists, list_uri, open_uri
+
+SCHEMA_VERSION = "1"
+
+#: (name, arrow type name, nullable, meaning) — the documented schema (docs/storage.md).
+COLUMNS = [
+    ("id", "string", False, "document id from the input (or its content hash)"),
+    ("text", "string", True, "refined text; null when the document was dropped"),
+    ("dropped", "bool", False, "true when the document was dropped"),
+    ("doc_program", "string", True, "document-level program the model wrote"),
+    ("chunk_program", "string", True, "chunk-level programs, joined"),
+    ("stats", "string", False, "execution statistics as a JSON object"),
+    ("source", "string", False, "URI of the input file"),
+    ("offset", "int64", False, "record index in that input file"),
+    ("model_version", "string", True, "model that wrote the programs"),
+    ("meta", "string", True, "the input row's other fields as a JSON object"),
+]
+
+
+def arrow_schema():
+    import pyarrow as pa
+
+    types = {"string": pa.string(), "bool": pa.bool_(), "int64": pa.int64()}
+    return pa.schema(
+        [pa.field(name, types[kind], nullable=nullable) for name, kind, nullable, _ in COLUMNS],
+        metadata={"prox.schema": "refined-shard", "prox.schema_version": SCHEMA_VERSION},
+    )
+
+
+def read_refined_rows(uri: str, completed_only: bool = True) -> Iterator[dict]:
+    """Rows of refined shards at ``uri`` (an output folder, its ``shards/`` folder, or one
+    shard file), ``stats``/``meta`` decoded. With ``completed_only``, shards of an output
+    folder are read only when their status record exists (i.e. fully written)."""
+    import pyarrow.parquet as pq
+
+    from prox_tasks.corpus.manifest import status_uri
+    from prox_tasks.storage import join_uri
+
+    if uri.endswith(".parquet"):
+        files = [uri]
+    else:
+        root = uri.rstrip("/")
+        base = root[: -len("/shards")] if root.endswith("/shards") else root
+        files = list_uri(join_uri(base, "shards"))
+        if completed_only:
+            files = [f for f in files if exists(status_uri(base, _index(f)))]
+    for path in files:
+        with open_uri(path, "rb") as stream:
+            for batch in pq.ParquetFile(stream).iter_batches(batch_size=1024):
+                for row in batch.to_pylist():
+                    row["stats"] = json.loads(row["stats"])
+                    row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
+                    yield row
+
+
+def _index(path: str) -> int:
+    return int(path.rsplit("shard-", 1)[1].split(".", 1)[0])

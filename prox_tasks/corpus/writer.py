@@ -1,0 +1,186 @@
+"""Refined-shard writer: atomic, idempotent, and every input document accounted for.
+
+Order of publication for shard *i* under the output folder:
+
+1. ``_status/shard-i.json`` is removed (the shard is "not done" while it is rewritten);
+2. ``shards/shard-i.parquet`` is written to a temporary name and renamed (local) or
+   uploaded as one object (S3) — a reader sees the old file or the new one, never a part;
+3. ``quarantine/shard-i.jsonl.gz`` the same way (empty when nothing was quarantined);
+4. ``_status/shard-i.json`` last, with the accounting and checksums.
+
+A shard whose accounting does not balance (``read = written + quarantined``) is not
+published: :class:`AccountingError` is raised before step 2.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+
+from prox_tasks.corpus.manifest import (
+    MANIFEST_NAME,
+    load_manifest,
+    quarantine_uri,
+    shard_uri,
+    status_uri,
+)
+from prox_tasks.corpus.quarantine import Quarantine
+from prox_tasks.corpus.refined import arrow_schema
+from prox_tasks.storage import cleanup_partial, exists, join_uri, open_uri, put_atomic, remove
+
+DEFAULT_ROW_GROUP_ROWS = 1000
+
+
+class AccountingError(RuntimeError):
+    """Documents were lost or duplicated: read != written + quarantined."""
+
+
+@dataclass
+class ShardAccounting:
+    """What one shard write did. ``balanced`` is ``read == written + quarantined``."""
+
+    shard_index: int
+    docs_read: int
+    docs_written: int
+    docs_kept: int
+    docs_dropped: int
+    docs_quarantined: int
+    quarantine_reasons: dict = field(default_factory=dict)
+    bytes: int = 0
+    sha256: str = ""
+    quarantine_sha256: str = ""
+    uri: str = ""
+    quarantine_uri: str = ""
+    model_version: str | None = None
+
+    @property
+    def balanced(self) -> bool:
+        return self.docs_read == self.docs_written + self.docs_quarantined
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _json(value) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+
+
+class _Batch:
+    """Column buffers for one row group."""
+
+    def __init__(self, model_version):
+        self.model_version = model_version
+        self.columns = {name: [] for name in arrow_schema().names}
+        self.seen: set[tuple[str, int]] = set()
+        self.kept = self.dropped = self.rows = 0
+
+    def add(self, row: Mapping) -> None:
+        doc_id, source, offset = row.get("id"), row.get("source"), row.get("offset")
+        if not isinstance(doc_id, str) or not doc_id:
+            raise ValueError(f"row without a string id: {doc_id!r}")
+        if not isinstance(source, str) or not isinstance(offset, int):
+            raise ValueError(f"row {doc_id}: source (str) and offset (int) are required")
+        if (source, offset) in self.seen:
+            raise AccountingError(f"document {source}#{offset} written twice (id {doc_id})")
+        self.seen.add((source, offset))
+        text = row.get("text")
+        values = {
+            "id": doc_id, "text": text, "dropped": text is None,
+            "doc_program": row.get("doc_program"), "chunk_program": row.get("chunk_program"),
+            "stats": _json(row.get("stats") or {}), "source": source, "offset": offset,
+            "model_version": row.get("model_version", self.model_version),
+            "meta": _json(row.get("meta")),
+        }
+        for name, value in values.items():
+            self.columns[name].append(value)
+        self.rows += 1
+        self.kept += text is not None
+        self.dropped += text is None
+
+    def flush_to(self, writer) -> None:
+        import pyarrow as pa
+
+        if self.columns["id"]:
+            writer.write_table(pa.Table.from_pydict(self.columns, schema=arrow_schema()))
+            for values in self.columns.values():
+                values.clear()
+
+
+def expected_docs_for(output_uri: str, shard_index: int) -> int | None:
+    """The shard's record count from ``<output_uri>/manifest.json``, if there is one."""
+    if not exists(join_uri(output_uri, MANIFEST_NAME)):
+        return None
+    return load_manifest(output_uri).shard(shard_index).docs
+
+
+def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mapping], *,
+                        quarantine: Quarantine | None = None, expected_docs: int | None = None,
+                        model_version: str | None = None,
+                        row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+                        compression: str = "zstd") -> ShardAccounting:
+    """Write refined shard ``shard_index`` under ``output_uri``; returns its accounting.
+
+    Args:
+        output_uri: The snapshot's output folder (where ``manifest.json`` lives).
+        shard_index: The shard number.
+        rows: Mappings with ``id``, ``text`` (None when dropped), ``doc_program``,
+            ``chunk_program``, ``stats`` (dict or JSON), ``source``, ``offset`` and
+            optionally ``model_version`` and ``meta``. Streamed; one row group in memory.
+        quarantine: The records quarantined while reading (and refining) this shard.
+        expected_docs: Records the shard holds; default from the manifest, if any.
+        model_version: Default for rows without ``model_version``.
+        row_group_rows: Rows per Parquet row group.
+        compression: Parquet compression codec.
+
+    Raises:
+        AccountingError: a document was written twice, or ``read != written + quarantined``.
+    """
+    import pyarrow.parquet as pq
+
+    quarantine = quarantine if quarantine is not None else Quarantine()
+    if expected_docs is None:
+        expected_docs = expected_docs_for(output_uri, shard_index)
+    data_uri, q_uri = shard_uri(output_uri, shard_index), quarantine_uri(output_uri, shard_index)
+    done_uri = status_uri(output_uri, shard_index)
+    remove(done_uri)
+    for uri in (data_uri, q_uri, done_uri):
+        cleanup_partial(uri)
+    batch = _Batch(model_version)
+    with open_uri(data_uri, "wb") as out:
+        writer = pq.ParquetWriter(out, arrow_schema(), compression=compression)
+        for row in rows:
+            batch.add(row)
+            if len(batch.columns["id"]) >= row_group_rows:
+                batch.flush_to(writer)
+        batch.flush_to(writer)
+        writer.close()
+        read = expected_docs if expected_docs is not None else batch.rows + len(quarantine)
+        accounting = ShardAccounting(
+            shard_index, read, batch.rows, batch.kept, batch.dropped, len(quarantine),
+            dict(sorted(quarantine.reasons.items())), out.tell(), "", "", data_uri, q_uri,
+            model_version,
+        )
+        if not accounting.balanced:  # raising here aborts the upload/rename
+            raise AccountingError(
+                f"shard {shard_index}: read {read} != written {batch.rows} + quarantined "
+                f"{len(quarantine)}"
+            )
+    accounting.sha256 = out.sha256
+    accounting.quarantine_sha256 = quarantine.write(q_uri)
+    put_atomic(done_uri, json.dumps(accounting.to_dict(), indent=1, sort_keys=True) + "\n")
+    return accounting
+
+
+def read_status(output_uri: str, shard_index: int) -> dict | None:
+    """The status record of a completed shard, or None when it is not (fully) written."""
+    uri = status_uri(output_uri, shard_index)
+    if not exists(uri):
+        return None
+    with open_uri(uri, "rt") as f:
+        return json.load(f)
+
+
+__all__ = ["AccountingError", "ShardAccounting", "read_status", "write_refined_shard"]

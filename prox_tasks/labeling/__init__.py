@@ -1,0 +1,37 @@
+"""Teachers that write seed programs: ``rules`` (offline default), ``diff`` and ``llm``.
+
+Example:
+    >>> from prox_tasks.labeling import get_teacher
+    >>> teacher = get_teacher("rules")
+    >>> label = teacher.label(text)          # Label(doc_program, chunk_program, meta)
+"""
+
+from __future__ import annotations
+
+from prox_tasks.labeling.base import Label, Teacher
+
+TEACHERS = ("rules", "diff", "llm")
+
+
+def get_teacher(name: str, **options) -> Teacher:
+    """Build a teacher by name (``rules``, ``diff`` or ``llm``) with constructor options.
+
+    Raises:
+        ValueError: For an unknown teacher name.
+    """
+    if name == "rules":
+        from prox_tasks.labeling.rules import RulesTeacher
+
+        return RulesTeacher(**options)
+    if name == "diff":
+        from prox_tasks.labeling.diff import DiffTeacher
+
+        return DiffTeacher(**options)
+    if name == "llm":
+        from prox_tasks.labeling.llm import LLMTeacher
+
+        return LLMTeacher(**options)
+    raise ValueError(f"unknown teacher {name!r}; choose one of {', '.join(TEACHERS)}")
+
+
+__all__ = ["TEACHERS", "Label", "Teacher", "get_teacher"]

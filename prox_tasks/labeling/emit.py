@@ -1,0 +1,76 @@
+"""Turn a teacher's decisions (removed lines, normalizations) into program text.
+
+Teachers decide per line; the refining model reads chunks (:func:`render_chunks`), so the
+program is written per chunk and joined with ``# chunk A-B`` markers. Each chunk's program
+holds only the calls on its own lines, which is what a chunk-level model can learn to write.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from prox_tasks.programs import Normalize, RemoveLines, join_chunk_programs, render_chunks
+from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
+
+KEEP_DOC, DROP_DOC = "keep_doc()", "drop_doc()"
+
+
+def line_ranges(lines: Iterable[int]) -> list[tuple[int, int]]:
+    """Sorted line numbers as maximal inclusive ranges: ``[1,2,3,7] -> [(1,3),(7,7)]``."""
+    ranges: list[list[int]] = []
+    for n in sorted(set(lines)):
+        if ranges and n == ranges[-1][1] + 1:
+            ranges[-1][1] = n
+        else:
+            ranges.append([n, n])
+    return [(a, b) for a, b in ranges]
+
+
+def chunk_calls(
+    removed: Iterable[int], normalizations: Iterable[tuple[int, str, str]], first: int, last: int
+) -> list[str]:
+    """The calls of one chunk ``first..last``: normalizations then removals, by line."""
+    calls = [
+        Normalize(src, dst).to_text()
+        for line, src, dst in sorted(normalizations, key=lambda n: n[0])
+        if first <= line <= last
+    ]
+    in_chunk = [n for n in removed if first <= n <= last]
+    calls.extend(RemoveLines(a, b).to_text() for a, b in line_ranges(in_chunk))
+    return calls
+
+
+def write_chunk_program(
+    text: str,
+    removed: Iterable[int],
+    normalizations: Iterable[tuple[int, str, str]] = (),
+    chunked: bool = True,
+    tokenizer=None,
+    max_tokens: int = CHUNK_TOKEN_BUDGET,
+) -> str:
+    """The chunk-level program that removes ``removed`` lines and applies ``normalizations``.
+
+    Args:
+        text: The document.
+        removed: Line numbers to remove.
+        normalizations: ``(line, source_str, target_str)`` per stray fragment.
+        chunked: Write per-chunk programs with scope markers (``False``: one program).
+        tokenizer: Token counter for chunking (``None``: whitespace words).
+        max_tokens: Chunk token budget.
+
+    Returns:
+        Program text; a chunk with nothing to do gets ``keep_chunk()``.
+    """
+    removed = sorted(set(removed))
+    normalizations = list(normalizations)
+    if not chunked:
+        n_lines = text.count("\n") + 1
+        calls = chunk_calls(removed, normalizations, 0, n_lines - 1)
+        return "\n".join(calls) if calls else "keep_chunk()"
+    parts = []
+    for chunk in render_chunks(text, tokenizer=tokenizer, max_tokens=max_tokens):
+        calls = chunk_calls(removed, normalizations, chunk.first_line, chunk.last_line)
+        parts.append((chunk.first_line, chunk.last_line, "\n".join(calls) or "keep_chunk()"))
+    if not parts:  # blank document: one empty scope-less program
+        return "keep_chunk()"
+    return join_chunk_programs(parts)

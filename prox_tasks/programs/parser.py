@@ -1,0 +1,321 @@
+"""A strict parser for the program language; nothing is ever evaluated.
+
+Grammar (one call per line; blank lines, ``#`` comments and Markdown code fences ignored)::
+
+    program  := { line NEWLINE }
+    line     := call [ "#" comment ] | "#" comment | "```" [lang] | ""
+    call     := NAME "(" [ arg { "," arg } [","] ] ")"
+    arg      := [ NAME "=" ] ( INT | STRING )
+    STRING   := '"' { char | escape } '"' | "'" { char | escape } "'"
+    escape   := "\\" ( "\\" | "'" | '"' | "n" | "r" | "t" | "0" | "a" | "b" | "f" | "v"
+                     | "x" hh | "u" hhhh | "U" hhhhhhhh )
+
+A call may span several lines while its parenthesis is open (until a line starts a new call). Comments of the form
+``# chunk A-B`` are scope markers written by :func:`join_chunk_programs`: the calls after one
+belong to the chunk of lines ``A..B``.
+
+The common call shapes have a single-regex fast path; everything else goes through a small
+tokenizer. Errors never raise: they are returned in :attr:`Program.errors`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from prox_tasks.programs.program import (
+    CHUNK_LEVEL_CALLS,
+    DOC_LEVEL_CALLS,
+    Call,
+    DropDoc,
+    ErrorKind,
+    KeepChunk,
+    KeepDoc,
+    Normalize,
+    Program,
+    ProgramError,
+    RemoveLines,
+    Scope,
+)
+
+NO_ARG_CALLS: dict[str, type] = {
+    "keep_doc": KeepDoc,
+    "drop_doc": DropDoc,
+    "keep_chunk": KeepChunk,
+    "skip_chunk": KeepChunk,
+    "untouch_doc": KeepChunk,
+}
+KNOWN_FUNCTIONS = frozenset(NO_ARG_CALLS) | {"remove_lines", "normalize"}
+
+_FAST_REMOVE = re.compile(
+    r"\s*remove_lines\(\s*(?:line_start\s*=\s*)?(\d+)\s*,\s*(?:line_end\s*=\s*)?(\d+)\s*,?\s*\)\s*"
+)
+_ALL_REMOVE = re.compile(
+    r"^[ \t]*remove_lines\([ \t]*(?:line_start[ \t]*=[ \t]*)?(\d+)[ \t]*,[ \t]*"
+    r"(?:line_end[ \t]*=[ \t]*)?(\d+)[ \t]*\)[ \t]*$",
+    re.MULTILINE,
+)
+_FAST_NO_ARG = re.compile(r"\s*(keep_doc|drop_doc|keep_chunk|skip_chunk|untouch_doc)\(\s*\)\s*")
+_CALL_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*\(|#|```)")
+_SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-\s*(\d*)\s*")
+
+_TOKEN = re.compile(
+    r"""
+    (?P<ws>[ \t\r\f\v]+)
+  | (?P<string>"(?:[^"\\\n]|\\[\s\S])*"|'(?:[^'\\\n]|\\[\s\S])*')
+  | (?P<int>[+-]?\d+)
+  | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
+  | (?P<punct>[(),=])
+  | (?P<comment>\#[^\n]*)
+  | (?P<newline>\n)
+  | (?P<bad>["']|.)
+    """,
+    re.VERBOSE,
+)
+
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[\s\S])")
+_SIMPLE_ESCAPES = {
+    "\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t",
+    "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
+}  # fmt: skip
+
+
+def _unescape_one(match: re.Match) -> str:
+    body = match.group(1)
+    if len(body) > 1:  # \xhh, \uhhhh, \Uhhhhhhhh
+        code = int(body[1:], 16)
+        return chr(code) if code <= 0x10FFFF else match.group(0)
+    return _SIMPLE_ESCAPES.get(body, match.group(0))  # unknown escapes stay literal
+
+
+def unquote(token: str) -> str:
+    """Decode a quoted string literal exactly as written (Python escape rules)."""
+    inner = token[1:-1]
+    return _ESCAPE.sub(_unescape_one, inner) if "\\" in inner else inner
+
+
+class _Syntax(Exception):
+    """Internal: a syntax problem on the current call (never escapes the parser)."""
+
+
+def _tokenize(source: str) -> list[tuple[str, str]]:
+    tokens = []
+    for m in _TOKEN.finditer(source):
+        kind = m.lastgroup
+        if kind in ("ws", "comment", "newline"):
+            continue
+        if kind == "bad":
+            char = m.group()
+            what = "unterminated string" if char in "\"'" else f"unexpected character {char!r}"
+            raise _Syntax(what)
+        tokens.append((kind, m.group()))
+    return tokens
+
+
+def _parse_tokens(tokens: list[tuple[str, str]]) -> tuple[str, list, list[tuple[str, object]]]:
+    """Parse ``NAME ( args )`` into (name, positional args, keyword args)."""
+    if len(tokens) < 3 or tokens[0][0] != "name" or tokens[1] != ("punct", "("):
+        raise _Syntax("expected NAME(...)")
+    if tokens[-1] != ("punct", ")"):
+        raise _Syntax("missing closing parenthesis")
+    name = tokens[0][1]
+    args: list = []
+    kwargs: list[tuple[str, object]] = []
+    body = tokens[2:-1]
+    i = 0
+    while i < len(body):
+        key = None
+        if body[i][0] == "name" and i + 1 < len(body) and body[i + 1] == ("punct", "="):
+            key = body[i][1]
+            i += 2
+        if i >= len(body):
+            raise _Syntax("missing argument value")
+        kind, text = body[i]
+        if kind == "int":
+            value: object = int(text)
+        elif kind == "string":
+            value = unquote(text)
+        elif kind == "name" and text in ("None", "True", "False"):
+            value = {"None": None, "True": True, "False": False}[text]
+        else:
+            raise _Syntax(f"unexpected token {text!r} in arguments")
+        if key is None:
+            if kwargs:
+                raise _Syntax("positional argument after keyword argument")
+            args.append(value)
+        else:
+            kwargs.append((key, value))
+        i += 1
+        if i < len(body):
+            if body[i] != ("punct", ","):
+                raise _Syntax(f"expected ',' between arguments, got {body[i][1]!r}")
+            i += 1
+    return name, args, kwargs
+
+
+def _bind(name: str, args: list, kwargs: list[tuple[str, object]]) -> Call | str:
+    """Bind arguments to a call; returns the call, or an error message (bad arguments)."""
+    if name in NO_ARG_CALLS:
+        if args or kwargs:
+            return f"{name}() takes no arguments"
+        return NO_ARG_CALLS[name]()
+    params = ("line_start", "line_end") if name == "remove_lines" else ("source_str", "target_str")
+    if len(args) > len(params):
+        return f"{name}() takes at most {len(params)} arguments"
+    bound = dict(zip(params, args))
+    for key, value in kwargs:
+        if key not in params:
+            return f"{name}() got an unexpected argument {key!r}"
+        if key in bound:
+            return f"{name}() got multiple values for {key!r}"
+        bound[key] = value
+    if name == "remove_lines":
+        start, end = bound.get("line_start"), bound.get("line_end")
+        if not (type(start) is int and type(end) is int):
+            return "remove_lines() needs two integer line numbers"
+        if start < 0 or end < 0:
+            return "remove_lines() line numbers must not be negative"
+        if start > end:
+            return f"remove_lines() line_start {start} is after line_end {end}"
+        return RemoveLines(start, end)
+    source, target = bound.get("source_str"), bound.get("target_str", "")
+    if target is None:
+        target = ""
+    if not isinstance(source, str) or not isinstance(target, str):
+        return "normalize() needs string arguments"
+    if not source:
+        return "normalize() source_str must not be empty"
+    if source == target:
+        return "normalize() source_str equals target_str"
+    return Normalize(source, target)
+
+
+def _open_parens(line: str) -> int:
+    """Parenthesis depth at the end of ``line`` outside string literals (best effort)."""
+    depth = 0
+    try:
+        for kind, text in _tokenize(line):
+            if kind == "punct":
+                depth += (text == "(") - (text == ")")
+    except _Syntax:
+        return 0
+    return depth
+
+
+def _parse_call(source: str) -> Call | ProgramError:
+    try:
+        name, args, kwargs = _parse_tokens(_tokenize(source))
+    except _Syntax as err:
+        head = source.strip().split("(", 1)[0].strip()
+        if head.isidentifier() and head not in KNOWN_FUNCTIONS and "(" in source:
+            return ProgramError(ErrorKind.UNKNOWN_FUNCTION, -1, f"unknown function {head!r}")
+        return ProgramError(ErrorKind.SYNTAX, -1, str(err))
+    if name not in KNOWN_FUNCTIONS:
+        return ProgramError(ErrorKind.UNKNOWN_FUNCTION, -1, f"unknown function {name!r}")
+    bound = _bind(name, args, kwargs)
+    if isinstance(bound, str):
+        return ProgramError(ErrorKind.BAD_ARGUMENTS, -1, bound)
+    return bound
+
+
+def parse(source: str | None, level: str | None = None, max_call_lines: int = 20) -> Program:
+    """Parse program source into a :class:`Program`; never raises.
+
+    Args:
+        source: The program text (``None`` is an empty program).
+        level: ``"doc"`` or ``"chunk"`` to reject calls of the other level as
+            ``wrong_level`` errors; ``None`` accepts both.
+        max_call_lines: How many source lines one call may span while its parenthesis is open.
+
+    Returns:
+        The parsed program. An empty program has no calls and no errors; the executor
+        decides whether that is an error.
+    """
+    if not source:
+        return Program()
+    if not isinstance(source, str):
+        err = ProgramError(ErrorKind.SYNTAX, -1, f"program is {type(source).__name__}, not text")
+        return Program(errors=(err,))
+    allowed = {"doc": DOC_LEVEL_CALLS, "chunk": CHUNK_LEVEL_CALLS}.get(level or "")
+    removals_allowed = allowed is None or RemoveLines in allowed
+    if removals_allowed and source.startswith(("r", " ", "\t")):
+        # the hot path: a program made only of remove_lines() calls, matched in one pass
+        found = _ALL_REMOVE.findall(source)
+        if len(found) == source.count("\n") + 1:
+            calls_fast = tuple(RemoveLines(int(a), int(b)) for a, b in found)
+            if all(c.line_start <= c.line_end for c in calls_fast):
+                return Program(calls_fast, (), (0,) * len(calls_fast))
+    lines = source.split("\n")
+    calls: list[Call] = []
+    scopes: list[int] = []
+    errors: list[ProgramError] = []
+    table: list[Scope] = [Scope(0, None)]
+    scope = 0
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        lineno = i
+        i += 1
+        m = _FAST_REMOVE.fullmatch(line)
+        if m is not None:
+            start, end = int(m.group(1)), int(m.group(2))
+            if start <= end and removals_allowed:  # the hot path: append and go on
+                calls.append(RemoveLines(start, end))
+                scopes.append(scope)
+                continue
+            if start <= end:
+                result: Call | ProgramError = RemoveLines(start, end)
+            else:
+                msg = f"remove_lines() line_start {start} is after line_end {end}"
+                result = ProgramError(ErrorKind.BAD_ARGUMENTS, lineno, msg)
+        elif (m := _FAST_NO_ARG.fullmatch(line)) is not None:
+            result = NO_ARG_CALLS[m.group(1)]()
+        else:
+            stripped = line.strip()
+            if not stripped or stripped.startswith("```"):
+                continue
+            if stripped.startswith("#"):
+                sm = _SCOPE.fullmatch(stripped)
+                if sm is not None:
+                    last = int(sm.group(2)) if sm.group(2) else None
+                    table.append(Scope(int(sm.group(1)), last))
+                    scope = len(table) - 1
+                continue
+            text = line
+            # an open parenthesis continues on the next lines, unless a new call starts there
+            while (
+                i < len(lines)
+                and i - lineno < max_call_lines
+                and not _CALL_START.match(lines[i])
+                and _open_parens(text) > 0
+            ):
+                text += "\n" + lines[i]
+                i += 1
+            result = _parse_call(text)
+        if isinstance(result, ProgramError):
+            errors.append(ProgramError(result.kind, lineno, result.message, scope))
+        elif allowed is not None and not isinstance(result, allowed):
+            msg = f"{result.name}() is not a {level}-level call"
+            errors.append(ProgramError(ErrorKind.WRONG_LEVEL, lineno, msg, scope))
+        else:
+            calls.append(result)
+            scopes.append(scope)
+    return Program(tuple(calls), tuple(errors), tuple(scopes), tuple(table))
+
+
+def join_chunk_programs(chunk_programs: list[tuple[int, int, str]]) -> str:
+    """Join per-chunk programs into one document program with ``# chunk A-B`` scope markers.
+
+    Args:
+        chunk_programs: ``(first_line, last_line, program_source)`` per chunk; line numbers
+            in the sources are already global (document-wide).
+
+    Returns:
+        One program text whose normalizations stay scoped to the chunk that wrote them.
+    """
+    parts = []
+    for first, last, source in chunk_programs:
+        parts.append(Scope(first, last).to_text())
+        body = (source or "").strip("\n")
+        if body:
+            parts.append(body)
+    return "\n".join(parts)

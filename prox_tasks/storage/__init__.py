@@ -1,0 +1,22 @@
+"""Storage over plain paths, ``file://`` and ``s3://`` URIs (S3 through boto3)."""
+
+from prox_tasks.storage.atomic import AtomicWriter
+from prox_tasks.storage.files import (
+    cleanup_partial,
+    compression_of,
+    exists,
+    list_uri,
+    open_uri,
+    put_atomic,
+    read_bytes,
+    remove,
+    size_of,
+)
+from prox_tasks.storage.s3_client import S3Settings, configure_s3, get_client
+from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_uri
+
+__all__ = [
+    "AtomicWriter", "Location", "S3Settings", "cleanup_partial", "compression_of",
+    "configure_s3", "exists", "get_client", "is_glob", "join_uri", "list_uri", "open_uri",
+    "parse_uri", "put_atomic", "read_bytes", "remove", "size_of", "to_uri",
+]  # fmt: skip

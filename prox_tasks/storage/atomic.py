@@ -1,0 +1,89 @@
+"""Write-then-publish files: readers see the old object or the whole new one, never a part."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tempfile
+from collections.abc import Callable
+
+
+class AtomicWriter(io.BufferedIOBase):
+    """A binary file that is published by ``close()`` and thrown away by ``abort()``.
+
+    Bytes go to a local temporary file; ``publish(temp_path)`` makes them visible under the
+    final name (a rename on local disk, an upload on S3). Used as a context manager, an
+    exception inside the block aborts instead of publishing. ``sha256`` and ``size`` describe
+    what was written.
+
+    Args:
+        publish: Called with the temporary file's path once it is complete and flushed.
+        directory: Where the temporary file lives (the target folder for a local rename).
+        prefix: Name prefix of the temporary file, so stale ones can be found and removed.
+    """
+
+    def __init__(self, publish: Callable[[str], None], directory: str | None, prefix: str):
+        super().__init__()
+        fd, self.temp_path = tempfile.mkstemp(prefix=prefix, dir=directory)
+        self._file = os.fdopen(fd, "wb")
+        self._publish = publish
+        self._hash = hashlib.sha256()
+        self.size = 0
+        self.published = False
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        self._file.write(view)
+        self._hash.update(view)
+        self.size += len(view)
+        return len(view)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        if not self._file.closed:
+            self._file.flush()
+
+    @property
+    def sha256(self) -> str:
+        return self._hash.hexdigest()
+
+    def close(self) -> None:
+        """Publish the file (no-op when already closed or aborted)."""
+        if self.closed:
+            return
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            self._publish(self.temp_path)
+            self.published = True
+        finally:
+            _remove_quietly(self.temp_path)
+            super().close()
+
+    def abort(self) -> None:
+        """Throw the bytes away; the final name is left untouched."""
+        if self.closed:
+            return
+        self._file.close()
+        _remove_quietly(self.temp_path)
+        super().close()
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+def _remove_quietly(path: str) -> None:
+    try:
+        os.remove(path)
+    except FileNotFoundError:
+        pass

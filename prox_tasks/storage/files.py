@@ -1,0 +1,229 @@
+"""One API over local disk and S3: open, exists, list (folders, prefixes, globs), atomic put."""
+
+from __future__ import annotations
+
+import fnmatch
+import io
+import os
+import shutil
+
+from prox_tasks.storage import local, s3
+from prox_tasks.storage.uri import GLOB_CHARS, Location, is_glob, parse_uri
+
+COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
+
+
+def _backend(loc: Location):
+    return s3 if loc.scheme == "s3" else local
+
+
+def compression_of(uri: str) -> str | None:
+    """``"gzip"``, ``"zstd"`` or ``None``, from the file name's extension."""
+    for ext, name in COMPRESSIONS.items():
+        if str(uri).lower().endswith(ext):
+            return name
+    return None
+
+
+def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None = None,
+             encoding: str = "utf-8"):
+    """Open ``uri`` for reading (``"rb"``, ``"rt"``) or atomic writing (``"wb"``, ``"wt"``).
+
+    A file opened for writing is published only when closed without error: a local temp
+    file renamed into place, or an S3 upload that completes. Used as a context manager, an
+    exception inside the block leaves the old content (or nothing) in place.
+
+    Args:
+        uri: A path, ``file://`` or ``s3://`` URI.
+        mode: ``"rb"``, ``"rt"``, ``"wb"`` or ``"wt"``.
+        compression: ``"gzip"``, ``"zstd"``, ``"infer"`` (from the extension) or ``None``.
+        encoding: Text encoding for ``"rt"``/``"wt"``.
+    """
+    if mode not in ("rb", "rt", "r", "wb", "wt", "w"):
+        raise ValueError(f"unsupported mode {mode!r}")
+    loc = parse_uri(uri)
+    if compression == "infer":
+        compression = compression_of(loc.path)
+    reading = mode.startswith("r")
+    raw = _backend(loc).open_read(loc) if reading else _backend(loc).open_write(loc)
+    stream = _compressed(raw, compression, reading) if compression else raw
+    if "b" in mode:
+        return stream
+    if reading:
+        return io.TextIOWrapper(stream, encoding=encoding, newline="")
+    return _AtomicText(stream, encoding=encoding)
+
+
+class _AtomicText(io.TextIOWrapper):
+    """Text over an atomic writer: an exception inside ``with`` aborts instead of publishing."""
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is None:
+            self.close()
+            return
+        self.detach().abort()
+
+
+def _compressed(raw, compression: str, reading: bool):
+    if compression == "gzip":
+        import gzip
+
+        return _Closing(gzip.GzipFile(fileobj=raw, mode="rb" if reading else "wb"), raw)
+    if compression == "zstd":
+        import zstandard
+
+        if reading:
+            return io.BufferedReader(
+                zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), 1 << 20
+            )
+        return _Closing(zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False), raw)
+    raise ValueError(f"unknown compression {compression!r}")
+
+
+class _Closing(io.BufferedIOBase):
+    """Close (or abort) the underlying file after the compressor, in that order."""
+
+    def __init__(self, inner, raw):
+        super().__init__()
+        self._inner, self._raw = inner, raw
+
+    def readable(self):
+        return self._inner.readable()
+
+    def writable(self):
+        return self._inner.writable()
+
+    def read(self, n=-1):
+        return self._inner.read(n)
+
+    def read1(self, n=-1):
+        return self._inner.read1(n)
+
+    def readinto(self, b):
+        return self._inner.readinto(b)
+
+    def write(self, data):
+        return self._inner.write(data)
+
+    def flush(self):
+        if not self._inner.closed:
+            self._inner.flush()
+
+    def close(self):
+        if self.closed:
+            return
+        try:
+            self._inner.close()
+        finally:
+            self._raw.close()
+            super().close()
+
+    def abort(self):
+        if hasattr(self._raw, "abort"):
+            self._raw.abort()
+        else:
+            self._raw.close()
+        super().close()
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            self.abort()
+        else:
+            self.close()
+
+
+def exists(uri: str | os.PathLike) -> bool:
+    """True when ``uri`` names an existing file (or, locally, a folder)."""
+    loc = parse_uri(uri)
+    return _backend(loc).exists(loc)
+
+
+def size_of(uri: str | os.PathLike) -> int:
+    loc = parse_uri(uri)
+    return _backend(loc).size(loc)
+
+
+def remove(uri: str | os.PathLike) -> bool:
+    """Delete one file; returns False when it was not there."""
+    loc = parse_uri(uri)
+    return _backend(loc).remove(loc)
+
+
+def cleanup_partial(uri: str | os.PathLike) -> int:
+    """Remove what a killed writer of ``uri`` left: local temp files, S3 unfinished uploads."""
+    loc = parse_uri(uri)
+    return _backend(loc).cleanup_partial(loc)
+
+
+def _hidden(relative: str) -> bool:
+    # Hadoop's convention: names starting with "." or "_" are temp files and markers.
+    return any(part.startswith((".", "_")) for part in relative.split("/") if part)
+
+
+def list_uri(uri: str | os.PathLike, include_hidden: bool = False) -> list[str]:
+    """The files ``uri`` names, sorted: a file, a folder or prefix (recursive), or a glob.
+
+    Names beginning with ``.`` or ``_`` below the folder (temp files, markers) are left out
+    unless ``include_hidden``. Globs use ``fnmatch`` rules on the whole path (``*`` also
+    crosses ``/`` on S3; locally ``**`` is recursive).
+    """
+    loc = parse_uri(uri)
+    if loc.scheme == "s3":
+        return _list_s3(loc, include_hidden)
+    if is_glob(uri):
+        base = _glob_root(loc.path)
+        paths = local.glob_files(loc.path)
+    elif os.path.isfile(loc.path):
+        return [loc.uri]
+    else:
+        base = loc.path.rstrip("/")
+        paths = local.list_files(loc)
+    return sorted(
+        Location("file", "", p).uri
+        for p in paths
+        if include_hidden or not _hidden(os.path.relpath(p, base))
+    )
+
+
+def _glob_root(path: str) -> str:
+    head = GLOB_CHARS.split(path, 1)[0]
+    return head.rsplit("/", 1)[0] or "/"
+
+
+def _list_s3(loc: Location, include_hidden: bool) -> list[str]:
+    if GLOB_CHARS.search(loc.path):
+        root = _glob_root("/" + loc.path)[1:]
+        prefix = root + "/" if root else ""
+        keys = [k for k in s3.list_keys(loc.bucket, prefix) if fnmatch.fnmatchcase(k, loc.path)]
+    elif loc.path and not loc.path.endswith("/") and s3.exists(loc):
+        return [loc.uri]
+    else:
+        prefix = loc.path.rstrip("/") + "/" if loc.path else ""
+        root = prefix.rstrip("/")
+        keys = s3.list_keys(loc.bucket, prefix)
+    return sorted(
+        Location("s3", loc.bucket, k).uri
+        for k in keys
+        if not k.endswith("/") and (include_hidden or not _hidden(k[len(root):]))
+    )
+
+
+def put_atomic(uri: str | os.PathLike, data: bytes | str | os.PathLike | io.IOBase) -> str:
+    """Write ``data`` to ``uri`` atomically; returns the content's SHA-256.
+
+    ``data`` may be bytes, text (UTF-8), or a readable binary file object. To publish an
+    existing local file, pass an open file object.
+    """
+    with open_uri(uri, "wb") as out:
+        if isinstance(data, str):
+            out.write(data.encode("utf-8"))
+        elif isinstance(data, bytes | bytearray | memoryview):
+            out.write(data)
+        else:
+            shutil.copyfileobj(data, out, 1 << 20)
+    return out.sha256
+
+
+def read_bytes(uri: str | os.PathLike) -> bytes:
+    with open_uri(uri, "rb") as f:
+        return f.read()

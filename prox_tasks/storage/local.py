@@ -1,0 +1,85 @@
+"""Local-disk backend: temporary file in the target folder, fsync, then ``os.replace``."""
+
+from __future__ import annotations
+
+import glob
+import os
+
+from prox_tasks.storage.atomic import AtomicWriter
+from prox_tasks.storage.uri import Location
+
+TEMP_MARK = ".tmp-"
+
+
+def temp_prefix(path: str) -> str:
+    return f".{os.path.basename(path)}{TEMP_MARK}"
+
+
+def open_read(loc: Location):
+    return open(loc.path, "rb")
+
+
+def open_write(loc: Location) -> AtomicWriter:
+    directory = os.path.dirname(loc.path) or "."
+    os.makedirs(directory, exist_ok=True)
+
+    def publish(temp_path: str) -> None:
+        os.replace(temp_path, loc.path)
+        _fsync_dir(directory)
+
+    return AtomicWriter(publish, directory, temp_prefix(loc.path))
+
+
+def _fsync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def exists(loc: Location) -> bool:
+    return os.path.exists(loc.path)
+
+
+def is_dir(loc: Location) -> bool:
+    return os.path.isdir(loc.path)
+
+
+def size(loc: Location) -> int:
+    return os.path.getsize(loc.path)
+
+
+def remove(loc: Location) -> bool:
+    try:
+        os.remove(loc.path)
+        return True
+    except FileNotFoundError:
+        return False
+
+
+def list_files(loc: Location) -> list[str]:
+    """Every file under the folder ``loc`` (recursive), as absolute paths."""
+    found = []
+    for root, dirs, files in os.walk(loc.path):
+        dirs.sort()
+        found.extend(os.path.join(root, name) for name in files)
+    return found
+
+
+def glob_files(pattern: str) -> list[str]:
+    return [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
+
+
+def cleanup_partial(loc: Location) -> int:
+    """Remove temporary files a killed writer of ``loc`` left behind; returns how many."""
+    directory = os.path.dirname(loc.path)
+    pattern = os.path.join(glob.escape(directory), glob.escape(temp_prefix(loc.path)) + "*")
+    removed = 0
+    for path in glob.glob(pattern):
+        try:
+            os.remove(path)
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

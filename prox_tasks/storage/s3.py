@@ -1,0 +1,126 @@
+"""S3 backend over boto3: ranged reads, uploads through boto3's transfer manager.
+
+An object appears only when its single PUT or its multipart upload completes, so a writer
+killed half-way leaves nothing visible; :func:`cleanup_partial` aborts its dangling parts.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+
+from prox_tasks.storage.atomic import AtomicWriter
+from prox_tasks.storage.s3_client import current_settings, get_client, transfer_config
+from prox_tasks.storage.uri import Location
+
+
+class RangeReader(io.RawIOBase):
+    """A seekable, read-only view of an S3 object; each read is one ranged GET (retried)."""
+
+    def __init__(self, loc: Location):
+        super().__init__()
+        self._client = get_client()
+        self._bucket, self._key = loc.bucket, loc.path
+        head = self._client.head_object(Bucket=self._bucket, Key=self._key)
+        self.length = head["ContentLength"]
+        self._etag = head.get("ETag")
+        self._pos = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.length}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self.length - self._pos)
+        if want <= 0:
+            return 0
+        extra = {"IfMatch": self._etag} if self._etag else {}
+        body = self._client.get_object(
+            Bucket=self._bucket,
+            Key=self._key,
+            Range=f"bytes={self._pos}-{self._pos + want - 1}",
+            **extra,
+        )["Body"]
+        data = body.read()
+        n = len(data)
+        buffer[:n] = data
+        self._pos += n
+        return n
+
+
+def open_read(loc: Location):
+    return io.BufferedReader(RangeReader(loc), buffer_size=current_settings().read_block_size)
+
+
+def open_write(loc: Location) -> AtomicWriter:
+    def publish(temp_path: str) -> None:
+        get_client().upload_file(temp_path, loc.bucket, loc.path, Config=transfer_config())
+
+    return AtomicWriter(publish, tempfile.gettempdir(), "prox-s3-upload-")
+
+
+def _missing(err) -> bool:
+    code = err.response.get("Error", {}).get("Code", "")
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def exists(loc: Location) -> bool:
+    from botocore.exceptions import ClientError
+
+    try:
+        get_client().head_object(Bucket=loc.bucket, Key=loc.path)
+        return True
+    except ClientError as err:
+        if _missing(err):
+            return False
+        raise
+
+
+def is_dir(loc: Location) -> bool:
+    prefix = loc.path.rstrip("/") + "/" if loc.path else ""
+    resp = get_client().list_objects_v2(Bucket=loc.bucket, Prefix=prefix, MaxKeys=1)
+    return resp.get("KeyCount", 0) > 0
+
+
+def size(loc: Location) -> int:
+    return get_client().head_object(Bucket=loc.bucket, Key=loc.path)["ContentLength"]
+
+
+def remove(loc: Location) -> bool:
+    if not exists(loc):
+        return False
+    get_client().delete_object(Bucket=loc.bucket, Key=loc.path)
+    return True
+
+
+def list_keys(bucket: str, prefix: str) -> list[str]:
+    """Every key starting with ``prefix``, in S3's (lexicographic) order."""
+    paginator = get_client().get_paginator("list_objects_v2")
+    keys = []
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    return keys
+
+
+def cleanup_partial(loc: Location) -> int:
+    """Abort unfinished multipart uploads to ``loc``'s key; returns how many."""
+    client = get_client()
+    resp = client.list_multipart_uploads(Bucket=loc.bucket, Prefix=loc.path)
+    aborted = 0
+    for upload in resp.get("Uploads", []):
+        if upload["Key"] == loc.path:
+            client.abort_multipart_upload(
+                Bucket=loc.bucket, Key=loc.path, UploadId=upload["UploadId"]
+            )
+            aborted += 1
+    return aborted

@@ -1,0 +1,168 @@
+"""The boto3 S3 client: endpoint, credentials and retries from settings or the environment.
+
+Credentials come from the standard AWS chain (environment, shared config, instance role)
+unless set explicitly, e.g. by a DAG task that copied them from an Airflow connection with
+:func:`configure_s3`. Without importing Airflow, ``PROX_S3_CONN_ID`` names an Airflow
+connection exported as ``AIRFLOW_CONN_<ID>`` (JSON or URI form), which is read here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from dataclasses import dataclass, field, replace
+from urllib.parse import parse_qsl, unquote, urlparse
+
+MIB = 1024 * 1024
+
+
+def _env_int(name: str, default: int) -> int:
+    value = os.environ.get(name)
+    return int(value) if value else default
+
+
+@dataclass(frozen=True)
+class S3Settings:
+    """How to reach S3 (or an S3-compatible store such as MinIO).
+
+    Attributes:
+        endpoint_url: Custom endpoint (``PROX_S3_ENDPOINT_URL``, else ``AWS_ENDPOINT_URL_S3`` or
+            ``AWS_ENDPOINT_URL``); ``None`` means AWS.
+        region_name: Region (default from the AWS chain).
+        aws_access_key_id: Explicit key; ``None`` means the standard AWS chain.
+        aws_secret_access_key: Explicit secret.
+        aws_session_token: Explicit session token.
+        max_attempts: Total attempts per request, botocore's retry handler
+            (``PROX_S3_MAX_ATTEMPTS``, default 10). Throttling, 5xx and connection errors retry.
+        retry_mode: botocore retry mode, ``"standard"`` or ``"adaptive"``.
+        addressing_style: ``"auto"``, ``"path"`` (MinIO, moto) or ``"virtual"``.
+        multipart_threshold: Uploads at least this large use multipart upload.
+        multipart_chunksize: Part size for multipart uploads (S3 minimum: 5 MiB).
+        max_concurrency: Threads boto3's transfer manager uses per upload.
+        read_block_size: Bytes fetched per ranged GET when reading.
+        connect_timeout: Seconds.
+        read_timeout: Seconds.
+    """
+
+    endpoint_url: str | None = None
+    region_name: str | None = None
+    aws_access_key_id: str | None = None
+    aws_secret_access_key: str | None = None
+    aws_session_token: str | None = None
+    max_attempts: int = 10
+    retry_mode: str = "standard"
+    addressing_style: str = "auto"
+    multipart_threshold: int = 64 * MIB
+    multipart_chunksize: int = 16 * MIB
+    max_concurrency: int = 4
+    read_block_size: int = 8 * MIB
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @classmethod
+    def from_env(cls) -> S3Settings:
+        """Settings from ``PROX_S3_*`` variables and an optional Airflow connection."""
+        settings = cls(
+            endpoint_url=os.environ.get("PROX_S3_ENDPOINT_URL")
+            or os.environ.get("AWS_ENDPOINT_URL_S3")
+            or os.environ.get("AWS_ENDPOINT_URL"),
+            max_attempts=_env_int("PROX_S3_MAX_ATTEMPTS", 10),
+            retry_mode=os.environ.get("PROX_S3_RETRY_MODE", "standard"),
+            addressing_style=os.environ.get("PROX_S3_ADDRESSING_STYLE", "auto"),
+            multipart_threshold=_env_int("PROX_S3_MULTIPART_THRESHOLD", 64 * MIB),
+            multipart_chunksize=_env_int("PROX_S3_MULTIPART_CHUNKSIZE", 16 * MIB),
+        )
+        conn_id = os.environ.get("PROX_S3_CONN_ID")
+        if conn_id:
+            settings = settings.with_airflow_connection(conn_id)
+        return settings
+
+    def with_airflow_connection(self, conn_id: str) -> S3Settings:
+        """Overlay credentials and endpoint from ``AIRFLOW_CONN_<CONN_ID>`` (JSON or URI)."""
+        raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+        if not raw:
+            raise KeyError(f"Airflow connection {conn_id!r}: AIRFLOW_CONN_{conn_id.upper()} is unset")
+        return replace(self, **connection_fields(raw))
+
+
+def connection_fields(raw: str) -> dict:
+    """Settings fields from an Airflow ``aws`` connection in JSON or URI form."""
+    if raw.lstrip().startswith("{"):
+        conn = json.loads(raw)
+        login, password = conn.get("login"), conn.get("password")
+        extra = conn.get("extra") or {}
+        if isinstance(extra, str):
+            extra = json.loads(extra) if extra else {}
+    else:
+        parsed = urlparse(raw)
+        login = unquote(parsed.username) if parsed.username else None
+        password = unquote(parsed.password) if parsed.password else None
+        extra = dict(parse_qsl(parsed.query))
+    fields = {
+        "aws_access_key_id": login or extra.get("aws_access_key_id"),
+        "aws_secret_access_key": password or extra.get("aws_secret_access_key"),
+        "aws_session_token": extra.get("aws_session_token"),
+        "region_name": extra.get("region_name"),
+        "endpoint_url": extra.get("endpoint_url")
+        or (extra.get("service_config") or {}).get("s3", {}).get("endpoint_url"),
+    }
+    return {k: v for k, v in fields.items() if v}
+
+
+_lock = threading.Lock()
+_configured: S3Settings | None = None
+_clients: dict = {}
+
+
+def configure_s3(settings: S3Settings | None) -> None:
+    """Use ``settings`` for every later S3 call in this process (``None``: back to env)."""
+    global _configured
+    with _lock:
+        _configured = settings
+        _clients.clear()
+
+
+def current_settings() -> S3Settings:
+    return _configured if _configured is not None else S3Settings.from_env()
+
+
+def get_client(settings: S3Settings | None = None):
+    """A cached boto3 S3 client for ``settings`` (one per process: clients are not fork-safe)."""
+    import boto3
+    from botocore.config import Config
+
+    settings = settings or current_settings()
+    key = (os.getpid(), settings)
+    with _lock:
+        client = _clients.get(key)
+        if client is None:
+            config = Config(
+                retries={"max_attempts": settings.max_attempts, "mode": settings.retry_mode},
+                s3={"addressing_style": settings.addressing_style},
+                connect_timeout=settings.connect_timeout,
+                read_timeout=settings.read_timeout,
+                max_pool_connections=max(10, settings.max_concurrency * 2),
+            )
+            session = boto3.session.Session(
+                aws_access_key_id=settings.aws_access_key_id,
+                aws_secret_access_key=settings.aws_secret_access_key,
+                aws_session_token=settings.aws_session_token,
+                region_name=settings.region_name,
+            )
+            client = session.client("s3", endpoint_url=settings.endpoint_url, config=config)
+            _clients[key] = client
+    return client
+
+
+def transfer_config(settings: S3Settings | None = None):
+    """boto3's TransferConfig (multipart threshold, part size, threads) for ``settings``."""
+    from boto3.s3.transfer import TransferConfig
+
+    settings = settings or current_settings()
+    return TransferConfig(
+        multipart_threshold=settings.multipart_threshold,
+        multipart_chunksize=settings.multipart_chunksize,
+        max_concurrency=settings.max_concurrency,
+    )

@@ -1,0 +1,89 @@
+"""URI parsing: plain paths, ``file://`` and ``s3://``.
+
+Local paths are made absolute so a URI names the same file whatever the working directory.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from urllib.parse import unquote, urlparse
+
+GLOB_CHARS = re.compile(r"[*?\[]")
+
+
+@dataclass(frozen=True)
+class Location:
+    """A parsed URI.
+
+    Attributes:
+        scheme: ``"file"`` or ``"s3"``.
+        bucket: The S3 bucket (``""`` for local files).
+        path: The absolute local path, or the S3 key (no leading slash).
+    """
+
+    scheme: str
+    bucket: str
+    path: str
+
+    @property
+    def uri(self) -> str:
+        if self.scheme == "s3":
+            return f"s3://{self.bucket}/{self.path}"
+        return f"file://{self.path}"
+
+    @property
+    def name(self) -> str:
+        return self.path.rstrip("/").rsplit("/", 1)[-1]
+
+
+def parse_uri(uri: str | os.PathLike) -> Location:
+    """Parse ``uri`` (a plain path, ``file://`` or ``s3://`` URI) into a :class:`Location`.
+
+    Raises:
+        ValueError: for an unsupported scheme or an S3 URI without a bucket.
+    """
+    text = os.fspath(uri)
+    if "://" not in text:
+        return Location("file", "", _local(text))
+    parsed = urlparse(text)
+    scheme = parsed.scheme.lower()
+    if scheme == "file":
+        if parsed.netloc not in ("", "localhost"):
+            raise ValueError(f"file URI with a remote host is not supported: {text}")
+        return Location("file", "", _local(unquote(parsed.path)))
+    if scheme in ("s3", "s3a"):
+        if not parsed.netloc:
+            raise ValueError(f"S3 URI without a bucket: {text}")
+        # Keep the key verbatim: urlparse would drop "?..." and "#..." parts of a key.
+        key = text.split("://", 1)[1].split("/", 1)[1] if "/" in text.split("://", 1)[1] else ""
+        return Location("s3", parsed.netloc, key)
+    raise ValueError(f"unsupported URI scheme {scheme!r} in {text} (use a path, file:// or s3://)")
+
+
+def _local(path: str) -> str:
+    keep_slash = path.endswith("/") and len(path) > 1
+    path = os.path.abspath(os.path.expanduser(path))
+    return path + "/" if keep_slash else path
+
+
+def to_uri(uri: str | os.PathLike) -> str:
+    """The canonical form of ``uri``: ``file:///abs/path`` or ``s3://bucket/key``."""
+    return parse_uri(uri).uri
+
+
+def join_uri(base: str | os.PathLike, *parts: str) -> str:
+    """Join path parts onto ``base`` with ``/``, keeping its scheme."""
+    loc = parse_uri(base)
+    path = loc.path
+    for part in parts:
+        part = part.strip("/")
+        if part:
+            path = (path.rstrip("/") + "/" + part) if path else part
+    return Location(loc.scheme, loc.bucket, path).uri
+
+
+def is_glob(uri: str | os.PathLike) -> bool:
+    """True when ``uri`` contains a wildcard (``*``, ``?`` or ``[``)."""
+    return bool(GLOB_CHARS.search(parse_uri(uri).path))

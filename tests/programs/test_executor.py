@@ -1,0 +1,170 @@
+import pytest
+
+from prox_tasks.programs import Policy, execute, join_chunk_programs, parse
+
+TEXT = "\n".join(f"line {i} has a few words" for i in range(12))  # 12 lines, 6 words each
+
+
+def lines_of(result):
+    return result.text.split("\n")
+
+
+def test_no_program_keeps_the_text_unchanged():
+    result = execute(TEXT)
+    assert result.text == TEXT and not result.dropped
+    assert result.stats.lines_in == result.stats.lines_out == 12
+    assert result.stats.error_count == 0
+
+
+def test_doc_program_drops_and_keeps():
+    assert execute(TEXT, "drop_doc()").dropped
+    assert execute(TEXT, "drop_doc()").text is None
+    assert execute(TEXT, "drop_doc()").stats.drop_reason == "doc_program"
+    assert execute(TEXT, "keep_doc()").text == TEXT
+
+
+def test_doc_program_errors_keep_by_default_and_drop_by_policy():
+    result = execute(TEXT, "drop_it()")
+    assert not result.dropped and result.stats.errors == {"unknown_function": 1}
+    assert execute(TEXT, "drop_it()", on_doc_program_error="drop").dropped
+    assert execute(TEXT, "# nothing").stats.errors == {"empty_program": 1}
+
+
+def test_contradictory_doc_program_is_degenerate_and_first_call_decides():
+    result = execute(TEXT, "keep_doc()\ndrop_doc()")
+    assert not result.dropped and result.stats.errors == {"degenerate": 1}
+
+
+def test_remove_lines_is_inclusive_zero_based_and_global():
+    result = execute(TEXT, None, "remove_lines(line_start=0, line_end=2)\nremove_lines(10, 11)")
+    assert lines_of(result) == [f"line {i} has a few words" for i in range(3, 10)]
+    assert result.stats.lines_removed == 5
+    assert result.stats.calls == {"remove_lines": 2}
+    assert result.stats.chars_removed == len(TEXT) - len(result.text)
+
+
+def test_overlapping_and_unordered_ranges_are_merged():
+    program = "remove_lines(5, 7)\nremove_lines(0, 1)\nremove_lines(6, 9)\nremove_lines(1, 2)"
+    result = execute(TEXT, None, program)
+    assert lines_of(result) == [TEXT.split("\n")[i] for i in (3, 4, 10, 11)]
+    assert result.stats.lines_removed == 8
+
+
+def test_ranges_past_the_end_are_clipped_and_counted():
+    result = execute(TEXT, None, "remove_lines(10, 50)\nremove_lines(40, 60)")
+    assert len(lines_of(result)) == 10
+    assert result.stats.errors == {"out_of_range": 2}
+
+
+def test_normalize_runs_before_removal_on_original_numbers():
+    program = 'remove_lines(0, 0)\nnormalize(source_str="has a", target_str="HAS")'
+    result = execute(TEXT, None, program)
+    assert lines_of(result)[0] == "line 1 HAS few words"
+    assert len(lines_of(result)) == 11
+
+
+def test_normalize_is_chunk_scoped_by_default_and_document_wide_by_option():
+    joined = join_chunk_programs(
+        [(0, 5, "normalize('words', 'W')"), (6, 11, "keep_chunk()")]
+    )
+    scoped = lines_of(execute(TEXT, None, joined))
+    assert scoped[5].endswith("few W") and scoped[6].endswith("few words")
+    wide = lines_of(execute(TEXT, None, joined, normalize_scope="document"))
+    assert all(line.endswith("few W") for line in wide)
+
+
+def test_remove_lines_outside_its_chunk_is_clipped_to_the_chunk():
+    joined = join_chunk_programs([(0, 5, "remove_lines(4, 8)"), (6, 11, "keep_chunk()")])
+    result = execute(TEXT, None, joined)
+    assert result.stats.lines_removed == 2
+    assert result.stats.errors == {"out_of_range": 1}
+
+
+def test_normalize_spanning_lines_merges_them():
+    text = "alpha one two three four\nbeta\ngamma five six seven eight\ndelta nine ten eleven"
+    program = 'normalize("four\\nbeta\\ngamma", "+")\nremove_lines(3, 3)'
+    result = execute(text, None, program, min_kept_words=0)
+    assert result.text == "alpha one two three + five six seven eight"
+    assert result.stats.lines_merged == 2
+
+
+def test_lines_emptied_by_normalize_are_dropped():
+    text = "Click here\n" + TEXT
+    result = execute(text, None, 'normalize("Click here", "")')
+    assert result.text == TEXT
+
+
+def test_program_with_too_many_errors_is_ignored():
+    program = "remove_lines(0, 3)\nbad(\nremove_lines(x)"
+    result = execute(TEXT, None, program)
+    assert result.text == TEXT
+    assert result.stats.scopes_ignored == 1
+    assert result.stats.errors == {"unknown_function": 1, "syntax": 1}
+    # one error is tolerated: the valid calls run
+    result = execute(TEXT, None, "remove_lines(0, 3)\nbad(")
+    assert result.stats.lines_removed == 4
+    # the tolerance is a policy
+    assert execute(TEXT, None, program, max_program_errors=3).stats.lines_removed == 4
+
+
+def test_errors_only_ignore_their_own_chunk():
+    joined = join_chunk_programs(
+        [(0, 5, "remove_lines(0, 1)\nx(\ny("), (6, 11, "remove_lines(6, 7)")]
+    )
+    result = execute(TEXT, None, joined)
+    assert result.stats.lines_removed == 2 and result.stats.scopes_ignored == 1
+    assert "line 0 has" in result.text and "line 6 has" not in result.text
+
+
+def test_repeated_output_is_degenerate_and_counted_once():
+    program = "\n".join(["remove_lines(0, 0)"] * 40)
+    result = execute(TEXT, None, program, max_program_errors=5)
+    assert result.stats.errors == {"degenerate": 1}
+    assert result.stats.lines_removed == 1
+    assert result.stats.calls == {"remove_lines": 40}
+
+
+def test_drop_when_too_little_is_left():
+    # ProX: at most 5% of the words, or 10 words or fewer
+    result = execute(TEXT, None, "remove_lines(0, 10)")
+    assert result.dropped and result.stats.drop_reason == "too_little_left"
+    long_text = "\n".join(" ".join(["w"] * 10) for _ in range(100))  # 1,000 words
+    kept_5pct = execute(long_text, None, "remove_lines(0, 94)")  # 50 words left = 5%
+    assert kept_5pct.dropped
+    kept_6pct = execute(long_text, None, "remove_lines(0, 93)")
+    assert not kept_6pct.dropped
+    assert not execute(TEXT, None, "remove_lines(0, 10)", min_kept_words=5).dropped
+
+
+def test_short_untouched_document_is_not_dropped_by_thresholds():
+    assert execute("just a few words", None, "keep_chunk()").text == "just a few words"
+
+
+def test_empty_text_is_dropped_with_reason():
+    assert execute("", "keep_doc()").stats.drop_reason == "empty"
+    assert execute("  \n ").dropped
+
+
+@pytest.mark.parametrize("text", [None, b"bytes \xff text", 12345, ["a"]])
+def test_non_text_input_never_raises(text):
+    result = execute(text, "keep_doc()", "remove_lines(0, 0)")
+    assert result.dropped or isinstance(result.text, str)
+
+
+def test_parsed_program_objects_are_accepted():
+    result = execute(TEXT, parse("keep_doc()"), parse("remove_lines(0, 0)"))
+    assert len(lines_of(result)) == 11
+
+
+def test_unknown_policy_field_is_a_caller_error():
+    with pytest.raises(TypeError):
+        execute(TEXT, None, None, no_such_policy=1)
+    assert execute(TEXT, policy=Policy(min_kept_words=0)).text == TEXT
+
+
+def test_stats_are_json_ready():
+    import json
+
+    stats = execute(TEXT, "keep_doc()", "remove_lines(0, 1)\nfoo()").stats.to_dict()
+    assert json.loads(json.dumps(stats))["errors"] == {"unknown_function": 1}
+    assert stats["calls"] == {"keep_doc": 1, "remove_lines": 1}

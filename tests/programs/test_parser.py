@@ -1,0 +1,180 @@
+import pytest
+
+from prox_tasks.programs import (
+    DropDoc,
+    ErrorKind,
+    KeepChunk,
+    KeepDoc,
+    Normalize,
+    Program,
+    RemoveLines,
+    join_chunk_programs,
+    parse,
+)
+
+
+def kinds(program: Program) -> list[str]:
+    return [str(e.kind) for e in program.errors]
+
+
+@pytest.mark.parametrize(
+    "source, call",
+    [
+        # the ProX paper's own examples
+        ("remove_lines(line_start=0, line_end=5)", RemoveLines(0, 5)),
+        ('normalize(source_str="http://example.com/a?b=c", target_str="")',
+         Normalize("http://example.com/a?b=c", "")),
+        ("normalize('ClickHere','')", Normalize("ClickHere", "")),
+        ("remove_lines(108, 109)", RemoveLines(108, 109)),
+        # positional, keyword, mixed, spacing, trailing comma
+        ("remove_lines(3, line_end=4)", RemoveLines(3, 4)),
+        ("remove_lines( line_end = 9 , line_start = 2 )", RemoveLines(2, 9)),
+        ("remove_lines(1, 2,)", RemoveLines(1, 2)),
+        ('normalize("x")', Normalize("x", "")),
+        ('normalize(target_str="b", source_str="a")', Normalize("a", "b")),
+        ("keep_doc()", KeepDoc()),
+        ("drop_doc()", DropDoc()),
+        ("keep_chunk()", KeepChunk()),
+        ("skip_chunk()", KeepChunk()),
+        ("untouch_doc()", KeepChunk()),
+        ("  keep_doc( )  # a trailing comment", KeepDoc()),
+    ],
+)  # fmt: skip
+def test_parses_calls(source, call):
+    program = parse(source)
+    assert program.errors == ()
+    assert program.calls == (call,)
+
+
+@pytest.mark.parametrize(
+    "literal, value",
+    [
+        # strings that a comma-splitting parser gets wrong
+        (r'"a, b"', "a, b"),
+        (r'"f(x), g(y)"', "f(x), g(y)"),
+        (r'"key=value, k2=v2"', "key=value, k2=v2"),
+        (r'"she said \"hi\", then left"', 'she said "hi", then left'),
+        (r"'it\'s, fine'", "it's, fine"),
+        (r'"it\'s"', "it's"),
+        (r"'say \"x\"'", 'say "x"'),
+        (r'"line one\nline two"', "line one\nline two"),
+        (r'"tab\there"', "tab\there"),
+        (r'"back\\slash"', "back\\slash"),
+        (r'"\u00e9t\u00e9 \x41"', "été A"),
+        (r'"unknown \d escape"', "unknown \\d escape"),
+        ('"ünïcödé ✓ 中文"', "ünïcödé ✓ 中文"),
+        (r'"# not a comment"', "# not a comment"),
+        (r'")"', ")"),
+    ],
+)  # fmt: skip
+def test_strings_come_out_exact(literal, value):
+    program = parse(f"normalize(source_str={literal}, target_str={literal})")
+    # source == target is rejected, so check the source through a different target
+    program = parse(f"normalize({literal}, 'T')")
+    assert program.errors == (), program.errors
+    assert program.calls == (Normalize(value, "T"),)
+
+
+def test_comments_blank_lines_and_fences_are_ignored():
+    source = "```python\n# remove the menu\n\nremove_lines(0, 2)\n   \n# done\n```"
+    assert parse(source).calls == (RemoveLines(0, 2),)
+    assert parse(source).errors == ()
+
+
+def test_call_spanning_lines_while_parenthesis_open():
+    program = parse('normalize(\n    source_str="a",\n    target_str="b",\n)\nkeep_chunk()')
+    assert program.calls == (Normalize("a", "b"), KeepChunk())
+
+
+@pytest.mark.parametrize(
+    "source, kind",
+    [
+        ("remove_lines(0, 5", ErrorKind.SYNTAX),
+        ("remove_lines 0, 5", ErrorKind.SYNTAX),
+        ('normalize("unterminated)', ErrorKind.SYNTAX),
+        ("keep_doc(); drop_doc()", ErrorKind.SYNTAX),
+        ("remove_lines(a+b, 3)", ErrorKind.SYNTAX),
+        ("import os", ErrorKind.SYNTAX),
+        ("__import__('os').system('x')", ErrorKind.UNKNOWN_FUNCTION),
+        ("exec('print(1)')", ErrorKind.UNKNOWN_FUNCTION),
+        ("delete_lines(0, 5)", ErrorKind.UNKNOWN_FUNCTION),
+        ("remove_lines(5)", ErrorKind.BAD_ARGUMENTS),
+        ("remove_lines(5, 2)", ErrorKind.BAD_ARGUMENTS),
+        ("remove_lines(-1, 2)", ErrorKind.BAD_ARGUMENTS),
+        ("remove_lines('1', 2)", ErrorKind.BAD_ARGUMENTS),
+        ("remove_lines(1, 2, 3)", ErrorKind.BAD_ARGUMENTS),
+        ("remove_lines(line_start=1, line_start=2)", ErrorKind.BAD_ARGUMENTS),
+        ("remove_lines(1, line_start=2)", ErrorKind.BAD_ARGUMENTS),
+        ("remove_lines(start=1, end=2)", ErrorKind.BAD_ARGUMENTS),
+        ("normalize('')", ErrorKind.BAD_ARGUMENTS),
+        ("normalize(1, 2)", ErrorKind.BAD_ARGUMENTS),
+        ("normalize('a', 'a')", ErrorKind.BAD_ARGUMENTS),
+        ("keep_doc(1)", ErrorKind.BAD_ARGUMENTS),
+    ],
+)  # fmt: skip
+def test_errors_are_classified_not_raised(source, kind):
+    program = parse(source)
+    assert program.calls == ()
+    assert kinds(program) == [str(kind)]
+    assert program.errors[0].line == 0
+
+
+def test_wrong_level_calls():
+    assert kinds(parse("remove_lines(0, 1)", level="doc")) == ["wrong_level"]
+    assert kinds(parse("drop_doc()", level="chunk")) == ["wrong_level"]
+    assert parse("drop_doc()", level="doc").calls == (DropDoc(),)
+
+
+def test_errors_keep_their_program_line():
+    program = parse("remove_lines(0, 1)\nremove_lines(0,\nkeep_chunk()\nremove_lines(9, 8)")
+    assert [(str(e.kind), e.line) for e in program.errors] == [
+        ("syntax", 1),
+        ("bad_arguments", 3),
+    ]
+
+
+def test_canonical_text_round_trip():
+    source = (
+        "remove_lines(108, 109)\n"
+        "normalize('a, \"b\"\\n', target_str='c)')\n"
+        "skip_chunk()\n"
+        "keep_doc()"
+    )
+    program = parse(source)
+    text = program.to_text()
+    assert text == (
+        "remove_lines(line_start=108, line_end=109)\n"
+        'normalize(source_str="a, \\"b\\"\\n", target_str="c)")\n'
+        "keep_chunk()\n"
+        "keep_doc()"
+    )
+    assert parse(text) == program
+
+
+def test_json_round_trip_with_scopes():
+    joined = join_chunk_programs(
+        [(0, 9, "remove_lines(0, 3)\nnormalize('x', 'y')"), (10, 19, "keep_chunk()")]
+    )
+    program = parse(joined)
+    assert [s.first for s in program.scope_table] == [0, 0, 10]
+    assert program.scopes == (1, 1, 2)
+    again = Program.from_json(program.to_json())
+    assert again == program
+    assert parse(program.to_text()) == program
+
+
+def test_empty_and_non_text_programs():
+    assert parse(None) == Program()
+    assert parse("") == Program()
+    assert parse("# only a comment").calls == ()
+    assert kinds(parse(42)) == ["syntax"]
+
+
+def test_remove_only_fast_path_matches_line_by_line_parsing():
+    source = "remove_lines(0, 5)\n  remove_lines(line_start=7, line_end=9)\nremove_lines(10,10)"
+    fast = parse(source, level="chunk")
+    slow = parse(source + "\n# force the line-by-line path", level="chunk")
+    assert fast.calls == slow.calls and fast.errors == slow.errors == ()
+    assert fast.scopes == slow.scopes
+    assert parse("remove_lines(5, 1)\nremove_lines(0, 1)").errors[0].kind == "bad_arguments"
+    assert parse("remove_lines(0, 1)", level="doc").errors[0].kind == "wrong_level"

@@ -1,0 +1,82 @@
+"""Property tests: no input makes the parser or the executor raise, and the executor never
+invents a line."""
+
+import os
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from prox_tasks.programs import Normalize, Program, execute, parse, quote
+
+# PROX_FUZZ_EXAMPLES=20000 turns this into a longer fuzz run
+EXAMPLES = int(os.environ.get("PROX_FUZZ_EXAMPLES", "300"))
+settings.register_profile("prox", max_examples=EXAMPLES, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
+settings.load_profile("prox")
+
+lines = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
+texts = st.lists(lines, max_size=30).map("\n".join)
+small_int = st.integers(min_value=0, max_value=40)
+strings = st.text(max_size=12)
+
+call_lines = st.one_of(
+    st.tuples(small_int, small_int).map(lambda r: f"remove_lines({min(r)}, {max(r)})"),
+    st.tuples(small_int, small_int).map(lambda r: f"remove_lines(line_start={r[0]}, line_end={r[1]})"),
+    st.tuples(strings, strings).map(lambda s: f"normalize({quote(s[0])}, {quote(s[1])})"),
+    st.tuples(strings).map(lambda s: f"normalize(source_str={quote(s[0])})"),
+    st.sampled_from(["keep_chunk()", "skip_chunk()", "keep_doc()", "drop_doc()", "# c"]),
+    st.tuples(small_int, small_int).map(lambda r: f"# chunk {min(r)}-{max(r)}"),
+    st.text(max_size=30),  # garbage
+)
+programs = st.lists(call_lines, max_size=12).map("\n".join)
+policies = st.fixed_dictionaries({
+    "normalize_scope": st.sampled_from(["chunk", "document"]),
+    "max_program_errors": st.integers(1, 4),
+})  # fmt: skip
+
+
+def is_subsequence(small: list[str], big: list[str]) -> bool:
+    it = iter(big)
+    return all(any(x == y for y in it) for x in small)
+
+
+@given(st.text(), st.text())
+def test_arbitrary_strings_never_raise(program_text, text):
+    parse(program_text)
+    parse(program_text, level="chunk")
+    result = execute(text, program_text, program_text)
+    assert result.dropped == (result.text is None)
+
+
+@given(texts, programs, policies)
+def test_output_lines_come_from_the_normalized_input(text, program_text, policy):
+    result = execute(text, None, program_text, **policy)
+    if result.dropped:
+        return
+    out_lines = result.text.split("\n")
+    program = parse(program_text, level="chunk")
+    if not any(isinstance(c, Normalize) for c in program.calls):
+        assert is_subsequence(out_lines, text.split("\n"))
+        return
+    # the normalized input: the same program's normalizations alone, nothing removed
+    only_normalize = Program(
+        tuple(c for c in program.calls if isinstance(c, Normalize)),
+        program.errors,
+        tuple(s for c, s in zip(program.calls, program.scopes) if isinstance(c, Normalize)),
+        program.scope_table,
+    )
+    # degenerate-repeat errors depend on the removal calls too, so compare only when the
+    # normalize-only run keeps the same scopes
+    normalized = execute(text, None, only_normalize, min_kept_words=-1,
+                         min_kept_word_fraction=-1, **policy)  # fmt: skip
+    if normalized.stats.scopes_ignored != result.stats.scopes_ignored:
+        return
+    normalized_lines = "\n".join(x for x in [normalized.text] if x is not None).split("\n")
+    assert is_subsequence(out_lines, normalized_lines)
+
+
+@given(st.lists(call_lines, max_size=10).map("\n".join))
+def test_canonical_text_round_trips(program_text):
+    program = parse(program_text)
+    assert parse(program.to_text()).calls == program.calls
+    assert Program.from_json(program.to_json()) == program

@@ -1,0 +1,81 @@
+from prox_tasks.programs import SYSTEM_PROMPT, WhitespaceTokenizer, doc_messages, render_chunks, render_doc
+
+
+def test_doc_rendering_truncates_to_budget_and_keeps_layout():
+    text = "one two\nthree four five\nsix"
+    assert render_doc(text, max_tokens=4) == "one two\nthree four"
+    assert render_doc(text, max_tokens=100) == text
+    messages = doc_messages(text, max_tokens=2)
+    assert messages == [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": "one two"},
+    ]
+    assert SYSTEM_PROMPT == "You are a helpful, respectful and honest assistant."
+
+
+def test_chunks_are_numbered_wrapped_and_continue_numbering():
+    text = "\n".join(f"w{i} x y" for i in range(7))
+    chunks = render_chunks(text, max_tokens=9)  # wrapper 2 tokens, 3 tokens a line -> 2 lines
+    assert [(c.first_line, c.last_line) for c in chunks] == [(0, 1), (2, 3), (4, 5), (6, 6)]
+    assert chunks[1].prompt == "[doc]\n[002]w2 x y\n[003]w3 x y\n[/doc]"
+    assert all(c.tokens <= 9 for c in chunks)
+    covered = [n for c in chunks for n in range(c.first_line, c.last_line + 1)]
+    assert covered == list(range(7))
+
+
+def test_numbering_is_zero_padded_to_three_digits_and_grows():
+    text = "\n".join("x" for _ in range(1001))
+    chunks = render_chunks(text, max_tokens=100000)
+    assert chunks[0].prompt.startswith("[doc]\n[000]x\n[001]x")
+    assert chunks[0].prompt.endswith("[999]x\n[1000]x\n[/doc]")
+
+
+def test_line_longer_than_budget_is_truncated_in_its_own_chunk_start():
+    text = "short line\n" + " ".join(f"w{i}" for i in range(50)) + "\nafter"
+    chunks = render_chunks(text, max_tokens=10)
+    long_chunk = next(c for c in chunks if 1 in c.truncated_lines)
+    assert long_chunk.first_line == 1
+    assert long_chunk.tokens <= 10
+    assert "[001]w0 w1" in long_chunk.prompt
+    assert "w49" not in long_chunk.prompt
+    assert chunks[-1].last_line == 2  # numbering unaffected by truncation
+
+
+def test_empty_lines_are_numbered_and_blank_document_has_no_chunk():
+    assert render_chunks("") == []
+    assert render_chunks("  \n \n") == []
+    chunks = render_chunks("a\n\nb")
+    assert chunks[0].prompt == "[doc]\n[000]a\n[001]\n[002]b\n[/doc]"
+
+
+class CharTokenizer:
+    """A tokenizer passed in: one token per character."""
+
+    def count(self, text):
+        return len(text)
+
+    def truncate(self, text, n):
+        return text[:n]
+
+
+def test_tokenizer_passed_in_is_used():
+    text = "abcdef\nghijkl\nmn"
+    chunks = render_chunks(text, tokenizer=CharTokenizer(), max_tokens=40)
+    assert all(c.tokens <= 40 for c in chunks)
+    assert len(chunks) == 2
+    assert render_doc(text, tokenizer=CharTokenizer(), max_tokens=3) == "abc"
+    assert WhitespaceTokenizer().count("a b\nc") == 3
+
+
+def test_hugging_face_tokenizer_is_adapted():
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, **{c: i + 1 for i, c in enumerate("abcdefghij[]0123456789/\n ")}}
+    tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
+    hf = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]")
+    assert render_doc("abcdefghij", tokenizer=hf, max_tokens=4) == "abcd"
+    chunks = render_chunks("abc\ndef\nghi", tokenizer=hf, max_tokens=30)
+    assert all(c.tokens <= 30 for c in chunks)
+    assert [c.first_line for c in chunks] == [0, 1, 2] or len(chunks) < 3
