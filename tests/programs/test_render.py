@@ -1,4 +1,10 @@
-from prox_tasks.programs import SYSTEM_PROMPT, WhitespaceTokenizer, doc_messages, render_chunks, render_doc
+from prox_tasks.programs import (
+    SYSTEM_PROMPT,
+    WhitespaceTokenizer,
+    doc_messages,
+    render_chunks,
+    render_doc,
+)
 
 
 def test_doc_rendering_truncates_to_budget_and_keeps_layout():

@@ -1,0 +1,50 @@
+import gzip
+import json
+import subprocess
+import sys
+
+from prox_tasks.cli import main
+
+
+def write_rows(path, rows: list[bytes]) -> None:
+    with gzip.open(path, "wb") as fh:
+        for row in rows:
+            fh.write(row + b"\n")
+
+
+def test_prox_execute_runs_programs_and_quarantines_bad_rows(tmp_path, capsys):
+    good = {"id": "a", "text": "menu\nHome\n" + "a real sentence with words. " * 5,
+            "doc_program": "keep_doc()", "chunk_program": "remove_lines(0, 1)"}  # fmt: skip
+    dropped = {"id": "b", "text": "spam spam", "doc_program": "drop_doc()"}
+    empty = {"id": "c", "text": "", "doc_program": "keep_doc()"}
+    garbage_program = {"id": "d", "text": "x y z\n" * 20, "chunk_program": "lol()\nremove_lines(x)\nremove_lines(0, 5)"}
+    giant = {"id": "e", "text": "word " * 1_000_000, "chunk_program": "keep_chunk()"}
+    rows = [json.dumps(r).encode() for r in (good, dropped, empty, garbage_program, giant)]
+    rows += [b'{"id": "f", "text": ', b"\xff\xfe not utf-8", b'["not", "an", "object"]', b""]
+    src = tmp_path / "in.jsonl.gz"
+    write_rows(src, rows)
+    out = tmp_path / "out.jsonl.gz"
+    assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["read"] == 8  # the blank line is not a document
+    assert summary["written"] == 5 and summary["quarantined"] == 3
+    assert summary["dropped"] == 2
+    result = {r["id"]: r for r in map(json.loads, gzip.open(out, "rt"))}
+    assert result["a"]["text"].startswith("a real sentence")
+    assert result["a"]["stats"]["lines_removed"] == 2
+    assert result["b"]["text"] is None and result["b"]["dropped"]
+    assert result["c"]["stats"]["drop_reason"] == "empty"
+    assert result["d"]["text"] == garbage_program["text"]  # program ignored, text kept
+    assert sum(result["d"]["stats"]["errors"].values()) >= 2
+    assert len(result["e"]["text"]) == len(giant["text"])
+    quarantine = [json.loads(x) for x in open(tmp_path / "out.jsonl.quarantine.jsonl")]
+    assert [q["line"] for q in quarantine] == [5, 6, 7]
+    assert "JSONDecodeError" in quarantine[0]["reason"]
+    assert "UnicodeDecodeError" in quarantine[1]["reason"]
+    assert "no string field" in quarantine[2]["reason"]
+
+
+def test_prox_console_script_is_installed_and_lists_execute():
+    done = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "--help"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    assert "execute" in done.stdout
