@@ -36,8 +36,10 @@ class RecordError(Exception):
     ``not_text``, ``empty_text``, ``too_large``, ``bad_id``, ``bad_record``.
     """
 
-    def __init__(self, reason: str, detail: str = "", doc_id: str | None = None):
+    def __init__(self, reason: str, detail: str = "", doc_id: str | None = None,
+                 size: int | None = None):
         super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.size = size  # full size of the raw record, when only part of it was kept
         self.reason = reason
         self.detail = detail
         self.doc_id = doc_id

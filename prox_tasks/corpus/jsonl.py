@@ -57,7 +57,7 @@ def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str
                id_field: str, max_doc_bytes: int):
     """Turn one line into a Document, or raise :class:`RecordError`."""
     if size > len(line):
-        raise RecordError("too_large", f"line of {size} bytes")
+        raise RecordError("too_large", f"line of {size} bytes", size=size)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -83,7 +83,7 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
             return
         raise ManifestConflict(
             f"{manifest.uri} holds another plan ({existing.id[:12]} != {manifest.id[:12]}); "
-            "use a new output folder or overwrite=True"
+            "use a new output folder or overwrite (prox plan --overwrite)"
         )
     manifest.write()
 

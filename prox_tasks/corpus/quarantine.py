@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import tempfile
+import weakref
 from collections import Counter
 from collections.abc import Iterator
 
@@ -26,6 +27,11 @@ class Quarantine:
         self.max_raw_bytes = max_raw_bytes
         self.reasons: Counter[str] = Counter()
         self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
+        self._finalizer = weakref.finalize(self, self._spool.close)
+
+    def close(self) -> None:
+        """Free the spool (also done when the object is garbage-collected)."""
+        self._finalizer()
 
     def __len__(self) -> int:
         return sum(self.reasons.values())
@@ -35,14 +41,15 @@ class Quarantine:
         return len(self)
 
     def add(self, source: str, offset: int, reason: str, detail: str = "",
-            raw: bytes | str | None = None, doc_id: str | None = None) -> None:
-        """Quarantine one record."""
+            raw: bytes | str | None = None, doc_id: str | None = None,
+            raw_size: int | None = None) -> None:
+        """Quarantine one record (``raw_size``: its full size when ``raw`` is a part)."""
         entry = {"source": source, "offset": offset, "reason": reason, "detail": detail,
                  "id": doc_id}
         if raw is not None:
             data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
-            entry["raw_bytes"] = len(data)
-            entry["truncated"] = len(data) > self.max_raw_bytes
+            entry["raw_bytes"] = max(len(data), raw_size or 0)
+            entry["truncated"] = entry["raw_bytes"] > self.max_raw_bytes
             kept = data[: self.max_raw_bytes]
             try:
                 entry["raw"] = kept.decode("utf-8")

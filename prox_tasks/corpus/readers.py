@@ -78,7 +78,8 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
         if isinstance(item, RecordError):
             if quarantine is None:
                 raise BadRecordError(source, offset, item)
-            quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id)
+            quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id,
+                           raw_size=item.size)
         else:
             yield item
 

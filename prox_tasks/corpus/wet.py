@@ -49,7 +49,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None):
         doc_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or None
         length = int(headers.get_header("Content-Length") or 0)
         if length > options.max_doc_bytes:
-            yield number, RecordError("too_large", f"{length} bytes", doc_id), None
+            yield number, RecordError("too_large", f"{length} bytes", doc_id, length), None
             continue
         payload = record.content_stream().read()
         try:

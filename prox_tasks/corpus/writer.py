@@ -149,25 +149,32 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     for uri in (data_uri, q_uri, done_uri):
         cleanup_partial(uri)
     batch = _Batch(model_version)
-    with open_uri(data_uri, "wb") as out:
+    out = open_uri(data_uri, "wb")
+    try:
         writer = pq.ParquetWriter(out, arrow_schema(), compression=compression)
-        for row in rows:
-            batch.add(row)
-            if len(batch.columns["id"]) >= row_group_rows:
-                batch.flush_to(writer)
-        batch.flush_to(writer)
-        writer.close()
+        try:
+            for row in rows:
+                batch.add(row)
+                if len(batch.columns["id"]) >= row_group_rows:
+                    batch.flush_to(writer)
+            batch.flush_to(writer)
+        finally:
+            writer.close()  # before any abort, so pyarrow never writes to a closed file
         read = expected_docs if expected_docs is not None else batch.rows + len(quarantine)
         accounting = ShardAccounting(
             shard_index, read, batch.rows, batch.kept, batch.dropped, len(quarantine),
             dict(sorted(quarantine.reasons.items())), out.tell(), "", "", data_uri, q_uri,
             model_version,
         )
-        if not accounting.balanced:  # raising here aborts the upload/rename
+        if not accounting.balanced:
             raise AccountingError(
                 f"shard {shard_index}: read {read} != written {batch.rows} + quarantined "
                 f"{len(quarantine)}"
             )
+    except BaseException:
+        out.abort()  # nothing is published
+        raise
+    out.close()
     accounting.sha256 = out.sha256
     accounting.quarantine_sha256 = quarantine.write(q_uri)
     put_atomic(done_uri, json.dumps(accounting.to_dict(), indent=1, sort_keys=True) + "\n")

@@ -18,16 +18,25 @@ before the first paragraph, is removed, while the same word inside the article s
 from __future__ import annotations
 
 import re
+from collections import Counter
 from dataclasses import dataclass
+from functools import lru_cache
 
-from prox_tasks.labeling.vocab import LONG_BOILERPLATE, SHORT_BOILERPLATE, STOP_WORDS
+from prox_tasks.labeling.vocab import (
+    LONG_BOILERPLATE,
+    LONG_TRIGGERS,
+    SHORT_BOILERPLATE,
+    STOP_WORDS,
+    TAIL_MARKER,
+)
 
 BAD, SHORT, NEAR, GOOD = -1, 0, 1, 2
 
 _CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
 _SYMBOLS = re.compile(r"[{}\[\]<>|\\=;$#@^~`*_]")
 _STRIP = ".,;:!?\"'()[]«»“”‘’-–—"
-_TERMINAL = tuple(".!?。！？:;\"”’)»…")
+_DIGITS = re.compile(r"\d+")
+_TERMINAL = tuple('.!?。！？:;"”’)»…؟।')
 
 
 @dataclass(frozen=True)
@@ -59,6 +68,10 @@ class LineRules:
     near_keep_distance: int = 3
     short_keep_distance: int = 1
     near_is_anchor_for_short: bool = True
+    block_gap_lines: int = 8
+    outlier_block_ratio: float = 0.1
+    fill_blocks: bool = True
+    tail_cut_min_units: int = 100
 
 
 def units(line: str) -> int:
@@ -67,58 +80,65 @@ def units(line: str) -> int:
     return len(line.split()) + cjk // 2
 
 
-def is_gibberish(line: str) -> bool:
+def is_gibberish(line: str, rules_symbol_ratio: float = 0.25) -> bool:
     """Code, markup or encoded data rather than text."""
     n = len(line)
     if n < 20:
         return False
-    if len(_SYMBOLS.findall(line)) > 0.12 * n:
+    if "lorem ipsum" in line:
+        return True
+    # a line of code is content on a documentation page; a minified blob is not
+    if n >= 200 and len(_SYMBOLS.findall(line)) > rules_symbol_ratio * n:
         return True
     longest = max((len(t) for t in line.split()), default=0)
     return longest > 80 and not line.startswith(("http://", "https://"))
 
 
+@lru_cache(maxsize=262144)
+def classify_line(key: str, rules: LineRules) -> tuple[int, str, int]:
+    """Context-free ``(class, reason, units)`` of a stripped, lower-cased line.
+
+    Cached: menus, footers and banners repeat across the pages of a site, so in a large
+    corpus most lines have been seen before.
+    """
+    n = units(key)
+    if any(t in key for t in LONG_TRIGGERS) and LONG_BOILERPLATE.search(key):
+        return BAD, "boilerplate_sentence", n
+    if n <= rules.boilerplate_max_units and SHORT_BOILERPLATE.search(key):
+        return BAD, "boilerplate", n
+    if is_gibberish(key):
+        return BAD, "gibberish", n
+    toks = key.split()
+    stops = sum(1 for t in toks if t.strip(_STRIP) in STOP_WORDS)
+    density = stops / len(toks)
+    terminal = key.endswith(_TERMINAL)
+    cjk_prose = n > len(toks) and n >= rules.good_min_units
+    if n >= rules.long_good_units or (
+        n >= rules.good_min_units
+        and (density >= rules.good_min_stop_density or terminal or cjk_prose)
+    ):
+        return GOOD, "", n
+    if n >= rules.near_min_units and (terminal or density >= rules.near_min_stop_density):
+        return NEAR, "", n
+    return SHORT, "", n
+
+
 def initial_classes(lines: list[str], rules: LineRules) -> tuple[list[int], list[str]]:
-    """Context-free class and reason of each line."""
-    keys = [ln.strip().lower() for ln in lines]
+    """Context-free class and reason of each line (a later copy of a long line is ``BAD``)."""
     seen: set[str] = set()
     classes, reasons = [], []
-    for line, key in zip(lines, keys):
+    for line in lines:
+        key = line.strip().lower()
         if not key:
             classes.append(SHORT)
             reasons.append("")
             continue
-        n = units(key)
-        if LONG_BOILERPLATE.search(key):
-            classes.append(BAD)
-            reasons.append("boilerplate_sentence")
-        elif n <= rules.boilerplate_max_units and SHORT_BOILERPLATE.search(key):
-            classes.append(BAD)
-            reasons.append("boilerplate")
-        elif is_gibberish(key):
-            classes.append(BAD)
-            reasons.append("gibberish")
-        elif key in seen and n >= rules.repeated_min_units:
-            # a later copy of a long line (teasers, taglines, repeated banners); the first
-            # copy is judged on its own
-            classes.append(BAD)
-            reasons.append("repeated")
-        else:
-            toks = key.split()
-            stops = sum(1 for t in toks if t.strip(_STRIP) in STOP_WORDS)
-            density = stops / len(toks)
-            terminal = key.endswith(_TERMINAL)
-            cjk_prose = n > len(toks) and n >= rules.good_min_units
-            if n >= rules.long_good_units or (
-                n >= rules.good_min_units
-                and (density >= rules.good_min_stop_density or terminal or cjk_prose)
-            ):
-                classes.append(GOOD)
-            elif n >= rules.near_min_units and (terminal or density >= rules.near_min_stop_density):
-                classes.append(NEAR)
-            else:
-                classes.append(SHORT)
-            reasons.append("")
+        cls, reason, n = classify_line(key, rules)
+        if cls != BAD and key in seen and n >= rules.repeated_min_units:
+            # teasers, taglines, repeated banners; the first copy is judged on its own
+            cls, reason = BAD, "repeated"
+        classes.append(cls)
+        reasons.append(reason)
         seen.add(key)
     return classes, reasons
 
@@ -165,3 +185,69 @@ def _resolve(classes: list[int], keep: list[bool], target: int, anchor_classes, 
         else:
             to_good = prev_dist[i] if above == GOOD else dist
             keep[i] = to_good <= limit
+
+
+def trim_outlying_blocks(
+    lines: list[str], keep: list[bool], rules: LineRules, fill: list[bool] | None = None
+) -> list[bool]:
+    """Remove kept blocks that lie apart from the main content and are much smaller.
+
+    Kept lines form blocks separated by runs of at least ``rules.block_gap_lines`` removed
+    lines. The block with the most words is the main content; another block is kept only
+    when it has at least ``rules.outlier_block_ratio`` of the main block's words (a second
+    article part, a long comment thread) — teaser lists, author boxes and footers after a
+    menu are small and go.
+    """
+    if rules.block_gap_lines <= 0:
+        return keep
+    blocks: list[list[int]] = []  # [first, last, words]
+    gap = rules.block_gap_lines
+    for i, (line, k) in enumerate(zip(lines, keep)):
+        if not k:
+            if line.strip():
+                gap += 1
+            continue
+        if gap >= rules.block_gap_lines or not blocks:
+            blocks.append([i, i, 0])
+        blocks[-1][1] = i
+        blocks[-1][2] += units(line)
+        gap = 0
+    if not blocks:
+        return keep
+    main = max(b[2] for b in blocks)
+    keep = list(keep)
+    for first, last, words in blocks:
+        if words < rules.outlier_block_ratio * main:
+            for i in range(first, last + 1):
+                keep[i] = False
+        elif fill is not None:
+            # inside a block, a short removed run is a heading, a caption, a table row
+            for i in range(first, last + 1):
+                keep[i] = keep[i] or fill[i]
+    return keep
+
+
+def cut_tail(lines: list[str], keep: list[bool], rules: LineRules) -> list[bool]:
+    """Remove everything after a heading that ends the article ("12 Comments", "Related posts",
+    "Leave a reply", in many languages), once at least ``rules.tail_cut_min_units`` words of
+    content were kept above it. A forum thread has no such heading before its replies.
+    """
+    if rules.tail_cut_min_units <= 0:
+        return keep
+    markers = {
+        i: _DIGITS.sub("#", line.strip().lower())
+        for i, line in enumerate(lines)
+        if len(line) < 80 and TAIL_MARKER.match(line.strip().lower())
+    }
+    if not markers:
+        return keep
+    # "3 comments" under every item of a listing, "Add a comment" under every answer: not an end
+    repeated = Counter(markers.values())
+    kept_units = 0
+    for i, (line, k) in enumerate(zip(lines, keep)):
+        key = line.strip()
+        if kept_units >= rules.tail_cut_min_units and i in markers and repeated[markers[i]] == 1:
+            return keep[:i] + [False] * (len(keep) - i)
+        if k:
+            kept_units += units(key)
+    return keep

@@ -3,8 +3,8 @@
 They judge the text that remains after the chunk-level edits (the main content), not the raw
 page: menus and footers would otherwise trip the repetition and line-ending rules on every
 web page. Thresholds are looser than the papers' because a dropped document keeps nothing:
-only pages that are clearly not text (too short, symbols, no function words, lorem ipsum,
-mostly repeated lines) are dropped.
+only pages that are clearly not text (too short, symbols, no function words, mostly
+repeated lines) are dropped.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from prox_tasks.labeling.lines import units
 from prox_tasks.labeling.vocab import STOP_WORDS
 
+SAMPLE_CHARS = 20000
 _STRIP = ".,;:!?\"'()[]«»“”‘’-–—"
 
 
@@ -36,7 +37,7 @@ class DocRules:
     max_symbol_ratio: float = 0.2
     min_alpha_word_fraction: float = 0.5
     min_stop_words: int = 2
-    max_duplicate_line_fraction: float = 0.5
+    max_duplicate_line_fraction: float = 0.8
     max_ellipsis_line_fraction: float = 0.5
     min_mean_word_length: float = 2.0
     max_mean_word_length: float = 15.0
@@ -45,13 +46,12 @@ class DocRules:
 def drop_reasons(text: str, rules: DocRules = DocRules()) -> list[str]:
     """Why ``text`` (the main content) should be dropped; empty when it is kept."""
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
-    words = text.split()
     n_units = units(text)
+    # the ratios are statistics: the first few thousand words tell them
+    words = text[:SAMPLE_CHARS].split()
     if n_units < rules.min_units:
         return ["too_short"]
     reasons = []
-    if "lorem ipsum" in text.lower():
-        reasons.append("lorem_ipsum")
     cjk_heavy = n_units > 1.5 * len(words)
     if not cjk_heavy:
         symbols = text.count("#") + text.count("...") + text.count("…")
@@ -60,8 +60,13 @@ def drop_reasons(text: str, rules: DocRules = DocRules()) -> list[str]:
         alpha = sum(1 for w in words if any(c.isalpha() for c in w))
         if alpha < rules.min_alpha_word_fraction * len(words):
             reasons.append("few_alphabetic_words")
-        stops = sum(1 for w in words if w.lower().strip(_STRIP) in STOP_WORDS)
-        if stops < rules.min_stop_words:
+        stops = 0
+        for w in words:
+            if w.lower().strip(_STRIP) in STOP_WORDS:
+                stops += 1
+                if stops >= rules.min_stop_words:
+                    break
+        if stops < rules.min_stop_words and _mostly_latin(text):
             reasons.append("no_stop_words")
         mean_len = sum(len(w) for w in words) / len(words)
         if not rules.min_mean_word_length <= mean_len <= rules.max_mean_word_length:
@@ -78,3 +83,9 @@ def drop_reasons(text: str, rules: DocRules = DocRules()) -> list[str]:
         if ellipsis > rules.max_ellipsis_line_fraction * len(lines):
             reasons.append("ellipsis_lines")
     return reasons
+
+
+def _mostly_latin(text: str) -> bool:
+    """Most letters are Latin: the stop-word rule only speaks for languages the list covers."""
+    letters = [c for c in text[:5000] if c.isalpha()]
+    return bool(letters) and sum(1 for c in letters if c < "\u0250") >= 0.8 * len(letters)

@@ -19,7 +19,15 @@ from dataclasses import asdict
 
 from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
-from prox_tasks.labeling.lines import BAD, LineRules, initial_classes, resolve_context, units
+from prox_tasks.labeling.lines import (
+    BAD,
+    LineRules,
+    cut_tail,
+    initial_classes,
+    resolve_context,
+    trim_outlying_blocks,
+    units,
+)
 from prox_tasks.labeling.quality import DocRules, drop_reasons
 from prox_tasks.labeling.vocab import STRAY_FRAGMENTS
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
@@ -67,6 +75,9 @@ class RulesTeacher(Teacher):
         lines = text.split("\n")
         classes, reasons = initial_classes(lines, self.line_rules)
         keep = resolve_context(classes, self.line_rules)
+        fill = [c != BAD for c in classes] if self.line_rules.fill_blocks else None
+        keep = trim_outlying_blocks(lines, keep, self.line_rules, fill)
+        keep = cut_tail(lines, keep, self.line_rules)
         lenient = False
         if units("\n".join(ln for ln, k in zip(lines, keep) if k)) < self.doc_rules.min_units:
             # no running text found (a listing, a product grid, a table): rather than drop

@@ -33,8 +33,14 @@ STOP_WORDS = frozenset(
     # pl / cs / ru / uk
     "ale co do i jak jest na nie o od po się to w z za że je se ve že "
     "в и на не что с по это как из но к у от для о а то же за так все его ее она он они "
-    # tr / id
-    "bir bu da de için ile ve çok dan dengan di ini itu untuk yang dalam tidak"
+    # tr / id / fi
+    "bir bu da de için ile ve çok dan dengan di ini itu untuk yang dalam tidak "
+    "ja on ei se että oli hän mutta kuin myös "
+    # ar / fa
+    "في من على إلى الى أن عن مع هذا هذه التي الذي ما لا كان و به از را که این با برای "
+    # el / hi
+    "και το η να του της με σε για που από είναι "
+    "का की के है में और से को यह एक"
     .split()
 )  # fmt: skip
 
@@ -47,6 +53,15 @@ _SHORT_BOILERPLATE = [
     r"related (posts?|articles?|stories|content|products|links|topics|videos)", r"you may also like",
     r"recommended (for you|stories|articles)", r"(most )?popular (posts|articles|stories)",
     r"trending( now)?", r"latest (news|posts|articles|stories)", r"recent (posts|comments)",
+    r"(you|you'll) (might|may) also (like|enjoy)", r"explore further", r"sharing is caring",
+    r"other interesting", r"more (from|on|about) (this|the)", r"further reading", r"see also",
+    r"ähnliche (beiträge|artikel|themen)", r"schon gelesen", r"mehr zum thema", r"meistgelesen\w*",
+    r"auch interessant", r"das könnte (sie|dich) (auch )?interessieren", r"weitere (artikel|beiträge|themen)",
+    r"también te puede interesar", r"te puede interesar", r"noticias relacionadas", r"etiquetas",
+    r"lee también", r"vous aimerez (aussi|peut-être)", r"à lire (aussi|également)", r"sur le même sujet",
+    r"zobacz (również|też|także)", r"czytaj także", r"powiązane", r"potrebbe interessarti",
+    r"leggi anche", r"articoli correlati", r"veja também", r"leia também", r"lees ook",
+    r"gerelateerde artikelen", r"читайте также", r"похожие (статьи|новости)",
     r"^(home|menu|search|close|open|next|previous|prev|more|top|sitemap|site map|navigation)$",
     r"^(tags?|categories|category|topics|archives?|filed under|labels?)\s*:?", r"^page \d+ of \d+$",
     # account, commerce chrome
@@ -111,10 +126,17 @@ _LONG_BOILERPLATE = [
     r"this (article|post|page) (may )?contains? affiliate", r"^advertisement\b",
 ]  # fmt: skip
 
+# The patterns are matched against lower-cased lines.
 SHORT_BOILERPLATE = re.compile(
-    r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in _SHORT_BOILERPLATE) + r")(?!\w)", re.IGNORECASE
+    r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in _SHORT_BOILERPLATE) + r")(?!\w)"
 )
-LONG_BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in _LONG_BOILERPLATE), re.IGNORECASE)
+LONG_BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in _LONG_BOILERPLATE))
+# Every long pattern contains one of these: a cheap substring test skips the regex on most lines.
+LONG_TRIGGERS = (
+    "cookie", "reserv", "vorbehalten", "réservés", "email address", "required fields",
+    "commission", "affiliate", "javascript", "your browser", "newsletter", "agree", "accept",
+    "consent", "advertisement",
+)  # fmt: skip
 
 # Stray fragments inside otherwise good lines: (pattern, why). Removed with ``normalize``.
 STRAY_FRAGMENTS = [
@@ -123,3 +145,21 @@ STRAY_FRAGMENTS = [
     (re.compile(r"\s*(Read more|Continue reading|Weiterlesen|Lire la suite|Leer más|Leia mais)\s*[»›→…]+\s*$", re.I), "read_more"),
     (re.compile(r"^(Advertisement|ADVERTISEMENT|Anzeige|Publicité)\s+(?=\S)"), "ad_label"),
 ]  # fmt: skip
+
+# Headings that end an article: what follows is comments, teasers or promotions.
+_TAIL_MARKERS = [
+    r"(\d+\s+)?(comments|kommentare?|commentaires?|comentarios?|commenti|comentários|komentarze?|reacties|комментари\w*)(\s*\(\d+\))?",
+    r"(leave|post|add|write|submit) (a|your) (reply|comment|review)", r"reader interactions",
+    r"join the (discussion|conversation)", r"comments are closed", r"trackbacks?( and pingbacks)?",
+    r"related (posts?|articles?|stories|content|reading)", r"(you|you'll) (might|may) also (like|enjoy)",
+    r"more (stories|articles|posts) (from|like this)", r"recommended (for you|stories|articles|reading)",
+    r"popular (posts|articles|stories)",
+    r"kommentar (schreiben|verfassen)", r"ähnliche (beiträge|artikel)", r"das könnte (sie|dich) (auch )?interessieren",
+    r"laisser un commentaire", r"articles similaires", r"à lire aussi", r"deja (un|tu) comentario",
+    r"también te puede interesar", r"noticias relacionadas", r"lascia un commento", r"articoli correlati",
+    r"deixe (um|seu) comentário", r"veja também", r"zostaw komentarz", r"zobacz (również|też|także)",
+    r"читайте также", r"оставить комментарий", r"похожие (статьи|новости)",
+]  # fmt: skip
+TAIL_MARKER = re.compile(
+    r"^(?:" + "|".join(f"(?:{p})" for p in _TAIL_MARKERS) + r")\s*[:.!…]*$"
+)

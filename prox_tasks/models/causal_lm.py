@@ -32,7 +32,10 @@ class CausalLMRefiner:
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.path = Path(path)
-        self.settings = json.loads((self.path / REFINER_FILE).read_text())
+        settings_file = self.path / REFINER_FILE
+        # a bare Hugging Face checkpoint serves both levels with DESIGN.md's budgets
+        self.settings = (json.loads(settings_file.read_text()) if settings_file.exists()
+                         else {"kind": "causal_lm", "doc_model": ".", "chunk_model": "."})
         self.version = self.settings.get("version", self.path.name)
         torch.set_num_threads(threads)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")

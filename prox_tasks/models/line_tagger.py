@@ -79,7 +79,7 @@ def build_tagger(config: TaggerConfig):
             )
             self.line_head = nn.Linear(config.hidden, 1)
             self.doc_head = nn.Sequential(
-                nn.Linear(2 * config.hidden + DOC_DIM, config.hidden), nn.GELU(),
+                nn.Linear(2 * config.hidden + DOC_DIM + 2, config.hidden), nn.GELU(),
                 nn.Linear(config.hidden, 1),
             )  # fmt: skip
 
@@ -97,7 +97,12 @@ def build_tagger(config: TaggerConfig):
             count = mask.sum(1, keepdim=True).clamp(min=1).to(x.dtype)
             mean = (x * mask.unsqueeze(-1)).sum(1) / count
             maxed = x.masked_fill(~mask.unsqueeze(-1), -1e4).max(1).values
-            doc_logit = self.doc_head(torch.cat([mean, maxed, doc], -1)).squeeze(-1)
+            # the teacher judges what the line edits keep: give the doc head its estimate
+            words = torch.expm1(dense[..., 0]) * mask
+            kept = (torch.sigmoid(-line_logits) * words).sum(1, keepdim=True)
+            kept_share = kept / words.sum(1, keepdim=True).clamp(min=1)
+            extra = torch.cat([torch.log1p(kept), kept_share], -1)
+            doc_logit = self.doc_head(torch.cat([mean, maxed, doc, extra], -1)).squeeze(-1)
             return line_logits, doc_logit
 
     return LineTagger()

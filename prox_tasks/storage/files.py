@@ -68,7 +68,10 @@ def _compressed(raw, compression: str, reading: bool):
     if compression == "gzip":
         import gzip
 
-        return _Closing(gzip.GzipFile(fileobj=raw, mode="rb" if reading else "wb"), raw)
+        if reading:
+            return _Closing(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
+        # mtime=0 and no file name: the same content always gives the same bytes.
+        return _Closing(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0), raw)
     if compression == "zstd":
         import zstandard
 
@@ -101,6 +104,15 @@ class _Closing(io.BufferedIOBase):
 
     def readinto(self, b):
         return self._inner.readinto(b)
+
+    def readline(self, size=-1):
+        return self._inner.readline(size)
+
+    def __iter__(self):
+        return iter(self._inner)
+
+    def peek(self, n=0):
+        return self._inner.peek(n)
 
     def write(self, data):
         return self._inner.write(data)

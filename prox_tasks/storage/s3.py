@@ -40,6 +40,15 @@ class RangeReader(io.RawIOBase):
         self._pos = max(0, base + offset)
         return self._pos
 
+    def readall(self) -> bytes:
+        # RawIOBase.readall would issue one GET per 8 KiB.
+        chunks, block = [], current_settings().read_block_size
+        while self._pos < self.length:
+            chunk = bytearray(min(block, self.length - self._pos))
+            n = self.readinto(chunk)
+            chunks.append(bytes(chunk[:n]))
+        return b"".join(chunks)
+
     def readinto(self, buffer) -> int:
         want = min(len(buffer), self.length - self._pos)
         if want <= 0:

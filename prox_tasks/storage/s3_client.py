@@ -139,7 +139,7 @@ def get_client(settings: S3Settings | None = None):
         client = _clients.get(key)
         if client is None:
             config = Config(
-                retries={"max_attempts": settings.max_attempts, "mode": settings.retry_mode},
+                retries={"total_max_attempts": settings.max_attempts, "mode": settings.retry_mode},
                 s3={"addressing_style": settings.addressing_style},
                 connect_timeout=settings.connect_timeout,
                 read_timeout=settings.read_timeout,

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prox_tasks.evaluation import binary_prf, line_removal_prf
-from prox_tasks.programs import DropDoc, KeepDoc, Program, RemoveLines, parse
+from prox_tasks.programs import DropDoc, Program, RemoveLines, parse
 
 
 def doc_decision(program: str | Program | None) -> str:
@@ -96,6 +96,6 @@ def failure_rate(programs: Sequence[str | None], level: str) -> float:
 
 
 __all__ = [
-    "KeepDoc", "chunk_failures", "doc_decision", "doc_metrics", "failure_rate",
+    "chunk_failures", "doc_decision", "doc_metrics", "failure_rate",
     "line_metrics", "removed_lines",
 ]  # fmt: skip

@@ -29,7 +29,7 @@ def s3_bucket(moto_server, monkeypatch):
         S3Settings(
             endpoint_url=moto_server.endpoint_url,
             region_name="us-east-1",
-            max_attempts=4,
+            max_attempts=3,
             addressing_style="path",
             multipart_threshold=5 * 1024 * 1024,
             multipart_chunksize=5 * 1024 * 1024,

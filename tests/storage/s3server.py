@@ -31,11 +31,18 @@ class FaultSwitch:
         self._pass = None
         self._fail = 0
         self._status = 500
+        self._match = None
 
-    def arm(self, pass_requests: int = 0, fail_requests: int | None = None, status: int = 500):
-        """Fail ``fail_requests`` requests (None: all) after ``pass_requests`` more pass."""
+    def arm(self, pass_requests: int = 0, fail_requests: int | None = None, status: int = 500,
+            match=None):
+        """Fail ``fail_requests`` requests (None: all) after ``pass_requests`` more pass.
+
+        ``match(environ) -> bool`` limits counting and failing to some requests (e.g. only
+        multipart part uploads); the others pass untouched.
+        """
         with self.lock:
             self._pass, self._fail, self._status = pass_requests, fail_requests, status
+            self._match = match
             self.failed = 0
             self.failed_methods = []
 
@@ -47,7 +54,7 @@ class FaultSwitch:
         with self.lock:
             self.requests += 1
             fail = False
-            if self._pass is not None:
+            if self._pass is not None and (self._match is None or self._match(environ)):
                 if self._pass > 0:
                     self._pass -= 1
                 elif self._fail is None or self._fail > 0:
@@ -73,6 +80,11 @@ class FaultSwitch:
             [("Content-Type", "application/xml"), ("Content-Length", str(len(body)))],
         )
         return [body]
+
+
+def is_part_upload(environ) -> bool:
+    """A multipart ``UploadPart`` request."""
+    return environ["REQUEST_METHOD"] == "PUT" and "partNumber=" in environ.get("QUERY_STRING", "")
 
 
 class FaultyMotoServer(ThreadedMotoServer):

@@ -1,0 +1,89 @@
+"""prox_refine_snapshot: nightly refinement of the day's crawl partition, gated release."""
+
+from __future__ import annotations
+
+import os
+
+from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+
+from prox_tasks.pipeline import dag_config as cfg
+from prox_tasks.pipeline import refresh
+
+REFINER = Asset(*cfg.REFINER)
+REFINED_CORPUS = Asset(*cfg.REFINED_CORPUS)
+
+DOC = """
+# Refine a corpus snapshot
+
+Refines one crawl partition the ProX way and releases it only when it passes the quality gate.
+
+1. **resolve** — the run's input (`input_uri` with `{ds}` filled in) and the snapshot folder
+   `<output_root>/snapshots/<snapshot_name or crawl-ds>`.
+2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic).
+3. **refine_shard** — one mapped task per shard (pool `gpu`; named `shard-00042`), grouped
+   when there are more shards than `max_map_length`. Complete shards are reused unless
+   `reprocess`; every retry rewrites the same shard atomically.
+4. **collect** — totals. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
+   a failure quarantines the snapshot and fails the run. Data Docs: `<snapshot>/_quality/`.
+6. **release** — `<output_root>/latest.json` is replaced last; emits `prox_refined_corpus`.
+
+Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapshot
+--from-date 2026-01-01 --to-date 2026-01-31`. The **PROX report** view shows every snapshot.
+"""
+
+
+@dag(
+    dag_id="prox_refine_snapshot",
+    # Each run covers one day's crawl partition: the data interval [D, D+1) runs after D ends.
+    schedule=CronDataIntervalTimetable(os.environ.get("PROX_REFRESH_CRON", "0 0 * * *"),
+                                       timezone="UTC"),
+    start_date=cfg.start_date(),
+    catchup=cfg.flag("PROX_CATCHUP"),
+    max_active_runs=int(os.environ.get("PROX_MAX_ACTIVE_RUNS", 1)),
+    default_args=cfg.default_args(),
+    params={name: Param(**spec) for name, spec in cfg.refresh_params().items()},
+    doc_md=DOC,
+    tags=["prox", "refine"],
+)
+def prox_refine_snapshot():
+    @task
+    def resolve(params=None, ds=None, run_id=None) -> dict:
+        return refresh.resolve_snapshot(dict(params), ds, run_id)
+
+    @task
+    def plan(snapshot: dict, params=None) -> list[dict]:
+        return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
+                            params["model"], params["backend"], params["reprocess"])
+
+    @task(pool=cfg.POOL_GPU, execution_timeout=cfg.shard_timeout(),
+          map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
+    def refine_shard(batch: dict) -> dict:
+        get_current_context()["prox_shard_label"] = batch["label"]
+        return refresh.refine_batch(batch)
+
+    @task
+    def collect(snapshot: dict, results) -> dict:
+        return refresh.collect(snapshot, list(results))
+
+    @task
+    def quality_gate(snapshot: dict, totals: dict, params=None) -> dict:
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from prox_tasks.quality import GateFailed
+
+        try:
+            return refresh.gate(snapshot, dict(params))
+        except GateFailed as failed:  # deterministic: retrying cannot help
+            raise AirflowFailException(str(failed)) from failed
+
+    @task(outlets=[REFINED_CORPUS])
+    def release(snapshot: dict, gate: dict, params=None) -> dict:
+        return refresh.release(snapshot, params["dry_run"], params["model"])
+
+    snapshot = resolve()
+    results = refine_shard.expand(batch=plan(snapshot))
+    totals = collect(snapshot, results)
+    release(snapshot, quality_gate(snapshot, totals))
+
+
+prox_refine_snapshot()

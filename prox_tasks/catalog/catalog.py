@@ -1,0 +1,300 @@
+"""The SQL catalog of the corpus life cycle."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from prox_tasks.catalog.engine import default_url, make_engine
+from prox_tasks.catalog.migrations import migrate, sql_dir
+
+JSON_COLUMNS = {"metrics", "stats", "quarantine_reasons"}
+BOOL_COLUMNS = {"promoted", "success", "gate_passed"}
+SNAPSHOT_FIELDS = {"input_uri", "output_uri", "manifest_uri", "manifest_id", "status",
+                   "num_shards", "docs_planned"}
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+def _dump(value) -> str | None:
+    return None if value is None else json.dumps(value, sort_keys=True, default=str)
+
+
+def _row(mapping) -> dict:
+    out = dict(mapping)
+    for key in JSON_COLUMNS & out.keys():
+        if isinstance(out[key], str):
+            out[key] = json.loads(out[key])
+    for key in BOOL_COLUMNS & out.keys():
+        if out[key] is not None:
+            out[key] = bool(out[key])
+    return out
+
+
+class Catalog:
+    """Snapshots, shards, seed sets, models, quality reports and releases, in SQL.
+
+    Args:
+        url: SQLAlchemy URL; default :func:`default_url` (``PROX_CATALOG_URL``, else SQLite
+            ``$PROX_HOME/catalog.sqlite``). ``postgresql://user:pw@host/db`` for PostgreSQL.
+        auto_migrate: Apply pending migrations on open (idempotent).
+    """
+
+    def __init__(self, url: str | None = None, auto_migrate: bool = True):
+        self.url = url or default_url()
+        self.engine = make_engine(self.url)
+        if auto_migrate:
+            self.migrate()
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def migrate(self) -> list[int]:
+        """Apply pending migrations; returns the versions applied now."""
+        return migrate(self.engine)
+
+    def _all(self, sql: str, **params) -> list[dict]:
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            return [_row(r) for r in conn.execute(text(sql), params).mappings()]
+
+    def _one(self, sql: str, **params) -> dict | None:
+        rows = self._all(sql, **params)
+        return rows[0] if rows else None
+
+    def _exec(self, sql: str, **params) -> None:
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            conn.execute(text(sql), params)
+
+    def _id(self, table: str, where: str, **params) -> int:
+        row = self._one(f"SELECT id FROM {table} WHERE {where}", **params)  # noqa: S608
+        if row is None:
+            raise KeyError(f"no {table} row where {where} {params}")
+        return row["id"]
+
+    def applied_migrations(self) -> list[dict]:
+        return self._all("SELECT * FROM schema_migrations ORDER BY version")
+
+    # -- snapshots and shards -------------------------------------------------------------
+    def register_snapshot(self, name: str, input_uri: str, output_uri: str, *,
+                          manifest=None, status: str = "planned",
+                          created_at: str | None = None) -> int:
+        """Create or update snapshot ``name``; with a manifest, also its planned shards."""
+        fields = {"input_uri": input_uri, "output_uri": output_uri, "status": status}
+        if manifest is not None:
+            fields.update(manifest_uri=manifest.uri, manifest_id=manifest.id,
+                          num_shards=len(manifest.shards), docs_planned=manifest.total_docs)
+        if self.get_snapshot(name) is None:
+            cols = ["name", "created_at", "updated_at", *fields]
+            stamp = created_at or now()
+            self._exec(
+                f"INSERT INTO snapshots ({', '.join(cols)}) "  # noqa: S608
+                f"VALUES ({', '.join(':' + c for c in cols)})",
+                name=name, created_at=stamp, updated_at=stamp, **fields,
+            )
+        else:
+            self.update_snapshot(name, **fields)
+        snapshot_id = self._id("snapshots", "name = :n", n=name)
+        if manifest is not None:
+            for shard in manifest.shards:
+                self._plan_shard(snapshot_id, shard.index, shard.docs, shard.bytes)
+        return snapshot_id
+
+    def _plan_shard(self, snapshot_id: int, index: int, docs: int, nbytes: int) -> None:
+        row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
+                        s=snapshot_id, i=index)
+        if row is None:
+            self._exec("INSERT INTO shards (snapshot_id, shard_index, docs_planned, bytes_planned)"
+                       " VALUES (:s, :i, :d, :b)", s=snapshot_id, i=index, d=docs, b=nbytes)
+        else:
+            self._exec("UPDATE shards SET docs_planned = :d, bytes_planned = :b WHERE id = :id",
+                       d=docs, b=nbytes, id=row["id"])
+
+    def update_snapshot(self, name: str, **fields) -> None:
+        unknown = set(fields) - SNAPSHOT_FIELDS
+        if unknown:
+            raise ValueError(f"unknown snapshot fields {sorted(unknown)}")
+        sets = ", ".join(f"{k} = :{k}" for k in fields)
+        self._exec(f"UPDATE snapshots SET {sets}, updated_at = :u WHERE name = :name",  # noqa: S608
+                   u=now(), name=name, **fields)
+
+    def get_snapshot(self, name: str) -> dict | None:
+        return self._one("SELECT * FROM snapshots WHERE name = :n", n=name)
+
+    def list_snapshots(self) -> list[dict]:
+        return self._all("SELECT * FROM snapshots ORDER BY created_at, id")
+
+    def start_shard(self, snapshot: str, index: int) -> int:
+        """Mark a shard running and count the attempt; returns the attempt number."""
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
+                        s=sid, i=index)
+        if row is None:
+            self._plan_shard(sid, index, 0, 0)
+        self._exec("UPDATE shards SET status = 'running', attempts = attempts + 1, error = NULL,"
+                   " started_at = :t, finished_at = NULL WHERE snapshot_id = :s AND shard_index = :i",
+                   t=now(), s=sid, i=index)
+        return self.get_shard(snapshot, index)["attempts"]
+
+    def finish_shard(self, snapshot: str, index: int, accounting: Any,
+                     wall_seconds: float | None = None) -> None:
+        """Store a shard's accounting (a ``ShardAccounting`` or its dict) and mark it done.
+
+        Raises:
+            ValueError: when ``docs_read != docs_written + docs_quarantined``.
+        """
+        acc = accounting.to_dict() if hasattr(accounting, "to_dict") else dict(accounting)
+        if acc["docs_read"] != acc["docs_written"] + acc["docs_quarantined"]:
+            raise ValueError(f"shard {index} of {snapshot} does not balance: {acc}")
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        if self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
+                     s=sid, i=index) is None:
+            self._plan_shard(sid, index, acc["docs_read"], 0)
+        self._exec(
+            "UPDATE shards SET status = 'done', docs_read = :r, docs_written = :w, docs_kept = :k,"
+            " docs_dropped = :d, docs_quarantined = :q, quarantine_reasons = :qr,"
+            " output_uri = :u, output_bytes = :b, checksum = :c, error = NULL,"
+            " finished_at = :t, wall_seconds = :ws WHERE snapshot_id = :s AND shard_index = :i",
+            r=acc["docs_read"], w=acc["docs_written"], k=acc.get("docs_kept"),
+            d=acc.get("docs_dropped"), q=acc["docs_quarantined"],
+            qr=_dump(acc.get("quarantine_reasons") or {}), u=acc.get("uri"),
+            b=acc.get("bytes"), c=acc.get("sha256"), t=now(), ws=wall_seconds, s=sid, i=index,
+        )
+
+    def fail_shard(self, snapshot: str, index: int, error: str) -> None:
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        self._exec("UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
+                   " WHERE snapshot_id = :s AND shard_index = :i",
+                   e=str(error)[:4000], t=now(), s=sid, i=index)
+
+    def get_shard(self, snapshot: str, index: int) -> dict | None:
+        return self._one("SELECT sh.* FROM shards sh JOIN snapshots s ON s.id = sh.snapshot_id"
+                         " WHERE s.name = :n AND sh.shard_index = :i", n=snapshot, i=index)
+
+    def get_shards(self, snapshot: str) -> list[dict]:
+        return self._all("SELECT sh.* FROM shards sh JOIN snapshots s ON s.id = sh.snapshot_id"
+                         " WHERE s.name = :n ORDER BY sh.shard_index", n=snapshot)
+
+    # -- seed sets and models -------------------------------------------------------------
+    def register_seed_set(self, name: str, teacher: str, uri: str, num_docs: int = 0,
+                          stats: dict | None = None) -> int:
+        if self._one("SELECT id FROM seed_sets WHERE name = :n", n=name) is None:
+            self._exec("INSERT INTO seed_sets (name, teacher, uri, num_docs, stats, created_at)"
+                       " VALUES (:n, :t, :u, :d, :s, :c)", n=name, t=teacher, u=uri,
+                       d=num_docs, s=_dump(stats), c=now())
+        else:
+            self._exec("UPDATE seed_sets SET teacher = :t, uri = :u, num_docs = :d, stats = :s"
+                       " WHERE name = :n", n=name, t=teacher, u=uri, d=num_docs, s=_dump(stats))
+        return self._id("seed_sets", "name = :n", n=name)
+
+    def get_seed_set(self, name: str) -> dict | None:
+        return self._one("SELECT * FROM seed_sets WHERE name = :n", n=name)
+
+    def register_model(self, name: str, version: str, uri: str, *, metrics: dict | None = None,
+                       base: str | None = None, seed_set: str | None = None,
+                       promoted: bool = False) -> int:
+        """Create or update model ``name``/``version``; ``promoted=True`` promotes it."""
+        seed_id = self._id("seed_sets", "name = :n", n=seed_set) if seed_set else None
+        params = dict(n=name, v=version, u=uri, m=_dump(metrics), b=base, s=seed_id)
+        if self.get_model(name, version) is None:
+            self._exec("INSERT INTO models (name, version, uri, metrics, base, seed_set_id,"
+                       " created_at) VALUES (:n, :v, :u, :m, :b, :s, :c)", c=now(), **params)
+        else:
+            self._exec("UPDATE models SET uri = :u, metrics = COALESCE(:m, metrics), base = :b,"
+                       " seed_set_id = :s WHERE name = :n AND version = :v", **params)
+        if promoted:
+            self.promote_model(name, version)
+        return self._id("models", "name = :n AND version = :v", n=name, v=version)
+
+    def update_model_metrics(self, name: str, version: str, metrics: dict) -> None:
+        self._id("models", "name = :n AND version = :v", n=name, v=version)
+        self._exec("UPDATE models SET metrics = :m WHERE name = :n AND version = :v",
+                   m=_dump(metrics), n=name, v=version)
+
+    def promote_model(self, name: str, version: str) -> None:
+        """Make ``version`` the one promoted model of ``name`` (one transaction)."""
+        from sqlalchemy import text
+
+        self._id("models", "name = :n AND version = :v", n=name, v=version)
+        with self.engine.begin() as conn:
+            conn.execute(text("UPDATE models SET promoted = 0 WHERE name = :n"), {"n": name})
+            conn.execute(text("UPDATE models SET promoted = 1 WHERE name = :n AND version = :v"),
+                         {"n": name, "v": version})
+
+    def get_model(self, name: str, version: str) -> dict | None:
+        return self._one("SELECT * FROM models WHERE name = :n AND version = :v",
+                         n=name, v=version)
+
+    def promoted_model(self, name: str) -> dict | None:
+        return self._one("SELECT * FROM models WHERE name = :n AND promoted = 1", n=name)
+
+    def list_models(self, name: str | None = None) -> list[dict]:
+        if name is None:
+            return self._all("SELECT * FROM models ORDER BY name, created_at, id")
+        return self._all("SELECT * FROM models WHERE name = :n ORDER BY created_at, id", n=name)
+
+    # -- quality reports and releases -----------------------------------------------------
+    def add_quality_report(self, snapshot: str, suite: str, success: bool,
+                           stats: dict | None = None, report_uri: str | None = None) -> int:
+        from sqlalchemy import text
+
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        with self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO quality_reports (snapshot_id, suite, success, stats,"
+                              " report_uri, created_at) VALUES (:s, :q, :ok, :st, :u, :c)"),
+                         {"s": sid, "q": suite, "ok": int(bool(success)), "st": _dump(stats),
+                          "u": report_uri, "c": now()})
+            return conn.execute(text("SELECT MAX(id) FROM quality_reports WHERE snapshot_id = :s"),
+                                {"s": sid}).scalar_one()
+
+    def latest_quality_report(self, snapshot: str, suite: str | None = None) -> dict | None:
+        return self._one(
+            "SELECT q.* FROM quality_reports q JOIN snapshots s ON s.id = q.snapshot_id"
+            " WHERE s.name = :n AND (:suite IS NULL OR q.suite = :suite)"
+            " ORDER BY q.created_at DESC, q.id DESC LIMIT 1", n=snapshot, suite=suite)
+
+    def register_release(self, name: str, snapshot: str, uri: str, *,
+                         quality_report_id: int | None = None,
+                         model: tuple[str, str] | None = None, docs: int | None = None,
+                         notes: str | None = None) -> int:
+        """Record a release. Refuses a quality report that failed or belongs elsewhere."""
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        if quality_report_id is not None:
+            report = self._one("SELECT * FROM quality_reports WHERE id = :i", i=quality_report_id)
+            if report is None or report["snapshot_id"] != sid:
+                raise ValueError(f"quality report {quality_report_id} is not of {snapshot}")
+            if not report["success"]:
+                raise ValueError(f"quality report {quality_report_id} failed: cannot release")
+        model_id = self._id("models", "name = :n AND version = :v", n=model[0], v=model[1]) \
+            if model else None
+        if self._one("SELECT id FROM releases WHERE name = :n", n=name) is not None:
+            raise ValueError(f"release {name} exists")
+        self._exec("INSERT INTO releases (name, snapshot_id, quality_report_id, model_id, uri,"
+                   " docs, notes, created_at) VALUES (:n, :s, :q, :m, :u, :d, :no, :c)",
+                   n=name, s=sid, q=quality_report_id, m=model_id, u=uri, d=docs, no=notes,
+                   c=now())
+        self.update_snapshot(snapshot, status="released")
+        return self._id("releases", "name = :n", n=name)
+
+    def list_releases(self) -> list[dict]:
+        return self.report("release_history")
+
+    # -- reports --------------------------------------------------------------------------
+    def report_names(self) -> list[str]:
+        return sorted(p.stem for p in (sql_dir() / "reports").glob("*.sql"))
+
+    def report(self, name: str, **params) -> list[dict]:
+        """Run ``sql/reports/<name>.sql`` with named parameters; rows as dicts."""
+        if name not in self.report_names():
+            raise KeyError(f"no report {name!r}; have {self.report_names()}")
+        sql = (sql_dir() / "reports" / f"{name}.sql").read_text()
+        # Comments may mention ":param"; SQLAlchemy would take those for bind parameters.
+        sql = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+        return self._all(sql, **params)

@@ -1,0 +1,43 @@
+"""Catalog URL and engine: SQLite under PROX_HOME by default, PostgreSQL (or any) by URL."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+
+def default_url() -> str:
+    """``PROX_CATALOG_URL``, else ``sqlite:///$PROX_HOME/catalog.sqlite`` (PROX_HOME: ./runs)."""
+    url = os.environ.get("PROX_CATALOG_URL")
+    if url:
+        return url
+    home = Path(os.environ.get("PROX_HOME", "runs")).resolve()
+    return f"sqlite:///{home / 'catalog.sqlite'}"
+
+
+def make_engine(url: str):
+    """An engine; SQLite gets real transactions (BEGIN IMMEDIATE), WAL and foreign keys."""
+    from sqlalchemy import create_engine, event
+
+    if not url.startswith("sqlite"):
+        return create_engine(url, pool_pre_ping=True)
+    path = url.split("///", 1)[1] if "///" in url else ""
+    if path and path != ":memory:":
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60})
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_conn, _record):
+        # Let SQLAlchemy's "begin" event own transactions (pysqlite's own handling skips DDL).
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        cursor.execute("PRAGMA foreign_keys = ON")
+        if path and path != ":memory:":
+            cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(conn):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine

@@ -1,0 +1,42 @@
+"""``prox plan``: split a snapshot into shards, write the manifest, register it."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--input", required=True, help="file, folder, prefix or glob (path, file://, s3://)")
+    p.add_argument("--output", required=True, help="output folder of the refined snapshot")
+    p.add_argument("--target-docs", type=int, default=None, help="documents per shard")
+    p.add_argument("--target-bytes", type=int, default=None, help="bytes per shard")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default="id")
+    p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None)
+    p.add_argument("--overwrite", action="store_true", help="replace a different existing plan")
+    p.add_argument("--snapshot", default=None, help="register under this name in the catalog")
+    p.add_argument("--catalog", default=None, help="catalog URL (default PROX_CATALOG_URL or "
+                   "$PROX_HOME/catalog.sqlite)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from prox_tasks.corpus import ManifestConflict, plan_shards
+
+    try:
+        manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,
+                               text_field=args.text_field, id_field=args.id_field,
+                               format=args.format, overwrite=args.overwrite)
+    except (ManifestConflict, FileNotFoundError, ValueError) as err:
+        print(f"prox plan: {err}")
+        return 1
+    if args.snapshot:
+        from prox_tasks.catalog import Catalog
+
+        Catalog(args.catalog).register_snapshot(args.snapshot, manifest.input_uri,
+                                                manifest.output_uri, manifest=manifest)
+    print(json.dumps({"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
+                      "shards": len(manifest.shards), "docs": manifest.total_docs,
+                      "snapshot": args.snapshot}))
+    return 0

@@ -1,0 +1,89 @@
+"""``prox refine``: refine a corpus with a model, outside Airflow (same functions as the DAG).
+
+Prints a JSON summary (totals, per-shard accounting and statistics) on stdout; a progress
+bar on stderr. Exit codes: 0 done, 1 bad input or a shard that failed, 2 no model.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+
+BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--input", required=True, help="file, folder, prefix or glob (path, file://, s3://)")
+    p.add_argument("--output", required=True, help="output folder of the refined snapshot")
+    p.add_argument("--model", default=None,
+                   help="model URI: refiner artifact or Hugging Face folder (path or s3://), or "
+                   "'default' for the embedded tagger; default: the catalog's promoted model")
+    p.add_argument("--model-name", default="refiner", help="catalog name of the promoted model")
+    p.add_argument("--catalog", default=None, help="catalog URL (default PROX_CATALOG_URL or "
+                   "$PROX_HOME/catalog.sqlite)")
+    p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
+                   help="inference backend (default: tagger for tagger models, else vllm when "
+                   "installed, else transformers)")
+    p.add_argument("--shards", type=int, default=None, help="cut the corpus into about N shards")
+    p.add_argument("--target-docs", type=int, default=None, help="documents per shard")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default="id")
+    p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None)
+    p.add_argument("--checkpoint-every", type=int, default=512,
+                   help="documents per in-shard checkpoint and model batch (0: none)")
+    p.add_argument("--batch-size", type=int, default=None, help="prompts per generate call "
+                   "(transformers)")
+    p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "
+                   "(openai backend), e.g. http://host:8000/v1")
+    p.add_argument("--concurrency", type=int, default=None, help="requests in flight per server")
+    p.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm")
+    p.add_argument("--gpu-memory-utilization", type=float, default=None,
+                   help="vllm (use 0.3 on a CPU)")
+    p.add_argument("--constrained", action=argparse_bool(), default=None,
+                   help="constrain outputs to the program grammar (vllm, openai; default on)")
+    p.add_argument("--force", action="store_true", help="refine published shards again")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=run)
+
+
+def argparse_bool():
+    import argparse
+
+    return argparse.BooleanOptionalAction
+
+
+def backend_options(args) -> dict:
+    mapping = {"batch_size": args.batch_size, "servers": args.servers,
+               "concurrency": args.concurrency, "tensor_parallel_size": args.tensor_parallel_size,
+               "gpu_memory_utilization": args.gpu_memory_utilization,
+               "constrained": args.constrained}  # fmt: skip
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def run(args) -> int:
+    from prox_tasks.refine.corpus import NoModelError, promoted_model_uri, refine_corpus
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    model = args.model
+    if model is None:
+        try:
+            model = promoted_model_uri(args.model_name, args.catalog)
+        except NoModelError as err:
+            print(f"prox refine: {err}", file=sys.stderr)
+            return 2
+    try:
+        summary = refine_corpus(
+            args.input, args.output, model=model, backend=args.backend,
+            backend_options=backend_options(args), shards=args.shards,
+            target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
+            force=args.force, progress=False if args.no_progress else None,
+            text_field=args.text_field, id_field=args.id_field, format=args.format,
+        )  # fmt: skip
+    except (FileNotFoundError, ValueError, LookupError, RuntimeError) as err:
+        print(f"prox refine: {type(err).__name__}: {err}", file=sys.stderr)
+        return 1
+    print(json.dumps(summary, sort_keys=True, default=str))
+    return 0

@@ -1,0 +1,51 @@
+"""``prox train``: train a refiner on a seed set, evaluate, publish, maybe promote.
+
+Prints the evaluation record as one JSON line (version, metrics, incumbent's metrics,
+promotion decision).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--seed", required=True, help="seed-set URI (manifest, folder or JSONL)")
+    p.add_argument("--output", required=True, help="model registry root URI (path or s3://)")
+    p.add_argument("--name", default="refiner", help="model name in the registry")
+    p.add_argument("--kind", default="line_tagger", choices=["line_tagger", "causal_lm"])
+    p.add_argument("--base", help="checkpoint or tagger artifact to fine-tune")
+    p.add_argument("--epochs", type=float, default=12)
+    p.add_argument("--max-steps", type=int)
+    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--random-seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--valid-percent", type=int, default=10)
+    p.add_argument("--max-eval-docs", type=int)
+    p.add_argument("--chunk-tokens", type=int, default=256)
+    p.add_argument("--batch-tokens", type=int, default=4096)
+    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--work-dir", help="checkpoint folder (a rerun resumes from it)")
+    p.add_argument("--catalog", help="catalog URL to register the model in")
+    p.add_argument("--no-promote", action="store_true", help="publish without promoting")
+    p.add_argument("-v", "--verbose", action="store_true")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from prox_tasks.training.run import TrainJob, run_training
+
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    job = TrainJob(
+        seed=args.seed, output=args.output, name=args.name, kind=args.kind, base=args.base,
+        epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,
+        seed_value=args.random_seed, threads=args.threads, valid_percent=args.valid_percent,
+        max_eval_docs=args.max_eval_docs, chunk_tokens=args.chunk_tokens,
+        batch_tokens=args.batch_tokens, grad_accum=args.grad_accum, bf16=args.bf16,
+        work_dir=args.work_dir, catalog=args.catalog, promote=not args.no_promote,
+    )  # fmt: skip
+    print(json.dumps(run_training(job), sort_keys=True, default=str))
+    return 0

@@ -1,0 +1,201 @@
+"""The ``openai`` engine: an OpenAI-compatible completions client over a pool of servers.
+
+The way to scale past one machine's GPUs: start ``vllm serve`` (or
+``python -m vllm.entrypoints.openai.api_server``) on each, list them here. Prompts go as
+token ids to ``/v1/completions`` (rendered locally with the model's tokenizer, exactly as
+training renders them); constrained decoding travels as vLLM's ``structured_outputs``.
+
+- Concurrency: at most ``concurrency`` requests in flight per server; each request goes to
+  the healthy server with the fewest in flight.
+- Back-pressure: a server answering 429/5xx or failing to connect is cooled down for a
+  backoff period (exponential, jittered) and gets no new requests meanwhile; requests wait
+  for capacity instead of piling up.
+- Retries: up to ``max_retries`` per request, on any server of the pool. A request the
+  server rejects as bad (a 4xx other than 408/409/429) is not retried: it becomes an empty
+  completion (``failed``) the executor's policy handles. A request that still fails after
+  transient errors raises :class:`InferenceError` (the task fails and a retry resumes from its
+  checkpoint), or, with ``on_failure="empty"``, becomes an empty completion the executor's
+  policy handles (counted as ``failed``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass, field
+
+from prox_tasks.inference.base import Completion, GenerationRequest
+
+
+class InferenceError(RuntimeError):
+    """A request failed on every try."""
+
+
+@dataclass
+class _Server:
+    url: str
+    client: object
+    in_flight: int = 0
+    cooldown_until: float = 0.0
+    failures: int = 0
+    served: int = 0
+    errors: dict = field(default_factory=dict)
+
+
+class OpenAIEngine:
+    """Completions over a pool of OpenAI-compatible servers.
+
+    Args:
+        servers: Base URLs, e.g. ``["http://10.0.0.5:8000/v1"]``.
+        model_name: The served model name (None: the first one ``/v1/models`` lists).
+        api_key: Sent as the bearer token (vLLM ignores it unless started with one).
+        concurrency: Most requests in flight per server.
+        max_retries: Tries after the first, per request.
+        backoff: Base of the exponential backoff in seconds.
+        max_backoff: Longest backoff.
+        timeout: Seconds per HTTP request.
+        max_model_len: Context length (None: from ``/v1/models``, else 4096).
+        on_failure: ``"raise"`` or ``"empty"`` (see module docs).
+    """
+
+    name = "openai"
+    supports_constraints = True
+
+    def __init__(self, servers: list[str] | str, model_name: str | None = None,
+                 api_key: str = "EMPTY", concurrency: int = 32, max_retries: int = 4,
+                 backoff: float = 0.5, max_backoff: float = 30.0, timeout: float = 600.0,
+                 max_model_len: int | None = None, on_failure: str = "raise") -> None:
+        if isinstance(servers, str):
+            servers = [s for s in servers.split(",") if s.strip()]
+        if not servers:
+            raise ValueError("the openai backend needs at least one server URL")
+        if on_failure not in ("raise", "empty"):
+            raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
+        self.urls = [s.strip().rstrip("/") for s in servers]
+        self.api_key, self.timeout = api_key, timeout
+        self.concurrency, self.max_retries = concurrency, max_retries
+        self.backoff, self.max_backoff, self.on_failure = backoff, max_backoff, on_failure
+        self.model_name = model_name
+        self.max_model_len = max_model_len or 4096
+        self.stats = {"retries": 0, "cooldowns": 0}
+        if model_name is None or max_model_len is None:
+            self._discover(model_name is None, max_model_len is None)
+
+    def _discover(self, want_name: bool, want_len: bool) -> None:
+        import httpx
+
+        last: Exception | None = None
+        for url in self.urls:
+            try:
+                reply = httpx.get(f"{url}/models", timeout=30,
+                                  headers={"Authorization": f"Bearer {self.api_key}"})
+                reply.raise_for_status()
+                card = reply.json()["data"][0]
+            except Exception as err:  # noqa: BLE001 - try the next server of the pool
+                last = err
+                continue
+            if want_name:
+                self.model_name = card["id"]
+            if want_len and card.get("max_model_len"):
+                self.max_model_len = int(card["max_model_len"])
+            return
+        raise InferenceError(f"no server of {self.urls} answered /models: {last}")
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
+        if not requests:
+            return []
+        return asyncio.run(self._generate_all(requests))
+
+    async def _generate_all(self, requests: list[GenerationRequest]) -> list[Completion]:
+        from openai import AsyncOpenAI
+
+        servers = [_Server(url, AsyncOpenAI(base_url=url, api_key=self.api_key,
+                                            max_retries=0, timeout=self.timeout))
+                   for url in self.urls]  # fmt: skip
+        capacity = asyncio.Condition()
+        try:
+            return list(await asyncio.gather(
+                *(self._one(r, servers, capacity) for r in requests)))
+        finally:
+            for server in servers:
+                await server.client.close()
+
+    async def _acquire(self, servers: list[_Server], capacity: asyncio.Condition) -> _Server:
+        async with capacity:
+            while True:
+                now = time.monotonic()
+                ready = [s for s in servers
+                         if s.in_flight < self.concurrency and s.cooldown_until <= now]
+                if ready:
+                    server = min(ready, key=lambda s: (s.in_flight, s.failures))
+                    server.in_flight += 1
+                    return server
+                wake = min((s.cooldown_until for s in servers if s.cooldown_until > now),
+                           default=None)  # fmt: skip
+                try:
+                    await asyncio.wait_for(capacity.wait(),
+                                           None if wake is None else max(0.01, wake - now))
+                except TimeoutError:
+                    pass
+
+    async def _release(self, server: _Server, capacity: asyncio.Condition, ok: bool) -> None:
+        async with capacity:
+            server.in_flight -= 1
+            if ok:
+                server.failures, server.served = 0, server.served + 1
+            else:
+                server.failures += 1
+                delay = min(self.max_backoff, self.backoff * 2 ** (server.failures - 1))
+                server.cooldown_until = time.monotonic() + delay * random.uniform(0.5, 1.0)
+                self.stats["cooldowns"] += 1
+            capacity.notify_all()
+
+    async def _one(self, request: GenerationRequest, servers: list[_Server],
+                   capacity: asyncio.Condition) -> Completion:
+        errors: list[str] = []
+        for attempt in range(self.max_retries + 1):
+            if attempt:
+                self.stats["retries"] += 1
+            server = await self._acquire(servers, capacity)
+            try:
+                completion = await self._call(server, request)
+            except Exception as err:  # noqa: BLE001 - classified below, retried
+                if not _retryable(err):  # the request itself is bad: no retry can fix it
+                    await self._release(server, capacity, ok=True)
+                    self.stats["rejected"] = self.stats.get("rejected", 0) + 1
+                    return Completion("", len(request.prompt_ids), 0, "error")
+                errors.append(f"{server.url}: {type(err).__name__}: {err}")
+                await self._release(server, capacity, ok=False)
+                continue
+            await self._release(server, capacity, ok=True)
+            return completion
+        if self.on_failure == "empty":
+            return Completion("", len(request.prompt_ids), 0, "error")
+        raise InferenceError(f"request failed {self.max_retries + 1} times: {errors[-3:]}")
+
+    async def _call(self, server: _Server, request: GenerationRequest) -> Completion:
+        extra = {"structured_outputs": {"regex": request.regex}} if request.regex else None
+        reply = await server.client.completions.create(
+            model=self.model_name, prompt=list(request.prompt_ids),
+            max_tokens=request.max_new_tokens, temperature=0.0, extra_body=extra,
+        )  # fmt: skip
+        choice = reply.choices[0]
+        used = reply.usage
+        out_tokens = used.completion_tokens if used is not None else 0
+        reason = "length" if choice.finish_reason == "length" else "stop"
+        return Completion(choice.text, len(request.prompt_ids), out_tokens, reason)
+
+    def close(self) -> None:
+        pass
+
+
+def _retryable(err: Exception) -> bool:
+    """Connection problems, timeouts, 408/409/429 and 5xx are worth another try."""
+    import openai
+
+    if isinstance(err, openai.APIConnectionError | openai.APITimeoutError):
+        return True
+    if isinstance(err, openai.APIStatusError):
+        return err.status_code in (408, 409, 429) or err.status_code >= 500
+    return False

@@ -1,0 +1,49 @@
+"""The ``tagger`` backend: the embedded default refiner (a per-line tagger) behind the same
+interface as the generative backends.
+
+The tagger reads whole documents in batches and writes ``keep_doc()``/``drop_doc()`` and
+per-chunk ``remove_lines`` programs; it has no tokens to count, so its usage records
+requests (documents) and time only.
+"""
+
+from __future__ import annotations
+
+import time
+
+from prox_tasks.inference.base import Usage, new_usage
+
+
+class TaggerRefiner:
+    """Wraps a refiner object with ``predict_doc``/``predict_chunks``/``version``.
+
+    Args:
+        inner: The tagger (from :func:`prox_tasks.models.load_refiner`).
+        backend: Name recorded in statistics.
+    """
+
+    def __init__(self, inner, backend: str = "tagger") -> None:
+        self.inner = inner
+        self.backend = backend
+        self.version = str(getattr(inner, "version", "unknown"))
+        self.usage: dict[str, Usage] = new_usage()
+
+    def _timed(self, level: str, method, texts: list[str]) -> list[str]:
+        start = time.perf_counter()
+        out = list(method(list(texts)))
+        usage = self.usage[level]
+        usage.seconds += time.perf_counter() - start
+        usage.requests += len(texts)
+        if len(out) != len(texts):
+            raise RuntimeError(f"{self.version}: {len(out)} programs for {len(texts)} documents")
+        return out
+
+    def predict_doc(self, texts: list[str]) -> list[str]:
+        return self._timed("doc", self.inner.predict_doc, texts)
+
+    def predict_chunks(self, texts: list[str]) -> list[str]:
+        return self._timed("chunk", self.inner.predict_chunks, texts)
+
+    def close(self) -> None:
+        close = getattr(self.inner, "close", None)
+        if close is not None:
+            close()

@@ -1,0 +1,141 @@
+"""The ``diff`` teacher: the minimal deletion program from a (raw, clean) pair.
+
+The clean text is a human's (WCXB's ``gold_text``) or a large model's end-to-end rewrite. The
+two are aligned word by word (:class:`difflib.SequenceMatcher` over normalized words); a raw
+line is kept when enough of its words align with the clean text, else removed, and an
+unaligned run of words at the start, end or middle of a kept line becomes a ``normalize``
+that deletes exactly that raw substring. Only deletions are written, so the program never
+invents text: whatever the clean version added or reworded is simply not reproduced (the
+RefineX idea).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from difflib import SequenceMatcher
+
+from prox_tasks.labeling.base import Label, Teacher
+from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
+from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
+
+VERSION = "diff-1"
+_WORD = re.compile(r"\w+")
+
+
+def _norm(token: str) -> str:
+    return unicodedata.normalize("NFKC", token).lower()
+
+
+class DiffTeacher(Teacher):
+    """Derive programs from the clean version of each document.
+
+    Args:
+        keep_threshold: Keep a line when at least this share of its words align.
+        min_fragment_words: Delete an unaligned run inside a kept line (``normalize``) when
+            it has at least this many words.
+        normalize_fragments: Write ``normalize`` calls for partial lines at all.
+        chunked: Write per-chunk programs with ``# chunk A-B`` markers.
+        max_chunk_tokens: Chunk budget for the markers (whitespace words).
+    """
+
+    name = "diff"
+
+    def __init__(
+        self,
+        keep_threshold: float = 0.5,
+        min_fragment_words: int = 2,
+        normalize_fragments: bool = True,
+        chunked: bool = True,
+        max_chunk_tokens: int = CHUNK_TOKEN_BUDGET,
+    ) -> None:
+        self.keep_threshold = keep_threshold
+        self.min_fragment_words = min_fragment_words
+        self.normalize_fragments = normalize_fragments
+        self.chunked = chunked
+        self.max_chunk_tokens = max_chunk_tokens
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name, "version": VERSION, "keep_threshold": self.keep_threshold,
+            "min_fragment_words": self.min_fragment_words, "chunked": self.chunked,
+        }  # fmt: skip
+
+    def label(self, text: str, gold: str | None = None) -> Label:
+        """Label ``text`` so that executing the programs approximates ``gold``.
+
+        Raises:
+            ValueError: When ``gold`` is ``None`` (this teacher needs a clean version).
+        """
+        if gold is None:
+            raise ValueError("the diff teacher needs the clean text (gold) of every document")
+        text = text if isinstance(text, str) else str(text or "")
+        lines = text.split("\n")
+        spans = [[(m.start(), m.end()) for m in _WORD.finditer(line)] for line in lines]
+        raw_tokens, owner = [], []
+        for i, (line, line_spans) in enumerate(zip(lines, spans)):
+            for a, b in line_spans:
+                raw_tokens.append(_norm(line[a:b]))
+                owner.append(i)
+        gold_tokens = [_norm(t) for t in _WORD.findall(gold)]
+        matched = [False] * len(raw_tokens)
+        if raw_tokens and gold_tokens:
+            vocab: dict[str, int] = {}
+            a = [vocab.setdefault(t, len(vocab)) for t in raw_tokens]
+            b = [vocab.setdefault(t, len(vocab)) for t in gold_tokens]
+            for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+                for k in range(block.a, block.a + block.size):
+                    matched[k] = True
+        removed, normalizations, pos = [], [], 0
+        for i, (line, line_spans) in enumerate(zip(lines, spans)):
+            flags = matched[pos : pos + len(line_spans)]
+            pos += len(line_spans)
+            if not line.strip():
+                continue
+            if not flags or sum(flags) < self.keep_threshold * len(flags):
+                removed.append(i)
+            elif self.normalize_fragments and not all(flags):
+                normalizations.extend(self._fragments(i, line, line_spans, flags))
+        kept_words = sum(matched)
+        normalizations = self._unique(lines, removed, normalizations)
+        meta = {
+            "teacher": self.name, "version": VERSION, "lines": len(lines),
+            "lines_removed": len(removed), "normalizations": len(normalizations),
+            "words_aligned": kept_words, "words_gold": len(gold_tokens),
+        }  # fmt: skip
+        doc_program = KEEP_DOC if kept_words and gold.strip() else DROP_DOC
+        chunk_program = write_chunk_program(
+            text, removed, normalizations, chunked=self.chunked, max_tokens=self.max_chunk_tokens
+        )
+        return Label(doc_program, chunk_program, meta)
+
+    def _fragments(self, i, line, spans, flags) -> list[tuple[int, str, str]]:
+        """Unaligned runs of a kept line as exact raw substrings to delete."""
+        out = []
+        k = 0
+        while k < len(flags):
+            if flags[k]:
+                k += 1
+                continue
+            j = k
+            while j < len(flags) and not flags[j]:
+                j += 1
+            if j - k >= self.min_fragment_words:
+                start = spans[k][0] if k > 0 else 0
+                end = spans[j][0] if j < len(flags) else len(line)
+                source = line[start:end]
+                if source.strip():
+                    out.append((i, source, ""))
+            k = j
+        return out
+
+    @staticmethod
+    def _unique(lines, removed, normalizations) -> list[tuple[int, str, str]]:
+        """Keep only fragments that occur once among kept lines (a normalize replaces all)."""
+        gone = set(removed)
+        kept_lines = [ln for n, ln in enumerate(lines) if n not in gone]
+        out = []
+        for i, source, target in normalizations:
+            if sum(ln.count(source) for ln in kept_lines) == 1:
+                out.append((i, source, target))
+        return out

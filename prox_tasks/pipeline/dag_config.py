@@ -1,0 +1,130 @@
+"""What the DAG files declare, as plain data: retries, pools, Asset URIs and the JSON-schema
+of every Param (the DAG files wrap each spec in ``airflow.sdk.Param(**spec)``)."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta, timezone
+
+from prox_tasks.pipeline import settings
+from prox_tasks.quality import GateThresholds
+
+#: Pools (``airflow pools set``, see docs/airflow.md): ``gpu`` bounds the tasks that hold a
+#: model, ``teacher_api`` the concurrent calls to the labeling teacher's endpoint.
+POOL_GPU = "gpu"
+POOL_TEACHER = "teacher_api"
+POOL_DEFAULT = "default_pool"
+POOLS = {POOL_GPU: 1, POOL_TEACHER: 4}
+
+#: Assets: (name, uri).
+SEED_SET = ("prox_seed_set", "prox://seed-set")
+REFINER = ("prox_refiner", "prox://refiner")
+REFINED_CORPUS = ("prox_refined_corpus", "prox://refined-corpus")
+
+BACKENDS = ["auto", "tagger", "vllm", "transformers", "openai"]
+TEACHERS = ["rules", "diff", "llm"]
+
+
+def start_date() -> datetime:
+    """First logical date of the nightly schedule (``PROX_START_DATE``, default 2026-01-01)."""
+    day = datetime.strptime(os.environ.get("PROX_START_DATE", "2026-01-01"), "%Y-%m-%d")
+    return day.replace(tzinfo=timezone.utc)  # noqa: UP017
+
+
+def _seconds(env: str, default: float) -> timedelta:
+    return timedelta(seconds=float(os.environ.get(env, default)))
+
+
+def default_args() -> dict:
+    """Every task retries with exponential backoff (``PROX_RETRIES``, ``PROX_RETRY_DELAY_S``,
+    ``PROX_MAX_RETRY_DELAY_S``) and names its pool."""
+    return {
+        "owner": "prox",
+        "retries": int(os.environ.get("PROX_RETRIES", 3)),
+        "retry_delay": _seconds("PROX_RETRY_DELAY_S", 60),
+        "retry_exponential_backoff": 2.0,
+        "max_retry_delay": _seconds("PROX_MAX_RETRY_DELAY_S", 1800),
+        "pool": POOL_DEFAULT,
+    }
+
+
+def shard_timeout() -> timedelta:
+    """Execution timeout of one refine task (``PROX_SHARD_TIMEOUT_S``, default 4 h)."""
+    return _seconds("PROX_SHARD_TIMEOUT_S", 4 * 3600)
+
+
+def train_timeout() -> timedelta:
+    return _seconds("PROX_TRAIN_TIMEOUT_S", 12 * 3600)
+
+
+def flag(env: str, default: bool = False) -> bool:
+    return os.environ.get(env, str(default)).lower() in ("1", "true", "yes")
+
+
+def _rate(default: float, title: str) -> dict:
+    return {"default": default, "type": "number", "minimum": 0, "maximum": 1, "title": title}
+
+
+def common_params() -> dict:
+    return {
+        "catalog_url": {"default": None, "type": ["null", "string"], "title": "Catalog URL",
+                        "description": "SQLAlchemy URL; empty: PROX_CATALOG_URL or SQLite "
+                        "under PROX_HOME."},
+    }
+
+
+def model_params() -> dict:
+    return {
+        "model": {"default": "", "type": "string", "title": "Model version",
+                  "description": "Refiner artifact or Hugging Face model folder/URI; empty: "
+                  "the promoted refiner in the registry, else the embedded default."},
+        "backend": {"default": "auto", "enum": BACKENDS, "title": "Inference backend",
+                    "description": "auto: the artifact's own (tagger for the embedded "
+                    "refiner, vLLM for causal LMs)."},
+    }
+
+
+def threshold_params() -> dict:
+    t = GateThresholds()
+    return {
+        "max_failure_rate": _rate(t.max_failure_rate, "Max program failure rate"),
+        "min_drop_rate": _rate(t.min_drop_rate, "Min drop rate"),
+        "max_drop_rate": _rate(t.max_drop_rate, "Max drop rate"),
+        "min_kept_token_ratio": {"default": t.min_kept_token_ratio, "type": "number",
+                                 "minimum": 0, "title": "Min kept-token ratio"},
+        "max_kept_token_ratio": {"default": t.max_kept_token_ratio, "type": "number",
+                                 "minimum": 0, "title": "Max kept-token ratio"},
+        "max_quarantine_rate": _rate(t.max_quarantine_rate, "Max quarantined input share"),
+        "history_k": {"default": t.history_k, "type": "number", "exclusiveMinimum": 0,
+                      "title": "k: std devs allowed from released history"},
+        "history_min": {"default": t.history_min, "type": "integer", "minimum": 1,
+                        "title": "Released snapshots needed for the history check"},
+    }
+
+
+def refresh_params() -> dict:
+    return {
+        "input_uri": {"default": settings.crawl_template(), "type": "string", "minLength": 1,
+                      "title": "Input URI or template",
+                      "description": "File, folder, prefix or glob (path, file:// or s3://); "
+                      "{ds}, {ds_nodash}, {yyyy}, {mm}, {dd} take the run's date."},
+        "output_root": {"default": settings.corpus_root(), "type": "string", "minLength": 1,
+                        "title": "Corpus root", "description": "Snapshots go to "
+                        "<root>/snapshots/<name>; latest.json and releases/ to <root>."},
+        "snapshot_name": {"default": None, "type": ["null", "string"],
+                          "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "title": "Snapshot name",
+                          "description": "Default: crawl-<ds>."},
+        "target_docs": {"default": 10_000, "type": "integer", "minimum": 1,
+                        "maximum": 10_000_000, "title": "Shard size (documents)"},
+        "max_map_length": {"default": 1024, "type": "integer", "minimum": 1,
+                           "title": "Most mapped refine tasks",
+                           "description": "More shards are grouped per task (keep it at or "
+                           "below Airflow's [core] max_map_length)."},
+        "reprocess": {"default": False, "type": "boolean",
+                      "title": "Refine complete shards again"},
+        "dry_run": {"default": False, "type": "boolean", "title": "Dry run",
+                    "description": "Plan, refine and gate; release nothing."},
+        **model_params(),
+        **threshold_params(),
+        **common_params(),
+    }

@@ -1,0 +1,180 @@
+"""Task bodies of ``prox_refine_snapshot``: resolve → plan → refine (mapped) → collect →
+gate → release. Every function takes and returns JSON-ready values (they travel as XCom)."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from contextlib import contextmanager
+
+from prox_tasks.pipeline import settings
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def open_catalog(url: str | None):
+    from prox_tasks.catalog import Catalog
+
+    catalog = Catalog(settings.catalog_url(url))
+    try:
+        yield catalog
+    finally:
+        catalog.close()
+
+
+def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) -> dict:
+    """Name, input and output of the snapshot this run refines.
+
+    The input is ``params["input_uri"]`` with the run's date filled in (``{ds}`` …); the
+    snapshot is named ``params["snapshot_name"]``, else ``crawl-<ds>``, else (a manual run
+    without a logical date) ``run-<run id>``; it is written to ``<output_root>/snapshots/<name>``.
+    """
+    from prox_tasks.storage import join_uri, to_uri
+
+    input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
+    name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else _safe(f"run-{run_id}"))
+    root = params.get("output_root") or settings.corpus_root()
+    return {
+        "name": name, "partition": ds or name, "input_uri": to_uri(input_uri),
+        "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
+        "catalog_url": settings.catalog_url(params.get("catalog_url")),
+    }
+
+
+def _safe(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
+
+
+def shard_batches(n_shards: int, max_map_length: int) -> list[list[int]]:
+    """Shard indices per mapped task: one shard each, or consecutive groups when there are
+    more shards than Airflow may map (``[core] max_map_length``)."""
+    if max_map_length < 1:
+        raise ValueError("max_map_length must be positive")
+    size = max(1, -(-n_shards // max_map_length))
+    return [list(range(i, min(i + size, n_shards))) for i in range(0, n_shards, size)]
+
+
+def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
+         backend: str | None, reprocess: bool = False) -> list[dict]:
+    """Plan the shards, register the snapshot; one work item per mapped refine task."""
+    from prox_tasks.corpus import plan_shards
+
+    model = resolve_model(model)
+
+    manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"], target_docs=target_docs)
+    with open_catalog(snapshot["catalog_url"]) as catalog:
+        current = catalog.get_snapshot(snapshot["name"])
+        status = current["status"] if current and current["manifest_id"] == manifest.id else "planned"
+        catalog.register_snapshot(snapshot["name"], snapshot["input_uri"],
+                                  snapshot["output_uri"], manifest=manifest, status=status)
+    log.info("snapshot %s: %d docs in %d shards", snapshot["name"], manifest.total_docs,
+             len(manifest.shards))
+    batches = []
+    for indices in shard_batches(len(manifest.shards), max_map_length):
+        label = (f"shard-{indices[0]:05d}" if len(indices) == 1
+                 else f"shards-{indices[0]:05d}-{indices[-1]:05d}")
+        batches.append({"snapshot": snapshot["name"], "output_uri": snapshot["output_uri"],
+                        "catalog_url": snapshot["catalog_url"], "shards": indices,
+                        "label": label, "model": model or None, "backend": backend or None,
+                        "reprocess": bool(reprocess)})
+    return batches
+
+
+def resolve_model(model: str | None, registry_root: str | None = None) -> str | None:
+    """The model URI to refine with: ``model`` when given, else the promoted refiner in the
+    registry, else None (the embedded default refiner)."""
+    if model:
+        return model
+    from prox_tasks.registry import ModelRegistry
+
+    promoted = ModelRegistry(registry_root or settings.registry_root()).promoted(
+        settings.REFINER_NAME)
+    return promoted["uri"] if promoted else None
+
+
+def refine_batch(batch: dict) -> dict:
+    """Refine the shards of one work item (a published shard is reused unless
+    ``reprocess``). Returns per-shard accounting and statistics."""
+    from prox_tasks.refine.step import refine_shard
+
+    backend = batch.get("backend")
+    shards = []
+    for index in batch["shards"]:
+        started = time.monotonic()
+        result = refine_shard(batch["output_uri"], index, model=batch.get("model"),
+                              backend=None if backend in (None, "", "auto") else backend,
+                              force=bool(batch.get("reprocess")))
+        shards.append({**result["accounting"], "status": result["status"],
+                       "reused": result["status"] == "skipped",
+                       "model_version": result.get("model_version"),
+                       "stats": result.get("stats"),
+                       "wall_seconds": round(time.monotonic() - started, 3)})
+    return {"label": batch["label"], "shards": shards}
+
+
+def collect(snapshot: dict, results: list[dict]) -> dict:
+    """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog."""
+    shards = [s for r in results for s in r["shards"]]
+    keys = ("docs_read", "docs_written", "docs_kept", "docs_dropped", "docs_quarantined")
+    totals = {k: sum(int(s.get(k) or 0) for s in shards) for k in keys}
+    totals.update(shards=len(shards), reused=sum(bool(s.get("reused")) for s in shards),
+                  wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
+    with open_catalog(snapshot["catalog_url"]) as catalog:
+        catalog.update_snapshot(snapshot["name"], status="refined")
+    log.info("snapshot %s refined: %s", snapshot["name"], totals)
+    return totals
+
+
+def released_history(catalog, exclude: str, size: int) -> list[dict]:
+    """Gate metrics of the last ``size`` released snapshots (oldest first), except one."""
+    from prox_tasks.release import GATE_SUITE
+
+    history = []
+    for row in catalog.list_releases():
+        if row["snapshot"] == exclude:
+            continue
+        report = catalog.latest_quality_report(row["snapshot"], GATE_SUITE)
+        if report and report["success"] and report.get("stats"):
+            history.append(report["stats"])
+    return history[-size:]
+
+
+def gate(snapshot: dict, thresholds: dict) -> dict:
+    """Run the quality gate and record it; a failure quarantines the snapshot.
+
+    Raises:
+        prox_tasks.quality.GateFailed: the snapshot failed (after it was recorded).
+    """
+    from prox_tasks.quality import GateFailed, GateThresholds, run_gate
+    from prox_tasks.release import GATE_SUITE
+
+    limits = GateThresholds.from_mapping(thresholds)
+    with open_catalog(snapshot["catalog_url"]) as catalog:
+        history = released_history(catalog, snapshot["name"], limits.history_size)
+        result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"])
+        catalog.add_quality_report(snapshot["name"], GATE_SUITE, result.passed,
+                                   stats=result.metrics, report_uri=result.data_docs_uri)
+        catalog.update_snapshot(snapshot["name"],
+                                status="gated" if result.passed else "quarantined")
+    summary = {"passed": result.passed, "metrics": result.metrics,
+               "failed": [c for c in result.checks if not c["success"]],
+               "report_uri": result.report_uri, "data_docs_uri": result.data_docs_uri}
+    if not result.passed:
+        raise GateFailed(result)
+    return summary
+
+
+def release(snapshot: dict, dry_run: bool = False, model: str | None = None) -> dict:
+    """Release the gated snapshot (``latest`` written last); nothing in a dry run."""
+    from prox_tasks.release import release_snapshot
+
+    if dry_run:
+        log.info("dry run: %s passed its gate and is not released", snapshot["name"])
+        return {"name": snapshot["name"], "released": False, "dry_run": True}
+    with open_catalog(snapshot["catalog_url"]) as catalog:
+        record = release_snapshot(snapshot["output_uri"], snapshot["release_root"],
+                                  snapshot["name"], partition=snapshot["partition"],
+                                  catalog=catalog, notes=f"model={model or 'promoted/default'}")
+    return {**record, "released": True, "dry_run": False}

@@ -1,0 +1,72 @@
+"""Where things live by default, from the environment (all overridable per run by Params).
+
+- ``PROX_HOME``: the working folder (default ``<project>/runs``); the catalog, the model
+  registry, snapshots and releases live below it unless told otherwise.
+- ``PROX_CRAWL_TEMPLATE``: the nightly input, with ``{ds}`` placeholders (see
+  :func:`render_partition`); default ``$PROX_HOME/crawl/{ds}``.
+- ``PROX_CORPUS_ROOT``: refined snapshots and releases (``$PROX_HOME/corpus``).
+- ``PROX_MODEL_REGISTRY``: the model registry root (``$PROX_HOME/registry``).
+- ``PROX_SEED_ROOT``: seed sets (``$PROX_HOME/seeds``).
+- ``PROX_CATALOG_URL``: the SQL catalog (SQLite under ``PROX_HOME`` by default).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REFINER_NAME = "refiner"
+
+
+def project_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def prox_home() -> str:
+    return str(Path(os.environ.get("PROX_HOME") or project_root() / "runs").resolve())
+
+
+def _under_home(env: str, name: str) -> str:
+    return os.environ.get(env) or str(Path(prox_home()) / name)
+
+
+def crawl_template() -> str:
+    return os.environ.get("PROX_CRAWL_TEMPLATE") or str(Path(prox_home()) / "crawl" / "{ds}")
+
+
+def corpus_root() -> str:
+    return _under_home("PROX_CORPUS_ROOT", "corpus")
+
+
+def registry_root() -> str:
+    return _under_home("PROX_MODEL_REGISTRY", "registry")
+
+
+def seed_root() -> str:
+    return _under_home("PROX_SEED_ROOT", "seeds")
+
+
+def catalog_url(override: str | None = None) -> str:
+    """The catalog URL: ``override``, else ``PROX_CATALOG_URL``, else SQLite in PROX_HOME."""
+    if override:
+        return override
+    return os.environ.get("PROX_CATALOG_URL") or f"sqlite:///{Path(prox_home()) / 'catalog.sqlite'}"
+
+
+def sample_uri() -> str:
+    return str(project_root() / "data" / "sample" / "sample.jsonl.gz")
+
+
+def render_partition(template: str, ds: str | None) -> str:
+    """Fill a partition template: ``{ds}`` (2026-01-31), ``{ds_nodash}``, ``{yyyy}``,
+    ``{mm}``, ``{dd}``. A template without placeholders is returned as is.
+
+    Raises:
+        ValueError: when the template has placeholders and there is no date to fill them.
+    """
+    if "{" not in template:
+        return template
+    if not ds:
+        raise ValueError(f"input template {template!r} needs a logical date (ds)")
+    yyyy, mm, dd = ds.split("-")
+    return template.format(ds=ds, ds_nodash=ds.replace("-", ""), yyyy=yyyy, mm=mm, dd=dd)

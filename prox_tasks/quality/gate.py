@@ -1,0 +1,184 @@
+"""The quality gate: GX Core 1.x validations over a refined snapshot, Data Docs beside it."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+
+from prox_tasks.quality.thresholds import GateThresholds
+
+log = logging.getLogger(__name__)
+
+GATE_DIR = "_quality"
+GATE_FILE = "gate.json"
+DOCS_DIR = "data_docs"
+
+
+class GateFailed(RuntimeError):
+    """The snapshot failed its gate; ``result`` holds what failed."""
+
+    def __init__(self, result: GateResult):
+        failed = [f"{c['suite']}:{c['expectation']}({c.get('column') or ''})"
+                  for c in result.checks if not c["success"]]
+        super().__init__(f"quality gate failed for {result.output_uri}: {', '.join(failed)}")
+        self.result = result
+
+
+@dataclass
+class GateResult:
+    """What the gate found. JSON-ready through :meth:`to_dict`.
+
+    Attributes:
+        passed: All expectations held.
+        output_uri: The snapshot judged.
+        metrics: Snapshot-level counts and rates.
+        checks: One entry per expectation: suite, expectation, column, success, details.
+        thresholds: The thresholds used.
+        history: Bounds derived from released snapshots (empty without enough history).
+        report_uri: ``gate.json`` beside the snapshot.
+        data_docs_uri: The Data Docs index beside the snapshot.
+    """
+
+    passed: bool
+    output_uri: str
+    metrics: dict
+    checks: list[dict]
+    thresholds: dict
+    history: dict = field(default_factory=dict)
+    report_uri: str = ""
+    data_docs_uri: str = ""
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def gate_uri(output_uri: str) -> str:
+    from prox_tasks.storage import join_uri
+
+    return join_uri(output_uri, GATE_DIR, GATE_FILE)
+
+
+def read_gate_result(output_uri: str) -> dict | None:
+    """The last gate result written beside the snapshot, or None."""
+    from prox_tasks.storage import exists, open_uri
+
+    uri = gate_uri(output_uri)
+    if not exists(uri):
+        return None
+    with open_uri(uri, "rt") as f:
+        return json.load(f)
+
+
+def _context(docs_dir: str):
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = {"globally": False}
+    context.add_data_docs_site(site_name="prox", site_config={
+        "class_name": "SiteBuilder",
+        "store_backend": {"class_name": "TupleFilesystemStoreBackend",
+                          "base_directory": docs_dir},
+        "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+    })
+    return context
+
+
+def _validate(context, source, name: str, frame, expectations: list, run_name: str) -> list[dict]:
+    import great_expectations as gx
+
+    batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all")
+    suite = context.suites.add(gx.ExpectationSuite(name=f"prox_{name}"))
+    for expectation in expectations:
+        suite.add_expectation(expectation)
+    definition = context.validation_definitions.add(
+        gx.ValidationDefinition(name=f"prox_{name}", data=batch, suite=suite))
+    checkpoint = context.checkpoints.add(gx.Checkpoint(
+        name=f"prox_gate_{name}", validation_definitions=[definition], result_format="SUMMARY",
+        actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["prox"])],
+    ))
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame},
+                             run_id=gx.RunIdentifier(run_name=run_name))
+    checks = []
+    for run in outcome.run_results.values():
+        for item in run.results:
+            config = item.expectation_config
+            kwargs = config.kwargs
+            details = {k: item.result.get(k) for k in
+                       ("observed_value", "unexpected_count", "unexpected_percent",
+                        "partial_unexpected_list") if item.result.get(k) is not None}
+            if item.exception_info and item.exception_info.get("raised_exception"):
+                details["exception"] = item.exception_info.get("exception_message")
+            checks.append({
+                "suite": name, "expectation": config.type, "success": bool(item.success),
+                "column": kwargs.get("column") or
+                "/".join(str(kwargs[k]) for k in ("column_A", "column_B") if k in kwargs),
+                "min_value": kwargs.get("min_value"), "max_value": kwargs.get("max_value"),
+                "description": config.description, "details": _jsonable(details),
+            })
+    return checks
+
+
+def _jsonable(value):
+    return json.loads(json.dumps(value, default=str))
+
+
+def _publish_dir(local_dir: str, target_uri: str) -> None:
+    from prox_tasks.storage import join_uri, put_atomic
+
+    for root, _dirs, files in os.walk(local_dir):
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
+            with open(path, "rb") as f:
+                put_atomic(join_uri(target_uri, rel), f)
+
+
+def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
+             history: list[dict] | None = None, run_name: str | None = None) -> GateResult:
+    """Validate the refined snapshot at ``output_uri``; write ``_quality/gate.json`` and the
+    Data Docs beside it. Never raises for a failed expectation (see ``passed``).
+
+    Args:
+        output_uri: The snapshot's output folder (holding ``manifest.json``).
+        thresholds: Bounds; defaults of :class:`GateThresholds`.
+        history: Metrics of the last released snapshots, oldest first (for the k-std check).
+        run_name: Name of this validation run in the Data Docs (default: the manifest id).
+    """
+    from prox_tasks.quality.frames import build_frames
+    from prox_tasks.quality.suites import (
+        document_expectations,
+        history_bounds,
+        shard_expectations,
+        snapshot_expectations,
+    )
+    from prox_tasks.storage import join_uri, put_atomic
+
+    thresholds = thresholds or GateThresholds()
+    frames = build_frames(output_uri, thresholds.max_growth_per_normalization)
+    bounds = history_bounds(history or [], thresholds)
+    run_name = run_name or frames.metrics["manifest_id"][:16]
+    docs_uri = join_uri(output_uri, GATE_DIR, DOCS_DIR)
+    with tempfile.TemporaryDirectory(prefix="prox-gate-") as tmp:
+        context = _context(os.path.join(tmp, "docs"))
+        source = context.data_sources.add_pandas("prox_snapshot")
+        checks = []
+        for name, frame, expectations in (
+            ("documents", frames.documents, document_expectations(thresholds)),
+            ("shards", frames.shards, shard_expectations(thresholds)),
+            ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds)),
+        ):
+            checks += _validate(context, source, name, frame, expectations, run_name)
+        _publish_dir(os.path.join(tmp, "docs"), docs_uri)
+    result = GateResult(
+        passed=all(c["success"] for c in checks), output_uri=output_uri,
+        metrics=frames.metrics, checks=checks, thresholds=thresholds.to_dict(),
+        history={m: dict(zip(("low", "high", "mean", "std", "n"), b)) for m, b in bounds.items()},
+        report_uri=gate_uri(output_uri), data_docs_uri=join_uri(docs_uri, "index.html"),
+    )
+    put_atomic(result.report_uri, json.dumps(result.to_dict(), indent=1, sort_keys=True) + "\n")
+    log.info("gate %s for %s: %d/%d checks passed", "PASSED" if result.passed else "FAILED",
+             output_uri, sum(c["success"] for c in checks), len(checks))
+    return result

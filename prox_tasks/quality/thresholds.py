@@ -1,0 +1,50 @@
+"""Gate thresholds: what a refined snapshot must satisfy before it may be released."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+
+@dataclass(frozen=True)
+class GateThresholds:
+    """Bounds the quality gate checks (each one is a DAG Param of the same name).
+
+    Attributes:
+        max_failure_rate: Largest share of documents whose programs had errors.
+        min_drop_rate: Smallest share of written documents dropped.
+        max_drop_rate: Largest share of written documents dropped.
+        min_kept_token_ratio: Smallest share of input words (whitespace tokens) kept.
+        max_kept_token_ratio: Largest share of input words kept (normalization may add a few).
+        max_quarantine_rate: Largest share of input records quarantined as unreadable.
+        max_growth_per_normalization: Characters one applied normalization may add; refined
+            text longer than its input by more than this allowance fails the gate.
+        history_k: Drop rate and kept-token ratio must lie within ``history_k`` standard
+            deviations of the mean over the last released snapshots.
+        history_size: How many released snapshots make that history.
+        history_min: The history check runs only with at least this many released snapshots.
+        history_min_std: Floor for the standard deviation (a steady history would otherwise
+            reject the smallest change).
+    """
+
+    max_failure_rate: float = 0.25
+    min_drop_rate: float = 0.0
+    max_drop_rate: float = 0.9
+    min_kept_token_ratio: float = 0.05
+    max_kept_token_ratio: float = 1.05
+    max_quarantine_rate: float = 0.05
+    max_growth_per_normalization: int = 64
+    history_k: float = 3.0
+    history_size: int = 10
+    history_min: int = 3
+    history_min_std: float = 0.02
+
+    @classmethod
+    def from_mapping(cls, values: dict | None) -> GateThresholds:
+        """Build from a mapping (e.g. DAG params), ignoring keys that are not thresholds."""
+        names = {f.name for f in fields(cls)}
+        given = {k: v for k, v in (values or {}).items() if k in names and v is not None}
+        types = {f.name: f.type for f in fields(cls)}
+        return cls(**{k: int(v) if types[k] == "int" else float(v) for k, v in given.items()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)

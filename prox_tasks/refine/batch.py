@@ -1,0 +1,92 @@
+"""Refine one batch of documents: document programs, drop, chunk programs, execute.
+
+The order ProX runs: every document goes through the document-level model; the executor's
+document decision drops some; the kept ones go through the chunk-level model (the backend
+renders their chunks with global line numbers and joins the chunk programs per document);
+the executor runs both programs. Garbage output never raises: the executor classifies it
+and applies its policy (a broken document program keeps the document; a chunk program with
+too many errors is ignored), and the errors are counted by level and kind.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from prox_tasks.inference.base import Refiner
+from prox_tasks.programs import Policy, execute
+from prox_tasks.refine.stats import ShardStats
+
+
+def _usage_snapshot(refiner: Refiner) -> dict:
+    return {level: u.copy() for level, u in refiner.usage.items()}
+
+
+def _usage_delta(refiner: Refiner, before: dict) -> dict:
+    return {level: refiner.usage[level].minus(before[level]).to_dict() for level in before}
+
+
+def _checked(programs: list, n: int, level: str) -> list:
+    if len(programs) != n:
+        raise RuntimeError(f"the backend returned {len(programs)} {level} programs for {n} docs")
+    return [p if isinstance(p, str) else ("" if p is None else str(p)) for p in programs]
+
+
+def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
+                 model_version: str | None = None) -> tuple[list[dict], ShardStats]:
+    """Refine ``docs`` (:class:`prox_tasks.corpus.Document`) with ``refiner``.
+
+    Returns:
+        The output rows (the refined-shard writer's fields), in input order, and the
+        batch's statistics (no ``docs_in``/``docs_quarantined``: the caller reads).
+    """
+    policy = policy or Policy()
+    stats = ShardStats()
+    before = _usage_snapshot(refiner)
+    texts = [d.text for d in docs]
+    start = time.perf_counter()
+    doc_programs = _checked(refiner.predict_doc(texts), len(docs), "doc")
+    stats.seconds["doc_phase"] += time.perf_counter() - start
+
+    start = time.perf_counter()
+    first = [execute(t, p, None, policy=policy) for t, p in zip(texts, doc_programs)]
+    kept = [i for i, r in enumerate(first) if not r.dropped]
+    stats.seconds["execute"] += time.perf_counter() - start
+
+    start = time.perf_counter()
+    chunk_out = refiner.predict_chunks([texts[i] for i in kept]) if kept else []
+    chunk_programs: dict[int, str] = dict(zip(kept, _checked(chunk_out, len(kept), "chunk")))
+    stats.seconds["chunk_phase"] += time.perf_counter() - start
+
+    start = time.perf_counter()
+    rows = []
+    version = model_version or refiner.version
+    for i, doc in enumerate(docs):
+        chunk_program = chunk_programs.get(i)
+        result = first[i] if chunk_program is None else \
+            execute(doc.text, doc_programs[i], chunk_program, policy=policy)  # fmt: skip
+        doc_errors = first[i].stats.errors
+        chunk_errors = Counter(result.stats.errors)
+        chunk_errors.subtract(doc_errors)
+        chunk_errors = +chunk_errors
+        stats.failures["doc"].update(doc_errors)
+        stats.failures["chunk"].update(chunk_errors)
+        stats.docs_with_failures += bool(doc_errors or chunk_errors)
+        stats.chars_in += len(doc.text)
+        if result.dropped:
+            stats.docs_dropped += 1
+            stats.dropped_by_model += result.stats.drop_reason == "doc_program"
+            stats.dropped_too_little_left += result.stats.drop_reason == "too_little_left"
+        else:
+            stats.docs_kept += 1
+            stats.chars_out += len(result.text)
+            stats.docs_refined += result.text != doc.text
+        rows.append({
+            "id": doc.id, "text": result.text, "doc_program": doc_programs[i],
+            "chunk_program": chunk_program, "stats": result.stats.to_dict(),
+            "source": doc.source, "offset": doc.offset, "model_version": version,
+            "meta": doc.meta or None,
+        })  # fmt: skip
+    stats.seconds["execute"] += time.perf_counter() - start
+    stats.usage = _usage_delta(refiner, before)
+    return rows, stats

@@ -1,0 +1,97 @@
+"""In-shard checkpoints: finished batches of a shard, so a retried task resumes.
+
+Each batch of ``checkpoint_every`` documents is written, once refined, as one object
+``<output>/_checkpoints/shard-NNNNN/part-NNNNNN.jsonl.gz`` (atomically: a reader sees all of
+it or nothing). Its first line is a header — the run's fingerprint (manifest id, model
+version, executor policy, batch size), the batch's first and last (source, offset) and its
+statistics —; the other lines are the batch's output rows. A retry reads the parts in
+order, checks each header against its own fingerprint and against the documents it reads
+again, and refines only what follows. Any mismatch (another model, another plan) discards
+the checkpoints: outputs of different runs never mix. They are deleted once the shard is
+published.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+from collections.abc import Iterator
+
+from prox_tasks.storage import join_uri, list_uri, parse_uri, put_atomic, read_bytes, remove
+
+log = logging.getLogger(__name__)
+CHECKPOINT_DIR = "_checkpoints"
+
+
+class CheckpointStore:
+    """The checkpoints of one shard.
+
+    Args:
+        output_uri: The snapshot's output folder.
+        shard_index: The shard.
+        fingerprint: What must match for a checkpoint to be reused (JSON-ready).
+    """
+
+    def __init__(self, output_uri: str, shard_index: int, fingerprint: dict) -> None:
+        self.prefix = join_uri(output_uri, CHECKPOINT_DIR, f"shard-{shard_index:05d}")
+        self.fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
+
+    def _part_uri(self, index: int) -> str:
+        return join_uri(self.prefix, f"part-{index:06d}.jsonl.gz")
+
+    def _parts(self) -> list[str]:
+        try:
+            found = list_uri(self.prefix)
+        except FileNotFoundError:
+            return []
+        return sorted(u for u in found if u.rsplit("/", 1)[-1].startswith("part-")
+                      and u.endswith(".jsonl.gz"))  # fmt: skip
+
+    def save(self, index: int, rows: list[dict], stats: dict) -> None:
+        """Write batch ``index`` (its rows and statistics) atomically."""
+        first, last = rows[0], rows[-1]
+        header = {"fingerprint": self.fingerprint, "index": index, "docs": len(rows),
+                  "first": [first["source"], first["offset"]],
+                  "last": [last["source"], last["offset"]], "stats": stats}  # fmt: skip
+        lines = [json.dumps(header, sort_keys=True, default=str)]
+        lines += [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
+        data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=1, mtime=0)
+        put_atomic(self._part_uri(index), data)
+
+    def load(self) -> Iterator[tuple[dict, list[dict]]]:
+        """(header, rows) of each consecutive reusable part; stops at the first gap or
+        mismatch (and removes the parts from there on)."""
+        parts = self._parts()
+        for expected, uri in enumerate(parts):
+            header, rows = self._read(uri)
+            if header is None or header.get("index") != expected or \
+                    header.get("fingerprint") != self.fingerprint or len(rows) != header["docs"]:
+                log.warning("discarding checkpoints from %s on (another run or damaged)", uri)
+                for stale in parts[expected:]:
+                    remove(stale)
+                return
+            yield header, rows
+
+    @staticmethod
+    def _read(uri: str) -> tuple[dict | None, list[dict]]:
+        try:
+            lines = gzip.decompress(read_bytes(uri)).decode("utf-8").splitlines()
+            header = json.loads(lines[0])
+            return header, [json.loads(line) for line in lines[1:]]
+        except (OSError, EOFError, ValueError, IndexError) as err:
+            log.warning("unreadable checkpoint %s: %s", uri, err)
+            return None, []
+
+    def clear(self) -> None:
+        """Delete all parts (after the shard is published)."""
+        for uri in self._parts():
+            remove(uri)
+        loc = parse_uri(self.prefix)
+        if loc.scheme != "s3":  # local folders stay behind when emptied; S3 has none
+            for folder in (loc.path, os.path.dirname(loc.path.rstrip("/"))):
+                try:
+                    os.rmdir(folder)
+                except OSError:
+                    break

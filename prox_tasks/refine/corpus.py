@@ -1,0 +1,119 @@
+"""Refine a whole corpus outside Airflow: plan shards, then refine each with one backend.
+
+The same functions as the Airflow DAG (:func:`prox_tasks.corpus.plan_shards`, then
+:func:`~prox_tasks.refine.step.refine_shard` per shard), in one process so the model is
+loaded once. Re-running the same command resumes: published shards are skipped and an
+interrupted shard resumes from its checkpoints.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import Counter
+
+from prox_tasks.refine.step import DEFAULT_CHECKPOINT_EVERY, refine_shard
+
+PROMOTED_MODEL_NAME = "refiner"
+
+
+class NoModelError(LookupError):
+    """No model was given and the catalog has no promoted one."""
+
+
+def promoted_model_uri(name: str = PROMOTED_MODEL_NAME, catalog_url: str | None = None) -> str:
+    """The URI of the promoted model ``name`` in the catalog.
+
+    Raises:
+        NoModelError: none is promoted (the message says how to get one).
+    """
+    from prox_tasks.catalog import Catalog
+
+    catalog = Catalog(catalog_url)
+    try:
+        row = catalog.promoted_model(name)
+    finally:
+        catalog.close()
+    if row is None or not row.get("uri"):
+        raise NoModelError(
+            f"no promoted model {name!r} in the catalog ({catalog.url}). Get one with "
+            "`prox label` (seed programs) then `prox train --seed SEED --output MODELS` "
+            "(promotes the trained model), or pass --model: a refiner artifact folder, a "
+            "Hugging Face model folder (e.g. a local copy of a ProX refining model), or "
+            "'default' for the embedded tagger."
+        )
+    return row["uri"]
+
+
+def plan(input_uri: str, output_uri: str, shards: int | None = None,
+         target_docs: int | None = None, **read_options):
+    """Plan (or re-open) the snapshot's shards; ``shards`` asks for about that many."""
+    from prox_tasks.corpus import plan_shards
+
+    if shards is not None and target_docs is None:
+        if shards < 1:
+            raise ValueError("--shards must be at least 1")
+        counted = plan_shards(input_uri, output_uri, target_docs=1 << 62, write=False,
+                              **read_options)
+        target_docs = max(1, math.ceil(counted.total_docs / shards))
+    return plan_shards(input_uri, output_uri, target_docs=target_docs, **read_options)
+
+
+def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
+                  backend: str | None = None, backend_options: dict | None = None,
+                  shards: int | None = None, target_docs: int | None = None,
+                  policy: dict | None = None, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
+                  force: bool = False, progress: bool | None = None, **read_options) -> dict:
+    """Refine every shard of ``input_uri`` into ``output_uri``.
+
+    Args:
+        input_uri: File, folder, prefix or glob of JSONL/Parquet/WET.
+        output_uri: Output folder (manifest, shards, quarantine, status).
+        model: Model URI (None: the embedded default; see :func:`promoted_model_uri`).
+        backend: Backend name.
+        backend_options: Backend options.
+        shards: About how many shards to cut the corpus into.
+        target_docs: Documents per shard (instead of ``shards``).
+        policy: Executor policy fields.
+        checkpoint_every: Documents per in-shard checkpoint.
+        force: Refine published shards again.
+        progress: Show a progress bar (None: when stderr is a terminal).
+        **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
+
+    Returns:
+        JSON-ready summary: totals, per-shard results, model version, seconds.
+    """
+    from tqdm import tqdm
+
+    from prox_tasks.inference import load_backend
+
+    started = time.perf_counter()
+    manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
+    refiner = load_backend(backend, model, **(backend_options or {}))
+    results = []
+    bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine", disable=progress is False
+               if progress is not None else None, dynamic_ncols=True)  # fmt: skip
+    try:
+        for shard in manifest.shards:
+            bar.set_postfix_str(f"shard {shard.index + 1}/{len(manifest.shards)}")
+            results.append(refine_shard(output_uri, shard.index, refiner=refiner,
+                                        policy=policy, checkpoint_every=checkpoint_every,
+                                        force=force, progress=bar.update))  # fmt: skip
+    finally:
+        bar.close()
+        refiner.close()
+    totals: Counter = Counter()
+    for result in results:
+        acc = result["accounting"]
+        totals.update(docs_read=acc["docs_read"], docs_written=acc["docs_written"],
+                      docs_kept=acc["docs_kept"], docs_dropped=acc["docs_dropped"],
+                      docs_quarantined=acc["docs_quarantined"])  # fmt: skip
+        totals["shards_" + result["status"]] += 1
+        if result["stats"]:
+            totals["docs_refined"] += result["stats"]["docs_refined"]
+            totals["docs_with_failures"] += result["stats"]["docs_with_failures"]
+            totals["tokens_in"] += result["stats"]["tokens_in"]
+            totals["tokens_out"] += result["stats"]["tokens_out"]
+    return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),
+            "model_version": refiner.version, "backend": refiner.backend, **totals,
+            "seconds": round(time.perf_counter() - started, 3), "results": results}  # fmt: skip

@@ -1,0 +1,195 @@
+"""Versioned model artifacts under a local folder or an ``s3://`` prefix, and promotion.
+
+Layout under the registry root::
+
+    <name>/<version>/...files...          the artifact (weights, tokenizer, refiner.json)
+    <name>/<version>/artifact.json        training config, seed-set version, metrics, files
+    <name>/promoted.json                  the promoted version and its metrics
+    <name>/decisions/<version>.json       each promotion decision, both sets of numbers
+
+A version is content-addressed (``<kind>-<sha256 of the files, 12 hex>``), so publishing the
+same model twice is a no-op and a retried task gives the same version. A candidate is
+promoted only when it beats the promoted model on the same validation documents
+(:func:`beats`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from prox_tasks.storage import exists, join_uri, list_uri, parse_uri, put_atomic, read_bytes
+
+ARTIFACT = "artifact.json"
+PROMOTED = "promoted.json"
+MAX_FAILURE_RATE = 0.0036  # the ProX paper's chunk-level failure rate
+
+
+def score(metrics: dict) -> float:
+    """The promotion score: the mean of document F1 and line F1 against the teacher."""
+    return (float(metrics.get("doc_f1", 0.0)) + float(metrics.get("line_f1", 0.0))) / 2
+
+
+def beats(candidate: dict, incumbent: dict | None) -> tuple[bool, str]:
+    """Whether ``candidate`` metrics beat ``incumbent`` metrics, and why.
+
+    A candidate wins when its :func:`score` is strictly higher and its chunk failure rate is
+    no worse than the incumbent's (or within the paper's 0.36%). With no incumbent it wins
+    when it writes valid programs at all.
+    """
+    fail = float(candidate.get("chunk_failure_rate", 0.0))
+    if incumbent is None:
+        return fail < 1.0, "no promoted model"
+    c, i = score(candidate), score(incumbent)
+    if fail > max(float(incumbent.get("chunk_failure_rate", 0.0)), MAX_FAILURE_RATE):
+        return False, f"failure rate {fail:.4f} worse than the promoted model's"
+    if c > i:
+        return True, f"score {c:.4f} > {i:.4f}"
+    return False, f"score {c:.4f} <= {i:.4f}"
+
+
+@dataclass
+class Decision:
+    """One promotion decision, as recorded."""
+
+    name: str
+    candidate: str
+    incumbent: str | None
+    promoted: bool
+    reason: str
+    candidate_metrics: dict
+    incumbent_metrics: dict | None
+    decided_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _digest(folder: Path) -> tuple[str, list[str]]:
+    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+    files = [f for f in files if f != ARTIFACT]
+    h = hashlib.sha256()
+    for name in files:
+        h.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
+    return h.hexdigest(), files
+
+
+class ModelRegistry:
+    """Publish, promote and fetch refiner artifacts.
+
+    Args:
+        root: Registry root (local path, ``file://`` or ``s3://`` URI).
+        catalog: Optional catalog URL; models are registered there too (see
+            :meth:`_catalog_register`).
+    """
+
+    def __init__(self, root: str | os.PathLike, catalog: str | None = None) -> None:
+        self.root = os.fspath(root)
+        self.catalog = catalog
+
+    def uri(self, name: str, *parts: str) -> str:
+        """``<root>/<name>/<parts...>``."""
+        return join_uri(self.root, name, *parts)
+
+    def publish(self, folder, name: str, kind: str, training_config: dict,
+                seed_set: dict, metrics: dict) -> dict:
+        """Copy an artifact folder into the registry; returns its ``artifact.json`` record."""
+        folder = Path(folder)
+        digest, files = _digest(folder)
+        version = f"{kind}-{digest[:12]}"
+        record_uri = self.uri(name, version, ARTIFACT)
+        if exists(record_uri):
+            return json.loads(read_bytes(record_uri))
+        for rel in files:
+            with open(folder / rel, "rb") as fh:
+                put_atomic(self.uri(name, version, rel), fh)
+        record = {
+            "name": name, "version": version, "kind": kind, "uri": self.uri(name, version),
+            "sha256": digest, "files": files, "training_config": training_config,
+            "seed_set": seed_set, "metrics": metrics,
+            "created_at": datetime.now(UTC).isoformat(),
+        }  # fmt: skip
+        put_atomic(record_uri, json.dumps(record, indent=2, sort_keys=True))
+        self._catalog_register(record, promoted=False)
+        return record
+
+    def artifact(self, name: str, version: str) -> dict:
+        return json.loads(read_bytes(self.uri(name, version, ARTIFACT)))
+
+    def promoted(self, name: str) -> dict | None:
+        """The promoted record (``version``, ``uri``, ``metrics``) or None."""
+        uri = self.uri(name, PROMOTED)
+        return json.loads(read_bytes(uri)) if exists(uri) else None
+
+    def decide(self, name: str, version: str, candidate_metrics: dict,
+               incumbent_metrics: dict | None) -> Decision:
+        """Promote ``version`` when its metrics beat the incumbent's; record the decision.
+
+        Args:
+            name: Model name.
+            version: The published candidate.
+            candidate_metrics: The candidate's validation metrics.
+            incumbent_metrics: The promoted model's metrics on the same validation documents
+                (None when nothing is promoted yet).
+        """
+        current = self.promoted(name)
+        won, reason = beats(candidate_metrics, incumbent_metrics if current else None)
+        if current and current["version"] == version:
+            won, reason = False, "already promoted"
+        decision = Decision(name, version, current["version"] if current else None, won,
+                            reason, candidate_metrics, incumbent_metrics if current else None)
+        stamp = decision.decided_at.replace(":", "").replace("-", "")
+        put_atomic(self.uri(name, "decisions", f"{stamp}-{version}.json"),
+                   json.dumps(decision.to_dict(), indent=2, sort_keys=True))
+        if won:
+            record = {"version": version, "uri": self.uri(name, version),
+                      "metrics": candidate_metrics, "promoted_at": decision.decided_at}
+            put_atomic(self.uri(name, PROMOTED), json.dumps(record, indent=2, sort_keys=True))
+            self._catalog_register(self.artifact(name, version), promoted=True)
+        return decision
+
+    def decisions(self, name: str) -> list[dict]:
+        return [json.loads(read_bytes(u)) for u in list_uri(self.uri(name, "decisions"))]
+
+    def fetch(self, name: str, version: str | None = None, cache: str | None = None) -> Path:
+        """A local folder holding the artifact (the promoted one when ``version`` is None)."""
+        if version is None:
+            current = self.promoted(name)
+            if current is None:
+                raise LookupError(f"no promoted {name!r} model in {self.root}")
+            version = current["version"]
+        return fetch_folder(self.uri(name, version), cache)
+
+    def _catalog_register(self, record: dict, promoted: bool) -> None:
+        """Register in the SQL catalog when one is configured (``Catalog.register_model``)."""
+        if not self.catalog:
+            return
+        from prox_tasks.catalog import Catalog
+
+        catalog = Catalog(self.catalog)
+        try:
+            catalog.register_model(
+                record["name"], record["version"], record["uri"], metrics=record["metrics"],
+                base=record["training_config"].get("base"), promoted=promoted,
+            )  # fmt: skip
+        finally:
+            catalog.close()
+
+
+def fetch_folder(uri: str, cache: str | None = None) -> Path:
+    """A local folder with the files under ``uri`` (S3 folders are downloaded to ``cache``)."""
+    loc = parse_uri(uri)
+    if loc.scheme == "file":
+        return Path(loc.path)
+    target = Path(cache or tempfile.mkdtemp(prefix="prox-model-"))
+    prefix = uri.rstrip("/") + "/"
+    for file_uri in list_uri(uri):
+        path = target / file_uri[len(prefix):]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(read_bytes(file_uri))
+    return target

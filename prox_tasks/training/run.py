@@ -1,0 +1,150 @@
+"""The training stage: seed set in, evaluated and (maybe) promoted refiner artifact out.
+
+``run_training(TrainJob(...))`` reads the seed set, trains the chosen kind of refiner
+(``line_tagger``: the embedded default; ``causal_lm``: SFT of a Hugging Face causal LM or of
+the embedded tiny LM), evaluates it on the validation split, publishes it to the registry,
+evaluates the promoted model on the same documents, and promotes the new one only when it
+beats it. The DAG task and ``prox train`` both call it. A killed job resumes from the
+checkpoint in its work folder (derived from the job's settings when not given).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prox_tasks.training.evaluate import evaluate_refiner
+from prox_tasks.training.seedset import load_seed_set
+
+log = logging.getLogger(__name__)
+KINDS = ("line_tagger", "causal_lm")
+
+
+@dataclass
+class TrainJob:
+    """One training run.
+
+    Attributes:
+        seed: Seed-set URI (see :mod:`prox_tasks.training.seedset`).
+        output: Registry root URI (local folder or ``s3://`` prefix).
+        name: Model name in the registry.
+        kind: ``line_tagger`` or ``causal_lm``.
+        base: ``causal_lm``: checkpoint to fine-tune (None: the embedded tiny LM);
+            ``line_tagger``: artifact to fine-tune (None: from scratch).
+        epochs: Passes over the training documents (tagger) or examples (LM).
+        max_steps: LM optimizer steps (overrides ``epochs``).
+        learning_rate: Peak learning rate (None: the kind's default).
+        seed_value: Random seed.
+        threads: CPU threads.
+        valid_percent: Validation share when the seed set has no validation split.
+        max_eval_docs: Evaluate on at most this many validation documents (None: all).
+        chunk_tokens: LM chunk budget in its own tokens.
+        batch_tokens: LM padded tokens per micro-batch.
+        grad_accum: LM micro-batches per optimizer step.
+        bf16: LM bf16 autocast.
+        work_dir: Checkpoint folder (None: derived from the settings under the temp folder).
+        catalog: Catalog URL to register the model in (None: no catalog).
+        promote: Decide promotion (False: only publish).
+    """
+
+    seed: str
+    output: str
+    name: str = "refiner"
+    kind: str = "line_tagger"
+    base: str | None = None
+    epochs: float = 12
+    max_steps: int | None = None
+    learning_rate: float | None = None
+    seed_value: int = 0
+    threads: int = 2
+    valid_percent: int = 10
+    max_eval_docs: int | None = None
+    chunk_tokens: int = 256
+    batch_tokens: int = 4096
+    grad_accum: int = 1
+    bf16: bool = False
+    work_dir: str | None = None
+    catalog: str | None = None
+    promote: bool = True
+
+    def settings(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog")}
+
+    def resolved_work_dir(self) -> Path:
+        if self.work_dir:
+            return Path(self.work_dir)
+        key = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()
+        return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
+
+
+def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, dict]:
+    if job.kind == "line_tagger":
+        from prox_tasks.models.line_tagger import TaggerConfig
+        from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
+
+        config = TaggerTrainConfig(epochs=int(job.epochs), seed=job.seed_value,
+                                   threads=job.threads)  # fmt: skip
+        if job.learning_rate:
+            config.learning_rate = job.learning_rate
+        valid = seed.validation[: job.max_eval_docs]
+        refiner, report = train_tagger(seed.train, valid, TaggerConfig(), config, work,
+                                       init_from=_local(job.base))  # fmt: skip
+        save_tagger(refiner, artifact_dir, {"seed_set": seed.version})
+        return config.to_dict(), report
+    if job.kind == "causal_lm":
+        from prox_tasks.training.lm import train_causal_lm
+        from prox_tasks.training.sft import SFTConfig
+
+        config = SFTConfig(epochs=job.epochs, max_steps=job.max_steps, seed=job.seed_value,
+                           threads=job.threads, batch_tokens=job.batch_tokens,
+                           grad_accum=job.grad_accum, bf16=job.bf16)  # fmt: skip
+        if job.learning_rate:
+            config.learning_rate = job.learning_rate
+        _, report = train_causal_lm(seed.train, artifact_dir, work, config, base=job.base,
+                                    chunk_tokens=job.chunk_tokens)  # fmt: skip
+        report.pop("history", None)
+        return config.to_dict(), report
+    raise ValueError(f"unknown kind {job.kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def _local(uri: str | None):
+    if uri is None:
+        return None
+    from prox_tasks.registry import fetch_folder
+
+    return fetch_folder(uri)
+
+
+def run_training(job: TrainJob) -> dict:
+    """Train, evaluate, publish and decide promotion; returns the evaluation record."""
+    from prox_tasks.models import load_refiner
+    from prox_tasks.registry import ModelRegistry
+
+    seed = load_seed_set(job.seed, job.valid_percent)
+    if not seed.train:
+        raise ValueError(f"seed set {job.seed} has no training documents")
+    work = job.resolved_work_dir()
+    artifact_dir = work / "artifact"
+    config, report = _train(job, seed, artifact_dir, work)
+    valid = seed.validation[: job.max_eval_docs]
+    metrics = evaluate_refiner(load_refiner(artifact_dir, threads=job.threads), valid)
+    registry = ModelRegistry(job.output, catalog=job.catalog)
+    training_config = {"job": job.settings(), "config": config, "base": job.base}
+    record = registry.publish(artifact_dir, job.name, job.kind, training_config,
+                              seed.describe(), metrics)  # fmt: skip
+    out = {"name": job.name, "version": record["version"], "uri": record["uri"],
+           "kind": job.kind, "seed_set": seed.describe(), "metrics": metrics,
+           "train": {k: v for k, v in report.items() if k != "history"}}  # fmt: skip
+    if job.promote:
+        current = registry.promoted(job.name)
+        incumbent = None
+        if current is not None and current["version"] != record["version"]:
+            incumbent = evaluate_refiner(load_refiner(current["uri"], threads=job.threads), valid)
+        decision = registry.decide(job.name, record["version"], metrics, incumbent)
+        out.update(promoted=decision.promoted, reason=decision.reason,
+                   incumbent={"version": decision.incumbent, "metrics": incumbent})
+    return out

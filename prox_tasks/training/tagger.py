@@ -1,0 +1,210 @@
+"""Training of the line tagger (the embedded default refiner) on a labeled seed set.
+
+Targets come from the teacher's programs: a line is positive when the chunk program removes
+it, a document when its document program keeps it. Documents are batched by line count
+(length bucketing), long ones cropped to a window; the loss is the mean binary cross-entropy
+of the lines plus that of the documents (rare drops up-weighted). After every epoch the model
+is scored on the validation documents and the best epoch kept (ProX picks the checkpoint
+with the best validation F1); a per-epoch checkpoint lets a killed run resume.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import random
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from prox_tasks.models.line_features import featurize
+from prox_tasks.models.line_tagger import LineTaggerRefiner, TaggerConfig, build_tagger, collate
+from prox_tasks.training.metrics import doc_decision, removed_lines
+from prox_tasks.training.sft import peak_rss_mb
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TaggerTrainConfig:
+    """Training settings of the tagger.
+
+    Attributes:
+        epochs: Passes over the training documents.
+        learning_rate: Peak AdamW learning rate (cosine decay to 0).
+        batch_lines: Lines per batch (documents are grouped by size up to this).
+        max_lines: Longer documents are cropped to a random window of this many lines.
+        doc_loss_weight: Weight of the document loss beside the line loss.
+        drop_weight: Weight of a dropped document in the document loss (drops are rare).
+        seed: Seeds initialisation, crops and batch order.
+        threads: torch CPU threads.
+    """
+
+    epochs: int = 12
+    learning_rate: float = 3e-3
+    batch_lines: int = 4096
+    max_lines: int = 1024
+    doc_loss_weight: float = 1.0
+    drop_weight: float = 5.0
+    seed: int = 0
+    threads: int = 2
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def targets(doc: dict) -> tuple[list[float], float]:
+    """(per-line remove targets, keep target) of a labeled document."""
+    n = (doc.get("text") or "").count("\n") + 1
+    removed = removed_lines(doc.get("chunk_program"), n)
+    return [float(i in removed) for i in range(n)], float(doc_decision(doc.get("doc_program")) != "drop")
+
+
+def _batches(sizes: list[int], config: TaggerTrainConfig, epoch: int) -> list[list[int]]:
+    rng = random.Random(config.seed * 7919 + epoch)
+    order = sorted(range(len(sizes)), key=lambda i: (sizes[i], rng.random()))
+    batches, batch, longest = [], [], 0
+    for i in order:
+        size = min(sizes[i], config.max_lines)
+        if batch and max(longest, size) * (len(batch) + 1) > config.batch_lines:
+            batches.append(batch)
+            batch, longest = [], 0
+        batch.append(i)
+        longest = max(longest, size)
+    if batch:
+        batches.append(batch)
+    rng.shuffle(batches)
+    return batches
+
+
+def _crop(feat: tuple, labels: list[float], max_lines: int, rng: random.Random):
+    dense, hashed, doc = feat
+    if len(dense) <= max_lines:
+        return feat, labels
+    start = rng.randrange(len(dense) - max_lines + 1)
+    end = start + max_lines
+    return (dense[start:end], hashed[start:end], doc), labels[start:end]
+
+
+def train_tagger(
+    train_docs: list[dict],
+    valid_docs: list[dict],
+    tagger: TaggerConfig,
+    config: TaggerTrainConfig,
+    work_dir: str | os.PathLike,
+    evaluate=None,
+    init_from: str | os.PathLike | None = None,
+) -> tuple[LineTaggerRefiner, dict]:
+    """Train a tagger; returns the refiner of the best validation epoch and a report.
+
+    Args:
+        train_docs: Labeled documents (``text``, ``doc_program``, ``chunk_program``).
+        valid_docs: Labeled documents scored after each epoch.
+        tagger: Architecture settings.
+        config: Training settings.
+        work_dir: Folder for the per-epoch checkpoint (resumed when present).
+        evaluate: ``evaluate(refiner, docs) -> dict`` with ``doc_f1`` and ``line_f1``
+            (default :func:`prox_tasks.training.evaluate.evaluate_refiner`).
+        init_from: A tagger artifact folder to fine-tune (its architecture wins over
+            ``tagger``'s) instead of starting from random weights.
+
+    Returns:
+        (refiner, report) where report has ``epochs``, ``history``, ``best_epoch``,
+        ``train_seconds``, ``lines_per_s``, ``peak_rss_mb``.
+    """
+    import torch
+
+    if evaluate is None:
+        from prox_tasks.training.evaluate import evaluate_refiner as evaluate
+    torch.set_num_threads(config.threads)
+    torch.manual_seed(config.seed)
+    if init_from is not None:
+        start_from = LineTaggerRefiner(init_from, threads=config.threads)
+        tagger = start_from.config
+        model = start_from.model
+    else:
+        model = build_tagger(tagger)
+    feats = [featurize(d.get("text") or "", tagger.buckets) for d in train_docs]
+    labels = [targets(d) for d in train_docs]
+    sizes = [len(f[0]) for f in feats]
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
+    steps_per_epoch = len(_batches(sizes, config, 0))
+    total = max(1, steps_per_epoch * config.epochs)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(1.0, s / total)))
+    )
+    ckpt = Path(work_dir) / "tagger_checkpoint.pt"
+    ckpt.parent.mkdir(parents=True, exist_ok=True)
+    epoch, history, best, seconds_before = 0, [], None, 0.0
+    if ckpt.exists():
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        epoch, history, best = state["epoch"], state["history"], state["best"]
+        seconds_before = state.get("seconds", 0.0)
+    start, lines_seen, resumed_at = time.perf_counter(), 0, epoch
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    while epoch < config.epochs:
+        model.train()
+        rng = random.Random(config.seed * 104729 + epoch)
+        losses = []
+        for batch in _batches(sizes, config, epoch):
+            cropped = [_crop(feats[i], labels[i][0], config.max_lines, rng) for i in batch]
+            dense, ids, offsets, mask, doc = collate([c[0] for c in cropped])
+            line_t = torch.zeros(mask.shape)
+            for r, (_, lab) in enumerate(cropped):
+                line_t[r, : len(lab)] = torch.tensor(lab)
+            keep_t = torch.tensor([labels[i][1] for i in batch])
+            line_logits, doc_logit = model(dense, ids, offsets, mask, doc)
+            line_loss = bce(line_logits[mask], line_t[mask])
+            weight = torch.where(keep_t > 0.5, 1.0, config.drop_weight)
+            doc_loss = bce(doc_logit, keep_t, weight=weight)
+            loss = line_loss + config.doc_loss_weight * doc_loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            losses.append(float(loss.detach()))
+            lines_seen += int(mask.sum())
+        epoch += 1
+        scores = evaluate(LineTaggerRefiner.from_model(model, tagger), valid_docs) if valid_docs else {}
+        score = (scores.get("doc_f1", 0) + scores.get("line_f1", 0)) / 2
+        entry = {"epoch": epoch, "loss": sum(losses) / max(1, len(losses)), "valid": scores}
+        history.append(entry)
+        log.info("epoch %d loss %.4f valid %s", epoch, entry["loss"], scores)
+        if best is None or score > best["score"] or not valid_docs:
+            best = {"score": score, "epoch": epoch,
+                    "state": {k: v.clone() for k, v in model.state_dict().items()}}  # fmt: skip
+        tmp = ckpt.with_name(ckpt.name + ".tmp")
+        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
+                    "best": best, "seconds": seconds_before + time.perf_counter() - start},
+                   tmp)  # fmt: skip
+        os.replace(tmp, ckpt)
+    model.load_state_dict(best["state"])
+    elapsed = time.perf_counter() - start
+    report = {
+        "epochs": epoch, "best_epoch": best["epoch"], "history": history,
+        "train_seconds": seconds_before + elapsed, "resumed_at_epoch": resumed_at,
+        "lines_per_s": lines_seen / elapsed if lines_seen and elapsed else None,
+        "peak_rss_mb": peak_rss_mb(),
+    }  # fmt: skip
+    return LineTaggerRefiner.from_model(model.eval(), tagger), report
+
+
+def save_tagger(refiner: LineTaggerRefiner, folder: str | os.PathLike, extra: dict) -> Path:
+    """Write a tagger artifact folder (``refiner.json`` + ``model.safetensors``)."""
+    import json
+
+    from safetensors.torch import save_file
+
+    out = Path(folder)
+    out.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().float() for k, v in refiner.model.state_dict().items()}
+    save_file(state, str(out / "model.safetensors"))
+    settings = {"kind": "line_tagger", "tagger": refiner.config.to_dict(), **extra}
+    (out / "refiner.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
+    return out

@@ -1,0 +1,9 @@
+-- Releases with their snapshot, gate result and model.
+SELECT r.name AS release, s.name AS snapshot, r.docs AS docs, q.suite AS suite,
+       q.success AS gate_passed, m.name AS model, m.version AS model_version, r.uri AS uri,
+       r.created_at AS created_at
+FROM releases r
+JOIN snapshots s ON s.id = r.snapshot_id
+LEFT JOIN quality_reports q ON q.id = r.quality_report_id
+LEFT JOIN models m ON m.id = r.model_id
+ORDER BY r.created_at, r.id

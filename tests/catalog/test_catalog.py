@@ -1,0 +1,126 @@
+"""The catalog API and its report queries, on SQLite and PostgreSQL."""
+
+import pytest
+
+from prox_tasks.catalog import Catalog, default_url
+from prox_tasks.corpus import Quarantine, plan_shards, read_shard, write_refined_shard
+from tests.corpus.conftest import refine_rows, write_jsonl
+
+
+@pytest.fixture
+def catalog(catalog_url):
+    cat = Catalog(catalog_url)
+    yield cat
+    cat.close()
+
+
+def _refine_snapshot(catalog, name, tmp_path, rows, created_at=None):
+    inp = write_jsonl(tmp_path / f"{name}.jsonl", rows)
+    out = str(tmp_path / name)
+    manifest = plan_shards(inp, out, target_docs=10)
+    catalog.register_snapshot(name, inp, out, manifest=manifest, created_at=created_at)
+    for shard in manifest.shards:
+        assert catalog.start_shard(name, shard.index) == 1
+        quarantine = Quarantine()
+        acc = write_refined_shard(out, shard.index,
+                                  refine_rows(read_shard(manifest, shard.index, quarantine)),
+                                  quarantine=quarantine)
+        catalog.finish_shard(name, shard.index, acc, wall_seconds=0.5)
+    return manifest
+
+
+def test_snapshot_and_shard_life_cycle(catalog, tmp_path, sample_rows):
+    rows = [*sample_rows[:24], {"id": "bad", "text": ""}]
+    manifest = _refine_snapshot(catalog, "cc-2024-22", tmp_path, rows)
+    snap = catalog.get_snapshot("cc-2024-22")
+    assert (snap["num_shards"], snap["docs_planned"], snap["manifest_id"]) == \
+        (3, 25, manifest.id)
+    shards = catalog.get_shards("cc-2024-22")
+    assert [s["status"] for s in shards] == ["done"] * 3
+    assert sum(s["docs_read"] for s in shards) == 25
+    assert sum(s["docs_quarantined"] for s in shards) == 1
+    assert shards[2]["quarantine_reasons"] == {"empty_text": 1}
+    assert all(len(s["checksum"]) == 64 for s in shards)
+    # A retried shard counts its attempts; a failure keeps its error.
+    assert catalog.start_shard("cc-2024-22", 1) == 2
+    catalog.fail_shard("cc-2024-22", 1, "worker lost")
+    failed = catalog.get_shard("cc-2024-22", 1)
+    assert (failed["status"], failed["error"], failed["attempts"]) == ("failed", "worker lost", 2)
+    progress = {r["status"]: r for r in catalog.report("shard_progress", snapshot="cc-2024-22")}
+    assert progress["done"]["shards"] == 2 and progress["failed"]["attempts"] == 2
+    # Registering the same plan again changes nothing.
+    catalog.register_snapshot("cc-2024-22", manifest.input_uri, manifest.output_uri,
+                              manifest=manifest, status="refined")
+    assert len(catalog.get_shards("cc-2024-22")) == 3
+
+
+def test_unbalanced_accounting_is_refused(catalog):
+    catalog.register_snapshot("s", "in", "out")
+    with pytest.raises(ValueError, match="does not balance"):
+        catalog.finish_shard("s", 0, {"docs_read": 10, "docs_written": 8,
+                                      "docs_quarantined": 1})
+
+
+def test_drop_rate_per_snapshot_over_time(catalog, tmp_path, sample_rows):
+    _refine_snapshot(catalog, "later", tmp_path, sample_rows[:20],
+                     created_at="2024-06-01T00:00:00+00:00")
+    _refine_snapshot(catalog, "earlier", tmp_path, [*sample_rows[20:30], {"id": "x", "text": ""}],
+                     created_at="2024-05-01T00:00:00+00:00")
+    report = catalog.report("drop_rate_by_snapshot")
+    assert [r["snapshot"] for r in report] == ["earlier", "later"]
+    for r in report:
+        assert r["docs_read"] == r["docs_kept"] + r["docs_dropped"] + r["docs_quarantined"]
+        assert float(r["drop_rate"]) == pytest.approx(r["docs_dropped"] / (r["docs_kept"] + r["docs_dropped"]), abs=1e-4)
+    assert float(report[0]["quarantine_rate"]) == pytest.approx(1 / 11, abs=1e-4)
+    assert catalog.report("quarantine_reasons", snapshot="earlier")[0]["reasons"] == \
+        '{"empty_text": 1}'
+
+
+def test_seed_sets_models_and_promotion(catalog):
+    catalog.register_seed_set("seeds-v1", "rules", "file:///seeds.jsonl", 500, {"kept": 0.7})
+    catalog.register_model("refiner", "1", "file:///m1", metrics={"f1": 0.61},
+                           seed_set="seeds-v1", promoted=True)
+    catalog.register_model("refiner", "2", "file:///m2", metrics={"f1": 0.55})
+    assert catalog.promoted_model("refiner")["version"] == "1"
+    catalog.update_model_metrics("refiner", "2", {"f1": 0.70})
+    catalog.promote_model("refiner", "2")
+    models = catalog.list_models("refiner")
+    assert [(m["version"], m["promoted"]) for m in models] == [("1", False), ("2", True)]
+    assert catalog.promoted_model("refiner")["metrics"] == {"f1": 0.70}
+    board = catalog.report("model_leaderboard")
+    assert board[0]["version"] == "2" and board[1]["seed_set"] == "seeds-v1"
+    with pytest.raises(KeyError):
+        catalog.promote_model("refiner", "9")
+
+
+def test_releases_need_a_passing_quality_report(catalog):
+    catalog.register_snapshot("s", "in", "out", status="refined")
+    catalog.register_model("refiner", "1", "file:///m1")
+    failed = catalog.add_quality_report("s", "refined_snapshot", False, {"failed": 2})
+    with pytest.raises(ValueError, match="failed"):
+        catalog.register_release("r1", "s", "file:///r1", quality_report_id=failed)
+    passed = catalog.add_quality_report("s", "refined_snapshot", True, {"failed": 0})
+    assert catalog.latest_quality_report("s")["id"] == passed
+    catalog.register_release("r1", "s", "file:///r1", quality_report_id=passed,
+                             model=("refiner", "1"), docs=123)
+    assert catalog.get_snapshot("s")["status"] == "released"
+    [release] = catalog.list_releases()
+    assert (release["release"], release["gate_passed"], release["docs"]) == ("r1", True, 123)
+    with pytest.raises(ValueError, match="exists"):
+        catalog.register_release("r1", "s", "file:///r1", quality_report_id=passed)
+
+
+def test_unknown_report_is_a_clear_error(catalog):
+    with pytest.raises(KeyError, match="no report"):
+        catalog.report("nope")
+
+
+def test_default_url(monkeypatch, tmp_path):
+    monkeypatch.delenv("PROX_CATALOG_URL", raising=False)
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    assert default_url() == f"sqlite:///{tmp_path}/home/catalog.sqlite"
+    monkeypatch.setenv("PROX_CATALOG_URL", "postgresql://u@h/db")
+    assert default_url() == "postgresql://u@h/db"
+    monkeypatch.delenv("PROX_CATALOG_URL")
+    Catalog().close()
+    assert (tmp_path / "home" / "catalog.sqlite").exists()

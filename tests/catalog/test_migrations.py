@@ -1,0 +1,89 @@
+"""Versioned migrations: applied automatically, once, in order, on SQLite and PostgreSQL."""
+
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from sqlalchemy import inspect
+
+from prox_tasks.catalog import Catalog, MigrationError, load_migrations, sql_dir
+
+TABLES = {"schema_migrations", "snapshots", "shards", "seed_sets", "models", "quality_reports",
+          "releases"}
+
+
+def test_fresh_catalog_applies_every_migration_once(catalog_url):
+    catalog = Catalog(catalog_url)
+    versions = [m.version for m in load_migrations()]
+    assert versions == [1, 2]
+    assert [m["version"] for m in catalog.applied_migrations()] == versions
+    assert TABLES <= set(inspect(catalog.engine).get_table_names())
+    shard_columns = {c["name"] for c in inspect(catalog.engine).get_columns("shards")}
+    assert {"attempts", "checksum", "docs_quarantined", "wall_seconds"} <= shard_columns
+    assert catalog.migrate() == []  # idempotent
+    again = Catalog(catalog_url)  # opening again migrates nothing
+    assert [m["checksum"] for m in again.applied_migrations()] == \
+        [m.checksum for m in load_migrations()]
+    catalog.close()
+    again.close()
+
+
+def test_new_migrations_apply_on_the_next_open(catalog_url, tmp_path, monkeypatch):
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    Catalog(catalog_url).register_snapshot("s", "in", "out")
+    (folder / "migrations" / "0003_snapshot_notes.sql").write_text(
+        "-- a later release adds a column\nALTER TABLE snapshots ADD COLUMN notes TEXT;\n")
+    catalog = Catalog(catalog_url)
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3]
+    assert catalog.get_snapshot("s")["notes"] is None  # data kept, column added
+
+
+def test_an_edited_applied_migration_is_refused(catalog_url, tmp_path, monkeypatch):
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    Catalog(catalog_url)
+    path = folder / "migrations" / "0002_shard_timing_and_release_counts.sql"
+    path.write_text(path.read_text() + "\nCREATE INDEX ix_extra ON shards (status);\n")
+    with pytest.raises(MigrationError, match="edited after it was applied"):
+        Catalog(catalog_url)
+
+
+def test_a_failing_migration_rolls_back_and_is_not_recorded(catalog_url, tmp_path, monkeypatch):
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    Catalog(catalog_url)
+    (folder / "migrations" / "0003_broken.sql").write_text(
+        "CREATE TABLE half_done (x INTEGER);\nALTER TABLE no_such_table ADD COLUMN y TEXT;\n")
+    with pytest.raises(Exception):  # noqa: B017  the driver's error
+        Catalog(catalog_url)
+    catalog = Catalog(catalog_url, auto_migrate=False)
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2]
+    assert "half_done" not in inspect(catalog.engine).get_table_names()
+
+
+def test_concurrent_migrations_apply_once(catalog_url):
+    errors, catalogs = [], []
+
+    def open_catalog():
+        try:
+            catalogs.append(Catalog(catalog_url))
+        except Exception as err:  # noqa: BLE001
+            errors.append(err)
+
+    threads = [threading.Thread(target=open_catalog) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2]
+
+
+def test_migration_files_are_well_named():
+    names = [p.name for p in sorted((sql_dir() / "migrations").glob("*.sql"))]
+    assert names and all(Path(n).stem[:4].isdigit() for n in names)

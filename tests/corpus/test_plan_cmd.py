@@ -1,0 +1,25 @@
+"""``prox plan``: writes the manifest and registers the snapshot in the catalog."""
+
+import json
+
+from prox_tasks.catalog import Catalog
+from prox_tasks.cli import main
+from prox_tasks.corpus import load_manifest
+from tests.corpus.conftest import write_jsonl
+
+
+def test_prox_plan_writes_the_manifest_and_registers_it(tmp_path, sample_rows, capsys):
+    inp = write_jsonl(tmp_path / "in.jsonl", sample_rows)
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    args = ["plan", "--input", inp, "--output", str(tmp_path / "out"), "--target-docs", "15",
+            "--snapshot", "snap-1", "--catalog", url]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    manifest = load_manifest(str(tmp_path / "out"))
+    assert (summary["shards"], summary["docs"], summary["id"]) == (3, 40, manifest.id)
+    catalog = Catalog(url)
+    assert [s["docs_planned"] for s in catalog.get_shards("snap-1")] == [15, 15, 10]
+    assert main(args) == 0  # the same plan again: fine
+    capsys.readouterr()
+    assert main([*args[:-4], "--target-docs", "7"]) == 1  # a different plan: refused
+    assert "holds another plan" in capsys.readouterr().out

@@ -1,0 +1,100 @@
+"""Shard planning: deterministic manifests; shards partition the input exactly."""
+
+import json
+
+import pytest
+
+from prox_tasks.corpus import (
+    ManifestConflict,
+    Quarantine,
+    load_manifest,
+    plan_shards,
+    read_documents,
+    read_shard,
+)
+from tests.corpus.conftest import write_jsonl
+
+
+@pytest.fixture
+def snapshot(tmp_path, sample_rows):
+    root = tmp_path / "snap"
+    root.mkdir()
+    write_jsonl(root / "a.jsonl.gz", sample_rows[:17], compress=True)
+    rows = [*sample_rows[17:30], "BLANK", {"id": "bad", "text": ""}, *sample_rows[30:]]
+    lines = ["" if r == "BLANK" else json.dumps(r) for r in rows]
+    (root / "b.jsonl").write_text("\n".join(lines) + "\n")
+    return str(root)
+
+
+def test_the_same_input_and_settings_give_the_same_manifest(snapshot, tmp_path):
+    first = plan_shards(snapshot, str(tmp_path / "out1"), target_docs=7)
+    second = plan_shards(snapshot, str(tmp_path / "out1"), target_docs=7)  # idempotent
+    assert first.to_json() == second.to_json()
+    assert load_manifest(str(tmp_path / "out1")).to_json() == first.to_json()
+    other = plan_shards(snapshot, str(tmp_path / "out1"), target_docs=7, write=False)
+    assert other.id == first.id
+    assert plan_shards(snapshot, str(tmp_path / "out2"), target_docs=8).id != first.id
+
+
+def test_shards_partition_the_records(snapshot, tmp_path):
+    manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    assert [s.docs for s in manifest.shards] == [7, 7, 7, 7, 7, 6]  # 41 records: 40 + 1 bad
+    assert manifest.total_docs == 41 == sum(f.records for f in manifest.files)
+    assert len(manifest.shards[2].segments) == 2  # crosses from a.jsonl.gz into b.jsonl
+    seen, total_quarantined = [], 0
+    for shard in manifest.shards:
+        quarantine = Quarantine()
+        docs = list(read_shard(manifest, shard.index, quarantine))
+        assert len(docs) + len(quarantine) == shard.docs
+        seen += [(d.source, d.offset) for d in docs]
+        total_quarantined += len(quarantine)
+    assert total_quarantined == 1
+    everything = Quarantine()
+    assert seen == [(d.source, d.offset) for d in read_documents(snapshot, quarantine=everything)]
+    assert len(set(seen)) == len(seen) == 40
+
+
+def test_byte_targets(snapshot, tmp_path):
+    manifest = plan_shards(snapshot, str(tmp_path / "out"), target_bytes=200_000)
+    assert len(manifest.shards) > 1
+    assert all(s.bytes >= 200_000 for s in manifest.shards[:-1])
+    # A shard closes on the record that reaches the target: no shard has a spare record.
+    assert sum(s.docs for s in manifest.shards) == 41
+
+
+def test_parquet_and_wet_inputs(tmp_path, sample_rows, wet_file):
+    from prox_tasks.corpus import write_documents
+
+    pq = str(tmp_path / "in" / "x.parquet")
+    write_documents(pq, sample_rows, batch_rows=8)  # 5 row groups
+    manifest = plan_shards(pq, str(tmp_path / "out"), target_docs=12)
+    assert [s.docs for s in manifest.shards] == [12, 12, 12, 4]
+    ids = [d.id for s in manifest.shards for d in read_shard(manifest, s.index)]
+    assert ids == [r["id"] for r in sample_rows]
+    wet = plan_shards(wet_file, str(tmp_path / "out_wet"))
+    assert wet.total_docs == 1 and wet.files[0].format == "wet"
+    assert next(read_shard(wet, 0)).meta["language"] == "spa"
+
+
+def test_a_different_plan_in_the_same_folder_is_refused(snapshot, tmp_path):
+    plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    with pytest.raises(ManifestConflict):
+        plan_shards(snapshot, str(tmp_path / "out"), target_docs=9)
+    assert plan_shards(snapshot, str(tmp_path / "out"), target_docs=9, overwrite=True)
+
+
+def test_changed_input_is_detected(snapshot, tmp_path):
+    manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=100)
+    with open(f"{snapshot}/b.jsonl", "a") as f:
+        f.write('{"id": "late", "text": "appended after planning"}\n')
+    with pytest.raises(RuntimeError, match="changed since"):
+        list(read_shard(manifest, 0, Quarantine()))
+
+
+def test_edited_manifest_is_rejected(snapshot, tmp_path):
+    manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    data = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    data["shards"][0]["docs"] = 6
+    (tmp_path / "out" / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="does not match"):
+        load_manifest(manifest.uri)

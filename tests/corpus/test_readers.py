@@ -1,0 +1,120 @@
+"""Readers: every format, configurable fields, bad input quarantined and counted."""
+
+import gzip
+import json
+
+import pytest
+import zstandard
+
+from prox_tasks.corpus import (
+    BadRecordError,
+    Quarantine,
+    content_id,
+    read_documents,
+    write_documents,
+)
+from tests.corpus.conftest import write_jsonl
+
+
+@pytest.mark.parametrize("name", ["docs.jsonl", "docs.jsonl.gz", "docs.jsonl.zst", "docs.parquet"])
+def test_every_format_reads_back_what_was_written(tmp_path, sample_rows, name):
+    uri = str(tmp_path / name)
+    assert write_documents(uri, sample_rows) == len(sample_rows)
+    docs = list(read_documents(uri))
+    assert [d.id for d in docs] == [r["id"] for r in sample_rows]
+    assert [d.text for d in docs] == [r["text"] for r in sample_rows]
+    assert [d.offset for d in docs] == list(range(len(sample_rows)))
+    assert docs[0].source == f"file://{uri}"
+    assert docs[0].meta["url"] == sample_rows[0]["url"]
+    assert "text" not in docs[0].meta and "id" not in docs[0].meta
+
+
+def test_real_common_crawl_wet(wet_file):
+    docs = list(read_documents(wet_file))
+    assert len(docs) == 1  # the warcinfo record is not a document
+    doc = docs[0]
+    assert doc.id == "urn:uuid:ba729a40-ff84-4085-8d48-0a5b2ee0c42d"
+    assert doc.meta["url"] == "https://an.wikipedia.org/wiki/Escopete"
+    assert doc.meta["language"] == "spa"
+    assert doc.offset == 0 and "Escopete" in doc.text
+
+
+def test_text_and_id_fields_are_configurable_and_ids_hash_the_content(tmp_path):
+    uri = write_jsonl(tmp_path / "rc.jsonl", [{"raw_content": "hello world", "doc": "a"},
+                                              {"raw_content": "no id here"}])
+    docs = list(read_documents(uri, text_field="raw_content", id_field="doc"))
+    assert [d.id for d in docs] == ["a", content_id("no id here")]
+    assert len(content_id("x")) == 32 and content_id("x") == content_id("x")
+
+
+def test_bad_input_is_quarantined_with_reasons_and_counted(tmp_path):
+    giant = "x" * (50 * 1024 * 1024)  # a 50 MB document
+    lines = [
+        json.dumps({"id": "ok1", "text": "fine"}).encode(),
+        b'{"id": "broken", "text": "unterminated',
+        json.dumps({"id": "latin1", "text": "caf\u00e9"}).encode().replace(b"\\u00e9", b"\xe9"),
+        json.dumps({"id": "empty", "text": "   "}).encode(),
+        json.dumps({"id": "none"}).encode(),
+        json.dumps({"id": "num", "text": 42}).encode(),
+        b"[1, 2, 3]",
+        b"",  # blank line: not a record
+        json.dumps({"id": "giant", "text": giant}).encode(),
+        json.dumps({"id": "ok2", "text": "also fine"}).encode(),
+    ]
+    path = tmp_path / "bad.jsonl.gz"
+    path.write_bytes(gzip.compress(b"\n".join(lines) + b"\n", compresslevel=1))
+    quarantine = Quarantine(max_raw_bytes=1000)
+    docs = list(read_documents(str(path), quarantine=quarantine))
+    assert [d.id for d in docs] == ["ok1", "ok2"]
+    assert [d.offset for d in docs] == [0, 9]
+    assert dict(quarantine.reasons) == {
+        "malformed_json": 1, "bad_encoding": 1, "empty_text": 1, "missing_text": 1,
+        "not_text": 1, "not_an_object": 1, "too_large": 1,
+    }
+    records = {r["offset"]: r for r in quarantine.records()}
+    assert records[1]["reason"] == "malformed_json" and records[1]["raw"].startswith('{"id"')
+    assert records[2]["reason"] == "bad_encoding" and "raw_b64" in records[2]
+    assert records[8]["reason"] == "too_large" and records[8]["truncated"] is True
+    assert records[8]["raw_bytes"] > 50 * 1024 * 1024
+    assert records[4]["id"] == "none"
+    non_blank = sum(1 for line in lines if line.strip())
+    assert len(docs) + len(quarantine) == non_blank  # every record accounted for
+    out = tmp_path / "q.jsonl.gz"
+    quarantine.write(str(out))
+    written = [json.loads(x) for x in gzip.decompress(out.read_bytes()).splitlines()]
+    assert [w["reason"] for w in written] == [r["reason"] for r in quarantine.records()]
+
+
+def test_without_a_quarantine_bad_input_raises(tmp_path):
+    uri = write_jsonl(tmp_path / "a.jsonl", [{"id": "a", "text": ""}])
+    with pytest.raises(BadRecordError, match="record 0: empty_text"):
+        list(read_documents(uri))
+
+
+def test_bad_parquet_rows_are_quarantined(tmp_path):
+    uri = str(tmp_path / "p.parquet")
+    write_documents(uri, [{"id": "a", "text": "ok"}, {"id": "b", "text": None},
+                          {"id": "c", "text": ""}])
+    quarantine = Quarantine()
+    assert [d.id for d in read_documents(uri, quarantine=quarantine)] == ["a"]
+    assert dict(quarantine.reasons) == {"missing_text": 1, "empty_text": 1}
+    assert [r["offset"] for r in quarantine.records()] == [1, 2]
+
+
+def test_folders_and_globs_read_files_in_sorted_order(tmp_path, sample_rows):
+    (tmp_path / "snap" / "b").mkdir(parents=True)
+    write_jsonl(tmp_path / "snap" / "b" / "part-1.jsonl", sample_rows[5:10])
+    write_jsonl(tmp_path / "snap" / "a.jsonl.gz", sample_rows[:5], compress=True)
+    (tmp_path / "snap" / "README.md").write_text("not data")
+    (tmp_path / "snap" / "c.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor().compress(
+            "".join(json.dumps(r) + "\n" for r in sample_rows[10:12]).encode()))
+    ids = [d.id for d in read_documents(str(tmp_path / "snap"))]
+    assert ids == [r["id"] for r in sample_rows[:12]]
+    globbed = [d.id for d in read_documents(str(tmp_path / "snap" / "*.jsonl*"))]
+    assert globbed == [r["id"] for r in sample_rows[:5] + sample_rows[10:12]]
+
+
+def test_empty_input_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        list(read_documents(str(tmp_path / "nothing-*.jsonl")))

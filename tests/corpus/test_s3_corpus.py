@@ -1,0 +1,110 @@
+"""Corpus I/O on S3 (moto's server over HTTP): every format, shards, interrupted uploads."""
+
+import random
+from pathlib import Path
+
+import pytest
+from boto3.exceptions import S3UploadFailedError
+
+from prox_tasks.corpus import (
+    Quarantine,
+    plan_shards,
+    read_documents,
+    read_refined_rows,
+    read_shard,
+    read_status,
+    shard_uri,
+    write_documents,
+    write_refined_shard,
+)
+from prox_tasks.storage import exists, get_client, list_uri, put_atomic, read_bytes
+from tests.corpus.conftest import refine_rows, write_jsonl
+from tests.storage.s3server import is_part_upload
+
+
+def _fields(docs):
+    return [(d.id, d.text, d.offset, d.meta) for d in docs]
+
+
+@pytest.mark.parametrize("name", ["d.jsonl", "d.jsonl.gz", "d.jsonl.zst", "d.parquet"])
+def test_every_format_round_trips_through_s3(s3_bucket, tmp_path, sample_rows, name):
+    local, remote = str(tmp_path / name), f"{s3_bucket}/in/{name}"
+    write_documents(local, sample_rows)
+    write_documents(remote, sample_rows)
+    remote_docs = list(read_documents(remote))
+    assert _fields(remote_docs) == _fields(read_documents(local))
+    assert remote_docs[0].source == remote and len(remote_docs) == len(sample_rows)
+
+
+def test_wet_from_s3(s3_bucket, wet_file):
+    with open(wet_file, "rb") as f:
+        put_atomic(f"{s3_bucket}/crawl/x.warc.wet.gz", f)
+    assert _fields(read_documents(f"{s3_bucket}/crawl/")) == _fields(read_documents(wet_file))
+
+
+def _write_all(out):
+    for index in range(3):
+        quarantine = Quarantine()
+        rows = refine_rows(read_shard(out, index, quarantine))
+        write_refined_shard(out, index, rows, quarantine=quarantine)
+
+
+def test_same_shards_on_file_and_s3(s3_bucket, tmp_path, sample_rows):
+    inp = write_jsonl(tmp_path / "in.jsonl", [*sample_rows, {"id": "bad", "text": " "}])
+    local, remote = str(tmp_path / "out"), f"{s3_bucket}/out"
+    assert plan_shards(inp, local, 14).id != plan_shards(inp, remote, 14).id  # outputs differ
+    _write_all(local)
+    _write_all(remote)
+    for index in range(3):
+        assert read_bytes(shard_uri(remote, index)) == Path(shard_uri(local, index)[7:]).read_bytes()
+        assert read_status(remote, index)["sha256"] == read_status(local, index)["sha256"]
+    assert list(read_refined_rows(remote)) == list(read_refined_rows(local))
+    # Input on S3 too: the same documents (only their source URIs differ).
+    write_jsonl(tmp_path / "copy.jsonl", [*sample_rows, {"id": "bad", "text": " "}])
+    with open(tmp_path / "copy.jsonl", "rb") as f:
+        put_atomic(f"{s3_bucket}/snap/in.jsonl", f)
+    manifest = plan_shards(f"{s3_bucket}/snap/", f"{s3_bucket}/out2", 14)
+    docs = [d for s in manifest.shards for d in read_shard(manifest, s.index, Quarantine())]
+    assert [(d.id, d.text, d.offset) for d in docs] == [
+        (d.id, d.text, d.offset) for d in read_documents(inp, quarantine=Quarantine())]
+
+
+def _big_rows(n=40, size=300_000):
+    rng = random.Random(7)  # incompressible text: a 12 MB shard, three 5 MiB parts
+    for i in range(n):
+        text = rng.randbytes(size // 2).hex()
+        yield {"id": f"d{i}", "text": text, "source": "file:///in.jsonl", "offset": i,
+               "stats": {}, "doc_program": "keep_doc()"}
+
+
+def test_upload_interrupted_half_way_leaves_no_shard_and_the_retry_succeeds(
+        s3_bucket, moto_server, tmp_path):
+    out = f"{s3_bucket}/out"
+    # The store fails every part upload after the first: the shard upload breaks half-way.
+    moto_server.faults.arm(pass_requests=1, fail_requests=None, status=500, match=is_part_upload)
+    with pytest.raises(S3UploadFailedError):
+        write_refined_shard(out, 0, _big_rows(), expected_docs=40, compression="none")
+    assert moto_server.faults.failed >= 1
+    moto_server.faults.disarm()
+    assert not exists(shard_uri(out, 0)) and read_status(out, 0) is None
+    assert list_uri(out) == []  # nothing visible under the output
+
+    acc = write_refined_shard(out, 0, _big_rows(), expected_docs=40, compression="none")
+    assert acc.bytes > 10 * 1024 * 1024 and acc.docs_written == 40
+    local = str(tmp_path / "out")
+    write_refined_shard(local, 0, _big_rows(), expected_docs=40, compression="none")
+    assert read_bytes(shard_uri(out, 0)) == Path(shard_uri(local, 0)[7:]).read_bytes()
+    bucket = s3_bucket[len("s3://"):]
+    assert get_client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_throttled_shard_write_is_retried(s3_bucket, moto_server, tmp_path, sample_rows):
+    inp = write_jsonl(tmp_path / "in.jsonl", sample_rows)
+    out = f"{s3_bucket}/out"
+    plan_shards(inp, out, 100)
+    moto_server.faults.arm(pass_requests=0, fail_requests=2, status=503)
+    quarantine = Quarantine()
+    acc = write_refined_shard(out, 0, refine_rows(read_shard(out, 0, quarantine)),
+                              quarantine=quarantine)
+    assert moto_server.faults.failed == 2 and acc.docs_written == 40
+    assert read_status(out, 0)["sha256"] == acc.sha256

@@ -1,0 +1,59 @@
+"""A throwaway Airflow installation for the DAG and plugin tests.
+
+Imported by the conftests before anything imports Airflow: Airflow reads its configuration
+at import time, so AIRFLOW_HOME and friends must be set first. One temporary AIRFLOW_HOME
+(SQLite metadata DB) per test session; ``airflow db migrate`` runs once.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+HOME = Path(tempfile.mkdtemp(prefix="prox-airflow-"))
+PROX_HOME = HOME / "prox"
+
+ENV = {
+    "AIRFLOW_HOME": str(HOME),
+    "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
+    "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+    "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
+    "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    "PROX_HOME": str(PROX_HOME),
+    "PROX_RETRY_DELAY_S": "1",
+    "PROX_MAX_RETRY_DELAY_S": "2",
+    "PROX_RETRIES": "2",
+    "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
+}
+os.environ.update(ENV)
+os.environ.pop("PROX_CATALOG_URL", None)
+
+
+def airflow_cli(*args: str, timeout: float = 300, check: bool = True, env: dict | None = None):
+    """Run ``airflow ARGS`` with this installation's environment."""
+    cmd = [str(Path(sys.executable).with_name("airflow")), *args]
+    proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True,
+                          text=True, timeout=timeout, cwd=str(REPO))
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}"
+                           f"\n{proc.stderr[-3000:]}")
+    return proc
+
+
+_MIGRATED = False
+
+
+def migrate_once() -> None:
+    global _MIGRATED
+    if not _MIGRATED:
+        airflow_cli("db", "migrate")
+        for pool, slots in (("gpu", 2), ("teacher_api", 4)):
+            airflow_cli("pools", "set", pool, str(slots), f"prox {pool} pool")
+        _MIGRATED = True

@@ -1,0 +1,131 @@
+"""End-to-end ``dag.test()`` runs of prox_refine_snapshot against a real SQLite metadata DB."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import threading
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from tests.dags.crawl import sample_rows, write_jsonl
+
+DAY = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, dagbag):
+    """One crawl file of 30 documents (3 shards of 10), a corpus root and a catalog."""
+    root = tmp_path_factory.mktemp("refine")
+    crawl = write_jsonl(root / "crawl" / "2026-01-05.jsonl", sample_rows(30))
+    return {"root": root, "crawl": crawl, "corpus": root / "corpus",
+            "catalog": f"sqlite:///{root / 'catalog.sqlite'}",
+            "dag": dagbag.get_dag("prox_refine_snapshot")}
+
+
+def run(world, name, **conf):
+    conf = {"input_uri": str(world["crawl"]), "output_root": str(world["corpus"]),
+            "catalog_url": world["catalog"], "snapshot_name": name, "target_docs": 10, **conf}
+    return world["dag"].test(logical_date=DAY, run_conf=conf)
+
+
+def tis(dag_run):
+    return {(ti.task_id, ti.map_index): ti for ti in dag_run.get_task_instances()}
+
+
+def statuses(world, name):
+    folder = world["corpus"] / "snapshots" / name / "_status"
+    return {p.name: json.loads(p.read_text())["sha256"] for p in sorted(folder.glob("*.json"))}
+
+
+@pytest.fixture(scope="module")
+def released(world):
+    return run(world, "clean")
+
+
+def test_run_releases_the_snapshot(world, released):
+    from prox_tasks.catalog import Catalog
+
+    assert released.state == "success"
+    ti = tis(released)
+    assert {ti[("refine_shard", i)].rendered_map_index for i in range(3)} == {
+        "shard-00000", "shard-00001", "shard-00002"}
+    assert all(t.state == "success" for t in ti.values())
+    latest = json.loads((world["corpus"] / "latest.json").read_text())
+    assert latest["name"] == "clean" and latest["docs"] > 0
+    snapshot = world["corpus"] / "snapshots" / "clean"
+    assert latest["snapshot_uri"] == f"file://{snapshot}"
+    assert (snapshot / "_quality" / "data_docs" / "index.html").exists()
+    assert json.loads((snapshot / "_quality" / "gate.json").read_text())["passed"]
+    catalog = Catalog(world["catalog"])
+    assert catalog.get_snapshot("clean")["status"] == "released"
+    assert [r["release"] for r in catalog.list_releases()] == ["clean"]
+    shards = catalog.get_shards("clean")
+    assert [s["status"] for s in shards] == ["done"] * 3
+    assert sum(s["docs_read"] for s in shards) == 30
+
+
+def test_corrupted_shard_fails_gate_and_releases_nothing(world, released):
+    from prox_tasks.catalog import Catalog
+
+    before = (world["corpus"] / "latest.json").read_bytes()
+    bad = write_jsonl(world["root"] / "crawl" / "bad.jsonl", sample_rows(20), garbage=10)
+    dag_run = run(world, "corrupt", input_uri=str(bad))
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert ti[("quality_gate", -1)].state == "failed"
+    assert ti[("quality_gate", -1)].try_number == 1  # a failed gate is not retried
+    assert ti[("release", -1)].state == "upstream_failed"
+    assert (world["corpus"] / "latest.json").read_bytes() == before
+    assert not (world["corpus"] / "releases" / "corrupt.json").exists()
+    gate = json.loads((world["corpus"] / "snapshots" / "corrupt" / "_quality" /
+                       "gate.json").read_text())
+    assert not gate["passed"] and gate["metrics"]["docs_quarantined"] == 10
+    catalog = Catalog(world["catalog"])
+    assert catalog.get_snapshot("corrupt")["status"] == "quarantined"
+    assert [r["release"] for r in catalog.list_releases()] == ["clean"]
+
+
+def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float) -> None:
+    """Remove the fault once the blocked shard's first try has failed."""
+    import sqlalchemy
+
+    engine = sqlalchemy.create_engine(db_url)
+    query = sqlalchemy.text(
+        "SELECT state FROM task_instance WHERE dag_id='prox_refine_snapshot' "
+        "AND task_id='refine_shard' AND map_index=1 AND run_id LIKE 'manual__%'")
+    while not stop.is_set() and time.monotonic() < deadline:
+        with engine.connect() as conn:
+            states = [r[0] for r in conn.execute(query)]
+        if "up_for_retry" in states:
+            shutil.rmtree(blocked)
+            return
+        time.sleep(0.05)
+
+
+def test_shard_failing_once_succeeds_on_retry_with_identical_output(world, released):
+    import os
+
+    # A real fault: the path shard 1 is published to is taken by a directory, so the
+    # atomic rename fails (IsADirectoryError) until it is removed after the first try.
+    blocked = world["corpus"] / "snapshots" / "retry" / "shards" / "shard-00001.parquet"
+    (blocked / "stale").mkdir(parents=True)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_wait_for_retry, args=(
+        os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], stop, blocked,
+        time.monotonic() + 240), daemon=True)
+    watcher.start()
+    try:
+        dag_run = run(world, "retry")
+    finally:
+        stop.set()
+        watcher.join()
+    assert dag_run.state == "success"
+    ti = tis(dag_run)
+    assert ti[("refine_shard", 1)].try_number == 2
+    assert ti[("refine_shard", 0)].try_number == 1
+    assert statuses(world, "retry") == statuses(world, "clean")
+    latest = json.loads((world["corpus"] / "latest.json").read_text())
+    assert latest["name"] == "retry"  # same partition, later name: latest moves to it

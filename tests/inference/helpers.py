@@ -1,0 +1,60 @@
+"""Shared test material: short real documents, a tiny ProX-format model, a tagger artifact."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
+# Small budgets keep a random-weight model's CPU time to seconds
+TINY_OPTIONS = {"doc_tokens": 128, "chunk_tokens": 96, "doc_max_new_tokens": 8,
+                "chunk_max_new_tokens": 24}  # fmt: skip
+
+
+def short_docs(n: int, lines: int = 10, width: int = 120) -> list[dict]:
+    """``n`` real documents from the bundled sample, cut to ``lines`` lines of ``width``."""
+    out = []
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+        for raw in f:
+            row = json.loads(raw)
+            kept = [line[:width] for line in row["text"].split("\n") if line.strip()][:lines]
+            if len(kept) >= 3:
+                out.append({"id": row["id"], "text": "\n".join(kept)})
+            if len(out) == n:
+                break
+    return out
+
+
+def build_tiny_model(folder: Path) -> Path:
+    from prox_tasks.inference.tiny_model import build_prox_format_model
+
+    texts = [d["text"] for d in short_docs(60)]
+    return build_prox_format_model(folder, texts, vocab_size=600, max_positions=1024)
+
+
+def build_tagger_artifact(folder: Path, version: str = "test-tagger") -> Path:
+    """A line-tagger artifact with random (seeded) weights, in the shipped format."""
+    import torch
+    from safetensors.torch import save_file
+
+    from prox_tasks.models.line_tagger import TaggerConfig, build_tagger
+
+    torch.manual_seed(0)
+    config = TaggerConfig(buckets=2048, embed_dim=8, hidden=16, dilations=(1, 2))
+    model = build_tagger(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(folder / "model.safetensors"))
+    settings = {"kind": "line_tagger", "tagger": config.to_dict(), "version": version}
+    (folder / "refiner.json").write_text(json.dumps(settings))
+    return folder
+
+
+def write_jsonl(path: Path, rows: list[dict], extra_lines: list[str] = ()) -> Path:
+    with open(path, "w", encoding="utf-8") as f:
+        for row in rows:
+            f.write(json.dumps(row) + "\n")
+        for line in extra_lines:
+            f.write(line + "\n")
+    return path

@@ -1,0 +1,103 @@
+import json
+
+import pytest
+
+from prox_tasks.quality import GateThresholds, read_gate_result, run_gate
+from prox_tasks.quality.suites import history_bounds
+from tests.quality.snapshot_factory import refine_snapshot, write_input
+
+
+@pytest.fixture()
+def snapshot(tmp_path):
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    out = tmp_path / "out"
+    refine_snapshot(str(src), str(out))
+    return out
+
+
+def failed(result):
+    return {(c["suite"], c["expectation"], c["column"]) for c in result.checks if not c["success"]}
+
+
+def test_clean_snapshot_passes_and_writes_report_and_data_docs(snapshot):
+    result = run_gate(str(snapshot))
+    assert result.passed, failed(result)
+    assert result.metrics["docs_planned"] == 30 == result.metrics["docs_accounted"]
+    assert result.metrics["drop_rate"] == pytest.approx(6 / 30)
+    assert 0.5 < result.metrics["kept_token_ratio"] < 1
+    assert len(result.checks) >= 14
+    assert read_gate_result(str(snapshot))["passed"] is True
+    index = snapshot / "_quality" / "data_docs" / "index.html"
+    assert index.exists() and "prox_documents" in index.read_text()
+
+
+def test_duplicate_ids_and_longer_text_fail(tmp_path):
+    src = write_input(tmp_path / "in.jsonl", 20)
+
+    def corrupt(row):
+        if row["offset"] == 3:
+            row["id"] = "doc-2"  # duplicate id
+        if row["offset"] == 7 and row["text"]:
+            row["text"] += " injected" * 20  # longer than the input, no normalization
+        return row
+
+    refine_snapshot(str(src), str(tmp_path / "out"), rewrite=corrupt)
+    result = run_gate(str(tmp_path / "out"))
+    assert not result.passed
+    assert failed(result) == {
+        ("documents", "expect_column_values_to_be_unique", "id"),
+        ("documents", "expect_column_values_to_be_between", "excess_chars"),
+    }
+    assert read_gate_result(str(tmp_path / "out"))["passed"] is False
+
+
+def test_empty_kept_document_fails(tmp_path):
+    src = write_input(tmp_path / "in.jsonl", 10)
+
+    def blank(row):
+        if row["offset"] == 1:
+            row["text"] = "   \n "
+        return row
+
+    refine_snapshot(str(src), str(tmp_path / "out"), rewrite=blank)
+    result = run_gate(str(tmp_path / "out"))
+    assert ("documents", "expect_column_values_to_be_between", "words_out") in failed(result)
+
+
+def test_missing_shard_and_quarantine_fail(tmp_path):
+    src = write_input(tmp_path / "in.jsonl", 20, garbage_lines=5)
+    out = tmp_path / "out"
+    refine_snapshot(str(src), str(out))
+    (out / "_status" / "shard-00001.json").unlink()  # shard 1 never finished
+    result = run_gate(str(out))
+    got = failed(result)
+    assert ("shards", "expect_column_values_to_be_in_set", "complete") in got
+    assert ("snapshot", "expect_column_pair_values_to_be_equal", "docs_planned/docs_accounted") in got
+    assert result.metrics["docs_quarantined"] == 5
+    assert ("snapshot", "expect_column_values_to_be_between", "quarantine_rate") in got
+
+
+def test_thresholds_and_history(snapshot):
+    strict = GateThresholds(max_drop_rate=0.1)
+    assert ("snapshot", "expect_column_values_to_be_between", "drop_rate") in failed(
+        run_gate(str(snapshot), strict))
+    # a history of snapshots that dropped ~50% puts this one's 20% outside 3 std
+    history = [{"drop_rate": 0.5 + d, "kept_token_ratio": 0.7} for d in (-0.01, 0, 0.01)]
+    result = run_gate(str(snapshot), GateThresholds(), history=history)
+    assert not result.passed
+    assert set(result.history) == {"drop_rate", "kept_token_ratio"}
+    # too little history: no history check at all
+    assert run_gate(str(snapshot), history=history[:2]).passed
+
+
+def test_history_bounds_floor_std():
+    bounds = history_bounds([{"drop_rate": 0.2, "kept_token_ratio": 0.8}] * 4,
+                            GateThresholds(history_k=2, history_min_std=0.05))
+    low, high, mean, std, n = bounds["drop_rate"]
+    assert (round(low, 6), round(high, 6), std, n) == (0.1, 0.3, 0.05, 4)
+
+
+def test_gate_json_is_valid_json(snapshot):
+    run_gate(str(snapshot))
+    data = json.loads((snapshot / "_quality" / "gate.json").read_text())
+    assert {"passed", "metrics", "checks", "data_docs_uri"} <= set(data)

@@ -1,0 +1,87 @@
+"""Local-disk storage: atomic writes, listing, compression."""
+
+import hashlib
+import os
+
+import pytest
+
+from prox_tasks.storage import (
+    cleanup_partial,
+    exists,
+    list_uri,
+    open_uri,
+    put_atomic,
+    read_bytes,
+)
+
+
+def test_put_atomic_writes_and_returns_the_checksum(tmp_path):
+    target = tmp_path / "deep" / "dir" / "x.bin"
+    digest = put_atomic(str(target), b"hello")
+    assert target.read_bytes() == b"hello"
+    assert digest == hashlib.sha256(b"hello").hexdigest()
+    assert os.listdir(target.parent) == ["x.bin"]  # no temp file left
+
+
+def test_failed_write_leaves_the_old_content_and_no_temp_file(tmp_path):
+    target = tmp_path / "x.txt"
+    put_atomic(str(target), "old")
+    with pytest.raises(RuntimeError), open_uri(str(target), "wt") as out:
+        out.write("new, half written")
+        raise RuntimeError("killed")
+    assert target.read_text() == "old"
+    assert os.listdir(tmp_path) == ["x.txt"]
+
+
+def test_partial_file_is_invisible_until_closed(tmp_path):
+    target = tmp_path / "x.txt"
+    out = open_uri(str(target), "wb")
+    out.write(b"partial")
+    assert not target.exists()
+    assert list_uri(str(tmp_path)) == []  # the temp file is hidden
+    out.close()
+    assert target.read_bytes() == b"partial"
+
+
+def test_cleanup_partial_removes_temps_of_a_killed_writer(tmp_path):
+    target = tmp_path / "shard.parquet"
+    writer = open_uri(str(target), "wb")
+    writer.write(b"x")  # never closed: as if the process died
+    other = open_uri(str(tmp_path / "other.parquet"), "wb")
+    assert cleanup_partial(str(target)) == 1
+    assert os.listdir(tmp_path) == [os.path.basename(other.temp_path)]
+    other.abort()
+
+
+@pytest.mark.parametrize("name", ["a.jsonl", "a.jsonl.gz", "a.jsonl.zst"])
+def test_compressed_text_round_trip(tmp_path, name):
+    uri = str(tmp_path / name)
+    with open_uri(uri, "wt", compression="infer") as out:
+        out.write("é line one\nline two\n")
+    with open_uri(uri, "rt", compression="infer") as f:
+        assert f.read() == "é line one\nline two\n"
+    raw = read_bytes(uri)
+    if name.endswith(".gz"):
+        assert raw[:2] == b"\x1f\x8b"
+    if name.endswith(".zst"):
+        assert raw[:4] == b"\x28\xb5\x2f\xfd"
+
+
+def test_gzip_output_is_reproducible(tmp_path):
+    for name in ("a.gz", "b.gz"):
+        with open_uri(str(tmp_path / name), "wb", compression="gzip") as out:
+            out.write(b"same")
+    assert read_bytes(str(tmp_path / "a.gz")) == read_bytes(str(tmp_path / "b.gz"))
+
+
+def test_listing_folders_globs_and_files(tmp_path):
+    for rel in ["b/2.jsonl", "a/1.jsonl", "a/_SUCCESS", "a/.tmp", "c.parquet"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text("x")
+    base = f"file://{tmp_path}"
+    assert list_uri(str(tmp_path)) == [f"{base}/a/1.jsonl", f"{base}/b/2.jsonl",
+                                       f"{base}/c.parquet"]
+    assert list_uri(str(tmp_path / "*" / "*.jsonl")) == [f"{base}/a/1.jsonl", f"{base}/b/2.jsonl"]
+    assert list_uri(str(tmp_path / "c.parquet")) == [f"{base}/c.parquet"]
+    assert f"{base}/a/_SUCCESS" in list_uri(str(tmp_path), include_hidden=True)
+    assert exists(str(tmp_path / "a")) and not exists(str(tmp_path / "zz"))

@@ -1,0 +1,35 @@
+import os
+
+import pytest
+
+from prox_tasks.storage import is_glob, join_uri, parse_uri, to_uri
+
+
+def test_plain_and_file_paths_are_the_same_location(tmp_path):
+    plain = parse_uri(str(tmp_path / "a.jsonl"))
+    assert plain == parse_uri(f"file://{tmp_path}/a.jsonl")
+    assert plain.uri == f"file://{tmp_path}/a.jsonl"
+
+
+def test_relative_paths_become_absolute(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert to_uri("x/y.parquet") == f"file://{os.path.join(tmp_path, 'x/y.parquet')}"
+
+
+def test_s3_uris_keep_the_key_verbatim():
+    loc = parse_uri("s3://bucket/dir/a b?c#d.jsonl")
+    assert (loc.scheme, loc.bucket, loc.path) == ("s3", "bucket", "dir/a b?c#d.jsonl")
+    assert parse_uri("s3://bucket").path == ""
+
+
+def test_join_and_glob():
+    assert join_uri("s3://b/out/", "shards", "s.parquet") == "s3://b/out/shards/s.parquet"
+    assert join_uri("s3://b", "x") == "s3://b/x"
+    assert join_uri("/tmp/out", "a") == "file:///tmp/out/a"
+    assert is_glob("s3://b/*.jsonl.gz") and not is_glob("s3://b/a.jsonl.gz")
+
+
+@pytest.mark.parametrize("bad", ["gs://bucket/x", "s3:///key", "file://host/x"])
+def test_unsupported_uris_are_clear_errors(bad):
+    with pytest.raises(ValueError):
+        parse_uri(bad)
