@@ -105,6 +105,9 @@ class Catalog:
         if manifest is not None:
             for shard in manifest.shards:
                 self._plan_shard(snapshot_id, shard.index, shard.docs, shard.bytes)
+            # A re-plan with fewer shards: rows past the end belong to no shard any more.
+            self._exec("DELETE FROM shards WHERE snapshot_id = :s AND shard_index >= :n",
+                       s=snapshot_id, n=len(manifest.shards))
         return snapshot_id
 
     def _plan_shard(self, snapshot_id: int, index: int, docs: int, nbytes: int) -> None:

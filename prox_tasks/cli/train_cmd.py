@@ -28,6 +28,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--batch-tokens", type=int, default=4096)
     p.add_argument("--grad-accum", type=int, default=1)
     p.add_argument("--bf16", action="store_true")
+    p.add_argument("--tiny-config", type=json.loads,
+                   help='embedded tiny LM size as JSON, e.g. \'{"hidden_size": 256}\'')
     p.add_argument("--work-dir", help="checkpoint folder (a rerun resumes from it)")
     p.add_argument("--catalog", help="catalog URL to register the model in")
     p.add_argument("--no-promote", action="store_true", help="publish without promoting")
@@ -45,6 +47,7 @@ def run(args) -> int:
         seed_value=args.random_seed, threads=args.threads, valid_percent=args.valid_percent,
         max_eval_docs=args.max_eval_docs, chunk_tokens=args.chunk_tokens,
         batch_tokens=args.batch_tokens, grad_accum=args.grad_accum, bf16=args.bf16,
+        tiny=args.tiny_config,
         work_dir=args.work_dir, catalog=args.catalog, promote=not args.no_promote,
     )  # fmt: skip
     print(json.dumps(run_training(job), sort_keys=True, default=str))

@@ -30,6 +30,11 @@ from prox_tasks.corpus.refined import arrow_schema
 from prox_tasks.storage import cleanup_partial, exists, join_uri, open_uri, put_atomic, remove
 
 DEFAULT_ROW_GROUP_ROWS = 1000
+#: A row group is also closed once its texts reach this many bytes (bounds memory).
+DEFAULT_ROW_GROUP_BYTES = 32 * 1024 * 1024
+#: Columns with few distinct values; the others (texts, ids, JSON) gain nothing from a
+#: dictionary and would cost memory building one.
+DICTIONARY_COLUMNS = ["source", "model_version", "doc_program"]
 
 
 class AccountingError(RuntimeError):
@@ -76,6 +81,7 @@ class _Batch:
         self.columns = {name: [] for name in arrow_schema().names}
         self.seen: set[tuple[str, int]] = set()
         self.kept = self.dropped = self.rows = 0
+        self.pending_bytes = 0
 
     def add(self, row: Mapping) -> None:
         doc_id, source, offset = row.get("id"), row.get("source"), row.get("offset")
@@ -97,6 +103,7 @@ class _Batch:
         for name, value in values.items():
             self.columns[name].append(value)
         self.rows += 1
+        self.pending_bytes += len(text or "") + len(values["meta"] or "")
         self.kept += text is not None
         self.dropped += text is None
 
@@ -107,6 +114,7 @@ class _Batch:
             writer.write_table(pa.Table.from_pydict(self.columns, schema=arrow_schema()))
             for values in self.columns.values():
                 values.clear()
+            self.pending_bytes = 0
 
 
 def expected_docs_for(output_uri: str, shard_index: int) -> int | None:
@@ -120,6 +128,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
                         quarantine: Quarantine | None = None, expected_docs: int | None = None,
                         model_version: str | None = None,
                         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
+                        row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
                         compression: str = "zstd") -> ShardAccounting:
     """Write refined shard ``shard_index`` under ``output_uri``; returns its accounting.
 
@@ -132,7 +141,8 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         quarantine: The records quarantined while reading (and refining) this shard.
         expected_docs: Records the shard holds; default from the manifest, if any.
         model_version: Default for rows without ``model_version``.
-        row_group_rows: Rows per Parquet row group.
+        row_group_rows: Rows per Parquet row group (at most).
+        row_group_bytes: Text bytes per row group (at most, give or take one row).
         compression: Parquet compression codec.
 
     Raises:
@@ -151,11 +161,13 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     batch = _Batch(model_version)
     out = open_uri(data_uri, "wb")
     try:
-        writer = pq.ParquetWriter(out, arrow_schema(), compression=compression)
+        writer = pq.ParquetWriter(out, arrow_schema(), compression=compression,
+                                  use_dictionary=DICTIONARY_COLUMNS)
         try:
             for row in rows:
                 batch.add(row)
-                if len(batch.columns["id"]) >= row_group_rows:
+                if (len(batch.columns["id"]) >= row_group_rows
+                        or batch.pending_bytes >= row_group_bytes):
                     batch.flush_to(writer)
             batch.flush_to(writer)
         finally:

@@ -107,9 +107,9 @@ class GenerativeRefiner:
                 regex = chunk_program_regex(chunk.first_line, chunk.last_line, s.max_calls) \
                     if constrained else None  # fmt: skip
                 requests.append(GenerationRequest(prompt, s.chunk_max_new_tokens, regex))
-        outputs = iter(self._run("chunk", requests))
+        outputs = iter([_complete_lines(out, constrained) for out in self._run("chunk", requests)])
         return [
-            join_chunk_programs([(c.first_line, c.last_line, _without_comments(next(outputs).text))
+            join_chunk_programs([(c.first_line, c.last_line, _without_comments(next(outputs)))
                                  for c in chunks]) if chunks else "keep_chunk()"
             for chunks in per_doc
         ]  # fmt: skip
@@ -126,3 +126,12 @@ def _without_comments(program: str) -> str:
     if "#" not in program:
         return program
     return "\n".join(line for line in program.split("\n") if not line.lstrip().startswith("#"))
+
+
+def _complete_lines(out: Completion, constrained: bool) -> str:
+    """The completion's text; under constraints, a call cut by the token limit is dropped
+    (every complete line before it is valid by construction, the cut one never is)."""
+    text = out.text
+    if constrained and out.finish_reason == "length" and "\n" in text:
+        return text.rsplit("\n", 1)[0]
+    return text

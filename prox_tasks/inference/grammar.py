@@ -57,7 +57,8 @@ def chunk_program_regex(first: int, last: int, max_calls: int = 10) -> str:
     n = number_range_regex(first, last)
     call = (
         r"(keep_chunk\(\)|skip_chunk\(\)|untouch_doc\(\)"
-        rf"|remove_lines\((line_start=)?{n}, (line_end=)?{n}\)"
-        rf"|normalize\((source_str=)?{_STRING}(, (target_str=)?{_STRING_OR_EMPTY})?\))"
+        rf"|remove_lines\((line_start={n}, line_end={n}|{n}, (line_end=)?{n})\)"
+        rf"|normalize\(((source_str=)?{_STRING}(, target_str={_STRING_OR_EMPTY})?"
+        rf"|{_STRING}, {_STRING_OR_EMPTY})\))"
     )
     return call + r"(\n" + call + rf"){{0,{max(0, max_calls - 1)}}}"

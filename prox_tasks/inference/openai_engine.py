@@ -130,6 +130,8 @@ class OpenAIEngine:
                 if ready:
                     server = min(ready, key=lambda s: (s.in_flight, s.failures))
                     server.in_flight += 1
+                    busiest = self.stats.get("max_in_flight", 0)
+                    self.stats["max_in_flight"] = max(busiest, server.in_flight)
                     return server
                 wake = min((s.cooldown_until for s in servers if s.cooldown_until > now),
                            default=None)  # fmt: skip

@@ -12,6 +12,7 @@ copy of the paper's models takes. ``head_dim`` is 64: vLLM on the CPU needs 64 o
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -53,6 +54,11 @@ def build_tokenizer(texts: Iterable[str], vocab_size: int = 1000):
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"]
                                   + byte_tokens, initial_alphabet=list("▁\n"))  # fmt: skip
     tok.train_from_iterator(list(texts) + PROGRAM_WORDS * 20, trainer)
+    # Llama's <0xNN> byte tokens are ordinary vocabulary, not special tokens: decoding with
+    # skip_special_tokens must keep them (the trainer registered them as special).
+    spec = json.loads(tok.to_str())
+    spec["added_tokens"] = [t for t in spec["added_tokens"] if t["content"] not in byte_tokens]
+    tok = Tokenizer.from_str(json.dumps(spec))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", add_bos_token=False)  # fmt: skip
     fast.chat_template = LLAMA2_CHAT_TEMPLATE

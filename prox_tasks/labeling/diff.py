@@ -123,6 +123,9 @@ class DiffTeacher(Teacher):
             if j - k >= self.min_fragment_words:
                 start = spans[k][0] if k > 0 else 0
                 end = spans[j][0] if j < len(flags) else len(line)
+                if j == len(flags):  # a tail: take the space before it too
+                    while start > 0 and line[start - 1].isspace():
+                        start -= 1
                 source = line[start:end]
                 if source.strip():
                     out.append((i, source, ""))

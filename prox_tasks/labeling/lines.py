@@ -66,12 +66,16 @@ class LineRules:
     boilerplate_max_units: int = 10
     repeated_min_units: int = 10
     near_keep_distance: int = 3
+    near_keep_distance_inside: int = 50
     short_keep_distance: int = 1
     near_is_anchor_for_short: bool = True
     block_gap_lines: int = 8
     outlier_block_ratio: float = 0.1
     fill_blocks: bool = True
     tail_cut_min_units: int = 100
+    min_prose_fraction: float = 0.1
+    min_kept_units: int = 20
+    drop_title_line: bool = True
 
 
 def units(line: str) -> int:
@@ -146,7 +150,12 @@ def initial_classes(lines: list[str], rules: LineRules) -> tuple[list[int], list
 def resolve_context(classes: list[int], rules: LineRules) -> list[bool]:
     """Keep flag per line: ``GOOD`` kept, ``BAD`` removed, the rest decided by neighbours."""
     keep = [c == GOOD for c in classes]
-    _resolve(classes, keep, NEAR, (GOOD, BAD), rules.near_keep_distance)
+    goods = [i for i, c in enumerate(classes) if c == GOOD]
+    inside = (goods[0], goods[-1]) if goods else (0, -1)
+    _resolve(
+        classes, keep, NEAR, (GOOD, BAD), rules.near_keep_distance,
+        rules.near_keep_distance_inside, inside,
+    )  # fmt: skip
     # short lines read sentence-like neighbours (as resolved above) as anchors too
     if rules.near_is_anchor_for_short:
         anchors = [c if c != NEAR else (GOOD if keep[i] else BAD) for i, c in enumerate(classes)]
@@ -156,8 +165,20 @@ def resolve_context(classes: list[int], rules: LineRules) -> list[bool]:
     return keep
 
 
-def _resolve(classes: list[int], keep: list[bool], target: int, anchor_classes, limit: int):
-    """Set ``keep`` of lines of class ``target`` from the nearest anchors above and below."""
+def _resolve(
+    classes: list[int],
+    keep: list[bool],
+    target: int,
+    anchor_classes,
+    limit: int,
+    inside_limit: int | None = None,
+    inside: tuple[int, int] = (0, -1),
+):
+    """Set ``keep`` of lines of class ``target`` from the nearest anchors above and below.
+
+    Between a good and a bad anchor a line stays when the good one is at most ``limit``
+    lines away (``inside_limit`` for lines within the ``inside`` span).
+    """
     n = len(classes)
     prev_anchor = [BAD] * n  # nearest anchor above, and its distance
     prev_dist = [n + 1] * n
@@ -184,7 +205,8 @@ def _resolve(classes: list[int], keep: list[bool], target: int, anchor_classes, 
             keep[i] = False
         else:
             to_good = prev_dist[i] if above == GOOD else dist
-            keep[i] = to_good <= limit
+            within = inside_limit is not None and inside[0] <= i <= inside[1]
+            keep[i] = to_good <= (inside_limit if within else limit)
 
 
 def trim_outlying_blocks(
@@ -251,3 +273,56 @@ def cut_tail(lines: list[str], keep: list[bool], rules: LineRules) -> list[bool]
         if k:
             kept_units += units(key)
     return keep
+
+
+_TITLE_SEPARATOR = re.compile(r"\s[|\-–—:·•»]{1,2}\s|\s::\s")
+
+
+def looks_like_title(lines: list[str]) -> bool:
+    """The first line is the page's ``<title>`` (as in Common Crawl WET text): short, no
+    sentence end, and either carrying a site-name separator ("Story | Site") or repeated
+    below (as the heading)."""
+    first = lines[0].strip()
+    if not first or units(first) > 25 or first.endswith((".", "!", "?", "。")):
+        return False
+    if _TITLE_SEPARATOR.search(first):
+        return True
+    key = first.lower()
+    return any(ln.strip().lower() == key for ln in lines[1:200])
+
+
+def decide_lines(lines: list[str], rules: LineRules) -> tuple[list[bool], list[int], list[str], str]:
+    """Keep flag of every line: classes, context, outlying blocks, the article's tail.
+
+    A page with little running text (a listing, a product grid, a table: under
+    ``rules.min_prose_fraction`` of its words in ``GOOD`` lines, or under
+    ``rules.min_kept_units`` words kept) is judged leniently: every line that is not
+    boilerplate by itself stays, since its content is made of short lines too.
+
+    Returns:
+        ``(keep, classes, reasons, mode)`` with mode ``"prose"`` or ``"lenient"``.
+    """
+    classes, reasons = initial_classes(lines, rules)
+    if rules.drop_title_line and lines and looks_like_title(lines):
+        classes[0], reasons[0] = BAD, "page_title"
+    total = good = 0
+    for line, c in zip(lines, classes):
+        n = len(line.split())
+        total += n
+        if c == GOOD:
+            good += n
+    mode = "prose"
+    if total and good < rules.min_prose_fraction * total:
+        mode = "lenient"
+    else:
+        keep = resolve_context(classes, rules)
+        fill = [c != BAD for c in classes] if rules.fill_blocks else None
+        keep = trim_outlying_blocks(lines, keep, rules, fill)
+        keep = cut_tail(lines, keep, rules)
+        if sum(units(ln) for ln, k in zip(lines, keep) if k) < rules.min_kept_units:
+            mode = "lenient"
+    if mode == "lenient":
+        keep = [c != BAD for c in classes]
+        keep = trim_outlying_blocks(lines, keep, rules)
+        keep = cut_tail(lines, keep, rules)
+    return keep, classes, reasons, mode

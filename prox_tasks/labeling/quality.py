@@ -72,8 +72,8 @@ def drop_reasons(text: str, rules: DocRules = DocRules()) -> list[str]:
         if not rules.min_mean_word_length <= mean_len <= rules.max_mean_word_length:
             reasons.append("mean_word_length")
     # repeated cells of a table are fine; repeated sentences are not
-    sentences = [ln for ln in lines if len(ln.split()) >= 5]
-    if len(sentences) >= 5:
+    sentences = [ln for ln in lines if len(ln.split()) >= 10]
+    if len(sentences) >= 10:
         counts = Counter(sentences)
         duplicated = sum(n for n in counts.values() if n > 1)
         if duplicated > rules.max_duplicate_line_fraction * len(sentences):

@@ -19,15 +19,7 @@ from dataclasses import asdict
 
 from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
-from prox_tasks.labeling.lines import (
-    BAD,
-    LineRules,
-    cut_tail,
-    initial_classes,
-    resolve_context,
-    trim_outlying_blocks,
-    units,
-)
+from prox_tasks.labeling.lines import LineRules, decide_lines
 from prox_tasks.labeling.quality import DocRules, drop_reasons
 from prox_tasks.labeling.vocab import STRAY_FRAGMENTS
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
@@ -73,17 +65,7 @@ class RulesTeacher(Teacher):
         """Label one document (``gold`` is ignored: this teacher needs none)."""
         text = text if isinstance(text, str) else ("" if text is None else str(text))
         lines = text.split("\n")
-        classes, reasons = initial_classes(lines, self.line_rules)
-        keep = resolve_context(classes, self.line_rules)
-        fill = [c != BAD for c in classes] if self.line_rules.fill_blocks else None
-        keep = trim_outlying_blocks(lines, keep, self.line_rules, fill)
-        keep = cut_tail(lines, keep, self.line_rules)
-        lenient = False
-        if units("\n".join(ln for ln, k in zip(lines, keep) if k)) < self.doc_rules.min_units:
-            # no running text found (a listing, a product grid, a table): rather than drop
-            # the page, keep everything that is not boilerplate by itself
-            keep = [c != BAD for c in classes]
-            lenient = True
+        keep, _classes, reasons, mode = decide_lines(lines, self.line_rules)
         removed = [i for i, k in enumerate(keep) if not k and lines[i].strip()]
         why = Counter(r or "context" for r, k, ln in zip(reasons, keep, lines) if not k and ln.strip())
         normalizations = self._fragments(lines, keep) if self.normalize_fragments else []
@@ -96,7 +78,7 @@ class RulesTeacher(Teacher):
             "teacher": self.name, "version": VERSION,
             "lines": len(lines), "lines_removed": len(removed),
             "removed_by": dict(why), "normalizations": len(normalizations),
-            "drop_reasons": doc_reasons, "lenient": lenient,
+            "drop_reasons": doc_reasons, "mode": mode,
         }  # fmt: skip
         return Label(DROP_DOC if doc_reasons else KEEP_DOC, chunk_program, meta)
 

@@ -63,7 +63,8 @@ _SHORT_BOILERPLATE = [
     r"leggi anche", r"articoli correlati", r"veja também", r"leia também", r"lees ook",
     r"gerelateerde artikelen", r"читайте также", r"похожие (статьи|новости)",
     r"^(home|menu|search|close|open|next|previous|prev|more|top|sitemap|site map|navigation)$",
-    r"^(tags?|categories|category|topics|archives?|filed under|labels?)\s*:?", r"^page \d+ of \d+$",
+    r"^(tags?|categories|category|topics|archives?|filed under|labels?)\s*:?",
+    r"^(loading|please wait|chargement|cargando|carregando|caricamento|wird geladen|загрузка)\W*$", r"^page \d+ of \d+$",
     # account, commerce chrome
     r"\b(sign|log) ?(in|up|out)\b", r"\bregister\b", r"my account", r"create (an )?account",
     r"forgot (your )?password", r"add to (cart|basket|wishlist|wish list)", r"shopping (cart|bag)",

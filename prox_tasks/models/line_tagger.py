@@ -108,25 +108,53 @@ def build_tagger(config: TaggerConfig):
     return LineTagger()
 
 
-def collate(features: list[tuple], device: str = "cpu"):
-    """Batch featurized documents: (dense, ids, offsets, mask, doc) tensors."""
+@dataclass
+class DocFeatures:
+    """One featurized document as tensors: ``dense`` [lines, LINE_DIM], the hashed ids of
+    line ``i`` in ``ids[starts[i]:starts[i+1]]``, and the document vector ``doc``."""
+
+    dense: object
+    ids: object
+    starts: object
+    doc: object
+
+    @property
+    def lines(self) -> int:
+        return int(self.dense.shape[0])
+
+    def crop(self, first: int, end: int) -> DocFeatures:
+        a, b = int(self.starts[first]), int(self.starts[end])
+        return DocFeatures(self.dense[first:end], self.ids[a:b],
+                           self.starts[first : end + 1] - a, self.doc)  # fmt: skip
+
+
+def tensorize(text: str, buckets: int) -> DocFeatures:
+    """Featurize ``text`` (:func:`featurize`) into a :class:`DocFeatures`."""
     import torch
 
-    length = max(len(d) for d, _, _ in features)
-    b = len(features)
-    dense = torch.zeros((b, length, LINE_DIM))
-    mask = torch.zeros((b, length), dtype=torch.bool)
-    ids: list[int] = []
-    offsets: list[int] = []
-    for r, (d, hashed, _) in enumerate(features):
-        dense[r, : len(d)] = torch.tensor(d)
-        mask[r, : len(d)] = True
-        for i in range(length):
-            offsets.append(len(ids))
-            ids.extend(hashed[i] if i < len(hashed) else (0,))
-    doc = torch.tensor([v for _, _, v in features])
-    return (dense.to(device), torch.tensor(ids, device=device),
-            torch.tensor(offsets, device=device), mask.to(device), doc.to(device))  # fmt: skip
+    dense, hashed, doc = featurize(text, buckets)
+    lengths = torch.tensor([len(h) for h in hashed])
+    starts = torch.zeros(len(hashed) + 1, dtype=torch.long)
+    starts[1:] = torch.cumsum(lengths, 0)
+    ids = torch.tensor([i for h in hashed for i in h], dtype=torch.long)
+    return DocFeatures(torch.tensor(dense), ids, starts, torch.tensor(doc))
+
+
+def collate(docs: list[DocFeatures]):
+    """Batch documents: (dense [B,L,D], flat ids, offsets [B*L], mask [B,L], doc [B,DOC_DIM])."""
+    import torch
+
+    length = max(d.lines for d in docs)
+    dense = torch.nn.utils.rnn.pad_sequence([d.dense for d in docs], batch_first=True)
+    mask = torch.zeros((len(docs), length), dtype=torch.bool)
+    ids, offsets, base = [], [], 0
+    for r, d in enumerate(docs):
+        mask[r, : d.lines] = True
+        pad = length - d.lines
+        ids += [d.ids, torch.zeros(pad, dtype=torch.long)]  # padding lines: one id each
+        offsets += [d.starts[:-1] + base, base + len(d.ids) + torch.arange(pad)]
+        base += len(d.ids) + pad
+    return dense, torch.cat(ids), torch.cat(offsets), mask, torch.stack([d.doc for d in docs])
 
 
 class LineTaggerRefiner:
@@ -172,12 +200,12 @@ class LineTaggerRefiner:
         with torch.no_grad():
             for start in range(0, len(texts), self.batch_docs):
                 batch = texts[start : start + self.batch_docs]
-                feats = [featurize(t or "", self.config.buckets) for t in batch]
+                feats = [tensorize(t or "", self.config.buckets) for t in batch]
                 line_logits, doc_logit = self.model(*collate(feats))
                 line_p = torch.sigmoid(line_logits)
                 doc_p = torch.sigmoid(doc_logit)
-                for r, (d, _, _) in enumerate(feats):
-                    out.append((line_p[r, : len(d)].tolist(), float(doc_p[r])))
+                for r, f in enumerate(feats):
+                    out.append((line_p[r, : f.lines].tolist(), float(doc_p[r])))
         self.model.train(was_training)
         return out
 

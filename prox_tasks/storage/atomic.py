@@ -9,6 +9,16 @@ import tempfile
 from collections.abc import Callable
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: mkstemp makes 0600 files; published files get the usual 0666 & ~umask instead.
+FILE_MODE = 0o666 & ~_umask()
+
+
 class AtomicWriter(io.BufferedIOBase):
     """A binary file that is published by ``close()`` and thrown away by ``abort()``.
 
@@ -26,6 +36,7 @@ class AtomicWriter(io.BufferedIOBase):
     def __init__(self, publish: Callable[[str], None], directory: str | None, prefix: str):
         super().__init__()
         fd, self.temp_path = tempfile.mkstemp(prefix=prefix, dir=directory)
+        os.fchmod(fd, FILE_MODE)
         self._file = os.fdopen(fd, "wb")
         self._publish = publish
         self._hash = hashlib.sha256()

@@ -76,9 +76,12 @@ def _compressed(raw, compression: str, reading: bool):
         import zstandard
 
         if reading:
-            return io.BufferedReader(
-                zstandard.ZstdDecompressor().stream_reader(raw, closefd=True), 1 << 20
+            # read_across_frames: files made of several zstd frames (concatenated parts,
+            # parallel compressors) must be read whole, not up to the end of the first frame.
+            reader = zstandard.ZstdDecompressor().stream_reader(
+                raw, closefd=True, read_across_frames=True
             )
+            return io.BufferedReader(reader, 1 << 20)
         return _Closing(zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False), raw)
     raise ValueError(f"unknown compression {compression!r}")
 

@@ -46,6 +46,7 @@ class TrainJob:
         batch_tokens: LM padded tokens per micro-batch.
         grad_accum: LM micro-batches per optimizer step.
         bf16: LM bf16 autocast.
+        tiny: The embedded tiny LM's size (``TinyLMConfig`` fields) when ``base`` is None.
         work_dir: Checkpoint folder (None: derived from the settings under the temp folder).
         catalog: Catalog URL to register the model in (None: no catalog).
         promote: Decide promotion (False: only publish).
@@ -67,6 +68,7 @@ class TrainJob:
     batch_tokens: int = 4096
     grad_accum: int = 1
     bf16: bool = False
+    tiny: dict | None = None
     work_dir: str | None = None
     catalog: str | None = None
     promote: bool = True
@@ -105,7 +107,7 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         if job.learning_rate:
             config.learning_rate = job.learning_rate
         _, report = train_causal_lm(seed.train, artifact_dir, work, config, base=job.base,
-                                    chunk_tokens=job.chunk_tokens)  # fmt: skip
+                                    chunk_tokens=job.chunk_tokens, tiny=job.tiny)  # fmt: skip
         report.pop("history", None)
         return config.to_dict(), report
     raise ValueError(f"unknown kind {job.kind!r}; choose one of {', '.join(KINDS)}")

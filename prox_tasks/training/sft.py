@@ -227,7 +227,7 @@ def train_sft(
                 labels[:, 1:].reshape(-1), ignore_index=IGNORE_INDEX, reduction="sum",
             ) / max(1, n_target)  # fmt: skip
             loss.backward()
-            total += float(loss)
+            total += float(loss.detach())
             tokens += int(mask.sum())
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()

@@ -18,8 +18,13 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from prox_tasks.models.line_features import featurize
-from prox_tasks.models.line_tagger import LineTaggerRefiner, TaggerConfig, build_tagger, collate
+from prox_tasks.models.line_tagger import (
+    LineTaggerRefiner,
+    TaggerConfig,
+    build_tagger,
+    collate,
+    tensorize,
+)
 from prox_tasks.training.metrics import doc_decision, removed_lines
 from prox_tasks.training.sft import peak_rss_mb
 
@@ -78,13 +83,11 @@ def _batches(sizes: list[int], config: TaggerTrainConfig, epoch: int) -> list[li
     return batches
 
 
-def _crop(feat: tuple, labels: list[float], max_lines: int, rng: random.Random):
-    dense, hashed, doc = feat
-    if len(dense) <= max_lines:
+def _crop(feat, labels, max_lines: int, rng: random.Random):
+    if feat.lines <= max_lines:
         return feat, labels
-    start = rng.randrange(len(dense) - max_lines + 1)
-    end = start + max_lines
-    return (dense[start:end], hashed[start:end], doc), labels[start:end]
+    start = rng.randrange(feat.lines - max_lines + 1)
+    return feat.crop(start, start + max_lines), labels[start : start + max_lines]
 
 
 def train_tagger(
@@ -125,9 +128,9 @@ def train_tagger(
         model = start_from.model
     else:
         model = build_tagger(tagger)
-    feats = [featurize(d.get("text") or "", tagger.buckets) for d in train_docs]
-    labels = [targets(d) for d in train_docs]
-    sizes = [len(f[0]) for f in feats]
+    feats = [tensorize(d.get("text") or "", tagger.buckets) for d in train_docs]
+    labels = [(torch.tensor(lines), keep) for lines, keep in map(targets, train_docs)]
+    sizes = [f.lines for f in feats]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     steps_per_epoch = len(_batches(sizes, config, 0))
     total = max(1, steps_per_epoch * config.epochs)
@@ -153,9 +156,7 @@ def train_tagger(
         for batch in _batches(sizes, config, epoch):
             cropped = [_crop(feats[i], labels[i][0], config.max_lines, rng) for i in batch]
             dense, ids, offsets, mask, doc = collate([c[0] for c in cropped])
-            line_t = torch.zeros(mask.shape)
-            for r, (_, lab) in enumerate(cropped):
-                line_t[r, : len(lab)] = torch.tensor(lab)
+            line_t = torch.nn.utils.rnn.pad_sequence([c[1] for c in cropped], batch_first=True)
             keep_t = torch.tensor([labels[i][1] for i in batch])
             line_logits, doc_logit = model(dense, ids, offsets, mask, doc)
             line_loss = bce(line_logits[mask], line_t[mask])

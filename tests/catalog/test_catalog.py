@@ -52,6 +52,10 @@ def test_snapshot_and_shard_life_cycle(catalog, tmp_path, sample_rows):
     catalog.register_snapshot("cc-2024-22", manifest.input_uri, manifest.output_uri,
                               manifest=manifest, status="refined")
     assert len(catalog.get_shards("cc-2024-22")) == 3
+    replanned = plan_shards(manifest.input_uri, str(tmp_path / "replan"), target_docs=20)
+    catalog.register_snapshot("cc-2024-22", manifest.input_uri, replanned.output_uri,
+                              manifest=replanned)
+    assert [s["docs_planned"] for s in catalog.get_shards("cc-2024-22")] == [20, 5]
 
 
 def test_unbalanced_accounting_is_refused(catalog):

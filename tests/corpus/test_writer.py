@@ -104,3 +104,14 @@ def test_writing_without_a_manifest_counts_what_it_is_given(tmp_path):
     acc = write_refined_shard(str(tmp_path), 3, rows, expected_docs=None)
     assert (acc.docs_read, acc.docs_written, acc.docs_kept) == (1, 1, 1)
     assert (tmp_path / "shards" / "shard-00003.parquet").exists()
+
+
+def test_a_shard_where_everything_was_quarantined(tmp_path):
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": "a", "text": ""}, {"id": "b"}])
+    out = str(tmp_path / "out")
+    plan_shards(inp, out, target_docs=10)
+    quarantine = Quarantine()
+    acc = write_refined_shard(out, 0, refine_rows(read_shard(out, 0, quarantine)),
+                              quarantine=quarantine)
+    assert (acc.docs_read, acc.docs_written, acc.docs_quarantined) == (2, 0, 2)
+    assert pq.read_table(shard_uri(out, 0)[7:]).num_rows == 0

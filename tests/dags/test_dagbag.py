@@ -1,8 +1,11 @@
 EXPECTED = {
+    "prox_seed_label": {"sample", "shards", "label_shard", "validate", "split", "register"},
+    "prox_train_refiner": {"resolve_seed_set", "train", "evaluate", "promote"},
     "prox_refine_snapshot": {"resolve", "plan", "refine_shard", "collect", "quality_gate",
                              "release"},
 }
-POOLS = {("prox_refine_snapshot", "refine_shard"): "gpu"}
+POOLS = {("prox_refine_snapshot", "refine_shard"): "gpu", ("prox_train_refiner", "train"): "gpu",
+         ("prox_train_refiner", "evaluate"): "gpu", ("prox_seed_label", "label_shard"): "teacher_api"}
 
 
 def test_no_import_errors(dagbag):

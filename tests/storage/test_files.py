@@ -85,3 +85,20 @@ def test_listing_folders_globs_and_files(tmp_path):
     assert list_uri(str(tmp_path / "c.parquet")) == [f"{base}/c.parquet"]
     assert f"{base}/a/_SUCCESS" in list_uri(str(tmp_path), include_hidden=True)
     assert exists(str(tmp_path / "a")) and not exists(str(tmp_path / "zz"))
+
+
+def test_multi_frame_zstd_is_read_whole(tmp_path):
+    import zstandard
+
+    path = tmp_path / "parts.jsonl.zst"
+    frames = [zstandard.ZstdCompressor().compress(f"part {i}\n".encode()) for i in range(3)]
+    path.write_bytes(b"".join(frames))  # e.g. parts concatenated with `cat`
+    with open_uri(str(path), "rt", compression="infer") as f:
+        assert f.read() == "part 0\npart 1\npart 2\n"
+
+
+def test_published_files_follow_the_umask(tmp_path):
+    put_atomic(str(tmp_path / "x"), b"x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert (tmp_path / "x").stat().st_mode & 0o777 == 0o666 & ~mask

@@ -1,0 +1,157 @@
+"""I/O benchmark: read and read+write throughput for JSONL.gz and Parquet, and peak memory.
+
+The bundled sample (data/sample/sample.jsonl.gz) is replicated (ids suffixed) to ``--mb``
+megabytes of JSONL text, written as JSONL.gz and as Parquet. For each format, in a fresh
+process each (so peak RSS is that measurement's alone):
+
+- read: ``read_documents`` over the whole input;
+- read+write: ``plan_shards`` then, per shard, ``read_shard`` -> ``write_refined_shard``
+  (every document kept unchanged) — the path a refine task takes, minus the model.
+
+Then the same on an input ``--small-fraction`` of the size: peak memory must stay flat
+(ratio near 1) while the input grows. Figures: documents/s and MB/s (MB of uncompressed JSONL
+input), peak RSS. Usage: ``python bench/io.py [--mb 1000]`` (default 200 for a short run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"
+FALLBACK_SAMPLE = Path("/work/shared/data/wcxb/wcxb_dev.jsonl.gz")
+MB = 1_000_000
+
+
+def build_inputs(sample: Path, megabytes: float, folder: Path) -> dict:
+    """Replicate the sample to ``megabytes`` of JSONL; write .jsonl.gz and .parquet."""
+    sys.path.insert(0, str(ROOT))
+    from prox_tasks.corpus import write_documents
+
+    folder.mkdir(parents=True, exist_ok=True)
+    gz, pq = folder / "input.jsonl.gz", folder / "input.parquet"
+    info_path = folder / "info.json"
+    if info_path.exists() and gz.exists() and pq.exists():
+        return json.loads(info_path.read_text())
+    with gzip.open(sample, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line in f if line.strip()]
+
+    def replicated():
+        total, copy = 0, 0
+        while total < megabytes * MB:
+            for row in rows:
+                out = {**row, "id": f"{row.get('id', 'doc')}-r{copy}"}
+                total += len(json.dumps(out, ensure_ascii=False).encode()) + 1
+                yield out
+                if total >= megabytes * MB:
+                    return
+            copy += 1
+
+    docs = write_documents(str(gz), replicated())
+    write_documents(str(pq), replicated())
+    info = {"docs": docs, "jsonl_bytes": sum(
+        len(json.dumps(r, ensure_ascii=False).encode()) + 1 for r in replicated()),
+        "gz_bytes": gz.stat().st_size, "parquet_bytes": pq.stat().st_size}
+    info_path.write_text(json.dumps(info))
+    return info
+
+
+def worker(mode: str, input_path: str, out_dir: str) -> dict:
+    """One measurement in this process; returns its figures."""
+    sys.path.insert(0, str(ROOT))
+    import pyarrow.parquet  # noqa: F401  (one-time import cost stays out of the timing)
+
+    from prox_tasks.corpus import (
+        Quarantine,
+        plan_shards,
+        read_documents,
+        read_shard,
+        write_refined_shard,
+    )
+
+    start = time.perf_counter()
+    docs = 0
+    if mode == "read":
+        quarantine = Quarantine()
+        for _doc in read_documents(input_path, quarantine=quarantine):
+            docs += 1
+        docs += len(quarantine)
+    else:
+        manifest = plan_shards(input_path, out_dir, target_bytes=64 * 1024 * 1024,
+                               overwrite=True)
+        for shard in manifest.shards:
+            quarantine = Quarantine()
+            rows = ({"id": d.id, "text": d.text, "doc_program": "keep_doc()",
+                     "chunk_program": None, "stats": {}, "source": d.source,
+                     "offset": d.offset, "meta": d.meta}
+                    for d in read_shard(manifest, shard.index, quarantine))
+            docs += write_refined_shard(out_dir, shard.index, rows, quarantine=quarantine).docs_read
+    seconds = time.perf_counter() - start
+    return {"docs": docs, "seconds": seconds, "peak_rss_mb": peak_rss_kib() * 1024 / MB}
+
+
+def peak_rss_kib() -> int:
+    """This process's peak resident memory. VmHWM, not ru_maxrss: Linux carries ru_maxrss
+    over from the parent across fork+exec, which would hide this process's own peak."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def measure(mode: str, path: Path, out_dir: Path) -> dict:
+    cmd = [sys.executable, __file__, "--worker", mode, str(path), str(out_dir)]
+    result = subprocess.run(cmd, check=True, capture_output=True, text=True)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mb", type=float, default=200, help="input size, MB of JSONL (1000 = ~1 GB)")
+    parser.add_argument("--small-fraction", type=float, default=0.25,
+                        help="size of the second input for the memory check")
+    parser.add_argument("--sample", type=Path, default=None)
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "io")
+    parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(worker(*args.worker)))
+        return 0
+    sample = args.sample or (DEFAULT_SAMPLE if DEFAULT_SAMPLE.exists() else FALLBACK_SAMPLE)
+    sizes = {"full": args.mb, "small": args.mb * args.small_fraction}
+    print(f"# bench/io.py  sample={sample}  sizes={sizes} MB  cpus={os.cpu_count()}")
+    peaks: dict = {}
+    for label, mb in sizes.items():
+        folder = args.workdir / f"{mb:g}mb"
+        t0 = time.perf_counter()
+        info = build_inputs(sample, mb, folder)
+        print(f"[{label}] input: {info['docs']} docs, {info['jsonl_bytes'] / MB:.1f} MB JSONL, "
+              f"{info['gz_bytes'] / MB:.1f} MB .gz, {info['parquet_bytes'] / MB:.1f} MB parquet "
+              f"(built in {time.perf_counter() - t0:.1f} s)")
+        for fmt, name in (("jsonl.gz", "input.jsonl.gz"), ("parquet", "input.parquet")):
+            for mode in ("read", "read+write"):
+                r = measure(mode, folder / name, folder / f"refined-{fmt}")
+                rate = info["jsonl_bytes"] / MB / r["seconds"]
+                print(f"[{label}] {fmt:9s} {mode:10s} {r['docs']:8d} docs  {r['seconds']:7.2f} s  "
+                      f"{r['docs'] / r['seconds']:9.0f} docs/s  {rate:7.1f} MB/s  "
+                      f"peak RSS {r['peak_rss_mb']:7.1f} MB")
+                peaks.setdefault((fmt, mode), {})[label] = r["peak_rss_mb"]
+    print("# peak memory, full / small input (flat = near 1.0 while input grows "
+          f"{1 / args.small_fraction:g}x):")
+    for (fmt, mode), p in peaks.items():
+        print(f"  {fmt:9s} {mode:10s} {p['full']:7.1f} MB / {p['small']:7.1f} MB = "
+              f"{p['full'] / p['small']:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

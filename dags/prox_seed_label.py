@@ -1,0 +1,94 @@
+"""prox_seed_label: label a sample of a snapshot with a teacher; register the seed set."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, Param, dag, get_current_context, task
+
+from prox_tasks.pipeline import dag_config as cfg
+from prox_tasks.pipeline import seeding, settings
+
+SEED_SET = Asset(*cfg.SEED_SET)
+
+DOC = """
+# Label a seed set
+
+Builds the supervised data the refining models learn from.
+
+1. **sample** — `sample_size` documents of `input_uri`, picked by a hash of their id and
+   `random_seed` (the same input always gives the same sample), cut into label shards.
+2. **label_shard** — one mapped task per shard (pool `teacher_api` bounds the concurrent
+   calls to an LLM endpoint). Teachers: `rules` (offline default), `diff` (documents with
+   `gold_text`), `llm` (an OpenAI-compatible endpoint, see docs/airflow.md).
+3. **validate** — every program is parsed; invalid labels go to `rejected.jsonl`, and the run
+   fails when more than `max_invalid_rate` of them are invalid.
+4. **split** — train/validation by a hash of the id (`valid_percent`).
+5. **register** — the catalog records it and the `prox_seed_set` Asset is updated, which
+   triggers **prox_train_refiner**.
+"""
+
+
+@dag(
+    dag_id="prox_seed_label",
+    schedule=None,
+    start_date=cfg.start_date(),
+    catchup=False,
+    default_args=cfg.default_args(),
+    params={name: Param(**spec) for name, spec in {
+        "input_uri": {"default": settings.sample_uri(), "type": "string", "minLength": 1,
+                      "title": "Snapshot to sample", "description": "File, folder, prefix or "
+                      "glob; {ds} placeholders take the run's date."},
+        "seed_root": {"default": settings.seed_root(), "type": "string", "minLength": 1,
+                      "title": "Seed-set root"},
+        "seed_set_name": {"default": None, "type": ["null", "string"],
+                          "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "title": "Seed-set name"},
+        "teacher": {"default": "rules", "enum": cfg.TEACHERS, "title": "Teacher"},
+        "teacher_options": {"default": {}, "type": "object", "title": "Teacher options",
+                            "description": 'e.g. {"base_url": "http://host:8000/v1", '
+                            '"model": "Qwen/Qwen2.5-72B-Instruct"} for the llm teacher.'},
+        "sample_size": {"default": 300, "type": "integer", "minimum": 2, "title": "Documents"},
+        "label_shard_docs": {"default": 100, "type": "integer", "minimum": 1,
+                             "title": "Documents per label task"},
+        "random_seed": {"default": 0, "type": "integer", "title": "Sampling seed"},
+        "valid_percent": {"default": 10, "type": "integer", "minimum": 1, "maximum": 50,
+                          "title": "Validation share (%)"},
+        "max_invalid_rate": {"default": 0.05, "type": "number", "minimum": 0, "maximum": 1,
+                             "title": "Most invalid labels allowed"},
+        **cfg.common_params(),
+    }.items()},
+    doc_md=DOC,
+    tags=["prox", "labeling"],
+)
+def prox_seed_label():
+    @task
+    def sample(params=None, ds=None, run_id=None) -> dict:
+        return seeding.sample(dict(params), ds, run_id)
+
+    @task
+    def shards(plan: dict) -> list[int]:
+        return plan["shards"]
+
+    @task(pool=cfg.POOL_TEACHER, map_index_template="{{ prox_label_part }}")
+    def label_shard(plan: dict, index: int, params=None) -> dict:
+        get_current_context()["prox_label_part"] = f"part-{index:05d}"
+        return seeding.label_shard(plan, index, params["teacher_options"])
+
+    @task
+    def validate(plan: dict, parts, params=None) -> dict:
+        return seeding.validate(plan, list(parts), params["max_invalid_rate"])
+
+    @task
+    def split(plan: dict, checked: dict, params=None) -> dict:
+        return seeding.split(plan, checked, params["valid_percent"])
+
+    @task(outlets=[SEED_SET])
+    def register(plan: dict, seed_set: dict, *, outlet_events=None) -> dict:
+        event = seeding.register(plan, seed_set)
+        outlet_events[SEED_SET].extra = event
+        return event
+
+    plan = sample()
+    parts = label_shard.partial(plan=plan).expand(index=shards(plan))
+    register(plan, split(plan, validate(plan, parts)))
+
+
+prox_seed_label()

@@ -1,0 +1,84 @@
+"""prox_train_refiner: train a refiner on a new seed set; promote it when it is better."""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset, Param, dag, task
+from airflow.sdk.exceptions import AirflowSkipException
+
+from prox_tasks.pipeline import dag_config as cfg
+from prox_tasks.pipeline import settings, training
+
+SEED_SET = Asset(*cfg.SEED_SET)
+REFINER = Asset(*cfg.REFINER)
+
+DOC = """
+# Train the refiner
+
+Runs when **prox_seed_label** registers a seed set (`prox_seed_set` Asset), or from the UI
+with `seed_uri`.
+
+1. **resolve_seed_set** — the Param, else the triggering Asset event's `uri`.
+2. **train** — the document-level and chunk-level programs are learned together into one
+   artifact (`kind`: `line_tagger`, the embedded default that trains in minutes on CPUs, or
+   `causal_lm`, fine-tuning `base` — any Hugging Face causal LM, e.g. the ProX paper's
+   refining models), published to the registry (`$PROX_MODEL_REGISTRY`). Pool `gpu`.
+3. **evaluate** — the promoted model on the same validation documents.
+4. **promote** — only when the candidate scores higher (document F1 and line F1 against the
+   teacher, no worse program failure rate); then the `prox_refiner` Asset is updated and
+   the next **prox_refine_snapshot** runs use it. Not better: the task is skipped.
+"""
+
+
+@dag(
+    dag_id="prox_train_refiner",
+    schedule=[SEED_SET],
+    start_date=cfg.start_date(),
+    catchup=False,
+    max_active_runs=1,
+    default_args=cfg.default_args(),
+    params={name: Param(**spec) for name, spec in {
+        "seed_uri": {"default": "", "type": "string", "title": "Seed set",
+                     "description": "Seed-set manifest or folder; empty: the Asset event's."},
+        "registry": {"default": settings.registry_root(), "type": "string", "minLength": 1,
+                     "title": "Model registry root"},
+        "kind": {"default": "line_tagger", "enum": ["line_tagger", "causal_lm"],
+                 "title": "Model kind"},
+        "base": {"default": "", "type": "string", "title": "Base checkpoint",
+                 "description": "causal_lm: a Hugging Face model folder/URI to fine-tune."},
+        "epochs": {"default": 12, "type": "number", "exclusiveMinimum": 0, "title": "Epochs"},
+        "threads": {"default": 2, "type": "integer", "minimum": 1, "title": "CPU threads"},
+        "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},
+        "max_eval_docs": {"default": None, "type": ["null", "integer"], "minimum": 1,
+                          "title": "Most validation documents"},
+        **cfg.common_params(),
+    }.items()},
+    doc_md=DOC,
+    tags=["prox", "training"],
+)
+def prox_train_refiner():
+    @task
+    def resolve_seed_set(params=None, triggering_asset_events=None) -> dict:
+        events = [dict(e.extra or {}) for e in (triggering_asset_events or {}).get(SEED_SET, [])]
+        return training.resolve_seed_set(dict(params), events)
+
+    @task(pool=cfg.POOL_GPU, execution_timeout=cfg.train_timeout())
+    def train(seed: dict, params=None) -> dict:
+        return training.train(seed, dict(params))
+
+    @task(pool=cfg.POOL_GPU)
+    def evaluate(seed: dict, candidate: dict, params=None) -> dict:
+        return training.evaluate(seed, candidate, dict(params))
+
+    @task(outlets=[REFINER])
+    def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
+        decision = training.promote(seed, candidate, incumbent)
+        if not decision["promoted"]:
+            raise AirflowSkipException(f"not promoted: {decision['reason']}")
+        return decision
+
+    seed = resolve_seed_set()
+    candidate = train(seed)
+    promote(seed, candidate, evaluate(seed, candidate))
+
+
+prox_train_refiner()

@@ -1,0 +1,56 @@
+"""``prox label``: write seed programs for a corpus with a teacher (rules, diff, llm)."""
+
+from __future__ import annotations
+
+import json
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--input", required=True, help="documents (file, folder, glob; path, file://, s3://)")
+    p.add_argument("--output", required=True, help="labels, JSONL(.gz/.zst)")
+    p.add_argument("--teacher", choices=["rules", "diff", "llm"], default="rules")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--id-field", default="id")
+    p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher")
+    p.add_argument("--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl)")
+    p.add_argument("--keep-text", action="store_true", help="copy the text into the output rows")
+    p.add_argument("--limit", type=int, default=None, help="label at most this many documents")
+    p.add_argument("--unchunked", action="store_true",
+                   help="rules/diff: one whole-document chunk program, no chunk markers")
+    g = p.add_argument_group("llm teacher")
+    g.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")
+    g.add_argument("--model", default=None, help="model name served by the endpoint")
+    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
+                   help="environment variable holding the API key (never pass the key itself)")
+    g.add_argument("--conn-id", default=None,
+                   help="Airflow connection id; read from env AIRFLOW_CONN_<ID> (host, password)")
+    g.add_argument("--concurrency", type=int, default=8)
+    g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    p.set_defaults(func=run)
+
+
+def build_teacher(args):
+    from prox_tasks.labeling import get_teacher
+
+    if args.teacher == "llm":
+        options = {"base_url": args.base_url, "model": args.model, "api_key_env": args.api_key_env,
+                   "conn_id": args.conn_id, "concurrency": args.concurrency,
+                   "cache_dir": args.cache_dir, "timeout": args.timeout}
+        return get_teacher("llm", **options)
+    return get_teacher(args.teacher, chunked=not args.unchunked)
+
+
+def run(args) -> int:
+    from prox_tasks.labeling.run import label_corpus
+
+    try:
+        teacher = build_teacher(args)
+        summary = label_corpus(args.input, args.output, teacher, args.text_field, args.id_field,
+                               args.gold_field, args.quarantine, args.keep_text, args.limit)
+    except (ValueError, FileNotFoundError) as err:
+        print(json.dumps({"error": str(err)}))
+        return 1
+    print(json.dumps(summary))
+    return 0

@@ -1,0 +1,97 @@
+"""Score a refined corpus against gold texts stored in files (``prox eval``)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator
+
+from prox_tasks.evaluation.metrics import word_prf, word_prf_per_group
+
+JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".gz", ".zst")
+
+
+def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
+    """Rows of a JSONL(.gz/.zst) file, a Parquet file or a refined output folder (anything
+    not named like a JSONL file).
+
+    Malformed JSON lines and non-object rows are counted in ``counts["bad_rows"]`` (never
+    silently skipped: the count is reported).
+    """
+    from prox_tasks.storage import open_uri
+
+    if uri.endswith(".parquet") or not uri.lower().endswith(JSONL_SUFFIXES):
+        from prox_tasks.corpus import read_refined_rows
+
+        yield from read_refined_rows(uri)
+        return
+    with open_uri(uri, "rb", compression="infer") as fh:
+        for raw in fh:
+            if not raw.strip():
+                continue
+            try:
+                row = json.loads(raw)
+            except ValueError:
+                row = None
+            if not isinstance(row, dict):
+                if counts is not None:
+                    counts["bad_rows"] += 1
+                continue
+            yield row
+
+
+def evaluate_files(
+    refined_uri: str,
+    gold_uri: str,
+    text_field: str = "text",
+    gold_field: str = "gold_text",
+    id_field: str = "id",
+    group_field: str | None = None,
+) -> dict:
+    """Word-level P/R/F1 of refined texts against gold, joined by id.
+
+    A gold document missing from the refined rows, or refined to ``null``/absent text (or
+    ``dropped: true``), keeps nothing. Gold rows without ``gold_field`` are not scored
+    (counted as ``gold_rows_without_gold``); refined rows with no gold are counted as
+    ``refined_without_gold``.
+
+    Returns:
+        The :func:`word_prf` figures plus the counts above, ``docs_missing``, ``bad_rows``,
+        and ``by_group`` when ``group_field`` is given.
+    """
+    counts: Counter = Counter()
+    refined: dict[str, str | None] = {}
+    for row in iter_rows(refined_uri, counts):
+        doc_id = row.get(id_field)
+        if doc_id is None:
+            counts["refined_without_id"] += 1
+            continue
+        text = row.get(text_field)
+        refined[str(doc_id)] = None if row.get("dropped") or not isinstance(text, str) else text
+    outs, golds, groups = [], [], []
+    seen = set()
+    for row in iter_rows(gold_uri, counts):
+        doc_id, gold = row.get(id_field), row.get(gold_field)
+        if doc_id is None or not isinstance(gold, str):
+            counts["gold_rows_without_gold"] += 1
+            continue
+        doc_id = str(doc_id)
+        seen.add(doc_id)
+        if doc_id not in refined:
+            counts["docs_missing"] += 1
+        outs.append(refined.get(doc_id))
+        golds.append(gold)
+        groups.append(str(row.get(group_field)) if group_field else None)
+    result = word_prf(outs, golds)
+    result.update(
+        docs_missing=counts["docs_missing"], bad_rows=counts["bad_rows"],
+        gold_rows_without_gold=counts["gold_rows_without_gold"],
+        refined_without_gold=len(set(refined) - seen),
+    )  # fmt: skip
+    if group_field:
+        result["by_group"] = {
+            k: {m: v[m] for m in ("precision", "recall", "f1", "docs", "docs_kept")}
+            for k, v in word_prf_per_group(outs, golds, groups).items()
+            if k != "all"
+        }
+    return result

@@ -1,0 +1,52 @@
+"""A response cache on disk: a rerun of the ``llm`` teacher never pays twice.
+
+Keyed by the SHA-256 of (model, prompt version, request kind, the exact prompt text and
+generation settings): the document's hash is part of the prompt's. One small JSON file per
+response under ``<dir>/<2 hex>/<64 hex>.json``, written atomically (temp file + rename), so
+concurrent workers and killed runs never leave a torn entry. Only successful answers are
+stored, and they are passed through the redactor first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+
+def cache_key(**parts) -> str:
+    """Stable key of the parts (JSON with sorted keys, hashed)."""
+    blob = json.dumps(parts, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(blob.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ResponseCache:
+    """Responses by key in a folder (``None`` folder: a cache that stores nothing)."""
+
+    def __init__(self, folder: str | os.PathLike | None) -> None:
+        self.folder = Path(folder) if folder else None
+        if self.folder:
+            self.folder.mkdir(parents=True, exist_ok=True)
+
+    def _path(self, key: str) -> Path:
+        return self.folder / key[:2] / f"{key}.json"
+
+    def get(self, key: str) -> dict | None:
+        if not self.folder:
+            return None
+        try:
+            return json.loads(self._path(key).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None  # absent, or unreadable: ask again
+
+    def put(self, key: str, value: dict) -> None:
+        if not self.folder:
+            return
+        path = self._path(key)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(value, fh, ensure_ascii=False)
+        os.replace(tmp, path)

@@ -1,0 +1,203 @@
+"""The ``llm`` teacher: any OpenAI-compatible chat endpoint writes the programs.
+
+Per document: one document-level request (educational and format scores, the paper's keep
+rule) and one request per chunk (the model writes a program for the numbered chunk). Every
+answer is parsed and validated; a bad answer is not guessed around: its reason goes into
+``meta["errors"]`` and the seed-set validation rejects the label with it.
+
+Requests run ``concurrency`` at a time from a thread pool, retry with backoff on 429/5xx,
+and go through a response cache keyed by (prompt text incl. the document, prompt version,
+model, settings): a rerun pays nothing. :attr:`LLMTeacher.usage` reports requests, cache
+hits, retries, failures and tokens in and out.
+
+Example:
+    >>> teacher = LLMTeacher("http://127.0.0.1:8000/v1", "Qwen2.5-72B-Instruct",
+    ...                      api_key_env="TEACHER_API_KEY", cache_dir="/data/teacher-cache")
+    >>> labels = teacher.label_many(texts)
+    >>> teacher.usage.to_dict()
+"""
+
+from __future__ import annotations
+
+import logging
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from prox_tasks.labeling.base import Label, Teacher
+from prox_tasks.labeling.cache import ResponseCache, cache_key
+from prox_tasks.labeling.chat_client import ChatClient, ChatError, Usage
+from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC
+from prox_tasks.labeling.prompts import (
+    PROMPT_VERSION,
+    check_chunk_program,
+    chunk_messages,
+    doc_messages,
+    extract_program,
+    keep_by_scores,
+    parse_scores,
+)
+from prox_tasks.labeling.secrets import resolve_endpoint
+from prox_tasks.programs import join_chunk_programs, render_chunks, render_doc
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Request:
+    doc: int
+    kind: str  # "doc" or "chunk"
+    messages: list
+    first: int = 0
+    last: int = 0
+
+
+class LLMTeacher(Teacher):
+    """Teacher backed by an OpenAI-compatible chat endpoint.
+
+    Args:
+        base_url: Endpoint base, e.g. ``http://127.0.0.1:8000/v1`` (or from ``conn_id``).
+        model: Model name the endpoint serves.
+        api_key_env: Environment variable with the API key (None/unset: no key).
+        conn_id: Airflow connection id, read from ``AIRFLOW_CONN_<ID>`` (URL and key).
+        concurrency: Requests in flight at once.
+        cache_dir: Response cache folder (None: no cache).
+        timeout: Seconds per request.
+        max_retries: Tries after the first on 429/5xx/network errors.
+        backoff: First backoff in seconds (exponential, jittered; ``Retry-After`` wins).
+        max_backoff: Longest backoff.
+        doc_max_tokens: Document budget of the document-level prompt (whitespace words).
+        chunk_max_tokens: Chunk budget (whitespace words), as the refining model's chunks.
+        max_output_tokens: ``max_tokens`` per answer.
+        temperature: Sampling temperature (0: greedy, reproducible).
+        input_price_per_mtok, output_price_per_mtok: Prices for the usage report's cost.
+    """
+
+    name = "llm"
+
+    def __init__(
+        self,
+        base_url: str | None = None,
+        model: str | None = None,
+        api_key_env: str | None = "OPENAI_API_KEY",
+        conn_id: str | None = None,
+        concurrency: int = 8,
+        cache_dir: str | None = None,
+        timeout: float = 120.0,
+        max_retries: int = 5,
+        backoff: float = 1.0,
+        max_backoff: float = 30.0,
+        doc_max_tokens: int = 2000,
+        chunk_max_tokens: int = 1500,
+        max_output_tokens: int = 512,
+        temperature: float = 0.0,
+        input_price_per_mtok: float | None = None,
+        output_price_per_mtok: float | None = None,
+    ) -> None:
+        if not model:
+            raise ValueError("the llm teacher needs a model name")
+        url, key = resolve_endpoint(base_url, api_key_env, conn_id)
+        self.base_url, self.model = url, model
+        self.concurrency = max(1, int(concurrency))
+        self.doc_max_tokens, self.chunk_max_tokens = doc_max_tokens, chunk_max_tokens
+        self.max_output_tokens, self.temperature = max_output_tokens, temperature
+        self.usage = Usage(input_price_per_mtok=input_price_per_mtok,
+                           output_price_per_mtok=output_price_per_mtok)  # fmt: skip
+        self.cache = ResponseCache(cache_dir)
+        self.client = ChatClient(url, key, timeout, max_retries, backoff, max_backoff, self.usage)
+        self.redact = self.client.redact
+
+    def __repr__(self) -> str:  # never shows the key
+        return f"LLMTeacher(base_url={self.base_url!r}, model={self.model!r})"
+
+    def describe(self) -> dict:
+        return {
+            "name": self.name, "model": self.model, "base_url": self.redact(self.base_url),
+            "prompt_version": PROMPT_VERSION, "temperature": self.temperature,
+            "doc_max_tokens": self.doc_max_tokens, "chunk_max_tokens": self.chunk_max_tokens,
+        }  # fmt: skip
+
+    def close(self) -> None:
+        self.client.close()
+
+    # -- labeling ---------------------------------------------------------------------
+    def label(self, text: str, gold: str | None = None) -> Label:
+        return self.label_many([text])[0]
+
+    def label_many(self, texts, golds=None) -> list[Label]:
+        """Label documents; requests of all documents share the concurrency limit."""
+        texts = [t if isinstance(t, str) else str(t or "") for t in texts]
+        requests: list[_Request] = []
+        for i, text in enumerate(texts):
+            requests.append(
+                _Request(i, "doc", doc_messages(render_doc(text, None, self.doc_max_tokens)))
+            )
+            for chunk in render_chunks(text, None, self.chunk_max_tokens):
+                requests.append(
+                    _Request(
+                        i, "chunk", chunk_messages(chunk.prompt), chunk.first_line, chunk.last_line
+                    )
+                )
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            answers = list(pool.map(self._answer, requests))
+        per_doc: list[list] = [[] for _ in texts]
+        for request, answer in zip(requests, answers):
+            per_doc[request.doc].append((request, answer))
+        return [self._assemble(pairs) for pairs in per_doc]
+
+    def _answer(self, request: _Request) -> dict:
+        """The answer to one request, from the cache or the endpoint (errors as values)."""
+        payload = {
+            "model": self.model, "messages": request.messages,
+            "max_tokens": self.max_output_tokens, "temperature": self.temperature,
+        }  # fmt: skip
+        key = cache_key(prompt_version=PROMPT_VERSION, kind=request.kind, **payload)
+        cached = self.cache.get(key)
+        if cached is not None:
+            self.usage.add(cache_hits=1)
+            return cached
+        try:
+            answer = self.client.complete(payload)
+        except ChatError as err:
+            log.warning("llm teacher: %s request failed: %s", request.kind, err)
+            return {"error": f"request_failed:{err.status or 'gave_up'}", "detail": str(err)}
+        answer = self.redact(answer)
+        self.cache.put(key, answer)
+        return answer
+
+    def _assemble(self, pairs: list[tuple[_Request, dict]]) -> Label:
+        errors: list[str] = []
+        details: list[str] = []
+        doc_program, scores = "", None
+        chunk_parts = []
+        for request, answer in pairs:
+            where = "doc" if request.kind == "doc" else f"chunk {request.first}-{request.last}"
+            if "error" in answer:
+                errors.append(f"{request.kind}:{answer['error']}")
+                details.append(f"{where}: {answer.get('detail', '')}"[:300])
+                continue
+            content = answer.get("content", "")
+            if request.kind == "doc":
+                scores = parse_scores(content)
+                if scores is None:
+                    errors.append("doc:unparseable_scores")
+                    details.append(f"{where}: {content[:200]!r}")
+                else:
+                    doc_program = KEEP_DOC if keep_by_scores(*scores) else DROP_DOC
+                continue
+            source, reason = extract_program(content)
+            problems = (
+                [reason] if reason else check_chunk_program(source, request.first, request.last)
+            )
+            if problems:
+                errors.extend(f"chunk:{p}" for p in problems)
+                details.append(f"{where}: {', '.join(problems)}: {content[:200]!r}")
+            chunk_parts.append((request.first, request.last, source or ""))
+        meta = {
+            "teacher": self.name, "model": self.model, "prompt_version": PROMPT_VERSION,
+            "edu_score": scores[0] if scores else None, "format_score": scores[1] if scores else None,
+            "chunks": len(chunk_parts), "errors": sorted(set(errors)), "error_details": details[:8],
+        }  # fmt: skip
+        return Label(
+            doc_program, join_chunk_programs(chunk_parts) if chunk_parts else "", self.redact(meta)
+        )
+

@@ -1,0 +1,64 @@
+"""Task bodies of ``prox_train_refiner``: find the seed set → train (both levels, one
+artifact) → evaluate against the promoted model → promote when better."""
+
+from __future__ import annotations
+
+import logging
+
+from prox_tasks.pipeline import settings
+
+log = logging.getLogger(__name__)
+
+
+def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
+    """The seed set to train on: the ``seed_uri`` Param, else the newest seed-set Asset
+    event that triggered the run."""
+    uri = params.get("seed_uri") or next(
+        (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
+    if not uri:
+        raise ValueError("no seed set: pass seed_uri, or let a prox_seed_set event trigger "
+                         "the run")
+    return {"uri": uri, "registry": params.get("registry") or settings.registry_root(),
+            "catalog_url": settings.catalog_url(params.get("catalog_url"))}
+
+
+def train(seed: dict, params: dict) -> dict:
+    """Train and publish (not promote) a refiner; returns its record and metrics."""
+    from prox_tasks.training.run import TrainJob, run_training
+
+    job = TrainJob(seed=seed["uri"], output=seed["registry"], name=settings.REFINER_NAME,
+                   kind=params["kind"], base=params.get("base") or None,
+                   epochs=params["epochs"], seed_value=params["random_seed"],
+                   threads=params["threads"], max_eval_docs=params.get("max_eval_docs"),
+                   catalog=seed["catalog_url"], promote=False)
+    out = run_training(job)
+    return {k: out[k] for k in ("name", "version", "uri", "kind", "metrics", "seed_set")}
+
+
+def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
+    """Metrics of the promoted model on the same validation documents (None without one)."""
+    from prox_tasks.models import load_refiner
+    from prox_tasks.registry import ModelRegistry
+    from prox_tasks.training.evaluate import evaluate_refiner
+    from prox_tasks.training.seedset import load_seed_set
+
+    current = ModelRegistry(seed["registry"]).promoted(candidate["name"])
+    if current is None or current["version"] == candidate["version"]:
+        return {"incumbent": current and current["version"], "metrics": None}
+    valid = load_seed_set(seed["uri"]).validation[: params.get("max_eval_docs")]
+    metrics = evaluate_refiner(load_refiner(current["uri"], threads=params["threads"]), valid)
+    return {"incumbent": current["version"], "metrics": metrics}
+
+
+def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
+    """Promote the candidate when it beats the incumbent (registry and catalog)."""
+    from prox_tasks.registry import ModelRegistry
+
+    registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
+    decision = registry.decide(candidate["name"], candidate["version"], candidate["metrics"],
+                               incumbent["metrics"])
+    log.info("%s %s: %s (%s)", candidate["name"], candidate["version"],
+             "promoted" if decision.promoted else "not promoted", decision.reason)
+    return {"promoted": decision.promoted, "reason": decision.reason,
+            "version": candidate["version"], "uri": candidate["uri"],
+            "registry": seed["registry"]}

@@ -1,0 +1,107 @@
+"""The openai backend against a real vLLM OpenAI-compatible server on loopback."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pytest
+
+from prox_tasks.inference import load_backend
+from prox_tasks.inference.base import GenerationRequest
+from prox_tasks.inference.openai_engine import InferenceError, OpenAIEngine
+from prox_tasks.programs import parse
+from tests.inference.helpers import TINY_OPTIONS, short_docs
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dead_url() -> str:
+    return f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model, tmp_path_factory):
+    port = _free_port()
+    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
+         "--gpu-memory-utilization", "0.3", "--host", "127.0.0.1", "--port", str(port),
+         "--served-model-name", "tiny-prox"],
+        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, VLLM_LOGGING_LEVEL="WARNING"),
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/v1"
+    deadline = time.monotonic() + 400
+    try:
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, f"the server exited; see {log.name}"
+            try:
+                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            time.sleep(1)
+        else:
+            pytest.fail("the vLLM server did not start in time")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(60)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.mark.slow
+def test_programs_come_back_constrained_from_a_real_server(server, tiny_model):
+    refiner = load_backend("openai", str(tiny_model), servers=[server],
+                           **dict(TINY_OPTIONS, chunk_max_new_tokens=64))
+    engine = refiner._engines["doc"]
+    assert engine.model_name == "tiny-prox" and engine.max_model_len == 1024  # discovered
+    texts = [d["text"] for d in short_docs(6)]
+    doc = refiner.predict_doc(texts)
+    chunk = refiner.predict_chunks(texts)
+    assert all(p in ("keep_doc()", "drop_doc()") for p in doc)
+    assert all(not parse(p, "chunk").errors for p in chunk)
+    assert refiner.usage["doc"].requests == 6 and refiner.usage["doc"].completion_tokens > 0
+
+
+@pytest.mark.slow
+def test_a_pool_with_a_dead_server_retries_on_the_live_one(server, tiny_model):
+    engine = OpenAIEngine([_dead_url(), server], concurrency=3, max_retries=6, backoff=0.05)
+    ids = [1, 518, 25580, 29962] * 5
+    outs = engine.generate([GenerationRequest(ids[: 8 + i], 4) for i in range(12)])
+    assert len(outs) == 12 and all(o.finish_reason in ("stop", "length") for o in outs)
+    assert all(o.completion_tokens > 0 for o in outs)
+    assert engine.stats["cooldowns"] >= 1 and engine.stats["retries"] >= 1
+    assert engine.stats["max_in_flight"] <= 3  # back-pressure: never more than concurrency
+
+
+@pytest.mark.slow
+def test_a_request_the_server_rejects_is_a_counted_failure_not_a_crash(server):
+    engine = OpenAIEngine([server], max_retries=1, backoff=0.01)
+    too_long = [5] * 5000  # longer than the model's context: a 400, not worth retrying
+    out = engine.generate([GenerationRequest(too_long, 4), GenerationRequest([1, 5, 6], 2)])
+    assert out[0].finish_reason == "error" and out[0].text == ""
+    assert out[1].finish_reason != "error" and engine.stats["rejected"] == 1
+
+
+def test_a_pool_with_no_live_server_fails_loudly():
+    with pytest.raises(InferenceError, match="answered /models"):
+        OpenAIEngine([_dead_url()])
+    engine = OpenAIEngine([_dead_url(), _dead_url()], model_name="m", max_model_len=512,
+                          max_retries=2, backoff=0.01)
+    started = time.monotonic()
+    with pytest.raises(InferenceError, match="failed 3 times"):
+        engine.generate([GenerationRequest([1, 2, 3], 4)])
+    assert time.monotonic() - started < 10
+    empty = OpenAIEngine([_dead_url()], model_name="m", max_model_len=512, max_retries=1,
+                         backoff=0.01, on_failure="empty")
+    assert empty.generate([GenerationRequest([1, 2], 4)])[0].finish_reason == "error"

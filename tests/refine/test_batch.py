@@ -1,0 +1,65 @@
+"""refine_batch: documents -> programs -> executed rows, garbage counted, nothing lost."""
+
+import pytest
+
+from prox_tasks.corpus import Document
+from prox_tasks.inference import load_backend
+from prox_tasks.programs import Policy, parse
+from prox_tasks.refine import refine_batch
+from tests.inference.helpers import TINY_OPTIONS, short_docs
+
+
+def _docs(n):
+    return [Document(d["id"], d["text"], "file:///in.jsonl", i) for i, d in enumerate(short_docs(n))]
+
+
+@pytest.fixture(scope="module")
+def random_lm(tiny_model):
+    backend = load_backend("transformers", str(tiny_model), batch_size=8, **TINY_OPTIONS)
+    yield backend
+    backend.close()
+
+
+def test_garbage_model_output_is_counted_and_handled_by_policy(random_lm):
+    docs = _docs(8)
+    rows, stats = refine_batch(random_lm, docs, Policy())
+    assert [r["id"] for r in rows] == [d.id for d in docs]  # nothing lost, order kept
+    assert [(r["source"], r["offset"]) for r in rows] == [(d.source, d.offset) for d in docs]
+    # a random-weight model writes garbage: every document program fails to parse, so the
+    # executor's policy keeps the document (on_doc_program_error="keep") ...
+    doc_failures = sum(1 for r in rows if parse(r["doc_program"], "doc").errors
+                       or not parse(r["doc_program"], "doc").calls)
+    assert doc_failures == 8 and sum(stats.failures["doc"].values()) >= 8
+    assert stats.docs_with_failures == 8
+    # ... its chunk programs are parsed, classified and ignored: the text is unchanged
+    assert sum(stats.failures["chunk"].values()) > 0
+    assert all(r["text"] == d.text for r, d in zip(rows, docs))
+    assert stats.docs_kept == 8 and stats.docs_refined == 0
+    assert all(r["stats"]["errors"] for r in rows)
+    assert stats.usage["doc"]["requests"] == 8 and stats.usage["chunk"]["requests"] >= 8
+    assert stats.usage["doc"]["prompt_tokens"] > 0
+
+
+def test_the_drop_policy_for_broken_document_programs_drops(random_lm):
+    docs = _docs(3)
+    rows, stats = refine_batch(random_lm, docs, Policy(on_doc_program_error="drop"))
+    assert all(r["text"] is None and r["chunk_program"] is None for r in rows)
+    assert stats.docs_dropped == 3 and stats.dropped_by_model == 3
+    assert stats.usage["chunk"]["requests"] == 0  # dropped documents skip the chunk model
+
+
+def test_tagger_programs_are_executed(tagger_model):
+    refiner = load_backend(None, str(tagger_model))
+    assert refiner.backend == "tagger" and refiner.version == "test-tagger"
+    docs = _docs(10)
+    rows, stats = refine_batch(refiner, docs, Policy())
+    assert len(rows) == 10 and stats.docs_kept + stats.docs_dropped == 10
+    for row in rows:
+        assert row["doc_program"] in ("keep_doc()", "drop_doc()")
+        assert row["model_version"] == "test-tagger"
+        if row["doc_program"] == "drop_doc()":
+            assert row["text"] is None and row["chunk_program"] is None
+        else:
+            assert row["chunk_program"] is not None
+            assert not parse(row["chunk_program"], "chunk").errors
+    assert sum(stats.failures["chunk"].values()) == 0  # the tagger never writes garbage

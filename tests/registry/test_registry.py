@@ -1,0 +1,90 @@
+"""Publishing, promotion decisions and fetching, on a local folder and on S3 (moto)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prox_tasks.registry import ModelRegistry, beats, fetch_folder, score
+
+GOOD = {"doc_f1": 0.95, "line_f1": 0.90, "chunk_failure_rate": 0.0}
+WORSE = {"doc_f1": 0.95, "line_f1": 0.80, "chunk_failure_rate": 0.0}
+BETTER_BUT_BROKEN = {"doc_f1": 0.99, "line_f1": 0.99, "chunk_failure_rate": 0.05}
+
+
+def make_artifact(folder, payload: bytes):
+    folder.mkdir(parents=True)
+    (folder / "refiner.json").write_text('{"kind": "line_tagger"}')
+    (folder / "sub").mkdir()
+    (folder / "sub" / "weights.bin").write_bytes(payload)
+    return folder
+
+
+def test_beats_rules():
+    assert score(GOOD) == pytest.approx(0.925)
+    assert beats(GOOD, None)[0]
+    assert beats(GOOD, WORSE)[0]
+    assert not beats(WORSE, GOOD)[0]
+    assert not beats(GOOD, GOOD)[0]  # a tie keeps the incumbent
+    won, why = beats(BETTER_BUT_BROKEN, GOOD)
+    assert not won and "failure rate" in why
+
+
+@pytest.fixture(params=["local", "s3"])
+def registry(request, tmp_path):
+    if request.param == "local":
+        return ModelRegistry(tmp_path / "registry")
+    return ModelRegistry(request.getfixturevalue("s3_root"))
+
+
+def test_publish_is_content_addressed_and_idempotent(registry, tmp_path):
+    art = make_artifact(tmp_path / "a", b"\x00\x01weights")
+    rec = registry.publish(art, "refiner", "line_tagger", {"lr": 1}, {"version": "s1"}, GOOD)
+    again = registry.publish(art, "refiner", "line_tagger", {"lr": 1}, {"version": "s1"}, GOOD)
+    assert rec["version"] == again["version"] and rec["version"].startswith("line_tagger-")
+    assert rec["created_at"] == again["created_at"]
+    stored = registry.artifact("refiner", rec["version"])
+    assert stored["seed_set"] == {"version": "s1"} and stored["metrics"] == GOOD
+    assert sorted(stored["files"]) == ["refiner.json", "sub/weights.bin"]
+    local = fetch_folder(rec["uri"], str(tmp_path / "cache"))
+    assert (local / "sub" / "weights.bin").read_bytes() == b"\x00\x01weights"
+
+
+def test_promotion_refuses_a_worse_model_and_records_both(registry, tmp_path):
+    first = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                             {}, {}, GOOD)  # fmt: skip
+    d1 = registry.decide("refiner", first["version"], GOOD, None)
+    assert d1.promoted and registry.promoted("refiner")["version"] == first["version"]
+    worse = registry.publish(make_artifact(tmp_path / "b", b"2"), "refiner", "line_tagger",
+                             {}, {}, WORSE)  # fmt: skip
+    d2 = registry.decide("refiner", worse["version"], WORSE, GOOD)
+    assert not d2.promoted and "<=" in d2.reason
+    assert registry.promoted("refiner")["version"] == first["version"]
+    better = registry.publish(make_artifact(tmp_path / "c", b"3"), "refiner", "line_tagger",
+                              {}, {}, {**GOOD, "line_f1": 0.97})  # fmt: skip
+    d3 = registry.decide("refiner", better["version"], {**GOOD, "line_f1": 0.97}, GOOD)
+    assert d3.promoted and registry.promoted("refiner")["version"] == better["version"]
+    decisions = registry.decisions("refiner")
+    assert [d["promoted"] for d in decisions] == [True, False, True]
+    refused = decisions[1]
+    assert refused["candidate_metrics"] == WORSE and refused["incumbent_metrics"] == GOOD
+    assert refused["incumbent"] == first["version"]
+    assert json.loads(json.dumps(refused))  # JSON-ready
+    assert registry.fetch("refiner").exists() or registry.root.startswith("s3://")
+
+
+def test_catalog_registration(tmp_path):
+    from prox_tasks.catalog import Catalog
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    registry = ModelRegistry(tmp_path / "registry", catalog=url)
+    rec = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                           {"base": None}, {}, GOOD)  # fmt: skip
+    registry.decide("refiner", rec["version"], GOOD, None)
+    catalog = Catalog(url)
+    try:
+        row = catalog.promoted_model("refiner")
+        assert row["version"] == rec["version"] and row["uri"] == rec["uri"]
+    finally:
+        catalog.close()

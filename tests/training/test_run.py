@@ -1,0 +1,56 @@
+"""The training stage end to end: seed set in, evaluated, published, promoted or refused."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prox_tasks.models import load_refiner
+from prox_tasks.registry import ModelRegistry
+from prox_tasks.training.run import TrainJob, run_training
+from tests.training.fixtures import make_docs
+from tests.training.seed_files import write_seed_set
+
+
+@pytest.fixture(scope="module")
+def seed_dir(tmp_path_factory):
+    return write_seed_set(tmp_path_factory.mktemp("seed"), make_docs(60, 1), make_docs(20, 2))
+
+
+def test_tagger_job_promotes_then_refuses_a_worse_model(seed_dir, tmp_path):
+    registry = tmp_path / "registry"
+    good = run_training(TrainJob(seed=str(seed_dir), output=str(registry), epochs=4,
+                                 learning_rate=1e-2, work_dir=str(tmp_path / "w1")))  # fmt: skip
+    assert good["promoted"] and good["reason"] == "no promoted model"
+    assert good["seed_set"]["version"] == "test-1"
+    assert good["metrics"]["line_f1"] > 0.5 and good["metrics"]["chunk_failure_rate"] == 0.0
+    json.dumps(good)  # the CLI prints it as one JSON line
+    # a barely trained model: evaluated beside the incumbent on the same documents, refused
+    weak = run_training(TrainJob(seed=str(seed_dir), output=str(registry), epochs=1,
+                                 learning_rate=1e-5, work_dir=str(tmp_path / "w2")))  # fmt: skip
+    assert not weak["promoted"]
+    assert weak["incumbent"]["version"] == good["version"]
+    assert weak["incumbent"]["metrics"]["line_f1"] == pytest.approx(good["metrics"]["line_f1"])
+    reg = ModelRegistry(registry)
+    assert reg.promoted("refiner")["version"] == good["version"]
+    refused = reg.decisions("refiner")[-1]
+    assert refused["candidate_metrics"]["line_f1"] == weak["metrics"]["line_f1"]
+    # the promoted artifact loads through the inference contract
+    refiner = load_refiner(good["uri"])
+    assert refiner.version == good["version"] or refiner.predict_doc(["x"])
+
+
+@pytest.mark.slow  # greedy decoding of an untrained model runs to the token limit: ~20-40 s
+def test_causal_lm_job_on_the_embedded_tiny_llama(seed_dir, tmp_path):
+    from tests.training.fixtures import tiny_lm_config
+
+    job = TrainJob(seed=str(seed_dir), output=str(tmp_path / "registry"), kind="causal_lm",
+                   max_steps=3, max_eval_docs=2, chunk_tokens=48, batch_tokens=2048,
+                   tiny=tiny_lm_config().to_dict(), work_dir=str(tmp_path / "w"))  # fmt: skip
+    out = run_training(job)
+    assert out["kind"] == "causal_lm" and out["train"]["steps"] == 3
+    assert out["metrics"]["docs"] == 2 and 0.0 <= out["metrics"]["chunk_failure_rate"] <= 1.0
+    refiner = load_refiner(out["uri"])
+    programs = refiner.predict_chunks([make_docs(1, 5)[0]["text"]])
+    assert programs[0].startswith("# chunk 0-")

@@ -1,0 +1,84 @@
+"""The line tagger: it learns the teacher's line and document decisions, writes valid
+programs, survives a save/load round trip and resumes from its epoch checkpoint."""
+
+from __future__ import annotations
+
+import pytest
+
+from prox_tasks.models.line_tagger import LineTaggerRefiner, TaggerConfig
+from prox_tasks.programs import parse
+from prox_tasks.training.evaluate import evaluate_refiner
+from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, targets, train_tagger
+from tests.training.fixtures import make_docs
+
+SMALL = TaggerConfig(buckets=1 << 12, embed_dim=8, hidden=16, dilations=(1, 2))
+
+
+@pytest.fixture(scope="module")
+def docs():
+    return make_docs(60, seed=1), make_docs(20, seed=2)
+
+
+@pytest.fixture(scope="module")
+def trained(docs, tmp_path_factory):
+    train, valid = docs
+    config = TaggerTrainConfig(epochs=6, learning_rate=1e-2, batch_lines=400, threads=2)
+    return train_tagger(train, valid, SMALL, config, tmp_path_factory.mktemp("work"))
+
+
+def test_targets_from_programs():
+    doc = {"text": "a\nb\nc", "doc_program": "drop_doc()",
+           "chunk_program": "# chunk 0-2\nremove_lines(line_start=1, line_end=2)"}  # fmt: skip
+    assert targets(doc) == ([0.0, 1.0, 1.0], 0.0)
+
+
+def test_tagger_learns_the_teacher(trained, docs):
+    refiner, report = trained
+    losses = [h["loss"] for h in report["history"]]
+    assert losses[-1] < 0.6 * losses[0]
+    m = evaluate_refiner(refiner, docs[1])
+    # keeping every line scores line F1 0: the tagger learned which lines the teacher removes
+    assert m["line_f1"] > 0.75 and m["doc_f1"] > 0.85
+    assert m["chunk_failure_rate"] == 0.0 and m["doc_failure_rate"] == 0.0
+
+
+def test_programs_are_valid_and_cover_every_line(trained):
+    refiner, _ = trained
+    texts = ["Home\nA long enough sentence about rivers and valleys and people.\nMenu", "", "x"]
+    for text, doc_p, chunk_p in zip(texts, refiner.predict_doc(texts), refiner.predict_chunks(texts)):
+        assert doc_p in ("keep_doc()", "drop_doc()")
+        program = parse(chunk_p, level="chunk")
+        assert not program.errors and program.calls
+        n = text.count("\n") + 1
+        assert all(c.line_end < n for c in program.calls if hasattr(c, "line_end"))
+
+
+def test_save_load_round_trip(trained, tmp_path):
+    refiner, _ = trained
+    folder = save_tagger(refiner, tmp_path / "artifact", {"seed_set": "test"})
+    loaded = LineTaggerRefiner(folder)
+    texts = [d["text"] for d in make_docs(5, seed=3)]
+    assert loaded.predict_chunks(texts) == refiner.predict_chunks(texts)
+    assert loaded.predict_doc(texts) == refiner.predict_doc(texts)
+    for (a, ka), (b, kb) in zip(loaded.scores(texts), refiner.scores(texts)):
+        assert a == pytest.approx(b, abs=1e-6) and ka == pytest.approx(kb, abs=1e-6)
+
+
+def test_resume_from_epoch_checkpoint_matches_uninterrupted(docs, tmp_path):
+    train, valid = docs
+    config = TaggerTrainConfig(epochs=2, batch_lines=400, threads=1)
+    full, _ = train_tagger(train, valid, SMALL, config, tmp_path / "full")
+    calls = []
+
+    def crash_in_second_epoch(refiner, docs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("killed")
+        return evaluate_refiner(refiner, docs)
+
+    with pytest.raises(RuntimeError, match="killed"):
+        train_tagger(train, valid, SMALL, config, tmp_path / "part", evaluate=crash_in_second_epoch)
+    resumed, report = train_tagger(train, valid, SMALL, config, tmp_path / "part")
+    assert report["resumed_at_epoch"] == 1
+    texts = [d["text"] for d in valid]
+    assert resumed.scores(texts) == full.scores(texts)
