@@ -8,7 +8,10 @@ process each (so peak RSS is that measurement's alone):
 - read+write: ``plan_shards`` then, per shard, ``read_shard`` -> ``write_refined_shard``
   (every document kept unchanged) — the path a refine task takes, minus the model.
 
-Then the same on an input ``--small-fraction`` of the size: peak memory must stay flat
+Shards are planned at 64 MB; a shard that starts inside a compressed JSONL file has to
+decompress the file up to its start, so one huge .gz file split into many shards costs more
+than the same bytes in several files (``--files``, default 4). Then the same on a smaller
+input (``--small-fraction``: fewer files of the same size): peak memory must stay flat
 (ratio near 1) while the input grows. Figures: documents/s and MB/s (MB of uncompressed JSONL
 input), peak RSS. Usage: ``python bench/io.py [--mb 1000]`` (default 200 for a short run).
 """
@@ -31,35 +34,35 @@ FALLBACK_SAMPLE = Path("/work/shared/data/wcxb/wcxb_dev.jsonl.gz")
 MB = 1_000_000
 
 
-def build_inputs(sample: Path, megabytes: float, folder: Path) -> dict:
-    """Replicate the sample to ``megabytes`` of JSONL; write .jsonl.gz and .parquet."""
+def build_inputs(sample: Path, megabytes: float, files: int, folder: Path) -> dict:
+    """Replicate the sample to ``megabytes`` of JSONL in ``files`` parts, written as
+    ``jsonl.gz/part-N.jsonl.gz`` and ``parquet/part-N.parquet``."""
     sys.path.insert(0, str(ROOT))
     from prox_tasks.corpus import write_documents
 
-    folder.mkdir(parents=True, exist_ok=True)
-    gz, pq = folder / "input.jsonl.gz", folder / "input.parquet"
     info_path = folder / "info.json"
-    if info_path.exists() and gz.exists() and pq.exists():
+    if info_path.exists():
         return json.loads(info_path.read_text())
     with gzip.open(sample, "rt", encoding="utf-8") as f:
         rows = [json.loads(line) for line in f if line.strip()]
-
-    def replicated():
-        total, copy = 0, 0
-        while total < megabytes * MB:
+    info = {"docs": 0, "jsonl_bytes": 0, "jsonl.gz_bytes": 0, "parquet_bytes": 0}
+    copy = 0
+    for part in range(files):
+        batch, size = [], 0
+        while size < megabytes * MB / files:
             for row in rows:
                 out = {**row, "id": f"{row.get('id', 'doc')}-r{copy}"}
-                total += len(json.dumps(out, ensure_ascii=False).encode()) + 1
-                yield out
-                if total >= megabytes * MB:
-                    return
+                size += len(json.dumps(out, ensure_ascii=False).encode()) + 1
+                batch.append(out)
+                if size >= megabytes * MB / files:
+                    break
             copy += 1
-
-    docs = write_documents(str(gz), replicated())
-    write_documents(str(pq), replicated())
-    info = {"docs": docs, "jsonl_bytes": sum(
-        len(json.dumps(r, ensure_ascii=False).encode()) + 1 for r in replicated()),
-        "gz_bytes": gz.stat().st_size, "parquet_bytes": pq.stat().st_size}
+        for fmt, ext in (("jsonl.gz", "jsonl.gz"), ("parquet", "parquet")):
+            path = folder / fmt / f"part-{part:03d}.{ext}"
+            write_documents(str(path), batch)
+            info[f"{fmt}_bytes"] += path.stat().st_size
+        info["docs"] += len(batch)
+        info["jsonl_bytes"] += size
     info_path.write_text(json.dumps(info))
     return info
 
@@ -117,6 +120,9 @@ def measure(mode: str, path: Path, out_dir: Path) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=200, help="input size, MB of JSONL (1000 = ~1 GB)")
+    parser.add_argument("--files", type=int, default=8,
+                        help="input files of the full input (the small one has fewer files "
+                             "of the same size, so only the input size changes)")
     parser.add_argument("--small-fraction", type=float, default=0.25,
                         help="size of the second input for the memory check")
     parser.add_argument("--sample", type=Path, default=None)
@@ -127,26 +133,29 @@ def main() -> int:
         print(json.dumps(worker(*args.worker)))
         return 0
     sample = args.sample or (DEFAULT_SAMPLE if DEFAULT_SAMPLE.exists() else FALLBACK_SAMPLE)
-    sizes = {"full": args.mb, "small": args.mb * args.small_fraction}
-    print(f"# bench/io.py  sample={sample}  sizes={sizes} MB  cpus={os.cpu_count()}")
+    small_files = max(1, round(args.files * args.small_fraction))
+    sizes = {"full": (args.mb, args.files),
+             "small": (args.mb * small_files / args.files, small_files)}
+    print(f"# bench/io.py  sample={sample}  (MB, files)={sizes}  cpus={os.cpu_count()}")
     peaks: dict = {}
-    for label, mb in sizes.items():
-        folder = args.workdir / f"{mb:g}mb"
+    for label, (mb, files) in sizes.items():
+        folder = args.workdir / f"{mb:g}mb-{files}files"
         t0 = time.perf_counter()
-        info = build_inputs(sample, mb, folder)
-        print(f"[{label}] input: {info['docs']} docs, {info['jsonl_bytes'] / MB:.1f} MB JSONL, "
-              f"{info['gz_bytes'] / MB:.1f} MB .gz, {info['parquet_bytes'] / MB:.1f} MB parquet "
+        info = build_inputs(sample, mb, files, folder)
+        print(f"[{label}] input: {info['docs']} docs in {files} files, "
+              f"{info['jsonl_bytes'] / MB:.1f} MB JSONL, {info['jsonl.gz_bytes'] / MB:.1f} MB .gz, "
+              f"{info['parquet_bytes'] / MB:.1f} MB parquet "
               f"(built in {time.perf_counter() - t0:.1f} s)")
-        for fmt, name in (("jsonl.gz", "input.jsonl.gz"), ("parquet", "input.parquet")):
+        for fmt in ("jsonl.gz", "parquet"):
             for mode in ("read", "read+write"):
-                r = measure(mode, folder / name, folder / f"refined-{fmt}")
+                r = measure(mode, folder / fmt, folder / f"refined-{fmt}")
                 rate = info["jsonl_bytes"] / MB / r["seconds"]
                 print(f"[{label}] {fmt:9s} {mode:10s} {r['docs']:8d} docs  {r['seconds']:7.2f} s  "
                       f"{r['docs'] / r['seconds']:9.0f} docs/s  {rate:7.1f} MB/s  "
                       f"peak RSS {r['peak_rss_mb']:7.1f} MB")
                 peaks.setdefault((fmt, mode), {})[label] = r["peak_rss_mb"]
     print("# peak memory, full / small input (flat = near 1.0 while input grows "
-          f"{1 / args.small_fraction:g}x):")
+          f"{args.files / small_files:g}x):")
     for (fmt, mode), p in peaks.items():
         print(f"  {fmt:9s} {mode:10s} {p['full']:7.1f} MB / {p['small']:7.1f} MB = "
               f"{p['full'] / p['small']:.2f}")

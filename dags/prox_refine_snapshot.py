@@ -63,7 +63,7 @@ def prox_refine_snapshot():
 
     @task
     def collect(snapshot: dict, results) -> dict:
-        return refresh.collect(snapshot, list(results))
+        return refresh.collect(snapshot, list(results[:]))  # one request for all shards
 
     @task
     def quality_gate(snapshot: dict, totals: dict, params=None) -> dict:

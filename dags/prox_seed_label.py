@@ -74,7 +74,7 @@ def prox_seed_label():
 
     @task
     def validate(plan: dict, parts, params=None) -> dict:
-        return seeding.validate(plan, list(parts), params["max_invalid_rate"])
+        return seeding.validate(plan, list(parts[:]), params["max_invalid_rate"])
 
     @task
     def split(plan: dict, checked: dict, params=None) -> dict:

@@ -52,6 +52,12 @@ class Catalog:
     def close(self) -> None:
         self.engine.dispose()
 
+    def __enter__(self) -> Catalog:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     # -- plumbing -------------------------------------------------------------------------
     def migrate(self) -> list[int]:
         """Apply pending migrations; returns the versions applied now."""

@@ -73,12 +73,19 @@ def migrate(engine, directory: Path | None = None) -> list[int]:
     migrations = load_migrations(directory)
     dialect = engine.dialect.name
     applied_now = []
+
+    def lock(conn) -> None:
+        # PostgreSQL: serialise migrators (even CREATE TABLE IF NOT EXISTS races there).
+        # SQLite: every transaction already begins IMMEDIATE (see engine.py).
+        if dialect == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_ID})
+
     with engine.begin() as conn:
+        lock(conn)
         conn.execute(text(CREATE_TABLE))
     for migration in migrations:
         with engine.begin() as conn:
-            if dialect == "postgresql":
-                conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": LOCK_ID})
+            lock(conn)
             row = conn.execute(
                 text("SELECT checksum FROM schema_migrations WHERE version = :v"),
                 {"v": migration.version},

@@ -7,14 +7,22 @@ import json
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("--refined", required=True, help="refined rows: JSONL(.gz/.zst), Parquet or "
-                   "a refined output folder (path, file://, s3://)")
+    p.add_argument(
+        "--refined",
+        required=True,
+        help="refined rows: JSONL(.gz/.zst), Parquet or "
+        "a refined output folder (path, file://, s3://)",
+    )
     p.add_argument("--gold", required=True, help="rows with the gold text (JSONL)")
     p.add_argument("--text-field", default="text", help="refined text field (default text)")
     p.add_argument("--gold-field", default="gold_text", help="gold text field (default gold_text)")
     p.add_argument("--id-field", default="id")
-    p.add_argument("--by", default=None, metavar="FIELD",
-                   help="also report per value of this gold-row field (e.g. page_type)")
+    p.add_argument(
+        "--by",
+        default=None,
+        metavar="FIELD",
+        help="also report per value of this gold-row field (e.g. page_type)",
+    )
     p.set_defaults(func=run)
 
 
@@ -22,8 +30,9 @@ def run(args) -> int:
     from prox_tasks.evaluation.files import evaluate_files
 
     try:
-        result = evaluate_files(args.refined, args.gold, args.text_field, args.gold_field,
-                                args.id_field, args.by)
+        result = evaluate_files(
+            args.refined, args.gold, args.text_field, args.gold_field, args.id_field, args.by
+        )
     except FileNotFoundError as err:
         print(json.dumps({"error": f"not found: {err}"}))
         return 1

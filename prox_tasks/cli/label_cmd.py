@@ -7,24 +7,55 @@ import json
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("--input", required=True, help="documents (file, folder, glob; path, file://, s3://)")
+    p.add_argument(
+        "--input", required=True, help="documents (file, folder, glob; path, file://, s3://)"
+    )
     p.add_argument("--output", required=True, help="labels, JSONL(.gz/.zst)")
     p.add_argument("--teacher", choices=["rules", "diff", "llm"], default="rules")
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
     p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher")
-    p.add_argument("--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl)")
+    p.add_argument(
+        "--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl)"
+    )
     p.add_argument("--keep-text", action="store_true", help="copy the text into the output rows")
     p.add_argument("--limit", type=int, default=None, help="label at most this many documents")
-    p.add_argument("--unchunked", action="store_true",
-                   help="rules/diff: one whole-document chunk program, no chunk markers")
+    p.add_argument(
+        "--unchunked",
+        action="store_true",
+        help="rules/diff: one whole-document chunk program, no chunk markers",
+    )
+    s = p.add_argument_group("seed set (--output is then a folder)")
+    s.add_argument(
+        "--seed-set",
+        action="store_true",
+        help="sample, label, validate, split and write a versioned seed set",
+    )
+    s.add_argument("--sample-size", type=int, default=5000)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--val-fraction", type=float, default=0.1)
+    s.add_argument("--name", default=None, help="catalog name (default seed-<teacher>-<version>)")
+    s.add_argument(
+        "--catalog",
+        default=None,
+        help="catalog URL (default PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite)",
+    )
+    s.add_argument("--no-register", action="store_true", help="do not register in the catalog")
     g = p.add_argument_group("llm teacher")
-    g.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://host:8000/v1")
+    g.add_argument(
+        "--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://host:8000/v1"
+    )
     g.add_argument("--model", default=None, help="model name served by the endpoint")
-    g.add_argument("--api-key-env", default="OPENAI_API_KEY",
-                   help="environment variable holding the API key (never pass the key itself)")
-    g.add_argument("--conn-id", default=None,
-                   help="Airflow connection id; read from env AIRFLOW_CONN_<ID> (host, password)")
+    g.add_argument(
+        "--api-key-env",
+        default="OPENAI_API_KEY",
+        help="environment variable holding the API key (never pass the key itself)",
+    )
+    g.add_argument(
+        "--conn-id",
+        default=None,
+        help="Airflow connection id; read from env AIRFLOW_CONN_<ID> (host, password)",
+    )
     g.add_argument("--concurrency", type=int, default=8)
     g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
@@ -35,9 +66,15 @@ def build_teacher(args):
     from prox_tasks.labeling import get_teacher
 
     if args.teacher == "llm":
-        options = {"base_url": args.base_url, "model": args.model, "api_key_env": args.api_key_env,
-                   "conn_id": args.conn_id, "concurrency": args.concurrency,
-                   "cache_dir": args.cache_dir, "timeout": args.timeout}
+        options = {
+            "base_url": args.base_url,
+            "model": args.model,
+            "api_key_env": args.api_key_env,
+            "conn_id": args.conn_id,
+            "concurrency": args.concurrency,
+            "cache_dir": args.cache_dir,
+            "timeout": args.timeout,
+        }
         return get_teacher("llm", **options)
     return get_teacher(args.teacher, chunked=not args.unchunked)
 
@@ -47,9 +84,29 @@ def run(args) -> int:
 
     try:
         teacher = build_teacher(args)
-        summary = label_corpus(args.input, args.output, teacher, args.text_field, args.id_field,
-                               args.gold_field, args.quarantine, args.keep_text, args.limit)
-    except (ValueError, FileNotFoundError) as err:
+        if args.seed_set:
+            from prox_tasks.labeling.seedset import build_seed_set
+
+            info = build_seed_set(
+                args.input, args.output, teacher, args.sample_size, args.seed,
+                args.val_fraction, name=args.name, text_field=args.text_field,
+                id_field=args.id_field, gold_field=args.gold_field,
+                register=not args.no_register, catalog=args.catalog,
+            )  # fmt: skip
+            print(json.dumps(info.to_dict()))
+            return 0
+        summary = label_corpus(
+            args.input,
+            args.output,
+            teacher,
+            args.text_field,
+            args.id_field,
+            args.gold_field,
+            args.quarantine,
+            args.keep_text,
+            args.limit,
+        )
+    except (ValueError, KeyError, FileNotFoundError) as err:
         print(json.dumps({"error": str(err)}))
         return 1
     print(json.dumps(summary))

@@ -41,6 +41,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm")
     p.add_argument("--gpu-memory-utilization", type=float, default=None,
                    help="vllm (use 0.3 on a CPU)")
+    p.add_argument("--doc-model", default=None, help="separate document-level model folder")
+    p.add_argument("--chunk-model", default=None, help="separate chunk-level model folder")
+    p.add_argument("--chat-template", default=None, help="for a model whose tokenizer has "
+                   "none: 'llama2' (as ProX prompted) or a Jinja file")
     p.add_argument("--constrained", action=argparse_bool(), default=None,
                    help="constrain outputs to the program grammar (vllm, openai; default on)")
     p.add_argument("--force", action="store_true", help="refine published shards again")
@@ -59,7 +63,8 @@ def backend_options(args) -> dict:
     mapping = {"batch_size": args.batch_size, "servers": args.servers,
                "concurrency": args.concurrency, "tensor_parallel_size": args.tensor_parallel_size,
                "gpu_memory_utilization": args.gpu_memory_utilization,
-               "constrained": args.constrained}  # fmt: skip
+               "constrained": args.constrained, "doc_model": args.doc_model,
+               "chunk_model": args.chunk_model, "chat_template": args.chat_template}  # fmt: skip
     return {k: v for k, v in mapping.items() if v is not None}
 
 

@@ -8,7 +8,16 @@ from collections.abc import Iterator
 
 from prox_tasks.evaluation.metrics import word_prf, word_prf_per_group
 
-JSONL_SUFFIXES = (".jsonl", ".json", ".jsonl.gz", ".json.gz", ".jsonl.zst", ".json.zst", ".gz", ".zst")
+JSONL_SUFFIXES = (
+    ".jsonl",
+    ".json",
+    ".jsonl.gz",
+    ".json.gz",
+    ".jsonl.zst",
+    ".json.zst",
+    ".gz",
+    ".zst",
+)
 
 
 def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:

@@ -88,7 +88,9 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
         model: See the module docs.
         **options: :class:`~prox_tasks.inference.generative.GenerationSettings` fields,
             engine arguments (``batch_size``, ``tensor_parallel_size``,
-            ``gpu_memory_utilization``, ``servers``, ...), ``doc_model``/``chunk_model``.
+            ``gpu_memory_utilization``, ``servers``, ...), ``doc_model``/``chunk_model``,
+            ``chat_template`` (a Jinja string, a file, or ``"llama2"``: for a model folder
+            whose tokenizer has none — ProX prompted its document model with Llama-2's).
 
     Raises:
         ValueError: an unknown backend, or an option no part takes.
@@ -105,6 +107,7 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     backend = backend or default_backend()
     if backend == "tagger":
         raise ValueError(f"{model} is a generative model; the tagger backend cannot run it")
+    chat_template = options.pop("chat_template", None)
     doc_dir = Path(options.pop("doc_model", None) or path / settings.get("doc_model", "."))
     chunk_dir = Path(options.pop("chunk_model", None) or path / settings.get("chunk_model", "."))
     defaults = {"doc_tokens": settings.get("doc_tokens"),
@@ -123,7 +126,8 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     for level, folder in (("doc", doc_dir), ("chunk", chunk_dir)):
         folder = folder.resolve()
         if folder not in built:
-            built[folder] = (_make_engine(cls, backend, folder, engine_options), _tokenizer(folder))
+            built[folder] = (_make_engine(cls, backend, folder, engine_options),
+                             _tokenizer(folder, chat_template))
         engines[level] = built[folder]
     version = str(settings.get("version") or _version_of(path, doc_dir, chunk_dir))
     return GenerativeRefiner(backend, version, engines, GenerationSettings(**gen_options))
@@ -135,10 +139,18 @@ def _make_engine(cls, backend: str, folder: Path, options: dict):
     return cls(str(folder), **options)
 
 
-def _tokenizer(folder: Path):
+def _tokenizer(folder: Path, chat_template: str | None = None):
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(folder)
+    if chat_template == "llama2":
+        from prox_tasks.inference.tiny_model import LLAMA2_CHAT_TEMPLATE
+
+        chat_template = LLAMA2_CHAT_TEMPLATE
+    elif chat_template and Path(chat_template).is_file():
+        chat_template = Path(chat_template).read_text()
+    if chat_template:
+        tok.chat_template = chat_template
     if not getattr(tok, "chat_template", None):
         raise ValueError(f"{folder}: the tokenizer has no chat template; the refining models "
                          "are prompted with one (see docs/inference.md)")

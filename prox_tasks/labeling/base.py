@@ -22,7 +22,11 @@ class Label:
     meta: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
-        return {"doc_program": self.doc_program, "chunk_program": self.chunk_program, "meta": self.meta}
+        return {
+            "doc_program": self.doc_program,
+            "chunk_program": self.chunk_program,
+            "meta": self.meta,
+        }
 
 
 class Teacher:

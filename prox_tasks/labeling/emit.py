@@ -29,12 +29,18 @@ def line_ranges(lines: Iterable[int]) -> list[tuple[int, int]]:
 def chunk_calls(
     removed: Iterable[int], normalizations: Iterable[tuple[int, str, str]], first: int, last: int
 ) -> list[str]:
-    """The calls of one chunk ``first..last``: normalizations then removals, by line."""
-    calls = [
-        Normalize(src, dst).to_text()
-        for line, src, dst in sorted(normalizations, key=lambda n: n[0])
-        if first <= line <= last
-    ]
+    """The calls of one chunk ``first..last``: normalizations then removals, by line.
+
+    A normalization applies to every line of its chunk, so the same fragment found on
+    several lines is written once (repeated identical calls count as degenerate output).
+    """
+    calls = list(
+        dict.fromkeys(
+            Normalize(src, dst).to_text()
+            for line, src, dst in sorted(normalizations, key=lambda n: n[0])
+            if first <= line <= last
+        )
+    )
     in_chunk = [n for n in removed if first <= n <= last]
     calls.extend(RemoveLines(a, b).to_text() for a, b in line_ranges(in_chunk))
     return calls

@@ -20,6 +20,7 @@ Example:
 from __future__ import annotations
 
 import logging
+import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -40,6 +41,7 @@ from prox_tasks.labeling.secrets import resolve_endpoint
 from prox_tasks.programs import join_chunk_programs, render_chunks, render_doc
 
 log = logging.getLogger(__name__)
+_SCOPE_MARKER = re.compile(r"\s*#\s*chunk\s+\d")
 
 
 @dataclass(frozen=True)
@@ -185,6 +187,9 @@ class LLMTeacher(Teacher):
                     doc_program = KEEP_DOC if keep_by_scores(*scores) else DROP_DOC
                 continue
             source, reason = extract_program(content)
+            if source:
+                # a "# chunk A-B" comment in an answer would re-scope the joined program
+                source = "\n".join(ln for ln in source.splitlines() if not _SCOPE_MARKER.match(ln))
             problems = (
                 [reason] if reason else check_chunk_program(source, request.first, request.last)
             )
@@ -200,4 +205,3 @@ class LLMTeacher(Teacher):
         return Label(
             doc_program, join_chunk_programs(chunk_parts) if chunk_parts else "", self.redact(meta)
         )
-

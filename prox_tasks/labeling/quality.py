@@ -9,6 +9,7 @@ repeated lines) are dropped.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass
 
@@ -16,6 +17,7 @@ from prox_tasks.labeling.lines import units
 from prox_tasks.labeling.vocab import STOP_WORDS
 
 SAMPLE_CHARS = 20000
+_ALPHA_WORD = re.compile(r"\S*[^\W\d_]\S*")  # a whitespace-separated word with a letter
 _STRIP = ".,;:!?\"'()[]«»“”‘’-–—"
 
 
@@ -48,7 +50,8 @@ def drop_reasons(text: str, rules: DocRules = DocRules()) -> list[str]:
     lines = [ln.strip() for ln in text.split("\n") if ln.strip()]
     n_units = units(text)
     # the ratios are statistics: the first few thousand words tell them
-    words = text[:SAMPLE_CHARS].split()
+    sample = text[:SAMPLE_CHARS]
+    words = sample.split()
     if n_units < rules.min_units:
         return ["too_short"]
     reasons = []
@@ -57,7 +60,7 @@ def drop_reasons(text: str, rules: DocRules = DocRules()) -> list[str]:
         symbols = text.count("#") + text.count("...") + text.count("…")
         if symbols > rules.max_symbol_ratio * len(words):
             reasons.append("symbol_ratio")
-        alpha = sum(1 for w in words if any(c.isalpha() for c in w))
+        alpha = len(_ALPHA_WORD.findall(sample))
         if alpha < rules.min_alpha_word_fraction * len(words):
             reasons.append("few_alphabetic_words")
         stops = 0

@@ -18,8 +18,9 @@ from collections import Counter
 from dataclasses import asdict
 
 from prox_tasks.labeling.base import Label, Teacher
+from prox_tasks.labeling.context import decide_lines
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
-from prox_tasks.labeling.lines import LineRules, decide_lines
+from prox_tasks.labeling.lines import LineRules, classify_line
 from prox_tasks.labeling.quality import DocRules, drop_reasons
 from prox_tasks.labeling.vocab import STRAY_FRAGMENTS
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
@@ -55,6 +56,11 @@ class RulesTeacher(Teacher):
         self.max_chunk_tokens = max_chunk_tokens
         self.normalize_fragments = normalize_fragments
 
+    @staticmethod
+    def reset_cache() -> None:
+        """Forget the line-classification cache (benchmarks measure cold runs)."""
+        classify_line.cache_clear()
+
     def describe(self) -> dict:
         return {
             "name": self.name, "version": VERSION, "chunked": self.chunked,
@@ -67,7 +73,9 @@ class RulesTeacher(Teacher):
         lines = text.split("\n")
         keep, _classes, reasons, mode = decide_lines(lines, self.line_rules)
         removed = [i for i, k in enumerate(keep) if not k and lines[i].strip()]
-        why = Counter(r or "context" for r, k, ln in zip(reasons, keep, lines) if not k and ln.strip())
+        why = Counter(
+            r or "context" for r, k, ln in zip(reasons, keep, lines) if not k and ln.strip()
+        )
         normalizations = self._fragments(lines, keep) if self.normalize_fragments else []
         kept_text = "\n".join(self._apply(lines, keep, normalizations))
         doc_reasons = drop_reasons(kept_text, self.doc_rules)
@@ -86,11 +94,12 @@ class RulesTeacher(Teacher):
     def _fragments(lines: list[str], keep: list[bool]) -> list[tuple[int, str, str]]:
         found = []
         for i, (line, k) in enumerate(zip(lines, keep)):
-            if not k or len(line) < 20:
+            if not k or len(line) < 6:
                 continue
             for pattern, _why in STRAY_FRAGMENTS:
                 m = pattern.search(line)
-                if m and m.group(0).strip() and len(line) - len(m.group(0)) >= 10:
+                # the rest of the line must stay text: "History[edit]" -> "History"
+                if m and m.group(0).strip() and len(line.replace(m.group(0), "").strip()) >= 3:
                     found.append((i, m.group(0), ""))
         return found
 

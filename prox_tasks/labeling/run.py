@@ -10,7 +10,9 @@ from prox_tasks.labeling.base import Teacher
 from prox_tasks.labeling.validate import validate_label
 
 
-def read_input(uri: str, text_field: str = "text", id_field: str = "id", quarantine=None) -> Iterator:
+def read_input(
+    uri: str, text_field: str = "text", id_field: str = "id", quarantine=None
+) -> Iterator:
     """Documents of ``uri`` through :func:`prox_tasks.corpus.read_documents` (bad records go
     to ``quarantine`` with their reason)."""
     from prox_tasks.corpus import read_documents
@@ -74,8 +76,13 @@ def label_corpus(
                     if isinstance(doc.meta.get(gold_field), str):
                         with_gold.append(doc)
                     else:
-                        quarantine.add(doc.source, doc.offset, "missing_gold",
-                                       f"no string field {gold_field!r}", doc_id=doc.id)
+                        quarantine.add(
+                            doc.source,
+                            doc.offset,
+                            "missing_gold",
+                            f"no string field {gold_field!r}",
+                            doc_id=doc.id,
+                        )
                 batch = with_gold
             golds = [d.meta.get(gold_field) for d in batch] if needs_gold else None
             labels = teacher.label_many([d.text for d in batch], golds)
@@ -94,7 +101,9 @@ def label_corpus(
                 counts["written"] += 1
                 counts["valid"] += not reasons
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
-    quarantine_uri = quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst") + ".quarantine.jsonl"
+    quarantine_uri = (
+        quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst") + ".quarantine.jsonl"
+    )
     quarantine.write(quarantine_uri)
     summary = {
         "read": counts["read"], "written": counts["written"], "valid": counts["valid"],

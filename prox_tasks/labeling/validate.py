@@ -16,6 +16,8 @@ def validate_label(text: str, label: Label) -> list[str]:
     reasons = list(label.meta.get("errors", [])) if isinstance(label.meta, dict) else []
     if not isinstance(label.doc_program, str) or not isinstance(label.chunk_program, str):
         return reasons + ["missing_program"]
+    if not label.doc_program.strip():
+        return sorted(set(reasons + ["doc_program:empty"]))
     doc = parse(label.doc_program, level="doc")
     reasons += [f"doc_program:{e.kind}" for e in doc.errors]
     if not doc.errors and (len(doc.calls) != 1 or not isinstance(doc.calls[0], KeepDoc | DropDoc)):

@@ -112,7 +112,7 @@ _SHORT_BOILERPLATE = [
 
 # Sentences that are boilerplate whatever their length (consent, affiliate, legal notices).
 _LONG_BOILERPLATE = [
-    r"\bcookies?\b.{0,80}\b(consent|accept|agree|policy|settings|preferences|experience|browser|our (web)?site|this (web)?site)\b",
+    r"\bcookies?\b.{0,80}\b(consent|accept|agree|policy|settings|preferences|experience|browser|(web)?site|function properly)\b",
     r"\b(we|this (web)?site) uses? cookies\b", r"all rights reserved", r"alle rechte vorbehalten",
     r"tous droits réservés", r"todos los derechos reservados", r"tutti i diritti riservati",
     r"your email address will not be published", r"required fields are marked",
@@ -132,12 +132,11 @@ SHORT_BOILERPLATE = re.compile(
     r"(?<!\w)(?:" + "|".join(f"(?:{p})" for p in _SHORT_BOILERPLATE) + r")(?!\w)"
 )
 LONG_BOILERPLATE = re.compile("|".join(f"(?:{p})" for p in _LONG_BOILERPLATE))
-# Every long pattern contains one of these: a cheap substring test skips the regex on most lines.
-LONG_TRIGGERS = (
-    "cookie", "reserv", "vorbehalten", "réservés", "email address", "required fields",
-    "commission", "affiliate", "javascript", "your browser", "newsletter", "agree", "accept",
-    "consent", "advertisement",
-)  # fmt: skip
+# Every long pattern contains one of these literals: a cheap search skips the big regex.
+LONG_TRIGGERS = re.compile(
+    "cookie|reserv|vorbehalten|réservés|email address|required fields|commission|affiliate"
+    "|javascript|your browser|newsletter|agree|accept|consent|advertisement"
+)
 
 # Stray fragments inside otherwise good lines: (pattern, why). Removed with ``normalize``.
 STRAY_FRAGMENTS = [
@@ -161,6 +160,10 @@ _TAIL_MARKERS = [
     r"deixe (um|seu) comentário", r"veja também", r"zostaw komentarz", r"zobacz (również|też|także)",
     r"читайте также", r"оставить комментарий", r"похожие (статьи|новости)",
 ]  # fmt: skip
-TAIL_MARKER = re.compile(
-    r"^(?:" + "|".join(f"(?:{p})" for p in _TAIL_MARKERS) + r")\s*[:.!…]*$"
+TAIL_MARKER = re.compile(r"^(?:" + "|".join(f"(?:{p})" for p in _TAIL_MARKERS) + r")\s*[:.!…]*$")
+
+# Photo captions' credits and image sources: a line carrying one is a caption, not text.
+CAPTION_CREDIT = re.compile(
+    r"\b(photo|image|picture|credit|foto|bild|quelle|crédit|fuente|źródło|фото)s?\s*:\s*\S"
+    r"|getty ?images|shutterstock|istock|adobe stock|\(ap photo|/ ?reuters\b|/ ?afp\b|/ ?dpa\b"
 )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.programs import join_chunk_programs
 from prox_tasks.training.prompts import chunk_prompts, doc_prompt
 
@@ -36,7 +37,7 @@ class CausalLMRefiner:
         # a bare Hugging Face checkpoint serves both levels with DESIGN.md's budgets
         self.settings = (json.loads(settings_file.read_text()) if settings_file.exists()
                          else {"kind": "causal_lm", "doc_model": ".", "chunk_model": "."})
-        self.version = self.settings.get("version", self.path.name)
+        self.version = artifact_version(self.path, self.settings)
         torch.set_num_threads(threads)
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size

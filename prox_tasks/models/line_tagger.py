@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, featurize
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
@@ -172,7 +173,7 @@ class LineTaggerRefiner:
 
         self.path = Path(path)
         settings = json.loads((self.path / REFINER_FILE).read_text())
-        self.version = settings.get("version", self.path.name)
+        self.version = artifact_version(self.path, settings)
         self.config = TaggerConfig.from_dict(settings.get("tagger", {}))
         self.model = build_tagger(self.config)
         state = {k: v.float() for k, v in load_file(str(self.path / WEIGHTS)).items()}

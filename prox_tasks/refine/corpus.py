@@ -85,23 +85,31 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     """
     from tqdm import tqdm
 
+    from prox_tasks.corpus import read_status
     from prox_tasks.inference import load_backend
 
     started = time.perf_counter()
     manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
-    refiner = load_backend(backend, model, **(backend_options or {}))
+    pending = [s for s in manifest.shards
+               if force or read_status(output_uri, s.index) is None]  # fmt: skip
+    # loading a model can take a minute (vLLM): not when every shard is already published
+    refiner = load_backend(backend, model, **(backend_options or {})) if pending else None
     results = []
     bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine", disable=progress is False
                if progress is not None else None, dynamic_ncols=True)  # fmt: skip
     try:
         for shard in manifest.shards:
             bar.set_postfix_str(f"shard {shard.index + 1}/{len(manifest.shards)}")
-            results.append(refine_shard(output_uri, shard.index, refiner=refiner,
+            # with no backend loaded (all published), refine_shard reports the shard as
+            # skipped; it would load the model itself only if one vanished meanwhile
+            results.append(refine_shard(output_uri, shard.index, refiner=refiner, model=model,
+                                        backend=backend, backend_options=backend_options,
                                         policy=policy, checkpoint_every=checkpoint_every,
                                         force=force, progress=bar.update))  # fmt: skip
     finally:
         bar.close()
-        refiner.close()
+        if refiner is not None:
+            refiner.close()
     totals: Counter = Counter()
     for result in results:
         acc = result["accounting"]
@@ -114,6 +122,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             totals["docs_with_failures"] += result["stats"]["docs_with_failures"]
             totals["tokens_in"] += result["stats"]["tokens_in"]
             totals["tokens_out"] += result["stats"]["tokens_out"]
+    versions = sorted({str(r["model_version"]) for r in results})
     return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),
-            "model_version": refiner.version, "backend": refiner.backend, **totals,
+            "model_version": refiner.version if refiner else ",".join(versions),
+            "backend": refiner.backend if refiner else None, **totals,
             "seconds": round(time.perf_counter() - started, 3), "results": results}  # fmt: skip

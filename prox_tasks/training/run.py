@@ -76,10 +76,12 @@ class TrainJob:
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog")}
 
-    def resolved_work_dir(self) -> Path:
+    def resolved_work_dir(self, seed_version: str = "") -> Path:
+        """``work_dir``, or a folder keyed by the settings and the seed-set version."""
         if self.work_dir:
             return Path(self.work_dir)
-        key = hashlib.sha256(json.dumps(self.settings(), sort_keys=True).encode()).hexdigest()
+        keyed = {**self.settings(), "seed_version": seed_version}
+        key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
         return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
 
 
@@ -129,7 +131,7 @@ def run_training(job: TrainJob) -> dict:
     seed = load_seed_set(job.seed, job.valid_percent)
     if not seed.train:
         raise ValueError(f"seed set {job.seed} has no training documents")
-    work = job.resolved_work_dir()
+    work = job.resolved_work_dir(seed.version)
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)
     valid = seed.validation[: job.max_eval_docs]

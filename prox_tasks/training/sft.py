@@ -46,6 +46,8 @@ class SFTConfig:
         log_every: Log loss every this many optimizer steps.
         threads: torch CPU threads (shared machines: keep it small).
         bf16: bf16 autocast (CPU or GPU).
+        max_seconds: Stop (with a checkpoint) after the step that passes this much training
+            time in this process; the schedule still follows ``max_steps``/``epochs``.
     """
 
     learning_rate: float = 2e-3
@@ -63,6 +65,7 @@ class SFTConfig:
     log_every: int = 10
     threads: int = 2
     bf16: bool = False
+    max_seconds: float | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -242,6 +245,9 @@ def train_sft(
             _save_checkpoint(ckpt, model, optimizer, scheduler, step, history)
         if on_step is not None:
             on_step(step, total)
+        if config.max_seconds is not None and time.perf_counter() - start > config.max_seconds:
+            log.info("time budget of %.0f s reached at step %d of %d", config.max_seconds, step, steps)
+            break
     _save_checkpoint(ckpt, model, optimizer, scheduler, step, history)
     elapsed = time.perf_counter() - start
     with open(out / "train_log.jsonl", "w") as fh:

@@ -16,6 +16,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 HOME = Path(tempfile.mkdtemp(prefix="prox-airflow-"))
 PROX_HOME = HOME / "prox"
+USER, PASSWORD = "admin", "prox-test-password"
+(HOME / "passwords.json").write_text(f'{{"{USER}": "{PASSWORD}"}}')
 
 ENV = {
     "AIRFLOW_HOME": str(HOME),
@@ -23,9 +25,12 @@ ENV = {
     "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
-    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}",
+    # SQLite is shared by several Airflow processes in the deployment tests: wait for locks.
+    "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{HOME / 'airflow.db'}?timeout=60",
     "AIRFLOW__CORE__LAZY_LOAD_PLUGINS": "False",
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(HOME / "passwords.json"),
     "PROX_HOME": str(PROX_HOME),
     "PROX_RETRY_DELAY_S": "1",
     "PROX_MAX_RETRY_DELAY_S": "2",

@@ -26,3 +26,36 @@ def prox_home(tmp_path, monkeypatch):
     monkeypatch.setenv("PROX_HOME", str(home))
     yield home
     shutil.rmtree(home, ignore_errors=True)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def default_refiner(tmp_path_factory):
+    """The refiner the DAG runs use: the shipped ``models/line-tagger`` when the repository
+    has it; otherwise one trained here (rules-teacher labels of 80 sample documents, two
+    epochs, seconds on 2 cores) and exported as ``PROX_DEFAULT_MODEL``."""
+    import gzip
+    import json
+    import os
+
+    shipped = REPO / "models" / "line-tagger"
+    if (shipped / "refiner.json").exists() or os.environ.get("PROX_DEFAULT_MODEL"):
+        yield os.environ.get("PROX_DEFAULT_MODEL") or str(shipped)
+        return
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.training.run import TrainJob, run_training
+
+    root = tmp_path_factory.mktemp("refiner")
+    teacher = get_teacher("rules")
+    with gzip.open(REPO / "data" / "sample" / "sample.jsonl.gz", "rt") as src, \
+            open(root / "seed.jsonl", "w") as out:
+        for _, line in zip(range(80), src):
+            row = json.loads(line)
+            label = teacher.label(row["text"])
+            out.write(json.dumps({"id": row["id"], "text": row["text"],
+                                  "doc_program": label.doc_program,
+                                  "chunk_program": label.chunk_program}) + "\n")
+    record = run_training(TrainJob(seed=str(root / "seed.jsonl"), output=str(root / "registry"),
+                                   epochs=2, promote=False, work_dir=str(root / "work")))
+    os.environ["PROX_DEFAULT_MODEL"] = record["uri"]
+    yield record["uri"]
+    os.environ.pop("PROX_DEFAULT_MODEL", None)

@@ -6,7 +6,6 @@ SimpleAuthManager with a known password, so tests log in as a user would.
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -15,9 +14,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from tests.dags.airflow_env import HOME, REPO
-
-USER, PASSWORD = "admin", "prox-test-password"
+from tests.dags.airflow_env import HOME, PASSWORD, REPO, USER
 
 
 def free_port() -> int:
@@ -55,16 +52,12 @@ class Airflow:
 
 
 def service_env(port: int, extra: dict | None = None) -> dict:
-    passwords = HOME / "passwords.json"
-    passwords.write_text(json.dumps({USER: PASSWORD}))
     return {
         **os.environ,
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
@@ -92,7 +85,7 @@ def airflow_services(extra_env: dict | None = None, timeout: float = 180):
         _wait_ready(service, procs, timeout)
         yield service
     finally:
-        for proc, out in procs:
+        for proc, _out in procs:
             if proc.poll() is None:
                 os.killpg(proc.pid, 15)
         for proc, out in procs:
@@ -132,5 +125,5 @@ def wait_for_runs(service: Airflow, dag_id: str, count: int, timeout: float = 30
         if len(done) >= count and len(done) == len(runs):
             return runs
         time.sleep(2)
-    raise TimeoutError(f"runs of {dag_id} not finished: {[(r['run_id'], r['state']) for r in runs]}"
+    raise TimeoutError(f"runs of {dag_id} not finished: {[(r['dag_run_id'], r['state']) for r in runs]}"
                        f"\n{service.tail()}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -19,9 +20,16 @@ DAYS = ["2026-02-01", "2026-02-02", "2026-02-03"]
 
 @pytest.fixture(scope="module")
 def deployment(airflow_db, tmp_path_factory):
+    """The services, with the nightly defaults (crawl template, corpus, catalog) under a
+    temporary folder, and yesterday's crawl partition in place for the nightly run."""
     root = tmp_path_factory.mktemp("deploy")
-    with airflow_services({"PROX_HOME": str(root / "prox")}) as service:
-        yield service, root
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
+    daily_crawl(root / "crawl", [yesterday], per_day=8)
+    env = {"PROX_HOME": str(root / "prox"), "PROX_CRAWL_TEMPLATE": str(root / "crawl" / "{ds}"),
+           "PROX_CORPUS_ROOT": str(root / "corpus"),
+           "PROX_CATALOG_URL": f"sqlite:///{root / 'catalog.sqlite'}"}
+    with airflow_services(env) as service:
+        yield service, root, yesterday
 
 
 def fingerprint(folder):
@@ -34,40 +42,43 @@ def fingerprint(folder):
 def test_backfill_three_days_once_and_again_changes_nothing(deployment):
     from prox_tasks.catalog import Catalog
 
-    service, root = deployment
-    crawl = daily_crawl(root / "crawl", DAYS, per_day=12)
+    service, root, yesterday = deployment
+    daily_crawl(root / "crawl", DAYS, per_day=12)
     corpus = root / "corpus"
     catalog_url = f"sqlite:///{root / 'catalog.sqlite'}"
-    conf = json.dumps({"input_uri": str(crawl / "{ds}"), "output_root": str(corpus),
-                       "catalog_url": catalog_url, "target_docs": 5})
+    conf = json.dumps({"target_docs": 5})  # the rest: the deployment's nightly defaults
     args = ["backfill", "create", "--dag-id", "prox_refine_snapshot", "--from-date", DAYS[0],
             "--to-date", DAYS[-1], "--dag-run-conf", conf, "--max-active-runs", "1"]
     airflow_cli(*args)
-    runs = wait_for_runs(service, "prox_refine_snapshot", 3, timeout=420)
-    assert sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs) == [
-        (day, "backfill", "success") for day in DAYS]
+    # Runs start once the DAG is unpaused; the nightly schedule then also refines yesterday.
+    r = service.request("PATCH", "/api/v2/dags/prox_refine_snapshot", json={"is_paused": False})
+    assert r.status_code == 200, r.text
+    runs = wait_for_runs(service, "prox_refine_snapshot", 4, timeout=480)
+    assert sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs) == sorted(
+        [(day, "backfill", "success") for day in DAYS] + [(yesterday, "scheduled", "success")])
     catalog = Catalog(catalog_url)
-    assert sorted(r["release"] for r in catalog.list_releases()) == [f"crawl-{d}" for d in DAYS]
+    released = sorted(f"crawl-{d}" for d in [*DAYS, yesterday])
+    assert sorted(r["release"] for r in catalog.list_releases()) == released
     for day in DAYS:
         shards = catalog.get_shards(f"crawl-{day}")
         assert [s["attempts"] for s in shards] == [1, 1, 1]  # each partition refined once
         assert sum(s["docs_read"] for s in shards) == 12
-    latest = json.loads((corpus / "latest.json").read_text())
-    assert latest["name"] == f"crawl-{DAYS[-1]}"
+    # latest is the newest partition, whatever order the runs finished in
+    assert json.loads((corpus / "latest.json").read_text())["name"] == f"crawl-{yesterday}"
     before = fingerprint(corpus)
 
     again = airflow_cli(*args, check=False)
-    time.sleep(5)  # give the scheduler a chance to start anything it wrongly would
-    runs_after = wait_for_runs(service, "prox_refine_snapshot", 3, timeout=120)
-    assert len(runs_after) == 3, again.stdout + again.stderr
+    time.sleep(10)  # give the scheduler a chance to start anything it wrongly would
+    runs_after = wait_for_runs(service, "prox_refine_snapshot", 4, timeout=120)
+    assert len(runs_after) == 4, again.stdout + again.stderr
     assert fingerprint(corpus) == before
-    assert sorted(r["release"] for r in catalog.list_releases()) == [f"crawl-{d}" for d in DAYS]
+    assert sorted(r["release"] for r in catalog.list_releases()) == released
     assert all([s["attempts"] for s in catalog.get_shards(f"crawl-{d}")] == [1, 1, 1]
                for d in DAYS)
 
 
 def test_rest_api_trigger_with_params_runs_the_dag(deployment):
-    service, root = deployment
+    service, root, _ = deployment
     crawl = write_jsonl(root / "api" / "crawl.jsonl", sample_rows(15, start=100))
     conf = {"input_uri": str(crawl), "output_root": str(root / "api" / "corpus"),
             "catalog_url": f"sqlite:///{root / 'api' / 'catalog.sqlite'}",

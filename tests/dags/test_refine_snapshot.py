@@ -127,5 +127,10 @@ def test_shard_failing_once_succeeds_on_retry_with_identical_output(world, relea
     assert ti[("refine_shard", 1)].try_number == 2
     assert ti[("refine_shard", 0)].try_number == 1
     assert statuses(world, "retry") == statuses(world, "clean")
+    from prox_tasks.catalog import Catalog
+
+    shards = Catalog(world["catalog"]).get_shards("retry")  # recorded by the plugin's listener
+    assert [s["attempts"] for s in shards] == [1, 2, 1]
+    assert [s["status"] for s in shards] == ["done"] * 3
     latest = json.loads((world["corpus"] / "latest.json").read_text())
     assert latest["name"] == "retry"  # same partition, later name: latest moves to it

@@ -103,9 +103,10 @@ def test_whole_document_program_without_markers(wcxb_rows):
     chunked = RulesTeacher().label(text)
     flat = RulesTeacher(chunked=False).label(text)
     assert "# chunk" in chunked.chunk_program and "# chunk" not in flat.chunk_program
-    assert execute(text, chunked.doc_program, chunked.chunk_program).text == execute(
-        text, flat.doc_program, flat.chunk_program
-    ).text
+    assert (
+        execute(text, chunked.doc_program, chunked.chunk_program).text
+        == execute(text, flat.doc_program, flat.chunk_program).text
+    )
 
 
 def _refine(rows, teacher):
@@ -174,3 +175,16 @@ def test_thresholds_are_configurable():
     strict = RulesTeacher(line_rules=LineRules(good_min_units=1000, long_good_units=1000))
     label = strict.label("\n".join(ARTICLE))
     assert label.meta["mode"] == "lenient"  # no running text under absurd thresholds
+
+
+def test_stray_fragments_are_normalized_once_per_chunk():
+    paragraph = "The river otter is a semi-aquatic mammal that lives along rivers and lakes."
+    lines = []
+    for i in range(6):
+        lines += [f"Section {i}[edit]", f"{paragraph} It was seen again in year {2000 + i}."]
+    text = "\n".join(lines)
+    label = RulesTeacher().label(text)
+    assert label.chunk_program.count('normalize(source_str="[edit]"') == 1
+    result = execute(text, label.doc_program, label.chunk_program)
+    assert not result.stats.errors
+    assert "[edit]" not in result.text and "Section 3" in result.text

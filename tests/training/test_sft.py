@@ -11,7 +11,14 @@ from pathlib import Path
 import pytest
 
 from prox_tasks.training.lm import build_examples
-from prox_tasks.training.sft import IGNORE_INDEX, Example, SFTConfig, _collate, plan_epoch, train_sft
+from prox_tasks.training.sft import (
+    IGNORE_INDEX,
+    Example,
+    SFTConfig,
+    _collate,
+    plan_epoch,
+    train_sft,
+)
 from tests.training.fixtures import make_docs, tiny_lm_config
 
 ROOT = Path(__file__).resolve().parents[2]

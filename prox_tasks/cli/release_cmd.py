@@ -1,0 +1,44 @@
+"""``prox release``: release a refined snapshot that passed its quality gate.
+
+Writes ``<root>/releases/<name>.json`` and then ``<root>/latest.json`` (atomically, last;
+never backwards to an older partition), records the release in the catalog when
+``--catalog`` is given, and prints the release record as one JSON line. Exits 1 (and changes
+nothing) when the snapshot has no passing gate or its files changed since.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    p = subparsers.add_parser(name, help=help_text, description=__doc__.strip())
+    p.add_argument("--snapshot", required=True, help="gated snapshot folder")
+    p.add_argument("--root", required=True, help="release root (latest.json, releases/)")
+    p.add_argument("--name", required=True, help="release and catalog snapshot name")
+    p.add_argument("--partition", help="sortable partition key (default: the name)")
+    p.add_argument("--catalog", help="catalog URL to record the release in")
+    p.add_argument("--notes", help="free text kept with the release")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from prox_tasks.release import ReleaseRefused, release_snapshot
+
+    catalog = None
+    if args.catalog:
+        from prox_tasks.catalog import Catalog
+
+        catalog = Catalog(args.catalog)
+    try:
+        record = release_snapshot(args.snapshot, args.root, args.name, partition=args.partition,
+                                  catalog=catalog, notes=args.notes)
+    except ReleaseRefused as refused:
+        print(f"prox release: {refused}", file=sys.stderr)
+        return 1
+    finally:
+        if catalog is not None:
+            catalog.close()
+    print(json.dumps(record, sort_keys=True, default=str))
+    return 0

@@ -1,0 +1,288 @@
+"""Build a versioned seed set: sample, label, validate, split, write, register.
+
+Three steps, each a function an Airflow task can call (labeling is mapped over the sample's
+shards), and :func:`build_seed_set` chaining them in one process:
+
+- :func:`sample_documents` -> ``<out>/sample/sample-NNNNN.jsonl.gz``
+- :func:`prox_tasks.labeling.run.label_corpus` per sample shard -> ``<out>/labels/...``
+- :func:`assemble_seed_set` -> ``train/validation/rejected.jsonl.gz`` and ``manifest.json``
+
+1. **Sample** ``sample_size`` documents, stratified by source/domain and length
+   (:mod:`prox_tasks.labeling.sampling`). Two streaming passes over the input: ids and
+   lengths, then the texts.
+2. **Label** with the teacher, in batches (the Airflow DAG maps this step over shards).
+3. **Validate** every label (:func:`validate_label`); rejected documents are written to
+   ``rejected.jsonl.gz`` with their reasons, never silently dropped.
+4. **Split** train/validation by a seeded hash of the id (stable when the sample changes).
+5. **Write** ``train.jsonl.gz``, ``validation.jsonl.gz``, ``rejected.jsonl.gz`` and
+   ``manifest.json`` (version, teacher, sizes, label distribution) atomically under
+   ``output_uri``; the version is a hash of the content, so a retry writes the same files.
+6. **Register** the seed set in the catalog (when the catalog package is there).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+
+from prox_tasks.labeling.base import Label, Teacher
+from prox_tasks.labeling.run import label_corpus
+from prox_tasks.labeling.sampling import (
+    iter_jsonl,
+    sample_documents,
+    seeded_hash,
+    write_jsonl,
+)
+from prox_tasks.labeling.validate import validate_label
+from prox_tasks.programs import KeepChunk, Normalize, RemoveLines, parse
+
+log = logging.getLogger(__name__)
+SEED_SET_FORMAT = "prox-seed-set/1"
+
+
+@dataclass
+class SeedSetInfo:
+    """What :func:`build_seed_set` wrote (also the manifest's content)."""
+
+    name: str
+    version: str
+    uri: str
+    manifest_uri: str
+    files: dict
+    teacher: dict
+    sizes: dict
+    label_distribution: dict
+    rejected_reasons: dict
+    strata: dict = field(default_factory=dict)
+    usage: dict | None = None
+    catalog_id: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def label_distribution(labels: Iterable[Label], texts: Iterable[str]) -> dict:
+    """Document keep/drop counts, chunk-call counts, and the share of lines removed."""
+    doc, calls = Counter(), Counter()
+    lines = removed = with_removals = n = 0
+    for label, text in zip(labels, texts):
+        n += 1
+        doc[label.doc_program.strip()] += 1
+        program = parse(label.chunk_program, level="chunk")
+        removed_here = 0
+        for call in program.calls:
+            kind = {RemoveLines: "remove_lines", Normalize: "normalize", KeepChunk: "keep_chunk"}
+            calls[kind[type(call)]] += 1
+            if isinstance(call, RemoveLines):
+                removed_here += call.line_end - call.line_start + 1
+        lines += text.count("\n") + 1
+        removed += removed_here
+        with_removals += removed_here > 0
+    return {
+        "keep_doc": doc["keep_doc()"], "drop_doc": doc["drop_doc()"],
+        "calls": dict(calls), "docs_with_removals": with_removals,
+        "lines_removed_fraction": round(removed / lines, 4) if lines else 0.0, "docs": n,
+    }  # fmt: skip
+
+
+def register_in_catalog(info: SeedSetInfo, catalog=None) -> int | None:
+    """Register the seed set in the SQL catalog; None when the catalog package is missing.
+
+    Args:
+        info: The seed set.
+        catalog: A ``Catalog``, a catalog URL, or None for the default catalog.
+    """
+    try:
+        from prox_tasks.catalog import Catalog
+    except ImportError:  # the catalog stage is optional for a bare library install
+        log.warning("prox_tasks.catalog is not available; seed set %s not registered", info.name)
+        return None
+    own = not hasattr(catalog, "register_seed_set")
+    cat = Catalog(catalog) if own else catalog
+    try:
+        stats = {"version": info.version, "manifest": info.manifest_uri, "sizes": info.sizes,
+                 "label_distribution": info.label_distribution, "teacher": info.teacher}  # fmt: skip
+        return cat.register_seed_set(info.name, info.teacher.get("name", "?"), info.uri,
+                                     info.sizes["train"] + info.sizes["validation"], stats)  # fmt: skip
+    finally:
+        if own:
+            cat.close()
+
+
+def assemble_seed_set(
+    sample_files: list[str],
+    label_files: list[str],
+    output_uri: str,
+    teacher: dict,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    *,
+    name: str | None = None,
+    gold_field: str = "gold_text",
+    sample_info: dict | None = None,
+    usage: dict | None = None,
+    register: bool = True,
+    catalog=None,
+) -> SeedSetInfo:
+    """Validate the labels of the sample, split, write the seed set and its manifest.
+
+    A sampled document without a label (not labeled, or quarantined by ``prox label`` for
+    lack of gold) is rejected with that reason; every label is validated again here.
+
+    Args:
+        sample_files: The files :func:`sample_documents` wrote.
+        label_files: The files :func:`label_corpus` wrote for them (any order).
+        output_uri: The seed-set folder.
+        teacher: The teacher's :meth:`Teacher.describe`.
+        seed, val_fraction: The split's seed and validation share.
+        name: Catalog name (default ``seed-<teacher>-<version>``).
+        gold_field: Clean-text field copied into the rows when present.
+        sample_info: :func:`sample_documents`' result (sizes and strata for the manifest).
+        usage: The teacher's usage report (recorded in the returned info, not the manifest).
+        register, catalog: Register in the catalog (see :func:`register_in_catalog`).
+
+    Raises:
+        ValueError: For a bad ``val_fraction``.
+    """
+    from prox_tasks.storage import join_uri, put_atomic
+
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    labels = {}
+    for uri in label_files:
+        for row in iter_jsonl(uri):
+            labels[str(row["id"])] = row
+    rows = {"train": [], "validation": []}
+    rejected_rows, rejected = [], Counter()
+    kept_labels, kept_texts = [], []
+    sampled = 0
+    for uri in sample_files:
+        for doc in iter_jsonl(uri):
+            sampled += 1
+            doc_id, text, gold = str(doc["id"]), doc["text"], doc.get(gold_field)
+            found = labels.get(doc_id)
+            if found is None:
+                needs_gold = teacher.get("name") == "diff" and not isinstance(gold, str)
+                reasons = ["missing_gold" if needs_gold else "not_labeled"]
+            else:
+                label = Label(found.get("doc_program") or "", found.get("chunk_program") or "",
+                              found.get("label_meta") or {})  # fmt: skip
+                reasons = validate_label(text, label)
+            if reasons:
+                rejected.update(reasons)
+                rejected_rows.append(
+                    {"id": doc_id, "reasons": reasons, "source": doc.get("source")}
+                )
+                continue
+            row = {"id": doc_id, "text": text, "doc_program": label.doc_program,
+                   "chunk_program": label.chunk_program, "source": doc.get("source"),
+                   "page_type": doc.get("page_type")}  # fmt: skip
+            if isinstance(gold, str):
+                row["gold_text"] = gold
+            in_val = seeded_hash(seed, "split", doc_id) % 10_000 < val_fraction * 10_000
+            rows["validation" if in_val else "train"].append(row)
+            kept_labels.append(label)
+            kept_texts.append(text)
+    for split in rows:
+        rows[split].sort(key=lambda r: r["id"])
+    rejected_rows.sort(key=lambda r: r["id"])
+
+    content = hashlib.sha256()
+    for split in ("train", "validation"):
+        for row in rows[split]:
+            content.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+    content.update(json.dumps(teacher, sort_keys=True).encode())
+    version = content.hexdigest()[:12]
+    files = {split: join_uri(output_uri, f"{split}.jsonl.gz") for split in ("train", "validation")}
+    files["rejected"] = join_uri(output_uri, "rejected.jsonl.gz")
+    checksums = {split: write_jsonl(files[split], rows[split]) for split in rows}
+    checksums["rejected"] = write_jsonl(files["rejected"], rejected_rows)
+    sample_info = sample_info or {}
+    sizes = {
+        "snapshot_docs": sample_info.get("snapshot_docs"), "sampled": sampled,
+        "valid": len(kept_labels), "rejected": len(rejected_rows),
+        "train": len(rows["train"]), "validation": len(rows["validation"]),
+        "input_quarantined": sample_info.get("input_quarantined", {}),
+    }  # fmt: skip
+    info = SeedSetInfo(
+        name=name or f"seed-{teacher.get('name', 'teacher')}-{version}", version=version,
+        uri=output_uri, manifest_uri=join_uri(output_uri, "manifest.json"), files=files,
+        teacher=teacher, sizes=sizes,
+        label_distribution=label_distribution(kept_labels, kept_texts),
+        rejected_reasons=dict(rejected), strata=sample_info.get("strata", {}), usage=usage,
+    )  # fmt: skip
+    manifest = {"format": SEED_SET_FORMAT, **info.to_dict(), "seed": seed,
+                "val_fraction": val_fraction, "sha256": checksums}  # fmt: skip
+    manifest.pop("catalog_id")
+    manifest.pop("usage")  # run-dependent (cache hits): reported, not part of the content
+    put_atomic(info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    if register:
+        info.catalog_id = register_in_catalog(info, catalog)
+    return info
+
+
+def build_seed_set(
+    input_uri: str,
+    output_uri: str,
+    teacher: Teacher,
+    sample_size: int = 5000,
+    seed: int = 0,
+    val_fraction: float = 0.1,
+    *,
+    name: str | None = None,
+    text_field: str = "text",
+    id_field: str = "id",
+    gold_field: str = "gold_text",
+    group_field: str = "source",
+    register: bool = True,
+    catalog=None,
+    batch_size: int = 64,
+) -> SeedSetInfo:
+    """Sample, label, validate, split and write a seed set in one process (see module docs).
+
+    Work files stay in the seed-set folder: ``sample/`` (the sampled documents) and
+    ``labels/`` (every label with its metadata and validation, as ``prox label`` writes).
+
+    Args:
+        input_uri: Snapshot to sample from (anything ``read_documents`` reads).
+        output_uri: Folder to write the seed set into (path, ``file://``, ``s3://``).
+        teacher: A teacher from :func:`prox_tasks.labeling.get_teacher`.
+        sample_size: Documents to sample (all of them when the snapshot is smaller).
+        seed: Seed of the sampling and of the split.
+        val_fraction: Share of the labeled documents in the validation split.
+        name: Catalog name (default ``seed-<teacher>-<version>``).
+        text_field, id_field: Input fields.
+        gold_field: Clean text field (needed by the ``diff`` teacher; copied when present).
+        group_field: Row field stratified by (else the URL's domain).
+        register: Register in the catalog (guarded: skipped when the package is missing).
+        catalog: ``Catalog``, URL, or None for the default catalog.
+        batch_size: Documents per ``label_many`` call.
+
+    Returns:
+        :class:`SeedSetInfo`.
+
+    Raises:
+        ValueError: For a bad ``val_fraction`` or ``sample_size``, or an input without documents.
+    """
+    from prox_tasks.storage import join_uri
+
+    if not 0 <= val_fraction < 1:
+        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
+                              text_field=text_field, id_field=id_field, group_field=group_field)  # fmt: skip
+    label_files = []
+    for i, uri in enumerate(sample["files"]):
+        out = join_uri(output_uri, "labels", f"labels-{i:05d}.jsonl.gz")
+        label_corpus(uri, out, teacher, gold_field=gold_field, batch_size=batch_size,
+                     quarantine_uri=join_uri(output_uri, "labels", f"quarantine-{i:05d}.jsonl"))  # fmt: skip
+        label_files.append(out)
+    usage = getattr(teacher, "usage", None)
+    return assemble_seed_set(
+        sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,
+        name=name, gold_field=gold_field, sample_info=sample,
+        usage=usage.to_dict() if usage is not None else None, register=register, catalog=catalog,
+    )  # fmt: skip

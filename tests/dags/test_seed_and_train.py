@@ -1,0 +1,45 @@
+"""``dag.test()`` runs of prox_seed_label then prox_train_refiner on sample documents."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.dags.crawl import sample_rows, write_jsonl
+
+pytestmark = pytest.mark.slow
+
+
+def test_seed_label_then_train_promotes(dagbag, tmp_path, monkeypatch):
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.registry import ModelRegistry
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "registry"))
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(60), garbage=2)
+    seed_run = dagbag.get_dag("prox_seed_label").test(run_conf={
+        "input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+        "seed_set_name": "s1", "sample_size": 40, "label_shard_docs": 15,
+        "catalog_url": catalog_url})
+    assert seed_run.state == "success"
+    labels = {ti.rendered_map_index for ti in seed_run.get_task_instances()
+              if ti.task_id == "label_shard"}
+    assert labels == {"part-00000", "part-00001", "part-00002"}
+    manifest = json.loads((tmp_path / "seeds" / "s1" / "manifest.json").read_text())
+    counts = manifest["counts"]
+    assert counts["sampled"] == 40 and counts["train"] + counts["validation"] == counts["valid"]
+    assert counts["valid"] + counts["rejected"] == 40
+    catalog = Catalog(catalog_url)
+    assert catalog.get_seed_set(manifest["version"])["teacher"] == "rules"
+
+    train_run = dagbag.get_dag("prox_train_refiner").test(run_conf={
+        "seed_uri": str(tmp_path / "seeds" / "s1" / "manifest.json"),
+        "registry": str(tmp_path / "registry"), "epochs": 1, "catalog_url": catalog_url})
+    assert train_run.state == "success"
+    states = {ti.task_id: ti.state for ti in train_run.get_task_instances()}
+    assert states == {"resolve_seed_set": "success", "train": "success",
+                      "evaluate": "success", "promote": "success"}
+    promoted = ModelRegistry(str(tmp_path / "registry")).promoted("refiner")
+    assert promoted is not None
+    assert catalog.promoted_model("refiner")["version"] == promoted["version"]

@@ -1,0 +1,80 @@
+import gzip
+import json
+
+from prox_tasks.cli import main
+from prox_tasks.programs import parse
+
+
+def _rows(path):
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_prox_label_rules_writes_one_valid_row_per_document(tmp_path, capsys):
+    src = tmp_path / "in.jsonl.gz"
+    with gzip.open(src, "wt", encoding="utf-8") as fh:
+        fh.write(
+            json.dumps({"id": "a", "text": "Home\nNews\n" + "A sentence of real text. " * 30})
+            + "\n"
+        )
+        fh.write("{broken json\n")
+        fh.write(json.dumps({"raw_content": "x", "id": "no-text"}) + "\n")
+        fh.write(json.dumps({"id": "b", "text": "Menu\nLogin\nPrivacy Policy"}) + "\n")
+    out = tmp_path / "labels.jsonl.gz"
+    assert main(["label", "--input", str(src), "--output", str(out), "--teacher", "rules"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["read"] == summary["written"] == 2
+    assert summary["quarantined"] == {"malformed_json": 1, "missing_text": 1}
+    rows = _rows(out)
+    assert [r["id"] for r in rows] == ["a", "b"]
+    assert [r["doc_program"] for r in rows] == ["keep_doc()", "drop_doc()"]
+    for r in rows:
+        assert r["teacher"] == "rules" and r["valid"] and r["rejected"] == []
+        assert not parse(r["chunk_program"]).errors and "text" not in r
+    quarantine = (tmp_path / "labels.jsonl.quarantine.jsonl").read_text().splitlines()
+    assert len(quarantine) == 2
+
+
+def test_prox_label_diff_needs_gold_and_quarantines_rows_without(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    text = "Site | Home\nThe real content is this sentence, which is long enough to keep.\nFooter"
+    src.write_text(
+        json.dumps({"id": "g", "text": text, "gold_text": "The real content is this sentence, "
+                    "which is long enough to keep."}) + "\n" + json.dumps({"id": "n", "text": text}) + "\n"
+    )  # fmt: skip
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(src), "--output", str(out), "--teacher", "diff",
+                 "--keep-text", "--unchunked"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == 1 and summary["quarantined"] == {"missing_gold": 1}
+    row = json.loads(out.read_text())
+    assert (
+        row["chunk_program"]
+        == "remove_lines(line_start=0, line_end=0)\nremove_lines(line_start=2, line_end=2)"
+    )
+    assert row["text"] == text
+
+
+def test_prox_label_llm_without_endpoint_is_a_clear_error(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "hello"}) + "\n")
+    code = main(["label", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+                 "--teacher", "llm", "--model", "m"])  # fmt: skip
+    assert code == 1
+    assert "base URL" in json.loads(capsys.readouterr().out)["error"]
+
+
+def test_prox_label_seed_set_registers_in_the_catalog(tmp_path, capsys):
+    from prox_tasks.catalog import Catalog
+
+    from .conftest import SAMPLE
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    out = tmp_path / "seed"
+    code = main(["label", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
+                 "--sample-size", "20", "--seed", "4", "--name", "seed-test", "--catalog", url])  # fmt: skip
+    assert code == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["sizes"]["sampled"] == 20 and info["catalog_id"] is not None
+    assert json.loads((out / "manifest.json").read_text())["version"] == info["version"]
+    assert Catalog(url).get_seed_set("seed-test")["uri"] == str(out)

@@ -1,0 +1,247 @@
+"""The llm teacher against a real OpenAI-compatible server: vLLM (CPU) on loopback.
+
+One server for the module: a tiny Llama model with random weights that the test builds
+itself (BPE tokenizer trained on sample pages, Llama-2 chat template, head_dim 64). Its
+answers are garbage, which is the point: the test shows the protocol, the validation that
+rejects bad outputs with reasons, retries with backoff on real 429/503 answers (from a
+loopback proxy in front of vLLM that fails the first requests), the response cache (a
+second run sends nothing) and the usage report. vLLM is started with an API key, so the
+key travels for real, and a wrong key gets a real 401.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.labeling import get_teacher
+from prox_tasks.labeling.llm import LLMTeacher
+from prox_tasks.labeling.seedset import build_seed_set
+from prox_tasks.labeling.validate import validate_label
+
+pytestmark = pytest.mark.slow
+
+KEY = "sk-prox-test-7f3a9c1e5b"
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
+STARTUP_TIMEOUT_S = 400
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _sample_rows() -> list[dict]:
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def vllm_url(tmp_path_factory):
+    from prox_tasks.inference.tiny_model import build_prox_format_model
+
+    folder = tmp_path_factory.mktemp("tiny-teacher")
+    texts = [r["text"][:4000] for r in _sample_rows()[:80]]
+    build_prox_format_model(folder / "model", texts)
+    port = _free_port()
+    log_file = open(folder / "vllm.log", "w")  # noqa: SIM115 - closed in teardown
+    env = {**os.environ, "VLLM_API_KEY": KEY}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
+         str(folder / "model"), "--served-model-name", "tiny", "--host", "127.0.0.1",
+         "--port", str(port), "--gpu-memory-utilization", "0.3", "--max-model-len", "2048"],
+        stdout=log_file, stderr=subprocess.STDOUT, env=env,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    import httpx
+
+    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    try:
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"vLLM exited: {(folder / 'vllm.log').read_text()[-3000:]}")
+            try:
+                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"vLLM not ready: {(folder / 'vllm.log').read_text()[-3000:]}")
+            time.sleep(1)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(10)
+        log_file.close()
+
+
+class FaultProxy:
+    """A loopback HTTP proxy to the server that answers the first requests with 429 (with
+    ``Retry-After: 0``) and then one 503, as an overloaded endpoint does; counts what it
+    forwards."""
+
+    def __init__(self, upstream: str, fail_with: list[int]) -> None:
+        import httpx
+
+        self.upstream, self.fail_with = upstream, list(fail_with)
+        self.forwarded = 0
+        self.lock = threading.Lock()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with proxy.lock:
+                    fault = proxy.fail_with.pop(0) if proxy.fail_with else None
+                    proxy.forwarded += fault is None
+                if fault:
+                    self.send_response(fault)
+                    self.send_header("Retry-After", "0")
+                    self.send_header("Content-Length", "2")
+                    self.end_headers()
+                    self.wfile.write(b"{}")
+                    return
+                headers = {
+                    "Content-Type": "application/json",
+                    "Authorization": self.headers.get("Authorization", ""),
+                }
+                r = httpx.post(
+                    proxy.upstream + self.path, content=body, headers=headers, timeout=300
+                )
+                self.send_response(r.status_code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(r.content)))
+                self.end_headers()
+                self.wfile.write(r.content)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _texts() -> list[str]:
+    rows = _sample_rows()
+    forum = next(r for r in rows if r.get("page_type") == "forum")
+    german = next(r for r in rows if r["source"] == "trafilatura-evaluation")
+    c4 = next(r for r in rows if r["source"].startswith("allenai-olmo"))
+    return ["\n".join(r["text"].split("\n")[:40]) for r in (forum, german, c4)]
+
+
+def _teacher(url: str, cache_dir, key_env: str = "PROX_TEST_TEACHER_KEY") -> LLMTeacher:
+    return get_teacher(
+        "llm", base_url=url, model="tiny", api_key_env=key_env, concurrency=4,
+        cache_dir=str(cache_dir), max_retries=4, backoff=0.01, doc_max_tokens=150,
+        chunk_max_tokens=120, max_output_tokens=24,
+    )  # fmt: skip
+
+
+def test_protocol_validation_retries_cache_usage_and_secrets(
+    vllm_url, tmp_path, monkeypatch, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    monkeypatch.setenv("PROX_TEST_TEACHER_KEY", KEY)
+    texts = _texts()
+    proxy = FaultProxy(vllm_url, [429, 429, 429, 503])
+    try:
+        teacher = _teacher(proxy.url, tmp_path / "cache")
+        labels = teacher.label_many(texts)
+        usage = teacher.usage.to_dict()
+        prompts = proxy.forwarded
+
+        # protocol: one document-level and >= 1 chunk-level request per document, all answered
+        assert len(labels) == 3 and prompts >= 6
+        assert usage["statuses"] == {"429": 3, "503": 1, "200": prompts}
+        assert usage["requests"] == prompts + 4 and usage["retries"] == 4
+        assert usage["failures"] == 0 and usage["cache_hits"] == 0
+        assert usage["prompt_tokens"] > 100 * prompts / 2 and usage["completion_tokens"] > 0
+
+        # validation: the random model's answers are rejected, each with its reasons
+        known = (
+            "doc:unparseable_scores",
+            "chunk:no_code_block",
+            "chunk:empty_code_block",
+            "chunk:unknown_function",
+            "chunk:syntax",
+            "chunk:out_of_range",
+        )
+        for text, label in zip(texts, labels):
+            assert label.meta["model"] == "tiny" and label.meta["chunks"] >= 1
+            reasons = validate_label(text, label)
+            if label.meta["errors"]:
+                assert reasons and set(label.meta["errors"]) <= set(reasons)
+                assert label.meta["error_details"]
+        all_errors = {e for lab in labels for e in lab.meta["errors"]}
+        assert "doc:unparseable_scores" in all_errors
+        assert any(e.startswith(known) for e in all_errors) or not all_errors - {
+            "doc:unparseable_scores"
+        }
+
+        # cache: a second run (a new teacher, same cache) sends nothing and gets the same labels
+        again = _teacher(proxy.url, tmp_path / "cache")
+        labels_again = again.label_many(texts)
+        assert proxy.forwarded == prompts
+        assert again.usage.to_dict()["requests"] == 0
+        assert again.usage.to_dict()["cache_hits"] == prompts
+        assert [lab.to_dict() for lab in labels_again] == [lab.to_dict() for lab in labels]
+
+        # a seed set from the llm teacher: garbage is rejected with reasons, nothing lost
+        info = build_seed_set(str(SAMPLE), str(tmp_path / "seed"), again, sample_size=3, seed=0,
+                              val_fraction=0.0, register=False)  # fmt: skip
+        assert info.sizes["sampled"] == 3
+        assert info.sizes["valid"] + info.sizes["rejected"] == 3
+        assert info.teacher["model"] == "tiny"
+    finally:
+        proxy.close()
+
+    # secrets: the key reached the server (it answered 200) but nothing written or logged
+    written = [p.read_text(errors="replace") for p in (tmp_path / "cache").rglob("*.json")]
+    written += [gzip.open(p, "rt").read() for p in (tmp_path / "seed").glob("*.gz")]
+    written += [(tmp_path / "seed" / "manifest.json").read_text()]
+    assert len(written) >= prompts
+    for blob in [
+        *written,
+        caplog.text,
+        repr(teacher),
+        json.dumps(teacher.describe()),
+        json.dumps([lab.to_dict() for lab in labels]),
+        json.dumps(usage),
+    ]:
+        assert KEY not in blob
+
+
+def test_wrong_key_is_a_real_401_reported_without_the_key(vllm_url, tmp_path, monkeypatch, caplog):
+    caplog.set_level(logging.DEBUG)
+    wrong = "sk-wrong-0123456789abc"
+    monkeypatch.setenv("PROX_TEST_WRONG_KEY", wrong)
+    teacher = _teacher(vllm_url + "/v1", tmp_path / "cache", key_env="PROX_TEST_WRONG_KEY")
+    label = teacher.label("A short page.\nWith two lines of text in it.")
+    usage = teacher.usage.to_dict()
+    assert "doc:request_failed:401" in label.meta["errors"]
+    assert usage["statuses"].get("401", 0) >= 2 and usage["retries"] == 0  # 4xx: no retry
+    assert validate_label("A short page.", label)
+    assert not list((tmp_path / "cache").rglob("*.json"))  # failures are not cached
+    assert wrong not in json.dumps(label.to_dict()) + caplog.text

@@ -1,0 +1,138 @@
+import gzip
+import json
+from collections import Counter
+
+import pytest
+
+from prox_tasks.labeling import get_teacher
+from prox_tasks.labeling.sampling import allocate, select_ids
+from prox_tasks.labeling.seedset import build_seed_set
+
+from .conftest import SAMPLE
+
+FIELDS = {"id", "text", "doc_program", "chunk_program", "source", "page_type"}
+
+
+def read(path):
+    with gzip.open(path, "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+def test_allocate_is_proportional_and_exact():
+    assert allocate({"a": 50, "b": 30, "c": 20}, 10) == {"a": 5, "b": 3, "c": 2}
+    take = allocate({"a": 1, "b": 1, "c": 1}, 2)
+    assert sum(take.values()) == 2 and max(take.values()) == 1
+    assert allocate({"a": 3}, 10) == {"a": 3}
+
+
+def test_select_spreads_over_domains_within_a_stratum():
+    entries = [(f"big{i}", ("s", "short"), "big.example") for i in range(50)]
+    entries += [(f"small{i}", ("s", "short"), f"site{i}.example") for i in range(5)]
+    chosen, _ = select_ids(entries, 10, seed=0)
+    assert len(chosen) == 10
+    assert sum(i.startswith("small") for i in chosen) == 5  # round-robin over domains
+
+
+def test_build_with_rules_teacher(tmp_path):
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    info = build_seed_set(str(SAMPLE), str(tmp_path / "seed"), get_teacher("rules"),
+                          sample_size=60, seed=3, val_fraction=0.25, catalog=catalog_url)  # fmt: skip
+    train, val = (
+        read(tmp_path / "seed" / "train.jsonl.gz"),
+        read(tmp_path / "seed" / "validation.jsonl.gz"),
+    )
+    manifest = json.loads((tmp_path / "seed" / "manifest.json").read_text())
+    assert info.sizes["sampled"] == 60
+    assert len(train) + len(val) == info.sizes["valid"] == 60 - info.sizes["rejected"]
+    assert 5 <= len(val) <= 25  # ~25 %
+    assert not {r["id"] for r in train} & {r["id"] for r in val}
+    assert all(FIELDS <= set(r) for r in train + val)
+    assert any("gold_text" in r for r in train + val)
+    assert manifest["version"] == info.version and manifest["teacher"]["name"] == "rules"
+    dist = manifest["label_distribution"]
+    assert dist["keep_doc"] + dist["drop_doc"] == info.sizes["valid"]
+    assert dist["calls"]["remove_lines"] > 0 and 0 < dist["lines_removed_fraction"] < 1
+    # stratified: every source of the sample with enough documents is in the set
+    sources = Counter(r["source"] for r in train + val)
+    assert {"wcxb", "trafilatura-evaluation", "dolma-tests/CC-MAIN-2019-30"} <= set(sources)
+    assert sum(manifest["strata"].values()) == 60
+    # registered in the catalog
+    from prox_tasks.catalog import Catalog
+
+    row = Catalog(catalog_url).get_seed_set(info.name)
+    assert row["num_docs"] == info.sizes["valid"] and row["teacher"] == "rules"
+    assert info.catalog_id == row["id"]
+
+
+def test_rebuild_is_identical_and_seed_changes_the_sample(tmp_path):
+    teacher = get_teacher("rules")
+    a = build_seed_set(str(SAMPLE), str(tmp_path / "a"), teacher, 40, seed=1, register=False)
+    b = build_seed_set(str(SAMPLE), str(tmp_path / "b"), teacher, 40, seed=1, register=False)
+    c = build_seed_set(str(SAMPLE), str(tmp_path / "c"), teacher, 40, seed=2, register=False)
+    ma, mb = (json.loads((tmp_path / x / "manifest.json").read_text()) for x in "ab")
+    assert a.version == b.version and ma["sha256"] == mb["sha256"]
+    assert c.version != a.version
+
+
+def test_diff_teacher_rejects_documents_without_gold_with_reason(tmp_path):
+    info = build_seed_set(str(SAMPLE), str(tmp_path / "seed"), get_teacher("diff"),
+                          sample_size=50, seed=0, register=False)  # fmt: skip
+    rejected = read(tmp_path / "seed" / "rejected.jsonl.gz")
+    assert info.rejected_reasons["missing_gold"] == sum(
+        "missing_gold" in r["reasons"] for r in rejected
+    )
+    assert info.sizes["valid"] + info.sizes["rejected"] == 50
+    rows = read(tmp_path / "seed" / "train.jsonl.gz") + read(
+        tmp_path / "seed" / "validation.jsonl.gz"
+    )
+    assert rows and all(r["gold_text"] for r in rows)
+
+
+def test_bad_input_records_are_counted_not_lost(tmp_path):
+    src = tmp_path / "in.jsonl"
+    good = [{"id": f"d{i}", "text": f"Document {i}\n" + "Some words of running text here. " * 20}
+            for i in range(6)]  # fmt: skip
+    src.write_text(
+        "\n".join(json.dumps(r) for r in good)
+        + "\n{not json\n"
+        + json.dumps({"id": "e", "text": ""})
+        + "\n"
+        + json.dumps(good[0])
+        + "\n"
+    )
+    info = build_seed_set(str(src), str(tmp_path / "seed"), get_teacher("rules"), 100,
+                          register=False, val_fraction=0.0)  # fmt: skip
+    assert info.sizes["snapshot_docs"] == 6 and info.sizes["sampled"] == 6
+    assert info.sizes["input_quarantined"] == {
+        "malformed_json": 1,
+        "empty_text": 1,
+        "duplicate_id": 1,
+    }
+    with pytest.raises(ValueError, match="val_fraction"):
+        build_seed_set(str(src), str(tmp_path / "x"), get_teacher("rules"), 5, val_fraction=1.0)
+
+
+def test_steps_mapped_over_shards_give_the_same_seed_set(tmp_path):
+    """The Airflow path: sample into shards, label each shard (a mapped task), assemble."""
+    from prox_tasks.labeling.run import label_corpus
+    from prox_tasks.labeling.seedset import assemble_seed_set, sample_documents
+
+    teacher = get_teacher("rules")
+    whole = build_seed_set(
+        str(SAMPLE), str(tmp_path / "whole"), teacher, 45, seed=5, register=False
+    )
+    sample = sample_documents(str(SAMPLE), str(tmp_path / "steps" / "sample"), 45, seed=5, shards=3)
+    assert len(sample["files"]) == 3 and sample["sampled"] == 45
+    labels = []
+    for i, uri in enumerate(sample["files"]):
+        labels.append(str(tmp_path / "steps" / f"labels-{i}.jsonl.gz"))
+        summary = label_corpus(uri, labels[-1], teacher)
+        assert summary["read"] == summary["written"] == 15
+    stepped = assemble_seed_set(sample["files"], labels[::-1], str(tmp_path / "steps"),
+                                teacher.describe(), seed=5, sample_info=sample, register=False)  # fmt: skip
+    assert stepped.version == whole.version
+    assert stepped.sizes == whole.sizes
+    # a shard whose labels never arrived: its documents are rejected as not_labeled
+    partial = assemble_seed_set(sample["files"], labels[:2], str(tmp_path / "partial"),
+                                teacher.describe(), seed=5, register=False)  # fmt: skip
+    assert partial.rejected_reasons["not_labeled"] == 15

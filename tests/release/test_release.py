@@ -1,0 +1,100 @@
+import json
+
+import pytest
+
+from prox_tasks.catalog import Catalog
+from prox_tasks.cli import main
+from prox_tasks.pipeline import refresh
+from prox_tasks.quality import GateFailed, run_gate
+from prox_tasks.release import ReleaseRefused, read_latest, release_snapshot
+from tests.quality.snapshot_factory import refine_snapshot, write_input
+
+
+def make(tmp_path, name, docs=20, garbage=0, catalog=None):
+    """A refined snapshot under tmp_path/root/snapshots/<name>, registered when catalog."""
+    src = write_input(tmp_path / "in" / f"{name}.jsonl", docs, garbage_lines=garbage)
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path / "root"),
+                                         "snapshot_name": name, "catalog_url": catalog},
+                                        name.split("-", 1)[-1] if "-" in name else None)
+    if catalog:
+        refresh.plan(snapshot, 10, 1024, "unused", None)
+    refine_snapshot(str(src), snapshot["output_uri"])
+    return snapshot
+
+
+def test_refuses_without_gate_and_after_failed_gate(tmp_path):
+    snap = make(tmp_path, "a", garbage=5)
+    root = str(tmp_path / "root")
+    with pytest.raises(ReleaseRefused, match="no gate result"):
+        release_snapshot(snap["output_uri"], root, "a")
+    assert not run_gate(snap["output_uri"]).passed
+    with pytest.raises(ReleaseRefused, match="failed its quality gate"):
+        release_snapshot(snap["output_uri"], root, "a")
+    assert read_latest(root) is None
+
+
+def test_release_writes_record_then_latest_and_is_idempotent(tmp_path):
+    snap = make(tmp_path, "crawl-2026-01-02")
+    root = str(tmp_path / "root")
+    assert run_gate(snap["output_uri"]).passed
+    first = release_snapshot(snap["output_uri"], root, "crawl-2026-01-02",
+                             partition="2026-01-02")
+    latest_file = tmp_path / "root" / "latest.json"
+    content, mtime = latest_file.read_bytes(), latest_file.stat().st_mtime_ns
+    assert first["latest"] and json.loads(content)["name"] == "crawl-2026-01-02"
+    assert len(json.loads(content)["shards"]) == 2
+    again = release_snapshot(snap["output_uri"], root, "crawl-2026-01-02", partition="2026-01-02")
+    assert again["released_at"] == first["released_at"]
+    assert latest_file.read_bytes() == content and latest_file.stat().st_mtime_ns == mtime
+
+
+def test_older_partition_never_moves_latest_back(tmp_path):
+    root = str(tmp_path / "root")
+    for day in ("2026-01-03", "2026-01-01"):
+        snap = make(tmp_path, f"crawl-{day}")
+        run_gate(snap["output_uri"])
+        out = release_snapshot(snap["output_uri"], root, f"crawl-{day}", partition=day)
+        assert out["latest"] == (day == "2026-01-03")
+    assert read_latest(root)["name"] == "crawl-2026-01-03"
+    assert (tmp_path / "root" / "releases" / "crawl-2026-01-01.json").exists()
+
+
+def test_shard_changed_after_gate_is_refused(tmp_path):
+    snap = make(tmp_path, "b")
+    run_gate(snap["output_uri"])
+    shard = tmp_path / "root" / "snapshots" / "b" / "shards" / "shard-00000.parquet"
+    shard.write_bytes(shard.read_bytes() + b"tampered")
+    with pytest.raises(ReleaseRefused, match="changed after it was written"):
+        release_snapshot(snap["output_uri"], str(tmp_path / "root"), "b")
+    assert read_latest(str(tmp_path / "root")) is None
+
+
+def test_pipeline_gate_and_release_update_catalog(tmp_path):
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    good = make(tmp_path, "crawl-2026-01-01", catalog=url)
+    refresh.gate(good, {})
+    out = refresh.release(good)
+    assert out["released"] and out["latest"]
+    bad = make(tmp_path, "crawl-2026-01-02", garbage=6, catalog=url)
+    with pytest.raises(GateFailed):
+        refresh.gate(bad, {})
+    catalog = Catalog(url)
+    assert catalog.get_snapshot("crawl-2026-01-01")["status"] == "released"
+    assert catalog.get_snapshot("crawl-2026-01-02")["status"] == "quarantined"
+    assert [r["release"] for r in catalog.list_releases()] == ["crawl-2026-01-01"]
+    assert catalog.latest_quality_report("crawl-2026-01-02", "prox_gate")["success"] is False
+    assert refresh.release(good, dry_run=True) == {"name": "crawl-2026-01-01", "released": False,
+                                                   "dry_run": True}
+
+
+def test_cli_gate_and_release(tmp_path, capsys):
+    snap = make(tmp_path, "c")
+    root = str(tmp_path / "root")
+    assert main(["release", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 1
+    assert main(["gate", "--snapshot", snap["output_uri"], "--max-drop-rate", "0.05"]) == 1
+    assert json.loads(capsys.readouterr().out.splitlines()[-1])["passed"] is False
+    assert main(["gate", "--snapshot", snap["output_uri"]]) == 0
+    capsys.readouterr()
+    assert main(["release", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 0
+    assert json.loads(capsys.readouterr().out)["latest"] is True
+    assert read_latest(root)["name"] == "c"
