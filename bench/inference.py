@@ -44,6 +44,59 @@ def load_docs(n: int, max_lines: int) -> list[dict]:
     return out
 
 
+def train_briefly(model: Path, steps: int, args) -> dict:
+    """Teach the random model the program format for ``steps`` AdamW steps on the rules
+    teacher's programs for other sample documents (prompts rendered as at inference)."""
+    import random
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from prox_tasks.inference.prompts import PromptRenderer
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.training.targets import chunk_targets
+
+    torch.manual_seed(0)
+    tok = AutoTokenizer.from_pretrained(model)
+    lm = AutoModelForCausalLM.from_pretrained(model)
+    renderer = PromptRenderer(tok, args.doc_tokens, args.chunk_tokens, 2048, args.doc_new,
+                              args.chunk_new)
+    teacher = get_teacher("rules")
+    examples = []
+    for doc in load_docs(args.docs + 160, args.max_lines)[args.docs:]:  # not the bench docs
+        label = teacher.label(doc["text"])
+        examples.append((renderer.doc_ids([doc["text"]])[0], label.doc_program))
+        chunks, prompts = renderer.chunk_ids(doc["text"])
+        for prompt, target in zip(prompts, chunk_targets(doc["text"], label.chunk_program,
+                                                         chunks)):
+            examples.append((prompt, target))
+    encoded = [(p, tok(t, add_special_tokens=False)["input_ids"][: args.chunk_new - 1]
+                + [tok.eos_token_id]) for p, t in examples]
+    optimizer = torch.optim.AdamW(lm.parameters(), lr=3e-3)
+    rng, losses, start = random.Random(0), [], time.perf_counter()
+    lm.train()
+    for _ in range(steps):
+        batch = rng.sample(encoded, 8)
+        width = max(len(p) + len(t) for p, t in batch)
+        ids = torch.full((8, width), tok.eos_token_id)
+        labels = torch.full((8, width), -100)
+        mask = torch.zeros((8, width), dtype=torch.long)
+        for row, (p, t) in enumerate(batch):
+            n = len(p) + len(t)
+            ids[row, :n] = torch.tensor(p + t)
+            labels[row, len(p):n] = torch.tensor(t)
+            mask[row, :n] = 1
+        loss = lm(input_ids=ids, attention_mask=mask, labels=labels).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+        losses.append(loss.item())
+    lm.eval().save_pretrained(model)
+    return {"steps": steps, "examples": len(encoded), "first_loss": losses[0],
+            "last_loss": sum(losses[-10:]) / min(10, len(losses)),
+            "seconds": time.perf_counter() - start}
+
+
 def failures(programs: list[str], level: str) -> dict:
     """Share of programs with a parse error (or no call), and the errors by kind."""
     from collections import Counter
@@ -187,6 +240,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="runs per vllm phase (median)")
     parser.add_argument("--hf-repeats", type=int, default=1,
                         help="runs per transformers phase (median; each takes minutes)")
+    parser.add_argument("--train-steps", type=int, default=0,
+                        help="first teach the random model the program format (rules teacher)")
     parser.add_argument("--shard-docs", type=int, default=128,
                         help="documents of the shard timed for the overhead")
     parser.add_argument("--overhead-backends", default="vllm",
@@ -203,14 +258,20 @@ def main() -> None:
             num_layers=args.layers, num_heads=args.hidden // 64,
             intermediate_size=int(args.hidden * 2.6875), vocab_size=2000, max_positions=2048,
         )  # fmt: skip
+        training = train_briefly(model, args.train_steps, args) if args.train_steps else None
         shard_docs = load_docs(args.shard_docs, args.max_lines)
         results = {name: run_backend(name, model, docs, shard_docs, args, work)
                    for name in args.backends.split(",")}  # fmt: skip
+    if training:
+        print(f"\ntrained {training['steps']} steps on {training['examples']} rules-teacher "
+              f"examples in {training['seconds']:.0f} s, loss {training['first_loss']:.2f} -> "
+              f"{training['last_loss']:.2f}")
     print(f"\n{len(docs)} documents, model hidden={args.hidden} layers={args.layers} "
           f"dtype={args.dtype}; doc budget {args.doc_tokens}+{args.doc_new} new, chunk "
           f"{args.chunk_tokens}+{args.chunk_new} new")
     print_table(results)
-    print(json.dumps({"config": vars(args), "docs": len(docs), "results": results},
+    print(json.dumps({"config": vars(args), "docs": len(docs), "training": training,
+                      "results": results},
                      default=str))
 
 

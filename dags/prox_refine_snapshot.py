@@ -55,7 +55,7 @@ def prox_refine_snapshot():
         return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
                             params["model"], params["backend"], params["reprocess"])
 
-    @task(pool=cfg.POOL_GPU, execution_timeout=cfg.shard_timeout(),
+    @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
     def refine_shard(batch: dict) -> dict:
         get_current_context()["prox_shard_label"] = batch["label"]

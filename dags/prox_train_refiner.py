@@ -61,11 +61,11 @@ def prox_train_refiner():
         events = [dict(e.extra or {}) for e in (triggering_asset_events or {}).get(SEED_SET, [])]
         return training.resolve_seed_set(dict(params), events)
 
-    @task(pool=cfg.POOL_GPU, execution_timeout=cfg.train_timeout())
+    @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.train_timeout())
     def train(seed: dict, params=None) -> dict:
         return training.train(seed, dict(params))
 
-    @task(pool=cfg.POOL_GPU)
+    @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue())
     def evaluate(seed: dict, candidate: dict, params=None) -> dict:
         return training.evaluate(seed, candidate, dict(params))
 

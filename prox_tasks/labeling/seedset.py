@@ -216,7 +216,9 @@ def assemble_seed_set(
         rejected_reasons=dict(rejected), strata=sample_info.get("strata", {}), usage=usage,
     )  # fmt: skip
     manifest = {"format": SEED_SET_FORMAT, **info.to_dict(), "seed": seed,
-                "val_fraction": val_fraction, "sha256": checksums}  # fmt: skip
+                "val_fraction": val_fraction, "sha256": checksums,
+                # relative names, as prox_tasks.training.seedset.load_seed_set reads them
+                "splits": {"train": "train.jsonl.gz", "validation": "validation.jsonl.gz"}}  # fmt: skip
     manifest.pop("catalog_id")
     manifest.pop("usage")  # run-dependent (cache hits): reported, not part of the content
     put_atomic(info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")

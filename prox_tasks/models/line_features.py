@@ -39,10 +39,11 @@ def line_vector(line: str, index: int, n_lines: int, repeats: int) -> list[float
     stripped = line.strip()
     words = stripped.split()
     n_words, n_chars = len(words), len(stripped)
-    letters = sum(c.isalpha() for c in stripped) or 1
-    upper = sum(c.isupper() for c in stripped)
-    digits = sum(c.isdigit() for c in stripped)
-    symbols = sum(not c.isalnum() and not c.isspace() for c in stripped)
+    # map() over the str methods: the same counts as per-character loops, ~3x faster
+    letters = sum(map(str.isalpha, stripped)) or 1
+    upper = sum(map(str.isupper, stripped))
+    digits = sum(map(str.isdigit, stripped))
+    symbols = n_chars - sum(map(str.isalnum, stripped)) - sum(map(str.isspace, stripped))
     last = stripped[-1:] or " "
     first = stripped[:1] or " "
     titled = sum(w[:1].isupper() for w in words)
@@ -78,16 +79,17 @@ def doc_vector(lines: list[str]) -> list[float]:
     words = [w for line in lines for w in line.split()]
     n_words = len(words) or 1
     text_chars = sum(len(line) for line in lines) or 1
+    joined = "".join(lines)
     non_empty = [line.strip() for line in lines if line.strip()] or [""]
     counts = Counter(non_empty)
-    alpha_words = sum(any(c.isalpha() for c in w) for w in words)
+    alpha_words = sum(any(map(str.isalpha, w)) for w in words)
     return [
         math.log1p(len(words)), math.log1p(len(lines)), math.log1p(n_words / len(non_empty)),
         sum(line[-1:] in END_SENTENCE for line in non_empty) / len(non_empty),
         sum(len(line.split()) < 5 for line in non_empty) / len(non_empty),
         alpha_words / n_words, sum(len(w) for w in words) / n_words / 10,
-        sum(c.isdigit() for line in lines for c in line) / text_chars,
-        sum(c.isupper() for line in lines for c in line) / text_chars,
+        sum(map(str.isdigit, joined)) / text_chars,
+        sum(map(str.isupper, joined)) / text_chars,
         1 - len(counts) / len(non_empty),
         sum(line[:1] in BULLETS for line in non_empty) / len(non_empty),
         sum(w.endswith("...") or w.endswith("…") for w in words) / n_words,

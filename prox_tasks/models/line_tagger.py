@@ -163,11 +163,13 @@ class LineTaggerRefiner:
 
     Args:
         path: Artifact folder with ``refiner.json`` and ``model.safetensors``.
-        batch_docs: Documents per forward pass.
+        batch_docs: At most this many documents per forward pass.
+        batch_lines: At most this many (padded) lines per forward pass.
         threads: torch CPU threads.
     """
 
-    def __init__(self, path, batch_docs: int = 32, threads: int = 2) -> None:
+    def __init__(self, path, batch_docs: int = 64, batch_lines: int = 8192,
+                 threads: int = 2) -> None:
         import torch
         from safetensors.torch import load_file
 
@@ -179,7 +181,7 @@ class LineTaggerRefiner:
         state = {k: v.float() for k, v in load_file(str(self.path / WEIGHTS)).items()}
         self.model.load_state_dict(state)
         self.model.eval()
-        self.batch_docs = batch_docs
+        self.batch_docs, self.batch_lines = batch_docs, batch_lines
         torch.set_num_threads(threads)
         self._last: tuple | None = None
 
@@ -188,25 +190,33 @@ class LineTaggerRefiner:
         """Wrap an in-memory trained model (used while training)."""
         self = cls.__new__(cls)
         self.path, self.version, self.config, self.model = None, version, config, model
-        self.batch_docs, self._last = 32, None
+        self.batch_docs, self.batch_lines, self._last = 64, 8192, None
         return self
 
     def scores(self, texts: list[str]) -> list[tuple[list[float], float]]:
         """(per-line remove probabilities, keep probability) per text."""
         import torch
 
-        out: list[tuple[list[float], float]] = []
+        feats = [tensorize(t or "", self.config.buckets) for t in texts]
+        # documents of similar length batched together: little padding
+        order = sorted(range(len(feats)), key=lambda i: feats[i].lines)
+        out: list = [None] * len(feats)
         was_training = self.model.training
         self.model.eval()
-        with torch.no_grad():
-            for start in range(0, len(texts), self.batch_docs):
-                batch = texts[start : start + self.batch_docs]
-                feats = [tensorize(t or "", self.config.buckets) for t in batch]
-                line_logits, doc_logit = self.model(*collate(feats))
+        with torch.inference_mode():
+            start = 0
+            while start < len(order):
+                end = start + 1
+                while (end < len(order) and end - start < self.batch_docs
+                       and feats[order[end]].lines * (end - start + 1) <= self.batch_lines):
+                    end += 1
+                batch = order[start:end]
+                line_logits, doc_logit = self.model(*collate([feats[i] for i in batch]))
                 line_p = torch.sigmoid(line_logits)
                 doc_p = torch.sigmoid(doc_logit)
-                for r, f in enumerate(feats):
-                    out.append((line_p[r, : f.lines].tolist(), float(doc_p[r])))
+                for r, i in enumerate(batch):
+                    out[i] = (line_p[r, : feats[i].lines].tolist(), float(doc_p[r]))
+                start = end
         self.model.train(was_training)
         return out
 

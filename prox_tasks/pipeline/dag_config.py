@@ -16,6 +16,14 @@ POOL_TEACHER = "teacher_api"
 POOL_DEFAULT = "default_pool"
 POOLS = {POOL_GPU: 1, POOL_TEACHER: 4}
 
+
+
+def gpu_queue() -> str:
+    """Executor queue of the tasks that hold a model (``PROX_GPU_QUEUE``; Celery workers on
+    GPU machines listen on it: ``airflow celery worker --queues gpu``)."""
+    return os.environ.get("PROX_GPU_QUEUE", "default")
+
+
 #: Assets: (name, uri).
 SEED_SET = ("prox_seed_set", "prox://seed-set")
 REFINER = ("prox_refiner", "prox://refiner")

@@ -58,12 +58,18 @@ def shard_batches(n_shards: int, max_map_length: int) -> list[list[int]]:
 
 def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False) -> list[dict]:
-    """Plan the shards, register the snapshot; one work item per mapped refine task."""
+    """Plan the shards, register the snapshot; one work item per mapped refine task.
+
+    The same input and settings give the same plan, so a rerun reuses it. A different plan
+    for an existing snapshot folder (the input changed) is refused
+    (:class:`prox_tasks.corpus.ManifestConflict`) unless ``reprocess``, which replans and
+    refines every shard again.
+    """
     from prox_tasks.corpus import plan_shards
 
     model = resolve_model(model)
-
-    manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"], target_docs=target_docs)
+    manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"], target_docs=target_docs,
+                           overwrite=bool(reprocess))
     with open_catalog(snapshot["catalog_url"]) as catalog:
         current = catalog.get_snapshot(snapshot["name"])
         status = current["status"] if current and current["manifest_id"] == manifest.id else "planned"

@@ -94,28 +94,36 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
 
 
 def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
-    """Parse every label; rows whose programs do not parse cleanly are rejected (and
-    written to ``rejected.jsonl``). Fails when too many are rejected."""
-    from prox_tasks.programs import parse
+    """Check every label (:func:`prox_tasks.labeling.validate.validate_label`: programs
+    parse, execute cleanly and make sense as a pair); rejected rows go to
+    ``rejected.jsonl`` with their reasons. Fails when too many are rejected."""
+    from collections import Counter
 
-    good, bad = [], []
+    from prox_tasks.labeling.base import Label
+    from prox_tasks.labeling.validate import validate_label
+
+    good, bad, reasons = [], [], Counter()
     for part in sorted(parts, key=lambda p: p["index"]):
         for row in _read_jsonl(part["uri"]):
-            errors = []
-            for level in ("doc_program", "chunk_program"):
-                program = parse(row.get(level) or "")
-                errors += [f"{level}: {e.kind}: {e.message}" for e in program.errors]
-            if not str(row.get("doc_program") or "").strip():
-                errors.append("doc_program: empty")
-            (bad if errors else good).append({**row, "errors": errors} if errors else row)
+            label = Label(row.get("doc_program") or "", row.get("chunk_program") or "",
+                          row.get("teacher_meta") or {})
+            rejected = validate_label(row["text"], label)
+            reasons.update(rejected)
+            if rejected:
+                bad.append({"id": row["id"], "reasons": rejected,
+                            "doc_program": row.get("doc_program"),
+                            "chunk_program": row.get("chunk_program")})
+            else:
+                good.append(row)
     total = len(good) + len(bad)
     rate = len(bad) / total if total else 1.0
     _write_jsonl(join_uri(plan["root"], "valid_labels.jsonl"), good)
     _write_jsonl(join_uri(plan["root"], "rejected.jsonl"), bad)
     if not good or rate > max_invalid_rate:
         raise ValueError(f"seed set {plan['name']}: {len(bad)} of {total} labels invalid "
-                         f"({rate:.1%} > {max_invalid_rate:.1%})")
-    return {"valid": len(good), "rejected": len(bad), "invalid_rate": round(rate, 6)}
+                         f"({rate:.1%} > {max_invalid_rate:.1%}): {dict(reasons)}")
+    return {"valid": len(good), "rejected": len(bad), "invalid_rate": round(rate, 6),
+            "rejected_reasons": dict(reasons)}
 
 
 def split(plan: dict, checked: dict, valid_percent: int) -> dict:

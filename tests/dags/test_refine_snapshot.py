@@ -134,3 +134,15 @@ def test_shard_failing_once_succeeds_on_retry_with_identical_output(world, relea
     assert [s["status"] for s in shards] == ["done"] * 3
     latest = json.loads((world["corpus"] / "latest.json").read_text())
     assert latest["name"] == "retry"  # same partition, later name: latest moves to it
+
+
+def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothing(world, released):
+    before = (world["corpus"] / "latest.json").read_bytes()
+    dag_run = run(world, "grouped", max_map_length=2, dry_run=True)
+    assert dag_run.state == "success"
+    names = sorted(t.rendered_map_index for (task_id, _), t in tis(dag_run).items()
+                   if task_id == "refine_shard")
+    assert names == ["shard-00002", "shards-00000-00001"]
+    assert statuses(world, "grouped") == statuses(world, "clean")
+    assert (world["corpus"] / "latest.json").read_bytes() == before
+    assert not (world["corpus"] / "releases" / "grouped.json").exists()

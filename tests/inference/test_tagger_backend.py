@@ -47,3 +47,13 @@ def test_a_refiner_returning_the_wrong_number_of_programs_is_an_error():
 
     with pytest.raises(RuntimeError, match="2 programs for 3 documents"):
         TaggerRefiner(Short()).predict_doc(["a", "b", "c"])
+
+
+def test_the_kept_subset_reuses_the_batch_scores_with_identical_programs(tagger_model):
+    texts = [d["text"] for d in short_docs(9)]
+    subset = texts[1::2]
+    reused = load_backend("tagger", str(tagger_model))
+    reused.predict_doc(texts)
+    fresh = load_backend("tagger", str(tagger_model))
+    assert reused.predict_chunks(subset) == fresh.predict_chunks(subset)
+    assert reused.usage["chunk"].requests == len(subset)

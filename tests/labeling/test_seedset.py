@@ -136,3 +136,15 @@ def test_steps_mapped_over_shards_give_the_same_seed_set(tmp_path):
     partial = assemble_seed_set(sample["files"], labels[:2], str(tmp_path / "partial"),
                                 teacher.describe(), seed=5, register=False)  # fmt: skip
     assert partial.rejected_reasons["not_labeled"] == 15
+
+
+def test_the_training_stage_reads_the_seed_set(tmp_path):
+    from prox_tasks.training.seedset import load_seed_set
+
+    info = build_seed_set(str(SAMPLE), str(tmp_path / "seed"), get_teacher("rules"), 30,
+                          seed=2, val_fraction=0.2, register=False)  # fmt: skip
+    loaded = load_seed_set(str(tmp_path / "seed"))
+    assert loaded.version == info.version
+    assert len(loaded.train) == info.sizes["train"]
+    assert len(loaded.validation) == info.sizes["validation"] > 0
+    assert not loaded.skipped

@@ -43,7 +43,7 @@ def test_default_refines_a_page(default):
     assert not program.errors
     result = execute(PAGE, doc_program, chunk_program)
     assert "river flooded" in result.text and "dam held" in result.text
-    assert "Sign in" not in result.text and "All rights reserved" not in result.text
+    assert "Home" not in result.text and "All rights reserved" not in result.text
 
 
 def test_default_programs_follow_the_chunks(default):

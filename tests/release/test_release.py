@@ -85,6 +85,11 @@ def test_pipeline_gate_and_release_update_catalog(tmp_path):
     assert catalog.latest_quality_report("crawl-2026-01-02", "prox_gate")["success"] is False
     assert refresh.release(good, dry_run=True) == {"name": "crawl-2026-01-01", "released": False,
                                                    "dry_run": True}
+    refresh.gate(good, {})  # a re-run gates the released snapshot again...
+    assert catalog.get_snapshot("crawl-2026-01-01")["status"] == "gated"
+    refresh.release(good)  # ...and its release, already recorded, restores the status
+    assert catalog.get_snapshot("crawl-2026-01-01")["status"] == "released"
+    assert len(catalog.list_releases()) == 1
 
 
 def test_cli_gate_and_release(tmp_path, capsys):

@@ -1,0 +1,45 @@
+import pytest
+
+from prox_tasks.pipeline import refresh
+from prox_tasks.pipeline.settings import render_partition
+from prox_tasks.quality import GateThresholds
+
+
+def test_render_partition():
+    assert render_partition("s3://crawl/{ds}/", "2026-01-31") == "s3://crawl/2026-01-31/"
+    assert render_partition("/c/{yyyy}/{mm}/{dd}/{ds_nodash}.jsonl", "2026-01-31") == \
+        "/c/2026/01/31/20260131.jsonl"
+    assert render_partition("/data/fixed.jsonl", None) == "/data/fixed.jsonl"
+    with pytest.raises(ValueError, match="needs a logical date"):
+        render_partition("/c/{ds}", None)
+
+
+@pytest.mark.parametrize(("shards", "limit", "expected"), [
+    (3, 1024, [[0], [1], [2]]),
+    (5, 2, [[0, 1, 2], [3, 4]]),
+    (4, 2, [[0, 1], [2, 3]]),
+    (0, 8, []),
+])
+def test_shard_batches_group_beyond_max_map_length(shards, limit, expected):
+    batches = refresh.shard_batches(shards, limit)
+    assert batches == expected
+    assert len(batches) <= limit
+    assert [i for b in batches for i in b] == list(range(shards))
+
+
+def test_resolve_snapshot_names(tmp_path):
+    params = {"input_uri": str(tmp_path / "crawl" / "{ds}"), "output_root": str(tmp_path)}
+    nightly = refresh.resolve_snapshot(params, "2026-02-01")
+    assert nightly["name"] == "crawl-2026-02-01" and nightly["partition"] == "2026-02-01"
+    assert nightly["input_uri"].endswith("/crawl/2026-02-01")
+    assert nightly["output_uri"] == f"file://{tmp_path}/snapshots/crawl-2026-02-01"
+    manual = refresh.resolve_snapshot({**params, "input_uri": "/x.jsonl"}, None,
+                                      "manual__2026-02-01T10:00:00+00:00")
+    assert manual["name"] == "run-manual__2026-02-01T10_00_00_00_00"
+
+
+def test_thresholds_from_params_ignore_other_keys():
+    t = GateThresholds.from_mapping({"max_drop_rate": 0.5, "history_min": 2.0, "dry_run": True,
+                                     "min_drop_rate": None})
+    assert (t.max_drop_rate, t.history_min, t.min_drop_rate) == (0.5, 2, 0.0)
+    assert isinstance(t.history_min, int)
