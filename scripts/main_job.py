@@ -6,12 +6,13 @@
 
 Each DAG runs once with ``dag.test()`` against a real Airflow metadata DB (SQLite under
 ``$PROX_HOME/airflow``), in order, with the embedded defaults: the ``rules`` teacher, the
-line-tagger refiner trained from scratch, local storage and the SQLite catalog. Prints where
-the refined corpus and its report are.
+line-tagger refiner (the shipped ``models/line-tagger`` fine-tuned on the new seed set, or
+trained from scratch without it), local storage and the SQLite catalog. Prints where the
+refined corpus and its report are.
 
 Usage (from the repository root, with the virtual environment active)::
 
-    python scripts/main_job.py [--sample-size 300] [--epochs 6] [--shard-docs 100]
+    python scripts/main_job.py [--sample-size 300] [--epochs 3] [--shard-docs 100]
 
 ``PROX_HOME`` (default ``./runs``) holds everything it writes.
 """
@@ -79,7 +80,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(REPO / "data" / "sample" / "sample.jsonl.gz"))
     parser.add_argument("--sample-size", type=int, default=300, help="documents to label")
-    parser.add_argument("--epochs", type=float, default=6, help="refiner training epochs")
+    parser.add_argument("--epochs", type=float, default=3, help="refiner training epochs")
+    parser.add_argument("--base", default=str(REPO / "models" / "line-tagger"),
+                        help="refiner to fine-tune (default: the shipped one; '' trains "
+                        "from scratch)")
     parser.add_argument("--shard-docs", type=int, default=100, help="documents per shard")
     parser.add_argument("--teacher", default="rules", choices=["rules", "diff"])
     args = parser.parse_args(argv)
@@ -107,8 +111,11 @@ def main(argv: list[str] | None = None) -> int:
         "sample_size": args.sample_size, "label_shard_docs": 100})
     seed_uri = str(Path(settings.seed_root()) / seed_name / "manifest.json")
 
-    step(f"2/3 training the refiner ({args.epochs:g} epochs)")
-    run_dag(dagbag, "prox_train_refiner", {"seed_uri": seed_uri, "epochs": args.epochs})
+    base = args.base if args.base and Path(args.base, "refiner.json").exists() else ""
+    step(f"2/3 training the refiner ({args.epochs:g} epochs, "
+         f"{'fine-tuning ' + base if base else 'from scratch'})")
+    run_dag(dagbag, "prox_train_refiner", {"seed_uri": seed_uri, "epochs": args.epochs,
+                                           "base": base})
     promoted = ModelRegistry(settings.registry_root()).promoted(settings.REFINER_NAME)
     if promoted is None:
         raise SystemExit("no refiner was promoted")

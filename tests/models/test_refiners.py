@@ -67,12 +67,12 @@ def test_generative_artifact_round_trip(tmp_path):
     from prox_tasks.training.sft import SFTConfig
 
     docs = make_docs(8)
-    config = SFTConfig(max_steps=2, batch_tokens=2048, save_every=0, log_every=0)
+    config = SFTConfig(max_steps=2, batch_tokens=2048, save_every=0, log_every=0, threads=1)
     folder, report = train_causal_lm(docs, tmp_path / "art", tmp_path / "work", config,
                                      chunk_tokens=48, doc_tokens=64,
                                      tiny=tiny_lm_config().to_dict())  # fmt: skip
     assert report["steps"] == 2
-    refiner = load_refiner(folder, batch_size=4)
+    refiner = load_refiner(folder, batch_size=4, threads=1)
     refiner.settings["max_new_tokens"] = 12  # an untrained model: keep decoding short
     texts = [docs[0]["text"], docs[1]["text"]]
     doc_programs = refiner.predict_doc(texts)

@@ -82,7 +82,7 @@ def test_tiny_llama_loss_goes_down(tokenizer, tmp_path):
     assert model.config.hidden_size // model.config.num_attention_heads == 64
     examples = build_examples(make_docs(12), tokenizer, chunk_tokens=64, doc_tokens=64)
     config = SFTConfig(max_steps=30, batch_tokens=2048, warmup_steps=3, learning_rate=3e-3,
-                       save_every=0, log_every=0, threads=2)  # fmt: skip
+                       save_every=0, log_every=0, threads=1)  # fmt: skip
     report = train_sft(model, examples, config, tmp_path, pad_id=tokenizer.pad_token_id)
     losses = [h["loss"] for h in report["history"]]
     assert len(losses) == 30
