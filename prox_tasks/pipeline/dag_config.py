@@ -92,8 +92,18 @@ def model_params() -> dict:
     }
 
 
+def gate_defaults() -> GateThresholds:
+    """Gate thresholds with deployment-wide defaults from ``PROX_GATE_<NAME>`` variables
+    (e.g. ``PROX_GATE_MAX_DROP_RATE=0.6``); each run can still override them as Params."""
+    from dataclasses import fields
+
+    values = {f.name: os.environ[f"PROX_GATE_{f.name.upper()}"] for f in fields(GateThresholds)
+              if f"PROX_GATE_{f.name.upper()}" in os.environ}
+    return GateThresholds.from_mapping(values)
+
+
 def threshold_params() -> dict:
-    t = GateThresholds()
+    t = gate_defaults()
     return {
         "max_failure_rate": _rate(t.max_failure_rate, "Max program failure rate"),
         "min_drop_rate": _rate(t.min_drop_rate, "Min drop rate"),
@@ -107,6 +117,8 @@ def threshold_params() -> dict:
                       "title": "k: std devs allowed from released history"},
         "history_min": {"default": t.history_min, "type": "integer", "minimum": 1,
                         "title": "Released snapshots needed for the history check"},
+        "history_min_std": {"default": t.history_min_std, "type": "number", "minimum": 0,
+                            "title": "Floor of the history's standard deviation"},
     }
 
 

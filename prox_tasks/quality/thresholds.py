@@ -36,7 +36,7 @@ class GateThresholds:
     history_k: float = 3.0
     history_size: int = 10
     history_min: int = 3
-    history_min_std: float = 0.02
+    history_min_std: float = 0.05
 
     @classmethod
     def from_mapping(cls, values: dict | None) -> GateThresholds:

@@ -9,6 +9,7 @@ interrupted shard resumes from its checkpoints.
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections import Counter
 
@@ -22,7 +23,8 @@ class NoModelError(LookupError):
 
 
 def promoted_model_uri(name: str = PROMOTED_MODEL_NAME, catalog_url: str | None = None) -> str:
-    """The URI of the promoted model ``name`` in the catalog.
+    """The URI of the promoted model ``name`` in the catalog (else in the model registry at
+    ``$PROX_MODEL_REGISTRY``, the one the refresh DAG reads).
 
     Raises:
         NoModelError: none is promoted (the message says how to get one).
@@ -34,6 +36,10 @@ def promoted_model_uri(name: str = PROMOTED_MODEL_NAME, catalog_url: str | None 
         row = catalog.promoted_model(name)
     finally:
         catalog.close()
+    if (row is None or not row.get("uri")) and os.environ.get("PROX_MODEL_REGISTRY"):
+        from prox_tasks.registry import ModelRegistry  # a registry without a catalog
+
+        row = ModelRegistry(os.environ["PROX_MODEL_REGISTRY"]).promoted(name)
     if row is None or not row.get("uri"):
         raise NoModelError(
             f"no promoted model {name!r} in the catalog ({catalog.url}). Get one with "

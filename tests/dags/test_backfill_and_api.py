@@ -27,7 +27,10 @@ def deployment(airflow_db, tmp_path_factory):
     daily_crawl(root / "crawl", [yesterday], per_day=8)
     env = {"PROX_HOME": str(root / "prox"), "PROX_CRAWL_TEMPLATE": str(root / "crawl" / "{ds}"),
            "PROX_CORPUS_ROOT": str(root / "corpus"),
-           "PROX_CATALOG_URL": f"sqlite:///{root / 'catalog.sqlite'}"}
+           "PROX_CATALOG_URL": f"sqlite:///{root / 'catalog.sqlite'}",
+           # partitions of a dozen documents are too noisy for the released-history check
+           # (tests/quality covers it); a deployment sets gate defaults like this
+           "PROX_GATE_HISTORY_MIN": "50"}
     with airflow_services(env) as service:
         yield service, root, yesterday
 
@@ -107,3 +110,24 @@ def test_rest_api_trigger_with_params_runs_the_dag(deployment):
     assert names == ["shard-00000", "shard-00001", "shard-00002"]
     latest = json.loads((root / "api" / "corpus" / "latest.json").read_text())
     assert latest["name"] == "from-the-ui"
+
+
+def test_new_seed_set_asset_triggers_training(deployment):
+    """prox_seed_label's Asset event schedules prox_train_refiner, which trains on it."""
+    service, root, _ = deployment
+    snapshot = write_jsonl(root / "seed-input.jsonl", sample_rows(40, start=150))
+    for dag_id in ("prox_seed_label", "prox_train_refiner"):
+        r = service.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        assert r.status_code == 200, r.text
+    created = service.request("POST", "/api/v2/dags/prox_seed_label/dagRuns", json={
+        "logical_date": None, "conf": {"input_uri": str(snapshot), "seed_set_name": "api-seed",
+                                       "sample_size": 30, "label_shard_docs": 15}})
+    assert created.status_code == 200, created.text
+    seed_runs = wait_for_runs(service, "prox_seed_label", 1, timeout=240)
+    assert seed_runs[0]["state"] == "success", service.tail()
+    train_runs = wait_for_runs(service, "prox_train_refiner", 1, timeout=420)
+    assert [(r["run_type"], r["state"]) for r in train_runs] == [("asset_triggered", "success")]
+    run_id = train_runs[0]["dag_run_id"]
+    seed = service.request("GET", f"/api/v2/dags/prox_train_refiner/dagRuns/{run_id}/taskInstances"
+                           "/resolve_seed_set/xcomEntries/return_value").json()["value"]
+    assert seed["uri"].endswith("api-seed/manifest.json")

@@ -43,3 +43,14 @@ def test_thresholds_from_params_ignore_other_keys():
                                      "min_drop_rate": None})
     assert (t.max_drop_rate, t.history_min, t.min_drop_rate) == (0.5, 2, 0.0)
     assert isinstance(t.history_min, int)
+
+
+def test_gate_defaults_from_environment(monkeypatch):
+    from prox_tasks.pipeline import dag_config
+
+    monkeypatch.setenv("PROX_GATE_MAX_DROP_RATE", "0.6")
+    monkeypatch.setenv("PROX_GATE_HISTORY_MIN", "7")
+    params = dag_config.threshold_params()
+    assert params["max_drop_rate"]["default"] == 0.6
+    assert params["history_min"]["default"] == 7
+    assert params["min_drop_rate"]["default"] == GateThresholds().min_drop_rate

@@ -66,6 +66,7 @@ def test_prox_refine_uses_the_promoted_model(corpus, tmp_path, tagger_model, cap
 def test_prox_refine_without_a_model_says_how_to_get_one(corpus, tmp_path, capsys,
                                                          monkeypatch):
     monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
+    monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)
     folder, _ = corpus
     code = main(["refine", "--input", str(folder), "--output", str(tmp_path / "o")])
     assert code == 2

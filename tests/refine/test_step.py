@@ -113,9 +113,10 @@ refine_shard(sys.argv[1], 0, model=sys.argv[2], backend="transformers",
 """
 
 
+@pytest.mark.slow  # ~17 s idle, over 30 s on a loaded 2-core machine (a real subprocess)
 def test_a_killed_process_resumes_with_identical_output(tmp_path, tiny_model):
     """A real subprocess refining with a real model is SIGKILLed mid-shard, then resumed."""
-    source = write_jsonl(tmp_path / "in.jsonl", short_docs(18), BAD_LINES[:1])
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(12), BAD_LINES[:1])
     out, reference = tmp_path / "out", tmp_path / "reference"
     for folder in (out, reference):
         plan_shards(str(source), str(folder), target_docs=1000)
@@ -135,7 +136,7 @@ def test_a_killed_process_resumes_with_identical_output(tmp_path, tiny_model):
     worker.wait()
     assert read_status(str(out), 0) is None
     saved = len(list(parts.glob("part-*.jsonl.gz")))
-    assert 2 <= saved < 6
+    assert 2 <= saved < 4
 
     resumed = refine_shard(str(out), 0, model=str(tiny_model), backend="transformers",
                            backend_options=options, checkpoint_every=3)
