@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from prox_tasks.corpus import plan_shards, read_refined_rows, read_status
+from prox_tasks.inference import load_backend
 from prox_tasks.refine import refine_shard
 from prox_tasks.refine.checkpoint import CHECKPOINT_DIR
 from tests.inference.helpers import TINY_OPTIONS, short_docs, write_jsonl
@@ -120,7 +121,7 @@ def test_a_killed_process_resumes_with_identical_output(tmp_path, tiny_model):
     out, reference = tmp_path / "out", tmp_path / "reference"
     for folder in (out, reference):
         plan_shards(str(source), str(folder), target_docs=1000)
-    options = dict(TINY_OPTIONS, batch_size=8)
+    options = dict(TINY_OPTIONS, batch_size=8, chunk_max_new_tokens=8)
     script = _WORKER.format(opts=options)
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     worker = subprocess.Popen([sys.executable, "-c", script, str(out), str(tiny_model)],
@@ -138,10 +139,9 @@ def test_a_killed_process_resumes_with_identical_output(tmp_path, tiny_model):
     saved = len(list(parts.glob("part-*.jsonl.gz")))
     assert 2 <= saved < 4
 
-    resumed = refine_shard(str(out), 0, model=str(tiny_model), backend="transformers",
-                           backend_options=options, checkpoint_every=3)
-    whole = refine_shard(str(reference), 0, model=str(tiny_model), backend="transformers",
-                         backend_options=options, checkpoint_every=3)
+    refiner = load_backend("transformers", str(tiny_model), **options)  # as the worker's
+    resumed = refine_shard(str(out), 0, refiner=refiner, checkpoint_every=3)
+    whole = refine_shard(str(reference), 0, refiner=refiner, checkpoint_every=3)
     assert resumed["stats"]["docs_resumed"] == 3 * saved
     assert resumed["accounting"]["docs_quarantined"] == 1
     assert resumed["accounting"]["sha256"] == whole["accounting"]["sha256"]
