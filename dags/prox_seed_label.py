@@ -12,16 +12,20 @@ SEED_SET = Asset(*cfg.SEED_SET)
 DOC = """
 # Label a seed set
 
-Builds the supervised data the refining models learn from.
+Builds the supervised data the refining models learn from (`prox_tasks.labeling.seedset`).
 
-1. **sample** — `sample_size` documents of `input_uri`, picked by a hash of their id and
-   `random_seed` (the same input always gives the same sample), cut into label shards.
+1. **sample** — `sample_size` documents of `input_uri`, stratified by source and length and
+   seeded by `random_seed` (the same input always gives the same sample), cut into label
+   shards of about `label_shard_docs`.
 2. **label_shard** — one mapped task per shard (pool `teacher_api` bounds the concurrent
-   calls to an LLM endpoint). Teachers: `rules` (offline default), `diff` (documents with
-   `gold_text`), `llm` (an OpenAI-compatible endpoint, see docs/airflow.md).
-3. **validate** — every program is parsed; invalid labels go to `rejected.jsonl`, and the run
-   fails when more than `max_invalid_rate` of them are invalid.
-4. **split** — train/validation by a hash of the id (`valid_percent`).
+   calls to an LLM endpoint); a retry reuses labels already written. Teachers: `rules`
+   (offline default), `diff` (documents with `gold_text`), `llm` (an OpenAI-compatible
+   endpoint, see docs/airflow.md).
+3. **validate** — every label is parsed and executed; the run fails when more than
+   `max_invalid_rate` of the sample is rejected (reasons in the error and the XCom).
+4. **split** — train/validation by a seeded hash of the id (`valid_percent`); writes
+   `train/validation/rejected.jsonl.gz` (rejected with reasons) and `manifest.json`, whose
+   `version` is a hash of the content.
 5. **register** — the catalog records it and the `prox_seed_set` Asset is updated, which
    triggers **prox_train_refiner**.
 """
@@ -77,8 +81,8 @@ def prox_seed_label():
         return seeding.validate(plan, list(parts[:]), params["max_invalid_rate"])
 
     @task
-    def split(plan: dict, checked: dict, params=None) -> dict:
-        return seeding.split(plan, checked, params["valid_percent"])
+    def split(plan: dict, parts, checked: dict, params=None) -> dict:
+        return seeding.split(plan, list(parts[:]), checked, params["valid_percent"])
 
     @task(outlets=[SEED_SET])
     def register(plan: dict, seed_set: dict, *, outlet_events=None) -> dict:
@@ -88,7 +92,7 @@ def prox_seed_label():
 
     plan = sample()
     parts = label_shard.partial(plan=plan).expand(index=shards(plan))
-    register(plan, split(plan, validate(plan, parts)))
+    register(plan, split(plan, parts, validate(plan, parts)))
 
 
 prox_seed_label()

@@ -1,163 +1,152 @@
 """Task bodies of ``prox_seed_label``: sample → label shards (mapped) → validate → split →
-register. The seed set lands in ``<seed_root>/<name>/`` as ``train.jsonl``,
-``validation.jsonl`` and ``manifest.json`` (the format :func:`prox_tasks.training.seedset.
-load_seed_set` reads); rejected labels go to ``rejected.jsonl``."""
+register, each a thin call into :mod:`prox_tasks.labeling.seedset`'s stepped API.
+
+- ``sample``: :func:`prox_tasks.labeling.sampling.sample_documents` (stratified by source and
+  length) writes ``<seed_root>/<name>/sample/sample-NNNNN.jsonl.gz``, one file per label shard.
+- ``label_shard``: :func:`prox_tasks.labeling.run.label_corpus` on one sample file writes
+  ``labels/labels-NNNNN.jsonl.gz`` (every label with its validation); a complete part from an
+  earlier try is reused, so a retry never pays the teacher twice nor changes the labels.
+- ``validate``: the gate on the labels' validation (rejected share and reasons), before
+  anything is published.
+- ``split``: :func:`prox_tasks.labeling.seedset.assemble_seed_set` validates again, splits and
+  writes ``train/validation/rejected.jsonl.gz`` and the versioned ``manifest.json`` (the
+  format :func:`prox_tasks.training.seedset.load_seed_set` reads). The version is a hash of
+  the content, so the same params give the same version.
+- ``register``: :func:`prox_tasks.labeling.seedset.register_in_catalog`; returns what the
+  ``prox_seed_set`` Asset event carries (``uri`` of the manifest, ``version``).
+"""
 
 from __future__ import annotations
 
 import hashlib
-import heapq
-import json
 import logging
+import math
+from collections import Counter
 
 from prox_tasks.pipeline import settings
-from prox_tasks.storage import exists, join_uri, open_uri, to_uri
+from prox_tasks.storage import exists, join_uri, to_uri
 
 log = logging.getLogger(__name__)
 
 
-def _rank(doc_id: str, seed: int) -> str:
-    return hashlib.sha256(f"{seed}:{doc_id}".encode()).hexdigest()
-
-
-def _write_jsonl(uri: str, rows) -> int:
-    count = 0
-    with open_uri(uri, "wb", compression="infer") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False).encode("utf-8") + b"\n")
-            count += 1
-    return count
-
-
-def _read_jsonl(uri: str):
-    with open_uri(uri, "rt", compression="infer") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
-
-
 def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
-    """Pick ``sample_size`` documents deterministically (smallest hashes of ``seed:id``),
-    write them and plan label shards of ``label_shard_docs``. Returns the seed-set plan."""
-    from prox_tasks.corpus import Quarantine, plan_shards, read_documents
+    """Sample ``sample_size`` documents (stratified, seeded by ``random_seed``) into label
+    shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take."""
+    from prox_tasks.labeling.sampling import sample_documents
 
     input_uri = settings.render_partition(params.get("input_uri") or settings.sample_uri(), ds)
-    name = params.get("seed_set_name") or f"seed-{params['teacher']}-{_rank(input_uri, 0)[:8]}"
+    default = hashlib.sha256(f"0:{input_uri}".encode()).hexdigest()[:8]
+    name = params.get("seed_set_name") or f"seed-{params['teacher']}-{default}"
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
     size, seed = int(params["sample_size"]), int(params["random_seed"])
-    quarantine = Quarantine()
-    picked: list = []  # a max-heap of the smallest ranks, as (negated rank, doc)
-    for number, doc in enumerate(read_documents(input_uri, quarantine=quarantine)):
-        key = _rank(doc.id, seed)
-        item = (tuple(-b for b in bytes.fromhex(key)), doc.id, -number, doc)
-        if len(picked) < size:
-            heapq.heappush(picked, item)
-        elif item > picked[0]:
-            heapq.heapreplace(picked, item)
-    docs = sorted((entry[3] for entry in picked), key=lambda d: (_rank(d.id, seed), d.offset))
-    sample_uri = join_uri(root, "sample.jsonl")
-    _write_jsonl(sample_uri, ({"id": d.id, "text": d.text, **{k: v for k, v in d.meta.items()
-                                                               if k == "gold_text"}}
-                              for d in docs))
-    manifest = plan_shards(sample_uri, join_uri(root, "label"),
-                           target_docs=int(params["label_shard_docs"]), overwrite=True)
-    log.info("seed set %s: sampled %d of the input (%d unreadable)", name, len(docs),
-             len(quarantine))
+    drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
+                             shards=math.ceil(size / int(params["label_shard_docs"])))
+    log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
+             drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
+             drawn["input_quarantined"])
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],
-            "sampled": len(docs), "quarantined": len(quarantine),
-            "shards": [s.index for s in manifest.shards],
+            "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
             "catalog_url": settings.catalog_url(params.get("catalog_url"))}
 
 
 def label_part_uri(root: str, index: int) -> str:
-    return join_uri(root, "labels", f"part-{index:05d}.jsonl")
+    return join_uri(root, "labels", f"labels-{index:05d}.jsonl.gz")
+
+
+def _quarantine_uri(root: str, index: int) -> str:
+    return join_uri(root, "labels", f"quarantine-{index:05d}.jsonl")
+
+
+def _reusable(sample_uri: str, labels_uri: str, quarantine_uri: str, teacher: str) -> dict | None:
+    """Counts of an earlier try's labels when they (with its quarantine, written last) cover
+    exactly the documents of this sample shard with the same teacher; else None."""
+    from prox_tasks.labeling.sampling import iter_jsonl
+
+    if not exists(labels_uri) or not exists(quarantine_uri):
+        return None
+    rows = list(iter_jsonl(labels_uri))
+    quarantined = list(iter_jsonl(quarantine_uri))
+    covered = sorted([str(r["id"]) for r in rows] + [str(q.get("id")) for q in quarantined])
+    if (covered != sorted(str(d["id"]) for d in iter_jsonl(sample_uri))
+            or any(r.get("teacher") != teacher for r in rows)):
+        return None
+    return {"read": len(rows) + len(quarantined), "written": len(rows),
+            "valid": sum(bool(r["valid"]) for r in rows),
+            "rejected": dict(Counter(x for r in rows for x in r.get("rejected") or [])),
+            "quarantined": dict(Counter(q["reason"] for q in quarantined)),
+            "quarantine": quarantine_uri, "output": labels_uri}
 
 
 def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> dict:
-    """Label one shard of the sample with the teacher; a labeled part is reused."""
-    from prox_tasks.corpus import read_shard
+    """Label sample shard ``index`` with the teacher (:func:`label_corpus`); labels an earlier
+    try wrote for the same documents and teacher are reused as they are."""
     from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.run import label_corpus
 
-    target = label_part_uri(plan["root"], index)
-    if exists(target):
-        return {"index": index, "uri": target, "docs": sum(1 for _ in _read_jsonl(target)),
-                "reused": True}
+    sample_uri = plan["sample"]["files"][index]
+    target, quarantine = label_part_uri(plan["root"], index), _quarantine_uri(plan["root"], index)
     teacher = get_teacher(plan["teacher"], **(teacher_options or {}))
-    rows = []
-    for doc in read_shard(join_uri(plan["root"], "label"), index):
-        label = teacher.label(doc.text, doc.meta.get("gold_text"))
-        rows.append({"id": doc.id, "text": doc.text, "doc_program": label.doc_program,
-                     "chunk_program": label.chunk_program, "teacher": plan["teacher"],
-                     "teacher_meta": label.meta})
-    _write_jsonl(target, rows)
-    return {"index": index, "uri": target, "docs": len(rows), "reused": False}
+    try:
+        summary = _reusable(sample_uri, target, quarantine, teacher.name)
+        reused = summary is not None
+        if summary is None:
+            summary = label_corpus(sample_uri, target, teacher, quarantine_uri=quarantine)
+    finally:
+        getattr(teacher, "close", lambda: None)()
+    return {**summary, "index": index, "teacher": teacher.describe(), "reused": reused}
 
 
 def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
-    """Check every label (:func:`prox_tasks.labeling.validate.validate_label`: programs
-    parse, execute cleanly and make sense as a pair); rejected rows go to
-    ``rejected.jsonl`` with their reasons. Fails when too many are rejected."""
-    from collections import Counter
+    """Gate on the labels' validation (:func:`prox_tasks.labeling.validate.validate_label`, run
+    by :func:`label_corpus`): a sampled document without a valid label counts as rejected.
 
-    from prox_tasks.labeling.base import Label
-    from prox_tasks.labeling.validate import validate_label
-
-    good, bad, reasons = [], [], Counter()
-    for part in sorted(parts, key=lambda p: p["index"]):
-        for row in _read_jsonl(part["uri"]):
-            label = Label(row.get("doc_program") or "", row.get("chunk_program") or "",
-                          row.get("teacher_meta") or {})
-            rejected = validate_label(row["text"], label)
-            reasons.update(rejected)
-            if rejected:
-                bad.append({"id": row["id"], "reasons": rejected,
-                            "doc_program": row.get("doc_program"),
-                            "chunk_program": row.get("chunk_program")})
-            else:
-                good.append(row)
-    total = len(good) + len(bad)
-    rate = len(bad) / total if total else 1.0
-    _write_jsonl(join_uri(plan["root"], "valid_labels.jsonl"), good)
-    _write_jsonl(join_uri(plan["root"], "rejected.jsonl"), bad)
-    if not good or rate > max_invalid_rate:
-        raise ValueError(f"seed set {plan['name']}: {len(bad)} of {total} labels invalid "
-                         f"({rate:.1%} > {max_invalid_rate:.1%}): {dict(reasons)}")
-    return {"valid": len(good), "rejected": len(bad), "invalid_rate": round(rate, 6),
+    Raises:
+        ValueError: When a shard is missing, or more than ``max_invalid_rate`` are rejected.
+    """
+    if sorted(p["index"] for p in parts) != plan["shards"]:
+        raise ValueError(f"seed set {plan['name']}: labeled shards "
+                         f"{sorted(p['index'] for p in parts)} != planned {plan['shards']}")
+    sampled = plan["sample"]["sampled"]
+    valid = sum(p["valid"] for p in parts)
+    reasons = Counter()
+    for part in parts:
+        reasons.update(part["rejected"])
+        reasons.update(part.get("quarantined") or {})
+    rate = (sampled - valid) / sampled if sampled else 1.0
+    if not valid or rate > max_invalid_rate:
+        raise ValueError(f"seed set {plan['name']}: {sampled - valid} of {sampled} labels "
+                         f"rejected ({rate:.1%} > {max_invalid_rate:.1%}): {dict(reasons)}")
+    return {"valid": valid, "rejected": sampled - valid, "invalid_rate": round(rate, 6),
             "rejected_reasons": dict(reasons)}
 
 
-def split(plan: dict, checked: dict, valid_percent: int) -> dict:
-    """Split the valid labels by a hash of their id; write the files and the manifest."""
-    from prox_tasks.training.seedset import split_by_id
+def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> dict:
+    """Validate again, split train/validation by a seeded hash of the id and write the seed set
+    with its versioned manifest (:func:`assemble_seed_set`; not registered yet).
 
-    rows = list(_read_jsonl(join_uri(plan["root"], "valid_labels.jsonl")))
-    train, valid = split_by_id(rows, valid_percent)
-    if not train or not valid:
-        raise ValueError(f"seed set {plan['name']}: split left train={len(train)}, "
-                         f"validation={len(valid)}; sample more documents")
-    digest = hashlib.sha256()
-    for name, part in (("train.jsonl", train), ("validation.jsonl", valid)):
-        _write_jsonl(join_uri(plan["root"], name), part)
-        digest.update(json.dumps([r["id"] for r in part]).encode())
-        digest.update(json.dumps([[r["doc_program"], r["chunk_program"]] for r in part]).encode())
-    version = f"{plan['name']}-{digest.hexdigest()[:12]}"
-    manifest = {"name": plan["name"], "version": version, "teacher": plan["teacher"],
-                "input_uri": plan["input_uri"],
-                "splits": {"train": "train.jsonl", "validation": "validation.jsonl"},
-                "counts": {"sampled": plan["sampled"], "train": len(train),
-                           "validation": len(valid), **checked}}
-    uri = join_uri(plan["root"], "manifest.json")
-    with open_uri(uri, "wt") as f:
-        f.write(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return {"uri": uri, "version": version, "counts": manifest["counts"]}
+    Raises:
+        ValueError: When a split is empty, or the labels changed since ``validate``.
+    """
+    from prox_tasks.labeling.seedset import assemble_seed_set
+
+    parts = sorted(parts, key=lambda p: p["index"])
+    info = assemble_seed_set(plan["sample"]["files"], [p["output"] for p in parts], plan["root"],
+                             parts[0]["teacher"], plan["seed"], valid_percent / 100,
+                             name=plan["name"], sample_info=plan["sample"], register=False)
+    if info.sizes["valid"] != checked["valid"]:
+        raise ValueError(f"seed set {plan['name']}: {info.sizes['valid']} valid labels, but "
+                         f"validate passed {checked['valid']}")
+    if not info.sizes["train"] or not info.sizes["validation"]:
+        raise ValueError(f"seed set {plan['name']}: split left train={info.sizes['train']}, "
+                         f"validation={info.sizes['validation']}; sample more documents")
+    return info.to_dict()
 
 
 def register(plan: dict, seed_set: dict) -> dict:
     """Record the seed set in the catalog; returns what the Asset event carries."""
-    from prox_tasks.pipeline.refresh import open_catalog
+    from prox_tasks.labeling.seedset import SeedSetInfo, register_in_catalog
 
-    with open_catalog(plan["catalog_url"]) as catalog:
-        catalog.register_seed_set(seed_set["version"], plan["teacher"], seed_set["uri"],
-                                  num_docs=seed_set["counts"]["train"]
-                                  + seed_set["counts"]["validation"], stats=seed_set["counts"])
-    return {"uri": seed_set["uri"], "version": seed_set["version"], "teacher": plan["teacher"]}
+    info = SeedSetInfo(**seed_set)
+    catalog_id = register_in_catalog(info, plan["catalog_url"])
+    return {"uri": info.manifest_uri, "version": info.version, "name": info.name,
+            "teacher": info.teacher.get("name"), "catalog_id": catalog_id}

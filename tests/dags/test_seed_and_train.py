@@ -27,11 +27,13 @@ def test_seed_label_then_train_promotes(dagbag, tmp_path, monkeypatch):
               if ti.task_id == "label_shard"}
     assert labels == {"part-00000", "part-00001", "part-00002"}
     manifest = json.loads((tmp_path / "seeds" / "s1" / "manifest.json").read_text())
-    counts = manifest["counts"]
-    assert counts["sampled"] == 40 and counts["train"] + counts["validation"] == counts["valid"]
-    assert counts["valid"] + counts["rejected"] == 40
+    sizes = manifest["sizes"]
+    assert sizes["sampled"] == 40 and sizes["train"] + sizes["validation"] == sizes["valid"]
+    assert sizes["valid"] + sizes["rejected"] == 40 and sum(manifest["strata"].values()) == 40
+    assert sizes["input_quarantined"] == {"malformed_json": 2}
     catalog = Catalog(catalog_url)
-    assert catalog.get_seed_set(manifest["version"])["teacher"] == "rules"
+    registered = catalog.get_seed_set("s1")
+    assert registered["teacher"] == "rules" and registered["stats"]["version"] == manifest["version"]
 
     train_run = dagbag.get_dag("prox_train_refiner").test(run_conf={
         "seed_uri": str(tmp_path / "seeds" / "s1" / "manifest.json"),

@@ -1,0 +1,131 @@
+"""The task bodies of prox_seed_label, run in order without Airflow on the bundled sample."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import shutil
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.pipeline import seeding, training
+
+SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
+
+
+def read_gz(uri: str) -> list[dict]:
+    with gzip.open(uri.removeprefix("file://"), "rt", encoding="utf-8") as fh:
+        return [json.loads(line) for line in fh]
+
+
+@pytest.fixture(scope="module")
+def snapshot(tmp_path_factory) -> Path:
+    """The 300 sample pages (6 sources) plus two malformed records."""
+    path = tmp_path_factory.mktemp("snapshot") / "snapshot.jsonl"
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as src, open(path, "w") as out:
+        shutil.copyfileobj(src, out)
+        out.write('{"id": "broken-0", "text": "cut off\n{not json}\n')
+    return path
+
+
+def params(snapshot, root, **extra) -> dict:
+    return {"input_uri": str(snapshot), "seed_root": str(root), "seed_set_name": "s1",
+            "teacher": "rules", "sample_size": 40, "label_shard_docs": 15, "random_seed": 0,
+            "catalog_url": f"sqlite:///{root / 'catalog.sqlite'}", **extra}
+
+
+def run_all(snapshot, root, max_invalid_rate=0.05, **extra):
+    plan = seeding.sample(params(snapshot, root, **extra), None)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    checked = seeding.validate(plan, parts, max_invalid_rate)
+    seed_set = seeding.split(plan, parts, checked, 10)
+    return plan, parts, checked, seed_set, seeding.register(plan, seed_set)
+
+
+def test_seed_set_is_stratified_versioned_registered_and_readable(snapshot, tmp_path):
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.training.seedset import load_seed_set
+
+    plan, parts, checked, seed_set, event = run_all(snapshot, tmp_path)
+    drawn = plan["sample"]
+    assert plan["shards"] == [0, 1, 2] and [p["read"] for p in parts] == [14, 13, 13]
+    # 4 sample pages have empty text; plus the 2 malformed lines: counted, not sampled
+    assert drawn["sampled"] == 40 and drawn["snapshot_docs"] == 296
+    assert sum(drawn["input_quarantined"].values()) == 6 and drawn["input_quarantined"][
+        "empty_text"] == 4
+    # stratified by source: proportional shares (161/300 wcxb, 60/300 trafilatura, ...)
+    assert sum(drawn["strata"].values()) == 40
+    sources = Counter(d["source"] for f in drawn["files"] for d in read_gz(f))
+    assert abs(sources["wcxb"] - 40 * 161 / 300) <= 2
+    assert abs(sources["trafilatura-evaluation"] - 40 * 60 / 300) <= 2
+    assert len(sources) >= 5
+
+    manifest = json.loads((tmp_path / "s1" / "manifest.json").read_text())
+    assert manifest["format"] == "prox-seed-set/1" and manifest["name"] == "s1"
+    assert manifest["version"] == seed_set["version"] == event["version"]
+    assert manifest["splits"] == {"train": "train.jsonl.gz", "validation": "validation.jsonl.gz"}
+    sizes = manifest["sizes"]
+    assert sizes["sampled"] == 40 and sizes["valid"] == checked["valid"]
+    assert sizes["train"] + sizes["validation"] == sizes["valid"] == 40 - sizes["rejected"]
+    assert sizes["train"] > 0 and sizes["validation"] > 0
+
+    assert event["uri"] == seed_set["manifest_uri"] and event["uri"].endswith("s1/manifest.json")
+    loaded = load_seed_set(event["uri"])
+    assert loaded.version == manifest["version"]
+    assert len(loaded.train) == sizes["train"] and len(loaded.validation) == sizes["validation"]
+    # prox_train_refiner takes the seed set from the Asset event
+    assert training.resolve_seed_set({}, [event])["uri"] == event["uri"]
+
+    row = Catalog(plan["catalog_url"]).get_seed_set("s1")
+    assert row["teacher"] == "rules" and row["num_docs"] == sizes["valid"]
+    assert row["stats"]["version"] == manifest["version"]
+
+
+def test_retries_and_reruns_give_the_same_seed_set(snapshot, tmp_path):
+    plan, parts, _, first, _ = run_all(snapshot, tmp_path / "a")
+    labels = [Path(p["output"].removeprefix("file://")).read_bytes() for p in parts]
+    retried = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    assert all(p["reused"] for p in retried) and not any(p["reused"] for p in parts)
+    assert [Path(p["output"].removeprefix("file://")).read_bytes() for p in retried] == labels
+    again = seeding.split(plan, retried, seeding.validate(plan, retried, 0.05), 10)
+    assert again["version"] == first["version"]
+
+    *_, fresh, _ = run_all(snapshot, tmp_path / "b")
+    assert fresh["version"] == first["version"]
+    assert (tmp_path / "a/s1/train.jsonl.gz").read_bytes() == \
+        (tmp_path / "b/s1/train.jsonl.gz").read_bytes()
+    other = seeding.sample(params(snapshot, tmp_path / "c", random_seed=1), None)
+    ids = {d["id"] for f in plan["sample"]["files"] for d in read_gz(f)}
+    assert ids != {d["id"] for f in other["sample"]["files"] for d in read_gz(f)}
+
+
+def test_rejected_labels_keep_their_reasons_and_fail_the_gate(snapshot, tmp_path):
+    """The diff teacher needs gold text: the sampled pages without it are rejected."""
+    plan = seeding.sample(params(snapshot, tmp_path, teacher="diff"), None)
+    without_gold = sum("gold_text" not in d for f in plan["sample"]["files"]
+                       for d in read_gz(f))
+    assert 0 < without_gold < 40
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    with pytest.raises(ValueError, match="missing_gold"):
+        seeding.validate(plan, parts, 0.05)
+    checked = seeding.validate(plan, parts, 1.0)
+    assert checked["rejected_reasons"]["missing_gold"] == without_gold
+    assert checked["rejected"] >= without_gold
+    seed_set = seeding.split(plan, parts, checked, 10)
+    rejected = read_gz(seed_set["files"]["rejected"])
+    assert len(rejected) == seed_set["sizes"]["rejected"] == checked["rejected"]
+    assert sum(r["reasons"] == ["missing_gold"] for r in rejected) == without_gold
+    assert seed_set["rejected_reasons"]["missing_gold"] == without_gold
+    # the quarantined documents count as covered: a retry reuses the shard
+    assert all(seeding.label_shard(plan, i)["reused"] for i in plan["shards"])
+
+
+def test_labels_of_another_teacher_are_not_reused(snapshot, tmp_path):
+    plan = seeding.sample(params(snapshot, tmp_path), None)
+    seeding.label_shard(plan, 0)
+    relabeled = seeding.label_shard({**plan, "teacher": "diff"}, 0)
+    assert not relabeled["reused"] and relabeled["teacher"]["name"] == "diff"
+    with pytest.raises(ValueError, match="labeled shards"):
+        seeding.validate(plan, [relabeled], 1.0)
