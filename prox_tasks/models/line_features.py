@@ -13,14 +13,19 @@ import re
 import zlib
 from collections import Counter
 
+from prox_tasks.labeling.lines import units
+from prox_tasks.labeling.vocab import STOP_WORDS
+
 WORD = re.compile(r"\w+", re.UNICODE)
 WORD_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 17, 25, 50)
 END_SENTENCE = set(".!?")
 END_QUOTE = set("\"'”’»")
 BULLETS = set("•-*|>»·–—►▸→#")
 MAX_HASHED_WORDS = 48
+_STRIP = ".,;:!?\"'()[]«»“”‘’-–—"
 LINE_DIM = 38
 DOC_DIM = 12
+STAT_DIM = 10
 
 
 def _bucket(n: int) -> int:
@@ -96,10 +101,30 @@ def doc_vector(lines: list[str]) -> list[float]:
     ]  # fmt: skip
 
 
-def featurize(text: str, buckets: int) -> tuple[list[list[float]], list[list[int]], list[float]]:
-    """(dense per line, hashed per line, document vector) of ``text`` split on ``\\n``."""
+def line_stats(line: str, repeats: int) -> list[float]:
+    """Additive statistics of one line (length :data:`STAT_DIM`), summed by the model over
+    the lines it keeps: units (CJK characters count half), words, words with a letter,
+    stop words, ``#``/ellipsis symbols, word characters, non-empty, ends in an ellipsis,
+    sentence-length (10+ words), repeated sentence-length."""
+    stripped = line.strip()
+    words = stripped.split()
+    n_words = len(words)
+    sentence = n_words >= 10
+    return [
+        float(units(stripped)), float(n_words), float(sum(any(map(str.isalpha, w)) for w in words)),
+        float(sum(w.lower().strip(_STRIP) in STOP_WORDS for w in words)),
+        float(stripped.count("#") + stripped.count("...") + stripped.count("…")),
+        float(sum(map(len, words))), float(bool(stripped)),
+        float(stripped.endswith(("...", "…"))), float(sentence), float(sentence and repeats > 1),
+    ]  # fmt: skip
+
+
+def featurize(text: str, buckets: int, stats: bool = True):
+    """(dense per line, hashed per line, document vector, stats per line) of ``text`` split
+    on ``\\n``; stats is empty unless ``stats`` (format 1 models do not read them)."""
     lines = text.split("\n")
     counts = Counter(line.strip() for line in lines)
     dense = [line_vector(line, i, len(lines), counts[line.strip()]) for i, line in enumerate(lines)]
     hashed = [line_hashes(line, buckets) for line in lines]
-    return dense, hashed, doc_vector(lines)
+    per_line = [line_stats(line, counts[line.strip()]) for line in lines] if stats else []
+    return dense, hashed, doc_vector(lines), per_line

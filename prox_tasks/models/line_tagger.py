@@ -4,14 +4,16 @@ ProX programs.
 Each line is embedded from its dense features and a bag of hashed lexical features
 (:mod:`prox_tasks.models.line_features`); dilated 1-D convolutions over the sequence of
 lines give every line its neighbours' context (about 15 lines each side); one head scores
-"remove this line", another, over the pooled lines and document features, scores "keep this
-document". Decisions become ``keep_doc()``/``drop_doc()`` and per-chunk ``remove_lines``
-programs (:func:`prox_tasks.labeling.emit.write_chunk_program`), so the executor, the
-metrics and the pipeline treat it exactly like a generative refiner. It never writes an
+"remove this line", another, over the pooled lines, document features and the statistics of
+the lines it keeps (format 2), scores "keep this document". Decisions become
+``keep_doc()``/``drop_doc()`` and per-chunk ``remove_lines`` programs
+(:func:`prox_tasks.labeling.emit.write_chunk_program`), so the executor, the metrics and the
+pipeline treat it exactly like a generative refiner. It never writes an
 invalid program, and it refines thousands of lines per second on one CPU core.
 
-Artifact folder: ``refiner.json`` (``{"kind": "line_tagger", ...settings}``) and
-``model.safetensors``.
+Artifact folder: ``refiner.json`` (``{"kind": "line_tagger", "format": 2, ...settings}``) and
+``model.safetensors``. Format 1 artifacts (no ``format`` key: no kept-line statistics) still
+load; a newer format than this code knows fails with a clear error.
 """
 
 from __future__ import annotations
@@ -22,11 +24,17 @@ from pathlib import Path
 
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
 from prox_tasks.models.artifact import artifact_version
-from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, featurize
+from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, STAT_DIM, featurize
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
 REFINER_FILE = "refiner.json"
+FORMAT = 2  # 1: doc head without kept-line statistics; 2: with them
+KEPT_FEATURES = 9
+
+
+class TaggerFormatError(ValueError):
+    """An artifact this code cannot load (newer format, or weights that do not match)."""
 
 
 @dataclass
@@ -41,6 +49,8 @@ class TaggerConfig:
         line_threshold: Remove a line when its probability is at least this.
         doc_threshold: Keep a document when its keep probability is at least this.
         chunk_tokens: Chunk budget (whitespace words) used to scope the written programs.
+        kept_stats: Give the document head the normalized statistics of the lines the model
+            keeps (format 2); False is the format 1 architecture.
     """
 
     buckets: int = 1 << 15
@@ -50,6 +60,7 @@ class TaggerConfig:
     line_threshold: float = 0.5
     doc_threshold: float = 0.5
     chunk_tokens: int = CHUNK_TOKEN_BUDGET
+    kept_stats: bool = True
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -80,12 +91,14 @@ def build_tagger(config: TaggerConfig):
             )
             self.line_head = nn.Linear(config.hidden, 1)
             self.doc_head = nn.Sequential(
-                nn.Linear(2 * config.hidden + DOC_DIM + 2, config.hidden), nn.GELU(),
+                nn.Linear(2 * config.hidden + DOC_DIM + 2 + KEPT_FEATURES * config.kept_stats,
+                          config.hidden), nn.GELU(),
                 nn.Linear(config.hidden, 1),
             )  # fmt: skip
 
-        def forward(self, dense, ids, offsets, mask, doc):
-            """dense [B,L,LINE_DIM], flat hashed ids + offsets for B*L lines, mask [B,L]."""
+        def forward(self, dense, ids, offsets, mask, doc, stats=None):
+            """dense [B,L,LINE_DIM], flat hashed ids + offsets for B*L lines, mask [B,L],
+            doc [B,DOC_DIM], stats [B,L,STAT_DIM] (needed when ``kept_stats``)."""
             b, length, _ = dense.shape
             lex = self.bag(ids, offsets).view(b, length, -1)
             h = torch.nn.functional.gelu(self.inp(torch.cat([dense, lex], -1)))
@@ -102,22 +115,45 @@ def build_tagger(config: TaggerConfig):
             words = torch.expm1(dense[..., 0]) * mask
             kept = (torch.sigmoid(-line_logits) * words).sum(1, keepdim=True)
             kept_share = kept / words.sum(1, keepdim=True).clamp(min=1)
-            extra = torch.cat([torch.log1p(kept), kept_share], -1)
+            extra = [torch.log1p(kept), kept_share]
+            if config.kept_stats:
+                keep_w = torch.sigmoid(-line_logits) * mask
+                extra.append(kept_statistics((keep_w.unsqueeze(-1) * stats).sum(1)))
+            extra = torch.cat(extra, -1)
             doc_logit = self.doc_head(torch.cat([mean, maxed, doc, extra], -1)).squeeze(-1)
             return line_logits, doc_logit
 
     return LineTagger()
 
 
+def kept_statistics(totals):
+    """Normalized document statistics [B, KEPT_FEATURES] from kept-line sums of
+    :func:`prox_tasks.models.line_features.line_stats` [B, STAT_DIM]: log counts and ratios
+    (what the document decision is about; the head learns the weights)."""
+    import torch
+
+    (units, words, alpha, stops, symbols, chars, non_empty, ellipsis, sentences,
+     repeated) = totals.unbind(-1)  # fmt: skip
+    w = words.clamp(min=1)
+    return torch.stack([
+        torch.log1p(units), torch.log1p(stops), torch.log1p(sentences),
+        alpha / w, (symbols / w).clamp(max=2), chars / w / 10,
+        ellipsis / non_empty.clamp(min=1), repeated / sentences.clamp(min=1),
+        torch.log1p(non_empty),
+    ], -1)  # fmt: skip
+
+
 @dataclass
 class DocFeatures:
     """One featurized document as tensors: ``dense`` [lines, LINE_DIM], the hashed ids of
-    line ``i`` in ``ids[starts[i]:starts[i+1]]``, and the document vector ``doc``."""
+    line ``i`` in ``ids[starts[i]:starts[i+1]]``, the document vector ``doc`` and the line
+    statistics ``stats`` [lines, STAT_DIM]."""
 
     dense: object
     ids: object
     starts: object
     doc: object
+    stats: object
 
     @property
     def lines(self) -> int:
@@ -126,23 +162,28 @@ class DocFeatures:
     def crop(self, first: int, end: int) -> DocFeatures:
         a, b = int(self.starts[first]), int(self.starts[end])
         return DocFeatures(self.dense[first:end], self.ids[a:b],
-                           self.starts[first : end + 1] - a, self.doc)  # fmt: skip
+                           self.starts[first : end + 1] - a, self.doc,
+                           self.stats[first:end])  # fmt: skip
 
 
-def tensorize(text: str, buckets: int) -> DocFeatures:
-    """Featurize ``text`` (:func:`featurize`) into a :class:`DocFeatures`."""
+def tensorize(text: str, buckets: int, stats: bool = True) -> DocFeatures:
+    """Featurize ``text`` (:func:`featurize`) into a :class:`DocFeatures` (statistics all
+    zero unless ``stats``)."""
     import torch
 
-    dense, hashed, doc = featurize(text, buckets)
+    dense, hashed, doc, line_stats = featurize(text, buckets, stats)
     lengths = torch.tensor([len(h) for h in hashed])
     starts = torch.zeros(len(hashed) + 1, dtype=torch.long)
     starts[1:] = torch.cumsum(lengths, 0)
     ids = torch.tensor([i for h in hashed for i in h], dtype=torch.long)
-    return DocFeatures(torch.tensor(dense), ids, starts, torch.tensor(doc))
+    return DocFeatures(torch.tensor(dense), ids, starts, torch.tensor(doc),
+                       torch.tensor(line_stats).reshape(-1, STAT_DIM) if stats
+                       else torch.zeros(len(dense), STAT_DIM))  # fmt: skip
 
 
 def collate(docs: list[DocFeatures]):
-    """Batch documents: (dense [B,L,D], flat ids, offsets [B*L], mask [B,L], doc [B,DOC_DIM])."""
+    """Batch documents: (dense [B,L,D], flat ids, offsets [B*L], mask [B,L], doc [B,DOC_DIM],
+    stats [B,L,STAT_DIM]), the model's arguments in order."""
     import torch
 
     length = max(d.lines for d in docs)
@@ -155,7 +196,25 @@ def collate(docs: list[DocFeatures]):
         ids += [d.ids, torch.zeros(pad, dtype=torch.long)]  # padding lines: one id each
         offsets += [d.starts[:-1] + base, base + len(d.ids) + torch.arange(pad)]
         base += len(d.ids) + pad
-    return dense, torch.cat(ids), torch.cat(offsets), mask, torch.stack([d.doc for d in docs])
+    stats = torch.nn.utils.rnn.pad_sequence([d.stats for d in docs], batch_first=True)
+    return (dense, torch.cat(ids), torch.cat(offsets), mask, torch.stack([d.doc for d in docs]),
+            stats)  # fmt: skip
+
+
+def config_of(settings: dict, where: object = "refiner.json") -> TaggerConfig:
+    """The :class:`TaggerConfig` of an artifact's settings, by its ``format``.
+
+    Raises:
+        TaggerFormatError: The artifact is of a format newer than this code.
+    """
+    fmt = settings.get("format", 1)
+    if not isinstance(fmt, int) or not 1 <= fmt <= FORMAT:
+        raise TaggerFormatError(f"{where}: line tagger format {fmt!r} is not supported "
+                                f"(this code reads formats 1 to {FORMAT}); upgrade prox")
+    tagger = dict(settings.get("tagger", {}))
+    if fmt == 1:  # written before kept_stats existed (or by hand): the old head by default
+        tagger.setdefault("kept_stats", False)
+    return TaggerConfig.from_dict(tagger)
 
 
 class LineTaggerRefiner:
@@ -176,10 +235,15 @@ class LineTaggerRefiner:
         self.path = Path(path)
         settings = json.loads((self.path / REFINER_FILE).read_text())
         self.version = artifact_version(self.path, settings)
-        self.config = TaggerConfig.from_dict(settings.get("tagger", {}))
+        self.config = config_of(settings, self.path)
         self.model = build_tagger(self.config)
         state = {k: v.float() for k, v in load_file(str(self.path / WEIGHTS)).items()}
-        self.model.load_state_dict(state)
+        try:
+            self.model.load_state_dict(state)
+        except RuntimeError as exc:
+            raise TaggerFormatError(
+                f"{self.path}: weights do not match a format {settings.get('format', 1)} "
+                f"line tagger ({self.config.to_dict()}): {exc}") from exc
         self.model.eval()
         self.batch_docs, self.batch_lines = batch_docs, batch_lines
         torch.set_num_threads(threads)
@@ -197,7 +261,7 @@ class LineTaggerRefiner:
         """(per-line remove probabilities, keep probability) per text."""
         import torch
 
-        feats = [tensorize(t or "", self.config.buckets) for t in texts]
+        feats = [tensorize(t or "", self.config.buckets, self.config.kept_stats) for t in texts]
         # documents of similar length batched together: little padding
         order = sorted(range(len(feats)), key=lambda i: feats[i].lines)
         out: list = [None] * len(feats)

@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prox_tasks.models.line_tagger import (
+    FORMAT,
     LineTaggerRefiner,
     TaggerConfig,
     build_tagger,
@@ -128,7 +129,7 @@ def train_tagger(
         model = start_from.model
     else:
         model = build_tagger(tagger)
-    feats = [tensorize(d.get("text") or "", tagger.buckets) for d in train_docs]
+    feats = [tensorize(d.get("text") or "", tagger.buckets, tagger.kept_stats) for d in train_docs]
     labels = [(torch.tensor(lines), keep) for lines, keep in map(targets, train_docs)]
     sizes = [f.lines for f in feats]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
@@ -155,10 +156,11 @@ def train_tagger(
         losses = []
         for batch in _batches(sizes, config, epoch):
             cropped = [_crop(feats[i], labels[i][0], config.max_lines, rng) for i in batch]
-            dense, ids, offsets, mask, doc = collate([c[0] for c in cropped])
+            batch_inputs = collate([c[0] for c in cropped])
+            mask = batch_inputs[3]
             line_t = torch.nn.utils.rnn.pad_sequence([c[1] for c in cropped], batch_first=True)
             keep_t = torch.tensor([labels[i][1] for i in batch])
-            line_logits, doc_logit = model(dense, ids, offsets, mask, doc)
+            line_logits, doc_logit = model(*batch_inputs)
             line_loss = bce(line_logits[mask], line_t[mask])
             weight = torch.where(keep_t > 0.5, 1.0, config.drop_weight)
             doc_loss = bce(doc_logit, keep_t, weight=weight)
@@ -206,6 +208,7 @@ def save_tagger(refiner: LineTaggerRefiner, folder: str | os.PathLike, extra: di
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().float() for k, v in refiner.model.state_dict().items()}
     save_file(state, str(out / "model.safetensors"))
-    settings = {"kind": "line_tagger", "tagger": refiner.config.to_dict(), **extra}
+    settings = {"kind": "line_tagger", "format": FORMAT, "tagger": refiner.config.to_dict(),
+                **extra}
     (out / "refiner.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
     return out

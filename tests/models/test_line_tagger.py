@@ -1,0 +1,90 @@
+"""Line tagger artifact formats (1: no kept-line statistics, 2: with them) and the
+statistics the document head reads."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prox_tasks.models.line_features import STAT_DIM, line_stats
+from prox_tasks.models.line_tagger import (
+    FORMAT,
+    LineTaggerRefiner,
+    TaggerConfig,
+    TaggerFormatError,
+    build_tagger,
+    collate,
+    config_of,
+    tensorize,
+)
+
+SMALL = {"buckets": 512, "embed_dim": 4, "hidden": 8, "dilations": [1]}
+TEXT = "Home\nThe cat sat on the mat and the dog was in the garden all day long ...\n\n# # #"
+
+
+def write_artifact(folder, config: TaggerConfig, settings: dict):
+    import torch
+    from safetensors.torch import save_file
+
+    torch.manual_seed(0)
+    model = build_tagger(config)
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+              str(folder / "model.safetensors"))  # fmt: skip
+    (folder / "refiner.json").write_text(json.dumps({"kind": "line_tagger", **settings}))
+    return folder
+
+
+def test_line_stats_count_what_the_document_decision_reads():
+    stats = line_stats("The cat sat on the mat and ate it all up ...", repeats=2)
+    assert len(stats) == STAT_DIM
+    units, words, alpha, stops, symbols, chars, non_empty, ellipsis, sentence, repeated = stats
+    assert (units, words, alpha) == (12, 12, 11)  # "..." is a word without a letter
+    assert stops >= 4 and symbols == 1 and ellipsis == 1
+    assert (non_empty, sentence, repeated) == (1, 1, 1)
+    assert line_stats("   ", repeats=5)[:8] == [0.0] * 8
+
+
+def test_kept_statistics_move_the_document_score():
+    import torch
+
+    config = TaggerConfig.from_dict(SMALL)
+    torch.manual_seed(0)
+    model = build_tagger(config).eval()
+    inputs = list(collate([tensorize(TEXT, config.buckets)]))
+    with torch.no_grad():
+        _, doc_logit = model(*inputs)
+        inputs[5] = torch.zeros_like(inputs[5])  # the same page without its statistics
+        _, blank_logit = model(*inputs)
+    assert float(doc_logit) != pytest.approx(float(blank_logit))
+
+
+def test_format_1_artifact_still_loads(tmp_path):
+    old = TaggerConfig.from_dict({**SMALL, "kept_stats": False})
+    settings = {"tagger": {k: v for k, v in old.to_dict().items() if k != "kept_stats"}}
+    folder = write_artifact(tmp_path / "v1", old, settings)
+    refiner = LineTaggerRefiner(folder, threads=1)
+    assert refiner.config.kept_stats is False
+    assert refiner.predict_doc([TEXT])[0] in ("keep_doc()", "drop_doc()")
+
+
+def test_format_2_artifact_loads(tmp_path):
+    config = TaggerConfig.from_dict(SMALL)
+    folder = write_artifact(tmp_path / "v2", config,
+                            {"format": FORMAT, "tagger": config.to_dict()})  # fmt: skip
+    refiner = LineTaggerRefiner(folder, threads=1)
+    assert refiner.config.kept_stats is True and len(refiner.predict_chunks([TEXT])) == 1
+
+
+def test_newer_format_is_a_clear_error():
+    with pytest.raises(TaggerFormatError, match="format 99 is not supported"):
+        config_of({"format": 99, "tagger": SMALL})
+
+
+def test_mismatched_weights_are_a_clear_error(tmp_path):
+    config = TaggerConfig.from_dict(SMALL)  # format 2 weights ...
+    settings = {"tagger": {k: v for k, v in config.to_dict().items() if k != "kept_stats"}}
+    folder = write_artifact(tmp_path / "bad", config, settings)  # ... labeled format 1
+    with pytest.raises(TaggerFormatError, match="do not match a format 1 line tagger"):
+        LineTaggerRefiner(folder, threads=1)
