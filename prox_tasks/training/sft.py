@@ -93,18 +93,26 @@ def plan_epoch(lengths: Sequence[int], config: SFTConfig, epoch: int) -> list[li
     batches: list[list[int]] = []
     for start in range(0, len(order), config.bucket_size):
         window = sorted(order[start : start + config.bucket_size], key=lambda i: lengths[i])
-        batch: list[int] = []
-        longest = 0
-        for i in window:
-            size = min(lengths[i], config.max_length)
-            if batch and max(longest, size) * (len(batch) + 1) > config.batch_tokens:
-                batches.append(batch)
-                batch, longest = [], 0
-            batch.append(i)
-            longest = max(longest, size)
-        if batch:
-            batches.append(batch)
+        batches += pack_padded(window, lengths, config.max_length, config.batch_tokens)
     rng.shuffle(batches)
+    return batches
+
+
+def pack_padded(order: Sequence[int], sizes: Sequence[int], cap: int, budget: int) -> list[list[int]]:
+    """Greedy batches of ``order`` whose padded size (longest x count, each size capped at
+    ``cap``) stays within ``budget``; a single over-budget item gets a batch of its own."""
+    batches: list[list[int]] = []
+    batch: list[int] = []
+    longest = 0
+    for i in order:
+        size = min(sizes[i], cap)
+        if batch and max(longest, size) * (len(batch) + 1) > budget:
+            batches.append(batch)
+            batch, longest = [], 0
+        batch.append(i)
+        longest = max(longest, size)
+    if batch:
+        batches.append(batch)
     return batches
 
 

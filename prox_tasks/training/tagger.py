@@ -27,7 +27,7 @@ from prox_tasks.models.line_tagger import (
     tensorize,
 )
 from prox_tasks.training.metrics import doc_decision, removed_lines
-from prox_tasks.training.sft import peak_rss_mb
+from prox_tasks.training.sft import pack_padded, peak_rss_mb
 
 log = logging.getLogger(__name__)
 
@@ -70,16 +70,7 @@ def targets(doc: dict) -> tuple[list[float], float]:
 def _batches(sizes: list[int], config: TaggerTrainConfig, epoch: int) -> list[list[int]]:
     rng = random.Random(config.seed * 7919 + epoch)
     order = sorted(range(len(sizes)), key=lambda i: (sizes[i], rng.random()))
-    batches, batch, longest = [], [], 0
-    for i in order:
-        size = min(sizes[i], config.max_lines)
-        if batch and max(longest, size) * (len(batch) + 1) > config.batch_lines:
-            batches.append(batch)
-            batch, longest = [], 0
-        batch.append(i)
-        longest = max(longest, size)
-    if batch:
-        batches.append(batch)
+    batches = pack_padded(order, sizes, config.max_lines, config.batch_lines)
     rng.shuffle(batches)
     return batches
 
