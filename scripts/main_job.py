@@ -133,7 +133,8 @@ def main(argv: list[str] | None = None) -> int:
     m = gate["metrics"]
     print()
     print(f"refined corpus:   {corpus / 'snapshots' / snapshot / 'shards'}  "
-          f"({m['docs_kept']} kept, {m['docs_dropped']} dropped of {m['docs_planned']}; "
+          f"({m['docs_kept']} kept, {m['docs_dropped']} dropped, "
+          f"{m.get('docs_quarantined', 0)} quarantined of {m['docs_planned']}; "
           f"kept-token ratio {m['kept_token_ratio']:.3f})")
     print(f"release pointer:  {corpus / 'latest.json'}  -> {latest['name']}")
     print(f"quality report:   {gate['report_uri']}  (gate {'PASSED' if gate['passed'] else 'FAILED'},"
