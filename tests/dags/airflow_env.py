@@ -8,9 +8,11 @@ at import time, so AIRFLOW_HOME and friends must be set first. One temporary AIR
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -42,10 +44,19 @@ os.environ.pop("PROX_CATALOG_URL", None)
 
 
 def airflow_cli(*args: str, timeout: float = 300, check: bool = True, env: dict | None = None):
-    """Run ``airflow ARGS`` with this installation's environment."""
+    """Run ``airflow ARGS`` with this installation's environment.
+
+    SQLite answers "database is locked" at once (no busy wait) when a read transaction must
+    upgrade to a write while the scheduler writes; the CLI's transaction is rolled back whole,
+    so the command is tried again (at most 3 times). A real deployment uses PostgreSQL.
+    """
     cmd = [str(Path(sys.executable).with_name("airflow")), *args]
-    proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True,
-                          text=True, timeout=timeout, cwd=str(REPO))
+    for attempt in range(3):
+        proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True,
+                              text=True, timeout=timeout, cwd=str(REPO))
+        if proc.returncode == 0 or "database is locked" not in proc.stdout + proc.stderr:
+            break
+        time.sleep(2 + attempt * 3)
     if check and proc.returncode != 0:
         raise RuntimeError(f"{' '.join(args)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}"
                            f"\n{proc.stderr[-3000:]}")
@@ -59,6 +70,9 @@ def migrate_once() -> None:
     global _MIGRATED
     if not _MIGRATED:
         airflow_cli("db", "migrate")
+        # WAL lets the services read while one of them writes (persistent in the DB file)
+        with sqlite3.connect(HOME / "airflow.db") as db:
+            db.execute("PRAGMA journal_mode=WAL")
         for pool, slots in (("gpu", 2), ("teacher_api", 4)):
             airflow_cli("pools", "set", pool, str(slots), f"prox {pool} pool")
         _MIGRATED = True
