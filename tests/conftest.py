@@ -1,3 +1,5 @@
+"""Fixtures shared by several test packages (built once per session)."""
+
 import pytest
 
 from tests.inference.helpers import build_tagger_artifact, build_tiny_model
