@@ -68,11 +68,17 @@ def test_parses_calls(source, call):
     ],
 )  # fmt: skip
 def test_strings_come_out_exact(literal, value):
-    program = parse(f"normalize(source_str={literal}, target_str={literal})")
-    # source == target is rejected, so check the source through a different target
     program = parse(f"normalize({literal}, 'T')")
     assert program.errors == (), program.errors
     assert program.calls == (Normalize(value, "T"),)
+    program = parse(f"normalize(source_str='S', target_str={literal})")
+    assert program.calls == (Normalize("S", value),)
+    # the same literal on both sides decodes to equal strings, which the binder rejects
+    program = parse(f"normalize(source_str={literal}, target_str={literal})")
+    assert program.calls == ()
+    assert [(e.kind, e.message) for e in program.errors] == [
+        ("bad_arguments", "normalize() source_str equals target_str")
+    ]
 
 
 def test_comments_blank_lines_and_fences_are_ignored():

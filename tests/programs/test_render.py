@@ -82,6 +82,11 @@ def test_hugging_face_tokenizer_is_adapted():
     tok.pre_tokenizer = pre_tokenizers.Split("", "isolated")
     hf = PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]")
     assert render_doc("abcdefghij", tokenizer=hf, max_tokens=4) == "abcd"
-    chunks = render_chunks("abc\ndef\nghi", tokenizer=hf, max_tokens=30)
-    assert all(c.tokens <= 30 for c in chunks)
-    assert [c.first_line for c in chunks] == [0, 1, 2] or len(chunks) < 3
+    # one token per character: wrapper "[doc]\n" + "\n[/doc]" = 13, a line "[000]abc\n" = 9
+    spans = lambda budget: [(c.first_line, c.last_line, c.tokens)  # noqa: E731
+                            for c in render_chunks("abc\ndef\nghi", tokenizer=hf, max_tokens=budget)]
+    assert spans(30) == [(0, 0, 22), (1, 1, 22), (2, 2, 22)]
+    assert spans(31) == [(0, 1, 31), (2, 2, 22)]
+    assert spans(40) == [(0, 2, 40)]
+    (long_line,) = render_chunks("abcdefghij", tokenizer=hf, max_tokens=20)
+    assert long_line.prompt == "[doc]\n[000]ab\n[/doc]" and long_line.truncated_lines == (0,)
