@@ -1,10 +1,25 @@
-"""Build the bench seed set: every document of ../shared/data labeled by the rules teacher.
+"""Build a bench seed set: every document of ../shared/data labeled by a teacher mix.
 
 Writes ``train.jsonl.gz`` (80%), ``validation.jsonl.gz`` (10%) and ``test.jsonl.gz`` (10%,
 held out: never trained on, never used to pick a checkpoint; bench/train.py reports on it),
-split by a hash of the document id, and ``manifest.json`` (version = hash of the three files).
+split by a hash of the document id (the same documents in every mix), and ``manifest.json``
+(version = hash of the three files, counts per labeling teacher).
 
-    python bench/seedset.py --data ../shared/data --out bench/out/seed
+Mixes (``--teacher``):
+
+- ``rules``: the rules teacher everywhere (the seed set of the earlier defaults).
+- ``best``: per document the best label it has (``prox_tasks.labeling.best``): ``diff`` from
+  the human gold (WCXB ``gold_text``) or the reference extraction (Readability's expected
+  text), ``html`` for the WARC pages (HTML from the WARC files beside them), else ``rules``.
+- ``diff``: only the documents with a clean text, diff-labeled (no rules labels at all).
+- ``html``: no human gold at all: ``html`` where the page HTML is at hand (the WARC pages,
+  and WCXB pages when ``--wcxb-html`` gives their HTML), else ``rules`` — what a crawl with
+  its WARC files gets with no human and no LLM.
+
+    python bench/seedset.py --data ../shared/data --out bench/out/seed                 # rules
+    python bench/seedset.py --data ../shared/data --teacher best --out bench/out/seed-best
+    python bench/seedset.py --data ../shared/data --teacher html --out bench/out/seed-html \
+        --wcxb-html /path/to/web-content-extraction-benchmark/dev/html
 """
 
 from __future__ import annotations
@@ -23,24 +38,63 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 from prox_tasks.labeling import get_teacher  # noqa: E402
 from prox_tasks.training.seedset import id_bucket  # noqa: E402
 
+REFERENCE_FIELDS = ("gold_text", "readability_expected_text")  # a clean version of the page
+
+
+def warc_html(data: str) -> dict:
+    """{(url, date): [html, ...]} of every WARC response in the data folder."""
+    from prox_tasks.labeling.warc import html_by_capture
+
+    warcs = [p for p in glob.glob(os.path.join(data, "**/*.warc.gz"), recursive=True)
+             if not p.endswith((".wet.gz", ".wat.gz"))]  # fmt: skip
+    return html_by_capture(sorted(warcs))
+
+
+def extras_of(row: dict, mode: str, captures: dict, wcxb_html: str | None) -> dict:
+    """What the teacher mix may use for this row: its clean text and its HTML."""
+    gold = next((row[f] for f in REFERENCE_FIELDS if row.get(f)), None)
+    html = None
+    key = (row.get("url"), row.get("warc_date"))
+    if row.get("warc_date") and captures.get(key):
+        html = captures[key].pop(0)
+    elif wcxb_html and mode == "html" and str(row["id"]).startswith("wcxb-dev-"):
+        path = os.path.join(wcxb_html, str(row["id"]).rsplit("-", 1)[-1] + ".html.gz")
+        if os.path.exists(path):
+            html = gzip.open(path, "rb").read().decode(row.get("html_encoding") or "utf-8", "replace")
+    return {"gold": None if mode == "html" else gold, "html": html}
+
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
     parser.add_argument("--out", default="bench/out/seed")
+    parser.add_argument("--teacher", choices=["rules", "best", "diff", "html"], default="rules")
+    parser.add_argument("--wcxb-html", default=None, help="WCXB dev/html folder (--teacher html)")
     args = parser.parse_args()
-    teacher = get_teacher("rules")
+    rules = get_teacher("rules")
+    teacher = rules if args.teacher == "rules" else get_teacher("best", fallback=rules)
+    captures = warc_html(args.data) if args.teacher in ("best", "html") else {}
     splits: dict[str, list[dict]] = {"train": [], "validation": [], "test": []}
+    by_teacher: dict[str, int] = {}
     start = time.perf_counter()
     for path in sorted(glob.glob(os.path.join(args.data, "**/*.jsonl.gz"), recursive=True)):
         for line in gzip.open(path, "rt", encoding="utf-8"):
             row = json.loads(line)
-            label = teacher.label(row["text"])
+            if not isinstance(row.get("text"), str) or not row["text"].strip():
+                continue
+            extras = extras_of(row, args.teacher, captures, args.wcxb_html)
+            b = id_bucket(str(row["id"]))
+            split = "test" if b < 10 else "validation" if b < 20 else "train"
+            if args.teacher == "diff" and extras["gold"] is None and split != "test":
+                continue
+            label = teacher.label_rows([row["text"]], [extras])[0]
+            labeled_by = label.meta.get("teacher", teacher.name)
+            by_teacher[labeled_by] = by_teacher.get(labeled_by, 0) + 1
             doc = {"id": row["id"], "text": row["text"], "doc_program": label.doc_program,
                    "chunk_program": label.chunk_program, "gold_text": row.get("gold_text") or None,
-                   "source": row.get("source"), "page_type": row.get("page_type")}  # fmt: skip
-            b = id_bucket(str(row["id"]))
-            splits["test" if b < 10 else "validation" if b < 20 else "train"].append(doc)
+                   "source": row.get("source"), "page_type": row.get("page_type"),
+                   "teacher": labeled_by, "has_html": extras["html"] is not None}  # fmt: skip
+            splits[split].append(doc)
     os.makedirs(args.out, exist_ok=True)
     digest = hashlib.sha256()
     for name, docs in splits.items():
@@ -48,14 +102,16 @@ def main() -> int:
         digest.update(data)
         with open(os.path.join(args.out, f"{name}.jsonl.gz"), "wb") as fh:
             fh.write(gzip.compress(data, mtime=0))
-    manifest = {"version": f"rules-1-shared-data-{digest.hexdigest()[:12]}",
-                "teacher": teacher.describe(),
+    prefix = "rules-1" if args.teacher == "rules" else args.teacher
+    manifest = {"version": f"{prefix}-shared-data-{digest.hexdigest()[:12]}",
+                "teacher": teacher.describe(), "by_teacher": by_teacher,
                 "splits": {"train": "train.jsonl.gz", "validation": "validation.jsonl.gz"},
                 "held_out": {"test": "test.jsonl.gz"},
                 "docs": {k: len(v) for k, v in splits.items()}}  # fmt: skip
     with open(os.path.join(args.out, "manifest.json"), "w") as fh:
         json.dump(manifest, fh, indent=2)
     print(json.dumps({"out": args.out, "version": manifest["version"], "docs": manifest["docs"],
+                      "by_teacher": by_teacher,
                       "label_seconds": round(time.perf_counter() - start, 1)}))  # fmt: skip
     return 0
 

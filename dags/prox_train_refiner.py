@@ -23,9 +23,12 @@ with `seed_uri`.
    `causal_lm`, fine-tuning `base` — any Hugging Face causal LM, e.g. the ProX paper's
    refining models), published to the registry (`$PROX_MODEL_REGISTRY`). Pool `gpu`.
 3. **evaluate** — the promoted model on the same validation documents.
-4. **promote** — only when the candidate scores higher (document F1 and line F1 against the
+4. **promote** — only when the candidate is not worse than the incumbent (the promoted
+   model, else the shipped default) on the shipped human-gold set (word F1; recall within
+   0.005) and scores higher on the validation split (document F1 and line F1 against the
    teacher, no worse program failure rate); then the `prox_refiner` Asset is updated and
-   the next **prox_refine_snapshot** runs use it. Not better: the task is skipped.
+   the next **prox_refine_snapshot** runs use it. Not better: the task is skipped and the
+   reason is in the registry's decision record.
 """
 
 
@@ -50,6 +53,9 @@ with `seed_uri`.
         "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},
         "max_eval_docs": {"default": None, "type": ["null", "integer"], "minimum": 1,
                           "title": "Most validation documents"},
+        "gold_gate": {"default": True, "type": "boolean", "title": "Gold gate",
+                      "description": "Refuse a candidate worse than the incumbent on the "
+                                     "shipped human-gold set."},
         **cfg.common_params(),
     }.items()},
     doc_md=DOC,

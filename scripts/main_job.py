@@ -116,10 +116,17 @@ def main(argv: list[str] | None = None) -> int:
          f"{'fine-tuning ' + base if base else 'from scratch'})")
     run_dag(dagbag, "prox_train_refiner", {"seed_uri": seed_uri, "epochs": args.epochs,
                                            "base": base})
-    promoted = ModelRegistry(settings.registry_root()).promoted(settings.REFINER_NAME)
+    registry = ModelRegistry(settings.registry_root())
+    promoted = registry.promoted(settings.REFINER_NAME)
+    decisions = registry.decisions(settings.REFINER_NAME)
+    if decisions and not decisions[-1]["promoted"]:
+        # the gold gate: a fine-tune worse on human gold than the incumbent is refused
+        step(f"   candidate not promoted: {decisions[-1]['reason']}")
     if promoted is None:
-        raise SystemExit("no refiner was promoted")
-    step(f"   promoted refiner {promoted['version']}")
+        from prox_tasks.models import SHIPPED_MODEL
+
+        promoted = {"version": "shipped", "uri": str(SHIPPED_MODEL)}
+    step(f"   refining with {promoted['version']}")
 
     step("3/3 refining the sample: plan, refine shards, quality gate, release")
     snapshot = f"sample-{promoted['version']}"

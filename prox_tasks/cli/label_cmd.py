@@ -1,4 +1,5 @@
-"""``prox label``: write seed programs for a corpus with a teacher (rules, diff, llm)."""
+"""``prox label``: write seed programs for a corpus with a teacher (rules, diff, html, llm,
+best)."""
 
 from __future__ import annotations
 
@@ -11,10 +12,30 @@ def register(subparsers, name: str, help_text: str) -> None:
         "--input", required=True, help="documents (file, folder, glob; path, file://, s3://)"
     )
     p.add_argument("--output", required=True, help="labels, JSONL(.gz/.zst)")
-    p.add_argument("--teacher", choices=["rules", "diff", "llm"], default="rules")
+    p.add_argument(
+        "--teacher",
+        choices=["rules", "diff", "html", "llm", "best"],
+        default="rules",
+        help="best: diff where a gold text exists, else html where the HTML exists, else rules "
+        "(llm when --base-url/--conn-id is given)",
+    )
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
     p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher")
+    p.add_argument("--html-field", default="html", help="page HTML for the html teacher")
+    p.add_argument(
+        "--warc",
+        action="append",
+        default=None,
+        help="WARC file(s) holding the HTML responses of a WET --input (joined on "
+        "WARC-Refers-To); repeatable",
+    )
+    p.add_argument(
+        "--extractor",
+        choices=["trafilatura", "resiliparse"],
+        default="trafilatura",
+        help="html teacher: the main-content extractor",
+    )
     p.add_argument(
         "--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl)"
     )
@@ -65,7 +86,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 def build_teacher(args):
     from prox_tasks.labeling import get_teacher
 
-    if args.teacher == "llm":
+    def llm():
         options = {
             "base_url": args.base_url,
             "model": args.model,
@@ -76,7 +97,21 @@ def build_teacher(args):
             "timeout": args.timeout,
         }
         return get_teacher("llm", **options)
-    return get_teacher(args.teacher, chunked=not args.unchunked)
+
+    chunked = not args.unchunked
+    if args.teacher == "llm":
+        return llm()
+    if args.teacher == "html":
+        return get_teacher("html", chunked=chunked, extractor=args.extractor)
+    if args.teacher == "best":
+        fallback = llm() if (args.base_url or args.conn_id) else get_teacher("rules", chunked=chunked)
+        html = None
+        try:
+            html = get_teacher("html", chunked=chunked, extractor=args.extractor)
+        except ImportError:  # no extractor installed: HTML rows go to the fallback teacher
+            pass
+        return get_teacher("best", fallback=fallback, html=html, chunked=chunked)
+    return get_teacher(args.teacher, chunked=chunked)
 
 
 def run(args) -> int:
@@ -90,7 +125,7 @@ def run(args) -> int:
             info = build_seed_set(
                 args.input, args.output, teacher, args.sample_size, args.seed,
                 args.val_fraction, name=args.name, text_field=args.text_field,
-                id_field=args.id_field, gold_field=args.gold_field,
+                id_field=args.id_field, gold_field=args.gold_field, html_field=args.html_field,
                 register=not args.no_register, catalog=args.catalog,
             )  # fmt: skip
             print(json.dumps(info.to_dict()))
@@ -105,8 +140,10 @@ def run(args) -> int:
             args.quarantine,
             args.keep_text,
             args.limit,
+            html_field=args.html_field,
+            warc_uris=args.warc,
         )
-    except (ValueError, KeyError, FileNotFoundError) as err:
+    except (ValueError, KeyError, FileNotFoundError, ImportError) as err:
         print(json.dumps({"error": str(err)}))
         return 1
     print(json.dumps(summary))

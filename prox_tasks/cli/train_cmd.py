@@ -33,6 +33,11 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--work-dir", help="checkpoint folder (a rerun resumes from it)")
     p.add_argument("--catalog", help="catalog URL to register the model in")
     p.add_argument("--no-promote", action="store_true", help="publish without promoting")
+    p.add_argument("--no-gold-gate", action="store_true",
+                   help="skip the human-gold comparison with the incumbent (not recommended)")
+    p.add_argument("--gold-set", help="JSONL(.gz) rows with text and gold_text instead of the "
+                   "shipped gold set")
+    p.add_argument("--gold-docs", type=int, help="score at most this many gold documents")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -49,6 +54,7 @@ def run(args) -> int:
         batch_tokens=args.batch_tokens, grad_accum=args.grad_accum, bf16=args.bf16,
         tiny=args.tiny_config,
         work_dir=args.work_dir, catalog=args.catalog, promote=not args.no_promote,
+        gold_gate=not args.no_gold_gate, gold_set=args.gold_set, gold_docs=args.gold_docs,
     )  # fmt: skip
     print(json.dumps(run_training(job), sort_keys=True, default=str))
     return 0

@@ -1,4 +1,5 @@
-"""Teachers that write seed programs: ``rules`` (offline default), ``diff`` and ``llm``.
+"""Teachers that write seed programs: ``rules`` (offline default), ``diff``, ``html``, ``llm``
+and ``best`` (per document the best label it can have: diff, else html, else rules or llm).
 
 Example:
     >>> from prox_tasks.labeling import get_teacher
@@ -10,11 +11,11 @@ from __future__ import annotations
 
 from prox_tasks.labeling.base import Label, Teacher
 
-TEACHERS = ("rules", "diff", "llm")
+TEACHERS = ("rules", "diff", "html", "llm", "best")
 
 
 def get_teacher(name: str, **options) -> Teacher:
-    """Build a teacher by name (``rules``, ``diff`` or ``llm``) with constructor options.
+    """Build a teacher by name (one of :data:`TEACHERS`) with constructor options.
 
     Raises:
         ValueError: For an unknown teacher name.
@@ -27,6 +28,14 @@ def get_teacher(name: str, **options) -> Teacher:
         from prox_tasks.labeling.diff import DiffTeacher
 
         return DiffTeacher(**options)
+    if name == "html":
+        from prox_tasks.labeling.html import HtmlTeacher
+
+        return HtmlTeacher(**options)
+    if name == "best":
+        from prox_tasks.labeling.best import BestTeacher
+
+        return BestTeacher(**options)
     if name == "llm":
         from prox_tasks.labeling.llm import LLMTeacher
 

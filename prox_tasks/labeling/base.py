@@ -30,9 +30,15 @@ class Label:
 
 
 class Teacher:
-    """Base class: subclasses implement :meth:`label`; ``label_many`` maps it."""
+    """Base class: subclasses implement :meth:`label`; ``label_many`` maps it.
+
+    ``reads`` names what the teacher needs besides the text, passed as ``label``'s second
+    argument: ``"gold"`` (a clean version: the ``diff`` teacher), ``"html"`` (the page's
+    HTML: the ``html`` teacher), or ``None``.
+    """
 
     name = "teacher"
+    reads: str | None = None
 
     def label(self, text: str, gold: str | None = None) -> Label:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -45,6 +51,15 @@ class Teacher:
             raise ValueError(f"{len(texts)} texts but {len(golds)} gold texts")
         golds = golds if golds is not None else [None] * len(texts)
         return [self.label(t, g) for t, g in zip(texts, golds)]
+
+    def label_rows(self, texts: Sequence[str], extras: Sequence[dict]) -> list[Label]:
+        """Label documents given each row's extras (``{"gold": ..., "html": ...}``).
+
+        The default passes ``extras[i][self.reads]`` as the second argument of ``label``;
+        the ``best`` teacher overrides it to pick a teacher per row.
+        """
+        golds = [e.get(self.reads) for e in extras] if self.reads else None
+        return self.label_many(texts, golds)
 
     def describe(self) -> dict:
         """Name and settings, as recorded in a seed set's manifest."""

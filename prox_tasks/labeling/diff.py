@@ -40,6 +40,7 @@ class DiffTeacher(Teacher):
     """
 
     name = "diff"
+    reads = "gold"
 
     def __init__(
         self,

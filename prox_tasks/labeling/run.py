@@ -42,18 +42,26 @@ def label_corpus(
     keep_text: bool = False,
     limit: int | None = None,
     batch_size: int = 64,
+    html_field: str = "html",
+    warc_uris: list[str] | None = None,
 ) -> dict:
     """Label every document of ``input_uri`` and write one row per document to ``output_uri``.
 
     Output rows: ``id``, ``doc_program``, ``chunk_program``, ``teacher``, ``valid``,
     ``rejected`` (reasons; empty when valid), ``label_meta``, ``source``, ``offset`` (and
-    ``text`` with ``keep_text``). Bad input records and, for the ``diff`` teacher, documents
-    without gold go to the quarantine file (default ``<output>.quarantine.jsonl``). The output
-    is written atomically, so a retried task gives the same file.
+    ``text`` with ``keep_text``); ``teacher`` is the teacher that labeled the row (with the
+    ``best`` teacher: ``diff``, ``html``, ``rules`` or ``llm``). Bad input records, and
+    documents without what the teacher reads (``diff``: a string ``gold_field``, reason
+    ``missing_gold``; ``html``: a string ``html_field``, reason ``missing_html``), go to the
+    quarantine file (default ``<output>.quarantine.jsonl``). The output is written
+    atomically, so a retried task gives the same file. With ``warc_uris`` (the WARC files of
+    a WET input), a row without ``html_field`` takes the HTML of the response record its
+    ``WARC-Refers-To`` names.
 
     Returns:
         Counts: read, written, valid, rejected (by reason), quarantined (by reason),
-        doc-level keep/drop, and the teacher's usage report when it has one.
+        doc-level keep/drop, rows per labeling teacher (``by_teacher``), and the teacher's
+        usage report when it has one.
     """
     from prox_tasks.corpus import Quarantine
     from prox_tasks.storage import open_uri
@@ -61,7 +69,14 @@ def label_corpus(
     quarantine = Quarantine()
     counts: Counter = Counter()
     rejected: Counter = Counter()
-    needs_gold = teacher.name == "diff"
+    fields = {"gold": gold_field, "html": html_field}
+    needs = teacher.reads
+    by_teacher: Counter = Counter()
+    warc_html = {}
+    if warc_uris:
+        from prox_tasks.labeling.warc import html_by_record_id
+
+        warc_html = html_by_record_id(list(warc_uris))
     docs = read_input(input_uri, text_field, id_field, quarantine)
     with open_uri(output_uri, "wt", compression="infer") as out:
         for batch in _batches(docs, batch_size):
@@ -70,28 +85,34 @@ def label_corpus(
                 if not batch:
                     break
             counts["read"] += len(batch)
-            if needs_gold:
-                with_gold = []
+            for doc in batch:
+                refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
+                if warc_html and html_field not in doc.meta and refers_to in warc_html:
+                    doc.meta[html_field] = warc_html[refers_to]
+            if needs:
+                complete = []
                 for doc in batch:
-                    if isinstance(doc.meta.get(gold_field), str):
-                        with_gold.append(doc)
+                    if isinstance(doc.meta.get(fields[needs]), str):
+                        complete.append(doc)
                     else:
                         quarantine.add(
                             doc.source,
                             doc.offset,
-                            "missing_gold",
-                            f"no string field {gold_field!r}",
+                            f"missing_{needs}",
+                            f"no string field {fields[needs]!r}",
                             doc_id=doc.id,
                         )
-                batch = with_gold
-            golds = [d.meta.get(gold_field) for d in batch] if needs_gold else None
-            labels = teacher.label_many([d.text for d in batch], golds)
+                batch = complete
+            extras = [{k: d.meta.get(f) for k, f in fields.items()} for d in batch]
+            labels = teacher.label_rows([d.text for d in batch], extras)
             for doc, label in zip(batch, labels):
                 reasons = validate_label(doc.text, label)
                 rejected.update(reasons)
+                labeled_by = (label.meta or {}).get("teacher") or teacher.name
+                by_teacher[labeled_by] += 1
                 row = {
                     "id": doc.id, "doc_program": label.doc_program,
-                    "chunk_program": label.chunk_program, "teacher": teacher.name,
+                    "chunk_program": label.chunk_program, "teacher": labeled_by,
                     "valid": not reasons, "rejected": reasons, "label_meta": label.meta,
                     "source": doc.source, "offset": doc.offset,
                 }  # fmt: skip
@@ -109,6 +130,7 @@ def label_corpus(
         "read": counts["read"], "written": counts["written"], "valid": counts["valid"],
         "keep_doc": counts["keep_doc()"], "drop_doc": counts["drop_doc()"],
         "rejected": dict(rejected), "quarantined": dict(quarantine.reasons),
+        "by_teacher": dict(sorted(by_teacher.items())),
         "quarantine": quarantine_uri, "output": output_uri, "teacher": teacher.describe(),
     }  # fmt: skip
     usage = getattr(teacher, "usage", None)

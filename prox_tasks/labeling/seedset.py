@@ -66,11 +66,13 @@ class SeedSetInfo:
 
 
 def label_distribution(labels: Iterable[Label], texts: Iterable[str]) -> dict:
-    """Document keep/drop counts, chunk-call counts, and the share of lines removed."""
-    doc, calls = Counter(), Counter()
+    """Document keep/drop counts, chunk-call counts, the share of lines removed, and the
+    documents per labeling teacher (``by_teacher``: ``label.meta["teacher"]``)."""
+    doc, calls, by_teacher = Counter(), Counter(), Counter()
     lines = removed = with_removals = n = 0
     for label, text in zip(labels, texts):
         n += 1
+        by_teacher[(label.meta or {}).get("teacher") or "unknown"] += 1
         doc[label.doc_program.strip()] += 1
         program = parse(label.chunk_program, level="chunk")
         removed_here = 0
@@ -86,6 +88,7 @@ def label_distribution(labels: Iterable[Label], texts: Iterable[str]) -> dict:
         "keep_doc": doc["keep_doc()"], "drop_doc": doc["drop_doc()"],
         "calls": dict(calls), "docs_with_removals": with_removals,
         "lines_removed_fraction": round(removed / lines, 4) if lines else 0.0, "docs": n,
+        "by_teacher": dict(sorted(by_teacher.items())),
     }  # fmt: skip
 
 
@@ -123,6 +126,7 @@ def assemble_seed_set(
     *,
     name: str | None = None,
     gold_field: str = "gold_text",
+    html_field: str = "html",
     sample_info: dict | None = None,
     usage: dict | None = None,
     register: bool = True,
@@ -141,6 +145,7 @@ def assemble_seed_set(
         seed, val_fraction: The split's seed and validation share.
         name: Catalog name (default ``seed-<teacher>-<version>``).
         gold_field: Clean-text field copied into the rows when present.
+        html_field: The page HTML's field (the ``html`` teacher's input; not copied).
         sample_info: :func:`sample_documents`' result (sizes and strata for the manifest).
         usage: The teacher's usage report (recorded in the returned info, not the manifest).
         register, catalog: Register in the catalog (see :func:`register_in_catalog`).
@@ -166,11 +171,14 @@ def assemble_seed_set(
             doc_id, text, gold = str(doc["id"]), doc["text"], doc.get(gold_field)
             found = labels.get(doc_id)
             if found is None:
-                needs_gold = teacher.get("name") == "diff" and not isinstance(gold, str)
-                reasons = ["missing_gold" if needs_gold else "not_labeled"]
+                needs = {"diff": gold, "html": doc.get(html_field)}.get(teacher.get("name"), "")
+                missing = "missing_gold" if teacher.get("name") == "diff" else "missing_html"
+                reasons = [missing if not isinstance(needs, str) else "not_labeled"]
             else:
+                meta = {**(found.get("label_meta") or {}),
+                        "teacher": found.get("teacher") or teacher.get("name")}  # fmt: skip
                 label = Label(found.get("doc_program") or "", found.get("chunk_program") or "",
-                              found.get("label_meta") or {})  # fmt: skip
+                              meta)  # fmt: skip
                 reasons = validate_label(text, label)
             if reasons:
                 rejected.update(reasons)
@@ -180,7 +188,7 @@ def assemble_seed_set(
                 continue
             row = {"id": doc_id, "text": text, "doc_program": label.doc_program,
                    "chunk_program": label.chunk_program, "source": doc.get("source"),
-                   "page_type": doc.get("page_type")}  # fmt: skip
+                   "page_type": doc.get("page_type"), "teacher": label.meta["teacher"]}  # fmt: skip
             if isinstance(gold, str):
                 row["gold_text"] = gold
             in_val = seeded_hash(seed, "split", doc_id) % 10_000 < val_fraction * 10_000
@@ -239,6 +247,7 @@ def build_seed_set(
     text_field: str = "text",
     id_field: str = "id",
     gold_field: str = "gold_text",
+    html_field: str = "html",
     group_field: str = "source",
     register: bool = True,
     catalog=None,
@@ -259,6 +268,7 @@ def build_seed_set(
         name: Catalog name (default ``seed-<teacher>-<version>``).
         text_field, id_field: Input fields.
         gold_field: Clean text field (needed by the ``diff`` teacher; copied when present).
+        html_field: The page HTML's field (read by the ``html`` and ``best`` teachers).
         group_field: Row field stratified by (else the URL's domain).
         register: Register in the catalog (guarded: skipped when the package is missing).
         catalog: ``Catalog``, URL, or None for the default catalog.
@@ -280,11 +290,12 @@ def build_seed_set(
     for i, uri in enumerate(sample["files"]):
         out = join_uri(output_uri, "labels", f"labels-{i:05d}.jsonl.gz")
         label_corpus(uri, out, teacher, gold_field=gold_field, batch_size=batch_size,
+                     html_field=html_field,
                      quarantine_uri=join_uri(output_uri, "labels", f"quarantine-{i:05d}.jsonl"))  # fmt: skip
         label_files.append(out)
     usage = getattr(teacher, "usage", None)
     return assemble_seed_set(
         sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,
-        name=name, gold_field=gold_field, sample_info=sample,
+        name=name, gold_field=gold_field, html_field=html_field, sample_info=sample,
         usage=usage.to_dict() if usage is not None else None, register=register, catalog=catalog,
     )  # fmt: skip

@@ -30,24 +30,32 @@ def train(seed: dict, params: dict) -> dict:
                    kind=params["kind"], base=params.get("base") or None,
                    epochs=params["epochs"], seed_value=params["random_seed"],
                    threads=params["threads"], max_eval_docs=params.get("max_eval_docs"),
-                   catalog=seed["catalog_url"], promote=False)
+                   catalog=seed["catalog_url"], promote=False, gold_gate=False)
     out = run_training(job)
     return {k: out[k] for k in ("name", "version", "uri", "kind", "metrics", "seed_set")}
 
 
 def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
-    """Metrics of the promoted model on the same validation documents (None without one)."""
+    """Metrics of the promoted model on the same validation documents (None without one),
+    and — unless the ``gold_gate`` Param is off — candidate and incumbent (the promoted
+    model, else the shipped default) on the shipped human-gold set."""
     from prox_tasks.models import load_refiner
     from prox_tasks.registry import ModelRegistry
     from prox_tasks.training.evaluate import evaluate_refiner
     from prox_tasks.training.seedset import load_seed_set
 
-    current = ModelRegistry(seed["registry"]).promoted(candidate["name"])
+    registry = ModelRegistry(seed["registry"])
+    gold = None
+    if params.get("gold_gate", True):
+        from prox_tasks.training.gold_gate import gold_comparison
+
+        gold = gold_comparison(candidate["uri"], registry, candidate["name"], params["threads"])
+    current = registry.promoted(candidate["name"])
     if current is None or current["version"] == candidate["version"]:
-        return {"incumbent": current and current["version"], "metrics": None}
+        return {"incumbent": current and current["version"], "metrics": None, "gold": gold}
     valid = load_seed_set(seed["uri"]).validation[: params.get("max_eval_docs")]
     metrics = evaluate_refiner(load_refiner(current["uri"], threads=params["threads"]), valid)
-    return {"incumbent": current["version"], "metrics": metrics}
+    return {"incumbent": current["version"], "metrics": metrics, "gold": gold}
 
 
 def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
@@ -55,8 +63,10 @@ def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
     from prox_tasks.registry import ModelRegistry
 
     registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
+    gold = incumbent.get("gold") or {}
     decision = registry.decide(candidate["name"], candidate["version"], candidate["metrics"],
-                               incumbent["metrics"])
+                               incumbent["metrics"], gold.get("candidate"), gold.get("incumbent"),
+                               gold.get("incumbent_source"))
     log.info("%s %s: %s (%s)", candidate["name"], candidate["version"],
              "promoted" if decision.promoted else "not promoted", decision.reason)
     return {"promoted": decision.promoted, "reason": decision.reason,

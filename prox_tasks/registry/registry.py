@@ -9,8 +9,9 @@ Layout under the registry root::
 
 A version is content-addressed (``<kind>-<sha256 of the files, 12 hex>``), so publishing the
 same model twice is a no-op and a retried task gives the same version. A candidate is
-promoted only when it beats the promoted model on the same validation documents
-(:func:`beats`).
+promoted only when it is at least as good as the incumbent on the shipped human-gold
+evaluation set (word F1; word recall within ``GOLD_RECALL_TOLERANCE``) and beats it on the
+same validation documents (:func:`beats`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ from prox_tasks.storage import exists, join_uri, list_uri, parse_uri, put_atomic
 ARTIFACT = "artifact.json"
 PROMOTED = "promoted.json"
 MAX_FAILURE_RATE = 0.0036  # the ProX paper's chunk-level failure rate
+#: A candidate's gold word recall may be at most this much below the incumbent's.
+GOLD_RECALL_TOLERANCE = 0.005
+#: ... and its gold word F1 at most this much below (0: at least as good).
+GOLD_F1_TOLERANCE = 0.0
 
 
 def score(metrics: dict) -> float:
@@ -35,22 +40,62 @@ def score(metrics: dict) -> float:
     return (float(metrics.get("doc_f1", 0.0)) + float(metrics.get("line_f1", 0.0))) / 2
 
 
-def beats(candidate: dict, incumbent: dict | None) -> tuple[bool, str]:
+def gold_verdict(candidate: dict | None, incumbent: dict | None) -> tuple[bool, str]:
+    """Whether the candidate is at least as good as the incumbent on human gold, and why.
+
+    Both are :func:`prox_tasks.evaluation.goldset.evaluate_on_gold` results on the same gold
+    set (``None``: not measured, which passes). The candidate passes when its word F1 is not
+    below the incumbent's by more than ``GOLD_F1_TOLERANCE`` and its word recall not by more
+    than ``GOLD_RECALL_TOLERANCE``.
+    """
+    if not candidate or not incumbent or candidate.get("f1") is None or incumbent.get("f1") is None:
+        return True, ""
+    cf, inf = float(candidate["f1"]), float(incumbent["f1"])
+    cr, inr = float(candidate["recall"]), float(incumbent["recall"])
+    where = f"on gold set {candidate.get('gold_set', '?')}"
+    if cf < inf - GOLD_F1_TOLERANCE:
+        return False, f"gold word F1 {cf:.4f} < incumbent {inf:.4f} {where}"
+    if cr < inr - GOLD_RECALL_TOLERANCE:
+        return False, (f"gold word recall {cr:.4f} < incumbent {inr:.4f} - "
+                       f"{GOLD_RECALL_TOLERANCE} {where}")  # fmt: skip
+    return True, f"gold word F1 {cf:.4f} >= {inf:.4f}, recall {cr:.4f} vs {inr:.4f} {where}"
+
+
+def beats(
+    candidate: dict,
+    incumbent: dict | None,
+    candidate_gold: dict | None = None,
+    incumbent_gold: dict | None = None,
+) -> tuple[bool, str]:
     """Whether ``candidate`` metrics beat ``incumbent`` metrics, and why.
 
-    A candidate wins when its :func:`score` is strictly higher and its chunk failure rate is
-    no worse than the incumbent's (or within the paper's 0.36%). With no incumbent it wins
-    when it writes valid programs at all.
+    First the human gold (:func:`gold_verdict`): a candidate worse on gold than the
+    incumbent — the promoted model, or the shipped default when none is promoted — loses
+    whatever its teacher agreement. Then teacher agreement on the same validation documents:
+    it wins when its :func:`score` is strictly higher, or equal with a strictly higher gold
+    word F1, and its chunk failure rate is no worse than the incumbent's (or within the
+    paper's 0.36%). With no incumbent at all it wins when it writes valid programs.
     """
     fail = float(candidate.get("chunk_failure_rate", 0.0))
+    gold_ok, gold_reason = gold_verdict(candidate_gold, incumbent_gold)
+    if not gold_ok:
+        return False, gold_reason
     if incumbent is None:
-        return fail < 1.0, "no promoted model"
+        won = fail < 1.0
+        reason = "no promoted model" if won else "no valid programs"
+        return won, f"{reason}; {gold_reason}" if gold_reason else reason
     c, i = score(candidate), score(incumbent)
     if fail > max(float(incumbent.get("chunk_failure_rate", 0.0)), MAX_FAILURE_RATE):
         return False, f"failure rate {fail:.4f} worse than the promoted model's"
+    suffix = f"; {gold_reason}" if gold_reason else ""
     if c > i:
-        return True, f"score {c:.4f} > {i:.4f}"
-    return False, f"score {c:.4f} <= {i:.4f}"
+        return True, f"score {c:.4f} > {i:.4f}{suffix}"
+    gold_better = bool(candidate_gold and incumbent_gold
+                       and candidate_gold.get("f1") is not None and incumbent_gold.get("f1") is not None
+                       and float(candidate_gold["f1"]) > float(incumbent_gold["f1"]))  # fmt: skip
+    if c == i and gold_better:
+        return True, f"score {c:.4f} = {i:.4f}{suffix}"
+    return False, f"score {c:.4f} <= {i:.4f}{suffix}"
 
 
 @dataclass
@@ -64,6 +109,9 @@ class Decision:
     reason: str
     candidate_metrics: dict
     incumbent_metrics: dict | None
+    candidate_gold: dict | None = None
+    incumbent_gold: dict | None = None
+    incumbent_source: str | None = None
     decided_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
 
     def to_dict(self) -> dict:
@@ -127,8 +175,9 @@ class ModelRegistry:
         return json.loads(read_bytes(uri)) if exists(uri) else None
 
     def decide(self, name: str, version: str, candidate_metrics: dict,
-               incumbent_metrics: dict | None) -> Decision:
-        """Promote ``version`` when its metrics beat the incumbent's; record the decision.
+               incumbent_metrics: dict | None, candidate_gold: dict | None = None,
+               incumbent_gold: dict | None = None, incumbent_source: str | None = None) -> Decision:
+        """Promote ``version`` when it beats the incumbent (:func:`beats`); record the decision.
 
         Args:
             name: Model name.
@@ -136,19 +185,26 @@ class ModelRegistry:
             candidate_metrics: The candidate's validation metrics.
             incumbent_metrics: The promoted model's metrics on the same validation documents
                 (None when nothing is promoted yet).
+            candidate_gold, incumbent_gold: Both models on the shipped human-gold set
+                (:func:`prox_tasks.evaluation.goldset.evaluate_on_gold`); the incumbent is
+                the promoted model, or the shipped default when none is promoted.
+            incumbent_source: What the gold incumbent was (a version or ``shipped:<path>``).
         """
         current = self.promoted(name)
-        won, reason = beats(candidate_metrics, incumbent_metrics if current else None)
+        won, reason = beats(candidate_metrics, incumbent_metrics if current else None,
+                            candidate_gold, incumbent_gold)  # fmt: skip
         if current and current["version"] == version:
             won, reason = False, "already promoted"
         decision = Decision(name, version, current["version"] if current else None, won,
-                            reason, candidate_metrics, incumbent_metrics if current else None)
+                            reason, candidate_metrics, incumbent_metrics if current else None,
+                            candidate_gold, incumbent_gold, incumbent_source)  # fmt: skip
         stamp = decision.decided_at.replace(":", "").replace("-", "")
         put_atomic(self.uri(name, "decisions", f"{stamp}-{version}.json"),
                    json.dumps(decision.to_dict(), indent=2, sort_keys=True))
         if won:
             record = {"version": version, "uri": self.uri(name, version),
-                      "metrics": candidate_metrics, "promoted_at": decision.decided_at}
+                      "metrics": candidate_metrics, "gold": candidate_gold,
+                      "promoted_at": decision.decided_at}
             put_atomic(self.uri(name, PROMOTED), json.dumps(record, indent=2, sort_keys=True))
             self._catalog_register(self.artifact(name, version), promoted=True)
         return decision

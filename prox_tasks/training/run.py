@@ -2,9 +2,10 @@
 
 ``run_training(TrainJob(...))`` reads the seed set, trains the chosen kind of refiner
 (``line_tagger``: the embedded default; ``causal_lm``: SFT of a Hugging Face causal LM or of
-the embedded tiny LM), evaluates it on the validation split, publishes it to the registry,
-evaluates the promoted model on the same documents, and promotes the new one only when it
-beats it. The DAG task and ``prox train`` both call it. A killed job resumes from the
+the embedded tiny LM), evaluates it on the validation split and on the shipped human-gold set,
+publishes it to the registry, evaluates the incumbent (the promoted model, else the shipped
+default) on the same documents, and promotes the new one only when it is not worse on gold and
+beats the incumbent on the validation split (:func:`prox_tasks.registry.registry.beats`). The DAG task and ``prox train`` both call it. A killed job resumes from the
 checkpoint in its work folder (derived from the job's settings when not given).
 """
 
@@ -50,6 +51,10 @@ class TrainJob:
         work_dir: Checkpoint folder (None: derived from the settings under the temp folder).
         catalog: Catalog URL to register the model in (None: no catalog).
         promote: Decide promotion (False: only publish).
+        gold_gate: Score candidate and incumbent on the human-gold set and refuse a
+            candidate worse there (:mod:`prox_tasks.training.gold_gate`).
+        gold_set: A JSONL(.gz) gold file instead of the shipped set.
+        gold_docs: Score at most this many gold documents (None: all).
     """
 
     seed: str
@@ -72,6 +77,9 @@ class TrainJob:
     work_dir: str | None = None
     catalog: str | None = None
     promote: bool = True
+    gold_gate: bool = True
+    gold_set: str | None = None
+    gold_docs: int | None = None
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog")}
@@ -143,12 +151,21 @@ def run_training(job: TrainJob) -> dict:
     out = {"name": job.name, "version": record["version"], "uri": record["uri"],
            "kind": job.kind, "seed_set": seed.describe(), "metrics": metrics,
            "train": {k: v for k, v in report.items() if k != "history"}}  # fmt: skip
+    gold = None
+    if job.gold_gate:
+        from prox_tasks.training.gold_gate import gold_comparison
+
+        gold = gold_comparison(str(artifact_dir), registry, job.name, job.threads,
+                               job.gold_set, job.gold_docs)  # fmt: skip
+        out["gold"] = gold
     if job.promote:
         current = registry.promoted(job.name)
         incumbent = None
         if current is not None and current["version"] != record["version"]:
             incumbent = evaluate_refiner(load_refiner(current["uri"], threads=job.threads), valid)
-        decision = registry.decide(job.name, record["version"], metrics, incumbent)
+        decision = registry.decide(job.name, record["version"], metrics, incumbent,
+                                   gold and gold["candidate"], gold and gold["incumbent"],
+                                   gold and gold["incumbent_source"])  # fmt: skip
         out.update(promoted=decision.promoted, reason=decision.reason,
                    incumbent={"version": decision.incumbent, "metrics": incumbent})
     return out

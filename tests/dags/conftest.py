@@ -55,7 +55,8 @@ def default_refiner(tmp_path_factory):
                                   "doc_program": label.doc_program,
                                   "chunk_program": label.chunk_program}) + "\n")
     record = run_training(TrainJob(seed=str(root / "seed.jsonl"), output=str(root / "registry"),
-                                   epochs=2, promote=False, work_dir=str(root / "work")))
+                                   epochs=2, promote=False, gold_gate=False,
+                                   work_dir=str(root / "work")))
     os.environ["PROX_DEFAULT_MODEL"] = record["uri"]
     yield record["uri"]
     os.environ.pop("PROX_DEFAULT_MODEL", None)

@@ -37,7 +37,8 @@ def test_seed_label_then_train_promotes(dagbag, tmp_path, monkeypatch):
 
     train_run = dagbag.get_dag("prox_train_refiner").test(run_conf={
         "seed_uri": str(tmp_path / "seeds" / "s1" / "manifest.json"),
-        "registry": str(tmp_path / "registry"), "epochs": 1, "catalog_url": catalog_url})
+        "registry": str(tmp_path / "registry"), "epochs": 1, "catalog_url": catalog_url,
+        "gold_gate": False})
     assert train_run.state == "success"
     states = {ti.task_id: ti.state for ti in train_run.get_task_instances()}
     assert states == {"resolve_seed_set": "success", "train": "success",

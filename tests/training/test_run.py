@@ -20,15 +20,18 @@ def seed_dir(tmp_path_factory):
 
 def test_tagger_job_promotes_then_refuses_a_worse_model(seed_dir, tmp_path):
     registry = tmp_path / "registry"
+    # the teacher-agreement mechanics (the gold gate is tested in test_gold_gate.py)
     good = run_training(TrainJob(seed=str(seed_dir), output=str(registry), epochs=4,
-                                 learning_rate=1e-2, work_dir=str(tmp_path / "w1")))  # fmt: skip
+                                 learning_rate=1e-2, work_dir=str(tmp_path / "w1"),
+                                 gold_gate=False))  # fmt: skip
     assert good["promoted"] and good["reason"] == "no promoted model"
     assert good["seed_set"]["version"] == "test-1"
     assert good["metrics"]["line_f1"] > 0.5 and good["metrics"]["chunk_failure_rate"] == 0.0
     json.dumps(good)  # the CLI prints it as one JSON line
     # a barely trained model: evaluated beside the incumbent on the same documents, refused
     weak = run_training(TrainJob(seed=str(seed_dir), output=str(registry), epochs=1,
-                                 learning_rate=1e-5, work_dir=str(tmp_path / "w2")))  # fmt: skip
+                                 learning_rate=1e-5, work_dir=str(tmp_path / "w2"),
+                                 gold_gate=False))  # fmt: skip
     assert not weak["promoted"]
     assert weak["incumbent"]["version"] == good["version"]
     assert weak["incumbent"]["metrics"]["line_f1"] == pytest.approx(good["metrics"]["line_f1"])
@@ -41,7 +44,7 @@ def test_tagger_job_promotes_then_refuses_a_worse_model(seed_dir, tmp_path):
     assert refiner.predict_doc(["x"]) in (["keep_doc()"], ["drop_doc()"])
     # and the main job can fine-tune it instead of training from zero
     tuned = run_training(TrainJob(seed=str(seed_dir), output=str(registry), epochs=1,
-                                  base=good["uri"], promote=False,
+                                  base=good["uri"], promote=False, gold_gate=False,
                                   work_dir=str(tmp_path / "w3")))  # fmt: skip
     assert tuned["metrics"]["line_f1"] > 0.5 and "promoted" not in tuned
 
@@ -52,7 +55,8 @@ def test_causal_lm_job_on_the_embedded_tiny_llama(seed_dir, tmp_path):
 
     job = TrainJob(seed=str(seed_dir), output=str(tmp_path / "registry"), kind="causal_lm",
                    max_steps=3, max_eval_docs=2, chunk_tokens=48, batch_tokens=2048,
-                   tiny=tiny_lm_config().to_dict(), work_dir=str(tmp_path / "w"))  # fmt: skip
+                   tiny=tiny_lm_config().to_dict(), work_dir=str(tmp_path / "w"),
+                   gold_gate=False)  # fmt: skip
     out = run_training(job)
     assert out["kind"] == "causal_lm" and out["train"]["steps"] == 3
     assert out["metrics"]["docs"] == 2 and 0.0 <= out["metrics"]["chunk_failure_rate"] <= 1.0

@@ -1,0 +1,65 @@
+"""The evaluation set with human gold that ships with prox (promotion is decided on it).
+
+A model is promoted only when it is at least as good as the incumbent on the same human gold
+(:func:`prox_tasks.registry.registry.beats`); teacher agreement on the seed set's validation
+split alone cannot tell a better refiner from one that copies a weaker teacher better. The
+set is small, fixed and versioned (``GOLD_SET_VERSION`` is the hash of its rows, recorded in
+every promotion decision), and ships inside the package because a training run cannot reach
+any shared data folder.
+
+Contents: WCXB dev pages (Web Content eXtraction Benchmark, CC-BY-4.0,
+Murrough-Foley/web-content-extraction-benchmark; see ``gold/README.md``) with a human-reviewed
+main text, none of which any shipped model trained on. Rebuild with ``bench/goldset.py``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+from functools import lru_cache
+from pathlib import Path
+
+GOLD_DIR = Path(__file__).resolve().parent / "gold"
+GOLD_FILE = "wcxb-gold-v1.jsonl.gz"
+
+
+@lru_cache(maxsize=4)
+def _read(path: str) -> tuple[tuple[dict, ...], str]:
+    data = Path(path).read_bytes()
+    if data[:2] == b"\x1f\x8b":
+        data = gzip.decompress(data)
+    rows = tuple(json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip())
+    return rows, f"{Path(path).name.split('.')[0]}-{hashlib.sha256(data).hexdigest()[:12]}"
+
+
+def load_gold_set(path: str | Path | None = None) -> tuple[list[dict], str]:
+    """``(rows, version)`` of the shipped gold set (or of the JSONL(.gz) file at ``path``).
+
+    Rows have ``id``, ``text``, ``gold_text``, ``page_type``, ``url``.
+    """
+    rows, version = _read(str(path or GOLD_DIR / GOLD_FILE))
+    return [dict(r) for r in rows], version
+
+
+def evaluate_on_gold(refiner, docs: list[dict] | None = None, limit: int | None = None) -> dict:
+    """Word P/R/F1 of ``refiner``'s programs, executed, against the human gold.
+
+    Args:
+        refiner: Anything with ``predict_doc`` / ``predict_chunks`` (see
+            :func:`prox_tasks.models.load_refiner`).
+        docs: Rows with ``text`` and ``gold_text`` (default: the shipped gold set).
+        limit: Score the first ``limit`` rows only (None: all).
+
+    Returns:
+        ``{"precision", "recall", "f1", "docs", "gold_set"}``.
+    """
+    from prox_tasks.training.evaluate import evaluate_refiner
+
+    version = "custom"
+    if docs is None:
+        docs, version = load_gold_set()
+    docs = docs[:limit]
+    metrics = evaluate_refiner(refiner, docs)
+    return {"precision": metrics.get("word_precision"), "recall": metrics.get("word_recall"),
+            "f1": metrics.get("word_f1"), "docs": len(docs), "gold_set": version}  # fmt: skip

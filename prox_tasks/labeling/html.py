@@ -1,0 +1,127 @@
+"""The ``html`` teacher: a main-content extractor on the page's HTML, aligned to its text.
+
+Corpora built from Common Crawl often keep the HTML (the WARC response) beside the text the
+corpus holds (the WET conversion). A well-kept HTML extractor sees the page structure that the
+text lost (``<nav>``, ``<footer>``, link density, comment sections) and finds the main content
+better than any text-only rule. Its output is not reproduced: it is aligned with the text the
+corpus holds by the ``diff`` teacher (:class:`prox_tasks.labeling.diff.DiffTeacher`), which
+writes the minimal *deletion* program — so the refined text stays a sub-multiset of the
+corpus's own words, whatever the extractor reformatted.
+
+Extractors (chosen by measurement, see docs/teachers.md): ``trafilatura`` (the default) and
+``resiliparse``; both are optional dependencies imported when the teacher is built.
+
+Example:
+    >>> from prox_tasks.labeling import get_teacher
+    >>> teacher = get_teacher("html")
+    >>> label = teacher.label(wet_text, html)
+"""
+
+from __future__ import annotations
+
+from prox_tasks.labeling.base import Label, Teacher
+from prox_tasks.labeling.diff import DiffTeacher
+from prox_tasks.labeling.emit import DROP_DOC, write_chunk_program
+from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
+
+VERSION = "html-1"
+EXTRACTORS = ("trafilatura", "resiliparse")
+
+
+def _trafilatura(favor_recall: bool):
+    import trafilatura
+
+    def extract(html: str) -> str | None:
+        return trafilatura.extract(html, include_comments=False, include_tables=True,
+                                   favor_recall=favor_recall, deduplicate=False)  # fmt: skip
+
+    return extract
+
+
+def _resiliparse():
+    from resiliparse.extract.html2text import extract_plain_text
+
+    def extract(html: str) -> str | None:
+        return extract_plain_text(html, main_content=True, alt_texts=False, links=False)
+
+    return extract
+
+
+def get_extractor(name: str, favor_recall: bool = False):
+    """A function ``html -> main-content text (or None)`` for extractor ``name``.
+
+    Raises:
+        ValueError: For an unknown extractor.
+        ImportError: When its package is not installed (``pip install trafilatura``).
+    """
+    if name == "trafilatura":
+        return _trafilatura(favor_recall)
+    if name == "resiliparse":
+        return _resiliparse()
+    raise ValueError(f"unknown HTML extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
+
+
+class HtmlTeacher(Teacher):
+    """Label a document from its HTML: extract the main content, keep what aligns with it.
+
+    Args:
+        extractor: ``trafilatura`` or ``resiliparse``.
+        favor_recall: trafilatura's recall mode (measured worse on WCXB: off by default).
+        keep_threshold: Share of a line's words that must align with the extraction for it
+            to stay (the diff teacher's threshold).
+        chunked, max_chunk_tokens: As for the other teachers.
+
+    ``label(text, html)`` needs the HTML (``None`` is an error: ``prox label`` quarantines
+    such rows as ``missing_html``). An extractor that finds no main content gives
+    ``drop_doc()`` with ``meta["empty_extraction"] = True``; the ``best`` teacher falls back
+    to its other teachers instead.
+    """
+
+    name = "html"
+    reads = "html"
+
+    def __init__(
+        self,
+        extractor: str = "trafilatura",
+        favor_recall: bool = False,
+        keep_threshold: float = 0.5,
+        chunked: bool = True,
+        max_chunk_tokens: int = CHUNK_TOKEN_BUDGET,
+    ) -> None:
+        self.extractor = extractor
+        self.favor_recall = favor_recall
+        self._extract = get_extractor(extractor, favor_recall)
+        self.chunked = chunked
+        self.max_chunk_tokens = max_chunk_tokens
+        self._diff = DiffTeacher(keep_threshold=keep_threshold, chunked=chunked,
+                                 max_chunk_tokens=max_chunk_tokens)  # fmt: skip
+
+    def describe(self) -> dict:
+        return {"name": self.name, "version": VERSION, "extractor": self.extractor,
+                "favor_recall": self.favor_recall, "alignment": self._diff.describe()}  # fmt: skip
+
+    def extract(self, html: str) -> str:
+        """The extractor's main content ('' when it finds none or fails on the page)."""
+        try:
+            return self._extract(html) or ""
+        except Exception:  # noqa: BLE001 - a page the extractor cannot parse has no content
+            return ""
+
+    def label(self, text: str, gold: str | None = None) -> Label:
+        """Label ``text`` from ``gold`` — here the page's HTML.
+
+        Raises:
+            ValueError: When the HTML is ``None``.
+        """
+        if gold is None:
+            raise ValueError("the html teacher needs the HTML of every document")
+        extracted = self.extract(gold)
+        if not extracted.strip():
+            meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
+            chunk = write_chunk_program(text, [], chunked=self.chunked,
+                                        max_tokens=self.max_chunk_tokens)  # fmt: skip
+            return Label(DROP_DOC, chunk, meta)
+        label = self._diff.label(text, extracted)
+        label.meta.update(teacher=self.name, version=VERSION, extractor=self.extractor,
+                          alignment=label.meta.get("version"))  # fmt: skip
+        return label

@@ -1,0 +1,82 @@
+"""The HTML of WARC ``response`` records, for the ``html`` teacher.
+
+Common Crawl ships every page twice: the WARC ``response`` (HTTP headers and HTML) and the
+WET ``conversion`` (the extracted text a text corpus holds). The conversion names its response
+in ``WARC-Refers-To``, so a WET corpus labels its own seed set from the matching WARC file:
+``prox label --input crawl.warc.wet.gz --warc crawl.warc.gz --teacher html`` (or ``best``).
+Corpora whose rows were converted from WARC files by another tool (no WET record ids) join on
+``(url, date)`` instead (:func:`html_by_capture`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
+
+
+def decode_html(payload: bytes, http_charset: str | None = None) -> str:
+    """Decode an HTML body: the HTTP charset, else UTF-8, else ``<meta charset>``, else a
+    guess by charset-normalizer (undecodable bytes replaced, never an error)."""
+    candidates = [http_charset, "utf-8"]
+    meta = _CHARSET.search(payload[:4096])
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "ignore"))
+    for charset in candidates:
+        if not charset:
+            continue
+        try:
+            return payload.decode(charset)
+        except (UnicodeDecodeError, LookupError):
+            continue
+    try:
+        from charset_normalizer import from_bytes
+
+        best = from_bytes(payload).best()
+        if best is not None:
+            return str(best)
+    except ImportError:  # pragma: no cover - charset-normalizer comes with requests
+        pass
+    return payload.decode("utf-8", errors="replace")
+
+
+def html_records(warc_uri: str) -> Iterator[dict]:
+    """Every HTML ``response`` record of a WARC file: ``record_id`` (without ``<>``), ``url``,
+    ``date``, ``html``. Non-HTML responses and other record types are skipped."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    from prox_tasks.storage import open_uri
+
+    with open_uri(warc_uri, "rb") as stream:
+        for record in ArchiveIterator(stream):
+            if record.rec_type != "response" or record.http_headers is None:
+                continue
+            content_type = record.http_headers.get_header("Content-Type") or ""
+            if "html" not in content_type.lower():
+                continue
+            charset = None
+            if "charset=" in content_type.lower():
+                charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'")
+            headers = record.rec_headers
+            yield {
+                "record_id": (headers.get_header("WARC-Record-ID") or "").strip("<>"),
+                "url": headers.get_header("WARC-Target-URI"),
+                "date": headers.get_header("WARC-Date"),
+                "html": decode_html(record.content_stream().read(), charset),
+            }
+
+
+def html_by_record_id(warc_uris: list[str]) -> dict[str, str]:
+    """``{response record id: html}`` over WARC files (a WET record's ``WARC-Refers-To``)."""
+    return {r["record_id"]: r["html"] for uri in warc_uris for r in html_records(uri)}
+
+
+def html_by_capture(warc_uris: list[str]) -> dict[tuple[str, str], list[str]]:
+    """``{(url, date): [html, ...]}`` in file order (a URL captured twice in one second keeps
+    both, matched to rows in the same order)."""
+    out: dict[tuple[str, str], list[str]] = {}
+    for uri in warc_uris:
+        for r in html_records(uri):
+            out.setdefault((r["url"], r["date"]), []).append(r["html"])
+    return out

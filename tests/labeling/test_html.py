@@ -1,0 +1,130 @@
+"""The html teacher (extractor output aligned to the corpus text), the best teacher's choice
+per row, and WET rows labeled from the WARC responses they refer to."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pytest
+
+from prox_tasks.evaluation import word_counts
+from prox_tasks.labeling import get_teacher
+from prox_tasks.labeling.run import label_corpus
+from prox_tasks.labeling.warc import decode_html, html_records
+from prox_tasks.programs import execute
+
+pytest.importorskip("trafilatura")
+
+ARTICLE = [
+    "The river valley was settled by farmers who grew wheat and barley along the water, "
+    "and their villages slowly became the market towns we know today.",
+    "Over the centuries the people of the valley built mills, bridges and schools, and the "
+    "town library still keeps the letters they wrote to each other in the long winters.",
+    "Today the valley is known for its orchards, its music festival in the summer, and the "
+    "old stone houses that line the main street down to the river.",
+]
+MENU = ["Home", "News", "Sport", "Weather", "Contact us"]
+FOOTER = ["Privacy policy", "Terms of use", "© 2024 Valley Times. All rights reserved."]
+
+
+def page_html() -> str:
+    nav = "".join(f"<li><a href='/{m}'>{m}</a></li>" for m in MENU)
+    body = "".join(f"<p>{p}</p>" for p in ARTICLE)
+    foot = "".join(f"<p><a href='/x'>{f}</a></p>" for f in FOOTER)
+    return (f"<html><head><title>Valley history</title></head><body><nav><ul>{nav}</ul></nav>"
+            f"<article><h1>A short history of the valley</h1>{body}</article>"
+            f"<footer>{foot}</footer></body></html>")  # fmt: skip
+
+
+def page_text() -> str:
+    """The page as a WET-style conversion: one line per block, boilerplate included."""
+    return "\n".join(["Valley history", *MENU, "A short history of the valley", *ARTICLE, *FOOTER])
+
+
+def test_html_teacher_keeps_the_article_and_only_deletes():
+    text = page_text()
+    label = get_teacher("html").label(text, page_html())
+    assert label.doc_program == "keep_doc()" and label.meta["teacher"] == "html"
+    kept = execute(text, label.doc_program, label.chunk_program).text
+    for paragraph in ARTICLE:
+        assert paragraph in kept
+    for line in MENU + FOOTER:
+        assert line not in kept.split("\n")
+    assert not word_counts(kept) - word_counts(text)  # words are a sub-multiset of the text
+
+
+def test_html_teacher_without_content_drops_and_without_html_refuses():
+    teacher = get_teacher("html")
+    label = teacher.label("Home\nNews", "<html><body></body></html>")
+    assert label.doc_program == "drop_doc()" and label.meta["empty_extraction"]
+    with pytest.raises(ValueError, match="HTML"):
+        teacher.label("text", None)
+
+
+def test_best_teacher_picks_per_row_and_records_it():
+    text = page_text()
+    gold = "\n".join(ARTICLE[:2])
+    labels = get_teacher("best").label_rows(
+        [text, text, text, text],
+        [{"gold": gold}, {"html": page_html()}, {}, {"html": "<html><body></body></html>"}])
+    assert [lb.meta["teacher"] for lb in labels] == ["diff", "html", "rules", "rules"]
+    kept = execute(text, labels[0].doc_program, labels[0].chunk_program).text
+    assert ARTICLE[0] in kept and ARTICLE[2] not in kept  # the gold wins over the HTML
+
+
+def test_label_corpus_counts_teachers_and_quarantines_missing_html(tmp_path):
+    rows = [{"id": "g", "text": page_text(), "gold_text": "\n".join(ARTICLE)},
+            {"id": "h", "text": page_text(), "html": page_html()},
+            {"id": "r", "text": page_text()}]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    best = label_corpus(str(src), str(tmp_path / "best.jsonl"), get_teacher("best"))
+    assert best["by_teacher"] == {"diff": 1, "html": 1, "rules": 1} and best["valid"] == 3
+    out = [json.loads(line) for line in (tmp_path / "best.jsonl").read_text().splitlines()]
+    assert [r["teacher"] for r in out] == ["diff", "html", "rules"]
+    html = label_corpus(str(src), str(tmp_path / "html.jsonl"), get_teacher("html"))
+    assert html["written"] == 1 and html["quarantined"] == {"missing_html": 2}
+
+
+def write_warc_pair(tmp_path):
+    """A WARC with one HTML response and a WET whose conversion refers to it."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc, wet = tmp_path / "c.warc.gz", tmp_path / "c.warc.wet.gz"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                protocol="HTTP/1.1")  # fmt: skip
+        record = writer.create_warc_record("http://valley.example/history", "response",
+                                           payload=io.BytesIO(page_html().encode()),
+                                           http_headers=http)  # fmt: skip
+        writer.write_record(record)
+        response_id = record.rec_headers.get_header("WARC-Record-ID")
+    with open(wet, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        conversion = writer.create_warc_record(
+            "http://valley.example/history", "conversion",
+            payload=io.BytesIO(page_text().encode()),
+            warc_headers_dict={"WARC-Refers-To": response_id, "Content-Type": "text/plain"})
+        writer.write_record(conversion)
+    return warc, wet
+
+
+def test_wet_rows_take_the_html_of_the_response_they_refer_to(tmp_path):
+    warc, wet = write_warc_pair(tmp_path)
+    [record] = list(html_records(str(warc)))
+    assert record["url"] == "http://valley.example/history" and "<article>" in record["html"]
+    out = tmp_path / "labels.jsonl.gz"
+    summary = label_corpus(str(wet), str(out), get_teacher("html"), warc_uris=[str(warc)])
+    assert summary["by_teacher"] == {"html": 1} and summary["valid"] == 1
+    [row] = [json.loads(line) for line in gzip.open(out, "rt")]
+    assert row["teacher"] == "html" and "remove_lines" in row["chunk_program"]
+
+
+def test_decode_html_falls_back_on_meta_charset():
+    raw = "<meta charset='latin-1'><p>café</p>".encode("latin-1")
+    assert "café" in decode_html(raw)
+    assert decode_html("<p>naïve</p>".encode(), "utf-8") == "<p>naïve</p>"
