@@ -2,22 +2,11 @@
 
 from __future__ import annotations
 
-import gzip
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
+from prox_tasks.corpus.document import has_lone_surrogate
 from prox_tasks.programs import Policy, execute
-
-
-def _open(path: str, mode: str):
-    """Binary for reading (each line is decoded on its own), UTF-8 text for writing."""
-    if path == "-":
-        return sys.stdin.buffer if "r" in mode else sys.stdout
-    if path.endswith(".gz"):
-        return gzip.open(path, "rb") if "r" in mode else gzip.open(path, "wt", encoding="utf-8")
-    return open(path, "rb") if "r" in mode else open(path, "w", encoding="utf-8")
 
 
 def execute_rows(
@@ -29,31 +18,29 @@ def execute_rows(
 ) -> dict:
     """Execute ``doc_program``/``chunk_program`` of every row; bad rows go to quarantine.
 
+    Rows are read with :func:`prox_tasks.corpus.read_rows` (paths, ``file://`` or
+    ``s3://``; plain, ``.gz``, ``.zst``); a row whose text field is missing or not a
+    string is quarantined (``missing_text``/``not_text``), a program that is not a string
+    (``bad_program``), a text or program holding a lone surrogate (``lone_surrogate``). Output and quarantine are written atomically: a crash publishes
+    neither.
+
     Returns:
-        Counts: read, written, quarantined, dropped, and program errors by kind.
+        Counts: read, written, quarantined (and by reason), dropped, program errors by kind.
     """
+    from prox_tasks.corpus import Quarantine, read_rows
+    from prox_tasks.corpus.jsonl import dumps_line
+    from prox_tasks.storage import open_uri
+
     policy = policy or Policy()
     counts: Counter = Counter()
     errors: Counter = Counter()
-    Path(output_path).parent.mkdir(parents=True, exist_ok=True)
-    with (
-        _open(input_path, "r") as src,
-        _open(output_path, "w") as out,
-        open(quarantine_path, "w", encoding="utf-8") as bad,
-    ):
-        for lineno, raw in enumerate(src):
-            if not raw.strip():
-                continue  # blank lines are not documents
-            counts["read"] += 1
-            line = raw.decode("utf-8", errors="replace")
-            try:
-                row = json.loads(raw.decode("utf-8"))
-                if not isinstance(row, dict) or not isinstance(row.get(text_field), str):
-                    raise ValueError(f"row has no string field {text_field!r}")
-            except ValueError as err:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-                reason = f"{type(err).__name__}: {err}"
-                bad.write(json.dumps({"line": lineno, "reason": reason, "raw": line[:10000]}) + "\n")
-                counts["quarantined"] += 1
+    quarantine = Quarantine()
+    with open_uri(output_path, "wb", compression="infer") as out:
+        for source, line, row in read_rows(input_path, quarantine):
+            reason = _bad(row, text_field)
+            if reason:
+                quarantine.add(source, line, reason[0], reason[1], dumps_line(row),
+                               _row_id(row))
                 continue
             result = execute(
                 row[text_field], row.get("doc_program"), row.get("chunk_program"), policy=policy
@@ -62,11 +49,33 @@ def execute_rows(
             row[text_field] = result.text
             row["dropped"] = result.dropped
             row["stats"] = result.stats.to_dict()
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
+            out.write(dumps_line(row))
             counts["written"] += 1
             counts["dropped"] += result.dropped
-    assert counts["read"] == counts["written"] + counts["quarantined"]
-    return {**counts, "program_errors": dict(errors)}
+    quarantine.write(quarantine_path)
+    counts["quarantined"] = len(quarantine)
+    counts["read"] = counts["written"] + counts["quarantined"]
+    return {**counts, "quarantine_reasons": dict(quarantine.reasons),
+            "program_errors": dict(errors)}
+
+
+def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
+    if row.get(text_field) is None:
+        return "missing_text", f"no field {text_field!r}"
+    if not isinstance(row[text_field], str):
+        return "not_text", f"field {text_field!r} is a {type(row[text_field]).__name__}"
+    for field in ("doc_program", "chunk_program"):
+        if row.get(field) is not None and not isinstance(row[field], str):
+            return "bad_program", f"field {field!r} is a {type(row[field]).__name__}"
+    for field in (text_field, "doc_program", "chunk_program"):
+        if isinstance(row.get(field), str) and has_lone_surrogate(row[field]):
+            return "lone_surrogate", f"field {field!r} holds a lone surrogate"
+    return None
+
+
+def _row_id(row: dict) -> str | None:
+    value = row.get("id")
+    return None if value is None else str(value)[:200]
 
 
 def run(args) -> int:
@@ -79,8 +88,10 @@ def run(args) -> int:
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=__doc__)
-    p.add_argument("--input", required=True, help="JSONL(.gz) rows with text and programs")
-    p.add_argument("--output", required=True, help="refined JSONL(.gz); dropped rows keep text=null")
+    p.add_argument("--input", required=True, help="JSONL(.gz/.zst) rows with text and programs "
+                   "(file, folder, glob; path, file://, s3://)")
+    p.add_argument("--output", required=True, help="refined JSONL(.gz/.zst); dropped rows keep "
+                   "text=null")
     p.add_argument("--quarantine", help="where malformed rows go (default: OUTPUT.quarantine.jsonl)")
     p.add_argument("--text-field", default="text")
     p.add_argument("--normalize-scope", choices=["chunk", "document"], default="chunk")

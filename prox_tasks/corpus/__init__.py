@@ -19,7 +19,7 @@ from prox_tasks.corpus.manifest import (
 )
 from prox_tasks.corpus.planner import ManifestConflict, plan_shards, read_shard
 from prox_tasks.corpus.quarantine import Quarantine
-from prox_tasks.corpus.readers import ReadOptions, detect_format, read_documents
+from prox_tasks.corpus.readers import ReadOptions, detect_format, read_documents, read_rows
 from prox_tasks.corpus.refined import COLUMNS as REFINED_COLUMNS
 from prox_tasks.corpus.refined import arrow_schema as refined_schema
 from prox_tasks.corpus.refined import read_refined_rows
@@ -36,6 +36,7 @@ __all__ = [
     "Document", "Manifest", "ManifestConflict", "Quarantine", "ReadOptions", "RecordError",
     "Segment", "ShardAccounting", "ShardPlan", "content_id", "detect_format",
     "load_manifest", "plan_shards", "quarantine_uri", "read_documents", "read_refined_rows",
+    "read_rows",
     "read_shard", "read_status", "refined_row", "refined_schema", "run_shard", "shard_uri",
     "status_uri",
     "write_documents", "write_refined_shard",

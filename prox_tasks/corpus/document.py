@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass, field
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Documents larger than this (UTF-8 bytes of the text) are quarantined as ``too_large``.
 DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
@@ -32,8 +35,11 @@ class Document:
 class RecordError(Exception):
     """A raw record that cannot become a :class:`Document`; ``reason`` is a short code.
 
-    Reasons: ``malformed_json``, ``bad_encoding``, ``not_an_object``, ``missing_text``,
-    ``not_text``, ``empty_text``, ``too_large``, ``bad_id``, ``bad_record``.
+    Reasons (docs/storage.md explains each): ``malformed_json``, ``bad_encoding``,
+    ``too_deep``, ``bad_number``, ``not_an_object``, ``missing_text``, ``not_text``,
+    ``empty_text``, ``lone_surrogate``, ``too_large``, ``too_many_lines``, ``bad_id``,
+    ``duplicate_id``, ``truncated_file``, ``truncated_record``, ``corrupt_file``,
+    ``bad_record``.
     """
 
     def __init__(self, reason: str, detail: str = "", doc_id: str | None = None,
@@ -53,6 +59,20 @@ class BadRecordError(ValueError):
         self.source, self.offset, self.error = source, offset, error
 
 
+def has_lone_surrogate(text: str) -> bool:
+    """True when ``text`` holds a surrogate code point without its pair (JSON ``"\\ud800"``
+    decodes to one): UTF-8 cannot encode it, so no writer could store the text as is."""
+    return not text.isascii() and _SURROGATE.search(text) is not None
+
+
+def escape_surrogates(text: str) -> str:
+    """``text`` with each lone surrogate replaced by its escape (the six characters
+    ``\\udXXX``): inside JSON that is the same string again; elsewhere it is visible."""
+    if not has_lone_surrogate(text):
+        return text
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
+
+
 def content_id(text: str) -> str:
     """A stable id for a text without one: the first 32 hex digits of its SHA-256."""
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
@@ -63,14 +83,27 @@ def build_document(row: dict, source: str, offset: int, text_field: str = "text"
     """Check ``row`` and make a :class:`Document` of it.
 
     Raises:
-        RecordError: when the row has no usable text or id.
+        RecordError: when the row has no usable text or id — and for any other failure
+            (``bad_record``): one record never stops a run.
     """
+    try:
+        return _build(row, source, offset, text_field, id_field, max_doc_bytes)
+    except RecordError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise RecordError("bad_record", f"{type(err).__name__}: {err}"[:200]) from None
+
+
+def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document:
     if not isinstance(row, dict):
         raise RecordError("not_an_object", f"a JSON {type(row).__name__}, not an object")
     raw_id = row.get(id_field)
     doc_id = None if raw_id is None else str(raw_id)
     if raw_id is not None and (isinstance(raw_id, dict | list | bool) or not doc_id.strip()):
         raise RecordError("bad_id", f"field {id_field!r} is {raw_id!r:.80}")
+    if doc_id is not None and has_lone_surrogate(doc_id):
+        raise RecordError("lone_surrogate", f"field {id_field!r} holds a lone surrogate",
+                          escape_surrogates(doc_id))
     if text_field not in row or row[text_field] is None:
         raise RecordError("missing_text", f"no field {text_field!r}", doc_id)
     text = row[text_field]
@@ -78,6 +111,10 @@ def build_document(row: dict, source: str, offset: int, text_field: str = "text"
         raise RecordError("not_text", f"field {text_field!r} is a {type(text).__name__}", doc_id)
     if not text.strip():
         raise RecordError("empty_text", f"field {text_field!r} is blank", doc_id)
+    if has_lone_surrogate(text):
+        at = _SURROGATE.search(text).start()
+        raise RecordError("lone_surrogate", f"field {text_field!r} holds a lone surrogate at "
+                          f"character {at}", doc_id)
     if len(text) > max_doc_bytes // 4:  # cheap pre-check; exact size only for big texts
         n = len(text.encode("utf-8", "surrogatepass"))
         if n > max_doc_bytes:

@@ -1,8 +1,12 @@
 """JSON Lines (plain, ``.gz``, ``.zst``): one JSON object per line, streamed.
 
 A record is a non-blank line; its offset is the 0-based line number. Blank lines are not
-records (the planner skips them too, so counts agree). Lines longer than the limit are read
-in pieces and quarantined as ``too_large`` without holding them whole in memory.
+records (the planner skips them too, so counts agree). Every line is decoded on its own
+(:func:`decode_row`): whatever goes wrong with it — encoding, syntax, nesting depth, a number
+Python will not convert, a lone surrogate — becomes a :class:`RecordError` for that line
+only. Lines longer than the limit are read in pieces and quarantined as ``too_large``
+without holding them whole in memory. A compressed stream that ends early yields one
+``truncated_file`` record at the line where it broke: the lines before it are kept.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from collections.abc import Iterator
 
 from prox_tasks.corpus.document import RecordError, build_document
 from prox_tasks.storage import open_uri
+from prox_tasks.storage.compressed import CorruptStreamError
 
 EXTENSIONS = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".ndjson.zst",
               ".jsonl.zstd")
@@ -23,28 +28,34 @@ def line_limit(max_doc_bytes: int) -> int:
 
 
 def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None
-               ) -> Iterator[tuple[int, bytes, int]]:
+               ) -> Iterator[tuple[int, bytes | RecordError, int]]:
     """Yield ``(line_number, line, size)`` for non-blank lines in ``[start, end)``.
 
     ``line`` holds at most ``limit`` bytes; ``size`` is the full length, so a longer line
-    shows as ``size > len(line)``.
+    shows as ``size > len(line)``. When the compressed stream is truncated or corrupt, the
+    last item is ``(line_number, RecordError("truncated_file"), 0)`` and reading stops.
     """
-    with open_uri(uri, "rb", compression="infer") as stream:
-        number = 0
-        while end is None or number < end:
-            line = stream.readline(limit)
-            if not line:
-                return
-            size = len(line)
-            if not line.endswith(b"\n") and size == limit:  # overlong: skip the rest
-                while True:
-                    piece = stream.readline(1 << 20)
-                    size += len(piece)
-                    if not piece or piece.endswith(b"\n"):
-                        break
-            if number >= start and line.strip():
-                yield number, line, size
-            number += 1
+    number = 0
+    try:
+        with open_uri(uri, "rb", compression="infer") as stream:
+            while end is None or number < end:
+                line = stream.readline(limit)
+                if not line:
+                    return
+                size = len(line)
+                if not line.endswith(b"\n") and size == limit:  # overlong: skip the rest
+                    while True:
+                        piece = stream.readline(1 << 20)
+                        size += len(piece)
+                        if not piece or piece.endswith(b"\n"):
+                            break
+                if number >= start and line.strip():
+                    yield number, line, size
+                number += 1
+    except CorruptStreamError as err:
+        if number >= start:
+            yield number, RecordError("truncated_file", f"{err}; records from line {number} "
+                                      "on are lost"), 0
 
 
 def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
@@ -53,25 +64,44 @@ def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
         yield number, size
 
 
-def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str,
-               id_field: str, max_doc_bytes: int):
-    """Turn one line into a Document, or raise :class:`RecordError`."""
-    if size > len(line):
+def decode_row(line: bytes, size: int | None = None):
+    """The JSON value of one line, or :class:`RecordError` (never anything else).
+
+    Reasons: ``too_large`` (``size`` says the line was cut), ``bad_encoding``,
+    ``malformed_json``, ``too_deep`` (nesting past Python's recursion limit),
+    ``bad_number`` (e.g. an integer over Python's digit limit), ``bad_record``.
+    """
+    if size is not None and size > len(line):
         raise RecordError("too_large", f"line of {size} bytes", size=size)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as err:
         raise RecordError("bad_encoding", f"not UTF-8 at byte {err.start}") from None
     try:
-        row = json.loads(text)
+        return json.loads(text)
     except json.JSONDecodeError as err:
         raise RecordError("malformed_json", f"{err.msg} at column {err.colno}") from None
+    except RecursionError:
+        raise RecordError("too_deep", "JSON nested deeper than the parser allows") from None
+    except ValueError as err:  # int("1" * 5000): over sys.get_int_max_str_digits()
+        raise RecordError("bad_number", str(err)[:200]) from None
+    except Exception as err:  # noqa: BLE001 - one record's failure must not stop a run
+        raise RecordError("bad_record", f"{type(err).__name__}: {err}"[:200]) from None
+
+
+def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str,
+               id_field: str, max_doc_bytes: int):
+    """Turn one line into a Document, or raise :class:`RecordError`."""
+    row = decode_row(line, size)
     return build_document(row, source, offset, text_field, id_field, max_doc_bytes)
 
 
 def read(uri: str, options, start: int = 0, end: int | None = None):
     """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``."""
     for number, line, size in iter_lines(uri, line_limit(options.max_doc_bytes), start, end):
+        if isinstance(line, RecordError):
+            yield number, line, None
+            continue
         try:
             doc = parse_line(line, size, uri, number, options.text_field, options.id_field,
                              options.max_doc_bytes)
@@ -79,3 +109,27 @@ def read(uri: str, options, start: int = 0, end: int | None = None):
             yield number, err, line
         else:
             yield number, doc, None
+
+
+def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None):
+    """Yield ``(offset, dict | RecordError, raw line)``: every record as a JSON object,
+    without the document checks (rows of labels, programs, gold texts)."""
+    for number, line, size in iter_lines(uri, line_limit(max_bytes), start, end):
+        if isinstance(line, RecordError):
+            yield number, line, None
+            continue
+        try:
+            row = decode_row(line, size)
+            if not isinstance(row, dict):
+                raise RecordError("not_an_object", f"a JSON {type(row).__name__}, not an object")
+        except RecordError as err:
+            yield number, err, line
+        else:
+            yield number, row, None
+
+
+def dumps_line(row, default=None) -> bytes:
+    """One JSONL line as UTF-8 bytes. A lone surrogate (which UTF-8 cannot hold) is written
+    as its JSON escape ``\\udXXX``, so the line is valid and reads back to the same string."""
+    return (json.dumps(row, ensure_ascii=False, default=default) + "\n").encode(
+        "utf-8", "backslashreplace")

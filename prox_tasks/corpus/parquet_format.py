@@ -33,12 +33,28 @@ def _open(uri: str):
     return nullcontext(loc.path) if loc.scheme == "file" else open_uri(uri, "rb")
 
 
-def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(offset, bytes)`` per row from the footer alone: bytes is the row group's average."""
+def _metadata(stream):
+    """The footer, or a :class:`RecordError` when the file is not readable Parquet."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
+    try:
+        return pq.ParquetFile(stream, pre_buffer=False)
+    except (pa.ArrowException, OSError, ValueError) as err:
+        if isinstance(err, OSError) and not isinstance(err, pa.ArrowException):
+            raise  # a storage fault, not bad input
+        return RecordError("corrupt_file", f"not readable Parquet: {err}"[:300])
+
+
+def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
+    """``(offset, bytes)`` per row from the footer alone: bytes is the row group's average.
+    A file whose footer cannot be read is one record (quarantined as ``corrupt_file``)."""
     with _open(uri) as stream:
-        meta = pq.ParquetFile(stream).metadata
+        pf = _metadata(stream)
+        if isinstance(pf, RecordError):
+            yield 0, 0
+            return
+        meta = pf.metadata
     row = 0
     for i in range(meta.num_row_groups):
         group = meta.row_group(i)
@@ -49,27 +65,47 @@ def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
 
 
 def read(uri: str, options, start: int = 0, end: int | None = None):
-    """Yield ``(offset, Document | RecordError, raw row)`` for rows in ``[start, end)``."""
-    import pyarrow.parquet as pq
+    """Yield ``(offset, Document | RecordError, raw row)`` for rows in ``[start, end)``.
+
+    A row group that cannot be decoded quarantines each of its remaining rows
+    (``corrupt_file``); the other row groups are read."""
+    import pyarrow as pa
 
     with _open(uri) as stream:
-        pf = pq.ParquetFile(stream, pre_buffer=False)
-        groups, row = _row_groups(pf.metadata, start, end)
-        if not groups:
+        pf = _metadata(stream)
+        if isinstance(pf, RecordError):
+            if start == 0:
+                yield 0, pf, None
             return
-        for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=groups):
-            for item in batch.to_pylist():
-                if row >= start and (end is None or row < end):
-                    try:
-                        doc = build_document(item, uri, row, options.text_field,
-                                             options.id_field, options.max_doc_bytes)
-                    except RecordError as err:
-                        yield row, err, _raw(item)
-                    else:
-                        yield row, doc, None
-                row += 1
-                if end is not None and row >= end:
-                    return
+        meta = pf.metadata
+        groups, row = _row_groups(meta, start, end)
+        for group in groups:
+            group_end = row + meta.row_group(group).num_rows
+            try:
+                for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
+                    for item in batch.to_pylist():
+                        if row >= start and (end is None or row < end):
+                            doc = _document(item, uri, row, options)
+                            yield row, doc, _raw(item) if isinstance(doc, RecordError) else None
+                        row += 1
+                        if end is not None and row >= end:
+                            return
+            except (pa.ArrowException, UnicodeDecodeError, ValueError) as err:
+                error = f"row group {group} unreadable: {type(err).__name__}: {err}"[:300]
+                for lost in range(max(row, start), group_end if end is None else
+                                  min(group_end, end)):  # fmt: skip
+                    yield lost, RecordError("corrupt_file", error), None
+                row = group_end
+            if end is not None and row >= end:
+                return
+
+
+def _document(item: dict, uri: str, row: int, options):
+    try:
+        return build_document(item, uri, row, options.text_field, options.id_field,
+                              options.max_doc_bytes)
+    except RecordError as err:
+        return err
 
 
 def _raw(item: dict) -> str:

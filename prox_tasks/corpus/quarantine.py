@@ -58,7 +58,9 @@ class Quarantine:
                     entry["raw"] = kept.decode("utf-8", "replace")
                 else:
                     entry["raw_b64"] = base64.b64encode(kept).decode("ascii")
-        self._spool.write(json.dumps(entry, ensure_ascii=False).encode("utf-8") + b"\n")
+        # a lone surrogate in an id or detail is written as its JSON escape (valid UTF-8)
+        self._spool.write(json.dumps(entry, ensure_ascii=False).encode("utf-8", "backslashreplace")
+                          + b"\n")
         self.reasons[reason] += 1
 
     def records(self) -> Iterator[dict]:

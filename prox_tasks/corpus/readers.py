@@ -96,3 +96,30 @@ def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
     options = ReadOptions(text_field, id_field, max_doc_bytes, format)
     for path, fmt in input_files(uri, format):
         yield from read_file(path, options, quarantine, fmt=fmt)
+
+
+def read_rows(uri: str, quarantine: Quarantine | None = None, *,
+              max_bytes: int = DEFAULT_MAX_DOC_BYTES) -> Iterator[tuple[str, int, dict]]:
+    """``(source, line, row)`` for every JSON object in the JSONL files at ``uri`` (a file,
+    folder, prefix or glob; local or S3; plain, ``.gz`` or ``.zst``).
+
+    The one JSONL reader for rows that are not corpus documents (labels, programs to run,
+    gold texts): each line is decoded on its own, and a bad one goes to ``quarantine`` with
+    its reason (the same reasons as :func:`read_documents`); without a quarantine it raises
+    :class:`BadRecordError`.
+
+    Args:
+        uri: Where the rows are.
+        quarantine: Collects bad lines.
+        max_bytes: A line over about 4x this is ``too_large`` (never held whole).
+    """
+    for path, _fmt in input_files(uri, "jsonl"):
+        source = to_uri(path)
+        for offset, item, raw in jsonl.read_rows(source, max_bytes):
+            if isinstance(item, RecordError):
+                if quarantine is None:
+                    raise BadRecordError(source, offset, item)
+                quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id,
+                               raw_size=item.size)
+            else:
+                yield source, offset, item

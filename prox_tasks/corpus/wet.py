@@ -6,10 +6,19 @@ other record types are not documents. The id is the WARC-Record-ID (``urn:uuid:â
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from collections.abc import Iterator
 
+from warcio.exceptions import ArchiveLoadFailed
+
 from prox_tasks.corpus.document import Document, RecordError, content_id
-from prox_tasks.storage import open_uri
+from prox_tasks.storage import open_uri, size_of
+from prox_tasks.storage.compressed import CorruptStreamError
+
+#: What a cut or damaged WET file raises while it is read (bad input, not a storage fault).
+BROKEN = (ArchiveLoadFailed, EOFError, zlib.error, gzip.BadGzipFile, CorruptStreamError,
+          ValueError)
 
 EXTENSIONS = (".wet", ".wet.gz", ".warc.wet", ".warc.wet.gz")
 HEADERS = {
@@ -22,36 +31,74 @@ HEADERS = {
 
 
 def _conversions(uri: str):
+    """``(number, record)`` per conversion record; a file that breaks off (a cut gzip member,
+    a record header cut short) ends with ``(number, RecordError("truncated_file"))``."""
     from warcio.archiveiterator import ArchiveIterator
 
-    with open_uri(uri, "rb") as stream:
-        number = 0
-        for record in ArchiveIterator(stream):
-            if record.rec_type == "conversion":
-                yield number, record
-                number += 1
+    number = 0
+    with open_uri(uri, "rb") as stream:  # storage errors (S3 down, file gone) propagate
+        records = ArchiveIterator(stream)
+        try:
+            for record in records:
+                if record.rec_type == "conversion":
+                    yield number, record
+                    number += 1
+        except BROKEN as err:
+            yield number, RecordError("truncated_file", f"WET file breaks off after {number} "
+                                      f"records: {type(err).__name__}: {err}"[:300])
+            return
+    # warcio ends quietly where a cut gzip member begins: bytes it never parsed are a loss
+    size = size_of(uri)
+    if records.offset < size:
+        yield number, RecordError("truncated_file", f"{size - records.offset} bytes after "
+                                  f"{number} records could not be read (cut or damaged)")
 
 
 def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
     """``(offset, bytes)`` of every conversion record (its Content-Length)."""
     for number, record in _conversions(uri):
-        yield number, int(record.rec_headers.get_header("Content-Length") or 0)
+        if isinstance(record, RecordError):
+            yield number, 0
+        else:
+            yield number, _length(record)
+
+
+def _length(record) -> int:
+    try:
+        return max(0, int(record.rec_headers.get_header("Content-Length") or 0))
+    except ValueError:
+        return 0
 
 
 def read(uri: str, options, start: int = 0, end: int | None = None):
-    """Yield ``(offset, Document | RecordError, raw)`` for records in ``[start, end)``."""
+    """Yield ``(offset, Document | RecordError, raw)`` for records in ``[start, end)``.
+
+    A record whose payload is shorter than its Content-Length (the file was cut inside it)
+    is ``truncated_record``: never published as a document cut short."""
     for number, record in _conversions(uri):
         if end is not None and number >= end:
             return
         if number < start:
             continue
+        if isinstance(record, RecordError):
+            yield number, record, None
+            return
         headers = record.rec_headers
         doc_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or None
-        length = int(headers.get_header("Content-Length") or 0)
+        length = _length(record)
         if length > options.max_doc_bytes:
             yield number, RecordError("too_large", f"{length} bytes", doc_id, length), None
             continue
-        payload = record.content_stream().read()
+        try:
+            payload = record.content_stream().read()
+        except BROKEN as err:
+            yield number, RecordError("truncated_record", f"{type(err).__name__}: {err}"[:300],
+                                      doc_id), None
+            continue
+        if len(payload) < length:
+            yield number, RecordError("truncated_record", f"payload of {len(payload)} bytes, "
+                                      f"Content-Length {length}: the file is cut", doc_id), payload
+            continue
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -18,6 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
+from prox_tasks.corpus.document import escape_surrogates
 from prox_tasks.corpus.manifest import (
     MANIFEST_NAME,
     load_manifest,
@@ -101,7 +102,10 @@ class _Batch:
             "meta": _json(row.get("meta")),
         }
         for name, value in values.items():
-            self.columns[name].append(value)
+            # Parquet strings are UTF-8: a lone surrogate (from a program or a meta field;
+            # readers quarantine texts and ids holding one) is written as its escape
+            self.columns[name].append(escape_surrogates(value) if isinstance(value, str)
+                                      else value)  # fmt: skip
         self.rows += 1
         self.pending_bytes += len(text or "") + len(values["meta"] or "")
         self.kept += text is not None

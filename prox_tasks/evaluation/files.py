@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -24,29 +23,24 @@ def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
     """Rows of a JSONL(.gz/.zst) file, a Parquet file or a refined output folder (anything
     not named like a JSONL file).
 
-    Malformed JSON lines and non-object rows are counted in ``counts["bad_rows"]`` (never
-    silently skipped: the count is reported).
+    JSONL goes through :func:`prox_tasks.corpus.read_rows`: a line that is not a JSON
+    object is counted in ``counts["bad_rows"]`` and by reason in
+    ``counts["bad_row:<reason>"]`` (never silently skipped: the count is reported).
     """
-    from prox_tasks.storage import open_uri
+    from prox_tasks.corpus import Quarantine, read_refined_rows, read_rows
 
     if uri.endswith(".parquet") or not uri.lower().endswith(JSONL_SUFFIXES):
-        from prox_tasks.corpus import read_refined_rows
-
         yield from read_refined_rows(uri)
         return
-    with open_uri(uri, "rb", compression="infer") as fh:
-        for raw in fh:
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except ValueError:
-                row = None
-            if not isinstance(row, dict):
-                if counts is not None:
-                    counts["bad_rows"] += 1
-                continue
+    quarantine = Quarantine()
+    try:
+        for _source, _line, row in read_rows(uri, quarantine):
             yield row
+    finally:
+        if counts is not None:
+            counts["bad_rows"] += len(quarantine)
+            counts.update({f"bad_row:{k}": v for k, v in quarantine.reasons.items()})
+        quarantine.close()
 
 
 def evaluate_files(

@@ -79,20 +79,22 @@ def write_jsonl(uri: str, rows: list[dict]) -> str:
     digest = hashlib.sha256()
     with open_uri(uri, "wb", compression="infer") as out:
         for row in rows:
-            line = (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode("utf-8")
+            # backslashreplace: a lone surrogate in a field becomes its JSON escape
+            line = (json.dumps(row, ensure_ascii=False, sort_keys=True) + "\n").encode(
+                "utf-8", "backslashreplace")
             digest.update(line)
             out.write(line)
     return digest.hexdigest()
 
 
 def iter_jsonl(uri: str):
-    """Rows of a JSONL(.gz/.zst) file the seed-set steps wrote."""
-    from prox_tasks.storage import open_uri
+    """Rows of a JSONL(.gz/.zst) file the seed-set steps wrote (a bad line raises
+    :class:`prox_tasks.corpus.BadRecordError` naming the file and line: these files are
+    ours, so damage is an error, not input to quarantine)."""
+    from prox_tasks.corpus import read_rows
 
-    with open_uri(uri, "rb", compression="infer") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    for _source, _line, row in read_rows(uri):
+        yield row
 
 
 def sample_documents(

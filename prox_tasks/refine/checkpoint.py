@@ -2,7 +2,9 @@
 
 Each batch of ``checkpoint_every`` documents is written, once refined, as one object
 ``<output>/_checkpoints/shard-NNNNN/part-NNNNNN.jsonl.gz`` (atomically: a reader sees all of
-it or nothing). Its first line is a header — the run's fingerprint (manifest id, model
+it or nothing). Records are JSON objects each ended by the byte ``0x0A``, which JSON
+escapes inside strings, so no text can split a record (line and paragraph separators,
+NEL, form feeds inside texts are kept as they are). Its first line is a header — the run's fingerprint (manifest id, model
 version, executor policy, batch size), the batch's first and last (source, offset) and its
 statistics —; the other lines are the batch's output rows. A retry reads the parts in
 order, checks each header against its own fingerprint and against the documents it reads
@@ -19,10 +21,17 @@ import logging
 import os
 from collections.abc import Iterator
 
+from prox_tasks.corpus.jsonl import dumps_line
 from prox_tasks.storage import join_uri, list_uri, parse_uri, put_atomic, read_bytes, remove
 
 log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "_checkpoints"
+
+
+def _line(record: dict) -> bytes:
+    """One record: JSON (no raw line feed can occur in it) and ``\\n``. Lone surrogates are
+    written as JSON escapes, so every string reads back exactly."""
+    return dumps_line(record, default=str)
 
 
 class CheckpointStore:
@@ -55,10 +64,8 @@ class CheckpointStore:
         header = {"fingerprint": self.fingerprint, "index": index, "docs": len(rows),
                   "first": [first["source"], first["offset"]],
                   "last": [last["source"], last["offset"]], "stats": stats}  # fmt: skip
-        lines = [json.dumps(header, sort_keys=True, default=str)]
-        lines += [json.dumps(r, ensure_ascii=False, default=str) for r in rows]
-        data = gzip.compress(("\n".join(lines) + "\n").encode("utf-8"), compresslevel=1, mtime=0)
-        put_atomic(self._part_uri(index), data)
+        lines = [_line(header)] + [_line(r) for r in rows]
+        put_atomic(self._part_uri(index), gzip.compress(b"".join(lines), compresslevel=1, mtime=0))
 
     def load(self) -> Iterator[tuple[dict, list[dict]]]:
         """(header, rows) of each consecutive reusable part; stops at the first gap or
@@ -77,9 +84,13 @@ class CheckpointStore:
     @staticmethod
     def _read(uri: str) -> tuple[dict | None, list[dict]]:
         try:
-            lines = gzip.decompress(read_bytes(uri)).decode("utf-8").splitlines()
+            # split on the byte 0x0A only: JSON escapes it inside strings, so it cannot occur
+            # in a record (str.splitlines would also split on U+2028, U+0085, ... in texts)
+            lines = gzip.decompress(read_bytes(uri)).split(b"\n")
+            if lines[-1]:
+                raise ValueError("the last record has no line end")
             header = json.loads(lines[0])
-            return header, [json.loads(line) for line in lines[1:]]
+            return header, [json.loads(line) for line in lines[1:-1]]
         except (OSError, EOFError, ValueError, IndexError) as err:
             log.warning("unreadable checkpoint %s: %s", uri, err)
             return None, []

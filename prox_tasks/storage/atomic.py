@@ -75,6 +75,7 @@ class AtomicWriter(io.BufferedIOBase):
             self._publish(self.temp_path)
             self.published = True
         finally:
+            _close_quietly(self._file)
             _remove_quietly(self.temp_path)
             super().close()
 
@@ -82,15 +83,24 @@ class AtomicWriter(io.BufferedIOBase):
         """Throw the bytes away; the final name is left untouched."""
         if self.closed:
             return
-        self._file.close()
-        _remove_quietly(self.temp_path)
-        super().close()
+        try:
+            _close_quietly(self._file)  # flushing may fail (disk full): the bytes go anyway
+        finally:
+            _remove_quietly(self.temp_path)
+            super().close()
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
             self.abort()
         else:
             self.close()
+
+
+def _close_quietly(file) -> None:
+    try:
+        file.close()
+    except OSError:
+        pass
 
 
 def _remove_quietly(path: str) -> None:

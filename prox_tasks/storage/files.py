@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import io
 import os
 import shutil
 
 from prox_tasks.storage import local, s3
+from prox_tasks.storage.compressed import open_decompressed
 from prox_tasks.storage.uri import GLOB_CHARS, Location, is_glob, parse_uri
 
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -65,57 +67,30 @@ class _AtomicText(io.TextIOWrapper):
 
 
 def _compressed(raw, compression: str, reading: bool):
+    if reading:
+        return open_decompressed(raw, compression)
     if compression == "gzip":
         import gzip
 
-        if reading:
-            return _Closing(gzip.GzipFile(fileobj=raw, mode="rb"), raw)
         # mtime=0 and no file name: the same content always gives the same bytes.
         return _Closing(gzip.GzipFile(filename="", fileobj=raw, mode="wb", mtime=0), raw)
     if compression == "zstd":
         import zstandard
 
-        if reading:
-            # read_across_frames: files made of several zstd frames (concatenated parts,
-            # parallel compressors) must be read whole, not up to the end of the first frame.
-            reader = zstandard.ZstdDecompressor().stream_reader(
-                raw, closefd=True, read_across_frames=True
-            )
-            return io.BufferedReader(reader, 1 << 20)
         return _Closing(zstandard.ZstdCompressor(level=3).stream_writer(raw, closefd=False), raw)
     raise ValueError(f"unknown compression {compression!r}")
 
 
 class _Closing(io.BufferedIOBase):
-    """Close (or abort) the underlying file after the compressor, in that order."""
+    """A compressing writer over an atomic file: close publishes both in order; a failure
+    while finishing the compressed stream (disk full…) aborts instead of publishing a part."""
 
     def __init__(self, inner, raw):
         super().__init__()
         self._inner, self._raw = inner, raw
 
-    def readable(self):
-        return self._inner.readable()
-
     def writable(self):
-        return self._inner.writable()
-
-    def read(self, n=-1):
-        return self._inner.read(n)
-
-    def read1(self, n=-1):
-        return self._inner.read1(n)
-
-    def readinto(self, b):
-        return self._inner.readinto(b)
-
-    def readline(self, size=-1):
-        return self._inner.readline(size)
-
-    def __iter__(self):
-        return iter(self._inner)
-
-    def peek(self, n=0):
-        return self._inner.peek(n)
+        return True
 
     def write(self, data):
         return self._inner.write(data)
@@ -129,16 +104,24 @@ class _Closing(io.BufferedIOBase):
             return
         try:
             self._inner.close()
-        finally:
-            self._raw.close()
-            super().close()
+        except BaseException:
+            self.abort()
+            raise
+        self._raw.close()
+        super().close()
 
     def abort(self):
-        if hasattr(self._raw, "abort"):
-            self._raw.abort()
-        else:
-            self._raw.close()
-        super().close()
+        try:
+            # finish the compressor into the temp file that is thrown away next, so it never
+            # writes to a closed file later (when garbage-collected)
+            with contextlib.suppress(Exception):
+                self._inner.close()
+            if hasattr(self._raw, "abort"):
+                self._raw.abort()
+            else:
+                self._raw.close()
+        finally:
+            super().close()
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is not None:

@@ -6,6 +6,7 @@ import glob
 import os
 
 from prox_tasks.storage.atomic import AtomicWriter
+from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
 from prox_tasks.storage.uri import Location
 
 TEMP_MARK = ".tmp-"
@@ -27,7 +28,9 @@ def open_write(loc: Location) -> AtomicWriter:
         os.replace(temp_path, loc.path)
         _fsync_dir(directory)
 
-    return AtomicWriter(publish, directory, temp_prefix(loc.path))
+    # temp files of killed writers in this folder (any target) go before a new one starts
+    sweep_stale(directory, ".", TEMP_MARK)
+    return AtomicWriter(publish, directory, temp_prefix(loc.path) + temp_tag())
 
 
 def _fsync_dir(directory: str) -> None:

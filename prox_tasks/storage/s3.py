@@ -7,11 +7,13 @@ killed half-way leaves nothing visible; :func:`cleanup_partial` aborts its dangl
 from __future__ import annotations
 
 import io
-import tempfile
 
 from prox_tasks.storage.atomic import AtomicWriter
 from prox_tasks.storage.s3_client import current_settings, get_client, transfer_config
+from prox_tasks.storage.tempfiles import sweep_stale, temp_tag, upload_dir
 from prox_tasks.storage.uri import Location
+
+UPLOAD_PREFIX = "prox-s3-upload-"
 
 
 class RangeReader(io.RawIOBase):
@@ -75,7 +77,9 @@ def open_write(loc: Location) -> AtomicWriter:
     def publish(temp_path: str) -> None:
         get_client().upload_file(temp_path, loc.bucket, loc.path, Config=transfer_config())
 
-    return AtomicWriter(publish, tempfile.gettempdir(), "prox-s3-upload-")
+    staging = upload_dir()
+    sweep_stale(staging, UPLOAD_PREFIX)  # uploads a killed process never finished
+    return AtomicWriter(publish, staging, UPLOAD_PREFIX + temp_tag())
 
 
 def _missing(err) -> bool:

@@ -38,10 +38,12 @@ def test_prox_execute_runs_programs_and_quarantines_bad_rows(tmp_path, capsys):
     assert sum(result["d"]["stats"]["errors"].values()) >= 2
     assert len(result["e"]["text"]) == len(giant["text"])
     quarantine = [json.loads(x) for x in open(tmp_path / "out.jsonl.quarantine.jsonl")]
-    assert [q["line"] for q in quarantine] == [5, 6, 7]
-    assert "JSONDecodeError" in quarantine[0]["reason"]
-    assert "UnicodeDecodeError" in quarantine[1]["reason"]
-    assert "no string field" in quarantine[2]["reason"]
+    assert [q["offset"] for q in quarantine] == [5, 6, 7]
+    assert [q["reason"] for q in quarantine] == ["malformed_json", "bad_encoding",
+                                                 "not_an_object"]
+    assert all(q["source"] == src.as_uri() for q in quarantine)
+    assert summary["quarantine_reasons"] == {"malformed_json": 1, "bad_encoding": 1,
+                                             "not_an_object": 1}
 
 
 def test_prox_console_script_is_installed_and_lists_execute():

@@ -1,0 +1,138 @@
+"""Decompressing readers that never end early in silence.
+
+gzip raises a bare ``EOFError`` on a cut file and zstandard's stream reader returns a
+clean end of file, dropping the rest without a word. Both readers here raise
+:class:`CorruptStreamError` instead, so a caller can keep what it read and report the loss.
+"""
+
+from __future__ import annotations
+
+import io
+import zlib
+
+#: Compressed bytes fed to zstd per call: an input chunk can expand at most ~32,000x
+#: (RLE blocks), so this bounds what one call can allocate (128 MiB).
+ZSTD_INPUT_CHUNK = 4096
+
+
+class CorruptStreamError(OSError):
+    """A compressed stream is truncated or corrupt (the data after this point is lost)."""
+
+
+class _GzipReader(io.BufferedIOBase):
+    """gzip.GzipFile whose truncation and corruption errors are CorruptStreamError."""
+
+    def __init__(self, raw) -> None:
+        import gzip
+
+        super().__init__()
+        self._raw = raw
+        self._inner = gzip.GzipFile(fileobj=raw, mode="rb")
+
+    def _guard(self, method, *args):
+        import gzip
+
+        try:
+            return method(*args)
+        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+            raise CorruptStreamError(f"gzip stream truncated or corrupt: {err}") from err
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, n=-1):
+        return self._guard(self._inner.read, n)
+
+    def read1(self, n=-1):
+        return self._guard(self._inner.read1, n)
+
+    def readinto(self, b):
+        return self._guard(self._inner.readinto, b)
+
+    def readline(self, size=-1):
+        return self._guard(self._inner.readline, size)
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        line = self.readline()
+        if not line:
+            raise StopIteration
+        return line
+
+    def peek(self, n=0):
+        return self._guard(self._inner.peek, n)
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        try:
+            self._inner.close()
+        finally:
+            self._raw.close()
+            super().close()
+
+
+class _ZstdRaw(io.RawIOBase):
+    """zstd frames (one or many, concatenated) decoded from ``raw``; a frame cut short
+    raises :class:`CorruptStreamError` at the end instead of a clean end of file."""
+
+    def __init__(self, raw) -> None:
+        import zstandard
+
+        super().__init__()
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._error = zstandard.ZstdError
+        self._obj = self._new()
+        self._in_frame = False  # bytes of the current frame were fed
+        self._pending = memoryview(b"")
+        self._consumed = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _feed(self, data: bytes) -> bytes:
+        out = []
+        while data:
+            self._in_frame = True
+            try:
+                out.append(self._obj.decompress(data))
+            except self._error as err:
+                raise CorruptStreamError(
+                    f"zstd stream corrupt near compressed byte {self._consumed}: {err}") from err
+            if not self._obj.eof:
+                break
+            data, self._obj, self._in_frame = self._obj.unused_data, self._new(), False
+        return b"".join(out)
+
+    def readinto(self, buffer) -> int:
+        while not self._pending:
+            chunk = self._raw.read(ZSTD_INPUT_CHUNK)
+            if not chunk:
+                if self._in_frame:
+                    raise CorruptStreamError(
+                        f"zstd stream truncated: the last frame ends early (after "
+                        f"{self._consumed} compressed bytes)")
+                return 0
+            self._consumed += len(chunk)
+            self._pending = memoryview(self._feed(chunk))
+        n = min(len(buffer), len(self._pending))
+        buffer[:n] = self._pending[:n]
+        self._pending = self._pending[n:]  # a view: no copy of the rest
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+            super().close()
+
+
+def open_decompressed(raw, compression: str):
+    """A buffered reader of ``raw`` (a binary file) decompressed with ``compression``."""
+    if compression == "gzip":
+        return _GzipReader(raw)
+    if compression == "zstd":
+        return io.BufferedReader(_ZstdRaw(raw), 1 << 20)
+    raise ValueError(f"unknown compression {compression!r}")

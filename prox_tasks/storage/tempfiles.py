@@ -1,0 +1,70 @@
+"""Where atomic writers keep their temporary files, and the sweep of ones a killed process left.
+
+Every temporary file name carries the writing process's host and pid
+(``<prefix><host>.<pid>.<random>``). A file whose process is gone (same host, pid not
+alive) is stale: :func:`sweep_stale` removes it. The sweep runs before each new write into a
+folder, so a rerun after ``kill -9`` leaves no debris. Files of other hosts (a shared file
+system) are never touched.
+
+S3 uploads are staged in :func:`upload_dir`: ``$PROX_TMPDIR`` or ``<system temp>/prox-uploads``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import tempfile
+
+_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+_TAG = re.compile(r"(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.")
+
+
+def temp_tag() -> str:
+    """``<host>.<pid>.``: the part of a temporary file name that says who writes it."""
+    return f"{_HOST}.{os.getpid()}."
+
+
+def upload_dir() -> str:
+    """The folder S3 uploads are staged in (created, private)."""
+    path = os.environ.get("PROX_TMPDIR") or os.path.join(tempfile.gettempdir(), "prox-uploads")
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    return path
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def sweep_stale(directory: str, prefix: str = "", marker: str = "") -> int:
+    """Remove temporary files in ``directory`` whose writer died; returns how many.
+
+    Args:
+        directory: The folder to sweep (not recursive).
+        prefix: Only names starting with this.
+        marker: The text just before the host/pid tag (e.g. ``.tmp-``).
+    """
+    removed = 0
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return 0
+    for name in names:
+        if not name.startswith(prefix):
+            continue
+        at = name.find(marker, len(prefix)) if marker else len(prefix)
+        match = _TAG.match(name, at + len(marker)) if at >= 0 else None
+        if match is None or match["host"] != _HOST or _alive(int(match["pid"])):
+            continue
+        try:
+            os.remove(os.path.join(directory, name))
+            removed += 1
+        except FileNotFoundError:
+            pass
+    return removed

@@ -1,0 +1,179 @@
+"""Fault injection into the readers: hostile records and cut files, on real files.
+
+Every case asserts read = written + quarantined, with the reason in the quarantine, and
+that the good files beside a broken one are still read.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import zstandard
+from warcio.warcwriter import WARCWriter
+
+from prox_tasks.corpus import (
+    Quarantine,
+    plan_shards,
+    read_documents,
+    read_rows,
+    read_shard,
+    write_refined_shard,
+)
+from tests.corpus.conftest import refine_rows
+
+HOSTILE = {
+    "lone_surrogate": '{"id": "s1", "text": "bad \\ud800 text"}',
+    "bad_number": '{"id": "n1", "text": "ok", "n": ' + "7" * 5000 + "}",
+    "too_deep": '{"id": "d1", "text": "ok", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    "not_text": '{"id": 5, "text": 12}',
+    "bad_id": '{"id": {"a": 1}, "text": "an object as id"}',
+}
+
+
+def _good(n: int, prefix: str = "g") -> list[str]:
+    return [json.dumps({"id": f"{prefix}{i}", "text": f"document {i} " * 30}) for i in range(n)]
+
+
+def test_hostile_records_are_quarantined_one_by_one(tmp_path):
+    lines = _good(3) + list(HOSTILE.values()) + [
+        '{"id": "s\\udc00", "text": "id with a lone surrogate"}',
+        '{"id": "m1", "text": "a surrogate only in another field", "note": "\\udfff"}',
+        '{"id": "pair", "text": "a real pair \\ud83d\\ude00 is fine"}',
+    ] + _good(2, "h")  # fmt: skip
+    path = tmp_path / "hostile.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    quarantine = Quarantine()
+    docs = list(read_documents(str(path), quarantine=quarantine))
+    assert len(docs) + len(quarantine) == len(lines)
+    assert [d.id for d in docs] == ["g0", "g1", "g2", "m1", "pair", "h0", "h1"]
+    assert dict(quarantine.reasons) == {"lone_surrogate": 2, "bad_number": 1, "too_deep": 1,
+                                        "not_text": 1, "bad_id": 1}  # fmt: skip
+    by_offset = {q["offset"]: q for q in quarantine.records()}
+    assert by_offset[3]["reason"] == "lone_surrogate" and by_offset[3]["id"] == "s1"
+    assert by_offset[4]["reason"] == "bad_number" and "4300" in by_offset[4]["detail"]
+    assert by_offset[5]["reason"] == "too_deep"
+    assert all(q["source"] == path.as_uri() for q in by_offset.values())
+
+
+def test_surrogates_in_other_fields_reach_parquet_escaped(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "m1", "text": "fine text", "note": "\\udfff"}\n')
+    out = tmp_path / "out"
+    manifest = plan_shards(str(path), str(out), target_docs=10)
+    quarantine = Quarantine()
+    rows = list(refine_rows(read_shard(manifest, 0, quarantine)))
+    rows[0]["doc_program"] = 'normalize(source_str="a", target_str="\udc80")'  # a model's
+    acc = write_refined_shard(str(out), 0, rows, quarantine=quarantine)
+    assert acc.balanced and acc.docs_written == 1
+    table = pq.read_table(out / "shards" / "shard-00000.parquet")
+    assert json.loads(table["meta"][0].as_py()) == {"note": "\udfff"}  # the JSON escape
+    assert table["doc_program"][0].as_py().endswith('target_str="\\udc80")')
+
+
+def test_read_rows_is_the_one_jsonl_reader_for_non_documents(tmp_path):
+    path = tmp_path / "rows.jsonl.gz"
+    body = "\n".join(['{"id": 1, "gold": "x"}', "[1]", HOSTILE["too_deep"], '{"id": 2}'])
+    path.write_bytes(gzip.compress(body.encode()))
+    quarantine = Quarantine()
+    got = list(read_rows(str(path), quarantine))
+    assert [(line, row["id"]) for _, line, row in got] == [(0, 1), (3, 2)]
+    assert [q["reason"] for q in quarantine.records()] == ["not_an_object", "too_deep"]
+
+
+def _cut_gzip(rows: list[str]) -> bytes:
+    data = gzip.compress(("\n".join(rows) + "\n").encode(), mtime=0)
+    return data[: len(data) * 2 // 3]
+
+
+def _cut_zstd(rows: list[str]) -> bytes:
+    data = zstandard.ZstdCompressor(level=3).compress(("\n".join(rows) + "\n").encode())
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("suffix, cut", [(".jsonl.gz", _cut_gzip), (".jsonl.zst", _cut_zstd)])
+def test_a_cut_compressed_file_keeps_what_it_can_and_counts_the_loss(tmp_path, suffix, cut):
+    import random
+
+    rng = random.Random(1)
+    # incompressible enough that the cut falls in the middle of the records
+    rows = [json.dumps({"id": f"t{i}", "text": " ".join(str(rng.random()) for _ in range(40))})
+            for i in range(1000)]  # fmt: skip
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / f"a-cut{suffix}").write_bytes(cut(rows))
+    (tmp_path / "in" / "b-good.jsonl").write_text("\n".join(_good(5)) + "\n")
+    out = tmp_path / "out"
+    manifest = plan_shards(str(tmp_path / "in"), str(out), target_docs=1000)  # no traceback
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert len(docs) + len(quarantine) == manifest.total_docs
+    assert [d.id for d in docs][-5:] == ["g0", "g1", "g2", "g3", "g4"]  # the good file too
+    cut_docs = [d for d in docs if d.id.startswith("t")]
+    assert 0 < len(cut_docs) < 1000
+    assert [d.id for d in cut_docs] == [f"t{i}" for i in range(len(cut_docs))]
+    lost = [q for q in quarantine.records() if q["reason"] == "truncated_file"]
+    assert len(lost) == 1 and lost[0]["source"].endswith(f"a-cut{suffix}")
+    assert "lost" in lost[0]["detail"]
+    # every line the decoder handed out before the cut is a document or quarantined
+    assert lost[0]["offset"] >= len(cut_docs)
+    acc = write_refined_shard(str(out), 0, refine_rows(docs), quarantine=quarantine)
+    assert acc.balanced and acc.quarantine_reasons.get("truncated_file") == 1
+
+
+def _wet(docs: list[str]) -> bytes:
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    for i, text in enumerate(docs):
+        record = writer.create_warc_record(f"https://example.org/{i}", "conversion",
+                                           payload=io.BytesIO(text.encode()),
+                                           warc_content_type="text/plain")  # fmt: skip
+        writer.write_record(record)
+    return buffer.getvalue()
+
+
+def test_a_cut_wet_file_never_publishes_a_document_cut_short(tmp_path):
+    import random
+
+    rng = random.Random(2)
+    texts = [f"page {i}\n" + "\n".join(str(rng.random()) for _ in range(300)) for i in range(4)]
+    data, three = _wet(texts), len(_wet(texts[:3]))
+    path = tmp_path / "crawl.warc.wet.gz"
+    path.write_bytes(data[: three + (len(data) - three) // 2])  # inside the last payload
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=100)
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert len(docs) + len(quarantine) == manifest.total_docs == 4
+    assert [d.text for d in docs] == texts[:3]
+    (lost,) = quarantine.records()
+    assert lost["reason"] in ("truncated_record", "truncated_file") and lost["offset"] == 3
+
+
+def test_a_wet_file_cut_inside_a_header_is_one_loss(tmp_path):
+    texts = [f"page {i}\n" + "words " * 300 for i in range(3)]
+    whole = _wet(texts)
+    two = len(_wet(texts[:2]))
+    path = tmp_path / "crawl.wet.gz"
+    path.write_bytes(whole[: two + 40])  # 40 bytes into the third gzip member
+    quarantine = Quarantine()
+    docs = list(read_documents(str(path), quarantine=quarantine))
+    assert [d.text for d in docs] == texts[:2]
+    assert [q["reason"] for q in quarantine.records()] == ["truncated_file"]
+
+
+def test_a_parquet_file_with_a_cut_footer_is_one_quarantined_record(tmp_path, sample_rows):
+    (tmp_path / "in").mkdir()
+    table = pa.Table.from_pylist([{"id": r["id"], "text": r["text"]} for r in sample_rows])
+    pq.write_table(table, tmp_path / "in" / "a.parquet")
+    data = (tmp_path / "in" / "a.parquet").read_bytes()
+    (tmp_path / "in" / "a.parquet").write_bytes(data[: len(data) - 20])
+    (tmp_path / "in" / "b.jsonl").write_text("\n".join(_good(3)) + "\n")
+    manifest = plan_shards(str(tmp_path / "in"), str(tmp_path / "out"), target_docs=100)
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert [d.id for d in docs] == ["g0", "g1", "g2"]
+    assert [q["reason"] for q in quarantine.records()] == ["corrupt_file"]
+    assert len(docs) + len(quarantine) == manifest.total_docs
