@@ -11,6 +11,13 @@ import logging
 import sys
 
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
+LIMIT_OPTIONS = {
+    "max_doc_bytes": "UTF-8 bytes of one text, more is quarantined as too_large (8 MiB)",
+    "max_doc_lines": "lines of one text, more is quarantined as too_many_lines (100,000)",
+    "max_batch_docs": "documents per batch (512)",
+    "max_batch_bytes": "text bytes per batch (64 MiB)",
+    "max_batch_lines": "text lines per batch (400,000)",
+}
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -31,8 +38,15 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
     p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None)
-    p.add_argument("--checkpoint-every", type=int, default=512,
-                   help="documents per in-shard checkpoint and model batch (0: none)")
+    p.add_argument("--checkpoint-every", type=int, default=None,
+                   help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
+                   "default --max-batch-docs)")
+    lim = p.add_argument_group("limits (docs/storage.md; default from PROX_<NAME> variables)")
+    for field, help_text in LIMIT_OPTIONS.items():
+        lim.add_argument("--" + field.replace("_", "-"), type=int, default=None, help=help_text)
+    lim.add_argument("--duplicate-ids", choices=["keep_first", "quarantine", "fail"],
+                     default=None, help="a document id read again in a shard: quarantine the "
+                     "later ones (keep_first, default), all of them, or fail the shard")
     p.add_argument("--batch-size", type=int, default=None, help="prompts per generate call "
                    "(transformers)")
     p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "
@@ -85,6 +99,7 @@ def run(args) -> int:
             backend_options=backend_options(args), shards=args.shards,
             target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
             force=args.force, progress=False if args.no_progress else None,
+            limits={f: getattr(args, f) for f in [*LIMIT_OPTIONS, "duplicate_ids"]},
             text_field=args.text_field, id_field=args.id_field, format=args.format,
         )  # fmt: skip
     except (FileNotFoundError, ValueError, LookupError, RuntimeError) as err:

@@ -87,10 +87,11 @@ def build_frames(output_uri: str, max_growth_per_normalization: int = 64) -> Sna
             "rows_found": rows_found,
             "docs_quarantined": quarantined,
             "docs_dropped": status.get("docs_dropped", 0),
+            "duplicate_ids": (status.get("quarantine_reasons") or {}).get("duplicate_id", 0),
         })
     shards = pd.DataFrame(shard_rows, columns=[
         "shard_index", "complete", "schema_matches", "docs_planned", "docs_accounted", "docs_written",
-        "rows_found", "docs_quarantined", "docs_dropped"])
+        "rows_found", "docs_quarantined", "docs_dropped", "duplicate_ids"])
 
     metrics = snapshot_metrics(docs, shards, manifest.total_docs)
     metrics["manifest_id"] = manifest.id
@@ -131,6 +132,10 @@ def snapshot_metrics(docs, shards, docs_planned: int) -> dict:
         "docs_dropped": dropped,
         "docs_quarantined": quarantined,
         "docs_with_program_errors": failed,
+        # ids written more than once (across shards: each shard applies its own policy),
+        # and the duplicates the shards' policy quarantined
+        "duplicate_ids_written": int(docs["id"].duplicated().sum()) if written else 0,
+        "duplicate_ids_quarantined": int(shards["duplicate_ids"].sum()) if len(shards) else 0,
         "shards_planned": int(len(shards)),
         "shards_complete": int(shards["complete"].sum()) if len(shards) else 0,
         "words_in": words_in,

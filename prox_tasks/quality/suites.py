@@ -83,6 +83,11 @@ def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
             column_A="docs_planned", column_B="docs_accounted",
             description="Every input document of the snapshot is accounted for."),
         e.ExpectColumnValuesToBeBetween(
+            column="duplicate_ids_written", max_value=0,
+            description="No document id is written twice in the snapshot (a shard quarantines "
+                        "or refuses duplicates by its duplicate_ids policy; this catches "
+                        "duplicates in different shards)."),
+        e.ExpectColumnValuesToBeBetween(
             column="failure_rate", max_value=t.max_failure_rate,
             description="Share of documents whose programs had errors."),
         e.ExpectColumnValuesToBeBetween(

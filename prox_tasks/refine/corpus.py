@@ -13,7 +13,8 @@ import os
 import time
 from collections import Counter
 
-from prox_tasks.refine.step import DEFAULT_CHECKPOINT_EVERY, refine_shard
+from prox_tasks.refine.limits import Limits
+from prox_tasks.refine.step import refine_shard
 
 PROMOTED_MODEL_NAME = "refiner"
 
@@ -68,8 +69,9 @@ def plan(input_uri: str, output_uri: str, shards: int | None = None,
 def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   backend: str | None = None, backend_options: dict | None = None,
                   shards: int | None = None, target_docs: int | None = None,
-                  policy: dict | None = None, checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY,
-                  force: bool = False, progress: bool | None = None, **read_options) -> dict:
+                  policy: dict | None = None, checkpoint_every: int | None = None,
+                  force: bool = False, progress: bool | None = None,
+                  limits: dict | None = None, **read_options) -> dict:
     """Refine every shard of ``input_uri`` into ``output_uri``.
 
     Args:
@@ -81,9 +83,11 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         shards: About how many shards to cut the corpus into.
         target_docs: Documents per shard (instead of ``shards``).
         policy: Executor policy fields.
-        checkpoint_every: Documents per in-shard checkpoint.
+        checkpoint_every: Documents per in-shard checkpoint (None: ``max_batch_docs``).
         force: Refine published shards again.
         progress: Show a progress bar (None: when stderr is a terminal).
+        limits: :class:`~prox_tasks.refine.limits.Limits` fields (per document and batch,
+            duplicate-id policy); ``max_doc_bytes`` is also the planning limit.
         **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
 
     Returns:
@@ -95,6 +99,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     from prox_tasks.inference import load_backend
 
     started = time.perf_counter()
+    chosen = Limits.resolve(limits)
+    read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
     manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
     pending = [s for s in manifest.shards
                if force or read_status(output_uri, s.index) is None]  # fmt: skip
@@ -111,7 +117,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             results.append(refine_shard(output_uri, shard.index, refiner=refiner, model=model,
                                         backend=backend, backend_options=backend_options,
                                         policy=policy, checkpoint_every=checkpoint_every,
-                                        force=force, progress=bar.update))  # fmt: skip
+                                        force=force, progress=bar.update,
+                                        limits=chosen.to_dict()))  # fmt: skip
     finally:
         bar.close()
         if refiner is not None:

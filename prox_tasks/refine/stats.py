@@ -22,6 +22,8 @@ class ShardStats:
         docs_refined: Kept documents whose text the programs changed.
         docs_resumed: Documents taken from checkpoints of an earlier, interrupted try.
         docs_with_failures: Documents with at least one program error.
+        duplicate_ids: Documents quarantined because their id was already read in the shard
+            (the ``duplicate_ids`` policy of :class:`~prox_tasks.refine.limits.Limits`).
         failures: Program errors by level (``doc``, ``chunk``) and kind.
         usage: Model work by level: requests, prompt/completion tokens, truncated and
             failed completions, seconds inside the engine.
@@ -40,6 +42,7 @@ class ShardStats:
     docs_refined: int = 0
     docs_resumed: int = 0
     docs_with_failures: int = 0
+    duplicate_ids: int = 0
     failures: dict = field(default_factory=lambda: {"doc": Counter(), "chunk": Counter()})
     usage: dict = field(default_factory=dict)
     seconds: Counter = field(default_factory=Counter)
@@ -72,6 +75,7 @@ class ShardStats:
             "dropped_too_little_left": self.dropped_too_little_left,
             "docs_refined": self.docs_refined, "docs_resumed": self.docs_resumed,
             "docs_with_failures": self.docs_with_failures,
+            "duplicate_ids": self.duplicate_ids,
             "failures": {k: dict(sorted(v.items())) for k, v in self.failures.items()},
             "tokens_in": sum(u.get("prompt_tokens", 0) for u in self.usage.values()),
             "tokens_out": sum(u.get("completion_tokens", 0) for u in self.usage.values()),

@@ -14,6 +14,7 @@ import hashlib
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
@@ -23,32 +24,20 @@ from prox_tasks.inference.base import Refiner
 from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch
 from prox_tasks.refine.checkpoint import CheckpointStore
+from prox_tasks.refine.limits import Limits, admitted, batches, duplicated_ids
 from prox_tasks.refine.stats import ShardStats
 
 log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_EVERY = 512
 
 
-def _batches(docs: Iterator, size: int, read_time: list[float]) -> Iterator[list]:
-    batch: list = []
-    start = time.perf_counter()
-    for doc in docs:
-        batch.append(doc)
-        if len(batch) == size:
-            read_time[0] += time.perf_counter() - start
-            yield batch
-            batch, start = [], time.perf_counter()
-    read_time[0] += time.perf_counter() - start
-    if batch:
-        yield batch
-
-
 def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
                  backend: str | None = None, backend_options: dict | None = None,
                  policy: dict | None = None,
-                 checkpoint_every: int = DEFAULT_CHECKPOINT_EVERY, force: bool = False,
+                 checkpoint_every: int | None = None, force: bool = False,
                  refiner: Refiner | None = None,
-                 progress: Callable[[int], None] | None = None) -> dict:
+                 progress: Callable[[int], None] | None = None,
+                 limits: dict | None = None) -> dict:
     """Refine shard ``shard_index`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -59,11 +48,14 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         backend: Backend name (None: chosen from the model).
         backend_options: Options for the backend (JSON-ready).
         policy: Executor :class:`~prox_tasks.programs.Policy` fields.
-        checkpoint_every: Documents per batch and checkpoint (0: no checkpoints, one batch).
+        checkpoint_every: Documents per batch and checkpoint (0: no checkpoints; None:
+            ``limits``' ``max_batch_docs``). Batches also close at the byte and line limits.
         force: Refine again even when the shard is already published.
         refiner: An already loaded backend (the whole-corpus driver shares one); overrides
             ``model``/``backend``/``backend_options``.
         progress: Called with the number of documents done after each batch.
+        limits: :class:`~prox_tasks.refine.limits.Limits` fields (JSON-ready; unset ones
+            from ``PROX_<FIELD>`` environment variables, else the defaults).
 
     Returns:
         JSON-ready: ``shard``, ``status`` (``"refined"`` or ``"skipped"``), ``accounting``
@@ -79,79 +71,111 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
             progress(plan.docs)
         return {"shard": shard_index, "status": "skipped", "accounting": done,
                 "stats": None, "model_version": done.get("model_version"), "backend": None}
+    Limits.resolve(limits)  # bad limits fail before a model is loaded
     owned = refiner is None
     if owned:
         from prox_tasks.inference import load_backend
 
         refiner = load_backend(backend, model, **(backend_options or {}))
     try:
+        values = dict(limits or {})
+        if checkpoint_every:
+            values["max_batch_docs"] = checkpoint_every
+        chosen = Limits.resolve(values)
+        checkpoint_every = chosen.max_batch_docs if checkpoint_every is None else checkpoint_every
         return _refine(manifest, output_uri, shard_index, plan.docs, refiner,
-                       Policy.from_kwargs(**(policy or {})), checkpoint_every, progress, started)
+                       Policy.from_kwargs(**(policy or {})), checkpoint_every, progress, started,
+                       chosen)
     finally:
         if owned:
             refiner.close()
 
 
 def _fingerprint(manifest, shard_index: int, refiner: Refiner, policy: Policy,
-                 checkpoint_every: int) -> dict:
+                 checkpoint_every: int, limits: Limits) -> dict:
     settings = getattr(refiner, "settings", None)
     settings = settings.to_dict() if hasattr(settings, "to_dict") else None
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     return {"manifest": manifest.id, "shard": shard_index, "model": refiner.version,
-            "policy": asdict(policy), "batch": checkpoint_every,
+            "policy": asdict(policy), "batch": checkpoint_every, "limits": limits.to_dict(),
             "settings": digest.hexdigest()[:16]}  # fmt: skip
 
 
 def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner: Refiner,
-            policy: Policy, checkpoint_every: int, progress, started: float) -> dict:
-    store = CheckpointStore(output_uri, shard_index,
-                            _fingerprint(manifest, shard_index, refiner, policy, checkpoint_every))
+            policy: Policy, checkpoint_every: int, progress, started: float,
+            limits: Limits) -> dict:
+    store = CheckpointStore(output_uri, shard_index, _fingerprint(
+        manifest, shard_index, refiner, policy, checkpoint_every, limits))
     quarantine = Quarantine()
-    docs = read_shard(manifest, shard_index, quarantine)
     stats = ShardStats()
-    rows: list[dict] = []
-    read_time = [0.0]
-    size = checkpoint_every if checkpoint_every > 0 else max(1, expected)
-    batches = _batches(docs, size, read_time)
+    duplicates = None
+    if limits.duplicate_ids == "quarantine":  # every occurrence: know them before the first
+        duplicates = duplicated_ids(read_shard(manifest, shard_index, Quarantine()))
+    docs = admitted(read_shard(manifest, shard_index, quarantine), limits, quarantine,
+                    duplicates)
+    rows = _rows(batches(docs, limits), store, refiner, policy, checkpoint_every > 0, stats,
+                 shard_index, progress)
+    # rows stream into the writer batch by batch: memory holds one batch and one row group
+    start, inner = time.perf_counter(), sum(stats.seconds.values())
+    accounting = write_refined_shard(output_uri, shard_index, rows, quarantine=quarantine,
+                                     expected_docs=expected, model_version=refiner.version)
+    spent = time.perf_counter() - start - (sum(stats.seconds.values()) - inner)
+    stats.seconds["write"] += max(0.0, spent)
+    store.clear()
+    stats.docs_in = accounting.docs_read
+    stats.docs_quarantined = accounting.docs_quarantined
+    stats.duplicate_ids = accounting.quarantine_reasons.get("duplicate_id", 0)
+    stats.seconds["total"] = time.perf_counter() - started
+    return {"shard": shard_index, "status": "refined", "accounting": accounting.to_dict(),
+            "stats": stats.to_dict(), "model_version": refiner.version,
+            "backend": refiner.backend}  # fmt: skip
+
+
+def _timed(items: Iterator, seconds: Counter, key: str) -> Iterator:
+    """``items``, with the time spent producing them added to ``seconds[key]``."""
+    items = iter(items)
+    while True:
+        start = time.perf_counter()
+        item = next(items, None)
+        seconds[key] += time.perf_counter() - start
+        if item is None:
+            return
+        yield item
+
+
+def _rows(batches_in: Iterator[list], store: CheckpointStore, refiner: Refiner,
+          policy: Policy, checkpointing: bool, stats: ShardStats, shard_index: int,
+          progress) -> Iterator[dict]:
+    """Output rows in input order: first those of reusable checkpoints (checked against the
+    documents read again), then each new batch refined and checkpointed."""
+    batches_in = _timed(batches_in, stats.seconds, "read")
     part = 0
-    if checkpoint_every > 0:
+    if checkpointing:
         for header, saved in store.load():
-            batch = next(batches, None)
+            batch = next(batches_in, None)
             if batch is None or [[batch[0].source, batch[0].offset],
                                  [batch[-1].source, batch[-1].offset]] != \
                     [header["first"], header["last"]] or len(batch) != len(saved):  # fmt: skip
                 raise RuntimeError(f"shard {shard_index}: checkpoint {part} does not match the "
                                    "documents read; delete its _checkpoints folder to restart")
-            rows.extend(saved)
             # earlier tries' counts carry over; their timings do not (this try's wall time)
             stats.add({k: v for k, v in header["stats"].items() if k != "seconds"})
             stats.docs_resumed += len(saved)
             part += 1
             if progress:
                 progress(len(saved))
+            yield from saved
     if part:
         log.info("shard %d: resumed %d documents from %d checkpoints",
                  shard_index, stats.docs_resumed, part)
-    for batch in batches:
+    for batch in batches_in:
         batch_rows, batch_stats = refine_batch(refiner, batch, policy, refiner.version)
-        if checkpoint_every > 0:
+        if checkpointing:
             start = time.perf_counter()
             store.save(part, batch_rows, batch_stats.to_dict())
             batch_stats.seconds["checkpoint"] += time.perf_counter() - start
-        rows.extend(batch_rows)
         stats.add(batch_stats)
         part += 1
         if progress:
             progress(len(batch_rows))
-    stats.seconds["read"] += read_time[0]
-    start = time.perf_counter()
-    accounting = write_refined_shard(output_uri, shard_index, rows, quarantine=quarantine,
-                                     expected_docs=expected, model_version=refiner.version)
-    stats.seconds["write"] += time.perf_counter() - start
-    store.clear()
-    stats.docs_in = accounting.docs_read
-    stats.docs_quarantined = accounting.docs_quarantined
-    stats.seconds["total"] = time.perf_counter() - started
-    return {"shard": shard_index, "status": "refined", "accounting": accounting.to_dict(),
-            "stats": stats.to_dict(), "model_version": refiner.version,
-            "backend": refiner.backend}  # fmt: skip
+        yield from batch_rows

@@ -47,7 +47,9 @@ def test_duplicate_ids_and_longer_text_fail(tmp_path):
     assert failed(result) == {
         ("documents", "expect_column_values_to_be_unique", "id"),
         ("documents", "expect_column_values_to_be_between", "excess_chars"),
+        ("snapshot", "expect_column_values_to_be_between", "duplicate_ids_written"),
     }
+    assert result.metrics["duplicate_ids_written"] == 1
     assert read_gate_result(str(tmp_path / "out"))["passed"] is False
 
 
