@@ -1,130 +1,282 @@
-"""Per-line and per-document features for the line tagger (pure Python, no model).
+"""Per-line and per-document features for the line tagger, for a whole batch at once.
 
-Each line becomes a dense vector (length, shape, punctuation, position, repetition) and a
-bag of hashed lexical features (lower-cased words and word pairs, first and last word),
-from which the tagger *learns* which vocabulary marks boilerplate; no word list is built in.
-Hashing uses CRC-32, so features are identical across processes and machines.
+Each line becomes a dense vector (length, shape, punctuation, position, repetition), a bag of
+hashed lexical features (lower-cased words and word pairs, first and last word;
+:mod:`prox_tasks.models.line_hashing`) from which the tagger *learns* which vocabulary marks
+boilerplate (no word list is built in), and additive statistics the document head sums over
+the lines it keeps. Hashing uses CRC-32, so features are identical across processes and
+machines.
+
+Every feature is computed for all lines of a batch with numpy (:class:`TextBatch`), and
+equals, bit for bit, the per-line Python definition given in each docstring below (the tests
+keep that definition as the reference).
 """
 
 from __future__ import annotations
 
 import math
-import re
-import zlib
-from collections import Counter
+from dataclasses import dataclass
 
-from prox_tasks.labeling.lines import units
+import numpy as np
+
 from prox_tasks.labeling.vocab import STOP_WORDS
+from prox_tasks.models.codepoints import ALPHA, CJK, DIGIT, SYMBOL, TABLE, UPPER
+from prox_tasks.models.line_hashing import MAX_HASHED_WORDS, line_hashes
+from prox_tasks.models.stop_words import StopWords
+from prox_tasks.models.text_batch import TextBatch
 
-WORD = re.compile(r"\w+", re.UNICODE)
 WORD_BUCKETS = (0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 13, 17, 25, 50)
-END_SENTENCE = set(".!?")
-END_QUOTE = set("\"'”’»")
-BULLETS = set("•-*|>»·–—►▸→#")
-MAX_HASHED_WORDS = 48
-_STRIP = ".,;:!?\"'()[]«»“”‘’-–—"
+END_SENTENCE = ".!?"
+END_QUOTE = "\"'”’»"
+BULLETS = "•-*|>»·–—►▸→#"
+STRIP = ".,;:!?\"'()[]«»“”‘’-–—"
 LINE_DIM = 38
 DOC_DIM = 12
 STAT_DIM = 10
+_STOPS = StopWords(STOP_WORDS, STRIP)
+
+__all__ = ["BatchFeatures", "DOC_DIM", "LINE_DIM", "MAX_HASHED_WORDS", "STAT_DIM",
+           "featurize", "featurize_batch"]  # fmt: skip
 
 
-def _bucket(n: int) -> int:
-    for i in range(len(WORD_BUCKETS) - 1, -1, -1):
-        if n >= WORD_BUCKETS[i]:
-            return i
-    return 0
+@dataclass
+class BatchFeatures:
+    """Features of a batch: line ``i`` of document ``d`` is row ``doc_lines[d] + i``.
+
+    Attributes:
+        dense: [lines, LINE_DIM] float32.
+        ids: Hashed ids, line ``j``'s are ``ids[id_starts[j]:id_starts[j + 1]]`` (int64).
+        id_starts: [lines + 1] int64.
+        doc: [docs, DOC_DIM] float32.
+        stats: [lines, STAT_DIM] float32 (zeros unless asked for).
+        doc_lines: [docs + 1] int64.
+    """
+
+    dense: np.ndarray
+    ids: np.ndarray
+    id_starts: np.ndarray
+    doc: np.ndarray
+    stats: np.ndarray
+    doc_lines: np.ndarray
 
 
-def _hash(token: str, buckets: int) -> int:
-    return zlib.crc32(token.encode("utf-8", "surrogatepass")) % buckets
+_LOG1P = np.array([math.log1p(i) for i in range(4096)])
 
 
-def line_vector(line: str, index: int, n_lines: int, repeats: int) -> list[float]:
-    """The dense features of one line (length :data:`LINE_DIM`)."""
-    stripped = line.strip()
-    words = stripped.split()
-    n_words, n_chars = len(words), len(stripped)
-    # map() over the str methods: the same counts as per-character loops, ~3x faster
-    letters = sum(map(str.isalpha, stripped)) or 1
-    upper = sum(map(str.isupper, stripped))
-    digits = sum(map(str.isdigit, stripped))
-    symbols = n_chars - sum(map(str.isalnum, stripped)) - sum(map(str.isspace, stripped))
-    last = stripped[-1:] or " "
-    first = stripped[:1] or " "
-    titled = sum(w[:1].isupper() for w in words)
-    wc = [0.0] * len(WORD_BUCKETS)
-    wc[_bucket(n_words)] = 1.0
-    lower = stripped.lower()
-    return [
-        math.log1p(n_words), math.log1p(n_chars), *wc,
-        float(last in END_SENTENCE), float(last == ":"), float(last in END_QUOTE),
-        float(last in ";,"), float(last.isdigit()), float(last.isalpha()),
-        upper / letters, digits / max(1, n_chars), symbols / max(1, n_chars),
-        titled / max(1, n_words), float(first in BULLETS), math.log1p(stripped.count("|")),
-        float("©" in stripped or "(c)" in lower), float("http" in lower or "www." in lower),
-        float("@" in stripped), index / max(1, n_lines - 1), float(index == 0),
-        float(index == n_lines - 1), math.log1p(n_lines), math.log1p(repeats - 1),
-        n_chars / max(1, n_words) / 10, float(first.isupper()),
-    ]  # fmt: skip
+def _log1p(counts: np.ndarray) -> np.ndarray:
+    """``math.log1p`` of non-negative integers (a table: numpy's log1p may differ by an ulp)."""
+    counts = np.asarray(counts, np.int64)
+    out = _LOG1P[np.minimum(counts, len(_LOG1P) - 1)]
+    big = counts >= len(_LOG1P)
+    if big.any():
+        out[big] = [math.log1p(c) for c in counts[big].tolist()]
+    return out
 
 
-def line_hashes(line: str, buckets: int) -> list[int]:
-    """Hashed lexical features of one line (never empty: a length marker is always there)."""
-    words = [w.lower() for w in WORD.findall(line)[:MAX_HASHED_WORDS]]
-    feats = [f"n{_bucket(len(line.split()))}"]
-    if words:
-        feats += [f"f:{words[0]}", f"l:{words[-1]}"]
-        feats += words
-        feats += [f"{a} {b}" for a, b in zip(words, words[1:])]
-    return [_hash(f, buckets) for f in feats]
+def _is(chars: np.ndarray, members: str) -> np.ndarray:
+    return np.isin(chars, [ord(c) for c in members])
 
 
-def doc_vector(lines: list[str]) -> list[float]:
-    """Document-level features (length :data:`DOC_DIM`)."""
-    words = [w for line in lines for w in line.split()]
-    n_words = len(words) or 1
-    text_chars = sum(len(line) for line in lines) or 1
-    joined = "".join(lines)
-    non_empty = [line.strip() for line in lines if line.strip()] or [""]
-    counts = Counter(non_empty)
-    alpha_words = sum(any(map(str.isalpha, w)) for w in words)
-    return [
-        math.log1p(len(words)), math.log1p(len(lines)), math.log1p(n_words / len(non_empty)),
-        sum(line[-1:] in END_SENTENCE for line in non_empty) / len(non_empty),
-        sum(len(line.split()) < 5 for line in non_empty) / len(non_empty),
-        alpha_words / n_words, sum(len(w) for w in words) / n_words / 10,
-        sum(map(str.isdigit, joined)) / text_chars,
-        sum(map(str.isupper, joined)) / text_chars,
-        1 - len(counts) / len(non_empty),
-        sum(line[:1] in BULLETS for line in non_empty) / len(non_empty),
-        sum(w.endswith("...") or w.endswith("…") for w in words) / n_words,
-    ]  # fmt: skip
+def _flag(chars: np.ndarray, flag: int) -> np.ndarray:
+    return (TABLE.flags[chars] & flag) != 0
 
 
-def line_stats(line: str, repeats: int) -> list[float]:
-    """Additive statistics of one line (length :data:`STAT_DIM`), summed by the model over
-    the lines it keeps: units (CJK characters count half), words, words with a letter,
-    stop words, ``#``/ellipsis symbols, word characters, non-empty, ends in an ellipsis,
-    sentence-length (10+ words), repeated sentence-length."""
-    stripped = line.strip()
-    words = stripped.split()
-    n_words = len(words)
-    sentence = n_words >= 10
-    return [
-        float(units(stripped)), float(n_words), float(sum(any(map(str.isalpha, w)) for w in words)),
-        float(sum(w.lower().strip(_STRIP) in STOP_WORDS for w in words)),
-        float(stripped.count("#") + stripped.count("...") + stripped.count("…")),
-        float(sum(map(len, words))), float(bool(stripped)),
-        float(stripped.endswith(("...", "…"))), float(sentence), float(sentence and repeats > 1),
-    ]  # fmt: skip
+def _lines_containing(batch: TextBatch, needles: tuple[str, ...], lower: bool) -> np.ndarray:
+    """Lines in which one of ``needles`` occurs (in the lower-cased text if ``lower``)."""
+    text = batch.ascii_lower if lower else batch.text
+    hits = []
+    for needle in needles:
+        needle = needle.encode("ascii") if lower else needle
+        at = text.find(needle)
+        while at >= 0:
+            hits.append(at)
+            at = text.find(needle, at + 1)
+    out = np.zeros(batch.n_lines, bool)
+    out[batch.lines_of(np.array(hits, np.int64))] = True
+    return out
+
+
+def _repeats(batch: TextBatch, line_doc: np.ndarray):
+    """(copies of each line's stripped text in its document, distinct non-empty stripped
+    lines per document)."""
+    stripped = [line.strip() for line in batch.text[:-1].split("\n")]
+    last = {s: i for i, s in enumerate(stripped)}  # the last copy's index names the text
+    code = np.fromiter(map(last.__getitem__, stripped), np.int64, len(stripped))
+    key = line_doc * len(stripped) + code
+    unique, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
+                                               return_counts=True)  # fmt: skip
+    non_empty = np.fromiter(map(bool, stripped), bool, len(stripped))
+    distinct = np.bincount(unique[non_empty[first]] // len(stripped),
+                           minlength=len(batch.texts))  # fmt: skip
+    return counts[inverse], distinct
+
+
+def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
+                    dtype=np.float32) -> BatchFeatures:
+    """Features of every line of ``texts`` (each split on ``\\n``) and of each document.
+
+    Dense, per line (``stripped = line.strip()``, ``words = stripped.split()``): log1p of
+    word and character counts, one-hot word-count bucket (:data:`WORD_BUCKETS`), last
+    character a sentence end / ``:`` / closing quote / ``;,`` / digit / letter, shares of
+    capitals (of letters), digits and symbols (of characters), title-case words (of words),
+    first character a bullet, log1p of ``|`` count, has ``©``/``(c)``, a URL
+    (``http``/``www.``), an ``@``, relative position, first, last, log1p of the line count,
+    log1p of the other copies of the line in the document, characters per word / 10, first
+    character a capital.
+
+    Statistics, per line (:data:`STAT_DIM`, summed by the model over kept lines): units (CJK
+    characters count half), words, words with a letter, stop words
+    (``w.lower().strip(STRIP)``), ``#``/``...``/``…`` count, word characters, non-empty,
+    ends in an ellipsis, sentence-length (10+ words), repeated sentence-length.
+
+    Document (:data:`DOC_DIM`): log1p words, log1p lines, log1p words per non-empty line,
+    shares of non-empty lines ending a sentence / under 5 words, of words with a letter,
+    characters per word / 10, digit and capital shares of the characters, share of repeated
+    non-empty lines, of lines starting with a bullet, of words ending in an ellipsis.
+
+    Values are computed in float64 and returned as ``dtype`` (what the model reads).
+    """
+    batch = TextBatch(texts)
+    n_docs, n_lines = len(texts), batch.n_lines
+    line_doc = np.repeat(np.arange(n_docs), np.diff(batch.doc_lines))
+    index = np.arange(n_lines) - batch.doc_lines[line_doc]
+    doc_n_lines = np.diff(batch.doc_lines)[line_doc]
+    cp = batch.cp
+
+    w_start, w_stop = batch.words
+    n_words = batch.per_line(w_start)
+    w_line = np.repeat(np.arange(n_lines), n_words)
+    w_first = np.concatenate(([0], np.cumsum(n_words)))
+    has_words = n_words > 0
+    padded_start, padded_stop = np.append(w_start, 0), np.append(w_stop, 0)  # lines without words
+    first_pos = np.where(has_words, padded_start[w_first[:-1]], -1)
+    last_pos = np.where(has_words, padded_stop[w_first[1:] - 1] - 1, -1)
+    n_chars = np.where(has_words, last_pos - first_pos + 1, 0)
+    space = np.uint32(32)
+    first = np.where(has_words, cp[np.maximum(first_pos, 0)], space)
+    last = np.where(has_words, cp[np.maximum(last_pos, 0)], space)
+
+    w_len = w_stop - w_start
+    not_alpha = batch.not_alpha()
+    w_not_alpha = batch.word_of(not_alpha, batch.words)
+    word_chars = np.bincount(w_line, weights=w_len, minlength=n_lines).astype(np.int64)
+    alpha_words = np.bincount(w_line, weights=w_not_alpha < w_len, minlength=n_lines)
+    titled = np.bincount(w_line, weights=_flag(cp[w_start], UPPER), minlength=n_lines)
+    letters = word_chars - batch.per_line(not_alpha)
+    upper = batch.per_line(batch.where(UPPER))
+    digits = batch.per_line(batch.where(DIGIT))
+    symbols = batch.per_line(batch.where(SYMBOL))
+    pipes = batch.per_line(batch.where_char("|"))
+    repeats, distinct = _repeats(batch, line_doc)
+
+    bucket = np.searchsorted(WORD_BUCKETS, n_words, side="right") - 1
+    dense = np.zeros((n_lines, LINE_DIM))
+    dense[:, 0], dense[:, 1] = _log1p(n_words), _log1p(n_chars)
+    dense[np.arange(n_lines), 2 + bucket] = 1.0
+    dense[:, 16] = _is(last, END_SENTENCE)
+    dense[:, 17] = last == ord(":")
+    dense[:, 18] = _is(last, END_QUOTE)
+    dense[:, 19] = _is(last, ";,")
+    dense[:, 20] = _flag(last, DIGIT)
+    dense[:, 21] = _flag(last, ALPHA)
+    dense[:, 22] = upper / np.where(letters > 0, letters, 1)
+    dense[:, 23] = digits / np.maximum(1, n_chars)
+    dense[:, 24] = symbols / np.maximum(1, n_chars)
+    dense[:, 25] = titled / np.maximum(1, n_words)
+    dense[:, 26] = _is(first, BULLETS)
+    dense[:, 27] = _log1p(pipes)
+    dense[:, 28] = (_lines_containing(batch, ("©",), lower=False)
+                    | _lines_containing(batch, ("(c)",), lower=True))  # fmt: skip
+    dense[:, 29] = _lines_containing(batch, ("http", "www."), lower=True)
+    dense[:, 30] = _lines_containing(batch, ("@",), lower=False)
+    dense[:, 31] = index / np.maximum(1, doc_n_lines - 1)
+    dense[:, 32] = index == 0
+    dense[:, 33] = index == doc_n_lines - 1
+    dense[:, 34] = _log1p(doc_n_lines)
+    dense[:, 35] = _log1p(repeats - 1)
+    dense[:, 36] = n_chars / np.maximum(1, n_words) / 10
+    dense[:, 37] = _flag(first, UPPER)
+
+    ids, id_starts = line_hashes(batch, bucket, buckets)
+    ellipsis_end = (last == ord("…")) | _dots_end(cp, last_pos)
+    line_stats = np.zeros((n_lines, STAT_DIM))
+    if stats:
+        cjk = batch.per_line(batch.where(CJK))
+        line_stats[:, 0] = n_words + cjk // 2
+        line_stats[:, 1] = n_words
+        line_stats[:, 2] = alpha_words
+        line_stats[:, 3] = np.bincount(w_line, weights=_STOPS.matches(batch, w_start, w_stop),
+                                       minlength=n_lines)  # fmt: skip
+        line_stats[:, 4] = (batch.per_line(batch.where_char("#"))
+                            + batch.per_line(batch.where_char("…")) + _dot_triples(batch))
+        line_stats[:, 5] = word_chars
+        line_stats[:, 6] = n_chars > 0
+        line_stats[:, 7] = ellipsis_end
+        line_stats[:, 8] = n_words >= 10
+        line_stats[:, 9] = (n_words >= 10) & (repeats > 1)
+
+    w_ellipsis = (cp[w_stop - 1] == ord("…")) | _dots_end(cp, w_stop - 1)
+    doc = _doc_vector(batch, line_doc, n_words, word_chars, alpha_words, digits, upper,
+                      n_chars, last, first, distinct,
+                      np.bincount(w_line, weights=w_ellipsis, minlength=n_lines))  # fmt: skip
+    return BatchFeatures(dense.astype(dtype), ids, id_starts, doc.astype(dtype),
+                         line_stats.astype(dtype), batch.doc_lines)  # fmt: skip
+
+
+def _dots_end(cp: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """Whether ``cp[end - 2:end + 1]`` is ``...`` (positions before 0 never are)."""
+    ok = ends >= 2
+    at = np.where(ok, ends, 0)
+    dot = np.uint32(ord("."))
+    return ok & (cp[at] == dot) & (cp[np.maximum(at - 1, 0)] == dot) \
+        & (cp[np.maximum(at - 2, 0)] == dot)  # fmt: skip
+
+
+def _dot_triples(batch: TextBatch) -> np.ndarray:
+    """``line.count("...")`` per line: a run of ``k`` dots holds ``k // 3``."""
+    dots = batch.where_char(".")
+    if not len(dots):
+        return np.zeros(batch.n_lines, np.int64)
+    breaks = np.flatnonzero(np.diff(dots) != 1)
+    run_start = dots[np.concatenate(([0], breaks + 1))]
+    run_end = dots[np.concatenate((breaks, [len(dots) - 1]))]
+    return np.bincount(batch.lines_of(run_start), weights=(run_end - run_start + 1) // 3,
+                       minlength=batch.n_lines).astype(np.int64)  # fmt: skip
+
+
+def _doc_vector(batch, line_doc, n_words, word_chars, alpha_words, digits, upper, n_chars,
+                last, first, distinct, ellipsis_words) -> np.ndarray:
+    n_docs = len(batch.texts)
+
+    def per_doc(values):
+        return np.bincount(line_doc, weights=values, minlength=n_docs)
+
+    words = per_doc(n_words).astype(np.int64)
+    lines = np.diff(batch.doc_lines)
+    non_empty_lines = per_doc(n_chars > 0).astype(np.int64)
+    non_empty = np.maximum(non_empty_lines, 1)  # no non-empty line: [""] stands for them
+    short = per_doc((n_chars > 0) & (n_words < 5)) + (non_empty_lines == 0)
+    text_chars = np.array([len(t) for t in batch.texts], np.int64) - (lines - 1)
+    text_chars = np.where(text_chars > 0, text_chars, 1)
+    n = np.where(words > 0, words, 1)
+    per_line_words = (n / non_empty).tolist()
+    doc = np.zeros((n_docs, DOC_DIM))
+    doc[:, 0], doc[:, 1] = _log1p(words), _log1p(lines)
+    doc[:, 2] = [math.log1p(x) for x in per_line_words]
+    doc[:, 3] = per_doc(_is(last, END_SENTENCE)) / non_empty
+    doc[:, 4] = short / non_empty
+    doc[:, 5] = per_doc(alpha_words) / n
+    doc[:, 6] = per_doc(word_chars) / n / 10
+    doc[:, 7] = per_doc(digits) / text_chars
+    doc[:, 8] = per_doc(upper) / text_chars
+    doc[:, 9] = 1 - np.where(non_empty_lines > 0, distinct, 1) / non_empty
+    doc[:, 10] = per_doc(_is(first, BULLETS)) / non_empty
+    doc[:, 11] = per_doc(ellipsis_words) / n
+    return doc
 
 
 def featurize(text: str, buckets: int, stats: bool = True):
-    """(dense per line, hashed per line, document vector, stats per line) of ``text`` split
-    on ``\\n``; stats is empty unless ``stats`` (format 1 models do not read them)."""
-    lines = text.split("\n")
-    counts = Counter(line.strip() for line in lines)
-    dense = [line_vector(line, i, len(lines), counts[line.strip()]) for i, line in enumerate(lines)]
-    hashed = [line_hashes(line, buckets) for line in lines]
-    per_line = [line_stats(line, counts[line.strip()]) for line in lines] if stats else []
-    return dense, hashed, doc_vector(lines), per_line
+    """(dense [lines, LINE_DIM], hashed ids, id starts [lines + 1], document vector,
+    stats [lines, STAT_DIM]) of one text (:func:`featurize_batch`)."""
+    f = featurize_batch([text], buckets, stats)
+    return f.dense, f.ids, f.id_starts, f.doc[0], f.stats

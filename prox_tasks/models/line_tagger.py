@@ -24,7 +24,7 @@ from pathlib import Path
 
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
 from prox_tasks.models.artifact import artifact_version
-from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, STAT_DIM, featurize
+from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, featurize_batch
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
@@ -166,19 +166,26 @@ class DocFeatures:
                            self.stats[first:end])  # fmt: skip
 
 
-def tensorize(text: str, buckets: int, stats: bool = True) -> DocFeatures:
-    """Featurize ``text`` (:func:`featurize`) into a :class:`DocFeatures` (statistics all
-    zero unless ``stats``)."""
+def tensorize_batch(texts: list[str], buckets: int, stats: bool = True) -> list[DocFeatures]:
+    """Featurize ``texts`` together (:func:`featurize_batch`) into one :class:`DocFeatures`
+    per text (views of the batch's arrays; statistics all zero unless ``stats``)."""
     import torch
 
-    dense, hashed, doc, line_stats = featurize(text, buckets, stats)
-    lengths = torch.tensor([len(h) for h in hashed])
-    starts = torch.zeros(len(hashed) + 1, dtype=torch.long)
-    starts[1:] = torch.cumsum(lengths, 0)
-    ids = torch.tensor([i for h in hashed for i in h], dtype=torch.long)
-    return DocFeatures(torch.tensor(dense), ids, starts, torch.tensor(doc),
-                       torch.tensor(line_stats).reshape(-1, STAT_DIM) if stats
-                       else torch.zeros(len(dense), STAT_DIM))  # fmt: skip
+    f = featurize_batch(list(texts), buckets, stats)
+    dense, ids = torch.from_numpy(f.dense), torch.from_numpy(f.ids)
+    id_starts, doc = torch.from_numpy(f.id_starts), torch.from_numpy(f.doc)
+    line_stats = torch.from_numpy(f.stats)
+    out = []
+    for d, (a, b) in enumerate(zip(f.doc_lines[:-1].tolist(), f.doc_lines[1:].tolist())):
+        first = int(f.id_starts[a])
+        out.append(DocFeatures(dense[a:b], ids[first : int(f.id_starts[b])],
+                               id_starts[a : b + 1] - first, doc[d], line_stats[a:b]))
+    return out
+
+
+def tensorize(text: str, buckets: int, stats: bool = True) -> DocFeatures:
+    """:func:`tensorize_batch` of one text."""
+    return tensorize_batch([text], buckets, stats)[0]
 
 
 def collate(docs: list[DocFeatures]):
@@ -261,7 +268,8 @@ class LineTaggerRefiner:
         """(per-line remove probabilities, keep probability) per text."""
         import torch
 
-        feats = [tensorize(t or "", self.config.buckets, self.config.kept_stats) for t in texts]
+        feats = tensorize_batch([t or "" for t in texts], self.config.buckets,
+                                self.config.kept_stats)  # fmt: skip
         # documents of similar length batched together: little padding
         order = sorted(range(len(feats)), key=lambda i: feats[i].lines)
         out: list = [None] * len(feats)

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from prox_tasks.models.line_features import STAT_DIM, line_stats
+from prox_tasks.models.line_features import STAT_DIM, featurize_batch
 from prox_tasks.models.line_tagger import (
     FORMAT,
     LineTaggerRefiner,
@@ -37,13 +37,15 @@ def write_artifact(folder, config: TaggerConfig, settings: dict):
 
 
 def test_line_stats_count_what_the_document_decision_reads():
-    stats = line_stats("The cat sat on the mat and ate it all up ...", repeats=2)
-    assert len(stats) == STAT_DIM
-    units, words, alpha, stops, symbols, chars, non_empty, ellipsis, sentence, repeated = stats
+    line = "The cat sat on the mat and ate it all up ..."
+    stats = featurize_batch([f"{line}\n   \n{line}"], 512).stats
+    assert stats.shape == (3, STAT_DIM)
+    units, words, alpha, stops, symbols, chars, non_empty, ellipsis, sentence, repeated = \
+        stats[0].tolist()  # fmt: skip
     assert (units, words, alpha) == (12, 12, 11)  # "..." is a word without a letter
     assert stops >= 4 and symbols == 1 and ellipsis == 1
-    assert (non_empty, sentence, repeated) == (1, 1, 1)
-    assert line_stats("   ", repeats=5)[:8] == [0.0] * 8
+    assert (non_empty, sentence, repeated) == (1, 1, 1)  # the line is there twice
+    assert stats[1, :8].tolist() == [0.0] * 8
 
 
 def test_kept_statistics_move_the_document_score():

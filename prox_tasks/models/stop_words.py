@@ -1,0 +1,79 @@
+"""Which words of a batch are stop words (``word.lower().strip(strip) in stop_words``), for
+all whitespace-separated words at once.
+
+Each word's core (lower-cased, stripped of punctuation at both ends) of at most the longest
+stop word's length is written as one 64-bit key — a byte per character (its index in the
+stop words' alphabet; characters outside it cannot match) and the length — and looked up
+exactly among the stop words' keys. Words whose lower case is not one context-free
+character per character, and very long words, are checked one by one with ``str`` methods.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from prox_tasks.models.codepoints import UNICODE_SIZE
+from prox_tasks.models.text_batch import TextBatch
+
+LONG_WORD = 32  # longer words (rare: URLs, rows of dashes) are checked one by one
+OUTSIDE = 255  # alphabet index of a character no stop word has
+
+
+class StopWords:
+    """Exact stop-word test of many words.
+
+    Args:
+        words: The stop words (at most 7 characters, an alphabet of at most 254).
+        strip: Characters stripped from both ends of a lower-cased word before the test.
+    """
+
+    def __init__(self, words, strip: str) -> None:
+        self.words, self.strip = frozenset(words), strip
+        self.max_len = max(map(len, self.words))
+        alphabet = sorted(set("".join(self.words)))
+        if self.max_len > 7 or len(alphabet) >= OUTSIDE:
+            raise ValueError("stop words must be at most 7 characters from at most 254")
+        self._alphabet = np.full(UNICODE_SIZE, OUTSIDE, np.uint8)
+        self._alphabet[[ord(c) for c in alphabet]] = np.arange(1, len(alphabet) + 1)
+        self._strip = np.zeros(UNICODE_SIZE, bool)
+        self._strip[[ord(c) for c in strip]] = True
+        cores = np.zeros((len(self.words), 8), np.uint8)
+        for row, word in enumerate(self.words):
+            cores[row, : len(word)] = self._alphabet[[ord(c) for c in word]]
+            cores[row, 7] = len(word)
+        self._keys = np.sort(cores.view(np.uint64).ravel())
+
+    def matches(self, batch: TextBatch, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
+        """Whether each word ``[starts[i], stops[i])`` of ``batch`` is a stop word."""
+        out = np.zeros(len(starts), bool)
+        slow = stops - starts > LONG_WORD
+        slow[batch.word_of(batch.specials(), (starts, stops)) > 0] = True
+        for i in np.flatnonzero(slow).tolist():
+            out[i] = batch.text[starts[i]:stops[i]].lower().strip(self.strip) in self.words
+        # punctuation keeps its case and no letter lower-cases to punctuation: strip the
+        # original characters, and only where a word starts or ends with one
+        stripped = np.zeros(len(batch.cp) + 1, bool)
+        stripped[batch.other[self._strip[batch.other_cp]]] = True
+        a, b = starts.copy(), stops.copy()
+        for _ in range(LONG_WORD):
+            move = np.flatnonzero(stripped[a] & (a < b))
+            if not len(move):
+                break
+            a[move] += 1
+        for _ in range(LONG_WORD):
+            move = np.flatnonzero(stripped[b - 1] & (a < b))
+            if not len(move):
+                break
+            b[move] -= 1
+        length = b - a
+        cand = np.flatnonzero(~slow & (length > 0) & (length <= self.max_len))
+        a, length = a[cand], length[cand]
+        offsets = np.arange(7)
+        at = np.minimum(a[:, None] + offsets, len(batch.cp) - 1)
+        cores = np.zeros((len(cand), 8), np.uint8)
+        cores[:, :7] = np.where(offsets < length[:, None], self._alphabet[batch.lower[at]], 0)
+        cores[:, 7] = length
+        keys = cores.view(np.uint64).ravel()
+        found = np.searchsorted(self._keys, keys)
+        out[cand] = self._keys[np.minimum(found, len(self._keys) - 1)] == keys
+        return out
