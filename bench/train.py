@@ -74,11 +74,12 @@ def score(refiner, docs: list[dict]) -> dict:
 
 
 def run_default(args) -> dict:
-    from prox_tasks.models import SHIPPED_MODEL, load_refiner
+    from prox_tasks.inference import load_backend
+    from prox_tasks.models import SHIPPED_MODEL
 
-    refiner = load_refiner(SHIPPED_MODEL)
+    refiner = load_backend("tagger", str(SHIPPED_MODEL))
     record = json.loads((SHIPPED_MODEL / "TRAINING.json").read_text())
-    n_params = sum(p.numel() for p in refiner.model.parameters())
+    n_params = sum(p.numel() for p in refiner.inner.model.parameters())
     return {"variant": "default (line tagger)", "params": n_params,
             "artifact_bytes": folder_bytes(SHIPPED_MODEL),
             "train_seconds": record["train"]["train_seconds"],
@@ -114,7 +115,7 @@ def run_tagger_variant(args) -> dict:
 
 
 def run_lm(args) -> dict:
-    from prox_tasks.models import load_refiner
+    from prox_tasks.inference import load_backend
     from prox_tasks.training.lm import train_causal_lm
     from prox_tasks.training.sft import SFTConfig
 
@@ -126,7 +127,7 @@ def run_lm(args) -> dict:
     folder, report = train_causal_lm(train, work / "artifact", work, config,
                                      chunk_tokens=args.chunk_tokens, doc_tokens=256,
                                      tiny={"vocab_size": 4000, "max_lines": 1000})  # fmt: skip
-    refiner = load_refiner(folder, batch_size=32)
+    refiner = load_backend("transformers", str(folder), batch_size=32)
     docs = read("test")[: args.eval_docs]
     return {"variant": f"{args.variant} (4.7M Llama, line tokens, {args.chunk_tokens}-token chunks)",
             "params": report["parameters"], "artifact_bytes": folder_bytes(folder),

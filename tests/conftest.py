@@ -5,6 +5,15 @@ import pytest
 from tests.inference.helpers import build_tagger_artifact, build_tiny_model
 
 
+@pytest.fixture(autouse=True)
+def _isolated_prox_home(tmp_path_factory, monkeypatch):
+    """Every test starts with an empty PROX_HOME, no registry, catalog or default-model
+    override: a promoted model of a developer's ``runs/`` never leaks into a test."""
+    monkeypatch.setenv("PROX_HOME", str(tmp_path_factory.mktemp("prox-home")))
+    for name in ("PROX_MODEL_REGISTRY", "PROX_CATALOG_URL", "PROX_DEFAULT_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory):
     """A random-weight Llama refining model saved in the ProX released-model format."""

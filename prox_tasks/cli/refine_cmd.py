@@ -1,7 +1,8 @@
 """``prox refine``: refine a corpus with a model, outside Airflow (same functions as the DAG).
 
 Prints a JSON summary (totals, per-shard accounting and statistics) on stdout; a progress
-bar on stderr. Exit codes: 0 done, 1 bad input or a shard that failed, 2 no model.
+bar on stderr. Exit codes: 0 done, 1 bad input or a shard that failed, 2 ``--model promoted``
+and no model is promoted.
 """
 
 from __future__ import annotations
@@ -25,9 +26,12 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--input", required=True, help="file, folder, prefix or glob (path, file://, s3://)")
     p.add_argument("--output", required=True, help="output folder of the refined snapshot")
     p.add_argument("--model", default=None,
-                   help="model URI: refiner artifact or Hugging Face folder (path or s3://), or "
-                   "'default' for the embedded tagger; default: the catalog's promoted model")
-    p.add_argument("--model-name", default="refiner", help="catalog name of the promoted model")
+                   help="model URI: refiner artifact or Hugging Face folder (path or s3://), "
+                   "'default' for the shipped line tagger, or 'promoted' (fail without one); "
+                   "default: the promoted model (registry PROX_MODEL_REGISTRY, then the "
+                   "catalog), else the shipped line tagger")
+    p.add_argument("--model-name", default="refiner",
+                   help="registry and catalog name of the promoted model")
     p.add_argument("--catalog", default=None, help="catalog URL (default PROX_CATALOG_URL or "
                    "$PROX_HOME/catalog.sqlite)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
@@ -83,25 +87,23 @@ def backend_options(args) -> dict:
 
 
 def run(args) -> int:
-    from prox_tasks.refine.corpus import NoModelError, promoted_model_uri, refine_corpus
+    from prox_tasks.models import NoModelError
+    from prox_tasks.refine.corpus import refine_corpus
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    model = args.model
-    if model is None:
-        try:
-            model = promoted_model_uri(args.model_name, args.catalog)
-        except NoModelError as err:
-            print(f"prox refine: {err}", file=sys.stderr)
-            return 2
     try:
         summary = refine_corpus(
-            args.input, args.output, model=model, backend=args.backend,
+            args.input, args.output, model=args.model, model_name=args.model_name,
+            catalog_url=args.catalog, backend=args.backend,
             backend_options=backend_options(args), shards=args.shards,
             target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
             force=args.force, progress=False if args.no_progress else None,
             limits={f: getattr(args, f) for f in [*LIMIT_OPTIONS, "duplicate_ids"]},
             text_field=args.text_field, id_field=args.id_field, format=args.format,
         )  # fmt: skip
+    except NoModelError as err:
+        print(f"prox refine: {err}", file=sys.stderr)
+        return 2
     except (FileNotFoundError, ValueError, LookupError, RuntimeError) as err:
         print(f"prox refine: {type(err).__name__}: {err}", file=sys.stderr)
         return 1

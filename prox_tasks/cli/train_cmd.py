@@ -38,6 +38,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--gold-set", help="JSONL(.gz) rows with text and gold_text instead of the "
                    "shipped gold set")
     p.add_argument("--gold-docs", type=int, help="score at most this many gold documents")
+    p.add_argument("--backend", choices=["vllm", "transformers", "openai", "tagger"],
+                   help="inference backend of the evaluation (default: the one `prox refine` "
+                   "picks, so promotion measures what production runs)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -55,6 +58,7 @@ def run(args) -> int:
         tiny=args.tiny_config,
         work_dir=args.work_dir, catalog=args.catalog, promote=not args.no_promote,
         gold_gate=not args.no_gold_gate, gold_set=args.gold_set, gold_docs=args.gold_docs,
+        backend=args.backend,
     )  # fmt: skip
     print(json.dumps(run_training(job), sort_keys=True, default=str))
     return 0

@@ -47,7 +47,7 @@ def evaluate_on_gold(refiner, docs: list[dict] | None = None, limit: int | None 
 
     Args:
         refiner: Anything with ``predict_doc`` / ``predict_chunks`` (see
-            :func:`prox_tasks.models.load_refiner`).
+            :func:`prox_tasks.inference.load_backend`).
         docs: Rows with ``text`` and ``gold_text`` (default: the shipped gold set).
         limit: Score the first ``limit`` rows only (None: all).
 

@@ -19,7 +19,8 @@ from prox_tasks.inference.grammar import (
     chunk_program_regex,
     number_range_regex,
 )
-from prox_tasks.inference.loading import BACKENDS, DEFAULT_MODEL, default_backend, load_backend
+from prox_tasks.inference.loading import BACKENDS, default_backend, load_backend
+from prox_tasks.models.resolver import DEFAULT_MODEL
 
 __all__ = [
     "BACKENDS", "DEFAULT_MODEL", "DOC_PROGRAM_REGEX", "Completion", "Engine",

@@ -1,24 +1,27 @@
 """Load a model behind a backend: ``load_backend(backend, model, **options)``.
 
-``model`` may be:
+``model`` is resolved by :func:`prox_tasks.models.resolve_model` (the one rule every caller
+follows: an explicit URI, ``"default"``, ``"promoted"``, or None for the promoted model,
+else the shipped default), then it may be:
 
-- ``None`` or ``"default"``: the embedded default refiner (:func:`prox_tasks.models.
-  load_refiner`), served by the ``tagger`` backend;
 - a refiner artifact folder (``refiner.json``): ``{"kind": "line_tagger"}`` goes to the
   ``tagger`` backend; ``{"kind": "causal_lm", "doc_model": "doc", "chunk_model": "chunk",
   "doc_tokens": ..., "chunk_tokens": ..., "max_new_tokens": ...}`` to a generative backend;
 - a Hugging Face model folder (``config.json`` + tokenizer with a chat template), such as a
   local copy of the ProX paper's refining models: used for both levels, unless the options
   ``doc_model``/``chunk_model`` name a folder per level (ProX released one of each);
-- an ``s3://`` URI of any of these, downloaded once to a local cache.
+- an ``s3://`` URI of any of these, downloaded once to a local cache
+  (:func:`prox_tasks.registry.fetch_folder`).
 
-Generative backends: ``vllm`` (default where vLLM is installed), ``transformers``,
-``openai`` (needs ``servers``; the local folder provides the tokenizer).
+The refiner's ``version`` is the artifact's one version string
+(:func:`prox_tasks.models.artifact.artifact_version`), the same the registry and the
+catalog record. Generative backends: ``vllm`` (default where vLLM is installed),
+``transformers``, ``openai`` (needs ``servers``; the local folder provides the tokenizer).
+Evaluation and promotion load models here too, so they measure what production runs.
 """
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import inspect
 import json
@@ -27,9 +30,10 @@ from pathlib import Path
 
 from prox_tasks.inference.base import Refiner
 from prox_tasks.inference.generative import GenerationSettings, GenerativeRefiner
+from prox_tasks.models.artifact import artifact_version
 
 BACKENDS = ("vllm", "transformers", "openai", "tagger")
-DEFAULT_MODEL = "default"
+_MODEL_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json")
 
 
 def _engine_class(backend: str):
@@ -49,21 +53,10 @@ def _engine_class(backend: str):
 
 
 def local_model_dir(uri: str | os.PathLike) -> Path:
-    """A local folder holding ``uri`` (S3 artifacts are downloaded once into the cache)."""
-    text = os.fspath(uri)
-    if text.startswith("s3://"):
-        from prox_tasks.registry.store import download_dir
+    """A local folder holding ``uri`` (S3 folders are downloaded once into the cache)."""
+    from prox_tasks.registry import fetch_folder
 
-        home = Path(os.environ.get("PROX_HOME", "runs"))
-        cache = home / "model-cache" / hashlib.sha256(text.encode()).hexdigest()[:16]
-        if not (cache / ".complete").exists():
-            download_dir(text, cache)
-            (cache / ".complete").write_text(text + "\n")
-        return cache
-    path = Path(text[len("file://"):] if text.startswith("file://") else text)
-    if not path.is_dir():
-        raise FileNotFoundError(f"model folder {path} does not exist")
-    return path
+    return fetch_folder(uri)
 
 
 def default_backend() -> str:
@@ -87,7 +80,8 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
             :func:`default_backend`.
         model: See the module docs.
         **options: :class:`~prox_tasks.inference.generative.GenerationSettings` fields,
-            engine arguments (``batch_size``, ``tensor_parallel_size``,
+            ``threads`` (CPU threads of the tagger and transformers backends; the others
+            ignore it), engine arguments (``batch_size``, ``tensor_parallel_size``,
             ``gpu_memory_utilization``, ``servers``, ...), ``doc_model``/``chunk_model``,
             ``chat_template`` (a Jinja string, a file, or ``"llama2"``: for a model folder
             whose tokenizer has none — ProX prompted its document model with Llama-2's).
@@ -97,13 +91,15 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     """
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
-    if model in (None, DEFAULT_MODEL):
-        return _tagger(backend, None, options)
-    path = local_model_dir(model)
+    from prox_tasks.models import resolve_model
+
+    path = local_model_dir(resolve_model(model).uri)
     settings_file = path / "refiner.json"
     settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
     if settings.get("kind", "causal_lm") != "causal_lm":
-        return _tagger(backend, str(path), options)
+        return _tagger(backend, path, options)
+    if not settings and not any((path / n).exists() for n in _MODEL_FILES):
+        raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) in {path}")
     backend = backend or default_backend()
     if backend == "tagger":
         raise ValueError(f"{model} is a generative model; the tagger backend cannot run it")
@@ -116,6 +112,8 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     for key, value in defaults.items():
         if value is not None:
             options.setdefault(key, value)
+    if backend in ("vllm", "openai"):
+        options.pop("threads", None)  # their servers and workers set their own
     gen_options, rest = _split(GenerationSettings, options)
     cls = _engine_class(backend)
     engine_options, unknown = _split(cls, rest)
@@ -129,8 +127,18 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
             built[folder] = (_make_engine(cls, backend, folder, engine_options),
                              _tokenizer(folder, chat_template))
         engines[level] = built[folder]
-    version = str(settings.get("version") or _version_of(path, doc_dir, chunk_dir))
+    version = _version(path, doc_dir, chunk_dir)
     return GenerativeRefiner(backend, version, engines, GenerationSettings(**gen_options))
+
+
+def _version(path: Path, doc_dir: Path, chunk_dir: Path) -> str:
+    """The artifact's version; separate level folders given as options each count."""
+    root = path.resolve()
+    outside = sorted({d.resolve() for d in (doc_dir, chunk_dir)} - {root}
+                     - {d for d in {doc_dir.resolve(), chunk_dir.resolve()} if root in d.parents})
+    if not outside:
+        return artifact_version(path, {"kind": "causal_lm"})
+    return "+".join(artifact_version(d, {"kind": "causal_lm"}) for d in outside)
 
 
 def _make_engine(cls, backend: str, folder: Path, options: dict):
@@ -157,35 +165,10 @@ def _tokenizer(folder: Path, chat_template: str | None = None):
     return tok
 
 
-def _fingerprint(folder: Path) -> str:
-    """Folder name plus a short hash of its config and weight file sizes (cheap, stable)."""
-    digest = hashlib.sha256()
-    for f in sorted(folder.resolve().iterdir()):
-        if f.name == "config.json":
-            digest.update(f.read_bytes())
-        elif f.suffix in (".safetensors", ".bin"):
-            digest.update(f"{f.name}:{f.stat().st_size}".encode())
-    return f"{folder.resolve().name}@{digest.hexdigest()[:10]}"
-
-
-def _version_of(path: Path, doc_dir: Path, chunk_dir: Path) -> str:
-    prints = sorted({_fingerprint(d) for d in (doc_dir, chunk_dir)})
-    return "+".join(prints)
-
-
-def _tagger(backend: str | None, uri: str | None, options: dict) -> Refiner:
+def _tagger(backend: str | None, path: Path, options: dict) -> Refiner:
     from prox_tasks.inference.tagger import TaggerRefiner
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
 
     if backend not in (None, "tagger"):
-        raise ValueError(f"the embedded/tagger model runs on the tagger backend, not {backend!r}")
-    try:
-        from prox_tasks.models import load_refiner
-    except ImportError as err:
-        if uri is None:
-            raise RuntimeError("prox_tasks.models.load_refiner is not available: no embedded "
-                               "default refiner in this installation") from err
-        from prox_tasks.models.line_tagger import LineTaggerRefiner
-
-        return TaggerRefiner(LineTaggerRefiner(uri, **options))
-    inner = load_refiner(uri, **options) if options else load_refiner(uri)
-    return TaggerRefiner(inner)
+        raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r}")
+    return TaggerRefiner(LineTaggerRefiner(path, **options))

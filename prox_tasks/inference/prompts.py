@@ -1,21 +1,48 @@
-"""Model inputs as token ids, rendered exactly as training renders them.
+"""Model inputs, one way for training and inference: prompt texts and token ids.
 
-The text of each prompt comes from :mod:`prox_tasks.training.prompts` (the chat template of
-the model's tokenizer over :func:`prox_tasks.programs.doc_messages` or one chunk of
-:func:`prox_tasks.programs.render_chunks`), then it is tokenized once here with
+Both levels are chat prompts (system prompt :data:`prox_tasks.programs.SYSTEM_PROMPT`):
+the document level's user turn is :func:`prox_tasks.programs.render_doc`'s truncated text
+(:func:`prox_tasks.programs.doc_messages`), the chunk level's is one chunk of
+:func:`prox_tasks.programs.render_chunks` (``[doc]\\n[NNN]line...\\n[/doc]``). Training
+(:mod:`prox_tasks.training.lm`) builds its examples from :func:`doc_prompt` and
+:func:`chunk_prompts`; :class:`PromptRenderer` tokenizes the same texts once with
 ``add_special_tokens=False`` (the template writes any BOS itself), so every backend sends the
-model the same ids. Token budgets shrink to fit the model's context when they must.
+model the same ids, and shrinks token budgets to fit the model's context when they must.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prox_tasks.programs import Chunk
-from prox_tasks.training.prompts import chunk_prompts, doc_prompt
+from prox_tasks.programs import SYSTEM_PROMPT, Chunk, doc_messages, render_chunks
 
 # render_chunks counts each line on its own; joined, a few tokens may merge or split
 _SAFETY_TOKENS = 16
+
+
+def apply_chat(tokenizer, messages: list[dict]) -> str:
+    """The prompt text: the tokenizer's chat template with the generation prompt added."""
+    return tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+
+def doc_prompt(tokenizer, text: str, max_tokens: int) -> str:
+    """Document-level prompt of ``text`` (truncated to ``max_tokens`` of ``tokenizer``)."""
+    return apply_chat(tokenizer, doc_messages(text, tokenizer, max_tokens))
+
+
+def chunk_prompt(tokenizer, chunk: Chunk) -> str:
+    """Chunk-level prompt of one rendered chunk."""
+    messages = [
+        {"role": "system", "content": SYSTEM_PROMPT},
+        {"role": "user", "content": chunk.prompt},
+    ]
+    return apply_chat(tokenizer, messages)
+
+
+def chunk_prompts(tokenizer, text: str, max_tokens: int) -> tuple[list[Chunk], list[str]]:
+    """The chunks of ``text`` (``max_tokens`` of ``tokenizer`` each) and their prompts."""
+    chunks = render_chunks(text, tokenizer, max_tokens)
+    return chunks, [chunk_prompt(tokenizer, c) for c in chunks]
 
 
 @dataclass

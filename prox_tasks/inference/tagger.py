@@ -17,7 +17,7 @@ class TaggerRefiner:
     """Wraps a refiner object with ``predict_doc``/``predict_chunks``/``version``.
 
     Args:
-        inner: The tagger (from :func:`prox_tasks.models.load_refiner`).
+        inner: The tagger (:class:`prox_tasks.models.line_tagger.LineTaggerRefiner`).
         backend: Name recorded in statistics.
     """
 

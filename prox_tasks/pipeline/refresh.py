@@ -66,8 +66,13 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     refines every shard again.
     """
     from prox_tasks.corpus import plan_shards
+    from prox_tasks.models import resolve_model
 
-    model = resolve_model(model)
+    # resolved once here, so every mapped shard refines with the same model
+    resolved = resolve_model(model, catalog_url=snapshot["catalog_url"])
+    log.info("model: %s (%s%s)", resolved.uri, resolved.source,
+             f", version {resolved.version}" if resolved.version else "")
+    model = resolved.uri
     manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"], target_docs=target_docs,
                            overwrite=bool(reprocess))
     with open_catalog(snapshot["catalog_url"]) as catalog:
@@ -86,18 +91,6 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
                         "label": label, "model": model or None, "backend": backend or None,
                         "reprocess": bool(reprocess)})
     return batches
-
-
-def resolve_model(model: str | None, registry_root: str | None = None) -> str | None:
-    """The model URI to refine with: ``model`` when given, else the promoted refiner in the
-    registry, else None (the embedded default refiner)."""
-    if model:
-        return model
-    from prox_tasks.registry import ModelRegistry
-
-    promoted = ModelRegistry(registry_root or settings.registry_root()).promoted(
-        settings.REFINER_NAME)
-    return promoted["uri"] if promoted else None
 
 
 def refine_batch(batch: dict) -> dict:

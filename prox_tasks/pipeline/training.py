@@ -30,7 +30,8 @@ def train(seed: dict, params: dict) -> dict:
                    kind=params["kind"], base=params.get("base") or None,
                    epochs=params["epochs"], seed_value=params["random_seed"],
                    threads=params["threads"], max_eval_docs=params.get("max_eval_docs"),
-                   catalog=seed["catalog_url"], promote=False, gold_gate=False)
+                   catalog=seed["catalog_url"], promote=False, gold_gate=False,
+                   backend=params.get("backend") or None)
     out = run_training(job)
     return {k: out[k] for k in ("name", "version", "uri", "kind", "metrics", "seed_set")}
 
@@ -39,9 +40,8 @@ def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
     """Metrics of the promoted model on the same validation documents (None without one),
     and — unless the ``gold_gate`` Param is off — candidate and incumbent (the promoted
     model, else the shipped default) on the shipped human-gold set."""
-    from prox_tasks.models import load_refiner
     from prox_tasks.registry import ModelRegistry
-    from prox_tasks.training.evaluate import evaluate_refiner
+    from prox_tasks.training.evaluate import evaluate_model
     from prox_tasks.training.seedset import load_seed_set
 
     registry = ModelRegistry(seed["registry"])
@@ -54,7 +54,8 @@ def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
     if current is None or current["version"] == candidate["version"]:
         return {"incumbent": current and current["version"], "metrics": None, "gold": gold}
     valid = load_seed_set(seed["uri"]).validation[: params.get("max_eval_docs")]
-    metrics = evaluate_refiner(load_refiner(current["uri"], threads=params["threads"]), valid)
+    metrics = evaluate_model(current["uri"], valid, params.get("backend") or None,
+                             params["threads"])
     return {"incumbent": current["version"], "metrics": metrics, "gold": gold}
 
 

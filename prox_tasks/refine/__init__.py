@@ -6,11 +6,11 @@ arguments, a JSON-ready result); ``refine_corpus(input_uri, output_uri, ...)`` i
 """
 
 from prox_tasks.refine.batch import refine_batch
-from prox_tasks.refine.corpus import NoModelError, promoted_model_uri, refine_corpus
+from prox_tasks.refine.corpus import refine_corpus
 from prox_tasks.refine.stats import ShardStats
 from prox_tasks.refine.step import DEFAULT_CHECKPOINT_EVERY, refine_shard
 
 __all__ = [
-    "DEFAULT_CHECKPOINT_EVERY", "NoModelError", "ShardStats", "promoted_model_uri",
+    "DEFAULT_CHECKPOINT_EVERY", "ShardStats",
     "refine_batch", "refine_corpus", "refine_shard",
 ]  # fmt: skip

@@ -9,47 +9,11 @@ interrupted shard resumes from its checkpoints.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections import Counter
 
 from prox_tasks.refine.limits import Limits
 from prox_tasks.refine.step import refine_shard
-
-PROMOTED_MODEL_NAME = "refiner"
-
-
-class NoModelError(LookupError):
-    """No model was given and the catalog has no promoted one."""
-
-
-def promoted_model_uri(name: str = PROMOTED_MODEL_NAME, catalog_url: str | None = None) -> str:
-    """The URI of the promoted model ``name`` in the catalog (else in the model registry at
-    ``$PROX_MODEL_REGISTRY``, the one the refresh DAG reads).
-
-    Raises:
-        NoModelError: none is promoted (the message says how to get one).
-    """
-    from prox_tasks.catalog import Catalog
-
-    catalog = Catalog(catalog_url)
-    try:
-        row = catalog.promoted_model(name)
-    finally:
-        catalog.close()
-    if (row is None or not row.get("uri")) and os.environ.get("PROX_MODEL_REGISTRY"):
-        from prox_tasks.registry import ModelRegistry  # a registry without a catalog
-
-        row = ModelRegistry(os.environ["PROX_MODEL_REGISTRY"]).promoted(name)
-    if row is None or not row.get("uri"):
-        raise NoModelError(
-            f"no promoted model {name!r} in the catalog ({catalog.url}). Get one with "
-            "`prox label` (seed programs) then `prox train --seed SEED --output MODELS` "
-            "(promotes the trained model), or pass --model: a refiner artifact folder, a "
-            "Hugging Face model folder (e.g. a local copy of a ProX refining model), or "
-            "'default' for the embedded tagger."
-        )
-    return row["uri"]
 
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
@@ -71,13 +35,16 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   shards: int | None = None, target_docs: int | None = None,
                   policy: dict | None = None, checkpoint_every: int | None = None,
                   force: bool = False, progress: bool | None = None,
-                  limits: dict | None = None, **read_options) -> dict:
+                  limits: dict | None = None, model_name: str = "refiner",
+                  catalog_url: str | None = None, **read_options) -> dict:
     """Refine every shard of ``input_uri`` into ``output_uri``.
 
     Args:
         input_uri: File, folder, prefix or glob of JSONL/Parquet/WET.
         output_uri: Output folder (manifest, shards, quarantine, status).
-        model: Model URI (None: the embedded default; see :func:`promoted_model_uri`).
+        model: Model URI, ``"default"``, ``"promoted"`` or None (resolved by
+            :func:`prox_tasks.models.resolve_model`: None is the promoted model, else the
+            shipped default).
         backend: Backend name.
         backend_options: Backend options.
         shards: About how many shards to cut the corpus into.
@@ -88,6 +55,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         progress: Show a progress bar (None: when stderr is a terminal).
         limits: :class:`~prox_tasks.refine.limits.Limits` fields (per document and batch,
             duplicate-id policy); ``max_doc_bytes`` is also the planning limit.
+        model_name: Registry and catalog name of the promoted model.
+        catalog_url: Catalog holding the promoted model (default ``PROX_CATALOG_URL``).
         **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
 
     Returns:
@@ -97,10 +66,12 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
 
     from prox_tasks.corpus import read_status
     from prox_tasks.inference import load_backend
+    from prox_tasks.models import resolve_model
 
     started = time.perf_counter()
     chosen = Limits.resolve(limits)
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
+    model = resolve_model(model, name=model_name, catalog_url=catalog_url).uri
     manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
     pending = [s for s in manifest.shards
                if force or read_status(output_uri, s.index) is None]  # fmt: skip

@@ -7,8 +7,8 @@ Layout under the registry root::
     <name>/promoted.json                  the promoted version and its metrics
     <name>/decisions/<version>.json       each promotion decision, both sets of numbers
 
-A version is content-addressed (``<kind>-<sha256 of the files, 12 hex>``), so publishing the
-same model twice is a no-op and a retried task gives the same version. A candidate is
+A version is content-addressed (``<kind>-<sha256 of the files, 12 hex>``, the one version
+string of :mod:`prox_tasks.models.artifact`), so publishing the same model twice is a no-op and a retried task gives the same version. A candidate is
 promoted only when it is at least as good as the incumbent on the shipped human-gold
 evaluation set (word F1; word recall within ``GOLD_RECALL_TOLERANCE``) and beats it on the
 same validation documents (:func:`beats`).
@@ -19,20 +19,22 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prox_tasks.models.artifact import ARTIFACT, artifact_digest, version_string
 from prox_tasks.storage import exists, join_uri, list_uri, parse_uri, put_atomic, read_bytes
 
-ARTIFACT = "artifact.json"
 PROMOTED = "promoted.json"
 MAX_FAILURE_RATE = 0.0036  # the ProX paper's chunk-level failure rate
 #: A candidate's gold word recall may be at most this much below the incumbent's.
 GOLD_RECALL_TOLERANCE = 0.005
 #: ... and its gold word F1 at most this much below (0: at least as good).
 GOLD_F1_TOLERANCE = 0.0
+_COMPLETE = ".complete"
 
 
 def score(metrics: dict) -> float:
@@ -118,15 +120,6 @@ class Decision:
         return dict(self.__dict__)
 
 
-def _digest(folder: Path) -> tuple[str, list[str]]:
-    files = sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
-    files = [f for f in files if f != ARTIFACT]
-    h = hashlib.sha256()
-    for name in files:
-        h.update(name.encode() + b"\0" + (folder / name).read_bytes() + b"\0")
-    return h.hexdigest(), files
-
-
 class ModelRegistry:
     """Publish, promote and fetch refiner artifacts.
 
@@ -148,8 +141,8 @@ class ModelRegistry:
                 seed_set: dict, metrics: dict) -> dict:
         """Copy an artifact folder into the registry; returns its ``artifact.json`` record."""
         folder = Path(folder)
-        digest, files = _digest(folder)
-        version = f"{kind}-{digest[:12]}"
+        digest, files = artifact_digest(folder)
+        version = version_string(kind, digest)
         record_uri = self.uri(name, version, ARTIFACT)
         if exists(record_uri):
             return json.loads(read_bytes(record_uri))
@@ -237,15 +230,54 @@ class ModelRegistry:
             catalog.close()
 
 
-def fetch_folder(uri: str, cache: str | None = None) -> Path:
-    """A local folder with the files under ``uri`` (S3 folders are downloaded to ``cache``)."""
-    loc = parse_uri(uri)
+def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:
+    """A local folder with the files under ``uri``.
+
+    A local path or ``file://`` URI is returned as is (it must be a folder). An ``s3://``
+    folder is downloaded once into ``cache`` (default ``$PROX_HOME/model-cache/<hash of the
+    URI>``): into a temporary sibling first, renamed when complete, so a killed download is
+    never mistaken for a model.
+
+    Raises:
+        FileNotFoundError: The folder does not exist or is empty.
+    """
+    text = os.fspath(uri)
+    loc = parse_uri(text)
     if loc.scheme == "file":
-        return Path(loc.path)
-    target = Path(cache or tempfile.mkdtemp(prefix="prox-model-"))
-    prefix = uri.rstrip("/") + "/"
-    for file_uri in list_uri(uri):
-        path = target / file_uri[len(prefix):]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(read_bytes(file_uri))
+        path = Path(loc.path)
+        if not path.is_dir():
+            raise FileNotFoundError(f"model folder {path} does not exist")
+        return path
+    if cache is None:
+        from prox_tasks.pipeline.settings import prox_home
+
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        cache = Path(prox_home()) / "model-cache" / key
+    target = Path(cache)
+    if (target / _COMPLETE).exists():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    try:
+        prefix = text.rstrip("/") + "/"
+        files = list_uri(text)
+        if not files:
+            raise FileNotFoundError(f"no model files under {text}")
+        for file_uri in files:
+            path = partial / file_uri[len(prefix):]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(read_bytes(file_uri))
+        (partial / _COMPLETE).write_text(text + "\n")
+        if target.exists() and not (target / _COMPLETE).exists():  # a copy cut short
+            shutil.rmtree(target)
+        try:
+            os.replace(partial, target)
+        except OSError:
+            if not (target / _COMPLETE).exists():
+                raise
+            shutil.rmtree(partial)  # another process finished the same download first
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
     return target
+

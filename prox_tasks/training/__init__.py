@@ -6,7 +6,7 @@
   gradient accumulation, checkpoint and exact resumption).
 - :mod:`~prox_tasks.training.lm`: examples and training of a causal-LM refiner.
 - :mod:`~prox_tasks.training.tagger`: training of the line tagger (the embedded default).
-- :mod:`~prox_tasks.training.prompts`: model inputs, shared with inference.
+- model inputs come from :mod:`prox_tasks.inference.prompts` (one module for both).
 - :mod:`~prox_tasks.training.metrics`, :mod:`~prox_tasks.training.evaluate`: metrics.
 - :mod:`~prox_tasks.training.seedset`: reading and splitting seed sets.
 

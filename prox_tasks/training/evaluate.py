@@ -49,6 +49,27 @@ def evaluate_programs(docs: list[dict], doc_programs: list[str], chunk_programs:
     return out
 
 
+def evaluate_model(model: str, docs: list[dict], backend: str | None = None,
+                   threads: int | None = None) -> dict:
+    """Load ``model`` exactly as production does (:func:`prox_tasks.inference.load_backend`:
+    same backend code, token budgets, prompt fitting and constrained decoding) and score it
+    on ``docs`` (see :func:`evaluate_refiner`).
+
+    Args:
+        model: Model URI or folder.
+        docs: Labeled documents.
+        backend: Backend (None: the one production picks for this model).
+        threads: CPU threads (tagger and transformers backends).
+    """
+    from prox_tasks.inference import load_backend
+
+    refiner = load_backend(backend, str(model), **({"threads": threads} if threads else {}))
+    try:
+        return evaluate_refiner(refiner, docs)
+    finally:
+        refiner.close()
+
+
 def evaluate_refiner(refiner, docs: list[dict]) -> dict:
     """Run ``refiner`` on ``docs`` and score it (see :func:`evaluate_programs`).
 

@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-from prox_tasks.training.prompts import chunk_prompts, doc_prompt
+from prox_tasks.inference.prompts import chunk_prompts, doc_prompt
 from prox_tasks.training.sft import Example, SFTConfig, train_sft
 from prox_tasks.training.targets import chunk_targets
 

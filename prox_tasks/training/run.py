@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from prox_tasks.training.evaluate import evaluate_refiner
+from prox_tasks.training.evaluate import evaluate_model
 from prox_tasks.training.seedset import load_seed_set
 
 log = logging.getLogger(__name__)
@@ -55,6 +55,9 @@ class TrainJob:
             candidate worse there (:mod:`prox_tasks.training.gold_gate`).
         gold_set: A JSONL(.gz) gold file instead of the shipped set.
         gold_docs: Score at most this many gold documents (None: all).
+        backend: Inference backend the candidate and the promoted model are evaluated on
+            (None: the one ``prox refine`` and the DAG pick, so promotion measures what
+            production runs).
     """
 
     seed: str
@@ -80,9 +83,10 @@ class TrainJob:
     gold_gate: bool = True
     gold_set: str | None = None
     gold_docs: int | None = None
+    backend: str | None = None
 
     def settings(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog")}
+        return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
 
     def resolved_work_dir(self, seed_version: str = "") -> Path:
         """``work_dir``, or a folder keyed by the settings and the seed-set version."""
@@ -133,7 +137,6 @@ def _local(uri: str | None):
 
 def run_training(job: TrainJob) -> dict:
     """Train, evaluate, publish and decide promotion; returns the evaluation record."""
-    from prox_tasks.models import load_refiner
     from prox_tasks.registry import ModelRegistry
 
     seed = load_seed_set(job.seed, job.valid_percent)
@@ -143,7 +146,7 @@ def run_training(job: TrainJob) -> dict:
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)
     valid = seed.validation[: job.max_eval_docs]
-    metrics = evaluate_refiner(load_refiner(artifact_dir, threads=job.threads), valid)
+    metrics = evaluate_model(artifact_dir, valid, job.backend, job.threads)
     registry = ModelRegistry(job.output, catalog=job.catalog)
     training_config = {"job": job.settings(), "config": config, "base": job.base}
     record = registry.publish(artifact_dir, job.name, job.kind, training_config,
@@ -156,13 +159,13 @@ def run_training(job: TrainJob) -> dict:
         from prox_tasks.training.gold_gate import gold_comparison
 
         gold = gold_comparison(str(artifact_dir), registry, job.name, job.threads,
-                               job.gold_set, job.gold_docs)  # fmt: skip
+                               job.gold_set, job.gold_docs, job.backend)  # fmt: skip
         out["gold"] = gold
     if job.promote:
         current = registry.promoted(job.name)
         incumbent = None
         if current is not None and current["version"] != record["version"]:
-            incumbent = evaluate_refiner(load_refiner(current["uri"], threads=job.threads), valid)
+            incumbent = evaluate_model(current["uri"], valid, job.backend, job.threads)
         decision = registry.decide(job.name, record["version"], metrics, incumbent,
                                    gold and gold["candidate"], gold and gold["incumbent"],
                                    gold and gold["incumbent_source"])  # fmt: skip

@@ -33,20 +33,20 @@ def build_tiny_model(folder: Path) -> Path:
     return build_prox_format_model(folder, texts, vocab_size=600, max_positions=1024)
 
 
-def build_tagger_artifact(folder: Path, version: str = "test-tagger") -> Path:
+def build_tagger_artifact(folder: Path, seed: int = 0) -> Path:
     """A line-tagger artifact with random (seeded) weights, in the shipped format."""
     import torch
     from safetensors.torch import save_file
 
     from prox_tasks.models.line_tagger import TaggerConfig, build_tagger
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     config = TaggerConfig(buckets=2048, embed_dim=8, hidden=16, dilations=(1, 2))
     model = build_tagger(config)
     folder.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in model.state_dict().items()},
               str(folder / "model.safetensors"))
-    settings = {"kind": "line_tagger", "tagger": config.to_dict(), "version": version}
+    settings = {"kind": "line_tagger", "tagger": config.to_dict()}
     (folder / "refiner.json").write_text(json.dumps(settings))
     return folder
 

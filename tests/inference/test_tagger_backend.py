@@ -4,6 +4,7 @@ import pytest
 
 from prox_tasks.inference import Refiner, load_backend
 from prox_tasks.inference.tagger import TaggerRefiner
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.programs import parse
 from tests.inference.helpers import short_docs
 
@@ -13,7 +14,7 @@ def test_the_embedded_default_is_the_tagger_backend(tagger_model, monkeypatch):
     for model in (None, "default"):
         refiner = load_backend(None, model)
         assert isinstance(refiner, Refiner) and refiner.backend == "tagger"
-        assert refiner.version == "test-tagger"
+        assert refiner.version == artifact_version(tagger_model)
 
 
 def test_programs_and_usage(tagger_model):

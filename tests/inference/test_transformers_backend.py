@@ -6,8 +6,8 @@ import pytest
 
 from prox_tasks.inference import load_backend
 from prox_tasks.inference.base import GenerationRequest
+from prox_tasks.inference.prompts import doc_prompt
 from prox_tasks.programs import SYSTEM_PROMPT, parse
-from prox_tasks.training.prompts import doc_prompt
 from tests.inference.helpers import TINY_OPTIONS, short_docs
 
 

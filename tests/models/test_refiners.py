@@ -1,5 +1,6 @@
-"""The inference contract: ``load_refiner(uri_or_None)`` -> predict_doc / predict_chunks /
-version, for the shipped default tagger and for a generative (tiny Llama) artifact."""
+"""The inference contract: ``load_backend(backend, uri_or_None)`` -> predict_doc /
+predict_chunks / version, for the shipped default tagger and a generative (tiny Llama)
+artifact."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import json
 
 import pytest
 
-from prox_tasks.models import SHIPPED_MODEL, default_model_uri, load_refiner
+from prox_tasks.inference import load_backend
+from prox_tasks.models import SHIPPED_MODEL, resolve_model
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.programs import execute, parse, render_chunks
 from tests.training.fixtures import make_docs, tiny_lm_config
 
@@ -23,19 +26,22 @@ PAGE = "\n".join([
 
 @pytest.fixture(scope="module")
 def default():
-    return load_refiner(None)
+    return load_backend(None, "default")
 
 
-def test_default_is_the_shipped_checkpoint(monkeypatch):
+def test_default_is_the_shipped_checkpoint(monkeypatch, tmp_path):
     monkeypatch.delenv("PROX_DEFAULT_MODEL", raising=False)
-    monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)
-    assert default_model_uri() == str(SHIPPED_MODEL)
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "empty-registry"))
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    assert resolve_model(None).uri == str(SHIPPED_MODEL)
+    assert resolve_model("default").source == "default"
     settings = json.loads((SHIPPED_MODEL / "refiner.json").read_text())
     assert settings["kind"] == "line_tagger" and settings["seed_set"]
 
 
 def test_default_refines_a_page(default):
-    assert default.version
+    assert default.version == artifact_version(SHIPPED_MODEL)
+    assert default.version.startswith("line_tagger-")
     [doc_program] = default.predict_doc([PAGE])
     [chunk_program] = default.predict_chunks([PAGE])
     assert doc_program == "keep_doc()"
@@ -58,8 +64,8 @@ def test_default_programs_follow_the_chunks(default):
 
 
 def test_missing_artifact_is_a_clear_error(tmp_path):
-    with pytest.raises(FileNotFoundError, match="no refiner artifact"):
-        load_refiner(tmp_path)
+    with pytest.raises(FileNotFoundError, match="no model"):
+        load_backend(None, str(tmp_path))
 
 
 def test_generative_artifact_round_trip(tmp_path):
@@ -72,17 +78,20 @@ def test_generative_artifact_round_trip(tmp_path):
                                      chunk_tokens=48, doc_tokens=64,
                                      tiny=tiny_lm_config().to_dict())  # fmt: skip
     assert report["steps"] == 2
-    refiner = load_refiner(folder, batch_size=4, threads=1)
-    refiner.settings["max_new_tokens"] = 12  # an untrained model: keep decoding short
+    # an untrained model: keep decoding short
+    refiner = load_backend("transformers", str(folder), batch_size=4, threads=1,
+                           chunk_max_new_tokens=12)
+    assert refiner.version == artifact_version(folder)
     texts = [docs[0]["text"], docs[1]["text"]]
     doc_programs = refiner.predict_doc(texts)
     chunk_programs = refiner.predict_chunks(texts)
     assert len(doc_programs) == len(chunk_programs) == 2
     assert all(isinstance(p, str) for p in doc_programs)
     for text, program in zip(texts, chunk_programs):
-        n_chunks = len(render_chunks(text, refiner._pair("chunk")[1], 48))
+        renderer = refiner.renderers["chunk"]
+        n_chunks = len(render_chunks(text, renderer.tokenizer, renderer.chunk_budget))
         assert program.count("# chunk ") == n_chunks
         execute(text, None, program)  # garbage output is counted by the executor, not raised
     # a bare Hugging Face checkpoint folder loads too (both levels, DESIGN.md budgets)
-    bare = load_refiner(folder / "model")
-    assert bare.chunk_tokens == 1500
+    bare = load_backend("transformers", str(folder / "model"), threads=1)
+    assert bare.settings.chunk_tokens == 1500 and bare.version.startswith("causal_lm-")

@@ -4,6 +4,7 @@ import pytest
 
 from prox_tasks.corpus import Document
 from prox_tasks.inference import load_backend
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.programs import Policy, parse
 from prox_tasks.refine import refine_batch
 from tests.inference.helpers import TINY_OPTIONS, short_docs
@@ -50,13 +51,13 @@ def test_the_drop_policy_for_broken_document_programs_drops(random_lm):
 
 def test_tagger_programs_are_executed(tagger_model):
     refiner = load_backend(None, str(tagger_model))
-    assert refiner.backend == "tagger" and refiner.version == "test-tagger"
+    assert refiner.backend == "tagger" and refiner.version == artifact_version(tagger_model)
     docs = _docs(10)
     rows, stats = refine_batch(refiner, docs, Policy())
     assert len(rows) == 10 and stats.docs_kept + stats.docs_dropped == 10
     for row in rows:
         assert row["doc_program"] in ("keep_doc()", "drop_doc()")
-        assert row["model_version"] == "test-tagger"
+        assert row["model_version"] == artifact_version(tagger_model)
         if row["doc_program"] == "drop_doc()":
             assert row["text"] is None and row["chunk_program"] is None
         else:

@@ -7,6 +7,8 @@ import pytest
 from prox_tasks.catalog import Catalog
 from prox_tasks.cli import main
 from prox_tasks.corpus import load_manifest, read_refined_rows
+from prox_tasks.models import SHIPPED_MODEL
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.refine import refine_corpus
 from tests.inference.helpers import short_docs, write_jsonl
 
@@ -60,15 +62,21 @@ def test_prox_refine_uses_the_promoted_model(corpus, tmp_path, tagger_model, cap
     folder, _ = corpus
     assert main(["refine", "--input", str(folder), "--output", str(tmp_path / "o"),
                  "--no-progress"]) == 0
-    assert json.loads(capsys.readouterr().out)["model_version"] == "test-tagger"
+    assert json.loads(capsys.readouterr().out)["model_version"] == artifact_version(tagger_model)
 
 
-def test_prox_refine_without_a_model_says_how_to_get_one(corpus, tmp_path, capsys,
-                                                         monkeypatch):
+def test_prox_refine_without_a_promoted_model(corpus, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'empty.sqlite'}")
-    monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "empty-registry"))
     folder, _ = corpus
-    code = main(["refine", "--input", str(folder), "--output", str(tmp_path / "o")])
+    # nothing asked: the shipped default, as in the DAG
+    assert main(["refine", "--input", str(folder), "--output", str(tmp_path / "o1"),
+                 "--no-progress"]) == 0
+    assert json.loads(capsys.readouterr().out)["model_version"] == \
+        artifact_version(SHIPPED_MODEL)
+    # the promoted model asked for, and none: exit 2 with what to do
+    code = main(["refine", "--input", str(folder), "--output", str(tmp_path / "o2"),
+                 "--model", "promoted"])
     assert code == 2
     err = capsys.readouterr().err
     assert "no promoted model" in err and "prox train" in err and "--model" in err

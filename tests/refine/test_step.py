@@ -12,6 +12,7 @@ import pytest
 
 from prox_tasks.corpus import plan_shards, read_refined_rows, read_status
 from prox_tasks.inference import load_backend
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.refine import refine_shard
 from prox_tasks.refine.checkpoint import CHECKPOINT_DIR
 from tests.inference.helpers import TINY_OPTIONS, short_docs, write_jsonl
@@ -46,7 +47,7 @@ def test_a_shard_is_refined_accounted_and_published(planned, tagger_model):
     assert stats["usage"]["doc"]["requests"] == 30
     rows = _rows(planned)
     assert [r["id"] for r in rows] == [d["id"] for d in short_docs(30)]
-    assert all(r["model_version"] == "test-tagger" for r in rows)
+    assert all(r["model_version"] == artifact_version(tagger_model) for r in rows)
     assert not list((planned / CHECKPOINT_DIR).rglob("*.jsonl.gz"))  # cleared once published
 
 
@@ -92,7 +93,7 @@ def test_an_interrupted_shard_resumes_from_its_checkpoints(planned, tmp_path, ta
 def test_checkpoints_of_another_model_are_discarded(planned, tagger_model, tmp_path):
     from tests.inference.helpers import build_tagger_artifact
 
-    other = build_tagger_artifact(tmp_path / "other", version="other-tagger")
+    other = build_tagger_artifact(tmp_path / "other", seed=1)  # another version
 
     def crash(n, seen=[]):  # noqa: B006 - counts calls within this test
         seen.append(n)
@@ -103,7 +104,7 @@ def test_checkpoints_of_another_model_are_discarded(planned, tagger_model, tmp_p
         refine_shard(str(planned), 0, model=str(other), checkpoint_every=8, progress=crash)
     result = refine_shard(str(planned), 0, model=str(tagger_model), checkpoint_every=8)
     assert result["stats"]["docs_resumed"] == 0
-    assert {r["model_version"] for r in _rows(planned)} == {"test-tagger"}
+    assert {r["model_version"] for r in _rows(planned)} == {artifact_version(tagger_model)}
 
 
 _WORKER = """

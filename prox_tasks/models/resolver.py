@@ -1,0 +1,113 @@
+"""Which model to refine with: the one rule every caller (CLI, DAG task, bench) follows.
+
+:func:`resolve_model` turns what the user asked for into a model URI and its version:
+
+- an explicit URI or path (local, ``file://``, ``s3://``): that model;
+- ``"default"``: the shipped default (``$PROX_DEFAULT_MODEL``, else the line tagger shipped
+  in ``models/line-tagger``);
+- ``"promoted"``: the promoted model, which must exist (:class:`NoModelError` otherwise);
+- ``None`` (nothing asked): the promoted model, else the shipped default.
+
+"The promoted model" is the model registry's (``$PROX_MODEL_REGISTRY``, a local folder or
+``s3://`` prefix, default ``$PROX_HOME/registry``), else the catalog's promoted row (a
+registry elsewhere that registered its models in the catalog).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MODEL = "default"
+PROMOTED_MODEL = "promoted"
+DEFAULT_NAME = "refiner"
+DEFAULT_MODEL_ENV = "PROX_DEFAULT_MODEL"
+SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "line-tagger"
+
+
+class NoModelError(LookupError):
+    """``"promoted"`` was asked for and no model is promoted."""
+
+
+@dataclass(frozen=True)
+class ResolvedModel:
+    """The model a run uses.
+
+    Attributes:
+        uri: Where it lives (local path, ``file://`` or ``s3://``).
+        source: ``explicit``, ``registry``, ``catalog`` or ``default``.
+        version: Its version when the registry or catalog knows it (None otherwise: the
+            loaded model reports it, see :func:`prox_tasks.models.artifact.artifact_version`).
+    """
+
+    uri: str
+    source: str
+    version: str | None = None
+
+
+def shipped_default() -> ResolvedModel:
+    """``$PROX_DEFAULT_MODEL``, else the line tagger shipped with prox."""
+    return ResolvedModel(os.environ.get(DEFAULT_MODEL_ENV) or str(SHIPPED_MODEL), "default")
+
+
+def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
+             catalog_url: str | None = None) -> ResolvedModel | None:
+    """The promoted model ``name``: the registry's, else the catalog's, else None.
+
+    Args:
+        name: Model name.
+        registry: Registry root (default ``$PROX_MODEL_REGISTRY``, else
+            ``$PROX_HOME/registry``).
+        catalog_url: Catalog URL (default ``$PROX_CATALOG_URL``, else SQLite in PROX_HOME).
+    """
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import settings
+    from prox_tasks.registry import ModelRegistry
+
+    record = ModelRegistry(registry or settings.registry_root()).promoted(name)
+    if record is not None:
+        return ResolvedModel(record["uri"], "registry", record.get("version"))
+    with Catalog(settings.catalog_url(catalog_url)) as catalog:
+        row = catalog.promoted_model(name)
+    if row is not None and row.get("uri"):
+        return ResolvedModel(row["uri"], "catalog", row.get("version"))
+    return None
+
+
+def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT_NAME,
+                  registry: str | None = None, catalog_url: str | None = None) -> ResolvedModel:
+    """The model to use for ``model`` (see the module docs for the rule).
+
+    Args:
+        model: A URI or path, ``"default"``, ``"promoted"`` or None (``""`` is None: an
+            empty Param).
+        name: Model name in the registry and catalog.
+        registry: Registry root (see :func:`promoted`).
+        catalog_url: Catalog URL (see :func:`promoted`).
+
+    Raises:
+        NoModelError: ``"promoted"`` and none is promoted (the message says how to get one).
+    """
+    text = os.fspath(model).strip() if model is not None else ""
+    if text == DEFAULT_MODEL:
+        return shipped_default()
+    if text and text != PROMOTED_MODEL:
+        return ResolvedModel(text, "explicit")
+    found = promoted(name, registry, catalog_url)
+    if found is not None:
+        return found
+    if text == PROMOTED_MODEL:
+        raise NoModelError(
+            f"no promoted model {name!r} in the model registry or the catalog. Get one with "
+            "`prox label` (seed programs) then `prox train --seed SEED --output REGISTRY` "
+            "(promotes the trained model), or pass a model (`--model`, the DAG's `model` "
+            "Param): a refiner artifact folder, a "
+            "Hugging Face model folder (e.g. a local copy of a ProX refining model), or "
+            "'default' for the shipped line tagger."
+        )
+    log.info("no promoted %r model: using the shipped default", name)
+    return shipped_default()

@@ -1,0 +1,117 @@
+"""One rule for "which model", followed by every caller: ``prox refine`` (a subprocess), the
+refresh DAG's task functions, and ``load_backend`` — with a registry on a real S3 server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pyarrow.parquet as pq
+import pytest
+
+from prox_tasks.catalog import Catalog
+from prox_tasks.models import SHIPPED_MODEL, NoModelError, resolve_model
+from prox_tasks.models.artifact import artifact_version
+from prox_tasks.registry import ModelRegistry
+from prox_tasks.storage import list_uri
+from tests.training.fixtures import make_docs
+
+METRICS = {"doc_f1": 0.9, "line_f1": 0.8, "chunk_failure_rate": 0.0}
+
+
+@pytest.fixture
+def isolated(tmp_path, monkeypatch):
+    """An empty PROX_HOME, registry and catalog."""
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "registry"))
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    monkeypatch.delenv("PROX_DEFAULT_MODEL", raising=False)
+    return tmp_path
+
+
+def _promote(root: str) -> dict:
+    registry = ModelRegistry(root)
+    record = registry.publish(SHIPPED_MODEL, "refiner", "line_tagger", {}, {}, METRICS)
+    assert registry.decide("refiner", record["version"], METRICS, None).promoted
+    return record
+
+
+def test_rule_without_a_promoted_model(isolated):
+    assert resolve_model(None).uri == str(SHIPPED_MODEL)
+    assert resolve_model("").source == "default"  # an empty Param
+    assert resolve_model("default").uri == str(SHIPPED_MODEL)
+    assert resolve_model("/some/model").source == "explicit"
+    with pytest.raises(NoModelError, match="no promoted model 'refiner'"):
+        resolve_model("promoted")
+
+
+def test_catalog_is_the_fallback_of_the_registry(isolated, tmp_path):
+    elsewhere = str(tmp_path / "other-registry")
+    record = _promote(elsewhere)
+    with Catalog(os.environ["PROX_CATALOG_URL"]) as catalog:
+        catalog.register_model("refiner", record["version"], record["uri"], promoted=True)
+    found = resolve_model(None)
+    assert (found.uri, found.source, found.version) == (record["uri"], "catalog",
+                                                        record["version"])
+
+
+def test_one_version_string_in_registry_rows_and_status(isolated):
+    record = _promote(os.environ["PROX_MODEL_REGISTRY"])
+    # the folder outside the registry already has the version it gets there
+    assert artifact_version(SHIPPED_MODEL) == record["version"]
+    assert record["version"].startswith("line_tagger-")
+
+
+def _s3_env(moto_server, home) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROX_", "AWS_"))}
+    env.update(PROX_HOME=str(home), PROX_S3_ENDPOINT_URL=moto_server.endpoint_url,
+               PROX_S3_ADDRESSING_STYLE="path", AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+               PYTHONPATH=os.getcwd())  # fmt: skip
+    return env
+
+
+def _rows_versions(output: str) -> set[str]:
+    shards = [u for u in list_uri(output) if u.endswith(".parquet")]
+    assert shards
+    return {v for u in shards for v in pq.read_table(u[len("file://"):] if u.startswith(
+        "file://") else u, columns=["model_version"]).column(0).to_pylist()}
+
+
+def test_promoted_model_in_an_s3_registry(isolated, s3_bucket, moto_server, tmp_path,
+                                          monkeypatch):
+    from prox_tasks.corpus import read_status
+    from prox_tasks.pipeline import refresh
+
+    registry = f"{s3_bucket}/registry"
+    record = _promote(registry)
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", registry)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": d["text"]}) + "\n"
+                            for i, d in enumerate(make_docs(6, 3))))  # fmt: skip
+
+    # prox refine, in its own process, configured only by the environment
+    env = {**_s3_env(moto_server, tmp_path / "cli-home"), "PROX_MODEL_REGISTRY": registry,
+           "PROX_CATALOG_URL": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
+    out = tmp_path / "cli-out"
+    proc = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "refine", "--input",
+                           str(docs), "--output", str(out), "--no-progress"],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["model_version"] == record["version"]
+    assert summary["docs_read"] == 6
+    assert read_status(str(out), 0)["model_version"] == record["version"]
+    assert _rows_versions(str(out)) == {record["version"]}
+
+    # the refresh DAG's task functions, with the same rule
+    snapshot = refresh.resolve_snapshot({"input_uri": str(docs),
+                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+    [batch] = refresh.plan(snapshot, target_docs=100, max_map_length=8, model=None,
+                           backend=None)
+    assert batch["model"] == record["uri"]
+    result = refresh.refine_batch(batch)
+    assert [s["model_version"] for s in result["shards"]] == [record["version"]]
+    assert _rows_versions(snapshot["output_uri"]) == {record["version"]}
