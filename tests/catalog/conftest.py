@@ -1,38 +1,19 @@
 """Catalog URLs to test on: SQLite always; PostgreSQL when a server is available.
 
 PostgreSQL comes from ``PROX_TEST_POSTGRES_URL`` (a server URL whose user may create
-databases), or else a throw-away cluster started here with Debian's ``initdb``/``pg_ctl``
-(package ``postgresql``; as root the server runs as the ``postgres`` user). When neither is
-available the PostgreSQL variants are skipped with the reason.
+databases), or else a throw-away server started here (:mod:`tests.deploy.postgres`).
+When neither is available the PostgreSQL variants are skipped with the reason.
 """
 
 from __future__ import annotations
 
-import glob
 import os
-import shutil
-import socket
-import subprocess
-import tempfile
 import uuid
 
 import pytest
 
 from tests.corpus.conftest import sample_rows  # noqa: F401  (fixture)
-
-
-def _pg_bindir() -> str | None:
-    if shutil.which("initdb") and shutil.which("pg_ctl"):
-        return os.path.dirname(os.path.realpath(shutil.which("initdb")))
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
-                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
-    return os.path.dirname(found[-1]) if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.deploy.postgres import PostgresServer, PostgresUnavailable
 
 
 @pytest.fixture(scope="session")
@@ -42,34 +23,12 @@ def postgres_server():
     if url:
         yield url
         return
-    bindir = _pg_bindir()
-    if bindir is None:
-        pytest.skip("PostgreSQL not available: set PROX_TEST_POSTGRES_URL or install Debian's "
-                    "`postgresql` package (initdb/pg_ctl) to run the catalog tests on it")
-    as_user: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-        if not shutil.which("runuser"):
-            pytest.skip("PostgreSQL: running as root without `runuser` to drop to postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    root = tempfile.mkdtemp(prefix="prox-pg-")  # short path: the socket lives here
-    if as_user:
-        shutil.chown(root, "postgres")
-    data, port = os.path.join(root, "data"), _free_port()
     try:
-        subprocess.run([*as_user, f"{bindir}/initdb", "-D", data, "-A", "trust", "-U", "prox",
-                        "-E", "UTF8", "--no-sync"], check=True, capture_output=True)
-        subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-w", "-t", "60",
-                        "-l", os.path.join(root, "log"), "-o",
-                        f"-k {root} -p {port} -c listen_addresses='' -c fsync=off", "start"],
-                       check=True, capture_output=True)
-    except (subprocess.CalledProcessError, OSError) as err:
-        shutil.rmtree(root, ignore_errors=True)
-        detail = err.stderr.decode(errors="replace")[-300:] if getattr(err, "stderr", None) else err
-        pytest.skip(f"PostgreSQL could not be started here: {detail}")
-    yield f"postgresql+psycopg2://prox@/postgres?host={root}&port={port}"
-    subprocess.run([*as_user, f"{bindir}/pg_ctl", "-D", data, "-m", "immediate", "stop"],
-                   capture_output=True)
-    shutil.rmtree(root, ignore_errors=True)
+        server = PostgresServer().start()
+    except PostgresUnavailable as why:
+        pytest.skip(f"{why} (or set PROX_TEST_POSTGRES_URL) to run the catalog tests on it")
+    yield server.url
+    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -30,3 +30,11 @@ def daily_crawl(root: Path, days: list[str], per_day: int = 12) -> Path:
     for i, day in enumerate(days):
         write_jsonl(root / day / "part-0.jsonl", sample_rows(per_day, start=i * per_day))
     return root
+
+
+def repeated_rows(n: int) -> list[dict]:
+    """``n`` documents: the bundled sample over and over, each copy with new ids
+    (``<id>~<copy>``), for corpora larger than the sample."""
+    sample = sample_rows(300)
+    return [{**sample[i % len(sample)], "id": f"{sample[i % len(sample)]['id']}~{i // len(sample)}"}
+            for i in range(n)]

@@ -1,17 +1,21 @@
-"""A real Airflow deployment on loopback for tests: api-server, scheduler, dag-processor.
+"""A real Airflow deployment on loopback for tests: api-server, scheduler, dag-processor
+(and any further Airflow processes, e.g. Celery workers).
 
-Shares the session's AIRFLOW_HOME and SQLite metadata DB. The API uses Airflow's own
+By default shares the session's AIRFLOW_HOME and SQLite metadata DB; ``tests/deploy`` passes
+its own home and a PostgreSQL metadata DB in the environment. The API uses Airflow's own
 SimpleAuthManager with a known password, so tests log in as a user would.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
 import time
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.dags.airflow_env import HOME, PASSWORD, REPO, USER
@@ -23,11 +27,25 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class Airflow:
-    """Handle on the running services: ``url``, ``token()``, ``request()``."""
+@dataclass
+class Service:
+    """One Airflow process: ``airflow ARGS`` with ``env`` on top of the deployment's."""
 
-    def __init__(self, url: str, logs: Path):
+    name: str
+    args: list[str]
+    env: dict = field(default_factory=dict)
+
+
+CORE_SERVICES = (Service("api-server", ["api-server"]), Service("scheduler", ["scheduler"]),
+                 Service("dag-processor", ["dag-processor"]))
+
+
+class Airflow:
+    """Handle on the running services: ``url``, ``token()``, ``request()``, run helpers."""
+
+    def __init__(self, url: str, logs: Path, processes: dict | None = None):
         self.url, self.logs = url, logs
+        self.processes: dict[str, subprocess.Popen] = processes or {}
         self._token = None
 
     def token(self) -> str:
@@ -47,8 +65,80 @@ class Airflow:
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=60,
                              follow_redirects=False, **kwargs)
 
-    def tail(self) -> str:
-        return "\n".join(f"--- {p.name}\n{p.read_text()[-3000:]}" for p in self.logs.glob("*.log"))
+    def tail(self, chars: int = 3000) -> str:
+        """The end of every service's log (for assertion messages)."""
+        return "\n".join(f"--- {p.name}\n{p.read_text(errors='replace')[-chars:]}"
+                         for p in sorted(self.logs.glob("*.log")))
+
+    def unpause(self, dag_id: str) -> None:
+        r = self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        assert r.status_code == 200, r.text
+
+    def trigger(self, dag_id: str, conf: dict | None = None, logical_date: str | None = None) -> str:
+        """Create a run as the UI's Trigger button does; returns its run id."""
+        r = self.request("POST", f"/api/v2/dags/{dag_id}/dagRuns",
+                         json={"logical_date": logical_date, "conf": conf or {}})
+        assert r.status_code == 200, r.text
+        return r.json()["dag_run_id"]
+
+    def run(self, dag_id: str, run_id: str) -> dict:
+        r = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}")
+        r.raise_for_status()
+        return r.json()
+
+    def wait_run(self, dag_id: str, run_id: str, timeout: float = 300, poll: float = 2) -> dict:
+        """Wait until the run has finished (success or failed); returns it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            run = self.run(dag_id, run_id)
+            if run["state"] in ("success", "failed"):
+                return run
+            time.sleep(poll)
+        raise TimeoutError(f"run {run_id} of {dag_id} still {run['state']} after {timeout} s"
+                           f"\n{self.tail()}")
+
+    def task_instances(self, dag_id: str, run_id: str) -> list[dict]:
+        """Every task instance of the run, mapped ones included (one per map index)."""
+        r = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances",
+                         params={"limit": 1000})
+        r.raise_for_status()
+        return r.json()["task_instances"]
+
+    def tries(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> list[dict]:
+        """Every try of one task instance (Airflow's task instance history), oldest first."""
+        r = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/"
+                         f"{task_id}/{map_index}/tries")
+        r.raise_for_status()
+        return sorted(r.json()["task_instances"], key=lambda t: t["try_number"])
+
+    def kill(self, name: str) -> list[int]:
+        """SIGKILL service ``name`` and every process of its session (task processes put
+        themselves in their own process group, so ``killpg`` alone would miss them): what a
+        machine that dies does. Returns the pids killed."""
+        proc = self.processes[name]
+        pids = [pid for pid in _session_pids(proc.pid)]
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        proc.wait(timeout=30)
+        return pids
+
+
+def _session_pids(sid: int) -> list[int]:
+    """Pids of the live processes whose session id is ``sid`` (from /proc)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] != "Z":  # fields: state ppid pgrp session
+            pids.append(int(entry.name))
+    return pids
 
 
 def service_env(port: int, extra: dict | None = None) -> dict:
@@ -67,33 +157,45 @@ def service_env(port: int, extra: dict | None = None) -> dict:
 
 
 @contextmanager
-def airflow_services(extra_env: dict | None = None, timeout: float = 180):
-    """Start api-server, scheduler and dag-processor; stop them (by pid) on exit."""
+def airflow_services(extra_env: dict | None = None, timeout: float = 180, home: Path = HOME,
+                     extra_services: tuple[Service, ...] = ()):
+    """Start api-server, scheduler, dag-processor and ``extra_services`` (each in its own
+    session, log in ``<home>/service-logs/<name>.log``); stop them (by pid) on exit."""
     port = free_port()
     env = service_env(port, extra_env)
-    logs = HOME / "service-logs"
-    logs.mkdir(exist_ok=True)
+    logs = home / "service-logs"
+    logs.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).with_name("airflow"))
     procs = []
     try:
-        for name in ("api-server", "scheduler", "dag-processor"):
-            out = open(logs / f"{name}.log", "w")  # noqa: SIM115 - closed with the process
-            procs.append((subprocess.Popen([airflow, name], env=env, cwd=str(REPO), stdout=out,
-                                           stderr=subprocess.STDOUT, start_new_session=True),
-                          out))
-        service = Airflow(f"http://127.0.0.1:{port}", logs)
-        _wait_ready(service, procs, timeout)
-        yield service
+        for service in (*CORE_SERVICES, *extra_services):
+            out = open(logs / f"{service.name}.log", "w")  # noqa: SIM115 - closed below
+            procs.append((service.name, subprocess.Popen(
+                [airflow, *service.args], env={**env, **service.env}, cwd=str(REPO), stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True), out))
+        handle = Airflow(f"http://127.0.0.1:{port}", logs, {n: p for n, p, _ in procs})
+        _wait_ready(handle, [(p, out) for _, p, out in procs], timeout)
+        yield handle
     finally:
-        for proc, _out in procs:
+        for _name, proc, _out in procs:
             if proc.poll() is None:
-                os.killpg(proc.pid, 15)
-        for proc, out in procs:
+                _signal_session(proc.pid, signal.SIGTERM)
+        for _name, proc, out in procs:
             try:
                 proc.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, 9)
+                _signal_session(proc.pid, signal.SIGKILL)
+                proc.wait(timeout=30)
+            _signal_session(proc.pid, signal.SIGKILL)  # children left behind (task processes)
             out.close()
+
+
+def _signal_session(sid: int, sig: int) -> None:
+    for pid in _session_pids(sid):
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
 
 
 def _wait_ready(service: Airflow, procs, timeout: float) -> None:

@@ -1,0 +1,112 @@
+"""A throw-away PostgreSQL server on loopback from Debian's binaries (``initdb``, ``pg_ctl``).
+
+Used by the catalog tests (a catalog on PostgreSQL) and the deployment tests (Airflow's
+metadata DB and the prox catalog). As root the server runs as the ``postgres`` user, since
+PostgreSQL refuses to run as root.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+
+
+class PostgresUnavailable(RuntimeError):
+    """No PostgreSQL binaries here, or the server would not start (the message says why)."""
+
+
+def pg_bindir() -> str | None:
+    """Folder of ``initdb``/``pg_ctl``: on PATH, else the newest ``/usr/lib/postgresql/N``."""
+    if shutil.which("initdb") and shutil.which("pg_ctl"):
+        return os.path.dirname(os.path.realpath(shutil.which("initdb")))
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
+                   key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
+    return os.path.dirname(found[-1]) if found else None
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class PostgresServer:
+    """A PostgreSQL cluster listening on 127.0.0.1 (trust auth, user ``prox``, no fsync).
+
+    ``start()`` raises :class:`PostgresUnavailable` with the reason when it cannot run.
+    """
+
+    def __init__(self):
+        self.root = self.data = None
+        self.port = 0
+        self._as_user: list[str] = []
+        self._bindir = None
+
+    @property
+    def url(self) -> str:
+        """SQLAlchemy URL of the server's ``postgres`` database."""
+        return self.database_url("postgres")
+
+    def database_url(self, name: str, driver: str = "postgresql+psycopg2") -> str:
+        return f"{driver}://prox@127.0.0.1:{self.port}/{name}"
+
+    def start(self) -> PostgresServer:
+        self._bindir = pg_bindir()
+        if self._bindir is None:
+            raise PostgresUnavailable("PostgreSQL not available: install Debian's `postgresql` "
+                                      "package (initdb/pg_ctl)")
+        if os.geteuid() == 0:
+            if not shutil.which("runuser"):
+                raise PostgresUnavailable("running as root without `runuser` to drop to postgres")
+            self._as_user = ["runuser", "-u", "postgres", "--"]
+        self.root = tempfile.mkdtemp(prefix="prox-pg-")  # short path: the socket lives here
+        if self._as_user:
+            shutil.chown(self.root, "postgres")
+        self.data, self.port = os.path.join(self.root, "data"), free_port()
+        try:
+            self._run("initdb", "-D", self.data, "-A", "trust", "-U", "prox", "-E", "UTF8",
+                      "--no-sync")
+            self._run("pg_ctl", "-D", self.data, "-w", "-t", "60", "-l",
+                      os.path.join(self.root, "log"), "-o",
+                      f"-k {self.root} -p {self.port} -c listen_addresses=127.0.0.1 "
+                      "-c fsync=off -c max_connections=300", "start")
+        except (subprocess.CalledProcessError, OSError) as err:
+            shutil.rmtree(self.root, ignore_errors=True)
+            detail = (err.stderr.decode(errors="replace")[-300:]
+                      if getattr(err, "stderr", None) else err)
+            raise PostgresUnavailable(f"PostgreSQL could not be started here: {detail}") from err
+        return self
+
+    def create_database(self, name: str) -> str:
+        """Create database ``name``; returns its SQLAlchemy URL."""
+        self._sql(f'CREATE DATABASE "{name}"')
+        return self.database_url(name)
+
+    def drop_database(self, name: str) -> None:
+        self._sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def stop(self) -> None:
+        if self.root is None:
+            return
+        subprocess.run([*self._as_user, f"{self._bindir}/pg_ctl", "-D", self.data, "-m",
+                        "immediate", "stop"], capture_output=True)
+        shutil.rmtree(self.root, ignore_errors=True)
+        self.root = None
+
+    def _sql(self, statement: str) -> None:
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(self.url, isolation_level="AUTOCOMMIT")
+        try:
+            with engine.connect() as conn:
+                conn.execute(text(statement))
+        finally:
+            engine.dispose()
+
+    def _run(self, tool: str, *args: str) -> None:
+        subprocess.run([*self._as_user, f"{self._bindir}/{tool}", *args], check=True,
+                       capture_output=True)
