@@ -10,6 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import traceback
+
+from prox_tasks.cli.errors import describe_error
 
 # (subcommand, module under prox_tasks.cli, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
@@ -47,13 +50,31 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one subcommand. A fault (bad input, I/O, S3, disk full, a bug) ends with one line
+    on stderr — ``prox COMMAND: what failed`` — and exit code 1 (130 on Ctrl-C); ``-v``
+    (before or after the subcommand) prints the full traceback as well."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    verbose = any(a in ("-v", "--verbose") for a in argv)
+    argv = [a for a in argv if a not in ("-v", "--verbose")]
     parser = build_parser(argv)
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="log more, and print the full traceback of an error")
     args = parser.parse_args(argv)
+    args.verbose = verbose
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        print(f"prox {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as err:  # noqa: BLE001 - every fault gets one readable line
+        if verbose:
+            traceback.print_exc()
+        print(f"prox {args.command}: {describe_error(err)}"
+              + ("" if verbose else " (-v for the traceback)"), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

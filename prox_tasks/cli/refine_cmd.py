@@ -104,8 +104,6 @@ def run(args) -> int:
     except NoModelError as err:
         print(f"prox refine: {err}", file=sys.stderr)
         return 2
-    except (FileNotFoundError, ValueError, LookupError, RuntimeError) as err:
-        print(f"prox refine: {type(err).__name__}: {err}", file=sys.stderr)
-        return 1
+    # any other failure ends in prox_tasks.cli.main: one line, exit code 1 (-v: traceback)
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0

@@ -1,0 +1,44 @@
+"""One line that says what failed and where, for any exception a ``prox`` command ends with."""
+
+from __future__ import annotations
+
+import errno
+
+MAX_CHARS = 400
+
+
+def _oserror(err: OSError) -> str:
+    where = err.filename if err.filename is not None else ""
+    if err.filename2 is not None:
+        where = f"{where} -> {err.filename2}"
+    if err.errno == errno.ENOSPC:
+        return f"disk full{' writing ' + str(where) if where else ''} ({err.strerror})"
+    if err.strerror:
+        return f"{err.strerror}{': ' + str(where) if where else ''}"
+    return f"{type(err).__name__}: {err}"
+
+
+def _s3(err) -> str | None:
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:  # pragma: no cover - boto3 is a dependency
+        return None
+    if isinstance(err, ClientError):
+        info = err.response.get("Error", {})
+        code, message = info.get("Code", "?"), info.get("Message", "")
+        return f"S3 {err.operation_name} failed: {code} {message}".strip()
+    if isinstance(err, BotoCoreError):
+        return f"S3: {err}"
+    return None
+
+
+def describe_error(err: BaseException) -> str:
+    """``err`` as one line (no traceback): S3 errors by operation and code, OS errors by
+    cause and path (disk full named as such), anything else as ``Type: message``."""
+    text = _s3(err)
+    if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
+        text = _oserror(err)
+    if text is None:
+        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+    line = " ".join(text.split())  # one line, whatever the message held
+    return line if len(line) <= MAX_CHARS else line[: MAX_CHARS - 1] + "…"
