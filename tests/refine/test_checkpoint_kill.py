@@ -1,0 +1,79 @@
+"""``prox refine`` killed with SIGKILL (real processes) on texts holding the characters
+``str.splitlines`` splits on: every resumed run reuses every checkpoint it finds, re-refines
+nothing, and publishes the uninterrupted run's bytes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.refine.checkpoint import CHECKPOINT_DIR, CheckpointStore
+
+ROOT = Path(__file__).resolve().parents[2]
+SEPARATORS = ["\u2028", "\u2029", "\u0085", "\x0c", "\x1c", "\r"]
+
+
+def _corpus(path: Path, n: int) -> None:
+    with gzip.open(ROOT / "data" / "sample" / "sample.jsonl.gz", "rt") as f:
+        rows = [json.loads(line) for _, line in zip(range(n), f)]
+    for i, row in enumerate(rows):  # a line or paragraph separator inside most texts
+        sep = SEPARATORS[i % len(SEPARATORS)]
+        row["text"] = row["text"].replace(". ", "." + sep, 3) + sep + "end"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+
+
+def _refine(source: Path, out: Path) -> subprocess.Popen:
+    command = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
+               "--output", str(out), "--model", "default", "--checkpoint-every", "2",
+               "--no-progress"]  # fmt: skip
+    return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
+
+
+def _kill_after(proc: subprocess.Popen, parts: Path, at_least: int) -> int:
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if len(list(parts.glob("part-*.jsonl.gz"))) >= at_least:
+            break
+        time.sleep(0.005)
+    assert proc.poll() is None, "prox refine finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.communicate(timeout=30)
+    return len(list(parts.glob("part-*.jsonl.gz")))
+
+
+@pytest.mark.slow  # four real prox processes loading the tagger (~40 s on 2 cores)
+def test_killed_refines_resume_without_refining_anything_twice(tmp_path):
+    source = tmp_path / "in.jsonl"
+    _corpus(source, 60)
+    reference, out = tmp_path / "reference", tmp_path / "out"
+    done = _refine(source, reference)
+    assert done.wait(timeout=300) == 0, done.stderr.read()
+    parts = out / CHECKPOINT_DIR / "shard-00000"
+    saved_total = 0
+    for at_least in (3, 3 + 6):  # killed twice, each time after more parts exist
+        saved = _kill_after(_refine(source, out), parts, at_least)
+        assert saved >= at_least
+        # every part reads back whole: a separator inside a text never splits a record
+        store = CheckpointStore(str(out), 0, {})
+        for uri in store._parts():
+            header, rows = store._read(uri)
+            assert header is not None and len(rows) == header["docs"] == 2
+        saved_total = saved
+    resumed = _refine(source, out)
+    stdout, stderr = resumed.communicate(timeout=300)
+    assert resumed.returncode == 0, stderr
+    stats = json.loads(stdout)["results"][0]["stats"]
+    assert stats["docs_resumed"] == 2 * saved_total  # every saved part reused
+    assert stats["usage"]["doc"]["requests"] == 60  # and the rest refined once
+    for sub in ("shards/shard-00000.parquet", "quarantine/shard-00000.jsonl.gz"):
+        assert (out / sub).read_bytes() == (reference / sub).read_bytes()
+    assert not parts.exists()  # checkpoints cleared once published
