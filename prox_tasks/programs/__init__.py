@@ -1,7 +1,8 @@
 """The program language: parser, executor and model-input renderings. Pure functions, no I/O."""
 
-from prox_tasks.programs.executor import ExecutionResult, ExecutionStats, Policy, execute
+from prox_tasks.programs.executor import execute
 from prox_tasks.programs.parser import join_chunk_programs, parse, unquote
+from prox_tasks.programs.policy import Policy
 from prox_tasks.programs.program import (
     Call,
     DropDoc,
@@ -23,6 +24,7 @@ from prox_tasks.programs.render import (
     render_chunks,
     render_doc,
 )
+from prox_tasks.programs.stats import ExecutionResult, ExecutionStats
 
 __all__ = [
     "SYSTEM_PROMPT", "Call", "Chunk", "DropDoc", "ErrorKind", "ExecutionResult",

@@ -10,25 +10,35 @@ Order of work, each step a documented policy:
    counted as ``degenerate`` output.
 3. Normalizations run first, in program order, within the lines of the scope that wrote them
    (``normalize_scope="chunk"``) or over the whole document (``"document"``, the paper's
-   ``str.replace``). A source string spanning lines merges those lines into the last.
+   ``str.replace``). A source string spanning lines merges those lines into the last. A
+   normalization that would make the document longer than ``max_normalize_growth`` allows
+   is not run (``over_limit``).
 4. Removals run on the original line numbers: ranges are clipped to the scope and to the
    document (counted as ``out_of_range``), then merged.
 5. The document is dropped when the edits leave too little: ``min_kept_words`` words or fewer,
    or at most ``min_kept_word_fraction`` of its words.
 
-:func:`execute` never raises; every problem is counted in :attr:`ExecutionResult.stats`.
+A program longer than ``max_program_chars`` or with more than ``max_program_calls`` call
+lines is not run (``over_limit``). :func:`execute` never raises; every problem is counted in
+:attr:`ExecutionResult.stats`.
+
+Speed: the work is done on ranges, never line by line in Python. The text is split into
+lines once, and only when a chunk program edits it; removal ranges are sorted and merged once
+and the kept lines are cut out as list slices; a normalization is one ``str.replace`` on the
+joined text of its range; the drop rule counts words only as far as its decision needs.
 """
 
 from __future__ import annotations
 
-import bisect
 import math
 from collections import Counter
-from dataclasses import dataclass, field, fields
-from operator import attrgetter
-from typing import Literal
+from functools import lru_cache
+from itertools import compress
+from operator import attrgetter, ne
 
+from prox_tasks.programs.normalize import normalize_range
 from prox_tasks.programs.parser import parse
+from prox_tasks.programs.policy import Policy
 from prox_tasks.programs.program import (
     DropDoc,
     ErrorKind,
@@ -38,113 +48,17 @@ from prox_tasks.programs.program import (
     ProgramError,
     RemoveLines,
 )
+from prox_tasks.programs.stats import (
+    MAX_ERROR_MESSAGES,
+    ExecutionResult,
+    ExecutionStats,
+    has_more_words_than,
+)
 
-MAX_ERROR_MESSAGES = 8
+__all__ = ["MAX_ERROR_MESSAGES", "ExecutionResult", "ExecutionStats", "Policy", "execute"]
+
 _EDITS = frozenset({Normalize, RemoveLines})  # chunk calls that change text
-
-
-@dataclass(frozen=True)
-class Policy:
-    """Executor policy; defaults are the ProX paper's values.
-
-    Attributes:
-        normalize_scope: ``"chunk"`` applies a normalization only within the lines of the
-            chunk whose program wrote it; ``"document"`` replaces everywhere (the paper).
-        min_kept_words: Drop the document when edits leave this many words or fewer.
-        min_kept_word_fraction: Drop the document when edits leave at most this fraction
-            of its words.
-        max_program_errors: Ignore a chunk program (one scope) with this many errors or more.
-        max_repeated_calls: An identical call repeated more often is ``degenerate`` output.
-        on_doc_program_error: ``"keep"`` or ``"drop"`` a document whose document-level
-            program has errors and no valid call.
-        drop_emptied_lines: Remove lines that normalization leaves blank.
-    """
-
-    normalize_scope: Literal["chunk", "document"] = "chunk"
-    min_kept_words: int = 10
-    min_kept_word_fraction: float = 0.05
-    max_program_errors: int = 2
-    max_repeated_calls: int = 3
-    on_doc_program_error: Literal["keep", "drop"] = "keep"
-    drop_emptied_lines: bool = True
-
-    @classmethod
-    def from_kwargs(cls, **kwargs) -> Policy:
-        names = {f.name for f in fields(cls)}
-        unknown = set(kwargs) - names
-        if unknown:
-            raise TypeError(f"unknown executor policy fields: {sorted(unknown)}")
-        return cls(**kwargs)
-
-
-@dataclass
-class ExecutionStats:
-    """What one execution did. ``to_dict`` gives a JSON-ready mapping."""
-
-    lines_in: int = 0
-    lines_out: int = 0
-    lines_removed: int = 0
-    lines_merged: int = 0
-    chars_in: int = 0
-    chars_out: int = 0
-    text_in: str | None = field(default=None, repr=False)
-    text_out: str | None = field(default=None, repr=False)
-    normalizations_applied: int = 0
-    scopes_ignored: int = 0
-    drop_reason: str | None = None
-    calls: Counter = field(default_factory=Counter)
-    errors: Counter = field(default_factory=Counter)
-    error_messages: list[str] = field(default_factory=list)
-
-    # Word counts cost a full pass over the text (as much as the execution itself), so they
-    # are computed on first use; the drop rule decides with bounded partial counts instead.
-    @property
-    def words_in(self) -> int:
-        return _count_words(self.text_in)
-
-    @property
-    def words_out(self) -> int:
-        return _count_words(self.text_out)
-
-    @property
-    def chars_removed(self) -> int:
-        return self.chars_in - self.chars_out
-
-    @property
-    def error_count(self) -> int:
-        return sum(self.errors.values())
-
-    def add_error(self, error: ProgramError, level: str) -> None:
-        self.errors[str(error.kind)] += 1
-        if len(self.error_messages) < MAX_ERROR_MESSAGES:
-            where = f" (program line {error.line})" if error.line >= 0 else ""
-            self.error_messages.append(f"{level}: {error.kind}: {error.message}{where}")
-
-    def to_dict(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
-        out["words_in"], out["words_out"] = self.words_in, self.words_out
-        out["calls"] = dict(self.calls)
-        out["errors"] = dict(self.errors)
-        out["chars_removed"] = self.chars_removed
-        return out
-
-
-def _count_words(text: str | None) -> int:
-    return len(text.split()) if text else 0
-
-
-def _has_more_words_than(text: str, n: int) -> bool:
-    """``len(text.split()) > n`` without splitting past word ``n + 1``."""
-    return n < 0 or len(text.split(None, n + 1)) > n
-
-
-@dataclass
-class ExecutionResult:
-    """The refined text (``None`` when dropped), the drop flag and statistics."""
-
-    text: str | None
-    dropped: bool
-    stats: ExecutionStats
+_SHORT_PROGRAM = 64  # document programs are this short: parsed once per process, then cached
 
 
 def _coerce_text(text: object, stats: ExecutionStats) -> str:
@@ -157,12 +71,6 @@ def _coerce_text(text: object, stats: ExecutionStats) -> str:
         return bytes(text).decode("utf-8", errors="replace")
     stats.error_messages.append(f"input: text was {type(text).__name__}, converted with str()")
     return str(text)
-
-
-def _as_program(program: str | Program | None, level: str) -> Program | None:
-    if program is None or isinstance(program, Program):
-        return program
-    return parse(program, level=level)
 
 
 def _doc_decision(program: Program | None, policy: Policy, stats: ExecutionStats) -> bool:
@@ -213,58 +121,28 @@ def _active_calls(program: Program, policy: Policy, stats: ExecutionStats) -> li
     ]
 
 
+def _as_program(program: str | Program | None, level: str, pol: Policy) -> Program | None:
+    if program is None:
+        return None
+    if isinstance(program, Program):
+        if len(program.calls) > pol.max_program_calls:
+            msg = f"program of {len(program.calls):,} calls; the cap is {pol.max_program_calls:,}"
+            return Program(errors=(ProgramError(ErrorKind.OVER_LIMIT, -1, msg),))
+        return program
+    if type(program) is str and len(program) <= _SHORT_PROGRAM:
+        return _parse_short(program, level, pol.max_program_chars, pol.max_program_calls)
+    return parse(program, level, max_chars=pol.max_program_chars, max_calls=pol.max_program_calls)
+
+
+@lru_cache(maxsize=1024)
+def _parse_short(source: str, level: str, max_chars: int, max_calls: int) -> Program:
+    return parse(source, level, max_chars=max_chars, max_calls=max_calls)  # Program is immutable
+
+
 def _scope_bounds(program: Program, scope: int, n_lines: int) -> tuple[int, int]:
     bounds = program.scope_table[scope]
     last = n_lines - 1 if bounds.last is None else min(bounds.last, n_lines - 1)
     return bounds.first, last
-
-
-def _normalize_lines(segs: list, lo: int, hi: int, call: Normalize) -> int:
-    """Replace ``call.source_str`` in lines ``lo..hi``; returns the number of lines changed."""
-    source, target = call.source_str, call.target_str
-    if "\n" not in source:
-        changed = 0
-        for i in range(lo, hi + 1):
-            seg = segs[i]
-            if seg is not None and source in seg:
-                segs[i] = seg.replace(source, target)
-                changed += 1
-        return changed
-    # A source spanning lines: replace on the joined text of the range; the lines a match
-    # crosses merge into the line it ends on, so every other line keeps its original number.
-    idx = [i for i in range(lo, hi + 1) if segs[i] is not None]
-    if not idx:
-        return 0
-    joined = "\n".join(segs[i] for i in idx)
-    if source not in joined:
-        return 0
-    starts, pos = [], 0
-    for i in idx:
-        starts.append(pos)
-        pos += len(segs[i]) + 1
-    new = {i: None for i in idx}
-    k, cursor, buf = 0, 0, []
-    while (a := joined.find(source, cursor)) != -1:
-        b = a + len(source)
-        # copy unmatched text up to the match, closing each line boundary it crosses
-        k_a = bisect.bisect_right(starts, a) - 1
-        while k < k_a:
-            buf.append(joined[cursor : starts[k + 1] - 1])
-            new[idx[k]] = "".join(buf)
-            buf, k, cursor = [], k + 1, starts[k + 1]
-        buf.append(joined[cursor:a])
-        buf.append(target)
-        k = bisect.bisect_right(starts, b) - 1 if b < len(joined) else len(idx) - 1
-        cursor = b
-    buf.append(joined[cursor : (starts[k + 1] - 1) if k + 1 < len(idx) else len(joined)])
-    new[idx[k]] = "".join(buf)
-    for j in range(k + 1, len(idx)):
-        new[idx[j]] = segs[idx[j]]
-    # lines a match crossed, up to the one it ends on, stay None: merged into that line
-    changed = sum(1 for i in idx if new[i] != segs[i])
-    for i in idx:
-        segs[i] = new[i]
-    return changed
 
 
 def _clip_ranges(program: Program, removals: list, n: int, stats: ExecutionStats) -> list:
@@ -281,6 +159,14 @@ def _clip_ranges(program: Program, removals: list, n: int, stats: ExecutionStats
         if start <= end:
             ranges.append((start, end))
     return ranges
+
+
+def _drop(stats: ExecutionStats, reason: str) -> ExecutionResult:
+    stats.drop_reason = reason
+    stats.lines_out = stats.chars_out = 0
+    stats.text_out = None
+    stats.lines_removed = stats.lines_in
+    return ExecutionResult(None, True, stats)
 
 
 def execute(
@@ -308,85 +194,92 @@ def execute(
     stats = ExecutionStats()
     text = _coerce_text(text, stats)
     stats.chars_in = len(text)
-    lines = text.split("\n")
-    stats.lines_in = len(lines)
+    stats.lines_in = text.count("\n") + 1
     try:
-        return _execute(text, lines, doc_program, chunk_program, pol, stats)
+        return _execute(text, doc_program, chunk_program, pol, stats)
     except Exception as err:  # noqa: BLE001 - the contract is "never raises"; keep the doc
-        stats.errors["internal"] += 1
+        stats.errors[str(ErrorKind.INTERNAL)] += 1
         stats.error_messages.append(f"internal: {type(err).__name__}: {err}")
         stats.lines_out, stats.chars_out = stats.lines_in, stats.chars_in
         return ExecutionResult(text, False, stats)
 
 
-def _drop(stats: ExecutionStats, reason: str) -> ExecutionResult:
-    stats.drop_reason = reason
-    stats.lines_out = stats.chars_out = 0
-    stats.text_out = None
-    stats.lines_removed = stats.lines_in
-    return ExecutionResult(None, True, stats)
+def _unchanged(text: str, stats: ExecutionStats) -> ExecutionResult:
+    stats.lines_out, stats.chars_out, stats.text_out = stats.lines_in, len(text), text
+    return ExecutionResult(text, False, stats)
 
 
-def _too_little_left(text: str, out: str, pol: Policy) -> bool:
-    if not _has_more_words_than(out, pol.min_kept_words):
-        return True
-    frac = pol.min_kept_word_fraction
-    if frac <= 0:
-        return False
-    # words_in <= words_out + chars removed: when even that bound cannot reach the fraction,
-    # no word of the input needs counting.
-    bound = int(frac * max(len(text) - len(out), 0) / (1 - frac)) + 1
-    head = out.split(None, bound + 1)
-    if len(head) > bound:
-        return False
-    # drop when words_in >= words_out / frac: count input words only that far
-    need = math.ceil(len(head) / frac)
-    return _has_more_words_than(text, need - 1)
-
-
-def _execute(text, lines, doc_program, chunk_program, pol, stats) -> ExecutionResult:
+def _execute(text, doc_program, chunk_program, pol: Policy, stats) -> ExecutionResult:
     stats.text_in = text
-    if _doc_decision(_as_program(doc_program, "doc"), pol, stats):
+    if _doc_decision(_as_program(doc_program, "doc", pol), pol, stats):
         return _drop(stats, "doc_program")
-    if not text.strip():
+    if not text or text.isspace():
         return _drop(stats, "empty")
-    program = _as_program(chunk_program, "chunk")
+    program = _as_program(chunk_program, "chunk", pol)
     if program is None:
-        stats.lines_out, stats.chars_out, stats.text_out = len(lines), len(text), text
-        return ExecutionResult(text, False, stats)
+        return _unchanged(text, stats)
     active = _active_calls(program, pol, stats)
-    n = len(lines)
-    segs: list = lines
-    normalized = False
+    n = stats.lines_in
     normalizations = [(s, c) for s, c in active if type(c) is Normalize]
     removals = [(s, c) for s, c in active if type(c) is RemoveLines] if normalizations else active
-    for scope, call in normalizations:
-        lo, hi = _scope_bounds(program, scope, n)
-        if pol.normalize_scope == "document":
-            lo, hi = 0, n - 1
-        if lo > hi:
-            msg = f"chunk {lo}- is past the end of the document ({n} lines)"
-            stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
-            continue
-        if not normalized:
-            segs, normalized = list(lines), True
-        if _normalize_lines(segs, lo, hi, call):
-            stats.normalizations_applied += 1
-    if normalized:
-        for i, seg in enumerate(segs):
-            if seg is None:
-                stats.lines_merged += 1
-            elif pol.drop_emptied_lines and seg != lines[i] and not seg.strip() and lines[i].strip():
-                segs[i] = None
-    ranges = []
+    segs = _normalized_lines(text, program, normalizations, pol, stats) if normalizations else None
     if len(program.scope_table) == 1 and (not removals or max(c[1].line_end for c in removals) < n):
         ranges = [call for _, call in removals]  # one scope, all inside: (start, end) as is
     else:
         ranges = _clip_ranges(program, removals, n, stats)
-    if not ranges and not normalized:
-        stats.lines_out, stats.chars_out, stats.text_out = n, len(text), text
-        return ExecutionResult(text, False, stats)
-    kept: list[str] = []
+    if not ranges and segs is None:
+        return _unchanged(text, stats)
+    kept, removed = _cut(text.split("\n") if segs is None else segs, ranges)
+    if segs is not None:
+        kept = [s for s in kept if s is not None]
+    out = "\n".join(kept)
+    stats.lines_removed = removed
+    stats.lines_out = len(kept)
+    stats.chars_out = len(out)
+    stats.text_out = out
+    if out != text and _too_little_left(text, out, pol, only_removals=segs is None):
+        return _drop(stats, "too_little_left")
+    return ExecutionResult(out, False, stats)
+
+
+def _normalized_lines(text, program, normalizations, pol: Policy, stats) -> list | None:
+    """The lines after the normalizations (``None`` for merged or emptied lines), or None
+    when none changed anything."""
+    lines = text.split("\n")
+    n = len(lines)
+    segs = list(lines)
+    allowance = pol.growth_allowance(len(text))
+    merged = changed = False
+    for scope, call in normalizations:
+        lo, hi = (0, n - 1) if pol.normalize_scope == "document" else _scope_bounds(program, scope, n)
+        if lo > hi:
+            msg = f"chunk {lo}- is past the end of the document ({n} lines)"
+            stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
+            continue
+        found, growth = normalize_range(segs, lo, hi, call, allowance, merged)
+        if growth > allowance:
+            msg = (f"normalize() would add {growth:,} characters; the document may grow by "
+                   f"{allowance:,} more")  # fmt: skip
+            stats.add_error(ProgramError(ErrorKind.OVER_LIMIT, -1, msg, scope), "chunk")
+        elif found:
+            stats.normalizations_applied += 1
+            allowance -= growth
+            changed = True
+            merged = merged or "\n" in call.source_str
+    if not changed:
+        return None
+    stats.lines_merged = segs.count(None) if merged else 0
+    if pol.drop_emptied_lines:
+        for i in compress(range(n), map(ne, segs, lines)):
+            seg = segs[i]
+            if seg is not None and not seg.strip() and lines[i].strip():
+                segs[i] = None
+    return segs
+
+
+def _cut(segs: list, ranges: list) -> tuple[list, int]:
+    """The lines outside ``ranges`` (inclusive, any order, may overlap) and how many are in."""
+    kept: list = []
     prev = removed = 0
     for start, end in sorted(ranges):  # merges overlapping and unordered ranges on the way
         if start > prev:
@@ -395,13 +288,30 @@ def _execute(text, lines, doc_program, chunk_program, pol, stats) -> ExecutionRe
             removed += end + 1 - max(start, prev)
             prev = end + 1
     kept += segs[prev:]
-    if normalized:
-        kept = [s for s in kept if s is not None]
-    out = "\n".join(kept)
-    stats.lines_removed = removed
-    stats.lines_out = len(kept)
-    stats.chars_out = len(out)
-    stats.text_out = out
-    if out != text and _too_little_left(text, out, pol):
-        return _drop(stats, "too_little_left")
-    return ExecutionResult(out, False, stats)
+    return kept, removed
+
+
+def _too_little_left(text: str, out: str, pol: Policy, only_removals: bool) -> bool:
+    """The drop rule: ``min_kept_words`` words or fewer left, or at most
+    ``min_kept_word_fraction`` of the input's words; words are counted only as far as the
+    decision needs."""
+    if not has_more_words_than(out, pol.min_kept_words):
+        return True
+    frac = pol.min_kept_word_fraction
+    if frac <= 0:
+        return False
+    if only_removals and frac < 1:
+        # Whole lines removed: words_in = words_out + the removed lines' words, and a line
+        # of L characters holds at most (L + 1) // 2 words, so the removed lines hold at most
+        # half the characters removed (each line's newline included). When even that bound
+        # cannot bring words_out down to the fraction, no input word needs counting.
+        removed_words = (len(text) - len(out) + 1) // 2
+        bound = int(frac * removed_words / (1 - frac)) + 1
+        words = out.split(None, bound + 1)
+        if len(words) > bound:
+            return False
+        words_out = len(words)
+    else:
+        words_out = len(out.split())
+    # drop when words_in >= words_out / frac: count input words only that far
+    return has_more_words_than(text, math.ceil(words_out / frac) - 1)

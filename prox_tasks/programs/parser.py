@@ -10,12 +10,19 @@ Grammar (one call per line; blank lines, ``#`` comments and Markdown code fences
     escape   := "\\" ( "\\" | "'" | '"' | "n" | "r" | "t" | "0" | "a" | "b" | "f" | "v"
                      | "x" hh | "u" hhhh | "U" hhhhhhhh )
 
-A call may span several lines while its parenthesis is open (until a line starts a new call). Comments of the form
-``# chunk A-B`` are scope markers written by :func:`join_chunk_programs`: the calls after one
-belong to the chunk of lines ``A..B``.
+A call may span several lines while its parenthesis is open (until a line starts a new call).
+Comments of the form ``# chunk A-B`` are scope markers written by :func:`join_chunk_programs`:
+the calls after one belong to the chunk of lines ``A..B``.
 
 The common call shapes have a single-regex fast path; everything else goes through a small
 tokenizer. Errors never raise: they are returned in :attr:`Program.errors`.
+
+Parsing takes time linear in the source, whatever it holds: no pattern here has two
+quantifiers that can match the same characters next to each other (the backtracking that makes
+a regular expression quadratic), a call spans at most ``max_call_lines`` lines, integer literals
+longer than :data:`MAX_LINE_DIGITS` digits are never converted, and a source past
+:data:`MAX_PROGRAM_CHARS` characters or :data:`MAX_PROGRAM_CALLS` call lines is refused whole
+(an ``over_limit`` error).
 """
 
 from __future__ import annotations
@@ -25,6 +32,9 @@ import re
 from prox_tasks.programs.program import (
     CHUNK_LEVEL_CALLS,
     DOC_LEVEL_CALLS,
+    MAX_LINE_DIGITS,
+    MAX_PROGRAM_CALLS,
+    MAX_PROGRAM_CHARS,
     Call,
     DropDoc,
     ErrorKind,
@@ -46,17 +56,20 @@ NO_ARG_CALLS: dict[str, type] = {
 }
 KNOWN_FUNCTIONS = frozenset(NO_ARG_CALLS) | {"remove_lines", "normalize"}
 
+# Line numbers are at most MAX_LINE_DIGITS digits on the fast paths; longer ones take the
+# tokenizer path, which classifies them.
 _FAST_REMOVE = re.compile(
-    r"\s*remove_lines\(\s*(?:line_start\s*=\s*)?(\d+)\s*,\s*(?:line_end\s*=\s*)?(\d+)\s*,?\s*\)\s*"
+    r"\s*remove_lines\(\s*(?:line_start\s*=\s*)?(\d{1,18})\s*,\s*"
+    r"(?:line_end\s*=\s*)?(\d{1,18})\s*(?:,\s*)?\)\s*"
 )
 _ALL_REMOVE = re.compile(
-    r"^[ \t]*remove_lines\([ \t]*(?:line_start[ \t]*=[ \t]*)?(\d+)[ \t]*,[ \t]*"
-    r"(?:line_end[ \t]*=[ \t]*)?(\d+)[ \t]*\)[ \t]*$",
+    r"^[ \t]*remove_lines\([ \t]*(?:line_start[ \t]*=[ \t]*)?(\d{1,18})[ \t]*,[ \t]*"
+    r"(?:line_end[ \t]*=[ \t]*)?(\d{1,18})[ \t]*\)[ \t]*$",
     re.MULTILINE,
 )
 _FAST_NO_ARG = re.compile(r"\s*(keep_doc|drop_doc|keep_chunk|skip_chunk|untouch_doc)\(\s*\)\s*")
 _CALL_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*\(|#|```)")
-_SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-\s*(\d*)\s*")
+_SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-(?:\s*(\d+))?\s*")
 
 _TOKEN = re.compile(
     r"""
@@ -97,6 +110,20 @@ class _Syntax(Exception):
     """Internal: a syntax problem on the current call (never escapes the parser)."""
 
 
+class _LongInt:
+    """An integer literal too long to be a line number; kept as its text, never converted."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+def _integer(text: str) -> int | _LongInt:
+    digits = len(text) - (text[0] in "+-")
+    return int(text) if digits <= MAX_LINE_DIGITS else _LongInt(text)
+
+
 def _tokenize(source: str) -> list[tuple[str, str]]:
     tokens = []
     for m in _TOKEN.finditer(source):
@@ -131,7 +158,7 @@ def _parse_tokens(tokens: list[tuple[str, str]]) -> tuple[str, list, list[tuple[
             raise _Syntax("missing argument value")
         kind, text = body[i]
         if kind == "int":
-            value: object = int(text)
+            value: object = _integer(text)
         elif kind == "string":
             value = unquote(text)
         elif kind == "name" and text in ("None", "True", "False"):
@@ -152,8 +179,8 @@ def _parse_tokens(tokens: list[tuple[str, str]]) -> tuple[str, list, list[tuple[
     return name, args, kwargs
 
 
-def _bind(name: str, args: list, kwargs: list[tuple[str, object]]) -> Call | str:
-    """Bind arguments to a call; returns the call, or an error message (bad arguments)."""
+def _bind(name: str, args: list, kwargs: list[tuple[str, object]]) -> Call | str | ProgramError:
+    """Bind arguments to a call; returns the call, or an error (a message: bad arguments)."""
     if name in NO_ARG_CALLS:
         if args or kwargs:
             return f"{name}() takes no arguments"
@@ -170,6 +197,13 @@ def _bind(name: str, args: list, kwargs: list[tuple[str, object]]) -> Call | str
         bound[key] = value
     if name == "remove_lines":
         start, end = bound.get("line_start"), bound.get("line_end")
+        for value in (start, end):
+            if isinstance(value, _LongInt) and value.text.startswith("-"):
+                return "remove_lines() line numbers must not be negative"
+            if isinstance(value, _LongInt):
+                digits = len(value.text.lstrip("+"))
+                msg = f"remove_lines() line number of {digits} digits is past any document"
+                return ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg)
         if not (type(start) is int and type(end) is int):
             return "remove_lines() needs two integer line numbers"
         if start < 0 or end < 0:
@@ -189,16 +223,33 @@ def _bind(name: str, args: list, kwargs: list[tuple[str, object]]) -> Call | str
     return Normalize(source, target)
 
 
-def _open_parens(line: str) -> int:
-    """Parenthesis depth at the end of ``line`` outside string literals (best effort)."""
-    depth = 0
+def _paren_depth(source: str) -> int | None:
+    """Parenthesis depth at the end of ``source`` outside string literals; None when it
+    does not tokenize (an unterminated string, a stray character)."""
     try:
-        for kind, text in _tokenize(line):
-            if kind == "punct":
-                depth += (text == "(") - (text == ")")
+        tokens = _tokenize(source)
     except _Syntax:
-        return 0
-    return depth
+        return None
+    return sum((text == "(") - (text == ")") for kind, text in tokens if kind == "punct")
+
+
+def _continued_call(lines: list[str], i: int, max_lines: int) -> int:
+    """End (exclusive) of the call starting on ``lines[i]``: it goes on while its parenthesis
+    is open, for at most ``max_lines`` lines, until a line starts a new call."""
+    end = i + 1
+    depth = _paren_depth(lines[i])
+    while end < len(lines) and end - i < max_lines and not _CALL_START.match(lines[end]):
+        if depth is None:
+            # a string may span lines (an escaped newline): the joined lines decide, as
+            # tokenized together; this happens at most max_lines times per call
+            depth = _paren_depth("\n".join(lines[i:end]))
+        if not depth or depth < 0:
+            break
+        more = _paren_depth(lines[end])
+        # no token crosses a line break when every line tokenizes alone: depths add up
+        depth = None if more is None else depth + more
+        end += 1
+    return end
 
 
 def _parse_call(source: str) -> Call | ProgramError:
@@ -217,14 +268,35 @@ def _parse_call(source: str) -> Call | ProgramError:
     return bound
 
 
-def parse(source: str | None, level: str | None = None, max_call_lines: int = 20) -> Program:
-    """Parse program source into a :class:`Program`; never raises.
+def _scope(marker: re.Match) -> tuple[Scope, ProgramError | None]:
+    first, last = marker.group(1), marker.group(2) or ""
+    if len(first) > MAX_LINE_DIGITS or len(last) > MAX_LINE_DIGITS:
+        msg = "chunk marker line number is past any document"
+        past = 10**MAX_LINE_DIGITS
+        return Scope(past, past), ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg)
+    return Scope(int(first), int(last) if last else None), None
+
+
+def _over_limit(what: str) -> Program:
+    return Program(errors=(ProgramError(ErrorKind.OVER_LIMIT, -1, what),))
+
+
+def parse(
+    source: str | None,
+    level: str | None = None,
+    max_call_lines: int = 20,
+    max_chars: int = MAX_PROGRAM_CHARS,
+    max_calls: int = MAX_PROGRAM_CALLS,
+) -> Program:
+    """Parse program source into a :class:`Program`; never raises, linear time.
 
     Args:
         source: The program text (``None`` is an empty program).
         level: ``"doc"`` or ``"chunk"`` to reject calls of the other level as
             ``wrong_level`` errors; ``None`` accepts both.
         max_call_lines: How many source lines one call may span while its parenthesis is open.
+        max_chars: A longer source is refused whole: no call, one ``over_limit`` error.
+        max_calls: So is a source with more call lines (well-formed or not).
 
     Returns:
         The parsed program. An empty program has no calls and no errors; the executor
@@ -235,12 +307,14 @@ def parse(source: str | None, level: str | None = None, max_call_lines: int = 20
     if not isinstance(source, str):
         err = ProgramError(ErrorKind.SYNTAX, -1, f"program is {type(source).__name__}, not text")
         return Program(errors=(err,))
+    if len(source) > max_chars:
+        return _over_limit(f"program of {len(source):,} characters; the cap is {max_chars:,}")
     allowed = {"doc": DOC_LEVEL_CALLS, "chunk": CHUNK_LEVEL_CALLS}.get(level or "")
     removals_allowed = allowed is None or RemoveLines in allowed
     if removals_allowed and source.startswith(("r", " ", "\t")):
         # the hot path: a program made only of remove_lines() calls, matched in one pass
         found = _ALL_REMOVE.findall(source)
-        if len(found) == source.count("\n") + 1:
+        if len(found) == source.count("\n") + 1 and len(found) <= max_calls:
             calls_fast = tuple(RemoveLines(int(a), int(b)) for a, b in found)
             if all(c.line_start <= c.line_end for c in calls_fast):
                 return Program(calls_fast, (), (0,) * len(calls_fast))
@@ -251,7 +325,7 @@ def parse(source: str | None, level: str | None = None, max_call_lines: int = 20
     table: list[Scope] = [Scope(0, None)]
     scope = 0
     i = 0
-    while i < len(lines):
+    while i < len(lines) and len(calls) + len(errors) <= max_calls:
         line = lines[i]
         lineno = i
         i += 1
@@ -276,21 +350,14 @@ def parse(source: str | None, level: str | None = None, max_call_lines: int = 20
             if stripped.startswith("#"):
                 sm = _SCOPE.fullmatch(stripped)
                 if sm is not None:
-                    last = int(sm.group(2)) if sm.group(2) else None
-                    table.append(Scope(int(sm.group(1)), last))
+                    marker, error = _scope(sm)
+                    table.append(marker)
                     scope = len(table) - 1
+                    if error is not None:
+                        errors.append(ProgramError(error.kind, lineno, error.message, scope))
                 continue
-            text = line
-            # an open parenthesis continues on the next lines, unless a new call starts there
-            while (
-                i < len(lines)
-                and i - lineno < max_call_lines
-                and not _CALL_START.match(lines[i])
-                and _open_parens(text) > 0
-            ):
-                text += "\n" + lines[i]
-                i += 1
-            result = _parse_call(text)
+            i = _continued_call(lines, lineno, max_call_lines)
+            result = _parse_call("\n".join(lines[lineno:i]))
         if isinstance(result, ProgramError):
             errors.append(ProgramError(result.kind, lineno, result.message, scope))
         elif allowed is not None and not isinstance(result, allowed):
@@ -299,6 +366,8 @@ def parse(source: str | None, level: str | None = None, max_call_lines: int = 20
         else:
             calls.append(result)
             scopes.append(scope)
+    if len(calls) + len(errors) > max_calls:
+        return _over_limit(f"program of more than {max_calls:,} calls (the cap)")
     return Program(tuple(calls), tuple(errors), tuple(scopes), tuple(table))
 
 

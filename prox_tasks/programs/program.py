@@ -23,6 +23,16 @@ class ErrorKind(StrEnum):
     OUT_OF_RANGE = "out_of_range"  # line numbers past the document or the chunk (clipped)
     EMPTY_PROGRAM = "empty_program"  # a program with no call at all
     DEGENERATE = "degenerate"  # repeated or contradictory output (a model stuck in a loop)
+    OVER_LIMIT = "over_limit"  # a program or a normalization past a size cap (not run)
+    INTERNAL = "internal"  # a bug in prox, never the program's fault (the text is kept)
+
+
+# Caps that bound what one program can cost (settable per run through the executor Policy).
+MAX_PROGRAM_CHARS = 1 << 20  # a program longer than this (1 MiB of characters) is not parsed
+MAX_PROGRAM_CALLS = 50_000  # nor one with more call lines, well-formed or not
+# No document has 10**18 lines; longer integer literals are out of range, not converted
+# (Python refuses int() of more than 4,300 digits, and converting is quadratic in them).
+MAX_LINE_DIGITS = 18
 
 
 @dataclass(frozen=True, slots=True)

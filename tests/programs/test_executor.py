@@ -168,3 +168,56 @@ def test_stats_are_json_ready():
     stats = execute(TEXT, "keep_doc()", "remove_lines(0, 1)\nfoo()").stats.to_dict()
     assert json.loads(json.dumps(stats))["errors"] == {"unknown_function": 1}
     assert stats["calls"] == {"keep_doc": 1, "remove_lines": 1}
+
+
+def test_normalize_may_not_blow_up_the_text():
+    # one normalize turned a 10 KB text into 100 MB: now it is refused and counted
+    text = "\n".join("a b c d e f g h i" for _ in range(600))  # ~10 KB
+    result = execute(text, None, 'normalize("a", "' + "x" * 10_000 + '")')
+    assert result.text == text and result.stats.errors == {"over_limit": 1}
+    assert result.stats.normalizations_applied == 0
+    # growth within the allowance (10% of the text) is applied
+    result = execute(text, None, 'normalize("a", "aa")')
+    assert result.stats.errors == {} and len(result.text) == len(text) + 600
+
+
+def test_chained_normalizations_share_one_growth_allowance():
+    text = "\n".join("word " * 20 for _ in range(50))  # 5,050 characters
+    doubling = "\n".join(f'normalize("{"w" * 2**k}", "{"w" * 2 ** (k + 1)}")' for k in range(12))
+    result = execute(text, None, doubling, max_program_errors=100)
+    assert len(result.text) <= len(text) * 1.1 + 100
+    assert result.stats.errors["over_limit"] >= 1
+    # shrinking first gives room to grow later
+    program = 'normalize("word ", "w")\nnormalize("w", "' + "v" * 4 + '")'
+    keep = {"min_kept_words": 0, "min_kept_word_fraction": 0}
+    assert execute(text, None, program, **keep).stats.errors == {}
+    tight = execute(text, None, program, max_normalize_growth=0.0, **keep)
+    assert tight.stats.errors == {} and tight.text.count("vvvv") == 1000
+    grow_only = execute(text, None, 'normalize("w", "vvvv")', max_normalize_growth=0.0, **keep)
+    assert grow_only.stats.errors == {"over_limit": 1} and grow_only.text == text
+
+
+def test_program_over_the_caps_is_not_run_and_counted():
+    program = "\n".join(f"remove_lines({i}, {i})" for i in range(10))
+    result = execute(TEXT, None, program, max_program_calls=9)
+    assert result.text == TEXT and result.stats.errors == {"over_limit": 1}
+    result = execute(TEXT, None, program, max_program_chars=len(program) - 1)
+    assert result.text == TEXT and result.stats.errors == {"over_limit": 1}
+    assert execute(TEXT, None, parse(program), max_program_calls=9).stats.errors == {
+        "over_limit": 1
+    }
+    assert execute(TEXT, "drop_doc()" + " " * 100, None, max_program_chars=50).text == TEXT
+
+
+def test_huge_line_numbers_are_out_of_range_not_internal():
+    result = execute(TEXT, None, "remove_lines(1, " + "9" * 5000 + ")")
+    assert result.text == TEXT and result.stats.errors == {"out_of_range": 1}
+
+
+def test_normalize_that_merges_words_is_judged_on_real_word_counts():
+    # 20 lines of 100 words; removing the spaces leaves 20 words (1%): the document is
+    # dropped. Normalization can remove more words than characters, so the drop rule must
+    # count them (a bound on removed characters does not hold here).
+    text = "\n".join(" ".join(["w"] * 100) for _ in range(20))
+    result = execute(text, None, 'normalize(" ", "xx")', max_normalize_growth=1.0)
+    assert result.dropped and result.stats.drop_reason == "too_little_left"

@@ -1,3 +1,6 @@
+import gc
+import time
+
 import pytest
 
 from prox_tasks.programs import (
@@ -8,6 +11,7 @@ from prox_tasks.programs import (
     Normalize,
     Program,
     RemoveLines,
+    Scope,
     join_chunk_programs,
     parse,
 )
@@ -184,3 +188,89 @@ def test_remove_only_fast_path_matches_line_by_line_parsing():
     assert fast.scopes == slow.scopes
     assert parse("remove_lines(5, 1)\nremove_lines(0, 1)").errors[0].kind == "bad_arguments"
     assert parse("remove_lines(0, 1)", level="doc").errors[0].kind == "wrong_level"
+
+
+@pytest.mark.parametrize(
+    "source, kind",
+    [
+        ("remove_lines(" + "9" * 5000 + ", " + "9" * 5001 + ")", ErrorKind.OUT_OF_RANGE),
+        ("remove_lines(line_start=0, line_end=" + "9" * 19 + ")", ErrorKind.OUT_OF_RANGE),
+        ("remove_lines(0, -" + "9" * 5000 + ")", ErrorKind.BAD_ARGUMENTS),
+        ("normalize(" + "7" * 5000 + ")", ErrorKind.BAD_ARGUMENTS),
+        ("keep_doc(" + "7" * 5000 + ")", ErrorKind.BAD_ARGUMENTS),
+    ],
+)  # fmt: skip
+def test_huge_integers_are_classified_not_converted(source, kind):
+    program = parse(source)
+    assert program.calls == ()
+    assert kinds(program) == [str(kind)]
+
+
+def test_largest_line_number_still_parses():
+    assert parse("remove_lines(0, " + "9" * 18 + ")").calls == (RemoveLines(0, 10**18 - 1),)
+
+
+def test_huge_chunk_marker_is_a_scope_past_any_document():
+    program = parse("# chunk " + "5" * 5000 + "-\nremove_lines(1, 2)\n# chunk 3-4\nkeep_chunk()")
+    assert kinds(program) == ["out_of_range"]
+    assert program.errors[0].scope == 1 and program.scopes == (1, 2)
+    assert program.scope_table[1].first > 10**17
+    assert program.scope_table[2] == Scope(3, 4)
+
+
+def test_program_over_the_caps_is_refused_whole():
+    source = "remove_lines(0, 1)\n" * 10
+    assert parse(source, max_chars=len(source)).calls == (RemoveLines(0, 1),) * 10
+    too_long = parse(source, max_chars=len(source) - 1)
+    assert too_long.calls == () and kinds(too_long) == ["over_limit"]
+    too_many = parse(source, max_calls=9)
+    assert too_many.calls == () and kinds(too_many) == ["over_limit"]
+    garbage = parse("x(\n" * 20, max_calls=9)  # malformed call lines count too
+    assert kinds(garbage) == ["over_limit"]
+    assert kinds(parse("x(\n" * 9, max_calls=9)) == ["unknown_function"] * 9
+    assert len(parse("remove_lines(0, 1)\n" * 9 + "# c\n" * 50, max_calls=9).calls) == 9
+
+
+# Inputs that made a regular expression or the call-continuation loop quadratic, and others
+# of the same families: each built at two sizes, 16x apart.
+PATHOLOGICAL = {
+    "open call, then spaces": lambda n: "remove_lines(1, 2" + " " * n + "x",
+    "scope marker, then spaces": lambda n: "# chunk 1-" + " " * n + "x",
+    "keyword, then spaces": lambda n: "remove_lines(line_start" + " " * n + "=",
+    "comma, then spaces": lambda n: "remove_lines(1," + " " * n,
+    "digits": lambda n: "remove_lines(" + "1" * n + ", 2)",
+    "open parentheses": lambda n: "(" * n,
+    "continued call": lambda n: "remove_lines(\n" + "(\n" * (n // 2),
+    "escaped newlines": lambda n: "normalize('" + "a\\\n" * (n // 3),
+    "quotes": lambda n: "\"'" * (n // 2),
+    "backslashes": lambda n: 'normalize("' + "\\" * n,
+    "many arguments": lambda n: "f(" + "1," * (n // 2) + ")",
+    "many open calls": lambda n: ("remove_lines(1, 2" + " " * 50 + "\n") * (n // 68),
+    "garbage lines": lambda n: "x(\n" * (n // 3),
+}
+
+
+def _parse_seconds(source: str) -> float:
+    best = float("inf")
+    for _ in range(3):
+        start = time.process_time()
+        parse(source, max_chars=len(source), max_calls=len(source))
+        best = min(best, time.process_time() - start)
+    return best
+
+
+@pytest.mark.parametrize("shape", sorted(PATHOLOGICAL))
+def test_parse_time_is_linear_on_pathological_programs(shape):
+    # A ratio of CPU times of one shape at two sizes, not a time limit: 16x the input takes
+    # about 16x the time when parsing is linear and 256x when it is quadratic (the bug this
+    # guards: 128 KB of the first shape took 26 s). The bound leaves room for noise and
+    # allocator effects; bench/executor.py prints the figures up to 1 MiB.
+    small, large = 2 * 1024, 32 * 1024
+    make = PATHOLOGICAL[shape]
+    gc.disable()
+    try:
+        _parse_seconds(make(small))  # warm-up
+        ratio = _parse_seconds(make(large)) / max(_parse_seconds(make(small)), 1e-6)
+    finally:
+        gc.enable()
+    assert ratio < 80, f"{shape}: 16x the input took {ratio:.0f}x the time"

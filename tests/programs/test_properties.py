@@ -6,7 +6,7 @@ import os
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from prox_tasks.programs import Normalize, Program, execute, parse, quote
+from prox_tasks.programs import ErrorKind, Normalize, Program, execute, parse, quote
 
 # PROX_FUZZ_EXAMPLES=20000 turns this into a longer fuzz run
 EXAMPLES = int(os.environ.get("PROX_FUZZ_EXAMPLES", "300"))
@@ -28,6 +28,20 @@ call_lines = st.one_of(
     st.tuples(small_int, small_int).map(lambda r: f"# chunk {min(r)}-{max(r)}"),
     st.text(max_size=30),  # garbage
 )
+big_int = st.one_of(st.integers(min_value=10**17, max_value=10**40),
+                    st.integers(min_value=1, max_value=6000).map(lambda n: int("9" * n) if n < 4000 else n))
+hostile_lines = st.one_of(
+    call_lines,
+    st.tuples(small_int, big_int).map(lambda r: f"remove_lines({r[0]}, {r[1]})"),
+    st.tuples(big_int, st.booleans()).map(lambda r: f"remove_lines(-{r[0]}, 1)" if r[1] else f"keep_doc({r[0]})"),
+    st.integers(1, 6000).map(lambda n: "remove_lines(" + "7" * n + ", " + "8" * n + ")"),
+    st.integers(1, 6000).map(lambda n: "# chunk " + "5" * n + "-" + "6" * (n % 7)),
+    st.tuples(strings, st.integers(0, 400)).map(lambda r: f"normalize({quote(r[0] or 'x')}, {quote((r[0] or 'y') * r[1])})"),
+    st.integers(0, 3000).map(lambda n: "remove_lines(1, 2" + " " * n + "x"),
+    st.integers(0, 300).map(lambda n: "(" * n + ")" * (n // 2)),
+)
+# Every kind an execution may report: the documented ones. ``internal`` (a bug) is not one.
+DOCUMENTED = {str(k) for k in ErrorKind} - {"internal"}
 programs = st.lists(call_lines, max_size=12).map("\n".join)
 policies = st.fixed_dictionaries({
     "normalize_scope": st.sampled_from(["chunk", "document"]),
@@ -46,6 +60,16 @@ def test_arbitrary_strings_never_raise(program_text, text):
     parse(program_text, level="chunk")
     result = execute(text, program_text, program_text)
     assert result.dropped == (result.text is None)
+    assert set(result.stats.errors) <= DOCUMENTED, result.stats.error_messages
+
+
+@given(texts, st.lists(hostile_lines, max_size=12).map("\n".join), policies)
+def test_hostile_programs_get_documented_error_kinds_and_bounded_output(text, program, policy):
+    for doc_program, chunk_program in ((program, None), (None, program)):
+        result = execute(text, doc_program, chunk_program, **policy)
+        assert set(result.stats.errors) <= DOCUMENTED, result.stats.error_messages
+        if result.text is not None:  # the default growth allowance: 10%, at least 100
+            assert len(result.text) <= len(text) + max(len(text) // 10, 100)
 
 
 @given(texts, programs, policies)

@@ -1,0 +1,80 @@
+"""What one execution did: the result and its statistics."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field, fields
+
+from prox_tasks.programs.program import ProgramError
+
+MAX_ERROR_MESSAGES = 8
+
+
+@dataclass
+class ExecutionStats:
+    """What one execution did. ``to_dict`` gives a JSON-ready mapping."""
+
+    lines_in: int = 0
+    lines_out: int = 0
+    lines_removed: int = 0
+    lines_merged: int = 0
+    chars_in: int = 0
+    chars_out: int = 0
+    text_in: str | None = field(default=None, repr=False)
+    text_out: str | None = field(default=None, repr=False)
+    normalizations_applied: int = 0
+    scopes_ignored: int = 0
+    drop_reason: str | None = None
+    calls: Counter = field(default_factory=Counter)
+    errors: Counter = field(default_factory=Counter)
+    error_messages: list[str] = field(default_factory=list)
+
+    # Word counts cost a full pass over the text (as much as the execution itself), so they
+    # are computed on first use; the drop rule decides with bounded partial counts instead.
+    @property
+    def words_in(self) -> int:
+        return count_words(self.text_in)
+
+    @property
+    def words_out(self) -> int:
+        return count_words(self.text_out)
+
+    @property
+    def chars_removed(self) -> int:
+        return self.chars_in - self.chars_out
+
+    @property
+    def error_count(self) -> int:
+        return sum(self.errors.values())
+
+    def add_error(self, error: ProgramError, level: str) -> None:
+        self.errors[str(error.kind)] += 1
+        if len(self.error_messages) < MAX_ERROR_MESSAGES:
+            where = f" (program line {error.line})" if error.line >= 0 else ""
+            self.error_messages.append(f"{level}: {error.kind}: {error.message}{where}")
+
+    def to_dict(self) -> dict:
+        out = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        out["words_in"], out["words_out"] = self.words_in, self.words_out
+        out["calls"] = dict(self.calls)
+        out["errors"] = dict(self.errors)
+        out["chars_removed"] = self.chars_removed
+        return out
+
+
+@dataclass
+class ExecutionResult:
+    """The refined text (``None`` when dropped), the drop flag and statistics."""
+
+    text: str | None
+    dropped: bool
+    stats: ExecutionStats
+
+
+def count_words(text: str | None) -> int:
+    return len(text.split()) if text else 0
+
+
+def has_more_words_than(text: str, n: int) -> bool:
+    """``len(text.split()) > n`` without splitting past word ``n + 1``."""
+    return n < 0 or len(text.split(None, n + 1)) > n
