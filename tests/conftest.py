@@ -1,5 +1,7 @@
 """Fixtures shared by several test packages (built once per session)."""
 
+import os
+
 import pytest
 
 from tests.inference.helpers import build_tagger_artifact, build_tiny_model
@@ -7,10 +9,11 @@ from tests.inference.helpers import build_tagger_artifact, build_tiny_model
 
 @pytest.fixture(autouse=True)
 def _isolated_prox_home(tmp_path_factory, monkeypatch):
-    """Every test starts with an empty PROX_HOME, no registry, catalog or default-model
-    override: a promoted model of a developer's ``runs/`` never leaks into a test."""
-    monkeypatch.setenv("PROX_HOME", str(tmp_path_factory.mktemp("prox-home")))
-    for name in ("PROX_MODEL_REGISTRY", "PROX_CATALOG_URL", "PROX_DEFAULT_MODEL"):
+    """A test never reads a developer's ``runs/``: an empty PROX_HOME unless the session set
+    one (the Airflow tests' installation), and no registry or catalog override."""
+    if not os.environ.get("PROX_HOME"):
+        monkeypatch.setenv("PROX_HOME", str(tmp_path_factory.mktemp("prox-home")))
+    for name in ("PROX_MODEL_REGISTRY", "PROX_CATALOG_URL"):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -1,17 +1,19 @@
 """Endpoint credentials for the ``llm`` teacher, and keeping them out of every output.
 
 The API key comes from an environment variable (``api_key_env``) or from an Airflow
-connection exported as ``AIRFLOW_CONN_<CONN_ID>`` (JSON or URI form; no Airflow import):
-its host/port/schema give the base URL, its password (or ``extra.api_key``) the key. The key
+connection (:mod:`prox_tasks.connections`: Airflow's own lookup where it is installed, else
+``AIRFLOW_CONN_<CONN_ID>``): its host/port/schema give the base URL, its password (or
+``extra.api_key``) the key. The key
 is never an argument, so it cannot land in a DAG file, a command line or a manifest;
 :class:`Redactor` scrubs it from anything written or raised.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from urllib.parse import parse_qsl, unquote, urlparse
+from urllib.parse import urlparse
+
+from prox_tasks.connections import get_connection
 
 REDACTED = "***"
 
@@ -36,40 +38,25 @@ class Redactor:
 
 
 def connection_endpoint(conn_id: str) -> tuple[str | None, str | None]:
-    """``(base_url, api_key)`` of the Airflow connection ``conn_id`` from the environment.
+    """``(base_url, api_key)`` of the Airflow connection ``conn_id``
+    (:func:`prox_tasks.connections.get_connection`): ``extra.base_url``, else its
+    host/port/schema (scheme: the host's, ``extra.scheme``, an ``http``/``https``
+    connection type, else https); its password, else ``extra.api_key``.
 
     Raises:
-        KeyError: When ``AIRFLOW_CONN_<CONN_ID>`` is unset (the message names the variable,
-            never a value).
+        KeyError: No such connection (the message never holds a value).
     """
-    var = f"AIRFLOW_CONN_{conn_id.upper()}"
-    raw = os.environ.get(var)
-    if not raw:
-        raise KeyError(f"Airflow connection {conn_id!r}: {var} is unset")
-    if raw.lstrip().startswith("{"):
-        conn = json.loads(raw)
-        extra = conn.get("extra") or {}
-        if isinstance(extra, str):
-            extra = json.loads(extra) if extra else {}
-        host, port, schema = conn.get("host"), conn.get("port"), conn.get("schema")
-        scheme = conn.get("conn_type") if conn.get("conn_type") in ("http", "https") else None
-        key = conn.get("password") or extra.get("api_key")
-    else:
-        parsed = urlparse(raw)
-        extra = dict(parse_qsl(parsed.query))
-        host, port = parsed.hostname, parsed.port
-        schema = parsed.path.lstrip("/") or None
-        scheme = parsed.scheme if parsed.scheme in ("http", "https") else None
-        key = unquote(parsed.password) if parsed.password else extra.get("api_key")
+    conn = get_connection(conn_id)
+    extra = conn.extra
+    scheme = extra.get("scheme") or (conn.conn_type if conn.conn_type in ("http", "https")
+                                     else "https")  # fmt: skip
     base_url = extra.get("base_url")
-    if not base_url and host:
-        if "://" in host:
-            base_url = host.rstrip("/")
-        else:
-            base_url = f"{scheme or 'https'}://{host}{f':{port}' if port else ''}"
-        if schema:
-            base_url += "/" + schema.strip("/")
-    return base_url, key
+    if not base_url and conn.host:
+        host = conn.host.rstrip("/") if "://" in conn.host else f"{scheme}://{conn.host}"
+        if conn.port and urlparse(host).port is None:
+            host += f":{conn.port}"
+        base_url = host + ("/" + conn.schema.strip("/") if conn.schema else "")
+    return base_url, conn.password or extra.get("api_key")
 
 
 def resolve_endpoint(

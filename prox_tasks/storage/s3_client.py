@@ -2,17 +2,16 @@
 
 Credentials come from the standard AWS chain (environment, shared config, instance role)
 unless set explicitly, e.g. by a DAG task that copied them from an Airflow connection with
-:func:`configure_s3`. Without importing Airflow, ``PROX_S3_CONN_ID`` names an Airflow
-connection exported as ``AIRFLOW_CONN_<ID>`` (JSON or URI form), which is read here too.
+:func:`configure_s3`. ``PROX_S3_CONN_ID`` names an Airflow ``aws`` connection
+(:func:`prox_tasks.connections.get_connection`: Airflow's lookup, else
+``AIRFLOW_CONN_<ID>``) whose login, password and extra fill the settings.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from dataclasses import dataclass, field, replace
-from urllib.parse import parse_qsl, unquote, urlparse
 
 MIB = 1024 * 1024
 
@@ -80,26 +79,16 @@ class S3Settings:
         return settings
 
     def with_airflow_connection(self, conn_id: str) -> S3Settings:
-        """Overlay credentials and endpoint from ``AIRFLOW_CONN_<CONN_ID>`` (JSON or URI)."""
-        raw = os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
-        if not raw:
-            raise KeyError(f"Airflow connection {conn_id!r}: AIRFLOW_CONN_{conn_id.upper()} is unset")
-        return replace(self, **connection_fields(raw))
+        """Overlay credentials and endpoint from the Airflow connection ``conn_id``."""
+        from prox_tasks.connections import get_connection
+
+        return replace(self, **connection_fields(get_connection(conn_id)))
 
 
-def connection_fields(raw: str) -> dict:
-    """Settings fields from an Airflow ``aws`` connection in JSON or URI form."""
-    if raw.lstrip().startswith("{"):
-        conn = json.loads(raw)
-        login, password = conn.get("login"), conn.get("password")
-        extra = conn.get("extra") or {}
-        if isinstance(extra, str):
-            extra = json.loads(extra) if extra else {}
-    else:
-        parsed = urlparse(raw)
-        login = unquote(parsed.username) if parsed.username else None
-        password = unquote(parsed.password) if parsed.password else None
-        extra = dict(parse_qsl(parsed.query))
+def connection_fields(conn) -> dict:
+    """Settings fields from an Airflow ``aws`` connection
+    (:class:`prox_tasks.connections.ConnectionInfo`)."""
+    login, password, extra = conn.login, conn.password, conn.extra
     fields = {
         "aws_access_key_id": login or extra.get("aws_access_key_id"),
         "aws_secret_access_key": password or extra.get("aws_secret_access_key"),

@@ -105,6 +105,7 @@ def test_endpoint_from_airflow_connection_json_and_uri(monkeypatch):
         ),
     )
     assert resolve_endpoint(None, None, "teacher_extra") == ("https://x.test/v1", "sk-extra-1")
+    monkeypatch.setattr("prox_tasks.connections.airflow_installed", lambda: False)
     with pytest.raises(KeyError) as err:
         connection_endpoint("absent")
     assert "AIRFLOW_CONN_ABSENT is unset" in str(err.value)

@@ -6,6 +6,7 @@ import pytest
 from boto3.exceptions import S3UploadFailedError
 from botocore.exceptions import ClientError
 
+from prox_tasks.connections import parse_connection
 from prox_tasks.storage import (
     S3Settings,
     exists,
@@ -112,12 +113,12 @@ def test_multipart_upload_interrupted_half_way_then_retried(s3_bucket, moto_serv
 def test_airflow_connection_fields_json_and_uri():
     conn = json.dumps({"conn_type": "aws", "login": "AK", "password": "SK",
                        "extra": {"endpoint_url": "http://minio:9000", "region_name": "eu-west-1"}})
-    assert connection_fields(conn) == {"aws_access_key_id": "AK", "aws_secret_access_key": "SK",
+    assert connection_fields(parse_connection("c", conn)) == {"aws_access_key_id": "AK", "aws_secret_access_key": "SK",
                                        "region_name": "eu-west-1",
                                        "endpoint_url": "http://minio:9000"}
     uri = "aws://AK:S%2FK@/?endpoint_url=http%3A%2F%2Fminio%3A9000&region_name=us-east-1"
-    assert connection_fields(uri)["aws_secret_access_key"] == "S/K"
-    assert connection_fields(uri)["endpoint_url"] == "http://minio:9000"
+    assert connection_fields(parse_connection("c", uri))["aws_secret_access_key"] == "S/K"
+    assert connection_fields(parse_connection("c", uri))["endpoint_url"] == "http://minio:9000"
 
 
 def test_settings_from_env_use_an_airflow_connection(monkeypatch):

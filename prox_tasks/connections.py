@@ -1,0 +1,98 @@
+"""Airflow connections, looked up and parsed in one place.
+
+:func:`get_connection` reads a connection exported as ``AIRFLOW_CONN_<CONN_ID>`` (JSON or URI
+form, parsed here: no Airflow import, which takes seconds). Otherwise, where Airflow is
+installed, it asks Airflow itself (``Connection.get_connection_from_secrets``): inside a task
+through the Task SDK, elsewhere (a ``prox`` command on a machine with an Airflow
+configuration) through its secrets backends — the metadata database (connections added in
+the UI or with ``airflow connections add``) and any configured backend. Airflow is imported
+only inside :func:`get_connection`, never at module import.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import os
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl, unquote, urlparse
+
+
+@dataclass(frozen=True)
+class ConnectionInfo:
+    """The fields of an Airflow connection prox reads."""
+
+    conn_id: str
+    conn_type: str | None = None
+    host: str | None = None
+    login: str | None = None
+    password: str | None = field(default=None, repr=False)
+    schema: str | None = None
+    port: int | None = None
+    extra: dict = field(default_factory=dict, repr=False)
+
+
+def env_var(conn_id: str) -> str:
+    return f"AIRFLOW_CONN_{conn_id.upper()}"
+
+
+def parse_connection(conn_id: str, raw: str) -> ConnectionInfo:
+    """A connection from its ``AIRFLOW_CONN_*`` value (JSON or URI form)."""
+    if raw.lstrip().startswith("{"):
+        conn = json.loads(raw)
+        extra = conn.get("extra") or {}
+        if isinstance(extra, str):
+            extra = json.loads(extra) if extra else {}
+        port = conn.get("port")
+        return ConnectionInfo(conn_id, conn.get("conn_type"), conn.get("host"),
+                              conn.get("login"), conn.get("password"), conn.get("schema"),
+                              int(port) if port else None, dict(extra))  # fmt: skip
+    parsed = urlparse(raw)
+    extra = {}
+    for key, value in parse_qsl(parsed.query):
+        extra[key] = json.loads(value) if key == "__extra__" else value
+    extra = extra.pop("__extra__", None) or extra
+    scheme = parsed.scheme.replace("-", "_") or None
+    return ConnectionInfo(
+        conn_id, scheme, unquote(parsed.hostname) if parsed.hostname else None,
+        unquote(parsed.username) if parsed.username else None,
+        unquote(parsed.password) if parsed.password else None,
+        unquote(parsed.path.lstrip("/")) or None, parsed.port, extra,
+    )  # fmt: skip
+
+
+@functools.lru_cache(maxsize=64)
+def _from_airflow(conn_id: str) -> ConnectionInfo:
+    from airflow.models.connection import Connection
+
+    try:
+        conn = Connection.get_connection_from_secrets(conn_id)
+    except Exception as err:  # the SDK's and core's AirflowNotFoundException differ
+        if type(err).__name__ != "AirflowNotFoundException":
+            raise
+        raise KeyError(f"Airflow connection {conn_id!r} is not defined (not in "
+                       f"{env_var(conn_id)}, Airflow's database or secrets backend)") from None
+    return ConnectionInfo(conn_id, conn.conn_type, conn.host, conn.login, conn.password,
+                          conn.schema, conn.port, dict(conn.extra_dejson or {}))  # fmt: skip
+
+
+def airflow_installed() -> bool:
+    return importlib.util.find_spec("airflow") is not None
+
+
+def get_connection(conn_id: str) -> ConnectionInfo:
+    """The Airflow connection ``conn_id`` (see the module docs for where it is looked up;
+    Airflow is asked once per process and connection).
+
+    Raises:
+        KeyError: No such connection (the message names where it was looked for, never a
+            value).
+    """
+    raw = os.environ.get(env_var(conn_id))
+    if raw:
+        return parse_connection(conn_id, raw)
+    if airflow_installed():
+        return _from_airflow(conn_id)
+    raise KeyError(f"Airflow connection {conn_id!r}: {env_var(conn_id)} is unset "
+                   "(and Airflow is not installed)")
