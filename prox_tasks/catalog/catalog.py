@@ -12,7 +12,8 @@ from prox_tasks.catalog.migrations import migrate, sql_dir
 JSON_COLUMNS = {"metrics", "stats", "quarantine_reasons"}
 BOOL_COLUMNS = {"promoted", "success", "gate_passed"}
 SNAPSHOT_FIELDS = {"input_uri", "output_uri", "manifest_uri", "manifest_id", "status",
-                   "num_shards", "docs_planned"}
+                   "num_shards", "docs_planned", "logical_date", "dag_run_id",
+                   "model_version"}
 
 
 def now() -> str:

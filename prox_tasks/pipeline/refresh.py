@@ -40,6 +40,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         "name": name, "partition": ds or name, "input_uri": to_uri(input_uri),
         "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
         "catalog_url": settings.catalog_url(params.get("catalog_url")),
+        "logical_date": ds, "run_id": run_id,
     }
 
 
@@ -80,6 +81,8 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         status = current["status"] if current and current["manifest_id"] == manifest.id else "planned"
         catalog.register_snapshot(snapshot["name"], snapshot["input_uri"],
                                   snapshot["output_uri"], manifest=manifest, status=status)
+        catalog.update_snapshot(snapshot["name"], logical_date=snapshot.get("logical_date"),
+                                dag_run_id=snapshot.get("run_id"))
     log.info("snapshot %s: %d docs in %d shards", snapshot["name"], manifest.total_docs,
              len(manifest.shards))
     batches = []
@@ -120,8 +123,10 @@ def collect(snapshot: dict, results: list[dict]) -> dict:
     totals = {k: sum(int(s.get(k) or 0) for s in shards) for k in keys}
     totals.update(shards=len(shards), reused=sum(bool(s.get("reused")) for s in shards),
                   wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
+    versions = sorted({s["model_version"] for s in shards if s.get("model_version")})
     with open_catalog(snapshot["catalog_url"]) as catalog:
-        catalog.update_snapshot(snapshot["name"], status="refined")
+        catalog.update_snapshot(snapshot["name"], status="refined",
+                                model_version=", ".join(versions) or None)
     log.info("snapshot %s refined: %s", snapshot["name"], totals)
     return totals
 

@@ -1,88 +1,84 @@
-"""The report view inside a real Airflow API app (in-process), behind Airflow's auth."""
+"""The report's pages inside a real Airflow API app (in-process), behind Airflow's auth."""
 
 from __future__ import annotations
 
-import pytest
-
-from tests.dags.airflow_env import PASSWORD, USER
+import re
 
 
-@pytest.fixture(scope="module")
-def catalog_with_snapshots(tmp_path_factory):
-    """Two snapshots through the real plan → refine → gate → release code (no Airflow):
-    one released, one quarantined by its gate."""
-    from prox_tasks.pipeline import refresh
-    from prox_tasks.quality import GateFailed
-    from tests.quality.snapshot_factory import refine_snapshot, write_input
-
-    root = tmp_path_factory.mktemp("report")
-    url = f"sqlite:///{root / 'catalog.sqlite'}"
-    for name, garbage in (("crawl-2026-03-01", 0), ("crawl-2026-03-02", 8)):
-        src = write_input(root / "in" / f"{name}.jsonl", 20, garbage_lines=garbage)
-        snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(root),
-                                             "snapshot_name": name, "catalog_url": url},
-                                            name[-10:])
-        refresh.plan(snapshot, 10, 1024, "unused", None)
-        refine_snapshot(str(src), snapshot["output_uri"])
-        try:
-            refresh.gate(snapshot, {})
-            refresh.release(snapshot)
-        except GateFailed:
-            assert garbage
-    return url
-
-
-@pytest.fixture(scope="module")
-def client(airflow_db, catalog_with_snapshots):
-    import os
-
-    from fastapi.testclient import TestClient
-
-    os.environ["PROX_CATALOG_URL"] = catalog_with_snapshots
-    from airflow.api_fastapi.app import create_app
-
-    with TestClient(create_app()) as test_client:
-        yield test_client
-    os.environ.pop("PROX_CATALOG_URL")
-
-
-@pytest.fixture(scope="module")
-def token(client):
-    r = client.post("/auth/token", json={"username": USER, "password": PASSWORD})
-    assert r.status_code in (200, 201), r.text
-    return r.json()["access_token"]
+def _get(client, token, url, status=200):
+    page = client.get(url, headers={"Authorization": f"Bearer {token}"})
+    assert page.status_code == status, page.text[:500]
+    return page
 
 
 def test_report_requires_airflow_login(client):
-    assert client.get("/prox/").status_code == 401
-    assert client.get("/prox/api/snapshots").status_code == 401
+    for url in ("/prox/", "/prox/api/snapshots", "/prox/snapshots/crawl-2026-03-01",
+                "/prox/snapshots/crawl-2026-03-01/documents"):
+        assert client.get(url).status_code == 401, url
     assert client.get("/prox/", headers={"Authorization": "Bearer forged"}).status_code in (401, 403)
 
 
-def test_report_shows_snapshots_plots_and_gate(client, token):
-    page = client.get("/prox/", headers={"Authorization": f"Bearer {token}"})
-    assert page.status_code == 200
-    text = page.text
-    assert "crawl-2026-03-01" in text and "crawl-2026-03-02" in text
-    assert text.count("<svg") == 4 and "Drop rate over time" in text
-    assert "FAILED" in text and "passed" in text
-    rows = {r["name"]: r for r in client.get(
-        "/prox/api/snapshots", headers={"Authorization": f"Bearer {token}"}).json()}
-    assert rows["crawl-2026-03-01"]["released"] and rows["crawl-2026-03-01"]["gate"] is True
-    assert rows["crawl-2026-03-02"]["status"] == "quarantined"
-    assert rows["crawl-2026-03-02"]["docs_quarantined"] == 8
+def test_rows_sorted_by_logical_date_with_run_model_and_latest(client, token):
+    rows = _get(client, token, "/prox/api/snapshots").json()
+    assert [r["name"] for r in rows] == ["crawl-2026-03-01", "crawl-2026-03-02",
+                                         "crawl-2026-03-03"]
+    by_name = {r["name"]: r for r in rows}
+    assert by_name["crawl-2026-03-01"]["released"] and by_name["crawl-2026-03-01"]["gate"]
+    assert by_name["crawl-2026-03-02"]["status"] == "quarantined"
+    assert by_name["crawl-2026-03-02"]["docs_quarantined"] == 8
+    assert [r["latest"] for r in rows] == [False, False, True]
+    assert by_name["crawl-2026-03-03"]["dag_run_id"] == "scheduled__2026-03-03T00:00:00+00:00"
+    assert by_name["crawl-2026-03-03"]["model_version"] == "test"
+    assert by_name["crawl-2026-03-01"]["thresholds"]["max_drop_rate"] == 0.9
 
 
-def test_data_docs_served_behind_auth(client, token):
+def test_overview_page_filters_and_links(client, token):
+    text = _get(client, token, "/prox/").text
+    assert text.count('data-chart="trend-') == 4
+    assert "/prox/static/vendor/vega-lite.min.js" in text and "cdn" not in text.lower()
+    assert "latest.json</code> points to" in text and ">crawl-2026-03-03</a>" in text
+    assert 'href="/dags/prox_refine_snapshot/runs/scheduled__2026-03-03T00%3A00%3A00%2B00%3A00"' \
+        in text
+    failed = _get(client, token, "/prox/?gate=failed").text
+    assert "crawl-2026-03-02" in failed and "crawl-2026-03-01<" not in failed
+    ranged = _get(client, token, "/prox/?from=2026-03-02&to=2026-03-02").text
+    table = ranged.split("<tbody>", 1)[1]
+    names = re.findall(r'href="/prox/snapshots/(crawl-[0-9-]+)"', table)
+    assert set(names) == {"crawl-2026-03-02"}
+    paged = _get(client, token, "/prox/?page=2").text  # 3 rows, 25 a page: clamped to page 1
+    assert "page 1 of 1" in paged
+
+
+def test_snapshot_page_shows_checks_distributions_and_shards(client, token):
+    text = _get(client, token, "/prox/snapshots/crawl-2026-03-02").text
+    assert "quarantine_rate" in text and "at most 0.05" in text  # observed against threshold
+    assert "shard-00000" in text and "shard-00001" in text
+    assert "Home | About | Contact" in text  # the most frequently removed line
+    assert "gamma" in text and "GAMMA" in text  # the most frequent normalization
+    assert "the document-level program dropped it" in text
+    _get(client, token, "/prox/snapshots/nope", 404)
+
+
+def test_document_viewer_before_after(client, token):
+    text = _get(client, token, "/prox/snapshots/crawl-2026-03-01/documents?shard=0").text
+    assert text.count('<article class="doc') == 10
+    assert '<div class="line removed"><span class="no">0</span><span class="text">Home | About' \
+        in text
+    assert '<mark class="before">gamma</mark>' in text and '<mark class="after">GAMMA</mark>' in text
+    dropped = _get(client, token,
+                   "/prox/snapshots/crawl-2026-03-01/documents?shard=0&outcome=dropped").text
+    assert dropped.count('<article class="doc') == 2  # doc-4 and doc-9
+    assert "dropped: the document-level program dropped it" in dropped
+    _get(client, token, "/prox/snapshots/crawl-2026-03-01/documents?outcome=bogus", 400)
+
+
+def test_data_docs_and_gate_json_behind_auth(client, token):
     url = "/prox/snapshots/crawl-2026-03-02/docs/index.html"
     assert client.get(url).status_code == 401
-    page = client.get(url, headers={"Authorization": f"Bearer {token}"})
-    assert page.status_code == 200 and "prox_documents" in page.text
-    gate = client.get("/prox/snapshots/crawl-2026-03-02/gate.json",
-                      headers={"Authorization": f"Bearer {token}"}).json()
+    assert "prox_documents" in _get(client, token, url).text
+    gate = _get(client, token, "/prox/snapshots/crawl-2026-03-02/gate.json").json()
     assert gate["passed"] is False
-    assert client.get("/prox/snapshots/crawl-2026-03-02/docs/../../manifest.json",
-                      headers={"Authorization": f"Bearer {token}"}).status_code == 404
+    _get(client, token, "/prox/snapshots/crawl-2026-03-02/docs/../../manifest.json", 404)
 
 
 def test_plugin_registers_listener_view_and_app(airflow_db):

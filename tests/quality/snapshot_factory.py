@@ -35,16 +35,17 @@ def programs_for(i: int) -> tuple[str, str]:
 
 
 def refine_snapshot(input_uri: str, output_uri: str, target_docs: int = 10,
-                    rewrite=None) -> list:
-    """Plan and refine every shard with :func:`programs_for`; ``rewrite(row)`` may alter
-    rows before they are written (to simulate a broken refiner)."""
+                    rewrite=None, programs=programs_for) -> list:
+    """Plan and refine every shard with ``programs(i)`` (document and chunk program of
+    document ``i``); ``rewrite(row)`` may alter rows before they are written (to simulate a
+    broken refiner)."""
     manifest = plan_shards(input_uri, output_uri, target_docs=target_docs)
     out = []
     for shard in manifest.shards:
         quarantine = Quarantine()
         rows = []
         for doc in read_shard(manifest, shard.index, quarantine):
-            doc_program, chunk_program = programs_for(int(doc.id.split("-")[1]))
+            doc_program, chunk_program = programs(int(doc.id.split("-")[1]))
             result = execute(doc.text, doc_program, chunk_program)
             row = {"id": doc.id, "text": result.text, "doc_program": doc_program,
                    "chunk_program": chunk_program, "stats": result.stats.to_dict(),

@@ -1,0 +1,53 @@
+"""A gate check in words: what was observed, against which threshold."""
+
+from __future__ import annotations
+
+
+def _number(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def threshold_text(check: dict) -> str:
+    """``0 ≤ x ≤ 0.9``-style bounds of a check, or what it expects."""
+    low, high = check.get("min_value"), check.get("max_value")
+    if low is not None and high is not None:
+        return f"between {_number(low)} and {_number(high)}"
+    if high is not None:
+        return f"at most {_number(high)}"
+    if low is not None:
+        return f"at least {_number(low)}"
+    return {"expect_column_values_to_be_unique": "no duplicates",
+            "expect_column_values_to_not_be_null": "no nulls",
+            "expect_column_pair_values_to_be_equal": "equal in every row",
+            "expect_column_values_to_be_in_set": "every value allowed",
+            }.get(check.get("expectation", ""), "see description")
+
+
+def observed_text(check: dict) -> str:
+    """The observed value, or how many rows broke the expectation (with examples)."""
+    details = check.get("details") or {}
+    if "exception" in details:
+        return f"error: {details['exception']}"
+    if details.get("observed_value") is not None:
+        return _number(details["observed_value"])
+    count = details.get("unexpected_count")
+    if count is None:
+        return "–"
+    examples = details.get("partial_unexpected_list") or []
+    shown = f" e.g. {', '.join(_number(v) for v in examples[:3])}" if count and examples else ""
+    return f"{count} rows outside{shown}" if count else "0 rows outside"
+
+
+def failure_lines(checks: list[dict]) -> list[str]:
+    """One line per failed check: ``suite: column — observed X, threshold Y (description)``."""
+    lines = []
+    for check in checks:
+        if check.get("success"):
+            continue
+        column = check.get("column") or check.get("expectation")
+        lines.append(f"{check['suite']}: {column} ({check['expectation']}) observed "
+                     f"{observed_text(check)}, expected {threshold_text(check)}"
+                     + (f" — {check['description']}" if check.get("description") else ""))
+    return lines

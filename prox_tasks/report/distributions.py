@@ -1,0 +1,95 @@
+"""What refining did to a snapshot's documents: per-document distributions and top edits.
+
+Read from the refined shards (each row's execution statistics and programs) and, for the
+removed lines, from the input documents aligned with their refined text. Up to ``max_docs``
+documents are read, shard after shard; the result says how many were.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+RATIO_BINS = 20  # kept-token ratio bins over [0, 1]; a ratio above 1 counts in the last
+
+
+@dataclass
+class Distributions:
+    """Per-document distributions of one snapshot.
+
+    Attributes:
+        docs_read: Documents the figures cover.
+        docs_total: Documents written in the snapshot (kept plus dropped).
+        kept_token_ratio: Kept documents per kept-token-ratio bin (``[low, high, count]``).
+        removed_lines: Kept documents per number of removed lines (``[lines, count]``).
+        drop_reasons: Dropped documents per reason.
+        removed_lines_top: The most frequent removed lines (``[line, count]``).
+        normalizations_top: The most frequent applied normalizations
+            (``[source, target, count]``).
+    """
+
+    docs_read: int = 0
+    docs_total: int = 0
+    kept_token_ratio: list = field(default_factory=list)
+    removed_lines: list = field(default_factory=list)
+    drop_reasons: dict = field(default_factory=dict)
+    removed_lines_top: list = field(default_factory=list)
+    normalizations_top: list = field(default_factory=list)
+
+
+def _normalizations(chunk_program: str | None) -> list[tuple[str, str]]:
+    from prox_tasks.programs import Normalize, parse
+
+    if not chunk_program:
+        return []
+    return [(c.source_str, c.target_str) for c in parse(chunk_program, "chunk").calls
+            if isinstance(c, Normalize)]
+
+
+def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int = 20000,
+                           top: int = 15) -> Distributions:
+    """Distributions over the first ``max_docs`` documents of the snapshot at ``output_uri``."""
+    from prox_tasks.corpus import Quarantine, load_manifest, read_refined_rows, read_shard
+    from prox_tasks.corpus.manifest import shard_uri
+    from prox_tasks.report.documents import align_lines
+    from prox_tasks.storage import exists
+
+    manifest = load_manifest(output_uri)
+    ratios, removed, reasons = Counter(), Counter(), Counter()
+    lines_top, norms_top = Counter(), Counter()
+    read = 0
+    for plan in manifest.shards:
+        uri = shard_uri(output_uri, plan.index)
+        if read >= max_docs or not exists(uri):
+            continue
+        inputs = {(d.source, d.offset): d.text
+                  for d in read_shard(manifest, plan.index, Quarantine())}
+        for row in read_refined_rows(uri):
+            if read >= max_docs:
+                break
+            read += 1
+            stats = row["stats"] or {}
+            if row["dropped"]:
+                reasons[stats.get("drop_reason") or "unknown"] += 1
+                continue
+            words_in = stats.get("words_in") or 0
+            ratio = (stats.get("words_out") or 0) / words_in if words_in else 1.0
+            ratios[min(int(ratio * RATIO_BINS), RATIO_BINS - 1)] += 1
+            removed[int(stats.get("lines_removed") or 0)] += 1
+            applied = stats.get("normalizations_applied") or 0
+            if applied:
+                norms_top.update(_normalizations(row["chunk_program"]))
+            text_in = inputs.get((row["source"], row["offset"]))
+            if text_in is not None and stats.get("lines_removed"):
+                lines_top.update(line.before[0][0].strip() for line in
+                                 align_lines(text_in, row["text"])
+                                 if line.status == "removed" and line.before[0][0].strip())
+    return Distributions(
+        docs_read=read, docs_total=docs_total or read,
+        kept_token_ratio=[[i / RATIO_BINS, (i + 1) / RATIO_BINS, ratios[i]]
+                          for i in range(RATIO_BINS)],
+        removed_lines=sorted([n, c] for n, c in removed.items()),
+        drop_reasons=dict(reasons.most_common()),
+        removed_lines_top=[[line, n] for line, n in lines_top.most_common(top)],
+        normalizations_top=[[s, t, n] for (s, t), n in norms_top.most_common(top)],
+    )

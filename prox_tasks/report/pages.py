@@ -1,0 +1,142 @@
+"""The report's HTML pages (Jinja2 templates in ``templates/``, assets in ``static/``).
+
+Every function takes an open catalog and the URL prefixes: ``root``, where the report is
+served (``/prox``), and ``ui``, the Airflow UI's root (links to DAG runs and tasks).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlencode
+
+from prox_tasks.report import charts
+from prox_tasks.report.overview import RowFilter, paginate, snapshot_rows, trend_points
+
+HERE = Path(__file__).resolve().parent
+STATIC_DIR = HERE / "static"
+DAG_ID = "prox_refine_snapshot"
+DROP_REASONS = {"doc_program": "the document-level program dropped it",
+                "too_little_left": "the edits left too little text",
+                "empty": "the input was blank"}
+DROP_LABELS = {"doc_program": "model dropped it", "too_little_left": "too little left",
+               "empty": "blank input"}
+TRENDS = (("drop_rate", "Drop rate", "dropped documents (% of written)"),
+          ("kept_token_ratio", "Kept-token ratio", "kept words (% of input words)"),
+          ("failure_rate", "Program failures", "documents with errors (%)"),
+          ("quarantine_rate", "Quarantined input", "unreadable records (% of input)"))
+
+
+@cache
+def _environment():
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+    return Environment(loader=FileSystemLoader(HERE / "templates"),
+                       autoescape=select_autoescape(["html"]))
+
+
+def _render(template: str, **context) -> str:
+    context.setdefault("charts", [])
+    context.setdefault("dag_id", DAG_ID)
+    return _environment().get_template(template).render(**context)
+
+
+def _query(params: dict):
+    def build(**changes) -> str:
+        return urlencode({k: v for k, v in {**params, **changes}.items() if v not in ("", None)})
+    return build
+
+
+def overview_page(catalog, flt: RowFilter, page: int, root: str, ui: str,
+                  per_page: int = 25) -> str:
+    """Every snapshot: trends over logical dates with the gate's thresholds, a table."""
+    rows = snapshot_rows(catalog)
+    shown = [r for r in rows if flt.keep(r)]
+    points = trend_points(shown)
+    chart_list = [(f"trend-{metric}", charts.trend(points, metric, title, unit))
+                  for metric, title, unit in TRENDS]
+    latest = next((r for r in rows if r["latest"]), None)
+    table, pages = paginate(list(reversed(shown)), page, per_page)
+    query = _query({"q": flt.text, "status": flt.status, "gate": flt.gate,
+                    "from": flt.date_from, "to": flt.date_to})
+    return _render("overview.html", root=root, ui=ui, rows=table, total=len(rows),
+                   shown=len(shown), latest=latest, f=flt, charts=chart_list,
+                   statuses=sorted({r["status"] for r in rows}), page=min(max(page, 1), pages),
+                   pages=pages, query=query)
+
+
+def _snapshot_row(catalog, name: str) -> dict | None:
+    return next((r for r in snapshot_rows(catalog) if r["name"] == name), None)
+
+
+def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
+    """One snapshot: gate checks observed against thresholds, distributions, shards."""
+    from prox_tasks.quality import read_gate_result
+    from prox_tasks.quality.observed import observed_text, threshold_text
+    from prox_tasks.report.distributions import snapshot_distributions
+
+    row = _snapshot_row(catalog, name)
+    if row is None:
+        return None
+    gate = read_gate_result(row["output_uri"]) or {}
+    checks = [{**c, "observed": observed_text(c), "threshold": threshold_text(c)}
+              for c in gate.get("checks", [])]
+    checks.sort(key=lambda c: c["success"])
+    dist = snapshot_distributions(row["output_uri"], row["docs_kept"] + row["docs_dropped"])
+    chart_list = [
+        ("dist-ratio", charts.histogram(dist.kept_token_ratio, "Kept-token ratio per document",
+                                        "kept words / input words", "kept documents", True)),
+        ("dist-removed", charts.columns(dist.removed_lines, "Removed lines per document",
+                                        "lines removed", "kept documents")),
+        ("dist-drops", charts.bars({DROP_LABELS.get(k, k): v
+                                    for k, v in dist.drop_reasons.items()},
+                                   "Drop reasons", "dropped documents")),
+    ]
+    shards = []
+    for shard in catalog.get_shards(name):
+        reasons = shard.get("quarantine_reasons")
+        if isinstance(reasons, str):
+            reasons = json.loads(reasons or "{}")
+        shards.append({**shard, "reasons": ", ".join(f"{k}: {v}" for k, v in
+                                                     (reasons or {}).items())})
+    return _render("snapshot.html", root=root, ui=ui, r=row, checks=checks, d=dist,
+                   charts=chart_list, shards=shards)
+
+
+def documents_page(catalog, name: str, shard: int, outcome: str, page: int, root: str,
+                   ui: str, per_page: int = 10) -> str | None:
+    """The document viewer over one shard of a snapshot."""
+    from prox_tasks.report.documents import OUTCOMES, document_views
+
+    row = _snapshot_row(catalog, name)
+    if row is None:
+        return None
+    docs, matched = document_views(row["output_uri"], shard, outcome, page, per_page)
+    pages = max(1, -(-matched // per_page))
+    return _render("documents.html", root=root, ui=ui, r=row, docs=docs, matched=matched,
+                   shard=shard, num_shards=max(row["shards"], 1), outcome=outcome,
+                   outcomes=OUTCOMES, reasons=DROP_REASONS, page=min(max(page, 1), pages),
+                   pages=pages, query=_query({"shard": shard, "outcome": outcome}))
+
+
+def model_page(catalog, name: str, version: str, root: str, ui: str) -> str | None:
+    """A registered model's metrics and the snapshots it refined."""
+    model = catalog.get_model(name, version)
+    if model is None:
+        return None
+    metrics = model.get("metrics") or {}
+    if isinstance(metrics, str):
+        metrics = json.loads(metrics)
+    flat = sorted(_flatten(metrics))
+    refined = [r["name"] for r in snapshot_rows(catalog, with_gate_files=False)
+               if r["model"] == (name, version)]
+    return _render("model.html", root=root, ui=ui, m=model, metrics=flat, snapshots=refined)
+
+
+def _flatten(value, prefix: str = ""):
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            yield from _flatten(inner, f"{prefix}{key}.")
+    else:
+        yield prefix.rstrip("."), value

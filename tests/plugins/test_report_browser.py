@@ -1,0 +1,99 @@
+"""The report in real headless chromium: charts drawn with date axes in date order, the
+document viewer, light and dark, and not one request leaving the machine."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.browser.chromium import Chromium, chromium_path, output_dir
+from tests.browser.server import LoopbackServer
+
+pytestmark = pytest.mark.skipif(chromium_path() is None,
+                                reason="Debian's chromium is not installed (apt-get install "
+                                       "chromium; .ci/run installs it)")
+
+AXIS_LABELS = """[...document.querySelectorAll('#%s g.role-axis')].map(axis => ({
+  title: [...axis.querySelectorAll('g.role-axis-title text')].map(t => t.textContent).join(' '),
+  labels: [...axis.querySelectorAll('g.role-axis-label text')].map(t => t.textContent)}))"""
+
+
+@pytest.fixture(scope="module")
+def browser(report_app, token):
+    with LoopbackServer(report_app) as server, Chromium() as chromium:
+        chromium.page.call("Network.setExtraHTTPHeaders",
+                           headers={"Authorization": f"Bearer {token}"})
+        yield server, chromium.page
+
+
+def _open(page, url: str, dark: bool = False) -> None:
+    page.call("Emulation.setEmulatedMedia", features=[
+        {"name": "prefers-color-scheme", "value": "dark" if dark else "light"}])
+    page.requests.clear()
+    page.goto(url)
+    page.wait_for("document.body.dataset.chartsReady || document.body.dataset.chartsError")
+    assert page.evaluate("document.body.dataset.chartsError || ''") == ""
+    assert page.console == [], page.console
+
+
+def _assert_offline(page) -> None:
+    assert page.requests, "no request logged"
+    assert page.outside_requests() == []
+
+
+@pytest.mark.parametrize("mode", ["light", "dark"])
+def test_overview_charts_in_date_order(browser, mode):
+    server, page = browser
+    _open(page, f"{server.url}/prox/", dark=mode == "dark")
+    page.screenshot(output_dir("report") / f"overview-{mode}.png")
+    assert page.evaluate("document.documentElement.classList.contains('dark')") == (mode == "dark")
+    axes = page.evaluate(AXIS_LABELS % "trend-drop_rate")
+    x_axis = next(a for a in axes if a["title"] == "logical date")
+    dates = [label for label in x_axis["labels"] if label]
+    assert dates == sorted(dates) and {"2026-03-01", "2026-03-03"} <= set(dates), dates
+    y_axis = next(a for a in axes if a["title"] and a["title"] != "logical date")
+    assert "%" in y_axis["title"] and all(v.endswith("%") for v in y_axis["labels"])
+    # the gate's band (0% to 90%) is drawn as two dashed lines, and the y axis reaches it
+    assert max(float(v.rstrip("%")) for v in y_axis["labels"]) >= 80
+    assert page.evaluate("document.querySelectorAll("
+                         "'#trend-drop_rate path[stroke-dasharray]').length") == 2
+    assert page.evaluate("document.querySelectorAll('.chart svg').length") == 4
+    assert page.evaluate("[...document.querySelectorAll('#trend-drop_rate text')]"
+                         ".some(t => t.textContent === 'latest')")
+    _assert_offline(page)
+
+
+def test_snapshot_page_distributions(browser):
+    server, page = browser
+    _open(page, f"{server.url}/prox/snapshots/crawl-2026-03-02")
+    page.screenshot(output_dir("report") / "snapshot.png")
+    assert page.evaluate("document.querySelectorAll('.chart svg').length") == 3
+    bars = page.evaluate("document.querySelectorAll('#dist-ratio g.mark-rect path').length")
+    assert bars == 20
+    _assert_offline(page)
+    _open(page, f"{server.url}/prox/snapshots/crawl-2026-03-02", dark=True)
+    page.screenshot(output_dir("report") / "snapshot-dark.png")
+
+
+def test_document_viewer(browser):
+    server, page = browser
+    _open(page, f"{server.url}/prox/snapshots/crawl-2026-03-01/documents?shard=0")
+    page.screenshot(output_dir("report") / "documents.png")
+    struck = page.evaluate("getComputedStyle(document.querySelector('.line.removed .text'))"
+                           ".textDecorationLine")
+    assert struck == "line-through"
+    assert page.evaluate("document.querySelectorAll('.line.normalized mark.after').length") >= 1
+    assert page.evaluate("document.querySelectorAll('article.dropped .reason').length") == 2
+    _assert_offline(page)
+    _open(page, f"{server.url}/prox/snapshots/crawl-2026-03-01/documents?shard=0", dark=True)
+    page.screenshot(output_dir("report") / "documents-dark.png")
+
+
+def test_a_cdn_request_would_be_caught(browser):
+    """The check itself can fail: a page that loads from a CDN is seen going out."""
+    server, page = browser
+    page.requests.clear()
+    page.goto(f"{server.url}/prox/static/report.css")
+    page.evaluate("new Promise(done => { const s = document.createElement('script');"
+                  " s.src = 'https://cdn.jsdelivr.net/npm/vega@5'; s.onerror = done;"
+                  " s.onload = done; document.head.appendChild(s); })")
+    assert page.outside_requests() == ["https://cdn.jsdelivr.net/npm/vega@5"]
