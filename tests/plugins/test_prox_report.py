@@ -55,7 +55,7 @@ def test_snapshot_page_shows_checks_distributions_and_shards(client, token):
     assert "shard-00000" in text and "shard-00001" in text
     assert "Home | About | Contact" in text  # the most frequently removed line
     assert "gamma" in text and "GAMMA" in text  # the most frequent normalization
-    assert "the document-level program dropped it" in text
+    assert "model dropped it" in text  # the drop reasons chart
     _get(client, token, "/prox/snapshots/nope", 404)
 
 
