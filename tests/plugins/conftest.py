@@ -1,7 +1,5 @@
 """A catalog of real refined snapshots and the real Airflow API app serving the report."""
 
-import os
-
 import pytest
 
 from tests.dags.airflow_env import PASSWORD, USER
@@ -47,13 +45,19 @@ def catalog_with_snapshots(tmp_path_factory):
     return url
 
 
+@pytest.fixture(autouse=True)
+def _report_catalog(request, monkeypatch):
+    """The report reads ``PROX_CATALOG_URL``, which every test starts without."""
+    if "catalog_with_snapshots" in request.fixturenames or "report_app" in request.fixturenames \
+            or "client" in request.fixturenames:
+        monkeypatch.setenv("PROX_CATALOG_URL", request.getfixturevalue("catalog_with_snapshots"))
+
+
 @pytest.fixture(scope="session")
 def report_app(airflow_db, catalog_with_snapshots):  # noqa: F811
-    os.environ["PROX_CATALOG_URL"] = catalog_with_snapshots
     from airflow.api_fastapi.app import create_app
 
-    yield create_app()
-    os.environ.pop("PROX_CATALOG_URL")
+    return create_app()
 
 
 @pytest.fixture(scope="session")
