@@ -51,6 +51,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     lim.add_argument("--duplicate-ids", choices=["keep_first", "quarantine", "fail"],
                      default=None, help="a document id read again in a shard: quarantine the "
                      "later ones (keep_first, default), all of them, or fail the shard")
+    p.add_argument("--workers", type=int, default=1, help="worker processes refining shards in "
+                   "parallel, each loading its own model (CPU backends: up to one per core)")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads per worker for the "
+                   "model (default: the cores divided among the workers; tagger alone: 2)")
     p.add_argument("--batch-size", type=int, default=None, help="prompts per generate call "
                    "(transformers)")
     p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "
@@ -99,6 +103,7 @@ def run(args) -> int:
             target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
             force=args.force, progress=False if args.no_progress else None,
             limits={f: getattr(args, f) for f in [*LIMIT_OPTIONS, "duplicate_ids"]},
+            workers=args.workers, threads=args.threads,
             text_field=args.text_field, id_field=args.id_field, format=args.format,
         )  # fmt: skip
     except NoModelError as err:

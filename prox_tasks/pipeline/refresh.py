@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import re
-import time
 from contextlib import contextmanager
 
 from prox_tasks.pipeline import settings
@@ -98,21 +97,19 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
 
 def refine_batch(batch: dict) -> dict:
     """Refine the shards of one work item (a published shard is reused unless
-    ``reprocess``). Returns per-shard accounting and statistics."""
-    from prox_tasks.refine.step import refine_shard
+    ``reprocess``) with one loaded model — in ``batch["workers"]`` processes when given, as
+    ``prox refine --workers``. Returns per-shard accounting and statistics."""
+    from prox_tasks.refine.workers import refine_shards
 
     backend = batch.get("backend")
-    shards = []
-    for index in batch["shards"]:
-        started = time.monotonic()
-        result = refine_shard(batch["output_uri"], index, model=batch.get("model"),
-                              backend=None if backend in (None, "", "auto") else backend,
-                              force=bool(batch.get("reprocess")))
-        shards.append({**result["accounting"], "status": result["status"],
-                       "reused": result["status"] == "skipped",
-                       "model_version": result.get("model_version"),
-                       "stats": result.get("stats"),
-                       "wall_seconds": round(time.monotonic() - started, 3)})
+    results = refine_shards(batch["output_uri"], list(batch["shards"]),
+                            workers=int(batch.get("workers") or 1), model=batch.get("model"),
+                            backend=None if backend in (None, "", "auto") else backend,
+                            force=bool(batch.get("reprocess")))  # fmt: skip
+    shards = [{**result["accounting"], "status": result["status"],
+               "reused": result["status"] == "skipped",
+               "model_version": result.get("model_version"), "stats": result.get("stats"),
+               "wall_seconds": result["wall_seconds"]} for result in results]  # fmt: skip
     return {"label": batch["label"], "shards": shards}
 
 

@@ -1,8 +1,8 @@
 """Refine a whole corpus outside Airflow: plan shards, then refine each with one backend.
 
 The same functions as the Airflow DAG (:func:`prox_tasks.corpus.plan_shards`, then
-:func:`~prox_tasks.refine.step.refine_shard` per shard), in one process so the model is
-loaded once. Re-running the same command resumes: published shards are skipped and an
+:func:`~prox_tasks.refine.workers.refine_shards`): the model is loaded once per process —
+this one, or each of ``workers`` processes refining shards in parallel. Re-running the same command resumes: published shards are skipped and an
 interrupted shard resumes from its checkpoints.
 """
 
@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 from prox_tasks.refine.limits import Limits
-from prox_tasks.refine.step import refine_shard
+from prox_tasks.refine.workers import refine_shards
 
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
@@ -36,7 +36,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   policy: dict | None = None, checkpoint_every: int | None = None,
                   force: bool = False, progress: bool | None = None,
                   limits: dict | None = None, model_name: str = "refiner",
-                  catalog_url: str | None = None, **read_options) -> dict:
+                  catalog_url: str | None = None, workers: int = 1,
+                  threads: int | None = None, **read_options) -> dict:
     """Refine every shard of ``input_uri`` into ``output_uri``.
 
     Args:
@@ -57,6 +58,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             duplicate-id policy); ``max_doc_bytes`` is also the planning limit.
         model_name: Registry and catalog name of the promoted model.
         catalog_url: Catalog holding the promoted model (default ``PROX_CATALOG_URL``).
+        workers: Worker processes refining shards in parallel, each with its own backend
+            (:func:`~prox_tasks.refine.workers.refine_shards`).
+        threads: CPU threads per worker for the model (None: see ``refine_shards``).
         **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
 
     Returns:
@@ -64,8 +68,6 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     """
     from tqdm import tqdm
 
-    from prox_tasks.corpus import read_status
-    from prox_tasks.inference import load_backend
     from prox_tasks.models import resolve_model
 
     started = time.perf_counter()
@@ -73,27 +75,16 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
     model = resolve_model(model, name=model_name, catalog_url=catalog_url).uri
     manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
-    pending = [s for s in manifest.shards
-               if force or read_status(output_uri, s.index) is None]  # fmt: skip
-    # loading a model can take a minute (vLLM): not when every shard is already published
-    refiner = load_backend(backend, model, **(backend_options or {})) if pending else None
-    results = []
     bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine", disable=progress is False
                if progress is not None else None, dynamic_ncols=True)  # fmt: skip
     try:
-        for shard in manifest.shards:
-            bar.set_postfix_str(f"shard {shard.index + 1}/{len(manifest.shards)}")
-            # with no backend loaded (all published), refine_shard reports the shard as
-            # skipped; it would load the model itself only if one vanished meanwhile
-            results.append(refine_shard(output_uri, shard.index, refiner=refiner, model=model,
-                                        backend=backend, backend_options=backend_options,
-                                        policy=policy, checkpoint_every=checkpoint_every,
-                                        force=force, progress=bar.update,
-                                        limits=chosen.to_dict()))  # fmt: skip
+        results = refine_shards(output_uri, [s.index for s in manifest.shards], workers=workers,
+                                threads=threads, model=model, backend=backend,
+                                backend_options=backend_options, force=force,
+                                progress=bar.update, policy=policy,
+                                checkpoint_every=checkpoint_every, limits=chosen.to_dict())
     finally:
         bar.close()
-        if refiner is not None:
-            refiner.close()
     totals: Counter = Counter()
     for result in results:
         acc = result["accounting"]
@@ -107,7 +98,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             totals["tokens_in"] += result["stats"]["tokens_in"]
             totals["tokens_out"] += result["stats"]["tokens_out"]
     versions = sorted({str(r["model_version"]) for r in results})
+    backends = sorted({str(r["backend"]) for r in results if r["backend"]})
     return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),
-            "model_version": refiner.version if refiner else ",".join(versions),
-            "backend": refiner.backend if refiner else None, **totals,
+            "model_version": ",".join(versions), "backend": ",".join(backends) or None,
+            "workers": workers, **totals,
             "seconds": round(time.perf_counter() - started, 3), "results": results}  # fmt: skip

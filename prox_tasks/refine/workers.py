@@ -1,0 +1,146 @@
+"""Refine a set of shards with one backend, in this process or in several worker processes.
+
+``refine_shards`` is what ``prox refine`` and the Airflow refine task call. With one worker,
+the backend is loaded once in this process and the shards are refined one after another. With
+``workers`` > 1, each worker process loads its own backend once and refines whole shards; a
+shard goes to exactly one worker, so no shard ever has two writers, and each shard's output is
+what one worker alone would write.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+
+from prox_tasks.refine.step import refine_shard
+
+log = logging.getLogger(__name__)
+_WORKER: dict = {}  # in a worker process: its backend and progress queue
+
+
+def set_threads(threads: int | None) -> None:
+    """CPU threads of the model's math library (torch), where it is loaded."""
+    if threads:
+        os.environ["OMP_NUM_THREADS"] = str(threads)
+        import sys
+
+        if "torch" in sys.modules:
+            sys.modules["torch"].set_num_threads(threads)
+
+
+def _load(backend, model, backend_options, threads):
+    from prox_tasks.inference import load_backend
+
+    set_threads(threads)  # before the model loads (OpenMP reads it once) and after
+    refiner = load_backend(backend, model, **(backend_options or {}))
+    set_threads(threads)
+    return refiner
+
+
+def _start_worker(backend, model, backend_options, threads, progress_queue) -> None:
+    _WORKER["refiner"] = _load(backend, model, backend_options, threads)
+    _WORKER["progress"] = progress_queue
+
+
+def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
+    queue = _WORKER["progress"]
+    started = time.perf_counter()
+    result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=queue.put,
+                          **options)  # fmt: skip
+    return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid()}
+
+
+def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
+                  threads: int | None = None, model: str | None = None,
+                  backend: str | None = None, backend_options: dict | None = None,
+                  force: bool = False, progress: Callable[[int], None] | None = None,
+                  **shard_options) -> list[dict]:
+    """Refine shards ``indexes`` of the snapshot planned at ``output_uri``.
+
+    Args:
+        output_uri: The planned output folder.
+        indexes: Shards to refine (published ones are skipped unless ``force``).
+        workers: Processes, each with its own backend (1: this process).
+        threads: CPU threads per worker for the model (None: the backend's default with one
+            worker, else the machine's cores divided among the workers).
+        model: Model URI (None: the embedded default).
+        backend: Backend name.
+        backend_options: Backend options.
+        force: Refine published shards again.
+        progress: Called with the number of documents done (after each batch).
+        **shard_options: ``policy``, ``checkpoint_every``, ``limits`` of
+            :func:`~prox_tasks.refine.step.refine_shard`.
+
+    Returns:
+        :func:`~prox_tasks.refine.step.refine_shard`'s result per shard, in ``indexes``
+        order, each with ``wall_seconds``.
+    """
+    from prox_tasks.corpus import read_status
+
+    if workers < 1:
+        raise ValueError("--workers must be at least 1")
+    pending = [i for i in indexes if force or read_status(output_uri, i) is None]
+    options = {**shard_options, "force": force}
+    if workers == 1 or len(pending) <= 1:
+        return _in_process(output_uri, indexes, pending, threads, model, backend,
+                           backend_options, progress, options)  # fmt: skip
+    workers = min(workers, len(pending))
+    threads = threads or max(1, (os.cpu_count() or 1) // workers)
+    results = {i: _skipped(output_uri, i, progress, options) for i in indexes if i not in pending}
+    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+    queue = context.Queue()
+    drain = threading.Thread(target=_forward, args=(queue, progress), daemon=True)
+    drain.start()
+    try:
+        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                 initargs=(backend, model, backend_options, threads,
+                                           queue)) as pool:  # fmt: skip
+            futures = {pool.submit(_refine_in_worker, output_uri, i, options): i for i in pending}
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                for future in futures:
+                    future.cancel()
+                raise failed[0].exception()
+            for future, index in futures.items():
+                results[index] = future.result()
+    finally:
+        queue.put(None)
+        drain.join(timeout=10)
+    return [results[i] for i in indexes]
+
+
+def _forward(queue, progress) -> None:
+    while (done := queue.get()) is not None:
+        if progress:
+            progress(done)
+
+
+def _skipped(output_uri: str, index: int, progress, options: dict) -> dict:
+    # a published shard: refine_shard answers without loading a model
+    return {**refine_shard(output_uri, index, progress=progress, **options), "wall_seconds": 0.0}
+
+
+def _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
+                progress, options) -> list[dict]:
+    # loading a model can take a minute (vLLM): not when every shard is already published
+    refiner = _load(backend, model, backend_options, threads) if pending else None
+    results = []
+    try:
+        for index in indexes:
+            started = time.perf_counter()
+            # with no backend loaded (all published), refine_shard reports the shard as
+            # skipped; it would load the model itself only if one vanished meanwhile
+            result = refine_shard(output_uri, index, refiner=refiner, model=model,
+                                  backend=backend, backend_options=backend_options,
+                                  progress=progress, **options)  # fmt: skip
+            results.append({**result, "wall_seconds": round(time.perf_counter() - started, 3)})
+    finally:
+        if refiner is not None:
+            refiner.close()
+    return results

@@ -1,0 +1,67 @@
+"""`prox refine --workers N`: shards refined in parallel processes, one model each, never two
+writers on a shard, output identical to one worker."""
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+from prox_tasks.cli import main
+from prox_tasks.corpus import load_manifest
+from prox_tasks.refine import refine_corpus
+from prox_tasks.refine.workers import refine_shards
+from tests.inference.helpers import short_docs, write_jsonl
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    docs = short_docs(40, lines=30, width=200)
+    write_jsonl(folder / "a.jsonl", docs[:25])
+    write_jsonl(folder / "b.jsonl", docs[25:])
+    return folder
+
+
+def shard_rows(out) -> list[list[dict]]:
+    manifest = load_manifest(str(out))
+    return [pq.read_table(out / "shards" / f"shard-{s.index:05d}.parquet").to_pylist()
+            for s in manifest.shards]  # fmt: skip
+
+
+def test_two_workers_write_what_one_writes(corpus, tmp_path, tagger_model):
+    one = refine_corpus(str(corpus), str(tmp_path / "one"), model=str(tagger_model), shards=4,
+                        checkpoint_every=8, progress=False)  # fmt: skip
+    two = refine_corpus(str(corpus), str(tmp_path / "two"), model=str(tagger_model), shards=4,
+                        checkpoint_every=8, progress=False, workers=2)  # fmt: skip
+    assert two["workers"] == 2 and two["shards_refined"] == 4
+    for key in ("docs_read", "docs_written", "docs_kept", "docs_dropped", "docs_refined"):
+        assert one[key] == two[key], key
+    assert shard_rows(tmp_path / "one") == shard_rows(tmp_path / "two")
+    # each shard was refined by exactly one worker, and two workers shared the shards
+    pids = [r["pid"] for r in two["results"]]
+    assert len(pids) == 4 and len(set(pids)) == 2
+    assert [r["shard"] for r in two["results"]] == [0, 1, 2, 3]
+    assert sum(r["accounting"]["docs_read"] for r in two["results"]) == 40
+
+
+def test_published_shards_are_skipped_without_starting_workers(corpus, tmp_path,
+                                                                tagger_model):
+    out = tmp_path / "out"
+    refine_corpus(str(corpus), str(out), model=str(tagger_model), shards=3, progress=False)
+    again = refine_shards(str(out), [0, 1, 2], workers=2, model=str(tagger_model))
+    assert [r["status"] for r in again] == ["skipped"] * 3
+    assert all("pid" not in r for r in again)
+
+
+@pytest.mark.slow
+def test_prox_refine_workers_option(corpus, tmp_path, tagger_model, capsys):
+    out = tmp_path / "cli"
+    assert main(["refine", "--input", str(corpus), "--output", str(out), "--model",
+                 str(tagger_model), "--shards", "2", "--workers", "2", "--threads", "1",
+                 "--no-progress"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["workers"] == 2 and summary["docs_written"] == 40
+    assert main(["refine", "--input", str(corpus), "--output", str(tmp_path / "bad"),
+                 "--model", str(tagger_model), "--workers", "0", "--no-progress"]) == 1
+    assert "--workers must be at least 1" in capsys.readouterr().err
