@@ -1,12 +1,25 @@
-"""Benchmark: documents per second of parse + execute on one core.
+"""Benchmark: prox's executor against the ProX paper's, and parse time on hostile programs.
 
-Documents: the real pages of ``wcxb_dev.jsonl.gz``; programs derived from their gold (every
-line whose text is absent from ``gold_text`` is removed, consecutive lines as one
-``remove_lines`` range). Beside prox's strict parser, a reference executor in the style of the
-ProX paper's released one (split each call on commas, ``int()`` the pieces) runs the same
-programs in the same process, so the ratio is measured side by side.
+Part 1, executor speed (one core). Documents: the real pages of ``wcxb_dev.jsonl.gz``.
+Programs derived from their gold: every line whose text is absent from ``gold_text`` is
+removed, consecutive lines as one ``remove_lines`` range, in two shapes:
 
-Usage: ``python bench/executor.py [--data PATH] [--repeats 5] [--limit N]``
+- ``flat``: one program of keyword-form calls, the paper's format;
+- ``chunked``: per-chunk programs joined with ``# chunk A-B`` markers, as production writes
+  them (the paper's executor skips the marker lines).
+
+Beside prox's ``execute`` (parse + execute), the same process runs a faithful
+re-implementation of the executor released with the ProX paper
+(:func:`prox_tasks.programs.reference.paper_execute`: line splitting, a set of removed line
+numbers, document-wide ``str.replace``, word counts for the drop rule) and, as a floor, its
+edit step alone without the drop rule (``paper_edits``). Runs are interleaved, the median of
+``--repeats`` is quoted; first, every output is checked to be identical to the paper's.
+
+Part 2, parse time of hostile programs (the issue: 1 MB of ``remove_lines(1, 2`` then spaces
+took minutes): each shape at 64 KiB, 256 KiB and 1 MiB, best of 3. Linear parsing gives a
+1 MiB / 64 KiB ratio near 16; quadratic would give 256.
+
+Usage: ``python bench/executor.py [--data PATH] [--repeats 7] [--limit N] [--skip-parse]``
 """
 
 from __future__ import annotations
@@ -19,73 +32,110 @@ import statistics
 import time
 from pathlib import Path
 
-from prox_tasks.programs import execute
+from prox_tasks.labeling.emit import write_chunk_program
+from prox_tasks.programs import execute, parse
+from prox_tasks.programs.reference import paper_edits, paper_execute
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/wcxb/wcxb_dev.jsonl.gz"
 
+HOSTILE = {
+    "remove_lines(1, 2 + spaces + x": lambda n: "remove_lines(1, 2" + " " * (n - 18) + "x",
+    "# chunk 1- + spaces + x": lambda n: "# chunk 1-" + " " * (n - 11) + "x",
+    "continued call: (\\n...": lambda n: "remove_lines(\n" + "(\n" * ((n - 14) // 2),
+    "garbage call lines x(\\n": lambda n: "x(\n" * (n // 3),
+    "one call, 1 MiB of arguments": lambda n: "f(" + "1," * ((n - 3) // 2) + ")",
+    "remove_lines(N, N) lines": lambda n: "remove_lines(1, 2)\n" * (n // 19),
+}
 
-def gold_program(text: str, gold: str) -> str:
+
+def removed_by_gold(text: str, gold: str) -> list[int]:
     gold_norm = " ".join(gold.split())
-    ranges: list[list[int]] = []
-    for i, line in enumerate(text.split("\n")):
-        norm = " ".join(line.split())
-        if norm and norm in gold_norm:
-            continue
-        if ranges and ranges[-1][1] == i - 1:
-            ranges[-1][1] = i
-        else:
-            ranges.append([i, i])
-    return "\n".join(f"remove_lines(line_start={a}, line_end={b})" for a, b in ranges)
+    return [i for i, line in enumerate(text.split("\n"))
+            if not (norm := " ".join(line.split())) or norm not in gold_norm]  # fmt: skip
 
 
-def comma_split_reference(text: str, program: str) -> str:
-    """A ProX-style executor: split calls on commas (wrong for strings with commas)."""
-    lines = text.split("\n")
-    removed = set()
-    for call in program.split("\n"):
-        if call.startswith("remove_lines("):
-            a, b = call[len("remove_lines(") : -1].split(",")
-            start, end = int(a.split("=")[-1]), int(b.split("=")[-1])
-            removed.update(range(start, end + 1))
-    return "\n".join(line for i, line in enumerate(lines) if i not in removed)
+def flat_program(text: str, removed: list[int]) -> str:
+    return write_chunk_program(text, removed, chunked=False)
 
 
-def timed(fn, docs) -> float:
-    start = time.perf_counter()
+def per_second(fn, docs) -> float:
+    start = time.process_time()
     for text, program in docs:
         fn(text, program)
-    return len(docs) / (time.perf_counter() - start)
+    return len(docs) / (time.process_time() - start)
+
+
+def _prox(text, program):
+    return execute(text, None, program)
+
+
+def compare(name: str, docs: list, repeats: int) -> dict:
+    mismatches = sum((_prox(t, p).text or "") != paper_execute(t, p) for t, p in docs)
+    runs: dict[str, list[float]] = {"prox": [], "paper": [], "paper_edits": []}
+    for _ in range(repeats):  # interleaved, so all see the same machine noise
+        runs["prox"].append(per_second(_prox, docs))
+        runs["paper"].append(per_second(paper_execute, docs))
+        runs["paper_edits"].append(per_second(paper_edits, docs))
+    med = {k: statistics.median(v) for k, v in runs.items()}
+    calls = statistics.mean(p.count("(") for _, p in docs)
+    print(f"\n{name} programs ({calls:.1f} calls a page), outputs differing from the paper's: "
+          f"{mismatches}")  # fmt: skip
+    print(f"  prox parse + execute          : {med['prox']:9,.0f} docs/s (median of {repeats})")
+    print(f"  paper executor (reference)    : {med['paper']:9,.0f} docs/s")
+    print(f"  paper edits, no drop rule     : {med['paper_edits']:9,.0f} docs/s")
+    print(f"  ratio prox / paper            : {med['prox'] / med['paper']:9.2f}x")
+    print(f"  ratio prox / paper edits only : {med['prox'] / med['paper_edits']:9.2f}x")
+    return {"programs": name, "mismatches": mismatches, **{f"{k}_docs_per_s": round(v)
+            for k, v in med.items()}, "ratio": round(med["prox"] / med["paper"], 2),
+            "ratio_edits_only": round(med["prox"] / med["paper_edits"], 2)}  # fmt: skip
+
+
+def parse_times() -> list[dict]:
+    sizes = (64 * 1024, 256 * 1024, 1024 * 1024)
+    print("\nparse time of hostile programs (best of 3, CPU seconds)")
+    print(f"  {'shape':32s} {'64 KiB':>9s} {'256 KiB':>9s} {'1 MiB':>9s}  1 MiB / 64 KiB")
+    out = []
+    for shape, make in HOSTILE.items():
+        times = []
+        for size in sizes:
+            source = make(size)
+            best = float("inf")
+            for _ in range(3):
+                start = time.process_time()
+                parse(source, level="chunk")
+                best = min(best, time.process_time() - start)
+            times.append(best)
+        ratio = times[-1] / times[0]
+        print(f"  {shape:32s} " + " ".join(f"{t:8.3f}s" for t in times) + f"  {ratio:6.1f}x")
+        out.append({"shape": shape, "seconds": [round(t, 4) for t in times],
+                    "ratio_1MiB_64KiB": round(ratio, 1)})  # fmt: skip
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=str(DEFAULT_DATA))
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--skip-parse", action="store_true", help="only the executor part")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
-    docs = []
+    flat, chunked = [], []
     with gzip.open(args.data, "rt", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             if row.get("gold_text"):
-                docs.append((row["text"], gold_program(row["text"], row["gold_text"])))
+                text, removed = row["text"], removed_by_gold(row["text"], row["gold_text"])
+                flat.append((text, flat_program(text, removed)))
+                chunked.append((text, write_chunk_program(text, removed)))
     if args.limit:
-        docs = docs[: args.limit]
-    n_lines = statistics.mean(len(t.split("\n")) for t, _ in docs)
-    n_calls = statistics.mean(p.count("\n") + 1 if p else 0 for _, p in docs)
-    print(f"{len(docs)} documents, {n_lines:.0f} lines and {n_calls:.1f} calls on average")
-    strict, reference = [], []
-    for _ in range(args.repeats):  # interleaved, so both see the same machine noise
-        strict.append(timed(lambda t, p: execute(t, "keep_doc()", p), docs))
-        reference.append(timed(comma_split_reference, docs))
-    s, r = statistics.median(strict), statistics.median(reference)
-    print(f"prox strict parse + execute : {s:10,.0f} docs/s (median of {args.repeats})")
-    print(f"comma-split reference       : {r:10,.0f} docs/s")
-    print(f"ratio strict / reference    : {s / r:10.2f}x")
-    print(json.dumps({"docs": len(docs), "strict_docs_per_s": round(s),
-                      "reference_docs_per_s": round(r), "target_docs_per_s": 10000}))  # fmt: skip
+        flat, chunked = flat[: args.limit], chunked[: args.limit]
+    lines = statistics.mean(t.count("\n") + 1 for t, _ in flat)
+    print(f"{len(flat)} WCXB pages, {lines:.0f} lines on average; one core")
+    results = [compare("flat", flat, args.repeats), compare("chunked", chunked, args.repeats)]
+    hostile = [] if args.skip_parse else parse_times()
+    print(json.dumps({"docs": len(flat), "executor": results, "parse": hostile}))
 
 
 if __name__ == "__main__":

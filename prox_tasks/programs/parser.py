@@ -62,11 +62,16 @@ _FAST_REMOVE = re.compile(
     r"\s*remove_lines\(\s*(?:line_start\s*=\s*)?(\d{1,18})\s*,\s*"
     r"(?:line_end\s*=\s*)?(\d{1,18})\s*(?:,\s*)?\)\s*"
 )
-_ALL_REMOVE = re.compile(
-    r"^[ \t]*remove_lines\([ \t]*(?:line_start[ \t]*=[ \t]*)?(\d{1,18})[ \t]*,[ \t]*"
-    r"(?:line_end[ \t]*=[ \t]*)?(\d{1,18})[ \t]*\)[ \t]*$",
+# The shapes programs are written in (prox's teachers, the tagger, a trained model): canonical
+# remove_lines() calls, keep_chunk() and its aliases, and "# chunk A-B" markers.
+_ALL_SIMPLE = re.compile(
+    r"^(?:[ \t]*remove_lines\([ \t]*(?:line_start[ \t]*=[ \t]*)?(\d{1,18})[ \t]*,[ \t]*"
+    r"(?:line_end[ \t]*=[ \t]*)?(\d{1,18})[ \t]*\)"
+    r"|# chunk (\d{1,18})-(\d{0,18})"
+    r"|[ \t]*(?:keep_chunk|skip_chunk|untouch_doc)(\()\))[ \t]*$",
     re.MULTILINE,
 )
+_KEEP_CHUNK = KeepChunk()
 _FAST_NO_ARG = re.compile(r"\s*(keep_doc|drop_doc|keep_chunk|skip_chunk|untouch_doc)\(\s*\)\s*")
 _CALL_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*\(|#|```)")
 _SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-(?:\s*(\d+))?\s*")
@@ -281,6 +286,34 @@ def _over_limit(what: str) -> Program:
     return Program(errors=(ProgramError(ErrorKind.OVER_LIMIT, -1, what),))
 
 
+def _parse_simple(source: str, max_calls: int) -> Program | None:
+    """The hot path: a chunk program made only of the shapes of :data:`_ALL_SIMPLE`, matched
+    in one pass; None when any line is of another shape (the line-by-line parser decides)."""
+    found = _ALL_SIMPLE.findall(source)
+    if len(found) != source.count("\n") + 1:
+        return None
+    calls: list[Call] = []
+    scopes: list[int] = []
+    table = [Scope(0, None)]
+    scope = 0
+    for start, end, first, last, keep in found:
+        if start:
+            call = RemoveLines(int(start), int(end))
+            if call.line_start > call.line_end:
+                return None
+            calls.append(call)
+            scopes.append(scope)
+        elif keep:
+            calls.append(_KEEP_CHUNK)
+            scopes.append(scope)
+        else:
+            table.append(Scope(int(first), int(last) if last else None))
+            scope = len(table) - 1
+    if len(calls) > max_calls:
+        return None
+    return Program(tuple(calls), (), tuple(scopes), tuple(table))
+
+
 def parse(
     source: str | None,
     level: str | None = None,
@@ -311,13 +344,10 @@ def parse(
         return _over_limit(f"program of {len(source):,} characters; the cap is {max_chars:,}")
     allowed = {"doc": DOC_LEVEL_CALLS, "chunk": CHUNK_LEVEL_CALLS}.get(level or "")
     removals_allowed = allowed is None or RemoveLines in allowed
-    if removals_allowed and source.startswith(("r", " ", "\t")):
-        # the hot path: a program made only of remove_lines() calls, matched in one pass
-        found = _ALL_REMOVE.findall(source)
-        if len(found) == source.count("\n") + 1 and len(found) <= max_calls:
-            calls_fast = tuple(RemoveLines(int(a), int(b)) for a, b in found)
-            if all(c.line_start <= c.line_end for c in calls_fast):
-                return Program(calls_fast, (), (0,) * len(calls_fast))
+    if removals_allowed and source.startswith(("r", "#", "k", "s", "u", " ", "\t")):
+        simple = _parse_simple(source, max_calls)
+        if simple is not None:
+            return simple
     lines = source.split("\n")
     calls: list[Call] = []
     scopes: list[int] = []

@@ -49,8 +49,9 @@ def _merged(intervals: list[tuple[int, int]]) -> list[tuple[int, int]]:
     return merged
 
 
-def _run_operations(text: str, operations: list[str]) -> tuple[str, int]:
-    """Steps 1-4: the edited text and the number of errors."""
+def paper_edits(text: str, program: str) -> tuple[str, int]:
+    """Steps 1-4 alone (no drop rule): the edited text and the number of errors."""
+    operations = program.strip(" ").split("\n")
     lines = [line[:] for line in text.split("\n")]
     removed: set[int] = set()
     intervals: list[tuple[int, int]] = []
@@ -111,7 +112,7 @@ def paper_execute(
     Returns:
         The refined text; ``""`` for a dropped document; ``text`` when the program is ignored.
     """
-    out, errors = _run_operations(text, program.strip(" ").split("\n"))
+    out, errors = paper_edits(text, program)
     words_out, words_in = len(out.split()), len(text.split())
     if words_in == 0:
         return ""

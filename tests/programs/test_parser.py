@@ -191,6 +191,25 @@ def test_remove_only_fast_path_matches_line_by_line_parsing():
 
 
 @pytest.mark.parametrize(
+    "source",
+    [
+        "# chunk 0-9\nremove_lines(0, 5)\n# chunk 10-19\nkeep_chunk()\n# chunk 20-\nskip_chunk()",
+        "# chunk 0-9\nremove_lines(line_start=1, line_end=2)  \n# chunk 3-4\n# chunk 5-6\nuntouch_doc()",
+        "keep_chunk()\nremove_lines(3,3)\n# chunk 2-1\nremove_lines(0, 0)",
+        "# chunk 0-" + "9" * 19 + "\nremove_lines(0, 1)",  # too long for the fast path
+        "# chunk 0-9\nremove_lines(4, 1)",  # an error: the line-by-line parser reports it
+    ],
+)  # fmt: skip
+def test_chunked_fast_path_matches_line_by_line_parsing(source):
+    fast = parse(source, level="chunk")
+    slow = parse(source + "\n# force the line-by-line path", level="chunk")
+    assert fast == slow
+    assert fast.calls or fast.errors
+    if not fast.errors:
+        assert set(kinds(parse(source, level="doc"))) == {"wrong_level"}
+
+
+@pytest.mark.parametrize(
     "source, kind",
     [
         ("remove_lines(" + "9" * 5000 + ", " + "9" * 5001 + ")", ErrorKind.OUT_OF_RANGE),

@@ -99,6 +99,12 @@ def test_output_lines_come_from_the_normalized_input(text, program_text, policy)
     assert is_subsequence(out_lines, normalized_lines)
 
 
+@given(st.lists(call_lines, max_size=12).map("\n".join), st.sampled_from([None, "chunk", "doc"]))
+def test_fast_paths_parse_like_the_line_by_line_parser(program_text, level):
+    # a comment line no fast path accepts sends the same program through the general parser
+    assert parse(program_text, level) == parse(program_text + "\n# general", level)
+
+
 @given(st.lists(call_lines, max_size=10).map("\n".join))
 def test_canonical_text_round_trips(program_text):
     program = parse(program_text)
