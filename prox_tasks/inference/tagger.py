@@ -52,6 +52,11 @@ class TaggerRefiner:
             return [programs[t] for t in texts]
         return self._timed("chunk", self.inner.predict_chunks, texts)
 
+    @property
+    def phases(self) -> dict:
+        """Seconds by phase inside the model (``features``, ``forward``), accumulated."""
+        return dict(getattr(self.inner, "phases", {}))
+
     def close(self) -> None:
         close = getattr(self.inner, "close", None)
         if close is not None:

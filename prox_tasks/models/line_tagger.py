@@ -19,6 +19,8 @@ load; a newer format than this code knows fails with a clear error.
 from __future__ import annotations
 
 import json
+import time
+from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -255,6 +257,7 @@ class LineTaggerRefiner:
         self.batch_docs, self.batch_lines = batch_docs, batch_lines
         torch.set_num_threads(threads)
         self._last: tuple | None = None
+        self.phases: Counter = Counter()  # seconds spent featurizing and in the network
 
     @classmethod
     def from_model(cls, model, config: TaggerConfig, version: str = "unsaved"):
@@ -262,14 +265,18 @@ class LineTaggerRefiner:
         self = cls.__new__(cls)
         self.path, self.version, self.config, self.model = None, version, config, model
         self.batch_docs, self.batch_lines, self._last = 64, 8192, None
+        self.phases = Counter()
         return self
 
     def scores(self, texts: list[str]) -> list[tuple[list[float], float]]:
         """(per-line remove probabilities, keep probability) per text."""
         import torch
 
+        started = time.perf_counter()
         feats = tensorize_batch([t or "" for t in texts], self.config.buckets,
                                 self.config.kept_stats)  # fmt: skip
+        featurized = time.perf_counter()
+        self.phases["features"] += featurized - started
         # documents of similar length batched together: little padding
         order = sorted(range(len(feats)), key=lambda i: feats[i].lines)
         out: list = [None] * len(feats)
@@ -290,6 +297,7 @@ class LineTaggerRefiner:
                     out[i] = (line_p[r, : feats[i].lines].tolist(), float(doc_p[r]))
                 start = end
         self.model.train(was_training)
+        self.phases["forward"] += time.perf_counter() - featurized
         return out
 
     def _scored(self, texts: list[str]) -> list[tuple[list[float], float]]:

@@ -43,6 +43,7 @@ def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
     policy = policy or Policy()
     stats = ShardStats()
     before = _usage_snapshot(refiner)
+    phases = dict(getattr(refiner, "phases", {}))  # a backend's own split of its time
     texts = [d.text for d in docs]
     start = time.perf_counter()
     doc_programs = _checked(refiner.predict_doc(texts), len(docs), "doc")
@@ -89,4 +90,6 @@ def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
         })  # fmt: skip
     stats.seconds["execute"] += time.perf_counter() - start
     stats.usage = _usage_delta(refiner, before)
+    for phase, seconds in getattr(refiner, "phases", {}).items():
+        stats.seconds[phase] += seconds - phases.get(phase, 0.0)
     return rows, stats

@@ -1,0 +1,183 @@
+"""Refine benchmark: docs/s per core of `prox refine --model default` and its split, scaling
+with workers, and peak memory against corpus size.
+
+Corpus: real web pages — every record with a text of the shared corpora (``--pages``, default
+``../shared/data/*/*.jsonl.gz``: WCXB, trafilatura, readability, Dolma, DCLM, C4, Common
+Crawl; about 3,900 pages, 10 KB of text and 210 lines each on average), taken in file order
+and cycled with new ids (``<id>~<copy>``) up to the size asked for, written as JSONL parts of
+10,000 documents (built once into ``--work``, reused).
+
+Each measurement runs the real command, ``python -m prox_tasks.cli refine --model default
+--threads T --workers W``, in its own process: wall time, CPU time (user + system of the
+command and its workers) and peak RSS (the largest process) come from the OS; the split
+(read / features / forward / chunk programs / execute / checkpoint / write) from the shard
+statistics the command prints. docs/s per core = documents / CPU seconds.
+
+Usage::
+
+    python bench/refine.py                          # 10K pages: speed, split, 1 vs 2 workers
+    python bench/refine.py --sizes 10000,100000     # + peak RSS for each corpus size
+    python bench/refine.py --sizes 10000,100000,1000000   # the 1M run takes hours on 2 cores
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PART_DOCS = 10_000
+
+
+def page_files(pattern_root: Path) -> list[Path]:
+    files = sorted(pattern_root.glob("*/*.jsonl.gz"))
+    return files or [ROOT / "data" / "sample" / "sample.jsonl.gz"]
+
+
+def build_corpus(size: int, pages: Path, folder: Path) -> Path:
+    """``size`` documents cycled from the pages, written once as JSONL parts."""
+    done = folder / "complete.json"
+    if done.exists() and json.loads(done.read_text())["docs"] == size:
+        return folder
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    records = []
+    for path in page_files(pages):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            for line in f:
+                row = json.loads(line)
+                if row.get("text"):
+                    records.append({"id": str(row.get("id")), "text": row["text"],
+                                    "source": row.get("source"), "url": row.get("url")})
+    written, part, out = 0, 0, None
+    while written < size:
+        if written % PART_DOCS == 0:
+            if out:
+                out.close()
+            out = open(folder / f"part-{part:05d}.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+            part += 1
+        row = records[written % len(records)]
+        copy = written // len(records)
+        out.write(json.dumps({**row, "id": f"{row['id']}~{copy}"}, ensure_ascii=False) + "\n")
+        written += 1
+    out.close()
+    text_mb = sum(len(r["text"].encode()) for r in records) / len(records) * size / 1e6
+    done.write_text(json.dumps({"docs": size, "pages": len(records), "text_mb": round(text_mb)}))
+    return folder
+
+
+def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=()) -> dict:
+    """One `prox refine` in a child process: figures from the OS and its summary."""
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(corpus),
+           "--output", str(out), "--model", "default", "--no-progress",
+           "--workers", str(workers), "--threads", str(threads), *extra]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    load = os.getloadavg()[0]
+    started = time.perf_counter()
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
+    summary = json.loads(proc.stdout)
+    split: dict[str, float] = {}
+    for result in summary["results"]:
+        for key, value in ((result.get("stats") or {}).get("seconds") or {}).items():
+            split[key] = split.get(key, 0.0) + value
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return {"docs": summary["docs_read"], "written": summary["docs_written"], "wall": wall,
+            "cpu": cpu, "rss_mb": after.ru_maxrss / 1024, "split": split,
+            "load": (load + os.getloadavg()[0]) / 2, "shards": summary["shards"]}  # fmt: skip
+
+
+def features_side_by_side(corpus: Path, docs: int) -> tuple[float, float]:
+    """docs/s (CPU time) of the per-line Python reference and of the batch features."""
+    sys.path.insert(0, str(ROOT))
+    from prox_tasks.models.line_features import featurize_batch
+    from tests.models import line_features_reference as reference
+
+    with open(next(iter(sorted(corpus.glob("*.jsonl")))), encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    texts = texts[:: max(1, len(texts) // docs)][:docs]  # every source, not the first files
+    featurize_batch(texts[:8], 1 << 15)  # code-point tables, imports
+    start = time.process_time()
+    for i in range(0, len(texts), 512):
+        featurize_batch(texts[i : i + 512], 1 << 15)
+    batch = time.process_time() - start
+    start = time.process_time()
+    for text in texts:
+        reference.featurize(text, 1 << 15)
+    ref = time.process_time() - start
+    return len(texts) / ref, len(texts) / batch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--docs", type=int, default=10_000, help="corpus of the speed runs")
+    parser.add_argument("--sizes", default="", help="corpus sizes of the memory runs, e.g. "
+                        "10000,100000,1000000 (empty: none)")
+    parser.add_argument("--workers", default="1,2", help="worker counts compared")
+    parser.add_argument("--threads", type=int, default=1, help="threads per worker")
+    parser.add_argument("--pages", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp"))
+                        / "prox-bench-refine")
+    parser.add_argument("--feature-docs", type=int, default=1000,
+                        help="documents of the features reference comparison (0: skip)")
+    args = parser.parse_args()
+    if not args.pages.is_dir():
+        args.pages = ROOT / "data"
+
+    corpus = build_corpus(args.docs, args.pages, args.work / f"corpus-{args.docs}")
+    info = json.loads((corpus / "complete.json").read_text())
+    print(f"corpus: {info['docs']} documents cycled from {info['pages']} real pages "
+          f"({info['text_mb']} MB of text), {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f}")
+    if args.feature_docs:
+        ref, new = features_side_by_side(corpus, args.feature_docs)
+        print(f"features, {args.feature_docs} docs, docs per CPU-second: per-line reference "
+              f"{ref:.0f}, batch {new:.0f} ({new / ref:.1f}x)")
+
+    runs = {}
+    for workers in [int(w) for w in args.workers.split(",") if w]:
+        # as many shards as the most workers compared, so every count gets whole shards
+        shards = max(int(w) for w in args.workers.split(",")) * 2
+        runs[workers] = run_refine(corpus, args.work / f"out-w{workers}", workers,
+                                   args.threads, ["--shards", str(shards)])  # fmt: skip
+        r = runs[workers]
+        print(f"workers {workers} (threads {args.threads}, {r['shards']} shards): "
+              f"{r['docs']} docs in {r['wall']:.1f} s wall = {r['docs'] / r['wall']:.0f} docs/s; "
+              f"CPU {r['cpu']:.1f} s = {r['docs'] / r['cpu']:.0f} docs/s per core; "
+              f"peak RSS {r['rss_mb']:.0f} MB; load average {r['load']:.1f}")
+    first = runs[min(runs)]
+    split = first["split"]
+    order = ["read", "features", "forward", "chunk_phase", "execute", "checkpoint", "write"]
+    total = split.get("total", sum(split.values()))
+    print("split of the shard time (workers 1): " + ", ".join(
+        f"{k} {split.get(k, 0.0):.1f} s ({100 * split.get(k, 0.0) / total:.0f}%)" for k in order)
+        + f"; total {total:.1f} s")  # fmt: skip
+    if len(runs) > 1:
+        lo, hi = min(runs), max(runs)
+        print(f"scaling {lo} -> {hi} workers (wall time, same run): "
+              f"{runs[lo]['wall'] / runs[hi]['wall']:.2f}x")
+
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    for size in [512] * bool(sizes) + sizes:  # 512: one batch, the baseline
+        folder = build_corpus(size, args.pages, args.work / f"corpus-{size}")
+        r = run_refine(folder, args.work / f"out-size-{size}", 1, args.threads)
+        print(f"memory: {size} documents, {r['shards']} shards: peak RSS {r['rss_mb']:.0f} MB "
+              f"({r['docs'] / r['wall']:.0f} docs/s wall, load average {r['load']:.1f})")
+        shutil.rmtree(args.work / f"out-size-{size}", ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
