@@ -126,7 +126,8 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=10_000, help="corpus of the speed runs")
     parser.add_argument("--sizes", default="", help="corpus sizes of the memory runs, e.g. "
                         "10000,100000,1000000 (empty: none)")
-    parser.add_argument("--workers", default="1,2", help="worker counts compared")
+    parser.add_argument("--workers", default="1,2", help="worker counts compared (empty: no "
+                        "speed runs)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker")
     parser.add_argument("--pages", type=Path, default=ROOT.parent.parent / "shared" / "data")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp"))
@@ -157,14 +158,14 @@ def main() -> None:
         print(f"workers {workers} (threads {args.threads}, {r['shards']} shards): "
               f"{r['docs']} docs in {r['wall']:.1f} s wall = {r['docs'] / r['wall']:.0f} docs/s; "
               f"CPU {r['cpu']:.1f} s = {r['docs'] / r['cpu']:.0f} docs/s per core; "
-              f"peak RSS {r['rss_mb']:.0f} MB; load average {r['load']:.1f}")
-    first = runs[min(runs)]
-    split = first["split"]
-    order = ["read", "features", "forward", "chunk_phase", "execute", "checkpoint", "write"]
-    total = split.get("total", sum(split.values()))
-    print("split of the shard time (workers 1): " + ", ".join(
-        f"{k} {split.get(k, 0.0):.1f} s ({100 * split.get(k, 0.0) / total:.0f}%)" for k in order)
-        + f"; total {total:.1f} s")  # fmt: skip
+              f"peak RSS {r['rss_mb']:.0f} MB; load average {r['load']:.1f}", flush=True)
+    if runs:
+        split = runs[min(runs)]["split"]
+        order = ["read", "features", "forward", "chunk_phase", "execute", "checkpoint", "write"]
+        total = split.get("total", sum(split.values()))
+        print(f"split of the shard time (workers {min(runs)}): " + ", ".join(
+            f"{k} {split.get(k, 0.0):.1f} s ({100 * split.get(k, 0.0) / total:.0f}%)"
+            for k in order) + f"; total {total:.1f} s", flush=True)  # fmt: skip
     if len(runs) > 1:
         lo, hi = min(runs), max(runs)
         print(f"scaling {lo} -> {hi} workers (wall time, same run): "
@@ -175,7 +176,8 @@ def main() -> None:
         folder = build_corpus(size, args.pages, args.work / f"corpus-{size}")
         r = run_refine(folder, args.work / f"out-size-{size}", 1, args.threads)
         print(f"memory: {size} documents, {r['shards']} shards: peak RSS {r['rss_mb']:.0f} MB "
-              f"({r['docs'] / r['wall']:.0f} docs/s wall, load average {r['load']:.1f})")
+              f"({r['docs'] / r['wall']:.0f} docs/s wall, {r['docs'] / r['cpu']:.0f} per "
+              f"CPU-second, load average {r['load']:.1f})", flush=True)
         shutil.rmtree(args.work / f"out-size-{size}", ignore_errors=True)
 
 
