@@ -21,7 +21,7 @@ def execute_rows(
     Rows are read with :func:`prox_tasks.corpus.read_rows` (paths, ``file://`` or
     ``s3://``; plain, ``.gz``, ``.zst``); a row whose text field is missing or not a
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
-    (``bad_program``), a text or program holding a lone surrogate (``lone_surrogate``). Output and quarantine are written atomically: a crash publishes
+    (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``). Output and quarantine are written atomically: a crash publishes
     neither.
 
     Returns:
@@ -67,7 +67,7 @@ def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
     for field in ("doc_program", "chunk_program"):
         if row.get(field) is not None and not isinstance(row[field], str):
             return "bad_program", f"field {field!r} is a {type(row[field]).__name__}"
-    for field in (text_field, "doc_program", "chunk_program"):
+    for field in ("id", text_field, "doc_program", "chunk_program"):
         if isinstance(row.get(field), str) and has_lone_surrogate(row[field]):
             return "lone_surrogate", f"field {field!r} holds a lone surrogate"
     return None

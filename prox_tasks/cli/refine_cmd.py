@@ -17,7 +17,7 @@ LIMIT_OPTIONS = {
     "max_doc_lines": "lines of one text, more is quarantined as too_many_lines (100,000)",
     "max_batch_docs": "documents per batch (512)",
     "max_batch_bytes": "text bytes per batch (64 MiB)",
-    "max_batch_lines": "text lines per batch (400,000)",
+    "max_batch_lines": "text lines per batch (200,000)",
 }
 
 

@@ -46,7 +46,7 @@ class Limits:
     max_doc_lines: int = 100_000
     max_batch_docs: int = 512
     max_batch_bytes: int = 64 * 1024 * 1024
-    max_batch_lines: int = 400_000
+    max_batch_lines: int = 200_000
     duplicate_ids: str = "keep_first"
 
     def __post_init__(self) -> None:

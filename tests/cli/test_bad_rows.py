@@ -1,0 +1,66 @@
+"""``prox refine``, ``prox label`` and ``prox execute`` on rows built to break a reader:
+every command finishes, and every row is written or quarantined with its reason."""
+
+from __future__ import annotations
+
+import gzip
+import json
+
+from prox_tasks.cli import main
+
+GOOD = [{"id": f"g{i}", "text": f"A plain sentence number {i} with enough words to read. " * 4,
+         "doc_program": "keep_doc()", "chunk_program": "keep_chunk()"} for i in range(6)]
+HOSTILE = {
+    3: '{"id": "s1", "text": "bad \\ud800 text", "doc_program": "keep_doc()"}',
+    4: '{"id": "s\\udc00", "text": "a lone surrogate in the id"}',
+    5: '{"id": "n1", "text": "ok", "n": ' + "7" * 5000 + "}",
+    6: '{"id": "d1", "text": "ok", "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+    7: '{"id": 5, "text": 12}',
+}
+REASONS = {"lone_surrogate": 2, "bad_number": 1, "too_deep": 1, "not_text": 1}
+
+
+def _input(tmp_path):
+    lines = [json.dumps(r) for r in GOOD[:3]] + list(HOSTILE.values()) + \
+        [json.dumps(r) for r in GOOD[3:]]  # fmt: skip
+    path = tmp_path / "in.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _quarantine(path) -> list[dict]:
+    opener = gzip.open if str(path).endswith(".gz") else open
+    with opener(path, "rt") as f:
+        return [json.loads(line) for line in f]
+
+
+def test_prox_execute_survives_hostile_rows(tmp_path, capsys):
+    src = _input(tmp_path)
+    assert main(["execute", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["written"], summary["quarantined"]) == (11, 6, 5)
+    assert summary["quarantine_reasons"] == REASONS
+    entries = _quarantine(tmp_path / "out.jsonl.quarantine.jsonl")
+    assert sorted(q["offset"] for q in entries) == sorted(HOSTILE)
+
+
+def test_prox_label_survives_hostile_rows(tmp_path, capsys):
+    src = _input(tmp_path)
+    out = tmp_path / "labels.jsonl.gz"
+    assert main(["label", "--input", str(src), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == 6 and summary["quarantined"] == REASONS
+    assert sorted(q["offset"] for q in _quarantine(summary["quarantine"])) == sorted(HOSTILE)
+
+
+def test_prox_refine_survives_hostile_rows(tmp_path, capsys):
+    src = _input(tmp_path)
+    out = tmp_path / "refined"
+    assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                 "--no-progress"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["docs_read"], summary["docs_written"], summary["docs_quarantined"]) == (
+        11, 6, 5)
+    assert summary["results"][0]["accounting"]["quarantine_reasons"] == REASONS
+    entries = _quarantine(out / "quarantine" / "shard-00000.jsonl.gz")
+    assert sorted(q["offset"] for q in entries) == sorted(HOSTILE)
