@@ -74,14 +74,21 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
     """Documents of records ``[start, end)`` of one file; bad ones go to ``quarantine``."""
     source = to_uri(uri)
     module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
-    for offset, item, raw in module.read(source, options, start, end):
+    for _offset, item in _routed(source, module.read(source, options, start, end), quarantine):
+        yield item
+
+
+def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tuple[int, object]]:
+    """``(offset, item)`` of the good records; each :class:`RecordError` goes to
+    ``quarantine`` (or raises :class:`BadRecordError` without one)."""
+    for offset, item, raw in records:
         if isinstance(item, RecordError):
             if quarantine is None:
                 raise BadRecordError(source, offset, item)
             quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id,
                            raw_size=item.size)
         else:
-            yield item
+            yield offset, item
 
 
 def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
@@ -115,11 +122,5 @@ def read_rows(uri: str, quarantine: Quarantine | None = None, *,
     """
     for path, _fmt in input_files(uri, "jsonl"):
         source = to_uri(path)
-        for offset, item, raw in jsonl.read_rows(source, max_bytes):
-            if isinstance(item, RecordError):
-                if quarantine is None:
-                    raise BadRecordError(source, offset, item)
-                quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id,
-                               raw_size=item.size)
-            else:
-                yield source, offset, item
+        for offset, row in _routed(source, jsonl.read_rows(source, max_bytes), quarantine):
+            yield source, offset, row

@@ -25,7 +25,7 @@ from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch
 from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.refine.limits import Limits, admitted, batches, duplicated_ids
-from prox_tasks.refine.stats import ShardStats
+from prox_tasks.refine.stats import PHASES, ShardStats
 
 log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_EVERY = 512
@@ -116,11 +116,13 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     rows = _rows(batches(docs, limits), store, refiner, policy, checkpoint_every > 0, stats,
                  shard_index, progress)
     # rows stream into the writer batch by batch: memory holds one batch and one row group
-    start, inner = time.perf_counter(), sum(stats.seconds.values())
+    def inside() -> float:  # the phases that run inside the writer's loop (not sub-phases)
+        return sum(stats.seconds[p] for p in PHASES if p != "write")
+
+    start, before = time.perf_counter(), inside()
     accounting = write_refined_shard(output_uri, shard_index, rows, quarantine=quarantine,
                                      expected_docs=expected, model_version=refiner.version)
-    spent = time.perf_counter() - start - (sum(stats.seconds.values()) - inner)
-    stats.seconds["write"] += max(0.0, spent)
+    stats.seconds["write"] += max(0.0, time.perf_counter() - start - (inside() - before))
     store.clear()
     stats.docs_in = accounting.docs_read
     stats.docs_quarantined = accounting.docs_quarantined
