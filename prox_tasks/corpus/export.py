@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 
 from prox_tasks.corpus.document import Document
+from prox_tasks.corpus.jsonl import dumps_line
 from prox_tasks.storage import open_uri
 
 
@@ -24,8 +24,7 @@ def write_documents(uri: str, docs: Iterable[Document | dict], text_field: str =
     count = 0
     with open_uri(uri, "wb", compression="infer") as out:
         for doc in docs:
-            line = json.dumps(_row(doc, text_field, id_field), ensure_ascii=False)
-            out.write(line.encode("utf-8") + b"\n")
+            out.write(dumps_line(_row(doc, text_field, id_field)))
             count += 1
     return count
 

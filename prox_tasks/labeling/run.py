@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterator
 
@@ -64,6 +63,7 @@ def label_corpus(
         usage report when it has one.
     """
     from prox_tasks.corpus import Quarantine
+    from prox_tasks.corpus.jsonl import dumps_line
     from prox_tasks.storage import open_uri
 
     quarantine = Quarantine()
@@ -78,7 +78,7 @@ def label_corpus(
 
         warc_html = html_by_record_id(list(warc_uris))
     docs = read_input(input_uri, text_field, id_field, quarantine)
-    with open_uri(output_uri, "wt", compression="infer") as out:
+    with open_uri(output_uri, "wb", compression="infer") as out:
         for batch in _batches(docs, batch_size):
             if limit is not None:
                 batch = batch[: max(0, limit - counts["read"])]
@@ -118,7 +118,7 @@ def label_corpus(
                 }  # fmt: skip
                 if keep_text:
                     row["text"] = doc.text
-                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+                out.write(dumps_line(row))  # a teacher's lone surrogate: JSON-escaped
                 counts["written"] += 1
                 counts["valid"] += not reasons
                 counts[label.doc_program.strip() or "no_doc_program"] += 1

@@ -202,7 +202,8 @@ def assemble_seed_set(
     content = hashlib.sha256()
     for split in ("train", "validation"):
         for row in rows[split]:
-            content.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode("utf-8"))
+            content.update(json.dumps(row, sort_keys=True, ensure_ascii=False).encode(
+                "utf-8", "backslashreplace"))  # lone surrogates: as write_jsonl writes them
     content.update(json.dumps(teacher, sort_keys=True).encode())
     version = content.hexdigest()[:12]
     files = {split: join_uri(output_uri, f"{split}.jsonl.gz") for split in ("train", "validation")}
