@@ -177,3 +177,22 @@ def test_a_parquet_file_with_a_cut_footer_is_one_quarantined_record(tmp_path, sa
     assert [d.id for d in docs] == ["g0", "g1", "g2"]
     assert [q["reason"] for q in quarantine.records()] == ["corrupt_file"]
     assert len(docs) + len(quarantine) == manifest.total_docs
+
+
+def test_a_cut_zst_on_s3_is_detected_the_same_way(s3_bucket):
+    import random
+
+    from prox_tasks.storage import get_client
+
+    rng = random.Random(3)
+    rows = [json.dumps({"id": f"t{i}", "text": " ".join(str(rng.random()) for _ in range(40))})
+            for i in range(1000)]  # fmt: skip
+    bucket = s3_bucket.removeprefix("s3://")
+    get_client().put_object(Bucket=bucket, Key="in/a.jsonl.zst", Body=_cut_zstd(rows))
+    get_client().put_object(Bucket=bucket, Key="in/b.jsonl", Body="\n".join(_good(2)).encode())
+    manifest = plan_shards(f"{s3_bucket}/in/", f"{s3_bucket}/out/", target_docs=5000)
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert len(docs) + len(quarantine) == manifest.total_docs
+    assert 0 < len(docs) - 2 < 1000 and [d.id for d in docs[-2:]] == ["g0", "g1"]
+    assert [q["reason"] for q in quarantine.records()] == ["truncated_file"]
