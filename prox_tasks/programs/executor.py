@@ -34,7 +34,7 @@ import math
 from collections import Counter
 from functools import lru_cache
 from itertools import compress
-from operator import attrgetter, ne
+from operator import attrgetter, itemgetter, ne
 
 from prox_tasks.programs.normalize import normalize_range
 from prox_tasks.programs.parser import parse
@@ -59,6 +59,8 @@ __all__ = ["MAX_ERROR_MESSAGES", "ExecutionResult", "ExecutionStats", "Policy", 
 
 _EDITS = frozenset({Normalize, RemoveLines})  # chunk calls that change text
 _SHORT_PROGRAM = 64  # document programs are this short: parsed once per process, then cached
+_DEFAULT = Policy()
+_SECOND = itemgetter(1)
 
 
 def _coerce_text(text: object, stats: ExecutionStats) -> str:
@@ -101,9 +103,10 @@ def _active_calls(program: Program, policy: Policy, stats: ExecutionStats) -> li
     for error in program.errors:
         stats.add_error(error, "chunk")
         errors_by_scope[error.scope] += 1
-    counts = Counter(zip(program.scopes, program.calls))
+    keys = list(zip(program.scopes, program.calls))
+    distinct = dict.fromkeys(keys)  # each distinct call once, in program order
     stats.calls.update(map(attrgetter("name"), program.calls))
-    repeated = () if len(counts) == len(program.calls) else counts.items()
+    repeated = () if len(distinct) == len(keys) else Counter(keys).items()
     for (scope, call), n in repeated:
         if n > policy.max_repeated_calls:
             msg = f"{call.to_text()} repeated {n} times"
@@ -113,12 +116,9 @@ def _active_calls(program: Program, policy: Policy, stats: ExecutionStats) -> li
     stats.scopes_ignored = len(ignored)
     if not program.calls and not program.errors:
         stats.add_error(ProgramError(ErrorKind.EMPTY_PROGRAM, -1, "no call"), "chunk")
-    # Counter keeps first-occurrence order: each distinct call once, in program order
-    return [
-        (scope, call)
-        for scope, call in counts
-        if scope not in ignored and type(call) in _EDITS
-    ]
+    if not ignored:
+        return [key for key in distinct if type(key[1]) in _EDITS]
+    return [key for key in distinct if key[0] not in ignored and type(key[1]) in _EDITS]
 
 
 def _as_program(program: str | Program | None, level: str, pol: Policy) -> Program | None:
@@ -146,22 +146,28 @@ def _scope_bounds(program: Program, scope: int, n_lines: int) -> tuple[int, int]
 
 
 def _clip_ranges(program: Program, removals: list, n: int, stats: ExecutionStats) -> list:
-    """Clip removal ranges to their chunk scope and the document, counting each clip."""
+    """Removal ranges clipped to their chunk scope and the document, each clip counted."""
+    if len(program.scope_table) == 1 and max(map(_SECOND, map(_SECOND, removals))) < n:
+        return [call for _, call in removals]  # one scope, all inside: (start, end) as is
     bounds = [_scope_bounds(program, i, n) for i in range(len(program.scope_table))]
     ranges = []
     for scope, call in removals:
         lo, hi = bounds[scope]
-        start, end = max(call.line_start, lo), min(call.line_end, hi)
-        if start != call.line_start or end != call.line_end:
-            where = "document" if call.line_end >= n else f"chunk {lo}-{hi}"
-            msg = f"{call.to_text()} outside the {where}; clipped"
-            stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
+        start, end = call
+        if start >= lo and end <= hi:
+            ranges.append(call)
+            continue
+        where = "document" if end >= n else f"chunk {lo}-{hi}"
+        msg = f"{call.to_text()} outside the {where}; clipped"
+        stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
+        start, end = max(start, lo), min(end, hi)
         if start <= end:
             ranges.append((start, end))
     return ranges
 
 
 def _drop(stats: ExecutionStats, reason: str) -> ExecutionResult:
+    stats.lines_in = stats.lines_in or stats.text_in.count("\n") + 1
     stats.drop_reason = reason
     stats.lines_out = stats.chars_out = 0
     stats.text_out = None
@@ -190,22 +196,23 @@ def execute(
     Raises:
         TypeError: Only for an unknown policy field — a caller bug, not a data problem.
     """
-    pol = policy.pop("policy", None) or Policy.from_kwargs(**policy)
+    pol = (policy.pop("policy", None) or Policy.from_kwargs(**policy)) if policy else _DEFAULT
     stats = ExecutionStats()
     text = _coerce_text(text, stats)
     stats.chars_in = len(text)
-    stats.lines_in = text.count("\n") + 1
     try:
         return _execute(text, doc_program, chunk_program, pol, stats)
     except Exception as err:  # noqa: BLE001 - the contract is "never raises"; keep the doc
         stats.errors[str(ErrorKind.INTERNAL)] += 1
         stats.error_messages.append(f"internal: {type(err).__name__}: {err}")
-        stats.lines_out, stats.chars_out = stats.lines_in, stats.chars_in
+        stats.lines_in = stats.lines_out = text.count("\n") + 1
+        stats.chars_out = stats.chars_in
         return ExecutionResult(text, False, stats)
 
 
 def _unchanged(text: str, stats: ExecutionStats) -> ExecutionResult:
-    stats.lines_out, stats.chars_out, stats.text_out = stats.lines_in, len(text), text
+    stats.lines_in = stats.lines_out = stats.lines_in or text.count("\n") + 1
+    stats.chars_out, stats.text_out = len(text), text
     return ExecutionResult(text, False, stats)
 
 
@@ -216,20 +223,18 @@ def _execute(text, doc_program, chunk_program, pol: Policy, stats) -> ExecutionR
     if not text or text.isspace():
         return _drop(stats, "empty")
     program = _as_program(chunk_program, "chunk", pol)
-    if program is None:
+    active = _active_calls(program, pol, stats) if program is not None else None
+    if not active:
         return _unchanged(text, stats)
-    active = _active_calls(program, pol, stats)
-    n = stats.lines_in
+    lines = text.split("\n")  # the one pass over the text that every edit needs
+    n = stats.lines_in = len(lines)
     normalizations = [(s, c) for s, c in active if type(c) is Normalize]
     removals = [(s, c) for s, c in active if type(c) is RemoveLines] if normalizations else active
-    segs = _normalized_lines(text, program, normalizations, pol, stats) if normalizations else None
-    if len(program.scope_table) == 1 and (not removals or max(c[1].line_end for c in removals) < n):
-        ranges = [call for _, call in removals]  # one scope, all inside: (start, end) as is
-    else:
-        ranges = _clip_ranges(program, removals, n, stats)
+    segs = _normalized_lines(lines, program, normalizations, pol, stats) if normalizations else None
+    ranges = _clip_ranges(program, removals, n, stats) if removals else []
     if not ranges and segs is None:
         return _unchanged(text, stats)
-    kept, removed = _cut(text.split("\n") if segs is None else segs, ranges)
+    kept, removed = _cut(lines if segs is None else segs, ranges)
     if segs is not None:
         kept = [s for s in kept if s is not None]
     out = "\n".join(kept)
@@ -242,13 +247,12 @@ def _execute(text, doc_program, chunk_program, pol: Policy, stats) -> ExecutionR
     return ExecutionResult(out, False, stats)
 
 
-def _normalized_lines(text, program, normalizations, pol: Policy, stats) -> list | None:
+def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) -> list | None:
     """The lines after the normalizations (``None`` for merged or emptied lines), or None
     when none changed anything."""
-    lines = text.split("\n")
     n = len(lines)
     segs = list(lines)
-    allowance = pol.growth_allowance(len(text))
+    allowance = pol.growth_allowance(stats.chars_in)
     merged = changed = False
     for scope, call in normalizations:
         lo, hi = (0, n - 1) if pol.normalize_scope == "document" else _scope_bounds(program, scope, n)
@@ -284,8 +288,9 @@ def _cut(segs: list, ranges: list) -> tuple[list, int]:
     for start, end in sorted(ranges):  # merges overlapping and unordered ranges on the way
         if start > prev:
             kept += segs[prev:start]
+            prev = start
         if end >= prev:
-            removed += end + 1 - max(start, prev)
+            removed += end + 1 - prev
             prev = end + 1
     kept += segs[prev:]
     return kept, removed
@@ -295,22 +300,24 @@ def _too_little_left(text: str, out: str, pol: Policy, only_removals: bool) -> b
     """The drop rule: ``min_kept_words`` words or fewer left, or at most
     ``min_kept_word_fraction`` of the input's words; words are counted only as far as the
     decision needs."""
-    if not has_more_words_than(out, pol.min_kept_words):
-        return True
     frac = pol.min_kept_word_fraction
-    if frac <= 0:
-        return False
-    if only_removals and frac < 1:
+    if only_removals and 0 < frac < 1:
         # Whole lines removed: words_in = words_out + the removed lines' words, and a line
         # of L characters holds at most (L + 1) // 2 words, so the removed lines hold at most
         # half the characters removed (each line's newline included). When even that bound
         # cannot bring words_out down to the fraction, no input word needs counting.
         removed_words = (len(text) - len(out) + 1) // 2
-        bound = int(frac * removed_words / (1 - frac)) + 1
+        bound = max(int(frac * removed_words / (1 - frac)) + 1, pol.min_kept_words)
         words = out.split(None, bound + 1)
         if len(words) > bound:
             return False
-        words_out = len(words)
+        words_out = len(words)  # all of them
+        if words_out <= pol.min_kept_words:
+            return True
+    elif not has_more_words_than(out, pol.min_kept_words):
+        return True
+    elif frac <= 0:
+        return False
     else:
         words_out = len(out.split())
     # drop when words_in >= words_out / frac: count input words only that far

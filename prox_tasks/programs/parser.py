@@ -296,16 +296,17 @@ def _parse_simple(source: str, max_calls: int) -> Program | None:
     scopes: list[int] = []
     table = [Scope(0, None)]
     scope = 0
+    add_call, add_scope, new = calls.append, scopes.append, tuple.__new__
     for start, end, first, last, keep in found:
         if start:
-            call = RemoveLines(int(start), int(end))
-            if call.line_start > call.line_end:
+            line_start, line_end = int(start), int(end)
+            if line_start > line_end:
                 return None
-            calls.append(call)
-            scopes.append(scope)
+            add_call(new(RemoveLines, (line_start, line_end)))  # RemoveLines(...) without a frame
+            add_scope(scope)
         elif keep:
-            calls.append(_KEEP_CHUNK)
-            scopes.append(scope)
+            add_call(_KEEP_CHUNK)
+            add_scope(scope)
         else:
             table.append(Scope(int(first), int(last) if last else None))
             scope = len(table) - 1

@@ -46,8 +46,7 @@ class Policy:
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> Policy:
-        names = {f.name for f in fields(cls)}
-        unknown = set(kwargs) - names
+        unknown = set(kwargs) - {f.name for f in fields(cls)}
         if unknown:
             raise TypeError(f"unknown executor policy fields: {sorted(unknown)}")
         return cls(**kwargs)
