@@ -21,6 +21,7 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from dataclasses import dataclass, field
@@ -47,7 +48,9 @@ class OpenAIEngine:
     """Completions over a pool of OpenAI-compatible servers.
 
     Args:
-        servers: Base URLs, e.g. ``["http://10.0.0.5:8000/v1"]``.
+        servers: Base URLs, e.g. ``["http://10.0.0.5:8000/v1"]``, or one comma-separated
+            string; None: ``PROX_OPENAI_SERVERS`` (how a deployment points every worker's
+            refine tasks at its vLLM pool).
         model_name: The served model name (None: the first one ``/v1/models`` lists).
         api_key: Sent as the bearer token (vLLM ignores it unless started with one).
         concurrency: Most requests in flight per server.
@@ -62,14 +65,17 @@ class OpenAIEngine:
     name = "openai"
     supports_constraints = True
 
-    def __init__(self, servers: list[str] | str, model_name: str | None = None,
+    def __init__(self, servers: list[str] | str | None = None, model_name: str | None = None,
                  api_key: str = "EMPTY", concurrency: int = 32, max_retries: int = 4,
                  backoff: float = 0.5, max_backoff: float = 30.0, timeout: float = 600.0,
                  max_model_len: int | None = None, on_failure: str = "raise") -> None:
+        if servers is None:
+            servers = os.environ.get("PROX_OPENAI_SERVERS", "")
         if isinstance(servers, str):
             servers = [s for s in servers.split(",") if s.strip()]
         if not servers:
-            raise ValueError("the openai backend needs at least one server URL")
+            raise ValueError("the openai backend needs at least one server URL (the `servers` "
+                             "option or PROX_OPENAI_SERVERS)")
         if on_failure not in ("raise", "empty"):
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]

@@ -111,8 +111,8 @@ class Deployment:
         if self.redis is not None and c.executor == "CeleryExecutor":
             env.update({
                 "AIRFLOW__CELERY__BROKER_URL": self.redis.url,
-                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.postgres.database_url(
-                    self._databases[0], driver="postgresql"),
+                # SQLAlchemy 2.1's default PostgreSQL driver is psycopg 3: name psycopg2
+                "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + self.metadata_url,
                 "AIRFLOW__CELERY__WORKER_CONCURRENCY": str(c.worker_concurrency),
                 # a killed worker's message is not redelivered by the broker: the scheduler
                 # notices the missing heartbeats and retries the task instead

@@ -105,3 +105,14 @@ def test_a_pool_with_no_live_server_fails_loudly():
     empty = OpenAIEngine([_dead_url()], model_name="m", max_model_len=512, max_retries=1,
                          backoff=0.01, on_failure="empty")
     assert empty.generate([GenerationRequest([1, 2], 4)])[0].finish_reason == "error"
+
+
+def test_the_pool_comes_from_prox_openai_servers_when_not_given(monkeypatch):
+    monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://gpu-1:8000/v1/, http://gpu-2:8000/v1")
+    engine = OpenAIEngine(model_name="m", max_model_len=512)  # no request is made
+    assert engine.urls == ["http://gpu-1:8000/v1", "http://gpu-2:8000/v1"]
+    assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).urls == [
+        "http://x:1/v1"]  # an explicit pool wins
+    monkeypatch.delenv("PROX_OPENAI_SERVERS")
+    with pytest.raises(ValueError, match="PROX_OPENAI_SERVERS"):
+        OpenAIEngine(model_name="m", max_model_len=512)

@@ -1,0 +1,102 @@
+"""Celery on loopback: docs/s of the nightly DAG's refine phase with 1 and 2 workers.
+
+One run of ``prox_refine_snapshot`` per worker count, on the same input, each on a fresh
+deployment of the live-test harness (``tests/deploy``): PostgreSQL metadata DB and catalog,
+Redis broker, scheduler + dag-processor + api-server, N ``airflow celery worker`` processes
+with one task slot each (a worker stands for one machine). Printed per worker count: the
+refine phase (first shard start to last shard end, from the task instances), its docs/s,
+the whole run's wall time, and how many shards each worker ran; then whether the refined
+shards are byte-identical across worker counts.
+
+    python bench/cluster.py                       # 2,400 docs in 8 shards, 1 then 2 workers
+    python bench/cluster.py --docs 20000 --shards 16 --workers 1,2,4
+
+Needs Debian's ``postgresql`` and ``redis-server``. On 2 cores two workers can at best double
+the one-worker figure; the scheduler, API server and broker share the same cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+DAG = "prox_refine_snapshot"
+
+
+def refine_phase(tis: list[dict]) -> float:
+    """Seconds from the first refine task's start to the last one's end."""
+    starts = [datetime.fromisoformat(t["start_date"]) for t in tis]
+    ends = [datetime.fromisoformat(t["end_date"]) for t in tis]
+    return (max(ends) - min(starts)).total_seconds()
+
+
+def run_once(workers: int, crawl: Path, docs: int, shard_docs: int, root: Path, postgres,
+             redis) -> dict:
+    from tests.deploy.deployment import Deployment, DeploymentConfig
+
+    config = DeploymentConfig(executor="CeleryExecutor", workers=workers, worker_concurrency=1,
+                              pools={"gpu": workers, "teacher_api": 4}, parallelism=workers + 2,
+                              env={"PROX_REFRESH_CRON": "0 0 1 1 *"})
+    output = root / f"out-{workers}"
+    conf = {"input_uri": str(crawl), "output_root": str(output), "snapshot_name": "bench",
+            "target_docs": shard_docs, "max_drop_rate": 0.95, "dry_run": True}
+    with Deployment(config, root / f"deploy-{workers}", postgres, redis=redis) as d:
+        d.airflow.unpause(DAG)
+        run_id = d.airflow.trigger(DAG, conf)
+        run = d.airflow.wait_run(DAG, run_id, timeout=7200, poll=5)
+        if run["state"] != "success":
+            raise RuntimeError(f"run failed with {workers} workers:\n{d.airflow.tail()}")
+        tis = [t for t in d.airflow.task_instances(DAG, run_id) if t["task_id"] == "refine_shard"]
+    phase = refine_phase(tis)
+    wall = (datetime.fromisoformat(run["end_date"])
+            - datetime.fromisoformat(run["start_date"])).total_seconds()
+    shards = sorted((output / "snapshots" / "bench" / "shards").glob("*.parquet"))
+    return {"workers": workers, "phase_s": phase, "docs_per_s": docs / phase, "wall_s": wall,
+            "per_worker": dict(sorted(Counter(t["hostname"] for t in tis).items())),
+            "shards": {p.name: p.read_bytes() for p in shards}}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=int, default=2400)
+    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
+    args = parser.parse_args()
+    from tests.dags.crawl import repeated_rows, write_jsonl
+    from tests.deploy.postgres import PostgresServer
+    from tests.deploy.redis import RedisServer
+
+    counts = [int(n) for n in args.workers.split(",")]
+    shard_docs = -(-args.docs // args.shards)
+    root = Path(tempfile.mkdtemp(prefix="prox-bench-cluster-"))
+    crawl = write_jsonl(root / "crawl" / "part-0.jsonl", repeated_rows(args.docs))
+    postgres, redis = PostgresServer().start(), RedisServer().start()
+    try:
+        results = [run_once(n, crawl, args.docs, shard_docs, root, postgres, redis)
+                   for n in counts]
+    finally:
+        redis.stop()
+        postgres.stop()
+    print(f"\nCelery on loopback: {args.docs} docs in {args.shards} shards of {shard_docs}, "
+          f"one task slot per worker, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}")
+    print(f"{'workers':>7} {'refine phase s':>14} {'docs/s':>8} {'vs 1':>6} {'run wall s':>10}"
+          "  shards per worker")
+    base = results[0]["docs_per_s"]
+    for r in results:
+        print(f"{r['workers']:>7} {r['phase_s']:>14.1f} {r['docs_per_s']:>8.1f} "
+              f"{r['docs_per_s'] / base:>5.2f}x {r['wall_s']:>10.1f}  {r['per_worker']}")
+    identical = all(r["shards"] == results[0]["shards"] for r in results)
+    print(f"refined shards byte-identical across worker counts: {'yes' if identical else 'NO'}")
+    return 0 if identical else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

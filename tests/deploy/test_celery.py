@@ -1,0 +1,119 @@
+"""The CeleryExecutor on loopback: a Redis broker, PostgreSQL, two workers.
+
+The nightly DAG's mapped shards spread over both workers inside the ``gpu`` pool; a worker
+killed (SIGKILL, with its task processes) in the middle of a shard loses nothing: the
+scheduler sees the heartbeats stop, retries the task, the other worker resumes from the
+shard's checkpoint and publishes a shard byte-identical to the run without the kill.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from tests.dags.crawl import repeated_rows, write_jsonl
+from tests.deploy.deployment import Deployment, DeploymentConfig
+
+pytestmark = pytest.mark.slow
+DAG = "prox_refine_snapshot"
+#: Three shards of more than one checkpoint batch (512 documents) each: a kill after the first
+#: checkpoint lands in the middle of a shard.
+SHARD_DOCS, SHARDS = 800, 3
+GPU_SLOTS = 2
+
+
+@pytest.fixture(scope="module")
+def cluster(postgres, redis_broker, tmp_path_factory):
+    root = tmp_path_factory.mktemp("celery")
+    crawl = write_jsonl(root / "crawl" / "part-0.jsonl", repeated_rows(SHARD_DOCS * SHARDS))
+    config = DeploymentConfig(
+        executor="CeleryExecutor", workers=2, worker_concurrency=2,
+        pools={"gpu": GPU_SLOTS, "teacher_api": 4}, parallelism=8,
+        env={"PROX_REFRESH_CRON": "0 0 1 1 *"})  # yearly: unpausing starts no nightly run
+    with Deployment(config, root, postgres, redis=redis_broker) as deployment:
+        deployment.airflow.unpause(DAG)
+        yield deployment, crawl
+
+
+def conf(crawl: Path, output_root: Path) -> dict:
+    return {"input_uri": str(crawl), "output_root": str(output_root), "snapshot_name": "celery",
+            "target_docs": SHARD_DOCS, "max_drop_rate": 0.95, "dry_run": True}
+
+
+def shard_tis(d: Deployment, run_id: str) -> list[dict]:
+    return sorted((t for t in d.airflow.task_instances(DAG, run_id)
+                   if t["task_id"] == "refine_shard"), key=lambda t: t["map_index"])
+
+
+def max_overlap(tis: list[dict]) -> int:
+    """Most task instances running at one moment (from their start and end dates)."""
+    edges = sorted([(datetime.fromisoformat(t["start_date"]), 1) for t in tis]
+                   + [(datetime.fromisoformat(t["end_date"]), -1) for t in tis])
+    running = peak = 0
+    for _, step in edges:  # at equal times an end (-1) sorts before a start (+1)
+        running += step
+        peak = max(peak, running)
+    return peak
+
+
+@pytest.fixture(scope="module")
+def reference(cluster):
+    """The run without a kill: its task instances and its snapshot folder."""
+    d, crawl = cluster
+    output = d.root / "reference"
+    run_id = d.airflow.trigger(DAG, conf(crawl, output))
+    run = d.airflow.wait_run(DAG, run_id, timeout=420)
+    assert run["state"] == "success", d.airflow.tail()
+    return shard_tis(d, run_id), output / "snapshots" / "celery"
+
+
+def test_shards_spread_over_both_workers_within_the_gpu_pool(cluster, reference):
+    d, _ = cluster
+    tis, _ = reference
+    assert len(tis) == SHARDS and all(t["state"] == "success" for t in tis)
+    assert {t["queue"] for t in tis} == {"gpu"}
+    assert {t["pool"] for t in tis} == {"gpu"}
+    assert {t["hostname"] for t in tis} == set(d.workers) == {"worker-a", "worker-b"}
+    # 4 worker slots, but the pool lets only GPU_SLOTS shards hold a model at once
+    assert max_overlap(tis) <= GPU_SLOTS
+
+
+def wait_for_checkpoint(d: Deployment, run_id: str, snapshot: Path, timeout: float = 300):
+    """The first shard with a checkpoint (one batch done) and no published status yet,
+    with the worker running it."""
+    deadline = time.monotonic() + timeout
+    hosts: dict[int, str] = {}
+    while time.monotonic() < deadline:
+        for part in sorted(snapshot.glob("_checkpoints/shard-*/part-*.jsonl.gz")):
+            index = int(part.parent.name.split("-")[1])
+            if index in hosts and not (snapshot / "_status" / f"shard-{index:05d}.json").exists():
+                return index, hosts[index]
+        hosts.update({t["map_index"]: t["hostname"] for t in shard_tis(d, run_id)
+                      if t["state"] == "running" and t["hostname"]})
+        time.sleep(0.05)
+    raise TimeoutError(f"no shard checkpointed in {timeout} s\n{d.airflow.tail()}")
+
+
+def test_worker_killed_mid_shard_other_worker_finishes_it_identically(cluster, reference):
+    d, crawl = cluster
+    _, reference_snapshot = reference
+    output = d.root / "killed"
+    snapshot = output / "snapshots" / "celery"
+    run_id = d.airflow.trigger(DAG, conf(crawl, output))
+    index, victim = wait_for_checkpoint(d, run_id, snapshot)
+    d.kill_worker(victim)
+    status = snapshot / "_status" / f"shard-{index:05d}.json"
+    assert not status.exists(), "the shard was published before the kill: not mid-shard"
+
+    run = d.airflow.wait_run(DAG, run_id, timeout=420)
+    assert run["state"] == "success", d.airflow.tail()
+    tries = d.airflow.tries(DAG, run_id, "refine_shard", index)
+    assert tries[0]["hostname"] == victim and tries[0]["state"] != "success"
+    survivor = next(w for w in d.workers if w != victim)
+    assert tries[-1]["hostname"] == survivor and tries[-1]["state"] == "success"
+    for i in range(SHARDS):
+        name = f"shards/shard-{i:05d}.parquet"
+        assert (snapshot / name).read_bytes() == (reference_snapshot / name).read_bytes(), name

@@ -1,0 +1,93 @@
+"""The deployment files in deploy/ parse and agree with the code (they are not run here:
+no Docker or Kubernetes on this machine; docs/deploy.md says so)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.dags.airflow_env import REPO
+
+DEPLOY = REPO / "deploy"
+AIRFLOW_SERVICES = ["airflow-init", "airflow-apiserver", "airflow-scheduler",
+                    "airflow-dag-processor", "airflow-worker", "airflow-worker-gpu"]
+
+
+def load(name: str) -> dict:
+    return yaml.safe_load((DEPLOY / name).read_text())
+
+
+def settings_read_by_the_code() -> set[str]:
+    """Every ``PROX_*`` name the package, DAGs and plugins mention."""
+    names = set()
+    for folder in ("prox_tasks", "dags", "plugins"):
+        for path in (REPO / folder).rglob("*.py"):
+            names.update(re.findall(r"PROX_[A-Z0-9_]+[A-Z0-9]", path.read_text()))
+    return names
+
+
+def prox_names(text: str) -> set[str]:
+    return set(re.findall(r"\bPROX_[A-Z0-9_]+[A-Z0-9]\b", text))
+
+
+def test_compose_runs_every_airflow_component_on_one_database_and_broker():
+    compose = load("docker-compose.yml")
+    services = compose["services"]
+    assert {"postgres", "redis", *AIRFLOW_SERVICES} <= set(services)
+    envs = {name: services[name]["environment"] for name in AIRFLOW_SERVICES}
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "AIRFLOW__CELERY__BROKER_URL",
+                "AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__CORE__FERNET_KEY", "PROX_CATALOG_URL"):
+        assert len({env[key] for env in envs.values()}) == 1, key
+    env = envs["airflow-scheduler"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    # SQLAlchemy 2.1 maps a bare postgresql:// to psycopg 3, which the stack does not ship
+    for key in ("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "PROX_CATALOG_URL"):
+        assert env[key].startswith("postgresql+psycopg2://"), key
+    assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
+    mounts = services["airflow-worker"]["volumes"]
+    assert "../dags:/opt/prox/dags:ro" in mounts and "../plugins:/opt/prox/plugins:ro" in mounts
+    # the model tasks' queue is one the workers listen on
+    for worker in ("airflow-worker", "airflow-worker-gpu"):
+        queues = services[worker]["command"].split("--queues ")[1].split(",")
+        assert env["PROX_GPU_QUEUE"] in queues, worker
+    assert (DEPLOY / "postgres-init.sh").exists() and (DEPLOY / "Dockerfile").exists()
+
+
+@pytest.mark.parametrize("name", ["docker-compose.yml", "env.example",
+                                  "helm/values-kubernetes.yaml", "helm/values-celery.yaml"])
+def test_every_prox_setting_named_is_one_the_code_reads(name):
+    named = prox_names((DEPLOY / name).read_text())
+    assert named, name
+    settings = settings_read_by_the_code()
+    # pool slot counts and worker concurrency are read by the compose file itself
+    compose_only = {"PROX_GPU_SLOTS", "PROX_TEACHER_SLOTS", "PROX_WORKER_CONCURRENCY",
+                    "PROX_IMAGE", "PROX_GPU_IMAGE"}
+    assert named - settings - compose_only == set()
+
+
+def test_helm_values_for_the_kubernetes_and_celery_executors():
+    k8s = load("helm/values-kubernetes.yaml")
+    celery = load("helm/values-celery.yaml")
+    assert k8s["executor"] == "KubernetesExecutor" and celery["executor"] == "CeleryExecutor"
+    assert k8s["airflowVersion"] == "3.3.2"
+    assert k8s["config"]["core"]["dags_folder"] == "/opt/prox/dags"
+    # the GPU pod policy is valid Python defining task_policy
+    namespace: dict = {}
+    source = k8s["airflowLocalSettings"].replace(
+        "from kubernetes.client import models as k8s", "")
+    exec(compile(source, "airflow_local_settings.py", "exec"), namespace)  # noqa: S102
+    assert callable(namespace["task_policy"])
+    env = {e["name"]: e["value"] for e in k8s["env"]}  # the Celery variant adds no env
+    assert env["PROX_GPU_QUEUE"] in celery["workers"]["args"][-1].split("--queues ")[1].split(",")
+    assert celery["workers"]["replicas"] >= 2 and "env" not in celery
+
+
+def test_dockerfile_copies_files_that_exist():
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert "FROM apache/airflow:3.3.2-" in text
+    copied = re.search(r"COPY --chown=\S+ (.+) /opt/prox/\n", text).group(1).split()
+    assert copied and all((REPO / name).exists() for name in copied)
+    assert Path(REPO / ".dockerignore").read_text().count(".venv/") == 1
