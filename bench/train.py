@@ -68,9 +68,95 @@ def folder_bytes(path: Path) -> int:
 
 
 def score(refiner, docs: list[dict]) -> dict:
-    from prox_tasks.training.evaluate import evaluate_refiner
+    """Teacher agreement and word P/R/F1 vs gold (:func:`evaluate_programs`), plus word
+    P/R/F1 per page type of the documents with gold (one prediction pass)."""
+    from prox_tasks.training.evaluate import evaluate_programs
 
-    return evaluate_refiner(refiner, docs)
+    texts = [d.get("text") or "" for d in docs]
+    start = time.perf_counter()
+    doc_programs = refiner.predict_doc(texts)
+    chunk_programs = refiner.predict_chunks(texts)
+    seconds = time.perf_counter() - start
+    metrics = evaluate_programs(docs, doc_programs, chunk_programs)
+    metrics.update(predict_seconds=seconds, docs_per_s=len(docs) / seconds if seconds else None,
+                   by_page_type=by_page_type(docs, doc_programs, chunk_programs))  # fmt: skip
+    return metrics
+
+
+def by_page_type(docs, doc_programs, chunk_programs) -> dict:
+    from prox_tasks.evaluation import word_prf_per_group
+    from prox_tasks.programs import execute
+
+    gold = [i for i, d in enumerate(docs) if d.get("gold_text")]
+    refined = [execute(docs[i]["text"], doc_programs[i], chunk_programs[i]).text for i in gold]
+    groups = [docs[i].get("page_type") or "other" for i in gold]
+    per = word_prf_per_group(refined, [docs[i]["gold_text"] for i in gold], groups)
+    return {k: {m: round(v[m], 4) for m in ("precision", "recall", "f1")} | {"docs": v["docs"]}
+            for k, v in per.items()}  # fmt: skip
+
+
+# one tagger per source of labels, same budget: (seed folder, train docs, epochs)
+LABEL_VARIANTS = {
+    "labels-rules": ("seed", 500, 2),  # rules teacher everywhere
+    "labels-diff": ("seed-diff", 500, 2),  # diff-labeled gold pages only
+    "labels-best": ("seed-best", 500, 2),  # mixed: diff (gold) > html (WARC) > rules
+    "labels-html": ("seed-html", 500, 2),  # no human gold: html where the HTML is, else rules
+}
+
+
+def run_label_variant(args) -> dict:
+    """A small tagger trained on one source of labels (bench/seedset.py --teacher ...)."""
+    global SEED
+    from prox_tasks.models.line_tagger import TaggerConfig
+    from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
+
+    folder, n_docs, epochs = LABEL_VARIANTS[args.variant]
+    SEED = OUT / folder
+    train = read("train")[:n_docs]
+    work = OUT / "work" / args.variant
+    refiner, report = train_tagger(train, read("validation")[:100], TaggerConfig(),
+                                   TaggerTrainConfig(epochs=epochs), work)  # fmt: skip
+    save_tagger(refiner, work / "artifact", {"seed_set": json.loads((SEED / "manifest.json").read_text())["version"]})
+    return {"variant": f"{args.variant} ({n_docs} pages, {epochs} epochs)",
+            "train_seconds": report["train_seconds"], "train_rate": report["lines_per_s"],
+            "rate_unit": "lines/s", "train_docs": len(train), "epochs": epochs,
+            "metrics": score(refiner, read("test"))}  # fmt: skip
+
+
+def run_artifact(args) -> dict:
+    """Score a tagger artifact folder (``--artifact``) at its own keep threshold, with the
+    word precision/recall curve over keep thresholds on the test pages with gold."""
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
+    from prox_tasks.training.calibrate import threshold_curve
+
+    refiner = LineTaggerRefiner(args.artifact)
+    docs = read("test")
+    metrics = score(refiner, docs)
+    metrics["threshold_curve"] = threshold_curve(refiner, docs)
+    return {"variant": args.name or f"artifact {refiner.version}", "params":
+            sum(p.numel() for p in refiner.model.parameters()),
+            "artifact_bytes": folder_bytes(Path(args.artifact)),
+            "keep_threshold": refiner.config.line_threshold, "metrics": metrics}  # fmt: skip
+
+
+def run_teachers(args) -> dict:
+    """The teachers' own programs on the test pages: rules, diff (gold), html (pages whose
+    HTML is at hand), each from its seed set's test split."""
+    from prox_tasks.training.evaluate import evaluate_programs
+
+    global SEED
+    rows = []
+    for name, folder in (("rules teacher", "seed"), ("diff teacher (needs the gold)", "seed-diff"),
+                         ("html teacher (trafilatura on the HTML)", "seed-html")):  # fmt: skip
+        SEED = OUT / folder
+        docs = read("test")
+        if folder == "seed-html":
+            docs = [d for d in docs if d.get("has_html")]
+        m = evaluate_programs(docs, [d["doc_program"] for d in docs], [d["chunk_program"] for d in docs])
+        m["by_page_type"] = by_page_type(docs, [d["doc_program"] for d in docs],
+                                         [d["chunk_program"] for d in docs])  # fmt: skip
+        rows.append({"variant": f"{name} (reference)", "metrics": m})
+    return rows
 
 
 def run_default(args) -> dict:
@@ -199,7 +285,8 @@ def run_minilm(args) -> dict:
             "encode_lines_per_s": probe.rate, "metrics": metrics}  # fmt: skip
 
 
-RUNNERS = {"default": run_default, "teacher": run_teacher, "lm-tiny-lines": run_lm,
+RUNNERS = {"default": run_default, "teacher": run_teacher, "teachers": run_teachers,
+           "artifact": run_artifact, **{k: run_label_variant for k in LABEL_VARIANTS}, "lm-tiny-lines": run_lm,
            "minilm-probe": run_minilm, **{k: run_tagger_variant for k in TAGGER_VARIANTS}}  # fmt: skip
 
 
@@ -230,6 +317,32 @@ def table() -> str:
     return "\n".join(out)
 
 
+TYPES = ("article", "documentation", "service", "forum", "listing", "collection", "product")
+
+
+def study() -> str:
+    """Word P/R/F1 against gold on the test pages, per source of labels and per page type
+    (rows with ``by_page_type``), and the keep-threshold curves of scored artifacts."""
+    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rows = [r for r in rows if r["metrics"].get("by_page_type")]
+    head = "| variant | gold docs | word P | word R | word F1 | " + " | ".join(TYPES) + " |"
+    out = [head, "|" + "---|" * (head.count("|") - 1)]
+    for r in rows:
+        m, per = r["metrics"], r["metrics"]["by_page_type"]
+        cells = " | ".join(fmt(per.get(t, {}).get("f1")) for t in TYPES)
+        name = r["variant"] + (f", keep threshold {r['keep_threshold']}" if r.get("keep_threshold") else "")
+        out.append(f"| {name} | {m.get('gold_docs', '')} | {fmt(m.get('word_precision'))} | "
+                   f"{fmt(m.get('word_recall'))} | {fmt(m.get('word_f1'))} | {cells} |")  # fmt: skip
+    for r in rows:
+        curve = r["metrics"].get("threshold_curve")
+        if curve:
+            out += ["", f"Keep-threshold curve of {r['variant']} (test pages with gold):", "",
+                    "| threshold | word P | word R | word F1 |", "|---|---|---|---|"]
+            out += [f"| {p['threshold']} | {p['precision']:.3f} | {p['recall']:.3f} | {p['f1']:.3f} |"
+                    for p in curve]  # fmt: skip
+    return "\n".join(out)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -240,22 +353,29 @@ def main() -> int:
     run.add_argument("--chunk-tokens", type=int, default=128)
     run.add_argument("--train-docs", type=int, default=600)
     run.add_argument("--eval-docs", type=int, default=40)
+    run.add_argument("--artifact", help="run artifact: the tagger artifact folder")
+    run.add_argument("--name", help="run artifact: the row's name")
     sub.add_parser("table")
+    sub.add_parser("study", help="word P/R/F1 vs gold per source of labels and page type")
     args = parser.parse_args()
     if args.command == "table":
         print(table())
+        return 0
+    if args.command == "study":
+        print(study())
         return 0
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     start = time.perf_counter()
-    row = RUNNERS[args.variant](args)
-    row.update(peak_rss_mb=peak_rss_mb(), wall_seconds=time.perf_counter() - start,
-               measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+    out = RUNNERS[args.variant](args)
     OUT.mkdir(parents=True, exist_ok=True)
-    with open(RESULTS, "a") as fh:
-        fh.write(json.dumps(row, sort_keys=True) + "\n")
-    print(json.dumps(row, sort_keys=True))
+    for row in out if isinstance(out, list) else [out]:
+        row.update(peak_rss_mb=peak_rss_mb(), wall_seconds=time.perf_counter() - start,
+                   measured_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))  # fmt: skip
+        with open(RESULTS, "a") as fh:
+            fh.write(json.dumps(row, sort_keys=True) + "\n")
+        print(json.dumps(row, sort_keys=True))
     return 0
 
 

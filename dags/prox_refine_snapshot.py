@@ -20,6 +20,10 @@ Refines one crawl partition the ProX way and releases it only when it passes the
 1. **resolve** — the run's input (`input_uri` with `{ds}` filled in) and the snapshot folder
    `<output_root>/snapshots/<snapshot_name or crawl-ds>`.
 2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic).
+   `keep_threshold` (tagger models) overrides the model's calibrated keep threshold: higher
+   keeps more text (word recall up, precision down). `quality_filter` adds the
+   document-quality decision apart from junk drops: `report` scores and counts low-quality
+   documents, `drop` also drops them (counted as `dropped_low_quality`).
 3. **refine_shard** — one mapped task per shard (pool `gpu`; named `shard-00042`), grouped
    when there are more shards than `max_map_length`. Complete shards are reused unless
    `reprocess`; every retry rewrites the same shard atomically.
@@ -53,7 +57,8 @@ def prox_refine_snapshot():
     @task
     def plan(snapshot: dict, params=None) -> list[dict]:
         return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
-                            params["model"], params["backend"], params["reprocess"])
+                            params["model"], params["backend"], params["reprocess"],
+                            params.get("keep_threshold"), params.get("quality_filter") or "off")
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           map_index_template="{{ prox_shard_label }}", inlets=[REFINER])

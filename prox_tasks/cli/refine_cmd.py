@@ -69,6 +69,14 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "none: 'llama2' (as ProX prompted) or a Jinja file")
     p.add_argument("--constrained", action=argparse_bool(), default=None,
                    help="constrain outputs to the program grammar (vllm, openai; default on)")
+    p.add_argument("--keep-threshold", type=float, default=None,
+                   help="tagger models: remove a line when its removal probability is at least "
+                   "this (0-1; higher keeps more text: recall up, precision down); default: "
+                   "the model's calibrated value")
+    p.add_argument("--quality-filter", choices=["off", "report", "drop"], default=None,
+                   help="document-quality decision, apart from junk drops: report (score and "
+                   "count low-quality documents) or drop them too; default $PROX_QUALITY_FILTER "
+                   "or off")
     p.add_argument("--force", action="store_true", help="refine published shards again")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
@@ -86,12 +94,14 @@ def backend_options(args) -> dict:
                "concurrency": args.concurrency, "tensor_parallel_size": args.tensor_parallel_size,
                "gpu_memory_utilization": args.gpu_memory_utilization,
                "constrained": args.constrained, "doc_model": args.doc_model,
-               "chunk_model": args.chunk_model, "chat_template": args.chat_template}  # fmt: skip
+               "chunk_model": args.chunk_model, "chat_template": args.chat_template,
+               "line_threshold": getattr(args, "keep_threshold", None)}  # fmt: skip
     return {k: v for k, v in mapping.items() if v is not None}
 
 
 def run(args) -> int:
     from prox_tasks.models import NoModelError
+    from prox_tasks.pipeline.settings import quality_filter
     from prox_tasks.refine.corpus import refine_corpus
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -105,6 +115,7 @@ def run(args) -> int:
             limits={f: getattr(args, f) for f in [*LIMIT_OPTIONS, "duplicate_ids"]},
             workers=args.workers, threads=args.threads,
             text_field=args.text_field, id_field=args.id_field, format=args.format,
+            quality=quality_filter(args.quality_filter),
         )  # fmt: skip
     except NoModelError as err:
         print(f"prox refine: {err}", file=sys.stderr)

@@ -41,6 +41,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--backend", choices=["vllm", "transformers", "openai", "tagger"],
                    help="inference backend of the evaluation (default: the one `prox refine` "
                    "picks, so promotion measures what production runs)")
+    p.add_argument("--recall-target", type=float, default=0.95,
+                   help="line_tagger: calibrate the keep threshold on validation documents with "
+                   "gold to this word recall at the best precision (0: keep 0.5)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -59,6 +62,7 @@ def run(args) -> int:
         work_dir=args.work_dir, catalog=args.catalog, promote=not args.no_promote,
         gold_gate=not args.no_gold_gate, gold_set=args.gold_set, gold_docs=args.gold_docs,
         backend=args.backend,
+        recall_target=args.recall_target or None,
     )  # fmt: skip
     print(json.dumps(run_training(job), sort_keys=True, default=str))
     return 0

@@ -234,10 +234,13 @@ class LineTaggerRefiner:
         batch_docs: At most this many documents per forward pass.
         batch_lines: At most this many (padded) lines per forward pass.
         threads: torch CPU threads.
+        line_threshold: The keep threshold: a line is removed when its removal probability
+            is at least this (higher keeps more: word recall up, precision down). None: the
+            artifact's calibrated value (``refiner.json``'s ``tagger.line_threshold``).
     """
 
     def __init__(self, path, batch_docs: int = 64, batch_lines: int = 8192,
-                 threads: int = 2) -> None:
+                 threads: int = 2, line_threshold: float | None = None) -> None:
         import torch
         from safetensors.torch import load_file
 
@@ -245,6 +248,10 @@ class LineTaggerRefiner:
         settings = json.loads((self.path / REFINER_FILE).read_text())
         self.version = artifact_version(self.path, settings)
         self.config = config_of(settings, self.path)
+        if line_threshold is not None:
+            if not 0.0 < line_threshold <= 1.0:
+                raise ValueError(f"line_threshold must be in (0, 1], not {line_threshold}")
+            self.config.line_threshold = float(line_threshold)
         self.model = build_tagger(self.config)
         state = {k: v.float() for k, v in load_file(str(self.path / WEIGHTS)).items()}
         try:

@@ -89,6 +89,16 @@ def model_params() -> dict:
         "backend": {"default": "auto", "enum": BACKENDS, "title": "Inference backend",
                     "description": "auto: the artifact's own (tagger for the embedded "
                     "refiner, vLLM for causal LMs)."},
+        "keep_threshold": {"default": None, "type": ["null", "number"], "exclusiveMinimum": 0,
+                           "maximum": 1, "title": "Keep threshold (tagger)",
+                           "description": "Remove a line when its removal probability is at "
+                           "least this; higher keeps more text (recall up, precision down). "
+                           "Empty: the model's calibrated value."},
+        "quality_filter": {"default": os.environ.get("PROX_QUALITY_FILTER") or "off",
+                           "enum": ["off", "report", "drop"], "title": "Document quality",
+                           "description": "The document-quality decision, apart from junk "
+                           "drops: report (score and count low-quality documents) or drop "
+                           "them too."},
     }
 
 

@@ -57,7 +57,8 @@ def shard_batches(n_shards: int, max_map_length: int) -> list[list[int]]:
 
 
 def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
-         backend: str | None, reprocess: bool = False) -> list[dict]:
+         backend: str | None, reprocess: bool = False,
+         keep_threshold: float | None = None, quality: str = "off") -> list[dict]:
     """Plan the shards, register the snapshot; one work item per mapped refine task.
 
     The same input and settings give the same plan, so a rerun reuses it. A different plan
@@ -91,7 +92,8 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         batches.append({"snapshot": snapshot["name"], "output_uri": snapshot["output_uri"],
                         "catalog_url": snapshot["catalog_url"], "shards": indices,
                         "label": label, "model": model or None, "backend": backend or None,
-                        "reprocess": bool(reprocess)})
+                        "reprocess": bool(reprocess), "keep_threshold": keep_threshold,
+                        "quality": settings.quality_filter(quality)})
     return batches
 
 
@@ -102,10 +104,14 @@ def refine_batch(batch: dict) -> dict:
     from prox_tasks.refine.workers import refine_shards
 
     backend = batch.get("backend")
+    threshold = batch.get("keep_threshold")
     results = refine_shards(batch["output_uri"], list(batch["shards"]),
                             workers=int(batch.get("workers") or 1), model=batch.get("model"),
                             backend=None if backend in (None, "", "auto") else backend,
-                            force=bool(batch.get("reprocess")))  # fmt: skip
+                            backend_options=None if threshold is None
+                            else {"line_threshold": float(threshold)},
+                            force=bool(batch.get("reprocess")),
+                            quality=batch.get("quality") or "off")  # fmt: skip
     shards = [{**result["accounting"], "status": result["status"],
                "reused": result["status"] == "skipped",
                "model_version": result.get("model_version"), "stats": result.get("stats"),

@@ -70,3 +70,11 @@ def render_partition(template: str, ds: str | None) -> str:
         raise ValueError(f"input template {template!r} needs a logical date (ds)")
     yyyy, mm, dd = ds.split("-")
     return template.format(ds=ds, ds_nodash=ds.replace("-", ""), yyyy=yyyy, mm=mm, dd=dd)
+
+
+def quality_filter(override: str | None = None) -> str:
+    """The document-quality decision's mode (``off``, ``report``, ``drop``): the override,
+    else ``$PROX_QUALITY_FILTER``, else ``off`` (see :mod:`prox_tasks.labeling.doc_quality`)."""
+    from prox_tasks.labeling.doc_quality import check_mode
+
+    return check_mode(override or os.environ.get("PROX_QUALITY_FILTER") or "off")

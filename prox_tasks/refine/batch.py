@@ -6,6 +6,11 @@ renders their chunks with global line numbers and joins the chunk programs per d
 the executor runs both programs. Garbage output never raises: the executor classifies it
 and applies its policy (a broken document program keeps the document; a chunk program with
 too many errors is ignored), and the errors are counted by level and kind.
+
+The document-quality decision (:mod:`prox_tasks.labeling.doc_quality`) is separate from the
+document program's junk decision: with ``quality="report"`` every kept document's row stats
+carry ``quality`` (p(high quality)) and ``low_quality``, and the low ones are counted; with
+``"drop"`` they are also dropped (``drop_reason`` ``low_quality``, counted apart from junk).
 """
 
 from __future__ import annotations
@@ -33,8 +38,11 @@ def _checked(programs: list, n: int, level: str) -> list:
 
 
 def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
-                 model_version: str | None = None) -> tuple[list[dict], ShardStats]:
+                 model_version: str | None = None,
+                 quality: str = "off") -> tuple[list[dict], ShardStats]:
     """Refine ``docs`` (:class:`prox_tasks.corpus.Document`) with ``refiner``.
+
+    ``quality``: the document-quality decision's mode, ``off``, ``report`` or ``drop``.
 
     Returns:
         The output rows (the refined-shard writer's fields), in input order, and the
@@ -62,6 +70,12 @@ def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
     start = time.perf_counter()
     rows = []
     version = model_version or refiner.version
+    judge = None
+    if quality != "off":
+        from prox_tasks.labeling.doc_quality import check_mode, load_quality_model
+
+        check_mode(quality)
+        judge = load_quality_model()
     for i, doc in enumerate(docs):
         chunk_program = chunk_programs.get(i)
         result = first[i] if chunk_program is None else \
@@ -74,6 +88,21 @@ def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
         stats.failures["chunk"].update(chunk_errors)
         stats.docs_with_failures += bool(doc_errors or chunk_errors)
         stats.chars_in += len(doc.text)
+        row_stats = result.stats.to_dict()
+        if judge is not None and not result.dropped:
+            score = judge.probability(doc.text)
+            row_stats.update(quality=round(score, 4), low_quality=score < judge.threshold)
+            stats.docs_low_quality += score < judge.threshold
+            if quality == "drop" and score < judge.threshold:
+                row_stats["drop_reason"] = "low_quality"
+                stats.docs_dropped += 1
+                stats.dropped_low_quality += 1
+                rows.append({
+                    "id": doc.id, "text": None, "doc_program": doc_programs[i],
+                    "chunk_program": chunk_program, "stats": row_stats, "source": doc.source,
+                    "offset": doc.offset, "model_version": version, "meta": doc.meta or None,
+                })  # fmt: skip
+                continue
         if result.dropped:
             stats.docs_dropped += 1
             stats.dropped_by_model += result.stats.drop_reason == "doc_program"
@@ -84,7 +113,7 @@ def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
             stats.docs_refined += result.text != doc.text
         rows.append({
             "id": doc.id, "text": result.text, "doc_program": doc_programs[i],
-            "chunk_program": chunk_program, "stats": result.stats.to_dict(),
+            "chunk_program": chunk_program, "stats": row_stats,
             "source": doc.source, "offset": doc.offset, "model_version": version,
             "meta": doc.meta or None,
         })  # fmt: skip

@@ -37,7 +37,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   force: bool = False, progress: bool | None = None,
                   limits: dict | None = None, model_name: str = "refiner",
                   catalog_url: str | None = None, workers: int = 1,
-                  threads: int | None = None, **read_options) -> dict:
+                  threads: int | None = None, quality: str = "off",
+                  **read_options) -> dict:
     """Refine every shard of ``input_uri`` into ``output_uri``.
 
     Args:
@@ -61,6 +62,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         workers: Worker processes refining shards in parallel, each with its own backend
             (:func:`~prox_tasks.refine.workers.refine_shards`).
         threads: CPU threads per worker for the model (None: see ``refine_shards``).
+        quality: Document-quality decision, ``off``/``report``/``drop`` (see
+            :mod:`prox_tasks.labeling.doc_quality`); reported apart from junk drops.
         **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
 
     Returns:
@@ -82,7 +85,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                                 threads=threads, model=model, backend=backend,
                                 backend_options=backend_options, force=force,
                                 progress=bar.update, policy=policy,
-                                checkpoint_every=checkpoint_every, limits=chosen.to_dict())
+                                checkpoint_every=checkpoint_every, limits=chosen.to_dict(),
+                                quality=quality)
     finally:
         bar.close()
     totals: Counter = Counter()
@@ -95,6 +99,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         if result["stats"]:
             totals["docs_refined"] += result["stats"]["docs_refined"]
             totals["docs_with_failures"] += result["stats"]["docs_with_failures"]
+            totals["docs_low_quality"] += result["stats"].get("docs_low_quality", 0)
+            totals["dropped_low_quality"] += result["stats"].get("dropped_low_quality", 0)
             totals["tokens_in"] += result["stats"]["tokens_in"]
             totals["tokens_out"] += result["stats"]["tokens_out"]
     versions = sorted({str(r["model_version"]) for r in results})

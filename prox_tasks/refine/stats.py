@@ -19,6 +19,9 @@ class ShardStats:
         docs_dropped: Documents written as dropped (text null).
         dropped_by_model: ... of which the document-level program dropped.
         dropped_too_little_left: ... of which the chunk edits left too little.
+        dropped_low_quality: ... of which the document-quality decision dropped (``drop``).
+        docs_low_quality: Documents the quality decision judged low quality (``report`` or
+            ``drop``; junk drops are not judged).
         docs_refined: Kept documents whose text the programs changed.
         docs_resumed: Documents taken from checkpoints of an earlier, interrupted try.
         docs_with_failures: Documents with at least one program error.
@@ -39,6 +42,8 @@ class ShardStats:
     docs_dropped: int = 0
     dropped_by_model: int = 0
     dropped_too_little_left: int = 0
+    dropped_low_quality: int = 0
+    docs_low_quality: int = 0
     docs_refined: int = 0
     docs_resumed: int = 0
     docs_with_failures: int = 0
@@ -53,7 +58,7 @@ class ShardStats:
         """Add another batch's statistics (an object or its :meth:`to_dict`)."""
         data = other.to_dict() if isinstance(other, ShardStats) else other
         for name in ("docs_kept", "docs_dropped", "dropped_by_model", "dropped_too_little_left",
-                     "docs_refined", "docs_with_failures", "chars_in", "chars_out"):
+                     "dropped_low_quality", "docs_low_quality", "docs_refined", "docs_with_failures", "chars_in", "chars_out"):
             setattr(self, name, getattr(self, name) + int(data.get(name, 0)))
         for level, kinds in data.get("failures", {}).items():
             self.failures.setdefault(level, Counter()).update(kinds)
@@ -73,6 +78,8 @@ class ShardStats:
             "docs_out": self.docs_out, "docs_kept": self.docs_kept,
             "docs_dropped": self.docs_dropped, "dropped_by_model": self.dropped_by_model,
             "dropped_too_little_left": self.dropped_too_little_left,
+            "dropped_low_quality": self.dropped_low_quality,
+            "docs_low_quality": self.docs_low_quality,
             "docs_refined": self.docs_refined, "docs_resumed": self.docs_resumed,
             "docs_with_failures": self.docs_with_failures,
             "duplicate_ids": self.duplicate_ids,

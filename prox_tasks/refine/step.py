@@ -37,7 +37,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
                  checkpoint_every: int | None = None, force: bool = False,
                  refiner: Refiner | None = None,
                  progress: Callable[[int], None] | None = None,
-                 limits: dict | None = None) -> dict:
+                 limits: dict | None = None, quality: str = "off") -> dict:
     """Refine shard ``shard_index`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -56,6 +56,8 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         progress: Called with the number of documents done after each batch.
         limits: :class:`~prox_tasks.refine.limits.Limits` fields (JSON-ready; unset ones
             from ``PROX_<FIELD>`` environment variables, else the defaults).
+        quality: The document-quality decision: ``off``, ``report`` (score and count) or
+            ``drop`` (also drop low-quality documents; :mod:`prox_tasks.labeling.doc_quality`).
 
     Returns:
         JSON-ready: ``shard``, ``status`` (``"refined"`` or ``"skipped"``), ``accounting``
@@ -85,27 +87,28 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         checkpoint_every = chosen.max_batch_docs if checkpoint_every is None else checkpoint_every
         return _refine(manifest, output_uri, shard_index, plan.docs, refiner,
                        Policy.from_kwargs(**(policy or {})), checkpoint_every, progress, started,
-                       chosen)
+                       chosen, quality)
     finally:
         if owned:
             refiner.close()
 
 
 def _fingerprint(manifest, shard_index: int, refiner: Refiner, policy: Policy,
-                 checkpoint_every: int, limits: Limits) -> dict:
+                 checkpoint_every: int, limits: Limits, quality: str = "off") -> dict:
     settings = getattr(refiner, "settings", None)
     settings = settings.to_dict() if hasattr(settings, "to_dict") else None
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
     return {"manifest": manifest.id, "shard": shard_index, "model": refiner.version,
             "policy": asdict(policy), "batch": checkpoint_every, "limits": limits.to_dict(),
-            "settings": digest.hexdigest()[:16]}  # fmt: skip
+            "settings": digest.hexdigest()[:16],
+            **({"quality": quality} if quality != "off" else {})}  # fmt: skip
 
 
 def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner: Refiner,
             policy: Policy, checkpoint_every: int, progress, started: float,
-            limits: Limits) -> dict:
+            limits: Limits, quality: str = "off") -> dict:
     store = CheckpointStore(output_uri, shard_index, _fingerprint(
-        manifest, shard_index, refiner, policy, checkpoint_every, limits))
+        manifest, shard_index, refiner, policy, checkpoint_every, limits, quality))
     quarantine = Quarantine()
     stats = ShardStats()
     duplicates = None
@@ -114,7 +117,7 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     docs = admitted(read_shard(manifest, shard_index, quarantine), limits, quarantine,
                     duplicates)
     rows = _rows(batches(docs, limits), store, refiner, policy, checkpoint_every > 0, stats,
-                 shard_index, progress)
+                 shard_index, progress, quality)
     # rows stream into the writer batch by batch: memory holds one batch and one row group
     def inside() -> float:  # the phases that run inside the writer's loop (not sub-phases)
         return sum(stats.seconds[p] for p in PHASES if p != "write")
@@ -147,7 +150,7 @@ def _timed(items: Iterator, seconds: Counter, key: str) -> Iterator:
 
 def _rows(batches_in: Iterator[list], store: CheckpointStore, refiner: Refiner,
           policy: Policy, checkpointing: bool, stats: ShardStats, shard_index: int,
-          progress) -> Iterator[dict]:
+          progress, quality: str = "off") -> Iterator[dict]:
     """Output rows in input order: first those of reusable checkpoints (checked against the
     documents read again), then each new batch refined and checkpointed."""
     batches_in = _timed(batches_in, stats.seconds, "read")
@@ -171,7 +174,7 @@ def _rows(batches_in: Iterator[list], store: CheckpointStore, refiner: Refiner,
         log.info("shard %d: resumed %d documents from %d checkpoints",
                  shard_index, stats.docs_resumed, part)
     for batch in batches_in:
-        batch_rows, batch_stats = refine_batch(refiner, batch, policy, refiner.version)
+        batch_rows, batch_stats = refine_batch(refiner, batch, policy, refiner.version, quality)
         if checkpointing:
             start = time.perf_counter()
             store.save(part, batch_rows, batch_stats.to_dict())

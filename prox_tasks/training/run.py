@@ -58,6 +58,10 @@ class TrainJob:
         backend: Inference backend the candidate and the promoted model are evaluated on
             (None: the one ``prox refine`` and the DAG pick, so promotion measures what
             production runs).
+        recall_target: ``line_tagger``: calibrate the keep threshold on the validation
+            documents with gold to this word recall at the best precision
+            (:mod:`prox_tasks.training.calibrate`; None, or fewer than 20 such documents:
+            the threshold stays 0.5).
     """
 
     seed: str
@@ -84,6 +88,7 @@ class TrainJob:
     gold_set: str | None = None
     gold_docs: int | None = None
     backend: str | None = None
+    recall_target: float | None = 0.95
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
@@ -109,6 +114,11 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         valid = seed.validation[: job.max_eval_docs]
         refiner, report = train_tagger(seed.train, valid, TaggerConfig(), config, work,
                                        init_from=_local(job.base))  # fmt: skip
+        if job.recall_target is not None:
+            from prox_tasks.training.calibrate import calibrate_threshold
+
+            report["calibration"] = calibrate_threshold(refiner, seed.validation,
+                                                        job.recall_target)  # fmt: skip
         save_tagger(refiner, artifact_dir, {"seed_set": seed.version})
         return config.to_dict(), report
     if job.kind == "causal_lm":

@@ -1,0 +1,39 @@
+"""The keep threshold: calibrated on validation gold to a recall target at the best precision."""
+
+from __future__ import annotations
+
+import pytest
+
+from prox_tasks.models.line_tagger import LineTaggerRefiner
+from prox_tasks.training.calibrate import calibrate_threshold, pick_threshold, threshold_curve
+from tests.training.fixtures import make_docs
+
+CURVE = [{"threshold": 0.3, "precision": 0.95, "recall": 0.90, "f1": 0.92},
+         {"threshold": 0.5, "precision": 0.90, "recall": 0.95, "f1": 0.92},
+         {"threshold": 0.7, "precision": 0.85, "recall": 0.97, "f1": 0.91}]
+
+
+def test_pick_threshold_meets_recall_at_best_precision():
+    assert pick_threshold(CURVE, 0.95)["threshold"] == 0.5
+    assert pick_threshold(CURVE, 0.99)["threshold"] == 0.7  # unreachable: highest recall
+    assert pick_threshold(CURVE, 0.5)["threshold"] == 0.3
+
+
+def test_curve_and_calibration_on_a_tagger(tagger_model):
+    refiner = LineTaggerRefiner(tagger_model)
+    refiner.config.doc_threshold = 0.0  # random weights: keep every document, judge the lines
+    docs = [d for d in make_docs(30, 3) if d["gold_text"]]
+    curve = threshold_curve(refiner, docs, thresholds=(0.01, 0.5, 1.0))
+    assert [p["threshold"] for p in curve] == [0.01, 0.5, 1.0]
+    assert curve[-1]["recall"] >= curve[0]["recall"]  # a higher threshold keeps more
+    assert curve[-1]["recall"] == pytest.approx(1.0)  # p >= 1.0 removes nothing
+    assert refiner.config.line_threshold == 0.5  # the sweep leaves the refiner as it was
+    report = calibrate_threshold(refiner, docs, min_recall=0.99, min_docs=5)
+    assert refiner.config.line_threshold == report["threshold"] and report["met"]
+    assert calibrate_threshold(refiner, docs[:2], min_docs=5) is None
+
+
+def test_keep_threshold_override_and_bounds(tagger_model):
+    assert LineTaggerRefiner(tagger_model, line_threshold=0.9).config.line_threshold == 0.9
+    with pytest.raises(ValueError, match="line_threshold"):
+        LineTaggerRefiner(tagger_model, line_threshold=0)
