@@ -139,6 +139,34 @@ def run_artifact(args) -> dict:
             "keep_threshold": refiner.config.line_threshold, "metrics": metrics}  # fmt: skip
 
 
+def run_export(args) -> dict:
+    """Write the best epoch so far of a (running or finished) ``prox train --work-dir`` run as
+    an artifact, with the keep threshold calibrated on the seed set's validation pages with
+    gold (what ``prox train`` does at its end)."""
+    import torch
+
+    from prox_tasks.models.line_tagger import LineTaggerRefiner, TaggerConfig, build_tagger
+    from prox_tasks.training.calibrate import calibrate_threshold
+    from prox_tasks.training.tagger import save_tagger
+
+    state = torch.load(Path(args.work) / "tagger_checkpoint.pt", map_location="cpu", weights_only=False)
+    config = TaggerConfig()
+    model = build_tagger(config)
+    model.load_state_dict(state["best"]["state"])
+    refiner = LineTaggerRefiner.from_model(model.eval(), config)
+    calibration = calibrate_threshold(refiner, read("validation"), args.recall_target)
+    manifest = json.loads((SEED / "manifest.json").read_text())
+    folder = save_tagger(refiner, args.artifact, {"seed_set": manifest["version"]})
+    history = [{"epoch": h["epoch"], "loss": h["loss"],
+                **{k: h["valid"].get(k) for k in ("doc_f1", "line_f1", "word_f1", "word_recall")}}
+               for h in state["history"]]  # fmt: skip
+    record = {"seed_set": manifest["version"], "epochs_done": state["epoch"],
+              "best_epoch": state["best"]["epoch"], "train_seconds": state.get("seconds"),
+              "history": history, "calibration": calibration}  # fmt: skip
+    (Path(folder) / "TRAINING.json").write_text(json.dumps(record, indent=2) + "\n")
+    return {"variant": f"export of {args.work}", "metrics": {"docs": 0}, **record}
+
+
 def run_teachers(args) -> dict:
     """The teachers' own programs on the test pages: rules, diff (gold), html (pages whose
     HTML is at hand), each from its seed set's test split."""
@@ -146,10 +174,15 @@ def run_teachers(args) -> dict:
 
     global SEED
     rows = []
-    for name, folder in (("rules teacher", "seed"), ("diff teacher (needs the gold)", "seed-diff"),
+    from prox_tasks.labeling import get_teacher
+
+    for name, folder in (("rules teacher", "seed-best"), ("diff teacher (needs the gold)", "seed-diff"),
                          ("html teacher (trafilatura on the HTML)", "seed-html")):  # fmt: skip
         SEED = OUT / folder
         docs = read("test")
+        if name == "rules teacher":  # the same pages, labeled by the rules teacher
+            rules = get_teacher("rules")
+            docs = [{**d, **rules.label(d["text"]).to_dict()} for d in docs]
         if folder == "seed-html":
             docs = [d for d in docs if d.get("has_html")]
         m = evaluate_programs(docs, [d["doc_program"] for d in docs], [d["chunk_program"] for d in docs])
@@ -286,7 +319,7 @@ def run_minilm(args) -> dict:
 
 
 RUNNERS = {"default": run_default, "teacher": run_teacher, "teachers": run_teachers,
-           "artifact": run_artifact, **{k: run_label_variant for k in LABEL_VARIANTS}, "lm-tiny-lines": run_lm,
+           "artifact": run_artifact, "export": run_export, **{k: run_label_variant for k in LABEL_VARIANTS}, "lm-tiny-lines": run_lm,
            "minilm-probe": run_minilm, **{k: run_tagger_variant for k in TAGGER_VARIANTS}}  # fmt: skip
 
 
@@ -302,6 +335,8 @@ def table() -> str:
     out = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         m = r["metrics"]
+        if "doc_f1" not in m:  # an export record, not a scored variant
+            continue
         size = f"{r['params'] / 1e6:.2f}M" if r.get("params") else ""
         art = f"{r['artifact_bytes'] / 1e6:.1f} MB" if r.get("artifact_bytes") else ""
         ttime = f"{r['train_seconds'] / 60:.1f} min" if r.get("train_seconds") else ""
@@ -355,6 +390,10 @@ def main() -> int:
     run.add_argument("--eval-docs", type=int, default=40)
     run.add_argument("--artifact", help="run artifact: the tagger artifact folder")
     run.add_argument("--name", help="run artifact: the row's name")
+    run.add_argument("--work", help="run export: the prox train --work-dir")
+    run.add_argument("--recall-target", type=float, default=0.95, help="run export")
+    run.add_argument("--seed-dir", default="seed", help="seed set under bench/out (default "
+                     "seed: the rules labels; every bench seed set has the same test pages)")
     sub.add_parser("table")
     sub.add_parser("study", help="word P/R/F1 vs gold per source of labels and page type")
     args = parser.parse_args()
@@ -367,6 +406,8 @@ def main() -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    global SEED
+    SEED = OUT / args.seed_dir
     start = time.perf_counter()
     out = RUNNERS[args.variant](args)
     OUT.mkdir(parents=True, exist_ok=True)
