@@ -2,8 +2,9 @@
 
 Every temporary file name carries the writing process's host and pid
 (``<prefix><host>.<pid>.<random>``). A file whose process is gone (same host, pid not
-alive) is stale: :func:`sweep_stale` removes it. The sweep runs before each new write into a
-folder, so a rerun after ``kill -9`` leaves no debris. Files of other hosts (a shared file
+alive) is stale: :func:`sweep_stale` removes it. The sweep runs before a process's first
+write into a folder (once per folder and process: a folder of many shards is not listed
+again for each), so a rerun after ``kill -9`` leaves no debris. Files of other hosts (a shared file
 system) are never touched.
 
 S3 uploads are staged in :func:`upload_dir`: ``$PROX_TMPDIR`` or ``<system temp>/prox-uploads``.
@@ -42,14 +43,22 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def sweep_stale(directory: str, prefix: str = "", marker: str = "") -> int:
+_swept: set[tuple[int, str, str, str]] = set()
+
+
+def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool = True) -> int:
     """Remove temporary files in ``directory`` whose writer died; returns how many.
 
     Args:
         directory: The folder to sweep (not recursive).
         prefix: Only names starting with this.
         marker: The text just before the host/pid tag (e.g. ``.tmp-``).
+        once: Skip a folder this process already swept.
     """
+    key = (os.getpid(), os.path.abspath(directory), prefix, marker)
+    if once and key in _swept:
+        return 0
+    _swept.add(key)
     removed = 0
     try:
         names = os.listdir(directory)

@@ -1,0 +1,27 @@
+"""Stale temporary files: those of dead processes on this host go, the others stay."""
+
+import os
+import subprocess
+import sys
+
+from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
+
+
+def test_only_files_of_dead_processes_on_this_host_are_swept(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    host = temp_tag().split(".")[0]
+    names = {
+        "dead": f".a.parquet.tmp-{host}.{dead.stdout.strip()}.x1",
+        "alive": f".b.parquet.tmp-{temp_tag()}x2",
+        "other_host": f".c.parquet.tmp-elsewhere.{dead.stdout.strip()}.x3",
+        "untagged": ".d.parquet.tmp-abc123",
+        "data": "shard-00000.parquet",
+    }
+    for name in names.values():
+        (tmp_path / name).write_bytes(b"x")
+    assert sweep_stale(str(tmp_path), ".", ".tmp-") == 1
+    assert sorted(os.listdir(tmp_path)) == sorted(v for k, v in names.items() if k != "dead")
+    (tmp_path / names["dead"]).write_bytes(b"x")
+    assert sweep_stale(str(tmp_path), ".", ".tmp-") == 0  # once per folder and process
+    assert sweep_stale(str(tmp_path), ".", ".tmp-", once=False) == 1
