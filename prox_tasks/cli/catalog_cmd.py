@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from prox_tasks.redaction import redact
+
 LISTS = {
     "snapshots": lambda c, a: c.list_snapshots(),
     "shards": lambda c, a: c.get_shards(a.snapshot),
@@ -39,13 +41,13 @@ def run(args) -> int:
     catalog = Catalog(args.url, auto_migrate=False)
     applied = catalog.migrate()
     if args.action == "migrate":
-        print(json.dumps({"url": _safe(catalog.url), "applied_now": applied,
+        print(json.dumps({"url": redact(catalog.url), "applied_now": applied,
                           "versions": [m["version"] for m in catalog.applied_migrations()]}))
     elif args.action == "status":
         counts = {t: catalog._one(f"SELECT COUNT(*) AS n FROM {t}")["n"]  # noqa: S608
                   for t in ("snapshots", "shards", "seed_sets", "models", "quality_reports",
                             "releases")}
-        print(json.dumps({"url": _safe(catalog.url), "migrations": [
+        print(json.dumps({"url": redact(catalog.url), "migrations": [
             f"{m['version']:04d}_{m['name']}" for m in catalog.applied_migrations()],
             "rows": counts}))
     elif args.action == "list":
@@ -63,10 +65,3 @@ def run(args) -> int:
             print(f"prox catalog report: {err.args[0]}")
             return 2
     return 0
-
-
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    from sqlalchemy.engine import make_url
-
-    return make_url(url).render_as_string(hide_password=True)

@@ -75,7 +75,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument(
         "--conn-id",
         default=None,
-        help="Airflow connection id; read from env AIRFLOW_CONN_<ID> (host, password)",
+        help="Airflow connection id (host, password): AIRFLOW_CONN_<ID>, else Airflow's "
+        "own lookup where Airflow is installed",
     )
     g.add_argument("--concurrency", type=int, default=8)
     g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")

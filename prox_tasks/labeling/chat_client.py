@@ -1,25 +1,26 @@
-"""A small client for OpenAI-compatible ``/chat/completions`` endpoints.
+"""The teacher's client for OpenAI-compatible ``/chat/completions`` endpoints: the ``openai``
+SDK (the one the ``openai`` inference backend uses), with its retries.
 
-Retries with exponential backoff (jittered, ``Retry-After`` honoured) on 429, 5xx, timeouts
-and connection errors; no retry on other 4xx (a bad request stays bad). Counts requests,
-retries, failures and tokens in and out (:class:`Usage`). Thread-safe: the teacher runs up
-to ``concurrency`` requests at once from a thread pool. Every error message passes through
-the redactor, so an API key never reaches a log or an exception.
+The SDK retries 408, 409, 429, 5xx, timeouts and connection errors with exponential,
+jittered backoff (``Retry-After`` honoured) up to ``max_retries`` times; other 4xx fail at
+once (a bad request stays bad). Every HTTP attempt is counted in :class:`Usage` (requests,
+retries, statuses, failures, tokens) through the HTTP client's event hooks. Thread-safe:
+the teacher runs up to ``concurrency`` requests at once from a thread pool. Every error
+message is redacted (:func:`prox_tasks.redaction.redact`, then cut), so an API key never
+reaches a log or an exception.
 """
 
 from __future__ import annotations
 
-import logging
-import random
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
 
-from prox_tasks.labeling.secrets import Redactor
+from prox_tasks.redaction import Redactor
 
-log = logging.getLogger(__name__)
-RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
+#: Characters of an error body kept in a message (after redaction).
+MAX_ERROR_CHARS = 300
 
 
 class ChatError(RuntimeError):
@@ -74,47 +75,47 @@ class Usage:
 
 
 class ChatClient:
-    """POSTs chat requests to ``<base_url>/chat/completions``.
+    """Sends chat requests to ``<base_url>/chat/completions``.
 
     Args:
         base_url: E.g. ``http://127.0.0.1:8000/v1``.
-        api_key: Bearer token, or None (local servers).
+        api_key: Bearer token, or None (local servers; ``OPENAI_API_KEY`` is never sent to
+            an endpoint it was not given for).
         timeout: Seconds per HTTP request.
         max_retries: Tries after the first on retryable failures.
-        backoff: First backoff in seconds (doubles each try, with jitter).
-        max_backoff: Longest wait between tries.
         usage: Where to count; a new :class:`Usage` by default.
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        api_key: str | None = None,
-        timeout: float = 120.0,
-        max_retries: int = 5,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
-        usage: Usage | None = None,
-    ) -> None:
-        import httpx
+    def __init__(self, base_url: str, api_key: str | None = None, timeout: float = 120.0,
+                 max_retries: int = 5, usage: Usage | None = None) -> None:
+        import openai
 
-        self.url = base_url.rstrip("/") + "/chat/completions"
         self.redact = Redactor(api_key)
-        headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._http = httpx.Client(timeout=timeout, headers=headers)
-        self.max_retries, self.backoff, self.max_backoff = max_retries, backoff, max_backoff
         self.usage = usage or Usage()
+        self.max_retries = max_retries
+        self._attempts = threading.local()
+        http = openai.DefaultHttpxClient(timeout=timeout, event_hooks={
+            "request": [self._on_request], "response": [self._on_response]})
+        self._client = openai.OpenAI(base_url=base_url.rstrip("/"), api_key=api_key or "none",
+                                     max_retries=max_retries, timeout=timeout,
+                                     http_client=http)  # fmt: skip
+
+    def _on_request(self, request) -> None:
+        self._attempts.tries = getattr(self._attempts, "tries", 0) + 1
+        self._attempts.started = time.perf_counter()
+        self.usage.add(requests=1)
+
+    def _on_response(self, response) -> None:
+        self._attempts.answered = getattr(self._attempts, "answered", 0) + 1
+        seconds = time.perf_counter() - getattr(self._attempts, "started", time.perf_counter())
+        self.usage.add(status=response.status_code, seconds=seconds)
 
     def close(self) -> None:
-        self._http.close()
+        self._client.close()
 
-    def _wait(self, attempt: int, retry_after: str | None) -> float:
-        if retry_after:
-            try:
-                return min(self.max_backoff, max(0.0, float(retry_after)))
-            except ValueError:
-                pass
-        return min(self.max_backoff, self.backoff * 2**attempt) * (0.5 + random.random() / 2)
+    def _fail(self, message: str, status: int | None = None) -> ChatError:
+        self.usage.add(failures=1)
+        return ChatError(self.redact(message)[:MAX_ERROR_CHARS], status)
 
     def complete(self, payload: dict) -> dict:
         """Send one request; return ``{"content", "prompt_tokens", "completion_tokens"}``.
@@ -122,48 +123,39 @@ class ChatClient:
         Raises:
             ChatError: On a non-retryable status, a malformed answer, or after the retries.
         """
-        import httpx
+        import openai
 
-        last = "no attempt"
-        for attempt in range(self.max_retries + 1):
-            if attempt:
-                self.usage.add(retries=1)
-            start = time.perf_counter()
-            retry_after = None
-            try:
-                self.usage.add(requests=1)
-                response = self._http.post(self.url, json=payload)
-            except httpx.HTTPError as err:  # timeouts, refused connections, resets
-                last = f"{type(err).__name__}: {err}"
-                self.usage.add(status="network_error")
-            else:
-                self.usage.add(status=response.status_code, seconds=time.perf_counter() - start)
-                if response.status_code == 200:
-                    return self._parse(response)
-                last = f"HTTP {response.status_code}: {response.text[:300]}"
-                if response.status_code not in RETRY_STATUSES:
-                    self.usage.add(failures=1)
-                    raise ChatError(self.redact(last), response.status_code)
-                retry_after = response.headers.get("retry-after")
-            if attempt < self.max_retries:
-                delay = self._wait(attempt, retry_after)
-                log.warning("chat request failed (%s); retry %d in %.1fs", self.redact(last),
-                            attempt + 1, delay)  # fmt: skip
-                time.sleep(delay)
-        self.usage.add(failures=1)
-        raise ChatError(self.redact(f"gave up after {self.max_retries + 1} tries: {last}"))
-
-    def _parse(self, response) -> dict:
+        self._attempts.tries = self._attempts.answered = 0
+        known = {"model", "messages", "max_tokens", "temperature"}
+        extra = {k: v for k, v in payload.items() if k not in known} or None
         try:
-            body = response.json()
-            content = body["choices"][0]["message"]["content"] or ""
-            usage = body.get("usage") or {}
-        except (ValueError, KeyError, IndexError, TypeError) as err:
-            self.usage.add(failures=1)
-            raise ChatError(self.redact(f"malformed answer: {type(err).__name__}: {err}")) from None
-        prompt, completion = (
-            int(usage.get("prompt_tokens") or 0),
-            int(usage.get("completion_tokens") or 0),
-        )
+            reply = self._client.chat.completions.create(
+                **{k: v for k, v in payload.items() if k in known}, extra_body=extra)
+        except openai.APIStatusError as err:
+            raise self._fail(f"HTTP {err.status_code}: {_body(err)}", err.status_code) from None
+        except openai.APIConnectionError as err:  # timeouts, refused connections, resets
+            raise self._fail(f"gave up after {self._attempts.tries} tries: "
+                             f"{type(err).__name__}: {err}") from None
+        finally:
+            tries, answered = self._attempts.tries, self._attempts.answered
+            if tries > 1:
+                self.usage.add(retries=tries - 1)
+            for _ in range(tries - answered):  # attempts that got no answer at all
+                self.usage.add(status="network_error")
+        try:
+            content = reply.choices[0].message.content or ""
+            used = reply.usage
+        except (AttributeError, IndexError, TypeError) as err:
+            raise self._fail(f"malformed answer: {type(err).__name__}: {err}") from None
+        prompt = int(getattr(used, "prompt_tokens", 0) or 0)
+        completion = int(getattr(used, "completion_tokens", 0) or 0)
         self.usage.add(prompt_tokens=prompt, completion_tokens=completion)
         return {"content": content, "prompt_tokens": prompt, "completion_tokens": completion}
+
+
+def _body(err) -> str:
+    """The error response's body (whole: redaction comes before any cut)."""
+    try:
+        return err.response.text
+    except Exception:  # noqa: BLE001 - a streamed or closed response: the SDK's message
+        return str(err)

@@ -5,7 +5,8 @@ rule) and one request per chunk (the model writes a program for the numbered chu
 answer is parsed and validated; a bad answer is not guessed around: its reason goes into
 ``meta["errors"]`` and the seed-set validation rejects the label with it.
 
-Requests run ``concurrency`` at a time from a thread pool, retry with backoff on 429/5xx,
+Requests run ``concurrency`` at a time from a thread pool (the ``openai`` SDK), retry with
+backoff on 429/5xx,
 and go through a response cache keyed by (prompt text incl. the document, prompt version,
 model, settings): a rerun pays nothing. :attr:`LLMTeacher.usage` reports requests, cache
 hits, retries, failures and tokens in and out.
@@ -60,13 +61,12 @@ class LLMTeacher(Teacher):
         base_url: Endpoint base, e.g. ``http://127.0.0.1:8000/v1`` (or from ``conn_id``).
         model: Model name the endpoint serves.
         api_key_env: Environment variable with the API key (None/unset: no key).
-        conn_id: Airflow connection id, read from ``AIRFLOW_CONN_<ID>`` (URL and key).
+        conn_id: Airflow connection id (URL and key; :mod:`prox_tasks.connections`).
         concurrency: Requests in flight at once.
         cache_dir: Response cache folder (None: no cache).
         timeout: Seconds per request.
-        max_retries: Tries after the first on 429/5xx/network errors.
-        backoff: First backoff in seconds (exponential, jittered; ``Retry-After`` wins).
-        max_backoff: Longest backoff.
+        max_retries: Tries after the first on 408/409/429/5xx/network errors (the
+            ``openai`` SDK's exponential jittered backoff; ``Retry-After`` wins).
         doc_max_tokens: Document budget of the document-level prompt (whitespace words).
         chunk_max_tokens: Chunk budget (whitespace words), as the refining model's chunks.
         max_output_tokens: ``max_tokens`` per answer.
@@ -86,8 +86,6 @@ class LLMTeacher(Teacher):
         cache_dir: str | None = None,
         timeout: float = 120.0,
         max_retries: int = 5,
-        backoff: float = 1.0,
-        max_backoff: float = 30.0,
         doc_max_tokens: int = 2000,
         chunk_max_tokens: int = 1500,
         max_output_tokens: int = 512,
@@ -105,7 +103,7 @@ class LLMTeacher(Teacher):
         self.usage = Usage(input_price_per_mtok=input_price_per_mtok,
                            output_price_per_mtok=output_price_per_mtok)  # fmt: skip
         self.cache = ResponseCache(cache_dir)
-        self.client = ChatClient(url, key, timeout, max_retries, backoff, max_backoff, self.usage)
+        self.client = ChatClient(url, key, timeout, max_retries, self.usage)
         self.redact = self.client.redact
 
     def __repr__(self) -> str:  # never shows the key

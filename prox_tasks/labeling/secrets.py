@@ -5,7 +5,7 @@ connection (:mod:`prox_tasks.connections`: Airflow's own lookup where it is inst
 ``AIRFLOW_CONN_<CONN_ID>``): its host/port/schema give the base URL, its password (or
 ``extra.api_key``) the key. The key
 is never an argument, so it cannot land in a DAG file, a command line or a manifest;
-:class:`Redactor` scrubs it from anything written or raised.
+:func:`prox_tasks.redaction.redact` scrubs it from anything written or raised.
 """
 
 from __future__ import annotations
@@ -14,27 +14,6 @@ import os
 from urllib.parse import urlparse
 
 from prox_tasks.connections import get_connection
-
-REDACTED = "***"
-
-
-class Redactor:
-    """Replaces secrets in text (and in nested dicts/lists) with ``***``."""
-
-    def __init__(self, *secrets: str | None) -> None:
-        # longest first, so a secret that contains another is replaced whole
-        self.secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
-
-    def __call__(self, value):
-        if isinstance(value, str):
-            for secret in self.secrets:
-                value = value.replace(secret, REDACTED)
-            return value
-        if isinstance(value, dict):
-            return {k: self(v) for k, v in value.items()}
-        if isinstance(value, list | tuple):
-            return type(value)(self(v) for v in value)
-        return value
 
 
 def connection_endpoint(conn_id: str) -> tuple[str | None, str | None]:

@@ -18,7 +18,8 @@ from prox_tasks.labeling.prompts import (
     keep_by_scores,
     parse_scores,
 )
-from prox_tasks.labeling.secrets import Redactor, connection_endpoint, resolve_endpoint
+from prox_tasks.labeling.secrets import connection_endpoint, resolve_endpoint
+from prox_tasks.redaction import Redactor
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,168 @@
+"""One redaction for every log line, error message, printed summary and status text.
+
+:func:`redact` replaces with ``***``:
+
+- secrets known to this process: the values of environment variables named like secrets
+  (``*_API_KEY``, ``*_SECRET_ACCESS_KEY``, ``*_SESSION_TOKEN``, ``*_PASSWORD``, ``*_TOKEN``,
+  ``*_SECRET``), the passwords inside ``PROX_CATALOG_URL``, ``AIRFLOW_CONN_*`` and any other
+  ``*_URL``/``*_CONN`` variable, and the secrets a caller adds (:class:`Redactor`);
+- the password of any URL (``scheme://user:password@host``), connection strings included;
+- bearer/basic tokens, ``api_key=``/``password=``/``token=``/``secret=`` values (query
+  strings, JSON, headers) and ``sk-…`` API keys.
+
+Redact *before* cutting a text: a cut can leave a secret's prefix that no rule recognizes.
+:func:`install` puts the redaction in front of ``sys.stdout``/``sys.stderr`` and every
+logging handler, which is what the ``prox`` command does first.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import re
+import sys
+from urllib.parse import quote, unquote, urlsplit
+
+REDACTED = "***"
+MIN_SECRET = 6  # shorter values are too likely to be ordinary words
+_SECRET_NAME = re.compile(r"(API_?KEY|SECRET_ACCESS_KEY|SESSION_TOKEN|PASSWORD|PASSWD|TOKEN|"
+                          r"SECRET)$", re.I)  # fmt: skip
+_URL_NAME = re.compile(r"(_URL|_URI|_CONN|^AIRFLOW_CONN_.*|SQL_ALCHEMY_CONN)$", re.I)
+_PATTERNS = [
+    # scheme://user:password@host -> scheme://user:***@host
+    (re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://[^\s:/@'\"]*):([^\s@/'\"]+)@"), r"\1:***@"),
+    (re.compile(r"(?i)\b(bearer)(\s+)[A-Za-z0-9._~+/=\-]{6,}"), r"\1\2***"),
+    (re.compile(r"(?i)(authorization[\"']?\s*[:=]\s*[\"']?[A-Za-z]+\s+)[^\s\"',;}]+"), r"\1***"),
+    # api_key=..., "password": "...", X-Api-Key: ...; a name must END with the keyword, so
+    # prompt_tokens or max_tokens (counts) are left alone
+    (re.compile(r"(?i)\b((?:[\w\-]*[_\-])?(?:api[_\-]?key|password|passwd|secret|"
+                r"secret[_\-]access[_\-]key|token))\b([\"']?\s*[:=]\s*[\"']?)(?!\*\*\*)"
+                r"([^\s\"'&,;}\]]+)"), r"\1\2***"),  # fmt: skip
+    (re.compile(r"\bsk-[A-Za-z0-9_\-]{8,}"), REDACTED),
+]
+
+
+def _url_password(value: str) -> str | None:
+    try:
+        password = urlsplit(value).password
+    except ValueError:
+        return None
+    return unquote(password) if password else None
+
+
+def env_secrets(environ=None) -> list[str]:
+    """Secret values held by environment variables (see the module docs)."""
+    environ = os.environ if environ is None else environ
+    found = []
+    for name, value in environ.items():
+        if not value:
+            continue
+        if _SECRET_NAME.search(name):
+            found.append(value)
+        if _URL_NAME.search(name) or "://" in value[:32]:
+            password = _url_password(value)
+            if password:
+                found.append(password)
+        if name.startswith("AIRFLOW_CONN_") and value.lstrip().startswith("{"):
+            found.extend(re.findall(r'"(?:password|api_key|secret[\w]*)"\s*:\s*"([^"]+)"',
+                                    value))  # fmt: skip
+    return found
+
+
+class Redactor:
+    """Redacts text and nested dicts/lists/tuples: the rules of :func:`redact` plus
+    ``secrets`` (an API key given to a client, ...)."""
+
+    def __init__(self, *secrets: str | None) -> None:
+        self.secrets = [s for s in secrets if s and len(s) >= 4]
+
+    def text(self, value: str) -> str:
+        known = sorted({*self.secrets, *(s for s in env_secrets() if len(s) >= MIN_SECRET)},
+                       key=len, reverse=True)  # longest first: a secret holding another
+        for secret in known:
+            if secret in value:
+                value = value.replace(secret, REDACTED)
+            if "%" not in secret:  # the percent-encoded form, as in a URL
+                encoded = quote(secret, safe="")
+                if encoded != secret and encoded in value:
+                    value = value.replace(encoded, REDACTED)
+        for pattern, replacement in _PATTERNS:
+            value = pattern.sub(replacement, value)
+        return value
+
+    def __call__(self, value):
+        if isinstance(value, str):
+            return self.text(value)
+        if isinstance(value, dict):
+            return {k: self(v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return type(value)(self(v) for v in value)
+        return value
+
+
+def redact(value, *secrets: str | None):
+    """``value`` (text, or dicts/lists of it) with every secret replaced by ``***``."""
+    return Redactor(*secrets)(value)
+
+
+class RedactingFilter(logging.Filter):
+    """Redacts a record's message, arguments and traceback before any handler writes it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a bad format string: let logging report it
+            return True
+        record.msg, record.args = redact(message), None
+        if record.exc_info or record.exc_text:  # another handler may have formatted it
+            record.exc_text = redact(record.exc_text or
+                                     logging.Formatter().formatException(record.exc_info))
+        if record.stack_info:
+            record.stack_info = redact(record.stack_info)
+        return True
+
+
+class RedactingStream(io.TextIOBase):
+    """A text stream that redacts each line before the stream under it sees it."""
+
+    def __init__(self, stream) -> None:
+        self.stream = stream
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        self._pending += text
+        if "\n" in self._pending or "\r" in self._pending:
+            cut = max(self._pending.rfind("\n"), self._pending.rfind("\r")) + 1
+            ready, self._pending = self._pending[:cut], self._pending[cut:]
+            self.stream.write(redact(ready))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._pending:
+            self.stream.write(redact(self._pending))
+            self._pending = ""
+        self.stream.flush()
+
+    def isatty(self) -> bool:
+        return self.stream.isatty()
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self):
+        return getattr(self.stream, "encoding", "utf-8")
+
+
+def install() -> None:
+    """Redact everything this process prints or logs: ``sys.stdout``/``sys.stderr`` and
+    every handler of the root logger (now and later, through the stderr stream)."""
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if not isinstance(stream, RedactingStream):
+            setattr(sys, name, RedactingStream(stream))
+    root = logging.getLogger()
+    for handler in root.handlers:
+        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+            handler.addFilter(RedactingFilter())

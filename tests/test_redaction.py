@@ -1,0 +1,169 @@
+"""One redaction for every output: the rules, and every ``prox`` command run with marker
+secrets in its environment against failing endpoints (a PostgreSQL catalog nobody listens
+to, an S3 endpoint nobody listens to, a teacher endpoint that echoes the API key into its
+error body right at the cut of the error message): no marker in any output or file."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.redaction import RedactingFilter, Redactor, redact
+from tests.training.fixtures import make_docs
+
+CATALOG_PW = "MarkerCatalogPw4821"
+API_KEY = "sk-MarkerApiKey7391aa"
+S3_SECRET = "MarkerS3Secret5566bb"
+MARKERS = (CATALOG_PW, API_KEY, S3_SECRET)
+
+
+def test_rules():
+    text = ("postgresql://prox:pw-0123@db/prox Authorization: Bearer abcdef123 "
+            '{"api_key": "k-98765", "prompt_tokens": 12} https://h/v1?token=t0k3nv&x=1')
+    out = redact(text)
+    assert "pw-0123" not in out and "abcdef123" not in out and "k-98765" not in out
+    assert "t0k3nv" not in out and '"prompt_tokens": 12' in out and "postgresql://prox:***@db" in out
+    assert Redactor("given-secret-1")({"a": ["x given-secret-1 y"], "n": 3}) == \
+        {"a": ["x *** y"], "n": 3}
+
+
+def test_environment_secrets_and_their_url_encoded_form(monkeypatch):
+    monkeypatch.setenv("PROX_CATALOG_URL", "postgresql://u:p%40ss-word9@h/db")
+    monkeypatch.setenv("TEACHER_API_KEY", "plainvalue42")
+    assert redact("say plainvalue42 and p@ss-word9 and p%40ss-word9") == "say *** and *** and ***"
+
+
+def test_redact_before_cut_leaves_no_prefix():
+    body = "x" * 290 + API_KEY + "y" * 50
+    assert API_KEY[:6] not in redact(body, API_KEY)[:300]
+
+
+def test_log_records_are_redacted_with_their_tracebacks(caplog):
+    logger = logging.getLogger("prox-test-redaction")
+    caplog.handler.addFilter(RedactingFilter())
+    try:
+        raise RuntimeError(f"connect to postgresql://u:{CATALOG_PW}@h/db failed")
+    except RuntimeError:
+        logger.exception("failed with key %s", API_KEY)
+    assert CATALOG_PW not in caplog.text and API_KEY not in caplog.text
+    assert "***" in caplog.text
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class EchoTeacher:
+    """An OpenAI-compatible endpoint that answers 400 with the caller's Authorization header
+    echoed across the cut of the error message, as a careless server does."""
+
+    def __init__(self) -> None:
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                # "HTTP 400: " + 277 + " got ": the bare key starts 8 characters before the
+                # 300-character cut of the error message
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                body = ("e" * 277 + " got " + key).encode()
+                self.send_response(400)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _texts_of(path: Path) -> str:
+    data = path.read_bytes()
+    if path.suffix == ".gz":
+        data = gzip.decompress(data)
+    elif path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return json.dumps(pq.read_table(path).to_pylist(), default=str)
+    return data.decode("utf-8", errors="replace")
+
+
+@pytest.mark.slow  # every command in its own process: about a minute
+def test_no_command_prints_or_writes_a_secret(tmp_path):
+    teacher = EchoTeacher()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": d["text"]}) + "\n"
+                            for i, d in enumerate(make_docs(4, 7))))  # fmt: skip
+    dead_s3 = f"http://127.0.0.1:{_free_port()}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROX_", "AWS_"))}
+    env.update(
+        PYTHONPATH=os.getcwd(), PROX_HOME=str(tmp_path / "home"),
+        PROX_CATALOG_URL=f"postgresql+psycopg2://prox:{CATALOG_PW}@127.0.0.1:{_free_port()}/prox",
+        OPENAI_API_KEY=API_KEY, AWS_ACCESS_KEY_ID="AKIAMARKERTEST", AWS_SECRET_ACCESS_KEY=S3_SECRET,
+        AWS_DEFAULT_REGION="us-east-1", PROX_S3_ENDPOINT_URL=dead_s3, PROX_S3_MAX_ATTEMPTS="1",
+    )  # fmt: skip
+    out = tmp_path / "out"
+    commands = [
+        ["catalog", "status"],
+        ["catalog", "migrate"],
+        ["catalog", "--url", f"postgresql+psycopg2://x:{CATALOG_PW}@127.0.0.1:1/x", "status"],
+        ["plan", "--input", "s3://bucket/crawl/", "--output", str(out / "plan")],
+        ["refine", "--input", str(docs), "--output", str(out / "refine"), "--no-progress"],
+        ["refine", "--input", "s3://bucket/crawl/", "--output", str(out / "r2"), "--model",
+         "default", "--no-progress"],
+        ["refine", "--input", str(docs), "--output", str(out / "r3"), "--model", "promoted"],
+        ["label", "--input", str(docs), "--output", str(out / "label"), "--teacher", "llm",
+         "--base-url", teacher.url, "--model", "m", "--no-register", "--limit", "2"],
+        ["label", "--input", str(docs), "--output", str(out / "label2"), "--teacher", "rules"],
+        ["train", "--seed", str(out / "label2"), "--output", "s3://bucket/registry",
+         "--epochs", "1"],
+        ["execute", "--input", str(docs), "--output", str(out / "exec.jsonl")],
+        ["eval", "--refined", str(docs), "--gold", str(docs)],
+        ["gate", "--snapshot", str(out / "refine")],
+        ["release", "--snapshot", str(out / "refine"), "--root", str(out / "rel"), "--name",
+         "r1"],
+    ]
+    seen = []
+    try:
+        for args in commands:
+            proc = subprocess.run([sys.executable, "-m", "prox_tasks.cli", *args],
+                                  capture_output=True, text=True, env=env, cwd=tmp_path,
+                                  timeout=600)  # fmt: skip
+            seen.append((args, proc.returncode, proc.stdout + proc.stderr))
+    finally:
+        teacher.close()
+    for args, _, output in seen:
+        for marker in MARKERS:
+            assert marker not in output, (args, output[-3000:])
+            assert marker[:8] not in output, (args, "a prefix leaked", output[-3000:])
+    # the runs did reach the failing endpoints (else this test proves nothing)
+    outputs = {" ".join(a[:2]): o for a, _, o in seen}
+    assert any(rc != 0 for _, rc, _ in seen)
+    assert "127.0.0.1" in outputs["catalog status"]
+    label = next(o for a, _, o in seen if "llm" in a)
+    assert "HTTP 400" in label and "got ***" in label  # the echoed key arrived, redacted
+    files = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert any("label" in str(p) for p in files)
+    for path in files:
+        if path == docs:
+            continue
+        text = _texts_of(path)
+        for marker in MARKERS:
+            assert marker not in text and marker[:8] not in text, path
