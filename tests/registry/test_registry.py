@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.registry import ModelRegistry, beats, fetch_folder, score
 
 GOOD = {"doc_f1": 0.95, "line_f1": 0.90, "chunk_failure_rate": 0.0}
@@ -71,7 +72,10 @@ def test_promotion_refuses_a_worse_model_and_records_both(registry, tmp_path):
     assert refused["candidate_metrics"] == WORSE and refused["incumbent_metrics"] == GOOD
     assert refused["incumbent"] == first["version"]
     assert json.loads(json.dumps(refused))  # JSON-ready
-    assert registry.fetch("refiner").exists() or registry.root.startswith("s3://")
+    # fetching the promoted model gives its files, and the one version string back
+    fetched = registry.fetch("refiner", cache=str(tmp_path / "fetched"))
+    assert (fetched / "sub" / "weights.bin").read_bytes() == b"3"
+    assert artifact_version(fetched) == better["version"]
 
 
 def test_catalog_registration(tmp_path):

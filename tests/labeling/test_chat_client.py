@@ -1,0 +1,103 @@
+"""The teacher's client (the ``openai`` SDK) against a real loopback HTTP endpoint that
+answers 429 and 503 before it answers, or 401: what is retried, what is counted, and that
+the key never reaches an error (the full protocol against real vLLM: test_llm_vllm.py)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from prox_tasks.labeling.chat_client import ChatClient, ChatError
+
+KEY = "sk-chat-client-test-4242"
+ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+          "choices": [{"index": 0, "finish_reason": "stop",
+                       "message": {"role": "assistant", "content": "keep_doc()"}}],
+          "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
+
+
+class Endpoint:
+    """Answers the queued statuses in turn (body echoing the Authorization header), then
+    200 with :data:`ANSWER`; records the Authorization header of every request."""
+
+    def __init__(self, statuses: list[int]) -> None:
+        self.statuses, self.seen = list(statuses), []
+        endpoint = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802 - http.server's naming
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                endpoint.seen.append(self.headers.get("Authorization"))
+                status = endpoint.statuses.pop(0) if endpoint.statuses else 200
+                body = json.dumps(ANSWER if status == 200 else
+                                  {"error": f"busy, your key {self.headers['Authorization']}"})
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Retry-After-Ms", "1")  # no real waiting in the test
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body.encode())
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def endpoint(request):
+    ep = Endpoint(request.param)
+    yield ep
+    ep.close()
+
+
+PAYLOAD = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4,
+           "temperature": 0.0}
+
+
+@pytest.mark.parametrize("endpoint", [[429, 429, 503]], indirect=True)
+def test_429_and_5xx_are_retried_and_every_attempt_counted(endpoint, caplog):
+    caplog.set_level(logging.DEBUG)
+    client = ChatClient(endpoint.url, KEY, timeout=10, max_retries=4)
+    answer = client.complete(PAYLOAD)
+    assert answer == {"content": "keep_doc()", "prompt_tokens": 11, "completion_tokens": 3}
+    usage = client.usage.to_dict()
+    assert usage["statuses"] == {"429": 2, "503": 1, "200": 1}
+    assert usage["requests"] == 4 and usage["retries"] == 3 and usage["failures"] == 0
+    assert endpoint.seen == [f"Bearer {KEY}"] * 4
+    assert KEY not in caplog.text
+    client.close()
+
+
+@pytest.mark.parametrize("endpoint", [[401], [503] * 9], indirect=True)
+def test_a_failure_is_a_chat_error_without_the_key(endpoint):
+    client = ChatClient(endpoint.url, KEY, timeout=10, max_retries=2)
+    with pytest.raises(ChatError) as err:
+        client.complete(PAYLOAD)
+    usage = client.usage.to_dict()
+    if err.value.status == 401:  # a 4xx is not retried
+        assert usage["requests"] == 1 and usage["retries"] == 0
+    else:
+        assert err.value.status == 503 and usage["requests"] == 3 and usage["retries"] == 2
+    assert usage["failures"] == 1
+    assert KEY not in str(err.value) and "***" in str(err.value)
+
+
+def test_no_key_sends_no_real_key(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-never-send-this-one-99")
+    ep = Endpoint([])
+    try:
+        ChatClient(ep.url, None, timeout=10).complete(PAYLOAD)
+    finally:
+        ep.close()
+    assert "sk-never-send-this-one-99" not in str(ep.seen)
