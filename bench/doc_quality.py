@@ -108,14 +108,14 @@ def main() -> int:
         [bool((lambda o: o[0] if isinstance(o, tuple) else o)(f.filter(Document(text=t, id="x")))) for t in texts]
         for f in (GopherQualityFilter(), FineWebQualityFilter())))]  # fmt: skip
     table["datatrove Gopher + FineWeb together"] = balanced(both, gold)
+    from prox_tasks.inference import load_backend
     from prox_tasks.labeling import get_teacher
-    from prox_tasks.models import load_refiner
 
     rules = get_teacher("rules")
     table["prox rules teacher drop_doc (junk)"] = balanced(
         [rules.label(t).doc_program == "keep_doc()" for t in texts], gold)
     table["prox shipped tagger drop_doc (junk)"] = balanced(
-        [p == "keep_doc()" for p in load_refiner(None).predict_doc(texts)], gold)
+        [p == "keep_doc()" for p in load_backend(None, "default").predict_doc(texts)], gold)
     table["keep everything"] = balanced([True] * len(texts), gold)
 
     print(f"DCLM human quality labels: {len(rows)} docs, {sum(1 - r['label_majority'] for r in rows)} "
