@@ -242,6 +242,8 @@ def _continued_call(lines: list[str], i: int, max_lines: int) -> int:
     """End (exclusive) of the call starting on ``lines[i]``: it goes on while its parenthesis
     is open, for at most ``max_lines`` lines, until a line starts a new call."""
     end = i + 1
+    if end == len(lines) or max_lines < 2 or _CALL_START.match(lines[end]):
+        return end  # nothing can continue it: no need to tokenize the line here
     depth = _paren_depth(lines[i])
     while end < len(lines) and end - i < max_lines and not _CALL_START.match(lines[end]):
         if depth is None:
