@@ -55,6 +55,19 @@ def _record(task_instance, action: str, error: BaseException | str | None = None
         log.exception("prox listener could not record %s of %s", action, batch.get("label"))
 
 
+def _mask_secrets(task_instance) -> None:
+    """Secrets of the worker's environment (catalog password, API keys) hidden in the log
+    of every prox task, as ``prox`` hides them in its output."""
+    if not str(getattr(task_instance, "dag_id", "")).startswith("prox_"):
+        return
+    try:
+        from prox_tasks.redaction import mask_in_airflow
+
+        mask_in_airflow()
+    except Exception:  # noqa: BLE001 - observing must not break the observed task
+        log.exception("prox listener could not register secrets with the log masker")
+
+
 def _elapsed(shard: dict) -> float | None:
     from datetime import UTC, datetime
 
@@ -69,6 +82,7 @@ class ProxListener:
 
     @hookimpl
     def on_task_instance_running(self, previous_state, task_instance):
+        _mask_secrets(task_instance)
         _record(task_instance, "running")
 
     @hookimpl

@@ -12,7 +12,8 @@
 
 Redact *before* cutting a text: a cut can leave a secret's prefix that no rule recognizes.
 :func:`install` puts the redaction in front of ``sys.stdout``/``sys.stderr`` and every
-logging handler, which is what the ``prox`` command does first.
+logging handler, which is what the ``prox`` command does first; in Airflow tasks, prox's
+listener hands the same secrets to Airflow's log masker (:func:`mask_in_airflow`).
 """
 
 from __future__ import annotations
@@ -153,6 +154,22 @@ class RedactingStream(io.TextIOBase):
     @property
     def encoding(self):
         return getattr(self.stream, "encoding", "utf-8")
+
+
+def mask_in_airflow() -> int:
+    """Hand the secrets this process knows (:func:`env_secrets`) to Airflow's task-log
+    masker, so Airflow's own log lines of the task hide them too; the number handed.
+
+    Called by prox's listener when a task starts; a no-op (0) without Airflow.
+    """
+    try:
+        from airflow.sdk.log import mask_secret
+    except ImportError:
+        return 0
+    secrets = {s for s in env_secrets() if len(s) >= MIN_SECRET}
+    for secret in secrets:
+        mask_secret(secret)
+    return len(secrets)
 
 
 def install() -> None:

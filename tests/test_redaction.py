@@ -167,3 +167,27 @@ def test_no_command_prints_or_writes_a_secret(tmp_path):
         text = _texts_of(path)
         for marker in MARKERS:
             assert marker not in text and marker[:8] not in text, path
+
+
+def test_secrets_reach_airflows_log_masker(monkeypatch):
+    from airflow.sdk.log import mask_secret  # noqa: F401 - the masker prox hands them to
+
+    from prox_tasks.redaction import mask_in_airflow
+
+    monkeypatch.setenv("PROX_CATALOG_URL", f"postgresql://u:{CATALOG_PW}@h/db")
+    monkeypatch.setenv("OPENAI_API_KEY", API_KEY)
+    assert mask_in_airflow() >= 2
+    from airflow.sdk._shared.secrets_masker.secrets_masker import _secrets_masker
+
+    masked = _secrets_masker().redact(f"log line {CATALOG_PW} {API_KEY}")
+    assert CATALOG_PW not in masked and API_KEY not in masked
+
+
+def test_a_failed_shard_error_is_stored_redacted(tmp_path):
+    from prox_tasks.catalog import Catalog
+
+    with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog:
+        catalog.register_snapshot("s", "in", "out")
+        catalog.start_shard("s", 0)
+        catalog.fail_shard("s", 0, f"could not reach postgresql://u:{CATALOG_PW}@h/db")
+        assert CATALOG_PW not in catalog.get_shard("s", 0)["error"]

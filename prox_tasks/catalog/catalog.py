@@ -179,10 +179,13 @@ class Catalog:
         )
 
     def fail_shard(self, snapshot: str, index: int, error: str) -> None:
+        """Mark the shard failed with ``error`` (redacted, then cut to 4,000 characters)."""
+        from prox_tasks.redaction import redact
+
         sid = self._id("snapshots", "name = :n", n=snapshot)
         self._exec("UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
                    " WHERE snapshot_id = :s AND shard_index = :i",
-                   e=str(error)[:4000], t=now(), s=sid, i=index)
+                   e=redact(str(error))[:4000], t=now(), s=sid, i=index)
 
     def get_shard(self, snapshot: str, index: int) -> dict | None:
         return self._one("SELECT sh.* FROM shards sh JOIN snapshots s ON s.id = sh.snapshot_id"
