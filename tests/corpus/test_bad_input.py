@@ -196,3 +196,22 @@ def test_a_cut_zst_on_s3_is_detected_the_same_way(s3_bucket):
     assert len(docs) + len(quarantine) == manifest.total_docs
     assert 0 < len(docs) - 2 < 1000 and [d.id for d in docs[-2:]] == ["g0", "g1"]
     assert [q["reason"] for q in quarantine.records()] == ["truncated_file"]
+
+
+def test_a_damaged_parquet_row_group_quarantines_its_rows_and_reads_the_others(tmp_path):
+    rows = [{"id": f"r{i}", "text": f"text number {i} " * 20} for i in range(40)]
+    path = tmp_path / "rg.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=20, compression="none",
+                   use_dictionary=False)  # fmt: skip
+    text_column = pq.ParquetFile(path).metadata.row_group(0).column(1)
+    data = bytearray(path.read_bytes())
+    at = text_column.data_page_offset + text_column.total_compressed_size // 2
+    data[at : at + 64] = b"\xff" * 64  # string lengths in the first group's page now lie
+    path.write_bytes(bytes(data))
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=100)
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert [d.id for d in docs] == [f"r{i}" for i in range(20, 40)]
+    assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [
+        (i, "corrupt_file") for i in range(20)]
+    assert len(docs) + len(quarantine) == manifest.total_docs == 40
