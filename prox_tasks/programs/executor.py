@@ -12,7 +12,8 @@ Order of work, each step a documented policy:
    (``normalize_scope="chunk"``) or over the whole document (``"document"``, the paper's
    ``str.replace``). A source string spanning lines merges those lines into the last. A
    normalization that would make the document longer than ``max_normalize_growth`` allows
-   is not run (``over_limit``).
+   is not run, and normalizations stop once they have read ``max_normalize_reads`` times
+   the document (``over_limit``).
 4. Removals run on the original line numbers: ranges are clipped to the scope and to the
    document (counted as ``out_of_range``), then merged.
 5. The document is dropped when the edits leave too little: ``min_kept_words`` words or fewer,
@@ -38,7 +39,7 @@ from operator import attrgetter, itemgetter, ne
 
 from prox_tasks.programs.normalize import normalize_range
 from prox_tasks.programs.parser import parse
-from prox_tasks.programs.policy import Policy
+from prox_tasks.programs.policy import MIN_NORMALIZE_GROWTH, Policy
 from prox_tasks.programs.program import (
     DropDoc,
     ErrorKind,
@@ -253,6 +254,7 @@ def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) 
     n = len(lines)
     segs = list(lines)
     allowance = pol.growth_allowance(stats.chars_in)
+    reads_left = pol.max_normalize_reads * max(stats.chars_in, MIN_NORMALIZE_GROWTH)
     merged = changed = False
     for scope, call in normalizations:
         lo, hi = (0, n - 1) if pol.normalize_scope == "document" else _scope_bounds(program, scope, n)
@@ -260,6 +262,12 @@ def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) 
             msg = f"chunk {lo}- is past the end of the document ({n} lines)"
             stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
             continue
+        part = segs[lo : hi + 1]
+        reads_left -= sum(map(len, filter(None, part) if merged else part)) + len(part)
+        if reads_left < 0:
+            msg = f"normalizations read more than {pol.max_normalize_reads:g}x the document"
+            stats.add_error(ProgramError(ErrorKind.OVER_LIMIT, -1, msg, scope), "chunk")
+            break
         found, growth = normalize_range(segs, lo, hi, call, allowance, merged)
         if growth > allowance:
             msg = (f"normalize() would add {growth:,} characters; the document may grow by "

@@ -31,6 +31,9 @@ class Policy:
         max_normalize_growth: Normalizations together may lengthen the document by at most
             this fraction of its characters (and always by :data:`MIN_NORMALIZE_GROWTH`); a
             normalization that would pass the cap is not run (``over_limit``).
+        max_normalize_reads: Normalizations together may read at most this many times the
+            document's characters (each one reads its range); the rest are not run
+            (``over_limit``). Bounds the time of many normalizations over a long document.
     """
 
     normalize_scope: Literal["chunk", "document"] = "chunk"
@@ -43,6 +46,7 @@ class Policy:
     max_program_chars: int = MAX_PROGRAM_CHARS
     max_program_calls: int = MAX_PROGRAM_CALLS
     max_normalize_growth: float = 0.1
+    max_normalize_reads: float = 256.0
 
     @classmethod
     def from_kwargs(cls, **kwargs) -> Policy:

@@ -221,3 +221,14 @@ def test_normalize_that_merges_words_is_judged_on_real_word_counts():
     text = "\n".join(" ".join(["w"] * 100) for _ in range(20))
     result = execute(text, None, 'normalize(" ", "xx")', max_normalize_growth=1.0)
     assert result.dropped and result.stats.drop_reason == "too_little_left"
+
+
+def test_normalizations_stop_after_reading_the_document_max_normalize_reads_times():
+    text = "\n".join(f"word{i} and more words" for i in range(40))
+    program = "\n".join(f'normalize("word{i} ", "")' for i in range(30))
+    full = execute(text, None, program)
+    assert full.stats.errors == {} and full.stats.normalizations_applied == 30
+    capped = execute(text, None, program, max_normalize_reads=10.5)
+    assert capped.stats.errors == {"over_limit": 1}
+    assert capped.stats.normalizations_applied == 10  # each reads the whole document
+    assert capped.text.startswith("and more words\n") and "word10 " in capped.text
