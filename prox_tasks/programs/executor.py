@@ -23,10 +23,11 @@ A program longer than ``max_program_chars`` or with more than ``max_program_call
 lines is not run (``over_limit``). :func:`execute` never raises; every problem is counted in
 :attr:`ExecutionResult.stats`.
 
-Speed: the work is done on ranges, never line by line in Python. The text is split into
-lines once, and only when a chunk program edits it; removal ranges are sorted and merged once
-and the kept lines are cut out as list slices; a normalization is one ``str.replace`` on the
-joined text of its range; the drop rule counts words only as far as its decision needs.
+Speed: removals work on ranges, with no Python loop over the document's lines. The text is
+split into lines once, and only when a chunk program edits it; removal ranges are sorted and
+merged once and the kept lines cut out as list slices (no set of line numbers); a
+normalization is one ``str.count`` and one ``str.replace`` on the joined text of its range;
+the drop rule counts words only as far as its decision needs.
 """
 
 from __future__ import annotations
