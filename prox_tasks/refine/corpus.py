@@ -76,7 +76,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     started = time.perf_counter()
     chosen = Limits.resolve(limits)
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
-    model = resolve_model(model, name=model_name, catalog_url=catalog_url).uri
+    resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
+    model = resolved.uri
     manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
     bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine", disable=progress is False
                if progress is not None else None, dynamic_ncols=True)  # fmt: skip
@@ -106,6 +107,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     versions = sorted({str(r["model_version"]) for r in results})
     backends = sorted({str(r["backend"]) for r in results if r["backend"]})
     return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),
+            "model": resolved.uri, "model_source": resolved.source,
             "model_version": ",".join(versions), "backend": ",".join(backends) or None,
             "workers": workers, **totals,
             "seconds": round(time.perf_counter() - started, 3), "results": results}  # fmt: skip

@@ -102,6 +102,7 @@ def test_promoted_model_in_an_s3_registry(isolated, s3_bucket, moto_server, tmp_
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     assert summary["model_version"] == record["version"]
+    assert (summary["model"], summary["model_source"]) == (record["uri"], "registry")
     assert summary["docs_read"] == 6
     assert read_status(str(out), 0)["model_version"] == record["version"]
     assert _rows_versions(str(out)) == {record["version"]}
