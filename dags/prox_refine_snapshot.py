@@ -5,9 +5,11 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from prox_tasks.pipeline import dag_config as cfg
 from prox_tasks.pipeline import refresh
+from prox_tasks.pipeline.errors import check_conf, fail_fast
 
 REFINER = Asset(*cfg.REFINER)
 REFINED_CORPUS = Asset(*cfg.REFINED_CORPUS)
@@ -51,14 +53,18 @@ Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapsh
 )
 def prox_refine_snapshot():
     @task
-    def resolve(params=None, ds=None, run_id=None) -> dict:
-        return refresh.resolve_snapshot(dict(params), ds, run_id)
+    def resolve(params=None, ds=None, run_id=None, dag=None, dag_run=None) -> dict:
+        with fail_fast(AirflowFailException):
+            check_conf(dag_run.conf, dag.params)
+            return refresh.resolve_snapshot(dict(params), ds, run_id)
 
     @task
     def plan(snapshot: dict, params=None) -> list[dict]:
-        return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
-                            params["model"], params["backend"], params["reprocess"],
-                            params.get("keep_threshold"), params.get("quality_filter") or "off")
+        with fail_fast(AirflowFailException):
+            return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
+                                params["model"], params["backend"], params["reprocess"],
+                                params.get("keep_threshold"),
+                                params.get("quality_filter") or "off")
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
@@ -72,18 +78,13 @@ def prox_refine_snapshot():
 
     @task
     def quality_gate(snapshot: dict, totals: dict, params=None) -> dict:
-        from airflow.sdk.exceptions import AirflowFailException
-
-        from prox_tasks.quality import GateFailed
-
-        try:
+        with fail_fast(AirflowFailException):  # a failed gate: retrying cannot help
             return refresh.gate(snapshot, dict(params))
-        except GateFailed as failed:  # deterministic: retrying cannot help
-            raise AirflowFailException(str(failed)) from failed
 
     @task(outlets=[REFINED_CORPUS])
     def release(snapshot: dict, gate: dict, params=None) -> dict:
-        return refresh.release(snapshot, params["dry_run"], params["model"])
+        with fail_fast(AirflowFailException):
+            return refresh.release(snapshot, params["dry_run"])
 
     snapshot = resolve()
     results = refine_shard.expand(batch=plan(snapshot))

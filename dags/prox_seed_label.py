@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from airflow.sdk import Asset, Param, dag, get_current_context, task
+from airflow.sdk.exceptions import AirflowFailException
 
 from prox_tasks.pipeline import dag_config as cfg
 from prox_tasks.pipeline import seeding, settings
+from prox_tasks.pipeline.errors import check_conf, fail_fast
 
 SEED_SET = Asset(*cfg.SEED_SET)
+#: The bundled sample beside this DAG folder (the repository's data/sample).
+SAMPLE = str(Path(__file__).resolve().parents[1] / "data" / "sample" / "sample.jsonl.gz")
 
 DOC = """
 # Label a seed set
@@ -38,13 +44,13 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
     catchup=False,
     default_args=cfg.default_args(),
     params={name: Param(**spec) for name, spec in {
-        "input_uri": {"default": settings.sample_uri(), "type": "string", "minLength": 1,
+        "input_uri": {"default": SAMPLE, "type": "string", "minLength": 1,
                       "title": "Snapshot to sample", "description": "File, folder, prefix or "
                       "glob; {ds} placeholders take the run's date."},
         "seed_root": {"default": settings.seed_root(), "type": "string", "minLength": 1,
                       "title": "Seed-set root"},
         "seed_set_name": {"default": None, "type": ["null", "string"],
-                          "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "title": "Seed-set name"},
+                          "pattern": cfg.NAME_PATTERN, "title": "Seed-set name"},
         "teacher": {"default": "rules", "enum": cfg.TEACHERS, "title": "Teacher"},
         "teacher_options": {"default": {}, "type": "object", "title": "Teacher options",
                             "description": 'e.g. {"base_url": "http://host:8000/v1", '
@@ -64,8 +70,10 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
 )
 def prox_seed_label():
     @task
-    def sample(params=None, ds=None, run_id=None) -> dict:
-        return seeding.sample(dict(params), ds, run_id)
+    def sample(params=None, ds=None, run_id=None, dag=None, dag_run=None) -> dict:
+        with fail_fast(AirflowFailException):
+            check_conf(dag_run.conf, dag.params)
+            return seeding.sample(dict(params), ds, run_id)
 
     @task
     def shards(plan: dict) -> list[int]:

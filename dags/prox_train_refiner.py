@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from airflow.sdk import Asset, Param, dag, task
-from airflow.sdk.exceptions import AirflowSkipException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from prox_tasks.pipeline import dag_config as cfg
 from prox_tasks.pipeline import settings, training
+from prox_tasks.pipeline.errors import check_conf, fail_fast
 
 SEED_SET = Asset(*cfg.SEED_SET)
 REFINER = Asset(*cfg.REFINER)
@@ -40,14 +41,15 @@ with `seed_uri`.
     max_active_runs=1,
     default_args=cfg.default_args(),
     params={name: Param(**spec) for name, spec in {
-        "seed_uri": {"default": "", "type": "string", "title": "Seed set",
+        "seed_uri": {"default": None, "type": ["null", "string"], "title": "Seed set",
                      "description": "Seed-set manifest or folder; empty: the Asset event's."},
         "registry": {"default": settings.registry_root(), "type": "string", "minLength": 1,
                      "title": "Model registry root"},
         "kind": {"default": "line_tagger", "enum": ["line_tagger", "causal_lm"],
                  "title": "Model kind"},
-        "base": {"default": "", "type": "string", "title": "Base checkpoint",
-                 "description": "causal_lm: a Hugging Face model folder/URI to fine-tune."},
+        "base": {"default": None, "type": ["null", "string"], "title": "Base checkpoint",
+                 "description": "A checkpoint to fine-tune (causal_lm: a Hugging Face model "
+                 "folder/URI); empty: train from scratch."},
         "epochs": {"default": 12, "type": "number", "exclusiveMinimum": 0, "title": "Epochs"},
         "threads": {"default": 2, "type": "integer", "minimum": 1, "title": "CPU threads"},
         "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},
@@ -63,9 +65,12 @@ with `seed_uri`.
 )
 def prox_train_refiner():
     @task
-    def resolve_seed_set(params=None, triggering_asset_events=None) -> dict:
+    def resolve_seed_set(params=None, triggering_asset_events=None, dag=None,
+                         dag_run=None) -> dict:
         events = [dict(e.extra or {}) for e in (triggering_asset_events or {}).get(SEED_SET, [])]
-        return training.resolve_seed_set(dict(params), events)
+        with fail_fast(AirflowFailException):
+            check_conf(dag_run.conf, dag.params)
+            return training.resolve_seed_set(dict(params), events)
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.train_timeout())
     def train(seed: dict, params=None) -> dict:

@@ -1,9 +1,13 @@
-"""The prox Airflow plugin: the catalog listener, and the PROX report in the UI.
+"""The prox Airflow plugin: the log-masking listener, and the PROX report in the UI.
 
-- ``listeners``: :mod:`prox_listener` records refine tasks' shard attempts and accounting.
-- ``fastapi_apps``: :mod:`prox_report` served by the API server at ``/prox/`` (Airflow's
-  login required: the UI's session cookie or a Bearer token).
+- ``listeners``: :mod:`prox_listener` hides the worker's secrets in prox tasks' logs.
+- ``fastapi_apps``: :mod:`prox_report` served by the API server at ``/prox/``; every route
+  needs Airflow's login (the UI's session cookie or a Bearer token) and a browser that is
+  not logged in is sent to the login page (:mod:`prox_auth`).
 - ``external_views``: a "PROX report" entry in the UI's Browse menu showing that page.
+
+Shards are booked in the catalog by the refine task itself
+(:mod:`prox_tasks.refine.booking`), not by a listener.
 """
 
 from __future__ import annotations

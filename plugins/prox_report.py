@@ -14,14 +14,8 @@ from __future__ import annotations
 import mimetypes
 from contextlib import contextmanager
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response
-
-
-def _get_user():
-    from airflow.api_fastapi.core_api.security import get_user
-
-    return get_user
 
 
 @contextmanager
@@ -49,11 +43,14 @@ def _page(html: str | None, what: str) -> HTMLResponse:
 
 def create_app() -> FastAPI:
     from fastapi.staticfiles import StaticFiles
+    from prox_auth import NO_PUBLIC_DOCS, login_required, secure
 
     from prox_tasks.report import STATIC_DIR
 
-    app = FastAPI(title="PROX report", description="Refined snapshots, gates and releases.")
-    auth = [Depends(_get_user())]
+    app = secure(FastAPI(title="PROX report", description="Refined snapshots, gates and releases.",
+                         dependencies=login_required(), **NO_PUBLIC_DOCS))
+    auth = login_required()
+    # the vendored page assets (scripts, styles) are the same for everyone: no login
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
     @app.get("/", response_class=HTMLResponse, dependencies=auth)

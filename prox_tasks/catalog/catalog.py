@@ -245,6 +245,12 @@ class Catalog:
         return self._one("SELECT * FROM models WHERE name = :n AND version = :v",
                          n=name, v=version)
 
+    def model_by_version(self, version: str) -> dict | None:
+        """The registered model of ``version`` (versions are content hashes, so at most one
+        per name; the promoted one first), or None."""
+        return self._one("SELECT * FROM models WHERE version = :v ORDER BY promoted DESC, id DESC"
+                         " LIMIT 1", v=version)
+
     def promoted_model(self, name: str) -> dict | None:
         return self._one("SELECT * FROM models WHERE name = :n AND promoted = 1", n=name)
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 
 def default_url() -> str:
-    """``PROX_CATALOG_URL``, else ``sqlite:///$PROX_HOME/catalog.sqlite`` (PROX_HOME: ./runs)."""
-    url = os.environ.get("PROX_CATALOG_URL")
-    if url:
-        return url
-    home = Path(os.environ.get("PROX_HOME", "runs")).resolve()
-    return f"sqlite:///{home / 'catalog.sqlite'}"
+    """``PROX_CATALOG_URL``, else SQLite in ``PROX_HOME`` (see
+    :func:`prox_tasks.pipeline.settings.catalog_url`, the one place that decides)."""
+    from prox_tasks.pipeline.settings import catalog_url
+
+    return catalog_url()
 
 
 def make_engine(url: str):

@@ -32,8 +32,11 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "catalog), else the shipped line tagger")
     p.add_argument("--model-name", default="refiner",
                    help="registry and catalog name of the promoted model")
-    p.add_argument("--catalog", default=None, help="catalog URL (default PROX_CATALOG_URL or "
+    p.add_argument("--catalog", default=None, help="catalog URL: the promoted model, and where "
+                   "the snapshot and its shards are booked (default PROX_CATALOG_URL or "
                    "$PROX_HOME/catalog.sqlite)")
+    p.add_argument("--name", default=None, help="catalog snapshot name the snapshot and its "
+                   "shards are booked under, in --catalog (default: the output folder's name)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                    help="inference backend (default: tagger for tagger models, else vllm when "
                    "installed, else transformers)")
@@ -105,6 +108,12 @@ def run(args) -> int:
     from prox_tasks.refine.corpus import refine_corpus
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.storage.names import check_name, safe_name
+
+    name = check_name(args.name, "snapshot name") if args.name else safe_name(
+        args.output.rstrip("/").rsplit("/", 1)[-1])
+    catalog = Catalog(args.catalog)
     try:
         summary = refine_corpus(
             args.input, args.output, model=args.model, model_name=args.model_name,
@@ -116,10 +125,13 @@ def run(args) -> int:
             workers=args.workers, threads=args.threads,
             text_field=args.text_field, id_field=args.id_field, format=args.format,
             quality=quality_filter(args.quality_filter),
+            catalog=catalog, snapshot=name,
         )  # fmt: skip
     except NoModelError as err:
         print(f"prox refine: {err}", file=sys.stderr)
         return 2
+    finally:
+        catalog.close()
     # any other failure ends in prox_tasks.cli.main: one line, exit code 1 (-v: traceback)
     print(json.dumps(summary, sort_keys=True, default=str))
     return 0

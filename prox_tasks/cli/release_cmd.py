@@ -16,8 +16,11 @@ def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=__doc__.strip())
     p.add_argument("--snapshot", required=True, help="gated snapshot folder")
     p.add_argument("--root", required=True, help="release root (latest.json, releases/)")
-    p.add_argument("--name", required=True, help="release and catalog snapshot name")
-    p.add_argument("--partition", help="sortable partition key (default: the name)")
+    p.add_argument("--name", required=True, help="release and catalog snapshot name (letters, "
+                   "digits, '.', '_', '-')")
+    p.add_argument("--partition", help="the crawl date YYYY-MM-DD the release covers; latest.json "
+                   "points at the newest dated release (default: undated, which becomes latest "
+                   "only while no dated release exists)")
     p.add_argument("--catalog", help="catalog URL to record the release in")
     p.add_argument("--notes", help="free text kept with the release")
     p.set_defaults(func=run)
@@ -25,7 +28,15 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> int:
     from prox_tasks.release import ReleaseRefused, release_snapshot
+    from prox_tasks.release.release import check_partition
+    from prox_tasks.storage.names import check_name
 
+    try:
+        check_name(args.name, "release name")
+        check_partition(args.partition)
+    except ValueError as err:
+        print(f"prox release: {err}", file=sys.stderr)
+        return 1
     catalog = None
     if args.catalog:
         from prox_tasks.catalog import Catalog

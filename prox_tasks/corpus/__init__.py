@@ -23,7 +23,6 @@ from prox_tasks.corpus.readers import ReadOptions, detect_format, read_documents
 from prox_tasks.corpus.refined import COLUMNS as REFINED_COLUMNS
 from prox_tasks.corpus.refined import arrow_schema as refined_schema
 from prox_tasks.corpus.refined import read_refined_rows
-from prox_tasks.corpus.shard_task import refined_row, run_shard
 from prox_tasks.corpus.writer import (
     AccountingError,
     ShardAccounting,
@@ -37,7 +36,7 @@ __all__ = [
     "Segment", "ShardAccounting", "ShardPlan", "content_id", "detect_format",
     "load_manifest", "plan_shards", "quarantine_uri", "read_documents", "read_refined_rows",
     "read_rows",
-    "read_shard", "read_status", "refined_row", "refined_schema", "run_shard", "shard_uri",
+    "read_shard", "read_status", "refined_schema", "shard_uri",
     "status_uri",
     "write_documents", "write_refined_shard",
 ]  # fmt: skip

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from prox_tasks.pipeline import settings
 from prox_tasks.quality import GateThresholds
+from prox_tasks.storage.names import NAME_PATTERN
 
 #: Pools (``airflow pools set``, see docs/airflow.md): ``gpu`` bounds the tasks that hold a
 #: model, ``teacher_api`` the concurrent calls to the labeling teacher's endpoint.
@@ -83,9 +84,10 @@ def common_params() -> dict:
 
 def model_params() -> dict:
     return {
-        "model": {"default": "", "type": "string", "title": "Model version",
-                  "description": "Refiner artifact or Hugging Face model folder/URI; empty: "
-                  "the promoted refiner in the registry, else the embedded default."},
+        "model": {"default": None, "type": ["null", "string"], "title": "Model",
+                  "description": "Refiner artifact or Hugging Face model folder/URI, or "
+                  "'default' for the shipped line tagger; empty: the promoted refiner in the "
+                  "registry, else the shipped default."},
         "backend": {"default": "auto", "enum": BACKENDS, "title": "Inference backend",
                     "description": "auto: the artifact's own (tagger for the embedded "
                     "refiner, vLLM for causal LMs)."},
@@ -142,8 +144,9 @@ def refresh_params() -> dict:
                         "title": "Corpus root", "description": "Snapshots go to "
                         "<root>/snapshots/<name>; latest.json and releases/ to <root>."},
         "snapshot_name": {"default": None, "type": ["null", "string"],
-                          "pattern": "^[A-Za-z0-9][A-Za-z0-9._-]*$", "title": "Snapshot name",
-                          "description": "Default: crawl-<ds>."},
+                          "pattern": NAME_PATTERN, "title": "Snapshot name",
+                          "description": "Default: crawl-<ds> (run-<run id> without a logical "
+                          "date). Letters, digits, '.', '_', '-'."},
         "target_docs": {"default": 10_000, "type": "integer", "minimum": 1,
                         "maximum": 10_000_000, "title": "Shard size (documents)"},
         "max_map_length": {"default": 1024, "type": "integer", "minimum": 1,

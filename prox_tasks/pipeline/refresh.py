@@ -4,10 +4,10 @@ gate → release. Every function takes and returns JSON-ready values (they trave
 from __future__ import annotations
 
 import logging
-import re
 from contextlib import contextmanager
 
 from prox_tasks.pipeline import settings
+from prox_tasks.pipeline.errors import RunError
 
 log = logging.getLogger(__name__)
 
@@ -29,22 +29,26 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     The input is ``params["input_uri"]`` with the run's date filled in (``{ds}`` …); the
     snapshot is named ``params["snapshot_name"]``, else ``crawl-<ds>``, else (a manual run
     without a logical date) ``run-<run id>``; it is written to ``<output_root>/snapshots/<name>``.
+    Its release ``partition`` is the run's date, None without one (an undated release, see
+    :mod:`prox_tasks.release.release` for which release is ``latest``).
+
+    Raises:
+        RunError: the input needs a date the run does not have.
+        prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from prox_tasks.storage import join_uri, to_uri
+    from prox_tasks.storage.names import check_name, safe_name
 
     input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
-    name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else _safe(f"run-{run_id}"))
+    name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
+    check_name(name, "snapshot name")
     root = params.get("output_root") or settings.corpus_root()
     return {
-        "name": name, "partition": ds or name, "input_uri": to_uri(input_uri),
+        "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
         "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
         "catalog_url": settings.catalog_url(params.get("catalog_url")),
         "logical_date": ds, "run_id": run_id,
     }
-
-
-def _safe(name: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("_")
 
 
 def shard_batches(n_shards: int, max_map_length: int) -> list[list[int]]:
@@ -68,21 +72,22 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     """
     from prox_tasks.corpus import plan_shards
     from prox_tasks.models import resolve_model
+    from prox_tasks.refine.booking import register_plan
 
     # resolved once here, so every mapped shard refines with the same model
     resolved = resolve_model(model, catalog_url=snapshot["catalog_url"])
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
              f", version {resolved.version}" if resolved.version else "")
     model = resolved.uri
-    manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"], target_docs=target_docs,
-                           overwrite=bool(reprocess))
+    try:
+        manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
+                               target_docs=target_docs, overwrite=bool(reprocess))
+    except FileNotFoundError as err:
+        raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
+                       "partition has arrived") from err
     with open_catalog(snapshot["catalog_url"]) as catalog:
-        current = catalog.get_snapshot(snapshot["name"])
-        status = current["status"] if current and current["manifest_id"] == manifest.id else "planned"
-        catalog.register_snapshot(snapshot["name"], snapshot["input_uri"],
-                                  snapshot["output_uri"], manifest=manifest, status=status)
-        catalog.update_snapshot(snapshot["name"], logical_date=snapshot.get("logical_date"),
-                                dag_run_id=snapshot.get("run_id"))
+        register_plan(catalog, snapshot["name"], manifest,
+                      logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
     log.info("snapshot %s: %d docs in %d shards", snapshot["name"], manifest.total_docs,
              len(manifest.shards))
     batches = []
@@ -100,18 +105,23 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
 def refine_batch(batch: dict) -> dict:
     """Refine the shards of one work item (a published shard is reused unless
     ``reprocess``) with one loaded model — in ``batch["workers"]`` processes when given, as
-    ``prox refine --workers``. Returns per-shard accounting and statistics."""
+    ``prox refine --workers`` — each booked in the catalog
+    (:class:`prox_tasks.refine.booking.ShardBooking`). Returns per-shard accounting and
+    statistics."""
+    from prox_tasks.refine.booking import ShardBooking
     from prox_tasks.refine.workers import refine_shards
 
     backend = batch.get("backend")
     threshold = batch.get("keep_threshold")
-    results = refine_shards(batch["output_uri"], list(batch["shards"]),
-                            workers=int(batch.get("workers") or 1), model=batch.get("model"),
-                            backend=None if backend in (None, "", "auto") else backend,
-                            backend_options=None if threshold is None
-                            else {"line_threshold": float(threshold)},
-                            force=bool(batch.get("reprocess")),
-                            quality=batch.get("quality") or "off")  # fmt: skip
+    with open_catalog(batch.get("catalog_url")) as catalog:
+        results = refine_shards(batch["output_uri"], list(batch["shards"]),
+                                workers=int(batch.get("workers") or 1), model=batch.get("model"),
+                                backend=None if backend in (None, "", "auto") else backend,
+                                backend_options=None if threshold is None
+                                else {"line_threshold": float(threshold)},
+                                force=bool(batch.get("reprocess")),
+                                quality=batch.get("quality") or "off",
+                                booking=ShardBooking(catalog, batch["snapshot"]))  # fmt: skip
     shards = [{**result["accounting"], "status": result["status"],
                "reused": result["status"] == "skipped",
                "model_version": result.get("model_version"), "stats": result.get("stats"),
@@ -173,8 +183,9 @@ def gate(snapshot: dict, thresholds: dict) -> dict:
     return summary
 
 
-def release(snapshot: dict, dry_run: bool = False, model: str | None = None) -> dict:
-    """Release the gated snapshot (``latest`` written last); nothing in a dry run."""
+def release(snapshot: dict, dry_run: bool = False) -> dict:
+    """Release the gated snapshot (``latest`` written last); nothing in a dry run. The
+    release names the model version its shards were refined with."""
     from prox_tasks.release import release_snapshot
 
     if dry_run:
@@ -183,5 +194,5 @@ def release(snapshot: dict, dry_run: bool = False, model: str | None = None) -> 
     with open_catalog(snapshot["catalog_url"]) as catalog:
         record = release_snapshot(snapshot["output_uri"], snapshot["release_root"],
                                   snapshot["name"], partition=snapshot["partition"],
-                                  catalog=catalog, notes=f"model={model or 'promoted/default'}")
+                                  catalog=catalog)
     return {**record, "released": True, "dry_run": False}

@@ -24,23 +24,34 @@ import math
 from collections import Counter
 
 from prox_tasks.pipeline import settings
+from prox_tasks.pipeline.errors import RunError
 from prox_tasks.storage import exists, join_uri, to_uri
+from prox_tasks.storage.names import check_name
 
 log = logging.getLogger(__name__)
 
 
 def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     """Sample ``sample_size`` documents (stratified, seeded by ``random_seed``) into label
-    shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take."""
+    shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take.
+
+    Raises:
+        RunError: a ``{ds}`` input without a date, or no input files.
+    """
     from prox_tasks.labeling.sampling import sample_documents
 
-    input_uri = settings.render_partition(params.get("input_uri") or settings.sample_uri(), ds)
+
+    input_uri = settings.render_partition(params["input_uri"], ds)
     default = hashlib.sha256(f"0:{input_uri}".encode()).hexdigest()[:8]
-    name = params.get("seed_set_name") or f"seed-{params['teacher']}-{default}"
+    name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
+                      "seed-set name")
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
     size, seed = int(params["sample_size"]), int(params["random_seed"])
-    drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
-                             shards=math.ceil(size / int(params["label_shard_docs"])))
+    try:
+        drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
+                                 shards=math.ceil(size / int(params["label_shard_docs"])))
+    except FileNotFoundError as err:
+        raise RunError(f"{err}: check input_uri") from err
     log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
              drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
              drawn["input_quarantined"])

@@ -1,7 +1,10 @@
 """Where things live by default, from the environment (all overridable per run by Params).
 
-- ``PROX_HOME``: the working folder (default ``<project>/runs``); the catalog, the model
-  registry, snapshots and releases live below it unless told otherwise.
+- ``PROX_HOME``: the working folder (default ``./runs``, in the current directory); the
+  catalog, the model registry, snapshots and releases live below it unless told otherwise.
+  Every caller — CLI, DAG tasks, the report plugin, benches — reads it through
+  :func:`prox_home` (and the catalog through :func:`catalog_url`), so they all open the
+  same files. A deployment sets it (Airflow's services and workers run elsewhere).
 - ``PROX_CRAWL_TEMPLATE``: the nightly input, with ``{ds}`` placeholders (see
   :func:`render_partition`); default ``$PROX_HOME/crawl/{ds}``.
 - ``PROX_CORPUS_ROOT``: refined snapshots and releases (``$PROX_HOME/corpus``).
@@ -18,12 +21,9 @@ from pathlib import Path
 REFINER_NAME = "refiner"
 
 
-def project_root() -> Path:
-    return Path(__file__).resolve().parents[2]
-
-
 def prox_home() -> str:
-    return str(Path(os.environ.get("PROX_HOME") or project_root() / "runs").resolve())
+    """``$PROX_HOME``, else ``./runs``; an absolute path."""
+    return str(Path(os.environ.get("PROX_HOME") or "runs").resolve())
 
 
 def _under_home(env: str, name: str) -> str:
@@ -53,21 +53,21 @@ def catalog_url(override: str | None = None) -> str:
     return os.environ.get("PROX_CATALOG_URL") or f"sqlite:///{Path(prox_home()) / 'catalog.sqlite'}"
 
 
-def sample_uri() -> str:
-    return str(project_root() / "data" / "sample" / "sample.jsonl.gz")
-
-
 def render_partition(template: str, ds: str | None) -> str:
     """Fill a partition template: ``{ds}`` (2026-01-31), ``{ds_nodash}``, ``{yyyy}``,
     ``{mm}``, ``{dd}``. A template without placeholders is returned as is.
 
     Raises:
-        ValueError: when the template has placeholders and there is no date to fill them.
+        prox_tasks.pipeline.errors.RunError: when the template has placeholders and there
+            is no date to fill them (a run triggered without a logical date).
     """
     if "{" not in template:
         return template
     if not ds:
-        raise ValueError(f"input template {template!r} needs a logical date (ds)")
+        from prox_tasks.pipeline.errors import RunError
+
+        raise RunError(f"input template {template!r} needs a logical date (ds): trigger the run "
+                       "with a logical date, or set input_uri to a path without placeholders")
     yyyy, mm, dd = ds.split("-")
     return template.format(ds=ds, ds_nodash=ds.replace("-", ""), yyyy=yyyy, mm=mm, dd=dd)
 

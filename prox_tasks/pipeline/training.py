@@ -6,18 +6,23 @@ from __future__ import annotations
 import logging
 
 from prox_tasks.pipeline import settings
+from prox_tasks.pipeline.errors import RunError
 
 log = logging.getLogger(__name__)
 
 
 def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     """The seed set to train on: the ``seed_uri`` Param, else the newest seed-set Asset
-    event that triggered the run."""
+    event that triggered the run.
+
+    Raises:
+        RunError: no seed set at all.
+    """
     uri = params.get("seed_uri") or next(
         (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
     if not uri:
-        raise ValueError("no seed set: pass seed_uri, or let a prox_seed_set event trigger "
-                         "the run")
+        raise RunError("no seed set: pass seed_uri, or let a prox_seed_set event trigger "
+                       "the run")
     return {"uri": uri, "registry": params.get("registry") or settings.registry_root(),
             "catalog_url": settings.catalog_url(params.get("catalog_url"))}
 

@@ -12,6 +12,7 @@ import math
 import time
 from collections import Counter
 
+from prox_tasks.refine.booking import ShardBooking, register_plan
 from prox_tasks.refine.limits import Limits
 from prox_tasks.refine.workers import refine_shards
 
@@ -37,7 +38,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   force: bool = False, progress: bool | None = None,
                   limits: dict | None = None, model_name: str = "refiner",
                   catalog_url: str | None = None, workers: int = 1,
-                  threads: int | None = None, quality: str = "off",
+                  threads: int | None = None, quality: str = "off", catalog=None,
+                  snapshot: str | None = None,
                   **read_options) -> dict:
     """Refine every shard of ``input_uri`` into ``output_uri``.
 
@@ -64,6 +66,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         threads: CPU threads per worker for the model (None: see ``refine_shards``).
         quality: Document-quality decision, ``off``/``report``/``drop`` (see
             :mod:`prox_tasks.labeling.doc_quality`); reported apart from junk drops.
+        catalog: A :class:`prox_tasks.catalog.Catalog` to book the snapshot and its shards
+            in (:mod:`prox_tasks.refine.booking`, as the DAG does), or None.
+        snapshot: The catalog's snapshot name (required with ``catalog``).
         **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
 
     Returns:
@@ -79,6 +84,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
     model = resolved.uri
     manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
+    if catalog is not None:
+        register_plan(catalog, snapshot, manifest)
     bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine", disable=progress is False
                if progress is not None else None, dynamic_ncols=True)  # fmt: skip
     try:
@@ -87,7 +94,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                                 backend_options=backend_options, force=force,
                                 progress=bar.update, policy=policy,
                                 checkpoint_every=checkpoint_every, limits=chosen.to_dict(),
-                                quality=quality)
+                                quality=quality, booking=None if catalog is None
+                                else ShardBooking(catalog, snapshot))
     finally:
         bar.close()
     totals: Counter = Counter()

@@ -59,7 +59,7 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
                   threads: int | None = None, model: str | None = None,
                   backend: str | None = None, backend_options: dict | None = None,
                   force: bool = False, progress: Callable[[int], None] | None = None,
-                  **shard_options) -> list[dict]:
+                  booking=None, **shard_options) -> list[dict]:
     """Refine shards ``indexes`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -73,6 +73,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         backend_options: Backend options.
         force: Refine published shards again.
         progress: Called with the number of documents done (after each batch).
+        booking: A :class:`~prox_tasks.refine.booking.ShardBooking` that books each shard's
+            attempt in the catalog (None: nothing is booked).
         **shard_options: ``policy``, ``checkpoint_every``, ``limits`` of
             :func:`~prox_tasks.refine.step.refine_shard`.
 
@@ -88,10 +90,13 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
     options = {**shard_options, "force": force}
     if workers == 1 or len(pending) <= 1:
         return _in_process(output_uri, indexes, pending, threads, model, backend,
-                           backend_options, progress, options)  # fmt: skip
+                           backend_options, progress, options, booking)  # fmt: skip
     workers = min(workers, len(pending))
     threads = threads or max(1, (os.cpu_count() or 1) // workers)
-    results = {i: _skipped(output_uri, i, progress, options) for i in indexes if i not in pending}
+    results = {}
+    for i in indexes:
+        if i not in pending:
+            results[i] = _booked(booking, i, True, _skipped, output_uri, i, progress, options)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
     queue = context.Queue()
     drain = threading.Thread(target=_forward, args=(queue, progress), daemon=True)
@@ -100,19 +105,52 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                  initargs=(backend, model, backend_options, threads,
                                            queue)) as pool:  # fmt: skip
+            for i in pending:
+                if booking is not None:
+                    booking.start(i, False)
             futures = {pool.submit(_refine_in_worker, output_uri, i, options): i for i in pending}
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
                 for future in futures:
                     future.cancel()
+                wait(futures)
+                if booking is not None:
+                    for future, index in futures.items():
+                        _book_outcome(booking, index, future, failed[0].exception())
                 raise failed[0].exception()
             for future, index in futures.items():
                 results[index] = future.result()
+                if booking is not None:
+                    booking.finish(index, results[index])
     finally:
         queue.put(None)
         drain.join(timeout=10)
     return [results[i] for i in indexes]
+
+
+def _book_outcome(booking, index: int, future, first_error: BaseException) -> None:
+    if future.cancelled():
+        booking.fail(index, f"not run: shard refining stopped after {first_error!r}")
+    elif future.exception() is not None:
+        booking.fail(index, future.exception())
+    else:
+        booking.finish(index, future.result())
+
+
+def _booked(booking, index: int, reused: bool, step, *args, **kwargs) -> dict:
+    """``step(*args, **kwargs)`` for shard ``index``, booked by ``booking`` when given."""
+    if booking is None:
+        return step(*args, **kwargs)
+    booking.start(index, reused)
+    try:
+        result = step(*args, **kwargs)
+    except BaseException as err:
+        if not reused:
+            booking.fail(index, err)
+        raise
+    booking.finish(index, result)
+    return result
 
 
 def _forward(queue, progress) -> None:
@@ -126,20 +164,31 @@ def _skipped(output_uri: str, index: int, progress, options: dict) -> dict:
     return {**refine_shard(output_uri, index, progress=progress, **options), "wall_seconds": 0.0}
 
 
+def _timed_shard(output_uri, index, **kwargs) -> dict:
+    started = time.perf_counter()
+    result = refine_shard(output_uri, index, **kwargs)
+    return {**result, "wall_seconds": round(time.perf_counter() - started, 3)}
+
+
 def _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
-                progress, options) -> list[dict]:
+                progress, options, booking=None) -> list[dict]:
     # loading a model can take a minute (vLLM): not when every shard is already published
-    refiner = _load(backend, model, backend_options, threads) if pending else None
+    try:
+        refiner = _load(backend, model, backend_options, threads) if pending else None
+    except BaseException as err:  # every pending shard's attempt failed with it
+        for index in pending if booking is not None else ():
+            booking.start(index, False)
+            booking.fail(index, err)
+        raise
     results = []
     try:
         for index in indexes:
-            started = time.perf_counter()
             # with no backend loaded (all published), refine_shard reports the shard as
             # skipped; it would load the model itself only if one vanished meanwhile
-            result = refine_shard(output_uri, index, refiner=refiner, model=model,
-                                  backend=backend, backend_options=backend_options,
-                                  progress=progress, **options)  # fmt: skip
-            results.append({**result, "wall_seconds": round(time.perf_counter() - started, 3)})
+            results.append(_booked(booking, index, index not in pending, _timed_shard,
+                                   output_uri, index, refiner=refiner, model=model,
+                                   backend=backend, backend_options=backend_options,
+                                   progress=progress, **options))  # fmt: skip
     finally:
         if refiner is not None:
             refiner.close()

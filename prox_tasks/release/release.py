@@ -6,8 +6,17 @@ Order, so that a crash at any point leaves the previous release intact:
 2. every shard file must still match the checksum in its status record;
 3. ``<release_root>/releases/<name>.json`` (the release record) is written;
 4. the catalog records the release;
-5. ``<release_root>/latest.json`` is replaced last — unless a newer partition is already
-   released (a backfill of old crawls never moves ``latest`` backwards).
+5. ``<release_root>/latest.json`` is replaced last when the release is at least as new as
+   the current one (:func:`moves_latest`).
+
+Which release is ``latest`` (the order): a release's ``partition`` is the crawl date it
+covers (``YYYY-MM-DD``, the run's logical date) or None (a manual run without a logical
+date, e.g. a ``hotfix-1``). Dated releases are ordered by date; on the same date the one
+released last wins. An undated release never replaces a dated ``latest`` — it is recorded
+(``releases/<name>.json``, the catalog) and consumers can read it there — so a manual run
+never blocks the nightly runs after it; it becomes ``latest`` only while no dated release
+exists. A backfill of old crawls never moves ``latest`` backwards. To publish a manual run
+as ``latest``, trigger it with a logical date.
 
 Releasing the same snapshot again changes nothing.
 """
@@ -16,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from prox_tasks.release.pointer import (
     latest_uri,
@@ -33,6 +42,50 @@ GATE_SUITE = "prox_gate"
 
 class ReleaseRefused(RuntimeError):
     """The snapshot may not be released (no passing gate, changed files, conflict)."""
+
+
+def check_partition(partition: str | None) -> str | None:
+    """``partition`` when it is None or a date ``YYYY-MM-DD``.
+
+    Raises:
+        ValueError: any other value (a partition orders releases by date).
+    """
+    if partition is None:
+        return None
+    try:
+        if date.fromisoformat(partition).isoformat() == partition:
+            return partition
+    except (TypeError, ValueError):
+        pass
+    raise ValueError(f"invalid partition {partition!r}: a crawl date YYYY-MM-DD, or none for "
+                     "an undated (manual) release")
+
+
+def _dated(partition) -> str | None:
+    """The date of a stored partition; None for undated ones (and for records written
+    before partitions were dates, e.g. ``"hotfix-1"``)."""
+    try:
+        return check_partition(partition)
+    except ValueError:
+        return None
+
+
+def moves_latest(current: dict | None, partition: str | None) -> bool:
+    """Whether a release of ``partition`` replaces ``current`` as ``latest`` (module docs):
+    dated by date (same date: the newer release), undated only over undated."""
+    if current is None:
+        return True
+    now_dated = _dated(current.get("partition"))
+    if partition is None:
+        return now_dated is None
+    return now_dated is None or partition >= now_dated
+
+
+def model_of(statuses: list[dict]) -> str | None:
+    """The model version the shards were refined with (their status records); several
+    versions (shards refined at different times) are joined with ``,`` in sorted order."""
+    versions = sorted({str(s["model_version"]) for s in statuses if s.get("model_version")})
+    return ",".join(versions) or None
 
 
 def _sha256(uri: str) -> str:
@@ -76,25 +129,34 @@ def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
 
 def release_snapshot(output_uri: str, release_root: str, name: str, *,
                      partition: str | None = None, catalog=None,
-                     model: tuple[str, str] | None = None, notes: str | None = None) -> dict:
+                     notes: str | None = None) -> dict:
     """Release the gated snapshot at ``output_uri`` as ``name``; returns the release record.
 
     Args:
         output_uri: The refined snapshot (with ``manifest.json`` and ``_quality/gate.json``).
         release_root: Where ``latest.json`` and ``releases/`` live.
-        name: Release (and catalog snapshot) name, e.g. ``crawl-2026-01-01``.
-        partition: Sortable partition key (e.g. the crawl date); ``latest`` moves only
-            forward. Default: ``name``.
+        name: Release (and catalog snapshot) name, e.g. ``crawl-2026-01-01``; one path
+            component (:func:`prox_tasks.storage.names.check_name`).
+        partition: The crawl date ``YYYY-MM-DD`` the release covers, or None (undated); see
+            the module docs for which release is ``latest``.
         catalog: A :class:`prox_tasks.catalog.Catalog` to record the release in, or None.
-        model: ``(name, version)`` of the model that wrote the programs, if registered.
         notes: Free text kept with the release.
 
+    The release names the model that refined it (``model``: the version in the shards'
+    status records; the catalog links the registered model of that version).
+
     Raises:
+        prox_tasks.storage.names.InvalidName: ``name`` is not a safe path component.
+        ValueError: ``partition`` is not a date.
         ReleaseRefused: see :func:`check_releasable`; or ``name`` was released before from
             another plan.
     """
+    from prox_tasks.storage.names import check_name
+
+    check_name(name, "release name")
+    partition = check_partition(partition)
     gate, statuses = check_releasable(output_uri)
-    partition = partition or name
+    model = model_of(statuses)
     record_uri = release_record_uri(release_root, name)
     record = read_json(record_uri)
     manifest_id = gate["metrics"]["manifest_id"]
@@ -108,25 +170,25 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             "data_docs_uri": gate["data_docs_uri"],
             "shards": [{"uri": s["uri"], "sha256": s["sha256"], "docs": s["docs_written"]}
                        for s in statuses],
-            "model": list(model) if model else None, "notes": notes,
+            "model": model, "notes": notes,
             "released_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_json(record_uri, record)
     if catalog is not None:
-        _record_in_catalog(catalog, record, model, notes)
+        _record_in_catalog(catalog, record, notes)
     current = read_latest(release_root)
-    if current is None or (current["partition"], current["name"]) <= (partition, name):
+    if moves_latest(current, record["partition"]):
         if current != record:
             write_json(latest_uri(release_root), record)
         record = {**record, "latest": True}
     else:
-        log.info("release %s recorded; latest stays at newer partition %s",
-                 name, current["partition"])
+        log.info("release %s (partition %s) recorded; latest stays at %s (partition %s)",
+                 name, record["partition"] or "none", current["name"], current["partition"])
         record = {**record, "latest": False}
     return {**record, "record_uri": record_uri, "latest_uri": latest_uri(release_root)}
 
 
-def _record_in_catalog(catalog, record: dict, model, notes) -> None:
+def _record_in_catalog(catalog, record: dict, notes) -> None:
     name = record["name"]
     if any(r["release"] == name for r in catalog.list_releases()):
         catalog.update_snapshot(name, status="released")  # a re-run re-gated it
@@ -134,8 +196,10 @@ def _record_in_catalog(catalog, record: dict, model, notes) -> None:
     report = catalog.latest_quality_report(name, GATE_SUITE)
     if report is None or not report["success"]:
         raise ReleaseRefused(f"catalog has no passing {GATE_SUITE} report for {name}")
-    if model is not None and catalog.get_model(*model) is None:
-        model = None  # a model outside the registry (an ad-hoc path) is kept in the record
+    # a model outside the registry (an ad-hoc path, the embedded default) has no catalog
+    # row: the release record still names its version
+    model = catalog.model_by_version(record["model"]) if record.get("model") else None
     catalog.register_release(name, name, record["snapshot_uri"],
-                             quality_report_id=report["id"], model=model,
+                             quality_report_id=report["id"],
+                             model=(model["name"], model["version"]) if model else None,
                              docs=record["docs"], notes=notes)

@@ -58,10 +58,12 @@ class Airflow:
             self._token = r.json()["access_token"]
         return self._token
 
-    def request(self, method: str, path: str, auth: bool = True, **kwargs):
+    def request(self, method: str, path: str, auth: bool = True, headers: dict | None = None,
+                **kwargs):
         import httpx
 
-        headers = {"Authorization": f"Bearer {self.token()}"} if auth else {}
+        headers = {**({"Authorization": f"Bearer {self.token()}"} if auth else {}),
+                   **(headers or {})}
         return httpx.request(method, f"{self.url}{path}", headers=headers, timeout=60,
                              follow_redirects=False, **kwargs)
 
@@ -158,9 +160,11 @@ def service_env(port: int, extra: dict | None = None) -> dict:
 
 @contextmanager
 def airflow_services(extra_env: dict | None = None, timeout: float = 180, home: Path = HOME,
-                     extra_services: tuple[Service, ...] = ()):
-    """Start api-server, scheduler, dag-processor and ``extra_services`` (each in its own
-    session, log in ``<home>/service-logs/<name>.log``); stop them (by pid) on exit."""
+                     extra_services: tuple[Service, ...] = (),
+                     core: tuple[Service, ...] = CORE_SERVICES):
+    """Start ``core`` (api-server, scheduler, dag-processor) and ``extra_services`` (each in
+    its own session, log in ``<home>/service-logs/<name>.log``); stop them (by pid) on exit.
+    Ready once the API answers (and, with a dag-processor, has parsed prox_refine_snapshot)."""
     port = free_port()
     env = service_env(port, extra_env)
     logs = home / "service-logs"
@@ -168,13 +172,15 @@ def airflow_services(extra_env: dict | None = None, timeout: float = 180, home: 
     airflow = str(Path(sys.executable).with_name("airflow"))
     procs = []
     try:
-        for service in (*CORE_SERVICES, *extra_services):
+        for service in (*core, *extra_services):
             out = open(logs / f"{service.name}.log", "w")  # noqa: SIM115 - closed below
             procs.append((service.name, subprocess.Popen(
                 [airflow, *service.args], env={**env, **service.env}, cwd=str(REPO), stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True), out))
         handle = Airflow(f"http://127.0.0.1:{port}", logs, {n: p for n, p, _ in procs})
-        _wait_ready(handle, [(p, out) for _, p, out in procs], timeout)
+        probe = ("/api/v2/dags/prox_refine_snapshot"
+                 if any(s.name == "dag-processor" for s in core) else "/api/v2/version")
+        _wait_ready(handle, [(p, out) for _, p, out in procs], timeout, probe)
         yield handle
     finally:
         for _name, proc, _out in procs:
@@ -198,7 +204,7 @@ def _signal_session(sid: int, sig: int) -> None:
             pass
 
 
-def _wait_ready(service: Airflow, procs, timeout: float) -> None:
+def _wait_ready(service: Airflow, procs, timeout: float, probe: str) -> None:
     import httpx
 
     deadline = time.monotonic() + timeout
@@ -207,7 +213,7 @@ def _wait_ready(service: Airflow, procs, timeout: float) -> None:
             if proc.poll() is not None:
                 raise RuntimeError(f"an Airflow service exited:\n{service.tail()}")
         try:
-            r = service.request("GET", "/api/v2/dags/prox_refine_snapshot")
+            r = service.request("GET", probe)
             if r.status_code == 200:
                 return
         except httpx.HTTPError:
@@ -229,3 +235,18 @@ def wait_for_runs(service: Airflow, dag_id: str, count: int, timeout: float = 30
         time.sleep(2)
     raise TimeoutError(f"runs of {dag_id} not finished: {[(r['dag_run_id'], r['state']) for r in runs]}"
                        f"\n{service.tail()}")
+
+
+def wait_for_backfills(service: Airflow, dag_id: str, count: int,
+                       timeout: float = 120) -> list[dict]:
+    """Wait until ``count`` backfills of ``dag_id`` exist and the scheduler has marked every
+    one complete (it does so once a backfill has no queued or running run left)."""
+    deadline = time.monotonic() + timeout
+    backfills = []
+    while time.monotonic() < deadline:
+        backfills = service.request("GET", "/api/v2/backfills",
+                                    params={"dag_id": dag_id}).json()["backfills"]
+        if len(backfills) >= count and all(b["completed_at"] for b in backfills):
+            return backfills
+        time.sleep(1)
+    raise TimeoutError(f"backfills of {dag_id} not complete: {backfills}\n{service.tail()}")

@@ -38,6 +38,7 @@ def test_params_validate(dagbag):
     import copy
 
     import pytest
+    from airflow.sdk.exceptions import ParamValidationError
 
     dag = dagbag.get_dag("prox_refine_snapshot")
     assert dag.params["dry_run"] is False
@@ -48,7 +49,34 @@ def test_params_validate(dagbag):
         return params.validate()
 
     assert validated({"target_docs": 25, "max_drop_rate": 0.5})["target_docs"] == 25
+    assert validated({"snapshot_name": "hotfix-1.b_2"})["snapshot_name"] == "hotfix-1.b_2"
     for bad in ({"target_docs": 0}, {"max_drop_rate": 1.5}, {"backend": "gpt"},
-                {"snapshot_name": "../etc"}, {"dry_run": "yes"}):
-        with pytest.raises(Exception):  # noqa: B017 (Airflow's ParamValidationError)
+                {"snapshot_name": "../etc"}, {"snapshot_name": "a..b"},
+                {"snapshot_name": "a/b"}, {"dry_run": "yes"}):
+        with pytest.raises(ParamValidationError, match=next(iter(bad))):
             validated(bad)
+
+
+def ui_requires(param) -> bool:
+    """The Airflow 3 UI's rule (its trigger form): a Param whose schema has a ``type`` that
+    does not allow ``null`` is required, and an empty value (None or "") disables Trigger."""
+    kind = param.schema.get("type")
+    return bool(kind) and (not isinstance(kind, list) or "null" not in kind)
+
+
+def test_every_dags_default_params_validate_and_enable_trigger(dagbag):
+    """What the UI checks before it enables Trigger and Backfill, on each DAG's defaults:
+    Airflow's own ParamsDict validation, and no required Param left empty."""
+    for dag_id in EXPECTED:
+        params = dagbag.get_dag(dag_id).params
+        values = params.validate()  # raises ParamValidationError on a bad default
+        empty = [name for name in params if ui_requires(params.get_param(name))
+                 and values[name] in (None, "")]
+        assert empty == [], f"{dag_id}: the UI would show {empty} as required"
+
+
+def test_ui_rule_catches_an_empty_string_default():
+    from airflow.sdk import Param
+
+    assert ui_requires(Param("", type="string"))
+    assert not ui_requires(Param(None, type=["null", "string"]))

@@ -146,3 +146,16 @@ def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothin
     assert statuses(world, "grouped") == statuses(world, "clean")
     assert (world["corpus"] / "latest.json").read_bytes() == before
     assert not (world["corpus"] / "releases" / "grouped.json").exists()
+
+
+@pytest.mark.parametrize(("conf", "task_id", "says"), [
+    ({"target_dox": 5}, "resolve", "unknown conf keys ['target_dox']"),
+    ({"input_uri": "/no/such/crawl/{ds}"}, "plan", "no input files at"),
+])
+def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd):
+    dag_run = run(world, f"never-{task_id}", **conf)
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)[(task_id, -1)]
+    assert (ti.state, ti.try_number) == ("failed", 1)  # not retried
+    logged = capfd.readouterr()
+    assert says in logged.out + logged.err  # the task log says what to fix

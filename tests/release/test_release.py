@@ -103,3 +103,84 @@ def test_cli_gate_and_release(tmp_path, capsys):
     assert main(["release", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 0
     assert json.loads(capsys.readouterr().out)["latest"] is True
     assert read_latest(root)["name"] == "c"
+
+
+def gated(tmp_path, name, catalog=None):
+    snap = make(tmp_path, name, catalog=catalog)
+    assert run_gate(snap["output_uri"]).passed
+    return snap
+
+
+def test_a_manual_undated_release_never_blocks_later_nightlies(tmp_path):
+    """The docs' manual run (no logical date, snapshot_name hotfix-1) between nightlies."""
+    root = str(tmp_path / "root")
+    for name, partition, becomes_latest in [("crawl-2026-01-01", "2026-01-01", True),
+                                            ("hotfix-1", None, False),
+                                            ("crawl-2026-01-02", "2026-01-02", True),
+                                            ("crawl-2026-01-03", "2026-01-03", True),
+                                            ("hotfix-2", None, False)]:
+        snap = gated(tmp_path, name)
+        out = release_snapshot(snap["output_uri"], root, name, partition=partition)
+        assert out["latest"] is becomes_latest, name
+    assert read_latest(root)["name"] == "crawl-2026-01-03"
+    assert (tmp_path / "root" / "releases" / "hotfix-1.json").exists()
+
+
+def test_undated_release_is_latest_only_until_a_dated_one(tmp_path):
+    root = str(tmp_path / "root")
+    for name in ("hotfix-1", "hotfix-2"):  # no dated release yet: the newest undated one
+        release_snapshot(gated(tmp_path, name)["output_uri"], root, name)
+        assert read_latest(root)["name"] == name
+    snap = gated(tmp_path, "crawl-2026-01-01")
+    assert release_snapshot(snap["output_uri"], root, "crawl-2026-01-01",
+                            partition="2026-01-01")["latest"]
+
+
+def test_a_latest_written_with_a_name_as_partition_is_replaced(tmp_path):
+    """A latest.json from before partitions were dates ("partition": "hotfix-1")."""
+    root = tmp_path / "root"
+    old = gated(tmp_path, "hotfix-1")
+    release_snapshot(old["output_uri"], str(root), "hotfix-1")
+    latest = json.loads((root / "latest.json").read_text())
+    (root / "latest.json").write_text(json.dumps({**latest, "partition": "hotfix-1"}))
+    snap = gated(tmp_path, "crawl-2026-01-01")
+    assert release_snapshot(snap["output_uri"], str(root), "crawl-2026-01-01",
+                            partition="2026-01-01")["latest"]
+
+
+@pytest.mark.parametrize("partition", ["hotfix-1", "2026-1-5", "2026-02-30", ""])
+def test_a_partition_must_be_a_date(tmp_path, partition):
+    snap = make(tmp_path, "d")  # refused before the gate is even read
+    with pytest.raises(ValueError, match="invalid partition"):
+        release_snapshot(snap["output_uri"], str(tmp_path / "root"), "d", partition=partition)
+    assert read_latest(str(tmp_path / "root")) is None
+
+
+@pytest.mark.parametrize("name", ["../../escaped-release", "a/b", "/abs", "..", ".hidden", ""])
+def test_a_name_that_would_leave_the_release_root_is_refused(tmp_path, capsys, name):
+    from prox_tasks.storage.names import InvalidName
+
+    snap = make(tmp_path, "e")  # refused before the gate is even read
+    root = tmp_path / "a" / "b" / "root"
+    with pytest.raises(InvalidName, match="invalid release name"):
+        release_snapshot(snap["output_uri"], str(root), name)
+    assert main(["release", "--snapshot", snap["output_uri"], "--root", str(root),
+                 "--name", name]) == 1
+    assert "invalid release name" in capsys.readouterr().err
+    assert not root.exists() and not (tmp_path / "a" / "escaped-release.json").exists()
+    assert sorted(p.name for p in tmp_path.rglob("*.json") if "release" in p.name) == []
+
+
+def test_release_names_its_model_in_the_record_and_the_catalog(tmp_path):
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = make(tmp_path, "crawl-2026-01-04", catalog=url)
+    with Catalog(url) as catalog:  # the registry registers what it publishes like this
+        catalog.register_model("refiner", "test", "s3://models/refiner/test")
+    refresh.gate(snap, {})
+    out = refresh.release(snap)
+    assert out["model"] == "test"  # the version in the shards' status records
+    assert json.loads((tmp_path / "root" / "latest.json").read_text())["model"] == "test"
+    with Catalog(url) as catalog:
+        row = catalog._one("SELECT m.name, m.version FROM releases r JOIN models m"
+                           " ON m.id = r.model_id WHERE r.name = 'crawl-2026-01-04'")
+    assert row == {"name": "refiner", "version": "test"}

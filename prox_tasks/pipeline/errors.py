@@ -1,0 +1,51 @@
+"""Errors a retry cannot fix, and how the DAG tasks fail on them at once.
+
+Every task retries with backoff (:func:`prox_tasks.pipeline.dag_config.default_args`): right
+for a model server that is down or an S3 hiccup, wrong for a run that is configured wrong —
+no logical date for a ``{ds}`` input, no input files, an unknown ``conf`` key, a bad name, a
+failed quality gate. Those raise here (or are listed in :data:`CANNOT_SUCCEED`) and the DAG
+tasks turn them into Airflow's fail-without-retry exception with a message that says what
+to fix (:func:`fail_fast`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+
+
+class RunError(ValueError):
+    """This run cannot succeed as it was triggered; the message says what to change."""
+
+
+def cannot_succeed() -> tuple[type[BaseException], ...]:
+    """The exception types that mean "retrying will not help"."""
+    from prox_tasks.corpus.planner import ManifestConflict
+    from prox_tasks.quality import GateFailed
+    from prox_tasks.release import ReleaseRefused
+    from prox_tasks.storage.names import InvalidName
+
+    return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused)
+
+
+@contextmanager
+def fail_fast(fail: type[Exception]) -> Iterator[None]:
+    """Re-raise the errors of :func:`cannot_succeed` as ``fail`` (the DAGs pass
+    ``airflow.sdk.exceptions.AirflowFailException``: the task fails now, no retries)."""
+    try:
+        yield
+    except cannot_succeed() as err:
+        raise fail(f"{type(err).__name__}: {err}") from err
+
+
+def check_conf(conf: Mapping | None, params: Mapping) -> None:
+    """Refuse ``conf`` keys that are not declared Params of the DAG (``dag.params``; a typo
+    would otherwise be ignored silently and the run would use the default).
+
+    Raises:
+        RunError: naming the unknown keys and the accepted ones.
+    """
+    unknown = sorted(set(conf or {}) - set(params))
+    if unknown:
+        raise RunError(f"unknown conf keys {unknown}; this DAG takes {sorted(params)} "
+                       "(fix the trigger's conf)")

@@ -1,0 +1,52 @@
+"""Booking shards in the catalog: the one implementation the DAG task, ``prox refine`` and
+the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
+
+- :func:`register_plan`: the snapshot and its planned shards (a re-plan of the same
+  manifest keeps the snapshot's status);
+- :class:`ShardBooking`: around each shard's refine step. A shard that is refined counts one
+  attempt (``running``), then is ``done`` with its accounting, or ``failed`` with the error.
+  A shard that is already published and reused is not an attempt: its accounting is stored
+  when the catalog lacks it, and its attempt count stays as it is.
+"""
+
+from __future__ import annotations
+
+
+def register_plan(catalog, name: str, manifest, **fields) -> None:
+    """Record snapshot ``name`` planned by ``manifest`` with its shards; ``fields`` are more
+    snapshot columns (``logical_date``, ``dag_run_id``)."""
+    current = catalog.get_snapshot(name)
+    status = current["status"] if current and current["manifest_id"] == manifest.id else "planned"
+    catalog.register_snapshot(name, manifest.input_uri, manifest.output_uri, manifest=manifest,
+                              status=status)
+    if fields:
+        catalog.update_snapshot(name, **fields)
+
+
+class ShardBooking:
+    """Books the shards of snapshot ``snapshot`` in ``catalog`` (a
+    :class:`prox_tasks.catalog.Catalog`) as they are refined."""
+
+    def __init__(self, catalog, snapshot: str):
+        self.catalog, self.snapshot = catalog, snapshot
+
+    def start(self, index: int, reused: bool) -> None:
+        """Before shard ``index`` runs: a refine (not a reuse) is a new attempt."""
+        if not reused:
+            self.catalog.start_shard(self.snapshot, index)
+
+    def finish(self, index: int, result: dict) -> None:
+        """Shard ``index`` gave ``result`` (:func:`~prox_tasks.refine.step.refine_shard`'s,
+        with ``wall_seconds``)."""
+        booked = self.catalog.get_shard(self.snapshot, index)
+        if result["status"] == "refined":
+            self.catalog.finish_shard(self.snapshot, index, result["accounting"],
+                                      wall_seconds=result.get("wall_seconds"))
+        elif booked is None or booked["status"] != "done":  # published where nothing booked it
+            self.catalog.finish_shard(self.snapshot, index, result["accounting"],
+                                      wall_seconds=(booked or {}).get("wall_seconds"))
+
+    def fail(self, index: int, error: BaseException | str) -> None:
+        """Shard ``index``'s attempt failed (the error is stored)."""
+        text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+        self.catalog.fail_shard(self.snapshot, index, text)

@@ -1,0 +1,88 @@
+"""The one catalog booking (ShardBooking around refine_shards): refined shards count an
+attempt, reused ones do not, failures are stored; `prox refine` books through it like the DAG
+task, in one process or several."""
+
+import json
+
+import pytest
+
+from prox_tasks.catalog import Catalog
+from prox_tasks.cli import main
+from prox_tasks.corpus import plan_shards
+from prox_tasks.refine.booking import ShardBooking, register_plan
+from prox_tasks.refine.workers import refine_shards
+from tests.inference.helpers import short_docs, write_jsonl
+
+
+@pytest.fixture
+def booked(tmp_path):
+    """Two shards of 12 documents (one bad record), planned and registered as 'snap'."""
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(11), ["{not json"])
+    out = str(tmp_path / "out")
+    catalog = Catalog(f"sqlite:///{tmp_path}/cat.sqlite")
+    register_plan(catalog, "snap", plan_shards(str(source), out, target_docs=6))
+    yield catalog, out
+    catalog.close()
+
+
+def refine_and_book(catalog, snapshot, out, index, **options):
+    booking = None if catalog is None else ShardBooking(catalog, snapshot)
+    return refine_shards(out, [index], booking=booking, **options)[0]
+
+
+def test_refined_shards_count_one_attempt_and_reused_ones_none(booked, tagger_model):
+    catalog, out = booked
+    for index in (0, 1):
+        result = refine_and_book(catalog, "snap", out, index, model=str(tagger_model))
+        assert result["status"] == "refined"
+    shards = catalog.get_shards("snap")
+    assert [(s["status"], s["attempts"]) for s in shards] == [("done", 1), ("done", 1)]
+    assert sum(s["docs_read"] for s in shards) == 12
+    assert sum(s["docs_quarantined"] for s in shards) == 1
+    assert all(s["wall_seconds"] is not None and s["checksum"] for s in shards)
+    again = refine_and_book(catalog, "snap", out, 0, model=str(tagger_model))
+    assert again["status"] == "skipped"
+    assert catalog.get_shard("snap", 0)["attempts"] == 1  # reuse is not an attempt
+    forced = refine_and_book(catalog, "snap", out, 0, model=str(tagger_model), force=True)
+    assert forced["status"] == "refined" and catalog.get_shard("snap", 0)["attempts"] == 2
+
+
+def test_a_failed_attempt_is_stored_with_its_error(booked, tmp_path):
+    catalog, out = booked
+    with pytest.raises(FileNotFoundError):
+        refine_and_book(catalog, "snap", out, 0, model=str(tmp_path / "no-such-model"))
+    shard = catalog.get_shard("snap", 0)
+    assert (shard["status"], shard["attempts"]) == ("failed", 1)
+    assert "FileNotFoundError" in shard["error"] and "no-such-model" in shard["error"]
+
+
+def test_a_shard_published_without_a_catalog_is_booked_when_reused(booked, tagger_model):
+    catalog, out = booked
+    refine_and_book(None, "snap", out, 0, model=str(tagger_model))
+    assert catalog.get_shard("snap", 0)["status"] == "planned"
+    assert refine_and_book(catalog, "snap", out, 0, model=str(tagger_model))["status"] == "skipped"
+    shard = catalog.get_shard("snap", 0)
+    assert (shard["status"], shard["attempts"], shard["docs_read"]) == ("done", 0, 6)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_prox_refine_books_the_snapshot_and_its_shards(tmp_path, tagger_model, capsys, workers):
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(10))
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = ["refine", "--input", str(source), "--output", str(tmp_path / "refined"),
+            "--model", str(tagger_model), "--target-docs", "5", "--catalog", url,
+            "--workers", workers, "--no-progress"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["shards_refined"] == 2
+    assert main(args) == 0  # again: both shards reused
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("refined")["num_shards"] == 2
+        assert [(s["status"], s["attempts"]) for s in catalog.get_shards("refined")] == [
+            ("done", 1), ("done", 1)]
+
+
+def test_prox_refine_refuses_a_bad_snapshot_name(tmp_path, tagger_model, capsys):
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(3))
+    assert main(["refine", "--input", str(source), "--output", str(tmp_path / "o"),
+                 "--model", str(tagger_model), "--name", "../x", "--no-progress"]) == 1
+    assert "invalid snapshot name" in capsys.readouterr().err
