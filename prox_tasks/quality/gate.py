@@ -11,6 +11,19 @@ from dataclasses import asdict, dataclass, field
 from prox_tasks.quality.thresholds import GateThresholds
 
 log = logging.getLogger(__name__)
+# GX logs ~200 INFO lines per import and run ("Skipping registering function ...", temporary
+# docs folders; one of its modules sets its own logger to INFO on import): a task log a
+# person reads keeps GX's warnings and errors only.
+GX_LOGGERS = ("great_expectations", "great_expectations._docs_decorators",
+              "great_expectations.data_context.types.base")
+
+
+def _quiet_gx() -> None:
+    for name in GX_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+_quiet_gx()
 
 GATE_DIR = "_quality"
 GATE_FILE = "gate.json"
@@ -18,12 +31,16 @@ DOCS_DIR = "data_docs"
 
 
 class GateFailed(RuntimeError):
-    """The snapshot failed its gate; ``result`` holds what failed."""
+    """The snapshot failed its gate; ``result`` holds what failed. The message has one line
+    per failed check: what was observed against which threshold."""
 
     def __init__(self, result: GateResult):
-        failed = [f"{c['suite']}:{c['expectation']}({c.get('column') or ''})"
-                  for c in result.checks if not c["success"]]
-        super().__init__(f"quality gate failed for {result.output_uri}: {', '.join(failed)}")
+        from prox_tasks.quality.observed import failure_lines
+
+        lines = failure_lines(result.checks)
+        super().__init__(f"quality gate failed for {result.output_uri}: {len(lines)} of "
+                         f"{len(result.checks)} checks failed\n" +
+                         "\n".join(f"  - {line}" for line in lines))
         self.result = result
 
 
@@ -75,6 +92,7 @@ def read_gate_result(output_uri: str) -> dict | None:
 def _context(docs_dir: str):
     import great_expectations as gx
 
+    _quiet_gx()
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = {"globally": False}
     context.add_data_docs_site(site_name="prox", site_config={
@@ -147,6 +165,7 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         history: Metrics of the last released snapshots, oldest first (for the k-std check).
         run_name: Name of this validation run in the Data Docs (default: the manifest id).
     """
+    from prox_tasks.quality.data_docs import make_offline
     from prox_tasks.quality.frames import build_frames
     from prox_tasks.quality.suites import (
         document_expectations,
@@ -171,6 +190,7 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
             ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds)),
         ):
             checks += _validate(context, source, name, frame, expectations, run_name)
+        make_offline(os.path.join(tmp, "docs"))
         _publish_dir(os.path.join(tmp, "docs"), docs_uri)
     result = GateResult(
         passed=all(c["success"] for c in checks), output_uri=output_uri,
@@ -181,4 +201,8 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
     put_atomic(result.report_uri, json.dumps(result.to_dict(), indent=1, sort_keys=True) + "\n")
     log.info("gate %s for %s: %d/%d checks passed", "PASSED" if result.passed else "FAILED",
              output_uri, sum(c["success"] for c in checks), len(checks))
+    from prox_tasks.quality.observed import failure_lines
+
+    for line in failure_lines(checks):
+        log.error("gate check failed: %s", line)
     return result

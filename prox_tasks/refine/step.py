@@ -25,6 +25,7 @@ from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch
 from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.refine.limits import Limits, admitted, batches, duplicated_ids
+from prox_tasks.refine.progress import ProgressLog
 from prox_tasks.refine.stats import PHASES, ShardStats
 
 log = logging.getLogger(__name__)
@@ -116,8 +117,15 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
         duplicates = duplicated_ids(read_shard(manifest, shard_index, Quarantine()))
     docs = admitted(read_shard(manifest, shard_index, quarantine), limits, quarantine,
                     duplicates)
+    reporter = ProgressLog(f"shard {shard_index}", expected, refiner.version, stats)
+
+    def report(n: int) -> None:
+        reporter(n)
+        if progress:
+            progress(n)
+
     rows = _rows(batches(docs, limits), store, refiner, policy, checkpoint_every > 0, stats,
-                 shard_index, progress, quality)
+                 shard_index, report, quality)
     # rows stream into the writer batch by batch: memory holds one batch and one row group
     def inside() -> float:  # the phases that run inside the writer's loop (not sub-phases)
         return sum(stats.seconds[p] for p in PHASES if p != "write")
@@ -131,6 +139,8 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     stats.docs_quarantined = accounting.docs_quarantined
     stats.duplicate_ids = accounting.quarantine_reasons.get("duplicate_id", 0)
     stats.seconds["total"] = time.perf_counter() - started
+    reporter.total = reporter.done  # the quarantined records were never refined
+    log.info("%s; %d records quarantined", reporter.line(), stats.docs_quarantined)
     return {"shard": shard_index, "status": "refined", "accounting": accounting.to_dict(),
             "stats": stats.to_dict(), "model_version": refiner.version,
             "backend": refiner.backend}  # fmt: skip

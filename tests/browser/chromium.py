@@ -43,7 +43,8 @@ class Page:
         self.ws = connect(ws_url, max_size=64 * 2**20, open_timeout=30)
         self.ids = itertools.count(1)
         self.requests: list[str] = []
-        self.failures: list[dict] = []
+        self.failures: list[tuple[str, str]] = []  # (url, error)
+        self._urls: dict[str, str] = {}
         self.console: list[str] = []
         self.events: list[dict] = []
         for domain in ("Network", "Page", "Runtime", "Log"):
@@ -53,8 +54,9 @@ class Page:
         method, params = message.get("method"), message.get("params", {})
         if method == "Network.requestWillBeSent":
             self.requests.append(params["request"]["url"])
+            self._urls[params["requestId"]] = params["request"]["url"]
         elif method == "Network.loadingFailed":
-            self.failures.append(params)
+            self.failures.append((self._urls.get(params["requestId"], "?"), params["errorText"]))
         elif method == "Runtime.exceptionThrown":
             self.console.append(json.dumps(params["exceptionDetails"])[:500])
         elif method == "Log.entryAdded" and params["entry"]["level"] == "error":
@@ -84,7 +86,11 @@ class Page:
             self._event(json.loads(self.ws.recv(timeout=max(0.1, deadline - time.monotonic()))))
 
     def goto(self, url: str, timeout: float = 60) -> None:
+        """Open ``url``; the console and failure logs start empty (requests accumulate until
+        the caller clears them)."""
         self.events.clear()
+        self.console.clear()
+        self.failures.clear()
         self.call("Page.navigate", url=url)
         self.wait_event("Page.loadEventFired", timeout)
 

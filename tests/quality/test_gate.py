@@ -47,7 +47,7 @@ def test_duplicate_ids_and_longer_text_fail(tmp_path):
     assert failed(result) == {
         ("documents", "expect_column_values_to_be_unique", "id"),
         ("documents", "expect_column_values_to_be_between", "excess_chars"),
-        ("snapshot", "expect_column_values_to_be_between", "duplicate_ids_written"),
+        ("snapshot", "expect_column_max_to_be_between", "duplicate_ids_written"),
     }
     assert result.metrics["duplicate_ids_written"] == 1
     assert read_gate_result(str(tmp_path / "out"))["passed"] is False
@@ -76,12 +76,12 @@ def test_missing_shard_and_quarantine_fail(tmp_path):
     assert ("shards", "expect_column_values_to_be_in_set", "complete") in got
     assert ("snapshot", "expect_column_pair_values_to_be_equal", "docs_planned/docs_accounted") in got
     assert result.metrics["docs_quarantined"] == 5
-    assert ("snapshot", "expect_column_values_to_be_between", "quarantine_rate") in got
+    assert ("snapshot", "expect_column_max_to_be_between", "quarantine_rate") in got
 
 
 def test_thresholds_and_history(snapshot):
     strict = GateThresholds(max_drop_rate=0.1)
-    assert ("snapshot", "expect_column_values_to_be_between", "drop_rate") in failed(
+    assert ("snapshot", "expect_column_max_to_be_between", "drop_rate") in failed(
         run_gate(str(snapshot), strict))
     # a history of snapshots that dropped ~50% puts this one's 20% outside 3 std
     history = [{"drop_rate": 0.5 + d, "kept_token_ratio": 0.7} for d in (-0.01, 0, 0.01)]
@@ -103,3 +103,40 @@ def test_gate_json_is_valid_json(snapshot):
     run_gate(str(snapshot))
     data = json.loads((snapshot / "_quality" / "gate.json").read_text())
     assert {"passed", "metrics", "checks", "data_docs_uri"} <= set(data)
+
+
+def test_failed_gate_says_observed_against_threshold_one_line_each(snapshot, caplog):
+    import logging
+
+    from prox_tasks.quality import GateFailed
+
+    with caplog.at_level(logging.INFO):
+        result = run_gate(str(snapshot), GateThresholds(max_drop_rate=0.1))
+    message = str(GateFailed(result))
+    lines = message.splitlines()
+    assert lines[0].endswith(f"1 of {len(result.checks)} checks failed")
+    assert lines[1] == ("  - snapshot: drop_rate (expect_column_max_to_be_between) observed 0.2,"
+                        " expected between 0 and 0.1 — Drop rate between 0 and 0.1.")
+    assert not [r for r in caplog.records if r.name.startswith("great_expectations")
+                and r.levelno < logging.WARNING]
+    assert any("observed 0.2, expected between 0 and 0.1" in r.getMessage()
+               for r in caplog.records if r.levelno == logging.ERROR)
+
+
+def test_data_docs_load_nothing_from_the_internet(snapshot):
+    import re
+
+    run_gate(str(snapshot), GateThresholds(max_drop_rate=0.1))
+    site = snapshot / "_quality" / "data_docs"
+    pages = list(site.rglob("*.html"))
+    assert len(pages) >= 4
+    for page in pages:
+        text = page.read_text()
+        loaded = re.findall(r'<(?:script|img)\b[^>]*\bsrc="([^"]+)"', text) + \
+            re.findall(r'<link\b[^>]*stylesheet[^>]*\bhref="([^"]+)"', text)
+        assert loaded and not [u for u in loaded if "://" in u], (page, loaded)
+        assert not re.findall(r"url\(['\"]?https?:", text), page  # inline styles
+        for url in loaded:  # every local asset exists where the page looks for it
+            assert (page.parent / url.split("?")[0]).resolve().is_file(), (page, url)
+    for sheet in (site / "static").rglob("*.css"):
+        assert not re.findall(r"url\(['\"]?https?:", sheet.read_text()), sheet
