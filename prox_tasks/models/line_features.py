@@ -96,18 +96,17 @@ def _lines_containing(batch: TextBatch, needles: tuple[str, ...], lower: bool) -
     return out
 
 
-def _repeats(batch: TextBatch, line_doc: np.ndarray):
+def _repeats(batch: TextBatch, line_doc: np.ndarray, non_empty: np.ndarray):
     """(copies of each line's stripped text in its document, distinct non-empty stripped
     lines per document)."""
-    stripped = [line.strip() for line in batch.text[:-1].split("\n")]
-    last = {s: i for i, s in enumerate(stripped)}  # the last copy's index names the text
-    code = np.fromiter(map(last.__getitem__, stripped), np.int64, len(stripped))
+    stripped = list(map(str.strip, batch.text[:-1].split("\n")))
+    first: dict[str, int] = {}
+    # a line's code: the index of the first line of the batch with the same stripped text
+    code = np.array(list(map(first.setdefault, stripped, range(len(stripped)))), np.int64)
     key = line_doc * len(stripped) + code
-    unique, first, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
-                                               return_counts=True)  # fmt: skip
-    non_empty = np.fromiter(map(bool, stripped), bool, len(stripped))
-    distinct = np.bincount(unique[non_empty[first]] // len(stripped),
-                           minlength=len(batch.texts))  # fmt: skip
+    unique, at, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
+                                            return_counts=True)  # fmt: skip
+    distinct = np.bincount(unique[non_empty[at]] // len(stripped), minlength=len(batch.texts))
     return counts[inverse], distinct
 
 
@@ -167,7 +166,7 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     digits = batch.per_line(batch.where(DIGIT))
     symbols = batch.per_line(batch.where(SYMBOL))
     pipes = batch.per_line(batch.where_char("|"))
-    repeats, distinct = _repeats(batch, line_doc)
+    repeats, distinct = _repeats(batch, line_doc, n_chars > 0)
 
     bucket = np.searchsorted(WORD_BUCKETS, n_words, side="right") - 1
     dense = np.zeros((n_lines, LINE_DIM))

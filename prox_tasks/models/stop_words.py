@@ -35,6 +35,11 @@ class StopWords:
             raise ValueError("stop words must be at most 7 characters from at most 254")
         self._alphabet = np.full(UNICODE_SIZE, OUTSIDE, np.uint8)
         self._alphabet[[ord(c) for c in alphabet]] = np.arange(1, len(alphabet) + 1)
+        # a core can only match if its first and last characters start and end a stop word
+        self._first = np.zeros(UNICODE_SIZE, bool)
+        self._first[[ord(w[0]) for w in self.words]] = True
+        self._last = np.zeros(UNICODE_SIZE, bool)
+        self._last[[ord(w[-1]) for w in self.words]] = True
         self._strip = np.zeros(UNICODE_SIZE, bool)
         self._strip[[ord(c) for c in strip]] = True
         cores = np.zeros((len(self.words), 8), np.uint8)
@@ -55,23 +60,23 @@ class StopWords:
         stripped = np.zeros(len(batch.cp) + 1, bool)
         stripped[batch.other[self._strip[batch.other_cp]]] = True
         a, b = starts.copy(), stops.copy()
-        for _ in range(LONG_WORD):
-            move = np.flatnonzero(stripped[a] & (a < b))
-            if not len(move):
-                break
-            a[move] += 1
-        for _ in range(LONG_WORD):
-            move = np.flatnonzero(stripped[b - 1] & (a < b))
-            if not len(move):
-                break
-            b[move] -= 1
+        lead = np.flatnonzero(stripped[a])
+        while len(lead):  # a strip character ends a word, so the loop stops inside it
+            a[lead] += 1
+            lead = lead[(a[lead] < b[lead]) & stripped[a[lead]]]
+        trail = np.flatnonzero(stripped[b - 1] & (a < b))
+        while len(trail):
+            b[trail] -= 1
+            trail = trail[(a[trail] < b[trail]) & stripped[b[trail] - 1]]
         length = b - a
         cand = np.flatnonzero(~slow & (length > 0) & (length <= self.max_len))
+        low = batch.lower
+        cand = cand[self._first[low[a[cand]]] & self._last[low[b[cand] - 1]]]
         a, length = a[cand], length[cand]
         offsets = np.arange(7)
         at = np.minimum(a[:, None] + offsets, len(batch.cp) - 1)
         cores = np.zeros((len(cand), 8), np.uint8)
-        cores[:, :7] = np.where(offsets < length[:, None], self._alphabet[batch.lower[at]], 0)
+        cores[:, :7] = np.where(offsets < length[:, None], self._alphabet[low[at]], 0)
         cores[:, 7] = length
         keys = cores.view(np.uint64).ravel()
         found = np.searchsorted(self._keys, keys)
