@@ -4,16 +4,37 @@ Data teams value recall — good text removed is gone for good, leftover boilerp
 so the tagger's keep threshold (remove a line when its removal probability is at least
 ``line_threshold``) is calibrated on validation documents with gold: the threshold with the
 best word precision among those whose word recall is at least the target (default 0.95).
-The whole precision/recall curve is returned so the study can print it.
+
+A validation set of a hundred-odd pages is small: recall measured there moves by a few
+points on other pages (measured: 0.956 on validation, 0.918 on the held-out test pages at
+the same threshold). So the target is met with confidence, not on average: ``recall_low``
+is the 5th percentile of the recall over bootstrap resamples of the validation documents
+(seeded), and the calibrated threshold is the most precise one whose ``recall_low`` reaches
+the target. The whole curve is returned so the study can print it.
 """
 
 from __future__ import annotations
 
-from prox_tasks.evaluation import word_prf
+import random
+
+from prox_tasks.evaluation import word_counts, word_prf
 from prox_tasks.programs import execute
 
 DEFAULT_RECALL_TARGET = 0.95
 GRID = tuple(round(0.05 * i, 2) for i in range(2, 20)) + (0.97, 0.99)
+BOOTSTRAP = 200
+
+
+def _recall_low(pairs: list[tuple[int, int]], resamples: int = BOOTSTRAP, seed: int = 0) -> float:
+    """5th percentile of the micro-averaged recall over resamples of (overlap, gold) pairs."""
+    rng = random.Random(seed)
+    values = []
+    for _ in range(resamples):
+        picked = [pairs[rng.randrange(len(pairs))] for _ in pairs]
+        gold = sum(g for _, g in picked)
+        values.append(sum(o for o, _ in picked) / gold if gold else 1.0)
+    values.sort()
+    return values[int(0.05 * len(values))]
 
 
 def threshold_curve(refiner, docs: list[dict], thresholds=GRID) -> list[dict]:
@@ -33,20 +54,28 @@ def threshold_curve(refiner, docs: list[dict], thresholds=GRID) -> list[dict]:
             chunks = refiner.predict_chunks(texts)
             refined = [execute(x, dp, cp).text for x, dp, cp in zip(texts, doc_programs, chunks)]
             m = word_prf(refined, golds)
+            pairs = []
+            for r, g in zip(refined, golds):
+                gc = word_counts(g)
+                pairs.append((sum((word_counts(r) & gc).values()) if r else 0, sum(gc.values())))
             curve.append({"threshold": t, "precision": m["precision"], "recall": m["recall"],
-                          "f1": m["f1"]})  # fmt: skip
+                          "f1": m["f1"], "recall_low": _recall_low(pairs)})  # fmt: skip
     finally:
         refiner.config.line_threshold = saved
     return curve
 
 
 def pick_threshold(curve: list[dict], min_recall: float = DEFAULT_RECALL_TARGET) -> dict:
-    """The point with the best precision among those with recall >= ``min_recall``; when none
-    reaches it, the point with the highest recall (ties: the better precision)."""
-    meeting = [p for p in curve if p["recall"] >= min_recall]
+    """The point with the best precision among those whose recall (``recall_low`` when the
+    curve has it) is >= ``min_recall``; when none reaches it, the point with the highest
+    recall (ties: the better precision)."""
+    def recall(p):
+        return p.get("recall_low", p["recall"])
+
+    meeting = [p for p in curve if recall(p) >= min_recall]
     if meeting:
         return max(meeting, key=lambda p: (p["precision"], -p["threshold"]))
-    return max(curve, key=lambda p: (p["recall"], p["precision"]))
+    return max(curve, key=lambda p: (recall(p), p["precision"]))
 
 
 def calibrate_threshold(refiner, docs: list[dict], min_recall: float = DEFAULT_RECALL_TARGET,
@@ -61,5 +90,6 @@ def calibrate_threshold(refiner, docs: list[dict], min_recall: float = DEFAULT_R
     point = pick_threshold(curve, min_recall)
     refiner.config.line_threshold = point["threshold"]
     return {"threshold": point["threshold"], "min_recall": min_recall,
-            "met": point["recall"] >= min_recall, "point": point, "curve": curve,
+            "met": point.get("recall_low", point["recall"]) >= min_recall, "point": point,
+            "curve": curve, "bootstrap": BOOTSTRAP,
             "docs": sum(1 for d in docs if d.get("gold_text"))}  # fmt: skip

@@ -13,6 +13,11 @@ CURVE = [{"threshold": 0.3, "precision": 0.95, "recall": 0.90, "f1": 0.92},
          {"threshold": 0.7, "precision": 0.85, "recall": 0.97, "f1": 0.91}]
 
 
+def test_pick_threshold_uses_the_confident_recall_when_known():
+    curve = [dict(p, recall_low=p["recall"] - 0.03) for p in CURVE]
+    assert pick_threshold(curve, 0.95)["threshold"] == 0.7  # 0.5's recall is 0.95 on average only
+
+
 def test_pick_threshold_meets_recall_at_best_precision():
     assert pick_threshold(CURVE, 0.95)["threshold"] == 0.5
     assert pick_threshold(CURVE, 0.99)["threshold"] == 0.7  # unreachable: highest recall
@@ -28,6 +33,8 @@ def test_curve_and_calibration_on_a_tagger(tagger_model):
     assert curve[-1]["recall"] >= curve[0]["recall"]  # a higher threshold keeps more
     assert curve[-1]["recall"] == pytest.approx(1.0)  # p >= 1.0 removes nothing
     assert refiner.config.line_threshold == 0.5  # the sweep leaves the refiner as it was
+    # the bootstrap's 5th percentile: never above the measured recall
+    assert all(p["recall_low"] <= p["recall"] + 1e-12 for p in curve)
     report = calibrate_threshold(refiner, docs, min_recall=0.99, min_docs=5)
     assert refiner.config.line_threshold == report["threshold"] and report["met"]
     assert calibrate_threshold(refiner, docs[:2], min_docs=5) is None
