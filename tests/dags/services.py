@@ -118,7 +118,7 @@ class Airflow:
         themselves in their own process group, so ``killpg`` alone would miss them): what a
         machine that dies does. Returns the pids killed."""
         proc = self.processes[name]
-        pids = [pid for pid in _session_pids(proc.pid)]
+        pids = _session_pids(proc.pid)
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
