@@ -7,7 +7,7 @@ never used to pick anything). One JSON line per run goes to bench/out/train_resu
 ``table`` prints them all.
 
     python bench/seedset.py                          # the seed set (once, ~30 s)
-    python bench/train.py run default                # the shipped checkpoint (models/line-tagger)
+    python bench/train.py run default                # the shipped checkpoint (prox_tasks/models/line-tagger)
     python bench/train.py run teacher                # reference rows: the teacher, keep-all
     python bench/train.py run tagger-nolex           # ablations (see VARIANTS)
     python bench/train.py run lm-tiny-lines --minutes 15

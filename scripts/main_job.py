@@ -6,7 +6,7 @@
 
 Each DAG runs once with ``dag.test()`` against a real Airflow metadata DB (SQLite under
 ``$PROX_HOME/airflow``), in order, with the embedded defaults: the ``rules`` teacher, the
-line-tagger refiner (the shipped ``models/line-tagger`` fine-tuned on the new seed set, or
+line-tagger refiner (the shipped ``prox_tasks/models/line-tagger`` fine-tuned on the new seed set, or
 trained from scratch without it), local storage and the SQLite catalog. Prints where the
 refined corpus and its report are.
 
@@ -77,11 +77,13 @@ def run_dag(dagbag, dag_id: str, conf: dict):
 
 
 def main(argv: list[str] | None = None) -> int:
+    from prox_tasks.models import SHIPPED_MODEL
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=str(REPO / "data" / "sample" / "sample.jsonl.gz"))
     parser.add_argument("--sample-size", type=int, default=300, help="documents to label")
     parser.add_argument("--epochs", type=float, default=3, help="refiner training epochs")
-    parser.add_argument("--base", default=str(REPO / "models" / "line-tagger"),
+    parser.add_argument("--base", default=str(SHIPPED_MODEL),
                         help="refiner to fine-tune (default: the shipped one; '' trains "
                         "from scratch)")
     parser.add_argument("--shard-docs", type=int, default=100, help="documents per shard")

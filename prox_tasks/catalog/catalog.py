@@ -310,7 +310,7 @@ class Catalog:
         return sorted(p.stem for p in (sql_dir() / "reports").glob("*.sql"))
 
     def report(self, name: str, **params) -> list[dict]:
-        """Run ``sql/reports/<name>.sql`` with named parameters; rows as dicts."""
+        """Run ``<sql_dir>/reports/<name>.sql`` with named parameters; rows as dicts."""
         if name not in self.report_names():
             raise KeyError(f"no report {name!r}; have {self.report_names()}")
         sql = (sql_dir() / "reports" / f"{name}.sql").read_text()

@@ -1,4 +1,5 @@
-"""Versioned SQL migrations from ``sql/migrations/``, applied automatically and once each."""
+"""Versioned SQL migrations from ``prox_tasks/catalog/sql/migrations/`` (package data, so an
+installed ``prox`` has them), applied automatically and once each."""
 
 from __future__ import annotations
 
@@ -39,14 +40,27 @@ class Migration:
         return [part.strip() for part in text.split(";") if part.strip()]
 
 
+#: The catalog's SQL (migrations, report queries), shipped inside the package.
+SQL_DIR = Path(__file__).resolve().parent / "sql"
+
+
 def sql_dir() -> Path:
-    """``PROX_SQL_DIR``, else the repository's ``sql/`` folder."""
+    """``PROX_SQL_DIR``, else the package's ``sql/`` folder (:data:`SQL_DIR`)."""
     env = os.environ.get("PROX_SQL_DIR")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "sql"
+    return Path(env) if env else SQL_DIR
 
 
 def load_migrations(directory: Path | None = None) -> list[Migration]:
+    """The migrations in ``<directory>/migrations`` (default :func:`sql_dir`), in order.
+
+    Raises:
+        MigrationError: none found (a broken installation: the catalog would have no
+            tables), a badly named file, or two of the same version.
+    """
     folder = (directory or sql_dir()) / "migrations"
+    if not any(folder.glob("*.sql")):
+        raise MigrationError(f"no catalog migrations in {folder}: this prox installation is "
+                             "incomplete (reinstall it, or set PROX_SQL_DIR)")
     found = []
     for path in sorted(folder.glob("*.sql")):
         match = MIGRATION_NAME.match(path.name)

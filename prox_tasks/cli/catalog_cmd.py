@@ -24,7 +24,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     lst = sub.add_parser("list", help="list snapshots, shards (--snapshot), models, releases")
     lst.add_argument("what", choices=sorted(LISTS))
     lst.add_argument("--snapshot", default=None)
-    rep = sub.add_parser("report", help="run a report query from sql/reports/")
+    rep = sub.add_parser("report", help="run a report query (prox_tasks/catalog/sql/reports/)")
     rep.add_argument("name", nargs="?", help="report name (omit to list them)")
     rep.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
     p.set_defaults(func=run)

@@ -4,7 +4,7 @@
 
 - an explicit URI or path (local, ``file://``, ``s3://``): that model;
 - ``"default"``: the shipped default (``$PROX_DEFAULT_MODEL``, else the line tagger shipped
-  in ``models/line-tagger``);
+  in ``prox_tasks/models/line-tagger``);
 - ``"promoted"``: the promoted model, which must exist (:class:`NoModelError` otherwise);
 - ``None`` (nothing asked): the promoted model, else the shipped default.
 
@@ -26,7 +26,9 @@ DEFAULT_MODEL = "default"
 PROMOTED_MODEL = "promoted"
 DEFAULT_NAME = "refiner"
 DEFAULT_MODEL_ENV = "PROX_DEFAULT_MODEL"
-SHIPPED_MODEL = Path(__file__).resolve().parents[2] / "models" / "line-tagger"
+#: The shipped default checkpoint: package data (``pip install .`` ships it), the one place
+#: its path is named.
+SHIPPED_MODEL = Path(__file__).resolve().parent / "line-tagger"
 
 
 class NoModelError(LookupError):

@@ -30,14 +30,15 @@ def prox_home(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session", autouse=True)
 def default_refiner(tmp_path_factory):
-    """The refiner the DAG runs use: the shipped ``models/line-tagger`` when the repository
+    """The refiner the DAG runs use: the shipped ``prox_tasks/models/line-tagger`` when the repository
     has it; otherwise one trained here (rules-teacher labels of 80 sample documents, two
     epochs, seconds on 2 cores) and exported as ``PROX_DEFAULT_MODEL``."""
     import gzip
     import json
     import os
 
-    shipped = REPO / "models" / "line-tagger"
+    from prox_tasks.models import SHIPPED_MODEL as shipped
+
     if (shipped / "refiner.json").exists() or os.environ.get("PROX_DEFAULT_MODEL"):
         yield os.environ.get("PROX_DEFAULT_MODEL") or str(shipped)
         return
