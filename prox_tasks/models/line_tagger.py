@@ -33,6 +33,9 @@ WEIGHTS = "model.safetensors"
 REFINER_FILE = "refiner.json"
 FORMAT = 2  # 1: doc head without kept-line statistics; 2: with them
 KEPT_FEATURES = 9
+# characters featurized at once: the batch features' temporaries (~40 bytes per character)
+# stay bounded whatever the refine batch holds
+FEATURE_CHARS = 2_000_000
 
 
 class TaggerFormatError(ValueError):
@@ -185,6 +188,20 @@ def tensorize_batch(texts: list[str], buckets: int, stats: bool = True) -> list[
     return out
 
 
+def _parts(texts: list[str], chars: int):
+    """Consecutive groups of ``texts`` of about ``chars`` characters (at least one text)."""
+    part: list[str] = []
+    size = 0
+    for text in texts:
+        if part and size + len(text) > chars:
+            yield part
+            part, size = [], 0
+        part.append(text)
+        size += len(text)
+    if part:
+        yield part
+
+
 def tensorize(text: str, buckets: int, stats: bool = True) -> DocFeatures:
     """:func:`tensorize_batch` of one text."""
     return tensorize_batch([text], buckets, stats)[0]
@@ -280,8 +297,9 @@ class LineTaggerRefiner:
         import torch
 
         started = time.perf_counter()
-        feats = tensorize_batch([t or "" for t in texts], self.config.buckets,
-                                self.config.kept_stats)  # fmt: skip
+        feats = []
+        for part in _parts([t or "" for t in texts], FEATURE_CHARS):
+            feats += tensorize_batch(part, self.config.buckets, self.config.kept_stats)
         featurized = time.perf_counter()
         self.phases["features"] += featurized - started
         # documents of similar length batched together: little padding
