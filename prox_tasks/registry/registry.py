@@ -134,8 +134,14 @@ class ModelRegistry:
         self.catalog = catalog
 
     def uri(self, name: str, *parts: str) -> str:
-        """``<root>/<name>/<parts...>``."""
-        return join_uri(self.root, name, *parts)
+        """``<root>/<name>/<parts...>``.
+
+        Raises:
+            prox_tasks.storage.names.InvalidName: ``name`` is not one safe path component.
+        """
+        from prox_tasks.storage.names import check_name
+
+        return join_uri(self.root, check_name(name, "model name"), *parts)
 
     def publish(self, folder, name: str, kind: str, training_config: dict,
                 seed_set: dict, metrics: dict) -> dict:

@@ -92,3 +92,14 @@ def test_catalog_registration(tmp_path):
         assert row["version"] == rec["version"] and row["uri"] == rec["uri"]
     finally:
         catalog.close()
+
+
+def test_a_model_name_that_would_leave_the_registry_is_refused(tmp_path):
+    from prox_tasks.registry import ModelRegistry
+    from prox_tasks.storage.names import InvalidName
+
+    registry = ModelRegistry(tmp_path / "registry")
+    for name in ("../escaped", "a/b", ".."):
+        with pytest.raises(InvalidName, match="invalid model name"):
+            registry.promoted(name)
+    assert registry.promoted("refiner") is None
