@@ -160,8 +160,9 @@ def run_export(args) -> dict:
     history = [{"epoch": h["epoch"], "loss": h["loss"],
                 **{k: h["valid"].get(k) for k in ("doc_f1", "line_f1", "word_f1", "word_recall")}}
                for h in state["history"]]  # fmt: skip
-    record = {"seed_set": manifest["version"], "epochs_done": state["epoch"],
-              "best_epoch": state["best"]["epoch"], "train_seconds": state.get("seconds"),
+    record = {"seed_set": {"version": manifest["version"], "train_docs": manifest["docs"]["train"]},
+              "train": {"epochs": state["epoch"], "best_epoch": state["best"]["epoch"],
+                        "train_seconds": state.get("seconds")},
               "history": history, "calibration": calibration}  # fmt: skip
     (Path(folder) / "TRAINING.json").write_text(json.dumps(record, indent=2) + "\n")
     return {"variant": f"export of {args.work}", "metrics": {"docs": 0}, **record}
