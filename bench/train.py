@@ -68,31 +68,10 @@ def folder_bytes(path: Path) -> int:
 
 
 def score(refiner, docs: list[dict]) -> dict:
-    """Teacher agreement and word P/R/F1 vs gold (:func:`evaluate_programs`), plus word
-    P/R/F1 per page type of the documents with gold (one prediction pass)."""
-    from prox_tasks.training.evaluate import evaluate_programs
+    """Teacher agreement and word P/R/F1 vs gold, and word P/R/F1 per page type."""
+    from prox_tasks.training.evaluate import evaluate_refiner
 
-    texts = [d.get("text") or "" for d in docs]
-    start = time.perf_counter()
-    doc_programs = refiner.predict_doc(texts)
-    chunk_programs = refiner.predict_chunks(texts)
-    seconds = time.perf_counter() - start
-    metrics = evaluate_programs(docs, doc_programs, chunk_programs)
-    metrics.update(predict_seconds=seconds, docs_per_s=len(docs) / seconds if seconds else None,
-                   by_page_type=by_page_type(docs, doc_programs, chunk_programs))  # fmt: skip
-    return metrics
-
-
-def by_page_type(docs, doc_programs, chunk_programs) -> dict:
-    from prox_tasks.evaluation import word_prf_per_group
-    from prox_tasks.programs import execute
-
-    gold = [i for i, d in enumerate(docs) if d.get("gold_text")]
-    refined = [execute(docs[i]["text"], doc_programs[i], chunk_programs[i]).text for i in gold]
-    groups = [docs[i].get("page_type") or "other" for i in gold]
-    per = word_prf_per_group(refined, [docs[i]["gold_text"] for i in gold], groups)
-    return {k: {m: round(v[m], 4) for m in ("precision", "recall", "f1")} | {"docs": v["docs"]}
-            for k, v in per.items()}  # fmt: skip
+    return evaluate_refiner(refiner, docs, group_field="page_type")
 
 
 # one tagger per source of labels, same budget: (seed folder, train docs, epochs)
@@ -186,9 +165,8 @@ def run_teachers(args) -> dict:
             docs = [{**d, **rules.label(d["text"]).to_dict()} for d in docs]
         if folder == "seed-html":
             docs = [d for d in docs if d.get("has_html")]
-        m = evaluate_programs(docs, [d["doc_program"] for d in docs], [d["chunk_program"] for d in docs])
-        m["by_page_type"] = by_page_type(docs, [d["doc_program"] for d in docs],
-                                         [d["chunk_program"] for d in docs])  # fmt: skip
+        m = evaluate_programs(docs, [d["doc_program"] for d in docs],
+                              [d["chunk_program"] for d in docs], group_field="page_type")
         rows.append({"variant": f"{name} (reference)", "metrics": m})
     return rows
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 
-from prox_tasks.evaluation import word_prf
+from prox_tasks.evaluation import word_prf, word_prf_per_group
 from prox_tasks.programs import execute
 from prox_tasks.training.metrics import (
     doc_metrics,
@@ -19,8 +19,11 @@ from prox_tasks.training.metrics import (
 )
 
 
-def evaluate_programs(docs: list[dict], doc_programs: list[str], chunk_programs: list[str]) -> dict:
-    """Metrics of predicted programs against the docs' teacher programs and gold."""
+def evaluate_programs(docs: list[dict], doc_programs: list[str], chunk_programs: list[str],
+                      group_field: str | None = None) -> dict:
+    """Metrics of predicted programs against the docs' teacher programs and gold; with
+    ``group_field`` (e.g. ``page_type``) also ``by_<group_field>``: the model's word P/R/F1
+    against gold per value of that field."""
     n_lines = [(d.get("text") or "").count("\n") + 1 for d in docs]
     out = doc_metrics(doc_programs, [d.get("doc_program") for d in docs])
     out.update(line_metrics(
@@ -46,6 +49,12 @@ def evaluate_programs(docs: list[dict], doc_programs: list[str], chunk_programs:
             out[f"{name}_recall"] = scores["recall"]
             out[f"{name}_f1"] = scores["f1"]
         out["gold_docs"] = len(gold)
+        if group_field:
+            groups = [d.get(group_field) or "other" for _, d in gold]
+            per = word_prf_per_group(model, golds, groups)
+            out[f"by_{group_field}"] = {
+                k: {m: round(v[m], 4) for m in ("precision", "recall", "f1")} | {"docs": v["docs"]}
+                for k, v in per.items()}  # fmt: skip
     return out
 
 
@@ -70,7 +79,7 @@ def evaluate_model(model: str, docs: list[dict], backend: str | None = None,
         refiner.close()
 
 
-def evaluate_refiner(refiner, docs: list[dict]) -> dict:
+def evaluate_refiner(refiner, docs: list[dict], group_field: str | None = None) -> dict:
     """Run ``refiner`` on ``docs`` and score it (see :func:`evaluate_programs`).
 
     Adds ``predict_seconds`` and ``docs_per_s`` (both levels together).
@@ -80,7 +89,7 @@ def evaluate_refiner(refiner, docs: list[dict]) -> dict:
     doc_programs = refiner.predict_doc(texts)
     chunk_programs = refiner.predict_chunks(texts)
     elapsed = time.perf_counter() - start
-    out = evaluate_programs(docs, doc_programs, chunk_programs)
+    out = evaluate_programs(docs, doc_programs, chunk_programs, group_field)
     out["predict_seconds"] = elapsed
     out["docs_per_s"] = len(docs) / elapsed if elapsed > 0 else 0.0
     return out
