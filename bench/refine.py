@@ -129,7 +129,9 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts compared (empty: no "
                         "speed runs)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker")
-    parser.add_argument("--pages", type=Path, default=ROOT.parent.parent / "shared" / "data")
+    parser.add_argument("--pages", type=Path, default=next(
+        (p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
+         if p.is_dir()), ROOT / "data"), help="folder of */*.jsonl.gz page collections")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp"))
                         / "prox-bench-refine")
     parser.add_argument("--feature-docs", type=int, default=1000,

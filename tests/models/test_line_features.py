@@ -17,7 +17,9 @@ from tests.models import line_features_reference as reference
 
 BUCKETS = 1 << 15
 ROOT = Path(__file__).resolve().parents[2]
-SHARED = ROOT.parent.parent / "shared" / "data"  # the worktree's (or main's) ../shared/data
+# ../shared/data beside the checkout (a worktree sits one level deeper)
+SHARED = next((p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
+               if p.is_dir()), ROOT / "missing")  # fmt: skip
 EDGE_CASES = [
     "",
     "\n",
