@@ -20,7 +20,9 @@ DOC = """
 Refines one crawl partition the ProX way and releases it only when it passes the quality gate.
 
 1. **resolve** — the run's input (`input_uri` with `{ds}` filled in) and the snapshot folder
-   `<output_root>/snapshots/<snapshot_name or crawl-ds>`.
+   `<output_root>/snapshots/<snapshot_name or crawl-ds>`. **wait_for_partition** — a
+   scheduled or backfill run waits for a late crawl partition (reschedule mode, every
+   `PROX_PARTITION_POKE_S`, at most `PROX_PARTITION_WAIT_S`); a manual run does not wait.
 2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic).
    `keep_threshold` (tagger models) overrides the model's calibrated keep threshold: higher
    keeps more text (word recall up, precision down). `quality_filter` adds the
@@ -40,6 +42,10 @@ Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapsh
 
 @dag(
     dag_id="prox_refine_snapshot",
+    description="Nightly: refine the day's crawl partition, gate it with Great Expectations, "
+                "release it as latest.json",
+    owner_links=cfg.owner_links(),
+    dagrun_timeout=cfg.dagrun_timeout("PROX_REFRESH_TIMEOUT_S", 24 * 3600),
     # Each run covers one day's crawl partition: the data interval [D, D+1) runs after D ends.
     schedule=CronDataIntervalTimetable(os.environ.get("PROX_REFRESH_CRON", "0 0 * * *"),
                                        timezone="UTC"),
@@ -54,12 +60,21 @@ Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapsh
 def prox_refine_snapshot():
     @task
     def resolve(params=None, ds=None, run_id=None, dag=None, dag_run=None) -> dict:
+        """Check the run's Params; name the snapshot and its input partition."""
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)
             return refresh.resolve_snapshot(dict(params), ds, run_id)
 
+    @task.sensor(poke_interval=cfg.partition_poke(), timeout=cfg.partition_wait(),
+                 mode="reschedule")
+    def wait_for_partition(snapshot: dict, dag_run=None) -> bool:
+        """Wait until the crawl partition has arrived (scheduled and backfill runs); a manual
+        run goes on at once, and `plan` names what is missing."""
+        return dag_run.run_type == "manual" or refresh.partition_arrived(snapshot)
+
     @task
     def plan(snapshot: dict, params=None) -> list[dict]:
+        """Cut the input into shards (`manifest.json`); one work item per mapped task."""
         with fail_fast(AirflowFailException):
             return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
                                 params["model"], params["backend"], params["reprocess"],
@@ -69,25 +84,34 @@ def prox_refine_snapshot():
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
     def refine_shard(batch: dict) -> dict:
+        """Refine the shard(s) of one work item; progress lines every `PROX_PROGRESS_EVERY`
+        documents (docs/s, ETA, model, documents resumed from checkpoints)."""
         get_current_context()["prox_shard_label"] = batch["label"]
         return refresh.refine_batch(batch)
 
     @task
     def collect(snapshot: dict, results) -> dict:
+        """Totals over every shard; the snapshot becomes `refined` in the catalog."""
         return refresh.collect(snapshot, list(results[:]))  # one request for all shards
 
     @task
     def quality_gate(snapshot: dict, totals: dict, params=None) -> dict:
+        """Great Expectations suites over the snapshot; a failure lists each failed check
+        with its observed value and threshold. Data Docs and `gate.json`: the PROX report's
+        snapshot page (Browse → PROX report)."""
         with fail_fast(AirflowFailException):  # a failed gate: retrying cannot help
             return refresh.gate(snapshot, dict(params))
 
     @task(outlets=[REFINED_CORPUS])
     def release(snapshot: dict, gate: dict, params=None) -> dict:
+        """Re-check the gate and every shard's checksum; replace `latest.json` last."""
         with fail_fast(AirflowFailException):
             return refresh.release(snapshot, params["dry_run"])
 
     snapshot = resolve()
-    results = refine_shard.expand(batch=plan(snapshot))
+    work = plan(snapshot)
+    wait_for_partition(snapshot) >> work
+    results = refine_shard.expand(batch=work)
     totals = collect(snapshot, results)
     release(snapshot, quality_gate(snapshot, totals))
 

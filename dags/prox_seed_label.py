@@ -39,6 +39,9 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
 
 @dag(
     dag_id="prox_seed_label",
+    description="Label a seed set with a teacher (rules, diff, html, LLM); manual",
+    owner_links=cfg.owner_links(),
+    dagrun_timeout=cfg.dagrun_timeout("PROX_SEED_TIMEOUT_S", 12 * 3600),
     schedule=None,
     start_date=cfg.start_date(),
     catchup=False,
@@ -71,29 +74,35 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
 def prox_seed_label():
     @task
     def sample(params=None, ds=None, run_id=None, dag=None, dag_run=None) -> dict:
+        """Stratified sample of the snapshot to label; a versioned manifest."""
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)
             return seeding.sample(dict(params), ds, run_id)
 
     @task
     def shards(plan: dict) -> list[int]:
+        """The sample's shard indices, one mapped labeling task each."""
         return plan["shards"]
 
     @task(pool=cfg.POOL_TEACHER, map_index_template="{{ prox_label_part }}")
     def label_shard(plan: dict, index: int, params=None) -> dict:
+        """Label one shard with the teacher (pool `teacher_api`); rejected rows keep their reason."""
         get_current_context()["prox_label_part"] = f"part-{index:05d}"
         return seeding.label_shard(plan, index, params["teacher_options"])
 
     @task
     def validate(plan: dict, parts, params=None) -> dict:
+        """Every label parses and runs on its document; counts of rejected labels by reason."""
         return seeding.validate(plan, list(parts[:]), params["max_invalid_rate"])
 
     @task
     def split(plan: dict, parts, checked: dict, params=None) -> dict:
+        """Train/validation/test split of the labeled documents."""
         return seeding.split(plan, list(parts[:]), checked, params["valid_percent"])
 
     @task(outlets=[SEED_SET])
     def register(plan: dict, seed_set: dict, *, outlet_events=None) -> dict:
+        """Record the seed set in the catalog and emit the `prox_seed_set` Asset."""
         event = seeding.register(plan, seed_set)
         outlet_events[SEED_SET].extra = event
         return event

@@ -35,6 +35,9 @@ with `seed_uri`.
 
 @dag(
     dag_id="prox_train_refiner",
+    description="Train, evaluate and promote the refining model on a new seed set",
+    owner_links=cfg.owner_links(),
+    dagrun_timeout=cfg.dagrun_timeout("PROX_TRAIN_RUN_TIMEOUT_S", 24 * 3600),
     schedule=[SEED_SET],
     start_date=cfg.start_date(),
     catchup=False,
@@ -67,6 +70,7 @@ def prox_train_refiner():
     @task
     def resolve_seed_set(params=None, triggering_asset_events=None, dag=None,
                          dag_run=None) -> dict:
+        """The seed set to train on: the triggering Asset event's, or the `seed_set` Param."""
         events = [dict(e.extra or {}) for e in (triggering_asset_events or {}).get(SEED_SET, [])]
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)
@@ -74,14 +78,17 @@ def prox_train_refiner():
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.train_timeout())
     def train(seed: dict, params=None) -> dict:
+        """Train the candidate refining model on the seed set (pool `gpu`)."""
         return training.train(seed, dict(params))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue())
     def evaluate(seed: dict, candidate: dict, params=None) -> dict:
+        """Score the candidate and the promoted model on the same held-out documents (pool `gpu`)."""
         return training.evaluate(seed, candidate, dict(params))
 
     @task(outlets=[REFINER])
     def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
+        """Promote the candidate when it beats the incumbent; skipped otherwise."""
         decision = training.promote(seed, candidate, incumbent)
         if not decision["promoted"]:
             raise AirflowSkipException(f"not promoted: {decision['reason']}")

@@ -46,15 +46,44 @@ def _seconds(env: str, default: float) -> timedelta:
 
 def default_args() -> dict:
     """Every task retries with exponential backoff (``PROX_RETRIES``, ``PROX_RETRY_DELAY_S``,
-    ``PROX_MAX_RETRY_DELAY_S``) and names its pool."""
+    ``PROX_MAX_RETRY_DELAY_S``), names its pool, and notifies on its final failure when the
+    alert connection exists (:mod:`prox_tasks.pipeline.alerts`)."""
+    from prox_tasks.pipeline.alerts import FailureNotifier
+
     return {
         "owner": "prox",
+        "on_failure_callback": [FailureNotifier()],
         "retries": int(os.environ.get("PROX_RETRIES", 3)),
         "retry_delay": _seconds("PROX_RETRY_DELAY_S", 60),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": _seconds("PROX_MAX_RETRY_DELAY_S", 1800),
         "pool": POOL_DEFAULT,
     }
+
+
+def owner_links() -> dict:
+    """The owner ``prox`` in the DAG list links to ``PROX_OWNER_LINK`` (a team page or a
+    ``mailto:``; default: the PROX report under ``AIRFLOW__API__BASE_URL``, Airflow wants an
+    absolute URL)."""
+    base = os.environ.get("AIRFLOW__API__BASE_URL") or "http://localhost:8080"
+    return {"prox": os.environ.get("PROX_OWNER_LINK") or f"{base.rstrip('/')}/prox/"}
+
+
+def dagrun_timeout(env: str, default_s: int) -> timedelta:
+    """A whole run's time limit (``env`` seconds, else ``default_s``): a run that hangs
+    fails and frees its ``max_active_runs`` slot for the next partition."""
+    return _seconds(env, default_s)
+
+
+def partition_wait() -> timedelta:
+    """How long a scheduled run waits for its crawl partition (``PROX_PARTITION_WAIT_S``,
+    default 6 h) before it fails."""
+    return _seconds("PROX_PARTITION_WAIT_S", 6 * 3600)
+
+
+def partition_poke() -> timedelta:
+    """How often the partition sensor looks (``PROX_PARTITION_POKE_S``, default 5 min)."""
+    return _seconds("PROX_PARTITION_POKE_S", 300)
 
 
 def shard_timeout() -> timedelta:

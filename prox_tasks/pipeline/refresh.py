@@ -60,6 +60,17 @@ def shard_batches(n_shards: int, max_map_length: int) -> list[list[int]]:
     return [list(range(i, min(i + size, n_shards))) for i in range(0, n_shards, size)]
 
 
+def partition_arrived(snapshot: dict) -> bool:
+    """Whether the run's input (``snapshot["input_uri"]``) holds a readable file yet."""
+    from prox_tasks.corpus.readers import input_files
+
+    try:
+        return bool(input_files(snapshot["input_uri"]))
+    except FileNotFoundError:
+        log.info("crawl partition %s has not arrived yet", snapshot["input_uri"])
+        return False
+
+
 def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False,
          keep_threshold: float | None = None, quality: str = "off") -> list[dict]:

@@ -1,7 +1,7 @@
 EXPECTED = {
     "prox_seed_label": {"sample", "shards", "label_shard", "validate", "split", "register"},
     "prox_train_refiner": {"resolve_seed_set", "train", "evaluate", "promote"},
-    "prox_refine_snapshot": {"resolve", "plan", "refine_shard", "collect", "quality_gate",
+    "prox_refine_snapshot": {"resolve", "wait_for_partition", "plan", "refine_shard", "collect", "quality_gate",
                              "release"},
 }
 POOLS = {("prox_refine_snapshot", "refine_shard"): "gpu", ("prox_train_refiner", "train"): "gpu",
@@ -23,6 +23,14 @@ def test_expected_tasks_retries_and_pools(dagbag):
             assert task.pool, task.task_id
             assert task.pool == POOLS.get((dag_id, task.task_id), "default_pool"), task.task_id
         assert dag.doc_md and len(dag.doc_md) > 200
+        assert dag.description and dag.owner_links["prox"].endswith("/prox/")
+        assert dag.dagrun_timeout is not None
+        for task in dag.tasks:
+            docs = task.doc_md or task.doc or (getattr(task, "partial_kwargs", None) or {}).get(
+                "doc_md") or getattr(getattr(task, "python_callable", None), "__doc__", None)
+            assert docs, f"{dag_id}.{task.task_id} has no docs in the UI"
+            assert any(type(c).__name__ == "FailureNotifier"
+                       for c in task.on_failure_callback or []), task.task_id
 
 
 def test_refine_is_mapped_named_and_timed(dagbag):

@@ -67,13 +67,21 @@ def test_run_releases_the_snapshot(world, released):
     assert sum(s["docs_read"] for s in shards) == 30
 
 
-def test_corrupted_shard_fails_gate_and_releases_nothing(world, released):
+def test_corrupted_shard_fails_gate_releases_nothing_and_notifies(world, released,
+                                                                   monkeypatch):
     from prox_tasks.catalog import Catalog
+    from tests.pipeline.loopback_servers import WebhookServer
 
     before = (world["corpus"] / "latest.json").read_bytes()
     bad = write_jsonl(world["root"] / "crawl" / "bad.jsonl", sample_rows(20), garbage=10)
-    dag_run = run(world, "corrupt", input_uri=str(bad))
+    with WebhookServer() as hook:
+        monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": hook.port, "schema": "alert"}))
+        dag_run = run(world, "corrupt", input_uri=str(bad))
     assert dag_run.state == "failed"
+    [alert] = [h["body"] for h in hook.received]  # one message: the gate, not retried
+    assert alert["task_id"] == "quality_gate" and alert["dag_id"] == "prox_refine_snapshot"
+    assert "quarantine_rate" in alert["error"] and "expected at most 0.05" in alert["error"]
     ti = tis(dag_run)
     assert ti[("quality_gate", -1)].state == "failed"
     assert ti[("quality_gate", -1)].try_number == 1  # a failed gate is not retried

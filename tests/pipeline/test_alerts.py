@@ -1,0 +1,53 @@
+"""Failure notifications sent to real loopback servers (webhook and SMTP)."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from prox_tasks.pipeline.alerts import FailureNotifier
+from tests.pipeline.loopback_servers import SMTPServer, WebhookServer
+
+
+def _context():
+    ti = SimpleNamespace(dag_id="prox_refine_snapshot", task_id="quality_gate",
+                         run_id="scheduled__2026-01-05T00:00:00+00:00", map_index=-1,
+                         try_number=1, log_url="http://127.0.0.1:8080/log")
+    return {"task_instance": ti, "exception": RuntimeError("quality gate failed for s"),
+            "logical_date": "2026-01-05T00:00:00+00:00"}
+
+
+def test_webhook_receives_the_failure(monkeypatch):
+    with WebhookServer() as server:
+        monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": server.port,
+             "schema": "hooks/prox"}))
+        FailureNotifier()(_context())
+    [hit] = server.received
+    assert hit["path"] == "/hooks/prox"
+    assert hit["body"]["subject"] == ("[prox] prox_refine_snapshot "
+                                      "scheduled__2026-01-05T00:00:00+00:00: quality_gate failed")
+    assert hit["body"]["error"] == "RuntimeError: quality gate failed for s"
+
+
+def test_smtp_server_receives_the_failure(monkeypatch):
+    with SMTPServer() as server:
+        monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
+            {"conn_type": "smtp", "host": "127.0.0.1", "port": server.port,
+             "extra": {"to": "data-team@example.org", "from": "airflow@example.org"}}))
+        FailureNotifier()(_context())
+        for _ in range(100):
+            if server.received:
+                break
+            __import__("time").sleep(0.05)
+    [(sender, recipients, data)] = server.received
+    assert sender == "airflow@example.org" and recipients == ["data-team@example.org"]
+    assert "Subject: [prox] prox_refine_snapshot" in data and "quality gate failed" in data
+
+
+def test_nothing_sent_without_a_connection_and_a_dead_server_does_not_raise(monkeypatch):
+    monkeypatch.delenv("AIRFLOW_CONN_PROX_ALERTS", raising=False)
+    monkeypatch.setattr("prox_tasks.connections.airflow_installed", lambda: False)
+    FailureNotifier()(_context())  # no connection: nothing to do
+    monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", "http://127.0.0.1:9/hook")
+    FailureNotifier()(_context())  # refused: logged, never raised
