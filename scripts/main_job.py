@@ -150,8 +150,13 @@ def main(argv: list[str] | None = None) -> int:
           f" {sum(c['success'] for c in gate['checks'])}/{len(gate['checks'])} checks)")
     print(f"data docs:        {gate['data_docs_uri']}")
     print(f"catalog:          {settings.catalog_url()}")
-    print("Airflow UI:       AIRFLOW_HOME=" + os.environ["AIRFLOW_HOME"] +
-          " airflow standalone  (then open the 'PROX report' view; docs/airflow.md)")
+    env = airflow_env(Path(os.environ["PROX_HOME"]))
+    exports = " ".join(f"{k}={env[k]}" for k in (
+        "PROX_HOME", "PROX_MODEL_REGISTRY", "AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER",
+        "AIRFLOW__CORE__PLUGINS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES"))
+    print("Airflow UI:       export " + exports + " AIRFLOW__API__HOST=127.0.0.1")
+    print("                  airflow standalone   # http://127.0.0.1:8080, Browse -> PROX "
+          "report; docs/airflow.md")
     return 0
 
 
