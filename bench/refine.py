@@ -160,7 +160,7 @@ def main() -> None:
         print(f"workers {workers} (threads {args.threads}, {r['shards']} shards): "
               f"{r['docs']} docs in {r['wall']:.1f} s wall = {r['docs'] / r['wall']:.0f} docs/s; "
               f"CPU {r['cpu']:.1f} s = {r['docs'] / r['cpu']:.0f} docs/s per core; "
-              f"peak RSS {r['rss_mb']:.0f} MB; load average {r['load']:.1f}", flush=True)
+              f"peak RSS {r['rss_mb']:.0f} MiB; load average {r['load']:.1f}", flush=True)
     if runs:
         split = runs[min(runs)]["split"]
         order = ["read", "features", "forward", "chunk_phase", "execute", "checkpoint", "write"]
@@ -177,7 +177,7 @@ def main() -> None:
     for size in [512] * bool(sizes) + sizes:  # 512: one batch, the baseline
         folder = build_corpus(size, args.pages, args.work / f"corpus-{size}")
         r = run_refine(folder, args.work / f"out-size-{size}", 1, args.threads)
-        print(f"memory: {size} documents, {r['shards']} shards: peak RSS {r['rss_mb']:.0f} MB "
+        print(f"memory: {size} documents, {r['shards']} shards: peak RSS {r['rss_mb']:.0f} MiB "
               f"({r['docs'] / r['wall']:.0f} docs/s wall, {r['docs'] / r['cpu']:.0f} per "
               f"CPU-second, load average {r['load']:.1f})", flush=True)
         shutil.rmtree(args.work / f"out-size-{size}", ignore_errors=True)
