@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. A fault (bad input, I/O, S3, disk full, a bug) ends with one line
     on stderr — ``prox COMMAND: what failed`` — and exit code 1 (130 on Ctrl-C); ``-v``
     (before or after the subcommand) prints the full traceback as well."""
+    from prox_tasks.redaction import install
+
+    install()  # every printed line and log record of every subcommand goes through redact()
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") for a in argv)
     argv = [a for a in argv if a not in ("-v", "--verbose")]

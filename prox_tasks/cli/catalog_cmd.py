@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from prox_tasks.redaction import redact
 
@@ -52,7 +53,7 @@ def run(args) -> int:
             "rows": counts}))
     elif args.action == "list":
         if args.what == "shards" and not args.snapshot:
-            print("prox catalog list shards: --snapshot is required")
+            print("prox catalog: list shards needs --snapshot", file=sys.stderr)
             return 2
         _print_rows(LISTS[args.what](catalog, args))
     elif args.name is None:
@@ -62,6 +63,6 @@ def run(args) -> int:
         try:
             _print_rows(catalog.report(args.name, **params))
         except KeyError as err:
-            print(f"prox catalog report: {err.args[0]}")
+            print(f"prox catalog report: {err.args[0]}", file=sys.stderr)
             return 2
     return 0

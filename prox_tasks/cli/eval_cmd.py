@@ -29,12 +29,9 @@ def register(subparsers, name: str, help_text: str) -> None:
 def run(args) -> int:
     from prox_tasks.evaluation.files import evaluate_files
 
-    try:
-        result = evaluate_files(
-            args.refined, args.gold, args.text_field, args.gold_field, args.id_field, args.by
-        )
-    except FileNotFoundError as err:
-        print(json.dumps({"error": f"not found: {err}"}))
-        return 1
+    # a missing file ends in prox_tasks.cli.main: one line on stderr, exit code 1
+    result = evaluate_files(
+        args.refined, args.gold, args.text_field, args.gold_field, args.id_field, args.by
+    )
     print(json.dumps(result))
     return 0

@@ -144,8 +144,8 @@ def run(args) -> int:
             html_field=args.html_field,
             warc_uris=args.warc,
         )
-    except (ValueError, KeyError, FileNotFoundError, ImportError) as err:
-        print(json.dumps({"error": str(err)}))
-        return 1
+    except KeyError as err:  # str(KeyError) is the bare key in quotes; name what is missing
+        raise LookupError(f"missing {err}") from err
+    # any other failure ends in prox_tasks.cli.main: one line on stderr, exit code 1
     print(json.dumps(summary))
     return 0

@@ -22,15 +22,12 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> int:
-    from prox_tasks.corpus import ManifestConflict, plan_shards
+    from prox_tasks.corpus import plan_shards
 
-    try:
-        manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,
-                               text_field=args.text_field, id_field=args.id_field,
-                               format=args.format, overwrite=args.overwrite)
-    except (ManifestConflict, FileNotFoundError, ValueError) as err:
-        print(f"prox plan: {err}")
-        return 1
+    # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
+    manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,
+                           text_field=args.text_field, id_field=args.id_field,
+                           format=args.format, overwrite=args.overwrite)
     if args.snapshot:
         from prox_tasks.catalog import Catalog
 

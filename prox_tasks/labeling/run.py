@@ -58,7 +58,8 @@ def label_corpus(
     ``WARC-Refers-To`` names.
 
     Returns:
-        Counts: read, written, valid, rejected (by reason), quarantined (by reason),
+        Counts: read (= written + quarantined), written, valid, rejected (by reason),
+        quarantined (by reason),
         doc-level keep/drop, rows per labeling teacher (``by_teacher``), and the teacher's
         usage report when it has one.
     """
@@ -95,6 +96,7 @@ def label_corpus(
                     if isinstance(doc.meta.get(fields[needs]), str):
                         complete.append(doc)
                     else:
+                        counts["missing"] += 1
                         quarantine.add(
                             doc.source,
                             doc.offset,
@@ -126,8 +128,13 @@ def label_corpus(
         quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst") + ".quarantine.jsonl"
     )
     quarantine.write(quarantine_uri)
+    # records the reader quarantined were read too: read = written + quarantined
+    read = counts["read"] + len(quarantine) - counts["missing"]
+    if read != counts["written"] + len(quarantine):
+        raise RuntimeError(f"labeling lost documents: read {read} != written "
+                           f"{counts['written']} + quarantined {len(quarantine)}")
     summary = {
-        "read": counts["read"], "written": counts["written"], "valid": counts["valid"],
+        "read": read, "written": counts["written"], "valid": counts["valid"],
         "keep_doc": counts["keep_doc()"], "drop_doc": counts["drop_doc()"],
         "rejected": dict(rejected), "quarantined": dict(quarantine.reasons),
         "by_teacher": dict(sorted(by_teacher.items())),

@@ -50,6 +50,7 @@ def test_prox_label_survives_hostile_rows(tmp_path, capsys):
     assert main(["label", "--input", str(src), "--output", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["written"] == 6 and summary["quarantined"] == REASONS
+    assert summary["read"] == 11  # read = labeled + quarantined
     assert sorted(q["offset"] for q in _quarantine(summary["quarantine"])) == sorted(HOSTILE)
 
 

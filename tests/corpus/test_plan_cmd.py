@@ -22,4 +22,6 @@ def test_prox_plan_writes_the_manifest_and_registers_it(tmp_path, sample_rows, c
     assert main(args) == 0  # the same plan again: fine
     capsys.readouterr()
     assert main([*args[:-4], "--target-docs", "7"]) == 1  # a different plan: refused
-    assert "holds another plan" in capsys.readouterr().out
+    out = capsys.readouterr()
+    assert out.out == "" and out.err.startswith("prox plan: ") and "holds another plan" in out.err
+    assert len(out.err.strip().splitlines()) == 1

@@ -58,4 +58,5 @@ def test_missing_file_is_an_error(tmp_path, capsys):
         )
         == 1
     )
-    assert "error" in json.loads(capsys.readouterr().out)
+    out = capsys.readouterr()
+    assert out.out == "" and "nope.jsonl" in out.err and out.err.startswith("prox eval: ")

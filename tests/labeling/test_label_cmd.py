@@ -23,7 +23,7 @@ def test_prox_label_rules_writes_one_valid_row_per_document(tmp_path, capsys):
     out = tmp_path / "labels.jsonl.gz"
     assert main(["label", "--input", str(src), "--output", str(out), "--teacher", "rules"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert summary["read"] == summary["written"] == 2
+    assert (summary["read"], summary["written"]) == (4, 2)  # read = labeled + quarantined
     assert summary["quarantined"] == {"malformed_json": 1, "missing_text": 1}
     rows = _rows(out)
     assert [r["id"] for r in rows] == ["a", "b"]
@@ -61,7 +61,8 @@ def test_prox_label_llm_without_endpoint_is_a_clear_error(tmp_path, capsys):
     code = main(["label", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
                  "--teacher", "llm", "--model", "m"])  # fmt: skip
     assert code == 1
-    assert "base URL" in json.loads(capsys.readouterr().out)["error"]
+    out = capsys.readouterr()
+    assert out.out == "" and "base URL" in out.err and out.err.startswith("prox label: ")
 
 
 def test_prox_label_seed_set_registers_in_the_catalog(tmp_path, capsys):

@@ -1,0 +1,55 @@
+"""Every ``prox`` subcommand reports an expected fault the same way: nothing on stdout, one
+line ``prox COMMAND: what failed`` on stderr, exit code 1 (2 for a usage error), and the
+traceback only with ``-v``."""
+
+from __future__ import annotations
+
+import pytest
+
+from prox_tasks.cli import SUBCOMMANDS, main
+
+MISSING = "no-such-input.jsonl"
+
+
+def _failing(tmp_path) -> dict[str, list[str]]:
+    missing, out = str(tmp_path / MISSING), str(tmp_path / "out")
+    return {
+        "execute": ["execute", "--input", missing, "--output", out + ".jsonl"],
+        "plan": ["plan", "--input", missing, "--output", out],
+        "label": ["label", "--input", missing, "--output", out + ".jsonl.gz"],
+        "eval": ["eval", "--refined", missing, "--gold", missing],
+        "train": ["train", "--seed", missing, "--output", out],
+        "refine": ["refine", "--input", missing, "--output", out, "--model", "default",
+                   "--no-progress"],
+        "gate": ["gate", "--snapshot", str(tmp_path / "no-snapshot")],
+        "release": ["release", "--snapshot", str(tmp_path / "no-snapshot"), "--root", out,
+                    "--name", "../../escaped"],
+        "catalog": ["catalog", "--url", f"sqlite:///{tmp_path}/c.sqlite", "list", "shards"],
+    }
+
+
+def test_every_subcommand_is_covered(tmp_path):
+    assert set(_failing(tmp_path)) == {name for name, _, _ in SUBCOMMANDS}
+
+
+@pytest.mark.parametrize("command", [name for name, _, _ in SUBCOMMANDS])
+def test_a_fault_is_one_line_on_stderr(command, tmp_path, capsys):
+    args = _failing(tmp_path)[command]
+    code = main(args)
+    out = capsys.readouterr()
+    assert code in (1, 2), (code, out)
+    assert out.out == "", out.out
+    lines = out.err.strip().splitlines()
+    assert lines and lines[-1].startswith(f"prox {command}: "), out.err
+    assert "Traceback" not in out.err
+    # gate, release and catalog refuse before reading anything: only they need not name it
+    if command not in ("gate", "release", "catalog"):
+        assert MISSING in lines[-1]
+
+
+def test_plan_with_v_prints_the_traceback_too(tmp_path, capsys):
+    args = [*_failing(tmp_path)["plan"], "-v"]
+    assert main(args) == 1
+    out = capsys.readouterr()
+    assert out.out == "" and "Traceback" in out.err
+    assert out.err.strip().splitlines()[-1].startswith("prox plan: ")
