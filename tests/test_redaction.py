@@ -12,13 +12,12 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from prox_tasks.redaction import RedactingFilter, Redactor, redact
+from tests.loopback_http import LoopbackHTTPServer, Request, Response
 from tests.training.fixtures import make_docs
 
 CATALOG_PW = "MarkerCatalogPw4821"
@@ -65,33 +64,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-class EchoTeacher:
+class EchoTeacher(LoopbackHTTPServer):
     """An OpenAI-compatible endpoint that answers 400 with the caller's Authorization header
     echoed across the cut of the error message, as a careless server does."""
 
     def __init__(self) -> None:
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                # "HTTP 400: " + 277 + " got ": the bare key starts 8 characters before the
-                # 300-character cut of the error message
-                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
-                body = ("e" * 277 + " got " + key).encode()
-                self.send_response(400)
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
+        def echo(request: Request) -> Response:
+            # "HTTP 400: " + 277 + " got ": the bare key starts 8 characters before the
+            # 300-character cut of the error message
+            key = request.headers.get("Authorization", "").removeprefix("Bearer ")
+            return Response(400, ("e" * 277 + " got " + key).encode())
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(echo)
+        self.url += "/v1"
 
 
 def _texts_of(path: Path) -> str:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from prox_tasks.labeling.chat_client import ChatClient, ChatError
+from tests.loopback_http import LoopbackHTTPServer, Request, Response
 
 KEY = "sk-chat-client-test-4242"
 ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
@@ -20,38 +19,23 @@ ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
           "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
 
 
-class Endpoint:
+class Endpoint(LoopbackHTTPServer):
     """Answers the queued statuses in turn (body echoing the Authorization header), then
     200 with :data:`ANSWER`; records the Authorization header of every request."""
 
     def __init__(self, statuses: list[int]) -> None:
         self.statuses, self.seen = list(statuses), []
-        endpoint = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                endpoint.seen.append(self.headers.get("Authorization"))
-                status = endpoint.statuses.pop(0) if endpoint.statuses else 200
-                body = json.dumps(ANSWER if status == 200 else
-                                  {"error": f"busy, your key {self.headers['Authorization']}"})
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Retry-After-Ms", "1")  # no real waiting in the test
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body.encode())
+        def answer(request: Request) -> Response:
+            key = request.headers.get("Authorization")
+            self.seen.append(key)
+            status = self.statuses.pop(0) if self.statuses else 200
+            body = json.dumps(ANSWER if status == 200 else {"error": f"busy, your key {key}"})
+            return Response(status, body.encode(), {"Content-Type": "application/json",
+                                                     "Retry-After-Ms": "1"})  # no real wait
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(answer)
+        self.url += "/v1"
 
 
 @pytest.fixture

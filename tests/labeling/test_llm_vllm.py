@@ -20,7 +20,6 @@ import subprocess
 import sys
 import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -29,6 +28,7 @@ from prox_tasks.labeling import get_teacher
 from prox_tasks.labeling.llm import LLMTeacher
 from prox_tasks.labeling.seedset import build_seed_set
 from prox_tasks.labeling.validate import validate_label
+from tests.loopback_http import LoopbackHTTPServer, Request, Response
 
 pytestmark = pytest.mark.slow
 
@@ -91,7 +91,7 @@ def vllm_url(tmp_path_factory):
         log_file.close()
 
 
-class FaultProxy:
+class FaultProxy(LoopbackHTTPServer):
     """A loopback HTTP proxy to the server that answers the first requests with 429 (with
     ``Retry-After: 0``) and then one 503, as an overloaded endpoint does; counts what it
     forwards."""
@@ -101,46 +101,22 @@ class FaultProxy:
 
         self.upstream, self.fail_with = upstream, list(fail_with)
         self.forwarded = 0
-        self.lock = threading.Lock()
-        proxy = self
+        lock = threading.Lock()
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 - http.server's naming
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                with proxy.lock:
-                    fault = proxy.fail_with.pop(0) if proxy.fail_with else None
-                    proxy.forwarded += fault is None
-                if fault:
-                    self.send_response(fault)
-                    self.send_header("Retry-After", "0")
-                    self.send_header("Content-Length", "2")
-                    self.end_headers()
-                    self.wfile.write(b"{}")
-                    return
-                headers = {
-                    "Content-Type": "application/json",
-                    "Authorization": self.headers.get("Authorization", ""),
-                }
-                r = httpx.post(
-                    proxy.upstream + self.path, content=body, headers=headers, timeout=300
-                )
-                self.send_response(r.status_code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(r.content)))
-                self.end_headers()
-                self.wfile.write(r.content)
+        def forward(request: Request) -> Response:
+            with lock:
+                fault = self.fail_with.pop(0) if self.fail_with else None
+                self.forwarded += fault is None
+            if fault:
+                return Response(fault, b"{}", {"Retry-After": "0"})
+            headers = {"Content-Type": "application/json",
+                       "Authorization": request.headers.get("Authorization", "")}
+            r = httpx.post(self.upstream + request.path, content=request.body, headers=headers,
+                           timeout=300)
+            return Response(r.status_code, r.content, {"Content-Type": "application/json"})
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(forward)
+        self.url += "/v1"
 
 
 def _texts() -> list[str]:

@@ -4,36 +4,21 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from tests.loopback_http import LoopbackHTTPServer, Request, Response
 
 
-class WebhookServer:
+class WebhookServer(LoopbackHTTPServer):
     """``POST`` bodies (JSON) received at any path, in ``received``."""
 
     def __init__(self):
-        received = self.received = []
+        self.received = []
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                received.append({"path": self.path, "body": json.loads(body)})
-                self.send_response(204)
-                self.end_headers()
+        def record(request: Request) -> Response:
+            self.received.append({"path": request.path, "body": json.loads(request.body)})
+            return Response(204)
 
-            def log_message(self, *args):
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.server.server_address[1]
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> WebhookServer:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        super().__init__(record)
 
 
 class SMTPServer:
