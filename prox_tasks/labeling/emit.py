@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from prox_tasks.programs import Normalize, RemoveLines, join_chunk_programs, render_chunks
-from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
+from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET, chunk_spans
 
 KEEP_DOC, DROP_DOC = "keep_doc()", "drop_doc()"
 
@@ -53,6 +53,7 @@ def write_chunk_program(
     chunked: bool = True,
     tokenizer=None,
     max_tokens: int = CHUNK_TOKEN_BUDGET,
+    line_tokens: list[int] | None = None,
 ) -> str:
     """The chunk-level program that removes ``removed`` lines and applies ``normalizations``.
 
@@ -63,6 +64,8 @@ def write_chunk_program(
         chunked: Write per-chunk programs with scope markers (``False``: one program).
         tokenizer: Token counter for chunking (``None``: whitespace words).
         max_tokens: Chunk token budget.
+        line_tokens: With the whitespace counter, each rendered line's tokens if already
+            known (:func:`~prox_tasks.programs.render.chunk_spans`).
 
     Returns:
         Program text; a chunk with nothing to do gets ``keep_chunk()``.
@@ -74,9 +77,14 @@ def write_chunk_program(
         calls = chunk_calls(removed, normalizations, 0, n_lines - 1)
         return "\n".join(calls) if calls else "keep_chunk()"
     parts = []
-    for chunk in render_chunks(text, tokenizer=tokenizer, max_tokens=max_tokens):
-        calls = chunk_calls(removed, normalizations, chunk.first_line, chunk.last_line)
-        parts.append((chunk.first_line, chunk.last_line, "\n".join(calls) or "keep_chunk()"))
+    if tokenizer is None:  # only the chunks' lines are needed, not their renderings
+        spans = chunk_spans(text, max_tokens, line_tokens)
+    else:
+        spans = [(c.first_line, c.last_line)
+                 for c in render_chunks(text, tokenizer=tokenizer, max_tokens=max_tokens)]
+    for first, last in spans:
+        calls = chunk_calls(removed, normalizations, first, last)
+        parts.append((first, last, "\n".join(calls) or "keep_chunk()"))
     if not parts:  # blank document: one empty scope-less program
         return "keep_chunk()"
     return join_chunk_programs(parts)

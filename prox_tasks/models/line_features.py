@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from prox_tasks.labeling.vocab import STOP_WORDS
-from prox_tasks.models.codepoints import ALPHA, CJK, DIGIT, SYMBOL, TABLE, UPPER
+from prox_tasks.models.codepoints import ALPHA, CJK, DIGIT, SPACE, SYMBOL, TABLE, UPPER
 from prox_tasks.models.line_hashing import MAX_HASHED_WORDS, line_hashes
 from prox_tasks.models.stop_words import StopWords
 from prox_tasks.models.text_batch import TextBatch
@@ -50,6 +50,9 @@ class BatchFeatures:
         doc: [docs, DOC_DIM] float32.
         stats: [lines, STAT_DIM] float32 (zeros unless asked for).
         doc_lines: [docs + 1] int64.
+        tokens: [lines] int64, whitespace tokens of each line rendered with its number
+            (its words, plus one when it is empty or starts with whitespace: see
+            :func:`prox_tasks.programs.render.chunk_spans`).
     """
 
     dense: np.ndarray
@@ -58,6 +61,7 @@ class BatchFeatures:
     doc: np.ndarray
     stats: np.ndarray
     doc_lines: np.ndarray
+    tokens: np.ndarray
 
 
 _LOG1P = np.array([math.log1p(i) for i in range(4096)])
@@ -218,8 +222,10 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     doc = _doc_vector(batch, line_doc, n_words, word_chars, alpha_words, digits, upper,
                       n_chars, last, first, distinct,
                       np.bincount(w_line, weights=w_ellipsis, minlength=n_lines))  # fmt: skip
+    # the first character of an empty line is its newline, a space too
+    tokens = n_words + _flag(cp[batch.line_bounds[:-1]], SPACE)
     return BatchFeatures(dense.astype(dtype), ids, id_starts, doc.astype(dtype),
-                         line_stats.astype(dtype), batch.doc_lines)  # fmt: skip
+                         line_stats.astype(dtype), batch.doc_lines, tokens)  # fmt: skip
 
 
 def _dots_end(cp: np.ndarray, ends: np.ndarray) -> np.ndarray:

@@ -151,14 +151,16 @@ def kept_statistics(totals):
 @dataclass
 class DocFeatures:
     """One featurized document as tensors: ``dense`` [lines, LINE_DIM], the hashed ids of
-    line ``i`` in ``ids[starts[i]:starts[i+1]]``, the document vector ``doc`` and the line
-    statistics ``stats`` [lines, STAT_DIM]."""
+    line ``i`` in ``ids[starts[i]:starts[i+1]]``, the document vector ``doc``, the line
+    statistics ``stats`` [lines, STAT_DIM] and (numpy) each line's whitespace ``tokens`` as
+    rendered for the chunk level."""
 
     dense: object
     ids: object
     starts: object
     doc: object
     stats: object
+    tokens: object = None
 
     @property
     def lines(self) -> int:
@@ -167,8 +169,8 @@ class DocFeatures:
     def crop(self, first: int, end: int) -> DocFeatures:
         a, b = int(self.starts[first]), int(self.starts[end])
         return DocFeatures(self.dense[first:end], self.ids[a:b],
-                           self.starts[first : end + 1] - a, self.doc,
-                           self.stats[first:end])  # fmt: skip
+                           self.starts[first : end + 1] - a, self.doc, self.stats[first:end],
+                           None if self.tokens is None else self.tokens[first:end])  # fmt: skip
 
 
 def tensorize_batch(texts: list[str], buckets: int, stats: bool = True) -> list[DocFeatures]:
@@ -184,7 +186,8 @@ def tensorize_batch(texts: list[str], buckets: int, stats: bool = True) -> list[
     for d, (a, b) in enumerate(zip(f.doc_lines[:-1].tolist(), f.doc_lines[1:].tolist())):
         first = int(f.id_starts[a])
         out.append(DocFeatures(dense[a:b], ids[first : int(f.id_starts[b])],
-                               id_starts[a : b + 1] - first, doc[d], line_stats[a:b]))
+                               id_starts[a : b + 1] - first, doc[d], line_stats[a:b],
+                               f.tokens[a:b]))  # fmt: skip
     return out
 
 
@@ -294,6 +297,10 @@ class LineTaggerRefiner:
 
     def scores(self, texts: list[str]) -> list[tuple[list[float], float]]:
         """(per-line remove probabilities, keep probability) per text."""
+        return self._score(texts)[0]
+
+    def _score(self, texts: list[str]) -> tuple[list[tuple[list[float], float]], list]:
+        """(:meth:`scores`, each text's rendered line tokens for the chunk programs)."""
         import torch
 
         started = time.perf_counter()
@@ -323,25 +330,27 @@ class LineTaggerRefiner:
                 start = end
         self.model.train(was_training)
         self.phases["forward"] += time.perf_counter() - featurized
-        return out
+        return out, [f.tokens for f in feats]
 
-    def _scored(self, texts: list[str]) -> list[tuple[list[float], float]]:
+    def _scored(self, texts: list[str]) -> tuple[list[tuple[list[float], float]], list]:
         # the pipeline calls predict_doc then predict_chunks on the same batch: score it once
         key = tuple(texts)
         if self._last is None or self._last[0] != key:
-            self._last = (key, self.scores(list(texts)))
-        return self._last[1]
+            self._last = (key, *self._score(list(texts)))
+        return self._last[1], self._last[2]
 
     def predict_doc(self, texts: list[str]) -> list[str]:
         """``keep_doc()`` or ``drop_doc()`` per text."""
         t = self.config.doc_threshold
-        return [KEEP_DOC if keep >= t else DROP_DOC for _, keep in self._scored(texts)]
+        return [KEEP_DOC if keep >= t else DROP_DOC for _, keep in self._scored(texts)[0]]
 
     def predict_chunks(self, texts: list[str]) -> list[str]:
         """Chunk program per text (global line numbers, joined per chunk)."""
         t = self.config.line_threshold
+        scores, tokens = self._scored(texts)
         return [
             write_chunk_program(text or "", [i for i, p in enumerate(probs) if p >= t],
-                                max_tokens=self.config.chunk_tokens)  # fmt: skip
-            for text, (probs, _) in zip(texts, self._scored(texts))
+                                max_tokens=self.config.chunk_tokens,
+                                line_tokens=line_tokens.tolist())  # fmt: skip
+            for text, (probs, _), line_tokens in zip(texts, scores, tokens)
         ]

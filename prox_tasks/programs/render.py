@@ -119,6 +119,48 @@ class Chunk:
     truncated_lines: tuple[int, ...] = field(default=())
 
 
+def pack_lines(costs: list[int], budget: int) -> list[tuple[int, int]]:
+    """(first, last) line of each chunk: lines in order, a chunk closed before the line that
+    would take it over ``budget`` (a line costing more than ``budget`` alone fills one)."""
+    spans: list[tuple[int, int]] = []
+    used, first = 0, 0
+    for number, cost in enumerate(costs):
+        if number > first and used + cost > budget:
+            spans.append((first, number - 1))
+            used, first = 0, number
+        used += cost
+    if costs:
+        spans.append((first, len(costs) - 1))
+    return spans
+
+
+def _budget(counter: TokenCounter, max_tokens: int) -> tuple[int, int]:
+    wrapper = counter.count(CHUNK_OPEN + "\n") + counter.count("\n" + CHUNK_CLOSE)
+    return max(1, max_tokens - wrapper), wrapper
+
+
+def chunk_spans(text: str, max_tokens: int = CHUNK_TOKEN_BUDGET,
+                line_tokens: list[int] | None = None) -> list[tuple[int, int]]:
+    """(first, last) line of each chunk :func:`render_chunks` cuts ``text`` into with the
+    whitespace counter, without rendering them.
+
+    Args:
+        text: The document.
+        max_tokens: Token budget per chunk, wrapper included.
+        line_tokens: Whitespace tokens of each rendered line ``[NNN]line`` when already
+            known: the line's words, plus one (the prefix alone) when the line is empty or
+            starts with whitespace. None: counted here.
+    """
+    if not text or not text.strip():
+        return []
+    budget, _ = _budget(WhitespaceTokenizer(), max_tokens)
+    if line_tokens is None:
+        line_tokens = [len(line.split()) + (not line[:1] or line[0].isspace())
+                       for line in text.split("\n")]  # fmt: skip
+    # a line over the budget is truncated to it
+    return pack_lines([min(budget, n) for n in line_tokens], budget)
+
+
 def render_chunks(
     text: str, tokenizer=None, max_tokens: int = CHUNK_TOKEN_BUDGET
 ) -> list[Chunk]:
@@ -135,34 +177,21 @@ def render_chunks(
     if not text or not text.strip():
         return []
     counter = as_token_counter(tokenizer)
-    wrapper = counter.count(CHUNK_OPEN + "\n") + counter.count("\n" + CHUNK_CLOSE)
-    budget = max(1, max_tokens - wrapper)
-    chunks: list[Chunk] = []
-    body: list[str] = []
-    used = 0
-    first = 0
-    truncated: list[int] = []
-
-    def flush(last: int) -> None:
-        prompt = CHUNK_OPEN + "\n" + "\n".join(body) + "\n" + CHUNK_CLOSE
-        chunks.append(Chunk(len(chunks), first, last, prompt, used + wrapper, tuple(truncated)))
-
+    budget, wrapper = _budget(counter, max_tokens)
+    rendered, costs, truncated = [], [], []
     for number, line in enumerate(text.split("\n")):
-        rendered = line_prefix(number) + line
-        cost = counter.count(rendered + "\n")
+        shown = line_prefix(number) + line
+        cost = counter.count(shown + "\n")
         if cost > budget:
-            rendered = counter.truncate(rendered, budget)
-            cost = counter.count(rendered + "\n")
-            truncated_here = True
-        else:
-            truncated_here = False
-        if body and used + cost > budget:
-            flush(number - 1)
-            body, used, first, truncated = [], 0, number, []
-        body.append(rendered)
-        used += cost
-        if truncated_here:
+            shown = counter.truncate(shown, budget)
+            cost = counter.count(shown + "\n")
             truncated.append(number)
-    if body:
-        flush(first + len(body) - 1)
+        rendered.append(shown)
+        costs.append(cost)
+    chunks: list[Chunk] = []
+    for first, last in pack_lines(costs, budget):
+        body = "\n".join(rendered[first : last + 1])
+        chunks.append(Chunk(len(chunks), first, last, CHUNK_OPEN + "\n" + body + "\n" + CHUNK_CLOSE,
+                            sum(costs[first : last + 1]) + wrapper,
+                            tuple(n for n in truncated if first <= n <= last)))  # fmt: skip
     return chunks

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, STAT_DIM, featurize_batch
+from prox_tasks.programs.render import line_prefix
 from tests.models import line_features_reference as reference
 
 BUCKETS = 1 << 15
@@ -60,6 +61,10 @@ def assert_same(texts: list[str], stats: bool = True) -> None:
         starts = got.id_starts[a : b + 1]
         assert np.diff(starts).tolist() == [len(h) for h in hashed], text
         assert got.ids[starts[0] : starts[-1]].tolist() == [i for h in hashed for i in h], text
+        # what the chunk level counts per rendered line (whitespace counter)
+        rendered = [len((line_prefix(i) + line + "\n").split())
+                    for i, line in enumerate(text.split("\n"))]  # fmt: skip
+        assert got.tokens[a:b].tolist() == rendered, text
 
 
 def test_edge_cases_equal_the_reference():

@@ -1,3 +1,6 @@
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from prox_tasks.programs import (
     SYSTEM_PROMPT,
     WhitespaceTokenizer,
@@ -5,6 +8,7 @@ from prox_tasks.programs import (
     render_chunks,
     render_doc,
 )
+from prox_tasks.programs.render import chunk_spans
 
 
 def test_doc_rendering_truncates_to_budget_and_keeps_layout():
@@ -90,3 +94,16 @@ def test_hugging_face_tokenizer_is_adapted():
     assert spans(40) == [(0, 2, 40)]
     (long_line,) = render_chunks("abcdefghij", tokenizer=hf, max_tokens=20)
     assert long_line.prompt == "[doc]\n[000]ab\n[/doc]" and long_line.truncated_lines == (0,)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.text(alphabet=" \t\u3000ab", max_size=30), max_size=12),
+       st.integers(min_value=1, max_value=12))
+def test_chunk_spans_are_the_rendered_chunks_lines(lines, max_tokens):
+    """Spans (counted here, or from the tokens the caller already knows) equal the lines
+    of the chunks render_chunks cuts, long lines and lines starting with spaces included."""
+    text = "\n".join(lines)
+    expected = [(c.first_line, c.last_line) for c in render_chunks(text, max_tokens=max_tokens)]
+    assert chunk_spans(text, max_tokens) == expected
+    known = [len(f"[{i:03d}]{line}".split()) for i, line in enumerate(text.split("\n"))]
+    assert chunk_spans(text, max_tokens, known) == expected
