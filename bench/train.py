@@ -102,6 +102,51 @@ def run_label_variant(args) -> dict:
             "metrics": score(refiner, read("test"))}  # fmt: skip
 
 
+# the mixed seed set at one budget, changing only how its labels are used:
+# (train docs or None for all, epochs, teacher loss weights, sources left out)
+RAW_RULES = ("trafilatura-evaluation", "wcxb")  # whole raw pages labeled by rules only
+MIX_VARIANTS = {
+    "mix-plain": (None, 3, None, ()),
+    "mix-trust-clean": (None, 3, {"diff": 3.0, "html": 3.0}, ()),
+    "mix-no-raw-rules": (None, 3, None, RAW_RULES),
+    "mix-clean-only": (None, 3, None, ("*rules",)),
+}
+
+
+def _mix_train_docs(left_out: tuple[str, ...]) -> list[dict]:
+    docs = read("train")
+    if "*rules" in left_out:
+        return [d for d in docs if d.get("teacher") != "rules"]
+    return [d for d in docs if not (d.get("teacher") == "rules" and d.get("source") in left_out)]
+
+
+def run_mix_variant(args) -> dict:
+    """A tagger on the mixed seed set (``--seed-dir seed-best``) with one way of using its
+    labels; scored on test at the keep threshold calibrated on validation, with its curve."""
+    from prox_tasks.models.line_tagger import TaggerConfig
+    from prox_tasks.training.calibrate import calibrate_threshold, threshold_curve
+    from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
+
+    n_docs, epochs, weights, left_out = MIX_VARIANTS[args.variant]
+    train = _mix_train_docs(left_out)[:n_docs]
+    valid = read("validation")
+    work = OUT / "work" / args.variant
+    config = TaggerTrainConfig(epochs=epochs, teacher_weights=weights)
+    refiner, report = train_tagger(train, valid[:100], TaggerConfig(), config, work)
+    calibration = calibrate_threshold(refiner, valid, args.recall_target)
+    manifest = json.loads((SEED / "manifest.json").read_text())
+    save_tagger(refiner, work / "artifact", {"seed_set": manifest["version"]})
+    docs = read("test")
+    metrics = score(refiner, docs)
+    metrics["threshold_curve"] = threshold_curve(refiner, docs)
+    return {"variant": f"{args.variant} ({len(train)} pages, {epochs} epochs, weights {weights})",
+            "train_seconds": report["train_seconds"], "train_rate": report["lines_per_s"],
+            "rate_unit": "lines/s", "train_docs": len(train), "epochs": epochs,
+            "keep_threshold": refiner.config.line_threshold,
+            "calibration": {k: calibration[k] for k in ("threshold", "point", "met")},
+            "metrics": metrics}  # fmt: skip
+
+
 def run_artifact(args) -> dict:
     """Score a tagger artifact folder (``--artifact``) at its own keep threshold, with the
     word precision/recall curve over keep thresholds on the test pages with gold."""
@@ -299,7 +344,8 @@ def run_minilm(args) -> dict:
 
 RUNNERS = {"default": run_default, "teacher": run_teacher, "teachers": run_teachers,
            "artifact": run_artifact, "export": run_export, **{k: run_label_variant for k in LABEL_VARIANTS}, "lm-tiny-lines": run_lm,
-           "minilm-probe": run_minilm, **{k: run_tagger_variant for k in TAGGER_VARIANTS}}  # fmt: skip
+           "minilm-probe": run_minilm, **{k: run_tagger_variant for k in TAGGER_VARIANTS},
+           **{k: run_mix_variant for k in MIX_VARIANTS}}  # fmt: skip
 
 
 def fmt(value, spec=".3f") -> str:

@@ -12,3 +12,14 @@
 
 Heavy imports (torch, transformers) happen inside functions.
 """
+
+import os
+
+# torch's OpenMP threads spin-wait between parallel regions by default. On cores shared with
+# other jobs a spinning thread holds the core its descheduled sibling needs, and every
+# barrier then waits for a time slice: a tagger epoch ran 10-20x slower with 2 threads at
+# load 12 on 2 cores than with sleeping waiters (docs/training.md). It must be set before
+# torch loads OpenMP, hence here (every training path imports this package first); an
+# explicit OMP_WAIT_POLICY wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+

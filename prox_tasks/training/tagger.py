@@ -45,6 +45,10 @@ class TaggerTrainConfig:
         drop_weight: Weight of a dropped document in the document loss (drops are rare).
         seed: Seeds initialisation, crops and batch order.
         threads: torch CPU threads.
+        teacher_weights: Loss weight of a document by the teacher that labeled it (its
+            ``teacher`` field: ``diff``, ``html``, ``rules``...; absent teachers weigh 1).
+            Labels from a clean text are less noisy than the rules teacher's, so a mixed seed
+            set can trust them more.
     """
 
     epochs: int = 12
@@ -55,6 +59,11 @@ class TaggerTrainConfig:
     drop_weight: float = 5.0
     seed: int = 0
     threads: int = 2
+    teacher_weights: dict[str, float] | None = None
+
+    def doc_weight(self, doc: dict) -> float:
+        """The loss weight of one labeled document."""
+        return float((self.teacher_weights or {}).get(doc.get("teacher") or "", 1.0))
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -122,6 +131,7 @@ def train_tagger(
         model = build_tagger(tagger)
     feats = [tensorize(d.get("text") or "", tagger.buckets, tagger.kept_stats) for d in train_docs]
     labels = [(torch.tensor(lines), keep) for lines, keep in map(targets, train_docs)]
+    weights = [config.doc_weight(d) for d in train_docs]
     sizes = [f.lines for f in feats]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     steps_per_epoch = len(_batches(sizes, config, 0))
@@ -151,9 +161,11 @@ def train_tagger(
             mask = batch_inputs[3]
             line_t = torch.nn.utils.rnn.pad_sequence([c[1] for c in cropped], batch_first=True)
             keep_t = torch.tensor([labels[i][1] for i in batch])
+            doc_w = torch.tensor([weights[i] for i in batch])
             line_logits, doc_logit = model(*batch_inputs)
-            line_loss = bce(line_logits[mask], line_t[mask])
-            weight = torch.where(keep_t > 0.5, 1.0, config.drop_weight)
+            line_w = doc_w[:, None].expand_as(mask)[mask]
+            line_loss = (bce(line_logits[mask], line_t[mask], reduction="none") * line_w).sum() / line_w.sum().clamp_min(1e-6)
+            weight = torch.where(keep_t > 0.5, 1.0, config.drop_weight) * doc_w
             doc_loss = bce(doc_logit, keep_t, weight=weight)
             loss = line_loss + config.doc_loss_weight * doc_loss
             optimizer.zero_grad(set_to_none=True)

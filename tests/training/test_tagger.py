@@ -82,3 +82,38 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted(docs, tmp_path):
     assert report["resumed_at_epoch"] == 1
     texts = [d["text"] for d in valid]
     assert resumed.scores(texts) == full.scores(texts)
+
+
+def test_teacher_weights_decide_between_conflicting_labels(docs, tmp_path):
+    """The same pages labeled twice, by a teacher that removes the boilerplate (``diff``) and
+    by one that keeps every line (``rules``): the model follows the teacher weighted higher."""
+    train, valid = docs
+    keep_all = [{**d, "teacher": "rules", "chunk_program": "keep_chunk()"} for d in train]
+    mixed = [{**d, "teacher": "diff"} for d in train] + keep_all
+    recalls = {}
+    for trusted, weights in (("diff", {"diff": 4.0, "rules": 0.25}),
+                             ("rules", {"diff": 0.25, "rules": 4.0})):  # fmt: skip
+        config = TaggerTrainConfig(epochs=4, learning_rate=1e-2, batch_lines=400, threads=1,
+                                   teacher_weights=weights)  # fmt: skip
+        refiner, _ = train_tagger(mixed, valid, SMALL, config, tmp_path / trusted)
+        recalls[trusted] = evaluate_refiner(refiner, valid)["line_recall"]
+    # line recall against the removing teacher: high when it is trusted, low when not
+    assert recalls["diff"] > 0.7 > 0.3 > recalls["rules"]
+
+
+@pytest.mark.parametrize("given, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_waiters_sleep_unless_told_otherwise(given, expected):
+    """Training sets OMP_WAIT_POLICY before torch loads OpenMP (spinning waiters make a shared
+    machine 10x slower); an explicit setting wins."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if given:
+        env["OMP_WAIT_POLICY"] = given
+    code = ("import sys; from prox_tasks.training.run import run_training; "
+            "import os; print('torch' in sys.modules, os.environ['OMP_WAIT_POLICY'])")  # fmt: skip
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    torch_loaded_first, policy = out.stdout.split()
+    assert policy == expected and torch_loaded_first == "False"
