@@ -27,7 +27,9 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    `keep_threshold` (tagger models) overrides the model's calibrated keep threshold: higher
    keeps more text (word recall up, precision down). `quality_filter` adds the
    document-quality decision apart from junk drops: `report` scores and counts low-quality
-   documents, `drop` also drops them (counted as `dropped_low_quality`).
+   documents, `drop` also drops them (counted as `dropped_low_quality`). The limits
+   (`max_doc_bytes` … `max_batch_lines`, `max_program_chars`, `max_normalize_growth`) and the
+   `duplicate_ids` policy hold for every shard of the run (defaults: `PROX_<NAME>`).
 3. **refine_shard** — one mapped task per shard (pool `gpu`; named `shard-00042`), grouped
    when there are more shards than `max_map_length`. Complete shards are reused unless
    `reprocess`; every retry rewrites the same shard atomically.
@@ -79,7 +81,7 @@ def prox_refine_snapshot():
             return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
                                 params["model"], params["backend"], params["reprocess"],
                                 params.get("keep_threshold"),
-                                params.get("quality_filter") or "off")
+                                params.get("quality_filter") or "off", cfg.limits_of(params))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           map_index_template="{{ prox_shard_label }}", inlets=[REFINER])

@@ -10,16 +10,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from dataclasses import fields
+
+from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
-LIMIT_OPTIONS = {
-    "max_doc_bytes": "UTF-8 bytes of one text, more is quarantined as too_large (8 MiB)",
-    "max_doc_lines": "lines of one text, more is quarantined as too_many_lines (100,000)",
-    "max_batch_docs": "documents per batch (512)",
-    "max_batch_bytes": "text bytes per batch (64 MiB)",
-    "max_batch_lines": "text lines per batch (200,000)",
-}
-
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -49,11 +44,12 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
                    "default --max-batch-docs)")
     lim = p.add_argument_group("limits (docs/storage.md; default from PROX_<NAME> variables)")
-    for field, help_text in LIMIT_OPTIONS.items():
-        lim.add_argument("--" + field.replace("_", "-"), type=int, default=None, help=help_text)
-    lim.add_argument("--duplicate-ids", choices=["keep_first", "quarantine", "fail"],
-                     default=None, help="a document id read again in a shard: quarantine the "
-                     "later ones (keep_first, default), all of them, or fail the shard")
+    defaults = Limits()
+    for f in fields(Limits):
+        kind = {"int": int, "float": float}.get(f.type)
+        lim.add_argument("--" + f.name.replace("_", "-"), type=kind or str, default=None,
+                         choices=None if kind else DUPLICATE_POLICIES,
+                         help=f"{DESCRIPTIONS[f.name][1]} ({getattr(defaults, f.name)})")
     p.add_argument("--workers", type=int, default=1, help="worker processes refining shards in "
                    "parallel, each loading its own model (CPU backends: up to one per core)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per worker for the "
@@ -121,7 +117,7 @@ def run(args) -> int:
             backend_options=backend_options(args), shards=args.shards,
             target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
             force=args.force, progress=False if args.no_progress else None,
-            limits={f: getattr(args, f) for f in [*LIMIT_OPTIONS, "duplicate_ids"]},
+            limits={f.name: getattr(args, f.name) for f in fields(Limits)},
             workers=args.workers, threads=args.threads,
             text_field=args.text_field, id_field=args.id_field, format=args.format,
             quality=quality_filter(args.quality_filter),

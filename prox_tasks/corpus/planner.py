@@ -39,7 +39,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         output_uri: The folder the refined shards (and ``manifest.json``) go to.
         target_docs: Records per shard (default 10,000 when neither target is given).
         target_bytes: Bytes per shard.
-        write: Write ``<output_uri>/manifest.json`` (atomically).
+        write: Write ``<output_uri>/manifest.json`` (atomically), and the snapshot's
+            duplicate ids (:mod:`prox_tasks.corpus.duplicates`; one more read of the input).
         overwrite: Replace an existing manifest of a different plan instead of raising
             :class:`ManifestConflict`.
     """
@@ -72,7 +73,10 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         shards.pop()
     manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards)
     if write:
+        from prox_tasks.corpus.duplicates import index_duplicates
+
         _write(manifest, overwrite)
+        index_duplicates(manifest)  # every shard applies the duplicate-id policy snapshot-wide
     return manifest
 
 

@@ -163,6 +163,36 @@ def threshold_params() -> dict:
     }
 
 
+def limit_params() -> dict:
+    """A Param per :class:`~prox_tasks.refine.limits.Limits` setting (bytes and lines per
+    document and batch, program size, normalize growth, duplicate-id policy): the default
+    is ``PROX_<NAME>`` or the built-in value; a run's Param overrides it."""
+    from dataclasses import fields
+
+    from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
+
+    defaults = Limits.resolve()
+    params = {}
+    for f in fields(Limits):
+        title, what = DESCRIPTIONS[f.name]
+        spec = {"default": getattr(defaults, f.name), "title": title,
+                "description": f"{what[0].upper()}{what[1:]}. Default: PROX_{f.name.upper()}, "
+                "else the built-in value."}
+        if f.type == "int":
+            spec.update(type="integer", minimum=1)
+        elif f.type == "float":
+            spec.update(type="number", minimum=0)
+        else:
+            spec["enum"] = list(DUPLICATE_POLICIES)
+        params[f.name] = spec
+    return params
+
+
+def limits_of(params) -> dict:
+    """The limit settings among a run's Params."""
+    return {name: params[name] for name in limit_params() if name in params}
+
+
 def refresh_params() -> dict:
     return {
         "input_uri": {"default": settings.crawl_template(), "type": "string", "minLength": 1,
@@ -187,6 +217,7 @@ def refresh_params() -> dict:
         "dry_run": {"default": False, "type": "boolean", "title": "Dry run",
                     "description": "Plan, refine and gate; release nothing."},
         **model_params(),
+        **limit_params(),
         **threshold_params(),
         **common_params(),
     }

@@ -73,8 +73,13 @@ def partition_arrived(snapshot: dict) -> bool:
 
 def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False,
-         keep_threshold: float | None = None, quality: str = "off") -> list[dict]:
+         keep_threshold: float | None = None, quality: str = "off",
+         limits: dict | None = None) -> list[dict]:
     """Plan the shards, register the snapshot; one work item per mapped refine task.
+
+    ``limits`` (the run's Params, :class:`~prox_tasks.refine.limits.Limits` fields; unset
+    ones from ``PROX_<NAME>``) are resolved here once and travel with every work item, so
+    all shards refine under the same limits whatever a worker's environment holds.
 
     The same input and settings give the same plan, so a rerun reuses it. A different plan
     for an existing snapshot folder (the input changed) is refused
@@ -82,9 +87,15 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     refines every shard again.
     """
     from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.duplicates import index_duplicates
     from prox_tasks.models import resolve_model
     from prox_tasks.refine.booking import register_plan
+    from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
 
+    try:
+        chosen = Limits.resolve(limits)
+    except ValueError as err:
+        raise RunError(f"{err} (fix the run's limit Params)") from err
     # resolved once here, so every mapped shard refines with the same model
     resolved = resolve_model(model, catalog_url=snapshot["catalog_url"])
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
@@ -92,10 +103,15 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     model = resolved.uri
     try:
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
-                               target_docs=target_docs, overwrite=bool(reprocess))
+                               target_docs=target_docs, overwrite=bool(reprocess),
+                               max_doc_bytes=chosen.max_doc_bytes)
     except FileNotFoundError as err:
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
                        "partition has arrived") from err
+    try:
+        refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
+    except DuplicateIdError as err:
+        raise RunError(f"{err}: fix the input or choose another duplicate_ids") from err
     with open_catalog(snapshot["catalog_url"]) as catalog:
         register_plan(catalog, snapshot["name"], manifest,
                       logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
@@ -109,7 +125,8 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
                         "catalog_url": snapshot["catalog_url"], "shards": indices,
                         "label": label, "model": model or None, "backend": backend or None,
                         "reprocess": bool(reprocess), "keep_threshold": keep_threshold,
-                        "quality": settings.quality_filter(quality)})
+                        "quality": settings.quality_filter(quality),
+                        "limits": chosen.to_dict()})
     return batches
 
 
@@ -132,6 +149,7 @@ def refine_batch(batch: dict) -> dict:
                                 else {"line_threshold": float(threshold)},
                                 force=bool(batch.get("reprocess")),
                                 quality=batch.get("quality") or "off",
+                                limits=batch.get("limits"),
                                 booking=ShardBooking(catalog, batch["snapshot"]))  # fmt: skip
     shards = [{**result["accounting"], "status": result["status"],
                "reused": result["status"] == "skipped",

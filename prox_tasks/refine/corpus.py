@@ -12,8 +12,9 @@ import math
 import time
 from collections import Counter
 
+from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.refine.booking import ShardBooking, register_plan
-from prox_tasks.refine.limits import Limits
+from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.workers import refine_shards
 
 
@@ -84,6 +85,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
     model = resolved.uri
     manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
+    refuse_duplicates(index_duplicates(manifest), chosen)
     if catalog is not None:
         register_plan(catalog, snapshot, manifest)
     bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine", disable=progress is False

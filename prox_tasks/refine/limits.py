@@ -7,8 +7,14 @@ bounded, per document and per batch. A document over a per-document limit is qua
 batch closes before it would pass a per-batch limit (one document always fits, since the
 per-document limits are lower).
 
-Every limit is a field of :class:`Limits`, a ``prox refine`` option and an environment
-variable (``PROX_`` + the field name in capitals), in that order of precedence.
+The executor's caps on one program (``max_program_chars``) and on what normalizations may
+add (``max_normalize_growth``) are set the same way and passed on to its
+:class:`~prox_tasks.programs.Policy`.
+
+Every setting is a field of :class:`Limits`: a ``prox refine`` option, a Param of the
+nightly DAG (:func:`prox_tasks.pipeline.dag_config.limit_params`) and an environment
+variable (``PROX_`` + the field name in capitals). The option or Param wins; the variable
+gives the default (also the Params' defaults shown in the Airflow UI).
 """
 
 from __future__ import annotations
@@ -18,8 +24,31 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES
+from prox_tasks.programs.policy import Policy
 
 DUPLICATE_POLICIES = ("keep_first", "quarantine", "fail")
+#: The settings passed on to the executor's Policy.
+POLICY_CAPS = ("max_program_chars", "max_normalize_growth")
+
+#: (title, what it bounds) of every setting: ``prox refine --help``, the DAG's Params, docs.
+DESCRIPTIONS = {
+    "max_doc_bytes": ("Max bytes per document", "UTF-8 bytes of one text; a larger one is "
+                      "quarantined as too_large (a planning setting, kept in the manifest)"),
+    "max_doc_lines": ("Max lines per document", "lines of one text; more is quarantined as "
+                      "too_many_lines"),
+    "max_batch_docs": ("Max documents per batch", "documents per model batch and checkpoint"),
+    "max_batch_bytes": ("Max bytes per batch", "UTF-8 text bytes per batch; the batch closes "
+                        "before the document that would pass it"),
+    "max_batch_lines": ("Max lines per batch", "text lines per batch; bounds the model's "
+                        "memory, which grows with lines"),
+    "max_program_chars": ("Max program size (characters)", "a longer program is not run "
+                          "(counted as over_limit)"),
+    "max_normalize_growth": ("Max normalize growth", "fraction of a document's characters "
+                             "its normalizations may add (at least 100); one that would pass "
+                             "it is not run (over_limit)"),
+    "duplicate_ids": ("Duplicate ids", "an id seen again in the snapshot: keep_first "
+                      "(quarantine the later ones), quarantine (every occurrence) or fail"),
+}
 
 
 class DuplicateIdError(ValueError):
@@ -37,7 +66,10 @@ class Limits:
         max_batch_docs: Documents per batch (and per checkpoint).
         max_batch_bytes: UTF-8 bytes of the texts of one batch.
         max_batch_lines: Lines of the texts of one batch.
-        duplicate_ids: A document id seen again in the shard: ``keep_first`` (later ones
+        max_program_chars: A longer program is not run (``over_limit``; executor Policy).
+        max_normalize_growth: Fraction of a document's characters its normalizations may
+            add (executor Policy).
+        duplicate_ids: A document id seen again in the snapshot: ``keep_first`` (later ones
             are quarantined as ``duplicate_id``), ``quarantine`` (every occurrence is), or
             ``fail`` (the shard fails, naming both places).
     """
@@ -47,13 +79,17 @@ class Limits:
     max_batch_docs: int = 512
     max_batch_bytes: int = 64 * 1024 * 1024
     max_batch_lines: int = 200_000
+    max_program_chars: int = Policy.max_program_chars
+    max_normalize_growth: float = Policy.max_normalize_growth
     duplicate_ids: str = "keep_first"
 
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.type == "int" and (not isinstance(value, int) or value < 1):
+            if f.type == "int" and (type(value) is not int or value < 1):
                 raise ValueError(f"limit {f.name} must be a positive integer, not {value!r}")
+            if f.type == "float" and (type(value) not in (int, float) or not value >= 0):
+                raise ValueError(f"limit {f.name} must be a number >= 0, not {value!r}")
         if self.duplicate_ids not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicate_ids must be one of {DUPLICATE_POLICIES}, "
                              f"not {self.duplicate_ids!r}")
@@ -71,11 +107,23 @@ class Limits:
             if value is None:
                 value = environ.get(f"PROX_{f.name.upper()}")
             if value is not None:
-                chosen[f.name] = int(value) if f.type == "int" else str(value)
+                chosen[f.name] = _parse(f, value)
         return cls(**chosen)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def policy_caps(self) -> dict:
+        """The executor :class:`~prox_tasks.programs.Policy` fields these limits set."""
+        return {name: getattr(self, name) for name in POLICY_CAPS}
+
+
+def _parse(field, value):
+    try:
+        return {"int": int, "float": float}.get(field.type, str)(value)
+    except ValueError:
+        raise ValueError(f"limit {field.name}: {value!r} is not a number (PROX_"
+                         f"{field.name.upper()}?)") from None
 
 
 def text_bytes(text: str) -> int:
@@ -83,8 +131,7 @@ def text_bytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: set | None = None
-             ) -> Iterator:
+def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict) -> Iterator:
     """The documents within the per-document limits and the duplicate-id policy; the others
     go to ``quarantine`` (``too_many_lines``, ``duplicate_id``).
 
@@ -92,13 +139,13 @@ def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: set | None 
         docs: The shard's documents, in order.
         limits: The limits and policy.
         quarantine: Where refused documents go.
-        duplicates: For the ``quarantine`` policy, the ids that occur more than once in the
-            shard (see :func:`duplicated_ids`).
+        duplicates: The shard's occurrences of ids that occur more than once in the
+            snapshot, by (source, offset)
+            (:func:`prox_tasks.corpus.duplicates.shard_duplicates`).
 
     Raises:
-        DuplicateIdError: With the ``fail`` policy, at the second occurrence.
+        DuplicateIdError: With the ``fail`` policy, at an id's second occurrence.
     """
-    seen: dict[str, tuple[str, int]] = {}
     for doc in docs:
         lines = doc.text.count("\n") + 1
         if lines > limits.max_doc_lines:
@@ -106,29 +153,32 @@ def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: set | None 
                            f"{lines} lines > max_doc_lines {limits.max_doc_lines}",
                            doc_id=doc.id)  # fmt: skip
             continue
-        first = seen.get(doc.id)
-        if limits.duplicate_ids == "quarantine" and duplicates and doc.id in duplicates:
-            quarantine.add(doc.source, doc.offset, "duplicate_id",
-                           "the id occurs more than once in the shard", doc_id=doc.id)
-            continue
-        if first is not None:
-            where = f"{first[0]} record {first[1]}"
+        seen = duplicates.get((doc.source, doc.offset))
+        if seen is not None and (limits.duplicate_ids == "quarantine" or not seen.is_first):
             if limits.duplicate_ids == "fail":
                 raise DuplicateIdError(f"document id {doc.id!r} at {doc.source} record "
-                                       f"{doc.offset} was already read at {where}")
-            quarantine.add(doc.source, doc.offset, "duplicate_id", f"first seen at {where}",
-                           doc_id=doc.id)
+                                       f"{doc.offset} was already read at {seen.where_first()}")
+            detail = (f"the id occurs {seen.count} times in the snapshot" if seen.is_first
+                      else f"first seen at {seen.where_first()}")
+            quarantine.add(doc.source, doc.offset, "duplicate_id", detail, doc_id=doc.id)
             continue
-        seen[doc.id] = (doc.source, doc.offset)
         yield doc
 
 
-def duplicated_ids(docs: Iterator) -> set:
-    """The ids that occur more than once among ``docs``."""
-    seen, twice = set(), set()
-    for doc in docs:
-        (twice if doc.id in seen else seen).add(doc.id)
-    return twice
+def refuse_duplicates(index: dict, limits: Limits) -> None:
+    """Fail before refining when the snapshot's duplicate-id list
+    (:func:`prox_tasks.corpus.duplicates.index_duplicates`) is not empty and the policy is
+    ``fail``: every shard would be refined for nothing.
+
+    Raises:
+        DuplicateIdError: naming how many ids repeat and where.
+    """
+    if limits.duplicate_ids == "fail" and index["duplicate_ids"]:
+        shards = ", ".join(map(str, index["shards"][:10])) + (" …" if len(index["shards"]) > 10
+                                                              else "")
+        raise DuplicateIdError(f"{index['duplicate_ids']} document ids occur more than once in "
+                               f"the snapshot ({index['occurrences']} documents, shards "
+                               f"{shards}) and duplicate_ids is 'fail'")
 
 
 def batches(docs: Iterator, limits: Limits) -> Iterator[list]:

@@ -25,8 +25,8 @@ class ShardStats:
         docs_refined: Kept documents whose text the programs changed.
         docs_resumed: Documents taken from checkpoints of an earlier, interrupted try.
         docs_with_failures: Documents with at least one program error.
-        duplicate_ids: Documents quarantined because their id was already read in the shard
-            (the ``duplicate_ids`` policy of :class:`~prox_tasks.refine.limits.Limits`).
+        duplicate_ids: Documents quarantined because their id occurs more than once in the
+            snapshot (the ``duplicate_ids`` policy of :class:`~prox_tasks.refine.limits.Limits`).
         failures: Program errors by level (``doc``, ``chunk``) and kind.
         usage: Model work by level: requests, prompt/completion tokens, truncated and
             failed completions, seconds inside the engine.

@@ -19,12 +19,13 @@ from collections.abc import Callable, Iterator
 from dataclasses import asdict
 
 from prox_tasks.corpus import Quarantine, load_manifest, read_shard, read_status
+from prox_tasks.corpus.duplicates import shard_duplicates
 from prox_tasks.corpus.writer import write_refined_shard
 from prox_tasks.inference.base import Refiner
 from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch
 from prox_tasks.refine.checkpoint import CheckpointStore
-from prox_tasks.refine.limits import Limits, admitted, batches, duplicated_ids
+from prox_tasks.refine.limits import Limits, admitted, batches
 from prox_tasks.refine.progress import ProgressLog
 from prox_tasks.refine.stats import PHASES, ShardStats
 
@@ -48,7 +49,8 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         model: Model URI for :func:`prox_tasks.inference.load_backend` (None: embedded).
         backend: Backend name (None: chosen from the model).
         backend_options: Options for the backend (JSON-ready).
-        policy: Executor :class:`~prox_tasks.programs.Policy` fields.
+        policy: Executor :class:`~prox_tasks.programs.Policy` fields (over the caps that
+            ``limits`` set).
         checkpoint_every: Documents per batch and checkpoint (0: no checkpoints; None:
             ``limits``' ``max_batch_docs``). Batches also close at the byte and line limits.
         force: Refine again even when the shard is already published.
@@ -87,8 +89,8 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         chosen = Limits.resolve(values)
         checkpoint_every = chosen.max_batch_docs if checkpoint_every is None else checkpoint_every
         return _refine(manifest, output_uri, shard_index, plan.docs, refiner,
-                       Policy.from_kwargs(**(policy or {})), checkpoint_every, progress, started,
-                       chosen, quality)
+                       Policy.from_kwargs(**{**chosen.policy_caps(), **(policy or {})}),
+                       checkpoint_every, progress, started, chosen, quality)
     finally:
         if owned:
             refiner.close()
@@ -112,11 +114,8 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
         manifest, shard_index, refiner, policy, checkpoint_every, limits, quality))
     quarantine = Quarantine()
     stats = ShardStats()
-    duplicates = None
-    if limits.duplicate_ids == "quarantine":  # every occurrence: know them before the first
-        duplicates = duplicated_ids(read_shard(manifest, shard_index, Quarantine()))
     docs = admitted(read_shard(manifest, shard_index, quarantine), limits, quarantine,
-                    duplicates)
+                    shard_duplicates(manifest, shard_index))
     reporter = ProgressLog(f"shard {shard_index}", expected, refiner.version, stats)
 
     def report(n: int) -> None:

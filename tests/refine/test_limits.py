@@ -7,6 +7,7 @@ import json
 import pytest
 
 from prox_tasks.corpus import Document, Quarantine, plan_shards, read_refined_rows
+from prox_tasks.corpus.duplicates import Occurrence
 from prox_tasks.refine import refine_shard
 from prox_tasks.refine.limits import DuplicateIdError, Limits, admitted, batches
 
@@ -41,17 +42,21 @@ def test_batches_close_at_the_byte_line_and_document_limits():
 
 def test_over_long_documents_and_duplicates_are_quarantined_by_policy():
     docs = [_doc(0, "x\n" * 10), _doc(1, "ok"), _doc(2, "again", "d1"), _doc(3, "fine")]
+    src = "file:///in.jsonl"
+    occurrences = {(src, 1): Occurrence(0, src, 1, True, 2), (src, 2): Occurrence(0, src, 1, False, 2)}
     quarantine = Quarantine()
-    kept = list(admitted(iter(docs), Limits(max_doc_lines=5), quarantine))
+    kept = list(admitted(iter(docs), Limits(max_doc_lines=5), quarantine, occurrences))
     assert [(d.id, d.offset) for d in kept] == [("d1", 1), ("d3", 3)]
     assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [
         (0, "too_many_lines"), (2, "duplicate_id")]
-    assert "first seen at file:///in.jsonl record 1" in list(quarantine.records())[1]["detail"]
+    assert "first seen at file:///in.jsonl record 1 (shard 0)" in \
+        list(quarantine.records())[1]["detail"]  # fmt: skip
     everyone = Quarantine()
-    kept = list(admitted(iter(docs[1:]), Limits(duplicate_ids="quarantine"), everyone, {"d1"}))
+    kept = list(admitted(iter(docs[1:]), Limits(duplicate_ids="quarantine"), everyone,
+                         occurrences))  # fmt: skip
     assert [d.id for d in kept] == ["d3"] and len(everyone) == 2
     with pytest.raises(DuplicateIdError, match="record 2 was already read at"):
-        list(admitted(iter(docs[1:]), Limits(duplicate_ids="fail"), Quarantine()))
+        list(admitted(iter(docs[1:]), Limits(duplicate_ids="fail"), Quarantine(), occurrences))
 
 
 @pytest.mark.parametrize("policy, written, quarantined", [("keep_first", 4, 2),
@@ -76,3 +81,75 @@ def test_a_shard_with_limits_stays_balanced(tmp_path, tagger_model, policy, writ
     assert result["stats"]["duplicate_ids"] == quarantined - 1
     ids = [r["id"] for r in read_refined_rows(str(tmp_path / "out"))]
     assert len(ids) == len(set(ids)) == written
+
+
+def _snapshot(tmp_path, rows, target_docs):
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return plan_shards(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), target_docs=target_docs)
+
+
+ACROSS = [{"id": i, "text": f"Document {n} has an ordinary sentence with several plain words."}
+          for n, i in enumerate(["a", "b", "c", "b", "d", "a", "e", "f", "a"])]
+
+
+@pytest.mark.parametrize("policy, quarantined", [
+    ("keep_first", {0: [], 1: [3, 5], 2: [8]}),
+    ("quarantine", {0: [0, 1], 1: [3, 5], 2: [8]}),
+])
+def test_duplicates_across_shards_follow_the_policy_snapshot_wide(tmp_path, tagger_model,
+                                                                 policy, quarantined):
+    """Ids a, b recur in later shards (3 shards of 3): the first occurrence by shard order,
+    then row order, is the one kept; every shard stays balanced; a retry is identical."""
+    manifest = _snapshot(tmp_path, ACROSS, 3)
+    out = str(tmp_path / "out")
+    outputs = {}
+    for shard in range(3):
+        result = refine_shard(out, shard, model=str(tagger_model),
+                              limits={"duplicate_ids": policy})
+        acc = result["accounting"]
+        assert acc["docs_read"] == 3 == acc["docs_written"] + acc["docs_quarantined"]
+        assert acc["docs_quarantined"] == len(quarantined[shard])
+        assert result["stats"]["duplicate_ids"] == len(quarantined[shard])
+        entries = list(_quarantined(tmp_path, shard))
+        assert [(e["offset"], e["reason"]) for e in entries] == [
+            (o, "duplicate_id") for o in quarantined[shard]]
+        outputs[shard] = (tmp_path / "out" / "_status" / f"shard-{shard:05d}.json").read_bytes()
+    ids = [r["id"] for r in read_refined_rows(out)]
+    assert len(ids) == len(set(ids)) == 9 - sum(map(len, quarantined.values()))
+    if policy == "keep_first":
+        assert "first seen at" in entries[0]["detail"] and "record 0 (shard 0)" in \
+            entries[0]["detail"]  # fmt: skip
+    again = refine_shard(out, 1, model=str(tagger_model), limits={"duplicate_ids": policy},
+                         force=True)  # a retried task: the same rows, the same quarantine
+    assert again["accounting"]["sha256"] == json.loads(outputs[1])["sha256"]
+    assert manifest.id == json.loads((tmp_path / "out" / "_duplicate_ids" / "index.json")
+                                     .read_text())["manifest"]  # fmt: skip
+
+
+def _quarantined(tmp_path, shard):
+    import gzip
+
+    with gzip.open(tmp_path / "out" / "quarantine" / f"shard-{shard:05d}.jsonl.gz", "rt") as f:
+        yield from (json.loads(line) for line in f)
+
+
+def test_duplicate_policy_fail_fails_the_shard_with_the_second_occurrence(tmp_path,
+                                                                        tagger_model):
+    _snapshot(tmp_path, ACROSS, 3)
+    out = str(tmp_path / "out")
+    assert refine_shard(out, 0, model=str(tagger_model), limits={"duplicate_ids": "fail"}
+                        )["status"] == "refined"  # fmt: skip
+    with pytest.raises(DuplicateIdError, match=r"'b' at .* record 3 was already read at "
+                                               r".* record 1 \(shard 0\)"):
+        refine_shard(out, 1, model=str(tagger_model), limits={"duplicate_ids": "fail"})
+
+
+def test_the_program_caps_reach_the_executor(tmp_path, tagger_model):
+    """max_program_chars, like the other limits, is a setting the refine step passes on."""
+    rows = [{"id": f"r{i}", "text": "Home | Login | Menu\n" + "A long enough sentence. " * 8
+             + "\nShare on Facebook"} for i in range(4)]
+    _snapshot(tmp_path, rows, 10)
+    capped = refine_shard(str(tmp_path / "out"), 0, model=str(tagger_model),
+                          limits={"max_program_chars": 1})
+    failures = capped["stats"]["failures"]
+    assert sum(kinds.get("over_limit", 0) for kinds in failures.values()) >= 4, failures

@@ -1,0 +1,128 @@
+"""The snapshot's duplicate ids, found once at planning so every shard applies one policy.
+
+A document id that occurs more than once in a snapshot — in one shard or in several — is
+listed with every occurrence in read order (shard order, then row order: the order an
+uninterrupted read of the whole snapshot meets them). The refine step of each shard reads
+its part of the list and applies the ``duplicate_ids`` policy
+(:func:`prox_tasks.refine.limits.admitted`): the same input always gives the same list, so
+a retried or resumed shard quarantines the same documents.
+
+Stored beside the manifest, in ``_duplicate_ids/``: ``shard-NNNNN.json`` for each shard
+that holds an occurrence, then ``index.json`` (the manifest id, the counts, the shards
+with occurrences) written last, so a present index means a complete list.
+
+Memory: 32 bytes per document (a 128-bit digest of the id, and where it was read), whatever
+the ids look like; documents are streamed with the shard readers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from array import array
+from dataclasses import dataclass
+
+from prox_tasks.corpus.manifest import Manifest
+from prox_tasks.corpus.quarantine import Quarantine
+from prox_tasks.storage import exists, join_uri, put_atomic, read_bytes
+
+log = logging.getLogger(__name__)
+FOLDER = "_duplicate_ids"
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """One occurrence of a duplicated id: where the snapshot first read that id, whether
+    this is that first occurrence, and how many times the id occurs in the snapshot."""
+
+    first_shard: int
+    first_source: str
+    first_offset: int
+    is_first: bool
+    count: int
+
+    def where_first(self) -> str:
+        return f"{self.first_source} record {self.first_offset} (shard {self.first_shard})"
+
+
+def _uri(output_uri: str, name: str) -> str:
+    return join_uri(output_uri, FOLDER, name)
+
+
+def _digest(doc_id: str) -> bytes:
+    return hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+
+def index_duplicates(manifest: Manifest) -> dict:
+    """Read every document of the planned snapshot once and write its duplicate-id list
+    (nothing to do when the list of this manifest exists). Bad records are skipped here;
+    the refine step quarantines them.
+
+    Returns:
+        The index: ``manifest``, ``documents``, ``duplicate_ids`` (ids occurring more than
+        once), ``occurrences``, ``shards`` (those holding an occurrence).
+    """
+    import numpy as np
+
+    from prox_tasks.corpus.planner import read_shard
+
+    done = _load_index(manifest)
+    if done is not None:
+        return done
+    digests = bytearray()
+    shards, source_ids, offsets = array("i"), array("i"), array("q")
+    sources: dict[str, int] = {}
+    for plan in manifest.shards:
+        for doc in read_shard(manifest, plan.index, Quarantine()):
+            digests += _digest(doc.id)
+            shards.append(plan.index)
+            source_ids.append(sources.setdefault(doc.source, len(sources)))
+            offsets.append(doc.offset)
+    names = list(sources)
+    keys = np.frombuffer(bytes(digests), dtype="V16")
+    by_shard: dict[int, list] = {}
+    groups = 0
+    if len(keys):
+        _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
+        inverse = inverse.reshape(-1)
+        first: dict[int, int] = {}
+        for position in np.flatnonzero(counts[inverse] > 1).tolist():  # read order
+            group = int(inverse[position])
+            head = first.setdefault(group, position)
+            by_shard.setdefault(shards[position], []).append(
+                [names[source_ids[position]], offsets[position], shards[head],
+                 names[source_ids[head]], offsets[head], head == position,
+                 int(counts[group])])  # fmt: skip
+        groups = len(first)
+    for shard, rows in by_shard.items():
+        put_atomic(_uri(manifest.output_uri, f"shard-{shard:05d}.json"),
+                   json.dumps({"manifest": manifest.id, "shard": shard, "occurrences": rows}))
+    index = {"manifest": manifest.id, "documents": len(keys), "duplicate_ids": groups,
+             "occurrences": sum(len(r) for r in by_shard.values()),
+             "shards": sorted(by_shard)}
+    put_atomic(_uri(manifest.output_uri, "index.json"), json.dumps(index, sort_keys=True))
+    if groups:
+        log.warning("snapshot %s: %d ids occur more than once (%d documents, in %d shards)",
+                    manifest.output_uri, groups, index["occurrences"], len(by_shard))
+    return index
+
+
+def _load_index(manifest: Manifest) -> dict | None:
+    uri = _uri(manifest.output_uri, "index.json")
+    if not exists(uri):
+        return None
+    index = json.loads(read_bytes(uri))
+    return index if index.get("manifest") == manifest.id else None
+
+
+def shard_duplicates(manifest: Manifest, shard_index: int) -> dict[tuple[str, int], Occurrence]:
+    """The occurrences of duplicated ids in one shard, by (source, offset); the list is
+    built first when this manifest has none yet (a plan from before it existed)."""
+    index = index_duplicates(manifest)
+    if shard_index not in index["shards"]:
+        return {}
+    part = json.loads(read_bytes(_uri(manifest.output_uri, f"shard-{shard_index:05d}.json")))
+    return {(source, offset): Occurrence(first_shard, first_source, first_offset, is_first, count)
+            for source, offset, first_shard, first_source, first_offset, is_first, count
+            in part["occurrences"]}  # fmt: skip

@@ -1,0 +1,58 @@
+"""The snapshot's duplicate-id list, written at planning: every occurrence of a repeated id,
+in read order (shard order, then row order), across files and shards; deterministic."""
+
+from __future__ import annotations
+
+import json
+
+from prox_tasks.corpus import plan_shards
+from prox_tasks.corpus.duplicates import index_duplicates, shard_duplicates
+from tests.corpus.conftest import write_jsonl
+
+
+def _rows(ids):
+    return [{"id": i, "text": f"text {n}"} for n, i in enumerate(ids)]
+
+
+def test_repeated_ids_are_listed_in_read_order_across_files_and_shards(tmp_path):
+    (tmp_path / "in").mkdir()
+    first = write_jsonl(tmp_path / "in" / "a.jsonl", _rows(["x", "y", "x", "z"]))
+    second = write_jsonl(tmp_path / "in" / "b.jsonl", _rows(["y", "w", "x"]))
+    out = str(tmp_path / "out")
+    manifest = plan_shards(str(tmp_path / "in"), out, target_docs=2)
+    index = json.loads((tmp_path / "out" / "_duplicate_ids" / "index.json").read_text())
+    assert index == {"manifest": manifest.id, "documents": 7, "duplicate_ids": 2,
+                     "occurrences": 5, "shards": [0, 1, 2, 3]}
+    a, b = f"file://{first}", f"file://{second}"
+    seen = {shard: shard_duplicates(manifest, shard) for shard in range(4)}
+    # shard 0: x (first), y (first); shard 1: x again; shard 2: y again; shard 3: x a third time
+    assert [(key, o.is_first, o.first_shard, o.count) for key, o in seen[0].items()] == [
+        ((a, 0), True, 0, 3), ((a, 1), True, 0, 2)]
+    assert [(key, o.where_first()) for key, o in seen[1].items()] == [
+        ((a, 2), f"{a} record 0 (shard 0)")]
+    assert [(key, o.where_first()) for key, o in seen[2].items()] == [
+        ((b, 0), f"{a} record 1 (shard 0)")]
+    assert list(seen[3]) == [(b, 2)] and not seen[3][(b, 2)].is_first
+
+
+def test_the_list_is_the_same_on_every_run_and_rebuilt_for_a_new_plan(tmp_path):
+    write_jsonl(tmp_path / "in.jsonl", _rows(["a", "b", "a", "c"]))
+    out = tmp_path / "out"
+    manifest = plan_shards(str(tmp_path / "in.jsonl"), str(out), target_docs=2)
+    files = {p.name: p.read_bytes() for p in (out / "_duplicate_ids").iterdir()}
+    for path in (out / "_duplicate_ids").iterdir():
+        path.unlink()
+    assert index_duplicates(manifest)["duplicate_ids"] == 1
+    assert {p.name: p.read_bytes() for p in (out / "_duplicate_ids").iterdir()} == files
+    replanned = plan_shards(str(tmp_path / "in.jsonl"), str(out), target_docs=4, overwrite=True)
+    assert shard_duplicates(replanned, 0)  # one shard now holds both occurrences
+    assert json.loads((out / "_duplicate_ids" / "index.json").read_text())["shards"] == [0]
+
+
+def test_bad_records_and_a_snapshot_without_repeats(tmp_path):
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "a", "text": "one"}\n{"id": "a", "text": \n{"id": "b", "text": "t"}\n')
+    manifest = plan_shards(str(path), str(tmp_path / "out"))
+    index = index_duplicates(manifest)
+    assert (index["documents"], index["duplicate_ids"], index["shards"]) == (2, 0, [])
+    assert shard_duplicates(manifest, 0) == {}
