@@ -58,6 +58,14 @@ def test_params_validate(dagbag):
 
     assert validated({"target_docs": 25, "max_drop_rate": 0.5})["target_docs"] == 25
     assert validated({"snapshot_name": "hotfix-1.b_2"})["snapshot_name"] == "hotfix-1.b_2"
+    limits = validated({"max_doc_lines": 500, "max_normalize_growth": 0.5,
+                        "duplicate_ids": "quarantine"})  # fmt: skip
+    assert (limits["max_doc_lines"], limits["max_batch_lines"], limits["duplicate_ids"]) == (
+        500, 200_000, "quarantine")
+    for bad in ({"max_doc_lines": 0}, {"max_batch_bytes": "big"}, {"max_program_chars": 1.5},
+                {"max_normalize_growth": -0.1}, {"duplicate_ids": "ignore"}):
+        with pytest.raises(ParamValidationError, match=next(iter(bad))):
+            validated(bad)
     for bad in ({"target_docs": 0}, {"max_drop_rate": 1.5}, {"backend": "gpt"},
                 {"snapshot_name": "../etc"}, {"snapshot_name": "a..b"},
                 {"snapshot_name": "a/b"}, {"dry_run": "yes"}):
@@ -88,3 +96,21 @@ def test_ui_rule_catches_an_empty_string_default():
 
     assert ui_requires(Param("", type="string"))
     assert not ui_requires(Param(None, type=["null", "string"]))
+
+
+def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
+    from airflow.sdk import Param
+
+    from prox_tasks.pipeline import dag_config
+
+    monkeypatch.setenv("PROX_MAX_DOC_LINES", "4321")
+    monkeypatch.setenv("PROX_DUPLICATE_IDS", "fail")
+    params = dag_config.limit_params()
+    assert params["max_doc_lines"]["default"] == 4321
+    assert params["duplicate_ids"] | {"description": ""} == {
+        "default": "fail", "enum": ["keep_first", "quarantine", "fail"],
+        "title": "Duplicate ids", "description": ""}
+    assert (params["max_batch_lines"]["type"], params["max_batch_lines"]["minimum"]) == (
+        "integer", 1)
+    assert Param(**params["max_doc_lines"]).resolve() == 4321
+    assert dag_config.limits_of({"max_doc_lines": 7, "target_docs": 3}) == {"max_doc_lines": 7}

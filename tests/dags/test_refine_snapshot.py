@@ -159,6 +159,7 @@ def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothin
 @pytest.mark.parametrize(("conf", "task_id", "says"), [
     ({"target_dox": 5}, "resolve", "unknown conf keys ['target_dox']"),
     ({"input_uri": "/no/such/crawl/{ds}"}, "plan", "no input files at"),
+    ({"max_doc_lines": 300_000}, "plan", "one document would not fit in a batch"),
 ])
 def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd):
     dag_run = run(world, f"never-{task_id}", **conf)
@@ -167,3 +168,50 @@ def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, cap
     assert (ti.state, ti.try_number) == ("failed", 1)  # not retried
     logged = capfd.readouterr()
     assert says in logged.out + logged.err  # the task log says what to fix
+
+
+@pytest.fixture(scope="module")
+def repeated_crawl(world):
+    """34 documents in 4 shards of 10; four repeat an id of an earlier shard's document (one
+    id three times), and one has 1,813 lines."""
+    base = sample_rows(30)
+    again = [{**row, "id": base[k]["id"]} for row, k in zip(sample_rows(4, start=30),
+                                                             (0, 3, 14, 0))]  # fmt: skip
+    rows = base[:12] + again[:1] + base[12:25] + again[1:2] + base[25:] + again[2:]
+    return write_jsonl(world["root"] / "repeated" / "2026-01-05.jsonl", rows)
+
+
+def test_limit_params_and_the_duplicate_policy_reach_every_shard(world, repeated_crawl):
+    """Params chosen for one run: max_doc_lines quarantines the long document; duplicate
+    ids across shards are quarantined (keep_first) by every shard; read = written +
+    quarantined holds; the gate counts the duplicates and finds none written."""
+    from prox_tasks.corpus import read_refined_rows
+
+    dag_run = run(world, "repeated", input_uri=str(repeated_crawl), max_doc_lines=1000,
+                  duplicate_ids="keep_first", max_program_chars=4096,
+                  max_quarantine_rate=0.5)  # fmt: skip
+    assert dag_run.state == "success"
+    snapshot = world["corpus"] / "snapshots" / "repeated"
+    status = [json.loads(p.read_text()) for p in sorted((snapshot / "_status").glob("*.json"))]
+    reasons = [s["quarantine_reasons"] for s in status]
+    assert sum(r.get("duplicate_id", 0) for r in reasons) == 4
+    assert sum(r.get("too_many_lines", 0) for r in reasons) == 1
+    assert [r.get("duplicate_id", 0) for r in reasons] == [0, 1, 1, 2]
+    read = sum(s["docs_read"] for s in status)
+    assert read == 34 == sum(s["docs_written"] + s["docs_quarantined"] for s in status)
+    ids = [r["id"] for r in read_refined_rows(str(snapshot))]
+    assert len(ids) == len(set(ids)) == 29
+    metrics = json.loads((snapshot / "_quality" / "gate.json").read_text())["metrics"]
+    assert (metrics["duplicate_ids_quarantined"], metrics["duplicate_ids_written"]) == (4, 0)
+    plan = tis(dag_run)[("plan", -1)].xcom_pull(task_ids="plan")
+    assert {b["limits"]["max_doc_lines"] for b in plan} == {1000}
+    assert {b["limits"]["max_program_chars"] for b in plan} == {4096}
+
+
+def test_duplicate_policy_fail_refuses_the_snapshot_at_planning(world, repeated_crawl, capfd):
+    dag_run = run(world, "repeated-fail", input_uri=str(repeated_crawl), duplicate_ids="fail")
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)[("plan", -1)]
+    assert (ti.state, ti.try_number) == ("failed", 1)  # not retried
+    logged = capfd.readouterr()
+    assert "3 document ids occur more than once" in logged.out + logged.err
