@@ -13,6 +13,13 @@ command and its workers) and peak RSS (the largest process) come from the OS; th
 (read / features / forward / chunk programs / execute / checkpoint / write) from the shard
 statistics the command prints. docs/s per core = documents / CPU seconds.
 
+Workers: the speed runs cut the corpus into ``--shards-per-worker`` shards per worker of the
+largest count compared. The fixed cost of a run (interpreter, imports, planning, each worker's
+start and model load) is measured apart, by the same command on a corpus of one document per
+shard, and the scaling is printed with and without it. What two processes can gain on this
+machine at all is measured too (``ceiling``): the tagger scoring the same pages in one process,
+then in two at once (no pipeline, no I/O), as a reference for the workers' scaling.
+
 Usage::
 
     python bench/refine.py                          # 10K pages: speed, split, 1 vs 2 workers
@@ -100,6 +107,47 @@ def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=()) ->
             "load": (load + os.getloadavg()[0]) / 2, "shards": summary["shards"]}  # fmt: skip
 
 
+def startup_corpus(corpus: Path, docs: int, folder: Path) -> Path:
+    """The first ``docs`` documents of ``corpus`` (one per shard: the fixed cost of a run)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    with open(next(iter(sorted(corpus.glob("*.jsonl")))), encoding="utf-8") as f:
+        head = [next(f) for _ in range(docs)]
+    (folder / "part-00000.jsonl").write_text("".join(head), encoding="utf-8")
+    return folder
+
+
+CEILING_CODE = """
+import json, sys, time
+from prox_tasks.inference import load_backend
+from prox_tasks.models import resolve_model
+from prox_tasks.refine.workers import set_threads
+set_threads(1)
+texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8")][:int(sys.argv[2])]
+tagger = load_backend(None, resolve_model("default").uri).inner
+set_threads(1)
+tagger.scores(texts[:16])
+start = time.perf_counter()
+tagger.scores(texts)
+print(time.perf_counter() - start)
+"""
+
+
+def ceiling(corpus: Path, docs: int) -> tuple[float, float]:
+    """(seconds of one process scoring ``docs`` pages, seconds of each of two doing it at
+    once): what two processes gain here on the tagger's own work, nothing shared."""
+    part = str(next(iter(sorted(corpus.glob("*.jsonl")))))
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    cmd = [sys.executable, "-c", CEILING_CODE, part, str(docs)]
+
+    def start():
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)
+
+    alone = float(start().communicate()[0])
+    pair = [start(), start()]
+    together = [float(p.communicate()[0]) for p in pair]
+    return alone, max(together)
+
+
 def features_side_by_side(corpus: Path, docs: int) -> tuple[float, float]:
     """docs/s (CPU time) of the per-line Python reference and of the batch features."""
     sys.path.insert(0, str(ROOT))
@@ -129,6 +177,10 @@ def main() -> None:
     parser.add_argument("--workers", default="1,2", help="worker counts compared (empty: no "
                         "speed runs)")
     parser.add_argument("--threads", type=int, default=1, help="threads per worker")
+    parser.add_argument("--shards-per-worker", type=int, default=4,
+                        help="shards of the speed runs per worker of the largest count")
+    parser.add_argument("--ceiling-docs", type=int, default=1000,
+                        help="pages of the two-process reference (0: skip)")
     parser.add_argument("--pages", type=Path, default=next(
         (p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
          if p.is_dir()), ROOT / "data"), help="folder of */*.jsonl.gz page collections")
@@ -150,17 +202,27 @@ def main() -> None:
         print(f"features, {args.feature_docs} docs, docs per CPU-second: per-line reference "
               f"{ref:.0f}, batch {new:.0f} ({new / ref:.1f}x)")
 
-    runs = {}
-    for workers in [int(w) for w in args.workers.split(",") if w]:
-        # as many shards as the most workers compared, so every count gets whole shards
-        shards = max(int(w) for w in args.workers.split(",")) * 2
+    counts = [int(w) for w in args.workers.split(",") if w]
+    shards = max(counts, default=1) * args.shards_per_worker
+    runs, fixed = {}, {}
+    tiny = startup_corpus(corpus, shards, args.work / f"corpus-first-{shards}")
+    for workers in counts:
+        fixed[workers] = run_refine(tiny, args.work / f"out-fixed-w{workers}", workers,
+                                    args.threads, ["--shards", str(shards)])  # fmt: skip
+        f = fixed[workers]
+        print(f"fixed cost, workers {workers} ({shards} shards of 1 document): "
+              f"{f['wall']:.1f} s wall, {f['cpu']:.1f} s CPU; load average {f['load']:.1f}",
+              flush=True)  # fmt: skip
+    for workers in counts:
         runs[workers] = run_refine(corpus, args.work / f"out-w{workers}", workers,
                                    args.threads, ["--shards", str(shards)])  # fmt: skip
         r = runs[workers]
         print(f"workers {workers} (threads {args.threads}, {r['shards']} shards): "
               f"{r['docs']} docs in {r['wall']:.1f} s wall = {r['docs'] / r['wall']:.0f} docs/s; "
-              f"CPU {r['cpu']:.1f} s = {r['docs'] / r['cpu']:.0f} docs/s per core; "
+              f"CPU {r['cpu']:.1f} s = {r['docs'] / r['cpu']:.0f} docs/s per core "
+              f"({r['docs'] / (r['cpu'] - fixed[workers]['cpu']):.0f} without the fixed cost); "
               f"peak RSS {r['rss_mb']:.0f} MiB; load average {r['load']:.1f}", flush=True)
+        shutil.rmtree(args.work / f"out-w{workers}", ignore_errors=True)
     if runs:
         split = runs[min(runs)]["split"]
         order = ["read", "features", "forward", "chunk_phase", "execute", "checkpoint", "write"]
@@ -170,8 +232,16 @@ def main() -> None:
             for k in order) + f"; total {total:.1f} s", flush=True)  # fmt: skip
     if len(runs) > 1:
         lo, hi = min(runs), max(runs)
+        steady = ((runs[lo]["wall"] - fixed[lo]["wall"])
+                  / (runs[hi]["wall"] - fixed[hi]["wall"]))  # fmt: skip
         print(f"scaling {lo} -> {hi} workers (wall time, same run): "
-              f"{runs[lo]['wall'] / runs[hi]['wall']:.2f}x")
+              f"{runs[lo]['wall'] / runs[hi]['wall']:.2f}x; without the fixed cost "
+              f"{steady:.2f}x")
+    if args.ceiling_docs and len(runs) > 1:
+        alone, together = ceiling(corpus, args.ceiling_docs)
+        print(f"ceiling: tagger scoring {args.ceiling_docs} pages, one process {alone:.1f} s, "
+              f"two at once {together:.1f} s each: two processes do "
+              f"{2 * alone / together:.2f}x the work of one here", flush=True)
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
     for size in [512] * bool(sizes) + sizes:  # 512: one batch, the baseline

@@ -70,6 +70,14 @@ def zero_shift(registers: np.ndarray, n: np.ndarray) -> np.ndarray:
     return _shift_small(registers, n)
 
 
+def shifted_start(start: int, n: np.ndarray) -> np.ndarray:
+    """:func:`zero_shift` of the one register ``start`` by each of ``n``: a gather from the
+    table of its shifts by ``0..max(n)``."""
+    n = np.asarray(n)
+    size = int(n.max(initial=0)) + 1
+    return zero_shift(np.full(size, start, np.uint32), np.arange(size))[n]
+
+
 def registers(buf: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     """The register after running ``buf[starts[i]:starts[i] + lengths[i]]`` from zero, for
     every ``i`` (``lengths`` at most :data:`MAX_SHIFT`; ``buf`` uint8)."""

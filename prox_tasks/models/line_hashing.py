@@ -60,7 +60,7 @@ def line_hashes(batch: TextBatch, word_buckets: np.ndarray, buckets: int):
         word = batch.text[starts[i]:stops[i]].lower().encode("utf-8", "surrogatepass")
         z[i], n_bytes[i] = crc32.register_of(word), len(word)
 
-    word_reg = crc32.zero_shift(np.full(len(z), crc32.START, np.uint32), n_bytes) ^ z
+    word_reg = crc32.shifted_start(crc32.START, n_bytes) ^ z
     counts = np.where(k > 0, 2 * k + 2, 1)
     line_starts = np.concatenate(([0], np.cumsum(counts)))
     base = line_starts[:-1]
@@ -70,10 +70,8 @@ def line_hashes(batch: TextBatch, word_buckets: np.ndarray, buckets: int):
     has = k > 0
     head = np.cumsum(np.concatenate(([0], k)))[:-1][has]  # first kept word of each line
     tail = head + k[has] - 1
-    regs[base[has] + 1] = crc32.zero_shift(
-        np.full(len(head), crc32.start_after(b"f:"), np.uint32), n_bytes[head]) ^ z[head]
-    regs[base[has] + 2] = crc32.zero_shift(
-        np.full(len(tail), crc32.start_after(b"l:"), np.uint32), n_bytes[tail]) ^ z[tail]
+    regs[base[has] + 1] = crc32.shifted_start(crc32.start_after(b"f:"), n_bytes[head]) ^ z[head]
+    regs[base[has] + 2] = crc32.shifted_start(crc32.start_after(b"l:"), n_bytes[tail]) ^ z[tail]
     regs[base[line] + 3 + rank] = word_reg
     pair = rank > 0
     after_space = crc32.step(word_reg[np.flatnonzero(pair) - 1], 0x20)

@@ -108,7 +108,8 @@ def build_tagger(config: TaggerConfig):
             lex = self.bag(ids, offsets).view(b, length, -1)
             h = torch.nn.functional.gelu(self.inp(torch.cat([dense, lex], -1)))
             m = mask.unsqueeze(1).to(h.dtype)
-            x = h.transpose(1, 2) * m
+            # contiguous [B, C, L]: the convolutions' fast layout (the same sums)
+            x = (h.transpose(1, 2) * m).contiguous()
             for conv in self.convs:
                 x = (x + torch.nn.functional.gelu(conv(x))) * m
             x = x.transpose(1, 2)

@@ -4,7 +4,10 @@
 the backend is loaded once in this process and the shards are refined one after another. With
 ``workers`` > 1, each worker process loads its own backend once and refines whole shards; a
 shard goes to exactly one worker, so no shard ever has two writers, and each shard's output is
-what one worker alone would write.
+what one worker alone would write. Workers are started once and take the next shard as they
+finish one (largest shards first, so that no worker is left with a big shard at the end); the
+fixed cost of a worker (process start, imports, model load) is paid once per worker, not per
+shard.
 """
 
 from __future__ import annotations
@@ -97,6 +100,11 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
     for i in indexes:
         if i not in pending:
             results[i] = _booked(booking, i, True, _skipped, output_uri, i, progress, options)
+    from prox_tasks.corpus import load_manifest
+
+    sizes = {s.index: (s.bytes, s.docs) for s in load_manifest(output_uri).shards}
+    # a worker takes the next shard when it finishes one: the largest first
+    pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)
     context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
     queue = context.Queue()
     drain = threading.Thread(target=_forward, args=(queue, progress), daemon=True)
