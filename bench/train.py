@@ -102,14 +102,17 @@ def run_label_variant(args) -> dict:
             "metrics": score(refiner, read("test"))}  # fmt: skip
 
 
-# the mixed seed set at one budget, changing only how its labels are used:
-# (train docs or None for all, epochs, teacher loss weights, sources left out)
+# the mixed seed set at one budget, changing one thing: (train docs or None for all, epochs,
+# TaggerTrainConfig overrides, sources whose rules labels are left out, architecture overrides)
 RAW_RULES = ("trafilatura-evaluation", "wcxb")  # whole raw pages labeled by rules only
 MIX_VARIANTS = {
-    "mix-plain": (None, 3, None, ()),
-    "mix-trust-clean": (None, 3, {"diff": 3.0, "html": 3.0}, ()),
-    "mix-no-raw-rules": (None, 3, None, RAW_RULES),
-    "mix-clean-only": (None, 3, None, ("*rules",)),
+    "mix-plain": (None, 3, {}, (), {}),
+    "mix-trust-clean": (None, 3, {"teacher_weights": {"diff": 3.0, "html": 3.0}}, (), {}),
+    "mix-no-raw-rules": (None, 3, {}, RAW_RULES, {}),
+    "mix-clean-only": (None, 3, {}, ("*rules",), {}),
+    "mix-snippets": (None, 3, {}, (), {}),  # with --seed-dir seed-best-snip
+    "mix-word-weighted": (None, 3, {"line_word_weight": 1.0}, (), {}),
+    "mix-wide-context": (None, 3, {}, (), {"dilations": [1, 2, 4, 8, 16, 32]}),
 }
 
 
@@ -127,19 +130,20 @@ def run_mix_variant(args) -> dict:
     from prox_tasks.training.calibrate import calibrate_threshold, threshold_curve
     from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
 
-    n_docs, epochs, weights, left_out = MIX_VARIANTS[args.variant]
+    n_docs, epochs, overrides, left_out, arch = MIX_VARIANTS[args.variant]
     train = _mix_train_docs(left_out)[:n_docs]
     valid = read("validation")
     work = OUT / "work" / args.variant
-    config = TaggerTrainConfig(epochs=epochs, teacher_weights=weights)
-    refiner, report = train_tagger(train, valid[:100], TaggerConfig(), config, work)
+    config = TaggerTrainConfig(epochs=epochs, **overrides)
+    tagger = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **arch})
+    refiner, report = train_tagger(train, valid[:100], tagger, config, work)
     calibration = calibrate_threshold(refiner, valid, args.recall_target)
     manifest = json.loads((SEED / "manifest.json").read_text())
     save_tagger(refiner, work / "artifact", {"seed_set": manifest["version"]})
     docs = read("test")
     metrics = score(refiner, docs)
     metrics["threshold_curve"] = threshold_curve(refiner, docs)
-    return {"variant": f"{args.variant} ({len(train)} pages, {epochs} epochs, weights {weights})",
+    return {"variant": f"{args.variant} ({len(train)} pages, {epochs} epochs, {overrides or arch or 'as is'})",
             "train_seconds": report["train_seconds"], "train_rate": report["lines_per_s"],
             "rate_unit": "lines/s", "train_docs": len(train), "epochs": epochs,
             "keep_threshold": refiner.config.line_threshold,

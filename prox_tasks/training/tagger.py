@@ -49,6 +49,8 @@ class TaggerTrainConfig:
             ``teacher`` field: ``diff``, ``html``, ``rules``...; absent teachers weigh 1).
             Labels from a clean text are less noisy than the rules teacher's, so a mixed seed
             set can trust them more.
+        line_word_weight: A line's loss weighs ``1 + line_word_weight * log(1 + words)``:
+            word-level recall and precision count words, not lines (0: every line weighs 1).
     """
 
     epochs: int = 12
@@ -60,6 +62,7 @@ class TaggerTrainConfig:
     seed: int = 0
     threads: int = 2
     teacher_weights: dict[str, float] | None = None
+    line_word_weight: float = 0.0
 
     def doc_weight(self, doc: dict) -> float:
         """The loss weight of one labeled document."""
@@ -74,6 +77,14 @@ def targets(doc: dict) -> tuple[list[float], float]:
     n = (doc.get("text") or "").count("\n") + 1
     removed = removed_lines(doc.get("chunk_program"), n)
     return [float(i in removed) for i in range(n)], float(doc_decision(doc.get("doc_program")) != "drop")
+
+
+def line_weights(doc: dict, config: TaggerTrainConfig) -> list[float]:
+    """Loss weight of each line of a labeled document (see ``line_word_weight``)."""
+    lines = (doc.get("text") or "").split("\n")
+    if not config.line_word_weight:
+        return [1.0] * len(lines)
+    return [1.0 + config.line_word_weight * math.log1p(len(line.split())) for line in lines]
 
 
 def _batches(sizes: list[int], config: TaggerTrainConfig, epoch: int) -> list[list[int]]:
@@ -130,7 +141,8 @@ def train_tagger(
     else:
         model = build_tagger(tagger)
     feats = [tensorize(d.get("text") or "", tagger.buckets, tagger.kept_stats) for d in train_docs]
-    labels = [(torch.tensor(lines), keep) for lines, keep in map(targets, train_docs)]
+    labels = [(torch.tensor([lines, line_weights(d, config)]).T, keep)
+              for d, (lines, keep) in zip(train_docs, map(targets, train_docs))]  # fmt: skip
     weights = [config.doc_weight(d) for d in train_docs]
     sizes = [f.lines for f in feats]
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
@@ -160,10 +172,11 @@ def train_tagger(
             batch_inputs = collate([c[0] for c in cropped])
             mask = batch_inputs[3]
             line_t = torch.nn.utils.rnn.pad_sequence([c[1] for c in cropped], batch_first=True)
+            line_t, word_w = line_t[..., 0], line_t[..., 1]
             keep_t = torch.tensor([labels[i][1] for i in batch])
             doc_w = torch.tensor([weights[i] for i in batch])
             line_logits, doc_logit = model(*batch_inputs)
-            line_w = doc_w[:, None].expand_as(mask)[mask]
+            line_w = (doc_w[:, None] * word_w)[mask]
             line_loss = (bce(line_logits[mask], line_t[mask], reduction="none") * line_w).sum() / line_w.sum().clamp_min(1e-6)
             weight = torch.where(keep_t > 0.5, 1.0, config.drop_weight) * doc_w
             doc_loss = bce(doc_logit, keep_t, weight=weight)

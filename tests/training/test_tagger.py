@@ -3,12 +3,20 @@ programs, survives a save/load round trip and resumes from its epoch checkpoint.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from prox_tasks.models.line_tagger import LineTaggerRefiner, TaggerConfig
 from prox_tasks.programs import parse
 from prox_tasks.training.evaluate import evaluate_refiner
-from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, targets, train_tagger
+from prox_tasks.training.tagger import (
+    TaggerTrainConfig,
+    line_weights,
+    save_tagger,
+    targets,
+    train_tagger,
+)
 from tests.training.fixtures import make_docs
 
 SMALL = TaggerConfig(buckets=1 << 12, embed_dim=8, hidden=16, dilations=(1, 2))
@@ -30,6 +38,13 @@ def test_targets_from_programs():
     doc = {"text": "a\nb\nc", "doc_program": "drop_doc()",
            "chunk_program": "# chunk 0-2\nremove_lines(line_start=1, line_end=2)"}  # fmt: skip
     assert targets(doc) == ([0.0, 1.0, 1.0], 0.0)
+
+
+def test_line_weights_grow_with_words_only_when_asked():
+    doc = {"text": "Menu\nA sentence of seven words in it."}
+    assert line_weights(doc, TaggerTrainConfig()) == [1.0, 1.0]
+    short, long = line_weights(doc, TaggerTrainConfig(line_word_weight=1.0))
+    assert short == pytest.approx(1 + math.log(2)) and long == pytest.approx(1 + math.log(8))
 
 
 def test_tagger_learns_the_teacher(trained, docs):
