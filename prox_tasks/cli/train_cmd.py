@@ -44,8 +44,27 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--recall-target", type=float, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
                    "gold to this word recall at the best precision (0: keep 0.5)")
+    p.add_argument("--teacher-weight", action="append", default=[], metavar="TEACHER=W",
+                   help="line_tagger: loss weight of the documents a teacher labeled (a seed "
+                   "row's teacher field), e.g. diff=3; repeatable; others weigh 1")
+    p.add_argument("--line-word-weight", type=float, default=0.0,
+                   help="line_tagger: weigh each line's loss by 1 + W * log(1 + words)")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
+
+
+def _weights(pairs: list[str]) -> dict[str, float] | None:
+    """``["diff=3", "html=2"]`` -> ``{"diff": 3.0, "html": 2.0}`` (None when empty)."""
+    out = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        try:
+            out[name.strip()] = float(value)
+        except ValueError:
+            sep = ""
+        if not sep or not name.strip():
+            raise SystemExit(f"prox train: --teacher-weight wants TEACHER=NUMBER, not {pair!r}")
+    return out or None
 
 
 def run(args) -> int:
@@ -63,6 +82,7 @@ def run(args) -> int:
         gold_gate=not args.no_gold_gate, gold_set=args.gold_set, gold_docs=args.gold_docs,
         backend=args.backend,
         recall_target=args.recall_target or None,
+        teacher_weights=_weights(args.teacher_weight), line_word_weight=args.line_word_weight,
     )  # fmt: skip
     print(json.dumps(run_training(job), sort_keys=True, default=str))
     return 0

@@ -62,6 +62,9 @@ class TrainJob:
             documents with gold to this word recall at the best precision
             (:mod:`prox_tasks.training.calibrate`; None, or fewer than 20 such documents:
             the threshold stays 0.5).
+        teacher_weights: ``line_tagger``: loss weight per labeling teacher (a seed row's
+            ``teacher``), e.g. ``{"diff": 3, "html": 3}``; others weigh 1.
+        line_word_weight: ``line_tagger``: a line's loss weighs ``1 + w * log(1 + words)``.
     """
 
     seed: str
@@ -89,6 +92,8 @@ class TrainJob:
     gold_docs: int | None = None
     backend: str | None = None
     recall_target: float | None = 0.95
+    teacher_weights: dict[str, float] | None = None
+    line_word_weight: float = 0.0
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
@@ -108,7 +113,8 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
 
         config = TaggerTrainConfig(epochs=int(job.epochs), seed=job.seed_value,
-                                   threads=job.threads)  # fmt: skip
+                                   threads=job.threads, teacher_weights=job.teacher_weights,
+                                   line_word_weight=job.line_word_weight)  # fmt: skip
         if job.learning_rate:
             config.learning_rate = job.learning_rate
         valid = seed.validation[: job.max_eval_docs]

@@ -13,7 +13,8 @@ def test_prox_train_prints_one_json_line(tmp_path, capsys):
     seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
     code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "2",
                  "--learning-rate", "0.01", "--work-dir", str(tmp_path / "work"),
-                 "--gold-docs", "8"])  # fmt: skip
+                 "--gold-docs", "8", "--teacher-weight", "rules=2",
+                 "--line-word-weight", "0.5"])  # fmt: skip
     assert code == 0
     lines = capsys.readouterr().out.strip().split("\n")
     assert len(lines) == 1
@@ -22,4 +23,6 @@ def test_prox_train_prints_one_json_line(tmp_path, capsys):
     # 30 synthetic pages do not make a refiner better than the shipped one on real gold
     assert record["gold"]["candidate"]["docs"] == 8 and record["reason"]
     assert {"doc_f1", "line_f1", "chunk_failure_rate", "word_f1"} <= set(record["metrics"])
-    assert (tmp_path / "reg" / "refiner" / record["version"] / "artifact.json").exists()
+    artifact = tmp_path / "reg" / "refiner" / record["version"] / "artifact.json"
+    config = json.loads(artifact.read_text())["training_config"]["config"]
+    assert config["teacher_weights"] == {"rules": 2.0} and config["line_word_weight"] == 0.5
