@@ -111,7 +111,10 @@ def build_tagger(config: TaggerConfig):
             # contiguous [B, C, L]: the convolutions' fast layout (the same sums)
             x = (h.transpose(1, 2) * m).contiguous()
             for conv in self.convs:
-                x = (x + torch.nn.functional.gelu(conv(x))) * m
+                if torch.is_grad_enabled():
+                    x = (x + torch.nn.functional.gelu(conv(x))) * m
+                else:  # the same sums in place: no temporaries at inference
+                    x = torch.nn.functional.gelu(conv(x)).add_(x).mul_(m)
             x = x.transpose(1, 2)
             line_logits = self.line_head(x).squeeze(-1)
             count = mask.sum(1, keepdim=True).clamp(min=1).to(x.dtype)

@@ -13,9 +13,11 @@ import time
 from collections import Counter
 
 from prox_tasks.corpus.duplicates import index_duplicates
+from prox_tasks.corpus.manifest import MANIFEST_NAME
 from prox_tasks.refine.booking import ShardBooking, register_plan
 from prox_tasks.refine.limits import Limits, refuse_duplicates
-from prox_tasks.refine.workers import refine_shards
+from prox_tasks.refine.workers import WorkerPool, refine_shards
+from prox_tasks.storage import exists, join_uri
 
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
@@ -84,22 +86,30 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
     resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
     model = resolved.uri
-    manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
-    refuse_duplicates(index_duplicates(manifest), chosen)
-    if catalog is not None:
-        register_plan(catalog, snapshot, manifest)
-    bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine", disable=progress is False
-               if progress is not None else None, dynamic_ncols=True)  # fmt: skip
+    # a new snapshot: the workers start (imports, model load) while the corpus is planned
+    pool = WorkerPool(workers, threads, model, backend, backend_options) \
+        if workers > 1 and not exists(join_uri(output_uri, MANIFEST_NAME)) else None  # fmt: skip
+    bar = None
     try:
+        manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
+        refuse_duplicates(index_duplicates(manifest), chosen)
+        if catalog is not None:
+            register_plan(catalog, snapshot, manifest)
+        bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine",
+                   disable=progress is False if progress is not None else None,
+                   dynamic_ncols=True)  # fmt: skip
         results = refine_shards(output_uri, [s.index for s in manifest.shards], workers=workers,
                                 threads=threads, model=model, backend=backend,
                                 backend_options=backend_options, force=force,
                                 progress=bar.update, policy=policy,
                                 checkpoint_every=checkpoint_every, limits=chosen.to_dict(),
                                 quality=quality, booking=None if catalog is None
-                                else ShardBooking(catalog, snapshot))
+                                else ShardBooking(catalog, snapshot), pool=pool)
     finally:
-        bar.close()
+        if pool is not None:
+            pool.close()
+        if bar is not None:
+            bar.close()
     totals: Counter = Counter()
     for result in results:
         acc = result["accounting"]

@@ -58,11 +58,60 @@ def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid()}
 
 
+class WorkerPool:
+    """Worker processes, each loading its backend once, started at once: their imports and
+    model loads overlap whatever the caller does meanwhile (``prox refine`` plans the
+    corpus). Use as a context manager, or :meth:`close` it.
+
+    Args:
+        workers: Processes.
+        threads: CPU threads per worker for the model (None: the machine's cores divided
+            among the workers).
+        model: Model URI.
+        backend: Backend name.
+        backend_options: Backend options.
+    """
+
+    def __init__(self, workers: int, threads: int | None = None, model: str | None = None,
+                 backend: str | None = None, backend_options: dict | None = None) -> None:
+        self.workers = workers
+        threads = threads or max(1, (os.cpu_count() or 1) // workers)
+        context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+        self.progress: Callable[[int], None] | None = None
+        self._queue = context.Queue()
+        self._drain = threading.Thread(target=self._forward, daemon=True)
+        self._drain.start()
+        self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
+                                        initargs=(backend, model, backend_options, threads,
+                                                  self._queue))  # fmt: skip
+        # the executor starts a process per submission while none is idle: all of them now
+        for _ in range(workers):
+            self.pool.submit(os.getpid)
+
+    def _forward(self) -> None:
+        while (done := self._queue.get()) is not None:
+            if self.progress:
+                self.progress(done)
+
+    def close(self) -> None:
+        """Stop the workers, then forward the progress they reported last."""
+        self.pool.shutdown()
+        self._queue.put(None)
+        self._drain.join(timeout=10)
+
+    def __enter__(self) -> WorkerPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
                   threads: int | None = None, model: str | None = None,
                   backend: str | None = None, backend_options: dict | None = None,
                   force: bool = False, progress: Callable[[int], None] | None = None,
-                  booking=None, **shard_options) -> list[dict]:
+                  booking=None, pool: WorkerPool | None = None,
+                  **shard_options) -> list[dict]:
     """Refine shards ``indexes`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -78,6 +127,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         progress: Called with the number of documents done (after each batch).
         booking: A :class:`~prox_tasks.refine.booking.ShardBooking` that books each shard's
             attempt in the catalog (None: nothing is booked).
+        pool: Already started workers (:class:`WorkerPool`, of this model and backend) to
+            use instead of ``workers`` new ones; the caller closes it.
         **shard_options: ``policy``, ``checkpoint_every``, ``limits`` of
             :func:`~prox_tasks.refine.step.refine_shard`.
 
@@ -85,55 +136,49 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         :func:`~prox_tasks.refine.step.refine_shard`'s result per shard, in ``indexes``
         order, each with ``wall_seconds``.
     """
-    from prox_tasks.corpus import read_status
+    from prox_tasks.corpus import load_manifest, read_status
 
     if workers < 1:
         raise ValueError("--workers must be at least 1")
     pending = [i for i in indexes if force or read_status(output_uri, i) is None]
     options = {**shard_options, "force": force}
-    if workers == 1 or len(pending) <= 1:
+    if pool is None and (workers == 1 or len(pending) <= 1):
         return _in_process(output_uri, indexes, pending, threads, model, backend,
                            backend_options, progress, options, booking)  # fmt: skip
-    workers = min(workers, len(pending))
-    threads = threads or max(1, (os.cpu_count() or 1) // workers)
     results = {}
     for i in indexes:
         if i not in pending:
             results[i] = _booked(booking, i, True, _skipped, output_uri, i, progress, options)
-    from prox_tasks.corpus import load_manifest
-
     sizes = {s.index: (s.bytes, s.docs) for s in load_manifest(output_uri).shards}
     # a worker takes the next shard when it finishes one: the largest first
     pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)
-    context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
-    queue = context.Queue()
-    drain = threading.Thread(target=_forward, args=(queue, progress), daemon=True)
-    drain.start()
+    own = pool is None
+    if own:
+        pool = WorkerPool(min(workers, len(pending)), threads, model, backend, backend_options)
+    pool.progress = progress
     try:
-        with ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
-                                 initargs=(backend, model, backend_options, threads,
-                                           queue)) as pool:  # fmt: skip
-            for i in pending:
-                if booking is not None:
-                    booking.start(i, False)
-            futures = {pool.submit(_refine_in_worker, output_uri, i, options): i for i in pending}
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-            failed = [f for f in done if f.exception() is not None]
-            if failed:
-                for future in futures:
-                    future.cancel()
-                wait(futures)
-                if booking is not None:
-                    for future, index in futures.items():
-                        _book_outcome(booking, index, future, failed[0].exception())
-                raise failed[0].exception()
-            for future, index in futures.items():
-                results[index] = future.result()
-                if booking is not None:
-                    booking.finish(index, results[index])
+        for i in pending:
+            if booking is not None:
+                booking.start(i, False)
+        futures = {pool.pool.submit(_refine_in_worker, output_uri, i, options): i
+                   for i in pending}  # fmt: skip
+        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        failed = [f for f in done if f.exception() is not None]
+        if failed:
+            for future in futures:
+                future.cancel()
+            wait(futures)
+            if booking is not None:
+                for future, index in futures.items():
+                    _book_outcome(booking, index, future, failed[0].exception())
+            raise failed[0].exception()
+        for future, index in futures.items():
+            results[index] = future.result()
+            if booking is not None:
+                booking.finish(index, results[index])
     finally:
-        queue.put(None)
-        drain.join(timeout=10)
+        if own:  # a caller's pool forwards the last progress when the caller closes it
+            pool.close()
     return [results[i] for i in indexes]
 
 
@@ -159,12 +204,6 @@ def _booked(booking, index: int, reused: bool, step, *args, **kwargs) -> dict:
         raise
     booking.finish(index, result)
     return result
-
-
-def _forward(queue, progress) -> None:
-    while (done := queue.get()) is not None:
-        if progress:
-            progress(done)
 
 
 def _skipped(output_uri: str, index: int, progress, options: dict) -> dict:

@@ -65,3 +65,22 @@ def test_prox_refine_workers_option(corpus, tmp_path, tagger_model, capsys):
     assert main(["refine", "--input", str(corpus), "--output", str(tmp_path / "bad"),
                  "--model", str(tagger_model), "--workers", "0", "--no-progress"]) == 1
     assert "--workers must be at least 1" in capsys.readouterr().err
+
+
+def test_a_started_pool_refines_and_reports_every_document(corpus, tmp_path, tagger_model):
+    """prox refine starts its workers before planning and hands them to refine_shards."""
+    from prox_tasks.refine.corpus import plan
+    from prox_tasks.refine.workers import WorkerPool
+
+    out = tmp_path / "pool"
+    done = []
+    with WorkerPool(2, 1, str(tagger_model)) as pool:
+        manifest = plan(str(corpus), str(out), 3, None)
+        results = refine_shards(str(out), [s.index for s in manifest.shards],
+                                model=str(tagger_model), progress=done.append, pool=pool)
+    assert [r["shard"] for r in results] == [0, 1, 2]
+    assert sum(r["accounting"]["docs_written"] for r in results) == 40
+    assert sum(done) == 40  # the last progress is forwarded when the pool closes
+    refine_corpus(str(corpus), str(tmp_path / "one"), model=str(tagger_model), shards=3,
+                  progress=False)  # fmt: skip
+    assert shard_rows(out) == shard_rows(tmp_path / "one")
