@@ -93,7 +93,15 @@ class Catalog:
     def register_snapshot(self, name: str, input_uri: str, output_uri: str, *,
                           manifest=None, status: str = "planned",
                           created_at: str | None = None) -> int:
-        """Create or update snapshot ``name``; with a manifest, also its planned shards."""
+        """Create or update snapshot ``name``; with a manifest, also its planned shards.
+
+        Raises:
+            prox_tasks.storage.names.InvalidName: ``name`` is not one safe path component
+                (it names the snapshot's folder and release: no ``/``, no ``..``).
+        """
+        from prox_tasks.storage.names import check_name
+
+        check_name(name, "snapshot name")
         fields = {"input_uri": input_uri, "output_uri": output_uri, "status": status}
         if manifest is not None:
             fields.update(manifest_uri=manifest.uri, manifest_id=manifest.id,

@@ -23,7 +23,10 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> int:
     from prox_tasks.corpus import plan_shards
+    from prox_tasks.storage.names import check_name
 
+    if args.snapshot:
+        check_name(args.snapshot, "snapshot name")  # before planning, not after
     # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
     manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,
                            text_field=args.text_field, id_field=args.id_field,

@@ -103,7 +103,7 @@ def index_duplicates(manifest: Manifest) -> dict:
              "shards": sorted(by_shard)}
     put_atomic(_uri(manifest.output_uri, "index.json"), json.dumps(index, sort_keys=True))
     if groups:
-        log.warning("snapshot %s: %d ids occur more than once (%d documents, in %d shards)",
+        log.info("snapshot %s: %d ids occur more than once (%d documents, in %d shards)",
                     manifest.output_uri, groups, index["occurrences"], len(by_shard))
     return index
 

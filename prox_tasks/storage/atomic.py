@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import os
@@ -48,7 +49,8 @@ class AtomicWriter(io.BufferedIOBase):
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
-        self._file.write(view)
+        with self._named():
+            self._file.write(view)
         self._hash.update(view)
         self.size += len(view)
         return len(view)
@@ -58,7 +60,19 @@ class AtomicWriter(io.BufferedIOBase):
 
     def flush(self) -> None:
         if not self._file.closed:
-            self._file.flush()
+            with self._named():
+                self._file.flush()
+
+    @contextlib.contextmanager
+    def _named(self):
+        """An OS error without a file name (a full disk under a library's writer) names
+        the file being written, so the one-line error says where."""
+        try:
+            yield
+        except OSError as err:
+            if err.filename is not None or err.errno is None:
+                raise
+            raise OSError(err.errno, err.strerror, self.temp_path) from err
 
     @property
     def sha256(self) -> str:
@@ -69,9 +83,10 @@ class AtomicWriter(io.BufferedIOBase):
         if self.closed:
             return
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
+            with self._named():
+                self._file.flush()
+                os.fsync(self._file.fileno())
+                self._file.close()
             self._publish(self.temp_path)
             self.published = True
         finally:

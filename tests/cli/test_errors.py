@@ -53,3 +53,27 @@ def test_plan_with_v_prints_the_traceback_too(tmp_path, capsys):
     out = capsys.readouterr()
     assert out.out == "" and "Traceback" in out.err
     assert out.err.strip().splitlines()[-1].startswith("prox plan: ")
+
+
+@pytest.mark.parametrize("args", [
+    ["plan", "--snapshot", "../../escaped"],
+    ["refine", "--name", "../escaped", "--model", "default", "--no-progress"],
+])
+def test_names_that_become_paths_are_refused_before_anything_is_written(tmp_path, capsys, args):
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "a", "text": "one two three"}\n')
+    out = tmp_path / "out"
+    assert main([args[0], "--input", str(src), "--output", str(out), *args[1:]]) == 1
+    err = capsys.readouterr().err
+    assert "invalid snapshot name" in err and not out.exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_the_catalog_refuses_a_snapshot_name_that_is_not_one_path_component(tmp_path):
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.storage.names import InvalidName
+
+    catalog = Catalog(f"sqlite:///{tmp_path}/c.sqlite")
+    with pytest.raises(InvalidName):
+        catalog.register_snapshot("../../x", "in", "out")
+    assert catalog.list_snapshots() == []

@@ -72,7 +72,8 @@ def test_disk_full_during_the_shard_write_leaves_no_debris(tmp_path, small_disk)
     assert read_status(str(out), 0) is None
     from prox_tasks.cli.errors import describe_error
 
-    assert describe_error(caught.value).startswith("disk full")
+    line = describe_error(caught.value)
+    assert line.startswith(f"disk full writing {out}/shards/.shard-00000.parquet.tmp-"), line
 
 
 def test_disk_full_in_a_prox_command_is_one_line(tmp_path, small_disk):
@@ -87,6 +88,7 @@ def test_disk_full_in_a_prox_command_is_one_line(tmp_path, small_disk):
     assert done.returncode == 1
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("prox execute: disk full"), done.stderr
+    assert f"writing {small_disk}/" in lines[0]  # and where
     assert [p.name for p in small_disk.iterdir()] == []  # no partial output, no temp file
 
 
