@@ -154,6 +154,10 @@ def threshold_params() -> dict:
         "max_kept_token_ratio": {"default": t.max_kept_token_ratio, "type": "number",
                                  "minimum": 0, "title": "Max kept-token ratio"},
         "max_quarantine_rate": _rate(t.max_quarantine_rate, "Max quarantined input share"),
+        "max_input_losses": {"default": t.max_input_losses, "type": "integer", "minimum": 0,
+                             "title": "Max input files cut short or corrupt",
+                             "description": "Their lost records cannot be counted; 0 releases "
+                             "no snapshot with such a file."},
         "history_k": {"default": t.history_k, "type": "number", "exclusiveMinimum": 0,
                       "title": "k: std devs allowed from released history"},
         "history_min": {"default": t.history_min, "type": "integer", "minimum": 1,

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 #: Columns every refined row must carry for the gate to judge it.
 REQUIRED_STATS = ("chars_in", "words_in")
+#: Quarantine reasons that stand for records lost with a cut or corrupt input file.
+LOSS_REASONS = ("truncated_file", "corrupt_file")
 
 
 @dataclass
@@ -88,10 +90,12 @@ def build_frames(output_uri: str, max_growth_per_normalization: int = 64) -> Sna
             "docs_quarantined": quarantined,
             "docs_dropped": status.get("docs_dropped", 0),
             "duplicate_ids": (status.get("quarantine_reasons") or {}).get("duplicate_id", 0),
+            "input_losses": sum((status.get("quarantine_reasons") or {}).get(r, 0)
+                                for r in LOSS_REASONS),
         })
     shards = pd.DataFrame(shard_rows, columns=[
         "shard_index", "complete", "schema_matches", "docs_planned", "docs_accounted", "docs_written",
-        "rows_found", "docs_quarantined", "docs_dropped", "duplicate_ids"])
+        "rows_found", "docs_quarantined", "docs_dropped", "duplicate_ids", "input_losses"])
 
     metrics = snapshot_metrics(docs, shards, manifest.total_docs)
     metrics["manifest_id"] = manifest.id
@@ -136,6 +140,8 @@ def snapshot_metrics(docs, shards, docs_planned: int) -> dict:
         # and the duplicates the shards' policy quarantined
         "duplicate_ids_written": int(docs["id"].duplicated().sum()) if written else 0,
         "duplicate_ids_quarantined": int(shards["duplicate_ids"].sum()) if len(shards) else 0,
+        # input files cut short or corrupt: records lost that no count can name
+        "input_losses": int(shards["input_losses"].sum()) if len(shards) else 0,
         "shards_planned": int(len(shards)),
         "shards_complete": int(shards["complete"].sum()) if len(shards) else 0,
         "words_in": words_in,

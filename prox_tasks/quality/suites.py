@@ -90,6 +90,11 @@ def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
                         "quarantines or refuses duplicates by its duplicate_ids policy; this "
                         "catches duplicates in different shards)."),
         e.ExpectColumnMaxToBeBetween(
+            column="input_losses", max_value=t.max_input_losses,
+            description=("Input files cut short or corrupt (quarantine reasons truncated_file, "
+                         "corrupt_file: the records after the break are lost and cannot be "
+                         f"counted): at most {t.max_input_losses}.")),
+        e.ExpectColumnMaxToBeBetween(
             column="failure_rate", max_value=t.max_failure_rate,
             description=("Share of documents whose programs had errors: at most "
                          f"{t.max_failure_rate:g}.")),

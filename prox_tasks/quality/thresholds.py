@@ -16,6 +16,8 @@ class GateThresholds:
         min_kept_token_ratio: Smallest share of input words (whitespace tokens) kept.
         max_kept_token_ratio: Largest share of input words kept (normalization may add a few).
         max_quarantine_rate: Largest share of input records quarantined as unreadable.
+        max_input_losses: Most input files (or Parquet row groups) cut short or corrupt:
+            their lost records cannot be counted, so by default none is released.
         max_growth_per_normalization: Characters one applied normalization may add; refined
             text longer than its input by more than this allowance fails the gate.
         history_k: Drop rate and kept-token ratio must lie within ``history_k`` standard
@@ -32,6 +34,7 @@ class GateThresholds:
     min_kept_token_ratio: float = 0.05
     max_kept_token_ratio: float = 1.05
     max_quarantine_rate: float = 0.05
+    max_input_losses: int = 0
     max_growth_per_normalization: int = 64
     history_k: float = 3.0
     history_size: int = 10

@@ -77,3 +77,13 @@ def test_the_catalog_refuses_a_snapshot_name_that_is_not_one_path_component(tmp_
     with pytest.raises(InvalidName):
         catalog.register_snapshot("../../x", "in", "out")
     assert catalog.list_snapshots() == []
+
+
+def test_what_a_command_prints_goes_through_the_redaction(tmp_path, capsys, monkeypatch):
+    """The command puts the one redaction in front of its output: a secret that reaches an
+    error message by any path (here: a file name) is printed as ***."""
+    monkeypatch.setenv("PROX_TEST_API_KEY", "MarkerKey-4f9a2c")
+    missing = tmp_path / "MarkerKey-4f9a2c.jsonl"
+    assert main(["eval", "--refined", str(missing), "--gold", str(missing)]) == 1
+    err = capsys.readouterr().err
+    assert "MarkerKey" not in err and f"{tmp_path}/***.jsonl" in err, err

@@ -140,3 +140,21 @@ def test_data_docs_load_nothing_from_the_internet(snapshot):
             assert (page.parent / url.split("?")[0]).resolve().is_file(), (page, url)
     for sheet in (site / "static").rglob("*.css"):
         assert not re.findall(r"url\(['\"]?https?:", sheet.read_text()), sheet
+
+
+def test_a_cut_input_file_fails_the_gate_until_allowed(tmp_path):
+    """A .gz cut short keeps its readable records and one truncated_file entry: the loss
+    cannot be counted, so the snapshot is not released by default, whatever its rates."""
+    import gzip
+
+    plain = write_input(tmp_path / "plain.jsonl", 400)
+    data = gzip.compress(plain.read_bytes(), mtime=0)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "crawl.jsonl.gz").write_bytes(data[: len(data) * 9 // 10])
+    out = tmp_path / "out"
+    refine_snapshot(str(tmp_path / "in"), str(out), target_docs=1000)
+    result = run_gate(str(out))
+    assert result.metrics["input_losses"] == 1
+    assert result.metrics["quarantine_rate"] < 0.05  # the rates alone would pass it
+    assert failed(result) == {("snapshot", "expect_column_max_to_be_between", "input_losses")}
+    assert run_gate(str(out), GateThresholds(max_input_losses=1)).passed
