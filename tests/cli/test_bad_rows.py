@@ -65,3 +65,20 @@ def test_prox_refine_survives_hostile_rows(tmp_path, capsys):
     assert summary["results"][0]["accounting"]["quarantine_reasons"] == REASONS
     entries = _quarantine(out / "quarantine" / "shard-00000.jsonl.gz")
     assert sorted(q["offset"] for q in entries) == sorted(HOSTILE)
+
+
+def test_prox_execute_quarantines_a_lone_surrogate_in_a_program(tmp_path, capsys):
+    rows = [json.dumps(GOOD[0]),
+            '{"id": "p1", "text": "fine text here", "doc_program": "keep_doc() \\udfff"}',
+            '{"id": "p2", "text": "fine text", "chunk_program": "normalize(\\"\\ud800\\", \\"x\\")"}',
+            json.dumps(GOOD[1])]
+    src = tmp_path / "programs.jsonl"
+    src.write_text("\n".join(rows) + "\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["written"], summary["quarantine_reasons"]) == (
+        4, 2, {"lone_surrogate": 2})
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["g0", "g1"]
+    entries = _quarantine(tmp_path / "out.jsonl.quarantine.jsonl")
+    assert [(q["offset"], q["id"]) for q in entries] == [(1, "p1"), (2, "p2")]
