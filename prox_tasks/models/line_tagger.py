@@ -24,9 +24,11 @@ from collections import Counter
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
 from prox_tasks.models.artifact import artifact_version
-from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, featurize_batch
+from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, STAT_DIM, featurize_batch
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
@@ -234,6 +236,35 @@ def collate(docs: list[DocFeatures]):
             stats)  # fmt: skip
 
 
+def collate_features(parts: list, docs: list[tuple[int, int]]):
+    """:func:`collate` of documents ``docs`` — (part, index) pairs into ``parts``, a list of
+    :class:`~prox_tasks.models.line_features.BatchFeatures` — built from the batch arrays
+    directly (no tensors per document): the same values, padding and offsets."""
+    import torch
+
+    spans = [(int(parts[p].doc_lines[d]), int(parts[p].doc_lines[d + 1])) for p, d in docs]
+    length = max(b - a for a, b in spans)
+    dense = np.zeros((len(docs), length, LINE_DIM), np.float32)
+    stats = np.zeros((len(docs), length, STAT_DIM), np.float32)
+    doc = np.empty((len(docs), DOC_DIM), np.float32)
+    mask = np.zeros((len(docs), length), bool)
+    ids, offsets, base = [], [], 0
+    for r, ((p, d), (a, b)) in enumerate(zip(docs, spans)):
+        f, n = parts[p], b - a
+        dense[r, :n], stats[r, :n], doc[r], mask[r, :n] = f.dense[a:b], f.stats[a:b], f.doc[d], True
+        first, end = int(f.id_starts[a]), int(f.id_starts[b])
+        ids.append(f.ids[first:end])
+        offsets.append(f.id_starts[a:b] - first + base)
+        base += end - first
+        if n < length:  # padding lines: one id each
+            ids.append(np.zeros(length - n, np.int64))
+            offsets.append(np.arange(base, base + length - n))
+            base += length - n
+    return (torch.from_numpy(dense), torch.from_numpy(np.concatenate(ids)),
+            torch.from_numpy(np.concatenate(offsets)), torch.from_numpy(mask),
+            torch.from_numpy(doc), torch.from_numpy(stats))  # fmt: skip
+
+
 def config_of(settings: dict, where: object = "refiner.json") -> TaggerConfig:
     """The :class:`TaggerConfig` of an artifact's settings, by its ``format``.
 
@@ -308,14 +339,15 @@ class LineTaggerRefiner:
         import torch
 
         started = time.perf_counter()
-        feats = []
-        for part in _parts([t or "" for t in texts], FEATURE_CHARS):
-            feats += tensorize_batch(part, self.config.buckets, self.config.kept_stats)
+        parts = [featurize_batch(part, self.config.buckets, self.config.kept_stats)
+                 for part in _parts([t or "" for t in texts], FEATURE_CHARS)]  # fmt: skip
+        docs = [(p, d) for p, f in enumerate(parts) for d in range(len(f.doc))]
+        lines = [int(n) for f in parts for n in np.diff(f.doc_lines)]
         featurized = time.perf_counter()
         self.phases["features"] += featurized - started
         # documents of similar length batched together: little padding
-        order = sorted(range(len(feats)), key=lambda i: feats[i].lines)
-        out: list = [None] * len(feats)
+        order = sorted(range(len(docs)), key=lines.__getitem__)
+        out: list = [None] * len(docs)
         was_training = self.model.training
         self.model.eval()
         with torch.inference_mode():
@@ -323,18 +355,21 @@ class LineTaggerRefiner:
             while start < len(order):
                 end = start + 1
                 while (end < len(order) and end - start < self.batch_docs
-                       and feats[order[end]].lines * (end - start + 1) <= self.batch_lines):
+                       and lines[order[end]] * (end - start + 1) <= self.batch_lines):
                     end += 1
                 batch = order[start:end]
-                line_logits, doc_logit = self.model(*collate([feats[i] for i in batch]))
+                line_logits, doc_logit = self.model(
+                    *collate_features(parts, [docs[i] for i in batch]))
                 line_p = torch.sigmoid(line_logits)
-                doc_p = torch.sigmoid(doc_logit)
+                doc_p = torch.sigmoid(doc_logit).tolist()
                 for r, i in enumerate(batch):
-                    out[i] = (line_p[r, : feats[i].lines].tolist(), float(doc_p[r]))
+                    out[i] = (line_p[r, : lines[i]].tolist(), doc_p[r])
                 start = end
         self.model.train(was_training)
         self.phases["forward"] += time.perf_counter() - featurized
-        return out, [f.tokens for f in feats]
+        tokens = [f.tokens[a:b] for f in parts
+                  for a, b in zip(f.doc_lines[:-1].tolist(), f.doc_lines[1:].tolist())]
+        return out, tokens
 
     def _scored(self, texts: list[str]) -> tuple[list[tuple[list[float], float]], list]:
         # the pipeline calls predict_doc then predict_chunks on the same batch: score it once

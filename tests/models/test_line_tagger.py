@@ -15,8 +15,10 @@ from prox_tasks.models.line_tagger import (
     TaggerFormatError,
     build_tagger,
     collate,
+    collate_features,
     config_of,
     tensorize,
+    tensorize_batch,
 )
 
 SMALL = {"buckets": 512, "embed_dim": 4, "hidden": 8, "dilations": [1]}
@@ -90,3 +92,20 @@ def test_mismatched_weights_are_a_clear_error(tmp_path):
     folder = write_artifact(tmp_path / "bad", config, settings)  # ... labeled format 1
     with pytest.raises(TaggerFormatError, match="do not match a format 1 line tagger"):
         LineTaggerRefiner(folder, threads=1)
+
+
+def test_inference_batches_equal_the_training_collation():
+    """The inference path pads the batch features directly (no tensors per document): the
+    model's arguments are exactly what collate() of the per-document tensors gives."""
+    import torch
+
+    texts = [TEXT, "", "one line", "\n".join(f"line {i} of a longer page" for i in range(40)),
+             "  indented\n\n\tand tabbed ©"]
+    parts = [featurize_batch(texts[:2], 512), featurize_batch(texts[2:], 512)]
+    pairs = [(1, 2), (0, 1), (1, 0), (0, 0), (1, 1)]  # mixed order, across parts
+    docs = [tensorize_batch(texts[:2], 512), tensorize_batch(texts[2:], 512)]
+    expected = collate([docs[p][d] for p, d in pairs])
+    got = collate_features(parts, pairs)
+    assert len(got) == len(expected)
+    for a, b in zip(got, expected):
+        assert a.dtype == b.dtype and torch.equal(a, b)
