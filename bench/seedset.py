@@ -70,6 +70,9 @@ def main() -> int:
     parser.add_argument("--out", default="bench/out/seed")
     parser.add_argument("--teacher", choices=["rules", "best", "diff", "html"], default="rules")
     parser.add_argument("--wcxb-html", default=None, help="WCXB dev/html folder (--teacher html)")
+    parser.add_argument("--validation-percent", type=int, default=10,
+                        help="share of documents (by id hash, after the fixed 10%% test split) "
+                        "in validation, where the keep threshold is calibrated")
     args = parser.parse_args()
     rules = get_teacher("rules")
     teacher = rules if args.teacher == "rules" else get_teacher("best", fallback=rules)
@@ -84,7 +87,7 @@ def main() -> int:
                 continue
             extras = extras_of(row, args.teacher, captures, args.wcxb_html)
             b = id_bucket(str(row["id"]))
-            split = "test" if b < 10 else "validation" if b < 20 else "train"
+            split = "test" if b < 10 else "validation" if b < 10 + args.validation_percent else "train"
             if args.teacher == "diff" and extras["gold"] is None and split != "test":
                 continue
             label = teacher.label_rows([row["text"]], [extras])[0]

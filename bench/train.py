@@ -384,11 +384,12 @@ def table() -> str:
 TYPES = ("article", "documentation", "service", "forum", "listing", "collection", "product")
 
 
-def study() -> str:
+def study(since: str = "") -> str:
     """Word P/R/F1 against gold on the test pages, per source of labels and per page type
-    (rows with ``by_page_type``), and the keep-threshold curves of scored artifacts."""
+    (rows with ``by_page_type`` measured at ``since``, an ISO time, or later), and the
+    keep-threshold curves of scored artifacts."""
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
-    rows = [r for r in rows if r["metrics"].get("by_page_type")]
+    rows = [r for r in rows if r["metrics"].get("by_page_type") and r.get("measured_at", "") >= since]
     head = "| variant | gold docs | word P | word R | word F1 | " + " | ".join(TYPES) + " |"
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
@@ -424,13 +425,14 @@ def main() -> int:
     run.add_argument("--seed-dir", default="seed", help="seed set under bench/out (default "
                      "seed: the rules labels; every bench seed set has the same test pages)")
     sub.add_parser("table")
-    sub.add_parser("study", help="word P/R/F1 vs gold per source of labels and page type")
+    study_cmd = sub.add_parser("study", help="word P/R/F1 vs gold per source of labels and page type")
+    study_cmd.add_argument("--since", default="", help="only rows measured at this ISO time or later")
     args = parser.parse_args()
     if args.command == "table":
         print(table())
         return 0
     if args.command == "study":
-        print(study())
+        print(study(args.since))
         return 0
     import logging
 
