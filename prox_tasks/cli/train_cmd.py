@@ -49,6 +49,8 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "row's teacher field), e.g. diff=3; repeatable; others weigh 1")
     p.add_argument("--line-word-weight", type=float, default=0.0,
                    help="line_tagger: weigh each line's loss by 1 + W * log(1 + words)")
+    p.add_argument("--tagger-config", type=json.loads,
+                   help='line_tagger architecture as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -83,6 +85,7 @@ def run(args) -> int:
         backend=args.backend,
         recall_target=args.recall_target or None,
         teacher_weights=_weights(args.teacher_weight), line_word_weight=args.line_word_weight,
+        tagger=args.tagger_config,
     )  # fmt: skip
     print(json.dumps(run_training(job), sort_keys=True, default=str))
     return 0

@@ -65,6 +65,8 @@ class TrainJob:
         teacher_weights: ``line_tagger``: loss weight per labeling teacher (a seed row's
             ``teacher``), e.g. ``{"diff": 3, "html": 3}``; others weigh 1.
         line_word_weight: ``line_tagger``: a line's loss weighs ``1 + w * log(1 + words)``.
+        tagger: ``line_tagger`` architecture overrides of ``TaggerConfig`` (e.g.
+            ``{"dilations": [1, 2, 4, 8, 16, 32]}``; from scratch only).
     """
 
     seed: str
@@ -94,6 +96,7 @@ class TrainJob:
     recall_target: float | None = 0.95
     teacher_weights: dict[str, float] | None = None
     line_word_weight: float = 0.0
+    tagger: dict | None = None
 
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
@@ -118,7 +121,8 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         if job.learning_rate:
             config.learning_rate = job.learning_rate
         valid = seed.validation[: job.max_eval_docs]
-        refiner, report = train_tagger(seed.train, valid, TaggerConfig(), config, work,
+        architecture = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **(job.tagger or {})})
+        refiner, report = train_tagger(seed.train, valid, architecture, config, work,
                                        init_from=_local(job.base))  # fmt: skip
         if job.recall_target is not None:
             from prox_tasks.training.calibrate import calibrate_threshold
