@@ -47,6 +47,14 @@ class StopWords:
             cores[row, : len(word)] = self._alphabet[[ord(c) for c in word]]
             cores[row, 7] = len(word)
         self._keys = np.sort(cores.view(np.uint64).ravel())
+        # per core length k: the word keeping its first k bytes, and the word of k in byte 7
+        masks = np.zeros((8, 8), np.uint8)
+        lengths = np.zeros((8, 8), np.uint8)
+        for k in range(8):
+            masks[k, :k] = 0xFF
+            lengths[k, 7] = k
+        self._masks = masks.view(np.uint64).ravel()
+        self._lengths = lengths.view(np.uint64).ravel()
 
     def matches(self, batch: TextBatch, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
         """Whether each word ``[starts[i], stops[i])`` of ``batch`` is a stop word."""
@@ -73,12 +81,12 @@ class StopWords:
         low = batch.lower
         cand = cand[self._first[low[a[cand]]] & self._last[low[b[cand] - 1]]]
         a, length = a[cand], length[cand]
-        offsets = np.arange(7)
-        at = np.minimum(a[:, None] + offsets, len(batch.cp) - 1)
-        cores = np.zeros((len(cand), 8), np.uint8)
-        cores[:, :7] = np.where(offsets < length[:, None], self._alphabet[low[at]], 0)
-        cores[:, 7] = length
-        keys = cores.view(np.uint64).ravel()
+        # each candidate's next 8 alphabet indexes as one word, the bytes past its length
+        # masked off and the last byte set to the length
+        letters = np.zeros(len(batch.cp) + 8, np.uint8)
+        letters[: len(batch.cp)] = self._alphabet[low]
+        windows = np.lib.stride_tricks.sliding_window_view(letters, 8)[a]
+        keys = (windows.view(np.uint64).ravel() & self._masks[length]) | self._lengths[length]
         found = np.searchsorted(self._keys, keys)
         out[cand] = self._keys[np.minimum(found, len(self._keys) - 1)] == keys
         return out
