@@ -219,49 +219,47 @@ def tensorize(text: str, buckets: int, stats: bool = True) -> DocFeatures:
 def collate(docs: list[DocFeatures]):
     """Batch documents: (dense [B,L,D], flat ids, offsets [B*L], mask [B,L], doc [B,DOC_DIM],
     stats [B,L,STAT_DIM]), the model's arguments in order."""
-    import torch
-
-    length = max(d.lines for d in docs)
-    dense = torch.nn.utils.rnn.pad_sequence([d.dense for d in docs], batch_first=True)
-    mask = torch.zeros((len(docs), length), dtype=torch.bool)
-    ids, offsets, base = [], [], 0
-    for r, d in enumerate(docs):
-        mask[r, : d.lines] = True
-        pad = length - d.lines
-        ids += [d.ids, torch.zeros(pad, dtype=torch.long)]  # padding lines: one id each
-        offsets += [d.starts[:-1] + base, base + len(d.ids) + torch.arange(pad)]
-        base += len(d.ids) + pad
-    stats = torch.nn.utils.rnn.pad_sequence([d.stats for d in docs], batch_first=True)
-    return (dense, torch.cat(ids), torch.cat(offsets), mask, torch.stack([d.doc for d in docs]),
-            stats)  # fmt: skip
+    return _padded([(d.dense.numpy(), d.stats.numpy(), d.doc.numpy(), d.ids.numpy(),
+                     d.starts.numpy()) for d in docs])  # fmt: skip
 
 
 def collate_features(parts: list, docs: list[tuple[int, int]]):
     """:func:`collate` of documents ``docs`` — (part, index) pairs into ``parts``, a list of
-    :class:`~prox_tasks.models.line_features.BatchFeatures` — built from the batch arrays
-    directly (no tensors per document): the same values, padding and offsets."""
+    :class:`~prox_tasks.models.line_features.BatchFeatures` — read from the batch arrays
+    directly (no tensors per document)."""
+    items = []
+    for p, d in docs:
+        f = parts[p]
+        a, b = int(f.doc_lines[d]), int(f.doc_lines[d + 1])
+        first = int(f.id_starts[a])
+        items.append((f.dense[a:b], f.stats[a:b], f.doc[d], f.ids[first : int(f.id_starts[b])],
+                      f.id_starts[a : b + 1] - first))  # fmt: skip
+    return _padded(items)
+
+
+def _padded(items: list[tuple]):
+    """The model's arguments from (dense, stats, doc vector, ids, id starts) numpy arrays
+    per document: lines padded to the longest, a padding line has one id (0)."""
     import torch
 
-    spans = [(int(parts[p].doc_lines[d]), int(parts[p].doc_lines[d + 1])) for p, d in docs]
-    length = max(b - a for a, b in spans)
-    dense = np.zeros((len(docs), length, LINE_DIM), np.float32)
-    stats = np.zeros((len(docs), length, STAT_DIM), np.float32)
-    doc = np.empty((len(docs), DOC_DIM), np.float32)
-    mask = np.zeros((len(docs), length), bool)
+    length = max(len(dense) for dense, *_ in items)
+    dense = np.zeros((len(items), length, LINE_DIM), np.float32)
+    stats = np.zeros((len(items), length, STAT_DIM), np.float32)
+    doc = np.empty((len(items), DOC_DIM), np.float32)
+    mask = np.zeros((len(items), length), bool)
     ids, offsets, base = [], [], 0
-    for r, ((p, d), (a, b)) in enumerate(zip(docs, spans)):
-        f, n = parts[p], b - a
-        dense[r, :n], stats[r, :n], doc[r], mask[r, :n] = f.dense[a:b], f.stats[a:b], f.doc[d], True
-        first, end = int(f.id_starts[a]), int(f.id_starts[b])
-        ids.append(f.ids[first:end])
-        offsets.append(f.id_starts[a:b] - first + base)
-        base += end - first
-        if n < length:  # padding lines: one id each
+    for r, (line_dense, line_stats, doc_vector, line_ids, starts) in enumerate(items):
+        n = len(line_dense)
+        dense[r, :n], stats[r, :n], doc[r], mask[r, :n] = line_dense, line_stats, doc_vector, True
+        ids.append(line_ids)
+        offsets.append(starts[:-1] + base)
+        base += len(line_ids)
+        if n < length:
             ids.append(np.zeros(length - n, np.int64))
             offsets.append(np.arange(base, base + length - n))
             base += length - n
-    return (torch.from_numpy(dense), torch.from_numpy(np.concatenate(ids)),
-            torch.from_numpy(np.concatenate(offsets)), torch.from_numpy(mask),
+    return (torch.from_numpy(dense), torch.from_numpy(np.concatenate(ids).astype(np.int64)),
+            torch.from_numpy(np.concatenate(offsets).astype(np.int64)), torch.from_numpy(mask),
             torch.from_numpy(doc), torch.from_numpy(stats))  # fmt: skip
 
 

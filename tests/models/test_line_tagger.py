@@ -96,7 +96,8 @@ def test_mismatched_weights_are_a_clear_error(tmp_path):
 
 def test_inference_batches_equal_the_training_collation():
     """The inference path pads the batch features directly (no tensors per document): the
-    model's arguments are exactly what collate() of the per-document tensors gives."""
+    model's arguments are those of the per-document tensors training collates, padded as
+    before (padding lines: zeros and one id 0 each, offsets running on)."""
     import torch
 
     texts = [TEXT, "", "one line", "\n".join(f"line {i} of a longer page" for i in range(40)),
@@ -104,8 +105,21 @@ def test_inference_batches_equal_the_training_collation():
     parts = [featurize_batch(texts[:2], 512), featurize_batch(texts[2:], 512)]
     pairs = [(1, 2), (0, 1), (1, 0), (0, 0), (1, 1)]  # mixed order, across parts
     docs = [tensorize_batch(texts[:2], 512), tensorize_batch(texts[2:], 512)]
-    expected = collate([docs[p][d] for p, d in pairs])
+    chosen = [docs[p][d] for p, d in pairs]
     got = collate_features(parts, pairs)
-    assert len(got) == len(expected)
-    for a, b in zip(got, expected):
-        assert a.dtype == b.dtype and torch.equal(a, b)
+    assert all(torch.equal(a, b) for a, b in zip(got, collate(chosen)))
+    dense, ids, offsets, mask, doc, stats = got
+    length = max(d.lines for d in chosen)
+    assert dense.shape == (5, length, dense.shape[2]) and stats.shape[:2] == (5, length)
+    assert mask.sum(1).tolist() == [d.lines for d in chosen]
+    base = 0
+    for r, d in enumerate(chosen):  # each document's ids, then one 0 per padding line
+        row = offsets[r * length : (r + 1) * length]
+        assert torch.equal(row[: d.lines], d.starts[:-1] + base)
+        assert torch.equal(ids[base : base + len(d.ids)], d.ids)
+        pad = length - d.lines
+        assert row[d.lines :].tolist() == list(range(base + len(d.ids), base + len(d.ids) + pad))
+        base += len(d.ids) + pad
+        assert torch.equal(dense[r, : d.lines], d.dense) and not dense[r, d.lines :].any()
+        assert torch.equal(doc[r], d.doc)
+    assert ids.dtype == offsets.dtype == torch.long and len(ids) == base
