@@ -49,8 +49,9 @@ def page_files(pattern_root: Path) -> list[Path]:
     return files or [ROOT / "data" / "sample" / "sample.jsonl.gz"]
 
 
-def build_corpus(size: int, pages: Path, folder: Path) -> Path:
-    """``size`` documents cycled from the pages, written once as JSONL parts."""
+def build_corpus(size: int, pages: Path, folder: Path, compress: bool = False) -> Path:
+    """``size`` documents cycled from the pages, written once as JSONL parts (``.jsonl.gz``
+    with ``compress``: the memory runs' corpora, 1M documents = ~10 GB of text)."""
     done = folder / "complete.json"
     if done.exists() and json.loads(done.read_text())["docs"] == size:
         return folder
@@ -64,16 +65,21 @@ def build_corpus(size: int, pages: Path, folder: Path) -> Path:
                 if row.get("text"):
                     records.append({"id": str(row.get("id")), "text": row["text"],
                                     "source": row.get("source"), "url": row.get("url")})
+    # each page serialized once, the new id put in front (1M rows: minutes, not an hour)
+    bodies = [", " + json.dumps({k: v for k, v in r.items() if k != "id"}, ensure_ascii=False)[1:]
+              + "\n" for r in records]  # fmt: skip
     written, part, out = 0, 0, None
     while written < size:
         if written % PART_DOCS == 0:
             if out:
                 out.close()
-            out = open(folder / f"part-{part:05d}.jsonl", "w", encoding="utf-8")  # noqa: SIM115
+            name = folder / f"part-{part:05d}.jsonl"
+            out = (gzip.open(f"{name}.gz", "wt", encoding="utf-8", compresslevel=1)  # noqa: SIM115
+                   if compress else open(name, "w", encoding="utf-8"))  # noqa: SIM115
             part += 1
-        row = records[written % len(records)]
+        row, body = records[written % len(records)], bodies[written % len(records)]
         copy = written // len(records)
-        out.write(json.dumps({**row, "id": f"{row['id']}~{copy}"}, ensure_ascii=False) + "\n")
+        out.write('{"id": ' + json.dumps(f"{row['id']}~{copy}") + body)
         written += 1
     out.close()
     text_mb = sum(len(r["text"].encode()) for r in records) / len(records) * size / 1e6
@@ -188,6 +194,8 @@ def main() -> None:
                         / "prox-bench-refine")
     parser.add_argument("--feature-docs", type=int, default=1000,
                         help="documents of the features reference comparison (0: skip)")
+    parser.add_argument("--keep-corpora", action="store_true",
+                        help="keep the memory runs' generated corpora (default: deleted)")
     args = parser.parse_args()
     if not args.pages.is_dir():
         args.pages = ROOT / "data"
@@ -244,13 +252,19 @@ def main() -> None:
               f"{2 * alone / together:.2f}x the work of one here", flush=True)
 
     sizes = [int(s) for s in args.sizes.split(",") if s]
+    batch_mb = None
     for size in [512] * bool(sizes) + sizes:  # 512: one batch, the baseline
-        folder = build_corpus(size, args.pages, args.work / f"corpus-{size}")
+        # compressed, and deleted after its run (1M documents: ~10 GB of text)
+        folder = build_corpus(size, args.pages, args.work / f"corpus-{size}-gz", compress=True)
         r = run_refine(folder, args.work / f"out-size-{size}", 1, args.threads)
+        batch_mb = batch_mb or r["rss_mb"]
         print(f"memory: {size} documents, {r['shards']} shards: peak RSS {r['rss_mb']:.0f} MiB "
-              f"({r['docs'] / r['wall']:.0f} docs/s wall, {r['docs'] / r['cpu']:.0f} per "
-              f"CPU-second, load average {r['load']:.1f})", flush=True)
+              f"= {r['rss_mb'] / batch_mb:.2f}x one batch's ({r['docs'] / r['wall']:.0f} docs/s "
+              f"wall, {r['docs'] / r['cpu']:.0f} per CPU-second, load average {r['load']:.1f})",
+              flush=True)  # fmt: skip
         shutil.rmtree(args.work / f"out-size-{size}", ignore_errors=True)
+        if not args.keep_corpora:
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -21,14 +21,20 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
 from prox_tasks.models.artifact import artifact_version
-from prox_tasks.models.line_features import DOC_DIM, LINE_DIM, STAT_DIM, featurize_batch
+from prox_tasks.models.line_features import (
+    DOC_DIM,
+    LINE_DIM,
+    STAT_DIM,
+    BatchFeatures,
+    featurize_batch,
+)
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
@@ -38,6 +44,8 @@ KEPT_FEATURES = 9
 # characters featurized at once: the batch features' temporaries (~40 bytes per character)
 # stay bounded whatever the refine batch holds
 FEATURE_CHARS = 2_000_000
+# ... and lines (~1 KB of temporaries each): documents of very short lines stay bounded too
+FEATURE_LINES = 65_536
 
 
 class TaggerFormatError(ValueError):
@@ -106,6 +114,13 @@ def build_tagger(config: TaggerConfig):
         def forward(self, dense, ids, offsets, mask, doc, stats=None):
             """dense [B,L,LINE_DIM], flat hashed ids + offsets for B*L lines, mask [B,L],
             doc [B,DOC_DIM], stats [B,L,STAT_DIM] (needed when ``kept_stats``)."""
+            x = self.encode(dense, ids, offsets, mask)
+            line_logits = self.line_head(x).squeeze(-1)
+            return line_logits, self.decide(self.pool(x, line_logits, mask, dense, stats), doc)
+
+        def encode(self, dense, ids, offsets, mask):
+            """Line vectors [B,L,hidden]: each line with its neighbours' context (up to
+            :func:`receptive_field` lines each side)."""
             b, length, _ = dense.shape
             lex = self.bag(ids, offsets).view(b, length, -1)
             h = torch.nn.functional.gelu(self.inp(torch.cat([dense, lex], -1)))
@@ -117,24 +132,45 @@ def build_tagger(config: TaggerConfig):
                     x = (x + torch.nn.functional.gelu(conv(x))) * m
                 else:  # the same sums in place: no temporaries at inference
                     x = torch.nn.functional.gelu(conv(x)).add_(x).mul_(m)
-            x = x.transpose(1, 2)
-            line_logits = self.line_head(x).squeeze(-1)
-            count = mask.sum(1, keepdim=True).clamp(min=1).to(x.dtype)
-            mean = (x * mask.unsqueeze(-1)).sum(1) / count
-            maxed = x.masked_fill(~mask.unsqueeze(-1), -1e4).max(1).values
+            return x.transpose(1, 2)
+
+        def pool(self, x, line_logits, mask, dense, stats=None) -> dict:
+            """What the document head reads of the lines, as sums and maxima over them, so
+            the pools of consecutive windows of a document combine (:func:`combine_pools`)."""
             # the teacher judges what the line edits keep: give the doc head its estimate
             words = torch.expm1(dense[..., 0]) * mask
-            kept = (torch.sigmoid(-line_logits) * words).sum(1, keepdim=True)
-            kept_share = kept / words.sum(1, keepdim=True).clamp(min=1)
-            extra = [torch.log1p(kept), kept_share]
+            pooled = {"sum": (x * mask.unsqueeze(-1)).sum(1), "count": mask.sum(1, keepdim=True),
+                      "max": x.masked_fill(~mask.unsqueeze(-1), -1e4).max(1).values,
+                      "kept": (torch.sigmoid(-line_logits) * words).sum(1, keepdim=True),
+                      "words": words.sum(1, keepdim=True)}  # fmt: skip
             if config.kept_stats:
                 keep_w = torch.sigmoid(-line_logits) * mask
-                extra.append(kept_statistics((keep_w.unsqueeze(-1) * stats).sum(1)))
+                pooled["stats"] = (keep_w.unsqueeze(-1) * stats).sum(1)
+            return pooled
+
+        def decide(self, pooled: dict, doc):
+            """Document keep logits [B] from the lines' pool and the document vectors."""
+            mean = pooled["sum"] / pooled["count"].clamp(min=1).to(pooled["sum"].dtype)
+            kept = pooled["kept"]
+            extra = [torch.log1p(kept), kept / pooled["words"].clamp(min=1)]
+            if config.kept_stats:
+                extra.append(kept_statistics(pooled["stats"]))
             extra = torch.cat(extra, -1)
-            doc_logit = self.doc_head(torch.cat([mean, maxed, doc, extra], -1)).squeeze(-1)
-            return line_logits, doc_logit
+            return self.doc_head(torch.cat([mean, pooled["max"], doc, extra], -1)).squeeze(-1)
 
     return LineTagger()
+
+
+def receptive_field(config: TaggerConfig) -> int:
+    """Lines each side whose features reach a line's vector (kernel 3: ``d`` per layer)."""
+    return sum(config.dilations)
+
+
+def combine_pools(a: dict, b: dict) -> dict:
+    """The pool of two windows of the same documents (sums added, maxima taken)."""
+    import torch
+
+    return {k: torch.maximum(a[k], b[k]) if k == "max" else a[k] + b[k] for k in a}
 
 
 def kept_statistics(totals):
@@ -197,18 +233,28 @@ def tensorize_batch(texts: list[str], buckets: int, stats: bool = True) -> list[
     return out
 
 
-def _parts(texts: list[str], chars: int):
-    """Consecutive groups of ``texts`` of about ``chars`` characters (at least one text)."""
+def _parts(texts: list[str], chars: int, lines: int = FEATURE_LINES):
+    """Consecutive groups of ``texts`` of about ``chars`` characters and at most ``lines``
+    lines (at least one text)."""
     part: list[str] = []
-    size = 0
+    size = count = 0
     for text in texts:
-        if part and size + len(text) > chars:
+        n = text.count("\n") + 1
+        if part and (size + len(text) > chars or count + n > lines):
             yield part
-            part, size = [], 0
+            part, size, count = [], 0, 0
         part.append(text)
-        size += len(text)
+        size, count = size + len(text), count + n
     if part:
         yield part
+
+
+def _compact(f: BatchFeatures) -> BatchFeatures:
+    """``f`` with its integer arrays as int32 (hashed ids and starts, tokens): the features
+    of a whole refine batch are kept until it is scored, so their size per line counts."""
+    small = {k: getattr(f, k).astype(np.int32) for k in ("ids", "id_starts", "tokens")
+             if getattr(f, k).dtype == np.int64 and len(f.ids) < np.iinfo(np.int32).max}
+    return replace(f, **small)
 
 
 def tensorize(text: str, buckets: int, stats: bool = True) -> DocFeatures:
@@ -227,14 +273,18 @@ def collate_features(parts: list, docs: list[tuple[int, int]]):
     """:func:`collate` of documents ``docs`` — (part, index) pairs into ``parts``, a list of
     :class:`~prox_tasks.models.line_features.BatchFeatures` — read from the batch arrays
     directly (no tensors per document)."""
-    items = []
-    for p, d in docs:
-        f = parts[p]
-        a, b = int(f.doc_lines[d]), int(f.doc_lines[d + 1])
-        first = int(f.id_starts[a])
-        items.append((f.dense[a:b], f.stats[a:b], f.doc[d], f.ids[first : int(f.id_starts[b])],
-                      f.id_starts[a : b + 1] - first))  # fmt: skip
-    return _padded(items)
+    return _padded([_lines_of(parts[p], d) for p, d in docs])
+
+
+def _lines_of(f: BatchFeatures, d: int, first: int = 0, end: int | None = None) -> tuple:
+    """(dense, stats, doc vector, ids, id starts) of lines ``first`` to ``end`` (None: the
+    last) of document ``d`` of ``f``."""
+    a = int(f.doc_lines[d])
+    b = int(f.doc_lines[d + 1]) if end is None else a + end
+    a += first
+    start = int(f.id_starts[a])
+    return (f.dense[a:b], f.stats[a:b], f.doc[d], f.ids[start : int(f.id_starts[b])],
+            f.id_starts[a : b + 1] - start)  # fmt: skip
 
 
 def _padded(items: list[tuple]):
@@ -261,6 +311,12 @@ def _padded(items: list[tuple]):
     return (torch.from_numpy(dense), torch.from_numpy(np.concatenate(ids).astype(np.int64)),
             torch.from_numpy(np.concatenate(offsets).astype(np.int64)), torch.from_numpy(mask),
             torch.from_numpy(doc), torch.from_numpy(stats))  # fmt: skip
+
+
+def _at_least(probs: np.ndarray, threshold: float) -> list[int]:
+    """Indexes of the probabilities at or above ``threshold``, compared as Python floats
+    (a float32 comparison would round the threshold)."""
+    return np.flatnonzero(probs.astype(np.float64) >= threshold).tolist()
 
 
 def config_of(settings: dict, where: object = "refiner.json") -> TaggerConfig:
@@ -330,14 +386,20 @@ class LineTaggerRefiner:
 
     def scores(self, texts: list[str]) -> list[tuple[list[float], float]]:
         """(per-line remove probabilities, keep probability) per text."""
-        return self._score(texts)[0]
+        return [(probs.tolist(), keep) for probs, keep in self._score(texts)[0]]
 
-    def _score(self, texts: list[str]) -> tuple[list[tuple[list[float], float]], list]:
-        """(:meth:`scores`, each text's rendered line tokens for the chunk programs)."""
+    def _score(self, texts: list[str]) -> tuple[list[tuple[np.ndarray, float]], list]:
+        """((per-line remove probabilities as float32, keep probability) per text, each
+        text's rendered line tokens for the chunk programs).
+
+        Documents of similar length go through the network together, at most
+        ``batch_lines`` (padded) lines at once; a longer document goes alone, in windows of
+        ``batch_lines`` lines (:meth:`_score_windows`): the network's memory stays bounded.
+        """
         import torch
 
         started = time.perf_counter()
-        parts = [featurize_batch(part, self.config.buckets, self.config.kept_stats)
+        parts = [_compact(featurize_batch(part, self.config.buckets, self.config.kept_stats))
                  for part in _parts([t or "" for t in texts], FEATURE_CHARS)]  # fmt: skip
         docs = [(p, d) for p, f in enumerate(parts) for d in range(len(f.doc))]
         lines = [int(n) for f in parts for n in np.diff(f.doc_lines)]
@@ -351,6 +413,10 @@ class LineTaggerRefiner:
         with torch.inference_mode():
             start = 0
             while start < len(order):
+                if lines[order[start]] > self.batch_lines:
+                    out[order[start]] = self._score_windows(*docs[order[start]], parts)
+                    start += 1
+                    continue
                 end = start + 1
                 while (end < len(order) and end - start < self.batch_docs
                        and lines[order[end]] * (end - start + 1) <= self.batch_lines):
@@ -358,10 +424,10 @@ class LineTaggerRefiner:
                 batch = order[start:end]
                 line_logits, doc_logit = self.model(
                     *collate_features(parts, [docs[i] for i in batch]))
-                line_p = torch.sigmoid(line_logits)
+                line_p = torch.sigmoid(line_logits).numpy()
                 doc_p = torch.sigmoid(doc_logit).tolist()
                 for r, i in enumerate(batch):
-                    out[i] = (line_p[r, : lines[i]].tolist(), doc_p[r])
+                    out[i] = (line_p[r, : lines[i]].copy(), doc_p[r])
                 start = end
         self.model.train(was_training)
         self.phases["forward"] += time.perf_counter() - featurized
@@ -369,7 +435,32 @@ class LineTaggerRefiner:
                   for a, b in zip(f.doc_lines[:-1].tolist(), f.doc_lines[1:].tolist())]
         return out, tokens
 
-    def _scored(self, texts: list[str]) -> tuple[list[tuple[list[float], float]], list]:
+    def _score_windows(self, part: int, d: int, parts: list) -> tuple[np.ndarray, float]:
+        """Score document ``d`` of ``parts[part]`` in windows of ``batch_lines`` lines, each
+        read with :func:`receptive_field` lines of context either side, so every line's
+        vector is the one the whole document gives it; the windows' pools combine into the
+        document's (equal to the whole document's up to float rounding of the sums)."""
+        import torch
+
+        f = parts[part]
+        n = int(f.doc_lines[d + 1] - f.doc_lines[d])
+        size, context = self.batch_lines, receptive_field(self.config)
+        probs = np.empty(n, np.float32)
+        pooled = doc = None
+        for first in range(0, n, size):
+            end = min(n, first + size)
+            lo, hi = max(0, first - context), min(n, end + context)
+            dense, ids, offsets, mask, doc, stats = _padded([_lines_of(f, d, lo, hi)])
+            core = slice(first - lo, end - lo)
+            x = self.model.encode(dense, ids, offsets, mask)[:, core]
+            line_logits = self.model.line_head(x).squeeze(-1)
+            probs[first:end] = torch.sigmoid(line_logits)[0].numpy()
+            window = self.model.pool(x, line_logits, mask[:, core], dense[:, core],
+                                     stats[:, core])  # fmt: skip
+            pooled = window if pooled is None else combine_pools(pooled, window)
+        return probs, float(torch.sigmoid(self.model.decide(pooled, doc))[0])
+
+    def _scored(self, texts: list[str]) -> tuple[list[tuple[np.ndarray, float]], list]:
         # the pipeline calls predict_doc then predict_chunks on the same batch: score it once
         key = tuple(texts)
         if self._last is None or self._last[0] != key:
@@ -386,7 +477,7 @@ class LineTaggerRefiner:
         t = self.config.line_threshold
         scores, tokens = self._scored(texts)
         return [
-            write_chunk_program(text or "", [i for i, p in enumerate(probs) if p >= t],
+            write_chunk_program(text or "", _at_least(probs, t),
                                 max_tokens=self.config.chunk_tokens,
                                 line_tokens=line_tokens.tolist())  # fmt: skip
             for text, (probs, _), line_tokens in zip(texts, scores, tokens)

@@ -26,6 +26,7 @@ from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch
 from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.refine.limits import Limits, admitted, batches
+from prox_tasks.refine.memory import bound_heap, release_free_memory
 from prox_tasks.refine.progress import ProgressLog
 from prox_tasks.refine.stats import PHASES, ShardStats
 
@@ -77,6 +78,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         return {"shard": shard_index, "status": "skipped", "accounting": done,
                 "stats": None, "model_version": done.get("model_version"), "backend": None}
     Limits.resolve(limits)  # bad limits fail before a model is loaded
+    bound_heap()
     owned = refiner is None
     if owned:
         from prox_tasks.inference import load_backend
@@ -192,4 +194,5 @@ def _rows(batches_in: Iterator[list], store: CheckpointStore, refiner: Refiner,
         part += 1
         if progress:
             progress(len(batch_rows))
+        release_free_memory()  # the batch's temporaries are gone: give their pages back
         yield from batch_rows
