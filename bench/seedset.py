@@ -64,6 +64,31 @@ def extras_of(row: dict, mode: str, captures: dict, wcxb_html: str | None) -> di
     return {"gold": None if mode == "html" else gold, "html": html}
 
 
+def resplit(source: str, out: str, validation_percent: int) -> dict:
+    """A built seed set with a larger validation split, without labeling again: training
+    documents whose id bucket is below ``10 + validation_percent`` move to validation (kept
+    first, in their order); test is untouched. Version: the source's + ``-valid<percent>``."""
+    splits = {}
+    for name in ("train", "validation", "test"):
+        with gzip.open(os.path.join(source, f"{name}.jsonl.gz"), "rt", encoding="utf-8") as fh:
+            splits[name] = [json.loads(line) for line in fh]
+    moved = [d for d in splits["train"] if id_bucket(str(d["id"])) < 10 + validation_percent]
+    splits["train"] = [d for d in splits["train"] if id_bucket(str(d["id"])) >= 10 + validation_percent]
+    splits["validation"] = moved + splits["validation"]
+    os.makedirs(out, exist_ok=True)
+    for name, docs in splits.items():
+        data = "".join(json.dumps(d, sort_keys=True) + "\n" for d in docs).encode()
+        with open(os.path.join(out, f"{name}.jsonl.gz"), "wb") as fh:
+            fh.write(gzip.compress(data, mtime=0))
+    with open(os.path.join(source, "manifest.json")) as fh:
+        manifest = json.load(fh)
+    manifest["version"] += f"-valid{validation_percent}"
+    manifest["docs"] = {k: len(v) for k, v in splits.items()}
+    with open(os.path.join(out, "manifest.json"), "w") as fh:
+        json.dump(manifest, fh, indent=2)
+    return {"out": out, "version": manifest["version"], "docs": manifest["docs"]}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
@@ -73,7 +98,12 @@ def main() -> int:
     parser.add_argument("--validation-percent", type=int, default=10,
                         help="share of documents (by id hash, after the fixed 10%% test split) "
                         "in validation, where the keep threshold is calibrated")
+    parser.add_argument("--resplit-from", help="a built seed set to re-split with "
+                        "--validation-percent instead of labeling again")
     args = parser.parse_args()
+    if args.resplit_from:
+        print(json.dumps(resplit(args.resplit_from, args.out, args.validation_percent)))
+        return 0
     rules = get_teacher("rules")
     teacher = rules if args.teacher == "rules" else get_teacher("best", fallback=rules)
     captures = warc_html(args.data) if args.teacher in ("best", "html") else {}
