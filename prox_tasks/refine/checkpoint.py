@@ -101,8 +101,9 @@ class CheckpointStore:
             remove(uri)
         loc = parse_uri(self.prefix)
         if loc.scheme != "s3":  # local folders stay behind when emptied; S3 has none
-            for folder in (loc.path, os.path.dirname(loc.path.rstrip("/"))):
-                try:
-                    os.rmdir(folder)
-                except OSError:
-                    break
+            # only the shard's own: the shared parent stays, since another worker may be
+            # creating its shard's folder in it at this moment
+            try:
+                os.rmdir(loc.path)
+            except OSError:
+                pass

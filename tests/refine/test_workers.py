@@ -84,3 +84,19 @@ def test_a_started_pool_refines_and_reports_every_document(corpus, tmp_path, tag
     refine_corpus(str(corpus), str(tmp_path / "one"), model=str(tagger_model), shards=3,
                   progress=False)  # fmt: skip
     assert shard_rows(out) == shard_rows(tmp_path / "one")
+
+
+def test_a_published_shard_clears_only_its_own_checkpoint_folder(tmp_path):
+    """Workers publish shards at the same time: clearing one shard's checkpoints must not
+    remove the shared _checkpoints folder another worker is creating its folder in (that
+    race failed a shard with "No such file or directory")."""
+    from prox_tasks.refine.checkpoint import CHECKPOINT_DIR, CheckpointStore
+
+    row = {"id": "a", "source": "s", "offset": 0, "text": "t"}
+    done, running = (CheckpointStore(str(tmp_path), i, {"k": 1}) for i in (0, 1))
+    done.save(0, [row], {})
+    done.clear()
+    assert not (tmp_path / CHECKPOINT_DIR / "shard-00000").exists()
+    assert (tmp_path / CHECKPOINT_DIR).is_dir()
+    running.save(0, [row], {})  # the other worker's first checkpoint still lands
+    assert [h["index"] for h, _ in running.load()] == [0]
