@@ -91,7 +91,7 @@ def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=()) ->
     """One `prox refine` in a child process: figures from the OS and its summary."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(corpus),
-           "--output", str(out), "--model", "default", "--no-progress",
+           "--output", str(out), "--model", "default", "--json",
            "--workers", str(workers), "--threads", str(threads), *extra]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -1,8 +1,11 @@
 """The ``prox`` command: one subcommand module per pipeline stage.
 
 Each module in :data:`SUBCOMMANDS` defines ``register(subparsers)``, which adds its parser and
-sets ``func`` to a callable taking the parsed arguments and returning an exit code. Modules
-are imported lazily so ``prox execute`` never pays for torch or Airflow imports.
+sets ``func`` to a callable taking the parsed arguments and returning an
+:class:`~prox_tasks.cli.output.Outcome`: every command ends with one human summary line on
+stdout, or its JSON result with ``--json``, and long work shows a progress bar on stderr when
+stderr is a terminal (:mod:`prox_tasks.cli.output`). Modules are imported lazily so
+``prox execute`` never pays for torch or Airflow imports.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import sys
 import traceback
 
 from prox_tasks.cli.errors import describe_error
+from prox_tasks.cli.output import add_output_options, emit, wants_json
 
 # (subcommand, module under prox_tasks.cli, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
@@ -46,6 +50,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 raise
             continue  # stage not built yet
         mod.register(sub, name, help_text)
+        add_output_options(sub.choices[name])
     return parser
 
 
@@ -68,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args.func(args) or 0)
+        return emit(args.func(args), wants_json(args))
     except KeyboardInterrupt:
         print(f"prox {args.command}: interrupted", file=sys.stderr)
         return 130

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import json
-import sys
-
+from prox_tasks.cli.output import Outcome, count, table
 from prox_tasks.redaction import redact
 
 LISTS = {
@@ -31,38 +29,49 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.set_defaults(func=run)
 
 
-def _print_rows(rows) -> None:
-    for row in rows:
-        print(json.dumps(row, sort_keys=True, default=str))
-
-
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.catalog import Catalog
 
     catalog = Catalog(args.url, auto_migrate=False)
+    try:
+        return _action(catalog, args)
+    finally:
+        catalog.close()
+
+
+def _action(catalog, args) -> Outcome:
     applied = catalog.migrate()
+    url = redact(catalog.url)
     if args.action == "migrate":
-        print(json.dumps({"url": redact(catalog.url), "applied_now": applied,
-                          "versions": [m["version"] for m in catalog.applied_migrations()]}))
-    elif args.action == "status":
+        versions = [m["version"] for m in catalog.applied_migrations()]
+        return Outcome(f"catalog {url}: {count(len(applied), 'migration')} applied now, at "
+                       f"version {max(versions, default=0)}",
+                       {"url": url, "applied_now": applied, "versions": versions})
+    if args.action == "status":
         counts = {t: catalog._one(f"SELECT COUNT(*) AS n FROM {t}")["n"]  # noqa: S608
                   for t in ("snapshots", "shards", "seed_sets", "models", "quality_reports",
                             "releases")}
-        print(json.dumps({"url": redact(catalog.url), "migrations": [
-            f"{m['version']:04d}_{m['name']}" for m in catalog.applied_migrations()],
-            "rows": counts}))
-    elif args.action == "list":
+        migrations = [f"{m['version']:04d}_{m['name']}" for m in catalog.applied_migrations()]
+        rows = ", ".join(f"{n:,} {t}" for t, n in counts.items())
+        return Outcome(f"catalog {url}: {count(len(migrations), 'migration')} applied; {rows}",
+                       {"url": url, "migrations": migrations, "rows": counts})
+    if args.action == "list":
         if args.what == "shards" and not args.snapshot:
-            print("prox catalog: list shards needs --snapshot", file=sys.stderr)
-            return 2
-        _print_rows(LISTS[args.what](catalog, args))
-    elif args.name is None:
-        print("\n".join(catalog.report_names()))
-    else:
-        params = dict(p.split("=", 1) for p in args.param)
-        try:
-            _print_rows(catalog.report(args.name, **params))
-        except KeyError as err:
-            print(f"prox catalog report: {err.args[0]}", file=sys.stderr)
-            return 2
-    return 0
+            return Outcome.failure("catalog", "list shards needs --snapshot", code=2)
+        rows = LISTS[args.what](catalog, args)
+        return _listing(rows, args.what)
+    if args.name is None:
+        names = catalog.report_names()
+        return Outcome("\n".join([*names, count(len(names), "report")]), names)
+    params = dict(p.split("=", 1) for p in args.param)
+    try:
+        rows = catalog.report(args.name, **params)
+    except KeyError as err:
+        return Outcome.failure("catalog report", str(err.args[0]), code=2)
+    return _listing(rows, "row")
+
+
+def _listing(rows: list[dict], what: str) -> Outcome:
+    """A table for a person (its last line counts the rows); one JSON line per row."""
+    noun = what.removesuffix("s")
+    return Outcome("\n".join([*table(rows), count(len(rows), noun)]), rows, rows=True)

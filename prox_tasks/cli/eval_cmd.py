@@ -1,8 +1,8 @@
-"""``prox eval``: word-level precision/recall/F1 of refined texts against gold, one JSON line."""
+"""``prox eval``: word-level precision/recall/F1 of refined texts against gold."""
 
 from __future__ import annotations
 
-import json
+from prox_tasks.cli.output import Outcome, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -26,12 +26,13 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.evaluation.files import evaluate_files
 
     # a missing file ends in prox_tasks.cli.main: one line on stderr, exit code 1
-    result = evaluate_files(
-        args.refined, args.gold, args.text_field, args.gold_field, args.id_field, args.by
-    )
-    print(json.dumps(result))
-    return 0
+    with progress_bar(args, "eval", "row") as bar:
+        result = evaluate_files(args.refined, args.gold, args.text_field, args.gold_field,
+                                args.id_field, args.by, progress=bar)
+    return Outcome(f"word precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
+                   f"F1 {result['f1']:.3f} over {result['docs']:,} gold documents "
+                   f"({result['docs_kept']:,} kept, {result['docs_missing']:,} missing)", result)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 
+from prox_tasks.cli.output import Outcome, count, progress_bar
 from prox_tasks.corpus.document import has_lone_surrogate
 from prox_tasks.programs import Policy, execute
 
@@ -15,6 +15,7 @@ def execute_rows(
     quarantine_path: str,
     text_field: str = "text",
     policy: Policy | None = None,
+    progress=None,
 ) -> dict:
     """Execute ``doc_program``/``chunk_program`` of every row; bad rows go to quarantine.
 
@@ -23,6 +24,9 @@ def execute_rows(
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
     (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``). Output and quarantine are written atomically: a crash publishes
     neither.
+
+    Args:
+        progress: A bar advanced by one per record read (``update``), or None.
 
     Returns:
         Counts: read, written, quarantined (and by reason), dropped, program errors by kind.
@@ -37,6 +41,8 @@ def execute_rows(
     quarantine = Quarantine()
     with open_uri(output_path, "wb", compression="infer") as out:
         for source, line, row in read_rows(input_path, quarantine):
+            if progress is not None:
+                progress.update(1)
             reason = _bad(row, text_field)
             if reason:
                 quarantine.add(source, line, reason[0], reason[1], dumps_line(row),
@@ -78,12 +84,17 @@ def _row_id(row: dict) -> str | None:
     return None if value is None else str(value)[:200]
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     quarantine = args.quarantine or args.output.removesuffix(".gz") + ".quarantine.jsonl"
     policy = Policy(normalize_scope=args.normalize_scope)
-    summary = execute_rows(args.input, args.output, quarantine, args.text_field, policy)
-    print(json.dumps(summary))
-    return 0
+    with progress_bar(args, "execute", "row") as bar:
+        summary = execute_rows(args.input, args.output, quarantine, args.text_field, policy,
+                               progress=bar)
+    errors = sum(summary["program_errors"].values())
+    return Outcome(f"executed {count(summary['read'], 'row')}: {summary.get('written', 0):,} "
+                   f"written ({summary.get('dropped', 0):,} dropped), "
+                   f"{summary['quarantined']:,} quarantined, "
+                   f"{count(errors, 'program error')} -> {args.output}", summary)
 
 
 def register(subparsers, name: str, help_text: str) -> None:

@@ -1,6 +1,6 @@
 """``prox gate``: run the data-quality gate over a refined snapshot.
 
-Prints the result as one JSON line (passed, metrics, failed checks, report and Data Docs
+Prints one summary line (``--json``: passed, metrics, failed checks, report and Data Docs
 locations); exits 0 when the gate passed, 1 when it failed. With ``--catalog`` and
 ``--name`` the result is recorded (the snapshot becomes ``gated`` or ``quarantined``) and
 the released snapshots' history feeds the k-standard-deviation checks.
@@ -8,8 +8,9 @@ the released snapshots' history feeds the k-standard-deviation checks.
 
 from __future__ import annotations
 
-import json
 from dataclasses import fields
+
+from prox_tasks.cli.output import Outcome
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -25,7 +26,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.quality import GateFailed, GateThresholds, run_gate
 
     limits = GateThresholds.from_mapping(vars(args))
@@ -41,8 +42,20 @@ def run(args) -> int:
         raise SystemExit("prox gate: --catalog and --name go together")
     else:
         summary = _summary(run_gate(args.snapshot, limits))
-    print(json.dumps(summary, sort_keys=True, default=str))
-    return 0 if summary["passed"] else 1
+    return Outcome(summary_line(summary), summary, 0 if summary["passed"] else 1)
+
+
+def summary_line(summary: dict) -> str:
+    """``gate PASSED: 950 documents kept ... -> gate.json`` or ``gate FAILED: <check>
+    observed X, threshold Y; ...``."""
+    from prox_tasks.quality.observed import failure_lines
+
+    m = summary["metrics"]
+    head = (f"gate {'PASSED' if summary['passed'] else 'FAILED'}: "
+            f"{m.get('docs_kept', 0):,} kept, {m.get('docs_dropped', 0):,} dropped of "
+            f"{m.get('docs_planned', 0):,} planned")
+    failed = "; ".join(failure_lines(summary["failed"]))
+    return f"{head}; {failed or 'all checks passed'} -> {summary['report_uri']}"
 
 
 def _summary(result) -> dict:

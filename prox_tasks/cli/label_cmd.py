@@ -3,7 +3,7 @@ best)."""
 
 from __future__ import annotations
 
-import json
+from prox_tasks.cli.output import Outcome, count, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -115,37 +115,39 @@ def build_teacher(args):
     return get_teacher(args.teacher, chunked=chunked)
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.labeling.run import label_corpus
 
     try:
         teacher = build_teacher(args)
-        if args.seed_set:
-            from prox_tasks.labeling.seedset import build_seed_set
-
-            info = build_seed_set(
-                args.input, args.output, teacher, args.sample_size, args.seed,
-                args.val_fraction, name=args.name, text_field=args.text_field,
-                id_field=args.id_field, gold_field=args.gold_field, html_field=args.html_field,
-                register=not args.no_register, catalog=args.catalog,
+        with progress_bar(args, "label", total=args.limit) as bar:
+            if args.seed_set:
+                return _seed_set(args, teacher, bar)
+            summary = label_corpus(
+                args.input, args.output, teacher, args.text_field, args.id_field,
+                args.gold_field, args.quarantine, args.keep_text, args.limit,
+                html_field=args.html_field, warc_uris=args.warc, progress=bar,
             )  # fmt: skip
-            print(json.dumps(info.to_dict()))
-            return 0
-        summary = label_corpus(
-            args.input,
-            args.output,
-            teacher,
-            args.text_field,
-            args.id_field,
-            args.gold_field,
-            args.quarantine,
-            args.keep_text,
-            args.limit,
-            html_field=args.html_field,
-            warc_uris=args.warc,
-        )
     except KeyError as err:  # str(KeyError) is the bare key in quotes; name what is missing
         raise LookupError(f"missing {err}") from err
     # any other failure ends in prox_tasks.cli.main: one line on stderr, exit code 1
-    print(json.dumps(summary))
-    return 0
+    quarantined = sum(summary["quarantined"].values())
+    return Outcome(f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
+                   f"{summary['valid']:,} valid, {summary['keep_doc']:,} keep_doc, "
+                   f"{summary['drop_doc']:,} drop_doc, {quarantined:,} quarantined "
+                   f"-> {summary['output']}", summary)
+
+
+def _seed_set(args, teacher, bar) -> Outcome:
+    from prox_tasks.labeling.seedset import build_seed_set
+
+    info = build_seed_set(
+        args.input, args.output, teacher, args.sample_size, args.seed, args.val_fraction,
+        name=args.name, text_field=args.text_field, id_field=args.id_field,
+        gold_field=args.gold_field, html_field=args.html_field,
+        register=not args.no_register, catalog=args.catalog, progress=bar,
+    )  # fmt: skip
+    sizes = ", ".join(f"{info.sizes[k]:,} {k}" for k in ("sampled", "valid", "rejected",
+                                                          "train", "validation"))
+    return Outcome(f"seed set {info.name} {info.version}: {sizes} -> {info.manifest_uri}",
+                   info.to_dict())

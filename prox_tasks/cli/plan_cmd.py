@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from prox_tasks.cli.output import Outcome, count, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -21,22 +21,26 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.corpus import plan_shards
     from prox_tasks.storage.names import check_name
 
     if args.snapshot:
         check_name(args.snapshot, "snapshot name")  # before planning, not after
     # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
-    manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,
-                           text_field=args.text_field, id_field=args.id_field,
-                           format=args.format, overwrite=args.overwrite)
+    with progress_bar(args, "plan", "record") as bar:
+        manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,
+                               text_field=args.text_field, id_field=args.id_field,
+                               format=args.format, overwrite=args.overwrite, progress=bar)
     if args.snapshot:
         from prox_tasks.catalog import Catalog
 
         Catalog(args.catalog).register_snapshot(args.snapshot, manifest.input_uri,
                                                 manifest.output_uri, manifest=manifest)
-    print(json.dumps({"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
-                      "shards": len(manifest.shards), "docs": manifest.total_docs,
-                      "snapshot": args.snapshot}))
-    return 0
+    summary = {"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
+               "shards": len(manifest.shards), "docs": manifest.total_docs,
+               "snapshot": args.snapshot}
+    booked = f", registered as {args.snapshot}" if args.snapshot else ""
+    return Outcome(f"planned {count(manifest.total_docs, 'document')} from "
+                   f"{count(len(manifest.files), 'file')} into "
+                   f"{count(len(manifest.shards), 'shard')} -> {manifest.uri}{booked}", summary)

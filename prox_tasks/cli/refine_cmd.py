@@ -1,17 +1,16 @@
 """``prox refine``: refine a corpus with a model, outside Airflow (same functions as the DAG).
 
-Prints a JSON summary (totals, per-shard accounting and statistics) on stdout; a progress
-bar on stderr. Exit codes: 0 done, 1 bad input or a shard that failed, 2 ``--model promoted``
-and no model is promoted.
+Prints one summary line (``--json``: totals, per-shard accounting and statistics) on stdout;
+a progress bar on stderr. Exit codes: 0 done, 1 bad input or a shard that failed, 2
+``--model promoted`` and no model is promoted.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import sys
 from dataclasses import fields
 
+from prox_tasks.cli.output import Outcome, count, progress_bar
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
@@ -77,7 +76,6 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "count low-quality documents) or drop them too; default $PROX_QUALITY_FILTER "
                    "or off")
     p.add_argument("--force", action="store_true", help="refine published shards again")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -98,7 +96,7 @@ def backend_options(args) -> dict:
     return {k: v for k, v in mapping.items() if v is not None}
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.models import NoModelError
     from prox_tasks.pipeline.settings import quality_filter
     from prox_tasks.refine.corpus import refine_corpus
@@ -111,23 +109,33 @@ def run(args) -> int:
         args.output.rstrip("/").rsplit("/", 1)[-1])
     catalog = Catalog(args.catalog)
     try:
-        summary = refine_corpus(
-            args.input, args.output, model=args.model, model_name=args.model_name,
-            catalog_url=args.catalog, backend=args.backend,
-            backend_options=backend_options(args), shards=args.shards,
-            target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
-            force=args.force, progress=False if args.no_progress else None,
-            limits={f.name: getattr(args, f.name) for f in fields(Limits)},
-            workers=args.workers, threads=args.threads,
-            text_field=args.text_field, id_field=args.id_field, format=args.format,
-            quality=quality_filter(args.quality_filter),
-            catalog=catalog, snapshot=name,
-        )  # fmt: skip
+        with progress_bar(args, "refine") as bar:
+            summary = refine_corpus(
+                args.input, args.output, model=args.model, model_name=args.model_name,
+                catalog_url=args.catalog, backend=args.backend,
+                backend_options=backend_options(args), shards=args.shards,
+                target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
+                force=args.force, progress=bar,
+                limits={f.name: getattr(args, f.name) for f in fields(Limits)},
+                workers=args.workers, threads=args.threads,
+                text_field=args.text_field, id_field=args.id_field, format=args.format,
+                quality=quality_filter(args.quality_filter),
+                catalog=catalog, snapshot=name,
+            )  # fmt: skip
     except NoModelError as err:
-        print(f"prox refine: {err}", file=sys.stderr)
-        return 2
+        return Outcome.failure("refine", str(err), code=2)
     finally:
         catalog.close()
     # any other failure ends in prox_tasks.cli.main: one line, exit code 1 (-v: traceback)
-    print(json.dumps(summary, sort_keys=True, default=str))
-    return 0
+    return Outcome(summary_line(summary), summary)
+
+
+def summary_line(s: dict) -> str:
+    """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped, 10
+    quarantined; model v3 (promoted), 41.2 s -> OUTPUT``."""
+    reused = f" ({s['shards_skipped']:,} reused)" if s.get("shards_skipped") else ""
+    return (f"refined {count(s.get('docs_read', 0), 'document')} in "
+            f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
+            f"{s.get('docs_dropped', 0):,} dropped, {s.get('docs_quarantined', 0):,} "
+            f"quarantined; model {s['model_version']} "
+            f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}")

@@ -2,14 +2,13 @@
 
 Writes ``<root>/releases/<name>.json`` and then ``<root>/latest.json`` (atomically, last;
 never backwards to an older partition), records the release in the catalog when
-``--catalog`` is given, and prints the release record as one JSON line. Exits 1 (and changes
+``--catalog`` is given, and prints one summary line (``--json``: the release record). Exits 1 (and changes
 nothing) when the snapshot has no passing gate or its files changed since.
 """
 
 from __future__ import annotations
 
-import json
-import sys
+from prox_tasks.cli.output import Outcome, count
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -26,7 +25,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.set_defaults(func=run)
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.release import ReleaseRefused, release_snapshot
     from prox_tasks.release.release import check_partition
     from prox_tasks.storage.names import check_name
@@ -35,8 +34,7 @@ def run(args) -> int:
         check_name(args.name, "release name")
         check_partition(args.partition)
     except ValueError as err:
-        print(f"prox release: {err}", file=sys.stderr)
-        return 1
+        return Outcome.failure("release", str(err))
     catalog = None
     if args.catalog:
         from prox_tasks.catalog import Catalog
@@ -46,10 +44,13 @@ def run(args) -> int:
         record = release_snapshot(args.snapshot, args.root, args.name, partition=args.partition,
                                   catalog=catalog, notes=args.notes)
     except ReleaseRefused as refused:
-        print(f"prox release: {refused}", file=sys.stderr)
-        return 1
+        return Outcome.failure("release", str(refused))
     finally:
         if catalog is not None:
             catalog.close()
-    print(json.dumps(record, sort_keys=True, default=str))
-    return 0
+    latest = ("now latest" if record["latest"]
+              else "latest stays at the newer partition")
+    return Outcome(f"released {record['name']} (partition {record['partition'] or 'none'}, "
+                   f"{count(record['docs'], 'document')} in "
+                   f"{count(len(record['shards']), 'shard')}, model {record['model']}): "
+                   f"{latest} -> {record['record_uri']}", record)

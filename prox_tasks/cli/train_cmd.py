@@ -1,13 +1,15 @@
 """``prox train``: train a refiner on a seed set, evaluate, publish, maybe promote.
 
-Prints the evaluation record as one JSON line (version, metrics, incumbent's metrics,
-promotion decision).
+Prints one summary line; ``--json``: the evaluation record (version, metrics, incumbent's
+metrics, promotion decision).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+
+from prox_tasks.cli.output import Outcome, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -69,7 +71,7 @@ def _weights(pairs: list[str]) -> dict[str, float] | None:
     return out or None
 
 
-def run(args) -> int:
+def run(args) -> Outcome:
     from prox_tasks.training.run import TrainJob, run_training
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -87,5 +89,18 @@ def run(args) -> int:
         teacher_weights=_weights(args.teacher_weight), line_word_weight=args.line_word_weight,
         tagger=args.tagger_config,
     )  # fmt: skip
-    print(json.dumps(run_training(job), sort_keys=True, default=str))
-    return 0
+    with progress_bar(args, "train", "phase") as bar:
+        record = run_training(job, progress=bar)
+    return Outcome(summary_line(record), record)
+
+
+def summary_line(record: dict) -> str:
+    """``trained refiner v3 (line_tagger): word F1 0.812, line F1 ...; promoted: reason``."""
+    metrics = record.get("metrics") or {}
+    scores = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.3f}"
+                       for k in ("word_f1", "line_f1", "doc_f1")
+                       if isinstance(metrics.get(k), (int, float)))
+    decision = ("not decided (--no-promote)" if "promoted" not in record else
+                f"{'promoted' if record['promoted'] else 'not promoted'}: {record['reason']}")
+    return (f"trained {record['name']} {record['version']} ({record['kind']}): "
+            f"{scores or 'no metrics'}; {decision} -> {record['uri']}")

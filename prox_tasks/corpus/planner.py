@@ -27,7 +27,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                 target_bytes: int | None = None, *, text_field: str = "text",
                 id_field: str = "id", format: str | None = None,
                 max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES, write: bool = True,
-                overwrite: bool = False) -> Manifest:
+                overwrite: bool = False, progress=None) -> Manifest:
     """Split the files at ``input_uri`` into shards and record them in a manifest.
 
     Files are taken in sorted order and their records in file order; a shard closes once
@@ -43,6 +43,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
             duplicate ids (:mod:`prox_tasks.corpus.duplicates`; one more read of the input).
         overwrite: Replace an existing manifest of a different plan instead of raising
             :class:`ManifestConflict`.
+        progress: A bar advanced by one per record scanned (``update``), or None.
     """
     if target_docs is None and target_bytes is None:
         target_docs = DEFAULT_TARGET_DOCS
@@ -68,6 +69,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
             segment.end, segment.docs, segment.bytes = offset + 1, segment.docs + 1, segment.bytes + nbytes
             shard.docs, shard.bytes = shard.docs + 1, shard.bytes + nbytes
             records, total = records + 1, total + nbytes
+            if progress is not None:
+                progress.update(1)
         files.append(InputFile(path, fmt, size_of(path), records, total))
     if not shards[-1].docs:
         shards.pop()

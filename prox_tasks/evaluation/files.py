@@ -50,13 +50,15 @@ def evaluate_files(
     gold_field: str = "gold_text",
     id_field: str = "id",
     group_field: str | None = None,
+    progress=None,
 ) -> dict:
     """Word-level P/R/F1 of refined texts against gold, joined by id.
 
     A gold document missing from the refined rows, or refined to ``null``/absent text (or
     ``dropped: true``), keeps nothing. Gold rows without ``gold_field`` are not scored
     (counted as ``gold_rows_without_gold``); refined rows with no gold are counted as
-    ``refined_without_gold``.
+    ``refined_without_gold``. ``progress``, a bar (``update``) or None, advances by one per
+    row read (refined, then gold).
 
     Returns:
         The :func:`word_prf` figures plus the counts above, ``docs_missing``, ``bad_rows``,
@@ -64,7 +66,9 @@ def evaluate_files(
     """
     counts: Counter = Counter()
     refined: dict[str, str | None] = {}
+    tick = progress.update if progress is not None else (lambda n: None)
     for row in iter_rows(refined_uri, counts):
+        tick(1)
         doc_id = row.get(id_field)
         if doc_id is None:
             counts["refined_without_id"] += 1
@@ -74,6 +78,7 @@ def evaluate_files(
     outs, golds, groups = [], [], []
     seen = set()
     for row in iter_rows(gold_uri, counts):
+        tick(1)
         doc_id, gold = row.get(id_field), row.get(gold_field)
         if doc_id is None or not isinstance(gold, str):
             counts["gold_rows_without_gold"] += 1

@@ -43,6 +43,7 @@ def label_corpus(
     batch_size: int = 64,
     html_field: str = "html",
     warc_uris: list[str] | None = None,
+    progress=None,
 ) -> dict:
     """Label every document of ``input_uri`` and write one row per document to ``output_uri``.
 
@@ -55,7 +56,8 @@ def label_corpus(
     quarantine file (default ``<output>.quarantine.jsonl``). The output is written
     atomically, so a retried task gives the same file. With ``warc_uris`` (the WARC files of
     a WET input), a row without ``html_field`` takes the HTML of the response record its
-    ``WARC-Refers-To`` names.
+    ``WARC-Refers-To`` names. ``progress``, a bar (``update``) or None, advances by the
+    documents of each labeled batch.
 
     Returns:
         Counts: read (= written + quarantined), written, valid, rejected (by reason),
@@ -124,6 +126,8 @@ def label_corpus(
                 counts["written"] += 1
                 counts["valid"] += not reasons
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
+            if progress is not None:
+                progress.update(len(batch))
     quarantine_uri = (
         quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst") + ".quarantine.jsonl"
     )

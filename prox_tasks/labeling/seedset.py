@@ -253,6 +253,7 @@ def build_seed_set(
     register: bool = True,
     catalog=None,
     batch_size: int = 64,
+    progress=None,
 ) -> SeedSetInfo:
     """Sample, label, validate, split and write a seed set in one process (see module docs).
 
@@ -274,6 +275,7 @@ def build_seed_set(
         register: Register in the catalog (guarded: skipped when the package is missing).
         catalog: ``Catalog``, URL, or None for the default catalog.
         batch_size: Documents per ``label_many`` call.
+        progress: A bar (``reset(total)``, ``update``) over the sampled documents, or None.
 
     Returns:
         :class:`SeedSetInfo`.
@@ -288,10 +290,12 @@ def build_seed_set(
     sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
                               text_field=text_field, id_field=id_field, group_field=group_field)  # fmt: skip
     label_files = []
+    if progress is not None:
+        progress.reset(total=sample["sampled"])
     for i, uri in enumerate(sample["files"]):
         out = join_uri(output_uri, "labels", f"labels-{i:05d}.jsonl.gz")
         label_corpus(uri, out, teacher, gold_field=gold_field, batch_size=batch_size,
-                     html_field=html_field,
+                     html_field=html_field, progress=progress,
                      quarantine_uri=join_uri(output_uri, "labels", f"quarantine-{i:05d}.jsonl"))  # fmt: skip
         label_files.append(out)
     usage = getattr(teacher, "usage", None)

@@ -38,7 +38,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   backend: str | None = None, backend_options: dict | None = None,
                   shards: int | None = None, target_docs: int | None = None,
                   policy: dict | None = None, checkpoint_every: int | None = None,
-                  force: bool = False, progress: bool | None = None,
+                  force: bool = False, progress=None,
                   limits: dict | None = None, model_name: str = "refiner",
                   catalog_url: str | None = None, workers: int = 1,
                   threads: int | None = None, quality: str = "off", catalog=None,
@@ -59,7 +59,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         policy: Executor policy fields.
         checkpoint_every: Documents per in-shard checkpoint (None: ``max_batch_docs``).
         force: Refine published shards again.
-        progress: Show a progress bar (None: when stderr is a terminal).
+        progress: A bar over the documents (``reset(total)`` once planned, ``update(n)``
+            after each batch), e.g. the ``prox`` command's tqdm bar; None: no bar.
         limits: :class:`~prox_tasks.refine.limits.Limits` fields (per document and batch,
             duplicate-id policy); ``max_doc_bytes`` is also the planning limit.
         model_name: Registry and catalog name of the promoted model.
@@ -77,8 +78,6 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     Returns:
         JSON-ready summary: totals, per-shard results, model version, seconds.
     """
-    from tqdm import tqdm
-
     from prox_tasks.models import resolve_model
 
     started = time.perf_counter()
@@ -89,27 +88,24 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     # a new snapshot: the workers start (imports, model load) while the corpus is planned
     pool = WorkerPool(workers, threads, model, backend, backend_options) \
         if workers > 1 and not exists(join_uri(output_uri, MANIFEST_NAME)) else None  # fmt: skip
-    bar = None
     try:
         manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
         refuse_duplicates(index_duplicates(manifest), chosen)
         if catalog is not None:
             register_plan(catalog, snapshot, manifest)
-        bar = tqdm(total=manifest.total_docs, unit="doc", desc="refine",
-                   disable=progress is False if progress is not None else None,
-                   dynamic_ncols=True)  # fmt: skip
+        if progress is not None:
+            progress.reset(total=manifest.total_docs)
         results = refine_shards(output_uri, [s.index for s in manifest.shards], workers=workers,
                                 threads=threads, model=model, backend=backend,
                                 backend_options=backend_options, force=force,
-                                progress=bar.update, policy=policy,
-                                checkpoint_every=checkpoint_every, limits=chosen.to_dict(),
-                                quality=quality, booking=None if catalog is None
+                                progress=None if progress is None else progress.update,
+                                policy=policy, checkpoint_every=checkpoint_every,
+                                limits=chosen.to_dict(), quality=quality,
+                                booking=None if catalog is None
                                 else ShardBooking(catalog, snapshot), pool=pool)
     finally:
         if pool is not None:
             pool.close()
-        if bar is not None:
-            bar.close()
     totals: Counter = Counter()
     for result in results:
         acc = result["accounting"]

@@ -155,9 +155,25 @@ def _local(uri: str | None):
     return fetch_folder(uri)
 
 
-def run_training(job: TrainJob) -> dict:
-    """Train, evaluate, publish and decide promotion; returns the evaluation record."""
+def run_training(job: TrainJob, progress=None) -> dict:
+    """Train, evaluate, publish and decide promotion; returns the evaluation record.
+
+    ``progress``, a bar (``reset(total)``, ``set_description``, ``update``) or None, advances
+    once per phase: train, evaluate, publish, gold gate, promotion.
+    """
     from prox_tasks.registry import ModelRegistry
+
+    phases = ["train", "evaluate", "publish"] + ["gold gate"] * job.gold_gate \
+        + ["promotion"] * job.promote
+    if progress is not None:
+        progress.reset(total=len(phases))
+
+    def phase(done: str) -> None:
+        if progress is not None:
+            progress.update(1)
+            following = phases.index(done) + 1
+            if following < len(phases):
+                progress.set_description(phases[following])
 
     seed = load_seed_set(job.seed, job.valid_percent)
     if not seed.train:
@@ -165,12 +181,15 @@ def run_training(job: TrainJob) -> dict:
     work = job.resolved_work_dir(seed.version)
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)
+    phase("train")
     valid = seed.validation[: job.max_eval_docs]
     metrics = evaluate_model(artifact_dir, valid, job.backend, job.threads)
+    phase("evaluate")
     registry = ModelRegistry(job.output, catalog=job.catalog)
     training_config = {"job": job.settings(), "config": config, "base": job.base}
     record = registry.publish(artifact_dir, job.name, job.kind, training_config,
                               seed.describe(), metrics)  # fmt: skip
+    phase("publish")
     out = {"name": job.name, "version": record["version"], "uri": record["uri"],
            "kind": job.kind, "seed_set": seed.describe(), "metrics": metrics,
            "train": {k: v for k, v in report.items() if k != "history"}}  # fmt: skip
@@ -181,6 +200,7 @@ def run_training(job: TrainJob) -> dict:
         gold = gold_comparison(str(artifact_dir), registry, job.name, job.threads,
                                job.gold_set, job.gold_docs, job.backend)  # fmt: skip
         out["gold"] = gold
+        phase("gold gate")
     if job.promote:
         current = registry.promoted(job.name)
         incumbent = None
@@ -191,4 +211,5 @@ def run_training(job: TrainJob) -> dict:
                                    gold and gold["incumbent_source"])  # fmt: skip
         out.update(promoted=decision.promoted, reason=decision.reason,
                    incumbent={"version": decision.incumbent, "metrics": incumbent})
+        phase("promotion")
     return out

@@ -9,25 +9,25 @@ from prox_tasks.cli import main
 
 def test_prox_catalog_commands(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/cat.sqlite"
-    assert main(["catalog", "--url", url, "migrate"]) == 0
+    assert main(["catalog", "--json", "--url", url, "migrate"]) == 0
     assert json.loads(capsys.readouterr().out)["applied_now"] == [m.version for m in load_migrations()]
-    assert main(["catalog", "--url", url, "migrate"]) == 0
+    assert main(["catalog", "--json", "--url", url, "migrate"]) == 0
     assert json.loads(capsys.readouterr().out)["applied_now"] == []
     catalog = Catalog(url)
     catalog.register_snapshot("s", "in", "out")
     catalog.finish_shard("s", 0, {"docs_read": 3, "docs_written": 3, "docs_kept": 2,
                                   "docs_dropped": 1, "docs_quarantined": 0})
-    assert main(["catalog", "--url", url, "status"]) == 0
+    assert main(["catalog", "--json", "--url", url, "status"]) == 0
     status = json.loads(capsys.readouterr().out)
     assert status["rows"]["snapshots"] == 1 and status["rows"]["shards"] == 1
-    assert main(["catalog", "--url", url, "list", "shards", "--snapshot", "s"]) == 0
+    assert main(["catalog", "--json", "--url", url, "list", "shards", "--snapshot", "s"]) == 0
     assert json.loads(capsys.readouterr().out)["docs_kept"] == 2
-    assert main(["catalog", "--url", url, "report"]) == 0
-    assert "drop_rate_by_snapshot" in capsys.readouterr().out.split()
-    assert main(["catalog", "--url", url, "report", "drop_rate_by_snapshot"]) == 0
+    assert main(["catalog", "--json", "--url", url, "report"]) == 0
+    assert "drop_rate_by_snapshot" in json.loads(capsys.readouterr().out)
+    assert main(["catalog", "--json", "--url", url, "report", "drop_rate_by_snapshot"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["snapshot"] == "s" and float(row["drop_rate"]) == 0.3333
-    assert main(["catalog", "--url", url, "report", "shard_progress", "--param",
+    assert main(["catalog", "--json", "--url", url, "report", "shard_progress", "--param",
                  "snapshot=s"]) == 0
     assert json.loads(capsys.readouterr().out)["shards"] == 1
-    assert main(["catalog", "--url", url, "report", "nope"]) == 2
+    assert main(["catalog", "--json", "--url", url, "report", "nope"]) == 2

@@ -36,7 +36,7 @@ def _quarantine(path) -> list[dict]:
 
 def test_prox_execute_survives_hostile_rows(tmp_path, capsys):
     src = _input(tmp_path)
-    assert main(["execute", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
+    assert main(["execute", "--json", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["read"], summary["written"], summary["quarantined"]) == (11, 6, 5)
     assert summary["quarantine_reasons"] == REASONS
@@ -47,7 +47,7 @@ def test_prox_execute_survives_hostile_rows(tmp_path, capsys):
 def test_prox_label_survives_hostile_rows(tmp_path, capsys):
     src = _input(tmp_path)
     out = tmp_path / "labels.jsonl.gz"
-    assert main(["label", "--input", str(src), "--output", str(out)]) == 0
+    assert main(["label", "--json", "--input", str(src), "--output", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["written"] == 6 and summary["quarantined"] == REASONS
     assert summary["read"] == 11  # read = labeled + quarantined
@@ -57,7 +57,7 @@ def test_prox_label_survives_hostile_rows(tmp_path, capsys):
 def test_prox_refine_survives_hostile_rows(tmp_path, capsys):
     src = _input(tmp_path)
     out = tmp_path / "refined"
-    assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+    assert main(["refine", "--json", "--input", str(src), "--output", str(out), "--model", "default",
                  "--no-progress"]) == 0  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert (summary["docs_read"], summary["docs_written"], summary["docs_quarantined"]) == (

@@ -24,7 +24,7 @@ def test_prox_execute_runs_programs_and_quarantines_bad_rows(tmp_path, capsys):
     src = tmp_path / "in.jsonl.gz"
     write_rows(src, rows)
     out = tmp_path / "out.jsonl.gz"
-    assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
+    assert main(["execute", "--json", "--input", str(src), "--output", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["read"] == 8  # the blank line is not a document
     assert summary["written"] == 5 and summary["quarantined"] == 3

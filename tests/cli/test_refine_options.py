@@ -14,7 +14,7 @@ def test_keep_threshold_and_quality_filter_from_the_command_line(tmp_path, capsy
     docs.write_text("".join(json.dumps({"id": i, "text": t}) + "\n"
                             for i, t in enumerate([ARTICLE, LISTING, ARTICLE + "\nHome"])))
     out = tmp_path / "out"
-    code = main(["refine", "--input", str(docs), "--output", str(out), "--model", str(tagger_model),
+    code = main(["refine", "--json", "--input", str(docs), "--output", str(out), "--model", str(tagger_model),
                  "--keep-threshold", "1.0", "--quality-filter", "report", "--no-progress"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])

@@ -11,7 +11,7 @@ from tests.training.seed_files import write_seed_set
 
 def test_prox_train_prints_one_json_line(tmp_path, capsys):
     seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
-    code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "2",
+    code = main(["train", "--json", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "2",
                  "--learning-rate", "0.01", "--work-dir", str(tmp_path / "work"),
                  "--gold-docs", "8", "--teacher-weight", "rules=2",
                  "--line-word-weight", "0.5", "--tagger-config", '{"dilations": [1, 2]}'])  # fmt: skip

@@ -11,7 +11,7 @@ from tests.corpus.conftest import write_jsonl
 def test_prox_plan_writes_the_manifest_and_registers_it(tmp_path, sample_rows, capsys):
     inp = write_jsonl(tmp_path / "in.jsonl", sample_rows)
     url = f"sqlite:///{tmp_path}/cat.sqlite"
-    args = ["plan", "--input", inp, "--output", str(tmp_path / "out"), "--target-docs", "15",
+    args = ["plan", "--json", "--input", inp, "--output", str(tmp_path / "out"), "--target-docs", "15",
             "--snapshot", "snap-1", "--catalog", url]
     assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)

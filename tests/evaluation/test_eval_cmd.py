@@ -29,7 +29,7 @@ def test_prox_eval_prints_one_json_line(tmp_path, capsys):
         {"id": "2", "text": None, "dropped": True},
         {"id": "9", "text": "extra"},
     ], extra="{bad json\n")  # fmt: skip
-    assert main(["eval", "--refined", str(refined), "--gold", str(gold), "--by", "page_type"]) == 0
+    assert main(["eval", "--json", "--refined", str(refined), "--gold", str(gold), "--by", "page_type"]) == 0
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1
     result = json.loads(out[0])
@@ -54,7 +54,8 @@ def test_custom_fields(tmp_path):
 def test_missing_file_is_an_error(tmp_path, capsys):
     assert (
         main(
-            ["eval", "--refined", str(tmp_path / "nope.jsonl"), "--gold", str(tmp_path / "g.jsonl")]
+            ["eval", "--json", "--refined", str(tmp_path / "nope.jsonl"), "--gold",
+             str(tmp_path / "g.jsonl")]
         )
         == 1
     )

@@ -21,7 +21,7 @@ def test_prox_label_rules_writes_one_valid_row_per_document(tmp_path, capsys):
         fh.write(json.dumps({"raw_content": "x", "id": "no-text"}) + "\n")
         fh.write(json.dumps({"id": "b", "text": "Menu\nLogin\nPrivacy Policy"}) + "\n")
     out = tmp_path / "labels.jsonl.gz"
-    assert main(["label", "--input", str(src), "--output", str(out), "--teacher", "rules"]) == 0
+    assert main(["label", "--json", "--input", str(src), "--output", str(out), "--teacher", "rules"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["read"], summary["written"]) == (4, 2)  # read = labeled + quarantined
     assert summary["quarantined"] == {"malformed_json": 1, "missing_text": 1}
@@ -43,7 +43,7 @@ def test_prox_label_diff_needs_gold_and_quarantines_rows_without(tmp_path, capsy
                     "which is long enough to keep."}) + "\n" + json.dumps({"id": "n", "text": text}) + "\n"
     )  # fmt: skip
     out = tmp_path / "labels.jsonl"
-    assert main(["label", "--input", str(src), "--output", str(out), "--teacher", "diff",
+    assert main(["label", "--json", "--input", str(src), "--output", str(out), "--teacher", "diff",
                  "--keep-text", "--unchunked"]) == 0  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["written"] == 1 and summary["quarantined"] == {"missing_gold": 1}
@@ -58,7 +58,7 @@ def test_prox_label_diff_needs_gold_and_quarantines_rows_without(tmp_path, capsy
 def test_prox_label_llm_without_endpoint_is_a_clear_error(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": "hello"}) + "\n")
-    code = main(["label", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+    code = main(["label", "--json", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
                  "--teacher", "llm", "--model", "m"])  # fmt: skip
     assert code == 1
     out = capsys.readouterr()
@@ -72,7 +72,7 @@ def test_prox_label_seed_set_registers_in_the_catalog(tmp_path, capsys):
 
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     out = tmp_path / "seed"
-    code = main(["label", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
+    code = main(["label", "--json", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
                  "--sample-size", "20", "--seed", "4", "--name", "seed-test", "--catalog", url])  # fmt: skip
     assert code == 0
     info = json.loads(capsys.readouterr().out)

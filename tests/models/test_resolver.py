@@ -97,7 +97,7 @@ def test_promoted_model_in_an_s3_registry(isolated, s3_bucket, moto_server, tmp_
            "PROX_CATALOG_URL": f"sqlite:///{tmp_path / 'cli.sqlite'}"}
     out = tmp_path / "cli-out"
     proc = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "refine", "--input",
-                           str(docs), "--output", str(out), "--no-progress"],
+                           str(docs), "--output", str(out), "--json"],
                           env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)

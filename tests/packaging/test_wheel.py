@@ -61,7 +61,7 @@ def test_the_installed_package_is_the_one_imported(installed):
 
 
 def test_catalog_status_migrates_from_the_package(installed):
-    done = prox(installed, "catalog", "status")
+    done = prox(installed, "catalog", "status", "--json")
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
     shipped = sorted(p.stem for p in (installed[0] / "prox_tasks" / "catalog" / "sql" /
@@ -80,11 +80,11 @@ def test_refine_with_the_shipped_model(installed):
     site, _, work = installed
     source = write_jsonl(work / "in.jsonl", short_docs(12))
     done = prox(installed, "refine", "--input", str(source), "--output", str(work / "out"),
-                "--no-progress")
+                "--json")
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary["docs_read"] == 12 and summary["docs_written"] == 12
     assert summary["model_source"] == "default"
     assert summary["model"].startswith(str(site / "prox_tasks" / "models" / "line-tagger"))
-    booked = prox(installed, "catalog", "list", "shards", "--snapshot", "out")
+    booked = prox(installed, "catalog", "list", "shards", "--snapshot", "out", "--json")
     assert booked.returncode == 0 and '"status": "done"' in booked.stdout

@@ -69,7 +69,7 @@ def test_a_shard_published_without_a_catalog_is_booked_when_reused(booked, tagge
 def test_prox_refine_books_the_snapshot_and_its_shards(tmp_path, tagger_model, capsys, workers):
     source = write_jsonl(tmp_path / "in.jsonl", short_docs(10))
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    args = ["refine", "--input", str(source), "--output", str(tmp_path / "refined"),
+    args = ["refine", "--json", "--input", str(source), "--output", str(tmp_path / "refined"),
             "--model", str(tagger_model), "--target-docs", "5", "--catalog", url,
             "--workers", workers, "--no-progress"]
     assert main(args) == 0

@@ -33,7 +33,7 @@ def _corpus(path: Path, n: int) -> None:
 def _refine(source: Path, out: Path) -> subprocess.Popen:
     command = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
                "--output", str(out), "--model", "default", "--checkpoint-every", "2",
-               "--no-progress"]  # fmt: skip
+               "--json"]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
 

@@ -28,7 +28,7 @@ def test_the_corpus_is_cut_into_shards_and_every_document_accounted(corpus, tmp_
     folder, docs = corpus
     out = tmp_path / "out"
     summary = refine_corpus(str(folder), str(out), model=str(tagger_model), shards=3,
-                            checkpoint_every=4, progress=False)
+                            checkpoint_every=4)
     assert summary["shards"] == 3 == len(load_manifest(str(out)).shards)
     assert summary["docs_read"] == 26 and summary["docs_written"] == 25
     assert summary["docs_quarantined"] == 1 and summary["shards_refined"] == 3
@@ -36,14 +36,14 @@ def test_the_corpus_is_cut_into_shards_and_every_document_accounted(corpus, tmp_
     rows = list(read_refined_rows(str(out)))
     assert sorted(r["id"] for r in rows) == sorted(d["id"] for d in docs)
     again = refine_corpus(str(folder), str(out), model=str(tagger_model), shards=3,
-                          checkpoint_every=4, progress=False)
+                          checkpoint_every=4)
     assert again["shards_skipped"] == 3 and again["docs_written"] == 25
 
 
 def test_prox_refine_end_to_end(corpus, tmp_path, tagger_model, capsys):
     folder, docs = corpus
     out = tmp_path / "cli-out"
-    code = main(["refine", "--input", str(folder), "--output", str(out), "--model",
+    code = main(["refine", "--json", "--input", str(folder), "--output", str(out), "--model",
                  str(tagger_model), "--shards", "2", "--no-progress"])
     assert code == 0
     summary = json.loads(capsys.readouterr().out)
@@ -60,7 +60,7 @@ def test_prox_refine_uses_the_promoted_model(corpus, tmp_path, tagger_model, cap
     catalog.register_model("refiner", "v1", str(tagger_model), promoted=True)
     catalog.close()
     folder, _ = corpus
-    assert main(["refine", "--input", str(folder), "--output", str(tmp_path / "o"),
+    assert main(["refine", "--json", "--input", str(folder), "--output", str(tmp_path / "o"),
                  "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["model_version"] == artifact_version(tagger_model)
 
@@ -70,12 +70,12 @@ def test_prox_refine_without_a_promoted_model(corpus, tmp_path, capsys, monkeypa
     monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "empty-registry"))
     folder, _ = corpus
     # nothing asked: the shipped default, as in the DAG
-    assert main(["refine", "--input", str(folder), "--output", str(tmp_path / "o1"),
+    assert main(["refine", "--json", "--input", str(folder), "--output", str(tmp_path / "o1"),
                  "--no-progress"]) == 0
     assert json.loads(capsys.readouterr().out)["model_version"] == \
         artifact_version(SHIPPED_MODEL)
     # the promoted model asked for, and none: exit 2 with what to do
-    code = main(["refine", "--input", str(folder), "--output", str(tmp_path / "o2"),
+    code = main(["refine", "--json", "--input", str(folder), "--output", str(tmp_path / "o2"),
                  "--model", "promoted"])
     assert code == 2
     err = capsys.readouterr().err
@@ -83,6 +83,6 @@ def test_prox_refine_without_a_promoted_model(corpus, tmp_path, capsys, monkeypa
 
 
 def test_prox_refine_reports_bad_input(tmp_path, tagger_model, capsys):
-    code = main(["refine", "--input", str(tmp_path / "missing"), "--output",
+    code = main(["refine", "--json", "--input", str(tmp_path / "missing"), "--output",
                  str(tmp_path / "o"), "--model", str(tagger_model)])
     assert code == 1 and "prox refine" in capsys.readouterr().err

@@ -31,9 +31,9 @@ def shard_rows(out) -> list[list[dict]]:
 
 def test_two_workers_write_what_one_writes(corpus, tmp_path, tagger_model):
     one = refine_corpus(str(corpus), str(tmp_path / "one"), model=str(tagger_model), shards=4,
-                        checkpoint_every=8, progress=False)  # fmt: skip
+                        checkpoint_every=8)  # fmt: skip
     two = refine_corpus(str(corpus), str(tmp_path / "two"), model=str(tagger_model), shards=4,
-                        checkpoint_every=8, progress=False, workers=2)  # fmt: skip
+                        checkpoint_every=8, workers=2)  # fmt: skip
     assert two["workers"] == 2 and two["shards_refined"] == 4
     for key in ("docs_read", "docs_written", "docs_kept", "docs_dropped", "docs_refined"):
         assert one[key] == two[key], key
@@ -48,7 +48,7 @@ def test_two_workers_write_what_one_writes(corpus, tmp_path, tagger_model):
 def test_published_shards_are_skipped_without_starting_workers(corpus, tmp_path,
                                                                 tagger_model):
     out = tmp_path / "out"
-    refine_corpus(str(corpus), str(out), model=str(tagger_model), shards=3, progress=False)
+    refine_corpus(str(corpus), str(out), model=str(tagger_model), shards=3)
     again = refine_shards(str(out), [0, 1, 2], workers=2, model=str(tagger_model))
     assert [r["status"] for r in again] == ["skipped"] * 3
     assert all("pid" not in r for r in again)
@@ -57,12 +57,12 @@ def test_published_shards_are_skipped_without_starting_workers(corpus, tmp_path,
 @pytest.mark.slow
 def test_prox_refine_workers_option(corpus, tmp_path, tagger_model, capsys):
     out = tmp_path / "cli"
-    assert main(["refine", "--input", str(corpus), "--output", str(out), "--model",
+    assert main(["refine", "--json", "--input", str(corpus), "--output", str(out), "--model",
                  str(tagger_model), "--shards", "2", "--workers", "2", "--threads", "1",
                  "--no-progress"]) == 0  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["workers"] == 2 and summary["docs_written"] == 40
-    assert main(["refine", "--input", str(corpus), "--output", str(tmp_path / "bad"),
+    assert main(["refine", "--json", "--input", str(corpus), "--output", str(tmp_path / "bad"),
                  "--model", str(tagger_model), "--workers", "0", "--no-progress"]) == 1
     assert "--workers must be at least 1" in capsys.readouterr().err
 

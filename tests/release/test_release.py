@@ -95,12 +95,12 @@ def test_pipeline_gate_and_release_update_catalog(tmp_path):
 def test_cli_gate_and_release(tmp_path, capsys):
     snap = make(tmp_path, "c")
     root = str(tmp_path / "root")
-    assert main(["release", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 1
-    assert main(["gate", "--snapshot", snap["output_uri"], "--max-drop-rate", "0.05"]) == 1
+    assert main(["release", "--json", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 1
+    assert main(["gate", "--json", "--snapshot", snap["output_uri"], "--max-drop-rate", "0.05"]) == 1
     assert json.loads(capsys.readouterr().out.splitlines()[-1])["passed"] is False
-    assert main(["gate", "--snapshot", snap["output_uri"]]) == 0
+    assert main(["gate", "--json", "--snapshot", snap["output_uri"]]) == 0
     capsys.readouterr()
-    assert main(["release", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 0
+    assert main(["release", "--json", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 0
     assert json.loads(capsys.readouterr().out)["latest"] is True
     assert read_latest(root)["name"] == "c"
 
@@ -164,7 +164,7 @@ def test_a_name_that_would_leave_the_release_root_is_refused(tmp_path, capsys, n
     root = tmp_path / "a" / "b" / "root"
     with pytest.raises(InvalidName, match="invalid release name"):
         release_snapshot(snap["output_uri"], str(root), name)
-    assert main(["release", "--snapshot", snap["output_uri"], "--root", str(root),
+    assert main(["release", "--json", "--snapshot", snap["output_uri"], "--root", str(root),
                  "--name", name]) == 1
     assert "invalid release name" in capsys.readouterr().err
     assert not root.exists() and not (tmp_path / "a" / "escaped-release.json").exists()

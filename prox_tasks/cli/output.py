@@ -1,0 +1,111 @@
+"""What every ``prox`` command prints: a progress bar on stderr while it works, then one line.
+
+A command's ``run(args)`` returns an :class:`Outcome`; :func:`emit` prints its one human
+summary line on stdout, or with ``--json`` the machine-readable result (one JSON document, or
+one JSON line per row for listings). A failure's line goes to stderr (with ``--json`` too,
+after ``{"error": ...}`` on stdout). :func:`progress_bar`
+is the bar long-running commands pass to the library: a tqdm bar on stderr only when stderr
+is a terminal, so logs, pipes and ``--json`` callers never see bar output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class Outcome:
+    """The result of one command.
+
+    Attributes:
+        summary: One line for a person (no newline).
+        data: The JSON-ready result ``--json`` prints (a dict, or a list of rows).
+        code: Exit code.
+        rows: ``data`` is a list printed as one JSON line per row (listings).
+        error: ``summary`` describes a failure: printed on stderr, not stdout.
+    """
+
+    summary: str
+    data: Any = field(default_factory=dict)
+    code: int = 0
+    rows: bool = False
+    error: bool = False
+
+    @classmethod
+    def failure(cls, command: str, message: str, code: int = 1) -> Outcome:
+        """A command that could not do its work: ``prox COMMAND: message``; ``--json``
+        prints ``{"error": message}``."""
+        return cls(f"prox {command}: {message}", {"error": message}, code, error=True)
+
+
+def add_output_options(parser) -> None:
+    """``--json`` and ``--no-progress`` on a subcommand's parser and on its own subcommands
+    (``prox catalog list snapshots --json``); read them with :func:`wants_json`."""
+    import argparse
+
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                add_output_options(child)
+    # SUPPRESS: a nested parser's default must not undo the option given before its name
+    parser.add_argument("--json", action="store_true", dest="json_output",
+                        default=argparse.SUPPRESS, help="print the machine-readable result "
+                        "(JSON) instead of the summary line")
+    if not any("--no-progress" in a.option_strings for a in parser._actions):
+        parser.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS,
+                            help="no progress bar (there is none when stderr is not a "
+                            "terminal)")
+
+
+def wants_json(args) -> bool:
+    """Whether ``--json`` was given."""
+    return getattr(args, "json_output", False)
+
+
+def emit(outcome: Outcome, as_json: bool) -> int:
+    """Print ``outcome`` (see module docs); returns its exit code."""
+    if as_json:
+        items = outcome.data if outcome.rows else [outcome.data]
+        for item in items:
+            print(json.dumps(item, sort_keys=True, default=str))
+    if outcome.error:  # a failure is always one line on stderr, as any fault of a command
+        print(outcome.summary, file=sys.stderr)
+    elif not as_json:
+        print(outcome.summary)
+    sys.stdout.flush()
+    return outcome.code
+
+
+def progress_bar(args, desc: str, unit: str = "doc", total: int | None = None):
+    """A tqdm bar on stderr (``update(n)``, ``reset(total)``, ``close()``), disabled unless
+    stderr is a terminal and ``--no-progress`` was not given. The library functions take it
+    as their ``progress`` argument."""
+    from tqdm import tqdm
+
+    enabled = sys.stderr.isatty() and not getattr(args, "no_progress", False)
+    return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True,
+                file=sys.stderr, leave=False)
+
+
+def count(n: int | float, word: str) -> str:
+    """``1 shard``, ``2 shards``, ``1,234 documents`` (thousands separated)."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def table(rows: list[dict], max_width: int = 40) -> list[str]:
+    """Rows as aligned text lines under a header of their keys; long values are cut."""
+    if not rows:
+        return []
+    keys = list(rows[0])
+    cells = [[_cell(row.get(k), max_width) for k in keys] for row in rows]
+    widths = [max(len(k), *(len(c[i]) for c in cells)) for i, k in enumerate(keys)]
+    return ["  ".join(v.ljust(w) for v, w in zip(line, widths)).rstrip()
+            for line in [keys, *cells]]
+
+
+def _cell(value, max_width: int) -> str:
+    text = "" if value is None else " ".join(str(value).split())
+    return text if len(text) <= max_width else text[: max_width - 1] + "…"

@@ -1,0 +1,115 @@
+"""Every ``prox`` command: one summary line, ``--json`` instead, a bar only on a terminal."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import pty
+import select
+import struct
+import subprocess
+import sys
+import termios
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.cli import SUBCOMMANDS, build_parser, main
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"
+ENV = {**os.environ, "PYTHONPATH": str(ROOT), "COLUMNS": "100"}
+
+
+def _prox(*args: str, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "prox_tasks.cli", *args], env=ENV,
+                          timeout=300, **kwargs)
+
+
+def test_every_command_takes_json_and_no_progress():
+    for name, _, _ in SUBCOMMANDS:
+        parser = build_parser([name])
+        sub = next(a for a in parser._actions if a.dest == "command").choices[name]
+        options = {o for a in sub._actions for o in a.option_strings}
+        assert {"--json", "--no-progress"} <= options, name
+
+
+def test_label_ends_with_one_summary_line_and_json_on_request(tmp_path, capsys):
+    args = ["label", "--input", str(SAMPLE), "--output", str(tmp_path / "l.jsonl.gz"),
+            "--limit", "20"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and out.startswith("labeled 20 documents with rules: 20 valid")
+    assert main([*args, "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == 20 and summary["teacher"]["name"] == "rules"
+
+
+def test_plan_and_catalog_summaries(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    assert main(["plan", "--input", str(SAMPLE), "--output", str(tmp_path / "out"),
+                 "--target-docs", "100", "--snapshot", "s1", "--catalog", url]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith("planned 300 documents from 1 file into 3 shards -> file://")
+    assert line.endswith("registered as s1")
+    assert main(["catalog", "--url", url, "list", "shards", "--snapshot", "s1"]) == 0
+    table = capsys.readouterr().out.strip().splitlines()
+    assert table[0].split()[:2] == ["id", "snapshot_id"] and table[-1] == "3 shards"
+    assert main(["catalog", "--url", url, "list", "shards", "--snapshot", "s1", "--json"]) == 0
+    rows = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [r["docs_planned"] for r in rows] == [100, 100, 100]
+
+
+def test_a_failure_is_one_line_on_stderr_or_json_on_stdout(tmp_path, capsys):
+    args = ["eval", "--refined", str(tmp_path / "none.jsonl"), "--gold", str(SAMPLE)]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and captured.err.startswith("prox eval: not found")
+    assert main([*args, "--json"]) == 1
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["error"].startswith("not found")
+    assert captured.err.startswith("prox eval: not found")
+
+
+def test_no_progress_output_when_stderr_is_not_a_terminal(tmp_path):
+    done = _prox("label", "--input", str(SAMPLE), "--output", str(tmp_path / "l.jsonl"),
+                 "--limit", "50", capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    assert done.stdout.count("\n") == 1 and done.stdout.startswith("labeled 50 documents")
+
+
+@pytest.mark.parametrize("extra", [[], ["--no-progress"]])
+def test_a_progress_bar_on_a_terminal(tmp_path, extra):
+    """stderr is a pseudo-terminal (the pty module): the bar is drawn there, the summary line
+    still goes to stdout alone; ``--no-progress`` draws nothing."""
+    master, slave = pty.openpty()
+    # a terminal 100 columns wide (a fresh pty has 0 columns, and tqdm then draws nothing)
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "prox_tasks.cli", "label", "--input", str(SAMPLE), "--output",
+         str(tmp_path / "l.jsonl"), "--limit", "200", *extra],
+        env=ENV, stdout=subprocess.PIPE, stderr=slave, text=True)  # fmt: skip
+    os.close(slave)
+    drawn = b""
+    while True:
+        ready, _, _ = select.select([master], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        drawn += chunk
+    os.close(master)
+    stdout, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert stdout.count("\n") == 1 and stdout.startswith("labeled 200 documents")
+    text = drawn.decode(errors="replace")
+    if extra:
+        assert text == ""
+    else:
+        assert "label:" in text and "200/200" in text and "doc/s" in text, text
