@@ -6,6 +6,7 @@ import os
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException
+from prox_partition import PartitionSensor
 
 from prox_tasks.pipeline import dag_config as cfg
 from prox_tasks.pipeline import refresh
@@ -21,8 +22,9 @@ Refines one crawl partition the ProX way and releases it only when it passes the
 
 1. **resolve** — the run's input (`input_uri` with `{ds}` filled in) and the snapshot folder
    `<output_root>/snapshots/<snapshot_name or crawl-ds>`. **wait_for_partition** — a
-   scheduled or backfill run waits for a late crawl partition (reschedule mode, every
-   `PROX_PARTITION_POKE_S`, at most `PROX_PARTITION_WAIT_S`); a manual run does not wait.
+   scheduled or backfill run waits for a late crawl partition (deferred to the triggerer, a
+   look every `PROX_PARTITION_POKE_S`, at most `PROX_PARTITION_WAIT_S`, then it fails once
+   naming what is missing); a manual run waits only with `wait_for_partition`.
 2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic).
    `keep_threshold` (tagger models) overrides the model's calibrated keep threshold: higher
    keeps more text (word recall up, precision down). `quality_filter` adds the
@@ -67,13 +69,6 @@ def prox_refine_snapshot():
             check_conf(dag_run.conf, dag.params)
             return refresh.resolve_snapshot(dict(params), ds, run_id)
 
-    @task.sensor(poke_interval=cfg.partition_poke(), timeout=cfg.partition_wait(),
-                 mode="reschedule")
-    def wait_for_partition(snapshot: dict, dag_run=None) -> bool:
-        """Wait until the crawl partition has arrived (scheduled and backfill runs); a manual
-        run goes on at once, and `plan` names what is missing."""
-        return dag_run.run_type == "manual" or refresh.partition_arrived(snapshot)
-
     @task
     def plan(snapshot: dict, params=None) -> list[dict]:
         """Cut the input into shards (`manifest.json`); one work item per mapped task."""
@@ -112,7 +107,13 @@ def prox_refine_snapshot():
 
     snapshot = resolve()
     work = plan(snapshot)
-    wait_for_partition(snapshot) >> work
+    PartitionSensor(task_id="wait_for_partition", snapshot=snapshot,
+                    poke_interval=cfg.partition_poke(), timeout=cfg.partition_wait(),
+                    deferrable=cfg.flag("PROX_PARTITION_DEFERRABLE", True),
+                    doc_md="Wait until the crawl partition has arrived (scheduled and backfill "
+                    "runs; a manual run only with `wait_for_partition`), in the triggerer: no "
+                    "worker slot is held while waiting. After `PROX_PARTITION_WAIT_S` it fails "
+                    "once, naming the missing input.") >> work
     results = refine_shard.expand(batch=work)
     totals = collect(snapshot, results)
     release(snapshot, quality_gate(snapshot, totals))

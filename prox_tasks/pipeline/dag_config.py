@@ -220,6 +220,10 @@ def refresh_params() -> dict:
                       "title": "Refine complete shards again"},
         "dry_run": {"default": False, "type": "boolean", "title": "Dry run",
                     "description": "Plan, refine and gate; release nothing."},
+        "wait_for_partition": {"default": False, "type": "boolean",
+                               "title": "Wait for a late partition",
+                               "description": "A manual run waits for its crawl partition as "
+                               "scheduled runs do (up to PROX_PARTITION_WAIT_S)."},
         **model_params(),
         **limit_params(),
         **threshold_params(),

@@ -71,6 +71,17 @@ def partition_arrived(snapshot: dict) -> bool:
         return False
 
 
+def missing_partition(snapshot: dict, waited_s: float) -> str:
+    """What a run that waited ``waited_s`` seconds in vain for its crawl partition fails with:
+    which input is missing, for which date, and where to set the wait."""
+    hours = waited_s / 3600
+    waited = f"{hours:.1f} h" if hours >= 1 else f"{waited_s:.0f} s"
+    return (f"crawl partition {snapshot.get('partition') or '(undated)'} has not arrived: no "
+            f"readable JSONL, Parquet or WET file at {snapshot['input_uri']} after waiting "
+            f"{waited} (PROX_PARTITION_WAIT_S); deliver it and clear this task, or check "
+            "input_uri (the run's date fills {ds})")
+
+
 def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False,
          keep_threshold: float | None = None, quality: str = "off",

@@ -67,6 +67,24 @@ def test_run_releases_the_snapshot(world, released):
     assert sum(s["docs_read"] for s in shards) == 30
 
 
+def test_gate_and_release_link_to_the_report(world, released):
+    """The extra links as the API server computes them: the serialized task's
+    ``get_extra_links`` with the plugin's global links, for the run's task instances."""
+    from airflow.models.serialized_dag import SerializedDagModel
+
+    dag = SerializedDagModel.get_dag("prox_refine_snapshot")
+    ti = tis(released)
+    page = "/prox/snapshots/clean"
+    for task_id in ("quality_gate", "release"):
+        task = dag.get_task(task_id)
+        assert {"PROX report", "Data Docs", "gate.json"} <= set(task.extra_links)
+        links = {name: task.get_extra_links(ti[(task_id, -1)], name) for name in task.extra_links}
+        assert links == {"PROX report": page, "Data Docs": f"{page}/docs/index.html",
+                         "gate.json": f"{page}/gate.json"}
+    plan = dag.get_task("plan")
+    assert not any(plan.get_extra_links(ti[("plan", -1)], name) for name in plan.extra_links)
+
+
 def test_corrupted_shard_fails_gate_releases_nothing_and_notifies(world, released,
                                                                    monkeypatch):
     from prox_tasks.catalog import Catalog

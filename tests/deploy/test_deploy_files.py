@@ -13,7 +13,8 @@ from tests.dags.airflow_env import REPO
 
 DEPLOY = REPO / "deploy"
 AIRFLOW_SERVICES = ["airflow-init", "airflow-apiserver", "airflow-scheduler",
-                    "airflow-dag-processor", "airflow-worker", "airflow-worker-gpu"]
+                    "airflow-dag-processor", "airflow-triggerer", "airflow-worker",
+                    "airflow-worker-gpu"]
 
 
 def load(name: str) -> dict:
