@@ -2,8 +2,9 @@
 
 A command's ``run(args)`` returns an :class:`Outcome`; :func:`emit` prints its one human
 summary line on stdout, or with ``--json`` the machine-readable result (one JSON document, or
-one JSON line per row for listings). A failure's line goes to stderr (with ``--json`` too,
-after ``{"error": ...}`` on stdout). :func:`progress_bar`
+one JSON line per row for listings). A failure prints nothing on stdout, with or without
+``--json``: one line ``prox COMMAND: what failed`` on stderr, as any fault of a command
+(:func:`prox_tasks.cli.main`). :func:`progress_bar`
 is the bar long-running commands pass to the library: a tqdm bar on stderr only when stderr
 is a terminal, so logs, pipes and ``--json`` callers never see bar output.
 """
@@ -25,7 +26,7 @@ class Outcome:
         data: The JSON-ready result ``--json`` prints (a dict, or a list of rows).
         code: Exit code.
         rows: ``data`` is a list printed as one JSON line per row (listings).
-        error: ``summary`` describes a failure: printed on stderr, not stdout.
+        error: ``summary`` describes a failure: printed on stderr, nothing on stdout.
     """
 
     summary: str
@@ -36,9 +37,8 @@ class Outcome:
 
     @classmethod
     def failure(cls, command: str, message: str, code: int = 1) -> Outcome:
-        """A command that could not do its work: ``prox COMMAND: message``; ``--json``
-        prints ``{"error": message}``."""
-        return cls(f"prox {command}: {message}", {"error": message}, code, error=True)
+        """A command that could not do its work: ``prox COMMAND: message`` on stderr."""
+        return cls(f"prox {command}: {message}", None, code, error=True)
 
 
 def add_output_options(parser) -> None:
@@ -67,13 +67,12 @@ def wants_json(args) -> bool:
 
 def emit(outcome: Outcome, as_json: bool) -> int:
     """Print ``outcome`` (see module docs); returns its exit code."""
-    if as_json:
-        items = outcome.data if outcome.rows else [outcome.data]
-        for item in items:
-            print(json.dumps(item, sort_keys=True, default=str))
-    if outcome.error:  # a failure is always one line on stderr, as any fault of a command
+    if outcome.error:
         print(outcome.summary, file=sys.stderr)
-    elif not as_json:
+    elif as_json:
+        for item in outcome.data if outcome.rows else [outcome.data]:
+            print(json.dumps(item, sort_keys=True, default=str))
+    else:
         print(outcome.summary)
     sys.stdout.flush()
     return outcome.code

@@ -75,7 +75,7 @@ def test_prox_execute_quarantines_a_lone_surrogate_in_a_program(tmp_path, capsys
     src = tmp_path / "programs.jsonl"
     src.write_text("\n".join(rows) + "\n")
     out = tmp_path / "out.jsonl"
-    assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
+    assert main(["execute", "--json", "--input", str(src), "--output", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["read"], summary["written"], summary["quarantine_reasons"]) == (
         4, 2, {"lone_surrogate": 2})

@@ -61,15 +61,19 @@ def test_plan_and_catalog_summaries(tmp_path, capsys):
     assert [r["docs_planned"] for r in rows] == [100, 100, 100]
 
 
-def test_a_failure_is_one_line_on_stderr_or_json_on_stdout(tmp_path, capsys):
-    args = ["eval", "--refined", str(tmp_path / "none.jsonl"), "--gold", str(SAMPLE)]
-    assert main(args) == 1
-    captured = capsys.readouterr()
-    assert captured.out == "" and captured.err.startswith("prox eval: not found")
-    assert main([*args, "--json"]) == 1
-    captured = capsys.readouterr()
-    assert json.loads(captured.out)["error"].startswith("not found")
-    assert captured.err.startswith("prox eval: not found")
+@pytest.mark.parametrize("args", [
+    ["catalog", "list", "shards"],  # a refusal the command returns
+    ["eval", "--refined", "none.jsonl", "--gold", str(SAMPLE)],  # a fault raised to main
+])
+def test_a_failure_is_one_line_on_stderr_with_or_without_json(tmp_path, capsys, args):
+    args = [a if a != "none.jsonl" else str(tmp_path / a) for a in args]
+    if args[0] == "catalog":
+        args[1:1] = ["--url", f"sqlite:///{tmp_path}/cat.sqlite"]
+    for extra in ([], ["--json"]):
+        assert main([*args, *extra]) in (1, 2)
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.startswith(f"prox {args[0]}: "), captured
+        assert len(captured.err.strip().splitlines()) == 1
 
 
 def test_no_progress_output_when_stderr_is_not_a_terminal(tmp_path):
@@ -112,4 +116,4 @@ def test_a_progress_bar_on_a_terminal(tmp_path, extra):
     if extra:
         assert text == ""
     else:
-        assert "label:" in text and "200/200" in text and "doc/s" in text, text
+        assert "label:" in text and "/200 [" in text and "doc/s" in text and "%|" in text, text

@@ -81,8 +81,7 @@ def test_a_started_pool_refines_and_reports_every_document(corpus, tmp_path, tag
     assert [r["shard"] for r in results] == [0, 1, 2]
     assert sum(r["accounting"]["docs_written"] for r in results) == 40
     assert sum(done) == 40  # the last progress is forwarded when the pool closes
-    refine_corpus(str(corpus), str(tmp_path / "one"), model=str(tagger_model), shards=3,
-                  progress=False)  # fmt: skip
+    refine_corpus(str(corpus), str(tmp_path / "one"), model=str(tagger_model), shards=3)
     assert shard_rows(out) == shard_rows(tmp_path / "one")
 
 
