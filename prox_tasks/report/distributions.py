@@ -93,3 +93,16 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
         removed_lines_top=[[line, n] for line, n in lines_top.most_common(top)],
         normalizations_top=[[s, t, n] for (s, t), n in norms_top.most_common(top)],
     )
+
+
+def cached_distributions(output_uri: str, shards: int, docs_total: int = 0) -> Distributions:
+    """:func:`snapshot_distributions`, computed again only when the manifest or a shard's
+    status file changed (a shard refined again rewrites its status last)."""
+    from prox_tasks.corpus.manifest import MANIFEST_NAME, status_uri
+    from prox_tasks.report.cache import CACHE
+    from prox_tasks.storage import join_uri, version_of
+
+    versions = (version_of(join_uri(output_uri, MANIFEST_NAME)), docs_total,
+                *(version_of(status_uri(output_uri, i)) for i in range(shards)))
+    return CACHE.get(("distributions", output_uri), versions,
+                     lambda: snapshot_distributions(output_uri, docs_total))

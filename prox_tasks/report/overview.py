@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+
+from prox_tasks.report.cache import read_json
 
 GATE_SUITE = "prox_gate"
 #: Gate thresholds drawn beside each trend (metric -> (low, high) threshold names).
@@ -58,47 +61,62 @@ def _model_index(catalog) -> dict[str, tuple[str, str]]:
 
 
 def _model_version(snap: dict) -> str | None:
+    """The catalog's model version, else the one shard 0's status file names (snapshots
+    booked before the catalog recorded it)."""
     if snap.get("model_version"):
         return snap["model_version"]
-    from prox_tasks.corpus import read_status
+    if not snap.get("num_shards"):
+        return None
+    from prox_tasks.corpus.manifest import status_uri
 
-    status = read_status(snap["output_uri"], 0) if snap.get("num_shards") else None
-    return (status or {}).get("model_version")
+    return (read_json(status_uri(snap["output_uri"], 0)) or {}).get("model_version")
 
 
-def snapshot_rows(catalog, with_gate_files: bool = True) -> list[dict]:
-    """One row per snapshot, oldest logical date first: catalog status and shard totals, the
-    last gate's metrics and thresholds, the model version, the run, release and ``latest``."""
-    from prox_tasks.quality import read_gate_result
-    from prox_tasks.release import read_latest
+def _stats(value) -> dict:
+    if isinstance(value, str):
+        return json.loads(value or "{}") or {}
+    return value or {}
 
-    releases = {r["snapshot"]: r for r in catalog.list_releases()}
-    models = _model_index(catalog)
+
+def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None) -> list[dict]:
+    """One row per snapshot (or only ``name``), oldest logical date first: catalog status and
+    shard totals, the last gate's metrics and thresholds, the model version, the run, release
+    and ``latest``.
+
+    The catalog answers in three queries whatever the number of snapshots
+    (``snapshot_summary``, releases, models); files are read only for the gate thresholds
+    (``with_gate_files``), the ``latest.json`` of each release root and the model of
+    snapshots the catalog has none for, each once per version of the file
+    (:mod:`prox_tasks.report.cache`).
+    """
+    from prox_tasks.quality.gate import gate_uri
+    from prox_tasks.release.pointer import latest_uri
+
+    summaries = catalog.report("snapshot_summary", suite=GATE_SUITE, snapshot=name)
+    released = {r["snapshot"] for r in catalog.list_releases()}
+    models = _model_index(catalog) if summaries else {}
     latest_by_root: dict[str, str | None] = {}
     rows = []
-    for snap in catalog.list_snapshots():
-        shards = catalog.get_shards(snap["name"])
-        report = catalog.latest_quality_report(snap["name"], GATE_SUITE)
-        metrics = (report or {}).get("stats") or {}
-        gate = read_gate_result(snap["output_uri"]) if report and with_gate_files else None
+    for snap in summaries:
+        metrics = _stats(snap["gate_stats"])
+        gate_ok = None if snap["gate_success"] is None else bool(snap["gate_success"])
+        gate = read_json(gate_uri(snap["output_uri"])) \
+            if gate_ok is not None and with_gate_files else None  # fmt: skip
         root = release_root(snap["output_uri"])
         if root not in latest_by_root:
-            latest_by_root[root] = (read_latest(root) or {}).get("name")
-        done = [s for s in shards if s["status"] == "done"]
+            latest_by_root[root] = (read_json(latest_uri(root)) or {}).get("name")
         version = _model_version(snap)
-        gate_ok = None if report is None else bool(report["success"])
         rows.append({
             "name": snap["name"], "status": snap["status"], "created_at": snap["created_at"],
             "logical_date": snap.get("logical_date") or snap["created_at"][:10],
             "dag_run_id": snap.get("dag_run_id"), "model_version": version,
             "model": models.get(version or ""),
             "output_uri": snap["output_uri"], "docs_planned": snap["docs_planned"],
-            "shards": len(shards), "shards_done": len(done),
-            "attempts": sum(s["attempts"] or 0 for s in shards),
-            "docs_kept": metrics.get("docs_kept", sum(s["docs_kept"] or 0 for s in done)),
-            "docs_dropped": metrics.get("docs_dropped", sum(s["docs_dropped"] or 0 for s in done)),
-            "docs_quarantined": metrics.get("docs_quarantined",
-                                            sum(s["docs_quarantined"] or 0 for s in done)),
+            "shards": snap["shards"], "shards_done": snap["shards_done"] or 0,
+            "attempts": snap["attempts"] or 0,
+            "docs_kept": metrics.get("docs_kept", snap["docs_kept"]),
+            "docs_dropped": metrics.get("docs_dropped", snap["docs_dropped"]),
+            "docs_quarantined": metrics.get("docs_quarantined", snap["docs_quarantined"]),
             "drop_rate": metrics.get("drop_rate"), "failure_rate": metrics.get("failure_rate"),
             "quarantine_rate": metrics.get("quarantine_rate"),
             "kept_token_ratio": metrics.get("kept_token_ratio"),
@@ -106,8 +124,8 @@ def snapshot_rows(catalog, with_gate_files: bool = True) -> list[dict]:
             "gate": gate_ok, "gate_label": {None: "not run", True: "passed",
                                             False: "failed"}[gate_ok],
             "thresholds": (gate or {}).get("thresholds") or {},
-            "data_docs_uri": (report or {}).get("report_uri"),
-            "released": snap["name"] in releases,
+            "data_docs_uri": snap["gate_report_uri"],
+            "released": snap["name"] in released,
             "latest": latest_by_root[root] == snap["name"],
         })
     rows.sort(key=lambda r: (r["logical_date"], r["created_at"], r["name"]))

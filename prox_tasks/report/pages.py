@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from prox_tasks.report import charts
+from prox_tasks.report.cache import read_json
 from prox_tasks.report.overview import RowFilter, paginate, snapshot_rows, trend_points
 
 HERE = Path(__file__).resolve().parent
@@ -67,23 +68,25 @@ def overview_page(catalog, flt: RowFilter, page: int, root: str, ui: str,
 
 
 def _snapshot_row(catalog, name: str) -> dict | None:
-    return next((r for r in snapshot_rows(catalog) if r["name"] == name), None)
+    rows = snapshot_rows(catalog, name=name)  # this snapshot's row only
+    return rows[0] if rows else None
 
 
 def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
     """One snapshot: gate checks observed against thresholds, distributions, shards."""
-    from prox_tasks.quality import read_gate_result
+    from prox_tasks.quality.gate import gate_uri
     from prox_tasks.quality.observed import observed_text, threshold_text
-    from prox_tasks.report.distributions import snapshot_distributions
+    from prox_tasks.report.distributions import cached_distributions
 
     row = _snapshot_row(catalog, name)
     if row is None:
         return None
-    gate = read_gate_result(row["output_uri"]) or {}
+    gate = read_json(gate_uri(row["output_uri"])) or {}
     checks = [{**c, "observed": observed_text(c), "threshold": threshold_text(c)}
               for c in gate.get("checks", [])]
     checks.sort(key=lambda c: c["success"])
-    dist = snapshot_distributions(row["output_uri"], row["docs_kept"] + row["docs_dropped"])
+    dist = cached_distributions(row["output_uri"], row["shards"],
+                                row["docs_kept"] + row["docs_dropped"])
     chart_list = [
         ("dist-ratio", charts.histogram(dist.kept_token_ratio, "Kept-token ratio per document",
                                         "kept words / input words", "kept documents", True)),

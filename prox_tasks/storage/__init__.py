@@ -11,6 +11,7 @@ from prox_tasks.storage.files import (
     read_bytes,
     remove,
     size_of,
+    version_of,
 )
 from prox_tasks.storage.s3_client import S3Settings, configure_s3, get_client
 from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_uri
@@ -18,5 +19,5 @@ from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_ur
 __all__ = [
     "AtomicWriter", "Location", "S3Settings", "cleanup_partial", "compression_of",
     "configure_s3", "exists", "get_client", "is_glob", "join_uri", "list_uri", "open_uri",
-    "parse_uri", "put_atomic", "read_bytes", "remove", "size_of", "to_uri",
+    "parse_uri", "put_atomic", "read_bytes", "remove", "size_of", "to_uri", "version_of",
 ]  # fmt: skip

@@ -141,6 +141,13 @@ def size_of(uri: str | os.PathLike) -> int:
     return _backend(loc).size(loc)
 
 
+def version_of(uri: str | os.PathLike) -> str | None:
+    """A token that changes whenever the file at ``uri`` is rewritten (local: modification
+    time and size; S3: ETag, last-modified and size), or None when there is no such file."""
+    loc = parse_uri(uri)
+    return _backend(loc).version(loc)
+
+
 def remove(uri: str | os.PathLike) -> bool:
     """Delete one file; returns False when it was not there."""
     loc = parse_uri(uri)

@@ -53,6 +53,14 @@ def size(loc: Location) -> int:
     return os.path.getsize(loc.path)
 
 
+def version(loc: Location) -> str | None:
+    try:
+        st = os.stat(loc.path)
+    except FileNotFoundError:
+        return None
+    return f"{st.st_mtime_ns}-{st.st_size}"
+
+
 def remove(loc: Location) -> bool:
     try:
         os.remove(loc.path)

@@ -109,6 +109,18 @@ def size(loc: Location) -> int:
     return get_client().head_object(Bucket=loc.bucket, Key=loc.path)["ContentLength"]
 
 
+def version(loc: Location) -> str | None:
+    from botocore.exceptions import ClientError
+
+    try:
+        head = get_client().head_object(Bucket=loc.bucket, Key=loc.path)
+    except ClientError as err:
+        if _missing(err):
+            return None
+        raise
+    return f"{head.get('ETag', '')}-{head.get('LastModified', '')}-{head['ContentLength']}"
+
+
 def remove(loc: Location) -> bool:
     if not exists(loc):
         return False

@@ -81,6 +81,20 @@ def test_data_docs_and_gate_json_behind_auth(client, token):
     _get(client, token, "/prox/snapshots/crawl-2026-03-02/docs/../../manifest.json", 404)
 
 
+def test_one_snapshots_row_is_its_row_among_all(catalog_with_snapshots):
+    """A snapshot page computes only its own row (the catalog's snapshot_summary report for
+    that name), and it is the same row the overview lists."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.report import snapshot_rows
+
+    with Catalog(catalog_with_snapshots) as catalog:
+        every = {r["name"]: r for r in snapshot_rows(catalog)}
+        for name, row in every.items():
+            assert snapshot_rows(catalog, name=name) == [row]
+        assert snapshot_rows(catalog, name="crawl-1999-01-01") == []
+    assert every["crawl-2026-03-01"]["shards"] == 2  # 20 documents planned in shards of 10
+
+
 def test_plugin_registers_view_and_app(airflow_db):
     from airflow import plugins_manager
 
@@ -89,6 +103,8 @@ def test_plugin_registers_view_and_app(airflow_db):
     prox = {p.name: p for p in plugins}["prox"]
     assert prox.fastapi_apps[0]["url_prefix"] == "/prox"
     assert prox.external_views[0]["href"] == "prox/"
+    assert [link.name for link in prox.global_operator_extra_links] == [
+        "PROX report", "Data Docs", "gate.json"]
     # the listener only masks secrets: the refine task books its shards itself
     assert type(prox.listeners[0]).__name__ == "ProxListener"
     assert not hasattr(prox.listeners[0], "on_task_instance_success")

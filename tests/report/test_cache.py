@@ -1,0 +1,35 @@
+"""The report reads a file again only when it changed (prox_tasks.report.cache)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from prox_tasks.report.cache import CACHE, VersionedCache, read_json
+from prox_tasks.storage import version_of
+
+
+def test_a_file_is_parsed_once_per_version(tmp_path):
+    path = tmp_path / "gate.json"
+    path.write_text(json.dumps({"passed": True}))
+    CACHE.clear()
+    assert read_json(str(path)) == {"passed": True}
+    assert read_json(path.as_uri()) == {"passed": True}  # another spelling: its own entry
+    assert read_json(str(path)) == {"passed": True}
+    assert (CACHE.hits, CACHE.misses) == (1, 2)
+    before = version_of(str(path))
+    path.write_text(json.dumps({"passed": False, "rewritten": 1}))  # a new gate run
+    os.utime(path, ns=(1, 1))  # even with an older modification time: size differs too
+    assert version_of(str(path)) != before
+    assert read_json(str(path)) == {"passed": False, "rewritten": 1}
+    path.unlink()
+    assert read_json(str(path)) is None and version_of(str(path)) is None
+
+
+def test_the_cache_is_bounded():
+    cache = VersionedCache(max_entries=3)
+    for i in range(5):
+        assert cache.get(i, "v1", lambda i=i: i * 10) == i * 10
+    assert cache.get(4, "v1", lambda: "recomputed") == 40  # recent: kept
+    assert cache.get(0, "v1", lambda: "recomputed") == "recomputed"  # oldest: evicted
+    assert cache.get(4, "v2", lambda: "new version") == "new version"
