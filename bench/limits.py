@@ -3,13 +3,15 @@
 Cases (each a one-file corpus refined by ``refine_corpus`` with the embedded tagger — reader,
 limits, tagger, executor, Parquet writer — unless said otherwise):
 
-- ``lines-N``: one legal document of N short lines (``"ab"``/``"c"``, 2.5 bytes a line),
-  refined with ``max_doc_lines`` raised to N: peak RSS above the baseline per input byte and
-  per line, and seconds per line, for growing N (linear growth means flat ratios).
+- ``lines-N``: one legal document of N short lines (``"ab"``/``"c"``, 2.5 bytes a line;
+  4M lines: ``"a"``, 2 bytes a line, 8 MB), refined with ``max_doc_lines`` raised to N: peak
+  RSS above the baseline against the batch's bytes (``x batch``) and per line, and seconds
+  per line, for growing N (linear growth means flat ratios).
 - ``default-1M``, ``default-4M``: the same 1M- and 4M-line documents under the default limits:
   quarantined as ``too_many_lines`` (never a crash), at the memory of reading them.
 - ``bytes-50MB``: one 50 MB document (prose lines): over ``max_doc_bytes`` it is quarantined
-  by the reader as ``too_large`` without being held whole.
+  by the reader as ``too_large`` without being held whole; ``bytes-50MB-raised`` (``--full``):
+  refined, with the byte and line limits raised to admit it.
 - ``batch``: a batch at the default ``max_batch_lines`` (2 documents of 100,000 lines): the
   largest batch the default limits admit.
 - ``program-K``: ``prox_tasks.programs.execute`` of a malformed K-byte program
@@ -17,9 +19,10 @@ limits, tagger, executor, Parquet writer — unless said otherwise):
   parsing keeps it flat); a case over ``--program-timeout`` seconds is reported as such.
 
 Memory is the peak RSS (``VmHWM``, reset after the tagger is loaded) above the RSS before
-planning; time is planning plus refining. Usage: ``python bench/limits.py [--lines
-100000,200000,400000] [--full]`` (``--full`` adds the 1M-line document refined with raised
-limits: about 2 GB and minutes on 2 cores).
+planning; time is planning plus refining; ``x batch`` is that memory divided by the text
+bytes of the batch (the one batch each case refines). Usage: ``python bench/limits.py
+[--lines 100000,200000,400000] [--full]`` (``--full`` adds the 1M- and 4M-line documents and
+the 50 MB one refined with raised limits: minutes on 2 cores).
 """
 
 from __future__ import annotations
@@ -133,30 +136,38 @@ def refine_cases(args, folder: Path) -> None:
     print(f"baseline (one-line document): RSS {base['before_mb']:.0f} MB with the tagger "
           f"loaded, +{base['peak_mb'] - base['before_mb']:.0f} MB to refine it, "
           f"{base['seconds']:.2f} s")
-    print("+MB: peak RSS above the RSS before planning (tagger loaded); per input byte, line")
-    print(f"{'case':<14}{'bytes':>12}{'lines':>10}{'+MB':>8}{'+B/byte':>9}"
+    print("+MB: peak RSS above the RSS before planning (tagger loaded); x batch: +MB divided "
+          "by the batch's text bytes; +B/line: per line")
+    print(f"{'case':<18}{'batch bytes':>12}{'lines':>10}{'+MB':>8}{'x batch':>9}"
           f"{'+B/line':>9}{'s':>8}{'us/line':>9}  outcome")
 
     def show(name: str, r: dict | None) -> None:
         if r is None:
-            print(f"{name:<14} over {args.timeout:.0f} s")
+            print(f"{name:<18} over {args.timeout:.0f} s")
             return
         extra = max(0.0, r["peak_mb"] - r["before_mb"])
         outcome = (f"written {r['written']}" + (f", quarantined {r['quarantined']}"
                                                   if r["quarantined"] else ""))  # fmt: skip
-        print(f"{name:<14}{r['bytes']:>12,}{r['lines']:>10,}{extra:>8.0f}"
+        print(f"{name:<18}{r['bytes']:>12,}{r['lines']:>10,}{extra:>8.0f}"
               f"{extra * 2**20 / r['bytes']:>9.1f}{extra * 2**20 / r['lines']:>9.0f}"
               f"{r['seconds']:>8.2f}{r['seconds'] / r['lines'] * 1e6:>9.2f}  {outcome}")
 
-    sizes = [int(n) for n in args.lines.split(",")] + ([1_000_000] if args.full else [])
+    sizes = [int(n) for n in args.lines.split(",")] + ([1_000_000, 4_000_000] if args.full
+                                                        else [])  # fmt: skip
     for n in sizes:
         raised = {"max_doc_lines": max(n, 100_000), "max_batch_lines": max(n, 200_000)}
         show(f"lines-{n // 1000}k", case(f"lines-{n}", {"kind": "lines", "n": n,
-                                                        "limits": raised}))
+                                                        "long": "a" if n >= 4_000_000 else "ab",
+                                                        "limits": raised}))  # fmt: skip
     show("default-1M", case("default-1M", {"kind": "lines", "n": 1_000_000}))
     # one-character lines: 8 MB, a legal size, 4M lines
     show("default-4M", case("default-4M", {"kind": "lines", "n": 4_000_000, "long": "a"}))
     show("bytes-50MB", case("bytes-50MB", {"kind": "bytes", "n": 50 * MB}))
+    if args.full:
+        raised = {"max_doc_bytes": 64 * 2**20, "max_doc_lines": 400_000,
+                  "max_batch_lines": 400_000}  # fmt: skip
+        show("bytes-50MB-raised", case("bytes-50MB-raised", {"kind": "bytes", "n": 50 * MB,
+                                                             "limits": raised}))
     show("batch-2x100k", case("batch", {"kind": "batch", "n": 100_000, "docs": 2}))
 
 
@@ -176,7 +187,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--lines", default="100000,200000,400000")
-    parser.add_argument("--full", action="store_true", help="also 1M lines, limits raised")
+    parser.add_argument("--full", action="store_true",
+                        help="also 1M and 4M lines and 50 MB, limits raised")
     parser.add_argument("--timeout", type=float, default=900.0)
     parser.add_argument("--program-timeout", type=float, default=60.0)
     parser.add_argument("--skip-refine", action="store_true")

@@ -173,7 +173,9 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     repeats, distinct = _repeats(batch, line_doc, n_chars > 0)
 
     bucket = np.searchsorted(WORD_BUCKETS, n_words, side="right") - 1
-    dense = np.zeros((n_lines, LINE_DIM))
+    # stored as ``dtype`` column by column: each float64 value is rounded as one cast of
+    # the whole array would, without a float64 copy of every line's features
+    dense = np.zeros((n_lines, LINE_DIM), dtype)
     dense[:, 0], dense[:, 1] = _log1p(n_words), _log1p(n_chars)
     dense[np.arange(n_lines), 2 + bucket] = 1.0
     dense[:, 16] = _is(last, END_SENTENCE)
@@ -202,7 +204,7 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
 
     ids, id_starts = line_hashes(batch, bucket, buckets)
     ellipsis_end = (last == ord("…")) | _dots_end(cp, last_pos)
-    line_stats = np.zeros((n_lines, STAT_DIM))
+    line_stats = np.zeros((n_lines, STAT_DIM), dtype)
     if stats:
         cjk = batch.per_line(batch.where(CJK))
         line_stats[:, 0] = n_words + cjk // 2
@@ -224,8 +226,8 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
                       np.bincount(w_line, weights=w_ellipsis, minlength=n_lines))  # fmt: skip
     # the first character of an empty line is its newline, a space too
     tokens = n_words + _flag(cp[batch.line_bounds[:-1]], SPACE)
-    return BatchFeatures(dense.astype(dtype), ids, id_starts, doc.astype(dtype),
-                         line_stats.astype(dtype), batch.doc_lines, tokens)  # fmt: skip
+    return BatchFeatures(dense, ids, id_starts, doc.astype(dtype), line_stats, batch.doc_lines,
+                         tokens)  # fmt: skip
 
 
 def _dots_end(cp: np.ndarray, ends: np.ndarray) -> np.ndarray:
