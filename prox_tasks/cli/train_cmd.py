@@ -46,6 +46,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--recall-target", type=float, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
                    "gold to this word recall at the best precision (0: keep 0.5)")
+    p.add_argument("--select-epoch", choices=["teacher", "gold"], default="teacher",
+                   help="line_tagger: keep the epoch with the best validation teacher agreement "
+                   "(teacher) or the best word F1 against gold at the calibrated keep threshold "
+                   "(gold; needs validation documents with gold)")
     p.add_argument("--teacher-weight", action="append", default=[], metavar="TEACHER=W",
                    help="line_tagger: loss weight of the documents a teacher labeled (a seed "
                    "row's teacher field), e.g. diff=3; repeatable; others weigh 1")
@@ -85,7 +89,7 @@ def run(args) -> Outcome:
         work_dir=args.work_dir, catalog=args.catalog, promote=not args.no_promote,
         gold_gate=not args.no_gold_gate, gold_set=args.gold_set, gold_docs=args.gold_docs,
         backend=args.backend,
-        recall_target=args.recall_target or None,
+        recall_target=args.recall_target or None, select_epoch=args.select_epoch,
         teacher_weights=_weights(args.teacher_weight), line_word_weight=args.line_word_weight,
         tagger=args.tagger_config,
     )  # fmt: skip

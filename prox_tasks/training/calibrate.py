@@ -93,3 +93,23 @@ def calibrate_threshold(refiner, docs: list[dict], min_recall: float = DEFAULT_R
             "met": point.get("recall_low", point["recall"]) >= min_recall, "point": point,
             "curve": curve, "bootstrap": BOOTSTRAP,
             "docs": sum(1 for d in docs if d.get("gold_text"))}  # fmt: skip
+
+
+def gold_epoch_score(refiner, docs: list[dict], min_recall: float = DEFAULT_RECALL_TARGET,
+                     evaluate=None) -> dict:
+    """Teacher agreement plus ``score``: the word F1 against gold at the keep threshold that
+    :func:`pick_threshold` would calibrate (``train_tagger`` keeps the epoch with the best
+    ``score``, so the epoch is chosen at the operating point it ships with).
+
+    ``gold_threshold``/``gold_precision``/``gold_recall`` describe that point; ``score`` is 0
+    when no document has gold.
+    """
+    if evaluate is None:
+        from prox_tasks.training.evaluate import evaluate_refiner as evaluate
+    scores = dict(evaluate(refiner, docs))
+    curve = threshold_curve(refiner, docs)
+    if not curve:
+        return {**scores, "score": 0.0}
+    point = pick_threshold(curve, min_recall)
+    return {**scores, "score": point["f1"], "gold_threshold": point["threshold"],
+            "gold_precision": point["precision"], "gold_recall": point["recall"]}  # fmt: skip

@@ -94,6 +94,7 @@ class TrainJob:
     gold_docs: int | None = None
     backend: str | None = None
     recall_target: float | None = 0.95
+    select_epoch: str = "teacher"
     teacher_weights: dict[str, float] | None = None
     line_word_weight: float = 0.0
     tagger: dict | None = None
@@ -122,8 +123,19 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
             config.learning_rate = job.learning_rate
         valid = seed.validation[: job.max_eval_docs]
         architecture = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **(job.tagger or {})})
+        evaluate = None
+        if job.select_epoch == "gold":
+            from functools import partial
+
+            from prox_tasks.training.calibrate import gold_epoch_score
+
+            evaluate = partial(gold_epoch_score, min_recall=job.recall_target or 0.95)
+        elif job.select_epoch != "teacher":
+            raise ValueError(f"select_epoch {job.select_epoch!r}: choose teacher or gold")
         refiner, report = train_tagger(seed.train, valid, architecture, config, work,
-                                       init_from=_local(job.base))  # fmt: skip
+                                       evaluate=evaluate, init_from=_local(job.base))  # fmt: skip
+        if evaluate is not None:  # what the epoch was chosen by, at each epoch's own threshold
+            report["gold_f1_by_epoch"] = [h["valid"].get("score") for h in report["history"]]
         if job.recall_target is not None:
             from prox_tasks.training.calibrate import calibrate_threshold
 

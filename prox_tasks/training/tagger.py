@@ -120,7 +120,10 @@ def train_tagger(
         config: Training settings.
         work_dir: Folder for the per-epoch checkpoint (resumed when present).
         evaluate: ``evaluate(refiner, docs) -> dict`` with ``doc_f1`` and ``line_f1``
-            (default :func:`prox_tasks.training.evaluate.evaluate_refiner`).
+            (default :func:`prox_tasks.training.evaluate.evaluate_refiner`); the epoch with
+            the best ``score`` is kept when the dict has one (e.g.
+            :func:`prox_tasks.training.calibrate.gold_epoch_score`), else the best
+            (doc F1 + line F1) / 2.
         init_from: A tagger artifact folder to fine-tune (its architecture wins over
             ``tagger``'s) instead of starting from random weights.
 
@@ -190,7 +193,7 @@ def train_tagger(
             lines_seen += int(mask.sum())
         epoch += 1
         scores = evaluate(LineTaggerRefiner.from_model(model, tagger), valid_docs) if valid_docs else {}
-        score = (scores.get("doc_f1", 0) + scores.get("line_f1", 0)) / 2
+        score = scores.get("score", (scores.get("doc_f1", 0) + scores.get("line_f1", 0)) / 2)
         entry = {"epoch": epoch, "loss": sum(losses) / max(1, len(losses)), "valid": scores}
         history.append(entry)
         log.info("epoch %d loss %.4f valid %s", epoch, entry["loss"], scores)

@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from prox_tasks.models.line_tagger import LineTaggerRefiner
-from prox_tasks.training.calibrate import calibrate_threshold, pick_threshold, threshold_curve
+from prox_tasks.training.calibrate import (
+    calibrate_threshold,
+    gold_epoch_score,
+    pick_threshold,
+    threshold_curve,
+)
 from tests.training.fixtures import make_docs
 
 CURVE = [{"threshold": 0.3, "precision": 0.95, "recall": 0.90, "f1": 0.92},
@@ -44,3 +49,16 @@ def test_keep_threshold_override_and_bounds(tagger_model):
     assert LineTaggerRefiner(tagger_model, line_threshold=0.9).config.line_threshold == 0.9
     with pytest.raises(ValueError, match="line_threshold"):
         LineTaggerRefiner(tagger_model, line_threshold=0)
+
+
+def test_gold_epoch_score_is_the_f1_at_the_calibrated_threshold(tagger_model):
+    refiner = LineTaggerRefiner(tagger_model)
+    refiner.config.doc_threshold = 0.0
+    docs = make_docs(30, 3)
+    scores = gold_epoch_score(refiner, docs, min_recall=0.99)
+    point = pick_threshold(threshold_curve(refiner, docs), 0.99)
+    assert scores["score"] > 0
+    assert scores["score"] == point["f1"] and scores["gold_threshold"] == point["threshold"]
+    assert scores["gold_recall"] == point["recall"] and "line_f1" in scores  # teacher agreement too
+    assert refiner.config.line_threshold == 0.5  # scoring does not move the operating point
+    assert gold_epoch_score(refiner, [dict(d, gold_text="") for d in docs])["score"] == 0.0

@@ -74,3 +74,17 @@ def test_causal_lm_job_on_the_embedded_tiny_llama(seed_dir, tmp_path):
     assert out["metrics"]["docs"] == 2
     programs = refiner.predict_chunks([make_docs(1, 5)[0]["text"]])
     assert programs[0].startswith("# chunk 0-")
+
+
+def test_tagger_job_can_keep_the_epoch_best_on_gold_at_its_operating_point(seed_dir, tmp_path):
+    out = run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "registry"), epochs=4,
+                                learning_rate=1e-2, work_dir=str(tmp_path / "w"),
+                                gold_gate=False, select_epoch="gold"))  # fmt: skip
+    gold_f1 = out["train"]["gold_f1_by_epoch"]
+    # the wiring (the fixture's teacher drops these pages, so gold F1 may be 0 at every epoch;
+    # the selection itself: test_tagger.py, the score: test_calibrate.py)
+    assert len(gold_f1) == 4 and all(0 <= f <= 1 for f in gold_f1)
+    assert out["train"]["best_epoch"] == 1 + gold_f1.index(max(gold_f1))
+    with pytest.raises(ValueError, match="select_epoch"):
+        run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "r2"), epochs=1,
+                              work_dir=str(tmp_path / "w2"), select_epoch="loss"))

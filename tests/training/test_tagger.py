@@ -132,3 +132,21 @@ def test_openmp_waiters_sleep_unless_told_otherwise(given, expected):
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     torch_loaded_first, policy = out.stdout.split()
     assert policy == expected and torch_loaded_first == "False"
+
+
+def test_the_epoch_with_the_best_score_is_kept_when_evaluate_gives_one(docs, tmp_path):
+    train, valid = docs
+    config = TaggerTrainConfig(epochs=3, batch_lines=400, threads=1)
+    calls = []
+
+    def second_epoch_scores_best(refiner, docs):
+        calls.append(1)
+        scores = evaluate_refiner(refiner, docs)
+        snapshots.append(refiner.scores(texts))
+        return {**scores, "score": 1.0 if len(calls) == 2 else 0.0}
+
+    texts = [d["text"] for d in valid]
+    snapshots = []
+    kept, report = train_tagger(train, valid, SMALL, config, tmp_path, evaluate=second_epoch_scores_best)
+    assert report["best_epoch"] == 2 and report["epochs"] == 3
+    assert kept.scores(texts) == snapshots[1] and snapshots[1] != snapshots[2]
