@@ -114,6 +114,17 @@ def test_rest_api_trigger_with_params_runs_the_dag(deployment):
     assert names == ["shard-00000", "shard-00001", "shard-00002"]
     latest = json.loads((root / "api" / "corpus" / "latest.json").read_text())
     assert latest["name"] == "from-the-ui"
+    # the gate's extra links, as the UI's task page asks the API server for them
+    task_links = f"/api/v2/dags/prox_refine_snapshot/dagRuns/{run_id}/taskInstances/{{}}/links"
+    page = "/prox/snapshots/from-the-ui"
+    for task_id in ("quality_gate", "release"):
+        links = service.request("GET", task_links.format(task_id)).json()["extra_links"]
+        assert links == {"PROX report": page, "Data Docs": f"{page}/docs/index.html",
+                         "gate.json": f"{page}/gate.json"}, links
+        # (the pages themselves: tests/plugins; this run books into its own catalog, which
+        # the API server's report does not read)
+    plan_links = service.request("GET", task_links.format("plan")).json()["extra_links"]
+    assert set(plan_links.values()) == {None}  # no button on the other tasks
 
 
 def test_new_seed_set_asset_triggers_training(deployment):
