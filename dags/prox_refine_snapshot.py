@@ -84,7 +84,8 @@ def prox_refine_snapshot():
         """Refine the shard(s) of one work item; progress lines every `PROX_PROGRESS_EVERY`
         documents (docs/s, ETA, model, documents resumed from checkpoints)."""
         get_current_context()["prox_shard_label"] = batch["label"]
-        return refresh.refine_batch(batch)
+        with fail_fast(AirflowFailException):  # e.g. duplicate ids under the `fail` policy
+            return refresh.refine_batch(batch)
 
     @task
     def collect(snapshot: dict, results) -> dict:

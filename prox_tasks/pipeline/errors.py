@@ -22,10 +22,12 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     """The exception types that mean "retrying will not help"."""
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.quality import GateFailed
+    from prox_tasks.refine.limits import DuplicateIdError
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
 
-    return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused)
+    return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
+            DuplicateIdError)
 
 
 @contextmanager

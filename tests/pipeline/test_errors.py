@@ -1,0 +1,32 @@
+"""Which errors fail a task at once (no retries) and which are left to Airflow's retries."""
+
+from __future__ import annotations
+
+import pytest
+
+from prox_tasks.pipeline.errors import RunError, check_conf, fail_fast
+from prox_tasks.refine.limits import DuplicateIdError
+
+
+class FailNow(Exception):
+    """Stands in for Airflow's AirflowFailException (the DAGs pass the real one)."""
+
+
+@pytest.mark.parametrize("error", [RunError("bad conf"),
+                                   DuplicateIdError("id 'a' twice in shard 0")])
+def test_errors_no_retry_can_fix_fail_at_once_with_their_message(error):
+    with pytest.raises(FailNow, match=f"{type(error).__name__}: {error}"):
+        with fail_fast(FailNow):
+            raise error
+
+
+def test_other_errors_are_left_to_retries():
+    with pytest.raises(OSError, match="S3 hiccup"):
+        with fail_fast(FailNow):
+            raise OSError("S3 hiccup")
+
+
+def test_unknown_conf_keys_are_refused_by_name():
+    with pytest.raises(RunError, match=r"unknown conf keys \['tagret_docs'\]"):
+        check_conf({"tagret_docs": 5}, {"target_docs": 1000, "model": None})
+    check_conf({"target_docs": 5}, {"target_docs": 1000, "model": None})
