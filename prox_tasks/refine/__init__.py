@@ -3,14 +3,25 @@
 ``refine_shard(output_uri, shard_index, ...)`` is what an Airflow task calls (plain
 arguments, a JSON-ready result); ``refine_corpus(input_uri, output_uri, ...)`` is what
 ``prox refine`` calls (plan, then every shard with one loaded backend).
+
+The names below load on first use: DAG files import ``prox_tasks.refine.limits`` at parse
+time for their Params, and must not pay for the readers, planner and writer with it.
 """
 
-from prox_tasks.refine.batch import refine_batch
-from prox_tasks.refine.corpus import refine_corpus
-from prox_tasks.refine.stats import ShardStats
-from prox_tasks.refine.step import DEFAULT_CHECKPOINT_EVERY, refine_shard
+from importlib import import_module
 
-__all__ = [
-    "DEFAULT_CHECKPOINT_EVERY", "ShardStats",
-    "refine_batch", "refine_corpus", "refine_shard",
-]  # fmt: skip
+_WHERE = {
+    "refine_batch": "prox_tasks.refine.batch",
+    "refine_corpus": "prox_tasks.refine.corpus",
+    "ShardStats": "prox_tasks.refine.stats",
+    "DEFAULT_CHECKPOINT_EVERY": "prox_tasks.refine.step",
+    "refine_shard": "prox_tasks.refine.step",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)
