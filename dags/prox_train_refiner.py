@@ -23,6 +23,8 @@ with `seed_uri`.
    artifact (`kind`: `line_tagger`, the embedded default that trains in minutes on CPUs, or
    `causal_lm`, fine-tuning `base` — any Hugging Face causal LM, e.g. the ProX paper's
    refining models), published to the registry (`$PROX_MODEL_REGISTRY`). Pool `gpu`.
+   `select_epoch` = `gold` keeps the tagger epoch with the best validation word F1 against
+   gold (how the shipped default was chosen) instead of the best teacher agreement.
 3. **evaluate** — the promoted model on the same validation documents.
 4. **promote** — only when the candidate is not worse than the incumbent (the promoted
    model, else the shipped default) on the shipped human-gold set (word F1; recall within
@@ -58,6 +60,11 @@ with `seed_uri`.
         "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},
         "max_eval_docs": {"default": None, "type": ["null", "integer"], "minimum": 1,
                           "title": "Most validation documents"},
+        "select_epoch": {"default": "teacher", "enum": ["teacher", "gold"],
+                         "title": "Keep the epoch best on (line_tagger)",
+                         "description": "teacher: validation agreement with the teacher; "
+                         "gold: validation word F1 against gold at the epoch's calibrated keep "
+                         "threshold (needs validation documents with gold_text)."},
         "gold_gate": {"default": True, "type": "boolean", "title": "Gold gate",
                       "description": "Refuse a candidate worse than the incumbent on the "
                                      "shipped human-gold set."},

@@ -35,6 +35,7 @@ def train(seed: dict, params: dict) -> dict:
                    kind=params["kind"], base=params.get("base") or None,
                    epochs=params["epochs"], seed_value=params["random_seed"],
                    threads=params["threads"], max_eval_docs=params.get("max_eval_docs"),
+                   select_epoch=params.get("select_epoch") or "teacher",
                    catalog=seed["catalog_url"], promote=False, gold_gate=False,
                    backend=params.get("backend") or None)
     out = run_training(job)

@@ -46,3 +46,25 @@ def test_seed_label_then_train_promotes(dagbag, tmp_path, monkeypatch):
     promoted = ModelRegistry(str(tmp_path / "registry")).promoted("refiner")
     assert promoted is not None
     assert catalog.promoted_model("refiner")["version"] == promoted["version"]
+
+
+def test_train_dag_keeps_the_epoch_chosen_on_gold(dagbag, tmp_path, monkeypatch):
+    """The `select_epoch` Param reaches `prox train`'s epoch selection (`--select-epoch`)."""
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    from prox_tasks.registry import ModelRegistry
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "registry"))
+    seed = write_seed_set(tmp_path / "seed", make_docs(40, seed=1), make_docs(24, seed=2))
+    conf = {"seed_uri": str(seed), "registry": str(tmp_path / "registry"), "epochs": 2,
+            "gold_gate": False, "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}
+    run = dagbag.get_dag("prox_train_refiner").test(run_conf={**conf, "select_epoch": "gold"})
+    assert run.state == "success"
+    promoted = ModelRegistry(str(tmp_path / "registry")).promoted("refiner")
+    artifact = json.loads((tmp_path / "registry" / "refiner" / promoted["version"]
+                           / "artifact.json").read_text())
+    assert artifact["training_config"]["job"]["select_epoch"] == "gold"
+    with pytest.raises(ParamValidationError):
+        dagbag.get_dag("prox_train_refiner").test(run_conf={**conf, "select_epoch": "loss"})
