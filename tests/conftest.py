@@ -3,8 +3,18 @@
 import os
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from tests.inference.helpers import build_tagger_artifact, build_tiny_model
+
+# Property tests draw the same examples on every run (derandomize): one fails on a change of
+# the code or of the test, never by the luck of a CI run. PROX_FUZZ_EXAMPLES=20000 makes a
+# longer fuzz run with fresh random examples. No deadline and no too_slow check: a loaded
+# 2-core machine is slow, and a property test is not a timing test.
+_FUZZ = os.environ.get("PROX_FUZZ_EXAMPLES")
+settings.register_profile("prox", max_examples=int(_FUZZ or 300), derandomize=not _FUZZ,
+                          deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("prox")
 
 
 @pytest.fixture(autouse=True)

@@ -18,6 +18,7 @@ Usage::
 from __future__ import annotations
 
 import string
+import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -146,10 +147,38 @@ class Deployment:
             workers = tuple(self.worker_service(name) for name in self.workers)
             self.airflow = self._stack.enter_context(airflow_services(
                 self.env, timeout=timeout, home=self.home, extra_services=workers))
+            if self.workers:
+                self.wait_for_workers(timeout)
         except BaseException:
             self.stop()
             raise
         return self
+
+    def wait_for_workers(self, timeout: float) -> None:
+        """Return once every Celery worker answers a ping (its task consumer is up).
+
+        The API answering says nothing of the workers: one still importing Airflow takes no
+        message, so tasks queued meanwhile all go to the workers already up, and which
+        worker runs what would depend on start-up speed.
+        """
+        from celery import Celery
+
+        app = Celery(broker=self.redis.url)
+        deadline = time.monotonic() + timeout
+        answered: set[str] = set()
+        try:
+            while time.monotonic() < deadline:
+                exited = [n for n in self.workers if self.airflow.processes[n].poll() is not None]
+                if exited:
+                    raise RuntimeError(f"Celery workers {exited} exited:\n{self.airflow.tail()}")
+                answered = {node.split("@", 1)[0] for reply in app.control.ping(timeout=1.0)
+                            for node in reply}
+                if answered >= set(self.workers):
+                    return
+        finally:
+            app.close()
+        raise TimeoutError(f"Celery workers {sorted(set(self.workers) - answered)} did not "
+                           f"answer in {timeout} s:\n{self.airflow.tail()}")
 
     def kill_worker(self, name: str) -> list[int]:
         """SIGKILL Celery worker ``name`` with every process it started (its running tasks)."""

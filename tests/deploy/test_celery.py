@@ -19,9 +19,10 @@ from tests.deploy.deployment import Deployment, DeploymentConfig
 
 pytestmark = pytest.mark.slow
 DAG = "prox_refine_snapshot"
-#: Three shards of more than one checkpoint batch (512 documents) each: a kill after the first
-#: checkpoint lands in the middle of a shard.
-SHARD_DOCS, SHARDS = 800, 3
+#: Three shards of eight checkpoint batches each: a kill right after a shard's first checkpoint
+#: leaves seven batches (seconds of work) to go, so it lands in the middle of the shard. With
+#: one 512-document batch of 800, a second of work was left: a slow poll could miss it.
+SHARD_DOCS, SHARDS, BATCH_DOCS = 800, 3, 100
 GPU_SLOTS = 2
 #: One task slot per worker: a worker running a shard holds no other message (Airflow's Celery
 #: workers ack late, prefetching one message per slot), so the GPU_SLOTS shards the pool lets
@@ -45,7 +46,8 @@ def cluster(postgres, redis_broker, tmp_path_factory):
 
 def conf(crawl: Path, output_root: Path) -> dict:
     return {"input_uri": str(crawl), "output_root": str(output_root), "snapshot_name": "celery",
-            "target_docs": SHARD_DOCS, "max_drop_rate": 0.95, "dry_run": True}
+            "target_docs": SHARD_DOCS, "max_batch_docs": BATCH_DOCS, "max_drop_rate": 0.95,
+            "dry_run": True}
 
 
 def shard_tis(d: Deployment, run_id: str) -> list[dict]:

@@ -1,18 +1,13 @@
 """Property tests: no input makes the parser or the executor raise, and the executor never
 invents a line."""
 
-import os
-
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from prox_tasks.programs import ErrorKind, Normalize, Program, execute, parse, quote
 
-# PROX_FUZZ_EXAMPLES=20000 turns this into a longer fuzz run
-EXAMPLES = int(os.environ.get("PROX_FUZZ_EXAMPLES", "300"))
-settings.register_profile("prox", max_examples=EXAMPLES, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])  # fmt: skip
-settings.load_profile("prox")
+# Examples per property: tests/conftest.py's Hypothesis profile (300; PROX_FUZZ_EXAMPLES=20000
+# turns it into a longer fuzz run with fresh random examples)
 
 lines = st.text(alphabet=st.characters(codec="utf-8"), max_size=40)
 texts = st.lists(lines, max_size=30).map("\n".join)

@@ -2,6 +2,7 @@
 writers on a shard, output identical to one worker."""
 
 import json
+import os
 
 import pyarrow.parquet as pq
 import pytest
@@ -38,9 +39,12 @@ def test_two_workers_write_what_one_writes(corpus, tmp_path, tagger_model):
     for key in ("docs_read", "docs_written", "docs_kept", "docs_dropped", "docs_refined"):
         assert one[key] == two[key], key
     assert shard_rows(tmp_path / "one") == shard_rows(tmp_path / "two")
-    # each shard was refined by exactly one worker, and two workers shared the shards
+    # each shard was refined by exactly one worker process, never by this process. Which
+    # worker takes which shard is a race: a worker takes the next shard when it is free, so
+    # one that loads its model first may refine all four small shards before the other is
+    # ready, on a loaded machine: the split is not asserted.
     pids = [r["pid"] for r in two["results"]]
-    assert len(pids) == 4 and len(set(pids)) == 2
+    assert len(pids) == 4 and 1 <= len(set(pids)) <= 2 and os.getpid() not in pids
     assert [r["shard"] for r in two["results"]] == [0, 1, 2, 3]
     assert sum(r["accounting"]["docs_read"] for r in two["results"]) == 40
 

@@ -1,9 +1,11 @@
 """A training run in its own process, for the kill-and-resume test.
 
-    python -m tests.training.sft_worker WORK_DIR TOKENIZER_DIR STEPS [SLEEP_PER_STEP]
+    python -m tests.training.sft_worker WORK_DIR TOKENIZER_DIR STEPS [HOLD_AT_STEP]
 
 Prints ``step N`` after each optimizer step (after its checkpoint is written) and saves the
-final weights to ``WORK_DIR/final.pt``.
+final weights to ``WORK_DIR/final.pt``. With HOLD_AT_STEP it holds still (10 minutes) after
+printing that step, so a test's kill lands right after that step's checkpoint whatever the
+machine's load.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ def main() -> int:
     from tests.training.fixtures import make_docs, tiny_lm_config
 
     work, tok_dir, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    pause = float(sys.argv[4]) if len(sys.argv) > 4 else 0.0
+    hold_at = int(sys.argv[4]) if len(sys.argv) > 4 else 0
     tokenizer = AutoTokenizer.from_pretrained(tok_dir)
     model = build_model(tokenizer, tiny_lm_config(), seed=0)
     examples = build_examples(make_docs(12), tokenizer, chunk_tokens=64, doc_tokens=64)
@@ -31,7 +33,8 @@ def main() -> int:
 
     def on_step(step: int, loss: float) -> None:
         print(f"step {step} {loss:.6f}", flush=True)
-        time.sleep(pause)
+        if step == hold_at:
+            time.sleep(600)
 
     report = train_sft(model, examples, config, work, pad_id=tokenizer.pad_token_id,
                        on_step=on_step)  # fmt: skip

@@ -90,10 +90,10 @@ def test_tiny_llama_loss_goes_down(tokenizer, tmp_path):
     assert (tmp_path / "checkpoint.pt").exists() and (tmp_path / "train_log.jsonl").exists()
 
 
-def _worker(work, tokenizer_dir, steps, pause=0.0):
+def _worker(work, tokenizer_dir, steps, hold_at=0):
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     cmd = [sys.executable, "-m", "tests.training.sft_worker", str(work), str(tokenizer_dir),
-           str(steps), str(pause)]  # fmt: skip
+           str(steps), str(hold_at)]  # fmt: skip
     return subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
 
 
@@ -105,12 +105,16 @@ def test_killed_run_resumes_to_the_same_result(tokenizer_dir, tmp_path):
     steps = 10
     full = _worker(tmp_path / "full", tokenizer_dir, steps)
     assert full.wait() == 0
-    # a second run is killed (SIGKILL) after its 4th step's checkpoint, then rerun
-    killed = _worker(tmp_path / "killed", tokenizer_dir, steps, pause=0.5)
-    for line in killed.stdout:
-        if line.startswith("step 4 "):
-            os.kill(killed.pid, signal.SIGKILL)
-            break
+    # a second run is killed (SIGKILL) after its 4th step's checkpoint (it holds still there,
+    # so the kill cannot land a step later on a slow machine), then rerun
+    killed = _worker(tmp_path / "killed", tokenizer_dir, steps, hold_at=4)
+    try:
+        for line in killed.stdout:
+            if line.startswith("step 4 "):
+                os.kill(killed.pid, signal.SIGKILL)
+                break
+    finally:
+        killed.kill()  # no-op once killed; never left holding if the loop failed
     killed.wait()
     assert killed.returncode == -signal.SIGKILL
     assert not (tmp_path / "killed" / "final.pt").exists()
