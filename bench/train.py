@@ -113,6 +113,8 @@ MIX_VARIANTS = {
     "mix-snippets": (None, 3, {}, (), {}),  # with --seed-dir seed-best-snip
     "mix-word-weighted": (None, 3, {"line_word_weight": 1.0}, (), {}),
     "mix-wide-context": (None, 3, {}, (), {"dilations": [1, 2, 4, 8, 16, 32]}),
+    "mix-remove-weighted": (None, 3, {"remove_weight": 2.0}, (), {}),
+    "mix-smoothed": (None, 3, {"label_smoothing": 0.1}, (), {}),
 }
 
 

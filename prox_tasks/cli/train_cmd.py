@@ -55,6 +55,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "row's teacher field), e.g. diff=3; repeatable; others weigh 1")
     p.add_argument("--line-word-weight", type=float, default=0.0,
                    help="line_tagger: weigh each line's loss by 1 + W * log(1 + words)")
+    p.add_argument("--remove-weight", type=float, default=1.0,
+                   help="line_tagger: loss weight of the lines the teacher removes (1: as kept ones)")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="line_tagger: move the line targets this far toward 0.5")
     p.add_argument("--tagger-config", type=json.loads,
                    help='line_tagger architecture as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
     p.add_argument("-v", "--verbose", action="store_true")
@@ -91,6 +95,7 @@ def run(args) -> Outcome:
         backend=args.backend,
         recall_target=args.recall_target or None, select_epoch=args.select_epoch,
         teacher_weights=_weights(args.teacher_weight), line_word_weight=args.line_word_weight,
+        remove_weight=args.remove_weight, label_smoothing=args.label_smoothing,
         tagger=args.tagger_config,
     )  # fmt: skip
     with progress_bar(args, "train", "phase") as bar:

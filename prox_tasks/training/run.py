@@ -65,6 +65,8 @@ class TrainJob:
         teacher_weights: ``line_tagger``: loss weight per labeling teacher (a seed row's
             ``teacher``), e.g. ``{"diff": 3, "html": 3}``; others weigh 1.
         line_word_weight: ``line_tagger``: a line's loss weighs ``1 + w * log(1 + words)``.
+        remove_weight: ``line_tagger``: loss weight of the lines the teacher removes.
+        label_smoothing: ``line_tagger``: line targets move this far toward 0.5.
         tagger: ``line_tagger`` architecture overrides of ``TaggerConfig`` (e.g.
             ``{"dilations": [1, 2, 4, 8, 16, 32]}``; from scratch only).
     """
@@ -97,6 +99,8 @@ class TrainJob:
     select_epoch: str = "teacher"
     teacher_weights: dict[str, float] | None = None
     line_word_weight: float = 0.0
+    remove_weight: float = 1.0
+    label_smoothing: float = 0.0
     tagger: dict | None = None
 
     def settings(self) -> dict:
@@ -118,7 +122,9 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
 
         config = TaggerTrainConfig(epochs=int(job.epochs), seed=job.seed_value,
                                    threads=job.threads, teacher_weights=job.teacher_weights,
-                                   line_word_weight=job.line_word_weight)  # fmt: skip
+                                   line_word_weight=job.line_word_weight,
+                                   remove_weight=job.remove_weight,
+                                   label_smoothing=job.label_smoothing)  # fmt: skip
         if job.learning_rate:
             config.learning_rate = job.learning_rate
         valid = seed.validation[: job.max_eval_docs]

@@ -51,6 +51,10 @@ class TaggerTrainConfig:
             set can trust them more.
         line_word_weight: A line's loss weighs ``1 + line_word_weight * log(1 + words)``:
             word-level recall and precision count words, not lines (0: every line weighs 1).
+        remove_weight: Loss weight of a line the teacher removes (boilerplate) relative to a
+            kept one (1: equal).
+        label_smoothing: Line targets move this far toward 0.5 (``t * (1 - e) + e / 2``):
+            labels made by a teacher are noisy, so the tagger need not be certain of them.
     """
 
     epochs: int = 12
@@ -63,6 +67,14 @@ class TaggerTrainConfig:
     threads: int = 2
     teacher_weights: dict[str, float] | None = None
     line_word_weight: float = 0.0
+    remove_weight: float = 1.0
+    label_smoothing: float = 0.0
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must be in [0, 1), not {self.label_smoothing}")
+        if self.remove_weight <= 0:
+            raise ValueError(f"remove_weight must be positive, not {self.remove_weight}")
 
     def doc_weight(self, doc: dict) -> float:
         """The loss weight of one labeled document."""
@@ -80,11 +92,14 @@ def targets(doc: dict) -> tuple[list[float], float]:
 
 
 def line_weights(doc: dict, config: TaggerTrainConfig) -> list[float]:
-    """Loss weight of each line of a labeled document (see ``line_word_weight``)."""
+    """Loss weight of each line of a labeled document (``line_word_weight``,
+    ``remove_weight``)."""
     lines = (doc.get("text") or "").split("\n")
-    if not config.line_word_weight:
-        return [1.0] * len(lines)
-    return [1.0 + config.line_word_weight * math.log1p(len(line.split())) for line in lines]
+    weights = [1.0 + config.line_word_weight * math.log1p(len(line.split())) for line in lines]
+    if config.remove_weight != 1.0:
+        removed = targets(doc)[0]
+        weights = [w * (config.remove_weight if r else 1.0) for w, r in zip(weights, removed)]
+    return weights
 
 
 def _batches(sizes: list[int], config: TaggerTrainConfig, epoch: int) -> list[list[int]]:
@@ -176,6 +191,7 @@ def train_tagger(
             mask = batch_inputs[3]
             line_t = torch.nn.utils.rnn.pad_sequence([c[1] for c in cropped], batch_first=True)
             line_t, word_w = line_t[..., 0], line_t[..., 1]
+            line_t = line_t * (1 - config.label_smoothing) + config.label_smoothing / 2
             keep_t = torch.tensor([labels[i][1] for i in batch])
             doc_w = torch.tensor([weights[i] for i in batch])
             line_logits, doc_logit = model(*batch_inputs)

@@ -47,6 +47,33 @@ def test_line_weights_grow_with_words_only_when_asked():
     assert short == pytest.approx(1 + math.log(2)) and long == pytest.approx(1 + math.log(8))
 
 
+def test_remove_weight_weighs_the_lines_the_teacher_removes():
+    doc = {"text": "Menu\nA sentence of seven words in it.\nHome",
+           "chunk_program": "# chunk 0-2\nremove_lines(line_start=0, line_end=0)\n"
+                            "remove_lines(line_start=2, line_end=2)"}  # fmt: skip
+    assert line_weights(doc, TaggerTrainConfig(remove_weight=3.0)) == [3.0, 1.0, 3.0]
+    with pytest.raises(ValueError, match="remove_weight"):
+        TaggerTrainConfig(remove_weight=0)
+    with pytest.raises(ValueError, match="label_smoothing"):
+        TaggerTrainConfig(label_smoothing=1.0)
+    weighted = line_weights(doc, TaggerTrainConfig(remove_weight=2.0, line_word_weight=1.0))
+    assert weighted == pytest.approx([2 * (1 + math.log(2)), 1 + math.log(8), 2 * (1 + math.log(2))])
+
+
+def test_label_smoothing_keeps_the_tagger_less_certain(docs, tmp_path):
+    train = docs[0][:10]
+    texts = [d["text"] for d in train]
+    certainty = {}
+    for smoothing in (0.0, 0.4):  # fit the same pages hard (no validation: the last epoch)
+        config = TaggerTrainConfig(epochs=25, learning_rate=3e-2, batch_lines=400, threads=2,
+                                   label_smoothing=smoothing)  # fmt: skip
+        refiner, _ = train_tagger(train, [], SMALL, config, tmp_path / str(smoothing))
+        certainty[smoothing] = max(max(float(p.max()), 1 - float(p.min()))
+                                   for p, _ in refiner._score(texts)[0])  # fmt: skip
+    # targets 0.2 / 0.8: the loss grows past them, so no line nears certainty
+    assert certainty[0.4] < 0.95 < certainty[0.0]
+
+
 def test_tagger_learns_the_teacher(trained, docs):
     refiner, report = trained
     losses = [h["loss"] for h in report["history"]]
