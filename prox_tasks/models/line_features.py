@@ -15,6 +15,7 @@ keep that definition as the reference).
 from __future__ import annotations
 
 import math
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -35,8 +36,8 @@ DOC_DIM = 12
 STAT_DIM = 10
 _STOPS = StopWords(STOP_WORDS, STRIP)
 
-__all__ = ["BatchFeatures", "DOC_DIM", "LINE_DIM", "MAX_HASHED_WORDS", "STAT_DIM",
-           "featurize", "featurize_batch"]  # fmt: skip
+__all__ = ["BatchFeatures", "DOC_DIM", "DocContext", "LINE_DIM", "MAX_HASHED_WORDS",
+           "STAT_DIM", "doc_vector", "featurize", "featurize_batch"]  # fmt: skip
 
 
 @dataclass
@@ -53,15 +54,37 @@ class BatchFeatures:
         tokens: [lines] int64, whitespace tokens of each line rendered with its number
             (its words, plus one when it is empty or starts with whitespace: see
             :func:`prox_tasks.programs.render.chunk_spans`).
+        doc_sums: [docs, DOC_SUMS] float64, the per-line counts the document vector is made
+            of (:func:`doc_vector`); for a piece of a document, those of its counted lines.
     """
 
     dense: np.ndarray
     ids: np.ndarray
     id_starts: np.ndarray
-    doc: np.ndarray
+    doc: np.ndarray | None
     stats: np.ndarray
     doc_lines: np.ndarray
     tokens: np.ndarray
+    doc_sums: np.ndarray | None = None
+
+
+@dataclass
+class DocContext:
+    """What a piece of lines of a longer document needs of the whole to be featurized as
+    the whole would be (:mod:`prox_tasks.models.long_documents`).
+
+    Attributes:
+        counts: Copies in the document of each stripped line.
+        n_lines: Lines of the document.
+        first_line: Index in the document of the piece's first line.
+        counted: The piece's lines (start, stop) whose counts go into ``doc_sums`` (the
+            others are context, counted by the piece they belong to).
+    """
+
+    counts: Counter
+    n_lines: int
+    first_line: int
+    counted: tuple[int, int]
 
 
 _LOG1P = np.array([math.log1p(i) for i in range(4096)])
@@ -100,10 +123,14 @@ def _lines_containing(batch: TextBatch, needles: tuple[str, ...], lower: bool) -
     return out
 
 
-def _repeats(batch: TextBatch, line_doc: np.ndarray, non_empty: np.ndarray):
+def _repeats(batch: TextBatch, line_doc: np.ndarray, non_empty: np.ndarray,
+             context: DocContext | None = None):
     """(copies of each line's stripped text in its document, distinct non-empty stripped
-    lines per document)."""
+    lines per document; None for a piece: its document's counts know them)."""
     stripped = list(map(str.strip, batch.text[:-1].split("\n")))
+    if context is not None:
+        return np.fromiter(map(context.counts.__getitem__, stripped), np.int64,
+                           len(stripped)), None  # fmt: skip
     first: dict[str, int] = {}
     # a line's code: the index of the first line of the batch with the same stripped text
     code = np.array(list(map(first.setdefault, stripped, range(len(stripped)))), np.int64)
@@ -115,7 +142,7 @@ def _repeats(batch: TextBatch, line_doc: np.ndarray, non_empty: np.ndarray):
 
 
 def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
-                    dtype=np.float32) -> BatchFeatures:
+                    dtype=np.float32, context: DocContext | None = None) -> BatchFeatures:
     """Features of every line of ``texts`` (each split on ``\\n``) and of each document.
 
     Dense, per line (``stripped = line.strip()``, ``words = stripped.split()``): log1p of
@@ -138,12 +165,19 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     non-empty lines, of lines starting with a bullet, of words ending in an ellipsis.
 
     Values are computed in float64 and returned as ``dtype`` (what the model reads).
+
+    With ``context``, ``texts`` is one piece of lines of a longer document: positions and
+    repeats are the document's, ``doc`` is None and ``doc_sums`` holds the counted lines'
+    sums; the lines' features equal the whole document's (:mod:`long_documents`).
     """
     batch = TextBatch(texts)
     n_docs, n_lines = len(texts), batch.n_lines
     line_doc = np.repeat(np.arange(n_docs), np.diff(batch.doc_lines))
     index = np.arange(n_lines) - batch.doc_lines[line_doc]
     doc_n_lines = np.diff(batch.doc_lines)[line_doc]
+    if context is not None:
+        index = index + context.first_line
+        doc_n_lines = np.full(n_lines, context.n_lines, np.int64)
     cp = batch.cp
 
     w_start, w_stop = batch.words
@@ -170,7 +204,7 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     digits = batch.per_line(batch.where(DIGIT))
     symbols = batch.per_line(batch.where(SYMBOL))
     pipes = batch.per_line(batch.where_char("|"))
-    repeats, distinct = _repeats(batch, line_doc, n_chars > 0)
+    repeats, distinct = _repeats(batch, line_doc, n_chars > 0, context)
 
     bucket = np.searchsorted(WORD_BUCKETS, n_words, side="right") - 1
     # stored as ``dtype`` column by column: each float64 value is rounded as one cast of
@@ -221,13 +255,17 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
         line_stats[:, 9] = (n_words >= 10) & (repeats > 1)
 
     w_ellipsis = (cp[w_stop - 1] == ord("…")) | _dots_end(cp, w_stop - 1)
-    doc = _doc_vector(batch, line_doc, n_words, word_chars, alpha_words, digits, upper,
-                      n_chars, last, first, distinct,
-                      np.bincount(w_line, weights=w_ellipsis, minlength=n_lines))  # fmt: skip
+    counted = slice(None) if context is None else slice(*context.counted)
+    sums = _doc_sums(line_doc[counted], n_docs,
+                     [v[counted] for v in (n_words, n_chars, last, first, alpha_words,
+                                           word_chars, digits, upper)]
+                     + [np.bincount(w_line, weights=w_ellipsis, minlength=n_lines)[counted]])
+    doc = None if context is not None else doc_vector(
+        sums, np.diff(batch.doc_lines), np.array([len(t) for t in texts], np.int64), distinct)
     # the first character of an empty line is its newline, a space too
     tokens = n_words + _flag(cp[batch.line_bounds[:-1]], SPACE)
-    return BatchFeatures(dense, ids, id_starts, doc.astype(dtype), line_stats, batch.doc_lines,
-                         tokens)  # fmt: skip
+    return BatchFeatures(dense, ids, id_starts, None if doc is None else doc.astype(dtype),
+                         line_stats, batch.doc_lines, tokens, sums)  # fmt: skip
 
 
 def _dots_end(cp: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -251,34 +289,52 @@ def _dot_triples(batch: TextBatch) -> np.ndarray:
                        minlength=batch.n_lines).astype(np.int64)  # fmt: skip
 
 
-def _doc_vector(batch, line_doc, n_words, word_chars, alpha_words, digits, upper, n_chars,
-                last, first, distinct, ellipsis_words) -> np.ndarray:
-    n_docs = len(batch.texts)
+DOC_SUMS = 10
+
+
+def _doc_sums(line_doc, n_docs, per_line) -> np.ndarray:
+    """[docs, DOC_SUMS] float64 sums over each document's lines (integers, so the sums of
+    the pieces of a document add up exactly to the whole's)."""
+    n_words, n_chars, last, first, alpha_words, word_chars, digits, upper, ellipsis = per_line
 
     def per_doc(values):
         return np.bincount(line_doc, weights=values, minlength=n_docs)
 
-    words = per_doc(n_words).astype(np.int64)
-    lines = np.diff(batch.doc_lines)
-    non_empty_lines = per_doc(n_chars > 0).astype(np.int64)
+    sums = np.zeros((n_docs, DOC_SUMS))
+    sums[:, 0], sums[:, 1] = per_doc(n_words), per_doc(n_chars > 0)
+    sums[:, 2] = per_doc((n_chars > 0) & (n_words < 5))
+    sums[:, 3] = per_doc(_is(last, END_SENTENCE))
+    sums[:, 4], sums[:, 5] = per_doc(alpha_words), per_doc(word_chars)
+    sums[:, 6], sums[:, 7] = per_doc(digits), per_doc(upper)
+    sums[:, 8], sums[:, 9] = per_doc(_is(first, BULLETS)), per_doc(ellipsis)
+    return sums
+
+
+def doc_vector(sums: np.ndarray, lines: np.ndarray, chars: np.ndarray,
+               distinct: np.ndarray) -> np.ndarray:
+    """[docs, DOC_DIM] float64 document vectors from their line sums (:func:`_doc_sums`),
+    line and character counts, and distinct non-empty stripped lines."""
+    n_docs = len(sums)
+    words = sums[:, 0].astype(np.int64)
+    non_empty_lines = sums[:, 1].astype(np.int64)
     non_empty = np.maximum(non_empty_lines, 1)  # no non-empty line: [""] stands for them
-    short = per_doc((n_chars > 0) & (n_words < 5)) + (non_empty_lines == 0)
-    text_chars = np.array([len(t) for t in batch.texts], np.int64) - (lines - 1)
+    short = sums[:, 2] + (non_empty_lines == 0)
+    text_chars = chars - (lines - 1)
     text_chars = np.where(text_chars > 0, text_chars, 1)
     n = np.where(words > 0, words, 1)
     per_line_words = (n / non_empty).tolist()
     doc = np.zeros((n_docs, DOC_DIM))
     doc[:, 0], doc[:, 1] = _log1p(words), _log1p(lines)
     doc[:, 2] = [math.log1p(x) for x in per_line_words]
-    doc[:, 3] = per_doc(_is(last, END_SENTENCE)) / non_empty
+    doc[:, 3] = sums[:, 3] / non_empty
     doc[:, 4] = short / non_empty
-    doc[:, 5] = per_doc(alpha_words) / n
-    doc[:, 6] = per_doc(word_chars) / n / 10
-    doc[:, 7] = per_doc(digits) / text_chars
-    doc[:, 8] = per_doc(upper) / text_chars
+    doc[:, 5] = sums[:, 4] / n
+    doc[:, 6] = sums[:, 5] / n / 10
+    doc[:, 7] = sums[:, 6] / text_chars
+    doc[:, 8] = sums[:, 7] / text_chars
     doc[:, 9] = 1 - np.where(non_empty_lines > 0, distinct, 1) / non_empty
-    doc[:, 10] = per_doc(_is(first, BULLETS)) / non_empty
-    doc[:, 11] = per_doc(ellipsis_words) / n
+    doc[:, 10] = sums[:, 8] / non_empty
+    doc[:, 11] = sums[:, 9] / n
     return doc
 
 

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,17 +35,16 @@ from prox_tasks.models.line_features import (
     BatchFeatures,
     featurize_batch,
 )
+from prox_tasks.models.long_documents import DocumentInPieces
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
 REFINER_FILE = "refiner.json"
 FORMAT = 2  # 1: doc head without kept-line statistics; 2: with them
 KEPT_FEATURES = 9
-# characters featurized at once: the batch features' temporaries (~40 bytes per character)
-# stay bounded whatever the refine batch holds
+# characters featurized at once: the features' temporaries (~50 bytes per character) stay
+# bounded whatever the refine batch holds; lines are bounded by the tagger's ``batch_lines``
 FEATURE_CHARS = 2_000_000
-# ... and lines (~1 KB of temporaries each): documents of very short lines stay bounded too
-FEATURE_LINES = 65_536
 
 
 class TaggerFormatError(ValueError):
@@ -233,30 +232,6 @@ def tensorize_batch(texts: list[str], buckets: int, stats: bool = True) -> list[
     return out
 
 
-def _parts(texts: list[str], chars: int, lines: int = FEATURE_LINES):
-    """Consecutive groups of ``texts`` of about ``chars`` characters and at most ``lines``
-    lines (at least one text)."""
-    part: list[str] = []
-    size = count = 0
-    for text in texts:
-        n = text.count("\n") + 1
-        if part and (size + len(text) > chars or count + n > lines):
-            yield part
-            part, size, count = [], 0, 0
-        part.append(text)
-        size, count = size + len(text), count + n
-    if part:
-        yield part
-
-
-def _compact(f: BatchFeatures) -> BatchFeatures:
-    """``f`` with its integer arrays as int32 (hashed ids and starts, tokens): the features
-    of a whole refine batch are kept until it is scored, so their size per line counts."""
-    small = {k: getattr(f, k).astype(np.int32) for k in ("ids", "id_starts", "tokens")
-             if getattr(f, k).dtype == np.int64 and len(f.ids) < np.iinfo(np.int32).max}
-    return replace(f, **small)
-
-
 def tensorize(text: str, buckets: int, stats: bool = True) -> DocFeatures:
     """:func:`tensorize_batch` of one text."""
     return tensorize_batch([text], buckets, stats)[0]
@@ -276,12 +251,9 @@ def collate_features(parts: list, docs: list[tuple[int, int]]):
     return _padded([_lines_of(parts[p], d) for p, d in docs])
 
 
-def _lines_of(f: BatchFeatures, d: int, first: int = 0, end: int | None = None) -> tuple:
-    """(dense, stats, doc vector, ids, id starts) of lines ``first`` to ``end`` (None: the
-    last) of document ``d`` of ``f``."""
-    a = int(f.doc_lines[d])
-    b = int(f.doc_lines[d + 1]) if end is None else a + end
-    a += first
+def _lines_of(f: BatchFeatures, d: int) -> tuple:
+    """(dense, stats, doc vector, ids, id starts) of document ``d`` of ``f``."""
+    a, b = int(f.doc_lines[d]), int(f.doc_lines[d + 1])
     start = int(f.id_starts[a])
     return (f.dense[a:b], f.stats[a:b], f.doc[d], f.ids[start : int(f.id_starts[b])],
             f.id_starts[a : b + 1] - start)  # fmt: skip
@@ -390,75 +362,89 @@ class LineTaggerRefiner:
 
     def _score(self, texts: list[str]) -> tuple[list[tuple[np.ndarray, float]], list]:
         """((per-line remove probabilities as float32, keep probability) per text, each
-        text's rendered line tokens for the chunk programs).
+        text's rendered line tokens (int32) for the chunk programs).
 
         Documents of similar length go through the network together, at most
-        ``batch_lines`` (padded) lines at once; a longer document goes alone, in windows of
-        ``batch_lines`` lines (:meth:`_score_windows`): the network's memory stays bounded.
+        ``batch_lines`` (padded) lines and :data:`FEATURE_CHARS` characters at once, each
+        group featurized just before and its features dropped after: only the probabilities
+        and tokens outlive it. A longer document goes alone, featurized and scored in
+        windows (:meth:`_score_windows`): memory stays bounded by the windows, not the batch.
         """
         import torch
 
-        started = time.perf_counter()
-        parts = [_compact(featurize_batch(part, self.config.buckets, self.config.kept_stats))
-                 for part in _parts([t or "" for t in texts], FEATURE_CHARS)]  # fmt: skip
-        docs = [(p, d) for p, f in enumerate(parts) for d in range(len(f.doc))]
-        lines = [int(n) for f in parts for n in np.diff(f.doc_lines)]
-        featurized = time.perf_counter()
-        self.phases["features"] += featurized - started
+        texts = [t or "" for t in texts]
+        lines = [t.count("\n") + 1 for t in texts]
         # documents of similar length batched together: little padding
-        order = sorted(range(len(docs)), key=lines.__getitem__)
-        out: list = [None] * len(docs)
+        order = sorted(range(len(texts)), key=lines.__getitem__)
+        out: list = [None] * len(texts)
+        tokens: list = [None] * len(texts)
         was_training = self.model.training
         self.model.eval()
         with torch.inference_mode():
             start = 0
             while start < len(order):
-                if lines[order[start]] > self.batch_lines:
-                    out[order[start]] = self._score_windows(*docs[order[start]], parts)
+                first = order[start]
+                if lines[first] > self.batch_lines or len(texts[first]) > FEATURE_CHARS:
+                    out[first], tokens[first] = self._score_windows(texts[first])
                     start += 1
                     continue
-                end = start + 1
+                end, chars = start + 1, len(texts[first])
                 while (end < len(order) and end - start < self.batch_docs
-                       and lines[order[end]] * (end - start + 1) <= self.batch_lines):
+                       and lines[order[end]] * (end - start + 1) <= self.batch_lines
+                       and chars + len(texts[order[end]]) <= FEATURE_CHARS):
+                    chars += len(texts[order[end]])
                     end += 1
                 batch = order[start:end]
+                started = time.perf_counter()
+                f = featurize_batch([texts[i] for i in batch], self.config.buckets,
+                                    self.config.kept_stats)  # fmt: skip
+                featurized = time.perf_counter()
                 line_logits, doc_logit = self.model(
-                    *collate_features(parts, [docs[i] for i in batch]))
+                    *collate_features([f], [(0, r) for r in range(len(batch))]))
                 line_p = torch.sigmoid(line_logits).numpy()
                 doc_p = torch.sigmoid(doc_logit).tolist()
                 for r, i in enumerate(batch):
                     out[i] = (line_p[r, : lines[i]].copy(), doc_p[r])
+                    tokens[i] = f.tokens[f.doc_lines[r] : f.doc_lines[r + 1]].astype(np.int32)
+                self.phases["features"] += featurized - started
+                self.phases["forward"] += time.perf_counter() - featurized
                 start = end
         self.model.train(was_training)
-        self.phases["forward"] += time.perf_counter() - featurized
-        tokens = [f.tokens[a:b] for f in parts
-                  for a, b in zip(f.doc_lines[:-1].tolist(), f.doc_lines[1:].tolist())]
         return out, tokens
 
-    def _score_windows(self, part: int, d: int, parts: list) -> tuple[np.ndarray, float]:
-        """Score document ``d`` of ``parts[part]`` in windows of ``batch_lines`` lines, each
-        read with :func:`receptive_field` lines of context either side, so every line's
-        vector is the one the whole document gives it; the windows' pools combine into the
+    def _score_windows(self, text: str) -> tuple[tuple[np.ndarray, float], np.ndarray]:
+        """((per-line probabilities, keep probability), line tokens) of one long document,
+        featurized and scored in windows of at most ``batch_lines`` lines and
+        :data:`FEATURE_CHARS` characters (:class:`DocumentInPieces`), each read with
+        :func:`receptive_field` lines of context either side, so every line's features and
+        vector are the ones the whole document gives it; the windows' pools combine into the
         document's (equal to the whole document's up to float rounding of the sums)."""
         import torch
 
-        f = parts[part]
-        n = int(f.doc_lines[d + 1] - f.doc_lines[d])
-        size, context = self.batch_lines, receptive_field(self.config)
-        probs = np.empty(n, np.float32)
-        pooled = doc = None
-        for first in range(0, n, size):
-            end = min(n, first + size)
-            lo, hi = max(0, first - context), min(n, end + context)
-            dense, ids, offsets, mask, doc, stats = _padded([_lines_of(f, d, lo, hi)])
-            core = slice(first - lo, end - lo)
-            x = self.model.encode(dense, ids, offsets, mask)[:, core]
+        document = DocumentInPieces(text, self.batch_lines, FEATURE_CHARS,
+                                    receptive_field(self.config))  # fmt: skip
+        probs = np.empty(document.n_lines, np.float32)
+        tokens = np.empty(document.n_lines, np.int32)
+        pooled = None
+        no_doc = np.zeros(DOC_DIM, np.float32)  # the document vector comes after all windows
+        started = time.perf_counter()
+        for f, own, first in document.featurize(self.config.buckets, self.config.kept_stats):
+            featurized = time.perf_counter()
+            end = first + own.stop - own.start
+            dense, ids, offsets, mask, _, stats = _padded(
+                [(f.dense, f.stats, no_doc, f.ids, f.id_starts)])
+            x = self.model.encode(dense, ids, offsets, mask)[:, own]
             line_logits = self.model.line_head(x).squeeze(-1)
             probs[first:end] = torch.sigmoid(line_logits)[0].numpy()
-            window = self.model.pool(x, line_logits, mask[:, core], dense[:, core],
-                                     stats[:, core])  # fmt: skip
+            tokens[first:end] = f.tokens[own]
+            window = self.model.pool(x, line_logits, mask[:, own], dense[:, own], stats[:, own])
             pooled = window if pooled is None else combine_pools(pooled, window)
-        return probs, float(torch.sigmoid(self.model.decide(pooled, doc))[0])
+            now = time.perf_counter()
+            self.phases["features"] += featurized - started
+            self.phases["forward"] += now - featurized
+            started = now
+        keep = self.model.decide(pooled, torch.from_numpy(document.doc)[None])
+        return (probs, float(torch.sigmoid(keep)[0])), tokens
 
     def _scored(self, texts: list[str]) -> tuple[list[tuple[np.ndarray, float]], list]:
         # the pipeline calls predict_doc then predict_chunks on the same batch: score it once

@@ -1,5 +1,6 @@
-"""The line tagger's bounded memory: long documents scored in windows of lines give what the
-whole document gives, features are stored compactly, featurizing is bounded by lines."""
+"""The line tagger's bounded memory: long documents featurized and scored in windows of lines
+give what the whole document gives; every featurizing call is bounded by lines and
+characters, and only probabilities and tokens outlive it."""
 
 from __future__ import annotations
 
@@ -8,14 +9,12 @@ import random
 import numpy as np
 import pytest
 
-from prox_tasks.models import line_tagger
+from prox_tasks.models import line_tagger, long_documents
 from prox_tasks.models.line_features import featurize_batch
 from prox_tasks.models.line_tagger import (
     LineTaggerRefiner,
     TaggerConfig,
     _at_least,
-    _compact,
-    _parts,
     build_tagger,
     receptive_field,
 )
@@ -74,20 +73,57 @@ def test_short_documents_score_the_same_beside_a_windowed_one(texts):
     assert [beside[0], beside[2], beside[3]] == alone
 
 
-def test_features_are_stored_compactly():
-    full = featurize_batch([_text(30, 6), _text(8, 7)], 1 << 15)
-    small = _compact(full)
-    assert {small.ids.dtype, small.id_starts.dtype, small.tokens.dtype} == {np.dtype(np.int32)}
-    assert small.dense.dtype == np.float32 and small.stats.dtype == np.float32
-    for name in ("ids", "id_starts", "tokens"):
-        assert np.array_equal(getattr(small, name), getattr(full, name))
+def test_only_probabilities_and_int32_tokens_are_kept(texts):
+    scores, tokens = _tagger(batch_lines=64)._score(texts)
+    full = featurize_batch(texts, 1 << 15)
+    for d, (probs, _) in enumerate(scores):
+        a, b = int(full.doc_lines[d]), int(full.doc_lines[d + 1])
+        assert probs.dtype == np.float32 and tokens[d].dtype == np.int32
+        assert tokens[d].tolist() == full.tokens[a:b].tolist()
 
 
-def test_featurizing_is_bounded_by_lines_as_well_as_characters():
-    texts = ["a\nb\nc"] * 5 + ["x"]
-    parts = list(_parts(texts, chars=10**9, lines=7))
-    assert [len(p) for p in parts] == [2, 2, 2] and sum(parts, []) == texts
-    assert list(_parts(["a\n" * 20], chars=10**9, lines=7)) == [["a\n" * 20]]  # one text fits
+def _calls(monkeypatch) -> list[tuple[int, int]]:
+    """(lines, characters) of every featurizing call, by either path."""
+    calls = []
+
+    def recording(texts, *args, **kwargs):
+        calls.append((sum(t.count("\n") + 1 for t in texts), sum(map(len, texts))))
+        return featurize_batch(texts, *args, **kwargs)
+
+    monkeypatch.setattr(line_tagger, "featurize_batch", recording)
+    monkeypatch.setattr(long_documents, "featurize_batch", recording)
+    return calls
+
+
+def test_featurizing_is_bounded_by_lines_and_characters(texts, monkeypatch):
+    """Short documents are featurized per network batch, a long one per window: no call
+    holds more than ``batch_lines`` lines and FEATURE_CHARS characters (plus a window's
+    context lines), and the scores are those of featurizing everything at once."""
+    whole = _tagger(batch_lines=100_000)._score(texts)[0]
+    calls = _calls(monkeypatch)
+    monkeypatch.setattr(line_tagger, "FEATURE_CHARS", 600)
+    got = _tagger(batch_lines=64)._score(texts)[0]
+    context = receptive_field(TaggerConfig.from_dict(WIDE))
+    longest_line = max(len(line) for t in texts for line in t.split("\n"))
+    assert len(calls) > 10 and sum(n for n, _ in calls) >= sum(t.count("\n") + 1 for t in texts)
+    for lines, chars in calls:
+        assert lines <= 64 + 2 * context
+        assert chars <= 600 + (2 * context + 1) * (longest_line + 1)
+    for (p, keep), (q, keep_q) in zip(whole, got):
+        np.testing.assert_allclose(q, p, rtol=0, atol=1e-6)
+        assert keep_q == pytest.approx(keep, abs=1e-6)
+
+
+def test_a_document_of_few_long_lines_goes_in_windows(monkeypatch):
+    """Over FEATURE_CHARS a document is windowed even with few lines."""
+    text = "\n".join(" ".join(WORDS[(i + j) % len(WORDS)] for j in range(40)) for i in range(100))
+    whole = _tagger(batch_lines=64)._score([text])[0][0]
+    calls = _calls(monkeypatch)
+    monkeypatch.setattr(line_tagger, "FEATURE_CHARS", 1000)
+    (probs, keep), = _tagger(batch_lines=64)._score([text])[0]
+    assert len(calls) > 5 and max(chars for _, chars in calls) < len(text)
+    np.testing.assert_allclose(probs, whole[0], rtol=0, atol=1e-6)
+    assert keep == pytest.approx(whole[1], abs=1e-6)
 
 
 def test_threshold_compared_as_python_floats():
