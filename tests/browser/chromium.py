@@ -75,9 +75,11 @@ class Page:
                 return message.get("result", {})
             self._event(message)
 
-    def wait_event(self, method: str, timeout: float = 60) -> dict:
+    def wait_event(self, method: str, timeout: float = 60, since: int | None = None) -> dict:
+        """The first ``method`` event from index ``since`` of ``events`` on (default: one
+        still to come)."""
         deadline = time.monotonic() + timeout
-        seen = len(self.events)
+        seen = len(self.events) if since is None else since
         while True:
             for message in self.events[seen:]:
                 if message.get("method") == method:
@@ -92,7 +94,9 @@ class Page:
         self.console.clear()
         self.failures.clear()
         self.call("Page.navigate", url=url)
-        self.wait_event("Page.loadEventFired", timeout)
+        # from the first event on: events arriving while ``call`` waits for Page.navigate's
+        # answer are logged there, and a small page's load event could be among them
+        self.wait_event("Page.loadEventFired", timeout, since=0)
 
     def evaluate(self, expression: str):
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True,
@@ -101,7 +105,7 @@ class Page:
             raise RuntimeError(f"{expression}: {result['exceptionDetails']}")
         return result["result"].get("value")
 
-    def wait_for(self, expression: str, timeout: float = 30):
+    def wait_for(self, expression: str, timeout: float = 60):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             value = self.evaluate(expression)

@@ -16,6 +16,7 @@ import sys
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.dags.airflow_env import HOME, PASSWORD, REPO, USER
@@ -220,6 +221,34 @@ def _wait_ready(service: Airflow, procs, timeout: float, probe: str) -> None:
             pass
         time.sleep(1)
     raise TimeoutError(f"Airflow did not come up in {timeout} s:\n{service.tail()}")
+
+
+def nightly_schedule(now: datetime | None = None) -> tuple[str, str]:
+    """``PROX_REFRESH_CRON`` for a test deployment, and the ``ds`` of the one scheduled run
+    that unpausing the refine DAG then creates.
+
+    The daily cron fires at the hour twelve hours from now, so its last firing was 12 to 13
+    hours ago and its next is 11 to 12 hours away: the scheduled run covers a known day
+    whatever the time of day, and no second one starts while the test runs. (At ``0 0 * * *``
+    a test running across midnight UTC would find another day's run, or two.)
+    """
+    now = now or datetime.now(UTC)
+    hour = (now.hour + 12) % 24
+    last = now.replace(hour=hour, minute=0, second=0, microsecond=0)
+    if last > now:
+        last -= timedelta(days=1)
+    # the latest complete data interval ends at the last firing and starts a day before it
+    return f"0 {hour} * * *", (last - timedelta(days=1)).date().isoformat()
+
+
+def no_scheduled_run(now: datetime | None = None) -> dict:
+    """Settings under which unpausing the refine DAG starts no scheduled run (the test
+    triggers its own): a yearly schedule whose first data interval starts today, so it ends a
+    year from now. (A fixed start date would not do: once a year has passed since it, the
+    first interval is complete and unpausing starts a run, which with one active run at a
+    time would hold up the test's own.)"""
+    today = (now or datetime.now(UTC)).date().isoformat()
+    return {"PROX_REFRESH_CRON": "0 0 1 1 *", "PROX_START_DATE": today}
 
 
 def wait_for_runs(service: Airflow, dag_id: str, count: int, timeout: float = 300) -> list[dict]:

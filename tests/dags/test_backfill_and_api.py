@@ -6,13 +6,17 @@ from __future__ import annotations
 import hashlib
 import json
 import time
-from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from tests.dags.airflow_env import airflow_cli
 from tests.dags.crawl import daily_crawl, sample_rows, write_jsonl
-from tests.dags.services import airflow_services, wait_for_backfills, wait_for_runs
+from tests.dags.services import (
+    airflow_services,
+    nightly_schedule,
+    wait_for_backfills,
+    wait_for_runs,
+)
 
 pytestmark = pytest.mark.slow
 DAYS = ["2026-02-01", "2026-02-02", "2026-02-03"]
@@ -21,18 +25,19 @@ DAYS = ["2026-02-01", "2026-02-02", "2026-02-03"]
 @pytest.fixture(scope="module")
 def deployment(airflow_db, tmp_path_factory):
     """The services, with the nightly defaults (crawl template, corpus, catalog) under a
-    temporary folder, and yesterday's crawl partition in place for the nightly run."""
+    temporary folder, and the crawl partition of the nightly run that unpausing starts."""
     root = tmp_path_factory.mktemp("deploy")
-    yesterday = (datetime.now(UTC) - timedelta(days=1)).strftime("%Y-%m-%d")
-    daily_crawl(root / "crawl", [yesterday], per_day=8)
-    env = {"PROX_HOME": str(root / "prox"), "PROX_CRAWL_TEMPLATE": str(root / "crawl" / "{ds}"),
+    cron, nightly = nightly_schedule()
+    daily_crawl(root / "crawl", [nightly], per_day=8)
+    env = {"PROX_REFRESH_CRON": cron,
+           "PROX_HOME": str(root / "prox"), "PROX_CRAWL_TEMPLATE": str(root / "crawl" / "{ds}"),
            "PROX_CORPUS_ROOT": str(root / "corpus"),
            "PROX_CATALOG_URL": f"sqlite:///{root / 'catalog.sqlite'}",
            # partitions of a dozen documents are too noisy for the released-history check
            # (tests/quality covers it); a deployment sets gate defaults like this
            "PROX_GATE_HISTORY_MIN": "50"}
     with airflow_services(env) as service:
-        yield service, root, yesterday
+        yield service, root, nightly
 
 
 def fingerprint(folder):
@@ -45,29 +50,31 @@ def fingerprint(folder):
 def test_backfill_three_days_once_and_again_changes_nothing(deployment):
     from prox_tasks.catalog import Catalog
 
-    service, root, yesterday = deployment
+    service, root, nightly = deployment
     daily_crawl(root / "crawl", DAYS, per_day=12)
     corpus = root / "corpus"
     catalog_url = f"sqlite:///{root / 'catalog.sqlite'}"
     conf = json.dumps({"target_docs": 5})  # the rest: the deployment's nightly defaults
+    # the schedule fires at some hour of each day: the window ends with the last day's end
     args = ["backfill", "create", "--dag-id", "prox_refine_snapshot", "--from-date", DAYS[0],
-            "--to-date", DAYS[-1], "--dag-run-conf", conf, "--max-active-runs", "1"]
+            "--to-date", f"{DAYS[-1]}T23:59:59+00:00", "--dag-run-conf", conf,
+            "--max-active-runs", "1"]
     airflow_cli(*args)
-    # Runs start once the DAG is unpaused; the nightly schedule then also refines yesterday.
+    # Runs start once the DAG is unpaused; the nightly schedule then also refines its day.
     r = service.request("PATCH", "/api/v2/dags/prox_refine_snapshot", json={"is_paused": False})
     assert r.status_code == 200, r.text
     runs = wait_for_runs(service, "prox_refine_snapshot", 4, timeout=480)
     assert sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs) == sorted(
-        [(day, "backfill", "success") for day in DAYS] + [(yesterday, "scheduled", "success")])
+        [(day, "backfill", "success") for day in DAYS] + [(nightly, "scheduled", "success")])
     catalog = Catalog(catalog_url)
-    released = sorted(f"crawl-{d}" for d in [*DAYS, yesterday])
+    released = sorted(f"crawl-{d}" for d in [*DAYS, nightly])
     assert sorted(r["release"] for r in catalog.list_releases()) == released
     for day in DAYS:
         shards = catalog.get_shards(f"crawl-{day}")
         assert [s["attempts"] for s in shards] == [1, 1, 1]  # each partition refined once
         assert sum(s["docs_read"] for s in shards) == 12
     # latest is the newest partition, whatever order the runs finished in
-    assert json.loads((corpus / "latest.json").read_text())["name"] == f"crawl-{yesterday}"
+    assert json.loads((corpus / "latest.json").read_text())["name"] == f"crawl-{nightly}"
     before = fingerprint(corpus)
 
     # The same backfill again: Airflow creates its runs when the command runs (none here,
