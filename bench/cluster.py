@@ -39,11 +39,12 @@ def refine_phase(tis: list[dict]) -> float:
 
 def run_once(workers: int, crawl: Path, docs: int, shard_docs: int, root: Path, postgres,
              redis) -> dict:
+    from tests.dags.services import no_scheduled_run
     from tests.deploy.deployment import Deployment, DeploymentConfig
 
     config = DeploymentConfig(executor="CeleryExecutor", workers=workers, worker_concurrency=1,
                               pools={"gpu": workers, "teacher_api": 4}, parallelism=workers + 2,
-                              env={"PROX_REFRESH_CRON": "0 0 1 1 *"})
+                              env=no_scheduled_run())
     output = root / f"out-{workers}"
     conf = {"input_uri": str(crawl), "output_root": str(output), "snapshot_name": "bench",
             "target_docs": shard_docs, "max_drop_rate": 0.95, "dry_run": True}

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.dags.crawl import repeated_rows, write_jsonl
+from tests.dags.services import no_scheduled_run
 from tests.deploy.deployment import Deployment, DeploymentConfig
 
 pytestmark = pytest.mark.slow
@@ -38,7 +39,7 @@ def cluster(postgres, redis_broker, tmp_path_factory):
     config = DeploymentConfig(
         executor="CeleryExecutor", workers=WORKERS, worker_concurrency=SLOTS_PER_WORKER,
         pools={"gpu": GPU_SLOTS, "teacher_api": 4}, parallelism=8,
-        env={"PROX_REFRESH_CRON": "0 0 1 1 *"})  # yearly: unpausing starts no nightly run
+        env=no_scheduled_run())
     with Deployment(config, root, postgres, redis=redis_broker) as deployment:
         deployment.airflow.unpause(DAG)
         yield deployment, crawl

@@ -8,12 +8,11 @@ import json
 import pytest
 
 from tests.dags.crawl import sample_rows
+from tests.dags.services import no_scheduled_run
 from tests.deploy.deployment import Deployment, DeploymentConfig
 
 pytestmark = pytest.mark.slow
 DAG = "prox_refine_snapshot"
-#: A yearly schedule: unpausing the DAG starts no nightly run beside the triggered one.
-NO_NIGHTLY_RUN = {"PROX_REFRESH_CRON": "0 0 1 1 *"}
 
 
 def test_rest_triggered_run_succeeds_on_postgres_and_s3(postgres, s3_server, s3_bucket,
@@ -26,7 +25,7 @@ def test_rest_triggered_run_succeeds_on_postgres_and_s3(postgres, s3_server, s3_
                "".join(json.dumps(r) + "\n" for r in rows))
     conf = {"input_uri": f"{s3_bucket}/crawl/", "output_root": f"{s3_bucket}/corpus",
             "snapshot_name": "smoke", "target_docs": 10, "max_drop_rate": 0.95}
-    config = DeploymentConfig(executor="LocalExecutor", env=NO_NIGHTLY_RUN)
+    config = DeploymentConfig(executor="LocalExecutor", env=no_scheduled_run())  # none beside the triggered run
     with Deployment(config, tmp_path, postgres, s3_endpoint=s3_server.endpoint_url) as d:
         d.airflow.unpause(DAG)  # new DAGs start paused, as in any deployment
         run_id = d.airflow.trigger(DAG, conf)

@@ -14,12 +14,12 @@ attempt per shard that was refined.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
 from tests.dags.crawl import sample_rows
-from tests.dags.services import wait_for_runs
+from tests.dags.services import nightly_schedule, wait_for_runs
 from tests.deploy.deployment import Deployment, DeploymentConfig
 
 pytestmark = pytest.mark.slow
@@ -44,17 +44,22 @@ def test_train_nightly_manual_and_backfill_on_the_production_shape(postgres, s3_
     from prox_tasks.models import SHIPPED_MODEL
     from prox_tasks.storage import put_atomic, read_bytes
 
-    today = datetime.now(UTC).date()
-    days = [(today - timedelta(days=n)).isoformat() for n in (3, 2, 1, 0)]
-    for i, day in enumerate(days):  # one crawl partition a day, different pages each day
+    def crawl_partition(day: str, i: int) -> None:  # different pages each day
         put_atomic(f"{s3_bucket}/crawl/{day}/part-0.jsonl", "".join(
             json.dumps(r) + "\n" for r in sample_rows(PER_DAY, start=i * PER_DAY)))
+
+    # two backfilled days, then the day of the nightly run the scheduler creates (its cron
+    # fires hours from now: see nightly_schedule); the manual run's day is added when it starts
+    cron, nightly = nightly_schedule()
+    days = [(date.fromisoformat(nightly) - timedelta(days=n)).isoformat() for n in (2, 1, 0)]
+    for i, day in enumerate(days):
+        crawl_partition(day, i)
     seed_rows = f"{s3_bucket}/seed-input/pages.jsonl"
     put_atomic(seed_rows, "".join(json.dumps(r) + "\n"
-                                  for r in sample_rows(40, start=len(days) * PER_DAY)))
+                                  for r in sample_rows(40, start=4 * PER_DAY)))
     seed = build_seed_set(seed_rows, f"{s3_bucket}/seeds/e2e", get_teacher("rules"),
                           sample_size=40, name="e2e", register=False)
-    env = {"PROX_MODEL_REGISTRY": f"{s3_bucket}/registry",
+    env = {"PROX_MODEL_REGISTRY": f"{s3_bucket}/registry", "PROX_REFRESH_CRON": cron,
            "PROX_CRAWL_TEMPLATE": f"{s3_bucket}/crawl/{{ds}}/",
            "PROX_CORPUS_ROOT": f"{s3_bucket}/corpus", "PROX_SEED_ROOT": f"{s3_bucket}/seeds",
            "PROX_MAX_ACTIVE_RUNS": "2",
@@ -70,16 +75,19 @@ def test_train_nightly_manual_and_backfill_on_the_production_shape(postgres, s3_
             "max_eval_docs": 8, "gold_gate": False}), timeout=300)
         assert train["state"] == "success", api.tail()
         promoted = json.loads(read_bytes(f"{s3_bucket}/registry/refiner/promoted.json"))
-        # 2. the nightly run (yesterday's partition) starts once the DAG is unpaused
+        # 2. the nightly run (the last complete day's partition) starts once the DAG is unpaused
         api.unpause(REFINE)
         # 3. a manual run as the UI's Trigger form sends it by default
         conf = ui_default_conf(api, REFINE)
         assert conf["model"] is None and conf["snapshot_name"] is None
-        manual = api.trigger(REFINE, conf, logical_date=datetime.now(UTC).isoformat())
+        now = datetime.now(UTC)  # the day read here: the run's day even across midnight
+        days.append(now.date().isoformat())
+        crawl_partition(days[3], 3)
+        manual = api.trigger(REFINE, conf, logical_date=now.isoformat())
         # 4. a backfill of the two dates before
         r = api.request("POST", "/api/v2/backfills", json={
             "dag_id": REFINE, "from_date": f"{days[0]}T00:00:00Z",
-            "to_date": f"{days[1]}T00:00:00Z", "max_active_runs": 1})
+            "to_date": f"{days[1]}T23:59:59Z", "max_active_runs": 1})
         assert r.status_code == 200, r.text
         runs = wait_for_runs(api, REFINE, 4, timeout=420)
         catalog = Catalog(d.catalog_url)

@@ -28,6 +28,7 @@ from prox_tasks.labeling import get_teacher
 from prox_tasks.labeling.llm import LLMTeacher
 from prox_tasks.labeling.seedset import build_seed_set
 from prox_tasks.labeling.validate import validate_label
+from prox_tasks.programs import ErrorKind
 from tests.loopback_http import LoopbackHTTPServer, Request, Response
 
 pytestmark = pytest.mark.slow
@@ -156,13 +157,13 @@ def test_protocol_validation_retries_cache_usage_and_secrets(
         assert usage["prompt_tokens"] > 100 * prompts / 2 and usage["completion_tokens"] > 0
 
         # validation: the random model's answers are rejected, each with its reasons
+        # (every kind a chunk answer can fail with: which ones garbage hits is chance, as
+        # vLLM's batching may change a random model's near-tied greedy choices)
         known = (
             "doc:unparseable_scores",
             "chunk:no_code_block",
             "chunk:empty_code_block",
-            "chunk:unknown_function",
-            "chunk:syntax",
-            "chunk:out_of_range",
+            *(f"chunk:{kind}" for kind in ErrorKind),
         )
         for text, label in zip(texts, labels):
             assert label.meta["model"] == "tiny" and label.meta["chunks"] >= 1
