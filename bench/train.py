@@ -386,20 +386,32 @@ def table() -> str:
 TYPES = ("article", "documentation", "service", "forum", "listing", "collection", "product")
 
 
+def at_recall(curve: list[dict] | None, min_recall: float = 0.95) -> str:
+    """The curve's most precise point with word recall >= ``min_recall`` ("P / F1 (threshold)"),
+    read off the test pages: it compares models at one recall, it is not a calibration."""
+    meeting = [p for p in curve or [] if p["recall"] >= min_recall]
+    if not meeting:
+        return ""
+    p = max(meeting, key=lambda p: (p["precision"], -p["threshold"]))
+    return f"{p['precision']:.3f} / {p['f1']:.3f} ({p['threshold']})"
+
+
 def study(since: str = "") -> str:
     """Word P/R/F1 against gold on the test pages, per source of labels and per page type
     (rows with ``by_page_type`` measured at ``since``, an ISO time, or later), and the
     keep-threshold curves of scored artifacts."""
     rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
     rows = [r for r in rows if r["metrics"].get("by_page_type") and r.get("measured_at", "") >= since]
-    head = "| variant | gold docs | word P | word R | word F1 | " + " | ".join(TYPES) + " |"
+    head = ("| variant | gold docs | word P | word R | word F1 | P / F1 at R ≥ 0.95 | "
+            + " | ".join(TYPES) + " |")  # fmt: skip
     out = [head, "|" + "---|" * (head.count("|") - 1)]
     for r in rows:
         m, per = r["metrics"], r["metrics"]["by_page_type"]
         cells = " | ".join(fmt(per.get(t, {}).get("f1")) for t in TYPES)
         name = r["variant"] + (f", keep threshold {r['keep_threshold']}" if r.get("keep_threshold") else "")
         out.append(f"| {name} | {m.get('gold_docs', '')} | {fmt(m.get('word_precision'))} | "
-                   f"{fmt(m.get('word_recall'))} | {fmt(m.get('word_f1'))} | {cells} |")  # fmt: skip
+                   f"{fmt(m.get('word_recall'))} | {fmt(m.get('word_f1'))} | "
+                   f"{at_recall(m.get('threshold_curve'))} | {cells} |")  # fmt: skip
     for r in rows:
         curve = r["metrics"].get("threshold_curve")
         if curve:
