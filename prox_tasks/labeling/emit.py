@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+import numpy as np
+
 from prox_tasks.programs import Normalize, RemoveLines, join_chunk_programs, render_chunks
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET, chunk_spans
 
@@ -53,7 +55,7 @@ def write_chunk_program(
     chunked: bool = True,
     tokenizer=None,
     max_tokens: int = CHUNK_TOKEN_BUDGET,
-    line_tokens: list[int] | None = None,
+    line_tokens=None,
 ) -> str:
     """The chunk-level program that removes ``removed`` lines and applies ``normalizations``.
 
@@ -65,16 +67,18 @@ def write_chunk_program(
         tokenizer: Token counter for chunking (``None``: whitespace words).
         max_tokens: Chunk token budget.
         line_tokens: With the whitespace counter, each rendered line's tokens if already
-            known (:func:`~prox_tasks.programs.render.chunk_spans`).
+            known (:func:`~prox_tasks.programs.render.chunk_spans`; a list or an array).
 
     Returns:
         Program text; a chunk with nothing to do gets ``keep_chunk()``.
     """
-    removed = sorted(set(removed))
+    # sorted line numbers as an array: no Python int per removed line of a long document
+    removed = np.unique(removed if isinstance(removed, np.ndarray)
+                        else np.fromiter(removed, np.int64))  # fmt: skip
     normalizations = list(normalizations)
     if not chunked:
         n_lines = text.count("\n") + 1
-        calls = chunk_calls(removed, normalizations, 0, n_lines - 1)
+        calls = chunk_calls(removed.tolist(), normalizations, 0, n_lines - 1)
         return "\n".join(calls) if calls else "keep_chunk()"
     parts = []
     if tokenizer is None:  # only the chunks' lines are needed, not their renderings
@@ -83,7 +87,9 @@ def write_chunk_program(
         spans = [(c.first_line, c.last_line)
                  for c in render_chunks(text, tokenizer=tokenizer, max_tokens=max_tokens)]
     for first, last in spans:
-        calls = chunk_calls(removed, normalizations, first, last)
+        # this chunk's removed lines only: linear in the lines, whatever the chunks
+        lo, hi = np.searchsorted(removed, [first, last + 1])
+        calls = chunk_calls(removed[lo:hi].tolist(), normalizations, first, last)
         parts.append((first, last, "\n".join(calls) or "keep_chunk()"))
     if not parts:  # blank document: one empty scope-less program
         return "keep_chunk()"

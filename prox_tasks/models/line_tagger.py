@@ -285,10 +285,10 @@ def _padded(items: list[tuple]):
             torch.from_numpy(doc), torch.from_numpy(stats))  # fmt: skip
 
 
-def _at_least(probs: np.ndarray, threshold: float) -> list[int]:
+def _at_least(probs: np.ndarray, threshold: float) -> np.ndarray:
     """Indexes of the probabilities at or above ``threshold``, compared as Python floats
     (a float32 comparison would round the threshold)."""
-    return np.flatnonzero(probs.astype(np.float64) >= threshold).tolist()
+    return np.flatnonzero(probs.astype(np.float64) >= threshold)
 
 
 def config_of(settings: dict, where: object = "refiner.json") -> TaggerConfig:
@@ -465,6 +465,6 @@ class LineTaggerRefiner:
         return [
             write_chunk_program(text or "", _at_least(probs, t),
                                 max_tokens=self.config.chunk_tokens,
-                                line_tokens=line_tokens.tolist())  # fmt: skip
+                                line_tokens=line_tokens)  # fmt: skip
             for text, (probs, _), line_tokens in zip(texts, scores, tokens)
         ]

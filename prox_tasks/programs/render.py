@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Protocol
 
+import numpy as np
+
 SYSTEM_PROMPT = "You are a helpful, respectful and honest assistant."
 DOC_TOKEN_BUDGET = 2000
 CHUNK_TOKEN_BUDGET = 1500
@@ -140,7 +142,7 @@ def _budget(counter: TokenCounter, max_tokens: int) -> tuple[int, int]:
 
 
 def chunk_spans(text: str, max_tokens: int = CHUNK_TOKEN_BUDGET,
-                line_tokens: list[int] | None = None) -> list[tuple[int, int]]:
+                line_tokens=None) -> list[tuple[int, int]]:
     """(first, last) line of each chunk :func:`render_chunks` cuts ``text`` into with the
     whitespace counter, without rendering them.
 
@@ -158,7 +160,20 @@ def chunk_spans(text: str, max_tokens: int = CHUNK_TOKEN_BUDGET,
         line_tokens = [len(line.split()) + (not line[:1] or line[0].isspace())
                        for line in text.split("\n")]  # fmt: skip
     # a line over the budget is truncated to it
-    return pack_lines([min(budget, n) for n in line_tokens], budget)
+    return _pack_capped(np.minimum(np.asarray(line_tokens, np.int64), budget), budget)
+
+
+def _pack_capped(costs: np.ndarray, budget: int) -> list[tuple[int, int]]:
+    """:func:`pack_lines` of costs of at most ``budget`` each, one search per chunk instead
+    of a step per line: a chunk is the longest run of lines whose costs fit the budget."""
+    totals = np.cumsum(costs)
+    spans: list[tuple[int, int]] = []
+    first, used = 0, 0
+    while first < len(costs):
+        last = int(np.searchsorted(totals, used + budget, side="right")) - 1
+        spans.append((first, last))
+        first, used = last + 1, int(totals[last])
+    return spans
 
 
 def render_chunks(

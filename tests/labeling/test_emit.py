@@ -1,5 +1,10 @@
-from prox_tasks.labeling.emit import line_ranges, write_chunk_program
-from prox_tasks.programs import execute, parse
+import random
+
+import numpy as np
+
+from prox_tasks.labeling.emit import chunk_calls, line_ranges, write_chunk_program
+from prox_tasks.programs import execute, join_chunk_programs, parse
+from prox_tasks.programs.render import chunk_spans
 
 
 def test_line_ranges_merges_runs():
@@ -24,3 +29,22 @@ def test_untouched_chunks_get_keep_chunk_and_blank_text_is_valid():
     assert write_chunk_program("a\nb", [], chunked=False) == "keep_chunk()"
     assert write_chunk_program("", []) == "keep_chunk()"
     assert "keep_chunk()" in write_chunk_program("a\nb", [])
+
+
+def test_removed_lines_as_an_array_write_the_same_program():
+    """The tagger passes numpy arrays (removed lines, tokens per line): the program is the
+    one each chunk's calls over the whole list of removed lines give."""
+    rng = random.Random(5)
+    text = "\n".join(" ".join("w" * rng.randint(1, 4) for _ in range(rng.randint(0, 9)))
+                     for _ in range(400))  # fmt: skip
+    removed = [rng.randrange(400) for _ in range(250)]
+    expected = join_chunk_programs([(a, b, "\n".join(chunk_calls(removed, [], a, b)) or "keep_chunk()")
+                                    for a, b in chunk_spans(text, 60)])  # fmt: skip
+    assert write_chunk_program(text, removed, max_tokens=60) == expected
+    assert write_chunk_program(text, np.array(removed), max_tokens=60) == expected
+    assert write_chunk_program(text, np.array(removed, np.int32), max_tokens=60,
+                               line_tokens=np.array([len(f"[{i:03d}]{line}".split())
+                                                     for i, line in enumerate(text.split("\n"))]))\
+        == expected  # fmt: skip
+    assert write_chunk_program(text, iter(removed), chunked=False) == "\n".join(
+        chunk_calls(removed, [], 0, 399))

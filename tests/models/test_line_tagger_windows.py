@@ -129,5 +129,5 @@ def test_a_document_of_few_long_lines_goes_in_windows(monkeypatch):
 def test_threshold_compared_as_python_floats():
     probs = np.array([0.3, 0.7, 0.5], np.float32)
     t = float(np.float32(0.7)) + 1e-12  # rounds to 0.7 as a float32
-    assert _at_least(probs, t) == [i for i, p in enumerate(probs.tolist()) if p >= t] == []
-    assert _at_least(probs, 0.5) == [1, 2]
+    assert _at_least(probs, t).tolist() == [i for i, p in enumerate(probs.tolist()) if p >= t] == []
+    assert _at_least(probs, 0.5).tolist() == [1, 2]

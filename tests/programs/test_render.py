@@ -1,3 +1,4 @@
+import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -8,7 +9,7 @@ from prox_tasks.programs import (
     render_chunks,
     render_doc,
 )
-from prox_tasks.programs.render import chunk_spans
+from prox_tasks.programs.render import _pack_capped, chunk_spans, pack_lines
 
 
 def test_doc_rendering_truncates_to_budget_and_keeps_layout():
@@ -107,3 +108,12 @@ def test_chunk_spans_are_the_rendered_chunks_lines(lines, max_tokens):
     assert chunk_spans(text, max_tokens) == expected
     known = [len(f"[{i:03d}]{line}".split()) for i, line in enumerate(text.split("\n"))]
     assert chunk_spans(text, max_tokens, known) == expected
+    assert chunk_spans(text, max_tokens, np.array(known, np.int32)) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(min_value=0, max_value=9), max_size=40),
+       st.integers(min_value=1, max_value=9))
+def test_packing_by_search_equals_packing_line_by_line(costs, budget):
+    capped = [min(budget, c) for c in costs]
+    assert _pack_capped(np.array(capped, np.int64), budget) == pack_lines(capped, budget)
