@@ -6,6 +6,7 @@ import hashlib
 import re
 from dataclasses import dataclass, field
 
+_ENCODE_CHECK_CHARS = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
 
 #: Documents larger than this (UTF-8 bytes of the text) are quarantined as ``too_large``.
@@ -62,7 +63,15 @@ class BadRecordError(ValueError):
 def has_lone_surrogate(text: str) -> bool:
     """True when ``text`` holds a surrogate code point without its pair (JSON ``"\\ud800"``
     decodes to one): UTF-8 cannot encode it, so no writer could store the text as is."""
-    return not text.isascii() and _SURROGATE.search(text) is not None
+    if text.isascii():
+        return False
+    if len(text) > _ENCODE_CHECK_CHARS:  # no copy of a big text: the regular expression
+        return _SURROGATE.search(text) is not None
+    try:  # encoding is ~4x faster than the search (every record is checked when read)
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # UTF-8 encodes every code point but the surrogates
+        return True
+    return False
 
 
 def escape_surrogates(text: str) -> str:

@@ -14,6 +14,7 @@ keep that definition as the reference).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter
 from dataclasses import dataclass
@@ -101,7 +102,19 @@ def _log1p(counts: np.ndarray) -> np.ndarray:
 
 
 def _is(chars: np.ndarray, members: str) -> np.ndarray:
-    return np.isin(chars, [ord(c) for c in members])
+    """Whether each code point of ``chars`` is one of ``members`` (a table gather: np.isin
+    sorts on every call)."""
+    table = _members_table(members)
+    return table[np.minimum(chars, len(table) - 1)]
+
+
+@functools.lru_cache(maxsize=16)
+def _members_table(members: str) -> np.ndarray:
+    """Indexed by code point up to the largest member's, plus a last False entry for all
+    code points beyond."""
+    table = np.zeros(max(map(ord, members)) + 2, bool)
+    table[[ord(c) for c in members]] = True
+    return table
 
 
 def _flag(chars: np.ndarray, flag: int) -> np.ndarray:

@@ -248,7 +248,37 @@ def collate_features(parts: list, docs: list[tuple[int, int]]):
     """:func:`collate` of documents ``docs`` — (part, index) pairs into ``parts``, a list of
     :class:`~prox_tasks.models.line_features.BatchFeatures` — read from the batch arrays
     directly (no tensors per document)."""
+    if len(parts) == 1 and docs == [(0, d) for d in range(len(parts[0].doc))]:
+        return _padded_whole(parts[0])
     return _padded([_lines_of(parts[p], d) for p, d in docs])
+
+
+def _padded_whole(f: BatchFeatures):
+    """:func:`_padded` of every document of ``f`` in order, by scattering the batch arrays
+    into place at once (no step per document)."""
+    import torch
+
+    n = np.diff(f.doc_lines)
+    length = int(n.max())
+    row = np.repeat(np.arange(len(n)), n)
+    col = np.arange(len(row)) - np.asarray(f.doc_lines[:-1], np.int64)[row]
+    dense = np.zeros((len(n), length, LINE_DIM), np.float32)
+    stats = np.zeros((len(n), length, STAT_DIM), np.float32)
+    mask = np.zeros((len(n), length), bool)
+    dense[row, col], stats[row, col], mask[row, col] = f.dense, f.stats, True
+    # a padding line has one id (0); the ids of line (r, c) start where the lines before it
+    # in row order end
+    id_starts = np.asarray(f.id_starts, np.int64)
+    counts = np.ones((len(n), length), np.int64)
+    counts[row, col] = np.diff(id_starts)
+    offsets = np.zeros(counts.size, np.int64)
+    np.cumsum(counts.ravel()[:-1], out=offsets[1:])
+    ids = np.zeros(int(offsets[-1] + counts.ravel()[-1]), np.int64)
+    shift = offsets[row * length + col] - id_starts[:-1]
+    ids[np.arange(int(id_starts[-1])) + np.repeat(shift, np.diff(id_starts))] = f.ids
+    return (torch.from_numpy(dense), torch.from_numpy(ids), torch.from_numpy(offsets),
+            torch.from_numpy(mask), torch.from_numpy(np.asarray(f.doc, np.float32)),
+            torch.from_numpy(stats))  # fmt: skip
 
 
 def _lines_of(f: BatchFeatures, d: int) -> tuple:

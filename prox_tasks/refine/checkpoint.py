@@ -1,8 +1,9 @@
 """In-shard checkpoints: finished batches of a shard, so a retried task resumes.
 
 Each batch of ``checkpoint_every`` documents is written, once refined, as one object
-``<output>/_checkpoints/shard-NNNNN/part-NNNNNN.jsonl.gz`` (atomically: a reader sees all of
-it or nothing). Records are JSON objects each ended by the byte ``0x0A``, which JSON
+``<output>/_checkpoints/shard-NNNNN/part-NNNNNN.jsonl.zst`` (zstd level 1: as small as gzip
+level 1 at a quarter of its CPU; atomically: a reader sees all of it or nothing; parts
+written as ``.jsonl.gz`` by earlier versions still read). Records are JSON objects each ended by the byte ``0x0A``, which JSON
 escapes inside strings, so no text can split a record (line and paragraph separators,
 NEL, form feeds inside texts are kept as they are). Its first line is a header — the run's fingerprint (manifest id, model
 version, executor policy, batch size), the batch's first and last (source, offset) and its
@@ -21,11 +22,21 @@ import logging
 import os
 from collections.abc import Iterator
 
+import zstandard
+
 from prox_tasks.corpus.jsonl import dumps_line
 from prox_tasks.storage import join_uri, list_uri, parse_uri, put_atomic, read_bytes, remove
 
 log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "_checkpoints"
+SUFFIX = ".jsonl.zst"
+LEGACY_SUFFIX = ".jsonl.gz"
+
+
+def _decompress(uri: str, data: bytes) -> bytes:
+    if uri.endswith(LEGACY_SUFFIX):
+        return gzip.decompress(data)
+    return zstandard.ZstdDecompressor().decompress(data)
 
 
 def _line(record: dict) -> bytes:
@@ -48,7 +59,7 @@ class CheckpointStore:
         self.fingerprint = json.loads(json.dumps(fingerprint, sort_keys=True, default=str))
 
     def _part_uri(self, index: int) -> str:
-        return join_uri(self.prefix, f"part-{index:06d}.jsonl.gz")
+        return join_uri(self.prefix, f"part-{index:06d}{SUFFIX}")
 
     def _parts(self) -> list[str]:
         try:
@@ -56,7 +67,7 @@ class CheckpointStore:
         except FileNotFoundError:
             return []
         return sorted(u for u in found if u.rsplit("/", 1)[-1].startswith("part-")
-                      and u.endswith(".jsonl.gz"))  # fmt: skip
+                      and u.endswith((SUFFIX, LEGACY_SUFFIX)))  # fmt: skip
 
     def save(self, index: int, rows: list[dict], stats: dict) -> None:
         """Write batch ``index`` (its rows and statistics) atomically."""
@@ -65,7 +76,7 @@ class CheckpointStore:
                   "first": [first["source"], first["offset"]],
                   "last": [last["source"], last["offset"]], "stats": stats}  # fmt: skip
         lines = [_line(header)] + [_line(r) for r in rows]
-        put_atomic(self._part_uri(index), gzip.compress(b"".join(lines), compresslevel=1, mtime=0))
+        put_atomic(self._part_uri(index), zstandard.ZstdCompressor(level=1).compress(b"".join(lines)))
 
     def load(self) -> Iterator[tuple[dict, list[dict]]]:
         """(header, rows) of each consecutive reusable part; stops at the first gap or
@@ -86,12 +97,12 @@ class CheckpointStore:
         try:
             # split on the byte 0x0A only: JSON escapes it inside strings, so it cannot occur
             # in a record (str.splitlines would also split on U+2028, U+0085, ... in texts)
-            lines = gzip.decompress(read_bytes(uri)).split(b"\n")
+            lines = _decompress(uri, read_bytes(uri)).split(b"\n")
             if lines[-1]:
                 raise ValueError("the last record has no line end")
             header = json.loads(lines[0])
             return header, [json.loads(line) for line in lines[1:-1]]
-        except (OSError, EOFError, ValueError, IndexError) as err:
+        except (OSError, EOFError, ValueError, IndexError, zstandard.ZstdError) as err:
             log.warning("unreadable checkpoint %s: %s", uri, err)
             return None, []
 

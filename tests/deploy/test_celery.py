@@ -98,7 +98,7 @@ def wait_for_checkpoint(d: Deployment, run_id: str, snapshot: Path, timeout: flo
     deadline = time.monotonic() + timeout
     hosts: dict[int, str] = {}
     while time.monotonic() < deadline:
-        for part in sorted(snapshot.glob("_checkpoints/shard-*/part-*.jsonl.gz")):
+        for part in sorted(snapshot.glob("_checkpoints/shard-*/part-*.jsonl.zst")):
             index = int(part.parent.name.split("-")[1])
             if index in hosts and not (snapshot / "_status" / f"shard-{index:05d}.json").exists():
                 return index, hosts[index]

@@ -108,6 +108,9 @@ def test_inference_batches_equal_the_training_collation():
     chosen = [docs[p][d] for p, d in pairs]
     got = collate_features(parts, pairs)
     assert all(torch.equal(a, b) for a, b in zip(got, collate(chosen)))
+    for part, part_docs in zip(parts, docs):  # a whole part in order: scattered at once
+        whole = collate_features([part], [(0, d) for d in range(len(part_docs))])
+        assert all(torch.equal(a, b) for a, b in zip(whole, collate(part_docs)))
     dense, ids, offsets, mask, doc, stats = got
     length = max(d.lines for d in chosen)
     assert dense.shape == (5, length, dense.shape[2]) and stats.shape[:2] == (5, length)

@@ -41,13 +41,13 @@ def _refine(source: Path, out: Path) -> subprocess.Popen:
 def _kill_after(proc: subprocess.Popen, parts: Path, at_least: int) -> int:
     deadline = time.monotonic() + 180
     while time.monotonic() < deadline and proc.poll() is None:
-        if len(list(parts.glob("part-*.jsonl.gz"))) >= at_least:
+        if len(list(parts.glob("part-*.jsonl.zst"))) >= at_least:
             break
         time.sleep(0.005)
     assert proc.poll() is None, "prox refine finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    return len(list(parts.glob("part-*.jsonl.gz")))
+    return len(list(parts.glob("part-*.jsonl.zst")))
 
 
 @pytest.mark.slow  # four real prox processes loading the tagger (~40 s on 2 cores)

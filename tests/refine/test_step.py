@@ -48,7 +48,7 @@ def test_a_shard_is_refined_accounted_and_published(planned, tagger_model):
     rows = _rows(planned)
     assert [r["id"] for r in rows] == [d["id"] for d in short_docs(30)]
     assert all(r["model_version"] == artifact_version(tagger_model) for r in rows)
-    assert not list((planned / CHECKPOINT_DIR).rglob("*.jsonl.gz"))  # cleared once published
+    assert not list((planned / CHECKPOINT_DIR).rglob("*.jsonl.zst"))  # cleared once published
 
 
 def test_a_published_shard_is_skipped_and_force_gives_identical_output(planned, tagger_model):
@@ -82,7 +82,7 @@ def test_an_interrupted_shard_resumes_from_its_checkpoints(planned, tmp_path, ta
         refine_shard(str(planned), 0, model=str(tagger_model), checkpoint_every=8,
                      progress=crash_after_two_batches)
     assert read_status(str(planned), 0) is None  # nothing published
-    assert len(list((planned / CHECKPOINT_DIR).rglob("part-*.jsonl.gz"))) == 2
+    assert len(list((planned / CHECKPOINT_DIR).rglob("part-*.jsonl.zst"))) == 2
     resumed = refine_shard(str(planned), 0, model=str(tagger_model), checkpoint_every=8)
     assert resumed["stats"]["docs_resumed"] == 16
     assert resumed["stats"]["usage"]["doc"]["requests"] == 30  # counts carry over
@@ -138,14 +138,14 @@ def test_a_killed_process_resumes_with_identical_output(tmp_path, tiny_model):
     parts = out / CHECKPOINT_DIR / "shard-00000"
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and worker.poll() is None:
-        if len(list(parts.glob("part-*.jsonl.gz"))) >= 2:
+        if len(list(parts.glob("part-*.jsonl.zst"))) >= 2:
             break
         time.sleep(0.02)
     assert worker.poll() is None, "the worker finished before it could be killed"
     os.kill(worker.pid, signal.SIGKILL)
     worker.wait()
     assert read_status(str(out), 0) is None
-    saved = len(list(parts.glob("part-*.jsonl.gz")))
+    saved = len(list(parts.glob("part-*.jsonl.zst")))
     assert saved == 2
 
     refiner = load_backend("transformers", str(tiny_model), **options)  # as the worker's
