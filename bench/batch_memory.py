@@ -1,0 +1,103 @@
+"""Resident memory between refine batches: does it level off, and what oneDNN's cache adds.
+
+The shipped tagger scores ``--batches`` batches of ``--docs`` real pages drawn at random
+(seeded) from the shared corpora, in a fresh process per setting, the heap trimmed after each
+batch as the refine step does (:mod:`prox_tasks.refine.memory`). It prints the RSS after
+every ``--every``-th batch and the seconds of features and forward passes, per setting:
+
+- ``refine``: what ``refine_shard`` sets up (``bound_heap``: oneDNN's primitive cache off);
+- ``onednn-cache``: the same with oneDNN's default cache (1,024 primitives), as before;
+- ``no-onednn``: torch's own convolutions (``torch.backends.mkldnn.enabled = False``).
+
+The settings run one after another, so their seconds are comparable only as ratios on a quiet
+machine. Usage: ``python bench/batch_memory.py [--batches 150] [--docs 256]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import os
+import random
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = ("refine", "onednn-cache", "no-onednn")
+
+
+def rss_mib() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS"):
+            return int(line.split()[1]) // 1024
+    return 0
+
+
+def pages(root: Path) -> list[str]:
+    texts = []
+    for path in sorted(root.glob("*/*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as lines:
+            texts.extend(t for t in (json.loads(line).get("text") for line in lines) if t)
+    return texts
+
+
+def measure(setting: str, batches: int, docs: int, every: int, root: Path) -> dict:
+    """One setting, in this process (run by :func:`main` in a fresh one)."""
+    import torch
+
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
+    from prox_tasks.models.resolver import shipped_default
+    from prox_tasks.refine.memory import ONEDNN_CACHE_ENV, bound_heap, release_free_memory
+
+    if setting == "onednn-cache":
+        os.environ[ONEDNN_CACHE_ENV] = "1024"
+    if setting == "no-onednn":
+        torch.backends.mkldnn.enabled = False
+    bound_heap()
+    texts, rng = pages(root), random.Random(0)
+    tagger = LineTaggerRefiner(shipped_default().uri, threads=1)
+    start, series = rss_mib(), []
+    for i in range(batches):
+        tagger.scores(rng.sample(texts, docs))
+        release_free_memory()
+        if i % every == 0 or i == batches - 1:
+            series.append(rss_mib())
+    return {"setting": setting, "start": start, "series": series,
+            "features_s": round(tagger.phases["features"], 1),
+            "forward_s": round(tagger.phases["forward"], 1)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--batches", type=int, default=150)
+    parser.add_argument("--docs", type=int, default=256, help="pages per batch")
+    parser.add_argument("--every", type=int, default=10, help="print the RSS every N batches")
+    parser.add_argument("--pages", type=Path, default=next(
+        (p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
+         if p.is_dir()), ROOT / "data"), help="folder of */*.jsonl.gz page collections")
+    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one setting
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(measure(args.one, args.batches, args.docs, args.every, args.pages)))
+        return
+    print(f"{args.batches} batches of {args.docs} random pages, RSS (MiB) after every "
+          f"{args.every}th batch")
+    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    for setting in args.settings.split(","):
+        out = subprocess.run([sys.executable, __file__, "--one", setting,
+                              "--batches", str(args.batches), "--docs", str(args.docs),
+                              "--every", str(args.every), "--pages", str(args.pages)],
+                             env={**env, "PYTHONPATH": str(ROOT)}, capture_output=True,
+                             text=True, check=True)  # fmt: skip
+        r = json.loads(out.stdout.strip().splitlines()[-1])
+        series = r["series"]
+        print(f"{r['setting']:>13}: model loaded {r['start']}, after batches "
+              f"{' '.join(map(str, series))}; rise {series[-1] - series[0]} MiB; "
+              f"features {r['features_s']} s, forward {r['forward_s']} s")
+
+
+if __name__ == "__main__":
+    main()
