@@ -14,6 +14,8 @@ limits, tagger, executor, Parquet writer — unless said otherwise):
   refined, with the byte and line limits raised to admit it.
 - ``batch``: a batch at the default ``max_batch_lines`` (2 documents of 100,000 lines): the
   largest batch the default limits admit.
+- ``pages``: real pages, the heaviest default batch: the largest texts of ``../shared/data``,
+  at most 512 and 200,000 lines (skipped where that folder is missing).
 - ``program-K``: ``prox_tasks.programs.execute`` of a malformed K-byte program
   (``remove_lines(1, 2`` then spaces and ``x``), for K up to 1 MB: seconds per KB (linear
   parsing keeps it flat); a case over ``--program-timeout`` seconds is reported as such.
@@ -28,6 +30,7 @@ the 50 MB one refined with raised limits: minutes on 2 cores).
 from __future__ import annotations
 
 import argparse
+import gzip
 import json
 import os
 import resource
@@ -39,6 +42,23 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
+# the shared corpora beside the checkout (a worktree sits one level deeper)
+SHARED = next((p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
+               if p.is_dir()), None)  # fmt: skip
+
+
+def _largest_pages(n: int, max_lines: int) -> list[str]:
+    """The largest pages, at most ``n`` of them and ``max_lines`` lines (one default batch)."""
+    texts, chosen, lines = [], [], 0
+    for path in sorted(SHARED.glob("*/*.jsonl.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            texts += [t for t in (json.loads(line).get("text") for line in f) if isinstance(t, str)]
+    for text in sorted(texts, key=len, reverse=True):
+        if len(chosen) == n or lines + text.count("\n") + 1 > max_lines:
+            break
+        chosen.append(text)
+        lines += text.count("\n") + 1
+    return chosen
 
 
 def _peak_mb() -> float:
@@ -59,6 +79,8 @@ def build_input(folder: Path, spec: dict) -> tuple[int, int]:
         texts = ["\n".join([line] * (spec["n"] // len(line) + 1))]
     elif spec["kind"] == "batch":
         texts = [_lines_text(spec["n"]) for _ in range(spec["docs"])]
+    elif spec["kind"] == "pages":
+        texts = _largest_pages(spec["n"], 200_000)
     else:
         texts = ["one line"]
     with open(folder / "in.jsonl", "w") as f:
@@ -169,6 +191,8 @@ def refine_cases(args, folder: Path) -> None:
         show("bytes-50MB-raised", case("bytes-50MB-raised", {"kind": "bytes", "n": 50 * MB,
                                                              "limits": raised}))
     show("batch-2x100k", case("batch", {"kind": "batch", "n": 100_000, "docs": 2}))
+    if SHARED is not None:
+        show("pages", case("pages", {"kind": "pages", "n": 512}))
 
 
 def program_cases(args) -> None:

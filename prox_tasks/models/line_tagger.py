@@ -316,9 +316,13 @@ def _padded(items: list[tuple]):
 
 
 def _at_least(probs: np.ndarray, threshold: float) -> np.ndarray:
-    """Indexes of the probabilities at or above ``threshold``, compared as Python floats
-    (a float32 comparison would round the threshold)."""
-    return np.flatnonzero(probs.astype(np.float64) >= threshold)
+    """Indexes of the probabilities at or above ``threshold``, compared as Python floats:
+    against the least float32 at or above it (a float32 comparison would round the
+    threshold; a float64 copy of a long document's probabilities is 8 bytes a line)."""
+    least = np.float32(threshold)
+    if float(least) < threshold:
+        least = np.nextafter(least, np.float32(np.inf))
+    return np.flatnonzero(probs >= least)
 
 
 def config_of(settings: dict, where: object = "refiner.json") -> TaggerConfig:

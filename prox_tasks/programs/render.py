@@ -160,13 +160,13 @@ def chunk_spans(text: str, max_tokens: int = CHUNK_TOKEN_BUDGET,
         line_tokens = [len(line.split()) + (not line[:1] or line[0].isspace())
                        for line in text.split("\n")]  # fmt: skip
     # a line over the budget is truncated to it
-    return _pack_capped(np.minimum(np.asarray(line_tokens, np.int64), budget), budget)
+    return _pack_capped(np.minimum(np.asarray(line_tokens), budget), budget)
 
 
 def _pack_capped(costs: np.ndarray, budget: int) -> list[tuple[int, int]]:
     """:func:`pack_lines` of costs of at most ``budget`` each, one search per chunk instead
     of a step per line: a chunk is the longest run of lines whose costs fit the budget."""
-    totals = np.cumsum(costs)
+    totals = np.cumsum(costs, dtype=np.int64)
     spans: list[tuple[int, int]] = []
     first, used = 0, 0
     while first < len(costs):

@@ -131,3 +131,9 @@ def test_threshold_compared_as_python_floats():
     t = float(np.float32(0.7)) + 1e-12  # rounds to 0.7 as a float32
     assert _at_least(probs, t).tolist() == [i for i, p in enumerate(probs.tolist()) if p >= t] == []
     assert _at_least(probs, 0.5).tolist() == [1, 2]
+    rng = np.random.default_rng(0)
+    values = np.concatenate([rng.random(2000, np.float32), np.float32([0.25, 0.5, 1.0])])
+    for t in [0.5, 0.25, 1.0, 0.3, 0.7, 1e-9, *rng.random(50).tolist(),
+              *(float(v) + d for v in values[:20] for d in (-1e-12, 0.0, 1e-12))]:
+        expected = [i for i, p in enumerate(values.tolist()) if p >= t]
+        assert _at_least(values, t).tolist() == expected, t
