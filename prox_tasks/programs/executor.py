@@ -54,6 +54,7 @@ from prox_tasks.programs.stats import (
     MAX_ERROR_MESSAGES,
     ExecutionResult,
     ExecutionStats,
+    count_words,
     has_more_words_than,
 )
 
@@ -317,10 +318,10 @@ def _too_little_left(text: str, out: str, pol: Policy, only_removals: bool) -> b
         # cannot bring words_out down to the fraction, no input word needs counting.
         removed_words = (len(text) - len(out) + 1) // 2
         bound = max(int(frac * removed_words / (1 - frac)) + 1, pol.min_kept_words)
-        words = out.split(None, bound + 1)
-        if len(words) > bound:
+        words_out = count_words(out, bound + 1)
+        if words_out > bound:
             return False
-        words_out = len(words)  # all of them
+        # all of them
         if words_out <= pol.min_kept_words:
             return True
     elif not has_more_words_than(out, pol.min_kept_words):
@@ -328,6 +329,6 @@ def _too_little_left(text: str, out: str, pol: Policy, only_removals: bool) -> b
     elif frac <= 0:
         return False
     else:
-        words_out = len(out.split())
+        words_out = count_words(out)
     # drop when words_in >= words_out / frac: count input words only that far
     return has_more_words_than(text, math.ceil(words_out / frac) - 1)

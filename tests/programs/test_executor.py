@@ -232,3 +232,22 @@ def test_normalizations_stop_after_reading_the_document_max_normalize_reads_time
     assert capped.stats.errors == {"over_limit": 1}
     assert capped.stats.normalizations_applied == 10  # each reads the whole document
     assert capped.text.startswith("and more words\n") and "word10 " in capped.text
+
+
+def test_words_are_counted_a_slice_at_a_time(monkeypatch):
+    """Word counts (the drop rule, the statistics) split a few characters at a time, cut only
+    at a space or newline: the counts are ``len(text.split())``, capped where asked."""
+    import random
+
+    from prox_tasks.programs import stats as stats_module
+
+    monkeypatch.setattr(stats_module, "WORD_SCAN", 7)
+    rng = random.Random(11)
+    for _ in range(300):
+        text = "".join(rng.choice(["a", "bc", " ", "\n", "\t", "  ", "déf", "\u3000", "x" * 20])
+                       for _ in range(rng.randint(0, 40)))  # fmt: skip
+        n = len(text.split())
+        assert stats_module.count_words(text) == n, text
+        for cap in (0, 1, 2, 5, n, n + 3):
+            assert stats_module.count_words(text, cap) == min(n, cap), (text, cap)
+            assert stats_module.has_more_words_than(text, cap) == (n > cap), (text, cap)
