@@ -14,7 +14,8 @@ def test_prox_train_prints_one_json_line(tmp_path, capsys):
     code = main(["train", "--json", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "2",
                  "--learning-rate", "0.01", "--work-dir", str(tmp_path / "work"),
                  "--gold-docs", "8", "--teacher-weight", "rules=2",
-                 "--line-word-weight", "0.5", "--tagger-config", '{"dilations": [1, 2]}'])  # fmt: skip
+                 "--line-word-weight", "0.5", "--remove-weight", "2", "--label-smoothing", "0.1",
+                 "--tagger-config", '{"dilations": [1, 2]}'])  # fmt: skip
     assert code == 0
     lines = capsys.readouterr().out.strip().split("\n")
     assert len(lines) == 1
@@ -26,5 +27,6 @@ def test_prox_train_prints_one_json_line(tmp_path, capsys):
     artifact = tmp_path / "reg" / "refiner" / record["version"] / "artifact.json"
     config = json.loads(artifact.read_text())["training_config"]["config"]
     assert config["teacher_weights"] == {"rules": 2.0} and config["line_word_weight"] == 0.5
+    assert config["remove_weight"] == 2.0 and config["label_smoothing"] == 0.1
     refiner = json.loads((artifact.parent / "refiner.json").read_text())
     assert refiner["tagger"]["dilations"] == [1, 2]
