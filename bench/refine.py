@@ -25,6 +25,9 @@ Usage::
     python bench/refine.py                          # 10K pages: speed, split, 1 vs 2 workers
     python bench/refine.py --sizes 10000,100000     # + peak RSS for each corpus size
     python bench/refine.py --sizes 10000,100000,1000000   # the 1M run takes hours on 2 cores
+    # this checkout against another code tree, runs interleaved (e.g. main's commit):
+    mkdir -p /tmp/base && git archive <commit> | tar -x -C /tmp/base
+    python bench/refine.py --docs 2000 --workers '' --compare /tmp/base --repeats 5
 """
 
 from __future__ import annotations
@@ -87,17 +90,20 @@ def build_corpus(size: int, pages: Path, folder: Path, compress: bool = False) -
     return folder
 
 
-def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=()) -> dict:
-    """One `prox refine` in a child process: figures from the OS and its summary."""
+def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=(),
+               code: Path = ROOT) -> dict:
+    """One `prox refine` in a child process (of the code tree ``code``): figures from the
+    OS and its summary."""
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(corpus),
            "--output", str(out), "--model", "default", "--json",
            "--workers", str(workers), "--threads", str(threads), *extra]  # fmt: skip
-    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {**os.environ, "PYTHONPATH": str(code) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
     started = time.perf_counter()
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    # run from the tree: `python -m` puts the working folder first on the module path
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, cwd=code)
     wall = time.perf_counter() - started
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
@@ -175,6 +181,34 @@ def features_side_by_side(corpus: Path, docs: int) -> tuple[float, float]:
     return len(texts) / ref, len(texts) / batch
 
 
+def compare(corpus: Path, trees: list[Path], args) -> None:
+    """docs per CPU-second of each code tree's `prox refine` (1 worker), runs interleaved,
+    medians, and whether each tree's refined shards equal this one's, row for row."""
+    import statistics
+
+    import pyarrow.parquet as pq
+
+    cpu: dict[Path, list] = {t: [] for t in trees}
+    first: dict[Path, list] = {}
+    for _ in range(args.repeats):
+        for i, tree in enumerate(trees):
+            out = args.work / f"out-compare-{i}"
+            r = run_refine(corpus, out, 1, args.threads, code=tree)
+            cpu[tree].append(r["cpu"])
+            if tree not in first:
+                first[tree] = [pq.read_table(p, columns=["id", "text", "doc_program",
+                                                         "chunk_program"]).to_pylist()
+                               for p in sorted((out / "shards").glob("*.parquet"))]  # fmt: skip
+            shutil.rmtree(out, ignore_errors=True)
+    mine = statistics.median(cpu[trees[0]])
+    for tree in trees:
+        median = statistics.median(cpu[tree])
+        print(f"compare: {tree}: CPU {', '.join(f'{c:.1f}' for c in cpu[tree])} s, median "
+              f"{median:.1f} s = {r['docs'] / median:.0f} docs per CPU-second; this checkout "
+              f"{median / mine:.2f}x as fast; refined rows "
+              f"{'identical' if first[tree] == first[trees[0]] else 'DIFFERENT'}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=10_000, help="corpus of the speed runs")
@@ -196,6 +230,11 @@ def main() -> None:
                         help="documents of the features reference comparison (0: skip)")
     parser.add_argument("--keep-corpora", action="store_true",
                         help="keep the memory runs' generated corpora (default: deleted)")
+    parser.add_argument("--compare", default="", help="code trees (checkouts, e.g. from "
+                        "`git worktree add` or `git archive`) whose `prox refine` runs "
+                        "side by side with this one's on the speed corpus, 1 worker, "
+                        "interleaved (docs per CPU-second, medians); comma-separated")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per tree of --compare")
     args = parser.parse_args()
     if not args.pages.is_dir():
         args.pages = ROOT / "data"
@@ -210,6 +249,9 @@ def main() -> None:
         print(f"features, {args.feature_docs} docs, docs per CPU-second: per-line reference "
               f"{ref:.0f}, batch {new:.0f} ({new / ref:.1f}x)")
 
+    if args.compare:
+        compare(corpus, [ROOT] + [Path(t).resolve() for t in args.compare.split(",") if t],
+                args)  # fmt: skip
     counts = [int(w) for w in args.workers.split(",") if w]
     shards = max(counts, default=1) * args.shards_per_worker
     runs, fixed = {}, {}
