@@ -73,8 +73,11 @@ def write_chunk_program(
         Program text; a chunk with nothing to do gets ``keep_chunk()``.
     """
     # sorted line numbers as an array: no Python int per removed line of a long document
-    removed = np.unique(removed if isinstance(removed, np.ndarray)
-                        else np.fromiter(removed, np.int64))  # fmt: skip
+    # (the tagger's are sorted already: no sorted copy of them)
+    if not isinstance(removed, np.ndarray):
+        removed = np.fromiter(removed, np.int64)
+    if not (removed[1:] > removed[:-1]).all():
+        removed = np.unique(removed)
     normalizations = list(normalizations)
     if not chunked:
         n_lines = text.count("\n") + 1

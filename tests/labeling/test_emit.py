@@ -42,6 +42,7 @@ def test_removed_lines_as_an_array_write_the_same_program():
                                     for a, b in chunk_spans(text, 60)])  # fmt: skip
     assert write_chunk_program(text, removed, max_tokens=60) == expected
     assert write_chunk_program(text, np.array(removed), max_tokens=60) == expected
+    assert write_chunk_program(text, np.unique(removed), max_tokens=60) == expected  # as sorted
     assert write_chunk_program(text, np.array(removed, np.int32), max_tokens=60,
                                line_tokens=np.array([len(f"[{i:03d}]{line}".split())
                                                      for i, line in enumerate(text.split("\n"))]))\
