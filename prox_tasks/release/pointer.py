@@ -1,14 +1,18 @@
 """The ``latest`` pointer: one small JSON file naming the released snapshot consumers read.
 
 It is replaced atomically (temporary file and rename locally, one PUT on S3), so a reader
-sees the previous release or the new one, never a mix.
+sees the previous release or the new one, never a mix; and by comparing under
+:func:`prox_tasks.storage.swap.replace_if`, so two runs releasing at once cannot both compare
+against the same old pointer (the later write would undo the earlier one).
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 
 from prox_tasks.storage import exists, join_uri, open_uri, put_atomic
+from prox_tasks.storage.swap import replace_if
 
 LATEST_NAME = "latest.json"
 
@@ -33,5 +37,25 @@ def read_latest(release_root: str) -> dict | None:
     return read_json(latest_uri(release_root))
 
 
+def _encoded(record: dict) -> bytes:
+    return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8")
+
+
 def write_json(uri: str, record: dict) -> str:
-    return put_atomic(uri, json.dumps(record, indent=1, sort_keys=True) + "\n")
+    return put_atomic(uri, _encoded(record))
+
+
+def replace_latest(release_root: str, record: dict,
+                   wins: Callable[[dict | None], bool]) -> tuple[bool, dict | None]:
+    """Make ``record`` the latest release if ``wins(current latest record)``, as one step
+    against concurrent releases; returns (whether it is latest, the record it was compared
+    with)."""
+    seen: dict = {}
+
+    def decide(raw: bytes | None) -> bytes | None:
+        current = json.loads(raw) if raw else None
+        seen.update(current=current, latest=wins(current))
+        return _encoded(record) if seen["latest"] and current != record else None
+
+    replace_if(latest_uri(release_root), decide)
+    return seen["latest"], seen["current"]

@@ -30,8 +30,8 @@ from datetime import UTC, date, datetime
 from prox_tasks.release.pointer import (
     latest_uri,
     read_json,
-    read_latest,
     release_record_uri,
+    replace_latest,
     write_json,
 )
 
@@ -176,10 +176,9 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         write_json(record_uri, record)
     if catalog is not None:
         _record_in_catalog(catalog, record, notes)
-    current = read_latest(release_root)
-    if moves_latest(current, record["partition"]):
-        if current != record:
-            write_json(latest_uri(release_root), record)
+    is_latest, current = replace_latest(
+        release_root, record, lambda current: moves_latest(current, record["partition"]))
+    if is_latest:
         record = {**record, "latest": True}
     else:
         log.info("release %s (partition %s) recorded; latest stays at %s (partition %s)",

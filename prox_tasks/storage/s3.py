@@ -82,7 +82,7 @@ def open_write(loc: Location) -> AtomicWriter:
     return AtomicWriter(publish, staging, UPLOAD_PREFIX + temp_tag())
 
 
-def _missing(err) -> bool:
+def is_missing(err) -> bool:
     code = err.response.get("Error", {}).get("Code", "")
     return code in ("404", "NoSuchKey", "NotFound")
 
@@ -94,7 +94,7 @@ def exists(loc: Location) -> bool:
         get_client().head_object(Bucket=loc.bucket, Key=loc.path)
         return True
     except ClientError as err:
-        if _missing(err):
+        if is_missing(err):
             return False
         raise
 
@@ -115,7 +115,7 @@ def version(loc: Location) -> str | None:
     try:
         head = get_client().head_object(Bucket=loc.bucket, Key=loc.path)
     except ClientError as err:
-        if _missing(err):
+        if is_missing(err):
             return None
         raise
     return f"{head.get('ETag', '')}-{head.get('LastModified', '')}-{head['ContentLength']}"
