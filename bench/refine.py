@@ -228,6 +228,8 @@ def main() -> None:
                         / "prox-bench-refine")
     parser.add_argument("--feature-docs", type=int, default=1000,
                         help="documents of the features reference comparison (0: skip)")
+    parser.add_argument("--memory-workers", type=int, default=1,
+                        help="workers of the memory runs (the peak is the largest process's)")
     parser.add_argument("--keep-corpora", action="store_true",
                         help="keep the memory runs' generated corpora (default: deleted)")
     parser.add_argument("--compare", default="", help="code trees (checkouts, e.g. from "
@@ -298,9 +300,10 @@ def main() -> None:
     for size in [512] * bool(sizes) + sizes:  # 512: one batch, the baseline
         # compressed, and deleted after its run (1M documents: ~10 GB of text)
         folder = build_corpus(size, args.pages, args.work / f"corpus-{size}-gz", compress=True)
-        r = run_refine(folder, args.work / f"out-size-{size}", 1, args.threads)
+        r = run_refine(folder, args.work / f"out-size-{size}", args.memory_workers, args.threads)
         batch_mb = batch_mb or r["rss_mb"]
-        print(f"memory: {size} documents, {r['shards']} shards: peak RSS {r['rss_mb']:.0f} MiB "
+        print(f"memory: {size} documents, {r['shards']} shards, {args.memory_workers} worker(s): "
+              f"peak RSS {r['rss_mb']:.0f} MiB "
               f"= {r['rss_mb'] / batch_mb:.2f}x one batch's ({r['docs'] / r['wall']:.0f} docs/s "
               f"wall, {r['docs'] / r['cpu']:.0f} per CPU-second, load average {r['load']:.1f})",
               flush=True)  # fmt: skip
