@@ -65,6 +65,11 @@ class TaggerConfig:
         chunk_tokens: Chunk budget (whitespace words) used to scope the written programs.
         kept_stats: Give the document head the normalized statistics of the lines the model
             keeps (format 2); False is the format 1 architecture.
+        section_channels: Learned section signals per line (0: none, the architecture
+            before). Each is projected from the context vectors, then its running maximum from
+            the top of the document (prefix) and from the bottom (suffix) is mixed back into
+            every line's vector: a line can learn that a comments section began above it at
+            any distance (:func:`section_context`).
     """
 
     buckets: int = 1 << 15
@@ -75,6 +80,7 @@ class TaggerConfig:
     doc_threshold: float = 0.5
     chunk_tokens: int = CHUNK_TOKEN_BUDGET
     kept_stats: bool = True
+    section_channels: int = 0
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -103,6 +109,10 @@ def build_tagger(config: TaggerConfig):
                 nn.Conv1d(config.hidden, config.hidden, 3, padding=d, dilation=d)
                 for d in config.dilations
             )
+            if config.section_channels:
+                self.section = nn.Linear(config.hidden, config.section_channels)
+                self.section_mix = nn.Linear(config.hidden + 2 * config.section_channels,
+                                             config.hidden)  # fmt: skip
             self.line_head = nn.Linear(config.hidden, 1)
             self.doc_head = nn.Sequential(
                 nn.Linear(2 * config.hidden + DOC_DIM + 2 + KEPT_FEATURES * config.kept_stats,
@@ -117,9 +127,10 @@ def build_tagger(config: TaggerConfig):
             line_logits = self.line_head(x).squeeze(-1)
             return line_logits, self.decide(self.pool(x, line_logits, mask, dense, stats), doc)
 
-        def encode(self, dense, ids, offsets, mask):
+        def encode(self, dense, ids, offsets, mask, section: bool = True):
             """Line vectors [B,L,hidden]: each line with its neighbours' context (up to
-            :func:`receptive_field` lines each side)."""
+            :func:`receptive_field` lines each side) and, with ``section_channels`` (unless
+            ``section`` is False: a window of a longer document), its section context."""
             b, length, _ = dense.shape
             lex = self.bag(ids, offsets).view(b, length, -1)
             h = torch.nn.functional.gelu(self.inp(torch.cat([dense, lex], -1)))
@@ -131,7 +142,19 @@ def build_tagger(config: TaggerConfig):
                     x = (x + torch.nn.functional.gelu(conv(x))) * m
                 else:  # the same sums in place: no temporaries at inference
                     x = torch.nn.functional.gelu(conv(x)).add_(x).mul_(m)
-            return x.transpose(1, 2)
+            x = x.transpose(1, 2)
+            if config.section_channels and section:
+                x = self.add_section(x, mask)
+            return x
+
+        def add_section(self, x, mask, before=None, after=None):
+            """``x`` [B,L,hidden] with each line's section context mixed in: the running
+            maxima of the section signals from the top and from the bottom
+            (:func:`section_context`; ``before``/``after``: the maxima of the lines outside
+            this window, for a document scored in windows)."""
+            prefix, suffix = section_context(self.section(x), mask, before, after)
+            h = torch.nn.functional.gelu(self.section_mix(torch.cat([x, prefix, suffix], -1)))
+            return (x + h) * mask.unsqueeze(-1).to(x.dtype)
 
         def pool(self, x, line_logits, mask, dense, stats=None) -> dict:
             """What the document head reads of the lines, as sums and maxima over them, so
@@ -158,6 +181,27 @@ def build_tagger(config: TaggerConfig):
             return self.doc_head(torch.cat([mean, pooled["max"], doc, extra], -1)).squeeze(-1)
 
     return LineTagger()
+
+
+SECTION_FLOOR = -1e4  # below any learned signal: padding never raises a running maximum
+
+
+def section_context(signals, mask, before=None, after=None):
+    """(prefix, suffix) running maxima [B,L,C] of per-line ``signals`` [B,L,C] over the real
+    lines (``mask`` [B,L]): line ``i``'s prefix is the maximum over lines ``0..i``, its suffix
+    over lines ``i..end``; padding lines count as :data:`SECTION_FLOOR`. ``before``/``after``
+    [B,C]: maxima of lines outside the window above/below it, folded in."""
+    import torch
+
+    s = signals.masked_fill(~mask.unsqueeze(-1), SECTION_FLOOR)
+    if before is not None:
+        s = torch.cat([before.unsqueeze(1), s], 1)
+    prefix = torch.cummax(s, 1).values[:, 0 if before is None else 1 :]
+    s = s[:, 0 if before is None else 1 :]
+    if after is not None:
+        s = torch.cat([s, after.unsqueeze(1)], 1)
+    suffix = torch.cummax(s.flip(1), 1).values.flip(1)[:, : mask.shape[1]]
+    return prefix, suffix
 
 
 def receptive_field(config: TaggerConfig) -> int:
@@ -279,6 +323,12 @@ def _padded_whole(f: BatchFeatures):
     return (torch.from_numpy(dense), torch.from_numpy(ids), torch.from_numpy(offsets),
             torch.from_numpy(mask), torch.from_numpy(np.asarray(f.doc, np.float32)),
             torch.from_numpy(stats))  # fmt: skip
+
+
+def _window_inputs(f: BatchFeatures):
+    """The model's arguments for the one document (a window of lines) of ``f``; its document
+    vector zero (a long document's comes after all its windows)."""
+    return _padded([(f.dense, f.stats, np.zeros(DOC_DIM, np.float32), f.ids, f.id_starts)])
 
 
 def _lines_of(f: BatchFeatures, d: int) -> tuple:
@@ -460,14 +510,18 @@ class LineTaggerRefiner:
         probs = np.empty(document.n_lines, np.float32)
         tokens = np.empty(document.n_lines, np.int32)
         pooled = None
-        no_doc = np.zeros(DOC_DIM, np.float32)  # the document vector comes after all windows
+        # a line's section context spans the whole document: a first pass over the windows
+        # keeps each window's section maxima, the second mixes in those of the others
+        sections = self._window_sections(document) if self.config.section_channels else None
         started = time.perf_counter()
-        for f, own, first in document.featurize(self.config.buckets, self.config.kept_stats):
+        for i, (f, own, first) in enumerate(document.featurize(self.config.buckets,
+                                                                self.config.kept_stats)):
             featurized = time.perf_counter()
             end = first + own.stop - own.start
-            dense, ids, offsets, mask, _, stats = _padded(
-                [(f.dense, f.stats, no_doc, f.ids, f.id_starts)])
-            x = self.model.encode(dense, ids, offsets, mask)[:, own]
+            dense, ids, offsets, mask, _, stats = _window_inputs(f)
+            x = self.model.encode(dense, ids, offsets, mask, section=False)[:, own]
+            if sections is not None:
+                x = self.model.add_section(x, mask[:, own], *sections[i])
             line_logits = self.model.line_head(x).squeeze(-1)
             probs[first:end] = torch.sigmoid(line_logits)[0].numpy()
             tokens[first:end] = f.tokens[own]
@@ -479,6 +533,30 @@ class LineTaggerRefiner:
             started = now
         keep = self.model.decide(pooled, torch.from_numpy(document.doc)[None])
         return (probs, float(torch.sigmoid(keep)[0])), tokens
+
+    def _window_sections(self, document: DocumentInPieces) -> list[tuple]:
+        """(maxima of the section signals above, below) [1, section_channels] per window of
+        ``document``: what :func:`section_context` folds into each window so its lines get
+        the whole document's prefix and suffix maxima."""
+        import torch
+
+        started = time.perf_counter()
+        maxima = []
+        for f, own, _ in document.featurize(self.config.buckets, self.config.kept_stats):
+            featurized = time.perf_counter()
+            x = self.model.encode(*_window_inputs(f)[:4], section=False)[:, own]
+            maxima.append(self.model.section(x).amax(1))
+            now = time.perf_counter()
+            self.phases["features"] += featurized - started
+            self.phases["forward"] += now - featurized
+            started = now
+        floor = torch.full_like(maxima[0], SECTION_FLOOR)
+        above, below = [floor], [floor]
+        for m in maxima[:-1]:
+            above.append(torch.maximum(above[-1], m))
+        for m in maxima[:0:-1]:
+            below.append(torch.maximum(below[-1], m))
+        return list(zip(above, below[::-1]))
 
     def _scored(self, texts: list[str]) -> tuple[list[tuple[np.ndarray, float]], list]:
         # the pipeline calls predict_doc then predict_chunks on the same batch: score it once
