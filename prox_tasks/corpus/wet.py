@@ -10,15 +10,20 @@ import gzip
 import zlib
 from collections.abc import Iterator
 
-from warcio.exceptions import ArchiveLoadFailed
-
 from prox_tasks.corpus.document import Document, RecordError, content_id
 from prox_tasks.storage import open_uri, size_of
 from prox_tasks.storage.compressed import CorruptStreamError
 
-#: What a cut or damaged WET file raises while it is read (bad input, not a storage fault).
-BROKEN = (ArchiveLoadFailed, EOFError, zlib.error, gzip.BadGzipFile, CorruptStreamError,
-          ValueError)
+
+def broken() -> tuple[type[BaseException], ...]:
+    """What a cut or damaged WET file raises while it is read (bad input, not a storage
+    fault). warcio is imported here, on first use: every reader module is imported by
+    every command, and warcio's imports (fsspec, email) cost ~60 ms a process."""
+    from warcio.exceptions import ArchiveLoadFailed
+
+    return (ArchiveLoadFailed, EOFError, zlib.error, gzip.BadGzipFile, CorruptStreamError,
+            ValueError)
+
 
 EXTENSIONS = (".wet", ".wet.gz", ".warc.wet", ".warc.wet.gz")
 HEADERS = {
@@ -43,7 +48,7 @@ def _conversions(uri: str):
                 if record.rec_type == "conversion":
                     yield number, record
                     number += 1
-        except BROKEN as err:
+        except broken() as err:
             yield number, RecordError("truncated_file", f"WET file breaks off after {number} "
                                       f"records: {type(err).__name__}: {err}"[:300])
             return
@@ -91,7 +96,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None):
             continue
         try:
             payload = record.content_stream().read()
-        except BROKEN as err:
+        except broken() as err:
             yield number, RecordError("truncated_record", f"{type(err).__name__}: {err}"[:300],
                                       doc_id), None
             continue

@@ -18,7 +18,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
-from prox_tasks.corpus.document import escape_surrogates
+from prox_tasks.corpus.arrow_columns import StringColumn, bool_array, int64_array
 from prox_tasks.corpus.manifest import (
     MANIFEST_NAME,
     load_manifest,
@@ -27,7 +27,7 @@ from prox_tasks.corpus.manifest import (
     status_uri,
 )
 from prox_tasks.corpus.quarantine import Quarantine
-from prox_tasks.corpus.refined import arrow_schema
+from prox_tasks.corpus.refined import COLUMNS, arrow_schema
 from prox_tasks.storage import cleanup_partial, exists, join_uri, open_uri, put_atomic, remove
 
 DEFAULT_ROW_GROUP_ROWS = 1000
@@ -75,14 +75,18 @@ def _json(value) -> str | None:
 
 
 class _Batch:
-    """Column buffers for one row group."""
+    """Column buffers for one row group, built straight into Arrow's buffers
+    (:mod:`prox_tasks.corpus.arrow_columns`: no pandas import, each string encoded once)."""
 
     def __init__(self, model_version):
         self.model_version = model_version
-        self.columns = {name: [] for name in arrow_schema().names}
+        self.strings = {name: StringColumn(name) for name, kind, _, _ in COLUMNS
+                        if kind == "string"}  # fmt: skip
+        self.dropped_flags: list[bool] = []
+        self.offsets: list[int] = []
         self.seen: set[tuple[str, int]] = set()
         self.kept = self.dropped = self.rows = 0
-        self.pending_bytes = 0
+        self.pending_rows = self.pending_bytes = 0
 
     def add(self, row: Mapping) -> None:
         doc_id, source, offset = row.get("id"), row.get("source"), row.get("offset")
@@ -94,31 +98,37 @@ class _Batch:
             raise AccountingError(f"document {source}#{offset} written twice (id {doc_id})")
         self.seen.add((source, offset))
         text = row.get("text")
+        meta = _json(row.get("meta"))
         values = {
-            "id": doc_id, "text": text, "dropped": text is None,
+            "id": doc_id, "text": text,
             "doc_program": row.get("doc_program"), "chunk_program": row.get("chunk_program"),
-            "stats": _json(row.get("stats") or {}), "source": source, "offset": offset,
-            "model_version": row.get("model_version", self.model_version),
-            "meta": _json(row.get("meta")),
+            "stats": _json(row.get("stats") or {}), "source": source,
+            "model_version": row.get("model_version", self.model_version), "meta": meta,
         }
+        # Parquet strings are UTF-8: a lone surrogate (from a program or a meta field;
+        # readers quarantine texts and ids holding one) is written as its escape
         for name, value in values.items():
-            # Parquet strings are UTF-8: a lone surrogate (from a program or a meta field;
-            # readers quarantine texts and ids holding one) is written as its escape
-            self.columns[name].append(escape_surrogates(value) if isinstance(value, str)
-                                      else value)  # fmt: skip
+            self.strings[name].append(value)
+        self.dropped_flags.append(text is None)
+        self.offsets.append(offset)
         self.rows += 1
-        self.pending_bytes += len(text or "") + len(values["meta"] or "")
+        self.pending_rows += 1
+        self.pending_bytes += len(text or "") + len(meta or "")
         self.kept += text is not None
         self.dropped += text is None
 
     def flush_to(self, writer) -> None:
         import pyarrow as pa
 
-        if self.columns["id"]:
-            writer.write_table(pa.Table.from_pydict(self.columns, schema=arrow_schema()))
-            for values in self.columns.values():
-                values.clear()
-            self.pending_bytes = 0
+        if self.pending_rows:
+            arrays = {name: column.finish() for name, column in self.strings.items()}
+            arrays["dropped"] = bool_array(self.dropped_flags)
+            arrays["offset"] = int64_array(self.offsets)
+            schema = arrow_schema()
+            writer.write_table(pa.Table.from_arrays([arrays[n] for n in schema.names],
+                                                    schema=schema))  # fmt: skip
+            self.dropped_flags, self.offsets = [], []
+            self.pending_rows = self.pending_bytes = 0
 
 
 def expected_docs_for(output_uri: str, shard_index: int) -> int | None:
@@ -170,7 +180,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         try:
             for row in rows:
                 batch.add(row)
-                if (len(batch.columns["id"]) >= row_group_rows
+                if (batch.pending_rows >= row_group_rows
                         or batch.pending_bytes >= row_group_bytes):
                     batch.flush_to(writer)
             batch.flush_to(writer)
