@@ -36,16 +36,30 @@ def chunk_calls(
     A normalization applies to every line of its chunk, so the same fragment found on
     several lines is written once (repeated identical calls count as degenerate output).
     """
-    calls = list(
+    calls = _normalize_calls(normalizations, first, last)
+    in_chunk = [n for n in removed if first <= n <= last]
+    calls.extend(RemoveLines(a, b).to_text() for a, b in line_ranges(in_chunk))
+    return calls
+
+
+def _normalize_calls(normalizations, first: int, last: int) -> list[str]:
+    return list(
         dict.fromkeys(
             Normalize(src, dst).to_text()
             for line, src, dst in sorted(normalizations, key=lambda n: n[0])
             if first <= line <= last
         )
     )
-    in_chunk = [n for n in removed if first <= n <= last]
-    calls.extend(RemoveLines(a, b).to_text() for a, b in line_ranges(in_chunk))
-    return calls
+
+
+def _runs(removed: np.ndarray) -> list[tuple[int, int]]:
+    """Sorted distinct line numbers as maximal inclusive ranges (:func:`line_ranges`)."""
+    if not len(removed):
+        return []
+    breaks = np.flatnonzero(np.diff(removed) != 1)
+    starts = removed[np.concatenate(([0], breaks + 1))].tolist()
+    ends = removed[np.concatenate((breaks, [len(removed) - 1]))].tolist()
+    return list(zip(starts, ends, strict=True))
 
 
 def write_chunk_program(
@@ -89,10 +103,19 @@ def write_chunk_program(
     else:
         spans = [(c.first_line, c.last_line)
                  for c in render_chunks(text, tokenizer=tokenizer, max_tokens=max_tokens)]
+    # the removed lines' runs, found once for the document (numpy, no step per line); a
+    # chunk's removals are the runs that meet it, clipped to it: what chunk_calls writes
+    runs = _runs(removed)
+    at = 0
     for first, last in spans:
-        # this chunk's removed lines only: linear in the lines, whatever the chunks
-        lo, hi = np.searchsorted(removed, [first, last + 1])
-        calls = chunk_calls(removed[lo:hi].tolist(), normalizations, first, last)
+        calls = _normalize_calls(normalizations, first, last) if normalizations else []
+        while at < len(runs) and runs[at][1] < first:
+            at += 1
+        i = at
+        while i < len(runs) and runs[i][0] <= last:
+            start, end = runs[i]
+            calls.append(RemoveLines(max(start, first), min(end, last)).to_text())
+            i += 1
         parts.append((first, last, "\n".join(calls) or "keep_chunk()"))
     if not parts:  # blank document: one empty scope-less program
         return "keep_chunk()"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field, fields
+from functools import lru_cache
+
+import numpy as np
 
 from prox_tasks.programs.program import ProgramError
 
@@ -28,15 +31,20 @@ class ExecutionStats:
     calls: Counter = field(default_factory=Counter)
     errors: Counter = field(default_factory=Counter)
     error_messages: list[str] = field(default_factory=list)
+    _words_in: int | None = field(default=None, repr=False, compare=False)
 
     # Word counts cost a full pass over the text (as much as the execution itself), so they
-    # are computed on first use; the drop rule decides with bounded partial counts instead.
+    # are computed on first use, once; the drop rule decides with bounded partial counts.
     @property
     def words_in(self) -> int:
-        return count_words(self.text_in)
+        if self._words_in is None:
+            self._words_in = count_words(self.text_in)
+        return self._words_in
 
     @property
     def words_out(self) -> int:
+        if self.text_out is self.text_in:  # kept unchanged: the same words
+            return self.words_in
         return count_words(self.text_out)
 
     @property
@@ -76,11 +84,33 @@ class ExecutionResult:
 WORD_SCAN = 1 << 20
 
 
+#: Texts shorter than this are counted by ``str.split`` (numpy's per-call cost is larger).
+SHORT_TEXT = 256
+#: What ``str.split()`` splits on: the code points for which ``str.isspace()`` is true
+#: (``Py_UNICODE_ISSPACE``; tests/programs/test_word_count.py checks the list against
+#: every code point).
+WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004"
+              "\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000")
+
+
+@lru_cache(maxsize=1)
+def _whitespace_table() -> np.ndarray:
+    table = np.zeros(0x110000, dtype=bool)
+    table[[ord(c) for c in WHITESPACE]] = True
+    return table
+
+
 def count_words(text: str | None, at_most: int | None = None) -> int:
     """``len(text.split())``, or ``at_most`` when it has more (stops splitting there),
-    splitting about :data:`WORD_SCAN` characters at a time."""
+    splitting about :data:`WORD_SCAN` characters at a time.
+
+    The whole count (no ``at_most``) of a text of :data:`SHORT_TEXT` characters or more
+    counts word starts over the code points with numpy (a whitespace code point followed by
+    another), ~2.5x faster than splitting: no string object per word."""
     if not text:
         return 0
+    if at_most is None and len(text) >= SHORT_TEXT:
+        return _count_word_starts(text)
     total, start = 0, 0
     while start < len(text) and (at_most is None or total < at_most):
         end = _word_cut(text, start + WORD_SCAN)
@@ -92,6 +122,19 @@ def count_words(text: str | None, at_most: int | None = None) -> int:
             words = len(piece.split(None, left))
             total += words if words <= left else left
         start = end
+    return total
+
+
+def _count_word_starts(text: str) -> int:
+    table = _whitespace_table()
+    total = 0
+    for start in range(0, len(text), WORD_SCAN):  # bounded memory: 5 bytes a character
+        piece = text[start : start + WORD_SCAN] if len(text) > WORD_SCAN else text
+        space = table[np.frombuffer(piece.encode("utf-32-le", "surrogatepass"), np.uint32)]
+        total += int(np.count_nonzero(space[:-1] > space[1:]))  # space, then a word starts
+        # the piece's first character starts a word unless the one before it is a word's
+        if not space[0] and (start == 0 or text[start - 1] in WHITESPACE):
+            total += 1
     return total
 
 

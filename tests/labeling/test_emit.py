@@ -49,3 +49,24 @@ def test_removed_lines_as_an_array_write_the_same_program():
         == expected  # fmt: skip
     assert write_chunk_program(text, iter(removed), chunked=False) == "\n".join(
         chunk_calls(removed, [], 0, 399))
+
+
+def test_runs_clipped_to_chunks_are_what_chunk_calls_writes():
+    """Removals come from the document's runs of removed lines clipped to each chunk (runs
+    crossing chunk boundaries, past the end, normalizations beside them): the same program
+    as each chunk's calls over its own removed lines."""
+    rng = random.Random(17)
+    for _ in range(200):
+        n = rng.randint(1, 120)
+        text = "\n".join(" ".join("w" * rng.randint(1, 3) for _ in range(rng.randint(0, 12)))
+                         for _ in range(n))  # fmt: skip
+        removed = [rng.randrange(n + 3) for _ in range(rng.randint(0, 2 * n))]
+        norms = [(rng.randrange(n), rng.choice(["ww", "w w"]), rng.choice(["", "x"]))
+                 for _ in range(rng.randint(0, 3))]  # fmt: skip
+        budget = rng.randint(8, 80)
+        spans = chunk_spans(text, budget)
+        expected = join_chunk_programs([
+            (a, b, "\n".join(chunk_calls(removed, norms, a, b)) or "keep_chunk()")
+            for a, b in spans]) if spans else "keep_chunk()"  # fmt: skip
+        assert write_chunk_program(text, removed, norms, max_tokens=budget) == expected
+        assert write_chunk_program(text, np.unique(removed), norms, max_tokens=budget) == expected
