@@ -53,6 +53,12 @@ class TaggerRefiner:
         return self._timed("chunk", self.inner.predict_chunks, texts)
 
     @property
+    def settings(self):
+        """The tagger's inference settings (precision, thresholds): part of the refine
+        step's checkpoint fingerprint beside ``version``."""
+        return getattr(self.inner, "settings", None)
+
+    @property
     def phases(self) -> dict:
         """Seconds by phase inside the model (``features``, ``forward``), accumulated."""
         return dict(getattr(self.inner, "phases", {}))

@@ -36,6 +36,7 @@ from prox_tasks.models.line_features import (
     featurize_batch,
 )
 from prox_tasks.models.long_documents import DocumentInPieces
+from prox_tasks.models.precision import resolve_precision, torch_dtype
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
@@ -119,6 +120,9 @@ def build_tagger(config: TaggerConfig):
                           config.hidden), nn.GELU(),
                 nn.Linear(config.hidden, 1),
             )  # fmt: skip
+            # the convolutions' number format at inference (set by LineTaggerRefiner, see
+            # prox_tasks.models.precision); with gradients on they always run in float32
+            self.conv_dtype = torch.float32
 
         def forward(self, dense, ids, offsets, mask, doc, stats=None):
             """dense [B,L,LINE_DIM], flat hashed ids + offsets for B*L lines, mask [B,L],
@@ -134,15 +138,15 @@ def build_tagger(config: TaggerConfig):
             b, length, _ = dense.shape
             lex = self.bag(ids, offsets).view(b, length, -1)
             h = torch.nn.functional.gelu(self.inp(torch.cat([dense, lex], -1)))
-            m = mask.unsqueeze(1).to(h.dtype)
-            # contiguous [B, C, L]: the convolutions' fast layout (the same sums)
-            x = (h.transpose(1, 2) * m).contiguous()
-            for conv in self.convs:
-                if torch.is_grad_enabled():
+            if torch.is_grad_enabled():
+                m = mask.unsqueeze(1).to(h.dtype)
+                # contiguous [B, C, L]: the convolutions' fast layout (the same sums)
+                x = (h.transpose(1, 2) * m).contiguous()
+                for conv in self.convs:
                     x = (x + torch.nn.functional.gelu(conv(x))) * m
-                else:  # the same sums in place: no temporaries at inference
-                    x = torch.nn.functional.gelu(conv(x)).add_(x).mul_(m)
-            x = x.transpose(1, 2)
+                x = x.transpose(1, 2)
+            else:
+                x = convolve_at_inference(self.convs, h, mask, self.conv_dtype)
             if config.section_channels and section:
                 x = self.add_section(x, mask)
             return x
@@ -202,6 +206,47 @@ def section_context(signals, mask, before=None, after=None):
         s = torch.cat([s, after.unsqueeze(1)], 1)
     suffix = torch.cummax(s.flip(1), 1).values.flip(1)[:, : mask.shape[1]]
     return prefix, suffix
+
+
+def convolve_at_inference(convs, h, mask, dtype):
+    """The residual convolution stack without gradients: line vectors [B, L, C] from the
+    input vectors ``h`` [B, L, C] (float32) and the line ``mask`` [B, L]; each layer adds
+    ``gelu(conv(x))`` to the float32 stream ``x`` and masks it, in place.
+
+    ``float32``: training's sums, in its [B, C, L] layout (a transposed view comes back).
+    ``bfloat16``: each convolution reads a bfloat16 copy of ``x`` and of its weights
+    (oneDNN accumulates in float32) and its activation is taken in bfloat16, then added to
+    the float32 stream, so the rounding stays in each layer's update instead of compounding
+    along the stream. It runs as a (1, 3) ``conv2d`` on the [B, L, C] memory seen as
+    channels-last [B, C, 1, L] — oneDNN's native layout for bfloat16, no transposes — and a
+    contiguous [B, L, C] comes back. The results do not depend on the thread count.
+    """
+    import torch
+    from torch.nn.functional import conv2d, gelu
+
+    if dtype == torch.float32:
+        m = mask.unsqueeze(1).to(h.dtype)
+        # contiguous [B, C, L]: the convolutions' fast layout (the same sums)
+        x = (h.transpose(1, 2) * m).contiguous()
+        for conv in convs:
+            x = gelu(conv(x)).add_(x).mul_(m)
+        return x.transpose(1, 2)
+    m = mask.unsqueeze(-1).to(h.dtype)
+    x = h * m
+    b, length, channels = x.shape
+    for conv in convs:
+        weight = conv.weight.to(dtype).unsqueeze(2).contiguous(memory_format=torch.channels_last)
+        # zeros written out rather than the kernel's padding: oneDNN's kernels for the edge
+        # columns sum in another order, and where the edges fall depends on the threads
+        pad = conv.padding[0]
+        padded = torch.empty(b, length + 2 * pad, channels, dtype=dtype)
+        padded[:, :pad].zero_()
+        padded[:, length + pad :].zero_()
+        padded[:, pad : length + pad].copy_(x)
+        y = conv2d(padded.unsqueeze(1).permute(0, 3, 1, 2), weight, conv.bias.to(dtype),
+                   (1, *conv.stride), 0, (1, *conv.dilation), conv.groups)  # fmt: skip
+        x = x.add_(gelu(y.permute(0, 2, 3, 1).squeeze(1))).mul_(m)
+    return x
 
 
 def receptive_field(config: TaggerConfig) -> int:
@@ -391,6 +436,19 @@ def config_of(settings: dict, where: object = "refiner.json") -> TaggerConfig:
     return TaggerConfig.from_dict(tagger)
 
 
+@dataclass(frozen=True)
+class TaggerSettings:
+    """A loaded tagger's inference settings: the precision it runs in and the thresholds
+    it decides with."""
+
+    precision: str
+    line_threshold: float
+    doc_threshold: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 class LineTaggerRefiner:
     """Loads a tagger artifact folder and writes programs (the pipeline's refiner contract).
 
@@ -402,10 +460,14 @@ class LineTaggerRefiner:
         line_threshold: The keep threshold: a line is removed when its removal probability
             is at least this (higher keeps more: word recall up, precision down). None: the
             artifact's calibrated value (``refiner.json``'s ``tagger.line_threshold``).
+        precision: The convolutions' number format at inference: ``auto``, ``float32`` or
+            ``bfloat16``; None: ``$PROX_TAGGER_PRECISION``, else ``auto``
+            (:mod:`prox_tasks.models.precision`).
     """
 
     def __init__(self, path, batch_docs: int = 64, batch_lines: int = 8192,
-                 threads: int = 2, line_threshold: float | None = None) -> None:
+                 threads: int = 2, line_threshold: float | None = None,
+                 precision: str | None = None) -> None:
         import torch
         from safetensors.torch import load_file
 
@@ -426,19 +488,33 @@ class LineTaggerRefiner:
                 f"{self.path}: weights do not match a format {settings.get('format', 1)} "
                 f"line tagger ({self.config.to_dict()}): {exc}") from exc
         self.model.eval()
+        self._set_precision(precision)
         self.batch_docs, self.batch_lines = batch_docs, batch_lines
         torch.set_num_threads(threads)
         self._last: tuple | None = None
         self.phases: Counter = Counter()  # seconds spent featurizing and in the network
 
     @classmethod
-    def from_model(cls, model, config: TaggerConfig, version: str = "unsaved"):
+    def from_model(cls, model, config: TaggerConfig, version: str = "unsaved",
+                   precision: str | None = None):
         """Wrap an in-memory trained model (used while training)."""
         self = cls.__new__(cls)
         self.path, self.version, self.config, self.model = None, version, config, model
+        self._set_precision(precision)
         self.batch_docs, self.batch_lines, self._last = 64, 8192, None
         self.phases = Counter()
         return self
+
+    def _set_precision(self, precision: str | None) -> None:
+        self.precision = resolve_precision(precision)
+        self.model.conv_dtype = torch_dtype(self.precision)
+
+    @property
+    def settings(self) -> TaggerSettings:
+        """What decides the outputs besides the artifact's files (``version``): the refine
+        step's checkpoint fingerprint holds it, so outputs of two precisions never mix."""
+        return TaggerSettings(self.precision, self.config.line_threshold,
+                              self.config.doc_threshold)  # fmt: skip
 
     def scores(self, texts: list[str]) -> list[tuple[list[float], float]]:
         """(per-line remove probabilities, keep probability) per text."""

@@ -11,6 +11,8 @@
 - ``PROX_MODEL_REGISTRY``: the model registry root (``$PROX_HOME/registry``).
 - ``PROX_SEED_ROOT``: seed sets (``$PROX_HOME/seeds``).
 - ``PROX_CATALOG_URL``: the SQL catalog (SQLite under ``PROX_HOME`` by default).
+- ``PROX_TAGGER_PRECISION``: the line tagger's inference precision, ``auto`` (default),
+  ``float32`` or ``bfloat16`` (see :mod:`prox_tasks.models.precision`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import os
 from pathlib import Path
 
 REFINER_NAME = "refiner"
+TAGGER_PRECISIONS = ("auto", "float32", "bfloat16")
 
 
 def prox_home() -> str:
@@ -78,3 +81,19 @@ def quality_filter(override: str | None = None) -> str:
     from prox_tasks.labeling.doc_quality import check_mode
 
     return check_mode(override or os.environ.get("PROX_QUALITY_FILTER") or "off")
+
+
+def tagger_precision(override: str | None = None) -> str:
+    """The line tagger's inference precision, one of :data:`TAGGER_PRECISIONS`: the
+    override, else ``$PROX_TAGGER_PRECISION``, else ``auto`` (resolved to a number format by
+    :func:`prox_tasks.models.precision.resolve_precision`).
+
+    Raises:
+        ValueError: Another value, naming where it came from.
+    """
+    where, value = ("precision", override) if override else \
+        ("PROX_TAGGER_PRECISION", os.environ.get("PROX_TAGGER_PRECISION") or "auto")  # fmt: skip
+    if value.strip().lower() not in TAGGER_PRECISIONS:
+        raise ValueError(f"{where} must be one of {', '.join(TAGGER_PRECISIONS)}, "
+                         f"not {value!r}")  # fmt: skip
+    return value.strip().lower()

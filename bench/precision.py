@@ -1,0 +1,159 @@
+"""The line tagger in float32 and in bfloat16, side by side: what changes, and what it costs.
+
+Both precisions score the same pages with the same artifact (default: the shipped tagger),
+in one process:
+
+1. every page of the shared collections (``--pages``: ``*/*.jsonl.gz`` with a text, the
+   pages of bench/refine.py's corpus): the share of line decisions (remove or keep, at the
+   artifact's keep threshold) and of document decisions (keep or drop) that differ, the
+   documents whose programs differ, and the largest probability differences;
+2. the seed set's held-out ``test`` split (bench/train.py's evaluation, ``score``): agreement
+   with the teacher and word precision / recall / F1 against the human gold;
+3. speed: the network's forward seconds and the CPU seconds of scoring (features included)
+   on ``--speed-docs`` pages, one thread, interleaved runs, medians.
+
+    python bench/seedset.py --data ../shared/data --teacher best --out bench/out/seed-best
+    python bench/precision.py                      # ~1 minute on one idle core
+    python bench/precision.py --artifact DIR --seed-dir seed-best --repeats 5
+
+bfloat16 is measured even where the CPU has no native bfloat16 (then emulated: slow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def shared_pages(folder: Path) -> list[str]:
+    from refine import page_files  # bench/refine.py: the speed corpus's pages
+
+    texts = []
+    for path in page_files(folder):
+        with gzip.open(path, "rt", encoding="utf-8") as f:
+            texts.extend(row["text"] for row in map(json.loads, f) if row.get("text"))
+    return texts
+
+
+def decisions(tagger, texts: list[str]) -> dict:
+    """Per page: line probabilities, removed lines, keep probability, kept, programs."""
+    from prox_tasks.models.line_tagger import _at_least
+
+    scores = tagger._score(texts)[0]
+    return {"probs": [p for p, _ in scores], "keep": np.array([k for _, k in scores]),
+            "removed": [_at_least(p, tagger.config.line_threshold) for p, _ in scores],
+            "doc": tagger.predict_doc(texts), "chunk": tagger.predict_chunks(texts)}  # fmt: skip
+
+
+def agreement(a: dict, b: dict) -> dict:
+    lines = sum(len(p) for p in a["probs"])
+    line_diff = sum(len(np.setxor1d(x, y)) for x, y in zip(a["removed"], b["removed"]))
+    docs = len(a["doc"])
+    return {
+        "pages": docs, "lines": lines, "line_decisions_differ": line_diff,
+        "doc_decisions_differ": sum(x != y for x, y in zip(a["doc"], b["doc"])),
+        "programs_differ": sum(x != y or p != q for x, y, p, q in
+                               zip(a["doc"], b["doc"], a["chunk"], b["chunk"])),
+        "max_line_prob_diff": max(float(np.abs(p - q).max(initial=0))
+                                  for p, q in zip(a["probs"], b["probs"])),
+        "mean_line_prob_diff": float(np.mean(np.concatenate(
+            [np.abs(p - q) for p, q in zip(a["probs"], b["probs"])]))),
+        "max_keep_prob_diff": float(np.abs(a["keep"] - b["keep"]).max()),
+    }  # fmt: skip
+
+
+def speed(taggers: dict, texts: list[str], repeats: int) -> dict:
+    """Median CPU seconds of scoring ``texts`` and of the forward pass alone, per precision
+    (runs interleaved, after one warm-up each)."""
+    cpu = {p: [] for p in taggers}
+    forward = {p: [] for p in taggers}
+    for tagger in taggers.values():
+        tagger._score(texts[:64])
+    for _ in range(repeats):
+        for name, tagger in taggers.items():
+            tagger.phases.clear()
+            start = time.process_time()
+            tagger._score(texts)
+            cpu[name].append(time.process_time() - start)
+            forward[name].append(tagger.phases["forward"])
+    return {p: {"cpu": statistics.median(cpu[p]), "forward": statistics.median(forward[p]),
+                "runs": cpu[p]} for p in taggers}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--artifact", help="tagger artifact folder (default: the shipped one)")
+    parser.add_argument("--pages", type=Path, default=next(
+        (p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
+         if p.is_dir()), ROOT / "data"), help="folder of */*.jsonl.gz page collections")
+    parser.add_argument("--seed-dir", default="seed-best",
+                        help="seed set under bench/out whose test split is scored")
+    parser.add_argument("--speed-docs", type=int, default=2000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    import torch
+    import train  # bench/train.py: the study's test split and evaluation
+
+    from prox_tasks.models import SHIPPED_MODEL
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
+    from prox_tasks.models.precision import native_bfloat16
+
+    torch.set_num_threads(1)
+    artifact = args.artifact or str(SHIPPED_MODEL)
+    taggers = {p: LineTaggerRefiner(artifact, threads=1, precision=p) for p in PRECISIONS}
+    print(f"artifact {taggers['float32'].version}, torch {torch.__version__}, native "
+          f"bfloat16: {native_bfloat16()}, keep threshold {taggers['float32'].config.line_threshold}",
+          flush=True)  # fmt: skip
+
+    texts = shared_pages(args.pages)
+    same = agreement(*(decisions(t, texts) for t in taggers.values()))
+    print(f"shared pages: {same['pages']} pages, {same['lines']} lines; float32 vs bfloat16: "
+          f"line decisions differ {same['line_decisions_differ']} "
+          f"({same['line_decisions_differ'] / same['lines']:.4%}), document decisions differ "
+          f"{same['doc_decisions_differ']} ({same['doc_decisions_differ'] / same['pages']:.3%}), "
+          f"programs differ on {same['programs_differ']} pages "
+          f"({same['programs_differ'] / same['pages']:.2%}); line probability difference max "
+          f"{same['max_line_prob_diff']:.4f}, mean {same['mean_line_prob_diff']:.2e}; keep "
+          f"probability difference max {same['max_keep_prob_diff']:.4f}", flush=True)
+
+    train.SEED = ROOT / "bench" / "out" / args.seed_dir
+    if (train.SEED / "test.jsonl.gz").exists():
+        docs = train.read("test")
+        print(f"\ntest split of {args.seed_dir} ({len(docs)} pages):\n")
+        print("| precision | gold pages | word P | word R | word F1 | doc F1 (teacher) | "
+              "line F1 (teacher) |\n|---|---:|---:|---:|---:|---:|---:|")
+        for name, tagger in taggers.items():
+            m = train.score(tagger, docs)
+            print(f"| {name} | {m.get('gold_docs', 0)} | {m.get('word_precision', 0):.4f} | "
+                  f"{m.get('word_recall', 0):.4f} | {m.get('word_f1', 0):.4f} | "
+                  f"{m['doc_f1']:.4f} | {m['line_f1']:.4f} |", flush=True)
+    else:
+        print(f"\n(no seed set at {train.SEED}: build it with bench/seedset.py, see above)")
+
+    sample = texts[:: max(1, len(texts) // args.speed_docs)][: args.speed_docs]
+    times = speed(taggers, sample, args.repeats)
+    f32 = times["float32"]
+    print(f"\nspeed, {len(sample)} pages, 1 thread, medians of {args.repeats} interleaved runs:")
+    for name, t in times.items():
+        print(f"{name}: scoring {t['cpu']:.2f} CPU-s ({len(sample) / t['cpu']:.0f} pages per "
+              f"CPU-second; runs {', '.join(f'{c:.2f}' for c in t['runs'])}), forward "
+              f"{t['forward']:.2f} s ({t['forward'] / len(sample) * 1e3:.3f} ms a page); "
+              f"float32 / {name}: scoring {f32['cpu'] / t['cpu']:.2f}x, forward "
+              f"{f32['forward'] / t['forward']:.2f}x")
+
+
+if __name__ == "__main__":
+    main()
