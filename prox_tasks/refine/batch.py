@@ -122,3 +122,32 @@ def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
     for phase, seconds in getattr(refiner, "phases", {}).items():
         stats.seconds[phase] += seconds - phases.get(phase, 0.0)
     return rows, stats
+
+
+def rows_again(saved: list[dict], docs: list, policy: Policy | None = None) -> list[dict]:
+    """The rows of a checkpointed batch, their refined texts given again by the executor.
+
+    Checkpoints hold each row without its text (:mod:`prox_tasks.refine.checkpoint`): the
+    executor is a pure function of the document's text, its two programs and the policy
+    (the policy and the batch's documents are checked against the checkpoint before this),
+    so running it again on the documents read again gives the text :func:`refine_batch`
+    wrote. ``saved`` is completed in place and returned.
+
+    Raises:
+        ValueError: A row does not match its document (another id, or the text again is
+            not what the checkpoint recorded: dropped or not, its length).
+    """
+    policy = policy or Policy()
+    for row, doc in zip(saved, docs, strict=True):
+        if "text" in row:  # a row saved with its text
+            continue
+        stats = row.get("stats") or {}
+        result = execute(doc.text, row.get("doc_program"), row.get("chunk_program"),
+                         policy=policy)  # fmt: skip
+        text = None if stats.get("drop_reason") == "low_quality" else result.text
+        if row.get("id") != doc.id or row.pop("dropped", None) is not (text is None) or \
+                result.stats.chars_out != stats.get("chars_out"):  # fmt: skip
+            raise ValueError(f"document {doc.id} ({doc.source} record {doc.offset}) is not "
+                             "what its checkpoint recorded")
+        row["text"] = text
+    return saved

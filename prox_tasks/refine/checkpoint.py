@@ -7,7 +7,10 @@ written as ``.jsonl.gz`` by earlier versions still read). Records are JSON objec
 escapes inside strings, so no text can split a record (line and paragraph separators,
 NEL, form feeds inside texts are kept as they are). Its first line is a header — the run's fingerprint (manifest id, model
 version, executor policy, batch size), the batch's first and last (source, offset) and its
-statistics —; the other lines are the batch's output rows. A retry reads the parts in
+statistics —; the other lines are the batch's output rows without their refined texts
+(programs, statistics, whether dropped: the texts were ~95% of a checkpoint's bytes and of
+its CPU, JSON and zstd, and the executor gives them again from the documents read again,
+:func:`prox_tasks.refine.batch.rows_again`). A retry reads the parts in
 order, checks each header against its own fingerprint and against the documents it reads
 again, and refines only what follows. Any mismatch (another model, another plan) discards
 the checkpoints: outputs of different runs never mix. They are deleted once the shard is
@@ -45,6 +48,15 @@ def _line(record: dict) -> bytes:
     return dumps_line(record, default=str)
 
 
+def _without_text(row: dict) -> dict:
+    """The row as a checkpoint holds it: no refined text (the executor gives it again from
+    the document and the programs: :func:`prox_tasks.refine.batch.rows_again`), only
+    whether it was dropped."""
+    saved = {k: v for k, v in row.items() if k != "text"}
+    saved["dropped"] = row.get("text") is None
+    return saved
+
+
 class CheckpointStore:
     """The checkpoints of one shard.
 
@@ -75,7 +87,7 @@ class CheckpointStore:
         header = {"fingerprint": self.fingerprint, "index": index, "docs": len(rows),
                   "first": [first["source"], first["offset"]],
                   "last": [last["source"], last["offset"]], "stats": stats}  # fmt: skip
-        lines = [_line(header)] + [_line(r) for r in rows]
+        lines = [_line(header)] + [_line(_without_text(r)) for r in rows]
         put_atomic(self._part_uri(index), zstandard.ZstdCompressor(level=1).compress(b"".join(lines)))
 
     def load(self) -> Iterator[tuple[dict, list[dict]]]:

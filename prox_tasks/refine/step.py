@@ -23,7 +23,7 @@ from prox_tasks.corpus.duplicates import shard_duplicates
 from prox_tasks.corpus.writer import write_refined_shard
 from prox_tasks.inference.base import Refiner
 from prox_tasks.programs import Policy
-from prox_tasks.refine.batch import refine_batch
+from prox_tasks.refine.batch import refine_batch, rows_again
 from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.refine.limits import Limits, admitted, batches
 from prox_tasks.refine.memory import bound_heap, release_free_memory
@@ -106,6 +106,9 @@ def _fingerprint(manifest, shard_index: int, refiner: Refiner, policy: Policy,
     return {"manifest": manifest.id, "shard": shard_index, "model": refiner.version,
             "policy": asdict(policy), "batch": checkpoint_every, "limits": limits.to_dict(),
             "settings": digest.hexdigest()[:16],
+            # rows saved without their texts: parts of earlier versions (texts inside) are
+            # not reused, and earlier versions never reuse these
+            "rows": "without_texts",
             **({"quality": quality} if quality != "off" else {})}  # fmt: skip
 
 
@@ -176,6 +179,11 @@ def _rows(batches_in: Iterator[list], store: CheckpointStore, refiner: Refiner,
                                    "documents read; delete its _checkpoints folder to restart")
             # earlier tries' counts carry over; their timings do not (this try's wall time)
             stats.add({k: v for k, v in header["stats"].items() if k != "seconds"})
+            try:
+                saved = rows_again(saved, batch, policy)
+            except ValueError as err:
+                raise RuntimeError(f"shard {shard_index}: checkpoint {part}: {err}; delete its "
+                                   "_checkpoints folder to restart") from None
             stats.docs_resumed += len(saved)
             part += 1
             if progress:

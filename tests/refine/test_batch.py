@@ -64,3 +64,44 @@ def test_tagger_programs_are_executed(tagger_model):
             assert row["chunk_program"] is not None
             assert not parse(row["chunk_program"], "chunk").errors
     assert sum(stats.failures["chunk"].values()) == 0  # the tagger never writes garbage
+
+
+def _sample_docs(n):
+    import gzip
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
+    with gzip.open(path, "rt", encoding="utf-8") as f:
+        rows = [json.loads(line) for line, _ in zip(f, range(n))]
+    return [Document(str(r["id"]), r["text"], "file:///sample", i) for i, r in enumerate(rows)]
+
+
+@pytest.mark.parametrize("quality, policy", [
+    ("off", Policy()), ("drop", Policy(min_kept_words=60, normalize_scope="document"))])
+def test_checkpointed_rows_come_back_with_their_texts(tmp_path, quality, policy):
+    """A checkpoint holds rows without their texts; the executor gives them again from the
+    documents read again: the rows an uninterrupted run writes."""
+    import json
+
+    from prox_tasks.models import resolve_model
+    from prox_tasks.refine.batch import rows_again
+    from prox_tasks.refine.checkpoint import CheckpointStore
+
+    refiner = load_backend(None, resolve_model("default").uri)
+    docs = _sample_docs(150)
+    rows, stats = refine_batch(refiner, docs, policy, quality=quality)
+    texts = [r["text"] for r in rows]
+    assert None in texts and any(t not in (None, d.text) for t, d in zip(texts, docs))
+    reasons = {r["stats"].get("drop_reason") for r in rows}
+    assert "too_little_left" in reasons and (quality == "off" or "low_quality" in reasons)
+    store = CheckpointStore(str(tmp_path), 0, {"manifest": "m"})
+    store.save(0, rows, stats.to_dict())
+    [(_, saved)] = list(store.load())
+    assert all("text" not in r for r in saved)
+    assert rows_again(saved, docs, policy) == json.loads(json.dumps(rows))
+    [(_, saved)] = list(store.load())
+    changed = [*docs[:5], Document(docs[5].id, docs[5].text + "\nmore", docs[5].source, 5),
+               *docs[6:]]  # fmt: skip
+    with pytest.raises(ValueError, match=docs[5].id):
+        rows_again(saved, changed, policy)

@@ -1,5 +1,6 @@
-"""Checkpoint parts: zstd-compressed JSON lines; parts gzipped by earlier versions read too;
-a cut part is discarded, never half-used."""
+"""Checkpoint parts: zstd-compressed JSON lines of rows without their texts (given again by
+the executor); parts gzipped by earlier versions read too; a cut part is discarded, never
+half-used."""
 
 import gzip
 from pathlib import Path
@@ -10,6 +11,7 @@ from prox_tasks.refine.checkpoint import CHECKPOINT_DIR, CheckpointStore
 
 ROWS = [{"id": f"d{i}", "text": f"line {i}\u2028same line\nnext", "source": "s", "offset": i}
         for i in range(3)]  # fmt: skip
+SAVED = [{"id": r["id"], "source": "s", "offset": r["offset"], "dropped": False} for r in ROWS]
 
 
 def _store(tmp_path: Path) -> CheckpointStore:
@@ -23,13 +25,13 @@ def test_parts_round_trip_and_legacy_gzip_parts_read(tmp_path):
     folder = tmp_path / CHECKPOINT_DIR / "shard-00000"
     assert sorted(p.name for p in folder.iterdir()) == ["part-000000.jsonl.zst",
                                                        "part-000001.jsonl.zst"]
-    assert [rows for _, rows in store.load()] == [ROWS[:2], ROWS[2:]]
+    assert [rows for _, rows in store.load()] == [SAVED[:2], SAVED[2:]]
     # an earlier version's part: the same records, gzipped
     first = folder / "part-000000.jsonl.zst"
     raw = zstandard.ZstdDecompressor().decompress(first.read_bytes())
     first.unlink()
     (folder / "part-000000.jsonl.gz").write_bytes(gzip.compress(raw))
-    assert [rows for _, rows in _store(tmp_path).load()] == [ROWS[:2], ROWS[2:]]
+    assert [rows for _, rows in _store(tmp_path).load()] == [SAVED[:2], SAVED[2:]]
     store.clear()
     assert not folder.exists()
 
@@ -41,5 +43,5 @@ def test_a_cut_part_is_discarded_with_those_after_it(tmp_path):
     folder = tmp_path / CHECKPOINT_DIR / "shard-00000"
     cut = folder / "part-000001.jsonl.zst"
     cut.write_bytes(cut.read_bytes()[:-5])
-    assert [rows for _, rows in store.load()] == [ROWS[:1]]
+    assert [rows for _, rows in store.load()] == [SAVED[:1]]
     assert [p.name for p in folder.iterdir()] == ["part-000000.jsonl.zst"]
