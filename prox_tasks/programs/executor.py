@@ -38,6 +38,7 @@ from functools import lru_cache
 from itertools import compress
 from operator import attrgetter, itemgetter, ne
 
+from prox_tasks.programs.layout import MAX_LAYOUT_CHARS, TextLayout
 from prox_tasks.programs.normalize import normalize_range
 from prox_tasks.programs.parser import parse
 from prox_tasks.programs.policy import MIN_NORMALIZE_GROWTH, Policy
@@ -229,9 +230,11 @@ def _execute(text, doc_program, chunk_program, pol: Policy, stats) -> ExecutionR
     active = _active_calls(program, pol, stats) if program is not None else None
     if not active:
         return _unchanged(text, stats)
+    normalizations = [(s, c) for s, c in active if type(c) is Normalize]
+    if not normalizations and len(text) <= MAX_LAYOUT_CHARS:
+        return _removals_only(text, program, active, pol, stats)
     lines = text.split("\n")  # the one pass over the text that every edit needs
     n = stats.lines_in = len(lines)
-    normalizations = [(s, c) for s, c in active if type(c) is Normalize]
     removals = [(s, c) for s, c in active if type(c) is RemoveLines] if normalizations else active
     segs = _normalized_lines(lines, program, normalizations, pol, stats) if normalizations else None
     ranges = _clip_ranges(program, removals, n, stats) if removals else []
@@ -248,6 +251,58 @@ def _execute(text, doc_program, chunk_program, pol: Policy, stats) -> ExecutionR
     if out != text and _too_little_left(text, out, pol, only_removals=segs is None):
         return _drop(stats, "too_little_left")
     return ExecutionResult(out, False, stats)
+
+
+def _removals_only(text: str, program: Program, removals: list, pol: Policy,
+                   stats: ExecutionStats) -> ExecutionResult:
+    """Removals without normalizations: the kept lines cut out of the text as one slice per
+    run of kept lines (no string per line), the word counts from the same layout."""
+    layout = TextLayout(text)
+    n = stats.lines_in = layout.lines
+    ranges = _clip_ranges(program, removals, n, stats)
+    if not ranges:
+        return _unchanged(text, stats)
+    kept, removed = _kept_runs(ranges, n)
+    out = "\n".join([text[layout.start(a) : layout.end(b)] for a, b in kept])
+    stats.lines_removed = removed
+    stats.lines_out = n - removed
+    stats.chars_out = len(out)
+    stats.text_out = out
+    stats._words_in = layout.words
+    stats._words_out = layout.words - sum(layout.words_in_lines(a, b) for a, b in
+                                          _runs_between(kept, n))  # fmt: skip
+    if out != text and _too_little_left(text, out, pol, only_removals=True):
+        return _drop(stats, "too_little_left")
+    return ExecutionResult(out, False, stats)
+
+
+def _kept_runs(ranges: list, n: int) -> tuple[list[tuple[int, int]], int]:
+    """The runs of lines ``0..n-1`` outside ``ranges`` (inclusive, within the document, any
+    order, may overlap) and how many lines are in them: :func:`_cut` as line runs."""
+    kept = []
+    prev = removed = 0
+    for start, end in sorted(ranges):
+        if start > prev:
+            kept.append((prev, start - 1))
+            prev = start
+        if end >= prev:
+            removed += end + 1 - prev
+            prev = end + 1
+    if prev < n:
+        kept.append((prev, n - 1))
+    return kept, removed
+
+
+def _runs_between(kept: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
+    """The runs of lines ``0..n-1`` that ``kept`` (sorted, disjoint runs) leaves out."""
+    gaps, prev = [], 0
+    for first, last in kept:
+        if first > prev:
+            gaps.append((prev, first - 1))
+        prev = last + 1
+    if prev < n:
+        gaps.append((prev, n - 1))
+    return gaps
 
 
 def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) -> list | None:

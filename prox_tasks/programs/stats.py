@@ -32,6 +32,7 @@ class ExecutionStats:
     errors: Counter = field(default_factory=Counter)
     error_messages: list[str] = field(default_factory=list)
     _words_in: int | None = field(default=None, repr=False, compare=False)
+    _words_out: int | None = field(default=None, repr=False, compare=False)
 
     # Word counts cost a full pass over the text (as much as the execution itself), so they
     # are computed on first use, once; the drop rule decides with bounded partial counts.
@@ -43,9 +44,13 @@ class ExecutionStats:
 
     @property
     def words_out(self) -> int:
-        if self.text_out is self.text_in:  # kept unchanged: the same words
-            return self.words_in
-        return count_words(self.text_out)
+        if self.text_out is None:
+            return 0
+        if self._words_out is None:
+            # kept unchanged: the same words
+            self._words_out = self.words_in if self.text_out is self.text_in else \
+                count_words(self.text_out)  # fmt: skip
+        return self._words_out
 
     @property
     def chars_removed(self) -> int:
@@ -94,7 +99,7 @@ WHITESPACE = ("\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u
 
 
 @lru_cache(maxsize=1)
-def _whitespace_table() -> np.ndarray:
+def whitespace_table() -> np.ndarray:
     table = np.zeros(0x110000, dtype=bool)
     table[[ord(c) for c in WHITESPACE]] = True
     return table
@@ -126,11 +131,14 @@ def count_words(text: str | None, at_most: int | None = None) -> int:
 
 
 def _count_word_starts(text: str) -> int:
-    table = _whitespace_table()
+    table = whitespace_table()
     total = 0
-    for start in range(0, len(text), WORD_SCAN):  # bounded memory: 5 bytes a character
+    for start in range(0, len(text), WORD_SCAN):  # bounded memory: 3 bytes a character
         piece = text[start : start + WORD_SCAN] if len(text) > WORD_SCAN else text
-        space = table[np.frombuffer(piece.encode("utf-32-le", "surrogatepass"), np.uint32)]
+        # UTF-16 units: a character outside the BMP becomes two units, neither of them
+        # whitespace, inside the same word: the count is the same
+        units = np.frombuffer(piece.encode("utf-16-le", "surrogatepass"), np.uint16)
+        space = np.take(table, units)
         total += int(np.count_nonzero(space[:-1] > space[1:]))  # space, then a word starts
         # the piece's first character starts a word unless the one before it is a word's
         if not space[0] and (start == 0 or text[start - 1] in WHITESPACE):
