@@ -189,12 +189,14 @@ def compare(corpus: Path, trees: list[Path], args) -> None:
     import pyarrow.parquet as pq
 
     cpu: dict[Path, list] = {t: [] for t in trees}
+    split: dict[Path, list] = {t: [] for t in trees}
     first: dict[Path, list] = {}
     for _ in range(args.repeats):
         for i, tree in enumerate(trees):
             out = args.work / f"out-compare-{i}"
             r = run_refine(corpus, out, 1, args.threads, code=tree)
             cpu[tree].append(r["cpu"])
+            split[tree].append(r["split"])
             if tree not in first:
                 first[tree] = [pq.read_table(p, columns=["id", "text", "doc_program",
                                                          "chunk_program"]).to_pylist()
@@ -206,7 +208,10 @@ def compare(corpus: Path, trees: list[Path], args) -> None:
         print(f"compare: {tree}: CPU {', '.join(f'{c:.1f}' for c in cpu[tree])} s, median "
               f"{median:.1f} s = {r['docs'] / median:.0f} docs per CPU-second; this checkout "
               f"{median / mine:.2f}x as fast; refined rows "
-              f"{'identical' if first[tree] == first[trees[0]] else 'DIFFERENT'}", flush=True)
+              f"{'identical' if first[tree] == first[trees[0]] else 'DIFFERENT'}; shard phases "
+              f"(wall s, medians): " + ", ".join(
+                  f"{k} {statistics.median(s.get(k, 0.0) for s in split[tree]):.2f}"
+                  for k in ("features", "forward", "execute", "write", "total")), flush=True)
 
 
 def main() -> None:
