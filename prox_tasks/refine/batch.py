@@ -80,13 +80,14 @@ def refine_batch(refiner: Refiner, docs: list, policy: Policy | None = None,
         chunk_program = chunk_programs.get(i)
         result = first[i] if chunk_program is None else \
             execute(doc.text, doc_programs[i], chunk_program, policy=policy)  # fmt: skip
-        doc_errors = first[i].stats.errors
-        chunk_errors = Counter(result.stats.errors)
-        chunk_errors.subtract(doc_errors)
-        chunk_errors = +chunk_errors
-        stats.failures["doc"].update(doc_errors)
-        stats.failures["chunk"].update(chunk_errors)
-        stats.docs_with_failures += bool(doc_errors or chunk_errors)
+        if result.stats.errors:  # it holds the document program's errors too
+            doc_errors = first[i].stats.errors
+            chunk_errors = Counter(result.stats.errors)
+            chunk_errors.subtract(doc_errors)
+            chunk_errors = +chunk_errors
+            stats.failures["doc"].update(doc_errors)
+            stats.failures["chunk"].update(chunk_errors)
+            stats.docs_with_failures += bool(doc_errors or chunk_errors)
         stats.chars_in += len(doc.text)
         row_stats = result.stats.to_dict()
         if judge is not None and not result.dropped:
