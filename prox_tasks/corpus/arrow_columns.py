@@ -17,6 +17,8 @@ import numpy as np
 
 #: Bytes one ``string`` array can hold (int32 offsets); a column past it is chunked.
 MAX_CHUNK_BYTES = 2**31 - 1
+#: The ``array`` type code of a 32-bit signed integer on this platform (Arrow's offsets).
+INT32 = next(code for code in "ilh" if array(code).itemsize == 4)
 
 
 def utf8(value: str) -> bytes:
@@ -38,7 +40,7 @@ class StringColumn:
 
     def _start(self) -> None:
         self._data = bytearray()
-        self._offsets = array("i", [0])
+        self._offsets = array(INT32, [0])
         self._valid = bytearray()
         self._nulls = 0
 
