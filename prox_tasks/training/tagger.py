@@ -19,11 +19,11 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prox_tasks.models.line_tagger import (
-    FORMAT,
     LineTaggerRefiner,
     TaggerConfig,
     build_tagger,
     collate,
+    format_of,
     tensorize,
 )
 from prox_tasks.training.metrics import doc_decision, removed_lines
@@ -243,7 +243,8 @@ def save_tagger(refiner: LineTaggerRefiner, folder: str | os.PathLike, extra: di
     out.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().float() for k, v in refiner.model.state_dict().items()}
     save_file(state, str(out / "model.safetensors"))
-    settings = {"kind": "line_tagger", "format": FORMAT, "tagger": refiner.config.to_dict(),
+    settings = {"kind": "line_tagger", "format": format_of(refiner.config),
+                "tagger": refiner.config.to_dict(),
                 **extra}
     (out / "refiner.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
     return out

@@ -9,7 +9,6 @@ import pytest
 
 from prox_tasks.models.line_features import STAT_DIM, featurize_batch
 from prox_tasks.models.line_tagger import (
-    FORMAT,
     LineTaggerRefiner,
     TaggerConfig,
     TaggerFormatError,
@@ -76,7 +75,7 @@ def test_format_1_artifact_still_loads(tmp_path):
 def test_format_2_artifact_loads(tmp_path):
     config = TaggerConfig.from_dict(SMALL)
     folder = write_artifact(tmp_path / "v2", config,
-                            {"format": FORMAT, "tagger": config.to_dict()})  # fmt: skip
+                            {"format": 2, "tagger": config.to_dict()})  # fmt: skip
     refiner = LineTaggerRefiner(folder, threads=1)
     assert refiner.config.kept_stats is True and len(refiner.predict_chunks([TEXT])) == 1
 

@@ -4,6 +4,7 @@ across padding or between documents, equal in windows and whole; off by default.
 
 from __future__ import annotations
 
+import json
 import random
 
 import numpy as np
@@ -66,24 +67,24 @@ def test_a_silent_section_mix_gives_the_plain_model_outputs():
 def test_prefix_and_suffix_reach_any_distance():
     import torch
 
-    signals = torch.zeros(1, 1200, 2)
+    signals = torch.zeros(1, 2, 1200)  # [B, channels, lines]
     signals[0, 0, 0] = 5.0  # a heading at the top
-    signals[0, 1100, 1] = 7.0  # a footer near the bottom
+    signals[0, 1, 1100] = 7.0  # a footer near the bottom
     mask = torch.ones(1, 1200, dtype=torch.bool)
     prefix, suffix = section_context(signals, mask)
-    assert prefix[0, 1000, 0] == 5.0 and prefix[0, 1099, 1] == 0.0 and prefix[0, 1100, 1] == 7.0
-    assert suffix[0, 0, 1] == 7.0 and suffix[0, 1101, 1] == 0.0 and suffix[0, 1, 0] == 0.0
+    assert prefix[0, 0, 1000] == 5.0 and prefix[0, 1, 1099] == 0.0 and prefix[0, 1, 1100] == 7.0
+    assert suffix[0, 1, 0] == 7.0 and suffix[0, 1, 1101] == 0.0 and suffix[0, 0, 1] == 0.0
 
 
 def test_padding_never_raises_a_maximum():
     import torch
 
-    signals = torch.tensor([[[1.0], [2.0], [9.0], [9.0]]])
+    signals = torch.tensor([[[1.0, 2.0, 9.0, 9.0]]])
     mask = torch.tensor([[True, True, False, False]])
     prefix, suffix = section_context(signals, mask)
-    assert prefix[0, :2, 0].tolist() == [1.0, 2.0]
-    assert suffix[0, :2, 0].tolist() == [2.0, 2.0]
-    assert (suffix[0, 2:, 0] == SECTION_FLOOR).all()
+    assert prefix[0, 0, :2].tolist() == [1.0, 2.0]
+    assert suffix[0, 0, :2].tolist() == [2.0, 2.0]
+    assert (suffix[0, 0, 2:] == SECTION_FLOOR).all()
 
 
 def test_a_padded_batch_scores_each_document_as_alone():
@@ -103,12 +104,12 @@ def test_windows_fold_in_the_maxima_outside_them():
     import torch
 
     torch.manual_seed(1)
-    signals = torch.randn(1, 50, 3)
+    signals = torch.randn(1, 3, 50)
     mask = torch.ones(1, 50, dtype=torch.bool)
     prefix, suffix = section_context(signals, mask)
-    before, after = signals[:, :20].amax(1), signals[:, 35:].amax(1)
-    p, s = section_context(signals[:, 20:35], mask[:, 20:35], before, after)
-    assert torch.equal(p, prefix[:, 20:35]) and torch.equal(s, suffix[:, 20:35])
+    before, after = signals[..., :20].amax(-1), signals[..., 35:].amax(-1)
+    p, s = section_context(signals[..., 20:35], mask[:, 20:35], before, after)
+    assert torch.equal(p, prefix[..., 20:35]) and torch.equal(s, suffix[..., 20:35])
 
 
 def test_long_documents_in_windows_score_like_whole():
@@ -133,9 +134,19 @@ def test_trains_saves_and_loads(tmp_path):
                                    tmp_path / "work")  # fmt: skip
     assert report["epochs"] == 1 and np.isfinite(report["history"][0]["loss"])
     folder = save_tagger(refiner, tmp_path / "artifact", {})
+    assert json.loads((folder / "refiner.json").read_text())["format"] == 3
     loaded = LineTaggerRefiner(folder)
     assert loaded.config.section_channels == 2
     texts = [d["text"] for d in docs]
     for (p, keep), (q, keep_l) in zip(refiner.scores(texts), loaded.scores(texts)):
         np.testing.assert_allclose(q, p, rtol=0, atol=1e-6)
         assert keep_l == pytest.approx(keep, abs=1e-6)
+
+
+def test_artifacts_without_section_context_stay_format_2(tmp_path):
+    """Code that predates the section context (formats 1-2) keeps loading every artifact
+    that does not use it."""
+    model, config = _model()
+    folder = save_tagger(LineTaggerRefiner.from_model(model, config), tmp_path / "plain", {})
+    settings = json.loads((folder / "refiner.json").read_text())
+    assert settings["format"] == 2 and settings["tagger"]["section_channels"] == 0
