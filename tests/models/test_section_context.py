@@ -48,8 +48,9 @@ def test_off_by_default_and_the_old_weights_are_the_whole_state():
 
 
 def test_a_silent_section_mix_gives_the_plain_model_outputs():
-    """The layer only adds to the line vectors: zero mixing weights give, bit for bit, the
-    outputs of the architecture without it (the default)."""
+    """The layer only adds to the line vectors: zero mixing weights give the outputs of the
+    architecture without it (the default), up to the heads' float rounding (the vectors are
+    made contiguous for the section layer)."""
     import torch
 
     plain, _ = _model()
@@ -61,30 +62,30 @@ def test_a_silent_section_mix_gives_the_plain_model_outputs():
     inputs = collate([tensorize(_text(30, s), 512) for s in (1, 2)])
     with torch.inference_mode():
         for a, b in zip(plain(*inputs), with_section(*inputs)):
-            assert torch.equal(a, b)
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
 
 
 def test_prefix_and_suffix_reach_any_distance():
     import torch
 
-    signals = torch.zeros(1, 2, 1200)  # [B, channels, lines]
+    signals = torch.zeros(1, 1200, 2)  # [B, lines, channels]
     signals[0, 0, 0] = 5.0  # a heading at the top
-    signals[0, 1, 1100] = 7.0  # a footer near the bottom
+    signals[0, 1100, 1] = 7.0  # a footer near the bottom
     mask = torch.ones(1, 1200, dtype=torch.bool)
     prefix, suffix = section_context(signals, mask)
-    assert prefix[0, 0, 1000] == 5.0 and prefix[0, 1, 1099] == 0.0 and prefix[0, 1, 1100] == 7.0
-    assert suffix[0, 1, 0] == 7.0 and suffix[0, 1, 1101] == 0.0 and suffix[0, 0, 1] == 0.0
+    assert prefix[0, 1000, 0] == 5.0 and prefix[0, 1099, 1] == 0.0 and prefix[0, 1100, 1] == 7.0
+    assert suffix[0, 0, 1] == 7.0 and suffix[0, 1101, 1] == 0.0 and suffix[0, 1, 0] == 0.0
 
 
 def test_padding_never_raises_a_maximum():
     import torch
 
-    signals = torch.tensor([[[1.0, 2.0, 9.0, 9.0]]])
+    signals = torch.tensor([[[1.0], [2.0], [9.0], [9.0]]])
     mask = torch.tensor([[True, True, False, False]])
     prefix, suffix = section_context(signals, mask)
-    assert prefix[0, 0, :2].tolist() == [1.0, 2.0]
-    assert suffix[0, 0, :2].tolist() == [2.0, 2.0]
-    assert (suffix[0, 0, 2:] == SECTION_FLOOR).all()
+    assert prefix[0, :2, 0].tolist() == [1.0, 2.0]
+    assert suffix[0, :2, 0].tolist() == [2.0, 2.0]
+    assert (suffix[0, 2:, 0] == SECTION_FLOOR).all()
 
 
 def test_a_padded_batch_scores_each_document_as_alone():
@@ -104,12 +105,12 @@ def test_windows_fold_in_the_maxima_outside_them():
     import torch
 
     torch.manual_seed(1)
-    signals = torch.randn(1, 3, 50)
+    signals = torch.randn(1, 50, 3)
     mask = torch.ones(1, 50, dtype=torch.bool)
     prefix, suffix = section_context(signals, mask)
-    before, after = signals[..., :20].amax(-1), signals[..., 35:].amax(-1)
-    p, s = section_context(signals[..., 20:35], mask[:, 20:35], before, after)
-    assert torch.equal(p, prefix[..., 20:35]) and torch.equal(s, suffix[..., 20:35])
+    before, after = signals[:, :20].amax(1), signals[:, 35:].amax(1)
+    p, s = section_context(signals[:, 20:35], mask[:, 20:35], before, after)
+    assert torch.equal(p, prefix[:, 20:35]) and torch.equal(s, suffix[:, 20:35])
 
 
 def test_long_documents_in_windows_score_like_whole():
