@@ -118,7 +118,7 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
     text = row[text_field]
     if not isinstance(text, str):
         raise RecordError("not_text", f"field {text_field!r} is a {type(text).__name__}", doc_id)
-    if not text.strip():
+    if not text or text.isspace():  # blank (str.strip() would copy the text)
         raise RecordError("empty_text", f"field {text_field!r} is blank", doc_id)
     if has_lone_surrogate(text):
         at = _SURROGATE.search(text).start()

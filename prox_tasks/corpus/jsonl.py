@@ -49,7 +49,7 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None
                         size += len(piece)
                         if not piece or piece.endswith(b"\n"):
                             break
-                if number >= start and line.strip():
+                if number >= start and not line.isspace():  # blank: not a record (no copy)
                     yield number, line, size
                 number += 1
     except CorruptStreamError as err:

@@ -153,7 +153,7 @@ def chunk_spans(text: str, max_tokens: int = CHUNK_TOKEN_BUDGET,
             known: the line's words, plus one (the prefix alone) when the line is empty or
             starts with whitespace. None: counted here.
     """
-    if not text or not text.strip():
+    if not text or text.isspace():
         return []
     budget, _ = _budget(WhitespaceTokenizer(), max_tokens)
     if line_tokens is None:
@@ -189,7 +189,7 @@ def render_chunks(
     Returns:
         The chunks in order; an empty list for a blank document.
     """
-    if not text or not text.strip():
+    if not text or text.isspace():
         return []
     counter = as_token_counter(tokenizer)
     budget, wrapper = _budget(counter, max_tokens)

@@ -64,3 +64,9 @@ def test_execution_word_counts(doc_program, text, calls):
     assert stats["words_in"] == len(text.split())
     assert stats["words_out"] == (len(result.text.split()) if result.text is not None else 0)
     assert type(stats["words_in"]) is int and type(stats["words_out"]) is int
+
+
+def test_isspace_tells_blank_texts_as_strip_does():
+    # blank checks use isspace() (no copy of the text) where strip() was used
+    assert all((not c.strip()) == c.isspace() for c in map(chr, range(sys.maxunicode + 1)))
+    assert all((not bytes([b]).strip()) == bytes([b]).isspace() for b in range(256))
