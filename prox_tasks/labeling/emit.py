@@ -54,8 +54,14 @@ def _normalize_calls(normalizations, first: int, last: int) -> list[str]:
 
 def _runs(removed: np.ndarray) -> list[tuple[int, int]]:
     """Sorted distinct line numbers as maximal inclusive ranges (:func:`line_ranges`)."""
-    if not len(removed):
-        return []
+    if len(removed) < 256:  # a step per line costs less than numpy's calls here
+        runs: list[list[int]] = []
+        for n in removed.tolist():
+            if runs and n == runs[-1][1] + 1:
+                runs[-1][1] = n
+            else:
+                runs.append([n, n])
+        return [(a, b) for a, b in runs]
     breaks = np.flatnonzero(np.diff(removed) != 1)
     starts = removed[np.concatenate(([0], breaks + 1))].tolist()
     ends = removed[np.concatenate((breaks, [len(removed) - 1]))].tolist()

@@ -70,3 +70,12 @@ def test_runs_clipped_to_chunks_are_what_chunk_calls_writes():
             for a, b in spans]) if spans else "keep_chunk()"  # fmt: skip
         assert write_chunk_program(text, removed, norms, max_tokens=budget) == expected
         assert write_chunk_program(text, np.unique(removed), norms, max_tokens=budget) == expected
+
+
+def test_runs_of_short_and_long_lists_of_removed_lines():
+    from prox_tasks.labeling.emit import _runs
+
+    rng = random.Random(3)
+    for size in (0, 1, 2, 255, 256, 257, 3000):
+        removed = np.unique([rng.randrange(2 * size + 1) for _ in range(size)]).astype(np.int64)
+        assert _runs(removed) == line_ranges(removed.tolist())
