@@ -13,6 +13,7 @@ never used to pick anything). One JSON line per run goes to bench/out/train_resu
     python bench/train.py run lm-tiny-lines --minutes 15
     python bench/train.py run minilm-probe
     python bench/train.py table
+    python bench/train.py forward --artifact prox_tasks/models/line-tagger --baseline DIR
 
 Columns: size (parameters / artifact bytes), training time on this machine (2 shared CPU
 cores), training throughput (lines/s for taggers, tokens/s for LMs), peak RSS, valid-program
@@ -354,6 +355,34 @@ RUNNERS = {"default": run_default, "teacher": run_teacher, "teachers": run_teach
            **{k: run_mix_variant for k in MIX_VARIANTS}}  # fmt: skip
 
 
+def forward_cost(artifact: str, baseline: str, n_docs: int, repeats: int) -> str:
+    """The network's forward time (``LineTaggerRefiner.phases["forward"]``) and the whole
+    scoring time of two tagger artifacts on the same seed pages, 1 thread, alternating
+    passes; medians and the artifact's ratios to the baseline."""
+    import statistics
+
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
+
+    texts = [d["text"] for d in read("train")[:n_docs]]
+    taggers = {name: LineTaggerRefiner(path, threads=1)
+               for name, path in (("baseline", baseline), ("artifact", artifact))}  # fmt: skip
+    times: dict = {name: {"forward": [], "scoring": []} for name in taggers}
+    for _ in range(repeats):
+        for name, tagger in taggers.items():
+            tagger.phases.clear()
+            start = time.perf_counter()
+            tagger._score(texts)
+            times[name]["scoring"].append(time.perf_counter() - start)
+            times[name]["forward"].append(tagger.phases["forward"])
+    med = {n: {k: statistics.median(v) for k, v in t.items()} for n, t in times.items()}
+    lines = sum(t.count("\n") + 1 for t in texts)
+    return (f"{len(texts)} pages, {lines} lines, 1 thread, median of {repeats}: "
+            + "; ".join(f"{taggers[n].version} forward {med[n]['forward']:.3f} s, scoring "
+                        f"{med[n]['scoring']:.3f} s" for n in taggers)
+            + f"; ratio forward {med['artifact']['forward'] / med['baseline']['forward']:.2f}x, "
+            f"scoring {med['artifact']['scoring'] / med['baseline']['scoring']:.2f}x")
+
+
 def fmt(value, spec=".3f") -> str:
     return "" if value is None else format(value, spec)
 
@@ -423,6 +452,7 @@ def study(since: str = "") -> str:
 
 
 def main() -> int:
+    global SEED
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run")
@@ -441,7 +471,17 @@ def main() -> int:
     sub.add_parser("table")
     study_cmd = sub.add_parser("study", help="word P/R/F1 vs gold per source of labels and page type")
     study_cmd.add_argument("--since", default="", help="only rows measured at this ISO time or later")
+    cost = sub.add_parser("forward", help="forward-pass cost of a tagger artifact against another")
+    cost.add_argument("--artifact", required=True)
+    cost.add_argument("--baseline", required=True, help="e.g. an earlier default's folder")
+    cost.add_argument("--seed-dir", default="seed-best", help="seed set under bench/out")
+    cost.add_argument("--docs", type=int, default=2000)
+    cost.add_argument("--repeats", type=int, default=7)
     args = parser.parse_args()
+    if args.command == "forward":
+        SEED = OUT / args.seed_dir
+        print(forward_cost(args.artifact, args.baseline, args.docs, args.repeats))
+        return 0
     if args.command == "table":
         print(table())
         return 0
@@ -451,7 +491,6 @@ def main() -> int:
     import logging
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    global SEED
     SEED = OUT / args.seed_dir
     start = time.perf_counter()
     out = RUNNERS[args.variant](args)
