@@ -9,8 +9,10 @@ in one process:
    documents whose programs differ, and the largest probability differences;
 2. the seed set's held-out ``test`` split (bench/train.py's evaluation, ``score``): agreement
    with the teacher and word precision / recall / F1 against the human gold;
-3. speed: the network's forward seconds and the CPU seconds of scoring (features included)
-   on ``--speed-docs`` pages, one thread, interleaved runs, medians.
+3. speed: CPU seconds of the network's forward pass and of scoring (features included) on
+   ``--speed-docs`` pages in batches of 512 (a refine batch), the refine process's allocator
+   and oneDNN settings (:func:`prox_tasks.refine.memory.bound_heap`), one thread,
+   interleaved runs, medians.
 
     python bench/seedset.py --data ../shared/data --teacher best --out bench/out/seed-best
     python bench/precision.py                      # ~1 minute on one idle core
@@ -75,19 +77,26 @@ def agreement(a: dict, b: dict) -> dict:
 
 
 def speed(taggers: dict, texts: list[str], repeats: int) -> dict:
-    """Median CPU seconds of scoring ``texts`` and of the forward pass alone, per precision
-    (runs interleaved, after one warm-up each)."""
+    """Median CPU seconds of scoring ``texts`` in refine batches of 512 and of the forward
+    pass alone, per precision (runs interleaved, after one warm-up each). The tagger's phase
+    clock reads CPU time here (its wall time counts the other processes' turns too)."""
+    from unittest import mock
+
+    from prox_tasks.models import line_tagger
+
     cpu = {p: [] for p in taggers}
     forward = {p: [] for p in taggers}
     for tagger in taggers.values():
         tagger._score(texts[:64])
-    for _ in range(repeats):
-        for name, tagger in taggers.items():
-            tagger.phases.clear()
-            start = time.process_time()
-            tagger._score(texts)
-            cpu[name].append(time.process_time() - start)
-            forward[name].append(tagger.phases["forward"])
+    with mock.patch.object(line_tagger.time, "perf_counter", time.process_time):
+        for _ in range(repeats):
+            for name, tagger in taggers.items():
+                tagger.phases.clear()
+                start = time.process_time()
+                for i in range(0, len(texts), 512):
+                    tagger._score(texts[i : i + 512])
+                cpu[name].append(time.process_time() - start)
+                forward[name].append(tagger.phases["forward"])
     return {p: {"cpu": statistics.median(cpu[p]), "forward": statistics.median(forward[p]),
                 "runs": cpu[p]} for p in taggers}  # fmt: skip
 
@@ -110,7 +119,9 @@ def main() -> None:
     from prox_tasks.models import SHIPPED_MODEL
     from prox_tasks.models.line_tagger import LineTaggerRefiner
     from prox_tasks.models.precision import native_bfloat16
+    from prox_tasks.refine.memory import bound_heap
 
+    bound_heap()  # as in a refine process: before the first forward pass
     torch.set_num_threads(1)
     artifact = args.artifact or str(SHIPPED_MODEL)
     taggers = {p: LineTaggerRefiner(artifact, threads=1, precision=p) for p in PRECISIONS}
@@ -146,11 +157,12 @@ def main() -> None:
     sample = texts[:: max(1, len(texts) // args.speed_docs)][: args.speed_docs]
     times = speed(taggers, sample, args.repeats)
     f32 = times["float32"]
-    print(f"\nspeed, {len(sample)} pages, 1 thread, medians of {args.repeats} interleaved runs:")
+    print(f"\nspeed, {len(sample)} pages, 1 thread, CPU seconds, medians of {args.repeats} "
+          "interleaved runs:")
     for name, t in times.items():
         print(f"{name}: scoring {t['cpu']:.2f} CPU-s ({len(sample) / t['cpu']:.0f} pages per "
               f"CPU-second; runs {', '.join(f'{c:.2f}' for c in t['runs'])}), forward "
-              f"{t['forward']:.2f} s ({t['forward'] / len(sample) * 1e3:.3f} ms a page); "
+              f"{t['forward']:.2f} CPU-s ({t['forward'] / len(sample) * 1e3:.3f} ms a page); "
               f"float32 / {name}: scoring {f32['cpu'] / t['cpu']:.2f}x, forward "
               f"{f32['forward'] / t['forward']:.2f}x")
 
