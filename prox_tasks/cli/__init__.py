@@ -59,7 +59,11 @@ def main(argv: list[str] | None = None) -> int:
     on stderr — ``prox COMMAND: what failed`` — and exit code 1 (130 on Ctrl-C); ``-v``
     (before or after the subcommand) prints the full traceback as well."""
     from prox_tasks.redaction import install
+    from prox_tasks.refine import collector
 
+    process = argv is None  # the process's own command (not a call from Python code)
+    if process:
+        collector.collect_less_often()  # a command's imports and batches: fewer passes
     install()  # every printed line and log record of every subcommand goes through redact()
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") for a in argv)
@@ -73,7 +77,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return emit(args.func(args), wants_json(args))
+        code = emit(args.func(args), wants_json(args))
+        if process:
+            collector.skip_final_collection()
+        return code
     except KeyboardInterrupt:
         print(f"prox {args.command}: interrupted", file=sys.stderr)
         return 130

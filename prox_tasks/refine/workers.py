@@ -20,6 +20,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
+from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.step import refine_shard
 
 log = logging.getLogger(__name__)
@@ -46,6 +47,7 @@ def _load(backend, model, backend_options, threads):
 
 
 def _start_worker(backend, model, backend_options, threads, progress_queue) -> None:
+    collect_less_often()  # as the prox command does, before the imports of the model
     _WORKER["refiner"] = _load(backend, model, backend_options, threads)
     _WORKER["progress"] = progress_queue
 
