@@ -75,6 +75,8 @@ class TaggerConfig:
             the top of the document (prefix) and from the bottom (suffix) is mixed back into
             every line's vector: a line can learn that a comments section began above it at
             any distance (:func:`section_context`).
+        section_reads_lines: The section mix reads each line's vector beside its section
+            maxima (False: the maxima alone, a third of the mix's arithmetic).
     """
 
     buckets: int = 1 << 15
@@ -86,6 +88,7 @@ class TaggerConfig:
     chunk_tokens: int = CHUNK_TOKEN_BUDGET
     kept_stats: bool = True
     section_channels: int = 0
+    section_reads_lines: bool = True
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -116,8 +119,8 @@ def build_tagger(config: TaggerConfig):
             )
             if config.section_channels:
                 self.section = nn.Linear(config.hidden, config.section_channels)
-                self.section_mix = nn.Linear(config.hidden + 2 * config.section_channels,
-                                             config.hidden)  # fmt: skip
+                self.section_mix = nn.Linear(config.hidden * config.section_reads_lines
+                                             + 2 * config.section_channels, config.hidden)  # fmt: skip
             self.line_head = nn.Linear(config.hidden, 1)
             self.doc_head = nn.Sequential(
                 nn.Linear(2 * config.hidden + DOC_DIM + 2 + KEPT_FEATURES * config.kept_stats,
@@ -165,7 +168,8 @@ def build_tagger(config: TaggerConfig):
             # thread count (a 1-wide conv1d over [B, C, L]'s do, in oneDNN)
             x = x.contiguous()
             prefix, suffix = section_context(self.section(x), mask, before, after)
-            h = torch.nn.functional.gelu(self.section_mix(torch.cat([x, prefix, suffix], -1)))
+            parts = [x, prefix, suffix] if config.section_reads_lines else [prefix, suffix]
+            h = torch.nn.functional.gelu(self.section_mix(torch.cat(parts, -1)))
             m = mask.unsqueeze(-1).to(h.dtype)
             return (x + h) * m if torch.is_grad_enabled() else h.add_(x).mul_(m)
 

@@ -113,10 +113,12 @@ def test_windows_fold_in_the_maxima_outside_them():
     assert torch.equal(p, prefix[:, 20:35]) and torch.equal(s, suffix[:, 20:35])
 
 
-def test_long_documents_in_windows_score_like_whole():
+@pytest.mark.parametrize("reads_lines", [True, False])
+def test_long_documents_in_windows_score_like_whole(reads_lines):
     import torch
 
-    config = TaggerConfig.from_dict({**SMALL, "section_channels": 4})
+    config = TaggerConfig.from_dict({**SMALL, "section_channels": 4,
+                                     "section_reads_lines": reads_lines})  # fmt: skip
     torch.manual_seed(0)
     model = build_tagger(config).eval()
     texts = [_text(5, 1), _text(700, 2), _text(65, 5)]
@@ -151,3 +153,16 @@ def test_artifacts_without_section_context_stay_format_2(tmp_path):
     folder = save_tagger(LineTaggerRefiner.from_model(model, config), tmp_path / "plain", {})
     settings = json.loads((folder / "refiner.json").read_text())
     assert settings["format"] == 2 and settings["tagger"]["section_channels"] == 0
+
+
+def test_a_mix_of_the_maxima_alone_is_smaller_and_trains(tmp_path):
+    """``section_reads_lines=False``: the mix reads the 2 x section_channels maxima only."""
+    model, _ = _model(section_channels=3, section_reads_lines=False)
+    assert model.section_mix.weight.shape == (SMALL["hidden"], 6)
+    docs = [{"text": _text(30, s), "doc_program": "keep_doc()", "chunk_program": ""}
+            for s in range(3)]  # fmt: skip
+    config = TaggerConfig.from_dict({**SMALL, "section_channels": 3, "section_reads_lines": False})
+    refiner, _ = train_tagger(docs, [], config, TaggerTrainConfig(epochs=1), tmp_path / "w")
+    loaded = LineTaggerRefiner(save_tagger(refiner, tmp_path / "a", {}))
+    assert loaded.config.section_reads_lines is False
+    assert loaded.scores([docs[0]["text"]]) == refiner.scores([docs[0]["text"]])
