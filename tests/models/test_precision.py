@@ -119,6 +119,10 @@ def test_the_setting_is_honoured(monkeypatch):
     monkeypatch.setenv("PROX_TAGGER_PRECISION", "BFloat16")
     assert LineTaggerRefiner(SHIPPED_MODEL, threads=1).precision == "bfloat16"
     assert resolve_precision("float32") == "float32"  # the caller's choice wins
+    from prox_tasks.inference import load_backend
+
+    backend = load_backend("tagger", str(SHIPPED_MODEL), threads=1, precision="float32")
+    assert backend.settings.precision == "float32"  # the backend's option
     monkeypatch.setenv("PROX_TAGGER_PRECISION", "fp8")
     with pytest.raises(ValueError, match="PROX_TAGGER_PRECISION must be one of auto, float32"):
         resolve_precision()
