@@ -3,7 +3,9 @@ ProX programs.
 
 Each line is embedded from its dense features and a bag of hashed lexical features
 (:mod:`prox_tasks.models.line_features`); dilated 1-D convolutions over the sequence of
-lines give every line its neighbours' context (about 15 lines each side); one head scores
+lines give every line its neighbours' context (about 15 lines each side), and (format 3)
+running maxima of learned section signals from the top and the bottom of the document give
+it its section's, at any distance (:func:`section_context`); one head scores
 "remove this line", another, over the pooled lines, document features and the statistics of
 the lines it keeps (format 2), scores "keep this document". Decisions become
 ``keep_doc()``/``drop_doc()`` and per-chunk ``remove_lines`` programs
