@@ -18,6 +18,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.training.evaluate import evaluate_model
 from prox_tasks.training.seedset import load_seed_set
 
@@ -106,11 +107,14 @@ class TrainJob:
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
 
-    def resolved_work_dir(self, seed_version: str = "") -> Path:
-        """``work_dir``, or a folder keyed by the settings and the seed-set version."""
+    def resolved_work_dir(self, seed_version: str = "", base_version: str = "") -> Path:
+        """``work_dir``, or a folder keyed by the settings, the seed-set version and the
+        base model's version (``base`` names a model by location — ``default``, a path, an
+        S3 folder — and what it holds changes with a new release: a retry resumes the
+        epochs of its own run, never those of a run from another base)."""
         if self.work_dir:
             return Path(self.work_dir)
-        keyed = {**self.settings(), "seed_version": seed_version}
+        keyed = {**self.settings(), "seed_version": seed_version, "base_version": base_version}
         key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
         return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
 
@@ -196,7 +200,8 @@ def run_training(job: TrainJob, progress=None) -> dict:
     seed = load_seed_set(job.seed, job.valid_percent)
     if not seed.train:
         raise ValueError(f"seed set {job.seed} has no training documents")
-    work = job.resolved_work_dir(seed.version)
+    base_version = artifact_version(_local(job.base)) if job.base else ""
+    work = job.resolved_work_dir(seed.version, base_version)
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)
     phase("train")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pytest
 
@@ -88,3 +89,28 @@ def test_tagger_job_can_keep_the_epoch_best_on_gold_at_its_operating_point(seed_
     with pytest.raises(ValueError, match="select_epoch"):
         run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "r2"), epochs=1,
                               work_dir=str(tmp_path / "w2"), select_epoch="loss"))
+
+
+def test_work_folder_follows_the_base_models_version(seed_dir, tmp_path, monkeypatch):
+    """A base named by location (``default``, a path) that now holds another model must not
+    resume the epoch checkpoint of a run from the model it held before."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    keyed = tmp_path / "tmp" / "prox-train"
+    first = run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "r1"), epochs=1,
+                                  work_dir=str(tmp_path / "w1"), gold_gate=False))  # fmt: skip
+    base = tmp_path / "base"  # one location, two models in turn
+    shutil.copytree(first["uri"].removeprefix("file://"), base)
+    job = TrainJob(seed=str(seed_dir), output=str(tmp_path / "r1"), epochs=1, base=str(base),
+                   promote=False, gold_gate=False)  # fmt: skip
+    run_training(job)
+    before = {p.name for p in keyed.iterdir()}
+    assert len(before) == 1 and next(keyed.iterdir()).joinpath("tagger_checkpoint.pt").exists()
+    # the location now holds a model of another architecture (section context on)
+    shutil.rmtree(base)
+    other = run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "r2"), epochs=1,
+                                  tagger={"section_channels": 4}, gold_gate=False,
+                                  work_dir=str(tmp_path / "w2")))  # fmt: skip
+    shutil.copytree(other["uri"].removeprefix("file://"), base)
+    tuned = run_training(job)  # resumed the old checkpoint before: missing section weights
+    assert tuned["metrics"]["line_f1"] > 0.0
+    assert len({p.name for p in keyed.iterdir()} - before) == 1  # a folder of its own
