@@ -172,8 +172,14 @@ def train_tagger(
     ckpt = Path(work_dir) / "tagger_checkpoint.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     epoch, history, best, seconds_before = 0, [], None, 0.0
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    origin = _origin(model, tagger)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
+    if state is not None and state.get("origin") != origin:
+        # another run's epochs (another architecture, base model or random seed): resuming
+        # them would fail on missing weights or, worse, silently continue the wrong model
+        log.warning("%s belongs to another training run; starting over", ckpt)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -219,7 +225,8 @@ def train_tagger(
         tmp = ckpt.with_name(ckpt.name + ".tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                    "best": best, "seconds": seconds_before + time.perf_counter() - start},
+                    "best": best, "seconds": seconds_before + time.perf_counter() - start,
+                    "origin": origin},
                    tmp)  # fmt: skip
         os.replace(tmp, ckpt)
     model.load_state_dict(best["state"])
@@ -231,6 +238,20 @@ def train_tagger(
         "peak_rss_mb": peak_rss_mb(),
     }  # fmt: skip
     return LineTaggerRefiner.from_model(model.eval(), tagger), report
+
+
+def _origin(model, tagger: TaggerConfig) -> dict:
+    """What an epoch checkpoint must have started from to be resumed: the architecture and
+    a digest of the weights before the first step."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy())
+    return {"architecture": tagger.to_dict(), "initial_weights": digest.hexdigest()}
 
 
 def save_tagger(refiner: LineTaggerRefiner, folder: str | os.PathLike, extra: dict) -> Path:

@@ -177,3 +177,19 @@ def test_the_epoch_with_the_best_score_is_kept_when_evaluate_gives_one(docs, tmp
     kept, report = train_tagger(train, valid, SMALL, config, tmp_path, evaluate=second_epoch_scores_best)
     assert report["best_epoch"] == 2 and report["epochs"] == 3
     assert kept.scores(texts) == snapshots[1] and snapshots[1] != snapshots[2]
+
+
+def test_an_epoch_checkpoint_of_another_run_is_not_resumed(docs, tmp_path):
+    """A work folder holding the epochs of a run from another architecture (or base model, or
+    random seed) starts over instead of loading weights that do not belong to this run."""
+    train, valid = docs
+    config = TaggerTrainConfig(epochs=1, batch_lines=400, threads=1)
+    train_tagger(train, valid, SMALL, config, tmp_path / "work")
+    wider = TaggerConfig.from_dict({**SMALL.to_dict(), "hidden": SMALL.hidden * 2})
+    refiner, report = train_tagger(train, valid, wider, config, tmp_path / "work")
+    assert report["resumed_at_epoch"] == 0 and refiner.config.hidden == SMALL.hidden * 2
+    reseeded = TaggerTrainConfig(epochs=1, batch_lines=400, threads=1, seed=config.seed + 1)
+    _, report = train_tagger(train, valid, wider, reseeded, tmp_path / "work")
+    assert report["resumed_at_epoch"] == 0
+    _, report = train_tagger(train, valid, wider, reseeded, tmp_path / "work")
+    assert report["resumed_at_epoch"] == 1  # its own epochs are resumed
