@@ -65,7 +65,7 @@ def index_duplicates(manifest: Manifest) -> dict:
     """
     import numpy as np
 
-    from prox_tasks.corpus.planner import read_shard
+    from prox_tasks.corpus.planner import read_snapshot
 
     done = _load_index(manifest)
     if done is not None:
@@ -73,12 +73,11 @@ def index_duplicates(manifest: Manifest) -> dict:
     digests = bytearray()
     shards, source_ids, offsets = array("i"), array("i"), array("q")
     sources: dict[str, int] = {}
-    for plan in manifest.shards:
-        for doc in read_shard(manifest, plan.index, Quarantine()):
-            digests += _digest(doc.id)
-            shards.append(plan.index)
-            source_ids.append(sources.setdefault(doc.source, len(sources)))
-            offsets.append(doc.offset)
+    for shard, doc in read_snapshot(manifest, Quarantine()):
+        digests += _digest(doc.id)
+        shards.append(shard)
+        source_ids.append(sources.setdefault(doc.source, len(sources)))
+        offsets.append(doc.offset)
     names = list(sources)
     keys = np.frombuffer(bytes(digests), dtype="V16")
     by_shard: dict[int, list] = {}

@@ -25,6 +25,20 @@ from prox_tasks.refine.step import refine_shard
 
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
+#: Modules the fork server imports once for all workers (a missing one is skipped).
+WORKER_IMPORTS = ["torch", "prox_tasks.refine.step", "prox_tasks.inference.loading",
+                  "prox_tasks.inference.tagger", "prox_tasks.models.line_tagger"]
+
+
+def worker_context():
+    """The multiprocessing context workers start in: ``forkserver`` with
+    :data:`WORKER_IMPORTS` preloaded where the platform has it, else ``spawn`` (never a plain
+    ``fork`` of a process that may hold threads)."""
+    if "forkserver" not in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("spawn")
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(WORKER_IMPORTS)  # read when the server starts (once)
+    return context
 
 
 def set_threads(threads: int | None) -> None:
@@ -46,7 +60,12 @@ def _load(backend, model, backend_options, threads):
     return refiner
 
 
-def _start_worker(backend, model, backend_options, threads, progress_queue) -> None:
+def _start_worker(backend, model, backend_options, threads, progress_queue,
+                  environ: dict | None = None) -> None:
+    if environ is not None:  # the starting process's, not the fork server's (started earlier)
+        for name in set(os.environ) - set(environ):
+            del os.environ[name]
+        os.environ.update(environ)
     collect_less_often()  # as the prox command does, before the imports of the model
     _WORKER["refiner"] = _load(backend, model, backend_options, threads)
     _WORKER["progress"] = progress_queue
@@ -78,14 +97,14 @@ class WorkerPool:
                  backend: str | None = None, backend_options: dict | None = None) -> None:
         self.workers = workers
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
-        context = multiprocessing.get_context("spawn")  # no fork of a process holding threads
+        context = worker_context()
         self.progress: Callable[[int], None] | None = None
         self._queue = context.Queue()
         self._drain = threading.Thread(target=self._forward, daemon=True)
         self._drain.start()
         self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                         initargs=(backend, model, backend_options, threads,
-                                                  self._queue))  # fmt: skip
+                                                  self._queue, dict(os.environ)))  # fmt: skip
         # the executor starts a process per submission while none is idle: all of them now
         for _ in range(workers):
             self.pool.submit(os.getpid)

@@ -12,6 +12,7 @@ from prox_tasks.corpus import (
     read_documents,
     read_shard,
 )
+from prox_tasks.corpus.planner import read_snapshot
 from tests.corpus.conftest import write_jsonl
 
 
@@ -52,6 +53,22 @@ def test_shards_partition_the_records(snapshot, tmp_path):
     everything = Quarantine()
     assert seen == [(d.source, d.offset) for d in read_documents(snapshot, quarantine=everything)]
     assert len(set(seen)) == len(seen) == 40
+
+
+@pytest.mark.parametrize("target_docs", [1, 3, 7, 100])
+def test_the_snapshot_read_once_is_its_shards_read_one_by_one(snapshot, tmp_path, target_docs):
+    """read_snapshot (the duplicate-id pass) reads each file once: the same documents, shards
+    and bad records as reading the shards one after another."""
+    manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=target_docs)
+    by_shard, separate = [], Quarantine()
+    for shard in manifest.shards:
+        by_shard += [(shard.index, d) for d in read_shard(manifest, shard.index, separate)]
+    once = Quarantine()
+    assert list(read_snapshot(manifest, once)) == by_shard
+    # 40 documents; every shard has one, but a shard of the bad record alone (target 1)
+    assert len(by_shard) == 40 and len({i for i, _ in by_shard}) >= len(manifest.shards) - 1
+    assert [(r["source"], r["offset"], r["reason"]) for r in once.records()] == \
+        [(r["source"], r["offset"], r["reason"]) for r in separate.records()]  # fmt: skip
 
 
 def test_byte_targets(snapshot, tmp_path):

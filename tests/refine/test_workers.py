@@ -103,3 +103,25 @@ def test_a_published_shard_clears_only_its_own_checkpoint_folder(tmp_path):
     assert (tmp_path / CHECKPOINT_DIR).is_dir()
     running.save(0, [row], {})  # the other worker's first checkpoint still lands
     assert [h["index"] for h, _ in running.load()] == [0]
+
+
+def test_workers_take_the_environment_of_the_process_that_starts_them(monkeypatch,
+                                                                      tagger_model):
+    """Workers are forked from a fork server started once per process (with torch imported):
+    an environment set or removed after it started (PROX_TAGGER_PRECISION in a test, say)
+    must reach the workers as it would reach spawned ones."""
+    from prox_tasks.refine.workers import WorkerPool, worker_context
+
+    monkeypatch.setenv("PROX_TEST_REMOVED_LATER", "1")
+    monkeypatch.delenv("PROX_TEST_SET_LATER", raising=False)
+    with WorkerPool(1, 1, str(tagger_model)) as pool:  # starts the fork server (or reuses it)
+        first = pool.pool.submit(os.getenv, "PROX_TEST_REMOVED_LATER").result()
+    monkeypatch.setenv("PROX_TEST_SET_LATER", "set later")
+    monkeypatch.delenv("PROX_TEST_REMOVED_LATER")
+    with WorkerPool(1, 1, str(tagger_model)) as pool:
+        later = [pool.pool.submit(os.getenv, name).result()
+                 for name in ("PROX_TEST_SET_LATER", "PROX_TEST_REMOVED_LATER")]
+        server = pool.pool.submit(os.getppid).result()
+    assert first == "1" and later == ["set later", None]
+    if worker_context().get_start_method() == "forkserver":
+        assert server != os.getpid()  # forked by the server, not by this process
