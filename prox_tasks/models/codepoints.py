@@ -3,8 +3,8 @@
 The line tagger's features must equal what ``str`` methods (``isspace``, ``isalpha``,
 ``isupper``, ``isdigit``, ``isalnum``, ``lower``) and ``re``'s ``\\w`` say of each character.
 Rather than re-deriving Unicode rules, each code point is asked once — the first time a
-batch contains it — and the answers are kept in arrays indexed by code point, so a batch is
-classified with one numpy gather.
+batch contains it — and the answers are kept in arrays indexed by code point, which the
+compiled kernels read (:attr:`CodePointTable.flags`, :attr:`CodePointTable.lower`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ import re
 import numpy as np
 
 from prox_tasks.labeling.lines import _CJK
+from prox_tasks.models.native import kernel
 
-SPACE, ALPHA, UPPER, DIGIT, WORD, SYMBOL, CJK, SPECIAL, PLAIN, KNOWN = (1 << i for i in range(10))
+SPACE, ALPHA, UPPER, DIGIT, WORD, SYMBOL, CJK, SPECIAL, KNOWN = (1 << i for i in range(9))
 UNICODE_SIZE = 0x110000
 CAPITAL_SIGMA = 0x3A3  # lower() depends on its neighbours (final sigma)
 # substrings the features look for in lower-cased lines: no special lower-casing may make them
@@ -34,8 +35,7 @@ class CodePointTable:
     Flags: ``SPACE`` (``isspace``), ``ALPHA``, ``UPPER``, ``DIGIT`` (``isdigit``), ``WORD``
     (``re`` ``\\w``), ``SYMBOL`` (neither ``isalnum`` nor ``isspace``), ``CJK`` (counted half a
     word by :func:`prox_tasks.labeling.lines.units`), ``SPECIAL`` (``lower()`` is not one
-    context-free character), ``PLAIN`` (a letter that needs nothing but being a letter: not
-    upper, not CJK, its own lower case) and ``KNOWN``.
+    context-free character) and ``KNOWN``.
     """
 
     def __init__(self) -> None:
@@ -56,19 +56,35 @@ class CodePointTable:
             f = (KNOWN | SPACE * c.isspace() | ALPHA * c.isalpha() | UPPER * c.isupper()
                  | DIGIT * c.isdigit() | WORD * word | CJK * (_CJK.fullmatch(c) is not None)
                  | SYMBOL * (not c.isalnum() and not c.isspace()) | SPECIAL * special)  # fmt: skip
-            if f == KNOWN | ALPHA | WORD and low == c:
-                f |= PLAIN
             self.flags[cp] = f
             if not special:
                 self.lower[cp] = ord(low)
 
-    def classify(self, cps: np.ndarray) -> np.ndarray:
-        """The flags of each code point of ``cps`` (learning the new ones)."""
-        flags = self.flags[cps]
-        if flags.size and not flags.min():  # unknown code points have no KNOWN bit
-            self._learn(np.unique(cps[flags == 0]).tolist())
-            flags = self.flags[cps]
-        return flags
+    def specials(self, cps: np.ndarray) -> np.ndarray:
+        """Positions of the :data:`SPECIAL` code points of ``cps``, learning the new ones."""
+        positions = _specials(cps, self.flags)
+        if positions is None:
+            self._learn(np.unique(cps[self.flags[cps] == 0]).tolist())
+            positions = _specials(cps, self.flags)
+        return positions
+
+
+@kernel
+def _specials(cps, flags):
+    """Positions of the code points flagged ``SPECIAL``; None if one is not ``KNOWN``."""
+    count = 0
+    for cp in cps:
+        f = flags[cp]
+        if f == 0:
+            return None
+        count += (f & SPECIAL) != 0
+    out = np.empty(count, np.int64)
+    count = 0
+    for i in range(len(cps)):
+        if flags[cps[i]] & SPECIAL:
+            out[count] = i
+            count += 1
+    return out
 
 
 TABLE = CodePointTable()

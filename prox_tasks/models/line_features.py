@@ -7,8 +7,10 @@ boilerplate (no word list is built in), and additive statistics the document hea
 the lines it keeps. Hashing uses CRC-32, so features are identical across processes and
 machines.
 
-Every feature is computed for all lines of a batch with numpy (:class:`TextBatch`), and
-equals, bit for bit, the per-line Python definition given in each docstring below (the tests
+Every feature is computed for all lines of a batch at once: compiled passes over the
+batch's characters count each line (:mod:`prox_tasks.models.line_counts`) and hash its
+words (:mod:`prox_tasks.models.line_hashing`), numpy turns the counts into features. They
+equal, bit for bit, the per-line Python definition given in each docstring below (the tests
 keep that definition as the reference).
 """
 
@@ -22,8 +24,34 @@ from dataclasses import dataclass
 import numpy as np
 
 from prox_tasks.labeling.vocab import STOP_WORDS
-from prox_tasks.models.codepoints import ALPHA, CJK, DIGIT, SPACE, SYMBOL, TABLE, UPPER
+from prox_tasks.models.codepoints import ALPHA, DIGIT, TABLE, UPPER
+from prox_tasks.models.line_counts import (
+    ALPHA_WORDS,
+    AT,
+    CJK_CHARS,
+    COPYRIGHT,
+    DIGITS,
+    ELLIPSIS_END,
+    ELLIPSIS_WORDS,
+    FIRST,
+    LAST,
+    LEADING_SPACE,
+    LETTERS,
+    MARKS,
+    N_CHARS,
+    N_WORDS,
+    PIPES,
+    RUNS,
+    STOPS,
+    SYMBOLS,
+    TITLED,
+    UPPER_CHARS,
+    URL,
+    WORD_CHARS,
+    line_counts,
+)
 from prox_tasks.models.line_hashing import MAX_HASHED_WORDS, line_hashes
+from prox_tasks.models.native import kernel
 from prox_tasks.models.stop_words import StopWords
 from prox_tasks.models.text_batch import TextBatch
 
@@ -121,21 +149,6 @@ def _flag(chars: np.ndarray, flag: int) -> np.ndarray:
     return (TABLE.flags[chars] & flag) != 0
 
 
-def _lines_containing(batch: TextBatch, needles: tuple[str, ...], lower: bool) -> np.ndarray:
-    """Lines in which one of ``needles`` occurs (in the lower-cased text if ``lower``)."""
-    text = batch.ascii_lower if lower else batch.text
-    hits = []
-    for needle in needles:
-        needle = needle.encode("ascii") if lower else needle
-        at = text.find(needle)
-        while at >= 0:
-            hits.append(at)
-            at = text.find(needle, at + 1)
-    out = np.zeros(batch.n_lines, bool)
-    out[batch.lines_of(np.array(hits, np.int64))] = True
-    return out
-
-
 def _repeats(batch: TextBatch, line_doc: np.ndarray, non_empty: np.ndarray,
              context: DocContext | None = None):
     """(copies of each line's stripped text in its document, distinct non-empty stripped
@@ -146,12 +159,28 @@ def _repeats(batch: TextBatch, line_doc: np.ndarray, non_empty: np.ndarray,
                            len(stripped)), None  # fmt: skip
     first: dict[str, int] = {}
     # a line's code: the index of the first line of the batch with the same stripped text
-    code = np.array(list(map(first.setdefault, stripped, range(len(stripped)))), np.int64)
-    key = line_doc * len(stripped) + code
-    unique, at, inverse, counts = np.unique(key, return_index=True, return_inverse=True,
-                                            return_counts=True)  # fmt: skip
-    distinct = np.bincount(unique[non_empty[at]] // len(stripped), minlength=len(batch.texts))
-    return counts[inverse], distinct
+    code = np.fromiter(map(first.setdefault, stripped, range(len(stripped))), np.int64,
+                       len(stripped))  # fmt: skip
+    return _copies(batch.doc_lines, code, non_empty)
+
+
+@kernel
+def _copies(doc_lines, code, non_empty):
+    """(lines of its document with the same code, per line; distinct codes of the non-empty
+    lines, per document)."""
+    seen = np.zeros(len(code), np.int64)
+    copies = np.empty(len(code), np.int64)
+    distinct = np.zeros(len(doc_lines) - 1, np.int64)
+    for d in range(len(doc_lines) - 1):
+        a, b = doc_lines[d], doc_lines[d + 1]
+        for line in range(a, b):
+            seen[code[line]] += 1
+            distinct[d] += seen[code[line]] == 1 and non_empty[line]
+        for line in range(a, b):
+            copies[line] = seen[code[line]]
+        for line in range(a, b):
+            seen[code[line]] = 0
+    return copies, distinct
 
 
 def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
@@ -191,32 +220,11 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     if context is not None:
         index = index + context.first_line
         doc_n_lines = np.full(n_lines, context.n_lines, np.int64)
-    cp = batch.cp
-
-    w_start, w_stop = batch.words
-    n_words = batch.per_line(w_start)
-    w_line = np.repeat(np.arange(n_lines), n_words)
-    w_first = np.concatenate(([0], np.cumsum(n_words)))
-    has_words = n_words > 0
-    padded_start, padded_stop = np.append(w_start, 0), np.append(w_stop, 0)  # lines without words
-    first_pos = np.where(has_words, padded_start[w_first[:-1]], -1)
-    last_pos = np.where(has_words, padded_stop[w_first[1:] - 1] - 1, -1)
-    n_chars = np.where(has_words, last_pos - first_pos + 1, 0)
-    space = np.uint32(32)
-    first = np.where(has_words, cp[np.maximum(first_pos, 0)], space)
-    last = np.where(has_words, cp[np.maximum(last_pos, 0)], space)
-
-    w_len = w_stop - w_start
-    not_alpha = batch.not_alpha()
-    w_not_alpha = batch.word_of(not_alpha, batch.words)
-    word_chars = np.bincount(w_line, weights=w_len, minlength=n_lines).astype(np.int64)
-    alpha_words = np.bincount(w_line, weights=w_not_alpha < w_len, minlength=n_lines)
-    titled = np.bincount(w_line, weights=_flag(cp[w_start], UPPER), minlength=n_lines)
-    letters = word_chars - batch.per_line(not_alpha)
-    upper = batch.per_line(batch.where(UPPER))
-    digits = batch.per_line(batch.where(DIGIT))
-    symbols = batch.per_line(batch.where(SYMBOL))
-    pipes = batch.per_line(batch.where_char("|"))
+    counts = line_counts(batch, _STOPS)
+    n_words, n_chars = counts[N_WORDS], counts[N_CHARS]
+    first, last = counts[FIRST], counts[LAST]
+    alpha_words, word_chars = counts[ALPHA_WORDS], counts[WORD_CHARS]
+    letters, upper, digits = counts[LETTERS], counts[UPPER_CHARS], counts[DIGITS]
     repeats, distinct = _repeats(batch, line_doc, n_chars > 0, context)
 
     bucket = np.searchsorted(WORD_BUCKETS, n_words, side="right") - 1
@@ -233,14 +241,13 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     dense[:, 21] = _flag(last, ALPHA)
     dense[:, 22] = upper / np.where(letters > 0, letters, 1)
     dense[:, 23] = digits / np.maximum(1, n_chars)
-    dense[:, 24] = symbols / np.maximum(1, n_chars)
-    dense[:, 25] = titled / np.maximum(1, n_words)
+    dense[:, 24] = counts[SYMBOLS] / np.maximum(1, n_chars)
+    dense[:, 25] = counts[TITLED] / np.maximum(1, n_words)
     dense[:, 26] = _is(first, BULLETS)
-    dense[:, 27] = _log1p(pipes)
-    dense[:, 28] = (_lines_containing(batch, ("©",), lower=False)
-                    | _lines_containing(batch, ("(c)",), lower=True))  # fmt: skip
-    dense[:, 29] = _lines_containing(batch, ("http", "www."), lower=True)
-    dense[:, 30] = _lines_containing(batch, ("@",), lower=False)
+    dense[:, 27] = _log1p(counts[PIPES])
+    dense[:, 28] = counts[COPYRIGHT]
+    dense[:, 29] = counts[URL]
+    dense[:, 30] = counts[AT]
     dense[:, 31] = index / np.maximum(1, doc_n_lines - 1)
     dense[:, 32] = index == 0
     dense[:, 33] = index == doc_n_lines - 1
@@ -249,57 +256,30 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     dense[:, 36] = n_chars / np.maximum(1, n_words) / 10
     dense[:, 37] = _flag(first, UPPER)
 
-    ids, id_starts = line_hashes(batch, bucket, buckets)
-    ellipsis_end = (last == ord("…")) | _dots_end(cp, last_pos)
+    ids, id_starts = line_hashes(batch, counts[RUNS], bucket, buckets)
     line_stats = np.zeros((n_lines, STAT_DIM), dtype)
     if stats:
-        cjk = batch.per_line(batch.where(CJK))
-        line_stats[:, 0] = n_words + cjk // 2
+        line_stats[:, 0] = n_words + counts[CJK_CHARS] // 2
         line_stats[:, 1] = n_words
         line_stats[:, 2] = alpha_words
-        line_stats[:, 3] = np.bincount(w_line, weights=_STOPS.matches(batch, w_start, w_stop),
-                                       minlength=n_lines)  # fmt: skip
-        line_stats[:, 4] = (batch.per_line(batch.where_char("#"))
-                            + batch.per_line(batch.where_char("…")) + _dot_triples(batch))
+        line_stats[:, 3] = counts[STOPS]
+        line_stats[:, 4] = counts[MARKS]
         line_stats[:, 5] = word_chars
         line_stats[:, 6] = n_chars > 0
-        line_stats[:, 7] = ellipsis_end
+        line_stats[:, 7] = counts[ELLIPSIS_END]
         line_stats[:, 8] = n_words >= 10
         line_stats[:, 9] = (n_words >= 10) & (repeats > 1)
 
-    w_ellipsis = (cp[w_stop - 1] == ord("…")) | _dots_end(cp, w_stop - 1)
     counted = slice(None) if context is None else slice(*context.counted)
     sums = _doc_sums(line_doc[counted], n_docs,
                      [v[counted] for v in (n_words, n_chars, last, first, alpha_words,
-                                           word_chars, digits, upper)]
-                     + [np.bincount(w_line, weights=w_ellipsis, minlength=n_lines)[counted]])
+                                           word_chars, digits, upper,
+                                           counts[ELLIPSIS_WORDS])])
     doc = None if context is not None else doc_vector(
         sums, np.diff(batch.doc_lines), np.array([len(t) for t in texts], np.int64), distinct)
-    # the first character of an empty line is its newline, a space too
-    tokens = n_words + _flag(cp[batch.line_bounds[:-1]], SPACE)
+    tokens = n_words + counts[LEADING_SPACE]
     return BatchFeatures(dense, ids, id_starts, None if doc is None else doc.astype(dtype),
                          line_stats, batch.doc_lines, tokens, sums)  # fmt: skip
-
-
-def _dots_end(cp: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """Whether ``cp[end - 2:end + 1]`` is ``...`` (positions before 0 never are)."""
-    ok = ends >= 2
-    at = np.where(ok, ends, 0)
-    dot = np.uint32(ord("."))
-    return ok & (cp[at] == dot) & (cp[np.maximum(at - 1, 0)] == dot) \
-        & (cp[np.maximum(at - 2, 0)] == dot)  # fmt: skip
-
-
-def _dot_triples(batch: TextBatch) -> np.ndarray:
-    """``line.count("...")`` per line: a run of ``k`` dots holds ``k // 3``."""
-    dots = batch.where_char(".")
-    if not len(dots):
-        return np.zeros(batch.n_lines, np.int64)
-    breaks = np.flatnonzero(np.diff(dots) != 1)
-    run_start = dots[np.concatenate(([0], breaks + 1))]
-    run_end = dots[np.concatenate((breaks, [len(dots) - 1]))]
-    return np.bincount(batch.lines_of(run_start), weights=(run_end - run_start + 1) // 3,
-                       minlength=batch.n_lines).astype(np.int64)  # fmt: skip
 
 
 DOC_SUMS = 10

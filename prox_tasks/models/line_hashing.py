@@ -4,78 +4,111 @@ last word, its words and its word pairs (lower-cased ``\\w+`` runs, the first
 
 Per line, in order: ``n<bucket>``, then (if it has a word) ``f:<first>``, ``l:<last>``, the
 words, the pairs ``"<a> <b>"``. Equal to hashing each string with ``zlib.crc32`` (the
-reference implementation in the tests does exactly that), computed for the whole batch with
-:mod:`prox_tasks.models.crc32`.
+reference implementation in the tests does exactly that), computed by one compiled pass
+that reads each word's lower-cased UTF-8 bytes once (:mod:`prox_tasks.models.crc32`).
 """
 
 from __future__ import annotations
 
+import zlib
+
 import numpy as np
 
-from prox_tasks.models import crc32
-from prox_tasks.models.text_batch import TextBatch, count_in
+from prox_tasks.models.codepoints import TABLE, WORD
+from prox_tasks.models.crc32 import MASK, START, register_after, step
+from prox_tasks.models.crc32 import TABLE as CRC_TABLE
+from prox_tasks.models.native import kernel
+from prox_tasks.models.text_batch import TextBatch
 
 MAX_HASHED_WORDS = 48
+SPACE_BYTE = 0x20
+F_START, L_START = register_after(b"f:"), register_after(b"l:")
 
 
-def _byte_offsets(batch: TextBatch, low_bytes: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """UTF-8 byte offset of each code point position of the lower-cased text."""
-    if len(low_bytes) == len(batch.cp):  # ASCII
-        return positions
-    low = batch.lower
-    wide = np.flatnonzero(low >= 0x80)
-    extra = np.concatenate(([0], np.cumsum(1 + (low[wide] >= 0x800).astype(np.int64)
-                                           + (low[wide] >= 0x10000))))  # fmt: skip
-    return positions + extra[np.searchsorted(wide, positions)]
-
-
-def line_hashes(batch: TextBatch, word_buckets: np.ndarray, buckets: int):
+def line_hashes(batch: TextBatch, runs: np.ndarray, word_buckets: np.ndarray, buckets: int):
     """(ids, starts): the hashed ids of line ``i`` are ``ids[starts[i]:starts[i + 1]]``.
 
     Args:
         batch: The batch.
+        runs: ``\\w+`` runs of each line.
         word_buckets: Length bucket of each line (from its whitespace word count).
         buckets: Hash buckets.
     """
-    starts, stops = batch.word_runs
-    per_line = count_in(starts, batch.line_bounds)
-    first = np.concatenate(([0], np.cumsum(per_line)))[:-1]
-    line = np.repeat(np.arange(batch.n_lines), per_line)
-    rank = np.arange(len(starts)) - first[line]
-    keep = rank < MAX_HASHED_WORDS
-    starts, stops, line, rank = starts[keep], stops[keep], line[keep], rank[keep]
-    k = np.minimum(per_line, MAX_HASHED_WORDS)
+    kept = np.minimum(runs, MAX_HASHED_WORDS)
+    starts = np.concatenate(([0], np.cumsum(np.where(kept > 0, 2 * kept + 2, 1))))
+    markers = np.array([zlib.crc32(f"n{b}".encode()) % buckets
+                        for b in range(word_buckets.max(initial=0) + 1)], np.int64)  # fmt: skip
+    # runs whose lower case needs Python (final sigma, "İ"): their bytes, in text order
+    special_starts, words = batch.special_runs()
+    encoded = [w.lower().encode("utf-8", "surrogatepass") for w in words]
+    offsets = np.concatenate(([0], np.cumsum([len(b) for b in encoded]))).astype(np.int64)
+    special_bytes = np.frombuffer(b"".join(encoded), np.uint8)
+    ids = _hash_lines(batch.cp, TABLE.flags, TABLE.lower, batch.line_bounds, kept, starts,
+                      markers[word_buckets], (special_starts, offsets, special_bytes),
+                      CRC_TABLE, buckets)  # fmt: skip
+    return ids, starts
 
-    low_text = batch.lower.tobytes().decode("utf-32-le", "surrogatepass")
-    low_bytes = np.frombuffer(low_text.encode("utf-8", "surrogatepass"), np.uint8)
-    byte_start = _byte_offsets(batch, low_bytes, starts)
-    n_bytes = _byte_offsets(batch, low_bytes, stops) - byte_start
-    # words lower-cased in context (capital sigma) or longer than a table shift: with zlib
-    odd = (batch.word_of(batch.specials(), (starts, stops)) > 0) | (n_bytes > crc32.MAX_SHIFT)
-    fast = ~odd
-    z = np.zeros(len(starts), np.uint32)
-    z[fast] = crc32.registers(low_bytes, byte_start[fast], n_bytes[fast])
-    n_bytes = n_bytes.copy()
-    for i in np.flatnonzero(odd).tolist():
-        word = batch.text[starts[i]:stops[i]].lower().encode("utf-8", "surrogatepass")
-        z[i], n_bytes[i] = crc32.register_of(word), len(word)
 
-    word_reg = crc32.shifted_start(crc32.START, n_bytes) ^ z
-    counts = np.where(k > 0, 2 * k + 2, 1)
-    line_starts = np.concatenate(([0], np.cumsum(counts)))
-    base = line_starts[:-1]
-    regs = np.empty(line_starts[-1], np.uint32)
-    markers = [crc32.start_after(f"n{b}".encode()) for b in range(word_buckets.max(initial=0) + 1)]
-    regs[base] = np.array(markers, np.uint32)[word_buckets]
-    has = k > 0
-    head = np.cumsum(np.concatenate(([0], k)))[:-1][has]  # first kept word of each line
-    tail = head + k[has] - 1
-    regs[base[has] + 1] = crc32.shifted_start(crc32.start_after(b"f:"), n_bytes[head]) ^ z[head]
-    regs[base[has] + 2] = crc32.shifted_start(crc32.start_after(b"l:"), n_bytes[tail]) ^ z[tail]
-    regs[base[line] + 3 + rank] = word_reg
-    pair = rank > 0
-    after_space = crc32.step(word_reg[np.flatnonzero(pair) - 1], 0x20)
-    regs[base[line[pair]] + 3 + k[line[pair]] + rank[pair] - 1] = \
-        crc32.zero_shift(after_space, n_bytes[pair]) ^ z[pair]  # fmt: skip
-    # zlib's crc32 is the complement of the final register
-    return (~regs).astype(np.int64) % buckets, line_starts
+@kernel(inline=True)
+def _feed(registers, byte, table):
+    """The registers, each after one more byte."""
+    word, pair, last = registers
+    return (step(word, byte, table), step(pair, byte, table),
+            step(last, byte, table))  # fmt: skip
+
+
+@kernel
+def _hash_lines(cps, flags, lower, line_bounds, kept, starts, markers, specials, table, buckets):
+    """The ids (:func:`line_hashes`) of the lines' first ``kept`` runs. A run starting at one
+    of ``specials``' sorted starts is hashed from its bytes (``special_bytes[offsets[j]:
+    offsets[j + 1]]``), the others from the UTF-8 bytes of ``lower`` of their code points."""
+    special_starts, offsets, special_bytes = specials
+    ids = np.empty(starts[-1], np.int64)
+    special = 0
+    for line in range(len(kept)):
+        base, k = starts[line], kept[line]
+        ids[base] = markers[line]
+        i = line_bounds[line]
+        previous = 0
+        for j in range(k):
+            while not flags[cps[i]] & WORD:
+                i += 1
+            run = i
+            while flags[cps[i]] & WORD:  # the newline ends the last run
+                i += 1
+            # three strings end with this run's bytes: the run, "l:" + run, and the pair
+            # "<previous> <run>" (for the first run: "f:" + run, which has no pair)
+            pair = F_START if j == 0 else step(previous, SPACE_BYTE, table)
+            registers = (START, pair, L_START)
+            while special < len(special_starts) and special_starts[special] < run:
+                special += 1  # a special run past a line's first MAX_HASHED_WORDS
+            if special < len(special_starts) and special_starts[special] == run:
+                for b in special_bytes[offsets[special]:offsets[special + 1]]:
+                    registers = _feed(registers, b, table)
+            else:
+                for p in range(run, i):
+                    registers = _feed_utf8(registers, lower[cps[p]], table)
+            word, pair, last = registers
+            ids[base + 3 + j] = (word ^ MASK) % buckets
+            ids[base + (1 if j == 0 else 2 + k + j)] = (pair ^ MASK) % buckets
+            ids[base + 2] = (last ^ MASK) % buckets  # the last run's stays
+            previous = word
+    return ids
+
+
+@kernel(inline=True)
+def _feed_utf8(registers, c, table):
+    """The registers after the UTF-8 bytes of code point ``c`` (surrogates as 3 bytes, as
+    Python's ``surrogatepass`` writes them)."""
+    if c < 0x80:
+        return _feed(registers, c, table)
+    if c < 0x800:
+        registers = _feed(registers, 0xC0 | (c >> 6), table)
+    else:
+        if c < 0x10000:
+            registers = _feed(registers, 0xE0 | (c >> 12), table)
+        else:
+            registers = _feed(registers, 0xF0 | (c >> 18), table)
+            registers = _feed(registers, 0x80 | ((c >> 12) & 0x3F), table)
+        registers = _feed(registers, 0x80 | ((c >> 6) & 0x3F), table)
+    return _feed(registers, 0x80 | (c & 0x3F), table)

@@ -1,108 +1,93 @@
-"""Which words of a batch are stop words (``word.lower().strip(strip) in stop_words``), for
-all whitespace-separated words at once.
+"""Whether a word is a stop word (``word.lower().strip(strip) in stop_words``), inside the
+line kernel (:mod:`prox_tasks.models.line_counts`).
 
-Each word's core (lower-cased, stripped of punctuation at both ends) of at most the longest
-stop word's length is written as one 64-bit key — a byte per character (its index in the
-stop words' alphabet; characters outside it cannot match) and the length — and looked up
-exactly among the stop words' keys. Words whose lower case is not one context-free
-character per character, and very long words, are checked one by one with ``str`` methods.
+A word's core (lower-cased, stripped of punctuation at both ends) of at most 7 characters
+is written as one 64-bit key — a byte per character (its index in the stop words' alphabet;
+a character outside it cannot match) and the length in the top byte — and looked up in a
+collision-free hash table of the stop words' keys (one product and one read: a binary
+search mispredicts a branch per step). Words whose lower case is not one context-free character per
+character are checked by :meth:`StopWords.is_stop` with ``str`` methods.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from prox_tasks.models.codepoints import UNICODE_SIZE
-from prox_tasks.models.text_batch import TextBatch
+from prox_tasks.models.native import kernel
 
-LONG_WORD = 32  # longer words (rare: URLs, rows of dashes) are checked one by one
-OUTSIDE = 255  # alphabet index of a character no stop word has
+MAX_LEN = 7  # characters of a key: 7 bytes, and the length in the eighth
+OUTSIDE = 0  # alphabet index of a character no stop word has
 TABLE_BITS = 15
-TABLE_SHIFT = np.uint64(64 - TABLE_BITS)
 
 
 class StopWords:
-    """Exact stop-word test of many words.
+    """Exact stop-word test.
 
     Args:
-        words: The stop words (at most 7 characters, an alphabet of at most 254).
-        strip: Characters stripped from both ends of a lower-cased word before the test.
+        words: The stop words (at most 7 characters, an alphabet of at most 255).
+        strip: Characters stripped from both ends of a lower-cased word before the test;
+            none may be the lower case of another character (punctuation).
+
+    Attributes:
+        tables: (strip, alphabet, slots, multiplier) for :func:`is_stop`: whether each code
+            point up to the largest strip character is one, the alphabet index of each code
+            point up to the largest letter of a stop word (0 outside), the hash table of the
+            keys and its multiplier (:func:`_perfect_table`).
     """
 
     def __init__(self, words, strip: str) -> None:
         self.words, self.strip = frozenset(words), strip
-        self.max_len = max(map(len, self.words))
         alphabet = sorted(set("".join(self.words)))
-        if self.max_len > 7 or len(alphabet) >= OUTSIDE:
-            raise ValueError("stop words must be at most 7 characters from at most 254")
-        self._alphabet = np.full(UNICODE_SIZE, OUTSIDE, np.uint8)
-        self._alphabet[[ord(c) for c in alphabet]] = np.arange(1, len(alphabet) + 1)
-        # a core can only match if its first and last characters start and end a stop word
-        self._first = np.zeros(UNICODE_SIZE, bool)
-        self._first[[ord(w[0]) for w in self.words]] = True
-        self._last = np.zeros(UNICODE_SIZE, bool)
-        self._last[[ord(w[-1]) for w in self.words]] = True
-        self._strip = np.zeros(UNICODE_SIZE, bool)
-        self._strip[[ord(c) for c in strip]] = True
-        cores = np.zeros((len(self.words), 8), np.uint8)
+        if max(map(len, self.words)) > MAX_LEN or len(alphabet) > 255:
+            raise ValueError("stop words must be at most 7 characters from at most 255")
+        strip_table = np.zeros(max(map(ord, strip)) + 1, np.bool_)
+        strip_table[[ord(c) for c in strip]] = True
+        index = np.zeros(max(map(ord, alphabet)) + 1, np.int64)
+        index[[ord(c) for c in alphabet]] = np.arange(1, len(alphabet) + 1)
+        keys = np.zeros(len(self.words), np.uint64)
         for row, word in enumerate(self.words):
-            cores[row, : len(word)] = self._alphabet[[ord(c) for c in word]]
-            cores[row, 7] = len(word)
-        self._table, self._multiplier = _perfect_table(cores.view(np.uint64).ravel())
-        # per core length k: the word keeping its first k bytes, and the word of k in byte 7
-        masks = np.zeros((8, 8), np.uint8)
-        lengths = np.zeros((8, 8), np.uint8)
-        for k in range(8):
-            masks[k, :k] = 0xFF
-            lengths[k, 7] = k
-        self._masks = masks.view(np.uint64).ravel()
-        self._lengths = lengths.view(np.uint64).ravel()
+            key = len(word) << 56
+            for j, c in enumerate(word):
+                key |= int(index[ord(c)]) << (8 * j)
+            keys[row] = key
+        self.tables = (strip_table, index, *_perfect_table(keys))
 
-    def matches(self, batch: TextBatch, starts: np.ndarray, stops: np.ndarray) -> np.ndarray:
-        """Whether each word ``[starts[i], stops[i])`` of ``batch`` is a stop word."""
-        out = np.zeros(len(starts), bool)
-        slow = stops - starts > LONG_WORD
-        slow[batch.word_of(batch.specials(), (starts, stops)) > 0] = True
-        for i in np.flatnonzero(slow).tolist():
-            out[i] = batch.text[starts[i]:stops[i]].lower().strip(self.strip) in self.words
-        # punctuation keeps its case and no letter lower-cases to punctuation: strip the
-        # original characters, and only where a word starts or ends with one
-        stripped = np.zeros(len(batch.cp) + 1, bool)
-        stripped[batch.other[self._strip[batch.other_cp]]] = True
-        a, b = starts.copy(), stops.copy()
-        lead = np.flatnonzero(stripped[a])
-        while len(lead):  # a strip character ends a word, so the loop stops inside it
-            a[lead] += 1
-            lead = lead[(a[lead] < b[lead]) & stripped[a[lead]]]
-        trail = np.flatnonzero(stripped[b - 1] & (a < b))
-        while len(trail):
-            b[trail] -= 1
-            trail = trail[(a[trail] < b[trail]) & stripped[b[trail] - 1]]
-        length = b - a
-        cand = np.flatnonzero(~slow & (length > 0) & (length <= self.max_len))
-        low = batch.lower
-        cand = cand[self._first[low[a[cand]]] & self._last[low[b[cand] - 1]]]
-        a, length = a[cand], length[cand]
-        # each candidate's next 8 alphabet indexes as one word, the bytes past its length
-        # masked off and the last byte set to the length
-        letters = np.zeros(len(batch.cp) + 8, np.uint8)
-        letters[: len(batch.cp)] = self._alphabet[low]
-        windows = np.lib.stride_tricks.sliding_window_view(letters, 8)[a]
-        keys = (windows.view(np.uint64).ravel() & self._masks[length]) | self._lengths[length]
-        out[cand] = self._table[(keys * self._multiplier) >> TABLE_SHIFT] == keys
-        return out
+    def is_stop(self, word: str) -> bool:
+        """The test with ``str`` methods (words holding a :data:`SPECIAL` character)."""
+        return word.lower().strip(self.strip) in self.words
+
+
+@kernel(inline=True)
+def is_stop(cps, lower, start, stop, tables):
+    """Whether the word ``cps[start:stop]`` is a stop word (no :data:`SPECIAL` character in
+    it: each lower-cases to ``lower[cp]``). Punctuation keeps its case and no letter
+    lower-cases to punctuation, so the original characters are stripped."""
+    strip, index, slots, multiplier = tables
+    while start < stop and cps[start] < len(strip) and strip[cps[start]]:
+        start += 1
+    while stop > start and cps[stop - 1] < len(strip) and strip[cps[stop - 1]]:
+        stop -= 1
+    if stop == start or stop - start > MAX_LEN:
+        return False
+    key = np.uint64(stop - start) << np.uint64(56)
+    for j in range(stop - start):
+        c = lower[cps[start + j]]
+        if c >= len(index) or index[c] == OUTSIDE:
+            return False
+        key |= np.uint64(index[c]) << np.uint64(8 * j)
+    return slots[(key * multiplier) >> np.uint64(64 - TABLE_BITS)] == key
 
 
 def _perfect_table(keys: np.ndarray) -> tuple[np.ndarray, np.uint64]:
-    """A table of ``2**TABLE_BITS`` slots holding each key at ``(key * multiplier) >>
-    TABLE_SHIFT`` with no two keys in one slot, and that multiplier: a key is then looked up
-    with one product and one gather (a binary search costs ~20 passes). Empty slots hold 0,
-    which no key is (its last byte, the length, is at least 1)."""
+    """A table of ``2**TABLE_BITS`` slots holding each key at ``(key * multiplier) >> (64 -
+    TABLE_BITS)`` with no two keys in one slot, and that multiplier. Empty slots hold 0,
+    which no key is (its top byte, the length, is at least 1)."""
+    shift = np.uint64(64 - TABLE_BITS)
     for i in range(1, 1 << 16):
         multiplier = np.uint64((0x9E3779B97F4A7C15 * (2 * i + 1)) % (1 << 64))
-        slots = (keys * multiplier) >> TABLE_SHIFT
+        slots = (keys * multiplier) >> shift
         if len(np.unique(slots)) == len(keys):
             table = np.zeros(1 << TABLE_BITS, np.uint64)
             table[slots] = keys
             return table, multiplier
-    raise ValueError("no collision-free multiplier for the stop words")  # never, for ~200 keys
+    raise ValueError("no collision-free multiplier for the stop words")  # never, for ~400 keys
