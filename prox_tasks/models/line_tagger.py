@@ -38,16 +38,18 @@ from prox_tasks.models.line_features import (
     BatchFeatures,
     featurize_batch,
 )
+from prox_tasks.models.line_scan import bidirectional_scan, fold_windows, window_summary
 from prox_tasks.models.long_documents import DocumentInPieces
 from prox_tasks.models.precision import resolve_precision, torch_dtype
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
 REFINER_FILE = "refiner.json"
-# 1: doc head without kept-line statistics; 2: with them; 3: with section context. An
+# 1: doc head without kept-line statistics; 2: with them; 3: with section context; 4: with
+# the document scan. An
 # artifact is written in the oldest format that holds its architecture (format_of), so code
 # that predates a feature still loads every artifact that does not use it
-FORMAT = 3
+FORMAT = 4
 KEPT_FEATURES = 9
 # characters featurized at once: the features' temporaries (~50 bytes per character) stay
 # bounded whatever the refine batch holds; lines are bounded by the tagger's ``batch_lines``
@@ -79,6 +81,15 @@ class TaggerConfig:
             any distance (:func:`section_context`).
         section_reads_lines: The section mix reads each line's vector beside its section
             maxima (False: the maxima alone, a third of the mix's arithmetic).
+        scan_channels: State channels per direction of the document scan (0: none, the
+            architecture before; format 4): a gated recurrence over all the lines of the
+            document from the top and from the bottom, whose states are mixed back into
+            every line's vector: a line can learn "below the last `Leave a reply` heading"
+            or "the recipe card starts below me", and a later heading resets what an earlier
+            one wrote (:mod:`prox_tasks.models.line_scan`).
+        scan_memory: Training from scratch, the scan's gate biases start so its channels
+            remember from 2 to this many lines, spaced geometrically (0: PyTorch's default
+            initialization, a memory of about 2 lines); loaded weights replace them.
     """
 
     buckets: int = 1 << 15
@@ -91,6 +102,8 @@ class TaggerConfig:
     kept_stats: bool = True
     section_channels: int = 0
     section_reads_lines: bool = True
+    scan_channels: int = 0
+    scan_memory: int = 0
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -123,6 +136,13 @@ def build_tagger(config: TaggerConfig):
                 self.section = nn.Linear(config.hidden, config.section_channels)
                 self.section_mix = nn.Linear(config.hidden * config.section_reads_lines
                                              + 2 * config.section_channels, config.hidden)  # fmt: skip
+            if config.scan_channels:
+                self.scan_gates = nn.Linear(config.hidden, 4 * config.scan_channels)
+                self.scan_mix = nn.Linear(config.hidden + 2 * config.scan_channels,
+                                          config.hidden)  # fmt: skip
+                if config.scan_memory:
+                    init_scan_memory(self.scan_gates.bias, config.scan_channels,
+                                     config.scan_memory)  # fmt: skip
             self.line_head = nn.Linear(config.hidden, 1)
             self.doc_head = nn.Sequential(
                 nn.Linear(2 * config.hidden + DOC_DIM + 2 + KEPT_FEATURES * config.kept_stats,
@@ -142,8 +162,9 @@ def build_tagger(config: TaggerConfig):
 
         def encode(self, dense, ids, offsets, mask, section: bool = True):
             """Line vectors [B,L,hidden]: each line with its neighbours' context (up to
-            :func:`receptive_field` lines each side) and, with ``section_channels`` (unless
-            ``section`` is False: a window of a longer document), its section context."""
+            :func:`receptive_field` lines each side) and, with ``section_channels`` or
+            ``scan_channels`` (unless ``section`` is False: a window of a longer document),
+            its document context (:meth:`add_context`)."""
             b, length, _ = dense.shape
             lex = self.bag(ids, offsets).view(b, length, -1)
             h = torch.nn.functional.gelu(self.inp(torch.cat([dense, lex], -1)))
@@ -156,9 +177,32 @@ def build_tagger(config: TaggerConfig):
                 x = x.transpose(1, 2)
             else:
                 x = convolve_at_inference(self.convs, h, mask, self.conv_dtype)
-            if config.section_channels and section:
-                x = self.add_section(x, mask)
+            if section:
+                x = self.add_context(x, mask)
             return x
+
+        def add_context(self, x, mask, before=None, after=None, scan_before=None,
+                        scan_after=None):
+            """Line vectors ``x`` [B,L,hidden] (the convolutions') with the document context
+            of the configured layers mixed in: the section maxima (:meth:`add_section`), then
+            the scan states (:meth:`add_scan`; its gates read ``x``). The keywords fold in
+            the lines outside a window of a longer document."""
+            out = self.add_section(x, mask, before, after) if config.section_channels else x
+            if config.scan_channels:
+                out = self.add_scan(out, self.scan_gates(x.contiguous()), mask, scan_before,
+                                    scan_after)  # fmt: skip
+            return out
+
+        def add_scan(self, x, gates, mask, before=None, after=None):
+            """``x`` [B,L,hidden] with each line's scan states from the top and from the
+            bottom mixed in (:func:`prox_tasks.models.line_scan.bidirectional_scan` of the
+            ``gates`` [B,L,4·scan_channels]; ``before``/``after``: the states the lines
+            outside this window leave)."""
+            down, up = bidirectional_scan(gates, mask, before, after)
+            x = x.contiguous()
+            h = torch.nn.functional.gelu(self.scan_mix(torch.cat([x, down, up], -1)))
+            m = mask.unsqueeze(-1).to(h.dtype)
+            return (x + h) * m if torch.is_grad_enabled() else h.add_(x).mul_(m)
 
         def add_section(self, x, mask, before=None, after=None):
             """``x`` [B,L,hidden] with each line's section context mixed in: the running
@@ -203,6 +247,19 @@ def build_tagger(config: TaggerConfig):
             return self.doc_head(torch.cat([mean, pooled["max"], doc, extra], -1)).squeeze(-1)
 
     return LineTagger()
+
+
+def init_scan_memory(bias, channels: int, memory: int) -> None:
+    """Set the gate biases of the scan's two directions (``bias`` [4·channels]: gates and
+    values from the top, then from the bottom) so channel ``c`` keeps ``1 - 1/T_c`` of its
+    state per line, ``T`` from 2 to ``memory`` lines geometrically: long memories are there
+    from the first step (the chrono initialization of Tallec & Ollivier, 2018)."""
+    import torch
+
+    timescales = torch.logspace(np.log10(2.0), np.log10(max(memory, 2)), channels)
+    with torch.no_grad():
+        for start in (0, 2 * channels):
+            bias[start : start + channels] = -torch.log(timescales - 1)
 
 
 SECTION_FLOOR = -1e4  # below any learned signal: padding never raises a running maximum
@@ -438,7 +495,10 @@ def _at_least(probs: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def format_of(config: TaggerConfig) -> int:
-    """The artifact format an architecture needs: 3 with section context, else 2."""
+    """The artifact format an architecture needs: 4 with the document scan, 3 with section
+    context, else 2."""
+    if config.scan_channels:
+        return 4
     return 3 if config.section_channels else 2
 
 
@@ -608,9 +668,11 @@ class LineTaggerRefiner:
         probs = np.empty(document.n_lines, np.float32)
         tokens = np.empty(document.n_lines, np.int32)
         pooled = None
-        # a line's section context spans the whole document: a first pass over the windows
-        # keeps each window's section maxima, the second mixes in those of the others
-        sections = self._window_sections(document) if self.config.section_channels else None
+        # a line's document context spans the whole document: a first pass over the windows
+        # keeps what each window gives the others (section maxima, scan states), the second
+        # mixes in those of the others
+        contexts = (self._window_contexts(document)
+                    if self.config.section_channels or self.config.scan_channels else None)
         started = time.perf_counter()
         for i, (f, own, first) in enumerate(document.featurize(self.config.buckets,
                                                                 self.config.kept_stats)):
@@ -618,8 +680,8 @@ class LineTaggerRefiner:
             end = first + own.stop - own.start
             dense, ids, offsets, mask, _, stats = _window_inputs(f)
             x = self.model.encode(dense, ids, offsets, mask, section=False)[:, own]
-            if sections is not None:
-                x = self.model.add_section(x, mask[:, own], *sections[i])
+            if contexts is not None:
+                x = self.model.add_context(x, mask[:, own], **contexts[i])
             line_logits = self.model.line_head(x).squeeze(-1)
             probs[first:end] = torch.sigmoid(line_logits)[0].numpy()
             tokens[first:end] = f.tokens[own]
@@ -632,29 +694,41 @@ class LineTaggerRefiner:
         keep = self.model.decide(pooled, torch.from_numpy(document.doc)[None])
         return (probs, float(torch.sigmoid(keep)[0])), tokens
 
-    def _window_sections(self, document: DocumentInPieces) -> list[tuple]:
-        """(maxima of the section signals above, below) [1, section_channels] per window of
-        ``document``: what :func:`section_context` folds into each window so its lines get
-        the whole document's prefix and suffix maxima."""
+    def _window_contexts(self, document: DocumentInPieces) -> list[dict]:
+        """The keywords of ``add_context`` per window of ``document``, so its lines get the
+        whole document's context: the maxima of the section signals above and below
+        (:func:`section_context`) and the scan states the lines above and below leave
+        (:func:`prox_tasks.models.line_scan.fold_windows`)."""
         import torch
 
         started = time.perf_counter()
-        maxima = []
+        maxima, summaries = [], []
         for f, own, _ in document.featurize(self.config.buckets, self.config.kept_stats):
             featurized = time.perf_counter()
-            x = self.model.encode(*_window_inputs(f)[:4], section=False)[:, own]
-            maxima.append(self.model.section(x).amax(1))  # [1, section_channels]
+            dense, ids, offsets, mask = _window_inputs(f)[:4]
+            x = self.model.encode(dense, ids, offsets, mask, section=False)[:, own]
+            if self.config.section_channels:
+                maxima.append(self.model.section(x).amax(1))  # [1, section_channels]
+            if self.config.scan_channels:
+                summaries.append(window_summary(self.model.scan_gates(x), mask[:, own]))
             now = time.perf_counter()
             self.phases["features"] += featurized - started
             self.phases["forward"] += now - featurized
             started = now
-        floor = torch.full_like(maxima[0], SECTION_FLOOR)
-        above, below = [floor], [floor]
-        for m in maxima[:-1]:
-            above.append(torch.maximum(above[-1], m))
-        for m in maxima[:0:-1]:
-            below.append(torch.maximum(below[-1], m))
-        return list(zip(above, below[::-1]))
+        contexts: list[dict] = [{} for _ in document.spans]
+        if maxima:
+            floor = torch.full_like(maxima[0], SECTION_FLOOR)
+            above, below = [floor], [floor]
+            for m in maxima[:-1]:
+                above.append(torch.maximum(above[-1], m))
+            for m in maxima[:0:-1]:
+                below.append(torch.maximum(below[-1], m))
+            for c, a, b in zip(contexts, above, below[::-1]):
+                c.update(before=a, after=b)
+        if summaries:
+            for c, (a, b) in zip(contexts, fold_windows(summaries)):
+                c.update(scan_before=a, scan_after=b)
+        return contexts
 
     def _scored(self, texts: list[str]) -> tuple[list[tuple[np.ndarray, float]], list]:
         # the pipeline calls predict_doc then predict_chunks on the same batch: score it once

@@ -1,0 +1,202 @@
+"""The tagger's document scan (``TaggerConfig.scan_channels``): the gated recurrence it
+computes, at any distance, resettable, never leaking across padding or between documents,
+equal in windows and whole, used by the network, saved and loaded; off by default."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import pytest
+
+from prox_tasks.models.line_scan import (
+    bidirectional_scan,
+    fold_windows,
+    gated_scan,
+    window_summary,
+)
+from prox_tasks.models.line_tagger import (
+    LineTaggerRefiner,
+    TaggerConfig,
+    build_tagger,
+    collate,
+    config_of,
+    tensorize,
+)
+from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
+
+SMALL = {"buckets": 512, "embed_dim": 4, "hidden": 8, "dilations": [1, 2]}
+WORDS = "the cat sat on a mat home login menu share reply comments 2024 news sport".split()
+
+
+def _text(lines: int, seed: int) -> str:
+    rng = random.Random(seed)
+    return "\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.choice([0, 1, 2, 5, 12])))
+                     for _ in range(lines))  # fmt: skip
+
+
+def _model(**overrides):
+    import torch
+
+    torch.manual_seed(0)
+    config = TaggerConfig.from_dict({**SMALL, **overrides})
+    return build_tagger(config).eval(), config
+
+
+def _sequential(gate_logits, log_values, mask):
+    """The recurrence one line at a time (the reference)."""
+    import torch
+
+    z, state, out = torch.sigmoid(gate_logits.double()), None, []
+    for t in range(gate_logits.shape[1]):
+        write = z[:, t] * log_values[:, t].double().exp()
+        new = write if state is None else (1 - z[:, t]) * state + write
+        state = new if state is None else torch.where(mask[:, t, None], new, state)
+        out.append(state)
+    return torch.stack(out, 1).log()
+
+
+def test_the_scan_is_the_recurrence_and_padding_leaves_the_state():
+    import torch
+
+    torch.manual_seed(0)
+    gates, values = torch.randn(3, 40, 4) * 3, torch.randn(3, 40, 4)
+    mask = torch.ones(3, 40, dtype=torch.bool)
+    mask[1, 25:] = False
+    states, _ = gated_scan(gates, values, mask)
+    expected = _sequential(gates, values, mask)
+    torch.testing.assert_close(states[mask].double(), expected[mask], rtol=0, atol=5e-5)
+    # a padding line keeps the state of the last real line
+    torch.testing.assert_close(states[1, 25:], states[1, 24].expand(15, 4), rtol=0, atol=1e-5)
+
+
+def test_a_write_reaches_any_distance_and_the_next_one_resets_it():
+    """Unlike the running maxima of the section context, a later heading overwrites."""
+    import torch
+
+    gates = torch.full((1, 3000, 1), -30.0)  # carry: z ~ 1e-13
+    values = torch.zeros(1, 3000, 1)
+    gates[0, 0], values[0, 0] = 30.0, 5.0  # a heading at the top writes e^5
+    gates[0, 2000], values[0, 2000] = 30.0, -5.0  # a later one writes e^-5
+    states, _ = gated_scan(gates, values, torch.ones(1, 3000, dtype=torch.bool))
+    assert states[0, 1999, 0].item() == pytest.approx(5.0, abs=1e-3)
+    # the second write keeps e^MIN_LOG_CARRY of the first state: e^-11 beside e^-5
+    assert states[0, 2999, 0].item() == pytest.approx(-5.0, abs=5e-3)
+
+
+def test_the_bottom_scan_runs_from_the_last_real_line():
+    import torch
+
+    torch.manual_seed(2)
+    gates = torch.randn(2, 30, 8)
+    mask = torch.ones(2, 30, dtype=torch.bool)
+    mask[0, 12:] = False
+    _, up = bidirectional_scan(gates, mask)
+    _, alone = bidirectional_scan(gates[:1, :12], mask[:1, :12])
+    torch.testing.assert_close(up[:1, :12], alone, rtol=0, atol=1e-5)
+
+
+def test_windows_fold_in_the_states_outside_them():
+    import torch
+
+    torch.manual_seed(1)
+    gates = torch.randn(1, 90, 12) * 3
+    mask = torch.ones(1, 90, dtype=torch.bool)
+    down, up = bidirectional_scan(gates, mask)
+    cuts = [(0, 30), (30, 31), (31, 90)]
+    folded = fold_windows([window_summary(gates[:, a:b], mask[:, a:b]) for a, b in cuts])
+    for (a, b), (before, after) in zip(cuts, folded):
+        d, u = bidirectional_scan(gates[:, a:b], mask[:, a:b], before, after)
+        torch.testing.assert_close(d, down[:, a:b], rtol=0, atol=5e-5)
+        torch.testing.assert_close(u, up[:, a:b], rtol=0, atol=5e-5)
+
+
+def test_off_by_default_and_its_weights_are_the_only_new_state():
+    assert TaggerConfig().scan_channels == 0
+    plain, _ = _model()
+    with_scan, _ = _model(scan_channels=3)
+    extra = set(with_scan.state_dict()) - set(plain.state_dict())
+    assert extra == {"scan_gates.weight", "scan_gates.bias", "scan_mix.weight", "scan_mix.bias"}
+
+
+def test_the_network_reads_lines_beyond_its_convolutions():
+    """A change to the first line moves the score of a line 300 lines below it only through
+    the scan (the convolutions here see 3 lines each side)."""
+    import torch
+
+    # both first lines unique in the page: no other line's repetition features change
+    text = ["alpha beta gamma"] + _text(400, 3).split("\n")[1:]
+    changed = ["delta epsilon zeta eta theta"] + text[1:]
+    for scan, moves in ((0, False), (4, True)):
+        model, config = _model(scan_channels=scan)
+        with torch.no_grad():  # a visible mix (the initial weights are small) ...
+            model.line_head.weight.mul_(10)
+            if scan:  # ... and a long memory: z ~ e^-6, every line writes a little
+                model.scan_gates.bias[:scan].fill_(-6.0)
+        refiner = LineTaggerRefiner.from_model(model, config)
+        (a, _), (b, _) = refiner._score(["\n".join(text), "\n".join(changed)])[0]
+        assert bool(abs(a[300] - b[300]) > 1e-6) is moves  # 4e-6 here; 0.0 without the scan
+
+
+def test_a_padded_batch_scores_each_document_as_alone():
+    import torch
+
+    model, _ = _model(scan_channels=4, section_channels=2)
+    docs = [tensorize(_text(n, n), 512) for n in (300, 7, 120)]
+    with torch.inference_mode():
+        lines, keeps = model(*collate(docs))
+        for r, d in enumerate(docs):
+            alone_lines, alone_keep = model(*collate([d]))
+            torch.testing.assert_close(lines[r, : d.lines], alone_lines[0], rtol=0, atol=1e-5)
+            torch.testing.assert_close(keeps[r], alone_keep[0], rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("section", [0, 3])
+def test_long_documents_in_windows_score_like_whole(section):
+    config = TaggerConfig.from_dict({**SMALL, "scan_channels": 4, "section_channels": section})
+    import torch
+
+    torch.manual_seed(0)
+    model = build_tagger(config).eval()
+    texts = [_text(5, 1), _text(700, 2), _text(65, 5)]
+    whole, windowed = (LineTaggerRefiner.from_model(model, config) for _ in range(2))
+    whole.batch_lines, windowed.batch_lines = 100_000, 64
+    for (p, keep), (q, keep_w) in zip(whole._score(texts)[0], windowed._score(texts)[0]):
+        np.testing.assert_allclose(q, p, rtol=0, atol=1e-5)
+        assert keep_w == pytest.approx(keep, abs=1e-5)
+
+
+def test_trains_saves_as_format_4_and_loads(tmp_path):
+    docs = [{"text": _text(40, s), "doc_program": "keep_doc()",
+             "chunk_program": "remove_lines(line_start=0, line_end=2)"} for s in range(6)]  # fmt: skip
+    config = TaggerConfig.from_dict({**SMALL, "scan_channels": 2})
+    refiner, report = train_tagger(docs[:4], docs[4:], config, TaggerTrainConfig(epochs=1),
+                                   tmp_path / "work")  # fmt: skip
+    assert report["epochs"] == 1 and np.isfinite(report["history"][0]["loss"])
+    assert refiner.model.scan_gates.weight.grad is not None  # trained through the scan
+    folder = save_tagger(refiner, tmp_path / "artifact", {})
+    settings = json.loads((folder / "refiner.json").read_text())
+    assert settings["format"] == 4 and config_of(settings).scan_channels == 2
+    loaded = LineTaggerRefiner(folder)
+    texts = [d["text"] for d in docs]
+    for (p, keep), (q, keep_l) in zip(refiner.scores(texts), loaded.scores(texts)):
+        np.testing.assert_allclose(q, p, rtol=0, atol=1e-6)
+        assert keep_l == pytest.approx(keep, abs=1e-6)
+    # weights without the scan do not load as a scan architecture
+    state = json.loads((folder / "refiner.json").read_text())
+    state["tagger"]["scan_channels"] = 0
+    (folder / "refiner.json").write_text(json.dumps(state))
+    with pytest.raises(ValueError, match="do not match"):
+        LineTaggerRefiner(folder)
+
+
+def test_scan_memory_spreads_the_initial_gates_from_2_to_memory_lines():
+    import torch
+
+    model, _ = _model(scan_channels=4, scan_memory=1000)
+    z = torch.sigmoid(model.scan_gates.bias.detach())
+    for gates in (z[:4], z[8:12]):  # the gates of each direction, not the values
+        torch.testing.assert_close(1 / gates, torch.logspace(np.log10(2), 3, 4), rtol=1e-4, atol=0)
+    default, _ = _model(scan_channels=4)
+    assert torch.sigmoid(default.scan_gates.bias.detach()).max() < 0.75  # memory ~2 lines
