@@ -102,6 +102,10 @@ def run(args) -> Outcome:
     from prox_tasks.refine.corpus import refine_corpus
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
+    if args.workers > 1:  # the workers' imports overlap the catalog's and the plan
+        from prox_tasks.refine.workers import start_worker_imports
+
+        start_worker_imports()
     from prox_tasks.catalog import Catalog
     from prox_tasks.storage.names import check_name, safe_name
 

@@ -41,6 +41,16 @@ def worker_context():
     return context
 
 
+def start_worker_imports() -> None:
+    """Start the fork server now (its imports take ~1.5 s): a caller that will start
+    workers calls it before its own set-up, so the two overlap. Nothing where workers are
+    spawned."""
+    if worker_context().get_start_method() == "forkserver":
+        from multiprocessing import forkserver
+
+        forkserver.ensure_running()
+
+
 def set_threads(threads: int | None) -> None:
     """CPU threads of the model's math library (torch), where it is loaded."""
     if threads:
