@@ -127,7 +127,7 @@ def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=(),
     env = {**os.environ, "PYTHONPATH": str(code) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     load = os.getloadavg()[0]
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     # run from the tree: `python -m` puts the working folder first on the module path
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False, cwd=code)
     wall = time.perf_counter() - started
@@ -143,7 +143,25 @@ def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=(),
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"docs": summary["docs_read"], "written": summary["docs_written"], "wall": wall,
             "cpu": cpu, "rss_mb": after.ru_maxrss / 1024, "split": split,
-            "load": (load + os.getloadavg()[0]) / 2, "shards": summary["shards"]}  # fmt: skip
+            "load": (load + os.getloadavg()[0]) / 2, "shards": summary["shards"],
+            "timeline": timeline(summary["results"], started_at, wall)}  # fmt: skip
+
+
+def timeline(results: list[dict], started_at: float, wall: float) -> str | None:
+    """When the worker processes refined, from the command's start: their first shard's
+    start, each one's last shard's end, the command's end (None without workers)."""
+    ends: dict[int, float] = {}
+    starts = []
+    for r in results:
+        if "started_at" in r:
+            starts.append(r["started_at"] - started_at)
+            end = starts[-1] + r["wall_seconds"]
+            ends[r["pid"]] = max(ends.get(r["pid"], 0.0), end)
+    if not starts:
+        return None
+    return (f"first shard started at {min(starts):.1f} s, workers done at "
+            f"{', '.join(f'{e:.1f}' for e in sorted(ends.values()))} s, command ended at "
+            f"{wall:.1f} s")
 
 
 def startup_corpus(corpus: Path, docs: int, folder: Path) -> Path:
@@ -296,8 +314,8 @@ def main() -> None:
                                     args.threads, ["--shards", str(shards)])  # fmt: skip
         f = fixed[workers]
         print(f"fixed cost, workers {workers} ({shards} shards of 1 document): "
-              f"{f['wall']:.1f} s wall, {f['cpu']:.1f} s CPU; load average {f['load']:.1f}",
-              flush=True)  # fmt: skip
+              f"{f['wall']:.1f} s wall, {f['cpu']:.1f} s CPU; load average {f['load']:.1f}"
+              + (f"; {f['timeline']}" if f["timeline"] else ""), flush=True)  # fmt: skip
     for workers in counts:
         runs[workers] = run_refine(corpus, args.work / f"out-w{workers}", workers,
                                    args.threads, ["--shards", str(shards)])  # fmt: skip
@@ -307,6 +325,8 @@ def main() -> None:
               f"CPU {r['cpu']:.1f} s = {r['docs'] / r['cpu']:.0f} docs/s per core "
               f"({r['docs'] / (r['cpu'] - fixed[workers]['cpu']):.0f} without the fixed cost); "
               f"peak RSS {r['rss_mb']:.0f} MiB; load average {r['load']:.1f}", flush=True)
+        if r["timeline"]:
+            print(f"workers {workers}: {r['timeline']}", flush=True)
         shutil.rmtree(args.work / f"out-w{workers}", ignore_errors=True)
     if runs:
         split = runs[min(runs)]["split"]

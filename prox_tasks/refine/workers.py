@@ -83,10 +83,11 @@ def _start_worker(backend, model, backend_options, threads, progress_queue,
 
 def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
     queue = _WORKER["progress"]
-    started = time.perf_counter()
+    started, started_at = time.perf_counter(), time.time()
     result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=queue.put,
                           **options)  # fmt: skip
-    return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid()}
+    return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(),
+            "started_at": round(started_at, 3)}  # fmt: skip
 
 
 class WorkerPool:
@@ -115,7 +116,12 @@ class WorkerPool:
         self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                         initargs=(backend, model, backend_options, threads,
                                                   self._queue, dict(os.environ)))  # fmt: skip
-        # the executor starts a process per submission while none is idle: all of them now
+        # the executor starts a process per submission while none is idle: all of them now,
+        # from a thread, since a start waits for the fork server's imports
+        self._starter = threading.Thread(target=self._start, args=(workers,), daemon=True)
+        self._starter.start()
+
+    def _start(self, workers: int) -> None:
         for _ in range(workers):
             self.pool.submit(os.getpid)
 
@@ -126,6 +132,7 @@ class WorkerPool:
 
     def close(self) -> None:
         """Stop the workers, then forward the progress they reported last."""
+        self._starter.join()
         self.pool.shutdown()
         self._queue.put(None)
         self._drain.join(timeout=10)
@@ -165,7 +172,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
 
     Returns:
         :func:`~prox_tasks.refine.step.refine_shard`'s result per shard, in ``indexes``
-        order, each with ``wall_seconds``.
+        order, each with ``wall_seconds``; a shard refined by a worker process also with the
+        worker's ``pid`` and ``started_at`` (Unix time).
     """
     from prox_tasks.corpus import load_manifest, read_status
 

@@ -3,6 +3,7 @@ writers on a shard, output identical to one worker."""
 
 import json
 import os
+import time
 
 import pyarrow.parquet as pq
 import pytest
@@ -46,6 +47,7 @@ def test_two_workers_write_what_one_writes(corpus, tmp_path, tagger_model):
     pids = [r["pid"] for r in two["results"]]
     assert len(pids) == 4 and 1 <= len(set(pids)) <= 2 and os.getpid() not in pids
     assert [r["shard"] for r in two["results"]] == [0, 1, 2, 3]
+    assert all(0 < r["started_at"] <= time.time() for r in two["results"])
     assert sum(r["accounting"]["docs_read"] for r in two["results"]) == 40
 
 
