@@ -8,6 +8,15 @@ what one worker alone would write. Workers are started once and take the next sh
 finish one (largest shards first, so that no worker is left with a big shard at the end); the
 fixed cost of a worker (process start, imports, model load) is paid once per worker, not per
 shard.
+
+Workers are forked from a fork server (:mod:`multiprocessing`'s ``forkserver`` start
+method) that has loaded what a worker needs once (:mod:`~prox_tasks.refine.worker_imports`:
+torch, the refine and tagger code, the feature kernels run once): a fresh interpreter per
+worker (``spawn``) imported torch again in every worker (~1.5 of its ~2 CPU-seconds of
+start-up) and loaded the compiled feature kernels again (~0.4 CPU-s). The server has run no
+network, so no math-library thread pool exists when it forks. Each worker takes the
+environment of the process that starts the pool (as a spawned one would), not the
+server's. Where there is no ``forkserver`` (Windows), workers are spawned.
 """
 
 from __future__ import annotations
@@ -26,8 +35,7 @@ from prox_tasks.refine.step import refine_shard
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
 #: Modules the fork server imports once for all workers (a missing one is skipped).
-WORKER_IMPORTS = ["torch", "prox_tasks.refine.step", "prox_tasks.inference.loading",
-                  "prox_tasks.inference.tagger", "prox_tasks.models.line_tagger"]
+WORKER_IMPORTS = ["prox_tasks.refine.worker_imports"]
 
 
 def worker_context():

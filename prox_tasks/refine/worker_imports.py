@@ -1,0 +1,39 @@
+"""What the fork server of the refine workers loads once for all of them.
+
+:class:`~prox_tasks.refine.workers.WorkerPool` forks its workers from a server that has
+imported this module: torch, the refine step and the tagger's code, and the tagger's
+compiled feature kernels already run once (numba loads a kernel's machine code from its
+disk cache at the kernel's first call, ~0.4 CPU-s a process; compiles it where there is
+no cache). Nothing here starts a thread (no network runs: its math library would start
+its thread pool, which a fork does not carry over). Only that server imports this module.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch  # noqa: F401
+
+import prox_tasks.inference.loading  # noqa: F401
+import prox_tasks.inference.tagger  # noqa: F401
+import prox_tasks.models.line_tagger  # noqa: F401
+import prox_tasks.refine.step  # noqa: F401
+
+#: Texts that take every path of the feature kernels: ASCII, Latin, CJK and astral code
+#: points, the characters whose lower case needs Python, blank lines, an empty document.
+WARM_UP_TEXTS = ["A line of words, a number 42.\n\n  Ünïcode  İstanbul ΣΑΣ 中文 😀\tend",
+                 "", "one"]  # fmt: skip
+
+
+def warm_up() -> None:
+    """Run the feature kernels once (both with and without the line statistics)."""
+    from prox_tasks.models.line_features import featurize_batch
+
+    for stats in (True, False):
+        featurize_batch(WARM_UP_TEXTS, 1 << 15, stats)
+
+
+try:
+    warm_up()
+except Exception:  # noqa: BLE001 - each worker then loads the kernels itself, as before
+    logging.getLogger(__name__).warning("feature kernels not warmed up", exc_info=True)
