@@ -24,11 +24,6 @@ PATTERN_CHARS = set("(c)htpw.@")
 _WORD_CHAR = re.compile(r"\w")
 
 
-def codepoints(text: str) -> np.ndarray:
-    """The code points of ``text`` (one per ``str`` index; lone surrogates kept)."""
-    return np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-
 class CodePointTable:
     """Flags and single-character lower case of every code point seen so far.
 

@@ -22,6 +22,10 @@ from prox_tasks.models.text_batch import TextBatch
  SYMBOLS, CJK_CHARS, PIPES, MARKS, STOPS, ELLIPSIS_WORDS, ELLIPSIS_END, COPYRIGHT, URL, AT,
  LEADING_SPACE, RUNS) = range(22)  # fmt: skip
 ROWS = 22
+# the characters the last test of the kernel looks at: ".#…|@©(" and the first of "http" and
+# "www." in both cases (most characters, letters, skip it after one read)
+_LOOKED_FOR = np.zeros(0x2027, np.bool_)
+_LOOKED_FOR[[ord(ch) for ch in ".#…|@©(hHwW"]] = True
 
 
 def line_counts(batch: TextBatch, stop_words: StopWords) -> np.ndarray:
@@ -46,13 +50,15 @@ def line_counts(batch: TextBatch, stop_words: StopWords) -> np.ndarray:
     starts, words = batch.special_words()
     answers = np.array([stop_words.is_stop(w) for w in words], np.bool_)
     return _count(batch.cp, TABLE.flags, TABLE.lower, batch.line_bounds, stop_words.tables,
-                  starts, answers)  # fmt: skip
+                  starts, answers, _LOOKED_FOR)  # fmt: skip
 
 
 @kernel
-def _count(cps, flags, lower, line_bounds, stop_tables, special_starts, special_answers):
+def _count(cps, flags, lower, line_bounds, stop_tables, special_starts, special_answers,
+           looked_for):
     """The counts (:func:`line_counts`); the stop-word answers of the words starting at
-    ``special_starts`` (sorted) are given, those of the others come from :func:`is_stop`."""
+    ``special_starts`` (sorted) are given, those of the others come from :func:`is_stop`;
+    ``looked_for``: whether each code point (up to the largest) may start a counted mark."""
     n_lines = len(line_bounds) - 1
     out = np.zeros((ROWS, n_lines), np.int64)
     special = 0
@@ -103,9 +109,10 @@ def _count(cps, flags, lower, line_bounds, stop_tables, special_starts, special_
             if c == 0x2E:  # "."
                 dots += 1
                 continue
-            marks += dots // 3  # a row of k dots holds k // 3 "..."
-            dots = 0
-            if c < 0x23:  # nothing below "#" is looked for: most letters skip the rest
+            if dots:
+                marks += dots // 3  # a row of k dots holds k // 3 "..."
+                dots = 0
+            if c >= len(looked_for) or not looked_for[c]:
                 continue
             if c == 0x23 or c == 0x2026:  # "#", "…"
                 marks += 1

@@ -51,7 +51,7 @@ from prox_tasks.models.line_counts import (
     line_counts,
 )
 from prox_tasks.models.line_hashing import MAX_HASHED_WORDS, line_hashes
-from prox_tasks.models.native import kernel
+from prox_tasks.models.line_repeats import line_repeats
 from prox_tasks.models.stop_words import StopWords
 from prox_tasks.models.text_batch import TextBatch
 
@@ -149,38 +149,14 @@ def _flag(chars: np.ndarray, flag: int) -> np.ndarray:
     return (TABLE.flags[chars] & flag) != 0
 
 
-def _repeats(batch: TextBatch, line_doc: np.ndarray, non_empty: np.ndarray,
-             context: DocContext | None = None):
+def _repeats(batch: TextBatch, context: DocContext | None = None):
     """(copies of each line's stripped text in its document, distinct non-empty stripped
     lines per document; None for a piece: its document's counts know them)."""
-    stripped = list(map(str.strip, batch.text[:-1].split("\n")))
-    if context is not None:
-        return np.fromiter(map(context.counts.__getitem__, stripped), np.int64,
-                           len(stripped)), None  # fmt: skip
-    first: dict[str, int] = {}
-    # a line's code: the index of the first line of the batch with the same stripped text
-    code = np.fromiter(map(first.setdefault, stripped, range(len(stripped))), np.int64,
-                       len(stripped))  # fmt: skip
-    return _copies(batch.doc_lines, code, non_empty)
-
-
-@kernel
-def _copies(doc_lines, code, non_empty):
-    """(lines of its document with the same code, per line; distinct codes of the non-empty
-    lines, per document)."""
-    seen = np.zeros(len(code), np.int64)
-    copies = np.empty(len(code), np.int64)
-    distinct = np.zeros(len(doc_lines) - 1, np.int64)
-    for d in range(len(doc_lines) - 1):
-        a, b = doc_lines[d], doc_lines[d + 1]
-        for line in range(a, b):
-            seen[code[line]] += 1
-            distinct[d] += seen[code[line]] == 1 and non_empty[line]
-        for line in range(a, b):
-            copies[line] = seen[code[line]]
-        for line in range(a, b):
-            seen[code[line]] = 0
-    return copies, distinct
+    if context is None:
+        return line_repeats(batch)
+    stripped = [line.strip() for text in batch.texts for line in text.split("\n")]
+    return np.fromiter(map(context.counts.__getitem__, stripped), np.int64,
+                       len(stripped)), None  # fmt: skip
 
 
 def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
@@ -225,7 +201,7 @@ def featurize_batch(texts: list[str], buckets: int, stats: bool = True,
     first, last = counts[FIRST], counts[LAST]
     alpha_words, word_chars = counts[ALPHA_WORDS], counts[WORD_CHARS]
     letters, upper, digits = counts[LETTERS], counts[UPPER_CHARS], counts[DIGITS]
-    repeats, distinct = _repeats(batch, line_doc, n_chars > 0, context)
+    repeats, distinct = _repeats(batch, context)
 
     bucket = np.searchsorted(WORD_BUCKETS, n_words, side="right") - 1
     # stored as ``dtype`` column by column: each float64 value is rounded as one cast of
