@@ -227,36 +227,58 @@ def features_side_by_side(corpus: Path, docs: int) -> tuple[float, float]:
 
 
 def compare(corpus: Path, trees: list[Path], args) -> None:
-    """docs per CPU-second of each code tree's `prox refine` (1 worker), runs interleaved,
-    medians, and whether each tree's refined shards equal this one's, row for row."""
+    """docs per CPU-second of each code tree's `prox refine` (1 worker, or each count of
+    ``--compare-workers``), runs interleaved, medians, and whether each tree's refined shards
+    equal this one's, row for row; with several worker counts, each tree's scaling from the
+    median wall times (measured under the same load, side by side)."""
     import statistics
 
     import pyarrow.parquet as pq
 
-    cpu: dict[Path, list] = {t: [] for t in trees}
-    split: dict[Path, list] = {t: [] for t in trees}
+    counts = [int(w) for w in args.compare_workers.split(",") if w]
+    # one worker: the default shards (a 10,000-document corpus is one shard); several: the
+    # speed runs' shards, so that every count refines the same shards
+    extra = ["--shards", str(max(counts) * args.shards_per_worker)] if len(counts) > 1 else []
+    runs: dict[tuple, list] = {(t, w): [] for t in trees for w in counts}
     first: dict[Path, list] = {}
+    # not measured: a first run of each tree fills its caches (compiled kernels: once per
+    # installed version of the code)
+    tiny = startup_corpus(corpus, 8, args.work / "corpus-first-8")
+    for i, tree in enumerate(trees):
+        run_refine(tiny, args.work / f"out-warm-{i}", 1, args.threads, code=tree)
+        shutil.rmtree(args.work / f"out-warm-{i}", ignore_errors=True)
     for _ in range(args.repeats):
         for i, tree in enumerate(trees):
-            out = args.work / f"out-compare-{i}"
-            r = run_refine(corpus, out, 1, args.threads, code=tree)
-            cpu[tree].append(r["cpu"])
-            split[tree].append(r["split"])
-            if tree not in first:
-                first[tree] = [pq.read_table(p, columns=["id", "text", "doc_program",
-                                                         "chunk_program"]).to_pylist()
-                               for p in sorted((out / "shards").glob("*.parquet"))]  # fmt: skip
-            shutil.rmtree(out, ignore_errors=True)
-    mine = statistics.median(cpu[trees[0]])
-    for tree in trees:
-        median = statistics.median(cpu[tree])
-        print(f"compare: {tree}: CPU {', '.join(f'{c:.1f}' for c in cpu[tree])} s, median "
-              f"{median:.1f} s = {r['docs'] / median:.0f} docs per CPU-second; this checkout "
-              f"{median / mine:.2f}x as fast; refined rows "
-              f"{'identical' if first[tree] == first[trees[0]] else 'DIFFERENT'}; shard phases "
-              f"(wall s, medians): " + ", ".join(
-                  f"{k} {statistics.median(s.get(k, 0.0) for s in split[tree]):.2f}"
-                  for k in ("features", "forward", "execute", "write", "total")), flush=True)
+            for workers in counts:
+                out = args.work / f"out-compare-{i}"
+                runs[tree, workers].append(run_refine(corpus, out, workers, args.threads, extra,
+                                                      code=tree))  # fmt: skip
+                if tree not in first:
+                    first[tree] = [pq.read_table(p, columns=["id", "text", "doc_program",
+                                                             "chunk_program"]).to_pylist()
+                                   for p in sorted((out / "shards").glob("*.parquet"))]  # fmt: skip
+                shutil.rmtree(out, ignore_errors=True)
+    docs = runs[trees[0], counts[0]][0]["docs"]
+    for workers in counts:
+        mine = statistics.median(r["cpu"] for r in runs[trees[0], workers])
+        for tree in trees:
+            cpu = [r["cpu"] for r in runs[tree, workers]]
+            median = statistics.median(cpu)
+            print(f"compare: {tree}" + (f", workers {workers}" if len(counts) > 1 else "")
+                  + f": CPU {', '.join(f'{c:.1f}' for c in cpu)} s, median "
+                  f"{median:.1f} s = {docs / median:.0f} docs per CPU-second; this checkout "
+                  f"{median / mine:.2f}x as fast; refined rows "
+                  f"{'identical' if first[tree] == first[trees[0]] else 'DIFFERENT'}; shard "
+                  f"phases (wall s, medians): " + ", ".join(
+                      f"{k} {statistics.median(r['split'].get(k, 0.0) for r in runs[tree, workers]):.2f}"  # noqa: E501
+                      for k in ("features", "forward", "execute", "write", "total")),
+                  flush=True)  # fmt: skip
+    for tree in trees if len(counts) > 1 else ():
+        walls = {w: statistics.median(r["wall"] for r in runs[tree, w]) for w in counts}
+        lo, hi = min(counts), max(counts)
+        print(f"compare: {tree}: wall s, medians: "
+              + ", ".join(f"workers {w} {walls[w]:.1f}" for w in counts)
+              + f"; scaling {lo} -> {hi} workers {walls[lo] / walls[hi]:.2f}x", flush=True)
 
 
 def main() -> None:
@@ -287,6 +309,8 @@ def main() -> None:
                         "side by side with this one's on the speed corpus, 1 worker, "
                         "interleaved (docs per CPU-second, medians); comma-separated")
     parser.add_argument("--repeats", type=int, default=3, help="runs per tree of --compare")
+    parser.add_argument("--compare-workers", default="1", help="worker counts of --compare "
+                        "(e.g. 1,2: each tree's scaling too, side by side)")
     args = parser.parse_args()
     adopt_orphans()
     if not args.pages.is_dir():
