@@ -49,14 +49,6 @@ def line_hashes(batch: TextBatch, runs: np.ndarray, word_buckets: np.ndarray, bu
     return ids, starts
 
 
-@kernel(inline=True)
-def _feed(registers, byte, table):
-    """The registers, each after one more byte."""
-    word, pair, last = registers
-    return (step(word, byte, table), step(pair, byte, table),
-            step(last, byte, table))  # fmt: skip
-
-
 @kernel
 def _hash_lines(cps, flags, lower, line_bounds, kept, starts, markers, specials, table, buckets):
     """The ids (:func:`line_hashes`) of the lines' first ``kept`` runs. A run starting at one
@@ -78,17 +70,22 @@ def _hash_lines(cps, flags, lower, line_bounds, kept, starts, markers, specials,
                 i += 1
             # three strings end with this run's bytes: the run, "l:" + run, and the pair
             # "<previous> <run>" (for the first run: "f:" + run, which has no pair)
+            word, last = START, L_START
             pair = F_START if j == 0 else step(previous, SPACE_BYTE, table)
-            registers = (START, pair, L_START)
             while special < len(special_starts) and special_starts[special] < run:
                 special += 1  # a special run past a line's first MAX_HASHED_WORDS
             if special < len(special_starts) and special_starts[special] == run:
-                for b in special_bytes[offsets[special]:offsets[special + 1]]:
-                    registers = _feed(registers, b, table)
+                for byte in special_bytes[offsets[special]:offsets[special + 1]]:
+                    word, pair = step(word, byte, table), step(pair, byte, table)
+                    last = step(last, byte, table)
             else:
                 for p in range(run, i):
-                    registers = _feed_utf8(registers, lower[cps[p]], table)
-            word, pair, last = registers
+                    n, packed = _utf8(lower[cps[p]])
+                    for _ in range(n):
+                        byte = packed & 0xFF
+                        packed >>= 8
+                        word, pair = step(word, byte, table), step(pair, byte, table)
+                        last = step(last, byte, table)
             ids[base + 3 + j] = (word ^ MASK) % buckets
             ids[base + (1 if j == 0 else 2 + k + j)] = (pair ^ MASK) % buckets
             ids[base + 2] = (last ^ MASK) % buckets  # the last run's stays
@@ -97,18 +94,16 @@ def _hash_lines(cps, flags, lower, line_bounds, kept, starts, markers, specials,
 
 
 @kernel(inline=True)
-def _feed_utf8(registers, c, table):
-    """The registers after the UTF-8 bytes of code point ``c`` (surrogates as 3 bytes, as
-    Python's ``surrogatepass`` writes them)."""
+def _utf8(c):
+    """(length, bytes packed first byte lowest) of the UTF-8 encoding of code point ``c``
+    (surrogates as 3 bytes, as Python's ``surrogatepass`` writes them)."""
     if c < 0x80:
-        return _feed(registers, c, table)
+        return 1, c
+    tail = 0x80 | (c & 0x3F)
     if c < 0x800:
-        registers = _feed(registers, 0xC0 | (c >> 6), table)
-    else:
-        if c < 0x10000:
-            registers = _feed(registers, 0xE0 | (c >> 12), table)
-        else:
-            registers = _feed(registers, 0xF0 | (c >> 18), table)
-            registers = _feed(registers, 0x80 | ((c >> 12) & 0x3F), table)
-        registers = _feed(registers, 0x80 | ((c >> 6) & 0x3F), table)
-    return _feed(registers, 0x80 | (c & 0x3F), table)
+        return 2, (0xC0 | (c >> 6)) | (tail << 8)
+    middle = 0x80 | ((c >> 6) & 0x3F)
+    if c < 0x10000:
+        return 3, (0xE0 | (c >> 12)) | (middle << 8) | (tail << 16)
+    return 4, (0xF0 | (c >> 18)) | ((0x80 | ((c >> 12) & 0x3F)) << 8) | (middle << 16) \
+        | (tail << 24)  # fmt: skip

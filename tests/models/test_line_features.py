@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,6 +108,16 @@ def test_real_pages_equal_the_reference():
     texts = _real_pages(limit=25)
     assert len(texts) >= 25
     assert_same(texts)
+
+
+@pytest.mark.slow
+def test_every_shared_page_equals_the_reference():
+    """All pages of the bundled sample and the shared corpora (~4,200; ~70 CPU-s), in the
+    refine step's batches of 512: every kernel path real text takes (the fast test above
+    reads the first 25 of each source)."""
+    texts = _real_pages(limit=1 << 30)
+    for i in range(0, len(texts), 512):
+        assert_same(texts[i : i + 512])
 
 
 @settings(max_examples=60, deadline=None)
