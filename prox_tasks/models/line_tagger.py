@@ -417,30 +417,37 @@ def collate_features(parts: list, docs: list[tuple[int, int]]):
 
 
 def _padded_whole(f: BatchFeatures):
-    """:func:`_padded` of every document of ``f`` in order, by scattering the batch arrays
-    into place at once (no step per document)."""
+    """:func:`_padded` of every document of ``f`` in order, straight from its arrays."""
+    return _padded_batch(f.doc_lines, f.dense, f.stats, f.doc, f.ids, f.id_starts)
+
+
+def _padded_batch(doc_lines, line_dense, line_stats, doc_vectors, line_ids, id_starts):
+    """The model's arguments from a batch's arrays (document ``d`` has lines
+    ``doc_lines[d]`` to ``doc_lines[d + 1]``; line ``i`` has the ids
+    ``line_ids[id_starts[i]:id_starts[i + 1]]``, ``id_starts[0] == 0``): lines padded to the
+    longest document, by scattering the arrays into place at once (no step per document); a
+    padding line has one id (0)."""
     import torch
 
-    n = np.diff(f.doc_lines)
+    n = np.diff(doc_lines)
     length = int(n.max())
     row = np.repeat(np.arange(len(n)), n)
-    col = np.arange(len(row)) - np.asarray(f.doc_lines[:-1], np.int64)[row]
+    col = np.arange(len(row)) - np.asarray(doc_lines[:-1], np.int64)[row]
     dense = np.zeros((len(n), length, LINE_DIM), np.float32)
     stats = np.zeros((len(n), length, STAT_DIM), np.float32)
     mask = np.zeros((len(n), length), bool)
-    dense[row, col], stats[row, col], mask[row, col] = f.dense, f.stats, True
-    # a padding line has one id (0); the ids of line (r, c) start where the lines before it
-    # in row order end
-    id_starts = np.asarray(f.id_starts, np.int64)
+    dense[row, col], stats[row, col], mask[row, col] = line_dense, line_stats, True
+    # the ids of line (r, c) start where the lines before it in row order end
+    id_starts = np.asarray(id_starts, np.int64)
     counts = np.ones((len(n), length), np.int64)
     counts[row, col] = np.diff(id_starts)
     offsets = np.zeros(counts.size, np.int64)
     np.cumsum(counts.ravel()[:-1], out=offsets[1:])
     ids = np.zeros(int(offsets[-1] + counts.ravel()[-1]), np.int64)
     shift = offsets[row * length + col] - id_starts[:-1]
-    ids[np.arange(int(id_starts[-1])) + np.repeat(shift, np.diff(id_starts))] = f.ids
+    ids[np.arange(int(id_starts[-1])) + np.repeat(shift, np.diff(id_starts))] = line_ids
     return (torch.from_numpy(dense), torch.from_numpy(ids), torch.from_numpy(offsets),
-            torch.from_numpy(mask), torch.from_numpy(np.asarray(f.doc, np.float32)),
+            torch.from_numpy(mask), torch.from_numpy(np.asarray(doc_vectors, np.float32)),
             torch.from_numpy(stats))  # fmt: skip
 
 
@@ -460,28 +467,18 @@ def _lines_of(f: BatchFeatures, d: int) -> tuple:
 
 def _padded(items: list[tuple]):
     """The model's arguments from (dense, stats, doc vector, ids, id starts) numpy arrays
-    per document: lines padded to the longest, a padding line has one id (0)."""
-    import torch
-
-    length = max(len(dense) for dense, *_ in items)
-    dense = np.zeros((len(items), length, LINE_DIM), np.float32)
-    stats = np.zeros((len(items), length, STAT_DIM), np.float32)
-    doc = np.empty((len(items), DOC_DIM), np.float32)
-    mask = np.zeros((len(items), length), bool)
-    ids, offsets, base = [], [], 0
-    for r, (line_dense, line_stats, doc_vector, line_ids, starts) in enumerate(items):
-        n = len(line_dense)
-        dense[r, :n], stats[r, :n], doc[r], mask[r, :n] = line_dense, line_stats, doc_vector, True
-        ids.append(line_ids)
-        offsets.append(starts[:-1] + base)
-        base += len(line_ids)
-        if n < length:
-            ids.append(np.zeros(length - n, np.int64))
-            offsets.append(np.arange(base, base + length - n))
-            base += length - n
-    return (torch.from_numpy(dense), torch.from_numpy(np.concatenate(ids).astype(np.int64)),
-            torch.from_numpy(np.concatenate(offsets).astype(np.int64)), torch.from_numpy(mask),
-            torch.from_numpy(doc), torch.from_numpy(stats))  # fmt: skip
+    per document: joined into one batch's arrays, then padded (:func:`_padded_batch`)."""
+    lines = np.array([len(dense) for dense, *_ in items], np.int64)
+    starts, base = [], 0
+    for *_, ids, id_starts in items:
+        starts.append(np.asarray(id_starts[:-1], np.int64) - int(id_starts[0]) + base)
+        base += len(ids)
+    return _padded_batch(np.concatenate(([0], np.cumsum(lines))),
+                         np.concatenate([item[0] for item in items]),
+                         np.concatenate([item[1] for item in items]),
+                         np.stack([item[2] for item in items]),
+                         np.concatenate([item[3] for item in items]),
+                         np.concatenate([*starts, [base]]))  # fmt: skip
 
 
 def _at_least(probs: np.ndarray, threshold: float) -> np.ndarray:
