@@ -229,8 +229,9 @@ def features_side_by_side(corpus: Path, docs: int) -> tuple[float, float]:
 def compare(corpus: Path, trees: list[Path], args) -> None:
     """docs per CPU-second of each code tree's `prox refine` (1 worker, or each count of
     ``--compare-workers``), runs interleaved, medians, and whether each tree's refined shards
-    equal this one's, row for row; with several worker counts, each tree's scaling from the
-    median wall times (measured under the same load, side by side)."""
+    at each count equal this one's at the first count, row for row; with several worker
+    counts, each tree's scaling from the median wall times (measured under the same load,
+    side by side)."""
     import statistics
 
     import pyarrow.parquet as pq
@@ -240,7 +241,7 @@ def compare(corpus: Path, trees: list[Path], args) -> None:
     # speed runs' shards, so that every count refines the same shards
     extra = ["--shards", str(max(counts) * args.shards_per_worker)] if len(counts) > 1 else []
     runs: dict[tuple, list] = {(t, w): [] for t in trees for w in counts}
-    first: dict[Path, list] = {}
+    first: dict[tuple, list] = {}  # rows of each tree's first run at each count
     # not measured: a first run of each tree fills its caches (compiled kernels: once per
     # installed version of the code)
     tiny = startup_corpus(corpus, 8, args.work / "corpus-first-8")
@@ -253,10 +254,11 @@ def compare(corpus: Path, trees: list[Path], args) -> None:
                 out = args.work / f"out-compare-{i}"
                 runs[tree, workers].append(run_refine(corpus, out, workers, args.threads, extra,
                                                       code=tree))  # fmt: skip
-                if tree not in first:
-                    first[tree] = [pq.read_table(p, columns=["id", "text", "doc_program",
-                                                             "chunk_program"]).to_pylist()
-                                   for p in sorted((out / "shards").glob("*.parquet"))]  # fmt: skip
+                if (tree, workers) not in first:
+                    first[tree, workers] = [
+                        pq.read_table(p, columns=["id", "text", "doc_program",
+                                                  "chunk_program"]).to_pylist()
+                        for p in sorted((out / "shards").glob("*.parquet"))]  # fmt: skip
                 shutil.rmtree(out, ignore_errors=True)
     docs = runs[trees[0], counts[0]][0]["docs"]
     for workers in counts:
@@ -268,7 +270,8 @@ def compare(corpus: Path, trees: list[Path], args) -> None:
                   + f": CPU {', '.join(f'{c:.1f}' for c in cpu)} s, median "
                   f"{median:.1f} s = {docs / median:.0f} docs per CPU-second; this checkout "
                   f"{median / mine:.2f}x as fast; refined rows "
-                  f"{'identical' if first[tree] == first[trees[0]] else 'DIFFERENT'}; shard "
+                  f"{'identical' if first[tree, workers] == first[trees[0], counts[0]] else 'DIFFERENT'}"  # noqa: E501
+                  f" (to this checkout's, {counts[0]} worker{'s' * (counts[0] > 1)}); shard "
                   f"phases (wall s, medians): " + ", ".join(
                       f"{k} {statistics.median(r['split'].get(k, 0.0) for r in runs[tree, workers]):.2f}"  # noqa: E501
                       for k in ("features", "forward", "execute", "write", "total")),
@@ -310,7 +313,8 @@ def main() -> None:
                         "interleaved (docs per CPU-second, medians); comma-separated")
     parser.add_argument("--repeats", type=int, default=3, help="runs per tree of --compare")
     parser.add_argument("--compare-workers", default="1", help="worker counts of --compare "
-                        "(e.g. 1,2: each tree's scaling too, side by side)")
+                        "(e.g. 1,2: each tree's scaling too, side by side; without --compare, "
+                        "this checkout's, interleaved --repeats times: medians)")
     args = parser.parse_args()
     adopt_orphans()
     if not args.pages.is_dir():
@@ -326,7 +330,7 @@ def main() -> None:
         print(f"features, {args.feature_docs} docs, docs per CPU-second: per-line reference "
               f"{ref:.0f}, batch {new:.0f} ({new / ref:.1f}x)")
 
-    if args.compare:
+    if args.compare or "," in args.compare_workers:  # several counts: this checkout alone too
         compare(corpus, [ROOT] + [Path(t).resolve() for t in args.compare.split(",") if t],
                 args)  # fmt: skip
     counts = [int(w) for w in args.workers.split(",") if w]
