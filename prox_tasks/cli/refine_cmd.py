@@ -99,13 +99,13 @@ def backend_options(args) -> dict:
 def run(args) -> Outcome:
     from prox_tasks.models import NoModelError
     from prox_tasks.pipeline.settings import quality_filter
-    from prox_tasks.refine.corpus import refine_corpus
+    from prox_tasks.refine.corpus import refine_corpus, starts_workers_early
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
-    if args.workers > 1:  # the workers' imports overlap the catalog's and the plan
+    if starts_workers_early(args.output, args.workers):
         from prox_tasks.refine.workers import start_worker_imports
 
-        start_worker_imports()
+        start_worker_imports()  # the workers' imports overlap the catalog's and the plan
     from prox_tasks.catalog import Catalog
     from prox_tasks.storage.names import check_name, safe_name
 

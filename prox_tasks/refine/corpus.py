@@ -34,6 +34,13 @@ def plan(input_uri: str, output_uri: str, shards: int | None = None,
     return plan_shards(input_uri, output_uri, target_docs=target_docs, **read_options)
 
 
+def starts_workers_early(output_uri: str, workers: int) -> bool:
+    """Whether :func:`refine_corpus` starts its workers before planning: for a new snapshot
+    (no manifest yet) with more than one worker. A resumed one refines what is left, maybe
+    one shard, which needs no worker process."""
+    return workers > 1 and not exists(join_uri(output_uri, MANIFEST_NAME))
+
+
 def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   backend: str | None = None, backend_options: dict | None = None,
                   shards: int | None = None, target_docs: int | None = None,
@@ -87,7 +94,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     model = resolved.uri
     # a new snapshot: the workers start (imports, model load) while the corpus is planned
     pool = WorkerPool(workers, threads, model, backend, backend_options) \
-        if workers > 1 and not exists(join_uri(output_uri, MANIFEST_NAME)) else None  # fmt: skip
+        if starts_workers_early(output_uri, workers) else None  # fmt: skip
     try:
         manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
         refuse_duplicates(index_duplicates(manifest), chosen)

@@ -127,3 +127,15 @@ def test_workers_take_the_environment_of_the_process_that_starts_them(monkeypatc
     assert first == "1" and later == ["set later", None]
     if worker_context().get_start_method() == "forkserver":
         assert server != os.getpid()  # forked by the server, not by this process
+
+
+def test_workers_start_early_only_for_a_new_snapshot(corpus, tmp_path):
+    """prox refine starts the workers' fork server before its own set-up only when
+    refine_corpus will start workers before planning: a new snapshot, more than one worker
+    (a resumed one may have one shard left, refined in-process)."""
+    from prox_tasks.refine.corpus import plan, starts_workers_early
+
+    out = str(tmp_path / "early")
+    assert starts_workers_early(out, 2) and not starts_workers_early(out, 1)
+    plan(str(corpus), out, 2, None)
+    assert not starts_workers_early(out, 2)
