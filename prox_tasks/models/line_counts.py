@@ -12,7 +12,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from prox_tasks.models.codepoints import ALPHA, CJK, DIGIT, SPACE, SYMBOL, TABLE, UPPER, WORD
+from prox_tasks.models.codepoints import (
+    ALPHA,
+    CJK,
+    DIGIT,
+    KNOWN,
+    SPACE,
+    SYMBOL,
+    TABLE,
+    UPPER,
+    WORD,
+)
 from prox_tasks.models.native import kernel
 from prox_tasks.models.stop_words import StopWords, is_stop
 from prox_tasks.models.text_batch import TextBatch
@@ -22,6 +32,7 @@ from prox_tasks.models.text_batch import TextBatch
  SYMBOLS, CJK_CHARS, PIPES, MARKS, STOPS, ELLIPSIS_WORDS, ELLIPSIS_END, COPYRIGHT, URL, AT,
  LEADING_SPACE, RUNS) = range(22)  # fmt: skip
 ROWS = 22
+LETTER = KNOWN | ALPHA | WORD  # the flags of a lower-case letter (no CJK, no upper case)
 # the characters the last test of the kernel looks at: ".#…|@©(" and the first of "http" and
 # "www." in both cases (most characters, letters, skip it after one read)
 _LOOKED_FOR = np.zeros(0x2027, np.bool_)
@@ -75,6 +86,13 @@ def _count(cps, flags, lower, line_bounds, stop_tables, special_starts, special_
         for i in range(a, newline + 1):
             c = cps[i]
             f = flags[c]
+            if f == LETTER and run and not dots and c != 0x68 and c != 0x77:
+                # most characters: a lower-case letter inside a word, after a letter or
+                # digit ("h" and "w" may start "http" and "www.")
+                letters += 1
+                last = i
+                word_alpha = True
+                continue
             if f & SPACE:
                 if word >= 0:  # the word [word, i) ends
                     word_chars += i - word
