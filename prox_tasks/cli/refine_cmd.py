@@ -103,7 +103,7 @@ def run(args) -> Outcome:
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     if starts_workers_early(args.output, args.workers):
-        from prox_tasks.refine.workers import start_worker_imports
+        from prox_tasks.refine.fork_server import start_worker_imports
 
         start_worker_imports()  # the workers' imports overlap the catalog's and the plan
     from prox_tasks.catalog import Catalog

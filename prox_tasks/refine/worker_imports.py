@@ -1,10 +1,9 @@
 """What the fork server of the refine workers loads once for all of them.
 
-:class:`~prox_tasks.refine.workers.WorkerPool` forks its workers from a server that has
-imported this module: torch, the refine step and the tagger's code, and the tagger's
-compiled feature kernels already run once (numba loads a kernel's machine code from its
-disk cache at the kernel's first call, ~0.4 CPU-s a process; compiles it where there is
-no cache). Nothing here starts a thread (no network runs: its math library would start
+The workers' fork server (:mod:`~prox_tasks.refine.fork_server`) imports this module:
+torch, the refine step and the tagger's code, and the tagger's compiled feature kernels
+already run once (numba loads a kernel's machine code from its disk cache at the kernel's
+first call, ~0.4 CPU-s a process; compiles it where there is no cache). Nothing here starts a thread (no network runs: its math library would start
 its thread pool, which a fork does not carry over). Only that server imports this module.
 
 Last, every object loaded so far is frozen (``gc.freeze``): the workers' collections then

@@ -9,20 +9,14 @@ finish one (largest shards first, so that no worker is left with a big shard at 
 fixed cost of a worker (process start, imports, model load) is paid once per worker, not per
 shard.
 
-Workers are forked from a fork server (:mod:`multiprocessing`'s ``forkserver`` start
-method) that has loaded what a worker needs once (:mod:`~prox_tasks.refine.worker_imports`:
-torch, the refine and tagger code, the feature kernels run once): a fresh interpreter per
-worker (``spawn``) imported torch again in every worker (~1.5 of its ~2 CPU-seconds of
-start-up) and loaded the compiled feature kernels again (~0.4 CPU-s). The server has run no
-network, so no math-library thread pool exists when it forks. Each worker takes the
-environment of the process that starts the pool (as a spawned one would), not the
-server's. Where there is no ``forkserver`` (Windows), workers are spawned.
+Workers are forked from a fork server that has loaded what a worker needs once
+(:mod:`~prox_tasks.refine.fork_server`); each takes the environment of the process that
+starts the pool, as a spawned one would.
 """
 
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import threading
 import time
@@ -30,33 +24,11 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
 from prox_tasks.refine.collector import collect_less_often
+from prox_tasks.refine.fork_server import worker_context
 from prox_tasks.refine.step import refine_shard
 
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
-#: Modules the fork server imports once for all workers (a missing one is skipped).
-WORKER_IMPORTS = ["prox_tasks.refine.worker_imports"]
-
-
-def worker_context():
-    """The multiprocessing context workers start in: ``forkserver`` with
-    :data:`WORKER_IMPORTS` preloaded where the platform has it, else ``spawn`` (never a plain
-    ``fork`` of a process that may hold threads)."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(WORKER_IMPORTS)  # read when the server starts (once)
-    return context
-
-
-def start_worker_imports() -> None:
-    """Start the fork server now (its imports take ~1.5 s): a caller that will start
-    workers calls it before its own set-up, so the two overlap. Nothing where workers are
-    spawned."""
-    if worker_context().get_start_method() == "forkserver":
-        from multiprocessing import forkserver
-
-        forkserver.ensure_running()
 
 
 def set_threads(threads: int | None) -> None:

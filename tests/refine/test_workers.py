@@ -112,7 +112,8 @@ def test_workers_take_the_environment_of_the_process_that_starts_them(monkeypatc
     """Workers are forked from a fork server started once per process (with torch imported):
     an environment set or removed after it started (PROX_TAGGER_PRECISION in a test, say)
     must reach the workers as it would reach spawned ones."""
-    from prox_tasks.refine.workers import WorkerPool, worker_context
+    from prox_tasks.refine.fork_server import worker_context
+    from prox_tasks.refine.workers import WorkerPool
 
     monkeypatch.setenv("PROX_TEST_REMOVED_LATER", "1")
     monkeypatch.delenv("PROX_TEST_SET_LATER", raising=False)
