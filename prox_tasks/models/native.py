@@ -4,16 +4,17 @@ The features loop over every character of a batch once or twice (:mod:`line_coun
 :mod:`line_hashing`); in numpy each of those loops would be dozens of whole-array passes.
 :func:`kernel` compiles such a loop with numba (``nogil``: the threads of a worker may run
 them at once) and keeps the machine code in a cache folder, so only the first run of a
-version of prox compiles (a few seconds); later processes load it in milliseconds.
+version of prox compiles (a few CPU-seconds); later processes load it from there.
 
 The cache folder is ``$NUMBA_CACHE_DIR`` if set, else ``$XDG_CACHE_HOME/prox/numba``
-(``~/.cache/prox/numba``), else a folder in the temporary directory when neither can be
-written; inside it, one sub-folder per fingerprint of the source files of the kernels
-defined so far. numba checks only the source file of the function it loads, not those of
-the kernels it calls (in other modules, always defined before it: imported first): a
-folder per fingerprint never serves a kernel compiled against an older callee. Each
-version of prox adds a folder of about 1 MB; deleting them is safe. Processes compiling
-at once are safe too: numba writes each cache file to a temporary name and renames it.
+(``~/.cache/prox/numba``), else, when neither can be written, this user's own folder in the
+temporary directory (never one another user could write); inside it, one sub-folder per
+fingerprint of the source files of the kernels defined so far. numba checks only the
+source file of the function it loads, not those of the kernels it calls (in other modules,
+always defined before it: imported first): a folder per fingerprint never serves a kernel
+compiled against an older callee. Each version of prox adds under 1 MB; deleting the
+folders is safe. Processes compiling at once are safe too: numba writes each cache file to
+a temporary name and renames it.
 """
 
 from __future__ import annotations
@@ -38,6 +39,17 @@ def _writable(folder: Path) -> bool:
         return False
 
 
+def _private(folder: Path) -> bool:
+    """Whether ``folder`` (in the shared temporary directory) is this user's alone: machine
+    code loaded from a folder another user can write would run as this user."""
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        status = folder.stat()
+    except OSError:
+        return False
+    return status.st_uid == os.getuid() and not status.st_mode & 0o022
+
+
 _SOURCES: set[str] = set()  # source files of the kernels defined so far
 
 
@@ -57,11 +69,13 @@ def cache_folder(sources: frozenset[str] = frozenset()) -> Path | None:
 @functools.cache
 def _writable_folder(fingerprint: str) -> Path | None:
     user = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    bases = [os.environ.get("NUMBA_CACHE_DIR"), os.path.join(user, "prox", "numba"),
-             os.path.join(tempfile.gettempdir(), f"prox-numba-{os.getuid()}")]  # fmt: skip
-    for base in filter(None, bases):
+    for base in filter(None, [os.environ.get("NUMBA_CACHE_DIR"),
+                              os.path.join(user, "prox", "numba")]):  # fmt: skip
         if _writable(Path(base) / fingerprint):
             return Path(base) / fingerprint
+    shared = Path(tempfile.gettempdir()) / f"prox-numba-{os.getuid()}"
+    if _private(shared) and _writable(shared / fingerprint):
+        return shared / fingerprint
     return None
 
 

@@ -44,12 +44,16 @@ def test_cache_folder_falls_back_when_unwritable(tmp_path, monkeypatch, fresh_fo
     sources = frozenset({native.__file__})
     monkeypatch.setenv("NUMBA_CACHE_DIR", _unwritable(tmp_path, "numba"))
     monkeypatch.setenv("XDG_CACHE_HOME", _unwritable(tmp_path, "xdg"))
+    (tmp_path / "tmp").mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))
     folder = native.cache_folder(sources)
     assert folder.parent == tmp_path / "tmp" / f"prox-numba-{os.getuid()}"
     native._writable_folder.cache_clear()
-    monkeypatch.setattr(tempfile, "tempdir", _unwritable(tmp_path, "tmp"))
+    folder.parent.chmod(0o777)  # another user could put machine code there: not used
     assert native.cache_folder(sources) is None  # the kernels then compile in each process
+    native._writable_folder.cache_clear()
+    monkeypatch.setattr(tempfile, "tempdir", _unwritable(tmp_path, "tmp"))
+    assert native.cache_folder(sources) is None
 
 
 def test_cache_folder_changes_with_the_sources(tmp_path, monkeypatch, fresh_folders):
