@@ -5,7 +5,9 @@ Each line is embedded from its dense features and a bag of hashed lexical featur
 (:mod:`prox_tasks.models.line_features`); dilated 1-D convolutions over the sequence of
 lines give every line its neighbours' context (about 15 lines each side), and (format 3)
 running maxima of learned section signals from the top and the bottom of the document give
-it its section's, at any distance (:func:`section_context`); one head scores
+it its section's, at any distance (:func:`section_context`), and (format 4) a gated scan over
+all the lines from the top and the bottom gives it the state the lines above and below it
+leave, which a later heading can reset (:mod:`prox_tasks.models.line_scan`); one head scores
 "remove this line", another, over the pooled lines, document features and the statistics of
 the lines it keeps (format 2), scores "keep this document". Decisions become
 ``keep_doc()``/``drop_doc()`` and per-chunk ``remove_lines`` programs
@@ -14,7 +16,7 @@ pipeline treat it exactly like a generative refiner. It never writes an
 invalid program, and it refines thousands of lines per second on one CPU core.
 
 Artifact folder: ``refiner.json`` (``{"kind": "line_tagger", "format": 2, ...settings}``; 3
-with section context) and ``model.safetensors``. Format 1 artifacts (no ``format`` key: no
+with section context, 4 with the document scan) and ``model.safetensors``. Format 1 artifacts (no ``format`` key: no
 kept-line statistics) still load; a newer format than this code knows fails with a clear
 error.
 """
