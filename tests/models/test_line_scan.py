@@ -1,11 +1,11 @@
 """The tagger's document scan (``TaggerConfig.scan_channels``): the gated recurrence it
-computes, at any distance, resettable, never leaking across padding or between documents,
-equal in windows and whole, used by the network, saved and loaded; off by default."""
+computes, at any distance, resettable, never leaking across padding, folded across windows,
+used by the network, saved and loaded; off by default (a padded batch and windows of a long
+document with a scan: tests/models/test_section_context.py)."""
 
 from __future__ import annotations
 
 import json
-import random
 
 import numpy as np
 import pytest
@@ -19,29 +19,10 @@ from prox_tasks.models.line_scan import (
 from prox_tasks.models.line_tagger import (
     LineTaggerRefiner,
     TaggerConfig,
-    build_tagger,
-    collate,
     config_of,
-    tensorize,
 )
 from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
-
-SMALL = {"buckets": 512, "embed_dim": 4, "hidden": 8, "dilations": [1, 2]}
-WORDS = "the cat sat on a mat home login menu share reply comments 2024 news sport".split()
-
-
-def _text(lines: int, seed: int) -> str:
-    rng = random.Random(seed)
-    return "\n".join(" ".join(rng.choice(WORDS) for _ in range(rng.choice([0, 1, 2, 5, 12])))
-                     for _ in range(lines))  # fmt: skip
-
-
-def _model(**overrides):
-    import torch
-
-    torch.manual_seed(0)
-    config = TaggerConfig.from_dict({**SMALL, **overrides})
-    return build_tagger(config).eval(), config
+from tests.models.test_section_context import SMALL, _model, _text
 
 
 def _sequential(gate_logits, log_values, mask):
@@ -137,34 +118,6 @@ def test_the_network_reads_lines_beyond_its_convolutions():
         refiner = LineTaggerRefiner.from_model(model, config)
         (a, _), (b, _) = refiner._score(["\n".join(text), "\n".join(changed)])[0]
         assert bool(abs(a[300] - b[300]) > 1e-6) is moves  # 4e-6 here; 0.0 without the scan
-
-
-def test_a_padded_batch_scores_each_document_as_alone():
-    import torch
-
-    model, _ = _model(scan_channels=4, section_channels=2)
-    docs = [tensorize(_text(n, n), 512) for n in (300, 7, 120)]
-    with torch.inference_mode():
-        lines, keeps = model(*collate(docs))
-        for r, d in enumerate(docs):
-            alone_lines, alone_keep = model(*collate([d]))
-            torch.testing.assert_close(lines[r, : d.lines], alone_lines[0], rtol=0, atol=1e-5)
-            torch.testing.assert_close(keeps[r], alone_keep[0], rtol=0, atol=1e-5)
-
-
-@pytest.mark.parametrize("section", [0, 3])
-def test_long_documents_in_windows_score_like_whole(section):
-    config = TaggerConfig.from_dict({**SMALL, "scan_channels": 4, "section_channels": section})
-    import torch
-
-    torch.manual_seed(0)
-    model = build_tagger(config).eval()
-    texts = [_text(5, 1), _text(700, 2), _text(65, 5)]
-    whole, windowed = (LineTaggerRefiner.from_model(model, config) for _ in range(2))
-    whole.batch_lines, windowed.batch_lines = 100_000, 64
-    for (p, keep), (q, keep_w) in zip(whole._score(texts)[0], windowed._score(texts)[0]):
-        np.testing.assert_allclose(q, p, rtol=0, atol=1e-5)
-        assert keep_w == pytest.approx(keep, abs=1e-5)
 
 
 def test_trains_saves_as_format_4_and_loads(tmp_path):
