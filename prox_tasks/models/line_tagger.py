@@ -92,6 +92,10 @@ class TaggerConfig:
         scan_memory: Training from scratch, the scan's gate biases start so its channels
             remember from 2 to this many lines, spaced geometrically (0: PyTorch's default
             initialization, a memory of about 2 lines); loaded weights replace them.
+        rules_head: A second line head learns the labels of the documents the ``rules``
+            teacher labeled, the line head those of the others (``diff``, ``html``: labels
+            made from a clean text), from the same line vectors; the refiner decides with
+            the line head alone (format 4).
     """
 
     buckets: int = 1 << 15
@@ -106,6 +110,7 @@ class TaggerConfig:
     section_reads_lines: bool = True
     scan_channels: int = 0
     scan_memory: int = 0
+    rules_head: bool = False
 
     def to_dict(self) -> dict:
         out = asdict(self)
@@ -146,6 +151,8 @@ def build_tagger(config: TaggerConfig):
                     init_scan_memory(self.scan_gates.bias, config.scan_channels,
                                      config.scan_memory)  # fmt: skip
             self.line_head = nn.Linear(config.hidden, 1)
+            if config.rules_head:
+                self.rules_head = nn.Linear(config.hidden, 1)
             self.doc_head = nn.Sequential(
                 nn.Linear(2 * config.hidden + DOC_DIM + 2 + KEPT_FEATURES * config.kept_stats,
                           config.hidden), nn.GELU(),
@@ -155,12 +162,18 @@ def build_tagger(config: TaggerConfig):
             # prox_tasks.models.precision); with gradients on they always run in float32
             self.conv_dtype = torch.float32
 
-        def forward(self, dense, ids, offsets, mask, doc, stats=None):
+        def forward(self, dense, ids, offsets, mask, doc, stats=None, rules=None):
             """dense [B,L,LINE_DIM], flat hashed ids + offsets for B*L lines, mask [B,L],
-            doc [B,DOC_DIM], stats [B,L,STAT_DIM] (needed when ``kept_stats``)."""
+            doc [B,DOC_DIM], stats [B,L,STAT_DIM] (needed when ``kept_stats``); ``rules``
+            [B] bool (training with ``rules_head``): those documents' line logits come from
+            the rules head (the document head reads the line head's either way)."""
             x = self.encode(dense, ids, offsets, mask)
             line_logits = self.line_head(x).squeeze(-1)
-            return line_logits, self.decide(self.pool(x, line_logits, mask, dense, stats), doc)
+            doc_logits = self.decide(self.pool(x, line_logits, mask, dense, stats), doc)
+            if rules is not None and config.rules_head:
+                line_logits = torch.where(rules[:, None], self.rules_head(x).squeeze(-1),
+                                          line_logits)  # fmt: skip
+            return line_logits, doc_logits
 
         def encode(self, dense, ids, offsets, mask, section: bool = True):
             """Line vectors [B,L,hidden]: each line with its neighbours' context (up to
@@ -494,9 +507,9 @@ def _at_least(probs: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def format_of(config: TaggerConfig) -> int:
-    """The artifact format an architecture needs: 4 with the document scan, 3 with section
-    context, else 2."""
-    if config.scan_channels:
+    """The artifact format an architecture needs: 4 with the document scan or a rules head,
+    3 with section context, else 2."""
+    if config.scan_channels or config.rules_head:
         return 4
     return 3 if config.section_channels else 2
 

@@ -200,7 +200,9 @@ def train_tagger(
             line_t = line_t * (1 - config.label_smoothing) + config.label_smoothing / 2
             keep_t = torch.tensor([labels[i][1] for i in batch])
             doc_w = torch.tensor([weights[i] for i in batch])
-            line_logits, doc_logit = model(*batch_inputs)
+            rules = (torch.tensor([train_docs[i].get("teacher") == "rules" for i in batch])
+                     if tagger.rules_head else None)  # fmt: skip
+            line_logits, doc_logit = model(*batch_inputs, rules=rules)
             line_w = (doc_w[:, None] * word_w)[mask]
             line_loss = (bce(line_logits[mask], line_t[mask], reduction="none") * line_w).sum() / line_w.sum().clamp_min(1e-6)
             weight = torch.where(keep_t > 0.5, 1.0, config.drop_weight) * doc_w
