@@ -33,7 +33,8 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    (`max_doc_bytes` … `max_batch_lines`, `max_program_chars`, `max_normalize_growth`) and the
    `duplicate_ids` policy hold for every shard of the run (defaults: `PROX_<NAME>`).
 3. **refine_shard** — one mapped task per shard (pool `gpu`; named `shard-00042`), grouped
-   when there are more shards than `max_map_length`. Complete shards are reused unless
+   when there are more shards than `max_map_length`. With `workers_per_task` N, each task
+   takes N shards and refines them in N processes side by side (`shards-00000-00001`). Complete shards are reused unless
    `reprocess`; every retry rewrites the same shard atomically.
 4. **collect** — totals. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Data Docs: `<snapshot>/_quality/`.
@@ -76,7 +77,8 @@ def prox_refine_snapshot():
             return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
                                 params["model"], params["backend"], params["reprocess"],
                                 params.get("keep_threshold"),
-                                params.get("quality_filter") or "off", cfg.limits_of(params))
+                                params.get("quality_filter") or "off", cfg.limits_of(params),
+                                params.get("workers_per_task"))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           map_index_template="{{ prox_shard_label }}", inlets=[REFINER])

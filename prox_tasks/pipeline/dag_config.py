@@ -216,6 +216,12 @@ def refresh_params() -> dict:
                            "title": "Most mapped refine tasks",
                            "description": "More shards are grouped per task (keep it at or "
                            "below Airflow's [core] max_map_length)."},
+        "workers_per_task": {"default": None, "type": ["null", "integer"], "minimum": 1,
+                             "title": "Worker processes per refine task",
+                             "description": "Each mapped refine task takes this many shards "
+                             "and refines them side by side in as many processes, one model "
+                             "each (as prox refine --workers): up to one per core of the "
+                             "machine the task runs on. Empty: PROX_REFINE_WORKERS, else 1."},
         "reprocess": {"default": False, "type": "boolean",
                       "title": "Refine complete shards again"},
         "dry_run": {"default": False, "type": "boolean", "title": "Dry run",

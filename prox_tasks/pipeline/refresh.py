@@ -51,12 +51,13 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     }
 
 
-def shard_batches(n_shards: int, max_map_length: int) -> list[list[int]]:
-    """Shard indices per mapped task: one shard each, or consecutive groups when there are
-    more shards than Airflow may map (``[core] max_map_length``)."""
-    if max_map_length < 1:
-        raise ValueError("max_map_length must be positive")
-    size = max(1, -(-n_shards // max_map_length))
+def shard_batches(n_shards: int, max_map_length: int, per_task: int = 1) -> list[list[int]]:
+    """Shard indices per mapped task: ``per_task`` consecutive shards each (one per worker
+    process of the task), more when there are more shards than Airflow may map
+    (``[core] max_map_length``)."""
+    if max_map_length < 1 or per_task < 1:
+        raise ValueError("max_map_length and per_task must be positive")
+    size = max(per_task, -(-n_shards // max_map_length))
     return [list(range(i, min(i + size, n_shards))) for i in range(0, n_shards, size)]
 
 
@@ -85,8 +86,12 @@ def missing_partition(snapshot: dict, waited_s: float) -> str:
 def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False,
          keep_threshold: float | None = None, quality: str = "off",
-         limits: dict | None = None) -> list[dict]:
+         limits: dict | None = None, workers: int | None = None) -> list[dict]:
     """Plan the shards, register the snapshot; one work item per mapped refine task.
+
+    ``workers`` (:func:`~prox_tasks.pipeline.settings.refine_workers`: the Param, else
+    ``PROX_REFINE_WORKERS``, else 1) is the processes each refine task runs: a work item then
+    holds that many shards, refined side by side on the task's machine.
 
     ``limits`` (the run's Params, :class:`~prox_tasks.refine.limits.Limits` fields; unset
     ones from ``PROX_<NAME>``) are resolved here once and travel with every work item, so
@@ -105,8 +110,9 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
 
     try:
         chosen = Limits.resolve(limits)
+        workers = settings.refine_workers(workers)
     except ValueError as err:
-        raise RunError(f"{err} (fix the run's limit Params)") from err
+        raise RunError(f"{err} (fix the run's Params)") from err
     # resolved once here, so every mapped shard refines with the same model
     resolved = resolve_model(model, catalog_url=snapshot["catalog_url"])
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
@@ -129,12 +135,13 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     log.info("snapshot %s: %d docs in %d shards", snapshot["name"], manifest.total_docs,
              len(manifest.shards))
     batches = []
-    for indices in shard_batches(len(manifest.shards), max_map_length):
+    for indices in shard_batches(len(manifest.shards), max_map_length, workers):
         label = (f"shard-{indices[0]:05d}" if len(indices) == 1
                  else f"shards-{indices[0]:05d}-{indices[-1]:05d}")
         batches.append({"snapshot": snapshot["name"], "output_uri": snapshot["output_uri"],
                         "catalog_url": snapshot["catalog_url"], "shards": indices,
-                        "label": label, "model": model or None, "backend": backend or None,
+                        "label": label, "workers": workers,
+                        "model": model or None, "backend": backend or None,
                         "reprocess": bool(reprocess), "keep_threshold": keep_threshold,
                         "quality": settings.quality_filter(quality),
                         "limits": chosen.to_dict()})
@@ -165,7 +172,8 @@ def refine_batch(batch: dict) -> dict:
     shards = [{**result["accounting"], "status": result["status"],
                "reused": result["status"] == "skipped",
                "model_version": result.get("model_version"), "stats": result.get("stats"),
-               "wall_seconds": result["wall_seconds"]} for result in results]  # fmt: skip
+               "wall_seconds": result["wall_seconds"],
+               "worker_pid": result.get("pid")} for result in results]  # fmt: skip
     return {"label": batch["label"], "shards": shards}
 
 

@@ -83,6 +83,24 @@ def quality_filter(override: str | None = None) -> str:
     return check_mode(override or os.environ.get("PROX_QUALITY_FILTER") or "off")
 
 
+def refine_workers(override: int | None = None) -> int:
+    """Worker processes per refine task (each with its own model, as ``prox refine
+    --workers``): the override, else ``$PROX_REFINE_WORKERS``, else 1.
+
+    Raises:
+        ValueError: Not a whole number of at least 1, naming where it came from.
+    """
+    where, value = ("workers_per_task", override) if override is not None else \
+        ("PROX_REFINE_WORKERS", os.environ.get("PROX_REFINE_WORKERS") or "1")  # fmt: skip
+    try:
+        workers = int(value)
+    except (TypeError, ValueError):
+        workers = 0
+    if workers < 1 or str(value).strip() != str(workers):
+        raise ValueError(f"{where} must be a whole number of at least 1, not {value!r}")
+    return workers
+
+
 def tagger_precision(override: str | None = None) -> str:
     """The line tagger's inference precision, one of :data:`TAGGER_PRECISIONS`: the
     override, else ``$PROX_TAGGER_PRECISION``, else ``auto`` (resolved to a number format by

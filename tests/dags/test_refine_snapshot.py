@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import threading
 import time
@@ -172,6 +173,26 @@ def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothin
     assert statuses(world, "grouped") == statuses(world, "clean")
     assert (world["corpus"] / "latest.json").read_bytes() == before
     assert not (world["corpus"] / "releases" / "grouped.json").exists()
+
+
+def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world, released):
+    """``workers_per_task=2``: two tasks (two shards, then the last), the first refining its
+    shards in worker processes (the last, alone, in the task's own), and the same published
+    bytes as one process per task."""
+    dag_run = run(world, "two-workers", workers_per_task=2)
+    assert dag_run.state == "success"
+    refined = {t.rendered_map_index: t for (task_id, _), t in tis(dag_run).items()
+               if task_id == "refine_shard"}
+    assert sorted(refined) == ["shard-00002", "shards-00000-00001"]
+    pair = refined["shards-00000-00001"].xcom_pull(task_ids="refine_shard",
+                                                   map_indexes=refined["shards-00000-00001"].map_index)
+    pids = {shard["worker_pid"] for shard in pair["shards"]}
+    # refined by the task's worker processes (which of the two takes which shard is the
+    # scheduler's: a worker that is up first may take both)
+    assert None not in pids and os.getpid() not in pids and 1 <= len(pids) <= 2
+    assert {s["worker_pid"] for s in refined["shard-00002"].xcom_pull(
+        task_ids="refine_shard", map_indexes=refined["shard-00002"].map_index)["shards"]} == {None}
+    assert statuses(world, "two-workers") == statuses(world, "clean")
 
 
 @pytest.mark.parametrize(("conf", "task_id", "says"), [

@@ -27,6 +27,33 @@ def test_shard_batches_group_beyond_max_map_length(shards, limit, expected):
     assert [i for b in batches for i in b] == list(range(shards))
 
 
+@pytest.mark.parametrize(("shards", "limit", "per_task", "expected"), [
+    (3, 1024, 2, [[0, 1], [2]]),
+    (5, 1024, 4, [[0, 1, 2, 3], [4]]),
+    (7, 2, 2, [[0, 1, 2, 3], [4, 5, 6]]),  # the map limit still holds
+    (2, 1024, 8, [[0, 1]]),
+])
+def test_shard_batches_give_each_task_a_shard_per_worker(shards, limit, per_task, expected):
+    batches = refresh.shard_batches(shards, limit, per_task)
+    assert batches == expected
+    assert len(batches) <= limit
+    assert [i for b in batches for i in b] == list(range(shards))
+
+
+def test_refine_workers_from_the_param_or_the_environment(monkeypatch):
+    from prox_tasks.pipeline.settings import refine_workers
+
+    monkeypatch.delenv("PROX_REFINE_WORKERS", raising=False)
+    assert refine_workers() == 1
+    monkeypatch.setenv("PROX_REFINE_WORKERS", "4")
+    assert refine_workers() == 4
+    assert refine_workers(2) == 2  # the run's Param wins
+    for where, bad in (("PROX_REFINE_WORKERS", None), ("workers_per_task", 0)):
+        monkeypatch.setenv("PROX_REFINE_WORKERS", "two")
+        with pytest.raises(ValueError, match=where):
+            refine_workers(bad)
+
+
 def test_resolve_snapshot_names(tmp_path):
     params = {"input_uri": str(tmp_path / "crawl" / "{ds}"), "output_root": str(tmp_path)}
     nightly = refresh.resolve_snapshot(params, "2026-02-01")
