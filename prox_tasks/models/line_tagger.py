@@ -130,6 +130,15 @@ def build_tagger(config: TaggerConfig):
     import torch
     from torch import nn
 
+    class Score(nn.Linear):
+        """A linear layer with one output (a logit), as a product and a sum over the inputs:
+        the same sums whatever the thread count (the matrix-vector kernel that ``Linear``
+        runs splits them by thread on some CPUs: 1 and 2 threads gave logits 1e-6 apart on a
+        CPU with AMX, so ``--workers 1`` and ``2`` could refine differently)."""
+
+        def forward(self, x):
+            return (x * self.weight[0]).sum(-1, keepdim=True) + self.bias
+
     class LineTagger(nn.Module):
         def __init__(self) -> None:
             super().__init__()
@@ -150,13 +159,13 @@ def build_tagger(config: TaggerConfig):
                 if config.scan_memory:
                     init_scan_memory(self.scan_gates.bias, config.scan_channels,
                                      config.scan_memory)  # fmt: skip
-            self.line_head = nn.Linear(config.hidden, 1)
+            self.line_head = Score(config.hidden, 1)
             if config.rules_head:
-                self.rules_head = nn.Linear(config.hidden, 1)
+                self.rules_head = Score(config.hidden, 1)
             self.doc_head = nn.Sequential(
                 nn.Linear(2 * config.hidden + DOC_DIM + 2 + KEPT_FEATURES * config.kept_stats,
                           config.hidden), nn.GELU(),
-                nn.Linear(config.hidden, 1),
+                Score(config.hidden, 1),
             )  # fmt: skip
             # the convolutions' number format at inference (set by LineTaggerRefiner, see
             # prox_tasks.models.precision); with gradients on they always run in float32

@@ -16,7 +16,10 @@ This module imports nothing heavy: ``prox refine`` starts the server
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
+import os
+import select
 
 #: Modules the fork server imports once for all workers (a missing one is skipped).
 WORKER_IMPORTS = ["prox_tasks.refine.worker_imports"]
@@ -41,3 +44,70 @@ def start_worker_imports() -> None:
         from multiprocessing import forkserver
 
         forkserver.ensure_running()
+
+
+def die_with(starter: int) -> None:
+    """In a worker: be killed when the process that started the pool (pid ``starter``)
+    exits, so that a killed ``prox refine`` or Airflow task leaves no worker behind still
+    writing a shard its retry is refining (Linux >= 5.3; elsewhere nothing).
+
+    Neither the worker's parent (the fork server) nor its pipes tell: multiprocessing hands
+    each forked worker the fork server's liveness pipe, so the server outlives the starter
+    as long as a worker does. A thread waits on the starter's pidfd instead.
+    """
+    import signal
+    import threading
+
+    try:
+        pidfd = os.pidfd_open(starter)
+    except ProcessLookupError:  # already gone
+        os.kill(os.getpid(), signal.SIGKILL)
+    except (AttributeError, OSError):  # no pidfd on this system
+        return
+
+    def wait_then_die() -> None:
+        select.select([pidfd], [], [])
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    threading.Thread(target=wait_then_die, name="die-with-starter", daemon=True).start()
+
+
+@contextlib.contextmanager
+def children_allowed():
+    """Let this process start workers, for as long as the block runs, where multiprocessing
+    takes it for a process it may not start children from.
+
+    A task of Airflow's Celery workers runs in a fork (Airflow's task supervisor) of a
+    Celery pool process, and multiprocessing still takes it for that pool process: a
+    daemonic one (billiard, Celery's multiprocessing, marks its pool processes so and makes
+    them multiprocessing's current process), whose authentication key refuses to be sent to
+    a child — "daemonic processes are not allowed to have children", then "Pickling an
+    AuthenticationString object is disallowed". For the block, multiprocessing takes this
+    process for what it is to prox, a main process of its own. A daemonic process's children
+    would be left orphaned when it is killed; prox's workers die with the process that
+    started them (:func:`die_with`).
+    """
+    from multiprocessing import process
+
+    current = process.current_process()
+    if isinstance(current, process.BaseProcess) and not current.daemon:
+        yield
+        return
+    process._current_process = _ThisProcess()
+    try:
+        yield
+    finally:
+        process._current_process = current
+
+
+class _ThisProcess(multiprocessing.process.BaseProcess):
+    """This process as multiprocessing's main process: its own identity and key."""
+
+    def __init__(self) -> None:  # what multiprocessing's main process object holds
+        self._identity = ()
+        self._name = "MainProcess"
+        self._parent_pid = None
+        self._popen = None
+        self._closed = False
+        self._config = {"authkey": multiprocessing.process.AuthenticationString(os.urandom(32)),
+                        "semprefix": "/mp"}

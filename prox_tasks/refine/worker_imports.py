@@ -6,6 +6,15 @@ already run once (numba loads a kernel's machine code from its disk cache at the
 first call, ~0.4 CPU-s a process; compiles it where there is no cache). Nothing here starts a thread (no network runs: its math library would start
 its thread pool, which a fork does not carry over). Only that server imports this module.
 
+A worker does not run the starting program's main module again. multiprocessing would, in
+every worker before it unpickles the task (as ``__mp_main__``), from whatever program starts
+the pool: ``prox``, a notebook, or Airflow's task runner, whose main module is the
+``airflow`` command — importing it initializes Airflow, which fails in a task's process (no
+metadata-database settings there) and killed every worker of an Airflow refine task with
+``workers_per_task``. Nothing a worker receives is defined in a main module (the pool's
+initializer and tasks are functions of :mod:`prox_tasks.refine.workers`), so the server
+makes that step a no-op for the workers it forks, and only for them.
+
 Last, every object loaded so far is frozen (``gc.freeze``): the workers' collections then
 never walk them (nor write to their pages, which a fork shares until written), and the
 server's own exit, at the end of every run with workers, skips collecting them (~0.6 CPU-s
@@ -16,6 +25,7 @@ from __future__ import annotations
 
 import gc
 import logging
+from multiprocessing import spawn
 
 import torch  # noqa: F401
 
@@ -37,6 +47,12 @@ def warm_up() -> None:
     for stats in (True, False):
         featurize_batch(WARM_UP_TEXTS, 1 << 15, stats)
 
+
+def keep_the_servers_main(_main: str) -> None:
+    """Stands in for multiprocessing's re-run of the starting program's main module."""
+
+
+spawn._fixup_main_from_path = spawn._fixup_main_from_name = keep_the_servers_main
 
 try:
     warm_up()

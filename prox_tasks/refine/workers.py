@@ -16,6 +16,7 @@ starts the pool, as a spawned one would.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import threading
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
 from prox_tasks.refine.collector import collect_less_often
-from prox_tasks.refine.fork_server import worker_context
+from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
 from prox_tasks.refine.step import refine_shard
 
 log = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ def _load(backend, model, backend_options, threads):
 
 
 def _start_worker(backend, model, backend_options, threads, progress_queue,
-                  environ: dict | None = None) -> None:
+                  starter: int, environ: dict | None = None) -> None:
+    die_with(starter)
     if environ is not None:  # the starting process's, not the fork server's (started earlier)
         for name in set(os.environ) - set(environ):
             del os.environ[name]
@@ -87,6 +89,9 @@ class WorkerPool:
     def __init__(self, workers: int, threads: int | None = None, model: str | None = None,
                  backend: str | None = None, backend_options: dict | None = None) -> None:
         self.workers = workers
+        # the pool starts processes as long as it lives (a submission may start one)
+        self._lifted = contextlib.ExitStack()
+        self._lifted.enter_context(children_allowed())
         threads = threads or max(1, (os.cpu_count() or 1) // workers)
         context = worker_context()
         self.progress: Callable[[int], None] | None = None
@@ -95,7 +100,8 @@ class WorkerPool:
         self._drain.start()
         self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                         initargs=(backend, model, backend_options, threads,
-                                                  self._queue, dict(os.environ)))  # fmt: skip
+                                                  self._queue, os.getpid(),
+                                                  dict(os.environ)))  # fmt: skip
         # the executor starts a process per submission while none is idle: all of them now,
         # from a thread, since a start waits for the fork server's imports
         self._starter = threading.Thread(target=self._start, args=(workers,), daemon=True)
@@ -116,6 +122,7 @@ class WorkerPool:
         self.pool.shutdown()
         self._queue.put(None)
         self._drain.join(timeout=10)
+        self._lifted.close()
 
     def __enter__(self) -> WorkerPool:
         return self

@@ -127,3 +127,32 @@ def test_worker_killed_mid_shard_other_worker_finishes_it_identically(cluster, r
     for i in range(SHARDS):
         name = f"shards/shard-{i:05d}.parquet"
         assert (snapshot / name).read_bytes() == (reference_snapshot / name).read_bytes(), name
+
+
+def test_worker_processes_per_task_in_a_celery_worker_publish_the_same_shards(cluster,
+                                                                               reference):
+    """``workers_per_task=2``: a Celery worker's task refines two shards in two processes
+    of its own (forked from a fork server started inside the task), with the bytes of the
+    run of one process per task."""
+    import json
+
+    d, crawl = cluster
+    _, reference_snapshot = reference
+    output = d.root / "two-per-task"
+    run_id = d.airflow.trigger(DAG, {**conf(crawl, output), "workers_per_task": 2})
+    run = d.airflow.wait_run(DAG, run_id, timeout=420)
+    assert run["state"] == "success", d.airflow.tail()
+    tis = {t["rendered_map_index"]: t for t in shard_tis(d, run_id)}
+    assert sorted(tis) == ["shard-00002", "shards-00000-00001"]
+    pair = d.airflow.request(
+        "GET", f"/api/v2/dags/{DAG}/dagRuns/{run_id}/taskInstances/refine_shard/xcomEntries/"
+        "return_value", params={"map_index": tis["shards-00000-00001"]["map_index"]})
+    assert pair.status_code == 200, pair.text
+    value = pair.json()["value"]
+    value = json.loads(value) if isinstance(value, str) else value
+    pids = {shard["worker_pid"] for shard in value["shards"]}
+    assert None not in pids and 1 <= len(pids) <= 2
+    snapshot = output / "snapshots" / "celery"
+    for i in range(SHARDS):
+        name = f"shards/shard-{i:05d}.parquet"
+        assert (snapshot / name).read_bytes() == (reference_snapshot / name).read_bytes(), name

@@ -140,3 +140,106 @@ def test_workers_start_early_only_for_a_new_snapshot(corpus, tmp_path):
     assert starts_workers_early(out, 2) and not starts_workers_early(out, 1)
     plan(str(corpus), out, 2, None)
     assert not starts_workers_early(out, 2)
+
+
+MAIN_THAT_CANNOT_RUN_TWICE = """
+import sys
+if __name__ != "__main__":  # what the airflow command's main module does: initialize Airflow
+    raise SystemExit("the starting program's main module ran again in a worker")
+from prox_tasks.refine.workers import WorkerPool
+if __name__ == "__main__":
+    with WorkerPool(2, 1, sys.argv[1]) as pool:
+        print(sorted({pool.pool.submit(__import__("os").getpid).result() for _ in range(4)}))
+"""
+
+
+def test_workers_do_not_run_the_starting_program_s_main_module(tmp_path, tagger_model):
+    """Airflow's task runner starts the pool from the `airflow` command, whose main module
+    initializes Airflow at import: a worker that ran it again died (BrokenProcessPool)."""
+    import subprocess
+    import sys
+
+    from prox_tasks.refine.fork_server import worker_context
+
+    if worker_context().get_start_method() != "forkserver":
+        pytest.skip("spawned workers run the main module again (no fork server here)")
+    script = tmp_path / "program"  # a script by path, as the airflow command is
+    script.write_text(MAIN_THAT_CANNOT_RUN_TWICE)
+    done = subprocess.run([sys.executable, str(script), str(tagger_model)], capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("[") and "ran again" not in done.stderr
+
+
+STARTER_IN_A_DAEMONIC_PROCESS = """
+import multiprocessing, os, sys, time
+
+def start_pool(model, pids):
+    from prox_tasks.refine.workers import WorkerPool
+    with WorkerPool(2, 1, model) as pool:
+        pids.put(sorted({pool.pool.submit(os.getpid).result() for _ in range(4)}))
+        pids.put(os.getpid())
+        if sys.argv[2] == "hold":  # wait to be killed with the workers running
+            time.sleep(600)
+
+if __name__ == "__main__":
+    pids = multiprocessing.get_context("spawn").Queue()
+    child = multiprocessing.get_context("spawn").Process(
+        target=start_pool, args=(sys.argv[1], pids), daemon=True)  # as Celery's pool process
+    child.start()
+    print(pids.get(timeout=240), pids.get(timeout=60), flush=True)
+    child.join()  # "hold": until the test kills the child
+"""
+
+
+def _start_in_a_daemonic_process(tmp_path, model, mode):
+    import subprocess
+    import sys
+
+    script = tmp_path / "starter.py"
+    script.write_text(STARTER_IN_A_DAEMONIC_PROCESS)
+    return subprocess.Popen([sys.executable, str(script), str(model), mode],
+                            stdout=subprocess.PIPE, stderr=(tmp_path / "stderr").open("w"),
+                            text=True, cwd=tmp_path)  # fmt: skip
+
+
+def test_a_daemonic_process_starts_workers(tmp_path, tagger_model):
+    """An Airflow task on a Celery worker runs in a fork of Celery's pool process, which
+    multiprocessing takes for daemonic ("daemonic processes are not allowed to have
+    children"): such a process starts its workers all the same."""
+    proc = _start_in_a_daemonic_process(tmp_path, tagger_model, "end")
+    out, _ = proc.communicate(timeout=300)
+    err = (tmp_path / "stderr").read_text()
+    assert proc.returncode == 0, err[-3000:]
+    assert out.startswith("[") and "not allowed to have children" not in err
+
+
+def test_workers_die_with_the_process_that_started_them(tmp_path, tagger_model):
+    """A killed starter (SIGKILL: an Airflow task killed on timeout, a lost worker) leaves no
+    worker running on: they die with their fork server, which exits with the starter."""
+    import signal
+
+    proc = _start_in_a_daemonic_process(tmp_path, tagger_model, "hold")
+    try:
+        line = proc.stdout.readline()
+        assert line, (tmp_path / "stderr").read_text()[-3000:]
+        workers, starter = json.loads(line.split("] ")[0] + "]"), int(line.split("] ")[1])
+        assert all(_alive(pid) for pid in workers)
+        os.kill(starter, signal.SIGKILL)
+        deadline = time.monotonic() + 30
+        while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not any(_alive(pid) for pid in workers), "workers outlived their starter"
+    finally:  # not communicate(): a worker left alive would hold its output open
+        proc.kill()
+        proc.wait()
+        proc.stdout.close()
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie, dead but not yet reaped by its parent, is not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
