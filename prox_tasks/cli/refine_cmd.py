@@ -52,7 +52,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--workers", type=int, default=1, help="worker processes refining shards in "
                    "parallel, each loading its own model (CPU backends: up to one per core)")
     p.add_argument("--threads", type=int, default=None, help="CPU threads per worker for the "
-                   "model (default: the cores divided among the workers; tagger alone: 2)")
+                   "model (default: the cores divided among the workers; tagger alone: 1)")
     p.add_argument("--batch-size", type=int, default=None, help="prompts per generate call "
                    "(transformers)")
     p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "

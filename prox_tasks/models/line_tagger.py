@@ -559,7 +559,10 @@ class LineTaggerRefiner:
         path: Artifact folder with ``refiner.json`` and ``model.safetensors``.
         batch_docs: At most this many documents per forward pass.
         batch_lines: At most this many (padded) lines per forward pass.
-        threads: torch CPU threads.
+        threads: torch CPU threads. One by default: a second thread gains ~9% on one
+            document stream, and where refine tasks share a machine (Airflow task slots,
+            Celery workers) two threads each on its cores made two tasks 2.5x slower than
+            one (``bench/cluster.py``); ``--workers`` is the way to use more cores.
         line_threshold: The keep threshold: a line is removed when its removal probability
             is at least this (higher keeps more: word recall up, precision down). None: the
             artifact's calibrated value (``refiner.json``'s ``tagger.line_threshold``).
@@ -569,7 +572,7 @@ class LineTaggerRefiner:
     """
 
     def __init__(self, path, batch_docs: int = 64, batch_lines: int = 8192,
-                 threads: int = 2, line_threshold: float | None = None,
+                 threads: int = 1, line_threshold: float | None = None,
                  precision: str | None = None) -> None:
         import torch
         from safetensors.torch import load_file

@@ -173,3 +173,19 @@ def test_precision_is_part_of_the_checkpoint_fingerprint():
     a, b = fingerprint("float32"), fingerprint("bfloat16")
     assert a["model"] == b["model"] and a != b
     assert fingerprint("float32") == a
+
+
+def test_the_tagger_runs_one_thread_unless_told():
+    """Refine tasks that share a machine each took 2 threads: two Celery workers on 2 cores
+    refined 2.5x slower than one (bench/cluster.py). One thread unless asked for more."""
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        LineTaggerRefiner(SHIPPED_MODEL)
+        assert torch.get_num_threads() == 1
+        LineTaggerRefiner(SHIPPED_MODEL, threads=2)
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
