@@ -5,8 +5,11 @@ The shipped tagger scores ``--batches`` batches of ``--docs`` real pages drawn a
 batch as the refine step does (:mod:`prox_tasks.refine.memory`). It prints the RSS after
 every ``--every``-th batch and the seconds of features and forward passes, per setting:
 
-- ``refine``: what ``refine_shard`` sets up (``bound_heap``: oneDNN's primitive cache off);
-- ``onednn-cache``: the same with oneDNN's default cache (1,024 primitives), as before;
+- ``refine``: what ``refine_shard`` sets up (``bound_heap``: oneDNN's primitive cache off,
+  one entry in torch's (ideep's) convolution cache; :mod:`prox_tasks.models.torch_caches`);
+- ``onednn-cache``: the same with oneDNN's default cache (1,024 primitives);
+- ``ideep-cache``: the same with ideep's default cache (1,024 convolutions);
+- ``default-caches``: both caches at torch's defaults;
 - ``no-onednn``: torch's own convolutions (``torch.backends.mkldnn.enabled = False``).
 
 The settings run one after another, so their seconds are comparable only as ratios on a quiet
@@ -25,7 +28,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-SETTINGS = ("refine", "onednn-cache", "no-onednn")
+SETTINGS = ("refine", "onednn-cache", "ideep-cache", "default-caches", "no-onednn")
 
 
 def rss_mib() -> int:
@@ -49,10 +52,13 @@ def measure(setting: str, batches: int, docs: int, every: int, root: Path) -> di
 
     from prox_tasks.models.line_tagger import LineTaggerRefiner
     from prox_tasks.models.resolver import shipped_default
-    from prox_tasks.refine.memory import ONEDNN_CACHE_ENV, bound_heap, release_free_memory
+    from prox_tasks.models.torch_caches import IDEEP_CACHE_ENV, ONEDNN_CACHE_ENV
+    from prox_tasks.refine.memory import bound_heap, release_free_memory
 
-    if setting == "onednn-cache":
+    if setting in ("onednn-cache", "default-caches"):
         os.environ[ONEDNN_CACHE_ENV] = "1024"
+    if setting in ("ideep-cache", "default-caches"):
+        os.environ[IDEEP_CACHE_ENV] = "1024"
     if setting == "no-onednn":
         torch.backends.mkldnn.enabled = False
     bound_heap()
@@ -85,7 +91,8 @@ def main() -> None:
         return
     print(f"{args.batches} batches of {args.docs} random pages, RSS (MiB) after every "
           f"{args.every}th batch")
-    env = {k: v for k, v in os.environ.items() if k != "ONEDNN_PRIMITIVE_CACHE_CAPACITY"}
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("ONEDNN_PRIMITIVE_CACHE_CAPACITY", "LRU_CACHE_CAPACITY")}
     for setting in args.settings.split(","):
         out = subprocess.run([sys.executable, __file__, "--one", setting,
                               "--batches", str(args.batches), "--docs", str(args.docs),
@@ -94,7 +101,7 @@ def main() -> None:
                              text=True, check=True)  # fmt: skip
         r = json.loads(out.stdout.strip().splitlines()[-1])
         series = r["series"]
-        print(f"{r['setting']:>13}: model loaded {r['start']}, after batches "
+        print(f"{r['setting']:>14}: model loaded {r['start']}, after batches "
               f"{' '.join(map(str, series))}; rise {series[-1] - series[0]} MiB; "
               f"features {r['features_s']} s, forward {r['forward_s']} s")
 

@@ -9,12 +9,8 @@ objects stayed under 20 MB), not with what a batch needs. A fixed threshold keep
 arrays mapped and returned on free; trimming after each batch hands the heap's free pages
 back. Both are no-ops where the C library is not glibc.
 
-The tagger's convolutions run in oneDNN, which caches a compiled primitive for every input
-shape it meets (up to 1,024), and a refine batch brings a new shape nearly every time: the
-resident memory rose by ~65 MB over the first ~100 batches of real pages before it levelled
-off. Refining turns that cache off (an explicit ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` wins):
-the rise halves and levels off sooner, at no measured cost in the forward pass (compiling a
-primitive is cheap beside running it on a batch).
+The caches torch's convolutions keep per input shape are bounded too
+(:mod:`prox_tasks.models.torch_caches`).
 """
 
 from __future__ import annotations
@@ -23,6 +19,8 @@ import ctypes
 import ctypes.util
 import functools
 import os
+
+from prox_tasks.models.torch_caches import bound_torch_caches
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -34,9 +32,6 @@ MMAP_THRESHOLD = 4 * 1024 * 1024
 #: in again for every array freed and allocated (+25-50% CPU of the features, measured);
 #: the heap is trimmed after every batch instead (:func:`release_free_memory`).
 TRIM_THRESHOLD = 1024 * 1024 * 1024
-#: oneDNN reads it when it first compiles a primitive, so it must be set before the first
-#: forward pass of the process.
-ONEDNN_CACHE_ENV = "ONEDNN_PRIMITIVE_CACHE_CAPACITY"
 
 
 @functools.lru_cache(maxsize=1)
@@ -51,11 +46,11 @@ def _glibc():
 
 
 def bound_heap() -> None:
-    """Fix the allocator's mmap and trim thresholds and turn oneDNN's primitive cache off
-    (once per process, before its first forward pass; an explicit ``MALLOC_MMAP_THRESHOLD_``,
-    ``MALLOC_TRIM_THRESHOLD_`` or ``ONEDNN_PRIMITIVE_CACHE_CAPACITY`` in the environment
-    wins)."""
-    os.environ.setdefault(ONEDNN_CACHE_ENV, "0")
+    """Fix the allocator's mmap and trim thresholds and bound torch's per-shape caches
+    (:func:`~prox_tasks.models.torch_caches.bound_torch_caches`), once per process before a
+    model loads; an explicit ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` in the
+    environment wins."""
+    bound_torch_caches()
     libc = _glibc()
     if libc is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)

@@ -8,7 +8,8 @@ import sys
 
 import pytest
 
-SHOW = ("from prox_tasks.refine.memory import ONEDNN_CACHE_ENV, bound_heap; bound_heap(); "
+SHOW = ("from prox_tasks.refine.memory import bound_heap; bound_heap(); "
+        "from prox_tasks.models.torch_caches import ONEDNN_CACHE_ENV; "
         "import os; print(os.environ.get(ONEDNN_CACHE_ENV))")
 
 
