@@ -43,7 +43,6 @@ from prox_tasks.models.line_features import (
 from prox_tasks.models.line_scan import bidirectional_scan, fold_windows, window_summary
 from prox_tasks.models.long_documents import DocumentInPieces
 from prox_tasks.models.precision import resolve_precision, torch_dtype
-from prox_tasks.models.torch_caches import bound_torch_caches
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
@@ -127,10 +126,7 @@ class TaggerConfig:
 
 
 def build_tagger(config: TaggerConfig):
-    """The tagger network (a ``torch.nn.Module``). Bounds torch's per-shape convolution
-    caches first (:mod:`prox_tasks.models.torch_caches`): they are sized once, before the
-    process's first model is ready."""
-    bound_torch_caches()
+    """The tagger network (a ``torch.nn.Module``)."""
     import torch
     from torch import nn
 

@@ -15,10 +15,12 @@ batch and the resident memory follows:
 
 Turning oneDNN's cache off and keeping one ideep entry (the last shape, which the next
 window of the same length reuses) keeps the memory flat, at no measured cost in CPU time
-(compiling a primitive is cheap beside running it on a batch). Both are read once per
-process, when the first model's weights are prepared, so :func:`bound_torch_caches` runs
-before a model loads (the tagger's constructor calls it). An explicit value in the
-environment wins.
+(compiling a primitive is cheap beside running it on a batch). torch reads both once per
+process, at its first call that sets up its threads (``torch.set_num_threads``, a model's
+first operation): set afterwards they change nothing (measured: a worker process that set
+its thread count before its model loaded kept the default caches). So importing
+:mod:`prox_tasks` calls :func:`bound_torch_caches`, before any prox code calls torch; an
+explicit value in the environment wins.
 """
 
 from __future__ import annotations
