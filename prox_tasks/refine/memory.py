@@ -9,8 +9,9 @@ objects stayed under 20 MB), not with what a batch needs. A fixed threshold keep
 arrays mapped and returned on free; trimming after each batch hands the heap's free pages
 back. Both are no-ops where the C library is not glibc.
 
-The caches torch's convolutions keep per input shape are bounded too
-(:mod:`prox_tasks.models.torch_caches`).
+The caches torch's convolutions keep per input shape are bounded elsewhere, when
+:mod:`prox_tasks` is imported (:mod:`prox_tasks.models.torch_caches`: torch sizes them at
+its first thread set-up, before any refine code runs).
 """
 
 from __future__ import annotations
@@ -19,8 +20,6 @@ import ctypes
 import ctypes.util
 import functools
 import os
-
-from prox_tasks.models.torch_caches import bound_torch_caches
 
 M_TRIM_THRESHOLD = -1  # mallopt parameters (malloc.h)
 M_MMAP_THRESHOLD = -3
@@ -46,11 +45,9 @@ def _glibc():
 
 
 def bound_heap() -> None:
-    """Fix the allocator's mmap and trim thresholds and bound torch's per-shape caches
-    (:func:`~prox_tasks.models.torch_caches.bound_torch_caches`), once per process before a
-    model loads; an explicit ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` in the
-    environment wins."""
-    bound_torch_caches()
+    """Fix the allocator's mmap and trim thresholds, once per process before its first batch
+    (glibc raises the mmap threshold the first time a large array is freed); an explicit
+    ``MALLOC_MMAP_THRESHOLD_`` or ``MALLOC_TRIM_THRESHOLD_`` in the environment wins."""
     libc = _glibc()
     if libc is not None and "MALLOC_MMAP_THRESHOLD_" not in os.environ:
         libc.mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD)
