@@ -5,8 +5,9 @@ The shipped tagger scores ``--batches`` batches of ``--docs`` real pages drawn a
 batch as the refine step does (:mod:`prox_tasks.refine.memory`). It prints the RSS after
 every ``--every``-th batch and the seconds of features and forward passes, per setting:
 
-- ``refine``: what ``refine_shard`` sets up (``bound_heap``: oneDNN's primitive cache off,
-  one entry in torch's (ideep's) convolution cache; :mod:`prox_tasks.models.torch_caches`);
+- ``refine``: what a refine process runs with (importing :mod:`prox_tasks` turns oneDNN's
+  primitive cache off and keeps one entry in torch's (ideep's) convolution cache,
+  :mod:`prox_tasks.models.torch_caches`; ``bound_heap`` fixes the allocator's thresholds);
 - ``onednn-cache``: the same with oneDNN's default cache (1,024 primitives);
 - ``ideep-cache``: the same with ideep's default cache (1,024 convolutions);
 - ``default-caches``: both caches at torch's defaults;
