@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter
-from functools import lru_cache
+from functools import lru_cache, partial
 from itertools import compress
 from operator import attrgetter, itemgetter, ne
 
@@ -263,17 +263,22 @@ def _removals_only(text: str, program: Program, removals: list, pol: Policy,
     if not ranges:
         return _unchanged(text, stats)
     kept, removed = _kept_runs(ranges, n)
-    out = "\n".join([text[layout.start(a) : layout.end(b)] for a, b in kept])
+    out = "\n".join([text[start:end] for start, end in layout.spans(kept)])
     stats.lines_removed = removed
     stats.lines_out = n - removed
     stats.chars_out = len(out)
     stats.text_out = out
-    stats._words_in = layout.words
-    stats._words_out = layout.words - sum(layout.words_in_lines(a, b) for a, b in
-                                          _runs_between(kept, n))  # fmt: skip
+    # counted when first read (refine reads them for every row; execute alone need not)
+    stats._count_words = partial(_layout_word_counts, layout, kept)
     if out != text and _too_little_left(text, out, pol, only_removals=True):
         return _drop(stats, "too_little_left")
     return ExecutionResult(out, False, stats)
+
+
+def _layout_word_counts(layout: TextLayout, kept: list[tuple[int, int]]) -> tuple[int, int]:
+    """(words_in, words_out) of a removal-only execution that kept the runs ``kept``."""
+    removed = _runs_between(kept, layout.lines)
+    return layout.words, layout.words - layout.words_in_runs(removed)
 
 
 def _kept_runs(ranges: list, n: int) -> tuple[list[tuple[int, int]], int]:

@@ -1,10 +1,10 @@
-"""Where a text's lines and words are, from one numpy pass over its code points.
+"""Where a text's lines and words are, from numpy passes over its code points.
 
 A program that only removes lines needs the text's line boundaries, not its lines as
 strings: the kept lines are cut out as a few slices of the text, one per run of kept lines.
-The same pass gives the word counts the statistics report (``len(text.split())`` before and
-after): words never span a line feed, so the words left are the text's words minus those
-starting inside the removed lines' characters.
+The word counts the statistics report (``len(text.split())`` before and after) come from
+the same code points, on first use: words never span a line feed, so the words left are the
+text's words minus those starting inside the removed lines' characters.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import numpy as np
 from prox_tasks.programs.stats import whitespace_table
 
 #: Texts longer than this (characters) are executed line by line: the layout costs ~6
-#: bytes a character (code points, flags), the line list of the other path about as much
-#: as the text.
+#: bytes a character (code points, flags) and ~36 a line (its boundary as a Python int), the
+#: line list of the other path about as much as the text.
 MAX_LAYOUT_CHARS = 1 << 20
 
 
@@ -32,29 +32,58 @@ def code_units(text: str) -> np.ndarray:
 
 
 class TextLayout:
-    """Line starts and word starts of ``text`` (lines split on ``"\\n"`` only)."""
+    """Line boundaries of ``text`` (lines split on ``"\\n"`` only) and, when first asked
+    for, its word starts."""
 
     def __init__(self, text: str) -> None:
         self.text = text
-        codes = code_units(text)
-        #: character index of each ``"\n"``
-        self.newlines = np.flatnonzero(codes == 10)
-        space = np.take(whitespace_table(), codes)
-        self._word_starts = np.empty(len(codes), dtype=bool)
-        if len(codes):
-            self._word_starts[0] = not space[0]
-            np.greater(space[:-1], space[1:], out=self._word_starts[1:])
-        self.lines = len(self.newlines) + 1
-        self.words = int(np.count_nonzero(self._word_starts))
+        self._codes: np.ndarray | None = code_units(text)
+        newlines = np.flatnonzero(self._codes == 10)
+        self.lines = len(newlines) + 1
+        #: line ``i`` is ``text[edges[i] + 1 : edges[i + 1]]`` (Python ints: a program cuts
+        #: a few dozen runs, cheaper to index in a list than to gather in numpy)
+        self._edges = [-1, *newlines.tolist(), len(text)]
+        self._word_starts: np.ndarray | None = None
+        self._words: int | None = None
 
     def start(self, line: int) -> int:
         """Index of the first character of ``line``."""
-        return 0 if line == 0 else int(self.newlines[line - 1]) + 1
+        return self._edges[line] + 1
 
     def end(self, line: int) -> int:
         """Index just past the last character of ``line`` (its ``"\\n"`` or the end)."""
-        return int(self.newlines[line]) if line < self.lines - 1 else len(self.text)
+        return self._edges[line + 1]
+
+    def spans(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """``(start, end)`` character indices of each run of lines ``(first, last)``."""
+        edges = self._edges
+        return [(edges[first] + 1, edges[last + 1]) for first, last in runs]
+
+    @property
+    def words(self) -> int:
+        """``len(text.split())``."""
+        if self._words is None:
+            self._words = int(np.count_nonzero(self._starts()))
+        return self._words
+
+    def words_in_runs(self, runs: list[tuple[int, int]]) -> int:
+        """The words starting in the runs of lines ``(first, last)``: the sum of
+        ``len(text_of_the_run.split())``."""
+        starts = self._starts()
+        return sum(int(np.count_nonzero(starts[a:b])) for a, b in self.spans(runs))
 
     def words_in_lines(self, first: int, last: int) -> int:
-        """``len(text_of_lines_first_to_last.split())``: the words starting in them."""
-        return int(np.count_nonzero(self._word_starts[self.start(first) : self.end(last)]))
+        """``len(text_of_lines_first_to_last.split())``."""
+        return self.words_in_runs([(first, last)])
+
+    def _starts(self) -> np.ndarray:
+        """Whether a word starts at each character; the code points are let go once this
+        is known."""
+        if self._word_starts is None:
+            space = np.take(whitespace_table(), self._codes)
+            starts = np.empty(len(space), dtype=bool)
+            if len(space):
+                starts[0] = not space[0]
+                np.greater(space[:-1], space[1:], out=starts[1:])
+            self._word_starts, self._codes = starts, None
+        return self._word_starts

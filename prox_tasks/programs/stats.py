@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
@@ -33,11 +34,17 @@ class ExecutionStats:
     error_messages: list[str] = field(default_factory=list)
     _words_in: int | None = field(default=None, repr=False, compare=False)
     _words_out: int | None = field(default=None, repr=False, compare=False)
+    #: (words_in, words_out) from what the execution already knows of the text's layout
+    _count_words: Callable[[], tuple[int, int]] | None = field(default=None, repr=False,
+                                                             compare=False)
 
     # Word counts cost a full pass over the text (as much as the execution itself), so they
     # are computed on first use, once; the drop rule decides with bounded partial counts.
     @property
     def words_in(self) -> int:
+        if self._words_in is None and self._count_words is not None:
+            self._words_in, self._words_out = self._count_words()
+            self._count_words = None
         if self._words_in is None:
             self._words_in = count_words(self.text_in)
         return self._words_in
@@ -46,6 +53,8 @@ class ExecutionStats:
     def words_out(self) -> int:
         if self.text_out is None:
             return 0
+        if self._words_out is None and self._count_words is not None:
+            self.words_in  # noqa: B018 - counts both
         if self._words_out is None:
             # kept unchanged: the same words
             self._words_out = self.words_in if self.text_out is self.text_in else \

@@ -62,3 +62,27 @@ def test_a_text_past_the_layout_limit_runs_line_by_line(monkeypatch, program):
     monkeypatch.setattr(executor, "MAX_LAYOUT_CHARS", 10)
     result = execute(text, None, program)
     assert (result.text, result.stats.to_dict()) == (expected.text, expected.stats.to_dict())
+
+
+@given(TEXTS, st.lists(st.tuples(SMALL, SMALL).map(sorted), max_size=6))
+def test_words_in_runs_sum_each_run_s_words(text, runs):
+    layout = TextLayout(text)
+    lines = text.split("\n")
+    disjoint, prev = [], 0
+    for first, last in sorted(runs):
+        first, last = max(first, prev), min(last, len(lines) - 1)
+        if first <= last:
+            disjoint.append((first, last))
+            prev = last + 1
+    expected = sum(len("\n".join(lines[a : b + 1]).split()) for a, b in disjoint)
+    assert layout.words_in_runs(disjoint) == expected
+    assert layout.spans(disjoint) == [(layout.start(a), layout.end(b)) for a, b in disjoint]
+
+
+def test_word_counts_left_for_later_survive_pickling():
+    """Statistics cross process boundaries (workers): the deferred count goes with them."""
+    import pickle
+
+    text = "\n".join(f"line {i} with five words" for i in range(10))
+    stats = pickle.loads(pickle.dumps(execute(text, None, "remove_lines(1, 2)").stats))
+    assert (stats.words_in, stats.words_out) == (50, 40)
