@@ -5,6 +5,8 @@ deployment of the live-test harness (``tests/deploy``): PostgreSQL metadata DB a
 Redis broker, scheduler + dag-processor + api-server, N ``airflow celery worker`` processes
 with one task slot each (a worker stands for one machine). Printed per worker count: the
 refine phase (first shard start to last shard end, from the task instances), its docs/s,
+the median refine task's seconds, how many cores the machine kept busy over the refine
+phase (all processes: workers, task processes, scheduler, broker, database; ``/proc/stat``),
 the whole run's wall time, and how many shards each worker ran; then whether the refined
 shards are byte-identical across worker counts.
 
@@ -19,8 +21,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import statistics
 import sys
 import tempfile
+import threading
+import time
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
@@ -30,11 +35,50 @@ sys.path.insert(0, str(ROOT))
 DAG = "prox_refine_snapshot"
 
 
-def refine_phase(tis: list[dict]) -> float:
-    """Seconds from the first refine task's start to the last one's end."""
+def refine_phase(tis: list[dict]) -> tuple[datetime, datetime]:
+    """The first refine task's start and the last one's end."""
     starts = [datetime.fromisoformat(t["start_date"]) for t in tis]
     ends = [datetime.fromisoformat(t["end_date"]) for t in tis]
-    return (max(ends) - min(starts)).total_seconds()
+    return min(starts), max(ends)
+
+
+def task_seconds(ti: dict) -> float:
+    return (datetime.fromisoformat(ti["end_date"])
+            - datetime.fromisoformat(ti["start_date"])).total_seconds()
+
+
+class MachineCpu:
+    """Busy CPU seconds of the whole machine (``/proc/stat``), sampled every 0.5 s."""
+
+    def __init__(self) -> None:
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def busy_seconds() -> float:
+        with open("/proc/stat") as stat:
+            ticks = [int(v) for v in stat.readline().split()[1:]]
+        idle = ticks[3] + ticks[4]  # idle, iowait
+        return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.samples.append((time.time(), self.busy_seconds()))
+            self._stop.wait(0.5)
+
+    def cores_busy(self, start: datetime, end: datetime) -> float:
+        """Mean busy cores between two instants (the nearest samples inside them)."""
+        inside = [s for s in self.samples if start.timestamp() <= s[0] <= end.timestamp()]
+        if len(inside) < 2:
+            return float("nan")
+        (t0, b0), (t1, b1) = inside[0], inside[-1]
+        return (b1 - b0) / (t1 - t0)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
 
 
 def run_once(workers: int, crawl: Path, docs: int, shard_docs: int, root: Path, postgres,
@@ -50,16 +94,23 @@ def run_once(workers: int, crawl: Path, docs: int, shard_docs: int, root: Path, 
             "target_docs": shard_docs, "max_drop_rate": 0.95, "dry_run": True}
     with Deployment(config, root / f"deploy-{workers}", postgres, redis=redis) as d:
         d.airflow.unpause(DAG)
-        run_id = d.airflow.trigger(DAG, conf)
-        run = d.airflow.wait_run(DAG, run_id, timeout=7200, poll=5)
+        cpu = MachineCpu()
+        try:
+            run_id = d.airflow.trigger(DAG, conf)
+            run = d.airflow.wait_run(DAG, run_id, timeout=7200, poll=5)
+        finally:
+            cpu.stop()
         if run["state"] != "success":
             raise RuntimeError(f"run failed with {workers} workers:\n{d.airflow.tail()}")
         tis = [t for t in d.airflow.task_instances(DAG, run_id) if t["task_id"] == "refine_shard"]
-    phase = refine_phase(tis)
+    first, last = refine_phase(tis)
+    phase = (last - first).total_seconds()
     wall = (datetime.fromisoformat(run["end_date"])
             - datetime.fromisoformat(run["start_date"])).total_seconds()
     shards = sorted((output / "snapshots" / "bench" / "shards").glob("*.parquet"))
     return {"workers": workers, "phase_s": phase, "docs_per_s": docs / phase, "wall_s": wall,
+            "task_s": statistics.median(map(task_seconds, tis)),
+            "cores_busy": cpu.cores_busy(first, last),
             "per_worker": dict(sorted(Counter(t["hostname"] for t in tis).items())),
             "shards": {p.name: p.read_bytes() for p in shards}}
 
@@ -88,12 +139,13 @@ def main() -> int:
     print(f"\nCelery on loopback: {args.docs} docs in {args.shards} shards of {shard_docs}, "
           f"one task slot per worker, {os.cpu_count()} cores, load average "
           f"{os.getloadavg()[0]:.1f}")
-    print(f"{'workers':>7} {'refine phase s':>14} {'docs/s':>8} {'vs 1':>6} {'run wall s':>10}"
-          "  shards per worker")
+    print(f"{'workers':>7} {'refine phase s':>14} {'docs/s':>8} {'vs 1':>6} {'task s':>6} "
+          f"{'cores busy':>10} {'run wall s':>10}  shards per worker")
     base = results[0]["docs_per_s"]
     for r in results:
         print(f"{r['workers']:>7} {r['phase_s']:>14.1f} {r['docs_per_s']:>8.1f} "
-              f"{r['docs_per_s'] / base:>5.2f}x {r['wall_s']:>10.1f}  {r['per_worker']}")
+              f"{r['docs_per_s'] / base:>5.2f}x {r['task_s']:>6.1f} {r['cores_busy']:>10.2f} "
+              f"{r['wall_s']:>10.1f}  {r['per_worker']}")
     identical = all(r["shards"] == results[0]["shards"] for r in results)
     print(f"refined shards byte-identical across worker counts: {'yes' if identical else 'NO'}")
     return 0 if identical else 1
