@@ -277,8 +277,8 @@ def _removals_only(text: str, program: Program, removals: list, pol: Policy,
 
 def _layout_word_counts(layout: TextLayout, kept: list[tuple[int, int]]) -> tuple[int, int]:
     """(words_in, words_out) of a removal-only execution that kept the runs ``kept``."""
-    removed = _runs_between(kept, layout.lines)
-    return layout.words, layout.words - layout.words_in_runs(removed)
+    words_in = layout.words
+    return words_in, words_in - layout.words_in_runs(_runs_between(kept, layout.lines))
 
 
 def _kept_runs(ranges: list, n: int) -> tuple[list[tuple[int, int]], int]:

@@ -36,7 +36,6 @@ class TextLayout:
     for, its word starts."""
 
     def __init__(self, text: str) -> None:
-        self.text = text
         self._codes: np.ndarray | None = code_units(text)
         newlines = np.flatnonzero(self._codes == 10)
         self.lines = len(newlines) + 1
@@ -44,15 +43,6 @@ class TextLayout:
         #: a few dozen runs, cheaper to index in a list than to gather in numpy)
         self._edges = [-1, *newlines.tolist(), len(text)]
         self._word_starts: np.ndarray | None = None
-        self._words: int | None = None
-
-    def start(self, line: int) -> int:
-        """Index of the first character of ``line``."""
-        return self._edges[line] + 1
-
-    def end(self, line: int) -> int:
-        """Index just past the last character of ``line`` (its ``"\\n"`` or the end)."""
-        return self._edges[line + 1]
 
     def spans(self, runs: list[tuple[int, int]]) -> list[tuple[int, int]]:
         """``(start, end)`` character indices of each run of lines ``(first, last)``."""
@@ -62,19 +52,13 @@ class TextLayout:
     @property
     def words(self) -> int:
         """``len(text.split())``."""
-        if self._words is None:
-            self._words = int(np.count_nonzero(self._starts()))
-        return self._words
+        return int(np.count_nonzero(self._starts()))
 
     def words_in_runs(self, runs: list[tuple[int, int]]) -> int:
         """The words starting in the runs of lines ``(first, last)``: the sum of
         ``len(text_of_the_run.split())``."""
         starts = self._starts()
         return sum(int(np.count_nonzero(starts[a:b])) for a, b in self.spans(runs))
-
-    def words_in_lines(self, first: int, last: int) -> int:
-        """``len(text_of_lines_first_to_last.split())``."""
-        return self.words_in_runs([(first, last)])
 
     def _starts(self) -> np.ndarray:
         """Whether a word starts at each character; the code points are let go once this

@@ -40,11 +40,14 @@ class ExecutionStats:
 
     # Word counts cost a full pass over the text (as much as the execution itself), so they
     # are computed on first use, once; the drop rule decides with bounded partial counts.
-    @property
-    def words_in(self) -> int:
-        if self._words_in is None and self._count_words is not None:
+    def _take_deferred_counts(self) -> None:
+        if self._count_words is not None:
             self._words_in, self._words_out = self._count_words()
             self._count_words = None
+
+    @property
+    def words_in(self) -> int:
+        self._take_deferred_counts()
         if self._words_in is None:
             self._words_in = count_words(self.text_in)
         return self._words_in
@@ -53,8 +56,7 @@ class ExecutionStats:
     def words_out(self) -> int:
         if self.text_out is None:
             return 0
-        if self._words_out is None and self._count_words is not None:
-            self.words_in  # noqa: B018 - counts both
+        self._take_deferred_counts()
         if self._words_out is None:
             # kept unchanged: the same words
             self._words_out = self.words_in if self.text_out is self.text_in else \

@@ -14,10 +14,10 @@ from prox_tasks.models.torch_caches import IDEEP_CACHE_ENV, ONEDNN_CACHE_ENV
 # A fresh process, as a refine worker starts: imports prox, sets torch's thread count (which
 # fixes the cache sizes), then scores batches of 40 distinct padded shapes with the shipped
 # tagger and prints the size of the C heap (glibc's main arena, trimmed) after the first 5
-# and after all of them. A cached convolution is small, but it stays where it was allocated, amid the
-# batch's large temporaries: the heap cannot shrink below it, and the next batches' arrays
-# are carved from further up (fragmentation); in a refine process the heap's pages fill with
-# those arrays, so the resident memory follows the heap's size.
+# and after all of them. A cached convolution is small, but it stays where it was allocated,
+# amid the batch's large temporaries: the heap cannot shrink below it, and the next
+# batches' arrays are carved from further up (fragmentation); in a refine process the
+# heap's pages fill with those arrays, so the resident memory follows the heap's size.
 SCORE_SHAPES = """
 import ctypes, json, os
 import prox_tasks, torch

@@ -50,9 +50,10 @@ def test_layout_lines_and_words(text):
     lines = text.split("\n")
     assert layout.lines == len(lines) and layout.words == len(text.split())
     for i, line in enumerate(lines):
-        assert text[layout.start(i) : layout.end(i)] == line
-        assert layout.words_in_lines(i, i) == len(line.split())
-    assert layout.words_in_lines(0, len(lines) - 1) == len(text.split())
+        [(start, end)] = layout.spans([(i, i)])
+        assert text[start:end] == line
+        assert layout.words_in_runs([(i, i)]) == len(line.split())
+    assert layout.words_in_runs([(0, len(lines) - 1)]) == len(text.split())
 
 
 @pytest.mark.parametrize("program", ["remove_lines(1, 2)", "remove_lines(0, 9)\nremove_lines(0, 0)"])
@@ -76,7 +77,8 @@ def test_words_in_runs_sum_each_run_s_words(text, runs):
             prev = last + 1
     expected = sum(len("\n".join(lines[a : b + 1]).split()) for a, b in disjoint)
     assert layout.words_in_runs(disjoint) == expected
-    assert layout.spans(disjoint) == [(layout.start(a), layout.end(b)) for a, b in disjoint]
+    assert [text[start:end] for start, end in layout.spans(disjoint)] == \
+        ["\n".join(lines[a : b + 1]) for a, b in disjoint]  # fmt: skip
 
 
 def test_word_counts_left_for_later_survive_pickling():
