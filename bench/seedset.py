@@ -10,7 +10,8 @@ Mixes (``--teacher``):
 - ``rules``: the rules teacher everywhere (the seed set of the earlier defaults).
 - ``best``: per document the best label it has (``prox_tasks.labeling.best``): ``diff`` from
   the human gold (WCXB ``gold_text``) or the reference extraction (Readability's expected
-  text), ``html`` for the WARC pages (HTML from the WARC files beside them), else ``rules``.
+  text), ``html`` for the WARC pages (HTML from the WARC files beside them) and, with
+  ``--trafilatura-html``, for the trafilatura evaluation pages (no full gold), else ``rules``.
 - ``diff``: only the documents with a clean text, diff-labeled (no rules labels at all).
 - ``html``: no human gold at all: ``html`` where the page HTML is at hand (the WARC pages,
   and WCXB pages when ``--wcxb-html`` gives their HTML), else ``rules`` — what a crawl with
@@ -50,7 +51,8 @@ def warc_html(data: str) -> dict:
     return html_by_capture(sorted(warcs))
 
 
-def extras_of(row: dict, mode: str, captures: dict, wcxb_html: str | None) -> dict:
+def extras_of(row: dict, mode: str, captures: dict, wcxb_html: str | None,
+              trafilatura_root: str | None = None) -> dict:
     """What the teacher mix may use for this row: its clean text and its HTML."""
     gold = next((row[f] for f in REFERENCE_FIELDS if row.get(f)), None)
     html = None
@@ -61,6 +63,11 @@ def extras_of(row: dict, mode: str, captures: dict, wcxb_html: str | None) -> di
         path = os.path.join(wcxb_html, str(row["id"]).rsplit("-", 1)[-1] + ".html.gz")
         if os.path.exists(path):
             html = gzip.open(path, "rb").read().decode(row.get("html_encoding") or "utf-8", "replace")
+    elif trafilatura_root and mode in ("best", "html") and row.get("orig_file"):
+        path = os.path.join(trafilatura_root, row["orig_file"])  # tests/eval/… or tests/cache/…
+        if os.path.exists(path):
+            with open(path, "rb") as fh:
+                html = fh.read().decode(row.get("html_encoding") or "utf-8", "replace")
     return {"gold": None if mode == "html" else gold, "html": html}
 
 
@@ -95,6 +102,10 @@ def main() -> int:
     parser.add_argument("--out", default="bench/out/seed")
     parser.add_argument("--teacher", choices=["rules", "best", "diff", "html"], default="rules")
     parser.add_argument("--wcxb-html", default=None, help="WCXB dev/html folder (--teacher html)")
+    parser.add_argument("--trafilatura-html", default=None,
+                        help="a checkout of adbar/trafilatura at the commit SOURCES.md names: the "
+                        "trafilatura_eval pages' HTML (tests/eval, tests/cache) for the html "
+                        "teacher (--teacher best or html)")
     parser.add_argument("--validation-percent", type=int, default=10,
                         help="share of documents (by id hash, after the fixed 10%% test split) "
                         "in validation, where the keep threshold is calibrated")
@@ -115,7 +126,7 @@ def main() -> int:
             row = json.loads(line)
             if not isinstance(row.get("text"), str) or not row["text"].strip():
                 continue
-            extras = extras_of(row, args.teacher, captures, args.wcxb_html)
+            extras = extras_of(row, args.teacher, captures, args.wcxb_html, args.trafilatura_html)
             b = id_bucket(str(row["id"]))
             split = "test" if b < 10 else "validation" if b < 10 + args.validation_percent else "train"
             if args.teacher == "diff" and extras["gold"] is None and split != "test":
