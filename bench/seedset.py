@@ -60,15 +60,19 @@ def extras_of(row: dict, mode: str, captures: dict, wcxb_html: str | None,
     if row.get("warc_date") and captures.get(key):
         html = captures[key].pop(0)
     elif wcxb_html and mode == "html" and str(row["id"]).startswith("wcxb-dev-"):
-        path = os.path.join(wcxb_html, str(row["id"]).rsplit("-", 1)[-1] + ".html.gz")
-        if os.path.exists(path):
-            html = gzip.open(path, "rb").read().decode(row.get("html_encoding") or "utf-8", "replace")
+        html = page_html(row, os.path.join(wcxb_html, str(row["id"]).rsplit("-", 1)[-1] + ".html.gz"))
     elif trafilatura_root and mode in ("best", "html") and row.get("orig_file"):
-        path = os.path.join(trafilatura_root, row["orig_file"])  # tests/eval/… or tests/cache/…
-        if os.path.exists(path):
-            with open(path, "rb") as fh:
-                html = fh.read().decode(row.get("html_encoding") or "utf-8", "replace")
+        # tests/eval/… or tests/cache/… of the checkout
+        html = page_html(row, os.path.join(trafilatura_root, row["orig_file"]))
     return {"gold": None if mode == "html" else gold, "html": html}
+
+
+def page_html(row: dict, path: str) -> str | None:
+    """The page's HTML file (gzipped or not) in the encoding its row records; None when absent."""
+    if not os.path.exists(path):
+        return None
+    with (gzip.open if path.endswith(".gz") else open)(path, "rb") as fh:
+        return fh.read().decode(row.get("html_encoding") or "utf-8", "replace")
 
 
 def resplit(source: str, out: str, validation_percent: int) -> dict:
