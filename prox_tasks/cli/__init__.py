@@ -22,9 +22,10 @@ from prox_tasks.cli.output import add_output_options, emit, wants_json
 SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("execute", "execute_cmd", "run stored programs over JSONL rows"),
     ("plan", "plan_cmd", "split a snapshot into shards and write the manifest"),
-    ("label", "label_cmd", "label documents with a teacher (rules, diff, llm)"),
+    ("label", "label_cmd", "label documents with a teacher (rules, diff, html, llm, best)"),
     ("eval", "eval_cmd", "word-level precision/recall/F1 of refined texts against gold"),
     ("train", "train_cmd", "train and evaluate a refining model"),
+    ("calibrate", "calibrate_cmd", "calibrate a tagger's keep threshold on pages with gold"),
     ("refine", "refine_cmd", "refine a corpus with a model (outside Airflow)"),
     ("gate", "gate_cmd", "run the data-quality gate over a refined snapshot"),
     ("release", "release_cmd", "release a refined snapshot that passed its gate"),

@@ -19,6 +19,7 @@ def _failing(tmp_path) -> dict[str, list[str]]:
         "label": ["label", "--input", missing, "--output", out + ".jsonl.gz"],
         "eval": ["eval", "--refined", missing, "--gold", missing],
         "train": ["train", "--seed", missing, "--output", out],
+        "calibrate": ["calibrate", "--gold", missing, "--model", "default"],
         "refine": ["refine", "--input", missing, "--output", out, "--model", "default",
                    "--no-progress"],
         "gate": ["gate", "--snapshot", str(tmp_path / "no-snapshot")],

@@ -1,0 +1,71 @@
+"""``prox calibrate``: a tagger's keep threshold for a word-recall target, on your own pages.
+
+The shipped threshold was calibrated on prox's validation pages; a corpus whose pages differ
+(more gold text the page text lacks, other page types) can land below the recall target
+with it. This command scores the model on rows that carry a clean text (``gold_text``)
+beside the page text, prints the precision/recall curve over the keep thresholds, and picks
+the most precise threshold whose recall (the bootstrap 5th percentile) meets the target —
+the same calibration ``prox train`` runs (:mod:`prox_tasks.training.calibrate`). Use the
+result with ``prox refine --keep-threshold T`` or the DAG's ``keep_threshold`` Param.
+
+Exit codes: 0 calibrated (``--json`` tells whether the target was met), 1 bad input (too few
+rows with gold, not a tagger model).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from prox_tasks.cli.output import Outcome, progress_bar
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--gold", required=True, help="rows with the page text and its gold text: "
+                   "JSONL(.gz/.zst) or Parquet (path, file://, s3://)")
+    p.add_argument("--model", default=None, help="tagger model URI, 'default' or 'promoted' "
+                   "(default: the promoted model, else the shipped line tagger)")
+    p.add_argument("--recall-target", type=float, default=None,
+                   help="word recall the threshold must reach (default 0.95)")
+    p.add_argument("--text-field", default="text")
+    p.add_argument("--gold-field", default="gold_text")
+    p.add_argument("--min-docs", type=int, default=20,
+                   help="fewest rows with gold to calibrate on (default 20)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads of the tagger")
+    p.set_defaults(func=run)
+
+
+def run(args) -> Outcome:
+    from prox_tasks.evaluation.files import iter_rows
+    from prox_tasks.inference import load_backend
+    from prox_tasks.training.calibrate import DEFAULT_RECALL_TARGET, calibrate_threshold
+
+    target = DEFAULT_RECALL_TARGET if args.recall_target is None else args.recall_target
+    if not 0.0 < target <= 1.0:
+        raise ValueError(f"--recall-target must be in (0, 1], not {target}")
+    # the tagger backend refuses a generative model (it has no keep threshold) before loading it
+    refiner = load_backend("tagger", args.model, threads=args.threads).inner
+    shipped = refiner.config.line_threshold
+    docs, counts = [], Counter()
+    with progress_bar(args, "read", "row") as bar:
+        for row in iter_rows(args.gold, counts):
+            gold = row.get(args.gold_field)
+            docs.append({"text": row.get(args.text_field) or "",
+                         "gold_text": gold if isinstance(gold, str) else None})
+            bar.update(1)
+    report = calibrate_threshold(refiner, docs, target, min_docs=args.min_docs)
+    with_gold = sum(1 for d in docs if d["gold_text"])
+    if report is None:
+        raise ValueError(f"{args.gold}: {with_gold} rows with a {args.gold_field!r} text, "
+                         f"fewer than --min-docs {args.min_docs}")
+    point = report["point"]
+    result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
+              "rows": len(docs), "bad_rows": counts["bad_rows"]}
+    met = "meets" if report["met"] else "does NOT meet"
+    return Outcome(
+        f"keep threshold {report['threshold']} (model's {shipped}): word precision "
+        f"{point['precision']:.3f}, recall {point['recall']:.3f} (5th percentile "
+        f"{point['recall_low']:.3f}, {met} {target}), F1 {point['f1']:.3f} over "
+        f"{with_gold:,} pages with gold ({counts['bad_rows']:,} bad rows); use it with "
+        f"--keep-threshold {report['threshold']}",
+        result)
