@@ -30,3 +30,22 @@ def test_prox_train_prints_one_json_line(tmp_path, capsys):
     assert config["remove_weight"] == 2.0 and config["label_smoothing"] == 0.1
     refiner = json.loads((artifact.parent / "refiner.json").read_text())
     assert refiner["tagger"]["dilations"] == [1, 2]
+
+
+def test_prox_train_process_exits_without_binding_leak_reports(tmp_path):
+    """The real process, to its exit: building a torch optimizer imports triton's compiler
+    (through torch._dynamo), and triton 3.9's nanobind bindings then print a leak report of
+    hundreds of lines at every exit — noise an operator reads as a crash. constraints.txt
+    pins a triton without it."""
+    import subprocess
+    import sys
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    done = subprocess.run(
+        [sys.executable, "-m", "prox_tasks.cli", "train", "--seed", str(seed), "--output",
+         str(tmp_path / "reg"), "--epochs", "1", "--work-dir", str(tmp_path / "work"),
+         "--gold-docs", "4", "--no-progress"],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "trained refiner" in done.stdout
+    assert "leaked" not in done.stderr, done.stderr[-2000:]
