@@ -14,15 +14,13 @@ rows with gold, not a tagger model).
 
 from __future__ import annotations
 
-from collections import Counter
-
 from prox_tasks.cli.output import Outcome, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("--gold", required=True, help="rows with the page text and its gold text: "
-                   "JSONL(.gz/.zst) or Parquet (path, file://, s3://)")
+    p.add_argument("--gold", required=True, help="JSONL(.gz/.zst) rows with the page text and "
+                   "its gold text (file, folder, glob; path, file://, s3://)")
     p.add_argument("--model", default=None, help="tagger model URI, 'default' or 'promoted' "
                    "(default: the promoted model, else the shipped line tagger)")
     p.add_argument("--recall-target", type=float, default=None,
@@ -36,7 +34,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> Outcome:
-    from prox_tasks.evaluation.files import iter_rows
+    from prox_tasks.corpus import Quarantine, read_rows
     from prox_tasks.inference import load_backend
     from prox_tasks.training.calibrate import DEFAULT_RECALL_TARGET, calibrate_threshold
 
@@ -46,26 +44,29 @@ def run(args) -> Outcome:
     # the tagger backend refuses a generative model (it has no keep threshold) before loading it
     refiner = load_backend("tagger", args.model, threads=args.threads).inner
     shipped = refiner.config.line_threshold
-    docs, counts = [], Counter()
+    docs, bad = [], Quarantine()  # lines that are not JSON objects: counted, not fatal
     with progress_bar(args, "read", "row") as bar:
-        for row in iter_rows(args.gold, counts):
+        for _source, _line, row in read_rows(args.gold, bad):
             gold = row.get(args.gold_field)
             docs.append({"text": row.get(args.text_field) or "",
                          "gold_text": gold if isinstance(gold, str) else None})
             bar.update(1)
+    bad_rows = len(bad)
+    bad.close()
     report = calibrate_threshold(refiner, docs, target, min_docs=args.min_docs)
     with_gold = sum(1 for d in docs if d["gold_text"])
     if report is None:
         raise ValueError(f"{args.gold}: {with_gold} rows with a {args.gold_field!r} text, "
-                         f"fewer than --min-docs {args.min_docs}")
+                         f"fewer than --min-docs {args.min_docs} ({bad_rows:,} lines that are "
+                         "not JSON objects)")
     point = report["point"]
     result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
-              "rows": len(docs), "bad_rows": counts["bad_rows"]}
+              "rows": len(docs), "bad_rows": bad_rows}
     met = "meets" if report["met"] else "does NOT meet"
     return Outcome(
         f"keep threshold {report['threshold']} (model's {shipped}): word precision "
         f"{point['precision']:.3f}, recall {point['recall']:.3f} (5th percentile "
         f"{point['recall_low']:.3f}, {met} {target}), F1 {point['f1']:.3f} over "
-        f"{with_gold:,} pages with gold ({counts['bad_rows']:,} bad rows); use it with "
+        f"{with_gold:,} pages with gold ({bad_rows:,} bad rows); use it with "
         f"--keep-threshold {report['threshold']}",
         result)

@@ -77,3 +77,14 @@ def test_a_generative_model_has_no_keep_threshold(tmp_path, gold_rows, capsys):
 def test_recall_target_out_of_range(gold_rows, capsys):
     assert main(["calibrate", "--gold", str(gold_rows), "--recall-target", "95"]) == 1
     assert "--recall-target must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_reads_a_folder_of_jsonl_files(gold_rows, tmp_path, capsys):
+    lines = gold_rows.read_text(encoding="utf-8").splitlines(keepends=True)
+    folder = tmp_path / "gold"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("".join(lines[:15]), encoding="utf-8")
+    with gzip.open(folder / "b.jsonl.gz", "wt", encoding="utf-8") as out:
+        out.write("".join(lines[15:]))  # the other 15 pages and the bad line
+    code, result = _calibrate(capsys, "--gold", str(folder), "--recall-target", "0.9")
+    assert code == 0 and result["docs"] == 30 and result["bad_rows"] == 1
