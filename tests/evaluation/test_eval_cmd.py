@@ -61,3 +61,19 @@ def test_missing_file_is_an_error(tmp_path, capsys):
     )
     out = capsys.readouterr()
     assert out.out == "" and "nope.jsonl" in out.err and out.err.startswith("prox eval: ")
+
+
+def test_prox_eval_reads_a_parquet_file_of_plain_rows(tmp_path, capsys):
+    """Refined rows exported with write_documents (or by another tool) have no refined-shard
+    ``stats``/``meta`` columns; they are scored like JSONL rows."""
+    from prox_tasks.corpus import write_documents
+
+    gold = tmp_path / "gold.jsonl"
+    _write(gold, [{"id": "1", "gold_text": "the cat sat"}, {"id": "2", "gold_text": "a dog ran"}])
+    refined = tmp_path / "refined.parquet"
+    write_documents(str(refined), [{"id": "1", "text": "the cat sat on the mat"},
+                                   {"id": "2", "text": "a dog"}])
+    assert main(["eval", "--json", "--refined", str(refined), "--gold", str(gold)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["docs"] == 2 and result["docs_kept"] == 2
+    assert result["precision"] == pytest.approx(5 / 8) and result["recall"] == pytest.approx(5 / 6)
