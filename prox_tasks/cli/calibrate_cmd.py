@@ -41,9 +41,6 @@ def run(args) -> Outcome:
     target = DEFAULT_RECALL_TARGET if args.recall_target is None else args.recall_target
     if not 0.0 < target <= 1.0:
         raise ValueError(f"--recall-target must be in (0, 1], not {target}")
-    # the tagger backend refuses a generative model (it has no keep threshold) before loading it
-    refiner = load_backend("tagger", args.model, threads=args.threads).inner
-    shipped = refiner.config.line_threshold
     docs, bad = [], Quarantine()  # lines that are not JSON objects: counted, not fatal
     with progress_bar(args, "read", "row") as bar:
         for _source, _line, row in read_rows(args.gold, bad):
@@ -53,6 +50,9 @@ def run(args) -> Outcome:
             bar.update(1)
     bad_rows = len(bad)
     bad.close()
+    # the tagger backend refuses a generative model (it has no keep threshold) before loading it
+    refiner = load_backend("tagger", args.model, threads=args.threads).inner
+    shipped = refiner.config.line_threshold
     report = calibrate_threshold(refiner, docs, target, min_docs=args.min_docs)
     with_gold = sum(1 for d in docs if d["gold_text"])
     if report is None:
