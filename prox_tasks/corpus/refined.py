@@ -56,7 +56,7 @@ def read_refined_rows(uri: str, completed_only: bool = True) -> Iterator[dict]:
             for batch in pq.ParquetFile(stream).iter_batches(batch_size=1024):
                 for row in batch.to_pylist():
                     # a Parquet file of plain rows (write_documents, another tool) has neither
-                    if isinstance(row.get("stats"), str):
+                    if "stats" in row:
                         row["stats"] = json.loads(row["stats"])
                     if "meta" in row:
                         row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
