@@ -12,10 +12,13 @@ from prox_tasks.corpus.manifest import (
     Segment,
     ShardPlan,
     load_manifest,
+    quarantine_uri,
+    shard_uri,
+    status_uri,
 )
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.readers import FORMATS, ReadOptions, input_files, read_file
-from prox_tasks.storage import exists, size_of, to_uri
+from prox_tasks.storage import exists, remove, size_of, to_uri
 
 DEFAULT_TARGET_DOCS = 10_000
 
@@ -85,15 +88,26 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
 
 
 def _write(manifest: Manifest, overwrite: bool) -> None:
-    if exists(manifest.uri) and not overwrite:
+    if exists(manifest.uri):
         existing = load_manifest(manifest.uri)
         if existing.id == manifest.id:
             return
-        raise ManifestConflict(
-            f"{manifest.uri} holds another plan ({existing.id[:12]} != {manifest.id[:12]}); "
-            "use a new output folder or overwrite (prox plan --overwrite)"
-        )
+        if not overwrite:
+            raise ManifestConflict(
+                f"{manifest.uri} holds another plan ({existing.id[:12]} != {manifest.id[:12]}); "
+                "use a new output folder or overwrite (prox plan --overwrite)"
+            )
+        _remove_outputs(existing, manifest.output_uri)
     manifest.write()
+
+
+def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
+    """Remove what was refined under a replaced plan: its shards would otherwise be reused
+    (or read beside the new plan's) though they hold other documents. Status records go
+    first, so an interrupted removal never leaves a shard that looks done."""
+    for uri_of in (status_uri, shard_uri, quarantine_uri):
+        for shard in replaced.shards:
+            remove(uri_of(output_uri, shard.index))
 
 
 def _options(manifest: Manifest) -> ReadOptions:

@@ -59,6 +59,11 @@ class ShardAccounting:
     uri: str = ""
     quarantine_uri: str = ""
     model_version: str | None = None
+    #: The plan (``manifest.json``'s id) the shard was refined under: a record of a replaced
+    #: plan is stale (:func:`read_status` with ``manifest_id``).
+    manifest_id: str | None = None
+    #: What the shard was refined with (:func:`prox_tasks.refine.step.shard_request`).
+    request: dict | None = None
 
     @property
     def balanced(self) -> bool:
@@ -131,16 +136,18 @@ class _Batch:
             self.pending_rows = self.pending_bytes = 0
 
 
-def expected_docs_for(output_uri: str, shard_index: int) -> int | None:
-    """The shard's record count from ``<output_uri>/manifest.json``, if there is one."""
+def planned(output_uri: str, shard_index: int) -> tuple[int | None, str | None]:
+    """The shard's record count and the plan's id from ``<output_uri>/manifest.json``
+    (None, None when there is no manifest)."""
     if not exists(join_uri(output_uri, MANIFEST_NAME)):
-        return None
-    return load_manifest(output_uri).shard(shard_index).docs
+        return None, None
+    manifest = load_manifest(output_uri)
+    return manifest.shard(shard_index).docs, manifest.id
 
 
 def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mapping], *,
                         quarantine: Quarantine | None = None, expected_docs: int | None = None,
-                        model_version: str | None = None,
+                        model_version: str | None = None, request: dict | None = None,
                         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                         row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
                         compression: str = "zstd") -> ShardAccounting:
@@ -155,6 +162,8 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         quarantine: The records quarantined while reading (and refining) this shard.
         expected_docs: Records the shard holds; default from the manifest, if any.
         model_version: Default for rows without ``model_version``.
+        request: What the shard was refined with, recorded in its status (a rerun with
+            other settings is refused, :func:`prox_tasks.refine.step.refine_shard`).
         row_group_rows: Rows per Parquet row group (at most).
         row_group_bytes: Text bytes per row group (at most, give or take one row).
         compression: Parquet compression codec.
@@ -165,8 +174,9 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     import pyarrow.parquet as pq
 
     quarantine = quarantine if quarantine is not None else Quarantine()
+    planned_docs, manifest_id = planned(output_uri, shard_index)
     if expected_docs is None:
-        expected_docs = expected_docs_for(output_uri, shard_index)
+        expected_docs = planned_docs
     data_uri, q_uri = shard_uri(output_uri, shard_index), quarantine_uri(output_uri, shard_index)
     done_uri = status_uri(output_uri, shard_index)
     remove(done_uri)
@@ -190,7 +200,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         accounting = ShardAccounting(
             shard_index, read, batch.rows, batch.kept, batch.dropped, len(quarantine),
             dict(sorted(quarantine.reasons.items())), out.tell(), "", "", data_uri, q_uri,
-            model_version,
+            model_version, manifest_id, request,
         )
         if not accounting.balanced:
             raise AccountingError(
@@ -207,13 +217,22 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     return accounting
 
 
-def read_status(output_uri: str, shard_index: int) -> dict | None:
-    """The status record of a completed shard, or None when it is not (fully) written."""
+def read_status(output_uri: str, shard_index: int, manifest_id: str | None = None) -> dict | None:
+    """The status record of a completed shard, or None when it is not (fully) written.
+
+    Args:
+        manifest_id: The current plan's id: a record written under another plan (the output
+            folder was planned again) counts as absent. Records of versions before the plan
+            id was recorded are taken as they are.
+    """
     uri = status_uri(output_uri, shard_index)
     if not exists(uri):
         return None
     with open_uri(uri, "rt") as f:
-        return json.load(f)
+        status = json.load(f)
+    if manifest_id is not None and status.get("manifest_id") not in (None, manifest_id):
+        return None
+    return status
 
 
 __all__ = ["AccountingError", "ShardAccounting", "read_status", "write_refined_shard"]

@@ -60,7 +60,7 @@ def build_frames(output_uri: str, max_growth_per_normalization: int = 64) -> Sna
     manifest = load_manifest(output_uri)
     documents, rows_per_shard = [], {}
     for shard in manifest.shards:
-        status = read_status(output_uri, shard.index)
+        status = read_status(output_uri, shard.index, manifest.id)
         count, schema_ok = 0, None
         if status is not None:
             schema_ok = _schema_matches(status["uri"])

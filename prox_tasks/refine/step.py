@@ -34,13 +34,57 @@ log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_EVERY = 512
 
 
+class SettingsConflict(RuntimeError):
+    """A published shard was refined with other settings than a rerun asks for."""
+
+
+def shard_request(model: str | None, backend: str | None, backend_options: dict | None,
+                  policy: dict | None, limits: dict | None, quality: str = "off") -> dict:
+    """What decides a shard's refined rows, as a rerun asks for it (JSON-ready): the model
+    as resolved (its URI), the backend, a digest of its options (they may hold endpoints),
+    the keep threshold, the executor policy, the limits that decide what is quarantined, and
+    the quality filter. Batch sizes and workers decide nothing and are left out."""
+    options = {k: v for k, v in (backend_options or {}).items() if v is not None}
+    threshold = options.pop("line_threshold", None)
+    chosen = Limits.resolve(limits).to_dict()
+    return {"model": model, "backend": backend,
+            "keep_threshold": threshold,
+            "options": hashlib.sha256(json.dumps(options, sort_keys=True, default=str)
+                                      .encode()).hexdigest()[:16],
+            "policy": dict(sorted((policy or {}).items())),
+            "limits": {k: v for k, v in chosen.items() if not k.startswith("max_batch_")},
+            "quality": quality}  # fmt: skip
+
+
+def _check_request(output_uri: str, shard_index: int, done: dict, request: dict | None) -> None:
+    recorded = done.get("request")
+    if request is None or recorded is None or recorded == request:
+        return
+    raise SettingsConflict(
+        f"shard {shard_index} of {output_uri} was refined with other settings; refine into a "
+        "new output folder, or refine it again with --force (the DAG's reprocess Param): "
+        + ", ".join(_differences(recorded, request)))
+
+
+def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key} {a!r} -> {b!r}")
+    return out
+
+
 def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
                  backend: str | None = None, backend_options: dict | None = None,
                  policy: dict | None = None,
                  checkpoint_every: int | None = None, force: bool = False,
                  refiner: Refiner | None = None,
                  progress: Callable[[int], None] | None = None,
-                 limits: dict | None = None, quality: str = "off") -> dict:
+                 limits: dict | None = None, quality: str = "off",
+                 request: dict | None = None) -> dict:
     """Refine shard ``shard_index`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -62,6 +106,9 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
             from ``PROX_<FIELD>`` environment variables, else the defaults).
         quality: The document-quality decision: ``off``, ``report`` (score and count) or
             ``drop`` (also drop low-quality documents; :mod:`prox_tasks.labeling.doc_quality`).
+        request: What this refine asks for (:func:`shard_request`), recorded in the shard's
+            status. A published shard refined with another request raises
+            :class:`SettingsConflict` (unless ``force``) instead of being reused.
 
     Returns:
         JSON-ready: ``shard``, ``status`` (``"refined"`` or ``"skipped"``), ``accounting``
@@ -71,7 +118,8 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
     started = time.perf_counter()
     manifest = load_manifest(output_uri)
     plan = manifest.shard(shard_index)
-    if not force and (done := read_status(output_uri, shard_index)) is not None:
+    if not force and (done := read_status(output_uri, shard_index, manifest.id)) is not None:
+        _check_request(output_uri, shard_index, done, request)
         log.info("shard %d already published (%s); nothing to do", shard_index, done.get("uri"))
         if progress:
             progress(plan.docs)
@@ -92,7 +140,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         checkpoint_every = chosen.max_batch_docs if checkpoint_every is None else checkpoint_every
         return _refine(manifest, output_uri, shard_index, plan.docs, refiner,
                        Policy.from_kwargs(**{**chosen.policy_caps(), **(policy or {})}),
-                       checkpoint_every, progress, started, chosen, quality)
+                       checkpoint_every, progress, started, chosen, quality, request)
     finally:
         if owned:
             refiner.close()
@@ -114,7 +162,7 @@ def _fingerprint(manifest, shard_index: int, refiner: Refiner, policy: Policy,
 
 def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner: Refiner,
             policy: Policy, checkpoint_every: int, progress, started: float,
-            limits: Limits, quality: str = "off") -> dict:
+            limits: Limits, quality: str = "off", request: dict | None = None) -> dict:
     store = CheckpointStore(output_uri, shard_index, _fingerprint(
         manifest, shard_index, refiner, policy, checkpoint_every, limits, quality))
     quarantine = Quarantine()
@@ -136,7 +184,8 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
 
     start, before = time.perf_counter(), inside()
     accounting = write_refined_shard(output_uri, shard_index, rows, quarantine=quarantine,
-                                     expected_docs=expected, model_version=refiner.version)
+                                     expected_docs=expected, model_version=refiner.version,
+                                     request=request)
     stats.seconds["write"] += max(0.0, time.perf_counter() - start - (inside() - before))
     store.clear()
     stats.docs_in = accounting.docs_read

@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
-from prox_tasks.refine.step import refine_shard
+from prox_tasks.refine.step import refine_shard, shard_request
 
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
@@ -166,8 +166,11 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
 
     if workers < 1:
         raise ValueError("--workers must be at least 1")
-    pending = [i for i in indexes if force or read_status(output_uri, i) is None]
-    options = {**shard_options, "force": force}
+    manifest = load_manifest(output_uri)
+    pending = [i for i in indexes if force or read_status(output_uri, i, manifest.id) is None]
+    request = shard_request(model, backend, backend_options, shard_options.get("policy"),
+                            shard_options.get("limits"), shard_options.get("quality", "off"))
+    options = {**shard_options, "force": force, "request": request}
     if pool is None and (workers == 1 or len(pending) <= 1):
         return _in_process(output_uri, indexes, pending, threads, model, backend,
                            backend_options, progress, options, booking)  # fmt: skip
@@ -175,7 +178,7 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
     for i in indexes:
         if i not in pending:
             results[i] = _booked(booking, i, True, _skipped, output_uri, i, progress, options)
-    sizes = {s.index: (s.bytes, s.docs) for s in load_manifest(output_uri).shards}
+    sizes = {s.index: (s.bytes, s.docs) for s in manifest.shards}
     # a worker takes the next shard when it finishes one: the largest first
     pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)
     own = pool is None

@@ -118,7 +118,7 @@ def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
         raise ReleaseRefused(f"{output_uri}: the gate judged another plan; run it again")
     statuses = []
     for shard in manifest.shards:
-        status = read_status(output_uri, shard.index)
+        status = read_status(output_uri, shard.index, manifest.id)
         if status is None:
             raise ReleaseRefused(f"{output_uri}: shard {shard.index} is not written")
         if _sha256(status["uri"]) != status["sha256"]:

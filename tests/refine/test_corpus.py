@@ -86,3 +86,80 @@ def test_prox_refine_reports_bad_input(tmp_path, tagger_model, capsys):
     code = main(["refine", "--json", "--input", str(tmp_path / "missing"), "--output",
                  str(tmp_path / "o"), "--model", str(tagger_model)])
     assert code == 1 and "prox refine" in capsys.readouterr().err
+
+
+def _gate_metrics(out) -> dict:
+    main(["gate", "--snapshot", str(out)])  # passed or not: the accounting is what matters here
+    return json.loads((out / "_quality" / "gate.json").read_text())["metrics"]
+
+
+def _refine(folder, out, model, *extra):
+    return main(["refine", "--input", str(folder), "--output", str(out), "--model", str(model),
+                 "--no-progress", *extra])
+
+
+def test_a_replanned_output_folder_is_refined_anew_not_reused(tmp_path, tagger_model, capsys):
+    """`prox plan --overwrite` (what the ManifestConflict message advises) replaces the plan:
+    the old plan's shards must neither be reused nor pass the gate under the new plan."""
+    docs = short_docs(12)
+    day_a, day_b = tmp_path / "a", tmp_path / "b"
+    day_a.mkdir(), day_b.mkdir()
+    write_jsonl(day_a / "part.jsonl", docs[:8])  # 2 shards of 4
+    write_jsonl(day_b / "part.jsonl", docs[8:])  # 1 shard
+    out = tmp_path / "out"
+    assert _refine(day_a, out, tagger_model, "--target-docs", "4") == 0
+    assert _refine(day_b, out, tagger_model, "--target-docs", "4") == 1
+    assert "prox plan --overwrite" in capsys.readouterr().err
+    assert main(["plan", "--input", str(day_b), "--output", str(out), "--target-docs", "4",
+                 "--overwrite"]) == 0
+    assert not list((out / "shards").iterdir()) and not list((out / "_status").iterdir())
+    assert _refine(day_b, out, tagger_model, "--target-docs", "4") == 0
+    assert "(1 reused)" not in capsys.readouterr().out
+    assert sorted(r["id"] for r in read_refined_rows(str(out))) == sorted(d["id"] for d in docs[8:])
+    metrics = _gate_metrics(out)
+    assert metrics["shards_complete"] == metrics["shards_planned"] == 1
+    assert metrics["docs_written"] == metrics["docs_planned"] == 4
+
+
+def test_a_status_record_of_another_plan_is_not_taken_as_done(corpus, tmp_path, tagger_model):
+    from prox_tasks.corpus import read_status
+
+    folder, _ = corpus
+    out = tmp_path / "out"
+    refine_corpus(str(folder), str(out), model=str(tagger_model))
+    current = load_manifest(str(out)).id
+    assert read_status(str(out), 0, current)["manifest_id"] == current
+    status = out / "_status" / "shard-00000.json"
+    status.write_text(json.dumps({**json.loads(status.read_text()), "manifest_id": "replaced"}))
+    assert read_status(str(out), 0, current) is None
+    assert read_status(str(out), 0) is not None  # without a plan to compare: as it is
+    assert _gate_metrics(out)["shards_complete"] == 0  # the gate does not count it either
+    again = refine_corpus(str(folder), str(out), model=str(tagger_model))
+    assert again["shards_refined"] == 1 and read_status(str(out), 0, current) is not None
+    assert _gate_metrics(out)["shards_complete"] == 1
+
+
+@pytest.mark.parametrize("change", [["--keep-threshold", "0.3"], ["--quality-filter", "drop"],
+                                    ["--max-doc-lines", "3"], ["--model", "SECOND"]])
+def test_a_rerun_with_other_settings_is_refused_not_silently_reused(
+        change, corpus, tmp_path, tagger_model, capsys):
+    folder, _ = corpus
+    out = tmp_path / "out"
+    assert _refine(folder, out, tagger_model) == 0
+    first = (out / "shards" / "shard-00000.parquet").read_bytes()
+    assert _refine(folder, out, tagger_model) == 0  # the same settings: reused
+    assert "(1 reused)" in capsys.readouterr().out
+    if change == ["--model", "SECOND"]:
+        change = ["--model", str(tmp_path / "second")]
+        import shutil
+
+        shutil.copytree(tagger_model, change[1])
+    args = ["refine", "--input", str(folder), "--output", str(out), "--no-progress"]
+    args += change if change[0] == "--model" else ["--model", str(tagger_model), *change]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "SettingsConflict" in err and "--force" in err and "\n" == err[-1] and err.count("\n") == 1
+    assert (out / "shards" / "shard-00000.parquet").read_bytes() == first  # left as it was
+    assert main([*args, "--force"]) == 0
+    assert main(args) == 0  # now recorded with the new settings: reused
+    assert "(1 reused)" in capsys.readouterr().out
