@@ -33,6 +33,14 @@ def run(args) -> Outcome:
     with progress_bar(args, "eval", "row") as bar:
         result = evaluate_files(args.refined, args.gold, args.text_field, args.gold_field,
                                 args.id_field, args.by, progress=bar)
+    notes = [f"{result[key]:,} {label}" for key, label in NOTED if result.get(key)]
     return Outcome(f"word precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
                    f"F1 {result['f1']:.3f} over {result['docs']:,} gold documents "
-                   f"({result['docs_kept']:,} kept, {result['docs_missing']:,} missing)", result)
+                   f"({result['docs_kept']:,} kept, {result['docs_missing']:,} missing)"
+                   + (f"; {', '.join(notes)}" if notes else ""), result)
+
+
+#: Counts the summary line names when they are not 0 (``--json`` has them all).
+NOTED = (("bad_rows", "bad rows skipped"), ("refined_without_id", "refined rows without id"),
+         ("refined_duplicate_ids", "repeated refined ids (first row scored)"),
+         ("gold_duplicate_ids", "repeated gold ids (first row scored)"))

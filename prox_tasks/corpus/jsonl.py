@@ -22,6 +22,9 @@ EXTENSIONS = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".nd
               ".jsonl.zstd")
 
 
+UTF8_BOM = b"\xef\xbb\xbf"
+
+
 def line_limit(max_doc_bytes: int) -> int:
     # JSON escaping can grow a text (\uXXXX is 6 bytes for 3); leave room for other fields.
     return 4 * max_doc_bytes + (1 << 20)
@@ -42,6 +45,8 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None
                 line = stream.readline(limit)
                 if not line:
                     return
+                if number == 0 and line.startswith(UTF8_BOM):  # Windows tools write one
+                    line = line[len(UTF8_BOM):]
                 size = len(line)
                 if not line.endswith(b"\n") and size == limit:  # overlong: skip the rest
                     while True:

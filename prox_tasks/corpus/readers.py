@@ -68,6 +68,21 @@ def input_files(uri: str, fmt: str | None = None) -> list[tuple[str, str]]:
     return files
 
 
+def jsonl_files(uri: str) -> list[str]:
+    """The JSONL files ``uri`` names, sorted: a file named by itself is JSONL whatever its
+    name (``.ndjson``, none); in a folder, prefix or glob only the files named like JSONL
+    (``.jsonl``/``.json``, plain, ``.gz`` or ``.zst``), the others skipped with a warning."""
+    listed = list_uri(uri)
+    if len(listed) == 1 and to_uri(listed[0]) == to_uri(uri):
+        return listed
+    files = [path for path in listed if detect_format(path) == "jsonl"]
+    for path in sorted(set(listed) - set(files)):
+        log.warning("skipping %s: not a JSONL file", path)
+    if not files:
+        raise FileNotFoundError(f"no JSONL files at {uri}")
+    return files
+
+
 def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
               start: int = 0, end: int | None = None, fmt: str | None = None
               ) -> Iterator[Document]:
@@ -120,7 +135,7 @@ def read_rows(uri: str, quarantine: Quarantine | None = None, *,
         quarantine: Collects bad lines.
         max_bytes: A line over about 4x this is ``too_large`` (never held whole).
     """
-    for path, _fmt in input_files(uri, "jsonl"):
+    for path in jsonl_files(uri):
         source = to_uri(path)
         for offset, row in _routed(source, jsonl.read_rows(source, max_bytes), quarantine):
             yield source, offset, row

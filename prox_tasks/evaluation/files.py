@@ -7,29 +7,20 @@ from collections.abc import Iterator
 
 from prox_tasks.evaluation.metrics import word_prf, word_prf_per_group
 
-JSONL_SUFFIXES = (
-    ".jsonl",
-    ".json",
-    ".jsonl.gz",
-    ".json.gz",
-    ".jsonl.zst",
-    ".json.zst",
-    ".gz",
-    ".zst",
-)
-
 
 def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
-    """Rows of a JSONL(.gz/.zst) file, a Parquet file or a refined output folder (anything
-    not named like a JSONL file).
+    """Rows of a refined output folder or a Parquet file, else of JSONL(.gz/.zst) files (a
+    file, folder or glob: :func:`prox_tasks.corpus.read_rows`).
 
-    JSONL goes through :func:`prox_tasks.corpus.read_rows`: a line that is not a JSON
-    object is counted in ``counts["bad_rows"]`` and by reason in
-    ``counts["bad_row:<reason>"]`` (never silently skipped: the count is reported).
+    A JSONL line that is not a JSON object is counted in ``counts["bad_rows"]`` and by
+    reason in ``counts["bad_row:<reason>"]`` (never silently skipped: the count is reported).
+
+    Raises:
+        FileNotFoundError: Nothing to read at ``uri``.
     """
     from prox_tasks.corpus import Quarantine, read_refined_rows, read_rows
 
-    if uri.endswith(".parquet") or not uri.lower().endswith(JSONL_SUFFIXES):
+    if uri.endswith(".parquet") or _is_refined_folder(uri):
         yield from read_refined_rows(uri)
         return
     quarantine = Quarantine()
@@ -41,6 +32,14 @@ def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
             counts["bad_rows"] += len(quarantine)
             counts.update({f"bad_row:{k}": v for k, v in quarantine.reasons.items()})
         quarantine.close()
+
+
+def _is_refined_folder(uri: str) -> bool:
+    from prox_tasks.corpus.manifest import MANIFEST_NAME
+    from prox_tasks.storage import exists, join_uri
+
+    base = uri.rstrip("/")
+    return base.endswith("/shards") or exists(join_uri(base, MANIFEST_NAME))
 
 
 def evaluate_files(
@@ -57,12 +56,18 @@ def evaluate_files(
     A gold document missing from the refined rows, or refined to ``null``/absent text (or
     ``dropped: true``), keeps nothing. Gold rows without ``gold_field`` are not scored
     (counted as ``gold_rows_without_gold``); refined rows with no gold are counted as
-    ``refined_without_gold``. ``progress``, a bar (``update``) or None, advances by one per
-    row read (refined, then gold).
+    ``refined_without_gold``, rows without an id as ``refined_without_id``. An id seen again
+    counts the first row only (``refined_duplicate_ids``, ``gold_duplicate_ids``).
+    ``progress``, a bar (``update``) or None, advances by one per row read (refined, then
+    gold).
 
     Returns:
         The :func:`word_prf` figures plus the counts above, ``docs_missing``, ``bad_rows``,
         and ``by_group`` when ``group_field`` is given.
+
+    Raises:
+        FileNotFoundError: Nothing to read at either URI.
+        ValueError: No refined rows, or no gold row with a ``gold_field`` text to score.
     """
     counts: Counter = Counter()
     refined: dict[str, str | None] = {}
@@ -72,6 +77,9 @@ def evaluate_files(
         doc_id = row.get(id_field)
         if doc_id is None:
             counts["refined_without_id"] += 1
+            continue
+        if str(doc_id) in refined:
+            counts["refined_duplicate_ids"] += 1
             continue
         text = row.get(text_field)
         refined[str(doc_id)] = None if row.get("dropped") or not isinstance(text, str) else text
@@ -84,17 +92,28 @@ def evaluate_files(
             counts["gold_rows_without_gold"] += 1
             continue
         doc_id = str(doc_id)
+        if doc_id in seen:
+            counts["gold_duplicate_ids"] += 1
+            continue
         seen.add(doc_id)
         if doc_id not in refined:
             counts["docs_missing"] += 1
         outs.append(refined.get(doc_id))
         golds.append(gold)
         groups.append(str(row.get(group_field)) if group_field else None)
+    if not refined and not counts["refined_without_id"]:
+        raise ValueError(f"no refined rows at {refined_uri}")
+    if not golds:
+        raise ValueError(f"no gold row with a {gold_field!r} text at {gold_uri} "
+                         f"({counts['gold_rows_without_gold']} rows without one)")
     result = word_prf(outs, golds)
     result.update(
         docs_missing=counts["docs_missing"], bad_rows=counts["bad_rows"],
         gold_rows_without_gold=counts["gold_rows_without_gold"],
         refined_without_gold=len(set(refined) - seen),
+        refined_without_id=counts["refined_without_id"],
+        refined_duplicate_ids=counts["refined_duplicate_ids"],
+        gold_duplicate_ids=counts["gold_duplicate_ids"],
     )  # fmt: skip
     if group_field:
         result["by_group"] = {

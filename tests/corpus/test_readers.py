@@ -118,3 +118,15 @@ def test_folders_and_globs_read_files_in_sorted_order(tmp_path, sample_rows):
 def test_empty_input_is_a_clear_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         list(read_documents(str(tmp_path / "nothing-*.jsonl")))
+
+
+def test_a_utf8_byte_order_mark_does_not_cost_the_first_row(tmp_path):
+    from prox_tasks.corpus import Quarantine, read_rows
+
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + b'{"id": "1", "text": "first"}\n{"id": "2", "text": "second"}\n')
+    quarantine = Quarantine()
+    assert [row["id"] for _s, _l, row in read_rows(str(path), quarantine)] == ["1", "2"]
+    assert len(quarantine) == 0
+    docs = list(read_documents(str(path), quarantine=quarantine))
+    assert [d.text for d in docs] == ["first", "second"] and len(quarantine) == 0

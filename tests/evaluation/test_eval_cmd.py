@@ -77,3 +77,49 @@ def test_prox_eval_reads_a_parquet_file_of_plain_rows(tmp_path, capsys):
     result = json.loads(capsys.readouterr().out)
     assert result["docs"] == 2 and result["docs_kept"] == 2
     assert result["precision"] == pytest.approx(5 / 8) and result["recall"] == pytest.approx(5 / 6)
+
+
+GOLD = [{"id": "1", "gold_text": "the cat sat"}, {"id": "2", "gold_text": "a dog ran far"}]
+
+
+@pytest.mark.parametrize("name", ["gold", "gold.ndjson", "gold.json"])
+def test_a_gold_file_of_any_name_is_read_as_jsonl(tmp_path, capsys, name):
+    _write(tmp_path / name, GOLD)
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}, {"id": "2", "text": "a dog"}])
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / name)]) == 0
+    assert "over 2 gold documents" in capsys.readouterr().out
+
+
+def test_a_folder_of_gold_files_skips_what_is_not_jsonl(tmp_path, capsys):
+    folder = tmp_path / "gold"
+    folder.mkdir()
+    _write(folder / "a.jsonl.gz", GOLD[:1])
+    _write(folder / "b.jsonl", GOLD[1:])
+    (folder / "README.md").write_text("# not rows\nsecond line\n")
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}, {"id": "2", "text": "a dog"}])
+    assert main(["eval", "--json", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(folder)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["docs"] == 2 and result["bad_rows"] == 0
+
+
+@pytest.mark.parametrize("which", ["gold", "refined"])
+def test_a_wrong_path_or_empty_source_is_an_error_not_a_score(tmp_path, capsys, which):
+    _write(tmp_path / "g.jsonl", GOLD)
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
+    (tmp_path / "empty.jsonl").write_text("")
+    for bad in (tmp_path / "typo", tmp_path / "no-such-folder", tmp_path / "empty.jsonl"):
+        paths = {"gold": str(tmp_path / "g.jsonl"), "refined": str(tmp_path / "r.jsonl"), which: str(bad)}
+        assert main(["eval", "--refined", paths["refined"], "--gold", paths["gold"]]) == 1
+        captured = capsys.readouterr()
+        assert captured.out == "" and captured.err.count("\n") == 1 and "prox eval" in captured.err
+
+
+def test_repeated_ids_and_rows_without_id_are_counted_and_named(tmp_path, capsys):
+    _write(tmp_path / "g.jsonl", [*GOLD, GOLD[1]])
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}, {"id": "1", "text": "other"},
+                                  {"text": "no id"}, {"id": "2", "text": "a dog ran far"}])
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 0
+    line = capsys.readouterr().out
+    assert "F1 1.000 over 2 gold documents" in line  # the first row of each id, each gold once
+    assert "1 refined rows without id" in line and "1 repeated refined ids" in line
+    assert "1 repeated gold ids" in line
