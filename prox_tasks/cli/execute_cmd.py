@@ -58,7 +58,8 @@ def execute_rows(
             out.write(dumps_line(row))
             counts["written"] += 1
             counts["dropped"] += result.dropped
-    quarantine.write(quarantine_path)
+        # before the output is published: a quarantine that cannot be written publishes neither
+        quarantine.write(quarantine_path)
     counts["quarantined"] = len(quarantine)
     counts["read"] = counts["written"] + counts["quarantined"]
     return {**counts, "quarantine_reasons": dict(quarantine.reasons),

@@ -128,10 +128,10 @@ def label_corpus(
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
             if progress is not None:
                 progress.update(len(batch))
-    quarantine_uri = (
-        quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst") + ".quarantine.jsonl"
-    )
-    quarantine.write(quarantine_uri)
+        quarantine_uri = (quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst")
+                          + ".quarantine.jsonl")  # fmt: skip
+        # before the output is published: a quarantine that cannot be written publishes neither
+        quarantine.write(quarantine_uri)
     # records the reader quarantined were read too: read = written + quarantined
     read = counts["read"] + len(quarantine) - counts["missing"]
     if read != counts["written"] + len(quarantine):

@@ -50,3 +50,17 @@ def test_prox_console_script_is_installed_and_lists_execute():
     done = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "--help"],
                           capture_output=True, text=True, check=True)  # fmt: skip
     assert "execute" in done.stdout
+
+
+def test_a_quarantine_that_cannot_be_written_publishes_no_output(tmp_path, capsys):
+    src = tmp_path / "in.jsonl.gz"
+    write_rows(src, [json.dumps({"id": "a", "text": "one two", "doc_program": "keep_doc()"}).encode(),
+                     b"{not json"])
+    (tmp_path / "afile").write_text("a file, not a folder")
+    out = tmp_path / "out.jsonl"
+    assert main(["execute", "--input", str(src), "--output", str(out),
+                 "--quarantine", str(tmp_path / "afile" / "q.jsonl")]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not out.exists()  # the bad row would be recorded nowhere
+    assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
+    assert out.exists()

@@ -79,3 +79,15 @@ def test_prox_label_seed_set_registers_in_the_catalog(tmp_path, capsys):
     assert info["sizes"]["sampled"] == 20 and info["catalog_id"] is not None
     assert json.loads((out / "manifest.json").read_text())["version"] == info["version"]
     assert Catalog(url).get_seed_set("seed-test")["uri"] == str(out)
+
+
+def test_a_quarantine_that_cannot_be_written_publishes_no_labels(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "A sentence that is long enough to keep. " * 5})
+                   + "\n{not json\n")
+    (tmp_path / "afile").write_text("a file, not a folder")
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(src), "--output", str(out),
+                 "--quarantine", str(tmp_path / "afile" / "q.jsonl")]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not out.exists()
