@@ -14,9 +14,7 @@ main text, none of which any shipped model trained on. Rebuild with ``bench/gold
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import json
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,18 +23,34 @@ GOLD_FILE = "wcxb-gold-v1.jsonl.gz"
 
 
 @lru_cache(maxsize=4)
-def _read(path: str) -> tuple[tuple[dict, ...], str]:
-    data = Path(path).read_bytes()
-    if data[:2] == b"\x1f\x8b":
-        data = gzip.decompress(data)
-    rows = tuple(json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip())
-    return rows, f"{Path(path).name.split('.')[0]}-{hashlib.sha256(data).hexdigest()[:12]}"
+def _read(uri: str) -> tuple[tuple[dict, ...], str]:
+    from prox_tasks.corpus import Quarantine, read_rows
+    from prox_tasks.storage import open_uri
+
+    quarantine = Quarantine()
+    rows = tuple(row for _source, _line, row in read_rows(uri, quarantine))
+    if len(quarantine):
+        raise ValueError(f"gold set {uri}: {len(quarantine)} bad rows "
+                         f"({dict(quarantine.reasons)}); fix the file")
+    unusable = sum(not isinstance(r.get("text"), str) or not isinstance(r.get("gold_text"), str)
+                   for r in rows)  # fmt: skip
+    if not rows or unusable:
+        raise ValueError(f"gold set {uri}: {len(rows)} rows, {unusable} without a string "
+                         "'text' and 'gold_text'; every row needs both")
+    with open_uri(uri, "rb", compression="infer") as fh:  # the version: the rows' bytes
+        digest = hashlib.sha256(fh.read()).hexdigest()[:12]
+    return rows, f"{uri.rstrip('/').rsplit('/', 1)[-1].split('.')[0]}-{digest}"
 
 
 def load_gold_set(path: str | Path | None = None) -> tuple[list[dict], str]:
-    """``(rows, version)`` of the shipped gold set (or of the JSONL(.gz) file at ``path``).
+    """``(rows, version)`` of the shipped gold set (or of the JSONL file at ``path``: a
+    path or URI, plain, ``.gz`` or ``.zst``, read by :func:`prox_tasks.corpus.read_rows`).
 
     Rows have ``id``, ``text``, ``gold_text``, ``page_type``, ``url``.
+
+    Raises:
+        FileNotFoundError: No file at ``path``.
+        ValueError: A bad line, or a row without a string ``text`` and ``gold_text``.
     """
     rows, version = _read(str(path or GOLD_DIR / GOLD_FILE))
     return [dict(r) for r in rows], version

@@ -200,6 +200,10 @@ def run_training(job: TrainJob, progress=None) -> dict:
     seed = load_seed_set(job.seed, job.valid_percent)
     if not seed.train:
         raise ValueError(f"seed set {job.seed} has no training documents")
+    if job.gold_gate:
+        from prox_tasks.evaluation.goldset import load_gold_set
+
+        load_gold_set(job.gold_set)  # a missing or bad gold file fails before training, not after
     base_version = artifact_version(_local(job.base)) if job.base else ""
     work = job.resolved_work_dir(seed.version, base_version)
     artifact_dir = work / "artifact"

@@ -49,3 +49,32 @@ def test_prox_train_process_exits_without_binding_leak_reports(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trained refiner" in done.stdout
     assert "leaked" not in done.stderr, done.stderr[-2000:]
+
+
+def test_a_missing_or_bad_gold_set_fails_before_training_and_publishes_nothing(tmp_path, capsys):
+    seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
+    bad = tmp_path / "gold-bad.jsonl"
+    bad.write_text(json.dumps({"id": "1", "text": "a b", "gold_text": "a"}) + "\n{not json\n")
+    no_gold = tmp_path / "gold-without.jsonl"
+    no_gold.write_text(json.dumps({"id": "1", "text": "a b"}) + "\n")
+    for gold, message in ((tmp_path / "typo.jsonl", "typo.jsonl"), (bad, "1 bad rows"),
+                          (no_gold, "without a string 'text' and 'gold_text'")):
+        code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
+                     "--max-steps", "1", "--work-dir", str(tmp_path / "work"), "--gold-set", str(gold)])
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and err.count("\n") == 1
+        assert not (tmp_path / "work").exists() and not (tmp_path / "reg").exists()
+
+
+def test_a_gold_set_is_read_with_the_rows_reader(tmp_path):
+    """A gold file for the gate: zstd-compressed, with a byte order mark, like any row file."""
+    import zstandard
+
+    from prox_tasks.evaluation.goldset import load_gold_set
+
+    rows = [{"id": str(i), "text": f"line {i}\\nmenu", "gold_text": f"line {i}"} for i in range(3)]
+    path = tmp_path / "gold.jsonl.zst"
+    data = b"\xef\xbb\xbf" + "".join(json.dumps(r) + "\n" for r in rows).encode()
+    path.write_bytes(zstandard.ZstdCompressor().compress(data))
+    loaded, version = load_gold_set(path)
+    assert loaded == rows and version.startswith("gold-")
