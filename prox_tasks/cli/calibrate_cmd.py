@@ -41,13 +41,18 @@ def run(args) -> Outcome:
     target = DEFAULT_RECALL_TARGET if args.recall_target is None else args.recall_target
     if not 0.0 < target <= 1.0:
         raise ValueError(f"--recall-target must be in (0, 1], not {target}")
-    docs, bad = [], Quarantine()  # lines that are not JSON objects: counted, not fatal
+    if args.min_docs < 1:
+        raise ValueError(f"--min-docs must be at least 1, not {args.min_docs}")
+    docs, bad = [], Quarantine()  # bad lines and rows without a text: counted, not fatal
     with progress_bar(args, "read", "row") as bar:
-        for _source, _line, row in read_rows(args.gold, bad):
-            gold = row.get(args.gold_field)
-            docs.append({"text": row.get(args.text_field) or "",
-                         "gold_text": gold if isinstance(gold, str) else None})
+        for source, line, row in read_rows(args.gold, bad):
             bar.update(1)
+            text, gold = row.get(args.text_field), row.get(args.gold_field)
+            if not isinstance(text, str):
+                bad.add(source, line, "missing_text" if text is None else "not_text",
+                        f"no string field {args.text_field!r}", doc_id=row.get("id"))
+                continue
+            docs.append({"text": text, "gold_text": gold if isinstance(gold, str) else None})
     bad_rows = len(bad)
     bad.close()
     # the tagger backend refuses a generative model (it has no keep threshold) before loading it
@@ -57,8 +62,8 @@ def run(args) -> Outcome:
     with_gold = sum(1 for d in docs if d["gold_text"])
     if report is None:
         raise ValueError(f"{args.gold}: {with_gold} rows with a {args.gold_field!r} text, "
-                         f"fewer than --min-docs {args.min_docs} ({bad_rows:,} lines that are "
-                         "not JSON objects)")
+                         f"fewer than --min-docs {args.min_docs} ({bad_rows:,} bad rows: not JSON "
+                         f"objects, or without a string {args.text_field!r})")
     point = report["point"]
     result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
               "rows": len(docs), "bad_rows": bad_rows}

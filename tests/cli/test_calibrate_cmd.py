@@ -88,3 +88,20 @@ def test_reads_a_folder_of_jsonl_files(gold_rows, tmp_path, capsys):
         out.write("".join(lines[15:]))  # the other 15 pages and the bad line
     code, result = _calibrate(capsys, "--gold", str(folder), "--recall-target", "0.9")
     assert code == 0 and result["docs"] == 30 and result["bad_rows"] == 1
+
+
+def test_rows_without_a_string_text_are_bad_rows_not_empty_pages(gold_rows, tmp_path, capsys):
+    path = tmp_path / "pages.jsonl"
+    extra = [{"id": "n", "text": 123, "gold_text": "x"}, {"id": "m", "gold_text": "gold words"}]
+    path.write_text(gold_rows.read_text(encoding="utf-8")
+                    + "".join(json.dumps(r) + "\n" for r in extra), encoding="utf-8")
+    code, result = _calibrate(capsys, "--gold", str(path), "--recall-target", "0.9")
+    assert code == 0 and result["docs"] == 30 and result["bad_rows"] == 3
+
+
+def test_min_docs_below_one_is_an_error(gold_rows, tmp_path, capsys):
+    empty = tmp_path / "empty.jsonl"
+    empty.write_text("")
+    assert main(["calibrate", "--gold", str(empty), "--min-docs", "0"]) == 1
+    err = capsys.readouterr().err
+    assert "--min-docs must be at least 1" in err and err.count("\n") == 1
