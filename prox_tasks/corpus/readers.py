@@ -54,7 +54,7 @@ def input_files(uri: str, fmt: str | None = None) -> list[tuple[str, str]]:
     a single file of unknown format is an error.
     """
     files = []
-    listed = list_uri(uri)
+    listed = without_refined_outputs(list_uri(uri))
     for path in listed:
         found = fmt or detect_format(path)
         if found is None:
@@ -68,11 +68,25 @@ def input_files(uri: str, fmt: str | None = None) -> list[tuple[str, str]]:
     return files
 
 
+def without_refined_outputs(paths: list[str]) -> list[str]:
+    """``paths`` without the refined shards and quarantine files of a refined output folder
+    among them (a folder holding ``manifest.json`` and ``shards/``), as when the output of
+    ``prox refine`` sits inside its input folder: they are prox's output, not more input."""
+    names = set(paths)
+    outputs = {p[: -len("/manifest.json")] for p in paths if p.endswith("/manifest.json")}
+    outputs = {o for o in outputs if any(p.startswith(o + "/shards/") for p in names)}
+    skipped = tuple(f"{o}/{part}/" for o in outputs for part in ("shards", "quarantine"))
+    kept = [p for p in paths if not p.startswith(skipped)] if skipped else paths
+    for folder in sorted(outputs):
+        log.warning("skipping %s/shards and /quarantine: a refined output folder", folder)
+    return kept
+
+
 def jsonl_files(uri: str) -> list[str]:
     """The JSONL files ``uri`` names, sorted: a file named by itself is JSONL whatever its
     name (``.ndjson``, none); in a folder, prefix or glob only the files named like JSONL
     (``.jsonl``/``.json``, plain, ``.gz`` or ``.zst``), the others skipped with a warning."""
-    listed = list_uri(uri)
+    listed = without_refined_outputs(list_uri(uri))
     if len(listed) == 1 and to_uri(listed[0]) == to_uri(uri):
         return listed
     files = [path for path in listed if detect_format(path) == "jsonl"]

@@ -163,3 +163,17 @@ def test_a_rerun_with_other_settings_is_refused_not_silently_reused(
     assert main([*args, "--force"]) == 0
     assert main(args) == 0  # now recorded with the new settings: reused
     assert "(1 reused)" in capsys.readouterr().out
+
+
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(corpus, tmp_path, tagger_model,
+                                                                   capsys):
+    folder, docs = corpus
+    out = folder / "refined"
+    assert _refine(folder, out, tagger_model) == 0
+    assert _refine(folder, out, tagger_model) == 0  # the same plan: its own shards are not input
+    assert "(1 reused)" in capsys.readouterr().out
+    assert load_manifest(str(out)).total_docs == 26
+    labels = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(folder), "--output", str(labels)]) == 0
+    assert sorted(json.loads(x)["id"] for x in labels.read_text().splitlines()) == \
+        sorted(d["id"] for d in docs)  # fmt: skip
