@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from prox_tasks.cli.output import Outcome, count, table
 from prox_tasks.redaction import redact
 
@@ -32,11 +34,25 @@ def register(subparsers, name: str, help_text: str) -> None:
 def run(args) -> Outcome:
     from prox_tasks.catalog import Catalog
 
+    missing = _missing_sqlite_file(args.url)
+    if missing and args.action != "migrate":  # a typo must not create an empty catalog
+        return Outcome.failure("catalog", f"no catalog at {missing} (`prox catalog --url URL "
+                               "migrate` creates one)", code=2)
     catalog = Catalog(args.url, auto_migrate=False)
     try:
         return _action(catalog, args)
     finally:
         catalog.close()
+
+
+def _missing_sqlite_file(url: str | None) -> str | None:
+    """The file of an explicit ``sqlite:///`` URL when it does not exist."""
+    from sqlalchemy.engine import make_url
+
+    if not url or not url.startswith("sqlite"):
+        return None
+    database = make_url(url).database
+    return database if database and database != ":memory:" and not Path(database).exists() else None
 
 
 def _action(catalog, args) -> Outcome:
@@ -58,6 +74,9 @@ def _action(catalog, args) -> Outcome:
     if args.action == "list":
         if args.what == "shards" and not args.snapshot:
             return Outcome.failure("catalog", "list shards needs --snapshot", code=2)
+        if args.what == "shards" and catalog.get_snapshot(args.snapshot) is None:
+            return Outcome.failure("catalog", f"no snapshot {args.snapshot!r} in the catalog "
+                                   "(`prox catalog list snapshots` lists them)", code=2)
         rows = LISTS[args.what](catalog, args)
         return _listing(rows, args.what)
     if args.name is None:

@@ -59,7 +59,8 @@ def input_files(uri: str, fmt: str | None = None) -> list[tuple[str, str]]:
         found = fmt or detect_format(path)
         if found is None:
             if len(listed) == 1:
-                raise ValueError(f"cannot tell the format of {path}; pass format=")
+                raise ValueError(f"cannot tell the format of {path}; pass --format (format=): "
+                                 "jsonl, parquet or wet")
             log.warning("skipping %s: not JSONL, Parquet or WET", path)
             continue
         files.append((path, found))

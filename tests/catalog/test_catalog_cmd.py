@@ -31,3 +31,15 @@ def test_prox_catalog_commands(tmp_path, capsys):
                  "snapshot=s"]) == 0
     assert json.loads(capsys.readouterr().out)["shards"] == 1
     assert main(["catalog", "--json", "--url", url, "report", "nope"]) == 2
+
+
+def test_a_mistyped_catalog_or_snapshot_is_an_error_not_an_empty_listing(tmp_path, capsys):
+    typo = tmp_path / "typo" / "cat.sqlite"
+    for action in (["list", "snapshots"], ["status"], ["report", "shard_progress"]):
+        assert main(["catalog", "--url", f"sqlite:///{typo}", *action]) == 2
+        assert f"no catalog at {typo}" in capsys.readouterr().err
+    assert not typo.parent.exists()  # nothing created
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    assert main(["catalog", "--url", url, "migrate"]) == 0
+    assert main(["catalog", "--url", url, "list", "shards", "--snapshot", "nope"]) == 2
+    assert "no snapshot 'nope'" in capsys.readouterr().err

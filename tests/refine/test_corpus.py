@@ -177,3 +177,16 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(corpus, tmp_p
     assert main(["label", "--input", str(folder), "--output", str(labels)]) == 0
     assert sorted(json.loads(x)["id"] for x in labels.read_text().splitlines()) == \
         sorted(d["id"] for d in docs)  # fmt: skip
+
+
+@pytest.mark.parametrize("bad", [["--workers", "0"], ["--keep-threshold", "2"],
+                                 ["--checkpoint-every", "-1"], ["--model", "MISSING"]])
+def test_bad_options_fail_before_anything_is_written(bad, corpus, tmp_path, tagger_model, capsys):
+    folder, _ = corpus
+    if bad[1] == "MISSING":
+        bad = ["--model", str(tmp_path / "no-such-model")]
+    out = tmp_path / "out"
+    args = ["refine", "--input", str(folder), "--output", str(out), "--no-progress"]
+    assert main([*args, "--model", str(tagger_model), *bad]) == 1
+    assert capsys.readouterr().err.count("\n") == 1
+    assert not out.exists()
