@@ -13,7 +13,8 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="refined rows: JSONL(.gz/.zst), Parquet or "
         "a refined output folder (path, file://, s3://)",
     )
-    p.add_argument("--gold", required=True, help="rows with the gold text (JSONL)")
+    p.add_argument("--gold", required=True, help="rows with the gold text: a JSONL file (any "
+                   "name, .gz/.zst), a folder or a glob (path, file://, s3://)")
     p.add_argument("--text-field", default="text", help="refined text field (default text)")
     p.add_argument("--gold-field", default="gold_text", help="gold text field (default gold_text)")
     p.add_argument("--id-field", default="id")
