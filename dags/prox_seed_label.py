@@ -25,8 +25,10 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
    shards of about `label_shard_docs`.
 2. **label_shard** — one mapped task per shard (pool `teacher_api` bounds the concurrent
    calls to an LLM endpoint); a retry reuses labels already written. Teachers: `rules`
-   (offline default), `diff` (documents with `gold_text`), `llm` (an OpenAI-compatible
-   endpoint, see docs/airflow.md).
+   (offline default), `diff` (documents with `gold_text`), `html` (the page's HTML: an
+   `html` field, or the WARC response of a WET record from `warc_uris`), `best` (per
+   document the best of these it allows), `llm` (an OpenAI-compatible endpoint, see
+   docs/airflow.md).
 3. **validate** — every label is parsed and executed; the run fails when more than
    `max_invalid_rate` of the sample is rejected (reasons in the error and the XCom).
 4. **split** — train/validation by a seeded hash of the id (`valid_percent`); writes
@@ -57,7 +59,13 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
         "teacher": {"default": "rules", "enum": cfg.TEACHERS, "title": "Teacher"},
         "teacher_options": {"default": {}, "type": "object", "title": "Teacher options",
                             "description": 'e.g. {"base_url": "http://host:8000/v1", '
-                            '"model": "Qwen/Qwen2.5-72B-Instruct"} for the llm teacher.'},
+                            '"model": "Qwen/Qwen2.5-72B-Instruct"} for the llm teacher, '
+                            '{"extractor": "resiliparse"} for html.'},
+        "warc_uris": {"default": [], "type": "array", "items": {"type": "string"},
+                      "title": "WARC files of a WET input",
+                      "description": "For the html and best teachers: each sampled WET record "
+                      "takes the HTML of the WARC response it refers to; {ds} placeholders "
+                      "take the run's date. Rows with an html field need none."},
         "sample_size": {"default": 300, "type": "integer", "minimum": 2, "title": "Documents"},
         "label_shard_docs": {"default": 100, "type": "integer", "minimum": 1,
                              "title": "Documents per label task"},

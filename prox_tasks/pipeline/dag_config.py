@@ -31,7 +31,9 @@ REFINER = ("prox_refiner", "prox://refiner")
 REFINED_CORPUS = ("prox_refined_corpus", "prox://refined-corpus")
 
 BACKENDS = ["auto", "tagger", "vllm", "transformers", "openai"]
-TEACHERS = ["rules", "diff", "llm"]
+#: The teachers of :func:`prox_tasks.labeling.get_teacher` (the one list; no import of the
+#: labeling code at DAG parse time).
+TEACHERS = ["rules", "diff", "html", "llm", "best"]
 
 
 def start_date() -> datetime:

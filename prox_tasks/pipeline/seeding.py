@@ -55,9 +55,11 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
              drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
              drawn["input_quarantined"])
+    warc_uris = [settings.render_partition(uri, ds) for uri in params.get("warc_uris") or []]
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
-            "catalog_url": settings.catalog_url(params.get("catalog_url"))}
+            "catalog_url": settings.catalog_url(params.get("catalog_url")),
+            "warc_uris": [to_uri(uri) for uri in warc_uris]}
 
 
 def label_part_uri(root: str, index: int) -> str:
@@ -101,7 +103,8 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
         summary = _reusable(sample_uri, target, quarantine, teacher.name)
         reused = summary is not None
         if summary is None:
-            summary = label_corpus(sample_uri, target, teacher, quarantine_uri=quarantine)
+            summary = label_corpus(sample_uri, target, teacher, quarantine_uri=quarantine,
+                                   warc_uris=plan.get("warc_uris") or None)
     finally:
         getattr(teacher, "close", lambda: None)()
     return {**summary, "index": index, "teacher": teacher.describe(), "reused": reused}

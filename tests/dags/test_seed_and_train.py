@@ -68,3 +68,62 @@ def test_train_dag_keeps_the_epoch_chosen_on_gold(dagbag, tmp_path, monkeypatch)
     assert artifact["training_config"]["job"]["select_epoch"] == "gold"
     with pytest.raises(ParamValidationError):
         dagbag.get_dag("prox_train_refiner").test(run_conf={**conf, "select_epoch": "loss"})
+
+
+def _warc_and_wet(folder, pages: int):
+    """A WARC of ``pages`` HTML responses and the WET whose conversions refer to them."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from tests.labeling.test_html import page_html, page_text
+
+    folder.mkdir(parents=True, exist_ok=True)
+    warc, wet = folder / "crawl.warc.gz", folder / "crawl.warc.wet.gz"
+    with open(warc, "wb") as wfh, open(wet, "wb") as tfh:
+        responses, conversions = WARCWriter(wfh, gzip=True), WARCWriter(tfh, gzip=True)
+        for i in range(pages):
+            url = f"http://valley{i}.example/history"
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                    protocol="HTTP/1.1")  # fmt: skip
+            record = responses.create_warc_record(url, "response", http_headers=http,
+                                                  payload=io.BytesIO(page_html().encode()))
+            responses.write_record(record)
+            conversions.write_record(conversions.create_warc_record(
+                url, "conversion", payload=io.BytesIO(f"Page {i}\n{page_text()}".encode()),
+                warc_headers_dict={"WARC-Refers-To": record.rec_headers.get_header("WARC-Record-ID"),
+                                   "Content-Type": "text/plain"}))
+    return warc, wet
+
+
+def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag, tmp_path):
+    """The seed DAG's `teacher` Param takes every teacher `prox label` does: `html` over a
+    WET snapshot with its WARC files (`warc_uris`), and `best` over rows with a clean text."""
+    from prox_tasks.labeling import TEACHERS
+    from prox_tasks.pipeline.dag_config import TEACHERS as PARAM_TEACHERS
+
+    assert PARAM_TEACHERS == list(TEACHERS)
+    warc, wet = _warc_and_wet(tmp_path / "crawl", 12)
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    run = dagbag.get_dag("prox_seed_label").test(run_conf={
+        "input_uri": str(wet), "warc_uris": [str(warc)], "teacher": "html",
+        "seed_root": str(tmp_path / "seeds"), "seed_set_name": "html", "sample_size": 12,
+        "label_shard_docs": 6, "valid_percent": 40, "catalog_url": catalog_url})
+    assert run.state == "success"
+    manifest = json.loads((tmp_path / "seeds" / "html" / "manifest.json").read_text())
+    assert manifest["label_distribution"]["by_teacher"] == {"html": 12}
+    assert manifest["sizes"]["valid"] == 12
+
+    rows = sample_rows(30)
+    for row in rows[:6]:
+        row["gold_text"] = "\n".join(row["text"].split("\n")[2:])  # the page less its top lines
+    write_jsonl(tmp_path / "rows.jsonl", rows)
+    run = dagbag.get_dag("prox_seed_label").test(run_conf={
+        "input_uri": str(tmp_path / "rows.jsonl"), "teacher": "best",
+        "seed_root": str(tmp_path / "seeds"), "seed_set_name": "best", "sample_size": 30,
+        "label_shard_docs": 15, "catalog_url": catalog_url})
+    assert run.state == "success"
+    manifest = json.loads((tmp_path / "seeds" / "best" / "manifest.json").read_text())
+    assert manifest["label_distribution"]["by_teacher"]["diff"] == 6
+    assert manifest["label_distribution"]["by_teacher"]["rules"] == 24
