@@ -133,3 +133,43 @@ def quarantine_uri(output_uri: str, index: int) -> str:
 
 def status_uri(output_uri: str, index: int) -> str:
     return join_uri(output_uri, "_status", shard_name(index) + ".json")
+
+
+#: Written into a snapshot's output folder when it is released (``prox release``, the DAG's
+#: release task): a released snapshot is never refined again in place.
+RELEASED_NAME = "_released.json"
+
+
+class ReleasedSnapshot(RuntimeError):
+    """Refining (or planning) again into a folder whose snapshot was released."""
+
+
+def mark_released(output_uri: str, release: dict) -> None:
+    """Record in the output folder that its snapshot was released as ``release["name"]``."""
+    marks = released_as(output_uri) or []
+    if not any(m["name"] == release["name"] for m in marks):
+        marks.append({"name": release["name"], "record_uri": release.get("record_uri"),
+                      "manifest_id": release.get("manifest_id")})
+        put_atomic(join_uri(output_uri, RELEASED_NAME), json.dumps(marks, indent=1) + "\n")
+
+
+def released_as(output_uri: str) -> list[dict] | None:
+    """The releases made of the snapshot at ``output_uri`` (None: never released)."""
+    from prox_tasks.storage import exists
+
+    uri = join_uri(output_uri, RELEASED_NAME)
+    if not exists(uri):
+        return None
+    with open_uri(uri, "rt") as fh:
+        return json.load(fh)
+
+
+def refuse_if_released(output_uri: str, what: str) -> None:
+    """Raise :class:`ReleasedSnapshot` when the snapshot at ``output_uri`` was released:
+    its shards are what the release's checksums and ``latest.json`` point at."""
+    marks = released_as(output_uri)
+    if marks:
+        names = ", ".join(m["name"] for m in marks)
+        raise ReleasedSnapshot(
+            f"{output_uri} was released as {names}; {what} would change released files. "
+            "Refine into a new output folder (another snapshot name) and release that")

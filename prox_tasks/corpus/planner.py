@@ -13,6 +13,7 @@ from prox_tasks.corpus.manifest import (
     ShardPlan,
     load_manifest,
     quarantine_uri,
+    refuse_if_released,
     shard_uri,
     status_uri,
 )
@@ -97,6 +98,7 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
                 f"{manifest.uri} holds another plan ({existing.id[:12]} != {manifest.id[:12]}); "
                 "use a new output folder or overwrite (prox plan --overwrite)"
             )
+        refuse_if_released(manifest.output_uri, "replacing its plan")
         _remove_outputs(existing, manifest.output_uri)
     manifest.write()
 

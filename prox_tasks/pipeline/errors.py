@@ -20,14 +20,17 @@ class RunError(ValueError):
 
 def cannot_succeed() -> tuple[type[BaseException], ...]:
     """The exception types that mean "retrying will not help"."""
+    from prox_tasks.corpus.manifest import ReleasedSnapshot
     from prox_tasks.corpus.planner import ManifestConflict
+    from prox_tasks.models import NoModelError
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.limits import DuplicateIdError
+    from prox_tasks.refine.step import SettingsConflict
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
 
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
-            DuplicateIdError)
+            DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError)
 
 
 @contextmanager

@@ -102,11 +102,13 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     (:class:`prox_tasks.corpus.ManifestConflict`) unless ``reprocess``, which replans and
     refines every shard again.
     """
-    from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus import ManifestConflict, plan_shards
     from prox_tasks.corpus.duplicates import index_duplicates
+    from prox_tasks.corpus.manifest import refuse_if_released
     from prox_tasks.models import resolve_model
     from prox_tasks.refine.booking import register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
+    from prox_tasks.refine.options import check_refine_options
 
     try:
         chosen = Limits.resolve(limits)
@@ -119,12 +121,22 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
              f", version {resolved.version}" if resolved.version else "")
     model = resolved.uri
     try:
+        check_refine_options(workers, None, None if keep_threshold is None
+                             else {"line_threshold": keep_threshold}, model)  # fmt: skip
+    except (ValueError, FileNotFoundError) as err:
+        raise RunError(f"{err} (fix the run's model or keep_threshold Param)") from err
+    if reprocess:  # before the plan is replaced and the shards are refined again
+        refuse_if_released(snapshot["output_uri"], "reprocessing it")
+    try:
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
                                target_docs=target_docs, overwrite=bool(reprocess),
                                max_doc_bytes=chosen.max_doc_bytes)
     except FileNotFoundError as err:
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
                        "partition has arrived") from err
+    except ManifestConflict as err:
+        raise RunError(f"{err}. In Airflow: trigger the run with reprocess=true to replace "
+                       "the plan and refine every shard again") from err
     try:
         refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
     except DuplicateIdError as err:

@@ -16,6 +16,7 @@ from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME
 from prox_tasks.refine.booking import ShardBooking, register_plan
 from prox_tasks.refine.limits import Limits, refuse_duplicates
+from prox_tasks.refine.options import check_refine_options
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
 
@@ -92,7 +93,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
     resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
     model = resolved.uri
-    _check_options(workers, checkpoint_every, backend_options, resolved)  # before any output
+    check_refine_options(workers, checkpoint_every, backend_options, model)  # before any output
     # a new snapshot: the workers start (imports, model load) while the corpus is planned
     pool = WorkerPool(workers, threads, model, backend, backend_options) \
         if starts_workers_early(output_uri, workers) else None  # fmt: skip
@@ -136,21 +137,3 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             "workers": workers, **totals,
             "seconds": round(time.perf_counter() - started, 3), "results": results}  # fmt: skip
 
-
-def _check_options(workers: int, checkpoint_every: int | None, backend_options: dict | None,
-                   resolved) -> None:
-    """Refuse settings that would fail after the plan is written and the catalog booked."""
-    import os
-
-    from prox_tasks.storage import parse_uri
-
-    if workers < 1:
-        raise ValueError("--workers must be at least 1")
-    if checkpoint_every is not None and checkpoint_every < 0:
-        raise ValueError(f"--checkpoint-every must be 0 (no checkpoints) or more, not {checkpoint_every}")
-    threshold = (backend_options or {}).get("line_threshold")
-    if threshold is not None and not 0.0 < threshold <= 1.0:
-        raise ValueError(f"--keep-threshold must be in (0, 1], not {threshold}")
-    location = parse_uri(resolved.uri)
-    if location.scheme == "file" and not os.path.exists(location.path):
-        raise FileNotFoundError(f"no model at {resolved.uri}")

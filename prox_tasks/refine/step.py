@@ -20,6 +20,7 @@ from dataclasses import asdict
 
 from prox_tasks.corpus import Quarantine, load_manifest, read_shard, read_status
 from prox_tasks.corpus.duplicates import shard_duplicates
+from prox_tasks.corpus.manifest import refuse_if_released
 from prox_tasks.corpus.writer import write_refined_shard
 from prox_tasks.inference.base import Refiner
 from prox_tasks.programs import Policy
@@ -118,7 +119,10 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
     started = time.perf_counter()
     manifest = load_manifest(output_uri)
     plan = manifest.shard(shard_index)
-    if not force and (done := read_status(output_uri, shard_index, manifest.id)) is not None:
+    done = read_status(output_uri, shard_index, manifest.id)
+    if done is not None and force:
+        refuse_if_released(output_uri, f"refining shard {shard_index} again")
+    if not force and done is not None:
         _check_request(output_uri, shard_index, done, request)
         log.info("shard %d already published (%s); nothing to do", shard_index, done.get("uri"))
         if progress:

@@ -151,6 +151,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         ReleaseRefused: see :func:`check_releasable`; or ``name`` was released before from
             another plan.
     """
+    from prox_tasks.corpus.manifest import mark_released
     from prox_tasks.storage.names import check_name
 
     check_name(name, "release name")
@@ -174,6 +175,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             "released_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
         write_json(record_uri, record)
+    mark_released(output_uri, {**record, "record_uri": record_uri})
     if catalog is not None:
         _record_in_catalog(catalog, record, notes)
     is_latest, current = replace_latest(

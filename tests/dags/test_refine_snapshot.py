@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import shutil
@@ -21,14 +22,18 @@ def world(tmp_path_factory, dagbag):
     """One crawl file of 30 documents (3 shards of 10), a corpus root and a catalog."""
     root = tmp_path_factory.mktemp("refine")
     crawl = write_jsonl(root / "crawl" / "2026-01-05.jsonl", sample_rows(30))
+    dag = dagbag.get_dag("prox_refine_snapshot")
     return {"root": root, "crawl": crawl, "corpus": root / "corpus",
-            "catalog": f"sqlite:///{root / 'catalog.sqlite'}",
-            "dag": dagbag.get_dag("prox_refine_snapshot")}
+            "catalog": f"sqlite:///{root / 'catalog.sqlite'}", "dag": dag,
+            "defaults": copy.deepcopy(dag.params.dump())}
 
 
 def run(world, name, **conf):
-    conf = {"input_uri": str(world["crawl"]), "output_root": str(world["corpus"]),
-            "catalog_url": world["catalog"], "snapshot_name": name, "target_docs": 10, **conf}
+    # every Param given: dag.test() runs share the DAG object, whose Params keep the values
+    # of an earlier run's conf (a real trigger starts from the declared defaults)
+    conf = {**world["defaults"], "input_uri": str(world["crawl"]),
+            "output_root": str(world["corpus"]), "catalog_url": world["catalog"],
+            "snapshot_name": name, "target_docs": 10, **conf}
     return world["dag"].test(logical_date=DAY, run_conf=conf)
 
 
@@ -199,9 +204,10 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"target_dox": 5}, "resolve", "unknown conf keys ['target_dox']"),
     ({"input_uri": "/no/such/crawl/{ds}"}, "plan", "no input files at"),
     ({"max_doc_lines": 300_000}, "plan", "one document would not fit in a batch"),
+    ({"model": "/no/such/model"}, "plan", "no model at /no/such/model"),
 ])
 def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd):
-    dag_run = run(world, f"never-{task_id}", **conf)
+    dag_run = run(world, f"never-{task_id}-{'-'.join(conf)}", **conf)
     assert dag_run.state == "failed"
     ti = tis(dag_run)[(task_id, -1)]
     assert (ti.state, ti.try_number) == ("failed", 1)  # not retried
@@ -254,3 +260,23 @@ def test_duplicate_policy_fail_refuses_the_snapshot_at_planning(world, repeated_
     assert (ti.state, ti.try_number) == ("failed", 1)  # not retried
     logged = capfd.readouterr()
     assert "3 document ids occur more than once" in logged.out + logged.err
+
+
+def test_a_released_snapshot_is_never_refined_again_in_place(world, released, capfd):
+    """Reprocessing a released snapshot, or rerunning it with other settings, would change
+    the files its release record and latest.json point at: both fail at once."""
+    before = statuses(world, "clean")
+    reprocessed = run(world, "clean", reprocess=True, keep_threshold=0.95)
+    assert reprocessed.state == "failed"
+    ti = tis(reprocessed)[("plan", -1)]
+    assert (ti.state, ti.try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    assert "was released as clean" in logged.out + logged.err
+    other = run(world, "clean", keep_threshold=0.95)  # no reprocess: not silently reused
+    assert other.state == "failed"
+    failed = [t for (task_id, _), t in tis(other).items() if task_id == "refine_shard"]
+    assert failed and all((t.state, t.try_number) == ("failed", 1) for t in failed)
+    logged = capfd.readouterr()
+    assert "keep_threshold None -> 0.95" in logged.out + logged.err
+    assert statuses(world, "clean") == before
+    assert run(world, "clean").state == "success"  # the same settings again: reused as is

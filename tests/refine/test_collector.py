@@ -21,7 +21,7 @@ def test_collect_less_often_raises_only_the_youngest_threshold():
 
 def test_a_call_from_python_leaves_the_collector_alone(tmp_path, capsys):
     before, frozen = gc.get_threshold(), gc.get_freeze_count()
-    assert main(["catalog", "--url", f"sqlite:///{tmp_path}/c.db", "status", "--json"]) == 0
+    assert main(["catalog", "--url", f"sqlite:///{tmp_path}/c.db", "migrate", "--json"]) == 0
     assert (gc.get_threshold(), gc.get_freeze_count()) == (before, frozen)
 
 

@@ -190,3 +190,25 @@ def test_bad_options_fail_before_anything_is_written(bad, corpus, tmp_path, tagg
     assert main([*args, "--model", str(tagger_model), *bad]) == 1
     assert capsys.readouterr().err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_released_snapshot_is_not_refined_again_in_place(tmp_path, capsys):
+    from tests.dags.crawl import sample_rows
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    write_jsonl(folder / "pages.jsonl", sample_rows(30))  # real pages: the gate passes
+    assert _refine(folder, out, "default") == 0
+    _gate_metrics(out)
+    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
+                 "--name", "day1", "--partition", "2026-01-05"]) == 0
+    shard = (out / "shards" / "shard-00000.parquet").read_bytes()
+    capsys.readouterr()
+    assert _refine(folder, out, "default", "--force") == 1
+    assert "was released as day1" in capsys.readouterr().err
+    (folder / "more.jsonl").write_text(json.dumps({"id": "new", "text": "one more page"}) + "\n")
+    assert main(["plan", "--input", str(folder), "--output", str(out), "--overwrite"]) == 1
+    assert "was released as day1" in capsys.readouterr().err
+    assert (out / "shards" / "shard-00000.parquet").read_bytes() == shard
+    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
+                 "--name", "day1", "--partition", "2026-01-05"]) == 0  # still releasable
