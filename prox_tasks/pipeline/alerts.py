@@ -55,9 +55,13 @@ def send(message: dict, conn) -> None:
         _send_mail(message, conn)
     elif kind in ("http", "https"):
         _post(message, conn, kind)
+    elif (conn.extra or {}).get("url"):
+        # `airflow connections add --conn-type http` stores a `generic` connection where the
+        # HTTP provider is not installed: its extra `url` is the webhook all the same
+        _post(message, conn, "https")
     else:
-        raise ValueError(f"connection {conn.conn_id!r} has type {conn.conn_type!r}; "
-                         "want smtp, email, http or https")
+        raise ValueError(f"connection {conn.conn_id!r} has type {conn.conn_type!r} and no "
+                         "extra 'url'; want smtp, email, http or https (or an extra 'url')")
 
 
 def _send_mail(message: dict, conn) -> None:

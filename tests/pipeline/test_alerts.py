@@ -30,6 +30,17 @@ def test_webhook_receives_the_failure(monkeypatch):
     assert hit["body"]["error"] == "RuntimeError: quality gate failed for s"
 
 
+def test_a_generic_connection_with_a_url_is_a_webhook(monkeypatch):
+    """What `airflow connections add prox_alerts --conn-type http --conn-extra '{"url": …}'`
+    (docs/airflow.md) stores where the HTTP provider is not installed."""
+    with WebhookServer() as server:
+        monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
+            {"conn_type": "generic", "extra": {"url": f"http://127.0.0.1:{server.port}/x"}}))
+        FailureNotifier()(_context())
+    [hit] = server.received
+    assert hit["path"] == "/x" and hit["body"]["error"] == "RuntimeError: quality gate failed for s"
+
+
 def test_smtp_server_receives_the_failure(monkeypatch):
     with SMTPServer() as server:
         monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
