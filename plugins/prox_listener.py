@@ -24,9 +24,18 @@ def _mask_secrets(task_instance) -> None:
     try:
         from prox_tasks.redaction import mask_in_airflow
 
-        mask_in_airflow()
+        mask_in_airflow(*_conf_urls(task_instance))
     except Exception:  # noqa: BLE001 - observing must not break the observed task
         log.exception("prox listener could not register secrets with the log masker")
+
+
+def _conf_urls(task_instance) -> list[str]:
+    """The URL-valued entries of the run's conf (a ``catalog_url`` Param with a password)."""
+    try:
+        conf = task_instance.get_template_context()["dag_run"].conf or {}
+    except Exception:  # noqa: BLE001 - no run context: the environment's secrets only
+        return []
+    return [v for v in conf.values() if isinstance(v, str) and "://" in v]
 
 
 class ProxListener:

@@ -156,17 +156,21 @@ class RedactingStream(io.TextIOBase):
         return getattr(self.stream, "encoding", "utf-8")
 
 
-def mask_in_airflow() -> int:
-    """Hand the secrets this process knows (:func:`env_secrets`) to Airflow's task-log
-    masker, so Airflow's own log lines of the task hide them too; the number handed.
+def mask_in_airflow(*urls: str | None) -> int:
+    """Hand the secrets this process knows (:func:`env_secrets`, and the passwords of
+    ``urls``, e.g. a run's ``catalog_url`` Param) to Airflow's task-log masker, so Airflow's
+    own log lines of the task (a task's returned value among them) hide them too; the number
+    handed.
 
-    Called by prox's listener when a task starts; a no-op (0) without Airflow.
+    Called by prox's listener when a task starts and where a task takes a URL from its
+    Params; a no-op (0) without Airflow.
     """
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:
         return 0
-    secrets = {s for s in env_secrets() if len(s) >= MIN_SECRET}
+    passwords = [_url_password(url) for url in urls if url]
+    secrets = {s for s in [*env_secrets(), *passwords] if s and len(s) >= MIN_SECRET}
     for secret in secrets:
         mask_secret(secret)
     return len(secrets)

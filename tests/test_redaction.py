@@ -176,3 +176,18 @@ def test_a_failed_shard_error_is_stored_redacted(tmp_path):
         catalog.start_shard("s", 0)
         catalog.fail_shard("s", 0, f"could not reach postgresql://u:{CATALOG_PW}@h/db")
         assert CATALOG_PW not in catalog.get_shard("s", 0)["error"]
+
+
+def test_a_catalog_url_param_s_password_reaches_airflows_log_masker():
+    """A run's `catalog_url` Param (not the environment) with a password: every task takes it
+    through settings.catalog_url, which hands the password to the masker, so the task's
+    returned value (logged by Airflow, stored as XCom) and log lines show ***."""
+    from airflow.sdk._shared.secrets_masker.secrets_masker import _secrets_masker
+
+    from prox_tasks.pipeline import settings
+
+    secret = "ParamOnly-S3cretPw9"
+    url = f"postgresql+psycopg2://prox:{secret}@127.0.0.1:1/prox"
+    assert settings.catalog_url(url) == url
+    masked = _secrets_masker().redact({"catalog_url": url, "line": f"connect {url} failed"})
+    assert secret not in str(masked) and "***" in masked["catalog_url"]

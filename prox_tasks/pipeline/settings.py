@@ -50,8 +50,14 @@ def seed_root() -> str:
 
 
 def catalog_url(override: str | None = None) -> str:
-    """The catalog URL: ``override``, else ``PROX_CATALOG_URL``, else SQLite in PROX_HOME."""
+    """The catalog URL: ``override``, else ``PROX_CATALOG_URL``, else SQLite in PROX_HOME.
+
+    An ``override`` (a run's ``catalog_url`` Param) may hold a password: it is handed to
+    Airflow's log masker here, as the environment's are when a task starts."""
     if override:
+        from prox_tasks.redaction import mask_in_airflow
+
+        mask_in_airflow(override)
         return override
     return os.environ.get("PROX_CATALOG_URL") or f"sqlite:///{Path(prox_home()) / 'catalog.sqlite'}"
 

@@ -35,7 +35,7 @@ def catalog_with_snapshots(tmp_path_factory):
         snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(root),
                                              "snapshot_name": name, "catalog_url": url},
                                             name[-10:], f"scheduled__{name[-10:]}T00:00:00+00:00")
-        refresh.plan(snapshot, 10, 1024, "unused", None)
+        refresh.plan(snapshot, 10, 1024, "default", None)
         refine_snapshot(str(src), snapshot["output_uri"], programs=report_programs)
         try:
             refresh.gate(snapshot, {})

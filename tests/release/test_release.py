@@ -17,7 +17,7 @@ def make(tmp_path, name, docs=20, garbage=0, catalog=None):
                                          "snapshot_name": name, "catalog_url": catalog},
                                         name.split("-", 1)[-1] if "-" in name else None)
     if catalog:
-        refresh.plan(snapshot, 10, 1024, "unused", None)
+        refresh.plan(snapshot, 10, 1024, "default", None)
     refine_snapshot(str(src), snapshot["output_uri"])
     return snapshot
 
