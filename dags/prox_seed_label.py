@@ -96,17 +96,20 @@ def prox_seed_label():
     def label_shard(plan: dict, index: int, params=None) -> dict:
         """Label one shard with the teacher (pool `teacher_api`); rejected rows keep their reason."""
         get_current_context()["prox_label_part"] = f"part-{index:05d}"
-        return seeding.label_shard(plan, index, params["teacher_options"])
+        with fail_fast(AirflowFailException):  # bad teacher options; an endpoint error retries
+            return seeding.label_shard(plan, index, params["teacher_options"])
 
     @task
     def validate(plan: dict, parts, params=None) -> dict:
         """Every label parses and runs on its document; counts of rejected labels by reason."""
-        return seeding.validate(plan, list(parts[:]), params["max_invalid_rate"])
+        with fail_fast(AirflowFailException):  # the same labels would be judged again
+            return seeding.validate(plan, list(parts[:]), params["max_invalid_rate"])
 
     @task
     def split(plan: dict, parts, checked: dict, params=None) -> dict:
         """Train/validation/test split of the labeled documents."""
-        return seeding.split(plan, list(parts[:]), checked, params["valid_percent"])
+        with fail_fast(AirflowFailException):
+            return seeding.split(plan, list(parts[:]), checked, params["valid_percent"])
 
     @task(outlets=[SEED_SET])
     def register(plan: dict, seed_set: dict, *, outlet_events=None) -> dict:

@@ -107,8 +107,10 @@ def sample_documents(
     id_field: str = "id",
     group_field: str = "source",
     shards: int = 1,
+    shard_docs: int | None = None,
 ) -> dict:
-    """Stratified sample of ``input_uri`` written as ``shards`` JSONL.gz files.
+    """Stratified sample of ``input_uri`` written as ``shards`` JSONL.gz files (with
+    ``shard_docs``: files of about that many documents, at most ``shards`` of them).
 
     Rows are the input rows with the id under ``id`` and the text under ``text`` (other
     fields kept), in seeded-hash order, dealt round-robin over the shards.
@@ -141,6 +143,8 @@ def sample_documents(
         if doc.id in chosen and doc.id not in picked:
             picked[doc.id] = {**doc.meta, "id": doc.id, "text": doc.text}
     rows = sorted(picked.values(), key=lambda r: seeded_hash(seed, r["id"]))
+    if shard_docs is not None:  # as many shards as the documents drawn need, up to ``shards``
+        shards = min(shards, -(-len(rows) // shard_docs))
     shards = max(1, min(shards, len(rows)))
     files = [join_uri(output_uri, f"sample-{i:05d}.jsonl.gz") for i in range(shards)]
     for i, uri in enumerate(files):

@@ -33,12 +33,19 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     :mod:`prox_tasks.release.release` for which release is ``latest``).
 
     Raises:
-        RunError: the input needs a date the run does not have.
+        RunError: the input needs a date the run does not have, or gate thresholds that
+            no snapshot could pass (a min above its max).
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from prox_tasks.storage import join_uri, to_uri
     from prox_tasks.storage.names import check_name, safe_name
 
+    for low, high in (("min_drop_rate", "max_drop_rate"),
+                      ("min_kept_token_ratio", "max_kept_token_ratio")):
+        if params.get(low) is not None and params.get(high) is not None \
+                and params[low] > params[high]:  # fmt: skip
+            raise RunError(f"{low} {params[low]} is above {high} {params[high]}: no snapshot "
+                           "could pass the gate (fix the run's Params)")
     input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")

@@ -19,8 +19,8 @@ register, each a thin call into :mod:`prox_tasks.labeling.seedset`'s stepped API
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
-import math
 from collections import Counter
 
 from prox_tasks.pipeline import settings
@@ -29,6 +29,9 @@ from prox_tasks.storage import exists, join_uri, to_uri
 from prox_tasks.storage.names import check_name
 
 log = logging.getLogger(__name__)
+#: Airflow's default ``[core] max_map_length``: a seed set has at most this many label tasks
+#: (larger ones label more documents per task).
+MAX_LABEL_TASKS = 1024
 
 
 def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
@@ -42,14 +45,21 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
 
 
     input_uri = settings.render_partition(params["input_uri"], ds)
-    default = hashlib.sha256(f"0:{input_uri}".encode()).hexdigest()[:8]
+    # the default name changes with what decides the seed set's content: a run with other
+    # Params writes a new seed set instead of replacing one a model was trained on
+    decides = [input_uri, params["sample_size"], params["random_seed"],
+               params.get("teacher_options") or {}]
+    default = hashlib.sha256(json.dumps(decides, sort_keys=True, default=str)
+                             .encode()).hexdigest()[:8]
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
                       "seed-set name")
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
     size, seed = int(params["sample_size"]), int(params["random_seed"])
     try:
+        # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
         drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
-                                 shards=math.ceil(size / int(params["label_shard_docs"])))
+                                 shards=MAX_LABEL_TASKS,
+                                 shard_docs=int(params["label_shard_docs"]))
     except FileNotFoundError as err:
         raise RunError(f"{err}: check input_uri") from err
     log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
@@ -98,7 +108,10 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
 
     sample_uri = plan["sample"]["files"][index]
     target, quarantine = label_part_uri(plan["root"], index), _quarantine_uri(plan["root"], index)
-    teacher = get_teacher(plan["teacher"], **(teacher_options or {}))
+    try:
+        teacher = get_teacher(plan["teacher"], **(teacher_options or {}))
+    except (TypeError, ValueError) as err:  # the same Params fail every try
+        raise RunError(f"teacher {plan['teacher']!r}: {err} (fix the teacher_options Param)") from err
     try:
         summary = _reusable(sample_uri, target, quarantine, teacher.name)
         reused = summary is not None
@@ -115,10 +128,11 @@ def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
     by :func:`label_corpus`): a sampled document without a valid label counts as rejected.
 
     Raises:
-        ValueError: When a shard is missing, or more than ``max_invalid_rate`` are rejected.
+        RunError: When a shard is missing, or more than ``max_invalid_rate`` are rejected
+            (the labels are reused on a retry: it cannot succeed either).
     """
     if sorted(p["index"] for p in parts) != plan["shards"]:
-        raise ValueError(f"seed set {plan['name']}: labeled shards "
+        raise RunError(f"seed set {plan['name']}: labeled shards "
                          f"{sorted(p['index'] for p in parts)} != planned {plan['shards']}")
     sampled = plan["sample"]["sampled"]
     valid = sum(p["valid"] for p in parts)
@@ -128,7 +142,7 @@ def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
         reasons.update(part.get("quarantined") or {})
     rate = (sampled - valid) / sampled if sampled else 1.0
     if not valid or rate > max_invalid_rate:
-        raise ValueError(f"seed set {plan['name']}: {sampled - valid} of {sampled} labels "
+        raise RunError(f"seed set {plan['name']}: {sampled - valid} of {sampled} labels "
                          f"rejected ({rate:.1%} > {max_invalid_rate:.1%}): {dict(reasons)}")
     return {"valid": valid, "rejected": sampled - valid, "invalid_rate": round(rate, 6),
             "rejected_reasons": dict(reasons)}
@@ -139,7 +153,7 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> d
     with its versioned manifest (:func:`assemble_seed_set`; not registered yet).
 
     Raises:
-        ValueError: When a split is empty, or the labels changed since ``validate``.
+        RunError: When a split is empty, or the labels changed since ``validate``.
     """
     from prox_tasks.labeling.seedset import assemble_seed_set
 
@@ -148,10 +162,10 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> d
                              parts[0]["teacher"], plan["seed"], valid_percent / 100,
                              name=plan["name"], sample_info=plan["sample"], register=False)
     if info.sizes["valid"] != checked["valid"]:
-        raise ValueError(f"seed set {plan['name']}: {info.sizes['valid']} valid labels, but "
+        raise RunError(f"seed set {plan['name']}: {info.sizes['valid']} valid labels, but "
                          f"validate passed {checked['valid']}")
     if not info.sizes["train"] or not info.sizes["validation"]:
-        raise ValueError(f"seed set {plan['name']}: split left train={info.sizes['train']}, "
+        raise RunError(f"seed set {plan['name']}: split left train={info.sizes['train']}, "
                          f"validation={info.sizes['validation']}; sample more documents")
     return info.to_dict()
 

@@ -23,8 +23,24 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     if not uri:
         raise RunError("no seed set: pass seed_uri, or let a prox_seed_set event trigger "
                        "the run")
+    _check_exists(uri, "seed_uri")
+    if params.get("base"):
+        _check_exists(params["base"], "base")
     return {"uri": uri, "registry": params.get("registry") or settings.registry_root(),
             "catalog_url": settings.catalog_url(params.get("catalog_url"))}
+
+
+def _check_exists(uri: str, param: str) -> None:
+    """A path or URI that is not there fails the run at once, not after three tries."""
+    import os
+
+    from prox_tasks.storage import exists, list_uri, parse_uri
+
+    location = parse_uri(uri)
+    found = (os.path.exists(location.path) if location.scheme == "file"
+             else exists(uri) or bool(list_uri(uri)))  # fmt: skip
+    if not found:
+        raise RunError(f"{param} {uri} does not exist (fix the {param} Param)")
 
 
 def train(seed: dict, params: dict) -> dict:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
@@ -127,3 +128,49 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     manifest = json.loads((tmp_path / "seeds" / "best" / "manifest.json").read_text())
     assert manifest["label_distribution"]["by_teacher"]["diff"] == 6
     assert manifest["label_distribution"]["by_teacher"]["rules"] == 24
+
+
+@pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
+    ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "label_shard", "teacher 'rules'"),
+    ("prox_seed_label", {"teacher": "llm"}, "label_shard", "needs a model"),
+    ("prox_seed_label", {"sample_size": 2}, "split", "split left"),
+    ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
+     "does not exist"),
+    ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
+])
+def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, capfd, dag_id,
+                                                              conf, task_id, says):
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(20))
+    if dag_id == "prox_seed_label":
+        conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+                "sample_size": 20, "label_shard_docs": 10, **conf}
+    else:
+        conf = {"seed_uri": str(tmp_path / "none.json"), "registry": str(tmp_path / "r"), **conf}
+    dag = dagbag.get_dag(dag_id)
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, conf)})
+    assert run.state == "failed"
+    failed = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    assert failed and all((ti.state, ti.try_number) == ("failed", 1) for ti in failed)
+    logged = capfd.readouterr()
+    assert says in logged.out + logged.err
+
+
+def _declared(dag, conf: dict) -> dict:
+    assert set(conf) <= set(dag.params), set(conf) - set(dag.params)
+    return conf
+
+
+def test_a_sample_larger_than_the_snapshot_gets_label_tasks_for_what_was_drawn(tmp_path):
+    from prox_tasks.pipeline import seeding
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
+    params = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+              "teacher": "rules", "sample_size": 100_000, "random_seed": 0,
+              "label_shard_docs": 10}
+    plan = seeding.sample(params, None)
+    assert plan["sample"]["sampled"] == 30 and plan["shards"] == [0, 1, 2]
+    assert seeding.sample({**params, "label_shard_docs": 1}, None)["shards"] == list(range(30))
+    assert seeding.MAX_LABEL_TASKS == 1024
+    other = seeding.sample({**params, "random_seed": 1}, None)
+    assert other["name"] != plan["name"]  # other Params: a new seed set, not a replaced one
+    assert seeding.sample(params, None)["name"] == plan["name"]
