@@ -94,15 +94,12 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     from prox_tasks.models import resolve_model
 
     path = local_model_dir(resolve_model(model).uri)
-    settings_file = path / "refiner.json"
-    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    settings = check_backend_fits(backend, path)
     if settings.get("kind", "causal_lm") != "causal_lm":
-        return _tagger(backend, path, options)
+        return _tagger(path, options)
     if not settings and not any((path / n).exists() for n in _MODEL_FILES):
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) in {path}")
     backend = backend or default_backend()
-    if backend == "tagger":
-        raise ValueError(f"{model} is a generative model; the tagger backend cannot run it")
     chat_template = options.pop("chat_template", None)
     doc_dir = Path(options.pop("doc_model", None) or path / settings.get("doc_model", "."))
     chunk_dir = Path(options.pop("chunk_model", None) or path / settings.get("chunk_model", "."))
@@ -165,10 +162,26 @@ def _tokenizer(folder: Path, chat_template: str | None = None):
     return tok
 
 
-def _tagger(backend: str | None, path: Path, options: dict) -> Refiner:
+def check_backend_fits(backend: str | None, path: Path) -> dict:
+    """The model folder's ``refiner.json`` settings ({} without one), after checking that
+    ``backend`` can run it: a line tagger runs on ``tagger`` only, a generative model on any
+    other backend. Reads one small file: the refine plan calls it before anything is booked.
+
+    Raises:
+        ValueError: The backend cannot run this kind of model.
+    """
+    settings_file = Path(path) / "refiner.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    generative = settings.get("kind", "causal_lm") == "causal_lm"
+    if not generative and backend not in (None, "tagger"):
+        raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r}")
+    if generative and backend == "tagger":
+        raise ValueError(f"{path} is a generative model; the tagger backend cannot run it")
+    return settings
+
+
+def _tagger(path: Path, options: dict) -> Refiner:
     from prox_tasks.inference.tagger import TaggerRefiner
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 
-    if backend not in (None, "tagger"):
-        raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r}")
     return TaggerRefiner(LineTaggerRefiner(path, **options))

@@ -129,9 +129,10 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     model = resolved.uri
     try:
         check_refine_options(workers, None, None if keep_threshold is None
-                             else {"line_threshold": keep_threshold}, model)  # fmt: skip
+                             else {"line_threshold": keep_threshold}, model,
+                             None if backend in (None, "", "auto") else backend)  # fmt: skip
     except (ValueError, FileNotFoundError) as err:
-        raise RunError(f"{err} (fix the run's model or keep_threshold Param)") from err
+        raise RunError(f"{err} (fix the run's model, backend or keep_threshold Param)") from err
     if reprocess:  # before the plan is replaced and the shards are refined again
         refuse_if_released(snapshot["output_uri"], "reprocessing it")
     try:

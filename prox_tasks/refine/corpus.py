@@ -93,7 +93,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
     resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
     model = resolved.uri
-    check_refine_options(workers, checkpoint_every, backend_options, model)  # before any output
+    check_refine_options(workers, checkpoint_every, backend_options, model, backend)  # before any output
     # a new snapshot: the workers start (imports, model load) while the corpus is planned
     pool = WorkerPool(workers, threads, model, backend, backend_options) \
         if starts_workers_early(output_uri, workers) else None  # fmt: skip

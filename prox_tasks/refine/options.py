@@ -11,7 +11,8 @@ import os
 
 
 def check_refine_options(workers: int | None, checkpoint_every: int | None,
-                         backend_options: dict | None, model_uri: str | None) -> None:
+                         backend_options: dict | None, model_uri: str | None,
+                         backend: str | None = None) -> None:
     """Refuse options that cannot work.
 
     Args:
@@ -19,10 +20,12 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         checkpoint_every: Documents per checkpoint (None: the default).
         backend_options: The backend's options; ``line_threshold`` is the keep threshold.
         model_uri: The model as resolved (:func:`prox_tasks.models.resolve_model`).
+        backend: The backend asked for (None: chosen from the model); a local model folder
+            is checked to fit it (:func:`prox_tasks.inference.loading.check_backend_fits`).
 
     Raises:
         ValueError: workers below 1, a negative checkpoint interval, a keep threshold
-            outside (0, 1].
+            outside (0, 1], a backend that cannot run the model.
         FileNotFoundError: A local model path that does not exist.
     """
     from prox_tasks.storage import parse_uri
@@ -39,3 +42,9 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         location = parse_uri(model_uri)
         if location.scheme == "file" and not os.path.exists(location.path):
             raise FileNotFoundError(f"no model at {model_uri}")
+        if location.scheme == "file" and os.path.isdir(location.path):
+            from pathlib import Path
+
+            from prox_tasks.inference.loading import check_backend_fits
+
+            check_backend_fits(backend, Path(location.path))

@@ -205,6 +205,7 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"input_uri": "/no/such/crawl/{ds}"}, "plan", "no input files at"),
     ({"max_doc_lines": 300_000}, "plan", "one document would not fit in a batch"),
     ({"model": "/no/such/model"}, "plan", "no model at /no/such/model"),
+    ({"backend": "vllm"}, "plan", "the line tagger runs on the tagger backend, not 'vllm'"),
     ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "min_drop_rate 0.9 is above"),
 ])
 def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd):
