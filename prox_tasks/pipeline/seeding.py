@@ -47,13 +47,16 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     input_uri = settings.render_partition(params["input_uri"], ds)
     # the default name changes with what decides the seed set's content: a run with other
     # Params writes a new seed set instead of replacing one a model was trained on
-    decides = [input_uri, params["sample_size"], params["random_seed"],
-               params.get("teacher_options") or {}]
-    default = hashlib.sha256(json.dumps(decides, sort_keys=True, default=str)
-                             .encode()).hexdigest()[:8]
+    warc_uris = [settings.render_partition(uri, ds) for uri in params.get("warc_uris") or []]
+    decides = {"input_uri": input_uri, "sample_size": params["sample_size"],
+               "random_seed": params["random_seed"], "teacher": params["teacher"],
+               "teacher_options": params.get("teacher_options") or {}, "warc_uris": warc_uris}
+    default = hashlib.sha256(json.dumps(list(decides.values())[:3] + [decides["teacher_options"]],
+                                        sort_keys=True, default=str).encode()).hexdigest()[:8]
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
                       "seed-set name")
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
+    _claim(root, name, decides)
     size, seed = int(params["sample_size"]), int(params["random_seed"])
     try:
         # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
@@ -65,11 +68,29 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
              drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
              drawn["input_quarantined"])
-    warc_uris = [settings.render_partition(uri, ds) for uri in params.get("warc_uris") or []]
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
             "catalog_url": settings.catalog_url(params.get("catalog_url")),
             "warc_uris": [to_uri(uri) for uri in warc_uris]}
+
+
+def _claim(root: str, name: str, decides: dict) -> None:
+    """Record the Params that decide seed set ``name``'s content (``params.json``); a run
+    that names an existing seed set with other Params is refused (a model trained on it would
+    lose its provenance). The same Params (a retry, a rerun) go on."""
+    from prox_tasks.storage import put_atomic, read_bytes
+
+    uri = join_uri(root, "params.json")
+    text = json.dumps(decides, sort_keys=True, default=str, indent=1) + "\n"
+    if exists(uri):
+        recorded = json.loads(read_bytes(uri))
+        if recorded != json.loads(text):
+            differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in
+                               json.loads(text).items() if recorded.get(k) != v)  # fmt: skip
+            raise RunError(f"seed set {name} exists with other Params ({differ}); choose "
+                           "another seed_set_name")
+        return
+    put_atomic(uri, text)
 
 
 def label_part_uri(root: str, index: int) -> str:

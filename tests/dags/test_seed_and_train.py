@@ -174,3 +174,17 @@ def test_a_sample_larger_than_the_snapshot_gets_label_tasks_for_what_was_drawn(t
     other = seeding.sample({**params, "random_seed": 1}, None)
     assert other["name"] != plan["name"]  # other Params: a new seed set, not a replaced one
     assert seeding.sample(params, None)["name"] == plan["name"]
+
+
+def test_a_named_seed_set_is_not_replaced_by_a_run_with_other_params(tmp_path):
+    from prox_tasks.pipeline import seeding
+    from prox_tasks.pipeline.errors import RunError
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
+    params = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+              "seed_set_name": "named", "teacher": "rules", "sample_size": 20,
+              "random_seed": 0, "label_shard_docs": 10}
+    first = seeding.sample(params, None)
+    assert seeding.sample({**params, "label_shard_docs": 5}, None)["name"] == first["name"]
+    with pytest.raises(RunError, match="seed set named exists with other Params .*sample_size 20 -> 25"):
+        seeding.sample({**params, "sample_size": 25}, None)
