@@ -142,7 +142,12 @@ def gate_defaults() -> GateThresholds:
 
     values = {f.name: os.environ[f"PROX_GATE_{f.name.upper()}"] for f in fields(GateThresholds)
               if f"PROX_GATE_{f.name.upper()}" in os.environ}
-    return GateThresholds.from_mapping(values)
+    try:
+        return GateThresholds.from_mapping(values)
+    except ValueError as err:
+        raise ValueError(f"a PROX_GATE_* variable is not a number ({err}): "
+                         f"{', '.join(f'PROX_GATE_{k.upper()}={v!r}' for k, v in values.items())}"
+                         ) from err
 
 
 def threshold_params() -> dict:
@@ -199,8 +204,39 @@ def limits_of(params) -> dict:
     return {name: params[name] for name in limit_params() if name in params}
 
 
+#: Params whose default a deployment variable sets (named when that default is invalid).
+ENV_DEFAULTS = {"quality_filter": "PROX_QUALITY_FILTER"}
+
+
+def checked_defaults(specs: dict) -> dict:
+    """``specs`` (Param name -> Param keyword arguments) after checking each default against
+    its own schema. A default set by a deployment variable that its Param refuses would
+    otherwise make Airflow refuse the whole DAG with a message naming neither.
+
+    Raises:
+        ValueError: Naming the Param, its default, and the variable it came from.
+    """
+    from dataclasses import fields
+
+    import jsonschema
+
+    gate = {f.name for f in fields(GateThresholds)}
+    for name, spec in specs.items():
+        schema = {k: v for k, v in spec.items() if k not in ("default", "title", "description")}
+        if spec.get("default") is None:
+            continue
+        try:
+            jsonschema.validate(spec["default"], schema)
+        except jsonschema.ValidationError as err:
+            source = ENV_DEFAULTS.get(name) or (f"PROX_GATE_{name.upper()}" if name in gate
+                                                else f"PROX_{name.upper()}")
+            raise ValueError(f"Param {name}: default {spec['default']!r} is not valid "
+                             f"({err.message}); check the deployment variable {source}") from err
+    return specs
+
+
 def refresh_params() -> dict:
-    return {
+    return checked_defaults({
         "input_uri": {"default": settings.crawl_template(), "type": "string", "minLength": 1,
                       "title": "Input URI or template",
                       "description": "File, folder, prefix or glob (path, file:// or s3://); "
@@ -236,4 +272,4 @@ def refresh_params() -> dict:
         **limit_params(),
         **threshold_params(),
         **common_params(),
-    }
+    })

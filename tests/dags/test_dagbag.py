@@ -1,3 +1,5 @@
+import pytest
+
 EXPECTED = {
     "prox_seed_label": {"sample", "shards", "label_shard", "validate", "split", "register"},
     "prox_train_refiner": {"resolve_seed_set", "train", "evaluate", "promote"},
@@ -114,3 +116,20 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
         "integer", 1)
     assert Param(**params["max_doc_lines"]).resolve() == 4321
     assert dag_config.limits_of({"max_doc_lines": 7, "target_docs": 3}) == {"max_doc_lines": 7}
+
+
+@pytest.mark.parametrize(("variable", "value"), [("PROX_QUALITY_FILTER", "bogus"),
+                                                 ("PROX_GATE_MAX_DROP_RATE", "2"),
+                                                 ("PROX_GATE_MAX_DROP_RATE", "abc")])
+def test_a_bad_deployment_variable_is_named_in_the_import_error(airflow_db, monkeypatch,
+                                                                variable, value):
+    """A deployment default the Param refuses: the import error names the variable, not
+    only Airflow's "required params without default values, or the default values are not
+    valid"."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.airflow_env import REPO
+
+    monkeypatch.setenv(variable, value)
+    errors = DagBag(dag_folder=str(REPO / "dags" / "prox_refine_snapshot.py")).import_errors
+    assert len(errors) == 1 and variable in next(iter(errors.values()))
