@@ -10,7 +10,7 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from prox_tasks.storage import join_uri, open_uri, put_atomic
+from prox_tasks.storage import exists, join_uri, open_uri, put_atomic
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -155,8 +155,6 @@ def mark_released(output_uri: str, release: dict) -> None:
 
 def released_as(output_uri: str) -> list[dict] | None:
     """The releases made of the snapshot at ``output_uri`` (None: never released)."""
-    from prox_tasks.storage import exists
-
     uri = join_uri(output_uri, RELEASED_NAME)
     if not exists(uri):
         return None

@@ -148,6 +148,7 @@ def planned(output_uri: str, shard_index: int) -> tuple[int | None, str | None]:
 def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mapping], *,
                         quarantine: Quarantine | None = None, expected_docs: int | None = None,
                         model_version: str | None = None, request: dict | None = None,
+                        manifest_id: str | None = None,
                         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                         row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
                         compression: str = "zstd") -> ShardAccounting:
@@ -164,6 +165,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         model_version: Default for rows without ``model_version``.
         request: What the shard was refined with, recorded in its status (a rerun with
             other settings is refused, :func:`prox_tasks.refine.step.refine_shard`).
+        manifest_id: The plan's id, recorded in the status; default from the manifest.
         row_group_rows: Rows per Parquet row group (at most).
         row_group_bytes: Text bytes per row group (at most, give or take one row).
         compression: Parquet compression codec.
@@ -174,9 +176,10 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     import pyarrow.parquet as pq
 
     quarantine = quarantine if quarantine is not None else Quarantine()
-    planned_docs, manifest_id = planned(output_uri, shard_index)
-    if expected_docs is None:
-        expected_docs = planned_docs
+    if expected_docs is None or manifest_id is None:  # the refine step passes both
+        planned_docs, planned_id = planned(output_uri, shard_index)
+        expected_docs = planned_docs if expected_docs is None else expected_docs
+        manifest_id = manifest_id or planned_id
     data_uri, q_uri = shard_uri(output_uri, shard_index), quarantine_uri(output_uri, shard_index)
     done_uri = status_uri(output_uri, shard_index)
     remove(done_uri)

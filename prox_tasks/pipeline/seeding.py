@@ -51,8 +51,10 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     decides = {"input_uri": input_uri, "sample_size": params["sample_size"],
                "random_seed": params["random_seed"], "teacher": params["teacher"],
                "teacher_options": params.get("teacher_options") or {}, "warc_uris": warc_uris}
-    default = hashlib.sha256(json.dumps(list(decides.values())[:3] + [decides["teacher_options"]],
-                                        sort_keys=True, default=str).encode()).hexdigest()[:8]
+    named_by = [input_uri, params["sample_size"], params["random_seed"],
+                decides["teacher_options"]]  # the teacher is in the name itself
+    default = hashlib.sha256(json.dumps(named_by, sort_keys=True, default=str)
+                             .encode()).hexdigest()[:8]
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
                       "seed-set name")
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
@@ -82,15 +84,15 @@ def _claim(root: str, name: str, decides: dict) -> None:
 
     uri = join_uri(root, "params.json")
     text = json.dumps(decides, sort_keys=True, default=str, indent=1) + "\n"
-    if exists(uri):
-        recorded = json.loads(read_bytes(uri))
-        if recorded != json.loads(text):
-            differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in
-                               json.loads(text).items() if recorded.get(k) != v)  # fmt: skip
-            raise RunError(f"seed set {name} exists with other Params ({differ}); choose "
-                           "another seed_set_name")
+    if not exists(uri):
+        put_atomic(uri, text)
         return
-    put_atomic(uri, text)
+    recorded, current = json.loads(read_bytes(uri)), json.loads(text)
+    if recorded != current:
+        differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in current.items()
+                           if recorded.get(k) != v)  # fmt: skip
+        raise RunError(f"seed set {name} exists with other Params ({differ}); choose "
+                       "another seed_set_name")
 
 
 def label_part_uri(root: str, index: int) -> str:

@@ -189,7 +189,7 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     start, before = time.perf_counter(), inside()
     accounting = write_refined_shard(output_uri, shard_index, rows, quarantine=quarantine,
                                      expected_docs=expected, model_version=refiner.version,
-                                     request=request)
+                                     request=request, manifest_id=manifest.id)
     stats.seconds["write"] += max(0.0, time.perf_counter() - start - (inside() - before))
     store.clear()
     stats.docs_in = accounting.docs_read
