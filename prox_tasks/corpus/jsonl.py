@@ -6,7 +6,9 @@ records (the planner skips them too, so counts agree). Every line is decoded on 
 Python will not convert, a lone surrogate — becomes a :class:`RecordError` for that line
 only. Lines longer than the limit are read in pieces and quarantined as ``too_large``
 without holding them whole in memory. A compressed stream that ends early yields one
-``truncated_file`` record at the line where it broke: the lines before it are kept.
+``truncated_file`` record at the line where it broke: the lines before it are kept. A UTF-8
+byte order mark is skipped, and a UTF-16 or UTF-32 file is read as UTF-8
+(:mod:`prox_tasks.corpus.encodings`).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import json
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import RecordError, build_document
+from prox_tasks.corpus.encodings import utf8_stream
 from prox_tasks.storage import open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
 
@@ -40,7 +43,8 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None
     """
     number = 0
     try:
-        with open_uri(uri, "rb", compression="infer") as stream:
+        with open_uri(uri, "rb", compression="infer") as raw:
+            stream = utf8_stream(raw)
             while end is None or number < end:
                 line = stream.readline(limit)
                 if not line:

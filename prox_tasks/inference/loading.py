@@ -33,7 +33,7 @@ from prox_tasks.inference.generative import GenerationSettings, GenerativeRefine
 from prox_tasks.models.artifact import artifact_version
 
 BACKENDS = ("vllm", "transformers", "openai", "tagger")
-_MODEL_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json")
+MODEL_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json")
 
 
 def _engine_class(backend: str):
@@ -97,7 +97,7 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     settings = check_backend_fits(backend, path)
     if settings.get("kind", "causal_lm") != "causal_lm":
         return _tagger(path, options)
-    if not settings and not any((path / n).exists() for n in _MODEL_FILES):
+    if not settings and not any((path / n).exists() for n in MODEL_FILES):
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) in {path}")
     backend = backend or default_backend()
     chat_template = options.pop("chat_template", None)
@@ -164,19 +164,26 @@ def _tokenizer(folder: Path, chat_template: str | None = None):
 
 def check_backend_fits(backend: str | None, path: Path) -> dict:
     """The model folder's ``refiner.json`` settings ({} without one), after checking that
+    ``backend`` can run it (:func:`check_settings_fit`). Reads one small file: the refine
+    plan calls it before anything is booked."""
+    settings_file = Path(path) / "refiner.json"
+    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
+    return check_settings_fit(backend, settings, str(path))
+
+
+def check_settings_fit(backend: str | None, settings: dict, where: str) -> dict:
+    """``settings`` (a ``refiner.json``, {} for a Hugging Face folder) after checking that
     ``backend`` can run it: a line tagger runs on ``tagger`` only, a generative model on any
-    other backend. Reads one small file: the refine plan calls it before anything is booked.
+    other backend.
 
     Raises:
         ValueError: The backend cannot run this kind of model.
     """
-    settings_file = Path(path) / "refiner.json"
-    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
     generative = settings.get("kind", "causal_lm") == "causal_lm"
     if not generative and backend not in (None, "tagger"):
         raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r}")
     if generative and backend == "tagger":
-        raise ValueError(f"{path} is a generative model; the tagger backend cannot run it")
+        raise ValueError(f"{where} is a generative model; the tagger backend cannot run it")
     return settings
 
 

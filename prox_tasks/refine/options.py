@@ -20,16 +20,14 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         checkpoint_every: Documents per checkpoint (None: the default).
         backend_options: The backend's options; ``line_threshold`` is the keep threshold.
         model_uri: The model as resolved (:func:`prox_tasks.models.resolve_model`).
-        backend: The backend asked for (None: chosen from the model); a local model folder
-            is checked to fit it (:func:`prox_tasks.inference.loading.check_backend_fits`).
+        backend: The backend asked for (None: chosen from the model); the model, local or
+            on S3, is checked to fit it (:func:`check_model_at`).
 
     Raises:
         ValueError: workers below 1, a negative checkpoint interval, a keep threshold
             outside (0, 1], a backend that cannot run the model.
-        FileNotFoundError: A local model path that does not exist.
+        FileNotFoundError: No model at ``model_uri``.
     """
-    from prox_tasks.storage import parse_uri
-
     if workers is not None and workers < 1:
         raise ValueError("--workers must be at least 1")
     if checkpoint_every is not None and checkpoint_every < 0:
@@ -39,12 +37,36 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
     if threshold is not None and not 0.0 < threshold <= 1.0:
         raise ValueError(f"--keep-threshold must be in (0, 1], not {threshold}")
     if model_uri:
-        location = parse_uri(model_uri)
-        if location.scheme == "file" and not os.path.exists(location.path):
-            raise FileNotFoundError(f"no model at {model_uri}")
-        if location.scheme == "file" and os.path.isdir(location.path):
-            from pathlib import Path
+        check_model_at(model_uri, backend)
 
-            from prox_tasks.inference.loading import check_backend_fits
 
-            check_backend_fits(backend, Path(location.path))
+def check_model_at(model_uri: str, backend: str | None = None) -> None:
+    """Check, before anything is planned, that ``model_uri`` (a local folder or an
+    ``s3://`` prefix) holds a model ``backend`` can run, reading only its file names and
+    its small ``refiner.json`` — an S3 model is not downloaded here.
+
+    Raises:
+        FileNotFoundError: Nothing, or no model, at ``model_uri``.
+        ValueError: The backend cannot run this kind of model.
+    """
+    import json
+
+    from prox_tasks.inference.loading import MODEL_FILES, check_settings_fit
+    from prox_tasks.storage import list_uri, parse_uri, read_bytes
+
+    location = parse_uri(model_uri)
+    if location.scheme == "file" and not os.path.exists(location.path):
+        raise FileNotFoundError(f"no model at {model_uri}")
+    if location.scheme == "file" and not os.path.isdir(location.path):
+        return  # a single file: the backend's loader says what it makes of it
+    prefix = location.uri.rstrip("/") + "/"
+    names = {uri[len(prefix):] for uri in list_uri(location.uri) if uri.startswith(prefix)}
+    if not names:
+        raise FileNotFoundError(f"no model files under {model_uri}")
+    settings = {}
+    if "refiner.json" in names:
+        settings = json.loads(read_bytes(prefix + "refiner.json"))
+    elif not names & set(MODEL_FILES):
+        raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) under "
+                                f"{model_uri}")
+    check_settings_fit(backend, settings, model_uri)

@@ -1,0 +1,71 @@
+"""A model on S3 is checked before anything is planned — by ``prox refine`` and by the
+refresh DAG's plan task alike — against a real moto S3 server over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from prox_tasks.models import SHIPPED_MODEL
+from prox_tasks.refine.options import check_refine_options
+from prox_tasks.storage import put_atomic
+
+
+def _upload(folder, uri: str) -> None:
+    for path in sorted(folder.iterdir()):
+        if path.is_file():
+            put_atomic(f"{uri}/{path.name}", path.read_bytes())
+
+
+@pytest.fixture
+def s3_models(s3_bucket, tmp_path, monkeypatch):
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    _upload(SHIPPED_MODEL, f"{s3_bucket}/models/tagger")
+    put_atomic(f"{s3_bucket}/models/notes/README.txt", b"not a model\n")
+    put_atomic(f"{s3_bucket}/models/lm/refiner.json", json.dumps({"kind": "causal_lm"}))
+    return s3_bucket
+
+
+def test_an_s3_model_is_checked_without_downloading_it(s3_models, tmp_path):
+    check_refine_options(1, None, None, f"{s3_models}/models/tagger", "tagger")
+    check_refine_options(1, None, None, f"{s3_models}/models/tagger/", None)
+    assert not (tmp_path / "home" / "model-cache").exists()  # names and refiner.json only
+
+
+@pytest.mark.parametrize("model, backend, error, message", [
+    ("models/tagr", None, FileNotFoundError, "no model files under s3://"),
+    ("models/notes", None, FileNotFoundError, "no model (refiner.json, config.json or a "
+                                              "tokenizer) under s3://"),
+    ("models/tagger", "vllm", ValueError, "the line tagger runs on the tagger backend, not "
+                                          "'vllm'"),
+    ("models/lm", "tagger", ValueError, "is a generative model; the tagger backend cannot"),
+])  # fmt: skip
+def test_a_wrong_s3_model_is_refused_before_planning(s3_models, model, backend, error,
+                                                     message):
+    with pytest.raises(error) as caught:
+        check_refine_options(1, None, None, f"{s3_models}/{model}", backend)
+    assert message in str(caught.value)
+
+
+def test_prox_refine_refuses_a_mistyped_s3_model_and_writes_nothing(s3_models, moto_server,
+                                                                     tmp_path):
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PROX_", "AWS_"))}
+    env.update(PROX_HOME=str(tmp_path / "cli-home"), PROX_S3_ENDPOINT_URL=moto_server.endpoint_url,
+               PROX_S3_ADDRESSING_STYLE="path", AWS_ACCESS_KEY_ID="testing",
+               AWS_SECRET_ACCESS_KEY="testing", AWS_DEFAULT_REGION="us-east-1",
+               PROX_CATALOG_URL=f"sqlite:///{tmp_path / 'catalog.sqlite'}",
+               PYTHONPATH=os.getcwd())  # fmt: skip
+    proc = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "refine", "--input",
+                           str(docs), "--output", str(out), "--model",
+                           f"{s3_models}/models/tagr"],
+                          env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode != 0
+    assert f"no model files under {s3_models}/models/tagr" in proc.stderr
+    assert not out.exists()
