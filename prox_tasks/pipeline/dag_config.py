@@ -109,7 +109,8 @@ def common_params() -> dict:
     return {
         "catalog_url": {"default": None, "type": ["null", "string"], "title": "Catalog URL",
                         "description": "SQLAlchemy URL; empty: PROX_CATALOG_URL or SQLite "
-                        "under PROX_HOME."},
+                        "under PROX_HOME. Airflow stores a run's Params in its database: "
+                        "keep passwords in PROX_CATALOG_URL, not here."},
     }
 
 
