@@ -48,6 +48,8 @@ class SFTConfig:
         bf16: bf16 autocast (CPU or GPU).
         max_seconds: Stop (with a checkpoint) after the step that passes this much training
             time in this process; the schedule still follows ``max_steps``/``epochs``.
+        device: Where to train (``"cpu"``, ``"cuda"``, ``"cuda:1"``); None: the GPU when
+            torch sees one, else the CPU.
     """
 
     learning_rate: float = 2e-3
@@ -66,6 +68,7 @@ class SFTConfig:
     threads: int = 2
     bf16: bool = False
     max_seconds: float | None = None
+    device: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -147,6 +150,13 @@ def _lr_lambda(config: SFTConfig, steps: int) -> Callable[[int], float]:
     return factor
 
 
+def training_device(device: str | None = None):
+    """``device`` as a torch device; None: ``cuda`` when torch sees a GPU, else ``cpu``."""
+    import torch
+
+    return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+
+
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, history: list) -> None:
     import torch
 
@@ -170,7 +180,8 @@ def train_sft(
     """Train ``model`` (a Hugging Face causal LM) in place; resume from ``output_dir``.
 
     Args:
-        model: The model; its weights are replaced by the checkpoint's when resuming.
+        model: The model, moved to ``config.device`` (:func:`training_device`); its weights
+            are replaced by the checkpoint's when resuming.
         examples: Tokenized (prompt, program) pairs.
         config: Training settings.
         output_dir: Working folder holding ``checkpoint.pt`` and ``train_log.jsonl``.
@@ -185,6 +196,8 @@ def train_sft(
 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
+    device = training_device(config.device)
+    model.to(device)  # before the optimizer is built, so its state lives there too
     out = Path(output_dir)
     out.mkdir(parents=True, exist_ok=True)
     lengths = [min(len(e.prompt_ids) + len(e.target_ids), config.max_length) for e in examples]
@@ -209,7 +222,6 @@ def train_sft(
         step, history = state["step"], state["history"]
         log.info("resuming from step %d of %d", step, steps)
     resumed_from = step
-    device = next(model.parameters()).device
     model.train()
 
     def stream():

@@ -128,3 +128,31 @@ def test_killed_run_resumes_to_the_same_result(tokenizer_dir, tmp_path):
     assert a["state"].keys() == b["state"].keys()
     for name, tensor in a["state"].items():
         assert torch.equal(tensor, b["state"][name]), name
+
+
+def test_training_runs_on_the_gpu_when_torch_sees_one(tokenizer, tmp_path, monkeypatch):
+    """No GPU here: ``torch.cuda.is_available`` is replaced (a mock, the one fault that cannot
+    be produced for real), and the model's ``to`` records where it was sent."""
+    import torch
+
+    from prox_tasks.models.tiny_lm import build_model
+    from prox_tasks.training.sft import training_device
+
+    assert training_device(None).type == ("cuda" if torch.cuda.is_available() else "cpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert training_device(None) == torch.device("cuda")
+    assert training_device("cpu") == torch.device("cpu")
+
+    class Sent(Exception):
+        pass
+
+    def to(device):
+        raise Sent(device)
+
+    model = build_model(tokenizer, tiny_lm_config(), seed=0)
+    monkeypatch.setattr(model, "to", to)
+    with pytest.raises(Sent) as sent:
+        train_sft(model, build_examples(make_docs(2), tokenizer, 64, 64),
+                  SFTConfig(max_steps=1, save_every=0, log_every=0, threads=1), tmp_path,
+                  pad_id=tokenizer.pad_token_id)  # fmt: skip
+    assert sent.value.args == (torch.device("cuda"),)
