@@ -16,6 +16,10 @@ SNAPSHOT_FIELDS = {"input_uri", "output_uri", "manifest_uri", "manifest_id", "st
                    "model_version"}
 
 
+class SnapshotNameTaken(ValueError):
+    """A snapshot name already booked for another output folder."""
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -102,6 +106,7 @@ class Catalog:
         from prox_tasks.storage.names import check_name
 
         check_name(name, "snapshot name")
+        self.check_snapshot_name(name, output_uri)
         fields = {"input_uri": input_uri, "output_uri": output_uri, "status": status}
         if manifest is not None:
             fields.update(manifest_uri=manifest.uri, manifest_id=manifest.id,
@@ -124,6 +129,21 @@ class Catalog:
             self._exec("DELETE FROM shards WHERE snapshot_id = :s AND shard_index >= :n",
                        s=snapshot_id, n=len(manifest.shards))
         return snapshot_id
+
+    def check_snapshot_name(self, name: str, output_uri: str) -> None:
+        """Refuse ``name`` when it is booked for another output folder: its row, shards and
+        releases describe that folder's corpus.
+
+        Raises:
+            SnapshotNameTaken: ``name`` belongs to another output folder.
+        """
+        from prox_tasks.storage import to_uri
+
+        row = self.get_snapshot(name)
+        if row and row["output_uri"] and to_uri(row["output_uri"]) != to_uri(output_uri):
+            raise SnapshotNameTaken(
+                f"snapshot name {name!r} is booked for {row['output_uri']} (status "
+                f"{row['status']}), not {to_uri(output_uri)}; name this one apart (--name)")
 
     def _plan_shard(self, snapshot_id: int, index: int, docs: int, nbytes: int) -> None:
         row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",

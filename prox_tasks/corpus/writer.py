@@ -15,6 +15,7 @@ published: :class:`AccountingError` is raised before step 2.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -28,7 +29,17 @@ from prox_tasks.corpus.manifest import (
 )
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.refined import COLUMNS, arrow_schema
-from prox_tasks.storage import cleanup_partial, exists, join_uri, open_uri, put_atomic, remove
+from prox_tasks.storage import (
+    cleanup_partial,
+    exists,
+    join_uri,
+    open_uri,
+    put_atomic,
+    remove,
+    size_of,
+)
+
+log = logging.getLogger(__name__)
 
 DEFAULT_ROW_GROUP_ROWS = 1000
 #: A row group is also closed once its texts reach this many bytes (bounds memory).
@@ -223,6 +234,11 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
 def read_status(output_uri: str, shard_index: int, manifest_id: str | None = None) -> dict | None:
     """The status record of a completed shard, or None when it is not (fully) written.
 
+    A record whose files are gone — the shard's Parquet file missing or of another size than
+    it recorded (deleted, or another file copied over it), or its quarantine file missing —
+    counts as absent too, with a warning, so a rerun refines the shard again instead of
+    reusing what is no longer there.
+
     Args:
         manifest_id: The current plan's id: a record written under another plan (the output
             folder was planned again) counts as absent. Records of versions before the plan
@@ -235,7 +251,27 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
         status = json.load(f)
     if manifest_id is not None and status.get("manifest_id") not in (None, manifest_id):
         return None
+    damage = _damage(status)
+    if damage:
+        log.warning("shard %d of %s is not intact (%s): it counts as not written",
+                    shard_index, output_uri, damage)
+        return None
     return status
+
+
+def _damage(status: dict) -> str | None:
+    """What is wrong with the files a status record names (None: nothing found)."""
+    data = status.get("uri")
+    if data:
+        if not exists(data):
+            return f"{data} is missing"
+        recorded = status.get("bytes") or 0
+        if recorded and size_of(data) != recorded:
+            return f"{data} has {size_of(data)} bytes, {recorded} were written"
+    quarantine = status.get("quarantine_uri")
+    if quarantine and status.get("quarantine_sha256") and not exists(quarantine):
+        return f"{quarantine} is missing"
+    return None
 
 
 __all__ = ["AccountingError", "ShardAccounting", "read_status", "write_refined_shard"]

@@ -20,6 +20,7 @@ class RunError(ValueError):
 
 def cannot_succeed() -> tuple[type[BaseException], ...]:
     """The exception types that mean "retrying will not help"."""
+    from prox_tasks.catalog.catalog import SnapshotNameTaken
     from prox_tasks.corpus.manifest import ReleasedSnapshot
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import NoModelError
@@ -30,7 +31,8 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.storage.names import InvalidName
 
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
-            DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError)
+            DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
+            SnapshotNameTaken)
 
 
 @contextmanager

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 
 from prox_tasks.corpus.duplicates import index_duplicates
-from prox_tasks.corpus.manifest import MANIFEST_NAME
+from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
 from prox_tasks.refine.booking import ShardBooking, register_plan
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options
@@ -94,6 +94,10 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
     model = resolved.uri
     check_refine_options(workers, checkpoint_every, backend_options, model, backend)  # before any output
+    if force:  # refused before any shard is booked: a refusal is not a failed attempt
+        refuse_if_released(output_uri, "refining it again (--force)")
+    if catalog is not None:  # before the plan is written
+        catalog.check_snapshot_name(snapshot, output_uri)
     # a new snapshot: the workers start (imports, model load) while the corpus is planned
     pool = WorkerPool(workers, threads, model, backend, backend_options) \
         if starts_workers_early(output_uri, workers) else None  # fmt: skip

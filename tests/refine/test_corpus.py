@@ -213,3 +213,65 @@ def test_a_released_snapshot_is_not_refined_again_in_place(tmp_path, capsys):
     assert (out / "shards" / "shard-00000.parquet").read_bytes() == shard
     assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
                  "--name", "day1", "--partition", "2026-01-05"]) == 0  # still releasable
+
+
+@pytest.mark.parametrize("damage", ["delete", "overwrite", "delete quarantine"])
+def test_a_shard_whose_files_are_gone_is_refined_again_not_reused(damage, corpus, tmp_path,
+                                                                  tagger_model, capsys):
+    folder, docs = corpus
+    out = tmp_path / "out"
+    args = ["refine", "--json", "--input", str(folder), "--output", str(out), "--model",
+            str(tagger_model), "--shards", "3", "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+    shards = out / "shards"
+    before = (shards / "shard-00001.parquet").read_bytes()
+    if damage == "delete":
+        (shards / "shard-00001.parquet").unlink()
+    elif damage == "overwrite":  # another shard copied over it
+        (shards / "shard-00001.parquet").write_bytes((shards / "shard-00000.parquet").read_bytes())
+    else:
+        (out / "quarantine" / "shard-00001.jsonl.gz").unlink()
+    assert main(["gate", "--snapshot", str(out)]) != 0  # never passed on what is left
+    assert "shards: complete" in capsys.readouterr().out
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["shards_skipped"], summary["shards_refined"]) == (2, 1)
+    assert (shards / "shard-00001.parquet").read_bytes() == before
+    assert sorted(r["id"] for r in read_refined_rows(str(out))) == sorted(d["id"] for d in docs)
+
+
+def test_a_snapshot_name_booked_for_another_folder_is_refused(corpus, tmp_path, tagger_model,
+                                                              capsys, monkeypatch):
+    """`--name` defaults to the output folder's name: `<crawl>/refined` layouts collide."""
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    folder, _docs = corpus
+    first, second = tmp_path / "CC-26" / "refined", tmp_path / "CC-22" / "refined"
+    assert _refine(folder, first, tagger_model) == 0
+    booked = Catalog().get_snapshot("refined")
+    capsys.readouterr()
+    assert _refine(folder, second, tagger_model) == 1
+    err = capsys.readouterr().err
+    assert "snapshot name 'refined' is booked for" in err and "--name" in err
+    assert not second.exists()  # refused before the plan is written
+    assert Catalog().get_snapshot("refined") == booked
+    assert _refine(folder, second, tagger_model, "--name", "cc22") == 0
+
+
+def test_a_refused_force_on_a_released_snapshot_is_not_a_failed_attempt(tmp_path, capsys,
+                                                                        monkeypatch):
+    from tests.dags.crawl import sample_rows
+
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    folder, out = tmp_path / "in", tmp_path / "day1"
+    folder.mkdir()
+    write_jsonl(folder / "pages.jsonl", sample_rows(30))
+    assert _refine(folder, out, "default") == 0
+    assert main(["gate", "--snapshot", str(out)]) == 0
+    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
+                 "--name", "day1", "--partition", "2026-01-05"]) == 0
+    before = Catalog().get_shards("day1")
+    assert [s["status"] for s in before] == ["done"]
+    assert _refine(folder, out, "default", "--force") == 1
+    assert "was released as day1" in capsys.readouterr().err
+    assert Catalog().get_shards("day1") == before  # still done, no attempt counted
