@@ -26,7 +26,9 @@ def _s3(err) -> str | None:
     if isinstance(err, ClientError):
         info = err.response.get("Error", {})
         code, message = info.get("Code", "?"), info.get("Message", "")
-        return f"S3 {err.operation_name} failed: {code} {message}".strip()
+        where = "; ".join(getattr(err, "__notes__", ()))  # the URI (storage.s3.about)
+        return f"S3 {err.operation_name} failed: {code} {message}".strip() + (
+            f" ({where})" if where else "")
     if isinstance(err, BotoCoreError):
         return f"S3: {err}"
     return None

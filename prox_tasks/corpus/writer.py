@@ -231,7 +231,8 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     return accounting
 
 
-def read_status(output_uri: str, shard_index: int, manifest_id: str | None = None) -> dict | None:
+def read_status(output_uri: str, shard_index: int, manifest_id: str | None = None,
+                verify: bool = True) -> dict | None:
     """The status record of a completed shard, or None when it is not (fully) written.
 
     A record whose files are gone — the shard's Parquet file missing or of another size than
@@ -243,6 +244,8 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
         manifest_id: The current plan's id: a record written under another plan (the output
             folder was planned again) counts as absent. Records of versions before the plan
             id was recorded are taken as they are.
+        verify: Check that the files are intact (False: the caller checks them itself, as
+            the release does with their checksums).
     """
     uri = status_uri(output_uri, shard_index)
     if not exists(uri):
@@ -251,7 +254,7 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
         status = json.load(f)
     if manifest_id is not None and status.get("manifest_id") not in (None, manifest_id):
         return None
-    damage = _damage(status)
+    damage = _damage(status) if verify else None
     if damage:
         log.warning("shard %d of %s is not intact (%s): it counts as not written",
                     shard_index, output_uri, damage)

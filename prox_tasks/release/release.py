@@ -107,6 +107,7 @@ def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
     """
     from prox_tasks.corpus import load_manifest, read_status
     from prox_tasks.quality import read_gate_result
+    from prox_tasks.storage import exists
 
     gate = read_gate_result(output_uri)
     if gate is None:
@@ -118,9 +119,11 @@ def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
         raise ReleaseRefused(f"{output_uri}: the gate judged another plan; run it again")
     statuses = []
     for shard in manifest.shards:
-        status = read_status(output_uri, shard.index, manifest.id)
+        status = read_status(output_uri, shard.index, manifest.id, verify=False)
         if status is None:
             raise ReleaseRefused(f"{output_uri}: shard {shard.index} is not written")
+        if not exists(status["uri"]):
+            raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot again")
         if _sha256(status["uri"]) != status["sha256"]:
             raise ReleaseRefused(f"{status['uri']} changed after it was written")
         statuses.append(status)

@@ -6,7 +6,9 @@ killed half-way leaves nothing visible; :func:`cleanup_partial` aborts its dangl
 
 from __future__ import annotations
 
+import errno
 import io
+from contextlib import contextmanager
 
 from prox_tasks.storage.atomic import AtomicWriter
 from prox_tasks.storage.s3_client import current_settings, get_client, transfer_config
@@ -14,6 +16,57 @@ from prox_tasks.storage.tempfiles import sweep_stale, temp_tag, upload_dir
 from prox_tasks.storage.uri import Location
 
 UPLOAD_PREFIX = "prox-s3-upload-"
+_BUCKETS_SEEN: set[str] = set()  # buckets known to exist: one HEAD each per process
+
+
+@contextmanager
+def about(uri: str):
+    """Name ``uri`` in an S3 error raised inside (a note the CLI prints): S3's own messages
+    name neither the bucket nor the key."""
+    from botocore.exceptions import ClientError
+
+    try:
+        yield
+    except ClientError as err:
+        if uri not in getattr(err, "__notes__", ()):
+            err.add_note(uri)
+        raise
+
+
+def _bucket_exists(bucket: str) -> bool:
+    from botocore.exceptions import ClientError
+
+    if bucket in _BUCKETS_SEEN:
+        return True
+    try:
+        get_client().head_bucket(Bucket=bucket)
+    except ClientError as err:
+        if is_missing(err) or err.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return False
+        return True  # 403 and the like: it exists, or we cannot tell; the object's error stands
+    _BUCKETS_SEEN.add(bucket)
+    return True
+
+
+def _head(loc: Location, missing_ok: bool = False) -> dict | None:
+    """The object's HEAD; a missing object is None (``missing_ok``) or FileNotFoundError,
+    and a missing bucket is always FileNotFoundError naming it — HEAD answers 404 for both,
+    and a registry or output in a mistyped bucket must not pass for an empty one."""
+    from botocore.exceptions import ClientError
+
+    uri = f"s3://{loc.bucket}/{loc.path}"
+    try:
+        with about(uri):
+            return get_client().head_object(Bucket=loc.bucket, Key=loc.path)
+    except ClientError as err:
+        if not is_missing(err):
+            raise
+        if not _bucket_exists(loc.bucket):
+            raise FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
+                                    uri) from None
+        if missing_ok:
+            return None
+        raise FileNotFoundError(errno.ENOENT, "no such S3 object", uri) from None
 
 
 class RangeReader(io.RawIOBase):
@@ -23,7 +76,7 @@ class RangeReader(io.RawIOBase):
         super().__init__()
         self._client = get_client()
         self._bucket, self._key = loc.bucket, loc.path
-        head = self._client.head_object(Bucket=self._bucket, Key=self._key)
+        head = _head(loc)
         self.length = head["ContentLength"]
         self._etag = head.get("ETag")
         self._pos = 0
@@ -56,13 +109,14 @@ class RangeReader(io.RawIOBase):
         if want <= 0:
             return 0
         extra = {"IfMatch": self._etag} if self._etag else {}
-        body = self._client.get_object(
-            Bucket=self._bucket,
-            Key=self._key,
-            Range=f"bytes={self._pos}-{self._pos + want - 1}",
-            **extra,
-        )["Body"]
-        data = body.read()
+        with about(f"s3://{self._bucket}/{self._key}"):
+            body = self._client.get_object(
+                Bucket=self._bucket,
+                Key=self._key,
+                Range=f"bytes={self._pos}-{self._pos + want - 1}",
+                **extra,
+            )["Body"]
+            data = body.read()
         n = len(data)
         buffer[:n] = data
         self._pos += n
@@ -75,7 +129,8 @@ def open_read(loc: Location):
 
 def open_write(loc: Location) -> AtomicWriter:
     def publish(temp_path: str) -> None:
-        get_client().upload_file(temp_path, loc.bucket, loc.path, Config=transfer_config())
+        with about(f"s3://{loc.bucket}/{loc.path}"):
+            get_client().upload_file(temp_path, loc.bucket, loc.path, Config=transfer_config())
 
     staging = upload_dir()
     sweep_stale(staging, UPLOAD_PREFIX)  # uploads a killed process never finished
@@ -88,36 +143,25 @@ def is_missing(err) -> bool:
 
 
 def exists(loc: Location) -> bool:
-    from botocore.exceptions import ClientError
-
-    try:
-        get_client().head_object(Bucket=loc.bucket, Key=loc.path)
-        return True
-    except ClientError as err:
-        if is_missing(err):
-            return False
-        raise
+    """Whether the object exists. A missing bucket is an error (FileNotFoundError)."""
+    return _head(loc, missing_ok=True) is not None
 
 
 def is_dir(loc: Location) -> bool:
     prefix = loc.path.rstrip("/") + "/" if loc.path else ""
-    resp = get_client().list_objects_v2(Bucket=loc.bucket, Prefix=prefix, MaxKeys=1)
+    with about(f"s3://{loc.bucket}/{prefix}"):
+        resp = get_client().list_objects_v2(Bucket=loc.bucket, Prefix=prefix, MaxKeys=1)
     return resp.get("KeyCount", 0) > 0
 
 
 def size(loc: Location) -> int:
-    return get_client().head_object(Bucket=loc.bucket, Key=loc.path)["ContentLength"]
+    return _head(loc)["ContentLength"]
 
 
 def version(loc: Location) -> str | None:
-    from botocore.exceptions import ClientError
-
-    try:
-        head = get_client().head_object(Bucket=loc.bucket, Key=loc.path)
-    except ClientError as err:
-        if is_missing(err):
-            return None
-        raise
+    head = _head(loc, missing_ok=True)
+    if head is None:
+        return None
     return f"{head.get('ETag', '')}-{head.get('LastModified', '')}-{head['ContentLength']}"
 
 
@@ -132,8 +176,9 @@ def list_keys(bucket: str, prefix: str) -> list[str]:
     """Every key starting with ``prefix``, in S3's (lexicographic) order."""
     paginator = get_client().get_paginator("list_objects_v2")
     keys = []
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        keys.extend(obj["Key"] for obj in page.get("Contents", []))
+    with about(f"s3://{bucket}/{prefix}"):
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+            keys.extend(obj["Key"] for obj in page.get("Contents", []))
     return keys
 
 

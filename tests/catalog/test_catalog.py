@@ -2,7 +2,7 @@
 
 import pytest
 
-from prox_tasks.catalog import Catalog, default_url
+from prox_tasks.catalog import Catalog, SnapshotNameTaken, default_url
 from prox_tasks.corpus import Quarantine, plan_shards, read_shard, write_refined_shard
 from tests.corpus.conftest import refine_rows, write_jsonl
 
@@ -52,10 +52,17 @@ def test_snapshot_and_shard_life_cycle(catalog, tmp_path, sample_rows):
     catalog.register_snapshot("cc-2024-22", manifest.input_uri, manifest.output_uri,
                               manifest=manifest, status="refined")
     assert len(catalog.get_shards("cc-2024-22")) == 3
-    replanned = plan_shards(manifest.input_uri, str(tmp_path / "replan"), target_docs=20)
+    replanned = plan_shards(manifest.input_uri, manifest.output_uri, target_docs=20,
+                            overwrite=True)
     catalog.register_snapshot("cc-2024-22", manifest.input_uri, replanned.output_uri,
                               manifest=replanned)
     assert [s["docs_planned"] for s in catalog.get_shards("cc-2024-22")] == [20, 5]
+    # The name stands for its folder: another folder's plan does not take it over.
+    elsewhere = plan_shards(manifest.input_uri, str(tmp_path / "elsewhere"), target_docs=20)
+    with pytest.raises(SnapshotNameTaken, match="'cc-2024-22' is booked for"):
+        catalog.register_snapshot("cc-2024-22", manifest.input_uri, elsewhere.output_uri,
+                                  manifest=elsewhere)
+    assert catalog.get_snapshot("cc-2024-22")["output_uri"] == manifest.output_uri
 
 
 def test_unbalanced_accounting_is_refused(catalog):

@@ -130,3 +130,41 @@ def test_settings_from_env_use_an_airflow_connection(monkeypatch):
     settings = S3Settings.from_env()
     assert settings.endpoint_url == "http://minio:9000"
     assert settings.aws_access_key_id == "AK" and settings.max_attempts == 7
+
+
+def test_a_missing_bucket_is_an_error_not_a_missing_file(s3_bucket):
+    """HEAD answers 404 for a missing key and for a missing bucket alike: a registry or an
+    output in a mistyped bucket must not pass for an empty one."""
+    with pytest.raises(FileNotFoundError, match="S3 bucket 'no-such-bucket' does not exist"):
+        exists("s3://no-such-bucket/registry/refiner/promoted.json")
+    assert not exists(f"{s3_bucket}/registry/refiner/promoted.json")  # the bucket is there
+    with pytest.raises(FileNotFoundError) as missing:
+        open_uri(f"{s3_bucket}/in/nothing.jsonl", "rb")
+    assert missing.value.filename == f"{s3_bucket}/in/nothing.jsonl"
+
+
+def test_s3_errors_name_the_object_in_the_cli_message(s3_bucket):
+    from prox_tasks.cli.errors import describe_error
+
+    with pytest.raises(FileNotFoundError) as missing:
+        size_of(f"{s3_bucket}/shards/shard-00001.parquet")
+    assert describe_error(missing.value) == (
+        f"no such S3 object: {s3_bucket}/shards/shard-00001.parquet")
+    with pytest.raises(ClientError) as listing:
+        list_uri("s3://no-such-bucket/crawl/")
+    assert describe_error(listing.value) == (
+        "S3 ListObjectsV2 failed: NoSuchBucket The specified bucket does not exist "
+        "(s3://no-such-bucket/crawl/)")
+
+
+def test_a_registry_in_a_missing_bucket_is_not_taken_for_an_empty_one(s3_bucket, monkeypatch,
+                                                                      tmp_path):
+    from prox_tasks.models import resolve_model
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path))
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", "s3://no-such-bucket/registry")
+    with pytest.raises(FileNotFoundError, match="S3 bucket 'no-such-bucket' does not exist"):
+        resolve_model(None)  # not the shipped default, silently
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", f"{s3_bucket}/registry")
+    assert resolve_model(None).source == "default"  # an empty registry: the shipped model
