@@ -40,7 +40,8 @@ def execute_rows(
     errors: Counter = Counter()
     quarantine = Quarantine()
     with open_uri(output_path, "wb", compression="infer") as out:
-        for source, line, row in read_rows(input_path, quarantine):
+        for source, line, row in read_rows(input_path, quarantine,
+                                           exclude=(output_path, quarantine_path)):
             if progress is not None:
                 progress.update(1)
             reason = _bad(row, text_field)

@@ -14,6 +14,7 @@ byte order mark is skipped, and a UTF-16 or UTF-32 file is read as UTF-8
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import RecordError, build_document
@@ -73,12 +74,25 @@ def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
         yield number, size
 
 
+def _not_json(name: str):
+    # Python's json reads NaN and Infinity, and writes them back: output strict parsers reject
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ValueError(f"{text[:40]} is out of a float's range")
+    return value
+
+
 def decode_row(line: bytes, size: int | None = None):
     """The JSON value of one line, or :class:`RecordError` (never anything else).
 
     Reasons: ``too_large`` (``size`` says the line was cut), ``bad_encoding``,
     ``malformed_json``, ``too_deep`` (nesting past Python's recursion limit),
-    ``bad_number`` (e.g. an integer over Python's digit limit), ``bad_record``.
+    ``bad_number`` (an integer over Python's digit limit, ``NaN``/``Infinity``, which are
+    not JSON, or a float that overflows, such as ``1e999``), ``bad_record``.
     """
     if size is not None and size > len(line):
         raise RecordError("too_large", f"line of {size} bytes", size=size)
@@ -87,7 +101,7 @@ def decode_row(line: bytes, size: int | None = None):
     except UnicodeDecodeError as err:
         raise RecordError("bad_encoding", f"not UTF-8 at byte {err.start}") from None
     try:
-        return json.loads(text)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except json.JSONDecodeError as err:
         raise RecordError("malformed_json", f"{err.msg} at column {err.colno}") from None
     except RecursionError:

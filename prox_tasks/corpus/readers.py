@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
 from prox_tasks.corpus import jsonl, parquet_format, wet
@@ -47,14 +47,16 @@ def detect_format(uri: str) -> str | None:
     return None
 
 
-def input_files(uri: str, fmt: str | None = None) -> list[tuple[str, str]]:
+def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
+                ) -> list[tuple[str, str]]:
     """``(file URI, format)`` for every readable file ``uri`` names, sorted.
 
     Files of unknown format in a folder are skipped with a warning (README, manifests);
-    a single file of unknown format is an error.
+    a single file of unknown format is an error. ``exclude``: the command's own output files
+    (:func:`listed_inputs`).
     """
     files = []
-    listed = without_refined_outputs(list_uri(uri))
+    listed = listed_inputs(uri, exclude)
     for path in listed:
         found = fmt or detect_format(path)
         if found is None:
@@ -67,6 +69,21 @@ def input_files(uri: str, fmt: str | None = None) -> list[tuple[str, str]]:
     if not files:
         raise FileNotFoundError(f"no input files at {uri}")
     return files
+
+
+def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
+    """The files ``uri`` names, without a refined output folder's files
+    (:func:`without_refined_outputs`) and without ``exclude`` — the files the command
+    reading them writes (``prox execute``/``prox label`` writing into their input folder),
+    each skipped with a warning, so a rerun does not read its last output as input."""
+    listed = without_refined_outputs(list_uri(uri))
+    own = {to_uri(e) for e in exclude if e}
+    if not own:
+        return listed
+    kept = [p for p in listed if to_uri(p) not in own]
+    for path in sorted(set(listed) - set(kept)):
+        log.warning("skipping %s: this command's own output", path)
+    return kept
 
 
 def without_refined_outputs(paths: list[str]) -> list[str]:
@@ -83,11 +100,12 @@ def without_refined_outputs(paths: list[str]) -> list[str]:
     return kept
 
 
-def jsonl_files(uri: str) -> list[str]:
+def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
     """The JSONL files ``uri`` names, sorted: a file named by itself is JSONL whatever its
     name (``.ndjson``, none); in a folder, prefix or glob only the files named like JSONL
-    (``.jsonl``/``.json``, plain, ``.gz`` or ``.zst``), the others skipped with a warning."""
-    listed = without_refined_outputs(list_uri(uri))
+    (``.jsonl``/``.json``, plain, ``.gz`` or ``.zst``), the others skipped with a warning.
+    ``exclude``: the command's own output files (:func:`listed_inputs`)."""
+    listed = listed_inputs(uri, exclude)
     if len(listed) == 1 and to_uri(listed[0]) == to_uri(uri):
         return listed
     files = [path for path in listed if detect_format(path) == "jsonl"]
@@ -123,7 +141,8 @@ def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tup
 
 def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
                    quarantine: Quarantine | None = None, *, format: str | None = None,
-                   max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> Iterator[Document]:
+                   max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
+                   exclude: Collection[str] = ()) -> Iterator[Document]:
     """Stream the documents at ``uri`` (a file, folder, prefix or glob), files in sorted order.
 
     Bad records (malformed JSON, wrong encoding, missing/empty text, too large) go to
@@ -131,12 +150,13 @@ def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
     :class:`BadRecordError`: nothing is ever skipped silently.
     """
     options = ReadOptions(text_field, id_field, max_doc_bytes, format)
-    for path, fmt in input_files(uri, format):
+    for path, fmt in input_files(uri, format, exclude):
         yield from read_file(path, options, quarantine, fmt=fmt)
 
 
 def read_rows(uri: str, quarantine: Quarantine | None = None, *,
-              max_bytes: int = DEFAULT_MAX_DOC_BYTES) -> Iterator[tuple[str, int, dict]]:
+              max_bytes: int = DEFAULT_MAX_DOC_BYTES,
+              exclude: Collection[str] = ()) -> Iterator[tuple[str, int, dict]]:
     """``(source, line, row)`` for every JSON object in the JSONL files at ``uri`` (a file,
     folder, prefix or glob; local or S3; plain, ``.gz`` or ``.zst``).
 
@@ -149,8 +169,9 @@ def read_rows(uri: str, quarantine: Quarantine | None = None, *,
         uri: Where the rows are.
         quarantine: Collects bad lines.
         max_bytes: A line over about 4x this is ``too_large`` (never held whole).
+        exclude: The reading command's own output files, skipped (:func:`listed_inputs`).
     """
-    for path in jsonl_files(uri):
+    for path in jsonl_files(uri, exclude):
         source = to_uri(path)
         for offset, row in _routed(source, jsonl.read_rows(source, max_bytes), quarantine):
             yield source, offset, row

@@ -10,13 +10,14 @@ from prox_tasks.labeling.validate import validate_label
 
 
 def read_input(
-    uri: str, text_field: str = "text", id_field: str = "id", quarantine=None
+    uri: str, text_field: str = "text", id_field: str = "id", quarantine=None, exclude=()
 ) -> Iterator:
     """Documents of ``uri`` through :func:`prox_tasks.corpus.read_documents` (bad records go
-    to ``quarantine`` with their reason)."""
+    to ``quarantine`` with their reason; ``exclude``: the labeling's own output files)."""
     from prox_tasks.corpus import read_documents
 
-    return read_documents(uri, text_field=text_field, id_field=id_field, quarantine=quarantine)
+    return read_documents(uri, text_field=text_field, id_field=id_field, quarantine=quarantine,
+                          exclude=exclude)
 
 
 def _batches(items: Iterator, size: int) -> Iterator[list]:
@@ -80,7 +81,10 @@ def label_corpus(
         from prox_tasks.labeling.warc import html_by_record_id
 
         warc_html = html_by_record_id(list(warc_uris))
-    docs = read_input(input_uri, text_field, id_field, quarantine)
+    quarantine_uri = (quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst")
+                      + ".quarantine.jsonl")  # fmt: skip
+    docs = read_input(input_uri, text_field, id_field, quarantine,
+                      exclude=(output_uri, quarantine_uri))
     with open_uri(output_uri, "wb", compression="infer") as out:
         for batch in _batches(docs, batch_size):
             if limit is not None:
@@ -128,8 +132,6 @@ def label_corpus(
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
             if progress is not None:
                 progress.update(len(batch))
-        quarantine_uri = (quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst")
-                          + ".quarantine.jsonl")  # fmt: skip
         # before the output is published: a quarantine that cannot be written publishes neither
         quarantine.write(quarantine_uri)
     # records the reader quarantined were read too: read = written + quarantined

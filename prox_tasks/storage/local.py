@@ -70,10 +70,19 @@ def remove(loc: Location) -> bool:
 
 
 def list_files(loc: Location) -> list[str]:
-    """Every file under the folder ``loc`` (recursive), as absolute paths."""
+    """Every file under the folder ``loc`` (recursive), as absolute paths. Symbolic links to
+    folders are followed, as a glob's ``**`` follows them, each real folder once (a link
+    back up the tree is not a loop)."""
     found = []
-    for root, dirs, files in os.walk(loc.path):
-        dirs.sort()
+    seen = {os.path.realpath(loc.path)}
+    for root, dirs, files in os.walk(loc.path, followlinks=True):
+        fresh = []
+        for name in sorted(dirs):
+            real = os.path.realpath(os.path.join(root, name))
+            if real not in seen:
+                seen.add(real)
+                fresh.append(name)
+        dirs[:] = fresh
         found.extend(os.path.join(root, name) for name in files)
     return found
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote, urlparse
+from urllib.parse import urlparse
 
 GLOB_CHARS = re.compile(r"[*?\[]")
 
@@ -50,9 +50,12 @@ def parse_uri(uri: str | os.PathLike) -> Location:
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
     if scheme == "file":
-        if parsed.netloc not in ("", "localhost"):
+        # Verbatim, as Location.uri writes it: a file named "p%41.jsonl", "h#1.jsonl" or
+        # "q?x.jsonl" must round-trip (unquoting or urlparse would read another file).
+        host, _, path = text.split("://", 1)[1].partition("/")
+        if host not in ("", "localhost"):
             raise ValueError(f"file URI with a remote host is not supported: {text}")
-        return Location("file", "", _local(unquote(parsed.path)))
+        return Location("file", "", _local("/" + path))
     if scheme in ("s3", "s3a"):
         if not parsed.netloc:
             raise ValueError(f"S3 URI without a bucket: {text}")

@@ -82,3 +82,18 @@ def test_prox_execute_quarantines_a_lone_surrogate_in_a_program(tmp_path, capsys
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["g0", "g1"]
     entries = _quarantine(tmp_path / "out.jsonl.quarantine.jsonl")
     assert [(q["offset"], q["id"]) for q in entries] == [(1, "p1"), (2, "p2")]
+
+
+def test_execute_and_label_writing_into_their_input_folder_do_not_read_their_output(
+        tmp_path, capsys):
+    for command, output in (("execute", "refined.jsonl"), ("label", "labels.jsonl")):
+        folder = tmp_path / command
+        folder.mkdir()
+        _input(folder)
+        summaries = []
+        for _ in range(3):
+            assert main([command, "--json", "--input", str(folder), "--output",
+                         str(folder / output)]) == 0  # fmt: skip
+            summaries.append(json.loads(capsys.readouterr().out))
+        assert summaries[0] == summaries[1] == summaries[2]
+        assert summaries[0]["read"] == 11 and summaries[0]["written"] == 6

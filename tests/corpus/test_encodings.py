@@ -72,3 +72,30 @@ def test_prox_refine_refines_a_powershell_written_file(tmp_path, capsys):
     assert (summary["docs_read"], summary["docs_quarantined"]) == (40, 0)
     assert summary["docs_written"] + summary.get("docs_dropped", 0) == 40
     assert len(summary["results"]) == 3  # planned in three shards by the same reader
+
+
+def _read(path):
+    quarantine = Quarantine()
+    rows = [row for _s, _l, row in read_rows(str(path), quarantine)]
+    return rows, [(q["offset"], q["reason"]) for q in quarantine.records()]
+
+
+def test_a_utf8_file_whose_first_line_is_garbage_stays_utf8(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(b"{\x00garbage\n" + TEXT.encode())
+    rows, quarantined = _read(path)
+    assert rows == ROWS and quarantined == [(0, "malformed_json")]  # NUL is UTF-8
+
+
+def test_a_utf16_file_cut_inside_a_character_keeps_the_rows_before_the_cut(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(TEXT.encode("utf-16")[:-3])  # cut in the last row's last characters
+    rows, quarantined = _read(path)
+    assert rows == ROWS[:-1] and quarantined == [(len(ROWS) - 1, "bad_encoding")]
+
+
+def test_a_utf16_file_without_a_bom_starting_with_a_blank_line(tmp_path):
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes(("\r\n" + TEXT).encode("utf-16-le"))
+    rows, quarantined = _read(path)
+    assert rows == ROWS and quarantined == []

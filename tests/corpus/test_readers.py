@@ -130,3 +130,46 @@ def test_a_utf8_byte_order_mark_does_not_cost_the_first_row(tmp_path):
     assert len(quarantine) == 0
     docs = list(read_documents(str(path), quarantine=quarantine))
     assert [d.text for d in docs] == ["first", "second"] and len(quarantine) == 0
+
+
+def test_file_names_with_uri_characters_are_read_as_named(tmp_path):
+    """`%41` must not be unquoted into `A` (reading pA.jsonl twice and p%41.jsonl never),
+    and `#` or `?` must not cut the name."""
+    folder = tmp_path / "names"
+    folder.mkdir()
+    names = {"pA.jsonl": "A", "p%41.jsonl": "P", "h#1.jsonl": "H", "q?x.jsonl": "Q",
+             "with space.jsonl": "S", "ü.jsonl": "U"}  # fmt: skip
+    for name, prefix in names.items():
+        (folder / name).write_text(json.dumps({"id": prefix, "text": f"text of {name}"}) + "\n")
+    quarantine = Quarantine()
+    docs = list(read_documents(str(folder), quarantine=quarantine))
+    assert sorted(d.id for d in docs) == sorted(names.values()) and len(quarantine) == 0
+    for name, prefix in names.items():  # each file by its canonical URI, as the plan names it
+        [doc] = read_documents(f"file://{folder / name}")
+        assert doc.id == prefix
+    assert [d.id for d in read_documents(f"file://{folder}/q?x.jsonl")] == ["Q"]  # a glob
+
+
+def test_a_symlinked_subfolder_is_read_once(tmp_path):
+    outside = tmp_path / "ext"
+    outside.mkdir()
+    (outside / "e.jsonl").write_text(json.dumps({"id": "e", "text": "outside"}) + "\n")
+    folder = tmp_path / "tree"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "a", "text": "inside"}) + "\n")
+    (folder / "linked").symlink_to(outside)
+    (folder / "again").symlink_to(outside)  # the same real folder twice
+    (folder / "loop").symlink_to(folder)  # a link back up the tree
+    assert sorted(d.id for d in read_documents(str(folder))) == ["a", "e"]
+
+
+@pytest.mark.parametrize("value", ["NaN", "-Infinity", "1e999"])
+def test_numbers_json_does_not_have_are_quarantined_not_written_back(tmp_path, value):
+    """Python's json reads NaN/Infinity (and 1e999 as inf) and writes them back: output a
+    strict JSON parser rejects."""
+    path = tmp_path / "rows.jsonl"
+    path.write_text(f'{{"id": "bad", "text": "some text", "score": {value}}}\n'
+                    '{"id": "good", "text": "more text", "score": 0.5}\n')
+    quarantine = Quarantine()
+    assert [d.id for d in read_documents(str(path), quarantine=quarantine)] == ["good"]
+    assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [(0, "bad_number")]
