@@ -26,7 +26,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from prox_tasks.models.artifact import ARTIFACT, artifact_digest, version_string
-from prox_tasks.storage import exists, join_uri, list_uri, parse_uri, put_atomic, read_bytes
+from prox_tasks.storage import (
+    exists,
+    join_uri,
+    list_uri,
+    parse_uri,
+    put_atomic,
+    read_bytes,
+    version_of,
+)
 
 PROMOTED = "promoted.json"
 MAX_FAILURE_RATE = 0.0036  # the ProX paper's chunk-level failure rate
@@ -241,8 +249,10 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
 
     A local path or ``file://`` URI is returned as is (it must be a folder). An ``s3://``
     folder is downloaded once into ``cache`` (default ``$PROX_HOME/model-cache/<hash of the
-    URI>``): into a temporary sibling first, renamed when complete, so a killed download is
-    never mistaken for a model.
+    URI and of its files' versions>``): into a temporary sibling first, renamed when
+    complete, so a killed download is never mistaken for a model. The versions (ETag, time,
+    size; one listing and a HEAD per file) are part of the default key, so files replaced
+    at the same URI are downloaded again instead of served from a stale copy.
 
     Raises:
         FileNotFoundError: The folder does not exist or is empty.
@@ -254,10 +264,15 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         if not path.is_dir():
             raise FileNotFoundError(f"model folder {path} does not exist")
         return path
+    files = list_uri(text)
+    if not files:
+        raise FileNotFoundError(f"no model files under {text}")
     if cache is None:
         from prox_tasks.pipeline.settings import prox_home
 
-        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        versions = "\n".join(f"{f}\t{version_of(f)}" for f in files)
+        key = (hashlib.sha256(text.encode()).hexdigest()[:16] + "-"
+               + hashlib.sha256(versions.encode()).hexdigest()[:16])  # fmt: skip
         cache = Path(prox_home()) / "model-cache" / key
     target = Path(cache)
     if (target / _COMPLETE).exists():
@@ -266,9 +281,6 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
     try:
         prefix = text.rstrip("/") + "/"
-        files = list_uri(text)
-        if not files:
-            raise FileNotFoundError(f"no model files under {text}")
         for file_uri in files:
             path = partial / file_uri[len(prefix):]
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -69,3 +69,15 @@ def test_prox_refine_refuses_a_mistyped_s3_model_and_writes_nothing(s3_models, m
     assert proc.returncode != 0
     assert f"no model files under {s3_models}/models/tagr" in proc.stderr
     assert not out.exists()
+
+
+def test_a_model_replaced_at_the_same_s3_uri_is_not_served_from_a_stale_copy(s3_models):
+    from prox_tasks.inference import load_backend
+
+    uri = f"{s3_models}/models/tagger"
+    first = load_backend(None, uri)
+    assert load_backend(None, uri).inner.config.line_threshold == first.inner.config.line_threshold
+    settings = json.loads((SHIPPED_MODEL / "refiner.json").read_text())
+    settings["tagger"]["line_threshold"] = 0.2  # replaced in place, e.g. by hand
+    put_atomic(f"{uri}/refiner.json", json.dumps(settings))
+    assert load_backend(None, uri).inner.config.line_threshold == 0.2
