@@ -11,12 +11,13 @@ stderr is a terminal (:mod:`prox_tasks.cli.output`). Modules are imported lazily
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
 import traceback
 
 from prox_tasks.cli.errors import describe_error
-from prox_tasks.cli.output import add_output_options, emit, wants_json
+from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
 
 # (subcommand, module under prox_tasks.cli, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
@@ -78,7 +79,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        code = emit(args.func(args), wants_json(args))
+        with stdout_for_the_result() if process else contextlib.nullcontext():
+            code = emit(args.func(args), wants_json(args))
         if process:
             collector.skip_final_collection()
         return code

@@ -11,10 +11,42 @@ is a terminal, so logs, pipes and ``--json`` callers never see bar output.
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+
+#: Where :func:`emit` prints (None: ``sys.stdout``); set by :func:`stdout_for_the_result`.
+_result_stream = None
+
+
+@contextmanager
+def stdout_for_the_result() -> Iterator[None]:
+    """While a ``prox`` process runs its command, file descriptor 1 goes to stderr and only
+    :func:`emit` writes to the real stdout. Libraries log to stdout — vLLM's logger, and
+    its engine processes, which inherit the descriptor — and a ``--json`` caller must get
+    one JSON document there, nothing else."""
+    from prox_tasks.redaction import RedactingStream
+
+    global _result_stream
+    sys.stdout.flush()
+    saved = os.dup(1)
+    os.dup2(2, 1)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    _result_stream = RedactingStream(io.TextIOWrapper(os.fdopen(saved, "wb"), encoding=encoding,
+                                                      errors="backslashreplace"))
+    try:
+        yield
+    finally:
+        stream, _result_stream = _result_stream, None
+        stream.flush()
+        sys.stdout.flush()
+        os.dup2(saved, 1)
+        stream.stream.close()
 
 
 @dataclass
@@ -67,14 +99,15 @@ def wants_json(args) -> bool:
 
 def emit(outcome: Outcome, as_json: bool) -> int:
     """Print ``outcome`` (see module docs); returns its exit code."""
+    out = _result_stream or sys.stdout
     if outcome.error:
         print(outcome.summary, file=sys.stderr)
     elif as_json:
         for item in outcome.data if outcome.rows else [outcome.data]:
-            print(json.dumps(item, sort_keys=True, default=str))
+            print(json.dumps(item, sort_keys=True, default=str), file=out)
     else:
-        print(outcome.summary)
-    sys.stdout.flush()
+        print(outcome.summary, file=out)
+    out.flush()
     return outcome.code
 
 
