@@ -11,8 +11,8 @@ Stored beside the manifest, in ``_duplicate_ids/``: ``shard-NNNNN.json`` for eac
 that holds an occurrence, then ``index.json`` (the manifest id, the counts, the shards
 with occurrences) written last, so a present index means a complete list.
 
-Memory: 32 bytes per document (a 128-bit digest of the id, and where it was read), whatever
-the ids look like; documents are streamed with the shard readers.
+Memory: 40 bytes per document (a 128-bit digest of the id, where it was read and its line
+count), whatever the ids look like; documents are streamed with the shard readers.
 """
 
 from __future__ import annotations
@@ -41,6 +41,15 @@ class Occurrence:
     first_offset: int
     is_first: bool
     count: int
+    #: The fewest lines among the id's earlier occurrences (None: the first, or an index
+    #: written before lines were counted): when all of them are over the line limit, the
+    #: refine step quarantines them, and this occurrence is the first one kept.
+    fewest_earlier_lines: int | None = None
+
+    def first_within(self, max_doc_lines: int) -> bool:
+        """Whether this is the first occurrence a refine under ``max_doc_lines`` keeps."""
+        return self.is_first or (self.fewest_earlier_lines is not None
+                                 and self.fewest_earlier_lines > max_doc_lines)
 
     def where_first(self) -> str:
         return f"{self.first_source} record {self.first_offset} (shard {self.first_shard})"
@@ -71,13 +80,14 @@ def index_duplicates(manifest: Manifest) -> dict:
     if done is not None:
         return done
     digests = bytearray()
-    shards, source_ids, offsets = array("i"), array("i"), array("q")
+    shards, source_ids, offsets, lines = array("i"), array("i"), array("q"), array("q")
     sources: dict[str, int] = {}
     for shard, doc in read_snapshot(manifest, Quarantine()):
         digests += _digest(doc.id)
         shards.append(shard)
         source_ids.append(sources.setdefault(doc.source, len(sources)))
         offsets.append(doc.offset)
+        lines.append(doc.text.count("\n") + 1)
     names = list(sources)
     keys = np.frombuffer(bytes(digests), dtype="V16")
     by_shard: dict[int, list] = {}
@@ -86,13 +96,15 @@ def index_duplicates(manifest: Manifest) -> dict:
         _, inverse, counts = np.unique(keys, return_inverse=True, return_counts=True)
         inverse = inverse.reshape(-1)
         first: dict[int, int] = {}
+        fewest: dict[int, int] = {}  # the fewest lines of the group's occurrences so far
         for position in np.flatnonzero(counts[inverse] > 1).tolist():  # read order
             group = int(inverse[position])
             head = first.setdefault(group, position)
             by_shard.setdefault(shards[position], []).append(
                 [names[source_ids[position]], offsets[position], shards[head],
                  names[source_ids[head]], offsets[head], head == position,
-                 int(counts[group])])  # fmt: skip
+                 int(counts[group]), fewest.get(group)])  # fmt: skip
+            fewest[group] = min(fewest.get(group, lines[position]), lines[position])
         groups = len(first)
     for shard, rows in by_shard.items():
         put_atomic(_uri(manifest.output_uri, f"shard-{shard:05d}.json"),
@@ -122,6 +134,4 @@ def shard_duplicates(manifest: Manifest, shard_index: int) -> dict[tuple[str, in
     if shard_index not in index["shards"]:
         return {}
     part = json.loads(read_bytes(_uri(manifest.output_uri, f"shard-{shard_index:05d}.json")))
-    return {(source, offset): Occurrence(first_shard, first_source, first_offset, is_first, count)
-            for source, offset, first_shard, first_source, first_offset, is_first, count
-            in part["occurrences"]}  # fmt: skip
+    return {(row[0], row[1]): Occurrence(*row[2:]) for row in part["occurrences"]}

@@ -154,7 +154,8 @@ def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict) -> It
                            doc_id=doc.id)  # fmt: skip
             continue
         seen = duplicates.get((doc.source, doc.offset))
-        if seen is not None and (limits.duplicate_ids == "quarantine" or not seen.is_first):
+        if seen is not None and (limits.duplicate_ids == "quarantine"
+                                 or not seen.first_within(limits.max_doc_lines)):
             if limits.duplicate_ids == "fail":
                 raise DuplicateIdError(f"document id {doc.id!r} at {doc.source} record "
                                        f"{doc.offset} was already read at {seen.where_first()}")

@@ -153,3 +153,27 @@ def test_the_program_caps_reach_the_executor(tmp_path, tagger_model):
                           limits={"max_program_chars": 1})
     failures = capped["stats"]["failures"]
     assert sum(kinds.get("over_limit", 0) for kinds in failures.values()) >= 4, failures
+
+
+def test_keep_first_keeps_the_first_copy_the_refine_keeps(tmp_path, tagger_model, capsys):
+    """An id whose first copy is quarantined — by the reader (empty text, null) or by the
+    line limit — keeps its next valid copy, the same way in both cases."""
+    from prox_tasks.cli import main
+
+    rows = [{"id": "x", "text": ""}, {"id": "x", "text": "the valid x"},
+            {"id": "y", "text": "a\n" * 50}, {"id": "y", "text": "the valid y"},
+            {"id": "z", "text": None}, {"id": "z", "text": "the valid z"},
+            {"id": "w", "text": "a\n" * 50}, {"id": "w", "text": "b\n" * 60},
+            {"id": "w", "text": "the valid w"}, {"id": "w", "text": "a second valid w"}]
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out"
+    assert main(["refine", "--json", "--input", str(source), "--output", str(out), "--model",
+                 str(tagger_model), "--max-doc-lines", "20", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["docs_read"], summary["docs_written"]) == (10, 4)
+    texts = {r["id"]: r["text"] for r in read_refined_rows(str(out))}
+    assert set(texts) == {"x", "y", "z", "w"}
+    assert [(e["offset"], e["reason"]) for e in _quarantined(tmp_path, 0)] == [
+        (0, "empty_text"), (2, "too_many_lines"), (4, "missing_text"), (6, "too_many_lines"),
+        (7, "too_many_lines"), (9, "duplicate_id")]
