@@ -157,13 +157,30 @@ def training_device(device: str | None = None):
     return torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
 
 
-def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, history: list) -> None:
+def _origin(examples: Sequence[Example], config: SFTConfig) -> dict:
+    """What a checkpoint must have been trained on, and with, to be resumed: a digest of
+    the examples and the settings that shape the run (not threads, device or logging)."""
+    import hashlib
+    from array import array
+
+    digest = hashlib.sha256()
+    for example in examples:
+        digest.update(array("q", [len(example.prompt_ids), len(example.target_ids)]).tobytes())
+        digest.update(array("q", example.prompt_ids + example.target_ids).tobytes())
+    shaping = {k: v for k, v in config.to_dict().items()
+               if k not in ("threads", "device", "log_every", "save_every", "max_seconds")}
+    return {"examples": digest.hexdigest(), "config": shaping}
+
+
+def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, history: list,
+                     origin: dict | None = None) -> None:
     import torch
 
     tmp = path.with_name(path.name + ".tmp")
     state = {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "step": step, "history": history,
+        "origin": origin,
     }  # fmt: skip
     torch.save(state, tmp)
     os.replace(tmp, path)
@@ -214,8 +231,14 @@ def train_sft(
     history: list[dict] = []
     step = 0
     ckpt = out / CHECKPOINT
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location="cpu", weights_only=False)
+    origin = _origin(examples, config)
+    state = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
+    if state is not None and state.get("origin", origin) != origin:
+        # another run's steps (other examples or schedule): resuming them would continue,
+        # and publish, the wrong model
+        log.warning("%s belongs to another training run; starting over", ckpt)
+        state = None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
@@ -262,13 +285,13 @@ def train_sft(
             rate = tokens / max(1e-9, time.perf_counter() - start)
             log.info("step %d/%d loss %.4f (%.0f tokens/s)", step, steps, total, rate)
         if config.save_every and step % config.save_every == 0 and step < steps:
-            _save_checkpoint(ckpt, model, optimizer, scheduler, step, history)
+            _save_checkpoint(ckpt, model, optimizer, scheduler, step, history, origin)
         if on_step is not None:
             on_step(step, total)
         if config.max_seconds is not None and time.perf_counter() - start > config.max_seconds:
             log.info("time budget of %.0f s reached at step %d of %d", config.max_seconds, step, steps)
             break
-    _save_checkpoint(ckpt, model, optimizer, scheduler, step, history)
+    _save_checkpoint(ckpt, model, optimizer, scheduler, step, history, origin)
     elapsed = time.perf_counter() - start
     with open(out / "train_log.jsonl", "w") as fh:
         fh.writelines(json.dumps(h) + "\n" for h in history)

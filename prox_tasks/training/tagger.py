@@ -172,12 +172,17 @@ def train_tagger(
     ckpt = Path(work_dir) / "tagger_checkpoint.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     epoch, history, best, seconds_before = 0, [], None, 0.0
-    origin = _origin(model, tagger)
+    origin = {**_origin(model, tagger), "data": docs_digest(train_docs, valid_docs),
+              "training": {k: v for k, v in config.to_dict().items() if k != "threads"},
+              "selection": _described(evaluate)}  # fmt: skip
     state = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
     if state is not None and state.get("origin") != origin:
-        # another run's epochs (another architecture, base model or random seed): resuming
-        # them would fail on missing weights or, worse, silently continue the wrong model
-        log.warning("%s belongs to another training run; starting over", ckpt)
+        # another run's epochs (another architecture, base model, random seed, seed set or
+        # schedule): resuming them would fail on missing weights or, worse, silently
+        # continue — and publish — the wrong model
+        differs = sorted(k for k in origin if (state.get("origin") or {}).get(k) != origin[k])
+        log.warning("%s belongs to another training run (its %s differ); starting over", ckpt,
+                    ", ".join(differs))
         state = None
     if state is not None:
         model.load_state_dict(state["model"])
@@ -240,6 +245,30 @@ def train_tagger(
         "peak_rss_mb": peak_rss_mb(),
     }  # fmt: skip
     return LineTaggerRefiner.from_model(model.eval(), tagger), report
+
+
+def docs_digest(*splits: list[dict]) -> str:
+    """A digest of labeled documents (text, programs, teacher), split by split: what a
+    checkpoint was trained and selected on."""
+    import hashlib
+    import json
+
+    digest = hashlib.sha256()
+    for docs in splits:
+        digest.update(f"split {len(docs)}\n".encode())
+        for doc in docs:
+            fields = [doc.get(k) for k in ("text", "doc_program", "chunk_program", "teacher")]
+            digest.update(json.dumps(fields, default=str).encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _described(evaluate) -> str:
+    """A stable name of the epoch-selection function (a partial's keywords included)."""
+    if evaluate is None:
+        return "teacher agreement"
+    func = getattr(evaluate, "func", evaluate)
+    keywords = sorted(getattr(evaluate, "keywords", {}).items())
+    return f"{func.__module__}.{func.__qualname__}{keywords or ''}"
 
 
 def _origin(model, tagger: TaggerConfig) -> dict:

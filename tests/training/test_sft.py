@@ -156,3 +156,17 @@ def test_training_runs_on_the_gpu_when_torch_sees_one(tokenizer, tmp_path, monke
                   SFTConfig(max_steps=1, save_every=0, log_every=0, threads=1), tmp_path,
                   pad_id=tokenizer.pad_token_id)  # fmt: skip
     assert sent.value.args == (torch.device("cuda"),)
+
+
+def test_a_checkpoint_of_other_examples_is_not_resumed(tokenizer, tmp_path):
+    from prox_tasks.models.tiny_lm import build_model
+
+    config = SFTConfig(max_steps=2, batch_tokens=2048, warmup_steps=1, save_every=1,
+                       log_every=0, threads=1)  # fmt: skip
+    first = build_examples(make_docs(4), tokenizer, chunk_tokens=64, doc_tokens=64)
+    other = build_examples(make_docs(4, seed=5), tokenizer, chunk_tokens=64, doc_tokens=64)
+    train_sft(build_model(tokenizer, tiny_lm_config(), seed=0), first, config, tmp_path)
+    report = train_sft(build_model(tokenizer, tiny_lm_config(), seed=0), other, config, tmp_path)
+    assert report["resumed_from"] == 0 and report["steps"] == 2
+    report = train_sft(build_model(tokenizer, tiny_lm_config(), seed=0), other, config, tmp_path)
+    assert report["resumed_from"] == 2  # its own steps are resumed

@@ -112,7 +112,7 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted(docs, tmp_path):
     full, _ = train_tagger(train, valid, SMALL, config, tmp_path / "full")
     calls = []
 
-    def crash_in_second_epoch(refiner, docs):
+    def crash_in_second_epoch(refiner, docs):  # the same selection before and after the kill
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("killed")
@@ -120,7 +120,8 @@ def test_resume_from_epoch_checkpoint_matches_uninterrupted(docs, tmp_path):
 
     with pytest.raises(RuntimeError, match="killed"):
         train_tagger(train, valid, SMALL, config, tmp_path / "part", evaluate=crash_in_second_epoch)
-    resumed, report = train_tagger(train, valid, SMALL, config, tmp_path / "part")
+    resumed, report = train_tagger(train, valid, SMALL, config, tmp_path / "part",
+                                   evaluate=crash_in_second_epoch)
     assert report["resumed_at_epoch"] == 1
     texts = [d["text"] for d in valid]
     assert resumed.scores(texts) == full.scores(texts)
@@ -193,3 +194,10 @@ def test_an_epoch_checkpoint_of_another_run_is_not_resumed(docs, tmp_path):
     assert report["resumed_at_epoch"] == 0
     _, report = train_tagger(train, valid, wider, reseeded, tmp_path / "work")
     assert report["resumed_at_epoch"] == 1  # its own epochs are resumed
+    # another seed set (labels), or another schedule, is another run too
+    relabeled = [{**d, "chunk_program": "keep_chunk()"} for d in train]
+    _, report = train_tagger(relabeled, valid, wider, reseeded, tmp_path / "work")
+    assert report["resumed_at_epoch"] == 0
+    longer = TaggerTrainConfig(epochs=2, batch_lines=400, threads=1, seed=config.seed + 1)
+    _, report = train_tagger(relabeled, valid, wider, longer, tmp_path / "work")
+    assert report["resumed_at_epoch"] == 0 and report["epochs"] == 2
