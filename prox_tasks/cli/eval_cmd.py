@@ -43,5 +43,7 @@ def run(args) -> Outcome:
 
 #: Counts the summary line names when they are not 0 (``--json`` has them all).
 NOTED = (("bad_rows", "bad rows skipped"), ("refined_without_id", "refined rows without id"),
+         ("refined_without_gold", "refined rows matching no gold row"),
+         ("gold_rows_without_gold", "gold rows without a gold_text"),
          ("refined_duplicate_ids", "repeated refined ids (first row scored)"),
          ("gold_duplicate_ids", "repeated gold ids (first row scored)"))

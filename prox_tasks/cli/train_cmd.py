@@ -111,5 +111,8 @@ def summary_line(record: dict) -> str:
                        if isinstance(metrics.get(k), (int, float)))
     decision = ("not decided (--no-promote)" if "promoted" not in record else
                 f"{'promoted' if record['promoted'] else 'not promoted'}: {record['reason']}")
+    seed = record.get("seed_set") or {}
+    left_out = (f"; {seed['skipped']:,} seed rows left out ({', '.join(f'{n} {why}' for why, n in seed.get('skipped_reasons', {}).items())})"
+                if seed.get("skipped") else "")  # fmt: skip
     return (f"trained {record['name']} {record['version']} ({record['kind']}): "
-            f"{scores or 'no metrics'}; {decision} -> {record['uri']}")
+            f"{scores or 'no metrics'}; {decision}{left_out} -> {record['uri']}")

@@ -14,16 +14,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
 import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from prox_tasks.models.artifact import artifact_version
+from prox_tasks.storage import parse_uri
 from prox_tasks.training.evaluate import evaluate_model
 from prox_tasks.training.seedset import load_seed_set
 
 log = logging.getLogger(__name__)
 KINDS = ("line_tagger", "causal_lm")
+#: Job settings that decide where and whether the model is published, not what is trained:
+#: left out of the checkpoint folder's key, so changing them resumes the epochs.
+_NOT_TRAINING = ("output", "name", "promote", "gold_gate", "gold_set", "gold_docs", "threads")
 
 
 @dataclass
@@ -107,6 +112,44 @@ class TrainJob:
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
 
+    def check(self, seed) -> None:
+        """Refuse, before any training, what would fail after it or train something other
+        than asked.
+
+        Raises:
+            ValueError: the reason, naming the option.
+        """
+        from prox_tasks.storage.names import check_name
+
+        check_name(self.name, "model name")
+        where = parse_uri(self.output)
+        if where.scheme == "file" and os.path.exists(where.path) and not os.path.isdir(where.path):
+            raise ValueError(f"--output {self.output} is a file, not a registry folder")
+        if self.kind == "line_tagger":
+            if self.epochs < 1 or self.epochs != int(self.epochs):
+                raise ValueError(f"--epochs {self.epochs:g}: the tagger trains whole epochs (1 "
+                                 "or more)")
+            if self.max_steps is not None:
+                raise ValueError("--max-steps is for --kind causal_lm; the tagger trains "
+                                 "--epochs")
+        elif self.epochs <= 0 and not self.max_steps:
+            raise ValueError(f"--epochs {self.epochs:g}: train for more than 0 epochs "
+                             "(or give --max-steps)")
+        if not seed.validation:
+            raise ValueError(f"seed set {self.seed} has no validation documents: the epoch "
+                             "choice, the metrics and promotion are measured on them "
+                             "(--valid-percent above 0, or a validation split)")
+        teachers = {d.get("teacher") for d in seed.train}
+        unknown = sorted(set(self.teacher_weights or {}) - teachers)
+        if unknown:
+            raise ValueError(f"--teacher-weight names {unknown}, which labeled no training "
+                             f"document; this seed set's teachers: "
+                             f"{sorted(t for t in teachers if t)}")
+        if self.select_epoch == "gold" and not any(d.get("gold_text") for d in
+                                                   seed.validation[: self.max_eval_docs]):
+            raise ValueError("--select-epoch gold needs validation documents with a gold_text; "
+                             "this seed set's have none (use --select-epoch teacher)")
+
     def resolved_work_dir(self, seed_version: str = "", base_version: str = "") -> Path:
         """``work_dir``, or a folder keyed by the settings, the seed-set version and the
         base model's version (``base`` names a model by location — ``default``, a path, an
@@ -114,7 +157,9 @@ class TrainJob:
         epochs of its own run, never those of a run from another base)."""
         if self.work_dir:
             return Path(self.work_dir)
-        keyed = {**self.settings(), "seed_version": seed_version, "base_version": base_version}
+        # what shapes the training only: a fixed --output or --no-promote resumes the epochs
+        shaping = {k: v for k, v in self.settings().items() if k not in _NOT_TRAINING}
+        keyed = {**shaping, "seed_version": seed_version, "base_version": base_version}
         key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
         return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
 
@@ -170,11 +215,14 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
 
 
 def _local(uri: str | None):
+    """The local folder of the base model ``uri`` names — ``default``, ``promoted`` or a
+    location, resolved as ``prox refine --model`` resolves it."""
     if uri is None:
         return None
+    from prox_tasks.models import resolve_model
     from prox_tasks.registry import fetch_folder
 
-    return fetch_folder(uri)
+    return fetch_folder(resolve_model(uri).uri)
 
 
 def run_training(job: TrainJob, progress=None) -> dict:
@@ -199,7 +247,10 @@ def run_training(job: TrainJob, progress=None) -> dict:
 
     seed = load_seed_set(job.seed, job.valid_percent)
     if not seed.train:
-        raise ValueError(f"seed set {job.seed} has no training documents")
+        reasons = seed.describe()["skipped_reasons"]
+        raise ValueError(f"seed set {job.seed} has no training documents"
+                         + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else ""))
+    job.check(seed)
     if job.gold_gate:
         from prox_tasks.evaluation.goldset import load_gold_set
 

@@ -19,7 +19,7 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
-from prox_tasks.storage import exists, join_uri, list_uri, open_uri, read_bytes
+from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 
@@ -33,7 +33,9 @@ class SeedSet:
         version: Seed-set version (manifest's, or a content hash).
         train: Training documents.
         validation: Validation documents.
-        skipped: Malformed lines or rows without text/programs, as ``(file, line, why)``.
+        skipped: Rows left out, as ``(file, line, why)``: malformed lines, rows without
+            text or program, labels that do not parse or were rejected, repeated ids, and
+            training rows whose id is in validation.
     """
 
     uri: str
@@ -43,8 +45,16 @@ class SeedSet:
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
 
     def describe(self) -> dict:
+        reasons: dict[str, int] = {}
+        for _file, _line, why in self.skipped:
+            if why.startswith("id "):  # "id 'x' repeated" -> "repeated id"
+                kind = why.rsplit("'", 1)[-1].strip().replace("repeated", "repeated id")
+            else:
+                kind = why if why.startswith("bad line") else why.split(":")[0]
+            reasons[kind] = reasons.get(kind, 0) + 1
         return {"uri": self.uri, "version": self.version, "train_docs": len(self.train),
-                "validation_docs": len(self.validation), "skipped": len(self.skipped)}
+                "validation_docs": len(self.validation), "skipped": len(self.skipped),
+                "skipped_reasons": dict(sorted(reasons.items()))}
 
 
 def id_bucket(doc_id: str, salt: str = "prox-split") -> int:
@@ -61,25 +71,75 @@ def split_by_id(docs: list[dict], valid_percent: int, salt: str = "prox-split"):
 
 
 def read_rows(uri: str, skipped: list) -> list[dict]:
-    """Labeled rows of one JSONL file; malformed ones are recorded in ``skipped``."""
-    rows = []
-    with open_uri(uri, "rb", compression="infer") as fh:
-        for number, raw in enumerate(fh, 1):
-            if not raw.strip():
-                continue
-            try:
-                row = json.loads(raw)
-            except (json.JSONDecodeError, UnicodeDecodeError) as err:
-                skipped.append((uri, number, f"bad JSON: {err}"))
-                continue
-            if not isinstance(row, dict) or not isinstance(row.get("text"), str):
-                skipped.append((uri, number, "no text"))
-            elif not row.get("doc_program") and not row.get("chunk_program"):
-                skipped.append((uri, number, "no program"))
-            else:
-                row.setdefault("id", hashlib.sha256(row["text"].encode()).hexdigest()[:16])
-                rows.append(row)
+    """Labeled rows of one JSONL file, read by the one rows reader
+    (:func:`prox_tasks.corpus.read_rows`); the others are recorded in ``skipped`` with why:
+    a bad line, no text, no program, a program that does not parse (or a ``doc_program``
+    that is neither ``keep_doc()`` nor ``drop_doc()``), a label its teacher's checks
+    rejected (``valid`` false). A label that does not parse would otherwise train as "keep
+    every line" — or flip a drop."""
+    from prox_tasks.corpus import Quarantine
+    from prox_tasks.corpus import read_rows as read_jsonl_rows
+
+    quarantine = Quarantine()
+    rows, left_out = [], []
+    for _source, offset, row in read_jsonl_rows(uri, quarantine):
+        why = label_problem(row)
+        if why:
+            left_out.append((uri, offset + 1, why))
+            continue
+        row.setdefault("id", hashlib.sha256(row["text"].encode("utf-8", "surrogatepass"))
+                       .hexdigest()[:16])  # fmt: skip
+        rows.append(row)
+    left_out += [(uri, q["offset"] + 1, f"bad line: {q['reason']}") for q in quarantine.records()]
+    skipped.extend(sorted(left_out, key=lambda entry: entry[1]))
     return rows
+
+
+def label_problem(row: dict) -> str | None:
+    """Why a labeled row cannot train a refiner (None: it can)."""
+    from prox_tasks.programs import parse
+
+    if not isinstance(row.get("text"), str):
+        return "no text"
+    if not row.get("doc_program") and not row.get("chunk_program"):
+        return "no program"
+    if row.get("valid") is False:
+        return "label rejected by its teacher's checks"
+    for field_name, level in (("doc_program", "doc"), ("chunk_program", "chunk")):
+        program = row.get(field_name)
+        if program is None or program == "":
+            continue
+        if not isinstance(program, str):
+            return f"{field_name} is a {type(program).__name__}, not a program"
+        parsed = parse(program, level)
+        if parsed.errors:
+            return f"bad {field_name}: {parsed.errors[0].message}"
+        if level == "doc" and not parsed.calls:
+            return "bad doc_program: neither keep_doc() nor drop_doc()"
+    return None
+
+
+def _unique(train: list[dict], valid: list[dict], skipped: list, where: str):
+    """Each id once: a repeated id keeps its first row, and a validation document is kept
+    out of training (validation decides the epoch and promotion)."""
+    seen: set = set()
+    kept_valid = []
+    for row in valid:
+        if row["id"] in seen:
+            skipped.append((where, 0, f"id {row['id']!r} repeated in validation"))
+        else:
+            seen.add(row["id"])
+            kept_valid.append(row)
+    kept_train = []
+    in_valid = set(seen)
+    for row in train:
+        if row["id"] in seen:
+            why = "also in validation" if row["id"] in in_valid else "repeated"
+            skipped.append((where, 0, f"id {row['id']!r} {why}"))
+        else:
+            seen.add(row["id"])
+            kept_train.append(row)
+    return kept_train, kept_valid
 
 
 def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
@@ -114,6 +174,7 @@ def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
         valid = [r for f in files.get("validation", []) for r in read_rows(resolve(f), skipped)]
         if not valid:
             train, valid = split_by_id(train, valid_percent)
+        train, valid = _unique(train, valid, skipped, uri)
         return SeedSet(uri, version, train, valid, skipped)
     files = [f for f in list_uri(uri) if f.endswith(DATA_SUFFIXES)]
     if not files:
@@ -125,4 +186,5 @@ def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
         (valid if "valid" in f.rsplit("/", 1)[-1] else train).extend(read_rows(f, skipped))
     if not valid:
         train, valid = split_by_id(train, valid_percent)
+    train, valid = _unique(train, valid, skipped, uri)
     return SeedSet(uri, digest.hexdigest()[:12], train, valid, skipped)

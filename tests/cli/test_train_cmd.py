@@ -60,7 +60,7 @@ def test_a_missing_or_bad_gold_set_fails_before_training_and_publishes_nothing(t
     for gold, message in ((tmp_path / "typo.jsonl", "typo.jsonl"), (bad, "1 bad rows"),
                           (no_gold, "without a string 'text' and 'gold_text'")):
         code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
-                     "--max-steps", "1", "--work-dir", str(tmp_path / "work"), "--gold-set", str(gold)])
+                     "--work-dir", str(tmp_path / "work"), "--gold-set", str(gold)])
         err = capsys.readouterr().err
         assert code == 1 and message in err and err.count("\n") == 1
         assert not (tmp_path / "work").exists() and not (tmp_path / "reg").exists()
@@ -78,3 +78,57 @@ def test_a_gold_set_is_read_with_the_rows_reader(tmp_path):
     path.write_bytes(zstandard.ZstdCompressor().compress(data))
     loaded, version = load_gold_set(path)
     assert loaded == rows and version.startswith("gold-")
+
+
+def test_options_that_cannot_work_fail_before_training(tmp_path, capsys):
+    """Each would have failed after training (a file as --output, a bad --name), crashed
+    (--epochs 0.5), scored an empty validation split as perfect and promoted it, or been
+    ignored (a --teacher-weight for no teacher, --max-steps for the tagger, --select-epoch
+    gold without gold)."""
+    seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
+    lone = tmp_path / "train-only"
+    lone.mkdir()
+    (lone / "train.jsonl").write_text("".join(json.dumps(d) + "\n" for d in make_docs(30, 1)))
+    no_gold = write_seed_set(tmp_path / "no-gold", make_docs(30, 1),
+                             [{**d, "gold_text": None} for d in make_docs(10, 2)])
+    a_file = tmp_path / "registry-file"
+    a_file.write_text("x")
+    cases = [
+        (["--output", str(a_file)], "is a file, not a registry folder"),
+        (["--name", "../evil"], "model name"),
+        (["--epochs", "0.5"], "--epochs 0.5: the tagger trains whole epochs"),
+        (["--epochs", "0"], "--epochs 0: the tagger trains whole epochs"),
+        (["--max-steps", "1"], "--max-steps is for --kind causal_lm"),
+        (["--teacher-weight", "dif=3"], "--teacher-weight names ['dif'], which labeled no"),
+        (["--seed", str(no_gold), "--select-epoch", "gold"], "--select-epoch gold needs"),
+        (["--seed", str(lone), "--valid-percent", "0"], "has no validation documents"),
+    ]
+    for extra, message in cases:
+        args = ["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
+                "--work-dir", str(tmp_path / "work"), "--no-gold-gate"]
+        code = main(args + extra)
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and err.count("\n") == 1, (extra, err)
+        assert not (tmp_path / "work").exists() and not (tmp_path / "reg").exists()
+
+
+def test_base_default_fine_tunes_the_shipped_model(tmp_path, capsys):
+    """docs/training.md's `--base default`: resolved as `prox refine --model` resolves it."""
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    assert main(["train", "--json", "--seed", str(seed), "--output", str(tmp_path / "reg"),
+                 "--base", "default", "--epochs", "1", "--no-gold-gate", "--no-promote",
+                 "--threads", "1"]) == 0  # fmt: skip
+    record = json.loads(capsys.readouterr().out)
+    artifact = tmp_path / "reg" / "refiner" / record["version"] / "artifact.json"
+    assert json.loads(artifact.read_text())["training_config"]["base"] == "default"
+    assert record["train"]["epochs"] == 1
+
+
+def test_the_summary_line_says_how_many_seed_rows_were_left_out(tmp_path, capsys):
+    docs = make_docs(30, 1)
+    bad = [{**docs[0], "id": "bad", "chunk_program": "delete_everything()"}, dict(docs[1])]
+    seed = write_seed_set(tmp_path / "seed", docs + bad, make_docs(10, 2))
+    assert main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
+                 "--no-gold-gate", "--no-promote", "--threads", "1"]) == 0
+    line = capsys.readouterr().out
+    assert "2 seed rows left out (1 bad chunk_program, 1 repeated id)" in line

@@ -123,3 +123,13 @@ def test_repeated_ids_and_rows_without_id_are_counted_and_named(tmp_path, capsys
     assert "F1 1.000 over 2 gold documents" in line  # the first row of each id, each gold once
     assert "1 refined rows without id" in line and "1 repeated refined ids" in line
     assert "1 repeated gold ids" in line
+
+
+def test_refined_rows_matching_no_gold_row_are_named_on_the_line(tmp_path, capsys):
+    """Refined ids that are all wrong (another snapshot's output) read as "recall 0" only
+    with the count of rows that matched nothing beside it."""
+    _write(tmp_path / "g.jsonl", GOLD)
+    _write(tmp_path / "r.jsonl", [{"id": "x1", "text": "the cat sat"},
+                                  {"id": "x2", "text": "a dog ran far"}])
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 0
+    assert "2 refined rows matching no gold row" in capsys.readouterr().out

@@ -36,7 +36,8 @@ def make_docs(n: int, seed: int = 0) -> list[dict]:
         label = teacher.label(text)
         gold = "\n".join(line for line in lines if line.endswith(".") and len(line) > 60)
         docs.append({"id": f"doc-{seed}-{i}", "text": text, "doc_program": label.doc_program,
-                     "chunk_program": label.chunk_program, "gold_text": gold or None})  # fmt: skip
+                     "chunk_program": label.chunk_program, "gold_text": gold or None,
+                     "teacher": "rules"})  # fmt: skip
     return docs
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 
+import pytest
+
 from prox_tasks.training.seedset import id_bucket, load_seed_set, split_by_id
 from tests.training.seed_files import write_seed_set
 
@@ -43,5 +45,40 @@ def test_malformed_rows_are_counted_not_fatal(tmp_path):
     seed = load_seed_set(str(folder))
     assert [d["id"] for d in seed.train] == ["ok", "ok2"]
     assert [d["id"] for d in seed.validation] == ["v"]
-    assert [why.split(":")[0] for _, _, why in seed.skipped] == ["bad JSON", "no text", "no program"]
+    assert [why.split(":")[0] for _, _, why in seed.skipped] == ["bad line", "no text", "no program"]
     assert len(seed.version) == 12
+
+
+@pytest.mark.parametrize("label, why", [
+    ({"chunk_program": "remove_lines(line_start=oops"}, "bad chunk_program: missing closing"),
+    ({"chunk_program": "delete_everything()"}, "bad chunk_program: unknown function"),
+    ({"chunk_program": "remove_lines(line_start=5, line_end=2)"}, "bad chunk_program: "
+                                                                  "remove_lines() line_start 5"),
+    ({"chunk_program": 123}, "chunk_program is a int, not a program"),
+    ({"doc_program": "drop_doc"}, "bad doc_program: expected NAME"),
+    ({"doc_program": "DROP_DOC()"}, "bad doc_program: unknown function"),
+    ({"doc_program": ["keep_doc()"]}, "doc_program is a list, not a program"),
+    ({"valid": False}, "label rejected by its teacher's checks"),
+])  # fmt: skip
+def test_labels_that_do_not_parse_are_skipped_not_trained_as_keep_everything(tmp_path, label,
+                                                                             why):
+    path = tmp_path / "seed.jsonl"
+    rows = [{**DOC, "id": f"d{i}"} for i in range(20)] + [{**DOC, "id": "bad", **label}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    seed = load_seed_set(str(path))
+    assert "bad" not in {d["id"] for d in seed.train + seed.validation}
+    assert [w for _, line, w in seed.skipped] and seed.skipped[0][1] == 21
+    assert seed.skipped[0][2].startswith(why)
+
+
+def test_repeated_ids_and_validation_pages_in_training_are_left_out(tmp_path):
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    train = [{**DOC, "id": i} for i in ("a", "b", "a", "v1")]
+    (folder / "train.jsonl").write_text("".join(json.dumps(r) + "\n" for r in train))
+    (folder / "valid.jsonl").write_text("".join(json.dumps({**DOC, "id": i}) + "\n"
+                                                for i in ("v1", "v2")))  # fmt: skip
+    seed = load_seed_set(str(folder))
+    assert [d["id"] for d in seed.train] == ["a", "b"]
+    assert [d["id"] for d in seed.validation] == ["v1", "v2"]
+    assert seed.describe()["skipped_reasons"] == {"also in validation": 1, "repeated id": 1}
