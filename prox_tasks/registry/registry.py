@@ -158,8 +158,8 @@ class ModelRegistry:
         digest, files = artifact_digest(folder)
         version = version_string(kind, digest)
         record_uri = self.uri(name, version, ARTIFACT)
-        if exists(record_uri):
-            return json.loads(read_bytes(record_uri))
+        if exists(record_uri):  # its "uri" is where it was written: the registry may have moved
+            return {**json.loads(read_bytes(record_uri)), "uri": self.uri(name, version)}
         for rel in files:
             with open(folder / rel, "rb") as fh:
                 put_atomic(self.uri(name, version, rel), fh)
@@ -177,9 +177,14 @@ class ModelRegistry:
         return json.loads(read_bytes(self.uri(name, version, ARTIFACT)))
 
     def promoted(self, name: str) -> dict | None:
-        """The promoted record (``version``, ``uri``, ``metrics``) or None."""
+        """The promoted record (``version``, ``uri``, ``metrics``) or None. ``uri`` is the
+        version's folder in this registry, wherever the record was written: a registry
+        copied or moved elsewhere serves its own copy, never the old location's."""
         uri = self.uri(name, PROMOTED)
-        return json.loads(read_bytes(uri)) if exists(uri) else None
+        if not exists(uri):
+            return None
+        record = json.loads(read_bytes(uri))
+        return {**record, "uri": self.uri(name, record["version"])}
 
     def decide(self, name: str, version: str, candidate_metrics: dict,
                incumbent_metrics: dict | None, candidate_gold: dict | None = None,

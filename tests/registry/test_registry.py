@@ -103,3 +103,25 @@ def test_a_model_name_that_would_leave_the_registry_is_refused(tmp_path):
         with pytest.raises(InvalidName, match="invalid model name"):
             registry.promoted(name)
     assert registry.promoted("refiner") is None
+
+
+def test_a_moved_or_copied_registry_serves_its_own_files(tmp_path, monkeypatch):
+    """promoted.json and artifact.json record where they were written; a registry moved
+    elsewhere must serve its own copy, and a copy must never serve the original's files."""
+    import shutil
+
+    from prox_tasks.models import resolve_model
+
+    first = ModelRegistry(tmp_path / "regA")
+    rec = first.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {},
+                        GOOD)  # fmt: skip
+    assert first.decide("refiner", rec["version"], GOOD, None).promoted
+    shutil.move(tmp_path / "regA", tmp_path / "regB")
+    moved = ModelRegistry(tmp_path / "regB")
+    assert moved.promoted("refiner")["uri"] == moved.uri("refiner", rec["version"])
+    again = moved.publish(make_artifact(tmp_path / "a2", b"1"), "refiner", "line_tagger", {},
+                          {}, GOOD)  # fmt: skip
+    assert again["uri"] == moved.uri("refiner", rec["version"])
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "regB"))
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    assert resolve_model(None).uri == moved.uri("refiner", rec["version"])
