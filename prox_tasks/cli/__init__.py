@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import os
 import sys
 import traceback
 
@@ -66,6 +67,11 @@ def main(argv: list[str] | None = None) -> int:
     process = argv is None  # the process's own command (not a call from Python code)
     if process:
         collector.collect_less_often()  # a command's imports and batches: fewer passes
+        if "--no-progress" in sys.argv or not sys.stderr.isatty():
+            # no bars at all, the libraries' included (transformers' "Loading weights",
+            # huggingface_hub's); read when they are imported, so before any is
+            os.environ.setdefault("TQDM_DISABLE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     install()  # every printed line and log record of every subcommand goes through redact()
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") for a in argv)

@@ -132,3 +132,20 @@ def test_the_summary_line_says_how_many_seed_rows_were_left_out(tmp_path, capsys
                  "--no-gold-gate", "--no-promote", "--threads", "1"]) == 0
     line = capsys.readouterr().out
     assert "2 seed rows left out (1 bad chunk_program, 1 repeated id)" in line
+
+
+def test_no_progress_means_no_bars_from_the_libraries_either(tmp_path):
+    """transformers drew "Loading weights" and "Writing model shards" bars on a stderr
+    that is not a terminal, with --no-progress."""
+    import subprocess
+    import sys
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    done = subprocess.run(
+        [sys.executable, "-m", "prox_tasks.cli", "train", "--seed", str(seed), "--output",
+         str(tmp_path / "reg"), "--kind", "causal_lm", "--max-steps", "2", "--backend",
+         "transformers", "--no-progress", "--no-gold-gate", "--threads", "1",
+         "--max-eval-docs", "2", "--work-dir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "%|" not in done.stderr, done.stderr[-2000:]
