@@ -103,10 +103,14 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
     if found is not None:
         return found
     if text == PROMOTED_MODEL:
+        from prox_tasks.pipeline import settings
+
         raise NoModelError(
-            f"no promoted model {name!r} in the model registry or the catalog. Get one with "
-            "`prox label` (seed programs) then `prox train --seed SEED --output REGISTRY` "
-            "(promotes the trained model), or pass a model (`--model`, the DAG's `model` "
+            f"no promoted model {name!r} in the model registry "
+            f"{registry or settings.registry_root()} (PROX_MODEL_REGISTRY) or the catalog. "
+            "Get one with `prox label` (seed programs) then `prox train --seed SEED --output "
+            "REGISTRY` (promotes the trained model when it passes the gold gate; point "
+            "PROX_MODEL_REGISTRY at that REGISTRY), or pass a model (`--model`, the DAG's `model` "
             "Param): a refiner artifact folder, a "
             "Hugging Face model folder (e.g. a local copy of a ProX refining model), or "
             "'default' for the shipped line tagger."

@@ -122,6 +122,13 @@ class TrainJob:
         from prox_tasks.storage.names import check_name
 
         check_name(self.name, "model name")
+        if self.base is not None:
+            from prox_tasks.models.artifact import artifact_kind
+
+            base_kind = artifact_kind(_local(self.base))
+            if base_kind != self.kind:
+                raise ValueError(f"--base {self.base} is a {base_kind} model; --kind "
+                                 f"{self.kind} fine-tunes a {self.kind}")
         where = parse_uri(self.output)
         if where.scheme == "file" and os.path.exists(where.path) and not os.path.isdir(where.path):
             raise ValueError(f"--output {self.output} is a file, not a registry folder")
@@ -248,8 +255,11 @@ def run_training(job: TrainJob, progress=None) -> dict:
     seed = load_seed_set(job.seed, job.valid_percent)
     if not seed.train:
         reasons = seed.describe()["skipped_reasons"]
+        hint = (" (labels written without `prox label --keep-text` or --seed-set carry no "
+                "text)" if "no text" in reasons else "")
         raise ValueError(f"seed set {job.seed} has no training documents"
-                         + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else ""))
+                         + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else "")
+                         + hint)
     job.check(seed)
     if job.gold_gate:
         from prox_tasks.evaluation.goldset import load_gold_set

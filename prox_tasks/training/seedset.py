@@ -161,7 +161,10 @@ def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
     manifest_uri = uri if uri.endswith(".json") else join_uri(uri, "manifest.json")
     if exists(manifest_uri) and not uri.endswith(DATA_SUFFIXES):
         raw = read_bytes(manifest_uri)
-        manifest = json.loads(raw)
+        try:
+            manifest = json.loads(raw)
+        except ValueError as err:
+            raise ValueError(f"seed-set manifest {manifest_uri} is not JSON: {err}") from None
         base = manifest_uri.rsplit("/", 1)[0]
         files = _manifest_splits(manifest)
         version = str(manifest.get("version") or manifest.get("name")

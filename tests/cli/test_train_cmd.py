@@ -80,7 +80,7 @@ def test_a_gold_set_is_read_with_the_rows_reader(tmp_path):
     assert loaded == rows and version.startswith("gold-")
 
 
-def test_options_that_cannot_work_fail_before_training(tmp_path, capsys):
+def test_options_that_cannot_work_fail_before_training(tmp_path, capsys, tiny_model):
     """Each would have failed after training (a file as --output, a bad --name), crashed
     (--epochs 0.5), scored an empty validation split as perfect and promoted it, or been
     ignored (a --teacher-weight for no teacher, --max-steps for the tagger, --select-epoch
@@ -102,6 +102,9 @@ def test_options_that_cannot_work_fail_before_training(tmp_path, capsys):
         (["--teacher-weight", "dif=3"], "--teacher-weight names ['dif'], which labeled no"),
         (["--seed", str(no_gold), "--select-epoch", "gold"], "--select-epoch gold needs"),
         (["--seed", str(lone), "--valid-percent", "0"], "has no validation documents"),
+        (["--base", str(tiny_model)], "is a causal_lm model; --kind line_tagger fine-tunes"),
+        (["--kind", "causal_lm", "--base", "default"], "is a line_tagger model; --kind "
+                                                       "causal_lm fine-tunes"),
     ]
     for extra, message in cases:
         args = ["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
