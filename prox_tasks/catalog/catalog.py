@@ -145,6 +145,23 @@ class Catalog:
                 f"snapshot name {name!r} is booked for {row['output_uri']} (status "
                 f"{row['status']}), not {to_uri(output_uri)}; name this one apart (--name)")
 
+    def default_snapshot_name(self, output_uri: str) -> str:
+        """The name an output folder is booked under when none is given: the folder's own
+        name, or — when that name is booked for another folder (``a/refined`` and
+        ``b/refined``) — the folder's name and a digest of its URI, so neither takes the
+        other's row."""
+        import hashlib
+
+        from prox_tasks.storage import parse_uri, to_uri
+        from prox_tasks.storage.names import safe_name
+
+        uri = to_uri(output_uri)
+        name = safe_name(parse_uri(uri).name or "snapshot")
+        row = self.get_snapshot(name)
+        if row is None or not row["output_uri"] or to_uri(row["output_uri"]) == uri:
+            return name
+        return f"{name[:110]}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
+
     def _plan_shard(self, snapshot_id: int, index: int, docs: int, nbytes: int) -> None:
         row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
                         s=snapshot_id, i=index)

@@ -30,7 +30,8 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "the snapshot and its shards are booked (default PROX_CATALOG_URL or "
                    "$PROX_HOME/catalog.sqlite)")
     p.add_argument("--name", default=None, help="catalog snapshot name the snapshot and its "
-                   "shards are booked under, in --catalog (default: the output folder's name)")
+                   "shards are booked under, in --catalog (default: the output folder's name; "
+                   "with a digest of its URI when that name is booked for another folder)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                    help="inference backend (default: tagger for tagger models, else vllm when "
                    "installed, else transformers)")
@@ -107,12 +108,13 @@ def run(args) -> Outcome:
 
         start_worker_imports()  # the workers' imports overlap the catalog's and the plan
     from prox_tasks.catalog import Catalog
-    from prox_tasks.storage.names import check_name, safe_name
+    from prox_tasks.storage.names import check_name
 
-    name = check_name(args.name, "snapshot name") if args.name else safe_name(
-        args.output.rstrip("/").rsplit("/", 1)[-1])
+    if args.name:
+        check_name(args.name, "snapshot name")
     catalog = Catalog(args.catalog)
     try:
+        name = args.name or catalog.default_snapshot_name(args.output)
         with progress_bar(args, "refine") as bar:
             summary = refine_corpus(
                 args.input, args.output, model=args.model, model_name=args.model_name,
@@ -131,6 +133,7 @@ def run(args) -> Outcome:
     finally:
         catalog.close()
     # any other failure ends in prox_tasks.cli.main: one line, exit code 1 (-v: traceback)
+    summary["snapshot"] = name  # what `prox gate --name` and `prox release` book it under
     return Outcome(summary_line(summary), summary)
 
 
@@ -142,4 +145,5 @@ def summary_line(s: dict) -> str:
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
             f"{s.get('docs_dropped', 0):,} dropped, {s.get('docs_quarantined', 0):,} "
             f"quarantined; model {s['model_version']} "
-            f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}")
+            f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}"
+            + (f" (catalog snapshot {s['snapshot']})" if s.get("snapshot") else ""))

@@ -45,8 +45,9 @@ def cluster(postgres, redis_broker, tmp_path_factory):
         yield deployment, crawl
 
 
-def conf(crawl: Path, output_root: Path) -> dict:
-    return {"input_uri": str(crawl), "output_root": str(output_root), "snapshot_name": "celery",
+def conf(crawl: Path, output_root: Path, name: str = "celery") -> dict:
+    """Each run its own snapshot name: the catalog books a name for one folder."""
+    return {"input_uri": str(crawl), "output_root": str(output_root), "snapshot_name": name,
             "target_docs": SHARD_DOCS, "max_batch_docs": BATCH_DOCS, "max_drop_rate": 0.95,
             "dry_run": True}
 
@@ -112,8 +113,8 @@ def test_worker_killed_mid_shard_other_worker_finishes_it_identically(cluster, r
     d, crawl = cluster
     _, reference_snapshot = reference
     output = d.root / "killed"
-    snapshot = output / "snapshots" / "celery"
-    run_id = d.airflow.trigger(DAG, conf(crawl, output))
+    snapshot = output / "snapshots" / "celery-killed"
+    run_id = d.airflow.trigger(DAG, conf(crawl, output, "celery-killed"))
     index, victim = wait_for_checkpoint(d, run_id, snapshot)
     d.kill_worker(victim)
     status = snapshot / "_status" / f"shard-{index:05d}.json"
@@ -139,7 +140,7 @@ def test_worker_processes_per_task_in_a_celery_worker_publish_the_same_shards(cl
     d, crawl = cluster
     _, reference_snapshot = reference
     output = d.root / "two-per-task"
-    run_id = d.airflow.trigger(DAG, {**conf(crawl, output), "workers_per_task": 2})
+    run_id = d.airflow.trigger(DAG, {**conf(crawl, output, "celery-two"), "workers_per_task": 2})
     run = d.airflow.wait_run(DAG, run_id, timeout=420)
     assert run["state"] == "success", d.airflow.tail()
     tis = {t["rendered_map_index"]: t for t in shard_tis(d, run_id)}
@@ -152,7 +153,7 @@ def test_worker_processes_per_task_in_a_celery_worker_publish_the_same_shards(cl
     value = json.loads(value) if isinstance(value, str) else value
     pids = {shard["worker_pid"] for shard in value["shards"]}
     assert None not in pids and 1 <= len(pids) <= 2
-    snapshot = output / "snapshots" / "celery"
+    snapshot = output / "snapshots" / "celery-two"
     for i in range(SHARDS):
         name = f"shards/shard-{i:05d}.parquet"
         assert (snapshot / name).read_bytes() == (reference_snapshot / name).read_bytes(), name

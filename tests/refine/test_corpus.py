@@ -241,21 +241,31 @@ def test_a_shard_whose_files_are_gone_is_refined_again_not_reused(damage, corpus
     assert sorted(r["id"] for r in read_refined_rows(str(out))) == sorted(d["id"] for d in docs)
 
 
-def test_a_snapshot_name_booked_for_another_folder_is_refused(corpus, tmp_path, tagger_model,
-                                                              capsys, monkeypatch):
-    """`--name` defaults to the output folder's name: `<crawl>/refined` layouts collide."""
+def test_a_snapshot_name_booked_for_another_folder_is_never_taken_over(corpus, tmp_path,
+                                                                      tagger_model, capsys,
+                                                                      monkeypatch):
+    """`<crawl>/refined` layouts: the default name (the folder's) of the second folder is
+    booked for the first; it gets a name of its own, and an explicit --name that is taken
+    is refused before anything is written."""
     monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
     folder, _docs = corpus
     first, second = tmp_path / "CC-26" / "refined", tmp_path / "CC-22" / "refined"
-    assert _refine(folder, first, tagger_model) == 0
+    assert _refine(folder, first, tagger_model, "--json") == 0
+    assert json.loads(capsys.readouterr().out)["snapshot"] == "refined"
     booked = Catalog().get_snapshot("refined")
-    capsys.readouterr()
-    assert _refine(folder, second, tagger_model) == 1
+    assert _refine(folder, second, tagger_model, "--json") == 0
+    own = json.loads(capsys.readouterr().out)["snapshot"]
+    assert own.startswith("refined-") and Catalog().get_snapshot(own)["output_uri"].endswith(
+        "CC-22/refined")
+    assert Catalog().get_snapshot("refined") == booked
+    third = tmp_path / "CC-21" / "refined"
+    assert _refine(folder, third, tagger_model, "--name", "refined") == 1
     err = capsys.readouterr().err
     assert "snapshot name 'refined' is booked for" in err and "--name" in err
-    assert not second.exists()  # refused before the plan is written
+    assert not third.exists()  # refused before the plan is written
     assert Catalog().get_snapshot("refined") == booked
-    assert _refine(folder, second, tagger_model, "--name", "cc22") == 0
+    assert _refine(folder, second, tagger_model, "--json") == 0  # a rerun finds its own row
+    assert json.loads(capsys.readouterr().out)["snapshot"] == own
 
 
 def test_a_refused_force_on_a_released_snapshot_is_not_a_failed_attempt(tmp_path, capsys,
