@@ -181,7 +181,7 @@ def install() -> None:
     every handler of the root logger (now and later, through the stderr stream)."""
     for name in ("stdout", "stderr"):
         stream = getattr(sys, name)
-        if not isinstance(stream, RedactingStream):
+        if stream is not None and not isinstance(stream, RedactingStream):  # None: closed
             setattr(sys, name, RedactingStream(stream))
     root = logging.getLogger()
     for handler in root.handlers:

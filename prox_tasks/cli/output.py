@@ -33,9 +33,16 @@ def stdout_for_the_result() -> Iterator[None]:
     from prox_tasks.redaction import RedactingStream
 
     global _result_stream
+    if sys.stdout is None:  # started with stdout closed: nothing to keep apart
+        yield
+        return
     sys.stdout.flush()
-    saved = os.dup(1)
-    os.dup2(2, 1)
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no descriptor 1 or 2 (a closed stdout): print as before
+        yield
+        return
     encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
     _result_stream = RedactingStream(io.TextIOWrapper(os.fdopen(saved, "wb"), encoding=encoding,
                                                       errors="backslashreplace"))
@@ -100,6 +107,8 @@ def wants_json(args) -> bool:
 def emit(outcome: Outcome, as_json: bool) -> int:
     """Print ``outcome`` (see module docs); returns its exit code."""
     out = _result_stream or sys.stdout
+    if out is None:  # stdout closed: the exit code still says how it went
+        return outcome.code
     if outcome.error:
         print(outcome.summary, file=sys.stderr)
     elif as_json:

@@ -117,3 +117,16 @@ def test_a_progress_bar_on_a_terminal(tmp_path, extra):
         assert text == ""
     else:
         assert "label:" in text and "/200 [" in text and "doc/s" in text and "%|" in text, text
+
+
+def test_a_command_run_with_stdout_closed_still_works(tmp_path):
+    """`prox execute ... >&-` (a cron line that throws output away): rc 0, no traceback."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text('{"id": "a", "text": "one line", "doc_program": "keep_doc()"}\n')
+    done = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "execute", "--input",
+                           str(rows), "--output", str(tmp_path / "out.jsonl"), "--json"],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                          close_fds=True, timeout=120,
+                          preexec_fn=lambda: os.close(1))  # fmt: skip
+    assert done.returncode == 0 and done.stderr == ""
+    assert (tmp_path / "out.jsonl").exists()
