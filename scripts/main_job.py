@@ -154,7 +154,8 @@ def main(argv: list[str] | None = None) -> int:
     exports = " ".join(f"{k}={env[k]}" for k in (
         "PROX_HOME", "PROX_MODEL_REGISTRY", "AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER",
         "AIRFLOW__CORE__PLUGINS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES"))
-    print("Airflow UI:       export " + exports + " AIRFLOW__API__HOST=127.0.0.1")
+    print("Airflow UI:       export " + exports + " AIRFLOW__API__HOST=127.0.0.1"
+          " AIRFLOW__API__BASE_URL=http://127.0.0.1:8080")
     print("                  airflow standalone   # http://127.0.0.1:8080, Browse -> PROX "
           "report; docs/airflow.md")
     return 0

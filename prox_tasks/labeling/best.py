@@ -25,10 +25,14 @@ class BestTeacher(Teacher):
     """Label each document with diff (gold), else html (HTML), else the fallback teacher.
 
     Args:
-        fallback: Teacher for documents with neither (default: ``RulesTeacher``); pass an
-            ``LLMTeacher`` to use a model where no clean version exists.
+        fallback: Teacher for documents with neither (default: ``RulesTeacher``): a teacher,
+            or a teacher's name (``"rules"``, ``"llm"``) built with ``fallback_options`` —
+            the form a DAG's ``teacher_options`` Param can hold, e.g. ``{"fallback":
+            "llm", "fallback_options": {"base_url": ..., "model": ...}}``.
+        fallback_options: Constructor options of the ``fallback`` named.
         diff, html: The diff and html teachers (defaults built on first use, so the html
             teacher's extractor is imported only when a document has HTML).
+        extractor: The default html teacher's extractor (``trafilatura``, ``resiliparse``).
         use_html: Use the page HTML at all (``False``: HTML is ignored).
         chunked: Passed to the default teachers.
     """
@@ -37,17 +41,31 @@ class BestTeacher(Teacher):
 
     def __init__(
         self,
-        fallback: Teacher | None = None,
+        fallback: Teacher | str | None = None,
         diff: Teacher | None = None,
         html: Teacher | None = None,
         use_html: bool = True,
         chunked: bool = True,
+        fallback_options: dict | None = None,
+        extractor: str = "trafilatura",
     ) -> None:
         from prox_tasks.labeling.diff import DiffTeacher
         from prox_tasks.labeling.rules import RulesTeacher
 
+        if isinstance(fallback, str):
+            from prox_tasks.labeling import get_teacher
+
+            if fallback == self.name:
+                raise ValueError("the best teacher cannot fall back to itself")
+            options = dict(fallback_options or {})
+            if fallback in ("rules", "diff"):
+                options.setdefault("chunked", chunked)
+            fallback = get_teacher(fallback, **options)
+        elif fallback_options:
+            raise ValueError("fallback_options go with a fallback teacher's name")
         self.fallback = fallback or RulesTeacher(chunked=chunked)
         self.diff = diff or DiffTeacher(chunked=chunked)
+        self.extractor = extractor
         self._html = html
         self.use_html = use_html
         self.chunked = chunked
@@ -57,7 +75,7 @@ class BestTeacher(Teacher):
         if self._html is None:
             from prox_tasks.labeling.html import HtmlTeacher
 
-            self._html = HtmlTeacher(chunked=self.chunked)
+            self._html = HtmlTeacher(chunked=self.chunked, extractor=self.extractor)
         return self._html
 
     @property

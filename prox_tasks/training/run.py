@@ -67,7 +67,7 @@ class TrainJob:
         recall_target: ``line_tagger``: calibrate the keep threshold on the validation
             documents with gold to this word recall at the best precision
             (:mod:`prox_tasks.training.calibrate`; None, or fewer than 20 such documents:
-            the threshold stays 0.5).
+            the threshold stays the model's, 0.5 from scratch, the base's when fine-tuning).
         teacher_weights: ``line_tagger``: loss weight per labeling teacher (a seed row's
             ``teacher``), e.g. ``{"diff": 3, "html": 3}``; others weigh 1.
         line_word_weight: ``line_tagger``: a line's loss weighs ``1 + w * log(1 + words)``.

@@ -128,3 +128,20 @@ def test_decode_html_falls_back_on_meta_charset():
     raw = "<meta charset='latin-1'><p>café</p>".encode("latin-1")
     assert "café" in decode_html(raw)
     assert decode_html("<p>naïve</p>".encode(), "utf-8") == "<p>naïve</p>"
+
+
+def test_best_teacher_takes_its_fallback_by_name_as_a_dag_param_can_give_it():
+    """docs/teachers.md: `teacher_options` {"fallback": "llm", "fallback_options": {...}}
+    or {"extractor": ...}, through the same get_teacher the seed DAG calls."""
+    import pytest
+
+    from prox_tasks.labeling.llm import LLMTeacher
+
+    best = get_teacher("best", fallback="llm",
+                       fallback_options={"base_url": "http://127.0.0.1:9/v1", "model": "m"})
+    assert isinstance(best.fallback, LLMTeacher) and best.fallback.model == "m"
+    assert get_teacher("best", extractor="trafilatura").html.extractor == "trafilatura"
+    with pytest.raises(ValueError, match="go with a fallback teacher's name"):
+        get_teacher("best", fallback_options={"model": "m"})
+    with pytest.raises(ValueError, match="cannot fall back to itself"):
+        get_teacher("best", fallback="best")
