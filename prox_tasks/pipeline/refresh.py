@@ -115,15 +115,17 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     from prox_tasks.models import resolve_model
     from prox_tasks.refine.booking import register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
-    from prox_tasks.refine.options import check_refine_options
+    from prox_tasks.refine.options import check_refine_options, snapshot_model
 
     try:
         chosen = Limits.resolve(limits)
         workers = settings.refine_workers(workers)
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
-    # resolved once here, so every mapped shard refines with the same model
-    resolved = resolve_model(model, catalog_url=snapshot["catalog_url"])
+    # resolved once here, so every mapped shard refines with the same model; a rerun that
+    # names none keeps the model the snapshot's published shards were refined with
+    resolved = (None if model or reprocess else snapshot_model(snapshot["output_uri"])) \
+        or resolve_model(model, catalog_url=snapshot["catalog_url"])  # fmt: skip
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
              f", version {resolved.version}" if resolved.version else "")
     model = resolved.uri

@@ -16,7 +16,7 @@ from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
 from prox_tasks.refine.booking import ShardBooking, register_plan
 from prox_tasks.refine.limits import Limits, refuse_duplicates
-from prox_tasks.refine.options import check_refine_options
+from prox_tasks.refine.options import check_refine_options, snapshot_model
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
 
@@ -91,7 +91,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     started = time.perf_counter()
     chosen = Limits.resolve(limits)
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
-    resolved = resolve_model(model, name=model_name, catalog_url=catalog_url)
+    resolved = (None if model or force else snapshot_model(output_uri)) \
+        or resolve_model(model, name=model_name, catalog_url=catalog_url)  # fmt: skip
     model = resolved.uri
     check_refine_options(workers, checkpoint_every, backend_options, model, backend)  # before any output
     if force:  # refused before any shard is booked: a refusal is not a failed attempt

@@ -70,3 +70,30 @@ def check_model_at(model_uri: str, backend: str | None = None) -> None:
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) under "
                                 f"{model_uri}")
     check_settings_fit(backend, settings, model_uri)
+
+
+def snapshot_model(output_uri: str):
+    """The model a snapshot's published shards were refined with, or None (a new folder, or
+    none published yet) — as a :class:`~prox_tasks.models.ResolvedModel` of source
+    ``snapshot``.
+
+    A rerun that names no model (a retry, a backfill of a date done before, ``prox refine``
+    again) keeps refining with it: "the promoted model" may have changed since, and the
+    shards of one snapshot come from one model. Naming a model, ``default`` or ``promoted``
+    (or reprocessing) chooses afresh.
+    """
+    import json
+
+    from prox_tasks.corpus.manifest import load_manifest
+    from prox_tasks.models import ResolvedModel
+    from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
+
+    if not exists(join_uri(output_uri, "manifest.json")):
+        return None
+    manifest_id = load_manifest(output_uri).id
+    for uri in list_uri(join_uri(output_uri, "_status")):
+        status = json.loads(read_bytes(uri))
+        model = (status.get("request") or {}).get("model")
+        if model and status.get("manifest_id") in (None, manifest_id):
+            return ResolvedModel(model, "snapshot", status.get("model_version"))
+    return None

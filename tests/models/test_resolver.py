@@ -116,3 +116,38 @@ def test_promoted_model_in_an_s3_registry(isolated, s3_bucket, moto_server, tmp_
     result = refresh.refine_batch(batch)
     assert [s["model_version"] for s in result["shards"]] == [record["version"]]
     assert _rows_versions(snapshot["output_uri"]) == {record["version"]}
+
+
+def test_a_rerun_that_names_no_model_keeps_the_snapshots_model(isolated, tmp_path, capsys):
+    """A model promoted after a snapshot was refined must not turn a rerun of it (a retry, a
+    backfill of the same date, `prox refine` again) into a SettingsConflict: the shards of
+    one snapshot come from one model. Naming a model chooses afresh."""
+    from prox_tasks.cli import main
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.refine.step import SettingsConflict
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text("".join(json.dumps({"id": f"d{i}", "text": d["text"]}) + "\n"
+                            for i, d in enumerate(make_docs(6, 3))))  # fmt: skip
+    out = tmp_path / "out"
+    args = ["refine", "--json", "--input", str(docs), "--output", str(out), "--no-progress"]
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["model_source"] == "default"
+    snapshot = refresh.resolve_snapshot({"input_uri": str(docs),
+                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+    [batch] = refresh.plan(snapshot, target_docs=100, max_map_length=8, model=None,
+                           backend=None)
+    refresh.refine_batch(batch)
+
+    record = _promote(os.environ["PROX_MODEL_REGISTRY"])  # a new model is promoted
+    assert main(args) == 0
+    # the last line: Airflow's log set-up, imported with the task functions, logs to stdout
+    again = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (again["model_source"], again["shards_skipped"]) == ("snapshot", 1)
+    [batch] = refresh.plan(snapshot, target_docs=100, max_map_length=8, model=None,
+                           backend=None)
+    assert batch["model"] == str(SHIPPED_MODEL)
+    assert [s["status"] for s in refresh.refine_batch(batch)["shards"]] == ["skipped"]
+    with pytest.raises(SettingsConflict, match=record["version"]):  # asked for: afresh
+        refresh.refine_batch(refresh.plan(snapshot, target_docs=100, max_map_length=8,
+                                          model="promoted", backend=None)[0])
