@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from prox_partition import PartitionSensor
 
 from prox_tasks.pipeline import dag_config as cfg
@@ -38,7 +38,9 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    `reprocess`; every retry rewrites the same shard atomically.
 4. **collect** — totals. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Data Docs: `<snapshot>/_quality/`.
-6. **release** — `<output_root>/latest.json` is replaced last; emits `prox_refined_corpus`.
+6. **release** — `<output_root>/latest.json` is replaced last; emits `prox_refined_corpus`
+   (its extra: name, partition, record, latest, model). A dry run, or a release made
+   before, is skipped and emits nothing. An empty partition fails at **plan**.
 
 Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapshot
 --from-date 2026-01-01 --to-date 2026-01-31`. The **PROX report** view shows every snapshot.
@@ -103,10 +105,17 @@ def prox_refine_snapshot():
             return refresh.gate(snapshot, dict(params))
 
     @task(outlets=[REFINED_CORPUS])
-    def release(snapshot: dict, gate: dict, params=None) -> dict:
-        """Re-check the gate and every shard's checksum; replace `latest.json` last."""
+    def release(snapshot: dict, gate: dict, params=None, outlet_events=None) -> dict:
+        """Re-check the gate and every shard's checksum; replace `latest.json` last. Skipped
+        (no `prox_refined_corpus` event) in a dry run and when the release was made before."""
         with fail_fast(AirflowFailException):
-            return refresh.release(snapshot, params["dry_run"])
+            result = refresh.release(snapshot, params["dry_run"])
+        if not result.get("new"):  # nothing released now: DAGs on the Asset must not run
+            raise AirflowSkipException("dry run: nothing released" if result.get("dry_run")
+                                       else f"{result['name']} was released before")
+        outlet_events[REFINED_CORPUS].extra = {
+            k: result.get(k) for k in ("name", "partition", "record_uri", "latest", "model")}
+        return result
 
     snapshot = resolve()
     work = plan(snapshot)

@@ -86,7 +86,8 @@ def prox_train_refiner():
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.train_timeout())
     def train(seed: dict, params=None) -> dict:
         """Train the candidate refining model on the seed set (pool `gpu`)."""
-        return training.train(seed, dict(params))
+        with fail_fast(AirflowFailException):  # bad labels or options: retrying cannot help
+            return training.train(seed, dict(params))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue())
     def evaluate(seed: dict, candidate: dict, params=None) -> dict:

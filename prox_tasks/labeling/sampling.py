@@ -19,6 +19,10 @@ from prox_tasks.labeling.run import read_input
 LENGTH_BUCKETS = (1_000, 5_000, 20_000)  # characters: short, medium, long, very long
 
 
+class NoDocuments(ValueError):
+    """The input holds no readable document to sample."""
+
+
 def seeded_hash(*parts) -> int:
     """A stable 64-bit hash of the parts (the order documents are sampled and split in)."""
     return int.from_bytes(hashlib.sha256(":".join(map(str, parts)).encode()).digest()[:8], "big")
@@ -136,7 +140,7 @@ def sample_documents(
         group, domain = _group_and_domain(doc, group_field)
         entries.append((doc.id, (group, length_bucket(len(doc.text))), domain))
     if not entries:
-        raise ValueError(f"no documents in {input_uri}")
+        raise NoDocuments(f"no documents in {input_uri}")
     chosen, strata = select_ids(entries, sample_size, seed)
     picked: dict = {}
     for doc in read_input(input_uri, text_field, id_field, Quarantine()):

@@ -29,10 +29,11 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.refine.step import SettingsConflict
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
+    from prox_tasks.training.run import TrainingRefused
 
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
-            SnapshotNameTaken)
+            SnapshotNameTaken, TrainingRefused)
 
 
 @contextmanager

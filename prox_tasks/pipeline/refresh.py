@@ -147,6 +147,9 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     except ManifestConflict as err:
         raise RunError(f"{err}. In Airflow: trigger the run with reprocess=true to replace "
                        "the plan and refine every shard again") from err
+    if not manifest.total_docs:  # a green run that gates and releases nothing hides it
+        raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "
+                       "empty; deliver the crawl and clear this task, or check input_uri")
     try:
         refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
     except DuplicateIdError as err:

@@ -41,7 +41,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     Raises:
         RunError: a ``{ds}`` input without a date, or no input files.
     """
-    from prox_tasks.labeling.sampling import sample_documents
+    from prox_tasks.labeling.sampling import NoDocuments, sample_documents
 
 
     input_uri = settings.render_partition(params["input_uri"], ds)
@@ -65,7 +65,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
         drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
                                  shards=MAX_LABEL_TASKS,
                                  shard_docs=int(params["label_shard_docs"]))
-    except FileNotFoundError as err:
+    except (FileNotFoundError, NoDocuments) as err:
         raise RunError(f"{err}: check input_uri") from err
     log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
              drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),

@@ -146,7 +146,8 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         notes: Free text kept with the release.
 
     The release names the model that refined it (``model``: the version in the shards'
-    status records; the catalog links the registered model of that version).
+    status records; the catalog links the registered model of that version). ``new`` says
+    whether this call made the release (False: it was made before, and is left as it was).
 
     Raises:
         prox_tasks.storage.names.InvalidName: ``name`` is not a safe path component.
@@ -166,6 +167,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     manifest_id = gate["metrics"]["manifest_id"]
     if record is not None and record["manifest_id"] != manifest_id:
         raise ReleaseRefused(f"release {name} exists for another plan ({record['manifest_id'][:12]})")
+    new = record is None
     if record is None:
         record = {
             "name": name, "partition": partition, "snapshot_uri": output_uri,
@@ -189,7 +191,8 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         log.info("release %s (partition %s) recorded; latest stays at %s (partition %s)",
                  name, record["partition"] or "none", current["name"], current["partition"])
         record = {**record, "latest": False}
-    return {**record, "record_uri": record_uri, "latest_uri": latest_uri(release_root)}
+    return {**record, "record_uri": record_uri, "latest_uri": latest_uri(release_root),
+            "new": new}
 
 
 def _record_in_catalog(catalog, record: dict, notes) -> None:

@@ -26,6 +26,11 @@ from prox_tasks.training.seedset import load_seed_set
 
 log = logging.getLogger(__name__)
 KINDS = ("line_tagger", "causal_lm")
+
+
+class TrainingRefused(ValueError):
+    """The job cannot train what it asks for (the message names the option to fix)."""
+
 #: Job settings that decide where and whether the model is published, not what is trained:
 #: left out of the checkpoint folder's key, so changing them resumes the epochs.
 _NOT_TRAINING = ("output", "name", "promote", "gold_gate", "gold_set", "gold_docs", "threads")
@@ -117,7 +122,7 @@ class TrainJob:
         than asked.
 
         Raises:
-            ValueError: the reason, naming the option.
+            TrainingRefused: the reason, naming the option.
         """
         from prox_tasks.storage.names import check_name
 
@@ -127,34 +132,34 @@ class TrainJob:
 
             base_kind = artifact_kind(_local(self.base))
             if base_kind != self.kind:
-                raise ValueError(f"--base {self.base} is a {base_kind} model; --kind "
+                raise TrainingRefused(f"--base {self.base} is a {base_kind} model; --kind "
                                  f"{self.kind} fine-tunes a {self.kind}")
         where = parse_uri(self.output)
         if where.scheme == "file" and os.path.exists(where.path) and not os.path.isdir(where.path):
-            raise ValueError(f"--output {self.output} is a file, not a registry folder")
+            raise TrainingRefused(f"--output {self.output} is a file, not a registry folder")
         if self.kind == "line_tagger":
             if self.epochs < 1 or self.epochs != int(self.epochs):
-                raise ValueError(f"--epochs {self.epochs:g}: the tagger trains whole epochs (1 "
+                raise TrainingRefused(f"--epochs {self.epochs:g}: the tagger trains whole epochs (1 "
                                  "or more)")
             if self.max_steps is not None:
-                raise ValueError("--max-steps is for --kind causal_lm; the tagger trains "
+                raise TrainingRefused("--max-steps is for --kind causal_lm; the tagger trains "
                                  "--epochs")
         elif self.epochs <= 0 and not self.max_steps:
-            raise ValueError(f"--epochs {self.epochs:g}: train for more than 0 epochs "
+            raise TrainingRefused(f"--epochs {self.epochs:g}: train for more than 0 epochs "
                              "(or give --max-steps)")
         if not seed.validation:
-            raise ValueError(f"seed set {self.seed} has no validation documents: the epoch "
+            raise TrainingRefused(f"seed set {self.seed} has no validation documents: the epoch "
                              "choice, the metrics and promotion are measured on them "
                              "(--valid-percent above 0, or a validation split)")
         teachers = {d.get("teacher") for d in seed.train}
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:
-            raise ValueError(f"--teacher-weight names {unknown}, which labeled no training "
+            raise TrainingRefused(f"--teacher-weight names {unknown}, which labeled no training "
                              f"document; this seed set's teachers: "
                              f"{sorted(t for t in teachers if t)}")
         if self.select_epoch == "gold" and not any(d.get("gold_text") for d in
                                                    seed.validation[: self.max_eval_docs]):
-            raise ValueError("--select-epoch gold needs validation documents with a gold_text; "
+            raise TrainingRefused("--select-epoch gold needs validation documents with a gold_text; "
                              "this seed set's have none (use --select-epoch teacher)")
 
     def resolved_work_dir(self, seed_version: str = "", base_version: str = "") -> Path:
@@ -257,7 +262,7 @@ def run_training(job: TrainJob, progress=None) -> dict:
         reasons = seed.describe()["skipped_reasons"]
         hint = (" (labels written without `prox label --keep-text` or --seed-set carry no "
                 "text)" if "no text" in reasons else "")
-        raise ValueError(f"seed set {job.seed} has no training documents"
+        raise TrainingRefused(f"seed set {job.seed} has no training documents"
                          + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else "")
                          + hint)
     job.check(seed)

@@ -178,6 +178,25 @@ def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothin
     assert statuses(world, "grouped") == statuses(world, "clean")
     assert (world["corpus"] / "latest.json").read_bytes() == before
     assert not (world["corpus"] / "releases" / "grouped.json").exists()
+    # nothing released: the release task is skipped, and DAGs on the Asset are not woken
+    assert tis(dag_run)[("release", -1)].state == "skipped"
+    assert _asset_events(dag_run) == []
+
+
+def _asset_events(dag_run) -> list[dict]:
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        return [dict(e.extra or {}) for e in session.query(AssetEvent).filter(
+            AssetEvent.source_dag_id == dag_run.dag_id,
+            AssetEvent.source_run_id == dag_run.run_id)]
+
+
+def test_a_release_emits_one_asset_event_naming_it(world, released):
+    [extra] = _asset_events(released)
+    assert extra["name"] == "clean" and extra["latest"] is True
+    assert extra["record_uri"].endswith("releases/clean.json")
 
 
 def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world, released):
@@ -207,8 +226,14 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"model": "/no/such/model"}, "plan", "no model at /no/such/model"),
     ({"backend": "vllm"}, "plan", "the line tagger runs on the tagger backend, not 'vllm'"),
     ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "min_drop_rate 0.9 is above"),
+    ({"input_uri": "EMPTY"}, "plan", "the partition's files are empty"),
 ])
 def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd):
+    if conf.get("input_uri") == "EMPTY":  # a partition that arrived with empty files
+        empty = world["root"] / "empty-crawl"
+        empty.mkdir(exist_ok=True)
+        (empty / "part-0.jsonl").write_text("")
+        conf = {**conf, "input_uri": str(empty)}
     dag_run = run(world, f"never-{task_id}-{'-'.join(conf)}", **conf)
     assert dag_run.state == "failed"
     ti = tis(dag_run)[(task_id, -1)]

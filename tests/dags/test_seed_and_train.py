@@ -137,10 +137,24 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
     ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
+    ("prox_seed_label", {"input_uri": "EMPTY"}, "sample", "no documents in"),
+    ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "train", "has no training documents"),
+    ("prox_train_refiner", {"seed_uri": "SEED", "epochs": 1.5}, "train",
+     "the tagger trains whole epochs"),
 ])
 def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, capfd, dag_id,
                                                               conf, task_id, says):
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
     snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(20))
+    (tmp_path / "empty.jsonl").write_text("")
+    seeds = {"EMPTY": str(tmp_path / "empty.jsonl"),
+             "SEED": str(write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))),
+             "BAD-LABELS": str(write_seed_set(  # every program replaced by one that is not
+                 tmp_path / "bad", [{**d, "doc_program": "exec('boom')"} for d in make_docs(20, 1)],
+                 make_docs(6, 2)))}  # fmt: skip
+    conf = {k: seeds.get(v, v) if isinstance(v, str) else v for k, v in conf.items()}
     if dag_id == "prox_seed_label":
         conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
                 "sample_size": 20, "label_shard_docs": 10, **conf}
