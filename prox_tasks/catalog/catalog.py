@@ -255,6 +255,12 @@ class Catalog:
     def get_seed_set(self, name: str) -> dict | None:
         return self._one("SELECT * FROM seed_sets WHERE name = :n", n=name)
 
+    def seed_set_by_version(self, version: str) -> dict | None:
+        """The seed set whose manifest has ``version`` (the newest row when several do)."""
+        rows = [r for r in self._all("SELECT * FROM seed_sets ORDER BY id")
+                if (r.get("stats") or {}).get("version") == version]
+        return rows[-1] if rows else None
+
     def register_model(self, name: str, version: str, uri: str, *, metrics: dict | None = None,
                        base: str | None = None, seed_set: str | None = None,
                        promoted: bool = False) -> int:

@@ -241,9 +241,12 @@ class ModelRegistry:
 
         catalog = Catalog(self.catalog)
         try:
+            # the seed set it was trained on, when the catalog knows it (lineage)
+            seed = catalog.seed_set_by_version(str((record.get("seed_set") or {}).get("version")))
             catalog.register_model(
                 record["name"], record["version"], record["uri"], metrics=record["metrics"],
                 base=record["training_config"].get("base"), promoted=promoted,
+                seed_set=seed["name"] if seed else None,
             )  # fmt: skip
         finally:
             catalog.close()

@@ -82,14 +82,18 @@ def test_catalog_registration(tmp_path):
     from prox_tasks.catalog import Catalog
 
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    with Catalog(url) as catalog:  # the seed set, as prox label --seed-set and the DAG book it
+        seed_id = catalog.register_seed_set("seed-rules-1", "rules", "file:///seeds/1", 40,
+                                            {"version": "v-seed-1"})  # fmt: skip
     registry = ModelRegistry(tmp_path / "registry", catalog=url)
     rec = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
-                           {"base": None}, {}, GOOD)  # fmt: skip
+                           {"base": None}, {"version": "v-seed-1"}, GOOD)  # fmt: skip
     registry.decide("refiner", rec["version"], GOOD, None)
     catalog = Catalog(url)
     try:
         row = catalog.promoted_model("refiner")
         assert row["version"] == rec["version"] and row["uri"] == rec["uri"]
+        assert row["seed_set_id"] == seed_id  # the model's lineage
     finally:
         catalog.close()
 
