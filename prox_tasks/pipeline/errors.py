@@ -30,10 +30,11 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
     from prox_tasks.training.run import TrainingRefused
+    from prox_tasks.training.seedset import SeedSetChanged
 
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
-            SnapshotNameTaken, TrainingRefused)
+            SnapshotNameTaken, TrainingRefused, SeedSetChanged)
 
 
 @contextmanager

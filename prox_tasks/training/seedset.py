@@ -24,6 +24,26 @@ from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 
 
+class SeedSetChanged(ValueError):
+    """A split file no longer holds what its manifest's checksum says."""
+
+
+def _check_checksum(uri: str, expected: str) -> None:
+    """Raise :class:`SeedSetChanged` when the (decompressed) content of ``uri`` does not
+    hash to ``expected``, the SHA-256 the seed-set builder recorded: a model must not be
+    trained — and published as trained on this version — from files changed since."""
+    from prox_tasks.storage import open_uri
+
+    digest = hashlib.sha256()
+    with open_uri(uri, "rb", compression="infer") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    if digest.hexdigest() != expected:
+        raise SeedSetChanged(f"{uri} changed after its seed set was written (SHA-256 "
+                             f"{digest.hexdigest()[:12]}, the manifest says {expected[:12]}); "
+                             "build the seed set again")
+
+
 @dataclass
 class SeedSet:
     """Labeled documents split for training.
@@ -172,6 +192,11 @@ def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
 
         def resolve(name: str) -> str:
             return name if "://" in name or name.startswith("/") else join_uri(base, name)
+
+        for kind, names in files.items():  # the checksums prox label --seed-set records
+            expected = (manifest.get("sha256") or {}).get(kind)
+            if expected and len(names) == 1:
+                _check_checksum(resolve(names[0]), expected)
 
         train = [r for f in files.get("train", []) for r in read_rows(resolve(f), skipped)]
         valid = [r for f in files.get("validation", []) for r in read_rows(resolve(f), skipped)]

@@ -82,3 +82,22 @@ def test_repeated_ids_and_validation_pages_in_training_are_left_out(tmp_path):
     assert [d["id"] for d in seed.train] == ["a", "b"]
     assert [d["id"] for d in seed.validation] == ["v1", "v2"]
     assert seed.describe()["skipped_reasons"] == {"also in validation": 1, "repeated id": 1}
+
+
+def test_a_seed_set_whose_files_changed_since_it_was_written_is_refused(tmp_path, capsys):
+    """`prox label --seed-set` records each split's SHA-256: training on changed files would
+    publish a model as trained on a version it was not trained on."""
+    from prox_tasks.cli import main
+    from prox_tasks.training.seedset import SeedSetChanged
+    from tests.dags.crawl import sample_rows, write_jsonl
+
+    source = write_jsonl(tmp_path / "pages.jsonl", sample_rows(40))
+    seed = tmp_path / "seed"
+    assert main(["label", "--input", str(source), "--output", str(seed), "--seed-set",
+                 "--sample-size", "40", "--no-register"]) == 0  # fmt: skip
+    loaded = load_seed_set(str(seed))
+    assert loaded.train and loaded.validation and not loaded.skipped
+    rows = gzip.decompress((seed / "train.jsonl.gz").read_bytes()).splitlines(keepends=True)
+    (seed / "train.jsonl.gz").write_bytes(gzip.compress(b"".join(rows[1:])))  # one row less
+    with pytest.raises(SeedSetChanged, match="train.jsonl.gz changed after its seed set"):
+        load_seed_set(str(seed))
