@@ -266,11 +266,13 @@ def _damage(status: dict) -> str | None:
     """What is wrong with the files a status record names (None: nothing found)."""
     data = status.get("uri")
     if data:
-        if not exists(data):
+        try:
+            size = size_of(data)  # one request: a missing file raises
+        except FileNotFoundError:
             return f"{data} is missing"
         recorded = status.get("bytes") or 0
-        if recorded and size_of(data) != recorded:
-            return f"{data} has {size_of(data)} bytes, {recorded} were written"
+        if recorded and size != recorded:
+            return f"{data} has {size} bytes, {recorded} were written"
     quarantine = status.get("quarantine_uri")
     if quarantine and status.get("quarantine_sha256") and not exists(quarantine):
         return f"{quarantine} is missing"
