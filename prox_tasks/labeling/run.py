@@ -31,6 +31,21 @@ def _batches(items: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
+def _first_of_each_id(batch: list, seen: set[str], quarantine, counts: Counter) -> list:
+    """``batch`` without the documents whose id came before (each to ``quarantine`` as
+    ``duplicate_id``): one label per id, as a seed set needs and sampling gives."""
+    first = []
+    for doc in batch:
+        if doc.id in seen:
+            counts["held_back"] += 1
+            quarantine.add(doc.source, doc.offset, "duplicate_id", "id labeled before",
+                           doc_id=doc.id)
+        else:
+            seen.add(doc.id)
+            first.append(doc)
+    return first
+
+
 def label_corpus(
     input_uri: str,
     output_uri: str,
@@ -53,7 +68,8 @@ def label_corpus(
     ``text`` with ``keep_text``); ``teacher`` is the teacher that labeled the row (with the
     ``best`` teacher: ``diff``, ``html``, ``rules`` or ``llm``). Bad input records, and
     documents without what the teacher reads (``diff``: a string ``gold_field``, reason
-    ``missing_gold``; ``html``: a string ``html_field``, reason ``missing_html``), go to the
+    ``missing_gold``; ``html``: a string ``html_field``, reason ``missing_html``), and
+    repeats of an id labeled before (``duplicate_id``) go to the
     quarantine file (default ``<output>.quarantine.jsonl``). The output is written
     atomically, so a retried task gives the same file. With ``warc_uris`` (the WARC files of
     a WET input), a row without ``html_field`` takes the HTML of the response record its
@@ -76,6 +92,7 @@ def label_corpus(
     fields = {"gold": gold_field, "html": html_field}
     needs = teacher.reads
     by_teacher: Counter = Counter()
+    seen_ids: set[str] = set()
     warc_html = {}
     if warc_uris:
         from prox_tasks.labeling.warc import html_by_record_id
@@ -92,6 +109,7 @@ def label_corpus(
                 if not batch:
                     break
             counts["read"] += len(batch)
+            batch = _first_of_each_id(batch, seen_ids, quarantine, counts)
             for doc in batch:
                 refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
                 if warc_html and html_field not in doc.meta and refers_to in warc_html:
@@ -102,7 +120,7 @@ def label_corpus(
                     if isinstance(doc.meta.get(fields[needs]), str):
                         complete.append(doc)
                     else:
-                        counts["missing"] += 1
+                        counts["held_back"] += 1
                         quarantine.add(
                             doc.source,
                             doc.offset,
@@ -135,7 +153,7 @@ def label_corpus(
         # before the output is published: a quarantine that cannot be written publishes neither
         quarantine.write(quarantine_uri)
     # records the reader quarantined were read too: read = written + quarantined
-    read = counts["read"] + len(quarantine) - counts["missing"]
+    read = counts["read"] + len(quarantine) - counts["held_back"]
     if read != counts["written"] + len(quarantine):
         raise RuntimeError(f"labeling lost documents: read {read} != written "
                            f"{counts['written']} + quarantined {len(quarantine)}")

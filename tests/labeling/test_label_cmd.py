@@ -91,3 +91,19 @@ def test_a_quarantine_that_cannot_be_written_publishes_no_labels(tmp_path, capsy
                  "--quarantine", str(tmp_path / "afile" / "q.jsonl")]) == 1
     assert capsys.readouterr().err.count("\n") == 1
     assert not out.exists()
+
+
+def test_a_repeated_id_is_labeled_once_and_its_repeat_quarantined(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    text = "A sentence of real text that a reader would keep. " * 10
+    rows = [{"id": "a", "text": text}, {"id": "b", "text": text}, {"id": "a", "text": "other"}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(src), "--output", str(out),
+                 "--teacher", "rules"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["written"]) == (3, 2)
+    assert summary["quarantined"] == {"duplicate_id": 1}
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a", "b"]
+    held = json.loads((tmp_path / "labels.jsonl.quarantine.jsonl").read_text())
+    assert (held["id"], held["reason"], held["offset"]) == ("a", "duplicate_id", 2)
