@@ -263,16 +263,19 @@ class Catalog:
 
     def register_model(self, name: str, version: str, uri: str, *, metrics: dict | None = None,
                        base: str | None = None, seed_set: str | None = None,
-                       promoted: bool = False) -> int:
-        """Create or update model ``name``/``version``; ``promoted=True`` promotes it."""
+                       promoted: bool = False, registry: str | None = None) -> int:
+        """Create or update model ``name``/``version`` published to ``registry`` (its root;
+        None: none recorded); ``promoted=True`` promotes it there."""
         seed_id = self._id("seed_sets", "name = :n", n=seed_set) if seed_set else None
-        params = dict(n=name, v=version, u=uri, m=_dump(metrics), b=base, s=seed_id)
+        params = dict(n=name, v=version, u=uri, m=_dump(metrics), b=base, s=seed_id, r=registry)
         if self.get_model(name, version) is None:
             self._exec("INSERT INTO models (name, version, uri, metrics, base, seed_set_id,"
-                       " created_at) VALUES (:n, :v, :u, :m, :b, :s, :c)", c=now(), **params)
+                       " registry, created_at) VALUES (:n, :v, :u, :m, :b, :s, :r, :c)",
+                       c=now(), **params)
         else:
             self._exec("UPDATE models SET uri = :u, metrics = COALESCE(:m, metrics), base = :b,"
-                       " seed_set_id = :s WHERE name = :n AND version = :v", **params)
+                       " seed_set_id = :s, registry = COALESCE(:r, registry)"
+                       " WHERE name = :n AND version = :v", **params)
         if promoted:
             self.promote_model(name, version)
         return self._id("models", "name = :n AND version = :v", n=name, v=version)
@@ -283,14 +286,18 @@ class Catalog:
                    m=_dump(metrics), n=name, v=version)
 
     def promote_model(self, name: str, version: str) -> None:
-        """Make ``version`` the one promoted model of ``name`` (one transaction)."""
+        """Make ``version`` the one promoted model of ``name`` in its registry (one
+        transaction): models of the same name in other registries keep their promotion."""
         from sqlalchemy import text
 
         self._id("models", "name = :n AND version = :v", n=name, v=version)
+        registry = (self.get_model(name, version) or {}).get("registry") or ""
         with self.engine.begin() as conn:
-            conn.execute(text("UPDATE models SET promoted = 0 WHERE name = :n"), {"n": name})
-            conn.execute(text("UPDATE models SET promoted = 1 WHERE name = :n AND version = :v"),
-                         {"n": name, "v": version})
+            conn.execute(text("UPDATE models SET promoted = 0 WHERE name = :n"
+                              " AND COALESCE(registry, '') = :r"), {"n": name, "r": registry})
+            conn.execute(text("UPDATE models SET promoted = 1, promoted_at = :t"
+                              " WHERE name = :n AND version = :v"),
+                         {"n": name, "v": version, "t": now()})
 
     def get_model(self, name: str, version: str) -> dict | None:
         return self._one("SELECT * FROM models WHERE name = :n AND version = :v",
@@ -302,8 +309,14 @@ class Catalog:
         return self._one("SELECT * FROM models WHERE version = :v ORDER BY promoted DESC, id DESC"
                          " LIMIT 1", v=version)
 
-    def promoted_model(self, name: str) -> dict | None:
-        return self._one("SELECT * FROM models WHERE name = :n AND promoted = 1", n=name)
+    def promoted_model(self, name: str, registry: str | None = None) -> dict | None:
+        """The promoted model ``name`` of ``registry`` (a root), else the one promoted last
+        in any registry; None when none is."""
+        if registry is not None:
+            return self._one("SELECT * FROM models WHERE name = :n AND promoted = 1"
+                             " AND COALESCE(registry, '') = :r", n=name, r=registry)
+        return self._one("SELECT * FROM models WHERE name = :n AND promoted = 1"
+                         " ORDER BY COALESCE(promoted_at, '') DESC, id DESC LIMIT 1", n=name)
 
     def list_models(self, name: str | None = None) -> list[dict]:
         if name is None:

@@ -9,8 +9,8 @@
 - ``None`` (nothing asked): the promoted model, else the shipped default.
 
 "The promoted model" is the model registry's (``$PROX_MODEL_REGISTRY``, a local folder or
-``s3://`` prefix, default ``$PROX_HOME/registry``), else the catalog's promoted row (a
-registry elsewhere that registered its models in the catalog).
+``s3://`` prefix, default ``$PROX_HOME/registry``), else the catalog's promoted row that was
+promoted last (a registry elsewhere that registered its models in the catalog).
 """
 
 from __future__ import annotations

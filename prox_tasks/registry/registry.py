@@ -33,6 +33,7 @@ from prox_tasks.storage import (
     parse_uri,
     put_atomic,
     read_bytes,
+    to_uri,
     version_of,
 )
 
@@ -43,6 +44,9 @@ GOLD_RECALL_TOLERANCE = 0.005
 #: ... and its gold word F1 at most this much below (0: at least as good).
 GOLD_F1_TOLERANCE = 0.0
 _COMPLETE = ".complete"
+#: How long an older copy of a model whose files changed at the same URI stays in the cache
+#: after its last use: a process that fetched it a moment ago may still be loading it.
+STALE_COPY_GRACE_SECONDS = 3600
 
 
 def score(metrics: dict) -> float:
@@ -247,6 +251,7 @@ class ModelRegistry:
                 record["name"], record["version"], record["uri"], metrics=record["metrics"],
                 base=record["training_config"].get("base"), promoted=promoted,
                 seed_set=seed["name"] if seed else None,
+                registry=to_uri(self.root).rstrip("/"),
             )  # fmt: skip
         finally:
             catalog.close()
@@ -260,7 +265,9 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     URI and of its files' versions>``): into a temporary sibling first, renamed when
     complete, so a killed download is never mistaken for a model. The versions (ETag, time,
     size; one listing and a HEAD per file) are part of the default key, so files replaced
-    at the same URI are downloaded again instead of served from a stale copy.
+    at the same URI are downloaded again instead of served from a stale copy; the older
+    copies of that URI, and downloads cut short, are removed once unused for
+    :data:`STALE_COPY_GRACE_SECONDS`.
 
     Raises:
         FileNotFoundError: The folder does not exist or is empty.
@@ -275,6 +282,7 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     files = list_uri(text)
     if not files:
         raise FileNotFoundError(f"no model files under {text}")
+    key = None
     if cache is None:
         from prox_tasks.pipeline.settings import prox_home
 
@@ -284,6 +292,10 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         cache = Path(prox_home()) / "model-cache" / key
     target = Path(cache)
     if (target / _COMPLETE).exists():
+        try:
+            (target / _COMPLETE).touch()  # its last use, which keeps it from being pruned
+        except OSError:
+            pass  # a read-only cache: served as is, pruned by whoever owns it
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
@@ -305,5 +317,25 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise
+    if key is not None:
+        _prune_older_copies(target, key.split("-")[0])
     return target
+
+
+def _prune_older_copies(current: Path, uri_key: str) -> None:
+    """Remove the cache's other copies of the same URI (``<uri_key>-*``, complete or cut
+    short) unused for :data:`STALE_COPY_GRACE_SECONDS`: their files were replaced."""
+    import time
+
+    cutoff = time.time() - STALE_COPY_GRACE_SECONDS
+    for copy in current.parent.glob(f"*{uri_key}-*"):
+        if copy == current or not copy.name.lstrip(".").startswith(uri_key + "-"):
+            continue
+        marker = copy / _COMPLETE
+        try:
+            last_use = (marker if marker.exists() else copy).stat().st_mtime
+        except FileNotFoundError:
+            continue  # removed by another process meanwhile
+        if last_use < cutoff:
+            shutil.rmtree(copy, ignore_errors=True)
 

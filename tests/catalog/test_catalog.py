@@ -135,3 +135,21 @@ def test_default_url(monkeypatch, tmp_path):
     monkeypatch.delenv("PROX_CATALOG_URL")
     Catalog().close()
     assert (tmp_path / "home" / "catalog.sqlite").exists()
+
+
+def test_a_promotion_in_one_registry_keeps_another_registrys_promotion(catalog):
+    catalog.register_model("refiner", "prod-1", "s3://prod/refiner/prod-1", promoted=True,
+                           registry="s3://prod")
+    catalog.register_model("refiner", "exp-1", "file:///exp/refiner/exp-1", promoted=True,
+                           registry="file:///exp")
+    promoted = {m["version"]: m["registry"] for m in catalog.list_models() if m["promoted"]}
+    assert promoted == {"prod-1": "s3://prod", "exp-1": "file:///exp"}
+    assert catalog.promoted_model("refiner", registry="s3://prod")["version"] == "prod-1"
+    assert catalog.promoted_model("refiner", registry="file:///exp")["version"] == "exp-1"
+    assert catalog.promoted_model("refiner")["version"] == "exp-1"  # the latest promotion
+    catalog.register_model("refiner", "prod-2", "s3://prod/refiner/prod-2", promoted=True,
+                           registry="s3://prod")
+    promoted = sorted(m["version"] for m in catalog.list_models() if m["promoted"])
+    assert promoted == ["exp-1", "prod-2"]
+    assert catalog.promoted_model("refiner")["version"] == "prod-2"
+    assert catalog.promoted_model("refiner", registry="s3://nowhere") is None

@@ -94,8 +94,30 @@ def test_catalog_registration(tmp_path):
         row = catalog.promoted_model("refiner")
         assert row["version"] == rec["version"] and row["uri"] == rec["uri"]
         assert row["seed_set_id"] == seed_id  # the model's lineage
+        assert row["registry"] == (tmp_path / "registry").as_uri()
     finally:
         catalog.close()
+
+
+def test_an_experiment_registry_promotes_without_unmarking_the_production_one(tmp_path):
+    """Two registries share a catalog (the train DAG's ``registry`` Param): each promotes its
+    own model, and the catalog shows both."""
+    from prox_tasks.catalog import Catalog
+
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    production = ModelRegistry(tmp_path / "prod", catalog=url)
+    experiment = ModelRegistry(str(tmp_path / "exp") + "/", catalog=url)
+    prod = production.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                              {}, {}, GOOD)  # fmt: skip
+    assert production.decide("refiner", prod["version"], GOOD, None).promoted
+    exp = experiment.publish(make_artifact(tmp_path / "b", b"2"), "refiner", "line_tagger",
+                             {}, {}, GOOD)  # fmt: skip
+    assert experiment.decide("refiner", exp["version"], GOOD, None).promoted
+    with Catalog(url) as catalog:
+        promoted = {m["version"] for m in catalog.list_models("refiner") if m["promoted"]}
+        assert promoted == {prod["version"], exp["version"]}
+        in_prod = catalog.promoted_model("refiner", registry=(tmp_path / "prod").as_uri())
+        assert in_prod["version"] == prod["version"]
 
 
 def test_a_model_name_that_would_leave_the_registry_is_refused(tmp_path):
@@ -129,3 +151,34 @@ def test_a_moved_or_copied_registry_serves_its_own_files(tmp_path, monkeypatch):
     monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "regB"))
     monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
     assert resolve_model(None).uri == moved.uri("refiner", rec["version"])
+
+
+def test_older_copies_of_a_replaced_s3_model_leave_the_cache_once_unused(s3_root, tmp_path,
+                                                                          monkeypatch):
+    import os
+    import time
+
+    from prox_tasks.registry.registry import STALE_COPY_GRACE_SECONDS
+    from prox_tasks.storage import put_atomic
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    uri = f"{s3_root}/tagger"
+    put_atomic(f"{uri}/refiner.json", '{"kind": "line_tagger", "v": 1}')
+    first = fetch_folder(uri)
+    put_atomic(f"{uri}/refiner.json", '{"kind": "line_tagger", "v": 2}')
+    second = fetch_folder(uri)
+    assert second != first and json.loads((second / "refiner.json").read_text())["v"] == 2
+    assert first.exists()  # just used: a process may still be loading it
+    long_ago = time.time() - STALE_COPY_GRACE_SECONDS - 60
+    os.utime(first / ".complete", (long_ago, long_ago))
+    cut_short = first.parent / f".{first.name}-killed"  # a download killed long ago
+    cut_short.mkdir()
+    os.utime(cut_short, (long_ago, long_ago))
+    other_model = first.parent / "0123456789abcdef-0123456789abcdef"
+    other_model.mkdir()
+    os.utime(other_model, (long_ago, long_ago))
+    put_atomic(f"{uri}/refiner.json", '{"kind": "line_tagger", "v": 3}')
+    third = fetch_folder(uri)
+    assert json.loads((third / "refiner.json").read_text())["v"] == 3
+    assert not first.exists() and not cut_short.exists()
+    assert second.exists() and other_model.exists()  # in use lately / another URI's copy
