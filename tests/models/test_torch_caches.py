@@ -81,5 +81,9 @@ def test_memory_stays_flat_across_new_batch_shapes():
     mib = 1024 * 1024
     bounded_rise = (bounded["after_40"] - bounded["after_5"]) / mib
     default_rise = (default["after_40"] - default["after_5"]) / mib
-    assert default_rise > 30, f"the default cache should grow the heap: {default_rise:.1f} MiB"
     assert bounded_rise < 25, f"the heap grew by {bounded_rise:.1f} MiB over 35 new shapes"
+    if default_rise <= 30:  # e.g. an AVX2-only CPU (measured: 13 MiB), whose kernels cache less
+        import torch
+
+        pytest.skip(f"torch's default cache grew the heap by only {default_rise:.1f} MiB on "
+                    f"this CPU ({torch.backends.cpu.get_cpu_capability()}): nothing to bound")
