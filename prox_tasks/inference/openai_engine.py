@@ -10,12 +10,17 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
 - Back-pressure: a server answering 429/5xx or failing to connect is cooled down for a
   backoff period (exponential, jittered) and gets no new requests meanwhile; requests wait
   for capacity instead of piling up.
-- Retries: up to ``max_retries`` per request, on any server of the pool. A request the
-  server rejects as bad (a 4xx other than 408/409/429) is not retried: it becomes an empty
-  completion (``failed``) the executor's policy handles. A request that still fails after
-  transient errors raises :class:`InferenceError` (the task fails and a retry resumes from its
-  checkpoint), or, with ``on_failure="empty"``, becomes an empty completion the executor's
-  policy handles (counted as ``failed``).
+- Retries: up to ``max_retries`` per request, on any server of the pool, after transient
+  errors: connection failures, timeouts, 408/409/429, 5xx, and answers that are not a
+  completion (a proxy's HTML page, a cut-off body, no choices). A request that still fails
+  raises :class:`InferenceError` (the task fails and a retry resumes from its checkpoint),
+  or, with ``on_failure="empty"``, becomes an empty completion the executor's policy handles
+  (counted as ``failed``).
+- A prompt the server rejects as such (400, 413, 422: e.g. longer than its context) is not
+  retried: it becomes an empty completion (``failed``) the executor's policy handles.
+- Any other answer (401/403: the key; 404: the model name or URL; another 4xx) means the
+  deployment is wrong, not the document: :class:`InferenceError` at once, naming the server
+  and status, so no shard is published with every document left unrefined.
 """
 
 from __future__ import annotations
@@ -169,10 +174,15 @@ class OpenAIEngine:
             try:
                 completion = await self._call(server, request)
             except Exception as err:  # noqa: BLE001 - classified below, retried
-                if not _retryable(err):  # the request itself is bad: no retry can fix it
+                kind = _classify(err)
+                if kind == "rejected":  # the prompt itself is bad: no retry can fix it
                     await self._release(server, capacity, ok=True)
                     self.stats["rejected"] = self.stats.get("rejected", 0) + 1
                     return Completion("", len(request.prompt_ids), 0, "error")
+                if kind == "fatal":
+                    await self._release(server, capacity, ok=True)
+                    raise InferenceError(f"{server.url} refused the request: "
+                                         f"{type(err).__name__}: {err}") from err
                 errors.append(f"{server.url}: {type(err).__name__}: {err}")
                 await self._release(server, capacity, ok=False)
                 continue
@@ -188,22 +198,44 @@ class OpenAIEngine:
             model=self.model_name, prompt=list(request.prompt_ids),
             max_tokens=request.max_new_tokens, temperature=0.0, extra_body=extra,
         )  # fmt: skip
-        choice = reply.choices[0]
-        used = reply.usage
-        out_tokens = used.completion_tokens if used is not None else 0
+        try:
+            choice = reply.choices[0]
+            text = choice.text
+            if not isinstance(text, str):
+                raise TypeError(f"text is {type(text).__name__}")
+            used = reply.usage
+            out_tokens = int(used.completion_tokens) if used is not None else 0
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
+            raise MalformedReply(f"not a completion ({type(err).__name__}: {err}): "
+                                 f"{str(reply)[:200]!r}") from err
         reason = "length" if choice.finish_reason == "length" else "stop"
-        return Completion(choice.text, len(request.prompt_ids), out_tokens, reason)
+        return Completion(text, len(request.prompt_ids), out_tokens, reason)
 
     def close(self) -> None:
         pass
 
 
-def _retryable(err: Exception) -> bool:
-    """Connection problems, timeouts, 408/409/429 and 5xx are worth another try."""
+#: Statuses that reject the prompt itself (too long, invalid): that document fails alone.
+REJECTED_STATUSES = (400, 413, 422)
+
+
+def _classify(err: Exception) -> str:
+    """``"retry"`` (transient: connection, timeout, 408/409/429, 5xx, a reply that is not a
+    completion), ``"rejected"`` (the prompt: :data:`REJECTED_STATUSES`) or ``"fatal"`` (the
+    deployment: 401/403/404, another status, an error of no known kind)."""
+    import json
+
     import openai
 
-    if isinstance(err, openai.APIConnectionError | openai.APITimeoutError):
-        return True
+    if isinstance(err, openai.APIConnectionError | openai.APITimeoutError | MalformedReply
+                  | openai.APIResponseValidationError | json.JSONDecodeError):
+        return "retry"
     if isinstance(err, openai.APIStatusError):
-        return err.status_code in (408, 409, 429) or err.status_code >= 500
-    return False
+        if err.status_code in (408, 409, 429) or err.status_code >= 500:
+            return "retry"
+        return "rejected" if err.status_code in REJECTED_STATUSES else "fatal"
+    return "fatal"
+
+
+class MalformedReply(RuntimeError):
+    """A server answered with something that is not a completion."""

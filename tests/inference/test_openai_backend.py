@@ -118,3 +118,66 @@ def test_the_pool_comes_from_prox_openai_servers_when_not_given(monkeypatch):
     monkeypatch.delenv("PROX_OPENAI_SERVERS")
     with pytest.raises(ValueError, match="PROX_OPENAI_SERVERS"):
         OpenAIEngine(model_name="m", max_model_len=512)
+
+
+# Fault injector (a loopback HTTP server answering like a broken gateway or a misconfigured
+# server): replies a real vLLM server does not give on cue.
+def _completion(text: str = "keep_doc()") -> bytes:
+    import json
+
+    return json.dumps({"id": "c", "object": "text_completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 2,
+                                 "total_tokens": 5}}).encode()  # fmt: skip
+
+
+NOT_A_COMPLETION = {
+    "html page": (200, b"<html><body>502 Bad Gateway</body></html>", "text/html"),
+    "cut-off json": (200, _completion()[:40], "application/json"),
+    "no choices": (200, b'{"id": "c", "choices": [], "usage": null}', "application/json"),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(NOT_A_COMPLETION))
+def test_a_reply_that_is_not_a_completion_is_retried_not_taken_as_empty(fault):
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    status, body, kind = NOT_A_COMPLETION[fault]
+    calls = []
+
+    def respond(request):
+        calls.append(request.path)
+        if len(calls) <= 2:  # the gateway recovers after two bad answers
+            return Response(status, body, {"Content-Type": kind})
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=3, backoff=0.01)  # fmt: skip
+        out = engine.generate([GenerationRequest([1, 2, 3], 4)])
+        assert (out[0].text, out[0].finish_reason) == ("keep_doc()", "stop")
+        assert engine.stats["retries"] == 2
+        calls.clear()
+        broken = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=1, backoff=0.01)  # fmt: skip
+        with pytest.raises(InferenceError, match="failed 2 times"):
+            broken.generate([GenerationRequest([1, 2, 3], 4)])  # never recovers in 2 tries
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_misconfigured_deployment_fails_at_once_instead_of_leaving_documents_unrefined(status):
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    calls = []
+
+    def respond(request):
+        calls.append(request.path)
+        return Response(status, b'{"error": {"message": "no"}}',
+                        {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=4, backoff=0.01)  # fmt: skip
+        with pytest.raises(InferenceError, match=f"refused the request.*{status}"):
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+    assert len(calls) == 1  # not retried: no try can fix a key or a model name
