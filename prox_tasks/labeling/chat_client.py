@@ -136,6 +136,8 @@ class ChatClient:
         except openai.APIConnectionError as err:  # timeouts, refused connections, resets
             raise self._fail(f"gave up after {self._attempts.tries} tries: "
                              f"{type(err).__name__}: {err}") from None
+        except (ValueError, openai.APIResponseValidationError) as err:  # a body cut off, not JSON
+            raise self._fail(f"malformed answer: {type(err).__name__}: {err}") from None
         finally:
             tries, answered = self._attempts.tries, self._attempts.answered
             if tries > 1:

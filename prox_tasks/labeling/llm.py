@@ -11,6 +11,12 @@ and go through a response cache keyed by (prompt text incl. the document, prompt
 model, settings): a rerun pays nothing. :attr:`LLMTeacher.usage` reports requests, cache
 hits, retries, failures and tokens in and out.
 
+A prompt the endpoint rejects as such (400, 413, 422: e.g. longer than its context) rejects
+that document's label. Any other failure after the retries (the endpoint down, a wrong key
+or model name, an answer that is not a completion) is the endpoint's, not the document's:
+:class:`TeacherUnavailable` stops the labeling before anything is published, so an outage
+never becomes rejected labels in a seed set; a rerun sends only what is not cached yet.
+
 Example:
     >>> teacher = LLMTeacher("http://127.0.0.1:8000/v1", "Qwen2.5-72B-Instruct",
     ...                      api_key_env="TEACHER_API_KEY", cache_dir="/data/teacher-cache")
@@ -42,7 +48,14 @@ from prox_tasks.labeling.secrets import resolve_endpoint
 from prox_tasks.programs import join_chunk_programs, render_chunks, render_doc
 
 log = logging.getLogger(__name__)
+#: Statuses that reject one prompt (too long for the context, invalid), not the endpoint.
+PROMPT_REJECTED = (400, 413, 422)
 _SCOPE_MARKER = re.compile(r"\s*#\s*chunk\s+\d")
+
+
+class TeacherUnavailable(RuntimeError):
+    """The teacher's endpoint failed a request for a reason not the document's (see the
+    module docs); retrying the task later is the remedy."""
 
 
 @dataclass(frozen=True)
@@ -138,7 +151,11 @@ class LLMTeacher(Teacher):
                     )
                 )
         with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            answers = list(pool.map(self._answer, requests))
+            try:
+                answers = list(pool.map(self._answer, requests))
+            except TeacherUnavailable:
+                pool.shutdown(cancel_futures=True)  # the endpoint is down: stop sending
+                raise
         per_doc: list[list] = [[] for _ in texts]
         for request, answer in zip(requests, answers):
             per_doc[request.doc].append((request, answer))
@@ -158,8 +175,13 @@ class LLMTeacher(Teacher):
         try:
             answer = self.client.complete(payload)
         except ChatError as err:
-            log.warning("llm teacher: %s request failed: %s", request.kind, err)
-            return {"error": f"request_failed:{err.status or 'gave_up'}", "detail": str(err)}
+            if err.status not in PROMPT_REJECTED:
+                cached = " (the answers so far are cached)" if self.cache.folder else ""
+                raise TeacherUnavailable(
+                    f"the llm teacher's endpoint failed a {request.kind} request: {err}; "
+                    f"nothing was written: run again when it answers{cached}") from None
+            log.warning("llm teacher: %s request rejected: %s", request.kind, err)
+            return {"error": f"request_failed:{err.status}", "detail": str(err)}
         answer = self.redact(answer)
         self.cache.put(key, answer)
         return answer

@@ -1,0 +1,70 @@
+"""The llm teacher when its endpoint fails, against a fault injector (a loopback HTTP server
+answering like a broken or misconfigured endpoint; the happy path against real vLLM is in
+test_llm_vllm.py): an outage stops the labeling before anything is published, a prompt the
+endpoint rejects rejects that document's label alone."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prox_tasks.cli import main
+from prox_tasks.labeling import get_teacher
+from prox_tasks.labeling.llm import TeacherUnavailable
+from tests.loopback_http import LoopbackHTTPServer, Response
+
+ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+          "choices": [{"index": 0, "finish_reason": "stop",
+                       "message": {"role": "assistant", "content": "```python\nkeep_doc()\n```"}}],
+          "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
+FAULTS = {
+    "503 after the retries": (503, b'{"error": "overloaded"}'),
+    "a wrong key": (401, b'{"error": "bad key"}'),
+    "a wrong model name": (404, b'{"error": "no such model"}'),
+    "a cut-off body": (200, json.dumps(ANSWER).encode()[:50]),
+    "a gateway page": (200, b"<html>upstream gone</html>"),
+}
+TEXT = "A first line of the page that says something.\nA second line with more words in it."
+
+
+def _endpoint(status: int, body: bytes, seen: list) -> LoopbackHTTPServer:
+    def answer(request):
+        seen.append(request.path)
+        return Response(status, body, {"Content-Type": "application/json",
+                                       "Retry-After-Ms": "1"})  # fmt: skip
+
+    server = LoopbackHTTPServer(answer)
+    server.url += "/v1"
+    return server
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_an_endpoint_failure_stops_the_labeling_instead_of_rejecting_the_document(fault):
+    seen: list = []
+    with _endpoint(*FAULTS[fault], seen) as server:
+        teacher = get_teacher("llm", base_url=server.url, model="m", max_retries=1, timeout=10)
+        with pytest.raises(TeacherUnavailable, match="endpoint failed a (doc|chunk) request"):
+            teacher.label_many([TEXT] * 4)
+    assert seen  # it did ask
+
+
+def test_a_prompt_the_endpoint_rejects_rejects_that_label_alone():
+    seen: list = []
+    with _endpoint(400, b'{"error": "prompt longer than the context"}', seen) as server:
+        teacher = get_teacher("llm", base_url=server.url, model="m", max_retries=3, timeout=10)
+        label = teacher.label(TEXT)
+    assert "doc:request_failed:400" in label.meta["errors"]
+    assert teacher.usage.to_dict()["retries"] == 0
+
+
+def test_prox_label_fails_on_an_outage_and_publishes_nothing(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(3)))
+    out = tmp_path / "labels.jsonl"
+    with _endpoint(503, b'{"error": "down"}', []) as server:
+        code = main(["label", "--input", str(src), "--output", str(out), "--teacher", "llm",
+                     "--base-url", server.url, "--model", "m", "--timeout", "5"])
+    err = capsys.readouterr().err
+    assert code == 1 and "TeacherUnavailable" in err and "nothing was written" in err
+    assert not out.exists() and not list(tmp_path.glob("labels.jsonl*"))
