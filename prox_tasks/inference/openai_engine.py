@@ -57,7 +57,9 @@ class OpenAIEngine:
             string; None: ``PROX_OPENAI_SERVERS`` (how a deployment points every worker's
             refine tasks at its vLLM pool).
         model_name: The served model name (None: the first one ``/v1/models`` lists).
-        api_key: Sent as the bearer token (vLLM ignores it unless started with one).
+        api_key: Sent as the bearer token (vLLM ignores it unless started with one); None:
+            ``PROX_OPENAI_API_KEY`` (how a deployment gives every worker the key of its
+            pool, e.g. one started with ``--api-key``), else none.
         concurrency: Most requests in flight per server.
         max_retries: Tries after the first, per request.
         backoff: Base of the exponential backoff in seconds.
@@ -71,7 +73,7 @@ class OpenAIEngine:
     supports_constraints = True
 
     def __init__(self, servers: list[str] | str | None = None, model_name: str | None = None,
-                 api_key: str = "EMPTY", concurrency: int = 32, max_retries: int = 4,
+                 api_key: str | None = None, concurrency: int = 32, max_retries: int = 4,
                  backoff: float = 0.5, max_backoff: float = 30.0, timeout: float = 600.0,
                  max_model_len: int | None = None, on_failure: str = "raise") -> None:
         if servers is None:
@@ -84,7 +86,8 @@ class OpenAIEngine:
         if on_failure not in ("raise", "empty"):
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]
-        self.api_key, self.timeout = api_key, timeout
+        self.api_key = api_key or os.environ.get("PROX_OPENAI_API_KEY") or "EMPTY"
+        self.timeout = timeout
         self.concurrency, self.max_retries = concurrency, max_retries
         self.backoff, self.max_backoff, self.on_failure = backoff, max_backoff, on_failure
         self.model_name = model_name

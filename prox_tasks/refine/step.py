@@ -39,13 +39,24 @@ class SettingsConflict(RuntimeError):
     """A published shard was refined with other settings than a rerun asks for."""
 
 
+#: Backend options that decide how requests travel and how fast, not what a model answers:
+#: a rerun may add servers, rotate a key or change batch sizes and still reuse its shards.
+TRANSPORT_OPTIONS = frozenset({
+    "servers", "api_key", "concurrency", "max_retries", "backoff", "max_backoff", "timeout",
+    "batch_size", "batch_tokens", "threads", "device", "tensor_parallel_size",
+    "gpu_memory_utilization", "kv_cache_memory_bytes",
+})
+
+
 def shard_request(model: str | None, backend: str | None, backend_options: dict | None,
                   policy: dict | None, limits: dict | None, quality: str = "off") -> dict:
     """What decides a shard's refined rows, as a rerun asks for it (JSON-ready): the model
     as resolved (its URI), the backend, a digest of its options (they may hold endpoints),
     the keep threshold, the executor policy, the limits that decide what is quarantined, and
-    the quality filter. Batch sizes and workers decide nothing and are left out."""
-    options = {k: v for k, v in (backend_options or {}).items() if v is not None}
+    the quality filter. Batch sizes, workers and :data:`TRANSPORT_OPTIONS` decide nothing
+    and are left out."""
+    options = {k: v for k, v in (backend_options or {}).items()
+               if v is not None and k not in TRANSPORT_OPTIONS}
     threshold = options.pop("line_threshold", None)
     chosen = Limits.resolve(limits).to_dict()
     return {"model": model, "backend": backend,

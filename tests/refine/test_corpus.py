@@ -285,3 +285,15 @@ def test_a_refused_force_on_a_released_snapshot_is_not_a_failed_attempt(tmp_path
     assert _refine(folder, out, "default", "--force") == 1
     assert "was released as day1" in capsys.readouterr().err
     assert Catalog().get_shards("day1") == before  # still done, no attempt counted
+
+
+def test_adding_servers_or_rotating_a_key_keeps_a_shards_request_but_a_model_name_does_not():
+    from prox_tasks.refine.step import shard_request
+
+    def request(**options):
+        return shard_request("s3://m/refiner", "openai", options, None, None)
+
+    first = request(servers=["http://a:8000/v1"], api_key="k1", concurrency=8, model_name="r")
+    assert request(servers=["http://a:8000/v1", "http://b:8000/v1"], api_key="k2",
+                   concurrency=64, timeout=30, max_retries=9, model_name="r") == first
+    assert request(servers=["http://a:8000/v1"], model_name="other") != first
