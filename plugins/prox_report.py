@@ -74,13 +74,16 @@ def create_app() -> FastAPI:
     def documents(request: Request, name: str, shard: int = 0, outcome: str = "all",
                   page: int = 1) -> HTMLResponse:
         from prox_tasks.report import documents_page
-        from prox_tasks.report.documents import OUTCOMES
+        from prox_tasks.report.documents import OUTCOMES, ShardNotAvailable
 
         if outcome not in OUTCOMES or shard < 0:
             raise HTTPException(400, f"outcome must be one of {OUTCOMES}, shard >= 0")
         with _catalog() as catalog:
-            return _page(documents_page(catalog, name, shard, outcome, page, *_roots(request)),
-                         f"snapshot {name!r}")
+            try:
+                html = documents_page(catalog, name, shard, outcome, page, *_roots(request))
+            except ShardNotAvailable as err:
+                raise HTTPException(404, str(err)) from None
+            return _page(html, f"snapshot {name!r}")
 
     @app.get("/models/{name}/{version}", response_class=HTMLResponse, dependencies=auth)
     def model(request: Request, name: str, version: str) -> HTMLResponse:
@@ -122,7 +125,11 @@ def create_app() -> FastAPI:
         uri = join_uri(_snapshot_uri(name), GATE_DIR, DOCS_DIR, path)
         if not exists(uri):
             raise HTTPException(404, "not found")
+        try:
+            body = read_bytes(uri)
+        except (IsADirectoryError, FileNotFoundError):  # a folder of the Data Docs
+            raise HTTPException(404, "not found") from None
         kind = mimetypes.guess_type(path)[0] or "application/octet-stream"
-        return Response(read_bytes(uri), media_type=kind)
+        return Response(body, media_type=kind)
 
     return app

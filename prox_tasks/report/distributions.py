@@ -7,8 +7,11 @@ documents are read, shard after shard; the result says how many were.
 
 from __future__ import annotations
 
+import logging
 from collections import Counter
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 RATIO_BINS = 20  # kept-token ratio bins over [0, 1]; a ratio above 1 counts in the last
 
@@ -62,8 +65,13 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
         uri = shard_uri(output_uri, plan.index)
         if read >= max_docs or not exists(uri):
             continue
-        inputs = {(d.source, d.offset): d.text
-                  for d in read_shard(manifest, plan.index, Quarantine())}
+        try:
+            inputs = {(d.source, d.offset): d.text
+                      for d in read_shard(manifest, plan.index, Quarantine())}
+        except (FileNotFoundError, RuntimeError) as err:  # the input moved, expired or changed
+            log.warning("removed-line counts of %s skip shard %d: %s", output_uri, plan.index,
+                        err)
+            inputs = {}
         for row in read_refined_rows(uri):
             if read >= max_docs:
                 break

@@ -4,14 +4,30 @@ Each refined row names its input (``source``, ``offset``); the input is read bac
 snapshot's manifest, and the two texts are aligned line by line (:mod:`difflib`). The program
 only removes lines and replaces strings inside lines, so a line of the input is either kept
 as is, kept with a normalization (shown with the changed characters marked), or removed.
+
+A page aligns only the documents it shows, long lines are compared by their common prefix
+and suffix rather than character by character, and a document shows at most
+:data:`MAX_SHOWN_LINES` lines of at most :data:`MAX_SHOWN_CHARS` characters: one huge page of
+a crawl cannot stall the viewer. A shard whose input is gone (a rotated crawl partition) or
+changed shows its refined text alone, with a notice.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 OUTCOMES = ("all", "dropped", "edited", "unchanged")
+#: Lines longer than this are compared by common prefix and suffix, not character by character.
+CHAR_DIFF_LIMIT = 2000
+#: What one document shows at most (the rest is counted, not rendered).
+MAX_SHOWN_LINES = 2000
+MAX_SHOWN_CHARS = 2000
+
+
+class ShardNotAvailable(LookupError):
+    """The shard is not in the plan, or not refined (yet)."""
 
 
 @dataclass
@@ -46,16 +62,20 @@ class DocumentView:
     doc_program: str | None
     chunk_program: str | None
     model_version: str | None
-
-    @property
-    def outcome(self) -> str:
-        if self.dropped:
-            return "dropped"
-        return "edited" if any(line.status != "kept" for line in self.lines) else "unchanged"
+    outcome: str = "unchanged"
+    hidden_lines: int = 0
 
 
 def _segments(a: str, b: str) -> tuple[list, list]:
-    """Character segments of ``a`` and ``b`` with the differing parts flagged."""
+    """Character segments of ``a`` and ``b`` with the differing parts flagged (long lines: the
+    part between their common prefix and suffix, as one change)."""
+    if len(a) + len(b) > 2 * CHAR_DIFF_LIMIT:
+        head = len(os.path.commonprefix([a, b]))
+        tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
+        return ([p for p in ((a[:head], False), (a[head:len(a) - tail], True),
+                             (a[len(a) - tail:], False)) if p[0]],
+                [p for p in ((b[:head], False), (b[head:len(b) - tail], True),
+                             (b[len(b) - tail:], False)) if p[0]])  # fmt: skip
     before, after = [], []
     for op, i1, i2, j1, j2 in SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
         if i2 > i1:
@@ -92,8 +112,7 @@ def _pair(lines_in: list[str], i1: int, i2: int, outs: list[str]) -> list[Line]:
         if not candidates:  # more output lines than input lines: text a normalization added
             view.append(Line(i2 - 1, "normalized", [], [(out, True)]))
             continue
-        best = max(candidates, key=lambda i: SequenceMatcher(
-            None, lines_in[i], out, autojunk=False).ratio())
+        best = max(candidates, key=lambda i: _likeness(lines_in[i], out))
         view += [Line(i, "removed", [(lines_in[i], False)]) for i in range(cursor, best)]
         before, after = _segments(lines_in[best], out)
         view.append(Line(best, "normalized", before, after))
@@ -102,27 +121,95 @@ def _pair(lines_in: list[str], i1: int, i2: int, outs: list[str]) -> list[Line]:
     return view
 
 
+def _likeness(a: str, b: str) -> float:
+    """How alike two lines are (:meth:`SequenceMatcher.ratio`; long lines: its linear-time
+    upper bound from character counts)."""
+    matcher = SequenceMatcher(None, a, b, autojunk=False)
+    return matcher.ratio() if len(a) + len(b) <= 2 * CHAR_DIFF_LIMIT else matcher.quick_ratio()
+
+
+def _clipped(lines: list[Line]) -> tuple[list[Line], int]:
+    """At most :data:`MAX_SHOWN_LINES` lines, each cut to :data:`MAX_SHOWN_CHARS` characters
+    per side (a cut ends with ``… N more characters``); and how many lines were left out."""
+
+    def cut(segments: list) -> list:
+        out, left = [], MAX_SHOWN_CHARS
+        for text, changed in segments:
+            if left <= 0:
+                break
+            out.append((text[:left], changed))
+            left -= len(text)
+        if left < 0:
+            out.append((f" … {-left:,} more characters", False))
+        return out
+
+    shown = [Line(line.number, line.status, cut(line.before), cut(line.after))
+             for line in lines[:MAX_SHOWN_LINES]]  # fmt: skip
+    return shown, max(0, len(lines) - MAX_SHOWN_LINES)
+
+
+def _outcome(row: dict, text_in: str | None) -> str:
+    if row["dropped"]:
+        return "dropped"
+    if text_in is not None:
+        return "unchanged" if row["text"] == text_in else "edited"
+    stats = row["stats"] or {}
+    return "edited" if stats.get("lines_removed") or stats.get("normalizations_applied") \
+        else "unchanged"
+
+
+def _inputs(manifest, shard: int) -> tuple[dict, str | None]:
+    """The shard's input texts by ``(source, offset)``, and a notice when they cannot be read
+    (the input moved, expired or changed since it was planned)."""
+    from prox_tasks.corpus import Quarantine, read_shard
+
+    try:
+        return {(d.source, d.offset): d.text for d in read_shard(manifest, shard, Quarantine())}, None
+    except (FileNotFoundError, RuntimeError) as err:
+        return {}, (f"The input of this shard cannot be read any more ({err}); the refined text "
+                    "is shown alone.")
+
+
 def document_views(output_uri: str, shard: int, outcome: str = "all", page: int = 1,
-                   per_page: int = 10) -> tuple[list[DocumentView], int]:
+                   per_page: int = 10) -> tuple[list[DocumentView], int, str | None]:
     """The documents of one shard of a snapshot, input beside output, filtered by
-    ``outcome`` (one of :data:`OUTCOMES`); returns one page of them and how many matched."""
-    from prox_tasks.corpus import Quarantine, load_manifest, read_refined_rows, read_shard
+    ``outcome`` (one of :data:`OUTCOMES`): one page of them (``page`` clamped to the pages
+    there are), how many matched, and a notice when the input cannot be read.
+
+    Raises:
+        ShardNotAvailable: The plan has no such shard, or it is not refined.
+    """
+    from prox_tasks.corpus import load_manifest, read_refined_rows
     from prox_tasks.corpus.manifest import shard_uri
+    from prox_tasks.storage import exists
 
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
     manifest = load_manifest(output_uri)
-    inputs = {(d.source, d.offset): d.text for d in read_shard(manifest, shard, Quarantine())}
-    matched: list[DocumentView] = []
-    for row in read_refined_rows(shard_uri(output_uri, shard)):
+    if not 0 <= shard < len(manifest.shards):
+        raise ShardNotAvailable(f"no shard {shard}: the plan has {len(manifest.shards)}")
+    refined = shard_uri(output_uri, shard)
+    if not exists(refined):
+        raise ShardNotAvailable(f"shard {shard} is not refined (yet)")
+    inputs, notice = _inputs(manifest, shard)
+    matched = []
+    for row in read_refined_rows(refined):
         text_in = inputs.get((row["source"], row["offset"]))
-        if text_in is None:
-            continue  # the input changed since: read_shard would have raised
+        if outcome in ("all", _outcome(row, text_in)):
+            matched.append((row, text_in))
+    pages = max(1, -(-len(matched) // per_page))
+    start = (min(max(page, 1), pages) - 1) * per_page
+    views = []
+    for row, text_in in matched[start:start + per_page]:  # only what the page shows is aligned
         stats = row["stats"] or {}
-        view = DocumentView(row["id"], shard, row["source"], row["offset"], row["dropped"],
-                            stats.get("drop_reason"), align_lines(text_in, row["text"]), stats,
-                            row["doc_program"], row["chunk_program"], row["model_version"])
-        if outcome in ("all", view.outcome):
-            matched.append(view)
-    start = (max(page, 1) - 1) * per_page
-    return matched[start:start + per_page], len(matched)
+        if text_in is None:  # the refined text alone
+            lines = [Line(i, "kept", [(line, False)])
+                     for i, line in enumerate((row["text"] or "").split("\n"))]
+        else:
+            lines = align_lines(text_in, row["text"])
+        shown, hidden = _clipped(lines)
+        views.append(DocumentView(row["id"], shard, row["source"], row["offset"],
+                                  row["dropped"], stats.get("drop_reason"), shown, stats,
+                                  row["doc_program"], row["chunk_program"],
+                                  row["model_version"], _outcome(row, text_in), hidden))
+    return views, len(matched), notice

@@ -115,9 +115,10 @@ def documents_page(catalog, name: str, shard: int, outcome: str, page: int, root
     row = _snapshot_row(catalog, name)
     if row is None:
         return None
-    docs, matched = document_views(row["output_uri"], shard, outcome, page, per_page)
+    docs, matched, notice = document_views(row["output_uri"], shard, outcome, page, per_page)
     pages = max(1, -(-matched // per_page))
     return _render("documents.html", root=root, ui=ui, r=row, docs=docs, matched=matched,
+                   notice=notice,
                    shard=shard, num_shards=max(row["shards"], 1), outcome=outcome,
                    outcomes=OUTCOMES, reasons=DROP_REASONS, page=min(max(page, 1), pages),
                    pages=pages, query=_query({"shard": shard, "outcome": outcome}))

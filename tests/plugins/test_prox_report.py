@@ -70,6 +70,11 @@ def test_document_viewer_before_after(client, token):
     assert dropped.count('<article class="doc') == 2  # doc-4 and doc-9
     assert "dropped: the document-level program dropped it" in dropped
     _get(client, token, "/prox/snapshots/crawl-2026-03-01/documents?outcome=bogus", 400)
+    for shard in (2, 99999999999):  # the plan has 2 shards
+        _get(client, token, f"/prox/snapshots/crawl-2026-03-01/documents?shard={shard}", 404)
+    past_the_end = _get(client, token,
+                        "/prox/snapshots/crawl-2026-03-01/documents?shard=1&page=50").text
+    assert past_the_end.count('<article class="doc') == 10  # the last page, as the pager says
 
 
 def test_data_docs_and_gate_json_behind_auth(client, token):
@@ -79,6 +84,8 @@ def test_data_docs_and_gate_json_behind_auth(client, token):
     gate = _get(client, token, "/prox/snapshots/crawl-2026-03-02/gate.json").json()
     assert gate["passed"] is False
     _get(client, token, "/prox/snapshots/crawl-2026-03-02/docs/../../manifest.json", 404)
+    for folder in ("validations", "static/"):  # folders of the Data Docs: not a 500
+        _get(client, token, f"/prox/snapshots/crawl-2026-03-02/docs/{folder}", 404)
 
 
 def test_one_snapshots_row_is_its_row_among_all(catalog_with_snapshots):

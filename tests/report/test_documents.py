@@ -34,3 +34,82 @@ def test_unchanged_document_and_a_normalization_adding_a_line():
     view = align_lines("a b\nc d", "a\nb\nc d")  # a normalization wrote a newline
     assert [line.status for line in view] == ["normalized", "normalized", "kept"]
     assert all(line.number in (0, 1) for line in view)
+
+
+def test_a_long_normalized_line_is_marked_between_its_common_prefix_and_suffix():
+    from prox_tasks.report.documents import CHAR_DIFF_LIMIT
+
+    head, tail = "word " * CHAR_DIFF_LIMIT, " more" * CHAR_DIFF_LIMIT
+    line = head + "click here" + tail
+    view = align_lines("Menu\n" + line, head + tail)
+    assert _statuses(view) == [(0, "removed"), (1, "normalized")]
+    assert view[1].before == [(head, False), ("click here", True), (tail, False)]
+    assert view[1].after == [(head, False), (tail, False)]
+
+
+def _snapshot(tmp_path, n_docs=30, programs=None):
+    from tests.quality.snapshot_factory import programs_for, refine_snapshot, write_input
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", n_docs)
+    out = tmp_path / "out"
+    refine_snapshot(str(src), str(out), target_docs=n_docs, programs=programs or programs_for)
+    return src, str(out)
+
+
+def test_a_page_aligns_only_the_documents_it_shows(tmp_path, monkeypatch):
+    from prox_tasks.report import documents
+
+    _, out = _snapshot(tmp_path)
+    aligned = []
+    real = documents.align_lines
+    monkeypatch.setattr(documents, "align_lines",
+                        lambda a, b: aligned.append(a) or real(a, b))  # a spy, not a fake
+    views, matched, notice = documents.document_views(out, 0, "all", page=2, per_page=10)
+    assert matched == 30 and [v.id for v in views] == [f"doc-{i}" for i in range(10, 20)]
+    assert len(aligned) == 10 and notice is None
+    dropped, matched, _ = documents.document_views(out, 0, "dropped", page=9, per_page=4)
+    assert matched == 6 and [v.id for v in dropped] == ["doc-24", "doc-29"]  # last page
+    assert {v.outcome for v in dropped} == {"dropped"}
+    edited, matched, _ = documents.document_views(out, 0, "edited", per_page=100)
+    assert matched == 24 and all(v.outcome == "edited" for v in edited)
+
+
+def test_a_huge_document_is_shown_clipped(tmp_path):
+    from prox_tasks.report.documents import MAX_SHOWN_CHARS, MAX_SHOWN_LINES, document_views
+
+    def keep_all(i):
+        return "keep_doc()", ""
+
+    src, out = tmp_path / "in" / "crawl.jsonl", str(tmp_path / "out")
+    src.parent.mkdir()
+    import json
+
+    huge = "\n".join(["x" * 50_000] + [f"line {i}" for i in range(3 * MAX_SHOWN_LINES)])
+    src.write_text(json.dumps({"id": "doc-0", "text": huge}) + "\n")
+    from tests.quality.snapshot_factory import refine_snapshot
+
+    refine_snapshot(str(src), out, programs=keep_all)
+    (view,), _, _ = document_views(out, 0)
+    assert len(view.lines) == MAX_SHOWN_LINES and view.hidden_lines == 2 * MAX_SHOWN_LINES + 1
+    first = view.lines[0].before
+    assert first[0] == ("x" * MAX_SHOWN_CHARS, False) and "48,000 more characters" in first[1][0]
+
+
+def test_a_shard_whose_input_is_gone_shows_its_refined_text_with_a_notice(tmp_path):
+    from prox_tasks.report.documents import ShardNotAvailable, document_views
+    from prox_tasks.report.distributions import snapshot_distributions
+
+    src, out = _snapshot(tmp_path, n_docs=10)
+    src.rename(src.with_suffix(".moved"))  # the crawl partition expired
+    views, matched, notice = document_views(out, 0)
+    assert matched == 10 and "cannot be read any more" in notice
+    assert {line.status for v in views for line in v.lines} == {"kept"}
+    assert [v.outcome for v in views].count("dropped") == 2
+    assert snapshot_distributions(out).docs_read == 10  # the snapshot page still renders
+    for shard in (1, -1):
+        try:
+            document_views(out, shard)
+        except ShardNotAvailable as err:
+            assert "no shard" in str(err)
+        else:
+            raise AssertionError("a shard outside the plan was shown")
