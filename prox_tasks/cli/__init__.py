@@ -14,6 +14,7 @@ import argparse
 import contextlib
 import importlib
 import os
+import signal
 import sys
 import traceback
 
@@ -57,15 +58,26 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM — what Airflow sends a task it kills or times out, and Kubernetes and ``docker
+    stop`` a container: the same clean-up as Ctrl-C (temporary files removed, the catalog's
+    attempt booked as failed)."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. A fault (bad input, I/O, S3, disk full, a bug) ends with one line
-    on stderr — ``prox COMMAND: what failed`` — and exit code 1 (130 on Ctrl-C); ``-v``
-    (before or after the subcommand) prints the full traceback as well."""
+    on stderr — ``prox COMMAND: what failed`` — and exit code 1 (130 on Ctrl-C, 143 on
+    SIGTERM); ``-v`` (before or after the subcommand) prints the full traceback as well."""
     from prox_tasks.redaction import install
     from prox_tasks.refine import collector
 
     process = argv is None  # the process's own command (not a call from Python code)
     if process:
+        signal.signal(signal.SIGTERM, _terminate)
         collector.collect_less_often()  # a command's imports and batches: fewer passes
         if "--no-progress" in sys.argv or not sys.stderr.isatty():
             # no bars at all, the libraries' included (transformers' "Loading weights",
@@ -90,6 +102,9 @@ def main(argv: list[str] | None = None) -> int:
         if process:
             collector.skip_final_collection()
         return code
+    except Terminated:
+        print(f"prox {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        return 143
     except KeyboardInterrupt:
         print(f"prox {args.command}: interrupted", file=sys.stderr)
         return 130

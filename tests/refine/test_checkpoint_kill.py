@@ -77,3 +77,34 @@ def test_killed_refines_resume_without_refining_anything_twice(tmp_path):
     for sub in ("shards/shard-00000.parquet", "quarantine/shard-00000.jsonl.gz"):
         assert (out / sub).read_bytes() == (reference / sub).read_bytes()
     assert not parts.exists()  # checkpoints cleared once published
+
+
+@pytest.mark.slow  # two real prox processes loading the tagger
+def test_sigterm_cleans_up_like_ctrl_c_and_books_the_attempt_failed(tmp_path):
+    """SIGTERM is how Airflow kills or times out a task (and Kubernetes, docker stop)."""
+    from prox_tasks.catalog import Catalog
+
+    source, out = tmp_path / "in.jsonl", tmp_path / "out"
+    _corpus(source, 60)
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    command = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
+               "--output", str(out), "--model", "default", "--checkpoint-every", "2",
+               "--catalog", catalog, "--name", "crawl"]  # fmt: skip
+    proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)}, text=True)
+    parts = out / CHECKPOINT_DIR / "shard-00000"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None and not list(parts.glob("part-*")):
+        time.sleep(0.005)
+    assert proc.poll() is None, "prox refine finished before it could be terminated"
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 143 and stderr.strip().endswith("prox refine: terminated (SIGTERM)")
+    assert not [p.name for p in out.rglob("*") if ".tmp-" in p.name]  # its temporary files
+    with Catalog(catalog) as booked:
+        assert [s["status"] for s in booked.get_shards("crawl")] == ["failed"]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    with Catalog(catalog) as booked:
+        assert [s["status"] for s in booked.get_shards("crawl")] == ["done"]
