@@ -33,10 +33,15 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     :mod:`prox_tasks.release.release` for which release is ``latest``).
 
     Raises:
-        RunError: the input needs a date the run does not have, or gate thresholds that
-            no snapshot could pass (a min above its max).
+        RunError: the input needs a date the run does not have, gate thresholds that no
+            snapshot could pass (a min above its max), a relative ``input_uri`` or
+            ``output_root`` (it would resolve against whichever worker's folder), or a
+            ``catalog_url`` that is not a database URL.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     from prox_tasks.storage import join_uri, to_uri
     from prox_tasks.storage.names import check_name, safe_name
 
@@ -46,15 +51,27 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
                 and params[low] > params[high]:  # fmt: skip
             raise RunError(f"{low} {params[low]} is above {high} {params[high]}: no snapshot "
                            "could pass the gate (fix the run's Params)")
+    for param in ("input_uri", "output_root"):
+        value = str(params.get(param) or "")
+        if value and "://" not in value and not value.startswith("/"):
+            raise RunError(f"{param} {value!r} is a relative path: give an absolute path or a "
+                           "file:// or s3:// URI (a relative one would resolve against the "
+                           "folder of whichever worker runs the task)")
     input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")
     root = params.get("output_root") or settings.corpus_root()
+    catalog_url = settings.catalog_url(params.get("catalog_url"))
+    try:
+        make_url(catalog_url)
+    except ArgumentError:
+        raise RunError("catalog_url is not a database URL (e.g. postgresql+psycopg2://user@host"
+                       "/prox or sqlite:////abs/path/catalog.sqlite; the password belongs in "
+                       "PROX_CATALOG_URL, not in a Param)") from None
     return {
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
         "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
-        "catalog_url": settings.catalog_url(params.get("catalog_url")),
-        "logical_date": ds, "run_id": run_id,
+        "catalog_url": catalog_url, "logical_date": ds, "run_id": run_id,
     }
 
 
@@ -145,6 +162,11 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
                        "partition has arrived") from err
     except ManifestConflict as err:
+        from prox_tasks.corpus.manifest import released_as
+
+        if released_as(snapshot["output_uri"]):  # reprocess would be refused: files released
+            raise RunError(f"{err}. This snapshot was released: give this rerun another "
+                           "snapshot_name (its plan and shards are new)") from err
         raise RunError(f"{err}. In Airflow: trigger the run with reprocess=true to replace "
                        "the plan and refine every shard again") from err
     if not manifest.total_docs:  # a green run that gates and releases nothing hides it

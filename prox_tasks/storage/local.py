@@ -92,14 +92,7 @@ def glob_files(pattern: str) -> list[str]:
 
 
 def cleanup_partial(loc: Location) -> int:
-    """Remove temporary files a killed writer of ``loc`` left behind; returns how many."""
-    directory = os.path.dirname(loc.path)
-    pattern = os.path.join(glob.escape(directory), glob.escape(temp_prefix(loc.path)) + "*")
-    removed = 0
-    for path in glob.glob(pattern):
-        try:
-            os.remove(path)
-            removed += 1
-        except FileNotFoundError:
-            pass
-    return removed
+    """Remove temporary files a killed writer of ``loc`` left behind; returns how many. A
+    live writer's (another run refining the same shard at the same time) is left alone:
+    each writer publishes its own file atomically."""
+    return sweep_stale(os.path.dirname(loc.path), temp_prefix(loc.path), once=False)

@@ -65,6 +65,23 @@ def test_resolve_snapshot_names(tmp_path):
     assert manual["name"] == "run-manual__2026-02-01T10_00_00_00_00"
 
 
+@pytest.mark.parametrize("bad, named", [
+    ({"output_root": "relative/corpus"}, "output_root 'relative/corpus' is a relative path"),
+    ({"input_uri": "crawl/{ds}"}, "input_uri 'crawl/{ds}' is a relative path"),
+    ({"catalog_url": "notaurl"}, "catalog_url is not a database URL"),
+])
+def test_params_a_worker_cannot_resolve_fail_the_run_at_once_naming_the_param(bad, named,
+                                                                              tmp_path):
+    from prox_tasks.pipeline.errors import RunError, cannot_succeed
+
+    params = {"input_uri": str(tmp_path / "crawl" / "{ds}"), "output_root": str(tmp_path)}
+    with pytest.raises(RunError, match=named) as err:
+        refresh.resolve_snapshot({**params, **bad}, "2026-02-01")
+    assert isinstance(err.value, cannot_succeed())  # no retry: the Param must change
+    for good in ("s3://bucket/corpus", f"file://{tmp_path}"):
+        assert refresh.resolve_snapshot({**params, "output_root": good}, "2026-02-01")
+
+
 def test_thresholds_from_params_ignore_other_keys():
     t = GateThresholds.from_mapping({"max_drop_rate": 0.5, "history_min": 2.0, "dry_run": True,
                                      "min_drop_rate": None})

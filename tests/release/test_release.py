@@ -184,3 +184,18 @@ def test_release_names_its_model_in_the_record_and_the_catalog(tmp_path):
         row = catalog._one("SELECT m.name, m.version FROM releases r JOIN models m"
                            " ON m.id = r.model_id WHERE r.name = 'crawl-2026-01-04'")
     assert row == {"name": "refiner", "version": "test"}
+
+
+def test_a_changed_input_of_a_released_snapshot_asks_for_another_name_not_reprocess(tmp_path):
+    from prox_tasks.pipeline.errors import RunError
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = make(tmp_path, "crawl-2026-01-05", catalog=catalog)
+    assert run_gate(snap["output_uri"]).passed
+    release_snapshot(snap["output_uri"], str(tmp_path / "root"), "crawl-2026-01-05",
+                     partition="2026-01-05")
+    write_input(tmp_path / "in" / "crawl-2026-01-05.jsonl", 21)  # the partition changed
+    with pytest.raises(RunError, match="was released: give this rerun another snapshot_name") \
+            as err:
+        refresh.plan(snap, 10, 1024, "default", None)
+    assert "reprocess=true" not in str(err.value)  # which would be refused in turn

@@ -43,13 +43,23 @@ def test_partial_file_is_invisible_until_closed(tmp_path):
     assert target.read_bytes() == b"partial"
 
 
-def test_cleanup_partial_removes_temps_of_a_killed_writer(tmp_path):
+def test_cleanup_partial_removes_temps_of_a_killed_writer_not_a_live_ones(tmp_path):
+    import subprocess
+    import sys
+
     target = tmp_path / "shard.parquet"
-    writer = open_uri(str(target), "wb")
-    writer.write(b"x")  # never closed: as if the process died
+    killed = ("import os; from prox_tasks.storage import open_uri; "
+              f"w = open_uri({str(target)!r}, 'wb'); w.write(b'x'); w.flush(); os._exit(9)")
+    live = open_uri(str(target), "wb")  # another run writing the same shard right now
+    live.write(b"y")
+    subprocess.run([sys.executable, "-c", killed], check=False)  # died mid-write
     other = open_uri(str(tmp_path / "other.parquet"), "wb")
+    assert len(os.listdir(tmp_path)) == 3
     assert cleanup_partial(str(target)) == 1
-    assert os.listdir(tmp_path) == [os.path.basename(other.temp_path)]
+    assert sorted(os.listdir(tmp_path)) == sorted(os.path.basename(w.temp_path)
+                                                  for w in (live, other))
+    live.close()
+    assert target.read_bytes() == b"y"
     other.abort()
 
 
