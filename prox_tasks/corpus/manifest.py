@@ -39,11 +39,20 @@ class ShardPlan:
 
 @dataclass
 class InputFile:
+    """One planned input file. ``fingerprint`` (:func:`~prox_tasks.storage.content_fingerprint`)
+    identifies its bytes and is part of the plan's id, so a file rewritten in place — even
+    to the same size — makes a new plan instead of reusing shards refined from its old
+    content; ``version`` (:func:`~prox_tasks.storage.version_of`, a cheap stat or HEAD)
+    tells a read whether to check the fingerprint again. Manifests written before these
+    were recorded have None and are checked by size only."""
+
     uri: str
     format: str
     size: int
     records: int
     bytes: int
+    fingerprint: str | None = None
+    version: str | None = None
 
 
 @dataclass
@@ -73,6 +82,11 @@ class Manifest:
 
     def compute_id(self) -> str:
         body = {k: v for k, v in asdict(self).items() if k != "id"}
+        # a file's version (its modification time) is not what was planned, its bytes are;
+        # no fingerprint: a manifest from before they were recorded keeps its id
+        body["files"] = [{k: v for k, v in f.items()
+                          if k != "version" and not (k == "fingerprint" and v is None)}
+                         for f in body["files"]]  # fmt: skip
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 

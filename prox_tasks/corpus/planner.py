@@ -19,7 +19,7 @@ from prox_tasks.corpus.manifest import (
 )
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.readers import FORMATS, ReadOptions, input_files, read_file
-from prox_tasks.storage import exists, remove, size_of, to_uri
+from prox_tasks.storage import content_fingerprint, exists, remove, size_of, to_uri, version_of
 
 DEFAULT_TARGET_DOCS = 10_000
 
@@ -76,7 +76,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
             records, total = records + 1, total + nbytes
             if progress is not None:
                 progress.update(1)
-        files.append(InputFile(path, fmt, size_of(path), records, total))
+        files.append(InputFile(path, fmt, size_of(path), records, total,
+                               content_fingerprint(path), version_of(path)))
     if not shards[-1].docs:
         shards.pop()
     manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards)
@@ -117,9 +118,18 @@ def _options(manifest: Manifest) -> ReadOptions:
     return ReadOptions(s["text_field"], s["id_field"], s["max_doc_bytes"], s["format"])
 
 
-def _check_size(sizes: dict[str, int], uri: str) -> None:
-    if size_of(uri) != sizes[uri]:
-        raise RuntimeError(f"{uri} changed since the manifest was planned")
+def _check_unchanged(planned: InputFile) -> None:
+    """Raise when the file is not the one planned: another size, or — when its version (a
+    stat or HEAD) moved — other bytes than its recorded fingerprint (a copy or a touch with
+    the same bytes passes)."""
+    if planned.version is not None:
+        if version_of(planned.uri) == planned.version:
+            return
+        if content_fingerprint(planned.uri) == planned.fingerprint:
+            return
+    elif size_of(planned.uri) == planned.size:
+        return
+    raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
 
 
 def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
@@ -127,13 +137,13 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
     """Stream one shard's documents; bad records go to ``quarantine`` (else raise).
 
     Raises:
-        RuntimeError: when an input file changed size since planning.
+        RuntimeError: when an input file changed since planning.
     """
     manifest = (manifest_or_uri if isinstance(manifest_or_uri, Manifest)
                 else load_manifest(manifest_or_uri))
-    options, sizes = _options(manifest), {f.uri: f.size for f in manifest.files}
+    options, files = _options(manifest), {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
-        _check_size(sizes, segment.file)
+        _check_unchanged(files[segment.file])
         yield from read_file(segment.file, options, quarantine, segment.start, segment.end,
                              segment.format)
 
@@ -146,16 +156,16 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
     of ``n`` shards read shard by shard is read about ``n / 2`` times).
 
     Raises:
-        RuntimeError: when an input file changed size since planning.
+        RuntimeError: when an input file changed since planning.
     """
-    options, sizes = _options(manifest), {f.uri: f.size for f in manifest.files}
+    options, files = _options(manifest), {f.uri: f for f in manifest.files}
     by_file: dict[str, list[tuple[int, int, int, str]]] = {}
     for shard in manifest.shards:
         for segment in shard.segments:
             by_file.setdefault(segment.file, []).append(
                 (segment.start, segment.end, shard.index, segment.format))
     for uri, segments in by_file.items():  # planned in file order: shard order too
-        _check_size(sizes, uri)
+        _check_unchanged(files[uri])
         ends = [end for _start, end, _shard, _fmt in segments]
         for doc in read_file(uri, options, quarantine, segments[0][0], ends[-1], segments[0][3]):
             yield segments[bisect.bisect_right(ends, doc.offset)][2], doc

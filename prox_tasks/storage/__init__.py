@@ -4,6 +4,7 @@ from prox_tasks.storage.atomic import AtomicWriter
 from prox_tasks.storage.files import (
     cleanup_partial,
     compression_of,
+    content_fingerprint,
     exists,
     list_uri,
     open_uri,
@@ -18,6 +19,7 @@ from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_ur
 
 __all__ = [
     "AtomicWriter", "Location", "S3Settings", "cleanup_partial", "compression_of",
+    "content_fingerprint",
     "configure_s3", "exists", "get_client", "is_glob", "join_uri", "list_uri", "open_uri",
     "parse_uri", "put_atomic", "read_bytes", "remove", "size_of", "to_uri", "version_of",
 ]  # fmt: skip

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fnmatch
+import hashlib
 import io
 import os
 import shutil
@@ -146,6 +147,19 @@ def version_of(uri: str | os.PathLike) -> str | None:
     time and size; S3: ETag, last-modified and size), or None when there is no such file."""
     loc = parse_uri(uri)
     return _backend(loc).version(loc)
+
+
+def content_fingerprint(uri: str | os.PathLike) -> str:
+    """What identifies the file's bytes: ``sha256:<hex>`` of a local file (read once), the
+    ``etag:<ETag>`` of an S3 object (S3 derives it from the bytes; no download)."""
+    loc = parse_uri(uri)
+    if loc.scheme == "s3":
+        return f"etag:{s3.etag(loc)}"
+    digest = hashlib.sha256()
+    with open(loc.path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"sha256:{digest.hexdigest()}"
 
 
 def remove(uri: str | os.PathLike) -> bool:

@@ -165,6 +165,11 @@ def version(loc: Location) -> str | None:
     return f"{head.get('ETag', '')}-{head.get('LastModified', '')}-{head['ContentLength']}"
 
 
+def etag(loc: Location) -> str:
+    """The object's ETag (FileNotFoundError when there is none)."""
+    return str(_head(loc)["ETag"]).strip('"')
+
+
 def remove(loc: Location) -> bool:
     if not exists(loc):
         return False

@@ -108,3 +108,21 @@ def test_throttled_shard_write_is_retried(s3_bucket, moto_server, tmp_path, samp
                               quarantine=quarantine)
     assert moto_server.faults.failed == 2 and acc.docs_written == 40
     assert read_status(out, 0)["sha256"] == acc.sha256
+
+
+def test_an_s3_input_rewritten_to_the_same_size_makes_another_plan(s3_bucket, tmp_path,
+                                                                   sample_rows):
+    uri = f"{s3_bucket}/crawl/in.jsonl"
+    body = write_jsonl(tmp_path / "in.jsonl", sample_rows)
+    data = Path(body).read_bytes()
+    put_atomic(uri, data)
+    first = plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 14)
+    assert first.files[0].fingerprint.startswith("etag:")
+    put_atomic(uri, data)  # uploaded again, the same bytes: the same plan, read as planned
+    assert plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 14).id == first.id
+    assert len(list(read_shard(first, 0, Quarantine()))) == 14
+    i = data.index(b'"text": "') + 9
+    put_atomic(uri, data[:i] + data[i:i + 8].swapcase() + data[i + 8:])  # same size
+    assert plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 14, write=False).id != first.id
+    with pytest.raises(RuntimeError, match="changed since the manifest was planned"):
+        list(read_shard(first, 0, Quarantine()))

@@ -297,3 +297,45 @@ def test_adding_servers_or_rotating_a_key_keeps_a_shards_request_but_a_model_nam
     assert request(servers=["http://a:8000/v1", "http://b:8000/v1"], api_key="k2",
                    concurrency=64, timeout=30, max_retries=9, model_name="r") == first
     assert request(servers=["http://a:8000/v1"], model_name="other") != first
+
+
+def _same_size_edit(path) -> None:
+    """Rewrite a file in place with other text of the same size (a re-delivered partition)."""
+    import os
+
+    data = path.read_bytes()
+    i = data.index(b'"text": "') + len(b'"text": "')
+    path.write_bytes(data[:i] + data[i:i + 12].swapcase() + data[i + 12:])
+    assert len(path.read_bytes()) == len(data)
+    os.utime(path, ns=(0, 10**18))  # whatever the clock: another modification time
+
+
+def test_an_input_rewritten_to_the_same_size_is_never_served_from_its_old_shards(
+        corpus, tmp_path, tagger_model, capsys):
+    folder, _ = corpus
+    out = tmp_path / "out"
+    assert _refine(folder, out, tagger_model) == 0
+    (folder / "a.jsonl").touch()  # a copy or a touch keeps the bytes: still reused
+    assert _refine(folder, out, tagger_model) == 0
+    assert "(1 reused)" in capsys.readouterr().out
+    _same_size_edit(folder / "a.jsonl")
+    assert _refine(folder, out, tagger_model) == 1  # not "(1 reused)" with the old text
+    err = capsys.readouterr().err
+    assert "ManifestConflict" in err and "holds another plan" in err
+
+
+def test_an_input_rewritten_between_plan_and_refine_fails_the_read(corpus, tmp_path,
+                                                                   tagger_model, capsys):
+    """The DAG's window: plan, then the mapped refine tasks read the planned files."""
+    from prox_tasks.corpus import Quarantine, read_shard
+
+    folder, _ = corpus
+    out = tmp_path / "out"
+    assert main(["plan", "--input", str(folder), "--output", str(out)]) == 0
+    (folder / "b.jsonl").touch()  # the same bytes: read as planned
+    assert len(list(read_shard(str(out), 0, Quarantine()))) == 25
+    _same_size_edit(folder / "a.jsonl")
+    with pytest.raises(RuntimeError, match="a.jsonl changed since the manifest was planned"):
+        list(read_shard(str(out), 0, Quarantine()))
+    assert _refine(folder, out, tagger_model) == 1  # prox refine plans again: refused
+    assert "holds another plan" in capsys.readouterr().err
