@@ -231,10 +231,10 @@ def collect(snapshot: dict, results: list[dict]) -> dict:
     totals = {k: sum(int(s.get(k) or 0) for s in shards) for k in keys}
     totals.update(shards=len(shards), reused=sum(bool(s.get("reused")) for s in shards),
                   wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
-    versions = sorted({s["model_version"] for s in shards if s.get("model_version")})
+    from prox_tasks.refine.booking import book_refined
+
     with open_catalog(snapshot["catalog_url"]) as catalog:
-        catalog.update_snapshot(snapshot["name"], status="refined",
-                                model_version=", ".join(versions) or None)
+        book_refined(catalog, snapshot["name"], (s.get("model_version") for s in shards))
     log.info("snapshot %s refined: %s", snapshot["name"], totals)
     return totals
 

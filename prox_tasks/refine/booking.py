@@ -23,6 +23,16 @@ def register_plan(catalog, name: str, manifest, **fields) -> None:
         catalog.update_snapshot(name, **fields)
 
 
+def book_refined(catalog, name: str, model_versions) -> None:
+    """Every shard of snapshot ``name`` is written: it becomes ``refined``, with the model
+    versions that refined it — ``prox refine`` and the DAG's collect task alike. A released
+    snapshot stays ``released`` (a rerun reused its shards)."""
+    versions = ", ".join(sorted({str(v) for v in model_versions if v})) or None
+    current = catalog.get_snapshot(name) or {}
+    status = "released" if current.get("status") == "released" else "refined"
+    catalog.update_snapshot(name, status=status, model_version=versions)
+
+
 class ShardBooking:
     """Books the shards of snapshot ``snapshot`` in ``catalog`` (a
     :class:`prox_tasks.catalog.Catalog`) as they are refined."""

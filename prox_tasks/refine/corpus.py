@@ -14,7 +14,7 @@ from collections import Counter
 
 from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
-from prox_tasks.refine.booking import ShardBooking, register_plan
+from prox_tasks.refine.booking import ShardBooking, book_refined, register_plan
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options, snapshot_model
 from prox_tasks.refine.workers import WorkerPool, refine_shards
@@ -134,6 +134,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             totals["dropped_low_quality"] += result["stats"].get("dropped_low_quality", 0)
             totals["tokens_in"] += result["stats"]["tokens_in"]
             totals["tokens_out"] += result["stats"]["tokens_out"]
+    if catalog is not None:  # every shard is written (a failed one raised)
+        book_refined(catalog, snapshot, (r["model_version"] for r in results))
     versions = sorted({str(r["model_version"]) for r in results})
     backends = sorted({str(r["backend"]) for r in results if r["backend"]})
     return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),

@@ -9,6 +9,7 @@ import pytest
 from prox_tasks.catalog import Catalog
 from prox_tasks.cli import main
 from prox_tasks.corpus import plan_shards
+from prox_tasks.models.artifact import artifact_version
 from prox_tasks.refine.booking import ShardBooking, register_plan
 from prox_tasks.refine.workers import refine_shards
 from tests.inference.helpers import short_docs, write_jsonl
@@ -76,9 +77,16 @@ def test_prox_refine_books_the_snapshot_and_its_shards(tmp_path, tagger_model, c
     assert json.loads(capsys.readouterr().out)["shards_refined"] == 2
     assert main(args) == 0  # again: both shards reused
     with Catalog(url) as catalog:
-        assert catalog.get_snapshot("refined")["num_shards"] == 2
+        snapshot = catalog.get_snapshot("refined")
+        assert snapshot["num_shards"] == 2
+        assert snapshot["status"] == "refined"  # as the DAG's collect task books it
+        assert snapshot["model_version"] == artifact_version(tagger_model)
         assert [(s["status"], s["attempts"]) for s in catalog.get_shards("refined")] == [
             ("done", 1), ("done", 1)]
+        catalog.update_snapshot("refined", status="released")
+    assert main(args) == 0  # a rerun of a released snapshot reuses it: still released
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("refined")["status"] == "released"
 
 
 def test_prox_refine_refuses_a_bad_snapshot_name(tmp_path, tagger_model, capsys):
