@@ -107,3 +107,20 @@ def test_a_repeated_id_is_labeled_once_and_its_repeat_quarantined(tmp_path, caps
     assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["a", "b"]
     held = json.loads((tmp_path / "labels.jsonl.quarantine.jsonl").read_text())
     assert (held["id"], held["reason"], held["offset"]) == ("a", "duplicate_id", 2)
+
+
+def test_a_seed_set_whose_split_is_empty_is_refused_and_not_registered(tmp_path, capsys):
+    from prox_tasks.catalog import Catalog
+
+    from .conftest import SAMPLE
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    code = main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed"),
+                 "--seed-set", "--sample-size", "3", "--val-fraction", "0.1", "--name", "tiny",
+                 "--catalog", url])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "validation=0" in err and "--val-fraction" in err
+    assert Catalog(url).get_seed_set("tiny") is None  # prox train could not use it
+    assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed0"),
+                 "--seed-set", "--sample-size", "3", "--val-fraction", "0", "--name", "all-train",
+                 "--catalog", url]) == 0  # asked for: a training-only seed set
