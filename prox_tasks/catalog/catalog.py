@@ -44,7 +44,8 @@ class Catalog:
 
     Args:
         url: SQLAlchemy URL; default :func:`default_url` (``PROX_CATALOG_URL``, else SQLite
-            ``$PROX_HOME/catalog.sqlite``). ``postgresql://user:pw@host/db`` for PostgreSQL.
+            ``$PROX_HOME/catalog.sqlite``). ``postgresql+psycopg2://user:pw@host/db``
+            for PostgreSQL (a bare ``postgresql://`` means psycopg 3, not installed).
         auto_migrate: Apply pending migrations on open (idempotent).
     """
 

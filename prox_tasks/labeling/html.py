@@ -39,7 +39,12 @@ def _trafilatura(favor_recall: bool):
 
 
 def _resiliparse():
-    from resiliparse.extract.html2text import extract_plain_text
+    try:
+        from resiliparse.extract.html2text import extract_plain_text
+    except ImportError:
+        raise ImportError("the resiliparse extractor needs `pip install resiliparse` (an "
+                          "optional dependency, not in requirements.txt or the images); "
+                          "trafilatura is the default") from None
 
     def extract(html: str) -> str | None:
         return extract_plain_text(html, main_content=True, alt_texts=False, links=False)

@@ -133,7 +133,7 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
     target, quarantine = label_part_uri(plan["root"], index), _quarantine_uri(plan["root"], index)
     try:
         teacher = get_teacher(plan["teacher"], **(teacher_options or {}))
-    except (TypeError, ValueError) as err:  # the same Params fail every try
+    except (TypeError, ValueError, ImportError) as err:  # the same Params fail every try
         raise RunError(f"teacher {plan['teacher']!r}: {err} (fix the teacher_options Param)") from err
     try:
         summary = _reusable(sample_uri, target, quarantine, teacher.name)

@@ -30,6 +30,14 @@ def settings_read_by_the_code() -> set[str]:
     return names
 
 
+def queues(command: str, environ: dict | None = None) -> set[str]:
+    """The queues of a ``celery worker --queues ...`` command, ``${VAR:-default}`` filled in
+    from ``environ`` as compose fills it."""
+    spec = command.split("--queues ")[1].split()[0]
+    spec = re.sub(r"\$\{(\w+):-([^}]*)\}", lambda m: (environ or {}).get(m[1]) or m[2], spec)
+    return set(spec.split(","))
+
+
 def prox_names(text: str) -> set[str]:
     return set(re.findall(r"\bPROX_[A-Z0-9_]+[A-Z0-9]\b", text))
 
@@ -50,10 +58,12 @@ def test_compose_runs_every_airflow_component_on_one_database_and_broker():
     assert env["AIRFLOW__CELERY__RESULT_BACKEND"].startswith("db+postgresql+psycopg2://")
     mounts = services["airflow-worker"]["volumes"]
     assert "../dags:/opt/prox/dags:ro" in mounts and "../plugins:/opt/prox/plugins:ro" in mounts
-    # the model tasks' queue is one the workers listen on
+    # the model tasks' queue is one the workers listen on, and every other task's (Airflow's
+    # default queue) one the CPU workers do, with the gpu profile (PROX_CPU_QUEUES) or without
     for worker in ("airflow-worker", "airflow-worker-gpu"):
-        queues = services[worker]["command"].split("--queues ")[1].split(",")
-        assert env["PROX_GPU_QUEUE"] in queues, worker
+        assert env["PROX_GPU_QUEUE"] in queues(services[worker]["command"]), worker
+    cpu = services["airflow-worker"]["command"]
+    assert "default" in queues(cpu) and queues(cpu, {"PROX_CPU_QUEUES": "default"}) == {"default"}
     assert (DEPLOY / "postgres-init.sh").exists() and (DEPLOY / "Dockerfile").exists()
 
 
@@ -65,7 +75,7 @@ def test_every_prox_setting_named_is_one_the_code_reads(name):
     settings = settings_read_by_the_code()
     # pool slot counts and worker concurrency are read by the compose file itself
     compose_only = {"PROX_GPU_SLOTS", "PROX_TEACHER_SLOTS", "PROX_WORKER_CONCURRENCY",
-                    "PROX_IMAGE", "PROX_GPU_IMAGE"}
+                    "PROX_IMAGE", "PROX_GPU_IMAGE", "PROX_CPU_QUEUES"}
     assert named - settings - compose_only == set()
 
 
@@ -91,4 +101,43 @@ def test_dockerfile_copies_files_that_exist():
     assert "FROM apache/airflow:3.3.2-" in text
     copied = re.search(r"COPY --chown=\S+ (.+) /opt/prox/\n", text).group(1).split()
     assert copied and all((REPO / name).exists() for name in copied)
-    assert Path(REPO / ".dockerignore").read_text().count(".venv/") == 1
+    ignored = Path(REPO / ".dockerignore").read_text().split()
+    assert ignored.count(".venv/") == 1
+    assert "deploy/.env" in ignored  # the filled-in secrets never reach an image layer
+
+
+def test_every_named_volume_is_mounted_on_a_folder_the_image_creates_for_its_user():
+    """Docker gives a new named volume the ownership of its mount point in the image: one
+    the image does not create is root's, and Airflow (uid 50000) cannot write there."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    after_user = text[text.rindex("USER airflow"):]
+    created = {p for line in re.findall(r"RUN mkdir -p ([^\n]+)", after_user) for p in line.split()}
+    compose = load("docker-compose.yml")
+    named = set(compose["volumes"])
+    for service in AIRFLOW_SERVICES:
+        for mount in compose["services"][service].get("volumes", []):
+            source, target = mount.split(":")[:2]
+            if source in named and not target.startswith("/opt/airflow/logs"):  # the image's
+                assert target in created, (service, target)
+
+
+def test_airflow_settings_of_compose_and_helm_are_options_airflow_knows():
+    from airflow.configuration import conf
+
+    free_form = {"celery_broker_transport_options"}
+    compose = load("docker-compose.yml")
+    keys = {k for s in AIRFLOW_SERVICES for k in compose["services"][s].get("environment", {})
+            if k.startswith("AIRFLOW__") and not k.endswith(("_CMD", "_SECRET"))}
+    pairs = {tuple(k.lower().split("__")[1:3]) for k in keys}
+    for name in ("helm/values-kubernetes.yaml", "helm/values-celery.yaml"):
+        for section, options in (load(name).get("config") or {}).items():
+            pairs |= {(section, option) for option in options}
+    known = conf.configuration_description  # Airflow's and its providers' (Celery's) options
+    unknown = {(section, option) for section, option in pairs if section not in free_form
+               and option not in known.get(section, {}).get("options", {})}
+    assert not unknown
+
+
+def test_the_gpu_pod_policy_runs_the_gpu_image():
+    policy = load("helm/values-kubernetes.yaml")["airflowLocalSettings"]
+    assert re.search(r'image="[^"]+-gpu:', policy)
