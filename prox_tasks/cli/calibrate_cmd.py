@@ -44,9 +44,16 @@ def run(args) -> Outcome:
     if args.min_docs < 1:
         raise ValueError(f"--min-docs must be at least 1, not {args.min_docs}")
     docs, bad = [], Quarantine()  # bad lines and rows without a text: counted, not fatal
+    seen, repeated = set(), 0  # as prox eval: the first row of an id is the page
     with progress_bar(args, "read", "row") as bar:
         for source, line, row in read_rows(args.gold, bad):
             bar.update(1)
+            page_id = row.get("id")
+            if page_id is not None:
+                if str(page_id) in seen:
+                    repeated += 1
+                    continue
+                seen.add(str(page_id))
             text, gold = row.get(args.text_field), row.get(args.gold_field)
             if not isinstance(text, str):
                 bad.add(source, line, "missing_text" if text is None else "not_text",
@@ -66,12 +73,13 @@ def run(args) -> Outcome:
                          f"objects, or without a string {args.text_field!r})")
     point = report["point"]
     result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
-              "rows": len(docs), "bad_rows": bad_rows}
+              "rows": len(docs), "bad_rows": bad_rows, "duplicate_ids": repeated}
     met = "meets" if report["met"] else "does NOT meet"
     return Outcome(
         f"keep threshold {report['threshold']} (model's {shipped}): word precision "
         f"{point['precision']:.3f}, recall {point['recall']:.3f} (5th percentile "
         f"{point['recall_low']:.3f}, {met} {target}), F1 {point['f1']:.3f} over "
-        f"{with_gold:,} pages with gold ({bad_rows:,} bad rows); use it with "
+        f"{with_gold:,} pages with gold ({bad_rows:,} bad rows"
+        + (f", {repeated:,} repeated ids: first row used" if repeated else "") + "); use it with "
         f"--keep-threshold {report['threshold']}",
         result)

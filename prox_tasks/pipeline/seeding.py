@@ -165,8 +165,14 @@ def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
         reasons.update(part.get("quarantined") or {})
     rate = (sampled - valid) / sampled if sampled else 1.0
     if not valid or rate > max_invalid_rate:
+        from prox_tasks.storage import join_uri
+
         raise RunError(f"seed set {plan['name']}: {sampled - valid} of {sampled} labels "
-                         f"rejected ({rate:.1%} > {max_invalid_rate:.1%}): {dict(reasons)}")
+                         f"rejected ({rate:.1%} > {max_invalid_rate:.1%}): {dict(reasons)}. "
+                         "A run with the same Params reuses these labels: to label again "
+                         "(e.g. the teacher's endpoint answered errors, or its settings were "
+                         f"fixed), delete {join_uri(plan['root'], 'labels')} (and the teacher's "
+                         "cache of those answers) first")
     return {"valid": valid, "rejected": sampled - valid, "invalid_rate": round(rate, 6),
             "rejected_reasons": dict(reasons)}
 

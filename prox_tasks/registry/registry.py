@@ -163,7 +163,9 @@ class ModelRegistry:
         version = version_string(kind, digest)
         record_uri = self.uri(name, version, ARTIFACT)
         if exists(record_uri):  # its "uri" is where it was written: the registry may have moved
-            return {**json.loads(read_bytes(record_uri)), "uri": self.uri(name, version)}
+            record = {**json.loads(read_bytes(record_uri)), "uri": self.uri(name, version)}
+            self._catalog_register(record, promoted=False)  # a retry after the catalog failed
+            return record
         for rel in files:
             with open(folder / rel, "rb") as fh:
                 put_atomic(self.uri(name, version, rel), fh)
@@ -222,7 +224,9 @@ class ModelRegistry:
                       "metrics": candidate_metrics, "gold": candidate_gold,
                       "promoted_at": decision.decided_at}
             put_atomic(self.uri(name, PROMOTED), json.dumps(record, indent=2, sort_keys=True))
-            self._catalog_register(self.artifact(name, version), promoted=True)
+        if won or reason == "already promoted":  # a retry after the catalog failed too
+            self._catalog_register({**self.artifact(name, version), "uri": self.uri(name, version)},
+                                   promoted=True)
         return decision
 
     def decisions(self, name: str) -> list[dict]:
@@ -249,7 +253,8 @@ class ModelRegistry:
             seed = catalog.seed_set_by_version(str((record.get("seed_set") or {}).get("version")))
             catalog.register_model(
                 record["name"], record["version"], record["uri"], metrics=record["metrics"],
-                base=record["training_config"].get("base"), promoted=promoted,
+                base=(record["training_config"].get("base_version")
+                      or record["training_config"].get("base")), promoted=promoted,
                 seed_set=seed["name"] if seed else None,
                 registry=to_uri(self.root).rstrip("/"),
             )  # fmt: skip

@@ -279,7 +279,10 @@ def run_training(job: TrainJob, progress=None) -> dict:
     metrics = evaluate_model(artifact_dir, valid, job.backend, job.threads)
     phase("evaluate")
     registry = ModelRegistry(job.output, catalog=job.catalog)
-    training_config = {"job": job.settings(), "config": config, "base": job.base}
+    # what --base named ("promoted" names another model once this one is promoted), and the
+    # model it resolved to: the lineage the catalog records
+    training_config = {"job": job.settings(), "config": config, "base": job.base,
+                       "base_version": base_version or None}
     record = registry.publish(artifact_dir, job.name, job.kind, training_config,
                               seed.describe(), metrics)  # fmt: skip
     phase("publish")

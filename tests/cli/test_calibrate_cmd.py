@@ -105,3 +105,15 @@ def test_min_docs_below_one_is_an_error(gold_rows, tmp_path, capsys):
     assert main(["calibrate", "--gold", str(empty), "--min-docs", "0"]) == 1
     err = capsys.readouterr().err
     assert "--min-docs must be at least 1" in err and err.count("\n") == 1
+
+
+def test_a_repeated_id_is_one_page_as_prox_eval_counts_it(gold_rows, tmp_path, capsys):
+    rows = [json.loads(line) for line in gold_rows.read_text(encoding="utf-8").splitlines()[:30]]
+    conflicting = [{**r, "gold_text": "nothing of the page"} for r in rows[:20]]
+    path = tmp_path / "pages.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows + conflicting), encoding="utf-8")
+    code, result = _calibrate(capsys, "--gold", str(path), "--recall-target", "0.9")
+    assert code == 0 and result["docs"] == 30 and result["duplicate_ids"] == 20
+    code, alone = _calibrate(capsys, "--gold", str(gold_rows), "--recall-target", "0.9")
+    assert result["threshold"] == alone["threshold"] and result["point"] == alone["point"]
+    assert main(["calibrate", "--gold", str(path), "--min-docs", "40"]) == 1  # 30 pages, not 50

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 
 from prox_tasks.cli import main
+from prox_tasks.models import SHIPPED_MODEL
+from prox_tasks.models.artifact import artifact_version
 from tests.training.fixtures import make_docs
 from tests.training.seed_files import write_seed_set
 
@@ -123,7 +125,9 @@ def test_base_default_fine_tunes_the_shipped_model(tmp_path, capsys):
                  "--threads", "1"]) == 0  # fmt: skip
     record = json.loads(capsys.readouterr().out)
     artifact = tmp_path / "reg" / "refiner" / record["version"] / "artifact.json"
-    assert json.loads(artifact.read_text())["training_config"]["base"] == "default"
+    config = json.loads(artifact.read_text())["training_config"]
+    assert config["base"] == "default"  # what was asked, and the model it named then:
+    assert config["base_version"] == artifact_version(SHIPPED_MODEL)  # the lineage
     assert record["train"]["epochs"] == 1
 
 

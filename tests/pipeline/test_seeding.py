@@ -108,8 +108,9 @@ def test_rejected_labels_keep_their_reasons_and_fail_the_gate(snapshot, tmp_path
                        for d in read_gz(f))
     assert 0 < without_gold < 40
     parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
-    with pytest.raises(ValueError, match="missing_gold"):
+    with pytest.raises(ValueError, match="missing_gold") as err:
         seeding.validate(plan, parts, 0.05)
+    assert f"delete {plan['root']}/labels" in str(err.value)  # how to label again
     checked = seeding.validate(plan, parts, 1.0)
     assert checked["rejected_reasons"]["missing_gold"] == without_gold
     assert checked["rejected"] >= without_gold

@@ -182,3 +182,26 @@ def test_older_copies_of_a_replaced_s3_model_leave_the_cache_once_unused(s3_root
     assert json.loads((third / "refiner.json").read_text())["v"] == 3
     assert not first.exists() and not cut_short.exists()
     assert second.exists() and other_model.exists()  # in use lately / another URI's copy
+
+
+def test_a_retry_after_the_catalog_failed_registers_and_promotes_the_model(tmp_path):
+    """The catalog down while a model is published and promoted (the registry's files are
+    written first): the task's retry finds both done and brings the catalog up to date."""
+    from prox_tasks.catalog import Catalog
+
+    art = make_artifact(tmp_path / "a", b"1")
+    down = ModelRegistry(tmp_path / "registry",
+                         catalog="postgresql+psycopg2://prox@127.0.0.1:1/prox")  # refused
+    with pytest.raises(Exception):  # noqa: B017 - whichever error the database gives
+        down.publish(art, "refiner", "line_tagger", {}, {}, GOOD)
+    rec = ModelRegistry(tmp_path / "registry").publish(art, "refiner", "line_tagger", {}, {},
+                                                       GOOD)  # fmt: skip
+    assert ModelRegistry(tmp_path / "registry").decide("refiner", rec["version"], GOOD,
+                                                       None).promoted  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    back = ModelRegistry(tmp_path / "registry", catalog=url)
+    assert back.publish(art, "refiner", "line_tagger", {}, {}, GOOD)["version"] == rec["version"]
+    assert back.decide("refiner", rec["version"], GOOD, None).reason == "already promoted"
+    with Catalog(url) as catalog:
+        row = catalog.promoted_model("refiner")
+        assert row["version"] == rec["version"] and row["uri"] == rec["uri"]
