@@ -96,8 +96,8 @@ def test_a_huge_document_is_shown_clipped(tmp_path):
 
 
 def test_a_shard_whose_input_is_gone_shows_its_refined_text_with_a_notice(tmp_path):
-    from prox_tasks.report.documents import ShardNotAvailable, document_views
     from prox_tasks.report.distributions import snapshot_distributions
+    from prox_tasks.report.documents import ShardNotAvailable, document_views
 
     src, out = _snapshot(tmp_path, n_docs=10)
     src.rename(src.with_suffix(".moved"))  # the crawl partition expired
