@@ -156,11 +156,16 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             another plan.
     """
     from prox_tasks.corpus.manifest import mark_released
+    from prox_tasks.storage import to_uri
     from prox_tasks.storage.names import check_name
 
     check_name(name, "release name")
     partition = check_partition(partition)
+    # the record and latest.json are read from elsewhere: never relative
+    output_uri, release_root = to_uri(output_uri), to_uri(release_root)
     gate, statuses = check_releasable(output_uri)
+    if catalog is not None:  # before anything is written: a refused release leaves no trace
+        _check_catalog_gate(catalog, name)
     model = model_of(statuses)
     record_uri = release_record_uri(release_root, name)
     record = read_json(record_uri)
@@ -195,14 +200,22 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             "new": new}
 
 
+def _check_catalog_gate(catalog, name: str) -> None:
+    """Refuse a release the catalog has no passing gate report for (made before: fine)."""
+    if any(r["release"] == name for r in catalog.list_releases()):
+        return
+    report = catalog.latest_quality_report(name, GATE_SUITE)
+    if report is None or not report["success"]:
+        raise ReleaseRefused(f"catalog has no passing {GATE_SUITE} report for {name}")
+
+
 def _record_in_catalog(catalog, record: dict, notes) -> None:
     name = record["name"]
     if any(r["release"] == name for r in catalog.list_releases()):
         catalog.update_snapshot(name, status="released")  # a re-run re-gated it
         return
+    _check_catalog_gate(catalog, name)
     report = catalog.latest_quality_report(name, GATE_SUITE)
-    if report is None or not report["success"]:
-        raise ReleaseRefused(f"catalog has no passing {GATE_SUITE} report for {name}")
     # a model outside the registry (an ad-hoc path, the embedded default) has no catalog
     # row: the release record still names its version
     model = catalog.model_by_version(record["model"]) if record.get("model") else None

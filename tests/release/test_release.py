@@ -199,3 +199,23 @@ def test_a_changed_input_of_a_released_snapshot_asks_for_another_name_not_reproc
             as err:
         refresh.plan(snap, 10, 1024, "default", None)
     assert "reprocess=true" not in str(err.value)  # which would be refused in turn
+
+
+def test_a_release_the_catalog_refuses_writes_nothing(tmp_path, monkeypatch):
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = gated(tmp_path, "crawl-2026-01-07", catalog=catalog_url)  # gated, not booked
+    root = tmp_path / "root"
+    with Catalog(catalog_url) as catalog, pytest.raises(ReleaseRefused, match="no passing"):
+        release_snapshot(snap["output_uri"], str(root), "crawl-2026-01-07",
+                         partition="2026-01-07", catalog=catalog)
+    assert not (root / "releases").exists() and read_latest(str(root)) is None
+    assert not list((tmp_path / "root" / "snapshots" / "crawl-2026-01-07").glob("_released*"))
+
+
+def test_a_release_records_absolute_uris_whatever_the_paths_given(tmp_path, monkeypatch):
+    snap = gated(tmp_path, "crawl-2026-01-08")
+    monkeypatch.chdir(tmp_path)
+    relative = snap["output_uri"].removeprefix(f"file://{tmp_path}/")
+    record = release_snapshot(relative, "root", "crawl-2026-01-08", partition="2026-01-08")
+    assert record["snapshot_uri"] == snap["output_uri"]
+    assert read_latest(str(tmp_path / "root"))["snapshot_uri"] == snap["output_uri"]
