@@ -375,10 +375,30 @@ class Catalog:
         return sorted(p.stem for p in (sql_dir() / "reports").glob("*.sql"))
 
     def report(self, name: str, **params) -> list[dict]:
-        """Run ``<sql_dir>/reports/<name>.sql`` with named parameters; rows as dicts."""
+        """Run ``<sql_dir>/reports/<name>.sql`` with named parameters; rows as dicts.
+
+        Raises:
+            KeyError: No such report, or ``params`` other than the report's own
+                (:meth:`report_params`), missing or unknown.
+        """
+        needs = self.report_params(name)
+        if set(params) != set(needs):
+            missing, unknown = sorted(set(needs) - set(params)), sorted(set(params) - set(needs))
+            raise KeyError(f"report {name} takes "
+                           + (", ".join(f"--param {p}=VALUE" for p in needs) or "no --param")
+                           + (f"; missing {', '.join(missing)}" if missing else "")
+                           + (f"; unknown {', '.join(unknown)}" if unknown else ""))
+        return self._all(self._report_sql(name), **params)
+
+    def report_params(self, name: str) -> list[str]:
+        """The named parameters report ``name`` takes (KeyError: no such report)."""
+        from sqlalchemy import text
+
+        return sorted(text(self._report_sql(name)).compile().params)
+
+    def _report_sql(self, name: str) -> str:
         if name not in self.report_names():
             raise KeyError(f"no report {name!r}; have {self.report_names()}")
         sql = (sql_dir() / "reports" / f"{name}.sql").read_text()
         # Comments may mention ":param"; SQLAlchemy would take those for bind parameters.
-        sql = "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
-        return self._all(sql, **params)
+        return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))

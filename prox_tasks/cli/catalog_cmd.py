@@ -55,9 +55,29 @@ def _missing_sqlite_file(url: str | None) -> str | None:
     return database if database and database != ":memory:" and not Path(database).exists() else None
 
 
+def _pending(catalog) -> list[int]:
+    """Migration versions this prox has and the catalog has not applied (none applied: all)."""
+    from sqlalchemy import inspect
+
+    from prox_tasks.catalog import load_migrations
+
+    shipped = [m.version for m in load_migrations()]
+    if "schema_migrations" not in inspect(catalog.engine).get_table_names():
+        return shipped
+    applied = {m["version"] for m in catalog.applied_migrations()}
+    return [v for v in shipped if v not in applied]
+
+
 def _action(catalog, args) -> Outcome:
-    applied = catalog.migrate()
     url = redact(catalog.url)
+    if args.action != "migrate":  # looking changes nothing: a behind catalog is said so
+        pending = _pending(catalog)
+        if pending:
+            return Outcome.failure(
+                "catalog", f"catalog {url} lacks {count(len(pending), 'migration')} of this prox "
+                f"(versions {', '.join(map(str, pending))}): `prox catalog --url URL migrate` "
+                "applies them (every prox command that writes to it does too)", code=2)
+    applied = catalog.migrate() if args.action == "migrate" else []
     if args.action == "migrate":
         versions = [m["version"] for m in catalog.applied_migrations()]
         return Outcome(f"catalog {url}: {count(len(applied), 'migration')} applied now, at "
@@ -82,6 +102,9 @@ def _action(catalog, args) -> Outcome:
     if args.name is None:
         names = catalog.report_names()
         return Outcome("\n".join([*names, count(len(names), "report")]), names)
+    malformed = [p for p in args.param if "=" not in p]
+    if malformed:
+        return Outcome.failure("catalog", f"--param takes KEY=VALUE, not {malformed[0]!r}", code=2)
     params = dict(p.split("=", 1) for p in args.param)
     try:
         rows = catalog.report(args.name, **params)

@@ -43,3 +43,28 @@ def test_a_mistyped_catalog_or_snapshot_is_an_error_not_an_empty_listing(tmp_pat
     assert main(["catalog", "--url", url, "migrate"]) == 0
     assert main(["catalog", "--url", url, "list", "shards", "--snapshot", "nope"]) == 2
     assert "no snapshot 'nope'" in capsys.readouterr().err
+
+
+def test_looking_at_a_catalog_changes_nothing_and_says_it_is_behind(tmp_path, capsys):
+    empty = tmp_path / "empty.sqlite"
+    empty.touch()  # e.g. created by hand, or a catalog of an older prox
+    for action in (["status"], ["list", "snapshots"], ["report", "drop_rate_by_snapshot"]):
+        assert main(["catalog", "--url", f"sqlite:///{empty}", *action]) == 2
+        err = capsys.readouterr().err
+        assert f"lacks {len(load_migrations())} migrations" in err and "migrate" in err
+    import sqlite3
+
+    with sqlite3.connect(empty) as db:  # nothing applied behind the user's back
+        assert db.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall() == []
+
+
+def test_report_params_are_checked_against_the_report(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    assert main(["catalog", "--url", url, "migrate"]) == 0
+    capsys.readouterr()
+    for params, says in (([], "takes --param snapshot=VALUE; missing snapshot"),
+                         (["--param", "snapshot"], "KEY=VALUE, not 'snapshot'"),
+                         (["--param", "snapshot=s", "--param", "bogus=1"], "unknown bogus")):
+        assert main(["catalog", "--url", url, "report", "shard_progress", *params]) == 2
+        err = capsys.readouterr().err
+        assert says in err and err.count("\n") == 1, err
