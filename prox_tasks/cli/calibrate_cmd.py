@@ -14,6 +14,7 @@ rows with gold, not a tagger model).
 
 from __future__ import annotations
 
+from prox_tasks.cli.arguments import positive_int
 from prox_tasks.cli.output import Outcome, progress_bar
 
 
@@ -29,7 +30,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--gold-field", default="gold_text")
     p.add_argument("--min-docs", type=int, default=20,
                    help="fewest rows with gold to calibrate on (default 20)")
-    p.add_argument("--threads", type=int, default=1, help="CPU threads of the tagger")
+    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads of the tagger")
     p.set_defaults(func=run)
 
 

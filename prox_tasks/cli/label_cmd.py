@@ -3,6 +3,7 @@ best)."""
 
 from __future__ import annotations
 
+from prox_tasks.cli.arguments import positive_int
 from prox_tasks.cli.output import Outcome, count, progress_bar
 
 
@@ -40,7 +41,8 @@ def register(subparsers, name: str, help_text: str) -> None:
         "--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl)"
     )
     p.add_argument("--keep-text", action="store_true", help="copy the text into the output rows")
-    p.add_argument("--limit", type=int, default=None, help="label at most this many documents")
+    p.add_argument("--limit", type=positive_int, default=None,
+                   help="label at most this many documents")
     p.add_argument(
         "--unchunked",
         action="store_true",
@@ -78,7 +80,7 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="Airflow connection id (host, password): AIRFLOW_CONN_<ID>, else Airflow's "
         "own lookup where Airflow is installed",
     )
-    g.add_argument("--concurrency", type=int, default=8)
+    g.add_argument("--concurrency", type=positive_int, default=8)
     g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")
     g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
     p.set_defaults(func=run)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import fields
 
+from prox_tasks.cli.arguments import positive_int
 from prox_tasks.cli.output import Outcome, count, progress_bar
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
@@ -35,8 +36,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                    help="inference backend (default: tagger for tagger models, else vllm when "
                    "installed, else transformers)")
-    p.add_argument("--shards", type=int, default=None, help="cut the corpus into about N shards")
-    p.add_argument("--target-docs", type=int, default=None, help="documents per shard")
+    size = p.add_mutually_exclusive_group()
+    size.add_argument("--shards", type=positive_int, default=None,
+                      help="cut the corpus into about N shards")
+    size.add_argument("--target-docs", type=positive_int, default=None, help="documents per shard")
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
     p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None)
@@ -52,14 +55,14 @@ def register(subparsers, name: str, help_text: str) -> None:
                          help=f"{DESCRIPTIONS[f.name][1]} ({getattr(defaults, f.name)})")
     p.add_argument("--workers", type=int, default=1, help="worker processes refining shards in "
                    "parallel, each loading its own model (CPU backends: up to one per core)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per worker for the "
+    p.add_argument("--threads", type=positive_int, default=None, help="CPU threads per worker for the "
                    "model (default: the cores divided among the workers; tagger alone: 1)")
-    p.add_argument("--batch-size", type=int, default=None, help="prompts per generate call "
+    p.add_argument("--batch-size", type=positive_int, default=None, help="prompts per generate call "
                    "(transformers)")
     p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "
                    "(openai backend), e.g. http://host:8000/v1")
-    p.add_argument("--concurrency", type=int, default=None, help="requests in flight per server")
-    p.add_argument("--tensor-parallel-size", type=int, default=None, help="vllm")
+    p.add_argument("--concurrency", type=positive_int, default=None, help="requests in flight per server")
+    p.add_argument("--tensor-parallel-size", type=positive_int, default=None, help="vllm")
     p.add_argument("--gpu-memory-utilization", type=float, default=None,
                    help="vllm (use 0.3 on a CPU)")
     p.add_argument("--doc-model", default=None, help="separate document-level model folder")

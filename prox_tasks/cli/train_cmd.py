@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 
+from prox_tasks.cli.arguments import percent, positive_int, share
 from prox_tasks.cli.output import Outcome, progress_bar
 
 
@@ -23,9 +24,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--max-steps", type=int)
     p.add_argument("--learning-rate", type=float)
     p.add_argument("--random-seed", type=int, default=0)
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--valid-percent", type=int, default=10)
-    p.add_argument("--max-eval-docs", type=int)
+    p.add_argument("--threads", type=positive_int, default=2)
+    p.add_argument("--valid-percent", type=percent, default=10)
+    p.add_argument("--max-eval-docs", type=positive_int)
     p.add_argument("--chunk-tokens", type=int, default=256)
     p.add_argument("--batch-tokens", type=int, default=4096)
     p.add_argument("--grad-accum", type=int, default=1)
@@ -39,11 +40,12 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="skip the human-gold comparison with the incumbent (not recommended)")
     p.add_argument("--gold-set", help="JSONL(.gz) rows with text and gold_text instead of the "
                    "shipped gold set")
-    p.add_argument("--gold-docs", type=int, help="score at most this many gold documents")
+    p.add_argument("--gold-docs", type=positive_int,
+                   help="score at most this many gold documents")
     p.add_argument("--backend", choices=["vllm", "transformers", "openai", "tagger"],
                    help="inference backend of the evaluation (default: the one `prox refine` "
                    "picks, so promotion measures what production runs)")
-    p.add_argument("--recall-target", type=float, default=0.95,
+    p.add_argument("--recall-target", type=share, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
                    "gold to this word recall at the best precision (0: keep 0.5)")
     p.add_argument("--select-epoch", choices=["teacher", "gold"], default="teacher",

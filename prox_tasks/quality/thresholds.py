@@ -41,6 +41,26 @@ class GateThresholds:
     history_min: int = 3
     history_min_std: float = 0.05
 
+    def __post_init__(self) -> None:
+        """Refuse thresholds no snapshot could pass, or that check nothing.
+
+        Raises:
+            ValueError: a rate outside [0, 1], a negative count, or a min above its max.
+        """
+        for name in ("max_failure_rate", "min_drop_rate", "max_drop_rate", "max_quarantine_rate"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} {getattr(self, name)} is not in [0, 1]")
+        for name in ("min_kept_token_ratio", "max_kept_token_ratio", "max_input_losses",
+                     "max_growth_per_normalization", "history_k", "history_size",
+                     "history_min", "history_min_std"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} {getattr(self, name)} is negative")
+        for low, high in (("min_drop_rate", "max_drop_rate"),
+                          ("min_kept_token_ratio", "max_kept_token_ratio")):
+            if getattr(self, low) > getattr(self, high):
+                raise ValueError(f"{low} {getattr(self, low)} is above {high} "
+                                 f"{getattr(self, high)}: no snapshot could pass")
+
     @classmethod
     def from_mapping(cls, values: dict | None) -> GateThresholds:
         """Build from a mapping (e.g. DAG params), ignoring keys that are not thresholds."""

@@ -1,0 +1,35 @@
+"""Numbers out of range are usage errors naming the option (exit 2), before any work."""
+
+from __future__ import annotations
+
+import pytest
+
+from prox_tasks.cli import main
+
+
+@pytest.mark.parametrize("args, says", [
+    (["refine", "--input", "x", "--output", "y", "--threads", "-1"],
+     "--threads: must be at least 1, not -1"),
+    (["refine", "--input", "x", "--output", "y", "--threads", "0"], "--threads: must be at least 1"),
+    (["refine", "--input", "x", "--output", "y", "--shards", "2", "--target-docs", "5"],
+     "--target-docs: not allowed with argument --shards"),
+    (["train", "--seed", "x", "--output", "y", "--valid-percent", "200"],
+     "--valid-percent: must be from 0 to 99, not 200"),
+    (["train", "--seed", "x", "--output", "y", "--recall-target", "2"],
+     "--recall-target: must be in (0, 1], not 2.0"),
+    (["train", "--seed", "x", "--output", "y", "--threads", "0"], "--threads: must be at least 1"),
+    (["calibrate", "--gold", "x", "--threads", "0"], "--threads: must be at least 1"),
+    (["label", "--input", "x", "--output", "y", "--limit", "-1"], "--limit: must be at least 1"),
+    (["gate", "--snapshot", "x", "--max-drop-rate", "-3"], "max_drop_rate -3.0 is not in [0, 1]"),
+    (["gate", "--snapshot", "x", "--min-drop-rate", "0.5", "--max-drop-rate", "0.2"],
+     "min_drop_rate 0.5 is above max_drop_rate 0.2"),
+])
+def test_a_number_out_of_range_is_refused_before_any_work(args, says, tmp_path, capsys,
+                                                           monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        code = main(args)
+        raise SystemExit(code)
+    err = capsys.readouterr().err
+    assert done.value.code in (1, 2) and says in err, err
+    assert list(tmp_path.iterdir()) == []  # nothing written
