@@ -131,9 +131,9 @@ class Catalog:
                        s=snapshot_id, n=len(manifest.shards))
         return snapshot_id
 
-    def check_snapshot_name(self, name: str, output_uri: str) -> None:
+    def check_snapshot_name(self, name: str, output_uri: str, option: str = "--name") -> None:
         """Refuse ``name`` when it is booked for another output folder: its row, shards and
-        releases describe that folder's corpus.
+        releases describe that folder's corpus (``option``: what names it, for the message).
 
         Raises:
             SnapshotNameTaken: ``name`` belongs to another output folder.
@@ -144,7 +144,7 @@ class Catalog:
         if row and row["output_uri"] and to_uri(row["output_uri"]) != to_uri(output_uri):
             raise SnapshotNameTaken(
                 f"snapshot name {name!r} is booked for {row['output_uri']} (status "
-                f"{row['status']}), not {to_uri(output_uri)}; name this one apart (--name)")
+                f"{row['status']}), not {to_uri(output_uri)}; name this one apart ({option})")
 
     def default_snapshot_name(self, output_uri: str) -> str:
         """The name an output folder is booked under when none is given: the folder's own

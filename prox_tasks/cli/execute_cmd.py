@@ -87,7 +87,13 @@ def _row_id(row: dict) -> str | None:
 
 
 def run(args) -> Outcome:
-    quarantine = args.quarantine or args.output.removesuffix(".gz") + ".quarantine.jsonl"
+    from prox_tasks.corpus import quarantine_beside
+    from prox_tasks.storage import to_uri
+
+    if to_uri(args.input) == to_uri(args.output):
+        raise ValueError("--input and --output are the same file: write the executed rows "
+                         "to another file (the input is left as it is)")
+    quarantine = args.quarantine or quarantine_beside(args.output)
     policy = Policy(normalize_scope=args.normalize_scope)
     with progress_bar(args, "execute", "row") as bar:
         summary = execute_rows(args.input, args.output, quarantine, args.text_field, policy,

@@ -18,8 +18,10 @@ def register(subparsers, name: str, help_text: str) -> None:
 
     p = subparsers.add_parser(name, help=help_text, description=__doc__.strip())
     p.add_argument("--snapshot", required=True, help="refined snapshot folder (manifest.json)")
-    p.add_argument("--catalog", help="catalog URL (records the result; reads the history)")
-    p.add_argument("--name", help="snapshot name in the catalog")
+    p.add_argument("--catalog", help="catalog URL (records the result; reads the history); "
+                   "default PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite when --name is given")
+    p.add_argument("--name", help="snapshot name in the catalog (as prox refine booked it): "
+                   "records the result there")
     for f in fields(GateThresholds):
         p.add_argument("--" + f.name.replace("_", "-"), type=int if f.type == "int" else float,
                        default=None, help=f"default {f.default}")
@@ -30,16 +32,18 @@ def run(args) -> Outcome:
     from prox_tasks.quality import GateFailed, GateThresholds, run_gate
 
     limits = GateThresholds.from_mapping(vars(args))
-    if args.catalog and args.name:
-        from prox_tasks.pipeline import refresh
+    if args.name:
+        from prox_tasks.pipeline import refresh, settings
 
-        snapshot = {"name": args.name, "output_uri": args.snapshot, "catalog_url": args.catalog}
+        snapshot = {"name": args.name, "output_uri": args.snapshot,
+                    "catalog_url": settings.catalog_url(args.catalog)}
         try:
             summary = refresh.gate(snapshot, limits.to_dict())
         except GateFailed as failed:
             summary = _summary(failed.result)
-    elif args.catalog or args.name:
-        raise SystemExit("prox gate: --catalog and --name go together")
+    elif args.catalog:
+        return Outcome.failure("gate", "--catalog needs --name (the snapshot's name there)",
+                               code=2)
     else:
         summary = _summary(run_gate(args.snapshot, limits))
     return Outcome(summary_line(summary), summary, 0 if summary["passed"] else 1)

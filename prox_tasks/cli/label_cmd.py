@@ -120,6 +120,15 @@ def build_teacher(args):
 def run(args) -> Outcome:
     from prox_tasks.labeling.run import label_corpus
 
+    if args.seed_set:  # options of the one-file route: a seed set samples, splits, keeps texts
+        ignored = [name for name, given in (("--limit", args.limit), ("--warc", args.warc),
+                                            ("--keep-text", args.keep_text),
+                                            ("--quarantine", args.quarantine)) if given]
+        if ignored:
+            return Outcome.failure(
+                "label", f"{', '.join(ignored)} do not apply with --seed-set (it samples "
+                "--sample-size documents, keeps their text and quarantines beside the seed "
+                "set; a WET input's HTML must be in the documents' html field)", code=2)
     try:
         teacher = build_teacher(args)
         with progress_bar(args, "label", total=args.limit) as bar:

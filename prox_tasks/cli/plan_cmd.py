@@ -25,8 +25,12 @@ def run(args) -> Outcome:
     from prox_tasks.corpus import plan_shards
     from prox_tasks.storage.names import check_name
 
-    if args.snapshot:
-        check_name(args.snapshot, "snapshot name")  # before planning, not after
+    if args.snapshot:  # before planning, not after: a refused name leaves no plan behind
+        from prox_tasks.catalog import Catalog
+
+        check_name(args.snapshot, "snapshot name")
+        with Catalog(args.catalog) as catalog:
+            catalog.check_snapshot_name(args.snapshot, args.output, "--snapshot")
     # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
     with progress_bar(args, "plan", "record") as bar:
         manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,

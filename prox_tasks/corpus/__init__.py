@@ -18,7 +18,7 @@ from prox_tasks.corpus.manifest import (
     status_uri,
 )
 from prox_tasks.corpus.planner import ManifestConflict, plan_shards, read_shard
-from prox_tasks.corpus.quarantine import Quarantine
+from prox_tasks.corpus.quarantine import Quarantine, quarantine_beside
 from prox_tasks.corpus.readers import ReadOptions, detect_format, read_documents, read_rows
 from prox_tasks.corpus.refined import COLUMNS as REFINED_COLUMNS
 from prox_tasks.corpus.refined import arrow_schema as refined_schema
@@ -32,7 +32,7 @@ from prox_tasks.corpus.writer import (
 
 __all__ = [
     "DEFAULT_MAX_DOC_BYTES", "REFINED_COLUMNS", "AccountingError", "BadRecordError",
-    "Document", "Manifest", "ManifestConflict", "Quarantine", "ReadOptions", "RecordError",
+    "Document", "Manifest", "ManifestConflict", "Quarantine", "quarantine_beside", "ReadOptions", "RecordError",
     "Segment", "ShardAccounting", "ShardPlan", "content_id", "detect_format",
     "load_manifest", "plan_shards", "quarantine_uri", "read_documents", "read_refined_rows",
     "read_rows",

@@ -12,6 +12,14 @@ from collections.abc import Iterator
 from prox_tasks.storage import open_uri
 
 
+def quarantine_beside(output_uri: str) -> str:
+    """Where the quarantine of a one-file output goes by default: ``<output without its
+    compression suffix>.quarantine.jsonl`` (``out.jsonl.gz`` and ``out.jsonl.zst`` alike)."""
+    for suffix in (".gz", ".zst"):
+        output_uri = output_uri.removesuffix(suffix)
+    return output_uri + ".quarantine.jsonl"
+
+
 class Quarantine:
     """Collects bad records (spooled to disk, so memory stays bounded).
 

@@ -82,7 +82,7 @@ def label_corpus(
         doc-level keep/drop, rows per labeling teacher (``by_teacher``), and the teacher's
         usage report when it has one.
     """
-    from prox_tasks.corpus import Quarantine
+    from prox_tasks.corpus import Quarantine, quarantine_beside
     from prox_tasks.corpus.jsonl import dumps_line
     from prox_tasks.storage import open_uri
 
@@ -98,8 +98,7 @@ def label_corpus(
         from prox_tasks.labeling.warc import html_by_record_id
 
         warc_html = html_by_record_id(list(warc_uris))
-    quarantine_uri = (quarantine_uri or output_uri.removesuffix(".gz").removesuffix(".zst")
-                      + ".quarantine.jsonl")  # fmt: skip
+    quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
     docs = read_input(input_uri, text_field, id_field, quarantine,
                       exclude=(output_uri, quarantine_uri))
     with open_uri(output_uri, "wb", compression="infer") as out:

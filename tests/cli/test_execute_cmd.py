@@ -64,3 +64,22 @@ def test_a_quarantine_that_cannot_be_written_publishes_no_output(tmp_path, capsy
     assert not out.exists()  # the bad row would be recorded nowhere
     assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
     assert out.exists()
+
+
+def test_a_zstd_output_keeps_its_quarantine_beside_it_as_gzip_does(tmp_path, capsys):
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "x", "doc_program": "keep_doc()"}) + "\n{bad\n")
+    for name in ("out.jsonl.gz", "out2.jsonl.zst"):
+        assert main(["execute", "--input", str(src), "--output", str(tmp_path / name)]) == 0
+    capsys.readouterr()
+    assert (tmp_path / "out.jsonl.quarantine.jsonl").exists()
+    assert (tmp_path / "out2.jsonl.quarantine.jsonl").exists()
+
+
+def test_the_same_file_as_input_and_output_is_refused_and_left_alone(tmp_path, capsys):
+    src = tmp_path / "rows.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "x", "doc_program": "keep_doc()"}) + "\n")
+    before = src.read_bytes()
+    assert main(["execute", "--input", str(src), "--output", src.as_uri()]) == 1
+    assert "--input and --output are the same file" in capsys.readouterr().err
+    assert src.read_bytes() == before

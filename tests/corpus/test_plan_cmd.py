@@ -25,3 +25,16 @@ def test_prox_plan_writes_the_manifest_and_registers_it(tmp_path, sample_rows, c
     out = capsys.readouterr()
     assert out.out == "" and out.err.startswith("prox plan: ") and "holds another plan" in out.err
     assert len(out.err.strip().splitlines()) == 1
+
+
+def test_a_snapshot_name_booked_elsewhere_is_refused_before_planning(tmp_path, sample_rows,
+                                                                      capsys):
+    inp = write_jsonl(tmp_path / "in.jsonl", sample_rows)
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    assert main(["plan", "--input", inp, "--output", str(tmp_path / "first"), "--snapshot",
+                 "crawl", "--catalog", url]) == 0
+    assert main(["plan", "--input", inp, "--output", str(tmp_path / "second"), "--snapshot",
+                 "crawl", "--catalog", url]) == 1
+    err = capsys.readouterr().err
+    assert "SnapshotNameTaken" in err and "name this one apart (--snapshot)" in err
+    assert not (tmp_path / "second").exists()  # no plan left behind

@@ -124,3 +124,14 @@ def test_a_seed_set_whose_split_is_empty_is_refused_and_not_registered(tmp_path,
     assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed0"),
                  "--seed-set", "--sample-size", "3", "--val-fraction", "0", "--name", "all-train",
                  "--catalog", url]) == 0  # asked for: a training-only seed set
+
+
+def test_options_of_the_one_file_route_are_refused_with_seed_set(tmp_path, capsys):
+    from .conftest import SAMPLE
+
+    for extra in (["--limit", "5"], ["--warc", "/nowhere.warc.gz"], ["--keep-text"],
+                  ["--quarantine", str(tmp_path / "q.jsonl")]):
+        assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed"),
+                     "--seed-set", "--no-register", *extra]) == 2
+        assert f"{extra[0]} do not apply with --seed-set" in capsys.readouterr().err
+    assert not (tmp_path / "seed").exists()

@@ -219,3 +219,21 @@ def test_a_release_records_absolute_uris_whatever_the_paths_given(tmp_path, monk
     record = release_snapshot(relative, "root", "crawl-2026-01-08", partition="2026-01-08")
     assert record["snapshot_uri"] == snap["output_uri"]
     assert read_latest(str(tmp_path / "root"))["snapshot_uri"] == snap["output_uri"]
+
+
+def test_prox_gate_name_books_in_the_catalog_prox_refine_booked_in(tmp_path, capsys, monkeypatch):
+    """No --catalog: both default to PROX_CATALOG_URL (else $PROX_HOME/catalog.sqlite)."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = tmp_path / "snapshots" / "crawl-x"
+    assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                 "--no-progress"]) == 0
+    assert main(["gate", "--snapshot", str(out), "--name", "crawl-x"]) == 0
+    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "root"),
+                 "--name", "crawl-x", "--catalog", url]) == 0  # the catalog's gate report
+    with Catalog(url) as catalog:
+        assert catalog.latest_quality_report("crawl-x", "prox_gate")["success"]
+        assert catalog.get_snapshot("crawl-x")["status"] == "released"
+    assert main(["gate", "--snapshot", str(out), "--catalog", url]) == 2
+    assert "--catalog needs --name" in capsys.readouterr().err
