@@ -58,6 +58,8 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     files = []
     listed = listed_inputs(uri, exclude)
     for path in listed:
+        if fmt and detect_format(path) != fmt:  # a forced format the name does not show
+            _check_content(path, fmt)
         found = fmt or detect_format(path)
         if found is None:
             if len(listed) == 1:
@@ -69,6 +71,22 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     if not files:
         raise FileNotFoundError(f"no input files at {uri}")
     return files
+
+
+#: What a file of each format starts with (after decompression for JSONL and WET).
+_STARTS = {"parquet": (b"PAR1",), "wet": (b"WARC/",), "jsonl": (b"{", b"")}
+
+
+def _check_content(path: str, fmt: str) -> None:
+    """Raise ValueError when ``path`` does not start as a ``fmt`` file does: a wrong
+    ``--format`` would read a whole file as one bad record, or dump it into the log."""
+    from prox_tasks.storage import open_uri
+
+    with open_uri(path, "rb", compression=None if fmt == "parquet" else "infer") as fh:
+        head = fh.read(64).lstrip()
+    if not head.startswith(_STARTS[fmt]) or (fmt == "jsonl" and head and head[:1] != b"{"):
+        raise ValueError(f"{path} is not a {fmt} file (it starts {head[:16]!r}); check "
+                         "--format (format=), or leave it out to go by the file's name")
 
 
 def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:

@@ -173,3 +173,19 @@ def test_numbers_json_does_not_have_are_quarantined_not_written_back(tmp_path, v
     quarantine = Quarantine()
     assert [d.id for d in read_documents(str(path), quarantine=quarantine)] == ["good"]
     assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [(0, "bad_number")]
+
+
+@pytest.mark.parametrize("fmt", ["parquet", "wet"])
+def test_a_forced_format_the_file_is_not_in_is_refused_at_once(tmp_path, fmt):
+    import gzip
+
+    from prox_tasks.corpus.readers import input_files
+
+    path = tmp_path / "crawl.jsonl.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write('{"id": "a", "text": "hello"}\n')
+    with pytest.raises(ValueError, match=f"is not a {fmt} file"):
+        input_files(str(path), fmt)
+    plain = tmp_path / "crawl.txt"  # a name that tells nothing: the forced format is read
+    plain.write_text('{"id": "a", "text": "hello"}\n')
+    assert input_files(str(plain), "jsonl") == [(plain.as_uri(), "jsonl")]
