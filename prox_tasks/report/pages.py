@@ -7,6 +7,7 @@ served (``/prox``), and ``ui``, the Airflow UI's root (links to DAG runs and tas
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from urllib.parse import urlencode
@@ -29,12 +30,34 @@ TRENDS = (("drop_rate", "Drop rate", "dropped documents (% of written)"),
           ("quarantine_rate", "Quarantined input", "unreadable records (% of input)"))
 
 
+#: Characters a browser shows as nothing or that reorder the text around them (controls, bidi
+#: overrides and isolates, zero-width marks, BOM): the viewer shows each as a marker, so a
+#: reviewer sees what the corpus holds ("Price: \u202e99.1$" is not "Price: $1.99").
+_HIDDEN = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u200b-\u200f\u202a-\u202e"
+                     "\u2060-\u2064\u2066-\u2069\ufeff]")
+
+
+def visible(text: str):
+    """``text`` escaped for HTML, hidden characters as ``⟨U+202E⟩`` markers."""
+    from markupsafe import Markup, escape
+
+    parts, start = [], 0
+    for match in _HIDDEN.finditer(text):
+        parts += [escape(text[start:match.start()]),
+                  Markup(f'<span class="ctl">⟨U+{ord(match.group()):04X}⟩</span>')]
+        start = match.end()
+    parts.append(escape(text[start:]))
+    return Markup("").join(parts)
+
+
 @cache
 def _environment():
     from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-    return Environment(loader=FileSystemLoader(HERE / "templates"),
-                       autoescape=select_autoescape(["html"]))
+    env = Environment(loader=FileSystemLoader(HERE / "templates"),
+                      autoescape=select_autoescape(["html"]))
+    env.filters["visible"] = visible
+    return env
 
 
 def _render(template: str, **context) -> str:

@@ -113,3 +113,12 @@ def test_a_shard_whose_input_is_gone_shows_its_refined_text_with_a_notice(tmp_pa
             assert "no shard" in str(err)
         else:
             raise AssertionError("a shard outside the plan was shown")
+
+
+def test_hidden_characters_are_shown_as_markers_and_the_rest_escaped():
+    from prox_tasks.report.pages import visible
+
+    shown = str(visible("Price: \u202e99.1$ xaT <script>\x00\ufeff"))
+    assert shown == ('Price: <span class="ctl">⟨U+202E⟩</span>99.1$ xaT &lt;script&gt;'
+                     '<span class="ctl">⟨U+0000⟩</span><span class="ctl">⟨U+FEFF⟩</span>')
+    assert str(visible("tab\tand é")) == "tab\tand é"  # a tab and letters are text
