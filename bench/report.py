@@ -9,6 +9,10 @@ with the files the render opened. Before/after in one run: build once with ``--k
 run it with ``PYTHONPATH=<the other checkout>`` and without.
 
     python bench/report.py --snapshots 200
+
+``--viewer-docs N`` also books one snapshot whose single shard holds N documents (the sample's
+pages again under new ids, refined by the shipped tagger) and times the viewer's first and
+last page over it — a nightly shard holds 10,000 (the DAG's ``target_docs``).
 """
 
 from __future__ import annotations
@@ -71,6 +75,26 @@ def build(root: Path, snapshots: int, docs: int) -> str:
     return url
 
 
+def build_big_shard(root: Path, url: str, docs: int) -> str:
+    """A booked snapshot (``crawl-big``) whose one shard holds ``docs`` documents."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.refine.corpus import refine_corpus
+
+    out = root / "corpus" / "snapshots" / "crawl-big"
+    with Catalog(url) as catalog:
+        if catalog.get_snapshot("crawl-big") is None:
+            with gzip.open(SAMPLE, "rt") as f:
+                rows = [json.loads(line) for line in f]
+            src = root / "big.jsonl"
+            with open(src, "w") as fh:
+                for i in range(docs):
+                    fh.write(json.dumps({"id": f"big-{i}", "text": rows[i % len(rows)]["text"]})
+                             + "\n")
+            refine_corpus(str(src), str(out), model="default", target_docs=docs,
+                          catalog=catalog, snapshot="crawl-big")
+    return "crawl-big"
+
+
 class FileCounter:
     """Counts the files opened while active (any way of opening: an audit hook)."""
 
@@ -128,6 +152,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=40, help="documents per snapshot")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", default=None, help="build (or reuse) the catalog here")
+    parser.add_argument("--viewer-docs", type=int, default=0,
+                        help="also a snapshot of one shard of this many documents")
     args = parser.parse_args(argv)
 
     from prox_tasks.catalog import Catalog
@@ -150,6 +176,13 @@ def main(argv: list[str] | None = None) -> int:
         "snapshot page": lambda c: snapshot_page(c, name, "/prox", ""),
         "document viewer": lambda c: documents_page(c, name, 0, "all", 1, "/prox", ""),
     }
+    if args.viewer_docs:
+        big = build_big_shard(root, url, args.viewer_docs)
+        last = -(-args.viewer_docs // 10)
+        pages[f"viewer, {args.viewer_docs:,}-doc shard, page 1"] = \
+            lambda c: documents_page(c, big, 0, "all", 1, "/prox", "")
+        pages[f"viewer, {args.viewer_docs:,}-doc shard, page {last}"] = \
+            lambda c: documents_page(c, big, 0, "all", last, "/prox", "")
     results = {}
     with Catalog(url) as catalog:
         for render in pages.values():  # imports and templates loaded before measuring
