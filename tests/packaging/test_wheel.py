@@ -60,7 +60,10 @@ def test_the_installed_package_is_the_one_imported(installed):
     assert out.stdout.strip().startswith(str(site)), out.stdout
 
 
-def test_catalog_status_migrates_from_the_package(installed):
+def test_catalog_migrates_from_the_package(installed):
+    behind = prox(installed, "catalog", "status", "--json")  # looking changes nothing
+    assert behind.returncode == 2 and "prox catalog --url URL migrate" in behind.stderr
+    assert prox(installed, "catalog", "migrate").returncode == 0
     done = prox(installed, "catalog", "status", "--json")
     assert done.returncode == 0, done.stderr
     status = json.loads(done.stdout)
