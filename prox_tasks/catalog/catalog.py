@@ -381,20 +381,25 @@ class Catalog:
             KeyError: No such report, or ``params`` other than the report's own
                 (:meth:`report_params`), missing or unknown.
         """
-        needs = self.report_params(name)
+        sql = self._report_sql(name)
+        needs = self._bind_names(sql)
         if set(params) != set(needs):
             missing, unknown = sorted(set(needs) - set(params)), sorted(set(params) - set(needs))
             raise KeyError(f"report {name} takes "
                            + (", ".join(f"--param {p}=VALUE" for p in needs) or "no --param")
                            + (f"; missing {', '.join(missing)}" if missing else "")
                            + (f"; unknown {', '.join(unknown)}" if unknown else ""))
-        return self._all(self._report_sql(name), **params)
+        return self._all(sql, **params)
 
     def report_params(self, name: str) -> list[str]:
         """The named parameters report ``name`` takes (KeyError: no such report)."""
+        return self._bind_names(self._report_sql(name))
+
+    @staticmethod
+    def _bind_names(sql: str) -> list[str]:
         from sqlalchemy import text
 
-        return sorted(text(self._report_sql(name)).compile().params)
+        return sorted(text(sql).compile().params)
 
     def _report_sql(self, name: str) -> str:
         if name not in self.report_names():

@@ -41,6 +41,8 @@ def visible(text: str):
     """``text`` escaped for HTML, hidden characters as ``⟨U+202E⟩`` markers."""
     from markupsafe import Markup, escape
 
+    if _HIDDEN.search(text) is None:  # nearly every line: what autoescape would give
+        return escape(text)
     parts, start = [], 0
     for match in _HIDDEN.finditer(text):
         parts += [escape(text[start:match.start()]),
