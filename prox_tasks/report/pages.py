@@ -41,7 +41,7 @@ def visible(text: str):
     """``text`` escaped for HTML, hidden characters as ``⟨U+202E⟩`` markers."""
     from markupsafe import Markup, escape
 
-    if _HIDDEN.search(text) is None:  # nearly every line: what autoescape would give
+    if text.isprintable() or _HIDDEN.search(text) is None:  # nearly every line: as autoescape
         return escape(text)
     parts, start = [], 0
     for match in _HIDDEN.finditer(text):
