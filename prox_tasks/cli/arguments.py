@@ -6,26 +6,25 @@ from __future__ import annotations
 import argparse
 
 
-def positive_int(text: str) -> int:
-    """An integer of at least 1 (threads, documents, requests in flight)."""
+def _whole(text: str, low: int, high: int | None = None) -> int:
     try:
         value = int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    if value < low or (high is not None and value > high):
+        wanted = f"from {low} to {high}" if high is not None else f"at least {low}"
+        raise argparse.ArgumentTypeError(f"must be {wanted}, not {value}")
     return value
+
+
+def positive_int(text: str) -> int:
+    """An integer of at least 1 (threads, documents, requests in flight)."""
+    return _whole(text, 1)
 
 
 def percent(text: str) -> int:
     """A whole percentage from 0 to 99 (a split's share)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if not 0 <= value < 100:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 99, not {value}")
-    return value
+    return _whole(text, 0, 99)
 
 
 def share(text: str) -> float:
