@@ -78,6 +78,18 @@ CREATE_TABLE = """CREATE TABLE IF NOT EXISTS schema_migrations (
     applied_at TEXT NOT NULL)"""
 
 
+def pending(engine, directory: Path | None = None) -> list[int]:
+    """The versions of the shipped migrations the database at ``engine`` has not applied."""
+    from sqlalchemy import inspect, text
+
+    shipped = [m.version for m in load_migrations(directory)]
+    if "schema_migrations" not in inspect(engine).get_table_names():
+        return shipped
+    with engine.connect() as conn:
+        applied = {row[0] for row in conn.execute(text("SELECT version FROM schema_migrations"))}
+    return [v for v in shipped if v not in applied]
+
+
 def migrate(engine, directory: Path | None = None) -> list[int]:
     """Apply the migrations not yet applied, each in its own transaction; returns their
     versions. Safe to call concurrently (SQLite: an immediate transaction; PostgreSQL: an

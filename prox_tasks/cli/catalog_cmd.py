@@ -55,23 +55,12 @@ def _missing_sqlite_file(url: str | None) -> str | None:
     return database if database and database != ":memory:" and not Path(database).exists() else None
 
 
-def _pending(catalog) -> list[int]:
-    """Migration versions this prox has and the catalog has not applied (none applied: all)."""
-    from sqlalchemy import inspect
-
-    from prox_tasks.catalog import load_migrations
-
-    shipped = [m.version for m in load_migrations()]
-    if "schema_migrations" not in inspect(catalog.engine).get_table_names():
-        return shipped
-    applied = {m["version"] for m in catalog.applied_migrations()}
-    return [v for v in shipped if v not in applied]
-
-
 def _action(catalog, args) -> Outcome:
     url = redact(catalog.url)
     if args.action != "migrate":  # looking changes nothing: a behind catalog is said so
-        pending = _pending(catalog)
+        from prox_tasks.catalog.migrations import pending as pending_migrations
+
+        pending = pending_migrations(catalog.engine)
         if pending:
             return Outcome.failure(
                 "catalog", f"catalog {url} lacks {count(len(pending), 'migration')} of this prox "

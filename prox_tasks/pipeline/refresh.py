@@ -42,15 +42,14 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
     from prox_tasks.storage.names import check_name, safe_name
 
-    for low, high in (("min_drop_rate", "max_drop_rate"),
-                      ("min_kept_token_ratio", "max_kept_token_ratio")):
-        if params.get(low) is not None and params.get(high) is not None \
-                and params[low] > params[high]:  # fmt: skip
-            raise RunError(f"{low} {params[low]} is above {high} {params[high]}: no snapshot "
-                           "could pass the gate (fix the run's Params)")
+    try:
+        GateThresholds.from_mapping(params)  # the gate's own checks, before any work
+    except ValueError as err:
+        raise RunError(f"{err} (fix the run's Params)") from err
     for param in ("input_uri", "output_root"):
         value = str(params.get(param) or "")
         if value and "://" not in value and not value.startswith("/"):

@@ -195,12 +195,13 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
     matched = []
     for row in read_refined_rows(refined):
         text_in = inputs.get((row["source"], row["offset"]))
-        if outcome in ("all", _outcome(row, text_in)):
-            matched.append((row, text_in))
+        found = _outcome(row, text_in)
+        if outcome in ("all", found):
+            matched.append((row, text_in, found))
     pages = max(1, -(-len(matched) // per_page))
     start = (min(max(page, 1), pages) - 1) * per_page
     views = []
-    for row, text_in in matched[start:start + per_page]:  # only what the page shows is aligned
+    for row, text_in, found in matched[start:start + per_page]:  # only what the page shows is aligned
         stats = row["stats"] or {}
         if text_in is None:  # the refined text alone
             lines = [Line(i, "kept", [(line, False)])
@@ -211,5 +212,5 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
         views.append(DocumentView(row["id"], shard, row["source"], row["offset"],
                                   row["dropped"], stats.get("drop_reason"), shown, stats,
                                   row["doc_program"], row["chunk_program"],
-                                  row["model_version"], _outcome(row, text_in), hidden))
+                                  row["model_version"], found, hidden))
     return views, len(matched), notice
