@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import fields
 
-from prox_tasks.cli.arguments import positive_int
+from prox_tasks.cli.arguments import positive_int, seconds
 from prox_tasks.cli.output import Outcome, count, progress_bar
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
@@ -62,6 +62,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "
                    "(openai backend), e.g. http://host:8000/v1")
     p.add_argument("--concurrency", type=positive_int, default=None, help="requests in flight per server")
+    p.add_argument("--request-timeout", type=seconds, default=None, help="openai: seconds one "
+                   "request may take before it is retried (default $PROX_OPENAI_TIMEOUT or 600)")
     p.add_argument("--tensor-parallel-size", type=positive_int, default=None, help="vllm")
     p.add_argument("--gpu-memory-utilization", type=float, default=None,
                    help="vllm (use 0.3 on a CPU)")
@@ -92,7 +94,8 @@ def argparse_bool():
 
 def backend_options(args) -> dict:
     mapping = {"batch_size": args.batch_size, "servers": args.servers,
-               "concurrency": args.concurrency, "tensor_parallel_size": args.tensor_parallel_size,
+               "concurrency": args.concurrency, "timeout": args.request_timeout,
+               "tensor_parallel_size": args.tensor_parallel_size,
                "gpu_memory_utilization": args.gpu_memory_utilization,
                "constrained": args.constrained, "doc_model": args.doc_model,
                "chunk_model": args.chunk_model, "chat_template": args.chat_template,

@@ -191,4 +191,7 @@ def _tagger(path: Path, options: dict) -> Refiner:
     from prox_tasks.inference.tagger import TaggerRefiner
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 
+    options, unknown = _split(LineTaggerRefiner, options)
+    if unknown:  # e.g. a pool's --servers or --request-timeout given for a tagger model
+        raise ValueError(f"options not understood by the tagger backend: {sorted(unknown)}")
     return TaggerRefiner(LineTaggerRefiner(path, **options))

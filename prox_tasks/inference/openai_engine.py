@@ -64,7 +64,10 @@ class OpenAIEngine:
         max_retries: Tries after the first, per request.
         backoff: Base of the exponential backoff in seconds.
         max_backoff: Longest backoff.
-        timeout: Seconds per HTTP request.
+        timeout: Seconds one HTTP request may take before it counts as a failure (and is
+            retried); None: ``PROX_OPENAI_TIMEOUT``, else 600 (a long chunk program on a busy
+            server). With the retries, a request gives up after about
+            ``(max_retries + 1) * timeout`` seconds.
         max_model_len: Context length (None: from ``/v1/models``, else 4096).
         on_failure: ``"raise"`` or ``"empty"`` (see module docs).
     """
@@ -74,7 +77,7 @@ class OpenAIEngine:
 
     def __init__(self, servers: list[str] | str | None = None, model_name: str | None = None,
                  api_key: str | None = None, concurrency: int = 32, max_retries: int = 4,
-                 backoff: float = 0.5, max_backoff: float = 30.0, timeout: float = 600.0,
+                 backoff: float = 0.5, max_backoff: float = 30.0, timeout: float | None = None,
                  max_model_len: int | None = None, on_failure: str = "raise") -> None:
         if servers is None:
             servers = os.environ.get("PROX_OPENAI_SERVERS", "")
@@ -87,7 +90,7 @@ class OpenAIEngine:
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]
         self.api_key = api_key or os.environ.get("PROX_OPENAI_API_KEY") or "EMPTY"
-        self.timeout = timeout
+        self.timeout = _request_timeout(timeout)
         self.concurrency, self.max_retries = concurrency, max_retries
         self.backoff, self.max_backoff, self.on_failure = backoff, max_backoff, on_failure
         self.model_name = model_name
@@ -242,3 +245,17 @@ def _classify(err: Exception) -> str:
 
 class MalformedReply(RuntimeError):
     """A server answered with something that is not a completion."""
+
+
+def _request_timeout(value: float | str | None) -> float:
+    """The per-request timeout: ``value``, else ``PROX_OPENAI_TIMEOUT``, else 600 seconds."""
+    source = "timeout"
+    if value is None:
+        value, source = os.environ.get("PROX_OPENAI_TIMEOUT") or 600.0, "PROX_OPENAI_TIMEOUT"
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{source} must be a number of seconds, not {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"{source} must be more than 0 seconds, not {value!r}")
+    return seconds

@@ -120,6 +120,18 @@ def test_the_pool_comes_from_prox_openai_servers_when_not_given(monkeypatch):
         OpenAIEngine(model_name="m", max_model_len=512)
 
 
+def test_the_request_timeout_comes_from_prox_openai_timeout_and_is_checked(monkeypatch):
+    assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).timeout == 600
+    monkeypatch.setenv("PROX_OPENAI_TIMEOUT", "45")
+    assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).timeout == 45
+    assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512,
+                        timeout=7).timeout == 7  # an explicit option wins
+    for bad in ("0", "-1", "ten"):
+        monkeypatch.setenv("PROX_OPENAI_TIMEOUT", bad)
+        with pytest.raises(ValueError, match="PROX_OPENAI_TIMEOUT must be"):
+            OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512)
+
+
 # Fault injector (a loopback HTTP server answering like a broken gateway or a misconfigured
 # server): replies a real vLLM server does not give on cue.
 def _completion(text: str = "keep_doc()") -> bytes:
@@ -181,3 +193,29 @@ def test_a_misconfigured_deployment_fails_at_once_instead_of_leaving_documents_u
         with pytest.raises(InferenceError, match=f"refused the request.*{status}"):
             engine.generate([GenerationRequest([1, 2, 3], 4)])
     assert len(calls) == 1  # not retried: no try can fix a key or a model name
+
+
+def test_a_server_slower_than_the_timeout_is_retried_without_waiting_for_it(monkeypatch):
+    """A hung server (accepts, does not answer) costs the timeout per try, not 600 s."""
+    import threading
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    arrivals, hung = [], threading.Event()
+
+    def respond(request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            hung.wait(60)  # the first try hangs until the test ends
+        return Response(200, _completion("drop_doc()"), {"Content-Type": "application/json"})
+
+    monkeypatch.setenv("PROX_OPENAI_TIMEOUT", "0.5")
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=2, backoff=0.01)  # fmt: skip
+        try:
+            out = engine.generate([GenerationRequest([1, 2, 3], 4)])
+        finally:
+            hung.set()
+    assert out[0].text == "drop_doc()" and engine.stats["retries"] == 1
+    assert arrivals[1] - arrivals[0] < 30  # retried after the timeout, not after the answer

@@ -37,6 +37,13 @@ def test_a_tagger_cannot_run_on_a_generative_backend(tagger_model, tiny_model):
         load_backend("nope", str(tiny_model))
 
 
+def test_an_option_the_tagger_does_not_take_is_named_not_a_type_error(tagger_model):
+    # e.g. `prox refine --servers ... --request-timeout 30` left on for a tagger model
+    with pytest.raises(ValueError, match=r"not understood by the tagger backend: \['servers', "
+                       r"'timeout'\]"):
+        load_backend(None, str(tagger_model), servers="http://x:1/v1", timeout=30)
+
+
 def test_a_refiner_returning_the_wrong_number_of_programs_is_an_error():
     class Short:
         """Test double: a refiner bug no real refiner produces on demand."""
