@@ -150,20 +150,17 @@ def run(args) -> Outcome:
 
 
 def _seed_set(args, teacher, bar) -> Outcome:
-    from prox_tasks.labeling.seedset import build_seed_set, register_in_catalog
+    from prox_tasks.labeling.seedset import EmptySplit, build_seed_set, register_in_catalog
 
-    info = build_seed_set(
-        args.input, args.output, teacher, args.sample_size, args.seed, args.val_fraction,
-        name=args.name, text_field=args.text_field, id_field=args.id_field,
-        gold_field=args.gold_field, html_field=args.html_field,
-        register=False, catalog=args.catalog, progress=bar,
-    )  # fmt: skip
-    if not info.sizes["train"] or (args.val_fraction > 0 and not info.sizes["validation"]):
-        # as the seed DAG's split refuses it: prox train could not use it
-        raise ValueError(f"seed set {info.name}: the split left train={info.sizes['train']}, "
-                         f"validation={info.sizes['validation']} of {info.sizes['valid']} valid "
-                         "labels; not registered: sample more documents (--sample-size) or "
-                         "raise --val-fraction")
+    try:
+        info = build_seed_set(
+            args.input, args.output, teacher, args.sample_size, args.seed, args.val_fraction,
+            name=args.name, text_field=args.text_field, id_field=args.id_field,
+            gold_field=args.gold_field, html_field=args.html_field,
+            register=False, catalog=args.catalog, progress=bar,
+        )  # fmt: skip
+    except EmptySplit as err:
+        raise ValueError(f"{err} (--sample-size, --val-fraction)") from None
     if not args.no_register:
         info.catalog_id = register_in_catalog(info, args.catalog)
     sizes = ", ".join(f"{info.sizes[k]:,} {k}" for k in ("sampled", "valid", "rejected",

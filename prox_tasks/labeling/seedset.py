@@ -44,6 +44,10 @@ log = logging.getLogger(__name__)
 SEED_SET_FORMAT = "prox-seed-set/1"
 
 
+class EmptySplit(ValueError):
+    """The split of a seed set left a part empty that training needs."""
+
+
 @dataclass
 class SeedSetInfo:
     """What :func:`build_seed_set` wrote (also the manifest's content)."""
@@ -152,6 +156,8 @@ def assemble_seed_set(
 
     Raises:
         ValueError: For a bad ``val_fraction``.
+        EmptySplit: When the split leaves no training document, or no validation document
+            although ``val_fraction`` asks for some; nothing is written.
     """
     from prox_tasks.storage import join_uri, put_atomic
 
@@ -195,6 +201,12 @@ def assemble_seed_set(
             rows["validation" if in_val else "train"].append(row)
             kept_labels.append(label)
             kept_texts.append(text)
+    if not rows["train"] or (val_fraction > 0 and not rows["validation"]):
+        raise EmptySplit(f"seed set {name or output_uri}: the split would leave "
+                         f"train={len(rows['train'])}, validation={len(rows['validation'])} of "
+                         f"{len(kept_labels)} valid labels (rejected: {dict(rejected)}); "
+                         "nothing written (training could not use it): sample more documents "
+                         "or change the validation share")
     for split in rows:
         rows[split].sort(key=lambda r: r["id"])
     rejected_rows.sort(key=lambda r: r["id"])

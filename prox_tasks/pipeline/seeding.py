@@ -184,18 +184,19 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> d
     Raises:
         RunError: When a split is empty, or the labels changed since ``validate``.
     """
-    from prox_tasks.labeling.seedset import assemble_seed_set
+    from prox_tasks.labeling.seedset import EmptySplit, assemble_seed_set
 
     parts = sorted(parts, key=lambda p: p["index"])
-    info = assemble_seed_set(plan["sample"]["files"], [p["output"] for p in parts], plan["root"],
-                             parts[0]["teacher"], plan["seed"], valid_percent / 100,
-                             name=plan["name"], sample_info=plan["sample"], register=False)
+    try:
+        info = assemble_seed_set(plan["sample"]["files"], [p["output"] for p in parts],
+                                 plan["root"], parts[0]["teacher"], plan["seed"],
+                                 valid_percent / 100, name=plan["name"],
+                                 sample_info=plan["sample"], register=False)  # fmt: skip
+    except EmptySplit as err:
+        raise RunError(f"{err} (Params sample_size, valid_percent)") from None
     if info.sizes["valid"] != checked["valid"]:
         raise RunError(f"seed set {plan['name']}: {info.sizes['valid']} valid labels, but "
                          f"validate passed {checked['valid']}")
-    if not info.sizes["train"] or not info.sizes["validation"]:
-        raise RunError(f"seed set {plan['name']}: split left train={info.sizes['train']}, "
-                         f"validation={info.sizes['validation']}; sample more documents")
     return info.to_dict()
 
 

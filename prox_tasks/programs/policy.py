@@ -57,4 +57,10 @@ class Policy:
 
     def growth_allowance(self, chars_in: int) -> int:
         """Characters normalizations may add to a document of ``chars_in`` characters."""
-        return max(int(chars_in * self.max_normalize_growth), MIN_NORMALIZE_GROWTH)
+        return growth_allowance(chars_in, self.max_normalize_growth)
+
+
+def growth_allowance(chars_in: int, max_normalize_growth: float) -> int:
+    """Characters normalizations may add to a document of ``chars_in`` characters under a
+    :attr:`Policy.max_normalize_growth` share (the executor's cap; the gate checks it)."""
+    return max(int(chars_in * max_normalize_growth), MIN_NORMALIZE_GROWTH)

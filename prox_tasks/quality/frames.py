@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from prox_tasks.programs.policy import Policy, growth_allowance
+
 #: Columns every refined row must carry for the gate to judge it.
 REQUIRED_STATS = ("chars_in", "words_in")
 #: Quarantine reasons that stand for records lost with a cut or corrupt input file.
@@ -21,7 +23,7 @@ class SnapshotFrames:
     metrics: dict
 
 
-def _document_row(row: dict, allowance: int) -> dict:
+def _document_row(row: dict, max_normalize_growth: float) -> dict:
     stats = row.get("stats") or {}
     text = row.get("text")
     chars_in = stats.get("chars_in")
@@ -41,17 +43,22 @@ def _document_row(row: dict, allowance: int) -> dict:
         "words_out": len(text.split()) if text else 0,
         "normalizations": normalizations,
         "program_errors": int(sum(errors.values())) if isinstance(errors, dict) else 0,
-        "excess_chars": (text_chars - chars_in - normalizations * allowance
+        # what the executor could not have written: growth past its normalizations' cap
+        "excess_chars": (text_chars - chars_in
+                         - (growth_allowance(chars_in, max_normalize_growth)
+                            if normalizations else 0)
                          if isinstance(chars_in, int) else None),
         "model_version": row.get("model_version"),
     }
 
 
-def build_frames(output_uri: str, max_growth_per_normalization: int = 64) -> SnapshotFrames:
+def build_frames(output_uri: str) -> SnapshotFrames:
     """Read the snapshot at ``output_uri`` (manifest, ``_status/``, ``shards/``) into tables.
 
     Every planned shard appears in the shard table, written or not; rows are read from all
     shard files present (not only completed ones) so that a stray or partial file is seen.
+    A document's ``excess_chars`` is measured against the normalization growth its shard was
+    refined with (the executor's cap, recorded in the shard's status).
     """
     import pandas as pd
 
@@ -64,11 +71,12 @@ def build_frames(output_uri: str, max_growth_per_normalization: int = 64) -> Sna
         count, schema_ok = 0, None
         if status is not None:
             schema_ok = _schema_matches(status["uri"])
+            growth = _normalize_growth(status)
             for row in read_refined_rows(status["uri"]):
-                documents.append(_document_row(row, max_growth_per_normalization))
+                documents.append(_document_row(row, growth))
                 count += 1
         rows_per_shard[shard.index] = (status, count, schema_ok)
-    doc_columns = list(_document_row({}, 0))
+    doc_columns = list(_document_row({}, 0.0))
     docs = pd.DataFrame(documents, columns=doc_columns)
     for column in ("chars_in", "words_in", "excess_chars"):
         docs[column] = pd.to_numeric(docs[column], errors="coerce").astype("Int64")
@@ -101,6 +109,17 @@ def build_frames(output_uri: str, max_growth_per_normalization: int = 64) -> Sna
     metrics["manifest_id"] = manifest.id
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
     return SnapshotFrames(docs, shards, snapshot, metrics)
+
+
+def _normalize_growth(status: dict) -> float:
+    """The ``max_normalize_growth`` the shard's executor ran with: its policy's, else its
+    limits', else the default (a status written without its request)."""
+    request = status.get("request") or {}
+    for part in ("policy", "limits"):
+        value = (request.get(part) or {}).get("max_normalize_growth")
+        if value is not None:
+            return float(value)
+    return Policy.max_normalize_growth
 
 
 def _schema_matches(uri: str) -> bool:

@@ -176,7 +176,7 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
     from prox_tasks.storage import join_uri, put_atomic
 
     thresholds = thresholds or GateThresholds()
-    frames = build_frames(output_uri, thresholds.max_growth_per_normalization)
+    frames = build_frames(output_uri)
     bounds = history_bounds(history or [], thresholds)
     run_name = run_name or frames.metrics["manifest_id"][:16]
     docs_uri = join_uri(output_uri, GATE_DIR, DOCS_DIR)

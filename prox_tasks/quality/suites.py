@@ -47,7 +47,8 @@ def document_expectations(t: GateThresholds) -> list:
         e.ExpectColumnValuesToBeBetween(
             column="excess_chars", max_value=0,
             description=("Refined text is never longer than its input beyond what its "
-                         f"normalizations allow ({t.max_growth_per_normalization} chars each).")),
+                         "normalizations may add (the executor's max_normalize_growth the "
+                         "shard was refined with).")),
         e.ExpectColumnValuesToBeBetween(
             column="words_out", min_value=1, row_condition="dropped==False",
             condition_parser="pandas", description="No kept document is empty."),

@@ -18,8 +18,6 @@ class GateThresholds:
         max_quarantine_rate: Largest share of input records quarantined as unreadable.
         max_input_losses: Most input files (or Parquet row groups) cut short or corrupt:
             their lost records cannot be counted, so by default none is released.
-        max_growth_per_normalization: Characters one applied normalization may add; refined
-            text longer than its input by more than this allowance fails the gate.
         history_k: Drop rate and kept-token ratio must lie within ``history_k`` standard
             deviations of the mean over the last released snapshots.
         history_size: How many released snapshots make that history.
@@ -35,7 +33,6 @@ class GateThresholds:
     max_kept_token_ratio: float = 1.05
     max_quarantine_rate: float = 0.05
     max_input_losses: int = 0
-    max_growth_per_normalization: int = 64
     history_k: float = 3.0
     history_size: int = 10
     history_min: int = 3
@@ -51,8 +48,7 @@ class GateThresholds:
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} {getattr(self, name)} is not in [0, 1]")
         for name in ("min_kept_token_ratio", "max_kept_token_ratio", "max_input_losses",
-                     "max_growth_per_normalization", "history_k", "history_size",
-                     "history_min", "history_min_std"):
+                     "history_k", "history_size", "history_min", "history_min_std"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} {getattr(self, name)} is negative")
         for low, high in (("min_drop_rate", "max_drop_rate"),

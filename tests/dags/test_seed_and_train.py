@@ -133,7 +133,7 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
 @pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
     ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "label_shard", "teacher 'rules'"),
     ("prox_seed_label", {"teacher": "llm"}, "label_shard", "needs a model"),
-    ("prox_seed_label", {"sample_size": 2}, "split", "split left"),
+    ("prox_seed_label", {"sample_size": 2}, "split", "nothing written"),
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
     ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
@@ -167,6 +167,8 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
     assert failed and all((ti.state, ti.try_number) == ("failed", 1) for ti in failed)
     logged = capfd.readouterr()
     assert says in logged.out + logged.err
+    if task_id == "split":  # refused before the seed set is written: train cannot pick it up
+        assert not list((tmp_path / "seeds").glob("*/manifest.json"))
 
 
 def _declared(dag, conf: dict) -> dict:

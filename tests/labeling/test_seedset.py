@@ -119,8 +119,8 @@ def test_steps_mapped_over_shards_give_the_same_seed_set(tmp_path):
 
     teacher = get_teacher("rules")
     whole = build_seed_set(
-        str(SAMPLE), str(tmp_path / "whole"), teacher, 45, seed=5, register=False
-    )
+        str(SAMPLE), str(tmp_path / "whole"), teacher, 45, seed=5, val_fraction=0.2,
+        register=False)
     sample = sample_documents(str(SAMPLE), str(tmp_path / "steps" / "sample"), 45, seed=5, shards=3)
     assert len(sample["files"]) == 3 and sample["sampled"] == 45
     labels = []
@@ -129,12 +129,14 @@ def test_steps_mapped_over_shards_give_the_same_seed_set(tmp_path):
         summary = label_corpus(uri, labels[-1], teacher)
         assert summary["read"] == summary["written"] == 15
     stepped = assemble_seed_set(sample["files"], labels[::-1], str(tmp_path / "steps"),
-                                teacher.describe(), seed=5, sample_info=sample, register=False)  # fmt: skip
+                                teacher.describe(), seed=5, val_fraction=0.2, sample_info=sample,
+                                register=False)  # fmt: skip
     assert stepped.version == whole.version
     assert stepped.sizes == whole.sizes
     # a shard whose labels never arrived: its documents are rejected as not_labeled
     partial = assemble_seed_set(sample["files"], labels[:2], str(tmp_path / "partial"),
-                                teacher.describe(), seed=5, register=False)  # fmt: skip
+                                teacher.describe(), seed=5, val_fraction=0.2,
+                                register=False)  # fmt: skip
     assert partial.rejected_reasons["not_labeled"] == 15
 
 

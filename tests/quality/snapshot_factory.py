@@ -35,10 +35,11 @@ def programs_for(i: int) -> tuple[str, str]:
 
 
 def refine_snapshot(input_uri: str, output_uri: str, target_docs: int = 10,
-                    rewrite=None, programs=programs_for) -> list:
+                    rewrite=None, programs=programs_for, policy: dict | None = None) -> list:
     """Plan and refine every shard with ``programs(i)`` (document and chunk program of
-    document ``i``); ``rewrite(row)`` may alter rows before they are written (to simulate a
-    broken refiner)."""
+    document ``i``) under the executor ``policy`` (recorded in the shard's request, as the
+    refine step records it); ``rewrite(row)`` may alter rows before they are written (to
+    simulate a broken refiner)."""
     manifest = plan_shards(input_uri, output_uri, target_docs=target_docs)
     out = []
     for shard in manifest.shards:
@@ -46,11 +47,12 @@ def refine_snapshot(input_uri: str, output_uri: str, target_docs: int = 10,
         rows = []
         for doc in read_shard(manifest, shard.index, quarantine):
             doc_program, chunk_program = programs(int(doc.id.split("-")[1]))
-            result = execute(doc.text, doc_program, chunk_program)
+            result = execute(doc.text, doc_program, chunk_program, **(policy or {}))
             row = {"id": doc.id, "text": result.text, "doc_program": doc_program,
                    "chunk_program": chunk_program, "stats": result.stats.to_dict(),
                    "source": doc.source, "offset": doc.offset}
             rows.append(rewrite(row) if rewrite else row)
         out.append(write_refined_shard(output_uri, shard.index, rows, quarantine=quarantine,
-                                       model_version="test"))
+                                       model_version="test",
+                                       request={"policy": policy} if policy else None))
     return out

@@ -53,6 +53,35 @@ def test_duplicate_ids_and_longer_text_fail(tmp_path):
     assert read_gate_result(str(tmp_path / "out"))["passed"] is False
 
 
+def test_growth_the_executor_allows_passes_and_growth_past_it_fails(tmp_path):
+    """The gate checks the executor's own cap (max_normalize_growth, as the shard was
+    refined), not a stricter rule of its own: a normalization adding 40 characters to a
+    ~420-character document is the executor's to allow."""
+    from tests.quality.snapshot_factory import doc_text
+
+    src = write_input(tmp_path / "in.jsonl", 10)
+    assert all(len(doc_text(i)) < 1000 for i in range(10))  # the allowance's floor: 100 chars
+
+    def grow(i):
+        return "keep_doc()", "normalize(source_str='Home', target_str='Home" + "x" * 80 + "')"
+
+    refine_snapshot(str(src), str(tmp_path / "ok"), programs=grow)
+    result = run_gate(str(tmp_path / "ok"))
+    assert result.passed, failed(result)
+
+    def past_the_cap(row):  # a refiner that wrote more than its executor allows
+        row["text"] += "y" * 30
+        return row
+
+    refine_snapshot(str(src), str(tmp_path / "bad"), programs=grow, rewrite=past_the_cap)
+    assert ("documents", "expect_column_values_to_be_between", "excess_chars") in failed(
+        run_gate(str(tmp_path / "bad")))
+    # a shard refined with a larger cap is judged by it
+    refine_snapshot(str(src), str(tmp_path / "wide"), programs=grow, rewrite=past_the_cap,
+                    policy={"max_normalize_growth": 0.5})
+    assert run_gate(str(tmp_path / "wide")).passed
+
+
 def test_empty_kept_document_fails(tmp_path):
     src = write_input(tmp_path / "in.jsonl", 10)
 
