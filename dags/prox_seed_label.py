@@ -48,7 +48,7 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
     start_date=cfg.start_date(),
     catchup=False,
     default_args=cfg.default_args(),
-    params={name: Param(**spec) for name, spec in {
+    params={name: Param(**spec) for name, spec in cfg.checked_defaults({
         "input_uri": {"default": SAMPLE, "type": "string", "minLength": 1,
                       "title": "Snapshot to sample", "description": "File, folder, prefix or "
                       "glob; {ds} placeholders take the run's date."},
@@ -75,7 +75,7 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
         "max_invalid_rate": {"default": 0.05, "type": "number", "minimum": 0, "maximum": 1,
                              "title": "Most invalid labels allowed"},
         **cfg.common_params(),
-    }.items()},
+    }).items()},
     doc_md=DOC,
     tags=["prox", "labeling"],
 )

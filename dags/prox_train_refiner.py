@@ -45,7 +45,7 @@ with `seed_uri`.
     catchup=False,
     max_active_runs=1,
     default_args=cfg.default_args(),
-    params={name: Param(**spec) for name, spec in {
+    params={name: Param(**spec) for name, spec in cfg.checked_defaults({
         "seed_uri": {"default": None, "type": ["null", "string"], "title": "Seed set",
                      "description": "Seed-set manifest or folder; empty: the Asset event's."},
         "registry": {"default": settings.registry_root(), "type": "string", "minLength": 1,
@@ -69,7 +69,7 @@ with `seed_uri`.
                       "description": "Refuse a candidate worse than the incumbent on the "
                                      "shipped human-gold set."},
         **cfg.common_params(),
-    }.items()},
+    }).items()},
     doc_md=DOC,
     tags=["prox", "training"],
 )

@@ -40,12 +40,12 @@ def run(args) -> Outcome:
         try:
             summary = refresh.gate(snapshot, limits.to_dict())
         except GateFailed as failed:
-            summary = _summary(failed.result)
+            summary = failed.result.summary()
     elif args.catalog:
         return Outcome.failure("gate", "--catalog needs --name (the snapshot's name there)",
                                code=2)
     else:
-        summary = _summary(run_gate(args.snapshot, limits))
+        summary = run_gate(args.snapshot, limits).summary()
     return Outcome(summary_line(summary), summary, 0 if summary["passed"] else 1)
 
 
@@ -59,10 +59,6 @@ def summary_line(summary: dict) -> str:
             f"{m.get('docs_kept', 0):,} kept, {m.get('docs_dropped', 0):,} dropped of "
             f"{m.get('docs_planned', 0):,} planned")
     failed = "; ".join(failure_lines(summary["failed"]))
-    return f"{head}; {failed or 'all checks passed'} -> {summary['report_uri']}"
-
-
-def _summary(result) -> dict:
-    return {"passed": result.passed, "metrics": result.metrics,
-            "failed": [c for c in result.checks if not c["success"]],
-            "report_uri": result.report_uri, "data_docs_uri": result.data_docs_uri}
+    kept = " (released: the result it was released with, not judged again)" if summary.get(
+        "kept_from_release") else ""
+    return f"{head}; {failed or 'all checks passed'}{kept} -> {summary['report_uri']}"

@@ -157,7 +157,7 @@ def assemble_seed_set(
     Raises:
         ValueError: For a bad ``val_fraction``.
         EmptySplit: When the split leaves no training document, or no validation document
-            although ``val_fraction`` asks for some; nothing is written.
+            although ``val_fraction`` asks for some; only the rejected rows are written.
     """
     from prox_tasks.storage import join_uri, put_atomic
 
@@ -201,12 +201,6 @@ def assemble_seed_set(
             rows["validation" if in_val else "train"].append(row)
             kept_labels.append(label)
             kept_texts.append(text)
-    if not rows["train"] or (val_fraction > 0 and not rows["validation"]):
-        raise EmptySplit(f"seed set {name or output_uri}: the split would leave "
-                         f"train={len(rows['train'])}, validation={len(rows['validation'])} of "
-                         f"{len(kept_labels)} valid labels (rejected: {dict(rejected)}); "
-                         "nothing written (training could not use it): sample more documents "
-                         "or change the validation share")
     for split in rows:
         rows[split].sort(key=lambda r: r["id"])
     rejected_rows.sort(key=lambda r: r["id"])
@@ -220,8 +214,15 @@ def assemble_seed_set(
     version = content.hexdigest()[:12]
     files = {split: join_uri(output_uri, f"{split}.jsonl.gz") for split in ("train", "validation")}
     files["rejected"] = join_uri(output_uri, "rejected.jsonl.gz")
-    checksums = {split: write_jsonl(files[split], rows[split]) for split in rows}
-    checksums["rejected"] = write_jsonl(files["rejected"], rejected_rows)
+    checksums = {"rejected": write_jsonl(files["rejected"], rejected_rows)}
+    if not rows["train"] or (val_fraction > 0 and not rows["validation"]):
+        raise EmptySplit(f"seed set {name or output_uri}: the split would leave "
+                         f"train={len(rows['train'])}, validation={len(rows['validation'])} of "
+                         f"{len(kept_labels)} valid labels (rejected: {dict(rejected)}, each "
+                         f"with its reasons in {files['rejected']}); no seed set written "
+                         "(training could not use it): sample more documents or change the "
+                         "validation share")
+    checksums.update({split: write_jsonl(files[split], rows[split]) for split in rows})
     sample_info = sample_info or {}
     sizes = {
         "snapshot_docs": sample_info.get("snapshot_docs"), "sampled": sampled,

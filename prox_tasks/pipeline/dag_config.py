@@ -170,6 +170,8 @@ def threshold_params() -> dict:
                       "title": "k: std devs allowed from released history"},
         "history_min": {"default": t.history_min, "type": "integer", "minimum": 1,
                         "title": "Released snapshots needed for the history check"},
+        "history_size": {"default": t.history_size, "type": "integer", "minimum": 1,
+                         "title": "Released snapshots the history check looks back on"},
         "history_min_std": {"default": t.history_min_std, "type": "number", "minimum": 0,
                             "title": "Floor of the history's standard deviation"},
     }
@@ -209,10 +211,34 @@ def limits_of(params) -> dict:
 ENV_DEFAULTS = {"quality_filter": "PROX_QUALITY_FILTER"}
 
 
+#: Bounds every integer Param gets unless it has its own: JSON numbers a browser keeps exact;
+#: a larger one passes the form and then fails every try of the first task, with empty logs.
+MAX_PARAM_INTEGER = 2**53 - 1
+#: Bound every number Param gets unless it has its own: finite, as JSON's 1e400 is infinity,
+#: which passes an unbounded form and is stored as null.
+MAX_PARAM_NUMBER = 1e15
+
+
+def _bounded(spec: dict) -> dict:
+    kinds = spec.get("type")
+    kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
+    if not kinds & {"integer", "number"}:
+        return spec
+    bound = MAX_PARAM_INTEGER if "integer" in kinds else MAX_PARAM_NUMBER
+    spec = dict(spec)
+    if "maximum" not in spec and "exclusiveMaximum" not in spec:
+        spec["maximum"] = bound
+    if "minimum" not in spec and "exclusiveMinimum" not in spec:
+        spec["minimum"] = -bound
+    return spec
+
+
 def checked_defaults(specs: dict) -> dict:
-    """``specs`` (Param name -> Param keyword arguments) after checking each default against
-    its own schema. A default set by a deployment variable that its Param refuses would
-    otherwise make Airflow refuse the whole DAG with a message naming neither.
+    """``specs`` (Param name -> Param keyword arguments) with finite bounds on every number
+    (:data:`MAX_PARAM_INTEGER`, :data:`MAX_PARAM_NUMBER`, where a Param has none of its own),
+    after checking each default against its own schema. A default set by a deployment
+    variable that its Param refuses would otherwise make Airflow refuse the whole DAG with a
+    message naming neither. Every DAG's Params pass through here.
 
     Raises:
         ValueError: Naming the Param, its default, and the variable it came from.
@@ -222,6 +248,7 @@ def checked_defaults(specs: dict) -> dict:
     import jsonschema
 
     gate = {f.name for f in fields(GateThresholds)}
+    specs = {name: _bounded(spec) for name, spec in specs.items()}
     for name, spec in specs.items():
         schema = {k: v for k, v in spec.items() if k not in ("default", "title", "description")}
         if spec.get("default") is None:

@@ -253,7 +253,8 @@ def released_history(catalog, exclude: str, size: int) -> list[dict]:
 
 
 def gate(snapshot: dict, thresholds: dict) -> dict:
-    """Run the quality gate and record it; a failure quarantines the snapshot.
+    """Run the quality gate and record it; a failure quarantines the snapshot. A released
+    snapshot keeps the result it was released with (nothing is judged or recorded again).
 
     Raises:
         prox_tasks.quality.GateFailed: the snapshot failed (after it was recorded).
@@ -265,13 +266,12 @@ def gate(snapshot: dict, thresholds: dict) -> dict:
     with open_catalog(snapshot["catalog_url"]) as catalog:
         history = released_history(catalog, snapshot["name"], limits.history_size)
         result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"])
-        catalog.add_quality_report(snapshot["name"], GATE_SUITE, result.passed,
-                                   stats=result.metrics, report_uri=result.data_docs_uri)
-        catalog.update_snapshot(snapshot["name"],
-                                status="gated" if result.passed else "quarantined")
-    summary = {"passed": result.passed, "metrics": result.metrics,
-               "failed": [c for c in result.checks if not c["success"]],
-               "report_uri": result.report_uri, "data_docs_uri": result.data_docs_uri}
+        if not result.kept_from_release:
+            catalog.add_quality_report(snapshot["name"], GATE_SUITE, result.passed,
+                                       stats=result.metrics, report_uri=result.data_docs_uri)
+            catalog.update_snapshot(snapshot["name"],
+                                    status="gated" if result.passed else "quarantined")
+    summary = result.summary()
     if not result.passed:
         raise GateFailed(result)
     return summary

@@ -15,12 +15,14 @@ LOSS_REASONS = ("truncated_file", "corrupt_file")
 
 @dataclass
 class SnapshotFrames:
-    """The three pandas DataFrames, and the snapshot-level metrics as a dict."""
+    """The three pandas DataFrames, the snapshot-level metrics as a dict, and the SHA-256 of
+    each shard file read (shard index as a string: the files the gate judged)."""
 
     documents: object
     shards: object
     snapshot: object
     metrics: dict
+    shard_checksums: dict
 
 
 def _document_row(row: dict, max_normalize_growth: float) -> dict:
@@ -65,11 +67,12 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     from prox_tasks.corpus import load_manifest, read_refined_rows, read_status
 
     manifest = load_manifest(output_uri)
-    documents, rows_per_shard = [], {}
+    documents, rows_per_shard, checksums = [], {}, {}
     for shard in manifest.shards:
         status = read_status(output_uri, shard.index, manifest.id)
         count, schema_ok = 0, None
         if status is not None:
+            checksums[str(shard.index)] = status.get("sha256")
             schema_ok = _schema_matches(status["uri"])
             growth = _normalize_growth(status)
             for row in read_refined_rows(status["uri"]):
@@ -108,7 +111,7 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     metrics = snapshot_metrics(docs, shards, manifest.total_docs)
     metrics["manifest_id"] = manifest.id
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
-    return SnapshotFrames(docs, shards, snapshot, metrics)
+    return SnapshotFrames(docs, shards, snapshot, metrics, checksums)
 
 
 def _normalize_growth(status: dict) -> float:

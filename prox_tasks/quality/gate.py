@@ -6,7 +6,7 @@ import json
 import logging
 import os
 import tempfile
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 from prox_tasks.quality.thresholds import GateThresholds
 
@@ -57,6 +57,10 @@ class GateResult:
         history: Bounds derived from released snapshots (empty without enough history).
         report_uri: ``gate.json`` beside the snapshot.
         data_docs_uri: The Data Docs index beside the snapshot.
+        shard_checksums: SHA-256 of each shard file judged, by shard index: a release
+            refuses files refined again after the gate ran.
+        kept_from_release: The snapshot was released: this is the result it was released
+            with, read back, not a new judgement (its files cannot change any more).
     """
 
     passed: bool
@@ -67,9 +71,18 @@ class GateResult:
     history: dict = field(default_factory=dict)
     report_uri: str = ""
     data_docs_uri: str = ""
+    shard_checksums: dict = field(default_factory=dict)
+    kept_from_release: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def summary(self) -> dict:
+        """What a caller reports: verdict, metrics, the failed checks and where it is."""
+        return {"passed": self.passed, "kept_from_release": self.kept_from_release,
+                "metrics": self.metrics,
+                "failed": [c for c in self.checks if not c["success"]],
+                "report_uri": self.report_uri, "data_docs_uri": self.data_docs_uri}
 
 
 def gate_uri(output_uri: str) -> str:
@@ -87,6 +100,27 @@ def read_gate_result(output_uri: str) -> dict | None:
         return None
     with open_uri(uri, "rt") as f:
         return json.load(f)
+
+
+def _released_result(output_uri: str) -> GateResult | None:
+    """The gate result a released snapshot was released with, or None when not released.
+
+    A release points at ``gate.json``, and its files cannot change any more: judging them
+    again (other thresholds, another history) would only overwrite the evidence the release
+    was made on.
+    """
+    from prox_tasks.corpus.manifest import released_as
+
+    marks = released_as(output_uri)
+    recorded = read_gate_result(output_uri) if marks else None
+    if recorded is None:
+        return None
+    log.warning("%s was released as %s: its gate result is kept, not judged again (refine "
+                "into another output folder to judge other thresholds)", output_uri,
+                ", ".join(m["name"] for m in marks))
+    known = {f.name for f in fields(GateResult)}
+    return GateResult(**{**{k: v for k, v in recorded.items() if k in known},
+                         "kept_from_release": True})
 
 
 def _context(docs_dir: str):
@@ -175,6 +209,9 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
     )
     from prox_tasks.storage import join_uri, put_atomic
 
+    kept = _released_result(output_uri)
+    if kept is not None:
+        return kept
     thresholds = thresholds or GateThresholds()
     frames = build_frames(output_uri)
     bounds = history_bounds(history or [], thresholds)
@@ -197,6 +234,7 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         metrics=frames.metrics, checks=checks, thresholds=thresholds.to_dict(),
         history={m: dict(zip(("low", "high", "mean", "std", "n"), b)) for m, b in bounds.items()},
         report_uri=gate_uri(output_uri), data_docs_uri=join_uri(docs_uri, "index.html"),
+        shard_checksums=frames.shard_checksums,
     )
     put_atomic(result.report_uri, json.dumps(result.to_dict(), indent=1, sort_keys=True) + "\n")
     log.info("gate %s for %s: %d/%d checks passed", "PASSED" if result.passed else "FAILED",

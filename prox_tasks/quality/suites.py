@@ -82,6 +82,10 @@ def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
     # and gate.json state the observed value against its bounds (not "0% unexpected").
     e = gx.expectations
     out = [
+        e.ExpectColumnMaxToBeBetween(
+            column="docs_kept", min_value=1,
+            description=("The snapshot keeps at least one document: an empty snapshot (no "
+                         "input, or every document dropped or quarantined) is not released.")),
         e.ExpectColumnPairValuesToBeEqual(
             column_A="docs_planned", column_B="docs_accounted",
             description="Every input document of the snapshot is accounted for."),

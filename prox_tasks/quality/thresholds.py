@@ -42,7 +42,8 @@ class GateThresholds:
         """Refuse thresholds no snapshot could pass, or that check nothing.
 
         Raises:
-            ValueError: a rate outside [0, 1], a negative count, or a min above its max.
+            ValueError: a rate outside [0, 1], a negative count, a history size or minimum
+                below 1, or a min above its max.
         """
         for name in ("max_failure_rate", "min_drop_rate", "max_drop_rate", "max_quarantine_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
@@ -51,6 +52,9 @@ class GateThresholds:
                      "history_k", "history_size", "history_min", "history_min_std"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} {getattr(self, name)} is negative")
+        for name in ("history_size", "history_min"):
+            if getattr(self, name) < 1:  # 0 would mean "all history" and "mean of nothing"
+                raise ValueError(f"{name} {getattr(self, name)} is below 1")
         for low, high in (("min_drop_rate", "max_drop_rate"),
                           ("min_kept_token_ratio", "max_kept_token_ratio")):
             if getattr(self, low) > getattr(self, high):

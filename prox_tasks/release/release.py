@@ -103,7 +103,8 @@ def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
 
     Raises:
         ReleaseRefused: no gate result, a failed gate, a gate of another plan, a missing
-            shard, or a shard file whose checksum changed since it was written.
+            shard, a shard file whose checksum changed since it was written, or a shard
+            written again since the gate judged it.
     """
     from prox_tasks.corpus import load_manifest, read_status
     from prox_tasks.quality import read_gate_result
@@ -126,6 +127,11 @@ def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
             raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot again")
         if _sha256(status["uri"]) != status["sha256"]:
             raise ReleaseRefused(f"{status['uri']} changed after it was written")
+        # a gate result written before the gate kept checksums is trusted as before
+        judged = (gate.get("shard_checksums") or {}).get(str(shard.index), status["sha256"])
+        if judged != status["sha256"]:
+            raise ReleaseRefused(f"{output_uri}: shard {shard.index} was refined again after "
+                                 "the gate judged it; run the quality gate again")
         statuses.append(status)
     return gate, statuses
 

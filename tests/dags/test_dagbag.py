@@ -75,6 +75,32 @@ def test_params_validate(dagbag):
             validated(bad)
 
 
+def test_every_number_param_of_every_dag_refuses_infinity_and_overflowing_integers(dagbag):
+    """JSON's 1e400 is infinity and 2**64 overflows what Airflow stores: an unbounded Param let
+    both past the trigger form, and the first task then failed every try (inf stored as null;
+    the integer with empty logs). Each must be refused at trigger time, naming the Param."""
+    import copy
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    checked = 0
+    for dag_id in EXPECTED:
+        dag = dagbag.get_dag(dag_id)
+        for name in dag.params:
+            kinds = dag.params.get_param(name).schema.get("type")
+            kinds = {kinds} if isinstance(kinds, str) else set(kinds or ())
+            huge = 2**64 if "integer" in kinds else float("inf") if "number" in kinds else None
+            if huge is None:
+                continue
+            for value in (huge, -huge):
+                params = copy.deepcopy(dag.params)
+                with pytest.raises(ParamValidationError, match=name):
+                    params[name] = value  # ParamsDict validates on assignment
+                    params.validate()
+                checked += 1
+    assert checked >= 2 * 20  # every DAG's numbers: limits, thresholds, sizes, seeds, epochs
+
+
 def ui_requires(param) -> bool:
     """The Airflow 3 UI's rule (its trigger form): a Param whose schema has a ``type`` that
     does not allow ``null`` is required, and an empty value (None or "") disables Trigger."""

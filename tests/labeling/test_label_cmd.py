@@ -121,9 +121,8 @@ def test_a_seed_set_whose_split_is_empty_is_refused_and_not_registered(tmp_path,
     err = capsys.readouterr().err
     assert code == 1 and "validation=0" in err and "--val-fraction" in err
     assert Catalog(url).get_seed_set("tiny") is None  # prox train could not use it
-    seed_set_files = {"manifest.json", "train.jsonl.gz", "validation.jsonl.gz",
-                      "rejected.jsonl.gz"}
-    assert not seed_set_files & {p.name for p in (tmp_path / "seed").iterdir()}  # only work files
+    seed_set_files = {"manifest.json", "train.jsonl.gz", "validation.jsonl.gz"}
+    assert not seed_set_files & {p.name for p in (tmp_path / "seed").iterdir()}  # no seed set
     assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed0"),
                  "--seed-set", "--sample-size", "3", "--val-fraction", "0", "--name", "all-train",
                  "--catalog", url]) == 0  # asked for: a training-only seed set

@@ -26,7 +26,7 @@ import pytest
 
 from prox_tasks.labeling import get_teacher
 from prox_tasks.labeling.llm import LLMTeacher, TeacherUnavailable
-from prox_tasks.labeling.seedset import build_seed_set
+from prox_tasks.labeling.seedset import EmptySplit, build_seed_set
 from prox_tasks.labeling.validate import validate_label
 from prox_tasks.programs import ErrorKind
 from tests.loopback_http import LoopbackHTTPServer, Request, Response
@@ -184,19 +184,28 @@ def test_protocol_validation_retries_cache_usage_and_secrets(
         assert again.usage.to_dict()["cache_hits"] == prompts
         assert [lab.to_dict() for lab in labels_again] == [lab.to_dict() for lab in labels]
 
-        # a seed set from the llm teacher: garbage is rejected with reasons, nothing lost
-        info = build_seed_set(str(SAMPLE), str(tmp_path / "seed"), again, sample_size=3, seed=0,
-                              val_fraction=0.0, register=False)  # fmt: skip
-        assert info.sizes["sampled"] == 3
-        assert info.sizes["valid"] + info.sizes["rejected"] == 3
-        assert info.teacher["model"] == "tiny"
+        # a seed set from the llm teacher: garbage is rejected with reasons, nothing lost; with
+        # nothing valid to train on, no seed set is written, only the rejected rows
+        try:
+            info = build_seed_set(str(SAMPLE), str(tmp_path / "seed"), again, sample_size=3,
+                                  seed=0, val_fraction=0.0, register=False)  # fmt: skip
+        except EmptySplit as err:
+            assert "train=0" in str(err) and "rejected.jsonl.gz" in str(err)
+            assert not (tmp_path / "seed" / "manifest.json").exists()
+            with gzip.open(tmp_path / "seed" / "rejected.jsonl.gz", "rt") as f:
+                rejected = [json.loads(line) for line in f]
+            assert len(rejected) == 3 and all(row["reasons"] for row in rejected)
+        else:
+            assert info.sizes["sampled"] == 3
+            assert info.sizes["valid"] + info.sizes["rejected"] == 3
+            assert info.teacher["model"] == "tiny"
     finally:
         proxy.close()
 
     # secrets: the key reached the server (it answered 200) but nothing written or logged
     written = [p.read_text(errors="replace") for p in (tmp_path / "cache").rglob("*.json")]
-    written += [gzip.open(p, "rt").read() for p in (tmp_path / "seed").glob("*.gz")]
-    written += [(tmp_path / "seed" / "manifest.json").read_text()]
+    written += [gzip.open(p, "rt").read() for p in (tmp_path / "seed").rglob("*.gz")]
+    written += [p.read_text() for p in (tmp_path / "seed").rglob("*.json")]
     assert len(written) >= prompts
     for blob in [
         *written,

@@ -121,6 +121,23 @@ def test_thresholds_and_history(snapshot):
     assert run_gate(str(snapshot), history=history[:2]).passed
 
 
+def test_a_snapshot_that_keeps_nothing_fails_saying_so(tmp_path):
+    src = write_input(tmp_path / "in.jsonl", 10)
+    refine_snapshot(str(src), str(tmp_path / "out"), programs=lambda i: ("drop_doc()", ""))
+    lenient = GateThresholds(max_drop_rate=1.0, min_kept_token_ratio=0.0)
+    result = run_gate(str(tmp_path / "out"), lenient)
+    assert failed(result) == {("snapshot", "expect_column_max_to_be_between", "docs_kept")}
+    assert "keeps at least one document" in next(
+        c["description"] for c in result.checks if c["column"] == "docs_kept")
+
+
+@pytest.mark.parametrize("name", ["history_min", "history_size"])
+def test_a_history_size_or_minimum_below_one_is_refused(name):
+    # history_size 0 took the whole history (list[-0:]); history_min 0 crashed in fmean([])
+    with pytest.raises(ValueError, match=f"{name} 0 is below 1"):
+        GateThresholds(**{name: 0})
+
+
 def test_history_bounds_floor_std():
     bounds = history_bounds([{"drop_rate": 0.2, "kept_token_ratio": 0.8}] * 4,
                             GateThresholds(history_k=2, history_min_std=0.05))

@@ -85,11 +85,36 @@ def test_pipeline_gate_and_release_update_catalog(tmp_path):
     assert catalog.latest_quality_report("crawl-2026-01-02", "prox_gate")["success"] is False
     assert refresh.release(good, dry_run=True) == {"name": "crawl-2026-01-01", "released": False,
                                                    "dry_run": True}
-    refresh.gate(good, {})  # a re-run gates the released snapshot again...
-    assert catalog.get_snapshot("crawl-2026-01-01")["status"] == "gated"
-    refresh.release(good)  # ...and its release, already recorded, restores the status
+    gate_json = tmp_path / "root" / "snapshots" / "crawl-2026-01-01" / "_quality" / "gate.json"
+    evidence = gate_json.read_bytes()
+    report = catalog.latest_quality_report("crawl-2026-01-01", "prox_gate")
+    # a re-run with thresholds the released snapshot fails reads back the result it was
+    # released with: the release's evidence and the catalog's status stay as they were
+    again = refresh.gate(good, {"max_drop_rate": 0.01})
+    assert again["passed"] and again["kept_from_release"]
+    assert gate_json.read_bytes() == evidence
     assert catalog.get_snapshot("crawl-2026-01-01")["status"] == "released"
+    assert catalog.latest_quality_report("crawl-2026-01-01", "prox_gate") == report
+    refresh.release(good)
     assert len(catalog.list_releases()) == 1
+
+
+def test_a_shard_refined_again_after_the_gate_is_not_released(tmp_path, capsys):
+    """`prox refine --force` rewrote the shards (valid checksums of their own) after the gate
+    judged the earlier ones: the gate must run again before a release."""
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out, root = tmp_path / "snapshots" / "stale", str(tmp_path / "root")
+    refine = ["refine", "--input", str(src), "--output", str(out), "--model", "default",
+              "--no-progress", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}"]
+    assert main(refine) == 0
+    assert main(["gate", "--snapshot", str(out)]) == 0
+    assert main([*refine, "--force", "--keep-threshold", "0.3"]) == 0
+    capsys.readouterr()
+    assert main(["release", "--snapshot", str(out), "--root", root, "--name", "stale"]) == 1
+    assert "refined again after the gate judged it" in capsys.readouterr().err
+    assert read_latest(root) is None
+    assert main(["gate", "--snapshot", str(out)]) == 0  # judged again: releasable
+    assert main(["release", "--snapshot", str(out), "--root", root, "--name", "stale"]) == 0
 
 
 def test_cli_gate_and_release(tmp_path, capsys):
