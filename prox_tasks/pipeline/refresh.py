@@ -175,6 +175,8 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
     except DuplicateIdError as err:
         raise RunError(f"{err}: fix the input or choose another duplicate_ids") from err
+    if not reprocess:  # a settings conflict fails here once, not in every refine task
+        _check_published(snapshot, manifest, model, backend, keep_threshold, quality, chosen)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         register_plan(catalog, snapshot["name"], manifest,
                       logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
@@ -192,6 +194,31 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
                         "quality": settings.quality_filter(quality),
                         "limits": chosen.to_dict()})
     return batches
+
+
+def _check_published(snapshot: dict, manifest, model: str, backend: str | None,
+                     keep_threshold: float | None, quality: str, limits) -> None:
+    """Refuse a rerun whose settings differ from those the snapshot's published shards were
+    refined with (the request :func:`refine_batch` will make), naming the way out: another
+    ``snapshot_name`` for a released snapshot, else ``reprocess`` too."""
+    from prox_tasks.corpus.manifest import released_as
+    from prox_tasks.refine.step import SettingsConflict, check_published_requests, shard_request
+
+    request = shard_request(model or None, None if backend in (None, "", "auto") else backend,
+                            None if keep_threshold is None
+                            else {"line_threshold": float(keep_threshold)},
+                            None, limits.to_dict(), settings.quality_filter(quality))  # fmt: skip
+    try:
+        check_published_requests(snapshot["output_uri"], manifest, request)
+    except SettingsConflict as err:
+        changed = ", ".join(err.differences)
+        if released_as(snapshot["output_uri"]):
+            raise RunError(f"snapshot {snapshot['name']} was released refined with other "
+                           f"settings ({changed}); give this run another snapshot_name to "
+                           "refine it with these") from None
+        raise RunError(f"snapshot {snapshot['name']} was refined with other settings "
+                       f"({changed}); trigger with reprocess=true to refine it again with "
+                       "these, or give another snapshot_name") from None
 
 
 def refine_batch(batch: dict) -> dict:

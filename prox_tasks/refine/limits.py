@@ -93,10 +93,12 @@ class Limits:
         if self.duplicate_ids not in DUPLICATE_POLICIES:
             raise ValueError(f"duplicate_ids must be one of {DUPLICATE_POLICIES}, "
                              f"not {self.duplicate_ids!r}")
-        if self.max_doc_lines > self.max_batch_lines or \
-                self.max_doc_bytes > self.max_batch_bytes:  # fmt: skip
-            raise ValueError("a per-document limit is above its per-batch limit: one document "
-                             "would not fit in a batch")
+        for per_doc, per_batch in (("max_doc_lines", "max_batch_lines"),
+                                   ("max_doc_bytes", "max_batch_bytes")):
+            if getattr(self, per_doc) > getattr(self, per_batch):
+                raise ValueError(f"limit {per_doc} {getattr(self, per_doc)} is above "
+                                 f"{per_batch} {getattr(self, per_batch)}: one document would "
+                                 f"not fit in a batch (raise {per_batch} too)")
 
     @classmethod
     def resolve(cls, values: dict | None = None, environ=os.environ) -> Limits:

@@ -36,7 +36,15 @@ DEFAULT_CHECKPOINT_EVERY = 512
 
 
 class SettingsConflict(RuntimeError):
-    """A published shard was refined with other settings than a rerun asks for."""
+    """A published shard was refined with other settings than a rerun asks for.
+
+    Attributes:
+        differences: ``"<setting> <recorded> -> <asked for>"``, one per setting.
+    """
+
+    def __init__(self, message: str, differences: list[str]) -> None:
+        super().__init__(message)
+        self.differences = differences
 
 
 #: Backend options that decide how requests travel and how fast, not what a model answers:
@@ -72,10 +80,26 @@ def _check_request(output_uri: str, shard_index: int, done: dict, request: dict 
     recorded = done.get("request")
     if request is None or recorded is None or recorded == request:
         return
+    differences = _differences(recorded, request)
     raise SettingsConflict(
         f"shard {shard_index} of {output_uri} was refined with other settings; refine into a "
         "new output folder, or refine it again with --force (the DAG's reprocess Param): "
-        + ", ".join(_differences(recorded, request)))
+        + ", ".join(differences), differences)
+
+
+def check_published_requests(output_uri: str, manifest, request: dict) -> None:
+    """What every shard of a rerun without ``force`` would meet, checked once up front.
+
+    Raises:
+        SettingsConflict: A published shard of ``output_uri`` was refined with other
+            settings than ``request`` (:func:`shard_request`).
+    """
+    from prox_tasks.corpus import read_status
+
+    for shard in manifest.shards:
+        status = read_status(output_uri, shard.index, manifest.id, verify=False)
+        if status is not None:
+            _check_request(output_uri, shard.index, status, request)
 
 
 def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:

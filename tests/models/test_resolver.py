@@ -124,6 +124,7 @@ def test_a_rerun_that_names_no_model_keeps_the_snapshots_model(isolated, tmp_pat
     one snapshot come from one model. Naming a model chooses afresh."""
     from prox_tasks.cli import main
     from prox_tasks.pipeline import refresh
+    from prox_tasks.pipeline.errors import RunError
     from prox_tasks.refine.step import SettingsConflict
 
     docs = tmp_path / "docs.jsonl"
@@ -148,6 +149,8 @@ def test_a_rerun_that_names_no_model_keeps_the_snapshots_model(isolated, tmp_pat
                            backend=None)
     assert batch["model"] == str(SHIPPED_MODEL)
     assert [s["status"] for s in refresh.refine_batch(batch)["shards"]] == ["skipped"]
-    with pytest.raises(SettingsConflict, match=record["version"]):  # asked for: afresh
-        refresh.refine_batch(refresh.plan(snapshot, target_docs=100, max_map_length=8,
-                                          model="promoted", backend=None)[0])
+    with pytest.raises(RunError, match=f"{record['version']}.*reprocess=true"):  # afresh:
+        refresh.plan(snapshot, target_docs=100, max_map_length=8, model="promoted",
+                     backend=None)  # the conflict is found once, at plan
+    with pytest.raises(SettingsConflict, match=record["version"]):  # and by a shard itself
+        refresh.refine_batch({**batch, "model": record["uri"]})

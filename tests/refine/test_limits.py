@@ -23,8 +23,11 @@ def test_limits_come_from_values_then_environment_then_defaults():
     assert limits.max_doc_bytes == Limits().max_doc_bytes
     with pytest.raises(ValueError, match="positive"):
         Limits(max_batch_docs=0)
-    with pytest.raises(ValueError, match="would not fit"):
+    with pytest.raises(ValueError, match="max_doc_lines 10 is above max_batch_lines 5: one "
+                       "document would not fit"):
         Limits(max_doc_lines=10, max_batch_lines=5)
+    with pytest.raises(ValueError, match="max_doc_bytes 100000000 is above max_batch_bytes "):
+        Limits.resolve({"max_doc_bytes": 100_000_000})  # the Param a user set, and the other
     with pytest.raises(ValueError, match="duplicate_ids"):
         Limits(duplicate_ids="ignore")
 

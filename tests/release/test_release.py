@@ -262,3 +262,26 @@ def test_prox_gate_name_books_in_the_catalog_prox_refine_booked_in(tmp_path, cap
         assert catalog.get_snapshot("crawl-x")["status"] == "released"
     assert main(["gate", "--snapshot", str(out), "--catalog", url]) == 2
     assert "--catalog needs --name" in capsys.readouterr().err
+
+
+def test_a_rerun_with_other_settings_fails_at_plan_naming_the_way_out(tmp_path):
+    """Another keep threshold or quality filter for a refined snapshot fails once, at plan:
+    `reprocess` for one not released, another snapshot_name for a released one (whose
+    reprocess is refused) — not in every refine task, advising a reprocess that fails."""
+    from prox_tasks.pipeline.errors import RunError
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    snap = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path / "root"),
+                                     "catalog_url": url}, "2026-01-06")
+    work = refresh.plan(snap, 10, 1024, "default", None)
+    refresh.collect(snap, [refresh.refine_batch(b) for b in work])
+    assert refresh.plan(snap, 10, 1024, "default", None) == work  # same settings: reused
+    with pytest.raises(RunError, match=r"keep_threshold None -> 0\.5\); trigger with "
+                       "reprocess=true"):
+        refresh.plan(snap, 10, 1024, "default", None, keep_threshold=0.5)
+    refresh.gate(snap, {})
+    refresh.release(snap)
+    with pytest.raises(RunError, match=r"was released refined with other settings \(quality "
+                       r"'off' -> 'drop'\); give this run another snapshot_name"):
+        refresh.plan(snap, 10, 1024, "default", None, quality="drop")
