@@ -144,12 +144,17 @@ def run(args) -> Outcome:
 
 
 def summary_line(s: dict) -> str:
-    """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped, 10
-    quarantined; model v3 (promoted), 41.2 s -> OUTPUT``."""
+    """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped (12 for low
+    quality), 10 quarantined, 3 with program errors; model v3 (promoted), 41.2 s -> OUTPUT``
+    (the parentheses and the errors only when there are some)."""
     reused = f" ({s['shards_skipped']:,} reused)" if s.get("shards_skipped") else ""
+    quality = (f" ({s['dropped_low_quality']:,} for low quality)"
+               if s.get("dropped_low_quality") else "")
+    errors = (f", {s['docs_with_program_errors']:,} with program errors"
+              if s.get("docs_with_program_errors") else "")
     return (f"refined {count(s.get('docs_read', 0), 'document')} in "
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
-            f"{s.get('docs_dropped', 0):,} dropped, {s.get('docs_quarantined', 0):,} "
-            f"quarantined; model {s['model_version']} "
+            f"{s.get('docs_dropped', 0):,} dropped{quality}, {s.get('docs_quarantined', 0):,} "
+            f"quarantined{errors}; model {s['model_version']} "
             f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}"
             + (f" (catalog snapshot {s['snapshot']})" if s.get("snapshot") else ""))

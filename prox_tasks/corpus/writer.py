@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
@@ -75,6 +76,14 @@ class ShardAccounting:
     manifest_id: str | None = None
     #: What the shard was refined with (:func:`prox_tasks.refine.step.shard_request`).
     request: dict | None = None
+    #: Written documents dropped, by reason (the rows' ``drop_reason``: ``doc_program``,
+    #: ``too_little_left``, ``low_quality``): junk drops apart from quality drops.
+    drop_reasons: dict = field(default_factory=dict)
+    #: Program errors of the written documents by kind, and the documents with any.
+    program_errors: dict = field(default_factory=dict)
+    docs_with_program_errors: int = 0
+    #: Documents the document-quality decision judged low quality (dropped or not).
+    docs_low_quality: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -103,6 +112,9 @@ class _Batch:
         self.seen: set[tuple[str, int]] = set()
         self.kept = self.dropped = self.rows = 0
         self.pending_rows = self.pending_bytes = 0
+        self.drop_reasons: Counter = Counter()
+        self.program_errors: Counter = Counter()
+        self.docs_with_program_errors = self.docs_low_quality = 0
 
     def add(self, row: Mapping) -> None:
         doc_id, source, offset = row.get("id"), row.get("source"), row.get("offset")
@@ -115,10 +127,12 @@ class _Batch:
         self.seen.add((source, offset))
         text = row.get("text")
         meta = _json(row.get("meta"))
+        stats = row.get("stats") or {}
+        self._count_outcome(json.loads(stats) if isinstance(stats, str) else stats, text)
         values = {
             "id": doc_id, "text": text,
             "doc_program": row.get("doc_program"), "chunk_program": row.get("chunk_program"),
-            "stats": _json(row.get("stats") or {}), "source": source,
+            "stats": _json(stats), "source": source,
             "model_version": row.get("model_version", self.model_version), "meta": meta,
         }
         # Parquet strings are UTF-8: a lone surrogate (from a program or a meta field;
@@ -132,6 +146,15 @@ class _Batch:
         self.pending_bytes += len(text or "") + len(meta or "")
         self.kept += text is not None
         self.dropped += text is None
+
+    def _count_outcome(self, stats: Mapping, text: str | None) -> None:
+        if text is None:
+            self.drop_reasons[stats.get("drop_reason") or "unknown"] += 1
+        errors = stats.get("errors")
+        if errors:
+            self.program_errors.update(errors)
+            self.docs_with_program_errors += 1
+        self.docs_low_quality += bool(stats.get("low_quality"))
 
     def flush_to(self, writer) -> None:
         import pyarrow as pa
@@ -214,7 +237,9 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         accounting = ShardAccounting(
             shard_index, read, batch.rows, batch.kept, batch.dropped, len(quarantine),
             dict(sorted(quarantine.reasons.items())), out.tell(), "", "", data_uri, q_uri,
-            model_version, manifest_id, request,
+            model_version, manifest_id, request, dict(sorted(batch.drop_reasons.items())),
+            dict(sorted(batch.program_errors.items())), batch.docs_with_program_errors,
+            batch.docs_low_quality,
         )
         if not accounting.balanced:
             raise AccountingError(

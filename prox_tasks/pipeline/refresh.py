@@ -252,9 +252,10 @@ def refine_batch(batch: dict) -> dict:
 
 def collect(snapshot: dict, results: list[dict]) -> dict:
     """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog."""
+    from prox_tasks.refine.stats import accounting_totals
+
     shards = [s for r in results for s in r["shards"]]
-    keys = ("docs_read", "docs_written", "docs_kept", "docs_dropped", "docs_quarantined")
-    totals = {k: sum(int(s.get(k) or 0) for s in shards) for k in keys}
+    totals = accounting_totals(shards)
     totals.update(shards=len(shards), reused=sum(bool(s.get("reused")) for s in shards),
                   wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
     from prox_tasks.refine.booking import book_refined

@@ -38,6 +38,7 @@ def _document_row(row: dict, max_normalize_growth: float) -> dict:
         "source": row.get("source"),
         "offset": row.get("offset"),
         "dropped": bool(row.get("dropped")),
+        "low_quality_drop": bool(row.get("dropped")) and stats.get("drop_reason") == "low_quality",
         "text_is_null": text is None,
         "text_chars": text_chars,
         "chars_in": chars_in,
@@ -150,12 +151,15 @@ def snapshot_metrics(docs, shards, docs_planned: int) -> dict:
     words_in = int(docs["words_in"].fillna(0).sum()) if written else 0
     words_kept = int(docs.loc[~docs["dropped"], "words_out"].sum()) if written else 0
     failed = int((docs["program_errors"] > 0).sum()) if written else 0
+    low_quality = int(docs["low_quality_drop"].sum()) if written else 0
     return {
         "docs_planned": int(docs_planned),
         "docs_accounted": written + quarantined,
         "docs_written": written,
         "docs_kept": written - dropped,
         "docs_dropped": dropped,
+        # of them: the document-quality decision's (quality filter "drop"), apart from junk
+        "docs_dropped_low_quality": low_quality,
         "docs_quarantined": quarantined,
         "docs_with_program_errors": failed,
         # ids written more than once (across shards: each shard applies its own policy),
@@ -168,7 +172,8 @@ def snapshot_metrics(docs, shards, docs_planned: int) -> dict:
         "shards_complete": int(shards["complete"].sum()) if len(shards) else 0,
         "words_in": words_in,
         "words_kept": words_kept,
-        "drop_rate": round(_ratio(dropped, written), 6),
+        "drop_rate": round(_ratio(dropped, written), 6),  # every drop, quality drops too
+        "low_quality_drop_rate": round(_ratio(low_quality, written), 6),
         "failure_rate": round(_ratio(failed, written), 6),
         "quarantine_rate": round(_ratio(quarantined, docs_planned), 6),
         "kept_token_ratio": round(_ratio(words_kept, words_in), 6),

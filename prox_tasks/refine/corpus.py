@@ -17,6 +17,7 @@ from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
 from prox_tasks.refine.booking import ShardBooking, book_refined, register_plan
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options, snapshot_model
+from prox_tasks.refine.stats import accounting_totals
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
 
@@ -120,18 +121,13 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     finally:
         if pool is not None:
             pool.close()
-    totals: Counter = Counter()
+    # what the shards hold (their status records: reused shards too), then this run's work
+    totals: Counter = Counter(accounting_totals(r["accounting"] for r in results))
+    totals["dropped_low_quality"] = totals["drop_reasons"].get("low_quality", 0)
     for result in results:
-        acc = result["accounting"]
-        totals.update(docs_read=acc["docs_read"], docs_written=acc["docs_written"],
-                      docs_kept=acc["docs_kept"], docs_dropped=acc["docs_dropped"],
-                      docs_quarantined=acc["docs_quarantined"])  # fmt: skip
         totals["shards_" + result["status"]] += 1
         if result["stats"]:
             totals["docs_refined"] += result["stats"]["docs_refined"]
-            totals["docs_with_failures"] += result["stats"]["docs_with_failures"]
-            totals["docs_low_quality"] += result["stats"].get("docs_low_quality", 0)
-            totals["dropped_low_quality"] += result["stats"].get("dropped_low_quality", 0)
             totals["tokens_in"] += result["stats"]["tokens_in"]
             totals["tokens_out"] += result["stats"]["tokens_out"]
     if catalog is not None:  # every shard is written (a failed one raised)

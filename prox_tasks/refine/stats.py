@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 PHASES = ("read", "doc_phase", "chunk_phase", "execute", "checkpoint", "write")
@@ -90,3 +91,25 @@ class ShardStats:
             "seconds": {k: round(v, 4) for k, v in sorted(self.seconds.items())},
             "chars_in": self.chars_in, "chars_out": self.chars_out,
         }  # fmt: skip
+
+
+#: Counts of a shard's accounting (its status record) that add up over a snapshot.
+ACCOUNTING_COUNTS = ("docs_read", "docs_written", "docs_kept", "docs_dropped",
+                     "docs_quarantined", "docs_low_quality", "docs_with_program_errors")
+
+
+def accounting_totals(accountings: Iterable[Mapping]) -> dict:
+    """Totals over shards' accountings (:class:`~prox_tasks.corpus.writer.ShardAccounting`
+    dicts, as their status records hold them, so reused shards count as refined ones):
+    the :data:`ACCOUNTING_COUNTS`, drops by reason and program errors by kind."""
+    totals = dict.fromkeys(ACCOUNTING_COUNTS, 0)
+    drop_reasons: Counter = Counter()
+    program_errors: Counter = Counter()
+    for acc in accountings:
+        for name in ACCOUNTING_COUNTS:
+            totals[name] += int(acc.get(name) or 0)
+        drop_reasons.update(acc.get("drop_reasons") or {})
+        program_errors.update(acc.get("program_errors") or {})
+    totals["drop_reasons"] = dict(sorted(drop_reasons.items()))
+    totals["program_errors"] = dict(sorted(program_errors.items()))
+    return totals

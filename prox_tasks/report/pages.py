@@ -21,9 +21,10 @@ STATIC_DIR = HERE / "static"
 DAG_ID = "prox_refine_snapshot"
 DROP_REASONS = {"doc_program": "the document-level program dropped it",
                 "too_little_left": "the edits left too little text",
+                "low_quality": "the document-quality decision dropped it",
                 "empty": "the input was blank"}
 DROP_LABELS = {"doc_program": "model dropped it", "too_little_left": "too little left",
-               "empty": "blank input"}
+               "low_quality": "low quality", "empty": "blank input"}
 TRENDS = (("drop_rate", "Drop rate", "dropped documents (% of written)"),
           ("kept_token_ratio", "Kept-token ratio", "kept words (% of input words)"),
           ("failure_rate", "Program failures", "documents with errors (%)"),

@@ -26,3 +26,60 @@ def test_keep_threshold_and_quality_filter_from_the_command_line(tmp_path, capsy
     # keep threshold 1.0: no line has a removal probability >= 1, every kept text is whole
     texts = {str(i): t for i, t in enumerate([ARTICLE, LISTING, ARTICLE + "\nHome"])}
     assert all(r["text"] == texts[r["id"]] for r in kept)
+
+
+def test_quality_drops_and_program_errors_are_kept_apart_and_survive_a_rerun(tmp_path, capsys):
+    """The drop reasons and program errors live in each shard's status and catalog row: a
+    rerun that reuses the shards reports what the first run did, and the gate reports the
+    quality drops apart from the junk drops."""
+    import gzip
+    import itertools
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.quality import run_gate
+    from tests.labeling.conftest import SAMPLE  # the bundled sample: real crawled pages
+
+    docs = tmp_path / "in.jsonl"
+    with gzip.open(SAMPLE, "rt") as sample:
+        docs.write_text("".join(itertools.islice(sample, 40)))
+    out, url = tmp_path / "out", f"sqlite:///{tmp_path / 'c.sqlite'}"
+    args = ["refine", "--json", "--input", str(docs), "--output", str(out), "--model",
+            "default", "--quality-filter", "drop", "--no-progress", "--catalog", url]
+    summaries = []
+    for _ in range(2):
+        assert main(args) == 0
+        summaries.append(json.loads(capsys.readouterr().out.strip().splitlines()[-1]))
+    first, again = summaries
+    rows = list(read_refined_rows(str(out)))
+    low = sum(r["stats"].get("drop_reason") == "low_quality" for r in rows)
+    assert low >= 2  # the listing pages
+    assert again["shards_skipped"] == 1
+    for summary in (first, again):
+        assert summary["dropped_low_quality"] == low
+        assert summary["drop_reasons"].get("low_quality") == low
+        assert sum(summary["drop_reasons"].values()) == summary["docs_dropped"]
+        assert summary["docs_low_quality"] == sum(bool(r["stats"].get("low_quality"))
+                                                  for r in rows)
+    with Catalog(url) as catalog:
+        [shard] = catalog.get_shards(catalog.list_snapshots()[0]["name"])
+    assert shard["drop_reasons"] == first["drop_reasons"]
+    assert shard["docs_with_program_errors"] == first["docs_with_program_errors"]
+    metrics = run_gate(str(out)).metrics
+    assert metrics["docs_dropped_low_quality"] == low
+    assert metrics["low_quality_drop_rate"] == round(low / len(rows), 6)
+    # the PROX report's viewer names the reason in words
+    from prox_tasks.report.pages import documents_page
+
+    with Catalog(url) as catalog:
+        page = documents_page(catalog, first["snapshot"], 0, "dropped", 1, "/prox", "/")
+    assert "dropped: the document-quality decision dropped it" in page
+
+
+def test_the_summary_line_names_quality_drops_and_program_errors():
+    from prox_tasks.cli.refine_cmd import summary_line
+
+    line = summary_line({"docs_read": 10, "shards": 1, "docs_kept": 6, "docs_dropped": 4,
+                         "dropped_low_quality": 3, "docs_quarantined": 0,
+                         "docs_with_program_errors": 2, "model_version": "v", "model_source":
+                         "default", "seconds": 1.0, "output": "/o"})  # fmt: skip
+    assert "4 dropped (3 for low quality), 0 quarantined, 2 with program errors;" in line

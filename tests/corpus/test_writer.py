@@ -115,3 +115,27 @@ def test_a_shard_where_everything_was_quarantined(tmp_path):
                               quarantine=quarantine)
     assert (acc.docs_read, acc.docs_written, acc.docs_quarantined) == (2, 0, 2)
     assert pq.read_table(shard_uri(out, 0)[7:]).num_rows == 0
+
+
+def test_drop_reasons_and_program_errors_are_counted_into_the_status(tmp_path):
+    """Each row's stats (a dict, or JSON as a checkpoint holds it) say why it was dropped and
+    which program errors it met: the status record keeps the totals for reruns and the
+    catalog."""
+    rows = [
+        {"id": "a", "text": "kept", "stats": {"errors": {"syntax": 2}}},
+        {"id": "b", "text": None, "stats": {"drop_reason": "doc_program"}},
+        {"id": "c", "text": None, "stats": json.dumps({"drop_reason": "low_quality",
+                                                        "low_quality": True})},
+        {"id": "d", "text": "kept", "stats": {"errors": {"syntax": 1, "out_of_range": 1},
+                                              "low_quality": True}},
+        {"id": "e", "text": None, "stats": {"drop_reason": "too_little_left",
+                                            "errors": {"bad_arguments": 1}}},
+    ]
+    rows = [{**r, "source": "s", "offset": i} for i, r in enumerate(rows)]
+    acc = write_refined_shard(str(tmp_path), 0, rows, expected_docs=None)
+    assert acc.drop_reasons == {"doc_program": 1, "low_quality": 1, "too_little_left": 1}
+    assert acc.program_errors == {"bad_arguments": 1, "out_of_range": 1, "syntax": 3}
+    assert (acc.docs_with_program_errors, acc.docs_low_quality) == (3, 2)
+    status = read_status(str(tmp_path), 0)
+    assert status["drop_reasons"] == acc.drop_reasons
+    assert status["program_errors"] == acc.program_errors

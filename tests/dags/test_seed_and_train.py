@@ -133,7 +133,7 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
 @pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
     ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "label_shard", "teacher 'rules'"),
     ("prox_seed_label", {"teacher": "llm"}, "label_shard", "needs a model"),
-    ("prox_seed_label", {"sample_size": 2}, "split", "nothing written"),
+    ("prox_seed_label", {"sample_size": 2}, "split", "no seed set written"),
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
     ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
