@@ -8,9 +8,11 @@ Grammar (one call per line; blank lines, ``#`` comments and Markdown code fences
     arg      := [ NAME "=" ] ( INT | STRING )
     STRING   := '"' { char | escape } '"' | "'" { char | escape } "'"
     escape   := "\\" ( "\\" | "'" | '"' | "n" | "r" | "t" | "0" | "a" | "b" | "f" | "v"
-                     | "x" hh | "u" hhhh | "U" hhhhhhhh )
+                     | "x" hh | "u" hhhh | "U" hhhhhhhh | NEWLINE )
 
-A call may span several lines while its parenthesis is open (until a line starts a new call).
+A call may span several lines while its parenthesis is open, and a string may go on to the
+next line after a backslash ending a line (an escaped newline, dropped from the string's value
+as in Python), until a line starts a new call.
 Comments of the form ``# chunk A-B`` are scope markers written by :func:`join_chunk_programs`:
 the calls after one belong to the chunk of lines ``A..B``.
 
@@ -94,6 +96,7 @@ _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[\s\S]
 _SIMPLE_ESCAPES = {
     "\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t",
     "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
+    "\n": "",  # an escaped newline continues the string on the next line, as in Python
 }  # fmt: skip
 
 
@@ -240,21 +243,26 @@ def _paren_depth(source: str) -> int | None:
 
 def _continued_call(lines: list[str], i: int, max_lines: int) -> int:
     """End (exclusive) of the call starting on ``lines[i]``: it goes on while its parenthesis
-    is open, for at most ``max_lines`` lines, until a line starts a new call."""
+    is open or a string is open at an escaped newline (a line ending in a backslash), for at
+    most ``max_lines`` lines, until a line starts a new call."""
     end = i + 1
     if end == len(lines) or max_lines < 2 or _CALL_START.match(lines[end]):
         return end  # nothing can continue it: no need to tokenize the line here
     depth = _paren_depth(lines[i])
     while end < len(lines) and end - i < max_lines and not _CALL_START.match(lines[end]):
         if depth is None:
-            # a string may span lines (an escaped newline): the joined lines decide, as
-            # tokenized together; this happens at most max_lines times per call
-            depth = _paren_depth("\n".join(lines[i:end]))
-        if not depth or depth < 0:
+            # Only a string's escaped newline lets a token cross a line break, so the lines
+            # so far can be fixed by the next one only when the last ends in a backslash;
+            # then the joined lines decide, tokenized together (at most max_lines times).
+            if not lines[end - 1].endswith("\\"):
+                break
+            depth = _paren_depth("\n".join(lines[i : end + 1]))
+        elif depth > 0:
+            more = _paren_depth(lines[end])
+            # no token crosses a line break when every line tokenizes alone: depths add up
+            depth = None if more is None else depth + more
+        else:
             break
-        more = _paren_depth(lines[end])
-        # no token crosses a line break when every line tokenizes alone: depths add up
-        depth = None if more is None else depth + more
         end += 1
     return end
 

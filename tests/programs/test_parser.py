@@ -97,6 +97,28 @@ def test_call_spanning_lines_while_parenthesis_open():
 
 
 @pytest.mark.parametrize(
+    "source, call",
+    [
+        # a backslash ending a line inside a string: the newline is escaped and dropped,
+        # as in Python ('line 1 \<newline> has' == 'line 1  has')
+        ("normalize('line 1 \\\n has', 'X')", Normalize("line 1  has", "X")),
+        ('normalize("a\\\nb\\\nc")', Normalize("abc", "")),
+        ("normalize(\n  'a \\\nb',\n  'c',\n)", Normalize("a b", "c")),
+        ("normalize('a\\\nb',\n'c')", Normalize("ab", "c")),
+    ],
+)  # fmt: skip
+def test_string_spanning_lines_after_an_escaped_newline(source, call):
+    program = parse(source + "\nkeep_chunk()", "chunk")
+    assert program.errors == ()
+    assert program.calls == (call, KeepChunk())
+
+
+def test_unterminated_string_at_an_escaped_newline_is_one_error():
+    program = parse("normalize('a \\\nb\nkeep_chunk()", "chunk")
+    assert kinds(program) == ["syntax"] and program.calls == (KeepChunk(),)
+
+
+@pytest.mark.parametrize(
     "source, kind",
     [
         ("remove_lines(0, 5", ErrorKind.SYNTAX),
