@@ -58,11 +58,17 @@ NO_ARG_CALLS: dict[str, type] = {
 }
 KNOWN_FUNCTIONS = frozenset(NO_ARG_CALLS) | {"remove_lines", "normalize"}
 
+# Whitespace is the tokenizer's (_WS), digits and names are ASCII: every pattern here is
+# compiled with re.ASCII, or \s, \d and \w would also match Unicode spaces and digits (NBSP,
+# "١", "１"), so that a call's meaning depended on which path read it (int("١") is 1).
+_WS = " \t\r\f\v"
+
 # Line numbers are at most MAX_LINE_DIGITS digits on the fast paths; longer ones take the
 # tokenizer path, which classifies them.
 _FAST_REMOVE = re.compile(
     r"\s*remove_lines\(\s*(?:line_start\s*=\s*)?(\d{1,18})\s*,\s*"
-    r"(?:line_end\s*=\s*)?(\d{1,18})\s*(?:,\s*)?\)\s*"
+    r"(?:line_end\s*=\s*)?(\d{1,18})\s*(?:,\s*)?\)\s*",
+    re.ASCII,
 )
 # The shapes programs are written in (prox's teachers, the tagger, a trained model): canonical
 # remove_lines() calls, keep_chunk() and its aliases, and "# chunk A-B" markers.
@@ -71,12 +77,14 @@ _ALL_SIMPLE = re.compile(
     r"(?:line_end[ \t]*=[ \t]*)?(\d{1,18})[ \t]*\)"
     r"|# chunk (\d{1,18})-(\d{0,18})"
     r"|[ \t]*(?:keep_chunk|skip_chunk|untouch_doc)(\()\))[ \t]*$",
-    re.MULTILINE,
+    re.MULTILINE | re.ASCII,
 )
 _KEEP_CHUNK = KeepChunk()
-_FAST_NO_ARG = re.compile(r"\s*(keep_doc|drop_doc|keep_chunk|skip_chunk|untouch_doc)\(\s*\)\s*")
-_CALL_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*\(|#|```)")
-_SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-(?:\s*(\d+))?\s*")
+_FAST_NO_ARG = re.compile(
+    r"\s*(keep_doc|drop_doc|keep_chunk|skip_chunk|untouch_doc)\(\s*\)\s*", re.ASCII
+)
+_CALL_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*\(|#|```)", re.ASCII)
+_SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-(?:\s*(\d+))?\s*", re.ASCII)
 
 _TOKEN = re.compile(
     r"""
@@ -89,7 +97,7 @@ _TOKEN = re.compile(
   | (?P<newline>\n)
   | (?P<bad>["']|.)
     """,
-    re.VERBOSE,
+    re.VERBOSE | re.ASCII,
 )
 
 _ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[\s\S])")
@@ -385,7 +393,7 @@ def parse(
         elif (m := _FAST_NO_ARG.fullmatch(line)) is not None:
             result = NO_ARG_CALLS[m.group(1)]()
         else:
-            stripped = line.strip()
+            stripped = line.strip(_WS)  # str.strip() would also take Unicode spaces
             if not stripped or stripped.startswith("```"):
                 continue
             if stripped.startswith("#"):

@@ -247,6 +247,50 @@ def test_huge_integers_are_classified_not_converted(source, kind):
     assert kinds(program) == [str(kind)]
 
 
+# Unicode spaces and digits that \s and \d match unless a pattern is ASCII-only
+NON_ASCII_SPACES = ["\xa0", "\u2003", "\u3000", "\x85", "\u2028"]
+NON_ASCII_DIGITS = ["\u0661", "\uff11", "\U0001d7e4", "\u096b"]  # Arabic-Indic, fullwidth, math, Devanagari
+
+
+@pytest.mark.parametrize("space", NON_ASCII_SPACES)
+@pytest.mark.parametrize(
+    "shape",
+    [
+        "remove_lines(1,{}2)",  # the remove_lines fast path
+        "remove_lines({}1, 2)",
+        "remove_lines(line_start{}=1, line_end=2)",
+        "keep_chunk({})",  # the no-argument fast path
+        "{}keep_chunk()",
+        "keep_chunk(){}",
+        "normalize('a',{}'b')",  # the tokenizer
+        "{}",
+        "{}# a comment",
+    ],
+)  # fmt: skip
+def test_non_ascii_whitespace_is_a_syntax_error_on_every_path(shape, space):
+    program = parse(shape.format(space), "chunk")
+    assert program.calls == () and kinds(program) == ["syntax"]
+    # the same after a call that the chunked fast path would take
+    program = parse("remove_lines(0, 1)\n" + shape.format(space), "chunk")
+    assert program.calls == (RemoveLines(0, 1),) and kinds(program) == ["syntax"]
+    # ASCII whitespace in its place is whitespace on every path
+    assert parse(shape.format(" \t"), "chunk").errors == ()
+
+
+@pytest.mark.parametrize("digit", NON_ASCII_DIGITS)
+@pytest.mark.parametrize(
+    "shape",
+    ["remove_lines({}, 3)", "remove_lines(1, {})", "remove_lines(line_start=0, line_end={})",
+     "remove_lines(0, 1{})", "remove_lines(0, 1,\n{})"],
+)  # fmt: skip
+def test_non_ascii_digits_are_never_line_numbers(shape, digit):
+    # int("\u0661") is 1: read as a digit, such a call would remove lines nobody wrote
+    program = parse(shape.format(digit), "chunk")
+    assert program.calls == () and kinds(program) == ["syntax"]
+    program = parse("remove_lines(0, 1)\n" + shape.format(digit), "chunk")
+    assert program.calls == (RemoveLines(0, 1),) and kinds(program) == ["syntax"]
+
+
 def test_largest_line_number_still_parses():
     assert parse("remove_lines(0, " + "9" * 18 + ")").calls == (RemoveLines(0, 10**18 - 1),)
 
