@@ -246,6 +246,9 @@ def _execute(text, doc_program, chunk_program, pol: Policy, stats) -> ExecutionR
     out = "\n".join(kept)
     stats.lines_removed = removed
     stats.lines_out = len(kept)
+    if segs is not None and any("\n" in call.target_str for _, call in normalizations):
+        # a target's line breaks add lines: count the output's as lines_in counts the input's
+        stats.lines_out = out.count("\n") + 1 if kept else 0
     stats.chars_out = len(out)
     stats.text_out = out
     if out != text and _too_little_left(text, out, pol, only_removals=segs is None):

@@ -88,6 +88,22 @@ def test_normalize_spanning_lines_merges_them():
     assert result.stats.lines_merged == 2
 
 
+@pytest.mark.parametrize(
+    "program",
+    [
+        "normalize('words', '\\n\\n\\n')",  # 3 more lines per line
+        "normalize('words', '\\n\\n\\n')\nremove_lines(0, 3)",
+        "normalize('words', 'w\\nx')\nnormalize('\\nx', '')",  # added, then taken away
+        'normalize("few words\\nline 1", "\\n")\nremove_lines(5, 5)',  # merged and added
+        "normalize('absent', '\\n')\nremove_lines(2, 2)",  # a target that is never applied
+    ],
+)  # fmt: skip
+def test_lines_out_counts_the_output_lines_when_a_target_holds_a_newline(program):
+    result = execute(TEXT, None, program, min_kept_words=0, min_kept_word_fraction=0)
+    assert result.stats.lines_in == TEXT.count("\n") + 1
+    assert result.stats.lines_out == result.text.count("\n") + 1
+
+
 def test_lines_emptied_by_normalize_are_dropped():
     text = "Click here\n" + TEXT
     result = execute(text, None, 'normalize("Click here", "")')
