@@ -107,6 +107,12 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
     if not isinstance(row, dict):
         raise RecordError("not_an_object", f"a JSON {type(row).__name__}, not an object")
     raw_id = row.get(id_field)
+    if isinstance(raw_id, bytes):  # a Parquet binary column: str() would give "b'k1'"
+        try:
+            raw_id = raw_id.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise RecordError("bad_id", f"field {id_field!r} is bytes that are not UTF-8 "
+                              f"(at byte {err.start})") from None
     doc_id = None if raw_id is None else str(raw_id)
     if raw_id is not None and (isinstance(raw_id, dict | list | bool) or not doc_id.strip()):
         raise RecordError("bad_id", f"field {id_field!r} is {raw_id!r:.80}")

@@ -103,7 +103,9 @@ def decode_row(line: bytes, size: int | None = None):
     try:
         return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except json.JSONDecodeError as err:
-        raise RecordError("malformed_json", f"{err.msg} at column {err.colno}") from None
+        # some of json's messages end in "at" ("Invalid control character at"): one "at"
+        raise RecordError("malformed_json", f"{err.msg.removesuffix(' at')} at column "
+                          f"{err.colno}") from None
     except RecursionError:
         raise RecordError("too_deep", "JSON nested deeper than the parser allows") from None
     except ValueError as err:  # int("1" * 5000): over sys.get_int_max_str_digits()

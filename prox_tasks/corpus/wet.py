@@ -37,7 +37,8 @@ HEADERS = {
 
 def _conversions(uri: str):
     """``(number, record)`` per conversion record; a file that breaks off (a cut gzip member,
-    a record header cut short) ends with ``(number, RecordError("truncated_file"))``."""
+    a record header cut short, a record that is not WARC, such as plain text) ends with
+    ``(number, RecordError("truncated_file"))``."""
     from warcio.archiveiterator import ArchiveIterator
 
     number = 0
@@ -45,6 +46,10 @@ def _conversions(uri: str):
         records = ArchiveIterator(stream)
         try:
             for record in records:
+                if record.format != "warc":  # plain text or HTML lines warcio took for ARC
+                    yield number, RecordError("truncated_file", _not_warc(record, number,
+                                                                          records.offset))
+                    return
                 if record.rec_type == "conversion":
                     yield number, record
                     number += 1
@@ -59,20 +64,31 @@ def _conversions(uri: str):
                                   f"{number} records could not be read (cut or damaged)")
 
 
+def _not_warc(record, number: int, offset: int) -> str:
+    """Why a record warcio parsed as some other format (ARC) ends a WET file's reading."""
+    first = " ".join(value for _, value in record.rec_headers.headers)
+    return (f"not a WARC record at byte {offset} after {number} records (warcio read it as "
+            f"{record.format.upper()}; first line {first!r:.80}): not a WET file, or corrupt"
+            )[:300]
+
+
 def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
     """``(offset, bytes)`` of every conversion record (its Content-Length)."""
     for number, record in _conversions(uri):
         if isinstance(record, RecordError):
             yield number, 0
         else:
-            yield number, _length(record)
+            yield number, _length(record) or 0
 
 
-def _length(record) -> int:
+def _length(record) -> int | None:
+    """The record's Content-Length (0 when absent), or None when it is not a whole
+    number >= 0 (warcio then reads the record as empty)."""
     try:
-        return max(0, int(record.rec_headers.get_header("Content-Length") or 0))
+        length = int(record.rec_headers.get_header("Content-Length") or 0)
     except ValueError:
-        return 0
+        return None
+    return length if length >= 0 else None
 
 
 def read(uri: str, options, start: int = 0, end: int | None = None):
@@ -91,6 +107,11 @@ def read(uri: str, options, start: int = 0, end: int | None = None):
         headers = record.rec_headers
         doc_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or None
         length = _length(record)
+        if length is None:  # not "blank": the payload warcio hands out is not the record's
+            value = headers.get_header("Content-Length")
+            yield number, RecordError("bad_record", f"Content-Length {value!r:.60} is not a "
+                                      "byte count: the record cannot be delimited", doc_id), None
+            continue
         if length > options.max_doc_bytes:
             yield number, RecordError("too_large", f"{length} bytes", doc_id, length), None
             continue

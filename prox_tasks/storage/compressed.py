@@ -89,19 +89,28 @@ class _ZstdRaw(io.RawIOBase):
         self._in_frame = False  # bytes of the current frame were fed
         self._pending = memoryview(b"")
         self._consumed = 0
+        self._failure: CorruptStreamError | None = None  # raised once _pending is read
 
     def readable(self) -> bool:
         return True
 
     def _feed(self, data: bytes) -> bytes:
+        """What ``data`` decodes to. When a later frame in ``data`` is corrupt, the frames
+        before it are still returned and the error is raised by the next read: raising at
+        once would throw away good records decoded from the same input chunk."""
         out = []
         while data:
             self._in_frame = True
             try:
                 out.append(self._obj.decompress(data))
             except self._error as err:
-                raise CorruptStreamError(
-                    f"zstd stream corrupt near compressed byte {self._consumed}: {err}") from err
+                failure = CorruptStreamError(
+                    f"zstd stream corrupt near compressed byte {self._consumed}: {err}")
+                failure.__cause__ = err
+                if not out:
+                    raise failure from err
+                self._failure = failure
+                break
             if not self._obj.eof:
                 break
             data, self._obj, self._in_frame = self._obj.unused_data, self._new(), False
@@ -109,6 +118,8 @@ class _ZstdRaw(io.RawIOBase):
 
     def readinto(self, buffer) -> int:
         while not self._pending:
+            if self._failure is not None:
+                raise self._failure
             chunk = self._raw.read(ZSTD_INPUT_CHUNK)
             if not chunk:
                 if self._in_frame:

@@ -215,3 +215,89 @@ def test_a_damaged_parquet_row_group_quarantines_its_rows_and_reads_the_others(t
     assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [
         (i, "corrupt_file") for i in range(20)]
     assert len(docs) + len(quarantine) == manifest.total_docs == 40
+
+
+def _refined(tmp_path, path):
+    """Plan, read and write one shard of ``path``: (documents, quarantine records, output ids)."""
+    out = tmp_path / "out"
+    manifest = plan_shards(str(path), str(out), target_docs=100)
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert len(docs) + len(quarantine) == manifest.total_docs
+    acc = write_refined_shard(str(out), 0, refine_rows(docs), quarantine=quarantine)
+    assert acc.balanced
+    ids = pq.read_table(out / "shards" / "shard-00000.parquet", columns=["id"])["id"]
+    return docs, list(quarantine.records()), ids.to_pylist()
+
+
+PLAIN = b"Some exported page text with several words here\nAnother line\n" * 5
+
+
+@pytest.mark.parametrize("before", [0, 2])
+def test_plain_text_in_a_wet_file_is_a_loss_not_zero_documents(tmp_path, before):
+    # warcio parses such lines as old ARC records, which are not conversion records
+    texts = [f"page {i}\n" + "words " * 30 for i in range(before)]
+    path = tmp_path / "notes.warc.wet"
+    path.write_bytes(gzip.decompress(_wet(texts)) + PLAIN)
+    docs, quarantined, _ = _refined(tmp_path, path)
+    assert [d.text for d in docs] == texts
+    assert [(q["offset"], q["reason"]) for q in quarantined] == [(before, "truncated_file")]
+    # at the start warcio reads the lines as ARC; after WARC records it refuses them itself
+    assert "WARC record" in quarantined[0]["detail"]
+    assert "Some exported page text" in quarantined[0]["detail"]
+
+
+def _conversion(record_id: str, length) -> bytes:
+    body = f"Page {record_id}.\n".encode() + b"The quick brown fox jumps over the lazy dog. " * 6
+    head = (f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{record_id}>\r\n"
+            f"Content-Type: text/plain\r\nContent-Length: {length or len(body)}\r\n\r\n")
+    return head.encode() + body + b"\r\n\r\n"
+
+
+def test_a_wet_record_whose_content_length_is_not_a_number_is_named_not_blank(tmp_path):
+    path = tmp_path / "cl.warc.wet"
+    path.write_bytes(_conversion("y0", None) + _conversion("y1", "abc")
+                     + _conversion("y2", None))  # fmt: skip
+    docs, quarantined, _ = _refined(tmp_path, path)
+    assert [d.id for d in docs] == ["urn:uuid:y0"]
+    bad, lost = quarantined  # warcio cannot find y2 once y1's length is unknown
+    assert (bad["offset"], bad["id"], bad["reason"]) == (1, "urn:uuid:y1", "bad_record")
+    assert "Content-Length 'abc'" in bad["detail"]
+    assert (lost["offset"], lost["reason"]) == (2, "truncated_file")
+
+
+def test_a_corrupt_zstd_frame_keeps_the_good_frame_before_it(tmp_path):
+    def frame(prefix: str) -> bytes:
+        rows = [json.dumps({"id": f"{prefix}{i}", "text": f"document {i} " * 30})
+                for i in range(3)]
+        return zstandard.ZstdCompressor().compress(("\n".join(rows) + "\n").encode())
+
+    second = bytearray(frame("b"))
+    second[4:8] = b"\xff" * 4  # the frame header: the whole frame is unreadable
+    path = tmp_path / "z.jsonl.zst"
+    path.write_bytes(frame("a") + bytes(second))  # both in one input chunk of the decoder
+    docs, quarantined, ids = _refined(tmp_path, path)
+    assert [d.id for d in docs] == ["a0", "a1", "a2"]
+    assert sorted(ids) == ["a0", "a1", "a2"]
+    assert [(q["offset"], q["reason"]) for q in quarantined] == [(3, "truncated_file")]
+
+
+def test_a_parquet_binary_id_is_its_utf8_text(tmp_path):
+    text = "The quick brown fox jumps over the lazy dog near the river. " * 4
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.table({"id": pa.array([b"k1", b"\xffk", b"k2"], pa.binary()),
+                             "text": [text, text + "x", text + "y"]}), path)
+    docs, quarantined, ids = _refined(tmp_path, path)
+    assert [d.id for d in docs] == ["k1", "k2"]
+    assert sorted(ids) == ["k1", "k2"]  # not "b'k1'"
+    assert [(q["offset"], q["reason"]) for q in quarantined] == [(1, "bad_id")]
+    assert "not UTF-8" in quarantined[0]["detail"]
+
+
+def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
+    path = tmp_path / "a.jsonl"
+    path.write_bytes(b'{"id": "a", "text": "raw\ttab inside a string"}\n')
+    quarantine = Quarantine()
+    assert list(read_documents(str(path), quarantine=quarantine)) == []
+    (record,) = quarantine.records()
+    assert record["detail"] == "Invalid control character at column 25"

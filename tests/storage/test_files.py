@@ -107,6 +107,23 @@ def test_multi_frame_zstd_is_read_whole(tmp_path):
         assert f.read() == "part 0\npart 1\npart 2\n"
 
 
+def test_a_corrupt_zstd_frame_comes_after_the_good_frame_before_it(tmp_path):
+    import zstandard
+
+    from prox_tasks.storage.compressed import CorruptStreamError
+
+    path = tmp_path / "parts.jsonl.zst"
+    good = zstandard.ZstdCompressor().compress(b"part 0\npart 1\n")
+    bad = bytearray(zstandard.ZstdCompressor().compress(b"part 2\n"))
+    bad[:4] = b"\xff" * 4  # no zstd magic number: the decoder refuses the frame at once
+    path.write_bytes(good + bytes(bad))  # one input chunk of the decoder holds both
+    lines = []
+    with pytest.raises(CorruptStreamError, match="zstd stream corrupt"):
+        with open_uri(str(path), "rb", compression="infer") as f:
+            lines.extend(f)
+    assert lines == [b"part 0\n", b"part 1\n"]
+
+
 def test_published_files_follow_the_umask(tmp_path):
     put_atomic(str(tmp_path / "x"), b"x")
     mask = os.umask(0)
