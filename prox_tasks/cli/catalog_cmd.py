@@ -33,20 +33,27 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import settings
 
-    missing = _missing_sqlite_file(args.url)
+    url = settings.catalog_url(args.url)  # --url, else PROX_CATALOG_URL or PROX_HOME's
+    missing = _missing_sqlite_file(url)
     if missing and args.action != "migrate":  # a typo must not create an empty catalog
-        return Outcome.failure("catalog", f"no catalog at {missing} (`prox catalog --url URL "
-                               "migrate` creates one)", code=2)
-    catalog = Catalog(args.url, auto_migrate=False)
+        return Outcome.failure("catalog", f"no catalog at {missing} (`{_migrate_command(args)}` "
+                               "creates one)", code=2)
+    catalog = Catalog(url, auto_migrate=False)
     try:
         return _action(catalog, args)
     finally:
         catalog.close()
 
 
+def _migrate_command(args) -> str:
+    """The command that migrates the catalog these ``args`` name."""
+    return "prox catalog --url URL migrate" if args.url else "prox catalog migrate"
+
+
 def _missing_sqlite_file(url: str | None) -> str | None:
-    """The file of an explicit ``sqlite:///`` URL when it does not exist."""
+    """The file of a ``sqlite:///`` URL when it does not exist."""
     from sqlalchemy.engine import make_url
 
     if not url or not url.startswith("sqlite"):
@@ -64,7 +71,7 @@ def _action(catalog, args) -> Outcome:
         if pending:
             return Outcome.failure(
                 "catalog", f"catalog {url} lacks {count(len(pending), 'migration')} of this prox "
-                f"(versions {', '.join(map(str, pending))}): `prox catalog --url URL migrate` "
+                f"(versions {', '.join(map(str, pending))}): `{_migrate_command(args)}` "
                 "applies them (every prox command that writes to it does too)", code=2)
     applied = catalog.migrate() if args.action == "migrate" else []
     if args.action == "migrate":

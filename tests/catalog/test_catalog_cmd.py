@@ -68,3 +68,23 @@ def test_report_params_are_checked_against_the_report(tmp_path, capsys):
         assert main(["catalog", "--url", url, "report", "shard_progress", *params]) == 2
         err = capsys.readouterr().err
         assert says in err and err.count("\n") == 1, err
+
+
+def test_looking_at_the_default_catalog_creates_nothing_when_there_is_none(tmp_path, monkeypatch,
+                                                                           capsys):
+    home = tmp_path / "home"  # PROX_HOME, not created yet: the default catalog is inside it
+    monkeypatch.setenv("PROX_HOME", str(home))
+    monkeypatch.delenv("PROX_CATALOG_URL", raising=False)
+    default = home / "catalog.sqlite"
+    for action in (["status"], ["list", "snapshots"], ["report"], ["report", "shard_progress"]):
+        assert main(["catalog", *action]) == 2
+        err = capsys.readouterr().err
+        assert f"no catalog at {default}" in err and "prox catalog migrate" in err, err
+    assert not home.exists()  # neither the file nor PROX_HOME
+    elsewhere = tmp_path / "elsewhere" / "cat.sqlite"  # PROX_CATALOG_URL is the default too
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{elsewhere}")
+    assert main(["catalog", "status"]) == 2
+    assert f"no catalog at {elsewhere}" in capsys.readouterr().err
+    assert not elsewhere.parent.exists()
+    assert main(["catalog", "migrate"]) == 0  # migrate creates it
+    assert main(["catalog", "status"]) == 0

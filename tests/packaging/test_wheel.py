@@ -61,8 +61,16 @@ def test_the_installed_package_is_the_one_imported(installed):
 
 
 def test_catalog_migrates_from_the_package(installed):
-    behind = prox(installed, "catalog", "status", "--json")  # looking changes nothing
-    assert behind.returncode == 2 and "prox catalog --url URL migrate" in behind.stderr
+    home = Path(installed[1]["PROX_HOME"])
+    absent = prox(installed, "catalog", "status", "--json")  # looking changes nothing
+    assert absent.returncode == 2 and "prox catalog migrate" in absent.stderr
+    assert f"no catalog at {home / 'catalog.sqlite'}" in absent.stderr
+    assert not home.exists()
+    home.mkdir()
+    (home / "catalog.sqlite").touch()  # an empty catalog: behind by every migration
+    behind = prox(installed, "catalog", "status", "--json")
+    assert behind.returncode == 2 and "lacks" in behind.stderr
+    assert "prox catalog migrate" in behind.stderr
     assert prox(installed, "catalog", "migrate").returncode == 0
     done = prox(installed, "catalog", "status", "--json")
     assert done.returncode == 0, done.stderr
@@ -74,7 +82,10 @@ def test_catalog_migrates_from_the_package(installed):
 
 
 def test_no_migrations_fails_loudly(installed, tmp_path):
-    done = prox(installed, "catalog", "status", PROX_SQL_DIR=str(tmp_path))
+    catalog = tmp_path / "catalog.sqlite"
+    catalog.touch()  # a catalog to look at (none at all says so before reading migrations)
+    done = prox(installed, "catalog", "--url", f"sqlite:///{catalog}", "status",
+                PROX_SQL_DIR=str(tmp_path))
     assert done.returncode != 0
     assert "no catalog migrations" in done.stderr + done.stdout
 
