@@ -4,7 +4,7 @@ Each variant is trained on the bench seed set's ``train`` split (bench/seedset.p
 document of ../shared/data labeled by the rules teacher), its checkpoint picked on
 ``validation``, and scored here on ``test`` (10% of documents by id hash, never trained on,
 never used to pick anything). One JSON line per run goes to bench/out/train_results.jsonl;
-``table`` prints them all.
+``table`` prints them all (before any ``run``: a one-line hint on stderr, exit code 2).
 
     python bench/seedset.py                          # the seed set (once, ~30 s)
     python bench/train.py run default                # the shipped checkpoint (prox_tasks/models/line-tagger)
@@ -482,11 +482,14 @@ def main() -> int:
         SEED = OUT / args.seed_dir
         print(forward_cost(args.artifact, args.baseline, args.docs, args.repeats))
         return 0
-    if args.command == "table":
-        print(table())
-        return 0
-    if args.command == "study":
-        print(study(args.since))
+    if args.command in ("table", "study"):
+        if not RESULTS.exists():  # a fresh checkout: nothing measured yet
+            shown = RESULTS.relative_to(ROOT) if RESULTS.is_relative_to(ROOT) else RESULTS
+            print(f"no results yet: {shown} does not exist; `python "
+                  "bench/seedset.py` then `python bench/train.py run default` (or another "
+                  "variant) fills it", file=sys.stderr)
+            return 2
+        print(table() if args.command == "table" else study(args.since))
         return 0
     import logging
 
