@@ -20,7 +20,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--partition", help="the crawl date YYYY-MM-DD the release covers; latest.json "
                    "points at the newest dated release (default: undated, which becomes latest "
                    "only while no dated release exists)")
-    p.add_argument("--catalog", help="catalog URL to record the release in")
+    p.add_argument("--catalog", help="catalog URL to record the release in; it must hold a "
+                   "passing gate for --name (`prox gate --name`). Default: none (unlike prox "
+                   "refine and prox gate --name, nothing is recorded)")
     p.add_argument("--notes", help="free text kept with the release")
     p.set_defaults(func=run)
 

@@ -41,7 +41,9 @@ class ResolvedModel:
 
     Attributes:
         uri: Where it lives (local path, ``file://`` or ``s3://``).
-        source: ``explicit``, ``registry``, ``catalog`` or ``default``.
+        source: ``explicit``, ``registry``, ``catalog`` or ``default`` (``snapshot``: the
+            model an existing snapshot was refined with, see
+            :func:`prox_tasks.refine.options.snapshot_model`).
         version: Its version when the registry or catalog knows it (None otherwise: the
             loaded model reports it, see :func:`prox_tasks.models.artifact.artifact_version`).
     """
