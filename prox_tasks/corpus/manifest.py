@@ -158,13 +158,27 @@ class ReleasedSnapshot(RuntimeError):
     """Refining (or planning) again into a folder whose snapshot was released."""
 
 
-def mark_released(output_uri: str, release: dict) -> None:
-    """Record in the output folder that its snapshot was released as ``release["name"]``."""
+def mark_released(output_uri: str, release: dict, completed: bool = False) -> None:
+    """Record in the output folder that its snapshot is released as ``release["name"]``:
+    first before the release is published (its files must not change from then on), then
+    ``completed`` once every step of the release is done."""
     marks = released_as(output_uri) or []
-    if not any(m["name"] == release["name"] for m in marks):
-        marks.append({"name": release["name"], "record_uri": release.get("record_uri"),
-                      "manifest_id": release.get("manifest_id")})
-        put_atomic(join_uri(output_uri, RELEASED_NAME), json.dumps(marks, indent=1) + "\n")
+    mark = next((m for m in marks if m["name"] == release["name"]), None)
+    if mark is None:
+        mark = {"name": release["name"], "record_uri": release.get("record_uri"),
+                "manifest_id": release.get("manifest_id"), "completed": False}
+        marks.append(mark)
+    elif mark.get("completed", True) or not completed:
+        return
+    mark["completed"] = completed
+    put_atomic(join_uri(output_uri, RELEASED_NAME), json.dumps(marks, indent=1) + "\n")
+
+
+def release_completed(output_uri: str, name: str) -> bool:
+    """Whether the release ``name`` of the snapshot at ``output_uri`` finished every step (a
+    mark written before marks were completed counts as finished)."""
+    mark = next((m for m in released_as(output_uri) or [] if m["name"] == name), None)
+    return mark is not None and mark.get("completed", True)
 
 
 def released_as(output_uri: str) -> list[dict] | None:

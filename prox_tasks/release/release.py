@@ -153,7 +153,8 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
 
     The release names the model that refined it (``model``: the version in the shards'
     status records; the catalog links the registered model of that version). ``new`` says
-    whether this call made the release (False: it was made before, and is left as it was).
+    whether this call completed the release (False: it was completed before, and is left as
+    it was; a retry after a crash midway completes it and says True).
 
     Raises:
         prox_tasks.storage.names.InvalidName: ``name`` is not a safe path component.
@@ -161,7 +162,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         ReleaseRefused: see :func:`check_releasable`; or ``name`` was released before from
             another plan.
     """
-    from prox_tasks.corpus.manifest import mark_released
+    from prox_tasks.corpus.manifest import mark_released, release_completed
     from prox_tasks.storage import to_uri
     from prox_tasks.storage.names import check_name
 
@@ -178,7 +179,9 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     manifest_id = gate["metrics"]["manifest_id"]
     if record is not None and record["manifest_id"] != manifest_id:
         raise ReleaseRefused(f"release {name} exists for another plan ({record['manifest_id'][:12]})")
-    new = record is None
+    # a release a crash interrupted (after its record was written) is finished by the retry,
+    # which reports it as new: the DAG's Asset event is sent once the release is whole
+    new = not release_completed(output_uri, name)
     if record is None:
         record = {
             "name": name, "partition": partition, "snapshot_uri": output_uri,
@@ -202,6 +205,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         log.info("release %s (partition %s) recorded; latest stays at %s (partition %s)",
                  name, record["partition"] or "none", current["name"], current["partition"])
         record = {**record, "latest": False}
+    mark_released(output_uri, {**record, "record_uri": record_uri}, completed=True)
     return {**record, "record_uri": record_uri, "latest_uri": latest_uri(release_root),
             "new": new}
 

@@ -285,3 +285,29 @@ def test_a_rerun_with_other_settings_fails_at_plan_naming_the_way_out(tmp_path):
     with pytest.raises(RunError, match=r"was released refined with other settings \(quality "
                        r"'off' -> 'drop'\); give this run another snapshot_name"):
         refresh.plan(snap, 10, 1024, "default", None, quality="drop")
+
+
+def test_a_release_a_crash_interrupted_is_completed_by_the_retry_and_reported_new(tmp_path,
+                                                                                  monkeypatch):
+    """The DAG sends its Asset event only for a new release: a retry that finishes a release
+    whose record was written before a crash must say new, or no event is ever sent."""
+    from prox_tasks.release import release as release_module
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = make(tmp_path, "crawl-2026-01-07", catalog=url)
+    refresh.gate(snap, {})
+    real = release_module._record_in_catalog
+
+    def outage(*args, **kwargs):  # fault injection: the catalog fails once, after the record
+        monkeypatch.setattr(release_module, "_record_in_catalog", real)
+        raise ConnectionError("catalog unreachable")
+
+    monkeypatch.setattr(release_module, "_record_in_catalog", outage)
+    with pytest.raises(ConnectionError):
+        refresh.release(snap)
+    assert (tmp_path / "root" / "releases" / "crawl-2026-01-07.json").exists()
+    assert read_latest(str(tmp_path / "root")) is None
+    retried = refresh.release(snap)
+    assert retried["new"] and retried["latest"]
+    assert read_latest(str(tmp_path / "root"))["name"] == "crawl-2026-01-07"
+    assert refresh.release(snap)["new"] is False  # complete now: a rerun changes nothing
