@@ -297,10 +297,13 @@ class Catalog:
         self._id("models", "name = :n AND version = :v", n=name, v=version)
         registry = (self.get_model(name, version) or {}).get("registry") or ""
         with self.engine.begin() as conn:
-            conn.execute(text("UPDATE models SET promoted = 0 WHERE name = :n"
-                              " AND COALESCE(registry, '') = :r"), {"n": name, "r": registry})
-            conn.execute(text("UPDATE models SET promoted = 1, promoted_at = :t"
-                              " WHERE name = :n AND version = :v"),
+            conn.execute(text("UPDATE models SET promoted = 0 WHERE name = :n AND version <> :v"
+                              " AND COALESCE(registry, '') = :r"),
+                         {"n": name, "v": version, "r": registry})
+            # promoted again (a retry): it keeps the time it was promoted at
+            conn.execute(text("UPDATE models SET promoted_at = CASE WHEN promoted = 1 AND"
+                              " promoted_at IS NOT NULL THEN promoted_at ELSE :t END,"
+                              " promoted = 1 WHERE name = :n AND version = :v"),
                          {"n": name, "v": version, "t": now()})
 
     def get_model(self, name: str, version: str) -> dict | None:

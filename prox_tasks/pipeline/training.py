@@ -82,7 +82,12 @@ def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
 
 
 def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
-    """Promote the candidate when it beats the incumbent (registry and catalog)."""
+    """Promote the candidate when it beats the incumbent (registry and catalog).
+
+    A candidate that is already the promoted model reports ``promoted`` too: a retry of a
+    promotion whose files were written before the task failed completes it (and its Asset
+    event is sent) instead of being skipped as not promoted.
+    """
     from prox_tasks.registry import ModelRegistry
 
     registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
@@ -92,6 +97,7 @@ def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
                                gold.get("incumbent_source"))
     log.info("%s %s: %s (%s)", candidate["name"], candidate["version"],
              "promoted" if decision.promoted else "not promoted", decision.reason)
-    return {"promoted": decision.promoted, "reason": decision.reason,
+    return {"promoted": decision.promoted or decision.reason == "already promoted",
+            "reason": decision.reason,
             "version": candidate["version"], "uri": candidate["uri"],
             "registry": seed["registry"]}

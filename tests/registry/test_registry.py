@@ -205,3 +205,23 @@ def test_a_retry_after_the_catalog_failed_registers_and_promotes_the_model(tmp_p
     with Catalog(url) as catalog:
         row = catalog.promoted_model("refiner")
         assert row["version"] == rec["version"] and row["uri"] == rec["uri"]
+    back.decide("refiner", rec["version"], GOOD, None)  # another retry
+    with Catalog(url) as catalog:  # the promotion keeps its time
+        assert catalog.promoted_model("refiner")["promoted_at"] == row["promoted_at"]
+
+
+def test_a_retried_promote_task_reports_the_promotion_it_completes(tmp_path):
+    """The DAG's promote task skips (no Asset event) when nothing was promoted: its retry,
+    after the first try wrote the promotion and then failed, must report promoted."""
+    from prox_tasks.pipeline import training
+
+    rec = ModelRegistry(tmp_path / "registry").publish(
+        make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {}, GOOD)
+    seed = {"registry": str(tmp_path / "registry"),
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.db'}"}
+    candidate = {"name": "refiner", "version": rec["version"], "metrics": GOOD,
+                 "uri": rec["uri"]}
+    first = training.promote(seed, candidate, {"metrics": None})
+    retry = training.promote(seed, candidate, {"metrics": None})
+    assert first["promoted"] and retry["promoted"]
+    assert retry["reason"] == "already promoted"
