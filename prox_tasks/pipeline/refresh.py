@@ -3,6 +3,7 @@ gate → release. Every function takes and returns JSON-ready values (they trave
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import contextmanager
 
@@ -288,21 +289,31 @@ def gate(snapshot: dict, thresholds: dict) -> dict:
         prox_tasks.quality.GateFailed: the snapshot failed (after it was recorded).
     """
     from prox_tasks.quality import GateFailed, GateThresholds, run_gate
-    from prox_tasks.release import GATE_SUITE
 
     limits = GateThresholds.from_mapping(thresholds)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         history = released_history(catalog, snapshot["name"], limits.history_size)
         result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"])
         if not result.kept_from_release:
-            catalog.add_quality_report(snapshot["name"], GATE_SUITE, result.passed,
-                                       stats=result.metrics, report_uri=result.data_docs_uri)
-            catalog.update_snapshot(snapshot["name"],
-                                    status="gated" if result.passed else "quarantined")
+            _record_gate(catalog, snapshot["name"], result)
     summary = result.summary()
     if not result.passed:
         raise GateFailed(result)
     return summary
+
+
+def _record_gate(catalog, name: str, result) -> None:
+    """Book the gate's result: a report (not again when a retry found the same as the last
+    one), and the snapshot ``gated`` or ``quarantined``."""
+    from prox_tasks.release import GATE_SUITE
+
+    last = catalog.latest_quality_report(name, GATE_SUITE)
+    same = last is not None and (bool(last["success"]), last["stats"]) == (
+        result.passed, json.loads(json.dumps(result.metrics)))  # as the catalog stores it
+    if not same:
+        catalog.add_quality_report(name, GATE_SUITE, result.passed, stats=result.metrics,
+                                   report_uri=result.data_docs_uri)
+    catalog.update_snapshot(name, status="gated" if result.passed else "quarantined")
 
 
 def release(snapshot: dict, dry_run: bool = False) -> dict:

@@ -178,14 +178,22 @@ def _jsonable(value):
 
 
 def _publish_dir(local_dir: str, target_uri: str) -> None:
-    from prox_tasks.storage import join_uri, put_atomic
+    """Copy ``local_dir`` to ``target_uri``, then remove what an earlier run left there (its
+    validation pages, under other run times): the folder holds this run's Data Docs only."""
+    from prox_tasks.storage import join_uri, list_uri, put_atomic, remove, to_uri
 
+    written = set()
     for root, _dirs, files in os.walk(local_dir):
         for name in sorted(files):
             path = os.path.join(root, name)
-            rel = os.path.relpath(path, local_dir).replace(os.sep, "/")
+            uri = to_uri(join_uri(target_uri, os.path.relpath(path, local_dir)
+                                  .replace(os.sep, "/")))
             with open(path, "rb") as f:
-                put_atomic(join_uri(target_uri, rel), f)
+                put_atomic(uri, f)
+            written.add(uri)
+    for stale in list_uri(target_uri):
+        if to_uri(stale) not in written:
+            remove(stale)
 
 
 def run_gate(output_uri: str, thresholds: GateThresholds | None = None,

@@ -311,3 +311,23 @@ def test_a_release_a_crash_interrupted_is_completed_by_the_retry_and_reported_ne
     assert retried["new"] and retried["latest"]
     assert read_latest(str(tmp_path / "root"))["name"] == "crawl-2026-01-07"
     assert refresh.release(snap)["new"] is False  # complete now: a rerun changes nothing
+
+
+def test_a_retried_gate_adds_no_second_report_and_keeps_one_set_of_data_docs(tmp_path):
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = make(tmp_path, "crawl-2026-01-08", catalog=url)
+    docs = tmp_path / "root" / "snapshots" / "crawl-2026-01-08" / "_quality" / "data_docs"
+    refresh.gate(snap, {})
+    pages = sorted(p.relative_to(docs) for p in docs.rglob("*.html"))
+    with Catalog(url) as catalog:
+        first = catalog.latest_quality_report("crawl-2026-01-08", "prox_gate")
+    refresh.gate(snap, {})  # Airflow's retry, or a clear of the task
+    with Catalog(url) as catalog:
+        assert catalog.latest_quality_report("crawl-2026-01-08", "prox_gate") == first
+    again = sorted(p.relative_to(docs) for p in docs.rglob("*.html"))
+    assert len(again) == len(pages)  # the new run's pages replace the old run's
+    with pytest.raises(GateFailed):  # another verdict is another report
+        refresh.gate(snap, {"max_drop_rate": 0.01})
+    with Catalog(url) as catalog:
+        assert catalog.latest_quality_report("crawl-2026-01-08", "prox_gate")["id"] > first["id"]
+
