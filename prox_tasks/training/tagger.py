@@ -229,7 +229,8 @@ def train_tagger(
         if best is None or score > best["score"] or not valid_docs:
             best = {"score": score, "epoch": epoch,
                     "state": {k: v.clone() for k, v in model.state_dict().items()}}  # fmt: skip
-        tmp = ckpt.with_name(ckpt.name + ".tmp")
+        # a name of its own: two trainings of the same settings share the work folder
+        tmp = ckpt.with_name(f"{ckpt.name}.{os.getpid()}.tmp")
         torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
                     "best": best, "seconds": seconds_before + time.perf_counter() - start,
