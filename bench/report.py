@@ -12,7 +12,9 @@ run it with ``PYTHONPATH=<the other checkout>`` and without.
 
 ``--viewer-docs N`` also books one snapshot whose single shard holds N documents (the sample's
 pages again under new ids, refined by the shipped tagger) and times the viewer's first and
-last page over it — a nightly shard holds 10,000 (the DAG's ``target_docs``).
+last page over it — a nightly shard holds 10,000 (the DAG's ``target_docs``) — and that
+snapshot's page. ``--memory`` adds each page's peak of Python-allocated memory (tracemalloc,
+one more render; it slows that render, not the timed ones).
 """
 
 from __future__ import annotations
@@ -146,12 +148,27 @@ def measure(render, repeats: int) -> dict:
             "files": again[-1][1]}
 
 
+def peak_mb(render) -> float:
+    """Peak Python-allocated memory of one render with nothing cached, in MB."""
+    import tracemalloc
+
+    _clear_cache()
+    tracemalloc.start()
+    try:
+        render()
+        return round(tracemalloc.get_traced_memory()[1] / 1e6, 1)
+    finally:
+        tracemalloc.stop()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshots", type=int, default=200)
     parser.add_argument("--docs", type=int, default=40, help="documents per snapshot")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--keep", default=None, help="build (or reuse) the catalog here")
+    parser.add_argument("--memory", action="store_true",
+                        help="also each page's peak Python memory (uncached render)")
     parser.add_argument("--viewer-docs", type=int, default=0,
                         help="also a snapshot of one shard of this many documents")
     args = parser.parse_args(argv)
@@ -183,15 +200,19 @@ def main(argv: list[str] | None = None) -> int:
             lambda c: documents_page(c, big, 0, "all", 1, "/prox", "")
         pages[f"viewer, {args.viewer_docs:,}-doc shard, page {last}"] = \
             lambda c: documents_page(c, big, 0, "all", last, "/prox", "")
+        pages[f"snapshot page, {args.viewer_docs:,}-doc shard"] = \
+            lambda c: snapshot_page(c, big, "/prox", "")
     results = {}
     with Catalog(url) as catalog:
         for render in pages.values():  # imports and templates loaded before measuring
             render(catalog)
         for label, render in pages.items():
             m = results[label] = measure(lambda r=render: r(catalog), args.repeats)
+            if args.memory:
+                m["peak_mb"] = peak_mb(lambda r=render: r(catalog))
             print(f"  {label:18s} first {m['first_ms']:7.1f} ms ({m['first_files']:3d} files), "
                   f"then {m['median_ms']:7.1f} ms ({m['files']:3d} files; median of "
-                  f"{args.repeats})")
+                  f"{args.repeats})" + (f", peak {m['peak_mb']:.1f} MB" if args.memory else ""))
     print(json.dumps(results))
     if not args.keep:
         shutil.rmtree(root, ignore_errors=True)

@@ -132,6 +132,20 @@ def _check_unchanged(planned: InputFile) -> None:
     raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
 
 
+def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
+    """Raise what :func:`read_shard` raises on reaching an input file of the shard that is
+    gone or changed since planning, for every file up front (a reader that must not stop
+    half-way, the report's, checks first).
+
+    Raises:
+        FileNotFoundError: An input file is gone.
+        RuntimeError: An input file changed since planning.
+    """
+    files = {f.uri: f for f in manifest.files}
+    for segment in manifest.shard(shard_index).segments:
+        _check_unchanged(files[segment.file])
+
+
 def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
                quarantine: Quarantine | None = None) -> Iterator[Document]:
     """Stream one shard's documents; bad records go to ``quarantine`` (else raise).

@@ -52,9 +52,10 @@ def _normalizations(chunk_program: str | None) -> list[tuple[str, str]]:
 def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int = 20000,
                            top: int = 15) -> Distributions:
     """Distributions over the first ``max_docs`` documents of the snapshot at ``output_uri``."""
-    from prox_tasks.corpus import Quarantine, load_manifest, read_refined_rows, read_shard
+    from prox_tasks.corpus import load_manifest, read_refined_rows
     from prox_tasks.corpus.manifest import shard_uri
     from prox_tasks.report.documents import align_lines
+    from prox_tasks.report.inputs import ShardInputs
     from prox_tasks.storage import exists
 
     manifest = load_manifest(output_uri)
@@ -65,33 +66,32 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
         uri = shard_uri(output_uri, plan.index)
         if read >= max_docs or not exists(uri):
             continue
-        try:
-            inputs = {(d.source, d.offset): d.text
-                      for d in read_shard(manifest, plan.index, Quarantine())}
-        except (FileNotFoundError, RuntimeError) as err:  # the input moved, expired or changed
-            log.warning("removed-line counts of %s skip shard %d: %s", output_uri, plan.index,
-                        err)
-            inputs = {}
-        for row in read_refined_rows(uri):
-            if read >= max_docs:
-                break
-            read += 1
-            stats = row["stats"] or {}
-            if row["dropped"]:
-                reasons[stats.get("drop_reason") or "unknown"] += 1
-                continue
-            words_in = stats.get("words_in") or 0
-            ratio = (stats.get("words_out") or 0) / words_in if words_in else 1.0
-            ratios[min(int(ratio * RATIO_BINS), RATIO_BINS - 1)] += 1
-            removed[int(stats.get("lines_removed") or 0)] += 1
-            applied = stats.get("normalizations_applied") or 0
-            if applied:
-                norms_top.update(_normalizations(row["chunk_program"]))
-            text_in = inputs.get((row["source"], row["offset"]))
-            if text_in is not None and stats.get("lines_removed"):
-                lines_top.update(line.before[0][0].strip() for line in
-                                 align_lines(text_in, row["text"])
-                                 if line.status == "removed" and line.before[0][0].strip())
+        with ShardInputs(manifest, plan.index) as inputs:  # read beside the rows, up to max_docs
+            if inputs.notice:
+                log.warning("removed-line counts of %s skip shard %d: %s", output_uri,
+                            plan.index, inputs.notice)
+            for row in read_refined_rows(uri):
+                if read >= max_docs:
+                    break
+                read += 1
+                stats = row["stats"] or {}
+                if row["dropped"]:
+                    reasons[stats.get("drop_reason") or "unknown"] += 1
+                    continue
+                words_in = stats.get("words_in") or 0
+                ratio = (stats.get("words_out") or 0) / words_in if words_in else 1.0
+                ratios[min(int(ratio * RATIO_BINS), RATIO_BINS - 1)] += 1
+                removed[int(stats.get("lines_removed") or 0)] += 1
+                applied = stats.get("normalizations_applied") or 0
+                if applied:
+                    norms_top.update(_normalizations(row["chunk_program"]))
+                if not stats.get("lines_removed"):
+                    continue
+                text_in = inputs.text(row["source"], row["offset"])
+                if text_in is not None:
+                    lines_top.update(line.before[0][0].strip() for line in
+                                     align_lines(text_in, row["text"])
+                                     if line.status == "removed" and line.before[0][0].strip())
     return Distributions(
         docs_read=read, docs_total=docs_total or read,
         kept_token_ratio=[[i / RATIO_BINS, (i + 1) / RATIO_BINS, ratios[i]]

@@ -1,14 +1,15 @@
 """The document viewer: a refined document beside its input, line by line.
 
 Each refined row names its input (``source``, ``offset``); the input is read back through the
-snapshot's manifest, and the two texts are aligned line by line (:mod:`difflib`). The program
+snapshot's manifest, beside the rows (:mod:`prox_tasks.report.inputs`), and the two texts are
+aligned line by line (:mod:`difflib`). The program
 only removes lines and replaces strings inside lines, so a line of the input is either kept
 as is, kept with a normalization (shown with the changed characters marked), or removed.
 
-A page aligns only the documents it shows, long lines are compared by their common prefix
-and suffix rather than character by character, and a document shows at most
-:data:`MAX_SHOWN_LINES` lines of at most :data:`MAX_SHOWN_CHARS` characters: one huge page of
-a crawl cannot stall the viewer. A shard whose input is gone (a rotated crawl partition) or
+A page holds the texts of only the documents it shows and aligns only those, long lines are
+compared by their common prefix and suffix rather than character by character, and a document
+shows at most :data:`MAX_SHOWN_LINES` lines of at most :data:`MAX_SHOWN_CHARS` characters: one
+huge page of a crawl cannot stall the viewer. A shard whose input is gone (a rotated crawl partition) or
 changed shows its refined text alone, with a notice.
 """
 
@@ -17,6 +18,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
+
+from prox_tasks.report.inputs import ShardInputs
 
 OUTCOMES = ("all", "dropped", "edited", "unchanged")
 #: Lines longer than this are compared by common prefix and suffix, not character by character.
@@ -158,18 +161,6 @@ def _outcome(row: dict, text_in: str | None) -> str:
         else "unchanged"
 
 
-def _inputs(manifest, shard: int) -> tuple[dict, str | None]:
-    """The shard's input texts by ``(source, offset)``, and a notice when they cannot be read
-    (the input moved, expired or changed since it was planned)."""
-    from prox_tasks.corpus import Quarantine, read_shard
-
-    try:
-        return {(d.source, d.offset): d.text for d in read_shard(manifest, shard, Quarantine())}, None
-    except (FileNotFoundError, RuntimeError) as err:
-        return {}, (f"The input of this shard cannot be read any more ({err}); the refined text "
-                    "is shown alone.")
-
-
 def document_views(output_uri: str, shard: int, outcome: str = "all", page: int = 1,
                    per_page: int = 10) -> tuple[list[DocumentView], int, str | None]:
     """The documents of one shard of a snapshot, input beside output, filtered by
@@ -191,17 +182,25 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
     refined = shard_uri(output_uri, shard)
     if not exists(refined):
         raise ShardNotAvailable(f"shard {shard} is not refined (yet)")
-    inputs, notice = _inputs(manifest, shard)
-    matched = []
-    for row in read_refined_rows(refined):
-        text_in = inputs.get((row["source"], row["offset"]))
-        found = _outcome(row, text_in)
-        if outcome in ("all", found):
-            matched.append((row, text_in, found))
-    pages = max(1, -(-len(matched) // per_page))
-    start = (min(max(page, 1), pages) - 1) * per_page
+    first = (max(page, 1) - 1) * per_page
+    shown, last, matched = [], [], 0
+    # one pass, the inputs read beside the rows: only the page asked for keeps its texts,
+    # and the last page so far, shown instead when the page asked for is past the end
+    with ShardInputs(manifest, shard) as inputs:
+        for row in read_refined_rows(refined):
+            text_in = inputs.text(row["source"], row["offset"])
+            found = _outcome(row, text_in)
+            if outcome not in ("all", found):
+                continue
+            if matched % per_page == 0:
+                last = []
+            last.append((row, text_in, found))
+            if first <= matched < first + per_page:
+                shown.append((row, text_in, found))
+            matched += 1
+        notice = inputs.notice
     views = []
-    for row, text_in, found in matched[start:start + per_page]:  # only what the page shows is aligned
+    for row, text_in, found in shown or last:  # only what the page shows is aligned
         stats = row["stats"] or {}
         if text_in is None:  # the refined text alone
             lines = [Line(i, "kept", [(line, False)])
@@ -213,4 +212,4 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
                                   row["dropped"], stats.get("drop_reason"), shown, stats,
                                   row["doc_program"], row["chunk_program"],
                                   row["model_version"], found, hidden))
-    return views, len(matched), notice
+    return views, matched, notice

@@ -1,0 +1,73 @@
+"""The report at scale: what a page holds and reads, and how much alignment it does."""
+
+from tests.report.test_documents import _snapshot
+
+
+class _Text(str):
+    """An input text that counts how many of its kind are alive (held by the report)."""
+
+    alive = most = 0
+
+    def __new__(cls, text):
+        _Text.alive += 1
+        _Text.most = max(_Text.most, _Text.alive)
+        return super().__new__(cls, text)
+
+    def __del__(self):
+        _Text.alive -= 1
+
+
+def _count_inputs(monkeypatch) -> list:
+    """From now on, ``read_shard`` whose documents' texts are counted: the ids read (returned),
+    and how many texts were held at once (``_Text.most``)."""
+    import prox_tasks.corpus as corpus
+
+    real, read = corpus.read_shard, []
+
+    def spy(*args, **kw):
+        for doc in real(*args, **kw):
+            read.append(doc.id)
+            doc.text = _Text(doc.text)
+            yield doc
+
+    _Text.alive = _Text.most = 0
+    monkeypatch.setattr(corpus, "read_shard", spy)
+    return read
+
+
+def test_a_viewer_page_holds_the_texts_of_one_page_not_of_the_shard(tmp_path, monkeypatch):
+    from prox_tasks.report.documents import document_views
+
+    _, out = _snapshot(tmp_path, n_docs=60, programs=lambda i: ("keep_doc()", "")
+                       if i % 3 else ("keep_doc()", "remove_lines(line_start=0, line_end=0)"))
+    _count_inputs(monkeypatch)
+    views, matched, _ = document_views(out, 0, "edited", page=2, per_page=5)
+    assert matched == 20 and [v.id for v in views] == [f"doc-{i}" for i in range(15, 30, 3)]
+    assert _Text.most <= 2 * 5 + 3  # the page asked for, the last page so far, a few in hand
+    last, matched, _ = document_views(out, 0, "unchanged", page=99, per_page=7)
+    assert matched == 40 and [v.id for v in last] == [f"doc-{i}" for i in
+                                                   [i for i in range(60) if i % 3][35:]]
+
+
+def test_distributions_read_the_input_only_up_to_max_docs(tmp_path, monkeypatch):
+    from prox_tasks.report.distributions import snapshot_distributions
+
+    _, out = _snapshot(tmp_path, n_docs=60)
+    counted_inputs = _count_inputs(monkeypatch)
+    dist = snapshot_distributions(out, max_docs=10)
+    assert dist.docs_read == 10 and dist.removed_lines_top == [["Home | About | Contact", 8]]
+    assert len(counted_inputs) <= 11 and _Text.most <= 3
+
+
+def test_rows_out_of_input_order_still_find_their_inputs(tmp_path):
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.report.inputs import MAX_REWINDS, ShardInputs
+
+    src, out = _snapshot(tmp_path, n_docs=10)
+    source = load_manifest(out).shard(0).segments[0].file
+    with ShardInputs(load_manifest(out), 0) as inputs:
+        assert inputs.text(source, 5).endswith("5-5") and inputs.text(source, 2).endswith("2-5")
+        assert inputs.text(source, 99) is None and inputs.text("elsewhere", 0) is None
+        for _ in range(MAX_REWINDS):
+            inputs.text(source, 0)
+        assert inputs.text(source, 0) is None and "not in input order" in inputs.notice
