@@ -2,7 +2,7 @@
 
 Each refined row names its input (``source``, ``offset``); the input is read back through the
 snapshot's manifest, beside the rows (:mod:`prox_tasks.report.inputs`), and the two texts are
-aligned line by line (:mod:`difflib`). The program
+aligned line by line (:mod:`prox_tasks.report.alignment`). The program
 only removes lines and replaces strings inside lines, so a line of the input is either kept
 as is, kept with a normalization (shown with the changed characters marked), or removed.
 
@@ -19,6 +19,7 @@ import os
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
+from prox_tasks.report.alignment import line_opcodes
 from prox_tasks.report.inputs import ShardInputs
 
 OUTCOMES = ("all", "dropped", "edited", "unchanged")
@@ -95,9 +96,14 @@ def align_lines(text_in: str, text_out: str | None) -> list[Line]:
     if text_out is None:
         return [Line(i, "removed", [(line, False)]) for i, line in enumerate(lines_in)]
     lines_out = text_out.split("\n")
+    return view_of(lines_in, lines_out, line_opcodes(lines_in, lines_out))
+
+
+def view_of(lines_in: list[str], lines_out: list[str], opcodes) -> list[Line]:
+    """The lines of ``lines_in`` as ``opcodes`` (:meth:`SequenceMatcher.get_opcodes` form)
+    turn them into ``lines_out``."""
     view: list[Line] = []
-    matcher = SequenceMatcher(None, lines_in, lines_out, autojunk=False)
-    for op, i1, i2, j1, j2 in matcher.get_opcodes():
+    for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
             view += [Line(i, "kept", [(lines_in[i], False)]) for i in range(i1, i2)]
         elif op == "delete":

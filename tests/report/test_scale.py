@@ -71,3 +71,37 @@ def test_rows_out_of_input_order_still_find_their_inputs(tmp_path):
         for _ in range(MAX_REWINDS):
             inputs.text(source, 0)
         assert inputs.text(source, 0) is None and "not in input order" in inputs.notice
+
+
+def _sequence_matcher_work(monkeypatch):
+    """The largest ``len(a) * len(b)`` a SequenceMatcher was given over lines."""
+    import difflib
+
+    from prox_tasks.report import alignment, documents
+
+    most = [0]
+
+    class Spy(difflib.SequenceMatcher):
+        def __init__(self, isjunk=None, a="", b="", autojunk=True):
+            if isinstance(a, list):
+                most[0] = max(most[0], len(a) * len(b))
+            super().__init__(isjunk, a, b, autojunk)
+
+    monkeypatch.setattr(documents, "SequenceMatcher", Spy)
+    monkeypatch.setattr(alignment, "SequenceMatcher", Spy, raising=False)
+    return most
+
+
+def test_a_long_page_with_lines_removed_is_aligned_without_a_quadratic_diff(monkeypatch):
+    from prox_tasks.programs import execute
+    from prox_tasks.report.documents import align_lines
+
+    text = "\n".join(f"line {i} of a long page" if i % 4 else "" for i in range(8000))
+    program = "\n".join(f"remove_lines(line_start={a}, line_end={a + 2})"
+                        for a in range(0, 8000, 37))
+    out = execute(text, "keep_doc()", program).text
+    work = _sequence_matcher_work(monkeypatch)
+    view = align_lines(text, out)
+    assert work[0] == 0  # nothing left for difflib: every refined line placed by the walk
+    removed = {line.number for line in view if line.status == "removed"}
+    assert removed == {a + k for a in range(0, 8000, 37) for k in range(3)}
