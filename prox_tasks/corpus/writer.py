@@ -260,9 +260,10 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
                 verify: bool = True) -> dict | None:
     """The status record of a completed shard, or None when it is not (fully) written.
 
-    A record whose files are gone — the shard's Parquet file missing or of another size than
-    it recorded (deleted, or another file copied over it), or its quarantine file missing —
-    counts as absent too, with a warning, so a rerun refines the shard again instead of
+    The record's ``uri`` and ``quarantine_uri`` name the files in ``output_uri``, wherever
+    they were first written. A record whose files are gone — the shard's Parquet file
+    missing or of another size than it recorded (deleted, or another file copied over it),
+    or its quarantine file missing — counts as absent too, with a warning, so a rerun refines the shard again instead of
     reusing what is no longer there.
 
     Args:
@@ -279,6 +280,10 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
         status = json.load(f)
     if manifest_id is not None and status.get("manifest_id") not in (None, manifest_id):
         return None
+    # the record describes the files beside it: a snapshot folder copied or moved elsewhere
+    # is read (and released) from its own files, not from where they were written
+    status["uri"] = shard_uri(output_uri, shard_index)
+    status["quarantine_uri"] = quarantine_uri(output_uri, shard_index)
     damage = _damage(status) if verify else None
     if damage:
         log.warning("shard %d of %s is not intact (%s): it counts as not written",

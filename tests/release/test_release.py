@@ -331,3 +331,22 @@ def test_a_retried_gate_adds_no_second_report_and_keeps_one_set_of_data_docs(tmp
     with Catalog(url) as catalog:
         assert catalog.latest_quality_report("crawl-2026-01-08", "prox_gate")["id"] > first["id"]
 
+
+
+def test_a_copied_snapshot_folder_is_gated_and_released_from_its_own_files(tmp_path):
+    """Status records name where their shards were first written: a copy (or a moved
+    folder) must be judged and released from the files beside them."""
+    import shutil
+
+    make(tmp_path, "orig")
+    orig, copy = tmp_path / "root" / "snapshots" / "orig", tmp_path / "root" / "snapshots" / "copy"
+    shutil.copytree(orig, copy)
+    assert run_gate(str(copy)).passed
+    (copy / "shards" / "shard-00000.parquet").unlink()  # the copy lost a shard
+    with pytest.raises(ReleaseRefused, match="copy.*missing|missing.*copy"):
+        release_snapshot(str(copy), str(tmp_path / "rel"), "copy")
+    shutil.rmtree(copy)
+    shutil.copytree(orig, copy)
+    assert run_gate(str(copy)).passed
+    record = release_snapshot(str(copy), str(tmp_path / "rel"), "copy")
+    assert all("/snapshots/copy/" in s["uri"] for s in record["shards"])
