@@ -15,8 +15,11 @@ main text, none of which any shipped model trained on. Rebuild with ``bench/gold
 from __future__ import annotations
 
 import hashlib
+import logging
 from functools import lru_cache
 from pathlib import Path
+
+log = logging.getLogger(__name__)
 
 GOLD_DIR = Path(__file__).resolve().parent / "gold"
 GOLD_FILE = "wcxb-gold-v1.jsonl.gz"
@@ -25,6 +28,7 @@ GOLD_FILE = "wcxb-gold-v1.jsonl.gz"
 @lru_cache(maxsize=4)
 def _read(uri: str) -> tuple[tuple[dict, ...], str]:
     from prox_tasks.corpus import Quarantine, read_rows
+    from prox_tasks.evaluation.metrics import word_counts
     from prox_tasks.storage import open_uri
 
     quarantine = Quarantine()
@@ -37,6 +41,17 @@ def _read(uri: str) -> tuple[tuple[dict, ...], str]:
     if not rows or unusable:
         raise ValueError(f"gold set {uri}: {len(rows)} rows, {unusable} without a string "
                          "'text' and 'gold_text'; every row needs both")
+    # a gold_text with no words scores nothing (evaluate_programs skips an empty one, and a
+    # blank one gives every model the same 0.0): a set of only such rows would pass the gate
+    # for any candidate, so they are left out and counted, and a set left empty is refused
+    scored = tuple(r for r in rows if word_counts(r["gold_text"]))
+    if not scored:
+        raise ValueError(f"gold set {uri}: none of its {len(rows)} rows has a 'gold_text' with "
+                         "words; the gold gate needs human gold to score against")
+    if len(scored) < len(rows):
+        log.warning("gold set %s: %d of %d rows left out (a 'gold_text' with no words)", uri,
+                    len(rows) - len(scored), len(rows))
+    rows = scored
     with open_uri(uri, "rb", compression="infer") as fh:  # the version: the rows' bytes
         digest = hashlib.sha256(fh.read()).hexdigest()[:12]
     return rows, f"{uri.rstrip('/').rsplit('/', 1)[-1].split('.')[0]}-{digest}"
@@ -46,11 +61,13 @@ def load_gold_set(path: str | Path | None = None) -> tuple[list[dict], str]:
     """``(rows, version)`` of the shipped gold set (or of the JSONL file at ``path``: a
     path or URI, plain, ``.gz`` or ``.zst``, read by :func:`prox_tasks.corpus.read_rows`).
 
-    Rows have ``id``, ``text``, ``gold_text``, ``page_type``, ``url``.
+    Rows have ``id``, ``text``, ``gold_text``, ``page_type``, ``url``. Rows whose
+    ``gold_text`` has no words are left out (logged with their count).
 
     Raises:
         FileNotFoundError: No file at ``path``.
-        ValueError: A bad line, or a row without a string ``text`` and ``gold_text``.
+        ValueError: A bad line, a row without a string ``text`` and ``gold_text``, or no
+            row whose ``gold_text`` has words.
     """
     rows, version = _read(str(path or GOLD_DIR / GOLD_FILE))
     return [dict(r) for r in rows], version

@@ -58,12 +58,19 @@ def gold_verdict(candidate: dict | None, incumbent: dict | None) -> tuple[bool, 
     """Whether the candidate is at least as good as the incumbent on human gold, and why.
 
     Both are :func:`prox_tasks.evaluation.goldset.evaluate_on_gold` results on the same gold
-    set (``None``: not measured, which passes). The candidate passes when its word F1 is not
-    below the incumbent's by more than ``GOLD_F1_TOLERANCE`` and its word recall not by more
-    than ``GOLD_RECALL_TOLERANCE``.
+    set (both ``None``: the gate is off, which passes). The candidate passes when its word F1
+    is not below the incumbent's by more than ``GOLD_F1_TOLERANCE`` and its word recall not
+    by more than ``GOLD_RECALL_TOLERANCE``; with the gate on, a side without a word F1 (no
+    document with gold was scored) fails: nothing was compared.
     """
-    if not candidate or not incumbent or candidate.get("f1") is None or incumbent.get("f1") is None:
+    if candidate is None and incumbent is None:
         return True, ""
+    missing = [side for side, gold in (("candidate", candidate), ("incumbent", incumbent))
+               if not gold or gold.get("f1") is None]  # fmt: skip
+    if missing:
+        where = (candidate or incumbent or {}).get("gold_set", "?")
+        return False, (f"no gold word F1 for the {' and the '.join(missing)} on gold set "
+                       f"{where} (no document with gold scored): the gold gate compared nothing")
     cf, inf = float(candidate["f1"]), float(incumbent["f1"])
     cr, inr = float(candidate["recall"]), float(incumbent["recall"])
     where = f"on gold set {candidate.get('gold_set', '?')}"

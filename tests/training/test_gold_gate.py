@@ -3,6 +3,8 @@ refused, whatever its teacher agreement, and the reason is recorded."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from prox_tasks.evaluation.goldset import load_gold_set
@@ -63,3 +65,39 @@ def test_worse_candidate_than_shipped_default_is_refused(tmp_path):
     assert record["candidate_gold"]["f1"] == pytest.approx(out["gold"]["candidate"]["f1"])
     assert record["incumbent_gold"]["gold_set"] == load_gold_set()[1]
     assert record["incumbent_source"] == "shipped:line-tagger"
+
+
+@pytest.mark.parametrize("blank", ["", " \n "])
+def test_a_gold_set_without_gold_words_is_refused_before_training(tmp_path, capsys, blank):
+    """A gate scored on gold with no words compares nothing (F1 None, or 0.0 for both
+    sides): it must not pass every candidate."""
+    from prox_tasks.cli import main
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    gold_file = tmp_path / "gold.jsonl"
+    gold_file.write_text("".join(json.dumps({"id": d["id"], "text": d["text"], "gold_text": blank})
+                                 + "\n" for d in make_docs(4, 3)))  # fmt: skip
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(seed), "--output", str(registry), "--epochs", "1",
+                 "--gold-set", str(gold_file), "--work-dir", str(tmp_path / "w")]) == 1
+    assert "has a 'gold_text' with words" in capsys.readouterr().err
+    assert not registry.exists()  # refused before training and publishing
+
+
+def test_gold_rows_without_words_are_left_out(tmp_path):
+    docs = make_docs(4, 3)
+    rows = [{"id": d["id"], "text": d["text"], "gold_text": d["gold_text"] or ""} for d in docs]
+    rows[0]["gold_text"] = "  "
+    gold_file = tmp_path / "gold.jsonl"
+    gold_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    loaded, _ = load_gold_set(gold_file)
+    assert [r["id"] for r in loaded] == [r["id"] for r in rows[1:] if r["gold_text"]]
+
+
+def test_a_gate_that_scored_no_gold_refuses_the_candidate():
+    unscored = {"f1": None, "recall": None, "precision": None, "gold_set": "g-1"}
+    won, why = beats(TEACHER, None, unscored, gold(0.88, 0.96))
+    assert not won and why.startswith("no gold word F1 for the candidate on gold set g-1")
+    won, why = beats(TEACHER, None, unscored, unscored)
+    assert not won and "for the candidate and the incumbent" in why
+    assert beats(TEACHER, None, None, None) == (True, "no promoted model")  # the gate is off
