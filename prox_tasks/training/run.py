@@ -148,9 +148,13 @@ class TrainJob:
             raise TrainingRefused(f"--epochs {self.epochs:g}: train for more than 0 epochs "
                              "(or give --max-steps)")
         if not seed.validation:
-            raise TrainingRefused(f"seed set {self.seed} has no validation documents: the epoch "
-                             "choice, the metrics and promotion are measured on them "
-                             "(--valid-percent above 0, or a validation split)")
+            reasons = seed.describe()["skipped_reasons"]
+            raise TrainingRefused(f"seed set {self.seed} has no validation documents"
+                             + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons
+                                else "")
+                             + ": the epoch choice, the metrics and promotion are measured on "
+                             "them (a validation split with usable rows, or none and "
+                             "--valid-percent above 0)")
         teachers = {d.get("teacher") for d in seed.train}
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:

@@ -11,6 +11,8 @@ A seed set URI may name:
 Without an explicit validation split, documents are split by a hash of their ``id``
 (``valid_percent`` of them to validation): the same document always lands on the same side,
 whatever the order or the other documents. The version is then the SHA-256 of the files.
+A validation split that is named but empty (or whose rows are all left out) stays empty —
+``prox train`` refuses it — rather than being replaced by a split of the training rows.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
 
         train = [r for f in files.get("train", []) for r in read_rows(resolve(f), skipped)]
         valid = [r for f in files.get("validation", []) for r in read_rows(resolve(f), skipped)]
-        if not valid:
+        if "validation" not in files:
             train, valid = split_by_id(train, valid_percent)
         train, valid = _unique(train, valid, skipped, uri)
         return SeedSet(uri, version, train, valid, skipped)
@@ -212,7 +214,7 @@ def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
     for f in files:
         digest.update(f.rsplit("/", 1)[-1].encode() + read_bytes(f))
         (valid if "valid" in f.rsplit("/", 1)[-1] else train).extend(read_rows(f, skipped))
-    if not valid:
+    if not any("valid" in f.rsplit("/", 1)[-1] for f in files):
         train, valid = split_by_id(train, valid_percent)
     train, valid = _unique(train, valid, skipped, uri)
     return SeedSet(uri, digest.hexdigest()[:12], train, valid, skipped)

@@ -101,3 +101,19 @@ def test_a_seed_set_whose_files_changed_since_it_was_written_is_refused(tmp_path
     (seed / "train.jsonl.gz").write_bytes(gzip.compress(b"".join(rows[1:])))  # one row less
     with pytest.raises(SeedSetChanged, match="train.jsonl.gz changed after its seed set"):
         load_seed_set(str(seed))
+
+
+@pytest.mark.parametrize("valid", [[], [{"id": "v1", "text": "a\nb"}]], ids=["empty", "all-left-out"])
+def test_a_named_validation_split_without_rows_is_refused_not_replaced(tmp_path, capsys, valid):
+    """Validation decides the epoch and promotion: a manifest's empty validation split must not
+    silently become a hash split of the training rows."""
+    from prox_tasks.cli import main
+
+    folder = write_seed_set(tmp_path / "seed", [{**DOC, "id": f"t{i}"} for i in range(40)], valid)
+    assert load_seed_set(str(folder)).validation == []
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(folder), "--output", str(registry), "--epochs", "1",
+                 "--work-dir", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert "has no validation documents" in err and not registry.exists()
+    assert ("rows left out: {'no program': 1}" in err) == bool(valid)
