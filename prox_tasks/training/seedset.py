@@ -97,7 +97,7 @@ def read_rows(uri: str, skipped: list) -> list[dict]:
     (:func:`prox_tasks.corpus.read_rows`); the others are recorded in ``skipped`` with why:
     a bad line, no text, no program, a program that does not parse (or a ``doc_program``
     that is neither ``keep_doc()`` nor ``drop_doc()``), a label its teacher's checks
-    rejected (``valid`` false). A label that does not parse would otherwise train as "keep
+    rejected (``valid`` false), a ``gold_text`` that is not a string. A label that does not parse would otherwise train as "keep
     every line" — or flip a drop."""
     from prox_tasks.corpus import Quarantine
     from prox_tasks.corpus import read_rows as read_jsonl_rows
@@ -127,6 +127,9 @@ def label_problem(row: dict) -> str | None:
         return "no program"
     if row.get("valid") is False:
         return "label rejected by its teacher's checks"
+    gold = row.get("gold_text")
+    if gold is not None and not isinstance(gold, str):  # it would fail the gold scoring
+        return f"gold_text is a {type(gold).__name__}, not a text"
     for field_name, level in (("doc_program", "doc"), ("chunk_program", "chunk")):
         program = row.get(field_name)
         if program is None or program == "":

@@ -59,6 +59,8 @@ def test_malformed_rows_are_counted_not_fatal(tmp_path):
     ({"doc_program": "DROP_DOC()"}, "bad doc_program: unknown function"),
     ({"doc_program": ["keep_doc()"]}, "doc_program is a list, not a program"),
     ({"valid": False}, "label rejected by its teacher's checks"),
+    ({"gold_text": 12345}, "gold_text is a int, not a text"),
+    ({"gold_text": ["a b"]}, "gold_text is a list, not a text"),
 ])  # fmt: skip
 def test_labels_that_do_not_parse_are_skipped_not_trained_as_keep_everything(tmp_path, label,
                                                                              why):
