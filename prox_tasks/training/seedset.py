@@ -97,7 +97,9 @@ def read_rows(uri: str, skipped: list) -> list[dict]:
     (:func:`prox_tasks.corpus.read_rows`); the others are recorded in ``skipped`` with why:
     a bad line, no text, no program, a program that does not parse (or a ``doc_program``
     that is neither ``keep_doc()`` nor ``drop_doc()``), a label its teacher's checks
-    rejected (``valid`` false), a ``gold_text`` that is not a string. A label that does not parse would otherwise train as "keep
+    rejected (``valid`` false), a ``gold_text`` that is not a string, an ``id`` that is not
+    a string or integer or a ``teacher`` that is not a string. A row without an id (or with
+    a null one) gets the hash of its text. A label that does not parse would otherwise train as "keep
     every line" — or flip a drop."""
     from prox_tasks.corpus import Quarantine
     from prox_tasks.corpus import read_rows as read_jsonl_rows
@@ -109,8 +111,8 @@ def read_rows(uri: str, skipped: list) -> list[dict]:
         if why:
             left_out.append((uri, offset + 1, why))
             continue
-        row.setdefault("id", hashlib.sha256(row["text"].encode("utf-8", "surrogatepass"))
-                       .hexdigest()[:16])  # fmt: skip
+        if row.get("id") is None:  # a null id is a missing one: each gets its content's hash
+            row["id"] = hashlib.sha256(row["text"].encode("utf-8", "surrogatepass")).hexdigest()[:16]
         rows.append(row)
     left_out += [(uri, q["offset"] + 1, f"bad line: {q['reason']}") for q in quarantine.records()]
     skipped.extend(sorted(left_out, key=lambda entry: entry[1]))
@@ -127,6 +129,12 @@ def label_problem(row: dict) -> str | None:
         return "no program"
     if row.get("valid") is False:
         return "label rejected by its teacher's checks"
+    doc_id, teacher = row.get("id"), row.get("teacher")
+    # ids key the split and the repeated-id check, teachers the loss weights: both hashed
+    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
+        return f"id is a {type(doc_id).__name__}, not a string or number"
+    if teacher is not None and not isinstance(teacher, str):
+        return f"teacher is a {type(teacher).__name__}, not a name"
     gold = row.get("gold_text")
     if gold is not None and not isinstance(gold, str):  # it would fail the gold scoring
         return f"gold_text is a {type(gold).__name__}, not a text"

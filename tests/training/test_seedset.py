@@ -61,6 +61,10 @@ def test_malformed_rows_are_counted_not_fatal(tmp_path):
     ({"valid": False}, "label rejected by its teacher's checks"),
     ({"gold_text": 12345}, "gold_text is a int, not a text"),
     ({"gold_text": ["a b"]}, "gold_text is a list, not a text"),
+    ({"id": ["x"]}, "id is a list, not a string or number"),
+    ({"id": {"x": 1}}, "id is a dict, not a string or number"),
+    ({"id": True}, "id is a bool, not a string or number"),
+    ({"teacher": ["rules"]}, "teacher is a list, not a name"),
 ])  # fmt: skip
 def test_labels_that_do_not_parse_are_skipped_not_trained_as_keep_everything(tmp_path, label,
                                                                              why):
@@ -68,7 +72,7 @@ def test_labels_that_do_not_parse_are_skipped_not_trained_as_keep_everything(tmp
     rows = [{**DOC, "id": f"d{i}"} for i in range(20)] + [{**DOC, "id": "bad", **label}]
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     seed = load_seed_set(str(path))
-    assert "bad" not in {d["id"] for d in seed.train + seed.validation}
+    assert len(seed.train + seed.validation) == 20
     assert [w for _, line, w in seed.skipped] and seed.skipped[0][1] == 21
     assert seed.skipped[0][2].startswith(why)
 
@@ -119,3 +123,12 @@ def test_a_named_validation_split_without_rows_is_refused_not_replaced(tmp_path,
     err = capsys.readouterr().err
     assert "has no validation documents" in err and not registry.exists()
     assert ("rows left out: {'no program': 1}" in err) == bool(valid)
+
+
+def test_null_ids_get_their_texts_hash_not_one_shared_id(tmp_path):
+    path = tmp_path / "seed.jsonl"
+    rows = [{**DOC, "id": None, "text": f"page {i}\nb"} for i in range(10)] + [{**DOC, "id": 7}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    seed = load_seed_set(str(path))
+    assert len(seed.train + seed.validation) == 11 and not seed.skipped
+    assert 7 in {d["id"] for d in seed.train + seed.validation}
