@@ -94,13 +94,9 @@ def split_by_id(docs: list[dict], valid_percent: int, salt: str = "prox-split"):
 
 def read_rows(uri: str, skipped: list) -> list[dict]:
     """Labeled rows of one JSONL file, read by the one rows reader
-    (:func:`prox_tasks.corpus.read_rows`); the others are recorded in ``skipped`` with why:
-    a bad line, no text, no program, a program that does not parse (or a ``doc_program``
-    that is neither ``keep_doc()`` nor ``drop_doc()``), a label its teacher's checks
-    rejected (``valid`` false), a ``gold_text`` that is not a string, an ``id`` that is not
-    a string or integer or a ``teacher`` that is not a string. A row without an id (or with
-    a null one) gets the hash of its text. A label that does not parse would otherwise train as "keep
-    every line" — or flip a drop."""
+    (:func:`prox_tasks.corpus.read_rows`); the others are recorded in ``skipped`` with why
+    (:func:`label_problem`, or a bad line). A row without an id (or with a null one) gets
+    the hash of its text."""
     from prox_tasks.corpus import Quarantine
     from prox_tasks.corpus import read_rows as read_jsonl_rows
 
@@ -120,11 +116,21 @@ def read_rows(uri: str, skipped: list) -> list[dict]:
 
 
 def label_problem(row: dict) -> str | None:
-    """Why a labeled row cannot train a refiner (None: it can)."""
+    """Why a labeled row cannot train a refiner (None: it can).
+
+    No text (or an empty one), no program, a label its teacher's checks rejected (``valid``
+    false), an ``id`` that is not a string or integer, a ``teacher`` that is not a string, a
+    ``gold_text`` that is not a string, a program that does not parse (or a ``doc_program``
+    that is neither ``keep_doc()`` nor ``drop_doc()``), a chunk program whose removals or
+    ``# chunk`` scopes start past the text. A label that does not parse, or was written for
+    another text, would otherwise train as "keep every line" — or flip a drop.
+    """
     from prox_tasks.programs import parse
 
     if not isinstance(row.get("text"), str):
         return "no text"
+    if not row["text"].strip():
+        return "empty text"
     if not row.get("doc_program") and not row.get("chunk_program"):
         return "no program"
     if row.get("valid") is False:
@@ -149,6 +155,24 @@ def label_problem(row: dict) -> str | None:
             return f"bad {field_name}: {parsed.errors[0].message}"
         if level == "doc" and not parsed.calls:
             return "bad doc_program: neither keep_doc() nor drop_doc()"
+        if level == "chunk":
+            why = _past_the_text(parsed, row["text"].count("\n") + 1)
+            if why:
+                return f"chunk_program past the text: {why}"
+    return None
+
+
+def _past_the_text(program, n_lines: int) -> str | None:
+    """What of a chunk program starts past the text's ``n_lines`` lines (None: nothing): a
+    label written for another text, which the targets would clip to "keep every line"."""
+    from prox_tasks.programs import RemoveLines
+
+    for scope in program.scope_table[1:]:
+        if scope.first >= n_lines:
+            return f"{scope.to_text()} starts after line {n_lines - 1}"
+    for call in program.calls:
+        if isinstance(call, RemoveLines) and call.line_start >= n_lines:
+            return f"{call.to_text()} starts after line {n_lines - 1}"
     return None
 
 

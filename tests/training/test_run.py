@@ -114,3 +114,26 @@ def test_work_folder_follows_the_base_models_version(seed_dir, tmp_path, monkeyp
     tuned = run_training(job)  # resumed the old checkpoint before: missing section weights
     assert tuned["metrics"]["line_f1"] > 0.0
     assert len({p.name for p in keyed.iterdir()} - before) == 1  # a folder of its own
+
+
+def test_prox_train_leaves_out_rows_that_cannot_train_and_counts_them(tmp_path, capsys):
+    """Rows that crashed training (unhashable id or teacher, a gold_text the gold scoring
+    cannot read) or trained silently as something else (no text, a label for another
+    text) are left out before training and counted by reason."""
+    from prox_tasks.cli import main
+
+    good = make_docs(20, 1)
+    bad = [{**good[0], "id": "gold-int", "gold_text": 12345},
+           {**good[1], "id": ["a", "list"]},
+           {**good[2], "id": "teacher-list", "teacher": ["rules"]},
+           {**good[3], "id": "empty", "text": ""},
+           {**good[4], "id": "past", "chunk_program": "remove_lines(line_start=500, line_end=900)"}]
+    seed = write_seed_set(tmp_path / "seed", good[5:] + bad, make_docs(6, 2))
+    assert main(["train", "--json", "--seed", str(seed), "--output", str(tmp_path / "reg"),
+                 "--epochs", "1", "--no-gold-gate", "--no-promote",
+                 "--work-dir", str(tmp_path / "w")]) == 0  # fmt: skip
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["seed_set"]["train_docs"] == 15
+    assert record["seed_set"]["skipped_reasons"] == {
+        "chunk_program past the text": 1, "empty text": 1, "gold_text is a int, not a text": 1,
+        "id is a list, not a string or number": 1, "teacher is a list, not a name": 1}

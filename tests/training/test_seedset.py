@@ -65,6 +65,12 @@ def test_malformed_rows_are_counted_not_fatal(tmp_path):
     ({"id": {"x": 1}}, "id is a dict, not a string or number"),
     ({"id": True}, "id is a bool, not a string or number"),
     ({"teacher": ["rules"]}, "teacher is a list, not a name"),
+    ({"text": ""}, "empty text"),
+    ({"text": " \n\t"}, "empty text"),
+    ({"chunk_program": "remove_lines(line_start=2, line_end=9)"},
+     "chunk_program past the text: remove_lines(line_start=2, line_end=9) starts after line 1"),
+    ({"chunk_program": "# chunk 5-9\nkeep_chunk()"},
+     "chunk_program past the text: # chunk 5-9 starts after line 1"),
 ])  # fmt: skip
 def test_labels_that_do_not_parse_are_skipped_not_trained_as_keep_everything(tmp_path, label,
                                                                              why):
