@@ -58,14 +58,55 @@ def version_string(kind: str, digest: str) -> str:
     return f"{kind}-{digest[:12]}"
 
 
+class ArtifactChanged(ValueError):
+    """An artifact's files no longer hash to the digest its ``artifact.json`` records."""
+
+
+#: Digests already computed, keyed by the folder and each file's (name, mtime, size): a
+#: process that loads the same model again (a refiner per shard) hashes it once.
+_DIGESTS: dict[tuple, str] = {}
+
+
+def _current_digest(folder: Path) -> str:
+    files = artifact_files(folder)
+    stats = tuple((name, (st := (folder / name).stat()).st_mtime_ns, st.st_size) for name in files)
+    key = (str(folder.resolve()), stats)
+    if key not in _DIGESTS:
+        _DIGESTS[key] = artifact_digest(folder)[0]
+    return _DIGESTS[key]
+
+
 def artifact_version(path: Path, settings: dict | None = None) -> str:
     """The version of the artifact in ``path``: the registry's (``artifact.json``), else
-    the one it gets when published (``<kind>-<digest>``)."""
-    record = Path(path) / ARTIFACT
+    the one it gets when published (``<kind>-<digest>``).
+
+    Every loader of a model (``prox refine --model``, the DAG, ``prox train --base``) asks
+    for its version here, so this is where a published copy is checked: its files must
+    still hash to the ``sha256`` its ``artifact.json`` records, else a changed model would
+    refine and train under the original's version.
+
+    Raises:
+        ArtifactChanged: The files do not hash to the recorded digest (the message names
+            ``artifact.json``).
+        FileNotFoundError: A file ``artifact.json`` lists is missing.
+    """
+    path = Path(path)
+    record = path / ARTIFACT
     if record.exists():
         try:
-            return str(json.loads(record.read_text())["version"])
-        except (ValueError, KeyError):
+            published = json.loads(record.read_text())
+            version, expected = str(published["version"]), published.get("sha256")
+        except (ValueError, KeyError, TypeError):
             pass
+        else:
+            if expected:
+                digest = _current_digest(path)
+                if digest != expected:
+                    raise ArtifactChanged(
+                        f"{record}: the model's files ({', '.join(artifact_files(path))}) hash "
+                        f"to {digest[:12]}, not the {str(expected)[:12]} recorded when "
+                        f"{version} was published; they changed since: fetch or publish it "
+                        "again")  # fmt: skip
+            return version
     kind = (settings or {}).get("kind") or artifact_kind(path)
     return version_string(kind, artifact_digest(path)[0])

@@ -1,0 +1,54 @@
+"""A published model whose files changed since is refused wherever it is loaded, not run
+under the original's version."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from prox_tasks.cli import main
+from prox_tasks.models import artifact
+from prox_tasks.models.resolver import SHIPPED_MODEL
+from tests.training.fixtures import make_docs
+from tests.training.seed_files import write_seed_set
+
+
+@pytest.fixture
+def changed_model(tmp_path):
+    model = shutil.copytree(SHIPPED_MODEL, tmp_path / "model")  # has an artifact.json
+    weights = model / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF  # same size, other weights
+    weights.write_bytes(bytes(data))
+    return model
+
+
+def test_prox_train_refuses_a_base_whose_files_changed(changed_model, tmp_path, capsys):
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(seed), "--output", str(registry), "--epochs", "1",
+                 "--base", str(changed_model), "--no-gold-gate",
+                 "--work-dir", str(tmp_path / "w")]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"{changed_model / 'artifact.json'}: the model's files" in err
+    assert not registry.exists()
+
+
+def test_prox_refine_refuses_a_model_whose_files_changed(changed_model, tmp_path, capsys):
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "a", "text": "Home\nA sentence of text here."}) + "\n")
+    assert main(["refine", "--input", str(source), "--output", str(tmp_path / "out"),
+                 "--model", str(changed_model), "--no-progress"]) == 1
+    assert "artifact.json: the model's files" in capsys.readouterr().err
+
+
+def test_the_digest_is_computed_once_per_unchanged_folder(tmp_path, monkeypatch):
+    model = shutil.copytree(SHIPPED_MODEL, tmp_path / "model")
+    calls = []
+    real = artifact.artifact_digest
+    monkeypatch.setattr(artifact, "artifact_digest", lambda f: calls.append(f) or real(f))
+    version = json.loads((model / "artifact.json").read_text())["version"]
+    assert artifact.artifact_version(model) == artifact.artifact_version(model) == version
+    assert len(calls) == 1
