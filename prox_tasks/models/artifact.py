@@ -47,10 +47,24 @@ def artifact_digest(folder: Path) -> tuple[str, list[str]]:
 
 
 def artifact_kind(folder: Path) -> str:
-    """``refiner.json``'s kind, else ``causal_lm`` (a bare Hugging Face folder)."""
+    """``refiner.json``'s kind, else ``causal_lm`` (a bare Hugging Face folder).
+
+    Raises:
+        FileNotFoundError: The folder holds neither ``refiner.json`` nor ``config.json``
+            (it is no model of any kind).
+        ValueError: ``refiner.json`` is not a JSON object (the message names it).
+    """
     settings_file = Path(folder) / REFINER_FILE
     if settings_file.exists():
-        return str(json.loads(settings_file.read_text()).get("kind") or "causal_lm")
+        try:
+            settings = json.loads(settings_file.read_text())
+        except ValueError as err:
+            raise ValueError(f"{settings_file} is not JSON: {err}") from None
+        if not isinstance(settings, dict):
+            raise ValueError(f"{settings_file} is a JSON {type(settings).__name__}, not an object")
+        return str(settings.get("kind") or "causal_lm")
+    if not (Path(folder) / "config.json").exists():
+        raise FileNotFoundError(f"no {REFINER_FILE} or config.json in {folder}")
     return "causal_lm"
 
 

@@ -1,5 +1,6 @@
-"""A published model whose files changed since is refused wherever it is loaded, not run
-under the original's version."""
+"""Model folders as loaders read them: a published model whose files changed since is
+refused wherever it is loaded, not run under the original's version; a folder that is no
+model, or a broken refiner.json, is named for what it is."""
 
 from __future__ import annotations
 
@@ -52,3 +53,19 @@ def test_the_digest_is_computed_once_per_unchanged_folder(tmp_path, monkeypatch)
     version = json.loads((model / "artifact.json").read_text())["version"]
     assert artifact.artifact_version(model) == artifact.artifact_version(model) == version
     assert len(calls) == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "no refiner.json or config.json in {base}"),
+    ("{not json", "{base}/refiner.json is not JSON"),
+])  # fmt: skip
+def test_prox_train_says_what_is_wrong_with_a_base_folder(tmp_path, capsys, content, message):
+    base = tmp_path / "base"
+    base.mkdir()
+    if content is not None:
+        (base / "refiner.json").write_text(content)
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    assert main(["train", "--seed", str(seed), "--output", str(tmp_path / "registry"),
+                 "--epochs", "1", "--base", str(base), "--no-gold-gate"]) == 1
+    err = capsys.readouterr().err
+    assert message.format(base=base) in err and "is a causal_lm model" not in err
