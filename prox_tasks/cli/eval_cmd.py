@@ -45,5 +45,6 @@ def run(args) -> Outcome:
 NOTED = (("bad_rows", "bad rows skipped"), ("refined_without_id", "refined rows without id"),
          ("refined_without_gold", "refined rows matching no gold row"),
          ("gold_rows_without_gold", "gold rows without a gold_text"),
+         ("gold_rows_without_id", "gold rows without id"),
          ("refined_duplicate_ids", "repeated refined ids (first row scored)"),
          ("gold_duplicate_ids", "repeated gold ids (first row scored)"))

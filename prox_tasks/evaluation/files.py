@@ -54,8 +54,9 @@ def evaluate_files(
     """Word-level P/R/F1 of refined texts against gold, joined by id.
 
     A gold document missing from the refined rows, or refined to ``null``/absent text (or
-    ``dropped: true``), keeps nothing. Gold rows without ``gold_field`` are not scored
-    (counted as ``gold_rows_without_gold``); refined rows with no gold are counted as
+    ``dropped: true``), keeps nothing. Gold rows without a string ``gold_field`` are not
+    scored (counted as ``gold_rows_without_gold``), nor those without an id
+    (``gold_rows_without_id``); refined rows with no gold are counted as
     ``refined_without_gold``, rows without an id as ``refined_without_id``. An id seen again
     counts the first row only (``refined_duplicate_ids``, ``gold_duplicate_ids``).
     ``progress``, a bar (``update``) or None, advances by one per row read (refined, then
@@ -83,12 +84,16 @@ def evaluate_files(
             continue
         text = row.get(text_field)
         refined[str(doc_id)] = None if row.get("dropped") or not isinstance(text, str) else text
+    refined_bad = counts["bad_rows"]  # the gold file's bad rows add to the same count
     outs, golds, groups = [], [], []
     seen = set()
     for row in iter_rows(gold_uri, counts):
         tick(1)
         doc_id, gold = row.get(id_field), row.get(gold_field)
-        if doc_id is None or not isinstance(gold, str):
+        if doc_id is None:
+            counts["gold_rows_without_id"] += 1
+            continue
+        if not isinstance(gold, str):
             counts["gold_rows_without_gold"] += 1
             continue
         doc_id = str(doc_id)
@@ -102,14 +107,19 @@ def evaluate_files(
         golds.append(gold)
         groups.append(str(row.get(group_field)) if group_field else None)
     if not refined and not counts["refined_without_id"]:
-        raise ValueError(f"no refined rows at {refined_uri}")
+        raise ValueError(f"no refined rows at {refined_uri}"
+                         + (f" ({refined_bad} bad rows skipped)" if refined_bad else ""))
     if not golds:
-        raise ValueError(f"no gold row with a {gold_field!r} text at {gold_uri} "
-                         f"({counts['gold_rows_without_gold']} rows without one)")
+        gold_bad = counts["bad_rows"] - refined_bad
+        raise ValueError(f"no gold row with an id and a {gold_field!r} text at {gold_uri} "
+                         f"({counts['gold_rows_without_gold']} rows without a text, "
+                         f"{counts['gold_rows_without_id']} without an id, {gold_bad} bad rows "
+                         "skipped)")
     result = word_prf(outs, golds)
     result.update(
         docs_missing=counts["docs_missing"], bad_rows=counts["bad_rows"],
         gold_rows_without_gold=counts["gold_rows_without_gold"],
+        gold_rows_without_id=counts["gold_rows_without_id"],
         refined_without_gold=len(set(refined) - seen),
         refined_without_id=counts["refined_without_id"],
         refined_duplicate_ids=counts["refined_duplicate_ids"],

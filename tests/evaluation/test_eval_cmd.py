@@ -133,3 +133,22 @@ def test_refined_rows_matching_no_gold_row_are_named_on_the_line(tmp_path, capsy
                                   {"id": "x2", "text": "a dog ran far"}])
     assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 0
     assert "2 refined rows matching no gold row" in capsys.readouterr().out
+
+
+def test_gold_rows_without_id_are_counted_as_such(tmp_path, capsys):
+    _write(tmp_path / "g.jsonl", [*GOLD, {"gold_text": "an id is missing"}])
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
+    assert main(["eval", "--json", "--refined", str(tmp_path / "r.jsonl"),
+                 "--gold", str(tmp_path / "g.jsonl")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["gold_rows_without_id"] == 1 and result["gold_rows_without_gold"] == 0
+
+
+@pytest.mark.parametrize("which", ["refined", "gold"])
+def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
+    """"No rows" when every row was malformed sends the user looking for a wrong path."""
+    _write(tmp_path / "g.jsonl", GOLD)
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
+    (tmp_path / f"{which[0]}.jsonl").write_text("{bad json\n[1, 2]\n")
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 1
+    assert "2 bad rows skipped" in capsys.readouterr().err
