@@ -31,7 +31,7 @@ def make_engine(url: str):
         cursor = dbapi_conn.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
         if path and path != ":memory:":
-            cursor.execute("PRAGMA journal_mode = WAL")
+            _use_wal(cursor)
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -39,3 +39,23 @@ def make_engine(url: str):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
     return engine
+
+
+def _use_wal(cursor) -> None:
+    """Switch a new SQLite file to WAL (it stays so). Switching needs the file to itself and
+    SQLite answers "database is locked" at once, without its busy wait, while another
+    connection opens it: several tasks opening a new catalog together try again briefly."""
+    import sqlite3
+    import time
+
+    for attempt in range(100):
+        if cursor.execute("PRAGMA journal_mode").fetchone()[0].lower() == "wal":
+            return
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as err:
+            if "locked" not in str(err) or attempt == 99:
+                raise
+            time.sleep(0.05)
+

@@ -8,6 +8,7 @@ at import time, so AIRFLOW_HOME and friends must be set first. One temporary AIR
 from __future__ import annotations
 
 import os
+import secrets
 import sqlite3
 import subprocess
 import sys
@@ -33,6 +34,9 @@ ENV = {
     "AIRFLOW__LOGGING__LOGGING_LEVEL": "WARNING",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USER}:admin",
     "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(HOME / "passwords.json"),
+    # one secret for every process of the session, whichever airflow.cfg a process read
+    # first (the in-process API app signs and checks tokens with it)
+    "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(24),
     "PROX_HOME": str(PROX_HOME),
     "PROX_RETRY_DELAY_S": "1",
     "PROX_MAX_RETRY_DELAY_S": "2",

@@ -73,6 +73,8 @@ def test_prox_refine_refuses_a_mistyped_s3_model_and_writes_nothing(s3_models, m
 
 def test_a_model_replaced_at_the_same_s3_uri_is_not_served_from_a_stale_copy(s3_models):
     from prox_tasks.inference import load_backend
+    from prox_tasks.models.artifact import ArtifactChanged
+    from prox_tasks.storage import remove
 
     uri = f"{s3_models}/models/tagger"
     first = load_backend(None, uri)
@@ -80,4 +82,8 @@ def test_a_model_replaced_at_the_same_s3_uri_is_not_served_from_a_stale_copy(s3_
     settings = json.loads((SHIPPED_MODEL / "refiner.json").read_text())
     settings["tagger"]["line_threshold"] = 0.2  # replaced in place, e.g. by hand
     put_atomic(f"{uri}/refiner.json", json.dumps(settings))
+    # the fresh copy is fetched, and its publishing record no longer matches its files
+    with pytest.raises(ArtifactChanged, match="changed since"):
+        load_backend(None, uri)
+    remove(f"{uri}/artifact.json")  # replaced as an unpublished model folder: taken as is
     assert load_backend(None, uri).inner.config.line_threshold == 0.2
