@@ -176,8 +176,11 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
     except DuplicateIdError as err:
         raise RunError(f"{err}: fix the input or choose another duplicate_ids") from err
+    refining = {"model": model or None, "backend": backend or None,
+                "keep_threshold": keep_threshold, "quality": settings.quality_filter(quality),
+                "limits": chosen.to_dict()}  # what every work item refines with
     if not reprocess:  # a settings conflict fails here once, not in every refine task
-        _check_published(snapshot, manifest, model, backend, keep_threshold, quality, chosen)
+        _check_published(snapshot, manifest, refining)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         register_plan(catalog, snapshot["name"], manifest,
                       logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
@@ -190,25 +193,31 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         batches.append({"snapshot": snapshot["name"], "output_uri": snapshot["output_uri"],
                         "catalog_url": snapshot["catalog_url"], "shards": indices,
                         "label": label, "workers": workers,
-                        "model": model or None, "backend": backend or None,
-                        "reprocess": bool(reprocess), "keep_threshold": keep_threshold,
-                        "quality": settings.quality_filter(quality),
-                        "limits": chosen.to_dict()})
+                        "reprocess": bool(reprocess), **refining})
     return batches
 
 
-def _check_published(snapshot: dict, manifest, model: str, backend: str | None,
-                     keep_threshold: float | None, quality: str, limits) -> None:
-    """Refuse a rerun whose settings differ from those the snapshot's published shards were
-    refined with (the request :func:`refine_batch` will make), naming the way out: another
+def _refine_options(batch: dict) -> dict:
+    """The model, backend, options, quality filter and limits a work item refines with, as
+    :func:`~prox_tasks.refine.workers.refine_shards` takes them."""
+    backend, threshold = batch.get("backend"), batch.get("keep_threshold")
+    return {"model": batch.get("model"),
+            "backend": None if backend in (None, "", "auto") else backend,
+            "backend_options": None if threshold is None
+            else {"line_threshold": float(threshold)},
+            "quality": batch.get("quality") or "off", "limits": batch.get("limits")}  # fmt: skip
+
+
+def _check_published(snapshot: dict, manifest, refining: dict) -> None:
+    """Refuse a rerun whose settings (``refining``: a work item's) differ from those the
+    snapshot's published shards were refined with, naming the way out: another
     ``snapshot_name`` for a released snapshot, else ``reprocess`` too."""
     from prox_tasks.corpus.manifest import released_as
     from prox_tasks.refine.step import SettingsConflict, check_published_requests, shard_request
 
-    request = shard_request(model or None, None if backend in (None, "", "auto") else backend,
-                            None if keep_threshold is None
-                            else {"line_threshold": float(keep_threshold)},
-                            None, limits.to_dict(), settings.quality_filter(quality))  # fmt: skip
+    options = _refine_options(refining)
+    request = shard_request(options["model"], options["backend"], options["backend_options"],
+                            None, options["limits"], options["quality"])
     try:
         check_published_requests(snapshot["output_uri"], manifest, request)
     except SettingsConflict as err:
@@ -231,18 +240,12 @@ def refine_batch(batch: dict) -> dict:
     from prox_tasks.refine.booking import ShardBooking
     from prox_tasks.refine.workers import refine_shards
 
-    backend = batch.get("backend")
-    threshold = batch.get("keep_threshold")
     with open_catalog(batch.get("catalog_url")) as catalog:
         results = refine_shards(batch["output_uri"], list(batch["shards"]),
-                                workers=int(batch.get("workers") or 1), model=batch.get("model"),
-                                backend=None if backend in (None, "", "auto") else backend,
-                                backend_options=None if threshold is None
-                                else {"line_threshold": float(threshold)},
+                                workers=int(batch.get("workers") or 1),
                                 force=bool(batch.get("reprocess")),
-                                quality=batch.get("quality") or "off",
-                                limits=batch.get("limits"),
-                                booking=ShardBooking(catalog, batch["snapshot"]))  # fmt: skip
+                                booking=ShardBooking(catalog, batch["snapshot"]),
+                                **_refine_options(batch))  # fmt: skip
     shards = [{**result["accounting"], "status": result["status"],
                "reused": result["status"] == "skipped",
                "model_version": result.get("model_version"), "stats": result.get("stats"),
