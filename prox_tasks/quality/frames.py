@@ -1,98 +1,71 @@
 """Tables the gate validates, built from a refined snapshot's manifest, status records and
-rows: one row per document, one per planned shard, one for the whole snapshot."""
+rows: per planned shard, its documents' rule counts and its accounting; one row for the
+whole snapshot."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from prox_tasks.programs.policy import Policy, growth_allowance
+from prox_tasks.programs.policy import Policy
 
-#: Columns every refined row must carry for the gate to judge it.
-REQUIRED_STATS = ("chars_in", "words_in")
 #: Quarantine reasons that stand for records lost with a cut or corrupt input file.
 LOSS_REASONS = ("truncated_file", "corrupt_file")
 
 
 @dataclass
 class SnapshotFrames:
-    """The three pandas DataFrames, the snapshot-level metrics as a dict, and the SHA-256 of
-    each shard file read (shard index as a string: the files the gate judged)."""
+    """The three pandas DataFrames, the snapshot-level metrics as a dict, the SHA-256 of
+    each shard file read (shard index as a string: the files the gate judged), and up to
+    :data:`~prox_tasks.quality.documents.EXAMPLES` ids breaking each document rule."""
 
     documents: object
     shards: object
     snapshot: object
     metrics: dict
     shard_checksums: dict
-
-
-def _document_row(row: dict, max_normalize_growth: float) -> dict:
-    stats = row.get("stats") or {}
-    text = row.get("text")
-    chars_in = stats.get("chars_in")
-    words_in = stats.get("words_in")
-    normalizations = int(stats.get("normalizations_applied") or 0)
-    errors = stats.get("errors") or {}
-    text_chars = len(text) if text is not None else 0
-    return {
-        "id": row.get("id"),
-        "source": row.get("source"),
-        "offset": row.get("offset"),
-        "dropped": bool(row.get("dropped")),
-        "low_quality_drop": bool(row.get("dropped")) and stats.get("drop_reason") == "low_quality",
-        "text_is_null": text is None,
-        "text_chars": text_chars,
-        "chars_in": chars_in,
-        "words_in": words_in,
-        "words_out": len(text.split()) if text else 0,
-        "normalizations": normalizations,
-        "program_errors": int(sum(errors.values())) if isinstance(errors, dict) else 0,
-        # what the executor could not have written: growth past its normalizations' cap
-        "excess_chars": (text_chars - chars_in
-                         - (growth_allowance(chars_in, max_normalize_growth)
-                            if normalizations else 0)
-                         if isinstance(chars_in, int) else None),
-        "model_version": row.get("model_version"),
-    }
+    examples: dict
 
 
 def build_frames(output_uri: str) -> SnapshotFrames:
     """Read the snapshot at ``output_uri`` (manifest, ``_status/``, ``shards/``) into tables.
 
-    Every planned shard appears in the shard table, written or not; rows are read from all
-    shard files present (not only completed ones) so that a stray or partial file is seen.
-    A document's ``excess_chars`` is measured against the normalization growth its shard was
-    refined with (the executor's cap, recorded in the shard's status).
+    Every planned shard appears in the shard and documents tables, written or not; rows are
+    read from every shard with a status record, one row at a time: the documents table
+    holds, per shard, how many documents break each rule of
+    :data:`~prox_tasks.quality.documents.DOCUMENT_RULES`, so memory does not grow with
+    the documents' number (but for a 16-byte digest of each id). A document's growth is
+    measured against the normalization growth its shard was refined with (the executor's
+    cap, recorded in the shard's status).
     """
     import pandas as pd
 
     from prox_tasks.corpus import load_manifest, read_refined_rows, read_status
+    from prox_tasks.quality.documents import DOCUMENT_RULES, IdDigests, ShardDocuments
 
     manifest = load_manifest(output_uri)
-    # one list per column, not a dict per document: a dict costs ~2 KB a document, the
-    # columns ~0.2 KB (a 10M-document snapshot's gate needs GBs less)
-    columns: dict[str, list] = {name: [] for name in _document_row({}, 0.0)}
-    rows_per_shard, checksums = {}, {}
+    ids = IdDigests()
+    per_shard, checksums, uris = {}, {}, {}
     for shard in manifest.shards:
         status = read_status(output_uri, shard.index, manifest.id)
-        count, schema_ok = 0, None
+        counted, schema_ok = ShardDocuments(), None
         if status is not None:
             checksums[str(shard.index)] = status.get("sha256")
+            uris[shard.index] = status["uri"]
             schema_ok = _schema_matches(status["uri"])
             growth = _normalize_growth(status)
-            for row in read_refined_rows(status["uri"]):
-                for name, value in _document_row(row, growth).items():
-                    columns[name].append(value)
-                count += 1
-        rows_per_shard[shard.index] = (status, count, schema_ok)
-    docs = pd.DataFrame(columns)
-    for column in ("chars_in", "words_in", "excess_chars"):
-        docs[column] = pd.to_numeric(docs[column], errors="coerce").astype("Int64")
-    for column in ("source", "model_version"):  # a few values repeated per document
-        docs[column] = docs[column].astype("category")
+            ids.add_shard(shard.index, _counted(read_refined_rows(status["uri"]), counted,
+                                                growth))
+        per_shard[shard.index] = (status, counted, schema_ok)
+    for shard_index, _row in (repeats := ids.written_before()):
+        per_shard[shard_index][1].broken["ids_written_before"] += 1
+    examples = _examples(per_shard, repeats, uris)
 
+    documents = pd.DataFrame(
+        [{"shard_index": index, **counted.broken} for index, (_, counted, _) in
+         per_shard.items()], columns=["shard_index", *DOCUMENT_RULES])
     shard_rows = []
     for shard in manifest.shards:
-        status, rows_found, schema_ok = rows_per_shard[shard.index]
+        status, counted, schema_ok = per_shard[shard.index]
         status = status or {}
         written = status.get("docs_written", 0)
         quarantined = status.get("docs_quarantined", 0)
@@ -103,7 +76,7 @@ def build_frames(output_uri: str) -> SnapshotFrames:
             "docs_planned": shard.docs,
             "docs_accounted": written + quarantined,
             "docs_written": written,
-            "rows_found": rows_found,
+            "rows_found": counted.written,
             "docs_quarantined": quarantined,
             "docs_dropped": status.get("docs_dropped", 0),
             "duplicate_ids": (status.get("quarantine_reasons") or {}).get("duplicate_id", 0),
@@ -114,10 +87,45 @@ def build_frames(output_uri: str) -> SnapshotFrames:
         "shard_index", "complete", "schema_matches", "docs_planned", "docs_accounted", "docs_written",
         "rows_found", "docs_quarantined", "docs_dropped", "duplicate_ids", "input_losses"])
 
-    metrics = snapshot_metrics(docs, shards, manifest.total_docs)
+    metrics = snapshot_metrics([counted for _, counted, _ in per_shard.values()], shards,
+                               manifest.total_docs, len(repeats))
     metrics["manifest_id"] = manifest.id
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
-    return SnapshotFrames(docs, shards, snapshot, metrics, checksums)
+    return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples)
+
+
+def _counted(rows, counted, max_normalize_growth: float):
+    """The ids of ``rows``, each row counted into ``counted`` as it passes."""
+    for row in rows:
+        counted.add(row, max_normalize_growth)
+        yield row.get("id")
+
+
+def _examples(per_shard: dict, repeats: list, uris: dict) -> dict:
+    """Up to :data:`EXAMPLES` ids per rule, in shard order; a repeated id is read back from
+    its shard file (its digest is all the count kept)."""
+    from prox_tasks.quality.documents import DOCUMENT_RULES, EXAMPLES
+
+    out = {rule: [] for rule in DOCUMENT_RULES}
+    for _, counted, _ in per_shard.values():
+        for rule, found in counted.examples.items():
+            out[rule].extend(found[:EXAMPLES - len(out[rule])])
+    wanted: dict[int, list[int]] = {}
+    for shard_index, row in repeats[:EXAMPLES]:
+        wanted.setdefault(shard_index, []).append(row)
+    for shard_index, rows in wanted.items():
+        ids = _ids_of(uris[shard_index])
+        out["ids_written_before"] += [f"{ids[row]} (shard {shard_index})" for row in rows]
+    return {rule: found for rule, found in out.items() if found}
+
+
+def _ids_of(uri: str) -> list:
+    import pyarrow.parquet as pq
+
+    from prox_tasks.storage import open_uri
+
+    with open_uri(uri, "rb") as stream:
+        return pq.read_table(stream, columns=["id"]).column("id").to_pylist()
 
 
 def _normalize_growth(status: dict) -> float:
@@ -148,15 +156,16 @@ def _ratio(numerator: float, denominator: float) -> float:
     return float(numerator) / float(denominator) if denominator else 0.0
 
 
-def snapshot_metrics(docs, shards, docs_planned: int) -> dict:
-    """Counts and rates over the whole snapshot (JSON-ready)."""
-    written = len(docs)
-    dropped = int(docs["dropped"].sum()) if written else 0
+def snapshot_metrics(counted: list, shards, docs_planned: int, ids_written_before: int) -> dict:
+    """Counts and rates over the whole snapshot (JSON-ready), from each shard's
+    :class:`~prox_tasks.quality.documents.ShardDocuments`."""
+    written = sum(c.written for c in counted)
+    dropped = sum(c.dropped for c in counted)
     quarantined = int(shards["docs_quarantined"].sum()) if len(shards) else 0
-    words_in = int(docs["words_in"].fillna(0).sum()) if written else 0
-    words_kept = int(docs.loc[~docs["dropped"], "words_out"].sum()) if written else 0
-    failed = int((docs["program_errors"] > 0).sum()) if written else 0
-    low_quality = int(docs["low_quality_drop"].sum()) if written else 0
+    words_in = sum(c.words_in for c in counted)
+    words_kept = sum(c.words_kept for c in counted)
+    failed = sum(c.with_program_errors for c in counted)
+    low_quality = sum(c.low_quality for c in counted)
     return {
         "docs_planned": int(docs_planned),
         "docs_accounted": written + quarantined,
@@ -169,7 +178,7 @@ def snapshot_metrics(docs, shards, docs_planned: int) -> dict:
         "docs_with_program_errors": failed,
         # ids written more than once (across shards: each shard applies its own policy),
         # and the duplicates the shards' policy quarantined
-        "duplicate_ids_written": int(docs["id"].duplicated().sum()) if written else 0,
+        "duplicate_ids_written": int(ids_written_before),
         "duplicate_ids_quarantined": int(shards["duplicate_ids"].sum()) if len(shards) else 0,
         # input files cut short or corrupt: records lost that no count can name
         "input_losses": int(shards["input_losses"].sum()) if len(shards) else 0,

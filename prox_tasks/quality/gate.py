@@ -173,6 +173,19 @@ def _validate(context, source, name: str, frame, expectations: list, run_name: s
     return checks
 
 
+def _with_documents(check: dict, frames) -> dict:
+    """A documents-table check told in documents: how many broke the rule, in which shards
+    (the first few), and some of their ids — not the per-shard counts GX lists."""
+    from prox_tasks.quality.documents import EXAMPLES
+
+    table, rule = frames.documents, check["column"]
+    details = {k: v for k, v in check["details"].items() if k != "partial_unexpected_list"}
+    details.update(documents=int(table[rule].sum()),
+                   shards=[int(i) for i in table.loc[table[rule] > 0, "shard_index"][:EXAMPLES]],
+                   examples=frames.examples.get(rule, []))
+    return {**check, "details": details}
+
+
 def _jsonable(value):
     return json.loads(json.dumps(value, default=str))
 
@@ -235,6 +248,8 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
             ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds)),
         ):
             checks += _validate(context, source, name, frame, expectations, run_name)
+        checks = [_with_documents(c, frames) if c["suite"] == "documents" else c
+                  for c in checks]
         make_offline(os.path.join(tmp, "docs"))
         _publish_dir(os.path.join(tmp, "docs"), docs_uri)
     result = GateResult(

@@ -12,6 +12,8 @@ def _number(value) -> str:
 def threshold_text(check: dict) -> str:
     """``0 ≤ x ≤ 0.9``-style bounds of a check, or what it expects."""
     low, high = check.get("min_value"), check.get("max_value")
+    if low is not None and low == high:
+        return _number(low)
     if low is not None and high is not None:
         return f"between {_number(low)} and {_number(high)}"
     if high is not None:
@@ -32,6 +34,14 @@ def observed_text(check: dict) -> str:
         return f"error: {details['exception']}"
     if details.get("observed_value") is not None:
         return _number(details["observed_value"])
+    if details.get("documents") is not None:  # a document rule, counted per shard
+        count, shards = details["documents"], details.get("shards") or []
+        examples = details.get("examples") or []
+        if not count:
+            return "0 documents"
+        shown = f", e.g. {', '.join(examples[:3])}" if examples else ""
+        return f"{count} documents in {'shards' if len(shards) > 1 else 'shard'} " \
+               f"{', '.join(map(str, shards))}{'…' if len(shards) >= 10 else ''}{shown}"
     count = details.get("unexpected_count")
     if count is None:
         return "–"

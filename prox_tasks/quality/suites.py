@@ -31,28 +31,15 @@ def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
 
 
 def document_expectations(t: GateThresholds) -> list:
+    """One expectation per document rule over the documents table (a row per shard: how
+    many of its documents break the rule): none may, in any shard."""
     import great_expectations as gx
 
-    e = gx.expectations
-    return [
-        e.ExpectColumnValuesToNotBeNull(
-            column="id", description="Every refined row carries its document id."),
-        e.ExpectColumnValuesToBeUnique(
-            column="id", description="No document appears twice in the snapshot."),
-        e.ExpectColumnValuesToNotBeNull(
-            column="chars_in", description="Every row has execution statistics (input size)."),
-        e.ExpectColumnPairValuesToBeEqual(
-            column_A="dropped", column_B="text_is_null",
-            description="A row is dropped exactly when its text is null."),
-        e.ExpectColumnValuesToBeBetween(
-            column="excess_chars", max_value=0,
-            description=("Refined text is never longer than its input beyond what its "
-                         "normalizations may add (the executor's max_normalize_growth the "
-                         "shard was refined with).")),
-        e.ExpectColumnValuesToBeBetween(
-            column="words_out", min_value=1, row_condition="dropped==False",
-            condition_parser="pandas", description="No kept document is empty."),
-    ]
+    from prox_tasks.quality.documents import DOCUMENT_RULES
+
+    return [gx.expectations.ExpectColumnValuesToBeBetween(
+        column=rule, min_value=0, max_value=0, description=f"{text} (documents breaking it, "
+        "per shard: 0)") for rule, text in DOCUMENT_RULES.items()]
 
 
 def shard_expectations(t: GateThresholds) -> list:

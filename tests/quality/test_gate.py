@@ -45,12 +45,52 @@ def test_duplicate_ids_and_longer_text_fail(tmp_path):
     result = run_gate(str(tmp_path / "out"))
     assert not result.passed
     assert failed(result) == {
-        ("documents", "expect_column_values_to_be_unique", "id"),
-        ("documents", "expect_column_values_to_be_between", "excess_chars"),
+        ("documents", "expect_column_values_to_be_between", "ids_written_before"),
+        ("documents", "expect_column_values_to_be_between", "rows_over_growth_cap"),
         ("snapshot", "expect_column_max_to_be_between", "duplicate_ids_written"),
     }
     assert result.metrics["duplicate_ids_written"] == 1
     assert read_gate_result(str(tmp_path / "out"))["passed"] is False
+    by_rule = {c["column"]: c["details"] for c in result.checks if c["suite"] == "documents"}
+    # told in documents, with the shard and the ids that broke the rule
+    assert by_rule["ids_written_before"] | {"unexpected_count": None} == {
+        "documents": 1, "shards": [0], "examples": ["doc-2 (shard 0)"],
+        "unexpected_count": None, "unexpected_percent": pytest.approx(50.0)}
+    assert by_rule["rows_over_growth_cap"]["examples"] == ["doc-7"]
+    assert by_rule["kept_rows_empty"] == {"documents": 0, "shards": [], "examples": [],
+                                          "unexpected_count": 0, "unexpected_percent": 0.0}
+
+
+def test_documents_are_judged_shard_by_shard_and_across_shards(tmp_path):
+    """The documents table holds a row per planned shard, not per document; an id written
+    again in a later shard, and an empty kept document, are still found and named."""
+    from prox_tasks.quality.frames import build_frames
+    from prox_tasks.quality.observed import failure_lines
+
+    src = write_input(tmp_path / "in.jsonl", 40)
+
+    def corrupt(row):
+        if row["offset"] == 33:
+            row["id"] = "doc-5"  # shard 3 writes shard 0's id again
+        if row["offset"] == 21:
+            row["text"] = " "
+        return row
+
+    refine_snapshot(str(src), str(tmp_path / "out"), rewrite=corrupt)
+    frames = build_frames(str(tmp_path / "out"))
+    assert list(frames.documents["shard_index"]) == [0, 1, 2, 3]
+    assert frames.documents["ids_written_before"].tolist() == [0, 0, 0, 1]
+    assert frames.documents["kept_rows_empty"].tolist() == [0, 0, 1, 0]
+    assert frames.metrics["docs_written"] == 40 and frames.metrics["duplicate_ids_written"] == 1
+    result = run_gate(str(tmp_path / "out"))
+    assert failed(result) == {
+        ("documents", "expect_column_values_to_be_between", "ids_written_before"),
+        ("documents", "expect_column_values_to_be_between", "kept_rows_empty"),
+        ("snapshot", "expect_column_max_to_be_between", "duplicate_ids_written"),
+    }
+    lines = failure_lines(result.checks)
+    assert any("ids_written_before" in line and "observed 1 documents in shard 3, e.g. doc-5 "
+               "(shard 3), expected 0" in line for line in lines), lines
 
 
 def test_growth_the_executor_allows_passes_and_growth_past_it_fails(tmp_path):
@@ -74,7 +114,7 @@ def test_growth_the_executor_allows_passes_and_growth_past_it_fails(tmp_path):
         return row
 
     refine_snapshot(str(src), str(tmp_path / "bad"), programs=grow, rewrite=past_the_cap)
-    assert ("documents", "expect_column_values_to_be_between", "excess_chars") in failed(
+    assert ("documents", "expect_column_values_to_be_between", "rows_over_growth_cap") in failed(
         run_gate(str(tmp_path / "bad")))
     # a shard refined with a larger cap is judged by it
     refine_snapshot(str(src), str(tmp_path / "wide"), programs=grow, rewrite=past_the_cap,
@@ -92,7 +132,7 @@ def test_empty_kept_document_fails(tmp_path):
 
     refine_snapshot(str(src), str(tmp_path / "out"), rewrite=blank)
     result = run_gate(str(tmp_path / "out"))
-    assert ("documents", "expect_column_values_to_be_between", "words_out") in failed(result)
+    assert ("documents", "expect_column_values_to_be_between", "kept_rows_empty") in failed(result)
 
 
 def test_missing_shard_and_quarantine_fail(tmp_path):
@@ -136,6 +176,15 @@ def test_a_history_size_or_minimum_below_one_is_refused(name):
     # history_size 0 took the whole history (list[-0:]); history_min 0 crashed in fmean([])
     with pytest.raises(ValueError, match=f"{name} 0 is below 1"):
         GateThresholds(**{name: 0})
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf"])
+@pytest.mark.parametrize("name", ["min_kept_token_ratio", "max_kept_token_ratio", "history_k",
+                                  "history_min_std", "max_drop_rate"])
+def test_a_threshold_that_is_not_a_finite_number_is_refused(name, value):
+    # NaN passed every "< 0" check (prox gate --history-k nan), then every GX bound
+    with pytest.raises(ValueError, match=f"{name} {value} is not a finite number"):
+        GateThresholds.from_mapping({name: value})
 
 
 def test_history_bounds_floor_std():

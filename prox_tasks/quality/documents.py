@@ -1,0 +1,127 @@
+"""The gate's document rules, counted shard by shard as the rows stream past.
+
+A table of every document (what the gate validated before) grows with the snapshot: about
+0.3 KB a document, GBs for a nightly crawl. Here each shard adds one row of counts — how many
+of its documents break each rule, with a few of their ids — and the snapshot-wide
+duplicate-id check keeps a 16-byte digest per document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+
+from prox_tasks.programs.policy import growth_allowance
+
+#: Rule (a column of the documents table: rows breaking it, per shard) -> what it expects.
+DOCUMENT_RULES = {
+    "rows_without_id": "Every refined row carries its document id.",
+    "ids_written_before": ("No document appears twice in the snapshot: no row repeats an id "
+                           "written before it (in this shard or an earlier one)."),
+    "rows_without_stats": "Every row has execution statistics (input size).",
+    "drop_text_mismatch": "A row is dropped exactly when its text is null.",
+    "rows_over_growth_cap": ("Refined text is never longer than its input beyond what its "
+                             "normalizations may add (the executor's max_normalize_growth the "
+                             "shard was refined with)."),
+    "kept_rows_empty": "No kept document is empty.",
+}
+#: Example ids kept per rule (per shard while counting, for the snapshot in the result).
+EXAMPLES = 10
+_NO_ID = bytes(16)  # stands for a row without an id: not compared as a duplicate
+
+
+def _integer(value) -> int | None:
+    """``value`` when it is a whole number (a count in a row's stats), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return None
+
+
+@dataclass
+class ShardDocuments:
+    """What one shard's rows add up to: rows breaking each rule (with example ids) and the
+    counts the snapshot's metrics sum."""
+
+    broken: dict = field(default_factory=lambda: dict.fromkeys(DOCUMENT_RULES, 0))
+    examples: dict = field(default_factory=lambda: {rule: [] for rule in DOCUMENT_RULES})
+    written: int = 0
+    dropped: int = 0
+    low_quality: int = 0
+    with_program_errors: int = 0
+    words_in: int = 0
+    words_kept: int = 0
+
+    def breaks(self, rule: str, doc_id) -> None:
+        self.broken[rule] += 1
+        if len(self.examples[rule]) < EXAMPLES:
+            self.examples[rule].append(str(doc_id))
+
+    def add(self, row: dict, max_normalize_growth: float) -> None:
+        """Count ``row`` (a refined row, ``stats`` decoded)."""
+        stats = row.get("stats") or {}
+        doc_id, text = row.get("id"), row.get("text")
+        dropped = bool(row.get("dropped"))
+        chars_in = _integer(stats.get("chars_in"))
+        words_out = len(text.split()) if text else 0
+        self.written += 1
+        self.dropped += dropped
+        self.low_quality += dropped and stats.get("drop_reason") == "low_quality"
+        errors = stats.get("errors") or {}
+        self.with_program_errors += bool(isinstance(errors, dict) and sum(errors.values()))
+        self.words_in += _integer(stats.get("words_in")) or 0
+        self.words_kept += 0 if dropped else words_out
+        if doc_id is None:
+            self.breaks("rows_without_id", doc_id)
+        if chars_in is None:
+            self.breaks("rows_without_stats", doc_id)
+        if dropped != (text is None):
+            self.breaks("drop_text_mismatch", doc_id)
+        if chars_in is not None:
+            # what the executor could not have written: growth past its normalizations' cap
+            allowed = (growth_allowance(chars_in, max_normalize_growth)
+                       if int(stats.get("normalizations_applied") or 0) else 0)
+            if len(text or "") - chars_in > allowed:
+                self.breaks("rows_over_growth_cap", doc_id)
+        if not dropped and words_out < 1:
+            self.breaks("kept_rows_empty", doc_id)
+
+
+class IdDigests:
+    """A 128-bit digest of every id written, in shard order, to find ids written twice
+    across the whole snapshot: 16 bytes a document (about 40 while they are sorted)."""
+
+    def __init__(self):
+        self._digests = bytearray()
+        self._starts = array("q")  # where each added shard's rows begin
+        self._shards = array("q")
+
+    def add_shard(self, shard_index: int, ids) -> None:
+        self._starts.append(len(self._digests) // 16)
+        self._shards.append(shard_index)
+        for doc_id in ids:
+            self._digests += _NO_ID if doc_id is None else hashlib.blake2b(
+                str(doc_id).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+
+    def written_before(self) -> list[tuple[int, int]]:
+        """``(shard index, row)`` of every row whose id an earlier row (shard order, then
+        row order) already carries."""
+        import numpy as np
+
+        keys = np.frombuffer(self._digests, dtype="S16")
+        order = np.argsort(keys, kind="stable")  # equal ids keep their order of writing
+        ordered = keys[order]
+        repeat = np.zeros(len(keys), dtype=bool)
+        repeat[1:] = ordered[1:] == ordered[:-1]
+        repeat &= ordered != np.bytes_(_NO_ID)
+        positions = np.sort(order[repeat])
+        out = []
+        for position in positions.tolist():
+            k = bisect_right(self._starts, position) - 1
+            out.append((self._shards[k], position - self._starts[k]))
+        return out
