@@ -217,6 +217,15 @@ MAX_PARAM_INTEGER = 2**53 - 1
 #: Bound every number Param gets unless it has its own: finite, as JSON's 1e400 is infinity,
 #: which passes an unbounded form and is stored as null.
 MAX_PARAM_NUMBER = 1e15
+#: What every number Param refuses besides its bounds: NaN (``{"epochs": NaN}`` in a REST or
+#: CLI trigger's conf, which Python's JSON reads). Every comparison with NaN is False, so it
+#: passes any minimum and maximum; Airflow then stores it as null, and the run either fails
+#: at its first task ("None is not of type 'number'") or, for a Param that may be empty
+#: (``keep_threshold``), silently runs with the default. A schema cannot name NaN (NaN is
+#: not equal to itself, so no ``const`` or ``enum`` matches it), but this one, under
+#: ``not``, is valid for NaN alone among numbers: any other number is below 1 or above 0.
+NOT_NAN = {"not": {"$comment": "NaN (not a number) is refused", "type": "number",
+                   "minimum": 1, "maximum": 0}}
 
 
 def _bounded(spec: dict) -> dict:
@@ -226,6 +235,8 @@ def _bounded(spec: dict) -> dict:
         return spec
     bound = MAX_PARAM_INTEGER if "integer" in kinds else MAX_PARAM_NUMBER
     spec = dict(spec)
+    if "number" in kinds:  # an integer Param's type already refuses NaN (a float)
+        spec["allOf"] = [*spec.get("allOf", ()), NOT_NAN]
     if "maximum" not in spec and "exclusiveMaximum" not in spec:
         spec["maximum"] = bound
     if "minimum" not in spec and "exclusiveMinimum" not in spec:
@@ -235,8 +246,8 @@ def _bounded(spec: dict) -> dict:
 
 def checked_defaults(specs: dict) -> dict:
     """``specs`` (Param name -> Param keyword arguments) with finite bounds on every number
-    (:data:`MAX_PARAM_INTEGER`, :data:`MAX_PARAM_NUMBER`, where a Param has none of its own),
-    after checking each default against its own schema. A default set by a deployment
+    (:data:`MAX_PARAM_INTEGER`, :data:`MAX_PARAM_NUMBER`, where a Param has none of its own)
+    and NaN refused (:data:`NOT_NAN`), after checking each default against its own schema. A default set by a deployment
     variable that its Param refuses would otherwise make Airflow refuse the whole DAG with a
     message naming neither. Every DAG's Params pass through here.
 

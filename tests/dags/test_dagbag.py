@@ -75,10 +75,12 @@ def test_params_validate(dagbag):
             validated(bad)
 
 
-def test_every_number_param_of_every_dag_refuses_infinity_and_overflowing_integers(dagbag):
+def test_every_number_param_of_every_dag_refuses_infinity_nan_and_overflowing_integers(dagbag):
     """JSON's 1e400 is infinity and 2**64 overflows what Airflow stores: an unbounded Param let
     both past the trigger form, and the first task then failed every try (inf stored as null;
-    the integer with empty logs). Each must be refused at trigger time, naming the Param."""
+    the integer with empty logs). NaN (a trigger conf's ``NaN``, which Python's JSON reads)
+    passes any bounds, as every comparison with it is False, and is stored as null too. Each
+    must be refused at trigger time, naming the Param."""
     import copy
 
     from airflow.sdk.exceptions import ParamValidationError
@@ -92,13 +94,30 @@ def test_every_number_param_of_every_dag_refuses_infinity_and_overflowing_intege
             huge = 2**64 if "integer" in kinds else float("inf") if "number" in kinds else None
             if huge is None:
                 continue
-            for value in (huge, -huge):
+            for value in (huge, -huge, float("nan")):
                 params = copy.deepcopy(dag.params)
                 with pytest.raises(ParamValidationError, match=name):
                     params[name] = value  # ParamsDict validates on assignment
                     params.validate()
                 checked += 1
-    assert checked >= 2 * 20  # every DAG's numbers: limits, thresholds, sizes, seeds, epochs
+    assert checked >= 3 * 20  # every DAG's numbers: limits, thresholds, sizes, seeds, epochs
+
+
+@pytest.mark.parametrize(("dag_id", "name"), [("prox_refine_snapshot", "keep_threshold"),
+                                              ("prox_refine_snapshot", "max_kept_token_ratio"),
+                                              ("prox_seed_label", "max_invalid_rate"),
+                                              ("prox_train_refiner", "epochs")])
+def test_a_trigger_conf_with_nan_is_refused_naming_the_param(dagbag, dag_id, name):
+    """What a REST or CLI trigger with ``{"keep_threshold": NaN}`` does: the run is refused
+    when it is created. Unrefused, the NaN was stored as null: keep_threshold's run went on
+    with the model's calibrated value, the others failed their first task on "None"."""
+    import json
+
+    from airflow.sdk.exceptions import ParamValidationError
+
+    conf = json.loads(f'{{"{name}": NaN}}')
+    with pytest.raises(ParamValidationError, match=f"param {name}: nan "):
+        dagbag.get_dag(dag_id).test(run_conf=conf)
 
 
 def ui_requires(param) -> bool:
@@ -146,7 +165,8 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
 
 @pytest.mark.parametrize(("variable", "value"), [("PROX_QUALITY_FILTER", "bogus"),
                                                  ("PROX_GATE_MAX_DROP_RATE", "2"),
-                                                 ("PROX_GATE_MAX_DROP_RATE", "abc")])
+                                                 ("PROX_GATE_MAX_DROP_RATE", "abc"),
+                                                 ("PROX_GATE_HISTORY_K", "nan")])
 def test_a_bad_deployment_variable_is_named_in_the_import_error(airflow_db, monkeypatch,
                                                                 variable, value):
     """A deployment default the Param refuses: the import error names the variable, not
