@@ -9,10 +9,12 @@ Grammar (one call per line; blank lines, ``#`` comments and Markdown code fences
     STRING   := '"' { char | escape } '"' | "'" { char | escape } "'"
     escape   := "\\" ( "\\" | "'" | '"' | "n" | "r" | "t" | "0" | "a" | "b" | "f" | "v"
                      | "x" hh | "u" hhhh | "U" hhhhhhhh | NEWLINE )
+    NEWLINE  := "\n" | "\r\n"
 
 A call may span several lines while its parenthesis is open, and a string may go on to the
 next line after a backslash ending a line (an escaped newline, dropped from the string's value
-as in Python), until a line starts a new call.
+as in Python), until a line starts a new call. A carriage return before a line feed is
+whitespace, so CRLF line endings read as LF ones, an escaped one included.
 Comments of the form ``# chunk A-B`` are scope markers written by :func:`join_chunk_programs`:
 the calls after one belong to the chunk of lines ``A..B``.
 
@@ -89,7 +91,7 @@ _SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-(?:\s*(\d+))?\s*", re.ASCII)
 _TOKEN = re.compile(
     r"""
     (?P<ws>[ \t\r\f\v]+)
-  | (?P<string>"(?:[^"\\\n]|\\[\s\S])*"|'(?:[^'\\\n]|\\[\s\S])*')
+  | (?P<string>"(?:[^"\\\n]|\\(?:\r\n|[\s\S]))*"|'(?:[^'\\\n]|\\(?:\r\n|[\s\S]))*')
   | (?P<int>[+-]?\d+)
   | (?P<name>[A-Za-z_][A-Za-z_0-9]*)
   | (?P<punct>[(),=])
@@ -100,20 +102,23 @@ _TOKEN = re.compile(
     re.VERBOSE | re.ASCII,
 )
 
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|[\s\S])")
+_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|\r\n|[\s\S])")
 _SIMPLE_ESCAPES = {
     "\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t",
     "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
     "\n": "",  # an escaped newline continues the string on the next line, as in Python
+    "\r\n": "",  # ... a CRLF one too: Python reads CRLF source as LF
 }  # fmt: skip
 
 
 def _unescape_one(match: re.Match) -> str:
     body = match.group(1)
+    if body in _SIMPLE_ESCAPES:  # before the length test: an escaped CRLF is two characters
+        return _SIMPLE_ESCAPES[body]
     if len(body) > 1:  # \xhh, \uhhhh, \Uhhhhhhhh
         code = int(body[1:], 16)
         return chr(code) if code <= 0x10FFFF else match.group(0)
-    return _SIMPLE_ESCAPES.get(body, match.group(0))  # unknown escapes stay literal
+    return match.group(0)  # unknown escapes stay literal
 
 
 def unquote(token: str) -> str:
@@ -262,7 +267,7 @@ def _continued_call(lines: list[str], i: int, max_lines: int) -> int:
             # Only a string's escaped newline lets a token cross a line break, so the lines
             # so far can be fixed by the next one only when the last ends in a backslash;
             # then the joined lines decide, tokenized together (at most max_lines times).
-            if not lines[end - 1].endswith("\\"):
+            if not lines[end - 1].endswith(("\\", "\\\r")):  # an escaped LF or CRLF
                 break
             depth = _paren_depth("\n".join(lines[i : end + 1]))
         elif depth > 0:

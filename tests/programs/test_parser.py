@@ -111,11 +111,22 @@ def test_string_spanning_lines_after_an_escaped_newline(source, call):
     program = parse(source + "\nkeep_chunk()", "chunk")
     assert program.errors == ()
     assert program.calls == (call, KeepChunk())
+    # with CRLF line endings (a model fed Windows text) the same calls, no stray "\r": the
+    # escaped CRLF was an "unterminated string" on each of its two lines
+    program = parse((source + "\nkeep_chunk()").replace("\n", "\r\n"), "chunk")
+    assert program.errors == ()
+    assert program.calls == (call, KeepChunk())
+
+
+def test_an_escaped_carriage_return_alone_stays_literal():
+    # a CR not before a LF ends no line: an unknown escape, kept as written
+    assert parse("normalize('a\\\rb')").calls == (Normalize("a\\\rb", ""),)
 
 
 def test_unterminated_string_at_an_escaped_newline_is_one_error():
-    program = parse("normalize('a \\\nb\nkeep_chunk()", "chunk")
-    assert kinds(program) == ["syntax"] and program.calls == (KeepChunk(),)
+    for newline in ("\n", "\r\n"):
+        program = parse(f"normalize('a \\{newline}b{newline}keep_chunk()", "chunk")
+        assert kinds(program) == ["syntax"] and program.calls == (KeepChunk(),)
 
 
 @pytest.mark.parametrize(
@@ -327,6 +338,7 @@ PATHOLOGICAL = {
     "open parentheses": lambda n: "(" * n,
     "continued call": lambda n: "remove_lines(\n" + "(\n" * (n // 2),
     "escaped newlines": lambda n: "normalize('" + "a\\\n" * (n // 3),
+    "escaped CRLF newlines": lambda n: "normalize('" + "a\\\r\n" * (n // 4),
     "quotes": lambda n: "\"'" * (n // 2),
     "backslashes": lambda n: 'normalize("' + "\\" * n,
     "many arguments": lambda n: "f(" + "1," * (n // 2) + ")",
