@@ -16,7 +16,8 @@ next line after a backslash ending a line (an escaped newline, dropped from the 
 as in Python), until a line starts a new call. A carriage return before a line feed is
 whitespace, so CRLF line endings read as LF ones, an escaped one included.
 Comments of the form ``# chunk A-B`` are scope markers written by :func:`join_chunk_programs`:
-the calls after one belong to the chunk of lines ``A..B``.
+the calls after one belong to the chunk of lines ``A..B`` (ASCII digits: a marker with another
+digit or space is a syntax error, and the calls after it belong to no chunk of the document).
 
 The common call shapes have a single-regex fast path; everything else goes through a small
 tokenizer. Errors never raise: they are returned in :attr:`Program.errors`.
@@ -87,6 +88,10 @@ _FAST_NO_ARG = re.compile(
 )
 _CALL_START = re.compile(r"\s*(?:[A-Za-z_]\w*\s*\(|#|```)", re.ASCII)
 _SCOPE = re.compile(r"#\s*chunk\s+(\d+)\s*-(?:\s*(\d+))?\s*", re.ASCII)
+# The one pattern without re.ASCII: the shape of a scope marker with Unicode digits or spaces
+# (Arabic-Indic "# chunk \u0661-\u0662"), which _SCOPE refuses. Taken for a comment, it would
+# lose its chunk boundary, and the calls after it would run in the chunk before.
+_SCOPE_UNICODE = re.compile(_SCOPE.pattern)
 
 _TOKEN = re.compile(
     r"""
@@ -305,6 +310,17 @@ def _scope(marker: re.Match) -> tuple[Scope, ProgramError | None]:
     return Scope(int(first), int(last) if last else None), None
 
 
+def _unicode_scope(comment: str) -> tuple[Scope, ProgramError] | None:
+    """A comment that is a scope marker but for a non-ASCII digit or space: a scope past any
+    document (its calls change nothing) and a syntax error; None for any other comment."""
+    if _SCOPE_UNICODE.fullmatch(comment) is None:
+        return None
+    # ascii(): "\u0661" shows what a reader would take for "1"; a marker has no reason to be long
+    msg = f"chunk marker {ascii(comment[:40])} has a non-ASCII digit or space"
+    past = 10**MAX_LINE_DIGITS
+    return Scope(past, past), ProgramError(ErrorKind.SYNTAX, -1, msg)
+
+
 def _over_limit(what: str) -> Program:
     return Program(errors=(ProgramError(ErrorKind.OVER_LIMIT, -1, what),))
 
@@ -403,8 +419,9 @@ def parse(
                 continue
             if stripped.startswith("#"):
                 sm = _SCOPE.fullmatch(stripped)
-                if sm is not None:
-                    marker, error = _scope(sm)
+                found = _scope(sm) if sm is not None else _unicode_scope(stripped)
+                if found is not None:
+                    marker, error = found
                     table.append(marker)
                     scope = len(table) - 1
                     if error is not None:

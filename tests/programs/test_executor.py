@@ -63,6 +63,16 @@ def test_normalize_runs_before_removal_on_original_numbers():
     assert len(lines_of(result)) == 11
 
 
+def test_calls_after_a_chunk_marker_with_arabic_indic_digits_change_nothing():
+    # "# chunk \u0666-\u0669" (6-9) was a comment: its normalization then ran in chunk 0-5 and
+    # its removal was clipped away there; now the marker is a syntax error and neither runs
+    joined = ("# chunk 0-5\nremove_lines(0, 0)\n# chunk \u0666-\u0669\n"
+              "normalize(\"line 1 has\", \"L1\")\nremove_lines(7, 8)")
+    result = execute(TEXT, None, joined)
+    assert lines_of(result) == [f"line {i} has a few words" for i in range(1, 12)]
+    assert result.stats.errors["syntax"] == 1
+
+
 def test_normalize_is_chunk_scoped_by_default_and_document_wide_by_option():
     joined = join_chunk_programs(
         [(0, 5, "normalize('words', 'W')"), (6, 11, "keep_chunk()")]

@@ -302,6 +302,29 @@ def test_non_ascii_digits_are_never_line_numbers(shape, digit):
     assert program.calls == (RemoveLines(0, 1),) and kinds(program) == ["syntax"]
 
 
+@pytest.mark.parametrize(
+    "marker",
+    [shape.format(digit) for digit in NON_ASCII_DIGITS
+     for shape in ("# chunk {}-9", "# chunk 5-{}", "# chunk 5{}-9")]
+    + [shape.format(space) for space in NON_ASCII_SPACES[:3]
+       for shape in ("# chunk{}5-9", "# chunk 5{}-9", "# chunk 5-{}9")],
+)  # fmt: skip
+def test_a_chunk_marker_with_a_non_ascii_digit_or_space_is_a_syntax_error(marker):
+    # it was taken for a comment: the chunk boundary was lost and the calls after it ran in
+    # the chunk before (here 0-4), where they could remove or normalize the wrong lines
+    source = "# chunk 0-4\nremove_lines(1, 2)\n" + marker + "\nremove_lines(6, 7)"
+    program = parse(source, "chunk")
+    assert kinds(program) == ["syntax"] and "chunk marker" in program.errors[0].message
+    assert program.calls == (RemoveLines(1, 2), RemoveLines(6, 7))
+    assert program.scopes == (1, 2) and program.errors[0].scope == 2
+    assert program.scope_table[2].first > 10**17  # its calls run nowhere, as past a document
+
+
+def test_a_comment_that_is_no_chunk_marker_stays_a_comment():
+    for comment in ("# chunk of boilerplate", "# chunk 5 to 9", "# chunks \u0665-\u0669"):
+        assert parse(f"{comment}\nremove_lines(1, 2)", "chunk") == parse("remove_lines(1, 2)")
+
+
 def test_largest_line_number_still_parses():
     assert parse("remove_lines(0, " + "9" * 18 + ")").calls == (RemoveLines(0, 10**18 - 1),)
 
@@ -332,6 +355,8 @@ def test_program_over_the_caps_is_refused_whole():
 PATHOLOGICAL = {
     "open call, then spaces": lambda n: "remove_lines(1, 2" + " " * n + "x",
     "scope marker, then spaces": lambda n: "# chunk 1-" + " " * n + "x",
+    "scope marker, then Unicode spaces": lambda n: "# chunk 1-" + "\u3000" * n + "x",
+    "scope marker, then Unicode digits": lambda n: "# chunk 1" + "\u0661" * n + "x",
     "keyword, then spaces": lambda n: "remove_lines(line_start" + " " * n + "=",
     "comma, then spaces": lambda n: "remove_lines(1," + " " * n,
     "digits": lambda n: "remove_lines(" + "1" * n + ", 2)",
