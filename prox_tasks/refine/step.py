@@ -120,7 +120,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
                  refiner: Refiner | None = None,
                  progress: Callable[[int], None] | None = None,
                  limits: dict | None = None, quality: str = "off",
-                 request: dict | None = None) -> dict:
+                 request: dict | None = None, manifest=None) -> dict:
     """Refine shard ``shard_index`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -145,6 +145,10 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         request: What this refine asks for (:func:`shard_request`), recorded in the shard's
             status. A published shard refined with another request raises
             :class:`SettingsConflict` (unless ``force``) instead of being reused.
+        manifest: The plan at ``output_uri``, already loaded by a caller that refines many
+            shards of it (:func:`~prox_tasks.refine.workers.refine_shards`); None: loaded
+            here. A manifest's size grows with its shards, so reading it once per shard
+            would read O(shards²) bytes over a snapshot.
 
     Returns:
         JSON-ready: ``shard``, ``status`` (``"refined"`` or ``"skipped"``), ``accounting``
@@ -152,7 +156,8 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         ``model_version``, ``backend``.
     """
     started = time.perf_counter()
-    manifest = load_manifest(output_uri)
+    if manifest is None:
+        manifest = load_manifest(output_uri)
     plan = manifest.shard(shard_index)
     done = read_status(output_uri, shard_index, manifest.id)
     if done is not None and force:

@@ -172,12 +172,15 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
                             shard_options.get("limits"), shard_options.get("quality", "off"))
     options = {**shard_options, "force": force, "request": request}
     if pool is None and (workers == 1 or len(pending) <= 1):
+        # the plan read once for every shard of this call, not once per shard
         return _in_process(output_uri, indexes, pending, threads, model, backend,
-                           backend_options, progress, options, booking)  # fmt: skip
+                           backend_options, progress, {**options, "manifest": manifest},
+                           booking)  # fmt: skip
     results = {}
     for i in indexes:
         if i not in pending:
-            results[i] = _booked(booking, i, True, _skipped, output_uri, i, progress, options)
+            results[i] = _booked(booking, i, True, _skipped, output_uri, i, progress,
+                                 {**options, "manifest": manifest})
     sizes = {s.index: (s.bytes, s.docs) for s in manifest.shards}
     # a worker takes the next shard when it finishes one: the largest first
     pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)

@@ -1,0 +1,46 @@
+"""S3 requests of refining a snapshot held in S3 (moto's server over HTTP): what a shard
+costs must not grow with the snapshot's other shards."""
+
+import collections
+import json
+
+import pytest
+
+from prox_tasks.corpus import plan_shards
+from prox_tasks.refine.workers import refine_shards
+from prox_tasks.storage import get_client, put_atomic
+from tests.inference.helpers import short_docs
+
+
+@pytest.fixture
+def count_gets():
+    """GetObject requests by key, while the fixture is active."""
+    counts = collections.Counter()
+
+    def hook(params, **_):
+        counts[params["Key"]] += 1
+
+    events = get_client().meta.events
+    events.register("before-parameter-build.s3.GetObject", hook, unique_id="count-gets")
+    yield counts
+    events.unregister("before-parameter-build.s3.GetObject", unique_id="count-gets")
+
+
+@pytest.mark.parametrize("shards", [3, 12])
+def test_refining_reads_the_manifest_once_not_once_per_shard(s3_bucket, tagger_model,
+                                                             count_gets, shards):
+    # the manifest grows with the shards: read once per shard, a snapshot's refine reads
+    # O(shards²) bytes of it
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(shards, lines=5, width=80))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    out = f"{s3_bucket}/out"
+    plan_shards(f"{s3_bucket}/in/", out, target_docs=1)
+    manifest_key = out.split("/", 3)[3] + "/manifest.json"
+    count_gets.clear()
+    results = refine_shards(out, list(range(shards)), model=str(tagger_model))
+    assert [r["status"] for r in results] == ["refined"] * shards
+    assert count_gets[manifest_key] == 1, count_gets
+    count_gets.clear()
+    again = refine_shards(out, list(range(shards)), model=str(tagger_model))
+    assert [r["status"] for r in again] == ["skipped"] * shards
+    assert count_gets[manifest_key] == 1, count_gets
