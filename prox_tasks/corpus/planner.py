@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document
 from prox_tasks.corpus.manifest import (
+    MANIFEST_NAME,
     InputFile,
     Manifest,
     Segment,
@@ -19,9 +20,28 @@ from prox_tasks.corpus.manifest import (
 )
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.readers import FORMATS, ReadOptions, input_files, read_file
-from prox_tasks.storage import content_fingerprint, exists, remove, size_of, to_uri, version_of
+from prox_tasks.storage import (
+    content_fingerprint,
+    exists,
+    join_uri,
+    remove,
+    size_of,
+    to_uri,
+    version_of,
+)
 
 DEFAULT_TARGET_DOCS = 10_000
+
+
+#: The plan's settings that say how records are read (the others: its shard targets).
+READ_SETTINGS = ("text_field", "id_field", "format", "max_doc_bytes")
+
+
+def read_settings(text_field: str = "text", id_field: str = "id", format: str | None = None,
+                  max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> dict:
+    """The :data:`READ_SETTINGS` of a plan, as :func:`plan_shards` records them."""
+    return {"text_field": text_field, "id_field": id_field, "format": format,
+            "max_doc_bytes": max_doc_bytes}
 
 
 class ManifestConflict(RuntimeError):
@@ -55,8 +75,13 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     if (target_docs is not None and target_docs < 1) or (target_bytes is not None and target_bytes < 1):
         raise ValueError("targets must be positive")
     settings = {"target_docs": target_docs, "target_bytes": target_bytes,
-                "text_field": text_field, "id_field": id_field, "format": format,
-                "max_doc_bytes": max_doc_bytes}
+                **read_settings(text_field, id_field, format, max_doc_bytes)}
+    unchanged = unchanged_plan(input_uri, output_uri, settings) if write else None
+    if unchanged is not None:  # a retried or rerun plan: the crawl is not read again
+        from prox_tasks.corpus.duplicates import index_duplicates
+
+        index_duplicates(unchanged)  # nothing to do when its list was written
+        return unchanged
     files, shards = [], [ShardPlan(0)]
     for path, fmt in input_files(input_uri, format):
         records = total = 0
@@ -87,6 +112,38 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         _write(manifest, overwrite)
         index_duplicates(manifest)  # every shard applies the duplicate-id policy snapshot-wide
     return manifest
+
+
+def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
+                   compare: tuple[str, ...] | None = None) -> Manifest | None:
+    """The manifest at ``output_uri`` when planning ``input_uri`` with ``settings`` again
+    would write it unchanged: it planned the same input with the same ``settings`` (only
+    the keys in ``compare``, when given), and the input lists the same files, none rewritten
+    since (a file whose version — a stat, an S3 HEAD — changed is compared by its size and
+    fingerprint). None otherwise, and then the input must be scanned.
+    """
+    if not exists(join_uri(output_uri, MANIFEST_NAME)):
+        return None
+    try:
+        existing = load_manifest(output_uri)
+    except ValueError:  # edited or corrupt: planning again says what to do with it
+        return None
+    keys = compare if compare is not None else {*settings, *existing.settings}
+    if (existing.input_uri != to_uri(input_uri) or existing.output_uri != to_uri(output_uri)
+            or any(existing.settings.get(k) != settings.get(k) for k in keys)):
+        return None
+    listed = input_files(input_uri, settings.get("format"))
+    if [(f.uri, f.format) for f in existing.files] != list(listed):
+        return None
+    for planned in existing.files:
+        if planned.fingerprint is None:  # a plan from before fingerprints: scan again
+            return None
+        if planned.version is not None and version_of(planned.uri) == planned.version:
+            continue
+        if (size_of(planned.uri) != planned.size
+                or content_fingerprint(planned.uri) != planned.fingerprint):
+            return None
+    return existing
 
 
 def _write(manifest: Manifest, overwrite: bool) -> None:

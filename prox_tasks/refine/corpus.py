@@ -26,12 +26,15 @@ def plan(input_uri: str, output_uri: str, shards: int | None = None,
          target_docs: int | None = None, **read_options):
     """Plan (or re-open) the snapshot's shards; ``shards`` asks for about that many."""
     from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.planner import READ_SETTINGS, read_settings, unchanged_plan
 
     if shards is not None and target_docs is None:
         if shards < 1:
             raise ValueError("--shards must be at least 1")
-        counted = plan_shards(input_uri, output_uri, target_docs=1 << 62, write=False,
-                              **read_options)
+        # a rerun counts the documents from its plan when the input did not change
+        counted = unchanged_plan(input_uri, output_uri, read_settings(**read_options),
+                                 compare=READ_SETTINGS) or plan_shards(
+            input_uri, output_uri, target_docs=1 << 62, write=False, **read_options)
         target_docs = max(1, math.ceil(counted.total_docs / shards))
     return plan_shards(input_uri, output_uri, target_docs=target_docs, **read_options)
 

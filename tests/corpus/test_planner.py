@@ -108,6 +108,33 @@ def test_changed_input_is_detected(snapshot, tmp_path):
         list(read_shard(manifest, 0, Quarantine()))
 
 
+def test_a_rerun_plan_reads_no_record_of_unchanged_input(snapshot, tmp_path, monkeypatch):
+    """Planning again (a retried plan task, a rerun) with the same settings reuses the plan
+    when no input file changed: a touched file (same bytes) is checked by its fingerprint;
+    a file rewritten to the same size is scanned again and refused as another plan."""
+    import os
+
+    from prox_tasks.corpus import planner
+
+    first = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    scanned = []
+    real = planner.FORMATS["jsonl"].scan  # a spy: counts the files scanned, reads them as is
+    monkeypatch.setattr(planner.FORMATS["jsonl"], "scan",
+                        lambda path, *a: scanned.append(path) or real(path, *a))
+    assert plan_shards(snapshot, str(tmp_path / "out"), target_docs=7).to_json() == \
+        first.to_json()
+    os.utime(f"{snapshot}/b.jsonl", (1, 1))  # another modification time, the same bytes
+    assert plan_shards(snapshot, str(tmp_path / "out"), target_docs=7).id == first.id
+    assert scanned == []
+    with pytest.raises(ManifestConflict):  # another setting: planned again
+        plan_shards(snapshot, str(tmp_path / "out"), target_docs=9)
+    assert len(scanned) == 2
+    data = open(f"{snapshot}/b.jsonl").read()
+    open(f"{snapshot}/b.jsonl", "w").write(data.replace("a", "A", 1))  # same size
+    with pytest.raises(ManifestConflict):
+        plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+
+
 def test_edited_manifest_is_rejected(snapshot, tmp_path):
     manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
     data = json.loads((tmp_path / "out" / "manifest.json").read_text())

@@ -7,6 +7,7 @@ import pytest
 from boto3.exceptions import S3UploadFailedError
 
 from prox_tasks.corpus import (
+    ManifestConflict,
     Quarantine,
     plan_shards,
     read_documents,
@@ -126,3 +127,21 @@ def test_an_s3_input_rewritten_to_the_same_size_makes_another_plan(s3_bucket, tm
     assert plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 14, write=False).id != first.id
     with pytest.raises(RuntimeError, match="changed since the manifest was planned"):
         list(read_shard(first, 0, Quarantine()))
+
+
+def test_planning_unchanged_s3_input_again_reads_none_of_it(s3_bucket, tmp_path, sample_rows,
+                                                            count_gets):
+    """A retried plan task, or a rerun, finds its plan and the input unchanged (listing and
+    HEADs): it does not download the crawl partition again to rebuild the same plan."""
+    for part in range(3):
+        put_atomic(f"{s3_bucket}/crawl/part-{part}.jsonl",
+                   Path(write_jsonl(tmp_path / f"{part}.jsonl", sample_rows)).read_bytes())
+    first = plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 20)
+    count_gets.clear()
+    again = plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 20)
+    assert again.to_json() == first.to_json()
+    assert not [k for k in count_gets if k.startswith("crawl/")], count_gets
+    put_atomic(f"{s3_bucket}/crawl/part-3.jsonl", b'{"id": "new", "text": "one more"}\n')
+    with pytest.raises(ManifestConflict):  # a file more: planned again, and it differs
+        plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 20)
+    assert count_gets["crawl/part-3.jsonl"] >= 1

@@ -1,29 +1,14 @@
 """S3 requests of refining a snapshot held in S3 (moto's server over HTTP): what a shard
 costs must not grow with the snapshot's other shards."""
 
-import collections
 import json
 
 import pytest
 
 from prox_tasks.corpus import plan_shards
 from prox_tasks.refine.workers import refine_shards
-from prox_tasks.storage import get_client, put_atomic
+from prox_tasks.storage import put_atomic
 from tests.inference.helpers import short_docs
-
-
-@pytest.fixture
-def count_gets():
-    """GetObject requests by key, while the fixture is active."""
-    counts = collections.Counter()
-
-    def hook(params, **_):
-        counts[params["Key"]] += 1
-
-    events = get_client().meta.events
-    events.register("before-parameter-build.s3.GetObject", hook, unique_id="count-gets")
-    yield counts
-    events.unregister("before-parameter-build.s3.GetObject", unique_id="count-gets")
 
 
 @pytest.mark.parametrize("shards", [3, 12])

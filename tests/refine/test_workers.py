@@ -243,3 +243,20 @@ def _alive(pid: int) -> bool:
             return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
     except FileNotFoundError:
         return False
+
+
+def test_a_rerun_with_shards_counts_from_its_plan_not_the_input(corpus, tmp_path, monkeypatch):
+    """prox refine --shards N run again: the documents are counted from the plan when the
+    input did not change (no scan at all), and the plan is the same."""
+    from prox_tasks.corpus import planner
+    from prox_tasks.refine.corpus import plan
+
+    first = plan(str(corpus), str(tmp_path / "out"), 3, None)
+    scanned = []
+    real = planner.FORMATS["jsonl"].scan  # a spy: counts the files scanned, reads them as is
+    monkeypatch.setattr(planner.FORMATS["jsonl"], "scan",
+                        lambda path, *a: scanned.append(path) or real(path, *a))
+    assert plan(str(corpus), str(tmp_path / "out"), 3, None).to_json() == first.to_json()
+    assert scanned == []
+    assert len(plan(str(corpus), str(tmp_path / "out2"), 3, None).shards) == 3
+    assert scanned  # a new snapshot: counted, then planned

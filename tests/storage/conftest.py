@@ -43,3 +43,22 @@ def s3_bucket(moto_server, monkeypatch):
     yield f"s3://{bucket}"
     moto_server.faults.disarm()
     configure_s3(None)
+
+
+@pytest.fixture
+def count_gets():
+    """GetObject requests by key while the fixture is active (a botocore event hook on the
+    storage layer's client: what the code under test really sent to the S3 server)."""
+    import collections
+
+    from prox_tasks.storage import get_client
+
+    counts = collections.Counter()
+
+    def hook(params, **_):
+        counts[params["Key"]] += 1
+
+    events = get_client().meta.events
+    events.register("before-parameter-build.s3.GetObject", hook, unique_id="count-gets")
+    yield counts
+    events.unregister("before-parameter-build.s3.GetObject", unique_id="count-gets")
