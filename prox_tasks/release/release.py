@@ -98,8 +98,9 @@ def _sha256(uri: str) -> str:
     return digest.hexdigest()
 
 
-def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
-    """The passing gate result and the shard status records of ``output_uri``.
+def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, list[dict]]:
+    """The passing gate result and the shard status records of ``output_uri``;
+    ``verify_files``: each shard file is read whole to check its SHA-256.
 
     Raises:
         ReleaseRefused: no gate result, a failed gate, a gate of another plan, a missing
@@ -123,9 +124,9 @@ def check_releasable(output_uri: str) -> tuple[dict, list[dict]]:
         status = read_status(output_uri, shard.index, manifest.id, verify=False)
         if status is None:
             raise ReleaseRefused(f"{output_uri}: shard {shard.index} is not written")
-        if not exists(status["uri"]):
+        if verify_files and not exists(status["uri"]):
             raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot again")
-        if _sha256(status["uri"]) != status["sha256"]:
+        if verify_files and _sha256(status["uri"]) != status["sha256"]:
             raise ReleaseRefused(f"{status['uri']} changed after it was written")
         # a gate result written before the gate kept checksums is trusted as before
         judged = (gate.get("shard_checksums") or {}).get(str(shard.index), status["sha256"])
@@ -170,7 +171,12 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     partition = check_partition(partition)
     # the record and latest.json are read from elsewhere: never relative
     output_uri, release_root = to_uri(output_uri), to_uri(release_root)
-    gate, statuses = check_releasable(output_uri)
+    # a release a crash interrupted (after its record was written) is finished by the retry,
+    # which reports it as new: the DAG's Asset event is sent once the release is whole. A
+    # release completed before has had its shards' bytes checked: a rerun of the date does
+    # not download the whole snapshot again only to be told it was released.
+    completed = release_completed(output_uri, name)
+    gate, statuses = check_releasable(output_uri, verify_files=not completed)
     if catalog is not None:  # before anything is written: a refused release leaves no trace
         _check_catalog_gate(catalog, name)
     model = model_of(statuses)
@@ -179,9 +185,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     manifest_id = gate["metrics"]["manifest_id"]
     if record is not None and record["manifest_id"] != manifest_id:
         raise ReleaseRefused(f"release {name} exists for another plan ({record['manifest_id'][:12]})")
-    # a release a crash interrupted (after its record was written) is finished by the retry,
-    # which reports it as new: the DAG's Asset event is sent once the release is whole
-    new = not release_completed(output_uri, name)
+    new = not completed
     if record is None:
         record = {
             "name": name, "partition": partition, "snapshot_uri": output_uri,

@@ -69,6 +69,24 @@ def test_shard_changed_after_gate_is_refused(tmp_path):
     assert read_latest(str(tmp_path / "root")) is None
 
 
+def test_a_completed_release_run_again_reads_no_shard_bytes(tmp_path):
+    """A rerun of a released date checks the gate and status records, not each shard's
+    bytes again (on S3: the whole snapshot downloaded only to be skipped). The proof that
+    nothing was read: bytes changed since the release are not seen by the rerun, while
+    releasing them under another name reads and refuses them."""
+    snap = make(tmp_path, "crawl-2026-01-04")
+    root = str(tmp_path / "root")
+    assert run_gate(snap["output_uri"]).passed
+    first = release_snapshot(snap["output_uri"], root, "crawl-2026-01-04", partition="2026-01-04")
+    shard = tmp_path / "root" / "snapshots" / "crawl-2026-01-04" / "shards" / "shard-00001.parquet"
+    shard.write_bytes(shard.read_bytes() + b"changed after the release")
+    again = release_snapshot(snap["output_uri"], root, "crawl-2026-01-04", partition="2026-01-04")
+    assert (first["new"], again["new"]) == (True, False)
+    assert again["released_at"] == first["released_at"]
+    with pytest.raises(ReleaseRefused, match="changed after it was written"):
+        release_snapshot(snap["output_uri"], root, "crawl-copy")
+
+
 def test_pipeline_gate_and_release_update_catalog(tmp_path):
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     good = make(tmp_path, "crawl-2026-01-01", catalog=url)
