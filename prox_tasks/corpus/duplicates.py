@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from prox_tasks.corpus.manifest import Manifest
 from prox_tasks.corpus.quarantine import Quarantine
-from prox_tasks.storage import exists, join_uri, put_atomic, read_bytes
+from prox_tasks.storage import join_uri, put_atomic, read_bytes, read_json
 
 log = logging.getLogger(__name__)
 FOLDER = "_duplicate_ids"
@@ -120,11 +120,8 @@ def index_duplicates(manifest: Manifest) -> dict:
 
 
 def _load_index(manifest: Manifest) -> dict | None:
-    uri = _uri(manifest.output_uri, "index.json")
-    if not exists(uri):
-        return None
-    index = json.loads(read_bytes(uri))
-    return index if index.get("manifest") == manifest.id else None
+    index = read_json(_uri(manifest.output_uri, "index.json"))
+    return index if index is not None and index.get("manifest") == manifest.id else None
 
 
 def shard_duplicates(manifest: Manifest, shard_index: int) -> dict[tuple[str, int], Occurrence]:

@@ -6,11 +6,12 @@ canonical JSON without the id, so the same input and settings always give the sa
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from prox_tasks.storage import exists, join_uri, open_uri, put_atomic
+from prox_tasks.storage import join_uri, put_atomic, read_json
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -129,8 +130,10 @@ class Manifest:
 def load_manifest(uri: str) -> Manifest:
     """Read a manifest from its file, or from the output folder holding ``manifest.json``."""
     target = uri if uri.endswith(".json") else join_uri(uri, MANIFEST_NAME)
-    with open_uri(target, "rt") as f:
-        return Manifest.from_dict(json.load(f))
+    data = read_json(target)  # one GET on S3: the refine tasks of a snapshot each read it
+    if data is None:
+        raise FileNotFoundError(errno.ENOENT, "no manifest (plan the snapshot first)", target)
+    return Manifest.from_dict(data)
 
 
 def shard_name(index: int) -> str:
@@ -183,11 +186,7 @@ def release_completed(output_uri: str, name: str) -> bool:
 
 def released_as(output_uri: str) -> list[dict] | None:
     """The releases made of the snapshot at ``output_uri`` (None: never released)."""
-    uri = join_uri(output_uri, RELEASED_NAME)
-    if not exists(uri):
-        return None
-    with open_uri(uri, "rt") as fh:
-        return json.load(fh)
+    return read_json(join_uri(output_uri, RELEASED_NAME))
 
 
 def refuse_if_released(output_uri: str, what: str) -> None:

@@ -7,7 +7,6 @@ from collections.abc import Iterator
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document
 from prox_tasks.corpus.manifest import (
-    MANIFEST_NAME,
     InputFile,
     Manifest,
     Segment,
@@ -23,7 +22,6 @@ from prox_tasks.corpus.readers import FORMATS, ReadOptions, input_files, read_fi
 from prox_tasks.storage import (
     content_fingerprint,
     exists,
-    join_uri,
     remove,
     size_of,
     to_uri,
@@ -122,10 +120,10 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
     since (a file whose version — a stat, an S3 HEAD — changed is compared by its size and
     fingerprint). None otherwise, and then the input must be scanned.
     """
-    if not exists(join_uri(output_uri, MANIFEST_NAME)):
-        return None
     try:
         existing = load_manifest(output_uri)
+    except FileNotFoundError:
+        return None
     except ValueError:  # edited or corrupt: planning again says what to do with it
         return None
     keys = compare if compare is not None else {*settings, *existing.settings}

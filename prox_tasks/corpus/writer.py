@@ -36,6 +36,7 @@ from prox_tasks.storage import (
     join_uri,
     open_uri,
     put_atomic,
+    read_json,
     remove,
     size_of,
 )
@@ -273,11 +274,9 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
         verify: Check that the files are intact (False: the caller checks them itself, as
             the release does with their checksums).
     """
-    uri = status_uri(output_uri, shard_index)
-    if not exists(uri):
+    status = read_json(status_uri(output_uri, shard_index))
+    if status is None:
         return None
-    with open_uri(uri, "rt") as f:
-        status = json.load(f)
     if manifest_id is not None and status.get("manifest_id") not in (None, manifest_id):
         return None
     # the record describes the files beside it: a snapshot folder copied or moved elsewhere

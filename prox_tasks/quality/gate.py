@@ -93,13 +93,9 @@ def gate_uri(output_uri: str) -> str:
 
 def read_gate_result(output_uri: str) -> dict | None:
     """The last gate result written beside the snapshot, or None."""
-    from prox_tasks.storage import exists, open_uri
+    from prox_tasks.storage import read_json
 
-    uri = gate_uri(output_uri)
-    if not exists(uri):
-        return None
-    with open_uri(uri, "rt") as f:
-        return json.load(f)
+    return read_json(gate_uri(output_uri))
 
 
 def _released_result(output_uri: str) -> GateResult | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from prox_tasks.storage import exists, join_uri, open_uri, put_atomic
+from prox_tasks.storage import join_uri, put_atomic, read_json
 from prox_tasks.storage.swap import replace_if
 
 LATEST_NAME = "latest.json"
@@ -23,13 +23,6 @@ def latest_uri(release_root: str) -> str:
 
 def release_record_uri(release_root: str, name: str) -> str:
     return join_uri(release_root, "releases", f"{name}.json")
-
-
-def read_json(uri: str) -> dict | None:
-    if not exists(uri):
-        return None
-    with open_uri(uri, "rt") as f:
-        return json.load(f)
 
 
 def read_latest(release_root: str) -> dict | None:

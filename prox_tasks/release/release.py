@@ -27,13 +27,8 @@ import hashlib
 import logging
 from datetime import UTC, date, datetime
 
-from prox_tasks.release.pointer import (
-    latest_uri,
-    read_json,
-    release_record_uri,
-    replace_latest,
-    write_json,
-)
+from prox_tasks.release.pointer import latest_uri, release_record_uri, replace_latest, write_json
+from prox_tasks.storage import read_json
 
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ from prox_tasks.storage.files import (
     open_uri,
     put_atomic,
     read_bytes,
+    read_json,
     remove,
     size_of,
     version_of,
@@ -21,5 +22,5 @@ __all__ = [
     "AtomicWriter", "Location", "S3Settings", "cleanup_partial", "compression_of",
     "content_fingerprint",
     "configure_s3", "exists", "get_client", "is_glob", "join_uri", "list_uri", "open_uri",
-    "parse_uri", "put_atomic", "read_bytes", "remove", "size_of", "to_uri", "version_of",
+    "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "size_of", "to_uri", "version_of",
 ]  # fmt: skip

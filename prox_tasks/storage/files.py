@@ -246,3 +246,13 @@ def put_atomic(uri: str | os.PathLike, data: bytes | str | os.PathLike | io.IOBa
 def read_bytes(uri: str | os.PathLike) -> bytes:
     with open_uri(uri, "rb") as f:
         return f.read()
+
+
+def read_json(uri: str | os.PathLike):
+    """The JSON document at ``uri`` (a status record, a gate result, a pointer), or None when
+    there is no such file; on S3 one GET (no HEAD first)."""
+    import json
+
+    loc = parse_uri(uri)
+    data = _backend(loc).read_if_exists(loc)
+    return None if data is None else json.loads(data)

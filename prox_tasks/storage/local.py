@@ -41,6 +41,14 @@ def _fsync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def read_if_exists(loc: Location) -> bytes | None:
+    try:
+        with open(loc.path, "rb") as f:
+            return f.read()
+    except FileNotFoundError:
+        return None
+
+
 def exists(loc: Location) -> bool:
     return os.path.exists(loc.path)
 
