@@ -20,7 +20,8 @@ DOCUMENT_RULES = {
     "rows_without_id": "Every refined row carries its document id.",
     "ids_written_before": ("No document appears twice in the snapshot: no row repeats an id "
                            "written before it (in this shard or an earlier one)."),
-    "rows_without_stats": "Every row has execution statistics (input size).",
+    "rows_with_bad_stats": ("Every row has well-formed execution statistics (whole-number "
+                            "chars_in and words_in, normalization and error counts)."),
     "drop_text_mismatch": "A row is dropped exactly when its text is null.",
     "rows_over_growth_cap": ("Refined text is never longer than its input beyond what its "
                              "normalizations may add (the executor's max_normalize_growth the "
@@ -29,18 +30,39 @@ DOCUMENT_RULES = {
 }
 #: Example ids kept per rule (per shard while counting, for the snapshot in the result).
 EXAMPLES = 10
+#: Characters of an id shown as an example (an id may be any length).
+EXAMPLE_CHARS = 80
 _NO_ID = bytes(16)  # stands for a row without an id: not compared as a duplicate
+_LARGEST_COUNT = 2**53  # past it a count is no count a refiner wrote (and overflows floats)
 
 
 def _integer(value) -> int | None:
     """``value`` when it is a whole number (a count in a row's stats), else None."""
     if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
     if isinstance(value, float) and value.is_integer():
-        return int(value)
+        value = int(value)
+    if isinstance(value, int) and abs(value) <= _LARGEST_COUNT:
+        return value
     return None
+
+
+def example(doc_id) -> str:
+    """``doc_id`` as a failed check names it: quoted (an empty id shows), cut short."""
+    if doc_id is None:
+        return "(no id)"
+    text = str(doc_id)
+    return repr(text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + "…")
+
+
+def _error_count(errors) -> int | None:
+    """Program errors in a row's ``stats.errors`` (kind -> count); None when malformed."""
+    if errors is None:
+        return 0
+    if not isinstance(errors, dict):
+        return None
+    counts = [_integer(v) for v in errors.values()]
+    return None if any(c is None or c < 0 for c in counts) else sum(counts)
 
 
 @dataclass
@@ -59,33 +81,37 @@ class ShardDocuments:
 
     def breaks(self, rule: str, doc_id) -> None:
         self.broken[rule] += 1
-        if len(self.examples[rule]) < EXAMPLES:
-            self.examples[rule].append(str(doc_id))
+        shown = example(doc_id)
+        if len(self.examples[rule]) < EXAMPLES and shown not in self.examples[rule]:
+            self.examples[rule].append(shown)
 
     def add(self, row: dict, max_normalize_growth: float) -> None:
         """Count ``row`` (a refined row, ``stats`` decoded)."""
-        stats = row.get("stats") or {}
+        stats = row.get("stats")
+        stats = stats if isinstance(stats, dict) else {}
         doc_id, text = row.get("id"), row.get("text")
+        text = text if isinstance(text, str) or text is None else str(text)
         dropped = bool(row.get("dropped"))
         chars_in = _integer(stats.get("chars_in"))
+        words_in = _integer(stats.get("words_in"))
+        normalizations = _integer(stats.get("normalizations_applied") or 0)
+        errors = _error_count(stats.get("errors"))
         words_out = len(text.split()) if text else 0
         self.written += 1
         self.dropped += dropped
         self.low_quality += dropped and stats.get("drop_reason") == "low_quality"
-        errors = stats.get("errors") or {}
-        self.with_program_errors += bool(isinstance(errors, dict) and sum(errors.values()))
-        self.words_in += _integer(stats.get("words_in")) or 0
+        self.with_program_errors += bool(errors)
+        self.words_in += words_in or 0
         self.words_kept += 0 if dropped else words_out
         if doc_id is None:
             self.breaks("rows_without_id", doc_id)
-        if chars_in is None:
-            self.breaks("rows_without_stats", doc_id)
+        if None in (chars_in, words_in, normalizations, errors):
+            self.breaks("rows_with_bad_stats", doc_id)
         if dropped != (text is None):
             self.breaks("drop_text_mismatch", doc_id)
-        if chars_in is not None:
+        if chars_in is not None and normalizations is not None:
             # what the executor could not have written: growth past its normalizations' cap
-            allowed = (growth_allowance(chars_in, max_normalize_growth)
-                       if int(stats.get("normalizations_applied") or 0) else 0)
+            allowed = growth_allowance(chars_in, max_normalize_growth) if normalizations else 0
             if len(text or "") - chars_in > allowed:
                 self.breaks("rows_over_growth_cap", doc_id)
         if not dropped and words_out < 1:

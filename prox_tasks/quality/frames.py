@@ -24,6 +24,7 @@ class SnapshotFrames:
     metrics: dict
     shard_checksums: dict
     examples: dict
+    unreadable: dict  # shard index -> why its file could not be read to its end
 
 
 def build_frames(output_uri: str) -> SnapshotFrames:
@@ -44,7 +45,7 @@ def build_frames(output_uri: str) -> SnapshotFrames:
 
     manifest = load_manifest(output_uri)
     ids = IdDigests()
-    per_shard, checksums, uris = {}, {}, {}
+    per_shard, checksums, uris, unreadable = {}, {}, {}, {}
     for shard in manifest.shards:
         status = read_status(output_uri, shard.index, manifest.id)
         counted, schema_ok = ShardDocuments(), None
@@ -53,8 +54,11 @@ def build_frames(output_uri: str) -> SnapshotFrames:
             uris[shard.index] = status["uri"]
             schema_ok = _schema_matches(status["uri"])
             growth = _normalize_growth(status)
-            ids.add_shard(shard.index, _counted(read_refined_rows(status["uri"]), counted,
-                                                growth))
+            try:
+                ids.add_shard(shard.index, _counted(read_refined_rows(status["uri"]), counted,
+                                                    growth))
+            except Exception as err:  # a corrupt or hand-edited file fails a check, not the run
+                unreadable[shard.index] = f"{type(err).__name__}: {err}"[:300]
         per_shard[shard.index] = (status, counted, schema_ok)
     for shard_index, _row in (repeats := ids.written_before()):
         per_shard[shard_index][1].broken["ids_written_before"] += 1
@@ -73,6 +77,7 @@ def build_frames(output_uri: str) -> SnapshotFrames:
             "shard_index": shard.index,
             "complete": bool(status),
             "schema_matches": bool(schema_ok),
+            "readable": shard.index not in unreadable,
             "docs_planned": shard.docs,
             "docs_accounted": written + quarantined,
             "docs_written": written,
@@ -84,14 +89,15 @@ def build_frames(output_uri: str) -> SnapshotFrames:
                                 for r in LOSS_REASONS),
         })
     shards = pd.DataFrame(shard_rows, columns=[
-        "shard_index", "complete", "schema_matches", "docs_planned", "docs_accounted", "docs_written",
+        "shard_index", "complete", "schema_matches", "readable", "docs_planned", "docs_accounted", "docs_written",
         "rows_found", "docs_quarantined", "docs_dropped", "duplicate_ids", "input_losses"])
 
     metrics = snapshot_metrics([counted for _, counted, _ in per_shard.values()], shards,
                                manifest.total_docs, len(repeats))
     metrics["manifest_id"] = manifest.id
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
-    return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples)
+    return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples,
+                          unreadable)
 
 
 def _counted(rows, counted, max_normalize_growth: float):
@@ -104,7 +110,7 @@ def _counted(rows, counted, max_normalize_growth: float):
 def _examples(per_shard: dict, repeats: list, uris: dict) -> dict:
     """Up to :data:`EXAMPLES` ids per rule, in shard order; a repeated id is read back from
     its shard file (its digest is all the count kept)."""
-    from prox_tasks.quality.documents import DOCUMENT_RULES, EXAMPLES
+    from prox_tasks.quality.documents import DOCUMENT_RULES, EXAMPLES, example
 
     out = {rule: [] for rule in DOCUMENT_RULES}
     for _, counted, _ in per_shard.values():
@@ -115,7 +121,10 @@ def _examples(per_shard: dict, repeats: list, uris: dict) -> dict:
         wanted.setdefault(shard_index, []).append(row)
     for shard_index, rows in wanted.items():
         ids = _ids_of(uris[shard_index])
-        out["ids_written_before"] += [f"{ids[row]} (shard {shard_index})" for row in rows]
+        for row in rows:
+            shown = f"{example(ids[row])} (shard {shard_index})"
+            if shown not in out["ids_written_before"]:
+                out["ids_written_before"].append(shown)
     return {rule: found for rule, found in out.items() if found}
 
 

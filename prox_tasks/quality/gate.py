@@ -175,11 +175,22 @@ def _with_documents(check: dict, frames) -> dict:
     from prox_tasks.quality.documents import EXAMPLES
 
     table, rule = frames.documents, check["column"]
-    details = {k: v for k, v in check["details"].items() if k != "partial_unexpected_list"}
-    details.update(documents=int(table[rule].sum()),
-                   shards=[int(i) for i in table.loc[table[rule] > 0, "shard_index"][:EXAMPLES]],
+    # GX's own counts are of shards (the table's rows): told apart from the documents'
+    details = {k: v for k, v in check["details"].items() if k not in (
+        "partial_unexpected_list", "unexpected_count", "unexpected_percent")}
+    breaking = table.loc[table[rule] > 0, "shard_index"]
+    details.update(documents=int(table[rule].sum()), shard_count=len(breaking),
+                   shards=[int(i) for i in breaking[:EXAMPLES]],
                    examples=frames.examples.get(rule, []))
     return {**check, "details": details}
+
+
+def _with_read_errors(check: dict, frames) -> dict:
+    """The shards-table check of readable files, with why each unreadable one failed."""
+    if not frames.unreadable:
+        return check
+    errors = {str(i): why for i, why in sorted(frames.unreadable.items())[:10]}
+    return {**check, "details": {**check["details"], "errors": errors}}
 
 
 def _jsonable(value):
@@ -244,7 +255,8 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
             ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds)),
         ):
             checks += _validate(context, source, name, frame, expectations, run_name)
-        checks = [_with_documents(c, frames) if c["suite"] == "documents" else c
+        checks = [_with_documents(c, frames) if c["suite"] == "documents" else
+                  _with_read_errors(c, frames) if c["column"] == "readable" else c
                   for c in checks]
         make_offline(os.path.join(tmp, "docs"))
         _publish_dir(os.path.join(tmp, "docs"), docs_uri)

@@ -39,9 +39,11 @@ def observed_text(check: dict) -> str:
         examples = details.get("examples") or []
         if not count:
             return "0 documents"
+        more = details.get("shard_count", len(shards)) - len(shards)
         shown = f", e.g. {', '.join(examples[:3])}" if examples else ""
-        return f"{count} documents in {'shards' if len(shards) > 1 else 'shard'} " \
-               f"{', '.join(map(str, shards))}{'…' if len(shards) >= 10 else ''}{shown}"
+        return (f"{count} document{'s' if count > 1 else ''} in shard"
+                f"{'s' if len(shards) + more > 1 else ''} {', '.join(map(str, shards))}"
+                f"{f' and {more} more' if more > 0 else ''}{shown}")
     count = details.get("unexpected_count")
     if count is None:
         return "–"
