@@ -63,11 +63,24 @@ def _start_worker(backend, model, backend_options, threads, progress_queue,
     _WORKER["progress"] = progress_queue
 
 
+def _plan_in_worker(output_uri: str, manifest_id: str | None):
+    """The plan at ``output_uri``, read once per worker process while its id stays
+    ``manifest_id``: a plan's size grows with its shards, and a worker refines many."""
+    from prox_tasks.corpus import load_manifest
+
+    cached = _WORKER.get("manifest")
+    if cached is None or cached[0] != output_uri or cached[1].id != manifest_id:
+        cached = _WORKER["manifest"] = (output_uri, load_manifest(output_uri))
+    return cached[1]
+
+
 def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
     queue = _WORKER["progress"]
     started, started_at = time.perf_counter(), time.time()
+    options = dict(options)
+    manifest = _plan_in_worker(output_uri, options.pop("manifest_id", None))
     result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=queue.put,
-                          **options)  # fmt: skip
+                          manifest=manifest, **options)  # fmt: skip
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(),
             "started_at": round(started_at, 3)}  # fmt: skip
 
@@ -192,7 +205,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         for i in pending:
             if booking is not None:
                 booking.start(i, False)
-        futures = {pool.pool.submit(_refine_in_worker, output_uri, i, options): i
+        futures = {pool.pool.submit(_refine_in_worker, output_uri, i,
+                                    {**options, "manifest_id": manifest.id}): i
                    for i in pending}  # fmt: skip
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in done if f.exception() is not None]

@@ -29,3 +29,22 @@ def test_refining_reads_the_manifest_once_not_once_per_shard(s3_bucket, tagger_m
     again = refine_shards(out, list(range(shards)), model=str(tagger_model))
     assert [r["status"] for r in again] == ["skipped"] * shards
     assert count_gets[manifest_key] == 1, count_gets
+
+
+def test_worker_processes_read_the_plan_once_each(s3_bucket, moto_server, tagger_model,
+                                                  monkeypatch):
+    """prox refine --workers 2: each worker process reads the plan once, not once per shard
+    it refines (counted by the S3 server: the workers are other processes)."""
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)  # for the workers
+    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(8, lines=5, width=80))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    out = f"{s3_bucket}/out"
+    plan_shards(f"{s3_bucket}/in/", out, target_docs=1)
+    path = "/" + out.removeprefix("s3://") + "/manifest.json"
+    moto_server.faults.seen.clear()
+    results = refine_shards(out, list(range(8)), model=str(tagger_model), workers=2)
+    assert [r["status"] for r in results] == ["refined"] * 8
+    assert len({r["pid"] for r in results}) == 2
+    gets = [p for m, p in moto_server.faults.seen if m == "GET" and p == path]
+    assert len(gets) == 3, gets  # the caller, and each of the two workers once

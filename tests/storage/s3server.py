@@ -26,6 +26,7 @@ class FaultSwitch:
         self.app = app
         self.lock = threading.Lock()
         self.requests = 0
+        self.seen: list[tuple[str, str]] = []  # (method, path) of every request, any process
         self.failed = 0
         self.failed_methods: list[str] = []
         self._pass = None
@@ -53,6 +54,7 @@ class FaultSwitch:
     def __call__(self, environ, start_response):
         with self.lock:
             self.requests += 1
+            self.seen.append((environ["REQUEST_METHOD"], environ.get("PATH_INFO", "")))
             fail = False
             if self._pass is not None and (self._match is None or self._match(environ)):
                 if self._pass > 0:
