@@ -105,12 +105,15 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
 
 def cached_distributions(output_uri: str, shards: int, docs_total: int = 0) -> Distributions:
     """:func:`snapshot_distributions`, computed again only when the manifest or a shard's
-    status file changed (a shard refined again rewrites its status last)."""
+    status file changed (a shard refined again rewrites its status last). The status files'
+    versions come from one listing of their folder (on S3 a LIST per 1,000 shards, not a
+    HEAD per shard on every page view)."""
     from prox_tasks.corpus.manifest import MANIFEST_NAME, status_uri
     from prox_tasks.report.cache import CACHE
-    from prox_tasks.storage import join_uri, version_of
+    from prox_tasks.storage import join_uri, version_of, versions_in
 
-    versions = (version_of(join_uri(output_uri, MANIFEST_NAME)), docs_total,
-                *(version_of(status_uri(output_uri, i)) for i in range(shards)))
+    status_dir = status_uri(output_uri, 0).rsplit("/", 1)[0]  # the _status folder
+    versions = (version_of(join_uri(output_uri, MANIFEST_NAME)), docs_total, shards,
+                tuple(sorted(versions_in(status_dir).items())))
     return CACHE.get(("distributions", output_uri), versions,
                      lambda: snapshot_distributions(output_uri, docs_total))

@@ -14,6 +14,7 @@ from prox_tasks.storage.files import (
     remove,
     size_of,
     version_of,
+    versions_in,
 )
 from prox_tasks.storage.s3_client import S3Settings, configure_s3, get_client
 from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_uri
@@ -22,5 +23,5 @@ __all__ = [
     "AtomicWriter", "Location", "S3Settings", "cleanup_partial", "compression_of",
     "content_fingerprint",
     "configure_s3", "exists", "get_client", "is_glob", "join_uri", "list_uri", "open_uri",
-    "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "size_of", "to_uri", "version_of",
+    "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "size_of", "to_uri", "version_of", "versions_in",
 ]  # fmt: skip

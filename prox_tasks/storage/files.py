@@ -149,6 +149,27 @@ def version_of(uri: str | os.PathLike) -> str | None:
     return _backend(loc).version(loc)
 
 
+def versions_in(folder_uri: str | os.PathLike) -> dict[str, str]:
+    """``{file URI: version}`` of the files directly in a folder (or under an S3 prefix),
+    in one listing rather than a :func:`version_of` each; empty when there is none. The
+    tokens change when a file is rewritten, as :func:`version_of`'s do (not equal to them)."""
+    loc = parse_uri(folder_uri)
+    if loc.scheme == "s3":
+        prefix = loc.path.rstrip("/") + "/" if loc.path else ""
+        return {Location("s3", loc.bucket, key).uri: version
+                for key, version in s3.versions_in(loc.bucket, prefix).items()}
+    try:
+        entries = list(os.scandir(loc.path))
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for entry in entries:
+        if entry.is_file():
+            st = entry.stat()
+            out[Location("file", "", entry.path).uri] = f"{st.st_mtime_ns}-{st.st_size}"
+    return out
+
+
 def content_fingerprint(uri: str | os.PathLike) -> str:
     """What identifies the file's bytes: ``sha256:<hex>`` of a local file (read once), the
     ``etag:<ETag>`` of an S3 object (S3 derives it from the bytes; no download)."""
