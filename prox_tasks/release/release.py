@@ -104,7 +104,6 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
     """
     from prox_tasks.corpus import load_manifest, read_status
     from prox_tasks.quality import read_gate_result
-    from prox_tasks.storage import exists
 
     gate = read_gate_result(output_uri)
     if gate is None:
@@ -119,10 +118,14 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
         status = read_status(output_uri, shard.index, manifest.id, verify=False)
         if status is None:
             raise ReleaseRefused(f"{output_uri}: shard {shard.index} is not written")
-        if verify_files and not exists(status["uri"]):
-            raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot again")
-        if verify_files and _sha256(status["uri"]) != status["sha256"]:
-            raise ReleaseRefused(f"{status['uri']} changed after it was written")
+        if verify_files:
+            try:
+                digest = _sha256(status["uri"])
+            except FileNotFoundError:
+                raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot "
+                                     "again") from None
+            if digest != status["sha256"]:
+                raise ReleaseRefused(f"{status['uri']} changed after it was written")
         # a gate result written before the gate kept checksums is trusted as before
         judged = (gate.get("shard_checksums") or {}).get(str(shard.index), status["sha256"])
         if judged != status["sha256"]:

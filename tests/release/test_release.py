@@ -87,6 +87,16 @@ def test_a_completed_release_run_again_reads_no_shard_bytes(tmp_path):
         release_snapshot(snap["output_uri"], root, "crawl-copy")
 
 
+def test_a_shard_file_gone_after_the_gate_is_refused_by_name(tmp_path):
+    snap = make(tmp_path, "c")
+    assert run_gate(snap["output_uri"]).passed
+    shard = tmp_path / "root" / "snapshots" / "c" / "shards" / "shard-00001.parquet"
+    shard.unlink()
+    with pytest.raises(ReleaseRefused, match="shard-00001.parquet is missing; refine"):
+        release_snapshot(snap["output_uri"], str(tmp_path / "root"), "c")
+    assert read_latest(str(tmp_path / "root")) is None
+
+
 def test_pipeline_gate_and_release_update_catalog(tmp_path):
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     good = make(tmp_path, "crawl-2026-01-01", catalog=url)
