@@ -92,9 +92,10 @@ def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
 
     registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
     gold = incumbent.get("gold") or {}
+    measured = {"incumbent_version": incumbent["incumbent"]} if "incumbent" in incumbent else {}
     decision = registry.decide(candidate["name"], candidate["version"], candidate["metrics"],
                                incumbent["metrics"], gold.get("candidate"), gold.get("incumbent"),
-                               gold.get("incumbent_source"))
+                               gold.get("incumbent_source"), **measured)
     log.info("%s %s: %s (%s)", candidate["name"], candidate["version"],
              "promoted" if decision.promoted else "not promoted", decision.reason)
     return {"promoted": decision.promoted or decision.reason == "already promoted",

@@ -36,6 +36,7 @@ from prox_tasks.storage import (
     to_uri,
     version_of,
 )
+from prox_tasks.storage.swap import replace_if
 
 PROMOTED = "promoted.json"
 MAX_FAILURE_RATE = 0.0036  # the ProX paper's chunk-level failure rate
@@ -44,6 +45,7 @@ GOLD_RECALL_TOLERANCE = 0.005
 #: ... and its gold word F1 at most this much below (0: at least as good).
 GOLD_F1_TOLERANCE = 0.0
 _COMPLETE = ".complete"
+_UNSET = object()  # decide(): no incumbent_version given
 #: How long an older copy of a model whose files changed at the same URI stays in the cache
 #: after its last use: a process that fetched it a moment ago may still be loading it.
 STALE_COPY_GRACE_SECONDS = 3600
@@ -201,7 +203,8 @@ class ModelRegistry:
 
     def decide(self, name: str, version: str, candidate_metrics: dict,
                incumbent_metrics: dict | None, candidate_gold: dict | None = None,
-               incumbent_gold: dict | None = None, incumbent_source: str | None = None) -> Decision:
+               incumbent_gold: dict | None = None, incumbent_source: str | None = None,
+               incumbent_version: str | None | object = _UNSET) -> Decision:
         """Promote ``version`` when it beats the incumbent (:func:`beats`); record the decision.
 
         Args:
@@ -214,23 +217,57 @@ class ModelRegistry:
                 (:func:`prox_tasks.evaluation.goldset.evaluate_on_gold`); the incumbent is
                 the promoted model, or the shipped default when none is promoted.
             incumbent_source: What the gold incumbent was (a version or ``shipped:<path>``).
+            incumbent_version: The promoted version ``incumbent_metrics`` were measured on
+                (None: nothing was promoted then). Unset: none when ``incumbent_metrics`` is
+                None, else the one promoted when this is called.
+
+        ``promoted.json`` is read, compared and replaced in one step
+        (:func:`prox_tasks.storage.swap.replace_if`: a lock on a local registry, a
+        conditional PUT on S3), so of two candidates decided at once against the same
+        incumbent only one is promoted; the other is refused, its reason naming the version
+        promoted meanwhile (evaluate it against that one again).
         """
-        current = self.promoted(name)
-        won, reason = beats(candidate_metrics, incumbent_metrics if current else None,
-                            candidate_gold, incumbent_gold)  # fmt: skip
-        if current and current["version"] == version:
-            won, reason = False, "already promoted"
-        decision = Decision(name, version, current["version"] if current else None, won,
-                            reason, candidate_metrics, incumbent_metrics if current else None,
-                            candidate_gold, incumbent_gold, incumbent_source)  # fmt: skip
+        outcome: dict = {}
+
+        def swap(raw: bytes | None) -> bytes | None:
+            current = json.loads(raw) if raw else None
+            now = current["version"] if current else None
+            if incumbent_version is not _UNSET:
+                outcome.setdefault("expected", incumbent_version)
+            elif incumbent_metrics is None:  # measured against no promoted model
+                outcome.setdefault("expected", None)
+            expected = outcome.setdefault("expected", now)
+            outcome.update(current=now, decided_at=datetime.now(UTC).isoformat())
+            if now == version:
+                outcome.update(won=False, reason="already promoted")
+                return None
+            if now != expected:  # another promotion since the incumbent was measured
+                outcome.update(won=False, reason=(
+                    f"not compared: {now or 'no model'} was promoted meanwhile (by another "
+                    f"promotion running at the same time), not the incumbent "
+                    f"{expected or 'none'} this candidate was evaluated against; evaluate "
+                    "it against the promoted model again (retry the training or its "
+                    "evaluate task)"))
+                return None
+            won, reason = beats(candidate_metrics, incumbent_metrics if current else None,
+                                candidate_gold, incumbent_gold)  # fmt: skip
+            outcome.update(won=won, reason=reason)
+            if not won:
+                return None
+            record = {"version": version, "uri": self.uri(name, version),
+                      "metrics": candidate_metrics, "gold": candidate_gold,
+                      "promoted_at": outcome["decided_at"]}
+            return json.dumps(record, indent=2, sort_keys=True).encode()
+
+        replace_if(self.uri(name, PROMOTED), swap)
+        won, reason, current = outcome["won"], outcome["reason"], outcome["current"]
+        decision = Decision(name, version, current, won, reason, candidate_metrics,
+                            incumbent_metrics if current else None, candidate_gold,
+                            incumbent_gold, incumbent_source,
+                            decided_at=outcome["decided_at"])  # fmt: skip
         stamp = decision.decided_at.replace(":", "").replace("-", "")
         put_atomic(self.uri(name, "decisions", f"{stamp}-{version}.json"),
                    json.dumps(decision.to_dict(), indent=2, sort_keys=True))
-        if won:
-            record = {"version": version, "uri": self.uri(name, version),
-                      "metrics": candidate_metrics, "gold": candidate_gold,
-                      "promoted_at": decision.decided_at}
-            put_atomic(self.uri(name, PROMOTED), json.dumps(record, indent=2, sort_keys=True))
         if won or reason == "already promoted":  # a retry after the catalog failed too
             self._catalog_register({**self.artifact(name, version), "uri": self.uri(name, version)},
                                    promoted=True)

@@ -308,7 +308,8 @@ def run_training(job: TrainJob, progress=None) -> dict:
             incumbent = evaluate_model(current["uri"], valid, job.backend, job.threads)
         decision = registry.decide(job.name, record["version"], metrics, incumbent,
                                    gold and gold["candidate"], gold and gold["incumbent"],
-                                   gold and gold["incumbent_source"])  # fmt: skip
+                                   gold and gold["incumbent_source"],
+                                   incumbent_version=current and current["version"])  # fmt: skip
         out.update(promoted=decision.promoted, reason=decision.reason,
                    incumbent={"version": decision.incumbent, "metrics": incumbent})
         phase("promotion")

@@ -225,3 +225,97 @@ def test_a_retried_promote_task_reports_the_promotion_it_completes(tmp_path):
     retry = training.promote(seed, candidate, {"metrics": None})
     assert first["promoted"] and retry["promoted"]
     assert retry["reason"] == "already promoted"
+
+
+def _decide_after_barrier(root, endpoint, folder, line_f1, barrier, results):
+    """One training job's promotion step, in its own process: it measured its candidate
+    against "nothing promoted" and decides when the other job does."""
+    if endpoint:
+        from prox_tasks.storage import S3Settings, configure_s3
+
+        configure_s3(S3Settings(endpoint_url=endpoint, region_name="us-east-1",
+                                addressing_style="path", max_attempts=2))  # fmt: skip
+    registry = ModelRegistry(root)
+    metrics = {**GOOD, "line_f1": line_f1}
+    rec = registry.publish(folder, "refiner", "line_tagger", {}, {}, metrics)
+    barrier.wait(60)
+    decision = registry.decide("refiner", rec["version"], metrics, None, incumbent_version=None)
+    results.put((rec["version"], decision.promoted, decision.incumbent, decision.reason))
+
+
+def test_two_promotions_at_once_promote_one_and_tell_the_other(registry, tmp_path):
+    """Two training runs finishing together, each evaluated against the same incumbent
+    (none): one is promoted, the other is refused naming the version promoted meanwhile —
+    not both told "promoted" while the pointer names whichever wrote last."""
+    import multiprocessing
+
+    from prox_tasks.storage.s3_client import current_settings
+
+    endpoint = current_settings().endpoint_url if registry.root.startswith("s3://") else None
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    jobs = [ctx.Process(target=_decide_after_barrier,
+                        args=(registry.root, endpoint,
+                              make_artifact(tmp_path / f"c{i}", f"w{i}".encode()),
+                              0.90 + i / 100, barrier, results))
+            for i in (0, 1)]  # fmt: skip
+    for job in jobs:
+        job.start()
+    for job in jobs:
+        job.join(120)
+    assert [job.exitcode for job in jobs] == [0, 0]
+    outcomes = [results.get(timeout=5) for _ in jobs]
+    winners = [o for o in outcomes if o[1]]
+    losers = [o for o in outcomes if not o[1]]
+    assert len(winners) == 1 and len(losers) == 1, outcomes
+    assert registry.promoted("refiner")["version"] == winners[0][0]
+    assert losers[0][2] == winners[0][0]
+    assert f"{winners[0][0]} was promoted meanwhile" in losers[0][3]
+    recorded = {d["candidate"]: d["promoted"] for d in registry.decisions("refiner")}
+    assert recorded == {winners[0][0]: True, losers[0][0]: False}
+
+
+def test_a_promotion_that_lands_between_read_and_write_is_not_overwritten(s3_root, tmp_path,
+                                                                          monkeypatch):
+    """S3: another job promotes its model after this decide read promoted.json and before it
+    writes it. The conditional PUT fails, the decision is taken again on what the other job
+    wrote, and the pointer keeps the other job's model."""
+    from prox_tasks.registry import registry as module
+
+    registry = ModelRegistry(s3_root)
+    mine = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                            {}, {}, GOOD)  # fmt: skip
+    other = registry.publish(make_artifact(tmp_path / "b", b"2"), "refiner", "line_tagger",
+                             {}, {}, GOOD)  # fmt: skip
+    real_beats, calls = module.beats, []
+
+    def beats_while_another_promotes(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:  # the other job, between this one's read and its write
+            assert registry.decide("refiner", other["version"], GOOD, None).promoted
+        return real_beats(*args, **kwargs)
+
+    monkeypatch.setattr(module, "beats", beats_while_another_promotes)
+    decision = registry.decide("refiner", mine["version"], GOOD, None)
+    assert not decision.promoted and decision.incumbent == other["version"]
+    assert "promoted meanwhile" in decision.reason
+    assert registry.promoted("refiner")["version"] == other["version"]
+
+
+def test_a_candidate_measured_against_an_older_promoted_model_is_not_promoted(registry,
+                                                                              tmp_path):
+    """The promoted model changed between the evaluate and promote steps (another run's
+    promotion): the candidate's numbers compare it with a model no longer promoted."""
+    old = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                           {}, {}, WORSE)  # fmt: skip
+    assert registry.decide("refiner", old["version"], WORSE, None).promoted
+    new = registry.publish(make_artifact(tmp_path / "b", b"2"), "refiner", "line_tagger",
+                           {}, {}, GOOD)  # fmt: skip
+    late = registry.publish(make_artifact(tmp_path / "c", b"3"), "refiner", "line_tagger",
+                            {}, {}, GOOD)  # fmt: skip
+    assert registry.decide("refiner", new["version"], GOOD, WORSE,
+                           incumbent_version=old["version"]).promoted
+    decision = registry.decide("refiner", late["version"], GOOD, WORSE,
+                               incumbent_version=old["version"])
+    assert not decision.promoted and new["version"] in decision.reason
+    assert registry.promoted("refiner")["version"] == new["version"]
