@@ -90,6 +90,15 @@ def _current_digest(folder: Path) -> str:
     return _DIGESTS[key]
 
 
+def _cached_from(path: Path) -> str | None:
+    """The URI a model cache copy was downloaded from (its ``.complete`` marker, written by
+    :func:`prox_tasks.registry.fetch_folder`), or None for any other folder."""
+    try:
+        return (path / ".complete").read_text().strip() or None
+    except OSError:
+        return None
+
+
 def artifact_version(path: Path, settings: dict | None = None) -> str:
     """The version of the artifact in ``path``: the registry's (``artifact.json``), else
     the one it gets when published (``<kind>-<digest>``).
@@ -116,11 +125,15 @@ def artifact_version(path: Path, settings: dict | None = None) -> str:
             if expected:
                 digest = _current_digest(path)
                 if digest != expected:
+                    source = _cached_from(path)
+                    where = (f" (a copy of {source}, downloaded as it is there now: its files "
+                             "were changed in place since; publish the model again, or put "
+                             "back the published files)" if source else "")
                     raise ArtifactChanged(
                         f"{record}: the model's files ({', '.join(artifact_files(path))}) hash "
                         f"to {digest[:12]}, not the {str(expected)[:12]} recorded when "
                         f"{version} was published; they changed since: fetch or publish it "
-                        "again")  # fmt: skip
+                        f"again{where}")  # fmt: skip
             return version
     kind = (settings or {}).get("kind") or artifact_kind(path)
     return version_string(kind, artifact_digest(path)[0])

@@ -83,7 +83,9 @@ def test_a_model_replaced_at_the_same_s3_uri_is_not_served_from_a_stale_copy(s3_
     settings["tagger"]["line_threshold"] = 0.2  # replaced in place, e.g. by hand
     put_atomic(f"{uri}/refiner.json", json.dumps(settings))
     # the fresh copy is fetched, and its publishing record no longer matches its files
-    with pytest.raises(ArtifactChanged, match="changed since"):
+    with pytest.raises(ArtifactChanged, match="changed since") as changed:
         load_backend(None, uri)
+    # the error names the S3 folder whose files changed, not only the local cache copy
+    assert f"a copy of {uri}, downloaded" in str(changed.value)
     remove(f"{uri}/artifact.json")  # replaced as an unpublished model folder: taken as is
     assert load_backend(None, uri).inner.config.line_threshold == 0.2
