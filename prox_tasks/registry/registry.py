@@ -227,6 +227,10 @@ class ModelRegistry:
         incumbent only one is promoted; the other is refused, its reason naming the version
         promoted meanwhile (evaluate it against that one again).
         """
+        if not exists(self.uri(name, version, ARTIFACT)):  # never point at a partial upload
+            raise FileNotFoundError(
+                f"{name} {version} is not published in {self.root} (no {ARTIFACT}: never "
+                "published, or its upload was cut short): publish it before promoting it")
         outcome: dict = {}
 
         def swap(raw: bytes | None) -> bytes | None:

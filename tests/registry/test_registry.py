@@ -319,3 +319,15 @@ def test_a_candidate_measured_against_an_older_promoted_model_is_not_promoted(re
                                incumbent_version=old["version"])
     assert not decision.promoted and new["version"] in decision.reason
     assert registry.promoted("refiner")["version"] == new["version"]
+
+
+def test_a_version_whose_upload_was_cut_short_is_never_promoted(registry, tmp_path):
+    """A publish killed after some files (``artifact.json`` is written last): deciding on
+    that version refuses it before promoted.json names a folder without its record."""
+    from prox_tasks.storage import put_atomic
+
+    partial = registry.uri("refiner", "line_tagger-0123456789ab")
+    put_atomic(f"{partial}/sub/weights.bin", b"half")
+    with pytest.raises(FileNotFoundError, match="not published.*cut short"):
+        registry.decide("refiner", "line_tagger-0123456789ab", GOOD, None)
+    assert registry.promoted("refiner") is None
