@@ -107,6 +107,21 @@ def refine_workers(override: int | None = None) -> int:
     return workers
 
 
+def model_cache_keep() -> int:
+    """How many models downloaded from S3 a machine's model cache keeps
+    (``$PROX_MODEL_CACHE_KEEP``, default 4): the most recently used; a copy used within the
+    last hour is never removed (a process may be loading it).
+
+    Raises:
+        ValueError: Not a whole number of at least 1.
+    """
+    value = os.environ.get("PROX_MODEL_CACHE_KEEP") or "4"
+    if not value.strip().isdigit() or int(value) < 1:
+        raise ValueError(f"PROX_MODEL_CACHE_KEEP must be a whole number of at least 1, "
+                         f"not {value!r}")
+    return int(value)
+
+
 def tagger_precision(override: str | None = None) -> str:
     """The line tagger's inference precision, one of :data:`TAGGER_PRECISIONS`: the
     override, else ``$PROX_TAGGER_PRECISION``, else ``auto`` (resolved to a number format by

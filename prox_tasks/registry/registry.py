@@ -320,7 +320,8 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     size; one listing and a HEAD per file) are part of the default key, so files replaced
     at the same URI are downloaded again instead of served from a stale copy; the older
     copies of that URI, and downloads cut short, are removed once unused for
-    :data:`STALE_COPY_GRACE_SECONDS`.
+    :data:`STALE_COPY_GRACE_SECONDS`; so are the least recently used copies beyond
+    ``$PROX_MODEL_CACHE_KEEP`` (default 4).
 
     Raises:
         FileNotFoundError: The folder does not exist or is empty.
@@ -337,7 +338,9 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         raise FileNotFoundError(f"no model files under {text}")
     key = None
     if cache is None:
-        from prox_tasks.pipeline.settings import prox_home
+        from prox_tasks.pipeline.settings import model_cache_keep, prox_home
+
+        keep = model_cache_keep()  # a bad setting refused before anything is downloaded
 
         versions = "\n".join(f"{f}\t{version_of(f)}" for f in files)
         key = (hashlib.sha256(text.encode()).hexdigest()[:16] + "-"
@@ -372,7 +375,26 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         raise
     if key is not None:
         _prune_older_copies(target, key.split("-")[0])
+        _prune_least_used(target.parent, keep)
     return target
+
+
+def _prune_least_used(cache_root: Path, keep: int) -> None:
+    """Remove the cache's complete copies beyond the ``keep`` most recently used (each
+    nightly promotion is a new URI: without a bound, every version a worker ever ran would
+    stay on its disk), sparing any used within :data:`STALE_COPY_GRACE_SECONDS`."""
+    import time
+
+    used = []
+    for copy in cache_root.iterdir():
+        try:
+            used.append(((copy / _COMPLETE).stat().st_mtime, copy))
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # a download under way, cut short (pruned with its URI's), or a file
+    cutoff = time.time() - STALE_COPY_GRACE_SECONDS
+    for last_use, copy in sorted(used, reverse=True)[keep:]:
+        if last_use < cutoff:
+            shutil.rmtree(copy, ignore_errors=True)
 
 
 def _prune_older_copies(current: Path, uri_key: str) -> None:

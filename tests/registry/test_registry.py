@@ -184,6 +184,36 @@ def test_older_copies_of_a_replaced_s3_model_leave_the_cache_once_unused(s3_root
     assert second.exists() and other_model.exists()  # in use lately / another URI's copy
 
 
+def test_the_model_cache_keeps_the_most_recently_used_models(s3_root, tmp_path, monkeypatch):
+    """Each nightly promotion is a new URI: the cache keeps $PROX_MODEL_CACHE_KEEP models,
+    the most recently used, and spares any used within the last hour."""
+    import os
+    import time
+
+    from prox_tasks.registry.registry import STALE_COPY_GRACE_SECONDS
+    from prox_tasks.storage import put_atomic
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PROX_MODEL_CACHE_KEEP", "2")
+    copies = []
+    for version in range(3):
+        put_atomic(f"{s3_root}/refiner/v{version}/refiner.json", '{"kind": "line_tagger"}')
+        copies.append(fetch_folder(f"{s3_root}/refiner/v{version}"))
+    assert all(c.exists() for c in copies)  # all used within the hour: none removed
+    for age, copy in zip((3, 2), copies[:2]):  # v0 and v1 last used hours ago
+        long_ago = time.time() - STALE_COPY_GRACE_SECONDS * age
+        os.utime(copy / ".complete", (long_ago, long_ago))
+    put_atomic(f"{s3_root}/refiner/v3/refiner.json", '{"kind": "line_tagger"}')
+    copies.append(fetch_folder(f"{s3_root}/refiner/v3"))
+    assert [c.exists() for c in copies] == [False, False, True, True]
+    assert fetch_folder(f"{s3_root}/refiner/v0").exists()  # downloaded again when asked
+    monkeypatch.setenv("PROX_MODEL_CACHE_KEEP", "0")
+    put_atomic(f"{s3_root}/refiner/v4/refiner.json", '{"kind": "line_tagger"}')
+    with pytest.raises(ValueError, match="PROX_MODEL_CACHE_KEEP must be a whole number"):
+        fetch_folder(f"{s3_root}/refiner/v4")
+    assert len(list(copies[0].parent.iterdir())) == 3  # refused before any download
+
+
 def test_a_retry_after_the_catalog_failed_registers_and_promotes_the_model(tmp_path):
     """The catalog down while a model is published and promoted (the registry's files are
     written first): the task's retry finds both done and brings the catalog up to date."""
