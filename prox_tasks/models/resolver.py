@@ -117,5 +117,12 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
             "Hugging Face model folder (e.g. a local copy of a ProX refining model), or "
             "'default' for the shipped line tagger."
         )
-    log.info("no promoted %r model: using the shipped default", name)
+    if name != DEFAULT_NAME:  # a name asked for (a typo?), nothing of it: say so plainly
+        from prox_tasks.pipeline import settings
+
+        log.warning("no promoted %r model in the model registry %s or the catalog: using the "
+                    "shipped default (pass --model promoted to require one)", name,
+                    registry or settings.registry_root())
+    else:
+        log.info("no promoted %r model: using the shipped default", name)
     return shipped_default()

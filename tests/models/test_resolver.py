@@ -47,6 +47,18 @@ def test_rule_without_a_promoted_model(isolated):
         resolve_model("promoted")
 
 
+def test_a_model_name_with_nothing_promoted_falls_back_with_a_warning(isolated, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="prox_tasks.models.resolver"):
+        assert resolve_model(None).source == "default"
+        assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+        assert resolve_model(None, name="refinr").source == "default"  # a typo
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warned) == 1 and "no promoted 'refinr' model" in warned[0]
+    assert "--model promoted" in warned[0]
+
+
 def test_catalog_is_the_fallback_of_the_registry(isolated, tmp_path):
     elsewhere = str(tmp_path / "other-registry")
     record = _promote(elsewhere)
