@@ -88,6 +88,44 @@ def test_data_docs_and_gate_json_behind_auth(client, token):
         _get(client, token, f"/prox/snapshots/crawl-2026-03-02/docs/{folder}", 404)
 
 
+def test_data_docs_and_gate_json_never_follow_links_out_of_the_snapshot(client, token,
+                                                                         catalog_with_snapshots,
+                                                                         tmp_path):
+    """A symlink planted in the Data Docs folder (or as gate.json) by whoever can write the
+    snapshot's folder does not serve a file from outside it: not /etc/passwd, not another
+    JSON file of the API server's machine."""
+    import os
+    from pathlib import Path
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.storage import parse_uri
+
+    with Catalog(catalog_with_snapshots) as catalog:
+        out = Path(parse_uri(catalog.get_snapshot("crawl-2026-03-01")["output_uri"]).path)
+    docs, gate = out / "_quality" / "data_docs", out / "_quality" / "gate.json"
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"password": "hunter2"}')
+    planted = {docs / "leak.txt": Path("/etc/passwd"), docs / "etc": Path("/etc"),
+               docs / "secret.json": secret, docs / "manifest.json": out / "manifest.json"}
+    for link, target in planted.items():
+        link.symlink_to(target)
+    os.rename(gate, gate.with_suffix(".real"))
+    gate.symlink_to(secret)
+    try:
+        base = "/prox/snapshots/crawl-2026-03-01"
+        for path in ("leak.txt", "etc/passwd", "secret.json"):
+            _get(client, token, f"{base}/docs/{path}", 404)
+        _get(client, token, f"{base}/gate.json", 404)
+        # a link that stays inside the snapshot's folder is still served
+        assert _get(client, token, f"{base}/docs/manifest.json").json()["shards"]
+    finally:
+        gate.unlink()
+        os.rename(gate.with_suffix(".real"), gate)
+        for link in planted:
+            link.unlink()
+    assert _get(client, token, f"{base}/gate.json").json()["passed"] is True
+
+
 def test_one_snapshots_row_is_its_row_among_all(catalog_with_snapshots):
     """A snapshot page computes only its own row (the catalog's snapshot_summary report for
     that name), and it is the same row the overview lists."""
