@@ -28,6 +28,16 @@ CHAR_DIFF_LIMIT = 2000
 #: What one document shows at most (the rest is counted, not rendered).
 MAX_SHOWN_LINES = 2000
 MAX_SHOWN_CHARS = 2000
+#: Work one document may spend comparing lines character by character (the product of their
+#: lengths and :data:`COMPARE_COST` a comparison, summed; about 25 ns a unit): past it, lines
+#: are compared and marked by their common prefix and suffix, in linear time. A long page with
+#: every kept line normalized took minutes (0.1 s a pair of 2,000-character lines).
+DIFF_BUDGET = 20_000_000
+COMPARE_COST = 1000
+#: Pairing weighs at most ``PAIR_BUDGET // refined lines`` input lines (at least
+#: :data:`MIN_PAIR_WINDOW`) for each refined line, not every line up to the block's end.
+PAIR_BUDGET = 5_000
+MIN_PAIR_WINDOW = 8
 
 
 class ShardNotAvailable(LookupError):
@@ -70,10 +80,26 @@ class DocumentView:
     hidden_lines: int = 0
 
 
-def _segments(a: str, b: str) -> tuple[list, list]:
-    """Character segments of ``a`` and ``b`` with the differing parts flagged (long lines: the
-    part between their common prefix and suffix, as one change)."""
-    if len(a) + len(b) > 2 * CHAR_DIFF_LIMIT:
+class _Budget:
+    """What is left of :data:`DIFF_BUDGET` for one document."""
+
+    def __init__(self, units: int = DIFF_BUDGET):
+        self.left = units
+
+    def take(self, units: int) -> bool:
+        """Spend ``units`` when that many are left."""
+        if units > self.left:
+            return False
+        self.left -= units
+        return True
+
+
+def _segments(a: str, b: str, budget: _Budget | None = None) -> tuple[list, list]:
+    """Character segments of ``a`` and ``b`` with the differing parts flagged (long lines, or
+    past the ``budget``: the part between their common prefix and suffix, as one change)."""
+    exact = len(a) + len(b) <= 2 * CHAR_DIFF_LIMIT and (
+        budget is None or budget.take(len(a) * len(b) + COMPARE_COST))
+    if not exact:
         head = len(os.path.commonprefix([a, b]))
         tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
         return ([p for p in ((a[:head], False), (a[head:len(a) - tail], True),
@@ -102,6 +128,8 @@ def align_lines(text_in: str, text_out: str | None) -> list[Line]:
 def view_of(lines_in: list[str], lines_out: list[str], opcodes) -> list[Line]:
     """The lines of ``lines_in`` as ``opcodes`` (:meth:`SequenceMatcher.get_opcodes` form)
     turn them into ``lines_out``."""
+    window = max(MIN_PAIR_WINDOW, PAIR_BUDGET // max(1, len(lines_out)))
+    budget = _Budget()
     view: list[Line] = []
     for op, i1, i2, j1, j2 in opcodes:
         if op == "equal":
@@ -109,32 +137,39 @@ def view_of(lines_in: list[str], lines_out: list[str], opcodes) -> list[Line]:
         elif op == "delete":
             view += [Line(i, "removed", [(lines_in[i], False)]) for i in range(i1, i2)]
         else:  # replace: each output line is the normalized form of its closest input line
-            view += _pair(lines_in, i1, i2, lines_out[j1:j2])
+            view += _pair(lines_in, i1, i2, lines_out[j1:j2], window, budget)
     return view
 
 
-def _pair(lines_in: list[str], i1: int, i2: int, outs: list[str]) -> list[Line]:
+def _pair(lines_in: list[str], i1: int, i2: int, outs: list[str], window: int,
+          budget: _Budget) -> list[Line]:
     view, cursor = [], i1
     for k, out in enumerate(outs):
         last = max(cursor + 1, i2 - (len(outs) - k - 1))  # leave an input line per output
-        candidates = range(cursor, min(last, i2))
+        candidates = range(cursor, min(last, i2, cursor + window))
         if not candidates:  # more output lines than input lines: text a normalization added
             view.append(Line(i2 - 1, "normalized", [], [(out, True)]))
             continue
-        best = max(candidates, key=lambda i: _likeness(lines_in[i], out))
+        best = max(candidates, key=lambda i: _likeness(lines_in[i], out, budget))
         view += [Line(i, "removed", [(lines_in[i], False)]) for i in range(cursor, best)]
-        before, after = _segments(lines_in[best], out)
+        before, after = _segments(lines_in[best], out, budget)
         view.append(Line(best, "normalized", before, after))
         cursor = best + 1
     view += [Line(i, "removed", [(lines_in[i], False)]) for i in range(cursor, i2)]
     return view
 
 
-def _likeness(a: str, b: str) -> float:
-    """How alike two lines are (:meth:`SequenceMatcher.ratio`; long lines: its linear-time
-    upper bound from character counts)."""
-    matcher = SequenceMatcher(None, a, b, autojunk=False)
-    return matcher.ratio() if len(a) + len(b) <= 2 * CHAR_DIFF_LIMIT else matcher.quick_ratio()
+def _likeness(a: str, b: str, budget: _Budget) -> float:
+    """How alike two lines are (:meth:`SequenceMatcher.ratio`; long lines, or past the
+    ``budget``: the share of both that their common prefix and suffix make up, as a
+    normalization leaves the rest of a line as it was)."""
+    if len(a) + len(b) <= 2 * CHAR_DIFF_LIMIT and budget.take(len(a) * len(b) + COMPARE_COST):
+        return SequenceMatcher(None, a, b, autojunk=False).ratio()
+    if not a and not b:
+        return 1.0
+    head = len(os.path.commonprefix([a, b]))
+    tail = len(os.path.commonprefix([a[head:][::-1], b[head:][::-1]]))
+    return 2 * (head + tail) / (len(a) + len(b))
 
 
 def _clipped(lines: list[Line]) -> tuple[list[Line], int]:

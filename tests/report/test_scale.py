@@ -105,3 +105,36 @@ def test_a_long_page_with_lines_removed_is_aligned_without_a_quadratic_diff(monk
     assert work[0] == 0  # nothing left for difflib: every refined line placed by the walk
     removed = {line.number for line in view if line.status == "removed"}
     assert removed == {a + k for a in range(0, 8000, 37) for k in range(3)}
+
+
+def test_normalized_lines_are_paired_and_marked_in_bounded_work(monkeypatch):
+    """A long page whose kept lines are all normalized and every other line removed: pairing
+    weighed every input line left in the block for each refined line, 0.1 s a pair of long
+    lines (minutes a page); the character comparisons a document makes are now bounded (past
+    the budget, lines are paired by common prefix and suffix)."""
+    import difflib
+    import random
+
+    from prox_tasks.report import documents
+
+    work = [0]
+
+    class Spy(difflib.SequenceMatcher):
+        def __init__(self, isjunk=None, a="", b="", autojunk=True):
+            if isinstance(a, str):
+                work[0] += len(a) * len(b) + getattr(documents, "COMPARE_COST", 1000)
+            super().__init__(isjunk, a, b, autojunk)
+
+    monkeypatch.setattr(documents, "SequenceMatcher", Spy)
+    rng = random.Random(1)
+    words = "alpha beta gamma delta epsilon zeta eta theta iota kappa".split()
+    for n, width in ((2000, 30), (40, 1990)):
+        lines = [(f"{i} " + " ".join(rng.choice(words) for _ in range(400)))[:width]
+                 for i in range(n)]
+        out = [line.replace("a", "4") for i, line in enumerate(lines) if i % 2 == 0]
+        work[0] = 0
+        view = documents.align_lines("\n".join(lines), "\n".join(out))
+        assert work[0] <= getattr(documents, "DIFF_BUDGET", 20_000_000)
+        # every input line shown once, in order; a kept or normalized one per refined line
+        assert [line.number for line in view] == list(range(n))
+        assert sum(line.status != "removed" for line in view) == len(out)
