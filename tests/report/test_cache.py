@@ -35,32 +35,21 @@ def test_the_cache_is_bounded():
     assert cache.get(4, "v2", lambda: "new version") == "new version"
 
 
-def test_a_snapshot_page_asks_one_listing_not_a_head_per_shard(s3_bucket, tmp_path):
+def test_a_snapshot_page_asks_one_listing_not_a_head_per_shard(s3_bucket, tmp_path, s3_calls):
     """The snapshot page's distributions are cached by the versions of the shards' status
     files: on S3 those come from one LIST, not a HEAD per shard on every page view; a shard
     refined again (its status rewritten) computes them again."""
-    import collections
-
     from prox_tasks.report.distributions import cached_distributions
-    from prox_tasks.storage import get_client, put_atomic, read_bytes
+    from prox_tasks.storage import put_atomic, read_bytes
     from tests.quality.snapshot_factory import refine_snapshot, write_input
 
     out = f"{s3_bucket}/snap"
     refine_snapshot(str(write_input(tmp_path / "in.jsonl", 30)), out, target_docs=3)
     CACHE.clear()
     first = cached_distributions(out, 10)
-    sent = collections.Counter()
-
-    def hook(model, **_):
-        sent[model.name] += 1
-
-    events = get_client().meta.events
-    events.register("before-call.s3", hook, unique_id="count-report-calls")
-    try:
-        assert cached_distributions(out, 10) is first
-        assert sent == {"HeadObject": 1, "ListObjectsV2": 1}, sent  # the manifest, _status/
-        status = f"{out}/_status/shard-00004.json"
-        put_atomic(status, read_bytes(status) + b" ")  # shard 4 written again
-        assert cached_distributions(out, 10) is not first
-    finally:
-        events.unregister("before-call.s3", unique_id="count-report-calls")
+    s3_calls.clear()
+    assert cached_distributions(out, 10) is first
+    assert s3_calls == {"HeadObject": 1, "ListObjectsV2": 1}, s3_calls  # manifest, _status/
+    status = f"{out}/_status/shard-00004.json"
+    put_atomic(status, read_bytes(status) + b" ")  # shard 4 written again
+    assert cached_distributions(out, 10) is not first

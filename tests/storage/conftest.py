@@ -62,3 +62,22 @@ def count_gets():
     events.register("before-parameter-build.s3.GetObject", hook, unique_id="count-gets")
     yield counts
     events.unregister("before-parameter-build.s3.GetObject", unique_id="count-gets")
+
+
+@pytest.fixture
+def s3_calls():
+    """S3 API calls by operation name (``GetObject``, ``HeadObject``, ...) while the fixture
+    is active: what this process's storage client really sent."""
+    import collections
+
+    from prox_tasks.storage import get_client
+
+    sent = collections.Counter()
+
+    def hook(model, **_):
+        sent[model.name] += 1
+
+    events = get_client().meta.events
+    events.register("before-call.s3", hook, unique_id="count-s3-calls")
+    yield sent
+    events.unregister("before-call.s3", unique_id="count-s3-calls")

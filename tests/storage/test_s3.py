@@ -144,38 +144,27 @@ def test_a_missing_bucket_is_an_error_not_a_missing_file(s3_bucket):
     assert missing.value.filename == f"{s3_bucket}/in/nothing.jsonl"
 
 
-def test_a_small_json_record_is_read_in_one_request(s3_bucket, tmp_path):
+def test_a_small_json_record_is_read_in_one_request(s3_bucket, tmp_path, s3_calls):
     """Status records, gate results and release marks are read once per shard and rerun:
     one GET each (a missing one: None), not a HEAD to ask, a HEAD to open and a GET."""
-    import collections
-
     from prox_tasks.corpus import read_status
     from tests.quality.snapshot_factory import refine_snapshot, write_input
 
-    sent = collections.Counter()
-
-    def hook(model, **_):
-        sent[model.name] += 1
-
-    events = get_client().meta.events
-    events.register("before-call.s3", hook, unique_id="count-calls")
-    try:
-        put_atomic(f"{s3_bucket}/r/status.json", json.dumps({"docs": 3}))
-        sent.clear()
-        assert read_json(f"{s3_bucket}/r/status.json") == {"docs": 3}
-        assert read_json(f"{s3_bucket}/r/nothing.json") is None
-        # a 404 asks once per process whether the bucket is there (HeadBucket): a mistyped
-        # bucket must not pass for a missing record
-        assert sent["GetObject"] == 2 and "HeadObject" not in sent and sent["HeadBucket"] <= 1
-        with pytest.raises(FileNotFoundError, match="S3 bucket 'no-such-bucket' does not exist"):
-            read_json("s3://no-such-bucket/r/status.json")
-        out = f"{s3_bucket}/snap"
-        refine_snapshot(str(write_input(tmp_path / "in.jsonl", 4)), out)
-        sent.clear()
-        assert read_status(out, 0, verify=False)["docs_written"] == 4
-        assert sent == {"GetObject": 1}, sent
-    finally:
-        events.unregister("before-call.s3", unique_id="count-calls")
+    put_atomic(f"{s3_bucket}/r/status.json", json.dumps({"docs": 3}))
+    s3_calls.clear()
+    assert read_json(f"{s3_bucket}/r/status.json") == {"docs": 3}
+    assert read_json(f"{s3_bucket}/r/nothing.json") is None
+    # a 404 asks once per process whether the bucket is there (HeadBucket): a mistyped
+    # bucket must not pass for a missing record
+    assert s3_calls["GetObject"] == 2 and "HeadObject" not in s3_calls
+    assert s3_calls["HeadBucket"] <= 1
+    with pytest.raises(FileNotFoundError, match="S3 bucket 'no-such-bucket' does not exist"):
+        read_json("s3://no-such-bucket/r/status.json")
+    out = f"{s3_bucket}/snap"
+    refine_snapshot(str(write_input(tmp_path / "in.jsonl", 4)), out)
+    s3_calls.clear()
+    assert read_status(out, 0, verify=False)["docs_written"] == 4
+    assert s3_calls == {"GetObject": 1}, s3_calls
 
 
 def test_s3_errors_name_the_object_in_the_cli_message(s3_bucket):
