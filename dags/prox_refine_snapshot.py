@@ -65,7 +65,10 @@ Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapsh
     tags=["prox", "refine"],
 )
 def prox_refine_snapshot():
-    @task
+    # multiple_outputs=False: a task returning ``dict`` would otherwise also push each of its
+    # keys as an XCom of its own, twice the rows and bytes (a refine task's shard list, the
+    # release record); downstream tasks take the whole value
+    @task(multiple_outputs=False)
     def resolve(params=None, ds=None, run_id=None, dag=None, dag_run=None) -> dict:
         """Check the run's Params; name the snapshot and its input partition."""
         with fail_fast(AirflowFailException):
@@ -83,7 +86,7 @@ def prox_refine_snapshot():
                                 params.get("workers_per_task"))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
-          map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
+          multiple_outputs=False, map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
     def refine_shard(batch: dict) -> dict:
         """Refine the shard(s) of one work item; progress lines every `PROX_PROGRESS_EVERY`
         documents (docs/s, ETA, model, documents resumed from checkpoints)."""
@@ -91,12 +94,12 @@ def prox_refine_snapshot():
         with fail_fast(AirflowFailException):  # e.g. duplicate ids under the `fail` policy
             return refresh.refine_batch(batch)
 
-    @task
+    @task(multiple_outputs=False)
     def collect(snapshot: dict, results) -> dict:
         """Totals over every shard; the snapshot becomes `refined` in the catalog."""
         return refresh.collect(snapshot, list(results[:]))  # one request for all shards
 
-    @task
+    @task(multiple_outputs=False)
     def quality_gate(snapshot: dict, totals: dict, params=None) -> dict:
         """Great Expectations suites over the snapshot; a failure lists each failed check
         with its observed value and threshold. Data Docs and `gate.json`: the PROX report's
@@ -104,7 +107,7 @@ def prox_refine_snapshot():
         with fail_fast(AirflowFailException):  # a failed gate: retrying cannot help
             return refresh.gate(snapshot, dict(params))
 
-    @task(outlets=[REFINED_CORPUS])
+    @task(outlets=[REFINED_CORPUS], multiple_outputs=False)
     def release(snapshot: dict, gate: dict, params=None, outlet_events=None) -> dict:
         """Re-check the gate and every shard's checksum; replace `latest.json` last. Skipped
         (no `prox_refined_corpus` event) in a dry run and when the release was made before."""
