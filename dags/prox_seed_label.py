@@ -80,7 +80,8 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
     tags=["prox", "labeling"],
 )
 def prox_seed_label():
-    @task
+    # multiple_outputs=False: a task returning ``dict`` would also push each key as an XCom
+    @task(multiple_outputs=False)
     def sample(params=None, ds=None, run_id=None, dag=None, dag_run=None) -> dict:
         """Stratified sample of the snapshot to label; a versioned manifest."""
         with fail_fast(AirflowFailException):
@@ -92,26 +93,27 @@ def prox_seed_label():
         """The sample's shard indices, one mapped labeling task each."""
         return plan["shards"]
 
-    @task(pool=cfg.POOL_TEACHER, map_index_template="{{ prox_label_part }}")
+    @task(multiple_outputs=False, pool=cfg.POOL_TEACHER,
+          map_index_template="{{ prox_label_part }}")
     def label_shard(plan: dict, index: int, params=None) -> dict:
         """Label one shard with the teacher (pool `teacher_api`); rejected rows keep their reason."""
         get_current_context()["prox_label_part"] = f"part-{index:05d}"
         with fail_fast(AirflowFailException):  # bad teacher options; an endpoint error retries
             return seeding.label_shard(plan, index, params["teacher_options"])
 
-    @task
+    @task(multiple_outputs=False)
     def validate(plan: dict, parts, params=None) -> dict:
         """Every label parses and runs on its document; counts of rejected labels by reason."""
         with fail_fast(AirflowFailException):  # the same labels would be judged again
             return seeding.validate(plan, list(parts[:]), params["max_invalid_rate"])
 
-    @task
+    @task(multiple_outputs=False)
     def split(plan: dict, parts, checked: dict, params=None) -> dict:
         """Train/validation/test split of the labeled documents."""
         with fail_fast(AirflowFailException):
             return seeding.split(plan, list(parts[:]), checked, params["valid_percent"])
 
-    @task(outlets=[SEED_SET])
+    @task(multiple_outputs=False, outlets=[SEED_SET])
     def register(plan: dict, seed_set: dict, *, outlet_events=None) -> dict:
         """Record the seed set in the catalog and emit the `prox_seed_set` Asset."""
         event = seeding.register(plan, seed_set)

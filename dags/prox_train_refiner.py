@@ -74,7 +74,8 @@ with `seed_uri`.
     tags=["prox", "training"],
 )
 def prox_train_refiner():
-    @task
+    # multiple_outputs=False: a task returning ``dict`` would also push each key as an XCom
+    @task(multiple_outputs=False)
     def resolve_seed_set(params=None, triggering_asset_events=None, dag=None,
                          dag_run=None) -> dict:
         """The seed set to train on: the triggering Asset event's, or the `seed_set` Param."""
@@ -83,18 +84,19 @@ def prox_train_refiner():
             check_conf(dag_run.conf, dag.params)
             return training.resolve_seed_set(dict(params), events)
 
-    @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.train_timeout())
+    @task(multiple_outputs=False, pool=cfg.POOL_GPU, queue=cfg.gpu_queue(),
+          execution_timeout=cfg.train_timeout())
     def train(seed: dict, params=None) -> dict:
         """Train the candidate refining model on the seed set (pool `gpu`)."""
         with fail_fast(AirflowFailException):  # bad labels or options: retrying cannot help
             return training.train(seed, dict(params))
 
-    @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue())
+    @task(multiple_outputs=False, pool=cfg.POOL_GPU, queue=cfg.gpu_queue())
     def evaluate(seed: dict, candidate: dict, params=None) -> dict:
         """Score the candidate and the promoted model on the same held-out documents (pool `gpu`)."""
         return training.evaluate(seed, candidate, dict(params))
 
-    @task(outlets=[REFINER])
+    @task(multiple_outputs=False, outlets=[REFINER])
     def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
         """Promote the candidate when it beats the incumbent; skipped otherwise."""
         decision = training.promote(seed, candidate, incumbent)

@@ -181,12 +181,13 @@ def test_a_bad_deployment_variable_is_named_in_the_import_error(airflow_db, monk
     assert len(errors) == 1 and variable in next(iter(errors.values()))
 
 
-def test_refine_tasks_push_their_result_as_one_xcom(dagbag):
+@pytest.mark.parametrize("dag_id", ["prox_refine_snapshot", "prox_seed_label",
+                                    "prox_train_refiner"])
+def test_tasks_push_their_result_as_one_xcom(dagbag, dag_id):
     """A task returning ``dict`` would also push each key as an XCom of its own (Airflow
     infers ``multiple_outputs`` from the annotation): every refine task's shard list and the
     release's per-shard record stored twice."""
-    dag = dagbag.get_dag("prox_refine_snapshot")
-    for task in dag.tasks:
+    for task in dagbag.get_dag(dag_id).tasks:
         multiple = getattr(task, "multiple_outputs", None)
         if multiple is None:  # a mapped task keeps it among its partial arguments
             multiple = (getattr(task, "partial_kwargs", None) or {}).get("multiple_outputs")
