@@ -79,7 +79,8 @@ def prox_refine_snapshot():
     def plan(snapshot: dict, params=None) -> list[dict]:
         """Cut the input into shards (`manifest.json`); one work item per mapped task."""
         with fail_fast(AirflowFailException):
-            return refresh.plan(snapshot, params["target_docs"], params["max_map_length"],
+            return refresh.plan(snapshot, params["target_docs"],
+                                cfg.map_length(params["max_map_length"]),
                                 params["model"], params["backend"], params["reprocess"],
                                 params.get("keep_threshold"),
                                 params.get("quality_filter") or "off", cfg.limits_of(params),

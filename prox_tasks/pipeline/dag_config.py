@@ -97,6 +97,15 @@ def train_timeout() -> timedelta:
     return _seconds("PROX_TRAIN_TIMEOUT_S", 12 * 3600)
 
 
+def map_length(asked: int) -> int:
+    """The work items ``plan`` may return: the ``max_map_length`` Param, at most Airflow's
+    ``[core] max_map_length`` (past it, Airflow refuses the plan's result after the plan
+    has run, and every retry plans again for nothing)."""
+    from airflow.configuration import conf
+
+    return max(1, min(int(asked), conf.getint("core", "max_map_length", fallback=1024)))
+
+
 def flag(env: str, default: bool = False) -> bool:
     return os.environ.get(env, str(default)).lower() in ("1", "true", "yes")
 
@@ -291,8 +300,8 @@ def refresh_params() -> dict:
                         "maximum": 10_000_000, "title": "Shard size (documents)"},
         "max_map_length": {"default": 1024, "type": "integer", "minimum": 1,
                            "title": "Most mapped refine tasks",
-                           "description": "More shards are grouped per task (keep it at or "
-                           "below Airflow's [core] max_map_length)."},
+                           "description": "More shards are grouped per task (at most "
+                           "Airflow's [core] max_map_length, which caps it)."},
         "workers_per_task": {"default": None, "type": ["null", "integer"], "minimum": 1,
                              "title": "Worker processes per refine task",
                              "description": "Each mapped refine task takes this many shards "

@@ -321,7 +321,9 @@ def _record_gate(catalog, name: str, result) -> None:
 
 def release(snapshot: dict, dry_run: bool = False) -> dict:
     """Release the gated snapshot (``latest`` written last); nothing in a dry run. The
-    release names the model version its shards were refined with."""
+    release names the model version its shards were refined with. Returns the release
+    record with its shards counted, not listed (``record_uri`` holds the list): the task's
+    result is an XCom row, and the list grows with the snapshot (~190 bytes a shard)."""
     from prox_tasks.release import release_snapshot
 
     if dry_run:
@@ -331,4 +333,4 @@ def release(snapshot: dict, dry_run: bool = False) -> dict:
         record = release_snapshot(snapshot["output_uri"], snapshot["release_root"],
                                   snapshot["name"], partition=snapshot["partition"],
                                   catalog=catalog)
-    return {**record, "released": True, "dry_run": False}
+    return {**record, "shards": len(record["shards"]), "released": True, "dry_run": False}

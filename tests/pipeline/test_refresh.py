@@ -98,3 +98,14 @@ def test_gate_defaults_from_environment(monkeypatch):
     assert params["max_drop_rate"]["default"] == 0.6
     assert params["history_min"]["default"] == 7
     assert params["min_drop_rate"]["default"] == GateThresholds().min_drop_rate
+
+
+def test_plan_maps_at_most_what_airflow_allows(monkeypatch):
+    """A max_map_length Param above Airflow's [core] max_map_length would have the plan's
+    result refused after planning (and each retry plan again): the setting caps it."""
+    from prox_tasks.pipeline.dag_config import map_length
+
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "3")
+    assert (map_length(1024), map_length(2)) == (3, 2)
+    monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "5000")
+    assert map_length(1024) == 1024

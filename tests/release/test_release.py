@@ -7,6 +7,7 @@ from prox_tasks.cli import main
 from prox_tasks.pipeline import refresh
 from prox_tasks.quality import GateFailed, run_gate
 from prox_tasks.release import ReleaseRefused, read_latest, release_snapshot
+from prox_tasks.storage import read_json
 from tests.quality.snapshot_factory import refine_snapshot, write_input
 
 
@@ -103,6 +104,8 @@ def test_pipeline_gate_and_release_update_catalog(tmp_path):
     refresh.gate(good, {})
     out = refresh.release(good)
     assert out["released"] and out["latest"]
+    # the task's result (an XCom row) counts the shards; the record lists them
+    assert out["shards"] == 2 and len(read_json(out["record_uri"])["shards"]) == 2
     bad = make(tmp_path, "crawl-2026-01-02", garbage=6, catalog=url)
     with pytest.raises(GateFailed):
         refresh.gate(bad, {})
