@@ -124,12 +124,32 @@ class Catalog:
             self.update_snapshot(name, **fields)
         snapshot_id = self._id("snapshots", "name = :n", n=name)
         if manifest is not None:
-            for shard in manifest.shards:
-                self._plan_shard(snapshot_id, shard.index, shard.docs, shard.bytes)
-            # A re-plan with fewer shards: rows past the end belong to no shard any more.
-            self._exec("DELETE FROM shards WHERE snapshot_id = :s AND shard_index >= :n",
-                       s=snapshot_id, n=len(manifest.shards))
+            self._plan_shards(snapshot_id, manifest.shards)
         return snapshot_id
+
+    def _plan_shards(self, snapshot_id: int, shards) -> None:
+        """Book the planned ``shards`` (their documents and bytes) in one transaction: a
+        snapshot of 10,000 shards is a few statements, not two transactions a shard, and a
+        plan cut short books none of them. A re-plan with fewer shards drops the rows past
+        its end (they belong to no shard any more)."""
+        from sqlalchemy import text
+
+        with self.engine.begin() as conn:
+            booked = dict(conn.execute(text(
+                "SELECT shard_index, id FROM shards WHERE snapshot_id = :s"),
+                {"s": snapshot_id}).all())
+            new = [{"s": snapshot_id, "i": sh.index, "d": sh.docs, "b": sh.bytes}
+                   for sh in shards if sh.index not in booked]
+            again = [{"d": sh.docs, "b": sh.bytes, "id": booked[sh.index]}
+                     for sh in shards if sh.index in booked]
+            if new:
+                conn.execute(text("INSERT INTO shards (snapshot_id, shard_index, docs_planned,"
+                                  " bytes_planned) VALUES (:s, :i, :d, :b)"), new)
+            if again:
+                conn.execute(text("UPDATE shards SET docs_planned = :d, bytes_planned = :b"
+                                  " WHERE id = :id"), again)
+            conn.execute(text("DELETE FROM shards WHERE snapshot_id = :s AND shard_index >= :n"),
+                         {"s": snapshot_id, "n": len(shards)})
 
     def check_snapshot_name(self, name: str, output_uri: str, option: str = "--name") -> None:
         """Refuse ``name`` when it is booked for another output folder: its row, shards and

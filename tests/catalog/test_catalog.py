@@ -52,6 +52,7 @@ def test_snapshot_and_shard_life_cycle(catalog, tmp_path, sample_rows):
     catalog.register_snapshot("cc-2024-22", manifest.input_uri, manifest.output_uri,
                               manifest=manifest, status="refined")
     assert len(catalog.get_shards("cc-2024-22")) == 3
+    assert catalog.get_shard("cc-2024-22", 1)["attempts"] == 2  # its history kept
     replanned = plan_shards(manifest.input_uri, manifest.output_uri, target_docs=20,
                             overwrite=True)
     catalog.register_snapshot("cc-2024-22", manifest.input_uri, replanned.output_uri,
