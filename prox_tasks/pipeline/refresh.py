@@ -231,6 +231,11 @@ def _check_published(snapshot: dict, manifest, refining: dict) -> None:
                        "these, or give another snapshot_name") from None
 
 
+#: Fields of a shard's accounting its refine task does not return (its status record has
+#: them): the same request in every shard, its files' URIs, the plan's id.
+XCOM_LEFT_OUT = ("request", "uri", "quarantine_uri", "manifest_id")
+
+
 def refine_batch(batch: dict) -> dict:
     """Refine the shards of one work item (a published shard is reused unless
     ``reprocess``) with one loaded model — in ``batch["workers"]`` processes when given, as
@@ -246,7 +251,10 @@ def refine_batch(batch: dict) -> dict:
                                 force=bool(batch.get("reprocess")),
                                 booking=ShardBooking(catalog, batch["snapshot"]),
                                 **_refine_options(batch))  # fmt: skip
-    shards = [{**result["accounting"], "status": result["status"],
+    # the task's result is an XCom that `collect` pulls with every other task's: what a
+    # shard was refined with and where it lies are in its status record, not repeated here
+    shards = [{**{k: v for k, v in result["accounting"].items() if k not in XCOM_LEFT_OUT},
+               "status": result["status"],
                "reused": result["status"] == "skipped",
                "model_version": result.get("model_version"), "stats": result.get("stats"),
                "wall_seconds": result["wall_seconds"],
