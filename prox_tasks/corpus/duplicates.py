@@ -59,7 +59,8 @@ def _uri(output_uri: str, name: str) -> str:
     return join_uri(output_uri, FOLDER, name)
 
 
-def _digest(doc_id: str) -> bytes:
+def id_digest(doc_id: str) -> bytes:
+    """The 128-bit digest ids are compared by (here, and in the quality gate)."""
     return hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
 
 
@@ -83,7 +84,7 @@ def index_duplicates(manifest: Manifest) -> dict:
     shards, source_ids, offsets, lines = array("i"), array("i"), array("q"), array("q")
     sources: dict[str, int] = {}
     for shard, doc in read_snapshot(manifest, Quarantine()):
-        digests += _digest(doc.id)
+        digests += id_digest(doc.id)
         shards.append(shard)
         source_ids.append(sources.setdefault(doc.source, len(sources)))
         offsets.append(doc.offset)

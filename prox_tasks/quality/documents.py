@@ -8,11 +8,11 @@ duplicate-id check keeps a 16-byte digest per document.
 
 from __future__ import annotations
 
-import hashlib
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
+from prox_tasks.corpus.duplicates import id_digest
 from prox_tasks.programs.policy import growth_allowance
 
 #: Rule (a column of the documents table: rows breaking it, per shard) -> what it expects.
@@ -131,8 +131,7 @@ class IdDigests:
         self._starts.append(len(self._digests) // 16)
         self._shards.append(shard_index)
         for doc_id in ids:
-            self._digests += _NO_ID if doc_id is None else hashlib.blake2b(
-                str(doc_id).encode("utf-8", "surrogatepass"), digest_size=16).digest()
+            self._digests += _NO_ID if doc_id is None else id_digest(str(doc_id))
 
     def written_before(self) -> list[tuple[int, int]]:
         """``(shard index, row)`` of every row whose id an earlier row (shard order, then
