@@ -273,7 +273,8 @@ def collect(snapshot: dict, results: list[dict]) -> dict:
     from prox_tasks.refine.booking import book_refined
 
     with open_catalog(snapshot["catalog_url"]) as catalog:
-        book_refined(catalog, snapshot["name"], (s.get("model_version") for s in shards))
+        book_refined(catalog, snapshot["name"], (s.get("model_version") for s in shards),
+                     refined_any=totals["reused"] < len(shards))
     log.info("snapshot %s refined: %s", snapshot["name"], totals)
     return totals
 

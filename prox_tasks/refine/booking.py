@@ -23,14 +23,17 @@ def register_plan(catalog, name: str, manifest, **fields) -> None:
         catalog.update_snapshot(name, **fields)
 
 
-def book_refined(catalog, name: str, model_versions) -> None:
+def book_refined(catalog, name: str, model_versions, refined_any: bool = True) -> None:
     """Every shard of snapshot ``name`` is written: it becomes ``refined``, with the model
     versions that refined it — ``prox refine`` and the DAG's collect task alike. A released
-    snapshot stays ``released`` (a rerun reused its shards)."""
+    snapshot stays ``released`` (a rerun reused its shards); a ``gated`` or ``quarantined``
+    one keeps its gate verdict when this run reused every shard (``refined_any`` false), since
+    the files the gate judged did not change."""
     versions = ", ".join(sorted({str(v) for v in model_versions if v})) or None
-    current = catalog.get_snapshot(name) or {}
-    status = "released" if current.get("status") == "released" else "refined"
-    catalog.update_snapshot(name, status=status, model_version=versions)
+    current = (catalog.get_snapshot(name) or {}).get("status")
+    kept = {"released"} if refined_any else {"released", "gated", "quarantined"}
+    catalog.update_snapshot(name, status=current if current in kept else "refined",
+                            model_version=versions)
 
 
 class ShardBooking:

@@ -134,7 +134,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             totals["tokens_in"] += result["stats"]["tokens_in"]
             totals["tokens_out"] += result["stats"]["tokens_out"]
     if catalog is not None:  # every shard is written (a failed one raised)
-        book_refined(catalog, snapshot, (r["model_version"] for r in results))
+        book_refined(catalog, snapshot, (r["model_version"] for r in results),
+                     refined_any=totals["shards_refined"] > 0)
     versions = sorted({str(r["model_version"]) for r in results})
     backends = sorted({str(r["backend"]) for r in results if r["backend"]})
     return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),

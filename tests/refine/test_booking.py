@@ -94,3 +94,26 @@ def test_prox_refine_refuses_a_bad_snapshot_name(tmp_path, tagger_model, capsys)
     assert main(["refine", "--input", str(source), "--output", str(tmp_path / "o"),
                  "--model", str(tagger_model), "--name", "../x", "--no-progress"]) == 1
     assert "invalid snapshot name" in capsys.readouterr().err
+
+
+def test_a_rerun_that_reuses_every_shard_keeps_the_gate_verdict(tmp_path, tagger_model, capsys):
+    """`prox refine` again over a gated snapshot changes no file the gate judged: the
+    snapshot stays gated (or quarantined); a forced rerun rewrites shards and needs the gate
+    again, so it is `refined`."""
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(10))
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    out = str(tmp_path / "refined")
+    args = ["refine", "--input", str(source), "--output", out, "--model", str(tagger_model),
+            "--target-docs", "5", "--catalog", url, "--no-progress"]
+    assert main(args) == 0
+    main(["gate", "--snapshot", out, "--catalog", url, "--name", "refined"])
+    with Catalog(url) as catalog:
+        verdict = catalog.get_snapshot("refined")["status"]
+    assert verdict in ("gated", "quarantined")
+    assert main(args) == 0
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("refined")["status"] == verdict
+    assert main([*args, "--force"]) == 0
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("refined")["status"] == "refined"
+    capsys.readouterr()
