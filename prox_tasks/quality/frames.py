@@ -48,13 +48,13 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     per_shard, checksums, uris, unreadable = {}, {}, {}, {}
     for shard in manifest.shards:
         status = read_status(output_uri, shard.index, manifest.id)
-        counted, schema_ok = ShardDocuments(), None
+        counted, schema_ok = ShardDocuments(), False
         if status is not None:
             checksums[str(shard.index)] = status.get("sha256")
             uris[shard.index] = status["uri"]
-            schema_ok = _schema_matches(status["uri"])
             growth = _normalize_growth(status)
-            try:
+            try:  # a damaged footer fails here: neither its schema nor its rows are read
+                schema_ok = _schema_matches(status["uri"])
                 ids.add_shard(shard.index, _counted(read_refined_rows(status["uri"]), counted,
                                                     growth))
             except Exception as err:  # a corrupt or hand-edited file fails a check, not the run

@@ -135,6 +135,21 @@ def test_malformed_stats_fail_a_named_rule_and_an_unreadable_shard_fails_the_gat
     assert "JSONDecodeError" in by_column["readable"]["errors"]["2"]
 
 
+def test_a_shard_file_that_is_no_parquet_fails_the_gate_without_crashing(tmp_path):
+    """Bytes of the recorded size that are not Parquet at all (no footer to read a schema
+    from): the shard fails `schema_matches` and `readable`, the gate reports, not raises."""
+    src = write_input(tmp_path / "in.jsonl", 30)
+    refine_snapshot(str(src), str(tmp_path / "out"))
+    shard = tmp_path / "out" / "shards" / "shard-00001.parquet"
+    shard.write_bytes(b"\0" * shard.stat().st_size)
+    result = run_gate(str(tmp_path / "out"))
+    assert failed(result) >= {
+        ("shards", "expect_column_values_to_be_in_set", "readable"),
+        ("shards", "expect_column_values_to_be_in_set", "schema_matches")}
+    errors = {c["column"]: c["details"] for c in result.checks}["readable"]["errors"]
+    assert list(errors) == ["1"] and "magic bytes" in errors["1"]
+
+
 def test_growth_the_executor_allows_passes_and_growth_past_it_fails(tmp_path):
     """The gate checks the executor's own cap (max_normalize_growth, as the shard was
     refined), not a stricter rule of its own: a normalization adding 40 characters to a
