@@ -36,39 +36,45 @@ HEADERS = {
 
 
 def _conversions(uri: str):
-    """``(number, record)`` per conversion record; a file that breaks off (a cut gzip member,
-    a record header cut short, a record that is not WARC, such as plain text) ends with
+    """``(number, record)`` per conversion record (:func:`records`)."""
+    return records(uri, "conversion", "WET")
+
+
+def records(uri: str, rec_type: str, kind: str = "WARC"):
+    """``(number, record)`` per record of type ``rec_type`` of a WARC-format file (``kind``
+    names it in messages); a file that breaks off (a cut gzip member, a record header cut
+    short, a record that is not WARC, such as plain text) ends with
     ``(number, RecordError("truncated_file"))``."""
     from warcio.archiveiterator import ArchiveIterator
 
     number = 0
     with open_uri(uri, "rb") as stream:  # storage errors (S3 down, file gone) propagate
-        records = ArchiveIterator(stream)
+        found = ArchiveIterator(stream)
         try:
-            for record in records:
+            for record in found:
                 if record.format != "warc":  # plain text or HTML lines warcio took for ARC
                     yield number, RecordError("truncated_file", _not_warc(record, number,
-                                                                          records.offset))
+                                                                          found.offset, kind))
                     return
-                if record.rec_type == "conversion":
+                if record.rec_type == rec_type:
                     yield number, record
                     number += 1
         except broken() as err:
-            yield number, RecordError("truncated_file", f"WET file breaks off after {number} "
+            yield number, RecordError("truncated_file", f"{kind} file breaks off after {number} "
                                       f"records: {type(err).__name__}: {err}"[:300])
             return
     # warcio ends quietly where a cut gzip member begins: bytes it never parsed are a loss
     size = size_of(uri)
-    if records.offset < size:
-        yield number, RecordError("truncated_file", f"{size - records.offset} bytes after "
+    if found.offset < size:
+        yield number, RecordError("truncated_file", f"{size - found.offset} bytes after "
                                   f"{number} records could not be read (cut or damaged)")
 
 
-def _not_warc(record, number: int, offset: int) -> str:
-    """Why a record warcio parsed as some other format (ARC) ends a WET file's reading."""
+def _not_warc(record, number: int, offset: int, kind: str = "WET") -> str:
+    """Why a record warcio parsed as some other format (ARC) ends a WARC file's reading."""
     first = " ".join(value for _, value in record.rec_headers.headers)
     return (f"not a WARC record at byte {offset} after {number} records (warcio read it as "
-            f"{record.format.upper()}; first line {first!r:.80}): not a WET file, or corrupt"
+            f"{record.format.upper()}; first line {first!r:.80}): not a {kind} file, or corrupt"
             )[:300]
 
 

@@ -73,14 +73,16 @@ def label_corpus(
     quarantine file (default ``<output>.quarantine.jsonl``). The output is written
     atomically, so a retried task gives the same file. With ``warc_uris`` (the WARC files of
     a WET input), a row without ``html_field`` takes the HTML of the response record its
-    ``WARC-Refers-To`` names. ``progress``, a bar (``update``) or None, advances by the
+    ``WARC-Refers-To`` names (none joined at all is an error: WARC files of another crawl).
+    ``progress``, a bar (``update``) or None, advances by the
     documents of each labeled batch.
 
     Returns:
         Counts: read (= written + quarantined), written, valid, rejected (by reason),
         quarantined (by reason),
-        doc-level keep/drop, rows per labeling teacher (``by_teacher``), and the teacher's
-        usage report when it has one.
+        doc-level keep/drop, rows per labeling teacher (``by_teacher``), with ``warc_uris``
+        ``warc`` (``html_responses``, ``joined``: documents given a response's HTML), and the
+        teacher's usage report when it has one.
     """
     from prox_tasks.corpus import Quarantine, quarantine_beside
     from prox_tasks.corpus.jsonl import dumps_line
@@ -113,6 +115,7 @@ def label_corpus(
                 refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
                 if warc_html and html_field not in doc.meta and refers_to in warc_html:
                     doc.meta[html_field] = warc_html[refers_to]
+                    counts["warc_joined"] += 1
             if needs:
                 complete = []
                 for doc in batch:
@@ -149,6 +152,11 @@ def label_corpus(
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
             if progress is not None:
                 progress.update(len(batch))
+        if warc_uris and counts["read"] and not counts["warc_joined"]:  # nothing published
+            raise ValueError(f"--warc: none of the {counts['read']:,} documents read has its "
+                             f"response among the {len(warc_html):,} HTML responses of "
+                             f"{', '.join(warc_uris)} (a WET record's WARC-Refers-To names "
+                             "it): WARC files of another crawl or segment?")
         # before the output is published: a quarantine that cannot be written publishes neither
         quarantine.write(quarantine_uri)
     # records the reader quarantined were read too: read = written + quarantined
@@ -163,6 +171,8 @@ def label_corpus(
         "by_teacher": dict(sorted(by_teacher.items())),
         "quarantine": quarantine_uri, "output": output_uri, "teacher": teacher.describe(),
     }  # fmt: skip
+    if warc_uris:
+        summary["warc"] = {"html_responses": len(warc_html), "joined": counts["warc_joined"]}
     usage = getattr(teacher, "usage", None)
     if usage is not None:
         summary["usage"] = usage.to_dict()

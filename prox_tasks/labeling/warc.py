@@ -43,28 +43,46 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> str:
 
 def html_records(warc_uri: str) -> Iterator[dict]:
     """Every HTML ``response`` record of a WARC file: ``record_id`` (without ``<>``), ``url``,
-    ``date``, ``html``. Non-HTML responses and other record types are skipped."""
-    from warcio.archiveiterator import ArchiveIterator
+    ``date``, ``html``. Non-HTML responses and other record types are skipped.
 
-    from prox_tasks.storage import open_uri
+    Raises:
+        ValueError: When the file breaks off (cut inside a record or a gzip member, bytes
+            that are not WARC): a page cut short is never labeled from, and the responses
+            past the cut are not lost quietly.
+    """
+    from prox_tasks.corpus.document import RecordError
+    from prox_tasks.corpus.wet import broken, records
 
-    with open_uri(warc_uri, "rb") as stream:
-        for record in ArchiveIterator(stream):
-            if record.rec_type != "response" or record.http_headers is None:
-                continue
-            content_type = record.http_headers.get_header("Content-Type") or ""
-            if "html" not in content_type.lower():
-                continue
-            charset = None
-            if "charset=" in content_type.lower():
-                charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'")
-            headers = record.rec_headers
-            yield {
-                "record_id": (headers.get_header("WARC-Record-ID") or "").strip("<>"),
-                "url": headers.get_header("WARC-Target-URI"),
-                "date": headers.get_header("WARC-Date"),
-                "html": decode_html(record.content_stream().read(), charset),
-            }
+    for _number, record in records(warc_uri, "response"):
+        if isinstance(record, RecordError):
+            raise ValueError(f"--warc {warc_uri}: {record.detail}; fetch the file again or "
+                             "leave it out")
+        if record.http_headers is None:
+            continue
+        content_type = record.http_headers.get_header("Content-Type") or ""
+        if "html" not in content_type.lower():
+            continue
+        charset = None
+        if "charset=" in content_type.lower():
+            charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'")
+        headers = record.rec_headers
+        record_id = (headers.get_header("WARC-Record-ID") or "").strip("<>")
+        try:
+            payload = record.content_stream().read()
+            record.raw_stream.read()  # the rest of the record's Content-Length, if any
+        except broken() as err:
+            raise ValueError(f"--warc {warc_uri}: response {record_id} cannot be read: "
+                             f"{type(err).__name__}: {err}"[:300]) from None
+        if getattr(record.raw_stream, "limit", 0):  # Content-Length not reached: cut short
+            raise ValueError(f"--warc {warc_uri}: response {record_id} is cut short "
+                             f"({record.raw_stream.limit} of its {record.length} bytes "
+                             "missing): the file is cut; fetch it again or leave it out")
+        yield {
+            "record_id": record_id,
+            "url": headers.get_header("WARC-Target-URI"),
+            "date": headers.get_header("WARC-Date"),
+            "html": decode_html(payload, charset),
+        }
 
 
 def html_by_record_id(warc_uris: list[str]) -> dict[str, str]:
