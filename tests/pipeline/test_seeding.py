@@ -130,3 +130,45 @@ def test_labels_of_another_teacher_are_not_reused(snapshot, tmp_path):
     assert not relabeled["reused"] and relabeled["teacher"]["name"] == "diff"
     with pytest.raises(ValueError, match="labeled shards"):
         seeding.validate(plan, [relabeled], 1.0)
+
+
+def test_a_rerun_after_an_input_document_was_edited_labels_its_shard_again(snapshot, tmp_path):
+    """Same Params (same seed-set name), same ids, one sampled text edited: the labels of the
+    old text must not be reused for the new one (they would train on the wrong lines)."""
+    edited = tmp_path / "snapshot.jsonl"
+    edited.write_bytes(snapshot.read_bytes())
+    plan, parts, *_ = run_all(edited, tmp_path / "root")
+    first = read_gz(plan["sample"]["files"][0])[0]
+    old = {r["id"]: r for r in read_gz(parts[0]["output"])}[first["id"]]
+    rows = edited.read_text().splitlines(keepends=True)
+    new_lines = "".join(f"A brand new paragraph {i} with many real words.\n" for i in range(8))
+    for i, line in enumerate(rows):
+        if line.startswith("{") and f'"id": "{first["id"]}"' in line:
+            row = json.loads(line)
+            rows[i] = json.dumps({**row, "text": new_lines + row["text"]}) + "\n"
+    edited.write_text("".join(rows))
+
+    plan2, parts2, _, seed_set, _ = run_all(edited, tmp_path / "root")
+    assert plan2["root"] == plan["root"]
+    assert [p["reused"] for p in parts2] == [False] + [True] * (len(parts2) - 1)
+    from prox_tasks.labeling import get_teacher
+
+    text = new_lines + first["text"]
+    fresh = get_teacher("rules").label_rows([text], [{}])[0]
+    new = {r["id"]: r for r in read_gz(parts2[0]["output"])}[first["id"]]
+    assert new["chunk_program"] == fresh.chunk_program != old["chunk_program"]
+    trained = {r["id"]: r for s in ("train", "validation") for r in read_gz(seed_set["files"][s])}
+    assert trained[first["id"]]["text"] == text
+    assert trained[first["id"]]["chunk_program"] == fresh.chunk_program
+
+
+def test_a_retry_reuses_the_labels_of_the_best_teacher(snapshot, tmp_path):
+    """The best teacher's rows name the teacher that labeled each (diff, rules ...): a retry
+    still reuses them instead of paying the teacher again."""
+    plan = seeding.sample(params(snapshot, tmp_path, teacher="best"), None)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    labels = [Path(p["output"].removeprefix("file://")).read_bytes() for p in parts]
+    retried = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    assert not any(p["reused"] for p in parts) and all(p["reused"] for p in retried)
+    assert [Path(p["output"].removeprefix("file://")).read_bytes() for p in retried] == labels
+    assert [p["valid"] for p in retried] == [p["valid"] for p in parts]
