@@ -117,10 +117,13 @@ def sample_documents(
     ``shard_docs``: files of about that many documents, at most ``shards`` of them).
 
     Rows are the input rows with the id under ``id`` and the text under ``text`` (other
-    fields kept), in seeded-hash order, dealt round-robin over the shards.
+    fields kept), in seeded-hash order, dealt round-robin over the shards. The input's bad
+    records (and repeated ids) go to ``<output_uri>/quarantine.jsonl`` with their reasons:
+    ``snapshot_docs`` + quarantined = the input's records.
 
     Returns:
-        ``{"files", "sampled", "snapshot_docs", "strata", "input_quarantined"}``.
+        ``{"files", "sampled", "snapshot_docs", "strata", "input_quarantined",
+        "input_quarantine"}`` (the last: the quarantine file's URI).
 
     Raises:
         ValueError: For a non-positive ``sample_size`` or an input without documents.
@@ -153,7 +156,10 @@ def sample_documents(
     files = [join_uri(output_uri, f"sample-{i:05d}.jsonl.gz") for i in range(shards)]
     for i, uri in enumerate(files):
         write_jsonl(uri, rows[i::shards])
+    quarantine_uri = join_uri(output_uri, "quarantine.jsonl")
+    quarantine.write(quarantine_uri)
     return {
         "files": files, "sampled": len(rows), "snapshot_docs": len(entries),
         "strata": strata, "input_quarantined": dict(quarantine.reasons),
+        "input_quarantine": quarantine_uri,
     }  # fmt: skip

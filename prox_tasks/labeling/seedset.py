@@ -230,6 +230,8 @@ def assemble_seed_set(
         "train": len(rows["train"]), "validation": len(rows["validation"]),
         "input_quarantined": sample_info.get("input_quarantined", {}),
     }  # fmt: skip
+    if sample_info.get("input_quarantine"):  # the input's bad records, with their reasons
+        files["input_quarantine"] = sample_info["input_quarantine"]
     info = SeedSetInfo(
         name=name or f"seed-{teacher.get('name', 'teacher')}-{version}", version=version,
         uri=output_uri, manifest_uri=join_uri(output_uri, "manifest.json"), files=files,

@@ -150,3 +150,23 @@ def test_the_training_stage_reads_the_seed_set(tmp_path):
     assert len(loaded.train) == info.sizes["train"]
     assert len(loaded.validation) == info.sizes["validation"] > 0
     assert not loaded.skipped
+
+
+def test_the_inputs_bad_records_are_quarantined_beside_the_sample(tmp_path):
+    """Bad input records are not only counted: each is kept with its reason (a file the
+    manifest names), and the sampled documents plus those records are the input's."""
+    good = [{"id": f"g{i}", "text": f"Line one of page {i}.\nAnother line of words.",
+             "source": "s"} for i in range(6)]
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(b"\n".join(json.dumps(r).encode() for r in good) + b"\n{not json\n"
+                    + b'{"id": "x", "text": "caf\xe9"}\n' + json.dumps(good[0]).encode() + b"\n")
+    info = build_seed_set(str(src), str(tmp_path / "seed"), get_teacher("rules"), 100,
+                          register=False, val_fraction=0.0)  # fmt: skip
+    manifest = json.loads((tmp_path / "seed" / "manifest.json").read_text())
+    quarantined = [json.loads(line) for line in
+                   (tmp_path / "seed" / "sample" / "quarantine.jsonl").read_text().splitlines()]
+    assert manifest["files"]["input_quarantine"].endswith("seed/sample/quarantine.jsonl")
+    assert sorted(q["reason"] for q in quarantined) == ["bad_encoding", "duplicate_id",
+                                                        "malformed_json"]
+    assert info.sizes["snapshot_docs"] + len(quarantined) == 9
+    assert sum(info.sizes["input_quarantined"].values()) == len(quarantined)
