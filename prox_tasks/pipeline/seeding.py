@@ -53,9 +53,12 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     warc_uris = [settings.render_partition(uri, ds) for uri in params.get("warc_uris") or []]
     decides = {"input_uri": input_uri, "sample_size": params["sample_size"],
                "random_seed": params["random_seed"], "teacher": params["teacher"],
-               "teacher_options": params.get("teacher_options") or {}, "warc_uris": warc_uris}
+               "teacher_options": params.get("teacher_options") or {}, "warc_uris": warc_uris,
+               "input_digest": _input_digest(input_uri)}
     named_by = [input_uri, params["sample_size"], params["random_seed"],
                 decides["teacher_options"]]  # the teacher is in the name itself
+    if decides["input_digest"] is not None:  # an input rewritten since: another seed set
+        named_by.append(decides["input_digest"])
     default = hashlib.sha256(json.dumps(named_by, sort_keys=True, default=str)
                              .encode()).hexdigest()[:8]
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
@@ -79,6 +82,20 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
             "warc_uris": [to_uri(uri) for uri in warc_uris]}
 
 
+def _input_digest(input_uri: str) -> str | None:
+    """A digest of the input's files and their bytes (:func:`content_fingerprint`: a local
+    file's SHA-256, an S3 object's ETag), or None when ``input_uri`` lists no file (sampling
+    says so)."""
+    from prox_tasks.corpus.readers import input_files
+    from prox_tasks.storage import content_fingerprint
+
+    try:
+        files = [(uri, content_fingerprint(uri)) for uri, _ in input_files(input_uri)]
+    except (FileNotFoundError, ValueError):
+        return None
+    return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16] if files else None
+
+
 def _claim(root: str, name: str, decides: dict) -> None:
     """Record the Params that decide seed set ``name``'s content (``params.json``); a run
     that names an existing seed set with other Params is refused (a model trained on it would
@@ -91,11 +108,13 @@ def _claim(root: str, name: str, decides: dict) -> None:
         put_atomic(uri, text)
         return
     recorded, current = json.loads(read_bytes(uri)), json.loads(text)
-    if recorded != current:
-        differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in current.items()
-                           if recorded.get(k) != v)  # fmt: skip
-        raise RunError(f"seed set {name} exists with other Params ({differ}); choose "
-                       "another seed_set_name")
+    # a seed set claimed before inputs were digested is compared by its Params alone
+    differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in current.items()
+                       if recorded.get(k) != v and (k in recorded or k != "input_digest"))
+    if differ:
+        changed = " (the input was rewritten since)" if "input_digest " in differ else ""
+        raise RunError(f"seed set {name} exists with other Params ({differ}){changed}; "
+                       "choose another seed_set_name")
 
 
 def label_part_uri(root: str, index: int) -> str:

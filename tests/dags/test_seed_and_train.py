@@ -122,6 +122,7 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     write_jsonl(tmp_path / "rows.jsonl", rows)
     run = dagbag.get_dag("prox_seed_label").test(run_conf={
         "input_uri": str(tmp_path / "rows.jsonl"), "teacher": "best",
+        "warc_uris": [],  # dag.test() keeps the last run's conf in the DAG's params
         "seed_root": str(tmp_path / "seeds"), "seed_set_name": "best", "sample_size": 30,
         "label_shard_docs": 15, "catalog_url": catalog_url})
     assert run.state == "success"

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from prox_tasks.pipeline import seeding, training
+from prox_tasks.pipeline.errors import RunError
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
 
@@ -132,34 +133,62 @@ def test_labels_of_another_teacher_are_not_reused(snapshot, tmp_path):
         seeding.validate(plan, [relabeled], 1.0)
 
 
-def test_a_rerun_after_an_input_document_was_edited_labels_its_shard_again(snapshot, tmp_path):
-    """Same Params (same seed-set name), same ids, one sampled text edited: the labels of the
-    old text must not be reused for the new one (they would train on the wrong lines)."""
-    edited = tmp_path / "snapshot.jsonl"
-    edited.write_bytes(snapshot.read_bytes())
-    plan, parts, *_ = run_all(edited, tmp_path / "root")
-    first = read_gz(plan["sample"]["files"][0])[0]
-    old = {r["id"]: r for r in read_gz(parts[0]["output"])}[first["id"]]
-    rows = edited.read_text().splitlines(keepends=True)
-    new_lines = "".join(f"A brand new paragraph {i} with many real words.\n" for i in range(8))
+def edit_first_sampled(path: Path, first: dict, new_lines: str) -> None:
+    rows = path.read_text().splitlines(keepends=True)
     for i, line in enumerate(rows):
         if line.startswith("{") and f'"id": "{first["id"]}"' in line:
             row = json.loads(line)
             rows[i] = json.dumps({**row, "text": new_lines + row["text"]}) + "\n"
-    edited.write_text("".join(rows))
+    path.write_text("".join(rows))
 
-    plan2, parts2, _, seed_set, _ = run_all(edited, tmp_path / "root")
-    assert plan2["root"] == plan["root"]
-    assert [p["reused"] for p in parts2] == [False] + [True] * (len(parts2) - 1)
+
+NEW_LINES = "".join(f"A brand new paragraph {i} with many real words.\n" for i in range(8))
+
+
+def test_a_rerun_over_an_edited_input_makes_a_new_seed_set_and_keeps_the_old(snapshot, tmp_path):
+    """Same Params, one sampled text edited since: a named seed set is refused (replacing it
+    would take a trained model's seed set away), a default-named run writes a new seed set
+    whose labels are of the new text, and the old seed set's files stay as they were."""
+    edited = tmp_path / "snapshot.jsonl"
+    edited.write_bytes(snapshot.read_bytes())
+    plan, parts, _, old_set, _ = run_all(edited, tmp_path / "root", seed_set_name=None)
+    old_train = Path(old_set["files"]["train"].removeprefix("file://")).read_bytes()
+    first = read_gz(plan["sample"]["files"][0])[0]
+    named, *_ = run_all(edited, tmp_path / "named")
+    edit_first_sampled(edited, first, NEW_LINES)
+
+    with pytest.raises(RunError, match=r"seed set s1 exists with other Params \(input_digest "
+                                       r".*\(the input was rewritten since\)"):
+        seeding.sample(params(edited, tmp_path / "named"), None)
+    plan2, parts2, _, seed_set, _ = run_all(edited, tmp_path / "root", seed_set_name=None)
+    assert plan2["name"] != plan["name"] and plan2["root"] != plan["root"]
+    assert seed_set["version"] != old_set["version"]
+    assert Path(old_set["files"]["train"].removeprefix("file://")).read_bytes() == old_train
     from prox_tasks.labeling import get_teacher
 
-    text = new_lines + first["text"]
+    text = NEW_LINES + first["text"]
     fresh = get_teacher("rules").label_rows([text], [{}])[0]
-    new = {r["id"]: r for r in read_gz(parts2[0]["output"])}[first["id"]]
-    assert new["chunk_program"] == fresh.chunk_program != old["chunk_program"]
     trained = {r["id"]: r for s in ("train", "validation") for r in read_gz(seed_set["files"][s])}
     assert trained[first["id"]]["text"] == text
     assert trained[first["id"]]["chunk_program"] == fresh.chunk_program
+
+
+def test_a_label_part_is_reused_only_for_the_sample_bytes_it_was_made_from(snapshot, tmp_path):
+    """A sample shard rewritten under the same plan (same ids, one text changed): its old
+    labels are not reused — they would train on the wrong lines; the other parts are."""
+    plan, parts, *_ = run_all(snapshot, tmp_path)
+    sample_file = Path(plan["sample"]["files"][0].removeprefix("file://"))
+    rows = read_gz(str(sample_file))
+    rows[0]["text"] = NEW_LINES + rows[0]["text"]
+    with gzip.open(sample_file, "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    again = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    assert [p["reused"] for p in again] == [False] + [True] * (len(again) - 1)
+    from prox_tasks.labeling import get_teacher
+
+    fresh = get_teacher("rules").label_rows([rows[0]["text"]], [{}])[0]
+    relabeled = {r["id"]: r for r in read_gz(again[0]["output"])}[rows[0]["id"]]
+    assert relabeled["chunk_program"] == fresh.chunk_program
 
 
 def test_a_retry_reuses_the_labels_of_the_best_teacher(snapshot, tmp_path):
