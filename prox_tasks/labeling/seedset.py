@@ -4,7 +4,8 @@ Three steps, each a function an Airflow task can call (labeling is mapped over t
 shards), and :func:`build_seed_set` chaining them in one process:
 
 - :func:`sample_documents` -> ``<out>/sample/sample-NNNNN.jsonl.gz``
-- :func:`prox_tasks.labeling.run.label_corpus` per sample shard -> ``<out>/labels/...``
+- :func:`prox_tasks.labeling.parts.label_part` per sample shard -> ``<out>/labels/...``
+  (reused when an earlier run labeled the same sample bytes with the same teacher)
 - :func:`assemble_seed_set` -> ``train/validation/rejected.jsonl.gz`` and ``manifest.json``
 
 1. **Sample** ``sample_size`` documents, stratified by source/domain and length
@@ -30,7 +31,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from prox_tasks.labeling.base import Label, Teacher
-from prox_tasks.labeling.run import label_corpus
+from prox_tasks.labeling.parts import label_part
 from prox_tasks.labeling.sampling import (
     iter_jsonl,
     sample_documents,
@@ -308,11 +309,11 @@ def build_seed_set(
     if progress is not None:
         progress.reset(total=sample["sampled"])
     for i, uri in enumerate(sample["files"]):
-        out = join_uri(output_uri, "labels", f"labels-{i:05d}.jsonl.gz")
-        label_corpus(uri, out, teacher, gold_field=gold_field, batch_size=batch_size,
-                     html_field=html_field, progress=progress,
-                     quarantine_uri=join_uri(output_uri, "labels", f"quarantine-{i:05d}.jsonl"))  # fmt: skip
-        label_files.append(out)
+        part = label_part(uri, output_uri, i, teacher, gold_field=gold_field,
+                          batch_size=batch_size, html_field=html_field, progress=progress)
+        if part["reused"] and progress is not None:
+            progress.update(part["read"])
+        label_files.append(part["output"])
     usage = getattr(teacher, "usage", None)
     return assemble_seed_set(
         sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,

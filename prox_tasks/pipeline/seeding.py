@@ -3,12 +3,10 @@ register, each a thin call into :mod:`prox_tasks.labeling.seedset`'s stepped API
 
 - ``sample``: :func:`prox_tasks.labeling.sampling.sample_documents` (stratified by source and
   length) writes ``<seed_root>/<name>/sample/sample-NNNNN.jsonl.gz``, one file per label shard.
-- ``label_shard``: :func:`prox_tasks.labeling.run.label_corpus` on one sample file writes
-  ``labels/labels-NNNNN.jsonl.gz`` (every label with its validation) and, last,
-  ``labels-NNNNN.done.json`` (a digest of the sample shard and the teacher's settings); a
-  part an earlier try completed from the same sample shard and teacher is reused, so a retry
-  never pays the teacher twice nor changes the labels, and a rerun after an input document
-  was edited labels its shard again.
+- ``label_shard``: :func:`prox_tasks.labeling.parts.label_part` on one sample file writes
+  ``labels/labels-NNNNN.jsonl.gz`` (every label with its validation) and, last, a record of
+  what it was made from; a part an earlier try completed from the same sample shard and
+  teacher is reused, so a retry never pays the teacher twice nor changes the labels.
 - ``validate``: the gate on the labels' validation (rejected share and reasons), before
   anything is published.
 - ``split``: :func:`prox_tasks.labeling.seedset.assemble_seed_set` validates again, splits and
@@ -117,78 +115,23 @@ def _claim(root: str, name: str, decides: dict) -> None:
                        "choose another seed_set_name")
 
 
-def label_part_uri(root: str, index: int) -> str:
-    return join_uri(root, "labels", f"labels-{index:05d}.jsonl.gz")
-
-
-def _quarantine_uri(root: str, index: int) -> str:
-    return join_uri(root, "labels", f"quarantine-{index:05d}.jsonl")
-
-
-def _done_uri(root: str, index: int) -> str:
-    return join_uri(root, "labels", f"labels-{index:05d}.done.json")
-
-
-def _labeled_from(sample_uri: str, teacher: dict) -> dict:
-    """What a label part was made from: the sample shard's bytes (byte-stable, see
-    :func:`prox_tasks.labeling.sampling.write_jsonl`) and the teacher with its settings."""
-    from prox_tasks.storage import read_bytes
-
-    made_from = {"sample_sha256": hashlib.sha256(read_bytes(sample_uri)).hexdigest(),
-                 "teacher": teacher}
-    return json.loads(json.dumps(made_from, sort_keys=True, default=str))  # as stored
-
-
-def _reusable(sample_uri: str, labels_uri: str, quarantine_uri: str, done_uri: str,
-              made_from: dict) -> dict | None:
-    """Counts of an earlier try's labels when its record (``done_uri``, written last) says
-    they were made from this very sample shard (same bytes: an input document edited since
-    is labeled again) by the same teacher and settings, and they (with the quarantine) cover
-    exactly the shard's documents; else None."""
-    from prox_tasks.labeling.sampling import iter_jsonl
-    from prox_tasks.storage import read_bytes
-
-    if not (exists(labels_uri) and exists(quarantine_uri) and exists(done_uri)):
-        return None
-    if json.loads(read_bytes(done_uri)) != made_from:
-        return None
-    rows = list(iter_jsonl(labels_uri))
-    quarantined = list(iter_jsonl(quarantine_uri))
-    covered = sorted([str(r["id"]) for r in rows] + [str(q.get("id")) for q in quarantined])
-    if covered != sorted(str(d["id"]) for d in iter_jsonl(sample_uri)):
-        return None
-    return {"read": len(rows) + len(quarantined), "written": len(rows),
-            "valid": sum(bool(r["valid"]) for r in rows),
-            "rejected": dict(Counter(x for r in rows for x in r.get("rejected") or [])),
-            "quarantined": dict(Counter(q["reason"] for q in quarantined)),
-            "quarantine": quarantine_uri, "output": labels_uri}
-
-
 def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> dict:
-    """Label sample shard ``index`` with the teacher (:func:`label_corpus`); labels an earlier
-    try wrote from the same sample shard with the same teacher are reused as they are."""
+    """Label sample shard ``index`` with the teacher
+    (:func:`prox_tasks.labeling.parts.label_part`): a part an earlier try made from the same
+    sample shard with the same teacher is reused as it is."""
     from prox_tasks.labeling import get_teacher
-    from prox_tasks.labeling.run import label_corpus
-    from prox_tasks.storage import put_atomic
+    from prox_tasks.labeling.parts import label_part
 
-    sample_uri = plan["sample"]["files"][index]
-    target, quarantine = label_part_uri(plan["root"], index), _quarantine_uri(plan["root"], index)
-    done = _done_uri(plan["root"], index)
     try:
         teacher = get_teacher(plan["teacher"], **(teacher_options or {}))
     except (TypeError, ValueError, ImportError) as err:  # the same Params fail every try
         raise RunError(f"teacher {plan['teacher']!r}: {err} (fix the teacher_options Param)") from err
     try:
-        made_from = _labeled_from(sample_uri, teacher.describe())
-        summary = _reusable(sample_uri, target, quarantine, done, made_from)
-        reused = summary is not None
-        if summary is None:
-            summary = label_corpus(sample_uri, target, teacher, quarantine_uri=quarantine,
-                                   warc_uris=plan.get("warc_uris") or None)
-            put_atomic(done, json.dumps(made_from, sort_keys=True) + "\n")  # last: complete
+        summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
+                             warc_uris=plan.get("warc_uris"))
     finally:
         getattr(teacher, "close", lambda: None)()
-    return {**summary, "index": index, "teacher": teacher.describe(), "reused": reused}
+    return {**summary, "index": index, "teacher": teacher.describe()}
 
 
 def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:

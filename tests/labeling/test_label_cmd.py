@@ -81,6 +81,35 @@ def test_prox_label_seed_set_registers_in_the_catalog(tmp_path, capsys):
     assert Catalog(url).get_seed_set("seed-test")["uri"] == str(out)
 
 
+def test_prox_label_seed_set_again_reuses_the_parts_it_labeled(tmp_path, capsys):
+    """A rerun over the same input labels nothing again (the teacher is not paid twice) and
+    writes the same seed set; a sampled document edited since has its part labeled again."""
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(12)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(src), "--output", str(out), "--seed-set",
+            "--sample-size", "12", "--no-register"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    parts = sorted((out / "labels").glob("labels-*.jsonl.gz"))
+    written = {p: p.stat().st_mtime_ns for p in parts}
+    assert parts and all(p.with_name(p.name.replace(".jsonl.gz", ".done.json")).exists()
+                         for p in parts)
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == first["version"]
+    assert {p: p.stat().st_mtime_ns for p in parts} == written  # reused, not rewritten
+
+    rows[0]["text"] = "A new opening line.\n" + rows[0]["text"]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["version"] != first["version"]
+    assert sum(p.stat().st_mtime_ns != written[p] for p in parts) == 1  # the edited one's part
+    labeled = [json.loads(line) for p in parts for line in gzip.open(p, "rt")]
+    assert next(r for r in labeled if r["id"] == "d0")["label_meta"]["lines"] == 2
+
+
 def test_a_quarantine_that_cannot_be_written_publishes_no_labels(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "a", "text": "A sentence that is long enough to keep. " * 5})

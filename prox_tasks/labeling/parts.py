@@ -1,0 +1,71 @@
+"""Label parts of a seed set: one sample shard labeled into ``labels/labels-NNNNN.jsonl.gz``
+with its quarantine and, written last, ``labels-NNNNN.done.json`` — what the part was made
+from (a digest of the sample shard's bytes, the teacher with its settings, the WARC files).
+
+:func:`label_part` is the one implementation ``prox label --seed-set`` and the seed DAG's
+mapped ``label_shard`` tasks use: a part an earlier run or try completed from the same
+sample shard and teacher is reused as it is (a retry never pays the teacher twice nor
+changes the labels); a sample shard whose bytes changed (a document edited) is labeled again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import Counter
+
+from prox_tasks.labeling.run import label_corpus
+from prox_tasks.storage import exists, join_uri, put_atomic, read_bytes
+
+
+def part_uris(root: str, index: int) -> tuple[str, str, str]:
+    """``(labels, quarantine, done record)`` of part ``index`` of the seed set at ``root``."""
+    labels = join_uri(root, "labels")
+    return (join_uri(labels, f"labels-{index:05d}.jsonl.gz"),
+            join_uri(labels, f"quarantine-{index:05d}.jsonl"),
+            join_uri(labels, f"labels-{index:05d}.done.json"))  # fmt: skip
+
+
+def made_from(sample_uri: str, teacher: dict, warc_uris=None) -> dict:
+    """What a part is made from: the sample shard's bytes (byte-stable, see
+    :func:`prox_tasks.labeling.sampling.write_jsonl`), the teacher's description and the
+    WARC files its HTML comes from — as stored in the done record (JSON round trip)."""
+    made = {"sample_sha256": hashlib.sha256(read_bytes(sample_uri)).hexdigest(),
+            "teacher": teacher, "warc_uris": sorted(warc_uris or [])}
+    return json.loads(json.dumps(made, sort_keys=True, default=str))
+
+
+def reusable(sample_uri: str, uris: tuple[str, str, str], made: dict) -> dict | None:
+    """Counts of an earlier run's part when its done record says it was made from ``made``
+    and it (labels with quarantine) covers exactly the sample shard's documents; else None."""
+    from prox_tasks.labeling.sampling import iter_jsonl
+
+    labels_uri, quarantine_uri, done_uri = uris
+    if not all(exists(uri) for uri in uris) or json.loads(read_bytes(done_uri)) != made:
+        return None
+    rows = list(iter_jsonl(labels_uri))
+    quarantined = list(iter_jsonl(quarantine_uri))
+    covered = sorted([str(r["id"]) for r in rows] + [str(q.get("id")) for q in quarantined])
+    if covered != sorted(str(d["id"]) for d in iter_jsonl(sample_uri)):
+        return None
+    return {"read": len(rows) + len(quarantined), "written": len(rows),
+            "valid": sum(bool(r["valid"]) for r in rows),
+            "rejected": dict(Counter(x for r in rows for x in r.get("rejected") or [])),
+            "quarantined": dict(Counter(q["reason"] for q in quarantined)),
+            "quarantine": quarantine_uri, "output": labels_uri}  # fmt: skip
+
+
+def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
+               **label_options) -> dict:
+    """Label sample shard ``sample_uri`` as part ``index`` of the seed set at ``root`` with
+    ``teacher`` (:func:`label_corpus`, with ``label_options``), or reuse the part an earlier
+    run made from the same bytes and teacher. Returns the labeling's counts with ``reused``."""
+    uris = part_uris(root, index)
+    made = made_from(sample_uri, teacher.describe(), warc_uris)
+    summary = reusable(sample_uri, uris, made)
+    if summary is not None:
+        return {**summary, "reused": True}
+    summary = label_corpus(sample_uri, uris[0], teacher, quarantine_uri=uris[1],
+                           warc_uris=warc_uris or None, **label_options)
+    put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
+    return {**summary, "reused": False}
