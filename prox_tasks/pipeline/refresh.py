@@ -299,11 +299,18 @@ def gate(snapshot: dict, thresholds: dict) -> dict:
 
     Raises:
         prox_tasks.quality.GateFailed: the snapshot failed (after it was recorded).
+        RunError: no snapshot of that name is booked in the catalog.
+        prox_tasks.catalog.SnapshotNameTaken: the name is booked for another folder (its
+            row, status and releases are not this folder's to change).
     """
     from prox_tasks.quality import GateFailed, GateThresholds, run_gate
 
     limits = GateThresholds.from_mapping(thresholds)
     with open_catalog(snapshot["catalog_url"]) as catalog:
+        if catalog.get_snapshot(snapshot["name"]) is None:
+            raise RunError(f"no snapshot {snapshot['name']!r} in the catalog: give the name "
+                           "the refine booked it under (`prox catalog list snapshots`)")
+        catalog.check_snapshot_name(snapshot["name"], snapshot["output_uri"])
         history = released_history(catalog, snapshot["name"], limits.history_size)
         result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"])
         if not result.kept_from_release:

@@ -109,3 +109,29 @@ def test_plan_maps_at_most_what_airflow_allows(monkeypatch):
     assert (map_length(1024), map_length(2)) == (3, 2)
     monkeypatch.setenv("AIRFLOW__CORE__MAX_MAP_LENGTH", "5000")
     assert map_length(1024) == 1024
+
+
+def test_gate_records_only_under_the_name_booked_for_that_folder(tmp_path):
+    """`prox gate --name` with a name booked for another folder (or none) is refused before
+    anything is judged or recorded: the other folder's row, status and reports stay."""
+    from prox_tasks.catalog import Catalog, SnapshotNameTaken
+    from prox_tasks.corpus import plan_shards
+    from prox_tasks.pipeline.errors import RunError
+    from prox_tasks.refine.booking import register_plan
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "words here {i}"}}\n' for i in range(4)))
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    catalog = Catalog(url)
+    register_plan(catalog, "a", plan_shards(str(source), str(tmp_path / "a"), target_docs=2))
+    catalog.update_snapshot("a", status="released")
+    plan_shards(str(source), str(tmp_path / "b"), target_docs=2)
+    other = {"name": "a", "output_uri": str(tmp_path / "b"), "catalog_url": url}
+    with pytest.raises(SnapshotNameTaken, match="booked for"):
+        refresh.gate(other, {})
+    with pytest.raises(RunError, match="no snapshot 'nosuch'"):
+        refresh.gate({**other, "name": "nosuch"}, {})
+    assert catalog.get_snapshot("a")["status"] == "released"
+    assert catalog.latest_quality_report("a", "prox_gate") is None
+    assert not (tmp_path / "b" / "_quality").exists()
+    catalog.close()
