@@ -160,6 +160,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         ValueError: ``partition`` is not a date.
         ReleaseRefused: see :func:`check_releasable`; or ``name`` was released before from
             another plan.
+        prox_tasks.catalog.SnapshotNameTaken: ``catalog`` books ``name`` for another folder.
     """
     from prox_tasks.corpus.manifest import mark_released, release_completed
     from prox_tasks.storage import to_uri
@@ -176,7 +177,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     completed = release_completed(output_uri, name)
     gate, statuses = check_releasable(output_uri, verify_files=not completed)
     if catalog is not None:  # before anything is written: a refused release leaves no trace
-        _check_catalog_gate(catalog, name)
+        _check_catalog_gate(catalog, name, output_uri)
     model = model_of(statuses)
     record_uri = release_record_uri(release_root, name)
     record = read_json(record_uri)
@@ -212,8 +213,11 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             "new": new}
 
 
-def _check_catalog_gate(catalog, name: str) -> None:
-    """Refuse a release the catalog has no passing gate report for (made before: fine)."""
+def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:
+    """Refuse a release the catalog has no passing gate report for (made before: fine), and
+    one whose name the catalog books for another folder: that folder's row, gate report and
+    status are not this snapshot's."""
+    catalog.check_snapshot_name(name, output_uri)
     if any(r["release"] == name for r in catalog.list_releases()):
         return
     report = catalog.latest_quality_report(name, GATE_SUITE)

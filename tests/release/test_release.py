@@ -381,3 +381,25 @@ def test_a_copied_snapshot_folder_is_gated_and_released_from_its_own_files(tmp_p
     assert run_gate(str(copy)).passed
     record = release_snapshot(str(copy), str(tmp_path / "rel"), "copy")
     assert all("/snapshots/copy/" in s["uri"] for s in record["shards"])
+
+
+def test_a_release_under_a_name_booked_for_another_folder_is_refused(tmp_path, capsys):
+    """`prox release --name N --catalog` records the release against the catalog row of N:
+    a gated folder released under the name of another (gated) folder is refused, leaving
+    that row, the release root and the catalog as they were."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    first, second = make(tmp_path, "crawl-2026-01-01", catalog=url), make(
+        tmp_path, "crawl-2026-01-02", catalog=url)
+    refresh.gate(first, {})
+    refresh.gate(second, {})
+    root = str(tmp_path / "releases")
+    capsys.readouterr()
+    assert main(["release", "--snapshot", second["output_uri"], "--root", root,
+                 "--name", "crawl-2026-01-01", "--catalog", url]) == 1
+    assert "booked for" in capsys.readouterr().err
+    catalog = Catalog(url)
+    assert catalog.list_releases() == [] and read_latest(root) is None
+    assert catalog.get_snapshot("crawl-2026-01-01")["status"] == "gated"
+    assert main(["release", "--snapshot", second["output_uri"], "--root", root,
+                 "--name", "crawl-2026-01-02", "--catalog", url]) == 0
+    catalog.close()
