@@ -111,7 +111,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "(file, folder, glob; path, file://, s3://)")
     p.add_argument("--output", required=True, help="refined JSONL(.gz/.zst); dropped rows keep "
                    "text=null")
-    p.add_argument("--quarantine", help="where malformed rows go (default: OUTPUT.quarantine.jsonl)")
+    p.add_argument("--quarantine", help="where malformed rows go (default: OUTPUT.quarantine.jsonl, without .gz/.zst)")
     p.add_argument("--text-field", default="text")
     p.add_argument("--normalize-scope", choices=["chunk", "document"], default="chunk")
     p.set_defaults(func=run)

@@ -38,7 +38,7 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="html teacher: the main-content extractor",
     )
     p.add_argument(
-        "--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl)"
+        "--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl, without .gz/.zst)"
     )
     p.add_argument("--keep-text", action="store_true", help="copy the text into the output rows")
     p.add_argument("--limit", type=positive_int, default=None,
