@@ -107,6 +107,12 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
 
     gate = read_gate_result(output_uri)
     if gate is None:
+        from prox_tasks.corpus.manifest import MANIFEST_NAME
+        from prox_tasks.storage import exists, join_uri
+
+        if not exists(join_uri(output_uri, MANIFEST_NAME)):
+            raise ReleaseRefused(f"{output_uri} is no snapshot folder (no {MANIFEST_NAME}); "
+                                 "check the path")
         raise ReleaseRefused(f"{output_uri} has no gate result; run the quality gate first")
     if not gate["passed"]:
         raise ReleaseRefused(f"{output_uri} failed its quality gate; not released")

@@ -403,3 +403,13 @@ def test_a_release_under_a_name_booked_for_another_folder_is_refused(tmp_path, c
     assert main(["release", "--snapshot", second["output_uri"], "--root", root,
                  "--name", "crawl-2026-01-02", "--catalog", url]) == 0
     catalog.close()
+
+
+def test_a_snapshot_path_that_holds_no_snapshot_is_named_as_such(tmp_path, capsys):
+    """A mistyped --snapshot is told it is no snapshot folder, not to run the gate."""
+    root = str(tmp_path / "root")
+    assert main(["release", "--snapshot", str(tmp_path / "typo"), "--root", root,
+                 "--name", "a"]) == 1
+    err = capsys.readouterr().err
+    assert "typo is no snapshot folder (no manifest.json)" in err and len(err.splitlines()) == 1
+    assert read_latest(root) is None
