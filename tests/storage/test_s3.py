@@ -133,6 +133,14 @@ def test_settings_from_env_use_an_airflow_connection(monkeypatch):
     assert settings.aws_access_key_id == "AK" and settings.max_attempts == 7
 
 
+@pytest.mark.parametrize("name", ["PROX_S3_MAX_ATTEMPTS", "PROX_S3_MULTIPART_THRESHOLD",
+                                  "PROX_S3_MULTIPART_CHUNKSIZE"])
+def test_a_setting_that_is_not_a_number_is_named(monkeypatch, name):
+    monkeypatch.setenv(name, "64MiB")
+    with pytest.raises(ValueError, match=f"{name}='64MiB' is not a whole number"):
+        S3Settings.from_env()
+
+
 def test_a_missing_bucket_is_an_error_not_a_missing_file(s3_bucket):
     """HEAD answers 404 for a missing key and for a missing bucket alike: a registry or an
     output in a mistyped bucket must not pass for an empty one."""
