@@ -16,7 +16,15 @@ def default_url() -> str:
 def make_engine(url: str):
     """An engine; SQLite gets real transactions (BEGIN IMMEDIATE), WAL and foreign keys."""
     from sqlalchemy import create_engine, event
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
 
+    try:
+        make_url(url)
+    except ArgumentError:  # the value is not echoed: a mistyped URL may hold a password
+        raise ValueError("the catalog URL (--catalog / --url, else PROX_CATALOG_URL) is not a "
+                         "database URL: e.g. sqlite:////abs/path/catalog.sqlite or "
+                         "postgresql+psycopg2://user:pw@host/db") from None
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     path = url.split("///", 1)[1] if "///" in url else ""
