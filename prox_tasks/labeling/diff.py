@@ -1,8 +1,9 @@
 """The ``diff`` teacher: the minimal deletion program from a (raw, clean) pair.
 
 The clean text is a human's (WCXB's ``gold_text``) or a large model's end-to-end rewrite. The
-two are aligned word by word (:class:`difflib.SequenceMatcher` over normalized words); a raw
-line is kept when enough of its words align with the clean text, else removed, and an
+two are aligned word by word (:class:`difflib.SequenceMatcher` over normalized words; above
+``max_sequence_words`` words, where its quadratic time would hang a worker, by shared word
+n-grams in linear time: :func:`ngram_matches`); a raw line is kept when enough of its words align with the clean text, else removed, and an
 unaligned run of words at the start, end or middle of a kept line becomes a ``normalize``
 that deletes exactly that raw substring. Only deletions are written, so the program never
 invents text: whatever the clean version added or reworded is simply not reproduced (the
@@ -21,10 +22,40 @@ from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 VERSION = "diff-1"
 _WORD = re.compile(r"\w+")
+MAX_SEQUENCE_WORDS = 25_000  # the largest WCXB page has 20,742 words (0.05 s to align)
+NGRAM = 4
 
 
 def _norm(token: str) -> str:
     return unicodedata.normalize("NFKC", token).lower()
+
+
+def sequence_matches(a: list[int], b: list[int]) -> list[bool]:
+    """Which of ``a`` align with ``b`` (:class:`difflib.SequenceMatcher`, quadratic time on
+    repetitive text)."""
+    matched = [False] * len(a)
+    for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
+        for k in range(block.a, block.a + block.size):
+            matched[k] = True
+    return matched
+
+
+def ngram_matches(lines: list[list[int]], b: list[int], n: int = NGRAM) -> list[bool]:
+    """Which words of ``lines`` (a line's words each) occur in ``b``, in linear time: a word is
+    matched when a run of ``n`` consecutive words of its line holding it (the whole line when
+    it is shorter) occurs in ``b``. Order and repeats across the page are not checked: a
+    repeated run is matched each time it occurs, as long as ``b`` holds it once."""
+    lengths = {min(n, len(line)) for line in lines if line}
+    grams = {k: {tuple(b[i : i + k]) for i in range(len(b) - k + 1)} for k in lengths}
+    matched: list[bool] = []
+    for line in lines:
+        k = min(n, len(line))
+        flags = [False] * len(line)
+        for i in range(len(line) - k + 1 if line else 0):
+            if tuple(line[i : i + k]) in grams[k]:
+                flags[i : i + k] = [True] * k
+        matched.extend(flags)
+    return matched
 
 
 class DiffTeacher(Teacher):
@@ -37,6 +68,9 @@ class DiffTeacher(Teacher):
         normalize_fragments: Write ``normalize`` calls for partial lines at all.
         chunked: Write per-chunk programs with ``# chunk A-B`` markers.
         max_chunk_tokens: Chunk budget for the markers (whitespace words).
+        max_sequence_words: Align with :class:`difflib.SequenceMatcher` up to this many words
+            on either side; above it, by shared word n-grams in linear time
+            (:func:`ngram_matches`; the label's ``meta["aligner"]`` is then ``"ngram"``).
     """
 
     name = "diff"
@@ -49,7 +83,9 @@ class DiffTeacher(Teacher):
         normalize_fragments: bool = True,
         chunked: bool = True,
         max_chunk_tokens: int = CHUNK_TOKEN_BUDGET,
+        max_sequence_words: int = MAX_SEQUENCE_WORDS,
     ) -> None:
+        self.max_sequence_words = max_sequence_words
         self.keep_threshold = keep_threshold
         self.min_fragment_words = min_fragment_words
         self.normalize_fragments = normalize_fragments
@@ -60,6 +96,7 @@ class DiffTeacher(Teacher):
         return {
             "name": self.name, "version": VERSION, "keep_threshold": self.keep_threshold,
             "min_fragment_words": self.min_fragment_words, "chunked": self.chunked,
+            "max_sequence_words": self.max_sequence_words,
         }  # fmt: skip
 
     def label(self, text: str, gold: str | None = None) -> Label:
@@ -80,13 +117,19 @@ class DiffTeacher(Teacher):
                 owner.append(i)
         gold_tokens = [_norm(t) for t in _WORD.findall(gold)]
         matched = [False] * len(raw_tokens)
+        linear = max(len(raw_tokens), len(gold_tokens)) > self.max_sequence_words
         if raw_tokens and gold_tokens:
             vocab: dict[str, int] = {}
             a = [vocab.setdefault(t, len(vocab)) for t in raw_tokens]
             b = [vocab.setdefault(t, len(vocab)) for t in gold_tokens]
-            for block in SequenceMatcher(None, a, b, autojunk=False).get_matching_blocks():
-                for k in range(block.a, block.a + block.size):
-                    matched[k] = True
+            if linear:
+                per_line, pos = [], 0
+                for line_spans in spans:
+                    per_line.append(a[pos : pos + len(line_spans)])
+                    pos += len(line_spans)
+                matched = ngram_matches(per_line, b)
+            else:
+                matched = sequence_matches(a, b)
         removed, normalizations, pos = [], [], 0
         for i, (line, line_spans) in enumerate(zip(lines, spans)):
             flags = matched[pos : pos + len(line_spans)]
@@ -104,6 +147,8 @@ class DiffTeacher(Teacher):
             "lines_removed": len(removed), "normalizations": len(normalizations),
             "words_aligned": kept_words, "words_gold": len(gold_tokens),
         }  # fmt: skip
+        if linear:  # absent: SequenceMatcher, as every label before the bound had
+            meta.update(aligner="ngram", ngram=NGRAM)
         doc_program = KEEP_DOC if kept_words and gold.strip() else DROP_DOC
         chunk_program = write_chunk_program(
             text, removed, normalizations, chunked=self.chunked, max_tokens=self.max_chunk_tokens

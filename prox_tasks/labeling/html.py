@@ -20,7 +20,7 @@ Example:
 from __future__ import annotations
 
 from prox_tasks.labeling.base import Label, Teacher
-from prox_tasks.labeling.diff import DiffTeacher
+from prox_tasks.labeling.diff import MAX_SEQUENCE_WORDS, DiffTeacher
 from prox_tasks.labeling.emit import DROP_DOC, write_chunk_program
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
@@ -75,6 +75,7 @@ class HtmlTeacher(Teacher):
         keep_threshold: Share of a line's words that must align with the extraction for it
             to stay (the diff teacher's threshold).
         chunked, max_chunk_tokens: As for the other teachers.
+        max_sequence_words: The alignment's bound for quadratic time (the diff teacher's).
 
     ``label(text, html)`` needs the HTML (``None`` is an error: ``prox label`` quarantines
     such rows as ``missing_html``). An extractor that finds no main content gives
@@ -92,6 +93,7 @@ class HtmlTeacher(Teacher):
         keep_threshold: float = 0.5,
         chunked: bool = True,
         max_chunk_tokens: int = CHUNK_TOKEN_BUDGET,
+        max_sequence_words: int = MAX_SEQUENCE_WORDS,
     ) -> None:
         self.extractor = extractor
         self.favor_recall = favor_recall
@@ -99,7 +101,8 @@ class HtmlTeacher(Teacher):
         self.chunked = chunked
         self.max_chunk_tokens = max_chunk_tokens
         self._diff = DiffTeacher(keep_threshold=keep_threshold, chunked=chunked,
-                                 max_chunk_tokens=max_chunk_tokens)  # fmt: skip
+                                 max_chunk_tokens=max_chunk_tokens,
+                                 max_sequence_words=max_sequence_words)  # fmt: skip
 
     def describe(self) -> dict:
         return {"name": self.name, "version": VERSION, "extractor": self.extractor,
