@@ -10,16 +10,36 @@ Corpora whose rows were converted from WARC files by another tool (no WET record
 
 from __future__ import annotations
 
+import codecs
+import functools
 import re
 from collections.abc import Iterator
 
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
+@functools.lru_cache(maxsize=64)
+def _single_byte(charset: str | None) -> bool:
+    """Whether ``charset`` maps every byte to one character (iso-8859-*, windows-125*, koi8-r…):
+    such a decoding never fails, so it cannot tell a wrong declaration."""
+    if not charset:
+        return False
+    try:
+        name = codecs.lookup(charset).name
+    except LookupError:
+        return False
+    return not name.startswith("utf") and len(bytes(range(256)).decode(name, "replace")) == 256
+
+
 def decode_html(payload: bytes, http_charset: str | None = None) -> str:
     """Decode an HTML body: the HTTP charset, else UTF-8, else ``<meta charset>``, else a
-    guess by charset-normalizer (undecodable bytes replaced, never an error)."""
+    guess by charset-normalizer (undecodable bytes replaced, never an error). A single-byte
+    HTTP charset loses to UTF-8 when the body is valid UTF-8 with non-ASCII bytes (servers
+    that default to iso-8859-1 turn UTF-8 Cyrillic into mojibake; text in a single-byte
+    charset is practically never valid UTF-8)."""
     candidates = [http_charset, "utf-8"]
+    if _single_byte(http_charset) and not payload.isascii():
+        candidates.reverse()
     meta = _CHARSET.search(payload[:4096])
     if meta:
         candidates.append(meta.group(1).decode("ascii", "ignore"))

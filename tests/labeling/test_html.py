@@ -145,3 +145,25 @@ def test_best_teacher_takes_its_fallback_by_name_as_a_dag_param_can_give_it():
         get_teacher("best", fallback_options={"model": "m"})
     with pytest.raises(ValueError, match="cannot fall back to itself"):
         get_teacher("best", fallback="best")
+
+
+def test_a_single_byte_charset_does_not_beat_real_utf8(tmp_path):
+    """A server that says iso-8859-1 (or windows-1252) for a UTF-8 Cyrillic page: the bytes
+    are valid UTF-8, and a single-byte charset decodes anything, so UTF-8 wins."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    page = "<html><body><p>Привет, мир: съешь же ещё этих мягких булок.</p></body></html>"
+    warc = tmp_path / "ru.warc.gz"
+    with open(warc, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for charset in ("iso-8859-1", "windows-1252"):
+            http = StatusAndHeaders("200 OK", [("Content-Type", f"text/html; charset={charset}")],
+                                    protocol="HTTP/1.1")  # fmt: skip
+            writer.write_record(writer.create_warc_record(
+                f"http://ru.example/{charset}", "response", payload=io.BytesIO(page.encode()),
+                http_headers=http))
+    assert [r["html"] for r in html_records(str(warc))] == [page, page]
+    latin = "<p>café</p>".encode("latin-1")  # not UTF-8: the declared charset still decodes
+    assert decode_html(latin, "iso-8859-1") == "<p>café</p>"
+    assert decode_html("<p>Привет</p>".encode("koi8-r"), "koi8-r") == "<p>Привет</p>"
