@@ -44,7 +44,9 @@ def records(uri: str, rec_type: str, kind: str = "WARC"):
     """``(number, record)`` per record of type ``rec_type`` of a WARC-format file (``kind``
     names it in messages); a file that breaks off (a cut gzip member, a record header cut
     short, a record that is not WARC, such as plain text) ends with
-    ``(number, RecordError("truncated_file"))``."""
+    ``(number, RecordError("truncated_file"))``. Each record's ``offset`` is where it starts
+    in the file (its gzip member's first byte in a ``.warc.gz``): :func:`record_at` reads it
+    again from there."""
     from warcio.archiveiterator import ArchiveIterator
 
     number = 0
@@ -57,6 +59,7 @@ def records(uri: str, rec_type: str, kind: str = "WARC"):
                                                                           found.offset, kind))
                     return
                 if record.rec_type == rec_type:
+                    record.offset = found.offset  # the record's start, before it is read
                     yield number, record
                     number += 1
         except broken() as err:
@@ -68,6 +71,16 @@ def records(uri: str, rec_type: str, kind: str = "WARC"):
     if found.offset < size:
         yield number, RecordError("truncated_file", f"{size - found.offset} bytes after "
                                   f"{number} records could not be read (cut or damaged)")
+
+
+def record_at(stream, offset: int):
+    """The WARC record that starts at byte ``offset`` of a seekable binary ``stream`` (a local
+    file or an S3 range reader), as :func:`records` gave that offset: one record is read,
+    not the file."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    stream.seek(offset)
+    return next(iter(ArchiveIterator(stream)))
 
 
 def _not_warc(record, number: int, offset: int, kind: str = "WET") -> str:

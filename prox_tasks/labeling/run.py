@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
 from collections.abc import Iterator
 
@@ -103,7 +104,8 @@ def label_corpus(
     quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
     docs = read_input(input_uri, text_field, id_field, quarantine,
                       exclude=(output_uri, quarantine_uri))
-    with open_uri(output_uri, "wb", compression="infer") as out:
+    responses = warc_html if warc_uris else contextlib.nullcontext()  # closes the WARC files
+    with open_uri(output_uri, "wb", compression="infer") as out, responses:
         for batch in _batches(docs, batch_size):
             if limit is not None:
                 batch = batch[: max(0, limit - counts["read"])]

@@ -13,7 +13,7 @@ from __future__ import annotations
 import codecs
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
@@ -61,6 +61,64 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> str:
     return payload.decode("utf-8", errors="replace")
 
 
+def _html_responses(warc_uri: str) -> Iterator[tuple[object, dict]]:
+    """``(record, info)`` per HTML ``response`` record of a WARC file, its payload unread;
+    ``info``: ``record_id`` (without ``<>``), ``url``, ``date``, ``charset`` (HTTP), ``offset``
+    (where the record starts, for :func:`prox_tasks.corpus.wet.record_at`)."""
+    from prox_tasks.corpus.document import RecordError
+    from prox_tasks.corpus.wet import records
+
+    for _number, record in records(warc_uri, "response"):
+        if isinstance(record, RecordError):
+            raise ValueError(f"--warc {warc_uri}: {record.detail}; fetch the file again or "
+                             "leave it out")
+        info = _html_info(record)
+        if info is not None:
+            yield record, {**info, "offset": record.offset}
+
+
+def _html_info(record) -> dict | None:
+    """``record_id``, ``url``, ``date``, ``charset`` of an HTML response (None: not HTML)."""
+    if record.http_headers is None:
+        return None
+    content_type = record.http_headers.get_header("Content-Type") or ""
+    if "html" not in content_type.lower():
+        return None
+    charset = None
+    if "charset=" in content_type.lower():
+        charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'")
+    headers = record.rec_headers
+    return {"record_id": (headers.get_header("WARC-Record-ID") or "").strip("<>"),
+            "url": headers.get_header("WARC-Target-URI"),
+            "date": headers.get_header("WARC-Date"), "charset": charset}  # fmt: skip
+
+
+def _payload(record, warc_uri: str, record_id: str, keep: bool = True) -> bytes | int:
+    """The response's HTTP body (``keep=False``: only its size, read in blocks and let go).
+
+    Raises:
+        ValueError: When the record cannot be read or is cut short (the file is cut).
+    """
+    from prox_tasks.corpus.wet import broken
+
+    try:
+        stream = record.content_stream()
+        if keep:
+            payload = stream.read()
+        else:
+            payload = sum(len(block) for block in iter(lambda: stream.read(1 << 16), b""))
+        while record.raw_stream.read(1 << 16):  # the rest of the record's Content-Length
+            pass
+    except broken() as err:
+        raise ValueError(f"--warc {warc_uri}: response {record_id} cannot be read: "
+                         f"{type(err).__name__}: {err}"[:300]) from None
+    if getattr(record.raw_stream, "limit", 0):  # Content-Length not reached: cut short
+        raise ValueError(f"--warc {warc_uri}: response {record_id} is cut short "
+                         f"({record.raw_stream.limit} of its {record.length} bytes "
+                         "missing): the file is cut; fetch it again or leave it out")
+    return payload
+
+
 def html_records(warc_uri: str) -> Iterator[dict]:
     """Every HTML ``response`` record of a WARC file: ``record_id`` (without ``<>``), ``url``,
     ``date``, ``html``. Non-HTML responses and other record types are skipped.
@@ -70,44 +128,76 @@ def html_records(warc_uri: str) -> Iterator[dict]:
             that are not WARC): a page cut short is never labeled from, and the responses
             past the cut are not lost quietly.
     """
-    from prox_tasks.corpus.document import RecordError
-    from prox_tasks.corpus.wet import broken, records
+    for record, info in _html_responses(warc_uri):
+        payload = _payload(record, warc_uri, info["record_id"])
+        yield {"record_id": info["record_id"], "url": info["url"], "date": info["date"],
+               "html": decode_html(payload, info["charset"])}  # fmt: skip
 
-    for _number, record in records(warc_uri, "response"):
-        if isinstance(record, RecordError):
-            raise ValueError(f"--warc {warc_uri}: {record.detail}; fetch the file again or "
-                             "leave it out")
-        if record.http_headers is None:
-            continue
-        content_type = record.http_headers.get_header("Content-Type") or ""
-        if "html" not in content_type.lower():
-            continue
-        charset = None
-        if "charset=" in content_type.lower():
-            charset = content_type.lower().split("charset=", 1)[1].split(";")[0].strip(" \"'")
-        headers = record.rec_headers
-        record_id = (headers.get_header("WARC-Record-ID") or "").strip("<>")
+
+class WarcResponses(Mapping):
+    """``{response record id: html}`` over WARC files, read on demand: one pass indexes each
+    HTML response's file, offset, body size and charset (no body is kept, so memory does not
+    grow with the WARC), and a lookup seeks to the record and reads that one response (a
+    local file, or ranged GETs on S3). Every response is read whole once while indexing, so
+    a cut file is an error before anything is labeled. Close it (or use ``with``) to close
+    the files."""
+
+    def __init__(self, warc_uris: list[str]) -> None:
+        self._index: dict[str, tuple[str, int, int, str | None]] = {}
+        self._open: dict[str, object] = {}
+        for uri in warc_uris:
+            for record, info in _html_responses(uri):
+                size = _payload(record, uri, info["record_id"], keep=False)
+                self._index[info["record_id"]] = (uri, info["offset"], size, info["charset"])
+
+    def __len__(self) -> int:
+        return len(self._index)
+
+    def __iter__(self):
+        return iter(self._index)
+
+    def __contains__(self, record_id) -> bool:
+        return record_id in self._index
+
+    def size(self, record_id: str) -> int:
+        """The response body's bytes (before decoding), without reading it again."""
+        return self._index[record_id][2]
+
+    def __getitem__(self, record_id: str) -> str:
+        from prox_tasks.corpus.wet import broken, record_at
+        from prox_tasks.storage import open_uri
+
+        uri, offset, _size, charset = self._index[record_id]
+        if uri not in self._open:
+            self._open[uri] = open_uri(uri, "rb")
         try:
-            payload = record.content_stream().read()
-            record.raw_stream.read()  # the rest of the record's Content-Length, if any
-        except broken() as err:
-            raise ValueError(f"--warc {warc_uri}: response {record_id} cannot be read: "
-                             f"{type(err).__name__}: {err}"[:300]) from None
-        if getattr(record.raw_stream, "limit", 0):  # Content-Length not reached: cut short
-            raise ValueError(f"--warc {warc_uri}: response {record_id} is cut short "
-                             f"({record.raw_stream.limit} of its {record.length} bytes "
-                             "missing): the file is cut; fetch it again or leave it out")
-        yield {
-            "record_id": record_id,
-            "url": headers.get_header("WARC-Target-URI"),
-            "date": headers.get_header("WARC-Date"),
-            "html": decode_html(payload, charset),
-        }
+            record = record_at(self._open[uri], offset)
+        except (StopIteration, *broken()) as err:
+            raise ValueError(f"--warc {uri}: response {record_id} cannot be read again at "
+                             f"byte {offset}: {type(err).__name__}: {err} (the file changed "
+                             "while labeling?)"[:300]) from None
+        info = _html_info(record)
+        if info is None or info["record_id"] != record_id:
+            raise ValueError(f"--warc {uri}: byte {offset} no longer holds response "
+                             f"{record_id}: the file changed while labeling")
+        return decode_html(_payload(record, uri, record_id), charset)
+
+    def close(self) -> None:
+        for stream in self._open.values():
+            stream.close()
+        self._open.clear()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
-def html_by_record_id(warc_uris: list[str]) -> dict[str, str]:
-    """``{response record id: html}`` over WARC files (a WET record's ``WARC-Refers-To``)."""
-    return {r["record_id"]: r["html"] for uri in warc_uris for r in html_records(uri)}
+def html_by_record_id(warc_uris: list[str]) -> WarcResponses:
+    """``{response record id: html}`` over WARC files (a WET record's ``WARC-Refers-To``),
+    indexed in one pass and read on demand (:class:`WarcResponses`)."""
+    return WarcResponses(warc_uris)
 
 
 def html_by_capture(warc_uris: list[str]) -> dict[tuple[str, str], list[str]]:

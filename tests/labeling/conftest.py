@@ -4,6 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.storage.conftest import moto_server, s3_bucket  # noqa: F401  (fixtures: --warc on S3)
+
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
 
 

@@ -4,6 +4,7 @@ a clear error, never a label written from a page cut short or a quiet fallback f
 from __future__ import annotations
 
 import gzip
+import json
 
 import pytest
 
@@ -64,3 +65,82 @@ def test_warc_files_that_hold_none_of_the_wet_records_responses_are_an_error(tmp
             assert "none of the 1 documents" in capsys.readouterr().err
     code, out = _label(tmp_path, wet, warc, "best")
     assert code == 0 and '"joined": 1' in capsys.readouterr().out
+
+
+def _write_pages(path, pages: int, gzip_members: bool = True) -> list[str]:
+    """A WARC of ``pages`` HTML responses (each between a request and a non-HTML response,
+    as in a crawl); returns the responses' record ids."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    ids = []
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=gzip_members)
+        for i in range(pages):
+            url = f"http://pages.example/{i}"
+            writer.write_record(writer.create_warc_record(url, "request",
+                                                          payload=io.BytesIO(b"GET / HTTP/1.1\r\n\r\n")))
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                    protocol="HTTP/1.1")  # fmt: skip
+            body = f"<html><body><p>Page {i} body, about river number {i}.</p></body></html>"
+            record = writer.create_warc_record(url, "response", http_headers=http,
+                                               payload=io.BytesIO(body.encode()))  # fmt: skip
+            writer.write_record(record)
+            ids.append(record.rec_headers.get_header("WARC-Record-ID").strip("<>"))
+            image = StatusAndHeaders("200 OK", [("Content-Type", "image/png")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(url + ".png", "response",
+                                                          payload=io.BytesIO(b"\x89PNG" * 50),
+                                                          http_headers=image))  # fmt: skip
+    return ids
+
+
+def test_warc_responses_are_indexed_and_read_on_demand_not_held_in_memory(tmp_path):
+    """A 1 GB crawl WARC held as {id: html} took several GB: the index keeps offsets only,
+    and a lookup reads the one response from the file (gzip members and plain WARC)."""
+    from prox_tasks.labeling.warc import WarcResponses, html_by_record_id
+
+    gz, plain = tmp_path / "p.warc.gz", tmp_path / "p.warc"
+    gz_ids, plain_ids = _write_pages(gz, 6), _write_pages(plain, 6, gzip_members=False)
+    with html_by_record_id([str(gz), str(plain)]) as responses:
+        assert isinstance(responses, WarcResponses) and len(responses) == 12
+        for i in (4, 0, 5, 2):  # any order: each a seek
+            assert f"Page {i} body" in responses[gz_ids[i]]
+            assert f"Page {i} body" in responses[plain_ids[i]]
+        assert responses.size(gz_ids[3]) == len(responses[gz_ids[3]].encode())
+        data = plain.read_bytes()  # the same bytes but for one word: read from the file now
+        plain.write_bytes(data.replace(b"Page 3 body", b"Page 3 BODY"))
+        assert "Page 3 BODY" in responses[plain_ids[3]]
+        plain.write_bytes(data[: data.index(b"Page 3 body") - 600])  # cut: an error, no label
+        with pytest.raises(ValueError, match="p.warc"):
+            responses[plain_ids[4]]
+
+
+def test_a_wet_file_joins_responses_read_on_demand_from_s3(tmp_path, s3_bucket):
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    from prox_tasks.labeling.warc import html_by_record_id
+    from prox_tasks.storage import open_uri
+
+    warc = tmp_path / "s3.warc.gz"
+    ids = _write_pages(warc, 5)
+    uri = f"{s3_bucket}/crawl/s3.warc.gz"
+    with open_uri(uri, "wb") as out:
+        out.write(warc.read_bytes())
+    with html_by_record_id([uri]) as responses:
+        assert [f"Page {i} body" in responses[ids[i]] for i in (3, 1)] == [True, True]
+    wet = tmp_path / "s3.warc.wet.gz"
+    with open(wet, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for i in (1, 3):
+            writer.write_record(writer.create_warc_record(
+                f"http://pages.example/{i}", "conversion",
+                payload=io.BytesIO(f"Home\nPage {i} body, about river number {i}.".encode()),
+                warc_headers_dict={"WARC-Refers-To": f"<{ids[i]}>",
+                                   "Content-Type": "text/plain"}))  # fmt: skip
+    code, out = _label(tmp_path, wet, uri, "html")
+    assert code == 0
+    assert [r["teacher"] for r in map(json.loads, out.read_text().splitlines())] == ["html"] * 2
