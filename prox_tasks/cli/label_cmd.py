@@ -38,6 +38,11 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="html teacher: the main-content extractor",
     )
     p.add_argument(
+        "--max-html-bytes", type=positive_int, default=None,
+        help="HTML over this many bytes is not extracted (default 8 MiB): --teacher html "
+        "quarantines the row as html_too_large, best labels it with its next teacher",
+    )
+    p.add_argument(
         "--quarantine", default=None, help="bad records (default <output>.quarantine.jsonl, without .gz/.zst)"
     )
     p.add_argument("--keep-text", action="store_true", help="copy the text into the output rows")
@@ -138,14 +143,18 @@ def run(args) -> Outcome:
                 args.input, args.output, teacher, args.text_field, args.id_field,
                 args.gold_field, args.quarantine, args.keep_text, args.limit,
                 html_field=args.html_field, warc_uris=args.warc, progress=bar,
+                **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
             )  # fmt: skip
     except KeyError as err:  # str(KeyError) is the bare key in quotes; name what is missing
         raise LookupError(f"missing {err}") from err
     # any other failure ends in prox_tasks.cli.main: one line on stderr, exit code 1
     quarantined = sum(summary["quarantined"].values())
+    too_large = summary.get("html_too_large")
+    fell_back = (f" ({too_large:,} with HTML over --max-html-bytes labeled without it)"
+                 if too_large else "")
     return Outcome(f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
                    f"{summary['valid']:,} valid, {summary['keep_doc']:,} keep_doc, "
-                   f"{summary['drop_doc']:,} drop_doc, {quarantined:,} quarantined "
+                   f"{summary['drop_doc']:,} drop_doc, {quarantined:,} quarantined{fell_back} "
                    f"-> {summary['output']}", summary)
 
 
@@ -158,6 +167,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
             name=args.name, text_field=args.text_field, id_field=args.id_field,
             gold_field=args.gold_field, html_field=args.html_field,
             register=False, catalog=args.catalog, progress=bar,
+            **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
         )  # fmt: skip
     except EmptySplit as err:
         raise ValueError(f"{err} (--sample-size, --val-fraction)") from None

@@ -26,12 +26,18 @@ def part_uris(root: str, index: int) -> tuple[str, str, str]:
             join_uri(labels, f"labels-{index:05d}.done.json"))  # fmt: skip
 
 
-def made_from(sample_uri: str, teacher: dict, warc_uris=None) -> dict:
+#: ``label_corpus`` options that do not change the labels (left out of the done record)
+_NOT_DECIDING = ("progress", "batch_size")
+
+
+def made_from(sample_uri: str, teacher: dict, warc_uris=None, **label_options) -> dict:
     """What a part is made from: the sample shard's bytes (byte-stable, see
-    :func:`prox_tasks.labeling.sampling.write_jsonl`), the teacher's description and the
-    WARC files its HTML comes from — as stored in the done record (JSON round trip)."""
+    :func:`prox_tasks.labeling.sampling.write_jsonl`), the teacher's description, the WARC
+    files its HTML comes from and the labeling options that decide labels (fields, the HTML
+    cap) — as stored in the done record (JSON round trip)."""
+    options = {k: v for k, v in label_options.items() if k not in _NOT_DECIDING}
     made = {"sample_sha256": hashlib.sha256(read_bytes(sample_uri)).hexdigest(),
-            "teacher": teacher, "warc_uris": sorted(warc_uris or [])}
+            "teacher": teacher, "warc_uris": sorted(warc_uris or []), "options": options}
     return json.loads(json.dumps(made, sort_keys=True, default=str))
 
 
@@ -61,7 +67,7 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     ``teacher`` (:func:`label_corpus`, with ``label_options``), or reuse the part an earlier
     run made from the same bytes and teacher. Returns the labeling's counts with ``reused``."""
     uris = part_uris(root, index)
-    made = made_from(sample_uri, teacher.describe(), warc_uris)
+    made = made_from(sample_uri, teacher.describe(), warc_uris, **label_options)
     summary = reusable(sample_uri, uris, made)
     if summary is not None:
         return {**summary, "reused": True}

@@ -32,6 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.parts import label_part
+from prox_tasks.labeling.run import DEFAULT_MAX_HTML_BYTES
 from prox_tasks.labeling.sampling import (
     iter_jsonl,
     sample_documents,
@@ -270,6 +271,7 @@ def build_seed_set(
     catalog=None,
     batch_size: int = 64,
     progress=None,
+    max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
 ) -> SeedSetInfo:
     """Sample, label, validate, split and write a seed set in one process (see module docs).
 
@@ -291,6 +293,7 @@ def build_seed_set(
         register: Register in the catalog (guarded: skipped when the package is missing).
         catalog: ``Catalog``, URL, or None for the default catalog.
         batch_size: Documents per ``label_many`` call.
+        max_html_bytes: HTML over this is not extracted (:func:`label_corpus`).
         progress: A bar (``reset(total)``, ``update``) over the sampled documents, or None.
 
     Returns:
@@ -310,7 +313,8 @@ def build_seed_set(
         progress.reset(total=sample["sampled"])
     for i, uri in enumerate(sample["files"]):
         part = label_part(uri, output_uri, i, teacher, gold_field=gold_field,
-                          batch_size=batch_size, html_field=html_field, progress=progress)
+                          batch_size=batch_size, html_field=html_field, progress=progress,
+                          max_html_bytes=max_html_bytes)
         if part["reused"] and progress is not None:
             progress.update(part["read"])
         label_files.append(part["output"])

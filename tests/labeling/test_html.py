@@ -167,3 +167,35 @@ def test_a_single_byte_charset_does_not_beat_real_utf8(tmp_path):
     latin = "<p>café</p>".encode("latin-1")  # not UTF-8: the declared charset still decodes
     assert decode_html(latin, "iso-8859-1") == "<p>café</p>"
     assert decode_html("<p>Привет</p>".encode("koi8-r"), "koi8-r") == "<p>Привет</p>"
+
+
+def test_html_over_the_cap_is_quarantined_by_html_and_labeled_by_the_next_teacher_by_best(
+        tmp_path, capsys):
+    """A 35 MB response took trafilatura 2 minutes and 2.6 GB: HTML over --max-html-bytes
+    never reaches the extractor, whether from an html field or a WARC response."""
+    from prox_tasks.cli import main
+
+    big = page_html().replace("</body>", "<p>" + "filler words " * 2_000 + "</p></body>")
+    rows = [{"id": "small", "text": page_text(), "html": page_html()},
+            {"id": "big", "text": page_text(), "html": big}]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cap = ["--max-html-bytes", "10000"]
+    out = tmp_path / "html.jsonl"
+    assert main(["label", "--json", "--input", str(src), "--output", str(out),
+                 "--teacher", "html", *cap]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == 1 and summary["quarantined"] == {"html_too_large": 1}
+    [bad] = [json.loads(line) for line in open(f"{out}.quarantine.jsonl")]
+    assert bad["reason"] == "html_too_large" and f"{len(big.encode()):,} bytes" in bad["detail"]
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "best.jsonl"),
+                 "--teacher", "best", *cap]) == 0  # fmt: skip
+    assert "(1 with HTML over --max-html-bytes labeled without it)" in capsys.readouterr().out
+    labeled = [json.loads(line) for line in (tmp_path / "best.jsonl").read_text().splitlines()]
+    assert [r["teacher"] for r in labeled] == ["html", "rules"]
+    warc, wet = write_warc_pair(tmp_path)  # the same from a WARC response's body size
+    for teacher, says in (("html", '"html_too_large": 1'), ("best", '"html_too_large": 1')):
+        assert main(["label", "--json", "--input", str(wet), "--warc", str(warc), "--teacher",
+                     teacher, "--output", str(tmp_path / f"w-{teacher}.jsonl"),
+                     "--max-html-bytes", "100"]) == 0  # fmt: skip
+        assert says in capsys.readouterr().out
