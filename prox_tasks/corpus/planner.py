@@ -18,7 +18,13 @@ from prox_tasks.corpus.manifest import (
     status_uri,
 )
 from prox_tasks.corpus.quarantine import Quarantine
-from prox_tasks.corpus.readers import FORMATS, ReadOptions, input_files, read_file
+from prox_tasks.corpus.readers import (
+    FORMATS,
+    ReadOptions,
+    empty_input,
+    input_files,
+    read_file,
+)
 from prox_tasks.storage import (
     content_fingerprint,
     exists,
@@ -101,6 +107,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                 progress.update(1)
         files.append(InputFile(path, fmt, size_of(path), records, total,
                                content_fingerprint(path), version_of(path)))
+    if not any(f.records for f in files):  # before a manifest of nothing is written
+        raise empty_input(input_uri, [f.uri for f in files])
     if not shards[-1].docs:
         shards.pop()
     manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards)

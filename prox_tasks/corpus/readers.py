@@ -73,6 +73,19 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     return files
 
 
+class EmptyInput(ValueError):
+    """The input's files hold no record at all: nothing to label or refine, so nothing is
+    published (a nightly job over an empty delivery fails instead of reporting 0)."""
+
+
+def empty_input(uri: str, files: Collection[str]) -> EmptyInput:
+    """The :class:`EmptyInput` error naming ``files`` (the files ``uri`` names)."""
+    names = ", ".join(files) or uri
+    return EmptyInput(f"the input holds no records: {names} "
+                      f"{'is' if len(files) == 1 else 'are'} empty (no document, not even a "
+                      "bad one); nothing written: deliver the data or check --input")
+
+
 #: What a file of each format starts with (after decompression for JSONL and WET).
 _STARTS = {"parquet": (b"PAR1",), "wet": (b"WARC/",), "jsonl": (b"{", b"")}
 

@@ -68,9 +68,21 @@ def records(uri: str, rec_type: str, kind: str = "WARC"):
             return
     # warcio ends quietly where a cut gzip member begins: bytes it never parsed are a loss
     size = size_of(uri)
-    if found.offset < size:
+    if found.offset < size and not _empty_members(uri, found.offset):
         yield number, RecordError("truncated_file", f"{size - found.offset} bytes after "
                                   f"{number} records could not be read (cut or damaged)")
+
+
+def _empty_members(uri: str, offset: int) -> bool:
+    """Whether the bytes from ``offset`` on are whole gzip members holding nothing (a
+    ``.gz`` of an empty file): nothing lost there, unlike a cut member."""
+    try:
+        with open_uri(uri, "rb") as stream:
+            stream.seek(offset)
+            with gzip.GzipFile(fileobj=stream) as members:
+                return members.read(1) == b""
+    except (OSError, EOFError, zlib.error):
+        return False
 
 
 def record_at(stream, offset: int):

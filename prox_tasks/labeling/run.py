@@ -189,6 +189,12 @@ def label_corpus(
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
             if progress is not None:
                 progress.update(len(batch))
+        if not counts["read"] and not len(quarantine):  # nothing published
+            from prox_tasks.corpus.readers import empty_input, input_files
+
+            files = [path for path, _ in input_files(input_uri, exclude=(output_uri,
+                                                                         quarantine_uri))]
+            raise empty_input(input_uri, files)
         if warc_uris and counts["read"] and not counts["warc_joined"]:  # nothing published
             raise ValueError(f"--warc: none of the {counts['read']:,} documents read has its "
                              f"response among the {len(warc_html):,} HTML responses of "

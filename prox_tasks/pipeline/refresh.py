@@ -129,6 +129,7 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     from prox_tasks.corpus import ManifestConflict, plan_shards
     from prox_tasks.corpus.duplicates import index_duplicates
     from prox_tasks.corpus.manifest import refuse_if_released
+    from prox_tasks.corpus.readers import EmptyInput
     from prox_tasks.models import resolve_model
     from prox_tasks.refine.booking import register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
@@ -158,6 +159,9 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
                                target_docs=target_docs, overwrite=bool(reprocess),
                                max_doc_bytes=chosen.max_doc_bytes)
+    except EmptyInput as err:  # a green run that gates and releases nothing hides it
+        raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "
+                       f"empty ({err})") from err
     except FileNotFoundError as err:
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
                        "partition has arrived") from err
