@@ -78,7 +78,7 @@ def prox_train_refiner():
     @task(multiple_outputs=False)
     def resolve_seed_set(params=None, triggering_asset_events=None, dag=None,
                          dag_run=None) -> dict:
-        """The seed set to train on: the triggering Asset event's, or the `seed_set` Param."""
+        """The seed set to train on: the `seed_uri` Param, else the triggering Asset event's."""
         events = [dict(e.extra or {}) for e in (triggering_asset_events or {}).get(SEED_SET, [])]
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)

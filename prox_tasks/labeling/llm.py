@@ -107,7 +107,9 @@ class LLMTeacher(Teacher):
         output_price_per_mtok: float | None = None,
     ) -> None:
         if not model:
-            raise ValueError("the llm teacher needs a model name")
+            raise ValueError("the llm teacher needs a model name (prox label --model NAME, "
+                             "or \"model\" in the seed DAG's teacher_options) and an endpoint "
+                             "(--base-url URL or --conn-id ID)")
         url, key = resolve_endpoint(base_url, api_key_env, conn_id)
         self.base_url, self.model = url, model
         self.concurrency = max(1, int(concurrency))

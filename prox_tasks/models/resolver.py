@@ -54,8 +54,17 @@ class ResolvedModel:
 
 
 def shipped_default() -> ResolvedModel:
-    """``$PROX_DEFAULT_MODEL``, else the line tagger shipped with prox."""
-    return ResolvedModel(os.environ.get(DEFAULT_MODEL_ENV) or str(SHIPPED_MODEL), "default")
+    """``$PROX_DEFAULT_MODEL``, else the line tagger shipped with prox.
+
+    Raises:
+        FileNotFoundError: ``$PROX_DEFAULT_MODEL`` names a local path that does not exist
+            (the message names the variable, not only the path).
+    """
+    configured = os.environ.get(DEFAULT_MODEL_ENV)
+    if configured and "://" not in configured and not os.path.exists(configured):
+        raise FileNotFoundError(f"no model at {configured} ({DEFAULT_MODEL_ENV}): fix or "
+                                "unset the variable (unset: the shipped line tagger)")
+    return ResolvedModel(configured or str(SHIPPED_MODEL), "default")
 
 
 def promoted(name: str = DEFAULT_NAME, registry: str | None = None,

@@ -169,3 +169,21 @@ def test_a_rerun_that_names_no_model_keeps_the_snapshots_model(isolated, tmp_pat
                      backend=None)  # the conflict is found once, at plan
     with pytest.raises(SettingsConflict, match=record["version"]):  # and by a shard itself
         refresh.refine_batch({**batch, "model": record["uri"]})
+
+
+def test_a_default_model_variable_naming_no_path_is_named_in_the_error(isolated, monkeypatch,
+                                                                        tmp_path, capsys):
+    """`PROX_DEFAULT_MODEL` set to a path that is not there: `prox refine` says which
+    variable to fix, not only the path."""
+    from prox_tasks.cli import main
+
+    monkeypatch.setenv("PROX_DEFAULT_MODEL", str(tmp_path / "nonexist"))
+    with pytest.raises(FileNotFoundError, match="PROX_DEFAULT_MODEL"):
+        resolve_model("default")
+    source = tmp_path / "in.jsonl"
+    source.write_text(json.dumps({"id": "a", "text": "Some text."}) + "\n")
+    assert main(["refine", "--input", str(source), "--output", str(tmp_path / "out"),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "PROX_DEFAULT_MODEL" in err and "nonexist" in err
+    assert not (tmp_path / "out" / "manifest.json").exists()
