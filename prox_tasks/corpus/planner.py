@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document
@@ -33,6 +34,7 @@ from prox_tasks.storage import (
     to_uri,
     version_of,
 )
+from prox_tasks.storage.swap import replace_if
 
 DEFAULT_TARGET_DOCS = 10_000
 
@@ -153,18 +155,36 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
 
 
 def _write(manifest: Manifest, overwrite: bool) -> None:
+    replaced = None
     if exists(manifest.uri):
         existing = load_manifest(manifest.uri)
         if existing.id == manifest.id:
             return
         if not overwrite:
-            raise ManifestConflict(
-                f"{manifest.uri} holds another plan ({existing.id[:12]} != {manifest.id[:12]}); "
-                "use a new output folder or overwrite (prox plan --overwrite)"
-            )
+            raise _conflict(manifest, existing.id)
         refuse_if_released(manifest.output_uri, "replacing its plan")
         _remove_outputs(existing, manifest.output_uri)
-    manifest.write()
+        replaced = existing.id
+
+    def decide(current: bytes | None) -> bytes | None:
+        # a plan written meanwhile by a concurrent run (another `prox plan`, `prox refine`,
+        # a retried plan task) is compared, never overwritten unseen
+        if current is not None:
+            written = Manifest.from_dict(json.loads(current))
+            if written.id == manifest.id:
+                return None
+            if written.id != replaced:
+                raise _conflict(manifest, written.id)
+        return manifest.to_json().encode()
+
+    replace_if(manifest.uri, decide)
+
+
+def _conflict(manifest: Manifest, existing_id: str) -> ManifestConflict:
+    return ManifestConflict(
+        f"{manifest.uri} holds another plan ({existing_id[:12]} != {manifest.id[:12]}); "
+        "use a new output folder or overwrite (prox plan --overwrite)"
+    )
 
 
 def _remove_outputs(replaced: Manifest, output_uri: str) -> None:

@@ -142,3 +142,28 @@ def test_edited_manifest_is_rejected(snapshot, tmp_path):
     (tmp_path / "out" / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ValueError, match="does not match"):
         load_manifest(manifest.uri)
+
+
+def test_two_plans_started_together_in_one_folder_one_is_refused(snapshot, tmp_path):
+    """Two planners (real processes) that both found no manifest: the second to write is
+    refused, instead of overwriting the first's plan while both report success."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    worker = Path(__file__).with_name("plan_worker.py")
+    out, sync = tmp_path / "out", tmp_path / "sync"
+    sync.mkdir()
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    procs = [subprocess.Popen([sys.executable, str(worker), snapshot, str(out), str(target),
+                               str(sync), f"p{target}"], env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+             for target in (7, 9)]  # fmt: skip
+    results = [p.communicate(timeout=120) + (p.returncode,) for p in procs]
+    assert sorted(r[2] for r in results) == [0, 3], results
+    winner = next(r[0].strip() for r in results if r[2] == 0)
+    assert load_manifest(str(out)).id == winner
+    index = json.loads((out / "_duplicate_ids" / "index.json").read_text())
+    assert index["manifest"] == winner
