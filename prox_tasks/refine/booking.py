@@ -60,6 +60,31 @@ class ShardBooking:
                                       wall_seconds=(booked or {}).get("wall_seconds"))
 
     def fail(self, index: int, error: BaseException | str) -> None:
-        """Shard ``index``'s attempt failed (the error is stored)."""
+        """Shard ``index``'s attempt failed (the error is stored). A refusal to touch a
+        published shard (its snapshot was released, or another run published it with other
+        settings meanwhile) wrote nothing: the shard stays ``done`` with what its files hold."""
+        if _is_refusal(error) and self._published(index):
+            return
         text = f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
         self.catalog.fail_shard(self.snapshot, index, text)
+
+    def _published(self, index: int) -> bool:
+        """Book shard ``index`` ``done`` from its status record, if it has one."""
+        from prox_tasks.corpus import read_status
+
+        snapshot = self.catalog.get_snapshot(self.snapshot)
+        status = snapshot and read_status(snapshot["output_uri"], index, snapshot["manifest_id"])
+        if not status:
+            return False
+        booked = self.catalog.get_shard(self.snapshot, index)
+        self.catalog.finish_shard(self.snapshot, index, status,
+                                  wall_seconds=(booked or {}).get("wall_seconds"))
+        return True
+
+
+def _is_refusal(error: BaseException | str) -> bool:
+    """Whether ``error`` is the refine step refusing a published shard before writing."""
+    from prox_tasks.corpus.manifest import ReleasedSnapshot
+    from prox_tasks.refine.step import SettingsConflict
+
+    return isinstance(error, (ReleasedSnapshot, SettingsConflict))

@@ -117,3 +117,20 @@ def test_a_rerun_that_reuses_every_shard_keeps_the_gate_verdict(tmp_path, tagger
     with Catalog(url) as catalog:
         assert catalog.get_snapshot("refined")["status"] == "refined"
     capsys.readouterr()
+
+
+def test_a_refused_refine_of_a_released_shard_leaves_it_done(booked, tagger_model):
+    """A ``--force`` run that reaches a shard after a release raced it (``refine_shards``
+    as the DAG task calls it) is refused without writing: the catalog keeps the shard
+    ``done`` with its published files, not ``failed`` beside a released snapshot."""
+    from prox_tasks.corpus import read_status
+    from prox_tasks.corpus.manifest import ReleasedSnapshot, mark_released
+
+    catalog, out = booked
+    refine_and_book(catalog, "snap", out, 0, model=str(tagger_model))
+    mark_released(out, {"name": "snap", "manifest_id": catalog.get_snapshot("snap")["manifest_id"]})
+    with pytest.raises(ReleasedSnapshot):
+        refine_and_book(catalog, "snap", out, 0, model=str(tagger_model), force=True)
+    shard = catalog.get_shard("snap", 0)
+    assert (shard["status"], shard["error"]) == ("done", None)
+    assert shard["checksum"] == read_status(out, 0)["sha256"]
