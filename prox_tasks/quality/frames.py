@@ -4,6 +4,7 @@ whole snapshot."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from prox_tasks.programs.policy import Policy
@@ -94,6 +95,10 @@ def build_frames(output_uri: str) -> SnapshotFrames:
 
     metrics = snapshot_metrics([counted for _, counted, _ in per_shard.values()], shards,
                                manifest.total_docs, len(repeats))
+    # shards refined with other settings (two runs of one folder at once): one set, or none
+    metrics["refine_settings"] = len({
+        json.dumps(status["request"], sort_keys=True, default=str)
+        for status, _, _ in per_shard.values() if status and status.get("request") is not None})
     metrics["manifest_id"] = manifest.id
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
     return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples,

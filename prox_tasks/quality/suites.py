@@ -86,6 +86,12 @@ def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
                         "quarantines or refuses duplicates by its duplicate_ids policy; this "
                         "catches duplicates in different shards)."),
         e.ExpectColumnMaxToBeBetween(
+            column="refine_settings", max_value=1,
+            description=("Every shard was refined with the same settings (model, backend, keep "
+                         "threshold, policy, limits, quality filter; each status record's "
+                         "request): at most 1 set. More: runs with other settings wrote this "
+                         "folder at once; refine it again with one run (--force).")),
+        e.ExpectColumnMaxToBeBetween(
             column="input_losses", max_value=t.max_input_losses,
             description=("Input files cut short or corrupt (quarantine reasons truncated_file, "
                          "corrupt_file: the records after the break are lost and cannot be "

@@ -150,6 +150,24 @@ def test_a_shard_file_that_is_no_parquet_fails_the_gate_without_crashing(tmp_pat
     assert list(errors) == ["1"] and "magic bytes" in errors["1"]
 
 
+def test_shards_refined_with_other_settings_fail_the_gate(tmp_path, tagger_model):
+    """Two runs with different settings wrote one folder: a shard refined again with another
+    keep threshold leaves the snapshot with two sets of settings, and the gate fails it."""
+    from prox_tasks.cli import main
+    from prox_tasks.refine.workers import refine_shards
+
+    src = write_input(tmp_path / "in.jsonl", 30)
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(src), "--output", str(out), "--target-docs", "10",
+                 "--model", str(tagger_model), "--no-progress"]) == 0
+    assert run_gate(str(out)).metrics["refine_settings"] == 1
+    refine_shards(str(out), [1], model=str(tagger_model), force=True,
+                  backend_options={"line_threshold": 0.7})
+    result = run_gate(str(out))
+    assert result.metrics["refine_settings"] == 2
+    assert ("snapshot", "expect_column_max_to_be_between", "refine_settings") in failed(result)
+
+
 def test_growth_the_executor_allows_passes_and_growth_past_it_fails(tmp_path):
     """The gate checks the executor's own cap (max_normalize_growth, as the shard was
     refined), not a stricter rule of its own: a normalization adding 40 characters to a
