@@ -14,11 +14,15 @@ import logging
 import math
 import os
 import random
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import numpy as np
+
 from prox_tasks.models.line_tagger import (
+    DocFeatures,
     LineTaggerRefiner,
     TaggerConfig,
     build_tagger,
@@ -110,6 +114,64 @@ def _batches(sizes: list[int], config: TaggerTrainConfig, epoch: int) -> list[li
     return batches
 
 
+class SpilledFeatures:
+    """The features of every training document, computed once (:func:`tensorize`, one
+    document at a time) and written to a scratch file in ``folder``; a document's are read
+    back when a batch needs them. Only each document's line count, file offset and document
+    vector stay in memory, so a seed set of tens of thousands of pages does not hold all
+    their features (~360 bytes a line) for the whole training.
+
+    A record holds the id starts (int64), the dense features and the line statistics
+    (float32) and the hashed ids (int32: ids are below ``buckets``; read back as int64), so
+    the tensors read back equal the ones :func:`tensorize` returned.
+    """
+
+    def __init__(self, docs: list[dict], tagger: TaggerConfig, folder: Path) -> None:
+        if tagger.buckets > np.iinfo(np.int32).max:
+            raise ValueError(f"buckets {tagger.buckets} do not fit the scratch file's int32 ids")
+        self.path = folder / "features.bin"
+        self.sizes: list[int] = []
+        self.offsets: list[int] = [0]
+        self.n_ids: list[int] = []
+        self.docs = []
+        with open(self.path, "wb") as out:
+            for doc in docs:
+                f = tensorize(doc.get("text") or "", tagger.buckets, tagger.kept_stats)
+                parts = (f.starts.numpy().astype(np.int64, copy=False),
+                         f.dense.numpy(), f.stats.numpy(), f.ids.numpy().astype(np.int32))
+                size = 0
+                for part in parts:
+                    out.write(np.ascontiguousarray(part).tobytes())
+                    size += part.nbytes
+                self.sizes.append(f.lines)
+                self.n_ids.append(int(f.ids.shape[0]))
+                self.offsets.append(self.offsets[-1] + size)
+                self.docs.append(f.doc.clone())
+        self.dense_dim = int(f.dense.shape[1]) if docs else 0
+        self.stats_dim = int(f.stats.shape[1]) if docs else 0
+
+    def __len__(self) -> int:
+        return len(self.sizes)
+
+    def read(self, i: int) -> DocFeatures:
+        """Document ``i``'s features, as :func:`tensorize` gave them (no line tokens)."""
+        import torch
+
+        n, k = self.sizes[i], self.n_ids[i]
+        with open(self.path, "rb") as stream:
+            stream.seek(self.offsets[i])
+            raw = np.fromfile(stream, np.uint8, self.offsets[i + 1] - self.offsets[i])
+        a = 8 * (n + 1)
+        b = a + 4 * n * self.dense_dim
+        c = b + 4 * n * self.stats_dim
+        starts = raw[:a].view(np.int64)
+        dense = raw[a:b].view(np.float32).reshape(n, self.dense_dim)
+        stats = raw[b:c].view(np.float32).reshape(n, self.stats_dim)
+        ids = raw[c : c + 4 * k].view(np.int32).astype(np.int64)
+        return DocFeatures(torch.from_numpy(dense), torch.from_numpy(ids),
+                           torch.from_numpy(starts), self.docs[i], torch.from_numpy(stats))
+
+
 def _crop(feat, labels, max_lines: int, rng: random.Random):
     if feat.lines <= max_lines:
         return feat, labels
@@ -158,11 +220,22 @@ def train_tagger(
         model = start_from.model
     else:
         model = build_tagger(tagger)
-    feats = [tensorize(d.get("text") or "", tagger.buckets, tagger.kept_stats) for d in train_docs]
+    Path(work_dir).mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory(prefix="features-", dir=work_dir)
+    try:
+        return _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model,
+                      SpilledFeatures(train_docs, tagger, Path(scratch.name)))
+    finally:
+        scratch.cleanup()
+
+
+def _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model, feats):
+    import torch
+
     labels = [(torch.tensor([lines, line_weights(d, config)]).T, keep)
               for d, (lines, keep) in zip(train_docs, map(targets, train_docs))]  # fmt: skip
     weights = [config.doc_weight(d) for d in train_docs]
-    sizes = [f.lines for f in feats]
+    sizes = feats.sizes
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     steps_per_epoch = len(_batches(sizes, config, 0))
     total = max(1, steps_per_epoch * config.epochs)
@@ -197,7 +270,7 @@ def train_tagger(
         rng = random.Random(config.seed * 104729 + epoch)
         losses = []
         for batch in _batches(sizes, config, epoch):
-            cropped = [_crop(feats[i], labels[i][0], config.max_lines, rng) for i in batch]
+            cropped = [_crop(feats.read(i), labels[i][0], config.max_lines, rng) for i in batch]
             batch_inputs = collate([c[0] for c in cropped])
             mask = batch_inputs[3]
             line_t = torch.nn.utils.rnn.pad_sequence([c[1] for c in cropped], batch_first=True)

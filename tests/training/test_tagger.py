@@ -201,3 +201,48 @@ def test_an_epoch_checkpoint_of_another_run_is_not_resumed(docs, tmp_path):
     longer = TaggerTrainConfig(epochs=2, batch_lines=400, threads=1, seed=config.seed + 1)
     _, report = train_tagger(relabeled, valid, wider, longer, tmp_path / "work")
     assert report["resumed_at_epoch"] == 0 and report["epochs"] == 2
+
+
+def test_spilled_features_read_back_as_tensorized(docs, tmp_path):
+    import torch
+
+    from prox_tasks.models.line_tagger import tensorize
+    from prox_tasks.training.tagger import SpilledFeatures
+
+    train, _ = docs
+    store = SpilledFeatures(train, SMALL, tmp_path)
+    assert store.sizes == [d["text"].count("\n") + 1 for d in train]
+    for i, doc in enumerate(train):
+        want, got = tensorize(doc["text"], SMALL.buckets, SMALL.kept_stats), store.read(i)
+        for name in ("dense", "ids", "starts", "doc", "stats"):
+            a, b = getattr(want, name), getattr(got, name)
+            assert a.dtype == b.dtype and torch.equal(a, b), name
+
+
+def test_training_does_not_hold_every_documents_features(docs, tmp_path, monkeypatch):
+    """A seed set of tens of thousands of pages: their features (~360 bytes a line) are
+    written to a scratch file once, not held for the whole training."""
+    import weakref
+
+    from prox_tasks.training import tagger as module
+
+    made, alive_at_steps = [], []
+    tensorize, collate = module.tensorize, module.collate
+
+    def tracked_tensorize(*args, **kwargs):
+        features = tensorize(*args, **kwargs)
+        made.append(weakref.ref(features))
+        return features
+
+    def counting_collate(batch):
+        alive_at_steps.append(sum(ref() is not None for ref in made))
+        return collate(batch)
+
+    monkeypatch.setattr(module, "tensorize", tracked_tensorize)
+    monkeypatch.setattr(module, "collate", counting_collate)
+    train, valid = docs
+    config = TaggerTrainConfig(epochs=2, batch_lines=400, threads=1)
+    train_tagger(train, valid, SMALL, config, tmp_path)
+    assert len(made) == len(train) and alive_at_steps
+    assert max(alive_at_steps) == 0  # every document's features read back when its batch comes
+    assert not list(tmp_path.glob("features-*"))  # the scratch file goes with the training
