@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import random
 
-from prox_tasks.evaluation import word_counts, word_prf
+from prox_tasks.evaluation import prf, word_counts
 from prox_tasks.programs import execute
 
 DEFAULT_RECALL_TARGET = 0.95
@@ -37,6 +37,24 @@ def _recall_low(pairs: list[tuple[int, int]], resamples: int = BOOTSTRAP, seed: 
     return values[int(0.05 * len(values))]
 
 
+def _word_scores(refined: list[str | None], gold_counts: list) -> tuple[dict, list]:
+    """(:func:`prox_tasks.evaluation.word_prf`'s precision/recall/f1, (overlap, gold words) per document) of the
+    refined texts against the gold bags of words, each text's bag counted once."""
+    overlap = n_refined = n_gold = 0
+    pairs = []
+    for r, gc in zip(refined, gold_counts):
+        gold = sum(gc.values())
+        n_gold += gold
+        common = 0
+        if r is not None:
+            rc = word_counts(r)
+            n_refined += sum(rc.values())
+            common = sum((rc & gc).values())
+            overlap += common
+        pairs.append((common if r else 0, gold))
+    return prf(overlap, n_refined, n_gold), pairs
+
+
 def threshold_curve(refiner, docs: list[dict], thresholds=GRID) -> list[dict]:
     """Word P/R/F1 against ``gold_text`` at each keep threshold (documents without gold are
     skipped). The tagger scores the documents once; only the programs are rewritten."""
@@ -46,6 +64,7 @@ def threshold_curve(refiner, docs: list[dict], thresholds=GRID) -> list[dict]:
     if not docs:
         return []
     saved = refiner.config.line_threshold
+    gold_counts = [word_counts(g) for g in golds]  # once, not once per threshold
     doc_programs = refiner.predict_doc(texts)
     curve = []
     try:
@@ -53,11 +72,7 @@ def threshold_curve(refiner, docs: list[dict], thresholds=GRID) -> list[dict]:
             refiner.config.line_threshold = t
             chunks = refiner.predict_chunks(texts)
             refined = [execute(x, dp, cp).text for x, dp, cp in zip(texts, doc_programs, chunks)]
-            m = word_prf(refined, golds)
-            pairs = []
-            for r, g in zip(refined, golds):
-                gc = word_counts(g)
-                pairs.append((sum((word_counts(r) & gc).values()) if r else 0, sum(gc.values())))
+            m, pairs = _word_scores(refined, gold_counts)
             curve.append({"threshold": t, "precision": m["precision"], "recall": m["recall"],
                           "f1": m["f1"], "recall_low": _recall_low(pairs)})  # fmt: skip
     finally:

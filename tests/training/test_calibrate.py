@@ -62,3 +62,27 @@ def test_gold_epoch_score_is_the_f1_at_the_calibrated_threshold(tagger_model):
     assert scores["gold_recall"] == point["recall"] and "line_f1" in scores  # teacher agreement too
     assert refiner.config.line_threshold == 0.5  # scoring does not move the operating point
     assert gold_epoch_score(refiner, [dict(d, gold_text="") for d in docs])["score"] == 0.0
+
+
+def test_the_curve_counts_each_gold_text_once(tagger_model, monkeypatch):
+    """The threshold sweep on a validation split of thousands of pages: each gold bag of
+    words is counted once, each refined text once per threshold."""
+    from prox_tasks.training import calibrate
+
+    counted = []
+    word_counts = calibrate.word_counts
+
+    def counting(text):
+        counted.append(text)
+        return word_counts(text)
+
+    refiner = LineTaggerRefiner(tagger_model)
+    refiner.config.doc_threshold = 0.0
+    docs = [d for d in make_docs(30, 3) if d["gold_text"]]
+    thresholds = (0.01, 0.5, 1.0)
+    expected = threshold_curve(refiner, docs, thresholds=thresholds)
+    monkeypatch.setattr(calibrate, "word_counts", counting)
+    assert threshold_curve(refiner, docs, thresholds=thresholds) == expected
+    golds = [d["gold_text"] for d in docs]
+    assert sum(text in golds for text in counted) == len(docs)  # not once per threshold
+    assert len(counted) <= len(docs) * (len(thresholds) + 1)
