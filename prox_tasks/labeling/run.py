@@ -139,6 +139,7 @@ def label_corpus(
                     if size <= max_html_bytes:
                         doc.meta[html_field] = warc_html[refers_to]
                 elif isinstance(html := doc.meta.get(html_field), str):
+                    # a character is at most 4 UTF-8 bytes: short HTML is not encoded to count
                     size = _utf8_size(html) if len(html) > max_html_bytes // 4 else 0
                 if size is None or size <= max_html_bytes:
                     within_cap.append(doc)

@@ -161,7 +161,8 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
                                max_doc_bytes=chosen.max_doc_bytes)
     except EmptyInput as err:  # a green run that gates and releases nothing hides it
         raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "
-                       f"empty ({err})") from err
+                       "empty; deliver the crawl and clear this task, or check input_uri "
+                       f"({err})") from err
     except FileNotFoundError as err:
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
                        "partition has arrived") from err
@@ -173,9 +174,6 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
                            "snapshot_name (its plan and shards are new)") from err
         raise RunError(f"{err}. In Airflow: trigger the run with reprocess=true to replace "
                        "the plan and refine every shard again") from err
-    if not manifest.total_docs:  # a green run that gates and releases nothing hides it
-        raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "
-                       "empty; deliver the crawl and clear this task, or check input_uri")
     try:
         refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
     except DuplicateIdError as err:

@@ -149,6 +149,12 @@ class SpilledFeatures:
                 self.docs.append(f.doc.clone())
         self.dense_dim = int(f.dense.shape[1]) if docs else 0
         self.stats_dim = int(f.stats.shape[1]) if docs else 0
+        self._stream = None  # opened on the first read, once for the whole training
+
+    def close(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
 
     def __len__(self) -> int:
         return len(self.sizes)
@@ -158,9 +164,10 @@ class SpilledFeatures:
         import torch
 
         n, k = self.sizes[i], self.n_ids[i]
-        with open(self.path, "rb") as stream:
-            stream.seek(self.offsets[i])
-            raw = np.fromfile(stream, np.uint8, self.offsets[i + 1] - self.offsets[i])
+        if self._stream is None:
+            self._stream = open(self.path, "rb")  # noqa: SIM115 - closed by close()
+        self._stream.seek(self.offsets[i])
+        raw = np.fromfile(self._stream, np.uint8, self.offsets[i + 1] - self.offsets[i])
         a = 8 * (n + 1)
         b = a + 4 * n * self.dense_dim
         c = b + 4 * n * self.stats_dim
@@ -221,12 +228,13 @@ def train_tagger(
     else:
         model = build_tagger(tagger)
     Path(work_dir).mkdir(parents=True, exist_ok=True)
-    scratch = tempfile.TemporaryDirectory(prefix="features-", dir=work_dir)
-    try:
-        return _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model,
-                      SpilledFeatures(train_docs, tagger, Path(scratch.name)))
-    finally:
-        scratch.cleanup()
+    with tempfile.TemporaryDirectory(prefix="features-", dir=work_dir) as scratch:
+        feats = SpilledFeatures(train_docs, tagger, Path(scratch))
+        try:
+            return _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model,
+                          feats)
+        finally:
+            feats.close()
 
 
 def _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model, feats):
