@@ -8,6 +8,7 @@ a progress bar on stderr. Exit codes: 0 done, 1 bad input or a shard that failed
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import fields
 
 from prox_tasks.cli.arguments import positive_int, seconds
@@ -22,9 +23,11 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--output", required=True, help="output folder of the refined snapshot")
     p.add_argument("--model", default=None,
                    help="model URI: refiner artifact or Hugging Face folder (path or s3://), "
-                   "'default' for the shipped line tagger, or 'promoted' (fail without one); "
-                   "default: the promoted model (registry PROX_MODEL_REGISTRY, then the "
-                   "catalog), else the shipped line tagger")
+                   "'default' for $PROX_DEFAULT_MODEL, else the shipped line tagger, or "
+                   "'promoted' (fail without one); default: in an existing snapshot folder the "
+                   "model its shards were refined with (not with --force), else the promoted "
+                   "model (registry PROX_MODEL_REGISTRY, then the catalog), else "
+                   "$PROX_DEFAULT_MODEL, else the shipped line tagger")
     p.add_argument("--model-name", default="refiner",
                    help="registry and catalog name of the promoted model")
     p.add_argument("--catalog", default=None, help="catalog URL: the promoted model, and where "
@@ -47,12 +50,11 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
                    "default --max-batch-docs)")
     lim = p.add_argument_group("limits (docs/storage.md; default from PROX_<NAME> variables)")
-    defaults = Limits()
     for f in fields(Limits):
         kind = {"int": int, "float": float}.get(f.type)
         lim.add_argument("--" + f.name.replace("_", "-"), type=kind or str, default=None,
                          choices=None if kind else DUPLICATE_POLICIES,
-                         help=f"{DESCRIPTIONS[f.name][1]} ({getattr(defaults, f.name)})")
+                         help=f"{DESCRIPTIONS[f.name][1]} ({limit_default(f.name)})")
     p.add_argument("--workers", type=int, default=1, help="worker processes refining shards in "
                    "parallel, each loading its own model (CPU backends: up to one per core)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads per worker for the "
@@ -84,6 +86,16 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--force", action="store_true", help="refine published shards again")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
+
+
+def limit_default(name: str) -> str:
+    """The default of limit ``name`` as a run takes it: ``$PROX_<NAME>`` when set (named, as
+    given: a bad value fails the run with its own message), else the built-in value."""
+    env = f"PROX_{name.upper()}"
+    value = os.environ.get(env)
+    if value:
+        return f"default {value}, from ${env}"
+    return f"default {getattr(Limits(), name)}"
 
 
 def argparse_bool():
