@@ -23,7 +23,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--gold", required=True, help="JSONL(.gz/.zst) rows with the page text and "
                    "its gold text (file, folder, glob; path, file://, s3://)")
     p.add_argument("--model", default=None, help="tagger model URI, 'default' or 'promoted' "
-                   "(default: the promoted model, else the shipped line tagger)")
+                   "(default: the promoted model, else $PROX_DEFAULT_MODEL, else the shipped line "
+                   "tagger)")
     p.add_argument("--recall-target", type=float, default=None,
                    help="word recall the threshold must reach (default 0.95)")
     p.add_argument("--text-field", default="text")

@@ -22,7 +22,8 @@ def register(subparsers, name: str, help_text: str) -> None:
         "--by",
         default=None,
         metavar="FIELD",
-        help="also report per value of this gold-row field (e.g. page_type)",
+        help="also report per value of this gold-row field (e.g. page_type), in the "
+        "--json result's by_group (the summary line has the totals only)",
     )
     p.set_defaults(func=run)
 
