@@ -77,7 +77,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument(
         "--api-key-env",
         default="OPENAI_API_KEY",
-        help="environment variable holding the API key (never pass the key itself)",
+        help="environment variable holding the API key (default OPENAI_API_KEY; never pass "
+        "the key itself)",
     )
     g.add_argument(
         "--conn-id",
@@ -85,9 +86,10 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="Airflow connection id (host, password): AIRFLOW_CONN_<ID>, else Airflow's "
         "own lookup where Airflow is installed",
     )
-    g.add_argument("--concurrency", type=positive_int, default=8)
+    g.add_argument("--concurrency", type=positive_int, default=8,
+                   help="requests in flight (default 8)")
     g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request")
+    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
     p.set_defaults(func=run)
 
 
