@@ -27,7 +27,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     lst.add_argument("--snapshot", default=None)
     rep = sub.add_parser("report", help="run a report query (prox_tasks/catalog/sql/reports/)")
     rep.add_argument("name", nargs="?", help="report name (omit to list them)")
-    rep.add_argument("--param", action="append", default=[], metavar="KEY=VALUE")
+    rep.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                     help="a parameter of the report; repeatable. An empty value (KEY=) "
+                     "passes NULL: snapshot_summary --param snapshot= lists every snapshot")
     p.set_defaults(func=run)
 
 
@@ -101,7 +103,8 @@ def _action(catalog, args) -> Outcome:
     malformed = [p for p in args.param if "=" not in p]
     if malformed:
         return Outcome.failure("catalog", f"--param takes KEY=VALUE, not {malformed[0]!r}", code=2)
-    params = dict(p.split("=", 1) for p in args.param)
+    # an empty value is NULL (no name is empty): the reports' "NULL for all" is reachable
+    params = {k: v or None for k, v in (p.split("=", 1) for p in args.param)}
     try:
         rows = catalog.report(args.name, **params)
     except KeyError as err:

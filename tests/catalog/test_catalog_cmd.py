@@ -88,3 +88,21 @@ def test_looking_at_the_default_catalog_creates_nothing_when_there_is_none(tmp_p
     assert not elsewhere.parent.exists()
     assert main(["catalog", "migrate"]) == 0  # migrate creates it
     assert main(["catalog", "status"]) == 0
+
+
+def test_an_empty_report_param_is_null_so_snapshot_summary_lists_every_snapshot(tmp_path, capsys):
+    """``snapshot_summary``'s query lists every snapshot for a NULL ``snapshot`` (the PROX
+    report's list); from the command line an empty value passes it."""
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    catalog = Catalog(url)
+    for name in ("a", "b"):
+        catalog.register_snapshot(name, "in", f"out-{name}")
+    catalog.close()
+    capsys.readouterr()
+    assert main(["catalog", "--json", "--url", url, "report", "snapshot_summary",
+                 "--param", "snapshot=", "--param", "suite=prox_gate"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert sorted(r["name"] for r in rows) == ["a", "b"]
+    assert main(["catalog", "--json", "--url", url, "report", "snapshot_summary",
+                 "--param", "snapshot=b", "--param", "suite="]) == 0
+    assert [json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()] == ["b"]
