@@ -8,6 +8,7 @@ the released snapshots' history feeds the k-standard-deviation checks.
 
 from __future__ import annotations
 
+import os
 from dataclasses import fields
 
 from prox_tasks.cli.output import Outcome
@@ -23,15 +24,22 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--name", help="snapshot name in the catalog (as prox refine booked it): "
                    "records the result there")
     for f in fields(GateThresholds):
+        env = f"PROX_GATE_{f.name.upper()}"
+        shown = (f"default {os.environ[env]}, from ${env}" if os.environ.get(env)
+                 else f"default {f.default}")
         p.add_argument("--" + f.name.replace("_", "-"), type=int if f.type == "int" else float,
-                       default=None, help=f"default {f.default}")
+                       default=None, help=shown)
     p.set_defaults(func=run)
 
 
 def run(args) -> Outcome:
+    from prox_tasks.pipeline.dag_config import gate_defaults
     from prox_tasks.quality import GateFailed, GateThresholds, run_gate
 
-    limits = GateThresholds.from_mapping(vars(args))
+    # the deployment's PROX_GATE_<NAME> defaults, as the nightly DAG's Params take them; an
+    # option given here wins
+    given = {k: v for k, v in vars(args).items() if v is not None}
+    limits = GateThresholds.from_mapping({**gate_defaults().to_dict(), **given})
     if args.name:
         from prox_tasks.pipeline import refresh, settings
 

@@ -1,0 +1,35 @@
+"""``prox gate`` takes the deployment's ``PROX_GATE_<NAME>`` defaults, as the nightly DAG does."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prox_tasks.cli import main
+from prox_tasks.pipeline.dag_config import threshold_params
+from tests.quality.snapshot_factory import refine_snapshot, write_input
+
+
+def test_gate_thresholds_default_to_the_prox_gate_variables(tmp_path, capsys, monkeypatch):
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = str(tmp_path / "snap")
+    refine_snapshot(str(src), out)
+    gate = ["gate", "--json", "--snapshot", out]
+    assert main(gate) == 0
+    capsys.readouterr()
+    # a deployment-wide threshold the snapshot's drop rate breaks: the DAG's Param default
+    # and `prox gate` agree, and an option still wins over the variable
+    monkeypatch.setenv("PROX_GATE_MAX_DROP_RATE", "0.0001")
+    monkeypatch.setenv("PROX_GATE_MIN_DROP_RATE", "0.00001")
+    assert threshold_params()["max_drop_rate"]["default"] == 0.0001
+    assert main(gate) == 1
+    failed = json.loads(capsys.readouterr().out)["failed"]
+    assert any("drop_rate" in json.dumps(check) for check in failed)
+    assert main([*gate, "--max-drop-rate", "0.9", "--min-drop-rate", "0"]) == 0
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        main(["gate", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    assert "default 0.0001, from $PROX_GATE_MAX_DROP_RATE" in shown
+    assert "--max-failure-rate MAX_FAILURE_RATE default 0.25" in shown
