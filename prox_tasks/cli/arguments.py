@@ -6,6 +6,12 @@ from __future__ import annotations
 import argparse
 
 
+def description(docstring: str) -> str:
+    """A module docstring as ``--help`` shows it: without the reStructuredText literal marks
+    that read well in the code and the docs but not in a terminal."""
+    return docstring.strip().replace("``", "")
+
+
 def _whole(text: str, low: int, high: int | None = None) -> int:
     try:
         value = int(text)

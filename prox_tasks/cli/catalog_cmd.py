@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 from pathlib import Path
 
 from prox_tasks.cli.output import Outcome, count, table
@@ -16,16 +17,22 @@ LISTS = {
 
 
 def register(subparsers, name: str, help_text: str) -> None:
+    url_help = "catalog URL (default PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite)"
     p = subparsers.add_parser(name, help=help_text, description=help_text)
-    p.add_argument("--url", default=None, help="catalog URL (default PROX_CATALOG_URL or "
-                   "$PROX_HOME/catalog.sqlite)")
+    p.add_argument("--url", default=None, help=url_help)
+    # --url is also taken after the action (`prox catalog list snapshots --url URL`); SUPPRESS
+    # keeps an action's parser from resetting a --url given before the action
+    url_anywhere = argparse.ArgumentParser(add_help=False)
+    url_anywhere.add_argument("--url", default=argparse.SUPPRESS, help=url_help)
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    sub.add_parser("migrate", help="apply pending migrations (idempotent)")
-    sub.add_parser("status", help="applied migrations and row counts")
-    lst = sub.add_parser("list", help="list snapshots, shards (--snapshot), models, releases")
+    sub.add_parser("migrate", help="apply pending migrations (idempotent)", parents=[url_anywhere])
+    sub.add_parser("status", help="applied migrations and row counts", parents=[url_anywhere])
+    lst = sub.add_parser("list", help="list snapshots, shards (--snapshot), models, releases",
+                         parents=[url_anywhere])
     lst.add_argument("what", choices=sorted(LISTS))
     lst.add_argument("--snapshot", default=None)
-    rep = sub.add_parser("report", help="run a report query (prox_tasks/catalog/sql/reports/)")
+    rep = sub.add_parser("report", help="run a report query (prox_tasks/catalog/sql/reports/)",
+                         parents=[url_anywhere])
     rep.add_argument("name", nargs="?", help="report name (omit to list them)")
     rep.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="a parameter of the report; repeatable. An empty value (KEY=) "

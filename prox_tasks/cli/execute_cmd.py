@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
+from prox_tasks.cli.arguments import description
 from prox_tasks.cli.output import Outcome, count, progress_bar
 from prox_tasks.corpus.document import has_lone_surrogate
 from prox_tasks.programs import Policy, execute
@@ -106,7 +107,7 @@ def run(args) -> Outcome:
 
 
 def register(subparsers, name: str, help_text: str) -> None:
-    p = subparsers.add_parser(name, help=help_text, description=__doc__)
+    p = subparsers.add_parser(name, help=help_text, description=description(__doc__))
     p.add_argument("--input", required=True, help="JSONL(.gz/.zst) rows with text and programs "
                    "(file, folder, glob; path, file://, s3://)")
     p.add_argument("--output", required=True, help="refined JSONL(.gz/.zst); dropped rows keep "

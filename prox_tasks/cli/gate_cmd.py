@@ -11,13 +11,14 @@ from __future__ import annotations
 import os
 from dataclasses import fields
 
+from prox_tasks.cli.arguments import description
 from prox_tasks.cli.output import Outcome
 
 
 def register(subparsers, name: str, help_text: str) -> None:
     from prox_tasks.quality import GateThresholds
 
-    p = subparsers.add_parser(name, help=help_text, description=__doc__.strip())
+    p = subparsers.add_parser(name, help=help_text, description=description(__doc__))
     p.add_argument("--snapshot", required=True, help="refined snapshot folder (manifest.json)")
     p.add_argument("--catalog", help="catalog URL (records the result; reads the history); "
                    "default PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite when --name is given")

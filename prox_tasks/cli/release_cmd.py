@@ -8,11 +8,12 @@ nothing) when the snapshot has no passing gate or its files changed since.
 
 from __future__ import annotations
 
+from prox_tasks.cli.arguments import description
 from prox_tasks.cli.output import Outcome, count
 
 
 def register(subparsers, name: str, help_text: str) -> None:
-    p = subparsers.add_parser(name, help=help_text, description=__doc__.strip())
+    p = subparsers.add_parser(name, help=help_text, description=description(__doc__))
     p.add_argument("--snapshot", required=True, help="gated snapshot folder")
     p.add_argument("--root", required=True, help="release root (latest.json, releases/)")
     p.add_argument("--name", required=True, help="release and catalog snapshot name (letters, "

@@ -106,3 +106,15 @@ def test_an_empty_report_param_is_null_so_snapshot_summary_lists_every_snapshot(
     assert main(["catalog", "--json", "--url", url, "report", "snapshot_summary",
                  "--param", "snapshot=b", "--param", "suite="]) == 0
     assert [json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()] == ["b"]
+
+
+def test_url_is_taken_after_the_action_too(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    assert main(["catalog", "migrate", "--url", url]) == 0
+    Catalog(url).register_snapshot("s", "in", "out")
+    capsys.readouterr()
+    assert main(["catalog", "--json", "list", "snapshots", "--url", url]) == 0
+    assert json.loads(capsys.readouterr().out)["name"] == "s"
+    # given before the action, the action's own --url option does not reset it
+    assert main(["catalog", "--json", "--url", url, "status"]) == 0
+    assert json.loads(capsys.readouterr().out)["rows"]["snapshots"] == 1

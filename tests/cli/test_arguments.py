@@ -37,3 +37,11 @@ def test_a_number_out_of_range_is_refused_before_any_work(args, says, tmp_path, 
     err = capsys.readouterr().err
     assert done.value.code in (1, 2) and says in err, err
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+@pytest.mark.parametrize("command", ["gate", "release", "execute"])
+def test_help_from_a_docstring_shows_no_literal_marks(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    shown = capsys.readouterr().out
+    assert f"prox {command}" in shown and "``" not in shown
