@@ -413,3 +413,22 @@ def test_a_snapshot_path_that_holds_no_snapshot_is_named_as_such(tmp_path, capsy
     err = capsys.readouterr().err
     assert "typo is no snapshot folder (no manifest.json)" in err and len(err.splitlines()) == 1
     assert read_latest(root) is None
+
+
+def test_catalog_lists_the_model_of_a_release_refined_with_the_embedded_default(tmp_path, capsys):
+    """The user's path: prox refine/gate/release --catalog with no model given (the shipped
+    tagger, which has no registry row); the release listing names its version."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = str(tmp_path / "root" / "snapshots" / "crawl")
+    assert main(["refine", "--json", "--input", str(src), "--output", out, "--catalog", url,
+                 "--name", "crawl"]) == 0
+    assert main(["gate", "--snapshot", out, "--catalog", url, "--name", "crawl"]) == 0
+    assert main(["release", "--snapshot", out, "--root", str(tmp_path / "root"),
+                 "--name", "crawl", "--catalog", url]) == 0
+    capsys.readouterr()
+    assert main(["catalog", "--json", "--url", url, "list", "releases"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    shipped = read_latest(str(tmp_path / "root"))["model"]
+    assert shipped.startswith("line_tagger-")
+    assert listed["release"] == "crawl" and listed["model_version"] == shipped

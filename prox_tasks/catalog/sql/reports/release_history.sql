@@ -1,6 +1,8 @@
--- Releases with their snapshot, gate result and model.
+-- Releases with their snapshot, gate result and model (the version the snapshot was refined
+-- with when the model has no registry row: an ad-hoc path, the embedded default).
 SELECT r.name AS release, s.name AS snapshot, r.docs AS docs, q.suite AS suite,
-       q.success AS gate_passed, m.name AS model, m.version AS model_version, r.uri AS uri,
+       q.success AS gate_passed, m.name AS model,
+       COALESCE(m.version, s.model_version) AS model_version, r.uri AS uri,
        r.created_at AS created_at
 FROM releases r
 JOIN snapshots s ON s.id = r.snapshot_id
