@@ -13,7 +13,7 @@ JSON_COLUMNS = {"metrics", "stats", "quarantine_reasons", "drop_reasons", "progr
 BOOL_COLUMNS = {"promoted", "success", "gate_passed"}
 SNAPSHOT_FIELDS = {"input_uri", "output_uri", "manifest_uri", "manifest_id", "status",
                    "num_shards", "docs_planned", "logical_date", "dag_run_id",
-                   "model_version"}
+                   "model_version", "error"}
 
 
 class SnapshotNameTaken(ValueError):
@@ -201,6 +201,13 @@ class Catalog:
         self._exec(f"UPDATE snapshots SET {sets}, updated_at = :u WHERE name = :name",  # noqa: S608
                    u=now(), name=name, **fields)
 
+    def fail_snapshot(self, name: str, error: str) -> None:
+        """Mark snapshot ``name`` failed with ``error`` (redacted, then cut to 4,000
+        characters, as a shard's)."""
+        from prox_tasks.redaction import redact
+
+        self.update_snapshot(name, status="failed", error=redact(str(error))[:4000])
+
     def get_snapshot(self, name: str) -> dict | None:
         return self._one("SELECT * FROM snapshots WHERE name = :n", n=name)
 
@@ -218,6 +225,13 @@ class Catalog:
                    " started_at = :t, finished_at = NULL WHERE snapshot_id = :s AND shard_index = :i",
                    t=now(), s=sid, i=index)
         return self.get_shard(snapshot, index)["attempts"]
+
+    def withdraw_attempt(self, snapshot: str, index: int) -> None:
+        """Take back the attempt :meth:`start_shard` counted: the refine was refused (or
+        never ran) before it wrote anything. Relative, so a concurrent run's count stays."""
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        self._exec("UPDATE shards SET attempts = attempts - 1 WHERE snapshot_id = :s"
+                   " AND shard_index = :i AND attempts > 0", s=sid, i=index)
 
     def finish_shard(self, snapshot: str, index: int, accounting: Any,
                      wall_seconds: float | None = None) -> None:

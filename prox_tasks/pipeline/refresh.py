@@ -242,17 +242,22 @@ def refine_batch(batch: dict) -> dict:
     """Refine the shards of one work item (a published shard is reused unless
     ``reprocess``) with one loaded model — in ``batch["workers"]`` processes when given, as
     ``prox refine --workers`` — each booked in the catalog
-    (:class:`prox_tasks.refine.booking.ShardBooking`). Returns per-shard accounting and
-    statistics."""
-    from prox_tasks.refine.booking import ShardBooking
+    (:class:`prox_tasks.refine.booking.ShardBooking`); a failure books the snapshot
+    ``failed`` (:func:`~prox_tasks.refine.booking.book_failed`). Returns per-shard accounting
+    and statistics."""
+    from prox_tasks.refine.booking import ShardBooking, book_failed
     from prox_tasks.refine.workers import refine_shards
 
     with open_catalog(batch.get("catalog_url")) as catalog:
-        results = refine_shards(batch["output_uri"], list(batch["shards"]),
-                                workers=int(batch.get("workers") or 1),
-                                force=bool(batch.get("reprocess")),
-                                booking=ShardBooking(catalog, batch["snapshot"]),
-                                **_refine_options(batch))  # fmt: skip
+        try:
+            results = refine_shards(batch["output_uri"], list(batch["shards"]),
+                                    workers=int(batch.get("workers") or 1),
+                                    force=bool(batch.get("reprocess")),
+                                    booking=ShardBooking(catalog, batch["snapshot"]),
+                                    **_refine_options(batch))  # fmt: skip
+        except BaseException as err:  # a retry that succeeds, then collect, move it on
+            book_failed(catalog, batch["snapshot"], err)
+            raise
     # the task's result is an XCom that `collect` pulls with every other task's: what a
     # shard was refined with and where it lies are in its status record, not repeated here
     shards = [{**{k: v for k, v in result["accounting"].items() if k not in XCOM_LEFT_OUT},

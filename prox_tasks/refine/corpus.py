@@ -14,7 +14,7 @@ from collections import Counter
 
 from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
-from prox_tasks.refine.booking import ShardBooking, book_refined, register_plan
+from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, register_plan
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options, snapshot_model
 from prox_tasks.refine.stats import accounting_totals
@@ -106,11 +106,13 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     # a new snapshot: the workers start (imports, model load) while the corpus is planned
     pool = WorkerPool(workers, threads, model, backend, backend_options) \
         if starts_workers_early(output_uri, workers) else None  # fmt: skip
+    booked = False  # whether this run's plan is in the catalog (its failure is booked too)
     try:
         manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
         refuse_duplicates(index_duplicates(manifest), chosen)
         if catalog is not None:
             register_plan(catalog, snapshot, manifest)
+            booked = True
         if progress is not None:
             progress.reset(total=manifest.total_docs)
         results = refine_shards(output_uri, [s.index for s in manifest.shards], workers=workers,
@@ -121,6 +123,10 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                                 limits=chosen.to_dict(), quality=quality,
                                 booking=None if catalog is None
                                 else ShardBooking(catalog, snapshot), pool=pool)
+    except BaseException as err:  # an operator listing the catalog must not see `planned`
+        if booked:
+            book_failed(catalog, snapshot, err)
+        raise
     finally:
         if pool is not None:
             pool.close()

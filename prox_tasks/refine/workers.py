@@ -230,7 +230,7 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
 
 def _book_outcome(booking, index: int, future, first_error: BaseException) -> None:
     if future.cancelled():
-        booking.fail(index, f"not run: shard refining stopped after {first_error!r}")
+        booking.not_run(index, f"not run: shard refining stopped after {first_error!r}")
     elif future.exception() is not None:
         booking.fail(index, future.exception())
     else:

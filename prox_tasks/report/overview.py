@@ -23,8 +23,8 @@ class RowFilter:
 
     Attributes:
         text: Part of the snapshot name.
-        status: Catalog status (``planned``, ``refined``, ``gated``, ``quarantined``,
-            ``released``); empty for all.
+        status: Catalog status (``planned``, ``failed``, ``refined``, ``gated``,
+            ``quarantined``, ``released``); empty for all.
         gate: ``passed``, ``failed``, ``not run``; empty for all.
         date_from: First logical date (``YYYY-MM-DD``), inclusive.
         date_to: Last logical date, inclusive.

@@ -120,9 +120,13 @@ def test_corrupted_shard_fails_gate_releases_nothing_and_notifies(world, release
     assert [r["release"] for r in catalog.list_releases()] == ["clean"]
 
 
-def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float) -> None:
-    """Remove the fault once the blocked shard's first try has failed."""
+def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float,
+                    catalog_url: str, seen: dict) -> None:
+    """Remove the fault once the blocked shard's first try has failed; ``seen`` gets the
+    catalog's snapshot row as it was between the tries."""
     import sqlalchemy
+
+    from prox_tasks.catalog import Catalog
 
     engine = sqlalchemy.create_engine(db_url)
     query = sqlalchemy.text(
@@ -132,6 +136,8 @@ def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float
         with engine.connect() as conn:
             states = [r[0] for r in conn.execute(query)]
         if "up_for_retry" in states:
+            with Catalog(catalog_url) as catalog:
+                seen.update(catalog.get_snapshot("retry"))
             shutil.rmtree(blocked)
             return
         time.sleep(0.05)
@@ -144,10 +150,10 @@ def test_shard_failing_once_succeeds_on_retry_with_identical_output(world, relea
     # atomic rename fails (IsADirectoryError) until it is removed after the first try.
     blocked = world["corpus"] / "snapshots" / "retry" / "shards" / "shard-00001.parquet"
     (blocked / "stale").mkdir(parents=True)
-    stop = threading.Event()
+    stop, seen = threading.Event(), {}
     watcher = threading.Thread(target=_wait_for_retry, args=(
         os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], stop, blocked,
-        time.monotonic() + 240), daemon=True)
+        time.monotonic() + 240, world["catalog"], seen), daemon=True)
     watcher.start()
     try:
         dag_run = run(world, "retry")
@@ -161,7 +167,12 @@ def test_shard_failing_once_succeeds_on_retry_with_identical_output(world, relea
     assert statuses(world, "retry") == statuses(world, "clean")
     from prox_tasks.catalog import Catalog
 
-    shards = Catalog(world["catalog"]).get_shards("retry")  # recorded by the plugin's listener
+    # between the tries an operator saw the run's failure, not `planned`
+    assert seen["status"] == "failed" and "IsADirectoryError" in seen["error"]
+    catalog = Catalog(world["catalog"])
+    snapshot = catalog.get_snapshot("retry")
+    assert (snapshot["status"], snapshot["error"]) == ("released", None)
+    shards = catalog.get_shards("retry")  # booked by the refine task (refine.booking)
     assert [s["attempts"] for s in shards] == [1, 2, 1]
     assert [s["status"] for s in shards] == ["done"] * 3
     latest = json.loads((world["corpus"] / "latest.json").read_text())

@@ -1,8 +1,10 @@
 """The one catalog booking (ShardBooking around refine_shards): refined shards count an
-attempt, reused ones do not, failures are stored; `prox refine` books through it like the DAG
-task, in one process or several."""
+attempt, reused and refused ones do not, failures are stored (a run that fails after planning
+books its snapshot failed); `prox refine` books through it like the DAG task, in one process
+or several."""
 
 import json
+import shutil
 
 import pytest
 
@@ -134,3 +136,43 @@ def test_a_refused_refine_of_a_released_shard_leaves_it_done(booked, tagger_mode
     shard = catalog.get_shard("snap", 0)
     assert (shard["status"], shard["error"]) == ("done", None)
     assert shard["checksum"] == read_status(out, 0)["sha256"]
+    assert shard["attempts"] == 1  # the refusal wrote nothing: not an attempt
+    assert catalog.get_snapshot("snap")["status"] == "planned"  # nor a failed run
+
+
+def test_a_shard_refused_for_other_settings_is_no_attempt(booked, tagger_model):
+    """Another run published the shard with other settings after this one found it
+    unpublished (the step refuses it): the attempt :meth:`start` counted is taken back."""
+    from prox_tasks.refine.step import SettingsConflict
+
+    catalog, out = booked
+    refine_and_book(catalog, "snap", out, 0, model=str(tagger_model))
+    booking = ShardBooking(catalog, "snap")
+    booking.start(0, False)
+    booking.fail(0, SettingsConflict("shard 0 was refined with other settings", ["model"]))
+    shard = catalog.get_shard("snap", 0)
+    assert (shard["status"], shard["attempts"], shard["error"]) == ("done", 1, None)
+
+
+def test_a_refine_that_fails_after_planning_books_the_snapshot_failed(tmp_path, tagger_model,
+                                                                      capsys):
+    """`prox refine` whose model cannot be loaded: the snapshot is listed `failed` with the
+    error, not `planned`; a rerun that succeeds makes it `refined` and clears the error."""
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(10))
+    broken = tmp_path / "broken"
+    shutil.copytree(tagger_model, broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = ["refine", "--input", str(source), "--output", str(tmp_path / "refined"),
+            "--target-docs", "5", "--catalog", url, "--no-progress"]
+    assert main([*args, "--model", str(broken)]) == 1
+    assert main(["catalog", "--url", url, "list", "snapshots", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert listed["status"] == "failed" and "SafetensorError" in listed["error"]
+    with Catalog(url) as catalog:
+        assert {s["status"] for s in catalog.get_shards("refined")} == {"failed"}
+    assert main([*args, "--model", str(tagger_model)]) == 0
+    with Catalog(url) as catalog:
+        snapshot = catalog.get_snapshot("refined")
+        assert (snapshot["status"], snapshot["error"]) == ("refined", None)
+    capsys.readouterr()
