@@ -31,7 +31,9 @@ with `seed_uri`.
    0.005) and scores higher on the validation split (document F1 and line F1 against the
    teacher, no worse program failure rate); then the `prox_refiner` Asset is updated and
    the next **prox_refine_snapshot** runs use it. Not better: the task is skipped and the
-   reason is in the registry's decision record.
+   reason is in the registry's decision record. When another run promoted a model after
+   **evaluate** (or a retry finds one), promote measures the candidate against that model
+   again — gold gate and validation, as `prox train` does — and decides on that (pool `gpu`).
 """
 
 
@@ -96,10 +98,13 @@ def prox_train_refiner():
         """Score the candidate and the promoted model on the same held-out documents (pool `gpu`)."""
         return training.evaluate(seed, candidate, dict(params))
 
-    @task(multiple_outputs=False, outlets=[REFINER])
-    def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
-        """Promote the candidate when it beats the incumbent; skipped otherwise."""
-        decision = training.promote(seed, candidate, incumbent)
+    # pool `gpu`: when another model was promoted since evaluate, promote measures the
+    # candidate against that one again (gold gate and validation), as evaluate does
+    @task(multiple_outputs=False, outlets=[REFINER], pool=cfg.POOL_GPU, queue=cfg.gpu_queue())
+    def promote(seed: dict, candidate: dict, incumbent: dict, params=None) -> dict:
+        """Promote the candidate when it beats the model promoted now (measured again
+        against it if another was promoted after evaluate); skipped otherwise."""
+        decision = training.promote(seed, candidate, incumbent, dict(params))
         if not decision["promoted"]:
             raise AirflowSkipException(f"not promoted: {decision['reason']}")
         return decision

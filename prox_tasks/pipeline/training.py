@@ -61,44 +61,49 @@ def train(seed: dict, params: dict) -> dict:
 def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
     """Metrics of the promoted model on the same validation documents (None without one),
     and — unless the ``gold_gate`` Param is off — candidate and incumbent (the promoted
-    model, else the shipped default) on the shipped human-gold set."""
+    model, else the shipped default) on the shipped human-gold set
+    (:func:`prox_tasks.training.promotion.measure_incumbent`, as ``prox train``)."""
     from prox_tasks.registry import ModelRegistry
-    from prox_tasks.training.evaluate import evaluate_model
+
+    return _measure(seed, candidate, params, ModelRegistry(seed["registry"]))()
+
+
+def _measure(seed: dict, candidate: dict, params: dict, registry):
+    """The incumbent measurement of the evaluate task, ready to be taken (again)."""
+    from functools import partial
+
+    from prox_tasks.training.promotion import measure_incumbent
     from prox_tasks.training.seedset import load_seed_set
 
-    registry = ModelRegistry(seed["registry"])
-    gold = None
-    if params.get("gold_gate", True):
-        from prox_tasks.training.gold_gate import gold_comparison
+    def documents() -> list[dict]:
+        return load_seed_set(seed["uri"]).validation[: params.get("max_eval_docs")]
 
-        gold = gold_comparison(candidate["uri"], registry, candidate["name"], params["threads"])
-    current = registry.promoted(candidate["name"])
-    if current is None or current["version"] == candidate["version"]:
-        return {"incumbent": current and current["version"], "metrics": None, "gold": gold}
-    valid = load_seed_set(seed["uri"]).validation[: params.get("max_eval_docs")]
-    metrics = evaluate_model(current["uri"], valid, params.get("backend") or None,
-                             params["threads"])
-    return {"incumbent": current["version"], "metrics": metrics, "gold": gold}
+    return partial(measure_incumbent, registry, candidate, documents,
+                   threads=params.get("threads") or 2, backend=params.get("backend") or None,
+                   gold_gate=params.get("gold_gate", True))  # fmt: skip
 
 
-def promote(seed: dict, candidate: dict, incumbent: dict) -> dict:
-    """Promote the candidate when it beats the incumbent (registry and catalog).
+def promote(seed: dict, candidate: dict, incumbent: dict, params: dict | None = None) -> dict:
+    """Promote the candidate when it beats the incumbent promoted now (registry and
+    catalog), through :func:`prox_tasks.training.promotion.decide_promotion` as ``prox
+    train`` does: the evaluate task's measurement (``incumbent``) is decided on while its
+    incumbent is still promoted; when another model was promoted since, this task measures
+    the candidate against that one again (gold gate and validation) and decides on that.
 
     A candidate that is already the promoted model reports ``promoted`` too: a retry of a
     promotion whose files were written before the task failed completes it (and its Asset
     event is sent) instead of being skipped as not promoted.
     """
     from prox_tasks.registry import ModelRegistry
+    from prox_tasks.training.promotion import decide_promotion
 
     registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
-    gold = incumbent.get("gold") or {}
-    measured = {"incumbent_version": incumbent["incumbent"]} if "incumbent" in incumbent else {}
-    decision = registry.decide(candidate["name"], candidate["version"], candidate["metrics"],
-                               incumbent["metrics"], gold.get("candidate"), gold.get("incumbent"),
-                               gold.get("incumbent_source"), **measured)
+    measure = _measure(seed, candidate, params or {}, registry)
+    decision, measured = decide_promotion(registry, candidate, measure, measured=incumbent)
     log.info("%s %s: %s (%s)", candidate["name"], candidate["version"],
              "promoted" if decision.promoted else "not promoted", decision.reason)
     return {"promoted": decision.promoted or decision.reason == "already promoted",
-            "reason": decision.reason,
+            "reason": decision.reason, "incumbent": decision.incumbent,
+            "remeasured": measured is not incumbent,
             "version": candidate["version"], "uri": candidate["uri"],
             "registry": seed["registry"]}

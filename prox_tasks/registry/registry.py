@@ -250,8 +250,8 @@ class ModelRegistry:
                     f"not compared: {now or 'no model'} was promoted meanwhile (by another "
                     f"promotion running at the same time), not the incumbent "
                     f"{expected or 'none'} this candidate was evaluated against; evaluate "
-                    "it against the promoted model again (retry the training or its "
-                    "evaluate task)"))
+                    "it against the promoted model again (retry `prox train`, or the "
+                    "training DAG's promote task)"))
                 return None
             won, reason = beats(candidate_metrics, incumbent_metrics if current else None,
                                 candidate_gold, incumbent_gold)  # fmt: skip

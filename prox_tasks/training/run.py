@@ -17,6 +17,7 @@ import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 
 from prox_tasks.models.artifact import artifact_version
@@ -196,8 +197,6 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         architecture = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **(job.tagger or {})})
         evaluate = None
         if job.select_epoch == "gold":
-            from functools import partial
-
             from prox_tasks.training.calibrate import gold_epoch_score
 
             evaluate = partial(gold_epoch_score, min_recall=job.recall_target or 0.95)
@@ -302,15 +301,17 @@ def run_training(job: TrainJob, progress=None) -> dict:
         out["gold"] = gold
         phase("gold gate")
     if job.promote:
-        current = registry.promoted(job.name)
-        incumbent = None
-        if current is not None and current["version"] != record["version"]:
-            incumbent = evaluate_model(current["uri"], valid, job.backend, job.threads)
-        decision = registry.decide(job.name, record["version"], metrics, incumbent,
-                                   gold and gold["candidate"], gold and gold["incumbent"],
-                                   gold and gold["incumbent_source"],
-                                   incumbent_version=current and current["version"])  # fmt: skip
+        from prox_tasks.training.promotion import decide_promotion, measure_incumbent
+
+        # measured against the model promoted now; measured again if another is promoted
+        # before the decision (the gold phase's comparison is kept while still current)
+        measure = partial(measure_incumbent, registry, out, lambda: valid, threads=job.threads,
+                          backend=job.backend, gold_gate=job.gold_gate, gold_set=job.gold_set,
+                          gold_docs=job.gold_docs, gold=gold)  # fmt: skip
+        decision, measured = decide_promotion(registry, out, measure)
+        if measured["gold"] is not None:
+            out["gold"] = measured["gold"]
         out.update(promoted=decision.promoted, reason=decision.reason,
-                   incumbent={"version": decision.incumbent, "metrics": incumbent})
+                   incumbent={"version": decision.incumbent, "metrics": measured["metrics"]})
         phase("promotion")
     return out

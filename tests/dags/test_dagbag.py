@@ -7,7 +7,8 @@ EXPECTED = {
                              "release"},
 }
 POOLS = {("prox_refine_snapshot", "refine_shard"): "gpu", ("prox_train_refiner", "train"): "gpu",
-         ("prox_train_refiner", "evaluate"): "gpu", ("prox_seed_label", "label_shard"): "teacher_api"}
+         ("prox_train_refiner", "evaluate"): "gpu", ("prox_train_refiner", "promote"): "gpu",
+         ("prox_seed_label", "label_shard"): "teacher_api"}
 
 
 def test_no_import_errors(dagbag):

@@ -71,6 +71,45 @@ def test_train_dag_keeps_the_epoch_chosen_on_gold(dagbag, tmp_path, monkeypatch)
         dagbag.get_dag("prox_train_refiner").test(run_conf={**conf, "select_epoch": "loss"})
 
 
+def test_train_dag_gates_again_against_a_model_promoted_after_evaluate(dagbag, tmp_path,
+                                                                       monkeypatch):
+    """Another run promotes B after this run's evaluate task measured its candidate against
+    A: the promote task does not promote blindly nor stay refused, it runs the gold gate and
+    the validation comparison again against B and decides on that (as `prox train`)."""
+    from prox_tasks.pipeline import training
+    from prox_tasks.registry import ModelRegistry
+    from tests.inference.helpers import build_tagger_artifact
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "registry"))
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    registry = ModelRegistry(tmp_path / "registry", catalog=catalog_url)
+    good = {"doc_f1": 0.5, "line_f1": 0.5, "chunk_failure_rate": 0.0}
+    a, b = (registry.publish(build_tagger_artifact(tmp_path / name, seed=i), "refiner",
+                             "line_tagger", {}, {}, good)["version"]
+            for i, name in enumerate(("a", "b")))  # fmt: skip
+    assert registry.decide("refiner", a, good, None).promoted
+    real_evaluate = training.evaluate
+
+    def evaluate_then_another_run_promotes_b(*args, **kwargs):
+        measured = real_evaluate(*args, **kwargs)
+        assert registry.decide("refiner", b, good, None, incumbent_version=a).promoted
+        return measured
+
+    monkeypatch.setattr(training, "evaluate", evaluate_then_another_run_promotes_b)
+    seed = write_seed_set(tmp_path / "seed", make_docs(24, seed=1), make_docs(12, seed=2))
+    dag = dagbag.get_dag("prox_train_refiner")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), "seed_uri": str(seed),
+                             "registry": str(tmp_path / "registry"), "epochs": 1,
+                             "gold_gate": True, "catalog_url": catalog_url})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["evaluate"] == "success" and states["promote"] in ("success", "skipped")
+    candidate = next(d for d in registry.decisions("refiner") if d["candidate"] not in (a, b))
+    assert candidate["incumbent"] == b and "meanwhile" not in candidate["reason"]
+    assert candidate["incumbent_source"] == b and candidate["incumbent_metrics"] is not None
+
+
 def _warc_and_wet(folder, pages: int):
     """A WARC of ``pages`` HTML responses and the WET whose conversions refer to them."""
     import io

@@ -1,0 +1,61 @@
+"""The training DAG's task bodies: evaluate measures the candidate against the promoted
+model, promote decides against the model promoted *when it decides* — measured again (gold
+gate and validation) when another run promoted a model after evaluate, as ``prox train``
+does (:mod:`prox_tasks.training.promotion`)."""
+
+from __future__ import annotations
+
+import pytest
+
+from prox_tasks.pipeline import training
+from prox_tasks.registry import ModelRegistry
+from tests.inference.helpers import build_tagger_artifact
+from tests.training.fixtures import make_docs
+from tests.training.seed_files import write_seed_set
+
+GOOD = {"doc_f1": 0.9, "line_f1": 0.9, "chunk_failure_rate": 0.0}
+PARAMS = {"threads": 1, "gold_gate": True, "max_eval_docs": 6, "backend": None}
+
+
+@pytest.fixture
+def world(tmp_path):
+    """A registry promoting model A, a candidate trained meanwhile, and the seed set."""
+    registry = ModelRegistry(tmp_path / "registry", catalog=f"sqlite:///{tmp_path}/cat.sqlite")
+    published = {}
+    for name, seed in (("a", 1), ("b", 2), ("candidate", 3)):
+        folder = build_tagger_artifact(tmp_path / "models" / name, seed=seed)
+        published[name] = registry.publish(folder, "refiner", "line_tagger", {}, {}, GOOD)
+    assert registry.decide("refiner", published["a"]["version"], GOOD, None).promoted
+    seed = {"uri": str(write_seed_set(tmp_path / "seed", make_docs(4, 1), make_docs(6, 2))),
+            "registry": registry.root, "catalog_url": registry.catalog}
+    candidate = {"name": "refiner", "version": published["candidate"]["version"],
+                 "uri": published["candidate"]["uri"], "metrics": GOOD}
+    return registry, seed, candidate, published
+
+
+def test_promote_measures_again_against_a_model_promoted_after_evaluate(world):
+    registry, seed, candidate, published = world
+    measured = training.evaluate(seed, candidate, PARAMS)
+    assert measured["incumbent"] == published["a"]["version"]
+    assert measured["gold"]["incumbent_source"] == published["a"]["version"]
+    # another training run promotes B between this run's evaluate and promote tasks
+    b = published["b"]["version"]
+    assert registry.decide("refiner", b, GOOD, None,
+                           incumbent_version=published["a"]["version"]).promoted
+    decision = training.promote(seed, candidate, measured, PARAMS)
+    assert decision["remeasured"] and decision["incumbent"] == b
+    assert "meanwhile" not in decision["reason"]  # compared, against B
+    last = registry.decisions("refiner")[-1]
+    assert (last["candidate"], last["incumbent"]) == (candidate["version"], b)
+    assert last["incumbent_source"] == b  # the gold gate ran again, against B
+    assert last["incumbent_metrics"] is not None  # and B on the validation documents
+
+
+def test_promote_decides_on_evaluate_s_measurement_while_it_is_current(world, monkeypatch):
+    registry, seed, candidate, published = world
+    measured = training.evaluate(seed, candidate, PARAMS)
+    monkeypatch.setattr("prox_tasks.training.promotion.measure_incumbent",
+                        lambda *a, **k: pytest.fail("measured again"))
+    decision = training.promote(seed, candidate, measured, PARAMS)
+    assert not decision["remeasured"]
+    assert decision["incumbent"] == published["a"]["version"]
