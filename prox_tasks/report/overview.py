@@ -79,7 +79,8 @@ def _stats(value) -> dict:
 
 
 def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None) -> list[dict]:
-    """One row per snapshot (or only ``name``), oldest logical date first: catalog status and
+    """One row per snapshot (or only ``name``), oldest logical date first: catalog status (and
+    ``error``, why its last refine failed) and
     shard totals, the last gate's metrics and thresholds, the model version, the run, release
     and ``latest``.
 
@@ -107,7 +108,8 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
             latest_by_root[root] = (read_json(latest_uri(root)) or {}).get("name")
         version = _model_version(snap)
         rows.append({
-            "name": snap["name"], "status": snap["status"], "created_at": snap["created_at"],
+            "name": snap["name"], "status": snap["status"], "error": snap.get("error"),
+            "created_at": snap["created_at"],
             "logical_date": snap.get("logical_date") or snap["created_at"][:10],
             "dag_run_id": snap.get("dag_run_id"), "model_version": version,
             "model": models.get(version or ""),

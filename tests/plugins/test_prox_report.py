@@ -153,3 +153,21 @@ def test_plugin_registers_view_and_app(airflow_db):
     # the listener only masks secrets: the refine task books its shards itself
     assert type(prox.listeners[0]).__name__ == "ProxListener"
     assert not hasattr(prox.listeners[0], "on_task_instance_success")
+
+
+def test_a_failed_refine_shows_its_error_on_the_snapshot_page(client, token,
+                                                              catalog_with_snapshots):
+    from prox_tasks.catalog import Catalog
+
+    with Catalog(catalog_with_snapshots) as catalog:
+        before = catalog.get_snapshot("crawl-2026-03-02")["status"]
+        catalog.fail_snapshot("crawl-2026-03-02", "SafetensorError: header too large")
+        try:
+            rows = {r["name"]: r for r in _get(client, token, "/prox/api/snapshots").json()}
+            assert rows["crawl-2026-03-02"]["status"] == "failed"
+            assert rows["crawl-2026-03-02"]["error"] == "SafetensorError: header too large"
+            text = _get(client, token, "/prox/snapshots/crawl-2026-03-02").text
+            assert "refine failed" in text and "SafetensorError: header too large" in text
+        finally:
+            catalog.update_snapshot("crawl-2026-03-02", status=before, error=None)
+    assert "refine failed" not in _get(client, token, "/prox/snapshots/crawl-2026-03-02").text

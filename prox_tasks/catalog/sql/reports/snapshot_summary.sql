@@ -1,8 +1,9 @@
--- One row per snapshot (or only :snapshot; NULL for all): its columns, shard totals (completed
--- shards' documents) and its latest report of suite :suite (success, stats, report_uri).
+-- One row per snapshot (or only :snapshot; NULL for all): its columns (error: why its last
+-- refine failed), shard totals (completed shards' documents) and its latest report of suite
+-- :suite (success, stats, report_uri).
 SELECT s.id AS id, s.name AS name, s.status AS status, s.created_at AS created_at,
        s.logical_date AS logical_date, s.dag_run_id AS dag_run_id,
-       s.model_version AS model_version, s.output_uri AS output_uri,
+       s.model_version AS model_version, s.output_uri AS output_uri, s.error AS error,
        s.docs_planned AS docs_planned, s.num_shards AS num_shards,
        COUNT(sh.id) AS shards,
        SUM(CASE WHEN sh.status = 'done' THEN 1 ELSE 0 END) AS shards_done,
@@ -20,5 +21,5 @@ LEFT JOIN quality_reports q ON q.id = (
     ORDER BY q2.created_at DESC, q2.id DESC LIMIT 1)
 WHERE (:snapshot IS NULL OR s.name = :snapshot)
 GROUP BY s.id, s.name, s.status, s.created_at, s.logical_date, s.dag_run_id, s.model_version,
-         s.output_uri, s.docs_planned, s.num_shards, q.success, q.stats, q.report_uri
+         s.output_uri, s.error, s.docs_planned, s.num_shards, q.success, q.stats, q.report_uri
 ORDER BY s.created_at, s.id
