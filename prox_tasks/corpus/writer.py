@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 from prox_tasks.corpus.arrow_columns import StringColumn, bool_array, int64_array
@@ -184,6 +184,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
                         quarantine: Quarantine | None = None, expected_docs: int | None = None,
                         model_version: str | None = None, request: dict | None = None,
                         manifest_id: str | None = None,
+                        before_publish: Callable[[], None] | None = None,
                         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                         row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
                         compression: str = "zstd") -> ShardAccounting:
@@ -201,6 +202,9 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         request: What the shard was refined with, recorded in its status (a rerun with
             other settings is refused, :func:`prox_tasks.refine.step.refine_shard`).
         manifest_id: The plan's id, recorded in the status; default from the manifest.
+        before_publish: Called once every row is written and counted, before anything is
+            published; what it raises aborts the shard (the refine step checks there that
+            the folder is still claimed for its settings, :mod:`prox_tasks.refine.claim`).
         row_group_rows: Rows per Parquet row group (at most).
         row_group_bytes: Text bytes per row group (at most, give or take one row).
         compression: Parquet compression codec.
@@ -247,6 +251,8 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
                 f"shard {shard_index}: read {read} != written {batch.rows} + quarantined "
                 f"{len(quarantine)}"
             )
+        if before_publish is not None:
+            before_publish()
     except BaseException:
         out.abort()  # nothing is published
         raise

@@ -181,8 +181,9 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     refining = {"model": model or None, "backend": backend or None,
                 "keep_threshold": keep_threshold, "quality": settings.quality_filter(quality),
                 "limits": chosen.to_dict()}  # what every work item refines with
-    if not reprocess:  # a settings conflict fails here once, not in every refine task
-        _check_published(snapshot, manifest, refining)
+    # claimed before any refine task starts: a settings conflict fails here once, not in
+    # every refine task; reprocess takes the claim over (once, here: not in each task)
+    _claim_settings(snapshot, manifest, refining, bool(reprocess))
     with open_catalog(snapshot["catalog_url"]) as catalog:
         register_plan(catalog, snapshot["name"], manifest,
                       logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
@@ -210,27 +211,30 @@ def _refine_options(batch: dict) -> dict:
             "quality": batch.get("quality") or "off", "limits": batch.get("limits")}  # fmt: skip
 
 
-def _check_published(snapshot: dict, manifest, refining: dict) -> None:
-    """Refuse a rerun whose settings (``refining``: a work item's) differ from those the
-    snapshot's published shards were refined with, naming the way out: another
-    ``snapshot_name`` for a released snapshot, else ``reprocess`` too."""
+def _claim_settings(snapshot: dict, manifest, refining: dict, reprocess: bool) -> None:
+    """Claim the snapshot folder for this run's settings (``refining``: a work item's;
+    :func:`~prox_tasks.refine.claim.claim_settings`), or refuse a run whose settings differ
+    from those another run claimed it for or its published shards were refined with, naming
+    the way out: another ``snapshot_name`` for a released snapshot, else ``reprocess`` too."""
     from prox_tasks.corpus.manifest import released_as
-    from prox_tasks.refine.step import SettingsConflict, check_published_requests, shard_request
+    from prox_tasks.refine.claim import claim_settings
+    from prox_tasks.refine.step import SettingsConflict, shard_request
 
     options = _refine_options(refining)
     request = shard_request(options["model"], options["backend"], options["backend_options"],
                             None, options["limits"], options["quality"])
     try:
-        check_published_requests(snapshot["output_uri"], manifest, request)
+        claim_settings(snapshot["output_uri"], manifest, request, take_over=reprocess)
     except SettingsConflict as err:
         changed = ", ".join(err.differences)
         if released_as(snapshot["output_uri"]):
             raise RunError(f"snapshot {snapshot['name']} was released refined with other "
                            f"settings ({changed}); give this run another snapshot_name to "
                            "refine it with these") from None
-        raise RunError(f"snapshot {snapshot['name']} was refined with other settings "
-                       f"({changed}); trigger with reprocess=true to refine it again with "
-                       "these, or give another snapshot_name") from None
+        raise RunError(f"snapshot {snapshot['name']} was refined, or is being refined by "
+                       f"another run, with other settings ({changed}); trigger with "
+                       "reprocess=true to refine it again with these, or give another "
+                       "snapshot_name") from None
 
 
 #: Fields of a shard's accounting its refine task does not return (its status record has
@@ -254,6 +258,7 @@ def refine_batch(batch: dict) -> dict:
                                     workers=int(batch.get("workers") or 1),
                                     force=bool(batch.get("reprocess")),
                                     booking=ShardBooking(catalog, batch["snapshot"]),
+                                    settings_claimed=True,  # by the plan task
                                     **_refine_options(batch))  # fmt: skip
         except BaseException as err:  # a retry that succeeds, then collect, move it on
             book_failed(catalog, batch["snapshot"], err)

@@ -15,9 +15,11 @@ from collections import Counter
 from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
 from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, register_plan
+from prox_tasks.refine.claim import claim_settings
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options, snapshot_model
 from prox_tasks.refine.stats import accounting_totals
+from prox_tasks.refine.step import shard_request
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
 
@@ -70,7 +72,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         target_docs: Documents per shard (instead of ``shards``).
         policy: Executor policy fields.
         checkpoint_every: Documents per in-shard checkpoint (None: ``max_batch_docs``).
-        force: Refine published shards again.
+        force: Refine published shards again, and take over the folder's settings claim
+            from another run's settings (:mod:`~prox_tasks.refine.claim`).
         progress: A bar over the documents (``reset(total)`` once planned, ``update(n)``
             after each batch), e.g. the ``prox`` command's tqdm bar; None: no bar.
         limits: :class:`~prox_tasks.refine.limits.Limits` fields (per document and batch,
@@ -89,6 +92,11 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
 
     Returns:
         JSON-ready summary: totals, per-shard results, model version, seconds.
+
+    Raises:
+        SettingsConflict: Without ``force``, the folder is claimed for (or its shards were
+            refined with) other settings — by an earlier run or one running now; raised
+            once the plan is read, before any shard is refined or booked.
     """
     from prox_tasks.models import resolve_model
 
@@ -110,6 +118,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     try:
         manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
         refuse_duplicates(index_duplicates(manifest), chosen)
+        # before the catalog books anything: a run with other settings is refused here
+        claim_settings(output_uri, manifest, shard_request(
+            model, backend, backend_options, policy, chosen.to_dict(), quality), take_over=force)
         if catalog is not None:
             register_plan(catalog, snapshot, manifest)
             booked = True
@@ -122,7 +133,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                                 policy=policy, checkpoint_every=checkpoint_every,
                                 limits=chosen.to_dict(), quality=quality,
                                 booking=None if catalog is None
-                                else ShardBooking(catalog, snapshot), pool=pool)
+                                else ShardBooking(catalog, snapshot), pool=pool,
+                                settings_claimed=True)
     except BaseException as err:  # an operator listing the catalog must not see `planned`
         if booked:
             book_failed(catalog, snapshot, err)

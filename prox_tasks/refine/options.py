@@ -73,9 +73,9 @@ def check_model_at(model_uri: str, backend: str | None = None) -> None:
 
 
 def snapshot_model(output_uri: str):
-    """The model a snapshot's published shards were refined with, or None (a new folder, or
-    none published yet) — as a :class:`~prox_tasks.models.ResolvedModel` of source
-    ``snapshot``.
+    """The model a snapshot is claimed for (:mod:`~prox_tasks.refine.claim`), else the one
+    its published shards were refined with, or None (a new folder) — as a
+    :class:`~prox_tasks.models.ResolvedModel` of source ``snapshot``.
 
     A rerun that names no model (a retry, a backfill of a date done before, ``prox refine``
     again) keeps refining with it: "the promoted model" may have changed since, and the
@@ -86,14 +86,19 @@ def snapshot_model(output_uri: str):
 
     from prox_tasks.corpus.manifest import load_manifest
     from prox_tasks.models import ResolvedModel
+    from prox_tasks.refine.claim import claimed_model
     from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
 
     if not exists(join_uri(output_uri, "manifest.json")):
         return None
     manifest_id = load_manifest(output_uri).id
+    # the claim first: a run stopped before publishing a shard, or one still running, holds
+    # it, and a rerun resolving the promoted model afresh would be refused by it
+    claimed = claimed_model(output_uri, manifest_id)
     for uri in list_uri(join_uri(output_uri, "_status")):
         status = json.loads(read_bytes(uri))
         model = (status.get("request") or {}).get("model")
-        if model and status.get("manifest_id") in (None, manifest_id):
+        if model and status.get("manifest_id") in (None, manifest_id) \
+                and claimed in (None, model):  # fmt: skip
             return ResolvedModel(model, "snapshot", status.get("model_version"))
-    return None
+    return None if claimed is None else ResolvedModel(claimed, "snapshot", None)

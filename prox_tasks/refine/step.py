@@ -80,11 +80,11 @@ def _check_request(output_uri: str, shard_index: int, done: dict, request: dict 
     recorded = done.get("request")
     if request is None or recorded is None or recorded == request:
         return
-    differences = _differences(recorded, request)
+    changed = differences(recorded, request)
     raise SettingsConflict(
         f"shard {shard_index} of {output_uri} was refined with other settings; refine into a "
         "new output folder, or refine it again with --force (the DAG's reprocess Param): "
-        + ", ".join(differences), differences)
+        + ", ".join(changed), changed)
 
 
 def check_published_requests(output_uri: str, manifest, request: dict) -> None:
@@ -102,12 +102,14 @@ def check_published_requests(output_uri: str, manifest, request: dict) -> None:
             _check_request(output_uri, shard.index, status, request)
 
 
-def _differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
+    """``"<setting> <old> -> <new>"`` for each setting of two requests that differs (nested
+    ones dotted: ``limits.max_doc_lines``)."""
     out = []
     for key in sorted(set(old) | set(new)):
         a, b = old.get(key), new.get(key)
         if isinstance(a, dict) and isinstance(b, dict):
-            out += _differences(a, b, f"{prefix}{key}.")
+            out += differences(a, b, f"{prefix}{key}.")
         elif a != b:
             out.append(f"{prefix}{key} {a!r} -> {b!r}")
     return out
@@ -226,10 +228,16 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     def inside() -> float:  # the phases that run inside the writer's loop (not sub-phases)
         return sum(stats.seconds[p] for p in PHASES if p != "write")
 
+    def still_claimed() -> None:  # a --force run may have taken the folder over meanwhile
+        from prox_tasks.refine.claim import check_claim  # imports this module
+
+        check_claim(output_uri, manifest.id, request, shard_index)
+
     start, before = time.perf_counter(), inside()
     accounting = write_refined_shard(output_uri, shard_index, rows, quarantine=quarantine,
                                      expected_docs=expected, model_version=refiner.version,
-                                     request=request, manifest_id=manifest.id)
+                                     request=request, manifest_id=manifest.id,
+                                     before_publish=still_claimed)
     stats.seconds["write"] += max(0.0, time.perf_counter() - start - (inside() - before))
     store.clear()
     stats.docs_in = accounting.docs_read

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
+from prox_tasks.refine.claim import claim_settings
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
 from prox_tasks.refine.step import refine_shard, shard_request
@@ -149,7 +150,7 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
                   backend: str | None = None, backend_options: dict | None = None,
                   force: bool = False, progress: Callable[[int], None] | None = None,
                   booking=None, pool: WorkerPool | None = None,
-                  **shard_options) -> list[dict]:
+                  settings_claimed: bool = False, **shard_options) -> list[dict]:
     """Refine shards ``indexes`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -161,12 +162,17 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         model: Model URI (None: the embedded default).
         backend: Backend name.
         backend_options: Backend options.
-        force: Refine published shards again.
+        force: Refine published shards again, and take over the folder's settings claim
+            when it names other settings (:mod:`~prox_tasks.refine.claim`).
         progress: Called with the number of documents done (after each batch).
         booking: A :class:`~prox_tasks.refine.booking.ShardBooking` that books each shard's
             attempt in the catalog (None: nothing is booked).
         pool: Already started workers (:class:`WorkerPool`, of this model and backend) to
             use instead of ``workers`` new ones; the caller closes it.
+        settings_claimed: The caller claimed the folder's settings for this run already
+            (:func:`~prox_tasks.refine.claim.claim_settings`: the DAG's plan task,
+            :func:`~prox_tasks.refine.corpus.refine_corpus`): the claim is only checked
+            here, never taken over again, so a later ``--force`` run's claim stops this one.
         **shard_options: ``policy``, ``checkpoint_every``, ``limits`` of
             :func:`~prox_tasks.refine.step.refine_shard`.
 
@@ -174,15 +180,20 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         :func:`~prox_tasks.refine.step.refine_shard`'s result per shard, in ``indexes``
         order, each with ``wall_seconds``; a shard refined by a worker process also with the
         worker's ``pid`` and ``started_at`` (Unix time).
+
+    Raises:
+        SettingsConflict: The folder is claimed for (or its shards were refined with) other
+            settings; raised before any model is loaded or shard refined.
     """
     from prox_tasks.corpus import load_manifest, read_status
 
     if workers < 1:
         raise ValueError("--workers must be at least 1")
     manifest = load_manifest(output_uri)
-    pending = [i for i in indexes if force or read_status(output_uri, i, manifest.id) is None]
     request = shard_request(model, backend, backend_options, shard_options.get("policy"),
                             shard_options.get("limits"), shard_options.get("quality", "off"))
+    claim_settings(output_uri, manifest, request, take_over=force and not settings_claimed)
+    pending = [i for i in indexes if force or read_status(output_uri, i, manifest.id) is None]
     options = {**shard_options, "force": force, "request": request}
     if pool is None and (workers == 1 or len(pending) <= 1):
         # the plan read once for every shard of this call, not once per shard

@@ -135,3 +135,38 @@ def test_gate_records_only_under_the_name_booked_for_that_folder(tmp_path):
     assert catalog.latest_quality_report("a", "prox_gate") is None
     assert not (tmp_path / "b" / "_quality").exists()
     catalog.close()
+
+
+def test_two_runs_planning_one_snapshot_with_other_settings_one_is_refused_at_plan(
+        tmp_path, tagger_model):
+    """A backfill and a manual run of one day with other keep thresholds: the run that plans
+    second is refused at plan, before any refine task, though no shard is published yet.
+    The first run's refine tasks (each its own claim check), a retried plan and a rerun go
+    on; reprocess takes the folder over, and the first run's tasks then stop."""
+    from prox_tasks.corpus import load_manifest, read_status
+    from prox_tasks.pipeline.errors import RunError
+    from prox_tasks.refine.step import SettingsConflict
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(6)))  # fmt: skip
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
+                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+
+    def plan(threshold, reprocess=False):
+        return refresh.plan(snapshot, target_docs=2, max_map_length=8,
+                            model=str(tagger_model), backend=None, reprocess=reprocess,
+                            keep_threshold=threshold)
+
+    first = plan(0.3)
+    with pytest.raises(RunError, match=r"is being refined by another run.*keep_threshold 0\.3 "
+                                       r"-> 0\.7.*reprocess=true"):
+        plan(0.7)
+    assert plan(0.3) == first  # a retried plan task
+    assert [s["status"] for s in refresh.refine_batch(first[0])["shards"]] == ["refined"]
+    assert [s["status"] for s in refresh.refine_batch(first[1])["shards"]] == ["refined"]
+    plan(0.7, reprocess=True)
+    with pytest.raises(SettingsConflict, match=r"keep_threshold 0\.7 -> 0\.3"):
+        refresh.refine_batch(first[2])  # the first run's last task, after the takeover
+    output, manifest = snapshot["output_uri"], load_manifest(snapshot["output_uri"])
+    assert read_status(output, 2, manifest.id) is None

@@ -1,0 +1,126 @@
+"""The settings a snapshot folder is refined with, claimed once before any shard is refined.
+
+Every published shard records the request it was refined with (its status record's
+``request``, :func:`~prox_tasks.refine.step.shard_request`), but two runs started together
+into one folder with other settings (another keep threshold, another model) would both
+refine before either publishes, and the folder would end up with shards of both. So a run
+first claims the folder's settings in ``<output>/_refine_settings.json`` — its request and
+the plan's id — through :func:`prox_tasks.storage.swap.replace_if` (a file lock locally, a
+conditional PUT on S3), the way the planner writes ``manifest.json``:
+
+- no claim yet (a new folder, or one written before claims): the published shards' requests
+  are checked as before (:func:`~prox_tasks.refine.step.check_published_requests`), then the
+  claim is written; of two runs racing for it exactly one writes it, the other then reads it;
+- the same request (a rerun, an Airflow retry, the DAG's other shard tasks): nothing to do;
+- another request: :class:`~prox_tasks.refine.step.SettingsConflict` naming the differences,
+  before any model is loaded — unless ``take_over`` (``--force``, the DAG's ``reprocess``),
+  which replaces the claim. A run still refining with the old settings then stops before
+  it publishes its next shard (:func:`check_claim`).
+
+A claim of another plan (the folder was planned again) counts as absent.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from prox_tasks.refine.step import SettingsConflict, check_published_requests, differences
+from prox_tasks.storage import join_uri, read_json
+from prox_tasks.storage.swap import replace_if
+
+log = logging.getLogger(__name__)
+
+#: The claim's file in the snapshot folder ("_": a marker, not data, for listings).
+SETTINGS_CLAIM_NAME = "_refine_settings.json"
+
+
+def claim_uri(output_uri: str) -> str:
+    """Where the settings claim of the snapshot folder ``output_uri`` lives."""
+    return join_uri(output_uri, SETTINGS_CLAIM_NAME)
+
+
+def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = False) -> None:
+    """Claim ``output_uri`` for refining plan ``manifest`` with ``request``, or check that
+    it is claimed for it already. Call it before refining any shard.
+
+    Args:
+        output_uri: The planned snapshot folder.
+        manifest: Its plan (:class:`~prox_tasks.corpus.manifest.Manifest`).
+        request: What this run refines with (:func:`~prox_tasks.refine.step.shard_request`).
+        take_over: Replace a claim of other settings instead of refusing (``--force``, the
+            DAG's ``reprocess``); published shards are not checked either.
+
+    Raises:
+        SettingsConflict: The folder is claimed for other settings, or (no claim yet) a
+            published shard was refined with other settings; unless ``take_over``.
+    """
+    wanted = (json.dumps({"manifest_id": manifest.id, "request": request}, indent=1,
+                         sort_keys=True, default=str) + "\n").encode()  # fmt: skip
+
+    def decide(current: bytes | None) -> bytes | None:
+        claimed = _request_of(current, manifest.id, output_uri)
+        if claimed == request:
+            return None
+        if take_over:
+            if claimed is not None:
+                log.warning("%s: taking over the settings claim (%s)", output_uri,
+                            ", ".join(differences(claimed, request)))
+            return wanted
+        if claimed is not None:
+            raise _claimed_conflict(output_uri, claimed, request)
+        # a folder written before claims: its published shards say what it was refined with
+        check_published_requests(output_uri, manifest, request)
+        return wanted
+
+    replace_if(claim_uri(output_uri), decide)
+
+
+def check_claim(output_uri: str, manifest_id: str, request: dict | None,
+                shard_index: int) -> None:
+    """Refuse to publish shard ``shard_index`` when the folder's claim names other settings
+    than ``request``: a run with ``--force`` took the claim over while this one refined.
+
+    Raises:
+        SettingsConflict: Naming the differences; nothing of the shard is published.
+    """
+    if request is None:
+        return
+    claim = read_json(claim_uri(output_uri))
+    claimed = (claim or {}).get("request") if (claim or {}).get("manifest_id") == manifest_id \
+        else None  # fmt: skip
+    if claimed is None or claimed == request:
+        return
+    changed = differences(claimed, request)
+    raise SettingsConflict(
+        f"shard {shard_index} of {output_uri} was not published: another run (--force, the "
+        "DAG's reprocess Param) claimed the folder for other settings meanwhile: "
+        + ", ".join(changed), changed)
+
+
+def claimed_model(output_uri: str, manifest_id: str) -> str | None:
+    """The model the folder's claim of plan ``manifest_id`` names, or None."""
+    claim = read_json(claim_uri(output_uri)) or {}
+    if claim.get("manifest_id") != manifest_id:
+        return None
+    return (claim.get("request") or {}).get("model")
+
+
+def _request_of(raw: bytes | None, manifest_id: str, output_uri: str) -> dict | None:
+    """The request a claim's bytes hold for plan ``manifest_id`` (None: no claim of it)."""
+    if raw is None:
+        return None
+    try:
+        claim = json.loads(raw)
+    except ValueError:  # edited or cut short by hand: claiming afresh checks the shards
+        log.warning("%s is not JSON: claimed again", claim_uri(output_uri))
+        return None
+    return claim.get("request") if claim.get("manifest_id") == manifest_id else None
+
+
+def _claimed_conflict(output_uri: str, claimed: dict, request: dict) -> SettingsConflict:
+    changed = differences(claimed, request)
+    return SettingsConflict(
+        f"{output_uri} is claimed for refining with other settings ({SETTINGS_CLAIM_NAME}: "
+        "another run refines it, or did); refine into a new output folder, or refine it "
+        "again with --force (the DAG's reprocess Param): " + ", ".join(changed), changed)

@@ -1,0 +1,203 @@
+"""The settings claim of a snapshot folder: runs with other settings are refused before any
+shard is refined, whoever starts first — real processes, on local disk and on S3."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import time
+
+import pytest
+
+from prox_tasks.corpus import load_manifest, plan_shards, read_status
+from prox_tasks.refine.claim import SETTINGS_CLAIM_NAME, check_claim, claim_settings
+from prox_tasks.refine.step import SettingsConflict, shard_request
+from prox_tasks.refine.workers import refine_shards
+from prox_tasks.storage import join_uri, put_atomic, read_json
+from tests.inference.helpers import short_docs
+
+THRESHOLDS = (0.3, 0.7)
+SHARDS = 3
+
+
+def _input(root: str) -> str:
+    """Three shards' worth of real documents at ``root``/in/."""
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(SHARDS * 4, lines=5, width=80))
+    put_atomic(join_uri(root, "in", "part-0.jsonl"), rows)
+    return join_uri(root, "in") + "/"
+
+
+def _refine_at_the_same_moment(input_uri, output_uri, model, threshold, start, refining, go,
+                               outcomes) -> None:
+    """A child process: ``refine_corpus`` (what ``prox refine`` runs) with keep threshold
+    ``threshold``, started when ``start`` is set. Once past every check up front it reports
+    ``refining`` and waits for ``go`` before refining its first shard: without a claim both
+    runs get there, and neither publishes before the other has started refining."""
+    from prox_tasks.refine import step
+    from prox_tasks.refine.corpus import refine_corpus
+
+    refine = step._refine
+
+    def at_the_rendezvous(*args, **kwargs):
+        refining.set()
+        go.wait(120)
+        return refine(*args, **kwargs)
+
+    step._refine = at_the_rendezvous
+    start.wait(120)
+    try:
+        summary = refine_corpus(input_uri, output_uri, model=model, target_docs=4,
+                                backend_options={"line_threshold": threshold})
+        outcomes.put((threshold, "refined", summary["shards_refined"]))
+    except SettingsConflict as err:
+        outcomes.put((threshold, "refused", str(err)))
+
+
+def _race(input_uri: str, output_uri: str, model: str) -> dict:
+    """Start two refines of one folder with other keep thresholds at once, in two processes;
+    their outcomes by threshold."""
+    ctx = multiprocessing.get_context("spawn")
+    start, go, outcomes = ctx.Event(), ctx.Event(), ctx.Queue()
+    refining = [ctx.Event() for _ in THRESHOLDS]
+    runs = [ctx.Process(target=_refine_at_the_same_moment,
+                        args=(input_uri, output_uri, model, t, start, r, go, outcomes))
+            for t, r in zip(THRESHOLDS, refining)]  # fmt: skip
+    for run in runs:
+        run.start()
+    start.set()
+    deadline = time.monotonic() + 180
+    # both refining (no claim), or one stopped (refused): let the refining one go on
+    while (time.monotonic() < deadline and not all(r.is_set() for r in refining)
+           and all(run.is_alive() for run in runs)):
+        time.sleep(0.05)
+    go.set()
+    found = {}
+    for _ in runs:
+        threshold, outcome, detail = outcomes.get(timeout=300)
+        found[threshold] = (outcome, detail)
+    for run in runs:
+        run.join(60)
+    assert [run.exitcode for run in runs] == [0, 0]
+    return found
+
+
+def _check_one_refused(found: dict, output_uri: str) -> None:
+    """Exactly one run refined; the other was refused naming the keep thresholds, and every
+    published shard holds the winner's settings (the gate's ``refine_settings`` is 1)."""
+    from prox_tasks.quality.frames import build_frames
+
+    assert sorted(outcome for outcome, _ in found.values()) == ["refined", "refused"], found
+    [winner] = [t for t, (outcome, _) in found.items() if outcome == "refined"]
+    [loser] = [t for t in THRESHOLDS if t != winner]
+    message = found[loser][1]
+    assert f"keep_threshold {winner!r} -> {loser!r}" in message, message
+    assert found[winner][1] == SHARDS
+    manifest = load_manifest(output_uri)
+    thresholds = {read_status(output_uri, s.index, manifest.id)["request"]["keep_threshold"]
+                  for s in manifest.shards}  # fmt: skip
+    assert thresholds == {winner}
+    assert build_frames(output_uri).metrics["refine_settings"] == 1
+    assert read_json(join_uri(output_uri, SETTINGS_CLAIM_NAME))["request"][
+        "keep_threshold"] == winner  # fmt: skip
+
+
+@pytest.mark.slow  # two processes loading the refine code and the tagger (~20 s on 2 cores)
+def test_two_local_runs_with_other_thresholds_at_once_one_is_refused_up_front(
+        tmp_path, tagger_model):
+    out = str(tmp_path / "out")
+    found = _race(_input(str(tmp_path)), out, str(tagger_model))
+    _check_one_refused(found, out)
+
+
+@pytest.mark.slow
+def test_two_s3_runs_with_other_thresholds_at_once_one_is_refused_up_front(
+        s3_bucket, moto_server, tagger_model, monkeypatch):
+    # the runs are other processes: they find the S3 server through the environment
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
+    out = f"{s3_bucket}/out"
+    found = _race(_input(s3_bucket), out, str(tagger_model))
+    _check_one_refused(found, out)
+
+
+# ---- the claim's rules, one process -------------------------------------------------------
+
+
+@pytest.fixture
+def planned(tmp_path):
+    out = str(tmp_path / "out")
+    return out, plan_shards(_input(str(tmp_path)), out, target_docs=4)
+
+
+def _request(threshold: float | None = None, model: str = "m") -> dict:
+    return shard_request(model, None, None if threshold is None
+                         else {"line_threshold": threshold}, None, None)  # fmt: skip
+
+
+def test_the_same_settings_again_proceed_and_leave_the_claim_as_it_is(planned):
+    out, manifest = planned
+    claim_settings(out, manifest, _request(0.3))
+    claimed = read_json(join_uri(out, SETTINGS_CLAIM_NAME))
+    assert claimed == {"manifest_id": manifest.id, "request": _request(0.3)}
+    claim_settings(out, manifest, _request(0.3))  # a retry, another shard task
+    claim_settings(out, manifest, _request(0.3), take_over=True)  # a retried --force
+    with pytest.raises(SettingsConflict, match=r"claimed.*keep_threshold 0\.3 -> 0\.7") as err:
+        claim_settings(out, manifest, _request(0.7))
+    assert err.value.differences == ["keep_threshold 0.3 -> 0.7"]
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME)) == claimed
+
+
+def test_force_takes_the_claim_over_and_the_old_run_publishes_no_more(planned, tagger_model):
+    from prox_tasks.refine.step import refine_shard
+
+    out, manifest = planned
+    model = str(tagger_model)
+    old = refine_shards(out, [0], model=model, backend_options={"line_threshold": 0.3})
+    assert old[0]["status"] == "refined"
+    new = refine_shards(out, [1], model=model, backend_options={"line_threshold": 0.7},
+                        force=True)  # takes the claim over
+    assert new[0]["status"] == "refined"
+    # the old run, starting its next shard task (the DAG's plan claimed for it): refused
+    with pytest.raises(SettingsConflict, match=r"is claimed.*0\.7 -> 0\.3"):
+        refine_shards(out, [2], model=model, backend_options={"line_threshold": 0.3},
+                      settings_claimed=True)
+    # ... or refining a shard while the claim was taken over: not published
+    with pytest.raises(SettingsConflict, match=r"shard 2 .* was not published.*0\.7 -> 0\.3"):
+        refine_shard(out, 2, model=model, backend_options={"line_threshold": 0.3},
+                     request=_request(0.3, model))
+    assert read_status(out, 2, manifest.id) is None
+    check_claim(out, manifest.id, _request(0.7, model), 2)  # the new run's shards publish
+
+
+def test_a_folder_without_a_claim_is_judged_by_its_published_shards(planned, tagger_model):
+    """A folder refined before claims existed: its status records say what it holds."""
+    from prox_tasks.storage import remove
+
+    out, manifest = planned
+    model = str(tagger_model)
+    refine_shards(out, [0], model=model, backend_options={"line_threshold": 0.3})
+    remove(join_uri(out, SETTINGS_CLAIM_NAME))
+    with pytest.raises(SettingsConflict, match=r"shard 0 .*refined with other settings"):
+        claim_settings(out, manifest, _request(0.7, model))
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME)) is None  # refused: nothing claimed
+    claim_settings(out, manifest, _request(0.3, model))  # its settings: claimed for them
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["request"] == _request(0.3, model)
+
+
+def test_a_claim_of_a_replaced_plan_counts_as_none(planned):
+    out, manifest = planned
+    put_atomic(join_uri(out, SETTINGS_CLAIM_NAME),
+               json.dumps({"manifest_id": "replaced", "request": _request(0.3)}))
+    claim_settings(out, manifest, _request(0.7))
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["manifest_id"] == manifest.id
+
+
+def test_a_rerun_naming_no_model_keeps_the_claimed_one(planned):
+    """A run stopped before it published a shard still holds the claim: a rerun that names no
+    model takes the claimed one, not one promoted since (which the claim would refuse)."""
+    from prox_tasks.refine.options import snapshot_model
+
+    out, manifest = planned
+    assert snapshot_model(out) is None
+    claim_settings(out, manifest, _request(model="/models/v1"))
+    assert (snapshot_model(out).uri, snapshot_model(out).source) == ("/models/v1", "snapshot")
