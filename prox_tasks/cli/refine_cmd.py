@@ -83,7 +83,8 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="document-quality decision, apart from junk drops: report (score and "
                    "count low-quality documents) or drop them too; default $PROX_QUALITY_FILTER "
                    "or off")
-    p.add_argument("--force", action="store_true", help="refine published shards again")
+    p.add_argument("--force", action="store_true", help="refine published shards again, and "
+                   "take the folder's settings claim over from a run with other settings")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 

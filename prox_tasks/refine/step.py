@@ -146,7 +146,9 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
             ``drop`` (also drop low-quality documents; :mod:`prox_tasks.labeling.doc_quality`).
         request: What this refine asks for (:func:`shard_request`), recorded in the shard's
             status. A published shard refined with another request raises
-            :class:`SettingsConflict` (unless ``force``) instead of being reused.
+            :class:`SettingsConflict` (unless ``force``) instead of being reused, and so
+            does a refined shard, unpublished, when the folder's settings claim names
+            another request by then (:func:`~prox_tasks.refine.claim.check_claim`).
         manifest: The plan at ``output_uri``, already loaded by a caller that refines many
             shards of it (:func:`~prox_tasks.refine.workers.refine_shards`); None: loaded
             here. A manifest's size grows with its shards, so reading it once per shard
