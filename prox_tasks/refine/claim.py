@@ -86,9 +86,7 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
     """
     if request is None:
         return
-    claim = read_json(claim_uri(output_uri))
-    claimed = (claim or {}).get("request") if (claim or {}).get("manifest_id") == manifest_id \
-        else None  # fmt: skip
+    claimed = _claimed_request(output_uri, manifest_id)
     if claimed is None or claimed == request:
         return
     changed = differences(claimed, request)
@@ -100,10 +98,16 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
 
 def claimed_model(output_uri: str, manifest_id: str) -> str | None:
     """The model the folder's claim of plan ``manifest_id`` names, or None."""
-    claim = read_json(claim_uri(output_uri)) or {}
-    if claim.get("manifest_id") != manifest_id:
+    return (_claimed_request(output_uri, manifest_id) or {}).get("model")
+
+
+def _claimed_request(output_uri: str, manifest_id: str) -> dict | None:
+    """The request the folder is claimed for under plan ``manifest_id`` (None: no claim)."""
+    try:
+        claim = read_json(claim_uri(output_uri)) or {}
+    except ValueError:  # not JSON: no claim to hold against anyone (claiming replaces it)
         return None
-    return (claim.get("request") or {}).get("model")
+    return claim.get("request") if claim.get("manifest_id") == manifest_id else None
 
 
 def _request_of(raw: bytes | None, manifest_id: str, output_uri: str) -> dict | None:
