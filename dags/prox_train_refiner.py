@@ -61,7 +61,11 @@ with `seed_uri`.
         "threads": {"default": 2, "type": "integer", "minimum": 1, "title": "CPU threads"},
         "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},
         "max_eval_docs": {"default": None, "type": ["null", "integer"], "minimum": 1,
-                          "title": "Most validation documents"},
+                          "title": "Most validation documents",
+                          "description": "Evaluate and choose the epoch on at most this "
+                          "many validation documents (the first ones), and calibrate the keep "
+                          "threshold on at most this many with gold (the first ones); empty: "
+                          "all."},
         "select_epoch": {"default": "teacher", "enum": ["teacher", "gold"],
                          "title": "Keep the epoch best on (line_tagger)",
                          "description": "teacher: validation agreement with the teacher; "

@@ -26,7 +26,11 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--valid-percent", type=percent, default=10)
-    p.add_argument("--max-eval-docs", type=positive_int)
+    p.add_argument("--max-eval-docs", type=positive_int,
+                   help="evaluate and choose the epoch on at most this many validation "
+                   "documents (the first ones of the validation split), and calibrate the keep "
+                   "threshold on at most this many with gold (the first ones); the same pages "
+                   "every run (default: all)")
     p.add_argument("--chunk-tokens", type=int, default=256)
     p.add_argument("--batch-tokens", type=int, default=4096)
     p.add_argument("--grad-accum", type=int, default=1)
@@ -47,7 +51,8 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "picks, so promotion measures what production runs)")
     p.add_argument("--recall-target", type=share, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
-                   "gold to this word recall at the best precision (0: keep 0.5)")
+                   "gold (the first --max-eval-docs of them) to this word recall at the best "
+                   "precision (0: keep 0.5)")
     p.add_argument("--select-epoch", choices=["teacher", "gold"], default="teacher",
                    help="line_tagger: keep the epoch with the best validation teacher agreement "
                    "(teacher) or the best word F1 against gold at the calibrated keep threshold "

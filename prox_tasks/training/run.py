@@ -54,7 +54,9 @@ class TrainJob:
         seed_value: Random seed.
         threads: CPU threads.
         valid_percent: Validation share when the seed set has no validation split.
-        max_eval_docs: Evaluate on at most this many validation documents (None: all).
+        max_eval_docs: Evaluate and choose the epoch on at most this many validation
+            documents, the first ones of the split, and calibrate the keep threshold on at
+            most this many with gold, the first ones (None: all).
         chunk_tokens: LM chunk budget in its own tokens.
         batch_tokens: LM padded tokens per micro-batch.
         grad_accum: LM micro-batches per optimizer step.
@@ -71,9 +73,10 @@ class TrainJob:
             (None: the one ``prox refine`` and the DAG pick, so promotion measures what
             production runs).
         recall_target: ``line_tagger``: calibrate the keep threshold on the validation
-            documents with gold to this word recall at the best precision
-            (:mod:`prox_tasks.training.calibrate`; None, or fewer than 20 such documents:
-            the threshold stays the model's, 0.5 from scratch, the base's when fine-tuning).
+            documents with gold (at most ``max_eval_docs``) to this word recall at the best
+            precision (:mod:`prox_tasks.training.calibrate`; None, or fewer than 20 such
+            documents: the threshold stays the model's, 0.5 from scratch, the base's when
+            fine-tuning).
         teacher_weights: ``line_tagger``: loss weight per labeling teacher (a seed row's
             ``teacher``), e.g. ``{"diff": 3, "html": 3}``; others weigh 1.
         line_word_weight: ``line_tagger``: a line's loss weighs ``1 + w * log(1 + words)``.
@@ -156,7 +159,7 @@ class TrainJob:
                              + ": the epoch choice, the metrics and promotion are measured on "
                              "them (a validation split with usable rows, or none and "
                              "--valid-percent above 0)")
-        teachers = {d.get("teacher") for d in seed.train}
+        teachers = seed.train_teachers()
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:
             raise TrainingRefused(f"--teacher-weight names {unknown}, which labeled no training "
@@ -207,9 +210,13 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         if evaluate is not None:  # what the epoch was chosen by, at each epoch's own threshold
             report["gold_f1_by_epoch"] = [h["valid"].get("score") for h in report["history"]]
         if job.recall_target is not None:
-            from prox_tasks.training.calibrate import calibrate_threshold
+            from prox_tasks.training.calibrate import calibrate_threshold, calibration_docs
 
-            report["calibration"] = calibrate_threshold(refiner, seed.validation,
+            # at most as many pages as evaluation scores (--max-eval-docs), the same every
+            # run: tens of thousands of validation pages with gold would each be refined at
+            # every threshold of the grid
+            calibrate_on = calibration_docs(seed.validation, job.max_eval_docs)
+            report["calibration"] = calibrate_threshold(refiner, calibrate_on,
                                                         job.recall_target)  # fmt: skip
         save_tagger(refiner, artifact_dir, {"seed_set": seed.version})
         return config.to_dict(), report
@@ -222,7 +229,8 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
                            grad_accum=job.grad_accum, bf16=job.bf16)  # fmt: skip
         if job.learning_rate:
             config.learning_rate = job.learning_rate
-        _, report = train_causal_lm(seed.train, artifact_dir, work, config, base=job.base,
+        # the LM's examples are cut from every row's text up front: it reads them all
+        _, report = train_causal_lm(list(seed.train), artifact_dir, work, config, base=job.base,
                                     chunk_tokens=job.chunk_tokens, tiny=job.tiny)  # fmt: skip
         report.pop("history", None)
         return config.to_dict(), report
@@ -260,7 +268,9 @@ def run_training(job: TrainJob, progress=None) -> dict:
             if following < len(phases):
                 progress.set_description(phases[following])
 
-    seed = load_seed_set(job.seed, job.valid_percent)
+    # the training rows stay in the seed set's files (read again in the one pass training
+    # makes over them), so tens of thousands of pages are not held through the training
+    seed = load_seed_set(job.seed, job.valid_percent, stream_train=True)
     if not seed.train:
         reasons = seed.describe()["skipped_reasons"]
         hint = (" (labels written without `prox label --keep-text` or --seed-set carry no "

@@ -13,12 +13,19 @@ Without an explicit validation split, documents are split by a hash of their ``i
 whatever the order or the other documents. The version is then the SHA-256 of the files.
 A validation split that is named but empty (or whose rows are all left out) stays empty —
 ``prox train`` refuses it — rather than being replaced by a split of the training rows.
+
+``load_seed_set(uri, stream_train=True)`` (what ``prox train`` uses) holds the validation
+rows but not the training ones: their training split is a :class:`StreamedRows`, which keeps
+each kept row's file, line and id and reads the rows from the files again, in the same order,
+on each pass — a seed set of tens of thousands of pages (~50 KB a row with its labels) is not
+held in memory through the training.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
@@ -62,9 +69,15 @@ class SeedSet:
 
     uri: str
     version: str
-    train: list[dict]
+    train: list[dict] | StreamedRows
     validation: list[dict]
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
+
+    def train_teachers(self) -> set:
+        """The ``teacher`` of each training row (None for a row without one)."""
+        if isinstance(self.train, StreamedRows):
+            return set(self.train.teachers)
+        return {d.get("teacher") for d in self.train}
 
     def describe(self) -> dict:
         reasons: dict[str, int] = {}
@@ -97,22 +110,98 @@ def read_rows(uri: str, skipped: list) -> list[dict]:
     (:func:`prox_tasks.corpus.read_rows`); the others are recorded in ``skipped`` with why
     (:func:`label_problem`, or a bad line). A row without an id (or with a null one) gets
     the hash of its text."""
+    return [row for _line, row in _labeled_rows(uri, skipped)]
+
+
+def _labeled_rows(uri: str, skipped: list) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of each usable row of one JSONL file (see :func:`read_rows`); the
+    others go to ``skipped`` once the file is read."""
     from prox_tasks.corpus import Quarantine
     from prox_tasks.corpus import read_rows as read_jsonl_rows
 
     quarantine = Quarantine()
-    rows, left_out = [], []
+    left_out = []
     for _source, offset, row in read_jsonl_rows(uri, quarantine):
         why = label_problem(row)
         if why:
             left_out.append((uri, offset + 1, why))
             continue
-        if row.get("id") is None:  # a null id is a missing one: each gets its content's hash
-            row["id"] = hashlib.sha256(row["text"].encode("utf-8", "surrogatepass")).hexdigest()[:16]
-        rows.append(row)
+        _fill_id(row)
+        yield offset, row
     left_out += [(uri, q["offset"] + 1, f"bad line: {q['reason']}") for q in quarantine.records()]
     skipped.extend(sorted(left_out, key=lambda entry: entry[1]))
-    return rows
+
+
+def _fill_id(row: dict) -> None:
+    """A null id is a missing one: each gets its content's hash."""
+    if row.get("id") is None:
+        row["id"] = hashlib.sha256(row["text"].encode("utf-8", "surrogatepass")).hexdigest()[:16]
+
+
+def _raw_rows(uri: str) -> Iterator[tuple[int, dict]]:
+    """``(line, row)`` of every JSON object of one JSONL file, unchecked: the rows a
+    :class:`StreamedRows` reads again were checked when the seed set was loaded."""
+    from prox_tasks.corpus import Quarantine
+    from prox_tasks.corpus import read_rows as read_jsonl_rows
+
+    for _source, offset, row in read_jsonl_rows(uri, Quarantine()):
+        yield offset, row
+
+
+class StreamedRows:
+    """The training rows of a seed set, read from its files on each pass instead of held.
+
+    Only each kept row's file, line, id and teacher stay in memory (a few dozen bytes, not
+    the ~50 KB of text and labels). Iterating reads the files again and yields the kept rows
+    in the order :func:`load_seed_set` would have listed them. There is no indexing: a row
+    would cost a read of its file up to it.
+
+    Raises:
+        SeedSetChanged: while iterating, when a file no longer holds the row its index
+            recorded (it changed since the seed set was loaded).
+    """
+
+    def __init__(self, files: list[str], kept: list[tuple[int, int, object, object]]) -> None:
+        """Index the kept rows of ``files``.
+
+        Args:
+            files: The split files, in reading order.
+            kept: ``(file index, line, id, teacher)`` of each kept row, in reading order.
+        """
+        self.files = files
+        self._kept = kept
+
+    @property
+    def teachers(self) -> list:
+        """Each kept row's ``teacher``, in order."""
+        return [teacher for *_, teacher in self._kept]
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+    def __iter__(self) -> Iterator[dict]:
+        wanted = iter(self._kept)
+        want = next(wanted, None)
+        for index, uri in enumerate(self.files):
+            if want is None:
+                return
+            if want[0] != index:
+                continue
+            for line, row in _raw_rows(uri):
+                if want is None or want[0] != index:
+                    break
+                if line != want[1]:
+                    continue
+                _fill_id(row)
+                if row["id"] != want[2]:
+                    raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
+                                         f"{line + 1} holds id {row['id']!r}, not "
+                                         f"{want[2]!r}); train again")
+                yield row
+                want = next(wanted, None)
+        if want is not None:
+            raise SeedSetChanged(f"{self.files[want[0]]} changed after the seed set was loaded "
+                                 f"(line {want[1] + 1}, id {want[2]!r}, is gone); train again")
 
 
 def label_problem(row: dict) -> str | None:
@@ -212,8 +301,15 @@ def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
     return out
 
 
-def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
-    """Read the seed set at ``uri`` (see module docs)."""
+def load_seed_set(uri: str, valid_percent: int = 10, *, stream_train: bool = False) -> SeedSet:
+    """Read the seed set at ``uri`` (see module docs).
+
+    Args:
+        uri: Manifest, folder or JSONL file.
+        valid_percent: Validation share by id hash when there is no validation split.
+        stream_train: Leave the training rows in their files: ``train`` is a
+            :class:`StreamedRows` (the same rows, in the same order) instead of a list.
+    """
     skipped: list = []
     manifest_uri = uri if uri.endswith(".json") else join_uri(uri, "manifest.json")
     if exists(manifest_uri) and not uri.endswith(DATA_SUFFIXES):
@@ -234,22 +330,52 @@ def load_seed_set(uri: str, valid_percent: int = 10) -> SeedSet:
             expected = (manifest.get("sha256") or {}).get(kind)
             if expected and len(names) == 1:
                 _check_checksum(resolve(names[0]), expected)
-
-        train = [r for f in files.get("train", []) for r in read_rows(resolve(f), skipped)]
-        valid = [r for f in files.get("validation", []) for r in read_rows(resolve(f), skipped)]
-        if "validation" not in files:
-            train, valid = split_by_id(train, valid_percent)
-        train, valid = _unique(train, valid, skipped, uri)
-        return SeedSet(uri, version, train, valid, skipped)
+        listed = [(resolve(f), False) for f in files.get("train", [])] \
+            + [(resolve(f), True) for f in files.get("validation", [])]
+        train, valid, paths = _read_split(listed, "validation" in files, valid_percent,
+                                          skipped, stream_train)  # fmt: skip
+        return _seed_set(uri, version, train, valid, skipped, paths, stream_train)
     files = [f for f in list_uri(uri) if f.endswith(DATA_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no seed set (manifest or JSONL files) at {uri}")
     digest = hashlib.sha256()
-    train, valid = [], []
     for f in files:
         digest.update(f.rsplit("/", 1)[-1].encode() + read_bytes(f))
-        (valid if "valid" in f.rsplit("/", 1)[-1] else train).extend(read_rows(f, skipped))
-    if not any("valid" in f.rsplit("/", 1)[-1] for f in files):
-        train, valid = split_by_id(train, valid_percent)
+    listed = [(f, "valid" in f.rsplit("/", 1)[-1]) for f in files]
+    train, valid, paths = _read_split(listed, any(v for _, v in listed), valid_percent,
+                                      skipped, stream_train)  # fmt: skip
+    return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream_train)
+
+
+def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_percent: int,
+                skipped: list, stream_train: bool) -> tuple[list[dict], list[dict], list[str]]:
+    """(training rows, validation rows, the files read) of the files ``listed`` as
+    ``(uri, is validation)``, training files first; without a validation split, rows go to
+    validation by :func:`id_bucket`. With ``stream_train``, a training row is kept as a stub
+    (``id``, ``teacher`` and its place: ``_file``, ``_line``) to be read again later."""
+    train, valid, paths = [], [], []
+    for index, (uri, is_valid) in enumerate(listed):
+        paths.append(uri)
+        for line, row in _labeled_rows(uri, skipped):
+            if has_validation:
+                to_valid = is_valid
+            else:  # as split_by_id splits, row by row
+                to_valid = id_bucket(str(row.get("id"))) < valid_percent
+            if to_valid:
+                valid.append(row)
+            elif stream_train:
+                train.append({"id": row["id"], "teacher": row.get("teacher"), "_file": index,
+                              "_line": line})  # fmt: skip
+            else:
+                train.append(row)
+    return train, valid, paths
+
+
+def _seed_set(uri: str, version: str, train: list[dict], valid: list[dict], skipped: list,
+              paths: list[str], stream_train: bool) -> SeedSet:
+    """The :class:`SeedSet` of the rows read, each id once (:func:`_unique`)."""
     train, valid = _unique(train, valid, skipped, uri)
-    return SeedSet(uri, digest.hexdigest()[:12], train, valid, skipped)
+    if stream_train:
+        train = StreamedRows(paths, [(r["_file"], r["_line"], r["id"], r["teacher"])
+                                     for r in train])  # fmt: skip
+    return SeedSet(uri, version, train, valid, skipped)

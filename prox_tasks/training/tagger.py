@@ -16,6 +16,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -126,7 +127,7 @@ class SpilledFeatures:
     the tensors read back equal the ones :func:`tensorize` returned.
     """
 
-    def __init__(self, docs: list[dict], tagger: TaggerConfig, folder: Path) -> None:
+    def __init__(self, docs: Iterable[dict], tagger: TaggerConfig, folder: Path) -> None:
         if tagger.buckets > np.iinfo(np.int32).max:
             raise ValueError(f"buckets {tagger.buckets} do not fit the scratch file's int32 ids")
         self.path = folder / "features.bin"
@@ -147,8 +148,9 @@ class SpilledFeatures:
                 self.n_ids.append(int(f.ids.shape[0]))
                 self.offsets.append(self.offsets[-1] + size)
                 self.docs.append(f.doc.clone())
-        self.dense_dim = int(f.dense.shape[1]) if docs else 0
-        self.stats_dim = int(f.stats.shape[1]) if docs else 0
+        # ``docs`` may be a one-pass iterable: whether it held any is told by the sizes
+        self.dense_dim = int(f.dense.shape[1]) if self.sizes else 0
+        self.stats_dim = int(f.stats.shape[1]) if self.sizes else 0
         self._stream = None  # opened on the first read, once for the whole training
 
     def close(self) -> None:
@@ -187,7 +189,7 @@ def _crop(feat, labels, max_lines: int, rng: random.Random):
 
 
 def train_tagger(
-    train_docs: list[dict],
+    train_docs: Iterable[dict],
     valid_docs: list[dict],
     tagger: TaggerConfig,
     config: TaggerTrainConfig,
@@ -198,7 +200,9 @@ def train_tagger(
     """Train a tagger; returns the refiner of the best validation epoch and a report.
 
     Args:
-        train_docs: Labeled documents (``text``, ``doc_program``, ``chunk_program``).
+        train_docs: Labeled documents (``text``, ``doc_program``, ``chunk_program``): a
+            list, or any sized iterable read once in the same order (e.g. a seed set's
+            :class:`~prox_tasks.training.seedset.StreamedRows`); no row is held while training.
         valid_docs: Labeled documents scored after each epoch.
         tagger: Architecture settings.
         config: Training settings.
@@ -229,20 +233,60 @@ def train_tagger(
         model = build_tagger(tagger)
     Path(work_dir).mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="features-", dir=work_dir) as scratch:
-        feats = SpilledFeatures(train_docs, tagger, Path(scratch))
+        # one pass over the training rows (they may be read from the seed set's files,
+        # :class:`~prox_tasks.training.seedset.StreamedRows`): the steps need only what
+        # each row leaves in ``feats`` and ``step``, not the rows
+        step = StepTargets(config, len(train_docs))
+        feats = SpilledFeatures(step.taken(train_docs), tagger, Path(scratch))
         try:
-            return _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model,
-                          feats)
+            return _train(step, valid_docs, tagger, config, work_dir, evaluate, model, feats)
         finally:
             feats.close()
 
 
-def _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model, feats):
+class StepTargets:
+    """What a training step needs of each training row besides its features: the line
+    targets and weights, the keep target, the document's loss weight and whether the rules
+    teacher labeled it; and the digest of the rows (a checkpoint's ``data``), all taken in
+    the one pass that spills the features."""
+
+    def __init__(self, config: TaggerTrainConfig, n_docs: int) -> None:
+        import hashlib
+
+        self.config = config
+        self.labels: list = []
+        self.weights: list[float] = []
+        self.rules: list[bool] = []
+        self.digest = hashlib.sha256()
+        _digest_header(self.digest, n_docs)
+
+    def taken(self, docs) -> Iterator[dict]:
+        """``docs``, each one's targets recorded as it passes."""
+        for doc in docs:
+            self.add(doc)
+            yield doc
+
+    def add(self, doc: dict) -> None:
+        """Record one row's targets and weights, and add it to the digest."""
+        import torch
+
+        lines, keep = targets(doc)
+        self.labels.append((torch.tensor([lines, line_weights(doc, self.config)]).T, keep))
+        self.weights.append(self.config.doc_weight(doc))
+        self.rules.append(doc.get("teacher") == "rules")
+        _digest_doc(self.digest, doc)
+
+    def data_digest(self, valid_docs: list[dict]) -> str:
+        """:func:`docs_digest` of the training rows taken and ``valid_docs``."""
+        digest = self.digest.copy()
+        _digest_split(digest, valid_docs)
+        return digest.hexdigest()
+
+
+def _train(step, valid_docs, tagger, config, work_dir, evaluate, model, feats):
     import torch
 
-    labels = [(torch.tensor([lines, line_weights(d, config)]).T, keep)
-              for d, (lines, keep) in zip(train_docs, map(targets, train_docs))]  # fmt: skip
-    weights = [config.doc_weight(d) for d in train_docs]
+    labels, weights = step.labels, step.weights
     sizes = feats.sizes
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
     steps_per_epoch = len(_batches(sizes, config, 0))
@@ -253,7 +297,7 @@ def _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model, fe
     ckpt = Path(work_dir) / "tagger_checkpoint.pt"
     ckpt.parent.mkdir(parents=True, exist_ok=True)
     epoch, history, best, seconds_before = 0, [], None, 0.0
-    origin = {**_origin(model, tagger), "data": docs_digest(train_docs, valid_docs),
+    origin = {**_origin(model, tagger), "data": step.data_digest(valid_docs),
               "training": {k: v for k, v in config.to_dict().items() if k != "threads"},
               "selection": _described(evaluate)}  # fmt: skip
     state = torch.load(ckpt, map_location="cpu", weights_only=False) if ckpt.exists() else None
@@ -286,8 +330,7 @@ def _train(train_docs, valid_docs, tagger, config, work_dir, evaluate, model, fe
             line_t = line_t * (1 - config.label_smoothing) + config.label_smoothing / 2
             keep_t = torch.tensor([labels[i][1] for i in batch])
             doc_w = torch.tensor([weights[i] for i in batch])
-            rules = (torch.tensor([train_docs[i].get("teacher") == "rules" for i in batch])
-                     if tagger.rules_head else None)  # fmt: skip
+            rules = torch.tensor([step.rules[i] for i in batch]) if tagger.rules_head else None
             line_logits, doc_logit = model(*batch_inputs, rules=rules)
             line_w = (doc_w[:, None] * word_w)[mask]
             line_loss = (bce(line_logits[mask], line_t[mask], reduction="none") * line_w).sum() / line_w.sum().clamp_min(1e-6)
@@ -333,15 +376,28 @@ def docs_digest(*splits: list[dict]) -> str:
     """A digest of labeled documents (text, programs, teacher), split by split: what a
     checkpoint was trained and selected on."""
     import hashlib
-    import json
 
     digest = hashlib.sha256()
     for docs in splits:
-        digest.update(f"split {len(docs)}\n".encode())
-        for doc in docs:
-            fields = [doc.get(k) for k in ("text", "doc_program", "chunk_program", "teacher")]
-            digest.update(json.dumps(fields, default=str).encode("utf-8", "surrogatepass"))
+        _digest_split(digest, docs)
     return digest.hexdigest()
+
+
+def _digest_split(digest, docs) -> None:
+    _digest_header(digest, len(docs))
+    for doc in docs:
+        _digest_doc(digest, doc)
+
+
+def _digest_header(digest, n_docs: int) -> None:
+    digest.update(f"split {n_docs}\n".encode())
+
+
+def _digest_doc(digest, doc: dict) -> None:
+    import json
+
+    fields = [doc.get(k) for k in ("text", "doc_program", "chunk_program", "teacher")]
+    digest.update(json.dumps(fields, default=str).encode("utf-8", "surrogatepass"))
 
 
 def _described(evaluate) -> str:

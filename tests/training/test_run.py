@@ -137,3 +137,47 @@ def test_prox_train_leaves_out_rows_that_cannot_train_and_counts_them(tmp_path, 
     assert record["seed_set"]["skipped_reasons"] == {
         "chunk_program past the text": 1, "empty text": 1, "gold_text is a int, not a text": 1,
         "id is a list, not a string or number": 1, "teacher is a list, not a name": 1}
+
+
+def test_calibration_follows_the_evaluation_cap(tmp_path, monkeypatch):
+    """The keep threshold is calibrated on at most ``max_eval_docs`` validation pages with
+    gold (the first ones of the split, the same every run), not on every one."""
+    from prox_tasks.training import calibrate
+    from prox_tasks.training.seedset import load_seed_set
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(30, 2))
+    calibrated = []
+    real_calibrate = calibrate.calibrate_threshold
+
+    def recording_calibrate(refiner, docs, *args, **kwargs):
+        calibrated.append([d["id"] for d in docs])
+        return real_calibrate(refiner, docs, *args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "calibrate_threshold", recording_calibrate)
+    for run in range(2):
+        out = run_training(TrainJob(seed=str(seed), output=str(tmp_path / "registry"), epochs=1,
+                                    max_eval_docs=22, work_dir=str(tmp_path / f"w{run}"),
+                                    gold_gate=False, promote=False, threads=1))  # fmt: skip
+    with_gold = [d["id"] for d in load_seed_set(str(seed)).validation if d.get("gold_text")]
+    assert len(with_gold) > 22 and calibrated == [with_gold[:22], with_gold[:22]]
+    assert out["metrics"]["docs"] == 22 and out["train"]["calibration"]["docs"] == 22
+
+
+def test_the_training_rows_are_read_from_the_seed_sets_files(seed_dir, tmp_path, monkeypatch):
+    """``prox train`` (and the DAG's train task) hands the tagger the seed set's training
+    rows as a :class:`StreamedRows`, read from the files, not a list of every row."""
+    from prox_tasks.training import tagger
+    from prox_tasks.training.seedset import StreamedRows, load_seed_set
+
+    given, real_train = [], tagger.train_tagger
+
+    def recording_train(train_docs, *args, **kwargs):
+        given.append(train_docs)
+        return real_train(train_docs, *args, **kwargs)
+
+    monkeypatch.setattr(tagger, "train_tagger", recording_train)
+    run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "registry"), epochs=1,
+                          work_dir=str(tmp_path / "w"), gold_gate=False, promote=False,
+                          threads=1))  # fmt: skip
+    assert len(given) == 1 and isinstance(given[0], StreamedRows)
+    assert list(given[0]) == load_seed_set(str(seed_dir)).train

@@ -138,3 +138,58 @@ def test_null_ids_get_their_texts_hash_not_one_shared_id(tmp_path):
     seed = load_seed_set(str(path))
     assert len(seed.train + seed.validation) == 11 and not seed.skipped
     assert 7 in {d["id"] for d in seed.train + seed.validation}
+
+
+def _mixed_rows(n: int) -> list[str]:
+    """JSONL lines with what loading leaves out or fills: bad lines, rows that cannot train,
+    null ids, repeated ids."""
+    lines = []
+    for i in range(n):
+        lines.append(json.dumps({**DOC, "id": f"d{i}", "teacher": "rules" if i % 3 else "diff"}))
+        if i % 7 == 0:
+            lines += ["{not json", json.dumps({"id": f"x{i}"}), json.dumps({**DOC, "id": "d0"})]
+        if i % 11 == 0:
+            lines.append(json.dumps({**DOC, "id": None, "text": f"t{i}\nu"}))
+    return lines
+
+
+@pytest.mark.parametrize("layout", ["manifest", "folder", "split by id"])
+def test_streamed_training_rows_are_the_listed_ones_in_order(tmp_path, layout):
+    """``prox train`` leaves the training rows in their files: read again, they are the
+    rows (ids filled in, the left-out ones left out) the in-memory load lists, in order."""
+    from prox_tasks.training.seedset import StreamedRows
+
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("\n".join(_mixed_rows(60)) + "\n")
+    with gzip.open(folder / "b.jsonl.gz", "wt") as fh:
+        fh.write("\n".join(_mixed_rows(90)[20:]) + "\n")
+    if layout != "split by id":
+        (folder / "valid.jsonl").write_text(json.dumps({**DOC, "id": "d5"}) + "\n")
+    if layout == "manifest":
+        (folder / "manifest.json").write_text(json.dumps(
+            {"version": "m", "splits": {"train": ["a.jsonl", "b.jsonl.gz"],
+                                        "validation": "valid.jsonl"}}))  # fmt: skip
+    listed = load_seed_set(str(folder))
+    streamed = load_seed_set(str(folder), stream_train=True)
+    assert isinstance(streamed.train, StreamedRows) and len(streamed.train) == len(listed.train)
+    assert list(streamed.train) == listed.train == list(streamed.train)  # every pass the same
+    assert streamed.validation == listed.validation and streamed.skipped == listed.skipped
+    assert streamed.describe() == listed.describe()
+    assert streamed.train_teachers() == listed.train_teachers() == {"rules", "diff", None}
+    with pytest.raises(TypeError):
+        streamed.train[0]  # a row is not fetched alone: it would read its file up to it
+
+
+def test_streamed_training_rows_refuse_a_file_changed_since_loading(tmp_path):
+    from prox_tasks.training.seedset import SeedSetChanged
+
+    folder = write_seed_set(tmp_path / "seed", [{**DOC, "id": f"t{i}"} for i in range(5)],
+                            [{**DOC, "id": "v"}])  # fmt: skip
+    seed = load_seed_set(str(folder), stream_train=True)
+    write_seed_set(folder, [{**DOC, "id": f"t{i}"} for i in (0, 1, 7, 3, 4)], [{**DOC, "id": "v"}])
+    with pytest.raises(SeedSetChanged, match="line 3 holds id 't7'"):
+        list(seed.train)
+    write_seed_set(folder, [{**DOC, "id": f"t{i}"} for i in range(3)], [{**DOC, "id": "v"}])
+    with pytest.raises(SeedSetChanged, match="'t3', is gone"):
+        list(seed.train)

@@ -246,3 +246,67 @@ def test_training_does_not_hold_every_documents_features(docs, tmp_path, monkeyp
     assert len(made) == len(train) and alive_at_steps
     assert max(alive_at_steps) == 0  # every document's features read back when its batch comes
     assert not list(tmp_path.glob("features-*"))  # the scratch file goes with the training
+
+
+class _OnePass:
+    """Training rows read once, in order, as a seed set's files are: each pass yields fresh
+    copies (``_Row``, which a weak reference can follow, each one given to ``seen``), so
+    nothing but the training can hold them."""
+
+    def __init__(self, docs: list[dict], seen=None) -> None:
+        self.docs, self.seen, self.passes = docs, seen, 0
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    def __iter__(self):
+        self.passes += 1
+        for doc in self.docs:
+            row = _Row(doc)
+            if self.seen is not None:
+                self.seen(row)
+            yield row
+
+
+class _Row(dict):
+    pass
+
+
+def test_training_reads_the_rows_once_and_holds_none_at_its_steps(docs, tmp_path, monkeypatch):
+    """A seed set of tens of thousands of pages (~50 KB a row): the rows are read in one
+    pass (features, targets and weights taken), not held while the model trains, and the
+    weights are those of the same rows given as a list."""
+    import weakref
+
+    import torch
+
+    from prox_tasks.training import tagger as module
+
+    made, alive_at_steps = [], []
+    collate = module.collate
+
+    def counting_collate(batch):
+        alive_at_steps.append(sum(ref() is not None for ref in made))
+        return collate(batch)
+
+    monkeypatch.setattr(module, "collate", counting_collate)
+    train, valid = docs
+    rows = _OnePass(train, seen=lambda row: made.append(weakref.ref(row)))
+    config = TaggerTrainConfig(epochs=2, batch_lines=400, threads=1, teacher_weights={"x": 2})
+    streamed, streamed_report = train_tagger(rows, valid, SMALL, config, tmp_path / "a")
+    assert rows.passes == 1 and len(made) == len(train) and alive_at_steps
+    assert max(alive_at_steps) == 0
+    listed, listed_report = train_tagger(train, valid, SMALL, config, tmp_path / "b")
+    for name, tensor in listed.model.state_dict().items():
+        assert torch.equal(tensor, streamed.model.state_dict()[name]), name
+    assert [h["loss"] for h in streamed_report["history"]] == \
+        [h["loss"] for h in listed_report["history"]]
+
+
+def test_the_checkpoints_data_digest_is_taken_in_the_one_pass(docs):
+    from prox_tasks.training.tagger import StepTargets, docs_digest
+
+    train, valid = docs
+    step = StepTargets(TaggerTrainConfig(), len(train))
+    assert list(step.taken(_OnePass(train))) == train
+    assert step.data_digest(valid) == docs_digest(train, valid)  # a resume finds its epochs
