@@ -27,6 +27,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
 
 from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
 
@@ -180,28 +181,31 @@ class StreamedRows:
         return len(self._kept)
 
     def __iter__(self) -> Iterator[dict]:
-        wanted = iter(self._kept)
+        # the kept rows are in reading order, so each file's are one run of them
+        for index, kept in groupby(self._kept, key=lambda entry: entry[0]):
+            yield from self._read_file(self.files[index], list(kept))
+
+    @staticmethod
+    def _read_file(uri: str, kept: list[tuple]) -> Iterator[dict]:
+        """The ``kept`` rows of one file, read again, each checked to be the row indexed."""
+        wanted = iter(kept)
         want = next(wanted, None)
-        for index, uri in enumerate(self.files):
+        for line, row in _raw_rows(uri):
             if want is None:
                 return
-            if want[0] != index:
+            if line != want[1]:
                 continue
-            for line, row in _raw_rows(uri):
-                if want is None or want[0] != index:
-                    break
-                if line != want[1]:
-                    continue
+            if row.get("id") is None and isinstance(row.get("text"), str):
                 _fill_id(row)
-                if row["id"] != want[2]:
-                    raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
-                                         f"{line + 1} holds id {row['id']!r}, not "
-                                         f"{want[2]!r}); train again")
-                yield row
-                want = next(wanted, None)
+            if row.get("id") != want[2]:
+                raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
+                                     f"{line + 1} holds id {row.get('id')!r}, not {want[2]!r}); "
+                                     "train again")
+            yield row
+            want = next(wanted, None)
         if want is not None:
-            raise SeedSetChanged(f"{self.files[want[0]]} changed after the seed set was loaded "
-                                 f"(line {want[1] + 1}, id {want[2]!r}, is gone); train again")
+            raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
+                                 f"{want[1] + 1}, id {want[2]!r}, is gone); train again")
 
 
 def label_problem(row: dict) -> str | None:
