@@ -164,17 +164,24 @@ class ReleasedSnapshot(RuntimeError):
 def mark_released(output_uri: str, release: dict, completed: bool = False) -> None:
     """Record in the output folder that its snapshot is released as ``release["name"]``:
     first before the release is published (its files must not change from then on), then
-    ``completed`` once every step of the release is done."""
-    marks = released_as(output_uri) or []
-    mark = next((m for m in marks if m["name"] == release["name"]), None)
-    if mark is None:
-        mark = {"name": release["name"], "record_uri": release.get("record_uri"),
-                "manifest_id": release.get("manifest_id"), "completed": False}
-        marks.append(mark)
-    elif mark.get("completed", True) or not completed:
-        return
-    mark["completed"] = completed
-    put_atomic(join_uri(output_uri, RELEASED_NAME), json.dumps(marks, indent=1) + "\n")
+    ``completed`` once every step of the release is done. Read and written in one step
+    (:func:`~prox_tasks.storage.swap.replace_if`): two releases of one folder at the same
+    moment both keep their marks."""
+    from prox_tasks.storage.swap import replace_if
+
+    def decide(current: bytes | None) -> bytes | None:
+        marks = json.loads(current) if current else []
+        mark = next((m for m in marks if m["name"] == release["name"]), None)
+        if mark is None:
+            mark = {"name": release["name"], "record_uri": release.get("record_uri"),
+                    "manifest_id": release.get("manifest_id"), "completed": False}
+            marks.append(mark)
+        elif mark.get("completed", True) or not completed:
+            return None
+        mark["completed"] = completed
+        return (json.dumps(marks, indent=1) + "\n").encode()
+
+    replace_if(join_uri(output_uri, RELEASED_NAME), decide)
 
 
 def release_completed(output_uri: str, name: str) -> bool:

@@ -26,7 +26,7 @@ from collections import Counter
 
 from prox_tasks.pipeline import settings
 from prox_tasks.pipeline.errors import RunError
-from prox_tasks.storage import exists, join_uri, to_uri
+from prox_tasks.storage import join_uri, to_uri
 from prox_tasks.storage.names import check_name
 
 log = logging.getLogger(__name__)
@@ -97,22 +97,27 @@ def _input_digest(input_uri: str) -> str | None:
 def _claim(root: str, name: str, decides: dict) -> None:
     """Record the Params that decide seed set ``name``'s content (``params.json``); a run
     that names an existing seed set with other Params is refused (a model trained on it would
-    lose its provenance). The same Params (a retry, a rerun) go on."""
-    from prox_tasks.storage import put_atomic, read_bytes
+    lose its provenance). The same Params (a retry, a rerun) go on. Read and written in one
+    step (:func:`~prox_tasks.storage.swap.replace_if`): of two runs with other Params started
+    together, one claims the seed set and the other is refused."""
+    from prox_tasks.storage.swap import replace_if
 
-    uri = join_uri(root, "params.json")
     text = json.dumps(decides, sort_keys=True, default=str, indent=1) + "\n"
-    if not exists(uri):
-        put_atomic(uri, text)
-        return
-    recorded, current = json.loads(read_bytes(uri)), json.loads(text)
-    # a seed set claimed before inputs were digested is compared by its Params alone
-    differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in current.items()
-                       if recorded.get(k) != v and (k in recorded or k != "input_digest"))
-    if differ:
-        changed = " (the input was rewritten since)" if "input_digest " in differ else ""
-        raise RunError(f"seed set {name} exists with other Params ({differ}){changed}; "
-                       "choose another seed_set_name")
+
+    def decide(current: bytes | None) -> bytes | None:
+        if current is None:
+            return text.encode()
+        recorded, wanted = json.loads(current), json.loads(text)
+        # a seed set claimed before inputs were digested is compared by its Params alone
+        differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in wanted.items()
+                           if recorded.get(k) != v and (k in recorded or k != "input_digest"))
+        if differ:
+            changed = " (the input was rewritten since)" if "input_digest " in differ else ""
+            raise RunError(f"seed set {name} exists with other Params ({differ}){changed}; "
+                           "choose another seed_set_name")
+        return None
+
+    replace_if(join_uri(root, "params.json"), decide)
 
 
 def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> dict:

@@ -201,3 +201,28 @@ def test_a_retry_reuses_the_labels_of_the_best_teacher(snapshot, tmp_path):
     assert not any(p["reused"] for p in parts) and all(p["reused"] for p in retried)
     assert [Path(p["output"].removeprefix("file://")).read_bytes() for p in retried] == labels
     assert [p["valid"] for p in retried] == [p["valid"] for p in parts]
+
+
+def test_of_two_runs_claiming_one_seed_set_with_other_params_one_is_refused(snapshot, tmp_path):
+    """Two seed runs naming seed set s1 with other Params at the same moment: the one that
+    reads params.json while the other is writing it waits and reads what was written, so it
+    is refused instead of overwriting the other's claim."""
+    from tests.storage.writer_lock import start_while_locked, writer_in_the_middle
+
+    claim = tmp_path / "root" / "s1" / "params.json"
+    with writer_in_the_middle(claim):
+        late, raised = start_while_locked(seeding.sample, params(snapshot, tmp_path / "root",
+                                                                 sample_size=30), None)
+        assert not claim.exists()  # it waits for the writer caught mid-write
+        # that writer (sample_size 40) claims s1 now, through its own sample() call's Params
+        claim.write_text(json.dumps(seeding_params_of(snapshot, tmp_path / "other")))
+    late.join(60)
+    assert len(raised) == 1 and "seed set s1 exists with other Params (sample_size 40 -> 30" \
+        in str(raised[0])
+    assert json.loads(claim.read_text())["sample_size"] == 40
+
+
+def seeding_params_of(snapshot, root) -> dict:
+    """The params.json a sample() of the default test Params writes."""
+    seeding.sample(params(snapshot, root), None)
+    return json.loads((root / "s1" / "params.json").read_text())

@@ -432,3 +432,23 @@ def test_catalog_lists_the_model_of_a_release_refined_with_the_embedded_default(
     shipped = read_latest(str(tmp_path / "root"))["model"]
     assert shipped.startswith("line_tagger-")
     assert listed["release"] == "crawl" and listed["model_version"] == shipped
+
+
+def test_two_releases_of_one_folder_at_once_both_keep_their_marks(tmp_path):
+    """The release marks (_released.json) are read and written in one step: a release that
+    marks the folder while another is writing its mark waits and adds to it, instead of
+    writing back what it read before and losing the other's mark."""
+    from prox_tasks.corpus.manifest import RELEASED_NAME, mark_released, released_as
+    from tests.storage.writer_lock import start_while_locked, writer_in_the_middle
+
+    folder = tmp_path / "snapshot"
+    marks = folder / RELEASED_NAME
+    with writer_in_the_middle(marks):
+        late, raised = start_while_locked(mark_released, str(folder), {"name": "second"})
+        assert not marks.exists()  # it waits for the writer caught mid-write
+        marks.write_text(json.dumps([{"name": "first", "completed": False}]))
+    late.join(60)
+    assert raised == []
+    assert [m["name"] for m in released_as(str(folder))] == ["first", "second"]
+    mark_released(str(folder), {"name": "first"}, completed=True)
+    assert [m["completed"] for m in released_as(str(folder))] == [True, False]
