@@ -46,6 +46,11 @@ class SettingsConflict(RuntimeError):
         super().__init__(message)
         self.differences = differences
 
+    def __reduce__(self):
+        # rebuilt with both arguments where a worker process's error is unpickled (the
+        # default passes only the message: the pool breaks instead of reporting the refusal)
+        return type(self), (str(self), self.differences)
+
 
 #: Backend options that decide how requests travel and how fast, not what a model answers:
 #: a rerun may add servers, rotate a key or change batch sizes and still reuse its shards.

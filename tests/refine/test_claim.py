@@ -201,3 +201,40 @@ def test_a_rerun_naming_no_model_keeps_the_claimed_one(planned):
     assert snapshot_model(out) is None
     claim_settings(out, manifest, _request(model="/models/v1"))
     assert (snapshot_model(out).uri, snapshot_model(out).source) == ("/models/v1", "snapshot")
+
+
+def test_a_takeover_stops_worker_processes_with_the_conflict_not_a_broken_pool(
+        planned, tagger_model, tmp_path):
+    """``--workers``/``workers_per_task``: the shards are refined in worker processes, whose
+    errors travel back pickled. A takeover while they refine must reach the caller as the
+    refusal it is (no attempt booked, the snapshot not booked failed), not as the pool
+    breaking on an exception it cannot rebuild (BrokenProcessPool: every shard booked
+    failed, the snapshot too)."""
+    import pickle
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.refine.booking import ShardBooking, book_failed, register_plan
+
+    error = SettingsConflict("shard 2 was not published", ["keep_threshold 0.7 -> 0.3"])
+    again = pickle.loads(pickle.dumps(error))
+    assert (str(again), again.differences) == (str(error), error.differences)
+
+    out, manifest = planned
+    model = str(tagger_model)
+    catalog = Catalog(f"sqlite:///{tmp_path}/cat.sqlite")
+    register_plan(catalog, "snap", manifest)
+
+    class TakenOverWhileRefining(ShardBooking):
+        def start(self, index: int, reused: bool) -> None:
+            super().start(index, reused)  # then a --force run claims the folder
+            claim_settings(out, manifest, _request(0.7, model), take_over=True)
+
+    with pytest.raises(SettingsConflict, match=r"was not published.*0\.7 -> 0\.3") as err:
+        refine_shards(out, [0, 1], workers=2, model=model, settings_claimed=True,
+                      backend_options={"line_threshold": 0.3},
+                      booking=TakenOverWhileRefining(catalog, "snap"))
+    book_failed(catalog, "snap", err.value)  # what refine_batch and refine_corpus do
+    assert catalog.get_snapshot("snap")["status"] == "planned"
+    assert [s["attempts"] for s in catalog.get_shards("snap")][:2] == [0, 0]
+    assert [read_status(out, i, manifest.id) for i in (0, 1)] == [None, None]
+    catalog.close()
