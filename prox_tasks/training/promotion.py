@@ -76,8 +76,9 @@ def decide_promotion(registry, candidate: dict, measure: Callable[[], dict],
         :class:`~prox_tasks.registry.registry.Decision` and the measurement it was taken on.
     """
     name, version = candidate["name"], candidate["version"]
+    stale = False  # the last decision found ``measured`` overtaken: measure again
     for _ in range(rounds):
-        if measured is None or not is_current(registry, name, version, measured):
+        if stale or measured is None or not is_current(registry, name, version, measured):
             measured = measure()
         gold = measured.get("gold") or {}
         decision = registry.decide(name, version, candidate["metrics"], measured.get("metrics"),
@@ -86,7 +87,7 @@ def decide_promotion(registry, candidate: dict, measure: Callable[[], dict],
                                    incumbent_version=measured.get("incumbent"))  # fmt: skip
         if not _overtaken(decision, measured):
             break
-        measured = None
+        stale = True  # kept: the last round's refusal is returned with what it measured
     return decision, measured
 
 

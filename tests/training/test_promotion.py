@@ -28,9 +28,13 @@ def test_a_candidate_overtaken_every_round_is_measured_again_then_left_refused(t
                                incumbent_version=_version(current)).promoted
         return {"incumbent": _version(current), "metrics": None, "gold": None}
 
-    decision, _ = decide_promotion(registry, candidate, measure_while_another_run_promotes)
+    decision, measured = decide_promotion(registry, candidate,
+                                          measure_while_another_run_promotes)
     assert len(measured_against) == MAX_ROUNDS  # measured again each time, then gave up
     assert not decision.promoted and "promoted meanwhile" in decision.reason
+    # the measurement the last refusal was taken on (prox train reports its incumbent
+    # metrics and gold from it: None here failed the run with a TypeError)
+    assert measured is not None and measured["incumbent"] == measured_against[-1]
     assert len(set(measured_against)) == MAX_ROUNDS  # each round against the newest model
 
 
