@@ -86,7 +86,16 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
     """
     if request is None:
         return
-    claimed = _claimed_request(output_uri, manifest_id)
+    claim = _read_claim(output_uri)
+    if claim is not None and claim.get("manifest_id") != manifest_id:
+        # this run claimed the folder for its plan before refining: the folder was planned
+        # again since (reprocess or --force with a changed input, prox plan --overwrite) and
+        # claimed for that plan; this shard's rows are of a plan no longer there
+        raise SettingsConflict(
+            f"shard {shard_index} of {output_uri} was not published: the folder was planned "
+            f"again meanwhile (plan {claim.get('manifest_id')}, not {manifest_id}) and "
+            "claimed by the run refining that plan", ["manifest_id"])
+    claimed = None if claim is None else claim.get("request")
     if claimed is None or claimed == request:
         return
     changed = differences(claimed, request)
@@ -103,11 +112,18 @@ def claimed_model(output_uri: str, manifest_id: str) -> str | None:
 
 def _claimed_request(output_uri: str, manifest_id: str) -> dict | None:
     """The request the folder is claimed for under plan ``manifest_id`` (None: no claim)."""
-    try:
-        claim = read_json(claim_uri(output_uri)) or {}
-    except ValueError:  # not JSON: no claim to hold against anyone (claiming replaces it)
-        return None
+    claim = _read_claim(output_uri) or {}
     return claim.get("request") if claim.get("manifest_id") == manifest_id else None
+
+
+def _read_claim(output_uri: str) -> dict | None:
+    """The folder's claim (None: none, or not a JSON object: it holds nobody back, and
+    claiming replaces it)."""
+    try:
+        claim = read_json(claim_uri(output_uri))
+    except ValueError:
+        return None
+    return claim if isinstance(claim, dict) else None
 
 
 def _request_of(raw: bytes | None, manifest_id: str, output_uri: str) -> dict | None:

@@ -238,3 +238,21 @@ def test_a_takeover_stops_worker_processes_with_the_conflict_not_a_broken_pool(
     assert [s["attempts"] for s in catalog.get_shards("snap")][:2] == [0, 0]
     assert [read_status(out, i, manifest.id) for i in (0, 1)] == [None, None]
     catalog.close()
+
+
+def test_a_run_refining_a_plan_replaced_and_claimed_meanwhile_publishes_no_more(
+        planned, tagger_model):
+    """reprocess (or --force) with a changed input plans the folder again and claims it for
+    the new plan: a run still refining the old plan must not publish its shards over the
+    new plan's (its claim check found "no claim of my plan" and let it publish)."""
+    from prox_tasks.refine.step import refine_shard
+
+    out, manifest = planned
+    model = str(tagger_model)
+    claim_settings(out, manifest, _request(0.3, model))  # this run's claim, up front
+    put_atomic(join_uri(out, SETTINGS_CLAIM_NAME),  # the new plan's run claimed it since
+               json.dumps({"manifest_id": "replanned", "request": _request(0.3, model)}))
+    with pytest.raises(SettingsConflict, match=r"shard 2 .* not published.*planned again"):
+        refine_shard(out, 2, model=model, backend_options={"line_threshold": 0.3},
+                     request=_request(0.3, model))
+    assert read_status(out, 2) is None
