@@ -152,22 +152,24 @@ def _raw_rows(uri: str) -> Iterator[tuple[int, dict]]:
 class StreamedRows:
     """The training rows of a seed set, read from its files on each pass instead of held.
 
-    Only each kept row's file, line, id and teacher stay in memory (a few dozen bytes, not
-    the ~50 KB of text and labels). Iterating reads the files again and yields the kept rows
-    in the order :func:`load_seed_set` would have listed them. There is no indexing: a row
-    would cost a read of its file up to it.
+    Only each kept row's file, line, id, teacher and a digest of its content stay in memory
+    (a few dozen bytes, not the ~50 KB of text and labels). Iterating reads the files again
+    and yields the kept rows in the order :func:`load_seed_set` would have listed them.
+    There is no indexing: a row would cost a read of its file up to it.
 
     Raises:
         SeedSetChanged: while iterating, when a file no longer holds the row its index
-            recorded (it changed since the seed set was loaded).
+            recorded (another id, or the same id with other content: it changed since the
+            seed set was loaded and checked).
     """
 
-    def __init__(self, files: list[str], kept: list[tuple[int, int, object, object]]) -> None:
+    def __init__(self, files: list[str], kept: list[tuple]) -> None:
         """Index the kept rows of ``files``.
 
         Args:
             files: The split files, in reading order.
-            kept: ``(file index, line, id, teacher)`` of each kept row, in reading order.
+            kept: ``(file index, line, id, teacher, digest)`` of each kept row, in reading
+                order (:func:`_row_digest`; a 4-tuple without one: not compared).
         """
         self.files = files
         self._kept = kept
@@ -175,7 +177,7 @@ class StreamedRows:
     @property
     def teachers(self) -> list:
         """Each kept row's ``teacher``, in order."""
-        return [teacher for *_, teacher in self._kept]
+        return [entry[3] for entry in self._kept]
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -201,11 +203,22 @@ class StreamedRows:
                 raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
                                      f"{line + 1} holds id {row.get('id')!r}, not {want[2]!r}); "
                                      "train again")
+            if len(want) > 4 and _row_digest(row) != want[4]:
+                raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
+                                     f"{line + 1}, id {want[2]!r}, holds other content); "
+                                     "train again")
             yield row
             want = next(wanted, None)
         if want is not None:
             raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
                                  f"{want[1] + 1}, id {want[2]!r}, is gone); train again")
+
+
+def _row_digest(row: dict) -> bytes:
+    """8 bytes of a row's content (ids filled in): a row read again must be the one loaded
+    and checked, not one rewritten since under the same id."""
+    text = json.dumps(row, sort_keys=True, default=str, ensure_ascii=False)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=8).digest()
 
 
 def label_problem(row: dict) -> str | None:
@@ -369,7 +382,7 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
                 valid.append(row)
             elif stream_train:
                 train.append({"id": row["id"], "teacher": row.get("teacher"), "_file": index,
-                              "_line": line})  # fmt: skip
+                              "_line": line, "_digest": _row_digest(row)})  # fmt: skip
             else:
                 train.append(row)
     return train, valid, paths
@@ -380,6 +393,6 @@ def _seed_set(uri: str, version: str, train: list[dict], valid: list[dict], skip
     """The :class:`SeedSet` of the rows read, each id once (:func:`_unique`)."""
     train, valid = _unique(train, valid, skipped, uri)
     if stream_train:
-        train = StreamedRows(paths, [(r["_file"], r["_line"], r["id"], r["teacher"])
-                                     for r in train])  # fmt: skip
+        train = StreamedRows(paths, [(r["_file"], r["_line"], r["id"], r["teacher"],
+                                      r["_digest"]) for r in train])  # fmt: skip
     return SeedSet(uri, version, train, valid, skipped)

@@ -193,3 +193,21 @@ def test_streamed_training_rows_refuse_a_file_changed_since_loading(tmp_path):
     write_seed_set(folder, [{**DOC, "id": f"t{i}"} for i in range(3)], [{**DOC, "id": "v"}])
     with pytest.raises(SeedSetChanged, match="'t3', is gone"):
         list(seed.train)
+
+
+def test_streamed_training_rows_refuse_a_row_rewritten_under_its_id(tmp_path):
+    """A split file rewritten in place with the same ids on the same lines (labels written
+    again, another teacher) must not be trained on as the version loaded: the rows read
+    again were never checked (a label that does not parse would train), and the model would
+    be published as trained on the seed set version read at load."""
+    from prox_tasks.training.seedset import SeedSetChanged
+
+    rows = [{**DOC, "id": f"t{i}"} for i in range(5)]
+    folder = write_seed_set(tmp_path / "seed", rows, [{**DOC, "id": "v"}])
+    seed = load_seed_set(str(folder), stream_train=True)
+    assert list(seed.train) == rows
+    relabeled = [*rows[:2], {**rows[2], "chunk_program": "remove_lines(line_start=9)"},
+                 *rows[3:]]
+    write_seed_set(folder, relabeled, [{**DOC, "id": "v"}])
+    with pytest.raises(SeedSetChanged, match=r"line 3, id 't2', holds other content"):
+        list(seed.train)
