@@ -49,7 +49,7 @@ def book_failed(catalog, name: str, error: BaseException | str) -> None:
     ``failed`` with ``error``. A refusal wrote nothing, and a released snapshot's files never
     change: both keep their status. A catalog that cannot be written is logged, not raised:
     the run's own error is what its caller must see."""
-    if _is_refusal(error):
+    if is_refusal(error):
         return
     try:
         if (catalog.get_snapshot(name) or {}).get("status") in (None, "released"):
@@ -91,7 +91,7 @@ class ShardBooking:
         published shard (its snapshot was released, or another run published it with other
         settings meanwhile) wrote nothing: it is no attempt, and the shard stays ``done``
         with what its files hold."""
-        if _is_refusal(error):
+        if is_refusal(error):
             self.not_run(index, _error_text(error))
         else:
             self.catalog.fail_shard(self.snapshot, index, _error_text(error))
@@ -118,7 +118,7 @@ class ShardBooking:
         return True
 
 
-def _is_refusal(error: BaseException | str) -> bool:
+def is_refusal(error: BaseException | str) -> bool:
     """Whether ``error`` is the refine step refusing a published shard before writing."""
     from prox_tasks.corpus.manifest import ReleasedSnapshot
     from prox_tasks.refine.step import SettingsConflict

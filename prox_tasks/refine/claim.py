@@ -55,8 +55,7 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         SettingsConflict: The folder is claimed for other settings, or (no claim yet) a
             published shard was refined with other settings; unless ``take_over``.
     """
-    wanted = (json.dumps({"manifest_id": manifest.id, "request": request}, indent=1,
-                         sort_keys=True, default=str) + "\n").encode()  # fmt: skip
+    wanted = _claim_bytes(manifest.id, request)
 
     def decide(current: bytes | None) -> bytes | None:
         claimed = _request_of(current, manifest.id, output_uri)
@@ -74,6 +73,43 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         return wanted
 
     replace_if(claim_uri(output_uri), decide)
+
+
+def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
+    """Give up this run's claim when it failed before any shard of its plan was published.
+
+    A claim cannot tell a run that died from one still refining, so a run that fails (not
+    one refused) says so itself: with nothing of its plan published, the folder holds no
+    settings yet, and the next run chooses its own again — the promoted model, not the
+    broken one that failed to load, a corrected keep threshold — without ``--force``. A
+    claim another run holds (other settings, another plan), or one under which a shard was
+    published, stays.
+
+    Returns:
+        Whether the claim was given up.
+    """
+    if _published_any(output_uri, manifest):
+        return False
+
+    def decide(current: bytes | None) -> bytes | None:
+        if _request_of(current, manifest.id, output_uri) != request:
+            return None  # not this run's claim (any more)
+        return _claim_bytes(manifest.id, None)  # a claim of no request: no claim
+
+    return replace_if(claim_uri(output_uri), decide)
+
+
+def _published_any(output_uri: str, manifest) -> bool:
+    """Whether a shard of plan ``manifest`` has a status record in ``output_uri``."""
+    from prox_tasks.corpus import read_status
+
+    return any(read_status(output_uri, s.index, manifest.id, verify=False) is not None
+               for s in manifest.shards)
+
+
+def _claim_bytes(manifest_id: str, request: dict | None) -> bytes:
+    return (json.dumps({"manifest_id": manifest_id, "request": request}, indent=1,
+                       sort_keys=True, default=str) + "\n").encode()
 
 
 def check_claim(output_uri: str, manifest_id: str, request: dict | None,

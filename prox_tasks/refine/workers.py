@@ -24,7 +24,8 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
-from prox_tasks.refine.claim import claim_settings
+from prox_tasks.refine.booking import is_refusal
+from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
 from prox_tasks.refine.step import refine_shard, shard_request
@@ -185,7 +186,7 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         SettingsConflict: The folder is claimed for (or its shards were refined with) other
             settings; raised before any model is loaded or shard refined.
     """
-    from prox_tasks.corpus import load_manifest, read_status
+    from prox_tasks.corpus import load_manifest
 
     if workers < 1:
         raise ValueError("--workers must be at least 1")
@@ -193,6 +194,34 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
     request = shard_request(model, backend, backend_options, shard_options.get("policy"),
                             shard_options.get("limits"), shard_options.get("quality", "off"))
     claim_settings(output_uri, manifest, request, take_over=force and not settings_claimed)
+    try:
+        return _refine_claimed(output_uri, indexes, manifest, request, workers=workers,
+                               threads=threads, model=model, backend=backend,
+                               backend_options=backend_options, force=force,
+                               progress=progress, booking=booking, pool=pool,
+                               shard_options=shard_options)  # fmt: skip
+    except BaseException as err:
+        if not is_refusal(err):
+            _give_up(output_uri, manifest, request)
+        raise
+
+
+def _give_up(output_uri: str, manifest, request: dict) -> None:
+    """A run that failed gives its claim up when nothing of its plan was published
+    (:func:`~prox_tasks.refine.claim.give_up_claim`); its own error is what the caller
+    must see, not this one's."""
+    try:
+        give_up_claim(output_uri, manifest, request)
+    except Exception:  # noqa: BLE001 - the refine's error matters more
+        log.exception("could not give up the settings claim of %s", output_uri)
+
+
+def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict, *,
+                    workers: int, threads, model, backend, backend_options, force: bool,
+                    progress, booking, pool, shard_options: dict) -> list[dict]:
+    """The shards of :func:`refine_shards` once the folder is claimed for ``request``."""
+    from prox_tasks.corpus import read_status
+
     pending = [i for i in indexes if force or read_status(output_uri, i, manifest.id) is None]
     options = {**shard_options, "force": force, "request": request}
     if pool is None and (workers == 1 or len(pending) <= 1):

@@ -193,8 +193,9 @@ def test_a_claim_of_a_replaced_plan_counts_as_none(planned):
 
 
 def test_a_rerun_naming_no_model_keeps_the_claimed_one(planned):
-    """A run stopped before it published a shard still holds the claim: a rerun that names no
-    model takes the claimed one, not one promoted since (which the claim would refuse)."""
+    """A run killed before it published a shard (it could not give its claim up) still holds
+    it: a rerun that names no model takes the claimed one, not one promoted since (which the
+    claim would refuse)."""
     from prox_tasks.refine.options import snapshot_model
 
     out, manifest = planned
@@ -256,3 +257,39 @@ def test_a_run_refining_a_plan_replaced_and_claimed_meanwhile_publishes_no_more(
         refine_shard(out, 2, model=model, backend_options={"line_threshold": 0.3},
                      request=_request(0.3, model))
     assert read_status(out, 2) is None
+
+
+def test_a_run_that_failed_before_publishing_gives_its_claim_up(planned, tagger_model, tmp_path):
+    """A model that cannot be loaded: the run fails with nothing published and gives its
+    claim up, so the next run chooses its model and threshold afresh, without --force."""
+    import shutil
+
+    from prox_tasks.refine.options import snapshot_model
+
+    out, manifest = planned
+    broken = tmp_path / "broken"
+    shutil.copytree(tagger_model, broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(Exception, match="(?i)safetensor|header"):
+        refine_shards(out, [0, 1, 2], model=str(broken), backend_options={"line_threshold": 0.3})
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME)) == {"manifest_id": manifest.id,
+                                                             "request": None}
+    assert snapshot_model(out) is None
+    again = refine_shards(out, [0, 1, 2], model=str(tagger_model),
+                          backend_options={"line_threshold": 0.7})
+    assert [r["status"] for r in again] == ["refined"] * 3
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["request"] == \
+        _request(0.7, str(tagger_model))
+
+
+def test_a_claim_stays_once_a_shard_is_published_or_when_it_is_another_runs(planned,
+                                                                            tagger_model):
+    from prox_tasks.refine.claim import give_up_claim
+
+    out, manifest = planned
+    model = str(tagger_model)
+    claim_settings(out, manifest, _request(0.3, model))
+    assert not give_up_claim(out, manifest, _request(0.7, model))  # another run's claim
+    refine_shards(out, [0], model=model, backend_options={"line_threshold": 0.3})
+    assert not give_up_claim(out, manifest, _request(0.3, model))  # shard 0 holds its settings
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["request"] == _request(0.3, model)
