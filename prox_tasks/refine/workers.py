@@ -241,14 +241,19 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
     if own:
         pool = WorkerPool(min(workers, len(pending)), threads, model, backend, backend_options)
     pool.progress = progress
+    futures: dict = {}
     try:
         for i in pending:
             if booking is not None:
                 booking.start(i, False)
-        futures = {pool.pool.submit(_refine_in_worker, output_uri, i,
-                                    {**options, "manifest_id": manifest.id}): i
-                   for i in pending}  # fmt: skip
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        try:
+            futures = {pool.pool.submit(_refine_in_worker, output_uri, i,
+                                        {**options, "manifest_id": manifest.id}): i
+                       for i in pending}  # fmt: skip
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+        except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
+            _book_interrupted(booking, pending, futures, err)
+            raise
         failed = [f for f in done if f.exception() is not None]
         if failed:
             for future in futures:
@@ -266,6 +271,23 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
         if own:  # a caller's pool forwards the last progress when the caller closes it
             pool.close()
     return [results[i] for i in indexes]
+
+
+def _book_interrupted(booking, pending: list[int], futures: dict, error: BaseException) -> None:
+    """Book every pending shard when this process was interrupted while workers refined:
+    a shard still refining failed its attempt with ``error``, one not started was not run,
+    one finished is done — none is left ``running`` in the catalog."""
+    if booking is None:
+        return
+    submitted = {index: future for future, index in futures.items()}
+    for index in pending:
+        future = submitted.get(index)
+        if future is None or future.cancel():
+            booking.not_run(index, f"not run: interrupted by {error!r}")
+        elif future.done() and future.exception() is None:
+            booking.finish(index, future.result())
+        else:
+            booking.fail(index, error)
 
 
 def _book_outcome(booking, index: int, future, first_error: BaseException) -> None:

@@ -180,3 +180,41 @@ def test_a_refine_that_fails_after_planning_books_the_snapshot_failed(tmp_path, 
         snapshot = catalog.get_snapshot("refined")
         assert (snapshot["status"], snapshot["error"]) == ("refined", None)
     capsys.readouterr()
+
+
+def test_a_refine_with_workers_terminated_leaves_no_shard_running(tmp_path, tagger_model):
+    """SIGTERM (Airflow killing or timing out the task, `docker stop`) while worker processes
+    refine: the shard still refining is booked failed, the ones not started not run (no
+    attempt), none stays `running` in the catalog."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    docs = [{"id": f"{d['id']}-{copy}", "text": d["text"]}
+            for copy in range(40) for d in short_docs(300, lines=40, width=200)]
+    source = write_jsonl(tmp_path / "in.jsonl", docs)
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.Popen(
+        [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
+         "--output", str(tmp_path / "refined"), "--model", str(tagger_model),
+         "--target-docs", "2000", "--workers", "2", "--threads", "1", "--catalog", url,
+         "--no-progress"], env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
+    # a worker is refining once it has checkpointed a batch of its shard
+    checkpoints = tmp_path / "refined" / "_checkpoints"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and run.poll() is None \
+            and not any(checkpoints.glob("shard-*/part-*")):
+        time.sleep(0.1)
+    assert run.poll() is None, "the refine ended before a shard was seen refining"
+    run.send_signal(signal.SIGTERM)
+    assert run.wait(120) == 143, run.stderr.read()
+    with Catalog(url) as catalog:
+        shards = catalog.get_shards("refined")
+    assert len(shards) == 6 and "running" not in {s["status"] for s in shards}
+    failed = [s for s in shards if s["status"] == "failed"]
+    assert any("Terminated" in s["error"] and s["attempts"] == 1 for s in failed)
+    assert all(s["attempts"] == 0 for s in failed if s["error"].startswith("not run"))
