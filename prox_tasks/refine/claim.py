@@ -134,11 +134,10 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
     claimed = None if claim is None else claim.get("request")
     if claimed is None or claimed == request:
         return
-    changed = differences(claimed, request)
-    raise SettingsConflict(
-        f"shard {shard_index} of {output_uri} was not published: another run (--force, the "
-        "DAG's reprocess Param) claimed the folder for other settings meanwhile: "
-        + ", ".join(changed), changed)
+    raise SettingsConflict.between(
+        claimed, request, f"shard {shard_index} of {output_uri} was not published: another "
+        "run (--force, the DAG's reprocess Param) claimed the folder for other settings "
+        "meanwhile")
 
 
 def claimed_model(output_uri: str, manifest_id: str) -> str | None:
@@ -153,30 +152,35 @@ def _claimed_request(output_uri: str, manifest_id: str) -> dict | None:
 
 
 def _read_claim(output_uri: str) -> dict | None:
-    """The folder's claim (None: none, or not a JSON object: it holds nobody back, and
-    claiming replaces it)."""
+    """The folder's claim (:func:`_as_claim`); one GET on S3."""
+    uri = claim_uri(output_uri)
     try:
-        claim = read_json(claim_uri(output_uri))
+        return _as_claim(read_json(uri), uri)
     except ValueError:
-        return None
-    return claim if isinstance(claim, dict) else None
+        return _as_claim(ValueError, uri)
+
+
+def _as_claim(value, uri: str) -> dict | None:
+    """A claim read, or None: no file, or not a JSON object (edited or cut short by hand:
+    it holds nobody back, and claiming afresh replaces it)."""
+    if value is None or isinstance(value, dict):
+        return value
+    log.warning("%s is not a claim (a JSON object): it holds nobody back", uri)
+    return None
 
 
 def _request_of(raw: bytes | None, manifest_id: str, output_uri: str) -> dict | None:
     """The request a claim's bytes hold for plan ``manifest_id`` (None: no claim of it)."""
-    if raw is None:
-        return None
+    uri = claim_uri(output_uri)
     try:
-        claim = json.loads(raw)
-    except ValueError:  # edited or cut short by hand: claiming afresh checks the shards
-        log.warning("%s is not JSON: claimed again", claim_uri(output_uri))
-        return None
+        claim = _as_claim(None if raw is None else json.loads(raw), uri) or {}
+    except ValueError:
+        claim = _as_claim(ValueError, uri) or {}
     return claim.get("request") if claim.get("manifest_id") == manifest_id else None
 
 
 def _claimed_conflict(output_uri: str, claimed: dict, request: dict) -> SettingsConflict:
-    changed = differences(claimed, request)
-    return SettingsConflict(
-        f"{output_uri} is claimed for refining with other settings ({SETTINGS_CLAIM_NAME}: "
-        "another run refines it, or did); refine into a new output folder, or refine it "
-        "again with --force (the DAG's reprocess Param): " + ", ".join(changed), changed)
+    return SettingsConflict.between(
+        claimed, request, f"{output_uri} is claimed for refining with other settings "
+        f"({SETTINGS_CLAIM_NAME}: another run refines it, or did); refine into a new output "
+        "folder, or refine it again with --force (the DAG's reprocess Param)")

@@ -46,6 +46,12 @@ class SettingsConflict(RuntimeError):
         super().__init__(message)
         self.differences = differences
 
+    @classmethod
+    def between(cls, old: dict, new: dict, message: str) -> SettingsConflict:
+        """The conflict of request ``new`` with ``old``: ``message``, then each difference."""
+        changed = differences(old, new)
+        return cls(f"{message}: " + ", ".join(changed), changed)
+
     def __reduce__(self):
         # rebuilt with both arguments where a worker process's error is unpickled (the
         # default passes only the message: the pool breaks instead of reporting the refusal)
@@ -85,11 +91,10 @@ def _check_request(output_uri: str, shard_index: int, done: dict, request: dict 
     recorded = done.get("request")
     if request is None or recorded is None or recorded == request:
         return
-    changed = differences(recorded, request)
-    raise SettingsConflict(
-        f"shard {shard_index} of {output_uri} was refined with other settings; refine into a "
-        "new output folder, or refine it again with --force (the DAG's reprocess Param): "
-        + ", ".join(changed), changed)
+    raise SettingsConflict.between(
+        recorded, request, f"shard {shard_index} of {output_uri} was refined with other "
+        "settings; refine into a new output folder, or refine it again with --force (the "
+        "DAG's reprocess Param)")
 
 
 def check_published_requests(output_uri: str, manifest, request: dict) -> None:

@@ -293,3 +293,12 @@ def test_a_claim_stays_once_a_shard_is_published_or_when_it_is_another_runs(plan
     refine_shards(out, [0], model=model, backend_options={"line_threshold": 0.3})
     assert not give_up_claim(out, manifest, _request(0.3, model))  # shard 0 holds its settings
     assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["request"] == _request(0.3, model)
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", "not json {", "null"])
+def test_a_claim_that_is_not_a_json_object_holds_nobody_back(planned, content):
+    out, manifest = planned
+    put_atomic(join_uri(out, SETTINGS_CLAIM_NAME), content)
+    check_claim(out, manifest.id, _request(0.7), 0)
+    claim_settings(out, manifest, _request(0.7))
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["request"] == _request(0.7)
