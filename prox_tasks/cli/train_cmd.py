@@ -41,7 +41,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--catalog", help="catalog URL to register the model in")
     p.add_argument("--no-promote", action="store_true", help="publish without promoting")
     p.add_argument("--no-gold-gate", action="store_true",
-                   help="skip the human-gold comparison with the incumbent (not recommended)")
+                   help="skip the human-gold comparison with the incumbent (not recommended: "
+                   "into a registry with nothing promoted, the candidate is then promoted "
+                   "without being compared with the shipped default)")
     p.add_argument("--gold-set", help="JSONL(.gz) rows with text and gold_text instead of the "
                    "shipped gold set")
     p.add_argument("--gold-docs", type=positive_int,

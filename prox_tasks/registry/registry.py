@@ -44,6 +44,8 @@ MAX_FAILURE_RATE = 0.0036  # the ProX paper's chunk-level failure rate
 GOLD_RECALL_TOLERANCE = 0.005
 #: ... and its gold word F1 at most this much below (0: at least as good).
 GOLD_F1_TOLERANCE = 0.0
+#: The reason's note when a candidate is decided with nothing promoted and the gold gate off.
+NOT_COMPARED_WITH_DEFAULT = "gold gate off: not compared with the shipped default"
 _COMPLETE = ".complete"
 _UNSET = object()  # decide(): no incumbent_version given
 #: How long an older copy of a model whose files changed at the same URI stays in the cache
@@ -97,7 +99,9 @@ def beats(
     whatever its teacher agreement. Then teacher agreement on the same validation documents:
     it wins when its :func:`score` is strictly higher, or equal with a strictly higher gold
     word F1, and its chunk failure rate is no worse than the incumbent's (or within the
-    paper's 0.36%). With no incumbent at all it wins when it writes valid programs.
+    paper's 0.36%). With no incumbent at all it wins when it writes valid programs; with the
+    gold gate off too (both golds None) nothing compared it with the shipped default, and
+    the reason says so.
     """
     fail = float(candidate.get("chunk_failure_rate", 0.0))
     gold_ok, gold_reason = gold_verdict(candidate_gold, incumbent_gold)
@@ -106,6 +110,9 @@ def beats(
     if incumbent is None:
         won = fail < 1.0
         reason = "no promoted model" if won else "no valid programs"
+        if won and candidate_gold is None and incumbent_gold is None:
+            # the gold gate is the only comparison with the shipped default: say it was skipped
+            reason += f"; {NOT_COMPARED_WITH_DEFAULT}"
         return won, f"{reason}; {gold_reason}" if gold_reason else reason
     c, i = score(candidate), score(incumbent)
     if fail > max(float(incumbent.get("chunk_failure_rate", 0.0)), MAX_FAILURE_RATE):

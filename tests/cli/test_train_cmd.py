@@ -131,6 +131,23 @@ def test_base_default_fine_tunes_the_shipped_model(tmp_path, capsys):
     assert record["train"]["epochs"] == 1
 
 
+def test_no_gold_gate_into_an_empty_registry_says_nothing_was_compared(tmp_path, capsys):
+    """With nothing promoted, the gold gate is the only comparison with the shipped default:
+    skipped, the candidate is promoted on its valid programs alone, and the summary line and
+    the recorded decision say it was compared with nothing."""
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    registry = tmp_path / "reg"
+    assert main(["train", "--seed", str(seed), "--output", str(registry), "--epochs", "1",
+                 "--no-gold-gate", "--threads", "1"]) == 0
+    line = capsys.readouterr().out
+    assert "; promoted: no promoted model; gold gate off: not compared with the shipped " \
+           "default -> " in line
+    (decision,) = (registry / "refiner" / "decisions").iterdir()
+    recorded = json.loads(decision.read_text())
+    assert recorded["promoted"] and "not compared with the shipped default" in recorded["reason"]
+    assert recorded["incumbent_gold"] is None and recorded["incumbent_source"] is None
+
+
 def test_the_summary_line_says_how_many_seed_rows_were_left_out(tmp_path, capsys):
     docs = make_docs(30, 1)
     bad = [{**docs[0], "id": "bad", "chunk_program": "delete_everything()"}, dict(docs[1])]
