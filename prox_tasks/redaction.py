@@ -163,8 +163,13 @@ def mask_in_airflow(*urls: str | None) -> int:
     handed.
 
     Called by prox's listener when a task starts and where a task takes a URL from its
-    Params; a no-op (0) without Airflow.
+    Params; a no-op (0) without Airflow, and in a process Airflow does not run (a ``prox``
+    command): Airflow's masker exists only where Airflow is loaded, and importing Airflow
+    here would cost seconds and set up its logging in the command's process — its
+    structlog lines on stderr beside the command's own output.
     """
+    if "airflow" not in sys.modules:
+        return 0
     try:
         from airflow.sdk.log import mask_secret
     except ImportError:

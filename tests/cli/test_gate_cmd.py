@@ -33,3 +33,27 @@ def test_gate_thresholds_default_to_the_prox_gate_variables(tmp_path, capsys, mo
     shown = " ".join(capsys.readouterr().out.split())
     assert "default 0.0001, from $PROX_GATE_MAX_DROP_RATE" in shown
     assert "--max-failure-rate MAX_FAILURE_RATE default 0.25" in shown
+
+
+def test_gate_with_a_catalog_prints_only_its_own_line(tmp_path):
+    """The real process: `prox gate --name` handed the catalog URL to Airflow's task-log
+    masker, importing Airflow, which set up its logging in the command's process — its
+    structlog lines ("[info ] gate PASSED for ...") on stderr beside the summary line."""
+    import subprocess
+    import sys
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    prox = [sys.executable, "-m", "prox_tasks.cli"]
+    refined = subprocess.run([*prox, "refine", "--input", str(src), "--output",
+                              str(tmp_path / "snap"), "--name", "s1", "--catalog", catalog,
+                              "--model", "default", "--no-progress"],
+                             capture_output=True, text=True, timeout=300, check=False)
+    assert refined.returncode == 0, refined.stderr[-2000:]
+    assert refined.stderr == ""
+    done = subprocess.run([*prox, "gate", "--snapshot", str(tmp_path / "snap"), "--name", "s1",
+                           "--catalog", catalog],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.startswith("gate PASSED: 20 kept") and done.stdout.count("\n") == 1
+    assert done.stderr == ""
