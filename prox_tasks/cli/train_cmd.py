@@ -38,7 +38,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--tiny-config", type=json.loads,
                    help='embedded tiny LM size as JSON, e.g. \'{"hidden_size": 256}\'')
     p.add_argument("--work-dir", help="checkpoint folder (a rerun resumes from it)")
-    p.add_argument("--catalog", help="catalog URL to register the model in")
+    p.add_argument("--catalog", help="catalog URL to register the model in; the gold gate's "
+                   "incumbent is then the one promoted last there when --output has none "
+                   "(never PROX_CATALOG_URL's)")
     p.add_argument("--no-promote", action="store_true", help="publish without promoting")
     p.add_argument("--no-gold-gate", action="store_true",
                    help="skip the human-gold comparison with the incumbent (not recommended: "

@@ -68,7 +68,7 @@ def shipped_default() -> ResolvedModel:
 
 
 def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
-             catalog_url: str | None = None) -> ResolvedModel | None:
+             catalog_url: str | None = None, *, catalog: bool = True) -> ResolvedModel | None:
     """The promoted model ``name``: the registry's, else the catalog's, else None.
 
     Args:
@@ -76,6 +76,8 @@ def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
         registry: Registry root (default ``$PROX_MODEL_REGISTRY``, else
             ``$PROX_HOME/registry``).
         catalog_url: Catalog URL (default ``$PROX_CATALOG_URL``, else SQLite in PROX_HOME).
+        catalog: Consult a catalog at all (False: the registry's promoted model or None,
+            for a registry that registers its models in no catalog).
     """
     from prox_tasks.catalog import Catalog
     from prox_tasks.pipeline import settings
@@ -84,15 +86,18 @@ def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
     record = ModelRegistry(registry or settings.registry_root()).promoted(name)
     if record is not None:
         return ResolvedModel(record["uri"], "registry", record.get("version"))
-    with Catalog(settings.catalog_url(catalog_url)) as catalog:
-        row = catalog.promoted_model(name)
+    if not catalog:
+        return None
+    with Catalog(settings.catalog_url(catalog_url)) as opened:
+        row = opened.promoted_model(name)
     if row is not None and row.get("uri"):
         return ResolvedModel(row["uri"], "catalog", row.get("version"))
     return None
 
 
 def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT_NAME,
-                  registry: str | None = None, catalog_url: str | None = None) -> ResolvedModel:
+                  registry: str | None = None, catalog_url: str | None = None,
+                  catalog: bool = True) -> ResolvedModel:
     """The model to use for ``model`` (see the module docs for the rule).
 
     Args:
@@ -101,6 +106,7 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
         name: Model name in the registry and catalog.
         registry: Registry root (see :func:`promoted`).
         catalog_url: Catalog URL (see :func:`promoted`).
+        catalog: Consult a catalog at all (see :func:`promoted`).
 
     Raises:
         NoModelError: ``"promoted"`` and none is promoted (the message says how to get one).
@@ -110,7 +116,7 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
         return shipped_default()
     if text and text != PROMOTED_MODEL:
         return ResolvedModel(text, "explicit")
-    found = promoted(name, registry, catalog_url)
+    found = promoted(name, registry, catalog_url, catalog=catalog)
     if found is not None:
         return found
     if text == PROMOTED_MODEL:

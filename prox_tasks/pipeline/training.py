@@ -65,7 +65,9 @@ def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
     (:func:`prox_tasks.training.promotion.measure_incumbent`, as ``prox train``)."""
     from prox_tasks.registry import ModelRegistry
 
-    return _measure(seed, candidate, params, ModelRegistry(seed["registry"]))()
+    # with its catalog, as the promote task's: both resolve the same gold incumbent
+    registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
+    return _measure(seed, candidate, params, registry)()
 
 
 def _measure(seed: dict, candidate: dict, params: dict, registry):

@@ -3,8 +3,9 @@
 Teacher agreement on the seed set's validation split says how well a model copies its
 teacher, not how well it refines: a fine-tune on rules labels can agree with the rules better
 and still keep fewer of the right words. So before the teacher-agreement comparison, both the
-candidate and the incumbent — the promoted model, or the shipped default when nothing is
-promoted (what :func:`prox_tasks.models.resolve_model` picks without a model) — are scored on the same fixed, versioned
+candidate and the incumbent — the registry's promoted model, else its catalog's, else the
+shipped default (what :func:`prox_tasks.models.resolve_model` picks without a model, for this
+registry and its catalog: :func:`gold_incumbent`) — are scored on the same fixed, versioned
 gold set (:mod:`prox_tasks.evaluation.goldset`), and
 :func:`prox_tasks.registry.registry.beats` refuses a candidate that is worse there.
 ``prox train`` (:func:`prox_tasks.training.run.run_training`) and the training DAG's
@@ -19,11 +20,17 @@ import os
 def gold_incumbent(registry, name: str) -> tuple[str, str]:
     """``(uri, source)`` of the model a candidate must not be worse than on gold.
 
+    What refining with this registry and its catalog serves: the registry's promoted model,
+    else the one promoted last in the registry's own catalog (``registry.catalog``; none:
+    no catalog is consulted), else the shipped default. Never ``PROX_CATALOG_URL``'s: that
+    may be another deployment's catalog, or unset while the registry's is given.
+
     ``source`` is the promoted version, or ``shipped:<folder>`` for the shipped default.
     """
     from prox_tasks.models import resolve_model
 
-    resolved = resolve_model(None, name=name, registry=registry.root)
+    resolved = resolve_model(None, name=name, registry=registry.root,
+                             catalog_url=registry.catalog, catalog=bool(registry.catalog))
     if resolved.source == "default":
         return resolved.uri, f"shipped:{os.path.basename(resolved.uri.rstrip('/'))}"
     return resolved.uri, str(resolved.version)

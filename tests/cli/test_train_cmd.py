@@ -148,6 +148,33 @@ def test_no_gold_gate_into_an_empty_registry_says_nothing_was_compared(tmp_path,
     assert recorded["incumbent_gold"] is None and recorded["incumbent_source"] is None
 
 
+def test_the_gold_incumbent_is_the_registry_catalogs_never_prox_catalog_url(
+        tmp_path, capsys, monkeypatch):
+    """Two deployments, each a registry with its own catalog. The gold gate compares a
+    candidate with what refining with the registry promoted into (and its catalog, --catalog)
+    serves: it read PROX_CATALOG_URL instead, so it compared with another deployment's
+    model when that pointed elsewhere, and with nothing of the registry's catalog when unset."""
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    catalog_a = f"sqlite:///{tmp_path / 'a.sqlite'}"
+
+    def train(registry: str, *extra: str) -> dict:
+        assert main(["train", "--json", "--seed", str(seed), "--output", str(tmp_path / registry),
+                     "--epochs", "1", "--threads", "1", "--gold-docs", "3", *extra]) == 0
+        return json.loads(capsys.readouterr().out)
+
+    a = train("reg-a", "--catalog", catalog_a, "--no-gold-gate")  # deployment A promotes
+    assert a["promoted"]
+    shipped = f"shipped:{SHIPPED_MODEL.name}"
+    monkeypatch.setenv("PROX_CATALOG_URL", catalog_a)  # the environment names A's catalog
+    b = train("reg-b", "--catalog", f"sqlite:///{tmp_path / 'b.sqlite'}")
+    assert b["gold"]["incumbent_source"] == shipped  # B has nothing promoted: the default
+    no_catalog = train("reg-c")  # no --catalog: the registry alone, then the default
+    assert no_catalog["gold"]["incumbent_source"] == shipped
+    monkeypatch.delenv("PROX_CATALOG_URL")  # unset, and B' registers in A's catalog:
+    shared = train("reg-d", "--catalog", catalog_a)  # A's promoted model is the incumbent
+    assert shared["gold"]["incumbent_source"] == a["version"]
+
+
 def test_the_summary_line_says_how_many_seed_rows_were_left_out(tmp_path, capsys):
     docs = make_docs(30, 1)
     bad = [{**docs[0], "id": "bad", "chunk_program": "delete_everything()"}, dict(docs[1])]
