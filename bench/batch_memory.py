@@ -29,6 +29,10 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
+sys.path.append(str(ROOT))
+from bench.datadir import find  # noqa: E402
+
 SETTINGS = ("refine", "onednn-cache", "ideep-cache", "default-caches", "no-onednn")
 
 
@@ -81,9 +85,9 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=150)
     parser.add_argument("--docs", type=int, default=256, help="pages per batch")
     parser.add_argument("--every", type=int, default=10, help="print the RSS every N batches")
-    parser.add_argument("--pages", type=Path, default=next(
-        (p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
-         if p.is_dir()), ROOT / "data"), help="folder of */*.jsonl.gz page collections")
+    parser.add_argument("--pages", type=Path, default=find() or ROOT / "data",
+                        help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
+                        "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one setting
     args = parser.parse_args()

@@ -8,7 +8,9 @@ it). Metric: balanced accuracy (mean of the recall on high- and on low-quality d
 plus how many documents each decision drops. The peers are datatrove's own filter classes,
 run with their default settings on the same texts.
 
-    python bench/doc_quality.py --data ../shared/data [--write]   # --write: ship the weights
+    python bench/doc_quality.py --data DATA_DIR [--write]   # --write: ship the weights
+
+(DATA_DIR: bench/README.md, "Data for the benches".)
 """
 
 from __future__ import annotations
@@ -61,13 +63,15 @@ def fit_logistic(x, y, l2: float = 1.0, steps: int = 3000, lr: float = 0.1):
 
 def main() -> int:
 
+    from bench.datadir import default, require
     from prox_tasks.labeling.doc_quality import FEATURES, QualityModel, features
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
+    parser.add_argument("--data", default=default(), metavar="DATA_DIR",
+                        help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
     parser.add_argument("--write", action="store_true", help="write prox_tasks/labeling/doc_quality.json")
     args = parser.parse_args()
-    rows = load(args.data)
+    rows = load(str(require(args.data, "dclm_annotations/dclm_quality_annotations.jsonl.gz")))
     fit = [r for r in rows if r["half"] == "fit"]
     test = [r for r in rows if r["half"] == "test"]
     start = time.process_time()

@@ -20,7 +20,8 @@ took minutes): each shape at 64 KiB, 256 KiB and 1 MiB (the default size cap), b
 the call-count cap lifted so that every line is parsed. Linear parsing gives a 1 MiB / 64 KiB
 ratio near 16; quadratic would give 256.
 
-Usage: ``python bench/executor.py [--data PATH] [--repeats 7] [--limit N] [--skip-parse]``
+Usage: ``python bench/executor.py [--data DATA_DIR] [--repeats 7] [--limit N] [--skip-parse]``
+(``DATA_DIR``: bench/README.md, "Data for the benches"; a ``wcxb_dev.jsonl.gz`` file works too)
 """
 
 from __future__ import annotations
@@ -30,14 +31,19 @@ import gzip
 import json
 import os
 import statistics
+import sys
 import time
 from pathlib import Path
 
-from prox_tasks.labeling.emit import write_chunk_program
-from prox_tasks.programs import execute, parse
-from prox_tasks.programs.reference import paper_edits, paper_execute
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared/data/wcxb/wcxb_dev.jsonl.gz"
+from bench.datadir import default as default_data  # noqa: E402
+from bench.datadir import require  # noqa: E402
+from prox_tasks.labeling.emit import write_chunk_program  # noqa: E402
+from prox_tasks.programs import execute, parse  # noqa: E402
+from prox_tasks.programs.reference import paper_edits, paper_execute  # noqa: E402
+
+WCXB = "wcxb/wcxb_dev.jsonl.gz"
 
 HOSTILE = {
     "remove_lines(1, 2 + spaces + x": lambda n: "remove_lines(1, 2" + " " * (n - 18) + "x",
@@ -115,15 +121,17 @@ def parse_times() -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(DEFAULT_DATA))
+    parser.add_argument("--data", default=default_data(), metavar="DATA_DIR",
+                        help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA), or their wcxb_dev.jsonl.gz")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--skip-parse", action="store_true", help="only the executor part")
     args = parser.parse_args()
+    data = Path(args.data) if os.path.isfile(args.data) else require(args.data, WCXB) / WCXB
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     flat, chunked = [], []
-    with gzip.open(args.data, "rt", encoding="utf-8") as fh:
+    with gzip.open(data, "rt", encoding="utf-8") as fh:
         for line in fh:
             row = json.loads(line)
             if row.get("gold_text"):

@@ -5,7 +5,7 @@ seed sets' held-out ``test`` bucket (bench/seedset.py), so no shipped model trai
 Rows: ``id, url, page_type, text, gold_text``. The version is a hash of the rows; it is
 recorded in every promotion decision.
 
-    python bench/goldset.py --data ../shared/data
+    python bench/goldset.py --data DATA_DIR   # bench/README.md, "Data for the benches"
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bench.datadir import default, require  # noqa: E402
 from prox_tasks.evaluation.goldset import GOLD_DIR, GOLD_FILE  # noqa: E402
 from prox_tasks.training.seedset import id_bucket  # noqa: E402
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
+    parser.add_argument("--data", default=default(), metavar="DATA_DIR",
+                        help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
     args = parser.parse_args()
+    require(args.data, "wcxb/wcxb_dev.jsonl.gz")  # before the shipped file is touched
     rows = []
     with gzip.open(os.path.join(args.data, "wcxb", "wcxb_dev.jsonl.gz"), "rt", encoding="utf-8") as fh:
         for line in fh:

@@ -11,10 +11,11 @@ test recall >= the target off the test pages themselves: the ceiling of this fam
 for judging it, not a choice. Pages without HTML, or where the extractor finds nothing, keep
 the tagger's own decision. Also prints the pages per second of each part.
 
-WCXB's HTML is not in ../shared/data; take ``dev/html`` from the benchmark's repository
+WCXB's HTML is not in DATA_DIR (bench/README.md, "Data for the benches"); take ``dev/html``
+from the benchmark's repository
 (Murrough-Foley/web-content-extraction-benchmark), as for bench/html_teacher.py:
 
-    python bench/html_hint.py --html-dir /path/to/wcxb/dev/html [--seed-dir seed-best-v20]
+    python bench/html_hint.py --data DATA_DIR --html-dir /path/to/wcxb/dev/html [--seed-dir seed-best-v20]
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from bench.datadir import default, require  # noqa: E402
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 1.01)
 
@@ -88,12 +91,14 @@ def word_scores(pages, scored, keeps, thresholds: tuple, a: float, b: float) -> 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
+    parser.add_argument("--data", default=default(), metavar="DATA_DIR",
+                        help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
     parser.add_argument("--html-dir", required=True, help="WCXB dev/html")
     parser.add_argument("--seed-dir", default="seed-best-v20", help="seed set under bench/out, or a path")
     parser.add_argument("--artifact", default=str(ROOT / "prox_tasks" / "models" / "line-tagger"))
     parser.add_argument("--recall-target", type=float, default=0.95)
     args = parser.parse_args()
+    require(args.data, "wcxb/wcxb_dev.jsonl.gz")
     from prox_tasks.labeling.html import HtmlTeacher
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 

@@ -5,10 +5,10 @@ output and (b) what the ``html`` teacher keeps of the page text (the extraction 
 corpus text as a deletion program, executed), beside the rules teacher and the raw text on the
 same pages, per page type, and pages/s.
 
-WCXB's HTML is not in ../shared/data (SOURCES.md: left out for size); take it from the
+WCXB's HTML is not in DATA_DIR (bench/README.md, "Data for the benches"); take it from the
 benchmark's repository (Murrough-Foley/web-content-extraction-benchmark, ``dev/html``):
 
-    python bench/html_teacher.py --html-dir /path/to/wcxb/dev/html [--docs 300] [--half all]
+    python bench/html_teacher.py --data DATA_DIR --html-dir /path/to/wcxb/dev/html [--docs 300]
 """
 
 from __future__ import annotations
@@ -63,18 +63,20 @@ def scores(texts, pages) -> dict:
 
 
 def main() -> int:
+    from bench.datadir import default, require
     from prox_tasks.labeling import get_teacher
     from prox_tasks.labeling.html import HtmlTeacher
     from prox_tasks.programs import execute
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
+    parser.add_argument("--data", default=default(), metavar="DATA_DIR",
+                        help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
     parser.add_argument("--html-dir", required=True)
     parser.add_argument("--docs", type=int, default=300)
     parser.add_argument("--half", choices=["all", "a", "b"], default="all")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     args = parser.parse_args()
-    pages = wcxb_pages(args.data, args.html_dir, args.docs, args.half)
+    pages = wcxb_pages(str(require(args.data, "wcxb/wcxb_dev.jsonl.gz")), args.html_dir, args.docs, args.half)
     rows = {}
     rules = get_teacher("rules")
     rows["raw text"] = scores([p["text"] for p in pages], pages)

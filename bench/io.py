@@ -30,7 +30,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"
-FALLBACK_SAMPLE = Path("/work/shared/data/wcxb/wcxb_dev.jsonl.gz")
 MB = 1_000_000
 
 
@@ -132,7 +131,7 @@ def main() -> int:
     if args.worker:
         print(json.dumps(worker(*args.worker)))
         return 0
-    sample = args.sample or (DEFAULT_SAMPLE if DEFAULT_SAMPLE.exists() else FALLBACK_SAMPLE)
+    sample = args.sample or DEFAULT_SAMPLE
     small_files = max(1, round(args.files * args.small_fraction))
     sizes = {"full": (args.mb, args.files),
              "small": (args.mb * small_files / args.files, small_files)}

@@ -14,8 +14,9 @@ limits, tagger, executor, Parquet writer — unless said otherwise):
   refined, with the byte and line limits raised to admit it.
 - ``batch``: a batch at the default ``max_batch_lines`` (2 documents of 100,000 lines): the
   largest batch the default limits admit.
-- ``pages``: real pages, the heaviest default batch: the largest texts of ``../shared/data``,
-  at most 512 and 200,000 lines (skipped where that folder is missing).
+- ``pages``: real pages, the heaviest default batch: the largest texts of DATA_DIR
+  (``$PROX_BENCH_DATA``; bench/README.md, "Data for the benches"), at most 512 and 200,000
+  lines (skipped where that folder is missing).
 - ``program-K``: ``prox_tasks.programs.execute`` of a malformed K-byte program
   (``remove_lines(1, 2`` then spaces and ``x``), for K up to 1 MB: seconds per KB (linear
   parsing keeps it flat); a case over ``--program-timeout`` seconds is reported as such.
@@ -42,9 +43,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
-# the shared corpora beside the checkout (a worktree sits one level deeper)
-SHARED = next((p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
-               if p.is_dir()), None)  # fmt: skip
+# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
+sys.path.append(str(ROOT))
+from bench.datadir import find, require  # noqa: E402
+
+# the public page collections ($PROX_BENCH_DATA, else beside the checkout; children inherit it)
+SHARED = find()
 
 
 def _largest_pages(n: int, max_lines: int) -> list[str]:
@@ -192,6 +196,7 @@ def refine_cases(args, folder: Path) -> None:
                                                              "limits": raised}))
     show("batch-2x100k", case("batch", {"kind": "batch", "n": 100_000, "docs": 2}))
     if SHARED is not None:
+        require(SHARED)  # $PROX_BENCH_DATA names a folder: a typo is an error, not a skip
         show("pages", case("pages", {"kind": "pages", "n": 512}))
 
 

@@ -3,7 +3,7 @@
 Both precisions score the same pages with the same artifact (default: the shipped tagger),
 in one process:
 
-1. every page of the shared collections (``--pages``: ``*/*.jsonl.gz`` with a text, the
+1. every page of the public page collections (``--pages DATA_DIR``, bench/README.md: ``*/*.jsonl.gz`` with a text, the
    pages of bench/refine.py's corpus): the share of line decisions (remove or keep, at the
    artifact's keep threshold) and of document decisions (keep or drop) that differ, the
    documents whose programs differ, and the largest probability differences;
@@ -14,7 +14,7 @@ in one process:
    and oneDNN settings (:func:`prox_tasks.refine.memory.bound_heap`), one thread,
    interleaved runs, medians.
 
-    python bench/seedset.py --data ../shared/data --teacher best --out bench/out/seed-best
+    python bench/seedset.py --data DATA_DIR --teacher best --out bench/out/seed-best
     python bench/precision.py                      # ~1 minute on one idle core
     python bench/precision.py --artifact DIR --seed-dir seed-best --repeats 5
 
@@ -35,6 +35,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.datadir import find  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -104,9 +105,9 @@ def speed(taggers: dict, texts: list[str], repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--artifact", help="tagger artifact folder (default: the shipped one)")
-    parser.add_argument("--pages", type=Path, default=next(
-        (p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
-         if p.is_dir()), ROOT / "data"), help="folder of */*.jsonl.gz page collections")
+    parser.add_argument("--pages", type=Path, default=find() or ROOT / "data",
+                        help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
+                        "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--seed-dir", default="seed-best",
                         help="seed set under bench/out whose test split is scored")
     parser.add_argument("--speed-docs", type=int, default=2000)

@@ -1,8 +1,8 @@
 """Refine benchmark: docs/s per core of `prox refine --model default` and its split, scaling
 with workers, and peak memory against corpus size.
 
-Corpus: real web pages — every record with a text of the shared corpora (``--pages``, default
-``../shared/data/*/*.jsonl.gz``: WCXB, trafilatura, readability, Dolma, DCLM, C4, Common
+Corpus: real web pages — every record with a text of the public page collections (``--pages
+DATA_DIR``, default ``$PROX_BENCH_DATA``; bench/README.md, "Data for the benches": WCXB, trafilatura, readability, Dolma, DCLM, C4, Common
 Crawl; about 3,900 pages, 10 KB of text and 210 lines each on average), taken in file order
 and cycled with new ids (``<id>~<copy>``) up to the size asked for, written as JSONL parts of
 10,000 documents (built once into ``--work``, reused).
@@ -44,6 +44,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
+sys.path.append(str(ROOT))
+from bench.datadir import find  # noqa: E402
+
 PART_DOCS = 10_000
 
 
@@ -296,9 +300,9 @@ def main() -> None:
                         help="shards of the speed runs per worker of the largest count")
     parser.add_argument("--ceiling-docs", type=int, default=1000,
                         help="pages of the two-process reference (0: skip)")
-    parser.add_argument("--pages", type=Path, default=next(
-        (p for p in (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
-         if p.is_dir()), ROOT / "data"), help="folder of */*.jsonl.gz page collections")
+    parser.add_argument("--pages", type=Path, default=find() or ROOT / "data",
+                        help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
+                        "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp"))
                         / "prox-bench-refine")
     parser.add_argument("--feature-docs", type=int, default=1000,

@@ -1,4 +1,6 @@
-"""Build a bench seed set: every document of ../shared/data labeled by a teacher mix.
+"""Build a bench seed set: every document of DATA_DIR labeled by a teacher mix.
+
+DATA_DIR holds the public page collections (bench/README.md, "Data for the benches").
 
 Writes ``train.jsonl.gz`` (80%), ``validation.jsonl.gz`` (10%) and ``test.jsonl.gz`` (10%,
 held out: never trained on, never used to pick a checkpoint; bench/train.py reports on it),
@@ -17,9 +19,9 @@ Mixes (``--teacher``):
   and WCXB pages when ``--wcxb-html`` gives their HTML), else ``rules`` — what a crawl with
   its WARC files gets with no human and no LLM.
 
-    python bench/seedset.py --data ../shared/data --out bench/out/seed                 # rules
-    python bench/seedset.py --data ../shared/data --teacher best --out bench/out/seed-best
-    python bench/seedset.py --data ../shared/data --teacher html --out bench/out/seed-html \
+    python bench/seedset.py --data DATA_DIR --out bench/out/seed                 # rules
+    python bench/seedset.py --data DATA_DIR --teacher best --out bench/out/seed-best
+    python bench/seedset.py --data DATA_DIR --teacher html --out bench/out/seed-html \
         --wcxb-html /path/to/web-content-extraction-benchmark/dev/html
 """
 
@@ -36,6 +38,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
+from bench.datadir import default, require  # noqa: E402
 from prox_tasks.labeling import get_teacher  # noqa: E402
 from prox_tasks.training.seedset import id_bucket  # noqa: E402
 
@@ -102,7 +105,8 @@ def resplit(source: str, out: str, validation_percent: int) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", default=os.path.join(os.path.dirname(__file__), "../../shared/data"))
+    parser.add_argument("--data", default=default(), metavar="DATA_DIR",
+                        help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
     parser.add_argument("--out", default="bench/out/seed")
     parser.add_argument("--teacher", choices=["rules", "best", "diff", "html"], default="rules")
     parser.add_argument("--wcxb-html", default=None, help="WCXB dev/html folder (--teacher html)")
@@ -119,6 +123,8 @@ def main() -> int:
     if args.resplit_from:
         print(json.dumps(resplit(args.resplit_from, args.out, args.validation_percent)))
         return 0
+    if not glob.glob(os.path.join(args.data, "**/*.jsonl.gz"), recursive=True):
+        require(args.data, "wcxb/wcxb_dev.jsonl.gz")  # no collection at all: say what to get
     rules = get_teacher("rules")
     teacher = rules if args.teacher == "rules" else get_teacher("best", fallback=rules)
     captures = warc_html(args.data) if args.teacher in ("best", "html") else {}

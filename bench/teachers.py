@@ -6,8 +6,8 @@ output is scored against ``gold_text`` with word-level bag-of-words precision/re
 table per teacher (overall and per page type) and documents/s (labeling only, and labeling
 plus execution), then one JSON line per teacher.
 
-Usage:
-    python bench/teachers.py [--teachers rules,diff] [--half all|a|b] [--limit N]
+Usage (DATA_DIR: bench/README.md, "Data for the benches"):
+    python bench/teachers.py --data DATA_DIR [--teachers rules,diff] [--half all|a|b] [--limit N]
 
 ``--half a`` / ``b`` split the pages by a hash of their id (the rules were developed on ``a``
 and on trafilatura's snippets; ``b`` is the check).
@@ -27,12 +27,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.datadir import default, require  # noqa: E402
 from prox_tasks.evaluation import word_prf_per_group  # noqa: E402
 from prox_tasks.labeling import get_teacher  # noqa: E402
 from prox_tasks.programs import execute  # noqa: E402
 
-WCXB = "/work/shared/data/wcxb/wcxb_dev.jsonl.gz"
-TRAFILATURA = "/work/shared/data/trafilatura_eval/trafilatura_eval.jsonl.gz"
+WCXB = "wcxb/wcxb_dev.jsonl.gz"
+TRAFILATURA = "trafilatura_eval/trafilatura_eval.jsonl.gz"
 
 
 def half_of(doc_id: str) -> str:
@@ -112,17 +113,24 @@ def snippet_scores(path: str) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--input", default=WCXB)
+    ap.add_argument("--data", default=default(), metavar="DATA_DIR",
+                    help="the public page collections (default $PROX_BENCH_DATA)")
+    ap.add_argument("--input", help=f"pages with gold (default DATA_DIR/{WCXB})")
     ap.add_argument("--teachers", default="rules,diff")
     ap.add_argument("--half", choices=["all", "a", "b"], default="all")
     ap.add_argument("--limit", type=int)
     ap.add_argument("--repeats", type=int, default=3, help="timing runs (median reported)")
     ap.add_argument(
         "--snippets",
-        default=TRAFILATURA,
-        help="pages with must-keep/must-remove snippets ('' to skip)",
+        default=None,
+        help=f"pages with must-keep/must-remove snippets (default DATA_DIR/{TRAFILATURA}; '' to skip)",
     )
     args = ap.parse_args(argv)
+    needed = [f for f, given in ((WCXB, args.input), (TRAFILATURA, args.snippets)) if given is None]
+    if needed:
+        folder = require(args.data, *needed)
+        args.input = args.input or str(folder / WCXB)
+        args.snippets = str(folder / TRAFILATURA) if args.snippets is None else args.snippets
     rows = load(args.input, args.half, args.limit)
     golds = [r.get("gold_text") or "" for r in rows]
     types = [r.get("page_type", "unknown") for r in rows]

@@ -1,0 +1,58 @@
+"""Where the benches find the public page collections, and what to say when they are missing.
+
+The folder (DATA_DIR) is built from public repositories (bench/README.md, "Data for the
+benches", names each one's commit and files); a bench takes it as ``--data DATA_DIR``, else
+``$PROX_BENCH_DATA``, else a ``shared/data`` folder beside the checkout (or beside the folder
+holding a worktree), where this project's developers keep their copy.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+ENV = "PROX_BENCH_DATA"
+SECTION = "bench/README.md, section 'Data for the benches'"
+#: Each file a bench reads, and the public source it is built from.
+SOURCES = {
+    "wcxb/wcxb_dev.jsonl.gz": "WCXB, Murrough-Foley/web-content-extraction-benchmark "
+                              "@ c039d5ee (dev/html, dev/ground-truth, metadata.json)",
+    "trafilatura_eval/trafilatura_eval.jsonl.gz": "adbar/trafilatura @ e90b0ef5 "
+                                                  "(tests/evaldata.json, tests/eval, tests/cache)",
+    "dclm_annotations/dclm_quality_annotations.jsonl.gz": "mlfoundations/dclm @ 361714bd "
+                                                          "(data/majority_data.jsonl, "
+                                                          "data/agreement_data.jsonl)",
+}
+
+
+def find() -> Path | None:
+    """``$PROX_BENCH_DATA``, else ``shared/data`` beside the checkout when it exists, else None."""
+    if os.environ.get(ENV):
+        return Path(os.environ[ENV])
+    beside = (ROOT.parent / "shared" / "data", ROOT.parent.parent / "shared" / "data")
+    return next((p for p in beside if p.is_dir()), None)
+
+
+def default() -> str:
+    """The ``--data`` default: :func:`find`'s folder, else the one a developer would have
+    beside the checkout (so a missing folder is named in :func:`require`'s error)."""
+    return str(find() or ROOT.parent / "shared" / "data")
+
+
+def require(folder: str | os.PathLike, *files: str) -> Path:
+    """``folder`` when it holds ``files`` (paths under it; none: only that it is a folder).
+
+    Raises:
+        SystemExit: A missing folder or file, with what to download and how to pass it
+            (a bench's one error line, no traceback).
+    """
+    root = Path(folder)
+    missing = [f for f in files if not (root / f).is_file()]
+    if root.is_dir() and not missing:
+        return root
+    what = "; ".join(f"{f} (from {SOURCES[f]})" if f in SOURCES else f for f in missing)
+    state = "lacks" if root.is_dir() else "is not a folder; this bench reads"
+    raise SystemExit(
+        f"bench data: {root} {state} {what or 'the page collections'}. Build the folder from "
+        f"the public sources in {SECTION}, then pass it with --data DATA_DIR or ${ENV}.")

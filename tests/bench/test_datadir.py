@@ -1,0 +1,49 @@
+"""The benches find the public page collections through ``--data DATA_DIR`` or
+``$PROX_BENCH_DATA`` (bench/README.md, "Data for the benches"), and a folder that lacks them
+gets one line naming what to download, not a traceback."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_bench(script: str, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k != "PROX_BENCH_DATA"}
+    return subprocess.run([sys.executable, str(ROOT / "bench" / script), *args],
+                          capture_output=True, text=True, timeout=300, check=False, cwd=ROOT,
+                          env={**environ, **(env or {})})  # fmt: skip
+
+
+def test_a_missing_data_folder_names_what_to_download_and_writes_nothing(tmp_path):
+    gold = ROOT / "prox_tasks" / "evaluation" / "gold"
+    before = {p.name: p.read_bytes() for p in gold.iterdir() if p.is_file()}
+    for script, args in (("goldset.py", ["--data", str(tmp_path / "missing")]),
+                         ("executor.py", ["--skip-parse"]),  # $PROX_BENCH_DATA: a typo
+                         ("seedset.py", ["--data", str(tmp_path), "--out", str(tmp_path / "seed")])):
+        done = run_bench(script, *args, env={"PROX_BENCH_DATA": str(tmp_path / "typo")})
+        assert done.returncode == 1, (script, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert "wcxb/wcxb_dev.jsonl.gz (from WCXB, Murrough-Foley/web-content-extraction-" \
+               "benchmark @ c039d5ee" in done.stderr
+        assert "'Data for the benches'" in done.stderr and "--data DATA_DIR" in done.stderr
+    assert {p.name: p.read_bytes() for p in gold.iterdir() if p.is_file()} == before
+    assert not (tmp_path / "seed").exists()
+
+
+def test_the_data_folder_comes_from_prox_bench_data(tmp_path):
+    rows = [{"id": f"p{i}", "text": f"Menu\nArticle {i} body text here\nFooter",
+             "gold_text": f"Article {i} body text here"} for i in range(3)]
+    (tmp_path / "wcxb").mkdir()
+    with gzip.open(tmp_path / "wcxb" / "wcxb_dev.jsonl.gz", "wt", encoding="utf-8") as fh:
+        fh.writelines(json.dumps(r) + "\n" for r in rows)
+    done = run_bench("executor.py", "--skip-parse", "--repeats", "1",
+                     env={"PROX_BENCH_DATA": str(tmp_path)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1])["docs"] == 3
