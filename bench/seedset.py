@@ -111,7 +111,7 @@ def main() -> int:
     parser.add_argument("--teacher", choices=["rules", "best", "diff", "html"], default="rules")
     parser.add_argument("--wcxb-html", default=None, help="WCXB dev/html folder (--teacher html)")
     parser.add_argument("--trafilatura-html", default=None,
-                        help="a checkout of adbar/trafilatura at the commit SOURCES.md names: the "
+                        help="a checkout of adbar/trafilatura at the commit bench/README.md names: the "
                         "trafilatura_eval pages' HTML (tests/eval, tests/cache) for the html "
                         "teacher (--teacher best or html)")
     parser.add_argument("--validation-percent", type=int, default=10,

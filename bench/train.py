@@ -1,8 +1,8 @@
 """The refiner study: every variant tried, on documents held out from training.
 
 Each variant is trained on the bench seed set's ``train`` split (bench/seedset.py: every
-document of ../shared/data labeled by the rules teacher), its checkpoint picked on
-``validation``, and scored here on ``test`` (10% of documents by id hash, never trained on,
+document of DATA_DIR, bench/README.md's "Data for the benches", labeled by the rules
+teacher), its checkpoint picked on ``validation``, and scored here on ``test`` (10% of documents by id hash, never trained on,
 never used to pick anything). One JSON line per run goes to bench/out/train_results.jsonl;
 ``table`` prints them all (before any ``run``: a one-line hint on stderr, exit code 2).
 

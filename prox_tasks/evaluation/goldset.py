@@ -4,8 +4,8 @@ A model is promoted only when it is at least as good as the incumbent on the sam
 (:func:`prox_tasks.registry.registry.beats`); teacher agreement on the seed set's validation
 split alone cannot tell a better refiner from one that copies a weaker teacher better. The
 set is small, fixed and versioned (``GOLD_SET_VERSION`` is the hash of its rows, recorded in
-every promotion decision), and ships inside the package because a training run cannot reach
-any shared data folder.
+every promotion decision), and ships inside the package because a training run cannot count on
+any other data folder.
 
 Contents: WCXB dev pages (Web Content eXtraction Benchmark, CC-BY-4.0,
 Murrough-Foley/web-content-extraction-benchmark; see ``gold/README.md``) with a human-reviewed

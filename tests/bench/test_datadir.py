@@ -47,3 +47,13 @@ def test_the_data_folder_comes_from_prox_bench_data(tmp_path):
                      env={"PROX_BENCH_DATA": str(tmp_path)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert json.loads(done.stdout.strip().splitlines()[-1])["docs"] == 3
+
+
+def test_the_package_and_the_docs_name_no_private_data_folder():
+    """Users have no ``../shared/data`` (this project's developers' copy of the public
+    collections): the package never reads it, and the docs' commands take DATA_DIR."""
+    texts = [p for p in (ROOT / "prox_tasks").rglob("*") if p.suffix in (".py", ".md", ".json")]
+    texts += [*(ROOT / "docs").glob("*.md"), ROOT / "README.md", ROOT / "bench" / "README.md"]
+    naming = [str(p.relative_to(ROOT)) for p in texts
+              if "shared/data" in p.read_text(encoding="utf-8", errors="replace")]
+    assert naming == []
