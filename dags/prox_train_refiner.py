@@ -73,7 +73,9 @@ with `seed_uri`.
                          "threshold (needs validation documents with gold_text)."},
         "gold_gate": {"default": True, "type": "boolean", "title": "Gold gate",
                       "description": "Refuse a candidate worse than the incumbent on the "
-                                     "shipped human-gold set."},
+                                     "shipped human-gold set. Off, a candidate into a "
+                                     "registry with nothing promoted is promoted without "
+                                     "being compared with the shipped default."},
         **cfg.common_params(),
     }).items()},
     doc_md=DOC,
