@@ -1,6 +1,7 @@
-"""Build the bundled sample (data/sample/) from ../shared/data, deterministically.
+"""Build the bundled sample (data/sample/) from the benches' DATA_DIR, deterministically.
 
-Run once by maintainers: ``python scripts/make_sample.py [--shared ../shared/data]``.
+Run once by maintainers: ``python scripts/make_sample.py [--shared DATA_DIR]`` (DATA_DIR:
+bench/README.md, "Data for the benches"; default ../shared/data, the developers' copy).
 Picks a few hundred real pages, stratified by source and (for WCXB) page type, by a hash of
 their id, so the same inputs always give the same sample.
 """
