@@ -50,10 +50,15 @@ def test_gate_with_a_catalog_prints_only_its_own_line(tmp_path):
                               "--model", "default", "--no-progress"],
                              capture_output=True, text=True, timeout=300, check=False)
     assert refined.returncode == 0, refined.stderr[-2000:]
-    assert refined.stderr == ""
     done = subprocess.run([*prox, "gate", "--snapshot", str(tmp_path / "snap"), "--name", "s1",
                            "--catalog", catalog],
                           capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.startswith("gate PASSED: 20 kept") and done.stdout.count("\n") == 1
     assert done.stderr == ""
+    # prox's own error lines of a failed gate still reach stderr, as without --name
+    failed = subprocess.run([*prox, "gate", "--snapshot", str(tmp_path / "snap"), "--name", "s1",
+                             "--catalog", catalog, "--min-drop-rate", "0.5"],
+                            capture_output=True, text=True, timeout=300, check=False)
+    assert failed.returncode == 1 and failed.stdout.startswith("gate FAILED")
+    assert failed.stderr.startswith("gate check failed: ") and "[error" not in failed.stderr
