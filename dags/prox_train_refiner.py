@@ -62,15 +62,17 @@ with `seed_uri`.
         "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},
         "max_eval_docs": {"default": None, "type": ["null", "integer"], "minimum": 1,
                           "title": "Most validation documents",
-                          "description": "Evaluate and choose the epoch on at most this "
-                          "many validation documents (the first ones), and calibrate the keep "
-                          "threshold on at most this many with gold (the first ones); empty: "
-                          "all."},
+                          "description": "Evaluate on at most this many validation "
+                          "documents (the first ones), and calibrate the keep threshold and "
+                          "choose the epoch on at most this many with gold (the first ones "
+                          "with gold; select_epoch teacher chooses it on the evaluated ones); "
+                          "empty: all."},
         "select_epoch": {"default": "teacher", "enum": ["teacher", "gold"],
                          "title": "Keep the epoch best on (line_tagger)",
                          "description": "teacher: validation agreement with the teacher; "
                          "gold: validation word F1 against gold at the epoch's calibrated keep "
-                         "threshold (needs validation documents with gold_text)."},
+                         "threshold, on the validation documents with gold_text it is "
+                         "calibrated on."},
         "gold_gate": {"default": True, "type": "boolean", "title": "Gold gate",
                       "description": "Refuse a candidate worse than the incumbent on the "
                                      "shipped human-gold set. Off, a candidate into a "

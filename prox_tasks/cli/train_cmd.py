@@ -27,9 +27,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--valid-percent", type=percent, default=10)
     p.add_argument("--max-eval-docs", type=positive_int,
-                   help="evaluate and choose the epoch on at most this many validation "
-                   "documents (the first ones of the validation split), and calibrate the keep "
-                   "threshold on at most this many with gold (the first ones); the same pages "
+                   help="evaluate on at most this many validation documents (the first ones "
+                   "of the validation split), and calibrate the keep threshold and choose the "
+                   "epoch on at most this many with gold (the first ones with gold; "
+                   "--select-epoch teacher chooses it on the evaluated ones); the same pages "
                    "every run (default: all)")
     p.add_argument("--chunk-tokens", type=int, default=256)
     p.add_argument("--batch-tokens", type=int, default=4096)
@@ -60,7 +61,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--select-epoch", choices=["teacher", "gold"], default="teacher",
                    help="line_tagger: keep the epoch with the best validation teacher agreement "
                    "(teacher) or the best word F1 against gold at the calibrated keep threshold "
-                   "(gold; needs validation documents with gold)")
+                   "(gold; on the validation documents with gold the threshold is calibrated "
+                   "on)")
     p.add_argument("--teacher-weight", action="append", default=[], metavar="TEACHER=W",
                    help="line_tagger: loss weight of the documents a teacher labeled (a seed "
                    "row's teacher field), e.g. diff=3; repeatable; others weigh 1")

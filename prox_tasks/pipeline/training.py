@@ -78,9 +78,9 @@ def _measure(seed: dict, candidate: dict, params: dict, registry):
     from prox_tasks.training.seedset import load_seed_set
 
     def documents() -> list[dict]:
-        # only the validation rows are used: the training ones stay in their files
-        seed_set = load_seed_set(seed["uri"], stream_train=True)
-        return seed_set.validation[: params.get("max_eval_docs")]
+        # only the first validation rows are read: the others stay in their files
+        seed_set = load_seed_set(seed["uri"], stream=True)
+        return list(seed_set.validation.first(params.get("max_eval_docs")))
 
     return partial(measure_incumbent, registry, candidate, documents,
                    threads=params.get("threads") or 2, backend=params.get("backend") or None,

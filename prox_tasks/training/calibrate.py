@@ -93,18 +93,6 @@ def pick_threshold(curve: list[dict], min_recall: float = DEFAULT_RECALL_TARGET)
     return max(curve, key=lambda p: (recall(p), p["precision"]))
 
 
-def calibration_docs(docs: list[dict], cap: int | None) -> list[dict]:
-    """The first ``cap`` documents of ``docs`` with gold (None: all of them), in order.
-
-    Only documents with gold are scored, so the cap counts those: a cap on the documents
-    themselves would calibrate on none when the gold ones come late in the split (a seed
-    set's validation file groups its sources: the bench's has its 136 gold pages after
-    the 244th), and the threshold would silently stay 0.5.
-    """
-    with_gold = [d for d in docs if d.get("gold_text")]
-    return with_gold if cap is None else with_gold[:cap]
-
-
 def calibrate_threshold(refiner, docs: list[dict], min_recall: float = DEFAULT_RECALL_TARGET,
                         min_docs: int = 20) -> dict | None:
     """Set ``refiner.config.line_threshold`` to the calibrated value; returns the report.

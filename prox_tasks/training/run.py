@@ -54,9 +54,10 @@ class TrainJob:
         seed_value: Random seed.
         threads: CPU threads.
         valid_percent: Validation share when the seed set has no validation split.
-        max_eval_docs: Evaluate and choose the epoch on at most this many validation
-            documents, the first ones of the split, and calibrate the keep threshold on at
-            most this many with gold, the first ones (None: all).
+        max_eval_docs: Evaluate on at most this many validation documents, the first ones
+            of the split; calibrate the keep threshold and choose the epoch on at most this
+            many with gold, the first ones with gold (``select_epoch`` ``gold``; ``teacher``
+            chooses it on the documents evaluated) (None: all).
         chunk_tokens: LM chunk budget in its own tokens.
         batch_tokens: LM padded tokens per micro-batch.
         grad_accum: LM micro-batches per optimizer step.
@@ -165,8 +166,7 @@ class TrainJob:
             raise TrainingRefused(f"--teacher-weight names {unknown}, which labeled no training "
                              f"document; this seed set's teachers: "
                              f"{sorted(t for t in teachers if t)}")
-        if self.select_epoch == "gold" and not any(d.get("gold_text") for d in
-                                                   seed.validation[: self.max_eval_docs]):
+        if self.select_epoch == "gold" and not seed.validation.first(1, gold=True):
             raise TrainingRefused("--select-epoch gold needs validation documents with a gold_text; "
                              "this seed set's have none (use --select-epoch teacher)")
 
@@ -196,7 +196,9 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
                                    label_smoothing=job.label_smoothing)  # fmt: skip
         if job.learning_rate:
             config.learning_rate = job.learning_rate
-        valid = seed.validation[: job.max_eval_docs]
+        # read again at each epoch, not held through the training: the first pages, or the
+        # first ones with gold when the epoch is chosen on gold (the pages calibrated on)
+        valid = seed.validation.first(job.max_eval_docs, gold=job.select_epoch == "gold")
         architecture = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **(job.tagger or {})})
         evaluate = None
         if job.select_epoch == "gold":
@@ -210,12 +212,12 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         if evaluate is not None:  # what the epoch was chosen by, at each epoch's own threshold
             report["gold_f1_by_epoch"] = [h["valid"].get("score") for h in report["history"]]
         if job.recall_target is not None:
-            from prox_tasks.training.calibrate import calibrate_threshold, calibration_docs
+            from prox_tasks.training.calibrate import calibrate_threshold
 
             # at most as many pages as evaluation scores (--max-eval-docs), the same every
             # run: tens of thousands of validation pages with gold would each be refined at
             # every threshold of the grid
-            calibrate_on = calibration_docs(seed.validation, job.max_eval_docs)
+            calibrate_on = list(seed.validation.first(job.max_eval_docs, gold=True))
             report["calibration"] = calibrate_threshold(refiner, calibrate_on,
                                                         job.recall_target)  # fmt: skip
         save_tagger(refiner, artifact_dir, {"seed_set": seed.version})
@@ -268,9 +270,10 @@ def run_training(job: TrainJob, progress=None) -> dict:
             if following < len(phases):
                 progress.set_description(phases[following])
 
-    # the training rows stay in the seed set's files (read again in the one pass training
-    # makes over them), so tens of thousands of pages are not held through the training
-    seed = load_seed_set(job.seed, job.valid_percent, stream_train=True)
+    # the rows stay in the seed set's files (read again in each pass made over them: the
+    # training rows once, the validation pages at each epoch and evaluation), so tens of
+    # thousands of pages are not held through the training
+    seed = load_seed_set(job.seed, job.valid_percent, stream=True)
     if not seed.train:
         reasons = seed.describe()["skipped_reasons"]
         hint = (" (labels written without `prox label --keep-text` or --seed-set carry no "
@@ -288,8 +291,8 @@ def run_training(job: TrainJob, progress=None) -> dict:
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)
     phase("train")
-    valid = seed.validation[: job.max_eval_docs]
-    metrics = evaluate_model(artifact_dir, valid, job.backend, job.threads)
+    valid = seed.validation.first(job.max_eval_docs)
+    metrics = evaluate_model(artifact_dir, list(valid), job.backend, job.threads)
     phase("evaluate")
     registry = ModelRegistry(job.output, catalog=job.catalog)
     # what --base named ("promoted" names another model once this one is promoted), and the
@@ -315,7 +318,7 @@ def run_training(job: TrainJob, progress=None) -> dict:
 
         # measured against the model promoted now; measured again if another is promoted
         # before the decision (the gold phase's comparison is kept while still current)
-        measure = partial(measure_incumbent, registry, out, lambda: valid, threads=job.threads,
+        measure = partial(measure_incumbent, registry, out, lambda: list(valid), threads=job.threads,
                           backend=job.backend, gold_gate=job.gold_gate, gold_set=job.gold_set,
                           gold_docs=job.gold_docs, gold=gold)  # fmt: skip
         decision, measured = decide_promotion(registry, out, measure)

@@ -14,11 +14,12 @@ whatever the order or the other documents. The version is then the SHA-256 of th
 A validation split that is named but empty (or whose rows are all left out) stays empty —
 ``prox train`` refuses it — rather than being replaced by a split of the training rows.
 
-``load_seed_set(uri, stream_train=True)`` (what ``prox train`` uses) holds the validation
-rows but not the training ones: their training split is a :class:`StreamedRows`, which keeps
-each kept row's file, line and id and reads the rows from the files again, in the same order,
-on each pass — a seed set of tens of thousands of pages (~50 KB a row with its labels) is not
-held in memory through the training.
+``load_seed_set(uri, stream=True)`` (what ``prox train`` and the training DAG use) holds
+neither split's rows: each split is a :class:`StreamedRows`, which keeps each kept row's file,
+line and id and reads the rows from the files again, in the same order, on each pass — a seed
+set of tens of thousands of pages (~50 KB a row with its labels) is not held in memory through
+the training, nor is its validation split (thousands of pages, of which evaluation reads the
+first ``--max-eval-docs``: :meth:`StreamedRows.first`).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import NamedTuple
 
 from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
 
@@ -71,7 +73,7 @@ class SeedSet:
     uri: str
     version: str
     train: list[dict] | StreamedRows
-    validation: list[dict]
+    validation: list[dict] | StreamedRows
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
 
     def train_teachers(self) -> set:
@@ -149,13 +151,25 @@ def _raw_rows(uri: str) -> Iterator[tuple[int, dict]]:
         yield offset, row
 
 
-class StreamedRows:
-    """The training rows of a seed set, read from its files on each pass instead of held.
+class Indexed(NamedTuple):
+    """What a :class:`StreamedRows` keeps of one row: where it is and what it must be."""
 
-    Only each kept row's file, line, id, teacher and a digest of its content stay in memory
-    (a few dozen bytes, not the ~50 KB of text and labels). Iterating reads the files again
-    and yields the kept rows in the order :func:`load_seed_set` would have listed them.
-    There is no indexing: a row would cost a read of its file up to it.
+    file: int  #: index of its file in ``StreamedRows.files``
+    line: int  #: 0-based line in that file
+    id: str | int
+    teacher: str | None
+    digest: bytes | None  #: :func:`_row_digest` (None: not compared when read again)
+    gold: bool = False  #: it has a ``gold_text``
+
+
+class StreamedRows:
+    """The rows of a seed-set split, read from its files on each pass instead of held.
+
+    Only each kept row's file, line, id, teacher, whether it has gold and a digest of its
+    content stay in memory (:class:`Indexed`: a few dozen bytes, not the ~50 KB of text and
+    labels). Iterating reads the files again and yields the kept rows in the order
+    :func:`load_seed_set` would have listed them. There is no indexing: a row would cost a
+    read of its file up to it; :meth:`first` narrows the rows read instead.
 
     Raises:
         SeedSetChanged: while iterating, when a file no longer holds the row its index
@@ -163,13 +177,12 @@ class StreamedRows:
             seed set was loaded and checked).
     """
 
-    def __init__(self, files: list[str], kept: list[tuple]) -> None:
+    def __init__(self, files: list[str], kept: list[Indexed]) -> None:
         """Index the kept rows of ``files``.
 
         Args:
             files: The split files, in reading order.
-            kept: ``(file index, line, id, teacher, digest)`` of each kept row, in reading
-                order (:func:`_row_digest`; a 4-tuple without one: not compared).
+            kept: Each kept row, in reading order.
         """
         self.files = files
         self._kept = kept
@@ -177,41 +190,54 @@ class StreamedRows:
     @property
     def teachers(self) -> list:
         """Each kept row's ``teacher``, in order."""
-        return [entry[3] for entry in self._kept]
+        return [entry.teacher for entry in self._kept]
+
+    def first(self, n: int | None, *, gold: bool = False) -> StreamedRows:
+        """The first ``n`` rows (None: all), or with ``gold`` the first ``n`` that have a
+        ``gold_text``, still in their files (nothing is read here).
+
+        ``prox train --max-eval-docs N`` evaluates on the first N validation pages, and
+        calibrates the keep threshold (and, with ``--select-epoch gold``, chooses the epoch)
+        on the first N *with gold*: only those are scored against gold, and a split's files
+        group their sources, so the first N pages may hold none (the bench seed set's
+        validation file has its 136 gold pages after its 244th page).
+        """
+        kept = [entry for entry in self._kept if entry.gold] if gold else self._kept
+        return StreamedRows(self.files, kept[:n])
 
     def __len__(self) -> int:
         return len(self._kept)
 
     def __iter__(self) -> Iterator[dict]:
         # the kept rows are in reading order, so each file's are one run of them
-        for index, kept in groupby(self._kept, key=lambda entry: entry[0]):
+        for index, kept in groupby(self._kept, key=lambda entry: entry.file):
             yield from self._read_file(self.files[index], list(kept))
 
     @staticmethod
-    def _read_file(uri: str, kept: list[tuple]) -> Iterator[dict]:
+    def _read_file(uri: str, kept: list[Indexed]) -> Iterator[dict]:
         """The ``kept`` rows of one file, read again, each checked to be the row indexed."""
         wanted = iter(kept)
         want = next(wanted, None)
         for line, row in _raw_rows(uri):
             if want is None:
                 return
-            if line != want[1]:
+            if line != want.line:
                 continue
             if row.get("id") is None and isinstance(row.get("text"), str):
                 _fill_id(row)
-            if row.get("id") != want[2]:
+            if row.get("id") != want.id:
                 raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
-                                     f"{line + 1} holds id {row.get('id')!r}, not {want[2]!r}); "
+                                     f"{line + 1} holds id {row.get('id')!r}, not {want.id!r}); "
                                      "train again")
-            if len(want) > 4 and _row_digest(row) != want[4]:
+            if want.digest is not None and _row_digest(row) != want.digest:
                 raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
-                                     f"{line + 1}, id {want[2]!r}, holds other content); "
+                                     f"{line + 1}, id {want.id!r}, holds other content); "
                                      "train again")
             yield row
             want = next(wanted, None)
         if want is not None:
             raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
-                                 f"{want[1] + 1}, id {want[2]!r}, is gone); train again")
+                                 f"{want.line + 1}, id {want.id!r}, is gone); train again")
 
 
 def _row_digest(row: dict) -> bytes:
@@ -318,14 +344,14 @@ def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
     return out
 
 
-def load_seed_set(uri: str, valid_percent: int = 10, *, stream_train: bool = False) -> SeedSet:
+def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False) -> SeedSet:
     """Read the seed set at ``uri`` (see module docs).
 
     Args:
         uri: Manifest, folder or JSONL file.
         valid_percent: Validation share by id hash when there is no validation split.
-        stream_train: Leave the training rows in their files: ``train`` is a
-            :class:`StreamedRows` (the same rows, in the same order) instead of a list.
+        stream: Leave the rows in their files: ``train`` and ``validation`` are
+            :class:`StreamedRows` (the same rows, in the same order) instead of lists.
     """
     skipped: list = []
     manifest_uri = uri if uri.endswith(".json") else join_uri(uri, "manifest.json")
@@ -350,8 +376,8 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream_train: bool = Fal
         listed = [(resolve(f), False) for f in files.get("train", [])] \
             + [(resolve(f), True) for f in files.get("validation", [])]
         train, valid, paths = _read_split(listed, "validation" in files, valid_percent,
-                                          skipped, stream_train)  # fmt: skip
-        return _seed_set(uri, version, train, valid, skipped, paths, stream_train)
+                                          skipped, stream)  # fmt: skip
+        return _seed_set(uri, version, train, valid, skipped, paths, stream)
     files = [f for f in list_uri(uri) if f.endswith(DATA_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no seed set (manifest or JSONL files) at {uri}")
@@ -360,16 +386,16 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream_train: bool = Fal
         digest.update(f.rsplit("/", 1)[-1].encode() + read_bytes(f))
     listed = [(f, "valid" in f.rsplit("/", 1)[-1]) for f in files]
     train, valid, paths = _read_split(listed, any(v for _, v in listed), valid_percent,
-                                      skipped, stream_train)  # fmt: skip
-    return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream_train)
+                                      skipped, stream)  # fmt: skip
+    return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream)
 
 
 def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_percent: int,
-                skipped: list, stream_train: bool) -> tuple[list[dict], list[dict], list[str]]:
+                skipped: list, stream: bool) -> tuple[list[dict], list[dict], list[str]]:
     """(training rows, validation rows, the files read) of the files ``listed`` as
     ``(uri, is validation)``, training files first; without a validation split, rows go to
-    validation by :func:`id_bucket`. With ``stream_train``, a training row is kept as a stub
-    (``id``, ``teacher`` and its place: ``_file``, ``_line``) to be read again later."""
+    validation by :func:`id_bucket`. With ``stream``, a row is kept as a stub (``id`` and
+    its :class:`Indexed` entry, ``_at``) to be read again later."""
     train, valid, paths = [], [], []
     for index, (uri, is_valid) in enumerate(listed):
         paths.append(uri)
@@ -378,21 +404,19 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
                 to_valid = is_valid
             else:  # as split_by_id splits, row by row
                 to_valid = id_bucket(str(row.get("id"))) < valid_percent
-            if to_valid:
-                valid.append(row)
-            elif stream_train:
-                train.append({"id": row["id"], "teacher": row.get("teacher"), "_file": index,
-                              "_line": line, "_digest": _row_digest(row)})  # fmt: skip
-            else:
-                train.append(row)
+            if stream:
+                row = {"id": row["id"], "_at": Indexed(index, line, row["id"], row.get("teacher"),
+                                                       _row_digest(row),
+                                                       bool(row.get("gold_text")))}  # fmt: skip
+            (valid if to_valid else train).append(row)
     return train, valid, paths
 
 
 def _seed_set(uri: str, version: str, train: list[dict], valid: list[dict], skipped: list,
-              paths: list[str], stream_train: bool) -> SeedSet:
+              paths: list[str], stream: bool) -> SeedSet:
     """The :class:`SeedSet` of the rows read, each id once (:func:`_unique`)."""
     train, valid = _unique(train, valid, skipped, uri)
-    if stream_train:
-        train = StreamedRows(paths, [(r["_file"], r["_line"], r["id"], r["teacher"],
-                                      r["_digest"]) for r in train])  # fmt: skip
+    if stream:
+        train = StreamedRows(paths, [r["_at"] for r in train])
+        valid = StreamedRows(paths, [r["_at"] for r in valid])
     return SeedSet(uri, version, train, valid, skipped)

@@ -86,13 +86,3 @@ def test_the_curve_counts_each_gold_text_once(tagger_model, monkeypatch):
     golds = [d["gold_text"] for d in docs]
     assert sum(text in golds for text in counted) == len(docs)  # not once per threshold
     assert len(counted) <= len(docs) * (len(thresholds) + 1)
-
-
-def test_the_calibration_cap_counts_pages_with_gold_in_order():
-    """Gold pages grouped late in the split (as a seed set's files group their sources) are
-    still the ones calibrated on: the cap counts them, not the pages before them."""
-    from prox_tasks.training.calibrate import calibration_docs
-
-    docs = [{"id": i, "gold_text": "g" if i >= 30 else None} for i in range(50)]
-    assert [d["id"] for d in calibration_docs(docs, 5)] == [30, 31, 32, 33, 34]
-    assert [d["id"] for d in calibration_docs(docs, None)] == list(range(30, 50))

@@ -165,19 +165,58 @@ def test_calibration_follows_the_evaluation_cap(tmp_path, monkeypatch):
 
 def test_the_training_rows_are_read_from_the_seed_sets_files(seed_dir, tmp_path, monkeypatch):
     """``prox train`` (and the DAG's train task) hands the tagger the seed set's training
-    rows as a :class:`StreamedRows`, read from the files, not a list of every row."""
+    rows, and the validation pages it scores after each epoch, as :class:`StreamedRows`
+    read from the files, not lists of every row held through the training."""
     from prox_tasks.training import tagger
     from prox_tasks.training.seedset import StreamedRows, load_seed_set
 
     given, real_train = [], tagger.train_tagger
 
-    def recording_train(train_docs, *args, **kwargs):
-        given.append(train_docs)
-        return real_train(train_docs, *args, **kwargs)
+    def recording_train(train_docs, valid_docs, *args, **kwargs):
+        given.append((train_docs, valid_docs))
+        return real_train(train_docs, valid_docs, *args, **kwargs)
 
     monkeypatch.setattr(tagger, "train_tagger", recording_train)
     run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "registry"), epochs=1,
                           work_dir=str(tmp_path / "w"), gold_gate=False, promote=False,
                           threads=1))  # fmt: skip
-    assert len(given) == 1 and isinstance(given[0], StreamedRows)
-    assert list(given[0]) == load_seed_set(str(seed_dir)).train
+    assert len(given) == 1 and all(isinstance(rows, StreamedRows) for rows in given[0])
+    listed = load_seed_set(str(seed_dir))
+    assert list(given[0][0]) == listed.train
+    assert list(given[0][1]) == listed.validation  # no --max-eval-docs: all of them
+
+
+def test_the_epoch_is_chosen_on_gold_on_the_pages_calibrated_on(tmp_path, monkeypatch):
+    """With ``--max-eval-docs N``, ``--select-epoch gold`` scores each epoch on the first N
+    validation pages with gold, the ones the keep threshold is calibrated on — not on the
+    first N pages, which may hold few or none with gold (a split's files group their
+    sources) — and is not refused when the first N pages have none."""
+    from prox_tasks.training import calibrate
+    from prox_tasks.training.seedset import load_seed_set
+
+    valid = make_docs(40, 2)
+    for doc in valid[:10]:  # the first pages have no gold
+        doc["gold_text"] = None
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), valid)
+    scored, calibrated = [], []
+    real_score, real_calibrate = calibrate.gold_epoch_score, calibrate.calibrate_threshold
+
+    def recording_score(refiner, docs, *args, **kwargs):
+        scored.append([d["id"] for d in docs])
+        return real_score(refiner, docs, *args, **kwargs)
+
+    def recording_calibrate(refiner, docs, *args, **kwargs):
+        calibrated.append([d["id"] for d in docs])
+        return real_calibrate(refiner, docs, *args, **kwargs)
+
+    monkeypatch.setattr(calibrate, "gold_epoch_score", recording_score)
+    monkeypatch.setattr(calibrate, "calibrate_threshold", recording_calibrate)
+    for cap in (8, 22):
+        out = run_training(TrainJob(seed=str(seed), output=str(tmp_path / "registry"), epochs=2,
+                                    max_eval_docs=cap, select_epoch="gold", promote=False,
+                                    gold_gate=False, work_dir=str(tmp_path / f"w{cap}"),
+                                    threads=1))  # fmt: skip
+        with_gold = [d["id"] for d in load_seed_set(str(seed)).validation if d.get("gold_text")]
+        assert len(with_gold) > cap
+        assert scored[-2:] == [with_gold[:cap]] * 2 and calibrated[-1] == with_gold[:cap]
+        assert out["metrics"]["docs"] == cap  # evaluation: the first N pages, as before

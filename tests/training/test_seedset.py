@@ -171,10 +171,11 @@ def test_streamed_training_rows_are_the_listed_ones_in_order(tmp_path, layout):
             {"version": "m", "splits": {"train": ["a.jsonl", "b.jsonl.gz"],
                                         "validation": "valid.jsonl"}}))  # fmt: skip
     listed = load_seed_set(str(folder))
-    streamed = load_seed_set(str(folder), stream_train=True)
+    streamed = load_seed_set(str(folder), stream=True)
     assert isinstance(streamed.train, StreamedRows) and len(streamed.train) == len(listed.train)
     assert list(streamed.train) == listed.train == list(streamed.train)  # every pass the same
-    assert streamed.validation == listed.validation and streamed.skipped == listed.skipped
+    assert isinstance(streamed.validation, StreamedRows)
+    assert list(streamed.validation) == listed.validation and streamed.skipped == listed.skipped
     assert streamed.describe() == listed.describe()
     assert streamed.train_teachers() == listed.train_teachers() == {"rules", "diff", None}
     with pytest.raises(TypeError):
@@ -186,7 +187,7 @@ def test_streamed_training_rows_refuse_a_file_changed_since_loading(tmp_path):
 
     folder = write_seed_set(tmp_path / "seed", [{**DOC, "id": f"t{i}"} for i in range(5)],
                             [{**DOC, "id": "v"}])  # fmt: skip
-    seed = load_seed_set(str(folder), stream_train=True)
+    seed = load_seed_set(str(folder), stream=True)
     write_seed_set(folder, [{**DOC, "id": f"t{i}"} for i in (0, 1, 7, 3, 4)], [{**DOC, "id": "v"}])
     with pytest.raises(SeedSetChanged, match="line 3 holds id 't7'"):
         list(seed.train)
@@ -204,10 +205,37 @@ def test_streamed_training_rows_refuse_a_row_rewritten_under_its_id(tmp_path):
 
     rows = [{**DOC, "id": f"t{i}"} for i in range(5)]
     folder = write_seed_set(tmp_path / "seed", rows, [{**DOC, "id": "v"}])
-    seed = load_seed_set(str(folder), stream_train=True)
+    seed = load_seed_set(str(folder), stream=True)
     assert list(seed.train) == rows
     relabeled = [*rows[:2], {**rows[2], "chunk_program": "remove_lines(line_start=9)"},
                  *rows[3:]]
     write_seed_set(folder, relabeled, [{**DOC, "id": "v"}])
     with pytest.raises(SeedSetChanged, match=r"line 3, id 't2', holds other content"):
         list(seed.train)
+
+
+@pytest.mark.parametrize("layout", ["manifest", "split by id"])
+def test_streamed_validation_rows_are_read_from_the_files_first_ones_or_first_with_gold(
+        tmp_path, layout):
+    """``prox train`` leaves the validation pages in their files too, and reads only the
+    ones a use needs: the first N (evaluation), or the first N with gold (calibration and
+    ``--select-epoch gold``), even when the gold pages come late in the split."""
+    from prox_tasks.training.seedset import StreamedRows
+
+    rows = [{**DOC, "id": f"v{i}", "gold_text": "Some text." if i >= 30 else None}
+            for i in range(50)]
+    folder = tmp_path / "seed"
+    if layout == "manifest":
+        write_seed_set(folder, [{**DOC, "id": "t"}], rows)
+    else:
+        folder.mkdir()
+        (folder / "pages.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    listed = load_seed_set(str(folder), valid_percent=60).validation
+    streamed = load_seed_set(str(folder), valid_percent=60, stream=True).validation
+    assert isinstance(streamed, StreamedRows) and list(streamed) == listed and len(listed) > 10
+    with_gold = [r for r in listed if r.get("gold_text")]
+    assert 5 < len(with_gold) < len(listed)
+    assert list(streamed.first(5)) == listed[:5]
+    assert list(streamed.first(5, gold=True)) == with_gold[:5]
+    assert list(streamed.first(None, gold=True)) == with_gold
+    assert len(streamed.first(5, gold=True)) == 5 and not streamed.first(0)
