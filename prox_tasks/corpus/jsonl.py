@@ -34,9 +34,10 @@ def line_limit(max_doc_bytes: int) -> int:
     return 4 * max_doc_bytes + (1 << 20)
 
 
-def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None
+def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, digests=None
                ) -> Iterator[tuple[int, bytes | RecordError, int]]:
-    """Yield ``(line_number, line, size)`` for non-blank lines in ``[start, end)``.
+    """Yield ``(line_number, line, size)`` for non-blank lines in ``[start, end)``; the
+    bytes read are fed to ``digests`` (:class:`prox_tasks.storage.ReadDigests`).
 
     ``line`` holds at most ``limit`` bytes; ``size`` is the full length, so a longer line
     shows as ``size > len(line)``. When the compressed stream is truncated or corrupt, the
@@ -44,7 +45,7 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None
     """
     number = 0
     try:
-        with open_uri(uri, "rb", compression="infer") as raw:
+        with open_uri(uri, "rb", compression="infer", digests=digests) as raw:
             stream = utf8_stream(raw)
             while end is None or number < end:
                 line = stream.readline(limit)
@@ -136,10 +137,13 @@ def read(uri: str, options, start: int = 0, end: int | None = None):
             yield number, doc, None
 
 
-def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None):
+def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None, *,
+              digests=None):
     """Yield ``(offset, dict | RecordError, raw line)``: every record as a JSON object,
-    without the document checks (rows of labels, programs, gold texts)."""
-    for number, line, size in iter_lines(uri, line_limit(max_bytes), start, end):
+    without the document checks (rows of labels, programs, gold texts); ``digests``: see
+    :func:`iter_lines`."""
+    for number, line, size in iter_lines(uri, line_limit(max_bytes), start, end,
+                                         digests=digests):  # fmt: skip
         if isinstance(line, RecordError):
             yield number, line, None
             continue

@@ -187,7 +187,7 @@ def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
 
 def read_rows(uri: str, quarantine: Quarantine | None = None, *,
               max_bytes: int = DEFAULT_MAX_DOC_BYTES,
-              exclude: Collection[str] = ()) -> Iterator[tuple[str, int, dict]]:
+              exclude: Collection[str] = (), digests=None) -> Iterator[tuple[str, int, dict]]:
     """``(source, line, row)`` for every JSON object in the JSONL files at ``uri`` (a file,
     folder, prefix or glob; local or S3; plain, ``.gz`` or ``.zst``).
 
@@ -201,8 +201,12 @@ def read_rows(uri: str, quarantine: Quarantine | None = None, *,
         quarantine: Collects bad lines.
         max_bytes: A line over about 4x this is ``too_large`` (never held whole).
         exclude: The reading command's own output files, skipped (:func:`listed_inputs`).
+        digests: Fed the bytes of the files read, in order
+            (:class:`prox_tasks.storage.ReadDigests`): a file's digest taken in the read
+            that yields its rows, not by fetching it again.
     """
     for path in jsonl_files(uri, exclude):
         source = to_uri(path)
-        for offset, row in _routed(source, jsonl.read_rows(source, max_bytes), quarantine):
+        records = jsonl.read_rows(source, max_bytes, digests=digests)
+        for offset, row in _routed(source, records, quarantine):
             yield source, offset, row

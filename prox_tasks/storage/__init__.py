@@ -2,6 +2,7 @@
 
 from prox_tasks.storage.atomic import AtomicWriter
 from prox_tasks.storage.files import (
+    ReadDigests,
     cleanup_partial,
     compression_of,
     content_fingerprint,
@@ -20,7 +21,7 @@ from prox_tasks.storage.s3_client import S3Settings, configure_s3, get_client
 from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_uri
 
 __all__ = [
-    "AtomicWriter", "Location", "S3Settings", "cleanup_partial", "compression_of",
+    "AtomicWriter", "Location", "ReadDigests", "S3Settings", "cleanup_partial", "compression_of",
     "content_fingerprint",
     "configure_s3", "exists", "get_client", "is_glob", "join_uri", "list_uri", "open_uri",
     "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "size_of", "to_uri", "version_of", "versions_in",

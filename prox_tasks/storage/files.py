@@ -28,8 +28,51 @@ def compression_of(uri: str) -> str | None:
     return None
 
 
+class ReadDigests:
+    """Hashes fed with what one read of a file returns, so a file read anyway need not be
+    fetched again to be hashed (on S3, a GET of the whole object).
+
+    Attributes:
+        stored: Fed the file's bytes as stored (compressed or not); None: not hashed.
+        content: Fed its bytes decompressed; None: not hashed.
+
+    Each holds the file's whole digest once the read has reached the end of the file.
+    """
+
+    def __init__(self, stored=None, content=None) -> None:
+        self.stored, self.content = stored, content
+
+
+class _Hashing(io.RawIOBase):
+    """A binary reader feeding every byte read from it to ``hashes``."""
+
+    def __init__(self, inner, hashes: list) -> None:
+        super().__init__()
+        self._inner, self._hashes = inner, hashes
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._inner.read(len(buffer))
+        buffer[: len(data)] = data
+        for digest in self._hashes:
+            digest.update(data)
+        return len(data)
+
+    def close(self) -> None:
+        if not self.closed:
+            self._inner.close()
+            super().close()
+
+
+def _hashed(stream, hashes: list):
+    hashes = [h for h in hashes if h is not None]
+    return io.BufferedReader(_Hashing(stream, hashes), 1 << 20) if hashes else stream
+
+
 def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None = None,
-             encoding: str = "utf-8"):
+             encoding: str = "utf-8", *, digests: ReadDigests | None = None):
     """Open ``uri`` for reading (``"rb"``, ``"rt"``) or atomic writing (``"wb"``, ``"wt"``).
 
     A file opened for writing is published only when closed without error: a local temp
@@ -41,6 +84,7 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
         mode: ``"rb"``, ``"rt"``, ``"wb"`` or ``"wt"``.
         compression: ``"gzip"``, ``"zstd"``, ``"infer"`` (from the extension) or ``None``.
         encoding: Text encoding for ``"rt"``/``"wt"``.
+        digests: Reading: hashes fed with what is read (:class:`ReadDigests`).
     """
     if mode not in ("rb", "rt", "r", "wb", "wt", "w"):
         raise ValueError(f"unsupported mode {mode!r}")
@@ -48,8 +92,16 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
     if compression == "infer":
         compression = compression_of(loc.path)
     reading = mode.startswith("r")
+    if digests is not None and not reading:
+        raise ValueError("digests are taken of a file read, not written")
     raw = _backend(loc).open_read(loc) if reading else _backend(loc).open_write(loc)
-    stream = _compressed(raw, compression, reading) if compression else raw
+    if digests is None:
+        stream = _compressed(raw, compression, reading) if compression else raw
+    elif compression:
+        stream = _hashed(_compressed(_hashed(raw, [digests.stored]), compression, reading),
+                         [digests.content])  # fmt: skip
+    else:
+        stream = _hashed(raw, [digests.stored, digests.content])
     if "b" in mode:
         return stream
     if reading:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import NamedTuple
 
-from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
+from prox_tasks.storage import ReadDigests, exists, join_uri, list_uri, read_bytes
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 
@@ -40,19 +40,13 @@ class SeedSetChanged(ValueError):
     """A split file no longer holds what its manifest's checksum says."""
 
 
-def _check_checksum(uri: str, expected: str) -> None:
-    """Raise :class:`SeedSetChanged` when the (decompressed) content of ``uri`` does not
-    hash to ``expected``, the SHA-256 the seed-set builder recorded: a model must not be
-    trained — and published as trained on this version — from files changed since."""
-    from prox_tasks.storage import open_uri
-
-    digest = hashlib.sha256()
-    with open_uri(uri, "rb", compression="infer") as stream:
-        while block := stream.read(1 << 20):
-            digest.update(block)
-    if digest.hexdigest() != expected:
+def _check_checksum(uri: str, expected: str, actual: str) -> None:
+    """Raise :class:`SeedSetChanged` when the (decompressed) content of ``uri`` hashed to
+    ``actual``, not ``expected``, the SHA-256 the seed-set builder recorded: a model must not
+    be trained — and published as trained on this version — from files changed since."""
+    if actual != expected:
         raise SeedSetChanged(f"{uri} changed after its seed set was written (SHA-256 "
-                             f"{digest.hexdigest()[:12]}, the manifest says {expected[:12]}); "
+                             f"{actual[:12]}, the manifest says {expected[:12]}); "
                              "build the seed set again")
 
 
@@ -116,15 +110,16 @@ def read_rows(uri: str, skipped: list) -> list[dict]:
     return [row for _line, row in _labeled_rows(uri, skipped)]
 
 
-def _labeled_rows(uri: str, skipped: list) -> Iterator[tuple[int, dict]]:
+def _labeled_rows(uri: str, skipped: list, digests: ReadDigests | None = None
+                  ) -> Iterator[tuple[int, dict]]:
     """``(line, row)`` of each usable row of one JSONL file (see :func:`read_rows`); the
-    others go to ``skipped`` once the file is read."""
+    others go to ``skipped`` once the file is read, its bytes to ``digests``."""
     from prox_tasks.corpus import Quarantine
     from prox_tasks.corpus import read_rows as read_jsonl_rows
 
     quarantine = Quarantine()
     left_out = []
-    for _source, offset, row in read_jsonl_rows(uri, quarantine):
+    for _source, offset, row in read_jsonl_rows(uri, quarantine, digests=digests):
         why = label_problem(row)
         if why:
             left_out.append((uri, offset + 1, why))
@@ -369,37 +364,44 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False) ->
         def resolve(name: str) -> str:
             return name if "://" in name or name.startswith("/") else join_uri(base, name)
 
-        for kind, names in files.items():  # the checksums prox label --seed-set records
-            expected = (manifest.get("sha256") or {}).get(kind)
-            if expected and len(names) == 1:
-                _check_checksum(resolve(names[0]), expected)
         listed = [(resolve(f), False) for f in files.get("train", [])] \
             + [(resolve(f), True) for f in files.get("validation", [])]
-        train, valid, paths = _read_split(listed, "validation" in files, valid_percent,
-                                          skipped, stream)  # fmt: skip
+        # the checksums prox label --seed-set records, taken in the read of the rows (a
+        # split on S3 is not downloaded once more to be checked)
+        checked = {resolve(names[0]): expected for kind, names in files.items()
+                   if (expected := (manifest.get("sha256") or {}).get(kind)) and len(names) == 1}
+        train, valid, paths, contents = _read_split(listed, "validation" in files, valid_percent,
+                                                    skipped, stream, checked=checked)  # fmt: skip
+        for file, expected in checked.items():
+            _check_checksum(file, expected, contents[file])
         return _seed_set(uri, version, train, valid, skipped, paths, stream)
     files = [f for f in list_uri(uri) if f.endswith(DATA_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no seed set (manifest or JSONL files) at {uri}")
+    # the version: each file's name and bytes, hashed in the read of its rows
     digest = hashlib.sha256()
-    for f in files:
-        digest.update(f.rsplit("/", 1)[-1].encode() + read_bytes(f))
     listed = [(f, "valid" in f.rsplit("/", 1)[-1]) for f in files]
-    train, valid, paths = _read_split(listed, any(v for _, v in listed), valid_percent,
-                                      skipped, stream)  # fmt: skip
+    train, valid, paths, _ = _read_split(listed, any(v for _, v in listed), valid_percent,
+                                         skipped, stream, version=digest)  # fmt: skip
     return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream)
 
 
 def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_percent: int,
-                skipped: list, stream: bool) -> tuple[list[dict], list[dict], list[str]]:
-    """(training rows, validation rows, the files read) of the files ``listed`` as
-    ``(uri, is validation)``, training files first; without a validation split, rows go to
-    validation by :func:`id_bucket`. With ``stream``, a row is kept as a stub (``id`` and
-    its :class:`Indexed` entry, ``_at``) to be read again later."""
-    train, valid, paths = [], [], []
+                skipped: list, stream: bool, *, checked=(), version=None
+                ) -> tuple[list[dict], list[dict], list[str], dict[str, str]]:
+    """(training rows, validation rows, the files read, the SHA-256 of the decompressed
+    content of those in ``checked``) of the files ``listed`` as ``(uri, is validation)``,
+    training files first; without a validation split, rows go to validation by
+    :func:`id_bucket`. ``version``, a hash, is fed each file's name and stored bytes. With
+    ``stream``, a row is kept as a stub (``id`` and its :class:`Indexed` entry, ``_at``) to
+    be read again later."""
+    train, valid, paths, contents = [], [], [], {}
     for index, (uri, is_valid) in enumerate(listed):
         paths.append(uri)
-        for line, row in _labeled_rows(uri, skipped):
+        if version is not None:
+            version.update(uri.rsplit("/", 1)[-1].encode())
+        digests = ReadDigests(version, hashlib.sha256() if uri in checked else None)
+        for line, row in _labeled_rows(uri, skipped, digests):
             if has_validation:
                 to_valid = is_valid
             else:  # as split_by_id splits, row by row
@@ -409,7 +411,9 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
                                                        _row_digest(row),
                                                        bool(row.get("gold_text")))}  # fmt: skip
             (valid if to_valid else train).append(row)
-    return train, valid, paths
+        if digests.content is not None:
+            contents[uri] = digests.content.hexdigest()
+    return train, valid, paths, contents
 
 
 def _seed_set(uri: str, version: str, train: list[dict], valid: list[dict], skipped: list,

@@ -129,3 +129,22 @@ def test_published_files_follow_the_umask(tmp_path):
     mask = os.umask(0)
     os.umask(mask)
     assert (tmp_path / "x").stat().st_mode & 0o777 == 0o666 & ~mask
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "rows.jsonl.gz", "rows.jsonl.zst"])
+def test_a_read_feeds_its_digests_the_stored_and_the_decompressed_bytes(tmp_path, name):
+    """What a read returns is hashed in that read (a file read anyway is not fetched again
+    to be hashed): ``stored`` the file's bytes, ``content`` them decompressed."""
+    from prox_tasks.storage import ReadDigests
+
+    content = b"".join(b'{"id": %d, "text": "line %d"}\n' % (i, i) for i in range(5000))
+    with open_uri(str(tmp_path / name), "wb", compression="infer") as out:
+        out.write(content)
+    digests = ReadDigests(hashlib.sha256(), hashlib.sha256())
+    with open_uri(str(tmp_path / name), "rb", compression="infer", digests=digests) as stream:
+        while stream.readline():
+            pass
+    assert digests.stored.hexdigest() == hashlib.sha256((tmp_path / name).read_bytes()).hexdigest()
+    assert digests.content.hexdigest() == hashlib.sha256(content).hexdigest()
+    with pytest.raises(ValueError, match="not written"):
+        open_uri(str(tmp_path / "out.jsonl"), "wb", digests=ReadDigests(hashlib.sha256()))

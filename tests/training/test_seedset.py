@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import hashlib
 import json
 
 import pytest
@@ -239,3 +240,88 @@ def test_streamed_validation_rows_are_read_from_the_files_first_ones_or_first_wi
     assert list(streamed.first(5, gold=True)) == with_gold[:5]
     assert list(streamed.first(None, gold=True)) == with_gold
     assert len(streamed.first(5, gold=True)) == 5 and not streamed.first(0)
+
+
+@pytest.fixture(scope="module")
+def s3_server():
+    """moto's S3 server over HTTP; ``faults.seen`` logs every request it answers."""
+    from tests.storage.s3server import FaultyMotoServer
+
+    server = FaultyMotoServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def s3_seed_root(s3_server, monkeypatch):
+    """``s3://<fresh bucket>``, prox's storage pointed at the server."""
+    import uuid
+
+    from prox_tasks.storage import S3Settings, configure_s3, get_client
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    configure_s3(S3Settings(endpoint_url=s3_server.endpoint_url, region_name="us-east-1",
+                            addressing_style="path"))  # fmt: skip
+    bucket = f"prox-{uuid.uuid4().hex[:12]}"
+    get_client().create_bucket(Bucket=bucket)
+    yield f"s3://{bucket}"
+    configure_s3(None)
+
+
+def _upload(folder, root: str) -> None:
+    from prox_tasks.storage import get_client, parse_uri
+
+    bucket = parse_uri(root).bucket
+    for path in sorted(folder.iterdir()):
+        get_client().upload_file(str(path), bucket, f"seed/{path.name}")
+
+
+@pytest.mark.parametrize("layout", ["manifest with checksums", "folder"])
+def test_an_s3_seed_sets_files_are_fetched_once_a_pass(tmp_path, s3_server, s3_seed_root,
+                                                       layout):
+    """Training from S3 fetches a training file twice — the load that indexes and checks
+    it, the pass that trains on it — and a validation file once per pass over it: the
+    manifest's checksum and a folder's version are taken in the load's read, not by
+    downloading each file once more. The version and the checks stay what they were."""
+    from prox_tasks.training.run import TrainJob, run_training
+    from prox_tasks.training.seedset import SeedSetChanged
+    from tests.training.fixtures import make_docs
+
+    folder = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(12, 2))
+    expected = hashlib.sha256()
+    if layout == "folder":
+        (folder / "manifest.json").unlink()
+        for path in sorted(folder.iterdir()):
+            expected.update(path.name.encode() + path.read_bytes())
+    else:  # what prox label --seed-set records: the decompressed content's SHA-256
+        manifest = json.loads((folder / "manifest.json").read_text())
+        manifest["sha256"] = {split: hashlib.sha256(gzip.open(folder / f"{split}.jsonl.gz")
+                                                    .read()).hexdigest()
+                              for split in ("train", "validation")}  # fmt: skip
+        (folder / "manifest.json").write_text(json.dumps(manifest))
+    _upload(folder, s3_seed_root)
+    uri = f"{s3_seed_root}/seed"
+    s3_server.faults.seen.clear()
+    epochs = 2
+    out = run_training(TrainJob(seed=uri, output=str(tmp_path / "registry"), epochs=epochs,
+                                max_eval_docs=5, promote=False, gold_gate=False, threads=1,
+                                work_dir=str(tmp_path / "work")))  # fmt: skip
+    bucket = s3_seed_root.removeprefix("s3://")
+    gets = {name: sum(1 for method, path in s3_server.faults.seen
+                      if method == "GET" and path == f"/{bucket}/seed/{name}")
+            for name in ("train.jsonl.gz", "validation.jsonl.gz")}  # fmt: skip
+    # validation: the load, the checkpoint's digest, each epoch, calibration, evaluation
+    assert gets == {"train.jsonl.gz": 2, "validation.jsonl.gz": 4 + epochs}
+    if layout == "folder":
+        assert out["seed_set"]["version"] == expected.hexdigest()[:12]
+    else:
+        assert out["seed_set"]["version"] == "test-1"
+        write_seed_set(folder, make_docs(30, 3), make_docs(12, 2))  # the manifest's checksums
+        (folder / "manifest.json").write_text(json.dumps(manifest))  # no longer hold
+        _upload(folder, s3_seed_root)
+        with pytest.raises(SeedSetChanged, match="train.jsonl.gz changed after its seed set"):
+            load_seed_set(uri, stream=True)
