@@ -47,6 +47,13 @@ Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapsh
 """
 
 
+def task_try(ti) -> dict:
+    """The task try that books a plan or a shard's attempt in the catalog: the next try of
+    a task killed outright books that one's attempts failed."""
+    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id,
+            "map_index": ti.map_index, "try_number": ti.try_number}
+
+
 @dag(
     dag_id="prox_refine_snapshot",
     description="Nightly: refine the day's crawl partition, gate it with Great Expectations, "
@@ -76,7 +83,7 @@ def prox_refine_snapshot():
             return refresh.resolve_snapshot(dict(params), ds, run_id)
 
     @task
-    def plan(snapshot: dict, params=None) -> list[dict]:
+    def plan(snapshot: dict, params=None, ti=None) -> list[dict]:
         """Cut the input into shards (`manifest.json`); one work item per mapped task."""
         with fail_fast(AirflowFailException):
             return refresh.plan(snapshot, params["target_docs"],
@@ -84,16 +91,16 @@ def prox_refine_snapshot():
                                 params["model"], params["backend"], params["reprocess"],
                                 params.get("keep_threshold"),
                                 params.get("quality_filter") or "off", cfg.limits_of(params),
-                                params.get("workers_per_task"))
+                                params.get("workers_per_task"), task_try(ti))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           multiple_outputs=False, map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
-    def refine_shard(batch: dict) -> dict:
+    def refine_shard(batch: dict, ti=None) -> dict:
         """Refine the shard(s) of one work item; progress lines every `PROX_PROGRESS_EVERY`
         documents (docs/s, ETA, model, documents resumed from checkpoints)."""
         get_current_context()["prox_shard_label"] = batch["label"]
         with fail_fast(AirflowFailException):  # e.g. duplicate ids under the `fail` policy
-            return refresh.refine_batch(batch)
+            return refresh.refine_batch(batch, task_try(ti))
 
     @task(multiple_outputs=False)
     def collect(snapshot: dict, results) -> dict:

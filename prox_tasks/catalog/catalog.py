@@ -9,11 +9,12 @@ from typing import Any
 from prox_tasks.catalog.engine import default_url, make_engine
 from prox_tasks.catalog.migrations import migrate, sql_dir
 
-JSON_COLUMNS = {"metrics", "stats", "quarantine_reasons", "drop_reasons", "program_errors"}
+JSON_COLUMNS = {"metrics", "stats", "quarantine_reasons", "drop_reasons", "program_errors",
+                "runner"}
 BOOL_COLUMNS = {"promoted", "success", "gate_passed"}
 SNAPSHOT_FIELDS = {"input_uri", "output_uri", "manifest_uri", "manifest_id", "status",
                    "num_shards", "docs_planned", "logical_date", "dag_run_id",
-                   "model_version", "error"}
+                   "model_version", "error", "runner"}
 
 
 class SnapshotNameTaken(ValueError):
@@ -79,11 +80,12 @@ class Catalog:
         rows = self._all(sql, **params)
         return rows[0] if rows else None
 
-    def _exec(self, sql: str, **params) -> None:
+    def _exec(self, sql: str, **params) -> int:
+        """Run one statement; returns the rows it changed."""
         from sqlalchemy import text
 
         with self.engine.begin() as conn:
-            conn.execute(text(sql), params)
+            return conn.execute(text(sql), params).rowcount
 
     def _id(self, table: str, where: str, **params) -> int:
         row = self._one(f"SELECT id FROM {table} WHERE {where}", **params)  # noqa: S608
@@ -197,6 +199,7 @@ class Catalog:
         unknown = set(fields) - SNAPSHOT_FIELDS
         if unknown:
             raise ValueError(f"unknown snapshot fields {sorted(unknown)}")
+        fields = {k: _dump(v) if k in JSON_COLUMNS else v for k, v in fields.items()}
         sets = ", ".join(f"{k} = :{k}" for k in fields)
         self._exec(f"UPDATE snapshots SET {sets}, updated_at = :u WHERE name = :name",  # noqa: S608
                    u=now(), name=name, **fields)
@@ -214,16 +217,18 @@ class Catalog:
     def list_snapshots(self) -> list[dict]:
         return self._all("SELECT * FROM snapshots ORDER BY created_at, id")
 
-    def start_shard(self, snapshot: str, index: int) -> int:
-        """Mark a shard running and count the attempt; returns the attempt number."""
+    def start_shard(self, snapshot: str, index: int, runner: dict | None = None) -> int:
+        """Mark a shard running and count the attempt, booked by ``runner``
+        (:func:`prox_tasks.refine.runner.current`); returns the attempt number."""
         sid = self._id("snapshots", "name = :n", n=snapshot)
         row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
                         s=sid, i=index)
         if row is None:
             self._plan_shard(sid, index, 0, 0)
         self._exec("UPDATE shards SET status = 'running', attempts = attempts + 1, error = NULL,"
-                   " started_at = :t, finished_at = NULL WHERE snapshot_id = :s AND shard_index = :i",
-                   t=now(), s=sid, i=index)
+                   " started_at = :t, finished_at = NULL, runner = :r"
+                   " WHERE snapshot_id = :s AND shard_index = :i",
+                   t=now(), r=_dump(runner), s=sid, i=index)
         return self.get_shard(snapshot, index)["attempts"]
 
     def withdraw_attempt(self, snapshot: str, index: int) -> None:
@@ -269,6 +274,20 @@ class Catalog:
         self._exec("UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
                    " WHERE snapshot_id = :s AND shard_index = :i",
                    e=redact(str(error))[:4000], t=now(), s=sid, i=index)
+
+    def fail_running_shard(self, snapshot: str, index: int, runner: dict | None,
+                           error: str) -> bool:
+        """Mark the shard failed with ``error`` only while it is still ``running`` as booked
+        by ``runner``: an attempt found dead must not overwrite what a newer attempt booked
+        meanwhile. Returns whether it was marked."""
+        from prox_tasks.redaction import redact
+
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        return self._exec(
+            "UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
+            " WHERE snapshot_id = :s AND shard_index = :i AND status = 'running'"
+            " AND runner = :r", e=redact(str(error))[:4000], t=now(), s=sid, i=index,
+            r=_dump(runner)) > 0
 
     def get_shard(self, snapshot: str, index: int) -> dict | None:
         return self._one("SELECT sh.* FROM shards sh JOIN snapshots s ON s.id = sh.snapshot_id"

@@ -110,8 +110,13 @@ def missing_partition(snapshot: dict, waited_s: float) -> str:
 def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False,
          keep_threshold: float | None = None, quality: str = "off",
-         limits: dict | None = None, workers: int | None = None) -> list[dict]:
+         limits: dict | None = None, workers: int | None = None,
+         task_try: dict | None = None) -> list[dict]:
     """Plan the shards, register the snapshot; one work item per mapped refine task.
+
+    ``task_try`` (:func:`~prox_tasks.refine.runner.current`'s ``airflow``: the DAG's task
+    try) books the plan as this DAG run's, so a failure of its refine tasks is booked over
+    the snapshot's status and a failure of a run replaced since is not.
 
     ``workers`` (:func:`~prox_tasks.pipeline.settings.refine_workers`: the Param, else
     ``PROX_REFINE_WORKERS``, else 1) is the processes each refine task runs: a work item then
@@ -131,6 +136,7 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     from prox_tasks.corpus.manifest import refuse_if_released
     from prox_tasks.corpus.readers import EmptyInput
     from prox_tasks.models import resolve_model
+    from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
     from prox_tasks.refine.options import check_refine_options, snapshot_model
@@ -185,7 +191,7 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     # every refine task; reprocess takes the claim over (once, here: not in each task)
     _claim_settings(snapshot, manifest, refining, bool(reprocess))
     with open_catalog(snapshot["catalog_url"]) as catalog:
-        register_plan(catalog, snapshot["name"], manifest,
+        register_plan(catalog, snapshot["name"], manifest, runners.current(task_try),
                       logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
     log.info("snapshot %s: %d docs in %d shards", snapshot["name"], manifest.total_docs,
              len(manifest.shards))
@@ -242,26 +248,30 @@ def _claim_settings(snapshot: dict, manifest, refining: dict, reprocess: bool) -
 XCOM_LEFT_OUT = ("request", "uri", "quarantine_uri", "manifest_id")
 
 
-def refine_batch(batch: dict) -> dict:
+def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     """Refine the shards of one work item (a published shard is reused unless
     ``reprocess``) with one loaded model — in ``batch["workers"]`` processes when given, as
     ``prox refine --workers`` — each booked in the catalog
     (:class:`prox_tasks.refine.booking.ShardBooking`); a failure books the snapshot
-    ``failed`` (:func:`~prox_tasks.refine.booking.book_failed`). Returns per-shard accounting
-    and statistics."""
-    from prox_tasks.refine.booking import ShardBooking, book_failed
+    ``failed`` (:func:`~prox_tasks.refine.booking.book_failed`). ``task_try``: the Airflow
+    task try (:func:`~prox_tasks.refine.runner.current`), which books each attempt: the next
+    try books the attempts of one killed outright failed. Returns per-shard accounting and
+    statistics."""
+    from prox_tasks.refine import runner as runners
+    from prox_tasks.refine.booking import ShardBooking
     from prox_tasks.refine.workers import refine_shards
 
     with open_catalog(batch.get("catalog_url")) as catalog:
+        booking = ShardBooking(catalog, batch["snapshot"], runners.current(task_try))
         try:
             results = refine_shards(batch["output_uri"], list(batch["shards"]),
                                     workers=int(batch.get("workers") or 1),
                                     force=bool(batch.get("reprocess")),
-                                    booking=ShardBooking(catalog, batch["snapshot"]),
+                                    booking=booking,
                                     settings_claimed=True,  # by the plan task
                                     **_refine_options(batch))  # fmt: skip
         except BaseException as err:  # a retry that succeeds, then collect, move it on
-            book_failed(catalog, batch["snapshot"], err)
+            booking.failed_run(err)
             raise
     # the task's result is an XCom that `collect` pulls with every other task's: what a
     # shard was refined with and where it lies are in its status record, not repeated here

@@ -11,24 +11,41 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
   failed first: the attempt counted when it was queued is taken back;
 - :func:`book_failed`: a run that fails after its plan was booked leaves the snapshot
   ``failed`` with the error, not ``planned``; :func:`book_refined` (or the next plan) moves
-  it on as usual.
+  it on as usual. A run whose plan another run booked since (a ``--force`` rerun) books
+  nothing over that run's status;
+- :func:`book_dead`: a run killed outright (SIGKILL, out of memory, a lost worker) booked
+  nothing at its end; the next run (its plan) or Airflow try (its shards) books its
+  ``running`` attempts failed once its process is known dead
+  (:mod:`~prox_tasks.refine.runner`), and its snapshot failed.
 """
 
 from __future__ import annotations
 
 import logging
 
+from prox_tasks.refine import runner as runners
+
 log = logging.getLogger(__name__)
 
+#: What a shard's attempt whose process was killed outright is booked failed with.
+DIED = ("the refine process died (killed: SIGKILL, out of memory, or a lost worker; {why}) "
+        "before it booked this attempt's end")
 
-def register_plan(catalog, name: str, manifest, **fields) -> None:
-    """Record snapshot ``name`` planned by ``manifest`` with its shards; ``fields`` are more
-    snapshot columns (``logical_date``, ``dag_run_id``)."""
+
+def register_plan(catalog, name: str, manifest, runner: dict | None = None, **fields) -> None:
+    """Record snapshot ``name`` planned by ``manifest`` with its shards, booked by ``runner``
+    (:func:`~prox_tasks.refine.runner.current`; default this process); ``fields`` are more
+    snapshot columns (``logical_date``, ``dag_run_id``). Attempts of runs known dead are
+    booked failed first (:func:`book_dead`)."""
+    runner = runner or runners.current()
+    book_dead(catalog, name, runner)
     current = catalog.get_snapshot(name)
     kept = current and current["manifest_id"] == manifest.id and current["status"] != "failed"
     catalog.register_snapshot(name, manifest.input_uri, manifest.output_uri, manifest=manifest,
                               status=current["status"] if kept else "planned")
-    catalog.update_snapshot(name, error=None, **fields)  # a former run's failure is history
+    # a former run's failure is history; this run's end is booked over its status, a
+    # replaced run's not (book_failed)
+    catalog.update_snapshot(name, error=None, runner=runner, **fields)
 
 
 def book_refined(catalog, name: str, model_versions, refined_any: bool = True) -> None:
@@ -44,15 +61,24 @@ def book_refined(catalog, name: str, model_versions, refined_any: bool = True) -
                             model_version=versions, error=None)
 
 
-def book_failed(catalog, name: str, error: BaseException | str) -> None:
+def book_failed(catalog, name: str, error: BaseException | str,
+                runner: dict | None = None) -> None:
     """A run of snapshot ``name`` failed after its plan was booked: the snapshot becomes
     ``failed`` with ``error``. A refusal wrote nothing, and a released snapshot's files never
-    change: both keep their status. A catalog that cannot be written is logged, not raised:
-    the run's own error is what its caller must see."""
+    change: both keep their status. So does a snapshot whose plan another run booked since
+    (a ``--force`` rerun started after this one; not this run's ``runner``, default this
+    process, nor of its Airflow DAG run): its status is that run's. A catalog that cannot be
+    written is logged, not raised: the run's own error is what its caller must see."""
     if is_refusal(error):
         return
     try:
-        if (catalog.get_snapshot(name) or {}).get("status") in (None, "released"):
+        snapshot = catalog.get_snapshot(name) or {}
+        if snapshot.get("status") in (None, "released"):
+            return
+        booked_by = runners.run_key(snapshot.get("runner"))
+        if booked_by is not None and booked_by != runners.run_key(runner or runners.current()):
+            log.warning("snapshot %s: not booked failed (%s): another run booked it since",
+                        name, _error_text(error))
             return
         catalog.fail_snapshot(name, _error_text(error))
     except Exception:  # noqa: BLE001 - the refine's error matters more than the booking's
@@ -63,17 +89,52 @@ def _error_text(error: BaseException | str) -> str:
     return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
 
 
+def book_dead(catalog, name: str, runner: dict | None = None,
+              indexes: list[int] | None = None) -> int:
+    """Book failed every ``running`` attempt of snapshot ``name`` whose runner is known dead
+    (:func:`~prox_tasks.refine.runner.why_dead`, as seen by ``runner``, default this
+    process) with :data:`DIED`; the snapshot too (:func:`book_failed`, when that run booked
+    its plan), unless ``runner`` is of the same run (an Airflow retry goes on). ``indexes``:
+    only those shards (a DAG task's own: not every shard of the snapshot in every task).
+    Returns the attempts booked."""
+    me = runner or runners.current()
+    dead, runs = 0, {}
+    shards = catalog.get_shards(name) if indexes is None else \
+        [s for s in (catalog.get_shard(name, i) for i in indexes) if s]  # fmt: skip
+    for shard in shards:
+        why = shard["status"] == "running" and runners.why_dead(shard.get("runner"), me)
+        if why and catalog.fail_running_shard(name, shard["shard_index"], shard["runner"],
+                                              DIED.format(why=why)):
+            dead += 1
+            log.warning("snapshot %s, shard %d: %s", name, shard["shard_index"],
+                        DIED.format(why=why))
+            runs.setdefault(runners.run_key(shard["runner"]),
+                            (shard["runner"], f"shard {shard['shard_index']}: {DIED.format(why=why)}"))
+    for key, (dead_runner, error) in runs.items():
+        if key != runners.run_key(me):
+            book_failed(catalog, name, error, dead_runner)
+    return dead
+
+
 class ShardBooking:
     """Books the shards of snapshot ``snapshot`` in ``catalog`` (a
-    :class:`prox_tasks.catalog.Catalog`) as they are refined."""
+    :class:`prox_tasks.catalog.Catalog`) as they are refined, each attempt by ``runner``
+    (:func:`~prox_tasks.refine.runner.current`; default this process)."""
 
-    def __init__(self, catalog, snapshot: str):
+    def __init__(self, catalog, snapshot: str, runner: dict | None = None):
         self.catalog, self.snapshot = catalog, snapshot
+        self.runner = runner or runners.current()
+
+    def book_dead(self, indexes: list[int]) -> int:
+        """Book the attempts of shards ``indexes`` by runs known dead failed
+        (:func:`book_dead`): before this run books its own, e.g. those of the Airflow try
+        before this one."""
+        return book_dead(self.catalog, self.snapshot, self.runner, indexes)
 
     def start(self, index: int, reused: bool) -> None:
         """Before shard ``index`` runs: a refine (not a reuse) is a new attempt."""
         if not reused:
-            self.catalog.start_shard(self.snapshot, index)
+            self.catalog.start_shard(self.snapshot, index, self.runner)
 
     def finish(self, index: int, result: dict) -> None:
         """Shard ``index`` gave ``result`` (:func:`~prox_tasks.refine.step.refine_shard`'s,
@@ -90,19 +151,38 @@ class ShardBooking:
         """Shard ``index``'s attempt failed (the error is stored). A refusal to touch a
         published shard (its snapshot was released, or another run published it with other
         settings meanwhile) wrote nothing: it is no attempt, and the shard stays ``done``
-        with what its files hold."""
+        with what its files hold. A shard another run booked since (a ``--force`` rerun)
+        is that run's: nothing is booked over it."""
         if is_refusal(error):
             self.not_run(index, _error_text(error))
-        else:
-            self.catalog.fail_shard(self.snapshot, index, _error_text(error))
+        elif not self.catalog.fail_running_shard(self.snapshot, index, self.runner,
+                                                 _error_text(error)):
+            self._left(index, error)
 
     def not_run(self, index: int, reason: str) -> None:
         """Shard ``index``, counted by :meth:`start`, was not refined (refused, or cancelled
         when another shard failed): the attempt is taken back; a published shard is booked
-        ``done``, another ``failed`` with ``reason`` (not left ``running``)."""
+        ``done``, another ``failed`` with ``reason`` (not left ``running``). Not a shard
+        another run booked since."""
+        if not self._mine(index):
+            self._left(index, reason)
+            return
         self.catalog.withdraw_attempt(self.snapshot, index)
         if not self._published(index):
             self.catalog.fail_shard(self.snapshot, index, reason)
+
+    def failed_run(self, error: BaseException | str) -> None:
+        """This run failed: :func:`book_failed` as its runner."""
+        book_failed(self.catalog, self.snapshot, error, self.runner)
+
+    def _mine(self, index: int) -> bool:
+        """Whether shard ``index`` is still ``running`` as this booking started it."""
+        booked = self.catalog.get_shard(self.snapshot, index) or {}
+        return booked.get("status") == "running" and booked.get("runner") == self.runner
+
+    def _left(self, index: int, error: BaseException | str) -> None:
+        log.warning("snapshot %s, shard %d: not booked (%s): another run booked it since",
+                    self.snapshot, index, _error_text(error))
 
     def _published(self, index: int) -> bool:
         """Book shard ``index`` ``done`` from its status record, if it has one."""

@@ -194,6 +194,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
     request = shard_request(model, backend, backend_options, shard_options.get("policy"),
                             shard_options.get("limits"), shard_options.get("quality", "off"))
     claim_settings(output_uri, manifest, request, take_over=force and not settings_claimed)
+    if booking is not None:  # a killed earlier attempt (an Airflow try) booked no end
+        booking.book_dead(indexes)
     try:
         return _refine_claimed(output_uri, indexes, manifest, request, workers=workers,
                                threads=threads, model=model, backend=backend,

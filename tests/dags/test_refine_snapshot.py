@@ -175,6 +175,10 @@ def test_shard_failing_once_succeeds_on_retry_with_identical_output(world, relea
     shards = catalog.get_shards("retry")  # booked by the refine task (refine.booking)
     assert [s["attempts"] for s in shards] == [1, 2, 1]
     assert [s["status"] for s in shards] == ["done"] * 3
+    # each attempt names its task try: the next try books one killed outright failed
+    assert [(s["runner"]["airflow"]["map_index"], s["runner"]["airflow"]["try_number"])
+            for s in shards] == [(0, 1), (1, 2), (2, 1)]
+    assert snapshot["runner"]["airflow"]["run_id"] == dag_run.run_id  # the plan task's run
     latest = json.loads((world["corpus"] / "latest.json").read_text())
     assert latest["name"] == "retry"  # same partition, later name: latest moves to it
 

@@ -12,7 +12,7 @@ from prox_tasks.catalog import Catalog
 from prox_tasks.cli import main
 from prox_tasks.corpus import plan_shards
 from prox_tasks.models.artifact import artifact_version
-from prox_tasks.refine.booking import ShardBooking, register_plan
+from prox_tasks.refine.booking import ShardBooking, book_dead, register_plan
 from prox_tasks.refine.workers import refine_shards
 from tests.inference.helpers import short_docs, write_jsonl
 
@@ -182,34 +182,45 @@ def test_a_refine_that_fails_after_planning_books_the_snapshot_failed(tmp_path, 
     capsys.readouterr()
 
 
-def test_a_refine_with_workers_terminated_leaves_no_shard_running(tmp_path, tagger_model):
-    """SIGTERM (Airflow killing or timing out the task, `docker stop`) while worker processes
-    refine: the shard still refining is booked failed, the ones not started not run (no
-    attempt), none stays `running` in the catalog."""
+def _refining(tmp_path, tagger_model, url: str, *options: str):
+    """A real `prox refine --workers 2` process of 6 shards of 2,000 long documents into
+    ``tmp_path``/refined, booked in ``url``, returned once a worker is refining (it has
+    checkpointed a batch of its shard)."""
     import os
-    import signal
     import subprocess
     import sys
     import time
 
-    docs = [{"id": f"{d['id']}-{copy}", "text": d["text"]}
-            for copy in range(40) for d in short_docs(300, lines=40, width=200)]
-    source = write_jsonl(tmp_path / "in.jsonl", docs)
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    source = tmp_path / "in.jsonl"
+    if not source.exists():
+        docs = [{"id": f"{d['id']}-{copy}", "text": d["text"]}
+                for copy in range(40) for d in short_docs(300, lines=40, width=200)]
+        write_jsonl(source, docs)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
     run = subprocess.Popen(
         [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
          "--output", str(tmp_path / "refined"), "--model", str(tagger_model),
          "--target-docs", "2000", "--workers", "2", "--threads", "1", "--catalog", url,
-         "--no-progress"], env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
-    # a worker is refining once it has checkpointed a batch of its shard
+         "--no-progress", *options], env=env, start_new_session=True,
+        stderr=subprocess.PIPE, text=True)
     checkpoints = tmp_path / "refined" / "_checkpoints"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and run.poll() is None \
             and not any(checkpoints.glob("shard-*/part-*")):
         time.sleep(0.1)
     assert run.poll() is None, "the refine ended before a shard was seen refining"
+    return run
+
+
+def test_a_refine_with_workers_terminated_leaves_no_shard_running(tmp_path, tagger_model):
+    """SIGTERM (Airflow killing or timing out the task, `docker stop`) while worker processes
+    refine: the shard still refining is booked failed, the ones not started not run (no
+    attempt), none stays `running` in the catalog."""
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    run = _refining(tmp_path, tagger_model, url)
     run.send_signal(signal.SIGTERM)
     assert run.wait(120) == 143, run.stderr.read()
     with Catalog(url) as catalog:
@@ -218,3 +229,29 @@ def test_a_refine_with_workers_terminated_leaves_no_shard_running(tmp_path, tagg
     failed = [s for s in shards if s["status"] == "failed"]
     assert any("Terminated" in s["error"] and s["attempts"] == 1 for s in failed)
     assert all(s["attempts"] == 0 for s in failed if s["error"].startswith("not run"))
+
+
+def test_a_refine_killed_outright_is_booked_failed_by_the_next_run(tmp_path, tagger_model):
+    """SIGKILL (the out-of-memory killer, a lost worker) runs no handler: the killed run's
+    shards stay `running`. The next run finds their process dead and books them failed, and
+    the snapshot the killed run planned failed with why."""
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    run = _refining(tmp_path, tagger_model, url)
+    with Catalog(url) as catalog:  # a run still refining is left alone
+        assert book_dead(catalog, "refined") == 0
+    run.send_signal(signal.SIGKILL)
+    assert run.wait(120) == -signal.SIGKILL
+    with Catalog(url) as catalog:
+        assert {s["status"] for s in catalog.get_shards("refined")} == {"running"}
+        # what the next run's plan does first (register_plan), seen before it refines again
+        assert book_dead(catalog, "refined") == 6
+        shards = catalog.get_shards("refined")
+        snapshot = catalog.get_snapshot("refined")
+    assert {s["status"] for s in shards} == {"failed"}
+    assert all("the refine process died" in s["error"] and f"process {run.pid} " in s["error"]
+               for s in shards)
+    assert snapshot["status"] == "failed" and "the refine process died" in snapshot["error"]
+    with Catalog(url) as catalog:  # booked once: a second look finds nothing running
+        assert book_dead(catalog, "refined") == 0

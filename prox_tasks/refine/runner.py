@@ -1,0 +1,91 @@
+"""Who runs a refine, as the catalog books it, and whether that run is still alive.
+
+A refine killed outright (SIGKILL, the kernel's out-of-memory killer, a lost Celery worker)
+runs no ``except`` or ``finally``: its shards stay ``running`` in the catalog. Each booking
+therefore names its runner (:func:`current`): the host, the process id and the process's
+start time (a process id reused later is another process), and in Airflow the task try. A
+later run tells a dead runner (:func:`why_dead`) by what it can check for sure:
+
+- an earlier try of the same Airflow task instance (Airflow runs one try at a time: once
+  the next one runs, the earlier one has ended, whichever machine it ran on);
+- a process of this host that no longer runs (or whose id now belongs to another process).
+
+A runner on another host, outside Airflow's tries, cannot be checked from here: its
+booking stays as it is.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+
+#: The fields of an Airflow task instance that, with the try, name one task try.
+AIRFLOW_TASK = ("dag_id", "run_id", "task_id", "map_index")
+
+
+def current(airflow: dict | None = None) -> dict:
+    """This process as a runner; ``airflow``: its task try (:data:`AIRFLOW_TASK` fields and
+    ``try_number``) when it is an Airflow task."""
+    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": _started(os.getpid())}
+    if airflow:
+        me["airflow"] = {k: airflow.get(k) for k in (*AIRFLOW_TASK, "try_number")}
+    return me
+
+
+def run_key(runner: dict | None) -> str | None:
+    """What names the run of ``runner``: its Airflow DAG run (every task of it, every try),
+    else its process."""
+    if not runner:
+        return None
+    airflow = runner.get("airflow") or {}
+    if airflow.get("run_id"):
+        return f"airflow:{airflow.get('dag_id')}/{airflow['run_id']}"
+    return f"process:{runner.get('host')}/{runner.get('pid')}/{runner.get('started')}"
+
+
+def why_dead(runner: dict | None, me: dict) -> str | None:
+    """Why ``runner`` (a booking's) is known to have ended, as a clause for an error
+    message; None when it may still run (or is ``me``)."""
+    if not runner or _same_process(runner, me):
+        return None
+    theirs, mine = runner.get("airflow") or {}, me.get("airflow") or {}
+    if (theirs and mine and all(theirs.get(k) == mine.get(k) for k in AIRFLOW_TASK)
+            and (theirs.get("try_number") or 0) < (mine.get("try_number") or 0)):
+        return (f"Airflow try {theirs.get('try_number')} of {theirs.get('task_id')} "
+                f"(map index {theirs.get('map_index')}) ended without booking it")
+    if runner.get("host") == me.get("host") and not _alive(runner):
+        return f"process {runner.get('pid')} on {runner.get('host')} no longer runs"
+    return None
+
+
+def _same_process(a: dict, b: dict) -> bool:
+    return all(a.get(k) == b.get(k) for k in ("host", "pid", "started"))
+
+
+def _alive(runner: dict) -> bool:
+    pid = runner.get("pid")
+    if not isinstance(pid, int):
+        return True  # not a booking this module wrote: nothing to check it by
+    started = _started(pid)
+    return started is not None and started == runner.get("started")
+
+
+def _started(pid: int) -> int | None:
+    """When process ``pid`` started, in clock ticks since boot (Linux ``/proc``; elsewhere 0
+    while a process of that id exists); None: no such process, or a zombie (it ran to its
+    end and only waits for its parent to collect its exit status)."""
+    if not os.path.exists("/proc/self/stat"):  # no /proc (macOS): the process id alone
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return None
+        except PermissionError:
+            pass  # another user's process, alive
+        return 0
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            # the command name (field 2) may hold spaces and parentheses: fields after its ")"
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except OSError:
+        return None
+    return None if fields[0] == b"Z" else int(fields[19])

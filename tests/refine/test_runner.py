@@ -1,0 +1,82 @@
+"""Who booked an attempt, and whether it still runs: a real process killed with SIGKILL is
+dead, a live one is not, an earlier Airflow try of the same task instance is dead wherever
+it ran (the DAG task body books it failed before refining)."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+
+from prox_tasks.catalog import Catalog
+from prox_tasks.pipeline import refresh
+from prox_tasks.refine import runner
+from prox_tasks.refine.booking import ShardBooking
+
+PRINT_RUNNER = ("import json, time; from prox_tasks.refine.runner import current; "
+                "print(json.dumps(current()), flush=True); time.sleep(120)")
+
+
+def test_a_process_of_this_host_is_dead_once_killed_and_its_id_alone_is_not_enough():
+    me = runner.current()
+    child = subprocess.Popen([sys.executable, "-c", PRINT_RUNNER], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        theirs = json.loads(child.stdout.readline())
+        assert theirs["pid"] == child.pid and theirs["host"] == me["host"]
+        assert runner.why_dead(theirs, me) is None  # it runs
+        assert runner.why_dead(me, me) is None  # nor is this process dead to itself
+        # the same id with another start time: the id was reused by another process
+        reused = {**theirs, "started": theirs["started"] - 1}
+        assert runner.why_dead(reused, me) == f"process {child.pid} on {me['host']} no longer runs"
+        assert runner.why_dead({**theirs, "host": "another-host"}, me) is None  # can't tell
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+    assert runner.why_dead(theirs, me) == f"process {child.pid} on {me['host']} no longer runs"
+
+
+def _task_try(run_id: str, try_number: int, host: str | None = None) -> dict:
+    return {"dag_id": "prox_refine_snapshot", "run_id": run_id, "task_id": "refine_shard",
+            "map_index": 0, "try_number": try_number}
+
+
+def test_an_airflow_retry_books_the_killed_try_failed_wherever_it_ran(tmp_path, tagger_model,
+                                                                     capsys):
+    """Try 1 of a refine task was killed on another worker (its supervisor reported it
+    failed; no callback ran): its shard stayed `running`. Try 2 — on this machine — books it
+    failed before refining it again; a shard another DAG run refines on another machine is
+    not its to judge."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(4)))  # fmt: skip
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
+                                         "output_root": str(tmp_path / "corpus"),
+                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
+                                        "2026-01-02")
+    batches = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
+                           backend=None, task_try=_task_try("scheduled__1", 1))
+    # another machine cannot be had in a test: its bookings are written as its runner would
+    # (a host name and a process of its own), by the booking code itself
+    elsewhere = {"host": "worker-b.invalid", "pid": 4242, "started": 1}
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        ShardBooking(catalog, snapshot["name"], {
+            **elsewhere, "airflow": _task_try("scheduled__1", 1)}).start(0, False)
+        ShardBooking(catalog, snapshot["name"], {
+            **elsewhere, "airflow": _task_try("backfill__1", 1)}).start(1, False)
+    capsys.readouterr()
+    result = refresh.refine_batch(batches[0], _task_try("scheduled__1", 2))
+    assert [s["status"] for s in result["shards"]] == ["refined"]
+    logged = capsys.readouterr()  # the task's log (the catalog then books its own attempt)
+    assert ("snapshot crawl-2026-01-02, shard 0: the refine process died (killed: SIGKILL, out "
+            "of memory, or a lost worker; Airflow try 1 of refine_shard (map index 0) ended "
+            "without booking it) before it booked this attempt's end") in logged.out + logged.err
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        shard = catalog.get_shard(snapshot["name"], 0)
+        assert (shard["status"], shard["attempts"]) == ("done", 2)
+        # the same try number of another DAG run, elsewhere: it may still run
+        mine = ShardBooking(catalog, snapshot["name"], runner.current(_task_try("scheduled__1", 2)))
+        assert mine.book_dead([1]) == 0
+        assert catalog.get_shard(snapshot["name"], 1)["status"] == "running"
+        assert catalog.get_snapshot(snapshot["name"])["status"] == "planned"  # the run goes on
