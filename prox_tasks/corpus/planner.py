@@ -163,6 +163,10 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
         if not overwrite:
             raise _conflict(manifest, existing.id)
         refuse_if_released(manifest.output_uri, "replacing its plan")
+        from prox_tasks.refine.claim import claim_for_new_plan
+
+        # first: a run still refining the old plan publishes nothing more from now on
+        claim_for_new_plan(manifest.output_uri, manifest.id)
         _remove_outputs(existing, manifest.output_uri)
         replaced = existing.id
 

@@ -17,7 +17,11 @@ conditional PUT on S3), the way the planner writes ``manifest.json``:
   which replaces the claim. A run still refining with the old settings then stops before
   it publishes its next shard (:func:`check_claim`).
 
-A claim of another plan (the folder was planned again) counts as absent.
+A claim of another plan (the folder was planned again) counts as absent. Planning a folder
+again over another plan (``prox plan --overwrite``, ``--force`` or ``reprocess`` with a
+changed input) writes a claim of the new plan naming no settings
+(:func:`claim_for_new_plan`), so a run still refining the old plan stops before it
+publishes its next shard, whether or not a run of the new plan has started.
 """
 
 from __future__ import annotations
@@ -99,6 +103,24 @@ def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
     return replace_if(claim_uri(output_uri), decide)
 
 
+def claim_for_new_plan(output_uri: str, manifest_id: str) -> None:
+    """The folder was planned again (plan ``manifest_id`` replaces another): claim it for
+    that plan with no settings yet — a run of the old plan then publishes no more shards
+    (:func:`check_claim`), and the new plan's first run claims its settings. A claim of
+    that plan already written (a run of it claimed first) stays."""
+
+    def decide(current: bytes | None) -> bytes | None:
+        try:
+            claim = _as_claim(None if current is None else json.loads(current),
+                              claim_uri(output_uri)) or {}
+        except ValueError:
+            claim = {}
+        return None if claim.get("manifest_id") == manifest_id else \
+            _claim_bytes(manifest_id, None)  # fmt: skip
+
+    replace_if(claim_uri(output_uri), decide)
+
+
 def _published_any(output_uri: str, manifest) -> bool:
     """Whether a shard of plan ``manifest`` has a status record in ``output_uri``."""
     from prox_tasks.corpus import read_status
@@ -125,12 +147,12 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
     claim = _read_claim(output_uri)
     if claim is not None and claim.get("manifest_id") != manifest_id:
         # this run claimed the folder for its plan before refining: the folder was planned
-        # again since (reprocess or --force with a changed input, prox plan --overwrite) and
-        # claimed for that plan; this shard's rows are of a plan no longer there
+        # again since (reprocess or --force with a changed input, prox plan --overwrite),
+        # which claimed it for that plan; this shard's rows are of a plan no longer there
         raise SettingsConflict(
             f"shard {shard_index} of {output_uri} was not published: the folder was planned "
-            f"again meanwhile (plan {claim.get('manifest_id')}, not {manifest_id}) and "
-            "claimed by the run refining that plan", ["manifest_id"])
+            f"again meanwhile (plan {claim.get('manifest_id')}, not {manifest_id}); refine "
+            "it with that plan", ["manifest_id"])
     claimed = None if claim is None else claim.get("request")
     if claimed is None or claimed == request:
         return

@@ -302,3 +302,39 @@ def test_a_claim_that_is_not_a_json_object_holds_nobody_back(planned, content):
     check_claim(out, manifest.id, _request(0.7), 0)
     claim_settings(out, manifest, _request(0.7))
     assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["request"] == _request(0.7)
+
+
+def _replanned_alone_stops_the_old_plan_s_run(root: str, tagger_model) -> None:
+    """A run of the old plan published shard 0; `prox plan --overwrite` plans the changed
+    input again and no run of the new plan has started: the old run, refining shard 1 with
+    the plan it holds, publishes nothing."""
+    from prox_tasks.cli import main
+    from prox_tasks.refine.step import refine_shard
+
+    out = join_uri(root, "out")
+    manifest = plan_shards(_input(root), out, target_docs=4)
+    model = str(tagger_model)
+    old = refine_shards(out, [0], model=model, backend_options={"line_threshold": 0.3})
+    assert old[0]["status"] == "refined"
+    put_atomic(join_uri(root, "in", "part-1.jsonl"),  # the crawl changed
+               json.dumps({"id": "late", "text": "a late line\nanother"}) + "\n")
+    assert main(["plan", "--input", join_uri(root, "in") + "/", "--output", out,
+                 "--target-docs", "4", "--overwrite", "--no-progress"]) == 0
+    assert load_manifest(out).id != manifest.id
+    with pytest.raises(SettingsConflict, match=r"shard 1 .* not published.*planned again"):
+        refine_shard(out, 1, model=model, backend_options={"line_threshold": 0.3},
+                     request=_request(0.3, model), manifest=manifest)
+    assert read_status(out, 1) is None
+    # the new plan's first run chooses its settings: no --force needed
+    claim_settings(out, load_manifest(out), _request(0.7, model))
+
+
+def test_prox_plan_overwrite_alone_stops_a_run_of_the_old_plan(tmp_path, tagger_model):
+    _replanned_alone_stops_the_old_plan_s_run(str(tmp_path), tagger_model)
+
+
+def test_prox_plan_overwrite_alone_stops_a_run_of_the_old_plan_on_s3(
+        s3_bucket, moto_server, tagger_model, monkeypatch):
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
+    _replanned_alone_stops_the_old_plan_s_run(s3_bucket, tagger_model)
