@@ -255,3 +255,40 @@ def test_a_refine_killed_outright_is_booked_failed_by_the_next_run(tmp_path, tag
     assert snapshot["status"] == "failed" and "the refine process died" in snapshot["error"]
     with Catalog(url) as catalog:  # booked once: a second look finds nothing running
         assert book_dead(catalog, "refined") == 0
+
+
+def test_a_superseded_run_that_fails_books_nothing_over_the_run_that_replaced_it(
+        tmp_path, tagger_model, capsys):
+    """`prox refine` A is stopped while refining (SIGSTOP); `prox refine --force` B with
+    another keep threshold refines the folder again and is gated; then A is terminated
+    (SIGTERM, a real failure, not a refusal): the snapshot keeps B's verdict and B's shards
+    stay done — A's failure is booked over nothing of B's."""
+    import os
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    run = _refining(tmp_path, tagger_model, url)
+    os.killpg(run.pid, signal.SIGSTOP)  # A and its workers
+    try:
+        out = str(tmp_path / "refined")
+        assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", out,
+                     "--model", str(tagger_model), "--target-docs", "2000", "--workers", "2",
+                     "--threads", "1", "--catalog", url, "--no-progress", "--force",
+                     "--keep-threshold", "0.7"]) == 0
+        main(["gate", "--snapshot", out, "--catalog", url, "--name", "refined"])
+        with Catalog(url) as catalog:
+            verdict = catalog.get_snapshot("refined")["status"]
+            done = catalog.get_shards("refined")
+        assert verdict in ("gated", "quarantined")
+        assert {s["status"] for s in done} == {"done"}
+        os.killpg(run.pid, signal.SIGTERM)
+    finally:
+        os.killpg(run.pid, signal.SIGCONT)
+    assert run.wait(120) != 0
+    with Catalog(url) as catalog:
+        snapshot = catalog.get_snapshot("refined")
+        shards = catalog.get_shards("refined")
+    assert (snapshot["status"], snapshot["error"]) == (verdict, None)
+    assert [(s["status"], s["attempts"], s["checksum"]) for s in shards] == [
+        (s["status"], s["attempts"], s["checksum"]) for s in done]
+    capsys.readouterr()
