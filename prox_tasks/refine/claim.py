@@ -14,7 +14,9 @@ conditional PUT on S3), the way the planner writes ``manifest.json``:
 - the same request (a rerun, an Airflow retry, the DAG's other shard tasks): nothing to do;
 - another request: :class:`~prox_tasks.refine.step.SettingsConflict` naming the differences,
   before any model is loaded — unless ``take_over`` (``--force``, the DAG's ``reprocess``),
-  which replaces the claim. A run still refining with the old settings then stops before
+  which replaces the claim, or the claim names its runner (``prox refine``'s process) and
+  that runner is known dead with nothing of the plan published (killed outright, it could
+  not give its claim up: :func:`give_up_claim`). A run still refining with the old settings then stops before
   it publishes its next shard (:func:`check_claim`).
 
 A claim of another plan (the folder was planned again) counts as absent. Planning a folder
@@ -44,7 +46,8 @@ def claim_uri(output_uri: str) -> str:
     return join_uri(output_uri, SETTINGS_CLAIM_NAME)
 
 
-def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = False) -> None:
+def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = False,
+                   runner: dict | None = None) -> None:
     """Claim ``output_uri`` for refining plan ``manifest`` with ``request``, or check that
     it is claimed for it already. Call it before refining any shard.
 
@@ -54,23 +57,40 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         request: What this run refines with (:func:`~prox_tasks.refine.step.shard_request`).
         take_over: Replace a claim of other settings instead of refusing (``--force``, the
             DAG's ``reprocess``); published shards are not checked either.
+        runner: The process that claims and refines (:func:`~prox_tasks.refine.runner.current`;
+            ``prox refine``), recorded in the claim. A claim of other settings whose
+            recorded runner is known dead (killed outright: it could not give its claim
+            up) and under which nothing was published counts as given up. None (the DAG's
+            plan task, claiming for other processes): none recorded, and the claim holds
+            until given up or taken over.
 
     Raises:
         SettingsConflict: The folder is claimed for other settings, or (no claim yet) a
             published shard was refined with other settings; unless ``take_over``.
     """
-    wanted = _claim_bytes(manifest.id, request)
+    from prox_tasks.refine.runner import why_dead
+
+    wanted = _claim_bytes(manifest.id, request, runner)
 
     def decide(current: bytes | None) -> bytes | None:
-        claimed = _request_of(current, manifest.id, output_uri)
+        claim = _claim_of(current, output_uri)
+        claimed = claim.get("request") if claim.get("manifest_id") == manifest.id else None
+        holder = claim.get("runner") if claimed is not None else None
+        dead = bool(runner and holder) and why_dead(holder, runner)
         if claimed == request:
-            return None
+            # a rerun of a killed run's settings holds the claim from now on
+            return wanted if dead else None
         if take_over:
             if claimed is not None:
                 log.warning("%s: taking over the settings claim (%s)", output_uri,
                             ", ".join(differences(claimed, request)))
             return wanted
         if claimed is not None:
+            if dead and not _published_any(output_uri, manifest):
+                log.warning("%s: the run that claimed it for other settings (%s) was killed "
+                            "before it published a shard (%s): its claim is given up",
+                            output_uri, ", ".join(differences(claimed, request)), dead)
+                return wanted
             raise _claimed_conflict(output_uri, claimed, request)
         # a folder written before claims: its published shards say what it was refined with
         check_published_requests(output_uri, manifest, request)
@@ -110,11 +130,7 @@ def claim_for_new_plan(output_uri: str, manifest_id: str) -> None:
     that plan already written (a run of it claimed first) stays."""
 
     def decide(current: bytes | None) -> bytes | None:
-        try:
-            claim = _as_claim(None if current is None else json.loads(current),
-                              claim_uri(output_uri)) or {}
-        except ValueError:
-            claim = {}
+        claim = _claim_of(current, output_uri)
         return None if claim.get("manifest_id") == manifest_id else \
             _claim_bytes(manifest_id, None)  # fmt: skip
 
@@ -129,9 +145,11 @@ def _published_any(output_uri: str, manifest) -> bool:
                for s in manifest.shards)
 
 
-def _claim_bytes(manifest_id: str, request: dict | None) -> bytes:
-    return (json.dumps({"manifest_id": manifest_id, "request": request}, indent=1,
-                       sort_keys=True, default=str) + "\n").encode()
+def _claim_bytes(manifest_id: str, request: dict | None, runner: dict | None = None) -> bytes:
+    claim = {"manifest_id": manifest_id, "request": request}
+    if runner:
+        claim["runner"] = runner
+    return (json.dumps(claim, indent=1, sort_keys=True, default=str) + "\n").encode()
 
 
 def check_claim(output_uri: str, manifest_id: str, request: dict | None,
@@ -193,12 +211,17 @@ def _as_claim(value, uri: str) -> dict | None:
 
 def _request_of(raw: bytes | None, manifest_id: str, output_uri: str) -> dict | None:
     """The request a claim's bytes hold for plan ``manifest_id`` (None: no claim of it)."""
+    claim = _claim_of(raw, output_uri)
+    return claim.get("request") if claim.get("manifest_id") == manifest_id else None
+
+
+def _claim_of(raw: bytes | None, output_uri: str) -> dict:
+    """A claim's bytes read (:func:`_as_claim`; empty: none)."""
     uri = claim_uri(output_uri)
     try:
-        claim = _as_claim(None if raw is None else json.loads(raw), uri) or {}
+        return _as_claim(None if raw is None else json.loads(raw), uri) or {}
     except ValueError:
-        claim = _as_claim(ValueError, uri) or {}
-    return claim.get("request") if claim.get("manifest_id") == manifest_id else None
+        return _as_claim(ValueError, uri) or {}
 
 
 def _claimed_conflict(output_uri: str, claimed: dict, request: dict) -> SettingsConflict:

@@ -14,6 +14,7 @@ from collections import Counter
 
 from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
+from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, register_plan
 from prox_tasks.refine.claim import claim_settings
 from prox_tasks.refine.limits import Limits, refuse_duplicates
@@ -120,7 +121,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         refuse_duplicates(index_duplicates(manifest), chosen)
         # before the catalog books anything: a run with other settings is refused here
         claim_settings(output_uri, manifest, shard_request(
-            model, backend, backend_options, policy, chosen.to_dict(), quality), take_over=force)
+            model, backend, backend_options, policy, chosen.to_dict(), quality), take_over=force,
+            runner=runners.current())  # this process refines: killed, its claim lapses
         if catalog is not None:
             register_plan(catalog, snapshot, manifest)
             booked = True

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 
+from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import is_refusal
 from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
@@ -193,7 +194,9 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
     manifest = load_manifest(output_uri)
     request = shard_request(model, backend, backend_options, shard_options.get("policy"),
                             shard_options.get("limits"), shard_options.get("quality", "off"))
-    claim_settings(output_uri, manifest, request, take_over=force and not settings_claimed)
+    claim_settings(output_uri, manifest, request, take_over=force and not settings_claimed,
+                   runner=None if settings_claimed  # claimed for this run by its caller
+                   else booking.runner if booking is not None else runners.current())
     if booking is not None:  # a killed earlier attempt (an Airflow try) booked no end
         booking.book_dead(indexes)
     try:

@@ -338,3 +338,32 @@ def test_prox_plan_overwrite_alone_stops_a_run_of_the_old_plan_on_s3(
     monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)
     monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
     _replanned_alone_stops_the_old_plan_s_run(s3_bucket, tagger_model)
+
+
+def test_the_claim_of_a_run_killed_before_publishing_lapses_on_its_host(tmp_path, tagger_model,
+                                                                         capsys):
+    """`prox refine` killed outright (SIGKILL) before it published a shard could not give its
+    claim up. While it runs, a run with another keep threshold is refused; once it is known
+    dead (a process of this host that no longer runs), that run goes on without --force."""
+    import signal
+
+    from prox_tasks.cli import main
+    from tests.refine.test_booking import _refining
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    out = tmp_path / "refined"
+    run = _refining(tmp_path, tagger_model, url)
+    other = ["refine", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+             "--model", str(tagger_model), "--target-docs", "2000", "--workers", "2",
+             "--threads", "1", "--catalog", url, "--no-progress", "--keep-threshold", "0.7"]
+    try:
+        assert main(other) == 1  # it still runs: its claim holds
+        assert "is claimed for refining with other settings" in capsys.readouterr().err
+        assert not list((out / "_status").glob("*.json"))  # nothing of it published
+    finally:
+        run.send_signal(signal.SIGKILL)
+        run.wait(60)
+    assert main(other) == 0
+    claim = read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))
+    assert claim["request"]["keep_threshold"] == 0.7
+    capsys.readouterr()
