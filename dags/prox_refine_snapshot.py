@@ -36,7 +36,8 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    when there are more shards than `max_map_length`. With `workers_per_task` N, each task
    takes N shards and refines them in N processes side by side (`shards-00000-00001`). Complete shards are reused unless
    `reprocess`; every retry rewrites the same shard atomically.
-4. **collect** — totals. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
+4. **collect** — totals. **book_unfinished** (once every refine task has ended, however)
+   books failed the shard attempts a task killed outright left `running` in the catalog. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Data Docs: `<snapshot>/_quality/`.
 6. **release** — `<output_root>/latest.json` is replaced last; emits `prox_refined_corpus`
    (its extra: name, partition, record, latest, model). A dry run, or a release made
@@ -128,6 +129,12 @@ def prox_refine_snapshot():
             k: result.get(k) for k in ("name", "partition", "record_uri", "latest", "model")}
         return result
 
+    @task(trigger_rule="all_done")
+    def book_unfinished(ti=None) -> int:
+        """Once every refine task has ended (succeeded, failed, or killed outright after its
+        last try): book failed the shard attempts they left `running` in the catalog."""
+        return refresh.book_unfinished(ti.xcom_pull(task_ids="resolve"), task_try(ti))
+
     snapshot = resolve()
     work = plan(snapshot)
     PartitionSensor(task_id="wait_for_partition", snapshot=snapshot,
@@ -138,6 +145,7 @@ def prox_refine_snapshot():
                     "worker slot is held while waiting. After `PROX_PARTITION_WAIT_S` it fails "
                     "once, naming the missing input.") >> work
     results = refine_shard.expand(batch=work)
+    results >> book_unfinished()
     totals = collect(snapshot, results)
     release(snapshot, quality_gate(snapshot, totals))
 

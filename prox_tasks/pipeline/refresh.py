@@ -284,6 +284,23 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     return {"label": batch["label"], "shards": shards}
 
 
+def book_unfinished(snapshot: dict | None, task_try: dict) -> int:
+    """Once every refine task of this DAG run has ended (``task_try``: the task that calls
+    this, of the same run), book the attempts they left ``running`` — a try killed outright
+    books nothing, and Airflow runs no failure callback when only its process dies — failed,
+    and the snapshot failed with why (:func:`~prox_tasks.refine.booking.book_dead`).
+    Returns the attempts booked; 0 without a snapshot (``resolve`` failed)."""
+    from prox_tasks.refine import runner as runners
+    from prox_tasks.refine.booking import book_dead
+
+    if not snapshot:
+        return 0
+    with open_catalog(snapshot["catalog_url"]) as catalog:
+        if catalog.get_snapshot(snapshot["name"]) is None:  # plan failed before booking it
+            return 0
+        return book_dead(catalog, snapshot["name"], runners.current(task_try), run_ended=True)
+
+
 def collect(snapshot: dict, results: list[dict]) -> dict:
     """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog."""
     from prox_tasks.refine.stats import accounting_totals

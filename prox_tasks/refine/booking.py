@@ -90,19 +90,23 @@ def _error_text(error: BaseException | str) -> str:
 
 
 def book_dead(catalog, name: str, runner: dict | None = None,
-              indexes: list[int] | None = None) -> int:
+              indexes: list[int] | None = None, run_ended: bool = False) -> int:
     """Book failed every ``running`` attempt of snapshot ``name`` whose runner is known dead
     (:func:`~prox_tasks.refine.runner.why_dead`, as seen by ``runner``, default this
     process) with :data:`DIED`; the snapshot too (:func:`book_failed`, when that run booked
     its plan), unless ``runner`` is of the same run (an Airflow retry goes on). ``indexes``:
     only those shards (a DAG task's own: not every shard of the snapshot in every task).
-    Returns the attempts booked."""
+    ``run_ended``: every refine task of ``runner``'s DAG run has ended, so its attempts
+    still ``running`` are dead too (:func:`~prox_tasks.refine.runner.why_ended`), and the
+    snapshot is booked failed. Returns the attempts booked."""
     me = runner or runners.current()
     dead, runs = 0, {}
     shards = catalog.get_shards(name) if indexes is None else \
         [s for s in (catalog.get_shard(name, i) for i in indexes) if s]  # fmt: skip
     for shard in shards:
-        why = shard["status"] == "running" and runners.why_dead(shard.get("runner"), me)
+        why = shard["status"] == "running" and (
+            runners.why_dead(shard.get("runner"), me)
+            or (run_ended and runners.why_ended(shard.get("runner"), me)))
         if why and catalog.fail_running_shard(name, shard["shard_index"], shard["runner"],
                                               DIED.format(why=why)):
             dead += 1
@@ -111,7 +115,7 @@ def book_dead(catalog, name: str, runner: dict | None = None,
             runs.setdefault(runners.run_key(shard["runner"]),
                             (shard["runner"], f"shard {shard['shard_index']}: {DIED.format(why=why)}"))
     for key, (dead_runner, error) in runs.items():
-        if key != runners.run_key(me):
+        if run_ended or key != runners.run_key(me):
             book_failed(catalog, name, error, dead_runner)
     return dead
 

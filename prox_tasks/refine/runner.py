@@ -11,7 +11,8 @@ later run tells a dead runner (:func:`why_dead`) by what it can check for sure:
 - a process of this host that no longer runs (or whose id now belongs to another process).
 
 A runner on another host, outside Airflow's tries, cannot be checked from here: its
-booking stays as it is.
+booking stays as it is. Once every refine task of a DAG run has ended, each runner of that
+run has (:func:`why_ended`).
 """
 
 from __future__ import annotations
@@ -56,6 +57,17 @@ def why_dead(runner: dict | None, me: dict) -> str | None:
     if runner.get("host") == me.get("host") and not _alive(runner):
         return f"process {runner.get('pid')} on {runner.get('host')} no longer runs"
     return None
+
+
+def why_ended(runner: dict | None, me: dict) -> str | None:
+    """Why ``runner`` has ended when every task of ``me``'s Airflow DAG run that refines has
+    ended (the DAG's ``book_unfinished`` task, run once they all have): any runner of that
+    run but ``me``; None for a runner of another run (or no run)."""
+    theirs = (runner or {}).get("airflow") or {}
+    if not theirs or _same_process(runner, me) or run_key(runner) != run_key(me):
+        return None
+    return (f"Airflow try {theirs.get('try_number')} of {theirs.get('task_id')} "
+            f"(map index {theirs.get('map_index')}) ended without booking it")
 
 
 def _same_process(a: dict, b: dict) -> bool:

@@ -4,7 +4,7 @@ EXPECTED = {
     "prox_seed_label": {"sample", "shards", "label_shard", "validate", "split", "register"},
     "prox_train_refiner": {"resolve_seed_set", "train", "evaluate", "promote"},
     "prox_refine_snapshot": {"resolve", "wait_for_partition", "plan", "refine_shard", "collect", "quality_gate",
-                             "release"},
+                             "release", "book_unfinished"},
 }
 POOLS = {("prox_refine_snapshot", "refine_shard"): "gpu", ("prox_train_refiner", "train"): "gpu",
          ("prox_train_refiner", "evaluate"): "gpu", ("prox_train_refiner", "promote"): "gpu",

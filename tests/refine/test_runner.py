@@ -80,3 +80,35 @@ def test_an_airflow_retry_books_the_killed_try_failed_wherever_it_ran(tmp_path, 
         assert mine.book_dead([1]) == 0
         assert catalog.get_shard(snapshot["name"], 1)["status"] == "running"
         assert catalog.get_snapshot(snapshot["name"])["status"] == "planned"  # the run goes on
+
+
+def test_once_every_refine_task_of_a_run_ended_its_attempts_left_running_are_failed(
+        tmp_path, tagger_model):
+    """The last try of a refine task was killed on another worker: no retry comes to book
+    it. The DAG's book_unfinished task (all refine tasks ended) books its attempt failed
+    and the snapshot failed; a shard another DAG run refines stays as booked."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(4)))  # fmt: skip
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
+                                         "output_root": str(tmp_path / "corpus"),
+                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
+                                        "2026-01-02")
+    refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
+                 backend=None, task_try=_task_try("scheduled__1", 1))
+    elsewhere = {"host": "worker-b.invalid", "pid": 4242, "started": 1}  # as in the test above
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        ShardBooking(catalog, snapshot["name"], {
+            **elsewhere, "airflow": _task_try("scheduled__1", 4)}).start(0, False)
+        ShardBooking(catalog, snapshot["name"], {
+            **elsewhere, "airflow": _task_try("backfill__1", 1)}).start(1, False)
+    closing = {**_task_try("scheduled__1", 1), "task_id": "book_unfinished", "map_index": -1}
+    assert refresh.book_unfinished(snapshot, closing) == 1
+    assert refresh.book_unfinished(None, closing) == 0  # resolve failed: nothing booked
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        shards = catalog.get_shards(snapshot["name"])
+        booked = catalog.get_snapshot(snapshot["name"])
+    assert [s["status"] for s in shards] == ["failed", "running"]
+    assert "the refine process died" in shards[0]["error"]
+    assert "Airflow try 4 of refine_shard (map index 0)" in shards[0]["error"]
+    assert booked["status"] == "failed" and "the refine process died" in booked["error"]
