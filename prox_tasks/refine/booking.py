@@ -101,8 +101,12 @@ def book_dead(catalog, name: str, runner: dict | None = None,
     snapshot is booked failed. Returns the attempts booked."""
     me = runner or runners.current()
     dead, runs = 0, {}
-    shards = catalog.get_shards(name) if indexes is None else \
-        [s for s in (catalog.get_shard(name, i) for i in indexes) if s]  # fmt: skip
+    if indexes is None or len(indexes) > 16:  # one query, not one a shard (prox refine)
+        wanted = None if indexes is None else set(indexes)
+        shards = [s for s in catalog.get_shards(name)
+                  if wanted is None or s["shard_index"] in wanted]
+    else:  # a DAG task's few shards of a snapshot of maybe thousands
+        shards = [s for s in (catalog.get_shard(name, i) for i in indexes) if s]
     for shard in shards:
         why = shard["status"] == "running" and (
             runners.why_dead(shard.get("runner"), me)
