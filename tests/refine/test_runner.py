@@ -37,7 +37,7 @@ def test_a_process_of_this_host_is_dead_once_killed_and_its_id_alone_is_not_enou
     assert runner.why_dead(theirs, me) == f"process {child.pid} on {me['host']} no longer runs"
 
 
-def _task_try(run_id: str, try_number: int, host: str | None = None) -> dict:
+def _task_try(run_id: str, try_number: int) -> dict:
     return {"dag_id": "prox_refine_snapshot", "run_id": run_id, "task_id": "refine_shard",
             "map_index": 0, "try_number": try_number}
 
