@@ -8,7 +8,9 @@ later run tells a dead runner (:func:`why_dead`) by what it can check for sure:
 
 - an earlier try of the same Airflow task instance (Airflow runs one try at a time: once
   the next one runs, the earlier one has ended, whichever machine it ran on);
-- a process of this host that no longer runs (or whose id now belongs to another process).
+- a process of this machine (host, boot and process-id namespace:
+  :func:`prox_tasks.storage.processes.machine`) that no longer runs (or whose id now belongs
+  to another process).
 
 A runner on another host, outside Airflow's tries, cannot be checked from here: its
 booking stays as it is. Once every refine task of a DAG run has ended, each runner of that
@@ -20,6 +22,8 @@ from __future__ import annotations
 import os
 import socket
 
+from prox_tasks.storage import processes
+
 #: The fields of an Airflow task instance that, with the try, name one task try.
 AIRFLOW_TASK = ("dag_id", "run_id", "task_id", "map_index")
 
@@ -27,7 +31,8 @@ AIRFLOW_TASK = ("dag_id", "run_id", "task_id", "map_index")
 def current(airflow: dict | None = None) -> dict:
     """This process as a runner; ``airflow``: its task try (:data:`AIRFLOW_TASK` fields and
     ``try_number``) when it is an Airflow task."""
-    me = {"host": socket.gethostname(), "pid": os.getpid(), "started": _started(os.getpid())}
+    me = {"host": socket.gethostname(), "machine": processes.machine(), "pid": os.getpid(),
+          "started": processes.started(os.getpid())}
     if airflow:
         me["airflow"] = {k: airflow.get(k) for k in (*AIRFLOW_TASK, "try_number")}
     return me
@@ -54,7 +59,7 @@ def why_dead(runner: dict | None, me: dict) -> str | None:
             and (theirs.get("try_number") or 0) < (mine.get("try_number") or 0)):
         return (f"Airflow try {theirs.get('try_number')} of {theirs.get('task_id')} "
                 f"(map index {theirs.get('map_index')}) ended without booking it")
-    if runner.get("host") == me.get("host") and not _alive(runner):
+    if _same_machine(runner, me) and not _alive(runner):
         return f"process {runner.get('pid')} on {runner.get('host')} no longer runs"
     return None
 
@@ -78,26 +83,13 @@ def _alive(runner: dict) -> bool:
     pid = runner.get("pid")
     if not isinstance(pid, int):
         return True  # not a booking this module wrote: nothing to check it by
-    started = _started(pid)
-    return started is not None and started == runner.get("started")
+    return processes.alive(pid, runner.get("started"))
 
 
-def _started(pid: int) -> int | None:
-    """When process ``pid`` started, in clock ticks since boot (Linux ``/proc``; elsewhere 0
-    while a process of that id exists); None: no such process, or a zombie (it ran to its
-    end and only waits for its parent to collect its exit status)."""
-    if not os.path.exists("/proc/self/stat"):  # no /proc (macOS): the process id alone
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return None
-        except PermissionError:
-            pass  # another user's process, alive
-        return 0
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            # the command name (field 2) may hold spaces and parentheses: fields after its ")"
-            fields = stat.read().rsplit(b")", 1)[1].split()
-    except OSError:
-        return None
-    return None if fields[0] == b"Z" else int(fields[19])
+def _same_machine(runner: dict, me: dict) -> bool:
+    """Whether this process sees ``runner``'s processes: the same host, and the same boot
+    and process-id namespace where both recorded them (containers may share a host name)."""
+    if runner.get("host") != me.get("host"):
+        return False
+    theirs, mine = runner.get("machine"), me.get("machine")
+    return not (theirs and mine) or theirs == mine

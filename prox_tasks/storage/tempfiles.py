@@ -17,6 +17,8 @@ import re
 import socket
 import tempfile
 
+from prox_tasks.storage import processes
+
 _HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 _TAG = re.compile(r"(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.")
 
@@ -31,16 +33,6 @@ def upload_dir() -> str:
     path = os.environ.get("PROX_TMPDIR") or os.path.join(tempfile.gettempdir(), "prox-uploads")
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
 
 
 _swept: set[tuple[int, str, str, str]] = set()
@@ -69,7 +61,7 @@ def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool =
             continue
         at = name.find(marker, len(prefix)) if marker else len(prefix)
         match = _TAG.match(name, at + len(marker)) if at >= 0 else None
-        if match is None or match["host"] != _HOST or _alive(int(match["pid"])):
+        if match is None or match["host"] != _HOST or processes.alive(int(match["pid"])):
             continue
         try:
             os.remove(os.path.join(directory, name))

@@ -35,6 +35,10 @@ def test_a_process_of_this_host_is_dead_once_killed_and_its_id_alone_is_not_enou
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     assert runner.why_dead(theirs, me) == f"process {child.pid} on {me['host']} no longer runs"
+    # the same host name on another boot or in another process-id namespace (containers
+    # may share a host name): its processes are not this one's to see
+    assert theirs["machine"] and theirs["machine"] == me["machine"]
+    assert runner.why_dead({**theirs, "machine": "another-boot/pid:[1]"}, me) is None
 
 
 def _task_try(run_id: str, try_number: int) -> dict:
@@ -43,7 +47,7 @@ def _task_try(run_id: str, try_number: int) -> dict:
 
 
 def test_an_airflow_retry_books_the_killed_try_failed_wherever_it_ran(tmp_path, tagger_model,
-                                                                     capsys):
+                                                                     caplog):
     """Try 1 of a refine task was killed on another worker (its supervisor reported it
     failed; no callback ran): its shard stayed `running`. Try 2 — on this machine — books it
     failed before refining it again; a shard another DAG run refines on another machine is
@@ -65,13 +69,13 @@ def test_an_airflow_retry_books_the_killed_try_failed_wherever_it_ran(tmp_path, 
             **elsewhere, "airflow": _task_try("scheduled__1", 1)}).start(0, False)
         ShardBooking(catalog, snapshot["name"], {
             **elsewhere, "airflow": _task_try("backfill__1", 1)}).start(1, False)
-    capsys.readouterr()
-    result = refresh.refine_batch(batches[0], _task_try("scheduled__1", 2))
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="prox_tasks"):
+        result = refresh.refine_batch(batches[0], _task_try("scheduled__1", 2))
     assert [s["status"] for s in result["shards"]] == ["refined"]
-    logged = capsys.readouterr()  # the task's log (the catalog then books its own attempt)
     assert ("snapshot crawl-2026-01-02, shard 0: the refine process died (killed: SIGKILL, out "
             "of memory, or a lost worker; Airflow try 1 of refine_shard (map index 0) ended "
-            "without booking it) before it booked this attempt's end") in logged.out + logged.err
+            "without booking it) before it booked this attempt's end") in caplog.messages
     with Catalog(snapshot["catalog_url"]) as catalog:
         shard = catalog.get_shard(snapshot["name"], 0)
         assert (shard["status"], shard["attempts"]) == ("done", 2)
