@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections import Counter
 
 from prox_tasks.cli.arguments import description
-from prox_tasks.cli.output import Outcome, count, progress_bar
-from prox_tasks.corpus.document import has_lone_surrogate
+from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
+from prox_tasks.corpus.document import has_lone_surrogate, missing_field
 from prox_tasks.programs import Policy, execute
 
 
@@ -70,7 +70,7 @@ def execute_rows(
 
 def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
     if row.get(text_field) is None:
-        return "missing_text", f"no field {text_field!r}"
+        return "missing_text", missing_field(row, text_field)
     if not isinstance(row[text_field], str):
         return "not_text", f"field {text_field!r} is a {type(row[text_field]).__name__}"
     for field in ("doc_program", "chunk_program"):
@@ -102,7 +102,7 @@ def run(args) -> Outcome:
     errors = sum(summary["program_errors"].values())
     return Outcome(f"executed {count(summary['read'], 'row')}: {summary.get('written', 0):,} "
                    f"written ({summary.get('dropped', 0):,} dropped), "
-                   f"{summary['quarantined']:,} quarantined, "
+                   f"{quarantined(summary['quarantine_reasons'], quarantine)}, "
                    f"{count(errors, 'program error')} -> {args.output}", summary)
 
 

@@ -4,7 +4,7 @@ best)."""
 from __future__ import annotations
 
 from prox_tasks.cli.arguments import positive_int
-from prox_tasks.cli.output import Outcome, count, progress_bar
+from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -150,13 +150,13 @@ def run(args) -> Outcome:
     except KeyError as err:  # str(KeyError) is the bare key in quotes; name what is missing
         raise LookupError(f"missing {err}") from err
     # any other failure ends in prox_tasks.cli.main: one line on stderr, exit code 1
-    quarantined = sum(summary["quarantined"].values())
     too_large = summary.get("html_too_large")
     fell_back = (f" ({too_large:,} with HTML over --max-html-bytes labeled without it)"
                  if too_large else "")
     return Outcome(f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
                    f"{summary['valid']:,} valid, {summary['keep_doc']:,} keep_doc, "
-                   f"{summary['drop_doc']:,} drop_doc, {quarantined:,} quarantined{fell_back} "
+                   f"{summary['drop_doc']:,} drop_doc, "
+                   f"{quarantined(summary['quarantined'], summary['quarantine'])}{fell_back} "
                    f"-> {summary['output']}", summary)
 
 

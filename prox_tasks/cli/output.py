@@ -15,7 +15,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -134,6 +134,21 @@ def progress_bar(args, desc: str, unit: str = "doc", total: int | None = None):
 def count(n: int | float, word: str) -> str:
     """``1 shard``, ``2 shards``, ``1,234 documents`` (thousands separated)."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"
+
+
+def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3) -> str:
+    """``17 quarantined (5 missing_text, 3 bad_encoding, 9 more) in WHERE``: the records a
+    command set aside, by reason (the most frequent first), and where to read them; ``0
+    quarantined`` when there are none."""
+    total = sum(reasons.values())
+    if not total:
+        return "0 quarantined"
+    ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    parts = [f"{n:,} {reason}" for reason, n in ranked[:shown]]
+    rest = sum(n for _, n in ranked[shown:])
+    if rest:
+        parts.append(f"{rest:,} more")
+    return f"{total:,} quarantined ({', '.join(parts)}) in {where}"
 
 
 def table(rows: list[dict], max_width: int = 40) -> list[str]:

@@ -12,7 +12,7 @@ import os
 from dataclasses import fields
 
 from prox_tasks.cli.arguments import positive_int, seconds
-from prox_tasks.cli.output import Outcome, count, progress_bar
+from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
@@ -158,8 +158,11 @@ def run(args) -> Outcome:
 
 def summary_line(s: dict) -> str:
     """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped (12 for low
-    quality), 10 quarantined, 3 with program errors; model v3 (promoted), 41.2 s -> OUTPUT``
-    (the parentheses and the errors only when there are some)."""
+    quality), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
+    program errors; model v3 (promoted), 41.2 s -> OUTPUT`` (the parentheses, the quarantine
+    folder and the errors only when there are some)."""
+    from prox_tasks.storage.uri import join_uri
+
     reused = f" ({s['shards_skipped']:,} reused)" if s.get("shards_skipped") else ""
     quality = (f" ({s['dropped_low_quality']:,} for low quality)"
                if s.get("dropped_low_quality") else "")
@@ -167,7 +170,8 @@ def summary_line(s: dict) -> str:
               if s.get("docs_with_program_errors") else "")
     return (f"refined {count(s.get('docs_read', 0), 'document')} in "
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
-            f"{s.get('docs_dropped', 0):,} dropped{quality}, {s.get('docs_quarantined', 0):,} "
-            f"quarantined{errors}; model {s['model_version']} "
+            f"{s.get('docs_dropped', 0):,} dropped{quality}, "
+            f"{quarantined(s.get('quarantine_reasons') or {}, join_uri(s['output'], 'quarantine') + '/')}"
+            f"{errors}; model {s['model_version']} "
             f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}"
             + (f" (catalog snapshot {s['snapshot']})" if s.get("snapshot") else ""))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass, field
 
 _ENCODE_CHECK_CHARS = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
+_FIELDS_SHOWN = 8  # a row's field names a missing_text detail lists
 
 #: Documents larger than this (UTF-8 bytes of the text) are quarantined as ``too_large``.
 DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
@@ -87,6 +89,17 @@ def content_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
+def missing_field(row: dict, name: str) -> str:
+    """The detail of a row without field ``name``: ``field 'text' is null``, or ``no field
+    'text' (its fields: 'content', 'id')`` — the fields it has, so that a text column under
+    another name (``--text-field``) shows in the quarantine file."""
+    if name in row:
+        return f"field {name!r} is null"
+    names = ", ".join(repr(str(key)[:40]) for key in itertools.islice(row, _FIELDS_SHOWN))
+    more = ", …" if len(row) > _FIELDS_SHOWN else ""
+    return f"no field {name!r} ({f'its fields: {names}{more}' if names else 'an empty object'})"
+
+
 def build_document(row: dict, source: str, offset: int, text_field: str = "text",
                    id_field: str = "id", max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> Document:
     """Check ``row`` and make a :class:`Document` of it.
@@ -119,8 +132,8 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
     if doc_id is not None and has_lone_surrogate(doc_id):
         raise RecordError("lone_surrogate", f"field {id_field!r} holds a lone surrogate",
                           escape_surrogates(doc_id))
-    if text_field not in row or row[text_field] is None:
-        raise RecordError("missing_text", f"no field {text_field!r}", doc_id)
+    if row.get(text_field) is None:
+        raise RecordError("missing_text", missing_field(row, text_field), doc_id)
     text = row[text_field]
     if not isinstance(text, str):
         raise RecordError("not_text", f"field {text_field!r} is a {type(text).__name__}", doc_id)

@@ -101,15 +101,14 @@ ACCOUNTING_COUNTS = ("docs_read", "docs_written", "docs_kept", "docs_dropped",
 def accounting_totals(accountings: Iterable[Mapping]) -> dict:
     """Totals over shards' accountings (:class:`~prox_tasks.corpus.writer.ShardAccounting`
     dicts, as their status records hold them, so reused shards count as refined ones):
-    the :data:`ACCOUNTING_COUNTS`, drops by reason and program errors by kind."""
+    the :data:`ACCOUNTING_COUNTS`, quarantined records and drops by reason, program errors
+    by kind."""
     totals = dict.fromkeys(ACCOUNTING_COUNTS, 0)
-    drop_reasons: Counter = Counter()
-    program_errors: Counter = Counter()
+    by_kind = {key: Counter() for key in ("quarantine_reasons", "drop_reasons", "program_errors")}
     for acc in accountings:
         for name in ACCOUNTING_COUNTS:
             totals[name] += int(acc.get(name) or 0)
-        drop_reasons.update(acc.get("drop_reasons") or {})
-        program_errors.update(acc.get("program_errors") or {})
-    totals["drop_reasons"] = dict(sorted(drop_reasons.items()))
-    totals["program_errors"] = dict(sorted(program_errors.items()))
+        for key, counter in by_kind.items():
+            counter.update(acc.get(key) or {})
+    totals.update({key: dict(sorted(counter.items())) for key, counter in by_kind.items()})
     return totals

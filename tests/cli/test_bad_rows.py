@@ -97,3 +97,56 @@ def test_execute_and_label_writing_into_their_input_folder_do_not_read_their_out
             summaries.append(json.loads(capsys.readouterr().out))
         assert summaries[0] == summaries[1] == summaries[2]
         assert summaries[0]["read"] == 11 and summaries[0]["written"] == 6
+
+
+def _line(capsys) -> str:
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1, out
+    return out[0]
+
+
+def test_each_summary_line_says_why_records_were_quarantined_and_where(tmp_path, capsys):
+    """A person reading the one line learns the reasons (most frequent first, the rest
+    counted) and where the records are, not only how many — in refine over several shards,
+    reused or not, in label and in execute alike."""
+    src = _input(tmp_path)
+    said = "5 quarantined (2 lone_surrogate, 1 bad_number, 1 not_text, 1 more) in "
+    out = tmp_path / "refined"
+    for _ in range(2):  # the second run reuses both shards: their status records count
+        assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                     "--target-docs", "6", "--no-progress"]) == 0  # fmt: skip
+        assert f"{said}{(out / 'quarantine').as_uri()}/;" in _line(capsys)
+    assert main(["refine", "--json", "--input", str(src), "--output", str(out),
+                 "--model", "default", "--target-docs", "6", "--no-progress"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["shards"] == 2 and summary["quarantine_reasons"] == REASONS
+    labels = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(src), "--output", str(labels)]) == 0
+    assert f"{said}{tmp_path / 'labels.jsonl.quarantine.jsonl'} " in _line(capsys)
+    assert main(["execute", "--input", str(src), "--output", str(tmp_path / "x.jsonl")]) == 0
+    assert f"{said}{tmp_path / 'x.jsonl.quarantine.jsonl'}, " in _line(capsys)
+
+
+def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
+        tmp_path, capsys):
+    """A Parquet file whose text is in ``content``: every row is quarantined (nothing is
+    lost), and the detail lists the fields the row has, so the fix (``--text-field``)
+    shows without opening the data."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    src = tmp_path / "crawl.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "content": [GOOD[0]["text"], None]}), src)
+    out = tmp_path / "refined"
+    assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                 "--no-progress"]) == 0  # fmt: skip
+    assert "0 kept, 0 dropped, 2 quarantined (2 missing_text) in " in _line(capsys)
+    entries = _quarantine(out / "quarantine" / "shard-00000.jsonl.gz")
+    assert [q["detail"] for q in entries] == ["no field 'text' (its fields: 'id', 'content')"] * 2
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "n", "text": None}) + "\n"
+                    + json.dumps({"id": "m", **{f"f{i}": i for i in range(10)}}) + "\n")
+    assert main(["execute", "--input", str(rows), "--output", str(tmp_path / "x.jsonl")]) == 0
+    assert [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")] == [
+        "field 'text' is null",
+        "no field 'text' (its fields: 'id', 'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', …)"]
