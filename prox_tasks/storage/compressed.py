@@ -15,6 +15,19 @@ import zlib
 ZSTD_INPUT_CHUNK = 4096
 
 
+#: The first bytes of a gzip member and of a zstd frame.
+MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+
+
+def sniff_compression(raw) -> str | None:
+    """``"gzip"`` or ``"zstd"`` when ``raw`` (a buffered binary reader, not advanced) starts
+    as one does, else None. No JSON, WARC or Parquet file starts with these bytes, so a
+    compressed file whose name does not say so (``part-0.jsonl`` holding gzip) is read as
+    what it is instead of as lines of binary noise."""
+    head = raw.peek(4)[:4]
+    return next((name for magic, name in MAGIC.items() if head.startswith(magic)), None)
+
+
 class CorruptStreamError(OSError):
     """A compressed stream is truncated or corrupt (the data after this point is lost)."""
 

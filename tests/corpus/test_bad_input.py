@@ -301,3 +301,28 @@ def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
     assert list(read_documents(str(path), quarantine=quarantine)) == []
     (record,) = quarantine.records()
     assert record["detail"] == "Invalid control character at column 25"
+
+
+@pytest.mark.parametrize("compress", [lambda b: gzip.compress(b, mtime=0),
+                                      lambda b: zstandard.ZstdCompressor().compress(b)],
+                         ids=["gzip", "zstd"])
+def test_a_compressed_file_named_as_plain_jsonl_is_read_by_its_content(
+        tmp_path, s3_bucket, compress):
+    """``part-0.jsonl`` holding gzip (a download saved without ``.gz``): each document is
+    read once, as the planner counts it — not quarantined as ``bad_encoding`` lines of
+    binary noise whose number has nothing to do with the documents in it. Local and S3."""
+    from prox_tasks.storage import get_client
+
+    lines = _good(6)
+    bucket = s3_bucket.removeprefix("s3://")
+    get_client().put_object(Bucket=bucket, Key="in/part-0.jsonl",
+                            Body=compress(("\n".join(lines) + "\n").encode()))
+    local = tmp_path / "in"
+    local.mkdir()
+    (local / "part-0.ndjson").write_bytes(compress(("\n".join(lines) + "\n").encode()))
+    for root in (str(local), f"{s3_bucket}/in/"):
+        manifest = plan_shards(root, f"{root.rstrip('/')}-out", target_docs=100)
+        quarantine = Quarantine()
+        docs = list(read_shard(manifest, 0, quarantine))
+        assert (manifest.total_docs, len(quarantine)) == (6, 0)
+        assert [d.id for d in docs] == [f"g{i}" for i in range(6)]
