@@ -25,7 +25,8 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    scheduled or backfill run waits for a late crawl partition (deferred to the triggerer, a
    look every `PROX_PARTITION_POKE_S`, at most `PROX_PARTITION_WAIT_S`, then it fails once
    naming what is missing); a manual run waits only with `wait_for_partition`.
-2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic).
+2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic); the
+   rows' text and id are read from `text_field` and `id_field` (e.g. `raw_content`).
    `keep_threshold` (tagger models) overrides the model's calibrated keep threshold: higher
    keeps more text (word recall up, precision down). `quality_filter` adds the
    document-quality decision apart from junk drops: `report` scores and counts low-quality
@@ -92,7 +93,9 @@ def prox_refine_snapshot():
                                 params["model"], params["backend"], params["reprocess"],
                                 params.get("keep_threshold"),
                                 params.get("quality_filter") or "off", cfg.limits_of(params),
-                                params.get("workers_per_task"), task_try(ti))
+                                params.get("workers_per_task"), task_try(ti),
+                                text_field=params.get("text_field") or "text",
+                                id_field=params.get("id_field") or "id")
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           multiple_outputs=False, map_index_template="{{ prox_shard_label }}", inlets=[REFINER])

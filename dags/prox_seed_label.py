@@ -52,6 +52,7 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
         "input_uri": {"default": SAMPLE, "type": "string", "minLength": 1,
                       "title": "Snapshot to sample", "description": "File, folder, prefix or "
                       "glob; {ds} placeholders take the run's date."},
+        **cfg.read_params(),
         "seed_root": {"default": settings.seed_root(), "type": "string", "minLength": 1,
                       "title": "Seed-set root"},
         "seed_set_name": {"default": None, "type": ["null", "string"],

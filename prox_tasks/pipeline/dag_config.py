@@ -123,6 +123,19 @@ def common_params() -> dict:
     }
 
 
+def read_params() -> dict:
+    """Which fields of the input rows hold the text and the id (``prox --text-field``)."""
+    return {
+        "text_field": {"default": "text", "type": "string", "minLength": 1,
+                       "title": "Text field", "description": "The input rows' field holding "
+                       "the document text (JSONL, Parquet), e.g. raw_content; a row without "
+                       "it is quarantined as missing_text."},
+        "id_field": {"default": "id", "type": "string", "minLength": 1, "title": "Id field",
+                     "description": "The input rows' id field; a row without one is named "
+                     "by a hash of its text."},
+    }
+
+
 def model_params() -> dict:
     return {
         "model": {"default": None, "type": ["null", "string"], "title": "Model",
@@ -316,6 +329,7 @@ def refresh_params() -> dict:
                                "title": "Wait for a late partition",
                                "description": "A manual run waits for its crawl partition as "
                                "scheduled runs do (up to PROX_PARTITION_WAIT_S)."},
+        **read_params(),
         **model_params(),
         **limit_params(),
         **threshold_params(),

@@ -111,12 +111,16 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
          backend: str | None, reprocess: bool = False,
          keep_threshold: float | None = None, quality: str = "off",
          limits: dict | None = None, workers: int | None = None,
-         task_try: dict | None = None) -> list[dict]:
+         task_try: dict | None = None, *, text_field: str = "text",
+         id_field: str = "id") -> list[dict]:
     """Plan the shards, register the snapshot; one work item per mapped refine task.
 
     ``task_try`` (:func:`~prox_tasks.refine.runner.current`'s ``airflow``: the DAG's task
     try) books the plan as this DAG run's, so a failure of its refine tasks is booked over
     the snapshot's status and a failure of a run replaced since is not.
+
+    ``text_field`` and ``id_field`` name the input rows' fields; the manifest keeps them, so
+    every shard reads its rows the same way.
 
     ``workers`` (:func:`~prox_tasks.pipeline.settings.refine_workers`: the Param, else
     ``PROX_REFINE_WORKERS``, else 1) is the processes each refine task runs: a work item then
@@ -164,7 +168,8 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     try:
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
                                target_docs=target_docs, overwrite=bool(reprocess),
-                               max_doc_bytes=chosen.max_doc_bytes)
+                               max_doc_bytes=chosen.max_doc_bytes, text_field=text_field,
+                               id_field=id_field)
     except EmptyInput as err:  # a green run that gates and releases nothing hides it
         raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "
                        "empty; deliver the crawl and clear this task, or check input_uri "

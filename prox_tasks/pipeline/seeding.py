@@ -55,6 +55,11 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
                "input_digest": _input_digest(input_uri)}
     named_by = [input_uri, params["sample_size"], params["random_seed"],
                 decides["teacher_options"]]  # the teacher is in the name itself
+    fields = {"text_field": params.get("text_field") or "text",
+              "id_field": params.get("id_field") or "id"}
+    if fields != {"text_field": "text", "id_field": "id"}:  # seed sets named before keep theirs
+        decides.update(fields)
+        named_by.append(fields)
     if decides["input_digest"] is not None:  # an input rewritten since: another seed set
         named_by.append(decides["input_digest"])
     default = hashlib.sha256(json.dumps(named_by, sort_keys=True, default=str)
@@ -67,7 +72,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     try:
         # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
         drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
-                                 shards=MAX_LABEL_TASKS,
+                                 shards=MAX_LABEL_TASKS, **fields,
                                  shard_docs=int(params["label_shard_docs"]))
     except (FileNotFoundError, NoDocuments) as err:
         raise RunError(f"{err}: check input_uri") from err

@@ -324,3 +324,22 @@ def test_a_released_snapshot_is_never_refined_again_in_place(world, released, ca
         logged.out + logged.err)
     assert statuses(world, "clean") == before
     assert run(world, "clean").state == "success"  # the same settings again: reused as is
+
+
+def test_text_and_id_fields_of_another_name_are_params(world):
+    """A crawl whose rows hold their text in ``raw_content`` and their id in ``doc_id`` (as
+    RedPajama's do): with the ``text_field``/``id_field`` Params every document is refined
+    under its own id, none quarantined as missing_text (without them, prox refine
+    --text-field worked and the DAG could not read such a crawl at all)."""
+    from prox_tasks.corpus import read_refined_rows
+
+    rows = [{"doc_id": r["id"], "raw_content": r["text"]} for r in sample_rows(12)]
+    crawl = write_jsonl(world["root"] / "raw" / "2026-01-05.jsonl", rows)
+    dag_run = run(world, "raw-content", input_uri=str(crawl), text_field="raw_content",
+                  id_field="doc_id")
+    assert dag_run.state == "success"
+    snapshot = world["corpus"] / "snapshots" / "raw-content"
+    status = [json.loads(p.read_text()) for p in sorted((snapshot / "_status").glob("*.json"))]
+    assert [(s["docs_read"], s["docs_quarantined"]) for s in status] == [(10, 0), (2, 0)]
+    assert sorted(r["id"] for r in read_refined_rows(str(snapshot))) == sorted(
+        r["doc_id"] for r in rows)

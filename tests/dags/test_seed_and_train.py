@@ -244,3 +244,27 @@ def test_a_named_seed_set_is_not_replaced_by_a_run_with_other_params(tmp_path):
     assert seeding.sample({**params, "label_shard_docs": 5}, None)["name"] == first["name"]
     with pytest.raises(RunError, match="seed set named exists with other Params .*sample_size 20 -> 25"):
         seeding.sample({**params, "sample_size": 25}, None)
+
+
+def test_the_seed_sample_reads_text_and_id_fields_of_another_name(tmp_path):
+    """``text_field``/``id_field`` Params: rows with ``raw_content`` and ``doc_id`` are
+    sampled under ``text``/``id`` for the teachers (without the Params such a crawl holds
+    no document: every row is missing its text)."""
+    import gzip
+
+    from prox_tasks.pipeline import seeding
+    from prox_tasks.pipeline.errors import RunError
+    from prox_tasks.storage import open_uri
+
+    rows = [{"doc_id": r["id"], "raw_content": r["text"]} for r in sample_rows(12)]
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", rows)
+    params = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+              "teacher": "rules", "sample_size": 8, "random_seed": 0, "label_shard_docs": 10}
+    plan = seeding.sample({**params, "text_field": "raw_content", "id_field": "doc_id"}, None)
+    assert (plan["sample"]["sampled"], plan["sample"]["input_quarantined"]) == (8, {})
+    with open_uri(plan["sample"]["files"][0], "rb") as raw:
+        sampled = [json.loads(line) for line in gzip.decompress(raw.read()).splitlines()]
+    texts = {r["doc_id"]: r["raw_content"] for r in rows}
+    assert len(sampled) == 8 and all(texts[r["id"]] == r["text"] for r in sampled)
+    with pytest.raises(RunError, match="no documents"):
+        seeding.sample(params, None)
