@@ -38,7 +38,8 @@ def run(args) -> Outcome:
     notes = [f"{result[key]:,} {label}" for key, label in NOTED if result.get(key)]
     return Outcome(f"word precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
                    f"F1 {result['f1']:.3f} over {result['docs']:,} gold documents "
-                   f"({result['docs_kept']:,} kept, {result['docs_missing']:,} missing)"
+                   f"({result['docs_kept']:,} kept, {result['docs_dropped']:,} dropped, "
+                   f"{result['docs_missing']:,} missing)"
                    + (f"; {', '.join(notes)}" if notes else ""), result)
 
 

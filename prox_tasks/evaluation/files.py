@@ -63,7 +63,9 @@ def evaluate_files(
     gold).
 
     Returns:
-        The :func:`word_prf` figures plus the counts above, ``docs_missing``, ``bad_rows``,
+        The :func:`word_prf` figures plus the counts above, ``docs_missing``,
+        ``docs_dropped`` (``docs`` = ``docs_kept`` + ``docs_dropped`` + ``docs_missing``),
+        ``bad_rows``,
         and ``by_group`` when ``group_field`` is given.
 
     Raises:
@@ -118,6 +120,8 @@ def evaluate_files(
     result = word_prf(outs, golds)
     result.update(
         docs_missing=counts["docs_missing"], bad_rows=counts["bad_rows"],
+        # a scored document the refined rows hold without text: dropped by the refiner
+        docs_dropped=result["docs"] - result["docs_kept"] - counts["docs_missing"],
         gold_rows_without_gold=counts["gold_rows_without_gold"],
         gold_rows_without_id=counts["gold_rows_without_id"],
         refined_without_gold=len(set(refined) - seen),

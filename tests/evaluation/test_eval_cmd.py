@@ -36,6 +36,10 @@ def test_prox_eval_prints_one_json_line(tmp_path, capsys):
     assert result["precision"] == pytest.approx(3 / 6)
     assert result["recall"] == pytest.approx(3 / 10)
     assert result["docs"] == 3 and result["docs_kept"] == 1 and result["docs_missing"] == 1
+    assert result["docs_dropped"] == 1  # every scored document is kept, dropped or missing
+    assert main(["eval", "--refined", str(refined), "--gold", str(gold)]) == 0
+    line = capsys.readouterr().out
+    assert "over 3 gold documents (1 kept, 1 dropped, 1 missing)" in line, line
     assert result["bad_rows"] == 1 and result["gold_rows_without_gold"] == 1
     assert result["refined_without_gold"] == 1
     assert result["by_group"]["forum"]["recall"] == 0.0
