@@ -177,5 +177,9 @@ def _seed_set(args, teacher, bar) -> Outcome:
         info.catalog_id = register_in_catalog(info, args.catalog)
     sizes = ", ".join(f"{info.sizes[k]:,} {k}" for k in ("sampled", "valid", "rejected",
                                                           "train", "validation"))
-    return Outcome(f"seed set {info.name} {info.version}: {sizes} -> {info.manifest_uri}",
-                   info.to_dict())
+    # the input records that could not be read: none of them could be sampled
+    unread = info.sizes.get("input_quarantined") or {}
+    input_note = (f" (of {info.sizes['snapshot_docs']:,} input documents; "
+                  f"{quarantined(unread, info.files.get('input_quarantine', info.uri))})" if unread else "")
+    return Outcome(f"seed set {info.name} {info.version}: {sizes}{input_note} -> "
+                   f"{info.manifest_uri}", info.to_dict())

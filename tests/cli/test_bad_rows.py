@@ -125,6 +125,11 @@ def test_each_summary_line_says_why_records_were_quarantined_and_where(tmp_path,
     assert f"{said}{tmp_path / 'labels.jsonl.quarantine.jsonl'} " in _line(capsys)
     assert main(["execute", "--input", str(src), "--output", str(tmp_path / "x.jsonl")]) == 0
     assert f"{said}{tmp_path / 'x.jsonl.quarantine.jsonl'}, " in _line(capsys)
+    seeds = tmp_path / "seeds"
+    assert main(["label", "--seed-set", "--input", str(src), "--output", str(seeds),
+                 "--sample-size", "6", "--val-fraction", "0.5", "--no-register"]) == 0  # fmt: skip
+    quarantine = (seeds / "sample" / "quarantine.jsonl").as_uri()
+    assert f"(of 6 input documents; {said}{quarantine}) -> " in _line(capsys)
 
 
 def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
