@@ -161,7 +161,7 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
         if existing.id == manifest.id:
             return
         if not overwrite:
-            raise _conflict(manifest, existing.id)
+            raise _conflict(manifest, existing)
         refuse_if_released(manifest.output_uri, "replacing its plan")
         from prox_tasks.refine.claim import claim_for_new_plan
 
@@ -178,17 +178,38 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
             if written.id == manifest.id:
                 return None
             if written.id != replaced:
-                raise _conflict(manifest, written.id)
+                raise _conflict(manifest, written)
         return manifest.to_json().encode()
 
     replace_if(manifest.uri, decide)
 
 
-def _conflict(manifest: Manifest, existing_id: str) -> ManifestConflict:
+def _conflict(manifest: Manifest, existing: Manifest) -> ManifestConflict:
     return ManifestConflict(
-        f"{manifest.uri} holds another plan ({existing_id[:12]} != {manifest.id[:12]}); "
+        f"{manifest.uri} holds another plan ({plan_differences(existing, manifest)}); "
         "use a new output folder or overwrite (prox plan --overwrite)"
     )
+
+
+def plan_differences(old: Manifest, new: Manifest, files_named: int = 3) -> str:
+    """What makes plan ``new`` another plan than ``old``, for a person: ``target_docs 10
+    -> 20``, ``input file added: …``, ``input file rewritten: …`` (the ids when nothing
+    else differs)."""
+    parts = [] if old.input_uri == new.input_uri else [f"input {old.input_uri} -> {new.input_uri}"]
+    parts += [f"{key} {old.settings.get(key)!r} -> {new.settings.get(key)!r}"
+              for key in sorted({*old.settings, *new.settings})
+              if old.settings.get(key) != new.settings.get(key)]
+    before, after = {f.uri: f for f in old.files}, {f.uri: f for f in new.files}
+    rewritten = sorted(uri for uri in before.keys() & after.keys()
+                       if (before[uri].size, before[uri].fingerprint, before[uri].format)
+                       != (after[uri].size, after[uri].fingerprint, after[uri].format))
+    for what, uris in (("added", sorted(after.keys() - before.keys())),
+                       ("gone", sorted(before.keys() - after.keys())), ("rewritten", rewritten)):
+        if uris:
+            more = f" and {len(uris) - files_named:,} more" if len(uris) > files_named else ""
+            parts.append(f"input {'files' if len(uris) > 1 else 'file'} {what}: "
+                         f"{', '.join(uris[:files_named])}{more}")
+    return "; ".join(parts) or f"plan {old.id[:12]} != {new.id[:12]}"
 
 
 def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
