@@ -13,18 +13,35 @@ def default_url() -> str:
     return catalog_url()
 
 
-def make_engine(url: str):
-    """An engine; SQLite gets real transactions (BEGIN IMMEDIATE), WAL and foreign keys."""
-    from sqlalchemy import create_engine, event
+def check_url(url: str) -> None:
+    """Raise ValueError when ``url`` is not a database URL, or names a database driver this
+    installation lacks (``postgresql://`` asks for psycopg 3; prox ships psycopg2). The
+    message never echoes the URL: a mistyped one may hold a password."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
-        make_url(url)
-    except ArgumentError:  # the value is not echoed: a mistyped URL may hold a password
+        parsed = make_url(url)
+    except ArgumentError:
         raise ValueError("the catalog URL (--catalog / --url, else PROX_CATALOG_URL) is not a "
                          "database URL: e.g. sqlite:////abs/path/catalog.sqlite or "
                          "postgresql+psycopg2://user:pw@host/db") from None
+    if parsed.get_backend_name() == "sqlite":
+        return
+    try:
+        parsed.get_dialect().import_dbapi()
+    except ImportError as err:
+        raise ValueError(f"the catalog URL asks for the database driver {err.name or err}, "
+                         "which is not installed: for PostgreSQL write "
+                         "postgresql+psycopg2://user:pw@host/db (a bare postgresql:// means "
+                         "psycopg 3)") from None
+
+
+def make_engine(url: str):
+    """An engine; SQLite gets real transactions (BEGIN IMMEDIATE), WAL and foreign keys."""
+    from sqlalchemy import create_engine, event
+
+    check_url(url)
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     path = url.split("///", 1)[1] if "///" in url else ""

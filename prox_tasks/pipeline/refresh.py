@@ -37,12 +37,13 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         RunError: the input needs a date the run does not have, gate thresholds that no
             snapshot could pass (a min above its max), a relative ``input_uri`` or
             ``output_root`` (it would resolve against whichever worker's folder), or a
-            ``catalog_url`` that is not a database URL.
+            ``catalog_url`` that is not a database URL or names a driver not installed.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    from prox_tasks.catalog.engine import check_url
     from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
     from prox_tasks.storage.names import check_name, safe_name
@@ -68,6 +69,10 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         raise RunError("catalog_url is not a database URL (e.g. postgresql+psycopg2://user@host"
                        "/prox or sqlite:////abs/path/catalog.sqlite; the password belongs in "
                        "PROX_CATALOG_URL, not in a Param)") from None
+    try:  # before any task books into it: retrying cannot install a driver
+        check_url(catalog_url)
+    except ValueError as err:
+        raise RunError(f"{err} (the catalog_url Param, else PROX_CATALOG_URL)") from None
     return {
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
         "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),

@@ -69,6 +69,9 @@ def test_resolve_snapshot_names(tmp_path):
     ({"output_root": "relative/corpus"}, "output_root 'relative/corpus' is a relative path"),
     ({"input_uri": "crawl/{ds}"}, "input_uri 'crawl/{ds}' is a relative path"),
     ({"catalog_url": "notaurl"}, "catalog_url is not a database URL"),
+    # a real missing driver (MySQLdb is not installed): the plan task could never open it
+    ({"catalog_url": "mysql://prox@127.0.0.1/prox"},
+     r"driver MySQLdb, which is not installed: .* \(the catalog_url Param, else PROX_CATALOG_URL\)"),
 ])
 def test_params_a_worker_cannot_resolve_fail_the_run_at_once_naming_the_param(bad, named,
                                                                               tmp_path):
