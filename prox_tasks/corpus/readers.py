@@ -55,7 +55,7 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     a single file of unknown format is an error. ``exclude``: the command's own output files
     (:func:`listed_inputs`).
     """
-    files = []
+    files, skipped = [], []
     listed = listed_inputs(uri, exclude)
     for path in listed:
         if fmt and detect_format(path) != fmt:  # a forced format the name does not show
@@ -66,11 +66,23 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
                 raise ValueError(f"cannot tell the format of {path}; pass --format (format=): "
                                  "jsonl, parquet or wet")
             log.warning("skipping %s: not JSONL, Parquet or WET", path)
+            skipped.append(path)
             continue
         files.append((path, found))
     if not files:
-        raise FileNotFoundError(f"no input files at {uri}")
+        raise FileNotFoundError(f"no input files at {uri}{_skipped_note(skipped)}")
     return files
+
+
+def _skipped_note(skipped: list[str], named: int = 3) -> str:
+    """Why a listing that found files has none to read: Spark writes JSON Lines as
+    ``part-00000.json``, which only a forced format reads."""
+    if not skipped:
+        return ""
+    more = f" and {len(skipped) - named:,} more" if len(skipped) > named else ""
+    return (f": {len(skipped):,} {'file' if len(skipped) == 1 else 'files'} of no known "
+            f"format skipped ({', '.join(skipped[:named])}{more}); pass --format (format=) "
+            "jsonl, parquet or wet to read them as that")
 
 
 class EmptyInput(ValueError):
@@ -134,7 +146,7 @@ def without_refined_outputs(paths: list[str]) -> list[str]:
 def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
     """The JSONL files ``uri`` names, sorted: a file named by itself is JSONL whatever its
     name (``.ndjson``, none); in a folder, prefix or glob only the files named like JSONL
-    (``.jsonl``/``.json``, plain, ``.gz`` or ``.zst``), the others skipped with a warning.
+    (``.jsonl``/``.ndjson``, plain, ``.gz`` or ``.zst``), the others skipped with a warning.
     ``exclude``: the command's own output files (:func:`listed_inputs`)."""
     listed = listed_inputs(uri, exclude)
     if len(listed) == 1 and to_uri(listed[0]) == to_uri(uri):

@@ -120,6 +120,25 @@ def test_empty_input_is_a_clear_error(tmp_path):
         list(read_documents(str(tmp_path / "nothing-*.jsonl")))
 
 
+def test_a_folder_of_files_with_no_known_format_names_them_and_the_way_to_read_them(
+        tmp_path, sample_rows, capsys):
+    """Spark's JSON Lines output (``part-00000-….json``, ``.json.gz``): nothing in the
+    folder looks like JSONL, so nothing is read — the error names the files it skipped and
+    ``--format``, which reads them (every row once)."""
+    from prox_tasks.cli import main
+
+    spark = tmp_path / "spark"
+    spark.mkdir()
+    write_jsonl(spark / "part-00000-c0.json", sample_rows[:3])
+    write_jsonl(spark / "part-00001-c0.json.gz", sample_rows[3:5], compress=True)
+    with pytest.raises(FileNotFoundError, match=r": 2 files of no known format skipped \(.*"
+                       r"part-00000-c0.json, .*part-00001-c0.json.gz\); pass --format"):
+        list(read_documents(str(spark)))
+    assert main(["plan", "--input", str(spark), "--output", str(tmp_path / "out"),
+                 "--format", "jsonl", "--json"]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["docs"] == 5
+
+
 def test_a_utf8_byte_order_mark_does_not_cost_the_first_row(tmp_path):
     from prox_tasks.corpus import Quarantine, read_rows
 
