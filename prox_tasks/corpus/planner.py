@@ -185,20 +185,22 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
 
 
 def _conflict(manifest: Manifest, existing: Manifest) -> ManifestConflict:
+    # the way out first: a command's one-line error is cut at 400 characters
     return ManifestConflict(
-        f"{manifest.uri} holds another plan ({plan_differences(existing, manifest)}); "
-        "use a new output folder or overwrite (prox plan --overwrite)"
+        f"{manifest.uri} holds another plan: use a new output folder or overwrite it "
+        f"(prox plan --overwrite); it differs in {plan_differences(existing, manifest)}"
     )
 
 
-def plan_differences(old: Manifest, new: Manifest, files_named: int = 3) -> str:
+def plan_differences(old: Manifest, new: Manifest, files_named: int = 1) -> str:
     """What makes plan ``new`` another plan than ``old``, for a person: ``target_docs 10
     -> 20``, ``input file added: …``, ``input file rewritten: …`` (the ids when nothing
     else differs)."""
-    parts = [] if old.input_uri == new.input_uri else [f"input {old.input_uri} -> {new.input_uri}"]
-    parts += [f"{key} {old.settings.get(key)!r} -> {new.settings.get(key)!r}"
-              for key in sorted({*old.settings, *new.settings})
-              if old.settings.get(key) != new.settings.get(key)]
+    parts = [f"{key} {old.settings.get(key)!r} -> {new.settings.get(key)!r}"
+             for key in sorted({*old.settings, *new.settings})
+             if old.settings.get(key) != new.settings.get(key)]
+    if old.input_uri != new.input_uri:  # its files differ too: no need to list them
+        return "; ".join([f"input {old.input_uri} -> {new.input_uri}", *parts])
     before, after = {f.uri: f for f in old.files}, {f.uri: f for f in new.files}
     rewritten = sorted(uri for uri in before.keys() & after.keys()
                        if (before[uri].size, before[uri].fingerprint, before[uri].format)
