@@ -74,15 +74,16 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     return files
 
 
-def _skipped_note(skipped: list[str], named: int = 3) -> str:
+def _skipped_note(skipped: list[str], named: int = 2) -> str:
     """Why a listing that found files has none to read: Spark writes JSON Lines as
-    ``part-00000.json``, which only a forced format reads."""
+    ``part-00000.json``, which only a forced format reads. The way out comes first: a
+    command's one-line error is cut at 400 characters."""
     if not skipped:
         return ""
     more = f" and {len(skipped) - named:,} more" if len(skipped) > named else ""
-    return (f": {len(skipped):,} {'file' if len(skipped) == 1 else 'files'} of no known "
-            f"format skipped ({', '.join(skipped[:named])}{more}); pass --format (format=) "
-            "jsonl, parquet or wet to read them as that")
+    return (f": pass --format (format=) jsonl, parquet or wet to read the {len(skipped):,} "
+            f"{'file' if len(skipped) == 1 else 'files'} of no known format it skipped "
+            f"({', '.join(skipped[:named])}{more})")
 
 
 class EmptyInput(ValueError):

@@ -131,8 +131,9 @@ def test_a_folder_of_files_with_no_known_format_names_them_and_the_way_to_read_t
     spark.mkdir()
     write_jsonl(spark / "part-00000-c0.json", sample_rows[:3])
     write_jsonl(spark / "part-00001-c0.json.gz", sample_rows[3:5], compress=True)
-    with pytest.raises(FileNotFoundError, match=r": 2 files of no known format skipped \(.*"
-                       r"part-00000-c0.json, .*part-00001-c0.json.gz\); pass --format"):
+    with pytest.raises(FileNotFoundError, match=r": pass --format \(format=\) jsonl, parquet "
+                       r"or wet to read the 2 files of no known format it skipped \(.*"
+                       r"part-00000-c0.json, .*part-00001-c0.json.gz\)$"):
         list(read_documents(str(spark)))
     assert main(["plan", "--input", str(spark), "--output", str(tmp_path / "out"),
                  "--format", "jsonl", "--json"]) == 0  # fmt: skip
