@@ -96,7 +96,10 @@ def decode_row(line: bytes, size: int | None = None):
     not JSON, or a float that overflows, such as ``1e999``), ``bad_record``.
     """
     if size is not None and size > len(line):
-        raise RecordError("too_large", f"line of {size} bytes", size=size)
+        # the reason's limit by name: only a larger max_doc_bytes would read this record
+        raise RecordError("too_large", f"line of {size} bytes: longer than any line whose text "
+                          f"fits max_doc_bytes (lines are read up to {len(line)} bytes)",
+                          size=size)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as err:

@@ -76,6 +76,7 @@ def test_bad_input_is_quarantined_with_reasons_and_counted(tmp_path):
     assert records[2]["reason"] == "bad_encoding" and "raw_b64" in records[2]
     assert records[8]["reason"] == "too_large" and records[8]["truncated"] is True
     assert records[8]["raw_bytes"] > 50 * 1024 * 1024
+    assert "fits max_doc_bytes" in records[8]["detail"]  # the limit that set it aside
     assert records[4]["id"] == "none"
     non_blank = sum(1 for line in lines if line.strip())
     assert len(docs) + len(quarantine) == non_blank  # every record accounted for
