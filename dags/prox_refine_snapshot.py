@@ -36,7 +36,8 @@ Refines one crawl partition the ProX way and releases it only when it passes the
 3. **refine_shard** — one mapped task per shard (pool `gpu`; named `shard-00042`), grouped
    when there are more shards than `max_map_length`. With `workers_per_task` N, each task
    takes N shards and refines them in N processes side by side (`shards-00000-00001`). Complete shards are reused unless
-   `reprocess`; every retry rewrites the same shard atomically.
+   `reprocess`; every retry rewrites the same shard atomically. A task reads only its
+   shards' part of the plan; one whose plan was replaced meanwhile fails, refining nothing.
 4. **collect** — totals. **book_unfinished** (once every refine task has ended, however)
    books failed the shard attempts a task killed outright left `running` in the catalog. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Data Docs: `<snapshot>/_quality/`.

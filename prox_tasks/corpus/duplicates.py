@@ -75,11 +75,14 @@ def index_duplicates(manifest: Manifest) -> dict:
     """
     import numpy as np
 
+    from prox_tasks.corpus.manifest import ManifestPart
     from prox_tasks.corpus.planner import read_snapshot
 
     done = _load_index(manifest)
     if done is not None:
         return done
+    if isinstance(manifest, ManifestPart):  # the list is of every shard's documents
+        manifest = manifest.whole()
     digests = bytearray()
     shards, source_ids, offsets, lines = array("i"), array("i"), array("q"), array("q")
     sources: dict[str, int] = {}

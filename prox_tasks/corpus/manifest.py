@@ -11,10 +11,12 @@ import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 
-from prox_tasks.storage import join_uri, put_atomic, read_json
+from prox_tasks.storage import join_uri, put_atomic, read_json, version_of
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
+#: The folder of the plan's parts (:class:`ManifestPart`), one subfolder per plan id.
+PARTS_FOLDER = "_manifest_parts"
 
 
 @dataclass
@@ -125,6 +127,141 @@ class Manifest:
         if not 0 <= index < len(self.shards):
             raise IndexError(f"shard {index} not in 0..{len(self.shards) - 1}")
         return self.shards[index]
+
+    def part(self, indices: list[int]) -> ManifestPart:
+        """Shards ``indices`` of this plan with the input files they read, under this id."""
+        shards = [self.shard(i) for i in indices]
+        used = {g.file for s in shards for g in s.segments}
+        return ManifestPart(self.input_uri, self.output_uri, self.settings,
+                            [f for f in self.files if f.uri in used], shards, self.version,
+                            self.id)
+
+    def write_part(self, indices: list[int]) -> str:
+        """Write :meth:`part` ``indices`` (atomically; the same bytes on every rerun) where
+        :func:`load_part` reads it; returns its URI."""
+        uri = part_uri(self.output_uri, self.id, indices)
+        body = asdict(self.part(indices))
+        put_atomic(uri, json.dumps({**body, "digest": _digest(body)}, sort_keys=True) + "\n")
+        return uri
+
+    def write_parts(self, batches: list[list[int]], threads: int = 16) -> list[str]:
+        """:meth:`write_part` of each of ``batches``, ``threads`` at a time: on S3 each is a
+        PUT, and a plan of ``max_map_length`` (1,024) work items writes that many."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max(1, min(threads, len(batches)))) as pool:
+            return list(pool.map(self.write_part, batches))
+
+
+@dataclass
+class ManifestPart(Manifest):
+    """Some shards of a plan, as one refine task needs them: their segments, the input
+    files they read, the plan's settings and the whole plan's ``id``. A refine task of a
+    snapshot of S shards reads its part, not the whole manifest: the tasks of a run read
+    the plan's bytes about once in all, not once each (S × tasks)."""
+
+    def __post_init__(self):
+        if not self.id:
+            raise ValueError("a manifest part needs the id of its plan")
+        self._by_index = {s.index: s for s in self.shards}
+
+    def shard(self, index: int) -> ShardPlan:
+        if index not in self._by_index:
+            raise IndexError(f"shard {index} is not in this part of plan {self.id[:12]} "
+                             f"(shards {sorted(self._by_index)})")
+        return self._by_index[index]
+
+    def whole(self) -> Manifest:
+        """The whole plan, read from ``manifest.json`` (what needs every shard: building
+        the duplicate-id list, whether any shard of the plan was published).
+
+        Raises:
+            PlanReplaced: The folder holds another plan now.
+        """
+        manifest = load_manifest(self.output_uri)
+        if manifest.id != self.id:
+            raise PlanReplaced(self.output_uri, self.id, manifest.id)
+        return manifest
+
+
+class PlanReplaced(RuntimeError):
+    """The snapshot folder was planned again since a work item was made from its plan."""
+
+    def __init__(self, output_uri: str, planned: str, current: str):
+        super().__init__(
+            f"{output_uri} was planned again (plan {current[:12]}, not {planned[:12]}) since "
+            "this task's work item was made: its shards belong to a plan no longer there; "
+            "nothing was refined. Run the plan again (in Airflow: a new run, or clear the "
+            "plan task) to refine the folder's current plan")
+        self.planned, self.current = planned, current
+
+
+def _digest(body: dict) -> str:
+    return hashlib.sha256(json.dumps(body, sort_keys=True, separators=(",", ":"))
+                          .encode()).hexdigest()
+
+
+def part_uri(output_uri: str, manifest_id: str, indices: list[int]) -> str:
+    """Where :meth:`Manifest.write_part` writes shards ``indices`` of plan ``manifest_id``."""
+    return join_uri(output_uri, PARTS_FOLDER, manifest_id,
+                    f"shards-{indices[0]:05d}-{indices[-1]:05d}-{len(indices)}.json")
+
+
+def load_part(output_uri: str, manifest_id: str, indices: list[int]) -> ManifestPart | None:
+    """Part ``indices`` of plan ``manifest_id`` (:meth:`Manifest.write_part`), or None when
+    it was not written (a plan from before parts).
+
+    Raises:
+        ValueError: The part is edited or corrupt, or holds other shards or another plan.
+    """
+    uri = part_uri(output_uri, manifest_id, indices)
+    data = read_json(uri)
+    if data is None:
+        return None
+    digest = data.pop("digest", None) if isinstance(data, dict) else None
+    if digest is None or _digest(data) != digest:
+        raise ValueError(f"{uri} does not match its digest (edited or corrupt); delete it to "
+                         "read the whole manifest instead")
+    if data.get("version") != MANIFEST_VERSION:
+        raise ValueError(f"{uri}: unsupported manifest version {data.get('version')}")
+    part = ManifestPart(
+        data["input_uri"], data["output_uri"], data["settings"],
+        [InputFile(**f) for f in data["files"]],
+        [ShardPlan(s["index"], s["docs"], s["bytes"], [Segment(**g) for g in s["segments"]])
+         for s in data["shards"]], data["version"], data["id"])
+    if part.id != manifest_id or [s.index for s in part.shards] != list(indices):
+        raise ValueError(f"{uri} holds shards {[s.index for s in part.shards]} of plan "
+                         f"{part.id[:12]}, not shards {list(indices)} of {manifest_id[:12]}")
+    return part
+
+
+def load_plan(output_uri: str, indices: list[int], manifest_id: str | None = None,
+              manifest_version: str | None = None) -> Manifest:
+    """What a refine task of shards ``indices`` needs of the plan at ``output_uri``.
+
+    With the ``manifest_id`` and ``manifest_version`` (:func:`version_of`) its work item was
+    made with, and ``manifest.json`` not rewritten since (one stat, or HEAD on S3), that is
+    the part :meth:`Manifest.write_part` wrote: the task reads its own shards, not the
+    whole plan. Otherwise (a rewritten manifest, a missing part, a work item from before
+    parts) the whole manifest is read and its id compared.
+
+    Raises:
+        PlanReplaced: The folder holds another plan than ``manifest_id``.
+        FileNotFoundError: No manifest.
+        ValueError: A manifest or part edited or corrupt.
+    """
+    if manifest_id is None:
+        return load_manifest(output_uri)
+    if manifest_version is None or version_of(join_uri(output_uri, MANIFEST_NAME)) != \
+            manifest_version:  # rewritten since: only its id tells whether it is that plan
+        manifest = load_manifest(output_uri)
+    else:
+        manifest = load_part(output_uri, manifest_id, indices)
+        if manifest is None:
+            manifest = load_manifest(output_uri)
+    if manifest.id != manifest_id:
+        raise PlanReplaced(output_uri, manifest_id, manifest.id)
+    return manifest
 
 
 def load_manifest(uri: str) -> Manifest:

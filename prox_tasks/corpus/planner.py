@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document
 from prox_tasks.corpus.manifest import (
+    PARTS_FOLDER,
     InputFile,
     Manifest,
     Segment,
@@ -29,6 +30,8 @@ from prox_tasks.corpus.readers import (
 from prox_tasks.storage import (
     content_fingerprint,
     exists,
+    join_uri,
+    list_uri,
     remove,
     size_of,
     to_uri,
@@ -217,10 +220,14 @@ def plan_differences(old: Manifest, new: Manifest, files_named: int = 1) -> str:
 def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
     """Remove what was refined under a replaced plan: its shards would otherwise be reused
     (or read beside the new plan's) though they hold other documents. Status records go
-    first, so an interrupted removal never leaves a shard that looks done."""
+    first, so an interrupted removal never leaves a shard that looks done. Then the old
+    plan's parts (:meth:`Manifest.write_part`): its work items' tasks read the manifest
+    instead and refuse (:class:`~prox_tasks.corpus.manifest.PlanReplaced`)."""
     for uri_of in (status_uri, shard_uri, quarantine_uri):
         for shard in replaced.shards:
             remove(uri_of(output_uri, shard.index))
+    for uri in list_uri(join_uri(output_uri, PARTS_FOLDER, replaced.id)):
+        remove(uri)
 
 
 def _options(manifest: Manifest) -> ReadOptions:

@@ -21,7 +21,7 @@ class RunError(ValueError):
 def cannot_succeed() -> tuple[type[BaseException], ...]:
     """The exception types that mean "retrying will not help"."""
     from prox_tasks.catalog.catalog import SnapshotNameTaken
-    from prox_tasks.corpus.manifest import ReleasedSnapshot
+    from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import NoModelError
     from prox_tasks.quality import GateFailed
@@ -34,7 +34,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
 
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
-            SnapshotNameTaken, TrainingRefused, SeedSetChanged)
+            SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced)
 
 
 @contextmanager

@@ -129,7 +129,11 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
 
     ``workers`` (:func:`~prox_tasks.pipeline.settings.refine_workers`: the Param, else
     ``PROX_REFINE_WORKERS``, else 1) is the processes each refine task runs: a work item then
-    holds that many shards, refined side by side on the task's machine.
+    holds that many shards, refined side by side on the task's machine. Each work item's
+    shards are written as a part of the manifest (:meth:`~prox_tasks.corpus.manifest.Manifest.write_part`)
+    that its task reads instead of the whole plan; the item names the plan's id and
+    ``manifest.json``'s version, so a task whose plan was replaced since refuses
+    (:class:`~prox_tasks.corpus.manifest.PlanReplaced`).
 
     ``limits`` (the run's Params, :class:`~prox_tasks.refine.limits.Limits` fields; unset
     ones from ``PROX_<NAME>``) are resolved here once and travel with every work item, so
@@ -190,6 +194,10 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
                            "snapshot_name (its plan and shards are new)") from err
         raise RunError(f"{err}. In Airflow: trigger the run with reprocess=true to replace "
                        "the plan and refine every shard again") from err
+    from prox_tasks.storage import version_of
+
+    # read at once: a plan replaced from now on shows its refine tasks another version
+    plan_of = {"manifest_id": manifest.id, "manifest_version": version_of(manifest.uri)}
     try:
         refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
     except DuplicateIdError as err:
@@ -206,14 +214,16 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     log.info("snapshot %s: %d docs in %d shards", snapshot["name"], manifest.total_docs,
              len(manifest.shards))
     batches = []
-    for indices in shard_batches(len(manifest.shards), max_map_length, workers):
+    shards = shard_batches(len(manifest.shards), max_map_length, workers)
+    manifest.write_parts(shards)  # what each item's task reads of the plan
+    for indices in shards:
         label = (f"shard-{indices[0]:05d}" if len(indices) == 1
                  else f"shards-{indices[0]:05d}-{indices[-1]:05d}")
         batches.append({"snapshot": snapshot["name"], "output_uri": snapshot["output_uri"],
                         "catalog_url": snapshot["catalog_url"], "shards": indices,
                         "label": label, "workers": workers,
                         "reprocess": bool(reprocess), **refining})
-    return batches
+    return [{**batch, **plan_of} for batch in batches]
 
 
 def _refine_options(batch: dict) -> dict:
@@ -267,14 +277,20 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     task try (:func:`~prox_tasks.refine.runner.current`), which books each attempt: the next
     try books the attempts of one killed outright failed. Returns per-shard accounting and
     statistics."""
+    from prox_tasks.corpus.manifest import load_plan
     from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import ShardBooking
     from prox_tasks.refine.workers import refine_shards
 
+    # its own shards of the plan, not the whole manifest (a work item from before parts:
+    # the whole); outside the booking: a replaced plan's snapshot is the new run's to book
+    manifest = load_plan(batch["output_uri"], list(batch["shards"]), batch.get("manifest_id"),
+                         batch.get("manifest_version"))
     with open_catalog(batch.get("catalog_url")) as catalog:
         booking = ShardBooking(catalog, batch["snapshot"], runners.current(task_try))
         try:
             results = refine_shards(batch["output_uri"], list(batch["shards"]),
+                                    manifest=manifest,
                                     workers=int(batch.get("workers") or 1),
                                     force=bool(batch.get("reprocess")),
                                     booking=booking,

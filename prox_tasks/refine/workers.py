@@ -81,7 +81,9 @@ def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
     queue = _WORKER["progress"]
     started, started_at = time.perf_counter(), time.time()
     options = dict(options)
-    manifest = _plan_in_worker(output_uri, options.pop("manifest_id", None))
+    manifest = options.pop("manifest", None)  # a part of the plan: small, sent along
+    if manifest is None:
+        manifest = _plan_in_worker(output_uri, options.pop("manifest_id", None))
     result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=queue.put,
                           manifest=manifest, **options)  # fmt: skip
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(),
@@ -152,7 +154,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
                   backend: str | None = None, backend_options: dict | None = None,
                   force: bool = False, progress: Callable[[int], None] | None = None,
                   booking=None, pool: WorkerPool | None = None,
-                  settings_claimed: bool = False, **shard_options) -> list[dict]:
+                  settings_claimed: bool = False, manifest=None,
+                  **shard_options) -> list[dict]:
     """Refine shards ``indexes`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -175,6 +178,9 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
             (:func:`~prox_tasks.refine.claim.claim_settings`: the DAG's plan task,
             :func:`~prox_tasks.refine.corpus.refine_corpus`): the claim is only checked
             here, never taken over again, so a later ``--force`` run's claim stops this one.
+        manifest: The plan at ``output_uri`` already read, or the part of it holding
+            ``indexes`` (:func:`~prox_tasks.corpus.manifest.load_plan`: the DAG's refine
+            task); None: ``manifest.json`` is read.
         **shard_options: ``policy``, ``checkpoint_every``, ``limits`` of
             :func:`~prox_tasks.refine.step.refine_shard`.
 
@@ -191,7 +197,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
 
     if workers < 1:
         raise ValueError("--workers must be at least 1")
-    manifest = load_manifest(output_uri)
+    if manifest is None:
+        manifest = load_manifest(output_uri)
     request = shard_request(model, backend, backend_options, shard_options.get("policy"),
                             shard_options.get("limits"), shard_options.get("quality", "off"))
     claim_settings(output_uri, manifest, request, take_over=force and not settings_claimed,
@@ -215,7 +222,11 @@ def _give_up(output_uri: str, manifest, request: dict) -> None:
     """A run that failed gives its claim up when nothing of its plan was published
     (:func:`~prox_tasks.refine.claim.give_up_claim`); its own error is what the caller
     must see, not this one's."""
+    from prox_tasks.corpus.manifest import ManifestPart
+
     try:
+        if isinstance(manifest, ManifestPart):  # whether any shard of the plan is published
+            manifest = manifest.whole()
         give_up_claim(output_uri, manifest, request)
     except Exception:  # noqa: BLE001 - the refine's error matters more
         log.exception("could not give up the settings claim of %s", output_uri)
@@ -252,8 +263,8 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
             if booking is not None:
                 booking.start(i, False)
         try:
-            futures = {pool.pool.submit(_refine_in_worker, output_uri, i,
-                                        {**options, "manifest_id": manifest.id}): i
+            plan = _plan_for_workers(manifest)
+            futures = {pool.pool.submit(_refine_in_worker, output_uri, i, {**options, **plan}): i
                        for i in pending}  # fmt: skip
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
@@ -276,6 +287,16 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
         if own:  # a caller's pool forwards the last progress when the caller closes it
             pool.close()
     return [results[i] for i in indexes]
+
+
+def _plan_for_workers(manifest) -> dict:
+    """How a worker gets the plan: a part of it sent along (small), else the whole plan's
+    id, the worker reading ``manifest.json`` once (:func:`_plan_in_worker`)."""
+    from prox_tasks.corpus.manifest import ManifestPart
+
+    if isinstance(manifest, ManifestPart):
+        return {"manifest": manifest}
+    return {"manifest_id": manifest.id}
 
 
 def _book_interrupted(booking, pending: list[int], futures: dict, error: BaseException) -> None:

@@ -56,3 +56,20 @@ def test_bad_records_and_a_snapshot_without_repeats(tmp_path):
     index = index_duplicates(manifest)
     assert (index["documents"], index["duplicate_ids"], index["shards"]) == (2, 0, [])
     assert shard_duplicates(manifest, 0) == {}
+
+
+def test_a_refine_task_reading_its_part_of_the_plan_rebuilds_a_missing_list_from_all_shards(
+        tmp_path):
+    """A refine task holds only its shards of the plan (a part): a list missing then (a plan
+    from before lists) is built from every shard of the whole manifest, not from the part's
+    (it would miss the earlier occurrences of the shard's ids and keep them again)."""
+    write_jsonl(tmp_path / "in.jsonl", _rows(["a", "b", "c", "a"]))
+    out = tmp_path / "out"
+    manifest = plan_shards(str(tmp_path / "in.jsonl"), str(out), target_docs=2)
+    expected = shard_duplicates(manifest, 1)
+    for path in (out / "_duplicate_ids").iterdir():
+        path.unlink()
+    seen = shard_duplicates(manifest.part([1]), 1)
+    assert seen == expected and not seen[(f"file://{tmp_path}/in.jsonl", 3)].is_first
+    index = json.loads((out / "_duplicate_ids" / "index.json").read_text())
+    assert (index["documents"], index["shards"]) == (4, [0, 1])

@@ -3,6 +3,7 @@ import shutil
 import pytest
 
 from tests.dags.airflow_env import HOME, PROX_HOME, REPO, migrate_once  # noqa: F401 (sets env)
+from tests.storage.conftest import moto_server, s3_bucket  # noqa: F401 (S3 over HTTP)
 
 
 @pytest.fixture(scope="session")

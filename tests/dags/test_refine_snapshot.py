@@ -343,3 +343,26 @@ def test_text_and_id_fields_of_another_name_are_params(world):
     assert [(s["docs_read"], s["docs_quarantined"]) for s in status] == [(10, 0), (2, 0)]
     assert sorted(r["id"] for r in read_refined_rows(str(snapshot))) == sorted(
         r["doc_id"] for r in rows)
+
+
+def test_on_s3_each_refine_task_reads_its_part_of_the_plan_not_the_manifest(
+        world, moto_server, s3_bucket, monkeypatch):
+    """A snapshot in S3 (moto's server over HTTP): each refine task GETs its own part of the
+    plan, once, and no refine task GETs manifest.json — whose bytes grow with the shards,
+    so a run of S shards in B tasks read S x B of them. Counted by the S3 server, from the
+    first part read to the last shard's status write (the tasks run one after another)."""
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
+    moto_server.faults.seen.clear()
+    dag_run = run(world, "on-s3", output_root=f"{s3_bucket}/corpus", target_docs=5)
+    assert dag_run.state == "success"
+    folder = "/" + s3_bucket.removeprefix("s3://") + "/corpus/snapshots/on-s3/"
+    seen = [(m, p.removeprefix(folder)) for m, p in moto_server.faults.seen
+            if p.startswith(folder)]
+    tasks = [t for (task_id, _), t in tis(dag_run).items() if task_id == "refine_shard"]
+    parts = [p for m, p in seen if m == "GET" and p.startswith("_manifest_parts/")]
+    assert len(tasks) == 6 and len(parts) == len(set(parts)) == 6
+    start = seen.index(("GET", parts[0]))
+    end = max(i for i, (m, p) in enumerate(seen) if m == "PUT" and p.startswith("_status/"))
+    assert ("GET", "manifest.json") in seen[:start]  # the plan task's
+    assert ("GET", "manifest.json") not in seen[start:end], seen[start:end]

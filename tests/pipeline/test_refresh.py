@@ -173,3 +173,85 @@ def test_two_runs_planning_one_snapshot_with_other_settings_one_is_refused_at_pl
         refresh.refine_batch(first[2])  # the first run's last task, after the takeover
     output, manifest = snapshot["output_uri"], load_manifest(snapshot["output_uri"])
     assert read_status(output, 2, manifest.id) is None
+
+
+def _six_docs_planned(tmp_path, tagger_model):
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(6)))  # fmt: skip
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
+                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+
+    def plan(target_docs, reprocess=False):
+        return refresh.plan(snapshot, target_docs=target_docs, max_map_length=8,
+                            model=str(tagger_model), backend=None, reprocess=reprocess)
+
+    return snapshot, plan
+
+
+def test_a_refine_task_of_a_plan_replaced_since_refines_nothing(tmp_path, tagger_model):
+    """A refine task (a retry, a late one) whose work item was made from a plan another run
+    replaced since (reprocess with another target_docs) refuses at once, naming it: its
+    shard indices belong to the old plan. It refined the new plan's shard before."""
+    from prox_tasks.corpus import load_manifest, read_status
+    from prox_tasks.corpus.manifest import PlanReplaced
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    snapshot, plan = _six_docs_planned(tmp_path, tagger_model)
+    first = plan(2)
+    second = plan(3, reprocess=True)
+    with pytest.raises(PlanReplaced, match="was planned again") as raised:
+        refresh.refine_batch(first[0])
+    assert isinstance(raised.value, cannot_succeed())  # the DAG task fails without retries
+    output, manifest = snapshot["output_uri"], load_manifest(snapshot["output_uri"])
+    assert raised.value.current == manifest.id != raised.value.planned
+    assert read_status(output, 0) is None  # nothing refined, under either plan
+    parts = tmp_path / "corpus" / "snapshots" / snapshot["name"] / "_manifest_parts"
+    assert {p.parent.name for p in parts.rglob("*.json")} == {manifest.id}  # the old: gone
+    assert [s["status"] for s in refresh.refine_batch(second[0])["shards"]] == ["refined"]
+
+
+def test_a_part_of_the_plan_edited_is_refused_and_a_missing_one_read_from_the_manifest(
+        tmp_path, tagger_model):
+    """The part a refine task reads is checked against its digest, its plan and its shards:
+    an edited one fails the task, naming it; a deleted one (or a work item made before
+    parts) has the task read the whole manifest instead."""
+    import json as json_module
+
+    from prox_tasks.corpus import read_status
+    from prox_tasks.corpus.manifest import part_uri
+    from prox_tasks.storage import parse_uri
+
+    snapshot, plan = _six_docs_planned(tmp_path, tagger_model)
+    items = plan(2)
+    part = parse_uri(part_uri(snapshot["output_uri"], items[0]["manifest_id"], [0])).path
+    data = json_module.loads(open(part).read())
+    data["shards"][0]["docs"] = 1
+    open(part, "w").write(json_module.dumps(data))
+    with pytest.raises(ValueError, match="does not match its digest"):
+        refresh.refine_batch(items[0])
+    assert read_status(snapshot["output_uri"], 0) is None
+    __import__("os").remove(part)
+    assert [s["status"] for s in refresh.refine_batch(items[0])["shards"]] == ["refined"]
+    old = {k: v for k, v in items[1].items() if k not in ("manifest_id", "manifest_version")}
+    assert [s["status"] for s in refresh.refine_batch(old)["shards"]] == ["refined"]
+
+
+def test_a_failed_refine_task_keeps_the_claim_while_another_task_s_shard_is_published(
+        tmp_path, tagger_model):
+    """A refine task that fails gives the folder's settings claim up only when no shard of
+    the whole plan is published — not only none of its own part of the plan."""
+    import json as json_module
+
+    from prox_tasks.refine.claim import claim_uri
+    from prox_tasks.storage import read_json
+
+    snapshot, plan = _six_docs_planned(tmp_path, tagger_model)
+    items = plan(2)
+    assert [s["status"] for s in refresh.refine_batch(items[0])["shards"]] == ["refined"]
+    source = tmp_path / "in.jsonl"  # rewritten since planning: the next task's read fails
+    source.write_text(source.read_text().replace("line one", "line 1"))
+    with pytest.raises(RuntimeError, match="changed since the manifest was planned"):
+        refresh.refine_batch(items[1])
+    claim = read_json(claim_uri(snapshot["output_uri"]))
+    assert claim["request"] is not None, json_module.dumps(claim)

@@ -48,3 +48,29 @@ def test_worker_processes_read_the_plan_once_each(s3_bucket, moto_server, tagger
     assert len({r["pid"] for r in results}) == 2
     gets = [p for m, p in moto_server.faults.seen if m == "GET" and p == path]
     assert len(gets) == 3, gets  # the caller, and each of the two workers once
+
+
+def test_each_refine_task_of_the_dag_reads_its_part_of_the_plan_not_the_whole(
+        s3_bucket, tagger_model, count_gets, tmp_path):
+    """prox_refine_snapshot's task bodies on a snapshot in S3: each refine task GETs its own
+    part of the plan, never manifest.json — a snapshot of S shards in B tasks had them read
+    S x B plan bytes, each task a GET of the whole manifest. A retried task reads it again."""
+    from prox_tasks.pipeline import refresh
+
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(6, lines=5, width=80))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    snapshot = refresh.resolve_snapshot(
+        {"input_uri": f"{s3_bucket}/in/", "output_root": f"{s3_bucket}/corpus",
+         "catalog_url": f"sqlite:///{tmp_path}/catalog.sqlite"}, "2026-01-02")
+    items = refresh.plan(snapshot, target_docs=1, max_map_length=3, model=str(tagger_model),
+                         backend=None)
+    assert [item["shards"] for item in items] == [[0, 1], [2, 3], [4, 5]]
+    folder = snapshot["output_uri"].split("/", 3)[3]
+    count_gets.clear()
+    for item in items:
+        assert [s["status"] for s in refresh.refine_batch(item)["shards"]] == ["refined"] * 2
+    assert [s["status"] for s in refresh.refine_batch(items[1])["shards"]] == ["skipped"] * 2
+    assert count_gets[f"{folder}/manifest.json"] == 0, count_gets
+    parts = {k.rsplit("/", 1)[1]: n for k, n in count_gets.items() if "/_manifest_parts/" in k}
+    assert parts == {"shards-00000-00001-2.json": 1, "shards-00002-00003-2.json": 2,
+                     "shards-00004-00005-2.json": 1}
