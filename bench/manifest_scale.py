@@ -1,0 +1,192 @@
+"""Refine DAG at web scale: what the plan, each refine task and collect read and hold.
+
+A snapshot of S shards (10,000 documents each, 10 shards per input file) is planned into
+``max_map_length`` work items (1,024, Airflow's default cap). For each S, on local disk and
+on S3 (moto's ``ThreadedMotoServer`` over HTTP on 127.0.0.1), side by side in one run:
+
+- plan: writing ``manifest.json`` (before) and also one part per work item (after);
+- one refine task's read of its plan: the whole manifest (``load_manifest``, before) or its
+  part (``load_plan``, after); bytes read by all tasks of a run;
+- the work items' XCom bytes; collect: the refine tasks' XCom bytes and its aggregation.
+
+Time is the median of ``--repeats`` runs; peak memory is tracemalloc's (Python allocations)
+over one more run. The manifest is built the real way (``Manifest`` of ``ShardPlan``,
+``Segment``, ``InputFile``: what ``plan_shards`` builds), not by planning 10^9 documents.
+Usage: ``python bench/manifest_scale.py [--shards 1000 10000 100000] [--repeats 3]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+import tracemalloc
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+DOCS_PER_SHARD = 10_000
+SHARDS_PER_FILE = 10
+
+
+def build_manifest(n_shards: int, input_root: str, output_uri: str):
+    from prox_tasks.corpus.manifest import InputFile, Manifest, Segment, ShardPlan
+
+    files, shards = [], []
+    for f in range(-(-n_shards // SHARDS_PER_FILE)):
+        uri = f"{input_root}/crawl/part-{f:06d}.jsonl.gz"
+        n = min(SHARDS_PER_FILE, n_shards - f * SHARDS_PER_FILE)
+        files.append(InputFile(uri, "jsonl", 900_000_000, n * DOCS_PER_SHARD,
+                               n * 400_000_000, f"etag:\"{f:032x}\"", f"{f:020d}-900000000"))
+        for k in range(n):
+            start = k * DOCS_PER_SHARD
+            shards.append(ShardPlan(len(shards), DOCS_PER_SHARD, 400_000_000, [
+                Segment(uri, "jsonl", start, start + DOCS_PER_SHARD, DOCS_PER_SHARD,
+                        400_000_000)]))
+    settings = {"target_docs": DOCS_PER_SHARD, "target_bytes": None, "text_field": "text",
+                "id_field": "id", "format": None, "max_doc_bytes": 1_000_000}
+    return Manifest(f"{input_root}/crawl/", output_uri, settings, files, shards)
+
+
+def measure(fn, repeats: int) -> tuple[float, float, object]:
+    """Median seconds over ``repeats`` calls, peak MB (tracemalloc) of one more, result."""
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - start)
+    tracemalloc.start()
+    fn()
+    peak = tracemalloc.get_traced_memory()[1] / 1e6
+    tracemalloc.stop()
+    return statistics.median(times), peak, result
+
+
+def xcom_result(n: int) -> dict:
+    """One refine task's XCom for ``n`` refined shards, as ``refine_batch`` returns it."""
+    from prox_tasks.corpus.writer import ShardAccounting
+    from prox_tasks.pipeline.refresh import XCOM_LEFT_OUT
+    from prox_tasks.refine.stats import ShardStats
+
+    acc = ShardAccounting(**{k: v for k, v in {
+        "shard_index": 0, "uri": "s3://b/x", "quarantine_uri": None, "docs_read": 10_000,
+        "docs_written": 9_000, "docs_quarantined": 10, "docs_dropped": 990,
+        "docs_kept": 9_000, "sha256": "0" * 64, "bytes": 300_000_000,
+    }.items() if k in ShardAccounting.__dataclass_fields__}).to_dict()
+    stats = ShardStats().to_dict()
+    shard = {**{k: v for k, v in acc.items() if k not in XCOM_LEFT_OUT}, "status": "refined",
+             "reused": False, "model_version": "prox-refiner@7", "stats": stats,
+             "wall_seconds": 1234.5, "worker_pid": 4242}
+    return {"label": "shards", "shards": [dict(shard, shard_index=i) for i in range(n)]}
+
+
+def run_one(n_shards: int, output_uri: str, input_root: str, repeats: int,
+            max_map_length: int) -> dict:
+    from prox_tasks.corpus.manifest import load_manifest, load_plan, part_uri
+    from prox_tasks.pipeline.refresh import shard_batches
+    from prox_tasks.refine.stats import accounting_totals
+    from prox_tasks.storage import size_of, version_of
+
+    manifest = build_manifest(n_shards, input_root, output_uri)
+    batches = shard_batches(n_shards, max_map_length)
+    row = {"shards": n_shards, "tasks": len(batches)}
+    t, peak, _ = measure(manifest.write, repeats)
+    row.update(plan_before_s=t, plan_before_mb=peak)
+
+    def write_all():
+        manifest.write()
+        manifest.write_parts(batches)
+
+    t, peak, _ = measure(write_all, 1)
+    row.update(plan_after_s=t, plan_after_mb=peak)
+    row["manifest_bytes"] = size_of(manifest.uri)
+    version = version_of(manifest.uri)
+    middle = batches[len(batches) // 2]
+    t, peak, _ = measure(lambda: load_manifest(output_uri), repeats)
+    row.update(read_before_s=t, read_before_mb=peak)
+    t, peak, part = measure(lambda: load_plan(output_uri, middle, manifest.id, version), repeats)
+    assert part.id == manifest.id and [s.index for s in part.shards] == middle
+    row.update(read_after_s=t, read_after_mb=peak)
+    row["run_bytes_before"] = row["manifest_bytes"] * len(batches)
+    row["run_bytes_after"] = sum(size_of(part_uri(output_uri, manifest.id, b)) for b in batches)
+    items = [{"snapshot": "crawl-2026-01-05", "output_uri": output_uri,
+              "catalog_url": "postgresql+psycopg2://prox@db/prox", "shards": b,
+              "label": f"shards-{b[0]:05d}-{b[-1]:05d}", "workers": 1, "reprocess": False,
+              "model": "s3://models/prox-refiner/7", "backend": None, "keep_threshold": None,
+              "quality": "off", "limits": {}, "manifest_id": manifest.id,
+              "manifest_version": version} for b in batches]
+    row["work_items_bytes"] = len(json.dumps(items))
+    results = [json.dumps(xcom_result(len(b))) for b in batches]
+    row["collect_xcom_bytes"] = sum(map(len, results))
+
+    def collect():  # what the collect task does with the pulled XComs, less the catalog
+        shards = [s for r in results for s in json.loads(r)["shards"]]
+        return accounting_totals(shards)
+
+    t, peak, _ = measure(collect, repeats)
+    row.update(collect_s=t, collect_mb=peak)
+    return row
+
+
+def print_rows(store: str, rows: list[dict]) -> None:
+    print(f"\n### {store}\n")
+    print("| shards | tasks | manifest MB | plan s before / after | plan peak MB before / "
+          "after | task read s before / after | task read peak MB before / after | "
+          "all tasks read MB before / after | work items KB | collect XCom MB | collect s | "
+          "collect peak MB |")
+    print("|" + "---:|" * 12)
+    for r in rows:
+        print(f"| {r['shards']:,} | {r['tasks']} | {r['manifest_bytes'] / 1e6:.1f} | "
+              f"{r['plan_before_s']:.2f} / {r['plan_after_s']:.2f} | "
+              f"{r['plan_before_mb']:.0f} / {r['plan_after_mb']:.0f} | "
+              f"{r['read_before_s']:.3f} / {r['read_after_s']:.4f} | "
+              f"{r['read_before_mb']:.1f} / {r['read_after_mb']:.2f} | "
+              f"{r['run_bytes_before'] / 1e6:,.0f} / {r['run_bytes_after'] / 1e6:.1f} | "
+              f"{r['work_items_bytes'] / 1e3:.0f} | {r['collect_xcom_bytes'] / 1e6:.1f} | "
+              f"{r['collect_s']:.2f} | {r['collect_mb']:.0f} |", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--shards", type=int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--max-map-length", type=int, default=1024)
+    parser.add_argument("--no-s3", action="store_true")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [run_one(n, f"file://{tmp}/local-{n}", "file:///data", args.repeats,
+                        args.max_map_length) for n in args.shards]
+    print_rows("local disk", rows)
+    if args.no_s3:
+        return
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    from prox_tasks.storage import S3Settings, configure_s3, get_client
+
+    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
+                        ("AWS_DEFAULT_REGION", "us-east-1")):
+        os.environ[name] = value
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    try:
+        host, port = server.get_host_and_port()
+        configure_s3(S3Settings(endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
+                                addressing_style="path"))
+        get_client().create_bucket(Bucket="bench")
+        rows = [run_one(n, f"s3://bench/snapshots/s3-{n}", "s3://crawl", args.repeats,
+                        args.max_map_length) for n in args.shards]
+        print_rows("S3 (moto over HTTP)", rows)
+    finally:
+        configure_s3(None)
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
