@@ -250,7 +250,8 @@ def _claim_settings(snapshot: dict, manifest, refining: dict, reprocess: bool) -
     request = shard_request(options["model"], options["backend"], options["backend_options"],
                             None, options["limits"], options["quality"])
     try:
-        claim_settings(snapshot["output_uri"], manifest, request, take_over=reprocess)
+        claim_settings(snapshot["output_uri"], manifest, request, take_over=reprocess,
+                       for_others=True)  # the refine tasks rely on it, whoever claimed first
     except SettingsConflict as err:
         changed = ", ".join(err.differences)
         if released_as(snapshot["output_uri"]):

@@ -47,7 +47,7 @@ def claim_uri(output_uri: str) -> str:
 
 
 def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = False,
-                   runner: dict | None = None) -> None:
+                   runner: dict | None = None, for_others: bool = False) -> None:
     """Claim ``output_uri`` for refining plan ``manifest`` with ``request``, or check that
     it is claimed for it already. Call it before refining any shard.
 
@@ -62,7 +62,11 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
             recorded runner is known dead (killed outright: it could not give its claim
             up) and under which nothing was published counts as given up. None (the DAG's
             plan task, claiming for other processes): none recorded, and the claim holds
-            until given up or taken over.
+            until given up or taken over. A claim of the same settings naming another
+            runner that may still run is shared: it then names none, and holds so.
+        for_others: This call claims for other processes (the DAG's plan task, for its
+            refine tasks), not re-checks a claim its caller made already: a claim naming a
+            runner then names none (it must not lapse when that runner dies).
 
     Raises:
         SettingsConflict: The folder is claimed for other settings, or (no claim yet) a
@@ -78,8 +82,14 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         holder = claim.get("runner") if claimed is not None else None
         dead = bool(runner and holder) and why_dead(holder, runner)
         if claimed == request:
-            # a rerun of a killed run's settings holds the claim from now on
-            return wanted if dead else None
+            if dead:  # a rerun of a killed run's settings holds the claim from now on
+                return wanted
+            if holder and holder != runner and (runner or for_others):
+                # shared with a run that may still run (the DAG's plan, claiming for its
+                # refine tasks; another prox refine): the claim names no process from now
+                # on, so it does not lapse when the one it named dies
+                return _claim_bytes(manifest.id, request)
+            return None
         if take_over:
             if claimed is not None:
                 log.warning("%s: taking over the settings claim (%s)", output_uri,

@@ -367,3 +367,41 @@ def test_the_claim_of_a_run_killed_before_publishing_lapses_on_its_host(tmp_path
     claim = read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))
     assert claim["request"]["keep_threshold"] == 0.7
     capsys.readouterr()
+
+
+def test_a_killed_run_s_claim_still_holds_for_the_dag_run_that_shares_it(tmp_path, tagger_model,
+                                                                         capsys):
+    """`prox refine` killed outright (SIGKILL) before it published a shard; the DAG's plan
+    task then claims the folder with the same settings (it records no process: the claim
+    now holds for its refine tasks, which publish nothing for a while). A `prox refine` with
+    another keep threshold on the killed run's host is refused: the claim is the DAG run's,
+    not the dead process's, to give up."""
+    import signal
+
+    from prox_tasks.cli import main
+    from prox_tasks.pipeline.refresh import RunError, _claim_settings
+    from tests.refine.test_booking import _refining
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    out = tmp_path / "refined"
+    run = _refining(tmp_path, tagger_model, url)
+    run.send_signal(signal.SIGKILL)
+    run.wait(60)
+    claim = read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))
+    assert claim.get("runner")  # the killed process is recorded
+    request = claim["request"]
+    # the DAG's plan task (refresh.plan) claims with the same settings: nothing to refuse
+    refining = {"model": request["model"], "backend": request["backend"],
+                "keep_threshold": request["keep_threshold"], "limits": request["limits"],
+                "quality": request["quality"]}
+    try:
+        _claim_settings({"output_uri": str(out), "name": "refined"}, load_manifest(str(out)),
+                        refining, False)
+    except RunError as err:  # the DAG's request must be this one for the scenario
+        pytest.fail(f"the DAG's plan was refused: {err}")
+    other = ["refine", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+             "--model", str(tagger_model), "--target-docs", "2000", "--workers", "2",
+             "--threads", "1", "--catalog", url, "--no-progress", "--keep-threshold", "0.7"]
+    assert main(other) == 1  # the DAG run's refine tasks hold the claim
+    assert "is claimed for refining with other settings" in capsys.readouterr().err
+    assert read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))["request"] == request
