@@ -60,9 +60,10 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         runner: The process that claims and refines (:func:`~prox_tasks.refine.runner.current`;
             ``prox refine``), recorded in the claim. A claim of other settings whose
             recorded runner is known dead (killed outright: it could not give its claim
-            up) and under which nothing was published counts as given up. None (the DAG's
-            plan task, claiming for other processes): none recorded, and the claim holds
-            until given up or taken over. A claim of the same settings naming another
+            up) and under which nothing was published counts as given up (whoever claims:
+            a dead runner is judged from this process). None (the DAG's plan task, claiming
+            for other processes): none recorded, and the claim holds until given up or
+            taken over. A claim of the same settings naming another
             runner that may still run is shared: it then names none, and holds so.
         for_others: This call claims for other processes (the DAG's plan task, for its
             refine tasks), not re-checks a claim its caller made already: a claim naming a
@@ -72,15 +73,17 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         SettingsConflict: The folder is claimed for other settings, or (no claim yet) a
             published shard was refined with other settings; unless ``take_over``.
     """
+    from prox_tasks.refine.runner import current as current_runner
     from prox_tasks.refine.runner import why_dead
 
     wanted = _claim_bytes(manifest.id, request, runner)
+    me = runner or current_runner()  # whoever records no runner (the DAG's plan) still judges one
 
     def decide(current: bytes | None) -> bytes | None:
         claim = _claim_of(current, output_uri)
         claimed = claim.get("request") if claim.get("manifest_id") == manifest.id else None
         holder = claim.get("runner") if claimed is not None else None
-        dead = bool(runner and holder) and why_dead(holder, runner)
+        dead = bool(holder) and why_dead(holder, me)
         if claimed == request:
             if dead:  # a rerun of a killed run's settings holds the claim from now on
                 return wanted

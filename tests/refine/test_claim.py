@@ -405,3 +405,28 @@ def test_a_killed_run_s_claim_still_holds_for_the_dag_run_that_shares_it(tmp_pat
     assert main(other) == 1  # the DAG run's refine tasks hold the claim
     assert "is claimed for refining with other settings" in capsys.readouterr().err
     assert read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))["request"] == request
+
+
+def test_the_dag_s_plan_takes_a_killed_run_s_claim_as_prox_refine_does(tmp_path, tagger_model):
+    """`prox refine` killed outright (SIGKILL) before it published a shard; the DAG's plan
+    task then plans the folder with another keep threshold on the same host: the claim counts
+    as given up, as for a `prox refine` with other settings (no reprocess needed), and then
+    names no process (the refine tasks rely on it)."""
+    import signal
+
+    from prox_tasks.pipeline.refresh import _claim_settings
+    from tests.refine.test_booking import _refining
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    out = tmp_path / "refined"
+    run = _refining(tmp_path, tagger_model, url)
+    run.send_signal(signal.SIGKILL)
+    run.wait(60)
+    request = read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))["request"]
+    refining = {"model": request["model"], "backend": request["backend"],
+                "keep_threshold": 0.7, "limits": request["limits"],
+                "quality": request["quality"]}
+    _claim_settings({"output_uri": str(out), "name": "refined"}, load_manifest(str(out)),
+                    refining, False)
+    claim = read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))
+    assert claim["request"]["keep_threshold"] == 0.7 and "runner" not in claim
