@@ -430,3 +430,27 @@ def test_the_dag_s_plan_takes_a_killed_run_s_claim_as_prox_refine_does(tmp_path,
                     refining, False)
     claim = read_json(join_uri(str(out), SETTINGS_CLAIM_NAME))
     assert claim["request"]["keep_threshold"] == 0.7 and "runner" not in claim
+
+
+def test_a_claim_two_live_runs_share_does_not_lapse_when_the_first_is_killed(tmp_path):
+    """Two `prox refine` runs of the same settings: the second starts while the first runs
+    (a real process, then killed with SIGKILL). The claim holds for the second: a run with
+    other settings is refused."""
+    import subprocess
+    import sys
+
+    from prox_tasks.refine import runner as runners
+    from tests.refine.test_runner import PRINT_RUNNER
+
+    out = str(tmp_path / "out")
+    manifest = plan_shards(_input(str(tmp_path)), out, target_docs=4)
+    first = subprocess.Popen([sys.executable, "-c", PRINT_RUNNER], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        claim_settings(out, manifest, _request(0.3), runner=json.loads(first.stdout.readline()))
+        claim_settings(out, manifest, _request(0.3), runner=runners.current())  # the second
+    finally:
+        first.kill()
+        first.wait(30)
+    with pytest.raises(SettingsConflict, match="claimed for refining with other settings"):
+        claim_settings(out, manifest, _request(0.7), runner=runners.current())
