@@ -108,9 +108,11 @@ def prox_refine_snapshot():
             return refresh.refine_batch(batch, task_try(ti))
 
     @task(multiple_outputs=False)
-    def collect(snapshot: dict, results) -> dict:
-        """Totals over every shard; the snapshot becomes `refined` in the catalog."""
-        return refresh.collect(snapshot, list(results[:]))  # one request for all shards
+    def collect(snapshot: dict, results, ti=None) -> dict:
+        """Totals over every shard; the snapshot becomes `refined` in the catalog (unless a
+        later run booked its plan since)."""
+        return refresh.collect(snapshot, list(results[:]),  # one request for all shards
+                               task_try(ti))
 
     @task(multiple_outputs=False)
     def quality_gate(snapshot: dict, totals: dict, params=None) -> dict:

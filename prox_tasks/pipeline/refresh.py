@@ -328,8 +328,13 @@ def book_unfinished(snapshot: dict | None, task_try: dict) -> int:
         return book_dead(catalog, snapshot["name"], runners.current(task_try), run_ended=True)
 
 
-def collect(snapshot: dict, results: list[dict]) -> dict:
-    """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog."""
+def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -> dict:
+    """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog,
+    unless another run (a later DAG run with ``reprocess``, ``prox refine --force``) booked
+    its plan since (:func:`~prox_tasks.refine.booking.book_refined`). ``task_try``: this
+    Airflow task try (:func:`~prox_tasks.refine.runner.current`), of the DAG run whose plan
+    task booked the plan."""
+    from prox_tasks.refine import runner as runners
     from prox_tasks.refine.stats import accounting_totals
 
     shards = [s for r in results for s in r["shards"]]
@@ -340,7 +345,8 @@ def collect(snapshot: dict, results: list[dict]) -> dict:
 
     with open_catalog(snapshot["catalog_url"]) as catalog:
         book_refined(catalog, snapshot["name"], (s.get("model_version") for s in shards),
-                     refined_any=totals["reused"] < len(shards))
+                     refined_any=totals["reused"] < len(shards),
+                     runner=runners.current(task_try))
     log.info("snapshot %s refined: %s", snapshot["name"], totals)
     return totals
 

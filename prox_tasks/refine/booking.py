@@ -48,17 +48,31 @@ def register_plan(catalog, name: str, manifest, runner: dict | None = None, **fi
     catalog.update_snapshot(name, error=None, runner=runner, **fields)
 
 
-def book_refined(catalog, name: str, model_versions, refined_any: bool = True) -> None:
+def book_refined(catalog, name: str, model_versions, refined_any: bool = True,
+                 runner: dict | None = None) -> None:
     """Every shard of snapshot ``name`` is written: it becomes ``refined``, with the model
     versions that refined it — ``prox refine`` and the DAG's collect task alike. A released
     snapshot stays ``released`` (a rerun reused its shards); a ``gated`` or ``quarantined``
     one keeps its gate verdict when this run reused every shard (``refined_any`` false), since
-    the files the gate judged did not change."""
+    the files the gate judged did not change. A snapshot whose plan another run booked since
+    (a ``--force`` rerun started after this one, as :func:`book_failed`) is that run's:
+    nothing is booked over its status (``runner``: this run's, default this process)."""
     versions = ", ".join(sorted({str(v) for v in model_versions if v})) or None
-    current = (catalog.get_snapshot(name) or {}).get("status")
+    snapshot = catalog.get_snapshot(name) or {}
+    if _replaced(snapshot, runner):
+        log.warning("snapshot %s: not booked refined: another run booked it since", name)
+        return
+    current = snapshot.get("status")
     kept = {"released"} if refined_any else {"released", "gated", "quarantined"}
     catalog.update_snapshot(name, status=current if current in kept else "refined",
                             model_version=versions, error=None)
+
+
+def _replaced(snapshot: dict, runner: dict | None) -> bool:
+    """Whether another run than ``runner``'s (default this process; an Airflow task's: its
+    DAG run) booked ``snapshot``'s plan last: its status is that run's to book."""
+    booked_by = runners.run_key(snapshot.get("runner"))
+    return booked_by is not None and booked_by != runners.run_key(runner or runners.current())
 
 
 def book_failed(catalog, name: str, error: BaseException | str,
@@ -75,8 +89,7 @@ def book_failed(catalog, name: str, error: BaseException | str,
         snapshot = catalog.get_snapshot(name) or {}
         if snapshot.get("status") in (None, "released"):
             return
-        booked_by = runners.run_key(snapshot.get("runner"))
-        if booked_by is not None and booked_by != runners.run_key(runner or runners.current()):
+        if _replaced(snapshot, runner):
             log.warning("snapshot %s: not booked failed (%s): another run booked it since",
                         name, _error_text(error))
             return
@@ -132,6 +145,7 @@ class ShardBooking:
     def __init__(self, catalog, snapshot: str, runner: dict | None = None):
         self.catalog, self.snapshot = catalog, snapshot
         self.runner = runner or runners.current()
+        self._started: set[int] = set()  # the shards this booking counted an attempt of
 
     def book_dead(self, indexes: list[int]) -> int:
         """Book the attempts of shards ``indexes`` by runs known dead failed
@@ -143,12 +157,17 @@ class ShardBooking:
         """Before shard ``index`` runs: a refine (not a reuse) is a new attempt."""
         if not reused:
             self.catalog.start_shard(self.snapshot, index, self.runner)
+            self._started.add(index)
 
     def finish(self, index: int, result: dict) -> None:
         """Shard ``index`` gave ``result`` (:func:`~prox_tasks.refine.step.refine_shard`'s,
-        with ``wall_seconds``)."""
+        with ``wall_seconds``). A shard this run started that another run booked since (a
+        ``--force`` rerun refined it meanwhile) is that run's: this run's figures are not
+        booked over it."""
         booked = self.catalog.get_shard(self.snapshot, index)
-        if result["status"] == "refined":
+        if index in self._started and not self._mine(index, booked):
+            self._left(index, f"{result['status']} by this run")
+        elif result["status"] == "refined":
             self.catalog.finish_shard(self.snapshot, index, result["accounting"],
                                       wall_seconds=result.get("wall_seconds"))
         elif booked is None or booked["status"] != "done":  # published where nothing booked it
@@ -183,14 +202,16 @@ class ShardBooking:
         """This run failed: :func:`book_failed` as its runner."""
         book_failed(self.catalog, self.snapshot, error, self.runner)
 
-    def _mine(self, index: int) -> bool:
-        """Whether shard ``index`` is still ``running`` as this booking started it."""
-        booked = self.catalog.get_shard(self.snapshot, index) or {}
+    def _mine(self, index: int, booked: dict | None = None) -> bool:
+        """Whether shard ``index`` (``booked``: its row, already read) is still
+        ``running`` as this booking started it."""
+        if booked is None:
+            booked = self.catalog.get_shard(self.snapshot, index) or {}
         return booked.get("status") == "running" and booked.get("runner") == self.runner
 
-    def _left(self, index: int, error: BaseException | str) -> None:
+    def _left(self, index: int, what: BaseException | str) -> None:
         log.warning("snapshot %s, shard %d: not booked (%s): another run booked it since",
-                    self.snapshot, index, _error_text(error))
+                    self.snapshot, index, _error_text(what))
 
     def _published(self, index: int) -> bool:
         """Book shard ``index`` ``done`` from its status record, if it has one."""

@@ -255,3 +255,43 @@ def test_a_failed_refine_task_keeps_the_claim_while_another_task_s_shard_is_publ
         refresh.refine_batch(items[1])
     claim = read_json(claim_uri(snapshot["output_uri"]))
     assert claim["request"] is not None, json_module.dumps(claim)
+
+
+def test_collect_of_a_run_replaced_since_books_nothing_over_the_newer_run(tmp_path,
+                                                                         tagger_model):
+    """DAG run 1 refines a day; run 2 (reprocess) plans and refines it again, and is gated;
+    then run 1's collect (late: its refine tasks were slow) adds its totals up but books
+    nothing: the snapshot keeps run 2's verdict, not `refined` by run 1."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.quality import GateFailed
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(6)))  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source), "catalog_url": url,
+                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+
+    def task(run: str, task_id: str) -> dict:
+        return {"dag_id": "prox_refine_snapshot", "run_id": run, "task_id": task_id,
+                "map_index": -1, "try_number": 1}
+
+    def refined(run: str, reprocess: bool) -> list[dict]:
+        work = refresh.plan(snapshot, 2, 8, str(tagger_model), None, reprocess,
+                            task_try=task(run, "plan"))
+        return [refresh.refine_batch(b, task(run, "refine")) for b in work]
+
+    first = refined("run-1", False)
+    second = refined("run-2", True)
+    refresh.collect(snapshot, second, task(run="run-2", task_id="collect"))
+    try:
+        refresh.gate(snapshot, {})
+    except GateFailed:
+        pass  # quarantined: a verdict too
+    with Catalog(url) as catalog:
+        verdict = catalog.get_snapshot(snapshot["name"])
+    assert verdict["status"] in ("gated", "quarantined")
+    totals = refresh.collect(snapshot, first, task(run="run-1", task_id="collect"))
+    assert totals["shards"] == 3
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot(snapshot["name"]) == verdict

@@ -292,3 +292,47 @@ def test_a_superseded_run_that_fails_books_nothing_over_the_run_that_replaced_it
     assert [(s["status"], s["attempts"], s["checksum"]) for s in shards] == [
         (s["status"], s["attempts"], s["checksum"]) for s in done]
     capsys.readouterr()
+
+
+@pytest.mark.parametrize("other", [[], ["--keep-threshold", "0.7"]],
+                         ids=["same-settings", "other-settings"])
+def test_a_superseded_run_that_ends_books_nothing_over_the_run_that_replaced_it(
+        tmp_path, tagger_model, capsys, other):
+    """`prox refine` A is stopped while refining (SIGSTOP); `prox refine --force` B (the same
+    settings, or another keep threshold) refines the folder again and is gated; then A goes
+    on (SIGCONT) to its end — with the same settings it finishes its shards and succeeds,
+    with other ones its shards are refused at publish. Either way the catalog keeps what B
+    booked: the snapshot B's gate verdict (not `refined` by A), each shard B's row (not A's
+    figures, attempts or runner)."""
+    import os
+    import signal
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    run = _refining(tmp_path, tagger_model, url)
+    os.killpg(run.pid, signal.SIGSTOP)  # A and its workers
+    try:
+        out = str(tmp_path / "refined")
+        assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", out,
+                     "--model", str(tagger_model), "--target-docs", "2000", "--workers", "2",
+                     "--threads", "1", "--catalog", url, "--no-progress", "--force",
+                     *other]) == 0
+        main(["gate", "--snapshot", out, "--catalog", url, "--name", "refined"])
+        with Catalog(url) as catalog:
+            gated = catalog.get_snapshot("refined")
+            done = catalog.get_shards("refined")
+        assert gated["status"] in ("gated", "quarantined")
+        assert {s["status"] for s in done} == {"done"}
+    finally:
+        os.killpg(run.pid, signal.SIGCONT)
+    code = run.wait(180)
+    stderr = run.stderr.read()
+    assert code == (1 if other else 0), stderr
+    with Catalog(url) as catalog:
+        snapshot = catalog.get_snapshot("refined")
+        shards = catalog.get_shards("refined")
+    assert (snapshot["status"], snapshot["error"]) == (gated["status"], None)
+    assert snapshot == gated
+    assert shards == done
+    if not other:
+        assert "another run booked it since" in stderr
+    capsys.readouterr()
