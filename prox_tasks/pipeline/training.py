@@ -78,8 +78,9 @@ def _measure(seed: dict, candidate: dict, params: dict, registry):
     from prox_tasks.training.seedset import load_seed_set
 
     def documents() -> list[dict]:
-        # only the first validation rows are read: the others stay in their files
-        seed_set = load_seed_set(seed["uri"], stream=True)
+        # only the first validation rows are read: the others stay in their files, and a
+        # manifest's training files are not read at all
+        seed_set = load_seed_set(seed["uri"], stream=True, validation_only=True)
         return list(seed_set.validation.first(params.get("max_eval_docs")))
 
     return partial(measure_incumbent, registry, candidate, documents,

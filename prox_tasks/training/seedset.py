@@ -19,7 +19,9 @@ neither split's rows: each split is a :class:`StreamedRows`, which keeps each ke
 line and id and reads the rows from the files again, in the same order, on each pass — a seed
 set of tens of thousands of pages (~50 KB a row with its labels) is not held in memory through
 the training, nor is its validation split (thousands of pages, of which evaluation reads the
-first ``--max-eval-docs``: :meth:`StreamedRows.first`).
+first ``--max-eval-docs``: :meth:`StreamedRows.first`). The training DAG's evaluate and
+promote tasks, which need validation rows only, load with ``validation_only``: a manifest's
+training files are then not read at all.
 """
 
 from __future__ import annotations
@@ -339,7 +341,8 @@ def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
     return out
 
 
-def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False) -> SeedSet:
+def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
+                  validation_only: bool = False) -> SeedSet:
     """Read the seed set at ``uri`` (see module docs).
 
     Args:
@@ -347,6 +350,12 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False) ->
         valid_percent: Validation share by id hash when there is no validation split.
         stream: Leave the rows in their files: ``train`` and ``validation`` are
             :class:`StreamedRows` (the same rows, in the same order) instead of lists.
+        validation_only: Only the validation rows are wanted (the training DAG's evaluate
+            and promote tasks): a manifest that names validation files gets only those read
+            (and checked against its checksum), ``train`` is then empty. The validation rows
+            are the same either way (a repeated id keeps its first validation row, whatever
+            the training files hold); without such a manifest every file is read, as the
+            split or the version needs them all.
     """
     skipped: list = []
     manifest_uri = uri if uri.endswith(".json") else join_uri(uri, "manifest.json")
@@ -364,6 +373,8 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False) ->
         def resolve(name: str) -> str:
             return name if "://" in name or name.startswith("/") else join_uri(base, name)
 
+        if validation_only and "validation" in files:  # the training files are not read
+            files = {"validation": files["validation"]}
         listed = [(resolve(f), False) for f in files.get("train", [])] \
             + [(resolve(f), True) for f in files.get("validation", [])]
         # the checksums prox label --seed-set records, taken in the read of the rows (a

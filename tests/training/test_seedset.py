@@ -325,3 +325,65 @@ def test_an_s3_seed_sets_files_are_fetched_once_a_pass(tmp_path, s3_server, s3_s
         _upload(folder, s3_seed_root)
         with pytest.raises(SeedSetChanged, match="train.jsonl.gz changed after its seed set"):
             load_seed_set(uri, stream=True)
+
+
+def test_evaluate_and_promote_fetch_only_an_s3_seed_sets_validation_file(tmp_path, s3_server,
+                                                                        s3_seed_root):
+    """The training DAG's evaluate and promote tasks measure the promoted model on the first
+    validation pages: from a manifest that names its validation file they fetch that file
+    (the load that indexes and checks it, the read of the first pages), never the training
+    file, and still refuse a validation file changed since its manifest's checksum."""
+    from prox_tasks.pipeline import training
+    from prox_tasks.registry import ModelRegistry
+    from prox_tasks.training.seedset import SeedSetChanged
+    from tests.inference.helpers import build_tagger_artifact
+    from tests.training.fixtures import make_docs
+
+    good = {"doc_f1": 0.9, "line_f1": 0.9, "chunk_failure_rate": 0.0}
+    registry = ModelRegistry(tmp_path / "registry", catalog=f"sqlite:///{tmp_path}/cat.sqlite")
+    published = {name: registry.publish(build_tagger_artifact(tmp_path / "models" / name,
+                                                              seed=seed),
+                                        "refiner", "line_tagger", {}, {}, good)
+                 for name, seed in (("a", 1), ("b", 2), ("candidate", 3))}  # fmt: skip
+    assert registry.decide("refiner", published["a"]["version"], good, None).promoted
+    folder = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(12, 2))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["sha256"] = {split: hashlib.sha256(gzip.open(folder / f"{split}.jsonl.gz")
+                                                .read()).hexdigest()
+                          for split in ("train", "validation")}  # fmt: skip
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    _upload(folder, s3_seed_root)
+    seed = {"uri": f"{s3_seed_root}/seed", "registry": registry.root,
+            "catalog_url": registry.catalog}
+    candidate = {"name": "refiner", "version": published["candidate"]["version"],
+                 "uri": published["candidate"]["uri"], "metrics": good}
+    params = {"threads": 1, "gold_gate": False, "max_eval_docs": 5, "backend": None}
+    bucket = s3_seed_root.removeprefix("s3://")
+
+    def gets() -> dict:
+        return {name: sum(1 for method, path in s3_server.faults.seen
+                          if method == "GET" and path == f"/{bucket}/seed/{name}")
+                for name in ("train.jsonl.gz", "validation.jsonl.gz")}  # fmt: skip
+
+    s3_server.faults.seen.clear()
+    measured = training.evaluate(seed, candidate, params)
+    assert measured["incumbent"] == published["a"]["version"] and measured["metrics"]
+    assert gets() == {"train.jsonl.gz": 0, "validation.jsonl.gz": 2}
+    # B promoted between evaluate and promote: promote measures B again, as evaluate did
+    assert registry.decide("refiner", published["b"]["version"], good, None,
+                           incumbent_version=published["a"]["version"]).promoted
+    write_seed_set(folder, make_docs(30, 1), make_docs(12, 3))  # the validation checksum
+    (folder / "manifest.json").write_text(json.dumps(manifest))  # no longer holds
+    _upload(folder, s3_seed_root)
+    with pytest.raises(SeedSetChanged, match="validation.jsonl.gz changed after its seed set"):
+        training.evaluate(seed, candidate, params)
+    write_seed_set(folder, make_docs(30, 1), make_docs(12, 2))  # as it was
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    _upload(folder, s3_seed_root)
+    s3_server.faults.seen.clear()
+    assert training.promote(seed, candidate, measured, params)["remeasured"]
+    assert gets() == {"train.jsonl.gz": 0, "validation.jsonl.gz": 2}
+    alone = load_seed_set(seed["uri"], stream=True, validation_only=True)
+    whole = load_seed_set(seed["uri"], stream=True)
+    assert (alone.version, list(alone.validation)) == (whole.version, list(whole.validation))
+    assert len(alone.train) == 0 and len(whole.train) == 30
