@@ -17,6 +17,12 @@ settings.register_profile("prox", max_examples=int(_FUZZ or 300), derandomize=no
 settings.load_profile("prox")
 
 
+def pytest_configure(config):
+    """A developer's own PROX_HOME (exported for manual runs) is not the tests': tests that
+    name no catalog would share its catalog and its runs/ with each other and with them."""
+    os.environ.pop("PROX_HOME", None)
+
+
 @pytest.fixture(autouse=True)
 def _isolated_prox_home(tmp_path_factory, monkeypatch):
     """A test never reads a developer's ``runs/``: an empty PROX_HOME unless the session set
