@@ -31,24 +31,29 @@ class PartitionTrigger(BaseTrigger):
         poke_interval: Seconds between two looks.
         deadline: When to give up (``time.time()`` scale).
         started: When the wait began (the event reports how long it waited).
+        format: The run's ``format`` Param: files of any name count when it is set (a
+            trigger serialized without it, before the Param existed, goes by the names).
     """
 
-    def __init__(self, input_uri: str, poke_interval: float, deadline: float, started: float):
+    def __init__(self, input_uri: str, poke_interval: float, deadline: float, started: float,
+                 format: str | None = None):
         super().__init__()
         self.input_uri, self.poke_interval = input_uri, float(poke_interval)
         self.deadline, self.started = float(deadline), float(started)
+        self.format = format
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{type(self).__module__}.{type(self).__name__}",
                 {"input_uri": self.input_uri, "poke_interval": self.poke_interval,
-                 "deadline": self.deadline, "started": self.started})
+                 "deadline": self.deadline, "started": self.started, "format": self.format})
 
     async def run(self):
         from prox_tasks.pipeline.refresh import partition_arrived
 
         while True:
             # listing files is blocking I/O (local or S3): off the triggerer's event loop
-            arrived = await asyncio.to_thread(partition_arrived, {"input_uri": self.input_uri})
+            arrived = await asyncio.to_thread(partition_arrived, {"input_uri": self.input_uri,
+                                                                  "format": self.format})
             now = time.time()
             if arrived or now >= self.deadline:
                 yield TriggerEvent({"status": "arrived" if arrived else "missing",
@@ -65,7 +70,7 @@ class PartitionSensor(BaseSensorOperator):
     what is missing) unless its ``wait_for_partition`` Param is set.
 
     Args:
-        snapshot: ``resolve``'s result (``input_uri``, ``partition``); templated, so an
+        snapshot: ``resolve``'s result (``input_uri``, ``partition``, ``format``); templated, so an
             XComArg works.
         deferrable: Wait in the triggerer (True) or as a sensor in reschedule mode.
         **kwargs: ``poke_interval``, ``timeout`` and the other sensor arguments.
@@ -106,7 +111,8 @@ class PartitionSensor(BaseSensorOperator):
                       "every %.0f s, at most %.0f s)", self.snapshot["input_uri"],
                       self.poke_interval, self.timeout)
         self.defer(trigger=PartitionTrigger(self.snapshot["input_uri"], self.poke_interval,
-                                            now + self.timeout, now),
+                                            now + self.timeout, now,
+                                            self.snapshot.get("format")),
                    method_name="execute_complete")
 
     def execute_complete(self, context, event: dict) -> None:

@@ -22,6 +22,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     )
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
+    p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None,
+                   help="read every input file as this (default: by each file's name)")
     p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher")
     p.add_argument("--html-field", default="html", help="page HTML for the html teacher")
     p.add_argument(
@@ -145,6 +147,7 @@ def run(args) -> Outcome:
                 args.input, args.output, teacher, args.text_field, args.id_field,
                 args.gold_field, args.quarantine, args.keep_text, args.limit,
                 html_field=args.html_field, warc_uris=args.warc, progress=bar,
+                format=args.format,
                 **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
             )  # fmt: skip
     except KeyError as err:  # str(KeyError) is the bare key in quotes; name what is missing
@@ -168,7 +171,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
             args.input, args.output, teacher, args.sample_size, args.seed, args.val_fraction,
             name=args.name, text_field=args.text_field, id_field=args.id_field,
             gold_field=args.gold_field, html_field=args.html_field,
-            register=False, catalog=args.catalog, progress=bar,
+            register=False, catalog=args.catalog, progress=bar, format=args.format,
             **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
         )  # fmt: skip
     except EmptySplit as err:

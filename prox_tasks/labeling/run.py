@@ -15,14 +15,16 @@ DEFAULT_MAX_HTML_BYTES = DEFAULT_MAX_DOC_BYTES
 
 
 def read_input(
-    uri: str, text_field: str = "text", id_field: str = "id", quarantine=None, exclude=()
+    uri: str, text_field: str = "text", id_field: str = "id", quarantine=None, exclude=(),
+    format: str | None = None,
 ) -> Iterator:
     """Documents of ``uri`` through :func:`prox_tasks.corpus.read_documents` (bad records go
-    to ``quarantine`` with their reason; ``exclude``: the labeling's own output files)."""
+    to ``quarantine`` with their reason; ``exclude``: the labeling's own output files;
+    ``format``: jsonl, parquet or wet for every file, None: by each file's name)."""
     from prox_tasks.corpus import read_documents
 
     return read_documents(uri, text_field=text_field, id_field=id_field, quarantine=quarantine,
-                          exclude=exclude)
+                          exclude=exclude, format=format)
 
 
 def _utf8_size(text: str) -> int:
@@ -71,8 +73,10 @@ def label_corpus(
     warc_uris: list[str] | None = None,
     progress=None,
     max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
+    format: str | None = None,
 ) -> dict:
-    """Label every document of ``input_uri`` and write one row per document to ``output_uri``.
+    """Label every document of ``input_uri`` and write one row per document to ``output_uri``
+    (read as ``format``, None: by each file's name).
 
     Output rows: ``id``, ``doc_program``, ``chunk_program``, ``teacher``, ``valid``,
     ``rejected`` (reasons; empty when valid), ``label_meta``, ``source``, ``offset`` (and
@@ -119,7 +123,7 @@ def label_corpus(
         warc_html = html_by_record_id(list(warc_uris))
     quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
     docs = read_input(input_uri, text_field, id_field, quarantine,
-                      exclude=(output_uri, quarantine_uri))
+                      exclude=(output_uri, quarantine_uri), format=format)
     responses = warc_html if warc_uris else contextlib.nullcontext()  # closes the WARC files
     with open_uri(output_uri, "wb", compression="infer") as out, responses:
         for batch in _batches(docs, batch_size):

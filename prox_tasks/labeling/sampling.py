@@ -112,12 +112,14 @@ def sample_documents(
     group_field: str = "source",
     shards: int = 1,
     shard_docs: int | None = None,
+    format: str | None = None,
 ) -> dict:
     """Stratified sample of ``input_uri`` written as ``shards`` JSONL.gz files (with
     ``shard_docs``: files of about that many documents, at most ``shards`` of them).
 
     Rows are the input rows with the id under ``id`` and the text under ``text`` (other
-    fields kept), in seeded-hash order, dealt round-robin over the shards. The input's bad
+    fields kept), in seeded-hash order, dealt round-robin over the shards. ``format``: how
+    the input files are read (jsonl, parquet, wet; None: by each file's name). The input's bad
     records (and repeated ids) go to ``<output_uri>/quarantine.jsonl`` with their reasons:
     ``snapshot_docs`` + quarantined = the input's records.
 
@@ -135,7 +137,7 @@ def sample_documents(
         raise ValueError(f"sample_size must be positive, not {sample_size}")
     quarantine = Quarantine()
     entries, seen = [], set()
-    for doc in read_input(input_uri, text_field, id_field, quarantine):
+    for doc in read_input(input_uri, text_field, id_field, quarantine, format=format):
         if doc.id in seen:
             quarantine.add(doc.source, doc.offset, "duplicate_id", doc_id=doc.id)
             continue
@@ -146,7 +148,7 @@ def sample_documents(
         raise NoDocuments(f"no documents in {input_uri}")
     chosen, strata = select_ids(entries, sample_size, seed)
     picked: dict = {}
-    for doc in read_input(input_uri, text_field, id_field, Quarantine()):
+    for doc in read_input(input_uri, text_field, id_field, Quarantine(), format=format):
         if doc.id in chosen and doc.id not in picked:
             picked[doc.id] = {**doc.meta, "id": doc.id, "text": doc.text}
     rows = sorted(picked.values(), key=lambda r: seeded_hash(seed, r["id"]))

@@ -272,6 +272,7 @@ def build_seed_set(
     batch_size: int = 64,
     progress=None,
     max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
+    format: str | None = None,
 ) -> SeedSetInfo:
     """Sample, label, validate, split and write a seed set in one process (see module docs).
 
@@ -287,6 +288,7 @@ def build_seed_set(
         val_fraction: Share of the labeled documents in the validation split.
         name: Catalog name (default ``seed-<teacher>-<version>``).
         text_field, id_field: Input fields.
+        format: How the input files are read (jsonl, parquet, wet; None: by their names).
         gold_field: Clean text field (needed by the ``diff`` teacher; copied when present).
         html_field: The page HTML's field (read by the ``html`` and ``best`` teachers).
         group_field: Row field stratified by (else the URL's domain).
@@ -307,7 +309,8 @@ def build_seed_set(
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
     sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
-                              text_field=text_field, id_field=id_field, group_field=group_field)  # fmt: skip
+                              text_field=text_field, id_field=id_field, group_field=group_field,
+                              format=format)  # fmt: skip
     label_files = []
     if progress is not None:
         progress.reset(total=sample["sampled"])

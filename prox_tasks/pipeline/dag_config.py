@@ -34,6 +34,9 @@ BACKENDS = ["auto", "tagger", "vllm", "transformers", "openai"]
 #: The teachers of :func:`prox_tasks.labeling.get_teacher` (the one list; no import of the
 #: labeling code at DAG parse time).
 TEACHERS = ["rules", "diff", "html", "llm", "best"]
+#: The input formats of :data:`prox_tasks.corpus.readers.FORMATS` (``prox refine --format``),
+#: named here so that parsing a DAG does not import the readers.
+INPUT_FORMATS = ["jsonl", "parquet", "wet"]
 
 
 def start_date() -> datetime:
@@ -124,8 +127,14 @@ def common_params() -> dict:
 
 
 def read_params() -> dict:
-    """Which fields of the input rows hold the text and the id (``prox --text-field``)."""
+    """How the input is read: its format (``prox refine --format``; empty: from the files'
+    names) and which fields of its rows hold the text and the id (``--text-field``)."""
     return {
+        "format": {"default": None, "type": ["null", "string"],
+                   "enum": [None, *INPUT_FORMATS], "title": "Input format",
+                   "description": "Read every input file as jsonl, parquet or wet, whatever "
+                   "its name (Spark's part-00000-….json files are JSON Lines); empty: "
+                   "each file's format from its name, other files skipped."},
         "text_field": {"default": "text", "type": "string", "minLength": 1,
                        "title": "Text field", "description": "The input rows' field holding "
                        "the document text (JSONL, Parquet), e.g. raw_content; a row without "

@@ -77,6 +77,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
         "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
         "catalog_url": catalog_url, "logical_date": ds, "run_id": run_id,
+        "format": params.get("format") or None,
     }
 
 
@@ -91,11 +92,13 @@ def shard_batches(n_shards: int, max_map_length: int, per_task: int = 1) -> list
 
 
 def partition_arrived(snapshot: dict) -> bool:
-    """Whether the run's input (``snapshot["input_uri"]``) holds a readable file yet."""
+    """Whether the run's input (``snapshot["input_uri"]``) holds a readable file yet: one
+    named as a known format, or any file when ``snapshot["format"]`` (the Param) says how
+    to read them."""
     from prox_tasks.corpus.readers import input_files
 
     try:
-        return bool(input_files(snapshot["input_uri"]))
+        return bool(input_files(snapshot["input_uri"], snapshot.get("format")))
     except FileNotFoundError:
         log.info("crawl partition %s has not arrived yet", snapshot["input_uri"])
         return False
@@ -124,8 +127,9 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     try) books the plan as this DAG run's, so a failure of its refine tasks is booked over
     the snapshot's status and a failure of a run replaced since is not.
 
-    ``text_field`` and ``id_field`` name the input rows' fields; the manifest keeps them, so
-    every shard reads its rows the same way.
+    ``text_field`` and ``id_field`` name the input rows' fields and ``snapshot["format"]``
+    (the ``format`` Param; None: by the files' names) how the files are read; the manifest
+    keeps them, so every shard reads its rows the same way.
 
     ``workers`` (:func:`~prox_tasks.pipeline.settings.refine_workers`: the Param, else
     ``PROX_REFINE_WORKERS``, else 1) is the processes each refine task runs: a work item then
@@ -178,7 +182,7 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
                                target_docs=target_docs, overwrite=bool(reprocess),
                                max_doc_bytes=chosen.max_doc_bytes, text_field=text_field,
-                               id_field=id_field)
+                               id_field=id_field, format=snapshot.get("format"))
     except EmptyInput as err:  # a green run that gates and releases nothing hides it
         raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "
                        "empty; deliver the crawl and clear this task, or check input_uri "

@@ -52,14 +52,18 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     decides = {"input_uri": input_uri, "sample_size": params["sample_size"],
                "random_seed": params["random_seed"], "teacher": params["teacher"],
                "teacher_options": params.get("teacher_options") or {}, "warc_uris": warc_uris,
-               "input_digest": _input_digest(input_uri)}
+               "input_digest": _input_digest(input_uri, params.get("format") or None)}
     named_by = [input_uri, params["sample_size"], params["random_seed"],
                 decides["teacher_options"]]  # the teacher is in the name itself
     fields = {"text_field": params.get("text_field") or "text",
               "id_field": params.get("id_field") or "id"}
-    if fields != {"text_field": "text", "id_field": "id"}:  # seed sets named before keep theirs
-        decides.update(fields)
-        named_by.append(fields)
+    # how the input is read decides what is sampled; seed sets named before keep their names
+    read = dict(fields) if fields != {"text_field": "text", "id_field": "id"} else {}
+    if params.get("format"):
+        read["format"] = params["format"]
+    if read:
+        decides.update(read)
+        named_by.append(read)
     if decides["input_digest"] is not None:  # an input rewritten since: another seed set
         named_by.append(decides["input_digest"])
     default = hashlib.sha256(json.dumps(named_by, sort_keys=True, default=str)
@@ -73,6 +77,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
         # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
         drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
                                  shards=MAX_LABEL_TASKS, **fields,
+                                 format=params.get("format") or None,
                                  shard_docs=int(params["label_shard_docs"]))
     except (FileNotFoundError, NoDocuments) as err:
         raise RunError(f"{err}: check input_uri") from err
@@ -85,15 +90,15 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
             "warc_uris": [to_uri(uri) for uri in warc_uris]}
 
 
-def _input_digest(input_uri: str) -> str | None:
-    """A digest of the input's files and their bytes (:func:`content_fingerprint`: a local
-    file's SHA-256, an S3 object's ETag), or None when ``input_uri`` lists no file (sampling
-    says so)."""
+def _input_digest(input_uri: str, format: str | None = None) -> str | None:
+    """A digest of the files read as ``format`` (the Param; None: by their names) and their
+    bytes (:func:`content_fingerprint`: a local file's SHA-256, an S3 object's ETag), or None
+    when ``input_uri`` lists no such file (sampling says so)."""
     from prox_tasks.corpus.readers import input_files
     from prox_tasks.storage import content_fingerprint
 
     try:
-        files = [(uri, content_fingerprint(uri)) for uri, _ in input_files(input_uri)]
+        files = [(uri, content_fingerprint(uri)) for uri, _ in input_files(input_uri, format)]
     except (FileNotFoundError, ValueError):
         return None
     return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16] if files else None

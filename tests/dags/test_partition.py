@@ -80,3 +80,42 @@ def test_a_partition_that_never_arrives_fails_once_saying_what_is_missing(
     says = "crawl partition 2026-01-06 has not arrived: no readable JSONL, Parquet or WET file at"
     assert says in logged.out + logged.err
     assert str(tmp_path / "crawl" / "2026-01-06") in logged.out + logged.err
+
+
+def test_the_trigger_keeps_the_format_param_through_the_triggerer_s_row(dagbag, tmp_path):
+    """What the triggerer runs is rebuilt from the trigger row (classpath, encrypted kwargs):
+    with the ``format`` Param it fires on a Spark partition (``part-…-c000.json``), which a
+    look by the files' names never finds; a row written before the Param still loads."""
+    import asyncio
+    import importlib
+
+    from airflow.models.trigger import Trigger
+
+    from tests.dags.test_refine_snapshot import spark_partition
+
+    def import_string(classpath):  # as the triggerer loads a trigger's class
+        module, name = classpath.rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)
+
+    def rebuilt(trigger):
+        row = Trigger.from_object(trigger)
+        return import_string(row.classpath)(**row.kwargs)
+
+    def first_event(trigger):
+        async def first():
+            async for event in trigger.run():
+                return event.payload
+        return asyncio.run(first())
+
+    PartitionTrigger = import_string("prox_partition.PartitionTrigger")  # in plugins/
+
+    crawl = str(spark_partition(tmp_path / "crawl", sample_rows(8)))
+    now = time.time()
+    trigger = rebuilt(PartitionTrigger(crawl, 0.1, now + 0.3, now, "jsonl"))
+    assert trigger.format == "jsonl"
+    assert first_event(trigger)["status"] == "arrived"
+    by_names = rebuilt(PartitionTrigger(crawl, 0.1, now + 0.3, now))
+    assert by_names.format is None and first_event(by_names)["status"] == "missing"
+    classpath, kwargs = trigger.serialize()
+    kwargs.pop("format")  # a trigger deferred before the Param existed
+    assert import_string(classpath)(**kwargs).format is None

@@ -345,6 +345,38 @@ def test_text_and_id_fields_of_another_name_are_params(world):
         r["doc_id"] for r in rows)
 
 
+def spark_partition(folder, rows):
+    """A partition as Spark writes JSON Lines: ``part-…-c000.json`` and ``.json.gz`` files,
+    whose names show no format prox knows."""
+    import gzip
+
+    first = write_jsonl(folder / "part-00000-5f3c-c000.json", rows[:7])
+    with gzip.open(folder / "part-00001-5f3c-c000.json.gz", "wt", encoding="utf-8") as out:
+        out.writelines(json.dumps(r) + "\n" for r in rows[7:])
+    return first.parent
+
+
+def test_a_spark_partition_is_refined_with_the_format_param(world):
+    """``format=jsonl`` (``prox refine --format jsonl``): the sensor finds the partition,
+    the plan reads both files, every shard refines its documents. Before, no Param could
+    say so, and the run failed at plan with 'no input files … pass --format (format=)'."""
+    from prox_tasks.corpus import load_manifest, read_refined_rows
+
+    rows = sample_rows(12)
+    crawl = spark_partition(world["root"] / "spark" / "2026-01-05", rows)
+    dag_run = run(world, "spark", input_uri=str(crawl), format="jsonl",
+                  wait_for_partition=True)  # the sensor looks with the format too
+    assert dag_run.state == "success"
+    assert tis(dag_run)[("wait_for_partition", -1)].state == "success"
+    snapshot = world["corpus"] / "snapshots" / "spark"
+    manifest = load_manifest(str(snapshot))
+    assert manifest.settings["format"] == "jsonl"
+    assert [f.uri.rsplit("/", 1)[1] for f in manifest.files] == [
+        "part-00000-5f3c-c000.json", "part-00001-5f3c-c000.json.gz"]
+    assert sorted(r["id"] for r in read_refined_rows(str(snapshot))) == sorted(
+        r["id"] for r in rows)
+
+
 def test_on_s3_each_refine_task_reads_its_part_of_the_plan_not_the_manifest(
         world, moto_server, s3_bucket, monkeypatch):
     """A snapshot in S3 (moto's server over HTTP): each refine task GETs its own part of the

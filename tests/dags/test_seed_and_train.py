@@ -268,3 +268,40 @@ def test_the_seed_sample_reads_text_and_id_fields_of_another_name(tmp_path):
     assert len(sampled) == 8 and all(texts[r["id"]] == r["text"] for r in sampled)
     with pytest.raises(RunError, match="no documents"):
         seeding.sample(params, None)
+
+
+def test_seed_dag_samples_a_spark_partition_with_the_format_param(dagbag, tmp_path):
+    """``format=jsonl`` (``prox label --format``): a partition of Spark's ``part-…-c000.json``
+    and ``.json.gz`` files is sampled and labeled; before, no Param could say how to read
+    it and ``sample`` failed with 'no input files … pass --format (format=)'."""
+    from tests.dags.test_refine_snapshot import spark_partition
+
+    crawl = spark_partition(tmp_path / "spark", sample_rows(20))
+    dag = dagbag.get_dag("prox_seed_label")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
+        "input_uri": str(crawl), "format": "jsonl", "seed_root": str(tmp_path / "seeds"),
+        "seed_set_name": "spark", "sample_size": 12, "label_shard_docs": 10,
+        "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"})})
+    assert run.state == "success"
+    manifest = json.loads((tmp_path / "seeds" / "spark" / "manifest.json").read_text())
+    assert manifest["sizes"]["sampled"] == 12 and manifest["sizes"]["snapshot_docs"] == 20
+    recorded = json.loads((tmp_path / "seeds" / "spark" / "params.json").read_text())
+    assert recorded["format"] == "jsonl" and recorded["input_digest"]  # its files digested
+
+
+def test_the_format_param_decides_the_seed_set_s_name(tmp_path):
+    """A ``format`` given is part of what names a seed set and of its ``params.json``, as
+    ``text_field``/``id_field`` are; a run without it keeps the name it had before."""
+    from prox_tasks.pipeline import seeding
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(12))
+    params = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+              "teacher": "rules", "sample_size": 8, "random_seed": 0, "label_shard_docs": 10}
+    by_name = seeding.sample(params, None)
+    assert seeding.sample({**params, "format": None}, None)["name"] == by_name["name"]
+    forced = seeding.sample({**params, "format": "jsonl"}, None)
+    assert forced["name"] != by_name["name"] and forced["sample"]["sampled"] == 8
+    recorded = json.loads((tmp_path / "seeds" / forced["name"] / "params.json").read_text())
+    assert recorded["format"] == "jsonl"
+    assert "format" not in json.loads(
+        (tmp_path / "seeds" / by_name["name"] / "params.json").read_text())

@@ -166,3 +166,23 @@ def test_options_of_the_one_file_route_are_refused_with_seed_set(tmp_path, capsy
                      "--seed-set", "--no-register", *extra]) == 2
         assert f"{extra[0]} do not apply with --seed-set" in capsys.readouterr().err
     assert not (tmp_path / "seed").exists()
+
+
+def test_prox_label_format_reads_a_spark_partition(tmp_path, capsys):
+    """``--format jsonl``, as ``prox refine --format`` and the seed DAG's ``format`` Param:
+    Spark's ``part-…-c000.json`` files are labeled, and sampled into a seed set (without
+    it, the folder held no input file)."""
+    rows = [{"id": f"d{i}", "text": "A sentence of real text. " * 20 + str(i)} for i in range(6)]
+    folder = tmp_path / "spark"
+    folder.mkdir()
+    for part in (0, 1):
+        (folder / f"part-0000{part}-c000.json").write_text(
+            "".join(json.dumps(r) + "\n" for r in rows[part * 3:part * 3 + 3]))
+    out = tmp_path / "labels.jsonl.gz"
+    assert main(["label", "--json", "--input", str(folder), "--output", str(out),
+                 "--format", "jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out)["written"] == 6
+    assert main(["label", "--json", "--input", str(folder), "--output", str(tmp_path / "seed"),
+                 "--seed-set", "--no-register", "--sample-size", "4", "--val-fraction", "0.25",
+                 "--format", "jsonl"]) == 0
+    assert json.loads(capsys.readouterr().out)["sizes"]["snapshot_docs"] == 6
