@@ -23,7 +23,8 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
 1. **sample** — `sample_size` documents of `input_uri`, stratified by source and length and
    seeded by `random_seed` (the same input always gives the same sample), cut into label
    shards of about `label_shard_docs`. `format`, `text_field`, `id_field`: how the input is
-   read (e.g. `format` `jsonl` for Spark's `part-00000-….json`).
+   read (e.g. `format` `jsonl` for Spark's `part-00000-….json`). `teacher_options` the
+   teacher does not take fail the run here, before anything is sampled.
 2. **label_shard** — one mapped task per shard (pool `teacher_api` bounds the concurrent
    calls to an LLM endpoint); a retry reuses labels already written. Teachers: `rules`
    (offline default), `diff` (documents with `gold_text`), `html` (the page's HTML: an

@@ -40,11 +40,13 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take.
 
     Raises:
-        RunError: a ``{ds}`` input without a date, or no input files.
+        RunError: ``teacher_options`` the teacher does not take (checked before anything is
+            sampled, as every ``label_shard`` would fail with it), a ``{ds}`` input without
+            a date, or no input files.
     """
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
 
-
+    _close(_teacher(params["teacher"], params.get("teacher_options")))  # before any sampling
     input_uri = settings.render_partition(params["input_uri"], ds)
     # the default name changes with what decides the seed set's content: a run with other
     # Params writes a new seed set instead of replacing one a model was trained on
@@ -134,19 +136,30 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
     """Label sample shard ``index`` with the teacher
     (:func:`prox_tasks.labeling.parts.label_part`): a part an earlier try made from the same
     sample shard with the same teacher is reused as it is."""
-    from prox_tasks.labeling import get_teacher
     from prox_tasks.labeling.parts import label_part
 
-    try:
-        teacher = get_teacher(plan["teacher"], **(teacher_options or {}))
-    except (TypeError, ValueError, ImportError) as err:  # the same Params fail every try
-        raise RunError(f"teacher {plan['teacher']!r}: {err} (fix the teacher_options Param)") from err
+    teacher = _teacher(plan["teacher"], teacher_options)
     try:
         summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
                              warc_uris=plan.get("warc_uris"))
     finally:
-        getattr(teacher, "close", lambda: None)()
+        _close(teacher)
     return {**summary, "index": index, "teacher": teacher.describe()}
+
+
+def _teacher(name: str, options: dict | None):
+    """The teacher ``name`` built with ``options`` (the ``teacher_options`` Param); options it
+    does not take fail the run at once: the same Params fail every try."""
+    from prox_tasks.labeling import get_teacher
+
+    try:
+        return get_teacher(name, **(options or {}))
+    except (TypeError, ValueError, ImportError) as err:
+        raise RunError(f"teacher {name!r}: {err} (fix the teacher_options Param)") from err
+
+
+def _close(teacher) -> None:
+    getattr(teacher, "close", lambda: None)()  # an llm teacher holds an HTTP client
 
 
 def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:

@@ -171,8 +171,12 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
 
 
 @pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
-    ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "label_shard", "teacher 'rules'"),
-    ("prox_seed_label", {"teacher": "llm"}, "label_shard", "needs a model"),
+    # teacher options are checked before sampling, not in every label_shard after it
+    ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "sample", "teacher 'rules'"),
+    ("prox_seed_label", {"teacher_options": {"base_url": "http://127.0.0.1:9/v1"}}, "sample",
+     "teacher 'rules': RulesTeacher.__init__() got an unexpected keyword argument 'base_url' "
+     "(fix the teacher_options Param)"),
+    ("prox_seed_label", {"teacher": "llm"}, "sample", "needs a model"),
     ("prox_seed_label", {"sample_size": 2}, "split", "no seed set written"),
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
@@ -194,6 +198,7 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
              "BAD-LABELS": str(write_seed_set(  # every program replaced by one that is not
                  tmp_path / "bad", [{**d, "doc_program": "exec('boom')"} for d in make_docs(20, 1)],
                  make_docs(6, 2)))}  # fmt: skip
+    conf_given = conf
     conf = {k: seeds.get(v, v) if isinstance(v, str) else v for k, v in conf.items()}
     if dag_id == "prox_seed_label":
         conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
@@ -209,6 +214,8 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
     assert says in logged.out + logged.err
     if task_id == "split":  # refused before the seed set is written: train cannot pick it up
         assert not list((tmp_path / "seeds").glob("*/manifest.json"))
+    if task_id == "sample" and "input_uri" not in conf_given:  # bad teacher options:
+        assert not (tmp_path / "seeds").exists()  # nothing sampled, no seed set claimed
 
 
 def _declared(dag, conf: dict) -> dict:
