@@ -139,7 +139,8 @@ def count(n: int | float, word: str) -> str:
 def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3) -> str:
     """``17 quarantined (5 missing_text, 3 bad_encoding, 9 more) in WHERE``: the records a
     command set aside, by reason (the most frequent first), and where to read them; ``0
-    quarantined`` when there are none."""
+    quarantined`` when there are none. Records not in UTF-8 add, once, what to do
+    (``… in WHERE (bad_encoding: re-encode those files as UTF-8, e.g. iconv …)``)."""
     total = sum(reasons.values())
     if not total:
         return "0 quarantined"
@@ -148,7 +149,12 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3) -> str:
     rest = sum(n for _, n in ranked[shown:])
     if rest:
         parts.append(f"{rest:,} more")
-    return f"{total:,} quarantined ({', '.join(parts)}) in {where}"
+    advice = ""
+    if reasons.get("bad_encoding"):
+        from prox_tasks.corpus.document import REENCODE
+
+        advice = f" (bad_encoding: re-encode those files {REENCODE})"
+    return f"{total:,} quarantined ({', '.join(parts)}) in {where}{advice}"
 
 
 def table(rows: list[dict], max_width: int = 40) -> list[str]:

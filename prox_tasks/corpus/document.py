@@ -13,6 +13,13 @@ _FIELDS_SHOWN = 8  # a row's field names a missing_text detail lists
 
 #: Documents larger than this (UTF-8 bytes of the text) are quarantined as ``too_large``.
 DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
+#: How to fix ``bad_encoding`` records (a latin-1 or cp1252 export, most often): re-encode …
+REENCODE = "as UTF-8, e.g. iconv -f latin1 -t utf-8"
+
+
+def not_utf8(err: UnicodeDecodeError) -> str:
+    """A ``bad_encoding`` record's detail: where, the byte, and :data:`REENCODE`."""
+    return f"not UTF-8 at byte {err.start} ({err.object[err.start]:#04x}): re-encode the file {REENCODE}"
 
 
 @dataclass

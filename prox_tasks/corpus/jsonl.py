@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Iterator
 
-from prox_tasks.corpus.document import RecordError, build_document
+from prox_tasks.corpus.document import RecordError, build_document, not_utf8
 from prox_tasks.corpus.encodings import utf8_stream
 from prox_tasks.storage import open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
@@ -103,7 +103,7 @@ def decode_row(line: bytes, size: int | None = None):
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise RecordError("bad_encoding", f"not UTF-8 at byte {err.start}") from None
+        raise RecordError("bad_encoding", not_utf8(err)) from None
     try:
         return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except json.JSONDecodeError as err:

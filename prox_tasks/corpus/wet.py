@@ -10,7 +10,7 @@ import gzip
 import zlib
 from collections.abc import Iterator
 
-from prox_tasks.corpus.document import Document, RecordError, content_id
+from prox_tasks.corpus.document import Document, RecordError, content_id, not_utf8
 from prox_tasks.storage import open_uri, size_of
 from prox_tasks.storage.compressed import CorruptStreamError
 
@@ -159,8 +159,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None):
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as err:
-            yield number, RecordError("bad_encoding", f"not UTF-8 at byte {err.start}",
-                                      doc_id), payload
+            yield number, RecordError("bad_encoding", not_utf8(err), doc_id), payload
             continue
         if not text.strip():
             yield number, RecordError("empty_text", "blank conversion record", doc_id), payload

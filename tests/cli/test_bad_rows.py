@@ -155,3 +155,26 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     assert [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")] == [
         "field 'text' is null",
         "no field 'text' (its fields: 'id', 'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', …)"]
+
+
+def test_a_latin1_file_s_records_say_to_re_encode_it_once(tmp_path, capsys):
+    """A latin-1 export: each record is quarantined as bad_encoding with a detail saying
+    which byte and what to do, and the summary line says what to do once, however many
+    records (before: 'not UTF-8 at byte 13', and the summary only counted them)."""
+    rows = [{"id": f"l{i}", "text": f"Un café numéro {i} à Genève, assez de mots pour lire."}
+            for i in range(3)]
+    src = tmp_path / "export.jsonl"
+    src.write_bytes(b"".join((json.dumps(r, ensure_ascii=False) + "\n").encode("latin-1")
+                             for r in rows) + (json.dumps(GOOD[0]) + "\n").encode())
+    out = tmp_path / "x.jsonl"
+    assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
+    line = _line(capsys)
+    fix = "re-encode those files as UTF-8, e.g. iconv -f latin1 -t utf-8"
+    assert "3 quarantined (3 bad_encoding) in " in line and f"(bad_encoding: {fix})" in line
+    assert line.count("iconv") == 1
+    details = [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")]
+    assert details == ["not UTF-8 at byte 28 (0xe9): re-encode the file as UTF-8, e.g. "
+                       "iconv -f latin1 -t utf-8"] * 3
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "labels.jsonl")]) == 0
+    assert f"3 quarantined (3 bad_encoding) in {tmp_path / 'labels.jsonl.quarantine.jsonl'} " \
+        f"(bad_encoding: {fix}) -> " in _line(capsys)

@@ -135,6 +135,22 @@ def _wet(docs: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+def test_a_wet_record_not_in_utf8_says_to_re_encode_its_file(tmp_path):
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=True)
+    writer.write_record(writer.create_warc_record(
+        "https://example.org/fr", "conversion", payload=io.BytesIO("Genève".encode("latin-1")),
+        warc_content_type="text/plain"))
+    path = tmp_path / "crawl.warc.wet.gz"
+    path.write_bytes(buffer.getvalue() + _wet(["a page in UTF-8 " * 4]))
+    quarantine = Quarantine()
+    docs = list(read_documents(str(path), quarantine=quarantine))
+    assert len(docs) == 1
+    assert [(q["reason"], q["detail"]) for q in quarantine.records()] == [(
+        "bad_encoding", "not UTF-8 at byte 3 (0xe8): re-encode the file as UTF-8, e.g. "
+        "iconv -f latin1 -t utf-8")]
+
+
 def test_a_cut_wet_file_never_publishes_a_document_cut_short(tmp_path):
     import random
 
