@@ -281,10 +281,14 @@ def test_seed_dag_samples_a_spark_partition_with_the_format_param(dagbag, tmp_pa
     """``format=jsonl`` (``prox label --format``): a partition of Spark's ``part-…-c000.json``
     and ``.json.gz`` files is sampled and labeled; before, no Param could say how to read
     it and ``sample`` failed with 'no input files … pass --format (format=)'."""
+    from prox_tasks.corpus.readers import FORMATS
+    from prox_tasks.pipeline.dag_config import INPUT_FORMATS
     from tests.dags.test_refine_snapshot import spark_partition
 
+    assert INPUT_FORMATS == list(FORMATS)  # the Param offers every format the readers have
     crawl = spark_partition(tmp_path / "spark", sample_rows(20))
     dag = dagbag.get_dag("prox_seed_label")
+    assert dag.params.get_param("format").schema["enum"] == [None, *FORMATS]
     run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
         "input_uri": str(crawl), "format": "jsonl", "seed_root": str(tmp_path / "seeds"),
         "seed_set_name": "spark", "sample_size": 12, "label_shard_docs": 10,
