@@ -154,7 +154,10 @@ def test_two_runs_planning_one_snapshot_with_other_settings_one_is_refused_at_pl
     source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
                               for i in range(6)))  # fmt: skip
     snapshot = refresh.resolve_snapshot({"input_uri": str(source),
-                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+                                         "output_root": str(tmp_path / "corpus"),
+                                         # its own: the Airflow tests' session shares one
+                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
+                                        "2026-01-02")
 
     def plan(threshold, reprocess=False):
         return refresh.plan(snapshot, target_docs=2, max_map_length=8,
@@ -180,7 +183,10 @@ def _six_docs_planned(tmp_path, tagger_model):
     source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
                               for i in range(6)))  # fmt: skip
     snapshot = refresh.resolve_snapshot({"input_uri": str(source),
-                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+                                         "output_root": str(tmp_path / "corpus"),
+                                         # its own: the Airflow tests' session shares one
+                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
+                                        "2026-01-02")
 
     def plan(target_docs, reprocess=False):
         return refresh.plan(snapshot, target_docs=target_docs, max_map_length=8,
