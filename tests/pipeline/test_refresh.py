@@ -3,6 +3,7 @@ import pytest
 from prox_tasks.pipeline import refresh
 from prox_tasks.pipeline.settings import render_partition
 from prox_tasks.quality import GateThresholds
+from tests.pipeline.small_crawl import small_snapshot
 
 
 def test_render_partition():
@@ -150,14 +151,7 @@ def test_two_runs_planning_one_snapshot_with_other_settings_one_is_refused_at_pl
     from prox_tasks.pipeline.errors import RunError
     from prox_tasks.refine.step import SettingsConflict
 
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
-                              for i in range(6)))  # fmt: skip
-    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
-                                         "output_root": str(tmp_path / "corpus"),
-                                         # its own: the Airflow tests' session shares one
-                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
-                                        "2026-01-02")
+    snapshot = small_snapshot(tmp_path, 6)
 
     def plan(threshold, reprocess=False):
         return refresh.plan(snapshot, target_docs=2, max_map_length=8,
@@ -179,14 +173,7 @@ def test_two_runs_planning_one_snapshot_with_other_settings_one_is_refused_at_pl
 
 
 def _six_docs_planned(tmp_path, tagger_model):
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
-                              for i in range(6)))  # fmt: skip
-    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
-                                         "output_root": str(tmp_path / "corpus"),
-                                         # its own: the Airflow tests' session shares one
-                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
-                                        "2026-01-02")
+    snapshot = small_snapshot(tmp_path, 6)
 
     def plan(target_docs, reprocess=False):
         return refresh.plan(snapshot, target_docs=target_docs, max_map_length=8,

@@ -13,6 +13,7 @@ from prox_tasks.catalog import Catalog
 from prox_tasks.pipeline import refresh
 from prox_tasks.refine import runner
 from prox_tasks.refine.booking import ShardBooking
+from tests.pipeline.small_crawl import small_snapshot
 
 PRINT_RUNNER = ("import json, time; from prox_tasks.refine.runner import current; "
                 "print(json.dumps(current()), flush=True); time.sleep(120)")
@@ -52,13 +53,7 @@ def test_an_airflow_retry_books_the_killed_try_failed_wherever_it_ran(tmp_path, 
     failed; no callback ran): its shard stayed `running`. Try 2 — on this machine — books it
     failed before refining it again; a shard another DAG run refines on another machine is
     not its to judge."""
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
-                              for i in range(4)))  # fmt: skip
-    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
-                                         "output_root": str(tmp_path / "corpus"),
-                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
-                                        "2026-01-02")
+    snapshot = small_snapshot(tmp_path, 4)
     batches = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
                            backend=None, task_try=_task_try("scheduled__1", 1))
     # another machine cannot be had in a test: its bookings are written as its runner would
@@ -91,13 +86,7 @@ def test_once_every_refine_task_of_a_run_ended_its_attempts_left_running_are_fai
     """The last try of a refine task was killed on another worker: no retry comes to book
     it. The DAG's book_unfinished task (all refine tasks ended) books its attempt failed
     and the snapshot failed; a shard another DAG run refines stays as booked."""
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
-                              for i in range(4)))  # fmt: skip
-    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
-                                         "output_root": str(tmp_path / "corpus"),
-                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
-                                        "2026-01-02")
+    snapshot = small_snapshot(tmp_path, 4)
     refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
                  backend=None, task_try=_task_try("scheduled__1", 1))
     elsewhere = {"host": "worker-b.invalid", "pid": 4242, "started": 1}  # as in the test above
