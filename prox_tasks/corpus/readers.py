@@ -21,6 +21,12 @@ log = logging.getLogger(__name__)
 FORMATS = {"jsonl": jsonl, "parquet": parquet_format, "wet": wet}
 
 
+class FormatMismatch(ValueError):
+    """The input's files cannot be read as the format asked (``--format``, the ``format``
+    Param) or cannot be told by their names: a retry would read the same files the same way,
+    so the DAG tasks fail at once on it (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
+
+
 @dataclass(frozen=True)
 class ReadOptions:
     """How rows become documents.
@@ -54,6 +60,11 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     Files of unknown format in a folder are skipped with a warning (README, manifests);
     a single file of unknown format is an error. ``exclude``: the command's own output files
     (:func:`listed_inputs`).
+
+    Raises:
+        FormatMismatch: a file is not in the forced ``fmt``, or a single file's name shows
+            no format.
+        FileNotFoundError: no file to read.
     """
     files, skipped = [], []
     listed = listed_inputs(uri, exclude)
@@ -63,7 +74,7 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
         found = fmt or detect_format(path)
         if found is None:
             if len(listed) == 1:
-                raise ValueError(f"cannot tell the format of {path}; pass --format (format=): "
+                raise FormatMismatch(f"cannot tell the format of {path}; pass --format (format=): "
                                  "jsonl, parquet or wet")
             log.warning("skipping %s: not JSONL, Parquet or WET", path)
             skipped.append(path)
@@ -104,14 +115,14 @@ _STARTS = {"parquet": (b"PAR1",), "wet": (b"WARC/",), "jsonl": (b"{", b"")}
 
 
 def _check_content(path: str, fmt: str) -> None:
-    """Raise ValueError when ``path`` does not start as a ``fmt`` file does: a wrong
+    """Raise :class:`FormatMismatch` when ``path`` does not start as a ``fmt`` file does: a wrong
     ``--format`` would read a whole file as one bad record, or dump it into the log."""
     from prox_tasks.storage import open_uri
 
     with open_uri(path, "rb", compression=None if fmt == "parquet" else "infer") as fh:
         head = fh.read(64).lstrip()
     if not head.startswith(_STARTS[fmt]) or (fmt == "jsonl" and head and head[:1] != b"{"):
-        raise ValueError(f"{path} is not a {fmt} file (it starts {head[:16]!r}); check "
+        raise FormatMismatch(f"{path} is not a {fmt} file (it starts {head[:16]!r}); check "
                          "--format (format=), or leave it out to go by the file's name")
 
 

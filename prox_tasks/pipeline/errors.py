@@ -2,8 +2,8 @@
 
 Every task retries with backoff (:func:`prox_tasks.pipeline.dag_config.default_args`): right
 for a model server that is down or an S3 hiccup, wrong for a run that is configured wrong —
-no logical date for a ``{ds}`` input, no input files, an unknown ``conf`` key, a bad name, a
-failed quality gate. Those raise here (or are listed in :data:`CANNOT_SUCCEED`) and the DAG
+no logical date for a ``{ds}`` input, no input files, files not in the ``format`` asked, an
+unknown ``conf`` key, a bad name, a failed quality gate. Those raise here (or are listed in :data:`CANNOT_SUCCEED`) and the DAG
 tasks turn them into Airflow's fail-without-retry exception with a message that says what
 to fix (:func:`fail_fast`).
 """
@@ -23,6 +23,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.catalog.catalog import SnapshotNameTaken
     from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.planner import ManifestConflict
+    from prox_tasks.corpus.readers import FormatMismatch
     from prox_tasks.models import NoModelError
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.limits import DuplicateIdError
@@ -34,7 +35,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
 
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
-            SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced)
+            SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch)
 
 
 @contextmanager

@@ -94,14 +94,19 @@ def shard_batches(n_shards: int, max_map_length: int, per_task: int = 1) -> list
 def partition_arrived(snapshot: dict) -> bool:
     """Whether the run's input (``snapshot["input_uri"]``) holds a readable file yet: one
     named as a known format, or any file when ``snapshot["format"]`` (the Param) says how
-    to read them."""
-    from prox_tasks.corpus.readers import input_files
+    to read them. Files that are there but not in that format have arrived too: waiting
+    cannot change them, and ``plan`` fails at once naming them."""
+    from prox_tasks.corpus.readers import FormatMismatch, input_files
 
     try:
         return bool(input_files(snapshot["input_uri"], snapshot.get("format")))
     except FileNotFoundError:
         log.info("crawl partition %s has not arrived yet", snapshot["input_uri"])
         return False
+    except FormatMismatch as err:
+        log.warning("crawl partition %s has arrived but cannot be read: %s",
+                    snapshot["input_uri"], err)
+        return True
 
 
 def missing_partition(snapshot: dict, waited_s: float) -> str:

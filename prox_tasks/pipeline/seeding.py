@@ -43,6 +43,8 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
         RunError: ``teacher_options`` the teacher does not take (checked before anything is
             sampled, as every ``label_shard`` would fail with it), a ``{ds}`` input without
             a date, or no input files.
+        FormatMismatch: input files not in the ``format`` Param (before anything is
+            sampled or a seed set claimed).
     """
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
 
@@ -95,12 +97,19 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
 def _input_digest(input_uri: str, format: str | None = None) -> str | None:
     """A digest of the files read as ``format`` (the Param; None: by their names) and their
     bytes (:func:`content_fingerprint`: a local file's SHA-256, an S3 object's ETag), or None
-    when ``input_uri`` lists no such file (sampling says so)."""
-    from prox_tasks.corpus.readers import input_files
+    when ``input_uri`` lists no such file (sampling says so).
+
+    Raises:
+        FormatMismatch: the files are not in ``format``; raised here, before the seed set
+            is claimed, so a run that cannot read its input leaves no seed set behind.
+    """
+    from prox_tasks.corpus.readers import FormatMismatch, input_files
     from prox_tasks.storage import content_fingerprint
 
     try:
         files = [(uri, content_fingerprint(uri)) for uri, _ in input_files(input_uri, format)]
+    except FormatMismatch:
+        raise
     except (FileNotFoundError, ValueError):
         return None
     return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16] if files else None

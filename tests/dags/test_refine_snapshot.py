@@ -242,6 +242,9 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"backend": "vllm"}, "plan", "the line tagger runs on the tagger backend, not 'vllm'"),
     ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "min_drop_rate 0.9 is above"),
     ({"input_uri": "EMPTY"}, "plan", "the partition's files are empty"),
+    # JSONL files read as another format: the files will not change on a retry
+    ({"format": "parquet"}, "plan", "is not a parquet file"),
+    ({"format": "wet", "wait_for_partition": True}, "plan", "is not a wet file"),
 ])
 def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd):
     if conf.get("input_uri") == "EMPTY":  # a partition that arrived with empty files

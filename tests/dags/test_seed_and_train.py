@@ -182,6 +182,7 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
      "does not exist"),
     ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
     ("prox_seed_label", {"input_uri": "EMPTY"}, "sample", "no documents in"),
+    ("prox_seed_label", {"format": "parquet"}, "sample", "is not a parquet file"),
     ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "train", "has no training documents"),
     ("prox_train_refiner", {"seed_uri": "SEED", "epochs": 1.5}, "train",
      "the tagger trains whole epochs"),
@@ -214,7 +215,7 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
     assert says in logged.out + logged.err
     if task_id == "split":  # refused before the seed set is written: train cannot pick it up
         assert not list((tmp_path / "seeds").glob("*/manifest.json"))
-    if task_id == "sample" and "input_uri" not in conf_given:  # bad teacher options:
+    if task_id == "sample" and "input_uri" not in conf_given:  # bad teacher options, format:
         assert not (tmp_path / "seeds").exists()  # nothing sampled, no seed set claimed
 
 
