@@ -53,9 +53,19 @@ def check_conf(conf: Mapping | None, params: Mapping) -> None:
     would otherwise be ignored silently and the run would use the default).
 
     Raises:
-        RunError: naming the unknown keys and the accepted ones.
+        RunError: naming each unknown key with the Params closest to it (``keep_treshold``:
+            did you mean ``keep_threshold``?) first, then every accepted one.
     """
+    import difflib
+
     unknown = sorted(set(conf or {}) - set(params))
-    if unknown:
-        raise RunError(f"unknown conf keys {unknown}; this DAG takes {sorted(params)} "
-                       "(fix the trigger's conf)")
+    if not unknown:
+        return
+    named = []
+    for key in unknown:
+        meant = difflib.get_close_matches(str(key), [str(p) for p in params], n=2)
+        named.append(f"{key!r} (did you mean {' or '.join(map(repr, meant))}?)" if meant
+                     else repr(key))
+    # the suggestions first: an alert or a UI line may cut a long message
+    raise RunError(f"unknown conf key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; "
+                   f"this DAG takes {sorted(params)} (fix the trigger's conf)")

@@ -235,7 +235,9 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
 
 
 @pytest.mark.parametrize(("conf", "task_id", "says"), [
-    ({"target_dox": 5}, "resolve", "unknown conf keys ['target_dox']"),
+    ({"target_dox": 5}, "resolve", "unknown conf key 'target_dox' (did you mean 'target_docs'?)"),
+    ({"keep_treshold": 0.7}, "resolve",
+     "unknown conf key 'keep_treshold' (did you mean 'keep_threshold'?)"),
     ({"input_uri": "/no/such/crawl/{ds}"}, "plan", "no input files at"),
     ({"max_doc_lines": 300_000}, "plan", "one document would not fit in a batch"),
     ({"model": "/no/such/model"}, "plan", "no model at /no/such/model"),

@@ -219,6 +219,25 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
         assert not (tmp_path / "seeds").exists()  # nothing sampled, no seed set claimed
 
 
+@pytest.mark.parametrize(("dag_id", "typo", "task_id", "says"), [
+    ("prox_seed_label", {"sample_sise": 5}, "sample",
+     "unknown conf key 'sample_sise' (did you mean 'sample_size'?)"),
+    ("prox_train_refiner", {"epoch": 1, "treads": 2}, "resolve_seed_set",
+     "unknown conf keys 'epoch' (did you mean 'epochs'?), 'treads' (did you mean 'threads'?)"),
+])
+def test_a_misspelt_conf_key_fails_the_first_task_naming_the_param_meant(
+        dagbag, tmp_path, capfd, dag_id, typo, task_id, says):
+    """A trigger's conf key that is no Param (a typo) would otherwise be ignored and the run
+    would go on with the default: the first task fails at once, naming the Param meant."""
+    dag = dagbag.get_dag(dag_id)
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **typo})
+    assert run.state == "failed"
+    [ti] = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    assert (ti.state, ti.try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    assert says in logged.out + logged.err
+
+
 def _declared(dag, conf: dict) -> dict:
     assert set(conf) <= set(dag.params), set(conf) - set(dag.params)
     return conf

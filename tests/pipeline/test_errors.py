@@ -26,7 +26,13 @@ def test_other_errors_are_left_to_retries():
             raise OSError("S3 hiccup")
 
 
-def test_unknown_conf_keys_are_refused_by_name():
-    with pytest.raises(RunError, match=r"unknown conf keys \['tagret_docs'\]"):
-        check_conf({"tagret_docs": 5}, {"target_docs": 1000, "model": None})
-    check_conf({"target_docs": 5}, {"target_docs": 1000, "model": None})
+def test_unknown_conf_keys_are_refused_by_name_with_the_params_meant():
+    params = {"target_docs": 1000, "model": None, "keep_threshold": None}
+    with pytest.raises(RunError, match=r"unknown conf key 'tagret_docs' \(did you mean "
+                                       r"'target_docs'\?\); this DAG takes \['keep_threshold', "
+                                       r"'model', 'target_docs'\]"):
+        check_conf({"tagret_docs": 5}, params)
+    with pytest.raises(RunError, match=r"unknown conf keys 'shards', 'threshold' \(did you mean "
+                                       r"'keep_threshold'\?\);"):  # no Param close to 'shards'
+        check_conf({"threshold": 0.5, "shards": 3, "model": "m"}, params)
+    check_conf({"target_docs": 5}, params)
