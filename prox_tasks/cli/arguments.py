@@ -53,3 +53,15 @@ def seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {value}")
     return value
+
+
+def add_format_option(parser) -> None:
+    """``--format`` of the commands that read input (``refine``, ``plan``, ``label``): its
+    choices are the readers' formats (:data:`prox_tasks.corpus.readers.FORMATS`, which the
+    DAGs' ``format`` Param is tied to), so no command offers fewer or more than they read."""
+    from prox_tasks.corpus.readers import FORMATS
+
+    parser.add_argument("--format", choices=list(FORMATS), default=None,
+                        help="read every input file as this, whatever its name (Spark's "
+                        "part-00000-….json files are JSON Lines); default: by each file's "
+                        "name, other files in a folder skipped")

@@ -3,7 +3,7 @@ best)."""
 
 from __future__ import annotations
 
-from prox_tasks.cli.arguments import positive_int
+from prox_tasks.cli.arguments import add_format_option, positive_int
 from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
 
 
@@ -22,8 +22,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     )
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
-    p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None,
-                   help="read every input file as this (default: by each file's name)")
+    add_format_option(p)
     p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher")
     p.add_argument("--html-field", default="html", help="page HTML for the html teacher")
     p.add_argument(

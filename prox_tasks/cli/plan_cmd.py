@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from prox_tasks.cli.arguments import add_format_option
 from prox_tasks.cli.output import Outcome, count, progress_bar
 
 
@@ -13,7 +14,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--target-bytes", type=int, default=None, help="bytes per shard")
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
-    p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None)
+    add_format_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace a different existing plan")
     p.add_argument("--snapshot", default=None, help="register under this name in the catalog")
     p.add_argument("--catalog", default=None, help="catalog URL (default PROX_CATALOG_URL or "

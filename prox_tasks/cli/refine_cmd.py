@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import fields
 
-from prox_tasks.cli.arguments import positive_int, seconds
+from prox_tasks.cli.arguments import add_format_option, positive_int, seconds
 from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
@@ -45,7 +45,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     size.add_argument("--target-docs", type=positive_int, default=None, help="documents per shard")
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
-    p.add_argument("--format", choices=["jsonl", "parquet", "wet"], default=None)
+    add_format_option(p)
     p.add_argument("--checkpoint-every", type=int, default=None,
                    help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
                    "default --max-batch-docs)")

@@ -45,3 +45,19 @@ def test_help_from_a_docstring_shows_no_literal_marks(command, capsys):
         main([command, "--help"])
     shown = capsys.readouterr().out
     assert f"prox {command}" in shown and "``" not in shown
+
+
+@pytest.mark.parametrize("command", ["refine", "plan", "label"])
+def test_format_offers_every_format_the_readers_have(command, monkeypatch):
+    """``--format`` takes its choices from the readers (:data:`FORMATS`, the one list the
+    DAGs' ``format`` Param is tied to too): a format added there is offered by every command
+    that reads input, instead of being refused by the ones that typed the list out."""
+    from prox_tasks.cli import build_parser
+    from prox_tasks.corpus import jsonl
+    from prox_tasks.corpus.readers import FORMATS
+
+    monkeypatch.setitem(FORMATS, "ndjson", jsonl)  # a format added to the readers
+    parser = build_parser([command])
+    [sub] = [a for a in parser._actions if a.dest == "command"]
+    [fmt] = [a for a in sub.choices[command]._actions if "--format" in a.option_strings]
+    assert fmt.choices == list(FORMATS)
