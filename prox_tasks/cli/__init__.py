@@ -35,6 +35,11 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("catalog", "catalog_cmd", "inspect or migrate the SQL catalog"),
 ]
 
+#: The subcommands that draw no progress bar (they read no documents), so take no
+#: ``--no-progress``; every other one passes :func:`~prox_tasks.cli.output.progress_bar` to
+#: the library.
+NO_PROGRESS_BAR = frozenset({"gate", "release", "catalog"})
+
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prox", description=__doc__.splitlines()[0])
@@ -54,7 +59,7 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
                 raise
             continue  # stage not built yet
         mod.register(sub, name, help_text)
-        add_output_options(sub.choices[name])
+        add_output_options(sub.choices[name], progress=name not in NO_PROGRESS_BAR)
     return parser
 
 

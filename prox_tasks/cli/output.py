@@ -80,20 +80,22 @@ class Outcome:
         return cls(f"prox {command}: {message}", None, code, error=True)
 
 
-def add_output_options(parser) -> None:
-    """``--json`` and ``--no-progress`` on a subcommand's parser and on its own subcommands
-    (``prox catalog list snapshots --json``); read them with :func:`wants_json`."""
+def add_output_options(parser, progress: bool = True) -> None:
+    """``--json`` on a subcommand's parser and on its own subcommands (``prox catalog list
+    snapshots --json``; read it with :func:`wants_json`), and ``--no-progress`` where the
+    command draws a bar (``progress``): offered by a command that draws none, it would be
+    an option that does nothing."""
     import argparse
 
     for action in parser._actions:
         if isinstance(action, argparse._SubParsersAction):
             for child in action.choices.values():
-                add_output_options(child)
+                add_output_options(child, progress)
     # SUPPRESS: a nested parser's default must not undo the option given before its name
     parser.add_argument("--json", action="store_true", dest="json_output",
                         default=argparse.SUPPRESS, help="print the machine-readable result "
                         "(JSON) instead of the summary line")
-    if not any("--no-progress" in a.option_strings for a in parser._actions):
+    if progress and not any("--no-progress" in a.option_strings for a in parser._actions):
         parser.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS,
                             help="no progress bar (there is none when stderr is not a "
                             "terminal)")
