@@ -9,6 +9,9 @@ from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
 from prox_tasks.corpus.document import has_lone_surrogate, missing_field
 from prox_tasks.programs import Policy, execute
 
+#: What a label row without its text needs: ``prox label`` writes the text only when asked.
+RELABEL = "relabel with prox label --keep-text, then execute the new labels"
+
 
 def execute_rows(
     input_path: str,
@@ -30,7 +33,9 @@ def execute_rows(
         progress: A bar advanced by one per record read (``update``), or None.
 
     Returns:
-        Counts: read, written, quarantined (and by reason), dropped, program errors by kind.
+        Counts: read, written, quarantined (and by reason), dropped, program errors by kind,
+        and ``labels_without_text``: the missing_text rows that hold programs (labels
+        written without ``prox label --keep-text``; their detail says to relabel).
     """
     from prox_tasks.corpus import Quarantine, read_rows
     from prox_tasks.corpus.jsonl import dumps_line
@@ -47,6 +52,9 @@ def execute_rows(
                 progress.update(1)
             reason = _bad(row, text_field)
             if reason:
+                if reason[0] == "missing_text" and _is_label(row):  # programs, no text
+                    counts["labels_without_text"] += 1
+                    reason = (reason[0], f"{reason[1]}: a label row without its text; {RELABEL}")
                 quarantine.add(source, line, reason[0], reason[1], dumps_line(row),
                                _row_id(row))
                 continue
@@ -82,6 +90,12 @@ def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
     return None
 
 
+def _is_label(row: dict) -> bool:
+    """Whether ``row`` is one ``prox label`` wrote: it holds a program (its text only with
+    ``--keep-text``)."""
+    return isinstance(row.get("doc_program"), str) or isinstance(row.get("chunk_program"), str)
+
+
 def _row_id(row: dict) -> str | None:
     value = row.get("id")
     return None if value is None else str(value)[:200]
@@ -100,9 +114,12 @@ def run(args) -> Outcome:
         summary = execute_rows(args.input, args.output, quarantine, args.text_field, policy,
                                progress=bar)
     errors = sum(summary["program_errors"].values())
+    labels = summary.get("labels_without_text", 0)
+    advice = {"missing_text": f"{labels:,} of them are labels without their text: {RELABEL}"
+              } if labels else None  # fmt: skip
     return Outcome(f"executed {count(summary['read'], 'row')}: {summary.get('written', 0):,} "
                    f"written ({summary.get('dropped', 0):,} dropped), "
-                   f"{quarantined(summary['quarantine_reasons'], quarantine)}, "
+                   f"{quarantined(summary['quarantine_reasons'], quarantine, advice=advice)}, "
                    f"{count(errors, 'program error')} -> {args.output}", summary)
 
 

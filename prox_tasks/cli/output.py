@@ -138,11 +138,13 @@ def count(n: int | float, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3) -> str:
+def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
+                advice: Mapping[str, str] | None = None) -> str:
     """``17 quarantined (5 missing_text, 3 bad_encoding, 9 more) in WHERE``: the records a
     command set aside, by reason (the most frequent first), and where to read them; ``0
     quarantined`` when there are none. Records not in UTF-8 add, once, what to do
-    (``… in WHERE (bad_encoding: re-encode those files as UTF-8, e.g. iconv …)``)."""
+    (``… in WHERE (bad_encoding: re-encode those files as UTF-8, e.g. iconv …)``), as does
+    each reason in ``advice`` (reason -> what to do) among ``reasons``."""
     total = sum(reasons.values())
     if not total:
         return "0 quarantined"
@@ -151,12 +153,11 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3) -> str:
     rest = sum(n for _, n in ranked[shown:])
     if rest:
         parts.append(f"{rest:,} more")
-    advice = ""
-    if reasons.get("bad_encoding"):
-        from prox_tasks.corpus.document import REENCODE
+    from prox_tasks.corpus.document import REENCODE
 
-        advice = f" (bad_encoding: re-encode those files {REENCODE})"
-    return f"{total:,} quarantined ({', '.join(parts)}) in {where}{advice}"
+    todo = {"bad_encoding": f"re-encode those files {REENCODE}", **(advice or {})}
+    said = "".join(f" ({reason}: {what})" for reason, what in todo.items() if reasons.get(reason))
+    return f"{total:,} quarantined ({', '.join(parts)}) in {where}{said}"
 
 
 def table(rows: list[dict], max_width: int = 40) -> list[str]:

@@ -2,6 +2,7 @@ import gzip
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 from prox_tasks.cli import main
 
@@ -83,3 +84,26 @@ def test_the_same_file_as_input_and_output_is_refused_and_left_alone(tmp_path, c
     assert main(["execute", "--input", str(src), "--output", src.as_uri()]) == 1
     assert "--input and --output are the same file" in capsys.readouterr().err
     assert src.read_bytes() == before
+
+
+def test_labels_written_without_their_text_are_named_with_how_to_relabel(tmp_path, capsys):
+    """``prox label`` without ``--keep-text`` writes programs and no text: ``prox execute``
+    on them quarantines every row as missing_text. The summary line and each quarantined
+    row say why and what to run; labels written with ``--keep-text`` execute."""
+    sample = str(Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz")
+    bare, kept = tmp_path / "labels.jsonl", tmp_path / "labels-text.jsonl"
+    assert main(["label", "--input", sample, "--output", str(bare), "--limit", "6"]) == 0
+    assert main(["label", "--input", sample, "--output", str(kept), "--limit", "6",
+                 "--keep-text"]) == 0
+    capsys.readouterr()
+    out = tmp_path / "executed.jsonl"
+    assert main(["execute", "--input", str(bare), "--output", str(out)]) == 0
+    line = capsys.readouterr().out.strip()
+    assert "6 quarantined (6 missing_text)" in line
+    assert "labels without their text: relabel with prox label --keep-text" in line, line
+    quarantine = [json.loads(x) for x in open(tmp_path / "executed.jsonl.quarantine.jsonl")]
+    assert len(quarantine) == 6 and all(
+        "relabel with prox label --keep-text" in q["detail"] for q in quarantine)
+    assert main(["execute", "--json", "--input", str(kept), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["written"], summary["quarantined"]) == (6, 0)
