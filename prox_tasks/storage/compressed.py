@@ -32,6 +32,50 @@ class CorruptStreamError(OSError):
     """A compressed stream is truncated or corrupt (the data after this point is lost)."""
 
 
+#: Plain-text bytes: besides printable ones (and UTF-8's), only tab, newline and carriage
+#: return; binary data (bzip2, xz, a zip) has other control bytes in its first 64.
+_CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
+#: Files named as compressed but not, warned about once per process (a file is opened by the
+#: plan, each shard and the digests).
+_warned: set[str] = set()
+
+
+def compression_to_read(raw, name: str, named: str | None) -> str | None:
+    """The compression to read ``raw`` (a buffered binary reader, not advanced) with, when
+    ``name``'s extension says ``named`` (None: none).
+
+    The first bytes decide over the name: a compressed file with a plain name is read as
+    what it is (:func:`sniff_compression`); so is one named as the other compression. A
+    file named ``.gz``/``.zst`` that starts as neither but as text (a plain ``.jsonl.gz``,
+    from a tool that named its output before compressing) is read as plain text with a
+    warning: no gzip or zstd stream starts without its magic bytes, so nothing in it could
+    have been decompressed, and its lines are still checked one by one as records. An empty
+    file, or one cut inside the magic, is left to the decompressor.
+
+    Raises:
+        CorruptStreamError: named as compressed, but neither compressed nor text (a bzip2
+            file named ``.gz``): read as lines, it would be binary noise.
+    """
+    found = sniff_compression(raw)
+    if named is None or found == named:
+        return found
+    head = raw.peek(64)[:64]
+    if found is None and (not head or any(m.startswith(head) for m in MAGIC)):
+        return named
+    what = found or "plain text"
+    if found is None and _CONTROL.intersection(head):
+        raise CorruptStreamError(f"{name} is named as {named} but is not {named} (it starts "
+                                 f"{head[:8]!r}), nor plain text: check how it was written")
+    if name not in _warned:
+        _warned.add(name)
+        import logging
+
+        logging.getLogger(__name__).warning(
+            "%s is named as %s but is not %s (it starts %r): read as %s", name, named, named,
+            head[:8], what)
+    return found
+
+
 class _GzipReader(io.BufferedIOBase):
     """gzip.GzipFile whose truncation and corruption errors are CorruptStreamError."""
 

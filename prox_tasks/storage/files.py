@@ -10,7 +10,11 @@ import os
 import shutil
 
 from prox_tasks.storage import local, s3
-from prox_tasks.storage.compressed import open_decompressed, sniff_compression
+from prox_tasks.storage.compressed import (
+    CorruptStreamError,
+    compression_to_read,
+    open_decompressed,
+)
 from prox_tasks.storage.uri import GLOB_CHARS, Location, is_glob, parse_uri
 
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -82,8 +86,10 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
     Args:
         uri: A path, ``file://`` or ``s3://`` URI.
         mode: ``"rb"``, ``"rt"``, ``"wb"`` or ``"wt"``.
-        compression: ``"gzip"``, ``"zstd"``, ``"infer"`` (from the extension; reading a
-            name without one, from the first bytes: :func:`sniff_compression`) or ``None``.
+        compression: ``"gzip"``, ``"zstd"``, ``"infer"`` (writing: from the extension;
+            reading: from the first bytes where they contradict the extension, a plain file
+            named ``.gz`` read as plain with a warning: :func:`compression_to_read`) or
+            ``None``.
         encoding: Text encoding for ``"rt"``/``"wt"``.
         digests: Reading: hashes fed with what is read (:class:`ReadDigests`).
     """
@@ -91,14 +97,18 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
         raise ValueError(f"unsupported mode {mode!r}")
     loc = parse_uri(uri)
     reading = mode.startswith("r")
-    sniff = compression == "infer" and reading and compression_of(loc.path) is None
+    sniff = compression == "infer" and reading
     if compression == "infer":
         compression = compression_of(loc.path)
     if digests is not None and not reading:
         raise ValueError("digests are taken of a file read, not written")
     raw = _backend(loc).open_read(loc) if reading else _backend(loc).open_write(loc)
     if sniff:  # peeks: the digests still see every byte
-        compression = sniff_compression(raw)
+        try:
+            compression = compression_to_read(raw, loc.uri, compression)
+        except CorruptStreamError:
+            raw.close()
+            raise
     if digests is None:
         stream = _compressed(raw, compression, reading) if compression else raw
     elif compression:

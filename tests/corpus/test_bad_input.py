@@ -342,3 +342,47 @@ def test_a_compressed_file_named_as_plain_jsonl_is_read_by_its_content(
         docs = list(read_shard(manifest, 0, quarantine))
         assert (manifest.total_docs, len(quarantine)) == (6, 0)
         assert [d.id for d in docs] == [f"g{i}" for i in range(6)]
+
+
+@pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])
+def test_a_plain_file_named_as_compressed_is_read_as_plain_text_with_a_warning(
+        tmp_path, s3_bucket, suffix, caplog):
+    """``crawl.jsonl.gz`` holding plain JSON Lines (a tool that named its output before
+    compressing, or gunzip without a rename): the reverse of the case above. Its documents
+    are read, as the planner counts them, with one warning naming the file — not one
+    ``truncated_file`` entry standing for every document in it. Local and S3."""
+    from prox_tasks.storage import get_client
+
+    body = ("\n".join(_good(6)) + "\n").encode()
+    bucket = s3_bucket.removeprefix("s3://")
+    get_client().put_object(Bucket=bucket, Key=f"plain/part-0{suffix}", Body=body)
+    local = tmp_path / "plain"
+    local.mkdir()
+    (local / f"part-0{suffix}").write_bytes(body)
+    named = {".jsonl.gz": "gzip", ".jsonl.zst": "zstd"}[suffix]
+    for root in (str(local), f"{s3_bucket}/plain/"):
+        caplog.clear()
+        manifest = plan_shards(root, f"{root.rstrip('/')}-out", target_docs=100)
+        quarantine = Quarantine()
+        docs = list(read_shard(manifest, 0, quarantine))
+        assert (manifest.total_docs, len(quarantine)) == (6, 0), list(quarantine.records())
+        assert [d.id for d in docs] == [f"g{i}" for i in range(6)]
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any(f"part-0{suffix} is named as {named} but is not {named}" in w
+                   and "read as plain text" in w for w in warned), warned
+
+
+def test_a_binary_file_named_gz_that_is_not_gzip_is_one_loss_saying_so(tmp_path):
+    """Neither gzip nor text (bzip2 bytes named ``.jsonl.gz``): not read as lines of binary
+    noise, but one ``truncated_file`` entry whose detail says what the file is not."""
+    import bz2
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl.gz").write_bytes(bz2.compress(("\n".join(_good(6)) + "\n").encode()))
+    (tmp_path / "in" / "b.jsonl").write_text("\n".join(_good(2, "b")) + "\n")
+    quarantine = Quarantine()
+    docs = list(read_documents(str(tmp_path / "in"), quarantine=quarantine))
+    assert [d.id for d in docs] == ["b0", "b1"]
+    (lost,) = quarantine.records()
+    assert lost["reason"] == "truncated_file"
+    assert "named as gzip but is not gzip (it starts b'BZh" in lost["detail"], lost["detail"]
