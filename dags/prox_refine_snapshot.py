@@ -39,7 +39,8 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    takes N shards and refines them in N processes side by side (`shards-00000-00001`). Complete shards are reused unless
    `reprocess`; every retry rewrites the same shard atomically. A task reads only its
    shards' part of the plan; one whose plan was replaced meanwhile fails, refining nothing.
-4. **collect** — totals. **book_unfinished** (once every refine task has ended, however)
+4. **collect** — totals; a run whose plan a later run (`reprocess`) booked since fails here
+   (`RunReplaced`, no retries), and its gate and release do not run. **book_unfinished** (once every refine task has ended, however)
    books failed the shard attempts a task killed outright left `running` in the catalog. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Data Docs: `<snapshot>/_quality/`.
 6. **release** — `<output_root>/latest.json` is replaced last; emits `prox_refined_corpus`
@@ -110,25 +111,27 @@ def prox_refine_snapshot():
 
     @task(multiple_outputs=False)
     def collect(snapshot: dict, results, ti=None) -> dict:
-        """Totals over every shard; the snapshot becomes `refined` in the catalog (unless a
-        later run booked its plan since)."""
-        return refresh.collect(snapshot, list(results[:]),  # one request for all shards
-                               task_try(ti))
+        """Totals over every shard; the snapshot becomes `refined` in the catalog. A run
+        whose plan a later run booked since fails here, without retries (`RunReplaced`):
+        its gate and release are that run's."""
+        with fail_fast(AirflowFailException):
+            return refresh.collect(snapshot, list(results[:]),  # one request for all shards
+                                   task_try(ti))
 
     @task(multiple_outputs=False)
-    def quality_gate(snapshot: dict, totals: dict, params=None) -> dict:
+    def quality_gate(snapshot: dict, totals: dict, params=None, ti=None) -> dict:
         """Great Expectations suites over the snapshot; a failure lists each failed check
         with its observed value and threshold. Data Docs and `gate.json`: the PROX report's
         snapshot page (Browse → PROX report)."""
         with fail_fast(AirflowFailException):  # a failed gate: retrying cannot help
-            return refresh.gate(snapshot, dict(params))
+            return refresh.gate(snapshot, dict(params), task_try(ti))
 
     @task(outlets=[REFINED_CORPUS], multiple_outputs=False)
-    def release(snapshot: dict, gate: dict, params=None, outlet_events=None) -> dict:
+    def release(snapshot: dict, gate: dict, params=None, outlet_events=None, ti=None) -> dict:
         """Re-check the gate and every shard's checksum; replace `latest.json` last. Skipped
         (no `prox_refined_corpus` event) in a dry run and when the release was made before."""
         with fail_fast(AirflowFailException):
-            result = refresh.release(snapshot, params["dry_run"])
+            result = refresh.release(snapshot, params["dry_run"], task_try(ti))
         if not result.get("new"):  # nothing released now: DAGs on the Asset must not run
             raise AirflowSkipException("dry run: nothing released" if result.get("dry_run")
                                        else f"{result['name']} was released before")

@@ -26,6 +26,8 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.readers import FormatMismatch
     from prox_tasks.models import NoModelError
     from prox_tasks.quality import GateFailed
+    from prox_tasks.refine.booking import RunReplaced
+    from prox_tasks.refine.claim import GatedSnapshot
     from prox_tasks.refine.limits import DuplicateIdError
     from prox_tasks.refine.step import SettingsConflict
     from prox_tasks.release import ReleaseRefused
@@ -35,7 +37,8 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
 
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
-            SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch)
+            SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
+            GatedSnapshot, RunReplaced)
 
 
 @contextmanager

@@ -338,12 +338,17 @@ def book_unfinished(snapshot: dict | None, task_try: dict) -> int:
 
 
 def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -> dict:
-    """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog,
-    unless another run (a later DAG run with ``reprocess``, ``prox refine --force``) booked
-    its plan since (:func:`~prox_tasks.refine.booking.book_refined`). ``task_try``: this
-    Airflow task try (:func:`~prox_tasks.refine.runner.current`), of the DAG run whose plan
-    task booked the plan."""
+    """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog.
+    ``task_try``: this Airflow task try (:func:`~prox_tasks.refine.runner.current`), of the
+    DAG run whose plan task booked the plan.
+
+    Raises:
+        prox_tasks.refine.booking.RunReplaced: Another run (a later DAG run with
+            ``reprocess``, ``prox refine --force``) booked the plan since: nothing is booked,
+            and this run's gate and release do not run (the folder is that run's).
+    """
     from prox_tasks.refine import runner as runners
+    from prox_tasks.refine.booking import refuse_if_replaced
     from prox_tasks.refine.stats import accounting_totals
 
     shards = [s for r in results for s in r["shards"]]
@@ -353,6 +358,7 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -
     from prox_tasks.refine.booking import book_refined
 
     with open_catalog(snapshot["catalog_url"]) as catalog:
+        refuse_if_replaced(catalog, snapshot["name"], runners.current(task_try), "collect")
         book_refined(catalog, snapshot["name"], (s.get("model_version") for s in shards),
                      refined_any=totals["reused"] < len(shards),
                      runner=runners.current(task_try))
@@ -374,11 +380,21 @@ def released_history(catalog, exclude: str, size: int) -> list[dict]:
     return history[-size:]
 
 
-def gate(snapshot: dict, thresholds: dict) -> dict:
+def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict:
     """Run the quality gate and record it; a failure quarantines the snapshot. A released
     snapshot keeps the result it was released with (nothing is judged or recorded again).
+    The folder is marked gated (:func:`~prox_tasks.refine.claim.mark_gated`): a run still
+    refining its plan publishes no more shards over what the gate judged.
+
+    Args:
+        snapshot: The run's snapshot (:func:`resolve_snapshot`).
+        thresholds: :class:`~prox_tasks.quality.GateThresholds` fields.
+        task_try: The Airflow task try (:func:`~prox_tasks.refine.runner.current`): a run
+            whose plan another run booked since gates nothing. None (``prox gate``): not
+            checked.
 
     Raises:
+        prox_tasks.refine.booking.RunReplaced: ``task_try``'s DAG run was replaced.
         prox_tasks.quality.GateFailed: the snapshot failed (after it was recorded).
         RunError: no snapshot of that name is booked in the catalog.
         prox_tasks.catalog.SnapshotNameTaken: the name is booked for another folder (its
@@ -392,14 +408,38 @@ def gate(snapshot: dict, thresholds: dict) -> dict:
             raise RunError(f"no snapshot {snapshot['name']!r} in the catalog: give the name "
                            "the refine booked it under (`prox catalog list snapshots`)")
         catalog.check_snapshot_name(snapshot["name"], snapshot["output_uri"])
+        _refuse_if_replaced(catalog, snapshot["name"], task_try, "gate")
         history = released_history(catalog, snapshot["name"], limits.history_size)
         result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"])
+        _mark_gated(catalog, snapshot, result)
         if not result.kept_from_release:
             _record_gate(catalog, snapshot["name"], result)
     summary = result.summary()
     if not result.passed:
         raise GateFailed(result)
     return summary
+
+
+def _refuse_if_replaced(catalog, name: str, task_try: dict | None, step: str) -> None:
+    """:func:`~prox_tasks.refine.booking.refuse_if_replaced` for an Airflow task try; a
+    call outside Airflow (``task_try`` None: ``prox gate``) is no run's step."""
+    if task_try is not None:
+        from prox_tasks.refine import runner as runners
+        from prox_tasks.refine.booking import refuse_if_replaced
+
+        refuse_if_replaced(catalog, name, runners.current(task_try), step)
+
+
+def _mark_gated(catalog, snapshot: dict, result) -> None:
+    """Freeze the folder's plan the gate judged (before its verdict is booked: a crash in
+    between leaves it frozen and ``refined``, and the gate's retry books it)."""
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.refine.claim import mark_gated
+
+    manifest_id = (catalog.get_snapshot(snapshot["name"]) or {}).get("manifest_id") \
+        or load_manifest(snapshot["output_uri"]).id  # fmt: skip
+    mark_gated(snapshot["output_uri"], manifest_id, snapshot["name"],
+               "gated" if result.passed else "quarantined")
 
 
 def _record_gate(catalog, name: str, result) -> None:
@@ -416,13 +456,21 @@ def _record_gate(catalog, name: str, result) -> None:
     catalog.update_snapshot(name, status="gated" if result.passed else "quarantined")
 
 
-def release(snapshot: dict, dry_run: bool = False) -> dict:
+def release(snapshot: dict, dry_run: bool = False, task_try: dict | None = None) -> dict:
     """Release the gated snapshot (``latest`` written last); nothing in a dry run. The
     release names the model version its shards were refined with. Returns the release
     record with its shards counted, not listed (``record_uri`` holds the list): the task's
-    result is an XCom row, and the list grows with the snapshot (~190 bytes a shard)."""
+    result is an XCom row, and the list grows with the snapshot (~190 bytes a shard).
+
+    Raises:
+        prox_tasks.refine.booking.RunReplaced: ``task_try``'s DAG run (an Airflow task try)
+            was replaced by another run since it planned: it releases nothing.
+    """
     from prox_tasks.release import release_snapshot
 
+    if task_try is not None:  # a replaced run releases nothing, a dry run included
+        with open_catalog(snapshot["catalog_url"]) as catalog:
+            _refuse_if_replaced(catalog, snapshot["name"], task_try, "release")
     if dry_run:
         log.info("dry run: %s passed its gate and is not released", snapshot["name"])
         return {"name": snapshot["name"], "released": False, "dry_run": True}

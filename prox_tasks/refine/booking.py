@@ -75,6 +75,29 @@ def _replaced(snapshot: dict, runner: dict | None) -> bool:
     return booked_by is not None and booked_by != runners.run_key(runner or runners.current())
 
 
+class RunReplaced(RuntimeError):
+    """Another run booked a snapshot's plan since this run did: gating and releasing the
+    snapshot are that run's."""
+
+
+def refuse_if_replaced(catalog, name: str, runner: dict | None, step: str) -> None:
+    """Refuse ``step`` (``collect``, the gate, the release) of a run (``runner``'s; an
+    Airflow task's: its DAG run) whose plan of snapshot ``name`` another run booked since
+    (:func:`_replaced`): the folder holds, or will hold, that run's shards.
+
+    Raises:
+        RunReplaced: Naming the run that replaced it.
+    """
+    snapshot = catalog.get_snapshot(name) or {}
+    if _replaced(snapshot, runner):
+        raise RunReplaced(
+            f"snapshot {name} was planned again by another run "
+            f"({runners.run_key(snapshot.get('runner'))}) since this run planned it: its "
+            f"gate and release are that run's, so this run's {step} is refused (it gates "
+            "and releases nothing). Follow that run; to refine with this run's settings, "
+            "trigger a new run (reprocess, or another snapshot name)")
+
+
 def book_failed(catalog, name: str, error: BaseException | str,
                 runner: dict | None = None) -> None:
     """A run of snapshot ``name`` failed after its plan was booked: the snapshot becomes
@@ -228,8 +251,10 @@ class ShardBooking:
 
 
 def is_refusal(error: BaseException | str) -> bool:
-    """Whether ``error`` is the refine step refusing a published shard before writing."""
+    """Whether ``error`` is the refine step refusing to publish before writing (a released
+    or gated snapshot, other settings)."""
     from prox_tasks.corpus.manifest import ReleasedSnapshot
+    from prox_tasks.refine.claim import GatedSnapshot
     from prox_tasks.refine.step import SettingsConflict
 
-    return isinstance(error, (ReleasedSnapshot, SettingsConflict))
+    return isinstance(error, (ReleasedSnapshot, SettingsConflict, GatedSnapshot))

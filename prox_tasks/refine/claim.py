@@ -24,6 +24,12 @@ again over another plan (``prox plan --overwrite``, ``--force`` or ``reprocess``
 changed input) writes a claim of the new plan naming no settings
 (:func:`claim_for_new_plan`), so a run still refining the old plan stops before it
 publishes its next shard, whether or not a run of the new plan has started.
+
+A gate booked over the folder (:func:`mark_gated`: the DAG's ``quality_gate``, ``prox gate
+--name``) freezes it: the claim records the gated snapshot, and a run still refining that
+plan — with the same settings too: a sampling backend writes other bytes — publishes no
+more shards (:class:`GatedSnapshot`) over the files the gate judged. ``take_over`` (``--force``,
+``reprocess``) clears the mark: the folder is refined again and needs the gate again.
 """
 
 from __future__ import annotations
@@ -39,6 +45,11 @@ log = logging.getLogger(__name__)
 
 #: The claim's file in the snapshot folder ("_": a marker, not data, for listings).
 SETTINGS_CLAIM_NAME = "_refine_settings.json"
+
+
+class GatedSnapshot(RuntimeError):
+    """A shard was refined for a snapshot folder whose snapshot was gated meanwhile: its
+    files are what the gate judged (and what a release checks), so it is not published."""
 
 
 def claim_uri(output_uri: str) -> str:
@@ -76,12 +87,18 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
     from prox_tasks.refine.runner import current as current_runner
     from prox_tasks.refine.runner import why_dead
 
-    wanted = _claim_bytes(manifest.id, request, runner)
     me = runner or current_runner()  # whoever records no runner (the DAG's plan) still judges one
 
     def decide(current: bytes | None) -> bytes | None:
         claim = _claim_of(current, output_uri)
-        claimed = claim.get("request") if claim.get("manifest_id") == manifest.id else None
+        ours = claim.get("manifest_id") == manifest.id
+        claimed = claim.get("request") if ours else None
+        gated = claim.get("gated") if ours else None
+        if gated and take_over:  # refined again: the gate must judge it again
+            log.warning("%s: refining gated snapshot %s again (--force, reprocess): it needs "
+                        "the gate again", output_uri, gated.get("snapshot"))
+            return _claim_bytes(manifest.id, request, runner)
+        wanted = _claim_bytes(manifest.id, request, runner, gated)  # a gate mark stays
         holder = claim.get("runner") if claimed is not None else None
         dead = bool(holder) and why_dead(holder, me)
         if claimed == request:
@@ -91,7 +108,7 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
                 # shared with a run that may still run (the DAG's plan, claiming for its
                 # refine tasks; another prox refine): the claim names no process from now
                 # on, so it does not lapse when the one it named dies
-                return _claim_bytes(manifest.id, request)
+                return _claim_bytes(manifest.id, request, gated=gated)
             return None
         if take_over:
             if claimed is not None:
@@ -131,7 +148,8 @@ def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
     def decide(current: bytes | None) -> bytes | None:
         if _request_of(current, manifest.id, output_uri) != request:
             return None  # not this run's claim (any more)
-        return _claim_bytes(manifest.id, None)  # a claim of no request: no claim
+        gated = _claim_of(current, output_uri).get("gated")  # a gate's mark stays
+        return _claim_bytes(manifest.id, None, gated=gated)  # a claim of no request: no claim
 
     return replace_if(claim_uri(output_uri), decide)
 
@@ -158,20 +176,45 @@ def _published_any(output_uri: str, manifest) -> bool:
                for s in manifest.shards)
 
 
-def _claim_bytes(manifest_id: str, request: dict | None, runner: dict | None = None) -> bytes:
+def mark_gated(output_uri: str, manifest_id: str, snapshot: str, verdict: str) -> None:
+    """The gate judged plan ``manifest_id`` in ``output_uri`` as snapshot ``snapshot``
+    (``verdict``: ``gated`` or ``quarantined``): record it in the folder's claim, so a run
+    still refining that plan publishes no more shards there (:func:`check_claim`). A claim
+    of another plan (planned again since) is left alone: the gate judged no file of it."""
+
+    def decide(current: bytes | None) -> bytes | None:
+        claim = _claim_of(current, output_uri)
+        if claim.get("manifest_id") not in (None, manifest_id):
+            log.warning("%s: not marked gated: the folder holds plan %s now, not %s",
+                        output_uri, claim.get("manifest_id"), manifest_id)
+            return None
+        gated = {"snapshot": snapshot, "verdict": verdict}
+        if claim.get("manifest_id") == manifest_id and claim.get("gated") == gated:
+            return None  # a retry of the gate
+        return _claim_bytes(manifest_id, claim.get("request"), claim.get("runner"), gated)
+
+    replace_if(claim_uri(output_uri), decide)
+
+
+def _claim_bytes(manifest_id: str, request: dict | None, runner: dict | None = None,
+                 gated: dict | None = None) -> bytes:
     claim = {"manifest_id": manifest_id, "request": request}
     if runner:
         claim["runner"] = runner
+    if gated:
+        claim["gated"] = gated
     return (json.dumps(claim, indent=1, sort_keys=True, default=str) + "\n").encode()
 
 
 def check_claim(output_uri: str, manifest_id: str, request: dict | None,
                 shard_index: int) -> None:
     """Refuse to publish shard ``shard_index`` when the folder's claim names other settings
-    than ``request``: a run with ``--force`` took the claim over while this one refined.
+    than ``request`` (a run with ``--force`` took the claim over while this one refined), or
+    its snapshot was gated meanwhile (:func:`mark_gated`), whatever the settings.
 
     Raises:
         SettingsConflict: Naming the differences; nothing of the shard is published.
+        GatedSnapshot: Naming the gated snapshot and the way out; nothing is published.
     """
     if request is None:
         return
@@ -184,6 +227,14 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
             f"shard {shard_index} of {output_uri} was not published: the folder was planned "
             f"again meanwhile (plan {claim.get('manifest_id')}, not {manifest_id}); refine "
             "it with that plan", ["manifest_id"])
+    gated = (claim or {}).get("gated")
+    if gated:
+        raise GatedSnapshot(
+            f"shard {shard_index} of {output_uri} was not published: snapshot "
+            f"{gated.get('snapshot')} there was gated ({gated.get('verdict')}) meanwhile, and "
+            "its files are what the gate judged; refine into a new output folder (another "
+            "snapshot name), or refine it again with --force (the DAG's reprocess Param) and "
+            "gate it again")
     claimed = None if claim is None else claim.get("request")
     if claimed is None or claimed == request:
         return

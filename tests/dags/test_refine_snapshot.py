@@ -121,9 +121,10 @@ def test_corrupted_shard_fails_gate_releases_nothing_and_notifies(world, release
 
 
 def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float,
-                    catalog_url: str, seen: dict) -> None:
+                    catalog_url: str, seen: dict, meanwhile=None) -> None:
     """Remove the fault once the blocked shard's first try has failed; ``seen`` gets the
-    catalog's snapshot row as it was between the tries."""
+    catalog's snapshot row as it was between the tries, and ``meanwhile`` (a callable) runs
+    then, before the fault is removed."""
     import sqlalchemy
 
     from prox_tasks.catalog import Catalog
@@ -137,7 +138,9 @@ def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float
             states = [r[0] for r in conn.execute(query)]
         if "up_for_retry" in states:
             with Catalog(catalog_url) as catalog:
-                seen.update(catalog.get_snapshot("retry"))
+                seen.update(catalog.get_snapshot(blocked.parent.parent.name) or {})
+            if meanwhile is not None:
+                meanwhile()
             shutil.rmtree(blocked)
             return
         time.sleep(0.05)
@@ -181,6 +184,65 @@ def test_shard_failing_once_succeeds_on_retry_with_identical_output(world, relea
     assert snapshot["runner"]["airflow"]["run_id"] == dag_run.run_id  # the plan task's run
     latest = json.loads((world["corpus"] / "latest.json").read_text())
     assert latest["name"] == "retry"  # same partition, later name: latest moves to it
+
+
+def test_a_run_whose_plan_another_run_replaced_gates_and_releases_nothing(world, released,
+                                                                          capfd):
+    """While this DAG run waits to retry a shard (a real fault: the shard's path is taken
+    by a directory), another DAG run's `plan` task plans the snapshot again with `reprocess`
+    (run here as that task runs it). This run's retry then refines its shard, but its
+    `collect` fails at once (`RunReplaced`, not retried), naming the run that replaced it;
+    its gate and release never run: `latest.json` stays, nothing is released, and the
+    catalog keeps what the other run booked."""
+    import os
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import dag_config as cfg
+    from prox_tasks.pipeline import refresh
+
+    conf = {**world["defaults"], "input_uri": str(world["crawl"]),
+            "output_root": str(world["corpus"]), "catalog_url": world["catalog"],
+            "snapshot_name": "replaced", "target_docs": 10}
+    other = {"dag_id": "prox_refine_snapshot", "run_id": "manual__the-reprocess-run",
+             "task_id": "plan", "map_index": -1, "try_number": 1}
+
+    def other_run_plans_it_again() -> None:  # what that run's plan task calls
+        snapshot = refresh.resolve_snapshot(conf, DAY.date().isoformat(), other["run_id"])
+        refresh.plan(snapshot, conf["target_docs"], cfg.map_length(conf["max_map_length"]),
+                     conf["model"], conf["backend"], True, conf.get("keep_threshold"),
+                     conf.get("quality_filter") or "off", cfg.limits_of(conf),
+                     conf.get("workers_per_task"), other)
+
+    latest = (world["corpus"] / "latest.json").read_bytes()
+    blocked = world["corpus"] / "snapshots" / "replaced" / "shards" / "shard-00001.parquet"
+    (blocked / "stale").mkdir(parents=True)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_wait_for_retry, args=(
+        os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], stop, blocked,
+        time.monotonic() + 240, world["catalog"], {}, other_run_plans_it_again), daemon=True)
+    watcher.start()
+    try:
+        dag_run = run(world, "replaced")
+    finally:
+        stop.set()
+        watcher.join()
+    ti = tis(dag_run)
+    assert ti[("refine_shard", 1)].try_number == 2  # the replan happened between its tries
+    assert dag_run.state == "failed"
+    assert (ti[("collect", -1)].state, ti[("collect", -1)].try_number) == ("failed", 1)
+    assert ti[("quality_gate", -1)].state == "upstream_failed"
+    assert ti[("release", -1)].state == "upstream_failed"
+    logged = capfd.readouterr()
+    assert ("snapshot replaced was planned again by another run (airflow:prox_refine_snapshot/"
+            "manual__the-reprocess-run)") in logged.out + logged.err
+    assert "this run's collect is refused" in logged.out + logged.err
+    assert (world["corpus"] / "latest.json").read_bytes() == latest
+    assert not (world["corpus"] / "releases" / "replaced.json").exists()
+    with Catalog(world["catalog"]) as catalog:
+        snapshot = catalog.get_snapshot("replaced")
+        assert "replaced" not in [r["release"] for r in catalog.list_releases()]
+    assert snapshot["status"] == "planned"  # as the other run booked it, not gated by this
+    assert snapshot["runner"]["airflow"]["run_id"] == other["run_id"]
 
 
 def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothing(world, released):

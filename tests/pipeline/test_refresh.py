@@ -253,10 +253,14 @@ def test_a_failed_refine_task_keeps_the_claim_while_another_task_s_shard_is_publ
 def test_collect_of_a_run_replaced_since_books_nothing_over_the_newer_run(tmp_path,
                                                                          tagger_model):
     """DAG run 1 refines a day; run 2 (reprocess) plans and refines it again, and is gated;
-    then run 1's collect (late: its refine tasks were slow) adds its totals up but books
-    nothing: the snapshot keeps run 2's verdict, not `refined` by run 1."""
+    then run 1's collect (late: its refine tasks were slow) is refused (`RunReplaced`, a
+    cannot-succeed error: no retries) naming run 2, and books nothing: the snapshot keeps
+    run 2's verdict, not `refined` by run 1. Run 1's gate and release are refused the same
+    way (were they reached: the plan replaced between collect and gate)."""
     from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline.errors import cannot_succeed
     from prox_tasks.quality import GateFailed
+    from prox_tasks.refine.booking import RunReplaced
 
     source = tmp_path / "in.jsonl"
     source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
@@ -284,7 +288,15 @@ def test_collect_of_a_run_replaced_since_books_nothing_over_the_newer_run(tmp_pa
     with Catalog(url) as catalog:
         verdict = catalog.get_snapshot(snapshot["name"])
     assert verdict["status"] in ("gated", "quarantined")
-    totals = refresh.collect(snapshot, first, task(run="run-1", task_id="collect"))
-    assert totals["shards"] == 3
+    replaced = r"planned again by another run \(airflow:prox_refine_snapshot/run-2\)"
+    with pytest.raises(RunReplaced, match=replaced + ".*this run's collect is refused") \
+            as refused:
+        refresh.collect(snapshot, first, task(run="run-1", task_id="collect"))
+    assert isinstance(refused.value, cannot_succeed())
+    with pytest.raises(RunReplaced, match="this run's gate is refused"):
+        refresh.gate(snapshot, {}, task(run="run-1", task_id="quality_gate"))
+    with pytest.raises(RunReplaced, match="this run's release is refused"):
+        refresh.release(snapshot, task_try=task(run="run-1", task_id="release"))
     with Catalog(url) as catalog:
         assert catalog.get_snapshot(snapshot["name"]) == verdict
+        assert catalog.list_releases() == []

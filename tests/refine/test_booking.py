@@ -300,12 +300,19 @@ def test_a_superseded_run_that_ends_books_nothing_over_the_run_that_replaced_it(
         tmp_path, tagger_model, capsys, other):
     """`prox refine` A is stopped while refining (SIGSTOP); `prox refine --force` B (the same
     settings, or another keep threshold) refines the folder again and is gated; then A goes
-    on (SIGCONT) to its end — with the same settings it finishes its shards and succeeds,
-    with other ones its shards are refused at publish. Either way the catalog keeps what B
-    booked: the snapshot B's gate verdict (not `refined` by A), each shard B's row (not A's
-    figures, attempts or runner)."""
+    on (SIGCONT) to its end: its shards are refused at publish — with other settings by the
+    claim, with the same ones because the folder was gated (a sampling backend would publish
+    other bytes than the gate judged) — and it fails naming the gated snapshot and the way
+    out. The catalog keeps what B booked: the snapshot B's gate verdict (not `refined` by
+    A), each shard B's row (not A's figures, attempts or runner); no shard file is
+    replaced."""
     import os
+    import pathlib
     import signal
+
+    def files(out: str) -> dict:  # each shard file as published: a republish is a new inode
+        shards = sorted(pathlib.Path(out, "shards").glob("*.parquet"))
+        return {p.name: (p.stat().st_ino, p.stat().st_mtime_ns) for p in shards}
 
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     run = _refining(tmp_path, tagger_model, url)
@@ -322,17 +329,21 @@ def test_a_superseded_run_that_ends_books_nothing_over_the_run_that_replaced_it(
             done = catalog.get_shards("refined")
         assert gated["status"] in ("gated", "quarantined")
         assert {s["status"] for s in done} == {"done"}
+        judged = files(out)
+        assert len(judged) == 6
     finally:
         os.killpg(run.pid, signal.SIGCONT)
     code = run.wait(180)
     stderr = run.stderr.read()
-    assert code == (1 if other else 0), stderr
+    assert code == 1, stderr
     with Catalog(url) as catalog:
         snapshot = catalog.get_snapshot("refined")
         shards = catalog.get_shards("refined")
     assert (snapshot["status"], snapshot["error"]) == (gated["status"], None)
     assert snapshot == gated
     assert shards == done
+    assert files(out) == judged
     if not other:
-        assert "another run booked it since" in stderr
+        assert (f"snapshot refined there was gated ({gated['status']}) meanwhile" in stderr
+                and "another snapshot name" in stderr and "--force" in stderr), stderr
     capsys.readouterr()

@@ -259,6 +259,53 @@ def test_a_run_refining_a_plan_replaced_and_claimed_meanwhile_publishes_no_more(
     assert read_status(out, 2) is None
 
 
+def test_a_gated_folder_takes_no_more_shards_even_of_the_same_settings(planned, tagger_model):
+    """Once the gate judged the folder (``mark_gated``: the DAG's gate, ``prox gate
+    --name``), a run still refining its plan with the same settings publishes nothing there
+    (a sampling backend would write other bytes than the gate judged); reruns with those
+    settings keep the mark, and ``--force`` (``reprocess``) clears it: refined again, the
+    folder needs the gate again."""
+    import pickle
+
+    from prox_tasks.refine.claim import GatedSnapshot, mark_gated
+    from prox_tasks.refine.step import refine_shard
+
+    out, manifest = planned
+    model = str(tagger_model)
+    refine_shards(out, [0, 1], model=model, backend_options={"line_threshold": 0.3})
+    mark_gated(out, manifest.id, "snap", "quarantined")
+    with pytest.raises(GatedSnapshot, match=r"shard 2 .* was not published: snapshot snap "
+                       r"there was gated \(quarantined\).*another snapshot name.*--force"):
+        refine_shard(out, 2, model=model, backend_options={"line_threshold": 0.3},
+                     request=_request(0.3, model))
+    assert read_status(out, 2, manifest.id) is None
+    again = pickle.loads(pickle.dumps(GatedSnapshot("x")))  # from worker processes
+    assert (type(again), str(again)) == (GatedSnapshot, "x")
+    claim_settings(out, manifest, _request(0.3, model))  # a rerun: the mark stays
+    claim_settings(out, manifest, _request(0.3, model), for_others=True)  # the DAG's plan
+    claim = read_json(join_uri(out, SETTINGS_CLAIM_NAME))
+    assert "runner" not in claim  # rewritten as shared, and still marked
+    assert claim["gated"] == {"snapshot": "snap", "verdict": "quarantined"}
+    claim_settings(out, manifest, _request(0.3, model), take_over=True)  # --force
+    assert "gated" not in read_json(join_uri(out, SETTINGS_CLAIM_NAME))
+    assert refine_shard(out, 2, model=model, backend_options={"line_threshold": 0.3},
+                        request=_request(0.3, model))["status"] == "refined"
+
+
+def test_a_gate_of_a_plan_replaced_since_marks_nothing(planned):
+    from prox_tasks.refine.claim import mark_gated
+
+    out, manifest = planned
+    claim_settings(out, manifest, _request(0.3))
+    mark_gated(out, "another-plan", "snap", "gated")
+    assert "gated" not in read_json(join_uri(out, SETTINGS_CLAIM_NAME))
+    mark_gated(out, manifest.id, "snap", "gated")
+    mark_gated(out, manifest.id, "snap", "gated")  # a retry of the gate
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME)) == {
+        "manifest_id": manifest.id, "request": _request(0.3),
+        "gated": {"snapshot": "snap", "verdict": "gated"}}
+
+
 def test_a_run_that_failed_before_publishing_gives_its_claim_up(planned, tagger_model, tmp_path):
     """A model that cannot be loaded: the run fails with nothing published and gives its
     claim up, so the next run chooses its model and threshold afresh, without --force."""
