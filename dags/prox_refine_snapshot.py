@@ -39,10 +39,15 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    takes N shards and refines them in N processes side by side (`shards-00000-00001`). Complete shards are reused unless
    `reprocess`; every retry rewrites the same shard atomically. A task reads only its
    shards' part of the plan; one whose plan was replaced meanwhile fails, refining nothing.
-4. **collect** — totals; a run whose plan a later run (`reprocess`) booked since fails here
-   (`RunReplaced`, no retries), and its gate and release do not run. **book_unfinished** (once every refine task has ended, however)
-   books failed the shard attempts a task killed outright left `running` in the catalog. 5. **quality_gate** — Great Expectations suites (thresholds are Params);
-   a failure quarantines the snapshot and fails the run. Data Docs: `<snapshot>/_quality/`.
+4. **collect** — totals; a run whose plan a later run booked since (the same snapshot
+   planned again, e.g. with `reprocess`) fails here (`RunReplaced`, no retries, naming that
+   run), and its gate and release do not run. **book_unfinished** (once every refine task
+   has ended, however) books failed the shard attempts a task killed outright left
+   `running` in the catalog.
+5. **quality_gate** — Great Expectations suites (thresholds are Params);
+   a failure quarantines the snapshot and fails the run. Once gated (or quarantined), the
+   folder takes no more shards from a run still refining it (`GatedSnapshot`) until
+   `reprocess`. Data Docs: `<snapshot>/_quality/`.
 6. **release** — `<output_root>/latest.json` is replaced last; emits `prox_refined_corpus`
    (its extra: name, partition, record, latest, model). A dry run, or a release made
    before, is skipped and emits nothing. An empty partition fails at **plan**.
