@@ -306,6 +306,25 @@ def test_a_gate_of_a_plan_replaced_since_marks_nothing(planned):
         "gated": {"snapshot": "snap", "verdict": "gated"}}
 
 
+def test_a_gated_folder_on_s3_refuses_a_publish_of_the_same_settings(s3_bucket, moto_server,
+                                                                     monkeypatch):
+    """The mark is written with a conditional PUT and read back by the publish check, over
+    the S3 protocol (moto's server)."""
+    from prox_tasks.refine.claim import GatedSnapshot, mark_gated
+
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
+    out = f"{s3_bucket}/out"
+    manifest = plan_shards(_input(s3_bucket), out, target_docs=4)
+    claim_settings(out, manifest, _request(0.3))
+    check_claim(out, manifest.id, _request(0.3), 1)  # not gated yet: publishes
+    mark_gated(out, manifest.id, "crawl-2026-01-05", "gated")
+    with pytest.raises(GatedSnapshot, match="snapshot crawl-2026-01-05 there was gated"):
+        check_claim(out, manifest.id, _request(0.3), 1)
+    claim_settings(out, manifest, _request(0.3), take_over=True)
+    check_claim(out, manifest.id, _request(0.3), 1)
+
+
 def test_a_run_that_failed_before_publishing_gives_its_claim_up(planned, tagger_model, tmp_path):
     """A model that cannot be loaded: the run fails with nothing published and gives its
     claim up, so the next run chooses its model and threshold afresh, without --force."""
