@@ -18,17 +18,25 @@ def _oserror(err: OSError) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+#: What a user without S3 credentials can do (botocore only says it found none).
+S3_CREDENTIALS = ("give credentials as the AWS chain takes them (AWS_ACCESS_KEY_ID and "
+                  "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role) or name an Airflow "
+                  "connection holding them in PROX_S3_CONN_ID (docs/storage.md)")
+
+
 def _s3(err) -> str | None:
     try:
-        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
     except ImportError:  # pragma: no cover - boto3 is a dependency
         return None
+    where = "; ".join(getattr(err, "__notes__", ()))  # the URI (storage.s3.about)
     if isinstance(err, ClientError):
         info = err.response.get("Error", {})
         code, message = info.get("Code", "?"), info.get("Message", "")
-        where = "; ".join(getattr(err, "__notes__", ()))  # the URI (storage.s3.about)
         return f"S3 {err.operation_name} failed: {code} {message}".strip() + (
             f" ({where})" if where else "")
+    if isinstance(err, NoCredentialsError):
+        return f"S3: no credentials to read or write {where or 'S3'}: {S3_CREDENTIALS}"
     if isinstance(err, BotoCoreError):
         return f"S3: {err}"
     return None

@@ -23,11 +23,11 @@ _BUCKETS_SEEN: set[str] = set()  # buckets known to exist: one HEAD each per pro
 def about(uri: str):
     """Name ``uri`` in an S3 error raised inside (a note the CLI prints): S3's own messages
     name neither the bucket nor the key."""
-    from botocore.exceptions import ClientError
+    from botocore.exceptions import ClientError, NoCredentialsError
 
     try:
         yield
-    except ClientError as err:
+    except (ClientError, NoCredentialsError) as err:
         if uri not in getattr(err, "__notes__", ()):
             err.add_note(uri)
         raise

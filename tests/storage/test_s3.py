@@ -189,6 +189,34 @@ def test_s3_errors_name_the_object_in_the_cli_message(s3_bucket):
         "(s3://no-such-bucket/crawl/)")
 
 
+def test_a_command_without_s3_credentials_says_where_to_give_them(s3_bucket, monkeypatch,
+                                                                  tmp_path, capsys):
+    """No credentials anywhere in the AWS chain (a real lookup: no variables, no files, no
+    instance metadata): one line naming the input and the ways to give them, not botocore's
+    bare 'Unable to locate credentials'."""
+    from prox_tasks.cli import main
+    from prox_tasks.storage import configure_s3
+    from prox_tasks.storage.s3_client import current_settings
+
+    put_atomic(f"{s3_bucket}/crawl/a.jsonl", b'{"id": "a", "text": "one two"}\n')
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    configure_s3(S3Settings(endpoint_url=current_settings().endpoint_url,
+                            region_name="us-east-1", max_attempts=1, addressing_style="path"))
+    code = main(["plan", "--input", f"{s3_bucket}/crawl/", "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1
+    assert err.startswith("prox plan: S3: no credentials to read or write "
+                          f"{s3_bucket}/crawl/"), err
+    assert "AWS_ACCESS_KEY_ID" in err and "PROX_S3_CONN_ID" in err, err
+    assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
+
+
 def test_a_registry_in_a_missing_bucket_is_not_taken_for_an_empty_one(s3_bucket, monkeypatch,
                                                                       tmp_path):
     from prox_tasks.models import resolve_model
