@@ -138,13 +138,19 @@ def count(n: int | float, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+#: What to do about ``missing_text`` records (each one's detail lists the row's fields).
+NAME_TEXT_FIELD = ("a text under another field name wants --text-field (the quarantine "
+                   "lists each row's fields)")
+
+
 def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
                 advice: Mapping[str, str] | None = None) -> str:
     """``17 quarantined (5 missing_text, 3 bad_encoding, 9 more) in WHERE``: the records a
     command set aside, by reason (the most frequent first), and where to read them; ``0
-    quarantined`` when there are none. Records not in UTF-8 add, once, what to do
-    (``… in WHERE (bad_encoding: re-encode those files as UTF-8, e.g. iconv …)``), as does
-    each reason in ``advice`` (reason -> what to do) among ``reasons``."""
+    quarantined`` when there are none. Records not in UTF-8, and rows without the text
+    field, add once what to do (``… in WHERE (bad_encoding: re-encode those files as UTF-8,
+    e.g. iconv …) (missing_text: a text under another field name wants --text-field …)``);
+    ``advice`` (reason -> what to do) adds to or replaces those."""
     total = sum(reasons.values())
     if not total:
         return "0 quarantined"
@@ -155,7 +161,9 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
         parts.append(f"{rest:,} more")
     from prox_tasks.corpus.document import REENCODE
 
-    todo = {"bad_encoding": f"re-encode those files {REENCODE}", **(advice or {})}
+    # missing_text: most often every row, the text being a column of another name
+    todo = {"bad_encoding": f"re-encode those files {REENCODE}",
+            "missing_text": NAME_TEXT_FIELD, **(advice or {})}
     said = "".join(f" ({reason}: {what})" for reason, what in todo.items() if reasons.get(reason))
     return f"{total:,} quarantined ({', '.join(parts)}) in {where}{said}"
 

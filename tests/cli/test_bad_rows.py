@@ -135,8 +135,8 @@ def test_each_summary_line_says_why_records_were_quarantined_and_where(tmp_path,
 def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
         tmp_path, capsys):
     """A Parquet file whose text is in ``content``: every row is quarantined (nothing is
-    lost), and the detail lists the fields the row has, so the fix (``--text-field``)
-    shows without opening the data."""
+    lost), the detail lists the fields the row has, and the summary line names the fix
+    (``--text-field``) once, so it shows without opening the data."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -145,7 +145,11 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     out = tmp_path / "refined"
     assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
                  "--no-progress"]) == 0  # fmt: skip
-    assert "0 kept, 0 dropped, 2 quarantined (2 missing_text) in " in _line(capsys)
+    line = _line(capsys)
+    assert "0 kept, 0 dropped, 2 quarantined (2 missing_text) in " in line
+    # the summary says the way out once, without opening the quarantine file
+    assert line.count("--text-field") == 1 and "(missing_text: a text under another field " \
+        "name wants --text-field (the quarantine lists each row's fields))" in line
     entries = _quarantine(out / "quarantine" / "shard-00000.jsonl.gz")
     assert [q["detail"] for q in entries] == ["no field 'text' (its fields: 'id', 'content')"] * 2
     rows = tmp_path / "rows.jsonl"
