@@ -148,12 +148,14 @@ def read_params() -> dict:
 def model_params() -> dict:
     return {
         "model": {"default": None, "type": ["null", "string"], "title": "Model",
-                  "description": "Refiner artifact or Hugging Face model folder/URI, or "
-                  "'default' for the shipped line tagger; empty: the promoted refiner in the "
-                  "registry, else the shipped default."},
+                  "description": "Refiner artifact or Hugging Face model folder/URI; "
+                  "'default': PROX_DEFAULT_MODEL, else the shipped line tagger; 'promoted': "
+                  "the promoted refiner (fails without one). Empty: in a snapshot refined "
+                  "before, the model it was refined with (not with reprocess); else the "
+                  "promoted refiner (registry, then catalog), else as 'default'."},
         "backend": {"default": "auto", "enum": BACKENDS, "title": "Inference backend",
-                    "description": "auto: the artifact's own (tagger for the embedded "
-                    "refiner, vLLM for causal LMs)."},
+                    "description": "auto: tagger for a line-tagger artifact; for a causal LM "
+                    "vLLM where it is installed, else transformers."},
         "keep_threshold": {"default": None, "type": ["null", "number"], "exclusiveMinimum": 0,
                            "maximum": 1, "title": "Keep threshold (tagger)",
                            "description": "Remove a line when its removal probability is at "
