@@ -228,7 +228,13 @@ def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:
         return
     report = catalog.latest_quality_report(name, GATE_SUITE)
     if report is None or not report["success"]:
-        raise ReleaseRefused(f"catalog has no passing {GATE_SUITE} report for {name}")
+        # a gate run without a name (`prox gate --snapshot`) judges the folder but records
+        # nothing: the catalog only learns of a gate run with the snapshot's name
+        raise ReleaseRefused(
+            f"catalog has no passing {GATE_SUITE} report for {name} "
+            f"({'its latest gate there failed' if report else 'no gate recorded there'}): "
+            f"gate it into that catalog first (prox gate --snapshot {output_uri} --name {name} "
+            "--catalog URL; the DAG's quality_gate task records it too)")
 
 
 def _record_in_catalog(catalog, record: dict, notes) -> None:

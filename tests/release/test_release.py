@@ -261,9 +261,13 @@ def test_a_release_the_catalog_refuses_writes_nothing(tmp_path, monkeypatch):
     catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     snap = gated(tmp_path, "crawl-2026-01-07", catalog=catalog_url)  # gated, not booked
     root = tmp_path / "root"
-    with Catalog(catalog_url) as catalog, pytest.raises(ReleaseRefused, match="no passing"):
+    with Catalog(catalog_url) as catalog, pytest.raises(ReleaseRefused, match="no passing") \
+            as refused:
         release_snapshot(snap["output_uri"], str(root), "crawl-2026-01-07",
                          partition="2026-01-07", catalog=catalog)
+    # the way out: a gate run that records its result there (gated() ran one without a name)
+    assert "(no gate recorded there): gate it into that catalog first (prox gate --snapshot " \
+        f"{snap['output_uri']} --name crawl-2026-01-07 --catalog URL" in str(refused.value)
     assert not (root / "releases").exists() and read_latest(str(root)) is None
     assert not list((tmp_path / "root" / "snapshots" / "crawl-2026-01-07").glob("_released*"))
 
