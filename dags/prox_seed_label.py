@@ -43,7 +43,7 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
 
 @dag(
     dag_id="prox_seed_label",
-    description="Label a seed set with a teacher (rules, diff, html, LLM); manual",
+    description="Label a seed set with a teacher (rules, diff, html, best, LLM); manual",
     owner_links=cfg.owner_links(),
     dagrun_timeout=cfg.dagrun_timeout("PROX_SEED_TIMEOUT_S", 12 * 3600),
     schedule=None,

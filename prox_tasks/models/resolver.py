@@ -130,7 +130,7 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
             "PROX_MODEL_REGISTRY at that REGISTRY), or pass a model (`--model`, the DAG's `model` "
             "Param): a refiner artifact folder, a "
             "Hugging Face model folder (e.g. a local copy of a ProX refining model), or "
-            "'default' for the shipped line tagger."
+            "'default' ($PROX_DEFAULT_MODEL, else the shipped line tagger)."
         )
     if name != DEFAULT_NAME:  # a name asked for (a typo?), nothing of it: say so plainly
         from prox_tasks.pipeline import settings
