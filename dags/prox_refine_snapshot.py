@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
-
-from airflow.sdk import Asset, CronDataIntervalTimetable, Param, dag, get_current_context, task
+from airflow.sdk import Asset, Param, dag, get_current_context, task
 from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from prox_partition import PartitionSensor
 
@@ -71,11 +69,10 @@ def task_try(ti) -> dict:
     owner_links=cfg.owner_links(),
     dagrun_timeout=cfg.dagrun_timeout("PROX_REFRESH_TIMEOUT_S", 24 * 3600),
     # Each run covers one day's crawl partition: the data interval [D, D+1) runs after D ends.
-    schedule=CronDataIntervalTimetable(os.environ.get("PROX_REFRESH_CRON", "0 0 * * *"),
-                                       timezone="UTC"),
+    schedule=cfg.refresh_schedule(),
     start_date=cfg.start_date(),
     catchup=cfg.flag("PROX_CATCHUP"),
-    max_active_runs=int(os.environ.get("PROX_MAX_ACTIVE_RUNS", 1)),
+    max_active_runs=cfg.max_active_runs(),
     default_args=cfg.default_args(),
     params={name: Param(**spec) for name, spec in cfg.refresh_params().items()},
     doc_md=DOC,

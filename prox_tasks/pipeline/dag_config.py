@@ -39,14 +39,61 @@ TEACHERS = ["rules", "diff", "html", "llm", "best"]
 INPUT_FORMATS = ["jsonl", "parquet", "wet"]
 
 
+def parse_time_setting(env: str, default, convert, expected: str):
+    """``$env`` through ``convert``, else ``default`` (unset or empty).
+
+    These are read while Airflow parses the DAG files, so a bad value breaks every DAG that
+    reads it, and the UI shows only the exception's message: it names the variable.
+
+    Raises:
+        ValueError: Naming the variable, its value and the form ``expected``.
+    """
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        return convert(raw)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"deployment variable {env}={raw!r} is not {expected} ({err}; read "
+                         "when the DAGs are parsed: docs/airflow.md)") from None
+
+
 def start_date() -> datetime:
     """First logical date of the nightly schedule (``PROX_START_DATE``, default 2026-01-01)."""
-    day = datetime.strptime(os.environ.get("PROX_START_DATE", "2026-01-01"), "%Y-%m-%d")
+    day = parse_time_setting("PROX_START_DATE", datetime(2026, 1, 1),
+                             lambda v: datetime.strptime(v, "%Y-%m-%d"), "a date YYYY-MM-DD")
     return day.replace(tzinfo=timezone.utc)  # noqa: UP017
 
 
+def _count(env: str, default: int) -> int:
+    return parse_time_setting(env, default, int, "a whole number")
+
+
 def _seconds(env: str, default: float) -> timedelta:
-    return timedelta(seconds=float(os.environ.get(env, default)))
+    return timedelta(seconds=parse_time_setting(env, default, float, "a number of seconds"))
+
+
+def refresh_schedule():
+    """The nightly DAG's timetable: ``PROX_REFRESH_CRON`` (default ``0 0 * * *``) data
+    intervals in UTC."""
+    from airflow.sdk import CronDataIntervalTimetable
+    from airflow.sdk.exceptions import AirflowTimetableInvalid
+
+    def timetable(cron: str):
+        made = CronDataIntervalTimetable(cron, timezone="UTC")
+        try:  # Airflow checks the expression only later, naming no variable
+            made.validate()
+        except AirflowTimetableInvalid as err:
+            raise ValueError(str(err)) from None
+        return made
+
+    return parse_time_setting("PROX_REFRESH_CRON", None, timetable,
+                              "a cron expression") or timetable("0 0 * * *")
+
+
+def max_active_runs() -> int:
+    """Runs of the nightly DAG at once (``PROX_MAX_ACTIVE_RUNS``, default 1)."""
+    return _count("PROX_MAX_ACTIVE_RUNS", 1)
 
 
 def default_args() -> dict:
@@ -58,7 +105,7 @@ def default_args() -> dict:
     return {
         "owner": "prox",
         "on_failure_callback": [FailureNotifier()],
-        "retries": int(os.environ.get("PROX_RETRIES", 3)),
+        "retries": _count("PROX_RETRIES", 3),
         "retry_delay": _seconds("PROX_RETRY_DELAY_S", 60),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": _seconds("PROX_MAX_RETRY_DELAY_S", 1800),

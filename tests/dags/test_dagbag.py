@@ -167,19 +167,33 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
 @pytest.mark.parametrize(("variable", "value"), [("PROX_QUALITY_FILTER", "bogus"),
                                                  ("PROX_GATE_MAX_DROP_RATE", "2"),
                                                  ("PROX_GATE_MAX_DROP_RATE", "abc"),
-                                                 ("PROX_GATE_HISTORY_K", "nan")])
+                                                 ("PROX_GATE_HISTORY_K", "nan"),
+                                                 # settings read while parsing (before:
+                                                 # "time data '2026/01/01' does not match
+                                                 # format '%Y-%m-%d'", "invalid literal for
+                                                 # int()", "could not convert string to
+                                                 # float", Airflow's cron message)
+                                                 ("PROX_START_DATE", "2026/01/01"),
+                                                 ("PROX_RETRIES", "three"),
+                                                 ("PROX_MAX_ACTIVE_RUNS", "x"),
+                                                 ("PROX_PARTITION_WAIT_S", "6h"),
+                                                 ("PROX_REFRESH_CRON", "0 0 * *")])
 def test_a_bad_deployment_variable_is_named_in_the_import_error(airflow_db, monkeypatch,
                                                                 variable, value):
-    """A deployment default the Param refuses: the import error names the variable, not
-    only Airflow's "required params without default values, or the default values are not
-    valid"."""
+    """A deployment default the Param refuses, or a setting read while the DAG file is
+    parsed that is not of its form: the import error (all the UI shows of a broken DAG)
+    names the variable, not only Airflow's "required params without default values, or the
+    default values are not valid" or Python's conversion error."""
     from airflow.dag_processing.dagbag import DagBag
 
     from tests.dags.airflow_env import REPO
 
     monkeypatch.setenv(variable, value)
     errors = DagBag(dag_folder=str(REPO / "dags" / "prox_refine_snapshot.py")).import_errors
-    assert len(errors) == 1 and variable in next(iter(errors.values()))
+    assert len(errors) == 1
+    # the message itself, not a line of the traceback's source that happens to read it
+    message = next(iter(errors.values())).strip().splitlines()[-1]
+    assert variable in message, message
 
 
 @pytest.mark.parametrize("dag_id", ["prox_refine_snapshot", "prox_seed_label",
