@@ -40,22 +40,11 @@ INPUT_FORMATS = ["jsonl", "parquet", "wet"]
 
 
 def parse_time_setting(env: str, default, convert, expected: str):
-    """``$env`` through ``convert``, else ``default`` (unset or empty).
-
-    These are read while Airflow parses the DAG files, so a bad value breaks every DAG that
-    reads it, and the UI shows only the exception's message: it names the variable.
-
-    Raises:
-        ValueError: Naming the variable, its value and the form ``expected``.
-    """
-    raw = os.environ.get(env, "").strip()
-    if not raw:
-        return default
-    try:
-        return convert(raw)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"deployment variable {env}={raw!r} is not {expected} ({err}; read "
-                         "when the DAGs are parsed: docs/airflow.md)") from None
+    """:func:`~prox_tasks.pipeline.settings.env_value` for a variable read while Airflow
+    parses the DAG files: a bad value breaks every DAG that reads it, and the import error
+    (all the UI shows of it) names the variable."""
+    return settings.env_value(env, default, convert, expected,
+                              "read when the DAGs are parsed: docs/airflow.md")
 
 
 def start_date() -> datetime:

@@ -29,6 +29,23 @@ def prox_home() -> str:
     return str(Path(os.environ.get("PROX_HOME") or "runs").resolve())
 
 
+def env_value(env: str, default, convert, expected: str, note: str = ""):
+    """``$env`` through ``convert``, else ``default`` (unset or empty: a deployment's env file
+    often writes ``NAME=`` for a setting it leaves alone).
+
+    Raises:
+        ValueError: Naming the variable, its value and the form ``expected`` (then ``note``).
+    """
+    raw = os.environ.get(env, "").strip()
+    if not raw:
+        return default
+    try:
+        return convert(raw)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"deployment variable {env}={raw!r} is not {expected} "
+                         f"({err}{'; ' + note if note else ''})") from None
+
+
 def _under_home(env: str, name: str) -> str:
     return os.environ.get(env) or str(Path(prox_home()) / name)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import time
 
 log = logging.getLogger("prox_tasks.refine")
@@ -11,8 +10,15 @@ DEFAULT_EVERY = 1000
 
 
 def progress_every() -> int:
-    """Documents between two progress lines: ``PROX_PROGRESS_EVERY`` (default 1000)."""
-    return max(1, int(os.environ.get("PROX_PROGRESS_EVERY", DEFAULT_EVERY)))
+    """Documents between two progress lines: ``PROX_PROGRESS_EVERY`` (default 1000; read
+    where the refine runs: a worker's environment).
+
+    Raises:
+        ValueError: Not a whole number, naming the variable.
+    """
+    from prox_tasks.pipeline.settings import env_value
+
+    return max(1, env_value("PROX_PROGRESS_EVERY", DEFAULT_EVERY, int, "a whole number"))
 
 
 class ProgressLog:

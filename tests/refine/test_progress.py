@@ -18,3 +18,23 @@ def test_a_line_every_n_documents_with_rate_eta_model_and_resumed(caplog):
     assert lines[0].startswith("shard 7: 300/1000 documents (30%), ")
     assert "docs/s, ETA " in lines[0] and "model tagger-abc, 100 resumed" in lines[0]
     assert lines[-1].startswith("shard 7: 1000/1000 documents (100%)") and "ETA 0s" in lines[-1]
+
+
+def test_the_progress_setting_is_named_when_it_is_not_a_number(monkeypatch):
+    """PROX_PROGRESS_EVERY is read where a shard is refined: an empty value (an env file's
+    ``PROX_PROGRESS_EVERY=``) is the default, and another that is not a whole number fails
+    naming the variable (before: every refine, ``prox refine`` and each DAG refine task alike,
+    failed with "invalid literal for int() with base 10: ''")."""
+    import pytest
+
+    from prox_tasks.refine.progress import DEFAULT_EVERY, progress_every
+
+    monkeypatch.setenv("PROX_PROGRESS_EVERY", "")
+    assert progress_every() == DEFAULT_EVERY
+    assert ProgressLog("shard 0", 10, None).every == DEFAULT_EVERY
+    monkeypatch.setenv("PROX_PROGRESS_EVERY", "250")
+    assert progress_every() == 250
+    monkeypatch.setenv("PROX_PROGRESS_EVERY", "1k")
+    with pytest.raises(ValueError, match=r"deployment variable PROX_PROGRESS_EVERY='1k' is "
+                                         r"not a whole number"):
+        progress_every()
