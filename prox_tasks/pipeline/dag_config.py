@@ -210,8 +210,9 @@ def gate_defaults() -> GateThresholds:
     (e.g. ``PROX_GATE_MAX_DROP_RATE=0.6``); each run can still override them as Params."""
     from dataclasses import fields
 
+    # an empty one is unset, as `prox gate --help` shows it (an env file's NAME=)
     values = {f.name: os.environ[f"PROX_GATE_{f.name.upper()}"] for f in fields(GateThresholds)
-              if f"PROX_GATE_{f.name.upper()}" in os.environ}
+              if os.environ.get(f"PROX_GATE_{f.name.upper()}", "").strip()}
     try:
         return GateThresholds.from_mapping(values)
     except ValueError as err:

@@ -35,6 +35,20 @@ def test_gate_thresholds_default_to_the_prox_gate_variables(tmp_path, capsys, mo
     assert "--max-failure-rate MAX_FAILURE_RATE default 0.25" in shown
 
 
+def test_an_empty_prox_gate_variable_is_the_built_in_default(tmp_path, capsys, monkeypatch):
+    """An env file's ``PROX_GATE_MAX_DROP_RATE=``: the default, as ``prox gate --help``
+    shows it (before: the gate and every DAG parse failed with "a PROX_GATE_* variable is
+    not a number (could not convert string to float: '')")."""
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = str(tmp_path / "snap")
+    refine_snapshot(str(src), out)
+    monkeypatch.setenv("PROX_GATE_MAX_DROP_RATE", "")
+    monkeypatch.setenv("PROX_GATE_HISTORY_MIN", " ")
+    assert threshold_params()["max_drop_rate"]["default"] == 0.9
+    assert main(["gate", "--json", "--snapshot", out]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["passed"] is True
+
+
 def test_gate_with_a_catalog_prints_only_its_own_line(tmp_path):
     """The real process: `prox gate --name` handed the catalog URL to Airflow's task-log
     masker, importing Airflow, which set up its logging in the command's process — its
