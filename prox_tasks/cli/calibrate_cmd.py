@@ -70,9 +70,12 @@ def run(args) -> Outcome:
     report = calibrate_threshold(refiner, docs, target, min_docs=args.min_docs)
     with_gold = sum(1 for d in docs if d["gold_text"])
     if report is None:
+        # pages read but none with that field: the gold text is under another name
+        fix = ("; --gold-field names the field holding the gold text"
+               if docs and not with_gold else "")
         raise ValueError(f"{args.gold}: {with_gold} rows with a {args.gold_field!r} text, "
                          f"fewer than --min-docs {args.min_docs} ({bad_rows:,} bad rows: not JSON "
-                         f"objects, or without a string {args.text_field!r})")
+                         f"objects, or without a string {args.text_field!r}{fix})")
     point = report["point"]
     result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
               "rows": len(docs), "bad_rows": bad_rows, "duplicate_ids": repeated}

@@ -113,10 +113,13 @@ def evaluate_files(
                          + (f" ({refined_bad} bad rows skipped)" if refined_bad else ""))
     if not golds:
         gold_bad = counts["bad_rows"] - refined_bad
+        # rows there without that field: most often the gold text is under another name
+        fix = ("; --gold-field names the field holding the gold text"
+               if counts["gold_rows_without_gold"] else "")
         raise ValueError(f"no gold row with an id and a {gold_field!r} text at {gold_uri} "
                          f"({counts['gold_rows_without_gold']} rows without a text, "
                          f"{counts['gold_rows_without_id']} without an id, {gold_bad} bad rows "
-                         "skipped)")
+                         f"skipped{fix})")
     result = word_prf(outs, golds)
     result.update(
         docs_missing=counts["docs_missing"], bad_rows=counts["bad_rows"],

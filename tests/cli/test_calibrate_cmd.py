@@ -68,6 +68,13 @@ def test_too_few_pages_with_gold_is_a_clear_error(gold_rows, capsys):
     assert "30 rows with a 'gold_text' text, fewer than --min-docs 31" in err
 
 
+def test_gold_under_another_field_name_says_which_option_names_it(gold_rows, capsys):
+    assert main(["calibrate", "--gold", str(gold_rows), "--gold-field", "clean"]) == 1
+    err = capsys.readouterr().err
+    assert "0 rows with a 'clean' text, fewer than --min-docs 20" in err
+    assert "; --gold-field names the field holding the gold text)" in err
+
+
 def test_a_generative_model_has_no_keep_threshold(tmp_path, gold_rows, capsys):
     (tmp_path / "refiner.json").write_text(json.dumps({"kind": "causal_lm"}))
     assert main(["calibrate", "--gold", str(gold_rows), "--model", str(tmp_path)]) == 1

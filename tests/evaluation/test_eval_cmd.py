@@ -148,6 +148,21 @@ def test_gold_rows_without_id_are_counted_as_such(tmp_path, capsys):
     assert result["gold_rows_without_id"] == 1 and result["gold_rows_without_gold"] == 0
 
 
+def test_gold_under_another_field_name_says_which_option_names_it(tmp_path, capsys):
+    """Gold rows whose clean text is in ``clean``: an error naming the way out (before: only
+    the count of rows without a 'gold_text' text)."""
+    _write(tmp_path / "g.jsonl", [{"id": "1", "clean": "the cat sat"}])
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
+    args = ["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "no gold row with an id and a 'gold_text' text" in err
+    assert "(1 rows without a text, 0 without an id, 0 bad rows skipped; --gold-field names " \
+        "the field holding the gold text)" in err
+    assert main([*args, "--gold-field", "clean"]) == 0
+    assert capsys.readouterr().out.startswith("word precision 1.000, recall 1.000")
+
+
 @pytest.mark.parametrize("which", ["refined", "gold"])
 def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     """"No rows" when every row was malformed sends the user looking for a wrong path."""
