@@ -161,7 +161,7 @@ def assemble_seed_set(
         EmptySplit: When the split leaves no training document, or no validation document
             although ``val_fraction`` asks for some; only the rejected rows are written.
     """
-    from prox_tasks.storage import join_uri, put_atomic
+    from prox_tasks.storage import join_uri, put_atomic, to_uri
 
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
@@ -236,7 +236,9 @@ def assemble_seed_set(
         files["input_quarantine"] = sample_info["input_quarantine"]
     info = SeedSetInfo(
         name=name or f"seed-{teacher.get('name', 'teacher')}-{version}", version=version,
-        uri=output_uri, manifest_uri=join_uri(output_uri, "manifest.json"), files=files,
+        # absolute, as every file of it: the catalog row and the manifest are read by other
+        # processes (training, the report) that do not share this one's folder
+        uri=to_uri(output_uri), manifest_uri=join_uri(output_uri, "manifest.json"), files=files,
         teacher=teacher, sizes=sizes,
         label_distribution=label_distribution(kept_labels, kept_texts),
         rejected_reasons=dict(rejected), strata=sample_info.get("strata", {}), usage=usage,

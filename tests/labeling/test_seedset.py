@@ -64,6 +64,23 @@ def test_build_with_rules_teacher(tmp_path):
     assert info.catalog_id == row["id"]
 
 
+def test_a_relative_output_folder_is_recorded_as_its_absolute_uri(tmp_path, monkeypatch):
+    """``prox label --seed-set --output seeds`` in the current folder: the manifest and the
+    catalog name the seed set as file:///…/seeds, as they name its files (before: "seeds",
+    which another process, such as the training DAG's, cannot find)."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert main(["label", "--input", str(SAMPLE), "--output", "seeds", "--seed-set",
+                 "--sample-size", "20", "--name", "mine", "--catalog", catalog_url]) == 0
+    manifest = json.loads((tmp_path / "seeds" / "manifest.json").read_text())
+    assert manifest["uri"] == (tmp_path / "seeds").as_uri()
+    assert manifest["files"]["train"] == (tmp_path / "seeds" / "train.jsonl.gz").as_uri()
+    assert Catalog(catalog_url).get_seed_set("mine")["uri"] == (tmp_path / "seeds").as_uri()
+
+
 def test_rebuild_is_identical_and_seed_changes_the_sample(tmp_path):
     teacher = get_teacher("rules")
     a = build_seed_set(str(SAMPLE), str(tmp_path / "a"), teacher, 40, seed=1, register=False)
