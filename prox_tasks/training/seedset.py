@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import NamedTuple
 
-from prox_tasks.storage import ReadDigests, exists, join_uri, list_uri, read_bytes
+from prox_tasks.storage import ReadDigests, exists, join_uri, list_uri, read_bytes, to_uri
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 
@@ -434,4 +434,5 @@ def _seed_set(uri: str, version: str, train: list[dict], valid: list[dict], skip
     if stream:
         train = StreamedRows(paths, [r["_at"] for r in train])
         valid = StreamedRows(paths, [r["_at"] for r in valid])
-    return SeedSet(uri, version, train, valid, skipped)
+    # canonical (file:///abs, s3://): a model's artifact.json records it as its provenance
+    return SeedSet(to_uri(uri), version, train, valid, skipped)

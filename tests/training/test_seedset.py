@@ -23,6 +23,16 @@ def test_manifest_splits_and_version(tmp_path):
         assert [d["id"] for d in seed.validation] == ["v1"]
 
 
+def test_a_relative_seed_path_is_recorded_as_its_absolute_uri(tmp_path, monkeypatch):
+    """``prox train --seed seeds`` from the folder holding it: the seed set (and so the
+    model's artifact.json, its provenance) names file:///…/seeds, not "seeds"."""
+    folder = write_seed_set(tmp_path / "seeds", [{**DOC, "id": "t1"}], [{**DOC, "id": "v1"}],
+                            "s-8")
+    monkeypatch.chdir(tmp_path)
+    for stream in (False, True):
+        assert load_seed_set("seeds", stream=stream).describe()["uri"] == folder.as_uri()
+
+
 def test_single_file_split_by_id_is_stable(tmp_path):
     docs = [{**DOC, "id": f"d{i}"} for i in range(200)]
     path = tmp_path / "seed.jsonl.gz"
