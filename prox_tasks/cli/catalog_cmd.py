@@ -29,7 +29,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     sub.add_parser("status", help="applied migrations and row counts", parents=[url_anywhere])
     lst = sub.add_parser("list", help="list snapshots, shards (--snapshot), models, releases",
                          parents=[url_anywhere])
-    lst.add_argument("what", choices=sorted(LISTS))
+    # the choices as the name: argparse names a missing positional by it ("required: what")
+    lst.add_argument("what", choices=sorted(LISTS), metavar="{" + ",".join(sorted(LISTS)) + "}")
     lst.add_argument("--snapshot", default=None)
     rep = sub.add_parser("report", help="run a report query (prox_tasks/catalog/sql/reports/)",
                          parents=[url_anywhere])

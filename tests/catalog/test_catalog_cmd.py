@@ -108,6 +108,18 @@ def test_an_empty_report_param_is_null_so_snapshot_summary_lists_every_snapshot(
     assert [json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()] == ["b"]
 
 
+def test_list_without_what_names_the_choices(tmp_path, capsys):
+    """`prox catalog list` alone: the error names what can be listed (before: "the following
+    arguments are required: what")."""
+    import pytest
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["catalog", "--url", f"sqlite:///{tmp_path}/cat.sqlite", "list"])
+    assert exit_.value.code == 2
+    assert capsys.readouterr().err.strip().endswith(
+        "the following arguments are required: {models,releases,shards,snapshots}")
+
+
 def test_url_is_taken_after_the_action_too(tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/cat.sqlite"
     assert main(["catalog", "migrate", "--url", url]) == 0
