@@ -9,10 +9,16 @@ on S3 (moto's ``ThreadedMotoServer`` over HTTP on 127.0.0.1), side by side in on
   part (``load_plan``, after); bytes read by all tasks of a run;
 - the work items' XCom bytes; collect: the refine tasks' XCom bytes and its aggregation.
 
+And ``prox refine --workers N`` (``--cli-workers``): what a worker process read of the plan
+before (the whole manifest, once per worker: ``load_manifest``) and what it is handed now
+(each shard's part, ``Manifest.part``, pickled with the shard's task), and what making
+those parts costs the calling process.
+
 Time is the median of ``--repeats`` runs; peak memory is tracemalloc's (Python allocations)
 over one more run. The manifest is built the real way (``Manifest`` of ``ShardPlan``,
 ``Segment``, ``InputFile``: what ``plan_shards`` builds), not by planning 10^9 documents.
-Usage: ``python bench/manifest_scale.py [--shards 1000 10000 100000] [--repeats 3]``.
+Usage: ``python bench/manifest_scale.py [--shards 1000 10000 100000] [--repeats 3]
+[--cli-workers 8] [--only dag|cli]``.
 """
 
 from __future__ import annotations
@@ -82,6 +88,54 @@ def xcom_result(n: int) -> dict:
              "reused": False, "model_version": "prox-refiner@7", "stats": stats,
              "wall_seconds": 1234.5, "worker_pid": 4242}
     return {"label": "shards", "shards": [dict(shard, shard_index=i) for i in range(n)]}
+
+
+def run_cli(n_shards: int, output_uri: str, input_root: str, repeats: int,
+            workers: int) -> dict:
+    """``prox refine --workers``: one worker's plan read before (the whole manifest) and
+    after (the parts of its share of the shards, sent with their tasks)."""
+    import pickle
+
+    from prox_tasks.corpus.manifest import load_manifest
+    from prox_tasks.storage import size_of
+
+    manifest = build_manifest(n_shards, input_root, output_uri)
+    manifest.write()
+    row = {"shards": n_shards, "workers": workers, "manifest_bytes": size_of(manifest.uri)}
+    t, peak, _ = measure(lambda: load_manifest(output_uri), repeats)
+    row.update(worker_before_s=t, worker_before_mb=peak)
+    share = range(0, n_shards, workers)  # one worker's shards (every workers-th)
+
+    def make_parts():  # in the calling process, a fresh plan's (no index built yet)
+        fresh = load_manifest(output_uri)
+        started = time.perf_counter()
+        parts = [pickle.dumps(fresh.part([i])) for i in range(n_shards)]
+        return time.perf_counter() - started, parts
+
+    made = [make_parts()[0] for _ in range(repeats)]
+    parts = make_parts()[1]
+    row["parts_s"] = statistics.median(made)
+    row["part_bytes"] = statistics.median(len(p) for p in parts)
+    row["worker_after_bytes"] = sum(len(parts[i]) for i in share)
+    middle = parts[n_shards // 2]
+    t, peak, part = measure(lambda: pickle.loads(middle), repeats)
+    assert part.id == manifest.id and [s.index for s in part.shards] == [n_shards // 2]
+    row.update(worker_after_s=t, worker_after_mb=peak)
+    return row
+
+
+def print_cli_rows(store: str, rows: list[dict]) -> None:
+    print(f"\n### prox refine --workers, {store}\n")
+    print("| shards | workers | manifest MB | a worker's plan read MB before / after (its "
+          "shards' parts) | plan read s before / a shard's part s after | peak MB before / "
+          "a shard's part after | part bytes | caller's parts s (all shards) |")
+    print("|" + "---:|" * 8)
+    for r in rows:
+        print(f"| {r['shards']:,} | {r['workers']} | {r['manifest_bytes'] / 1e6:.1f} | "
+              f"{r['manifest_bytes'] / 1e6:.1f} / {r['worker_after_bytes'] / 1e6:.2f} | "
+              f"{r['worker_before_s']:.3f} / {r['worker_after_s'] * 1e3:.3f} ms | "
+              f"{r['worker_before_mb']:.1f} / {r['worker_after_mb'] * 1e3:.1f} KB | "
+              f"{r['part_bytes']:.0f} | {r['parts_s']:.2f} |", flush=True)
 
 
 def run_one(n_shards: int, output_uri: str, input_root: str, repeats: int,
@@ -156,11 +210,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--max-map-length", type=int, default=1024)
     parser.add_argument("--no-s3", action="store_true")
+    parser.add_argument("--cli-workers", type=int, default=8,
+                        help="worker processes of the prox refine --workers rows")
+    parser.add_argument("--only", choices=("dag", "cli"),
+                        help="only the DAG's rows, or only prox refine --workers'")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        rows = [run_one(n, f"file://{tmp}/local-{n}", "file:///data", args.repeats,
-                        args.max_map_length) for n in args.shards]
-    print_rows("local disk", rows)
+    run_all(args, "local disk", "file://{tmp}/local-{n}", "file:///data")
     if args.no_s3:
         return
     import logging
@@ -180,12 +235,24 @@ def main() -> None:
         configure_s3(S3Settings(endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
                                 addressing_style="path"))
         get_client().create_bucket(Bucket="bench")
-        rows = [run_one(n, f"s3://bench/snapshots/s3-{n}", "s3://crawl", args.repeats,
-                        args.max_map_length) for n in args.shards]
-        print_rows("S3 (moto over HTTP)", rows)
+        run_all(args, "S3 (moto over HTTP)", "s3://bench/snapshots/s3-{n}", "s3://crawl")
     finally:
         configure_s3(None)
         server.stop()
+
+
+def run_all(args, store: str, output: str, input_root: str) -> None:
+    """The rows of every ``--shards`` on one store; ``output`` is formatted with the
+    temporary folder ``tmp`` and the shards ``n``."""
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.only != "cli":
+            print_rows(store, [run_one(n, output.format(tmp=tmp, n=n), input_root,
+                                       args.repeats, args.max_map_length)
+                               for n in args.shards])  # fmt: skip
+        if args.only != "dag":
+            print_cli_rows(store, [run_cli(n, output.format(tmp=tmp, n=f"cli-{n}"),
+                                           input_root, args.repeats, args.cli_workers)
+                                   for n in args.shards])  # fmt: skip
 
 
 if __name__ == "__main__":

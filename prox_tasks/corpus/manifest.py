@@ -10,6 +10,7 @@ import errno
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from prox_tasks.storage import join_uri, put_atomic, read_json, version_of
 
@@ -131,10 +132,16 @@ class Manifest:
     def part(self, indices: list[int]) -> ManifestPart:
         """Shards ``indices`` of this plan with the input files they read, under this id."""
         shards = [self.shard(i) for i in indices]
-        used = {g.file for s in shards for g in s.segments}
+        position = self._file_positions
+        used = sorted({position[g.file] for s in shards for g in s.segments})
         return ManifestPart(self.input_uri, self.output_uri, self.settings,
-                            [f for f in self.files if f.uri in used], shards, self.version,
-                            self.id)
+                            [self.files[p] for p in used], shards, self.version, self.id)
+
+    @cached_property
+    def _file_positions(self) -> dict[str, int]:
+        # built once: a part per shard (prox refine --workers) would otherwise scan every
+        # input file per shard, O(shards x files) for a plan
+        return {f.uri: p for p, f in enumerate(self.files)}
 
     def write_part(self, indices: list[int]) -> str:
         """Write :meth:`part` ``indices`` (atomically; the same bytes on every rerun) where

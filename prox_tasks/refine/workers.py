@@ -66,26 +66,11 @@ def _start_worker(backend, model, backend_options, threads, progress_queue,
     _WORKER["progress"] = progress_queue
 
 
-def _plan_in_worker(output_uri: str, manifest_id: str | None):
-    """The plan at ``output_uri``, read once per worker process while its id stays
-    ``manifest_id``: a plan's size grows with its shards, and a worker refines many."""
-    from prox_tasks.corpus import load_manifest
-
-    cached = _WORKER.get("manifest")
-    if cached is None or cached[0] != output_uri or cached[1].id != manifest_id:
-        cached = _WORKER["manifest"] = (output_uri, load_manifest(output_uri))
-    return cached[1]
-
-
 def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
     queue = _WORKER["progress"]
     started, started_at = time.perf_counter(), time.time()
-    options = dict(options)
-    manifest = options.pop("manifest", None)  # a part of the plan: small, sent along
-    if manifest is None:
-        manifest = _plan_in_worker(output_uri, options.pop("manifest_id", None))
     result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=queue.put,
-                          manifest=manifest, **options)  # fmt: skip
+                          **options)  # fmt: skip
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(),
             "started_at": round(started_at, 3)}  # fmt: skip
 
@@ -263,8 +248,11 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
             if booking is not None:
                 booking.start(i, False)
         try:
-            plan = _plan_for_workers(manifest)
-            futures = {pool.pool.submit(_refine_in_worker, output_uri, i, {**options, **plan}): i
+            # each shard is sent with its part of the plan (its segments and input files:
+            # a few hundred bytes), so no worker reads manifest.json: at 100,000 shards
+            # that is 29 MB and ~230 MB of Python objects per worker
+            futures = {pool.pool.submit(_refine_in_worker, output_uri, i,
+                                        {**options, "manifest": manifest.part([i])}): i
                        for i in pending}  # fmt: skip
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
@@ -287,16 +275,6 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
         if own:  # a caller's pool forwards the last progress when the caller closes it
             pool.close()
     return [results[i] for i in indexes]
-
-
-def _plan_for_workers(manifest) -> dict:
-    """How a worker gets the plan: a part of it sent along (small), else the whole plan's
-    id, the worker reading ``manifest.json`` once (:func:`_plan_in_worker`)."""
-    from prox_tasks.corpus.manifest import ManifestPart
-
-    if isinstance(manifest, ManifestPart):
-        return {"manifest": manifest}
-    return {"manifest_id": manifest.id}
 
 
 def _book_interrupted(booking, pending: list[int], futures: dict, error: BaseException) -> None:
