@@ -50,36 +50,78 @@ def _bucket_exists(bucket: str) -> bool:
 
 def _head(loc: Location, missing_ok: bool = False) -> dict | None:
     """The object's HEAD; a missing object is None (``missing_ok``) or FileNotFoundError,
-    and a missing bucket is always FileNotFoundError naming it — HEAD answers 404 for both,
-    and a registry or output in a mistyped bucket must not pass for an empty one."""
+    and a missing bucket is always FileNotFoundError naming it (:func:`_missing`)."""
     from botocore.exceptions import ClientError
 
-    uri = f"s3://{loc.bucket}/{loc.path}"
     try:
-        with about(uri):
+        with about(f"s3://{loc.bucket}/{loc.path}"):
             return get_client().head_object(Bucket=loc.bucket, Key=loc.path)
     except ClientError as err:
-        if not is_missing(err):
-            raise
-        if not _bucket_exists(loc.bucket):
-            raise FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
-                                    uri) from None
-        if missing_ok:
-            return None
-        raise FileNotFoundError(errno.ENOENT, "no such S3 object", uri) from None
+        return _missing(err, loc, missing_ok)
+
+
+def _get(loc: Location, missing_ok: bool = False, **params) -> dict | None:
+    """The object's GET response (``params``: ``Range``, ``IfMatch``); a missing object or
+    bucket as for :func:`_head`."""
+    from botocore.exceptions import ClientError
+
+    try:
+        with about(f"s3://{loc.bucket}/{loc.path}"):
+            return get_client().get_object(Bucket=loc.bucket, Key=loc.path, **params)
+    except ClientError as err:
+        return _missing(err, loc, missing_ok)
+
+
+def _missing(err, loc: Location, missing_ok: bool) -> None:
+    """None for ``err`` saying the object is missing (``missing_ok``), else raise: a missing
+    object or bucket as FileNotFoundError (HEAD answers 404 for both, and a registry or
+    output in a mistyped bucket must not pass for an empty one), any other error as is."""
+    uri = f"s3://{loc.bucket}/{loc.path}"
+    no_bucket = err.response.get("Error", {}).get("Code") == "NoSuchBucket"
+    if not (no_bucket or is_missing(err)):
+        raise err
+    if no_bucket or not _bucket_exists(loc.bucket):
+        raise FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
+                                uri) from None
+    if missing_ok:
+        return None
+    raise FileNotFoundError(errno.ENOENT, "no such S3 object", uri) from None
 
 
 class RangeReader(io.RawIOBase):
-    """A seekable, read-only view of an S3 object; each read is one ranged GET (retried)."""
+    """A seekable, read-only view of an S3 object; each read is one ranged GET (retried).
 
-    def __init__(self, loc: Location):
+    Opening it GETs the object's first ``block`` bytes: the response's Content-Range and
+    ETag give the object's length and version (no HEAD), and a sequential read starts
+    with them. Later reads ask for that ETag (``IfMatch``): an object rewritten while it
+    is read fails the read instead of mixing two versions.
+    """
+
+    def __init__(self, loc: Location, block: int):
         super().__init__()
         self._client = get_client()
-        self._bucket, self._key = loc.bucket, loc.path
-        head = _head(loc)
-        self.length = head["ContentLength"]
-        self._etag = head.get("ETag")
+        self._loc = loc
         self._pos = 0
+        first = self._first_block(block)
+        if first is None:  # an empty object has no first byte to ask for: its HEAD says
+            head = _head(loc)
+            self.length, self._etag, self._block = head["ContentLength"], head.get("ETag"), b""
+            return
+        self._etag = first.get("ETag")
+        self._block = first["Body"].read()
+        total = (first.get("ContentRange") or "").rpartition("/")[2]
+        # a server that ignores Range answers 200 with the whole object
+        self.length = int(total) if total.isdigit() else len(self._block)
+
+    def _first_block(self, block: int) -> dict | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            return _get(self._loc, Range=f"bytes=0-{block - 1}")
+        except ClientError as err:  # 416: the object is empty
+            if err.response.get("Error", {}).get("Code") == "InvalidRange":
+                return None
+            raise
 
     def readable(self) -> bool:
         return True
@@ -108,15 +150,20 @@ class RangeReader(io.RawIOBase):
         want = min(len(buffer), self.length - self._pos)
         if want <= 0:
             return 0
-        extra = {"IfMatch": self._etag} if self._etag else {}
-        with about(f"s3://{self._bucket}/{self._key}"):
-            body = self._client.get_object(
-                Bucket=self._bucket,
-                Key=self._key,
-                Range=f"bytes={self._pos}-{self._pos + want - 1}",
-                **extra,
-            )["Body"]
-            data = body.read()
+        if self._pos < len(self._block):  # from the block the open fetched
+            data = self._block[self._pos:self._pos + want]
+            if self._pos + len(data) == len(self._block) < self.length:
+                self._block = b""  # read through: a sequential read never comes back to it
+        else:
+            extra = {"IfMatch": self._etag} if self._etag else {}
+            with about(f"s3://{self._loc.bucket}/{self._loc.path}"):
+                body = self._client.get_object(
+                    Bucket=self._loc.bucket,
+                    Key=self._loc.path,
+                    Range=f"bytes={self._pos}-{self._pos + want - 1}",
+                    **extra,
+                )["Body"]
+                data = body.read()
         n = len(data)
         buffer[:n] = data
         self._pos += n
@@ -124,7 +171,8 @@ class RangeReader(io.RawIOBase):
 
 
 def open_read(loc: Location):
-    return io.BufferedReader(RangeReader(loc), buffer_size=current_settings().read_block_size)
+    block = current_settings().read_block_size
+    return io.BufferedReader(RangeReader(loc, block), buffer_size=block)
 
 
 def open_write(loc: Location) -> AtomicWriter:
@@ -145,21 +193,12 @@ def is_missing(err) -> bool:
 def read_if_exists(loc: Location) -> bytes | None:
     """The object's bytes in one GET, or None when there is no such object (a missing
     bucket is FileNotFoundError, as for :func:`exists`): a small record read this way costs
-    one request, not a HEAD to ask, a HEAD to open and a GET."""
-    from botocore.exceptions import ClientError
-
-    uri = f"s3://{loc.bucket}/{loc.path}"
-    try:
-        with about(uri):
-            return get_client().get_object(Bucket=loc.bucket, Key=loc.path)["Body"].read()
-    except ClientError as err:
-        no_bucket = err.response.get("Error", {}).get("Code") == "NoSuchBucket"
-        if not (no_bucket or is_missing(err)):
-            raise
-        if no_bucket or not _bucket_exists(loc.bucket):
-            raise FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
-                                    uri) from None
+    one request, not a HEAD to ask and a GET."""
+    response = _get(loc, missing_ok=True)
+    if response is None:
         return None
+    with about(f"s3://{loc.bucket}/{loc.path}"):
+        return response["Body"].read()
 
 
 def exists(loc: Location) -> bool:

@@ -60,6 +60,60 @@ def test_ranged_reads_seek(s3_bucket):
         assert f.read() == data
 
 
+def _requests(moto_server, uri: str) -> list[str]:
+    """The methods of the requests for ``uri`` in moto's request log, in order."""
+    path = "/" + uri.removeprefix("s3://")
+    return [method for method, seen in moto_server.faults.seen if seen == path]
+
+
+def test_opening_an_s3_file_sends_no_head(s3_bucket, moto_server):
+    """An S3 file opened through open_uri cost a HEAD (its length and ETag) before its
+    first GET: the open's ranged GET of the first block says both now (Content-Range,
+    ETag). Counted on moto's request log."""
+    data = bytes(range(256)) * 4096  # 1 MiB: four 256 KiB blocks
+    put_atomic(f"{s3_bucket}/small.jsonl", b'{"text": "x"}\n')
+    put_atomic(f"{s3_bucket}/blob", data)
+    put_atomic(f"{s3_bucket}/empty", b"")
+    moto_server.faults.seen.clear()
+    with open_uri(f"{s3_bucket}/small.jsonl", "rt", compression="infer") as f:
+        assert f.read() == '{"text": "x"}\n'
+    assert _requests(moto_server, f"{s3_bucket}/small.jsonl") == ["GET"]
+    assert read_bytes(f"{s3_bucket}/blob") == data
+    assert _requests(moto_server, f"{s3_bucket}/blob") == ["GET"] * 4
+    with open_uri(f"{s3_bucket}/blob", "rb") as f:  # the length is known: a seek from the end
+        f.seek(-5, 2)
+        assert f.read() == data[-5:]
+    assert _requests(moto_server, f"{s3_bucket}/blob") == ["GET"] * 6
+    # an empty object has no first byte to GET (416): its HEAD gives the length
+    assert read_bytes(f"{s3_bucket}/empty") == b""
+    assert _requests(moto_server, f"{s3_bucket}/empty") == ["GET", "HEAD"]
+
+
+def test_an_s3_file_rewritten_while_read_fails_the_read(s3_bucket):
+    """The later blocks are asked for with the first GET's ETag: a file rewritten while it
+    is read fails instead of giving the old file's start and the new one's end."""
+    data = bytes(range(256)) * 4096
+    put_atomic(f"{s3_bucket}/blob", data)
+    with open_uri(f"{s3_bucket}/blob", "rb") as f:
+        assert f.read(10) == data[:10]
+        put_atomic(f"{s3_bucket}/blob", data[::-1])
+        with pytest.raises(ClientError, match="PreconditionFailed"):
+            f.read()
+
+
+def test_reading_a_planned_s3_input_file_sends_one_head(s3_bucket, moto_server):
+    """A shard's input file on S3 was HEADed twice before its GET: its version checked
+    against the plan, then again to open it. Now once (the version), then the GET."""
+    from prox_tasks.corpus import plan_shards, read_shard
+
+    rows = "".join(json.dumps({"id": str(i), "text": f"doc {i}"}) + "\n" for i in range(4))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    manifest = plan_shards(f"{s3_bucket}/in/", f"{s3_bucket}/out", target_docs=2)
+    moto_server.faults.seen.clear()
+    assert [d.text for d in read_shard(manifest, 1)] == ["doc 2", "doc 3"]
+    assert _requests(moto_server, f"{s3_bucket}/in/part-0.jsonl") == ["HEAD", "GET"]
+
+
 def test_failed_write_publishes_nothing(s3_bucket):
     with pytest.raises(RuntimeError), open_uri(f"{s3_bucket}/x", "wb") as out:
         out.write(b"half")
@@ -85,7 +139,7 @@ def test_persistent_errors_surface_after_the_retries(s3_bucket, moto_server):
         put_atomic(f"{s3_bucket}/k", b"x")
     assert moto_server.faults.failed == 3  # max_attempts (total) in the fixture
     moto_server.faults.arm(pass_requests=0, fail_requests=None, status=503)
-    with pytest.raises(ClientError, match="503"):
+    with pytest.raises(ClientError, match="SlowDown"):  # a GET's error has a code (no HEAD)
         read_bytes(f"{s3_bucket}/k")
     moto_server.faults.disarm()
     assert not exists(f"{s3_bucket}/k")
