@@ -33,6 +33,37 @@ def prf(true_positives: int, predicted: int, actual: int) -> dict:
     return {"precision": precision, "recall": recall, "f1": f1}
 
 
+class WordTally:
+    """The sums behind :func:`word_prf`, documents added one at a time: a caller reading its
+    documents from files (a seed set's validation rows) need not hold them to score them."""
+
+    def __init__(self) -> None:
+        self.docs = self.kept = self.refined = self.gold = self.overlap = 0
+
+    def add(self, refined: str | None, gold: Counter) -> int:
+        """Count one document: its refined text (None: dropped or missing) against the bag
+        of words of its gold text (:func:`word_counts`); returns its overlap."""
+        self.docs += 1
+        self.gold += sum(gold.values())
+        if refined is None:
+            return 0
+        self.kept += 1
+        counts = word_counts(refined)
+        self.refined += sum(counts.values())
+        common = sum((counts & gold).values())
+        self.overlap += common
+        return common
+
+    def result(self) -> dict:
+        """:func:`word_prf`'s figures of the documents added."""
+        out = prf(self.overlap, self.refined, self.gold)
+        out.update(
+            docs=self.docs, docs_kept=self.kept,
+            words_refined=self.refined, words_gold=self.gold, words_overlap=self.overlap,
+        )  # fmt: skip
+        return out
+
+
 def word_prf(refined: Sequence[str | None], gold: Sequence[str]) -> dict:
     """Micro-averaged bag-of-words precision, recall and F1 of refined texts against gold.
 
@@ -49,36 +80,41 @@ def word_prf(refined: Sequence[str | None], gold: Sequence[str]) -> dict:
     """
     if len(refined) != len(gold):
         raise ValueError(f"{len(refined)} refined texts but {len(gold)} gold texts")
-    overlap = n_refined = n_gold = kept = 0
+    tally = WordTally()
     for ref, gld in zip(refined, gold):
-        g = word_counts(gld)
-        n_gold += sum(g.values())
-        if ref is None:
-            continue
-        kept += 1
-        r = word_counts(ref)
-        n_refined += sum(r.values())
-        overlap += sum((r & g).values())
-    out = prf(overlap, n_refined, n_gold)
-    out.update(
-        docs=len(gold), docs_kept=kept,
-        words_refined=n_refined, words_gold=n_gold, words_overlap=overlap,
-    )  # fmt: skip
-    return out
+        tally.add(ref, word_counts(gld))
+    return tally.result()
+
+
+class GroupedWordTally:
+    """:class:`WordTally` per group (e.g. page type) and for ``"all"``, documents added one
+    at a time (:func:`word_prf_per_group`)."""
+
+    def __init__(self) -> None:
+        self.groups: dict = {}
+        self.all = WordTally()
+
+    def add(self, refined: str | None, gold: Counter, group: Hashable) -> None:
+        self.groups.setdefault(group, WordTally()).add(refined, gold)
+        self.all.add(refined, gold)
+
+    def result(self) -> dict:
+        out = {str(k): v.result()
+               for k, v in sorted(self.groups.items(), key=lambda kv: str(kv[0]))}
+        out["all"] = self.all.result()
+        return out
 
 
 def word_prf_per_group(
     refined: Sequence[str | None], gold: Sequence[str], groups: Sequence[Hashable]
 ) -> dict:
     """:func:`word_prf` for each group (e.g. page type), plus ``"all"``."""
-    by_group: dict = {}
+    if len(refined) != len(gold):
+        raise ValueError(f"{len(refined)} refined texts but {len(gold)} gold texts")
+    tally = GroupedWordTally()
     for ref, gld, grp in zip(refined, gold, groups):
-        pair = by_group.setdefault(grp, ([], []))
-        pair[0].append(ref)
-        pair[1].append(gld)
-    out = {str(k): word_prf(*v) for k, v in sorted(by_group.items(), key=lambda kv: str(kv[0]))}
-    out["all"] = word_prf(refined, gold)
-    return out
+        tally.add(ref, word_counts(gld), grp)
+    return tally.result()
 
 
 def binary_prf(predicted_keep: Iterable[bool], gold_keep: Iterable[bool]) -> dict:
@@ -99,16 +135,29 @@ def binary_prf(predicted_keep: Iterable[bool], gold_keep: Iterable[bool]) -> dic
     return out
 
 
+class LineTally:
+    """The sums behind :func:`line_removal_prf`, documents added one at a time."""
+
+    def __init__(self) -> None:
+        self.overlap = self.predicted = self.gold = 0
+
+    def add(self, predicted: Iterable[int], gold: Iterable[int]) -> None:
+        p, g = set(predicted), set(gold)
+        self.overlap += len(p & g)
+        self.predicted += len(p)
+        self.gold += len(g)
+
+    def result(self) -> dict:
+        out = prf(self.overlap, self.predicted, self.gold)
+        out.update(removed_predicted=self.predicted, removed_gold=self.gold)
+        return out
+
+
 def line_removal_prf(
     predicted_removed: Iterable[Iterable[int]], gold_removed: Iterable[Iterable[int]]
 ) -> dict:
     """Line removal P/R/F1 over sets of removed line numbers, micro-averaged over documents."""
-    tp = n_pred = n_gold = 0
+    tally = LineTally()
     for pred, gld in zip(predicted_removed, gold_removed, strict=True):
-        p, g = set(pred), set(gld)
-        tp += len(p & g)
-        n_pred += len(p)
-        n_gold += len(g)
-    out = prf(tp, n_pred, n_gold)
-    out.update(removed_predicted=n_pred, removed_gold=n_gold)
-    return out
+        tally.add(pred, gld)
+    return tally.result()

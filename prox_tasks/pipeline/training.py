@@ -77,11 +77,11 @@ def _measure(seed: dict, candidate: dict, params: dict, registry):
     from prox_tasks.training.promotion import measure_incumbent
     from prox_tasks.training.seedset import load_seed_set
 
-    def documents() -> list[dict]:
-        # only the first validation rows are read: the others stay in their files, and a
-        # manifest's training files are not read at all
+    def documents():
+        # only the first validation rows are read, as they are scored: the others stay in
+        # their files, and a manifest's training files are not read at all
         seed_set = load_seed_set(seed["uri"], stream=True, validation_only=True)
-        return list(seed_set.validation.first(params.get("max_eval_docs")))
+        return seed_set.validation.first(params.get("max_eval_docs"))
 
     return partial(measure_incumbent, registry, candidate, documents,
                    threads=params.get("threads") or 2, backend=params.get("backend") or None,

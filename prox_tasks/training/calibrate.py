@@ -16,8 +16,10 @@ the target. The whole curve is returned so the study can print it.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 
-from prox_tasks.evaluation import prf, word_counts
+from prox_tasks.evaluation import word_counts
+from prox_tasks.evaluation.metrics import WordTally
 from prox_tasks.programs import execute
 
 DEFAULT_RECALL_TARGET = 0.95
@@ -37,47 +39,53 @@ def _recall_low(pairs: list[tuple[int, int]], resamples: int = BOOTSTRAP, seed: 
     return values[int(0.05 * len(values))]
 
 
-def _word_scores(refined: list[str | None], gold_counts: list) -> tuple[dict, list]:
-    """(:func:`prox_tasks.evaluation.word_prf`'s precision/recall/f1, (overlap, gold words) per document) of the
-    refined texts against the gold bags of words, each text's bag counted once."""
-    overlap = n_refined = n_gold = 0
-    pairs = []
-    for r, gc in zip(refined, gold_counts):
-        gold = sum(gc.values())
-        n_gold += gold
-        common = 0
-        if r is not None:
-            rc = word_counts(r)
-            n_refined += sum(rc.values())
-            common = sum((rc & gc).values())
-            overlap += common
-        pairs.append((common if r else 0, gold))
-    return prf(overlap, n_refined, n_gold), pairs
-
-
-def threshold_curve(refiner, docs: list[dict], thresholds=GRID) -> list[dict]:
+def threshold_curve(refiner, docs: Iterable[dict], thresholds=GRID) -> list[dict]:
     """Word P/R/F1 against ``gold_text`` at each keep threshold (documents without gold are
-    skipped). The tagger scores the documents once; only the programs are rewritten."""
-    docs = [d for d in docs if d.get("gold_text")]
-    texts = [d.get("text") or "" for d in docs]
-    golds = [d["gold_text"] for d in docs]
-    if not docs:
-        return []
+    skipped). The tagger scores the documents once; only the programs are rewritten.
+
+    ``docs`` is read twice (a list, or a seed set's rows streamed from their files): the
+    texts with gold first, scored together (a document's probabilities move by ~1e-7 with
+    the documents batched beside it), and the chunk programs of every threshold written;
+    then each document's gold is counted against its refined text at every threshold, a
+    document at a time. Only the texts and the programs are held, not the gold texts nor
+    their bags of words.
+    """
+    return _curve(refiner, docs, thresholds)[0]
+
+
+def _curve(refiner, docs: Iterable[dict], thresholds=GRID,
+           min_docs: int = 1) -> tuple[list[dict], int]:
+    """(:func:`threshold_curve`, the documents with gold); the curve is empty, nothing
+    scored, when fewer than ``min_docs`` have gold (counted in the read of the texts: no
+    pass over ``docs`` only to count them)."""
+    texts = [d.get("text") or "" for d in docs if d.get("gold_text")]
+    if len(texts) < max(1, min_docs):
+        return [], len(texts)
+    thresholds = sorted(thresholds)
     saved = refiner.config.line_threshold
-    gold_counts = [word_counts(g) for g in golds]  # once, not once per threshold
     doc_programs = refiner.predict_doc(texts)
-    curve = []
+    chunks = []  # per threshold, per document
     try:
-        for t in sorted(thresholds):
+        for t in thresholds:
             refiner.config.line_threshold = t
-            chunks = refiner.predict_chunks(texts)
-            refined = [execute(x, dp, cp).text for x, dp, cp in zip(texts, doc_programs, chunks)]
-            m, pairs = _word_scores(refined, gold_counts)
-            curve.append({"threshold": t, "precision": m["precision"], "recall": m["recall"],
-                          "f1": m["f1"], "recall_low": _recall_low(pairs)})  # fmt: skip
+            chunks.append(refiner.predict_chunks(texts))
     finally:
         refiner.config.line_threshold = saved
-    return curve
+    tallies = [WordTally() for _ in thresholds]
+    pairs: list[list[tuple[int, int]]] = [[] for _ in thresholds]  # (overlap, gold words)
+    gold_docs = (d for d in docs if d.get("gold_text"))
+    for i, (text, d) in enumerate(zip(texts, gold_docs, strict=True)):
+        gold = word_counts(d["gold_text"])
+        words = sum(gold.values())
+        for k, tally in enumerate(tallies):
+            refined = execute(text, doc_programs[i], chunks[k][i]).text
+            pairs[k].append((tally.add(refined, gold), words))
+    curve = []
+    for t, tally, scored in zip(thresholds, tallies, pairs):
+        m = tally.result()
+        curve.append({"threshold": t, "precision": m["precision"], "recall": m["recall"],
+                      "f1": m["f1"], "recall_low": _recall_low(scored)})  # fmt: skip
+    return curve, len(texts)
 
 
 def pick_threshold(curve: list[dict], min_recall: float = DEFAULT_RECALL_TARGET) -> dict:
@@ -93,24 +101,23 @@ def pick_threshold(curve: list[dict], min_recall: float = DEFAULT_RECALL_TARGET)
     return max(curve, key=lambda p: (recall(p), p["precision"]))
 
 
-def calibrate_threshold(refiner, docs: list[dict], min_recall: float = DEFAULT_RECALL_TARGET,
+def calibrate_threshold(refiner, docs: Iterable[dict], min_recall: float = DEFAULT_RECALL_TARGET,
                         min_docs: int = 20) -> dict | None:
     """Set ``refiner.config.line_threshold`` to the calibrated value; returns the report.
 
     Returns None (threshold unchanged) when fewer than ``min_docs`` documents have gold.
     """
-    if sum(1 for d in docs if d.get("gold_text")) < min_docs:
+    curve, with_gold = _curve(refiner, docs, min_docs=min_docs)
+    if not curve:
         return None
-    curve = threshold_curve(refiner, docs)
     point = pick_threshold(curve, min_recall)
     refiner.config.line_threshold = point["threshold"]
     return {"threshold": point["threshold"], "min_recall": min_recall,
             "met": point.get("recall_low", point["recall"]) >= min_recall, "point": point,
-            "curve": curve, "bootstrap": BOOTSTRAP,
-            "docs": sum(1 for d in docs if d.get("gold_text"))}  # fmt: skip
+            "curve": curve, "bootstrap": BOOTSTRAP, "docs": with_gold}  # fmt: skip
 
 
-def gold_epoch_score(refiner, docs: list[dict], min_recall: float = DEFAULT_RECALL_TARGET,
+def gold_epoch_score(refiner, docs: Iterable[dict], min_recall: float = DEFAULT_RECALL_TARGET,
                      evaluate=None) -> dict:
     """Teacher agreement plus ``score``: the word F1 against gold at the keep threshold that
     :func:`pick_threshold` would calibrate (``train_tagger`` keeps the epoch with the best

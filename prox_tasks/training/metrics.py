@@ -62,7 +62,12 @@ def removed_lines(program: str | Program | None, n_lines: int | None = None) -> 
 
 def line_metrics(predicted: Sequence[set[int]], reference: Sequence[set[int]]) -> dict:
     """``line_precision/recall/f1`` over sets of removed line numbers (micro average)."""
-    out = line_removal_prf(predicted, reference)
+    return tallied_line_metrics(line_removal_prf(predicted, reference))
+
+
+def tallied_line_metrics(out: dict) -> dict:
+    """:func:`line_metrics`' keys of a :class:`~prox_tasks.evaluation.metrics.LineTally`'s
+    result (documents counted one at a time)."""
     return {"line_precision": out["precision"], "line_recall": out["recall"], "line_f1": out["f1"]}
 
 
@@ -97,5 +102,5 @@ def failure_rate(programs: Sequence[str | None], level: str) -> float:
 
 __all__ = [
     "chunk_failures", "doc_decision", "doc_metrics", "failure_rate",
-    "line_metrics", "removed_lines",
+    "line_metrics", "removed_lines", "tallied_line_metrics",
 ]  # fmt: skip

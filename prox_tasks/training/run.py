@@ -217,7 +217,7 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
             # at most as many pages as evaluation scores (--max-eval-docs), the same every
             # run: tens of thousands of validation pages with gold would each be refined at
             # every threshold of the grid
-            calibrate_on = list(seed.validation.first(job.max_eval_docs, gold=True))
+            calibrate_on = seed.validation.first(job.max_eval_docs, gold=True)  # streamed
             report["calibration"] = calibrate_threshold(refiner, calibrate_on,
                                                         job.recall_target)  # fmt: skip
         save_tagger(refiner, artifact_dir, {"seed_set": seed.version})
@@ -292,7 +292,7 @@ def run_training(job: TrainJob, progress=None) -> dict:
     config, report = _train(job, seed, artifact_dir, work)
     phase("train")
     valid = seed.validation.first(job.max_eval_docs)
-    metrics = evaluate_model(artifact_dir, list(valid), job.backend, job.threads)
+    metrics = evaluate_model(artifact_dir, valid, job.backend, job.threads)  # streamed
     phase("evaluate")
     registry = ModelRegistry(job.output, catalog=job.catalog)
     # what --base named ("promoted" names another model once this one is promoted), and the
@@ -318,7 +318,7 @@ def run_training(job: TrainJob, progress=None) -> dict:
 
         # measured against the model promoted now; measured again if another is promoted
         # before the decision (the gold phase's comparison is kept while still current)
-        measure = partial(measure_incumbent, registry, out, lambda: list(valid), threads=job.threads,
+        measure = partial(measure_incumbent, registry, out, lambda: valid, threads=job.threads,
                           backend=job.backend, gold_gate=job.gold_gate, gold_set=job.gold_set,
                           gold_docs=job.gold_docs, gold=gold)  # fmt: skip
         decision, measured = decide_promotion(registry, out, measure)

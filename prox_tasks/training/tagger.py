@@ -204,8 +204,9 @@ def train_tagger(
             list, or any sized iterable read once in the same order (e.g. a seed set's
             :class:`~prox_tasks.training.seedset.StreamedRows`); no row is held while training.
         valid_docs: Labeled documents scored after each epoch: a list, or a sized iterable
-            read again at each epoch (a seed set's streamed validation rows: they are held
-            only while scored).
+            read again at each epoch (a seed set's streamed validation rows: ``evaluate``
+            reads them as it scores them, :func:`~prox_tasks.training.evaluate.evaluate_refiner`
+            holding only their texts).
         tagger: Architecture settings.
         config: Training settings.
         work_dir: Folder for the per-epoch checkpoint (resumed when present).
@@ -349,7 +350,7 @@ def _train(step, valid_docs, tagger, config, work_dir, evaluate, model, feats):
         epoch += 1
         scores = {}
         if valid_docs:  # read for this epoch's scoring only (they may be streamed)
-            scores = evaluate(LineTaggerRefiner.from_model(model, tagger), list(valid_docs))
+            scores = evaluate(LineTaggerRefiner.from_model(model, tagger), valid_docs)
         score = scores.get("score", (scores.get("doc_f1", 0) + scores.get("line_f1", 0)) / 2)
         entry = {"epoch": epoch, "loss": sum(losses) / max(1, len(losses)), "valid": scores}
         history.append(entry)

@@ -324,8 +324,11 @@ def test_an_s3_seed_sets_files_are_fetched_once_a_pass(tmp_path, s3_server, s3_s
     gets = {name: sum(1 for method, path in s3_server.faults.seen
                       if method == "GET" and path == f"/{bucket}/seed/{name}")
             for name in ("train.jsonl.gz", "validation.jsonl.gz")}  # fmt: skip
-    # validation: the load, the checkpoint's digest, each epoch, calibration, evaluation
-    assert gets == {"train.jsonl.gz": 2, "validation.jsonl.gz": 4 + epochs}
+    # validation: the load, the checkpoint's digest, calibration (fewer than 20 pages with
+    # gold: their texts read, nothing scored), then two reads a scoring — the texts scored
+    # together, then the metrics counted a page at a time, no page held — each epoch's and
+    # the final evaluation's
+    assert gets == {"train.jsonl.gz": 2, "validation.jsonl.gz": 3 + 2 * (epochs + 1)}
     if layout == "folder":
         assert out["seed_set"]["version"] == expected.hexdigest()[:12]
     else:
@@ -378,7 +381,8 @@ def test_evaluate_and_promote_fetch_only_an_s3_seed_sets_validation_file(tmp_pat
     s3_server.faults.seen.clear()
     measured = training.evaluate(seed, candidate, params)
     assert measured["incumbent"] == published["a"]["version"] and measured["metrics"]
-    assert gets() == {"train.jsonl.gz": 0, "validation.jsonl.gz": 2}
+    # the load, then the scoring's two reads (the texts, then the metrics a page at a time)
+    assert gets() == {"train.jsonl.gz": 0, "validation.jsonl.gz": 3}
     # B promoted between evaluate and promote: promote measures B again, as evaluate did
     assert registry.decide("refiner", published["b"]["version"], good, None,
                            incumbent_version=published["a"]["version"]).promoted
@@ -392,7 +396,7 @@ def test_evaluate_and_promote_fetch_only_an_s3_seed_sets_validation_file(tmp_pat
     _upload(folder, s3_seed_root)
     s3_server.faults.seen.clear()
     assert training.promote(seed, candidate, measured, params)["remeasured"]
-    assert gets() == {"train.jsonl.gz": 0, "validation.jsonl.gz": 2}
+    assert gets() == {"train.jsonl.gz": 0, "validation.jsonl.gz": 3}
     alone = load_seed_set(seed["uri"], stream=True, validation_only=True)
     whole = load_seed_set(seed["uri"], stream=True)
     assert (alone.version, list(alone.validation)) == (whole.version, list(whole.validation))
