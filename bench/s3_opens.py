@@ -3,9 +3,11 @@
 On moto's ``ThreadedMotoServer`` over HTTP on 127.0.0.1, in the bench's process, side by
 side in one run:
 
-- ``open_uri``: ``--files`` small JSONL files (``--kb`` each), each opened and read whole.
+- ``open_uri``: ``--files`` JSONL files (``--kb`` each), each opened and read whole.
   Before, opening sent a HEAD (the object's length and ETag) ahead of the first ranged GET;
   the "before" column sends that HEAD (``size_of``, the same ``HeadObject``) then opens.
+  Files are at most 64 KiB, so that is exactly the old requests (a larger file's open now
+  GETs its first 64 KiB where the old one GETted its first block: a GET replaces the HEAD).
 - ``read_shard``: a snapshot planned from those files, one shard per file, each shard read
   (what a refine task reads of its input). Before, each file was HEADed twice (its version
   against the plan's, then to open it); the "before" column adds the open's HEAD.
@@ -96,6 +98,8 @@ def main() -> None:
     parser.add_argument("--kb", type=int, default=8, help="size of each file (KB)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    if args.kb * 1000 > 64 * 1024:
+        parser.error("--kb: at most 65 (a file above 64 KiB is not read as before plus a HEAD)")
     from moto.server import ThreadedMotoServer
 
     from prox_tasks.storage import S3Settings, configure_s3, get_client

@@ -88,36 +88,42 @@ def _missing(err, loc: Location, missing_ok: bool) -> None:
     raise FileNotFoundError(errno.ENOENT, "no such S3 object", uri) from None
 
 
+#: Bytes the opening GET of a file asks for: all of a small file (a record, a model's
+#: config) in one request; the start of a large one, little wasted when the reader seeks
+#: elsewhere first (a Parquet footer) rather than a whole read block.
+OPEN_BYTES = 64 * 1024
+
+
 class RangeReader(io.RawIOBase):
     """A seekable, read-only view of an S3 object; each read is one ranged GET (retried).
 
-    Opening it GETs the object's first ``block`` bytes: the response's Content-Range and
-    ETag give the object's length and version (no HEAD), and a sequential read starts
-    with them. Later reads ask for that ETag (``IfMatch``): an object rewritten while it
-    is read fails the read instead of mixing two versions.
+    Opening it GETs the object's first :data:`OPEN_BYTES`: the response's Content-Range and
+    ETag give the object's length and version (no HEAD), and a read from the start begins
+    with those bytes. Later reads ask for that ETag (``IfMatch``): an object rewritten
+    while it is read fails the read instead of mixing two versions.
     """
 
-    def __init__(self, loc: Location, block: int):
+    def __init__(self, loc: Location):
         super().__init__()
         self._client = get_client()
         self._loc = loc
         self._pos = 0
-        first = self._first_block(block)
+        first = self._first_bytes()
         if first is None:  # an empty object has no first byte to ask for: its HEAD says
             head = _head(loc)
-            self.length, self._etag, self._block = head["ContentLength"], head.get("ETag"), b""
+            self.length, self._etag, self._opened = head["ContentLength"], head.get("ETag"), b""
             return
         self._etag = first.get("ETag")
-        self._block = first["Body"].read()
+        self._opened = first["Body"].read()
         total = (first.get("ContentRange") or "").rpartition("/")[2]
         # a server that ignores Range answers 200 with the whole object
-        self.length = int(total) if total.isdigit() else len(self._block)
+        self.length = int(total) if total.isdigit() else len(self._opened)
 
-    def _first_block(self, block: int) -> dict | None:
+    def _first_bytes(self) -> dict | None:
         from botocore.exceptions import ClientError
 
         try:
-            return _get(self._loc, Range=f"bytes=0-{block - 1}")
+            return _get(self._loc, Range=f"bytes=0-{OPEN_BYTES - 1}")
         except ClientError as err:  # 416: the object is empty
             if err.response.get("Error", {}).get("Code") == "InvalidRange":
                 return None
@@ -150,29 +156,23 @@ class RangeReader(io.RawIOBase):
         want = min(len(buffer), self.length - self._pos)
         if want <= 0:
             return 0
-        if self._pos < len(self._block):  # from the block the open fetched
-            data = self._block[self._pos:self._pos + want]
-            if self._pos + len(data) == len(self._block) < self.length:
-                self._block = b""  # read through: a sequential read never comes back to it
-        else:
-            extra = {"IfMatch": self._etag} if self._etag else {}
-            with about(f"s3://{self._loc.bucket}/{self._loc.path}"):
-                body = self._client.get_object(
-                    Bucket=self._loc.bucket,
-                    Key=self._loc.path,
-                    Range=f"bytes={self._pos}-{self._pos + want - 1}",
-                    **extra,
-                )["Body"]
-                data = body.read()
+        data = self._opened[self._pos:self._pos + want]  # what the opening GET brought
+        if len(data) < want:  # the rest in one ranged GET
+            data += self._get(self._pos + len(data), self._pos + want - 1)
         n = len(data)
         buffer[:n] = data
         self._pos += n
         return n
 
+    def _get(self, first: int, last: int) -> bytes:
+        extra = {"IfMatch": self._etag} if self._etag else {}
+        with about(f"s3://{self._loc.bucket}/{self._loc.path}"):
+            return self._client.get_object(Bucket=self._loc.bucket, Key=self._loc.path,
+                                           Range=f"bytes={first}-{last}", **extra)["Body"].read()
+
 
 def open_read(loc: Location):
-    block = current_settings().read_block_size
-    return io.BufferedReader(RangeReader(loc, block), buffer_size=block)
+    return io.BufferedReader(RangeReader(loc), buffer_size=current_settings().read_block_size)
 
 
 def open_write(loc: Location) -> AtomicWriter:
