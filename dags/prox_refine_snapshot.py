@@ -45,7 +45,7 @@ Refines one crawl partition the ProX way and releases it only when it passes the
 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Once gated (or quarantined), the
    folder takes no more shards from a run still refining it (`GatedSnapshot`) until
-   `reprocess`. Data Docs: `<snapshot>/_quality/`.
+   `reprocess`, except shards the gate found unwritten. Data Docs: `<snapshot>/_quality/`.
 6. **release** — `<output_root>/latest.json` is replaced last; emits `prox_refined_corpus`
    (its extra: name, partition, record, latest, model). A dry run, or a release made
    before, is skipped and emits nothing. An empty partition fails at **plan**.

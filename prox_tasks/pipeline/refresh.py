@@ -438,8 +438,12 @@ def _mark_gated(catalog, snapshot: dict, result) -> None:
 
     manifest_id = (catalog.get_snapshot(snapshot["name"]) or {}).get("manifest_id") \
         or load_manifest(snapshot["output_uri"]).id  # fmt: skip
+    # a plan's shards are 0..n-1; those without a judged file may still be published
+    judged = result.shard_checksums or {}
+    unwritten = [i for i in range(int(result.metrics.get("shards_planned") or 0))
+                 if str(i) not in judged]
     mark_gated(snapshot["output_uri"], manifest_id, snapshot["name"],
-               "gated" if result.passed else "quarantined")
+               "gated" if result.passed else "quarantined", unwritten)
 
 
 def _record_gate(catalog, name: str, result) -> None:

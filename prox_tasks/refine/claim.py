@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Collection
 
 from prox_tasks.refine.step import SettingsConflict, check_published_requests, differences
 from prox_tasks.storage import join_uri, read_json
@@ -176,11 +177,19 @@ def _published_any(output_uri: str, manifest) -> bool:
                for s in manifest.shards)
 
 
-def mark_gated(output_uri: str, manifest_id: str, snapshot: str, verdict: str) -> None:
+def mark_gated(output_uri: str, manifest_id: str, snapshot: str, verdict: str,
+               unwritten: Collection[int] = ()) -> None:
     """The gate judged plan ``manifest_id`` in ``output_uri`` as snapshot ``snapshot``
     (``verdict``: ``gated`` or ``quarantined``): record it in the folder's claim, so a run
     still refining that plan publishes no more shards there (:func:`check_claim`). A claim
-    of another plan (planned again since) is left alone: the gate judged no file of it."""
+    of another plan (planned again since) is left alone: the gate judged no file of it.
+
+    ``unwritten``: the shards the gate found without a published file (it failed
+    ``complete``: a shard task failed, then ``prox gate`` ran). They are recorded and may
+    still be published — no verdict rests on a file of theirs, and publishing them is how
+    the snapshot is finished (then gated again) — while every shard the gate judged stays
+    frozen. Recorded here, not tested at publish time: a run refining a shard removes its
+    status record before it writes, so the folder cannot tell afterwards what was judged."""
 
     def decide(current: bytes | None) -> bytes | None:
         claim = _claim_of(current, output_uri)
@@ -189,6 +198,8 @@ def mark_gated(output_uri: str, manifest_id: str, snapshot: str, verdict: str) -
                         output_uri, claim.get("manifest_id"), manifest_id)
             return None
         gated = {"snapshot": snapshot, "verdict": verdict}
+        if unwritten:
+            gated["unwritten"] = sorted(unwritten)
         if claim.get("manifest_id") == manifest_id and claim.get("gated") == gated:
             return None  # a retry of the gate
         return _claim_bytes(manifest_id, claim.get("request"), claim.get("runner"), gated)
@@ -210,7 +221,8 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
                 shard_index: int) -> None:
     """Refuse to publish shard ``shard_index`` when the folder's claim names other settings
     than ``request`` (a run with ``--force`` took the claim over while this one refined), or
-    its snapshot was gated meanwhile (:func:`mark_gated`), whatever the settings.
+    its snapshot was gated meanwhile (:func:`mark_gated`), whatever the settings — unless
+    the gate found this shard unwritten.
 
     Raises:
         SettingsConflict: Naming the differences; nothing of the shard is published.
@@ -228,7 +240,7 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
             f"again meanwhile (plan {claim.get('manifest_id')}, not {manifest_id}); refine "
             "it with that plan", ["manifest_id"])
     gated = (claim or {}).get("gated")
-    if gated:
+    if gated and shard_index not in gated.get("unwritten", ()):
         raise GatedSnapshot(
             f"shard {shard_index} of {output_uri} was not published: snapshot "
             f"{gated.get('snapshot')} there was gated ({gated.get('verdict')}) meanwhile, and "

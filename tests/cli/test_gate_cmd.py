@@ -76,3 +76,33 @@ def test_gate_with_a_catalog_prints_only_its_own_line(tmp_path):
                             capture_output=True, text=True, timeout=300, check=False)
     assert failed.returncode == 1 and failed.stdout.startswith("gate FAILED")
     assert failed.stderr.startswith("gate check failed: ") and "[error" not in failed.stderr
+
+
+def test_a_snapshot_the_gate_found_unfinished_is_finished_by_a_rerun(tmp_path, capsys):
+    """``prox gate --name`` over a folder one of whose shards was never published (its
+    refine died before publishing; played by removing the shard's status record and file)
+    fails ``complete`` and quarantines the snapshot, freezing the folder. The rerun of the
+    same settings that finishes it publishes that shard — the gate judged no file of it —
+    and the gate then passes. Before, the rerun refined the shard and was refused with
+    GatedSnapshot ("its files are what the gate judged"), leaving only --force: every
+    shard refined again."""
+    from pathlib import Path
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    out = tmp_path / "snap"
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    refine = ["refine", "--input", str(src), "--output", str(out), "--shards", "3",
+              "--catalog", catalog, "--name", "snap", "--no-progress", "--json"]
+    gate = ["gate", "--json", "--snapshot", str(out), "--name", "snap", "--catalog", catalog]
+    assert main(refine) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    (out / "_status" / "shard-00002.json").unlink()
+    for file in (out / "shards").glob("shard-00002*"):
+        Path(file).unlink()
+    assert main(gate) == 1
+    assert json.loads(capsys.readouterr().out)["passed"] is False
+    assert main(refine) == 0, capsys.readouterr().err
+    result = json.loads(capsys.readouterr().out)
+    assert (result["shards"], result["shards_refined"]) == (3, 1)  # 0 and 1 reused
+    assert main(gate) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["passed"] is True
