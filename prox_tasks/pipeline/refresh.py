@@ -438,10 +438,13 @@ def _mark_gated(catalog, snapshot: dict, result) -> None:
 
     manifest_id = (catalog.get_snapshot(snapshot["name"]) or {}).get("manifest_id") \
         or load_manifest(snapshot["output_uri"]).id  # fmt: skip
-    # a plan's shards are 0..n-1; those without a judged file may still be published
-    judged = result.shard_checksums or {}
-    unwritten = [i for i in range(int(result.metrics.get("shards_planned") or 0))
-                 if str(i) not in judged]
+    # a plan's shards are 0..n-1; those without a judged file may still be published. A
+    # passing gate found every one written (its `complete` check); so did a release's,
+    # whose gate.json may predate shard_checksums
+    judged, unwritten = result.shard_checksums or {}, []
+    if not result.passed:
+        unwritten = [i for i in range(int(result.metrics.get("shards_planned") or 0))
+                     if str(i) not in judged]
     mark_gated(snapshot["output_uri"], manifest_id, snapshot["name"],
                "gated" if result.passed else "quarantined", unwritten)
 
