@@ -17,13 +17,10 @@ MIB = 1024 * 1024
 
 
 def _env_int(name: str, default: int) -> int:
-    value = os.environ.get(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ValueError(f"{name}={value!r} is not a whole number") from None
+    # the one reader of deployment variables: unset or blank is the default
+    from prox_tasks.pipeline.settings import env_value
+
+    return env_value(name, default, int, "a whole number")
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,15 @@ def test_a_setting_that_is_not_a_number_is_named(monkeypatch, name):
         S3Settings.from_env()
 
 
+def test_a_blank_s3_setting_is_its_default(monkeypatch):
+    """An env file's ``PROX_S3_MAX_ATTEMPTS= `` (blank) is unset, as for every deployment
+    variable (``settings.env_value``); before, the S3 settings alone failed on it."""
+    monkeypatch.setenv("PROX_S3_MAX_ATTEMPTS", " ")
+    monkeypatch.setenv("PROX_S3_MULTIPART_CHUNKSIZE", "\t")
+    settings = S3Settings.from_env()
+    assert (settings.max_attempts, settings.multipart_chunksize) == (10, 16 * MIB)
+
+
 def test_a_missing_bucket_is_an_error_not_a_missing_file(s3_bucket):
     """HEAD answers 404 for a missing key and for a missing bucket alike: a registry or an
     output in a mistyped bucket must not pass for an empty one."""
