@@ -58,7 +58,9 @@ def _curve(refiner, docs: Iterable[dict], thresholds=GRID,
     """(:func:`threshold_curve`, the documents with gold); the curve is empty, nothing
     scored, when fewer than ``min_docs`` have gold (counted in the read of the texts: no
     pass over ``docs`` only to count them)."""
-    texts = [d.get("text") or "" for d in docs if d.get("gold_text")]
+    from prox_tasks.training.evaluate import read_twice
+
+    texts = [d.get("text") or "" for d in read_twice(docs) if d.get("gold_text")]
     if len(texts) < max(1, min_docs):
         return [], len(texts)
     thresholds = sorted(thresholds)

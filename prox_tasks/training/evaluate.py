@@ -69,6 +69,22 @@ def evaluate_programs(docs: Iterable[dict], doc_programs: list[str], chunk_progr
     return out
 
 
+def read_twice(docs: Iterable[dict]) -> Iterable[dict]:
+    """``docs``, checked to give its documents again on a second pass (a list, a seed set's
+    :class:`~prox_tasks.training.seedset.StreamedRows`) for the scorers that read them
+    twice (:func:`evaluate_refiner`, the calibration's threshold curve).
+
+    Raises:
+        TypeError: ``docs`` is a one-shot iterator (a generator): its second pass would be
+            empty, scoring nothing or failing far from the cause.
+    """
+    if iter(docs) is docs:
+        raise TypeError("the documents are read twice (the texts, then the metrics): pass "
+                        "a list or a seed set's rows, not a generator or another one-shot "
+                        "iterator")
+    return docs
+
+
 def evaluate_model(model: str, docs: Iterable[dict], backend: str | None = None,
                    threads: int | None = None) -> dict:
     """Load ``model`` exactly as production does (:func:`prox_tasks.inference.load_backend`:
@@ -102,7 +118,7 @@ def evaluate_refiner(refiner, docs: Iterable[dict], group_field: str | None = No
 
     Adds ``predict_seconds`` and ``docs_per_s`` (both levels together).
     """
-    texts = [d.get("text") or "" for d in docs]
+    texts = [d.get("text") or "" for d in read_twice(docs)]
     start = time.perf_counter()
     doc_programs = refiner.predict_doc(texts)
     chunk_programs = refiner.predict_chunks(texts)

@@ -114,3 +114,16 @@ def test_calibration_does_not_hold_the_validation_rows(tagger_model, validation)
     rows = CountedRows(validation)
     report = calibrate_threshold(refiner, rows, min_recall=0.5, min_docs=5)
     assert rows.peak <= 5 and report["docs"] == len(docs)
+
+
+def test_a_one_shot_iterator_of_documents_is_refused_by_name(tagger_model):
+    """Evaluation and calibration read the documents twice: a generator's second pass is
+    empty. It is refused up front, naming what to pass (before: evaluation failed with
+    '6 predictions for 0 references', naming no cause)."""
+    docs = make_docs(6, 3)
+    refiner = LineTaggerRefiner(tagger_model)
+    for score in (evaluate_refiner, threshold_curve,
+                  lambda r, d: calibrate_threshold(r, d, min_docs=1)):
+        with pytest.raises(TypeError, match="read twice.*not a generator"):
+            score(refiner, (d for d in docs))
+    assert evaluate_refiner(refiner, docs)["docs"] == 6  # a list is read twice as before
