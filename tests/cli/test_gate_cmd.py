@@ -86,8 +86,6 @@ def test_a_snapshot_the_gate_found_unfinished_is_finished_by_a_rerun(tmp_path, c
     and the gate then passes. Before, the rerun refined the shard and was refused with
     GatedSnapshot ("its files are what the gate judged"), leaving only --force: every
     shard refined again."""
-    from pathlib import Path
-
     src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
     out = tmp_path / "snap"
     catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
@@ -98,7 +96,7 @@ def test_a_snapshot_the_gate_found_unfinished_is_finished_by_a_rerun(tmp_path, c
     capsys.readouterr()
     (out / "_status" / "shard-00002.json").unlink()
     for file in (out / "shards").glob("shard-00002*"):
-        Path(file).unlink()
+        file.unlink()
     assert main(gate) == 1
     assert json.loads(capsys.readouterr().out)["passed"] is False
     assert main(refine) == 0, capsys.readouterr().err
