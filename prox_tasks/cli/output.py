@@ -82,9 +82,10 @@ class Outcome:
 
 def add_output_options(parser, progress: bool = True) -> None:
     """``--json`` on a subcommand's parser and on its own subcommands (``prox catalog list
-    snapshots --json``; read it with :func:`wants_json`), and ``--no-progress`` where the
-    command draws a bar (``progress``): offered by a command that draws none, it would be
-    an option that does nothing."""
+    snapshots --json``; read it with :func:`wants_json`), and ``--no-progress``: shown where
+    the command draws a bar (``progress``); a command that draws none takes it silently
+    and leaves it out of its ``--help`` (scripts pass it to every command; refusing it
+    would break them for an option that changes nothing there)."""
     import argparse
 
     for action in parser._actions:
@@ -95,10 +96,10 @@ def add_output_options(parser, progress: bool = True) -> None:
     parser.add_argument("--json", action="store_true", dest="json_output",
                         default=argparse.SUPPRESS, help="print the machine-readable result "
                         "(JSON) instead of the summary line")
-    if progress and not any("--no-progress" in a.option_strings for a in parser._actions):
+    if not any("--no-progress" in a.option_strings for a in parser._actions):
         parser.add_argument("--no-progress", action="store_true", default=argparse.SUPPRESS,
                             help="no progress bar (there is none when stderr is not a "
-                            "terminal)")
+                            "terminal)" if progress else argparse.SUPPRESS)
 
 
 def wants_json(args) -> bool:
