@@ -162,9 +162,32 @@ def run(args) -> Outcome:
                    f"-> {summary['output']}", summary)
 
 
+def _teacher_options(args) -> dict:
+    """The teacher options given that decide its labels (as the DAG's ``teacher_options``
+    Param: what is not given is not recorded, so the message names only what changed)."""
+    given = {"chunked": False if args.unchunked else None,
+             "extractor": args.extractor if args.extractor != "trafilatura" else None,
+             "base_url": args.base_url, "conn_id": args.conn_id, "model": args.model}
+    return {k: v for k, v in given.items() if v is not None}
+
+
 def _seed_set(args, teacher, bar) -> Outcome:
     from prox_tasks.labeling.seedset import EmptySplit, build_seed_set, register_in_catalog
+    from prox_tasks.pipeline.seeding import claim_seed_set, seed_set_params
+    from prox_tasks.storage import to_uri
 
+    # the seed DAG's own check: a rerun into this folder with other settings would replace
+    # the seed set (and its catalog row) a model may have been trained on. The input's bytes
+    # are not compared: a rerun over an edited input relabels the edited documents here.
+    decides, _ = seed_set_params(to_uri(args.input), args.sample_size, args.seed, args.teacher,
+                                 _teacher_options(args), args.warc, format=args.format,
+                                 text_field=args.text_field, id_field=args.id_field,
+                                 digest_input=False)
+    decides.update(val_fraction=args.val_fraction, gold_field=args.gold_field,
+                   html_field=args.html_field, max_html_bytes=args.max_html_bytes)
+    claim_seed_set(to_uri(args.output), args.name or args.output, decides,
+                   "write it to another --output folder (and --name), or remove that folder "
+                   "if nothing was trained on it")
     try:
         info = build_seed_set(
             args.input, args.output, teacher, args.sample_size, args.seed, args.val_fraction,

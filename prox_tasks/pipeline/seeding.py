@@ -53,29 +53,17 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     # the default name changes with what decides the seed set's content: a run with other
     # Params writes a new seed set instead of replacing one a model was trained on
     warc_uris = [settings.render_partition(uri, ds) for uri in params.get("warc_uris") or []]
-    decides = {"input_uri": input_uri, "sample_size": params["sample_size"],
-               "random_seed": params["random_seed"], "teacher": params["teacher"],
-               "teacher_options": params.get("teacher_options") or {}, "warc_uris": warc_uris,
-               "input_digest": _input_digest(input_uri, params.get("format") or None)}
-    named_by = [input_uri, params["sample_size"], params["random_seed"],
-                decides["teacher_options"]]  # the teacher is in the name itself
     fields = {"text_field": params.get("text_field") or "text",
               "id_field": params.get("id_field") or "id"}
-    # how the input is read decides what is sampled; seed sets named before keep their names
-    read = dict(fields) if fields != {"text_field": "text", "id_field": "id"} else {}
-    if params.get("format"):
-        read["format"] = params["format"]
-    if read:
-        decides.update(read)
-        named_by.append(read)
-    if decides["input_digest"] is not None:  # an input rewritten since: another seed set
-        named_by.append(decides["input_digest"])
+    decides, named_by = seed_set_params(
+        input_uri, params["sample_size"], params["random_seed"], params["teacher"],
+        params.get("teacher_options"), warc_uris, format=params.get("format") or None, **fields)
     default = hashlib.sha256(json.dumps(named_by, sort_keys=True, default=str)
                              .encode()).hexdigest()[:8]
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
                       "seed-set name")
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
-    _claim(root, name, decides)
+    claim_seed_set(root, name, decides)
     size, seed = int(params["sample_size"]), int(params["random_seed"])
     try:
         # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
@@ -92,6 +80,45 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
             "catalog_url": settings.catalog_url(params.get("catalog_url")),
             "warc_uris": [to_uri(uri) for uri in warc_uris]}
+
+
+def seed_set_params(input_uri: str, sample_size: int, random_seed: int, teacher: str,
+                    teacher_options: dict | None = None, warc_uris: list[str] | None = None, *,
+                    format: str | None = None, text_field: str = "text", id_field: str = "id",
+                    digest_input: bool = True) -> tuple[dict, list]:
+    """What decides a seed set's content, as :func:`claim_seed_set` records and compares it,
+    and what its default name is hashed from (the teacher is in the name itself).
+
+    Args:
+        input_uri: The input, rendered (no ``{ds}``).
+        sample_size, random_seed, teacher, teacher_options, warc_uris: As the Params.
+        format, text_field, id_field: How the input is read; recorded when not the defaults,
+            so seed sets named before keep their names.
+        digest_input: Record the input files' digest (:func:`_input_digest`), so a rewritten
+            input is another seed set.
+
+    Returns:
+        ``(decides, named_by)``.
+
+    Raises:
+        FormatMismatch: input files not in ``format``.
+    """
+    decides = {"input_uri": input_uri, "sample_size": sample_size, "random_seed": random_seed,
+               "teacher": teacher, "teacher_options": teacher_options or {},
+               "warc_uris": list(warc_uris or [])}
+    if digest_input:
+        decides["input_digest"] = _input_digest(input_uri, format)
+    named_by = [input_uri, sample_size, random_seed, decides["teacher_options"]]
+    fields = {"text_field": text_field, "id_field": id_field}
+    read = fields if fields != {"text_field": "text", "id_field": "id"} else {}
+    if format:
+        read["format"] = format
+    if read:
+        decides.update(read)
+        named_by.append(read)
+    if decides.get("input_digest") is not None:  # an input rewritten since: another seed set
+        named_by.append(decides["input_digest"])
+    return decides, named_by
 
 
 def _input_digest(input_uri: str, format: str | None = None) -> str | None:
@@ -115,7 +142,8 @@ def _input_digest(input_uri: str, format: str | None = None) -> str | None:
     return hashlib.sha256(json.dumps(files).encode()).hexdigest()[:16] if files else None
 
 
-def _claim(root: str, name: str, decides: dict) -> None:
+def claim_seed_set(root: str, name: str, decides: dict,
+                   way_out: str = "choose another seed_set_name") -> None:
     """Record the Params that decide seed set ``name``'s content (``params.json``); a run
     that names an existing seed set with other Params is refused (a model trained on it would
     lose its provenance). The same Params (a retry, a rerun) go on. Read and written in one
@@ -135,7 +163,7 @@ def _claim(root: str, name: str, decides: dict) -> None:
         if differ:
             changed = " (the input was rewritten since)" if "input_digest " in differ else ""
             raise RunError(f"seed set {name} exists with other Params ({differ}){changed}; "
-                           "choose another seed_set_name")
+                           f"{way_out}")
         return None
 
     replace_if(join_uri(root, "params.json"), decide)

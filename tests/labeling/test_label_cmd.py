@@ -187,3 +187,32 @@ def test_prox_label_format_reads_a_spark_partition(tmp_path, capsys):
                  "--seed-set", "--no-register", "--sample-size", "4", "--val-fraction", "0.25",
                  "--format", "jsonl"]) == 0
     assert json.loads(capsys.readouterr().out)["sizes"]["snapshot_docs"] == 6
+
+
+def test_a_seed_set_rerun_with_other_settings_is_refused_and_keeps_the_first(tmp_path, capsys):
+    """prox label --seed-set into a folder holding a seed set made with another teacher or
+    sample size is refused, naming what differs and the way out; the seed set, its catalog
+    row and its labels stay as they were. The same settings again still succeed."""
+    from prox_tasks.catalog import Catalog
+
+    from .conftest import SAMPLE
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    out = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
+            "--sample-size", "20", "--name", "seed-a", "--catalog", url]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    manifest = (out / "manifest.json").read_bytes()
+    row = Catalog(url).get_seed_set("seed-a")
+    for other, differs in ((["--teacher", "diff"], "teacher 'rules' -> 'diff'"),
+                           (["--sample-size", "12"], "sample_size 20 -> 12")):
+        changed = [a for a in args if a not in ("--sample-size", "20")] + (
+            other if "--sample-size" in other else ["--sample-size", "20", *other])
+        assert main(changed) == 1
+        err = capsys.readouterr().err
+        assert differs in err and "another --output" in err, err
+        assert (out / "manifest.json").read_bytes() == manifest
+        assert Catalog(url).get_seed_set("seed-a") == row
+    assert main(args) == 0  # the same settings: idempotent
+    assert json.loads(capsys.readouterr().out)["version"] == first["version"]
