@@ -72,3 +72,21 @@ def check_conf(conf: Mapping | None, params: Mapping) -> None:
     # the suggestions first: an alert or a UI line may cut a long message
     raise RunError(f"unknown conf key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; "
                    f"this DAG takes {sorted(params)} (fix the trigger's conf)")
+
+
+def check_absolute(params: Mapping, names: tuple[str, ...]) -> None:
+    """Refuse a relative path in the Params ``names`` (a string, or a list of them); empty
+    ones are left to their defaults.
+
+    Raises:
+        RunError: naming the Param: a relative path would resolve against the folder of
+            whichever worker runs the task.
+    """
+    for param in names:
+        value = params.get(param)
+        for item in value if isinstance(value, (list, tuple)) else [value]:
+            item = str(item or "")
+            if item and "://" not in item and not item.startswith("/"):
+                raise RunError(f"{param} {item!r} is a relative path: give an absolute path or "
+                               "a file:// or s3:// URI (a relative one would resolve against "
+                               "the folder of whichever worker runs the task)")

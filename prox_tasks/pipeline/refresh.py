@@ -8,7 +8,7 @@ import logging
 from contextlib import contextmanager
 
 from prox_tasks.pipeline import settings
-from prox_tasks.pipeline.errors import RunError
+from prox_tasks.pipeline.errors import RunError, check_absolute
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +52,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         GateThresholds.from_mapping(params)  # the gate's own checks, before any work
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
-    for param in ("input_uri", "output_root"):
-        value = str(params.get(param) or "")
-        if value and "://" not in value and not value.startswith("/"):
-            raise RunError(f"{param} {value!r} is a relative path: give an absolute path or a "
-                           "file:// or s3:// URI (a relative one would resolve against the "
-                           "folder of whichever worker runs the task)")
+    check_absolute(params, ("input_uri", "output_root"))
     input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")

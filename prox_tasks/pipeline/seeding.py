@@ -25,7 +25,7 @@ import logging
 from collections import Counter
 
 from prox_tasks.pipeline import settings
-from prox_tasks.pipeline.errors import RunError
+from prox_tasks.pipeline.errors import RunError, check_absolute
 from prox_tasks.storage import join_uri, to_uri
 from prox_tasks.storage.names import check_name
 
@@ -40,7 +40,8 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take.
 
     Raises:
-        RunError: ``teacher_options`` the teacher does not take (checked before anything is
+        RunError: a relative ``input_uri``, ``seed_root`` or ``warc_uris`` path (it would
+            resolve against whichever worker's folder), ``teacher_options`` the teacher does not take (checked before anything is
             sampled, as every ``label_shard`` would fail with it), a ``{ds}`` input without
             a date, or no input files.
         FormatMismatch: input files not in the ``format`` Param (before anything is
@@ -48,6 +49,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     """
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
 
+    check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
     _close(_teacher(params["teacher"], params.get("teacher_options")))  # before any sampling
     input_uri = settings.render_partition(params["input_uri"], ds)
     # the default name changes with what decides the seed set's content: a run with other

@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from prox_tasks.pipeline import settings
-from prox_tasks.pipeline.errors import RunError
+from prox_tasks.pipeline.errors import RunError, check_absolute
 
 log = logging.getLogger(__name__)
 
@@ -16,8 +16,10 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     event that triggered the run.
 
     Raises:
-        RunError: no seed set at all.
+        RunError: no seed set at all, or a relative ``seed_uri`` or ``registry`` path (it
+            would resolve against whichever worker's folder).
     """
+    check_absolute(params, ("seed_uri", "registry"))
     uri = params.get("seed_uri") or next(
         (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
     if not uri:

@@ -336,3 +336,39 @@ def test_the_format_param_decides_the_seed_set_s_name(tmp_path):
     assert recorded["format"] == "jsonl"
     assert "format" not in json.loads(
         (tmp_path / "seeds" / by_name["name"] / "params.json").read_text())
+
+
+@pytest.mark.parametrize(("dag_id", "relative", "task_id"), [
+    ("prox_seed_label", {"input_uri": "snapshot.jsonl"}, "sample"),
+    ("prox_seed_label", {"seed_root": "seeds"}, "sample"),
+    ("prox_train_refiner", {"seed_uri": "seed"}, "resolve_seed_set"),
+    ("prox_train_refiner", {"registry": "registry"}, "resolve_seed_set"),
+])
+def test_a_relative_path_param_fails_the_first_task_naming_it(dagbag, tmp_path, monkeypatch,
+                                                              capfd, dag_id, relative, task_id):
+    """A relative path resolves against whichever worker runs the task (the refine DAG
+    refuses one): the first task fails at once naming the Param, before anything is written,
+    even where the path exists in the current folder."""
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    monkeypatch.chdir(tmp_path)  # the relative paths below exist here
+    write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(20))
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    if dag_id == "prox_seed_label":
+        conf = {"input_uri": str(tmp_path / "snapshot.jsonl"),
+                "seed_root": str(tmp_path / "abs-seeds"), "sample_size": 20,
+                "label_shard_docs": 10, "seed_set_name": None, **relative}
+    else:
+        conf = {"seed_uri": str(seed), "registry": str(tmp_path / "abs-registry"),
+                "epochs": 1, **relative}
+    dag = dagbag.get_dag(dag_id)
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, conf)})
+    assert run.state == "failed"
+    [ti] = [ti for ti in run.get_task_instances() if ti.task_id == task_id]
+    assert (ti.state, ti.try_number) == ("failed", 1)
+    [(param, value)] = relative.items()
+    logged = capfd.readouterr()
+    assert f"{param} {value!r} is a relative path" in logged.out + logged.err
+    assert not any((tmp_path / d).exists() for d in ("seeds", "registry", "abs-seeds",
+                                                     "abs-registry"))
