@@ -145,8 +145,19 @@ def map_length(asked: int) -> int:
     return max(1, min(int(asked), conf.getint("core", "max_map_length", fallback=1024)))
 
 
+#: The spellings a yes/no deployment variable takes (any case).
+_BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
 def flag(env: str, default: bool = False) -> bool:
-    return os.environ.get(env, str(default)).lower() in ("1", "true", "yes")
+    """A yes/no variable read while the DAGs are parsed (:func:`parse_time_setting`): unset
+    or empty is ``default``; a typo is an error naming it, not a silent ``false``."""
+    def convert(value: str) -> bool:
+        if value.lower() not in _BOOLEANS:
+            raise ValueError(f"one of {', '.join(_BOOLEANS)}")
+        return _BOOLEANS[value.lower()]
+
+    return parse_time_setting(env, default, convert, "true or false")
 
 
 def _rate(default: float, title: str) -> dict:

@@ -177,7 +177,10 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
                                                  ("PROX_RETRIES", "three"),
                                                  ("PROX_MAX_ACTIVE_RUNS", "x"),
                                                  ("PROX_PARTITION_WAIT_S", "6h"),
-                                                 ("PROX_REFRESH_CRON", "0 0 * *")])
+                                                 ("PROX_REFRESH_CRON", "0 0 * *"),
+                                                 # before: a typo read as false
+                                                 ("PROX_CATCHUP", "ture"),
+                                                 ("PROX_PARTITION_DEFERRABLE", "flase")])
 def test_a_bad_deployment_variable_is_named_in_the_import_error(airflow_db, monkeypatch,
                                                                 variable, value):
     """A deployment default the Param refuses, or a setting read while the DAG file is
@@ -194,6 +197,24 @@ def test_a_bad_deployment_variable_is_named_in_the_import_error(airflow_db, monk
     # the message itself, not a line of the traceback's source that happens to read it
     message = next(iter(errors.values())).strip().splitlines()[-1]
     assert variable in message, message
+
+
+@pytest.mark.parametrize(("catchup", "deferrable", "expected"), [
+    ("", "", (False, True)),  # an env file's NAME=: the defaults (before: deferral off)
+    ("YES", "0", (True, False)),
+    ("1", "no", (True, False))])
+def test_yes_no_variables_take_their_default_when_empty(airflow_db, monkeypatch, catchup,
+                                                        deferrable, expected):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.airflow_env import REPO
+
+    monkeypatch.setenv("PROX_CATCHUP", catchup)
+    monkeypatch.setenv("PROX_PARTITION_DEFERRABLE", deferrable)
+    bag = DagBag(dag_folder=str(REPO / "dags" / "prox_refine_snapshot.py"))
+    assert not bag.import_errors
+    dag = bag.get_dag("prox_refine_snapshot")
+    assert (dag.catchup, dag.get_task("wait_for_partition").deferrable) == expected
 
 
 @pytest.mark.parametrize("dag_id", ["prox_refine_snapshot", "prox_seed_label",
