@@ -23,6 +23,22 @@ def _env_int(name: str, default: int) -> int:
     return env_value(name, default, int, "a whole number")
 
 
+def _env_endpoint() -> str | None:
+    """The first endpoint variable set, checked here: botocore's "Invalid endpoint: …" for
+    ``127.0.0.1:9000`` names no variable."""
+    from urllib.parse import urlsplit
+
+    for name in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        value = os.environ.get(name, "").strip()
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.netloc:
+                raise ValueError(f"{name}={value!r} is not an endpoint URL: give "
+                                 "http://host:port (or https://host)")
+            return value
+    return None
+
+
 @dataclass(frozen=True)
 class S3Settings:
     """How to reach S3 (or an S3-compatible store such as MinIO).
@@ -66,9 +82,7 @@ class S3Settings:
     def from_env(cls) -> S3Settings:
         """Settings from ``PROX_S3_*`` variables and an optional Airflow connection."""
         settings = cls(
-            endpoint_url=os.environ.get("PROX_S3_ENDPOINT_URL")
-            or os.environ.get("AWS_ENDPOINT_URL_S3")
-            or os.environ.get("AWS_ENDPOINT_URL"),
+            endpoint_url=_env_endpoint(),
             max_attempts=_env_int("PROX_S3_MAX_ATTEMPTS", 10),
             retry_mode=os.environ.get("PROX_S3_RETRY_MODE", "standard"),
             addressing_style=os.environ.get("PROX_S3_ADDRESSING_STYLE", "auto"),

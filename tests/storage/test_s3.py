@@ -206,6 +206,25 @@ def test_a_blank_s3_setting_is_its_default(monkeypatch):
     assert (settings.max_attempts, settings.multipart_chunksize) == (10, 16 * MIB)
 
 
+@pytest.mark.parametrize(("name", "value"), [("PROX_S3_ENDPOINT_URL", "127.0.0.1:9000"),
+                                           ("PROX_S3_ENDPOINT_URL", "minio:9000"),
+                                           ("AWS_ENDPOINT_URL", "127.0.0.1:9000")])
+def test_an_endpoint_without_a_scheme_is_named_with_the_form_expected(monkeypatch, name,
+                                                                      value):
+    """botocore's own error ("Invalid endpoint: 127.0.0.1:9000") named no variable; no
+    server is needed: the client is refused before any request."""
+    from prox_tasks.storage import configure_s3
+
+    for other in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
+                  "PROX_S3_CONN_ID"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv(name, value)
+    configure_s3(None)  # the settings of the environment
+    with pytest.raises(ValueError, match=rf"{name}='{value}' is not an endpoint URL: give "
+                                         r"http://host:port"):
+        exists("s3://bucket/key")
+
+
 def test_a_missing_bucket_is_an_error_not_a_missing_file(s3_bucket):
     """HEAD answers 404 for a missing key and for a missing bucket alike: a registry or an
     output in a mistyped bucket must not pass for an empty one."""
