@@ -60,11 +60,12 @@ def run(args) -> Outcome:
 
 def summary_line(summary: dict) -> str:
     """``gate PASSED: 950 documents kept ... -> gate.json`` or ``gate FAILED: <check>
-    observed X, threshold Y; ...``."""
-    from prox_tasks.quality.observed import failure_lines
+    observed X, threshold Y; ...`` (a snapshot with no shard refined yet says so first)."""
+    from prox_tasks.quality.observed import failure_lines, not_refined_note
 
     m = summary["metrics"]
-    head = (f"gate {'PASSED' if summary['passed'] else 'FAILED'}: "
+    note = None if summary["passed"] else not_refined_note(m)
+    head = (f"gate {'PASSED' if summary['passed'] else 'FAILED'}: {note + '; ' if note else ''}"
             f"{m.get('docs_kept', 0):,} kept, {m.get('docs_dropped', 0):,} dropped of "
             f"{m.get('docs_planned', 0):,} planned")
     failed = "; ".join(failure_lines(summary["failed"]))

@@ -270,8 +270,10 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
     put_atomic(result.report_uri, json.dumps(result.to_dict(), indent=1, sort_keys=True) + "\n")
     log.info("gate %s for %s: %d/%d checks passed", "PASSED" if result.passed else "FAILED",
              output_uri, sum(c["success"] for c in checks), len(checks))
-    from prox_tasks.quality.observed import failure_lines
+    from prox_tasks.quality.observed import failure_lines, not_refined_note
 
+    if not result.passed and (note := not_refined_note(result.metrics)):
+        log.error("gate: %s", note)
     for line in failure_lines(checks):
         log.error("gate check failed: %s", line)
     return result

@@ -63,3 +63,13 @@ def failure_lines(checks: list[dict]) -> list[str]:
                      f"{observed_text(check)}, expected {threshold_text(check)}"
                      + (f" — {check['description']}" if check.get("description") else ""))
     return lines
+
+
+def not_refined_note(metrics: dict) -> str | None:
+    """The one cause behind most failed checks of a snapshot planned but not refined, said
+    before them (the checks read as if refined shards were wrong); None otherwise."""
+    planned = metrics.get("shards_planned") or 0
+    if not planned or metrics.get("shards_complete"):
+        return None
+    return (f"no shard is refined yet (0 of {planned:,} planned shards written): refine the "
+            "snapshot first (prox refine, or the DAG's refine_shard tasks), then gate it")

@@ -104,3 +104,29 @@ def test_a_snapshot_the_gate_found_unfinished_is_finished_by_a_rerun(tmp_path, c
     assert (result["shards"], result["shards_refined"]) == (3, 1)  # 0 and 1 reused
     assert main(gate) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["passed"] is True
+
+
+def test_a_planned_but_unrefined_snapshot_says_so_before_the_failed_checks(tmp_path, capsys,
+                                                                           caplog):
+    """Gating a snapshot that was planned but not refined listed six failed checks in Great
+    Expectations' wording and not their one cause: that is said first now, in the summary line
+    and in the log, and the verdict is the same (failed, the same checks)."""
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = str(tmp_path / "snap")
+    assert main(["plan", "--input", str(src), "--output", out, "--target-docs", "10"]) == 0
+    capsys.readouterr()
+    assert main(["gate", "--snapshot", out]) == 1
+    shown = capsys.readouterr()
+    note = "no shard is refined yet (0 of 2 planned shards written): refine the snapshot first"
+    assert shown.out.startswith(f"gate FAILED: {note}"), shown.out
+    errors = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
+    assert errors[0] == f"gate: {note} (prox refine, or the DAG's refine_shard tasks), then " \
+        "gate it" and len(errors) == 7, errors  # the note, then the six checks
+    assert main(["gate", "--json", "--snapshot", out]) == 1
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["passed"] is False and len(summary["failed"]) == 6
+
+    refine_snapshot(str(src), str(tmp_path / "refined"))  # refined: no such note
+    assert main(["gate", "--snapshot", str(tmp_path / "refined"), "--max-drop-rate",
+                 "0.0001", "--min-drop-rate", "0"]) == 1
+    assert "no shard is refined" not in capsys.readouterr().out
