@@ -21,6 +21,10 @@ class SnapshotNameTaken(ValueError):
     """A snapshot name already booked for another output folder."""
 
 
+class SeedSetNameTaken(ValueError):
+    """A seed-set name already registered for another folder."""
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -298,8 +302,29 @@ class Catalog:
                          " WHERE s.name = :n ORDER BY sh.shard_index", n=snapshot)
 
     # -- seed sets and models -------------------------------------------------------------
+    def check_seed_set_name(self, name: str, uri: str, option: str = "--name") -> None:
+        """Refuse ``name`` when it is registered for another folder: pointing its row here
+        would take a model trained on that seed set off its provenance (``option``: what
+        names it, for the message).
+
+        Raises:
+            SeedSetNameTaken: ``name`` belongs to another folder.
+        """
+        from prox_tasks.storage import to_uri
+
+        row = self.get_seed_set(name)
+        if row and row["uri"] and to_uri(row["uri"]) != to_uri(uri):
+            raise SeedSetNameTaken(f"seed set name {name!r} is registered for {row['uri']}, "
+                                   f"not {to_uri(uri)}; name this one apart ({option})")
+
     def register_seed_set(self, name: str, teacher: str, uri: str, num_docs: int = 0,
                           stats: dict | None = None) -> int:
+        """Create or update seed set ``name`` at ``uri``.
+
+        Raises:
+            SeedSetNameTaken: ``name`` is registered for another folder.
+        """
+        self.check_seed_set_name(name, uri)
         if self._one("SELECT id FROM seed_sets WHERE name = :n", n=name) is None:
             self._exec("INSERT INTO seed_sets (name, teacher, uri, num_docs, stats, created_at)"
                        " VALUES (:n, :t, :u, :d, :s, :c)", n=name, t=teacher, u=uri,

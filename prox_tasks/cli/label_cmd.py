@@ -172,7 +172,12 @@ def _teacher_options(args) -> dict:
 
 
 def _seed_set(args, teacher, bar) -> Outcome:
-    from prox_tasks.labeling.seedset import EmptySplit, build_seed_set, register_in_catalog
+    from prox_tasks.labeling.seedset import (
+        EmptySplit,
+        build_seed_set,
+        check_name_in_catalog,
+        register_in_catalog,
+    )
     from prox_tasks.pipeline.seeding import claim_seed_set, seed_set_params
     from prox_tasks.storage import to_uri
 
@@ -185,6 +190,8 @@ def _seed_set(args, teacher, bar) -> Outcome:
                                  digest_input=False)
     decides.update(val_fraction=args.val_fraction, gold_field=args.gold_field,
                    html_field=args.html_field, max_html_bytes=args.max_html_bytes)
+    if args.name and not args.no_register:  # before any work: registering would refuse it
+        check_name_in_catalog(args.name, to_uri(args.output), args.catalog)
     claim_seed_set(to_uri(args.output), args.name or args.output, decides,
                    "write it to another --output folder (and --name), or remove that folder "
                    "if nothing was trained on it")

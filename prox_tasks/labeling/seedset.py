@@ -98,6 +98,30 @@ def label_distribution(labels: Iterable[Label], texts: Iterable[str]) -> dict:
     }  # fmt: skip
 
 
+def check_name_in_catalog(name: str, uri: str, catalog=None, option: str = "--name") -> None:
+    """Before any work: refuse seed-set ``name`` when the catalog registered it for another
+    folder (:meth:`~prox_tasks.catalog.Catalog.check_seed_set_name`; registering would).
+
+    Args:
+        name: The seed set's name.
+        uri: The folder it is written to.
+        catalog: A catalog URL, or None for the default catalog.
+        option: What names it, for the message.
+
+    Raises:
+        SeedSetNameTaken: ``name`` belongs to another folder.
+    """
+    try:
+        from prox_tasks.catalog import Catalog
+    except ImportError:  # no catalog: nothing is registered either
+        return
+    cat = Catalog(catalog)
+    try:
+        cat.check_seed_set_name(name, uri, option)
+    finally:
+        cat.close()
+
+
 def register_in_catalog(info: SeedSetInfo, catalog=None) -> int | None:
     """Register the seed set in the SQL catalog; None when the catalog package is missing.
 

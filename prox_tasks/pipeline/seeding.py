@@ -46,8 +46,11 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
             a date, or no input files.
         FormatMismatch: input files not in the ``format`` Param (before anything is
             sampled or a seed set claimed).
+        SeedSetNameTaken: the catalog registered the seed set's name for another folder
+            (another ``seed_root``), before anything is sampled.
     """
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
+    from prox_tasks.labeling.seedset import check_name_in_catalog
 
     check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
     _close(_teacher(params["teacher"], params.get("teacher_options")))  # before any sampling
@@ -65,6 +68,8 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
                       "seed-set name")
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
+    check_name_in_catalog(name, root, settings.catalog_url(params.get("catalog_url")),
+                          "seed_set_name, or the seed_root it was written under")
     claim_seed_set(root, name, decides)
     size, seed = int(params["sample_size"]), int(params["random_seed"])
     try:

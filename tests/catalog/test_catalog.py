@@ -154,3 +154,17 @@ def test_a_promotion_in_one_registry_keeps_another_registrys_promotion(catalog):
     assert promoted == ["exp-1", "prod-2"]
     assert catalog.promoted_model("refiner")["version"] == "prod-2"
     assert catalog.promoted_model("refiner", registry="s3://nowhere") is None
+
+
+def test_a_seed_set_name_is_not_moved_to_another_folder(catalog):
+    """Registering seed set ``name`` for another folder moved its row there: a model trained
+    on the first one pointed at the second. It is refused; the same folder updates its row."""
+    from prox_tasks.catalog.catalog import SeedSetNameTaken
+
+    first = catalog.register_seed_set("s", "rules", "file:///seeds/a", 10)
+    assert catalog.register_seed_set("s", "rules", "file:///seeds/a", 12) == first
+    with pytest.raises(SeedSetNameTaken, match="seed set name 's' is registered for "
+                       "file:///seeds/a, not file:///seeds/b; name this one apart"):
+        catalog.register_seed_set("s", "diff", "file:///seeds/b", 20)
+    row = catalog.get_seed_set("s")
+    assert (row["uri"], row["teacher"], row["num_docs"]) == ("file:///seeds/a", "rules", 12)

@@ -216,3 +216,23 @@ def test_a_seed_set_rerun_with_other_settings_is_refused_and_keeps_the_first(tmp
         assert Catalog(url).get_seed_set("seed-a") == row
     assert main(args) == 0  # the same settings: idempotent
     assert json.loads(capsys.readouterr().out)["version"] == first["version"]
+
+
+def test_a_seed_set_name_taken_by_another_folder_is_refused_before_sampling(tmp_path, capsys):
+    """--name of a seed set registered for another --output would move its catalog row to
+    the new folder; it is refused before anything is sampled."""
+    from prox_tasks.catalog import Catalog
+
+    from .conftest import SAMPLE
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = ["label", "--json", "--input", str(SAMPLE), "--seed-set", "--sample-size", "20",
+            "--name", "seed-a", "--catalog", url]
+    assert main([*args, "--output", str(tmp_path / "a")]) == 0
+    capsys.readouterr()
+    row = Catalog(url).get_seed_set("seed-a")
+    assert main([*args, "--output", str(tmp_path / "b")]) == 1
+    err = capsys.readouterr().err
+    assert "seed set name 'seed-a' is registered for" in err and "(--name)" in err, err
+    assert not (tmp_path / "b").exists()
+    assert Catalog(url).get_seed_set("seed-a") == row

@@ -226,3 +226,20 @@ def seeding_params_of(snapshot, root) -> dict:
     """The params.json a sample() of the default test Params writes."""
     seeding.sample(params(snapshot, root), None)
     return json.loads((root / "s1" / "params.json").read_text())
+
+
+def test_a_seed_set_name_registered_for_another_seed_root_is_refused_before_sampling(
+        snapshot, tmp_path):
+    """seed_set_name s1 under another seed_root would move the catalog's s1 row to the new
+    folder (a model trained on the first would point at the second): refused at once."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.catalog.catalog import SeedSetNameTaken
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    run_all(snapshot, tmp_path / "a", catalog_url=url)
+    row = Catalog(url).get_seed_set("s1")
+    with pytest.raises(SeedSetNameTaken, match=r"seed set name 's1' is registered for "
+                       r".*/a/s1, not .*/b/s1; name this one apart \(seed_set_name"):
+        seeding.sample(params(snapshot, tmp_path / "b", catalog_url=url), None)
+    assert not (tmp_path / "b").exists()
+    assert Catalog(url).get_seed_set("s1") == row
