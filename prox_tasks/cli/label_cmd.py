@@ -172,6 +172,7 @@ def _teacher_options(args) -> dict:
 
 
 def _seed_set(args, teacher, bar) -> Outcome:
+    from prox_tasks.corpus.readers import input_files
     from prox_tasks.labeling.seedset import (
         EmptySplit,
         build_seed_set,
@@ -190,6 +191,9 @@ def _seed_set(args, teacher, bar) -> Outcome:
                                  digest_input=False)
     decides.update(val_fraction=args.val_fraction, gold_field=args.gold_field,
                    html_field=args.html_field, max_html_bytes=args.max_html_bytes)
+    # an input with no file fails here, before the folder is claimed for it: the rerun with
+    # the input fixed is not refused as "other settings"
+    input_files(args.input, args.format)
     if args.name and not args.no_register:  # before any work: registering would refuse it
         check_name_in_catalog(args.name, to_uri(args.output), args.catalog)
     claim_seed_set(to_uri(args.output), args.name or args.output, decides,

@@ -41,9 +41,9 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
 
     Raises:
         RunError: a relative ``input_uri``, ``seed_root`` or ``warc_uris`` path (it would
-            resolve against whichever worker's folder), ``teacher_options`` the teacher does not take (checked before anything is
-            sampled, as every ``label_shard`` would fail with it), a ``{ds}`` input without
-            a date, or no input files.
+            resolve against whichever worker's folder), ``teacher_options`` the teacher
+            does not take (checked before anything is sampled, as every ``label_shard``
+            would fail with it), a ``{ds}`` input without a date, or no input files.
         FormatMismatch: input files not in the ``format`` Param (before anything is
             sampled or a seed set claimed).
         SeedSetNameTaken: the catalog registered the seed set's name for another folder

@@ -236,3 +236,16 @@ def test_a_seed_set_name_taken_by_another_folder_is_refused_before_sampling(tmp_
     assert "seed set name 'seed-a' is registered for" in err and "(--name)" in err, err
     assert not (tmp_path / "b").exists()
     assert Catalog(url).get_seed_set("seed-a") == row
+
+
+def test_a_seed_set_with_a_mistyped_input_does_not_claim_its_folder(tmp_path, capsys):
+    """--input naming no file fails before the folder is claimed: the rerun with the input
+    fixed writes the seed set, instead of being refused as a run with other settings."""
+    from .conftest import SAMPLE
+
+    out = tmp_path / "seed"
+    args = ["label", "--output", str(out), "--seed-set", "--sample-size", "20", "--no-register"]
+    assert main([*args, "--input", str(tmp_path / "no-such.jsonl.gz")]) == 1
+    assert "no input files" in capsys.readouterr().err
+    assert not (out / "params.json").exists()
+    assert main([*args, "--input", str(SAMPLE)]) == 0, capsys.readouterr().err
