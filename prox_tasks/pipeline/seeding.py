@@ -49,6 +49,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
         SeedSetNameTaken: the catalog registered the seed set's name for another folder
             (another ``seed_root``), before anything is sampled.
     """
+    from prox_tasks.corpus.readers import input_files
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
     from prox_tasks.labeling.seedset import check_name_in_catalog
 
@@ -68,6 +69,11 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
                       "seed-set name")
     root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
+    try:  # no input file: fail before the seed set is claimed for this input_uri, so the
+        # rerun with input_uri fixed is not refused as one with other Params
+        input_files(input_uri, params.get("format") or None)
+    except FileNotFoundError as err:
+        raise RunError(f"{err}: check input_uri") from err
     check_name_in_catalog(name, root, settings.catalog_url(params.get("catalog_url")),
                           "seed_set_name, or the seed_root it was written under")
     claim_seed_set(root, name, decides)

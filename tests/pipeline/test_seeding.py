@@ -243,3 +243,12 @@ def test_a_seed_set_name_registered_for_another_seed_root_is_refused_before_samp
         seeding.sample(params(snapshot, tmp_path / "b", catalog_url=url), None)
     assert not (tmp_path / "b").exists()
     assert Catalog(url).get_seed_set("s1") == row
+
+
+def test_a_run_over_a_mistyped_input_does_not_claim_the_seed_set(snapshot, tmp_path):
+    """input_uri naming no file claimed seed set s1 for it before failing: the rerun with the
+    input fixed was refused as one with other Params. Nothing is claimed now."""
+    with pytest.raises(RunError, match="check input_uri"):
+        seeding.sample(params(tmp_path / "no-such.jsonl", tmp_path / "root"), None)
+    assert not (tmp_path / "root" / "s1" / "params.json").exists()
+    assert seeding.sample(params(snapshot, tmp_path / "root"), None)["name"] == "s1"
