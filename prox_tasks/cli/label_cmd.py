@@ -162,6 +162,14 @@ def run(args) -> Outcome:
                    f"-> {summary['output']}", summary)
 
 
+#: The options that set what ``seed_set_params`` records, named in a refusal as given.
+_OPTIONS = {"input_uri": "--input", "sample_size": "--sample-size", "random_seed": "--seed",
+            "teacher": "--teacher", "teacher_options": "teacher options", "format": "--format",
+            "text_field": "--text-field", "id_field": "--id-field",
+            "val_fraction": "--val-fraction", "gold_field": "--gold-field",
+            "html_field": "--html-field", "max_html_bytes": "--max-html-bytes"}
+
+
 def _teacher_options(args) -> dict:
     """The teacher options given that decide its labels (as the DAG's ``teacher_options``
     Param: what is not given is not recorded, so the message names only what changed)."""
@@ -198,7 +206,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
         check_name_in_catalog(args.name, to_uri(args.output), args.catalog)
     claim_seed_set(to_uri(args.output), args.name or args.output, decides,
                    "write it to another --output folder (and --name), or remove that folder "
-                   "if nothing was trained on it")
+                   "if nothing was trained on it", names=_OPTIONS)
     try:
         info = build_seed_set(
             args.input, args.output, teacher, args.sample_size, args.seed, args.val_fraction,

@@ -156,12 +156,25 @@ def _input_digest(input_uri: str, format: str | None = None) -> str | None:
 
 
 def claim_seed_set(root: str, name: str, decides: dict,
-                   way_out: str = "choose another seed_set_name") -> None:
+                   way_out: str = "choose another seed_set_name",
+                   names: dict[str, str] | None = None) -> None:
     """Record the Params that decide seed set ``name``'s content (``params.json``); a run
     that names an existing seed set with other Params is refused (a model trained on it would
     lose its provenance). The same Params (a retry, a rerun) go on. Read and written in one
     step (:func:`~prox_tasks.storage.swap.replace_if`): of two runs with other Params started
-    together, one claims the seed set and the other is refused."""
+    together, one claims the seed set and the other is refused.
+
+    Args:
+        root: The seed set's folder.
+        name: Its name, for the message.
+        decides: What decides its content (:func:`seed_set_params`).
+        way_out: What the refusal tells the user to do.
+        names: How the caller names the keys of ``decides`` (``prox label``'s options);
+            a key not in it is named as it is (the DAG's Params).
+
+    Raises:
+        RunError: the seed set exists with other ``decides``, naming each difference.
+    """
     from prox_tasks.storage.swap import replace_if
 
     text = json.dumps(decides, sort_keys=True, default=str, indent=1) + "\n"
@@ -171,10 +184,12 @@ def claim_seed_set(root: str, name: str, decides: dict,
             return text.encode()
         recorded, wanted = json.loads(current), json.loads(text)
         # a seed set claimed before inputs were digested is compared by its Params alone
-        differ = ", ".join(f"{k} {recorded.get(k)!r} -> {v!r}" for k, v in wanted.items()
-                           if recorded.get(k) != v and (k in recorded or k != "input_digest"))
-        if differ:
-            changed = " (the input was rewritten since)" if "input_digest " in differ else ""
+        keys = [k for k, v in wanted.items()
+                if recorded.get(k) != v and (k in recorded or k != "input_digest")]
+        if keys:
+            differ = ", ".join(f"{(names or {}).get(k, k)} {recorded.get(k)!r} -> "
+                               f"{wanted[k]!r}" for k in keys)
+            changed = " (the input was rewritten since)" if "input_digest" in keys else ""
             raise RunError(f"seed set {name} exists with other Params ({differ}){changed}; "
                            f"{way_out}")
         return None

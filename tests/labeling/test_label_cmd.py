@@ -205,8 +205,8 @@ def test_a_seed_set_rerun_with_other_settings_is_refused_and_keeps_the_first(tmp
     first = json.loads(capsys.readouterr().out)
     manifest = (out / "manifest.json").read_bytes()
     row = Catalog(url).get_seed_set("seed-a")
-    for other, differs in ((["--teacher", "diff"], "teacher 'rules' -> 'diff'"),
-                           (["--sample-size", "12"], "sample_size 20 -> 12")):
+    for other, differs in ((["--teacher", "diff"], "--teacher 'rules' -> 'diff'"),
+                           (["--sample-size", "12"], "--sample-size 20 -> 12")):
         changed = [a for a in args if a not in ("--sample-size", "20")] + (
             other if "--sample-size" in other else ["--sample-size", "20", *other])
         assert main(changed) == 1
