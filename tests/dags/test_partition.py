@@ -15,15 +15,15 @@ from tests.dags.crawl import sample_rows, write_jsonl
 DAY = datetime(2026, 1, 6, tzinfo=UTC)
 
 
-@pytest.fixture(scope="module")
-def late_dag(airflow_db):
-    """The refine DAG parsed with a 1 s look and a 12 s wait (read when the file is parsed)."""
+def _refine_dag(wait_s: int):
+    """The refine DAG parsed with a 1 s look and a ``wait_s`` wait (read when the file is
+    parsed)."""
     import os
 
     from airflow.dag_processing.dagbag import DagBag
 
     saved = {k: os.environ.get(k) for k in ("PROX_PARTITION_POKE_S", "PROX_PARTITION_WAIT_S")}
-    os.environ.update(PROX_PARTITION_POKE_S="1", PROX_PARTITION_WAIT_S="12")
+    os.environ.update(PROX_PARTITION_POKE_S="1", PROX_PARTITION_WAIT_S=str(wait_s))
     try:
         dag = DagBag(dag_folder=str(REPO / "dags" / "prox_refine_snapshot.py")).get_dag(
             "prox_refine_snapshot")
@@ -31,7 +31,21 @@ def late_dag(airflow_db):
         for k, v in saved.items():
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
     assert dag.get_task("wait_for_partition").deferrable
+    assert dag.get_task("wait_for_partition").timeout == wait_s
     return dag
+
+
+@pytest.fixture(scope="module")
+def late_dag(airflow_db):
+    """A 12 s wait: room for the file to land on a loaded machine while the trigger waits."""
+    return _refine_dag(12)
+
+
+@pytest.fixture(scope="module")
+def impatient_dag(airflow_db):
+    """A 3 s wait: a partition that never arrives is given up on all the same, and the test
+    does not sit out a wait sized for one that does arrive."""
+    return _refine_dag(3)
 
 
 def deferred_triggers() -> list[tuple[int, str]]:
@@ -70,8 +84,8 @@ def test_a_late_partition_is_waited_for_in_the_trigger(late_dag, tmp_path):
 
 
 def test_a_partition_that_never_arrives_fails_once_saying_what_is_missing(
-        late_dag, tmp_path, capfd):
-    run, tis = _run(late_dag, tmp_path, "never")
+        impatient_dag, tmp_path, capfd):
+    run, tis = _run(impatient_dag, tmp_path, "never")
     sensor = tis["wait_for_partition"]
     assert (sensor.state, sensor.try_number) == ("failed", 1)  # no retry of a timed-out wait
     assert sensor.trigger_id is not None
