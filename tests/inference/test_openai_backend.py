@@ -33,7 +33,10 @@ def server(tiny_model, tmp_path_factory):
     proc = subprocess.Popen(
         [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
          "--gpu-memory-utilization", "0.3", "--host", "127.0.0.1", "--port", str(port),
-         "--served-model-name", "tiny-prox"],
+         "--served-model-name", "tiny-prox",
+         # eager: no torch.compile warm-up at start (tens of seconds on 2 cores); these tests
+         # show the client's protocol, pooling and retries, not the server's speed
+         "--enforce-eager"],
         stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, VLLM_LOGGING_LEVEL="WARNING"),
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}/v1"
