@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import tempfile
@@ -218,27 +217,10 @@ def main() -> None:
     run_all(args, "local disk", "file://{tmp}/local-{n}", "file:///data")
     if args.no_s3:
         return
-    import logging
+    from bench.moto_s3 import moto_bucket
 
-    from moto.server import ThreadedMotoServer
-
-    from prox_tasks.storage import S3Settings, configure_s3, get_client
-
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ[name] = value
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        configure_s3(S3Settings(endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                                addressing_style="path"))
-        get_client().create_bucket(Bucket="bench")
+    with moto_bucket("bench"):
         run_all(args, "S3 (moto over HTTP)", "s3://bench/snapshots/s3-{n}", "s3://crawl")
-    finally:
-        configure_s3(None)
-        server.stop()
 
 
 def run_all(args, store: str, output: str, input_root: str) -> None:

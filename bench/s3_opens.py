@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import collections
 import json
-import logging
-import os
 import statistics
 import sys
 import time
@@ -100,25 +98,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.kb * 1000 > 64 * 1024:
         parser.error("--kb: at most 65 (a file above 64 KiB is not read as before plus a HEAD)")
-    from moto.server import ThreadedMotoServer
+    from bench.moto_s3 import moto_bucket
 
-    from prox_tasks.storage import S3Settings, configure_s3, get_client
-
-    for name, value in (("AWS_ACCESS_KEY_ID", "bench"), ("AWS_SECRET_ACCESS_KEY", "bench"),
-                        ("AWS_DEFAULT_REGION", "us-east-1")):
-        os.environ[name] = value
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # a line per request otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    try:
-        host, port = server.get_host_and_port()
-        configure_s3(S3Settings(endpoint_url=f"http://{host}:{port}", region_name="us-east-1",
-                                addressing_style="path"))
-        get_client().create_bucket(Bucket="bench")
+    with moto_bucket("bench"):
         rows = run(args.files, args.kb, args.repeats)
-    finally:
-        configure_s3(None)
-        server.stop()
     print(f"\n{args.files} files of {args.kb} KB on moto over HTTP, median of {args.repeats}\n")
     print("| read | files | HEAD a file before / after | GET a file before / after | "
           "ms a file before / after |")
