@@ -71,8 +71,9 @@ def run(args) -> Outcome:
     with_gold = sum(1 for d in docs if d["gold_text"])
     if report is None:
         # pages read but none with that field: the gold text is under another name
-        fix = ("; --gold-field names the field holding the gold text"
-               if docs and not with_gold else "")
+        from prox_tasks.evaluation.files import GOLD_FIELD_HINT
+
+        fix = f"; {GOLD_FIELD_HINT}" if docs and not with_gold else ""
         raise ValueError(f"{args.gold}: {with_gold} rows with a {args.gold_field!r} text, "
                          f"fewer than --min-docs {args.min_docs} ({bad_rows:,} bad rows: not JSON "
                          f"objects, or without a string {args.text_field!r}{fix})")

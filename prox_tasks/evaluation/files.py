@@ -7,6 +7,9 @@ from collections.abc import Iterator
 
 from prox_tasks.evaluation.metrics import word_prf, word_prf_per_group
 
+#: What to do when rows were read without the gold field (``prox eval``, ``prox calibrate``).
+GOLD_FIELD_HINT = "--gold-field names the field holding the gold text"
+
 
 def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
     """Rows of a refined output folder or a Parquet file, else of JSONL(.gz/.zst) files (a
@@ -114,8 +117,7 @@ def evaluate_files(
     if not golds:
         gold_bad = counts["bad_rows"] - refined_bad
         # rows there without that field: most often the gold text is under another name
-        fix = ("; --gold-field names the field holding the gold text"
-               if counts["gold_rows_without_gold"] else "")
+        fix = f"; {GOLD_FIELD_HINT}" if counts["gold_rows_without_gold"] else ""
         raise ValueError(f"no gold row with an id and a {gold_field!r} text at {gold_uri} "
                          f"({counts['gold_rows_without_gold']} rows without a text, "
                          f"{counts['gold_rows_without_id']} without an id, {gold_bad} bad rows "

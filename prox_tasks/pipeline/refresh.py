@@ -352,11 +352,11 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -
                   wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
     from prox_tasks.refine.booking import book_refined
 
+    runner = runners.current(task_try)
     with open_catalog(snapshot["catalog_url"]) as catalog:
-        refuse_if_replaced(catalog, snapshot["name"], runners.current(task_try), "collect")
+        refuse_if_replaced(catalog, snapshot["name"], runner, "collect")
         book_refined(catalog, snapshot["name"], (s.get("model_version") for s in shards),
-                     refined_any=totals["reused"] < len(shards),
-                     runner=runners.current(task_try))
+                     refined_any=totals["reused"] < len(shards), runner=runner)
     log.info("snapshot %s refined: %s", snapshot["name"], totals)
     return totals
 
