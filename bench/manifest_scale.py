@@ -72,9 +72,11 @@ def measure(fn, repeats: int) -> tuple[float, float, object]:
 
 
 def xcom_result(n: int) -> dict:
-    """One refine task's XCom for ``n`` refined shards, as ``refine_batch`` returns it."""
+    """One refine task's XCom for ``n`` refined shards, built by ``refine_batch``'s own
+    :func:`~prox_tasks.pipeline.refresh.task_result` from shard results as
+    ``refine_shards`` returns them."""
     from prox_tasks.corpus.writer import ShardAccounting
-    from prox_tasks.pipeline.refresh import XCOM_LEFT_OUT
+    from prox_tasks.pipeline.refresh import task_result
     from prox_tasks.refine.stats import ShardStats
 
     acc = ShardAccounting(**{k: v for k, v in {
@@ -82,11 +84,10 @@ def xcom_result(n: int) -> dict:
         "docs_written": 9_000, "docs_quarantined": 10, "docs_dropped": 990,
         "docs_kept": 9_000, "sha256": "0" * 64, "bytes": 300_000_000,
     }.items() if k in ShardAccounting.__dataclass_fields__}).to_dict()
-    stats = ShardStats().to_dict()
-    shard = {**{k: v for k, v in acc.items() if k not in XCOM_LEFT_OUT}, "status": "refined",
-             "reused": False, "model_version": "prox-refiner@7", "stats": stats,
-             "wall_seconds": 1234.5, "worker_pid": 4242}
-    return {"label": "shards", "shards": [dict(shard, shard_index=i) for i in range(n)]}
+    results = [{"accounting": dict(acc, shard_index=i), "status": "refined",
+                "model_version": "prox-refiner@7", "stats": ShardStats().to_dict(),
+                "wall_seconds": 1234.5, "pid": 4242} for i in range(n)]
+    return task_result("shards", results)
 
 
 def run_cli(n_shards: int, output_uri: str, input_root: str, repeats: int,
@@ -140,8 +141,7 @@ def print_cli_rows(store: str, rows: list[dict]) -> None:
 def run_one(n_shards: int, output_uri: str, input_root: str, repeats: int,
             max_map_length: int) -> dict:
     from prox_tasks.corpus.manifest import load_manifest, load_plan, part_uri
-    from prox_tasks.pipeline.refresh import shard_batches
-    from prox_tasks.refine.stats import accounting_totals
+    from prox_tasks.pipeline.refresh import collect_totals, shard_batches
     from prox_tasks.storage import size_of, version_of
 
     manifest = build_manifest(n_shards, input_root, output_uri)
@@ -177,8 +177,7 @@ def run_one(n_shards: int, output_uri: str, input_root: str, repeats: int,
     row["collect_xcom_bytes"] = sum(map(len, results))
 
     def collect():  # what the collect task does with the pulled XComs, less the catalog
-        shards = [s for r in results for s in json.loads(r)["shards"]]
-        return accounting_totals(shards)
+        return collect_totals([json.loads(r) for r in results])
 
     t, peak, _ = measure(collect, repeats)
     row.update(collect_s=t, collect_mb=peak)

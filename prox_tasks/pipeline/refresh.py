@@ -268,9 +268,44 @@ def _claim_settings(snapshot: dict, manifest, refining: dict, reprocess: bool) -
                        "snapshot_name") from None
 
 
-#: Fields of a shard's accounting its refine task does not return (its status record has
-#: them): the same request in every shard, its files' URIs, the plan's id.
-XCOM_LEFT_OUT = ("request", "uri", "quarantine_uri", "manifest_id")
+#: What a refine task returns per shard (the rest — its accounting in full, its statistics,
+#: its files' URIs and checksums — is in the shard's status record): enough to see in the
+#: task's XCom what happened to each shard, not its totals' detail.
+XCOM_SHARD_FIELDS = ("shard_index", "docs_read", "docs_kept", "docs_dropped",
+                     "docs_quarantined")
+
+
+def task_result(label: str, results: list[dict]) -> dict:
+    """A refine task's XCom for its shards' ``results`` (:func:`~prox_tasks.refine.workers.
+    refine_shards`): their accounting summed once here (:func:`~prox_tasks.refine.stats.
+    accounting_totals`), and a short line per shard. ``collect`` pulls every task's at once,
+    so its size per shard is what a 100,000-shard run pulls 100,000 times."""
+    from prox_tasks.refine.stats import accounting_totals
+
+    totals = accounting_totals(result["accounting"] for result in results)
+    totals["wall_seconds"] = round(sum(float(r["wall_seconds"] or 0) for r in results), 3)
+    shards = [{**{k: result["accounting"].get(k) for k in XCOM_SHARD_FIELDS},
+               "status": result["status"], "wall_seconds": result["wall_seconds"],
+               "worker_pid": result.get("pid")} for result in results]  # fmt: skip
+    versions = sorted({str(r["model_version"]) for r in results if r.get("model_version")})
+    return {"label": label, "totals": totals, "model_versions": versions, "shards": shards}
+
+
+def collect_totals(results: list[dict]) -> tuple[dict, list[str]]:
+    """Totals over refine tasks' XComs (:func:`task_result`) and the model versions that
+    refined their shards. A task run before its XCom held totals (a DAG run upgraded in
+    flight) is summed from its shards' accountings, as it returned them then."""
+    from prox_tasks.refine.stats import accounting_totals
+
+    shards = [s for r in results for s in r["shards"]]
+    totals = accounting_totals(r["totals"] if "totals" in r else accounting_totals(r["shards"])
+                               for r in results)
+    totals.update(shards=len(shards),
+                  reused=sum(s.get("status") == "skipped" for s in shards),
+                  wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
+    versions = {v for r in results for v in r.get("model_versions", ())}
+    versions.update(str(s["model_version"]) for s in shards if s.get("model_version"))
+    return totals, sorted(versions)
 
 
 def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
@@ -280,8 +315,8 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     (:class:`prox_tasks.refine.booking.ShardBooking`); a failure books the snapshot
     ``failed`` (:func:`~prox_tasks.refine.booking.book_failed`). ``task_try``: the Airflow
     task try (:func:`~prox_tasks.refine.runner.current`), which books each attempt: the next
-    try books the attempts of one killed outright failed. Returns per-shard accounting and
-    statistics."""
+    try books the attempts of one killed outright failed. Returns the task's XCom
+    (:func:`task_result`)."""
     from prox_tasks.corpus.manifest import load_plan
     from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import ShardBooking
@@ -304,15 +339,7 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
         except BaseException as err:  # a retry that succeeds, then collect, move it on
             booking.failed_run(err)
             raise
-    # the task's result is an XCom that `collect` pulls with every other task's: what a
-    # shard was refined with and where it lies are in its status record, not repeated here
-    shards = [{**{k: v for k, v in result["accounting"].items() if k not in XCOM_LEFT_OUT},
-               "status": result["status"],
-               "reused": result["status"] == "skipped",
-               "model_version": result.get("model_version"), "stats": result.get("stats"),
-               "wall_seconds": result["wall_seconds"],
-               "worker_pid": result.get("pid")} for result in results]  # fmt: skip
-    return {"label": batch["label"], "shards": shards}
+    return task_result(batch["label"], results)
 
 
 def book_unfinished(snapshot: dict | None, task_try: dict) -> int:
@@ -343,20 +370,14 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -
             and this run's gate and release do not run (the folder is that run's).
     """
     from prox_tasks.refine import runner as runners
-    from prox_tasks.refine.booking import refuse_if_replaced
-    from prox_tasks.refine.stats import accounting_totals
+    from prox_tasks.refine.booking import book_refined, refuse_if_replaced
 
-    shards = [s for r in results for s in r["shards"]]
-    totals = accounting_totals(shards)
-    totals.update(shards=len(shards), reused=sum(bool(s.get("reused")) for s in shards),
-                  wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
-    from prox_tasks.refine.booking import book_refined
-
+    totals, versions = collect_totals(results)
     runner = runners.current(task_try)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         refuse_if_replaced(catalog, snapshot["name"], runner, "collect")
-        book_refined(catalog, snapshot["name"], (s.get("model_version") for s in shards),
-                     refined_any=totals["reused"] < len(shards), runner=runner)
+        book_refined(catalog, snapshot["name"], versions,
+                     refined_any=totals["reused"] < totals["shards"], runner=runner)
     log.info("snapshot %s refined: %s", snapshot["name"], totals)
     return totals
 

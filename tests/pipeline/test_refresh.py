@@ -300,3 +300,48 @@ def test_collect_of_a_run_replaced_since_books_nothing_over_the_newer_run(tmp_pa
     with Catalog(url) as catalog:
         assert catalog.get_snapshot(snapshot["name"]) == verdict
         assert catalog.list_releases() == []
+
+
+def test_collect_totals_come_from_small_task_xcoms(tmp_path, tagger_model):
+    """Each refine task sums its shards' accounting itself and returns a short line per
+    shard: collect pulls every task's XCom at once, so at 100,000 shards the XCom per shard
+    is what it pulls 100,000 times. Its totals are still those of the shards' full
+    accountings (their status records), malformed input and drops included; an XCom
+    returned before tasks summed (a DAG run upgraded in flight) still adds up."""
+    import json
+
+    from prox_tasks.corpus import load_manifest, read_status
+    from prox_tasks.refine.stats import accounting_totals
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(7)) + "{not json\n")  # fmt: skip
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
+                                         "output_root": str(tmp_path / "corpus"),
+                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
+                                        "2026-01-02")
+    work = refresh.plan(snapshot, target_docs=2, max_map_length=2, model=str(tagger_model),
+                        backend=None, reprocess=False)
+    assert len(work) == 2 and all(len(item["shards"]) == 2 for item in work)
+    results = [refresh.refine_batch(item) for item in work]
+
+    manifest = load_manifest(snapshot["output_uri"])
+    records = [read_status(snapshot["output_uri"], i, manifest.id) for i in range(4)]
+    expected = accounting_totals(records)
+    totals = refresh.collect(snapshot, results)
+    assert {k: totals[k] for k in expected} == expected
+    assert totals["docs_read"] == 8 and totals["docs_quarantined"] == 1
+    assert (totals["shards"], totals["reused"]) == (4, 0)
+    for shard in (s for r in results for s in r["shards"]):
+        assert set(shard) == {*refresh.XCOM_SHARD_FIELDS, "status", "wall_seconds",
+                              "worker_pid"}
+        assert len(json.dumps(shard)) < 250  # a full accounting with statistics is ~930
+
+    before = [{"label": r["label"], "shards": [
+        {**records[s["shard_index"]], "status": s["status"],
+         "reused": False, "model_version": records[s["shard_index"]].get("model_version"),
+         "wall_seconds": s["wall_seconds"]} for s in r["shards"]]} for r in results]
+    old_totals, old_versions = refresh.collect_totals(before)
+    new_totals, new_versions = refresh.collect_totals(results)
+    assert {k: old_totals[k] for k in expected} == expected
+    assert (old_totals["shards"], old_versions) == (4, new_versions) and new_versions
