@@ -10,7 +10,7 @@ from prox_tasks.catalog.engine import default_url, make_engine
 from prox_tasks.catalog.migrations import migrate, sql_dir
 
 JSON_COLUMNS = {"metrics", "stats", "quarantine_reasons", "drop_reasons", "program_errors",
-                "runner"}
+                "runner", "input_notices"}
 BOOL_COLUMNS = {"promoted", "success", "gate_passed"}
 SNAPSHOT_FIELDS = {"input_uri", "output_uri", "manifest_uri", "manifest_id", "status",
                    "num_shards", "docs_planned", "logical_date", "dag_run_id",
@@ -261,13 +261,15 @@ class Catalog:
             " docs_dropped = :d, docs_quarantined = :q, quarantine_reasons = :qr,"
             " output_uri = :u, output_bytes = :b, checksum = :c, error = NULL,"
             " finished_at = :t, wall_seconds = :ws, drop_reasons = :dr, program_errors = :pe,"
-            " docs_with_program_errors = :wpe WHERE snapshot_id = :s AND shard_index = :i",
+            " docs_with_program_errors = :wpe, input_notices = :inn"
+            " WHERE snapshot_id = :s AND shard_index = :i",
             r=acc["docs_read"], w=acc["docs_written"], k=acc.get("docs_kept"),
             d=acc.get("docs_dropped"), q=acc["docs_quarantined"],
             qr=_dump(acc.get("quarantine_reasons") or {}), u=acc.get("uri"),
             b=acc.get("bytes"), c=acc.get("sha256"), t=now(), ws=wall_seconds,
             dr=_dump(acc.get("drop_reasons") or {}), pe=_dump(acc.get("program_errors") or {}),
-            wpe=acc.get("docs_with_program_errors"), s=sid, i=index,
+            wpe=acc.get("docs_with_program_errors"), inn=_dump(acc.get("input_notices") or {}),
+            s=sid, i=index,
         )
 
     def fail_shard(self, snapshot: str, index: int, error: str) -> None:

@@ -169,6 +169,18 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
     return f"{total:,} quarantined ({', '.join(parts)}) in {where}{said}"
 
 
+def input_notices(notices: Mapping[str, int]) -> str:
+    """``, 1 input file not as named (1 misnamed_compression: …)``: input problems that lost
+    no record (:class:`~prox_tasks.corpus.document.InputNotice`), by kind; empty when none."""
+    total = sum(notices.values())
+    if not total:
+        return ""
+    kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(notices.items()))
+    return (f", {count(total, 'input file')} not as named ({kinds}: named .gz/.zst but read "
+            "as what its bytes are, every record kept; the log names each file: rename or "
+            "recompress it)")
+
+
 def table(rows: list[dict], max_width: int = 40) -> list[str]:
     """Rows as aligned text lines under a header of their keys; long values are cut."""
     if not rows:

@@ -12,7 +12,7 @@ import os
 from dataclasses import fields
 
 from prox_tasks.cli.arguments import add_format_option, positive_int, seconds
-from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
+from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
@@ -172,6 +172,6 @@ def summary_line(s: dict) -> str:
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "
             f"{quarantined(s.get('quarantine_reasons') or {}, join_uri(s['output'], 'quarantine') + '/')}"
-            f"{errors}; model {s['model_version']} "
+            f"{errors}{input_notices(s.get('input_notices') or {})}; model {s['model_version']} "
             f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}"
             + (f" (catalog snapshot {s['snapshot']})" if s.get("snapshot") else ""))

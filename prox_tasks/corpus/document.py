@@ -61,6 +61,17 @@ class RecordError(Exception):
         self.doc_id = doc_id
 
 
+class InputNotice:
+    """A file read whole but not as its name says (``kind`` ``misnamed_compression``: a
+    ``.jsonl.gz`` holding plain text): no record is lost, but the input is not what it
+    claims, so readers count it (:attr:`Quarantine.notices
+    <prox_tasks.corpus.quarantine.Quarantine.notices>`) beside the quarantined records, and
+    the refine accounting reports it (``input_notices``)."""
+
+    def __init__(self, kind: str, detail: str = ""):
+        self.kind, self.detail = kind, detail
+
+
 class BadRecordError(ValueError):
     """Raised by readers given no quarantine when they meet a bad record."""
 

@@ -17,7 +17,7 @@ import json
 import math
 from collections.abc import Iterator
 
-from prox_tasks.corpus.document import RecordError, build_document, not_utf8
+from prox_tasks.corpus.document import InputNotice, RecordError, build_document, not_utf8
 from prox_tasks.corpus.encodings import utf8_stream
 from prox_tasks.storage import open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
@@ -41,11 +41,17 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
 
     ``line`` holds at most ``limit`` bytes; ``size`` is the full length, so a longer line
     shows as ``size > len(line)``. When the compressed stream is truncated or corrupt, the
-    last item is ``(line_number, RecordError("truncated_file"), 0)`` and reading stops.
+    last item is ``(line_number, RecordError("truncated_file"), 0)`` and reading stops. A
+    file named as compressed but read as what its bytes are (plain text in a ``.jsonl.gz``)
+    gives one ``(line_number, InputNotice("misnamed_compression"), 0)`` just before its first
+    record, when that record is in the range read (so a file split over shards counts once).
     """
     number = 0
+    misnamed: list[str] = []
+    first = True  # no record met yet: the file's notice goes with its first record
     try:
-        with open_uri(uri, "rb", compression="infer", digests=digests) as raw:
+        with open_uri(uri, "rb", compression="infer", digests=digests,
+                      misnamed=misnamed.append) as raw:
             stream = utf8_stream(raw)
             while end is None or number < end:
                 line = stream.readline(limit)
@@ -60,8 +66,13 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
                         size += len(piece)
                         if not piece or piece.endswith(b"\n"):
                             break
-                if number >= start and not line.isspace():  # blank: not a record (no copy)
-                    yield number, line, size
+                if not line.isspace():  # blank: not a record (no copy)
+                    # one notice per file: only the read holding its first record counts it
+                    if first and misnamed and number >= start:
+                        yield number, InputNotice("misnamed_compression", misnamed[0]), 0
+                    first = False
+                    if number >= start:
+                        yield number, line, size
                 number += 1
     except CorruptStreamError as err:
         if number >= start:
@@ -71,8 +82,9 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
 
 def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
     """``(offset, bytes)`` of every record, for shard planning (no JSON parsing)."""
-    for number, _line, size in iter_lines(uri, line_limit(max_doc_bytes)):
-        yield number, size
+    for number, line, size in iter_lines(uri, line_limit(max_doc_bytes)):
+        if not isinstance(line, InputNotice):
+            yield number, size
 
 
 def _not_json(name: str):
@@ -126,9 +138,10 @@ def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str
 
 
 def read(uri: str, options, start: int = 0, end: int | None = None):
-    """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``."""
+    """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``
+    (and an :class:`InputNotice` as :func:`iter_lines` gives it)."""
     for number, line, size in iter_lines(uri, line_limit(options.max_doc_bytes), start, end):
-        if isinstance(line, RecordError):
+        if isinstance(line, (RecordError, InputNotice)):
             yield number, line, None
             continue
         try:
@@ -147,7 +160,7 @@ def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None, 
     :func:`iter_lines`."""
     for number, line, size in iter_lines(uri, line_limit(max_bytes), start, end,
                                          digests=digests):  # fmt: skip
-        if isinstance(line, RecordError):
+        if isinstance(line, (RecordError, InputNotice)):
             yield number, line, None
             continue
         try:

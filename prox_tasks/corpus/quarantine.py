@@ -34,6 +34,9 @@ class Quarantine:
     def __init__(self, max_raw_bytes: int = 1024 * 1024):
         self.max_raw_bytes = max_raw_bytes
         self.reasons: Counter[str] = Counter()
+        #: Input problems that lost no record, by kind (``misnamed_compression``: files);
+        #: not quarantined records, so not in ``len()``.
+        self.notices: Counter[str] = Counter()
         self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
         self._finalizer = weakref.finalize(self, self._spool.close)
 
@@ -70,6 +73,10 @@ class Quarantine:
         self._spool.write(json.dumps(entry, ensure_ascii=False).encode("utf-8", "backslashreplace")
                           + b"\n")
         self.reasons[reason] += 1
+
+    def note(self, kind: str) -> None:
+        """Count one input problem that lost no record (:class:`~prox_tasks.corpus.document.InputNotice`)."""
+        self.notices[kind] += 1
 
     def records(self) -> Iterator[dict]:
         """The quarantined records, in the order they were added."""

@@ -11,6 +11,7 @@ from prox_tasks.corpus.document import (
     DEFAULT_MAX_DOC_BYTES,
     BadRecordError,
     Document,
+    InputNotice,
     RecordError,
 )
 from prox_tasks.corpus.quarantine import Quarantine
@@ -183,9 +184,13 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
 
 def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tuple[int, object]]:
     """``(offset, item)`` of the good records; each :class:`RecordError` goes to
-    ``quarantine`` (or raises :class:`BadRecordError` without one)."""
+    ``quarantine`` (or raises :class:`BadRecordError` without one), each
+    :class:`InputNotice` is counted there (without one, its warning was logged)."""
     for offset, item, raw in records:
-        if isinstance(item, RecordError):
+        if isinstance(item, InputNotice):
+            if quarantine is not None:
+                quarantine.note(item.kind)
+        elif isinstance(item, RecordError):
             if quarantine is None:
                 raise BadRecordError(source, offset, item)
             quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id,

@@ -85,6 +85,9 @@ class ShardAccounting:
     docs_with_program_errors: int = 0
     #: Documents the document-quality decision judged low quality (dropped or not).
     docs_low_quality: int = 0
+    #: Input problems that lost no record, by kind (``misnamed_compression``: input files
+    #: named ``.gz``/``.zst`` read as what their bytes are; :class:`~prox_tasks.corpus.document.InputNotice`).
+    input_notices: dict = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -244,7 +247,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
             dict(sorted(quarantine.reasons.items())), out.tell(), "", "", data_uri, q_uri,
             model_version, manifest_id, request, dict(sorted(batch.drop_reasons.items())),
             dict(sorted(batch.program_errors.items())), batch.docs_with_program_errors,
-            batch.docs_low_quality,
+            batch.docs_low_quality, dict(sorted(quarantine.notices.items())),
         )
         if not accounting.balanced:
             raise AccountingError(

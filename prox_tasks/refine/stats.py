@@ -102,9 +102,10 @@ def accounting_totals(accountings: Iterable[Mapping]) -> dict:
     """Totals over shards' accountings (:class:`~prox_tasks.corpus.writer.ShardAccounting`
     dicts, as their status records hold them, so reused shards count as refined ones):
     the :data:`ACCOUNTING_COUNTS`, quarantined records and drops by reason, program errors
-    by kind."""
+    and input notices (problems that lost no record) by kind."""
     totals = dict.fromkeys(ACCOUNTING_COUNTS, 0)
-    by_kind = {key: Counter() for key in ("quarantine_reasons", "drop_reasons", "program_errors")}
+    by_kind = {key: Counter() for key in ("quarantine_reasons", "drop_reasons", "program_errors",
+                                          "input_notices")}
     for acc in accountings:
         for name in ACCOUNTING_COUNTS:
             totals[name] += int(acc.get(name) or 0)

@@ -124,11 +124,12 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
     ]
     shards = []
     for shard in catalog.get_shards(name):
-        reasons = shard.get("quarantine_reasons")
-        if isinstance(reasons, str):
-            reasons = json.loads(reasons or "{}")
-        shards.append({**shard, "reasons": ", ".join(f"{k}: {v}" for k, v in
-                                                     (reasons or {}).items())})
+        reasons, notices = (json.loads(v or "{}") if isinstance(v, str) else v or {}
+                            for v in (shard.get("quarantine_reasons"), shard.get("input_notices")))
+        # input files read though not as named lost no record: listed apart from the losses
+        shards.append({**shard, "reasons": ", ".join(
+            [f"{k}: {v}" for k, v in reasons.items()]
+            + [f"{k} (files, nothing lost): {v}" for k, v in notices.items()])})
     return _render("snapshot.html", root=root, ui=ui, r=row, checks=checks, d=dist,
                    charts=chart_list, shards=shards)
 

@@ -40,7 +40,7 @@ _CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
 _warned: set[str] = set()
 
 
-def compression_to_read(raw, name: str, named: str | None) -> str | None:
+def compression_to_read(raw, name: str, named: str | None, misnamed=None) -> str | None:
     """The compression to read ``raw`` (a buffered binary reader, not advanced) with, when
     ``name``'s extension says ``named`` (None: none).
 
@@ -51,6 +51,10 @@ def compression_to_read(raw, name: str, named: str | None) -> str | None:
     warning: no gzip or zstd stream starts without its magic bytes, so nothing in it could
     have been decompressed, and its lines are still checked one by one as records. An empty
     file, or one cut inside the magic, is left to the decompressor.
+
+    ``misnamed``, when given, is called with the warning's text on every such read (the
+    warning itself is logged once per file and process), so a reader can count the file
+    among its input problems (:class:`~prox_tasks.corpus.document.InputNotice`).
 
     Raises:
         CorruptStreamError: named as compressed, but neither compressed nor text (a bzip2
@@ -66,13 +70,14 @@ def compression_to_read(raw, name: str, named: str | None) -> str | None:
     if found is None and _CONTROL.intersection(head):
         raise CorruptStreamError(f"{name} is named as {named} but is not {named} (it starts "
                                  f"{head[:8]!r}), nor plain text: check how it was written")
+    message = f"{name} is named as {named} but is not {named} (it starts {head[:8]!r}): read as {what}"
+    if misnamed is not None:
+        misnamed(message)
     if name not in _warned:
         _warned.add(name)
         import logging
 
-        logging.getLogger(__name__).warning(
-            "%s is named as %s but is not %s (it starts %r): read as %s", name, named, named,
-            head[:8], what)
+        logging.getLogger(__name__).warning("%s", message)
     return found
 
 

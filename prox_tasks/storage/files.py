@@ -76,7 +76,8 @@ def _hashed(stream, hashes: list):
 
 
 def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None = None,
-             encoding: str = "utf-8", *, digests: ReadDigests | None = None):
+             encoding: str = "utf-8", *, digests: ReadDigests | None = None,
+             misnamed=None):
     """Open ``uri`` for reading (``"rb"``, ``"rt"``) or atomic writing (``"wb"``, ``"wt"``).
 
     A file opened for writing is published only when closed without error: a local temp
@@ -92,6 +93,8 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
             ``None``.
         encoding: Text encoding for ``"rt"``/``"wt"``.
         digests: Reading: hashes fed with what is read (:class:`ReadDigests`).
+        misnamed: Reading with ``"infer"``: called with a warning's text when the first
+            bytes overrule a compressed name (:func:`compression_to_read`).
     """
     if mode not in ("rb", "rt", "r", "wb", "wt", "w"):
         raise ValueError(f"unsupported mode {mode!r}")
@@ -105,7 +108,7 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
     raw = _backend(loc).open_read(loc) if reading else _backend(loc).open_write(loc)
     if sniff:  # peeks: the digests still see every byte
         try:
-            compression = compression_to_read(raw, loc.uri, compression)
+            compression = compression_to_read(raw, loc.uri, compression, misnamed)
         except CorruptStreamError:
             raw.close()
             raise

@@ -17,7 +17,7 @@ TABLES = {"schema_migrations", "snapshots", "shards", "seed_sets", "models", "qu
 def test_fresh_catalog_applies_every_migration_once(catalog_url):
     catalog = Catalog(catalog_url)
     versions = [m.version for m in load_migrations()]
-    assert versions == [1, 2, 3, 4, 5, 6, 7]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8]
     assert [m["version"] for m in catalog.applied_migrations()] == versions
     assert TABLES <= set(inspect(catalog.engine).get_table_names())
     shard_columns = {c["name"] for c in inspect(catalog.engine).get_columns("shards")}
@@ -42,7 +42,7 @@ def test_new_migrations_apply_on_the_next_open(catalog_url, tmp_path, monkeypatc
     (folder / "migrations" / "0099_snapshot_notes.sql").write_text(
         "-- a later release adds a column\nALTER TABLE snapshots ADD COLUMN notes TEXT;\n")
     catalog = Catalog(catalog_url)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 99]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 99]
     assert catalog.get_snapshot("s")["notes"] is None  # data kept, column added
 
 
@@ -67,7 +67,7 @@ def test_a_failing_migration_rolls_back_and_is_not_recorded(catalog_url, tmp_pat
     with pytest.raises(DBAPIError, match="no_such_table"):  # the driver's error, either dialect
         Catalog(catalog_url)
     catalog = Catalog(catalog_url, auto_migrate=False)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
     assert "half_done" not in inspect(catalog.engine).get_table_names()
 
 
@@ -86,7 +86,7 @@ def test_concurrent_migrations_apply_once(catalog_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7]
+    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
 
 
 def test_migration_files_are_well_named():

@@ -339,3 +339,40 @@ def test_an_input_rewritten_between_plan_and_refine_fails_the_read(corpus, tmp_p
         list(read_shard(str(out), 0, Quarantine()))
     assert _refine(folder, out, tagger_model) == 1  # prox refine plans again: refused
     assert "holds another plan" in capsys.readouterr().err
+
+
+def test_a_plain_file_named_gz_is_counted_in_the_accounting_the_summary_and_the_report(
+        tmp_path, tagger_model, capsys):
+    """``a.jsonl.gz`` holding plain JSON Lines is read whole (as plain text), and that
+    surprise is counted, not only logged: once per file (the file spans two shards) in the
+    shard's status record, the run totals and the summary line ``prox refine`` prints, the
+    catalog's shard row, and the report's shard table — beside the quarantine, not in it
+    (no record was lost)."""
+    from prox_tasks.corpus.writer import read_status
+    from prox_tasks.report.pages import snapshot_page
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    docs = short_docs(20)
+    write_jsonl(folder / "a.jsonl.gz", docs[:14])  # plain text under a gzip name
+    write_jsonl(folder / "b.jsonl", docs[14:])
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    code = main(["refine", "--json", "--input", str(folder), "--output", str(out), "--model",
+                 str(tagger_model), "--shards", "3", "--no-progress", "--catalog", url,
+                 "--name", "misnamed"])
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["docs_read"], summary["docs_quarantined"]) == (20, 0)
+    assert summary["input_notices"] == {"misnamed_compression": 1}
+    per_shard = [read_status(str(out), i)["input_notices"] for i in range(3)]
+    assert sorted(sum(n.values()) for n in per_shard) == [0, 0, 1], per_shard
+    code = main(["refine", "--input", str(folder), "--output", str(out), "--model",
+                 str(tagger_model), "--shards", "3", "--no-progress", "--catalog", url,
+                 "--name", "misnamed"])  # reused shards: the totals come from their records
+    line = capsys.readouterr().out
+    assert code == 0 and "1 input file not as named (1 misnamed_compression" in line, line
+    catalog = Catalog(url)
+    assert sorted(sum((s["input_notices"] or {}).values()) for s in
+                  catalog.get_shards("misnamed")) == [0, 0, 1]
+    page = snapshot_page(catalog, "misnamed", "/", "/")
+    assert "misnamed_compression (files, nothing lost): 1" in page
