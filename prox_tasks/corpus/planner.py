@@ -57,6 +57,41 @@ class ManifestConflict(RuntimeError):
     """The output folder already holds a manifest of a different plan."""
 
 
+class StalePlan(RuntimeError):
+    """The plan counted a file as an older prox read it: refining by it would publish a
+    part of the file as if it were all of it (:func:`read_the_old_way`)."""
+
+
+def read_the_old_way(planned: InputFile) -> bool:
+    """Whether ``planned``'s counts came from a prox that did not read a file by its bytes
+    when its ``.gz``/``.zst`` name was wrong (before ``misnamed_compression``): that prox
+    recorded the whole file as one record of no bytes — the ``truncated_file`` entry at
+    line 0 — where the file is now read as plain text (or as the other compression), record
+    by record. Only such a lone empty record costs a look at the file's first bytes."""
+    if planned.bytes or planned.records != 1 or planned.format != "jsonl":
+        return False
+    from prox_tasks.storage import open_uri
+    from prox_tasks.storage.compressed import CorruptStreamError
+
+    misnamed: list[str] = []
+    try:
+        with open_uri(planned.uri, "rb", compression="infer", misnamed=misnamed.append):
+            pass
+    except CorruptStreamError:  # neither compressed nor text: still one loss, as planned
+        return False
+    return bool(misnamed)
+
+
+def stale_plan(planned: InputFile) -> StalePlan:
+    """The :class:`StalePlan` error for ``planned`` (the way out first: a command's one-line
+    error is cut at 400 characters)."""
+    return StalePlan(
+        f"plan the folder again (prox plan --overwrite; the DAG's reprocess=true) or use a new "
+        f"output folder: {planned.uri} is named as compressed but is not, and the plan was made "
+        "by an older prox that counted it as one truncated record; it is now read record by "
+        "record, so the plan's counts and shards do not hold its documents")
+
+
 def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                 target_bytes: int | None = None, *, text_field: str = "text",
                 id_field: str = "id", format: str | None = None,
@@ -149,6 +184,8 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
     for planned in existing.files:
         if planned.fingerprint is None:  # a plan from before fingerprints: scan again
             return None
+        if read_the_old_way(planned):  # its counts are not what a scan gives now
+            return None
         if planned.version is not None and version_of(planned.uri) == planned.version:
             continue
         if (size_of(planned.uri) != planned.size
@@ -208,8 +245,13 @@ def plan_differences(old: Manifest, new: Manifest, files_named: int = 1) -> str:
     rewritten = sorted(uri for uri in before.keys() & after.keys()
                        if (before[uri].size, before[uri].fingerprint, before[uri].format)
                        != (after[uri].size, after[uri].fingerprint, after[uri].format))
+    # the same bytes counted otherwise: a plan of an older reader (read_the_old_way)
+    recounted = sorted(uri for uri in before.keys() & after.keys() if uri not in rewritten
+                       and before[uri].records != after[uri].records)
     for what, uris in (("added", sorted(after.keys() - before.keys())),
-                       ("gone", sorted(before.keys() - after.keys())), ("rewritten", rewritten)):
+                       ("gone", sorted(before.keys() - after.keys())), ("rewritten", rewritten),
+                       ("read otherwise than planned (same bytes, other record count: a "
+                        "plan of an older prox)", recounted)):
         if uris:
             more = f" and {len(uris) - files_named:,} more" if len(uris) > files_named else ""
             parts.append(f"input {'files' if len(uris) > 1 else 'file'} {what}: "
@@ -249,6 +291,14 @@ def _check_unchanged(planned: InputFile) -> None:
     raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
 
 
+def _check_readable(planned: InputFile) -> None:
+    """:func:`_check_unchanged`, then raise :class:`StalePlan` when the plan counted the
+    file the old way (:func:`read_the_old_way`)."""
+    _check_unchanged(planned)
+    if read_the_old_way(planned):
+        raise stale_plan(planned)
+
+
 def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
     """Raise what :func:`read_shard` raises on reaching an input file of the shard that is
     gone or changed since planning, for every file up front (a reader that must not stop
@@ -257,10 +307,11 @@ def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
     Raises:
         FileNotFoundError: An input file is gone.
         RuntimeError: An input file changed since planning.
+        StalePlan: The plan counted an input file as an older prox read it.
     """
     files = {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
-        _check_unchanged(files[segment.file])
+        _check_readable(files[segment.file])
 
 
 def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
@@ -269,12 +320,13 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
 
     Raises:
         RuntimeError: when an input file changed since planning.
+        StalePlan: when the plan counted an input file as an older prox read it.
     """
     manifest = (manifest_or_uri if isinstance(manifest_or_uri, Manifest)
                 else load_manifest(manifest_or_uri))
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
-        _check_unchanged(files[segment.file])
+        _check_readable(files[segment.file])
         yield from read_file(segment.file, options, quarantine, segment.start, segment.end,
                              segment.format)
 
@@ -296,7 +348,7 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
             by_file.setdefault(segment.file, []).append(
                 (segment.start, segment.end, shard.index, segment.format))
     for uri, segments in by_file.items():  # planned in file order: shard order too
-        _check_unchanged(files[uri])
+        _check_readable(files[uri])
         ends = [end for _start, end, _shard, _fmt in segments]
         for doc in read_file(uri, options, quarantine, segments[0][0], ends[-1], segments[0][3]):
             yield segments[bisect.bisect_right(ends, doc.offset)][2], doc

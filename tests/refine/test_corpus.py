@@ -376,3 +376,50 @@ def test_a_plain_file_named_gz_is_counted_in_the_accounting_the_summary_and_the_
                   catalog.get_shards("misnamed")) == [0, 0, 1]
     page = snapshot_page(catalog, "misnamed", "/", "/")
     assert "misnamed_compression (files, nothing lost): 1" in page
+
+
+def test_a_folder_planned_when_a_plain_gz_was_one_lost_record_is_refused_not_refined_short(
+        tmp_path, tagger_model, capsys):
+    """A folder planned by a prox that read ``a.jsonl.gz`` holding plain text as one
+    ``truncated_file`` record (line 0, no bytes) — the plan written here as that prox wrote
+    it. Resuming it now would read line 0 only and publish 1 of the file's 14 documents,
+    balanced. Instead the shard's read and ``prox refine`` refuse, naming the file and the
+    way out; ``prox plan --overwrite`` plans it again and all 20 documents are refined."""
+    import dataclasses
+
+    from prox_tasks.corpus import plan_shards, read_shard
+    from prox_tasks.corpus.manifest import Manifest, Segment, ShardPlan
+    from prox_tasks.corpus.planner import StalePlan
+    from prox_tasks.corpus.quarantine import Quarantine
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    docs = short_docs(20)
+    write_jsonl(folder / "a.jsonl.gz", docs[:14])  # plain text under a gzip name
+    write_jsonl(folder / "b.jsonl", docs[14:])
+    now = plan_shards(str(folder), str(out), target_docs=100, write=False)
+    a, b = now.files
+    assert (a.records, b.records) == (14, 6)
+    old_a = dataclasses.replace(a, records=1, bytes=0)
+    b_segment = now.shards[0].segments[1]
+    old = Manifest(now.input_uri, now.output_uri, now.settings, [old_a, b], [ShardPlan(
+        0, 1 + b.records, b.bytes, [Segment(a.uri, "jsonl", 0, 1, 1, 0), b_segment])])
+    out.mkdir()
+    (out / "manifest.json").write_text(old.to_json())
+
+    with pytest.raises(StalePlan, match="prox plan --overwrite"):
+        list(read_shard(str(out), 0, Quarantine()))
+    code = main(["refine", "--input", str(folder), "--output", str(out), "--model",
+                 str(tagger_model), "--target-docs", "100", "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "prox plan --overwrite" in err and "a.jsonl.gz" in err, err
+    assert "read otherwise than planned" in err, err
+    assert not list(out.glob("shards/*")), "nothing is refined by the old plan"
+
+    assert main(["plan", "--input", str(folder), "--output", str(out), "--target-docs", "100",
+                 "--overwrite"]) == 0
+    capsys.readouterr()
+    code = main(["refine", "--json", "--input", str(folder), "--output", str(out), "--model",
+                 str(tagger_model), "--target-docs", "100", "--no-progress"])
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0 and (summary["docs_read"], summary["docs_written"]) == (20, 20), summary
