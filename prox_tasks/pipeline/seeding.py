@@ -164,6 +164,10 @@ def claim_seed_set(root: str, name: str, decides: dict,
     step (:func:`~prox_tasks.storage.swap.replace_if`): of two runs with other Params started
     together, one claims the seed set and the other is refused.
 
+    A folder written before ``params.json`` existed is compared by what its ``manifest.json``
+    tells (:func:`settings_of_unclaimed`); one that holds files but no readable manifest is
+    refused, as its settings cannot be compared.
+
     Args:
         root: The seed set's folder.
         name: Its name, for the message.
@@ -173,28 +177,86 @@ def claim_seed_set(root: str, name: str, decides: dict,
             a key not in it is named as it is (the DAG's Params).
 
     Raises:
-        RunError: the seed set exists with other ``decides``, naming each difference.
+        RunError: the seed set exists with other ``decides``, naming each difference, or
+            predates ``params.json`` and its settings cannot be told.
     """
     from prox_tasks.storage.swap import replace_if
 
     text = json.dumps(decides, sort_keys=True, default=str, indent=1) + "\n"
+    wanted = json.loads(text)
+
+    def refuse(differ: list[str], why: str = "") -> RunError:
+        return RunError(f"seed set {name} exists with other Params ({', '.join(differ)}){why}; "
+                        f"{way_out}")
 
     def decide(current: bytes | None) -> bytes | None:
         if current is None:
+            found = settings_of_unclaimed(root)
+            if found is None:
+                raise RunError(
+                    f"seed set {name} ({root}) was written before params.json recorded its "
+                    "settings and holds no readable manifest.json to tell them, so this run "
+                    f"cannot be checked against it and does not replace it; {way_out}")
+            differ = [f"{(names or {}).get(k, k)} {found[k]!r} -> {wanted[k]!r}"
+                      for k in wanted if k in found and found[k] != wanted[k]]
+            least = found.get("sample_size_at_least")
+            if least is not None and wanted.get("sample_size", least) < least:
+                differ.append(f"{(names or {}).get('sample_size', 'sample_size')} "
+                              f">= {least!r} -> {wanted['sample_size']!r}")
+            if differ:
+                raise refuse(differ, " (as its manifest.json tells: the folder was written "
+                                     "before params.json)")
+            if found:
+                log.warning("seed set %s was written before params.json: its manifest.json "
+                            "agrees with this run (%s) but does not tell its input or teacher "
+                            "options; claimed with this run's", name, ", ".join(sorted(found)))
             return text.encode()
-        recorded, wanted = json.loads(current), json.loads(text)
+        recorded = json.loads(current)
         # a seed set claimed before inputs were digested is compared by its Params alone
         keys = [k for k, v in wanted.items()
                 if recorded.get(k) != v and (k in recorded or k != "input_digest")]
         if keys:
-            differ = ", ".join(f"{(names or {}).get(k, k)} {recorded.get(k)!r} -> "
-                               f"{wanted[k]!r}" for k in keys)
             changed = " (the input was rewritten since)" if "input_digest" in keys else ""
-            raise RunError(f"seed set {name} exists with other Params ({differ}){changed}; "
-                           f"{way_out}")
+            raise refuse([f"{(names or {}).get(k, k)} {recorded.get(k)!r} -> {wanted[k]!r}"
+                          for k in keys], changed)
         return None
 
     replace_if(join_uri(root, "params.json"), decide)
+
+
+def settings_of_unclaimed(root: str) -> dict | None:
+    """What a seed-set folder without ``params.json`` tells of the settings
+    :func:`seed_set_params` records, from its ``manifest.json``
+    (:func:`~prox_tasks.labeling.seedset.assemble_seed_set`): ``teacher`` (its name),
+    ``random_seed`` (the manifest's ``seed``), ``val_fraction``, and ``sample_size`` when the
+    sample did not take the whole input — else ``sample_size_at_least``, as any larger size
+    draws the same sample. The input, read options and teacher options are not in it.
+
+    Returns:
+        ``{}`` for a folder holding nothing (a new seed set), None for one holding files but
+        no readable manifest (a run interrupted before it wrote one).
+    """
+    from prox_tasks.storage import list_uri, read_json
+
+    try:
+        listed = list_uri(root)
+    except FileNotFoundError:
+        return {}
+    if not listed:
+        return {}
+    try:
+        manifest = read_json(join_uri(root, "manifest.json"))
+    except ValueError:  # cut or edited: nothing can be told from it
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("teacher"), dict):
+        return None
+    sizes = manifest.get("sizes") or {}
+    found = {"teacher": manifest["teacher"].get("name"), "random_seed": manifest.get("seed"),
+             "val_fraction": manifest.get("val_fraction")}
+    sampled, total = sizes.get("sampled"), sizes.get("snapshot_docs")
+    if isinstance(sampled, int) and isinstance(total, int):
+        found["sample_size" if sampled < total else "sample_size_at_least"] = sampled
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> dict:

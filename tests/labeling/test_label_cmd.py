@@ -249,3 +249,24 @@ def test_a_seed_set_with_a_mistyped_input_does_not_claim_its_folder(tmp_path, ca
     assert "no input files" in capsys.readouterr().err
     assert not (out / "params.json").exists()
     assert main([*args, "--input", str(SAMPLE)]) == 0, capsys.readouterr().err
+
+
+def test_a_seed_set_written_before_params_json_is_not_replaced_by_other_settings(
+        tmp_path, capsys):
+    """prox label --seed-set into a folder an older prox wrote (no params.json; removed
+    here): a rerun with another seed is refused by what its manifest.json tells, naming the
+    option as given and the way out; the seed set stays as it was."""
+    from .conftest import SAMPLE
+
+    out = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
+            "--sample-size", "20", "--no-register"]
+    assert main(args) == 0
+    capsys.readouterr()
+    (out / "params.json").unlink()
+    manifest = (out / "manifest.json").read_bytes()
+    assert main([*args, "--seed", "3"]) == 1
+    err = capsys.readouterr().err
+    assert "--seed 0 -> 3" in err and "written before params.json" in err, err
+    assert "another --output" in err, err
+    assert (out / "manifest.json").read_bytes() == manifest

@@ -252,3 +252,35 @@ def test_a_run_over_a_mistyped_input_does_not_claim_the_seed_set(snapshot, tmp_p
         seeding.sample(params(tmp_path / "no-such.jsonl", tmp_path / "root"), None)
     assert not (tmp_path / "root" / "s1" / "params.json").exists()
     assert seeding.sample(params(snapshot, tmp_path / "root"), None)["name"] == "s1"
+
+
+def test_a_seed_set_written_before_params_json_is_compared_by_its_manifest(snapshot, tmp_path):
+    """A seed set folder as a prox before params.json left it (the file removed here): a
+    rerun with another sample size or seed is refused, naming the difference as its
+    manifest.json tells it, and leaves the seed set as it was; the same Params go on and
+    claim it. A folder with files but no manifest (a run cut before it wrote one) cannot be
+    compared and is refused, saying so."""
+    root = tmp_path / "root"
+    run_all(snapshot, root)
+    (root / "s1" / "params.json").unlink()
+    manifest = (root / "s1" / "manifest.json").read_bytes()
+    for other, differs in (({"sample_size": 30}, "sample_size 40 -> 30"),
+                           ({"random_seed": 3}, "random_seed 0 -> 3"),
+                           ({"teacher": "diff"}, "teacher 'rules' -> 'diff'")):
+        with pytest.raises(RunError, match=rf"seed set s1 exists with other Params \({differs}\)"
+                                           r" \(as its manifest.json tells: the folder was "
+                                           r"written before params.json\)"):
+            seeding.sample(params(snapshot, root, **other), None)
+        assert (root / "s1" / "manifest.json").read_bytes() == manifest
+        assert not (root / "s1" / "params.json").exists()
+    assert seeding.sample(params(snapshot, root), None)["name"] == "s1"
+    assert json.loads((root / "s1" / "params.json").read_text())["sample_size"] == 40
+
+    cut = tmp_path / "cut"
+    seeding.sample(params(snapshot, cut), None)  # sampled, then cut: no manifest.json
+    (cut / "s1" / "params.json").unlink()
+    with pytest.raises(RunError, match=r"seed set s1 \(.*\) was written before params.json "
+                                       r"recorded its settings and holds no readable "
+                                       r"manifest.json .*; choose another seed_set_name"):
+        seeding.sample(params(snapshot, cut, sample_size=30), None)
+    assert not (cut / "s1" / "params.json").exists()
