@@ -167,7 +167,8 @@ _OPTIONS = {"input_uri": "--input", "sample_size": "--sample-size", "random_seed
             "teacher": "--teacher", "teacher_options": "teacher options", "format": "--format",
             "text_field": "--text-field", "id_field": "--id-field",
             "val_fraction": "--val-fraction", "gold_field": "--gold-field",
-            "html_field": "--html-field", "max_html_bytes": "--max-html-bytes"}
+            "html_field": "--html-field", "max_html_bytes": "--max-html-bytes",
+            "input_digest": "the --input files' digest"}
 
 
 def _teacher_options(args) -> dict:
@@ -190,13 +191,12 @@ def _seed_set(args, teacher, bar) -> Outcome:
     from prox_tasks.pipeline.seeding import claim_seed_set, seed_set_params
     from prox_tasks.storage import to_uri
 
-    # the seed DAG's own check: a rerun into this folder with other settings would replace
-    # the seed set (and its catalog row) a model may have been trained on. The input's bytes
-    # are not compared: a rerun over an edited input relabels the edited documents here.
+    # the seed DAG's own check: a rerun into this folder with other settings, or over an
+    # input rewritten since (its files' fingerprints: SHA-256, S3 ETag), would replace the
+    # seed set (and its catalog row) a model may have been trained on
     decides, _ = seed_set_params(to_uri(args.input), args.sample_size, args.seed, args.teacher,
                                  _teacher_options(args), args.warc, format=args.format,
-                                 text_field=args.text_field, id_field=args.id_field,
-                                 digest_input=False)
+                                 text_field=args.text_field, id_field=args.id_field)
     decides.update(val_fraction=args.val_fraction, gold_field=args.gold_field,
                    html_field=args.html_field, max_html_bytes=args.max_html_bytes)
     # an input with no file fails here, before the folder is claimed for it: the rerun with

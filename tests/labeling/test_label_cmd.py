@@ -84,7 +84,13 @@ def test_prox_label_seed_set_registers_in_the_catalog(tmp_path, capsys):
 
 def test_prox_label_seed_set_again_reuses_the_parts_it_labeled(tmp_path, capsys):
     """A rerun over the same input labels nothing again (the teacher is not paid twice) and
-    writes the same seed set; a sampled document edited since has its part labeled again."""
+    writes the same seed set. A rerun over an input edited since is refused, not relabeled
+    into the same folder: that replaced the seed set — its manifest, files and catalog row
+    (one row per name) — under a model that may have been trained on it, which the claim
+    refuses for every other setting and the seed DAG refuses for a named seed set over a
+    rewritten input. The edited input makes a new seed set in another --output. (Only the
+    edited document's part being labeled again is label_part's, tested with the DAG:
+    tests/pipeline/test_seeding.py.)"""
     rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
             for i in range(12)]
     src = tmp_path / "in.jsonl"
@@ -102,12 +108,20 @@ def test_prox_label_seed_set_again_reuses_the_parts_it_labeled(tmp_path, capsys)
     assert json.loads(capsys.readouterr().out)["version"] == first["version"]
     assert {p: p.stat().st_mtime_ns for p in parts} == written  # reused, not rewritten
 
+    manifest = (out / "manifest.json").read_bytes()
     rows[0]["text"] = "A new opening line.\n" + rows[0]["text"]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    assert main(args) == 0
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "the --input files' digest" in err and "(the input was rewritten since)" in err, err
+    assert "another --output" in err, err
+    assert (out / "manifest.json").read_bytes() == manifest
+    assert {p: p.stat().st_mtime_ns for p in parts} == written  # nothing relabeled here
+    elsewhere = tmp_path / "seed-2"
+    assert main([*args[:4], "--output", str(elsewhere), *args[6:]]) == 0
     assert json.loads(capsys.readouterr().out)["version"] != first["version"]
-    assert sum(p.stat().st_mtime_ns != written[p] for p in parts) == 1  # the edited one's part
-    labeled = [json.loads(line) for p in parts for line in gzip.open(p, "rt")]
+    labeled = [json.loads(line) for p in sorted((elsewhere / "labels").glob("labels-*.jsonl.gz"))
+               for line in gzip.open(p, "rt")]
     assert next(r for r in labeled if r["id"] == "d0")["label_meta"]["lines"] == 2
 
 
