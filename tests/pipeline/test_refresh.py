@@ -345,3 +345,21 @@ def test_collect_totals_come_from_small_task_xcoms(tmp_path, tagger_model):
     new_totals, new_versions = refresh.collect_totals(results)
     assert {k: old_totals[k] for k in expected} == expected
     assert (old_totals["shards"], old_versions) == (4, new_versions) and new_versions
+
+
+def test_collect_counts_an_input_file_named_gz_that_holds_plain_text(tmp_path, tagger_model):
+    """The refresh DAG's path: a day delivered as ``in.jsonl.gz`` holding plain JSON Lines
+    is refined whole, and collect's totals (what the run logs and returns) count the file
+    once as an input notice, beside a quarantine of nothing."""
+    source = tmp_path / "in.jsonl.gz"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(6)))  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source), "catalog_url": url,
+                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+    task = {"dag_id": "prox_refine_snapshot", "run_id": "run-1", "task_id": "refine",
+            "map_index": -1, "try_number": 1}
+    work = refresh.plan(snapshot, 2, 8, str(tagger_model), None, False, task_try=task)
+    totals = refresh.collect(snapshot, [refresh.refine_batch(b, task) for b in work], task)
+    assert (totals["docs_read"], totals["docs_quarantined"]) == (6, 0)
+    assert totals["input_notices"] == {"misnamed_compression": 1}
