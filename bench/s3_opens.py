@@ -9,8 +9,10 @@ side in one run:
   Files are at most 64 KiB, so that is exactly the old requests (a larger file's open now
   GETs its first 64 KiB where the old one GETted its first block: a GET replaces the HEAD).
 - ``read_shard``: a snapshot planned from those files, one shard per file, each shard read
-  (what a refine task reads of its input). Before, each file was HEADed twice (its version
-  against the plan's, then to open it); the "before" column adds the open's HEAD.
+  (what a refine task reads of its input). Each file was HEADed twice (its version against
+  the plan's, then to open it), then once (its version); now the opening GET's ETag and
+  Content-Range total stand for that HEAD. The "before" column sends the HEAD of the
+  version check (``version_of``, the same ``HeadObject``) ahead of each shard's read.
 
 Requests are counted by operation on the storage layer's client (botocore's ``before-call``
 event: what was really sent). Time: median of ``--repeats`` passes over all files.
@@ -53,7 +55,7 @@ def timed(fn, repeats: int) -> tuple[float, collections.Counter]:
 
 def run(files: int, kb: int, repeats: int) -> list[dict]:
     from prox_tasks.corpus import plan_shards, read_shard
-    from prox_tasks.storage import open_uri, put_atomic, size_of
+    from prox_tasks.storage import open_uri, put_atomic, size_of, version_of
 
     def row(f: int, n: int) -> str:
         return json.dumps({"id": f"{f:05d}-{n:05d}", "text": f"document {n} of file {f} " * 8})
@@ -77,7 +79,7 @@ def run(files: int, kb: int, repeats: int) -> list[dict]:
     def read_shards(head_first: bool):
         for shard in manifest.shards:
             if head_first:
-                size_of(shard.segments[0].file)
+                version_of(shard.segments[0].file)
             for _ in read_shard(manifest, shard.index):
                 pass
 

@@ -34,10 +34,11 @@ def line_limit(max_doc_bytes: int) -> int:
     return 4 * max_doc_bytes + (1 << 20)
 
 
-def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, digests=None
-               ) -> Iterator[tuple[int, bytes | RecordError, int]]:
+def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, digests=None,
+               expect=None) -> Iterator[tuple[int, bytes | RecordError, int]]:
     """Yield ``(line_number, line, size)`` for non-blank lines in ``[start, end)``; the
-    bytes read are fed to ``digests`` (:class:`prox_tasks.storage.ReadDigests`).
+    bytes read are fed to ``digests`` (:class:`prox_tasks.storage.ReadDigests`); ``expect``
+    checks the file as opened (:func:`~prox_tasks.storage.open_uri`).
 
     ``line`` holds at most ``limit`` bytes; ``size`` is the full length, so a longer line
     shows as ``size > len(line)``. When the compressed stream is truncated or corrupt, the
@@ -51,7 +52,7 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
     first = True  # no record met yet: the file's notice goes with its first record
     try:
         with open_uri(uri, "rb", compression="infer", digests=digests,
-                      misnamed=misnamed.append) as raw:
+                      misnamed=misnamed.append, expect=expect) as raw:
             stream = utf8_stream(raw)
             while end is None or number < end:
                 line = stream.readline(limit)
@@ -137,10 +138,12 @@ def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str
     return build_document(row, source, offset, text_field, id_field, max_doc_bytes)
 
 
-def read(uri: str, options, start: int = 0, end: int | None = None):
-    """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``
-    (and an :class:`InputNotice` as :func:`iter_lines` gives it)."""
-    for number, line, size in iter_lines(uri, line_limit(options.max_doc_bytes), start, end):
+def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None):
+    """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``;
+    ``expect``: see :func:`iter_lines` (and an :class:`InputNotice` as it gives
+    it)."""
+    for number, line, size in iter_lines(uri, line_limit(options.max_doc_bytes), start, end,
+                                         expect=expect):
         if isinstance(line, (RecordError, InputNotice)):
             yield number, line, None
             continue

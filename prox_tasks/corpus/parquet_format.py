@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 
 from prox_tasks.corpus.document import RecordError, build_document
-from prox_tasks.storage import open_uri, parse_uri
+from prox_tasks.storage import identity_of, open_uri, parse_uri
 
 EXTENSIONS = (".parquet", ".pq")
 # Small batches and no pre-buffering keep memory flat across row groups (measured with
@@ -27,10 +27,15 @@ def _row_groups(meta, start: int, end: int | None) -> tuple[list[int], int]:
     return groups, first_row or 0
 
 
-def _open(uri: str):
-    """A local path for pyarrow's own (faster, memory-mapped) reader, else a seekable stream."""
+def _open(uri: str, expect=None):
+    """A local path for pyarrow's own (faster, memory-mapped) reader, else a seekable
+    stream; ``expect`` checks the file (:func:`~prox_tasks.storage.open_uri`)."""
     loc = parse_uri(uri)
-    return nullcontext(loc.path) if loc.scheme == "file" else open_uri(uri, "rb")
+    if loc.scheme != "file":
+        return open_uri(uri, "rb", expect=expect)
+    if expect is not None:  # pyarrow opens it: a stat stands for its open
+        expect(identity_of(uri))
+    return nullcontext(loc.path)
 
 
 def _metadata(stream):
@@ -64,14 +69,15 @@ def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
             row += 1
 
 
-def read(uri: str, options, start: int = 0, end: int | None = None):
-    """Yield ``(offset, Document | RecordError, raw row)`` for rows in ``[start, end)``.
+def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None):
+    """Yield ``(offset, Document | RecordError, raw row)`` for rows in ``[start, end)``;
+    ``expect`` checks the file as opened (:func:`~prox_tasks.storage.open_uri`).
 
     A row group that cannot be decoded quarantines each of its remaining rows
     (``corrupt_file``); the other row groups are read."""
     import pyarrow as pa
 
-    with _open(uri) as stream:
+    with _open(uri, expect) as stream:
         pf = _metadata(stream)
         if isinstance(pf, RecordError):
             if start == 0:

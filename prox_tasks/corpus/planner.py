@@ -28,8 +28,10 @@ from prox_tasks.corpus.readers import (
     read_file,
 )
 from prox_tasks.storage import (
+    Opened,
     content_fingerprint,
     exists,
+    identity_of,
     join_uri,
     list_uri,
     remove,
@@ -277,26 +279,38 @@ def _options(manifest: Manifest) -> ReadOptions:
     return ReadOptions(s["text_field"], s["id_field"], s["max_doc_bytes"], s["format"])
 
 
-def _check_unchanged(planned: InputFile) -> None:
-    """Raise when the file is not the one planned: another size, or — when its version (a
-    stat or HEAD) moved — other bytes than its recorded fingerprint (a copy or a touch with
-    the same bytes passes)."""
+def _check_unchanged(planned: InputFile, found: Opened) -> None:
+    """Raise when the file ``found`` (its open's, or a stat's or HEAD's, identity) is not the
+    one planned: another size, or — when its version moved — other bytes than its recorded
+    fingerprint (a copy or a touch with the same bytes passes; on S3 the open's ETag says
+    so, locally the file is hashed)."""
     if planned.version is not None:
-        if version_of(planned.uri) == planned.version:
+        if found.version == planned.version:
             return
-        if content_fingerprint(planned.uri) == planned.fingerprint:
+        if (found.fingerprint or content_fingerprint(planned.uri)) == planned.fingerprint:
             return
-    elif size_of(planned.uri) == planned.size:
+    elif found.size == planned.size:
         return
     raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
 
 
-def _check_readable(planned: InputFile) -> None:
-    """:func:`_check_unchanged`, then raise :class:`StalePlan` when the plan counted the
-    file the old way (:func:`read_the_old_way`)."""
-    _check_unchanged(planned)
+def _refuse_stale(planned: InputFile) -> None:
+    """Raise :class:`StalePlan` when the plan counted ``planned`` the old way
+    (:func:`read_the_old_way`)."""
     if read_the_old_way(planned):
         raise stale_plan(planned)
+
+
+def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quarantine | None,
+                  start: int, end: int, fmt: str) -> Iterator[Document]:
+    """Records ``[start, end)`` of a planned file, refused (:func:`_check_unchanged`) when it
+    is not the file planned. The check is made on the read's own open, before a record is
+    read: on S3 the opening GET's ETag and length, no HEAD, and the later reads ask for
+    that ETag, so the bytes read are the ones checked; :class:`StalePlan` when the plan
+    counted it the old way."""
+    _refuse_stale(planned)
+    return read_file(planned.uri, options, quarantine, start, end, fmt,
+                     expect=lambda found: _check_unchanged(planned, found))
 
 
 def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
@@ -311,7 +325,8 @@ def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
     """
     files = {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
-        _check_readable(files[segment.file])
+        _check_unchanged(files[segment.file], identity_of(segment.file))
+        _refuse_stale(files[segment.file])
 
 
 def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
@@ -326,9 +341,8 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
                 else load_manifest(manifest_or_uri))
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
-        _check_readable(files[segment.file])
-        yield from read_file(segment.file, options, quarantine, segment.start, segment.end,
-                             segment.format)
+        yield from _read_planned(files[segment.file], options, quarantine, segment.start,
+                                 segment.end, segment.format)
 
 
 def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
@@ -348,7 +362,7 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
             by_file.setdefault(segment.file, []).append(
                 (segment.start, segment.end, shard.index, segment.format))
     for uri, segments in by_file.items():  # planned in file order: shard order too
-        _check_readable(files[uri])
         ends = [end for _start, end, _shard, _fmt in segments]
-        for doc in read_file(uri, options, quarantine, segments[0][0], ends[-1], segments[0][3]):
+        for doc in _read_planned(files[uri], options, quarantine, segments[0][0], ends[-1],
+                                 segments[0][3]):
             yield segments[bisect.bisect_right(ends, doc.offset)][2], doc

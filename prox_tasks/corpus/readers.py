@@ -173,12 +173,15 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
 
 
 def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
-              start: int = 0, end: int | None = None, fmt: str | None = None
-              ) -> Iterator[Document]:
-    """Documents of records ``[start, end)`` of one file; bad ones go to ``quarantine``."""
+              start: int = 0, end: int | None = None, fmt: str | None = None, *,
+              expect=None) -> Iterator[Document]:
+    """Documents of records ``[start, end)`` of one file; bad ones go to ``quarantine``;
+    ``expect`` checks the file as opened, before a record is read
+    (:func:`~prox_tasks.storage.open_uri`)."""
     source = to_uri(uri)
     module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
-    for _offset, item in _routed(source, module.read(source, options, start, end), quarantine):
+    records = module.read(source, options, start, end, expect=expect)
+    for _offset, item in _routed(source, records, quarantine):
         yield item
 
 

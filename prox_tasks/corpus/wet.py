@@ -7,11 +7,12 @@ other record types are not documents. The id is the WARC-Record-ID (``urn:uuid:â
 from __future__ import annotations
 
 import gzip
+import io
 import zlib
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import Document, RecordError, content_id, not_utf8
-from prox_tasks.storage import open_uri, size_of
+from prox_tasks.storage import open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
 
 
@@ -35,12 +36,12 @@ HEADERS = {
 }
 
 
-def _conversions(uri: str):
+def _conversions(uri: str, expect=None):
     """``(number, record)`` per conversion record (:func:`records`)."""
-    return records(uri, "conversion", "WET")
+    return records(uri, "conversion", "WET", expect=expect)
 
 
-def records(uri: str, rec_type: str, kind: str = "WARC"):
+def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None):
     """``(number, record)`` per record of type ``rec_type`` of a WARC-format file (``kind``
     names it in messages); a file that breaks off (a cut gzip member, a record header cut
     short, a record that is not WARC, such as plain text) ends with
@@ -50,7 +51,7 @@ def records(uri: str, rec_type: str, kind: str = "WARC"):
     from warcio.archiveiterator import ArchiveIterator
 
     number = 0
-    with open_uri(uri, "rb") as stream:  # storage errors (S3 down, file gone) propagate
+    with open_uri(uri, "rb", expect=expect) as stream:  # storage errors propagate
         found = ArchiveIterator(stream)
         try:
             for record in found:
@@ -66,8 +67,8 @@ def records(uri: str, rec_type: str, kind: str = "WARC"):
             yield number, RecordError("truncated_file", f"{kind} file breaks off after {number} "
                                       f"records: {type(err).__name__}: {err}"[:300])
             return
+        size = stream.seek(0, io.SEEK_END)  # the open knew the length: no HEAD (S3) for it
     # warcio ends quietly where a cut gzip member begins: bytes it never parsed are a loss
-    size = size_of(uri)
     if found.offset < size and not _empty_members(uri, found.offset):
         yield number, RecordError("truncated_file", f"{size - found.offset} bytes after "
                                   f"{number} records could not be read (cut or damaged)")
@@ -122,12 +123,13 @@ def _length(record) -> int | None:
     return length if length >= 0 else None
 
 
-def read(uri: str, options, start: int = 0, end: int | None = None):
-    """Yield ``(offset, Document | RecordError, raw)`` for records in ``[start, end)``.
+def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None):
+    """Yield ``(offset, Document | RecordError, raw)`` for records in ``[start, end)``;
+    ``expect`` checks the file as opened (:func:`~prox_tasks.storage.open_uri`).
 
     A record whose payload is shorter than its Content-Length (the file was cut inside it)
     is ``truncated_record``: never published as a document cut short."""
-    for number, record in _conversions(uri):
+    for number, record in _conversions(uri, expect):
         if end is not None and number >= end:
             return
         if number < start:

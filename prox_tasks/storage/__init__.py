@@ -7,6 +7,7 @@ from prox_tasks.storage.files import (
     compression_of,
     content_fingerprint,
     exists,
+    identity_of,
     list_uri,
     open_uri,
     put_atomic,
@@ -17,12 +18,13 @@ from prox_tasks.storage.files import (
     version_of,
     versions_in,
 )
+from prox_tasks.storage.opened import Opened
 from prox_tasks.storage.s3_client import S3Settings, configure_s3, get_client
 from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_uri
 
 __all__ = [
-    "AtomicWriter", "Location", "ReadDigests", "S3Settings", "cleanup_partial", "compression_of",
+    "AtomicWriter", "Location", "Opened", "ReadDigests", "S3Settings", "cleanup_partial", "compression_of",
     "content_fingerprint",
-    "configure_s3", "exists", "get_client", "is_glob", "join_uri", "list_uri", "open_uri",
+    "configure_s3", "exists", "get_client", "identity_of", "is_glob", "join_uri", "list_uri", "open_uri",
     "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "size_of", "to_uri", "version_of", "versions_in",
 ]  # fmt: skip

@@ -8,6 +8,7 @@ import hashlib
 import io
 import os
 import shutil
+from collections.abc import Callable
 
 from prox_tasks.storage import local, s3
 from prox_tasks.storage.compressed import (
@@ -15,6 +16,7 @@ from prox_tasks.storage.compressed import (
     compression_to_read,
     open_decompressed,
 )
+from prox_tasks.storage.opened import Opened
 from prox_tasks.storage.uri import GLOB_CHARS, Location, is_glob, parse_uri
 
 COMPRESSIONS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd"}
@@ -77,7 +79,7 @@ def _hashed(stream, hashes: list):
 
 def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None = None,
              encoding: str = "utf-8", *, digests: ReadDigests | None = None,
-             misnamed=None):
+             misnamed=None, expect: Callable[[Opened], None] | None = None):
     """Open ``uri`` for reading (``"rb"``, ``"rt"``) or atomic writing (``"wb"``, ``"wt"``).
 
     A file opened for writing is published only when closed without error: a local temp
@@ -95,6 +97,10 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
         digests: Reading: hashes fed with what is read (:class:`ReadDigests`).
         misnamed: Reading with ``"infer"``: called with a warning's text when the first
             bytes overrule a compressed name (:func:`compression_to_read`).
+        expect: Reading: called with the file's identity (:class:`Opened`) as its open found
+            it, before a byte is returned; what it raises closes the file and propagates.
+            On S3 this costs no request (the opening GET's ETag and Content-Range), and
+            the later reads ask for that ETag: the bytes read are the ones checked.
     """
     if mode not in ("rb", "rt", "r", "wb", "wt", "w"):
         raise ValueError(f"unsupported mode {mode!r}")
@@ -103,9 +109,15 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
     sniff = compression == "infer" and reading
     if compression == "infer":
         compression = compression_of(loc.path)
-    if digests is not None and not reading:
-        raise ValueError("digests are taken of a file read, not written")
+    if (digests is not None or expect is not None) and not reading:
+        raise ValueError("digests and expect are for a file read, not written")
     raw = _backend(loc).open_read(loc) if reading else _backend(loc).open_write(loc)
+    if expect is not None:
+        try:
+            expect(_backend(loc).opened(loc, raw))
+        except BaseException:
+            raw.close()
+            raise
     if sniff:  # peeks: the digests still see every byte
         try:
             compression = compression_to_read(raw, loc.uri, compression, misnamed)
@@ -234,9 +246,15 @@ def versions_in(folder_uri: str | os.PathLike) -> dict[str, str]:
     out = {}
     for entry in entries:
         if entry.is_file():
-            st = entry.stat()
-            out[Location("file", "", entry.path).uri] = f"{st.st_mtime_ns}-{st.st_size}"
+            out[Location("file", "", entry.path).uri] = local.version_of_stat(entry.stat())
     return out
+
+
+def identity_of(uri: str | os.PathLike) -> Opened:
+    """The file's identity (:class:`Opened`) as opening it would find it, without opening
+    it: a stat, an S3 HEAD. FileNotFoundError when there is no such file."""
+    loc = parse_uri(uri)
+    return _backend(loc).identity(loc)
 
 
 def content_fingerprint(uri: str | os.PathLike) -> str:

@@ -6,6 +6,7 @@ import glob
 import os
 
 from prox_tasks.storage.atomic import AtomicWriter
+from prox_tasks.storage.opened import Opened
 from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
 from prox_tasks.storage.uri import Location
 
@@ -18,6 +19,25 @@ def temp_prefix(path: str) -> str:
 
 def open_read(loc: Location):
     return open(loc.path, "rb")
+
+
+def opened(loc: Location, stream) -> Opened:
+    """The identity of the file ``stream`` (:func:`open_read`'s) reads: its open file's stat."""
+    return _identity(loc, os.fstat(stream.fileno()))
+
+
+def identity(loc: Location) -> Opened:
+    """The identity of the file at ``loc`` (a stat)."""
+    return _identity(loc, os.stat(loc.path))
+
+
+def _identity(loc: Location, st: os.stat_result) -> Opened:
+    return Opened(loc.uri, st.st_size, version_of_stat(st))
+
+
+def version_of_stat(st: os.stat_result) -> str:
+    """A file's version token (:func:`version`) from its stat."""
+    return f"{st.st_mtime_ns}-{st.st_size}"
 
 
 def open_write(loc: Location) -> AtomicWriter:
@@ -66,7 +86,7 @@ def version(loc: Location) -> str | None:
         st = os.stat(loc.path)
     except FileNotFoundError:
         return None
-    return f"{st.st_mtime_ns}-{st.st_size}"
+    return version_of_stat(st)
 
 
 def remove(loc: Location) -> bool:

@@ -11,6 +11,7 @@ import io
 from contextlib import contextmanager
 
 from prox_tasks.storage.atomic import AtomicWriter
+from prox_tasks.storage.opened import Opened
 from prox_tasks.storage.s3_client import current_settings, get_client, transfer_config
 from prox_tasks.storage.tempfiles import sweep_stale, temp_tag, upload_dir
 from prox_tasks.storage.uri import Location
@@ -112,8 +113,9 @@ class RangeReader(io.RawIOBase):
         if first is None:  # an empty object has no first byte to ask for: its HEAD says
             head = _head(loc)
             self.length, self._etag, self._opened = head["ContentLength"], head.get("ETag"), b""
+            self._last_modified = head.get("LastModified")
             return
-        self._etag = first.get("ETag")
+        self._etag, self._last_modified = first.get("ETag"), first.get("LastModified")
         self._opened = first["Body"].read()
         total = (first.get("ContentRange") or "").rpartition("/")[2]
         # a server that ignores Range answers 200 with the whole object
@@ -128,6 +130,11 @@ class RangeReader(io.RawIOBase):
             if err.response.get("Error", {}).get("Code") == "InvalidRange":
                 return None
             raise
+
+    def opened(self) -> Opened:
+        """The object's identity as the opening request found it (the version this reader
+        reads: later reads ask for its ETag)."""
+        return _identity(self._loc, self._etag, self._last_modified, self.length)
 
     def readable(self) -> bool:
         return True
@@ -173,6 +180,22 @@ class RangeReader(io.RawIOBase):
 
 def open_read(loc: Location):
     return io.BufferedReader(RangeReader(loc), buffer_size=current_settings().read_block_size)
+
+
+def opened(_loc: Location, stream) -> Opened:
+    """The identity of the object ``stream`` (:func:`open_read`'s) reads, from its open."""
+    return stream.raw.opened()
+
+
+def identity(loc: Location) -> Opened:
+    """The object's identity from its HEAD (FileNotFoundError when there is none)."""
+    head = _head(loc)
+    return _identity(loc, head.get("ETag"), head.get("LastModified"), head["ContentLength"])
+
+
+def _identity(loc: Location, etag_value, last_modified, length: int) -> Opened:
+    return Opened(loc.uri, length, _version(etag_value, last_modified, length),
+                  f"etag:{_etag_text(etag_value)}" if etag_value else None)
 
 
 def open_write(loc: Location) -> AtomicWriter:
@@ -221,12 +244,21 @@ def version(loc: Location) -> str | None:
     head = _head(loc, missing_ok=True)
     if head is None:
         return None
-    return f"{head.get('ETag', '')}-{head.get('LastModified', '')}-{head['ContentLength']}"
+    return _version(head.get("ETag"), head.get("LastModified"), head["ContentLength"])
+
+
+def _version(etag_value, last_modified, length: int) -> str:
+    # a HEAD's and a GET's headers give the same token: a read's open can stand for a HEAD
+    return f"{etag_value or ''}-{last_modified or ''}-{length}"
+
+
+def _etag_text(etag_value) -> str:
+    return str(etag_value).strip('"')
 
 
 def etag(loc: Location) -> str:
     """The object's ETag (FileNotFoundError when there is none)."""
-    return str(_head(loc)["ETag"]).strip('"')
+    return _etag_text(_head(loc)["ETag"])
 
 
 def remove(loc: Location) -> bool:

@@ -145,3 +145,37 @@ def test_planning_unchanged_s3_input_again_reads_none_of_it(s3_bucket, tmp_path,
     with pytest.raises(ManifestConflict):  # a file more: planned again, and it differs
         plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 20)
     assert count_gets["crawl/part-3.jsonl"] >= 1
+
+
+@pytest.mark.parametrize("name", ["d.jsonl.gz", "d.parquet", "x.warc.wet.gz"])
+@pytest.mark.parametrize("on_s3", [False, True], ids=["local", "s3"])
+def test_a_planned_file_is_checked_on_its_own_open_in_every_format(
+        on_s3, name, request, tmp_path, sample_rows, wet_file):
+    """The check that a shard's input file is the one planned is made on the read's open
+    (an S3 open's ETag, a local open's stat; pyarrow's own open of a local Parquet file by a
+    stat): a file uploaded or touched again with the same bytes is read, one changed since
+    planning is refused before a record is read, by read_shard and read_snapshot alike."""
+    import os
+
+    from prox_tasks.corpus.planner import read_snapshot
+
+    folder = f"{request.getfixturevalue('s3_bucket')}/in" if on_s3 else str(tmp_path / "in")
+    local = tmp_path / name
+    if name.endswith(".wet.gz"):
+        local.write_bytes(Path(wet_file).read_bytes())
+    else:
+        write_documents(str(local), sample_rows)
+    put_atomic(f"{folder}/{name}", local.read_bytes())
+    manifest = plan_shards(folder, str(tmp_path / "out"), target_docs=10_000)
+    want = [d.id for d in read_shard(manifest, 0, Quarantine())]
+    assert len(want) == manifest.shards[0].docs > 0
+    if on_s3:
+        put_atomic(f"{folder}/{name}", local.read_bytes())  # another version, the same ETag
+    else:
+        os.utime(f"{folder}/{name}", (1, 1))  # another modification time, the same bytes
+    assert [d.id for d in read_shard(manifest, 0, Quarantine())] == want
+    put_atomic(f"{folder}/{name}", local.read_bytes()[:-1])
+    for read in (lambda: read_shard(manifest, 0, Quarantine()),
+                 lambda: read_snapshot(manifest, Quarantine())):
+        with pytest.raises(RuntimeError, match=f"{name} changed since the manifest was planned"):
+            next(iter(read()))

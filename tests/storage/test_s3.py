@@ -103,17 +103,46 @@ def test_an_s3_file_rewritten_while_read_fails_the_read(s3_bucket):
             f.read()
 
 
-def test_reading_a_planned_s3_input_file_sends_one_head(s3_bucket, moto_server):
-    """A shard's input file on S3 was HEADed twice before its GET: its version checked
-    against the plan, then again to open it. Now once (the version), then the GET."""
+def test_reading_a_planned_s3_input_file_sends_no_head(s3_bucket, moto_server):
+    """A shard's input file on S3 was HEADed before its GET, its version checked against
+    the plan's. The opening GET's ETag and Content-Range total say the same now: one GET,
+    no HEAD; a file rewritten since planning is refused as before, on that GET alone, and
+    one uploaded again with the same bytes (another version, the same ETag) is read."""
     from prox_tasks.corpus import plan_shards, read_shard
 
+    uri = f"{s3_bucket}/in/part-0.jsonl"
     rows = "".join(json.dumps({"id": str(i), "text": f"doc {i}"}) + "\n" for i in range(4))
-    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    put_atomic(uri, rows)
     manifest = plan_shards(f"{s3_bucket}/in/", f"{s3_bucket}/out", target_docs=2)
     moto_server.faults.seen.clear()
     assert [d.text for d in read_shard(manifest, 1)] == ["doc 2", "doc 3"]
-    assert _requests(moto_server, f"{s3_bucket}/in/part-0.jsonl") == ["HEAD", "GET"]
+    assert _requests(moto_server, uri) == ["GET"]
+    put_atomic(uri, rows)  # the same bytes again: a new version, the planned ETag
+    moto_server.faults.seen.clear()
+    assert [d.text for d in read_shard(manifest, 0)] == ["doc 0", "doc 1"]
+    assert _requests(moto_server, uri) == ["GET"]
+    put_atomic(uri, rows.replace("doc 3", "DOC 3"))  # the same size, other bytes
+    moto_server.faults.seen.clear()
+    with pytest.raises(RuntimeError, match="part-0.jsonl changed since the manifest was planned"):
+        list(read_shard(manifest, 0))
+    assert _requests(moto_server, uri) == ["GET"]
+
+
+def test_reading_a_planned_s3_wet_file_sends_no_head(s3_bucket, moto_server):
+    """A WET file was HEADed twice more: against the plan, and for its length once warcio
+    had read it (bytes left after the last record are a cut file). The open knew both."""
+    from pathlib import Path
+
+    from prox_tasks.corpus import plan_shards, read_shard
+
+    uri = f"{s3_bucket}/crawl/x.warc.wet.gz"
+    wet = Path(__file__).resolve().parents[1] / "corpus" / "data" / "whirlwind.warc.wet.gz"
+    put_atomic(uri, wet.read_bytes())
+    manifest = plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", target_docs=10_000)
+    moto_server.faults.seen.clear()
+    docs = list(read_shard(manifest, 0))
+    assert len(docs) == manifest.shards[0].docs > 0
+    assert "HEAD" not in _requests(moto_server, uri)
 
 
 def test_failed_write_publishes_nothing(s3_bucket):
