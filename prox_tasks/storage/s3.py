@@ -93,6 +93,40 @@ def _missing(err, loc: Location, missing_ok: bool) -> None:
 #: config) in one request; the start of a large one, little wasted when the reader seeks
 #: elsewhere first (a Parquet footer) rather than a whole read block.
 OPEN_BYTES = 64 * 1024
+#: Bytes passed over at a time where a server that ignores Range sends what comes before
+#: the bytes wanted.
+_SKIP_BYTES = 1024 * 1024
+
+
+def _status(response: dict) -> int:
+    return response.get("ResponseMetadata", {}).get("HTTPStatusCode", 200)
+
+
+def _total(response: dict) -> int | None:
+    """The object's length a GET's response says: a 206's Content-Range total, a 200's
+    Content-Length (the whole object); None when it does not say (``bytes 0-65535/*``)."""
+    if _status(response) != 206:
+        return response.get("ContentLength")
+    total = (response.get("ContentRange") or "").rpartition("/")[2]
+    return int(total) if total.isdigit() else None
+
+
+def _read_exactly(body, n: int) -> bytes:
+    """``n`` bytes of ``body`` (fewer only at its end)."""
+    chunks, left = [], n
+    while left > 0:
+        chunk = body.read(left)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _broken_stream() -> tuple[type[Exception], ...]:
+    from botocore.exceptions import IncompleteReadError, ReadTimeoutError, ResponseStreamingError
+
+    return ResponseStreamingError, ReadTimeoutError, IncompleteReadError
 
 
 class RangeReader(io.RawIOBase):
@@ -100,8 +134,14 @@ class RangeReader(io.RawIOBase):
 
     Opening it GETs the object's first :data:`OPEN_BYTES`: the response's Content-Range and
     ETag give the object's length and version (no HEAD), and a read from the start begins
-    with those bytes. Later reads ask for that ETag (``IfMatch``): an object rewritten
-    while it is read fails the read instead of mixing two versions.
+    with those bytes. A Content-Range that does not give the total (``bytes 0-65535/*``)
+    has the object's HEAD say it (asking for that ETag). Later reads ask for that ETag
+    (``IfMatch``): an object rewritten while it is read fails the read instead of mixing two
+    versions. :meth:`opened` says which version that is, with no request of its own.
+
+    A server that ignores Range answers with the whole object (200): that response is read
+    as the reads ask, never held whole (memory stays one read's worth), and a read before
+    where it has got to GETs the object again and passes over the bytes before it.
     """
 
     def __init__(self, loc: Location):
@@ -109,17 +149,21 @@ class RangeReader(io.RawIOBase):
         self._client = get_client()
         self._loc = loc
         self._pos = 0
+        self._opened = b""  # the opening GET's bytes, when the server sent only those
+        self._stream, self._stream_pos = None, 0  # a whole-object response and where it is
         first = self._first_bytes()
         if first is None:  # an empty object has no first byte to ask for: its HEAD says
             head = _head(loc)
-            self.length, self._etag, self._opened = head["ContentLength"], head.get("ETag"), b""
+            self.length, self._etag = head["ContentLength"], head.get("ETag")
             self._last_modified = head.get("LastModified")
             return
         self._etag, self._last_modified = first.get("ETag"), first.get("LastModified")
-        self._opened = first["Body"].read()
-        total = (first.get("ContentRange") or "").rpartition("/")[2]
-        # a server that ignores Range answers 200 with the whole object
-        self.length = int(total) if total.isdigit() else len(self._opened)
+        if _status(first) == 206:
+            self._opened = first["Body"].read()  # at most OPEN_BYTES
+        else:
+            self._stream = first["Body"]
+        length = _total(first)
+        self.length = length if length is not None else self._head_length()
 
     def _first_bytes(self) -> dict | None:
         from botocore.exceptions import ClientError
@@ -130,6 +174,14 @@ class RangeReader(io.RawIOBase):
             if err.response.get("Error", {}).get("Code") == "InvalidRange":
                 return None
             raise
+
+    def _if_match(self) -> dict:
+        return {"IfMatch": self._etag} if self._etag else {}
+
+    def _head_length(self) -> int:
+        with about(f"s3://{self._loc.bucket}/{self._loc.path}"):
+            return self._client.head_object(Bucket=self._loc.bucket, Key=self._loc.path,
+                                            **self._if_match())["ContentLength"]
 
     def opened(self) -> Opened:
         """The object's identity as the opening request found it (the version this reader
@@ -156,6 +208,8 @@ class RangeReader(io.RawIOBase):
         while self._pos < self.length:
             chunk = bytearray(min(block, self.length - self._pos))
             n = self.readinto(chunk)
+            if not n:
+                break
             chunks.append(bytes(chunk[:n]))
         return b"".join(chunks)
 
@@ -165,17 +219,48 @@ class RangeReader(io.RawIOBase):
             return 0
         data = self._opened[self._pos:self._pos + want]  # what the opening GET brought
         if len(data) < want:  # the rest in one ranged GET
-            data += self._get(self._pos + len(data), self._pos + want - 1)
+            data += self._fetch(self._pos + len(data), want - len(data))
         n = len(data)
         buffer[:n] = data
         self._pos += n
         return n
 
-    def _get(self, first: int, last: int) -> bytes:
-        extra = {"IfMatch": self._etag} if self._etag else {}
+    def _fetch(self, first: int, n: int) -> bytes:
+        """Bytes ``[first, first + n)``: from the whole-object response where it has not
+        gone past them, else a ranged GET."""
+        if self._stream is not None and first >= self._stream_pos:
+            try:
+                return self._from_stream(first, n)
+            except _broken_stream():  # held open between reads, the server dropped it
+                self._close_stream()
         with about(f"s3://{self._loc.bucket}/{self._loc.path}"):
-            return self._client.get_object(Bucket=self._loc.bucket, Key=self._loc.path,
-                                           Range=f"bytes={first}-{last}", **extra)["Body"].read()
+            response = self._client.get_object(Bucket=self._loc.bucket, Key=self._loc.path,
+                                               Range=f"bytes={first}-{first + n - 1}",
+                                               **self._if_match())
+            if _status(response) == 206:
+                return response["Body"].read()
+            self._close_stream()  # Range ignored: the whole object again, read as it comes
+            self._stream, self._stream_pos = response["Body"], 0
+            return self._from_stream(first, n)
+
+    def _from_stream(self, first: int, n: int) -> bytes:
+        while self._stream_pos < first:
+            skipped = self._stream.read(min(_SKIP_BYTES, first - self._stream_pos))
+            if not skipped:
+                break
+            self._stream_pos += len(skipped)
+        data = _read_exactly(self._stream, n)
+        self._stream_pos += len(data)
+        return data
+
+    def _close_stream(self) -> None:
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+
+    def close(self) -> None:
+        self._close_stream()
+        super().close()
 
 
 def open_read(loc: Location):
