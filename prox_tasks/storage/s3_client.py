@@ -23,19 +23,25 @@ def _env_int(name: str, default: int) -> int:
     return env_value(name, default, int, "a whole number")
 
 
-def _env_endpoint() -> str | None:
-    """The first endpoint variable set, checked here: botocore's "Invalid endpoint: …" for
-    ``127.0.0.1:9000`` names no variable."""
+def checked_endpoint(value: str, where: str) -> str:
+    """``value`` when it is an endpoint URL (``http://host:port``, ``https://host``), else a
+    ValueError naming ``where`` it was given: botocore's "Invalid endpoint: …" for
+    ``127.0.0.1:9000`` names neither the variable nor the connection."""
     from urllib.parse import urlsplit
 
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"{where}={value!r} is not an endpoint URL: give http://host:port "
+                         "(or https://host)")
+    return value
+
+
+def _env_endpoint() -> str | None:
+    """The first endpoint variable set (:func:`checked_endpoint`)."""
     for name in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
         value = os.environ.get(name, "").strip()
         if value:
-            parts = urlsplit(value)
-            if parts.scheme not in ("http", "https") or not parts.netloc:
-                raise ValueError(f"{name}={value!r} is not an endpoint URL: give "
-                                 "http://host:port (or https://host)")
-            return value
+            return checked_endpoint(value, name)
     return None
 
 
@@ -103,15 +109,26 @@ class S3Settings:
 
 def connection_fields(conn) -> dict:
     """Settings fields from an Airflow ``aws`` connection
-    (:class:`prox_tasks.connections.ConnectionInfo`)."""
+    (:class:`prox_tasks.connections.ConnectionInfo`).
+
+    Raises:
+        ValueError: Its endpoint URL lacks the scheme (:func:`checked_endpoint`), naming the
+            connection and the extra field.
+    """
     login, password, extra = conn.login, conn.password, conn.extra
+    endpoint, field_name = extra.get("endpoint_url"), "endpoint_url"
+    if not endpoint:
+        endpoint = (extra.get("service_config") or {}).get("s3", {}).get("endpoint_url")
+        field_name = "service_config.s3.endpoint_url"
+    if isinstance(endpoint, str) and endpoint.strip():
+        endpoint = checked_endpoint(endpoint.strip(), f"Airflow connection {conn.conn_id!r}: "
+                                                      f"extra {field_name}")
     fields = {
         "aws_access_key_id": login or extra.get("aws_access_key_id"),
         "aws_secret_access_key": password or extra.get("aws_secret_access_key"),
         "aws_session_token": extra.get("aws_session_token"),
         "region_name": extra.get("region_name"),
-        "endpoint_url": extra.get("endpoint_url")
-        or (extra.get("service_config") or {}).get("s3", {}).get("endpoint_url"),
+        "endpoint_url": endpoint,
     }
     return {k: v for k, v in fields.items() if v}
 

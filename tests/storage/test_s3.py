@@ -254,6 +254,32 @@ def test_an_endpoint_without_a_scheme_is_named_with_the_form_expected(monkeypatc
         exists("s3://bucket/key")
 
 
+@pytest.mark.parametrize(("extra", "named"), [
+    ({"endpoint_url": "127.0.0.1:9000"}, "endpoint_url='127.0.0.1:9000'"),
+    ({"service_config": {"s3": {"endpoint_url": "minio:9000"}}},
+     "service_config.s3.endpoint_url='minio:9000'")])
+def test_a_connection_endpoint_without_a_scheme_is_named_with_the_connection(
+        monkeypatch, extra, named):
+    """An Airflow connection's endpoint URL without its scheme went to botocore unchecked
+    ("Invalid endpoint: 127.0.0.1:9000": no connection named), where the same value in
+    PROX_S3_ENDPOINT_URL is refused naming the variable. The same check now names the
+    connection and its extra field."""
+    import re
+
+    from prox_tasks.storage import configure_s3
+
+    for other in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(other, raising=False)
+    monkeypatch.setenv("PROX_S3_CONN_ID", "minio")
+    monkeypatch.setenv("AIRFLOW_CONN_MINIO", json.dumps(
+        {"conn_type": "aws", "login": "AK", "password": "SK", "extra": extra}))
+    configure_s3(None)  # the settings of the environment
+    with pytest.raises(ValueError, match=re.escape(
+            f"Airflow connection 'minio': extra {named} is not an endpoint URL: give "
+            "http://host:port")):
+        exists("s3://bucket/key")
+
+
 def test_a_missing_bucket_is_an_error_not_a_missing_file(s3_bucket):
     """HEAD answers 404 for a missing key and for a missing bucket alike: a registry or an
     output in a mistyped bucket must not pass for an empty one."""
