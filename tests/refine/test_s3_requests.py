@@ -50,6 +50,10 @@ def test_worker_processes_never_read_the_whole_plan(s3_bucket, moto_server, tagg
     assert len({r["pid"] for r in results}) == 2
     gets = [p for m, p in moto_server.faults.seen if m == "GET" and p == path]
     assert len(gets) == 1, gets  # the caller's, none of the workers'
+    # each shard's input file checked against the plan by the GET that reads it: a HEAD a
+    # shard before
+    source = "/" + s3_bucket.removeprefix("s3://") + "/in/part-0.jsonl"
+    assert [m for m, p in moto_server.faults.seen if p == source] == ["GET"] * 8
 
 
 def test_each_refine_task_of_the_dag_reads_its_part_of_the_plan_not_the_whole(
