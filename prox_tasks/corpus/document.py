@@ -153,6 +153,13 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
     if row.get(text_field) is None:
         raise RecordError("missing_text", missing_field(row, text_field), doc_id)
     text = row[text_field]
+    if isinstance(text, bytes):  # a Parquet binary column (Hive, Impala write strings so)
+        try:
+            text = text.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise RecordError("bad_encoding", f"field {text_field!r} is bytes that are not "
+                              f"UTF-8 at byte {err.start} ({err.object[err.start]:#04x})",
+                              doc_id) from None
     if not isinstance(text, str):
         raise RecordError("not_text", f"field {text_field!r} is a {type(text).__name__}", doc_id)
     if not text or text.isspace():  # blank (str.strip() would copy the text)

@@ -310,6 +310,26 @@ def test_a_parquet_binary_id_is_its_utf8_text(tmp_path):
     assert "not UTF-8" in quarantined[0]["detail"]
 
 
+@pytest.mark.parametrize("kind", [pa.binary(), pa.large_binary()], ids=str)
+def test_a_parquet_binary_text_column_is_read_as_utf8_text(tmp_path, kind):
+    """Hive and Impala write string columns as plain ``binary`` (no UTF-8 annotation):
+    its UTF-8 values are the documents' texts, as a binary id is the id (before, every
+    row was quarantined as ``not_text``: 'field 'text' is a bytes'); bytes that are not
+    UTF-8 are ``bad_encoding``, naming the byte."""
+    text = "Ein schöner Satz über den Fluss, mit ein paar Wörtern mehr darin. " * 4
+    path = tmp_path / "a.parquet"
+    values = [text.encode(), b"caf\xe9 " + text.encode(), (text + "!").encode(), None]
+    pq.write_table(pa.table({"id": ["b0", "b1", "b2", "b3"],
+                             "text": pa.array(values, kind)}), path)
+    docs, quarantined, ids = _refined(tmp_path, path)
+    assert [(d.id, d.text) for d in docs] == [("b0", text), ("b2", text + "!")]
+    assert sorted(ids) == ["b0", "b2"]
+    assert [(q["offset"], q["reason"], q["id"]) for q in quarantined] == [
+        (1, "bad_encoding", "b1"), (3, "missing_text", "b3")]
+    assert quarantined[0]["detail"] == ("field 'text' is bytes that are not UTF-8 at byte 3 "
+                                        "(0xe9)")
+
+
 def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"id": "a", "text": "raw\ttab inside a string"}\n')
