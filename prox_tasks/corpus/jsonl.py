@@ -7,7 +7,8 @@ Python will not convert, a lone surrogate — becomes a :class:`RecordError` for
 only. Lines longer than the limit are read in pieces and quarantined as ``too_large``
 without holding them whole in memory. A compressed stream that ends early yields one
 ``truncated_file`` record at the line where it broke: the lines before it are kept. A UTF-8
-byte order mark is skipped, and a UTF-16 or UTF-32 file is read as UTF-8
+byte order mark at a line's start is skipped (files concatenated with ``cat`` carry theirs
+into the middle), and a UTF-16 or UTF-32 file is read as UTF-8
 (:mod:`prox_tasks.corpus.encodings`).
 """
 
@@ -58,7 +59,9 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
                 line = stream.readline(limit)
                 if not line:
                     return
-                if number == 0 and line.startswith(UTF8_BOM):  # Windows tools write one
+                # Windows tools write one at a file's start; `cat a.jsonl b.jsonl` puts b's
+                # at a line's start. No JSON value starts with it: skipping it loses nothing
+                if line.startswith(UTF8_BOM):
                     line = line[len(UTF8_BOM):]
                 size = len(line)
                 if not line.endswith(b"\n") and size == limit:  # overlong: skip the rest

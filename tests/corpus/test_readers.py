@@ -153,6 +153,27 @@ def test_a_utf8_byte_order_mark_does_not_cost_the_first_row(tmp_path):
     assert [d.text for d in docs] == ["first", "second"] and len(quarantine) == 0
 
 
+def test_byte_order_marks_of_concatenated_files_cost_no_row(tmp_path):
+    """``cat a.jsonl b.jsonl c.jsonl`` of files a Windows tool wrote each with a UTF-8 byte
+    order mark puts b's and c's at a line's start: those rows are read (before, each was
+    quarantined as malformed_json, 'Unexpected UTF-8 BOM'), and planning counts them alike."""
+    from prox_tasks.corpus import Quarantine, plan_shards, read_rows, read_shard
+
+    bom = b"\xef\xbb\xbf"
+    parts = [bom + json.dumps({"id": str(i), "text": f"document {i} " * 20}).encode() + b"\n"
+             for i in range(3)]
+    path = tmp_path / "in" / "all.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(b"".join(parts) + bom + b"\n")  # a BOM alone on a line: blank
+    quarantine = Quarantine()
+    assert [row["id"] for _s, _l, row in read_rows(str(path), quarantine)] == ["0", "1", "2"]
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=2)
+    assert manifest.total_docs == 3
+    docs = [d for i in range(len(manifest.shards)) for d in read_shard(manifest, i, quarantine)]
+    assert [(d.id, d.offset) for d in docs] == [("0", 0), ("1", 1), ("2", 2)]
+    assert len(quarantine) == 0
+
+
 def test_file_names_with_uri_characters_are_read_as_named(tmp_path):
     """`%41` must not be unquoted into `A` (reading pA.jsonl twice and p%41.jsonl never),
     and `#` or `?` must not cut the name."""
