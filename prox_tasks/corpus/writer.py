@@ -97,10 +97,33 @@ class ShardAccounting:
         return asdict(self)
 
 
+#: How a float that JSON cannot hold is written: as the Protocol Buffers JSON mapping and
+#: BigQuery's JSON export write it (Python's ``json`` would write the bare tokens ``NaN`` and
+#: ``Infinity``, which strict parsers — jq, JavaScript, DuckDB — reject).
+NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
+
+
 def _json(value) -> str | None:
+    """``value`` as strict JSON (a string is taken as JSON already)."""
     if value is None or isinstance(value, str):
         return value
-    return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
+    try:
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str,
+                          allow_nan=False)
+    except ValueError:  # a NaN or infinity: a Parquet input's float column holds one
+        return json.dumps(_finite(value), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def _finite(value):
+    """``value`` with every NaN and infinity (inside dicts, lists, tuples) a string of
+    :data:`NON_FINITE`."""
+    if isinstance(value, float):
+        return NON_FINITE.get(repr(value), value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
 
 
 class _Batch:

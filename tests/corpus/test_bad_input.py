@@ -330,6 +330,36 @@ def test_a_parquet_binary_text_column_is_read_as_utf8_text(tmp_path, kind):
                                         "(0xe9)")
 
 
+def _strict(text: str):
+    def refuse(token):
+        raise ValueError(f"{token} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_nan_and_infinity_in_a_parquet_input_keep_the_meta_column_strict_json(tmp_path):
+    """A Parquet float column holds NaN and infinities; the refined shard's ``meta`` is JSON
+    that strict parsers (jq, JavaScript, DuckDB) read (before: the bare tokens ``NaN`` and
+    ``Infinity``), each such value the string the Protocol Buffers JSON mapping writes."""
+    text = "The quick brown fox jumps over the lazy dog near the river. " * 4
+    path = tmp_path / "a.parquet"
+    nan, inf = float("nan"), float("inf")
+    pq.write_table(pa.table({
+        "id": ["a", "b", "c"], "text": [text, text + "b", text + "c"],
+        "score": pa.array([nan, 0.5, -inf], pa.float64()),
+        "scores": pa.array([[inf, 1.0], [], None], pa.list_(pa.float32())),
+        "nested": [{"p": nan, "q": "x"}, {"p": 2.0, "q": "y"}, {"p": None, "q": None}],
+    }), path)  # fmt: skip
+    docs, quarantined, _ = _refined(tmp_path, path)
+    assert len(docs) == 3 and quarantined == []
+    metas = pq.read_table(tmp_path / "out" / "shards" / "shard-00000.parquet",
+                          columns=["meta"])["meta"].to_pylist()
+    assert [_strict(m) for m in metas] == [
+        {"score": "NaN", "scores": ["Infinity", 1.0], "nested": {"p": "NaN", "q": "x"}},
+        {"score": 0.5, "scores": [], "nested": {"p": 2.0, "q": "y"}},
+        {"score": "-Infinity", "scores": None, "nested": {"p": None, "q": None}}]
+
+
 def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"id": "a", "text": "raw\ttab inside a string"}\n')
