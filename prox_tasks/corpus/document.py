@@ -41,6 +41,10 @@ class Document:
     offset: int
     meta: dict = field(default_factory=dict)
 
+    def as_row(self, text_field: str = "text", id_field: str = "id") -> dict:
+        """The document as a row again: its id and text under these names, then ``meta``."""
+        return {id_field: self.id, text_field: self.text, **self.meta}
+
 
 class RecordError(Exception):
     """A raw record that cannot become a :class:`Document`; ``reason`` is a short code.

@@ -12,7 +12,7 @@ from prox_tasks.storage import open_uri
 def _row(doc: Document | dict, text_field: str, id_field: str) -> dict:
     if isinstance(doc, dict):
         return doc
-    return {id_field: doc.id, text_field: doc.text, **doc.meta}
+    return doc.as_row(text_field, id_field)
 
 
 def write_documents(uri: str, docs: Iterable[Document | dict], text_field: str = "text",

@@ -19,6 +19,7 @@ gives the default (also the Params' defaults shown in the Airflow UI).
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -133,9 +134,12 @@ def text_bytes(text: str) -> int:
     return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
 
 
-def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict) -> Iterator:
+def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict,
+             text_field: str = "text", id_field: str = "id") -> Iterator:
     """The documents within the per-document limits and the duplicate-id policy; the others
-    go to ``quarantine`` (``too_many_lines``, ``duplicate_id``).
+    go to ``quarantine`` (``too_many_lines``, ``duplicate_id``), each with its row as
+    ``raw`` like any quarantined record: read and checked already, it is written again as
+    a JSON object (:meth:`~prox_tasks.corpus.Document.as_row`).
 
     Args:
         docs: The shard's documents, in order.
@@ -144,16 +148,20 @@ def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict) -> It
         duplicates: The shard's occurrences of ids that occur more than once in the
             snapshot, by (source, offset)
             (:func:`prox_tasks.corpus.duplicates.shard_duplicates`).
+        text_field, id_field: The input's field names (the plan's), for ``raw``.
 
     Raises:
         DuplicateIdError: With the ``fail`` policy, at an id's second occurrence.
     """
+    def set_aside(doc, reason: str, detail: str) -> None:
+        raw = json.dumps(doc.as_row(text_field, id_field), ensure_ascii=False, default=str)
+        quarantine.add(doc.source, doc.offset, reason, detail, raw, doc_id=doc.id)
+
     for doc in docs:
         lines = doc.text.count("\n") + 1
         if lines > limits.max_doc_lines:
-            quarantine.add(doc.source, doc.offset, "too_many_lines",
-                           f"{lines} lines > max_doc_lines {limits.max_doc_lines}",
-                           doc_id=doc.id)  # fmt: skip
+            set_aside(doc, "too_many_lines",
+                      f"{lines} lines > max_doc_lines {limits.max_doc_lines}")
             continue
         seen = duplicates.get((doc.source, doc.offset))
         if seen is not None and (limits.duplicate_ids == "quarantine"
@@ -163,7 +171,7 @@ def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict) -> It
                                        f"{doc.offset} was already read at {seen.where_first()}")
             detail = (f"the id occurs {seen.count} times in the snapshot" if seen.is_first
                       else f"first seen at {seen.where_first()}")
-            quarantine.add(doc.source, doc.offset, "duplicate_id", detail, doc_id=doc.id)
+            set_aside(doc, "duplicate_id", detail)
             continue
         yield doc
 

@@ -226,7 +226,9 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     quarantine = Quarantine()
     stats = ShardStats()
     docs = admitted(read_shard(manifest, shard_index, quarantine), limits, quarantine,
-                    shard_duplicates(manifest, shard_index))
+                    shard_duplicates(manifest, shard_index),
+                    manifest.settings.get("text_field", "text"),
+                    manifest.settings.get("id_field", "id"))
     reporter = ProgressLog(f"shard {shard_index}", expected, refiner.version, stats)
 
     def report(n: int) -> None:

@@ -86,6 +86,31 @@ def test_a_shard_with_limits_stays_balanced(tmp_path, tagger_model, policy, writ
     assert len(ids) == len(set(ids)) == written
 
 
+def test_documents_set_aside_by_limits_or_duplicate_ids_keep_their_rows(tmp_path, tagger_model):
+    """A too_many_lines or duplicate_id record carries its row as ``raw``, as every other
+    quarantined record does (before: only where it was read, so a crawl deleted after the
+    run took them along — a document over the line limit, the other text under a repeated
+    id); the row under the input's own field names, its other fields kept."""
+    import gzip
+
+    rows = [{"doc_id": "a", "raw_content": "A first sentence with enough words to keep it.",
+             "url": "https://a.example/1", "n": 1},
+            {"doc_id": "long", "raw_content": "line\n" * 50, "url": "https://a.example/2"},
+            {"doc_id": "a", "raw_content": "The same id again, a different text.", "n": None}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plan_shards(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), target_docs=100,
+                text_field="raw_content", id_field="doc_id")
+    result = refine_shard(str(tmp_path / "out"), 0, model=str(tagger_model),
+                          limits={"max_doc_lines": 20})
+    assert result["accounting"]["docs_quarantined"] == 2
+    with gzip.open(result["accounting"]["quarantine_uri"].removeprefix("file://"), "rt") as f:
+        records = [json.loads(line) for line in f]
+    assert [(r["offset"], r["reason"]) for r in records] == [(1, "too_many_lines"),
+                                                             (2, "duplicate_id")]
+    assert [json.loads(r["raw"]) for r in records] == rows[1:]
+    assert all(r["raw_bytes"] == len(r["raw"].encode()) and not r["truncated"] for r in records)
+
+
 def _snapshot(tmp_path, rows, target_docs):
     (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     return plan_shards(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), target_docs=target_docs)
