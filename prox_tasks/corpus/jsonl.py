@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import InputNotice, RecordError, build_document, not_utf8
@@ -103,6 +104,18 @@ def _finite(text: str) -> float:
     return value
 
 
+#: Two JSON objects on one line, a lone carriage return between them: lines that end in CR
+#: alone (classic Mac OS, some exporters) are one line to every JSON Lines reader.
+_CR_SEPARATED = re.compile(rb"\}[ \t]*\r[ \t]*\{")
+CR_HINT = ("; its lines end in a lone carriage return (\\r): convert them to \\n, e.g. "
+           "tr '\\r' '\\n'")
+
+
+def _cr_hint(line: bytes) -> str:
+    """:data:`CR_HINT` when ``line`` holds records separated by a lone CR, else ``""``."""
+    return CR_HINT if _CR_SEPARATED.search(line, 0, 1 << 20) else ""
+
+
 def decode_row(line: bytes, size: int | None = None):
     """The JSON value of one line, or :class:`RecordError` (never anything else).
 
@@ -114,8 +127,8 @@ def decode_row(line: bytes, size: int | None = None):
     if size is not None and size > len(line):
         # the reason's limit by name: only a larger max_doc_bytes would read this record
         raise RecordError("too_large", f"line of {size} bytes: longer than any line whose text "
-                          f"fits max_doc_bytes (lines are read up to {len(line)} bytes)",
-                          size=size)
+                          f"fits max_doc_bytes (lines are read up to {len(line)} bytes)"
+                          + _cr_hint(line), size=size)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -125,7 +138,7 @@ def decode_row(line: bytes, size: int | None = None):
     except json.JSONDecodeError as err:
         # some of json's messages end in "at" ("Invalid control character at"): one "at"
         raise RecordError("malformed_json", f"{err.msg.removesuffix(' at')} at column "
-                          f"{err.colno}") from None
+                          f"{err.colno}" + _cr_hint(line)) from None
     except RecursionError:
         raise RecordError("too_deep", "JSON nested deeper than the parser allows") from None
     except ValueError as err:  # int("1" * 5000): over sys.get_int_max_str_digits()

@@ -360,6 +360,31 @@ def test_nan_and_infinity_in_a_parquet_input_keep_the_meta_column_strict_json(tm
         {"score": "-Infinity", "scores": None, "nested": {"p": None, "q": None}}]
 
 
+@pytest.mark.parametrize("rows, max_doc_bytes, reason", [
+    (3, 1000, "malformed_json"), (3000, 1000, "too_large")], ids=["short", "over_a_line"])
+def test_a_file_whose_lines_end_in_a_lone_cr_says_so(tmp_path, rows, max_doc_bytes, reason):
+    """A file written with classic Mac OS line ends (CR alone) is one line to a JSON Lines
+    reader: one record, quarantined as 'Extra data' (or, longer than a line may be, as
+    too_large) with nothing saying why; the detail now names the line ends and the fix."""
+    text = "A line of a page that is long enough to count for something here. " * 5
+    path = tmp_path / "mac.jsonl"
+    path.write_bytes(b"\r".join(json.dumps({"id": f"m{i}", "text": text}).encode()
+                                for i in range(rows)) + b"\r")
+    quarantine = Quarantine()
+    docs = list(read_documents(str(path), quarantine=quarantine, max_doc_bytes=max_doc_bytes))
+    assert docs == [] and dict(quarantine.reasons) == {reason: 1}
+    (record,) = quarantine.records()
+    assert record["detail"].endswith("; its lines end in a lone carriage return (\\r): "
+                                     "convert them to \\n, e.g. tr '\\r' '\\n'")
+    crlf = tmp_path / "crlf" / "dos.jsonl"  # CR LF line ends are read as lines, no hint
+    crlf.parent.mkdir()
+    crlf.write_bytes(b"\r\n".join(json.dumps({"id": "d", "text": text}).encode()
+                                  for _ in range(1)) + b"\r\n{bad\r\n")
+    quarantine = Quarantine()
+    assert [d.id for d in read_documents(str(crlf), quarantine=quarantine)] == ["d"]
+    assert "carriage" not in next(quarantine.records())["detail"]
+
+
 def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"id": "a", "text": "raw\ttab inside a string"}\n')
