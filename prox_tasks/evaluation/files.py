@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterator
 
@@ -62,8 +63,9 @@ def evaluate_files(
     (``gold_rows_without_id``); refined rows with no gold are counted as
     ``refined_without_gold``, rows without an id as ``refined_without_id``. An id seen again
     counts the first row only (``refined_duplicate_ids``, ``gold_duplicate_ids``).
-    ``progress``, a bar (``update``) or None, advances by one per row read (refined, then
-    gold).
+    ``progress``, a bar (``update``) or None, advances by one per row read (gold, then
+    refined). Memory holds the gold rows, the refined texts of gold documents and 16 bytes
+    per refined row (its id's digest), whatever the size of the refined corpus.
 
     Returns:
         The :func:`word_prf` figures plus the counts above, ``docs_missing``,
@@ -75,23 +77,20 @@ def evaluate_files(
         FileNotFoundError: Nothing to read at either URI.
         ValueError: No refined rows, or no gold row with a ``gold_field`` text to score.
     """
+    import numpy as np
+
+    from prox_tasks.corpus.duplicates import id_digest
+
     counts: Counter = Counter()
-    refined: dict[str, str | None] = {}
     tick = progress.update if progress is not None else (lambda n: None)
-    for row in iter_rows(refined_uri, counts):
-        tick(1)
-        doc_id = row.get(id_field)
-        if doc_id is None:
-            counts["refined_without_id"] += 1
-            continue
-        if str(doc_id) in refined:
-            counts["refined_duplicate_ids"] += 1
-            continue
-        text = row.get(text_field)
-        refined[str(doc_id)] = None if row.get("dropped") or not isinstance(text, str) else text
-    refined_bad = counts["bad_rows"]  # the gold file's bad rows add to the same count
-    outs, golds, groups = [], [], []
-    seen = set()
+    # the gold rows first: a gold set is small, a refined snapshot may not fit in memory,
+    # so of the refined rows only the texts of gold documents are kept. The refined input
+    # is opened first all the same: a wrong path there is named before the gold is read
+    refined_bad: Counter = Counter()  # its bad rows, apart from the gold's
+    refined_rows = iter_rows(refined_uri, refined_bad)
+    first = next(refined_rows, None)
+    position: dict[str, int] = {}  # gold id -> its index in golds
+    golds, groups = [], []
     for row in iter_rows(gold_uri, counts):
         tick(1)
         doc_id, gold = row.get(id_field), row.get(gold_field)
@@ -102,26 +101,44 @@ def evaluate_files(
             counts["gold_rows_without_gold"] += 1
             continue
         doc_id = str(doc_id)
-        if doc_id in seen:
+        if doc_id in position:
             counts["gold_duplicate_ids"] += 1
             continue
-        seen.add(doc_id)
-        if doc_id not in refined:
-            counts["docs_missing"] += 1
-        outs.append(refined.get(doc_id))
+        position[doc_id] = len(golds)
         golds.append(gold)
         groups.append(str(row.get(group_field)) if group_field else None)
-    if not refined and not counts["refined_without_id"]:
-        raise ValueError(f"no refined rows at {refined_uri}"
-                         + (f" ({refined_bad} bad rows skipped)" if refined_bad else ""))
+    gold_bad = counts["bad_rows"]
     if not golds:
-        gold_bad = counts["bad_rows"] - refined_bad
         # rows there without that field: most often the gold text is under another name
         fix = f"; {GOLD_FIELD_HINT}" if counts["gold_rows_without_gold"] else ""
         raise ValueError(f"no gold row with an id and a {gold_field!r} text at {gold_uri} "
                          f"({counts['gold_rows_without_gold']} rows without a text, "
                          f"{counts['gold_rows_without_id']} without an id, {gold_bad} bad rows "
                          f"skipped{fix})")
+    outs: list[str | None] = [None] * len(golds)
+    found = [False] * len(golds)
+    digests = bytearray()  # 16 bytes a refined id, to count the repeated ones
+    for row in itertools.chain([] if first is None else [first], refined_rows):
+        tick(1)
+        doc_id = row.get(id_field)
+        if doc_id is None:
+            counts["refined_without_id"] += 1
+            continue
+        digests += id_digest(str(doc_id))
+        at = position.get(str(doc_id))
+        if at is None or found[at]:  # no gold, or an id seen again: its first row counts
+            continue
+        found[at] = True
+        text = row.get(text_field)
+        outs[at] = None if row.get("dropped") or not isinstance(text, str) else text
+    counts.update(refined_bad)  # one count of bad rows, the reasons too
+    unique = len(np.unique(np.frombuffer(bytes(digests), dtype="V16"))) if digests else 0
+    if not unique and not counts["refined_without_id"]:
+        bad = refined_bad["bad_rows"]
+        raise ValueError(f"no refined rows at {refined_uri}"
+                         + (f" ({bad} bad rows skipped)" if bad else ""))
+    counts["docs_missing"] = found.count(False)
+    counts["refined_duplicate_ids"] = len(digests) // 16 - unique
     result = word_prf(outs, golds)
     result.update(
         docs_missing=counts["docs_missing"], bad_rows=counts["bad_rows"],
@@ -129,7 +146,7 @@ def evaluate_files(
         docs_dropped=result["docs"] - result["docs_kept"] - counts["docs_missing"],
         gold_rows_without_gold=counts["gold_rows_without_gold"],
         gold_rows_without_id=counts["gold_rows_without_id"],
-        refined_without_gold=len(set(refined) - seen),
+        refined_without_gold=unique - (len(found) - counts["docs_missing"]),
         refined_without_id=counts["refined_without_id"],
         refined_duplicate_ids=counts["refined_duplicate_ids"],
         gold_duplicate_ids=counts["gold_duplicate_ids"],
