@@ -122,6 +122,10 @@ def _check_content(path: str, fmt: str) -> None:
 
     with open_uri(path, "rb", compression=None if fmt == "parquet" else "infer") as fh:
         head = fh.read(64).lstrip()
+    if fmt == "jsonl" and head[:1] == b"[":  # a JSON export: one array of all the rows
+        raise FormatMismatch(f"{path} is one JSON array, not JSON Lines (one object a line; it "
+                             f"starts {head[:16]!r}): convert it, e.g. jq -c '.[]' FILE > "
+                             "FILE.jsonl, and read that")
     if not head.startswith(_STARTS[fmt]) or (fmt == "jsonl" and head and head[:1] != b"{"):
         raise FormatMismatch(f"{path} is not a {fmt} file (it starts {head[:16]!r}); check "
                          "--format (format=), or leave it out to go by the file's name")

@@ -141,6 +141,25 @@ def test_a_folder_of_files_with_no_known_format_names_them_and_the_way_to_read_t
     assert json.loads(capsys.readouterr().out)["docs"] == 5
 
 
+def test_a_json_array_export_read_as_jsonl_says_how_to_convert_it(tmp_path, capsys):
+    """``export.json`` holding one JSON array: without ``--format`` the error says to pass
+    it, with ``--format jsonl`` it said the file is not JSONL and to check ``--format`` or
+    leave it out — back to the first error; it now names the array and the conversion."""
+    from prox_tasks.cli import main
+
+    path = tmp_path / "export.json"
+    path.write_text(json.dumps([{"id": "a", "text": "one"}, {"id": "b", "text": "two"}],
+                               indent=2))
+    args = ["refine", "--input", str(path), "--output", str(tmp_path / "out"), "--format",
+            "jsonl", "--no-progress"]
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "export.json is one JSON array, not JSON Lines (one object a line; it starts " \
+        "b'[" in err, err
+    assert "convert it, e.g. jq -c '.[]' FILE > FILE.jsonl, and read that" in err
+    assert not (tmp_path / "out").exists()
+
+
 def test_a_utf8_byte_order_mark_does_not_cost_the_first_row(tmp_path):
     from prox_tasks.corpus import Quarantine, read_rows
 
