@@ -111,9 +111,18 @@ CR_HINT = ("; its lines end in a lone carriage return (\\r): convert them to \\n
            "tr '\\r' '\\n'")
 
 
-def _cr_hint(line: bytes) -> str:
-    """:data:`CR_HINT` when ``line`` holds records separated by a lone CR, else ``""``."""
-    return CR_HINT if _CR_SEPARATED.search(line, 0, 1 << 20) else ""
+#: A line of zero bytes only: what a writer that died after the file was sized, or a file
+#: system that lost the end of a file in a crash, leaves.
+ZEROS_HINT = ("; the line is zero bytes only: the file was left zero-filled (a writer that "
+              "died, a crash that lost its end): write it again from its source")
+
+
+def _hint(line: bytes) -> str:
+    """Why ``line`` is not a record, when it shows: :data:`CR_HINT` when it holds records
+    separated by a lone CR, :data:`ZEROS_HINT` when it is zero bytes only; else ``""``."""
+    if _CR_SEPARATED.search(line, 0, 1 << 20):
+        return CR_HINT
+    return ZEROS_HINT if line[:1] == b"\0" and not line.rstrip(b"\r\n").strip(b"\0") else ""
 
 
 def decode_row(line: bytes, size: int | None = None):
@@ -128,7 +137,7 @@ def decode_row(line: bytes, size: int | None = None):
         # the reason's limit by name: only a larger max_doc_bytes would read this record
         raise RecordError("too_large", f"line of {size} bytes: longer than any line whose text "
                           f"fits max_doc_bytes (lines are read up to {len(line)} bytes)"
-                          + _cr_hint(line), size=size)
+                          + _hint(line), size=size)
     try:
         text = line.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -138,7 +147,7 @@ def decode_row(line: bytes, size: int | None = None):
     except json.JSONDecodeError as err:
         # some of json's messages end in "at" ("Invalid control character at"): one "at"
         raise RecordError("malformed_json", f"{err.msg.removesuffix(' at')} at column "
-                          f"{err.colno}" + _cr_hint(line)) from None
+                          f"{err.colno}" + _hint(line)) from None
     except RecursionError:
         raise RecordError("too_deep", "JSON nested deeper than the parser allows") from None
     except ValueError as err:  # int("1" * 5000): over sys.get_int_max_str_digits()

@@ -385,6 +385,27 @@ def test_a_file_whose_lines_end_in_a_lone_cr_says_so(tmp_path, rows, max_doc_byt
     assert "carriage" not in next(quarantine.records())["detail"]
 
 
+def test_a_zero_filled_file_or_tail_says_so(tmp_path):
+    """A file a crash left zero-filled (or with a zero-filled end): each such line was
+    'Expecting value at column 1'; the detail now says what the bytes are and the fix."""
+    text = "A line of a page that is long enough to count for something here. " * 5
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_bytes(b"\0" * 100_000)
+    (tmp_path / "in" / "b.jsonl").write_bytes(json.dumps({"id": "b", "text": text}).encode()
+                                              + b"\n" + b"\0" * 3000)
+    (tmp_path / "in" / "c.jsonl").write_bytes(b'\0{"id": "c"}\n')  # a zero, then JSON: no hint
+    quarantine = Quarantine()
+    docs = list(read_documents(str(tmp_path / "in"), quarantine=quarantine))
+    assert [d.id for d in docs] == ["b"]
+    records = list(quarantine.records())
+    assert [(r["source"].rsplit("/", 1)[1], r["offset"], r["reason"]) for r in records] == [
+        ("a.jsonl", 0, "malformed_json"), ("b.jsonl", 1, "malformed_json"),
+        ("c.jsonl", 0, "malformed_json")]
+    hint = ("; the line is zero bytes only: the file was left zero-filled (a writer that "
+            "died, a crash that lost its end): write it again from its source")
+    assert [r["detail"].endswith(hint) for r in records] == [True, True, False]
+
+
 def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
     path = tmp_path / "a.jsonl"
     path.write_bytes(b'{"id": "a", "text": "raw\ttab inside a string"}\n')
