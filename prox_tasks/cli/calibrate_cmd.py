@@ -62,8 +62,14 @@ def run(args) -> Outcome:
                         f"no string field {args.text_field!r}", doc_id=row.get("id"))
                 continue
             docs.append({"text": text, "gold_text": gold if isinstance(gold, str) else None})
-    bad_rows = len(bad)
+    bad_rows, without_text = len(bad), bad.reasons["missing_text"] + bad.reasons["not_text"]
     bad.close()
+    if not docs and without_text:
+        # gold rows of prox eval (an id and the gold text): calibrate refines the page too
+        raise ValueError(f"{args.gold}: no row has a string {args.text_field!r}, the page "
+                         f"text to refine ({without_text:,} rows without one, "
+                         f"{bad_rows - without_text:,} bad lines); --text-field names the field "
+                         f"holding it")
     # the tagger backend refuses a generative model (it has no keep threshold) before loading it
     refiner = load_backend("tagger", args.model, threads=args.threads).inner
     shipped = refiner.config.line_threshold

@@ -75,6 +75,20 @@ def test_gold_under_another_field_name_says_which_option_names_it(gold_rows, cap
     assert "; --gold-field names the field holding the gold text)" in err
 
 
+def test_gold_rows_without_the_page_text_say_which_option_names_it(tmp_path, capsys):
+    """Gold rows as ``prox eval`` reads them (an id and the gold text, no page text): the
+    error led with '0 rows with a 'gold_text' text', which every row had, so the user
+    looked at --gold-field; it now names the page text that is missing and --text-field,
+    before a model is loaded."""
+    path = tmp_path / "gold.jsonl"
+    rows = [{"id": str(i), "gold_text": "the clean words of page"} for i in range(3)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) + "{not json\n")
+    assert main(["calibrate", "--gold", str(path), "--model", str(tmp_path / "none")]) == 1
+    err = capsys.readouterr().err
+    assert "gold.jsonl: no row has a string 'text', the page text to refine (3 rows without " \
+        "one, 1 bad lines); --text-field names the field holding it" in err, err
+
+
 def test_a_generative_model_has_no_keep_threshold(tmp_path, gold_rows, capsys):
     (tmp_path / "refiner.json").write_text(json.dumps({"kind": "causal_lm"}))
     assert main(["calibrate", "--gold", str(gold_rows), "--model", str(tmp_path)]) == 1
