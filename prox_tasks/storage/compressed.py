@@ -17,14 +17,20 @@ ZSTD_INPUT_CHUNK = 4096
 
 #: The first bytes of a gzip member and of a zstd frame.
 MAGIC = {b"\x1f\x8b": "gzip", b"\x28\xb5\x2f\xfd": "zstd"}
+#: A zstd skippable frame's magic, ``0x184D2A50``-``0x184D2A5F`` little-endian, less its
+#: first byte (``0x50``-``0x5F``): pzstd and seekable-zstd writers start a file with one.
+ZSTD_SKIPPABLE = b"\x2a\x4d\x18"
 
 
 def sniff_compression(raw) -> str | None:
     """``"gzip"`` or ``"zstd"`` when ``raw`` (a buffered binary reader, not advanced) starts
-    as one does, else None. No JSON, WARC or Parquet file starts with these bytes, so a
-    compressed file whose name does not say so (``part-0.jsonl`` holding gzip) is read as
-    what it is instead of as lines of binary noise."""
+    as one does (zstd: a frame or a skippable frame), else None. No JSON, WARC or Parquet
+    file starts with these bytes, so a compressed file whose name does not say so
+    (``part-0.jsonl`` holding gzip) is read as what it is instead of as lines of binary
+    noise."""
     head = raw.peek(4)[:4]
+    if len(head) == 4 and head[0] & 0xF0 == 0x50 and head[1:] == ZSTD_SKIPPABLE:
+        return "zstd"
     return next((name for magic, name in MAGIC.items() if head.startswith(magic)), None)
 
 

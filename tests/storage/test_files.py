@@ -107,6 +107,25 @@ def test_multi_frame_zstd_is_read_whole(tmp_path):
         assert f.read() == "part 0\npart 1\npart 2\n"
 
 
+@pytest.mark.parametrize("name", ["parts.jsonl.zst", "parts.jsonl"])
+def test_zstd_frames_behind_skippable_frames_are_read_whole(tmp_path, name):
+    """pzstd (and seekable-zstd writers) put a skippable frame (magic 0x184D2A5?, a
+    little-endian length, that many bytes: pzstd's holds the next frame's size) before
+    each frame, so the file starts ``P*M\\x18``; it was taken for a file named .zst that
+    is not zstd, and every record of it lost as one truncated_file. Without the .zst name
+    it is read as zstd by its bytes too."""
+    import struct
+
+    import zstandard
+
+    frames = [zstandard.ZstdCompressor().compress(f"part {i}\n".encode()) for i in range(3)]
+    path = tmp_path / name
+    path.write_bytes(b"".join(struct.pack("<II", 0x184D2A50 + i, 4) + struct.pack("<I", len(f))
+                              + f for i, f in enumerate(frames)))
+    with open_uri(str(path), "rt", compression="infer") as f:
+        assert f.read() == "part 0\npart 1\npart 2\n"
+
+
 def test_a_corrupt_zstd_frame_comes_after_the_good_frame_before_it(tmp_path):
     import zstandard
 
