@@ -1,15 +1,19 @@
 """Refined-shard writer: atomic, idempotent, and every input document accounted for.
 
-Order of publication for shard *i* under the output folder:
+Order of publication for shard *i* under the output folder, once every row is written to a
+temporary file and counted:
 
-1. ``_status/shard-i.json`` is removed (the shard is "not done" while it is rewritten);
-2. ``shards/shard-i.parquet`` is written to a temporary name and renamed (local) or
-   uploaded as one object (S3) — a reader sees the old file or the new one, never a part;
+1. ``_status/shard-i.json`` is removed (a record must never describe a file it did not
+   checksum: a crash from here on leaves the shard "not done");
+2. ``shards/shard-i.parquet`` is renamed (local) or uploaded as one object (S3) — a reader
+   sees the old file or the new one, never a part;
 3. ``quarantine/shard-i.jsonl.gz`` the same way (empty when nothing was quarantined);
 4. ``_status/shard-i.json`` last, with the accounting and checksums.
 
-A shard whose accounting does not balance (``read = written + quarantined``) is not
-published: :class:`AccountingError` is raised before step 2.
+A shard whose accounting does not balance (``read = written + quarantined``), or whose
+``before_publish`` check refuses it, is not published and its old record, if any, stays:
+an attempt that publishes nothing takes nothing away (another run may have published the
+shard while this one refined it).
 """
 
 from __future__ import annotations
@@ -229,8 +233,9 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
             other settings is refused, :func:`prox_tasks.refine.step.refine_shard`).
         manifest_id: The plan's id, recorded in the status; default from the manifest.
         before_publish: Called once every row is written and counted, before anything is
-            published; what it raises aborts the shard (the refine step checks there that
-            the folder is still claimed for its settings, :mod:`prox_tasks.refine.claim`).
+            published or removed; what it raises aborts the shard (the refine step checks
+            there that the folder is still claimed for its settings and not gated,
+            :mod:`prox_tasks.refine.claim`).
         row_group_rows: Rows per Parquet row group (at most).
         row_group_bytes: Text bytes per row group (at most, give or take one row).
         compression: Parquet compression codec.
@@ -247,7 +252,6 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         manifest_id = manifest_id or planned_id
     data_uri, q_uri = shard_uri(output_uri, shard_index), quarantine_uri(output_uri, shard_index)
     done_uri = status_uri(output_uri, shard_index)
-    remove(done_uri)
     for uri in (data_uri, q_uri, done_uri):
         cleanup_partial(uri)
     batch = _Batch(model_version)
@@ -282,6 +286,9 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     except BaseException:
         out.abort()  # nothing is published
         raise
+    # removed only now, past the claim check: removed when the writer started, a record
+    # another run published meanwhile (and a gate judged) was lost with this run's refusal
+    remove(done_uri)
     out.close()
     accounting.sha256 = out.sha256
     accounting.quarantine_sha256 = quarantine.write(q_uri)

@@ -188,8 +188,9 @@ def mark_gated(output_uri: str, manifest_id: str, snapshot: str, verdict: str,
     ``complete``: a shard task failed, then ``prox gate`` ran). They are recorded and may
     still be published — no verdict rests on a file of theirs, and publishing them is how
     the snapshot is finished (then gated again) — while every shard the gate judged stays
-    frozen. Recorded here, not tested at publish time: a run refining a shard removes its
-    status record before it writes, so the folder cannot tell afterwards what was judged."""
+    frozen. Recorded here, not tested at publish time: a run refining a shard again
+    (``--force``) removes its status record before it refines, and a crash mid-publish leaves
+    none, so the folder cannot tell afterwards what was judged."""
 
     def decide(current: bytes | None) -> bytes | None:
         claim = _claim_of(current, output_uri)

@@ -176,6 +176,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
     done = read_status(output_uri, shard_index, manifest.id)
     if done is not None and force:
         refuse_if_released(output_uri, f"refining shard {shard_index} again")
+        _unpublish(output_uri, manifest.id, shard_index, request)
     if not force and done is not None:
         _check_request(output_uri, shard_index, done, request)
         log.info("shard %d already published (%s); nothing to do", shard_index, done.get("uri"))
@@ -202,6 +203,21 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
     finally:
         if owned:
             refiner.close()
+
+
+def _unpublish(output_uri: str, manifest_id: str, shard_index: int,
+               request: dict | None) -> None:
+    """Remove the status record of a published shard this run refines again (``force``),
+    once the folder's claim still holds this run's settings: the shard is "not done" while
+    it is rewritten, so a gate or a release in the meantime does not pass on files about to
+    be replaced; a run whose claim was taken over (or whose folder was gated since) removes
+    nothing (:func:`~prox_tasks.refine.claim.check_claim`)."""
+    from prox_tasks.corpus import status_uri
+    from prox_tasks.refine.claim import check_claim  # imports this module
+    from prox_tasks.storage import remove
+
+    check_claim(output_uri, manifest_id, request, shard_index)
+    remove(status_uri(output_uri, shard_index))
 
 
 def _fingerprint(manifest, shard_index: int, refiner: Refiner, policy: Policy,

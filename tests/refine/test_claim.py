@@ -13,6 +13,7 @@ from prox_tasks.corpus import load_manifest, plan_shards, read_status
 from prox_tasks.refine.claim import SETTINGS_CLAIM_NAME, check_claim, claim_settings
 from prox_tasks.refine.step import SettingsConflict, shard_request
 from prox_tasks.refine.workers import refine_shards
+from prox_tasks.release.release import check_releasable
 from prox_tasks.storage import join_uri, put_atomic, read_json
 from tests.inference.helpers import short_docs
 
@@ -290,6 +291,39 @@ def test_a_gated_folder_takes_no_more_shards_even_of_the_same_settings(planned, 
     assert "gated" not in read_json(join_uri(out, SETTINGS_CLAIM_NAME))
     assert refine_shard(out, 2, model=model, backend_options={"line_threshold": 0.3},
                         request=_request(0.3, model))["status"] == "refined"
+
+
+def test_a_run_the_gate_refuses_leaves_the_record_another_run_published(planned):
+    """Run A checks shard 2 (unpublished) and goes on to refine it; in that window run B
+    (the same settings) publishes shard 2 and the gate judges the folder, passes and freezes
+    it; then A's writer runs. A is refused at publish (GatedSnapshot) and B's shard stays
+    published: the release goes on with the files the gate judged. Before, A's writer
+    removed shard 2's status record when it started, and the release failed ("shard 2 is
+    not written"). A's steps are refine_shard's, called in that order: its check, its
+    refined rows, its writer with its claim check before publishing."""
+    from prox_tasks.corpus import Quarantine, read_shard, write_refined_shard
+    from prox_tasks.quality import run_gate
+    from prox_tasks.refine.claim import GatedSnapshot, mark_gated
+    from prox_tasks.refine.step import refine_shard
+    from tests.corpus.conftest import refine_rows
+
+    out, manifest = planned
+    request = _request(None, None)  # the embedded model: one the gate passes
+    refine_shards(out, [0, 1])
+    assert read_status(out, 2, manifest.id) is None  # A: not published, so refine it
+    other = refine_shard(out, 2, request=request)  # B publishes it meanwhile
+    assert other["status"] == "refined"
+    result = run_gate(out)
+    assert result.passed, result.summary()["failed"]
+    mark_gated(out, manifest.id, "snap", "gated")
+    quarantine = Quarantine()
+    with pytest.raises(GatedSnapshot, match=r"shard 2 .* was not published: snapshot snap"):
+        write_refined_shard(out, 2, refine_rows(read_shard(manifest, 2, quarantine)),
+                            quarantine=quarantine, request=request, manifest_id=manifest.id,
+                            before_publish=lambda: check_claim(out, manifest.id, request, 2))
+    _, statuses = check_releasable(out)
+    assert [s["sha256"] for s in statuses] == [result.shard_checksums[str(i)]
+                                               for i in range(SHARDS)]
 
 
 def test_a_gate_of_a_plan_replaced_since_marks_nothing(planned):

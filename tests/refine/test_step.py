@@ -62,6 +62,32 @@ def test_a_published_shard_is_skipped_and_force_gives_identical_output(planned, 
     assert forced["accounting"]["sha256"] == first["accounting"]["sha256"]
 
 
+def test_a_shard_refined_again_is_not_done_until_it_is_published_again(planned,
+                                                                        tagger_model):
+    """--force over a published shard removes its status record before refining (a gate or
+    a release meanwhile must not pass on files about to be replaced), once the folder's
+    claim still holds this run's settings; a run whose claim was taken over removes
+    nothing."""
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.refine.claim import claim_settings
+    from prox_tasks.refine.step import SettingsConflict, shard_request
+
+    out, model = str(planned), str(tagger_model)
+    first = refine_shard(out, 0, model=model)
+    seen = []
+    forced = refine_shard(out, 0, model=model, force=True,
+                          progress=lambda _n: seen.append(read_status(out, 0)))
+    assert seen and seen == [None] * len(seen)
+    assert read_status(out, 0)["sha256"] == forced["accounting"]["sha256"]
+    manifest = load_manifest(out)
+    mine = shard_request(model, None, None, None, None)
+    theirs = shard_request(model, None, {"line_threshold": 0.9}, None, None)
+    claim_settings(out, manifest, theirs, take_over=True)  # another --force run took it over
+    with pytest.raises(SettingsConflict, match="shard 0 .* was not published"):
+        refine_shard(out, 0, model=model, force=True, request=mine)
+    assert read_status(out, 0)["sha256"] == first["accounting"]["sha256"]
+
+
 class _Crash(Exception):
     pass
 
