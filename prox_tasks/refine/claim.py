@@ -28,8 +28,12 @@ publishes its next shard, whether or not a run of the new plan has started.
 A gate booked over the folder (:func:`mark_gated`: the DAG's ``quality_gate``, ``prox gate
 --name``) freezes it: the claim records the gated snapshot, and a run still refining that
 plan — with the same settings too: a sampling backend writes other bytes — publishes no
-more shards (:class:`GatedSnapshot`) over the files the gate judged. ``take_over`` (``--force``,
-``reprocess``) clears the mark: the folder is refined again and needs the gate again.
+more shards (:class:`GatedSnapshot`) over the files the gate judged. A run that starts into
+the folder then (not ``take_over``) and would refine a shard the gate judged (its files gone
+or damaged since) is refused when it claims, before any model work; one that only reuses
+published shards, or refines those the gate found unwritten, goes on. ``take_over``
+(``--force``, ``reprocess``) clears the mark: the folder is refined again and needs the gate
+again.
 """
 
 from __future__ import annotations
@@ -84,6 +88,9 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
     Raises:
         SettingsConflict: The folder is claimed for other settings, or (no claim yet) a
             published shard was refined with other settings; unless ``take_over``.
+        GatedSnapshot: The folder was gated (:func:`mark_gated`) and a shard of ``manifest``
+            the gate judged is not published now: this run would refine it and then be
+            refused at its publish; unless ``take_over``.
     """
     from prox_tasks.refine.runner import current as current_runner
     from prox_tasks.refine.runner import why_dead
@@ -99,6 +106,8 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
             log.warning("%s: refining gated snapshot %s again (--force, reprocess): it needs "
                         "the gate again", output_uri, gated.get("snapshot"))
             return _claim_bytes(manifest.id, request, runner)
+        if gated:  # refused now, not after a shard's model work at its publish
+            _refuse_frozen_shards(output_uri, manifest, gated)
         wanted = _claim_bytes(manifest.id, request, runner, gated)  # a gate mark stays
         holder = claim.get("runner") if claimed is not None else None
         dead = bool(holder) and why_dead(holder, me)
@@ -128,6 +137,34 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         return wanted
 
     replace_if(claim_uri(output_uri), decide)
+
+
+def _refuse_frozen_shards(output_uri: str, manifest, gated: dict) -> None:
+    """Refuse a run (not ``take_over``) into a gated folder that would refine a shard the
+    gate judged: one of ``manifest``'s shards (a DAG task's part: its own) that is not
+    published now (gone or damaged since) and not one the gate found unwritten. Its
+    publish would be refused (:func:`check_claim`) after its model work."""
+    from prox_tasks.corpus import read_status
+
+    unwritten = set(gated.get("unwritten", ()))
+    frozen = [s.index for s in manifest.shards if s.index not in unwritten
+              and read_status(output_uri, s.index, manifest.id) is None]  # fmt: skip
+    if frozen:
+        shown = ", ".join(map(str, frozen[:10])) + \
+            (f" and {len(frozen) - 10} more" if len(frozen) > 10 else "")  # fmt: skip
+        raise _gated(f"shard {shown} of {output_uri} is not published and was not refined"
+                     if len(frozen) == 1 else f"shards {shown} of {output_uri} are not "
+                     "published and were not refined", gated)
+
+
+def _gated(what: str, gated: dict, when: str = "") -> GatedSnapshot:
+    """The refusal ``what`` (which shards, not refined or not published) in a folder gated
+    as ``gated`` (``when``: " meanwhile" at publish), with the way out."""
+    return GatedSnapshot(
+        f"{what}: snapshot {gated.get('snapshot')} there was gated ({gated.get('verdict')})"
+        f"{when}, and its files are what the gate judged; refine into a new output folder "
+        "(another snapshot name), or refine it again with --force (the DAG's reprocess "
+        "Param) and gate it again")
 
 
 def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
@@ -242,12 +279,8 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
             "it with that plan", ["manifest_id"])
     gated = (claim or {}).get("gated")
     if gated and shard_index not in gated.get("unwritten", ()):
-        raise GatedSnapshot(
-            f"shard {shard_index} of {output_uri} was not published: snapshot "
-            f"{gated.get('snapshot')} there was gated ({gated.get('verdict')}) meanwhile, and "
-            "its files are what the gate judged; refine into a new output folder (another "
-            "snapshot name), or refine it again with --force (the DAG's reprocess Param) and "
-            "gate it again")
+        raise _gated(f"shard {shard_index} of {output_uri} was not published", gated,
+                     " meanwhile")
     claimed = None if claim is None else claim.get("request")
     if claimed is None or claimed == request:
         return

@@ -106,6 +106,35 @@ def test_a_snapshot_the_gate_found_unfinished_is_finished_by_a_rerun(tmp_path, c
     assert json.loads(capsys.readouterr().out)["passed"] is True
 
 
+def test_a_rerun_into_a_gated_folder_missing_a_judged_shard_is_refused_up_front(tmp_path,
+                                                                                capsys):
+    """The gate judged every shard (``prox gate --name`` passed); then shard 2's files went.
+    ``prox refine`` without --force is refused once the plan is read, before any model
+    work: no checkpoint of shard 2, nothing booked over the gated snapshot. Before, it
+    refined shard 2 and was refused only at its publish ("was not published ...")."""
+    from prox_tasks.catalog import Catalog
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    out = tmp_path / "snap"
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    refine = ["refine", "--input", str(src), "--output", str(out), "--shards", "3",
+              "--catalog", catalog, "--name", "snap", "--no-progress", "--json"]
+    assert main(refine) == 0, capsys.readouterr().err
+    assert main(["gate", "--snapshot", str(out), "--name", "snap", "--catalog", catalog]) == 0
+    capsys.readouterr()
+    (out / "_status" / "shard-00002.json").unlink()
+    (out / "shards" / "shard-00002.parquet").unlink()
+    assert main(refine) == 1
+    said = capsys.readouterr().err
+    assert said.startswith(f"prox refine: GatedSnapshot: shard 2 of {out} is not published "
+                           "and was not refined: snapshot snap there was gated (gated), and "
+                           "its files are what the gate judged;"), said
+    assert "--force" in said
+    assert not (out / "_checkpoints" / "shard-00002").exists()
+    with Catalog(catalog) as booked:
+        assert booked.get_snapshot("snap")["status"] == "gated"
+
+
 def test_a_planned_but_unrefined_snapshot_says_so_before_the_failed_checks(tmp_path, capsys,
                                                                            caplog):
     """Gating a snapshot that was planned but not refined listed six failed checks in Great

@@ -393,6 +393,30 @@ def test_a_released_snapshot_is_never_refined_again_in_place(world, released, ca
     assert run(world, "clean").state == "success"  # the same settings again: reused as is
 
 
+def test_a_gated_snapshot_missing_a_judged_shard_is_refused_at_plan(world, capfd):
+    """The gate judged every shard (a dry run: gated, not released); then shard 2's files
+    went. A rerun without reprocess fails once, at ``plan``, with GatedSnapshot: no refine
+    task starts and no model refines shard 2 (no checkpoint of it). Before, the plan passed,
+    shard 2's task refined it and was refused only at its publish."""
+    gated = run(world, "frozen", dry_run=True)
+    assert gated.state == "success"
+    folder = world["corpus"] / "snapshots" / "frozen"
+    (folder / "_status" / "shard-00002.json").unlink()
+    (folder / "shards" / "shard-00002.parquet").unlink()
+    capfd.readouterr()
+    again = run(world, "frozen", dry_run=True)
+    assert again.state == "failed"
+    ti = tis(again)
+    assert (ti[("plan", -1)].state, ti[("plan", -1)].try_number) == ("failed", 1)
+    assert not [i for task_id, i in ti if task_id == "refine_shard" and i >= 0]  # none mapped
+    logged = capfd.readouterr()
+    assert "GatedSnapshot: shard 2 of " in logged.out + logged.err
+    assert "is not published and was not refined: snapshot frozen there was gated " \
+        "(gated)" in logged.out + logged.err
+    assert not (folder / "_checkpoints" / "shard-00002").exists()
+    assert not (folder / "shards" / "shard-00002.parquet").exists()
+
+
 def test_text_and_id_fields_of_another_name_are_params(world):
     """A crawl whose rows hold their text in ``raw_content`` and their id in ``doc_id`` (as
     RedPajama's do): with the ``text_field``/``id_field`` Params every document is refined

@@ -282,8 +282,13 @@ def test_a_gated_folder_takes_no_more_shards_even_of_the_same_settings(planned, 
     assert read_status(out, 2, manifest.id) is None
     again = pickle.loads(pickle.dumps(GatedSnapshot("x")))  # from worker processes
     assert (type(again), str(again)) == (GatedSnapshot, "x")
-    claim_settings(out, manifest, _request(0.3, model))  # a rerun: the mark stays
-    claim_settings(out, manifest, _request(0.3, model), for_others=True)  # the DAG's plan
+    # a rerun would refine shard 2, which the mark says the gate judged: refused up front
+    with pytest.raises(GatedSnapshot, match=r"shard 2 .* is not published and was not "
+                       r"refined: snapshot snap there was gated \(quarantined\),"):
+        claim_settings(out, manifest, _request(0.3, model))
+    published = manifest.part([0, 1])  # a rerun (a DAG task) reusing them: the mark stays
+    claim_settings(out, published, _request(0.3, model))
+    claim_settings(out, published, _request(0.3, model), for_others=True)  # the DAG's plan
     claim = read_json(join_uri(out, SETTINGS_CLAIM_NAME))
     assert "runner" not in claim  # rewritten as shared, and still marked
     assert claim["gated"] == {"snapshot": "snap", "verdict": "quarantined"}
