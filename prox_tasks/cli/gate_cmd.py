@@ -3,7 +3,10 @@
 Prints one summary line (``--json``: passed, metrics, failed checks, report and Data Docs
 locations); exits 0 when the gate passed, 1 when it failed. With ``--catalog`` and
 ``--name`` the result is recorded (the snapshot becomes ``gated`` or ``quarantined``) and
-the released snapshots' history feeds the k-standard-deviation checks.
+the released snapshots' history feeds the k-standard-deviation checks. With or without
+``--name`` the gate writes ``_quality/gate.json`` (what ``prox release`` checks) and freezes
+the folder: a run still refining it publishes no more shards over what was judged, until
+``prox refine --force`` (docs/storage.md).
 """
 
 from __future__ import annotations
@@ -54,7 +57,13 @@ def run(args) -> Outcome:
         return Outcome.failure("gate", "--catalog needs --name (the snapshot's name there)",
                                code=2)
     else:
-        summary = run_gate(args.snapshot, limits).summary()
+        from prox_tasks.pipeline.refresh import mark_judged
+
+        result = run_gate(args.snapshot, limits)
+        # its gate.json is what `prox release` checks: the folder is frozen as after a gate
+        # with --name (a run still refining it publishes no more shards over what was judged)
+        mark_judged(args.snapshot, result)
+        summary = result.summary()
     return Outcome(summary_line(summary), summary, 0 if summary["passed"] else 1)
 
 

@@ -449,11 +449,28 @@ def _refuse_if_replaced(catalog, name: str, task_try: dict | None, step: str) ->
 def _mark_gated(catalog, snapshot: dict, result) -> None:
     """Freeze the folder's plan the gate judged (before its verdict is booked: a crash in
     between leaves it frozen and ``refined``, and the gate's retry books it)."""
+    mark_judged(snapshot["output_uri"], result, snapshot["name"],
+                (catalog.get_snapshot(snapshot["name"]) or {}).get("manifest_id"))
+
+
+def mark_judged(output_uri: str, result, name: str | None = None,
+                manifest_id: str | None = None) -> None:
+    """Freeze ``output_uri`` for what the gate ``result`` judged
+    (:func:`~prox_tasks.refine.claim.mark_gated`): the DAG's gate, ``prox gate`` with or
+    without ``--name`` — its ``gate.json`` is what a release checks either way.
+
+    Args:
+        output_uri: The snapshot folder.
+        result: The gate's :class:`~prox_tasks.quality.GateResult`.
+        name: The snapshot's name in the catalog (None: a gate without one), named by the
+            refusals of the runs the mark stops.
+        manifest_id: The plan the catalog booked (None: the one the gate judged).
+    """
     from prox_tasks.corpus import load_manifest
     from prox_tasks.refine.claim import mark_gated
 
-    manifest_id = (catalog.get_snapshot(snapshot["name"]) or {}).get("manifest_id") \
-        or load_manifest(snapshot["output_uri"]).id  # fmt: skip
+    manifest_id = manifest_id or result.metrics.get("manifest_id") \
+        or load_manifest(output_uri).id  # fmt: skip
     # a plan's shards are 0..n-1; those without a judged file may still be published. A
     # passing gate found every one written (its `complete` check); so did a release's,
     # whose gate.json may predate shard_checksums
@@ -461,8 +478,8 @@ def _mark_gated(catalog, snapshot: dict, result) -> None:
     if not result.passed:
         unwritten = [i for i in range(int(result.metrics.get("shards_planned") or 0))
                      if str(i) not in judged]
-    mark_gated(snapshot["output_uri"], manifest_id, snapshot["name"],
-               "gated" if result.passed else "quarantined", unwritten)
+    mark_gated(output_uri, manifest_id, name, "gated" if result.passed else "quarantined",
+               unwritten)
 
 
 def _record_gate(catalog, name: str, result) -> None:

@@ -25,8 +25,8 @@ changed input) writes a claim of the new plan naming no settings
 (:func:`claim_for_new_plan`), so a run still refining the old plan stops before it
 publishes its next shard, whether or not a run of the new plan has started.
 
-A gate booked over the folder (:func:`mark_gated`: the DAG's ``quality_gate``, ``prox gate
---name``) freezes it: the claim records the gated snapshot, and a run still refining that
+A gate over the folder (:func:`mark_gated`: the DAG's ``quality_gate``, ``prox gate`` with
+or without ``--name``) freezes it: the claim records the gated snapshot, and a run still refining that
 plan — with the same settings too: a sampling backend writes other bytes — publishes no
 more shards (:class:`GatedSnapshot`) over the files the gate judged. A run that starts into
 the folder then (not ``take_over``) and would refine a shard the gate judged (its files gone
@@ -160,8 +160,10 @@ def _refuse_frozen_shards(output_uri: str, manifest, gated: dict) -> None:
 def _gated(what: str, gated: dict, when: str = "") -> GatedSnapshot:
     """The refusal ``what`` (which shards, not refined or not published) in a folder gated
     as ``gated`` (``when``: " meanwhile" at publish), with the way out."""
+    name = gated.get("snapshot")  # none: `prox gate` without --name
     return GatedSnapshot(
-        f"{what}: snapshot {gated.get('snapshot')} there was gated ({gated.get('verdict')})"
+        f"{what}: {f'snapshot {name}' if name else 'the snapshot'} there was gated "
+        f"({gated.get('verdict')})"
         f"{when}, and its files are what the gate judged; refine into a new output folder "
         "(another snapshot name), or refine it again with --force (the DAG's reprocess "
         "Param) and gate it again")
@@ -214,10 +216,10 @@ def _published_any(output_uri: str, manifest) -> bool:
                for s in manifest.shards)
 
 
-def mark_gated(output_uri: str, manifest_id: str, snapshot: str, verdict: str,
+def mark_gated(output_uri: str, manifest_id: str, snapshot: str | None, verdict: str,
                unwritten: Collection[int] = ()) -> None:
     """The gate judged plan ``manifest_id`` in ``output_uri`` as snapshot ``snapshot``
-    (``verdict``: ``gated`` or ``quarantined``): record it in the folder's claim, so a run
+    (None: ``prox gate`` without ``--name``; ``verdict``: ``gated`` or ``quarantined``): record it in the folder's claim, so a run
     still refining that plan publishes no more shards there (:func:`check_claim`). A claim
     of another plan (planned again since) is left alone: the gate judged no file of it.
 

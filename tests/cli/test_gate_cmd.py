@@ -135,6 +135,38 @@ def test_a_rerun_into_a_gated_folder_missing_a_judged_shard_is_refused_up_front(
         assert booked.get_snapshot("snap")["status"] == "gated"
 
 
+def test_a_gate_without_a_name_freezes_the_folder_it_judged(tmp_path, capsys):
+    """``prox gate`` without ``--name`` writes the gate.json ``prox release`` checks (a
+    release with no catalog goes on from it alone), so it freezes the folder as a gate with
+    ``--name`` does: a run still refining it publishes no more shards, and a rerun that
+    would refine a judged shard is refused up front, naming no snapshot. Before, it marked
+    nothing: that run published over the files the gate judged."""
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.refine.claim import GatedSnapshot, check_claim
+    from prox_tasks.release.release import check_releasable
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    out = tmp_path / "snap"
+    refine = ["refine", "--input", str(src), "--output", str(out), "--shards", "3",
+              "--no-progress", "--json"]
+    assert main(refine) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["gate", "--snapshot", str(out)]) == 0
+    assert len(check_releasable(str(out))[1]) == 3  # what `prox release` goes on from
+    manifest = load_manifest(str(out))
+    request = json.loads((out / "_status" / "shard-00001.json").read_text())["request"]
+    with pytest.raises(GatedSnapshot, match=r"shard 1 of .* was not published: the snapshot "
+                       r"there was gated \(gated\) meanwhile"):
+        check_claim(str(out), manifest.id, request, 1)  # a run still refining it
+    (out / "_status" / "shard-00002.json").unlink()
+    (out / "shards" / "shard-00002.parquet").unlink()
+    capsys.readouterr()
+    assert main(refine) == 1
+    assert "shard 2 of " in (said := capsys.readouterr().err)
+    assert "is not published and was not refined: the snapshot there was gated (gated)" \
+        in said
+
+
 def test_a_planned_but_unrefined_snapshot_says_so_before_the_failed_checks(tmp_path, capsys,
                                                                            caplog):
     """Gating a snapshot that was planned but not refined listed six failed checks in Great
