@@ -26,14 +26,14 @@ changed input) writes a claim of the new plan naming no settings
 publishes its next shard, whether or not a run of the new plan has started.
 
 A gate over the folder (:func:`mark_gated`: the DAG's ``quality_gate``, ``prox gate`` with
-or without ``--name``) freezes it: the claim records the gated snapshot, and a run still refining that
-plan — with the same settings too: a sampling backend writes other bytes — publishes no
-more shards (:class:`GatedSnapshot`) over the files the gate judged. A run that starts into
-the folder then (not ``take_over``) and would refine a shard the gate judged (its files gone
-or damaged since) is refused when it claims, before any model work; one that only reuses
-published shards, or refines those the gate found unwritten, goes on. ``take_over``
-(``--force``, ``reprocess``) clears the mark: the folder is refined again and needs the gate
-again.
+or without ``--name``) freezes it: the claim records the gated snapshot, and a run still
+refining that plan — with the same settings too: a sampling backend writes other bytes —
+publishes no more shards (:class:`GatedSnapshot`) over the files the gate judged. A run
+that starts into the folder then (not ``take_over``) and would refine a shard the gate
+judged (its files gone or damaged since) is refused when it claims, before any model work;
+one that only reuses published shards, or refines those the gate found unwritten, goes on.
+``take_over`` (``--force``, ``reprocess``) clears the mark: the folder is refined again and
+needs the gate again.
 """
 
 from __future__ import annotations
@@ -163,10 +163,9 @@ def _gated(what: str, gated: dict, when: str = "") -> GatedSnapshot:
     name = gated.get("snapshot")  # none: `prox gate` without --name
     return GatedSnapshot(
         f"{what}: {f'snapshot {name}' if name else 'the snapshot'} there was gated "
-        f"({gated.get('verdict')})"
-        f"{when}, and its files are what the gate judged; refine into a new output folder "
-        "(another snapshot name), or refine it again with --force (the DAG's reprocess "
-        "Param) and gate it again")
+        f"({gated.get('verdict')}){when}, and its files are what the gate judged; refine into "
+        "a new output folder (another snapshot name), or refine it again with --force (the "
+        "DAG's reprocess Param) and gate it again")
 
 
 def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
@@ -219,9 +218,10 @@ def _published_any(output_uri: str, manifest) -> bool:
 def mark_gated(output_uri: str, manifest_id: str, snapshot: str | None, verdict: str,
                unwritten: Collection[int] = ()) -> None:
     """The gate judged plan ``manifest_id`` in ``output_uri`` as snapshot ``snapshot``
-    (None: ``prox gate`` without ``--name``; ``verdict``: ``gated`` or ``quarantined``): record it in the folder's claim, so a run
-    still refining that plan publishes no more shards there (:func:`check_claim`). A claim
-    of another plan (planned again since) is left alone: the gate judged no file of it.
+    (None: ``prox gate`` without ``--name``; ``verdict``: ``gated`` or ``quarantined``):
+    record it in the folder's claim, so a run still refining that plan publishes no more
+    shards there (:func:`check_claim`). A claim of another plan (planned again since) is
+    left alone: the gate judged no file of it.
 
     ``unwritten``: the shards the gate found without a published file (it failed
     ``complete``: a shard task failed, then ``prox gate`` ran). They are recorded and may
