@@ -143,12 +143,26 @@ def _refuse_frozen_shards(output_uri: str, manifest, gated: dict) -> None:
     """Refuse a run (not ``take_over``) into a gated folder that would refine a shard the
     gate judged: one of ``manifest``'s shards (a DAG task's part: its own) that is not
     published now (gone or damaged since) and not one the gate found unwritten. Its
-    publish would be refused (:func:`check_claim`) after its model work."""
-    from prox_tasks.corpus import read_status
+    publish would be refused (:func:`check_claim`) after its model work.
 
+    A shard counts as published when its status record and its file are listed: two
+    listings, whatever the number of shards (the DAG's plan claims for all of a 100,000-shard
+    snapshot; reading each record would be a request or three a shard). A file damaged but
+    present is refused at its publish, as before."""
+    from prox_tasks.corpus.manifest import shard_name
+    from prox_tasks.storage import list_uri
+
+    def listed(folder: str) -> set[str]:
+        try:
+            return {uri.rpartition("/")[2] for uri in list_uri(join_uri(output_uri, folder))}
+        except FileNotFoundError:
+            return set()
+
+    records, files = listed("_status"), listed("shards")
     unwritten = set(gated.get("unwritten", ()))
     frozen = [s.index for s in manifest.shards if s.index not in unwritten
-              and read_status(output_uri, s.index, manifest.id) is None]  # fmt: skip
+              and (f"{shard_name(s.index)}.json" not in records
+                   or f"{shard_name(s.index)}.parquet" not in files)]  # fmt: skip
     if frozen:
         shown = ", ".join(map(str, frozen[:10])) + \
             (f" and {len(frozen) - 10} more" if len(frozen) > 10 else "")  # fmt: skip

@@ -80,3 +80,32 @@ def test_each_refine_task_of_the_dag_reads_its_part_of_the_plan_not_the_whole(
     parts = {k.rsplit("/", 1)[1]: n for k, n in count_gets.items() if "/_manifest_parts/" in k}
     assert parts == {"shards-00000-00001-2.json": 1, "shards-00002-00003-2.json": 2,
                      "shards-00004-00005-2.json": 1}
+
+
+def test_a_claim_on_a_gated_folder_lists_its_shards_not_reads_each(s3_bucket, moto_server,
+                                                                  tagger_model):
+    """A run into a gated folder is refused up front when it would refine a shard the gate
+    judged; the DAG's plan makes that check for every shard of the snapshot, so it lists
+    the status records and the shard files (two listings) instead of reading each record
+    (a GET and a HEAD or two a shard: hundreds of thousands of requests at 100,000
+    shards)."""
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.refine.claim import GatedSnapshot, claim_settings, claim_uri, mark_gated
+    from prox_tasks.storage import read_json, remove
+
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(6, lines=5, width=80))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    out = f"{s3_bucket}/out"
+    plan_shards(f"{s3_bucket}/in/", out, target_docs=1)
+    refine_shards(out, list(range(6)), model=str(tagger_model))
+    manifest = load_manifest(out)
+    mark_gated(out, manifest.id, "snap", "gated")
+    request = read_json(claim_uri(out))["request"]
+    moto_server.faults.seen.clear()
+    claim_settings(out, manifest, request)  # every shard published: goes on
+    status = "/" + out.removeprefix("s3://") + "/_status/"
+    assert not [p for m, p in moto_server.faults.seen if p.startswith(status)], \
+        moto_server.faults.seen
+    remove(f"{out}/shards/shard-00004.parquet")
+    with pytest.raises(GatedSnapshot, match="shard 4 of .* is not published"):
+        claim_settings(out, manifest, request)
