@@ -383,7 +383,9 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -
 
 
 def released_history(catalog, exclude: str, size: int) -> list[dict]:
-    """Gate metrics of the last ``size`` released snapshots (oldest first), except one."""
+    """Gate metrics of the last ``size`` released snapshots (oldest first), except one
+    (the gate takes the larger of ``history_size`` and ``history_min``: it counts the
+    releases up to the minimum, and draws its bounds from the last ``history_size``)."""
     from prox_tasks.release import GATE_SUITE
 
     history = []
@@ -425,7 +427,8 @@ def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict
                            "the refine booked it under (`prox catalog list snapshots`)")
         catalog.check_snapshot_name(snapshot["name"], snapshot["output_uri"])
         _refuse_if_replaced(catalog, snapshot["name"], task_try, "gate")
-        history = released_history(catalog, snapshot["name"], limits.history_size)
+        history = released_history(catalog, snapshot["name"],
+                                   max(limits.history_size, limits.history_min))
         result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"])
         _mark_gated(catalog, snapshot, result)
         if not result.kept_from_release:

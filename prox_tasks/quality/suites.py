@@ -11,18 +11,21 @@ def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
     """``{metric: (low, high, mean, std, n)}`` from released snapshots' metrics.
 
     Empty when fewer than ``history_min`` snapshots were released: with no history there is
-    nothing to compare with, and the band checks alone apply.
+    nothing to compare with, and the band checks alone apply. The bounds are drawn from the
+    last ``history_size`` of them: ``history_min`` counts every release given, so a minimum
+    above the window (judge drift once 50 were released, on the last 10) is reached.
     """
     import statistics
 
-    recent = [h for h in history if h][-thresholds.history_size:]
-    if len(recent) < thresholds.history_min:
+    released = [h for h in history if h]
+    if len(released) < thresholds.history_min:
         return {}
     bounds = {}
     for metric in HISTORY_METRICS:
-        values = [float(h[metric]) for h in recent if h.get(metric) is not None]
+        values = [float(h[metric]) for h in released if h.get(metric) is not None]
         if len(values) < thresholds.history_min:
             continue
+        values = values[-thresholds.history_size:]
         mean = statistics.fmean(values)
         std = max(statistics.pstdev(values), thresholds.history_min_std)
         k = thresholds.history_k

@@ -44,13 +44,15 @@ class GateThresholds:
         Raises:
             ValueError: a value that is not a finite number (NaN passes every comparison),
                 a rate outside [0, 1], a negative count, a history size or minimum below 1,
-                or a min above its max.
+                a history_k of 0 or less (as the DAG's Param), or a min above its max.
         """
         import math
 
         for f in fields(self):
             if not math.isfinite(getattr(self, f.name)):
                 raise ValueError(f"{f.name} {getattr(self, f.name)} is not a finite number")
+        if self.history_k <= 0:  # a band of width 0: only a snapshot at the mean passes
+            raise ValueError(f"history_k {self.history_k} must be above 0")
         for name in ("max_failure_rate", "min_drop_rate", "max_drop_rate", "max_quarantine_rate"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} {getattr(self, name)} is not in [0, 1]")

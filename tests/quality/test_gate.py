@@ -262,6 +262,26 @@ def test_a_threshold_that_is_not_a_finite_number_is_refused(name, value):
         GateThresholds.from_mapping({name: value})
 
 
+def test_the_history_check_starts_at_history_min_releases_over_the_last_history_size():
+    """history_min counts the released snapshots, history_size is the window the bounds are
+    drawn from (docs/airflow.md). With history_min above history_size (a deployment's
+    PROX_GATE_HISTORY_MIN=50: "judge drift once 50 were released") the window alone was
+    counted, never reached history_min, and the check never ran."""
+    released = [{"drop_rate": 0.1 * i, "kept_token_ratio": 0.7} for i in range(1, 6)]
+    t = GateThresholds(history_min=5, history_size=3)
+    assert history_bounds(released[:4], t) == {}  # 4 released: too few
+    low, high, mean, std, n = history_bounds(released, t)["drop_rate"]
+    assert (n, round(mean, 6)) == (3, 0.4)  # the last 3 of 5: 0.3, 0.4, 0.5
+
+
+@pytest.mark.parametrize("k", [0, -1])
+def test_a_history_k_of_zero_or_less_is_refused(k):
+    # the DAG's Param refuses it (exclusiveMinimum 0); `prox gate --history-k 0` took it:
+    # a band of width 0 that any snapshot but one exactly at the mean fails
+    with pytest.raises(ValueError, match=f"history_k {k} must be above 0"):
+        GateThresholds(history_k=k)
+
+
 def test_history_bounds_floor_std():
     bounds = history_bounds([{"drop_rate": 0.2, "kept_token_ratio": 0.8}] * 4,
                             GateThresholds(history_k=2, history_min_std=0.05))

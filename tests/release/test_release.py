@@ -130,6 +130,25 @@ def test_pipeline_gate_and_release_update_catalog(tmp_path):
     assert len(catalog.list_releases()) == 1
 
 
+def test_the_pipeline_gate_reads_history_min_releases_before_it_judges_drift(tmp_path):
+    """The nightly gate's history with history_min above history_size: the check runs once
+    history_min snapshots were released (before: it read only the last history_size of
+    them, fewer than history_min, and never ran)."""
+    from prox_tasks.quality.gate import read_gate_result
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    thresholds = {"history_min": 3, "history_size": 2}
+    for day in ("01", "02", "03"):
+        snap = make(tmp_path, f"crawl-2026-01-{day}", catalog=url)
+        refresh.gate(snap, thresholds)
+        assert read_gate_result(snap["output_uri"])["history"] == {}  # fewer than 3 before it
+        refresh.release(snap)
+    fourth = make(tmp_path, "crawl-2026-01-04", catalog=url)
+    refresh.gate(fourth, thresholds)
+    history = read_gate_result(fourth["output_uri"])["history"]
+    assert {m: h["n"] for m, h in history.items()} == {"drop_rate": 2, "kept_token_ratio": 2}
+
+
 def test_a_shard_refined_again_after_the_gate_is_not_released(tmp_path, capsys):
     """`prox refine --force` rewrote the shards (valid checksums of their own) after the gate
     judged the earlier ones: the gate must run again before a release."""
