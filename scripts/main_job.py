@@ -113,7 +113,9 @@ def main(argv: list[str] | None = None) -> int:
         "sample_size": args.sample_size, "label_shard_docs": 100})
     seed_uri = str(Path(settings.seed_root()) / seed_name / "manifest.json")
 
-    base = args.base if args.base and Path(args.base, "refiner.json").exists() else ""
+    # absolute: the DAG refuses a relative base (its train task may run in another folder)
+    base = (str(Path(args.base).resolve())
+            if args.base and Path(args.base, "refiner.json").exists() else "")
     step(f"2/3 training the refiner ({args.epochs:g} epochs, "
          f"{'fine-tuning ' + base if base else 'from scratch'})")
     run_dag(dagbag, "prox_train_refiner", {"seed_uri": seed_uri, "epochs": args.epochs,

@@ -195,7 +195,8 @@ def read_params() -> dict:
 def model_params() -> dict:
     return {
         "model": {"default": None, "type": ["null", "string"], "title": "Model",
-                  "description": "Refiner artifact or Hugging Face model folder/URI; "
+                  "description": "Refiner artifact or Hugging Face model folder (absolute path, "
+                  "file:// or s3:// URI); "
                   "'default': PROX_DEFAULT_MODEL, else the shipped line tagger; 'promoted': "
                   "the promoted refiner (fails without one). Empty: in a snapshot refined "
                   "before, the model it was refined with (not with reprocess); else the "

@@ -35,15 +35,16 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
 
     Raises:
         RunError: the input needs a date the run does not have, gate thresholds that no
-            snapshot could pass (a min above its max), a relative ``input_uri`` or
-            ``output_root`` (it would resolve against whichever worker's folder), or a
-            ``catalog_url`` that is not a database URL or names a driver not installed.
+            snapshot could pass (a min above its max), a relative ``input_uri``,
+            ``output_root`` or ``model`` (it would resolve against whichever worker's
+            folder), or a ``catalog_url`` that is not a database URL or names a driver not installed.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     from prox_tasks.catalog.engine import check_url
+    from prox_tasks.models.resolver import DEFAULT_MODEL, PROMOTED_MODEL
     from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
     from prox_tasks.storage.names import check_name, safe_name
@@ -53,6 +54,8 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
     check_absolute(params, ("input_uri", "output_root"))
+    if params.get("model") not in (DEFAULT_MODEL, PROMOTED_MODEL):  # else a folder or URI
+        check_absolute(params, ("model",))  # the refine tasks load it on other workers
     input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")

@@ -16,10 +16,10 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     event that triggered the run.
 
     Raises:
-        RunError: no seed set at all, or a relative ``seed_uri`` or ``registry`` path (it
-            would resolve against whichever worker's folder).
+        RunError: no seed set at all, or a relative ``seed_uri``, ``registry`` or ``base``
+            path (it would resolve against whichever worker's folder).
     """
-    check_absolute(params, ("seed_uri", "registry"))
+    check_absolute(params, ("seed_uri", "registry", "base"))  # train may run elsewhere
     uri = params.get("seed_uri") or next(
         (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
     if not uri:

@@ -343,6 +343,8 @@ def test_the_format_param_decides_the_seed_set_s_name(tmp_path):
     ("prox_seed_label", {"seed_root": "seeds"}, "sample"),
     ("prox_train_refiner", {"seed_uri": "seed"}, "resolve_seed_set"),
     ("prox_train_refiner", {"registry": "registry"}, "resolve_seed_set"),
+    # checked by resolve_seed_set, fine-tuned by train on another worker (queue gpu)
+    ("prox_train_refiner", {"base": "base-model"}, "resolve_seed_set"),
 ])
 def test_a_relative_path_param_fails_the_first_task_naming_it(dagbag, tmp_path, monkeypatch,
                                                               capfd, dag_id, relative, task_id):
@@ -355,6 +357,7 @@ def test_a_relative_path_param_fails_the_first_task_naming_it(dagbag, tmp_path, 
     monkeypatch.chdir(tmp_path)  # the relative paths below exist here
     write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(20))
     seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    (tmp_path / "base-model").mkdir()
     if dag_id == "prox_seed_label":
         conf = {"input_uri": str(tmp_path / "snapshot.jsonl"),
                 "seed_root": str(tmp_path / "abs-seeds"), "sample_size": 20,

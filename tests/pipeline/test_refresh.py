@@ -69,6 +69,8 @@ def test_resolve_snapshot_names(tmp_path):
 @pytest.mark.parametrize("bad, named", [
     ({"output_root": "relative/corpus"}, "output_root 'relative/corpus' is a relative path"),
     ({"input_uri": "crawl/{ds}"}, "input_uri 'crawl/{ds}' is a relative path"),
+    # the plan task's folder is not the refine tasks' (a GPU worker's)
+    ({"model": "models/refiner"}, "model 'models/refiner' is a relative path"),
     ({"catalog_url": "notaurl"}, "catalog_url is not a database URL"),
     # a real missing driver (MySQLdb is not installed): the plan task could never open it
     ({"catalog_url": "mysql://prox@127.0.0.1/prox"},
@@ -84,6 +86,8 @@ def test_params_a_worker_cannot_resolve_fail_the_run_at_once_naming_the_param(ba
     assert isinstance(err.value, cannot_succeed())  # no retry: the Param must change
     for good in ("s3://bucket/corpus", f"file://{tmp_path}"):
         assert refresh.resolve_snapshot({**params, "output_root": good}, "2026-02-01")
+    for keyword in ("default", "promoted", "", None):  # not paths: the resolver's choices
+        assert refresh.resolve_snapshot({**params, "model": keyword}, "2026-02-01")
 
 
 def test_thresholds_from_params_ignore_other_keys():
