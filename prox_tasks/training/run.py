@@ -135,7 +135,10 @@ class TrainJob:
         if self.base is not None:
             from prox_tasks.models.artifact import artifact_kind
 
-            base_kind = artifact_kind(_local(self.base))
+            try:
+                base_kind = artifact_kind(_local(self.base))
+            except (FileNotFoundError, ValueError) as err:  # a retry finds the same folder
+                raise TrainingRefused(f"--base {self.base} holds no model: {err}") from err
             if base_kind != self.kind:
                 raise TrainingRefused(f"--base {self.base} is a {base_kind} model; --kind "
                                  f"{self.kind} fine-tunes a {self.kind}")

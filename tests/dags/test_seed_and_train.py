@@ -181,6 +181,11 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
     ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
+    # a folder without a model: every retry of train would find the same
+    ("prox_train_refiner", {"seed_uri": "SEED", "base": "EMPTY-DIR"}, "train",
+     "no refiner.json or config.json in"),
+    ("prox_train_refiner", {"seed_uri": "SEED", "base": "BAD-BASE"}, "train",
+     "refiner.json is not JSON"),
     ("prox_seed_label", {"input_uri": "EMPTY"}, "sample", "no documents in"),
     ("prox_seed_label", {"format": "parquet"}, "sample", "is not a parquet file"),
     ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "train", "has no training documents"),
@@ -194,7 +199,11 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
 
     snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(20))
     (tmp_path / "empty.jsonl").write_text("")
-    seeds = {"EMPTY": str(tmp_path / "empty.jsonl"),
+    (tmp_path / "empty-dir").mkdir()
+    (tmp_path / "bad-base").mkdir()
+    (tmp_path / "bad-base" / "refiner.json").write_text("{not json")
+    seeds = {"EMPTY": str(tmp_path / "empty.jsonl"), "EMPTY-DIR": str(tmp_path / "empty-dir"),
+             "BAD-BASE": str(tmp_path / "bad-base"),
              "SEED": str(write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))),
              "BAD-LABELS": str(write_seed_set(  # every program replaced by one that is not
                  tmp_path / "bad", [{**d, "doc_program": "exec('boom')"} for d in make_docs(20, 1)],
