@@ -56,8 +56,9 @@ with `seed_uri`.
                  "title": "Model kind"},
         "base": {"default": None, "type": ["null", "string"], "title": "Base checkpoint",
                  "description": "A checkpoint to fine-tune (causal_lm: a Hugging Face model "
-                 "folder), an absolute path or file:// or s3:// URI; empty: train from "
-                 "scratch."},
+                 "folder), an absolute path or file:// or s3:// URI; 'default': "
+                 "PROX_DEFAULT_MODEL, else the shipped line tagger; 'promoted': the promoted "
+                 "refiner; empty: train from scratch."},
         "epochs": {"default": 12, "type": "number", "exclusiveMinimum": 0, "title": "Epochs"},
         "threads": {"default": 2, "type": "integer", "minimum": 1, "title": "CPU threads"},
         "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},

@@ -24,6 +24,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "default"
 PROMOTED_MODEL = "promoted"
+#: The model names that are choices, not locations (``--model``, ``--base``, their Params).
+MODEL_CHOICES = (DEFAULT_MODEL, PROMOTED_MODEL)
 DEFAULT_NAME = "refiner"
 DEFAULT_MODEL_ENV = "PROX_DEFAULT_MODEL"
 #: The shipped default checkpoint: package data (``pip install .`` ships it), the one place

@@ -74,9 +74,10 @@ def check_conf(conf: Mapping | None, params: Mapping) -> None:
                    f"this DAG takes {sorted(params)} (fix the trigger's conf)")
 
 
-def check_absolute(params: Mapping, names: tuple[str, ...]) -> None:
+def check_absolute(params: Mapping, names: tuple[str, ...], choices: tuple[str, ...] = ()
+                   ) -> None:
     """Refuse a relative path in the Params ``names`` (a string, or a list of them); empty
-    ones are left to their defaults.
+    ones are left to their defaults, and ``choices`` (words such as ``default``) are no path.
 
     Raises:
         RunError: naming the Param: a relative path would resolve against the folder of
@@ -86,7 +87,7 @@ def check_absolute(params: Mapping, names: tuple[str, ...]) -> None:
         value = params.get(param)
         for item in value if isinstance(value, (list, tuple)) else [value]:
             item = str(item or "")
-            if item and "://" not in item and not item.startswith("/"):
+            if item and item not in choices and "://" not in item and not item.startswith("/"):
                 raise RunError(f"{param} {item!r} is a relative path: give an absolute path or "
                                "a file:// or s3:// URI (a relative one would resolve against "
                                "the folder of whichever worker runs the task)")

@@ -44,7 +44,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     from sqlalchemy.exc import ArgumentError
 
     from prox_tasks.catalog.engine import check_url
-    from prox_tasks.models.resolver import DEFAULT_MODEL, PROMOTED_MODEL
+    from prox_tasks.models.resolver import MODEL_CHOICES
     from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
     from prox_tasks.storage.names import check_name, safe_name
@@ -54,8 +54,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
     check_absolute(params, ("input_uri", "output_root"))
-    if params.get("model") not in (DEFAULT_MODEL, PROMOTED_MODEL):  # else a folder or URI
-        check_absolute(params, ("model",))  # the refine tasks load it on other workers
+    check_absolute(params, ("model",), MODEL_CHOICES)  # refine tasks load it on other workers
     input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")

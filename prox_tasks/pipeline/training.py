@@ -19,14 +19,18 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
         RunError: no seed set at all, or a relative ``seed_uri``, ``registry`` or ``base``
             path (it would resolve against whichever worker's folder).
     """
-    check_absolute(params, ("seed_uri", "registry", "base"))  # train may run elsewhere
+    from prox_tasks.models.resolver import MODEL_CHOICES
+
+    check_absolute(params, ("seed_uri", "registry"))
+    # train may run on another worker; "default" and "promoted" as `prox train --base` takes them
+    check_absolute(params, ("base",), MODEL_CHOICES)
     uri = params.get("seed_uri") or next(
         (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
     if not uri:
         raise RunError("no seed set: pass seed_uri, or let a prox_seed_set event trigger "
                        "the run")
     _check_exists(uri, "seed_uri")
-    if params.get("base"):
+    if params.get("base") and params["base"] not in MODEL_CHOICES:
         _check_exists(params["base"], "base")
     return {"uri": uri, "registry": params.get("registry") or settings.registry_root(),
             "catalog_url": settings.catalog_url(params.get("catalog_url"))}

@@ -71,6 +71,31 @@ def test_train_dag_keeps_the_epoch_chosen_on_gold(dagbag, tmp_path, monkeypatch)
         dagbag.get_dag("prox_train_refiner").test(run_conf={**conf, "select_epoch": "loss"})
 
 
+def test_the_base_param_takes_default_as_prox_train_base_does(dagbag, tmp_path, monkeypatch):
+    """`base` "default" fine-tunes the shipped refiner, as `prox train --base default`
+    (docs/training.md) does; the DAG took it for a path and refused it ("base default does
+    not exist"), so a UI user had to know where the shipped model lies."""
+    from prox_tasks.models import SHIPPED_MODEL
+    from prox_tasks.registry import ModelRegistry
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "registry"))
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    dag = dagbag.get_dag("prox_train_refiner")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
+        "seed_uri": str(seed), "registry": str(tmp_path / "registry"), "epochs": 1,
+        "gold_gate": False, "base": "default", "threads": 1,
+        "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"})})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["train"] == "success", states
+    [version] = [v for v in (tmp_path / "registry" / "refiner").iterdir()
+                 if (v / "artifact.json").exists()]
+    job = json.loads((version / "artifact.json").read_text())["training_config"]["job"]
+    assert job["base"] == "default" and (SHIPPED_MODEL / "refiner.json").exists()
+    assert ModelRegistry(str(tmp_path / "registry")).artifact("refiner", version.name)
+
+
 def test_train_dag_gates_again_against_a_model_promoted_after_evaluate(dagbag, tmp_path,
                                                                        monkeypatch):
     """Another run promotes B after this run's evaluate task measured its candidate against
