@@ -2,9 +2,9 @@
 
 :func:`get_connection` reads a connection exported as ``AIRFLOW_CONN_<CONN_ID>`` (JSON or URI
 form, parsed here: no Airflow import, which takes seconds). Otherwise, where Airflow is
-installed, it asks Airflow itself (``Connection.get_connection_from_secrets``): inside a task
-through the Task SDK, elsewhere (a ``prox`` command on a machine with an Airflow
-configuration) through its secrets backends — the metadata database (connections added in
+installed, it asks Airflow itself: inside a task through the Task SDK
+(``airflow.sdk.Connection.get``), elsewhere (a ``prox`` command on a machine with an Airflow
+configuration; ``Connection.get_connection_from_secrets``) through its secrets backends — the metadata database (connections added in
 the UI or with ``airflow connections add``) and any configured backend. Airflow is imported
 only inside :func:`get_connection`, never at module import.
 """
@@ -62,12 +62,28 @@ def parse_connection(conn_id: str, raw: str) -> ConnectionInfo:
     )  # fmt: skip
 
 
+def _in_task() -> bool:
+    """Whether this process is an Airflow task's (the Task SDK talks to its supervisor):
+    Airflow's own test for it (``airflow.models.Connection.get_connection_from_secrets``)."""
+    import sys
+
+    return hasattr(sys.modules.get("airflow.sdk.execution_time.task_runner"), "SUPERVISOR_COMMS")
+
+
 @functools.lru_cache(maxsize=64)
 def _from_airflow(conn_id: str) -> ConnectionInfo:
-    from airflow.models.connection import Connection
+    # in a task, the Task SDK's lookup: the old one does the same there, with a
+    # DeprecationWarning in the task's log (every failed task's, as the alert looks it up)
+    if _in_task():
+        from airflow.sdk import Connection
 
+        lookup = Connection.get
+    else:
+        from airflow.models.connection import Connection
+
+        lookup = Connection.get_connection_from_secrets
     try:
-        conn = Connection.get_connection_from_secrets(conn_id)
+        conn = lookup(conn_id)
     except Exception as err:  # the SDK's and core's AirflowNotFoundException differ
         if type(err).__name__ != "AirflowNotFoundException":
             raise
