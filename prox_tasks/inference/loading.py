@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-import json
 import os
 from pathlib import Path
 
 from prox_tasks.inference.base import Refiner
 from prox_tasks.inference.generative import GenerationSettings, GenerativeRefiner
-from prox_tasks.models.artifact import artifact_version
+from prox_tasks.models.artifact import artifact_version, read_refiner_settings
 
 BACKENDS = ("vllm", "transformers", "openai", "tagger")
 MODEL_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json")
@@ -165,26 +164,53 @@ def _tokenizer(folder: Path, chat_template: str | None = None):
 def check_backend_fits(backend: str | None, path: Path) -> dict:
     """The model folder's ``refiner.json`` settings ({} without one), after checking that
     ``backend`` can run it (:func:`check_settings_fit`). Reads one small file: the refine
-    plan calls it before anything is booked."""
-    settings_file = Path(path) / "refiner.json"
-    settings = json.loads(settings_file.read_text()) if settings_file.exists() else {}
-    return check_settings_fit(backend, settings, str(path))
+    plan calls it before anything is booked.
+
+    Raises:
+        ValueError: A broken ``refiner.json``
+            (:func:`~prox_tasks.models.artifact.refiner_settings`), or a backend that cannot
+            run the model.
+    """
+    return check_settings_fit(backend, read_refiner_settings(path), str(path))
+
+
+def runs_on(backend: str | None, settings: dict) -> bool:
+    """Whether ``backend`` (None: the model's own choice) can run a model of these
+    ``refiner.json`` settings: a line tagger runs on ``tagger`` only, a generative model on
+    any other backend."""
+    generative = settings.get("kind", "causal_lm") == "causal_lm"
+    return backend is None or (backend != "tagger") == generative
 
 
 def check_settings_fit(backend: str | None, settings: dict, where: str) -> dict:
     """``settings`` (a ``refiner.json``, {} for a Hugging Face folder) after checking that
-    ``backend`` can run it: a line tagger runs on ``tagger`` only, a generative model on any
-    other backend.
+    ``backend`` can run it (:func:`runs_on`).
 
     Raises:
         ValueError: The backend cannot run this kind of model.
     """
-    generative = settings.get("kind", "causal_lm") == "causal_lm"
-    if not generative and backend not in (None, "tagger"):
-        raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r}")
-    if generative and backend == "tagger":
+    if runs_on(backend, settings):
+        return settings
+    if backend == "tagger":
         raise ValueError(f"{where} is a generative model; the tagger backend cannot run it")
-    return settings
+    raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r}")
+
+
+def backend_for(backend: str | None, model: str | os.PathLike | None) -> str | None:
+    """``backend`` when it can run ``model`` (resolved as :func:`load_backend` resolves it),
+    else None: the model's own backend.
+
+    Promotion compares a candidate with an incumbent that may be of the other kind (a
+    ``causal_lm`` candidate evaluated with ``--backend transformers`` against the shipped
+    line tagger): the backend asked for is the candidate's, and the incumbent runs as
+    production runs it.
+    """
+    if backend is None:
+        return None
+    from prox_tasks.models import resolve_model
+
+    path = local_model_dir(resolve_model(model).uri)
+    return backend if runs_on(backend, read_refiner_settings(path)) else None
 
 
 def _tagger(path: Path, options: dict) -> Refiner:

@@ -15,6 +15,8 @@ from pathlib import Path
 
 ARTIFACT = "artifact.json"
 REFINER_FILE = "refiner.json"
+#: The kinds of refiner a ``refiner.json`` may name (none named: ``causal_lm``).
+KINDS = ("line_tagger", "causal_lm")
 _BLOCK = 1 << 20
 
 
@@ -46,23 +48,52 @@ def artifact_digest(folder: Path) -> tuple[str, list[str]]:
     return digest.hexdigest(), files
 
 
+def refiner_settings(raw: bytes | str, where: str) -> dict:
+    """The settings of a ``refiner.json`` read as ``raw`` (``where``: its location, named in
+    the errors): a JSON object whose ``kind`` is one of :data:`KINDS` (none: ``causal_lm``).
+
+    Every reader of a model's ``refiner.json`` — the refine checks, the loaders, versioning —
+    parses it here, so a broken file is refused the same way wherever it is met, and a kind
+    no backend knows is never run as another one.
+
+    Raises:
+        ValueError: Not JSON, not an object, or an unknown ``kind`` (the message names the
+            file and says what to fix).
+    """
+    try:
+        settings = json.loads(raw)
+    except ValueError as err:
+        raise ValueError(f"{where} is not JSON ({err}): the model folder is damaged; fetch or "
+                         "publish the model again") from None
+    if not isinstance(settings, dict):
+        raise ValueError(f"{where} is a JSON {type(settings).__name__}, not an object")
+    kind = settings.get("kind") or "causal_lm"
+    if kind not in KINDS:
+        raise ValueError(f"{where}: kind {kind!r} is no refiner kind prox runs (one of "
+                         f"{', '.join(KINDS)}): fix its kind, or upgrade prox if a newer "
+                         "version wrote it")
+    return settings
+
+
+def read_refiner_settings(folder: Path) -> dict:
+    """The folder's ``refiner.json`` (:func:`refiner_settings`), or {} without one (a bare
+    Hugging Face folder)."""
+    settings_file = Path(folder) / REFINER_FILE
+    if not settings_file.exists():
+        return {}
+    return refiner_settings(settings_file.read_bytes(), str(settings_file))
+
+
 def artifact_kind(folder: Path) -> str:
     """``refiner.json``'s kind, else ``causal_lm`` (a bare Hugging Face folder).
 
     Raises:
         FileNotFoundError: The folder holds neither ``refiner.json`` nor ``config.json``
             (it is no model of any kind).
-        ValueError: ``refiner.json`` is not a JSON object (the message names it).
+        ValueError: ``refiner.json`` is broken (:func:`refiner_settings`).
     """
-    settings_file = Path(folder) / REFINER_FILE
-    if settings_file.exists():
-        try:
-            settings = json.loads(settings_file.read_text())
-        except ValueError as err:
-            raise ValueError(f"{settings_file} is not JSON: {err}") from None
-        if not isinstance(settings, dict):
-            raise ValueError(f"{settings_file} is a JSON {type(settings).__name__}, not an object")
-        return str(settings.get("kind") or "causal_lm")
+    if (Path(folder) / REFINER_FILE).exists():
+        return str(read_refiner_settings(folder).get("kind") or "causal_lm")
     if not (Path(folder) / "config.json").exists():
         raise FileNotFoundError(f"no {REFINER_FILE} or config.json in {folder}")
     return "causal_lm"

@@ -23,7 +23,6 @@ error.
 
 from __future__ import annotations
 
-import json
 import time
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -32,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
-from prox_tasks.models.artifact import artifact_version
+from prox_tasks.models.artifact import artifact_version, read_refiner_settings
 from prox_tasks.models.line_features import (
     DOC_DIM,
     LINE_DIM,
@@ -46,7 +45,6 @@ from prox_tasks.models.precision import resolve_precision, torch_dtype
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = "model.safetensors"
-REFINER_FILE = "refiner.json"
 # 1: doc head without kept-line statistics; 2: with them; 3: with section context; 4: with
 # the document scan. An
 # artifact is written in the oldest format that holds its architecture (format_of), so code
@@ -578,7 +576,7 @@ class LineTaggerRefiner:
         from safetensors.torch import load_file
 
         self.path = Path(path)
-        settings = json.loads((self.path / REFINER_FILE).read_text())
+        settings = read_refiner_settings(self.path)
         self.version = artifact_version(self.path, settings)
         self.config = config_of(settings, self.path)
         if line_threshold is not None:

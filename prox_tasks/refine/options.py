@@ -47,11 +47,11 @@ def check_model_at(model_uri: str, backend: str | None = None) -> None:
 
     Raises:
         FileNotFoundError: Nothing, or no model, at ``model_uri``.
-        ValueError: The backend cannot run this kind of model.
+        ValueError: The backend cannot run this kind of model, or its ``refiner.json`` is
+            broken (:func:`~prox_tasks.models.artifact.refiner_settings`).
     """
-    import json
-
     from prox_tasks.inference.loading import MODEL_FILES, check_settings_fit
+    from prox_tasks.models.artifact import REFINER_FILE, refiner_settings
     from prox_tasks.storage import list_uri, parse_uri, read_bytes
 
     location = parse_uri(model_uri)
@@ -64,8 +64,8 @@ def check_model_at(model_uri: str, backend: str | None = None) -> None:
     if not names:
         raise FileNotFoundError(f"no model files under {model_uri}")
     settings = {}
-    if "refiner.json" in names:
-        settings = json.loads(read_bytes(prefix + "refiner.json"))
+    if REFINER_FILE in names:
+        settings = refiner_settings(read_bytes(prefix + REFINER_FILE), prefix + REFINER_FILE)
     elif not names & set(MODEL_FILES):
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) under "
                                 f"{model_uri}")

@@ -65,8 +65,16 @@ def gold_metrics(uri: str, threads: int = 2, gold_set: str | None = None,
 def gold_comparison(candidate_uri: str, registry, name: str, threads: int = 2,
                     gold_set: str | None = None, limit: int | None = None,
                     backend: str | None = None) -> dict:
-    """Both sides on gold: ``{"candidate", "incumbent", "incumbent_source"}``."""
+    """Both sides on gold: ``{"candidate", "incumbent", "incumbent_source"}``.
+
+    ``backend`` is the candidate's; the incumbent runs on it when it can, else on its own
+    (:func:`prox_tasks.inference.loading.backend_for`: a ``causal_lm`` candidate on
+    ``transformers`` against the shipped line tagger, which runs on ``tagger``).
+    """
+    from prox_tasks.inference.loading import backend_for
+
     incumbent_uri, source = gold_incumbent(registry, name)
     return {"candidate": gold_metrics(candidate_uri, threads, gold_set, limit, backend),
-            "incumbent": gold_metrics(incumbent_uri, threads, gold_set, limit, backend),
+            "incumbent": gold_metrics(incumbent_uri, threads, gold_set, limit,
+                                      backend_for(backend, incumbent_uri)),
             "incumbent_source": source}  # fmt: skip

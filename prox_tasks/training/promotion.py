@@ -30,7 +30,8 @@ def measure_incumbent(registry, candidate: dict, documents: Callable[[], list[di
         documents: Gives the validation documents (called only when a promoted model other
             than the candidate is to be evaluated on them).
         threads: CPU threads for inference.
-        backend: Inference backend (None: the one production picks).
+        backend: Inference backend of the candidate (None: the one production picks); the
+            incumbent runs on it when it can, else on its own (a line tagger on ``tagger``).
         gold_gate: Score both sides on the human-gold set
             (:func:`~prox_tasks.training.gold_gate.gold_comparison`).
         gold_set: A gold JSONL(.gz) instead of the shipped set.
@@ -53,7 +54,11 @@ def measure_incumbent(registry, candidate: dict, documents: Callable[[], list[di
                                backend)  # fmt: skip
     metrics = None
     if current is not None and current["version"] != candidate["version"]:
-        metrics = evaluate_model(current["uri"], documents(), backend, threads)
+        from prox_tasks.inference.loading import backend_for
+
+        # ``backend`` is the candidate's; a promoted model of the other kind runs on its own
+        metrics = evaluate_model(current["uri"], documents(),
+                                 backend_for(backend, current["uri"]), threads)
     return {"incumbent": current and current["version"], "metrics": metrics,
             "gold": gold if gold_gate else None}
 

@@ -20,13 +20,12 @@ from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 
-from prox_tasks.models.artifact import artifact_version
+from prox_tasks.models.artifact import KINDS, artifact_version
 from prox_tasks.storage import parse_uri
 from prox_tasks.training.evaluate import evaluate_model
 from prox_tasks.training.seedset import load_seed_set
 
 log = logging.getLogger(__name__)
-KINDS = ("line_tagger", "causal_lm")
 
 
 class TrainingRefused(ValueError):
@@ -132,6 +131,14 @@ class TrainJob:
         from prox_tasks.storage.names import check_name
 
         check_name(self.name, "model name")
+        if self.kind not in KINDS:
+            raise TrainingRefused(f"--kind {self.kind}: choose one of {', '.join(KINDS)}")
+        from prox_tasks.inference.loading import runs_on
+
+        if not runs_on(self.backend, {"kind": self.kind}):  # else it fails after training
+            fits = "tagger" if self.kind == "line_tagger" else "vllm, transformers or openai"
+            raise TrainingRefused(f"--backend {self.backend} cannot run a {self.kind}, which "
+                                  f"--kind trains: choose {fits}, or leave --backend out")
         if self.base is not None:
             from prox_tasks.models.artifact import artifact_kind
 

@@ -102,3 +102,60 @@ def test_a_gate_that_scored_no_gold_refuses_the_candidate():
     won, why = beats(TEACHER, None, unscored, unscored)
     assert not won and "for the candidate and the incumbent" in why
     assert beats(TEACHER, None, None, None)[0]  # the gate is off
+
+
+def _gold_file(tmp_path, n: int = 2):
+    rows = [d for d in make_docs(6, 3) if d["gold_text"]][:n]
+    path = tmp_path / "gold.jsonl"
+    path.write_text("".join(json.dumps({"id": d["id"], "text": d["text"],
+                                        "gold_text": d["gold_text"]}) + "\n" for d in rows))
+    return path
+
+
+def test_a_causal_lm_candidate_is_gated_against_the_shipped_tagger_on_the_tagger(
+        tmp_path, tiny_model):
+    """`prox train --kind causal_lm --backend transformers` (the gate on, its default): the
+    gold incumbent, the shipped line tagger, runs on the tagger backend. It was scored on the
+    candidate's backend and the run failed after training and publishing with "the line
+    tagger runs on the tagger backend, not 'transformers'"."""
+    from prox_tasks.training.gold_gate import gold_comparison
+
+    out = gold_comparison(str(tiny_model), ModelRegistry(tmp_path / "registry"), "refiner",
+                          threads=1, gold_set=str(_gold_file(tmp_path)), limit=2,
+                          backend="transformers")  # fmt: skip
+    assert out["incumbent_source"] == "shipped:line-tagger"
+    assert out["candidate"]["docs"] == out["incumbent"]["docs"] == 2
+    assert out["incumbent"]["f1"] is not None
+
+
+def test_a_promoted_tagger_is_measured_on_its_own_backend_beside_a_causal_lm(
+        tmp_path, tiny_model, tagger_model):
+    """The validation comparison too: a promoted tagger is evaluated on `tagger` when the
+    candidate (a causal LM) is evaluated on `transformers`."""
+    from prox_tasks.models.artifact import artifact_version
+    from prox_tasks.training.promotion import measure_incumbent
+
+    registry = ModelRegistry(tmp_path / "registry")
+    record = registry.publish(tagger_model, "refiner", "line_tagger", {}, {}, TEACHER)
+    assert registry.decide("refiner", record["version"], TEACHER, None).promoted
+    candidate = {"name": "refiner", "uri": str(tiny_model),
+                 "version": artifact_version(tiny_model)}
+    measured = measure_incumbent(registry, candidate, lambda: make_docs(2, 4), threads=1,
+                                 backend="transformers", gold_gate=False)  # fmt: skip
+    assert measured["incumbent"] == record["version"]
+    assert measured["metrics"]["docs"] == 2
+
+
+@pytest.mark.parametrize(("kind", "backend"), [("line_tagger", "transformers"),
+                                               ("causal_lm", "tagger")])
+def test_a_backend_that_cannot_run_the_kind_is_refused_before_training(tmp_path, capsys,
+                                                                       kind, backend):
+    from prox_tasks.cli import main
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(seed), "--output", str(registry), "--kind", kind,
+                 "--backend", backend, "--max-steps" if kind == "causal_lm" else "--epochs",
+                 "1", "--work-dir", str(tmp_path / "w")]) == 1
+    assert f"--backend {backend} cannot run a {kind}" in capsys.readouterr().err
+    assert not registry.exists()  # refused before training and publishing

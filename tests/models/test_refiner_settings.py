@@ -1,0 +1,52 @@
+"""A model folder's ``refiner.json`` is read in one place (``artifact.refiner_settings``): a
+damaged file is refused naming it, and a kind prox does not know is never run as a tagger."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from prox_tasks.cli import main
+from prox_tasks.inference import load_backend
+from prox_tasks.models.resolver import SHIPPED_MODEL
+
+
+def _copy(tmp_path, settings_text: str):
+    folder = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, folder)
+    (folder / "artifact.json").unlink()  # a folder outside the registry: no digest check
+    (folder / "refiner.json").write_text(settings_text)
+    return folder
+
+
+def _input(tmp_path):
+    rows = tmp_path / "in.jsonl"
+    rows.write_text(json.dumps({"id": "a", "text": "Hello world.\nA second line of text."}) + "\n")
+    return rows
+
+
+def test_an_unknown_kind_is_refused_not_run_as_the_tagger(tmp_path, capsys):
+    settings = json.loads((SHIPPED_MODEL / "refiner.json").read_text())
+    folder = _copy(tmp_path, json.dumps({**settings, "kind": "line_taggr"}))  # a typo
+    with pytest.raises(ValueError, match="kind 'line_taggr' is no refiner kind"):
+        load_backend(None, str(folder))
+    # prox refine refuses it before planning anything (it refined under line_taggr-… before)
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(out),
+                 "--model", str(folder), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"{folder / 'refiner.json'}: kind 'line_taggr'" in err
+    assert "line_tagger, causal_lm" in err
+    assert not (out / "manifest.json").exists()
+
+
+def test_a_refiner_json_that_is_not_json_is_named(tmp_path, capsys):
+    folder = _copy(tmp_path, '{"kind": "line_tagger", "tagger": ')  # cut short
+    assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(tmp_path / "out"),
+                 "--model", str(folder), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    # before: "JSONDecodeError: Expecting value: line 1 column 35 (char 34)", no file named
+    assert f"{folder / 'refiner.json'} is not JSON" in err
+    assert "publish the model again" in err
