@@ -25,7 +25,7 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
 
     Raises:
         ValueError: workers below 1, a negative checkpoint interval, a keep threshold
-            outside (0, 1], a backend that cannot run the model.
+            outside (0, 1] or for a generative model, a backend that cannot run the model.
         FileNotFoundError: No model at ``model_uri``.
     """
     if workers is not None and workers < 1:
@@ -37,13 +37,22 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
     if threshold is not None and not 0.0 < threshold <= 1.0:
         raise ValueError(f"--keep-threshold must be in (0, 1], not {threshold}")
     if model_uri:
-        check_model_at(model_uri, backend)
+        settings = check_model_at(model_uri, backend)
+        if threshold is not None and settings is not None \
+                and settings.get("kind", "causal_lm") == "causal_lm":
+            # the engines refused it only once loaded, as an option named line_threshold
+            raise ValueError(f"--keep-threshold is for line-tagger models; {model_uri} is a "
+                             "generative model (it writes its programs itself, with no "
+                             "keep threshold): leave the keep threshold out")
 
 
-def check_model_at(model_uri: str, backend: str | None = None) -> None:
+def check_model_at(model_uri: str, backend: str | None = None) -> dict | None:
     """Check, before anything is planned, that ``model_uri`` (a local folder or an
     ``s3://`` prefix) holds a model ``backend`` can run, reading only its file names and
     its small ``refiner.json`` — an S3 model is not downloaded here.
+
+    Returns:
+        Its ``refiner.json`` settings ({} for a Hugging Face folder; None for a single file).
 
     Raises:
         FileNotFoundError: Nothing, or no model, at ``model_uri``.
@@ -58,7 +67,7 @@ def check_model_at(model_uri: str, backend: str | None = None) -> None:
     if location.scheme == "file" and not os.path.exists(location.path):
         raise FileNotFoundError(f"no model at {model_uri}")
     if location.scheme == "file" and not os.path.isdir(location.path):
-        return  # a single file: the backend's loader says what it makes of it
+        return None  # a single file: the backend's loader says what it makes of it
     prefix = location.uri.rstrip("/") + "/"
     names = {uri[len(prefix):] for uri in list_uri(location.uri) if uri.startswith(prefix)}
     if not names:
@@ -69,7 +78,7 @@ def check_model_at(model_uri: str, backend: str | None = None) -> None:
     elif not names & set(MODEL_FILES):
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) under "
                                 f"{model_uri}")
-    check_settings_fit(backend, settings, model_uri)
+    return check_settings_fit(backend, settings, model_uri)
 
 
 def snapshot_model(output_uri: str):

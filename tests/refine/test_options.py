@@ -71,6 +71,34 @@ def test_prox_refine_refuses_a_mistyped_s3_model_and_writes_nothing(s3_models, m
     assert not out.exists()
 
 
+def test_a_keep_threshold_for_a_generative_model_is_refused_before_planning(s3_models,
+                                                                            tmp_path, capsys):
+    """It reached the engine, which said "options not understood by the transformers
+    backend: ['line_threshold']" after the plan and the folder's claim were written."""
+    from prox_tasks.cli import main
+
+    with pytest.raises(ValueError, match="--keep-threshold is for line-tagger models; s3://"):
+        check_refine_options(1, None, {"line_threshold": 0.7}, f"{s3_models}/models/lm", None)
+    check_refine_options(1, None, {"line_threshold": 0.7}, f"{s3_models}/models/tagger", None)
+    lm = tmp_path / "lm"  # a Hugging Face folder: generative too
+    lm.mkdir()
+    (lm / "config.json").write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
+                 "--backend", "transformers", "--keep-threshold", "0.7", "--no-progress"]) == 1
+    assert f"--keep-threshold is for line-tagger models; {lm} is a generative model" \
+        in capsys.readouterr().err
+    assert not (out / "manifest.json").exists()
+
+
+def test_a_damaged_refiner_json_on_s3_is_named(s3_models):
+    put_atomic(f"{s3_models}/models/cut/refiner.json", b'{"kind": "line_tagger", ')
+    with pytest.raises(ValueError, match=r"models/cut/refiner.json is not JSON"):
+        check_refine_options(1, None, None, f"{s3_models}/models/cut", None)
+
+
 def test_a_model_replaced_at_the_same_s3_uri_is_not_served_from_a_stale_copy(s3_models):
     from prox_tasks.inference import load_backend
     from prox_tasks.models.artifact import ArtifactChanged
