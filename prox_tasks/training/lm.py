@@ -44,8 +44,17 @@ def build_examples(docs: list[dict], tokenizer, chunk_tokens: int, doc_tokens: i
 
 def train_causal_lm(train_docs: list[dict], out_dir: str | os.PathLike, work_dir,
                     config: SFTConfig, base: str | None = None, chunk_tokens: int = 256,
-                    doc_tokens: int = 512, tiny: dict | None = None) -> tuple[Path, dict]:
+                    doc_tokens: int = 512, tiny: dict | None = None,
+                    base_dir: str | os.PathLike | None = None) -> tuple[Path, dict]:
     """Fine-tune ``base`` (or the embedded tiny LM) and save a ``causal_lm`` artifact.
+
+    ``base`` is a Hugging Face model folder or a ``causal_lm`` refiner artifact (what this
+    function writes: ``refiner.json`` and the model in the folder its ``doc_model`` names),
+    recorded as given; ``base_dir`` is its local folder when the caller resolved it
+    (``default``, ``promoted``, an S3 copy), else ``base`` is fetched here.
+
+    Raises:
+        ValueError: An artifact with a model per level (one folder can be fine-tuned).
 
     Returns:
         (artifact folder, training report from :func:`train_sft`).
@@ -60,7 +69,8 @@ def train_causal_lm(train_docs: list[dict], out_dir: str | os.PathLike, work_dir
         tokenizer = build_tokenizer((d.get("text") or "" for d in train_docs), tiny_config)
         model = build_model(tokenizer, tiny_config, seed=config.seed)
     else:
-        base_dir = fetch_folder(base)
+        base_dir = model_folder(Path(base_dir) if base_dir is not None else fetch_folder(base),
+                                base)
         tokenizer = AutoTokenizer.from_pretrained(base_dir)
         model = AutoModelForCausalLM.from_pretrained(base_dir)
         if tokenizer.pad_token_id is None:
@@ -77,3 +87,18 @@ def train_causal_lm(train_docs: list[dict], out_dir: str | os.PathLike, work_dir
                 "base": base or "embedded-tiny-llama", "tiny": tiny}  # fmt: skip
     (out / "refiner.json").write_text(json.dumps(settings, indent=2, sort_keys=True) + "\n")
     return out, report
+
+
+def model_folder(folder: Path, base: str) -> Path:
+    """The Hugging Face folder to fine-tune in ``folder``: the folder itself, or the one a
+    ``causal_lm`` artifact's ``refiner.json`` names (its tokenizer and weights live there:
+    transformers finds neither at the artifact's top)."""
+    from prox_tasks.models.artifact import read_refiner_settings
+
+    settings = read_refiner_settings(folder)
+    doc, chunk = settings.get("doc_model", "."), settings.get("chunk_model", ".")
+    if doc != chunk:
+        raise ValueError(f"--base {base} holds a model per level (doc_model {doc!r}, "
+                         f"chunk_model {chunk!r}); fine-tune one of them: --base "
+                         f"{folder / doc} or {folder / chunk}")
+    return folder / doc

@@ -143,7 +143,7 @@ class TrainJob:
             from prox_tasks.models.artifact import artifact_kind
 
             try:
-                base_kind = artifact_kind(_local(self.base))
+                base_kind = artifact_kind(self.base_dir())
             except (FileNotFoundError, ValueError) as err:  # a retry finds the same folder
                 raise TrainingRefused(f"--base {self.base} holds no model: {err}") from err
             if base_kind != self.kind:
@@ -179,6 +179,24 @@ class TrainJob:
         if self.select_epoch == "gold" and not seed.validation.first(1, gold=True):
             raise TrainingRefused("--select-epoch gold needs validation documents with a gold_text; "
                              "this seed set's have none (use --select-epoch teacher)")
+
+    def base_dir(self) -> Path | None:
+        """The local folder of the model ``base`` names (None: no base): a location,
+        ``default``, or ``promoted`` — the model promoted as ``name`` in this job's registry
+        (``output``), else in its ``catalog``: the incumbent its gold gate compares with
+        (:func:`prox_tasks.training.gold_gate.gold_incumbent`), not ``$PROX_MODEL_REGISTRY``'s.
+
+        Raises:
+            prox_tasks.models.NoModelError: ``promoted`` and nothing is promoted there.
+        """
+        if self.base is None:
+            return None
+        from prox_tasks.models import resolve_model
+        from prox_tasks.registry import fetch_folder
+
+        resolved = resolve_model(self.base, name=self.name, registry=self.output,
+                                 catalog_url=self.catalog, catalog=bool(self.catalog))
+        return fetch_folder(resolved.uri)
 
     def resolved_work_dir(self, seed_version: str = "", base_version: str = "") -> Path:
         """``work_dir``, or a folder keyed by the settings, the seed-set version and the
@@ -218,7 +236,7 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         elif job.select_epoch != "teacher":
             raise ValueError(f"select_epoch {job.select_epoch!r}: choose teacher or gold")
         refiner, report = train_tagger(seed.train, valid, architecture, config, work,
-                                       evaluate=evaluate, init_from=_local(job.base))  # fmt: skip
+                                       evaluate=evaluate, init_from=job.base_dir())  # fmt: skip
         if evaluate is not None:  # what the epoch was chosen by, at each epoch's own threshold
             report["gold_f1_by_epoch"] = [h["valid"].get("score") for h in report["history"]]
         if job.recall_target is not None:
@@ -243,21 +261,11 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
             config.learning_rate = job.learning_rate
         # the LM's examples are cut from every row's text up front: it reads them all
         _, report = train_causal_lm(list(seed.train), artifact_dir, work, config, base=job.base,
-                                    chunk_tokens=job.chunk_tokens, tiny=job.tiny)  # fmt: skip
+                                    chunk_tokens=job.chunk_tokens, tiny=job.tiny,
+                                    base_dir=job.base_dir())  # fmt: skip
         report.pop("history", None)
         return config.to_dict(), report
     raise ValueError(f"unknown kind {job.kind!r}; choose one of {', '.join(KINDS)}")
-
-
-def _local(uri: str | None):
-    """The local folder of the base model ``uri`` names — ``default``, ``promoted`` or a
-    location, resolved as ``prox refine --model`` resolves it."""
-    if uri is None:
-        return None
-    from prox_tasks.models import resolve_model
-    from prox_tasks.registry import fetch_folder
-
-    return fetch_folder(resolve_model(uri).uri)
 
 
 def run_training(job: TrainJob, progress=None) -> dict:
@@ -296,7 +304,7 @@ def run_training(job: TrainJob, progress=None) -> dict:
         from prox_tasks.evaluation.goldset import load_gold_set
 
         load_gold_set(job.gold_set)  # a missing or bad gold file fails before training, not after
-    base_version = artifact_version(_local(job.base)) if job.base else ""
+    base_version = artifact_version(job.base_dir()) if job.base else ""
     work = job.resolved_work_dir(seed.version, base_version)
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)

@@ -220,3 +220,46 @@ def test_the_epoch_is_chosen_on_gold_on_the_pages_calibrated_on(tmp_path, monkey
         assert len(with_gold) > cap
         assert scored[-2:] == [with_gold[:cap]] * 2 and calibrated[-1] == with_gold[:cap]
         assert out["metrics"]["docs"] == cap  # evaluation: the first N pages, as before
+
+
+def test_base_promoted_is_the_model_promoted_in_the_registry_trained_into(seed_dir, tmp_path,
+                                                                          tagger_model):
+    """`prox train --base promoted --output REG` fine-tunes REG's promoted model (the
+    incumbent its gold gate compares with); it looked in $PROX_MODEL_REGISTRY (default
+    $PROX_HOME/registry) and failed with "no promoted model 'refiner' in the model registry
+    …/registry" while REG had one."""
+    registry = ModelRegistry(tmp_path / "registry")
+    metrics = {"doc_f1": 0.5, "line_f1": 0.5, "chunk_failure_rate": 0.0}
+    base = registry.publish(tagger_model, "refiner", "line_tagger", {}, {}, metrics)
+    assert registry.decide("refiner", base["version"], metrics, None).promoted
+    out = run_training(TrainJob(seed=str(seed_dir), output=registry.root, base="promoted",
+                                epochs=1, promote=False, gold_gate=False, threads=1,
+                                work_dir=str(tmp_path / "w")))  # fmt: skip
+    config = registry.artifact("refiner", out["version"])["training_config"]
+    assert (config["base"], config["base_version"]) == ("promoted", base["version"])
+
+
+def test_a_causal_lm_artifact_is_a_base_to_fine_tune(tmp_path, tiny_model):
+    """The folder `prox train --kind causal_lm` publishes (refiner.json, the model in
+    model/) fine-tunes as --base; transformers found no tokenizer at its top and failed
+    with "Couldn't instantiate the backend tokenizer …"."""
+    from prox_tasks.training.lm import train_causal_lm
+    from prox_tasks.training.sft import SFTConfig
+
+    artifact = tmp_path / "artifact"
+    shutil.copytree(tiny_model, artifact / "model")
+    (artifact / "refiner.json").write_text(json.dumps(
+        {"kind": "causal_lm", "doc_model": "model", "chunk_model": "model"}))
+    out, report = train_causal_lm(make_docs(4, 5), tmp_path / "out", tmp_path / "w",
+                                  SFTConfig(max_steps=1, threads=1, batch_tokens=2048),
+                                  base=str(artifact), chunk_tokens=48)  # fmt: skip
+    assert report["steps"] == 1
+    settings = json.loads((out / "refiner.json").read_text())
+    assert settings["base"] == str(artifact)
+    assert (out / "model" / "config.json").exists()
+    # a model per level is refused, naming the folders to choose from
+    (artifact / "refiner.json").write_text(json.dumps(
+        {"kind": "causal_lm", "doc_model": "model", "chunk_model": "chunk"}))
+    with pytest.raises(ValueError, match="holds a model per level"):
+        train_causal_lm(make_docs(4, 5), tmp_path / "out2", tmp_path / "w2",
+                        SFTConfig(max_steps=1, threads=1), base=str(artifact))
