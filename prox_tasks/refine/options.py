@@ -38,24 +38,23 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         raise ValueError(f"--keep-threshold must be in (0, 1], not {threshold}")
     if model_uri:
         settings = check_model_at(model_uri, backend)
-        if threshold is not None and settings is not None \
-                and settings.get("kind", "causal_lm") == "causal_lm":
+        if threshold is not None and settings.get("kind", "causal_lm") == "causal_lm":
             # the engines refused it only once loaded, as an option named line_threshold
             raise ValueError(f"--keep-threshold is for line-tagger models; {model_uri} is a "
                              "generative model (it writes its programs itself, with no "
                              "keep threshold): leave the keep threshold out")
 
 
-def check_model_at(model_uri: str, backend: str | None = None) -> dict | None:
+def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     """Check, before anything is planned, that ``model_uri`` (a local folder or an
     ``s3://`` prefix) holds a model ``backend`` can run, reading only its file names and
     its small ``refiner.json`` — an S3 model is not downloaded here.
 
     Returns:
-        Its ``refiner.json`` settings ({} for a Hugging Face folder; None for a single file).
+        Its ``refiner.json`` settings ({} for a Hugging Face folder).
 
     Raises:
-        FileNotFoundError: Nothing, or no model, at ``model_uri``.
+        FileNotFoundError: Nothing, or no model, at ``model_uri`` (a file: not a folder).
         ValueError: The backend cannot run this kind of model, or its ``refiner.json`` is
             broken (:func:`~prox_tasks.models.artifact.refiner_settings`).
     """
@@ -67,7 +66,10 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict | None:
     if location.scheme == "file" and not os.path.exists(location.path):
         raise FileNotFoundError(f"no model at {model_uri}")
     if location.scheme == "file" and not os.path.isdir(location.path):
-        return None  # a single file: the backend's loader says what it makes of it
+        # every backend loads a folder: a weights file given alone was refused only after
+        # the plan, as a folder that "does not exist"
+        raise FileNotFoundError(f"{model_uri} is a file, not a model folder: give the folder "
+                                f"that holds the model ({os.path.dirname(location.path)}?)")
     prefix = location.uri.rstrip("/") + "/"
     names = {uri[len(prefix):] for uri in list_uri(location.uri) if uri.startswith(prefix)}
     if not names:

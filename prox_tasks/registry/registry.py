@@ -331,12 +331,15 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     ``$PROX_MODEL_CACHE_KEEP`` (default 4).
 
     Raises:
-        FileNotFoundError: The folder does not exist or is empty.
+        FileNotFoundError: The folder does not exist, is a file or is empty.
     """
     text = os.fspath(uri)
     loc = parse_uri(text)
     if loc.scheme == "file":
         path = Path(loc.path)
+        if path.is_file():
+            raise FileNotFoundError(f"{path} is a file, not a model folder: give the folder "
+                                    f"that holds the model ({path.parent}?)")
         if not path.is_dir():
             raise FileNotFoundError(f"model folder {path} does not exist")
         return path

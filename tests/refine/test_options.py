@@ -93,6 +93,27 @@ def test_a_keep_threshold_for_a_generative_model_is_refused_before_planning(s3_m
     assert not (out / "manifest.json").exists()
 
 
+def test_a_weights_file_given_as_the_model_is_refused_before_planning(tmp_path, capsys):
+    """`--model …/model.safetensors` passed the check, the plan and the folder's claim were
+    written, then loading said "model folder …/model.safetensors does not exist"."""
+    from prox_tasks.cli import main
+    from prox_tasks.registry import fetch_folder
+
+    weights = SHIPPED_MODEL / "model.safetensors"
+    with pytest.raises(FileNotFoundError, match=f"{weights} is a file, not a model folder"):
+        check_refine_options(1, None, None, str(weights), None)
+    with pytest.raises(FileNotFoundError, match=f"give the folder that holds the model "
+                                                f"\\({SHIPPED_MODEL}\\?\\)"):
+        fetch_folder(str(weights))  # the loaders' own message says the same
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(weights),
+                 "--no-progress"]) == 1
+    assert "is a file, not a model folder" in capsys.readouterr().err
+    assert not (out / "manifest.json").exists()
+
+
 def test_a_damaged_refiner_json_on_s3_is_named(s3_models):
     put_atomic(f"{s3_models}/models/cut/refiner.json", b'{"kind": "line_tagger", ')
     with pytest.raises(ValueError, match=r"models/cut/refiner.json is not JSON"):
