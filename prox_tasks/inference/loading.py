@@ -29,7 +29,11 @@ from pathlib import Path
 
 from prox_tasks.inference.base import Refiner
 from prox_tasks.inference.generative import GenerationSettings, GenerativeRefiner
-from prox_tasks.models.artifact import artifact_version, read_refiner_settings
+from prox_tasks.models.artifact import (
+    artifact_version,
+    check_model_files,
+    read_refiner_settings,
+)
 
 BACKENDS = ("vllm", "transformers", "openai", "tagger")
 MODEL_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json")
@@ -170,8 +174,12 @@ def check_backend_fits(backend: str | None, path: Path) -> dict:
         ValueError: A broken ``refiner.json``
             (:func:`~prox_tasks.models.artifact.refiner_settings`), or a backend that cannot
             run the model.
+        FileNotFoundError: A file the model needs is missing
+            (:func:`~prox_tasks.models.artifact.check_model_files`).
     """
-    return check_settings_fit(backend, read_refiner_settings(path), str(path))
+    settings = read_refiner_settings(path)
+    check_model_files(settings, {p.name for p in Path(path).iterdir()}, str(path))
+    return check_settings_fit(backend, settings, str(path))
 
 
 def runs_on(backend: str | None, settings: dict) -> bool:

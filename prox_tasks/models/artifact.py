@@ -17,6 +17,8 @@ ARTIFACT = "artifact.json"
 REFINER_FILE = "refiner.json"
 #: The kinds of refiner a ``refiner.json`` may name (none named: ``causal_lm``).
 KINDS = ("line_tagger", "causal_lm")
+#: A line tagger's weights, beside its ``refiner.json``.
+TAGGER_WEIGHTS = "model.safetensors"
 _BLOCK = 1 << 20
 
 
@@ -73,6 +75,21 @@ def refiner_settings(raw: bytes | str, where: str) -> dict:
                          f"{', '.join(KINDS)}): fix its kind, or upgrade prox if a newer "
                          "version wrote it")
     return settings
+
+
+def check_model_files(settings: dict, names: set[str], where: str) -> None:
+    """Refuse a model folder (its files ``names``, relative) that lacks a file a model of
+    these ``refiner.json`` settings cannot load without: a line tagger's weights.
+
+    Raises:
+        FileNotFoundError: The message names the files, the folder and what to do.
+    """
+    needed = [TAGGER_WEIGHTS] if settings.get("kind") == "line_tagger" else []
+    missing = [name for name in needed if name not in names]
+    if missing:
+        raise FileNotFoundError(f"no {', '.join(missing)} in {where}, which its {REFINER_FILE} "
+                                f"(kind {settings['kind']}) needs: a copy cut short or a file "
+                                "left out; fetch or publish the model again")
 
 
 def read_refiner_settings(folder: Path) -> dict:

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC, write_chunk_program
-from prox_tasks.models.artifact import artifact_version, read_refiner_settings
+from prox_tasks.models.artifact import TAGGER_WEIGHTS, artifact_version, read_refiner_settings
 from prox_tasks.models.line_features import (
     DOC_DIM,
     LINE_DIM,
@@ -44,7 +44,7 @@ from prox_tasks.models.long_documents import DocumentInPieces
 from prox_tasks.models.precision import resolve_precision, torch_dtype
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
-WEIGHTS = "model.safetensors"
+WEIGHTS = TAGGER_WEIGHTS
 # 1: doc head without kept-line statistics; 2: with them; 3: with section context; 4: with
 # the document scan. An
 # artifact is written in the oldest format that holds its architecture (format_of), so code

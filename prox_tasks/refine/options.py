@@ -59,7 +59,7 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
             broken (:func:`~prox_tasks.models.artifact.refiner_settings`).
     """
     from prox_tasks.inference.loading import MODEL_FILES, check_settings_fit
-    from prox_tasks.models.artifact import REFINER_FILE, refiner_settings
+    from prox_tasks.models.artifact import REFINER_FILE, check_model_files, refiner_settings
     from prox_tasks.storage import list_uri, parse_uri, read_bytes
 
     location = parse_uri(model_uri)
@@ -80,6 +80,7 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     elif not names & set(MODEL_FILES):
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) under "
                                 f"{model_uri}")
+    check_model_files(settings, names, model_uri)  # else refused once loaded, after the plan
     return check_settings_fit(backend, settings, model_uri)
 
 

@@ -50,3 +50,19 @@ def test_a_refiner_json_that_is_not_json_is_named(tmp_path, capsys):
     # before: "JSONDecodeError: Expecting value: line 1 column 35 (char 34)", no file named
     assert f"{folder / 'refiner.json'} is not JSON" in err
     assert "publish the model again" in err
+
+
+def test_a_tagger_without_its_weights_is_refused_before_planning(tmp_path, capsys):
+    """It was planned and claimed, then failed loading with a bare "No such file or
+    directory: …/model.safetensors"."""
+    folder = _copy(tmp_path, (SHIPPED_MODEL / "refiner.json").read_text())
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(FileNotFoundError, match="which its refiner.json \\(kind line_tagger\\) "
+                                                "needs"):
+        load_backend(None, str(folder))  # prox calibrate, training's evaluation
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(out),
+                 "--model", str(folder), "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"no model.safetensors in {folder}" in err and "publish the model again" in err
+    assert not (out / "manifest.json").exists()
