@@ -40,9 +40,10 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         settings = check_model_at(model_uri, backend)
         if threshold is not None and settings.get("kind", "causal_lm") == "causal_lm":
             # the engines refused it only once loaded, as an option named line_threshold
-            raise ValueError(f"--keep-threshold is for line-tagger models; {model_uri} is a "
-                             "generative model (it writes its programs itself, with no "
-                             "keep threshold): leave the keep threshold out")
+            raise ValueError(f"a keep threshold (--keep-threshold, the keep_threshold Param) "
+                             f"is for line-tagger models; {model_uri} is a generative model "
+                             "(it writes its programs itself, with no keep threshold): leave "
+                             "the keep threshold out")
 
 
 def check_model_at(model_uri: str, backend: str | None = None) -> dict:

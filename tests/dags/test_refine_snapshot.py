@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from prox_tasks.models import SHIPPED_MODEL
 from tests.dags.crawl import sample_rows, write_jsonl
 
 DAY = datetime(2026, 1, 5, tzinfo=UTC)
@@ -304,6 +305,11 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"max_doc_lines": 300_000}, "plan", "one document would not fit in a batch"),
     ({"model": "/no/such/model"}, "plan", "no model at /no/such/model"),
     ({"backend": "vllm"}, "plan", "the line tagger runs on the tagger backend, not 'vllm'"),
+    # a weights file, not its folder; a keep threshold for a generative model: refused at
+    # plan (both were planned and claimed, then failed in the refine tasks)
+    ({"model": f"{SHIPPED_MODEL}/model.safetensors"}, "plan", "is a file, not a model folder"),
+    ({"model": "HF_FOLDER", "keep_threshold": 0.7}, "plan",
+     "is for line-tagger models; "),
     ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "min_drop_rate 0.9 is above"),
     ({"input_uri": "EMPTY"}, "plan", "the partition's files are empty"),
     # JSONL files read as another format: the files will not change on a retry
@@ -316,6 +322,11 @@ def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, cap
         empty.mkdir(exist_ok=True)
         (empty / "part-0.jsonl").write_text("")
         conf = {**conf, "input_uri": str(empty)}
+    if conf.get("model") == "HF_FOLDER":  # a Hugging Face folder: a generative model
+        folder = world["root"] / "hf-model"
+        folder.mkdir(exist_ok=True)
+        (folder / "config.json").write_text("{}")
+        conf = {**conf, "model": str(folder)}
     dag_run = run(world, f"never-{task_id}-{'-'.join(conf)}", **conf)
     assert dag_run.state == "failed"
     ti = tis(dag_run)[(task_id, -1)]

@@ -77,7 +77,7 @@ def test_a_keep_threshold_for_a_generative_model_is_refused_before_planning(s3_m
     backend: ['line_threshold']" after the plan and the folder's claim were written."""
     from prox_tasks.cli import main
 
-    with pytest.raises(ValueError, match="--keep-threshold is for line-tagger models; s3://"):
+    with pytest.raises(ValueError, match="is for line-tagger models; s3://"):
         check_refine_options(1, None, {"line_threshold": 0.7}, f"{s3_models}/models/lm", None)
     check_refine_options(1, None, {"line_threshold": 0.7}, f"{s3_models}/models/tagger", None)
     lm = tmp_path / "lm"  # a Hugging Face folder: generative too
@@ -88,7 +88,8 @@ def test_a_keep_threshold_for_a_generative_model_is_refused_before_planning(s3_m
     out = tmp_path / "out"
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "transformers", "--keep-threshold", "0.7", "--no-progress"]) == 1
-    assert f"--keep-threshold is for line-tagger models; {lm} is a generative model" \
+    assert f"(--keep-threshold, the keep_threshold Param) is for line-tagger models; {lm} is a " \
+        "generative model" \
         in capsys.readouterr().err
     assert not (out / "manifest.json").exists()
 
