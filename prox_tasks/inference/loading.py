@@ -161,7 +161,9 @@ def _tokenizer(folder: Path, chat_template: str | None = None):
         tok.chat_template = chat_template
     if not getattr(tok, "chat_template", None):
         raise ValueError(f"{folder}: the tokenizer has no chat template; the refining models "
-                         "are prompted with one (see docs/inference.md)")
+                         "are prompted with one: give it with --chat-template llama2 (the "
+                         "template the ProX paper prompted its models with) or --chat-template "
+                         "FILE (the chat_template option; docs/inference.md)")
     return tok
 
 

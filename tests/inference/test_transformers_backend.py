@@ -89,3 +89,19 @@ def test_constrained_decoding_is_refused_where_unsupported(tiny_model):
 def test_unknown_options_are_an_error(tiny_model):
     with pytest.raises(ValueError, match="not understood"):
         load_backend("transformers", str(tiny_model), no_such_option=1)
+
+
+def test_a_tokenizer_without_a_chat_template_says_how_to_give_one(tiny_model, tmp_path):
+    """A ProX model copy whose tokenizer has no template: the error names the option that
+    fixes it (it said only "see docs/inference.md")."""
+    import shutil
+
+    folder = tmp_path / "no-template"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config.pop("chat_template", None)
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    (folder / "chat_template.jinja").unlink(missing_ok=True)
+    with pytest.raises(ValueError, match="--chat-template llama2"):
+        load_backend("transformers", str(folder), threads=1)
+    load_backend("transformers", str(folder), threads=1, chat_template="llama2").close()
