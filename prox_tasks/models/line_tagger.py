@@ -588,9 +588,12 @@ class LineTaggerRefiner:
         try:
             self.model.load_state_dict(state)
         except RuntimeError as exc:
+            # what to do before torch's detail, which the CLI's one line cuts short
             raise TaggerFormatError(
                 f"{self.path}: weights do not match a format {settings.get('format', 1)} "
-                f"line tagger ({self.config.to_dict()}): {exc}") from exc
+                "line tagger as its refiner.json describes it (refiner.json edited, or files "
+                "of two models): fetch or publish the model again "
+                f"({self.config.to_dict()}: {exc})") from exc
         self.model.eval()
         self._set_precision(precision)
         self.batch_docs, self.batch_lines = batch_docs, batch_lines

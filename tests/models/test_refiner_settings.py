@@ -66,3 +66,14 @@ def test_a_tagger_without_its_weights_is_refused_before_planning(tmp_path, capsy
     err = capsys.readouterr().err
     assert f"no model.safetensors in {folder}" in err and "publish the model again" in err
     assert not (out / "manifest.json").exists()
+
+
+def test_settings_that_do_not_describe_the_weights_say_what_to_do(tmp_path, capsys):
+    settings = json.loads((SHIPPED_MODEL / "refiner.json").read_text())
+    settings["tagger"]["section_channels"] = 0  # the weights hold a section layer
+    folder = _copy(tmp_path, json.dumps(settings))
+    assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(tmp_path / "out"),
+                 "--model", str(folder), "--no-progress"]) == 1
+    # the CLI's one line keeps the start: the advice comes before torch's long detail
+    err = capsys.readouterr().err
+    assert "as its refiner.json describes it" in err and "publish the model again" in err
