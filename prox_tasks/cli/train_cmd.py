@@ -19,7 +19,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--output", required=True, help="model registry root URI (path or s3://)")
     p.add_argument("--name", default="refiner", help="model name in the registry")
     p.add_argument("--kind", default="line_tagger", choices=["line_tagger", "causal_lm"])
-    p.add_argument("--base", help="checkpoint or tagger artifact to fine-tune")
+    p.add_argument("--base", help="model of --kind to fine-tune: a location (path or s3://; "
+                   "a Hugging Face folder or a prox artifact), 'default' (as prox refine "
+                   "--model default) or 'promoted' (the model promoted as --name in --output, "
+                   "else in --catalog)")
     p.add_argument("--epochs", type=float, default=12)
     p.add_argument("--max-steps", type=int)
     p.add_argument("--learning-rate", type=float)
