@@ -54,9 +54,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "shipped gold set")
     p.add_argument("--gold-docs", type=positive_int,
                    help="score at most this many gold documents")
-    p.add_argument("--backend", choices=["vllm", "transformers", "openai", "tagger"],
+    p.add_argument("--backend", choices=["vllm", "transformers", "tagger"],
                    help="inference backend of the evaluation (default: the one `prox refine` "
-                   "picks, so promotion measures what production runs)")
+                   "picks, so promotion measures what production runs; not openai: its "
+                   "servers do not serve the candidate)")
     p.add_argument("--recall-target", type=share, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
                    "gold (the first --max-eval-docs of them) to this word recall at the best "

@@ -135,6 +135,12 @@ class TrainJob:
             raise TrainingRefused(f"--kind {self.kind}: choose one of {', '.join(KINDS)}")
         from prox_tasks.inference.loading import runs_on
 
+        if self.backend == "openai":
+            # its servers serve the model they were started with, never the candidate this
+            # run trains: the metrics (and the promotion) would be another model's
+            raise TrainingRefused("--backend openai scores the model its servers serve, not "
+                                  "the candidate this run trains: evaluate on vllm or "
+                                  "transformers (or leave --backend out)")
         if not runs_on(self.backend, {"kind": self.kind}):  # else it fails after training
             fits = "tagger" if self.kind == "line_tagger" else "vllm, transformers or openai"
             raise TrainingRefused(f"--backend {self.backend} cannot run a {self.kind}, which "

@@ -159,3 +159,17 @@ def test_a_backend_that_cannot_run_the_kind_is_refused_before_training(tmp_path,
                  "1", "--work-dir", str(tmp_path / "w")]) == 1
     assert f"--backend {backend} cannot run a {kind}" in capsys.readouterr().err
     assert not registry.exists()  # refused before training and publishing
+
+
+def test_the_openai_backend_is_refused_for_training(tmp_path):
+    """Its servers serve the model they were started with: the candidate's metrics, and the
+    promotion decided on them, were another model's."""
+    from prox_tasks.training.run import TrainingRefused
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    registry = tmp_path / "registry"
+    with pytest.raises(TrainingRefused, match="--backend openai scores the model its servers "
+                                              "serve, not the candidate"):
+        run_training(TrainJob(seed=str(seed), output=str(registry), kind="causal_lm",
+                              max_steps=1, backend="openai", work_dir=str(tmp_path / "w")))
+    assert not registry.exists()  # refused before training and publishing
