@@ -29,6 +29,8 @@ class Distributions:
         removed_lines_top: The most frequent removed lines (``[line, count]``).
         normalizations_top: The most frequent applied normalizations
             (``[source, target, count]``).
+        unreadable: Shards whose file could not be read to its end (index -> why); the
+            figures hold what was read of them.
     """
 
     docs_read: int = 0
@@ -38,6 +40,7 @@ class Distributions:
     drop_reasons: dict = field(default_factory=dict)
     removed_lines_top: list = field(default_factory=list)
     normalizations_top: list = field(default_factory=list)
+    unreadable: dict = field(default_factory=dict)
 
 
 def _normalizations(chunk_program: str | None) -> list[tuple[str, str]]:
@@ -52,16 +55,16 @@ def _normalizations(chunk_program: str | None) -> list[tuple[str, str]]:
 def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int = 20000,
                            top: int = 15) -> Distributions:
     """Distributions over the first ``max_docs`` documents of the snapshot at ``output_uri``."""
-    from prox_tasks.corpus import load_manifest, read_refined_rows
+    from prox_tasks.corpus import load_manifest
     from prox_tasks.corpus.manifest import shard_uri
-    from prox_tasks.report.documents import align_lines
+    from prox_tasks.report.documents import align_lines, readable_rows
     from prox_tasks.report.inputs import ShardInputs
     from prox_tasks.storage import exists
 
     manifest = load_manifest(output_uri)
     ratios, removed, reasons = Counter(), Counter(), Counter()
     lines_top, norms_top = Counter(), Counter()
-    read = 0
+    read, unreadable = 0, {}
     for plan in manifest.shards:
         uri = shard_uri(output_uri, plan.index)
         if read >= max_docs or not exists(uri):
@@ -70,7 +73,7 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
             if inputs.notice:
                 log.warning("removed-line counts of %s skip shard %d: %s", output_uri,
                             plan.index, inputs.notice)
-            for row in read_refined_rows(uri):
+            for row in readable_rows(uri, plan.index, unreadable):
                 if read >= max_docs:
                     break
                 read += 1
@@ -100,6 +103,7 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
         drop_reasons=dict(reasons.most_common()),
         removed_lines_top=[[line, n] for line, n in lines_top.most_common(top)],
         normalizations_top=[[s, t, n] for (s, t), n in norms_top.most_common(top)],
+        unreadable=unreadable,
     )
 
 

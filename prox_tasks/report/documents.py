@@ -15,12 +15,16 @@ changed shows its refined text alone, with a notice.
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from difflib import SequenceMatcher
 
 from prox_tasks.report.alignment import line_opcodes
 from prox_tasks.report.inputs import ShardInputs
+
+log = logging.getLogger(__name__)
 
 OUTCOMES = ("all", "dropped", "edited", "unchanged")
 #: Lines longer than this are compared by common prefix and suffix, not character by character.
@@ -202,6 +206,39 @@ def _outcome(row: dict, text_in: str | None) -> str:
         else "unchanged"
 
 
+def readable_rows(uri: str, shard: int, unreadable: dict) -> Iterator[dict]:
+    """The rows of the refined shard file ``uri`` up to the first that cannot be read.
+
+    A file cut short, damaged or hand-edited is the gate's to judge (its ``readable``
+    check fails): a page shows what it could read and why the rest is missing, rather than
+    failing when the on-call engineer opens it to find out what went wrong. Why is kept in
+    ``unreadable`` under ``shard``.
+    """
+    from prox_tasks.corpus import read_refined_rows
+
+    rows = read_refined_rows(uri)
+    while True:
+        try:
+            row = next(rows)
+        except StopIteration:
+            return
+        except Exception as err:  # whatever pyarrow, the storage or JSON raise on bad bytes
+            unreadable[shard] = f"{type(err).__name__}: {err}"[:300]
+            log.warning("refined shard %s cannot be read to its end: %s", uri, unreadable[shard])
+            return
+        yield row
+
+
+def unreadable_notice(unreadable: dict) -> str | None:
+    """A notice naming the shards :func:`readable_rows` could not read to their end."""
+    if not unreadable:
+        return None
+    named = "; ".join(f"shard-{i:05d} ({why})" for i, why in sorted(unreadable.items()))
+    return (f"The refined file of {named} cannot be read to its end: what is shown leaves out "
+            "the rest of it. The gate's readable check fails on it; refine the shard again "
+            "(prox refine --force, or the DAG's reprocess Param).")
+
+
 def document_views(output_uri: str, shard: int, outcome: str = "all", page: int = 1,
                    per_page: int = 10) -> tuple[list[DocumentView], int, str | None]:
     """The documents of one shard of a snapshot, input beside output, filtered by
@@ -211,7 +248,7 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
     Raises:
         ShardNotAvailable: The plan has no such shard, or it is not refined.
     """
-    from prox_tasks.corpus import load_manifest, read_refined_rows
+    from prox_tasks.corpus import load_manifest
     from prox_tasks.corpus.manifest import shard_uri
     from prox_tasks.storage import exists
 
@@ -224,11 +261,11 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
     if not exists(refined):
         raise ShardNotAvailable(f"shard {shard} is not refined (yet)")
     first = (max(page, 1) - 1) * per_page
-    shown, last, matched = [], [], 0
+    shown, last, matched, unreadable = [], [], 0, {}
     # one pass, the inputs read beside the rows: only the page asked for keeps its texts,
     # and the last page so far, shown instead when the page asked for is past the end
     with ShardInputs(manifest, shard) as inputs:
-        for row in read_refined_rows(refined):
+        for row in readable_rows(refined, shard, unreadable):
             text_in = inputs.text(row["source"], row["offset"])
             found = _outcome(row, text_in)
             if outcome not in ("all", found):
@@ -239,7 +276,7 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
             if first <= matched < first + per_page:
                 shown.append((row, text_in, found))
             matched += 1
-        notice = inputs.notice
+        notice = "; ".join(n for n in (unreadable_notice(unreadable), inputs.notice) if n) or None
     views = []
     for row, text_in, found in shown or last:  # only what the page shows is aligned
         stats = row["stats"] or {}

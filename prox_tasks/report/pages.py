@@ -103,6 +103,7 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
     from prox_tasks.quality.gate import gate_uri
     from prox_tasks.quality.observed import observed_text, threshold_text
     from prox_tasks.report.distributions import cached_distributions
+    from prox_tasks.report.documents import unreadable_notice
 
     row = _snapshot_row(catalog, name)
     if row is None:
@@ -131,6 +132,7 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
             [f"{k}: {v}" for k, v in reasons.items()]
             + [f"{k} (files, nothing lost): {v}" for k, v in notices.items()])})
     return _render("snapshot.html", root=root, ui=ui, r=row, checks=checks, d=dist,
+                   unreadable=unreadable_notice(dist.unreadable),
                    charts=chart_list, shards=shards)
 
 

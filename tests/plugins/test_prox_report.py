@@ -171,3 +171,41 @@ def test_a_failed_refine_shows_its_error_on_the_snapshot_page(client, token,
         finally:
             catalog.update_snapshot("crawl-2026-03-02", status=before, error=None)
     assert "refine failed" not in _get(client, token, "/prox/snapshots/crawl-2026-03-02").text
+
+
+def test_a_corrupt_shard_file_is_named_on_the_snapshot_page_and_in_the_viewer(
+        client, token, tmp_path, monkeypatch):
+    """A shard file cut short after it was written (a disk filled, a bad copy): the gate
+    fails its readable check, and the pages the engineer then opens name the shard and why
+    instead of answering 500."""
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.quality import GateFailed
+    from tests.plugins.conftest import report_programs
+    from tests.quality.snapshot_factory import refine_snapshot, write_input
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
+                                         "snapshot_name": "crawl-2026-04-01",
+                                         "catalog_url": url},
+                                        "2026-04-01", "scheduled__2026-04-01T00:00:00+00:00")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"], programs=report_programs)
+    shard = tmp_path / "snapshots" / "crawl-2026-04-01" / "shards" / "shard-00001.parquet"
+    body = shard.read_bytes()
+    shard.write_bytes(body[:-200] + bytes(200))  # its footer overwritten, its size the same
+    try:
+        refresh.gate(snapshot, {})
+    except GateFailed as err:
+        assert "readable" in str(err), err
+    else:
+        raise AssertionError("the gate passed a corrupt shard")
+
+    page = _get(client, token, "/prox/snapshots/crawl-2026-04-01").text
+    assert re.search(r"shard-00001 \([^)]*Parquet[^)]*\) cannot be read to its end", page), page
+    assert "prox refine --force" in page
+    over = re.search(r"Over (\d+) of (\d+) written documents", page)
+    assert over and over.group(1) == "10", page[page.find("Over"):][:200]  # shard 0's still
+    viewer = _get(client, token, "/prox/snapshots/crawl-2026-04-01/documents?shard=1").text
+    assert "shard-00001 (" in viewer and "cannot be read to its end" in viewer
