@@ -185,12 +185,23 @@ def _with_documents(check: dict, frames) -> dict:
     return {**check, "details": details}
 
 
-def _with_read_errors(check: dict, frames) -> dict:
-    """The shards-table check of readable files, with why each unreadable one failed."""
-    if not frames.unreadable:
+def _with_shards(check: dict, frames) -> dict:
+    """A failed shards-table check told by shard: which shards break it (the first few) —
+    GX's examples are the column's values (``False``, or two counts), which name none — and,
+    for the readable check, why each unreadable file failed."""
+    from prox_tasks.quality.documents import EXAMPLES
+
+    if check["success"]:
         return check
-    errors = {str(i): why for i, why in sorted(frames.unreadable.items())[:10]}
-    return {**check, "details": {**check["details"], "errors": errors}}
+    table, columns = frames.shards, check["column"].split("/")
+    broken = (table[columns[0]] != table[columns[1]] if len(columns) == 2
+              else table[columns[0]] != True)  # noqa: E712 (a pandas column, not a bool)
+    breaking = table.loc[broken, "shard_index"]
+    details = {k: v for k, v in check["details"].items() if k != "partial_unexpected_list"}
+    details.update(shard_count=len(breaking), shards=[int(i) for i in breaking[:EXAMPLES]])
+    if check["column"] == "readable" and frames.unreadable:
+        details["errors"] = {str(i): why for i, why in sorted(frames.unreadable.items())[:10]}
+    return {**check, "details": details}
 
 
 def _jsonable(value):
@@ -256,7 +267,7 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         ):
             checks += _validate(context, source, name, frame, expectations, run_name)
         checks = [_with_documents(c, frames) if c["suite"] == "documents" else
-                  _with_read_errors(c, frames) if c["column"] == "readable" else c
+                  _with_shards(c, frames) if c["suite"] == "shards" else c
                   for c in checks]
         make_offline(os.path.join(tmp, "docs"))
         _publish_dir(os.path.join(tmp, "docs"), docs_uri)

@@ -44,6 +44,14 @@ def observed_text(check: dict) -> str:
         return (f"{count} document{'s' if count > 1 else ''} in shard"
                 f"{'s' if len(shards) + more > 1 else ''} {', '.join(map(str, shards))}"
                 f"{f' and {more} more' if more > 0 else ''}{shown}")
+    if details.get("shard_count"):  # a shards-table rule: the shards that break it
+        shards, more = details.get("shards") or [], details["shard_count"] - len(details.get(
+            "shards") or [])
+        errors = details.get("errors") or {}
+        why = f" ({next(iter(errors.values()))})" if errors else ""
+        return (f"{details['shard_count']} shard{'s' if details['shard_count'] > 1 else ''}: "
+                f"{', '.join(f'shard-{i:05d}' for i in shards)}"
+                f"{f' and {more} more' if more > 0 else ''}{why}")
     count = details.get("unexpected_count")
     if count is None:
         return "–"
@@ -66,10 +74,15 @@ def failure_lines(checks: list[dict]) -> list[str]:
 
 
 def not_refined_note(metrics: dict) -> str | None:
-    """The one cause behind most failed checks of a snapshot planned but not refined, said
-    before them (the checks read as if refined shards were wrong); None otherwise."""
-    planned = metrics.get("shards_planned") or 0
-    if not planned or metrics.get("shards_complete"):
+    """The one cause behind most failed checks of a snapshot planned but not (wholly)
+    refined, said before them with the way out (the checks read as if refined shards were
+    wrong); None otherwise."""
+    planned, complete = metrics.get("shards_planned") or 0, metrics.get("shards_complete") or 0
+    if not planned or complete >= planned:
         return None
+    if complete:  # some shards failed or never ran: the checks of documents fail for them
+        return (f"{planned - complete:,} of {planned:,} planned shards not written: refine "
+                "them (prox refine again, or clear the DAG's failed refine_shard tasks; the "
+                "shards already written are reused), then gate again")
     return (f"no shard is refined yet (0 of {planned:,} planned shards written): refine the "
             "snapshot first (prox refine, or the DAG's refine_shard tasks), then gate it")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -191,3 +192,32 @@ def test_a_planned_but_unrefined_snapshot_says_so_before_the_failed_checks(tmp_p
     assert main(["gate", "--snapshot", str(tmp_path / "refined"), "--max-drop-rate",
                  "0.0001", "--min-drop-rate", "0"]) == 1
     assert "no shard is refined" not in capsys.readouterr().out
+
+
+def test_failed_shard_checks_name_the_shards_and_the_way_out(tmp_path, capsys):
+    """A shard never written (its refine failed) and another whose file was overwritten:
+    the shards checks said "1 rows outside e.g. False", naming no shard, and the summary
+    gave no cause nor what to do. They now name the shards (and why a file is unreadable),
+    and the summary says first how many shards are missing and how to finish them."""
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    out = tmp_path / "snap"
+    refine_snapshot(str(src), str(out))
+    (out / "_status" / "shard-00002.json").unlink()  # its refine died before publishing
+    (out / "shards" / "shard-00002.parquet").unlink()
+    damaged = out / "shards" / "shard-00001.parquet"
+    body = damaged.read_bytes()
+    damaged.write_bytes(body[:-200] + bytes(200))  # the footer gone, the size the same
+    assert main(["gate", "--snapshot", str(out)]) == 1
+    line = capsys.readouterr().out
+    assert line.startswith("gate FAILED: 1 of 3 planned shards not written: refine them "
+                           "(prox refine again"), line
+    assert "shards: complete (expect_column_values_to_be_in_set) observed 1 shard: " \
+        "shard-00002, expected" in line, line
+    assert re.search(r"shards: readable \(\S+\) observed 1 shard: shard-00001 \(\w+: [^)]*"
+                     r"Parquet", line), line
+    assert "e.g. False" not in line
+    assert main(["gate", "--json", "--snapshot", str(out)]) == 1
+    failed = {c["column"]: c["details"] for c in json.loads(capsys.readouterr().out)["failed"]
+              if c["suite"] == "shards"}
+    assert failed["complete"]["shards"] == [2] and failed["readable"]["shards"] == [1]
+    assert failed["docs_planned/docs_accounted"]["shards"] == [2]
