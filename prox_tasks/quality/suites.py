@@ -106,7 +106,9 @@ def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
         e.ExpectColumnMaxToBeBetween(
             column="quarantine_rate", max_value=t.max_quarantine_rate,
             description=("Share of input records that could not be read: at most "
-                         f"{t.max_quarantine_rate:g}.")),
+                         f"{t.max_quarantine_rate:g}. Each is in the snapshot's "
+                         "quarantine/shard-NNNNN.jsonl.gz with its reason and detail: fix "
+                         "the input (or --text-field), or allow more (max_quarantine_rate).")),
         e.ExpectColumnMaxToBeBetween(
             column="drop_rate", min_value=t.min_drop_rate, max_value=t.max_drop_rate,
             description=f"Drop rate between {t.min_drop_rate:g} and {t.max_drop_rate:g}."),

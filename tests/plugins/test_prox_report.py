@@ -52,6 +52,13 @@ def test_overview_page_filters_and_links(client, token):
 def test_snapshot_page_shows_checks_distributions_and_shards(client, token):
     text = _get(client, token, "/prox/snapshots/crawl-2026-03-02").text
     assert "quarantine_rate" in text and "at most 0.05" in text  # observed against threshold
+    # the failed check says what it checks, where the bad records are and what to do
+    assert "Each is in the snapshot&#39;s quarantine/shard-NNNNN.jsonl.gz" in text, text
+    assert "allow more (max_quarantine_rate)" in text
+    folder = re.search(r'(\d+) quarantined input records, [^<]*<span class="mono">([^<]+)'
+                       r'/quarantine/shard-NNNNN\.jsonl\.gz</span>', text)
+    assert folder and folder.group(1) == "8" and folder.group(2).endswith(
+        "/snapshots/crawl-2026-03-02"), folder
     assert "shard-00000" in text and "shard-00001" in text
     assert "Home | About | Contact" in text  # the most frequently removed line
     assert "gamma" in text and "GAMMA" in text  # the most frequent normalization
