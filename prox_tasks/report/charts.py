@@ -61,11 +61,11 @@ def histogram(bins: list[list], title: str, x_title: str, y_title: str,
 
 
 def columns(counts: list[list], title: str, x_title: str, y_title: str) -> dict:
-    """Vertical bars of ``[value, count]`` pairs over a discrete, ordered axis."""
+    """Vertical bars of ``[value, count]`` pairs over a discrete axis, in their order."""
     spec = _base(title, [{"value": v, "count": n} for v, n in counts])
     spec["mark"] = {"type": "bar", "color": "#017cee"}
     spec["encoding"] = {
-        "x": {"field": "value", "type": "ordinal", "title": x_title, "sort": "ascending",
+        "x": {"field": "value", "type": "ordinal", "title": x_title, "sort": None,
               "axis": {"labelAngle": 0}},
         "y": {"field": "count", "type": "quantitative", "title": y_title,
               "axis": {"tickMinStep": 1}},

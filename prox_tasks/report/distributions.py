@@ -14,6 +14,27 @@ from dataclasses import dataclass, field
 log = logging.getLogger(__name__)
 
 RATIO_BINS = 20  # kept-token ratio bins over [0, 1]; a ratio above 1 counts in the last
+#: Lower bounds of the removed-lines bins: exact counts up to 4, then wider (the counts of
+#: real web pages run from 0 to thousands; a column per distinct count made hundreds of
+#: columns whose labels overlapped).
+REMOVED_BINS = (0, 1, 2, 3, 4, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def removed_lines_bins(counts: dict[int, int]) -> list[list]:
+    """``{lines removed: documents}`` as ``[label, documents]`` per bin of
+    :data:`REMOVED_BINS`, in order, from 0 up to the bin of the largest count."""
+    if not counts:
+        return []
+    top = max(counts)
+    out = []
+    for i, low in enumerate(REMOVED_BINS):
+        if low > top:
+            break
+        high = REMOVED_BINS[i + 1] - 1 if i + 1 < len(REMOVED_BINS) else None
+        label = str(low) if high == low else f"{low}+" if high is None else f"{low}–{high}"
+        out.append([label, sum(n for lines, n in counts.items()
+                               if lines >= low and (high is None or lines <= high))])
+    return out
 
 
 @dataclass
@@ -24,7 +45,8 @@ class Distributions:
         docs_read: Documents the figures cover.
         docs_total: Documents written in the snapshot (kept plus dropped).
         kept_token_ratio: Kept documents per kept-token-ratio bin (``[low, high, count]``).
-        removed_lines: Kept documents per number of removed lines (``[lines, count]``).
+        removed_lines: Kept documents per bin of removed lines (``[label, count]`` in order:
+            :func:`removed_lines_bins`).
         drop_reasons: Dropped documents per reason.
         removed_lines_top: The most frequent removed lines (``[line, count]``).
         normalizations_top: The most frequent applied normalizations
@@ -99,7 +121,7 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
         docs_read=read, docs_total=docs_total or read,
         kept_token_ratio=[[i / RATIO_BINS, (i + 1) / RATIO_BINS, ratios[i]]
                           for i in range(RATIO_BINS)],
-        removed_lines=sorted([n, c] for n, c in removed.items()),
+        removed_lines=removed_lines_bins(removed),
         drop_reasons=dict(reasons.most_common()),
         removed_lines_top=[[line, n] for line, n in lines_top.most_common(top)],
         normalizations_top=[[s, t, n] for (s, t), n in norms_top.most_common(top)],

@@ -138,3 +138,31 @@ def test_normalized_lines_are_paired_and_marked_in_bounded_work(monkeypatch):
         # every input line shown once, in order; a kept or normalized one per refined line
         assert [line.number for line in view] == list(range(n))
         assert sum(line.status != "removed" for line in view) == len(out)
+
+
+def test_removed_lines_per_document_are_binned_whatever_their_spread(tmp_path):
+    """Real pages lose from 0 to thousands of lines: a column per distinct count drew
+    hundreds of columns whose labels overlapped into one smear. The chart has at most 13
+    ordered bins, and every kept document is in one."""
+    import json
+
+    from prox_tasks.report import charts
+    from prox_tasks.report.distributions import snapshot_distributions
+    from tests.quality.snapshot_factory import refine_snapshot
+
+    src = tmp_path / "in" / "crawl.jsonl"
+    src.parent.mkdir()
+    with src.open("w") as f:
+        for i in range(40):
+            text = "\n".join(f"line {j} of document {i} with a few more words" for j in range(300))
+            f.write(json.dumps({"id": f"doc-{i}", "text": text}) + "\n")
+    out = str(tmp_path / "out")
+    refine_snapshot(str(src), out, target_docs=40, programs=lambda i: (
+        "keep_doc()", f"remove_lines(line_start=0, line_end={7 * i - 1})" if i else ""))
+    dist = snapshot_distributions(out)
+    # document i loses 7 * i lines: 0, 7, 14, 21 ... 273
+    assert dist.removed_lines == [["0", 1], ["1", 0], ["2", 0], ["3", 0], ["4", 0],
+                                  ["5–9", 1], ["10–19", 1], ["20–49", 5], ["50–99", 7],
+                                  ["100–199", 14], ["200–499", 11]]
+    spec = charts.columns(dist.removed_lines, "Removed lines", "lines removed", "documents")
+    assert spec["encoding"]["x"]["sort"] is None  # the bins' order, not the labels' text
