@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from prox_tasks.cli.output import Outcome, count, table
+from prox_tasks.cli.output import Outcome, count, cut_any, table
 from prox_tasks.redaction import redact
 
 LISTS = {
@@ -123,4 +123,5 @@ def _action(catalog, args) -> Outcome:
 def _listing(rows: list[dict], what: str) -> Outcome:
     """A table for a person (its last line counts the rows); one JSON line per row."""
     noun = what.removesuffix("s")
-    return Outcome("\n".join([*table(rows), count(len(rows), noun)]), rows, rows=True)
+    cut = " (long values cut in their middle: --json prints them whole)" if cut_any(rows) else ""
+    return Outcome("\n".join([*table(rows), count(len(rows), noun) + cut]), rows, rows=True)

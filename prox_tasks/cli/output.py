@@ -182,7 +182,8 @@ def input_notices(notices: Mapping[str, int]) -> str:
 
 
 def table(rows: list[dict], max_width: int = 40) -> list[str]:
-    """Rows as aligned text lines under a header of their keys; long values are cut."""
+    """Rows as aligned text lines under a header of their keys; long values are cut in their
+    middle (:func:`cut_any` says whether one was)."""
     if not rows:
         return []
     keys = list(rows[0])
@@ -192,6 +193,20 @@ def table(rows: list[dict], max_width: int = 40) -> list[str]:
             for line in [keys, *cells]]
 
 
+def cut_any(rows: list[dict], max_width: int = 40) -> bool:
+    """Whether :func:`table` cuts a value of ``rows``."""
+    return any(len(_one_line(v)) > max_width for row in rows for v in row.values())
+
+
+def _one_line(value) -> str:
+    return "" if value is None else " ".join(str(value).split())
+
+
 def _cell(value, max_width: int) -> str:
-    text = "" if value is None else " ".join(str(value).split())
-    return text if len(text) <= max_width else text[: max_width - 1] + "…"
+    # the middle goes: a URI's tail names the snapshot or shard (its head is the same in
+    # every row), an error's tail the file or object it is about
+    text = _one_line(value)
+    if len(text) <= max_width:
+        return text
+    head = (max_width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (max_width - 1 - head):]

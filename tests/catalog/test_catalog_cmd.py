@@ -1,6 +1,7 @@
 """``prox catalog``: migrate, status, list, report."""
 
 import json
+import re
 
 from prox_tasks.catalog import Catalog
 from prox_tasks.catalog.migrations import load_migrations
@@ -130,3 +131,29 @@ def test_url_is_taken_after_the_action_too(tmp_path, capsys):
     # given before the action, the action's own --url option does not reset it
     assert main(["catalog", "--json", "--url", url, "status"]) == 0
     assert json.loads(capsys.readouterr().out)["rows"]["snapshots"] == 1
+
+
+def test_a_listing_cuts_long_values_in_their_middle_and_says_so(tmp_path, capsys):
+    """Values over 40 characters lost their end: every output_uri read
+    'file:///…/corpus/snapshots…' (the snapshot's name cut off) and a failed shard's error
+    its file. A value now keeps its head and its tail, and the count line says where the
+    whole values are."""
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    catalog = Catalog(url)
+    out = "file:///data/prox/corpus/snapshots/crawl-2026-03-02"
+    catalog.register_snapshot("crawl-2026-03-02", "file:///data/crawl/2026-03-02", out)
+    catalog.start_shard("crawl-2026-03-02", 1)
+    catalog.fail_shard("crawl-2026-03-02", 1, "IsADirectoryError: [Errno 21] Is a directory: "
+                       "/data/prox/corpus/snapshots/crawl-2026-03-02/shards/shard-00001.parquet")
+    catalog.close()
+    assert main(["catalog", "--url", url, "list", "snapshots"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    cells = re.split(r"\s{2,}", lines[1])
+    assert any(c.startswith("file:///data/prox") and c.endswith("/crawl-2026-03-02")
+               for c in cells), cells  # the output folder's head and name
+    assert lines[-1] == "1 snapshot (long values cut in their middle: --json prints them whole)"
+    assert main(["catalog", "--url", url, "list", "shards", "--snapshot", "crawl-2026-03-02"]) == 0
+    row = capsys.readouterr().out.splitlines()[1]
+    assert "IsADirectoryError" in row and "shard-00001.parquet" in row, row
+    assert main(["catalog", "--url", url, "status"]) == 0  # no listing, no such note
+    assert "long values cut" not in capsys.readouterr().out
