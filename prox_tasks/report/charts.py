@@ -65,8 +65,9 @@ def columns(counts: list[list], title: str, x_title: str, y_title: str) -> dict:
     spec = _base(title, [{"value": v, "count": n} for v, n in counts])
     spec["mark"] = {"type": "bar", "color": "#017cee"}
     spec["encoding"] = {
+        # labels of ranges ("100–199") side by side ran into each other on a narrow chart
         "x": {"field": "value", "type": "ordinal", "title": x_title, "sort": None,
-              "axis": {"labelAngle": 0}},
+              "axis": {"labelAngle": -45 if any(len(str(v)) > 3 for v, _ in counts) else 0}},
         "y": {"field": "count", "type": "quantitative", "title": y_title,
               "axis": {"tickMinStep": 1}},
         "tooltip": [{"field": "value", "title": x_title}, {"field": "count"}],

@@ -166,3 +166,4 @@ def test_removed_lines_per_document_are_binned_whatever_their_spread(tmp_path):
                                   ["100–199", 14], ["200–499", 11]]
     spec = charts.columns(dist.removed_lines, "Removed lines", "lines removed", "documents")
     assert spec["encoding"]["x"]["sort"] is None  # the bins' order, not the labels' text
+    assert spec["encoding"]["x"]["axis"]["labelAngle"] == -45  # ranges would run together
