@@ -119,10 +119,11 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
                                         "kept words / input words", "kept documents", True)),
         ("dist-removed", charts.columns(dist.removed_lines, "Removed lines per document",
                                         "lines removed", "kept documents")),
-        ("dist-drops", charts.bars({DROP_LABELS.get(k, k): v
-                                    for k, v in dist.drop_reasons.items()},
-                                   "Drop reasons", "dropped documents")),
     ]
+    if dist.drop_reasons:  # else said in words: an empty chart read as a chart that broke
+        chart_list.append(("dist-drops", charts.bars({DROP_LABELS.get(k, k): v
+                                                      for k, v in dist.drop_reasons.items()},
+                                                     "Drop reasons", "dropped documents")))
     shards = []
     for shard in catalog.get_shards(name):
         reasons, notices = (json.loads(v or "{}") if isinstance(v, str) else v or {}
