@@ -239,6 +239,10 @@ def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:
 
 def _record_in_catalog(catalog, record: dict, notes) -> None:
     name = record["name"]
+    if record.get("partition") and not (catalog.get_snapshot(name) or {}).get("logical_date"):
+        # a snapshot refined outside Airflow (prox refine) has no logical date: the PROX
+        # report dated it by the day it was refined, not the partition latest.json names
+        catalog.update_snapshot(name, logical_date=record["partition"])
     if any(r["release"] == name for r in catalog.list_releases()):
         catalog.update_snapshot(name, status="released")  # a re-run re-gated it
         return

@@ -475,3 +475,39 @@ def test_two_releases_of_one_folder_at_once_both_keep_their_marks(tmp_path):
     assert [m["name"] for m in released_as(str(folder))] == ["first", "second"]
     mark_released(str(folder), {"name": "first"}, completed=True)
     assert [m["completed"] for m in released_as(str(folder))] == [True, False]
+
+
+def test_a_release_of_a_partition_dates_a_snapshot_refined_outside_airflow(tmp_path, capsys):
+    """``prox refine`` books no logical date: the PROX report dated such a snapshot by the
+    day it was refined, so a backfilled partition released with ``prox release --partition
+    2026-03-01`` showed in the report's trends and its "latest.json points to …" line at
+    today's date, not the partition latest.json names. The release now gives the snapshot
+    its partition as logical date (a DAG run's own is kept)."""
+    from prox_tasks.report import snapshot_rows
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = tmp_path / "root" / "snapshots" / "backfill"
+    assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                 "--no-progress", "--catalog", url]) == 0
+    assert main(["gate", "--snapshot", str(out), "--name", "backfill", "--catalog", url]) == 0
+    with Catalog(url) as catalog:
+        assert not catalog.get_snapshot("backfill")["logical_date"]
+    release = ["release", "--snapshot", str(out), "--root", str(tmp_path / "root"), "--name",
+               "backfill", "--partition", "2026-03-01", "--catalog", url]
+    assert main(release) == 0 and main(release) == 0  # a re-release changes nothing
+    assert read_latest(str(tmp_path / "root"))["partition"] == "2026-03-01"
+    with Catalog(url) as catalog:
+        [row] = snapshot_rows(catalog)
+    assert (row["logical_date"], row["latest"], row["status"]) == ("2026-03-01", True, "released")
+
+    nightly = make(tmp_path, "crawl-2026-03-02", catalog=url)  # planned by a DAG run
+    with Catalog(url) as catalog:
+        catalog.update_snapshot("crawl-2026-03-02", logical_date="2026-03-02T00:00:00+00:00")
+    run_gate(nightly["output_uri"])
+    refresh.gate(nightly, {})
+    release_snapshot(nightly["output_uri"], str(tmp_path / "root"), "crawl-2026-03-02",
+                     partition="2026-03-05", catalog=Catalog(url))
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("crawl-2026-03-02")["logical_date"] == \
+            "2026-03-02T00:00:00+00:00"
