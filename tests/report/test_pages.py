@@ -6,7 +6,7 @@ from prox_tasks.report import snapshot_page
 from tests.quality.snapshot_factory import programs_for, refine_snapshot, write_input
 
 
-def _page(tmp_path, name: str, programs) -> str:
+def _page(tmp_path, name: str, programs, failed_shard: int | None = None) -> str:
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     src = write_input(tmp_path / "in" / f"{name}.jsonl", 20)
     snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
@@ -15,6 +15,17 @@ def _page(tmp_path, name: str, programs) -> str:
     refresh.plan(snapshot, 10, 1024, "default", None)
     refine_snapshot(str(src), snapshot["output_uri"], programs=programs)
     with Catalog(url) as catalog:
+        for shard in range(2):
+            catalog.start_shard(name, shard)
+            if shard == failed_shard:  # its refine died before publishing anything
+                catalog.fail_shard(name, shard, "OSError: No space left on device")
+                for folder in ("shards", "_status", "quarantine"):
+                    for file in (tmp_path / "snapshots" / name / folder).glob(
+                            f"shard-{shard:05d}*"):
+                        file.unlink()
+            else:
+                catalog.finish_shard(name, shard, {"docs_read": 10, "docs_written": 10,
+                                                   "docs_quarantined": 0})
         return snapshot_page(catalog, name, "/prox", "")
 
 
@@ -25,3 +36,11 @@ def test_a_snapshot_that_dropped_nothing_says_so_instead_of_an_empty_chart(tmp_p
     assert 'id="dist-drops"' not in html and "No document dropped." in html
     html = _page(tmp_path, "dropped-some", programs_for)
     assert 'id="dist-drops"' in html and "No document dropped" not in html
+
+
+def test_a_failed_shard_offers_no_document_viewer_link(tmp_path):
+    """A failed shard's "documents" link led to a bare 404 ('shard 1 is not refined
+    (yet)'); the row shows its error and no link, the others keep theirs."""
+    html = _page(tmp_path, "one-failed", programs_for, failed_shard=1)
+    assert "OSError: No space left on device" in html
+    assert "documents?shard=0" in html and "documents?shard=1" not in html
