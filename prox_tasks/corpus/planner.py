@@ -65,23 +65,25 @@ class StalePlan(RuntimeError):
 
 
 def read_the_old_way(planned: InputFile) -> bool:
-    """Whether ``planned``'s counts came from a prox that did not read a file by its bytes
-    when its ``.gz``/``.zst`` name was wrong (before ``misnamed_compression``): that prox
-    recorded the whole file as one record of no bytes — the ``truncated_file`` entry at
-    line 0 — where the file is now read as plain text (or as the other compression), record
-    by record. Only such a lone empty record costs a look at the file's first bytes."""
+    """Whether ``planned``'s counts came from a prox that could not read the file it now
+    reads: that prox recorded the whole file as one record of no bytes — the
+    ``truncated_file`` entry at line 0 — where the file is now read record by record (a
+    ``.gz``/``.zst`` holding plain text or the other compression, before
+    ``misnamed_compression``; a ``.zst`` starting with a skippable frame, as pzstd writes
+    it). Only such a lone empty record costs a look at the file's first line: a file that
+    still reads as one lost record there is read by its plan."""
     if planned.bytes or planned.records != 1 or planned.format != "jsonl":
         return False
-    from prox_tasks.storage import open_uri
-    from prox_tasks.storage.compressed import CorruptStreamError
+    from contextlib import closing
 
-    misnamed: list[str] = []
-    try:
-        with open_uri(planned.uri, "rb", compression="infer", misnamed=misnamed.append):
-            pass
-    except CorruptStreamError:  # neither compressed nor text: still one loss, as planned
-        return False
-    return bool(misnamed)
+    from prox_tasks.corpus.document import InputNotice, RecordError
+    from prox_tasks.corpus.jsonl import iter_lines
+
+    with closing(iter_lines(planned.uri, 1 << 16)) as records:
+        for _number, line, _size in records:
+            if not isinstance(line, InputNotice):  # its first record: a line, or still a loss
+                return not isinstance(line, RecordError)
+    return False
 
 
 def stale_plan(planned: InputFile) -> StalePlan:
@@ -89,9 +91,10 @@ def stale_plan(planned: InputFile) -> StalePlan:
     error is cut at 400 characters)."""
     return StalePlan(
         f"plan the folder again (prox plan --overwrite; the DAG's reprocess=true) or use a new "
-        f"output folder: {planned.uri} is named as compressed but is not, and the plan was made "
-        "by an older prox that counted it as one truncated record; it is now read record by "
-        "record, so the plan's counts and shards do not hold its documents")
+        f"output folder: the plan was made by an older prox that counted {planned.uri} as one "
+        "truncated record (named as compressed but not, or a .zst that starts with a "
+        "skippable frame); it is now read record by record, so the plan's counts and shards "
+        "do not hold its documents")
 
 
 def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,

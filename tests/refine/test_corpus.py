@@ -423,3 +423,50 @@ def test_a_folder_planned_when_a_plain_gz_was_one_lost_record_is_refused_not_ref
                  str(tagger_model), "--target-docs", "100", "--no-progress"])
     summary = json.loads(capsys.readouterr().out)
     assert code == 0 and (summary["docs_read"], summary["docs_written"]) == (20, 20), summary
+
+
+def test_a_folder_planned_when_a_pzstd_file_was_one_lost_record_is_refused_not_refined_short(
+        tmp_path):
+    """A ``.zst`` written by pzstd starts with a skippable frame, which the prox of this
+    morning took for a file named .zst that is not zstd: its plan holds the file as one
+    ``truncated_file`` record (line 0, no bytes). The file is now read whole, so resuming
+    that plan read line 0 only and published 1 of its 12 documents as a balanced shard (the
+    name is right, so it was not taken for a plan of an older prox). It is refused as the
+    plain ``.jsonl.gz`` is; a file that still reads as one lost record is read by its plan
+    (a zstd file named .gz cut before its first line was refused as stale for good: its
+    plan, made now, has that one record too)."""
+    import dataclasses
+    import struct
+
+    import zstandard
+
+    from prox_tasks.corpus import plan_shards, read_shard
+    from prox_tasks.corpus.manifest import Manifest, Segment, ShardPlan
+    from prox_tasks.corpus.planner import StalePlan
+    from prox_tasks.corpus.quarantine import Quarantine
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    write_jsonl(folder / "plain.jsonl", short_docs(12))
+    frame = zstandard.ZstdCompressor().compress((folder / "plain.jsonl").read_bytes())
+    (folder / "plain.jsonl").unlink()
+    (folder / "a.jsonl.zst").write_bytes(  # as pzstd writes it
+        struct.pack("<II", 0x184D2A50, 4) + struct.pack("<I", len(frame)) + frame)
+    (folder / "b.jsonl.gz").write_bytes(b"\x1f\x8b\x08")  # a gzip cut in its header
+    (folder / "c.jsonl.gz").write_bytes(frame[:6])  # zstd under a gzip name, cut: planned so now
+    now = plan_shards(str(folder), str(out), target_docs=100, write=False)
+    a, b, c = now.files
+    assert (a.records, b.records, b.bytes, c.records, c.bytes) == (12, 1, 0, 1, 0)
+    old_a = dataclasses.replace(a, records=1, bytes=0)
+    old = Manifest(now.input_uri, now.output_uri, now.settings, [old_a, b, c], [
+        ShardPlan(0, 1, 0, [Segment(a.uri, "jsonl", 0, 1, 1, 0)]),
+        ShardPlan(1, 2, 0, [Segment(b.uri, "jsonl", 0, 1, 1, 0),
+                            Segment(c.uri, "jsonl", 0, 1, 1, 0)])])
+    out.mkdir()
+    (out / "manifest.json").write_text(old.to_json())
+
+    with pytest.raises(StalePlan, match="prox plan --overwrite"):
+        list(read_shard(str(out), 0, Quarantine()))
+    quarantine = Quarantine()
+    assert list(read_shard(str(out), 1, quarantine)) == []
+    assert dict(quarantine.reasons) == {"truncated_file": 2}
