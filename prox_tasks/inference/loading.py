@@ -160,10 +160,13 @@ def _tokenizer(folder: Path, chat_template: str | None = None):
     if chat_template:
         tok.chat_template = chat_template
     if not getattr(tok, "chat_template", None):
-        raise ValueError(f"{folder}: the tokenizer has no chat template; the refining models "
-                         "are prompted with one: give it with --chat-template llama2 (the "
-                         "template the ProX paper prompted its models with) or --chat-template "
-                         "FILE (the chat_template option; docs/inference.md)")
+        # only prox refine has the option: the DAG, prox eval, calibrate and train load the
+        # folder as it is (a command's one-line error is cut at 400 characters: kept short)
+        raise ValueError(f"{folder}: the tokenizer has no chat template, which the refining "
+                         "models are prompted with: give prox refine --chat-template llama2 "
+                         "(the ProX paper's) or --chat-template FILE; the refine DAG, prox eval, "
+                         "calibrate and train take the chat_template of the folder's "
+                         "tokenizer_config.json (docs/inference.md)")
     return tok
 
 

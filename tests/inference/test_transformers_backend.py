@@ -102,6 +102,14 @@ def test_a_tokenizer_without_a_chat_template_says_how_to_give_one(tiny_model, tm
     config.pop("chat_template", None)
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     (folder / "chat_template.jinja").unlink(missing_ok=True)
-    with pytest.raises(ValueError, match="--chat-template llama2"):
+    with pytest.raises(ValueError, match="--chat-template llama2") as refused:
         load_backend("transformers", str(folder), threads=1)
+    # the option is prox refine's alone: the refine DAG (no chat_template Param), prox eval,
+    # calibrate and train's evaluation load the folder as it is, so the way out there is
+    # the folder's own template
+    assert "prox refine --chat-template" in str(refused.value)
+    assert "tokenizer_config.json" in str(refused.value), refused.value
+    config["chat_template"] = "{% for m in messages %}{{ m['content'] }}{% endfor %}"
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    load_backend("transformers", str(folder), threads=1).close()
     load_backend("transformers", str(folder), threads=1, chat_template="llama2").close()
