@@ -107,15 +107,17 @@ class ShardAccounting:
 NON_FINITE = {"nan": "NaN", "inf": "Infinity", "-inf": "-Infinity"}
 
 
-def _json(value) -> str | None:
-    """``value`` as strict JSON (a string is taken as JSON already)."""
+def strict_json(value, sort_keys: bool = True) -> str | None:
+    """``value`` as strict JSON (a string is taken as JSON already): the refined meta, and a
+    row the refine step sets aside (:func:`~prox_tasks.refine.limits.admitted`; its fields
+    in the row's order, ``sort_keys`` False)."""
     if value is None or isinstance(value, str):
         return value
     try:
-        return json.dumps(value, sort_keys=True, ensure_ascii=False, default=str,
+        return json.dumps(value, sort_keys=sort_keys, ensure_ascii=False, default=str,
                           allow_nan=False)
     except ValueError:  # a NaN or infinity: a Parquet input's float column holds one
-        return json.dumps(_finite(value), sort_keys=True, ensure_ascii=False, default=str)
+        return json.dumps(_finite(value), sort_keys=sort_keys, ensure_ascii=False, default=str)
 
 
 def _finite(value):
@@ -157,13 +159,13 @@ class _Batch:
             raise AccountingError(f"document {source}#{offset} written twice (id {doc_id})")
         self.seen.add((source, offset))
         text = row.get("text")
-        meta = _json(row.get("meta"))
+        meta = strict_json(row.get("meta"))
         stats = row.get("stats") or {}
         self._count_outcome(json.loads(stats) if isinstance(stats, str) else stats, text)
         values = {
             "id": doc_id, "text": text,
             "doc_program": row.get("doc_program"), "chunk_program": row.get("chunk_program"),
-            "stats": _json(stats), "source": source,
+            "stats": strict_json(stats), "source": source,
             "model_version": row.get("model_version", self.model_version), "meta": meta,
         }
         # Parquet strings are UTF-8: a lone surrogate (from a program or a meta field;

@@ -19,7 +19,6 @@ gives the default (also the Params' defaults shown in the Airflow UI).
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
@@ -153,8 +152,11 @@ def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict,
     Raises:
         DuplicateIdError: With the ``fail`` policy, at an id's second occurrence.
     """
+    from prox_tasks.corpus.writer import strict_json
+
     def set_aside(doc, reason: str, detail: str) -> None:
-        raw = json.dumps(doc.as_row(text_field, id_field), ensure_ascii=False, default=str)
+        # strict JSON, as the refined meta: a Parquet row's NaN is the string "NaN"
+        raw = strict_json(doc.as_row(text_field, id_field), sort_keys=False)
         quarantine.add(doc.source, doc.offset, reason, detail, raw, doc_id=doc.id)
 
     for doc in docs:

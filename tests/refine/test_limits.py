@@ -205,3 +205,29 @@ def test_keep_first_keeps_the_first_copy_the_refine_keeps(tmp_path, tagger_model
     assert [(e["offset"], e["reason"]) for e in _quarantined(tmp_path, 0)] == [
         (0, "empty_text"), (2, "too_many_lines"), (4, "missing_text"), (6, "too_many_lines"),
         (7, "too_many_lines"), (9, "duplicate_id")]
+
+
+def test_a_row_set_aside_is_strict_json_as_its_refined_meta_is():
+    """A Parquet row's NaN or infinity (pandas and Spark write them) is written as the
+    string "NaN"/"Infinity" in the refined meta (strict JSON); the row of a document set
+    aside by the limits was written with the bare tokens, which jq, JavaScript and DuckDB
+    refuse, and which prox's own JSONL reader quarantines (bad_number) when the row is fed
+    back once the crawl is gone."""
+    from prox_tasks.corpus.document import Document
+    from prox_tasks.corpus.quarantine import Quarantine
+    from prox_tasks.refine.limits import admitted
+
+    def refuse(token):
+        raise AssertionError(f"bare {token} in raw")
+
+    text = "line\n" * 30
+    doc = Document("x", text, "file:///in.parquet", 0,
+                   {"score": float("nan"), "bounds": [float("-inf"), 1.5]})
+    quarantine = Quarantine()
+    assert list(admitted(iter([doc]), Limits(max_doc_lines=20), quarantine, {},
+                         "body", "key")) == []
+    (record,) = list(quarantine.records())
+    assert record["reason"] == "too_many_lines"
+    assert json.loads(record["raw"], parse_constant=refuse) == {
+        "key": "x", "body": text, "score": "NaN", "bounds": ["-Infinity", 1.5]}
+    assert list(json.loads(record["raw"])) == ["key", "body", "score", "bounds"]  # row order
