@@ -121,7 +121,13 @@ def _check_content(path: str, fmt: str) -> None:
     from prox_tasks.storage import open_uri
 
     with open_uri(path, "rb", compression=None if fmt == "parquet" else "infer") as fh:
-        head = fh.read(64).lstrip()
+        if fmt == "jsonl":  # as the reader reads it: UTF-16/32 transcoded, a BOM skipped
+            from prox_tasks.corpus.encodings import utf8_stream
+            from prox_tasks.corpus.jsonl import UTF8_BOM
+
+            head = utf8_stream(fh).read(64).removeprefix(UTF8_BOM).lstrip()
+        else:
+            head = fh.read(64).lstrip()
     if fmt == "jsonl" and head[:1] == b"[":  # a JSON export: one array of all the rows
         raise FormatMismatch(f"{path} is one JSON array, not JSON Lines (one object a line; it "
                              f"starts {head[:16]!r}): convert it, e.g. jq -c '.[]' FILE > "

@@ -250,3 +250,17 @@ def test_a_forced_format_the_file_is_not_in_is_refused_at_once(tmp_path, fmt):
     plain = tmp_path / "crawl.txt"  # a name that tells nothing: the forced format is read
     plain.write_text('{"id": "a", "text": "hello"}\n')
     assert input_files(str(plain), "jsonl") == [(plain.as_uri(), "jsonl")]
+
+
+@pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16"])
+def test_a_forced_jsonl_format_takes_a_windows_export_the_reader_reads(tmp_path, encoding):
+    """A Windows export named ``.json`` (a UTF-8 byte order mark, or UTF-16) read with
+    ``--format jsonl``: the reader skips the mark and transcodes UTF-16, so the format
+    check must see the file as the reader does, not refuse it as 'not a jsonl file'."""
+    from prox_tasks.corpus.readers import input_files
+
+    path = tmp_path / "export.json"
+    path.write_text('{"id": "a", "text": "hello"}\n{"id": "b", "text": "world"}\n',
+                    encoding=encoding)
+    assert input_files(str(path), "jsonl") == [(path.as_uri(), "jsonl")]
+    assert [d.id for d in read_documents(str(path), format="jsonl")] == ["a", "b"]
