@@ -185,3 +185,12 @@ def artifact_version(path: Path, settings: dict | None = None) -> str:
             return version
     kind = (settings or {}).get("kind") or artifact_kind(path)
     return version_string(kind, artifact_digest(path)[0])
+
+
+def file_not_folder(path: str) -> FileNotFoundError:
+    """The error for a model location that names a file (a weights file given for its
+    folder): every backend, and the registry's fetch, loads a folder."""
+    import os
+
+    return FileNotFoundError(f"{path} is a file, not a model folder: give the folder that "
+                             f"holds the model ({os.path.dirname(os.fspath(path))}?)")

@@ -60,7 +60,12 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
             broken (:func:`~prox_tasks.models.artifact.refiner_settings`).
     """
     from prox_tasks.inference.loading import MODEL_FILES, check_settings_fit
-    from prox_tasks.models.artifact import REFINER_FILE, check_model_files, refiner_settings
+    from prox_tasks.models.artifact import (
+        REFINER_FILE,
+        check_model_files,
+        file_not_folder,
+        refiner_settings,
+    )
     from prox_tasks.storage import list_uri, parse_uri, read_bytes
 
     location = parse_uri(model_uri)
@@ -69,8 +74,7 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     if location.scheme == "file" and not os.path.isdir(location.path):
         # every backend loads a folder: a weights file given alone was refused only after
         # the plan, as a folder that "does not exist"
-        raise FileNotFoundError(f"{model_uri} is a file, not a model folder: give the folder "
-                                f"that holds the model ({os.path.dirname(location.path)}?)")
+        raise file_not_folder(model_uri)
     prefix = location.uri.rstrip("/") + "/"
     names = {uri[len(prefix):] for uri in list_uri(location.uri) if uri.startswith(prefix)}
     if not names:

@@ -25,7 +25,12 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from prox_tasks.models.artifact import ARTIFACT, artifact_digest, version_string
+from prox_tasks.models.artifact import (
+    ARTIFACT,
+    artifact_digest,
+    file_not_folder,
+    version_string,
+)
 from prox_tasks.storage import (
     exists,
     join_uri,
@@ -338,8 +343,7 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     if loc.scheme == "file":
         path = Path(loc.path)
         if path.is_file():
-            raise FileNotFoundError(f"{path} is a file, not a model folder: give the folder "
-                                    f"that holds the model ({path.parent}?)")
+            raise file_not_folder(str(path))
         if not path.is_dir():
             raise FileNotFoundError(f"model folder {path} does not exist")
         return path

@@ -7,10 +7,11 @@ from __future__ import annotations
 from prox_tasks.pipeline import refresh
 
 
-def small_snapshot(tmp_path, docs: int) -> dict:
-    """``tmp_path/in.jsonl`` with ``docs`` two-line documents, resolved for 2026-01-02 into
-    ``tmp_path/corpus`` with the catalog ``tmp_path/cat.sqlite``."""
-    source = tmp_path / "in.jsonl"
+def small_snapshot(tmp_path, docs: int, name: str = "in.jsonl") -> dict:
+    """``tmp_path/<name>`` with ``docs`` two-line documents (plain JSON Lines whatever the
+    name), resolved for 2026-01-02 into ``tmp_path/corpus`` with the catalog
+    ``tmp_path/cat.sqlite``."""
+    source = tmp_path / name
     source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
                               for i in range(docs)))  # fmt: skip
     return refresh.resolve_snapshot({"input_uri": str(source),

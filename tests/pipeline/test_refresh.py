@@ -355,12 +355,7 @@ def test_collect_counts_an_input_file_named_gz_that_holds_plain_text(tmp_path, t
     """The refresh DAG's path: a day delivered as ``in.jsonl.gz`` holding plain JSON Lines
     is refined whole, and collect's totals (what the run logs and returns) count the file
     once as an input notice, beside a quarantine of nothing."""
-    source = tmp_path / "in.jsonl.gz"
-    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
-                              for i in range(6)))  # fmt: skip
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    snapshot = refresh.resolve_snapshot({"input_uri": str(source), "catalog_url": url,
-                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+    snapshot = small_snapshot(tmp_path, 6, name="in.jsonl.gz")
     task = {"dag_id": "prox_refine_snapshot", "run_id": "run-1", "task_id": "refine",
             "map_index": -1, "try_number": 1}
     work = refresh.plan(snapshot, 2, 8, str(tagger_model), None, False, task_try=task)
