@@ -33,12 +33,14 @@ SUBCOMMANDS: list[tuple[str, str, str]] = [
     ("gate", "gate_cmd", "run the data-quality gate over a refined snapshot"),
     ("release", "release_cmd", "release a refined snapshot that passed its gate"),
     ("catalog", "catalog_cmd", "inspect or migrate the SQL catalog"),
+    ("models", "models_cmd", "list a model's versions in the registry, show one, promote one "
+     "by hand (rollback)"),
 ]
 
 #: The subcommands that draw no progress bar (they read no documents), so take no
 #: ``--no-progress``; every other one passes :func:`~prox_tasks.cli.output.progress_bar` to
 #: the library.
-NO_PROGRESS_BAR = frozenset({"gate", "release", "catalog"})
+NO_PROGRESS_BAR = frozenset({"gate", "release", "catalog", "models"})
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:

@@ -133,6 +133,10 @@ def beats(
     return False, f"score {c:.4f} <= {i:.4f}{suffix}"
 
 
+class UnknownVersion(FileNotFoundError):
+    """A version asked for is not published in the registry."""
+
+
 @dataclass
 class Decision:
     """One promotion decision, as recorded."""
@@ -148,6 +152,8 @@ class Decision:
     incumbent_gold: dict | None = None
     incumbent_source: str | None = None
     decided_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
+    #: Promoted by hand (:meth:`ModelRegistry.promote`, ``prox models promote``), no comparison.
+    manual: bool = False
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -239,10 +245,7 @@ class ModelRegistry:
         incumbent only one is promoted; the other is refused, its reason naming the version
         promoted meanwhile (evaluate it against that one again).
         """
-        if not exists(self.uri(name, version, ARTIFACT)):  # never point at a partial upload
-            raise FileNotFoundError(
-                f"{name} {version} is not published in {self.root} (no {ARTIFACT}: never "
-                "published, or its upload was cut short): publish it before promoting it")
+        self._require_published(name, version)
         outcome: dict = {}
 
         def swap(raw: bytes | None) -> bytes | None:
@@ -281,16 +284,106 @@ class ModelRegistry:
                             incumbent_metrics if current else None, candidate_gold,
                             incumbent_gold, incumbent_source,
                             decided_at=outcome["decided_at"])  # fmt: skip
+        self._record(decision)
+        return decision
+
+    def promote(self, name: str, version: str, reason: str) -> Decision:
+        """Promote ``version`` by hand — a rollback to an earlier version, or a version an
+        operator chose — without comparing it with anything.
+
+        ``promoted.json`` is replaced in one step as :meth:`decide` replaces it
+        (:func:`prox_tasks.storage.swap.replace_if`), so a training run's promotion deciding
+        at the same time is refused as "promoted meanwhile" and measured again against this
+        version. The decision is recorded beside the automatic ones (``manual``: true, the
+        reason given, the version it replaced as ``incumbent``) and booked in the catalog
+        as theirs are.
+
+        Args:
+            name: Model name.
+            version: A published version (:meth:`versions`).
+            reason: Why, in words: kept in the decision record.
+
+        Raises:
+            ValueError: ``reason`` is empty.
+            UnknownVersion: ``version`` is not published under ``name`` (the message lists
+                the published ones).
+        """
+        reason = " ".join((reason or "").split())
+        if not reason:
+            raise ValueError("a manual promotion needs a reason (why this version, e.g. "
+                             "'rollback: v42 drops tables on forum pages'): it is recorded "
+                             "with the decision")
+        self._require_published(name, version)
+        record = self.artifact(name, version)
+        gold = next((d.get("candidate_gold") for d in reversed(self.decisions(name))
+                     if d.get("candidate") == version and d.get("candidate_gold")), None)
+        outcome: dict = {}
+
+        def swap(raw: bytes | None) -> bytes | None:
+            current = json.loads(raw) if raw else None
+            outcome.update(current=current, decided_at=datetime.now(UTC).isoformat())
+            if current and current["version"] == version:
+                return None
+            return json.dumps({"version": version, "uri": self.uri(name, version),
+                               "metrics": record.get("metrics"), "gold": gold,
+                               "promoted_at": outcome["decided_at"], "manual": True,
+                               "reason": reason}, indent=2, sort_keys=True).encode()
+
+        replace_if(self.uri(name, PROMOTED), swap)
+        current = outcome["current"] or {}
+        already = current.get("version") == version
+        decision = Decision(name, version, current.get("version"), not already,
+                            "already promoted" if already else f"promoted by hand: {reason}",
+                            record.get("metrics") or {}, current.get("metrics"), gold,
+                            current.get("gold"), current.get("version"),
+                            decided_at=outcome["decided_at"], manual=True)  # fmt: skip
+        self._record(decision)
+        return decision
+
+    def _record(self, decision: Decision) -> None:
+        """Write ``decision`` under ``decisions/`` and, when it left its candidate promoted,
+        book the promotion in the catalog (again after a retry: the catalog may have failed
+        the first time)."""
+        name, version = decision.name, decision.candidate
         stamp = decision.decided_at.replace(":", "").replace("-", "")
         put_atomic(self.uri(name, "decisions", f"{stamp}-{version}.json"),
                    json.dumps(decision.to_dict(), indent=2, sort_keys=True))
-        if won or reason == "already promoted":  # a retry after the catalog failed too
+        if decision.promoted or decision.reason == "already promoted":
             self._catalog_register({**self.artifact(name, version), "uri": self.uri(name, version)},
                                    promoted=True)
-        return decision
+
+    def _require_published(self, name: str, version: str) -> None:
+        """Refuse a version whose ``artifact.json`` is missing: never published, or its
+        upload was cut short (it is written last); promoted.json must never name it."""
+        from prox_tasks.storage.names import check_name
+
+        if not exists(self.uri(name, check_name(version, "model version"), ARTIFACT)):
+            published = [v["version"] for v in self.versions(name)]
+            raise UnknownVersion(
+                f"{name} {version} is not published in {self.root} (no {ARTIFACT}: never "
+                "published, or its upload was cut short): publish it before promoting it; "
+                + (f"published: {', '.join(published)}" if published
+                   else f"no version of {name} is published there"))
 
     def decisions(self, name: str) -> list[dict]:
+        """Every decision on ``name``, oldest first."""
         return [json.loads(read_bytes(u)) for u in list_uri(self.uri(name, "decisions"))]
+
+    def versions(self, name: str) -> list[dict]:
+        """The published versions of ``name``, oldest first: each one's ``artifact.json``
+        record with ``promoted`` (whether ``promoted.json`` names it) and ``decision`` (the
+        last decision on it, None when none was taken)."""
+        prefix = to_uri(self.uri(name)).rstrip("/") + "/"
+        found = [u[len(prefix):].split("/")[0] for u in list_uri(prefix)
+                 if u.endswith("/" + ARTIFACT) and u[len(prefix):].count("/") == 1]
+        current = (self.promoted(name) or {}).get("version")
+        last = {d["candidate"]: d for d in self.decisions(name)}  # oldest first: last wins
+        out = []
+        for version in found:  # "uri": where it is now (the registry may have moved)
+            record = {**self.artifact(name, version), "uri": self.uri(name, version)}
+            out.append({**record, "promoted": record["version"] == current,
+                        "decision": last.get(record["version"])})
+        return sorted(out, key=lambda r: (r.get("created_at") or "", r["version"]))
 
     def fetch(self, name: str, version: str | None = None, cache: str | None = None) -> Path:
         """A local folder holding the artifact (the promoted one when ``version`` is None)."""

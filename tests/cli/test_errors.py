@@ -26,6 +26,7 @@ def _failing(tmp_path) -> dict[str, list[str]]:
         "release": ["release", "--snapshot", str(tmp_path / "no-snapshot"), "--root", out,
                     "--name", "../../escaped"],
         "catalog": ["catalog", "--url", f"sqlite:///{tmp_path}/c.sqlite", "list", "shards"],
+        "models": ["models", "--registry", missing, "promote", "v1", "--reason", "rollback"],
     }
 
 

@@ -1,0 +1,140 @@
+"""``prox models``: list the versions of a model in the registry, show one, promote one by
+hand (a rollback), with the reason recorded beside the automatic decisions."""
+
+from __future__ import annotations
+
+import argparse
+
+from prox_tasks.cli.output import Outcome, count, cut_any, table
+
+REGISTRY_HELP = (
+    "model registry root, path or s3:// (default PROX_MODEL_REGISTRY, else "
+    "$PROX_HOME/registry: the one prox refine and the refine DAG take the "
+    "promoted model from)"
+)
+NAME_HELP = "model name (default refiner)"
+
+
+def register(subparsers, name: str, help_text: str) -> None:
+    p = subparsers.add_parser(name, help=help_text, description=help_text)
+    p.add_argument("--registry", default=None, help=REGISTRY_HELP)
+    p.add_argument("--name", default="refiner", help=NAME_HELP)
+    # also taken after the action (`prox models list --name x`); SUPPRESS keeps an action's
+    # parser from resetting one given before the action
+    shared = argparse.ArgumentParser(add_help=False)
+    shared.add_argument("--registry", default=argparse.SUPPRESS, help=REGISTRY_HELP)
+    shared.add_argument("--name", default=argparse.SUPPRESS, help=NAME_HELP)
+    sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
+    sub.add_parser(
+        "list",
+        parents=[shared],
+        help="the published versions: created, promoted, metrics, last decision",
+    )
+    show = sub.add_parser(
+        "show", parents=[shared], help="one version: its record and every decision on it"
+    )
+    show.add_argument("version")
+    promote = sub.add_parser(
+        "promote",
+        parents=[shared],
+        help="promote a published version by hand (roll back), no "
+        "comparison; the reason is recorded",
+    )
+    promote.add_argument("version")
+    promote.add_argument(
+        "--reason",
+        required=True,
+        help="why, recorded in the decision (e.g. 'rollback: v42 drops tables')",
+    )
+    promote.add_argument(
+        "--catalog",
+        default=None,
+        help="catalog URL the promotion is booked in (default "
+        "PROX_CATALOG_URL, else $PROX_HOME/catalog.sqlite: the one prox "
+        "refine consults)",
+    )
+    promote.add_argument(
+        "--no-catalog", action="store_true", help="book it in no catalog (the registry only)"
+    )
+    p.set_defaults(func=run)
+
+
+def run(args) -> Outcome:
+    from prox_tasks.pipeline import settings
+    from prox_tasks.registry import ModelRegistry
+
+    root = args.registry or settings.registry_root()
+    if args.action == "promote":
+        catalog = None if args.no_catalog else settings.catalog_url(args.catalog)
+        decision = ModelRegistry(root, catalog=catalog).promote(
+            args.name, args.version, args.reason
+        )
+        if not decision.promoted:
+            return Outcome(
+                f"{args.name} {args.version} is already the promoted model in "
+                f"{root}: nothing changed",
+                decision.to_dict(),
+            )
+        return Outcome(
+            f"promoted {args.name} {args.version} in {root} by hand (was "
+            f"{decision.incumbent or 'none'}): {args.reason}",
+            decision.to_dict(),
+        )
+    registry = ModelRegistry(root)
+    if args.action == "show":
+        return _show(registry, args.name, args.version)
+    versions = registry.versions(args.name)
+    if not versions:
+        return Outcome(f"no version of {args.name} published in {root}", [], rows=True)
+    rows = [_row(v) for v in versions]
+    cut = " (long values cut in their middle: --json prints them whole)" if cut_any(rows) else ""
+    return Outcome(
+        "\n".join([*table(rows), count(len(rows), "version") + cut]), versions, rows=True
+    )
+
+
+def _show(registry, name: str, version: str) -> Outcome:
+    """One version's record and the decisions on it, oldest first."""
+    registry._require_published(name, version)  # the same refusal as promote's
+    found = next(v for v in registry.versions(name) if v["version"] == version)
+    decisions = [d for d in registry.decisions(name) if d.get("candidate") == version]
+    lines = [
+        f"{name} {version}: {'promoted' if found['promoted'] else 'not promoted'}; "
+        f"created {found.get('created_at')}; {found.get('uri')}",
+        f"metrics: {_numbers(found.get('metrics'))}",
+    ]
+    lines += [
+        f"{d['decided_at']}: {'promoted' if d['promoted'] else 'not promoted'} (incumbent "
+        f"{d.get('incumbent') or 'none'}): {d['reason']}"
+        for d in decisions
+    ]
+    return Outcome("\n".join(lines), {**found, "decisions": decisions})
+
+
+def _row(version: dict) -> dict:
+    """One line of ``prox models list``."""
+    decision = version.get("decision") or {}
+    gold = decision.get("candidate_gold") or {}
+    metrics = version.get("metrics") or {}
+    return {
+        "version": version["version"],
+        "created": version.get("created_at"),
+        "promoted": "yes" if version["promoted"] else "no",
+        "word_f1": _number(metrics.get("word_f1")),
+        "gold_f1": _number(gold.get("f1")),
+        "gold_recall": _number(gold.get("recall")),
+        "decision": decision.get("reason"),
+    }
+
+
+def _number(value) -> str | None:
+    return f"{value:.4f}" if isinstance(value, (int, float)) else None
+
+
+def _numbers(metrics: dict | None) -> str:
+    shown = [
+        f"{k} {_number(v)}"
+        for k, v in sorted((metrics or {}).items())
+        if isinstance(v, (int, float))
+    ]
+    return ", ".join(shown) or "none"

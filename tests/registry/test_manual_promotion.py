@@ -1,0 +1,143 @@
+"""``prox models``: list a model's versions, show one, promote one by hand (a rollback), on a
+local registry and on S3 (moto over HTTP); what refining resolves afterwards."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from prox_tasks.cli import main
+from prox_tasks.registry import ModelRegistry, UnknownVersion
+from tests.registry.test_registry import GOOD, make_artifact
+
+BETTER = {**GOOD, "line_f1": 0.97}
+GOLD = {"f1": 0.81, "recall": 0.9, "gold_set": "wcxb-gold-v1"}
+
+
+@pytest.fixture(params=["local", "s3"])
+def root(request, tmp_path):
+    return str(tmp_path / "registry") if request.param == "local" \
+        else request.getfixturevalue("s3_root")
+
+
+def two_promoted(registry, tmp_path):
+    """v1 promoted, then v2 promoted over it (the nightly training's way): v2 is live."""
+    v1 = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {},
+                          GOOD)  # fmt: skip
+    assert registry.decide("refiner", v1["version"], GOOD, None, GOLD, {**GOLD, "f1": 0.8},
+                           "shipped:line-tagger").promoted
+    v2 = registry.publish(make_artifact(tmp_path / "b", b"2"), "refiner", "line_tagger", {}, {},
+                          BETTER)  # fmt: skip
+    assert registry.decide("refiner", v2["version"], BETTER, GOOD).promoted
+    return v1["version"], v2["version"]
+
+
+def prox(*argv, capsys) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_a_rollback_promotes_the_older_version_records_why_and_refining_uses_it(
+        root, tmp_path, monkeypatch, capsys):
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.models import resolve_model
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    registry = ModelRegistry(root, catalog=catalog)
+    v1, v2 = two_promoted(registry, tmp_path)
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", root)
+    monkeypatch.setenv("PROX_CATALOG_URL", catalog)
+    assert resolve_model("promoted").version == v2
+
+    code, out, _ = prox("models", "list", "--json", capsys=capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and [(r["version"], r["promoted"]) for r in rows] == [(v1, False), (v2, True)]
+    assert rows[0]["decision"]["candidate_gold"] == GOLD and rows[0]["created_at"]
+    code, out, _ = prox("models", "list", capsys=capsys)
+    assert code == 0 and "gold_f1" in out and "0.8100" in out and "2 versions" in out
+
+    code, out, _ = prox("models", "promote", v1, "--reason", "v2 drops tables on forum pages",
+                        capsys=capsys)  # fmt: skip
+    assert code == 0 and f"promoted refiner {v1}" in out and f"was {v2}" in out
+    # refining (prox refine --model promoted, the refine DAG: the one resolver) takes v1 now
+    resolved = resolve_model("promoted")
+    assert resolved.version == v1 and resolved.uri == registry.uri("refiner", v1)
+    assert resolve_model(None).version == v1
+    last = registry.decisions("refiner")[-1]
+    assert last["manual"] and last["promoted"] and last["candidate"] == v1
+    assert last["incumbent"] == v2 and "v2 drops tables on forum pages" in last["reason"]
+    assert last["candidate_gold"] == GOLD  # its gold numbers, from its own decision
+    with Catalog(catalog) as booked:  # booked as an automatic promotion is
+        assert booked.promoted_model("refiner")["version"] == v1
+        assert [m["version"] for m in booked.list_models("refiner") if m["promoted"]] == [v1]
+
+    code, out, _ = prox("models", "show", v1, capsys=capsys)
+    assert code == 0 and f"refiner {v1}: promoted" in out and "by hand" in out
+    code, out, _ = prox("models", "promote", v1, "--reason", "again", capsys=capsys)
+    assert code == 0 and "already the promoted model" in out  # a retry changes nothing
+    assert resolve_model("promoted").version == v1
+
+
+def test_an_unknown_version_or_no_reason_is_refused_and_nothing_changes(root, tmp_path,
+                                                                        monkeypatch, capsys):
+    registry = ModelRegistry(root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", root)
+    code, _, err = prox("models", "promote", "line_tagger-0123456789ab", "--reason", "x",
+                        "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 1 and "line_tagger-0123456789ab is not published" in err
+    assert f"published: {v1}, {v2}" in err or f"published: {v2}, {v1}" in err
+    code, _, err = prox("models", "show", "nope", capsys=capsys)
+    assert code == 1 and "nope is not published" in err
+    code, _, err = prox("models", "promote", "../x", "--reason", "x", capsys=capsys)
+    assert code == 1 and "invalid model version" in err
+    with pytest.raises(SystemExit):  # argparse: --reason is required
+        main(["models", "promote", v1])
+    with pytest.raises(ValueError, match="needs a reason"):
+        registry.promote("refiner", v1, "   ")
+    with pytest.raises(UnknownVersion):
+        registry.promote("refiner", "line_tagger-0123456789ab", "x")
+    assert registry.promoted("refiner")["version"] == v2
+    assert not any(d.get("manual") for d in registry.decisions("refiner"))
+
+
+def test_a_training_run_deciding_after_a_rollback_is_measured_against_the_rollback(root,
+                                                                                   tmp_path):
+    """A candidate evaluated against v2, decided after the rollback to v1: refused as
+    "promoted meanwhile" (prox train and the DAG then measure it against v1 again), never
+    promoted over the rollback on numbers taken against the model rolled back."""
+    registry = ModelRegistry(root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    assert registry.promote("refiner", v1, "rollback").promoted
+    late = registry.publish(make_artifact(tmp_path / "c", b"3"), "refiner", "line_tagger", {},
+                            {}, {**GOOD, "line_f1": 0.99})  # fmt: skip
+    decision = registry.decide("refiner", late["version"], {**GOOD, "line_f1": 0.99}, BETTER,
+                               incumbent_version=v2)  # fmt: skip
+    assert not decision.promoted and f"{v1} was promoted meanwhile" in decision.reason
+    assert registry.promoted("refiner")["version"] == v1
+
+
+def test_a_rollback_landing_between_read_and_write_of_a_decision_wins(s3_root, tmp_path,
+                                                                       monkeypatch):
+    """S3: the rollback's conditional PUT lands while a training run's decide is between its
+    read and its write: that decide is taken again on the rollback and refused."""
+    from prox_tasks.registry import registry as module
+
+    registry = ModelRegistry(s3_root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    late = registry.publish(make_artifact(tmp_path / "c", b"3"), "refiner", "line_tagger", {},
+                            {}, {**GOOD, "line_f1": 0.99})  # fmt: skip
+    real_beats, calls = module.beats, []
+
+    def beats_while_an_operator_rolls_back(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 1:
+            assert registry.promote("refiner", v1, "rollback").promoted
+        return real_beats(*args, **kwargs)
+
+    monkeypatch.setattr(module, "beats", beats_while_an_operator_rolls_back)
+    decision = registry.decide("refiner", late["version"], {**GOOD, "line_f1": 0.99}, BETTER)
+    assert not decision.promoted and decision.incumbent == v1
+    assert registry.promoted("refiner")["version"] == v1
