@@ -137,6 +137,12 @@ def run(args) -> Outcome:
                 "label", f"{', '.join(ignored)} do not apply with --seed-set (it samples "
                 "--sample-size documents, keeps their text and quarantines beside the seed "
                 "set; a WET input's HTML must be in the documents' html field)", code=2)
+        from prox_tasks.labeling.seedset import check_split_settings
+
+        try:  # before the folder is claimed: a rerun with the setting fixed is not refused
+            check_split_settings(args.sample_size, args.val_fraction, names=_OPTIONS)
+        except ValueError as err:
+            return Outcome.failure("label", str(err), code=2)
     try:
         teacher = build_teacher(args)
         with progress_bar(args, "label", total=args.limit) as bar:

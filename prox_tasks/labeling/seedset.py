@@ -50,6 +50,39 @@ class EmptySplit(ValueError):
     """The split of a seed set left a part empty that training needs."""
 
 
+#: The fewest documents a seed set is split from: one to train on, one to validate on.
+MIN_SAMPLE_SIZE = 2
+
+
+def check_split_settings(sample_size: int | None, val_fraction: float,
+                         names: dict[str, str] | None = None) -> None:
+    """Refuse, before anything is sampled or labeled, settings whose seed set ``prox train``
+    (and the training DAG) would refuse: training needs training documents and validation
+    documents (the epoch choice, the metrics and promotion are measured on them), so the
+    validation share must be above 0 and below 1 and the sample hold at least
+    :data:`MIN_SAMPLE_SIZE` documents. The split itself is checked when it is made
+    (:class:`EmptySplit`): a small sample may still leave a side empty.
+
+    Args:
+        sample_size, val_fraction: As :func:`build_seed_set` takes them (``sample_size``
+            None: not checked, the documents are sampled already).
+        names: How the caller's user gives each (``{"val_fraction": "--val-fraction"}``).
+
+    Raises:
+        ValueError: Naming the setting and the range it must be in.
+    """
+    named = {"sample_size": "sample_size", "val_fraction": "val_fraction", **(names or {})}
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"{named['val_fraction']} {val_fraction:g}: a seed set needs "
+                         "validation documents and training documents (prox train measures "
+                         "the epoch, the metrics and promotion on the validation ones): give "
+                         "a share above 0 and below 1, e.g. 0.1")
+    if sample_size is not None and sample_size < MIN_SAMPLE_SIZE:
+        raise ValueError(f"{named['sample_size']} {sample_size}: a seed set needs at least "
+                         f"{MIN_SAMPLE_SIZE} documents, one to train on and one to validate "
+                         "on (prox train refuses a seed set without either)")
+
+
 @dataclass
 class SeedSetInfo:
     """What :func:`build_seed_set` wrote (also the manifest's content)."""
@@ -181,14 +214,13 @@ def assemble_seed_set(
         register, catalog: Register in the catalog (see :func:`register_in_catalog`).
 
     Raises:
-        ValueError: For a bad ``val_fraction``.
-        EmptySplit: When the split leaves no training document, or no validation document
-            although ``val_fraction`` asks for some; only the rejected rows are written.
+        ValueError: For a bad ``val_fraction`` (:func:`check_split_settings`).
+        EmptySplit: When the split leaves no training document or no validation document;
+            only the rejected rows are written.
     """
     from prox_tasks.storage import join_uri, put_atomic, to_uri
 
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    check_split_settings(None, val_fraction)  # sampled already: its split is checked below
     labels = {}
     for uri in label_files:
         for row in iter_jsonl(uri):
@@ -241,7 +273,7 @@ def assemble_seed_set(
     files = {split: join_uri(output_uri, f"{split}.jsonl.gz") for split in ("train", "validation")}
     files["rejected"] = join_uri(output_uri, "rejected.jsonl.gz")
     checksums = {"rejected": write_jsonl(files["rejected"], rejected_rows)}
-    if not rows["train"] or (val_fraction > 0 and not rows["validation"]):
+    if not rows["train"] or not rows["validation"]:
         raise EmptySplit(f"seed set {name or output_uri}: the split would leave "
                          f"train={len(rows['train'])}, validation={len(rows['validation'])} of "
                          f"{len(kept_labels)} valid labels (rejected: {dict(rejected)}, each "
@@ -332,8 +364,7 @@ def build_seed_set(
     """
     from prox_tasks.storage import join_uri
 
-    if not 0 <= val_fraction < 1:
-        raise ValueError(f"val_fraction must be in [0, 1), not {val_fraction}")
+    check_split_settings(sample_size, val_fraction)
     sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
                               text_field=text_field, id_field=id_field, group_field=group_field,
                               format=format)  # fmt: skip

@@ -167,9 +167,26 @@ def test_a_seed_set_whose_split_is_empty_is_refused_and_not_registered(tmp_path,
     assert Catalog(url).get_seed_set("tiny") is None  # prox train could not use it
     seed_set_files = {"manifest.json", "train.jsonl.gz", "validation.jsonl.gz"}
     assert not seed_set_files & {p.name for p in (tmp_path / "seed").iterdir()}  # no seed set
-    assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed0"),
-                 "--seed-set", "--sample-size", "3", "--val-fraction", "0", "--name", "all-train",
-                 "--catalog", url]) == 0  # asked for: a training-only seed set
+
+
+def test_split_settings_prox_train_would_refuse_are_refused_before_the_folder_is_claimed(
+        tmp_path, capsys):
+    """--val-fraction 0 (a seed set without validation documents) and --sample-size 1 (one
+    document cannot be both trained and validated on) make seed sets prox train refuses:
+    refused before sampling, by the same rule (check_split_settings), and the rerun with the
+    setting fixed is not refused as "other settings" of a claimed folder (prox train's
+    refusal: tests/training/test_seedset.py)."""
+    from .conftest import SAMPLE
+
+    out = tmp_path / "seed"
+    args = ["label", "--input", str(SAMPLE), "--output", str(out), "--seed-set", "--no-register"]
+    for bad, says in ((["--val-fraction", "0"], "--val-fraction 0: a seed set needs validation"),
+                      (["--val-fraction", "1"], "--val-fraction 1: a seed set needs validation"),
+                      (["--sample-size", "1"], "--sample-size 1: a seed set needs at least 2")):
+        assert main([*args, *bad]) == 2
+        assert says in capsys.readouterr().err
+        assert not out.exists()
+    assert main([*args, "--sample-size", "30", "--val-fraction", "0.2"]) == 0
 
 
 def test_options_of_the_one_file_route_are_refused_with_seed_set(tmp_path, capsys):

@@ -188,9 +188,9 @@ def test_protocol_validation_retries_cache_usage_and_secrets(
         # nothing valid to train on, no seed set is written, only the rejected rows
         try:
             info = build_seed_set(str(SAMPLE), str(tmp_path / "seed"), again, sample_size=3,
-                                  seed=0, val_fraction=0.0, register=False)  # fmt: skip
+                                  seed=0, val_fraction=0.5, register=False)  # fmt: skip
         except EmptySplit as err:
-            assert "train=0" in str(err) and "rejected.jsonl.gz" in str(err)
+            assert "the split would leave" in str(err) and "rejected.jsonl.gz" in str(err)
             assert not (tmp_path / "seed" / "manifest.json").exists()
             with gzip.open(tmp_path / "seed" / "rejected.jsonl.gz", "rt") as f:
                 rejected = [json.loads(line) for line in f]

@@ -118,15 +118,17 @@ def test_bad_input_records_are_counted_not_lost(tmp_path):
         + "\n"
     )
     info = build_seed_set(str(src), str(tmp_path / "seed"), get_teacher("rules"), 100,
-                          register=False, val_fraction=0.0)  # fmt: skip
+                          register=False, val_fraction=0.5)  # fmt: skip
     assert info.sizes["snapshot_docs"] == 6 and info.sizes["sampled"] == 6
     assert info.sizes["input_quarantined"] == {
         "malformed_json": 1,
         "empty_text": 1,
         "duplicate_id": 1,
     }
-    with pytest.raises(ValueError, match="val_fraction"):
-        build_seed_set(str(src), str(tmp_path / "x"), get_teacher("rules"), 5, val_fraction=1.0)
+    for bad in (0.0, 1.0):  # no validation or no training documents: prox train refuses it
+        with pytest.raises(ValueError, match="val_fraction"):
+            build_seed_set(str(src), str(tmp_path / "x"), get_teacher("rules"), 5,
+                           val_fraction=bad)
 
 
 def test_steps_mapped_over_shards_give_the_same_seed_set(tmp_path):
@@ -178,7 +180,7 @@ def test_the_inputs_bad_records_are_quarantined_beside_the_sample(tmp_path):
     src.write_bytes(b"\n".join(json.dumps(r).encode() for r in good) + b"\n{not json\n"
                     + b'{"id": "x", "text": "caf\xe9"}\n' + json.dumps(good[0]).encode() + b"\n")
     info = build_seed_set(str(src), str(tmp_path / "seed"), get_teacher("rules"), 100,
-                          register=False, val_fraction=0.0)  # fmt: skip
+                          register=False, val_fraction=0.5)  # fmt: skip
     manifest = json.loads((tmp_path / "seed" / "manifest.json").read_text())
     quarantined = [json.loads(line) for line in
                    (tmp_path / "seed" / "sample" / "quarantine.jsonl").read_text().splitlines()]
