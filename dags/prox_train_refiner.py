@@ -25,6 +25,7 @@ with `seed_uri`.
    refining models), published to the registry (`$PROX_MODEL_REGISTRY`). Pool `gpu`.
    `select_epoch` = `gold` keeps the tagger epoch with the best validation word F1 against
    gold (how the shipped default was chosen) instead of the best teacher agreement.
+   `backend` picks the inference backend evaluation runs on (empty: production's).
 3. **evaluate** — the promoted model on the same validation documents.
 4. **promote** — only when the candidate is not worse than the incumbent (the promoted
    model, else the shipped default) on the shipped human-gold set (word F1; recall within
@@ -75,6 +76,13 @@ with `seed_uri`.
                          "gold: validation word F1 against gold at the epoch's calibrated keep "
                          "threshold, on the validation documents with gold_text it is "
                          "calibrated on."},
+        "backend": {"default": None, "type": ["null", "string"],
+                    "enum": [None, "vllm", "transformers", "tagger"],
+                    "title": "Evaluation backend",
+                    "description": "Inference backend that evaluates the candidate (and the "
+                    "incumbent of its kind) as prox train --backend; empty: the one "
+                    "prox_refine_snapshot picks, so promotion measures what production runs. "
+                    "Not openai: its servers serve their own model, not the candidate."},
         "gold_gate": {"default": True, "type": "boolean", "title": "Gold gate",
                       "description": "Refuse a candidate worse than the incumbent on the "
                                      "shipped human-gold set. Off, a candidate into a "

@@ -216,6 +216,9 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "train", "has no training documents"),
     ("prox_train_refiner", {"seed_uri": "SEED", "epochs": 1.5}, "train",
      "the tagger trains whole epochs"),
+    # the backend Param reaches training (it was read but not offered: conf refused it)
+    ("prox_train_refiner", {"seed_uri": "SEED", "backend": "vllm"}, "train",
+     "--backend vllm cannot run a line_tagger"),
 ])
 def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, capfd, dag_id,
                                                               conf, task_id, says):
