@@ -15,7 +15,9 @@ else the shipped default), then it may be:
 
 The refiner's ``version`` is the artifact's one version string
 (:func:`prox_tasks.models.artifact.artifact_version`), the same the registry and the
-catalog record. Generative backends: ``vllm`` (default where vLLM is installed),
+catalog record; on ``openai``, ``openai:NAME[@ROOT]+<that version>``: the model its servers
+serve (:attr:`~prox_tasks.inference.openai_engine.OpenAIEngine.served_model`), then the
+local folder's. Generative backends: ``vllm`` (default where vLLM is installed),
 ``transformers``, ``openai`` (needs ``servers``; the local folder provides the tokenizer).
 Evaluation and promotion load models here too, so they measure what production runs.
 """
@@ -128,6 +130,11 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
                              _tokenizer(folder, chat_template))
         engines[level] = built[folder]
     version = _version(path, doc_dir, chunk_dir)
+    if backend == "openai":
+        # the local folder only renders the prompts: the programs come from what the pool
+        # serves, which the version (in the refined rows and the catalog) must name
+        served = sorted({engine.served_model for engine, _ in engines.values()})
+        version = f"openai:{'+'.join(served)}+{version}"
     return GenerativeRefiner(backend, version, engines, GenerationSettings(**gen_options))
 
 

@@ -94,6 +94,9 @@ class OpenAIEngine:
         self.concurrency, self.max_retries = concurrency, max_retries
         self.backoff, self.max_backoff, self.on_failure = backoff, max_backoff, on_failure
         self.model_name = model_name
+        #: The weights the server reports serving under ``model_name`` (vLLM's ``root``:
+        #: the path or Hugging Face id it loaded); None when not asked or not reported.
+        self.served_root: str | None = None
         self.max_model_len = max_model_len or 4096
         self.stats = {"retries": 0, "cooldowns": 0}
         if model_name is None or max_model_len is None:
@@ -108,16 +111,28 @@ class OpenAIEngine:
                 reply = httpx.get(f"{url}/models", timeout=30,
                                   headers={"Authorization": f"Bearer {self.api_key}"})
                 reply.raise_for_status()
-                card = reply.json()["data"][0]
+                cards = reply.json()["data"]
+                # the card of the model asked for (a server may serve several), else the first
+                card = next((c for c in cards if c.get("id") == self.model_name), cards[0])
             except Exception as err:  # noqa: BLE001 - try the next server of the pool
                 last = err
                 continue
             if want_name:
                 self.model_name = card["id"]
+            if card.get("id") == self.model_name and card.get("root"):
+                self.served_root = str(card["root"])
             if want_len and card.get("max_model_len"):
                 self.max_model_len = int(card["max_model_len"])
             return
         raise InferenceError(f"no server of {self.urls} answered /models: {last}")
+
+    @property
+    def served_model(self) -> str:
+        """What the pool serves: ``NAME@ROOT`` (the served name and the weights the server
+        reports under it, when they differ: a deployment's ``--served-model-name refiner``
+        says nothing of which checkpoint), else ``NAME``."""
+        root = self.served_root
+        return f"{self.model_name}@{root}" if root and root != self.model_name else str(self.model_name)
 
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         if not requests:

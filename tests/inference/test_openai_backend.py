@@ -222,3 +222,47 @@ def test_a_server_slower_than_the_timeout_is_retried_without_waiting_for_it(monk
             hung.set()
     assert out[0].text == "drop_doc()" and engine.stats["retries"] == 1
     assert arrivals[1] - arrivals[0] < 30  # retried after the timeout, not after the answer
+
+
+def test_the_version_recorded_names_the_model_the_servers_serve(tiny_model, tmp_path,
+                                                                monkeypatch, capsys):
+    """The local folder only renders the prompts (its tokenizer): the programs come from the
+    model the pool serves, so the version in the refined rows and the catalog names that one
+    (its served name and the weights the server reports), not only the local folder's."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from prox_tasks.cli import main
+    from prox_tasks.models.artifact import artifact_version
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    served = {"id": "refiner", "root": "/models/prox-doc-v7", "max_model_len": 1024}
+
+    def respond(request):
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"object": "list", "data": [served]}).encode(),
+                            {"Content-Type": "application/json"})
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    local = artifact_version(tiny_model, {"kind": "causal_lm"})
+    with LoopbackHTTPServer(respond) as server:
+        refiner = load_backend("openai", str(tiny_model), servers=[server.url + "/v1"])
+        assert refiner.version == f"openai:refiner@/models/prox-doc-v7+{local}"
+        named = load_backend("openai", str(tiny_model), servers=[server.url + "/v1"],
+                             model_name="refiner", max_model_len=1024)  # no discovery asked
+        assert named.version == f"openai:refiner+{local}"
+        served["root"] = "/models/prox-doc-v8"  # the pool restarted on other weights
+        assert load_backend("openai", str(tiny_model),
+                            servers=[server.url + "/v1"]).version != refiner.version
+        served["root"] = "/models/prox-doc-v7"
+        docs = tmp_path / "in.jsonl"
+        docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+        monkeypatch.setenv("PROX_OPENAI_SERVERS", server.url + "/v1")
+        assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                     "--model", str(tiny_model), "--backend", "openai", "--no-progress",
+                     "--json"]) == 0
+        summary = json.loads(capsys.readouterr().out)
+    assert summary["model_version"] == refiner.version  # what the catalog books
+    rows = pq.read_table(tmp_path / "out" / "shards").to_pylist()
+    assert len(rows) == 3 and {r["model_version"] for r in rows} == {refiner.version}
