@@ -141,3 +141,43 @@ def test_a_rollback_landing_between_read_and_write_of_a_decision_wins(s3_root, t
     decision = registry.decide("refiner", late["version"], {**GOOD, "line_f1": 0.99}, BETTER)
     assert not decision.promoted and decision.incumbent == v1
     assert registry.promoted("refiner")["version"] == v1
+
+
+def test_prox_refine_with_the_promoted_model_refines_with_the_rolled_back_version(
+        tmp_path, monkeypatch, capsys):
+    """End to end with real taggers: after `prox models promote v1`, `prox refine --model
+    promoted` (the refine DAG resolves the same way: prox_tasks.models.resolve_model) writes
+    v1 into the refined rows."""
+    import shutil
+
+    from prox_tasks.models.resolver import SHIPPED_MODEL
+    from tests.inference.helpers import short_docs
+
+    folders = []
+    for i, threshold in enumerate((0.85, 0.8)):  # two taggers that differ in one setting
+        folder = tmp_path / f"tagger{i}"
+        shutil.copytree(SHIPPED_MODEL, folder, ignore=shutil.ignore_patterns("artifact.json"))
+        settings = json.loads((folder / "refiner.json").read_text())
+        settings["tagger"]["line_threshold"] = threshold
+        (folder / "refiner.json").write_text(json.dumps(settings))
+        folders.append(folder)
+    root = str(tmp_path / "registry")
+    registry = ModelRegistry(root)
+    v1 = registry.publish(folders[0], "refiner", "line_tagger", {}, {}, GOOD)["version"]
+    assert registry.decide("refiner", v1, GOOD, None).promoted
+    v2 = registry.publish(folders[1], "refiner", "line_tagger", {}, {}, BETTER)["version"]
+    assert registry.decide("refiner", v2, BETTER, GOOD).promoted
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", root)
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+
+    def refine(output: str) -> str:
+        assert main(["refine", "--input", str(docs), "--output", str(tmp_path / output),
+                     "--model", "promoted", "--no-progress", "--json"]) == 0
+        return json.loads(capsys.readouterr().out)["model_version"]
+
+    assert refine("before") == v2
+    assert main(["models", "promote", v1, "--reason", "v2 misbehaves"]) == 0
+    capsys.readouterr()
+    assert refine("after") == v1
