@@ -245,7 +245,7 @@ class ModelRegistry:
         incumbent only one is promoted; the other is refused, its reason naming the version
         promoted meanwhile (evaluate it against that one again).
         """
-        self._require_published(name, version)
+        self.check_published(name, version)
         outcome: dict = {}
 
         def swap(raw: bytes | None) -> bytes | None:
@@ -313,7 +313,7 @@ class ModelRegistry:
             raise ValueError("a manual promotion needs a reason (why this version, e.g. "
                              "'rollback: v42 drops tables on forum pages'): it is recorded "
                              "with the decision")
-        self._require_published(name, version)
+        self.check_published(name, version)
         record = self.artifact(name, version)
         gold = next((d.get("candidate_gold") for d in reversed(self.decisions(name))
                      if d.get("candidate") == version and d.get("candidate_gold")), None)
@@ -352,7 +352,7 @@ class ModelRegistry:
             self._catalog_register({**self.artifact(name, version), "uri": self.uri(name, version)},
                                    promoted=True)
 
-    def _require_published(self, name: str, version: str) -> None:
+    def check_published(self, name: str, version: str) -> None:
         """Refuse a version whose ``artifact.json`` is missing: never published, or its
         upload was cut short (it is written last); promoted.json must never name it."""
         from prox_tasks.storage.names import check_name
