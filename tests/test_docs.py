@@ -1,0 +1,146 @@
+"""What the README and docs/*.md name exists: every ``PROX_*`` environment variable is read
+by the code (and every one the code reads is named), every option shown after ``prox
+COMMAND`` is an option of that command, and the README's two commands are what the scripts
+and ``.ci/run`` run. A data team follows these pages literally in its first week."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+DOCS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+#: Where a variable the docs name may be read: the library, DAGs, plugins, scripts, the
+#: deployment files, the benches, and the tests (``PROX_TEST_*`` settings of the suite).
+CODE_FOLDERS = ("prox_tasks", "dags", "plugins", "scripts", "deploy", "bench", "tests")
+CODE_SUFFIXES = {".py", ".sh", ".yaml", ".yml", ".example", ""}
+VARIABLE = re.compile(r"\bPROX_[A-Z0-9_]*[A-Z0-9]\b")
+
+
+def _docs_text() -> dict[Path, str]:
+    return {path: path.read_text(encoding="utf-8") for path in DOCS}
+
+
+def _code_text(folders=CODE_FOLDERS) -> str:
+    parts = []
+    for folder in folders:
+        for path in sorted((REPO / folder).rglob("*")):
+            if (
+                path.is_file()
+                and path.suffix in CODE_SUFFIXES
+                and "__pycache__" not in path.parts
+                and path.stat().st_size < 1_000_000
+            ):
+                parts.append(path.read_text(encoding="utf-8", errors="replace"))
+    return "\n".join(parts)
+
+
+def _dynamic_variables() -> set[str]:
+    """The variables built from a field name: ``PROX_GATE_<THRESHOLD>`` (the gate's
+    defaults) and ``PROX_<LIMIT>`` (the refine limits)."""
+    from prox_tasks.quality import GateThresholds
+    from prox_tasks.refine.limits import Limits
+
+    return {f"PROX_GATE_{f.name.upper()}" for f in fields(GateThresholds)} | {
+        f"PROX_{f.name.upper()}" for f in fields(Limits)
+    }
+
+
+def _documented_variables() -> dict[str, list[str]]:
+    named: dict[str, list[str]] = {}
+    for path, text in _docs_text().items():
+        for name in VARIABLE.findall(text):
+            named.setdefault(name, []).append(path.name)
+    return named
+
+
+def test_every_variable_the_docs_name_is_read_by_the_code():
+    code = _code_text()
+    dynamic = _dynamic_variables()
+    missing = {
+        name: sorted(set(where))
+        for name, where in _documented_variables().items()
+        if name not in dynamic and not re.search(rf"\b{name}\b", code)
+    }
+    assert not missing, f"named in the docs, read nowhere: {missing}"
+
+
+def test_every_variable_the_code_reads_is_named_in_the_docs():
+    read = set()
+    for folder in ("prox_tasks", "dags", "plugins", "scripts"):
+        for path in (REPO / folder).rglob("*.py"):
+            read.update(
+                re.findall(r"[\"'](PROX_[A-Z0-9_]*[A-Z0-9])[\"']", path.read_text(encoding="utf-8"))
+            )
+    documented = set(_documented_variables())
+    assert not read - documented, f"read by the code, named in no doc: {sorted(read - documented)}"
+
+
+def _options_of_each_command() -> dict[str, set[str]]:
+    """``prox`` subcommand (``catalog list`` for a catalog action) -> its option strings."""
+    import argparse
+
+    from prox_tasks.cli import build_parser
+
+    def subparsers(parser):
+        return next(
+            (a.choices for a in parser._actions if isinstance(a, argparse._SubParsersAction)), {}
+        )
+
+    def options(parser):
+        return {s for a in parser._actions for s in a.option_strings}
+
+    found = {}
+    for name, command in subparsers(build_parser()).items():
+        found[name] = options(command)
+        for action, parser in subparsers(command).items():
+            found[f"{name} {action}"] = options(parser) | found[name]
+    return found
+
+
+def _command_lines():
+    """Each ``prox COMMAND …`` the docs show, in code blocks (continuation lines joined) and in
+    inline code, with the options written after it (comments left out)."""
+    for path, text in _docs_text().items():
+        spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
+            spans += re.sub(r"\\?\n\s{4,}(?=\[|--)", " ", block).split("\n")
+        for span in spans:
+            for found in re.finditer(r"\bprox (\w+)((?:(?!\bprox ).)*)", span):
+                yield path.name, found.group(1), found.group(2).split(" #")[0], span
+
+
+def test_every_option_the_docs_show_is_an_option_of_its_command():
+    commands = _options_of_each_command()
+    wrong = []
+    shown = 0
+    for doc, command, rest, span in _command_lines():
+        if command not in commands:
+            continue  # prose: "prox refine's", "the prox report"
+        action = re.match(r"\s*([a-z]+)\b", rest)
+        known = commands.get(
+            f"{command} {action.group(1)}" if action else command, commands[command]
+        )
+        for option in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9](?![\w…-])", rest):
+            shown += 1
+            if option not in known and option.replace("--no-", "--") not in known:
+                wrong.append(f"{doc}: prox {command} {option} ({span.strip()[:80]})")
+    assert shown > 100, "the docs' command lines were not found"
+    assert not wrong, "options the docs show that the command does not take:\n" + "\n".join(wrong)
+
+
+@pytest.mark.parametrize(
+    "script, runs",
+    [
+        ("scripts/demo.sh", "python scripts/main_job.py"),
+        ("scripts/test.sh", "python -m pytest"),
+    ],
+)
+def test_the_readme_commands_are_what_the_scripts_and_ci_run(script, runs):
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert f"bash {script}" in readme
+    assert runs in (REPO / script).read_text(encoding="utf-8")
+    assert "exec bash scripts/test.sh" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
