@@ -144,3 +144,46 @@ def test_the_readme_commands_are_what_the_scripts_and_ci_run(script, runs):
     assert f"bash {script}" in readme
     assert runs in (REPO / script).read_text(encoding="utf-8")
     assert "exec bash scripts/test.sh" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
+
+
+def _layout_block() -> str:
+    """The "Output layout" code block of docs/storage.md."""
+    text = (REPO / "docs" / "storage.md").read_text(encoding="utf-8")
+    return re.search(r"Output layout under `output_uri`:\n\n```\n(.*?)```", text, re.S).group(1)
+
+
+def test_every_file_a_refined_gated_released_snapshot_holds_is_in_the_documented_layout(
+    tmp_path, capsys
+):
+    """``prox refine`` (with the shipped tagger), ``prox gate``, ``prox release``: each name in
+    the snapshot folder (and one level below) is listed in docs/storage.md's layout, and the
+    release root holds ``latest.json`` and ``releases/<name>.json`` (docs/airflow.md)."""
+    from prox_tasks.cli import main
+    from tests.quality.snapshot_factory import write_input
+
+    source = write_input(tmp_path / "in" / "crawl.jsonl", 30, garbage_lines=1)
+    snapshot, root = tmp_path / "snap", tmp_path / "root"
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    refine = ["refine", "--input", str(source), "--output", str(snapshot), "--target-docs", "20"]
+    assert main([*refine, "--catalog", catalog, "--model", "default", "--no-progress"]) == 0
+    assert main(["gate", "--snapshot", str(snapshot), "--catalog", catalog, "--name", "snap"]) == 0
+    release = ["release", "--snapshot", str(snapshot), "--root", str(root), "--name", "snap"]
+    assert main([*release, "--partition", "2026-01-05", "--catalog", catalog]) == 0
+    capsys.readouterr()
+
+    layout = _layout_block()
+    written = [
+        p
+        for p in [*snapshot.iterdir(), *(snapshot / "_quality").iterdir()]
+        if not p.name.startswith(".")
+    ]
+    undocumented = [
+        p.name for p in written if (p.name + "/" if p.is_dir() else p.name) not in layout
+    ]
+    assert not undocumented, (
+        f"in the snapshot folder, not in docs/storage.md's layout: {undocumented}"
+    )
+    released = sorted(
+        p.relative_to(root).as_posix() for p in root.rglob("*") if not p.name.startswith(".")
+    )
+    assert released == ["latest.json", "releases", "releases/snap.json"]
