@@ -1,0 +1,86 @@
+"""docs/airflow.md against the DAGs Airflow parses: the table's tasks and their pools, every
+Param the docs name, and the defaults docs/airflow.md gives the Params it lists."""
+
+from __future__ import annotations
+
+import re
+
+from tests.dags.airflow_env import REPO
+
+DAGS = ("prox_seed_label", "prox_train_refiner", "prox_refine_snapshot")
+AIRFLOW_MD = (REPO / "docs" / "airflow.md").read_text(encoding="utf-8")
+
+
+def _table_rows() -> dict[str, str]:
+    """DAG id -> the tasks column of docs/airflow.md's first table."""
+    rows = re.findall(r"^\| `(prox_\w+)` \| [^|]* \| (.*) \|$", AIRFLOW_MD, re.M)
+    return dict(rows)
+
+
+def test_the_table_names_each_dags_tasks_and_their_pools(dagbag):
+    rows = _table_rows()
+    assert set(rows) == set(DAGS)
+    for dag_id, column in rows.items():
+        dag = dagbag.get_dag(dag_id)
+        named = set(re.findall(r"(?<!pool )(?<!Asset )`([a-z_]+)`", column))
+        assert named == set(dag.task_ids), dag_id
+        pools = {}
+        for step in column.split("→"):
+            task = re.search(r"`([a-z_]+)`", step).group(1)
+            pool = re.search(r"pool `(\w+)`", step)
+            pools[task] = pool.group(1) if pool else "default_pool"
+        actual = {task: dag.get_task(task).pool for task in pools}
+        assert pools == actual, f"{dag_id}: docs/airflow.md says {pools}, the DAG has {actual}"
+
+
+def _params(dagbag) -> dict[str, dict]:
+    return {
+        dag_id: {
+            name: dagbag.get_dag(dag_id).params[name] for name in dagbag.get_dag(dag_id).params
+        }
+        for dag_id in DAGS
+    }
+
+
+def test_every_param_the_docs_name_is_a_param(dagbag):
+    params = set().union(*(set(p) for p in _params(dagbag).values()))
+    named = set()
+    for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]:
+        text = path.read_text(encoding="utf-8")
+        named |= {
+            m
+            for found in re.findall(r"Params? `(\w+)`|`(\w+)` Params?\b", text)
+            for m in found
+            if m and not m.startswith("prox_")
+        }
+        for conf in re.findall(r'"conf": (\{.*?\})\}|--dag-run-conf \'(\{.*?\})\'', text, re.S):
+            named |= set(re.findall(r'"(\w+)":', "".join(conf)))
+    assert len(named) > 10
+    assert not named - params, f"named as Params in the docs, Params of no DAG: {named - params}"
+
+
+def test_the_defaults_docs_airflow_md_lists_are_the_dags(dagbag):
+    """The paragraph "Params this page does not otherwise name": `name` (default)."""
+    params = _params(dagbag)
+    start = AIRFLOW_MD.index("Params this page does not otherwise name")
+    listed = AIRFLOW_MD[start : AIRFLOW_MD.index("caps the mapped refine tasks", start)]
+    dag_id, checked = None, 0
+    for found in re.finditer(
+        r"`(prox_\w+)` —|`(\w+)`\s+\((?!default:)(?:default\s+)?`?(-?[0-9.]+|[a-z_]+)`?[\s):;,]",
+        listed,
+    ):
+        if found.group(1):
+            dag_id = found.group(1)
+            continue
+        name, value = found.group(2), found.group(3)
+        if value == "default":
+            continue  # "(default `$PROX_SEED_ROOT`, else …)": from the environment
+        default = params[dag_id][name]
+        if value == "empty":
+            assert default in (None, ""), (dag_id, name, default)
+        elif re.fullmatch(r"-?[0-9.]+", value):
+            assert float(value) == default, (dag_id, name, value, default)
+        else:
+            assert value == default, (dag_id, name, value, default)
+        checked += 1
+    assert checked >= 14
