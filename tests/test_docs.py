@@ -187,3 +187,19 @@ def test_every_file_a_refined_gated_released_snapshot_holds_is_in_the_documented
         p.relative_to(root).as_posix() for p in root.rglob("*") if not p.name.startswith(".")
     )
     assert released == ["latest.json", "releases", "releases/snap.json"]
+
+
+def test_the_snapshot_names_docs_airflow_md_gives_are_the_ones_a_run_gets(tmp_path):
+    """A dated run's snapshot is crawl-D, a named one its snapshot_name, and a manual run
+    with neither a logical date nor a name ``run-<run id>``."""
+    from prox_tasks.pipeline import refresh
+
+    text = (REPO / "docs" / "airflow.md").read_text(encoding="utf-8")
+    params = {"input_uri": str(tmp_path / "in"), "output_root": str(tmp_path / "corpus")}
+    dated = refresh.resolve_snapshot(params, "2026-01-05", "scheduled__2026-01-05T00:00:00+00:00")
+    assert dated["name"] == "crawl-2026-01-05" and "`<output_root>/snapshots/crawl-D`" in text
+    named = refresh.resolve_snapshot({**params, "snapshot_name": "hotfix-1"}, None, "manual__x")
+    assert named["output_uri"].endswith("/snapshots/hotfix-1")
+    assert "`<output_root>/snapshots/<snapshot_name>`" in text
+    undated = refresh.resolve_snapshot(params, None, "manual__2026-01-05T10:00:00+00:00")
+    assert undated["name"] == "run-manual__2026-01-05T10_00_00_00_00" and "`run-<run id>`" in text
