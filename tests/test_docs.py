@@ -203,3 +203,25 @@ def test_the_snapshot_names_docs_airflow_md_gives_are_the_ones_a_run_gets(tmp_pa
     assert "`<output_root>/snapshots/<snapshot_name>`" in text
     undated = refresh.resolve_snapshot(params, None, "manual__2026-01-05T10:00:00+00:00")
     assert undated["name"] == "run-manual__2026-01-05T10_00_00_00_00" and "`run-<run id>`" in text
+
+
+def test_every_repository_path_the_docs_name_exists():
+    """Files and folders named in inline code (``tests/…py``, ``prox_tasks/…``, ``bench/…``,
+    ``deploy/…``, ``scripts/…``, ``plugins/…``, ``dags/…``, ``data/…``); placeholders
+    (``NNNNN``, ``<name>``, ``…``, ``{…}``, globs) are left out."""
+    roots = ("prox_tasks/", "tests/", "bench/", "deploy/", "scripts/", "plugins/", "dags/", "data/")
+    missing, checked = [], 0
+    for path, text in _docs_text().items():
+        for named in re.findall(r"`([A-Za-z0-9_./-]+)`", text):
+            named = named.split(":")[0].rstrip("/.")
+            if (
+                not named.startswith(roots)
+                or re.search(r"NNN|\*|<|\{", named)
+                or named in ("deploy/.env",)  # made by the user from deploy/env.example
+            ):
+                continue
+            checked += 1
+            if not (REPO / named).exists():
+                missing.append(f"{path.name}: {named}")
+    assert checked > 40, "the docs' paths were not found"
+    assert not missing, f"paths the docs name that do not exist: {sorted(set(missing))}"
