@@ -225,3 +225,22 @@ def test_every_repository_path_the_docs_name_exists():
                 missing.append(f"{path.name}: {named}")
     assert checked > 40, "the docs' paths were not found"
     assert not missing, f"paths the docs name that do not exist: {sorted(set(missing))}"
+
+
+def test_every_file_of_a_seed_set_folder_is_described_in_docs_teachers_md(tmp_path, capsys):
+    """``prox label --seed-set``: each name in the folder is in docs/teachers.md's table of
+    its files (or, for the work folders ``sample/`` and ``labels/``, the text after it)."""
+    from prox_tasks.cli import main
+    from tests.quality.snapshot_factory import write_input
+
+    source = write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    seed = tmp_path / "seed"
+    label = ["label", "--input", str(source), "--output", str(seed), "--seed-set"]
+    assert main([*label, "--sample-size", "20", "--no-register", "--no-progress"]) == 0
+    capsys.readouterr()
+    text = (REPO / "docs" / "teachers.md").read_text(encoding="utf-8")
+    described = text[text.index("| `train.jsonl.gz`") : text.index("For Airflow, the same work")]
+    names = [p.name + ("/" if p.is_dir() else "") for p in seed.iterdir()]
+    assert "params.json" in names and "manifest.json" in names
+    undescribed = [n for n in names if not n.startswith(".") and f"`{n}" not in described]
+    assert not undescribed, f"in a seed-set folder, not in docs/teachers.md: {undescribed}"
