@@ -105,7 +105,7 @@ def _command_lines():
     """Each ``prox COMMAND …`` the docs show, in code blocks (continuation lines joined) and in
     inline code, with the options written after it (comments left out)."""
     for path, text in _docs_text().items():
-        spans = re.findall(r"`([^`\n]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
+        spans = re.findall(r"`([^`]+)`", re.sub(r"```.*?```", "", text, flags=re.S))
         for block in re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S):
             spans += re.sub(r"\\?\n\s{4,}(?=\[|--)", " ", block).split("\n")
         for span in spans:
@@ -119,7 +119,9 @@ def test_every_option_the_docs_show_is_an_option_of_its_command():
     shown = 0
     for doc, command, rest, span in _command_lines():
         if command not in commands:
-            continue  # prose: "prox refine's", "the prox report"
+            if span.strip().startswith(f"prox {command}") and command != "COMMAND":
+                wrong.append(f"{doc}: prox {command} is no command ({span.strip()[:80]})")
+            continue  # within a message or a command line of another tool
         action = re.match(r"\s*([a-z]+)\b", rest)
         known = commands.get(
             f"{command} {action.group(1)}" if action else command, commands[command]
@@ -129,7 +131,9 @@ def test_every_option_the_docs_show_is_an_option_of_its_command():
             if option not in known and option.replace("--no-", "--") not in known:
                 wrong.append(f"{doc}: prox {command} {option} ({span.strip()[:80]})")
     assert shown > 100, "the docs' command lines were not found"
-    assert not wrong, "options the docs show that the command does not take:\n" + "\n".join(wrong)
+    assert not wrong, "commands and options the docs show that prox does not take:\n" + "\n".join(
+        wrong
+    )
 
 
 @pytest.mark.parametrize(
