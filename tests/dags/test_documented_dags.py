@@ -49,7 +49,7 @@ def test_every_param_the_docs_name_is_a_param(dagbag):
         text = path.read_text(encoding="utf-8")
         named |= {
             m
-            for found in re.findall(r"Params? `(\w+)`|`(\w+)` Params?\b", text)
+            for found in re.findall(r"Params?\s+`(\w+)`|`(\w+)`\s+Params?\b", text)
             for m in found
             if m and not m.startswith("prox_")
         }
