@@ -248,3 +248,33 @@ def test_every_file_of_a_seed_set_folder_is_described_in_docs_teachers_md(tmp_pa
     assert "params.json" in names and "manifest.json" in names
     undescribed = [n for n in names if not n.startswith(".") and f"`{n}" not in described]
     assert not undescribed, f"in a seed-set folder, not in docs/teachers.md: {undescribed}"
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether ``prox_tasks.a.b.c`` is a module or an attribute of one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            found = importlib.import_module(".".join(parts[:cut]))
+        except ModuleNotFoundError:
+            continue
+        for name in parts[cut:]:
+            if not hasattr(found, name):
+                return False
+            found = getattr(found, name)
+        return True
+    return False
+
+
+def test_every_prox_tasks_name_and_import_the_docs_show_exists():
+    """``prox_tasks.x.y`` in inline code, and ``from prox_tasks.x import a, b`` in examples."""
+    named = set()
+    for text in _docs_text().values():
+        named |= set(re.findall(r"`(prox_tasks(?:\.\w+)+)", text))
+        for module, imported in re.findall(r"from (prox_tasks[\w.]*) import ([\w, ]+)", text):
+            named |= {f"{module}.{name.strip()}" for name in imported.split(",") if name.strip()}
+    assert len(named) > 40
+    missing = sorted(n for n in named if not _resolves(n))
+    assert not missing, f"named in the docs, not in prox_tasks: {missing}"
