@@ -84,3 +84,16 @@ def test_the_defaults_docs_airflow_md_lists_are_the_dags(dagbag):
             assert value == default, (dag_id, name, value, default)
         checked += 1
     assert checked >= 14
+
+
+def test_every_param_of_a_dag_is_named_in_the_docs(dagbag):
+    """Each field of a DAG's trigger form has its name somewhere in README.md or docs/*.md."""
+    text = "".join(
+        path.read_text(encoding="utf-8")
+        for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
+    )
+    unnamed = {
+        dag_id: sorted(name for name in params if f"`{name}`" not in text)
+        for dag_id, params in _params(dagbag).items()
+    }
+    assert not any(unnamed.values()), f"Params no doc names: {unnamed}"
