@@ -278,3 +278,12 @@ def test_every_prox_tasks_name_and_import_the_docs_show_exists():
     assert len(named) > 40
     missing = sorted(n for n in named if not _resolves(n))
     assert not missing, f"named in the docs, not in prox_tasks: {missing}"
+
+
+def test_the_readme_names_the_files_whose_change_reinstalls_the_venv():
+    """scripts/setup.sh skips the install while the hash of these files is unchanged."""
+    setup = (REPO / "scripts" / "setup.sh").read_text(encoding="utf-8")
+    hashed = re.search(r'WANT="\$\(cat ([^|]+)\|', setup).group(1).split()
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    stamp = readme[readme.index("a stamp file skips") :][:200]
+    assert hashed and all(f"`{name}`" in stamp for name in hashed), (hashed, stamp)
