@@ -287,3 +287,27 @@ def test_the_readme_names_the_files_whose_change_reinstalls_the_venv():
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     stamp = readme[readme.index("a stamp file skips") :][:200]
     assert hashed and all(f"`{name}`" in stamp for name in hashed), (hashed, stamp)
+
+
+def test_the_catalog_tables_docs_storage_md_lists_are_the_catalogs(tmp_path):
+    """Each table row of docs/storage.md's catalog section names exactly the table's columns."""
+    import sqlalchemy
+
+    from prox_tasks.catalog import Catalog
+
+    catalog = Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    tables = sqlalchemy.inspect(catalog.engine)
+    text = (REPO / "docs" / "storage.md").read_text(encoding="utf-8")
+    rows = dict(re.findall(r"^\| `(\w+)` \| (.*) \|$", text[text.index("## The catalog") :], re.M))
+    assert set(rows) == set(tables.get_table_names()) - {"schema_migrations"}
+    for table, row in rows.items():
+        columns = {c["name"] for c in tables.get_columns(table)}
+        outside_parentheses = row
+        while re.search(r"\([^()]*\)", outside_parentheses):
+            outside_parentheses = re.sub(r"\([^()]*\)", "", outside_parentheses)
+        named = {
+            re.split(r"\s", part.strip())[0] for part in re.split(r",| and ", outside_parentheses)
+        }
+        named = {n for n in named if n}
+        assert named == columns, (table, sorted(named - columns), sorted(columns - named))
+    catalog.close()
