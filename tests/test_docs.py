@@ -122,11 +122,16 @@ def test_every_option_the_docs_show_is_an_option_of_its_command():
             if span.strip().startswith(f"prox {command}") and command != "COMMAND":
                 wrong.append(f"{doc}: prox {command} is no command ({span.strip()[:80]})")
             continue  # within a message or a command line of another tool
-        action = re.match(r"\s*([a-z]+)\b", rest)
-        known = commands.get(
-            f"{command} {action.group(1)}" if action else command, commands[command]
-        )
-        for option in re.findall(r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9](?![\w…-])", rest):
+        # an option belongs to the last action named before it (`prox models [--registry R]
+        # promote V --reason T`, `prox models list|show V|promote V --reason T`)
+        known = commands[command]
+        for word in re.finditer(
+            r"(?<![\w-])--[a-z][a-z0-9-]*[a-z0-9](?![\w…-])|(?<![\w-])[a-z]+(?![\w-])", rest
+        ):
+            if not word.group().startswith("--"):
+                known = commands.get(f"{command} {word.group()}", known)
+                continue
+            option = word.group()
             shown += 1
             if option not in known and option.replace("--no-", "--") not in known:
                 wrong.append(f"{doc}: prox {command} {option} ({span.strip()[:80]})")
