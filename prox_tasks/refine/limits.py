@@ -105,11 +105,12 @@ class Limits:
         """Limits from ``values`` (None entries ignored), else ``PROX_<FIELD>``, else defaults."""
         chosen = {}
         for f in fields(cls):
-            value = (values or {}).get(f.name)
+            value, source = (values or {}).get(f.name), f"limit {f.name}"
             if value is None:
-                value = environ.get(f"PROX_{f.name.upper()}")
+                source = f"PROX_{f.name.upper()}"
+                value = environ.get(source)
             if value is not None:
-                chosen[f.name] = _parse(f, value)
+                chosen[f.name] = _parse(f, value, source)
         return cls(**chosen)
 
     def to_dict(self) -> dict:
@@ -120,12 +121,13 @@ class Limits:
         return {name: getattr(self, name) for name in POLICY_CAPS}
 
 
-def _parse(field, value):
+def _parse(field, value, source: str):
+    """``value`` as ``field``'s type; ``source`` (the option or the variable it came from)
+    names it when it is not a number."""
     try:
         return {"int": int, "float": float}.get(field.type, str)(value)
     except ValueError:
-        raise ValueError(f"limit {field.name}: {value!r} is not a number (PROX_"
-                         f"{field.name.upper()}?)") from None
+        raise ValueError(f"{source}: {value!r} is not a number") from None
 
 
 def text_bytes(text: str) -> int:

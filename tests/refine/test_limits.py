@@ -32,6 +32,13 @@ def test_limits_come_from_values_then_environment_then_defaults():
         Limits(duplicate_ids="ignore")
 
 
+def test_a_limit_that_is_not_a_number_names_where_it_came_from():
+    with pytest.raises(ValueError, match=r"^PROX_MAX_DOC_LINES: 'abc' is not a number$"):
+        Limits.resolve({}, environ={"PROX_MAX_DOC_LINES": "abc"})
+    with pytest.raises(ValueError, match=r"^limit max_doc_lines: 'abc' is not a number$"):
+        Limits.resolve({"max_doc_lines": "abc"}, environ={"PROX_MAX_DOC_LINES": "7"})
+
+
 def test_batches_close_at_the_byte_line_and_document_limits():
     limits = Limits(max_doc_lines=4, max_doc_bytes=100, max_batch_docs=3,
                     max_batch_bytes=100, max_batch_lines=6)  # fmt: skip
