@@ -14,6 +14,12 @@ side in one run:
   Content-Range total stand for that HEAD. The "before" column sends the HEAD of the
   version check (``version_of``, the same ``HeadObject``) ahead of each shard's read.
 
+- ``plan``/``replan``: planning those files, then planning them again unchanged (a rerun,
+  a retried plan task). Each planned file was HEADed three times (its size, ETag and
+  version: ``size_of``, ``content_fingerprint``, ``version_of``), and once again by each
+  rerun (its version); now the listing that names the files gives all three. The "before"
+  column sends those HEADs beside the plan.
+
 Requests are counted by operation on the storage layer's client (botocore's ``before-call``
 event: what was really sent). Time: median of ``--repeats`` passes over all files.
 Usage: ``python bench/s3_opens.py [--files 200] [--kb 8] [--repeats 3]``.
@@ -83,8 +89,22 @@ def run(files: int, kb: int, repeats: int) -> list[dict]:
             for _ in read_shard(manifest, shard.index):
                 pass
 
+    from prox_tasks.storage import content_fingerprint, remove
+
+    def plan(head_first: bool, again: bool):
+        if not again:  # a first plan: no manifest yet
+            remove("s3://bench/out/manifest.json")
+        plan_shards("s3://bench/in/", "s3://bench/out", target_docs=n)
+        for uri in uris if head_first else ():
+            if not again:
+                size_of(uri)
+                content_fingerprint(uri)
+            version_of(uri)
+
     rows = []
-    for name, fn in (("open_uri", read_all), ("read_shard", read_shards)):
+    for name, fn in (("open_uri", read_all), ("read_shard", read_shards),
+                     ("plan", lambda head_first: plan(head_first, False)),
+                     ("replan", lambda head_first: plan(head_first, True))):
         before_s, before = timed(lambda fn=fn: fn(True), repeats)
         after_s, after = timed(lambda fn=fn: fn(False), repeats)
         rows.append({"what": name, "files": files, "before_s": before_s, "after_s": after_s,
@@ -105,7 +125,7 @@ def main() -> None:
     with moto_bucket("bench"):
         rows = run(args.files, args.kb, args.repeats)
     print(f"\n{args.files} files of {args.kb} KB on moto over HTTP, median of {args.repeats}\n")
-    print("| read | files | HEAD a file before / after | GET a file before / after | "
+    print("| what | files | HEAD a file before / after | GET a file before / after | "
           "ms a file before / after |")
     print("|---|---:|---:|---:|---:|")
     for r in rows:

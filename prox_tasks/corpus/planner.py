@@ -31,13 +31,12 @@ from prox_tasks.storage import (
     Opened,
     content_fingerprint,
     exists,
+    identities_in,
     identity_of,
     join_uri,
     list_uri,
     remove,
-    size_of,
     to_uri,
-    version_of,
 )
 from prox_tasks.storage.swap import replace_if
 
@@ -132,7 +131,12 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         index_duplicates(unchanged)  # nothing to do when its list was written
         return unchanged
     files, shards = [], [ShardPlan(0)]
+    # each file's identity as listed before it is scanned (on S3 from the listing: no HEAD
+    # a file): a file rewritten during the plan then fails its shards' read check, instead
+    # of its new identity vouching for counts of its old bytes
+    listed = identities_in(input_uri)
     for path, fmt in input_files(input_uri, format):
+        found = listed.get(path) or identity_of(path)
         records = total = 0
         segment = None
         for offset, nbytes in FORMATS[fmt].scan(path, max_doc_bytes):
@@ -150,8 +154,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
             records, total = records + 1, total + nbytes
             if progress is not None:
                 progress.update(1)
-        files.append(InputFile(path, fmt, size_of(path), records, total,
-                               content_fingerprint(path), version_of(path)))
+        files.append(InputFile(path, fmt, found.size, records, total,
+                               found.fingerprint or content_fingerprint(path), found.version))
     if not any(f.records for f in files):  # before a manifest of nothing is written
         raise empty_input(input_uri, [f.uri for f in files])
     if not shards[-1].docs:
@@ -186,15 +190,13 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
     listed = input_files(input_uri, settings.get("format"))
     if [(f.uri, f.format) for f in existing.files] != list(listed):
         return None
+    found = identities_in(input_uri)  # the listing's, not a HEAD a file (S3)
     for planned in existing.files:
         if planned.fingerprint is None:  # a plan from before fingerprints: scan again
             return None
         if read_the_old_way(planned):  # its counts are not what a scan gives now
             return None
-        if planned.version is not None and version_of(planned.uri) == planned.version:
-            continue
-        if (size_of(planned.uri) != planned.size
-                or content_fingerprint(planned.uri) != planned.fingerprint):
+        if planned.uri not in found or not _same_file(planned, found[planned.uri]):
             return None
     return existing
 
@@ -282,19 +284,22 @@ def _options(manifest: Manifest) -> ReadOptions:
     return ReadOptions(s["text_field"], s["id_field"], s["max_doc_bytes"], s["format"])
 
 
+def _same_file(planned: InputFile, found: Opened) -> bool:
+    """Whether the file ``found`` (its open's, a listing's, a stat's or HEAD's identity) is
+    the one planned: the same size and — when its version moved — the bytes of its recorded
+    fingerprint (a copy or a touch with the same bytes passes; on S3 the ETag ``found``
+    holds says so, locally the file is hashed)."""
+    if found.size != planned.size:
+        return False
+    if planned.version is None or found.version == planned.version:
+        return True  # a plan from before versions: checked by size
+    return (found.fingerprint or content_fingerprint(planned.uri)) == planned.fingerprint
+
+
 def _check_unchanged(planned: InputFile, found: Opened) -> None:
-    """Raise when the file ``found`` (its open's, or a stat's or HEAD's, identity) is not the
-    one planned: another size, or — when its version moved — other bytes than its recorded
-    fingerprint (a copy or a touch with the same bytes passes; on S3 the open's ETag says
-    so, locally the file is hashed)."""
-    if planned.version is not None:
-        if found.version == planned.version:
-            return
-        if (found.fingerprint or content_fingerprint(planned.uri)) == planned.fingerprint:
-            return
-    elif found.size == planned.size:
-        return
-    raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
+    """Raise when the file ``found`` is not the one planned (:func:`_same_file`)."""
+    if not _same_file(planned, found):
+        raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
 
 
 def _refuse_stale(planned: InputFile) -> None:

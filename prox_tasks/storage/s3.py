@@ -355,12 +355,25 @@ def remove(loc: Location) -> bool:
 
 def list_keys(bucket: str, prefix: str) -> list[str]:
     """Every key starting with ``prefix``, in S3's (lexicographic) order."""
+    return [obj["Key"] for obj in list_objects(bucket, prefix)]
+
+
+def list_objects(bucket: str, prefix: str) -> list[dict]:
+    """The listing's entry (``Key``, ``ETag``, ``LastModified``, ``Size``) of every object
+    under ``prefix``, in S3's (lexicographic) order: one request per 1,000 objects."""
     paginator = get_client().get_paginator("list_objects_v2")
-    keys = []
+    objects = []
     with about(f"s3://{bucket}/{prefix}"):
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            keys.extend(obj["Key"] for obj in page.get("Contents", []))
-    return keys
+            objects.extend(page.get("Contents", []))
+    return objects
+
+
+def listed_identity(bucket: str, obj: dict) -> Opened:
+    """The identity of an object as its listing entry (:func:`list_objects`) gives it: the
+    same size and fingerprint (ETag) as its HEAD's, with no request of its own."""
+    return _identity(Location("s3", bucket, obj["Key"]), obj.get("ETag"),
+                     obj.get("LastModified"), obj["Size"])
 
 
 def versions_in(bucket: str, prefix: str) -> dict[str, str]:

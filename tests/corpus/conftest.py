@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.storage.conftest import count_gets, moto_server, s3_bucket  # noqa: F401  (fixtures)
+from tests.storage.conftest import count_gets, moto_server, s3_bucket, s3_calls  # noqa: F401  (fixtures)
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"

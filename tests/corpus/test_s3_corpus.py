@@ -147,6 +147,35 @@ def test_planning_unchanged_s3_input_again_reads_none_of_it(s3_bucket, tmp_path,
     assert count_gets["crawl/part-3.jsonl"] >= 1
 
 
+def test_planning_takes_each_file_s_identity_from_the_listing_not_a_head(
+        s3_bucket, tmp_path, sample_rows, s3_calls):
+    """A crawl of F files on S3: the plan took each file's size, ETag and version by three
+    HEADs (3 F requests), and a rerun on the unchanged folder a HEAD a file (F) — 10,000
+    files cost 10,000 HEADs to find out nothing changed. The listing that names the files
+    gives all three: no HEAD a file either time, and the plan is the same plan (its id
+    stands on size and ETag, as before)."""
+    files = 6
+    for part in range(files):
+        put_atomic(f"{s3_bucket}/crawl/part-{part}.jsonl",
+                   Path(write_jsonl(tmp_path / f"{part}.jsonl", sample_rows)).read_bytes())
+    s3_calls.clear()
+    first = plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 20)
+    assert s3_calls["HeadObject"] <= 1, s3_calls  # the manifest's own, not the crawl's
+    assert all(f.fingerprint.startswith("etag:") and f.version for f in first.files)
+    s3_calls.clear()
+    again = plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 20)
+    assert again.to_json() == first.to_json()
+    assert s3_calls["HeadObject"] == 0, s3_calls
+    # the listing's identity is the one a read checks: the planned shards read as planned
+    assert len(list(read_shard(first, 0, Quarantine()))) == first.shards[0].docs
+    # a file rewritten, same size: the listing's ETag says so, and the rerun plans again
+    data = read_bytes(f"{s3_bucket}/crawl/part-2.jsonl")
+    i = data.index(b'"text": "') + 9
+    put_atomic(f"{s3_bucket}/crawl/part-2.jsonl", data[:i] + data[i:i + 8].swapcase() + data[i + 8:])
+    with pytest.raises(ManifestConflict, match="input file rewritten: .*part-2.jsonl"):
+        plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", 20)
+
+
 @pytest.mark.parametrize("name", ["d.jsonl.gz", "d.parquet", "x.warc.wet.gz"])
 @pytest.mark.parametrize("on_s3", [False, True], ids=["local", "s3"])
 def test_a_planned_file_is_checked_on_its_own_open_in_every_format(
