@@ -10,7 +10,11 @@ later run tells a dead runner (:func:`why_dead`) by what it can check for sure:
   the next one runs, the earlier one has ended, whichever machine it ran on);
 - a process of this machine (host, boot and process-id namespace:
   :func:`prox_tasks.storage.processes.machine`) that no longer runs (or whose id now belongs
-  to another process).
+  to another process);
+- a process of this host that ran before it restarted: the same host name and installation
+  (``/etc/machine-id``: :func:`~prox_tasks.storage.processes.installation`) under another
+  boot id (:func:`~prox_tasks.storage.processes.boot_ended`). A machine rebooted under a
+  ``prox refine`` would otherwise hold its claim and its ``running`` shards for good.
 
 A runner on another host, outside Airflow's tries, cannot be checked from here: its
 booking stays as it is. Once every refine task of a DAG run has ended, each runner of that
@@ -33,6 +37,8 @@ def current(airflow: dict | None = None) -> dict:
     ``try_number``) when it is an Airflow task."""
     me = {"host": socket.gethostname(), "machine": processes.machine(), "pid": os.getpid(),
           "started": processes.started(os.getpid())}
+    if processes.installation():  # tells a restart of this host from another machine
+        me["installation"] = processes.installation()
     if airflow:
         me["airflow"] = {k: airflow.get(k) for k in (*AIRFLOW_TASK, "try_number")}
     return me
@@ -61,6 +67,9 @@ def why_dead(runner: dict | None, me: dict) -> str | None:
                 f"(map index {theirs.get('map_index')}) ended without booking it")
     if _same_machine(runner, me) and not _alive(runner):
         return f"process {runner.get('pid')} on {runner.get('host')} no longer runs"
+    if processes.boot_ended(runner, me):
+        return (f"process {runner.get('pid')} on {runner.get('host')} ran before the machine "
+                "restarted")
     return None
 
 

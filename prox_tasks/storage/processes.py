@@ -5,7 +5,10 @@ A process id alone can name another process later (ids are reused), and a host n
 can be shared by containers that see different processes. So a process is named by its id
 and start time (:func:`started`), and the processes it can see by :func:`machine`: the
 kernel's boot id and the process-id namespace. Two records of one host name but another
-machine cannot be checked against each other.
+machine cannot be checked against each other — except across a restart: the same host name
+and the same installation (:func:`installation`, ``/etc/machine-id``) under another boot id
+is this machine before it restarted, and every process of that boot has ended
+(:func:`boot_ended`).
 """
 
 from __future__ import annotations
@@ -59,3 +62,36 @@ def machine() -> str:
         return f"{boot_id}/{os.readlink('/proc/self/ns/pid')}"
     except OSError:
         return ""
+
+
+#: Where the system's machine id is kept (systemd's, then D-Bus's older place).
+MACHINE_ID_FILES = ("/etc/machine-id", "/var/lib/dbus/machine-id")
+
+
+@functools.lru_cache(maxsize=1)
+def installation() -> str:
+    """This system's machine id: written once when it is installed, the same across its
+    restarts, another on another machine (``""`` where there is none, as in many container
+    images: a restart then cannot be told from another machine of the same host name)."""
+    for path in MACHINE_ID_FILES:
+        try:
+            with open(path) as found:
+                machine_id = found.read().strip()
+        except OSError:
+            continue
+        if machine_id:
+            return machine_id
+    return ""
+
+
+def boot_ended(theirs: dict, mine: dict) -> bool:
+    """Whether the process recorded as ``theirs`` ran on this system (``mine``) before it
+    last restarted: the same ``host`` name and ``installation`` (:func:`installation`)
+    under another boot id (the first part of :func:`machine`). That boot has ended, and
+    every process of it. Records without an installation cannot tell (False)."""
+    if theirs.get("host") != mine.get("host") or not theirs.get("installation") \
+            or theirs.get("installation") != mine.get("installation"):
+        return False
+    their_boot = (theirs.get("machine") or "").partition("/")[0]
+    my_boot = (mine.get("machine") or "").partition("/")[0]
+    return bool(their_boot and my_boot) and their_boot != my_boot

@@ -559,3 +559,33 @@ def test_a_claim_two_live_runs_share_does_not_lapse_when_the_first_is_killed(tmp
         first.wait(30)
     with pytest.raises(SettingsConflict, match="claimed for refining with other settings"):
         claim_settings(out, manifest, _request(0.7), runner=runners.current())
+
+
+def test_a_claim_of_a_run_from_before_the_host_restarted_lapses(planned, tmp_path):
+    """The machine restarted under `prox refine` (it never gave its claim up, nothing was
+    published): after the restart a run with another keep threshold on that host was
+    refused for good, since a runner of another boot id was judged "another machine" —
+    --force was the only way on. Its boot has ended: the claim lapses as a killed run's."""
+    import subprocess
+    import sys
+
+    from prox_tasks.refine import runner as runners
+    from tests.refine.test_runner import (
+        PRINT_RUNNER,
+        before_the_restart,
+        skip_without_machine_id,
+    )
+
+    skip_without_machine_id()
+    out, manifest = planned
+    child = subprocess.Popen([sys.executable, "-c", PRINT_RUNNER], stdout=subprocess.PIPE,
+                             text=True)
+    try:  # its process id runs now, on this boot: it is not what decides
+        old_run = before_the_restart(json.loads(child.stdout.readline()))
+        claim_settings(out, manifest, _request(0.3), runner=old_run)
+        claim_settings(out, manifest, _request(0.7), runner=runners.current())
+    finally:
+        child.kill()
+        child.wait(30)
+    claim = read_json(join_uri(out, SETTINGS_CLAIM_NAME))
+    assert claim["request"] == _request(0.7) and claim["runner"] == runners.current()

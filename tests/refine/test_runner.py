@@ -36,10 +36,11 @@ def test_a_process_of_this_host_is_dead_once_killed_and_its_id_alone_is_not_enou
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     assert runner.why_dead(theirs, me) == f"process {child.pid} on {me['host']} no longer runs"
-    # the same host name on another boot or in another process-id namespace (containers
-    # may share a host name): its processes are not this one's to see
+    # the same host name on another machine's boot, or in another process-id namespace
+    # (containers may share a host name): its processes are not this one's to see
     assert theirs["machine"] and theirs["machine"] == me["machine"]
-    assert runner.why_dead({**theirs, "machine": "another-boot/pid:[1]"}, me) is None
+    assert runner.why_dead({**theirs, "machine": "another-boot/pid:[1]",
+                            "installation": "another-machine-id"}, me) is None
 
 
 def _task_try(run_id: str, try_number: int) -> dict:
@@ -105,3 +106,57 @@ def test_once_every_refine_task_of_a_run_ended_its_attempts_left_running_are_fai
     assert "the refine process died" in shards[0]["error"]
     assert "Airflow try 4 of refine_shard (map index 0)" in shards[0]["error"]
     assert booked["status"] == "failed" and "the refine process died" in booked["error"]
+
+
+def skip_without_machine_id() -> None:
+    """Skip where the system has no machine id (a restart is not told from another
+    machine there)."""
+    import pytest
+
+    for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+        try:
+            with open(path) as found:
+                if found.read().strip():
+                    return
+        except OSError:
+            pass
+    pytest.skip("no machine id here: a restart cannot be told from another machine")
+
+
+def before_the_restart(record: dict) -> dict:
+    """``record`` (a runner, :func:`runner.current`) as this host wrote it before it last
+    restarted: another boot id, the same installation. A restart cannot be had in a test,
+    so the record is rewritten as the boot before would have written it (a simulated
+    fault); the process it names is real and runs now."""
+    _boot, _, namespace = record["machine"].partition("/")
+    return {**record, "machine": f"00000000-0000-4000-8000-000000000000/{namespace}"}
+
+
+def test_a_process_of_this_host_before_it_restarted_is_dead_whatever_its_id_is_now():
+    """A machine restarted under `prox refine` (power loss, a kernel update): its claim and
+    its `running` bookings named a process of the boot before, which cannot run any more —
+    yet, on another boot id, it was judged "another machine" and held them for good. The
+    same host name and installation (/etc/machine-id) under another boot is this machine
+    restarted; another installation, or none recorded, is still another machine; another
+    process-id namespace in this boot (a container) still cannot be seen into."""
+    skip_without_machine_id()
+    me = runner.current()
+    child = subprocess.Popen([sys.executable, "-c", PRINT_RUNNER], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        theirs = json.loads(child.stdout.readline())
+        assert runner.why_dead(theirs, me) is None  # it runs, in this boot
+        restarted = before_the_restart(theirs)  # its id runs now: not what decides
+        assert runner.why_dead(restarted, me) == (
+            f"process {child.pid} on {me['host']} ran before the machine restarted")
+        assert runner.why_dead({**restarted, "installation": "another-machine-id"}, me) is None
+        assert runner.why_dead({k: v for k, v in restarted.items() if k != "installation"},
+                               me) is None
+        assert runner.why_dead({**restarted, "host": "another-host"}, me) is None
+        _boot, _, namespace = theirs["machine"].partition("/")
+        container = {**theirs, "machine": f"{_boot}/pid:[1]", "started": 1}
+        assert runner.why_dead(container, me) is None
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(30)
+
