@@ -160,3 +160,41 @@ def test_a_process_of_this_host_before_it_restarted_is_dead_whatever_its_id_is_n
         child.send_signal(signal.SIGKILL)
         child.wait(30)
 
+
+def test_a_shard_whose_try_died_is_booked_failed_once_and_the_next_run_retakes_it(
+        tmp_path, tagger_model):
+    """The scheduler failed a refine task's last try on a heartbeat timeout (its worker
+    lost, the try killed outright: no callback, its shard left `running`). book_unfinished
+    books it failed once — its own retry books nothing more and leaves the snapshot's error
+    as it was —, and the next DAG run refines the shard again as a second attempt, ending
+    `done` and the snapshot `refined`."""
+    snapshot = small_snapshot(tmp_path, 4)
+    items = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
+                         backend=None, task_try=_task_try("scheduled__1", 1))
+    elsewhere = {"host": "worker-b.invalid", "pid": 4242, "started": 1}  # as in the tests above
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        ShardBooking(catalog, snapshot["name"], {
+            **elsewhere, "airflow": _task_try("scheduled__1", 2)}).start(0, False)
+    closing = {**_task_try("scheduled__1", 1), "task_id": "book_unfinished", "map_index": -1}
+    assert refresh.book_unfinished(snapshot, closing) == 1
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        first = catalog.get_snapshot(snapshot["name"])
+    assert refresh.book_unfinished(snapshot, {**closing, "try_number": 2}) == 0
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        shard = catalog.get_shard(snapshot["name"], 0)
+        assert (shard["status"], shard["attempts"]) == ("failed", 1)
+        assert catalog.get_snapshot(snapshot["name"])["error"] == first["error"]
+    # the next DAG run: plans again (the same plan), refines every shard, collects
+    rerun = _task_try("scheduled__2", 1)
+    again = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
+                         backend=None, task_try=rerun)
+    assert [i["shards"] for i in again] == [i["shards"] for i in items]
+    results = [refresh.refine_batch(item, {**rerun, "map_index": n})
+               for n, item in enumerate(again)]
+    assert [s["status"] for r in results for s in r["shards"]] == ["refined", "refined"]
+    refresh.collect(snapshot, results, {**rerun, "task_id": "collect", "map_index": -1})
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        shards = catalog.get_shards(snapshot["name"])
+        booked = catalog.get_snapshot(snapshot["name"])
+    assert [(s["status"], s["attempts"]) for s in shards] == [("done", 2), ("done", 1)]
+    assert booked["status"] == "refined" and booked["error"] is None
