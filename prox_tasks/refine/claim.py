@@ -150,15 +150,9 @@ def _refuse_frozen_shards(output_uri: str, manifest, gated: dict) -> None:
     snapshot; reading each record would be a request or three a shard). A file damaged but
     present is refused at its publish, as before."""
     from prox_tasks.corpus.manifest import shard_name
-    from prox_tasks.storage import list_uri
 
-    def listed(folder: str) -> set[str]:
-        try:
-            return {uri.rpartition("/")[2] for uri in list_uri(join_uri(output_uri, folder))}
-        except FileNotFoundError:
-            return set()
-
-    records, files = listed("_status"), listed("shards")
+    records = _listed_names(join_uri(output_uri, "_status"))
+    files = _listed_names(join_uri(output_uri, "shards"))
     unwritten = set(gated.get("unwritten", ()))
     frozen = [s.index for s in manifest.shards if s.index not in unwritten
               and (f"{shard_name(s.index)}.json" not in records
@@ -222,11 +216,26 @@ def claim_for_new_plan(output_uri: str, manifest_id: str) -> None:
 
 
 def _published_any(output_uri: str, manifest) -> bool:
-    """Whether a shard of plan ``manifest`` has a status record in ``output_uri``."""
+    """Whether a shard of plan ``manifest`` has a status record in ``output_uri``: the
+    ``_status`` folder listed once, and only the records listed read (until one is of this
+    plan), not a read a shard — a run that failed with nothing published asked for each of
+    a 100,000-shard snapshot's records (100,000 GETs on S3) to give its claim up."""
     from prox_tasks.corpus import read_status
+    from prox_tasks.corpus.manifest import shard_name
 
+    records = _listed_names(join_uri(output_uri, "_status"))
     return any(read_status(output_uri, s.index, manifest.id, verify=False) is not None
-               for s in manifest.shards)
+               for s in manifest.shards if f"{shard_name(s.index)}.json" in records)
+
+
+def _listed_names(folder: str) -> set[str]:
+    """The names of the files in ``folder`` (one listing; none when there is no folder)."""
+    from prox_tasks.storage import list_uri
+
+    try:
+        return {uri.rpartition("/")[2] for uri in list_uri(folder)}
+    except FileNotFoundError:
+        return set()
 
 
 def mark_gated(output_uri: str, manifest_id: str, snapshot: str | None, verdict: str,

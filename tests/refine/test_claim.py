@@ -589,3 +589,30 @@ def test_a_claim_of_a_run_from_before_the_host_restarted_lapses(planned, tmp_pat
         child.wait(30)
     claim = read_json(join_uri(out, SETTINGS_CLAIM_NAME))
     assert claim["request"] == _request(0.7) and claim["runner"] == runners.current()
+
+
+def test_giving_a_claim_up_lists_the_status_records_not_a_read_a_shard(s3_bucket, count_gets,
+                                                                       tagger_model):
+    """A run that fails with nothing published gives its claim up after asking whether any
+    shard of its plan is published: that asked for every shard's status record, a GET each
+    on S3 (100,000 at 100,000 shards). One listing of `_status` now, and only the records it
+    lists are read; a published shard still keeps the claim."""
+    from prox_tasks.refine.claim import give_up_claim
+
+    shards = 24
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(shards, lines=5, width=80))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    out = f"{s3_bucket}/out"
+    manifest = plan_shards(f"{s3_bucket}/in/", out, target_docs=1)
+    assert len(manifest.shards) == shards
+    claim_settings(out, manifest, _request(0.3))
+    count_gets.clear()
+    assert give_up_claim(out, manifest, _request(0.3))
+    records = [k for k in count_gets if "/_status/" in k]
+    assert records == [], count_gets
+    claim_settings(out, manifest, _request(0.3, str(tagger_model)))
+    refine_shards(out, [shards - 1], model=str(tagger_model),
+                  backend_options={"line_threshold": 0.3})
+    count_gets.clear()
+    assert not give_up_claim(out, manifest, _request(0.3, str(tagger_model)))
+    assert [k for k in count_gets if "/_status/" in k] == ["out/_status/shard-00023.json"]
