@@ -35,7 +35,7 @@ from prox_tasks.storage import (
     identity_of,
     join_uri,
     list_uri,
-    remove,
+    remove_all,
     to_uri,
 )
 from prox_tasks.storage.swap import replace_if
@@ -271,12 +271,18 @@ def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
     (or read beside the new plan's) though they hold other documents. Status records go
     first, so an interrupted removal never leaves a shard that looks done. Then the old
     plan's parts (:meth:`Manifest.write_part`): its work items' tasks read the manifest
-    instead and refuse (:class:`~prox_tasks.corpus.manifest.PlanReplaced`)."""
+    instead and refuse (:class:`~prox_tasks.corpus.manifest.PlanReplaced`).
+
+    Each folder is listed once and only the old plan's files found there are removed, 1,000
+    a request on S3: a HEAD and a DELETE for each of a 100,000-shard plan's three files a
+    shard (600,000 requests, whether the shard was refined or not) made replacing such a
+    plan take hours."""
     for uri_of in (status_uri, shard_uri, quarantine_uri):
-        for shard in replaced.shards:
-            remove(uri_of(output_uri, shard.index))
-    for uri in list_uri(join_uri(output_uri, PARTS_FOLDER, replaced.id)):
-        remove(uri)
+        folder = uri_of(output_uri, 0).rpartition("/")[0]
+        found = {uri.rpartition("/")[2] for uri in list_uri(folder)}
+        remove_all([uri for uri in (uri_of(output_uri, s.index) for s in replaced.shards)
+                    if uri.rpartition("/")[2] in found])
+    remove_all(list_uri(join_uri(output_uri, PARTS_FOLDER, replaced.id)))
 
 
 def _options(manifest: Manifest) -> ReadOptions:

@@ -15,6 +15,7 @@ from prox_tasks.storage.files import (
     read_bytes,
     read_json,
     remove,
+    remove_all,
     size_of,
     version_of,
     versions_in,
@@ -27,5 +28,5 @@ __all__ = [
     "AtomicWriter", "Location", "Opened", "ReadDigests", "S3Settings", "cleanup_partial", "compression_of",
     "content_fingerprint",
     "configure_s3", "exists", "get_client", "identities_in", "identity_of", "is_glob", "join_uri", "list_uri", "open_uri",
-    "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "size_of", "to_uri", "version_of", "versions_in",
+    "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "remove_all", "size_of", "to_uri", "version_of", "versions_in",
 ]  # fmt: skip

@@ -353,6 +353,21 @@ def remove(loc: Location) -> bool:
     return True
 
 
+def remove_keys(bucket: str, keys: list[str]) -> None:
+    """Delete ``keys`` of ``bucket``, 1,000 a request (S3's most for one DeleteObjects);
+    a key not there is no error."""
+    for first in range(0, len(keys), 1000):
+        chunk = keys[first:first + 1000]
+        with about(f"s3://{bucket}/{chunk[0]}"):
+            answer = get_client().delete_objects(
+                Bucket=bucket, Delete={"Objects": [{"Key": k} for k in chunk], "Quiet": True})
+        if answer.get("Errors"):
+            error = answer["Errors"][0]
+            raise OSError(errno.EIO, f"S3 did not delete {len(answer['Errors'])} of "
+                          f"{len(chunk)} objects ({error.get('Code')}: {error.get('Message')})",
+                          f"s3://{bucket}/{error.get('Key')}")
+
+
 def list_keys(bucket: str, prefix: str) -> list[str]:
     """Every key starting with ``prefix``, in S3's (lexicographic) order."""
     return [obj["Key"] for obj in list_objects(bucket, prefix)]

@@ -208,3 +208,31 @@ def test_a_planned_file_is_checked_on_its_own_open_in_every_format(
                  lambda: read_snapshot(manifest, Quarantine())):
         with pytest.raises(RuntimeError, match=f"{name} changed since the manifest was planned"):
             next(iter(read()))
+
+
+def test_replacing_a_plan_removes_its_outputs_by_listing_not_a_head_a_file(
+        s3_bucket, tmp_path, s3_calls):
+    """Replacing a plan of S shards (prox plan --overwrite, reprocess with a changed input)
+    removed each shard's status record, file and quarantine file with a HEAD and a DELETE
+    each, present or not: 600,000 requests at 100,000 shards. Each folder is listed once
+    and what is there deleted 1,000 a request; status records still go first, and a file
+    that is not the old plan's stays."""
+    from prox_tasks.corpus.manifest import quarantine_uri, shard_uri, status_uri
+
+    shards = 30
+    rows = "".join(f'{{"id": "{i}", "text": "document {i}"}}\n' for i in range(shards))
+    put_atomic(f"{s3_bucket}/crawl/part-0.jsonl", rows)
+    out = f"{s3_bucket}/out"
+    old = plan_shards(f"{s3_bucket}/crawl/", out, target_docs=1)
+    for i in range(0, shards, 2):  # half of the shards were refined
+        for uri_of in (status_uri, shard_uri, quarantine_uri):
+            put_atomic(uri_of(out, i), b"x")
+    put_atomic(f"{out}/shards/notes.txt", b"not the plan's")
+    s3_calls.clear()
+    new = plan_shards(f"{s3_bucket}/crawl/", out, target_docs=2, overwrite=True)
+    assert new.id != old.id
+    assert list_uri(f"{out}/_status") == [] and list_uri(f"{out}/quarantine") == []
+    assert list_uri(f"{out}/shards") == [f"{out}/shards/notes.txt"]
+    # before: 95 HEADs and 45 DELETEs; now 8 HEADs (none a shard file) and 3 DeleteObjects
+    assert s3_calls["HeadObject"] <= 10, s3_calls
+    assert s3_calls["DeleteObject"] + s3_calls["DeleteObjects"] <= 6, s3_calls
