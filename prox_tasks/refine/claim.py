@@ -43,7 +43,7 @@ import logging
 from collections.abc import Collection
 
 from prox_tasks.refine.step import SettingsConflict, check_published_requests, differences
-from prox_tasks.storage import join_uri, read_json
+from prox_tasks.storage import join_uri, names_in, read_json
 from prox_tasks.storage.swap import replace_if
 
 log = logging.getLogger(__name__)
@@ -151,8 +151,8 @@ def _refuse_frozen_shards(output_uri: str, manifest, gated: dict) -> None:
     present is refused at its publish, as before."""
     from prox_tasks.corpus.manifest import shard_name
 
-    records = _listed_names(join_uri(output_uri, "_status"))
-    files = _listed_names(join_uri(output_uri, "shards"))
+    records = names_in(join_uri(output_uri, "_status"))
+    files = names_in(join_uri(output_uri, "shards"))
     unwritten = set(gated.get("unwritten", ()))
     frozen = [s.index for s in manifest.shards if s.index not in unwritten
               and (f"{shard_name(s.index)}.json" not in records
@@ -223,19 +223,9 @@ def _published_any(output_uri: str, manifest) -> bool:
     from prox_tasks.corpus import read_status
     from prox_tasks.corpus.manifest import shard_name
 
-    records = _listed_names(join_uri(output_uri, "_status"))
+    records = names_in(join_uri(output_uri, "_status"))
     return any(read_status(output_uri, s.index, manifest.id, verify=False) is not None
                for s in manifest.shards if f"{shard_name(s.index)}.json" in records)
-
-
-def _listed_names(folder: str) -> set[str]:
-    """The names of the files in ``folder`` (one listing; none when there is no folder)."""
-    from prox_tasks.storage import list_uri
-
-    try:
-        return {uri.rpartition("/")[2] for uri in list_uri(folder)}
-    except FileNotFoundError:
-        return set()
 
 
 def mark_gated(output_uri: str, manifest_id: str, snapshot: str | None, verdict: str,

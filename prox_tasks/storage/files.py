@@ -362,6 +362,16 @@ def _listed_s3(loc: Location, include_hidden: bool) -> dict[str, Opened]:
             if not o["Key"].endswith("/") and (include_hidden or not _hidden(o["Key"][len(root):]))}
 
 
+def names_in(folder_uri: str | os.PathLike) -> set[str]:
+    """The names of the files under a folder (or S3 prefix) as :func:`list_uri` lists them,
+    without the folder: one listing (a request per 1,000 objects on S3) where asking for
+    each expected file would be a request each. Empty when there is none."""
+    try:
+        return {uri.rpartition("/")[2] for uri in list_uri(folder_uri)}
+    except FileNotFoundError:
+        return set()
+
+
 def identities_in(uri: str | os.PathLike, include_hidden: bool = False) -> dict[str, Opened]:
     """``{file URI: identity}`` (:class:`Opened`) of every file :func:`list_uri` lists. On S3
     from the listing itself — ETag, size, last-modified: one request per 1,000 objects, not

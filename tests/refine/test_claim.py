@@ -616,3 +616,27 @@ def test_giving_a_claim_up_lists_the_status_records_not_a_read_a_shard(s3_bucket
     count_gets.clear()
     assert not give_up_claim(out, manifest, _request(0.3, str(tagger_model)))
     assert [k for k in count_gets if "/_status/" in k] == ["out/_status/shard-00023.json"]
+
+
+def test_the_first_claim_of_a_folder_lists_its_status_records_not_a_read_a_shard(
+        s3_bucket, count_gets, tagger_model):
+    """The first claim of a folder (no claim yet: a new snapshot's DAG plan, claiming for
+    every shard) checks the published shards' settings: it asked for every shard's status
+    record, a GET each on S3 (100,000 at 100,000 shards) in a folder holding none. One
+    listing of `_status` now; a published shard of other settings is still refused."""
+    shards = 24
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(shards, lines=5, width=80))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    out = f"{s3_bucket}/out"
+    manifest = plan_shards(f"{s3_bucket}/in/", out, target_docs=1)
+    count_gets.clear()
+    claim_settings(out, manifest, _request(0.3), for_others=True)
+    assert [k for k in count_gets if "/_status/" in k] == [], count_gets
+    # a folder refined before claims: its one published shard says what it was refined with
+    put_atomic(f"{out}/{SETTINGS_CLAIM_NAME}", b"null")  # no claim (a folder before claims)
+    refine_shards(out, [5], model=str(tagger_model), backend_options={"line_threshold": 0.3})
+    put_atomic(f"{out}/{SETTINGS_CLAIM_NAME}", b"null")
+    count_gets.clear()
+    with pytest.raises(SettingsConflict, match="keep_threshold 0.3 -> 0.7"):
+        claim_settings(out, manifest, _request(0.7, str(tagger_model)), for_others=True)
+    assert [k for k in count_gets if "/_status/" in k] == ["out/_status/shard-00005.json"]
