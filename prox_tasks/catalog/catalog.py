@@ -299,9 +299,13 @@ class Catalog:
         return self._one("SELECT sh.* FROM shards sh JOIN snapshots s ON s.id = sh.snapshot_id"
                          " WHERE s.name = :n AND sh.shard_index = :i", n=snapshot, i=index)
 
-    def get_shards(self, snapshot: str) -> list[dict]:
+    def get_shards(self, snapshot: str, status: str | None = None) -> list[dict]:
+        """The shards of ``snapshot`` in index order; ``status``: only those in it (the
+        ``running`` ones of a 100,000-shard snapshot, not every row)."""
+        where = "" if status is None else " AND sh.status = :st"
         return self._all("SELECT sh.* FROM shards sh JOIN snapshots s ON s.id = sh.snapshot_id"
-                         " WHERE s.name = :n ORDER BY sh.shard_index", n=snapshot)
+                         f" WHERE s.name = :n{where} ORDER BY sh.shard_index", n=snapshot,
+                         st=status)
 
     # -- seed sets and models -------------------------------------------------------------
     def check_seed_set_name(self, name: str, uri: str, option: str = "--name") -> None:

@@ -137,16 +137,14 @@ def book_dead(catalog, name: str, runner: dict | None = None,
     snapshot is booked failed. Returns the attempts booked."""
     me = runner or runners.current()
     dead, runs = 0, {}
-    if indexes is None or len(indexes) > 16:  # one query, not one a shard (prox refine)
-        wanted = None if indexes is None else set(indexes)
-        shards = [s for s in catalog.get_shards(name)
-                  if wanted is None or s["shard_index"] in wanted]
-    else:  # a DAG task's few shards of a snapshot of maybe thousands
-        shards = [s for s in (catalog.get_shard(name, i) for i in indexes) if s]
+    wanted = None if indexes is None else set(indexes)
+    # one query of the running attempts only: each DAG task (a hundred shards of a
+    # 100,000-shard snapshot) read every shard's row, O(shards x tasks) rows for a run
+    shards = [s for s in catalog.get_shards(name, status="running")
+              if wanted is None or s["shard_index"] in wanted]
     for shard in shards:
-        why = shard["status"] == "running" and (
-            runners.why_dead(shard.get("runner"), me)
-            or (run_ended and runners.why_ended(shard.get("runner"), me)))
+        why = runners.why_dead(shard.get("runner"), me) \
+            or (run_ended and runners.why_ended(shard.get("runner"), me))  # fmt: skip
         if why and catalog.fail_running_shard(name, shard["shard_index"], shard["runner"],
                                               DIED.format(why=why)):
             dead += 1

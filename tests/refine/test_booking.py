@@ -347,3 +347,36 @@ def test_a_superseded_run_that_ends_books_nothing_over_the_run_that_replaced_it(
         assert (f"snapshot refined there was gated ({gated['status']}) meanwhile" in stderr
                 and "another snapshot name" in stderr and "--force" in stderr), stderr
     capsys.readouterr()
+
+
+def test_finding_dead_attempts_reads_the_running_shards_not_every_shard(tmp_path, monkeypatch):
+    """Each refine task (an Airflow try, a hundred shards of a 100,000-shard snapshot) looks
+    for attempts of dead runners among its shards before refining: it read every shard row
+    of the snapshot to find them (100,000 rows in each of 1,024 tasks). Only the running
+    ones are read now; the dead one among them is still booked failed, once. Rows are
+    counted on the catalog's own query method (instrumentation, not a fault)."""
+    from prox_tasks.catalog import catalog as catalog_module
+
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(40))
+    manifest = plan_shards(str(source), str(tmp_path / "out"), target_docs=1)
+    with Catalog(f"sqlite:///{tmp_path}/cat.sqlite") as catalog:
+        register_plan(catalog, "snap", manifest)
+        dead = {"host": "worker-b.invalid", "pid": 4242, "started": 1,
+                "airflow": {"dag_id": "d", "run_id": "r", "task_id": "refine_shard",
+                            "map_index": 1, "try_number": 1}}
+        ShardBooking(catalog, "snap", dead).start(25, False)
+        rows = []
+        real = catalog_module.Catalog._all
+
+        def counted(self, sql, **params):
+            found = real(self, sql, **params)
+            rows.append(len(found))
+            return found
+
+        monkeypatch.setattr(catalog_module.Catalog, "_all", counted)
+        retry = {**dead, "host": "worker-c.invalid",
+                 "airflow": {**dead["airflow"], "try_number": 2}}
+        assert ShardBooking(catalog, "snap", retry).book_dead(list(range(20, 40))) == 1
+        assert ShardBooking(catalog, "snap", retry).book_dead(list(range(20, 40))) == 0
+        assert max(rows) <= 1, rows  # before: every shard row (40), in each call
+        assert catalog.get_shard("snap", 25)["status"] == "failed"
