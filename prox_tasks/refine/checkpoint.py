@@ -28,7 +28,7 @@ from collections.abc import Iterator
 import zstandard
 
 from prox_tasks.corpus.jsonl import dumps_line
-from prox_tasks.storage import join_uri, list_uri, parse_uri, put_atomic, read_bytes, remove
+from prox_tasks.storage import join_uri, list_uri, parse_uri, put_atomic, read_bytes, remove_all
 
 log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "_checkpoints"
@@ -99,8 +99,7 @@ class CheckpointStore:
             if header is None or header.get("index") != expected or \
                     header.get("fingerprint") != self.fingerprint or len(rows) != header["docs"]:
                 log.warning("discarding checkpoints from %s on (another run or damaged)", uri)
-                for stale in parts[expected:]:
-                    remove(stale)
+                remove_all(parts[expected:])
                 return
             yield header, rows
 
@@ -119,9 +118,9 @@ class CheckpointStore:
             return None, []
 
     def clear(self) -> None:
-        """Delete all parts (after the shard is published)."""
-        for uri in self._parts():
-            remove(uri)
+        """Delete all parts (after the shard is published): 1,000 a request on S3, not a
+        HEAD and a DELETE each (a shard of 10,000 documents has 20 parts)."""
+        remove_all(self._parts())
         loc = parse_uri(self.prefix)
         if loc.scheme != "s3":  # local folders stay behind when emptied; S3 has none
             # only the shard's own: the shared parent stays, since another worker may be

@@ -45,3 +45,20 @@ def test_a_cut_part_is_discarded_with_those_after_it(tmp_path):
     cut.write_bytes(cut.read_bytes()[:-5])
     assert [rows for _, rows in store.load()] == [SAVED[:1]]
     assert [p.name for p in folder.iterdir()] == ["part-000000.jsonl.zst"]
+
+
+def test_a_published_shard_s_parts_on_s3_go_in_one_request(s3_bucket, s3_calls):
+    """A shard of 10,000 documents leaves 20 checkpoint parts, removed once it is published:
+    a HEAD and a DELETE each on S3 (40 requests a shard, 4 million at 100,000 shards). One
+    listing and one DeleteObjects now; a stale run's parts discarded the same way."""
+    from prox_tasks.storage import list_uri
+
+    store = CheckpointStore(f"{s3_bucket}/out", 0, {"manifest": "m", "model": "v"})
+    for index in range(20):
+        store.save(index, ROWS[:1], {"docs": 1})
+    s3_calls.clear()
+    store.clear()
+    assert list_uri(f"{s3_bucket}/out/{CHECKPOINT_DIR}") == []
+    # the HEADs: each listing asks first whether the prefix names an object (22 before)
+    assert (s3_calls["DeleteObject"], s3_calls["DeleteObjects"]) == (0, 1), s3_calls
+    assert s3_calls["HeadObject"] <= 2, s3_calls
