@@ -176,8 +176,8 @@ def input_notices(notices: Mapping[str, int]) -> str:
     if not total:
         return ""
     kinds = ", ".join(f"{n:,} {kind}" for kind, n in sorted(notices.items()))
-    return (f", {count(total, 'input file')} not as named ({kinds}: named .gz/.zst but read "
-            "as what its bytes are, every record kept; the log names each file: rename or "
+    return (f", {count(total, 'input file')} not as named ({kinds}: compressed otherwise than "
+            "its name says, read as what its bytes are, every record kept; the log names each file: rename or "
             "recompress it)")
 
 

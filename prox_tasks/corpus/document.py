@@ -67,7 +67,7 @@ class RecordError(Exception):
 
 class InputNotice:
     """A file read whole but not as its name says (``kind`` ``misnamed_compression``: a
-    ``.jsonl.gz`` holding plain text): no record is lost, but the input is not what it
+    ``.jsonl.gz`` holding plain text, a ``.jsonl`` holding gzip): no record is lost, but the input is not what it
     claims, so readers count it (:attr:`Quarantine.notices
     <prox_tasks.corpus.quarantine.Quarantine.notices>`) beside the quarantined records, and
     the refine accounting reports it (``input_notices``)."""

@@ -45,8 +45,8 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
     ``line`` holds at most ``limit`` bytes; ``size`` is the full length, so a longer line
     shows as ``size > len(line)``. When the compressed stream is truncated or corrupt, the
     last item is ``(line_number, RecordError("truncated_file"), 0)`` and reading stops. A
-    file named as compressed but read as what its bytes are (plain text in a ``.jsonl.gz``)
-    gives one ``(line_number, InputNotice("misnamed_compression"), 0)`` just before its first
+    file compressed otherwise than its name says, read as what its bytes are (plain text in
+    a ``.jsonl.gz``, gzip in a ``.jsonl``) gives one ``(line_number, InputNotice("misnamed_compression"), 0)`` just before its first
     record, when that record is in the range read (so a file split over shards counts once).
     """
     number = 0

@@ -90,7 +90,7 @@ class ShardAccounting:
     #: Documents the document-quality decision judged low quality (dropped or not).
     docs_low_quality: int = 0
     #: Input problems that lost no record, by kind (``misnamed_compression``: input files
-    #: named ``.gz``/``.zst`` read as what their bytes are; :class:`~prox_tasks.corpus.document.InputNotice`).
+    #: compressed otherwise than their names say, read as what their bytes are; :class:`~prox_tasks.corpus.document.InputNotice`).
     input_notices: dict = field(default_factory=dict)
 
     @property

@@ -58,6 +58,8 @@ def compression_to_read(raw, name: str, named: str | None, misnamed=None) -> str
     have been decompressed, and its lines are still checked one by one as records. An empty
     file, or one cut inside the magic, is left to the decompressor.
 
+    Every read the bytes overrule the name — a compressed file with a plain name, one named
+    as the other compression, a plain file named as compressed — is warned about alike.
     ``misnamed``, when given, is called with the warning's text on every such read (the
     warning itself is logged once per file and process), so a reader can count the file
     among its input problems (:class:`~prox_tasks.corpus.document.InputNotice`).
@@ -67,7 +69,7 @@ def compression_to_read(raw, name: str, named: str | None, misnamed=None) -> str
             file named ``.gz``): read as lines, it would be binary noise.
     """
     found = sniff_compression(raw)
-    if named is None or found == named:
+    if found == named:
         return found
     head = raw.peek(64)[:64]
     if found is None and (not head or any(m.startswith(head) for m in MAGIC)):
@@ -76,7 +78,8 @@ def compression_to_read(raw, name: str, named: str | None, misnamed=None) -> str
     if found is None and _CONTROL.intersection(head):
         raise CorruptStreamError(f"{name} is named as {named} but is not {named} (it starts "
                                  f"{head[:8]!r}), nor plain text: check how it was written")
-    message = f"{name} is named as {named} but is not {named} (it starts {head[:8]!r}): read as {what}"
+    said = f"named as {named} but is not {named}" if named else "named as uncompressed"
+    message = f"{name} is {said} (it starts {head[:8]!r}): read as {what}"
     if misnamed is not None:
         misnamed(message)
     if name not in _warned:

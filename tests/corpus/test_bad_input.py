@@ -419,10 +419,12 @@ def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
                                       lambda b: zstandard.ZstdCompressor().compress(b)],
                          ids=["gzip", "zstd"])
 def test_a_compressed_file_named_as_plain_jsonl_is_read_by_its_content(
-        tmp_path, s3_bucket, compress):
+        tmp_path, s3_bucket, compress, caplog):
     """``part-0.jsonl`` holding gzip (a download saved without ``.gz``): each document is
     read once, as the planner counts it — not quarantined as ``bad_encoding`` lines of
-    binary noise whose number has nothing to do with the documents in it. Local and S3."""
+    binary noise whose number has nothing to do with the documents in it — and the file is
+    counted once as an input notice with a warning naming it, as the reverse case is (it
+    was read without a word). Local and S3."""
     from prox_tasks.storage import get_client
 
     lines = _good(6)
@@ -433,11 +435,15 @@ def test_a_compressed_file_named_as_plain_jsonl_is_read_by_its_content(
     local.mkdir()
     (local / "part-0.ndjson").write_bytes(compress(("\n".join(lines) + "\n").encode()))
     for root in (str(local), f"{s3_bucket}/in/"):
+        caplog.clear()
         manifest = plan_shards(root, f"{root.rstrip('/')}-out", target_docs=100)
         quarantine = Quarantine()
         docs = list(read_shard(manifest, 0, quarantine))
         assert (manifest.total_docs, len(quarantine)) == (6, 0)
         assert [d.id for d in docs] == [f"g{i}" for i in range(6)]
+        assert quarantine.notices == {"misnamed_compression": 1}
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert any("is named as uncompressed (it starts b'" in w for w in warned), warned
 
 
 @pytest.mark.parametrize("suffix", [".jsonl.gz", ".jsonl.zst"])
@@ -463,6 +469,7 @@ def test_a_plain_file_named_as_compressed_is_read_as_plain_text_with_a_warning(
         docs = list(read_shard(manifest, 0, quarantine))
         assert (manifest.total_docs, len(quarantine)) == (6, 0), list(quarantine.records())
         assert [d.id for d in docs] == [f"g{i}" for i in range(6)]
+        assert quarantine.notices == {"misnamed_compression": 1}
         warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
         assert any(f"part-0{suffix} is named as {named} but is not {named}" in w
                    and "read as plain text" in w for w in warned), warned
