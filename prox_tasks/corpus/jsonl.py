@@ -8,8 +8,9 @@ only. Lines longer than the limit are read in pieces and quarantined as ``too_la
 without holding them whole in memory. A compressed stream that ends early yields one
 ``truncated_file`` record at the line where it broke: the lines before it are kept. A UTF-8
 byte order mark at a line's start is skipped (files concatenated with ``cat`` carry theirs
-into the middle), and a UTF-16 or UTF-32 file is read as UTF-8
-(:mod:`prox_tasks.corpus.encodings`).
+into the middle), a UTF-16 or UTF-32 file is read as UTF-8
+(:mod:`prox_tasks.corpus.encodings`), and a file whose lines end in a lone carriage return
+(classic Mac OS) is read line by line (:mod:`prox_tasks.corpus.line_ends`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from collections.abc import Iterator
 
 from prox_tasks.corpus.document import InputNotice, RecordError, build_document, not_utf8
 from prox_tasks.corpus.encodings import utf8_stream
+from prox_tasks.corpus.line_ends import lf_lines
 from prox_tasks.storage import open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
 
@@ -55,7 +57,7 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
     try:
         with open_uri(uri, "rb", compression="infer", digests=digests,
                       misnamed=misnamed.append, expect=expect) as raw:
-            stream = utf8_stream(raw)
+            stream = lf_lines(utf8_stream(raw), uri)
             while end is None or number < end:
                 line = stream.readline(limit)
                 if not line:
@@ -105,7 +107,9 @@ def _finite(text: str) -> float:
 
 
 #: Two JSON objects on one line, a lone carriage return between them: lines that end in CR
-#: alone (classic Mac OS, some exporters) are one line to every JSON Lines reader.
+#: alone (classic Mac OS, some exporters) in a file whose first line ends in ``\n`` (two
+#: files concatenated) are one line (:func:`~prox_tasks.corpus.line_ends.lf_lines` reads a
+#: file whose first line ends so line by line).
 _CR_SEPARATED = re.compile(rb"\}[ \t]*\r[ \t]*\{")
 CR_HINT = ("; its lines end in a lone carriage return (\\r): convert them to \\n, e.g. "
            "tr '\\r' '\\n'")

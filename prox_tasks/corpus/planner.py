@@ -65,23 +65,38 @@ class StalePlan(RuntimeError):
 
 def read_the_old_way(planned: InputFile) -> bool:
     """Whether ``planned``'s counts came from a prox that could not read the file it now
-    reads: that prox recorded the whole file as one record of no bytes — the
-    ``truncated_file`` entry at line 0 — where the file is now read record by record (a
+    reads: that prox recorded the whole file as one record where the file is now read
+    record by record — one of no bytes, the ``truncated_file`` entry at line 0 (a
     ``.gz``/``.zst`` holding plain text or the other compression, before
     ``misnamed_compression``; a ``.zst`` starting with a skippable frame, as pzstd writes
-    it). Only such a lone empty record costs a look at the file's first line: a file that
-    still reads as one lost record there is read by its plan."""
-    if planned.bytes or planned.records != 1 or planned.format != "jsonl":
+    it), or one line of the whole file (lines that end in a lone carriage return, before
+    :mod:`~prox_tasks.corpus.line_ends`). Only a lone record costs a look at the file's
+    first record: a file whose first record still has the planned size is read by its
+    plan, and one rewritten since planning is not taken for this (its reader says it
+    changed)."""
+    if planned.records != 1 or planned.format != "jsonl":
         return False
     from contextlib import closing
 
-    from prox_tasks.corpus.document import InputNotice, RecordError
+    from prox_tasks.corpus.document import InputNotice
     from prox_tasks.corpus.jsonl import iter_lines
 
-    with closing(iter_lines(planned.uri, 1 << 16)) as records:
-        for _number, line, _size in records:
-            if not isinstance(line, InputNotice):  # its first record: a line, or still a loss
-                return not isinstance(line, RecordError)
+    class Rewritten(Exception):
+        pass
+
+    def unchanged(found: Opened) -> None:
+        try:
+            _check_unchanged(planned, found)
+        except RuntimeError:
+            raise Rewritten from None
+
+    try:
+        with closing(iter_lines(planned.uri, 1 << 16, expect=unchanged)) as records:
+            for _number, line, size in records:
+                if not isinstance(line, InputNotice):  # its first record (a loss: no bytes)
+                    return size != planned.bytes
+    except Rewritten:
+        return False
     return False
 
 
@@ -91,9 +106,9 @@ def stale_plan(planned: InputFile) -> StalePlan:
     return StalePlan(
         f"plan the folder again (prox plan --overwrite; the DAG's reprocess=true) or use a new "
         f"output folder: the plan was made by an older prox that counted {planned.uri} as one "
-        "truncated record (named as compressed but not, or a .zst that starts with a "
-        "skippable frame); it is now read record by record, so the plan's counts and shards "
-        "do not hold its documents")
+        "record (named as compressed but not, a .zst that starts with a skippable frame, or "
+        "lines that end in a lone CR); it is now read record by record, so the plan's "
+        "counts and shards do not hold its documents")
 
 
 def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,

@@ -360,29 +360,58 @@ def test_nan_and_infinity_in_a_parquet_input_keep_the_meta_column_strict_json(tm
         {"score": "-Infinity", "scores": None, "nested": {"p": None, "q": None}}]
 
 
-@pytest.mark.parametrize("rows, max_doc_bytes, reason", [
-    (3, 1000, "malformed_json"), (3000, 1000, "too_large")], ids=["short", "over_a_line"])
-def test_a_file_whose_lines_end_in_a_lone_cr_says_so(tmp_path, rows, max_doc_bytes, reason):
-    """A file written with classic Mac OS line ends (CR alone) is one line to a JSON Lines
-    reader: one record, quarantined as 'Extra data' (or, longer than a line may be, as
-    too_large) with nothing saying why; the detail now names the line ends and the fix."""
-    text = "A line of a page that is long enough to count for something here. " * 5
-    path = tmp_path / "mac.jsonl"
-    path.write_bytes(b"\r".join(json.dumps({"id": f"m{i}", "text": text}).encode()
-                                for i in range(rows)) + b"\r")
+@pytest.mark.parametrize("rows, text_chars, compress", [
+    (3, 300, None), (3000, 300, gzip.compress), (4, 100_000, None),
+    (3, 300, lambda b: b.decode().encode("utf-16"))],
+    ids=["short", "gzip_over_a_line", "first_line_over_the_head", "utf16"])
+def test_a_file_whose_lines_end_in_a_lone_cr_is_read_line_by_line(tmp_path, rows, text_chars,
+                                                                  compress):
+    """A file written with classic Mac OS line ends (CR alone) was one line to the reader:
+    all its documents counted as one record and quarantined whole (``Extra data``, or
+    ``too_large`` past a line's limit), so ``prox refine`` said "refined 1 document". Its
+    lone CRs are line ends now: every document read once, at its line, as the plan counts
+    them — whatever the line's length against the bytes looked at first, compressed or
+    UTF-16."""
+    text = ("A line of a page that is long enough to count for something here. " * 1600
+            )[:text_chars]  # fmt: skip
+    body = b"\r".join(json.dumps({"id": f"m{i}", "text": text}).encode()
+                      for i in range(rows)) + b"\r{bad\r"
+    path = tmp_path / "in" / "mac.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(compress(body) if compress else body)
+    manifest = plan_shards(str(path.parent), str(tmp_path / "out"), target_docs=1000)
+    assert manifest.total_docs == rows + 1
     quarantine = Quarantine()
-    docs = list(read_documents(str(path), quarantine=quarantine, max_doc_bytes=max_doc_bytes))
-    assert docs == [] and dict(quarantine.reasons) == {reason: 1}
-    (record,) = quarantine.records()
-    assert record["detail"].endswith("; its lines end in a lone carriage return (\\r): "
-                                     "convert them to \\n, e.g. tr '\\r' '\\n'")
-    crlf = tmp_path / "crlf" / "dos.jsonl"  # CR LF line ends are read as lines, no hint
-    crlf.parent.mkdir()
-    crlf.write_bytes(b"\r\n".join(json.dumps({"id": "d", "text": text}).encode()
-                                  for _ in range(1)) + b"\r\n{bad\r\n")
+    docs = [d for shard in manifest.shards for d in read_shard(manifest, shard.index, quarantine)]
+    assert [(d.id, d.offset, d.text) for d in docs] == [(f"m{i}", i, text) for i in range(rows)]
+    assert [(r["offset"], r["reason"], r["raw"]) for r in quarantine.records()] == [
+        (rows, "malformed_json", "{bad\n")]
+
+
+def test_lone_crs_are_line_ends_only_in_a_file_whose_first_line_ends_so(tmp_path):
+    """CR LF line ends are lines as ever; so is a CR at a chunk's edge. In a file whose first
+    line ends in ``\\n`` (two files concatenated, the second a Mac one) a lone CR is no line
+    end: that line is one record, quarantined with the hint naming the line ends."""
+    text = "A line of a page that is long enough to count for something here. " * 5
+    row = json.dumps({"id": "d", "text": text}).encode()
+    crlf = tmp_path / "dos.jsonl"
+    crlf.write_bytes(row + b"\r\n{bad\r\n")
     quarantine = Quarantine()
     assert [d.id for d in read_documents(str(crlf), quarantine=quarantine)] == ["d"]
-    assert "carriage" not in next(quarantine.records())["detail"]
+    (record,) = quarantine.records()
+    assert "carriage" not in record["detail"] and record["raw"] == "{bad\r\n"
+    edge = tmp_path / "edge.jsonl"  # a CR as the 65,536th byte, then an LF: a CRLF file
+    padded = json.dumps({"id": "e", "text": "x" * (65_536 - 2 - len('{"id": "e", "text": ""}'))})
+    edge.write_bytes(padded.encode() + b" \r\n" + row + b"\r\n")
+    assert [d.id for d in read_documents(str(edge))] == ["e", "d"]
+    mixed = tmp_path / "cat.jsonl"
+    mixed.write_bytes(row + b"\n" + row + b"\r" + row + b"\r")
+    quarantine = Quarantine()
+    assert [d.id for d in read_documents(str(mixed), quarantine=quarantine)] == ["d"]
+    (record,) = quarantine.records()
+    assert (record["offset"], record["reason"]) == (1, "malformed_json")
+    assert record["detail"].endswith("; its lines end in a lone carriage return (\\r): "
+                                     "convert them to \\n, e.g. tr '\\r' '\\n'")
 
 
 def test_a_zero_filled_file_or_tail_says_so(tmp_path):
@@ -489,3 +518,35 @@ def test_a_binary_file_named_gz_that_is_not_gzip_is_one_loss_saying_so(tmp_path)
     (lost,) = quarantine.records()
     assert lost["reason"] == "truncated_file"
     assert "named as gzip but is not gzip (it starts b'BZh" in lost["detail"], lost["detail"]
+
+
+def test_a_plan_that_counted_a_lone_cr_file_as_one_line_is_refused_not_read_short(tmp_path):
+    """A folder planned when a file with lone-CR line ends was one line: the plan holds it
+    as one record of the whole file's bytes. Read by that plan now, line 0 is its first
+    document only, and the shard would balance with the others lost; it is refused
+    (``StalePlan``) instead. A one-document Mac file planned now is read by its plan, and
+    a one-record file rewritten since planning is named as changed, not as a stale plan."""
+    import dataclasses
+
+    from prox_tasks.corpus.manifest import Manifest, Segment, ShardPlan
+    from prox_tasks.corpus.planner import StalePlan
+
+    text = "A line of a page that is long enough to count for something here. " * 5
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = [json.dumps({"id": f"m{i}", "text": text}).encode() for i in range(5)]
+    (folder / "a.jsonl").write_bytes(b"\r".join(rows) + b"\r")
+    (folder / "b.jsonl").write_bytes(rows[0] + b"\r")  # one document, CR-ended
+    now = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100, write=False)
+    a, b = now.files
+    assert (a.records, b.records) == (5, 1)
+    old_a = dataclasses.replace(a, records=1, bytes=a.size)  # as the older prox scanned it
+    old = Manifest(now.input_uri, now.output_uri, now.settings, [old_a, b], [
+        ShardPlan(0, 1, a.size, [Segment(a.uri, "jsonl", 0, 1, 1, a.size)]),
+        ShardPlan(1, 1, b.bytes, [Segment(b.uri, "jsonl", 0, 1, 1, b.bytes)])])
+    with pytest.raises(StalePlan, match="prox plan --overwrite.*a.jsonl as one record"):
+        list(read_shard(old, 0, Quarantine()))
+    assert [d.id for d in read_shard(old, 1, Quarantine())] == ["m0"]
+    (folder / "b.jsonl").write_bytes(rows[1] + b"\r" + rows[2] + b"\r")
+    with pytest.raises(RuntimeError, match="changed since the manifest was planned"):
+        list(read_shard(old, 1, Quarantine()))
