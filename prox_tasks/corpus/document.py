@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import itertools
 import re
@@ -44,6 +45,28 @@ class Document:
     def as_row(self, text_field: str = "text", id_field: str = "id") -> dict:
         """The document as a row again: its id and text under these names, then ``meta``."""
         return {id_field: self.id, text_field: self.text, **self.meta}
+
+
+def bytes_as_json(value: bytes) -> str | dict:
+    """A bytes value (a Parquet ``binary`` column) as JSON holds it: its text when it is
+    UTF-8 (Hive and Impala write strings as binary), else ``{"base64": "…"}`` — never
+    Python's ``b'…'`` repr, which no reader of the JSON could turn back into the bytes."""
+    try:
+        return value.decode("utf-8")
+    except UnicodeDecodeError:
+        return {"base64": base64.b64encode(value).decode("ascii")}
+
+
+def without_bytes(value):
+    """``value`` with every bytes value in it (inside dicts, lists, tuples) as
+    :func:`bytes_as_json` gives it."""
+    if isinstance(value, bytes):
+        return bytes_as_json(value)
+    if isinstance(value, dict):
+        return {k: without_bytes(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [without_bytes(v) for v in value]
+    return value
 
 
 class RecordError(Exception):

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 
-from prox_tasks.corpus.document import RecordError, build_document
+from prox_tasks.corpus.document import RecordError, build_document, bytes_as_json, without_bytes
 from prox_tasks.storage import identity_of, open_uri, parse_uri
 
 EXTENSIONS = (".parquet", ".pq")
@@ -88,6 +88,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                 yield 0, pf, None
             return
         meta = pf.metadata
+        binary = _binary_columns(pf.schema_arrow, options)
         groups, row = _row_groups(meta, start, end)
         for group in groups:
             group_end = row + meta.row_group(group).num_rows
@@ -96,6 +97,8 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                     batch, sizes = _cut_oversized(batch, options)
                     for i, item in enumerate(batch.to_pylist()):
                         if row >= start and (end is None or row < end):
+                            for name in binary:
+                                item[name] = without_bytes(item[name])
                             if sizes and i in sizes:
                                 yield row, *_oversized(item, uri, row, options, sizes[i])
                             else:
@@ -170,5 +173,33 @@ def _document(item: dict, uri: str, row: int, options):
         return err
 
 
+def _binary_columns(schema, options) -> list[str]:
+    """The columns of ``schema`` that hold bytes (``binary``, alone or nested), but the
+    text and id, which :func:`build_document` reads as UTF-8 text or refuses: their
+    values go into ``meta`` as :func:`~prox_tasks.corpus.document.bytes_as_json` gives
+    them."""
+    return [f.name for f in schema if f.name not in (options.text_field, options.id_field)
+            and _holds_binary(f.type)]
+
+
+def _holds_binary(kind) -> bool:
+    import pyarrow as pa
+
+    types = pa.types
+    if (types.is_binary(kind) or types.is_large_binary(kind) or types.is_fixed_size_binary(kind)
+            or getattr(types, "is_binary_view", lambda _: False)(kind)):
+        return True
+    if types.is_dictionary(kind):
+        return _holds_binary(kind.value_type)
+    return any(_holds_binary(kind.field(i).type) for i in range(kind.num_fields))
+
+
+def _json_value(value):
+    """What ``json`` cannot write itself: bytes (the text or id of a quarantined row) as
+    :func:`~prox_tasks.corpus.document.bytes_as_json` gives them, anything else (dates,
+    decimals) as its text."""
+    return bytes_as_json(value) if isinstance(value, bytes) else str(value)
+
+
 def _raw(item: dict) -> str:
-    return json.dumps(item, ensure_ascii=False, default=str)
+    return json.dumps(item, ensure_ascii=False, default=_json_value)

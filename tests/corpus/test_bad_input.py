@@ -360,6 +360,44 @@ def test_nan_and_infinity_in_a_parquet_input_keep_the_meta_column_strict_json(tm
         {"score": "-Infinity", "scores": None, "nested": {"p": None, "q": None}}]
 
 
+def test_bytes_in_a_parquet_input_reach_the_meta_as_text_or_base64_not_python_reprs(tmp_path):
+    """Binary meta columns (Hive and Impala write strings so; hashes, thumbnails) were
+    written into the refined ``meta`` as Python reprs, ``"b'hello'"``, which no reader of
+    the JSON can turn back into the bytes; a quarantined row's ``raw`` held its non-UTF-8
+    text so too. UTF-8 bytes are now their text and other bytes ``{"base64": "…"}``,
+    nested ones too."""
+    import base64
+
+    text = "The quick brown fox jumps over the lazy dog near the river. " * 4
+    path = tmp_path / "a.parquet"
+    raw_bytes = b"\xff\xfe\x00"
+    pq.write_table(pa.table({
+        "id": ["a", "b", "c"],
+        "text": pa.array([text.encode(), text.encode() + b"!", b"caf\xe9"], pa.binary()),
+        "blob": pa.array([b"hello", raw_bytes, None], pa.binary()),
+        "large": pa.array([b"\xc3\xa9t\xc3\xa9", b"", b"x"], pa.large_binary()),
+        "digest": pa.array([b"\xfe\x01", b"ab", b"cd"], pa.binary(2)),
+        "parts": pa.array([[b"x", raw_bytes], [], None], pa.list_(pa.binary())),
+        "nested": pa.array([{"k": b"v"}, {"k": raw_bytes}, {"k": None}],
+                           pa.struct([("k", pa.binary())])),
+        "kind": pa.array([b"page", b"page", b"pdf"], pa.binary()).dictionary_encode(),
+    }), path)  # fmt: skip
+    docs, quarantined, _ = _refined(tmp_path, path)
+    assert [d.id for d in docs] == ["a", "b"]
+    metas = pq.read_table(tmp_path / "out" / "shards" / "shard-00000.parquet",
+                          columns=["meta"])["meta"].to_pylist()
+    b64 = {"base64": base64.b64encode(raw_bytes).decode()}
+    assert [json.loads(m) for m in metas] == [
+        {"blob": "hello", "large": "été", "digest": {"base64": "/gE="}, "parts": ["x", b64],
+         "nested": {"k": "v"}, "kind": "page"},
+        {"blob": b64, "large": "", "digest": "ab", "parts": [], "nested": {"k": b64},
+         "kind": "page"}]
+    (bad,) = quarantined
+    assert (bad["id"], bad["reason"]) == ("c", "bad_encoding")
+    assert json.loads(bad["raw"])["text"] == {"base64": base64.b64encode(b"caf\xe9").decode()}
+    assert json.loads(bad["raw"])["blob"] is None
+
+
 @pytest.mark.parametrize("rows, text_chars, compress", [
     (3, 300, None), (3000, 300, gzip.compress), (4, 100_000, None),
     (3, 300, lambda b: b.decode().encode("utf-16"))],
