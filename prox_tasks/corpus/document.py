@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -28,7 +29,8 @@ class Document:
     """One input document.
 
     Attributes:
-        id: The row's id field, or :func:`content_id` of the text when absent.
+        id: The row's id field as text (:func:`build_document`), or :func:`content_id` of
+            the text when absent.
         text: The document text.
         source: The canonical URI of the file it came from.
         offset: Its record index in that file (JSONL: 0-based line number; Parquet: row
@@ -149,6 +151,12 @@ def build_document(row: dict, source: str, offset: int, text_field: str = "text"
                    id_field: str = "id", max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> Document:
     """Check ``row`` and make a :class:`Document` of it.
 
+    The id is the id field as text: a string as it is, an integer as its digits (``12345``
+    and ``"12345"`` are one id — the refined ``id`` column is text, so such rows could not
+    be told apart there; the second is a ``duplicate_id``), a float as :func:`_float_id`
+    gives it (``12345.0`` is ``12345``), UTF-8 bytes as their text. Without one (no field,
+    null, NaN) it is the text's :func:`content_id`.
+
     Raises:
         RecordError: when the row has no usable text or id — and for any other failure
             (``bad_record``): one record never stops a run.
@@ -161,6 +169,22 @@ def build_document(row: dict, source: str, offset: int, text_field: str = "text"
         raise RecordError("bad_record", f"{type(err).__name__}: {err}"[:200]) from None
 
 
+def _float_id(value: float, id_field: str) -> int | float | None:
+    """A float id as an id: a whole number as that integer, so ``12345.0`` is the id
+    ``12345`` (pandas writes an integer column that holds a null as float); NaN, the
+    missing value of a float column, as no id (the text's :func:`content_id`), as a null
+    is — never the id ``"nan"``, which every such row would share.
+
+    Raises:
+        RecordError: ``bad_id`` for an infinity.
+    """
+    if math.isnan(value):
+        return None
+    if math.isinf(value):
+        raise RecordError("bad_id", f"field {id_field!r} is {value!r}: not an id")
+    return int(value) if value.is_integer() else value
+
+
 def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document:
     if not isinstance(row, dict):
         raise RecordError("not_an_object", f"a JSON {type(row).__name__}, not an object")
@@ -171,6 +195,8 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
         except UnicodeDecodeError as err:
             raise RecordError("bad_id", f"field {id_field!r} is bytes that are not UTF-8 "
                               f"(at byte {err.start})") from None
+    if isinstance(raw_id, float):
+        raw_id = _float_id(raw_id, id_field)
     doc_id = None if raw_id is None else str(raw_id)
     if raw_id is not None and (isinstance(raw_id, dict | list | bool) or not doc_id.strip()):
         raise RecordError("bad_id", f"field {id_field!r} is {raw_id!r:.80}")

@@ -398,6 +398,37 @@ def test_bytes_in_a_parquet_input_reach_the_meta_as_text_or_base64_not_python_re
     assert json.loads(bad["raw"])["blob"] is None
 
 
+def test_an_id_is_its_text_whatever_the_column_type_and_nan_is_no_id(tmp_path):
+    """A Parquet float id column (pandas writes an integer column holding a null so) gave
+    the ids ``"12345.0"`` and ``"nan"``: a whole number that matched no other copy of its
+    id, and one id every row with a missing value shared, each after the first quarantined
+    as a duplicate. A whole float is now its integer's digits, NaN is no id (the text's
+    content hash, as a null), an infinity is ``bad_id``. An integer and its digits as a
+    string are one id (the refined id column is text), across files and formats."""
+    from prox_tasks.corpus.document import content_id
+    from prox_tasks.corpus.duplicates import index_duplicates
+
+    texts = [f"Document {i}: the quick brown fox jumps over the lazy dog." for i in range(6)]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    nan = float("nan")
+    pq.write_table(pa.table({"id": pa.array([12345.0, nan, nan, 1.5, float("inf")]),
+                             "text": texts[:5]}), folder / "a.parquet")
+    pq.write_table(pa.table({"id": pa.array([7], pa.int64()), "text": texts[5:]}),
+                   folder / "b.parquet")
+    (folder / "c.jsonl").write_text(json.dumps({"id": "12345", "text": "Another text."}) + "\n"
+                                    + json.dumps({"id": "7", "text": "And one more."}) + "\n")
+    quarantine = Quarantine()
+    docs = list(read_documents(str(folder), quarantine=quarantine))
+    assert [d.id for d in docs] == ["12345", content_id(texts[1]), content_id(texts[2]), "1.5",
+                                    "7", "12345", "7"]
+    (bad,) = quarantine.records()
+    assert (bad["offset"], bad["reason"], bad["detail"]) == (
+        4, "bad_id", "field 'id' is inf: not an id")
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+    assert index_duplicates(manifest)["duplicate_ids"] == 2  # 12345 and 7, nothing else
+
+
 @pytest.mark.parametrize("rows, text_chars, compress", [
     (3, 300, None), (3000, 300, gzip.compress), (4, 100_000, None),
     (3, 300, lambda b: b.decode().encode("utf-16"))],
