@@ -90,6 +90,28 @@ def compression_to_read(raw, name: str, named: str | None, misnamed=None) -> str
     return found
 
 
+#: The command that takes one layer of each compression off.
+_DECOMPRESS = {"gzip": "gzip -dc", "zstd": "zstd -dc"}
+
+
+def refuse_compressed_twice(stream, name: str, compression: str) -> None:
+    """Raise :class:`CorruptStreamError` when ``stream`` (``name`` decompressed with
+    ``compression``; buffered, not advanced) starts as a compressed file again: a ``.gz``
+    compressed once more (a download saved with its ``Content-Encoding: gzip``, ``gzip``
+    run twice). Read as lines, its records would be lines of binary noise, their number
+    nothing to do with its documents', each quarantined with advice to re-encode text.
+
+    Raises:
+        CorruptStreamError: naming both layers and how to take the outer one off.
+    """
+    inner = sniff_compression(stream)
+    if inner is not None:
+        raise CorruptStreamError(
+            f"{name} is compressed twice ({inner} inside {compression}): take the outer "
+            f"layer off ({_DECOMPRESS[compression]} FILE > FILE2, named for the {inner} "
+            "inside) and read that")
+
+
 class _GzipReader(io.BufferedIOBase):
     """gzip.GzipFile whose truncation and corruption errors are CorruptStreamError."""
 

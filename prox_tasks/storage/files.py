@@ -15,6 +15,7 @@ from prox_tasks.storage.compressed import (
     CorruptStreamError,
     compression_to_read,
     open_decompressed,
+    refuse_compressed_twice,
 )
 from prox_tasks.storage.opened import Opened
 from prox_tasks.storage.uri import GLOB_CHARS, Location, is_glob, parse_uri
@@ -131,6 +132,12 @@ def open_uri(uri: str | os.PathLike, mode: str = "rb", compression: str | None =
                          [digests.content])  # fmt: skip
     else:
         stream = _hashed(raw, [digests.stored, digests.content])
+    if sniff and compression:  # peeks, as above
+        try:
+            refuse_compressed_twice(stream, loc.uri, compression)
+        except CorruptStreamError:
+            stream.close()
+            raise
     if "b" in mode:
         return stream
     if reading:

@@ -573,6 +573,33 @@ def test_a_plain_file_named_as_compressed_is_read_as_plain_text_with_a_warning(
                    and "read as plain text" in w for w in warned), warned
 
 
+@pytest.mark.parametrize("name, outer, inner", [
+    ("a.jsonl.gz", "gzip", "gzip"), ("a.jsonl.gz", "gzip", "zstd"),
+    ("a.jsonl.zst", "zstd", "gzip"), ("a.jsonl", "gzip", "gzip")])
+def test_a_file_compressed_twice_is_one_loss_saying_so(tmp_path, name, outer, inner):
+    """A ``.gz`` compressed once more (a download saved with its ``Content-Encoding:
+    gzip``, gzip run twice) was read as lines of binary noise: its documents became a
+    count of ``bad_encoding`` records that had nothing to do with them, each advising to
+    re-encode the file with iconv. It is now one ``truncated_file`` entry naming both
+    layers and the command that takes the outer one off, planned as read."""
+    compress = {"gzip": lambda b: gzip.compress(b, mtime=0),
+                "zstd": lambda b: zstandard.ZstdCompressor().compress(b)}
+    folder = tmp_path / "in"
+    folder.mkdir()
+    body = ("\n".join(_good(300)) + "\n").encode()
+    (folder / name).write_bytes(compress[outer](compress[inner](body)))
+    (folder / "b.jsonl").write_text("\n".join(_good(2, "b")) + "\n")
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+    quarantine = Quarantine()
+    docs = [d for shard in manifest.shards for d in read_shard(manifest, shard.index, quarantine)]
+    assert [d.id for d in docs] == ["b0", "b1"] and manifest.total_docs == 3
+    (lost,) = quarantine.records()
+    assert (lost["offset"], lost["reason"]) == (0, "truncated_file")
+    tool = {"gzip": "gzip -dc", "zstd": "zstd -dc"}[outer]
+    assert f"{name} is compressed twice ({inner} inside {outer}): take the outer layer off " \
+           f"({tool} FILE > FILE2, named for the {inner} inside)" in lost["detail"], lost
+
+
 def test_a_binary_file_named_gz_that_is_not_gzip_is_one_loss_saying_so(tmp_path):
     """Neither gzip nor text (bzip2 bytes named ``.jsonl.gz``): not read as lines of binary
     noise, but one ``truncated_file`` entry whose detail says what the file is not."""
