@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import io
 import zlib
+from collections import Counter
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import Document, RecordError, content_id, not_utf8
@@ -37,17 +38,31 @@ HEADERS = {
 
 
 def _conversions(uri: str, expect=None):
-    """``(number, record)`` per conversion record (:func:`records`)."""
-    return records(uri, "conversion", "WET", expect=expect)
+    """``(number, record)`` per conversion record (:func:`records`). A file of WARC records
+    none of which is a conversion record (a crawl's WARC or WAT file under a WET name) ends
+    with one ``truncated_file`` entry saying so: its records would otherwise be no document
+    at all, and a folder's other files refined as if it were empty."""
+    others: Counter[str] = Counter()
+    found = False
+    for number, record in records(uri, "conversion", "WET", expect=expect, others=others):
+        found = True
+        yield number, record
+    if not found and others:
+        kinds = ", ".join(f"{n} {rec_type}" for rec_type, n in others.most_common(3))
+        yield 0, RecordError("truncated_file", f"no conversion record among its "
+                             f"{others.total()} WARC records ({kinds}): a WARC or WAT file, "
+                             "not WET; read the crawl's .warc.wet.gz files")
 
 
-def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None):
+def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
+            others: Counter | None = None):
     """``(number, record)`` per record of type ``rec_type`` of a WARC-format file (``kind``
     names it in messages); a file that breaks off (a cut gzip member, a record header cut
     short, a record that is not WARC, such as plain text) ends with
     ``(number, RecordError("truncated_file"))``. Each record's ``offset`` is where it starts
     in the file (its gzip member's first byte in a ``.warc.gz``): :func:`record_at` reads it
-    again from there."""
+    again from there. ``others`` counts the records of other types, by type, ``warcinfo``
+    left out."""
     from warcio.archiveiterator import ArchiveIterator
 
     number = 0
@@ -63,6 +78,8 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None):
                     record.offset = found.offset  # the record's start, before it is read
                     yield number, record
                     number += 1
+                elif others is not None and record.rec_type != "warcinfo":
+                    others[record.rec_type] += 1
         except broken() as err:
             yield number, RecordError("truncated_file", f"{kind} file breaks off after {number} "
                                       f"records: {type(err).__name__}: {err}"[:300])

@@ -135,6 +135,47 @@ def _wet(docs: list[str]) -> bytes:
     return buffer.getvalue()
 
 
+def test_a_warc_or_wat_file_under_a_wet_name_is_one_loss_saying_so_not_empty(tmp_path):
+    """A crawl's WARC (responses) or WAT (metadata) file named ``.warc.wet.gz`` holds no
+    conversion record: it was zero documents, so beside other files its pages went
+    unnoticed, and alone the run failed saying the file "is empty (no document, not even a
+    bad one)". It is now one ``truncated_file`` entry naming what it holds; a WET file
+    holding only its ``warcinfo`` is still empty."""
+    from warcio.statusandheaders import StatusAndHeaders
+
+    def warc(kind: str, n: int) -> bytes:
+        buffer = io.BytesIO()
+        writer = WARCWriter(buffer, gzip=True)
+        for i in range(n):
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
+                                    protocol="HTTP/1.1") if kind == "response" else None
+            writer.write_record(writer.create_warc_record(
+                f"https://example.org/{i}", kind, payload=io.BytesIO(b"<p>page</p>"),
+                http_headers=http, warc_content_type="application/json"))
+        return buffer.getvalue()
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.warc.wet.gz").write_bytes(_wet(["first page text " * 10] * 2))
+    (folder / "b.warc.wet.gz").write_bytes(warc("response", 3))
+    (folder / "c.warc.wet.gz").write_bytes(warc("metadata", 2))
+    info = io.BytesIO()
+    writer = WARCWriter(info, gzip=True)
+    writer.write_record(writer.create_warcinfo_record("d.warc.wet.gz", {"software": "x"}))
+    (folder / "d.warc.wet.gz").write_bytes(info.getvalue())
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+    assert [f.records for f in manifest.files] == [2, 1, 1, 0]
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert len(docs) == 2
+    assert [(r["source"].rsplit("/", 1)[1], r["offset"], r["reason"], r["detail"])
+            for r in quarantine.records()] == [
+        ("b.warc.wet.gz", 0, "truncated_file", "no conversion record among its 3 WARC records "
+         "(3 response): a WARC or WAT file, not WET; read the crawl's .warc.wet.gz files"),
+        ("c.warc.wet.gz", 0, "truncated_file", "no conversion record among its 2 WARC records "
+         "(2 metadata): a WARC or WAT file, not WET; read the crawl's .warc.wet.gz files")]
+
+
 def test_a_wet_record_not_in_utf8_says_to_re_encode_its_file(tmp_path):
     buffer = io.BytesIO()
     writer = WARCWriter(buffer, gzip=True)
