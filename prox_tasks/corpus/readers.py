@@ -119,15 +119,19 @@ def _check_content(path: str, fmt: str) -> None:
     """Raise :class:`FormatMismatch` when ``path`` does not start as a ``fmt`` file does: a wrong
     ``--format`` would read a whole file as one bad record, or dump it into the log."""
     from prox_tasks.storage import open_uri
+    from prox_tasks.storage.compressed import NotText
 
-    with open_uri(path, "rb", compression=None if fmt == "parquet" else "infer") as fh:
-        if fmt == "jsonl":  # as the reader reads it: UTF-16/32 transcoded, a BOM skipped
-            from prox_tasks.corpus.encodings import utf8_stream
-            from prox_tasks.corpus.jsonl import UTF8_BOM
+    try:
+        with open_uri(path, "rb", compression=None if fmt == "parquet" else "infer") as fh:
+            if fmt == "jsonl":  # as the reader reads it: UTF-16/32 transcoded, a BOM skipped
+                from prox_tasks.corpus.encodings import utf8_stream
+                from prox_tasks.corpus.jsonl import UTF8_BOM
 
-            head = utf8_stream(fh).read(64).removeprefix(UTF8_BOM).lstrip()
-        else:
-            head = fh.read(64).lstrip()
+                head = utf8_stream(fh).read(64).removeprefix(UTF8_BOM).lstrip()
+            else:
+                head = fh.read(64).lstrip()
+    except NotText as err:  # what it is, found on opening it (bzip2, Parquet, …)
+        raise FormatMismatch(str(err)) from None
     if fmt == "jsonl" and head[:1] == b"[":  # a JSON export: one array of all the rows
         raise FormatMismatch(f"{path} is one JSON array, not JSON Lines (one object a line; it "
                              f"starts {head[:16]!r}): convert it, e.g. jq -c '.[]' FILE > "

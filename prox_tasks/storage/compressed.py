@@ -8,6 +8,7 @@ clean end of file, dropping the rest without a word. Both readers here raise
 from __future__ import annotations
 
 import io
+import re
 import zlib
 
 #: Compressed bytes fed to zstd per call: an input chunk can expand at most ~32,000x
@@ -38,6 +39,33 @@ class CorruptStreamError(OSError):
     """A compressed stream is truncated or corrupt (the data after this point is lost)."""
 
 
+class NotText(CorruptStreamError):
+    """The file is, or holds, what no text reader reads (:func:`other_format`, gzip inside
+    gzip, binary bytes under a compressed name): nothing in it can be read as lines."""
+
+
+#: What else a file read as text may be, by its first bytes, and what to do with it: read
+#: as lines, each would be binary noise, counted and quarantined as so many bad records.
+_OTHER_FORMATS = (
+    (re.compile(rb"BZh[1-9](1AY&SY|\x17rE8P\x90)"), "bzip2",
+     "decompress it (bzip2 -dc FILE > FILE2) or compress it with gzip or zstd instead"),
+    (re.compile(rb"\xfd7zXZ\x00"), "xz",
+     "decompress it (xz -dc FILE > FILE2) or compress it with gzip or zstd instead"),
+    (re.compile(rb"\x04\x22\x4d\x18"), "lz4",
+     "decompress it (lz4 -dc FILE > FILE2) or compress it with gzip or zstd instead"),
+    (re.compile(rb"PK\x03\x04|PK\x05\x06"), "a zip archive", "unzip it and read its files"),
+    (re.compile(rb"7z\xbc\xaf\x27\x1c"), "a 7z archive", "extract it and read its files"),
+    (re.compile(rb"PAR1"), "Parquet", "name it .parquet, or pass --format parquet"),
+)
+
+
+def other_format(head: bytes) -> tuple[str, str] | None:
+    """``(what, what to do)`` when ``head`` (a file's first bytes) starts a format no text
+    reader can read — bzip2, xz, lz4, zip, 7z, Parquet — else None."""
+    return next(((what, todo) for magic, what, todo in _OTHER_FORMATS if magic.match(head)),
+                None)
+
+
 #: Plain-text bytes: besides printable ones (and UTF-8's), only tab, newline and carriage
 #: return; binary data (bzip2, xz, a zip) has other control bytes in its first 64.
 _CONTROL = frozenset(range(0x20)) - {0x09, 0x0A, 0x0D}
@@ -65,18 +93,25 @@ def compression_to_read(raw, name: str, named: str | None, misnamed=None) -> str
     among its input problems (:class:`~prox_tasks.corpus.document.InputNotice`).
 
     Raises:
-        CorruptStreamError: named as compressed, but neither compressed nor text (a bzip2
-            file named ``.gz``): read as lines, it would be binary noise.
+        NotText: named as compressed, but neither compressed nor text; or, named
+            so or not, another format (:func:`other_format`: a bzip2 file named ``.gz`` or
+            ``.jsonl``, a Parquet file named ``.jsonl``): read as lines, it would be binary
+            noise.
     """
     found = sniff_compression(raw)
+    head = raw.peek(64)[:64] if found is None else b""
+    other = other_format(head) if found is None else None
+    if other is not None:
+        said = f"named as {named} but is" if named else "not text but"
+        raise NotText(f"{name} is {said} {other[0]} (it starts {head[:8]!r}), "
+                                 f"which prox does not read: {other[1]}")
     if found == named:
         return found
-    head = raw.peek(64)[:64]
     if found is None and (not head or any(m.startswith(head) for m in MAGIC)):
         return named
     what = found or "plain text"
     if found is None and _CONTROL.intersection(head):
-        raise CorruptStreamError(f"{name} is named as {named} but is not {named} (it starts "
+        raise NotText(f"{name} is named as {named} but is not {named} (it starts "
                                  f"{head[:8]!r}), nor plain text: check how it was written")
     said = f"named as {named} but is not {named}" if named else "named as uncompressed"
     message = f"{name} is {said} (it starts {head[:8]!r}): read as {what}"
@@ -98,18 +133,25 @@ def refuse_compressed_twice(stream, name: str, compression: str) -> None:
     """Raise :class:`CorruptStreamError` when ``stream`` (``name`` decompressed with
     ``compression``; buffered, not advanced) starts as a compressed file again: a ``.gz``
     compressed once more (a download saved with its ``Content-Encoding: gzip``, ``gzip``
-    run twice). Read as lines, its records would be lines of binary noise, their number
-    nothing to do with its documents', each quarantined with advice to re-encode text.
+    run twice), or holds another format no text reader reads (:func:`other_format`). Read
+    as lines, its records would be lines of binary noise, their number nothing to do with
+    its documents', each quarantined with advice to re-encode text.
 
     Raises:
-        CorruptStreamError: naming both layers and how to take the outer one off.
+        NotText: naming both layers and how to take the outer one off.
     """
     inner = sniff_compression(stream)
     if inner is not None:
-        raise CorruptStreamError(
+        raise NotText(
             f"{name} is compressed twice ({inner} inside {compression}): take the outer "
             f"layer off ({_DECOMPRESS[compression]} FILE > FILE2, named for the {inner} "
             "inside) and read that")
+    other = other_format(stream.peek(64)[:64])
+    if other is not None:
+        raise NotText(
+            f"{name} holds {other[0]} inside its {compression}, which prox does not read: "
+            f"take the {compression} layer off ({_DECOMPRESS[compression]} FILE > FILE2), "
+            f"then {other[1]}")
 
 
 class _GzipReader(io.BufferedIOBase):

@@ -643,7 +643,7 @@ def test_a_file_compressed_twice_is_one_loss_saying_so(tmp_path, name, outer, in
 
 def test_a_binary_file_named_gz_that_is_not_gzip_is_one_loss_saying_so(tmp_path):
     """Neither gzip nor text (bzip2 bytes named ``.jsonl.gz``): not read as lines of binary
-    noise, but one ``truncated_file`` entry whose detail says what the file is not."""
+    noise, but one ``truncated_file`` entry whose detail says what the file is."""
     import bz2
 
     (tmp_path / "in").mkdir()
@@ -654,7 +654,59 @@ def test_a_binary_file_named_gz_that_is_not_gzip_is_one_loss_saying_so(tmp_path)
     assert [d.id for d in docs] == ["b0", "b1"]
     (lost,) = quarantine.records()
     assert lost["reason"] == "truncated_file"
-    assert "named as gzip but is not gzip (it starts b'BZh" in lost["detail"], lost["detail"]
+    assert "named as gzip but is bzip2 (it starts b'BZh" in lost["detail"], lost["detail"]
+
+
+def _zip(data: bytes) -> bytes:
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("part-0.jsonl", data)
+    return buffer.getvalue()
+
+
+def _parquet(data: bytes) -> bytes:
+    buffer = io.BytesIO()
+    pq.write_table(pa.Table.from_pylist([json.loads(line) for line in data.splitlines()]),
+                   buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("name, make, said", [
+    ("a.jsonl", lambda b: __import__("bz2").compress(b), "is not text but bzip2"),
+    ("a.jsonl", lambda b: __import__("lzma").compress(b), "is not text but xz"),
+    ("a.ndjson", _zip, "is not text but a zip archive"),
+    ("a.jsonl", _parquet, "is not text but Parquet"),
+    ("a.jsonl.gz", lambda b: __import__("lzma").compress(b), "is named as gzip but is xz"),
+    ("a.jsonl.gz", lambda b: gzip.compress(__import__("bz2").compress(b)),
+     "holds bzip2 inside its gzip")],
+    ids=["bzip2", "xz", "zip", "parquet", "xz_named_gz", "bzip2_in_gzip"])
+def test_a_file_in_a_format_no_text_reader_reads_is_one_loss_naming_it(tmp_path, name, make,
+                                                                        said):
+    """A JSON Lines file that is bzip2, xz, a zip archive or Parquet under a plain name
+    (or inside its gzip) was read as lines of binary noise: some count of ``bad_encoding``
+    records unrelated to its documents (300 documents: 18 records), each advising to
+    re-encode the file with iconv. It is one ``truncated_file`` entry now, planned as read,
+    naming what the file is and what to do; ``--format jsonl`` refuses it at once."""
+    from prox_tasks.corpus.readers import FormatMismatch, input_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / name).write_bytes(make(("\n".join(_good(300)) + "\n").encode()))
+    (folder / "b.jsonl").write_text("\n".join(_good(2, "b")) + "\n")
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+    quarantine = Quarantine()
+    docs = [d for shard in manifest.shards for d in read_shard(manifest, shard.index, quarantine)]
+    assert [d.id for d in docs] == ["b0", "b1"] and manifest.total_docs == 3
+    (lost,) = quarantine.records()
+    assert (lost["offset"], lost["reason"]) == (0, "truncated_file")
+    assert f"{name} {said}" in lost["detail"] and "which prox does not read" in lost["detail"]
+    spark = tmp_path / "part-0.json"  # a name that tells nothing: read as --format says
+    spark.write_bytes((folder / name).read_bytes())
+    plainly = said.replace("is named as gzip but is", "is not text but")
+    with pytest.raises(FormatMismatch, match=f"part-0.json {plainly}.*which prox does not"):
+        input_files(str(spark), "jsonl")
 
 
 def test_a_plan_that_counted_a_lone_cr_file_as_one_line_is_refused_not_read_short(tmp_path):
