@@ -614,6 +614,23 @@ def test_a_plain_file_named_as_compressed_is_read_as_plain_text_with_a_warning(
                    and "read as plain text" in w for w in warned), warned
 
 
+def test_a_zstd_file_written_with_a_long_window_is_read_not_called_corrupt(tmp_path):
+    """``zstd --long=31`` (streamed: the frame asks for a 2 GiB window) was refused by
+    libzstd's default 128 MiB limit: the whole file one ``truncated_file`` entry, "zstd
+    stream corrupt ...: Frame requires too much memory for decoding", every document lost.
+    Windows up to the format's largest are read."""
+    params = zstandard.ZstdCompressionParameters(window_log=31, enable_ldm=True)
+    path = tmp_path / "long.jsonl.zst"
+    with open(path, "wb") as fh, zstandard.ZstdCompressor(
+            compression_params=params).stream_writer(fh) as writer:
+        writer.write(("\n".join(_good(50)) + "\n").encode())
+    assert zstandard.get_frame_parameters(path.read_bytes()).window_size == 1 << 31
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=100)
+    quarantine = Quarantine()
+    assert [d.id for d in read_shard(manifest, 0, quarantine)] == [f"g{i}" for i in range(50)]
+    assert (manifest.total_docs, len(quarantine)) == (50, 0)
+
+
 @pytest.mark.parametrize("name, outer, inner", [
     ("a.jsonl.gz", "gzip", "gzip"), ("a.jsonl.gz", "gzip", "zstd"),
     ("a.jsonl.zst", "zstd", "gzip"), ("a.jsonl", "gzip", "gzip")])
