@@ -21,24 +21,22 @@ log = logging.getLogger(__name__)
 #: told as it streams).
 HEAD_BYTES = 1 << 16
 _LONE_CR = re.compile(rb"\r(?!\n)")
-_LINE_END = re.compile(rb"[\r\n]")
+_LINE_END = re.compile(rb"[\r\n]+")
 #: Files warned about, once per process (a file is opened by the plan, each shard, digests).
 _warned: set[str] = set()
 
 
 def first_line_end(data: bytes, more: bool) -> str | None:
-    """``"cr"`` when the first line end in ``data`` is a lone CR, ``"lf"`` when it is ``\\n``
-    or ``\\r\\n``, None when ``data`` holds none yet or ends in the CR that decides
-    (``more``: bytes follow ``data``; without them a CR at its end is a lone one)."""
+    """``"cr"`` when the first run of line-end bytes in ``data`` is CRs alone, ``"lf"`` when
+    it holds a ``\\n`` (``\\n``, ``\\r\\n``, and ``\\r\\r\\n``, which ``unix2dos`` run
+    twice can write: lines read as ever), None when ``data`` holds none yet or ends inside
+    that run (``more``: bytes follow ``data``, which may go on with it)."""
     found = _LINE_END.search(data)
     if found is None:
         return None
-    at = found.start()
-    if data[at] == 0x0A:
+    if b"\n" in found.group():
         return "lf"
-    if at + 1 < len(data):
-        return "lf" if data[at + 1] == 0x0A else "cr"
-    return None if more else "cr"
+    return None if more and found.end() == len(data) else "cr"
 
 
 def lf_lines(stream, name: str):
@@ -77,13 +75,19 @@ class _LoneCRAsLF(io.RawIOBase):
     def _translate(self, chunk: bytes) -> bytes:
         final = not chunk
         data, self._held = self._held + chunk, b""
+        if self._mode is None:
+            mode = first_line_end(data, more=not final)
+            if mode is None:  # no line end yet, or CRs at the end: what follows decides
+                if not final:
+                    kept = len(data.rstrip(b"\r"))
+                    data, self._held = data[:kept], data[kept:]
+                return data
+            self._decided(mode)
         if self._mode == "lf":
             return data
-        if not final and data.endswith(b"\r"):
+        if not final and data.endswith(b"\r"):  # a CR LF cut between two chunks
             data, self._held = data[:-1], b"\r"
-        if self._mode is None:
-            self._decided(first_line_end(data, more=not final and self._held == b""))
-        return _LONE_CR.sub(b"\n", data) if self._mode == "cr" else data
+        return _LONE_CR.sub(b"\n", data)
 
     def readinto(self, buffer) -> int:
         while not self._pending:

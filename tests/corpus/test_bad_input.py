@@ -514,6 +514,13 @@ def test_lone_crs_are_line_ends_only_in_a_file_whose_first_line_ends_so(tmp_path
     padded = json.dumps({"id": "e", "text": "x" * (65_536 - 2 - len('{"id": "e", "text": ""}'))})
     edge.write_bytes(padded.encode() + b" \r\n" + row + b"\r\n")
     assert [d.id for d in read_documents(str(edge))] == ["e", "d"]
+    twice = tmp_path / "twice.jsonl"  # CR CR LF, a line-end conversion run twice: as ever
+    twice.write_bytes(b"".join(json.dumps({"id": f"t{i}", "text": text}).encode() + b"\r\r\n"
+                               for i in range(3)))
+    assert [(d.id, d.offset) for d in read_documents(str(twice))] == [
+        ("t0", 0), ("t1", 1), ("t2", 2)]
+    edge.write_bytes(padded.encode() + b"\r\r\n" + row + b"\r\r\n")  # cut inside the run
+    assert [(d.id, d.offset) for d in read_documents(str(edge))] == [("e", 0), ("d", 1)]
     mixed = tmp_path / "cat.jsonl"
     mixed.write_bytes(row + b"\n" + row + b"\r" + row + b"\r")
     quarantine = Quarantine()
