@@ -121,12 +121,26 @@ ZEROS_HINT = ("; the line is zero bytes only: the file was left zero-filled (a w
               "died, a crash that lost its end): write it again from its source")
 
 
+#: A line of a JSON value written over several lines: indented, or a bracket alone. No
+#: JSON Lines record starts so, and every line of such a file is a bad record of its own.
+_PRETTY_LINE = re.compile(rb"[ \t]+\S|[\[\]{}],?[ \t]*\r?\n?\Z")
+PRETTY_HINT = ("; the file looks pretty-printed (a JSON value over several lines, as jq or "
+               "json.dump(indent=...) write it): JSON Lines wants one object a line, e.g. "
+               "jq -c . FILE > FILE.jsonl (an array: jq -c '.[]')")
+#: A JSON array of objects on one line: a whole JSON export, not one record.
+ARRAY_HINT = ("; a JSON array of objects: JSON Lines wants one object a line, e.g. "
+              "jq -c '.[]' FILE > FILE.jsonl")
+
+
 def _hint(line: bytes) -> str:
     """Why ``line`` is not a record, when it shows: :data:`CR_HINT` when it holds records
-    separated by a lone CR, :data:`ZEROS_HINT` when it is zero bytes only; else ``""``."""
+    separated by a lone CR, :data:`ZEROS_HINT` when it is zero bytes only,
+    :data:`PRETTY_HINT` when it is a line of a pretty-printed value; else ``""``."""
     if _CR_SEPARATED.search(line, 0, 1 << 20):
         return CR_HINT
-    return ZEROS_HINT if line[:1] == b"\0" and not line.rstrip(b"\r\n").strip(b"\0") else ""
+    if line[:1] == b"\0" and not line.rstrip(b"\r\n").strip(b"\0"):
+        return ZEROS_HINT
+    return PRETTY_HINT if _PRETTY_LINE.match(line) else ""
 
 
 def decode_row(line: bytes, size: int | None = None):
@@ -160,10 +174,22 @@ def decode_row(line: bytes, size: int | None = None):
         raise RecordError("bad_record", f"{type(err).__name__}: {err}"[:200]) from None
 
 
+def decode_object(line: bytes, size: int | None = None) -> dict:
+    """The JSON object of one line, or :class:`RecordError`: :func:`decode_row`'s, or
+    ``not_an_object`` (its detail says when the line is one of a pretty-printed value, or
+    holds a JSON array of objects)."""
+    row = decode_row(line, size)
+    if not isinstance(row, dict):
+        shape = ARRAY_HINT if row and isinstance(row, list) and all(
+            isinstance(item, dict) for item in row) else _hint(line)  # fmt: skip
+        raise RecordError("not_an_object", f"a JSON {type(row).__name__}, not an object{shape}")
+    return row
+
+
 def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str,
                id_field: str, max_doc_bytes: int):
     """Turn one line into a Document, or raise :class:`RecordError`."""
-    row = decode_row(line, size)
+    row = decode_object(line, size)
     return build_document(row, source, offset, text_field, id_field, max_doc_bytes)
 
 
@@ -196,9 +222,7 @@ def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None, 
             yield number, line, None
             continue
         try:
-            row = decode_row(line, size)
-            if not isinstance(row, dict):
-                raise RecordError("not_an_object", f"a JSON {type(row).__name__}, not an object")
+            row = decode_object(line, size)
         except RecordError as err:
             yield number, err, line
         else:

@@ -531,6 +531,39 @@ def test_lone_crs_are_line_ends_only_in_a_file_whose_first_line_ends_so(tmp_path
                                      "convert them to \\n, e.g. tr '\\r' '\\n'")
 
 
+@pytest.mark.parametrize("shape", ["pretty", "pretty_array", "one_line_array"])
+def test_a_pretty_printed_or_array_file_says_how_to_make_json_lines(tmp_path, shape):
+    """``jq . FILE > out.jsonl`` (no ``-c``), ``json.dump(rows, fh, indent=2)``: 3
+    documents were 30 bad records (a brace, a key, a bracket a line), each saying only
+    'Expecting property name ...', 'Extra data ...' or 'a JSON int, not an object'; and a
+    one-line JSON array 'a JSON list, not an object'. Each such record now names the shape
+    and the jq command that writes JSON Lines; read_rows (labels, programs) says the same."""
+    rows = [{"id": f"p{i}", "text": f"document {i}", "tags": [1, 2]} for i in range(3)]
+    text = {"pretty": "\n".join(json.dumps(r, indent=2) for r in rows),
+            "pretty_array": json.dumps(rows, indent=2),
+            "one_line_array": json.dumps(rows)}[shape]
+    path = tmp_path / "export.jsonl"
+    path.write_text(text + "\n")
+    hint = ("a JSON array of objects: JSON Lines wants one object a line, e.g. jq -c '.[]' "
+            "FILE > FILE.jsonl") if shape == "one_line_array" else (
+        "the file looks pretty-printed (a JSON value over several lines, as jq or "
+        "json.dump(indent=...) write it): JSON Lines wants one object a line, e.g. jq -c . "
+        "FILE > FILE.jsonl (an array: jq -c '.[]')")
+    for read in (lambda q: read_documents(str(path), quarantine=q),
+                 lambda q: read_rows(str(path), quarantine=q)):
+        quarantine = Quarantine()
+        assert list(read(quarantine)) == []
+        records = list(quarantine.records())
+        assert records and all(r["detail"].endswith("; " + hint) for r in records), records
+        assert len(records) == len(text.splitlines())
+    ok = tmp_path / "ok.jsonl"  # a good line is no hint's business; nor a bad one's shape
+    ok.write_text(json.dumps(rows[0]) + "\n" + '{"id": "x", "text": "a" "b"}\n' + "[1, 2]\n")
+    quarantine = Quarantine()
+    assert [d.id for d in read_documents(str(ok), quarantine=quarantine)] == ["p0"]
+    assert [r["detail"] for r in quarantine.records()] == [
+        "Expecting ',' delimiter at column 25", "a JSON list, not an object"]
+
+
 def test_a_zero_filled_file_or_tail_says_so(tmp_path):
     """A file a crash left zero-filled (or with a zero-filled end): each such line was
     'Expecting value at column 1'; the detail now says what the bytes are and the fix."""
