@@ -175,7 +175,15 @@ class _GzipReader(io.BufferedIOBase):
 
         try:
             return method(*args)
-        except (EOFError, gzip.BadGzipFile, zlib.error) as err:
+        except gzip.BadGzipFile as err:
+            if str(err).startswith("Not a gzipped file"):  # only where a member may start
+                raise CorruptStreamError(
+                    f"gzip stream: the bytes after its last whole member are not gzip "
+                    f"({str(err).removeprefix('Not a gzipped file').strip(' ()')}; gzip -d "
+                    "calls them trailing garbage): every member before them was read, they "
+                    "cannot be") from err
+            raise CorruptStreamError(f"gzip stream truncated or corrupt: {err}") from err
+        except (EOFError, zlib.error) as err:
             raise CorruptStreamError(f"gzip stream truncated or corrupt: {err}") from err
 
     def readable(self) -> bool:

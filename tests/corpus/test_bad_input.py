@@ -654,6 +654,23 @@ def test_a_plain_file_named_as_compressed_is_read_as_plain_text_with_a_warning(
                    and "read as plain text" in w for w in warned), warned
 
 
+def test_bytes_after_the_last_gzip_member_are_named_as_such_not_a_cut(tmp_path):
+    """A .gz with bytes after its last member that are not gzip (an appended note, a
+    transfer's padding): every document was read, but its one ``truncated_file`` entry
+    said "gzip stream truncated or corrupt: Not a gzipped file (b'ga')", as for a file cut
+    in half. It now says what the bytes are and that every member before them was read."""
+    path = tmp_path / "a.jsonl.gz"
+    path.write_bytes(gzip.compress(("\n".join(_good(5)) + "\n").encode()) + b"garbage\n")
+    quarantine = Quarantine()
+    assert [d.id for d in read_documents(str(path), quarantine=quarantine)] == [
+        f"g{i}" for i in range(5)]
+    (lost,) = quarantine.records()
+    assert (lost["offset"], lost["reason"]) == (5, "truncated_file")
+    assert lost["detail"].startswith(
+        "gzip stream: the bytes after its last whole member are not gzip (b'ga'; gzip -d "
+        "calls them trailing garbage): every member before them was read"), lost["detail"]
+
+
 def test_a_zstd_file_written_with_a_long_window_is_read_not_called_corrupt(tmp_path):
     """``zstd --long=31`` (streamed: the frame asks for a 2 GiB window) was refused by
     libzstd's default 128 MiB limit: the whole file one ``truncated_file`` entry, "zstd
