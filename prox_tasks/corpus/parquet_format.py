@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import json
+import logging
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import nullcontext
 from dataclasses import replace
 
 from prox_tasks.corpus.document import RecordError, build_document, bytes_as_json, without_bytes
 from prox_tasks.storage import identity_of, open_uri, parse_uri
+
+log = logging.getLogger(__name__)
+#: Files warned about, once per process (each shard of a file reads its schema).
+_warned: set[str] = set()
 
 EXTENSIONS = (".parquet", ".pq")
 # Small batches and no pre-buffering keep memory flat across row groups (measured with
@@ -88,12 +94,17 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                 yield 0, pf, None
             return
         meta = pf.metadata
-        binary = _binary_columns(pf.schema_arrow, options)
+        names = _unique_names(pf.schema_arrow.names, uri)
+        fields = list(pf.schema_arrow)
+        binary = _binary_columns([f.with_name(n) for f, n in zip(fields, names)] if names
+                                 else fields, options)  # fmt: skip
         groups, row = _row_groups(meta, start, end)
         for group in groups:
             group_end = row + meta.row_group(group).num_rows
             try:
                 for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
+                    if names is not None:
+                        batch = batch.rename_columns(names)
                     batch, sizes = _cut_oversized(batch, options)
                     for i, item in enumerate(batch.to_pylist()):
                         if row >= start and (end is None or row < end):
@@ -116,6 +127,26 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                 row = group_end
             if end is not None and row >= end:
                 return
+
+
+def _unique_names(names: list[str], uri: str) -> list[str] | None:
+    """``names`` (a schema's columns) with each one named before given ``#2``, ``#3``, …
+    (warned about once a process, naming ``uri``), or None when no name repeats. pyarrow writes such
+    files; read as rows, the last column of a name would hide the others."""
+    seen = Counter(names)
+    if all(n == 1 for n in seen.values()):
+        return None
+    counts: Counter[str] = Counter()
+    unique = []
+    for name in names:
+        counts[name] += 1
+        unique.append(name if counts[name] == 1 else f"{name}#{counts[name]}")
+    twice = sorted(n for n, c in seen.items() if c > 1)
+    if uri not in _warned:
+        _warned.add(uri)
+        log.warning("%s names columns more than once (%s): the first of each is read by its "
+                    "name, the others as NAME#2, NAME#3, …", uri, ", ".join(twice)[:200])
+    return unique
 
 
 def _cut_oversized(batch, options):
@@ -174,7 +205,7 @@ def _document(item: dict, uri: str, row: int, options):
 
 
 def _binary_columns(schema, options) -> list[str]:
-    """The columns of ``schema`` that hold bytes (``binary``, alone or nested), but the
+    """The columns of ``schema`` (its fields) that hold bytes (``binary``, alone or nested), but the
     text and id, which :func:`build_document` reads as UTF-8 text or refuses: their
     values go into ``meta`` as :func:`~prox_tasks.corpus.document.bytes_as_json` gives
     them."""

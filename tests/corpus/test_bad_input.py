@@ -439,6 +439,26 @@ def test_bytes_in_a_parquet_input_reach_the_meta_as_text_or_base64_not_python_re
     assert json.loads(bad["raw"])["blob"] is None
 
 
+def test_columns_named_twice_in_a_parquet_file_are_all_read(tmp_path, caplog):
+    """pyarrow writes a schema that names a column twice (a join's two ``text`` columns);
+    read as rows, the last column of a name hid the others: their values were lost without
+    a word (and the text read was the last one). The first of each name is now read by its
+    name, the others as ``NAME#2``, …, with a warning."""
+    text = "The quick brown fox jumps over the lazy dog near the river. " * 4
+    path = tmp_path / "a.parquet"
+    pq.write_table(pa.Table.from_arrays(
+        [pa.array(["a", "b"]), pa.array([text, text + "b"]), pa.array(["m1", "m2"]),
+         pa.array([b"n1", b"\xff"]), pa.array(["other", "x" * 3000])],
+        names=["id", "text", "x", "x", "text"]), path)
+    docs, quarantined, _ = _refined(tmp_path, path)
+    assert quarantined == []
+    assert [(d.id, d.text, d.meta) for d in docs] == [
+        ("a", text, {"x": "m1", "x#2": "n1", "text#2": "other"}),
+        ("b", text + "b", {"x": "m2", "x#2": {"base64": "/w=="}, "text#2": "x" * 3000})]
+    assert any("names columns more than once (text, x)" in r.getMessage()
+               for r in caplog.records), caplog.records
+
+
 def test_an_id_is_its_text_whatever_the_column_type_and_nan_is_no_id(tmp_path):
     """A Parquet float id column (pandas writes an integer column holding a null so) gave
     the ids ``"12345.0"`` and ``"nan"``: a whole number that matched no other copy of its
