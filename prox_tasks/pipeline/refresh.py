@@ -411,7 +411,7 @@ def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict
         thresholds: :class:`~prox_tasks.quality.GateThresholds` fields.
         task_try: The Airflow task try (:func:`~prox_tasks.refine.runner.current`): a run
             whose plan another run booked since gates nothing. None (``prox gate``): not
-            checked.
+            checked, and a failed check names prox's options instead of the DAG's Params.
 
     Raises:
         prox_tasks.refine.booking.RunReplaced: ``task_try``'s DAG run was replaced.
@@ -431,7 +431,8 @@ def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict
         _refuse_if_replaced(catalog, snapshot["name"], task_try, "gate")
         history = released_history(catalog, snapshot["name"],
                                    max(limits.history_size, limits.history_min))
-        result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"])
+        result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"],
+                          caller="cli" if task_try is None else "dag")
         _mark_gated(catalog, snapshot, result)
         if not result.kept_from_release:
             _record_gate(catalog, snapshot["name"], result)

@@ -228,7 +228,8 @@ def _publish_dir(local_dir: str, target_uri: str) -> None:
 
 
 def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
-             history: list[dict] | None = None, run_name: str | None = None) -> GateResult:
+             history: list[dict] | None = None, run_name: str | None = None,
+             caller: str = "cli") -> GateResult:
     """Validate the refined snapshot at ``output_uri``; write ``_quality/gate.json`` and the
     Data Docs beside it. Never raises for a failed expectation (see ``passed``).
 
@@ -237,6 +238,9 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         thresholds: Bounds; defaults of :class:`GateThresholds`.
         history: Metrics of the last released snapshots, oldest first (for the k-std check).
         run_name: Name of this validation run in the Data Docs (default: the manifest id).
+        caller: Who runs the gate, ``cli`` (prox) or ``dag`` (the refine DAG): a failed
+            check names the setting to change as its option or Param
+            (:func:`~prox_tasks.quality.suites.setting_name`).
     """
     from prox_tasks.quality.data_docs import make_offline
     from prox_tasks.quality.frames import build_frames
@@ -263,7 +267,7 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         for name, frame, expectations in (
             ("documents", frames.documents, document_expectations(thresholds)),
             ("shards", frames.shards, shard_expectations(thresholds)),
-            ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds)),
+            ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds, caller)),
         ):
             checks += _validate(context, source, name, frame, expectations, run_name)
         checks = [_with_documents(c, frames) if c["suite"] == "documents" else

@@ -5,6 +5,22 @@ from __future__ import annotations
 from prox_tasks.quality.thresholds import GateThresholds
 
 HISTORY_METRICS = ("drop_rate", "kept_token_ratio")
+#: The settings a gate message points to that ``prox`` names otherwise than ``--<name>`` (the
+#: option of ``prox gate``, for a threshold): how the input was read and refined.
+CLI_OPTIONS = {"text_field": "prox refine --text-field", "reprocess": "prox refine --force"}
+#: Who ran the gate, for :func:`setting_name`: the refine DAG, or ``prox``.
+CALLERS = ("dag", "cli")
+
+
+def setting_name(setting: str, caller: str) -> str:
+    """How a gate message names ``setting`` to whoever ran the gate: the DAG's Param of that
+    name (``caller`` ``dag``) or prox's option (``cli``); the user sets it there, not in the
+    other."""
+    if caller not in CALLERS:
+        raise ValueError(f"caller {caller!r} is not one of {', '.join(CALLERS)}")
+    if caller == "dag":
+        return f"the {setting} Param"
+    return CLI_OPTIONS.get(setting) or "--" + setting.replace("_", "-")
 
 
 def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
@@ -69,8 +85,13 @@ def shard_expectations(t: GateThresholds) -> list:
     ]
 
 
-def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
+def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli") -> list:
+    """The snapshot's checks; where a description says which setting to change, it names it
+    as ``caller`` does (:func:`setting_name`)."""
     import great_expectations as gx
+
+    def named(setting: str) -> str:
+        return setting_name(setting, caller)
 
     # The snapshot table has one row: "max of the column" is the metric itself, so Data Docs
     # and gate.json state the observed value against its bounds (not "0% unexpected").
@@ -93,7 +114,7 @@ def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
             description=("Every shard was refined with the same settings (model, backend, keep "
                          "threshold, policy, limits, quality filter; each status record's "
                          "request): at most 1 set. More: runs with other settings wrote this "
-                         "folder at once; refine it again with one run (--force).")),
+                         f"folder at once; refine it again with one run ({named('reprocess')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="input_losses", max_value=t.max_input_losses,
             description=("Input files cut short or corrupt (quarantine reasons truncated_file, "
@@ -108,7 +129,8 @@ def snapshot_expectations(t: GateThresholds, bounds: dict) -> list:
             description=("Share of input records that could not be read: at most "
                          f"{t.max_quarantine_rate:g}. Each is in the snapshot's "
                          "quarantine/shard-NNNNN.jsonl.gz with its reason and detail: fix "
-                         "the input (or --text-field), or allow more (max_quarantine_rate).")),
+                         f"the input (or {named('text_field')}), or allow more "
+                         f"({named('max_quarantine_rate')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="drop_rate", min_value=t.min_drop_rate, max_value=t.max_drop_rate,
             description=f"Drop rate between {t.min_drop_rate:g} and {t.max_drop_rate:g}."),

@@ -107,6 +107,9 @@ def test_corrupted_shard_fails_gate_releases_nothing_and_notifies(world, release
     [alert] = [h["body"] for h in hook.received]  # one message: the gate, not retried
     assert alert["task_id"] == "quality_gate" and alert["dag_id"] == "prox_refine_snapshot"
     assert "quarantine_rate" in alert["error"] and "expected at most 0.05" in alert["error"]
+    # what to change is named as the DAG's user sets it: Params, not prox's options
+    assert "(or the text_field Param), or allow more (the max_quarantine_rate Param)" in \
+        alert["error"] and "--" not in alert["error"], alert["error"]
     ti = tis(dag_run)
     assert ti[("quality_gate", -1)].state == "failed"
     assert ti[("quality_gate", -1)].try_number == 1  # a failed gate is not retried

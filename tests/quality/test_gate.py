@@ -221,6 +221,9 @@ def test_missing_shard_and_quarantine_fail(tmp_path):
     assert ("snapshot", "expect_column_pair_values_to_be_equal", "docs_planned/docs_accounted") in got
     assert result.metrics["docs_quarantined"] == 5
     assert ("snapshot", "expect_column_max_to_be_between", "quarantine_rate") in got
+    # prox's options name what to change (the refine DAG's Params: tests/dags)
+    [said] = [c["description"] for c in result.checks if c.get("column") == "quarantine_rate"]
+    assert "(or prox refine --text-field)" in said and "(--max-quarantine-rate)" in said, said
 
 
 def test_thresholds_and_history(snapshot):
