@@ -76,18 +76,29 @@ def check_conf(conf: Mapping | None, params: Mapping) -> None:
 
 def check_absolute(params: Mapping, names: tuple[str, ...], choices: tuple[str, ...] = ()
                    ) -> None:
-    """Refuse a relative path in the Params ``names`` (a string, or a list of them); empty
-    ones are left to their defaults, and ``choices`` (words such as ``default``) are no path.
+    """Refuse a relative path, or a URI of a scheme prox does not read, in the Params
+    ``names`` (a string, or a list of them); empty ones are left to their defaults, and
+    ``choices`` (words such as ``default``) are no path.
 
     Raises:
         RunError: naming the Param: a relative path would resolve against the folder of
-            whichever worker runs the task.
+            whichever worker runs the task; an unknown scheme (``s4://``) would fail every
+            try of the task that reads it.
     """
+    from prox_tasks.storage.uri import parse_uri
+
     for param in names:
         value = params.get(param)
         for item in value if isinstance(value, (list, tuple)) else [value]:
             item = str(item or "")
-            if item and item not in choices and "://" not in item and not item.startswith("/"):
+            if not item or item in choices:
+                continue
+            if "://" in item:
+                try:
+                    parse_uri(item)
+                except ValueError as err:
+                    raise RunError(f"{param} {item!r}: {err}") from err
+            elif not item.startswith("/"):
                 raise RunError(f"{param} {item!r} is a relative path: give an absolute path or "
                                "a file:// or s3:// URI (a relative one would resolve against "
                                "the folder of whichever worker runs the task)")

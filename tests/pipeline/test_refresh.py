@@ -71,6 +71,10 @@ def test_resolve_snapshot_names(tmp_path):
     ({"input_uri": "crawl/{ds}"}, "input_uri 'crawl/{ds}' is a relative path"),
     # the plan task's folder is not the refine tasks' (a GPU worker's)
     ({"model": "models/refiner"}, "model 'models/refiner' is a relative path"),
+    # a scheme prox does not read failed every try of resolve, naming no Param
+    ({"input_uri": "s4://bucket/{ds}"},
+     r"input_uri 's4://bucket/\{ds\}': unsupported URI scheme 's4' .*\(use a path, file:// or s3://\)"),
+    ({"output_root": "s3:///corpus"}, "output_root 's3:///corpus': S3 URI without a bucket"),
     ({"catalog_url": "notaurl"}, "catalog_url is not a database URL"),
     # a real missing driver (MySQLdb is not installed): the plan task could never open it
     ({"catalog_url": "mysql://prox@127.0.0.1/prox"},
