@@ -57,7 +57,7 @@ def check_conf(conf: Mapping | None, params: Mapping) -> None:
 
     Raises:
         RunError: naming each unknown key with the Params closest to it (``keep_treshold``:
-            did you mean ``keep_threshold``?) first, then every accepted one.
+            did you mean ``keep_threshold``?) first, then every accepted one, comma-separated.
     """
     import difflib
 
@@ -69,9 +69,11 @@ def check_conf(conf: Mapping | None, params: Mapping) -> None:
         meant = difflib.get_close_matches(str(key), [str(p) for p in params], n=2)
         named.append(f"{key!r} (did you mean {' or '.join(map(repr, meant))}?)" if meant
                      else repr(key))
-    # the suggestions first: an alert or a UI line may cut a long message
-    raise RunError(f"unknown conf key{'s' if len(unknown) > 1 else ''} {', '.join(named)}; "
-                   f"this DAG takes {sorted(params)} (fix the trigger's conf)")
+    # the suggestions and the fix first: an alert or a UI line may cut a long message; the
+    # Params as words, as the trigger form and docs show them (not a Python list)
+    raise RunError(f"unknown conf key{'s' if len(unknown) > 1 else ''} {', '.join(named)}: "
+                   "fix the trigger's conf (the run's Params); this DAG's Params are "
+                   f"{', '.join(sorted(map(str, params)))}")
 
 
 def check_absolute(params: Mapping, names: tuple[str, ...], choices: tuple[str, ...] = ()

@@ -28,11 +28,13 @@ def test_other_errors_are_left_to_retries():
 
 def test_unknown_conf_keys_are_refused_by_name_with_the_params_meant():
     params = {"target_docs": 1000, "model": None, "keep_threshold": None}
-    with pytest.raises(RunError, match=r"unknown conf key 'tagret_docs' \(did you mean "
-                                       r"'target_docs'\?\); this DAG takes \['keep_threshold', "
-                                       r"'model', 'target_docs'\]"):
+    # the Params as a user reads them, not a Python list ("['keep_threshold', 'model', ...]")
+    with pytest.raises(RunError, match=r"^unknown conf key 'tagret_docs' \(did you mean "
+                                       r"'target_docs'\?\): fix the trigger's conf \(the run's "
+                                       r"Params\); this DAG's Params are keep_threshold, model, "
+                                       r"target_docs$"):
         check_conf({"tagret_docs": 5}, params)
     with pytest.raises(RunError, match=r"unknown conf keys 'shards', 'threshold' \(did you mean "
-                                       r"'keep_threshold'\?\);"):  # no Param close to 'shards'
+                                       r"'keep_threshold'\?\):"):  # no Param close to 'shards'
         check_conf({"threshold": 0.5, "shards": 3, "model": "m"}, params)
     check_conf({"target_docs": 5}, params)
