@@ -56,10 +56,17 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
                       "glob; {ds} placeholders take the run's date."},
         **cfg.read_params(),
         "seed_root": {"default": settings.seed_root(), "type": "string", "minLength": 1,
-                      "title": "Seed-set root"},
+                      "title": "Seed-set root", "description": "Seed sets go to "
+                      "<root>/<seed-set name>. Default: PROX_SEED_ROOT, else seeds under "
+                      "PROX_HOME."},
         "seed_set_name": {"default": None, "type": ["null", "string"],
-                          "pattern": cfg.NAME_PATTERN, "title": "Seed-set name"},
-        "teacher": {"default": "rules", "enum": cfg.TEACHERS, "title": "Teacher"},
+                          "pattern": cfg.NAME_PATTERN, "title": "Seed-set name",
+                          "description": "Default: seed-<teacher>-<hash of what decides its "
+                          "content>. Letters, digits, '.', '_', '-'."},
+        "teacher": {"default": "rules", "enum": cfg.TEACHERS, "title": "Teacher",
+                    "description": "rules (offline), diff (rows with gold_text), html (the "
+                    "page's HTML), best (per document the best of these), llm (an "
+                    "OpenAI-compatible endpoint: teacher_options)."},
         "teacher_options": {"default": {}, "type": "object", "title": "Teacher options",
                             "description": 'e.g. {"base_url": "http://host:8000/v1", '
                             '"model": "Qwen/Qwen2.5-72B-Instruct"} for the llm teacher, '
@@ -69,14 +76,24 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
                       "description": "For the html and best teachers: each sampled WET record "
                       "takes the HTML of the WARC response it refers to; {ds} placeholders "
                       "take the run's date. Rows with an html field need none."},
-        "sample_size": {"default": 300, "type": "integer", "minimum": 2, "title": "Documents"},
+        "sample_size": {"default": 300, "type": "integer", "minimum": 2, "title": "Documents",
+                        "description": "Documents sampled to label, stratified by source and "
+                        "length."},
         "label_shard_docs": {"default": 100, "type": "integer", "minimum": 1,
-                             "title": "Documents per label task"},
-        "random_seed": {"default": 0, "type": "integer", "title": "Sampling seed"},
+                             "title": "Documents per label task",
+                             "description": "About this many per mapped label_shard task "
+                             "(more when the sample would need over 1024 tasks)."},
+        "random_seed": {"default": 0, "type": "integer", "title": "Sampling seed",
+                        "description": "The same input and seed always give the same "
+                        "sample."},
         "valid_percent": {"default": 10, "type": "integer", "minimum": 1, "maximum": 50,
-                          "title": "Validation share (%)"},
+                          "title": "Validation share (%)",
+                          "description": "Documents held out for validation, by a seeded "
+                          "hash of the id."},
         "max_invalid_rate": {"default": 0.05, "type": "number", "minimum": 0, "maximum": 1,
-                             "title": "Most invalid labels allowed"},
+                             "title": "Most invalid labels allowed",
+                             "description": "Share of the sample (0 to 1) whose labels may be "
+                             "rejected; more fails validate, naming the reasons."},
         **cfg.common_params(),
     }).items()},
     doc_md=DOC,

@@ -160,8 +160,14 @@ def flag(env: str, default: bool = False) -> bool:
     return parse_time_setting(env, default, convert, "true or false")
 
 
-def _rate(default: float, title: str) -> dict:
-    return {"default": default, "type": "number", "minimum": 0, "maximum": 1, "title": title}
+def _rate(default: float, title: str, description: str) -> dict:
+    return {"default": default, "type": "number", "minimum": 0, "maximum": 1, "title": title,
+            "description": description}
+
+
+def _gate_default(name: str) -> str:
+    """The end of a gate Param's description: where its default comes from."""
+    return f" Default: PROX_GATE_{name.upper()}, else the built-in value."
 
 
 def common_params() -> dict:
@@ -179,6 +185,8 @@ def read_params() -> dict:
     return {
         "format": {"default": None, "type": ["null", "string"],
                    "enum": [None, *INPUT_FORMATS], "title": "Input format",
+                   # the form would show the empty choice as "null"
+                   "values_display": {"null": "from each file's name"},
                    "description": "Read every input file as jsonl, parquet or wet, whatever "
                    "its name (Spark's part-00000-….json files are JSON Lines); empty: "
                    "each file's format from its name, other files skipped."},
@@ -234,20 +242,38 @@ def gate_defaults() -> GateThresholds:
 
 
 def threshold_params() -> dict:
+    """A Param per :class:`~prox_tasks.quality.GateThresholds` field, each saying what the
+    gate compares with it (the form shows it under the field)."""
     t = gate_defaults()
-    return {
-        "max_failure_rate": _rate(t.max_failure_rate, "Max program failure rate"),
-        "min_drop_rate": _rate(t.min_drop_rate, "Min drop rate"),
-        "max_drop_rate": _rate(t.max_drop_rate, "Max drop rate"),
+    said = {
+        "max_failure_rate": "Share of documents whose programs had errors (0 to 1).",
+        "min_drop_rate": "Share of documents the refiner drops, at least (0 to 1).",
+        "max_drop_rate": "Share of documents the refiner drops, at most (0 to 1).",
+        "min_kept_token_ratio": "Share of the input's words the snapshot keeps, at least.",
+        "max_kept_token_ratio": "Share of the input's words the snapshot keeps, at most "
+                                "(normalization may add a few: above 1 is possible).",
+        "max_quarantine_rate": "Share of input records that could not be read (quarantined "
+                               "with their reason), at most (0 to 1).",
+        "max_input_losses": "Their lost records cannot be counted; 0 releases no snapshot "
+                            "with such a file.",
+        "history_k": "Drop rate and kept-token ratio must lie within k standard deviations of "
+                     "the mean over the last released snapshots.",
+        "history_min": "The history check runs once this many snapshots were released.",
+        "history_size": "How many of the last released snapshots make the history.",
+        "history_min_std": "Floor of the history's standard deviation: a steady history "
+                           "would otherwise refuse the smallest change.",
+    }
+    specs = {
+        "max_failure_rate": _rate(t.max_failure_rate, "Max program failure rate", ""),
+        "min_drop_rate": _rate(t.min_drop_rate, "Min drop rate", ""),
+        "max_drop_rate": _rate(t.max_drop_rate, "Max drop rate", ""),
         "min_kept_token_ratio": {"default": t.min_kept_token_ratio, "type": "number",
                                  "minimum": 0, "title": "Min kept-token ratio"},
         "max_kept_token_ratio": {"default": t.max_kept_token_ratio, "type": "number",
                                  "minimum": 0, "title": "Max kept-token ratio"},
-        "max_quarantine_rate": _rate(t.max_quarantine_rate, "Max quarantined input share"),
+        "max_quarantine_rate": _rate(t.max_quarantine_rate, "Max quarantined input share", ""),
         "max_input_losses": {"default": t.max_input_losses, "type": "integer", "minimum": 0,
-                             "title": "Max input files cut short or corrupt",
-                             "description": "Their lost records cannot be counted; 0 releases "
-                             "no snapshot with such a file."},
+                             "title": "Max input files cut short or corrupt"},
         "history_k": {"default": t.history_k, "type": "number", "exclusiveMinimum": 0,
                       "title": "k: std devs allowed from released history"},
         "history_min": {"default": t.history_min, "type": "integer", "minimum": 1,
@@ -257,6 +283,8 @@ def threshold_params() -> dict:
         "history_min_std": {"default": t.history_min_std, "type": "number", "minimum": 0,
                             "title": "Floor of the history's standard deviation"},
     }
+    return {name: {**spec, "description": said[name] + _gate_default(name)}
+            for name, spec in specs.items()}
 
 
 def limit_params() -> dict:
@@ -370,7 +398,9 @@ def refresh_params() -> dict:
                           "description": "Default: crawl-<ds> (run-<run id> without a logical "
                           "date). Letters, digits, '.', '_', '-'."},
         "target_docs": {"default": 10_000, "type": "integer", "minimum": 1,
-                        "maximum": 10_000_000, "title": "Shard size (documents)"},
+                        "maximum": 10_000_000, "title": "Shard size (documents)",
+                        "description": "Documents per shard: each shard is refined by one "
+                        "task try and rewritten whole on a retry."},
         "max_map_length": {"default": 1024, "type": "integer", "minimum": 1,
                            "title": "Most mapped refine tasks",
                            "description": "More shards are grouped per task (at most "
@@ -382,7 +412,10 @@ def refresh_params() -> dict:
                              "each (as prox refine --workers): up to one per core of the "
                              "machine the task runs on. Empty: PROX_REFINE_WORKERS, else 1."},
         "reprocess": {"default": False, "type": "boolean",
-                      "title": "Refine complete shards again"},
+                      "title": "Refine complete shards again",
+                      "description": "Plan the snapshot again and refine every shard, also "
+                      "those complete (refused for a released snapshot: give another "
+                      "snapshot_name)."},
         "dry_run": {"default": False, "type": "boolean", "title": "Dry run",
                     "description": "Plan, refine and gate; release nothing."},
         "wait_for_partition": {"default": False, "type": "boolean",

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from tests.browser.chromium import Chromium, chromium_path, output_dir
 from tests.dags.airflow_env import airflow_cli
 from tests.dags.crawl import daily_crawl, sample_rows, write_jsonl
 from tests.dags.services import (
@@ -153,3 +154,51 @@ def test_new_seed_set_asset_triggers_training(deployment):
     seed = service.request("GET", f"/api/v2/dags/prox_train_refiner/dagRuns/{run_id}/taskInstances"
                            "/resolve_seed_set/xcomEntries/return_value").json()["value"]
     assert seed["uri"].endswith("api-seed/manifest.json")
+
+
+#: The trigger dialog of the Airflow UI (a DAG page's Trigger button opens it).
+DIALOG = "[...document.querySelectorAll('[role=dialog]')].find(d => d.innerText.includes('Trigger Dag'))"
+
+
+def _open_trigger_form(page, service, dag_id: str) -> str:
+    """Open ``dag_id``'s page in the UI, press Trigger; the dialog's text."""
+    page.goto(f"{service.url}/dags/{dag_id}")
+    trigger = "[...document.querySelectorAll('button')].find(b => /Trigger/.test(b.textContent))"
+    page.wait_for(f"!!({trigger})", 90)
+    page.evaluate(f"({trigger}).click()")
+    page.wait_for(f"({DIALOG}) && ({DIALOG}).innerText.includes('Run Parameters')", 30)
+    return page.evaluate(f"({DIALOG}).innerText")
+
+
+@pytest.mark.skipif(chromium_path() is None, reason="Debian's chromium is not installed "
+                    "(apt-get install chromium; .ci/run installs it)")
+def test_trigger_forms_show_every_param_with_its_title_and_description(deployment, dagbag):
+    """The UI's trigger form, in headless chromium, as a data team opens it: each Param of
+    the refine and seed DAGs under its title with its description, the deployment's defaults
+    filled in, no choice shown as "null", and a negative threshold typed in not kept."""
+    service, root, _ = deployment
+    with Chromium() as chromium:
+        page = chromium.page
+        page.call("Network.setCookie", name="_token", value=service.token(),
+                  url=f"{service.url}/")
+        for dag_id in ("prox_refine_snapshot", "prox_seed_label"):
+            text = _open_trigger_form(page, service, dag_id)
+            page.screenshot(output_dir("airflow-ui") / f"trigger-{dag_id}.png")
+            params = dagbag.get_dag(dag_id).params
+            lines = [line.strip() for line in text.splitlines()]
+            for name in params:
+                param = params.get_param(name)
+                title = param.schema["title"]
+                assert title in lines, (dag_id, name, text)
+                # the description is the first line under the title (after a required '*')
+                after = [line for line in lines[lines.index(title) + 1:] if line not in ("*", "")]
+                assert param.description in after[:2], (dag_id, name, after[:2])
+            assert "null" not in lines, text
+            value = "document.querySelector('[name=element_input_uri]').value"
+            if dag_id == "prox_refine_snapshot":
+                assert page.evaluate(value) == str(root / "crawl" / "{ds}")  # PROX_CRAWL_TEMPLATE
+                field = "document.querySelector('[name=element_max_drop_rate]')"
+                page.evaluate(f"{field}.focus(); {field}.select()")
+                page.call("Input.insertText", text="-1")
+                page.evaluate(f"{field}.blur()")
+                assert page.evaluate(f"{field}.value") == "0"  # the Param's minimum, not -1

@@ -139,6 +139,24 @@ def test_every_dags_default_params_validate_and_enable_trigger(dagbag):
         assert empty == [], f"{dag_id}: the UI would show {empty} as required"
 
 
+@pytest.mark.parametrize("dag_id", ["prox_refine_snapshot", "prox_seed_label"])
+def test_every_param_has_a_title_and_a_description_and_no_choice_reads_null(dagbag, dag_id):
+    """The trigger form shows a Param's title and, under its field, its description (a gate
+    threshold without one was a bare "Max drop rate" with no word of what it bounds or where
+    its default comes from); an empty choice of a list is shown as its values_display, else
+    as the word "null" (the format Param's). tests/dags/test_backfill_and_api.py opens the
+    form in chromium."""
+    params = dagbag.get_dag(dag_id).params
+    bare = [name for name in params if not params.get_param(name).schema.get("title")
+            or not params.get_param(name).description]
+    assert bare == [], f"{dag_id}: Params without a title or description: {bare}"
+    null_shown = [name for name in params if None in params.get_param(name).schema.get("enum", ())
+                  and "null" not in params.get_param(name).schema.get("values_display", {})]
+    assert null_shown == [], f"{dag_id}: the form shows 'null' as a choice of {null_shown}"
+    gate = params.get_param("max_drop_rate").description if "max_drop_rate" in params else None
+    assert gate is None or "PROX_GATE_MAX_DROP_RATE" in gate
+
+
 def test_ui_rule_catches_an_empty_string_default():
     from airflow.sdk import Param
 
