@@ -50,6 +50,12 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    (its extra: name, partition, record, latest, model). A dry run, or a release made
    before, is skipped and emits nothing. An empty partition fails at **plan**.
 
+Runs at once: `PROX_MAX_ACTIVE_RUNS` (default 1). A triggered run stays **queued** while
+that many runs are active — a scheduled run waiting in `wait_for_partition` included, for up
+to `PROX_PARTITION_WAIT_S` — and starts when one ends: deliver (or mark failed) the run
+holding the slot, or raise `PROX_MAX_ACTIVE_RUNS` (the `gpu` pool still bounds the refine
+tasks). A backfill's runs are bounded by its own `--max-active-runs`.
+
 Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapshot
 --from-date 2026-01-01 --to-date 2026-01-31`. The **PROX report** view shows every snapshot.
 """
