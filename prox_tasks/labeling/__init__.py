@@ -14,8 +14,8 @@ from prox_tasks.labeling.base import Label, Teacher
 TEACHERS = ("rules", "diff", "html", "llm", "best")
 
 
-def get_teacher(name: str, **options) -> Teacher:
-    """Build a teacher by name (one of :data:`TEACHERS`) with constructor options.
+def teacher_class(name: str) -> type[Teacher]:
+    """The class of teacher ``name`` (one of :data:`TEACHERS`), imported on demand.
 
     Raises:
         ValueError: For an unknown teacher name.
@@ -23,24 +23,33 @@ def get_teacher(name: str, **options) -> Teacher:
     if name == "rules":
         from prox_tasks.labeling.rules import RulesTeacher
 
-        return RulesTeacher(**options)
+        return RulesTeacher
     if name == "diff":
         from prox_tasks.labeling.diff import DiffTeacher
 
-        return DiffTeacher(**options)
+        return DiffTeacher
     if name == "html":
         from prox_tasks.labeling.html import HtmlTeacher
 
-        return HtmlTeacher(**options)
+        return HtmlTeacher
     if name == "best":
         from prox_tasks.labeling.best import BestTeacher
 
-        return BestTeacher(**options)
+        return BestTeacher
     if name == "llm":
         from prox_tasks.labeling.llm import LLMTeacher
 
-        return LLMTeacher(**options)
+        return LLMTeacher
     raise ValueError(f"unknown teacher {name!r}; choose one of {', '.join(TEACHERS)}")
 
 
-__all__ = ["TEACHERS", "Label", "Teacher", "get_teacher"]
+def get_teacher(name: str, **options) -> Teacher:
+    """Build a teacher by name (one of :data:`TEACHERS`) with constructor options.
+
+    Raises:
+        ValueError: For an unknown teacher name.
+    """
+    return teacher_class(name)(**options)
+
+
+__all__ = ["TEACHERS", "Label", "Teacher", "get_teacher", "teacher_class"]

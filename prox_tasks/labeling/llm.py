@@ -109,7 +109,8 @@ class LLMTeacher(Teacher):
         if not model:
             raise ValueError("the llm teacher needs a model name (prox label --model NAME, "
                              "or \"model\" in the seed DAG's teacher_options) and an endpoint "
-                             "(--base-url URL or --conn-id ID)")
+                             "(--base-url URL or --conn-id ID; \"base_url\" or \"conn_id\" "
+                             "there)")
         url, key = resolve_endpoint(base_url, api_key_env, conn_id)
         self.base_url, self.model = url, model
         self.concurrency = max(1, int(concurrency))

@@ -277,8 +277,16 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
 def _teacher(name: str, options: dict | None):
     """The teacher ``name`` built with ``options`` (the ``teacher_options`` Param); options it
     does not take fail the run at once: the same Params fail every try."""
-    from prox_tasks.labeling import get_teacher
+    import inspect
 
+    from prox_tasks.labeling import get_teacher, teacher_class
+
+    taken = list(inspect.signature(teacher_class(name)).parameters)
+    unknown = sorted(set(options or {}) - set(taken))
+    if unknown:  # said in the Param's words, not as Python's "__init__() got an unexpected"
+        raise RunError(f"teacher {name!r} takes no option {', '.join(map(repr, unknown))}: fix "
+                       f"the teacher_options Param (the {name} teacher takes "
+                       f"{', '.join(taken) or 'none'}; docs/teachers.md)")
     try:
         return get_teacher(name, **(options or {}))
     except (TypeError, ValueError, ImportError) as err:

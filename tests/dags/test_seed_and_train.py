@@ -199,9 +199,13 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     # teacher options are checked before sampling, not in every label_shard after it
     ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "sample", "teacher 'rules'"),
     ("prox_seed_label", {"teacher_options": {"base_url": "http://127.0.0.1:9/v1"}}, "sample",
-     "teacher 'rules': RulesTeacher.__init__() got an unexpected keyword argument 'base_url' "
-     "(fix the teacher_options Param)"),
-    ("prox_seed_label", {"teacher": "llm"}, "sample", "needs a model"),
+     "teacher 'rules' takes no option 'base_url': fix the teacher_options Param (the rules "
+     "teacher takes line_rules, "),
+    # the endpoint named as the DAG's user gives it too, not only as prox label's options
+    ("prox_seed_label", {"teacher": "llm"}, "sample",
+     'needs a model name (prox label --model NAME, or "model" in the seed DAG\'s '
+     'teacher_options) and an endpoint (--base-url URL or --conn-id ID; "base_url" or '
+     '"conn_id" there)'),
     ("prox_seed_label", {"sample_size": 2}, "split", "no seed set written"),
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
