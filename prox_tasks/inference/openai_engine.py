@@ -84,8 +84,10 @@ class OpenAIEngine:
         if isinstance(servers, str):
             servers = [s for s in servers.split(",") if s.strip()]
         if not servers:
-            raise ValueError("the openai backend needs at least one server URL (the `servers` "
-                             "option or PROX_OPENAI_SERVERS)")
+            # named as each caller sets it: a `servers` option is no setting of a user's
+            raise ValueError("the openai backend needs at least one server URL: prox refine "
+                             "--servers URL[,URL...], or PROX_OPENAI_SERVERS in the environment "
+                             "(the refine DAG's way: set it on its workers; docs/deploy.md)")
         if on_failure not in ("raise", "empty"):
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]

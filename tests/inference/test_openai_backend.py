@@ -119,8 +119,11 @@ def test_the_pool_comes_from_prox_openai_servers_when_not_given(monkeypatch):
     assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).urls == [
         "http://x:1/v1"]  # an explicit pool wins
     monkeypatch.delenv("PROX_OPENAI_SERVERS")
-    with pytest.raises(ValueError, match="PROX_OPENAI_SERVERS"):
+    # named as a user sets it: prox refine's option, the DAG's variable (no `servers` option)
+    with pytest.raises(ValueError, match=r"prox refine --servers URL\[,URL...\], or "
+                                         r"PROX_OPENAI_SERVERS .*the refine DAG's way") as err:
         OpenAIEngine(model_name="m", max_model_len=512)
+    assert "`servers`" not in str(err.value)
 
 
 def test_the_request_timeout_comes_from_prox_openai_timeout_and_is_checked(monkeypatch):
