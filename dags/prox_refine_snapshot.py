@@ -162,7 +162,7 @@ def prox_refine_snapshot():
                     "runs; a manual run only with `wait_for_partition`), in the triggerer: no "
                     "worker slot is held while waiting. After `PROX_PARTITION_WAIT_S` it fails "
                     "once, naming the missing input.") >> work
-    results = refine_shard.expand(batch=work)
+    results = cfg.documented(refine_shard).expand(batch=work)
     results >> book_unfinished()
     totals = collect(snapshot, results)
     release(snapshot, quality_gate(snapshot, totals))

@@ -129,7 +129,8 @@ def prox_seed_label():
 
     @task(multiple_outputs=False)
     def split(plan: dict, parts, checked: dict, params=None) -> dict:
-        """Train/validation/test split of the labeled documents."""
+        """Train/validation split of the valid labels by a seeded hash of the id
+        (`valid_percent`); the rejected ones apart, with their reasons."""
         with fail_fast(AirflowFailException):
             return seeding.split(plan, list(parts[:]), checked, params["valid_percent"])
 
@@ -142,7 +143,7 @@ def prox_seed_label():
         return event
 
     plan = sample()
-    parts = label_shard.partial(plan=plan).expand(index=shards(plan))
+    parts = cfg.documented(label_shard).partial(plan=plan).expand(index=shards(plan))
     register(plan, split(plan, parts, validate(plan, parts)))
 
 

@@ -110,6 +110,15 @@ def owner_links() -> dict:
     return {"prox": os.environ.get("PROX_OWNER_LINK") or f"{base.rstrip('/')}/prox/"}
 
 
+def documented(decorated):
+    """A ``@task`` function with its docstring as the task's doc (``doc_md``), for
+    ``.partial()``/``.expand()``: Airflow takes the docstring for a task called plainly, not
+    for a mapped one, whose page in the UI then showed no "Task Documentation"."""
+    import inspect
+
+    return decorated.override(doc_md=inspect.getdoc(decorated.function))
+
+
 def dagrun_timeout(env: str, default_s: int) -> timedelta:
     """A whole run's time limit (``env`` seconds, else ``default_s``): a run that hangs
     fails and frees its ``max_active_runs`` slot for the next partition."""
