@@ -77,6 +77,15 @@ def _split(cls, options: dict) -> tuple[dict, dict]:
     return mine, {k: v for k, v in options.items() if k not in mine}
 
 
+def _not_understood(backend: str, unknown: dict) -> ValueError:
+    """The options ``backend`` does not take, as words (not a Python list) with the way out:
+    they are settings of another backend or kind of model."""
+    return ValueError(f"options not understood by the {backend} backend: "
+                      f"{', '.join(sorted(unknown))} (settings of another backend or kind of "
+                      "model, e.g. prox refine --servers for openai: drop them, or choose the "
+                      "backend and model they are for)")
+
+
 def load_backend(backend: str | None = None, model: str | None = None, **options) -> Refiner:
     """A :class:`~prox_tasks.inference.base.Refiner` for ``model`` on ``backend``.
 
@@ -120,7 +129,7 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     cls = _engine_class(backend)
     engine_options, unknown = _split(cls, rest)
     if unknown:
-        raise ValueError(f"options not understood by the {backend} backend: {sorted(unknown)}")
+        raise _not_understood(backend, unknown)
     engines: dict = {}
     built: dict[Path, tuple] = {}
     for level, folder in (("doc", doc_dir), ("chunk", chunk_dir)):
@@ -239,5 +248,5 @@ def _tagger(path: Path, options: dict) -> Refiner:
 
     options, unknown = _split(LineTaggerRefiner, options)
     if unknown:  # e.g. a pool's --servers or --request-timeout given for a tagger model
-        raise ValueError(f"options not understood by the tagger backend: {sorted(unknown)}")
+        raise _not_understood("tagger", unknown)
     return TaggerRefiner(LineTaggerRefiner(path, **options))
