@@ -15,7 +15,7 @@ rows with gold, not a tagger model).
 from __future__ import annotations
 
 from prox_tasks.cli.arguments import positive_int
-from prox_tasks.cli.output import Outcome, progress_bar
+from prox_tasks.cli.output import Outcome, count, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -67,9 +67,9 @@ def run(args) -> Outcome:
     if not docs and without_text:
         # gold rows of prox eval (an id and the gold text): calibrate refines the page too
         raise ValueError(f"{args.gold}: no row has a string {args.text_field!r}, the page "
-                         f"text to refine ({without_text:,} rows without one, "
-                         f"{bad_rows - without_text:,} bad lines); --text-field names the field "
-                         f"holding it")
+                         f"text to refine ({count(without_text, 'row')} without one, "
+                         f"{count(bad_rows - without_text, 'bad line')}); --text-field names "
+                         "the field holding it")
     # the tagger backend refuses a generative model (it has no keep threshold) before loading it
     refiner = load_backend("tagger", args.model, threads=args.threads).inner
     shipped = refiner.config.line_threshold
@@ -80,8 +80,9 @@ def run(args) -> Outcome:
         from prox_tasks.evaluation.files import GOLD_FIELD_HINT
 
         fix = f"; {GOLD_FIELD_HINT}" if docs and not with_gold else ""
-        raise ValueError(f"{args.gold}: {with_gold} rows with a {args.gold_field!r} text, "
-                         f"fewer than --min-docs {args.min_docs} ({bad_rows:,} bad rows: not JSON "
+        raise ValueError(f"{args.gold}: {count(with_gold, 'row')} with a {args.gold_field!r} "
+                         f"text, fewer than --min-docs {args.min_docs} "
+                         f"({count(bad_rows, 'bad row')}: not JSON "
                          f"objects, or without a string {args.text_field!r}{fix})")
     point = report["point"]
     result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
@@ -91,7 +92,7 @@ def run(args) -> Outcome:
         f"keep threshold {report['threshold']} (model's {shipped}): word precision "
         f"{point['precision']:.3f}, recall {point['recall']:.3f} (5th percentile "
         f"{point['recall_low']:.3f}, {met} {target}), F1 {point['f1']:.3f} over "
-        f"{with_gold:,} pages with gold ({bad_rows:,} bad rows"
-        + (f", {repeated:,} repeated ids: first row used" if repeated else "") + "); use it with "
+        f"{count(with_gold, 'page')} with gold ({count(bad_rows, 'bad row')}"
+        + (f", {count(repeated, 'repeated id')}: first row used" if repeated else "") + "); use it with "
         f"--keep-threshold {report['threshold']}",
         result)

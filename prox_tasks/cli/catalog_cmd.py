@@ -94,7 +94,8 @@ def _action(catalog, args) -> Outcome:
                   for t in ("snapshots", "shards", "seed_sets", "models", "quality_reports",
                             "releases")}
         migrations = [f"{m['version']:04d}_{m['name']}" for m in catalog.applied_migrations()]
-        rows = ", ".join(f"{n:,} {t}" for t, n in counts.items())
+        # a table's name is its rows' noun in the plural: "1 snapshot", "2 seed_sets"
+        rows = ", ".join(count(n, t.removesuffix("s")) for t, n in counts.items())
         return Outcome(f"catalog {url}: {count(len(migrations), 'migration')} applied; {rows}",
                        {"url": url, "migrations": migrations, "rows": counts})
     if args.action == "list":

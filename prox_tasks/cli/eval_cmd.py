@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prox_tasks.cli.output import Outcome, progress_bar
+from prox_tasks.cli.output import Outcome, count, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -35,18 +35,19 @@ def run(args) -> Outcome:
     with progress_bar(args, "eval", "row") as bar:
         result = evaluate_files(args.refined, args.gold, args.text_field, args.gold_field,
                                 args.id_field, args.by, progress=bar)
-    notes = [f"{result[key]:,} {label}" for key, label in NOTED if result.get(key)]
+    notes = [f"{count(result[key], noun)}{rest}" for key, noun, rest in NOTED if result.get(key)]
     return Outcome(f"word precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
-                   f"F1 {result['f1']:.3f} over {result['docs']:,} gold documents "
+                   f"F1 {result['f1']:.3f} over {count(result['docs'], 'gold document')} "
                    f"({result['docs_kept']:,} kept, {result['docs_dropped']:,} dropped, "
                    f"{result['docs_missing']:,} missing)"
                    + (f"; {', '.join(notes)}" if notes else ""), result)
 
 
-#: Counts the summary line names when they are not 0 (``--json`` has them all).
-NOTED = (("bad_rows", "bad rows skipped"), ("refined_without_id", "refined rows without id"),
-         ("refined_without_gold", "refined rows matching no gold row"),
-         ("gold_rows_without_gold", "gold rows without a gold_text"),
-         ("gold_rows_without_id", "gold rows without id"),
-         ("refined_duplicate_ids", "repeated refined ids (first row scored)"),
-         ("gold_duplicate_ids", "repeated gold ids (first row scored)"))
+#: Counts the summary line names when they are not 0 (``--json`` has them all): key, the
+#: noun counted (:func:`~prox_tasks.cli.output.count` puts it in the plural), what follows.
+NOTED = (("bad_rows", "bad row", " skipped"), ("refined_without_id", "refined row", " without id"),
+         ("refined_without_gold", "refined row", " matching no gold row"),
+         ("gold_rows_without_gold", "gold row", " without a gold_text"),
+         ("gold_rows_without_id", "gold row", " without id"),
+         ("refined_duplicate_ids", "repeated refined id", " (first row scored)"),
+         ("gold_duplicate_ids", "repeated gold id", " (first row scored)"))

@@ -157,3 +157,12 @@ def test_a_listing_cuts_long_values_in_their_middle_and_says_so(tmp_path, capsys
     assert "IsADirectoryError" in row and "shard-00001.parquet" in row, row
     assert main(["catalog", "--url", url, "status"]) == 0  # no listing, no such note
     assert "long values cut" not in capsys.readouterr().out
+
+
+def test_status_counts_agree_in_number(tmp_path, capsys):
+    """``1 snapshot``, not ``1 snapshots``."""
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    Catalog(url).register_snapshot("s", "in", "out")
+    assert main(["catalog", "--url", url, "status"]) == 0
+    line = capsys.readouterr().out
+    assert "; 1 snapshot, 0 shards, 0 seed_sets, 0 models, 0 quality_reports, 0 releases" in line

@@ -60,6 +60,7 @@ def test_human_summary_names_the_option_to_use(gold_rows, capsys):
     assert main(["calibrate", "--gold", str(gold_rows), "--recall-target", "0.9"]) == 0
     line = capsys.readouterr().out.strip()
     assert "\n" not in line and "--keep-threshold" in line and "meets 0.9" in line
+    assert "30 pages with gold (1 bad row)" in line, line  # the line that is not JSON
 
 
 def test_too_few_pages_with_gold_is_a_clear_error(gold_rows, capsys):
@@ -86,7 +87,7 @@ def test_gold_rows_without_the_page_text_say_which_option_names_it(tmp_path, cap
     assert main(["calibrate", "--gold", str(path), "--model", str(tmp_path / "none")]) == 1
     err = capsys.readouterr().err
     assert "gold.jsonl: no row has a string 'text', the page text to refine (3 rows without " \
-        "one, 1 bad lines); --text-field names the field holding it" in err, err
+        "one, 1 bad line); --text-field names the field holding it" in err, err
 
 
 def test_a_generative_model_has_no_keep_threshold(tmp_path, gold_rows, capsys):

@@ -125,8 +125,9 @@ def test_repeated_ids_and_rows_without_id_are_counted_and_named(tmp_path, capsys
     assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 0
     line = capsys.readouterr().out
     assert "F1 1.000 over 2 gold documents" in line  # the first row of each id, each gold once
-    assert "1 refined rows without id" in line and "1 repeated refined ids" in line
-    assert "1 repeated gold ids" in line
+    # one of each, said in the singular
+    assert "1 refined row without id" in line and "1 repeated refined id (" in line
+    assert "1 repeated gold id (" in line
 
 
 def test_refined_rows_matching_no_gold_row_are_named_on_the_line(tmp_path, capsys):
