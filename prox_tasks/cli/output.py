@@ -199,6 +199,8 @@ def cut_any(rows: list[dict], max_width: int = 40) -> bool:
 
 
 def _one_line(value) -> str:
+    if isinstance(value, dict | list):  # a JSON column (a runner, drop reasons): as --json shows it
+        value = json.dumps(value, sort_keys=True, default=str)
     return "" if value is None else " ".join(str(value).split())
 
 

@@ -166,3 +166,16 @@ def test_status_counts_agree_in_number(tmp_path, capsys):
     assert main(["catalog", "--url", url, "status"]) == 0
     line = capsys.readouterr().out
     assert "; 1 snapshot, 0 shards, 0 seed_sets, 0 models, 0 quality_reports, 0 releases" in line
+
+
+def test_a_listing_shows_json_columns_as_json_not_python(tmp_path, capsys):
+    """A JSON column (the runner that booked a snapshot) reads in a listing as ``--json``
+    prints it, not as a Python dict (``{'host': 'vm', ...}``)."""
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    catalog = Catalog(url)
+    catalog.register_snapshot("s", "in", "out")
+    catalog.update_snapshot("s", runner={"host": "vm", "pid": 7})
+    catalog.close()
+    assert main(["catalog", "--url", url, "list", "snapshots"]) == 0
+    table = capsys.readouterr().out
+    assert '{"host": "vm", "pid": 7}' in table and "'host'" not in table
