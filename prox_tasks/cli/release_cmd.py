@@ -51,9 +51,15 @@ def run(args) -> Outcome:
     finally:
         if catalog is not None:
             catalog.close()
-    latest = ("now latest" if record["latest"]
-              else "latest stays at the newer partition")
-    return Outcome(f"released {record['name']} (partition {record['partition'] or 'none'}, "
+    # a rerun says what it found, not what the first run did
+    if record["moved_latest"]:
+        latest = "now latest"
+    elif record["latest"]:
+        latest = "already latest, nothing changed" if not record["new"] else "latest already"
+    else:
+        latest = "latest stays at the newer partition"
+    done = "released" if record["new"] else "already released"
+    return Outcome(f"{done} {record['name']} (partition {record['partition'] or 'none'}, "
                    f"{count(record['docs'], 'document')} in "
                    f"{count(len(record['shards']), 'shard')}, model {record['model']}): "
                    f"{latest} -> {record['record_uri']}", record)

@@ -159,7 +159,9 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     The release names the model that refined it (``model``: the version in the shards'
     status records; the catalog links the registered model of that version). ``new`` says
     whether this call completed the release (False: it was completed before, and is left as
-    it was; a retry after a crash midway completes it and says True).
+    it was; a retry after a crash midway completes it and says True); ``moved_latest``
+    whether this call pointed ``latest.json`` at it (``latest`` without ``moved_latest``:
+    it pointed there already).
 
     Raises:
         prox_tasks.storage.names.InvalidName: ``name`` is not a safe path component.
@@ -208,6 +210,8 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         _record_in_catalog(catalog, record, notes)
     is_latest, current = replace_latest(
         release_root, record, lambda current: moves_latest(current, record["partition"]))
+    # whether this call moved latest.json (a rerun finds it naming this release already)
+    moved_latest = is_latest and current != record
     if is_latest:
         record = {**record, "latest": True}
     else:
@@ -216,7 +220,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         record = {**record, "latest": False}
     mark_released(output_uri, {**record, "record_uri": record_uri}, completed=True)
     return {**record, "record_uri": record_uri, "latest_uri": latest_uri(release_root),
-            "new": new}
+            "new": new, "moved_latest": moved_latest}
 
 
 def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:

@@ -511,3 +511,21 @@ def test_a_release_of_a_partition_dates_a_snapshot_refined_outside_airflow(tmp_p
     with Catalog(url) as catalog:
         assert catalog.get_snapshot("crawl-2026-03-02")["logical_date"] == \
             "2026-03-02T00:00:00+00:00"
+
+
+def test_a_release_run_again_says_it_was_released_and_latest_already(tmp_path, capsys):
+    """A rerun of a completed release changes nothing, and its line says so (it said "now
+    latest" as if it had moved latest.json)."""
+    snap = gated(tmp_path, "crawl-2026-01-05")
+    args = ["release", "--snapshot", snap["output_uri"], "--root", str(tmp_path / "root"),
+            "--name", "crawl-2026-01-05", "--partition", "2026-01-05"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("released crawl-2026-01-05 (") and "): now latest -> " in first
+    assert main(args) == 0
+    again = capsys.readouterr().out
+    assert again.startswith("already released crawl-2026-01-05 (")
+    assert "): already latest, nothing changed -> " in again and "now latest" not in again
+    assert main([*args, "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["latest"] and not record["new"] and not record["moved_latest"]
