@@ -15,7 +15,7 @@ rows with gold, not a tagger model).
 from __future__ import annotations
 
 from prox_tasks.cli.arguments import positive_int
-from prox_tasks.cli.output import Outcome, count, progress_bar
+from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -86,13 +86,15 @@ def run(args) -> Outcome:
                          f"objects, or without a string {args.text_field!r}{fix})")
     point = report["point"]
     result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
-              "rows": len(docs), "bad_rows": bad_rows, "duplicate_ids": repeated}
+              "rows": len(docs), "bad_rows": bad_rows, "duplicate_ids": repeated,
+              "input_notices": dict(sorted(bad.notices.items()))}
     met = "meets" if report["met"] else "does NOT meet"
     return Outcome(
         f"keep threshold {report['threshold']} (model's {shipped}): word precision "
         f"{point['precision']:.3f}, recall {point['recall']:.3f} (5th percentile "
         f"{point['recall_low']:.3f}, {met} {target}), F1 {point['f1']:.3f} over "
         f"{count(with_gold, 'page')} with gold ({count(bad_rows, 'bad row')}"
-        + (f", {count(repeated, 'repeated id')}: first row used" if repeated else "") + "); use it with "
+        + (f", {count(repeated, 'repeated id')}: first row used" if repeated else "")
+        + f"){input_notices(result['input_notices'])}; use it with "
         f"--keep-threshold {report['threshold']}",
         result)

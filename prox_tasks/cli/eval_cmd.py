@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prox_tasks.cli.output import Outcome, count, progress_bar
+from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -40,7 +40,8 @@ def run(args) -> Outcome:
                    f"F1 {result['f1']:.3f} over {count(result['docs'], 'gold document')} "
                    f"({result['docs_kept']:,} kept, {result['docs_dropped']:,} dropped, "
                    f"{result['docs_missing']:,} missing)"
-                   + (f"; {', '.join(notes)}" if notes else ""), result)
+                   + (f"; {', '.join(notes)}" if notes else "")
+                   + input_notices(result["input_notices"]), result)
 
 
 #: Counts the summary line names when they are not 0 (``--json`` has them all): key, the

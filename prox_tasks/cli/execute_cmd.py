@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 from prox_tasks.cli.arguments import description
-from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
+from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
 from prox_tasks.corpus.document import has_lone_surrogate, missing_field
 from prox_tasks.programs import Policy, execute
 
@@ -34,7 +34,7 @@ def execute_rows(
 
     Returns:
         Counts: read, written, quarantined (and by reason), dropped, program errors by kind,
-        and ``labels_without_text``: the missing_text rows that hold programs (labels
+        input files not as named (``input_notices``, by kind: every record kept), and ``labels_without_text``: the missing_text rows that hold programs (labels
         written without ``prox label --keep-text``; their detail says to relabel).
     """
     from prox_tasks.corpus import Quarantine, read_rows
@@ -73,7 +73,8 @@ def execute_rows(
     counts["quarantined"] = len(quarantine)
     counts["read"] = counts["written"] + counts["quarantined"]
     return {**counts, "quarantine_reasons": dict(quarantine.reasons),
-            "program_errors": dict(errors)}
+            "program_errors": dict(errors),
+            "input_notices": dict(sorted(quarantine.notices.items()))}
 
 
 def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
@@ -120,7 +121,8 @@ def run(args) -> Outcome:
     return Outcome(f"executed {count(summary['read'], 'row')}: {summary.get('written', 0):,} "
                    f"written ({summary.get('dropped', 0):,} dropped), "
                    f"{quarantined(summary['quarantine_reasons'], quarantine, advice=advice)}, "
-                   f"{count(errors, 'program error')} -> {args.output}", summary)
+                   f"{count(errors, 'program error')}{input_notices(summary['input_notices'])} -> "
+                   f"{args.output}", summary)
 
 
 def register(subparsers, name: str, help_text: str) -> None:

@@ -17,7 +17,9 @@ def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
     file, folder or glob: :func:`prox_tasks.corpus.read_rows`).
 
     A JSONL line that is not a JSON object is counted in ``counts["bad_rows"]`` and by
-    reason in ``counts["bad_row:<reason>"]`` (never silently skipped: the count is reported).
+    reason in ``counts["bad_row:<reason>"]`` (never silently skipped: the count is reported);
+    a file not as named (:class:`~prox_tasks.corpus.document.InputNotice`, every record
+    kept) in ``counts["notice:<kind>"]``.
 
     Raises:
         FileNotFoundError: Nothing to read at ``uri``.
@@ -35,6 +37,7 @@ def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
         if counts is not None:
             counts["bad_rows"] += len(quarantine)
             counts.update({f"bad_row:{k}": v for k, v in quarantine.reasons.items()})
+            counts.update({f"notice:{k}": v for k, v in quarantine.notices.items()})
         quarantine.close()
 
 
@@ -70,7 +73,7 @@ def evaluate_files(
     Returns:
         The :func:`word_prf` figures plus the counts above, ``docs_missing``,
         ``docs_dropped`` (``docs`` = ``docs_kept`` + ``docs_dropped`` + ``docs_missing``),
-        ``bad_rows``,
+        ``bad_rows``, ``input_notices`` (files of either side not as named, by kind),
         and ``by_group`` when ``group_field`` is given.
 
     Raises:
@@ -150,6 +153,8 @@ def evaluate_files(
         refined_without_id=counts["refined_without_id"],
         refined_duplicate_ids=counts["refined_duplicate_ids"],
         gold_duplicate_ids=counts["gold_duplicate_ids"],
+        input_notices={k.removeprefix("notice:"): n for k, n in sorted(counts.items())
+                       if k.startswith("notice:")},
     )  # fmt: skip
     if group_field:
         result["by_group"] = {
