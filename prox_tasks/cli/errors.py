@@ -7,6 +7,12 @@ import errno
 MAX_CHARS = 400
 
 
+class CommandFailed(Exception):
+    """A command's own account of a failure it caught, printed as it is (no type name):
+    what failed, where, and how to go on, before the cause. The cause is ``__cause__``
+    (``raise CommandFailed(...) from err``): ``-v`` prints its traceback."""
+
+
 def _oserror(err: OSError) -> str:
     where = err.filename if err.filename is not None else ""
     if err.filename2 is not None:
@@ -45,7 +51,10 @@ def _s3(err) -> str | None:
 def describe_error(err: BaseException) -> str:
     """``err`` as one line (no traceback): S3 errors by operation and code, OS errors by
     cause and path (disk full named as such), anything else as ``Type: message``."""
-    text = _s3(err)
+    if isinstance(err, CommandFailed):
+        text = str(err)
+    else:
+        text = _s3(err)
     if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
         text = _oserror(err)
     if text is None:

@@ -149,11 +149,45 @@ def run(args) -> Outcome:
             )  # fmt: skip
     except NoModelError as err:
         return Outcome.failure("refine", str(err), code=2)
+    except Exception as err:
+        # a shard that failed: which one, and the command that finishes the run, first
+        stopped = shards_failed(catalog, name, err)
+        if stopped is None:
+            raise
+        from prox_tasks.cli.errors import CommandFailed
+
+        raise CommandFailed(stopped) from err
     finally:
         catalog.close()
     # any other failure ends in prox_tasks.cli.main: one line, exit code 1 (-v: traceback)
     summary["snapshot"] = name  # what `prox gate --name` and `prox release` book it under
     return Outcome(summary_line(summary), summary)
+
+
+def shards_failed(catalog, name: str, err: BaseException) -> str | None:
+    """``shard 1 of 3 failed (1 written and kept: …): <err>`` when this run booked a failed
+    shard of snapshot ``name`` in ``catalog`` (None otherwise: a failure before any shard ran
+    is its own message). The way on comes before the error, which the one-line error's
+    length limit may cut."""
+    from prox_tasks.cli.errors import describe_error
+    from prox_tasks.refine import runner as runners
+
+    try:
+        shards = catalog.get_shards(name)
+    except Exception:  # noqa: BLE001 - the refine's own error is what matters
+        return None
+    me = runners.run_key(runners.current())
+    failed = [s["shard_index"] for s in shards
+              if s["status"] == "failed" and runners.run_key(s.get("runner")) == me]
+    if not failed:
+        return None
+    written = sum(1 for s in shards if s["status"] == "done")
+    which = (f"shard {failed[0]}" if len(failed) == 1
+             else f"shards {', '.join(map(str, failed))}")
+    return (f"{which} of {len(shards)} failed ({written:,} written, kept: once the cause is "
+            "fixed, the same prox refine command finishes the run and reuses them; `prox "
+            f"catalog list shards --snapshot {name}` lists each shard's error): "
+            f"{describe_error(err)}")
 
 
 def summary_line(s: dict) -> str:

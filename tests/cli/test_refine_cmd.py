@@ -21,3 +21,31 @@ def test_limit_defaults_in_the_help_follow_the_environment(capsys, monkeypatch):
     text = _help(capsys)
     assert "too_many_lines (default 50000, from $PROX_MAX_DOC_LINES)" in text
     assert "(100000)" not in text
+
+
+def test_a_failed_shard_is_named_with_the_command_that_finishes_the_run(tmp_path, capsys):
+    """A shard that cannot be written (a folder in the way of its file: a real fault) ended
+    with the OS error alone; the line now names the shard, what was kept and how to finish,
+    and the same command does finish once the cause is gone."""
+    import shutil
+
+    from tests.quality.snapshot_factory import write_input
+
+    src = write_input(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out"
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = ["refine", "--input", str(src), "--output", str(out), "--model", "default",
+            "--target-docs", "10", "--catalog", url, "--no-progress"]
+    assert main(["plan", "--input", str(src), "--output", str(out), "--target-docs", "10"]) == 0
+    in_the_way = out / "shards" / "shard-00001.parquet"
+    (in_the_way / "x").mkdir(parents=True)
+    capsys.readouterr()
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("prox refine: shard 1 of 2 failed (1 written, kept: once the cause "
+                          "is fixed, the same prox refine command finishes the run"), err
+    assert "`prox catalog list shards --snapshot out`" in err and "Is a directory" in err
+    assert len(err.strip().splitlines()) == 1
+    shutil.rmtree(in_the_way)
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("refined 20 documents in 2 shards (1 reused)")
