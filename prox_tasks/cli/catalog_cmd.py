@@ -46,7 +46,7 @@ def run(args) -> Outcome:
     from prox_tasks.pipeline import settings
 
     url = settings.catalog_url(args.url)  # --url, else PROX_CATALOG_URL or PROX_HOME's
-    missing = _missing_sqlite_file(url)
+    missing = missing_sqlite_file(url)
     if missing and args.action != "migrate":  # a typo must not create an empty catalog
         return Outcome.failure("catalog", f"no catalog at {missing} (`{_migrate_command(args)}` "
                                "creates one)", code=2)
@@ -62,7 +62,7 @@ def _migrate_command(args) -> str:
     return "prox catalog --url URL migrate" if args.url else "prox catalog migrate"
 
 
-def _missing_sqlite_file(url: str | None) -> str | None:
+def missing_sqlite_file(url: str | None) -> str | None:
     """The file of a ``sqlite:///`` URL when it does not exist."""
     from sqlalchemy.engine import make_url
 

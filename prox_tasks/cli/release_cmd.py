@@ -1,9 +1,12 @@
 """``prox release``: release a refined snapshot that passed its quality gate.
 
 Writes ``<root>/releases/<name>.json`` and then ``<root>/latest.json`` (atomically, last;
-never backwards to an older partition), records the release in the catalog when
-``--catalog`` is given, and prints one summary line (``--json``: the release record). Exits 1 (and changes
-nothing) when the snapshot has no passing gate or its files changed since.
+never backwards to an older partition), records the release in the catalog, and prints one
+summary line (``--json``: the release record). The catalog is ``--catalog`` (which must hold
+a passing gate of ``--name``), else the one prox refine and prox gate --name book in
+(PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite) when it holds that gate; the line says
+when the release is not recorded there, and why. Exits 1 (and changes nothing) when the
+snapshot has no passing gate or its files changed since.
 """
 
 from __future__ import annotations
@@ -22,8 +25,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "points at the newest dated release (default: undated, which becomes latest "
                    "only while no dated release exists)")
     p.add_argument("--catalog", help="catalog URL to record the release in; it must hold a "
-                   "passing gate for --name (`prox gate --name`). Default: none (unlike prox "
-                   "refine and prox gate --name, nothing is recorded)")
+                   "passing gate for --name (`prox gate --name`). Default: PROX_CATALOG_URL or "
+                   "$PROX_HOME/catalog.sqlite, as prox refine and prox gate --name, when it "
+                   "holds that gate (else the release is not recorded there, and the line "
+                   "says why)")
     p.add_argument("--notes", help="free text kept with the release")
     p.set_defaults(func=run)
 
@@ -38,11 +43,13 @@ def run(args) -> Outcome:
         check_partition(args.partition)
     except ValueError as err:
         return Outcome.failure("release", str(err))
-    catalog = None
-    if args.catalog:
-        from prox_tasks.catalog import Catalog
+    from prox_tasks.catalog import Catalog
 
+    not_recorded = None  # why the default catalog does not record it
+    if args.catalog:
         catalog = Catalog(args.catalog)
+    else:
+        catalog, not_recorded = default_catalog(args.name, args.snapshot)
     try:
         record = release_snapshot(args.snapshot, args.root, args.name, partition=args.partition,
                                   catalog=catalog, notes=args.notes)
@@ -54,12 +61,36 @@ def run(args) -> Outcome:
     # a rerun says what it found, not what the first run did
     if record["moved_latest"]:
         latest = "now latest"
-    elif record["latest"]:
-        latest = "already latest, nothing changed" if not record["new"] else "latest already"
+    elif record["latest"]:  # latest.json named it already
+        latest = "already latest"
     else:
         latest = "latest stays at the newer partition"
     done = "released" if record["new"] else "already released"
+    unbooked = f"; not recorded in a catalog: {not_recorded}" if not_recorded else ""
     return Outcome(f"{done} {record['name']} (partition {record['partition'] or 'none'}, "
                    f"{count(record['docs'], 'document')} in "
                    f"{count(len(record['shards']), 'shard')}, model {record['model']}): "
-                   f"{latest} -> {record['record_uri']}", record)
+                   f"{latest} -> {record['record_uri']}{unbooked}",
+                   {**record, "not_recorded": not_recorded})
+
+
+def default_catalog(name: str, snapshot: str):
+    """The catalog prox refine and prox gate --name book in, when it takes release ``name``
+    of ``snapshot`` (it holds a passing gate of it), else None; and why it is None (None
+    when it is not)."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.cli.catalog_cmd import missing_sqlite_file
+    from prox_tasks.pipeline import settings
+    from prox_tasks.redaction import redact
+    from prox_tasks.release.release import catalog_refusal
+
+    url = settings.catalog_url()
+    missing = missing_sqlite_file(url)
+    if missing:  # a release does not create an empty catalog
+        return None, f"there is none at {missing}"
+    catalog = Catalog(url)
+    why = catalog_refusal(catalog, name, snapshot)
+    if why is None:
+        return catalog, None
+    catalog.close()
+    return None, f"{redact(url)}: {why}"

@@ -223,6 +223,20 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             "new": new, "moved_latest": moved_latest}
 
 
+def catalog_refusal(catalog, name: str, output_uri: str) -> str | None:
+    """Why ``catalog`` would refuse to record release ``name`` of ``output_uri``
+    (:func:`_check_catalog_gate`: no passing gate of ``name`` there, or ``name`` booked for
+    another folder), or None when it takes it."""
+    from prox_tasks.catalog.catalog import SnapshotNameTaken
+    from prox_tasks.storage import to_uri
+
+    try:
+        _check_catalog_gate(catalog, name, to_uri(output_uri))
+    except (ReleaseRefused, SnapshotNameTaken) as why:
+        return str(why)
+    return None
+
+
 def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:
     """Refuse a release the catalog has no passing gate report for (made before: fine), and
     one whose name the catalog books for another folder: that folder's row, gate report and

@@ -525,7 +525,38 @@ def test_a_release_run_again_says_it_was_released_and_latest_already(tmp_path, c
     assert main(args) == 0
     again = capsys.readouterr().out
     assert again.startswith("already released crawl-2026-01-05 (")
-    assert "): already latest, nothing changed -> " in again and "now latest" not in again
+    assert "): already latest -> " in again and "now latest" not in again
     assert main([*args, "--json"]) == 0
     record = json.loads(capsys.readouterr().out)
     assert record["latest"] and not record["new"] and not record["moved_latest"]
+
+
+def test_release_without_catalog_records_in_the_catalog_refine_and_gate_booked_in(
+        tmp_path, capsys, monkeypatch):
+    """No --catalog: prox release took none, so a refresh run with prox refine, prox gate
+    --name and prox release left the snapshot `gated` and no release in the catalog the
+    other two booked in (PROX_CATALOG_URL). It now records there when that catalog holds
+    the gate; a folder gated without --name is released all the same, and the line says it
+    is not recorded, and why."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    for name, gate_name in (("booked", ["--name", "booked"]), ("unbooked", [])):
+        out = tmp_path / "snapshots" / name
+        assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                     "--no-progress"]) == 0
+        assert main(["gate", "--snapshot", str(out), *gate_name]) == 0
+        capsys.readouterr()
+        assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "root"),
+                     "--name", name]) == 0
+        line = capsys.readouterr().out
+        if gate_name:
+            assert "not recorded" not in line, line
+        else:
+            assert f"; not recorded in a catalog: {url}: catalog has no passing prox_gate " \
+                "report for unbooked" in line, line
+    with Catalog(url) as catalog:
+        assert [r["release"] for r in catalog.list_releases()] == ["booked"]
+        assert catalog.get_snapshot("booked")["status"] == "released"
+        assert catalog.get_snapshot("unbooked")["status"] == "refined"
+    assert read_latest(str(tmp_path / "root"))["name"] == "unbooked"
