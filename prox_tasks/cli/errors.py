@@ -8,9 +8,10 @@ MAX_CHARS = 400
 
 
 class CommandFailed(Exception):
-    """A command's own account of a failure it caught, printed as it is (no type name):
-    what failed, where, and how to go on, before the cause. The cause is ``__cause__``
-    (``raise CommandFailed(...) from err``): ``-v`` prints its traceback."""
+    """A command's own account of a failure it caught, printed whole (no type name, not cut:
+    the cause it quotes is cut already, by :func:`describe_error`, and the way on after it
+    must stay). The cause is ``__cause__`` (``raise CommandFailed(...) from err``): ``-v``
+    prints its traceback."""
 
 
 def _oserror(err: OSError) -> str:
@@ -60,4 +61,6 @@ def describe_error(err: BaseException) -> str:
     if text is None:
         text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
     line = " ".join(text.split())  # one line, whatever the message held
+    if isinstance(err, CommandFailed):
+        return line
     return line if len(line) <= MAX_CHARS else line[: MAX_CHARS - 1] + "…"

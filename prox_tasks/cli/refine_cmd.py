@@ -165,10 +165,9 @@ def run(args) -> Outcome:
 
 
 def shards_failed(catalog, name: str, err: BaseException) -> str | None:
-    """``shard 1 of 3 failed (1 written and kept: …): <err>`` when this run booked a failed
+    """``shard 1 of 3 failed: <err> (1 written, kept: …)`` when this run booked a failed
     shard of snapshot ``name`` in ``catalog`` (None otherwise: a failure before any shard ran
-    is its own message). The way on comes before the error, which the one-line error's
-    length limit may cut."""
+    is its own message)."""
     from prox_tasks.cli.errors import describe_error
     from prox_tasks.refine import runner as runners
 
@@ -182,12 +181,16 @@ def shards_failed(catalog, name: str, err: BaseException) -> str | None:
     if not failed:
         return None
     written = sum(1 for s in shards if s["status"] == "done")
-    which = (f"shard {failed[0]}" if len(failed) == 1
-             else f"shards {', '.join(map(str, failed))}")
-    return (f"{which} of {len(shards)} failed ({written:,} written, kept: once the cause is "
-            "fixed, the same prox refine command finishes the run and reuses them; `prox "
-            f"catalog list shards --snapshot {name}` lists each shard's error): "
-            f"{describe_error(err)}")
+    if len(failed) == 1:
+        which = f"shard {failed[0]}"
+    elif len(failed) <= 5:
+        which = f"shards {', '.join(map(str, failed))}"
+    else:  # a model that failed to load fails every shard: their numbers say nothing
+        which = f"{len(failed):,} shards ({', '.join(map(str, failed[:3]))}, …)"
+    return (f"{which} of {len(shards):,} failed: {describe_error(err)} ({written:,} written, "
+            "kept: once the cause is fixed, the same prox refine command finishes the run "
+            f"and reuses them; `prox catalog list shards --snapshot {name}` lists each "
+            "shard's error)")
 
 
 def summary_line(s: dict) -> str:

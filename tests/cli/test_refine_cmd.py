@@ -42,10 +42,12 @@ def test_a_failed_shard_is_named_with_the_command_that_finishes_the_run(tmp_path
     capsys.readouterr()
     assert main(args) == 1
     err = capsys.readouterr().err
-    assert err.startswith("prox refine: shard 1 of 2 failed (1 written, kept: once the cause "
-                          "is fixed, the same prox refine command finishes the run"), err
-    assert "`prox catalog list shards --snapshot out`" in err and "Is a directory" in err
+    assert err.startswith("prox refine: shard 1 of 2 failed: Is a directory: "), err
+    assert "shard-00001.parquet (1 written, kept: once the cause is fixed, the same prox " \
+        "refine command finishes the run and reuses them; `prox catalog list shards " \
+        "--snapshot out` lists each shard's error) (-v for the traceback)" in err, err
     assert len(err.strip().splitlines()) == 1
     shutil.rmtree(in_the_way)
     assert main(args) == 0
     assert capsys.readouterr().out.startswith("refined 20 documents in 2 shards (1 reused)")
+
