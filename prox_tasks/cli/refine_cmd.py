@@ -153,6 +153,10 @@ def run(args) -> Outcome:
         # a shard that failed: which one, and the command that finishes the run, first
         stopped = shards_failed(catalog, name, err)
         if stopped is None:
+            from prox_tasks.refine.booking import book_unplanned
+
+            # failed while planning: a new snapshot is listed as a failed run all the same
+            book_unplanned(catalog, name, args.input, args.output, err)
             raise
         from prox_tasks.cli.errors import CommandFailed
 

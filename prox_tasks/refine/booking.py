@@ -11,7 +11,8 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
   failed first: the attempt counted when it was queued is taken back;
 - :func:`book_failed`: a run that fails after its plan was booked leaves the snapshot
   ``failed`` with the error, not ``planned``; :func:`book_refined` (or the next plan) moves
-  it on as usual. A run whose plan another run booked since (a ``--force`` rerun) books
+  it on as usual. :func:`book_unplanned`: one that fails before (while planning: no input
+  files, a bad file) books a new snapshot ``failed``, so the failed night is listed. A run whose plan another run booked since (a ``--force`` rerun) books
   nothing over that run's status;
 - :func:`book_dead`: a run killed outright (SIGKILL, out of memory, a lost worker) booked
   nothing at its end; the next run (its plan) or Airflow try (its shards) books its
@@ -119,6 +120,29 @@ def book_failed(catalog, name: str, error: BaseException | str,
         catalog.fail_snapshot(name, _error_text(error))
     except Exception:  # noqa: BLE001 - the refine's error matters more than the booking's
         log.exception("could not book snapshot %s failed", name)
+
+
+def book_unplanned(catalog, name: str, input_uri: str, output_uri: str,
+                   error: BaseException) -> bool:
+    """A run of a new snapshot ``name`` failed before its plan was booked (while planning:
+    no input files, an unreadable file): book it ``failed`` with ``error`` and no plan, so
+    an operator listing the catalog sees the failed run (the next run's plan books it as
+    usual). A snapshot the catalog knows keeps its row: this run wrote no plan over its
+    folder's. A refusal is no failed run (:func:`book_failed`). A catalog that cannot be
+    written is logged, not raised. Returns whether it booked the snapshot."""
+    from prox_tasks.storage import to_uri
+
+    if is_refusal(error):
+        return False
+    try:
+        if catalog.get_snapshot(name) is not None:
+            return False
+        catalog.register_snapshot(name, to_uri(input_uri), to_uri(output_uri), status="failed")
+        catalog.fail_snapshot(name, _error_text(error))
+        return True
+    except Exception:  # noqa: BLE001 - the refine's error matters more than the booking's
+        log.exception("could not book snapshot %s failed", name)
+        return False
 
 
 def _error_text(error: BaseException | str) -> str:

@@ -51,3 +51,27 @@ def test_a_failed_shard_is_named_with_the_command_that_finishes_the_run(tmp_path
     assert main(args) == 0
     assert capsys.readouterr().out.startswith("refined 20 documents in 2 shards (1 reused)")
 
+
+def test_a_run_that_fails_while_planning_is_listed_failed_in_the_catalog(tmp_path, capsys):
+    """A nightly prox refine whose input is missing failed with a clear line but booked
+    nothing: `prox catalog list snapshots` did not show the failed run. A new snapshot is
+    now booked failed with the error (no plan); a snapshot the catalog knows keeps its row,
+    as the failure wrote no plan over its folder's."""
+    from prox_tasks.catalog import Catalog
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    missing = tmp_path / "crawl" / "2026-01-01.jsonl"
+    for name in ("nightly", "known"):
+        if name == "known":
+            with Catalog(url) as catalog:
+                catalog.register_snapshot(name, "in", str(tmp_path / name), status="refined")
+        assert main(["refine", "--input", str(missing), "--output", str(tmp_path / name),
+                     "--model", "default", "--catalog", url, "--name", name,
+                     "--no-progress"]) == 1
+        assert "no input files at" in capsys.readouterr().err
+    with Catalog(url) as catalog:
+        nightly = catalog.get_snapshot("nightly")
+        assert nightly["status"] == "failed" and "no input files at" in nightly["error"]
+        assert nightly["output_uri"] == f"file://{tmp_path / 'nightly'}"
+        known = catalog.get_snapshot("known")
+        assert known["status"] == "refined" and known["error"] is None
