@@ -493,7 +493,8 @@ class Catalog:
 
     def _report_sql(self, name: str) -> str:
         if name not in self.report_names():
-            raise KeyError(f"no report {name!r}; have {self.report_names()}")
+            raise KeyError(f"no report {name!r}; the reports are "
+                           f"{', '.join(self.report_names())}")
         sql = (sql_dir() / "reports" / f"{name}.sql").read_text()
         # Comments may mention ":param"; SQLAlchemy would take those for bind parameters.
         return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))

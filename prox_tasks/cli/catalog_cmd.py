@@ -117,7 +117,7 @@ def _action(catalog, args) -> Outcome:
     try:
         rows = catalog.report(args.name, **params)
     except KeyError as err:
-        return Outcome.failure("catalog", f"report: {err.args[0]}", code=2)
+        return Outcome.failure("catalog", err.args[0], code=2)  # names the report
     return _listing(rows, "row")
 
 

@@ -69,6 +69,19 @@ def test_report_params_are_checked_against_the_report(tmp_path, capsys):
         assert main(["catalog", "--url", url, "report", "shard_progress", *params]) == 2
         err = capsys.readouterr().err
         assert says in err and err.count("\n") == 1, err
+        if "KEY=VALUE" not in says:  # the report's own refusal, said once
+            assert err.startswith("prox catalog: report shard_progress takes "), err
+
+
+def test_an_unknown_report_lists_the_reports_by_name_not_as_a_python_list(tmp_path, capsys):
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    assert main(["catalog", "--url", url, "migrate"]) == 0
+    capsys.readouterr()
+    assert main(["catalog", "--url", url, "report", "nope"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("prox catalog: no report 'nope'; the reports are "
+                          "drop_rate_by_snapshot, model_leaderboard, "), err
+    assert "[" not in err
 
 
 def test_looking_at_the_default_catalog_creates_nothing_when_there_is_none(tmp_path, monkeypatch,
