@@ -6,6 +6,8 @@ from __future__ import annotations
 def _number(value) -> str:
     if isinstance(value, float):
         return f"{value:.4g}"
+    if isinstance(value, list | tuple):  # a pair check's example: both values, not a repr
+        return "(" + ", ".join(map(_number, value)) + ")"
     return str(value)
 
 
@@ -56,8 +58,8 @@ def observed_text(check: dict) -> str:
     if count is None:
         return "–"
     examples = details.get("partial_unexpected_list") or []
-    shown = f" e.g. {', '.join(_number(v) for v in examples[:3])}" if count and examples else ""
-    return f"{count} rows outside{shown}" if count else "0 rows outside"
+    shown = f", e.g. {', '.join(_number(v) for v in examples[:3])}" if count and examples else ""
+    return f"{count:,} row{'' if count == 1 else 's'} outside{shown}"
 
 
 def failure_lines(checks: list[dict]) -> list[str]:

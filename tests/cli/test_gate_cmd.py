@@ -216,6 +216,9 @@ def test_failed_shard_checks_name_the_shards_and_the_way_out(tmp_path, capsys):
     assert re.search(r"shards: readable \(\S+\) observed 1 shard: shard-00001 \(\w+: [^)]*"
                      r"Parquet", line), line
     assert "e.g. False" not in line
+    # the planned and accounted counts of the snapshot, not a Python list ("e.g. ['30', '20']")
+    assert re.search(r"snapshot: docs_planned/docs_accounted \(\S+\) observed 1 row outside, "
+                     r"e\.g\. \(30, \d+\), expected equal in every row", line), line
     assert main(["gate", "--json", "--snapshot", str(out)]) == 1
     failed = {c["column"]: c["details"] for c in json.loads(capsys.readouterr().out)["failed"]
               if c["suite"] == "shards"}
