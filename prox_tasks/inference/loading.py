@@ -242,11 +242,19 @@ def backend_for(backend: str | None, model: str | os.PathLike | None) -> str | N
     return backend if runs_on(backend, read_refiner_settings(path)) else None
 
 
+def not_for_the_tagger(options: dict) -> list[str]:
+    """The names in ``options`` the tagger backend does not take, sorted (a generative
+    model's ``doc_model``, a pool's ``servers``)."""
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
+
+    return sorted(_split(LineTaggerRefiner, options)[1])
+
+
 def _tagger(path: Path, options: dict) -> Refiner:
     from prox_tasks.inference.tagger import TaggerRefiner
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 
-    options, unknown = _split(LineTaggerRefiner, options)
-    if unknown:  # e.g. a pool's --servers or --request-timeout given for a tagger model
+    unknown = not_for_the_tagger(options)
+    if unknown:  # prox refine refuses them before planning (check_refine_options)
         raise _not_understood("tagger", unknown)
     return TaggerRefiner(LineTaggerRefiner(path, **options))

@@ -38,12 +38,35 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         raise ValueError(f"--keep-threshold must be in (0, 1], not {threshold}")
     if model_uri:
         settings = check_model_at(model_uri, backend)
+        if settings.get("kind", "causal_lm") != "causal_lm":
+            _refuse_generative_options(backend_options or {}, model_uri)
         if threshold is not None and settings.get("kind", "causal_lm") == "causal_lm":
             # the engines refused it only once loaded, as an option named line_threshold
             raise ValueError(f"a keep threshold (--keep-threshold, the keep_threshold Param) "
                              f"is for line-tagger models; {model_uri} is a generative model "
                              "(it writes its programs itself, with no keep threshold): leave "
                              "the keep threshold out")
+
+
+#: Backend options ``prox refine`` gives under another option name (the rest: ``--`` and
+#: the name with dashes).
+CLI_OPTIONS = {"timeout": "--request-timeout", "line_threshold": "--keep-threshold"}
+
+
+def _refuse_generative_options(backend_options: dict, model_uri: str) -> None:
+    """Refuse, by their ``prox refine`` names, the options a line-tagger model cannot take
+    (``--doc-model``, ``--servers``, …): the tagger backend refused them only once loaded,
+    after the plan, as a Python list of internal names (``['doc_model']``)."""
+    from prox_tasks.inference.loading import not_for_the_tagger
+
+    unknown = not_for_the_tagger(backend_options)
+    if unknown:
+        named = ", ".join(CLI_OPTIONS.get(k, "--" + k.replace("_", "-")) for k in unknown)
+        one = len(unknown) == 1
+        raise ValueError(f"{named} {'is' if one else 'are'} for generative models (the vllm, "
+                         f"transformers and openai backends); {model_uri} is a line-tagger "
+                         f"model, run by the tagger backend: leave {'it' if one else 'them'} "
+                         "out")
 
 
 def check_model_at(model_uri: str, backend: str | None = None) -> dict:

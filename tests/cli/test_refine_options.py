@@ -83,3 +83,21 @@ def test_the_summary_line_names_quality_drops_and_program_errors():
                          "docs_with_program_errors": 2, "model_version": "v", "model_source":
                          "default", "seconds": 1.0, "output": "/o"})  # fmt: skip
     assert "4 dropped (3 for low quality), 0 quarantined, 2 with program errors;" in line
+
+
+def test_generative_options_for_a_tagger_model_are_refused_by_their_names_before_planning(
+        tmp_path, capsys, tagger_model):
+    """``--doc-model`` (or ``--servers``, ``--chat-template``) given with a line-tagger
+    model failed after the plan, booked as a failed shard, with "options not understood by
+    the tagger backend: ['doc_model']": a Python list of internal names. It is now refused
+    before anything is written, naming the options as the command takes them."""
+    docs = tmp_path / "in.jsonl"
+    docs.write_text(json.dumps({"id": 1, "text": ARTICLE}) + "\n")
+    out = tmp_path / "out"
+    code = main(["refine", "--input", str(docs), "--output", str(out), "--model",
+                 str(tagger_model), "--doc-model", str(tmp_path), "--request-timeout", "5",
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "--doc-model, --request-timeout are for generative models" in err, err
+    assert "leave them out" in err and "[" not in err and "doc_model" not in err
+    assert not out.exists()  # refused before the plan
