@@ -87,7 +87,9 @@ def test_constrained_decoding_is_refused_where_unsupported(tiny_model):
 
 
 def test_unknown_options_are_an_error(tiny_model):
-    with pytest.raises(ValueError, match="not understood"):
+    # by name, not as a Python list (['no_such_option'])
+    with pytest.raises(ValueError, match=r"not understood by the transformers backend: "
+                       r"no_such_option \(settings of another backend"):
         load_backend("transformers", str(tiny_model), no_such_option=1)
 
 
