@@ -77,7 +77,8 @@ def summary_line(summary: dict) -> str:
     head = (f"gate {'PASSED' if summary['passed'] else 'FAILED'}: {note + '; ' if note else ''}"
             f"{m.get('docs_kept', 0):,} kept, {m.get('docs_dropped', 0):,} dropped of "
             f"{m.get('docs_planned', 0):,} planned")
-    failed = "; ".join(failure_lines(summary["failed"]))
+    # a check's description ends its sentence: not ".;" where the next check follows
+    failed = "; ".join(line.removesuffix(".") for line in failure_lines(summary["failed"]))
     kept = " (released: the result it was released with, not judged again)" if summary.get(
         "kept_from_release") else ""
     return f"{head}; {failed or 'all checks passed'}{kept} -> {summary['report_uri']}"

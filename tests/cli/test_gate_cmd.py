@@ -215,7 +215,7 @@ def test_failed_shard_checks_name_the_shards_and_the_way_out(tmp_path, capsys):
         "shard-00002, expected" in line, line
     assert re.search(r"shards: readable \(\S+\) observed 1 shard: shard-00001 \(\w+: [^)]*"
                      r"Parquet", line), line
-    assert "e.g. False" not in line
+    assert "e.g. False" not in line and ".;" not in line
     # the planned and accounted counts of the snapshot, not a Python list ("e.g. ['30', '20']")
     assert re.search(r"snapshot: docs_planned/docs_accounted \(\S+\) observed 1 row outside, "
                      r"e\.g\. \(30, \d+\), expected equal in every row", line), line
