@@ -132,6 +132,7 @@ def run(args) -> Outcome:
     if args.name:
         check_name(args.name, "snapshot name")
     catalog = Catalog(args.catalog)
+    name = None  # until the catalog has named it
     try:
         name = args.name or catalog.default_snapshot_name(args.output)
         with progress_bar(args, "refine") as bar:
@@ -151,12 +152,13 @@ def run(args) -> Outcome:
         return Outcome.failure("refine", str(err), code=2)
     except Exception as err:
         # a shard that failed: which one, and the command that finishes the run, first
-        stopped = shards_failed(catalog, name, err)
+        stopped = shards_failed(catalog, name, err) if name else None
         if stopped is None:
             from prox_tasks.refine.booking import book_unplanned
 
             # failed while planning: a new snapshot is listed as a failed run all the same
-            book_unplanned(catalog, name, args.input, args.output, err)
+            if name:
+                book_unplanned(catalog, name, args.input, args.output, err)
             raise
         from prox_tasks.cli.errors import CommandFailed
 
