@@ -11,7 +11,7 @@ import json
 from prox_tasks.cli import main
 from tests.cli.test_calibrate_cmd import GOLD
 
-NOTICE = "1 input file not as named (1 misnamed_compression: named .gz/.zst but read as"
+NOTICE = "1 input file not as named (1 misnamed_compression: compressed otherwise than its name says, read as"
 
 
 def _plain_gold(tmp_path, rows: int = 25):
