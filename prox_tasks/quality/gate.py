@@ -7,6 +7,7 @@ import logging
 import os
 import tempfile
 from dataclasses import asdict, dataclass, field, fields
+from datetime import UTC, datetime
 
 from prox_tasks.quality.thresholds import GateThresholds
 
@@ -147,8 +148,10 @@ def _validate(context, source, name: str, frame, expectations: list, run_name: s
         name=f"prox_gate_{name}", validation_definitions=[definition], result_format="SUMMARY",
         actions=[gx.checkpoint.UpdateDataDocsAction(name="data_docs", site_names=["prox"])],
     ))
-    outcome = checkpoint.run(batch_parameters={"dataframe": frame},
-                             run_id=gx.RunIdentifier(run_name=run_name))
+    # the run's time given, not left to GX: without it GX reads run_name as a date, and a
+    # manifest id of digits ("1234567890123456") raised OverflowError on every try
+    run_id = gx.RunIdentifier(run_name=run_name, run_time=datetime.now(UTC))
+    outcome = checkpoint.run(batch_parameters={"dataframe": frame}, run_id=run_id)
     checks = []
     for run in outcome.run_results.values():
         for item in run.results:

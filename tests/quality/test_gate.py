@@ -31,6 +31,14 @@ def test_clean_snapshot_passes_and_writes_report_and_data_docs(snapshot):
     assert index.exists() and "prox_documents" in index.read_text()
 
 
+@pytest.mark.parametrize("run_name", ["1234567890123456", "20260305"])
+def test_a_run_name_that_reads_as_a_number_or_a_date_gates_like_any_other(snapshot, run_name):
+    # the default run name is the manifest id's first 16 hex digits: all digits now and then
+    result = run_gate(str(snapshot), run_name=run_name)
+    assert result.passed, failed(result)
+    assert (snapshot / "_quality" / "data_docs" / "index.html").exists()
+
+
 def test_duplicate_ids_and_longer_text_fail(tmp_path):
     src = write_input(tmp_path / "in.jsonl", 20)
 
