@@ -6,7 +6,9 @@ logical date; ``/prox/snapshots/<name>`` one snapshot (gate checks, distribution
 a model's metrics. Also ``/prox/api/snapshots`` (JSON), each snapshot's Great Expectations
 Data Docs at ``/prox/snapshots/<name>/docs/`` and ``gate.json`` (read through prox storage,
 so ``s3://`` snapshots work too), and the pages' assets at ``/prox/static/`` (vendored: the
-report never loads anything from another host).
+report never loads anything from another host). A snapshot whose catalog row names a folder
+outside the report's roots (``PROX_REPORT_ROOTS``, else ``PROX_CORPUS_ROOT``) is listed but
+never read: its pages answer 403 saying why (:mod:`prox_tasks.report.roots`).
 """
 
 from __future__ import annotations
@@ -62,14 +64,21 @@ def _served_file(uri: str, snapshot_uri: str) -> bool:
     return regular and os.path.commonpath([real, root]) == root
 
 
+async def _refused(request: Request, exc: Exception) -> JSONResponse:
+    """A snapshot whose catalog row names a folder outside the report's roots: 403, why."""
+    return JSONResponse({"detail": str(exc)}, status_code=403)
+
+
 def create_app() -> FastAPI:
     from fastapi.staticfiles import StaticFiles
     from prox_auth import NO_PUBLIC_DOCS, login_required, secure
 
     from prox_tasks.report import STATIC_DIR
+    from prox_tasks.report.roots import OutsideRoots
 
     app = secure(FastAPI(title="PROX report", description="Refined snapshots, gates and releases.",
                          dependencies=login_required(), **NO_PUBLIC_DOCS))
+    app.add_exception_handler(OutsideRoots, _refused)
     auth = login_required()
     # the vendored page assets (scripts, styles) are the same for everyone: no login
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
@@ -121,11 +130,13 @@ def create_app() -> FastAPI:
             return JSONResponse(snapshot_rows(catalog))
 
     def _snapshot_uri(name: str) -> str:
+        from prox_tasks.report.roots import check_output_uri
+
         with _catalog() as catalog:
             snap = catalog.get_snapshot(name)
         if snap is None:
             raise HTTPException(404, f"no snapshot {name!r}")
-        return snap["output_uri"]
+        return check_output_uri(snap["output_uri"])
 
     @app.get("/snapshots/{name}/gate.json", dependencies=auth)
     def gate_json(name: str) -> Response:

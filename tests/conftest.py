@@ -1,6 +1,7 @@
 """Fixtures shared by several test packages (built once per session)."""
 
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -21,6 +22,9 @@ def pytest_configure(config):
     """A developer's own PROX_HOME (exported for manual runs) is not the tests': tests that
     name no catalog would share its catalog and its runs/ with each other and with them."""
     os.environ.pop("PROX_HOME", None)
+    # tests write their snapshots in temporary folders, which the report reads (its own
+    # tests narrow this to see it refuse the rest: prox_tasks.report.roots)
+    os.environ["PROX_REPORT_ROOTS"] = tempfile.gettempdir()
 
 
 @pytest.fixture(autouse=True)

@@ -10,6 +10,8 @@
 - ``PROX_CORPUS_ROOT``: refined snapshots and releases (``$PROX_HOME/corpus``).
 - ``PROX_MODEL_REGISTRY``: the model registry root (``$PROX_HOME/registry``).
 - ``PROX_SEED_ROOT``: seed sets (``$PROX_HOME/seeds``).
+- ``PROX_REPORT_ROOTS``: the output roots whose snapshots the PROX report reads, separated by
+  commas (default: ``PROX_CORPUS_ROOT``'s); see :mod:`prox_tasks.report.roots`.
 - ``PROX_CATALOG_URL``: the SQL catalog (SQLite under ``PROX_HOME`` by default).
 - ``PROX_TAGGER_PRECISION``: the line tagger's inference precision, ``auto`` (default),
   ``float32`` or ``bfloat16`` (see :mod:`prox_tasks.models.precision`).
@@ -56,6 +58,13 @@ def crawl_template() -> str:
 
 def corpus_root() -> str:
     return _under_home("PROX_CORPUS_ROOT", "corpus")
+
+
+def report_roots() -> list[str]:
+    """The output roots the report may read snapshots from: ``$PROX_REPORT_ROOTS`` (paths or
+    ``file://``/``s3://`` URIs separated by commas), else :func:`corpus_root`."""
+    listed = [root.strip() for root in os.environ.get("PROX_REPORT_ROOTS", "").split(",")]
+    return [root for root in listed if root] or [corpus_root()]
 
 
 def registry_root() -> str:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass
 
 from prox_tasks.report.cache import read_json
+from prox_tasks.report.roots import refusal
 
 GATE_SUITE = "prox_gate"
 #: Gate thresholds drawn beside each trend (metric -> (low, high) threshold names).
@@ -88,7 +89,8 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
     (``snapshot_summary``, releases, models); files are read only for the gate thresholds
     (``with_gate_files``), the ``latest.json`` of each release root and the model of
     snapshots the catalog has none for, each once per version of the file
-    (:mod:`prox_tasks.report.cache`).
+    (:mod:`prox_tasks.report.cache`), and never for a snapshot outside the report's roots
+    (its row's ``refused`` says why: :mod:`prox_tasks.report.roots`).
     """
     from prox_tasks.quality.gate import gate_uri
     from prox_tasks.release.pointer import latest_uri
@@ -101,14 +103,16 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
     for snap in summaries:
         metrics = _stats(snap["gate_stats"])
         gate_ok = None if snap["gate_success"] is None else bool(snap["gate_success"])
+        refused = refusal(snap["output_uri"])  # listed from the catalog alone: no file read
         gate = read_json(gate_uri(snap["output_uri"])) \
-            if gate_ok is not None and with_gate_files else None  # fmt: skip
-        root = release_root(snap["output_uri"])
+            if gate_ok is not None and with_gate_files and not refused else None  # fmt: skip
+        root = None if refused else release_root(snap["output_uri"])
         if root not in latest_by_root:
-            latest_by_root[root] = (read_json(latest_uri(root)) or {}).get("name")
-        version = _model_version(snap)
+            latest_by_root[root] = root and (read_json(latest_uri(root)) or {}).get("name")
+        version = snap.get("model_version") if refused else _model_version(snap)
         rows.append({
             "name": snap["name"], "status": snap["status"], "error": snap.get("error"),
+            "refused": refused,
             "created_at": snap["created_at"],
             "logical_date": snap.get("logical_date") or snap["created_at"][:10],
             "dag_run_id": snap.get("dag_run_id"), "model_version": version,

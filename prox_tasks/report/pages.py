@@ -94,7 +94,16 @@ def overview_page(catalog, flt: RowFilter, page: int, root: str, ui: str,
 
 
 def _snapshot_row(catalog, name: str) -> dict | None:
+    """The snapshot's row (None: no such snapshot).
+
+    Raises:
+        prox_tasks.report.roots.OutsideRoots: Its folder is not the report's to read.
+    """
+    from prox_tasks.report.roots import OutsideRoots
+
     rows = snapshot_rows(catalog, name=name)  # this snapshot's row only
+    if rows and rows[0]["refused"]:
+        raise OutsideRoots(rows[0]["refused"])
     return rows[0] if rows else None
 
 

@@ -216,3 +216,55 @@ def test_a_corrupt_shard_file_is_named_on_the_snapshot_page_and_in_the_viewer(
     assert over and over.group(1) == "10", page[page.find("Over"):][:200]  # shard 0's still
     viewer = _get(client, token, "/prox/snapshots/crawl-2026-04-01/documents?shard=1").text
     assert "shard-00001 (" in viewer and "cannot be read to its end" in viewer
+
+
+def test_a_catalog_row_outside_the_report_roots_is_listed_but_never_read(
+        client, token, catalog_with_snapshots, tmp_path, monkeypatch):
+    """The report opens the folder a catalog row names. A row naming a folder outside
+    PROX_REPORT_ROOTS (written there, reached by ``..`` or through a symlink), or a URI that
+    is no folder at all, is listed from the catalog alone and its pages answer 403 saying
+    why: no file of it is served, and the other snapshots' pages still work."""
+    import os
+    import shutil
+    from pathlib import Path
+
+    from prox_tasks.catalog import Catalog
+
+    report_root = Path(catalog_with_snapshots.removeprefix("sqlite:///")).parent
+    copy = tmp_path / "catalog.sqlite"
+    shutil.copy(report_root / "catalog.sqlite", copy)
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{copy}")
+    monkeypatch.setenv("PROX_REPORT_ROOTS", f"{tmp_path / 'unrelated'}, {report_root}")
+    other = tmp_path / "other"
+    (other / "_quality" / "data_docs").mkdir(parents=True)
+    (other / "_quality" / "data_docs" / "index.html").write_text("SECRET PAGE")
+    (other / "_quality" / "gate.json").write_text('{"passed": true, "secret": "hunter2"}')
+    (report_root / "snapshots" / "linked-out").symlink_to(other)
+    outside = {"elsewhere": str(other),
+               "climbs-out": f"{report_root}/snapshots/{os.path.relpath(other, report_root / 'snapshots')}",
+               "linked-out": f"file://{report_root}/snapshots/linked-out",
+               "not-a-uri": "ftp://host/corpus/snapshots/x", "the-root": "/"}
+    try:
+        with Catalog(f"sqlite:///{copy}") as catalog:
+            for name, uri in outside.items():
+                catalog.register_snapshot(name, "/data/in", "/data/placeholder/" + name)
+                catalog.update_snapshot(name, output_uri=uri)
+                catalog.add_quality_report(name, "prox_gate", True, {"drop_rate": 0.1})
+        rows = {r["name"]: r for r in _get(client, token, "/prox/api/snapshots").json()}
+        assert len(rows) == 3 + len(outside)
+        for name in outside:
+            assert "outside the report's roots" in rows[name]["refused"] \
+                or "is not a snapshot folder" in rows[name]["refused"], rows[name]
+            assert rows[name]["thresholds"] == {} and not rows[name]["latest"]
+        assert rows["crawl-2026-03-03"]["refused"] is None and rows["crawl-2026-03-03"]["latest"]
+        overview = _get(client, token, "/prox/").text
+        assert overview.count("not read: outside the report's roots") == len(outside)
+        assert "/snapshots/elsewhere/docs/index.html" not in overview
+        for name in outside:
+            for path in ("", "/documents", "/gate.json", "/docs/index.html"):
+                r = _get(client, token, f"/prox/snapshots/{name}{path}", 403)
+                assert "PROX_REPORT_ROOTS" in r.json()["detail"], r.text
+                assert "SECRET" not in r.text and "hunter2" not in r.text
+        assert "Gate checks" in _get(client, token, "/prox/snapshots/crawl-2026-03-01").text
+    finally:
+        (report_root / "snapshots" / "linked-out").unlink()

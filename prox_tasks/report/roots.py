@@ -1,0 +1,75 @@
+"""Which snapshot folders the report reads: only those below its configured output roots.
+
+The report opens the folder a catalog row names (``output_uri``): its gate result, Data Docs,
+manifest and shards. Whoever can write a row of the catalog could otherwise make the API
+server read and serve any folder it can reach (another team's bucket with the server's S3
+credentials, a local folder outside the corpus), and one malformed URI broke every page that
+lists snapshots. So a row is read only when its ``output_uri`` is a path, ``file://`` or
+``s3://`` URI inside one of :func:`prox_tasks.pipeline.settings.report_roots`
+(``PROX_REPORT_ROOTS``, else ``PROX_CORPUS_ROOT``): a local folder by its real path (symlinks
+followed, ``..`` resolved), an S3 prefix in the same bucket. Any other row is listed from the
+catalog alone and its pages are refused with :class:`OutsideRoots`, which says what to set.
+"""
+
+from __future__ import annotations
+
+import os
+
+from prox_tasks.storage import Location, parse_uri
+
+
+class OutsideRoots(PermissionError):
+    """A catalog row's ``output_uri`` the report must not read (outside its roots, or not a
+    URI it knows)."""
+
+
+def _real(loc: Location) -> Location:
+    if loc.scheme != "file":
+        return loc
+    return Location("file", "", os.path.realpath(loc.path))
+
+
+def _inside(loc: Location, root: Location) -> bool:
+    if loc.scheme != root.scheme or loc.bucket != root.bucket:
+        return False
+    if loc.scheme == "file":
+        return os.path.commonpath([loc.path, root.path]) == root.path
+    prefix = root.path.strip("/")
+    return not prefix or loc.path.strip("/") == prefix or loc.path.startswith(prefix + "/")
+
+
+def refusal(output_uri: str | None) -> str | None:
+    """Why the report must not read the snapshot at ``output_uri`` (None: it may)."""
+    from prox_tasks.pipeline.settings import report_roots
+
+    roots = report_roots()
+    where = (
+        f"the report reads snapshots only below {', '.join(roots)} (PROX_REPORT_ROOTS, "
+        "else PROX_CORPUS_ROOT, in the API server's environment): add the snapshot's "
+        "output root there, or correct the catalog row"
+    )
+    try:
+        loc = _real(parse_uri(output_uri or ""))
+        if not loc.path.strip("/"):
+            raise ValueError("it names no folder")
+    except ValueError as err:
+        return f"the catalog's output_uri {output_uri!r} is not a snapshot folder ({err}); {where}"
+    for root in roots:
+        try:
+            if _inside(loc, _real(parse_uri(root))):
+                return None
+        except ValueError:  # a malformed root in the setting: it admits nothing
+            continue
+    return f"the catalog's output_uri {output_uri} lies outside the report's roots; {where}"
+
+
+def check_output_uri(output_uri: str | None) -> str:
+    """``output_uri`` when the report may read it.
+
+    Raises:
+        OutsideRoots: Saying why not and what to set (:func:`refusal`).
+    """
+    why = refusal(output_uri)
+    if why is not None:
+        raise OutsideRoots(why)
+    return output_uri
