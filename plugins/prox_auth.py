@@ -5,7 +5,11 @@
 - FastAPI's own ``/docs`` and ``/redoc`` pages are not served (they would load Swagger's
   scripts from a CDN and describe the API to anyone); ``/openapi.json`` is, behind login.
 - A browser that is not logged in (it asks for ``text/html``) is redirected to Airflow's
-  login page, which sends it back afterwards; API clients get the JSON 401 as before.
+  login page, which sends it back afterwards; so is one whose session cookie Airflow refuses
+  (expired: 401; signed with another key, e.g. before the JWT secret changed: 403). API
+  clients get Airflow's JSON 401 or 403 as before.
+- The token itself is checked by Airflow (``get_user``: the signature with the API's key,
+  then expiry and audience; a revoked token is refused), never by the plugin.
 """
 
 from __future__ import annotations
@@ -30,8 +34,16 @@ def _wants_html(request: Request) -> bool:
     return request.method == "GET" and "text/html" in request.headers.get("accept", "")
 
 
+def _login_refused(request: Request, exc: HTTPException) -> bool:
+    """Whether ``exc`` is Airflow refusing the browser's login: no or an expired session
+    (401), or a session cookie it cannot verify (403: the plugin itself answers no 403 as an
+    HTTPException; a Bearer token is an API client's, which gets the JSON answer)."""
+    return exc.status_code == 401 or (exc.status_code == 403
+                                      and "authorization" not in request.headers)
+
+
 async def _login_redirect(request: Request, exc: HTTPException):
-    if exc.status_code == 401 and _wants_html(request):
+    if _wants_html(request) and _login_refused(request, exc):
         from airflow.api_fastapi.app import get_auth_manager
 
         return RedirectResponse(get_auth_manager().get_url_login(next_url=str(request.url)),
