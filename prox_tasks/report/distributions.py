@@ -48,9 +48,10 @@ class Distributions:
         removed_lines: Kept documents per bin of removed lines (``[label, count]`` in order:
             :func:`removed_lines_bins`).
         drop_reasons: Dropped documents per reason.
-        removed_lines_top: The most frequent removed lines (``[line, count]``).
-        normalizations_top: The most frequent applied normalizations
-            (``[source, target, count]``).
+        removed_lines_top: The removed lines found in the most documents
+            (``[line, documents]``; a line removed twice from one document counts once).
+        normalizations_top: The normalizations in the most documents' programs
+            (``[source, target, documents]``).
         unreadable: Shards whose file could not be read to its end (index -> why); the
             figures hold what was read of them.
     """
@@ -108,15 +109,16 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
                 ratios[min(int(ratio * RATIO_BINS), RATIO_BINS - 1)] += 1
                 removed[int(stats.get("lines_removed") or 0)] += 1
                 applied = stats.get("normalizations_applied") or 0
-                if applied:
-                    norms_top.update(_normalizations(row["chunk_program"]))
+                if applied:  # documents, as lines below: once each, however often in it
+                    norms_top.update(set(_normalizations(row["chunk_program"])))
                 if not stats.get("lines_removed"):
                     continue
                 text_in = inputs.text(row["source"], row["offset"])
                 if text_in is not None:
-                    lines_top.update(line.before[0][0].strip() for line in
-                                     align_lines(text_in, row["text"])
-                                     if line.status == "removed" and line.before[0][0].strip())
+                    # a line removed three times from one page ("}") is one document
+                    lines_top.update({line.before[0][0].strip() for line in
+                                      align_lines(text_in, row["text"])
+                                      if line.status == "removed" and line.before[0][0].strip()})
     return Distributions(
         docs_read=read, docs_total=docs_total or read,
         kept_token_ratio=[[i / RATIO_BINS, (i + 1) / RATIO_BINS, ratios[i]]

@@ -44,3 +44,30 @@ def test_a_failed_shard_offers_no_document_viewer_link(tmp_path):
     html = _page(tmp_path, "one-failed", programs_for, failed_shard=1)
     assert "OSError: No space left on device" in html
     assert "documents?shard=0" in html and "documents?shard=1" not in html
+
+
+def test_the_most_frequent_edits_count_documents_not_lines(tmp_path):
+    """The snapshot page's "Most frequent removed lines" and "normalizations" tables count
+    documents (their column says so). A line removed several times from one page (a closing
+    brace of a code block, a share button) counted once per occurrence: on a real crawl "}"
+    read as removed from 900 documents, which it was from a few dozen."""
+    import json
+
+    from prox_tasks.report.distributions import snapshot_distributions
+
+    src = tmp_path / "in.jsonl"
+    body = " ".join(["words of a page that stays"] * 8)
+    texts = [f"Home\n}}\nalpha gamma {body}\n}}\n}}\nbeta gamma {body}",
+             f"Home\nalpha gamma {body}\n}}"]
+    src.write_text("".join(json.dumps({"id": f"doc-{i}", "text": t}) + "\n"
+                           for i, t in enumerate(texts)))
+    chunks = ["remove_lines(line_start=0, line_end=1)\nremove_lines(line_start=3, line_end=4)"
+              '\nnormalize(source_str="gamma", target_str="GAMMA")'
+              '\nnormalize(source_str="gamma", target_str="GAMMA")',
+              "remove_lines(line_start=0, line_end=0)\nremove_lines(line_start=2, line_end=2)"
+              '\nnormalize(source_str="gamma", target_str="GAMMA")']
+    out = str(tmp_path / "snapshot")
+    refine_snapshot(str(src), out, programs=lambda i: ("keep_doc()", chunks[i]))
+    dist = snapshot_distributions(out)
+    assert dict(map(tuple, dist.removed_lines_top)) == {"Home": 2, "}": 2}
+    assert dist.normalizations_top == [["gamma", "GAMMA", 2]]
