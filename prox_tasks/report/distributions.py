@@ -81,10 +81,11 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
     from prox_tasks.corpus import load_manifest
     from prox_tasks.corpus.manifest import shard_uri
     from prox_tasks.report.documents import align_lines, readable_rows
-    from prox_tasks.report.inputs import ShardInputs
+    from prox_tasks.report.inputs import InputsInOrder, ShardInputs
     from prox_tasks.storage import exists
 
     manifest = load_manifest(output_uri)
+    in_order = InputsInOrder(manifest)  # each input file read once, not once per shard
     ratios, removed, reasons = Counter(), Counter(), Counter()
     lines_top, norms_top = Counter(), Counter()
     read, unreadable = 0, {}
@@ -92,7 +93,8 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
         uri = shard_uri(output_uri, plan.index)
         if read >= max_docs or not exists(uri):
             continue
-        with ShardInputs(manifest, plan.index) as inputs:  # read beside the rows, up to max_docs
+        # read beside the rows, up to max_docs
+        with ShardInputs(manifest, plan.index, in_order.of(plan.index)) as inputs:
             if inputs.notice:
                 log.warning("removed-line counts of %s skip shard %d: %s", output_uri,
                             plan.index, inputs.notice)
