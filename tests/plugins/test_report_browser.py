@@ -124,3 +124,46 @@ def test_data_docs_work_offline(browser):
     assert page.evaluate("document.fonts.check('900 16px \"Font Awesome 6 Free\"')")
     _assert_offline(page)
     page.screenshot(output_dir("data_docs") / "snapshot-validation.png")
+
+
+HOSTILE = ['<script>window.__pwned = "script"</script>',
+           '"><img src=x onerror="window.__pwned = \'img\'">',
+           "</textarea><svg onload=\"window.__pwned = 'svg'\"></svg>",
+           "<a href=\"javascript:window.__pwned='link'\">click</a> {{ 7*7 }}"]
+
+
+def test_a_hostile_document_is_shown_as_text(browser, tmp_path, monkeypatch):
+    """Crawled pages hold HTML and scripts. The viewer shows them as the text they are —
+    in kept, removed and normalized lines — and runs none of it."""
+    import json
+
+    from prox_tasks.pipeline import refresh
+    from tests.quality.snapshot_factory import refine_snapshot
+
+    server, page = browser
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    body = " ".join(["plain words that stay on the page"] * 4)
+    src = tmp_path / "in" / "crawl.jsonl"
+    src.parent.mkdir()
+    src.write_text(json.dumps({"id": "doc-0", "text": "\n".join([*HOSTILE, body])}) + "\n")
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
+                                         "snapshot_name": "hostile", "catalog_url": url},
+                                        "2026-04-02", "scheduled__2026-04-02T00:00:00+00:00")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+        "keep_doc()", "remove_lines(line_start=0, line_end=0)\n"
+                      'normalize(source_str="click", target_str="<b>clicked</b>")'))
+    _open(page, f"{server.url}/prox/snapshots/hostile/documents?shard=0")
+    page.screenshot(output_dir("report") / "documents-hostile.png")
+    assert page.evaluate("String(window.__pwned)") == "undefined"
+    assert page.evaluate("document.querySelectorAll("
+                         "'article script, article img, article svg, article a[href^=javascript]'"
+                         ").length") == 0
+    text = page.evaluate("document.body.innerText")
+    for payload in (*HOSTILE, "<b>clicked</b>"):
+        assert payload in text, payload
+    removed = page.evaluate("[...document.querySelectorAll('article .line.removed .text')]"
+                            ".map(line => line.textContent)")
+    assert HOSTILE[0] in removed, removed
+    _assert_offline(page)
