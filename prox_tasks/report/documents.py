@@ -239,6 +239,13 @@ def unreadable_notice(unreadable: dict) -> str | None:
             "(prox refine --force, or the DAG's reprocess Param).")
 
 
+def folder_gone(output_uri: str) -> str:
+    """Why a snapshot the catalog lists shows no documents: its folder holds no plan."""
+    return (f"The snapshot's folder {output_uri} holds no manifest.json any more (deleted, "
+            "moved or expired): the catalog's figures are shown, its documents and "
+            "distributions cannot be. Restore the folder, or refine the snapshot again.")
+
+
 def document_views(output_uri: str, shard: int, outcome: str = "all", page: int = 1,
                    per_page: int = 10) -> tuple[list[DocumentView], int, str | None]:
     """The documents of one shard of a snapshot, input beside output, filtered by
@@ -246,7 +253,8 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
     there are), how many matched, and a notice when the input cannot be read.
 
     Raises:
-        ShardNotAvailable: The plan has no such shard, or it is not refined.
+        ShardNotAvailable: The plan has no such shard, or it is not refined, or the folder
+            holds no plan (:func:`folder_gone`).
     """
     from prox_tasks.corpus import load_manifest
     from prox_tasks.corpus.manifest import shard_uri
@@ -254,7 +262,10 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
 
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
-    manifest = load_manifest(output_uri)
+    try:
+        manifest = load_manifest(output_uri)
+    except FileNotFoundError:
+        raise ShardNotAvailable(folder_gone(output_uri)) from None
     if not 0 <= shard < len(manifest.shards):
         raise ShardNotAvailable(f"no shard {shard}: the plan has {len(manifest.shards)}")
     refined = shard_uri(output_uri, shard)

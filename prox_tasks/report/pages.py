@@ -111,8 +111,8 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
     """One snapshot: gate checks observed against thresholds, distributions, shards."""
     from prox_tasks.quality.gate import gate_uri
     from prox_tasks.quality.observed import observed_text, threshold_text
-    from prox_tasks.report.distributions import cached_distributions
-    from prox_tasks.report.documents import unreadable_notice
+    from prox_tasks.report.distributions import Distributions, cached_distributions
+    from prox_tasks.report.documents import folder_gone, unreadable_notice
 
     row = _snapshot_row(catalog, name)
     if row is None:
@@ -121,8 +121,13 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
     checks = [{**c, "observed": observed_text(c), "threshold": threshold_text(c)}
               for c in gate.get("checks", [])]
     checks.sort(key=lambda c: c["success"])
-    dist = cached_distributions(row["output_uri"], row["shards"],
-                                row["docs_kept"] + row["docs_dropped"])
+    try:
+        dist = cached_distributions(row["output_uri"], row["shards"],
+                                    row["docs_kept"] + row["docs_dropped"])
+        notice = unreadable_notice(dist.unreadable)
+    except FileNotFoundError:  # the folder is gone: the catalog's row still says a lot
+        dist = Distributions(docs_read=0, docs_total=row["docs_kept"] + row["docs_dropped"])
+        notice = folder_gone(row["output_uri"])
     chart_list = [
         ("dist-ratio", charts.histogram(dist.kept_token_ratio, "Kept-token ratio per document",
                                         "kept words / input words", "kept documents", True)),
@@ -142,7 +147,7 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
             [f"{k}: {v}" for k, v in reasons.items()]
             + [f"{k} (files, nothing lost): {v}" for k, v in notices.items()])})
     return _render("snapshot.html", root=root, ui=ui, r=row, checks=checks, d=dist,
-                   unreadable=unreadable_notice(dist.unreadable),
+                   unreadable=notice,
                    charts=chart_list, shards=shards)
 
 

@@ -71,3 +71,24 @@ def test_the_most_frequent_edits_count_documents_not_lines(tmp_path):
     dist = snapshot_distributions(out)
     assert dict(map(tuple, dist.removed_lines_top)) == {"Home": 2, "}": 2}
     assert dist.normalizations_top == [["gamma", "GAMMA", 2]]
+
+
+def test_a_snapshot_whose_folder_is_gone_shows_the_catalog_and_says_why(tmp_path):
+    """A snapshot the catalog still lists after its folder was deleted (an expired
+    snapshot, a moved corpus): its page answered 500 ('no manifest (plan the snapshot
+    first)') and so did its viewer. The page shows the catalog's figures with a notice
+    naming the folder; the viewer refuses with the same words."""
+    import shutil
+
+    import pytest
+
+    from prox_tasks.report.documents import ShardNotAvailable, document_views
+
+    _page(tmp_path, "expired", programs_for)
+    folder = tmp_path / "snapshots" / "expired"
+    shutil.rmtree(folder)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        html = snapshot_page(catalog, "expired", "/prox", "")
+    assert f"{folder} holds no manifest.json any more" in html and "Shards" in html
+    with pytest.raises(ShardNotAvailable, match="holds no manifest.json any more"):
+        document_views(f"file://{folder}", 0)
