@@ -94,11 +94,12 @@ def create_app() -> FastAPI:
             return HTMLResponse(overview_page(catalog, flt, page, *_roots(request)))
 
     @app.get("/snapshots/{name}", response_class=HTMLResponse, dependencies=auth)
-    def snapshot(request: Request, name: str) -> HTMLResponse:
+    def snapshot(request: Request, name: str, shards: str = "") -> HTMLResponse:
         from prox_tasks.report import snapshot_page
 
         with _catalog() as catalog:
-            return _page(snapshot_page(catalog, name, *_roots(request)), f"snapshot {name!r}")
+            return _page(snapshot_page(catalog, name, *_roots(request), shards == "all"),
+                         f"snapshot {name!r}")
 
     @app.get("/snapshots/{name}/documents", response_class=HTMLResponse, dependencies=auth)
     def documents(request: Request, name: str, shard: int = 0, outcome: str = "all",

@@ -29,6 +29,8 @@ TRENDS = (("drop_rate", "Drop rate", "dropped documents (% of written)"),
           ("kept_token_ratio", "Kept-token ratio", "kept words (% of input words)"),
           ("failure_rate", "Program failures", "documents with errors (%)"),
           ("quarantine_rate", "Quarantined input", "unreadable records (% of input)"))
+#: Shard rows a snapshot's page shows unless asked for all (2,000 rows took a browser 1.5 s).
+MAX_SHARD_ROWS = 200
 
 
 #: Characters a browser shows as nothing or that reorder the text around them (controls, bidi
@@ -107,8 +109,24 @@ def _snapshot_row(catalog, name: str) -> dict | None:
     return rows[0] if rows else None
 
 
-def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
-    """One snapshot: gate checks observed against thresholds, distributions, shards."""
+def _shards_shown(shards: list[dict], all_shards: bool) -> list[dict]:
+    """At most :data:`MAX_SHARD_ROWS` shards unless ``all_shards``: those an on-call
+    engineer looks for first (not done, with an error or quarantined input), then the rest,
+    in index order."""
+    if all_shards or len(shards) <= MAX_SHARD_ROWS:
+        return shards
+    first = [s for s in shards if s["status"] != "done" or s.get("error")
+             or s.get("docs_quarantined")]  # fmt: skip
+    chosen = {s["shard_index"] for s in first[:MAX_SHARD_ROWS]}
+    rest = [s["shard_index"] for s in shards if s["shard_index"] not in chosen]
+    chosen.update(rest[:MAX_SHARD_ROWS - len(chosen)])  # filled up in index order
+    return [s for s in shards if s["shard_index"] in chosen]
+
+
+def snapshot_page(catalog, name: str, root: str, ui: str,
+                  all_shards: bool = False) -> str | None:
+    """One snapshot: gate checks observed against thresholds, distributions, shards (at
+    most :data:`MAX_SHARD_ROWS` unless ``all_shards``)."""
     from prox_tasks.quality.gate import gate_uri
     from prox_tasks.quality.observed import observed_text, threshold_text
     from prox_tasks.report.distributions import Distributions, cached_distributions
@@ -147,8 +165,8 @@ def snapshot_page(catalog, name: str, root: str, ui: str) -> str | None:
             [f"{k}: {v}" for k, v in reasons.items()]
             + [f"{k} (files, nothing lost): {v}" for k, v in notices.items()])})
     return _render("snapshot.html", root=root, ui=ui, r=row, checks=checks, d=dist,
-                   unreadable=notice,
-                   charts=chart_list, shards=shards)
+                   unreadable=notice, charts=chart_list,
+                   shards=_shards_shown(shards, all_shards), shards_total=len(shards))
 
 
 def documents_page(catalog, name: str, shard: int, outcome: str, page: int, root: str,
