@@ -244,6 +244,11 @@ class ModelRegistry:
         conditional PUT on S3), so of two candidates decided at once against the same
         incumbent only one is promoted; the other is refused, its reason naming the version
         promoted meanwhile (evaluate it against that one again).
+
+        A version an operator rolled back (:meth:`promote` of another version while it was
+        promoted) is refused whatever its numbers, until it is promoted by hand again: a
+        retried promote task or a retraining that gives the same version would otherwise
+        undo the rollback, since it beat that other version once.
         """
         self.check_published(name, version)
         outcome: dict = {}
@@ -259,6 +264,13 @@ class ModelRegistry:
             outcome.update(current=now, decided_at=datetime.now(UTC).isoformat())
             if now == version:
                 outcome.update(won=False, reason="already promoted")
+                return None
+            rollback = self.rolled_back(name, version)  # read here: a rollback just taken
+            if rollback is not None:
+                outcome.update(won=False, reason=(
+                    f"not compared: {version} was rolled back by hand "
+                    f"({rollback['decided_at']}: {rollback['reason']}); it is promoted again "
+                    f"only by hand: prox models promote {version} --reason TEXT"))
                 return None
             if now != expected:  # another promotion since the incumbent was measured
                 outcome.update(won=False, reason=(
@@ -364,6 +376,18 @@ class ModelRegistry:
                 "published, or its upload was cut short): publish it before promoting it; "
                 + (f"published: {', '.join(published)}" if published
                    else f"no version of {name} is published there"))
+
+    def rolled_back(self, name: str, version: str) -> dict | None:
+        """The manual decision (:meth:`promote`) that replaced ``version`` while it was
+        promoted, unless ``version`` was promoted by hand again since; else None."""
+        found = None
+        for decision in self.decisions(name):  # oldest first: the last one says
+            if decision.get("manual") and decision.get("promoted"):
+                if decision.get("incumbent") == version:
+                    found = decision
+                elif decision.get("candidate") == version:
+                    found = None
+        return found
 
     def decisions(self, name: str) -> list[dict]:
         """Every decision on ``name``, oldest first."""

@@ -181,3 +181,20 @@ def test_prox_refine_with_the_promoted_model_refines_with_the_rolled_back_versio
     assert main(["models", "promote", v1, "--reason", "v2 misbehaves"]) == 0
     capsys.readouterr()
     assert refine("after") == v1
+
+
+def test_a_rolled_back_version_is_not_promoted_again_by_a_decision_only_by_hand(root,
+                                                                                tmp_path):
+    """v2 rolled back to v1, then decided again (its promote task retried, or a retraining
+    that gives the same version): its numbers beat v1's, yet it stays off until an operator
+    promotes it by hand; a version promoted by hand again is decided as any other."""
+    registry = ModelRegistry(root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    assert registry.promote("refiner", v1, "v2 drops tables").promoted
+    decision = registry.decide("refiner", v2, BETTER, GOOD, incumbent_version=v1)
+    assert not decision.promoted and "rolled back by hand" in decision.reason
+    assert "v2 drops tables" in decision.reason and f"prox models promote {v2}" in decision.reason
+    assert registry.promoted("refiner")["version"] == v1
+    assert registry.promote("refiner", v2, "fixed upstream: the tables were the input's").promoted
+    assert registry.rolled_back("refiner", v2) is None
+    assert registry.decide("refiner", v2, BETTER, GOOD).reason == "already promoted"
