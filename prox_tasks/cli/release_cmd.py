@@ -77,7 +77,8 @@ def run(args) -> Outcome:
 def default_catalog(name: str, snapshot: str):
     """The catalog prox refine and prox gate --name book in, when it takes release ``name``
     of ``snapshot`` (it holds a passing gate of it), else None; and why it is None (None
-    when it is not)."""
+    when it is not). One that cannot be opened or read (no database, a server down) is
+    None too: no --catalog asked for it, and the release does not need it."""
     from prox_tasks.catalog import Catalog
     from prox_tasks.cli.catalog_cmd import missing_sqlite_file
     from prox_tasks.pipeline import settings
@@ -88,8 +89,16 @@ def default_catalog(name: str, snapshot: str):
     missing = missing_sqlite_file(url)
     if missing:  # a release does not create an empty catalog
         return None, f"there is none at {missing}"
-    catalog = Catalog(url)
-    why = catalog_refusal(catalog, name, snapshot)
+    catalog = None
+    try:
+        catalog = Catalog(url)
+        why = catalog_refusal(catalog, name, snapshot)
+    except Exception as err:  # noqa: BLE001 - a catalog not asked for does not stop a release
+        from prox_tasks.cli.errors import describe_error
+
+        if catalog is not None:
+            catalog.close()
+        return None, f"{redact(url)}: it cannot be read ({describe_error(err)})"
     if why is None:
         return catalog, None
     catalog.close()

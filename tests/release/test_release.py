@@ -560,3 +560,22 @@ def test_release_without_catalog_records_in_the_catalog_refine_and_gate_booked_i
         assert catalog.get_snapshot("booked")["status"] == "released"
         assert catalog.get_snapshot("unbooked")["status"] == "refined"
     assert read_latest(str(tmp_path / "root"))["name"] == "unbooked"
+
+
+def test_release_without_catalog_is_not_stopped_by_a_default_catalog_that_cannot_be_read(
+        tmp_path, capsys, monkeypatch):
+    """No --catalog, and the default catalog (PROX_CATALOG_URL) is no database (a file
+    overwritten, a server down): prox release, which took no catalog before it looked for
+    a default one, releases as before, and its line says why nothing was recorded."""
+    snap = gated(tmp_path, "c")
+    broken = tmp_path / "catalog.sqlite"
+    broken.write_bytes(b"not a database, " * 64)
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{broken}")
+    root = str(tmp_path / "root")
+    assert main(["release", "--snapshot", snap["output_uri"], "--root", root, "--name", "c"]) == 0
+    line = capsys.readouterr().out
+    assert f"; not recorded in a catalog: sqlite:///{broken}: it cannot be read (" in line, line
+    assert read_latest(root)["name"] == "c"
+    # named with --catalog, the same catalog is the user's choice: its error stops the release
+    assert main(["release", "--snapshot", snap["output_uri"], "--root", str(tmp_path / "r2"),
+                 "--name", "c", "--catalog", f"sqlite:///{broken}"]) == 1
