@@ -52,17 +52,28 @@ with `seed_uri`.
         "seed_uri": {"default": None, "type": ["null", "string"], "title": "Seed set",
                      "description": "Seed-set manifest or folder; empty: the Asset event's."},
         "registry": {"default": settings.registry_root(), "type": "string", "minLength": 1,
-                     "title": "Model registry root"},
+                     "title": "Model registry root",
+                     "description": "Where the candidate is published and promoted (absolute "
+                     "path or s3:// URI), as prox train --output; the refine DAG takes the "
+                     "promoted model from PROX_MODEL_REGISTRY."},
         "kind": {"default": "line_tagger", "enum": ["line_tagger", "causal_lm"],
-                 "title": "Model kind"},
+                 "title": "Model kind",
+                 "description": "line_tagger: the CPU line tagger; causal_lm: a generative "
+                 "model (the ProX recipe), fine-tuned from base (docs/training.md)."},
         "base": {"default": None, "type": ["null", "string"], "title": "Base checkpoint",
                  "description": "A checkpoint to fine-tune (causal_lm: a Hugging Face model "
                  "folder), an absolute path or file:// or s3:// URI; 'default': "
                  "PROX_DEFAULT_MODEL, else the shipped line tagger; 'promoted': the promoted "
                  "refiner; empty: train from scratch."},
-        "epochs": {"default": 12, "type": "number", "exclusiveMinimum": 0, "title": "Epochs"},
-        "threads": {"default": 2, "type": "integer", "minimum": 1, "title": "CPU threads"},
-        "random_seed": {"default": 0, "type": "integer", "title": "Random seed"},
+        "epochs": {"default": 12, "type": "number", "exclusiveMinimum": 0, "title": "Epochs",
+                   "description": "Passes over the training documents, as prox train "
+                   "--epochs."},
+        "threads": {"default": 2, "type": "integer", "minimum": 1, "title": "CPU threads",
+                    "description": "CPU threads for training and evaluation, as prox train "
+                    "--threads."},
+        "random_seed": {"default": 0, "type": "integer", "title": "Random seed",
+                        "description": "Seed of the training's random choices, as prox train "
+                        "--random-seed."},
         "max_eval_docs": {"default": None, "type": ["null", "integer"], "minimum": 1,
                           "title": "Most validation documents",
                           "description": "Evaluate on at most this many validation "
@@ -78,6 +89,8 @@ with `seed_uri`.
                          "calibrated on."},
         "backend": {"default": None, "type": ["null", "string"],
                     "enum": [None, "vllm", "transformers", "tagger"],
+                    # the form would show the empty choice as "null"
+                    "values_display": {"null": "as the refine DAG picks"},
                     "title": "Evaluation backend",
                     "description": "Inference backend that evaluates the candidate (and the "
                     "incumbent of its kind) as prox train --backend; empty: the one "

@@ -139,7 +139,8 @@ def test_every_dags_default_params_validate_and_enable_trigger(dagbag):
         assert empty == [], f"{dag_id}: the UI would show {empty} as required"
 
 
-@pytest.mark.parametrize("dag_id", ["prox_refine_snapshot", "prox_seed_label"])
+@pytest.mark.parametrize("dag_id", ["prox_refine_snapshot", "prox_seed_label",
+                                    "prox_train_refiner"])
 def test_every_param_has_a_title_and_a_description_and_no_choice_reads_null(dagbag, dag_id):
     """The trigger form shows a Param's title and, under its field, its description (a gate
     threshold without one was a bare "Max drop rate" with no word of what it bounds or where
