@@ -95,7 +95,7 @@ def run(args) -> Outcome:
 
 def _show(registry, name: str, version: str) -> Outcome:
     """One version's record and the decisions on it, oldest first."""
-    registry.check_published(name, version)  # the same refusal as promote's
+    registry.check_published(name, version, promoting=False)  # promote's refusal, as a look
     found = next(v for v in registry.versions(name) if v["version"] == version)
     decisions = [d for d in registry.decisions(name) if d.get("candidate") == version]
     lines = [

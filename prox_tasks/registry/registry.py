@@ -364,16 +364,19 @@ class ModelRegistry:
             self._catalog_register({**self.artifact(name, version), "uri": self.uri(name, version)},
                                    promoted=True)
 
-    def check_published(self, name: str, version: str) -> None:
+    def check_published(self, name: str, version: str, promoting: bool = True) -> None:
         """Refuse a version whose ``artifact.json`` is missing: never published, or its
-        upload was cut short (it is written last); promoted.json must never name it."""
+        upload was cut short (it is written last); promoted.json must never name it.
+        ``promoting``: the message says to publish it first (False: it is only looked at,
+        ``prox models show``)."""
         from prox_tasks.storage.names import check_name
 
         if not exists(self.uri(name, check_name(version, "model version"), ARTIFACT)):
             published = [v["version"] for v in self.versions(name)]
+            first = "publish it before promoting it; " if promoting else ""
             raise UnknownVersion(
                 f"{name} {version} is not published in {self.root} (no {ARTIFACT}: never "
-                "published, or its upload was cut short): publish it before promoting it; "
+                f"published, or its upload was cut short): {first}"
                 + (f"published: {', '.join(published)}" if published
                    else f"no version of {name} is published there"))
 

@@ -90,7 +90,8 @@ def test_an_unknown_version_or_no_reason_is_refused_and_nothing_changes(root, tm
     assert code == 1 and "line_tagger-0123456789ab is not published" in err
     assert f"published: {v1}, {v2}" in err or f"published: {v2}, {v1}" in err
     code, _, err = prox("models", "show", "nope", capsys=capsys)
-    assert code == 1 and "nope is not published" in err
+    assert code == 1 and "nope is not published" in err and f"published: {v1}" in err
+    assert "promoting" not in err  # show promotes nothing: no "publish it before promoting it"
     code, _, err = prox("models", "promote", "../x", "--reason", "x", capsys=capsys)
     assert code == 1 and "invalid model version" in err
     with pytest.raises(SystemExit):  # argparse: --reason is required
