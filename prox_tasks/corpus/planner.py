@@ -152,6 +152,9 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     listed = identities_in(input_uri)
     for path, fmt in input_files(input_uri, format):
         found = listed.get(path) or identity_of(path)
+        # a local file's hash before its scan too: taken after, the bytes of a file
+        # rewritten meanwhile (same size) vouched for counts of the old ones
+        fingerprint = found.fingerprint or content_fingerprint(path)
         records = total = 0
         segment = None
         for offset, nbytes in FORMATS[fmt].scan(path, max_doc_bytes):
@@ -169,8 +172,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
             records, total = records + 1, total + nbytes
             if progress is not None:
                 progress.update(1)
-        files.append(InputFile(path, fmt, found.size, records, total,
-                               found.fingerprint or content_fingerprint(path), found.version))
+        files.append(InputFile(path, fmt, found.size, records, total, fingerprint,
+                               found.version))
     if not any(f.records for f in files):  # before a manifest of nothing is written
         raise empty_input(input_uri, [f.uri for f in files])
     if not shards[-1].docs:

@@ -173,3 +173,38 @@ def test_two_plans_started_together_in_one_folder_one_is_refused(snapshot, tmp_p
     assert load_manifest(str(out)).id == winner
     index = json.loads((out / "_duplicate_ids" / "index.json").read_text())
     assert index["manifest"] == winner
+
+
+def test_a_local_file_rewritten_while_it_is_planned_is_refused_not_read_short(
+        tmp_path, monkeypatch):
+    """A writer replaces a local input file (same size, other lines) while the plan scans
+    it: the plan's counts are of the old bytes, so its reads must refuse the new file, as
+    on S3 (the listing's ETag). The plan hashed the file after its scan: the new bytes'
+    hash vouched for the old counts (4 of 8 documents), the rest never read. Fault
+    injection: the scan is wrapped to replace the file after its first record (a
+    concurrent writer's timing cannot be produced otherwise)."""
+    import os
+
+    from prox_tasks.corpus import planner
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    path = folder / "a.jsonl"
+    old = "".join(json.dumps({"id": f"{i}", "text": "x" * 40}) + "\n" for i in range(4))
+    new = "".join(json.dumps({"id": f"{i}", "text": "y" * 4}) + "\n" for i in range(8))
+    new = new + " " * (len(old) - len(new) - 1) + "\n"  # the same size, twice the lines
+    assert len(new) == len(old)
+    path.write_text(old)
+    scan = planner.FORMATS["jsonl"].scan
+
+    def scan_while_rewritten(uri, max_doc_bytes):
+        for i, item in enumerate(scan(uri, max_doc_bytes)):
+            if i == 1:  # the writer replaces the file, as an atomic upload does
+                (folder / ".a.tmp").write_text(new)
+                os.replace(folder / ".a.tmp", path)
+            yield item
+
+    monkeypatch.setattr(planner.FORMATS["jsonl"], "scan", scan_while_rewritten)
+    # the plan's own read of its shards (the duplicate-id list) is the first to refuse it
+    with pytest.raises(RuntimeError, match="a.jsonl changed since the manifest was planned"):
+        plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
