@@ -17,8 +17,10 @@ The refiner's ``version`` is the artifact's one version string
 (:func:`prox_tasks.models.artifact.artifact_version`), the same the registry and the
 catalog record; on ``openai``, ``openai:NAME[@ROOT]+<that version>``: the model its servers
 serve (:attr:`~prox_tasks.inference.openai_engine.OpenAIEngine.served_model`), then the
-local folder's. Generative backends: ``vllm`` (default where vLLM is installed),
-``transformers``, ``openai`` (needs ``servers``; the local folder provides the tokenizer).
+local folder's; ``openai:doc=NAME@ROOT+chunk=NAME@ROOT+<version>`` when the two levels are
+served different models (each level may have its own pool: :func:`_openai_levels`).
+Generative backends: ``vllm`` (default where vLLM is installed), ``transformers``,
+``openai`` (needs ``servers``; the local folder provides the tokenizer).
 Evaluation and promotion load models here too, so they measure what production runs.
 """
 
@@ -97,11 +99,15 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
             ``threads`` (CPU threads of the tagger and transformers backends; the others
             ignore it), engine arguments (``batch_size``, ``tensor_parallel_size``,
             ``gpu_memory_utilization``, ``servers``, ...), ``doc_model``/``chunk_model``,
+            the openai backend's per-level :data:`OPENAI_LEVEL_OPTIONS` (``doc_servers``,
+            ``chunk_served_model``, ...: :func:`_openai_levels`),
             ``chat_template`` (a Jinja string, a file, or ``"llama2"``: for a model folder
             whose tokenizer has none — ProX prompted its document model with Llama-2's).
 
     Raises:
         ValueError: an unknown backend, or an option no part takes.
+        ServedModelMismatch: On openai, a level's pool does not serve the model named for
+            it (:class:`~prox_tasks.inference.openai_engine.ServedModelMismatch`).
     """
     if backend is not None and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; one of {', '.join(BACKENDS)}")
@@ -125,25 +131,35 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
             options.setdefault(key, value)
     if backend in ("vllm", "openai"):
         options.pop("threads", None)  # their servers and workers set their own
+    level_options = {k: options.pop(k) for k in OPENAI_LEVEL_OPTIONS
+                     if k in options and backend == "openai"}  # fmt: skip
     gen_options, rest = _split(GenerationSettings, options)
     cls = _engine_class(backend)
     engine_options, unknown = _split(cls, rest)
     if unknown:
         raise _not_understood(backend, unknown)
+    levels = _openai_levels(level_options, engine_options) if backend == "openai" else {}
     engines: dict = {}
-    built: dict[Path, tuple] = {}
+    built: dict[tuple, object] = {}
+    tokenizers: dict[Path, object] = {}
     for level, folder in (("doc", doc_dir), ("chunk", chunk_dir)):
         folder = folder.resolve()
-        if folder not in built:
-            built[folder] = (_make_engine(cls, backend, folder, engine_options),
-                             _tokenizer(folder, chat_template))
-        engines[level] = built[folder]
+        mine = levels.get(level, {})
+        key = (folder, repr(sorted(mine.items())))
+        if key not in built:
+            built[key] = _make_engine(cls, backend, folder, {**engine_options, **mine}, level)
+        if folder not in tokenizers:
+            tokenizers[folder] = _tokenizer(folder, chat_template)
+        engines[level] = (built[key], tokenizers[folder])
     version = _version(path, doc_dir, chunk_dir)
     if backend == "openai":
-        # the local folder only renders the prompts: the programs come from what the pool
-        # serves, which the version (in the refined rows and the catalog) must name
-        served = sorted({engine.served_model for engine, _ in engines.values()})
-        version = f"openai:{'+'.join(served)}+{version}"
+        # the local folder only renders the prompts: the programs come from what the pools
+        # serve, which the version (in the refined rows and the catalog) must name — each
+        # level's when the two levels are served different models
+        served = {level: engine.served_model for level, (engine, _) in engines.items()}
+        named = (served["doc"] if served["doc"] == served["chunk"]
+                 else f"doc={served['doc']}+chunk={served['chunk']}")
+        version = f"openai:{named}+{version}"
     return GenerativeRefiner(backend, version, engines, GenerationSettings(**gen_options))
 
 
@@ -157,10 +173,41 @@ def _version(path: Path, doc_dir: Path, chunk_dir: Path) -> str:
     return "+".join(artifact_version(d, {"kind": "causal_lm"}) for d in outside)
 
 
-def _make_engine(cls, backend: str, folder: Path, options: dict):
-    if backend == "openai":
+#: Per-level options of the openai backend: the level's pool and the model it serves.
+OPENAI_LEVEL_OPTIONS = ("doc_servers", "chunk_servers", "doc_served_model",
+                        "chunk_served_model")
+
+
+def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
+    """Each level's ``servers`` and ``model_name`` on the openai backend (ProX's two models
+    can be two pools): the level's option (``doc_servers``, ``chunk_served_model``, ...),
+    else the option both levels share (``servers``, ``model_name``), else the level's
+    variable (``PROX_OPENAI_DOC_SERVERS``, ``PROX_OPENAI_CHUNK_MODEL``, ...), else the
+    engine's own default (``PROX_OPENAI_SERVERS``; the first model the pool lists).
+    ``per_level``: the :data:`OPENAI_LEVEL_OPTIONS` given."""
+    levels: dict[str, dict] = {}
+    for level in ("doc", "chunk"):
+        env = f"PROX_OPENAI_{level.upper()}"
+        chosen = {
+            "servers": per_level.get(f"{level}_servers") or engine_options.get("servers")
+            or os.environ.get(f"{env}_SERVERS") or None,
+            "model_name": per_level.get(f"{level}_served_model")
+            or engine_options.get("model_name") or os.environ.get(f"{env}_MODEL") or None,
+        }
+        levels[level] = {k: v for k, v in chosen.items() if v is not None}
+    return levels
+
+
+def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):
+    if backend != "openai":
+        return cls(str(folder), **options)
+    from prox_tasks.inference.openai_engine import ServedModelMismatch
+
+    try:
         return cls(**options)
-    return cls(str(folder), **options)
+    except ServedModelMismatch as err:
+        words = "document" if level == "doc" else "chunk"
+        raise ServedModelMismatch(f"the {words}-level model: {err}") from None
 
 
 def _tokenizer(folder: Path, chat_template: str | None = None):

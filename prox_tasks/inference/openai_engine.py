@@ -38,6 +38,10 @@ class InferenceError(RuntimeError):
     """A request failed on every try."""
 
 
+class ServedModelMismatch(InferenceError):
+    """A server of the pool does not serve the model asked for (``/v1/models``)."""
+
+
 @dataclass
 class _Server:
     url: str
@@ -105,28 +109,43 @@ class OpenAIEngine:
             self._discover(model_name is None, max_model_len is None)
 
     def _discover(self, want_name: bool, want_len: bool) -> None:
+        """The served model's name, weights and context from ``/v1/models`` of every server
+        that answers; a server that does not serve it (another model, or another name) is
+        refused here, before any document is sent to the wrong model."""
         import httpx
 
+        answered: dict[str, list[str]] = {}
+        cards: list[dict] = []
         last: Exception | None = None
         for url in self.urls:
             try:
                 reply = httpx.get(f"{url}/models", timeout=30,
                                   headers={"Authorization": f"Bearer {self.api_key}"})
                 reply.raise_for_status()
-                cards = reply.json()["data"]
-                # the card of the model asked for (a server may serve several), else the first
-                card = next((c for c in cards if c.get("id") == self.model_name), cards[0])
+                listed = list(reply.json()["data"])
+                answered[url] = [str(c.get("id")) for c in listed]
             except Exception as err:  # noqa: BLE001 - try the next server of the pool
                 last = err
                 continue
-            if want_name:
-                self.model_name = card["id"]
-            if card.get("id") == self.model_name and card.get("root"):
-                self.served_root = str(card["root"])
-            if want_len and card.get("max_model_len"):
-                self.max_model_len = int(card["max_model_len"])
-            return
-        raise InferenceError(f"no server of {self.urls} answered /models: {last}")
+            cards = cards or listed
+        if not answered:
+            raise InferenceError(f"no server of {self.urls} answered /models: {last}")
+        if want_name and cards:
+            self.model_name = cards[0]["id"]
+        wrong = {url: ids for url, ids in answered.items() if self.model_name not in ids}
+        if wrong:
+            serves = "; ".join(f"{url} serves {', '.join(ids) or 'no model'}"
+                               for url, ids in wrong.items())
+            raise ServedModelMismatch(
+                f"the pool does not serve {self.model_name!r}: {serves}. Name the model the "
+                "servers serve (prox refine --doc-served-model/--chunk-served-model, "
+                "PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL), or point the level at "
+                "servers that serve it (--doc-servers/--chunk-servers; docs/inference.md)")
+        card = next(c for c in cards if c.get("id") == self.model_name) if cards else {}
+        if card.get("root"):
+            self.served_root = str(card["root"])
+        if want_len and card.get("max_model_len"):
+            self.max_model_len = int(card["max_model_len"])
 
     @property
     def served_model(self) -> str:

@@ -269,3 +269,100 @@ def test_the_version_recorded_names_the_model_the_servers_serve(tiny_model, tmp_
     assert summary["model_version"] == refiner.version  # what the catalog books
     rows = pq.read_table(tmp_path / "out" / "shards").to_pylist()
     assert len(rows) == 3 and {r["model_version"] for r in rows} == {refiner.version}
+
+
+def _model_server(cards: list[dict], asked: list[tuple[str, str]], text: str = "keep_doc()"):
+    """A loopback OpenAI-compatible server listing ``cards`` on ``/v1/models`` and answering
+    every completion with ``text``; ``asked`` collects ``(its url, the model asked for)``."""
+    import json
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    box: dict = {}
+
+    def respond(request):
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"object": "list", "data": cards}).encode(),
+                            {"Content-Type": "application/json"})
+        asked.append((box["url"], json.loads(request.body)["model"]))
+        return Response(200, _completion(text), {"Content-Type": "application/json"})
+
+    server = LoopbackHTTPServer(respond)
+    box["url"] = server.url + "/v1"
+    return server
+
+
+DOC_CARD = {"id": "prox-doc", "root": "/models/doc-v1", "max_model_len": 1024}
+CHUNK_CARD = {"id": "prox-chunk", "root": "/models/chunk-v1", "max_model_len": 1024}
+
+
+def test_each_level_queries_its_own_pool_and_the_version_names_both(tiny_model, monkeypatch):
+    """ProX's two models served as two pools: document programs go to the document pool,
+    chunk programs to the chunk pool, each asking for the model its pool serves, and the
+    version names both — by option, or by the variables a DAG's workers are given."""
+    from prox_tasks.models.artifact import artifact_version
+
+    local = artifact_version(tiny_model, {"kind": "causal_lm"})
+    asked: list[tuple[str, str]] = []
+    texts = [d["text"] for d in short_docs(2)]
+    with _model_server([DOC_CARD], asked) as doc, \
+            _model_server([CHUNK_CARD], asked, "keep_chunk()") as chunk:  # fmt: skip
+        doc_url, chunk_url = doc.url + "/v1", chunk.url + "/v1"
+        by_option = load_backend("openai", str(tiny_model), doc_servers=doc_url,
+                                 chunk_servers=[chunk_url], **TINY_OPTIONS)
+        monkeypatch.setenv("PROX_OPENAI_DOC_SERVERS", doc_url)
+        monkeypatch.setenv("PROX_OPENAI_CHUNK_SERVERS", chunk_url)
+        by_env = load_backend("openai", str(tiny_model), **TINY_OPTIONS)
+        for refiner in (by_option, by_env):
+            asked.clear()
+            assert refiner.predict_doc(texts) == ["keep_doc()"] * 2
+            assert set(asked) == {(doc_url, "prox-doc")}
+            asked.clear()
+            refiner.predict_chunks(texts)
+            assert asked and set(asked) == {(chunk_url, "prox-chunk")}
+            assert refiner.version == ("openai:doc=prox-doc@/models/doc-v1"
+                                       f"+chunk=prox-chunk@/models/chunk-v1+{local}")
+        # an explicit pool for both levels wins over the per-level variables
+        assert load_backend("openai", str(tiny_model), servers=[doc_url]).version == \
+            f"openai:prox-doc@/models/doc-v1+{local}"  # fmt: skip
+
+
+def test_one_gateway_serving_both_models_is_asked_for_each_by_name(tiny_model):
+    asked: list[tuple[str, str]] = []
+    texts = [d["text"] for d in short_docs(2)]
+    with _model_server([DOC_CARD, CHUNK_CARD], asked) as gateway:
+        refiner = load_backend("openai", str(tiny_model), servers=gateway.url + "/v1",
+                               doc_served_model="prox-doc", chunk_served_model="prox-chunk",
+                               **TINY_OPTIONS)  # fmt: skip
+        refiner.predict_doc(texts)
+        assert {model for _, model in asked} == {"prox-doc"}
+        asked.clear()
+        refiner.predict_chunks(texts)
+        assert {model for _, model in asked} == {"prox-chunk"}
+    assert refiner.version.startswith("openai:doc=prox-doc@/models/doc-v1+chunk=prox-chunk@")
+
+
+def test_a_pool_that_does_not_serve_the_levels_model_is_refused_at_load(tiny_model):
+    """A model named for a level that its pool does not serve — or a server of the pool
+    serving another model — is refused before any document is sent, naming the level, the
+    server and what it serves (the first model listed was taken silently before)."""
+    from prox_tasks.inference.openai_engine import ServedModelMismatch
+
+    asked: list[tuple[str, str]] = []
+    with _model_server([DOC_CARD], asked) as doc, _model_server([CHUNK_CARD], asked) as chunk:
+        doc_url, chunk_url = doc.url + "/v1", chunk.url + "/v1"
+        with pytest.raises(ServedModelMismatch, match=r"the chunk-level model: the pool does "
+                           rf"not serve 'prox-chunk': {doc_url} serves prox-doc\. Name"):
+            load_backend("openai", str(tiny_model), servers=doc_url,
+                         chunk_served_model="prox-chunk")
+        # a pool whose second server was started on the other model
+        with pytest.raises(ServedModelMismatch, match=rf"{chunk_url} serves prox-chunk"):
+            load_backend("openai", str(tiny_model), doc_servers=[doc_url, chunk_url],
+                         chunk_servers=chunk_url)
+    assert asked == []  # nothing was refined with the wrong model
+
+
+def test_per_level_pools_are_options_of_the_openai_backend_only(tiny_model):
+    with pytest.raises(ValueError, match="not understood by the transformers backend: "
+                                         "chunk_servers"):
+        load_backend("transformers", str(tiny_model), chunk_servers="http://x:1/v1")
