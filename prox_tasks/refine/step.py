@@ -61,7 +61,7 @@ class SettingsConflict(RuntimeError):
 #: Backend options that decide how requests travel and how fast, not what a model answers:
 #: a rerun may add servers, rotate a key or change batch sizes and still reuse its shards.
 TRANSPORT_OPTIONS = frozenset({
-    "servers", "api_key", "concurrency", "max_retries", "backoff", "max_backoff", "timeout",
+    "servers", "doc_servers", "chunk_servers", "api_key", "concurrency", "max_retries", "backoff", "max_backoff", "timeout",
     "batch_size", "batch_tokens", "threads", "device", "tensor_parallel_size",
     "gpu_memory_utilization", "kv_cache_memory_bytes",
 })

@@ -299,6 +299,21 @@ def test_adding_servers_or_rotating_a_key_keeps_a_shards_request_but_a_model_nam
     assert request(servers=["http://a:8000/v1"], model_name="other") != first
 
 
+def test_moving_a_levels_pool_keeps_a_shards_request_but_its_served_model_does_not():
+    from prox_tasks.refine.step import shard_request
+
+    def request(**options):
+        return shard_request("s3://m/refiner", "openai", options, None, None)
+
+    first = request(doc_servers="http://a:8000/v1", chunk_servers="http://b:8000/v1",
+                    chunk_served_model="prox-chunk")
+    assert request(doc_servers="http://c:8000/v1",
+                   chunk_servers="http://b:8000/v1,http://d:8000/v1",
+                   chunk_served_model="prox-chunk") == first
+    assert request(doc_servers="http://a:8000/v1", chunk_servers="http://b:8000/v1",
+                   chunk_served_model="other") != first
+
+
 def _same_size_edit(path) -> None:
     """Rewrite a file in place with other text of the same size (a re-delivered partition)."""
     import os
