@@ -63,6 +63,16 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "(transformers)")
     p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "
                    "(openai backend), e.g. http://host:8000/v1")
+    p.add_argument("--doc-servers", default=None, help="openai: the document-level model's "
+                   "pool (default --servers, else $PROX_OPENAI_DOC_SERVERS)")
+    p.add_argument("--chunk-servers", default=None, help="openai: the chunk-level model's "
+                   "pool (default --servers, else $PROX_OPENAI_CHUNK_SERVERS)")
+    p.add_argument("--doc-served-model", default=None, help="openai: the served model name "
+                   "the document level asks for (default $PROX_OPENAI_DOC_MODEL, else the "
+                   "first its pool lists)")
+    p.add_argument("--chunk-served-model", default=None, help="openai: the served model name "
+                   "the chunk level asks for (default $PROX_OPENAI_CHUNK_MODEL, else the "
+                   "first its pool lists)")
     p.add_argument("--concurrency", type=positive_int, default=None, help="requests in flight per server")
     p.add_argument("--request-timeout", type=seconds, default=None, help="openai: seconds one "
                    "request may take before it is retried (default $PROX_OPENAI_TIMEOUT or 600)")
@@ -107,6 +117,9 @@ def argparse_bool():
 
 def backend_options(args) -> dict:
     mapping = {"batch_size": args.batch_size, "servers": args.servers,
+               "doc_servers": args.doc_servers, "chunk_servers": args.chunk_servers,
+               "doc_served_model": args.doc_served_model,
+               "chunk_served_model": args.chunk_served_model,
                "concurrency": args.concurrency, "timeout": args.request_timeout,
                "tensor_parallel_size": args.tensor_parallel_size,
                "gpu_memory_utilization": args.gpu_memory_utilization,

@@ -366,3 +366,29 @@ def test_per_level_pools_are_options_of_the_openai_backend_only(tiny_model):
     with pytest.raises(ValueError, match="not understood by the transformers backend: "
                                          "chunk_servers"):
         load_backend("transformers", str(tiny_model), chunk_servers="http://x:1/v1")
+
+
+def test_prox_refine_sends_each_level_to_the_pool_its_options_name(tiny_model, tmp_path,
+                                                                   capsys):
+    import json
+
+    import pyarrow.parquet as pq
+
+    from prox_tasks.cli import main
+
+    asked: list[tuple[str, str]] = []
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    with _model_server([DOC_CARD], asked) as doc, \
+            _model_server([CHUNK_CARD], asked, "keep_chunk()") as chunk:  # fmt: skip
+        doc_url, chunk_url = doc.url + "/v1", chunk.url + "/v1"
+        assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                     "--model", str(tiny_model), "--backend", "openai", "--no-progress",
+                     "--doc-servers", doc_url, "--chunk-servers", chunk_url,
+                     "--chunk-served-model", "prox-chunk", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (doc_url, "prox-doc") in asked and (chunk_url, "prox-chunk") in asked
+    assert {url for url, model in asked if model == "prox-doc"} == {doc_url}
+    assert summary["model_version"].startswith("openai:doc=prox-doc@/models/doc-v1+chunk=")
+    rows = pq.read_table(tmp_path / "out" / "shards").to_pylist()
+    assert {r["model_version"] for r in rows} == {summary["model_version"]}
