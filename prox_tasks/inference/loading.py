@@ -173,6 +173,8 @@ def _version(path: Path, doc_dir: Path, chunk_dir: Path) -> str:
     return "+".join(artifact_version(d, {"kind": "causal_lm"}) for d in outside)
 
 
+#: The refining levels as messages name them.
+LEVEL_WORDS = {"doc": "document", "chunk": "chunk"}
 #: Per-level options of the openai backend: the level's pool and the model it serves.
 OPENAI_LEVEL_OPTIONS = ("doc_servers", "chunk_servers", "doc_served_model",
                         "chunk_served_model")
@@ -195,6 +197,15 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
             or engine_options.get("model_name") or os.environ.get(f"{env}_MODEL") or None,
         }
         levels[level] = {k: v for k, v in chosen.items() if v is not None}
+    alone = [level for level, chosen in levels.items() if "servers" not in chosen]
+    shared = [u for u in os.environ.get("PROX_OPENAI_SERVERS", "").split(",") if u.strip()]
+    if len(alone) == 1 and not shared:
+        # else the engine's message names only --servers, for a level the user did set up
+        level, other = alone[0], "chunk" if alone[0] == "doc" else "doc"
+        raise ValueError(f"the {LEVEL_WORDS[level]}-level model has no pool: the servers "
+                         f"given are the {LEVEL_WORDS[other]} level's only; give prox refine "
+                         f"--{level}-servers URL[,URL...] (PROX_OPENAI_{level.upper()}_SERVERS), "
+                         "or --servers (PROX_OPENAI_SERVERS) for both levels")
     return levels
 
 
@@ -206,8 +217,7 @@ def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):
     try:
         return cls(**options)
     except ServedModelMismatch as err:
-        words = "document" if level == "doc" else "chunk"
-        raise ServedModelMismatch(f"the {words}-level model: {err}") from None
+        raise ServedModelMismatch(f"the {LEVEL_WORDS[level]}-level model: {err}") from None
 
 
 def _tokenizer(folder: Path, chat_template: str | None = None):

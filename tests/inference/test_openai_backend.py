@@ -392,3 +392,13 @@ def test_prox_refine_sends_each_level_to_the_pool_its_options_name(tiny_model, t
     assert summary["model_version"].startswith("openai:doc=prox-doc@/models/doc-v1+chunk=")
     rows = pq.read_table(tmp_path / "out" / "shards").to_pylist()
     assert {r["model_version"] for r in rows} == {summary["model_version"]}
+
+
+def test_a_level_left_without_a_pool_is_named_with_its_own_option(tiny_model, monkeypatch):
+    monkeypatch.delenv("PROX_OPENAI_SERVERS", raising=False)
+    with pytest.raises(ValueError, match=r"the chunk-level model has no pool: the servers given "
+                       r"are the document level's only; give prox refine --chunk-servers"):
+        load_backend("openai", str(tiny_model), doc_servers="http://x:1/v1")
+    monkeypatch.setenv("PROX_OPENAI_DOC_SERVERS", "http://x:1/v1")
+    with pytest.raises(ValueError, match="the chunk-level model has no pool"):
+        load_backend("openai", str(tiny_model))
