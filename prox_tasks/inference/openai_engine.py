@@ -114,34 +114,44 @@ class OpenAIEngine:
         refused here, before any document is sent to the wrong model."""
         import httpx
 
-        answered: dict[str, list[str]] = {}
-        cards: list[dict] = []
+        answered: dict[str, list[dict]] = {}
         last: Exception | None = None
         for url in self.urls:
             try:
                 reply = httpx.get(f"{url}/models", timeout=30,
                                   headers={"Authorization": f"Bearer {self.api_key}"})
                 reply.raise_for_status()
-                listed = list(reply.json()["data"])
-                answered[url] = [str(c.get("id")) for c in listed]
+                answered[url] = list(reply.json()["data"])
             except Exception as err:  # noqa: BLE001 - try the next server of the pool
                 last = err
                 continue
-            cards = cards or listed
         if not answered:
             raise InferenceError(f"no server of {self.urls} answered /models: {last}")
+        cards = next(iter(answered.values()))
         if want_name and cards:
             self.model_name = cards[0]["id"]
-        wrong = {url: ids for url, ids in answered.items() if self.model_name not in ids}
+        mine = {url: next((c for c in listed if c.get("id") == self.model_name), None)
+                for url, listed in answered.items()}  # fmt: skip
+        wrong = [url for url, card in mine.items() if card is None]
         if wrong:
-            serves = "; ".join(f"{url} serves {', '.join(ids) or 'no model'}"
-                               for url, ids in wrong.items())
+            serves = "; ".join(f"{url} serves "
+                               f"{', '.join(str(c.get('id')) for c in answered[url]) or 'no model'}"
+                               for url in wrong)  # fmt: skip
             raise ServedModelMismatch(
                 f"the pool does not serve {self.model_name!r}: {serves}. Name the model the "
                 "servers serve (prox refine --doc-served-model/--chunk-served-model, "
                 "PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL), or point the level at "
                 "servers that serve it (--doc-servers/--chunk-servers; docs/inference.md)")
-        card = next(c for c in cards if c.get("id") == self.model_name) if cards else {}
+        roots = {url: str(card["root"]) for url, card in mine.items() if card.get("root")}
+        if len(set(roots.values())) > 1:
+            # one version for programs written by two sets of weights: a pool caught halfway
+            # through a restart on another checkpoint
+            weights = "; ".join(f"{url}: {root}" for url, root in roots.items())
+            raise ServedModelMismatch(
+                f"the servers of the pool serve {self.model_name!r} from different weights "
+                f"({weights}): wait until the pool has restarted on one checkpoint, or list "
+                "only the servers of one")
+        card = mine[next(iter(mine))]
         if card.get("root"):
             self.served_root = str(card["root"])
         if want_len and card.get("max_model_len"):

@@ -402,3 +402,22 @@ def test_a_level_left_without_a_pool_is_named_with_its_own_option(tiny_model, mo
     monkeypatch.setenv("PROX_OPENAI_DOC_SERVERS", "http://x:1/v1")
     with pytest.raises(ValueError, match="the chunk-level model has no pool"):
         load_backend("openai", str(tiny_model))
+
+
+def test_a_pool_serving_one_name_from_two_checkpoints_is_refused(tiny_model):
+    """Halfway through a restart on new weights, one served name covers two checkpoints:
+    the rows would carry one version for programs of both, so the load is refused."""
+    from prox_tasks.inference.openai_engine import ServedModelMismatch
+
+    asked: list[tuple[str, str]] = []
+    new = dict(DOC_CARD, root="/models/doc-v2")
+    with _model_server([DOC_CARD], asked) as old_one, _model_server([new], asked) as new_one:
+        urls = [old_one.url + "/v1", new_one.url + "/v1"]
+        with pytest.raises(ServedModelMismatch, match=rf"the document-level model: the "
+                           rf"servers of the pool serve 'prox-doc' from different weights "
+                           rf"\({urls[0]}: /models/doc-v1; {urls[1]}: /models/doc-v2\)"):
+            load_backend("openai", str(tiny_model), servers=urls)
+        with _model_server([new], asked) as another:  # the pool once restarted
+            refiner = load_backend("openai", str(tiny_model),
+                                   servers=[urls[1], another.url + "/v1"])
+    assert refiner.version.startswith("openai:prox-doc@/models/doc-v2+") and asked == []
