@@ -72,7 +72,8 @@ class OpenAIEngine:
             retried); None: ``PROX_OPENAI_TIMEOUT``, else 600 (a long chunk program on a busy
             server). With the retries, a request gives up after about
             ``(max_retries + 1) * timeout`` seconds.
-        max_model_len: Context length (None: from ``/v1/models``, else 4096).
+        max_model_len: Context length (None: the shortest ``/v1/models`` reports across the
+            pool, else 4096).
         on_failure: ``"raise"`` or ``"empty"`` (see module docs).
     """
 
@@ -154,8 +155,11 @@ class OpenAIEngine:
         card = mine[next(iter(mine))]
         if card.get("root"):
             self.served_root = str(card["root"])
-        if want_len and card.get("max_model_len"):
-            self.max_model_len = int(card["max_model_len"])
+        lengths = [int(c["max_model_len"]) for c in mine.values() if c.get("max_model_len")]
+        if want_len and lengths:
+            # the shortest: prompts are fitted once for whichever server takes them, and one
+            # too long for a server is rejected there (a failed program), not retried
+            self.max_model_len = min(lengths)
 
     @property
     def served_model(self) -> str:

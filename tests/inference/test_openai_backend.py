@@ -421,3 +421,13 @@ def test_a_pool_serving_one_name_from_two_checkpoints_is_refused(tiny_model):
             refiner = load_backend("openai", str(tiny_model),
                                    servers=[urls[1], another.url + "/v1"])
     assert refiner.version.startswith("openai:prox-doc@/models/doc-v2+") and asked == []
+
+
+def test_the_context_is_the_shortest_the_pool_serves():
+    """Prompts are fitted to one context for whichever server takes them: a longer one
+    would be rejected by the server with the shorter (a failed program, not retried)."""
+    asked: list[tuple[str, str]] = []
+    short = dict(DOC_CARD, max_model_len=512)
+    with _model_server([DOC_CARD], asked) as long_one, _model_server([short], asked) as short_one:
+        engine = OpenAIEngine([long_one.url + "/v1", short_one.url + "/v1"])
+    assert (engine.model_name, engine.max_model_len) == ("prox-doc", 512)
