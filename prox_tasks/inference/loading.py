@@ -209,6 +209,20 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
     return levels
 
 
+def check_openai_pools(options: dict) -> None:
+    """Refuse, before anything is planned, openai options that give one level a pool and
+    leave the other without (the check :func:`load_backend` makes once the model is loaded).
+
+    Only where the options name a level's pool (``prox refine --doc-servers``): the refine
+    DAG's plan task may run on a worker where the pools' variables are not set.
+
+    Raises:
+        ValueError: A level has no pool (:func:`_openai_levels`).
+    """
+    if any(options.get(f"{level}_servers") for level in ("doc", "chunk")):
+        _openai_levels(options, options)
+
+
 def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):
     if backend != "openai":
         return cls(str(folder), **options)

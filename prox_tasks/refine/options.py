@@ -25,7 +25,8 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
 
     Raises:
         ValueError: workers below 1, a negative checkpoint interval, a keep threshold
-            outside (0, 1] or for a generative model, a backend that cannot run the model.
+            outside (0, 1] or for a generative model, a backend that cannot run the model,
+            openai options giving one refining level a pool and the other none.
         FileNotFoundError: No model at ``model_uri``.
     """
     if workers is not None and workers < 1:
@@ -40,6 +41,10 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         settings = check_model_at(model_uri, backend)
         if settings.get("kind", "causal_lm") != "causal_lm":
             _refuse_generative_options(backend_options or {}, model_uri)
+        elif backend == "openai":
+            from prox_tasks.inference.loading import check_openai_pools
+
+            check_openai_pools(backend_options or {})
         if threshold is not None and settings.get("kind", "causal_lm") == "causal_lm":
             # the engines refused it only once loaded, as an option named line_threshold
             raise ValueError(f"a keep threshold (--keep-threshold, the keep_threshold Param) "

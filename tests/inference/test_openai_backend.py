@@ -431,3 +431,20 @@ def test_the_context_is_the_shortest_the_pool_serves():
     with _model_server([DOC_CARD], asked) as long_one, _model_server([short], asked) as short_one:
         engine = OpenAIEngine([long_one.url + "/v1", short_one.url + "/v1"])
     assert (engine.model_name, engine.max_model_len) == ("prox-doc", 512)
+
+
+def test_prox_refine_refuses_a_level_without_a_pool_before_planning(tiny_model, tmp_path,
+                                                                     monkeypatch, capsys):
+    import json
+
+    from prox_tasks.cli import main
+
+    monkeypatch.delenv("PROX_OPENAI_SERVERS", raising=False)
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(2)))
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model",
+                 str(tiny_model), "--backend", "openai", "--no-progress",
+                 "--doc-servers", "http://127.0.0.1:9/v1"]) == 1
+    assert "the chunk-level model has no pool" in capsys.readouterr().err
+    assert not (out / "manifest.json").exists()  # refused before the plan
