@@ -113,21 +113,26 @@ class OpenAIEngine:
         """The served model's name, weights and context from ``/v1/models`` of every server
         that answers; a server that does not serve it (another model, or another name) is
         refused here, before any document is sent to the wrong model."""
+        from concurrent.futures import ThreadPoolExecutor
+
         import httpx
 
-        answered: dict[str, list[dict]] = {}
-        last: Exception | None = None
-        for url in self.urls:
+        def models(url: str) -> list[dict] | Exception:
             try:
-                reply = httpx.get(f"{url}/models", timeout=30,
-                                  headers={"Authorization": f"Bearer {self.api_key}"})
+                reply = client.get(f"{url}/models")
                 reply.raise_for_status()
-                answered[url] = list(reply.json()["data"])
-            except Exception as err:  # noqa: BLE001 - try the next server of the pool
-                last = err
-                continue
+                return list(reply.json()["data"])
+            except Exception as err:  # noqa: BLE001 - the other servers of the pool count
+                return err
+
+        # every server is asked, at once: a pool of dozens costs one round trip, not dozens
+        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.api_key}"}) \
+                as client, ThreadPoolExecutor(min(16, len(self.urls))) as pool:  # fmt: skip
+            replies = dict(zip(self.urls, pool.map(models, self.urls), strict=True))
+        answered = {u: r for u, r in replies.items() if not isinstance(r, Exception)}
         if not answered:
-            raise InferenceError(f"no server of {self.urls} answered /models: {last}")
+            errors = "; ".join(f"{url}: {err}" for url, err in replies.items())
+            raise InferenceError(f"no server of the pool answered /models: {errors}")
         cards = next(iter(answered.values()))
         if want_name and cards:
             self.model_name = cards[0]["id"]

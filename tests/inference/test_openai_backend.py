@@ -448,3 +448,32 @@ def test_prox_refine_refuses_a_level_without_a_pool_before_planning(tiny_model, 
                  "--doc-servers", "http://127.0.0.1:9/v1"]) == 1
     assert "the chunk-level model has no pool" in capsys.readouterr().err
     assert not (out / "manifest.json").exists()  # refused before the plan
+
+
+def test_every_server_of_a_pool_is_asked_for_its_models_at_once():
+    """Each server is checked at load: a pool of dozens must cost one round trip, not one per
+    server (each worker loads the model)."""
+    import json
+    import threading
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    lock, now, most = threading.Lock(), [0], [0]
+
+    def respond(request):
+        with lock:
+            now[0] += 1
+            most[0] = max(most[0], now[0])
+        time.sleep(0.3)  # a slow /v1/models
+        with lock:
+            now[0] -= 1
+        return Response(200, json.dumps({"data": [DOC_CARD]}).encode(),
+                        {"Content-Type": "application/json"})
+
+    servers = [LoopbackHTTPServer(respond) for _ in range(4)]
+    try:
+        engine = OpenAIEngine([s.url + "/v1" for s in servers])
+    finally:
+        for server in servers:
+            server.close()
+    assert engine.model_name == "prox-doc" and most[0] >= 2  # one at a time: 1
