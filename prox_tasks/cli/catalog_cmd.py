@@ -37,7 +37,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     rep.add_argument("name", nargs="?", help="report name (omit to list them)")
     rep.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                      help="a parameter of the report; repeatable. An empty value (KEY=) "
-                     "passes NULL: snapshot_summary --param snapshot= lists every snapshot")
+                     "passes NULL: snapshot_summary --param snapshot= --param suite=prox_gate lists "
+                     "every snapshot")
     p.set_defaults(func=run)
 
 

@@ -122,6 +122,22 @@ def test_an_empty_report_param_is_null_so_snapshot_summary_lists_every_snapshot(
     assert [json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()] == ["b"]
 
 
+def test_the_report_example_of_the_help_runs(tmp_path, capsys):
+    """``prox catalog report --help`` shows how to list every snapshot: that command, as
+    shown, lists them (it once left out ``suite``, and exited 2 with "missing suite")."""
+    import pytest
+
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    Catalog(url).register_snapshot("a", "in", "out-a")
+    with pytest.raises(SystemExit):
+        main(["catalog", "report", "--help"])
+    shown = " ".join(capsys.readouterr().out.split())
+    example = re.search(r"(snapshot_summary(?: --param \S+)+) lists every snapshot", shown)
+    assert example, shown
+    assert main(["catalog", "--json", "--url", url, "report", *example[1].split()]) == 0
+    assert [json.loads(line)["name"] for line in capsys.readouterr().out.splitlines()] == ["a"]
+
+
 def test_list_without_what_names_the_choices(tmp_path, capsys):
     """`prox catalog list` alone: the error names what can be listed (before: "the following
     arguments are required: what")."""
