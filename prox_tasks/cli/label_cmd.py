@@ -134,7 +134,8 @@ def run(args) -> Outcome:
                                             ("--quarantine", args.quarantine)) if given]
         if ignored:
             return Outcome.failure(
-                "label", f"{', '.join(ignored)} do not apply with --seed-set (it samples "
+                "label", f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply "
+                "with --seed-set (it samples "
                 "--sample-size documents, keeps their text and quarantines beside the seed "
                 "set; a WET input's HTML must be in the documents' html field)", code=2)
         from prox_tasks.labeling.seedset import check_split_settings

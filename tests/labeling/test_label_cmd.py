@@ -196,7 +196,10 @@ def test_options_of_the_one_file_route_are_refused_with_seed_set(tmp_path, capsy
                   ["--quarantine", str(tmp_path / "q.jsonl")]):
         assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed"),
                      "--seed-set", "--no-register", *extra]) == 2
-        assert f"{extra[0]} do not apply with --seed-set" in capsys.readouterr().err
+        assert f"{extra[0]} does not apply with --seed-set" in capsys.readouterr().err
+    assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed"),
+                 "--seed-set", "--no-register", "--limit", "5", "--keep-text"]) == 2
+    assert "--limit, --keep-text do not apply with --seed-set" in capsys.readouterr().err
     assert not (tmp_path / "seed").exists()
 
 
