@@ -28,13 +28,18 @@ def positive_int(text: str) -> int:
     return _whole(text, 1)
 
 
+def count_or_zero(text: str) -> int:
+    """An integer of at least 0 (documents per checkpoint, 0 for none)."""
+    return _whole(text, 0)
+
+
 def percent(text: str) -> int:
     """A whole percentage from 0 to 99 (a split's share)."""
     return _whole(text, 0, 99)
 
 
 def share(text: str) -> float:
-    """A number in (0, 1] (a recall target)."""
+    """A number in (0, 1] (a recall target, a keep threshold)."""
     try:
         value = float(text)
     except ValueError:

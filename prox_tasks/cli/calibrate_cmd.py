@@ -9,12 +9,13 @@ the same calibration ``prox train`` runs (:mod:`prox_tasks.training.calibrate`).
 result with ``prox refine --keep-threshold T`` or the DAG's ``keep_threshold`` Param.
 
 Exit codes: 0 calibrated (``--json`` tells whether the target was met), 1 bad input (too few
-rows with gold, not a tagger model).
+rows with gold, not a tagger model), 2 an option out of range (``--recall-target``,
+``--min-docs``).
 """
 
 from __future__ import annotations
 
-from prox_tasks.cli.arguments import positive_int
+from prox_tasks.cli.arguments import positive_int, share
 from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar
 
 
@@ -25,11 +26,11 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--model", default=None, help="tagger model URI, 'default' or 'promoted' "
                    "(default: the promoted model, else $PROX_DEFAULT_MODEL, else the shipped line "
                    "tagger)")
-    p.add_argument("--recall-target", type=float, default=None,
+    p.add_argument("--recall-target", type=share, default=None,
                    help="word recall the threshold must reach (default 0.95)")
     p.add_argument("--text-field", default="text")
     p.add_argument("--gold-field", default="gold_text")
-    p.add_argument("--min-docs", type=int, default=20,
+    p.add_argument("--min-docs", type=positive_int, default=20,
                    help="fewest rows with gold to calibrate on (default 20)")
     p.add_argument("--threads", type=positive_int, default=1, help="CPU threads of the tagger")
     p.set_defaults(func=run)
@@ -41,10 +42,6 @@ def run(args) -> Outcome:
     from prox_tasks.training.calibrate import DEFAULT_RECALL_TARGET, calibrate_threshold
 
     target = DEFAULT_RECALL_TARGET if args.recall_target is None else args.recall_target
-    if not 0.0 < target <= 1.0:
-        raise ValueError(f"--recall-target must be in (0, 1], not {target}")
-    if args.min_docs < 1:
-        raise ValueError(f"--min-docs must be at least 1, not {args.min_docs}")
     docs, bad = [], Quarantine()  # bad lines and rows without a text: counted, not fatal
     seen, repeated = set(), 0  # as prox eval: the first row of an id is the page
     with progress_bar(args, "read", "row") as bar:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prox_tasks.cli.arguments import add_format_option
+from prox_tasks.cli.arguments import add_format_option, positive_int
 from prox_tasks.cli.output import Outcome, count, progress_bar
 
 
@@ -10,8 +10,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--input", required=True, help="file, folder, prefix or glob (path, file://, s3://)")
     p.add_argument("--output", required=True, help="output folder of the refined snapshot")
-    p.add_argument("--target-docs", type=int, default=None, help="documents per shard")
-    p.add_argument("--target-bytes", type=int, default=None, help="bytes per shard")
+    p.add_argument("--target-docs", type=positive_int, default=None, help="documents per shard")
+    p.add_argument("--target-bytes", type=positive_int, default=None, help="bytes per shard")
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
     add_format_option(p)

@@ -11,7 +11,7 @@ import logging
 import os
 from dataclasses import fields
 
-from prox_tasks.cli.arguments import add_format_option, positive_int, seconds
+from prox_tasks.cli.arguments import add_format_option, count_or_zero, positive_int, seconds, share
 from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 
@@ -46,7 +46,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--text-field", default="text")
     p.add_argument("--id-field", default="id")
     add_format_option(p)
-    p.add_argument("--checkpoint-every", type=int, default=None,
+    p.add_argument("--checkpoint-every", type=count_or_zero, default=None,
                    help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
                    "default --max-batch-docs)")
     lim = p.add_argument_group("limits (docs/storage.md; default from PROX_<NAME> variables)")
@@ -55,7 +55,7 @@ def register(subparsers, name: str, help_text: str) -> None:
         lim.add_argument("--" + f.name.replace("_", "-"), type=kind or str, default=None,
                          choices=None if kind else DUPLICATE_POLICIES,
                          help=f"{DESCRIPTIONS[f.name][1]} ({limit_default(f.name)})")
-    p.add_argument("--workers", type=int, default=1, help="worker processes refining shards in "
+    p.add_argument("--workers", type=positive_int, default=1, help="worker processes refining shards in "
                    "parallel, each loading its own model (CPU backends: up to one per core)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads per worker for the "
                    "model (default: the cores divided among the workers; tagger alone: 1)")
@@ -85,7 +85,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "none: 'llama2' (as ProX prompted) or a Jinja file")
     p.add_argument("--constrained", action=argparse_bool(), default=None,
                    help="constrain outputs to the program grammar (vllm, openai; default on)")
-    p.add_argument("--keep-threshold", type=float, default=None,
+    p.add_argument("--keep-threshold", type=share, default=None,
                    help="tagger models: remove a line when its removal probability is at least "
                    "this (0-1; higher keeps more text: recall up, precision down); default: "
                    "the model's calibrated value")

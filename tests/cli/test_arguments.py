@@ -39,6 +39,32 @@ def test_a_number_out_of_range_is_refused_before_any_work(args, says, tmp_path, 
     assert list(tmp_path.iterdir()) == []  # nothing written
 
 
+@pytest.mark.parametrize("args, says", [
+    (["plan", "--input", "x", "--output", "y", "--target-docs", "0"],
+     "--target-docs: must be at least 1, not 0"),
+    (["plan", "--input", "x", "--output", "y", "--target-bytes", "-5"],
+     "--target-bytes: must be at least 1, not -5"),
+    (["refine", "--input", "x", "--output", "y", "--workers", "0"],
+     "--workers: must be at least 1, not 0"),
+    (["refine", "--input", "x", "--output", "y", "--checkpoint-every", "-1"],
+     "--checkpoint-every: must be at least 0, not -1"),
+    (["refine", "--input", "x", "--output", "y", "--keep-threshold", "2"],
+     "--keep-threshold: must be in (0, 1], not 2.0"),
+    (["calibrate", "--gold", "x", "--recall-target", "0"], "--recall-target: must be in (0, 1]"),
+    (["calibrate", "--gold", "x", "--min-docs", "0"], "--min-docs: must be at least 1, not 0"),
+])
+def test_an_option_out_of_range_is_a_usage_error_naming_it(args, says, tmp_path, capsys,
+                                                          monkeypatch):
+    """These were checked after parsing, some by the library: exit 1 with a ValueError, and
+    ``prox plan --target-docs 0`` did not name the option ("targets must be positive")."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as done:
+        main(args)
+    assert done.value.code == 2
+    assert says in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
 @pytest.mark.parametrize("command", ["gate", "release", "execute"])
 def test_help_from_a_docstring_shows_no_literal_marks(command, capsys):
     with pytest.raises(SystemExit):

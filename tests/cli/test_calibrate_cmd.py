@@ -97,8 +97,10 @@ def test_a_generative_model_has_no_keep_threshold(tmp_path, gold_rows, capsys):
 
 
 def test_recall_target_out_of_range(gold_rows, capsys):
-    assert main(["calibrate", "--gold", str(gold_rows), "--recall-target", "95"]) == 1
-    assert "--recall-target must be in (0, 1]" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["calibrate", "--gold", str(gold_rows), "--recall-target", "95"])
+    assert usage.value.code == 2
+    assert "--recall-target: must be in (0, 1]" in capsys.readouterr().err
 
 
 def test_reads_a_folder_of_jsonl_files(gold_rows, tmp_path, capsys):
@@ -124,9 +126,10 @@ def test_rows_without_a_string_text_are_bad_rows_not_empty_pages(gold_rows, tmp_
 def test_min_docs_below_one_is_an_error(gold_rows, tmp_path, capsys):
     empty = tmp_path / "empty.jsonl"
     empty.write_text("")
-    assert main(["calibrate", "--gold", str(empty), "--min-docs", "0"]) == 1
-    err = capsys.readouterr().err
-    assert "--min-docs must be at least 1" in err and err.count("\n") == 1
+    with pytest.raises(SystemExit) as usage:  # a usage error, before the input is read
+        main(["calibrate", "--gold", str(empty), "--min-docs", "0"])
+    assert usage.value.code == 2
+    assert "--min-docs: must be at least 1, not 0" in capsys.readouterr().err
 
 
 def test_a_repeated_id_is_one_page_as_prox_eval_counts_it(gold_rows, tmp_path, capsys):

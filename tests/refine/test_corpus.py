@@ -179,9 +179,7 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(corpus, tmp_p
         sorted(d["id"] for d in docs)  # fmt: skip
 
 
-@pytest.mark.parametrize("bad", [["--workers", "0"], ["--keep-threshold", "2"],
-                                 ["--checkpoint-every", "-1"], ["--model", "MISSING"],
-                                 ["--backend", "vllm"]])
+@pytest.mark.parametrize("bad", [["--model", "MISSING"], ["--backend", "vllm"]])
 def test_bad_options_fail_before_anything_is_written(bad, corpus, tmp_path, tagger_model, capsys):
     folder, _ = corpus
     if bad[1] == "MISSING":

@@ -68,9 +68,11 @@ def test_prox_refine_workers_option(corpus, tmp_path, tagger_model, capsys):
                  "--no-progress"]) == 0  # fmt: skip
     summary = json.loads(capsys.readouterr().out)
     assert summary["workers"] == 2 and summary["docs_written"] == 40
-    assert main(["refine", "--json", "--input", str(corpus), "--output", str(tmp_path / "bad"),
-                 "--model", str(tagger_model), "--workers", "0", "--no-progress"]) == 1
-    assert "--workers must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:
+        main(["refine", "--json", "--input", str(corpus), "--output", str(tmp_path / "bad"),
+              "--model", str(tagger_model), "--workers", "0", "--no-progress"])
+    assert usage.value.code == 2
+    assert "--workers: must be at least 1" in capsys.readouterr().err
 
 
 def test_a_started_pool_refines_and_reports_every_document(corpus, tmp_path, tagger_model):
