@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+from prox_tasks.wording import count  # here for the commands too: one implementation
+
 #: Where :func:`emit` prints (None: ``sys.stdout``); set by :func:`stdout_for_the_result`.
 _result_stream = None
 
@@ -132,11 +134,6 @@ def progress_bar(args, desc: str, unit: str = "doc", total: int | None = None):
     enabled = sys.stderr.isatty() and not getattr(args, "no_progress", False)
     return tqdm(total=total, desc=desc, unit=unit, disable=not enabled, dynamic_ncols=True,
                 file=sys.stderr, leave=False)
-
-
-def count(n: int | float, word: str) -> str:
-    """``1 shard``, ``2 shards``, ``1,234 documents`` (thousands separated)."""
-    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 #: What to do about ``missing_text`` records (each one's detail lists the row's fields).

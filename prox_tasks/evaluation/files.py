@@ -7,6 +7,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from prox_tasks.evaluation.metrics import word_prf, word_prf_per_group
+from prox_tasks.wording import count
 
 #: What to do when rows were read without the gold field (``prox eval``, ``prox calibrate``).
 GOLD_FIELD_HINT = "--gold-field names the field holding the gold text"
@@ -115,9 +116,9 @@ def evaluate_files(
         # rows there without that field: most often the gold text is under another name
         fix = f"; {GOLD_FIELD_HINT}" if counts["gold_rows_without_gold"] else ""
         raise ValueError(f"no gold row with an id and a {gold_field!r} text at {gold_uri} "
-                         f"({counts['gold_rows_without_gold']} rows without a text, "
-                         f"{counts['gold_rows_without_id']} without an id, {gold_bad} bad rows "
-                         f"skipped{fix})")
+                         f"({count(counts['gold_rows_without_gold'], 'row')} without a text, "
+                         f"{counts['gold_rows_without_id']:,} without an id, "
+                         f"{count(gold_bad, 'bad row')} skipped{fix})")
     outs: list[str | None] = [None] * len(golds)
     found = [False] * len(golds)
     digests = bytearray()  # 16 bytes a refined id, to count the repeated ones
@@ -139,7 +140,7 @@ def evaluate_files(
     if not unique and not counts["refined_without_id"]:
         bad = refined_bad["bad_rows"]
         raise ValueError(f"no refined rows at {refined_uri}"
-                         + (f" ({bad} bad rows skipped)" if bad else ""))
+                         + (f" ({count(bad, 'bad row')} skipped)" if bad else ""))
     counts["docs_missing"] = found.count(False)
     counts["refined_duplicate_ids"] = len(digests) // 16 - unique
     result = word_prf(outs, golds)

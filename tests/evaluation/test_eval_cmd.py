@@ -158,7 +158,7 @@ def test_gold_under_another_field_name_says_which_option_names_it(tmp_path, caps
     assert main(args) == 1
     err = capsys.readouterr().err
     assert "no gold row with an id and a 'gold_text' text" in err
-    assert "(1 rows without a text, 0 without an id, 0 bad rows skipped; --gold-field names " \
+    assert "(1 row without a text, 0 without an id, 0 bad rows skipped; --gold-field names " \
         "the field holding the gold text)" in err
     assert main([*args, "--gold-field", "clean"]) == 0
     assert capsys.readouterr().out.startswith("word precision 1.000, recall 1.000")
@@ -172,6 +172,9 @@ def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     (tmp_path / f"{which[0]}.jsonl").write_text("{bad json\n[1, 2]\n")
     assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 1
     assert "2 bad rows skipped" in capsys.readouterr().err
+    (tmp_path / f"{which[0]}.jsonl").write_text("{bad json\n")
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 1
+    assert "1 bad row skipped" in capsys.readouterr().err  # not "1 bad rows"
 
 
 EVAL_PROBE = """
