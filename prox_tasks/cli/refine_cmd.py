@@ -95,6 +95,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "or off")
     p.add_argument("--force", action="store_true", help="refine published shards again, and "
                    "take the folder's settings claim over from a run with other settings")
+    p.add_argument("--replan", action="store_true", help="replace the folder's plan when this "
+                   "run's differs (other --shards/--target-docs, an input changed since): the "
+                   "old plan's shards are removed and every shard refined, as after prox plan "
+                   "--overwrite; refused for a released snapshot")
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
 
@@ -154,7 +158,7 @@ def run(args) -> Outcome:
                 catalog_url=args.catalog, backend=args.backend,
                 backend_options=backend_options(args), shards=args.shards,
                 target_docs=args.target_docs, checkpoint_every=args.checkpoint_every,
-                force=args.force, progress=bar,
+                force=args.force, replan=args.replan, progress=bar,
                 limits={f.name: getattr(args, f.name) for f in fields(Limits)},
                 workers=args.workers, threads=args.threads,
                 text_field=args.text_field, id_field=args.id_field, format=args.format,

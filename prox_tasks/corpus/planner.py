@@ -55,7 +55,17 @@ def read_settings(text_field: str = "text", id_field: str = "id", format: str | 
 
 
 class ManifestConflict(RuntimeError):
-    """The output folder already holds a manifest of a different plan."""
+    """The output folder already holds a manifest of a different plan.
+
+    Attributes:
+        uri: That manifest.
+        differences: What differs, for a person (:func:`plan_differences`): a command that
+            offers its own way out words the error itself (``prox refine --replan``).
+    """
+
+    def __init__(self, message: str, uri: str = "", differences: str = ""):
+        super().__init__(message)
+        self.uri, self.differences = uri, differences
 
 
 class StalePlan(RuntimeError):
@@ -251,9 +261,10 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
 
 def _conflict(manifest: Manifest, existing: Manifest) -> ManifestConflict:
     # the way out first: a command's one-line error is cut at 400 characters
+    differences = plan_differences(existing, manifest)
     return ManifestConflict(
         f"{manifest.uri} holds another plan: use a new output folder or overwrite it "
-        f"(prox plan --overwrite); it differs in {plan_differences(existing, manifest)}"
+        f"(prox plan --overwrite); it differs in {differences}", manifest.uri, differences
     )
 
 

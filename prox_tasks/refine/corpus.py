@@ -26,8 +26,9 @@ from prox_tasks.storage import exists, join_uri
 
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
-         target_docs: int | None = None, **read_options):
-    """Plan (or re-open) the snapshot's shards; ``shards`` asks for about that many."""
+         target_docs: int | None = None, overwrite: bool = False, **read_options):
+    """Plan (or re-open) the snapshot's shards; ``shards`` asks for about that many;
+    ``overwrite`` replaces another plan of the folder (``prox refine --replan``)."""
     from prox_tasks.corpus import plan_shards
     from prox_tasks.corpus.planner import READ_SETTINGS, read_settings, unchanged_plan
 
@@ -39,7 +40,8 @@ def plan(input_uri: str, output_uri: str, shards: int | None = None,
                                  compare=READ_SETTINGS) or plan_shards(
             input_uri, output_uri, target_docs=1 << 62, write=False, **read_options)
         target_docs = max(1, math.ceil(counted.total_docs / shards))
-    return plan_shards(input_uri, output_uri, target_docs=target_docs, **read_options)
+    return plan_shards(input_uri, output_uri, target_docs=target_docs, overwrite=overwrite,
+                       **read_options)
 
 
 def starts_workers_early(output_uri: str, workers: int) -> bool:
@@ -53,7 +55,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   backend: str | None = None, backend_options: dict | None = None,
                   shards: int | None = None, target_docs: int | None = None,
                   policy: dict | None = None, checkpoint_every: int | None = None,
-                  force: bool = False, progress=None,
+                  force: bool = False, replan: bool = False, progress=None,
                   limits: dict | None = None, model_name: str = "refiner",
                   catalog_url: str | None = None, workers: int = 1,
                   threads: int | None = None, quality: str = "off", catalog=None,
@@ -75,6 +77,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         checkpoint_every: Documents per in-shard checkpoint (None: ``max_batch_docs``).
         force: Refine published shards again, and take over the folder's settings claim
             from another run's settings (:mod:`~prox_tasks.refine.claim`).
+        replan: Replace the folder's plan when this run's differs (other shards, an input
+            changed since), as ``prox plan --overwrite`` does: the old plan's shards are
+            removed and every shard is refined; refused for a released snapshot.
         progress: A bar over the documents (``reset(total)`` once planned, ``update(n)``
             after each batch), e.g. the ``prox`` command's tqdm bar; None: no bar.
         limits: :class:`~prox_tasks.refine.limits.Limits` fields (per document and batch,
@@ -98,7 +103,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         SettingsConflict: Without ``force``, the folder is claimed for (or its shards were
             refined with) other settings — by an earlier run or one running now; raised
             once the plan is read, before any shard is refined or booked.
+        ManifestConflict: Without ``replan``, the folder holds another plan.
     """
+    from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import resolve_model
 
     started = time.perf_counter()
@@ -117,7 +124,15 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         if starts_workers_early(output_uri, workers) else None  # fmt: skip
     booked = False  # whether this run's plan is in the catalog (its failure is booked too)
     try:
-        manifest = plan(input_uri, output_uri, shards, target_docs, **read_options)
+        try:
+            manifest = plan(input_uri, output_uri, shards, target_docs, overwrite=replan,
+                            **read_options)
+        except ManifestConflict as err:  # the planner names prox plan's way out
+            # short: a command's one-line error is cut at 400 characters
+            raise ManifestConflict(
+                f"{err.uri} holds another plan: use a new output folder or run again with "
+                f"--replan; it differs in {err.differences}", err.uri, err.differences
+            ) from err
         refuse_duplicates(index_duplicates(manifest), chosen)
         # before the catalog books anything: a run with other settings is refused here
         claim_settings(output_uri, manifest, shard_request(

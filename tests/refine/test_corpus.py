@@ -99,8 +99,8 @@ def _refine(folder, out, model, *extra):
 
 
 def test_a_replanned_output_folder_is_refined_anew_not_reused(tmp_path, tagger_model, capsys):
-    """`prox plan --overwrite` (what the ManifestConflict message advises) replaces the plan:
-    the old plan's shards must neither be reused nor pass the gate under the new plan."""
+    """`prox plan --overwrite` replaces the plan: the old plan's shards must neither be
+    reused nor pass the gate under the new plan."""
     docs = short_docs(12)
     day_a, day_b = tmp_path / "a", tmp_path / "b"
     day_a.mkdir(), day_b.mkdir()
@@ -109,7 +109,6 @@ def test_a_replanned_output_folder_is_refined_anew_not_reused(tmp_path, tagger_m
     out = tmp_path / "out"
     assert _refine(day_a, out, tagger_model, "--target-docs", "4") == 0
     assert _refine(day_b, out, tagger_model, "--target-docs", "4") == 1
-    assert "prox plan --overwrite" in capsys.readouterr().err
     assert main(["plan", "--input", str(day_b), "--output", str(out), "--target-docs", "4",
                  "--overwrite"]) == 0
     assert not list((out / "shards").iterdir()) and not list((out / "_status").iterdir())
@@ -119,6 +118,33 @@ def test_a_replanned_output_folder_is_refined_anew_not_reused(tmp_path, tagger_m
     metrics = _gate_metrics(out)
     assert metrics["shards_complete"] == metrics["shards_planned"] == 1
     assert metrics["docs_written"] == metrics["docs_planned"] == 4
+
+
+def test_a_refine_into_a_folder_of_another_plan_names_replan_and_replan_replaces_it(
+        tmp_path, tagger_model, capsys):
+    """A ManifestConflict told a prox refine user `prox plan --overwrite`, which plans by
+    --target-docs only: after a refine by --shards (or --max-doc-bytes) the replaced plan was
+    not the one the refine asks for, and the refine was refused again. `--replan` replaces
+    the plan in the same command."""
+    docs = short_docs(12)
+    day_a, day_b = tmp_path / "a", tmp_path / "b"
+    day_a.mkdir(), day_b.mkdir()
+    write_jsonl(day_a / "part.jsonl", docs[:8])
+    write_jsonl(day_b / "part.jsonl", docs[8:])
+    out = tmp_path / "out"
+    assert _refine(day_a, out, tagger_model, "--shards", "2") == 0
+    capsys.readouterr()
+    assert _refine(day_b, out, tagger_model, "--shards", "2") == 1
+    err = capsys.readouterr().err
+    assert "holds another plan: use a new output folder or run again with --replan; it " \
+        "differs in" in err and "prox plan" not in err, err
+    assert _refine(day_b, out, tagger_model, "--shards", "2", "--replan") == 0
+    assert "reused" not in capsys.readouterr().out
+    assert sorted(r["id"] for r in read_refined_rows(str(out))) == sorted(d["id"] for d in docs[8:])
+    metrics = _gate_metrics(out)
+    assert metrics["shards_complete"] == metrics["shards_planned"] == 2
+    assert _refine(day_b, out, tagger_model, "--shards", "2", "--replan") == 0  # same plan
+    assert "(2 reused)" in capsys.readouterr().out
 
 
 def test_a_status_record_of_another_plan_is_not_taken_as_done(corpus, tmp_path, tagger_model):
@@ -397,7 +423,8 @@ def test_a_folder_planned_when_a_plain_gz_was_one_lost_record_is_refused_not_ref
     ``truncated_file`` record (line 0, no bytes) — the plan written here as that prox wrote
     it. Resuming it now would read line 0 only and publish 1 of the file's 14 documents,
     balanced. Instead the shard's read and ``prox refine`` refuse, naming the file and the
-    way out; ``prox plan --overwrite`` plans it again and all 20 documents are refined."""
+    way out (``--replan``); ``prox plan --overwrite`` plans it again and all 20 documents are
+    refined."""
     import dataclasses
 
     from prox_tasks.corpus import plan_shards, read_shard
@@ -425,7 +452,7 @@ def test_a_folder_planned_when_a_plain_gz_was_one_lost_record_is_refused_not_ref
     code = main(["refine", "--input", str(folder), "--output", str(out), "--model",
                  str(tagger_model), "--target-docs", "100", "--no-progress"])
     err = capsys.readouterr().err
-    assert code == 1 and "prox plan --overwrite" in err and "a.jsonl.gz" in err, err
+    assert code == 1 and "run again with --replan" in err and "a.jsonl.gz" in err, err
     assert "read otherwise than planned" in err, err
     assert not list(out.glob("shards/*")), "nothing is refined by the old plan"
 
