@@ -43,7 +43,10 @@ def run(args) -> Outcome:
     # the deployment's PROX_GATE_<NAME> defaults, as the nightly DAG's Params take them; an
     # option given here wins
     given = {k: v for k, v in vars(args).items() if v is not None}
-    limits = GateThresholds.from_mapping({**gate_defaults().to_dict(), **given})
+    try:
+        limits = GateThresholds.from_mapping({**gate_defaults().to_dict(), **given}, "cli")
+    except ValueError as err:  # a threshold no snapshot could pass: named by its option
+        return Outcome.failure("gate", str(err), code=2)
     if args.name:
         from prox_tasks.pipeline import refresh, settings
 

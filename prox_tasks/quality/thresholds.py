@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 
 
@@ -39,43 +40,69 @@ class GateThresholds:
     history_min_std: float = 0.05
 
     def __post_init__(self) -> None:
-        """Refuse thresholds no snapshot could pass, or that check nothing.
+        """Refuse thresholds no snapshot could pass, or that check nothing (:func:`refusal`).
 
         Raises:
             ValueError: a value that is not a finite number (NaN passes every comparison),
                 a rate outside [0, 1], a negative count, a history size or minimum below 1,
                 a history_k of 0 or less (as the DAG's Param), or a min above its max.
         """
-        import math
-
-        for f in fields(self):
-            if not math.isfinite(getattr(self, f.name)):
-                raise ValueError(f"{f.name} {getattr(self, f.name)} is not a finite number")
-        if self.history_k <= 0:  # a band of width 0: only a snapshot at the mean passes
-            raise ValueError(f"history_k {self.history_k} must be above 0")
-        for name in ("max_failure_rate", "min_drop_rate", "max_drop_rate", "max_quarantine_rate"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} {getattr(self, name)} is not in [0, 1]")
-        for name in ("min_kept_token_ratio", "max_kept_token_ratio", "max_input_losses",
-                     "history_k", "history_size", "history_min", "history_min_std"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} {getattr(self, name)} is negative")
-        for name in ("history_size", "history_min"):
-            if getattr(self, name) < 1:  # 0 would mean "all history" and "mean of nothing"
-                raise ValueError(f"{name} {getattr(self, name)} is below 1")
-        for low, high in (("min_drop_rate", "max_drop_rate"),
-                          ("min_kept_token_ratio", "max_kept_token_ratio")):
-            if getattr(self, low) > getattr(self, high):
-                raise ValueError(f"{low} {getattr(self, low)} is above {high} "
-                                 f"{getattr(self, high)}: no snapshot could pass")
+        problem = refusal(asdict(self))
+        if problem:
+            raise ValueError(problem)
 
     @classmethod
-    def from_mapping(cls, values: dict | None) -> GateThresholds:
-        """Build from a mapping (e.g. DAG params), ignoring keys that are not thresholds."""
+    def from_mapping(cls, values: dict | None, caller: str | None = None) -> GateThresholds:
+        """Build from a mapping (e.g. DAG params), ignoring keys that are not thresholds.
+
+        Args:
+            values: Thresholds by field name; None values are the defaults.
+            caller: Who gave them (``dag``, ``cli``: :func:`~prox_tasks.quality.suites.
+                setting_name`): a refusal names each setting as that caller sets it
+                (``--max-drop-rate``); None: by its field name.
+
+        Raises:
+            ValueError: Thresholds :func:`refusal` refuses.
+        """
         names = {f.name for f in fields(cls)}
         given = {k: v for k, v in (values or {}).items() if k in names and v is not None}
         types = {f.name: f.type for f in fields(cls)}
-        return cls(**{k: int(v) if types[k] == "int" else float(v) for k, v in given.items()})
+        converted = {k: int(v) if types[k] == "int" else float(v) for k, v in given.items()}
+        if caller is not None:
+            from prox_tasks.quality.suites import setting_name
+
+            problem = refusal({**asdict(cls()), **converted}, lambda s: setting_name(s, caller))
+            if problem:
+                raise ValueError(problem)
+        return cls(**converted)
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def refusal(values: dict, name: Callable[[str], str] = str) -> str | None:
+    """Why thresholds ``values`` (every field, by name) are refused, each setting named by
+    ``name`` (default: its field name); None when they are fine."""
+    import math
+
+    for setting, value in values.items():
+        if not math.isfinite(value):
+            return f"{name(setting)} {value} is not a finite number"
+    if values["history_k"] <= 0:  # a band of width 0: only a snapshot at the mean passes
+        return f"{name('history_k')} {values['history_k']} must be above 0"
+    for setting in ("max_failure_rate", "min_drop_rate", "max_drop_rate", "max_quarantine_rate"):
+        if not 0.0 <= values[setting] <= 1.0:
+            return f"{name(setting)} {values[setting]} is not in [0, 1]"
+    for setting in ("min_kept_token_ratio", "max_kept_token_ratio", "max_input_losses",
+                    "history_k", "history_size", "history_min", "history_min_std"):
+        if values[setting] < 0:
+            return f"{name(setting)} {values[setting]} is negative"
+    for setting in ("history_size", "history_min"):
+        if values[setting] < 1:  # 0 would mean "all history" and "mean of nothing"
+            return f"{name(setting)} {values[setting]} is below 1"
+    for low, high in (("min_drop_rate", "max_drop_rate"),
+                      ("min_kept_token_ratio", "max_kept_token_ratio")):
+        if values[low] > values[high]:
+            return (f"{name(low)} {values[low]} is above {name(high)} {values[high]}: no "
+                    "snapshot could pass")
+    return None

@@ -24,9 +24,11 @@ from prox_tasks.cli import main
     (["train", "--seed", "x", "--output", "y", "--threads", "0"], "--threads: must be at least 1"),
     (["calibrate", "--gold", "x", "--threads", "0"], "--threads: must be at least 1"),
     (["label", "--input", "x", "--output", "y", "--limit", "-1"], "--limit: must be at least 1"),
-    (["gate", "--snapshot", "x", "--max-drop-rate", "-3"], "max_drop_rate -3.0 is not in [0, 1]"),
+    (["gate", "--snapshot", "x", "--max-drop-rate", "-3"],
+     "prox gate: --max-drop-rate -3.0 is not in [0, 1]"),
     (["gate", "--snapshot", "x", "--min-drop-rate", "0.5", "--max-drop-rate", "0.2"],
-     "min_drop_rate 0.5 is above max_drop_rate 0.2"),
+     "prox gate: --min-drop-rate 0.5 is above --max-drop-rate 0.2: no snapshot could pass"),
+    (["gate", "--snapshot", "x", "--history-k", "0"], "prox gate: --history-k 0.0 must be above 0"),
 ])
 def test_a_number_out_of_range_is_refused_before_any_work(args, says, tmp_path, capsys,
                                                            monkeypatch):
