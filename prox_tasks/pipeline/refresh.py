@@ -402,7 +402,9 @@ def released_history(catalog, exclude: str, size: int) -> list[dict]:
 
 def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict:
     """Run the quality gate and record it; a failure quarantines the snapshot. A released
-    snapshot keeps the result it was released with (nothing is judged or recorded again).
+    snapshot keeps the result it was released with (nothing is judged again); that result is
+    recorded only where the catalog has no gate of it (released after a gate without a name,
+    or into another catalog), so that ``prox release`` can record the release there.
     The folder is marked gated (:func:`~prox_tasks.refine.claim.mark_gated`): a run still
     refining its plan publishes no more shards over what the gate judged.
 
@@ -434,7 +436,10 @@ def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict
         result = run_gate(snapshot["output_uri"], limits, history, run_name=snapshot["name"],
                           caller="cli" if task_try is None else "dag")
         _mark_gated(catalog, snapshot, result)
-        if not result.kept_from_release:
+        from prox_tasks.release import GATE_SUITE
+
+        if not result.kept_from_release or catalog.latest_quality_report(
+                snapshot["name"], GATE_SUITE) is None:
             _record_gate(catalog, snapshot["name"], result)
     summary = result.summary()
     if not result.passed:
@@ -490,7 +495,7 @@ def mark_judged(output_uri: str, result, name: str | None = None,
 
 def _record_gate(catalog, name: str, result) -> None:
     """Book the gate's result: a report (not again when a retry found the same as the last
-    one), and the snapshot ``gated`` or ``quarantined``."""
+    one), and the snapshot ``gated`` or ``quarantined`` (a ``released`` one stays so)."""
     from prox_tasks.release import GATE_SUITE
 
     last = catalog.latest_quality_report(name, GATE_SUITE)
@@ -499,7 +504,8 @@ def _record_gate(catalog, name: str, result) -> None:
     if not same:
         catalog.add_quality_report(name, GATE_SUITE, result.passed, stats=result.metrics,
                                    report_uri=result.data_docs_uri)
-    catalog.update_snapshot(name, status="gated" if result.passed else "quarantined")
+    if (catalog.get_snapshot(name) or {}).get("status") != "released":
+        catalog.update_snapshot(name, status="gated" if result.passed else "quarantined")
 
 
 def release(snapshot: dict, dry_run: bool = False, task_try: dict | None = None) -> dict:

@@ -130,6 +130,38 @@ def test_pipeline_gate_and_release_update_catalog(tmp_path):
     assert len(catalog.list_releases()) == 1
 
 
+def test_the_release_hint_to_gate_into_the_catalog_leads_to_a_recorded_release(
+        tmp_path, capsys, monkeypatch):
+    """Gated without --name, then released: the catalog had no gate, so the release was not
+    recorded there, and its line said to `prox gate --name` into it first. That gate kept the
+    released result and recorded nothing, and `prox release` said the same again: a dead end.
+    The kept result is now recorded where the catalog has no gate of the snapshot."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)  # the catalog prox refine and gate book in
+    name = "crawl-2026-01-03"
+    out = make(tmp_path, name, catalog=url)["output_uri"]
+    release = ["release", "--snapshot", out, "--root", str(tmp_path / "rel"), "--name", name]
+    assert main(["gate", "--snapshot", out]) == 0  # no --name: the catalog learns nothing
+    capsys.readouterr()
+    assert main(release) == 0
+    assert "not recorded in a catalog" in capsys.readouterr().out
+    assert main(release) == 0  # the user reads the hint: gate it into that catalog
+    assert f"gate it into that catalog first (prox gate --snapshot {out} --name {name}" \
+        in capsys.readouterr().out
+    assert main(["gate", "--snapshot", out, "--name", name]) == 0
+    capsys.readouterr()
+    catalog = Catalog(url)
+    report = catalog.latest_quality_report(name, "prox_gate")
+    assert report is not None and report["success"]
+    assert main(release) == 0
+    assert "not recorded" not in capsys.readouterr().out
+    assert [r["release"] for r in catalog.list_releases()] == [name]
+    assert catalog.get_snapshot(name)["status"] == "released"
+    assert main(["gate", "--snapshot", out, "--name", name]) == 0  # again: nothing more
+    assert catalog.latest_quality_report(name, "prox_gate") == report
+    assert catalog.get_snapshot(name)["status"] == "released"
+
+
 def test_the_pipeline_gate_reads_history_min_releases_before_it_judges_drift(tmp_path):
     """The nightly gate's history with history_min above history_size: the check runs once
     history_min snapshots were released (before: it read only the last history_size of
