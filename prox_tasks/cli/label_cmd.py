@@ -3,7 +3,7 @@ best)."""
 
 from __future__ import annotations
 
-from prox_tasks.cli.arguments import add_format_option, positive_int
+from prox_tasks.cli.arguments import add_format_option, positive_int, seconds
 from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
 
 
@@ -90,7 +90,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     g.add_argument("--concurrency", type=positive_int, default=8,
                    help="requests in flight (default 8)")
     g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")
-    g.add_argument("--timeout", type=float, default=120.0, help="seconds per request (default 120)")
+    g.add_argument("--timeout", type=seconds, default=120.0, help="seconds per request (default 120)")
     p.set_defaults(func=run)
 
 

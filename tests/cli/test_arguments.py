@@ -54,6 +54,8 @@ def test_a_number_out_of_range_is_refused_before_any_work(args, says, tmp_path, 
      "--keep-threshold: must be in (0, 1], not 2.0"),
     (["calibrate", "--gold", "x", "--recall-target", "0"], "--recall-target: must be in (0, 1]"),
     (["calibrate", "--gold", "x", "--min-docs", "0"], "--min-docs: must be at least 1, not 0"),
+    (["label", "--input", "x", "--output", "y", "--teacher", "llm", "--timeout", "0"],
+     "--timeout: must be more than 0 seconds, not 0.0"),
 ])
 def test_an_option_out_of_range_is_a_usage_error_naming_it(args, says, tmp_path, capsys,
                                                           monkeypatch):
