@@ -12,7 +12,15 @@ import json
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
 
-from prox_tasks.storage import join_uri, put_atomic, read_json, version_of
+from prox_tasks.storage import (
+    Opened,
+    holds,
+    identities_in,
+    join_uri,
+    put_atomic,
+    read_json,
+    version_of,
+)
 
 MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
@@ -143,21 +151,28 @@ class Manifest:
         # input file per shard, O(shards x files) for a plan
         return {f.uri: p for p, f in enumerate(self.files)}
 
-    def write_part(self, indices: list[int]) -> str:
+    def write_part(self, indices: list[int], written: dict[str, Opened] | None = None) -> str:
         """Write :meth:`part` ``indices`` (atomically; the same bytes on every rerun) where
-        :func:`load_part` reads it; returns its URI."""
+        :func:`load_part` reads it; returns its URI. With ``written`` (the identities of the
+        parts folder's files, :func:`~prox_tasks.storage.identities_in`) a part already
+        holding those bytes is left as it is, and one holding other bytes is replaced."""
         uri = part_uri(self.output_uri, self.id, indices)
         body = asdict(self.part(indices))
-        put_atomic(uri, json.dumps({**body, "digest": _digest(body)}, sort_keys=True) + "\n")
+        data = (json.dumps({**body, "digest": _digest(body)}, sort_keys=True) + "\n").encode()
+        if written is None or not holds(uri, data, written.get(uri)):
+            put_atomic(uri, data)
         return uri
 
     def write_parts(self, batches: list[list[int]], threads: int = 16) -> list[str]:
         """:meth:`write_part` of each of ``batches``, ``threads`` at a time: on S3 each is a
-        PUT, and a plan of ``max_map_length`` (1,024) work items writes that many."""
+        PUT, and a plan of ``max_map_length`` (1,024) work items writes that many. A retry
+        of the plan (or a rerun of an unchanged one) lists the plan's parts once and writes
+        only those missing or not holding their bytes."""
         from concurrent.futures import ThreadPoolExecutor
 
+        written = identities_in(join_uri(self.output_uri, PARTS_FOLDER, self.id))
         with ThreadPoolExecutor(max(1, min(threads, len(batches)))) as pool:
-            return list(pool.map(self.write_part, batches))
+            return list(pool.map(lambda batch: self.write_part(batch, written), batches))
 
 
 @dataclass

@@ -7,6 +7,7 @@ from prox_tasks.storage.files import (
     compression_of,
     content_fingerprint,
     exists,
+    holds,
     identities_in,
     identity_of,
     list_uri,
@@ -28,6 +29,6 @@ from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, to_ur
 __all__ = [
     "AtomicWriter", "Location", "Opened", "ReadDigests", "S3Settings", "cleanup_partial", "compression_of",
     "content_fingerprint",
-    "configure_s3", "exists", "get_client", "identities_in", "identity_of", "is_glob", "join_uri", "list_uri", "names_in", "open_uri",
+    "configure_s3", "exists", "get_client", "holds", "identities_in", "identity_of", "is_glob", "join_uri", "list_uri", "names_in", "open_uri",
     "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "remove_all", "size_of", "to_uri", "version_of", "versions_in",
 ]  # fmt: skip

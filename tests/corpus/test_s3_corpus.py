@@ -236,3 +236,29 @@ def test_replacing_a_plan_removes_its_outputs_by_listing_not_a_head_a_file(
     # before: 95 HEADs and 45 DELETEs; now 8 HEADs (none a shard file) and 3 DeleteObjects
     assert s3_calls["HeadObject"] <= 10, s3_calls
     assert s3_calls["DeleteObject"] + s3_calls["DeleteObjects"] <= 6, s3_calls
+
+
+def test_writing_an_unchanged_plan_s_parts_again_puts_only_what_is_not_there(
+        s3_bucket, s3_calls):
+    """A retried plan task (or a rerun of an unchanged plan) rewrote every part of the plan:
+    1,021 PUTs for a plan of 1,021 work items whose parts were all there. The parts folder is
+    listed once and only a missing part, or one not holding its bytes, is written again."""
+    from prox_tasks.corpus.manifest import load_part, part_uri
+
+    rows = "".join(f'{{"id": "{i}", "text": "document {i}"}}\n' for i in range(12))
+    put_atomic(f"{s3_bucket}/crawl/part-0.jsonl", rows)
+    manifest = plan_shards(f"{s3_bucket}/crawl/", f"{s3_bucket}/out", target_docs=1)
+    batches = [[i, i + 1] for i in range(0, 12, 2)]
+    manifest.write_parts(batches)
+    lost = part_uri(manifest.output_uri, manifest.id, batches[0])
+    get_client().delete_object(Bucket=s3_bucket.removeprefix("s3://"),
+                               Key=lost.removeprefix(s3_bucket + "/"))
+    put_atomic(part_uri(manifest.output_uri, manifest.id, batches[1]), b"{}\n")  # one stale
+    s3_calls.clear()
+    uris = manifest.write_parts(batches)
+    assert s3_calls["PutObject"] == 2, s3_calls  # before: 6
+    assert s3_calls["ListObjectsV2"] == 1 and not s3_calls["HeadObject"], s3_calls
+    assert uris == [part_uri(manifest.output_uri, manifest.id, b) for b in batches]
+    for batch in batches:
+        assert [s.index for s in load_part(manifest.output_uri, manifest.id, batch).shards] \
+            == batch
