@@ -351,15 +351,19 @@ def _list_s3(loc: Location, include_hidden: bool) -> list[str]:
 
 
 def _listed_s3(loc: Location, include_hidden: bool) -> dict[str, Opened]:
-    """``{URI: identity}`` of the objects :func:`list_uri` lists: from the listing, or the
-    HEAD of a key named by itself (whether it is a file or a prefix)."""
+    """``{URI: identity}`` of the objects :func:`list_uri` lists, from the listing alone: a
+    key named without a trailing ``/`` is listed as a prefix, which tells whether it is an
+    object itself (no HEAD first)."""
     if GLOB_CHARS.search(loc.path):
         root = _glob_root("/" + loc.path)[1:]
         prefix = root + "/" if root else ""
         objects = [o for o in s3.list_objects(loc.bucket, prefix)
                    if fnmatch.fnmatchcase(o["Key"], loc.path)]
-    elif loc.path and not loc.path.endswith("/") and s3.exists(loc):
-        return {loc.uri: s3.identity(loc)}
+    elif loc.path and not loc.path.endswith("/"):
+        objects = s3.list_file_or_folder(loc.bucket, loc.path)
+        if objects and objects[0]["Key"] == loc.path:  # an object: a file, not a folder
+            return {loc.uri: s3.listed_identity(loc.bucket, objects[0])}
+        root = loc.path
     else:
         prefix = loc.path.rstrip("/") + "/" if loc.path else ""
         root = prefix.rstrip("/")

@@ -384,6 +384,36 @@ def list_objects(bucket: str, prefix: str) -> list[dict]:
     return objects
 
 
+def list_file_or_folder(bucket: str, key: str) -> list[dict]:
+    """The listing's entry of the object ``key`` alone when there is one, else of every
+    object under the folder ``key/``: what :func:`list_objects` gives, with no HEAD to ask
+    which ``key`` names. The object ``key``, if any, is the first key listed with that
+    prefix (S3 lists in byte order); the folder's keys follow keys such as ``key-2`` or
+    ``key.bak`` (bytes below ``/``), so past a first page the rest is listed from ``key/``."""
+    from botocore.exceptions import ClientError
+
+    folder = key + "/"
+    try:
+        with about(f"s3://{bucket}/{key}"):
+            page = get_client().list_objects_v2(Bucket=bucket, Prefix=key)
+    except ClientError as err:  # a missing bucket is named, as a HEAD's 404 had it
+        _missing(err, Location("s3", bucket, key), missing_ok=False)
+        raise
+    listed = page.get("Contents", [])
+    if listed and listed[0]["Key"] == key:
+        return listed[:1]
+    objects = [o for o in listed if o["Key"].startswith(folder)]
+    if page.get("IsTruncated") and listed[-1]["Key"][len(key):len(key) + 1] <= "/":
+        # the folder's keys may go on: from the last one listed, or its start
+        after = objects[-1]["Key"] if objects else None
+        paginator = get_client().get_paginator("list_objects_v2")
+        with about(f"s3://{bucket}/{folder}"):
+            for more in paginator.paginate(Bucket=bucket, Prefix=folder,
+                                           **({"StartAfter": after} if after else {})):
+                objects.extend(more.get("Contents", []))
+    return objects
+
+
 def listed_identity(bucket: str, obj: dict) -> Opened:
     """The identity of an object as its listing entry (:func:`list_objects`) gives it: the
     same size and fingerprint (ETag) as its HEAD's, with no request of its own."""

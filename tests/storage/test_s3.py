@@ -367,3 +367,27 @@ def test_a_registry_in_a_missing_bucket_is_not_taken_for_an_empty_one(s3_bucket,
         resolve_model(None)  # not the shipped default, silently
     monkeypatch.setenv("PROX_MODEL_REGISTRY", f"{s3_bucket}/registry")
     assert resolve_model(None).source == "default"  # an empty registry: the shipped model
+
+
+def test_listing_a_prefix_without_a_slash_sends_no_head(s3_bucket, s3_calls):
+    """list_uri and identities_in of s3://bucket/in (no trailing '/') sent a HEAD of `in`
+    first to see whether it named an object, and a file named so two HEADs: the listing of
+    that prefix tells, the object itself being its first key. Folder, file, siblings sharing
+    the name's start (`in-old/`, `in.bak`) and a missing bucket answer as before."""
+    from prox_tasks.storage import content_fingerprint, identities_in
+
+    for key in ("in/a.jsonl", "in/b/c.jsonl", "in/_status/x.json", "in-old/d.jsonl",
+                "in.bak", "inbox/e.jsonl", "file.jsonl"):
+        put_atomic(f"{s3_bucket}/{key}", b"x\n")
+    s3_calls.clear()
+    assert list_uri(f"{s3_bucket}/in") == [f"{s3_bucket}/in/a.jsonl", f"{s3_bucket}/in/b/c.jsonl"]
+    assert list_uri(f"{s3_bucket}/file.jsonl") == [f"{s3_bucket}/file.jsonl"]
+    found = identities_in(f"{s3_bucket}/file.jsonl")[f"{s3_bucket}/file.jsonl"]
+    assert (found.size, found.fingerprint) == (2, content_fingerprint(f"{s3_bucket}/file.jsonl"))
+    assert sorted(identities_in(f"{s3_bucket}/in")) == list_uri(f"{s3_bucket}/in/")
+    assert list_uri(f"{s3_bucket}/in/b/c") == [] and list_uri(f"{s3_bucket}/nothing") == []
+    listings = s3_calls["ListObjectsV2"]
+    assert s3_calls["HeadObject"] == 1, s3_calls  # content_fingerprint's; before: 9 (and 5 listings)
+    assert listings == 7, s3_calls
+    with pytest.raises(FileNotFoundError, match="S3 bucket 'no-such-bucket' does not exist"):
+        list_uri("s3://no-such-bucket/in")
