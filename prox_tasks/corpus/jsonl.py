@@ -193,12 +193,15 @@ def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str
     return build_document(row, source, offset, text_field, id_field, max_doc_bytes)
 
 
-def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None):
+def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None,
+         sizes=None):
     """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``;
     ``expect``: see :func:`iter_lines` (and an :class:`InputNotice` as it gives
-    it)."""
+    it); ``sizes`` is called with each record's bytes, as :func:`scan` counted them."""
     for number, line, size in iter_lines(uri, line_limit(options.max_doc_bytes), start, end,
                                          expect=expect):
+        if sizes is not None and not isinstance(line, InputNotice):
+            sizes(size)
         if isinstance(line, (RecordError, InputNotice)):
             yield number, line, None
             continue

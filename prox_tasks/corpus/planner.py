@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import json
+from collections import Counter
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document
@@ -110,13 +111,13 @@ def read_the_old_way(planned: InputFile) -> bool:
     return False
 
 
-def stale_plan(planned: InputFile) -> StalePlan:
-    """The :class:`StalePlan` error for ``planned`` (the way out first: a command's one-line
-    error is cut at 400 characters)."""
+def stale_plan(planned: InputFile, counted: str = "as one record") -> StalePlan:
+    """The :class:`StalePlan` error for ``planned``, which the plan ``counted`` so (the way
+    out first: a command's one-line error is cut at 400 characters)."""
     return StalePlan(
         f"plan the folder again (prox plan --overwrite; the DAG's reprocess=true) or use a new "
-        f"output folder: the plan was made by an older prox that counted {planned.uri} as one "
-        "record (named as compressed but not, a .zst that starts with a skippable frame, or "
+        f"output folder: the plan was made by an older prox that counted {planned.uri} "
+        f"{counted} (named as compressed but not, a .zst that starts with a skippable frame, or "
         "lines that end in a lone CR); it is now read record by record, so the plan's "
         "counts and shards do not hold its documents")
 
@@ -345,15 +346,27 @@ def _refuse_stale(planned: InputFile) -> None:
 
 
 def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quarantine | None,
-                  start: int, end: int, fmt: str) -> Iterator[Document]:
+                  start: int, end: int, fmt: str, planned_bytes: int) -> Iterator[Document]:
     """Records ``[start, end)`` of a planned file, refused (:func:`_check_unchanged`) when it
     is not the file planned. The check is made on the read's own open, before a record is
     read: on S3 the opening GET's ETag and length, no HEAD, and the later reads ask for
     that ETag, so the bytes read are the ones checked; :class:`StalePlan` when the plan
-    counted it the old way."""
+    counted it the old way — a lone record up front (:func:`read_the_old_way`), and for
+    JSONL, once the range is read, records not holding the ``planned_bytes`` the plan
+    counted in it (a reader that splits the file otherwise now: the plan's ranges would
+    miss records)."""
     _refuse_stale(planned)
-    return read_file(planned.uri, options, quarantine, start, end, fmt,
-                     expect=lambda found: _check_unchanged(planned, found))
+    read = [0]
+
+    def count(size: int) -> None:
+        read[0] += size
+
+    yield from read_file(planned.uri, options, quarantine, start, end, fmt,
+                         expect=lambda found: _check_unchanged(planned, found),
+                         sizes=count if fmt == "jsonl" else None)
+    if fmt == "jsonl" and read[0] != planned_bytes:
+        raise stale_plan(planned, f"records {start}-{end - 1} as {planned_bytes:,} bytes "
+                                  f"(they hold {read[0]:,} now)")
 
 
 def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
@@ -385,7 +398,7 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
         yield from _read_planned(files[segment.file], options, quarantine, segment.start,
-                                 segment.end, segment.format)
+                                 segment.end, segment.format, segment.bytes)
 
 
 def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
@@ -400,12 +413,14 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
     """
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
     by_file: dict[str, list[tuple[int, int, int, str]]] = {}
+    planned_bytes: Counter[str] = Counter()
     for shard in manifest.shards:
         for segment in shard.segments:
             by_file.setdefault(segment.file, []).append(
                 (segment.start, segment.end, shard.index, segment.format))
+            planned_bytes[segment.file] += segment.bytes
     for uri, segments in by_file.items():  # planned in file order: shard order too
         ends = [end for _start, end, _shard, _fmt in segments]
         for doc in _read_planned(files[uri], options, quarantine, segments[0][0], ends[-1],
-                                 segments[0][3]):
+                                 segments[0][3], planned_bytes[uri]):
             yield segments[bisect.bisect_right(ends, doc.offset)][2], doc

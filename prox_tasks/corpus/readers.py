@@ -188,13 +188,15 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
 
 def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
               start: int = 0, end: int | None = None, fmt: str | None = None, *,
-              expect=None) -> Iterator[Document]:
+              expect=None, sizes=None) -> Iterator[Document]:
     """Documents of records ``[start, end)`` of one file; bad ones go to ``quarantine``;
     ``expect`` checks the file as opened, before a record is read
-    (:func:`~prox_tasks.storage.open_uri`)."""
+    (:func:`~prox_tasks.storage.open_uri`); ``sizes`` (JSONL only) is called with each
+    record's bytes as planning counted them."""
     source = to_uri(uri)
     module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
-    records = module.read(source, options, start, end, expect=expect)
+    records = module.read(source, options, start, end, expect=expect,
+                          **({} if sizes is None else {"sizes": sizes}))
     for _offset, item in _routed(source, records, quarantine):
         yield item
 

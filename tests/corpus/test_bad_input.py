@@ -833,3 +833,33 @@ def test_a_plan_that_counted_a_lone_cr_file_as_one_line_is_refused_not_read_shor
     (folder / "b.jsonl").write_bytes(rows[1] + b"\r" + rows[2] + b"\r")
     with pytest.raises(RuntimeError, match="changed since the manifest was planned"):
         list(read_shard(old, 1, Quarantine()))
+
+
+def test_a_plan_that_read_a_multi_record_file_otherwise_is_refused_not_read_short(tmp_path):
+    """An older prox read a file whose first lines end in a lone CR as 3 lines (two of them
+    a record each, one holding three); it is now read as 5 records. The lone-record check
+    of a stale plan did not cover it: records 0-2 read now hold 3 documents, and the last 2
+    were never refined. The bytes a JSONL range reads are checked against the plan's, and the
+    plan refused (``StalePlan``); a plan made now reads its file as planned."""
+    import dataclasses
+
+    from prox_tasks.corpus.manifest import Manifest, Segment, ShardPlan
+    from prox_tasks.corpus.planner import StalePlan, read_snapshot
+
+    rows = [json.dumps({"id": f"m{i}", "text": "A line of a page. " * 4}).encode()
+            for i in range(5)]
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(b"\r".join(rows[:3]) + b"\n" + rows[3] + b"\n"
+                                     + rows[4] + b"\n")
+    now = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100, write=False)
+    (a,) = now.files
+    assert a.records == 5
+    old_a = dataclasses.replace(a, records=3)  # as the older prox scanned it: 3 lines
+    old = Manifest(now.input_uri, now.output_uri, now.settings, [old_a],
+                   [ShardPlan(0, 3, a.bytes, [Segment(a.uri, "jsonl", 0, 3, 3, a.bytes)])])
+    for read in (lambda: read_shard(old, 0, Quarantine()),
+                 lambda: read_snapshot(old, Quarantine())):
+        with pytest.raises(StalePlan, match="prox plan --overwrite.*a.jsonl records 0-2 as"):
+            list(read())
+    assert [d.id for d in read_shard(now, 0, Quarantine())] == [f"m{i}" for i in range(5)]
