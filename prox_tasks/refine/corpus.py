@@ -24,6 +24,22 @@ from prox_tasks.refine.step import shard_request
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
 
+#: Shards of a run whose whole result :func:`refine_corpus` returns (see :func:`kept_results`).
+RESULTS_KEPT = 1_000
+
+
+def kept_results(results: list[dict]) -> list[dict]:
+    """The shard results a summary returns: every one of a run of up to :data:`RESULTS_KEPT`
+    shards; of a larger run, those with quarantined records or program errors, up to that
+    many. A result holds the shard's status record and stats (about 2 KB): all of a
+    100,000-shard run's made the summary 200 MB of JSON (``prox refine --json``) held
+    until it returned. Every shard's record stays in ``_status/`` (and the catalog)."""
+    if len(results) <= RESULTS_KEPT:
+        return results
+    troubled = (r for r in results if r["accounting"].get("docs_quarantined")
+                or r["accounting"].get("docs_with_program_errors"))
+    return [r for r, _ in zip(troubled, range(RESULTS_KEPT), strict=False)]
+
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
          target_docs: int | None = None, overwrite: bool = False, **read_options):
@@ -97,7 +113,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
 
     Returns:
-        JSON-ready summary: totals, per-shard results, model version, seconds.
+        JSON-ready summary: totals, model version, seconds, and shards' results
+        (:func:`kept_results`; ``results_left_out`` says how many are not there).
 
     Raises:
         SettingsConflict: Without ``force``, the folder is claimed for (or its shards were
@@ -171,11 +188,13 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     if catalog is not None:  # every shard is written (a failed one raised)
         book_refined(catalog, snapshot, (r["model_version"] for r in results),
                      refined_any=totals["shards_refined"] > 0)
+    kept = kept_results(results)
     versions = sorted({str(r["model_version"]) for r in results})
     backends = sorted({str(r["backend"]) for r in results if r["backend"]})
     return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),
             "model": resolved.uri, "model_source": resolved.source,
             "model_version": ",".join(versions), "backend": ",".join(backends) or None,
             "workers": workers, **totals,
-            "seconds": round(time.perf_counter() - started, 3), "results": results}  # fmt: skip
+            "seconds": round(time.perf_counter() - started, 3), "results": kept,
+            "results_left_out": len(results) - len(kept)}  # fmt: skip
 

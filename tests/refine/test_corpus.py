@@ -510,3 +510,21 @@ def test_a_folder_planned_when_a_pzstd_file_was_one_lost_record_is_refused_not_r
     quarantine = Quarantine()
     assert list(read_shard(str(out), 1, quarantine)) == []
     assert dict(quarantine.reasons) == {"truncated_file": 2}
+
+
+def test_a_large_run_s_summary_keeps_the_results_of_troubled_shards_only(
+        corpus, tmp_path, tagger_model, monkeypatch):
+    """refine_corpus returned every shard's result (its status record and stats, about 2 KB):
+    202 MB of JSON at 100,000 shards (prox refine --json), held until it returned. Past
+    RESULTS_KEPT shards (1,000; 2 here, a setting, so as not to refine 1,001 shards) only the
+    shards with quarantined records are there, the totals still cover every shard."""
+    from prox_tasks.refine import corpus as refine_module
+
+    monkeypatch.setattr(refine_module, "RESULTS_KEPT", 2, raising=False)
+    folder, _docs = corpus
+    summary = refine_corpus(str(folder), str(tmp_path / "out"), model=str(tagger_model),
+                            shards=3)
+    assert summary["shards"] == 3 and summary["docs_read"] == 26
+    assert [r["accounting"]["quarantine_reasons"] for r in summary["results"]] == [
+        {"not_an_object": 1}]
+    assert summary["results_left_out"] == 2
