@@ -113,7 +113,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
 
     Returns:
-        JSON-ready summary: totals, model version, seconds, and shards' results
+        JSON-ready summary: totals (``docs_read`` counts a cut or corrupt input file's
+        quarantine entry as a record, ``documents_read`` does not and ``files_cut`` counts
+        them), model version, seconds, and shards' results
         (:func:`kept_results`; ``results_left_out`` says how many are not there).
 
     Raises:
@@ -179,6 +181,12 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     # what the shards hold (their status records: reused shards too), then this run's work
     totals: Counter = Counter(accounting_totals(r["accounting"] for r in results))
     totals["dropped_low_quality"] = totals["drop_reasons"].get("low_quality", 0)
+    # a cut or corrupt file is one quarantine entry of no bytes: counted in docs_read (as
+    # the plan and the status records count it) but it is a file, not a document
+    from prox_tasks.quality.frames import LOSS_REASONS
+
+    totals["files_cut"] = sum(totals["quarantine_reasons"].get(r, 0) for r in LOSS_REASONS)
+    totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
     for result in results:
         totals["shards_" + result["status"]] += 1
         if result["stats"]:

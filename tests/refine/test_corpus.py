@@ -528,3 +528,22 @@ def test_a_large_run_s_summary_keeps_the_results_of_troubled_shards_only(
     assert [r["accounting"]["quarantine_reasons"] for r in summary["results"]] == [
         {"not_an_object": 1}]
     assert summary["results_left_out"] == 2
+
+
+def test_a_cut_input_file_is_counted_as_a_file_not_a_document(tmp_path, tagger_model):
+    """A .jsonl.gz cut short gives its readable records and one `truncated_file` quarantine
+    entry of no bytes; the summary counted that entry in docs_read, and `prox refine` said
+    'refined 129 documents' of 128. documents_read leaves it out, files_cut counts it
+    (docs_read still counts it, as the plan and the status records do)."""
+    import gzip
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = "".join(json.dumps({"id": f"d{i}", "text": f"Document {i} with a line of text."})
+                   + "\n" for i in range(200))
+    data = gzip.compress(rows.encode(), mtime=0)
+    (folder / "a.jsonl.gz").write_bytes(data[:len(data) * 2 // 3])
+    summary = refine_corpus(str(folder), str(tmp_path / "out"), model=str(tagger_model))
+    assert summary["quarantine_reasons"] == {"truncated_file": 1}
+    assert summary["files_cut"] == 1
+    assert summary["documents_read"] == summary["docs_read"] - 1 == summary["docs_written"]
