@@ -391,3 +391,21 @@ def test_listing_a_prefix_without_a_slash_sends_no_head(s3_bucket, s3_calls):
     assert listings == 7, s3_calls
     with pytest.raises(FileNotFoundError, match="S3 bucket 'no-such-bucket' does not exist"):
         list_uri("s3://no-such-bucket/in")
+
+
+def test_listing_a_prefix_without_a_slash_pages_past_siblings_and_a_large_folder(
+        s3_bucket, s3_calls):
+    """The listing of `in` without a '/' holds keys such as `in-old/…` before `in/…` (S3
+    lists in byte order): past a first page of 1,000 of them the folder is listed from
+    `in/`; a folder of over 1,000 keys goes on from its first page, each key once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    bucket = s3_bucket.removeprefix("s3://")
+    keys = [f"in-old/k{i:04d}" for i in range(1001)] + ["in/a", "in/b", "in/c"] + \
+        [f"big/k{i:04d}" for i in range(1001)] + ["big-old"]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: get_client().put_object(Bucket=bucket, Key=k, Body=b"x"), keys))
+    s3_calls.clear()
+    assert list_uri(f"{s3_bucket}/in") == [f"{s3_bucket}/in/{n}" for n in "abc"]
+    assert list_uri(f"{s3_bucket}/big") == [f"{s3_bucket}/big/k{i:04d}" for i in range(1001)]
+    assert s3_calls["ListObjectsV2"] == 2 + 2 and not s3_calls["HeadObject"], s3_calls
