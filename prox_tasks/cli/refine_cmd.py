@@ -220,7 +220,8 @@ def summary_line(s: dict) -> str:
     """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped (12 for low
     quality), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
     program errors; model v3 (promoted), 41.2 s -> OUTPUT`` (the parentheses, the quarantine
-    folder and the errors only when there are some)."""
+    folder and the errors only when there are some; ``(and 1 input file not read to its end)``
+    after the documents when a file was cut: its ``truncated_file`` entry is no document)."""
     from prox_tasks.storage.uri import join_uri
 
     reused = f" ({s['shards_skipped']:,} reused)" if s.get("shards_skipped") else ""
@@ -228,7 +229,10 @@ def summary_line(s: dict) -> str:
                if s.get("dropped_low_quality") else "")
     errors = (f", {s['docs_with_program_errors']:,} with program errors"
               if s.get("docs_with_program_errors") else "")
-    return (f"refined {count(s.get('docs_read', 0), 'document')} in "
+    # a cut input file is one quarantine entry, not a document (documents_read leaves it out)
+    cut = (f" (and {count(s['files_cut'], 'input file')} not read to its end)"
+           if s.get("files_cut") else "")
+    return (f"refined {count(s.get('documents_read', s.get('docs_read', 0)), 'document')}{cut} in "
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "
             f"{quarantined(s.get('quarantine_reasons') or {}, join_uri(s['output'], 'quarantine') + '/')}"

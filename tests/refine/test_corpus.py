@@ -547,3 +547,10 @@ def test_a_cut_input_file_is_counted_as_a_file_not_a_document(tmp_path, tagger_m
     assert summary["quarantine_reasons"] == {"truncated_file": 1}
     assert summary["files_cut"] == 1
     assert summary["documents_read"] == summary["docs_read"] - 1 == summary["docs_written"]
+    from prox_tasks.cli.refine_cmd import summary_line
+
+    kept, dropped = summary["docs_kept"], summary["docs_dropped"]
+    assert kept + dropped == summary["documents_read"]
+    assert summary_line(summary).startswith(
+        f"refined {summary['documents_read']} documents (and 1 input file not read to its end) "
+        f"in 1 shard: {kept} kept, {dropped} dropped, 1 quarantined (1 truncated_file)")
