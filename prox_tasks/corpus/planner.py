@@ -115,11 +115,11 @@ def stale_plan(planned: InputFile, counted: str = "as one record") -> StalePlan:
     """The :class:`StalePlan` error for ``planned``, which the plan ``counted`` so (the way
     out first: a command's one-line error is cut at 400 characters)."""
     return StalePlan(
-        f"plan the folder again (prox plan --overwrite; the DAG's reprocess=true) or use a new "
-        f"output folder: the plan was made by an older prox that counted {planned.uri} "
-        f"{counted} (named as compressed but not, a .zst that starts with a skippable frame, or "
-        "lines that end in a lone CR); it is now read record by record, so the plan's "
-        "counts and shards do not hold its documents")
+        f"plan the folder again (prox refine --replan, prox plan --overwrite; the DAG's "
+        f"reprocess=true) or use a new output folder: the plan was made by an older prox that "
+        f"counted {planned.uri} {counted}; this prox reads that file otherwise (its "
+        "compression or format not as named, a .zst that starts with a skippable frame, lines "
+        "that end in a lone CR), so the plan's counts and shards do not hold its documents")
 
 
 def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,

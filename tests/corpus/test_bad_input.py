@@ -827,7 +827,7 @@ def test_a_plan_that_counted_a_lone_cr_file_as_one_line_is_refused_not_read_shor
     old = Manifest(now.input_uri, now.output_uri, now.settings, [old_a, b], [
         ShardPlan(0, 1, a.size, [Segment(a.uri, "jsonl", 0, 1, 1, a.size)]),
         ShardPlan(1, 1, b.bytes, [Segment(b.uri, "jsonl", 0, 1, 1, b.bytes)])])
-    with pytest.raises(StalePlan, match="prox plan --overwrite.*a.jsonl as one record"):
+    with pytest.raises(StalePlan, match="prox refine --replan, prox plan --overwrite.*a.jsonl as one record"):
         list(read_shard(old, 0, Quarantine()))
     assert [d.id for d in read_shard(old, 1, Quarantine())] == ["m0"]
     (folder / "b.jsonl").write_bytes(rows[1] + b"\r" + rows[2] + b"\r")
