@@ -16,14 +16,17 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 
 log = logging.getLogger(__name__)
 DEFAULT_CONN_ID = "prox_alerts"
 
 
 def alert_conn_id() -> str:
-    return os.environ.get("PROX_ALERT_CONN_ID", DEFAULT_CONN_ID)
+    """``PROX_ALERT_CONN_ID``, else ``prox_alerts``; empty is unset (an env file's
+    ``PROX_ALERT_CONN_ID=`` would look up a connection named '')."""
+    from prox_tasks.pipeline.settings import env_value
+
+    return env_value("PROX_ALERT_CONN_ID", DEFAULT_CONN_ID, str, "a connection id")
 
 
 def failure_message(context: dict) -> dict:

@@ -21,8 +21,9 @@ POOLS = {POOL_GPU: 1, POOL_TEACHER: 4}
 
 def gpu_queue() -> str:
     """Executor queue of the tasks that hold a model (``PROX_GPU_QUEUE``; Celery workers on
-    GPU machines listen on it: ``airflow celery worker --queues gpu``)."""
-    return os.environ.get("PROX_GPU_QUEUE", "default")
+    GPU machines listen on it: ``airflow celery worker --queues gpu``); empty is unset (an
+    env file's ``PROX_GPU_QUEUE=`` would route them to a queue no worker serves)."""
+    return parse_time_setting("PROX_GPU_QUEUE", "default", str, "a queue name")
 
 
 #: Assets: (name, uri).

@@ -246,6 +246,19 @@ def test_yes_no_variables_take_their_default_when_empty(airflow_db, monkeypatch,
     assert (dag.catchup, dag.get_task("wait_for_partition").deferrable) == expected
 
 
+def test_an_empty_gpu_queue_is_the_default_queue(airflow_db, monkeypatch):
+    """An env file's ``PROX_GPU_QUEUE=``: the model tasks go to ``default`` (before: to
+    queue '', which no worker serves, so they stayed queued for ever)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.airflow_env import REPO
+
+    monkeypatch.setenv("PROX_GPU_QUEUE", "")
+    bag = DagBag(dag_folder=str(REPO / "dags" / "prox_refine_snapshot.py"))
+    assert not bag.import_errors
+    assert bag.get_dag("prox_refine_snapshot").get_task("refine_shard").queue == "default"
+
+
 @pytest.mark.parametrize("dag_id", ["prox_refine_snapshot", "prox_seed_label",
                                     "prox_train_refiner"])
 def test_tasks_push_their_result_as_one_xcom(dagbag, dag_id):

@@ -18,6 +18,7 @@ def _context():
 
 
 def test_webhook_receives_the_failure(monkeypatch):
+    monkeypatch.setenv("PROX_ALERT_CONN_ID", "")  # an env file's NAME=: the default
     with WebhookServer() as server:
         monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
             {"conn_type": "http", "host": "127.0.0.1", "port": server.port,
