@@ -37,7 +37,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         RunError: the input needs a date the run does not have, gate thresholds that no
             snapshot could pass (a min above its max), a relative ``input_uri``,
             ``output_root`` or ``model`` (it would resolve against whichever worker's
-            folder), or a ``catalog_url`` that is not a database URL or names a driver not installed.
+            folder), ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL or names a driver not installed.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
@@ -55,6 +55,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         raise RunError(f"{err} (fix the run's Params)") from err
     check_absolute(params, ("input_uri", "output_root"))
     check_absolute(params, ("model",), MODEL_CHOICES)  # refine tasks load it on other workers
+    require_openai_servers(params.get("backend"), "the environment of every Airflow worker")
     input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")
@@ -76,6 +77,25 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         "catalog_url": catalog_url, "logical_date": ds, "run_id": run_id,
         "format": params.get("format") or None,
     }
+
+
+def require_openai_servers(backend: str | None, where: str) -> None:
+    """Refuse ``backend=openai`` where ``PROX_OPENAI_SERVERS`` names no server: every try of
+    every refine task would fail building its engine (retried, with backoff, for nothing).
+
+    Args:
+        backend: The run's ``backend`` Param.
+        where: Whose environment lacks it, for the message (the run's first task checks
+            its worker's; a refine task, on a GPU worker, its own).
+
+    Raises:
+        RunError: Naming the variable to set, or the other way (another backend).
+    """
+    if backend == "openai" and not settings.openai_servers():
+        raise RunError(f"backend=openai needs PROX_OPENAI_SERVERS in {where}: the "
+                       "OpenAI-compatible servers' base URLs, comma-separated (e.g. "
+                       "http://gpu-1:8000/v1,http://gpu-2:8000/v1; docs/deploy.md); or "
+                       "trigger with another backend")
 
 
 def shard_batches(n_shards: int, max_map_length: int, per_task: int = 1) -> list[list[int]]:
@@ -324,6 +344,8 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     from prox_tasks.refine.booking import ShardBooking
     from prox_tasks.refine.workers import refine_shards
 
+    # the resolve task checked its own worker's environment; a GPU worker's may differ
+    require_openai_servers(batch.get("backend"), "this refine worker's environment")
     # its own shards of the plan, not the whole manifest (a work item from before parts:
     # the whole); outside the booking: a replaced plan's snapshot is the new run's to book
     manifest = load_plan(batch["output_uri"], list(batch["shards"]), batch.get("manifest_id"),

@@ -314,12 +314,17 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"model": "HF_FOLDER", "keep_threshold": 0.7}, "plan",
      "is for line-tagger models; "),
     ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "min_drop_rate 0.9 is above"),
+    # no server for the openai backend: every try of every refine task failed (retried)
+    ({"model": "HF_FOLDER", "backend": "openai"}, "resolve",
+     "backend=openai needs PROX_OPENAI_SERVERS in the environment of every Airflow worker"),
     ({"input_uri": "EMPTY"}, "plan", "the partition's files are empty"),
     # JSONL files read as another format: the files will not change on a retry
     ({"format": "parquet"}, "plan", "is not a parquet file"),
     ({"format": "wet", "wait_for_partition": True}, "plan", "is not a wet file"),
 ])
-def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd):
+def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, capfd,
+                                                 monkeypatch):
+    monkeypatch.delenv("PROX_OPENAI_SERVERS", raising=False)
     if conf.get("input_uri") == "EMPTY":  # a partition that arrived with empty files
         empty = world["root"] / "empty-crawl"
         empty.mkdir(exist_ok=True)

@@ -94,6 +94,26 @@ def test_params_a_worker_cannot_resolve_fail_the_run_at_once_naming_the_param(ba
         assert refresh.resolve_snapshot({**params, "model": keyword}, "2026-02-01")
 
 
+def test_a_refine_task_without_openai_servers_fails_without_retries(tmp_path, monkeypatch):
+    """backend=openai on a worker whose environment lacks PROX_OPENAI_SERVERS (resolve ran
+    on another): a RunError naming the variable, which the task fails on at once (before:
+    the engine's ValueError, retried with backoff)."""
+    from prox_tasks.pipeline.errors import RunError, cannot_succeed
+
+    model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://127.0.0.1:9/v1")
+    params = {"input_uri": "/crawl/{ds}", "output_root": str(tmp_path), "backend": "openai"}
+    assert refresh.resolve_snapshot(params, "2026-02-01")
+    work = refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
+                        model=str(model), backend="openai")
+    monkeypatch.setenv("PROX_OPENAI_SERVERS", " , ")  # no URL
+    with pytest.raises(RunError, match="needs PROX_OPENAI_SERVERS in this refine worker's") as err:
+        refresh.refine_batch(work[0])
+    assert isinstance(err.value, cannot_succeed())
+
+
 def test_thresholds_from_params_ignore_other_keys():
     t = GateThresholds.from_mapping({"max_drop_rate": 0.5, "history_min": 2.0, "dry_run": True,
                                      "min_drop_rate": None})
