@@ -243,7 +243,7 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         run_name: Name of this validation run in the Data Docs (default: the manifest id).
         caller: Who runs the gate, ``cli`` (prox) or ``dag`` (the refine DAG): a failed
             check names the setting to change as its option or Param
-            (:func:`~prox_tasks.quality.suites.setting_name`).
+            (:func:`~prox_tasks.setting_names.setting_name`).
     """
     from prox_tasks.quality.data_docs import make_offline
     from prox_tasks.quality.frames import build_frames

@@ -3,24 +3,12 @@
 from __future__ import annotations
 
 from prox_tasks.quality.thresholds import GateThresholds
+from prox_tasks.setting_names import setting_name
 
 HISTORY_METRICS = ("drop_rate", "kept_token_ratio")
 #: The settings a gate message points to that ``prox`` names otherwise than ``--<name>`` (the
 #: option of ``prox gate``, for a threshold): how the input was read and refined.
 CLI_OPTIONS = {"text_field": "prox refine --text-field", "reprocess": "prox refine --force"}
-#: Who ran the gate, for :func:`setting_name`: the refine DAG, or ``prox``.
-CALLERS = ("dag", "cli")
-
-
-def setting_name(setting: str, caller: str) -> str:
-    """How a gate message names ``setting`` to whoever ran the gate: the DAG's Param of that
-    name (``caller`` ``dag``) or prox's option (``cli``); the user sets it there, not in the
-    other."""
-    if caller not in CALLERS:
-        raise ValueError(f"caller {caller!r} is not one of {', '.join(CALLERS)}")
-    if caller == "dag":
-        return f"the {setting} Param"
-    return CLI_OPTIONS.get(setting) or "--" + setting.replace("_", "-")
 
 
 def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
@@ -87,11 +75,11 @@ def shard_expectations(t: GateThresholds) -> list:
 
 def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli") -> list:
     """The snapshot's checks; where a description says which setting to change, it names it
-    as ``caller`` does (:func:`setting_name`)."""
+    as ``caller`` does (:func:`~prox_tasks.setting_names.setting_name`)."""
     import great_expectations as gx
 
     def named(setting: str) -> str:
-        return setting_name(setting, caller)
+        return setting_name(setting, caller, CLI_OPTIONS)
 
     # The snapshot table has one row: "max of the column" is the metric itself, so Data Docs
     # and gate.json state the observed value against its bounds (not "0% unexpected").

@@ -21,6 +21,7 @@ from functools import partial
 from pathlib import Path
 
 from prox_tasks.models.artifact import KINDS, artifact_version
+from prox_tasks.setting_names import setting_name
 from prox_tasks.storage import parse_uri
 from prox_tasks.training.evaluate import evaluate_model
 from prox_tasks.training.seedset import load_seed_set
@@ -30,6 +31,14 @@ log = logging.getLogger(__name__)
 
 class TrainingRefused(ValueError):
     """The job cannot train what it asks for (the message names the option to fix)."""
+
+
+#: The :class:`TrainJob` fields whose ``prox train`` option is not ``--<field>``, and those
+#: whose ``prox_train_refiner`` Param has another name, for the messages of
+#: :meth:`TrainJob.check` (:func:`~prox_tasks.setting_names.setting_name`).
+CLI_OPTIONS = {"seed_value": "--random-seed", "teacher_weights": "--teacher-weight",
+               "tiny": "--tiny-config", "tagger": "--tagger-config"}
+DAG_PARAMS = {"seed": "seed_uri", "output": "registry", "seed_value": "random_seed"}
 
 #: Job settings that decide where and whether the model is published, not what is trained:
 #: left out of the checkpoint folder's key, so changing them resumes the epochs.
@@ -121,53 +130,70 @@ class TrainJob:
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
 
-    def check(self, seed) -> None:
+    def check(self, seed, caller: str = "cli") -> None:
         """Refuse, before any training, what would fail after it or train something other
         than asked.
+
+        Args:
+            seed: The loaded seed set.
+            caller: ``cli`` (``prox train``) or ``dag`` (the train DAG): the message names
+                the setting to change as its option or its Param
+                (:func:`~prox_tasks.setting_names.setting_name`).
 
         Raises:
             TrainingRefused: the reason, naming the option.
         """
         from prox_tasks.storage.names import check_name
 
+        def named(setting: str) -> str:
+            return setting_name(setting, caller, CLI_OPTIONS, DAG_PARAMS)
+
+        def given(setting: str, value) -> str:  # `--epochs 1.5`, `the epochs Param (1.5)`
+            return f"{named(setting)} ({value})" if caller == "dag" else f"{named(setting)} {value}"
+
+        def unset(setting: str) -> str:
+            return f"leave {named(setting)} {'empty' if caller == 'dag' else 'out'}"
         check_name(self.name, "model name")
         if self.kind not in KINDS:
-            raise TrainingRefused(f"--kind {self.kind}: choose one of {', '.join(KINDS)}")
+            raise TrainingRefused(f"{given('kind', self.kind)}: choose one of {', '.join(KINDS)}")
         from prox_tasks.inference.loading import runs_on
 
         if self.backend == "openai":
             # its servers serve the model they were started with, never the candidate this
             # run trains: the metrics (and the promotion) would be another model's
-            raise TrainingRefused("--backend openai scores the model its servers serve, not "
-                                  "the candidate this run trains: evaluate on vllm or "
-                                  "transformers (or leave --backend out)")
+            raise TrainingRefused(f"{given('backend', 'openai')} scores the model its servers "
+                                  "serve, not the candidate this run trains: evaluate on vllm "
+                                  f"or transformers (or {unset('backend')})")
         if not runs_on(self.backend, {"kind": self.kind}):  # else it fails after training
             fits = "tagger" if self.kind == "line_tagger" else "vllm, transformers or openai"
-            raise TrainingRefused(f"--backend {self.backend} cannot run a {self.kind}, which "
-                                  f"--kind trains: choose {fits}, or leave --backend out")
+            raise TrainingRefused(f"{given('backend', self.backend)} cannot run a {self.kind}, "
+                                  f"which {named('kind')} trains: choose {fits}, or "
+                                  f"{unset('backend')}")
         if self.base is not None:
             from prox_tasks.models.artifact import artifact_kind
 
             try:
                 base_kind = artifact_kind(self.base_dir())
             except (FileNotFoundError, ValueError) as err:  # a retry finds the same folder
-                raise TrainingRefused(f"--base {self.base} holds no model: {err}") from err
+                raise TrainingRefused(f"{given('base', self.base)} holds no model: {err}"
+                                      ) from err
             if base_kind != self.kind:
-                raise TrainingRefused(f"--base {self.base} is a {base_kind} model; --kind "
-                                 f"{self.kind} fine-tunes a {self.kind}")
+                raise TrainingRefused(f"{given('base', self.base)} is a {base_kind} model; "
+                                      f"{given('kind', self.kind)} fine-tunes a {self.kind}")
         where = parse_uri(self.output)
         if where.scheme == "file" and os.path.exists(where.path) and not os.path.isdir(where.path):
-            raise TrainingRefused(f"--output {self.output} is a file, not a registry folder")
+            raise TrainingRefused(f"{given('output', self.output)} is a file, not a registry "
+                                  "folder")
         if self.kind == "line_tagger":
             if self.epochs < 1 or self.epochs != int(self.epochs):
-                raise TrainingRefused(f"--epochs {self.epochs:g}: the tagger trains whole epochs (1 "
-                                 "or more)")
+                raise TrainingRefused(f"{given('epochs', f'{self.epochs:g}')}: the tagger "
+                                      "trains whole epochs (1 or more)")
             if self.max_steps is not None:
-                raise TrainingRefused("--max-steps is for --kind causal_lm; the tagger trains "
-                                 "--epochs")
+                raise TrainingRefused(f"{named('max_steps')} is for {given('kind', 'causal_lm')}; "
+                                      f"the tagger trains {named('epochs')}")
         elif self.epochs <= 0 and not self.max_steps:
-            raise TrainingRefused(f"--epochs {self.epochs:g}: train for more than 0 epochs "
-                             "(or give --max-steps)")
+            raise TrainingRefused(f"{given('epochs', f'{self.epochs:g}')}: train for more than "
+                                  f"0 epochs (or give {named('max_steps')})")
         if not seed.validation:
             reasons = seed.describe()["skipped_reasons"]
             raise TrainingRefused(f"seed set {self.seed} has no validation documents"
@@ -175,16 +201,17 @@ class TrainJob:
                                 else "")
                              + ": the epoch choice, the metrics and promotion are measured on "
                              "them (a validation split with usable rows, or none and "
-                             "--valid-percent above 0)")
+                             f"{named('valid_percent')} above 0)")
         teachers = seed.train_teachers()
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:
-            raise TrainingRefused(f"--teacher-weight names {unknown}, which labeled no training "
-                             f"document; this seed set's teachers: "
-                             f"{sorted(t for t in teachers if t)}")
+            raise TrainingRefused(f"{named('teacher_weights')} names {unknown}, which labeled "
+                                  "no training document; this seed set's teachers: "
+                                  f"{sorted(t for t in teachers if t)}")
         if self.select_epoch == "gold" and not seed.validation.first(1, gold=True):
-            raise TrainingRefused("--select-epoch gold needs validation documents with a gold_text; "
-                             "this seed set's have none (use --select-epoch teacher)")
+            raise TrainingRefused(f"{given('select_epoch', 'gold')} needs validation documents "
+                                  "with a gold_text; this seed set's have none (use "
+                                  f"{given('select_epoch', 'teacher')})")
 
     def base_dir(self) -> Path | None:
         """The local folder of the model ``base`` names (None: no base): a location,
@@ -274,11 +301,12 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
     raise ValueError(f"unknown kind {job.kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def run_training(job: TrainJob, progress=None) -> dict:
+def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     """Train, evaluate, publish and decide promotion; returns the evaluation record.
 
     ``progress``, a bar (``reset(total)``, ``set_description``, ``update``) or None, advances
-    once per phase: train, evaluate, publish, gold gate, promotion.
+    once per phase: train, evaluate, publish, gold gate, promotion. ``caller`` (``cli`` or
+    ``dag``): how a refusal names the setting to change (:meth:`TrainJob.check`).
     """
     from prox_tasks.registry import ModelRegistry
 
@@ -305,7 +333,7 @@ def run_training(job: TrainJob, progress=None) -> dict:
         raise TrainingRefused(f"seed set {job.seed} has no training documents"
                          + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else "")
                          + hint)
-    job.check(seed)
+    job.check(seed, caller)
     if job.gold_gate:
         from prox_tasks.evaluation.goldset import load_gold_set
 

@@ -219,10 +219,12 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_seed_label", {"format": "parquet"}, "sample", "is not a parquet file"),
     ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "train", "has no training documents"),
     ("prox_train_refiner", {"seed_uri": "SEED", "epochs": 1.5}, "train",
-     "the tagger trains whole epochs"),
-    # the backend Param reaches training (it was read but not offered: conf refused it)
+     "the epochs Param (1.5): the tagger trains whole epochs"),
+    # the backend Param reaches training (it was read but not offered: conf refused it);
+    # named as the trigger form names it, not as prox train's --backend
     ("prox_train_refiner", {"seed_uri": "SEED", "backend": "vllm"}, "train",
-     "--backend vllm cannot run a line_tagger"),
+     "the backend Param (vllm) cannot run a line_tagger, which the kind Param trains: choose "
+     "tagger, or leave the backend Param empty"),
 ])
 def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, capfd, dag_id,
                                                               conf, task_id, says):
