@@ -45,7 +45,9 @@ def resolve_endpoint(
     connection, else from ``api_key_env`` (None when neither has one: local servers).
 
     Raises:
-        ValueError: When no base URL is known.
+        ValueError: When no base URL is known, or it is no ``http(s)://host…`` URL (every
+            request would fail, each retried, to the same end).
+        KeyError: ``conn_id`` names no connection.
     """
     conn_url = conn_key = None
     if conn_id:
@@ -53,5 +55,11 @@ def resolve_endpoint(
     url = base_url or conn_url
     if not url:
         raise ValueError("the llm teacher needs a base URL (base_url or an Airflow connection)")
+    where = urlparse(url)
+    if where.scheme not in ("http", "https") or not where.hostname:
+        from prox_tasks.redaction import redact
+
+        raise ValueError(f"the llm teacher's base URL {redact(url)!r} is not an http:// or "
+                         "https:// URL with a host (e.g. http://127.0.0.1:8000/v1)")
     key = conn_key or (os.environ.get(api_key_env) if api_key_env else None)
     return url.rstrip("/"), key

@@ -291,6 +291,9 @@ def _teacher(name: str, options: dict | None):
         return get_teacher(name, **(options or {}))
     except (TypeError, ValueError, ImportError) as err:
         raise RunError(f"teacher {name!r}: {err} (fix the teacher_options Param)") from err
+    except KeyError as err:  # an undefined conn_id: each retry would look it up again
+        raise RunError(f"teacher {name!r}: {err.args[0]}: add the connection, or fix conn_id "
+                       "in the teacher_options Param") from err
 
 
 def _close(teacher) -> None:

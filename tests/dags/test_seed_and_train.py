@@ -206,6 +206,14 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
      'needs a model name (prox label --model NAME, or "model" in the seed DAG\'s '
      'teacher_options) and an endpoint (--base-url URL or --conn-id ID; "base_url" or '
      '"conn_id" there)'),
+    # an undefined connection, an endpoint that is no URL: every try (of sample, of each
+    # label_shard) failed the same way, retried
+    ("prox_seed_label", {"teacher": "llm", "teacher_options": {"model": "m",
+                                                               "conn_id": "no_such_teacher"}},
+     "sample", "Airflow connection 'no_such_teacher' is not defined"),
+    ("prox_seed_label", {"teacher": "llm", "teacher_options": {"model": "m",
+                                                               "base_url": "localhost:8000/v1"}},
+     "sample", "base URL 'localhost:8000/v1' is not an http:// or https:// URL"),
     ("prox_seed_label", {"sample_size": 2}, "split", "no seed set written"),
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),

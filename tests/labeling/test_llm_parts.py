@@ -85,6 +85,9 @@ def test_endpoint_from_environment_variable(monkeypatch):
     assert resolve_endpoint("http://h:1/v1", "MY_TEACHER_KEY") == ("http://h:1/v1", None)
     with pytest.raises(ValueError, match="base URL"):
         resolve_endpoint(None, "MY_TEACHER_KEY")
+    for bad in ("localhost:8000/v1", "not a url", "http:///v1"):  # each request would fail
+        with pytest.raises(ValueError, match="is not an http:// or https:// URL with a host"):
+            resolve_endpoint(bad, None)
 
 
 def test_endpoint_from_airflow_connection_json_and_uri(monkeypatch):
