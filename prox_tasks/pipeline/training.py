@@ -16,8 +16,9 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     event that triggered the run.
 
     Raises:
-        RunError: no seed set at all, or a relative ``seed_uri``, ``registry`` or ``base``
-            path (it would resolve against whichever worker's folder).
+        RunError: no seed set at all, a relative ``seed_uri``, ``registry`` or ``base``
+            path (it would resolve against whichever worker's folder), or ``base``
+            ``promoted`` with none promoted.
     """
     from prox_tasks.models.resolver import MODEL_CHOICES
 
@@ -32,8 +33,26 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     _check_exists(uri, "seed_uri")
     if params.get("base") and params["base"] not in MODEL_CHOICES:
         _check_exists(params["base"], "base")
-    return {"uri": uri, "registry": params.get("registry") or settings.registry_root(),
-            "catalog_url": settings.catalog_url(params.get("catalog_url"))}
+    registry = params.get("registry") or settings.registry_root()
+    catalog_url = settings.catalog_url(params.get("catalog_url"))
+    if params.get("base") == "promoted":
+        _check_promoted(registry, catalog_url)
+    return {"uri": uri, "registry": registry, "catalog_url": catalog_url}
+
+
+def _check_promoted(registry: str, catalog_url: str) -> None:
+    """``base`` ``promoted`` with no refiner promoted fails the run at once, in the Params'
+    words (``train`` resolves it the same way: this run's registry, then its catalog)."""
+    from prox_tasks.models import NoModelError, resolve_model
+
+    try:
+        resolve_model("promoted", name=settings.REFINER_NAME, registry=registry,
+                      catalog_url=catalog_url)
+    except NoModelError as err:
+        raise RunError(f"base 'promoted': no refiner is promoted in the registry {registry} "
+                       "(the registry Param) or the catalog; set the base Param to 'default' "
+                       "or a model's location, or leave it empty to train from scratch"
+                       ) from err
 
 
 def _check_exists(uri: str, param: str) -> None:

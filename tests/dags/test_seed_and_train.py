@@ -218,6 +218,9 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
     ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
+    # nothing promoted yet: train failed, naming prox train's options and PROX_MODEL_REGISTRY
+    ("prox_train_refiner", {"seed_uri": "SEED", "base": "promoted"}, "resolve_seed_set",
+     "base 'promoted': no refiner is promoted in the registry "),
     # a folder without a model: every retry of train would find the same
     ("prox_train_refiner", {"seed_uri": "SEED", "base": "EMPTY-DIR"}, "train",
      "no refiner.json or config.json in"),

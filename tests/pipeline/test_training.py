@@ -59,3 +59,17 @@ def test_promote_decides_on_evaluate_s_measurement_while_it_is_current(world, mo
     decision = training.promote(seed, candidate, measured, PARAMS)
     assert not decision["remeasured"]
     assert decision["incumbent"] == published["a"]["version"]
+
+
+def test_base_promoted_resolves_in_the_run_s_registry_and_catalog(world, tmp_path):
+    """``base`` ``promoted`` passes resolve_seed_set where the run's registry promotes a
+    refiner, and fails it, naming the Params, where none is (an empty registry)."""
+    from prox_tasks.pipeline.errors import RunError
+
+    _, seed, _, _ = world
+    params = {"seed_uri": seed["uri"], "base": "promoted", "catalog_url": seed["catalog_url"]}
+    resolved = training.resolve_seed_set({**params, "registry": str(seed["registry"])}, [])
+    assert resolved["registry"] == str(seed["registry"])
+    with pytest.raises(RunError, match="set the base Param to 'default'"):
+        training.resolve_seed_set({**params, "registry": str(tmp_path / "empty"),
+                                   "catalog_url": f"sqlite:///{tmp_path}/other.sqlite"}, [])
