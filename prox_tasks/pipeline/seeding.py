@@ -300,6 +300,16 @@ def _close(teacher) -> None:
     getattr(teacher, "close", lambda: None)()  # an llm teacher holds an HTTP client
 
 
+#: Rejections that say the sampled rows lack what the teacher reads (no relabeling fixes
+#: them), with what to do instead.
+INPUT_REASONS = {
+    "missing_gold": "missing_gold: the diff teacher needs rows with a gold_text field; choose "
+                    "another teacher, or an input_uri whose rows have it",
+    "missing_html": "missing_html: the html teacher needs rows with an html field, or warc_uris "
+                    "for a WET input; give them, or choose another teacher",
+}
+
+
 def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
     """Gate on the labels' validation (:func:`prox_tasks.labeling.validate.validate_label`, run
     by :func:`label_corpus`): a sampled document without a valid label counts as rejected.
@@ -321,8 +331,10 @@ def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
     if not valid or rate > max_invalid_rate:
         from prox_tasks.storage import join_uri
 
+        said = ", ".join(f"{reason} {count}" for reason, count in reasons.most_common())
+        hints = "".join(f" {INPUT_REASONS[r]}." for r in INPUT_REASONS if r in reasons)
         raise RunError(f"seed set {plan['name']}: {sampled - valid} of {sampled} labels "
-                         f"rejected ({rate:.1%} > {max_invalid_rate:.1%}): {dict(reasons)}. "
+                         f"rejected ({rate:.1%} > {max_invalid_rate:.1%}): {said}.{hints} "
                          "A run with the same Params reuses these labels: to label again "
                          "(e.g. the teacher's endpoint answered errors, or its settings were "
                          f"fixed), delete {join_uri(plan['root'], 'labels')} (and the teacher's "

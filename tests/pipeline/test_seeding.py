@@ -112,6 +112,9 @@ def test_rejected_labels_keep_their_reasons_and_fail_the_gate(snapshot, tmp_path
     with pytest.raises(ValueError, match="missing_gold") as err:
         seeding.validate(plan, parts, 0.05)
     assert f"delete {plan['root']}/labels" in str(err.value)  # how to label again
+    # the reasons in words (not a Python dict), and what to do about rows without gold
+    assert f"missing_gold {without_gold}" in str(err.value) and "{" not in str(err.value)
+    assert "the diff teacher needs rows with a gold_text field; choose another" in str(err.value)
     checked = seeding.validate(plan, parts, 1.0)
     assert checked["rejected_reasons"]["missing_gold"] == without_gold
     assert checked["rejected"] >= without_gold
