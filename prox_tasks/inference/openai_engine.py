@@ -53,6 +53,20 @@ class _Server:
     errors: dict = field(default_factory=dict)
 
 
+def servers_from_environment(level: str | None = None) -> list[str]:
+    """The base URLs a deployment sets for its pool: ``PROX_OPENAI_SERVERS`` (both levels),
+    or with ``level`` (``doc``, ``chunk``) that level's ``PROX_OPENAI_DOC_SERVERS`` /
+    ``PROX_OPENAI_CHUNK_SERVERS``; comma-separated, empty or unset: none."""
+    name = f"PROX_OPENAI_{level.upper()}_SERVERS" if level else "PROX_OPENAI_SERVERS"
+    return [url.strip() for url in os.environ.get(name, "").split(",") if url.strip()]
+
+
+def pools_from_environment() -> bool:
+    """Whether the environment gives both levels a pool (the shared one, or one each)."""
+    return bool(servers_from_environment()) or all(
+        servers_from_environment(level) for level in ("doc", "chunk"))
+
+
 class OpenAIEngine:
     """Completions over a pool of OpenAI-compatible servers.
 
@@ -85,7 +99,7 @@ class OpenAIEngine:
                  backoff: float = 0.5, max_backoff: float = 30.0, timeout: float | None = None,
                  max_model_len: int | None = None, on_failure: str = "raise") -> None:
         if servers is None:
-            servers = os.environ.get("PROX_OPENAI_SERVERS", "")
+            servers = servers_from_environment()
         if isinstance(servers, str):
             servers = [s for s in servers.split(",") if s.strip()]
         if not servers:

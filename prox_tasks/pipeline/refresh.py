@@ -80,7 +80,8 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
 
 
 def require_openai_servers(backend: str | None, where: str) -> None:
-    """Refuse ``backend=openai`` where ``PROX_OPENAI_SERVERS`` names no server: every try of
+    """Refuse ``backend=openai`` where the environment gives a level no pool
+    (``PROX_OPENAI_SERVERS``, or ``PROX_OPENAI_DOC_SERVERS`` and ``..._CHUNK_SERVERS``): every try of
     every refine task would fail building its engine (retried, with backoff, for nothing).
 
     Args:
@@ -91,11 +92,16 @@ def require_openai_servers(backend: str | None, where: str) -> None:
     Raises:
         RunError: Naming the variable to set, or the other way (another backend).
     """
-    if backend == "openai" and not settings.openai_servers():
+    if backend != "openai":
+        return
+    from prox_tasks.inference.openai_engine import pools_from_environment
+
+    if not pools_from_environment():
         raise RunError(f"backend=openai needs PROX_OPENAI_SERVERS in {where}: the "
                        "OpenAI-compatible servers' base URLs, comma-separated (e.g. "
-                       "http://gpu-1:8000/v1,http://gpu-2:8000/v1; docs/deploy.md); or "
-                       "trigger with another backend")
+                       "http://gpu-1:8000/v1,http://gpu-2:8000/v1), or a pool per level, "
+                       "PROX_OPENAI_DOC_SERVERS and PROX_OPENAI_CHUNK_SERVERS (docs/deploy.md); "
+                       "or trigger with another backend")
 
 
 def shard_batches(n_shards: int, max_map_length: int, per_task: int = 1) -> list[list[int]]:

@@ -13,8 +13,9 @@
 - ``PROX_REPORT_ROOTS``: the output roots whose snapshots the PROX report reads, separated by
   commas (default: ``PROX_CORPUS_ROOT``'s); see :mod:`prox_tasks.report.roots`.
 - ``PROX_CATALOG_URL``: the SQL catalog (SQLite under ``PROX_HOME`` by default).
-- ``PROX_OPENAI_SERVERS``: the servers of the refine DAG's ``backend=openai``
-  (:func:`openai_servers`).
+- ``PROX_OPENAI_SERVERS``: the servers of the refine DAG's ``backend=openai`` (read by
+  :func:`prox_tasks.inference.openai_engine.servers_from_environment`, with the per-level
+  ``PROX_OPENAI_DOC_SERVERS`` and ``PROX_OPENAI_CHUNK_SERVERS``).
 - ``PROX_TAGGER_PRECISION``: the line tagger's inference precision, ``auto`` (default),
   ``float32`` or ``bfloat16`` (see :mod:`prox_tasks.models.precision`).
 """
@@ -133,13 +134,6 @@ def refine_workers(override: int | None = None) -> int:
     if workers < 1 or str(value).strip() != str(workers):
         raise ValueError(f"{where} must be a whole number of at least 1, not {value!r}")
     return workers
-
-
-def openai_servers() -> list[str]:
-    """The OpenAI-compatible servers of ``$PROX_OPENAI_SERVERS`` (comma-separated base URLs),
-    where the refine DAG's ``backend=openai`` sends its requests; empty or unset: none."""
-    return [url.strip() for url in os.environ.get("PROX_OPENAI_SERVERS", "").split(",")
-            if url.strip()]
 
 
 def model_cache_keep() -> int:

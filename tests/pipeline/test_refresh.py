@@ -114,6 +114,21 @@ def test_a_refine_task_without_openai_servers_fails_without_retries(tmp_path, mo
     assert isinstance(err.value, cannot_succeed())
 
 
+def test_a_pool_per_level_is_a_pool_for_the_openai_backend(monkeypatch):
+    """ProX's two models served as two pools (PROX_OPENAI_DOC_SERVERS and
+    PROX_OPENAI_CHUNK_SERVERS, no shared PROX_OPENAI_SERVERS) are what the engines load:
+    the run's first task takes them; one level's pool alone is refused."""
+    from prox_tasks.pipeline.errors import RunError
+
+    monkeypatch.delenv("PROX_OPENAI_SERVERS", raising=False)
+    monkeypatch.setenv("PROX_OPENAI_DOC_SERVERS", "http://127.0.0.1:9/v1")
+    params = {"input_uri": "/crawl/{ds}", "output_root": "/corpus", "backend": "openai"}
+    with pytest.raises(RunError, match="or a pool per level, PROX_OPENAI_DOC_SERVERS and "):
+        refresh.resolve_snapshot(params, "2026-02-01")
+    monkeypatch.setenv("PROX_OPENAI_CHUNK_SERVERS", "http://127.0.0.1:10/v1")
+    assert refresh.resolve_snapshot(params, "2026-02-01")
+
+
 def test_thresholds_from_params_ignore_other_keys():
     t = GateThresholds.from_mapping({"max_drop_rate": 0.5, "history_min": 2.0, "dry_run": True,
                                      "min_drop_rate": None})
