@@ -50,7 +50,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     from prox_tasks.storage.names import check_name, safe_name
 
     try:
-        GateThresholds.from_mapping(params)  # the gate's own checks, before any work
+        GateThresholds.from_mapping(params, "dag")  # the gate's own checks, before any work
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
     check_absolute(params, ("input_uri", "output_root"))

@@ -313,7 +313,7 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"model": f"{SHIPPED_MODEL}/model.safetensors"}, "plan", "is a file, not a model folder"),
     ({"model": "HF_FOLDER", "keep_threshold": 0.7}, "plan",
      "is for line-tagger models; "),
-    ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "min_drop_rate 0.9 is above"),
+    ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "the min_drop_rate Param 0.9 is above the max_drop_rate Param 0.1"),
     # no server for the openai backend: every try of every refine task failed (retried)
     ({"model": "HF_FOLDER", "backend": "openai"}, "resolve",
      "backend=openai needs PROX_OPENAI_SERVERS in the environment of every Airflow worker"),

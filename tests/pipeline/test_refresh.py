@@ -129,6 +129,16 @@ def test_a_pool_per_level_is_a_pool_for_the_openai_backend(monkeypatch):
     assert refresh.resolve_snapshot(params, "2026-02-01")
 
 
+def test_a_threshold_param_out_of_range_is_named_as_the_param():
+    """The run's Params are checked by the gate's own rule, named as the trigger form names
+    them (not the field, nor prox gate's --max-drop-rate)."""
+    from prox_tasks.pipeline.errors import RunError
+
+    params = {"input_uri": "/crawl/{ds}", "output_root": "/corpus", "max_drop_rate": 2.0}
+    with pytest.raises(RunError, match=r"^the max_drop_rate Param 2.0 is not in \[0, 1\]"):
+        refresh.resolve_snapshot(params, "2026-02-01")
+
+
 def test_thresholds_from_params_ignore_other_keys():
     t = GateThresholds.from_mapping({"max_drop_rate": 0.5, "history_min": 2.0, "dry_run": True,
                                      "min_drop_rate": None})
