@@ -723,13 +723,7 @@ def test_a_file_compressed_twice_is_one_loss_saying_so(tmp_path, name, outer, in
     folder.mkdir()
     body = ("\n".join(_good(300)) + "\n").encode()
     (folder / name).write_bytes(compress[outer](compress[inner](body)))
-    (folder / "b.jsonl").write_text("\n".join(_good(2, "b")) + "\n")
-    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
-    quarantine = Quarantine()
-    docs = [d for shard in manifest.shards for d in read_shard(manifest, shard.index, quarantine)]
-    assert [d.id for d in docs] == ["b0", "b1"] and manifest.total_docs == 3
-    (lost,) = quarantine.records()
-    assert (lost["offset"], lost["reason"]) == (0, "truncated_file")
+    lost = _the_one_file_lost(folder, tmp_path)
     tool = {"gzip": "gzip -dc", "zstd": "zstd -dc"}[outer]
     assert f"{name} is compressed twice ({inner} inside {outer}): take the outer layer off " \
            f"({tool} FILE > FILE2, named for the {inner} inside)" in lost["detail"], lost
@@ -788,13 +782,7 @@ def test_a_file_in_a_format_no_text_reader_reads_is_one_loss_naming_it(tmp_path,
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / name).write_bytes(make(("\n".join(_good(300)) + "\n").encode()))
-    (folder / "b.jsonl").write_text("\n".join(_good(2, "b")) + "\n")
-    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
-    quarantine = Quarantine()
-    docs = [d for shard in manifest.shards for d in read_shard(manifest, shard.index, quarantine)]
-    assert [d.id for d in docs] == ["b0", "b1"] and manifest.total_docs == 3
-    (lost,) = quarantine.records()
-    assert (lost["offset"], lost["reason"]) == (0, "truncated_file")
+    lost = _the_one_file_lost(folder, tmp_path)
     assert f"{name} {said}" in lost["detail"] and "which prox does not read" in lost["detail"]
     spark = tmp_path / "part-0.json"  # a name that tells nothing: read as --format says
     spark.write_bytes((folder / name).read_bytes())
@@ -863,3 +851,17 @@ def test_a_plan_that_read_a_multi_record_file_otherwise_is_refused_not_read_shor
         with pytest.raises(StalePlan, match="prox plan --overwrite.*a.jsonl records 0-2 as"):
             list(read())
     assert [d.id for d in read_shard(now, 0, Quarantine())] == [f"m{i}" for i in range(5)]
+
+
+def _the_one_file_lost(folder, tmp_path) -> dict:
+    """Plan and read ``folder`` (its one unreadable file, and a good b.jsonl of 2 documents
+    written here): the good documents read, the bad file one ``truncated_file`` entry (its
+    quarantine record returned)."""
+    (folder / "b.jsonl").write_text("\n".join(_good(2, "b")) + "\n")
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+    quarantine = Quarantine()
+    docs = [d for shard in manifest.shards for d in read_shard(manifest, shard.index, quarantine)]
+    assert [d.id for d in docs] == ["b0", "b1"] and manifest.total_docs == 3
+    (lost,) = quarantine.records()
+    assert (lost["offset"], lost["reason"]) == (0, "truncated_file")
+    return lost
