@@ -196,12 +196,18 @@ class TrainJob:
                                   f"0 epochs (or give {named('max_steps')})")
         if not seed.validation:
             reasons = seed.describe()["skipped_reasons"]
+            # the train DAG has no valid_percent Param: its seed sets hold their split,
+            # drawn by the labeling DAG's
+            way_to_validation = (
+                "label the seed set again with more held out: prox_seed_label's valid_percent "
+                "Param, or a larger sample_size" if caller == "dag" else
+                f"a validation split with usable rows, or none and {named('valid_percent')} "
+                "above 0")
             raise TrainingRefused(f"seed set {self.seed} has no validation documents"
                              + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons
                                 else "")
                              + ": the epoch choice, the metrics and promotion are measured on "
-                             "them (a validation split with usable rows, or none and "
-                             f"{named('valid_percent')} above 0)")
+                             f"them ({way_to_validation})")
         teachers = seed.train_teachers()
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:

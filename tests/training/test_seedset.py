@@ -142,6 +142,24 @@ def test_a_named_validation_split_without_rows_is_refused_not_replaced(tmp_path,
     assert ("rows left out: {'no program': 1}" in err) == bool(valid)
 
 
+def test_the_train_dag_s_refusal_of_a_seed_set_without_validation_names_what_it_can_set(
+        tmp_path):
+    """prox_train_refiner has no valid_percent Param (the labeling DAG draws the split): its
+    refusal of a seed set without validation rows said '... or none and the valid_percent
+    Param above 0', a Param its trigger form does not have. prox train still names its flag."""
+    from prox_tasks.training.run import TrainingRefused, TrainJob
+
+    folder = write_seed_set(tmp_path / "seed", [{**DOC, "id": f"t{i}"} for i in range(40)], [])
+    job = TrainJob(seed=str(folder), output=str(tmp_path / "registry"), epochs=1)
+    seed = load_seed_set(str(folder))
+    with pytest.raises(TrainingRefused) as refused:
+        job.check(seed, caller="dag")
+    assert "prox_seed_label's valid_percent Param" in str(refused.value)
+    assert "the valid_percent Param above 0" not in str(refused.value)
+    with pytest.raises(TrainingRefused, match="or none and --valid-percent above 0"):
+        job.check(seed, caller="cli")
+
+
 def test_null_ids_get_their_texts_hash_not_one_shared_id(tmp_path):
     path = tmp_path / "seed.jsonl"
     rows = [{**DOC, "id": None, "text": f"page {i}\nb"} for i in range(10)] + [{**DOC, "id": 7}]
