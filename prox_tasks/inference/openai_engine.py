@@ -135,7 +135,13 @@ class OpenAIEngine:
             try:
                 reply = client.get(f"{url}/models")
                 reply.raise_for_status()
-                return list(reply.json()["data"])
+                listed = reply.json()["data"]
+                # checked here: a card read below without an id broke the whole load with
+                # a bare KeyError or AttributeError, naming no server
+                if not isinstance(listed, list) or not all(
+                        isinstance(c, dict) and isinstance(c.get("id"), str) for c in listed):
+                    raise ValueError(f"/models answered no list of models with ids: {listed!r:.200}")
+                return listed
             except Exception as err:  # noqa: BLE001 - the other servers of the pool count
                 return err
 

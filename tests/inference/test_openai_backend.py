@@ -433,6 +433,23 @@ def test_the_context_is_the_shortest_the_pool_serves():
     assert (engine.model_name, engine.max_model_len) == ("prox-doc", 512)
 
 
+def test_a_server_whose_models_listing_is_malformed_counts_as_not_answering():
+    """A server (a proxy, a gateway) answering /v1/models with cards without an id broke the
+    engine's load with a bare KeyError/AttributeError naming no server: it is now a server
+    that did not answer, the pool's others serve, and a pool of only such servers is an
+    InferenceError naming each."""
+    asked: list[tuple[str, str]] = []
+    with _model_server(["prox-doc"], asked) as strings, \
+            _model_server([{"object": "model"}], asked) as no_id, \
+            _model_server([DOC_CARD], asked) as good:  # fmt: skip
+        bad = [strings.url + "/v1", no_id.url + "/v1"]
+        engine = OpenAIEngine([*bad, good.url + "/v1"])
+        assert (engine.model_name, engine.max_model_len) == ("prox-doc", 1024)
+        with pytest.raises(InferenceError, match="no list of models with ids") as refused:
+            OpenAIEngine(bad)
+    assert all(url in str(refused.value) for url in bad)
+
+
 def test_prox_refine_refuses_a_level_without_a_pool_before_planning(tiny_model, tmp_path,
                                                                      monkeypatch, capsys):
     import json
