@@ -243,12 +243,21 @@ def gate_defaults() -> GateThresholds:
     # an empty one is unset, as `prox gate --help` shows it (an env file's NAME=)
     values = {f.name: os.environ[f"PROX_GATE_{f.name.upper()}"] for f in fields(GateThresholds)
               if os.environ.get(f"PROX_GATE_{f.name.upper()}", "").strip()}
+    from prox_tasks.quality.thresholds import refusal
+
     try:
-        return GateThresholds.from_mapping(values)
+        numbers = {k: float(v) for k, v in values.items()}
+        # a number out of range is named by its variable, not as a value that is no number
+        problem = refusal({**GateThresholds().to_dict(), **numbers},
+                          lambda name: f"PROX_GATE_{name.upper()}")
+        if problem is None:
+            return GateThresholds.from_mapping(values)
     except ValueError as err:
         raise ValueError(f"a PROX_GATE_* variable is not a number ({err}): "
                          f"{', '.join(f'PROX_GATE_{k.upper()}={v!r}' for k, v in values.items())}"
                          ) from err
+    raise ValueError(f"deployment variable {problem}: set it in range, or unset it for the "
+                     "built-in default")
 
 
 def threshold_params() -> dict:

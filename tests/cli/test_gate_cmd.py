@@ -8,7 +8,7 @@ import re
 import pytest
 
 from prox_tasks.cli import main
-from prox_tasks.pipeline.dag_config import threshold_params
+from prox_tasks.pipeline.dag_config import gate_defaults, threshold_params
 from tests.quality.snapshot_factory import refine_snapshot, write_input
 
 
@@ -48,6 +48,25 @@ def test_an_empty_prox_gate_variable_is_the_built_in_default(tmp_path, capsys, m
     assert threshold_params()["max_drop_rate"]["default"] == 0.9
     assert main(["gate", "--json", "--snapshot", out]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["passed"] is True
+
+
+def test_a_prox_gate_variable_out_of_range_is_named_as_such(monkeypatch):
+    """``PROX_GATE_MAX_DROP_RATE=2`` made the gate and every DAG parse fail with "a PROX_GATE_*
+    variable is not a number (max_drop_rate 2.0 is not in [0, 1])": 2 is a number; the
+    variable is named with what is wrong with it."""
+    monkeypatch.setenv("PROX_GATE_MAX_DROP_RATE", "2")
+    with pytest.raises(ValueError) as refused:
+        gate_defaults()
+    assert str(refused.value).startswith(
+        "deployment variable PROX_GATE_MAX_DROP_RATE 2.0 is not in [0, 1]: set it in range")
+    monkeypatch.setenv("PROX_GATE_MAX_DROP_RATE", "0.1")
+    monkeypatch.setenv("PROX_GATE_MIN_DROP_RATE", "0.5")
+    with pytest.raises(ValueError, match="PROX_GATE_MIN_DROP_RATE 0.5 is above "
+                                         "PROX_GATE_MAX_DROP_RATE 0.1: no snapshot could pass"):
+        gate_defaults()
+    monkeypatch.setenv("PROX_GATE_MIN_DROP_RATE", "lots")
+    with pytest.raises(ValueError, match="a PROX_GATE_\\* variable is not a number"):
+        gate_defaults()
 
 
 def test_gate_with_a_catalog_prints_only_its_own_line(tmp_path):
