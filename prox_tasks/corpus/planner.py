@@ -141,7 +141,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         write: Write ``<output_uri>/manifest.json`` (atomically), and the snapshot's
             duplicate ids (:mod:`prox_tasks.corpus.duplicates`; one more read of the input).
         overwrite: Replace an existing manifest of a different plan instead of raising
-            :class:`ManifestConflict`.
+            :class:`ManifestConflict`; the input is scanned again even when unchanged (the
+            way out of a :class:`StalePlan`: an older prox's counts of the same files).
         progress: A bar advanced by one per record scanned (``update``), or None.
     """
     if target_docs is None and target_bytes is None:
@@ -150,7 +151,10 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         raise ValueError("targets must be positive")
     settings = {"target_docs": target_docs, "target_bytes": target_bytes,
                 **read_settings(text_field, id_field, format, max_doc_bytes)}
-    unchanged = unchanged_plan(input_uri, output_uri, settings) if write else None
+    # not with overwrite: a plan an older prox counted otherwise (StalePlan, which names
+    # overwrite as the way out) lists the same unchanged files, and would be kept
+    unchanged = unchanged_plan(input_uri, output_uri, settings) if write and not overwrite \
+        else None  # fmt: skip
     if unchanged is not None:  # a retried or rerun plan: the crawl is not read again
         from prox_tasks.corpus.duplicates import index_duplicates
 

@@ -853,6 +853,36 @@ def test_a_plan_that_read_a_multi_record_file_otherwise_is_refused_not_read_shor
     assert [d.id for d in read_shard(now, 0, Quarantine())] == [f"m{i}" for i in range(5)]
 
 
+def test_overwriting_a_stale_plan_of_unchanged_files_plans_them_again(tmp_path):
+    """StalePlan's way out is to plan the folder again (prox plan --overwrite, prox refine
+    --replan, the DAG's reprocess=true); but the files an older prox counted otherwise are
+    unchanged, so planning found the old plan 'unchanged' and kept it: every refine failed
+    again with the same StalePlan. Overwriting plans the input again."""
+    import dataclasses
+
+    from prox_tasks.corpus.manifest import Manifest, Segment, ShardPlan
+    from prox_tasks.corpus.planner import StalePlan
+    from prox_tasks.storage import put_atomic
+
+    rows = [json.dumps({"id": f"m{i}", "text": "A line of a page. " * 4}).encode()
+            for i in range(5)]
+    folder, out = tmp_path / "in", str(tmp_path / "out")
+    folder.mkdir()
+    (folder / "a.jsonl").write_bytes(b"\r".join(rows[:3]) + b"\n" + rows[3] + b"\n"
+                                     + rows[4] + b"\n")
+    now = plan_shards(str(folder), out, target_docs=100, write=False)
+    (a,) = now.files
+    old = Manifest(now.input_uri, now.output_uri, now.settings,
+                   [dataclasses.replace(a, records=3)],  # as the older prox scanned it
+                   [ShardPlan(0, 3, a.bytes, [Segment(a.uri, "jsonl", 0, 3, 3, a.bytes)])])
+    put_atomic(old.uri, old.to_json())
+    with pytest.raises(StalePlan, match="prox plan --overwrite"):  # a rerun: its duplicate ids
+        plan_shards(str(folder), out, target_docs=100)
+    replanned = plan_shards(str(folder), out, target_docs=100, overwrite=True)
+    assert replanned.id == now.id and replanned.files[0].records == 5
+    assert [d.id for d in read_shard(out, 0, Quarantine())] == [f"m{i}" for i in range(5)]
+
+
 def _the_one_file_lost(folder, tmp_path) -> dict:
     """Plan and read ``folder`` (its one unreadable file, and a good b.jsonl of 2 documents
     written here): the good documents read, the bad file one ``truncated_file`` entry (its
