@@ -36,6 +36,7 @@ from prox_tasks.storage import (
     identity_of,
     join_uri,
     list_uri,
+    names_in,
     remove_all,
     to_uri,
 )
@@ -313,7 +314,7 @@ def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
     plan take hours."""
     for uri_of in (status_uri, shard_uri, quarantine_uri):
         folder = uri_of(output_uri, 0).rpartition("/")[0]
-        found = {uri.rpartition("/")[2] for uri in list_uri(folder)}
+        found = names_in(folder)
         remove_all([uri for uri in (uri_of(output_uri, s.index) for s in replaced.shards)
                     if uri.rpartition("/")[2] in found])
     remove_all(list_uri(join_uri(output_uri, PARTS_FOLDER, replaced.id)))

@@ -63,10 +63,11 @@ def _refuse_generative_options(backend_options: dict, model_uri: str) -> None:
     (``--doc-model``, ``--servers``, …): the tagger backend refused them only once loaded,
     after the plan, as a Python list of internal names (``['doc_model']``)."""
     from prox_tasks.inference.loading import not_for_the_tagger
+    from prox_tasks.setting_names import setting_name
 
     unknown = not_for_the_tagger(backend_options)
     if unknown:
-        named = ", ".join(CLI_OPTIONS.get(k, "--" + k.replace("_", "-")) for k in unknown)
+        named = ", ".join(setting_name(k, "cli", CLI_OPTIONS) for k in unknown)
         one = len(unknown) == 1
         raise ValueError(f"{named} {'is' if one else 'are'} for generative models (the vllm, "
                          f"transformers and openai backends); {model_uri} is a line-tagger "

@@ -424,14 +424,8 @@ def listed_identity(bucket: str, obj: dict) -> Opened:
 def versions_in(bucket: str, prefix: str) -> dict[str, str]:
     """``{key: version}`` of every object under ``prefix``, from the listing (one request
     per 1,000 objects instead of a HEAD each): ETag, last-modified and size."""
-    paginator = get_client().get_paginator("list_objects_v2")
-    versions = {}
-    with about(f"s3://{bucket}/{prefix}"):
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-            for obj in page.get("Contents", []):
-                versions[obj["Key"]] = f"{obj.get('ETag', '')}-{obj.get('LastModified', '')}-" \
-                                       f"{obj.get('Size')}"
-    return versions
+    return {obj["Key"]: f"{obj.get('ETag', '')}-{obj.get('LastModified', '')}-{obj.get('Size')}"
+            for obj in list_objects(bucket, prefix)}
 
 
 def cleanup_partial(loc: Location) -> int:
