@@ -227,10 +227,13 @@ def check_openai_pools(options: dict) -> None:
 def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):
     if backend != "openai":
         return cls(str(folder), **options)
-    from prox_tasks.inference.openai_engine import ServedModelMismatch
+    from prox_tasks.inference.openai_engine import AmbiguousServedModel, ServedModelMismatch
 
     try:
         return cls(**options)
+    except AmbiguousServedModel as err:  # named with the level's own option and variable
+        raise AmbiguousServedModel.naming(err.serves, level,
+                                          f"the {LEVEL_WORDS[level]}-level model: ") from None
     except ServedModelMismatch as err:
         raise ServedModelMismatch(f"the {LEVEL_WORDS[level]}-level model: {err}") from None
 

@@ -42,6 +42,45 @@ class ServedModelMismatch(InferenceError):
     """A server of the pool does not serve the model asked for (``/v1/models``)."""
 
 
+class AmbiguousServedModel(ServedModelMismatch):
+    """No served model was named and the pool lists more than one: taking the first would
+    send one level's programs to the other level's model (a gateway serving both).
+
+    Attributes:
+        serves: What each server lists, as the message words it.
+    """
+
+    serves: str = ""
+
+    @classmethod
+    def naming(cls, serves: str, level: str | None = None,
+               prefix: str = "") -> AmbiguousServedModel:
+        """The refusal for ``level`` (``doc``, ``chunk``; None: either), naming its option
+        and variable, after ``prefix``."""
+        if level:
+            how = f"prox refine --{level}-served-model NAME, or PROX_OPENAI_{level.upper()}_MODEL"
+        else:
+            how = ("prox refine --doc-served-model/--chunk-served-model NAME, or "
+                   "PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL (the engine's model_name)")
+        err = cls(f"{prefix}the pool serves more than one model ({serves}): name the one for this "
+                  f"level: {how} (docs/inference.md)")
+        err.serves = serves
+        return err
+
+
+def _only_model(answered: dict[str, list[dict]]) -> str | None:
+    """The one model the servers of a pool list (None: they list none).
+
+    Raises:
+        AmbiguousServedModel: They list more than one, naming what each server serves.
+    """
+    names = list(dict.fromkeys(card["id"] for cards in answered.values() for card in cards))
+    if len(names) > 1:
+        raise AmbiguousServedModel.naming("; ".join(
+            f"{url} serves {', '.join(c['id'] for c in cards)}" for url, cards in answered.items()))
+    return names[0] if names else None
+
+
 @dataclass
 class _Server:
     url: str
@@ -153,9 +192,8 @@ class OpenAIEngine:
         if not answered:
             errors = "; ".join(f"{url}: {err}" for url, err in replies.items())
             raise InferenceError(f"no server of the pool answered /models: {errors}")
-        cards = next(iter(answered.values()))
-        if want_name and cards:
-            self.model_name = cards[0]["id"]
+        if want_name:
+            self.model_name = _only_model(answered)
         mine = {url: next((c for c in listed if c.get("id") == self.model_name), None)
                 for url, listed in answered.items()}  # fmt: skip
         wrong = [url for url, card in mine.items() if card is None]

@@ -494,3 +494,27 @@ def test_every_server_of_a_pool_is_asked_for_its_models_at_once():
         for server in servers:
             server.close()
     assert engine.model_name == "prox-doc" and most[0] >= 2  # one at a time: 1
+
+
+def test_a_pool_listing_several_models_needs_the_levels_name(tiny_model):
+    """A gateway serving both models and no served name given: each level took the first
+    model listed, so chunk programs went to the document model. Refused at load, naming the
+    models and the option and variable of the level; a one-model pool needs no name."""
+    from prox_tasks.inference.openai_engine import ServedModelMismatch
+
+    asked: list[tuple[str, str]] = []
+    with _model_server([DOC_CARD, CHUNK_CARD], asked) as gateway:
+        url = gateway.url + "/v1"
+        with pytest.raises(ServedModelMismatch, match=r"the document-level model: the pool "
+                           r"serves more than one model \(" + rf"{url} serves prox-doc, "
+                           r"prox-chunk\): name the one for this level: prox refine "
+                           r"--doc-served-model NAME, or PROX_OPENAI_DOC_MODEL"):
+            load_backend("openai", str(tiny_model), servers=url)
+        with pytest.raises(ServedModelMismatch, match=r"the chunk-level model: .* prox refine "
+                           r"--chunk-served-model NAME, or PROX_OPENAI_CHUNK_MODEL"):
+            load_backend("openai", str(tiny_model), servers=url, doc_served_model="prox-doc")
+        with pytest.raises(ServedModelMismatch, match="more than one model"):
+            OpenAIEngine([url])  # the engine alone: named by its own option
+        # the shared name serves both levels, as before
+        refiner = load_backend("openai", str(tiny_model), servers=url, model_name="prox-doc")
+    assert refiner.version.startswith("openai:prox-doc@/models/doc-v1+") and asked == []
