@@ -81,6 +81,11 @@ def _only_model(answered: dict[str, list[dict]]) -> str | None:
     return names[0] if names else None
 
 
+class ServedModelChanged(ServedModelMismatch):
+    """A server of the pool serves other weights under the served name than when the model
+    was loaded (restarted on another checkpoint), or no longer serves the model."""
+
+
 @dataclass
 class _Server:
     url: str
@@ -159,13 +164,15 @@ class OpenAIEngine:
         self.served_root: str | None = None
         self.max_model_len = max_model_len or 4096
         self.stats = {"retries": 0, "cooldowns": 0}
+        #: Whether the pool's models were asked at load, and so are asked again after each
+        #: call (:meth:`_check_still_served`); not when name and context were both given.
+        self._watched = False
         if model_name is None or max_model_len is None:
             self._discover(model_name is None, max_model_len is None)
 
-    def _discover(self, want_name: bool, want_len: bool) -> None:
-        """The served model's name, weights and context from ``/v1/models`` of every server
-        that answers; a server that does not serve it (another model, or another name) is
-        refused here, before any document is sent to the wrong model."""
+    def _listings(self) -> dict[str, list[dict] | Exception]:
+        """Each server's ``/v1/models`` cards, or why it gave none (checked: a list of cards
+        with ids), all asked at once: a pool of dozens costs one round trip, not dozens."""
         from concurrent.futures import ThreadPoolExecutor
 
         import httpx
@@ -184,10 +191,16 @@ class OpenAIEngine:
             except Exception as err:  # noqa: BLE001 - the other servers of the pool count
                 return err
 
-        # every server is asked, at once: a pool of dozens costs one round trip, not dozens
         with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.api_key}"}) \
                 as client, ThreadPoolExecutor(min(16, len(self.urls))) as pool:  # fmt: skip
-            replies = dict(zip(self.urls, pool.map(models, self.urls), strict=True))
+            return dict(zip(self.urls, pool.map(models, self.urls), strict=True))
+
+    def _discover(self, want_name: bool, want_len: bool) -> None:
+        """The served model's name, weights and context from ``/v1/models`` of every server
+        that answers; a server that does not serve it (another model, or another name) is
+        refused here, before any document is sent to the wrong model."""
+        replies = self._listings()
+        self._watched = True
         answered = {u: r for u, r in replies.items() if not isinstance(r, Exception)}
         if not answered:
             errors = "; ".join(f"{url}: {err}" for url, err in replies.items())
@@ -235,7 +248,38 @@ class OpenAIEngine:
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         if not requests:
             return []
-        return asyncio.run(self._generate_all(requests))
+        completions = asyncio.run(self._generate_all(requests))
+        if self._watched:
+            self._check_still_served()
+        return completions
+
+    def _check_still_served(self) -> None:
+        """Refuse the completions of a call during which a server of the pool started
+        serving the model from other weights than at load (restarted on another checkpoint
+        under the same name), or stopped serving it: the rows would carry the old version.
+        One ``/v1/models`` round trip per call (a batch's documents, or its chunks), asked
+        after it, so every completion kept was written while the pool still served what the
+        version names. A server that does not answer is left to the requests' retries.
+
+        Raises:
+            ServedModelChanged: Naming the server, what it serves now and what at load.
+        """
+        for url, listed in self._listings().items():
+            if isinstance(listed, Exception):
+                continue
+            card = next((c for c in listed if c["id"] == self.model_name), None)
+            root = str(card["root"]) if card is not None and card.get("root") else None
+            if card is not None and root == self.served_root:
+                continue
+            now = (f"no longer serves {self.model_name!r} (it serves "
+                   f"{', '.join(c['id'] for c in listed) or 'no model'})" if card is None
+                   else f"now serves {self.model_name!r} from {root}, not {self.served_root} "
+                   "as when the model was loaded")  # fmt: skip
+            raise ServedModelChanged(
+                f"{url} {now}: the programs of this call may come from either, so none is "
+                "kept; run again (a task's retry) to refine under the version of what the "
+                "pool serves now (the old version's checkpoints are not reused), or restart "
+                "the server on the checkpoint it served")
 
     async def _generate_all(self, requests: list[GenerationRequest]) -> list[Completion]:
         from openai import AsyncOpenAI

@@ -518,3 +518,58 @@ def test_a_pool_listing_several_models_needs_the_levels_name(tiny_model):
         # the shared name serves both levels, as before
         refiner = load_backend("openai", str(tiny_model), servers=url, model_name="prox-doc")
     assert refiner.version.startswith("openai:prox-doc@/models/doc-v1+") and asked == []
+
+
+def test_a_pool_restarted_on_other_weights_mid_run_is_caught_before_its_rows_are_kept(
+        tiny_model, tmp_path, capsys):  # fmt: skip
+    """A server restarted on another checkpoint under the same served name after the model
+    was loaded: the rows refined since would carry the old version. Each engine call asks
+    the pool again: the run fails naming the old and new weights, nothing of the batch is
+    kept, and the rerun refines every row under the new version (the old version's
+    checkpoints are not reused)."""
+    import json
+
+    import pyarrow.parquet as pq
+
+    from prox_tasks.cli import main
+    from prox_tasks.inference.openai_engine import ServedModelChanged
+
+    card = dict(DOC_CARD)
+    asked: list[tuple[str, str]] = []
+    with _model_server([card], asked) as server:
+        url = server.url + "/v1"
+        engine = OpenAIEngine([url])
+        assert engine.generate([GenerationRequest([1, 2, 3], 4)])[0].text == "keep_doc()"
+        card["root"] = "/models/doc-v2"  # restarted between two calls
+        with pytest.raises(ServedModelChanged, match=rf"{url} now serves 'prox-doc' from "
+                           r"/models/doc-v2, not /models/doc-v1 as when the model was loaded"):
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        card.update(id="another")  # or now serves another model
+        with pytest.raises(ServedModelChanged, match=rf"{url} no longer serves 'prox-doc'"):
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+
+        # prox refine: the pool switches after the first checkpointed batch
+        card.update(DOC_CARD)
+        docs = tmp_path / "in.jsonl"
+        docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(6)))
+        calls = [0]
+
+        def generate_then_switch(self, requests, _real=OpenAIEngine.generate):
+            calls[0] += 1
+            if calls[0] == 3:  # the second batch's document call
+                card["root"] = "/models/doc-v2"
+            return _real(self, requests)
+
+        args = ["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
+                str(tiny_model), "--backend", "openai", "--servers", url, "--no-progress",
+                "--checkpoint-every", "2", "--json"]  # fmt: skip
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(OpenAIEngine, "generate", generate_then_switch)
+            assert main(args) == 1
+        assert "now serves 'prox-doc' from /models/doc-v2" in capsys.readouterr().err
+        assert not list((tmp_path / "out").glob("shards/*.parquet"))  # nothing published
+        assert main(args) == 0
+        summary = json.loads(capsys.readouterr().out)
+    assert "prox-doc@/models/doc-v2+" in summary["model_version"]
+    rows = pq.read_table(tmp_path / "out" / "shards").to_pylist()
+    assert len(rows) == 6 and {r["model_version"] for r in rows} == {summary["model_version"]}
