@@ -187,16 +187,15 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
     variable (``PROX_OPENAI_DOC_SERVERS``, ``PROX_OPENAI_CHUNK_MODEL``, ...), else the
     engine's own default (``PROX_OPENAI_SERVERS``; the first model the pool lists).
     ``per_level``: the :data:`OPENAI_LEVEL_OPTIONS` given."""
-    from prox_tasks.inference.openai_engine import servers_from_environment
+    from prox_tasks.inference.openai_engine import served_model_names, servers_from_environment
 
+    names = served_model_names({**engine_options, **per_level})
     levels: dict[str, dict] = {}
     for level in ("doc", "chunk"):
-        env = f"PROX_OPENAI_{level.upper()}"
         chosen = {
             "servers": per_level.get(f"{level}_servers") or engine_options.get("servers")
             or servers_from_environment(level) or None,
-            "model_name": per_level.get(f"{level}_served_model")
-            or engine_options.get("model_name") or os.environ.get(f"{env}_MODEL") or None,
+            "model_name": names[level],
         }
         levels[level] = {k: v for k, v in chosen.items() if v is not None}
     alone = [level for level, chosen in levels.items() if "servers" not in chosen]

@@ -105,6 +105,22 @@ def servers_from_environment(level: str | None = None) -> list[str]:
     return [url.strip() for url in os.environ.get(name, "").split(",") if url.strip()]
 
 
+#: The options that name the model a level asks its pool for: the level's own, then the one
+#: both levels share.
+SERVED_MODEL_OPTIONS = ("doc_served_model", "chunk_served_model", "model_name")
+
+
+def served_model_names(options: dict) -> dict[str, str | None]:
+    """The served model each level (``doc``, ``chunk``) asks its pool for: the level's
+    option (``doc_served_model``), else the shared ``model_name``, else the level's variable
+    (``PROX_OPENAI_DOC_MODEL`` / ``PROX_OPENAI_CHUNK_MODEL``); None: the one model the pool
+    lists (known once loaded). One rule for loading the model and for a snapshot's settings,
+    so a name counts the same whichever way it was given."""
+    return {level: options.get(f"{level}_served_model") or options.get("model_name")
+            or os.environ.get(f"PROX_OPENAI_{level.upper()}_MODEL") or None
+            for level in ("doc", "chunk")}  # fmt: skip
+
+
 def pools_from_environment() -> bool:
     """Whether the environment gives both levels a pool (the shared one, or one each)."""
     return bool(servers_from_environment()) or all(

@@ -70,21 +70,39 @@ TRANSPORT_OPTIONS = frozenset({
 def shard_request(model: str | None, backend: str | None, backend_options: dict | None,
                   policy: dict | None, limits: dict | None, quality: str = "off") -> dict:
     """What decides a shard's refined rows, as a rerun asks for it (JSON-ready): the model
-    as resolved (its URI), the backend, a digest of its options (they may hold endpoints),
-    the keep threshold, the executor policy, the limits that decide what is quarantined, and
+    as resolved (its URI), the backend, on openai the model each level asks its pool for
+    (``served_models``, however it was named: :func:`_served_models`), a digest of the
+    other options (they may hold endpoints), the keep threshold, the executor policy, the limits that decide what is quarantined, and
     the quality filter. Batch sizes, workers and :data:`TRANSPORT_OPTIONS` decide nothing
     and are left out."""
     options = {k: v for k, v in (backend_options or {}).items()
                if v is not None and k not in TRANSPORT_OPTIONS}
     threshold = options.pop("line_threshold", None)
+    served = _served_models(backend, options)
     chosen = Limits.resolve(limits).to_dict()
-    return {"model": model, "backend": backend,
+    return {"model": model, "backend": backend, **served,
             "keep_threshold": threshold,
             "options": hashlib.sha256(json.dumps(options, sort_keys=True, default=str)
                                       .encode()).hexdigest()[:16],
             "policy": dict(sorted((policy or {}).items())),
             "limits": {k: v for k, v in chosen.items() if not k.startswith("max_batch_")},
             "quality": quality}  # fmt: skip
+
+
+def _served_models(backend: str | None, options: dict) -> dict:
+    """On openai, ``{"served_models": {level: name}}`` — the model each level asks its
+    pool for, taken out of ``options``, whether an option or ``PROX_OPENAI_DOC_MODEL`` /
+    ``PROX_OPENAI_CHUNK_MODEL`` named it (:func:`~prox_tasks.inference.openai_engine.
+    served_model_names`); {} when none is named (the pool's one model: its weights are in
+    the version the rows and checkpoints carry)."""
+    if backend != "openai":
+        return {}
+    from prox_tasks.inference.openai_engine import SERVED_MODEL_OPTIONS, served_model_names
+
+    names = served_model_names(options)
+    for name in SERVED_MODEL_OPTIONS:
+        options.pop(name, None)
+    return {"served_models": names} if any(names.values()) else {}
 
 
 def _check_request(output_uri: str, shard_index: int, done: dict, request: dict | None) -> None:

@@ -573,3 +573,46 @@ def test_a_pool_restarted_on_other_weights_mid_run_is_caught_before_its_rows_are
     assert "prox-doc@/models/doc-v2+" in summary["model_version"]
     rows = pq.read_table(tmp_path / "out" / "shards").to_pylist()
     assert len(rows) == 6 and {r["model_version"] for r in rows} == {summary["model_version"]}
+
+
+def test_a_served_model_counts_in_the_settings_however_it_was_named(tiny_model, tmp_path,
+                                                                     monkeypatch, capsys):
+    """The served names given by option counted in a snapshot's settings, the same names
+    given by PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL did not: a rerun naming them the
+    other way was refused (SettingsConflict), and a changed variable reused the shards of
+    the other model. Now the names each level asks for count, however they were given."""
+    import json
+
+    from prox_tasks.cli import main
+    from prox_tasks.refine.step import shard_request
+
+    def request(**options):
+        return shard_request("s3://m/refiner", "openai", options, None, None)
+
+    by_option = request(doc_served_model="prox-doc", chunk_served_model="prox-chunk")
+    assert request(model_name="prox-doc", chunk_served_model="prox-chunk") == by_option
+    monkeypatch.setenv("PROX_OPENAI_DOC_MODEL", "prox-doc")
+    monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
+    assert request() == by_option
+    assert request(chunk_served_model="prox-chunk-v2") != by_option  # the option wins
+    monkeypatch.delenv("PROX_OPENAI_DOC_MODEL")
+    monkeypatch.delenv("PROX_OPENAI_CHUNK_MODEL")
+    assert request() == shard_request("s3://m/refiner", "openai", None, None, None)
+
+    asked: list[tuple[str, str]] = []
+    newer = dict(CHUNK_CARD, id="prox-chunk-v2", root="/models/chunk-v2")
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    with _model_server([DOC_CARD, CHUNK_CARD, newer], asked) as gateway:
+        args = ["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
+                str(tiny_model), "--backend", "openai", "--servers", gateway.url + "/v1",
+                "--no-progress"]  # fmt: skip
+        assert main([*args, "--doc-served-model", "prox-doc",
+                     "--chunk-served-model", "prox-chunk"]) == 0  # fmt: skip
+        capsys.readouterr()
+        monkeypatch.setenv("PROX_OPENAI_DOC_MODEL", "prox-doc")
+        monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
+        assert main(args) == 0, capsys.readouterr().err  # the same models: reused
+        monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk-v2")
+        assert main(args) == 1
+        assert "served_models.chunk 'prox-chunk' -> 'prox-chunk-v2'" in capsys.readouterr().err
