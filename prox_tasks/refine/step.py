@@ -50,7 +50,14 @@ class SettingsConflict(RuntimeError):
     def between(cls, old: dict, new: dict, message: str) -> SettingsConflict:
         """The conflict of request ``new`` with ``old``: ``message``, then each difference."""
         changed = differences(old, new)
-        return cls(f"{message}: " + ", ".join(changed), changed)
+        hint = ""
+        if any(c.startswith("served_models") for c in changed):
+            # on a DAG's workers the names come from variables: a worker without them (or
+            # with others) is a deployment to fix, not a snapshot to refine again
+            hint = (" (the served models come from prox refine --doc-served-model/"
+                    "--chunk-served-model/--model-name, else PROX_OPENAI_DOC_MODEL/"
+                    "PROX_OPENAI_CHUNK_MODEL: set those alike on every worker)")
+        return cls(f"{message}: " + ", ".join(changed) + hint, changed)
 
     def __reduce__(self):
         # rebuilt with both arguments where a worker process's error is unpickled (the

@@ -616,3 +616,25 @@ def test_a_served_model_counts_in_the_settings_however_it_was_named(tiny_model, 
         monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk-v2")
         assert main(args) == 1
         assert "served_models.chunk 'prox-chunk' -> 'prox-chunk-v2'" in capsys.readouterr().err
+
+
+def test_a_refine_worker_naming_another_served_model_than_the_plan_names_the_variables(
+        tmp_path, monkeypatch):  # fmt: skip
+    """The DAG's plan task claims the snapshot with its worker's PROX_OPENAI_*_MODEL; a
+    refine task on a worker without them (or with others) is refused before it loads a
+    model, naming the variables to set alike on every worker (not only --force)."""
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.refine.step import SettingsConflict
+    from tests.pipeline.test_refresh import small_snapshot
+
+    model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
+    work = refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
+                        model=str(model), backend="openai")  # fmt: skip
+    monkeypatch.delenv("PROX_OPENAI_CHUNK_MODEL")  # the refine task's worker lacks it
+    with pytest.raises(SettingsConflict, match=r"served_models \{'chunk': 'prox-chunk', 'doc': None\} -> None.*"
+                       r"PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL.*every worker"):
+        refresh.refine_batch(work[0])
