@@ -8,7 +8,8 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
 - Concurrency: at most ``concurrency`` requests in flight per server; each request goes to
   the healthy server with the fewest in flight.
 - Back-pressure: a server answering 429/5xx or failing to connect is cooled down for a
-  backoff period (exponential, jittered) and gets no new requests meanwhile; requests wait
+  backoff period (exponential, jittered; at least what its ``Retry-After`` asks, up to
+  ``max_backoff``) and gets no new requests meanwhile; requests wait
   for capacity instead of piling up.
 - Retries: up to ``max_retries`` per request, on any server of the pool, after transient
   errors: connection failures, timeouts, 408/409/429, 5xx, and answers that are not a
@@ -331,7 +332,10 @@ class OpenAIEngine:
                 except TimeoutError:
                     pass
 
-    async def _release(self, server: _Server, capacity: asyncio.Condition, ok: bool) -> None:
+    async def _release(self, server: _Server, capacity: asyncio.Condition, ok: bool,
+                       asked: float = 0.0) -> None:
+        """Give ``server``'s slot back; a failure cools it down for the backoff, or for
+        ``asked`` seconds when longer (what the server's Retry-After asked for)."""
         async with capacity:
             server.in_flight -= 1
             if ok:
@@ -339,7 +343,8 @@ class OpenAIEngine:
             else:
                 server.failures += 1
                 delay = min(self.max_backoff, self.backoff * 2 ** (server.failures - 1))
-                server.cooldown_until = time.monotonic() + delay * random.uniform(0.5, 1.0)
+                delay = max(delay * random.uniform(0.5, 1.0), asked)
+                server.cooldown_until = time.monotonic() + delay
                 self.stats["cooldowns"] += 1
             capacity.notify_all()
 
@@ -363,13 +368,34 @@ class OpenAIEngine:
                     raise InferenceError(f"{server.url} refused the request: "
                                          f"{type(err).__name__}: {err}") from err
                 errors.append(f"{server.url}: {type(err).__name__}: {err}")
-                await self._release(server, capacity, ok=False)
+                response = getattr(err, "response", None)
+                await self._release(server, capacity, ok=False, asked=self._retry_after(
+                    getattr(response, "headers", None) or {}))
                 continue
             await self._release(server, capacity, ok=True)
             return completion
         if self.on_failure == "empty":
             return Completion("", len(request.prompt_ids), 0, "error")
         raise InferenceError(f"request failed {self.max_retries + 1} times: {errors[-3:]}")
+
+    def _retry_after(self, headers) -> float:
+        """The seconds a 429 or 503 answer's ``Retry-After`` asks a client to wait (a number
+        of seconds or an HTTP date), at most ``max_backoff``; 0 without one. Retried after
+        the backoff alone (0.5 s, doubling), a rate-limited gateway or a server still
+        loading its weights had every try spent within seconds and failed the task."""
+        from email.utils import parsedate_to_datetime
+
+        value = str(headers.get("Retry-After") or "").strip()
+        if not value:
+            return 0.0
+        try:
+            seconds = float(value)
+        except ValueError:
+            try:
+                seconds = parsedate_to_datetime(value).timestamp() - time.time()
+            except (TypeError, ValueError):
+                return 0.0  # not a delay: the backoff decides
+        return min(self.max_backoff, max(0.0, seconds))
 
     async def _call(self, server: _Server, request: GenerationRequest) -> Completion:
         extra = {"structured_outputs": {"regex": request.regex}} if request.regex else None

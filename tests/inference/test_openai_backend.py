@@ -638,3 +638,31 @@ def test_a_refine_worker_naming_another_served_model_than_the_plan_names_the_var
     with pytest.raises(SettingsConflict, match=r"served_models \{'chunk': 'prox-chunk', 'doc': None\} -> None.*"
                        r"PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL.*every worker"):
         refresh.refine_batch(work[0])
+
+
+@pytest.mark.parametrize("status", [429, 503])
+def test_a_server_asking_to_retry_after_a_while_is_left_alone_that_long(status):
+    """A rate-limited gateway (429) or a server starting up (503) says when to come back
+    (Retry-After): retried after the backoff alone (0.01 s here, 0.5 s doubling by
+    default), every try was spent in a second or two and the task failed; the server is
+    now cooled down for what it asked (at most max_backoff)."""
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    arrivals = []
+
+    def respond(request):
+        arrivals.append(time.monotonic())
+        if len(arrivals) <= 2:
+            return Response(status, b'{"error": {"message": "slow down"}}',
+                            {"Content-Type": "application/json", "Retry-After": "1"})
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=2, backoff=0.01)  # fmt: skip
+        out = engine.generate([GenerationRequest([1, 2, 3], 4)])
+    assert out[0].text == "keep_doc()" and len(arrivals) == 3
+    assert arrivals[1] - arrivals[0] >= 0.9 and arrivals[2] - arrivals[1] >= 0.9
+    capped = OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512, max_backoff=5)
+    assert capped._retry_after({"Retry-After": "3600"}) == 5  # at most max_backoff
+    assert capped._retry_after({"Retry-After": "soon"}) == 0  # not a delay: the backoff
