@@ -55,7 +55,7 @@ class SettingsConflict(RuntimeError):
             # on a DAG's workers the names come from variables: a worker without them (or
             # with others) is a deployment to fix, not a snapshot to refine again
             hint = (" (the served models come from prox refine --doc-served-model/"
-                    "--chunk-served-model/--model-name, else PROX_OPENAI_DOC_MODEL/"
+                    "--chunk-served-model, else PROX_OPENAI_DOC_MODEL/"
                     "PROX_OPENAI_CHUNK_MODEL: set those alike on every worker)")
         return cls(f"{message}: " + ", ".join(changed) + hint, changed)
 
