@@ -666,3 +666,47 @@ def test_a_server_asking_to_retry_after_a_while_is_left_alone_that_long(status):
     capped = OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512, max_backoff=5)
     assert capped._retry_after({"Retry-After": "3600"}) == 5  # at most max_backoff
     assert capped._retry_after({"Retry-After": "soon"}) == 0  # not a delay: the backoff
+
+
+def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
+    """A pool behind TLS with the deployment's own CA (SSL_CERT_FILE, read by the HTTP
+    client) and started with --api-key (PROX_OPENAI_API_KEY): the key goes with every
+    request, /v1/models included; without the CA the load fails naming the server."""
+    import json
+    import ssl
+    import subprocess
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+                    "-keyout", str(key), "-out", str(cert)], check=True, capture_output=True)
+    keys: list[str | None] = []
+
+    def respond(request):
+        keys.append(request.headers.get("Authorization"))
+        if request.headers.get("Authorization") != "Bearer s3cret":
+            return Response(401, b'{"error": {"message": "bad key"}}',
+                            {"Content-Type": "application/json"})
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"data": [DOC_CARD]}).encode(),
+                            {"Content-Type": "application/json"})
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(cert, key)
+        server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
+        url = f"https://127.0.0.1:{server.port}/v1"
+        monkeypatch.setenv("PROX_OPENAI_API_KEY", "s3cret")
+        with pytest.raises(InferenceError, match=rf"{url}: .*CERTIFICATE_VERIFY_FAILED"):
+            OpenAIEngine([url])
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert))
+        engine = OpenAIEngine([url])
+        assert engine.generate([GenerationRequest([1, 2, 3], 4)])[0].text == "keep_doc()"
+        monkeypatch.setenv("PROX_OPENAI_API_KEY", "wrong")
+        with pytest.raises(InferenceError, match="401"):
+            OpenAIEngine([url], model_name="prox-doc", max_model_len=512).generate(
+                [GenerationRequest([1, 2, 3], 4)])
+    assert keys[:2] == ["Bearer s3cret"] * 2  # /v1/models, the completion
