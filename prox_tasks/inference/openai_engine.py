@@ -245,9 +245,9 @@ class OpenAIEngine:
                 f"the servers of the pool serve {self.model_name!r} from different weights "
                 f"({weights}): wait until the pool has restarted on one checkpoint, or list "
                 "only the servers of one")
-        card = mine[next(iter(mine))]
-        if card.get("root"):
-            self.served_root = str(card["root"])
+        # the weights any server reports (one, checked above): a server that reports none
+        # (a proxy) listed first named no weights in the version
+        self.served_root = next(iter(roots.values()), None)
         lengths = [int(c["max_model_len"]) for c in mine.values() if c.get("max_model_len")]
         if want_len and lengths:
             # the shortest: prompts are fitted once for whichever server takes them, and one
@@ -286,8 +286,8 @@ class OpenAIEngine:
                 continue
             card = next((c for c in listed if c["id"] == self.model_name), None)
             root = str(card["root"]) if card is not None and card.get("root") else None
-            if card is not None and root == self.served_root:
-                continue
+            if card is not None and (root == self.served_root or None in (root, self.served_root)):
+                continue  # a server reporting no weights, now or at load, told nothing new
             now = (f"no longer serves {self.model_name!r} (it serves "
                    f"{', '.join(c['id'] for c in listed) or 'no model'})" if card is None
                    else f"now serves {self.model_name!r} from {root}, not {self.served_root} "

@@ -710,3 +710,16 @@ def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
             OpenAIEngine([url], model_name="prox-doc", max_model_len=512).generate(
                 [GenerationRequest([1, 2, 3], 4)])
     assert keys[:2] == ["Bearer s3cret"] * 2  # /v1/models, the completion
+
+
+def test_a_server_reporting_no_weights_beside_one_that_does_is_no_change():
+    """A pool where one server (a proxy, another server program) reports no weights (no
+    ``root``) beside one that does: loaded as one model, the version naming the reported
+    weights, and no call is refused as a restart on other weights."""
+    asked: list[tuple[str, str]] = []
+    bare = {"id": "prox-doc", "max_model_len": 1024}
+    with _model_server([bare], asked) as proxy, _model_server([DOC_CARD], asked) as vllm:
+        engine = OpenAIEngine([proxy.url + "/v1", vllm.url + "/v1"])
+        assert engine.served_model == "prox-doc@/models/doc-v1"
+        outs = engine.generate([GenerationRequest([1, 2, 3], 4) for _ in range(4)])
+    assert [o.text for o in outs] == ["keep_doc()"] * 4
