@@ -27,12 +27,15 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import random
 import time
 from dataclasses import dataclass, field
 
 from prox_tasks.inference.base import Completion, GenerationRequest
+
+log = logging.getLogger(__name__)
 
 
 class InferenceError(RuntimeError):
@@ -373,10 +376,31 @@ class OpenAIEngine:
                     getattr(response, "headers", None) or {}))
                 continue
             await self._release(server, capacity, ok=True)
+            self._check_grammar(server, request, completion)
             return completion
         if self.on_failure == "empty":
             return Completion("", len(request.prompt_ids), 0, "error")
         raise InferenceError(f"request failed {self.max_retries + 1} times: {errors[-3:]}")
+
+    def _check_grammar(self, server: _Server, request: GenerationRequest,
+                       completion: Completion) -> None:
+        """Count a constrained completion that ended (not cut by the token limit) outside
+        its grammar, and warn once: the server ignores ``structured_outputs`` (vLLM before
+        it took ``guided_regex``, and vLLM ignores unknown fields with HTTP 200), which
+        shows otherwise only as a high program failure rate."""
+        import re
+
+        if not request.regex or completion.finish_reason != "stop" \
+                or re.fullmatch(request.regex, completion.text):  # fmt: skip
+            return
+        self.stats["outside_grammar"] = self.stats.get("outside_grammar", 0) + 1
+        if self.stats["outside_grammar"] == 1:
+            log.warning("%s answered a constrained request outside its grammar (%r): the "
+                        "server ignores structured_outputs (a vLLM that predates it, or "
+                        "another server); its programs are parsed as they are and failures "
+                        "counted. Upgrade the servers, or refine with prox refine "
+                        "--no-constrained (constrained=False) to say so", server.url,
+                        completion.text[:80])
 
     def _retry_after(self, headers) -> float:
         """The seconds a 429 or 503 answer's ``Retry-After`` asks a client to wait (a number

@@ -723,3 +723,24 @@ def test_a_server_reporting_no_weights_beside_one_that_does_is_no_change():
         assert engine.served_model == "prox-doc@/models/doc-v1"
         outs = engine.generate([GenerationRequest([1, 2, 3], 4) for _ in range(4)])
     assert [o.text for o in outs] == ["keep_doc()"] * 4
+
+
+def test_a_server_ignoring_the_grammar_is_counted_and_named(caplog):
+    """A server that ignores ``structured_outputs`` (a vLLM from before it, which took
+    ``guided_regex``; another OpenAI-compatible server) answers constrained requests with
+    HTTP 200 and free text: no visible signal but a high program failure rate. The engine
+    counts the completions outside their grammar and warns once, naming the server."""
+    import logging
+
+    asked: list[tuple[str, str]] = []
+    with _model_server([DOC_CARD], asked, text="I think keep_doc()") as server:
+        engine = OpenAIEngine([server.url + "/v1"])
+        with caplog.at_level(logging.WARNING, logger="prox_tasks.inference.openai_engine"):
+            regex = r"(keep_doc|drop_doc)\(\)"
+            engine.generate([GenerationRequest([1, 2, 3], 4, regex) for _ in range(3)])
+            engine.generate([GenerationRequest([1, 2, 3], 4, regex)])
+            engine.generate([GenerationRequest([1, 2, 3], 4)])  # unconstrained: not counted
+    assert engine.stats["outside_grammar"] == 4
+    warnings = [r.getMessage() for r in caplog.records if "grammar" in r.getMessage()]
+    assert len(warnings) == 1 and server.url in warnings[0]
+    assert "structured_outputs" in warnings[0] and "--no-constrained" in warnings[0]
