@@ -390,9 +390,10 @@ class OpenAIEngine:
         shows otherwise only as a high program failure rate."""
         import re
 
+        text = completion.text
         if not request.regex or completion.finish_reason != "stop" \
-                or re.fullmatch(request.regex, completion.text):  # fmt: skip
-            return
+                or re.fullmatch(request.regex, text) or re.fullmatch(request.regex, text.strip()):
+            return  # (whitespace at the ends is detokenization, not a sign)  # fmt: skip
         self.stats["outside_grammar"] = self.stats.get("outside_grammar", 0) + 1
         if self.stats["outside_grammar"] == 1:
             log.warning("%s answered a constrained request outside its grammar (%r): the "
