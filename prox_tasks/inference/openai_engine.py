@@ -187,6 +187,7 @@ class OpenAIEngine:
         #: Whether the pool's models were asked at load, and so are asked again after each
         #: call (:meth:`_check_still_served`); not when name and context were both given.
         self._watched = False
+        self._tls_context = None  # built once, on first use (:meth:`_tls`)
         #: Constrained completions checked against their grammar, per server URL.
         self._grammar_checked: dict[str, int] = {}
         if model_name is None or max_model_len is None:
@@ -213,7 +214,8 @@ class OpenAIEngine:
             except Exception as err:  # noqa: BLE001 - the other servers of the pool count
                 return err
 
-        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.api_key}"}) \
+        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.api_key}"},
+                          verify=self._tls()) \
                 as client, ThreadPoolExecutor(min(16, len(self.urls))) as pool:  # fmt: skip
             return dict(zip(self.urls, pool.map(models, self.urls), strict=True))
 
@@ -303,12 +305,23 @@ class OpenAIEngine:
                 "pool serves now (the old version's checkpoints are not reused), or restart "
                 "the server on the checkpoint it served")
 
-    async def _generate_all(self, requests: list[GenerationRequest]) -> list[Completion]:
-        from openai import AsyncOpenAI
+    def _tls(self):
+        """The engine's TLS context, built once: each HTTP client built its own, loading
+        the CA bundle (~80 ms of CPU), once per server per call. Read as the HTTP client
+        reads it: ``SSL_CERT_FILE`` / ``SSL_CERT_DIR`` (a private CA), else certifi's."""
+        if self._tls_context is None:
+            import httpx
 
-        servers = [_Server(url, AsyncOpenAI(base_url=url, api_key=self.api_key,
-                                            max_retries=0, timeout=self.timeout))
-                   for url in self.urls]  # fmt: skip
+            self._tls_context = httpx.create_ssl_context(trust_env=True)
+        return self._tls_context
+
+    async def _generate_all(self, requests: list[GenerationRequest]) -> list[Completion]:
+        from openai import AsyncOpenAI, DefaultAsyncHttpxClient
+
+        servers = [_Server(url, AsyncOpenAI(
+            base_url=url, api_key=self.api_key, max_retries=0, timeout=self.timeout,
+            http_client=DefaultAsyncHttpxClient(verify=self._tls(), timeout=self.timeout)))
+            for url in self.urls]  # fmt: skip
         capacity = asyncio.Condition()
         try:
             return list(await asyncio.gather(
