@@ -185,7 +185,7 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
     can be two pools): the level's option (``doc_servers``, ``chunk_served_model``, ...),
     else the option both levels share (``servers``, ``model_name``), else the level's
     variable (``PROX_OPENAI_DOC_SERVERS``, ``PROX_OPENAI_CHUNK_MODEL``, ...), else the
-    engine's own default (``PROX_OPENAI_SERVERS``; the first model the pool lists).
+    engine's own default (``PROX_OPENAI_SERVERS``; the one model the pool lists).
     ``per_level``: the :data:`OPENAI_LEVEL_OPTIONS` given."""
     from prox_tasks.inference.openai_engine import served_model_names, servers_from_environment
 

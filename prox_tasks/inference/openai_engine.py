@@ -138,7 +138,8 @@ class OpenAIEngine:
         servers: Base URLs, e.g. ``["http://10.0.0.5:8000/v1"]``, or one comma-separated
             string; None: ``PROX_OPENAI_SERVERS`` (how a deployment points every worker's
             refine tasks at its vLLM pool).
-        model_name: The served model name (None: the first one ``/v1/models`` lists).
+        model_name: The served model name (None: the one ``/v1/models`` lists; a pool
+            listing several is refused, :class:`AmbiguousServedModel`).
         api_key: Sent as the bearer token (vLLM ignores it unless started with one); None:
             ``PROX_OPENAI_API_KEY`` (how a deployment gives every worker the key of its
             pool, e.g. one started with ``--api-key``), else none.
@@ -400,9 +401,10 @@ class OpenAIEngine:
     def _check_grammar(self, server: _Server, request: GenerationRequest,
                        completion: Completion) -> None:
         """Count a constrained completion that ended (not cut by the token limit) outside
-        its grammar, among the first :data:`GRAMMAR_SAMPLE` of each server, and warn once: the server ignores ``structured_outputs`` (vLLM before
-        it took ``guided_regex``, and vLLM ignores unknown fields with HTTP 200), which
-        shows otherwise only as a high program failure rate."""
+        its grammar, among the first :data:`GRAMMAR_SAMPLE` of each server, and warn once:
+        the server ignores ``structured_outputs`` (vLLM before it took ``guided_regex``,
+        and vLLM ignores unknown fields with HTTP 200), which shows otherwise only as a
+        high program failure rate."""
         import re
 
         if not request.regex or completion.finish_reason != "stop":
