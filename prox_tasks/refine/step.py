@@ -80,8 +80,8 @@ def shard_request(model: str | None, backend: str | None, backend_options: dict 
     as resolved (its URI), the backend, on openai the model each level asks its pool for
     (``served_models``, however it was named: :func:`_served_models`), a digest of the
     other options (they may hold endpoints), the keep threshold, the executor policy, the
-    limits that decide what is quarantined, and the quality filter. Batch sizes, workers and :data:`TRANSPORT_OPTIONS` decide nothing
-    and are left out."""
+    limits that decide what is quarantined, and the quality filter. Batch sizes, workers
+    and :data:`TRANSPORT_OPTIONS` decide nothing and are left out."""
     options = {k: v for k, v in (backend_options or {}).items()
                if v is not None and k not in TRANSPORT_OPTIONS}
     threshold = options.pop("line_threshold", None)
