@@ -5,8 +5,12 @@ FileMaker and old CMS dumps), end lines in ``\\r`` alone. Split on ``\\n`` bytes
 file is one line: all its records counted as one and quarantined whole. JSON Lines allows
 ``\\n`` and ``\\r\\n`` only, but no record can hold a raw ``\\r`` inside a string (JSON
 forbids control characters there), so a file whose *first* line ends in a lone CR is read
-with every lone CR taken for a line end (:func:`lf_lines`). Files whose first line ends in
-``\\n`` or ``\\r\\n`` pass through untouched and cost nothing.
+with every lone CR taken for a line end (:func:`lf_lines`). In a file whose first line ends
+in ``\\n`` or ``\\r\\n`` (a Mac file appended to a Unix one, ``cat a.jsonl mac.jsonl``), a
+lone CR is a line end only between two records: after a ``}`` and before a ``{``, with at
+most blanks beside it — where no JSON value holds one (a CR elsewhere may be whitespace
+inside a record). Either way each byte stays a byte, so line numbers and sizes are the
+same for every read of the file: the plan's, each shard's, each worker's.
 """
 
 from __future__ import annotations
@@ -22,6 +26,11 @@ log = logging.getLogger(__name__)
 HEAD_BYTES = 1 << 16
 _LONE_CR = re.compile(rb"\r(?!\n)")
 _LINE_END = re.compile(rb"[\r\n]+")
+#: The blanks and lone CRs between two records in a file whose lines end in ``\\n``: a
+#: ``}`` then a ``{`` with only these between never occur inside one JSON value. Bounded,
+#: so that a match never spans more than :data:`_BETWEEN` blanks, whatever the chunks.
+_BETWEEN = 64
+_CR_BETWEEN_RECORDS = re.compile(rb"\}[ \t\r]{1,%d}(?=\{)" % _BETWEEN)
 #: Files warned about, once per process (a file is opened by the plan, each shard, digests).
 _warned: set[str] = set()
 
@@ -40,20 +49,40 @@ def first_line_end(data: bytes, more: bool) -> str | None:
 
 
 def lf_lines(stream, name: str):
-    """``stream`` (binary, readable, with ``peek``), or a view of it in which each lone CR
-    is ``\\n`` when its first line ends in a lone CR (logged once a process, naming
-    ``name``). Bytes
+    """A view of ``stream`` (binary, readable, with ``peek``) in which each lone CR is
+    ``\\n`` when its first line ends in a lone CR (logged once a process, naming ``name``),
+    else each lone CR between two records (:func:`_split_records_at_lone_crs`). Bytes
     are replaced one for one, so line sizes stay what the file holds."""
     head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]
-    mode = first_line_end(head, more=True)
-    if mode == "lf" or not head:
+    if not head:
         return stream
+    mode = first_line_end(head, more=True)
     return io.BufferedReader(_LoneCRAsLF(stream, name, mode), 1 << 16)
+
+
+def _split_records_at_lone_crs(data: bytes) -> bytes:
+    """``data`` (of a file whose lines end in ``\\n``) with the lone CRs between two records
+    (:data:`_CR_BETWEEN_RECORDS`) as ``\\n``: a Mac file appended to it is read record by
+    record, not as one bad line."""
+    if b"\r" not in data:
+        return data
+    return _CR_BETWEEN_RECORDS.sub(lambda found: _LONE_CR.sub(b"\n", found.group()), data)
+
+
+def _open_record_end(data: bytes) -> int:
+    """Where a possible :data:`_CR_BETWEEN_RECORDS` match at the end of ``data`` starts (its
+    last ``}`` with at most :data:`_BETWEEN` blanks and CRs after it), else ``len(data)``:
+    the bytes after it decide it."""
+    at = data.rfind(b"}", max(0, len(data) - _BETWEEN - 1))
+    if at < 0 or data[at + 1:].strip(b" \t\r"):
+        return len(data)
+    return at
 
 
 class _LoneCRAsLF(io.RawIOBase):
     """``stream`` with its lone CRs as ``\\n``, once its first line end shows it ends lines
-    so (``mode`` ``"cr"``; ``None``: not known yet, the first line is long)."""
+    so (``mode`` ``"cr"``; ``None``: not known yet, the first line is long); with ``mode``
+    ``"lf"``, only those between two records (:func:`_split_records_at_lone_crs`)."""
 
     def __init__(self, stream, name: str, mode: str | None):
         self._stream, self._name = stream, name
@@ -84,14 +113,17 @@ class _LoneCRAsLF(io.RawIOBase):
                 return data
             self._decided(mode)
         if self._mode == "lf":
-            return data
+            if not final:  # a "}" and blanks at the chunk's end: the next chunk decides them
+                kept = _open_record_end(data)
+                data, self._held = data[:kept], data[kept:]
+            return _split_records_at_lone_crs(data)
         if not final and data.endswith(b"\r"):  # a CR LF cut between two chunks
             data, self._held = data[:-1], b"\r"
         return _LONE_CR.sub(b"\n", data)
 
     def readinto(self, buffer) -> int:
         while not self._pending:
-            chunk = self._stream.read(1 << 16)
+            chunk = self._stream.read1(1 << 16)  # one read: bytes before a fault are kept
             self._pending = self._translate(chunk)
             if not chunk and not self._pending:
                 return 0

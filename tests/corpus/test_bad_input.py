@@ -541,14 +541,67 @@ def test_lone_crs_are_line_ends_only_in_a_file_whose_first_line_ends_so(tmp_path
         ("t0", 0), ("t1", 1), ("t2", 2)]
     edge.write_bytes(padded.encode() + b"\r\r\n" + row + b"\r\r\n")  # cut inside the run
     assert [(d.id, d.offset) for d in read_documents(str(edge))] == [("e", 0), ("d", 1)]
-    mixed = tmp_path / "cat.jsonl"
-    mixed.write_bytes(row + b"\n" + row + b"\r" + row + b"\r")
+    spaced = tmp_path / "spaced.jsonl"  # a raw CR is whitespace inside a record: kept there
+    spaced.write_bytes(b'{"id": "a", "text": "t"}\n{"id": "s",\r"text": "t"}\r\n')
+    assert [(d.id, d.offset) for d in read_documents(str(spaced))] == [("a", 0), ("s", 1)]
+
+
+def _mixed_line_ends(folder, unix: int, mac: int) -> list[str]:
+    """``folder/cat.jsonl``: ``unix`` records ending in ``\\n`` then ``mac`` ending in a lone
+    CR (``cat a.jsonl mac.jsonl``), one of them padded across the reader's 64 KiB chunk
+    edge; the ids, in order."""
+    text = "A line of a page that is long enough to count for something here. " * 5
+    ids = [f"u{i}" for i in range(unix)] + [f"m{i}" for i in range(mac)]
+    rows = [json.dumps({"id": i, "text": text}).encode() for i in ids]
+    head = b"".join(r + b"\n" for r in rows[:unix])
+    pad = 65_536 - len(head) - len(rows[unix]) - 2  # row "m0" ends at the edge, then " \r"
+    rows[unix] = json.dumps({"id": ids[unix], "text": text + "x" * pad}).encode()
+    (folder / "cat.jsonl").write_bytes(head + b" \r".join(rows[unix:]) + b"\r")
+    return ids
+
+
+def test_a_mac_file_appended_to_a_unix_one_is_read_record_by_record(tmp_path):
+    """``cat a.jsonl mac.jsonl``: the records after the first lone CR were one malformed
+    record (all of them lost, with only a ``tr`` hint). A lone CR between two records is
+    now a line end there too: each record read once at its own offset, by the plan, each
+    shard, a replan, and read alike whatever the chunk edges."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ids = _mixed_line_ends(folder, unix=3, mac=6)
     quarantine = Quarantine()
-    assert [d.id for d in read_documents(str(mixed), quarantine=quarantine)] == ["d"]
-    (record,) = quarantine.records()
-    assert (record["offset"], record["reason"]) == (1, "malformed_json")
-    assert record["detail"].endswith("; its lines end in a lone carriage return (\\r): "
-                                     "convert them to \\n, e.g. tr '\\r' '\\n'")
+    docs = list(read_documents(str(folder), quarantine=quarantine))
+    assert [(d.id, d.offset) for d in docs] == [(i, n) for n, i in enumerate(ids)]
+    assert len(quarantine) == 0
+    out = str(tmp_path / "out")
+    manifest = plan_shards(str(folder), out, target_docs=4)
+    assert manifest.total_docs == len(ids) and len(manifest.shards) == 3
+    read = [(d.id, d.source, d.offset) for shard in manifest.shards
+            for d in read_shard(manifest, shard.index, Quarantine())]  # fmt: skip
+    assert read == [(d.id, d.source, d.offset) for d in docs]
+    assert plan_shards(str(folder), out, target_docs=4, overwrite=True).id == manifest.id
+
+
+@pytest.mark.slow
+def test_prox_refine_of_mixed_line_ends_with_two_workers_writes_each_record_once(
+        tmp_path, tagger_model, capsys):
+    """The appended Mac part refined by ``prox refine --workers 2`` and refined again (a
+    resume): every record written once, none quarantined, the plan kept."""
+    from prox_tasks.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    ids = _mixed_line_ends(folder, unix=4, mac=8)
+    out = tmp_path / "out"
+    argv = ["refine", "--json", "--input", str(folder), "--output", str(out), "--model",
+            str(tagger_model), "--shards", "3", "--workers", "2", "--threads", "1",
+            "--no-progress"]
+    for _run in range(2):
+        assert main(argv) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["docs_read"] == len(ids), summary
+    rows = pq.read_table(out / "shards").to_pylist()
+    assert sorted((r["id"], r["offset"]) for r in rows) == sorted(
+        (i, n) for n, i in enumerate(ids))
 
 
 @pytest.mark.parametrize("shape", ["pretty", "pretty_array", "one_line_array"])
