@@ -8,6 +8,7 @@ import itertools
 import math
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 _ENCODE_CHECK_CHARS = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -153,8 +154,8 @@ def build_document(row: dict, source: str, offset: int, text_field: str = "text"
 
     The id is the id field as text: a string as it is, an integer as its digits (``12345``
     and ``"12345"`` are one id — the refined ``id`` column is text, so such rows could not
-    be told apart there; the second is a ``duplicate_id``), a float as :func:`_float_id`
-    gives it (``12345.0`` is ``12345``), UTF-8 bytes as their text. Without one (no field,
+    be told apart there; the second is a ``duplicate_id``), any other as :func:`id_text`
+    gives it (``12345.0`` and a decimal ``12345.00`` are ``12345``). Without one (no field,
     null, NaN) it is the text's :func:`content_id`.
 
     Raises:
@@ -169,37 +170,56 @@ def build_document(row: dict, source: str, offset: int, text_field: str = "text"
         raise RecordError("bad_record", f"{type(err).__name__}: {err}"[:200]) from None
 
 
-def _float_id(value: float, id_field: str) -> int | float | None:
-    """A float id as an id: a whole number as that integer, so ``12345.0`` is the id
-    ``12345`` (pandas writes an integer column that holds a null as float); NaN, the
-    missing value of a float column, as no id (the text's :func:`content_id`), as a null
-    is — never the id ``"nan"``, which every such row would share.
+def id_text(value, id_field: str = "id") -> str | None:
+    """A row's id field as the document's id: the one rule of every reader (JSON Lines,
+    Parquet, a file of labels), so that one record read from any of them has one id.
+
+    A string as it is; an integer as its digits (``12345``); a number that is a whole
+    number as that integer's digits whatever its type — a float (``12345.0``: pandas
+    writes an integer column that holds a null as float), a JSON number with trailing
+    zeros, a decimal (a Parquet ``decimal(10,2)`` column's ``12345.00``) — and another as
+    its shortest decimal text (``1.5``, from ``1.5``, ``1.50`` or a decimal ``1.50``);
+    UTF-8 bytes as their text. None (no id: the text's :func:`content_id`) for a null and
+    a NaN, the missing value of a float or decimal column — never the id ``"nan"``, which
+    every such row would share.
 
     Raises:
-        RecordError: ``bad_id`` for an infinity.
+        RecordError: ``bad_id`` for an infinity, bytes that are not UTF-8, an object, a
+            list, a bool, or a blank string.
     """
-    if math.isnan(value):
+    if isinstance(value, bytes):  # a Parquet binary column: str() would give "b'k1'"
+        try:
+            value = value.decode("utf-8")
+        except UnicodeDecodeError as err:
+            raise RecordError("bad_id", f"field {id_field!r} is bytes that are not UTF-8 "
+                              f"(at byte {err.start})") from None
+    if isinstance(value, float | Decimal):
+        value = _number_id(value, id_field)
+    if value is None:
         return None
-    if math.isinf(value):
+    text = str(value)
+    if isinstance(value, dict | list | bool) or not text.strip():
+        raise RecordError("bad_id", f"field {id_field!r} is {value!r:.80}")
+    return text
+
+
+def _number_id(value: float | Decimal, id_field: str) -> int | float | str | None:
+    """A float or decimal id as :func:`id_text` reads it: None for NaN, a whole number as
+    that integer, a decimal otherwise as its digits without trailing zeros."""
+    decimal = isinstance(value, Decimal)
+    if value.is_nan() if decimal else math.isnan(value):
+        return None
+    if value.is_infinite() if decimal else math.isinf(value):
         raise RecordError("bad_id", f"field {id_field!r} is {value!r}: not an id")
-    return int(value) if value.is_integer() else value
+    if value == int(value):
+        return int(value)
+    return format(value.normalize(), "f") if decimal else value
 
 
 def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document:
     if not isinstance(row, dict):
         raise RecordError("not_an_object", f"a JSON {type(row).__name__}, not an object")
-    raw_id = row.get(id_field)
-    if isinstance(raw_id, bytes):  # a Parquet binary column: str() would give "b'k1'"
-        try:
-            raw_id = raw_id.decode("utf-8")
-        except UnicodeDecodeError as err:
-            raise RecordError("bad_id", f"field {id_field!r} is bytes that are not UTF-8 "
-                              f"(at byte {err.start})") from None
-    if isinstance(raw_id, float):
-        raw_id = _float_id(raw_id, id_field)
-    doc_id = None if raw_id is None else str(raw_id)
-    if raw_id is not None and (isinstance(raw_id, dict | list | bool) or not doc_id.strip()):
-        raise RecordError("bad_id", f"field {id_field!r} is {raw_id!r:.80}")
+    doc_id = id_text(row.get(id_field), id_field)
     if doc_id is not None and has_lone_surrogate(doc_id):
         raise RecordError("lone_surrogate", f"field {id_field!r} holds a lone surrogate",
                           escape_surrogates(doc_id))

@@ -490,6 +490,35 @@ def test_an_id_is_its_text_whatever_the_column_type_and_nan_is_no_id(tmp_path):
     assert index_duplicates(manifest)["duplicate_ids"] == 2  # 12345 and 7, nothing else
 
 
+def test_a_decimal_id_is_the_same_id_as_its_number_in_every_reader(tmp_path):
+    """A Parquet ``decimal(10,2)`` id column gave ``"12345.00"`` and ``"1.50"``: ids that
+    matched no copy of them written as ``12345`` or ``1.5`` elsewhere (JSON ``12345.00``
+    reads as ``12345``), so a duplicate went unseen. One rule reads every id: a whole
+    number is its integer's digits, another number its shortest text, a NaN decimal no
+    id, an infinite one ``bad_id``."""
+    from decimal import Decimal
+
+    from prox_tasks.corpus.document import content_id
+    from prox_tasks.corpus.duplicates import index_duplicates
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    texts = [f"Text number {i} of the decimal id test." for i in range(5)]
+    pq.write_table(pa.table({"id": pa.array([Decimal("12345.00"), Decimal("1.50"),
+                                             Decimal("-0.00"), None, Decimal("7.25")],
+                                            pa.decimal128(10, 2)), "text": texts}),
+                   folder / "a.parquet")  # fmt: skip
+    (folder / "b.jsonl").write_text("".join(
+        json.dumps({"id": i, "text": t}).replace('"@', "").replace('@"', "") + "\n"
+        for i, t in [("@12345.00@", "Another text."), ("@1.50@", "And another."),
+                     ("7.25", "A string id.")]))  # fmt: skip
+    docs = list(read_documents(str(folder)))
+    assert [d.id for d in docs] == ["12345", "1.5", "0", content_id(texts[3]), "7.25",
+                                    "12345", "1.5", "7.25"]  # fmt: skip
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+    assert index_duplicates(manifest)["duplicate_ids"] == 3
+
+
 @pytest.mark.parametrize("rows, text_chars, compress", [
     (3, 300, None), (3000, 300, gzip.compress), (4, 100_000, None),
     (3, 300, lambda b: b.decode().encode("utf-16"))],
