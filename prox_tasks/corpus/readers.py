@@ -14,6 +14,7 @@ from prox_tasks.corpus.document import (
     InputNotice,
     RecordError,
 )
+from prox_tasks.corpus.partitions import with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.storage import list_uri, to_uri
 
@@ -192,13 +193,14 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
     """Documents of records ``[start, end)`` of one file; bad ones go to ``quarantine``;
     ``expect`` checks the file as opened, before a record is read
     (:func:`~prox_tasks.storage.open_uri`); ``sizes`` (JSONL only) is called with each
-    record's bytes as planning counted them."""
+    record's bytes as planning counted them. The ``column=value`` folders of its path
+    (Hive partitions) reach each document's ``meta`` (:mod:`~prox_tasks.corpus.partitions`)."""
     source = to_uri(uri)
     module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
     records = module.read(source, options, start, end, expect=expect,
                           **({} if sizes is None else {"sizes": sizes}))
-    for _offset, item in _routed(source, records, quarantine):
-        yield item
+    docs = (item for _offset, item in _routed(source, records, quarantine))
+    yield from with_partitions(docs, source, (options.text_field, options.id_field))
 
 
 def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tuple[int, object]]:

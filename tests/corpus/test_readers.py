@@ -264,3 +264,44 @@ def test_a_forced_jsonl_format_takes_a_windows_export_the_reader_reads(tmp_path,
                     encoding=encoding)
     assert input_files(str(path), "jsonl") == [(path.as_uri(), "jsonl")]
     assert [d.id for d in read_documents(str(path), format="jsonl")] == ["a", "b"]
+
+
+def test_hive_partition_values_reach_the_documents_meta(tmp_path):
+    """A crawl partitioned as Spark, Hive and pyarrow write it
+    (``date=2024-01-01/lang=en/part-0.parquet``) holds the partition columns in its folder
+    names only: read file by file, the date and language were lost. Each ``column=value``
+    folder now reaches the meta of the file's documents, through the plan and the refined
+    shard; a field the row has keeps its own value, a Hive null is null, an escaped value
+    is unescaped."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from prox_tasks.corpus import plan_shards, read_shard, write_refined_shard
+    from tests.corpus.conftest import refine_rows
+
+    text = "A line of a page that is long enough to count for something here. "
+    en = tmp_path / "in" / "date=2024-01-01" / "lang=en"
+    fr = tmp_path / "in" / "date=2024-01-02" / "lang=__HIVE_DEFAULT_PARTITION__"
+    odd = tmp_path / "in" / "date=2024%2F01%2F03" / "lang=de"
+    for folder in (en, fr, odd):
+        folder.mkdir(parents=True)
+    pq.write_table(pa.table({"id": ["e0", "e1"], "text": [text, text + "!"]}),
+                   en / "part-0.parquet")
+    (fr / "part-0.jsonl").write_text(json.dumps({"id": "f0", "text": text, "lang": "fr"}) + "\n")
+    (fr / "part-1.jsonl").write_text(json.dumps({"id": "f1", "text": text}) + "\n")
+    (odd / "part-0.jsonl").write_text(json.dumps({"id": "d0", "text": text}) + "\n")
+    expected = {"e0": {"date": "2024-01-01", "lang": "en"},
+                "e1": {"date": "2024-01-01", "lang": "en"},
+                "f0": {"lang": "fr", "date": "2024-01-02"},
+                "f1": {"date": "2024-01-02", "lang": None},
+                "d0": {"date": "2024/01/03", "lang": "de"}}
+    assert {d.id: d.meta for d in read_documents(str(tmp_path / "in"))} == expected
+    out = tmp_path / "out"
+    manifest = plan_shards(str(tmp_path / "in"), str(out), target_docs=2)
+    for shard in manifest.shards:
+        docs = list(read_shard(manifest, shard.index, Quarantine()))
+        write_refined_shard(str(out), shard.index, refine_rows(docs), quarantine=Quarantine())
+    rows = pq.read_table(out / "shards", columns=["id", "meta"]).to_pylist()
+    assert {r["id"]: json.loads(r["meta"]) for r in rows} == expected
+    single = read_documents(str(fr / "part-0.jsonl"))  # the file named alone: the same meta
+    assert [d.meta for d in single] == [expected["f0"]]
