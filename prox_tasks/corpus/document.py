@@ -79,6 +79,7 @@ class RecordError(Exception):
     ``too_deep``, ``bad_number``, ``not_an_object``, ``missing_text``, ``not_text``,
     ``empty_text``, ``lone_surrogate``, ``too_large``, ``too_many_lines``, ``bad_id``,
     ``duplicate_id``, ``truncated_file``, ``truncated_record``, ``corrupt_file``,
+    ``corrupt_row_group``,
     ``bad_record``.
     """
 
@@ -89,6 +90,19 @@ class RecordError(Exception):
         self.reason = reason
         self.detail = detail
         self.doc_id = doc_id
+
+
+#: Reasons of an entry that stands for the unread rest of a file, not for a record of it:
+#: one entry of no bytes where a compressed stream or a WET file breaks off
+#: (``truncated_file``) or a Parquet footer cannot be read (``corrupt_file``). The plan
+#: counts it as a record; it is no document (``documents_read`` leaves it out).
+FILE_LOSS_REASONS = ("truncated_file", "corrupt_file")
+#: Reasons of what a cut or damaged input file lost: :data:`FILE_LOSS_REASONS`, whose lost
+#: records cannot be counted, and records that are lost with the damage — a WET record the
+#: cut fell inside (``truncated_record``: what followed it is lost too), each row of a
+#: Parquet row group that cannot be decoded (``corrupt_row_group``). The gate's
+#: ``input_losses`` counts these (:mod:`prox_tasks.quality.frames`).
+INPUT_LOSS_REASONS = (*FILE_LOSS_REASONS, "truncated_record", "corrupt_row_group")
 
 
 class InputNotice:

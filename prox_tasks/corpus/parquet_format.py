@@ -84,7 +84,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
     ``expect`` checks the file as opened (:func:`~prox_tasks.storage.open_uri`).
 
     A row group that cannot be decoded quarantines each of its remaining rows
-    (``corrupt_file``); the other row groups are read."""
+    (``corrupt_row_group``: each a row the footer counts); the other row groups are read."""
     import pyarrow as pa
 
     with _open(uri, expect) as stream:
@@ -123,7 +123,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                 error = f"row group {group} unreadable: {type(err).__name__}: {err}"[:300]
                 for lost in range(max(row, start), group_end if end is None else
                                   min(group_end, end)):  # fmt: skip
-                    yield lost, RecordError("corrupt_file", error), None
+                    yield lost, RecordError("corrupt_row_group", error), None
                 row = group_end
             if end is not None and row >= end:
                 return

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from prox_tasks.corpus.document import INPUT_LOSS_REASONS
 from prox_tasks.programs.policy import Policy
 
-#: Quarantine reasons that stand for records lost with a cut or corrupt input file.
-LOSS_REASONS = ("truncated_file", "corrupt_file")
+#: Quarantine reasons that stand for records lost with a cut or corrupt input file: the
+#: readers' own list.
+LOSS_REASONS = INPUT_LOSS_REASONS
 
 
 @dataclass

@@ -78,6 +78,8 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli") 
     as ``caller`` does (:func:`~prox_tasks.setting_names.setting_name`)."""
     import great_expectations as gx
 
+    from prox_tasks.quality.frames import LOSS_REASONS
+
     def named(setting: str) -> str:
         return setting_name(setting, caller, CLI_OPTIONS)
 
@@ -105,9 +107,9 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli") 
                          f"folder at once; refine it again with one run ({named('reprocess')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="input_losses", max_value=t.max_input_losses,
-            description=("Input files cut short or corrupt (quarantine reasons truncated_file, "
-                         "corrupt_file: the records after the break are lost and cannot be "
-                         f"counted): at most {t.max_input_losses}.")),
+            description=("Input files cut short or corrupt (quarantine reasons "
+                         f"{', '.join(LOSS_REASONS)}: the records after the break are lost and "
+                         f"cannot be counted): at most {t.max_input_losses}.")),
         e.ExpectColumnMaxToBeBetween(
             column="failure_rate", max_value=t.max_failure_rate,
             description=("Share of documents whose programs had errors: at most "

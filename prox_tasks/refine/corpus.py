@@ -183,9 +183,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     totals["dropped_low_quality"] = totals["drop_reasons"].get("low_quality", 0)
     # a cut or corrupt file is one quarantine entry of no bytes: counted in docs_read (as
     # the plan and the status records count it) but it is a file, not a document
-    from prox_tasks.quality.frames import LOSS_REASONS
+    from prox_tasks.corpus.document import FILE_LOSS_REASONS
 
-    totals["files_cut"] = sum(totals["quarantine_reasons"].get(r, 0) for r in LOSS_REASONS)
+    totals["files_cut"] = sum(totals["quarantine_reasons"].get(r, 0) for r in FILE_LOSS_REASONS)
     totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
     for result in results:
         totals["shards_" + result["status"]] += 1

@@ -270,7 +270,7 @@ def test_a_damaged_parquet_row_group_quarantines_its_rows_and_reads_the_others(t
     docs = list(read_shard(manifest, 0, quarantine))
     assert [d.id for d in docs] == [f"r{i}" for i in range(20, 40)]
     assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [
-        (i, "corrupt_file") for i in range(20)]
+        (i, "corrupt_row_group") for i in range(20)]
     assert len(docs) + len(quarantine) == manifest.total_docs == 40
 
 
@@ -977,3 +977,42 @@ def _the_one_file_lost(folder, tmp_path) -> dict:
     (lost,) = quarantine.records()
     assert (lost["offset"], lost["reason"]) == (0, "truncated_file")
     return lost
+
+
+@pytest.mark.slow
+def test_input_losses_are_counted_as_what_they_are_in_the_summary_and_the_gate(
+        tmp_path, tagger_model):
+    """The rows of a Parquet row group that cannot be decoded were each a ``corrupt_file``
+    entry, the reason of a whole file's unread rest: ``prox refine`` left the 20 documents
+    out of documents_read and said '20 input files not read to its end' of one file. A WET
+    file cut inside a record's payload was one ``truncated_record`` and no input loss: the
+    gate released it though the records after the cut are lost uncounted. Readers and gate
+    now share one list: each row of a bad row group is a ``corrupt_row_group`` document,
+    and both are input losses the gate counts."""
+    import random
+
+    from prox_tasks.quality import run_gate
+    from prox_tasks.refine import refine_corpus
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = [{"id": f"r{i}", "text": f"text number {i} " * 20} for i in range(40)]
+    path = folder / "rg.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=20, compression="none",
+                   use_dictionary=False)  # fmt: skip
+    text_column = pq.ParquetFile(path).metadata.row_group(0).column(1)
+    data = bytearray(path.read_bytes())
+    at = text_column.data_page_offset + text_column.total_compressed_size // 2
+    data[at : at + 64] = b"\xff" * 64  # string lengths in the first group's page now lie
+    path.write_bytes(bytes(data))
+    rng = random.Random(2)
+    texts = [f"page {i}\n" + "\n".join(str(rng.random()) for _ in range(300)) for i in range(4)]
+    wet, three = _wet(texts), len(_wet(texts[:3]))
+    (folder / "crawl.warc.wet.gz").write_bytes(wet[: three + (len(wet) - three) // 2])
+    out = tmp_path / "out"
+    summary = refine_corpus(str(folder), str(out), model=str(tagger_model))
+    assert summary["quarantine_reasons"] == {"corrupt_row_group": 20, "truncated_record": 1}
+    assert summary["files_cut"] == 0
+    assert summary["documents_read"] == summary["docs_read"] == 44
+    gate = run_gate(str(out))
+    assert gate.metrics["input_losses"] == 21 and not gate.passed
