@@ -40,9 +40,12 @@ def first_line_end(data: bytes, more: bool) -> str | None:
     it holds a ``\\n`` (``\\n``, ``\\r\\n``, and ``\\r\\r\\n``, which ``unix2dos`` run
     twice can write: lines read as ever), None when ``data`` holds none yet or ends inside
     that run (``more``: bytes follow ``data``, which may go on with it)."""
-    found = _LINE_END.search(data)
-    if found is None:
+    # find (memchr) before the regular expression: a first line of 300 MB is searched
+    # 64 KiB at a time, and re's search of a class ran at ~30 MB/s
+    at = [i for i in (data.find(b"\n"), data.find(b"\r")) if i >= 0]
+    if not at:
         return None
+    found = _LINE_END.match(data, min(at))
     if b"\n" in found.group():
         return "lf"
     return None if more and found.end() == len(data) else "cr"
