@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -16,7 +17,7 @@ from prox_tasks.corpus.document import (
 )
 from prox_tasks.corpus.partitions import with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
-from prox_tasks.storage import list_uri, to_uri
+from prox_tasks.storage import list_uri, parse_uri, to_uri
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +100,45 @@ def _skipped_note(skipped: list[str], named: int = 2) -> str:
             f"({', '.join(skipped[:named])}{more})")
 
 
+class UnreadableInput(OSError):
+    """Local input files that cannot be opened: a link to nothing, a file without read
+    permission for the user running prox. Named all at once, before planning (the open of
+    the first would fail the run naming it alone, a link as 'No such file'); a retry reads
+    them once someone has fixed them."""
+
+
+def unreadable_files(paths: Collection[str]) -> list[str]:
+    """Each local file of ``paths`` that cannot be opened for reading, with why: a symbolic
+    link whose target does not exist, or a file the user running prox may not read. S3
+    objects are left to their read (a listing names only objects that exist)."""
+    found = []
+    for uri in paths:
+        location = parse_uri(uri)
+        if location.scheme != "file":
+            continue
+        path = location.path
+        if os.path.islink(path) and not os.path.exists(path):  # exists() follows the link
+            found.append(f"{uri} (a link to {os.readlink(path)}, which does not exist)")
+        elif os.path.exists(path) and not os.access(path, os.R_OK):
+            found.append(f"{uri} (no read permission)")
+    return found
+
+
+def _check_readable(paths: Collection[str], named: int = 3) -> None:
+    """Raise :class:`UnreadableInput` naming the files of ``paths`` that cannot be read
+    (:func:`unreadable_files`); the way out first, as a command's error is cut at 400
+    characters."""
+    found = unreadable_files(paths)
+    if not found:
+        return
+    more = f" and {len(found) - named:,} more" if len(found) > named else ""
+    raise UnreadableInput(
+        f"make the input readable by the user running prox (chmod a+r; restore a link's "
+        f"target) or move the {'file' if len(found) == 1 else 'files'} out of the input: "
+        f"{len(found):,} input {'file' if len(found) == 1 else 'files'} cannot be read: "
+        f"{', '.join(found[:named])}{more}")
+
+
 class EmptyInput(ValueError):
     """The input's files hold no record at all: nothing to label or refine, so nothing is
     published (a nightly job over an empty delivery fails instead of reporting 0)."""
@@ -146,14 +186,17 @@ def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
     """The files ``uri`` names, without a refined output folder's files
     (:func:`without_refined_outputs`) and without ``exclude`` — the files the command
     reading them writes (``prox execute``/``prox label`` writing into their input folder),
-    each skipped with a warning, so a rerun does not read its last output as input."""
+    each skipped with a warning, so a rerun does not read its last output as input.
+
+    Raises:
+        UnreadableInput: a local file among them cannot be opened for reading.
+    """
     listed = without_refined_outputs(list_uri(uri))
     own = {to_uri(e) for e in exclude if e}
-    if not own:
-        return listed
-    kept = [p for p in listed if to_uri(p) not in own]
+    kept = [p for p in listed if to_uri(p) not in own] if own else listed
     for path in sorted(set(listed) - set(kept)):
         log.warning("skipping %s: this command's own output", path)
+    _check_readable(kept)
     return kept
 
 

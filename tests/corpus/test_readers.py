@@ -2,6 +2,7 @@
 
 import gzip
 import json
+import os
 
 import pytest
 import zstandard
@@ -305,3 +306,44 @@ def test_hive_partition_values_reach_the_documents_meta(tmp_path):
     assert {r["id"]: json.loads(r["meta"]) for r in rows} == expected
     single = read_documents(str(fr / "part-0.jsonl"))  # the file named alone: the same meta
     assert [d.meta for d in single] == [expected["f0"]]
+
+
+def test_an_input_file_that_cannot_be_opened_is_named_before_planning(tmp_path):
+    """A link to a file that is gone (a crawl folder of links into a store that was
+    cleaned) failed prox plan and refine with 'No such file or directory: …/d.jsonl', a
+    file ls shows, and only the first such file. Every such file is now named, with why and
+    what to do, before anything is planned."""
+    from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.readers import UnreadableInput
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"id": "a", "text": "A text."}])
+    (folder / "b.jsonl").symlink_to("a.jsonl")  # a link to a file: read as a file
+    (folder / "c.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    (folder / "d.jsonl").symlink_to("gone-too.jsonl")
+    with pytest.raises(UnreadableInput, match=r"^make the input readable .* 2 input files cannot "
+                       r"be read: file://.*/c.jsonl \(a link to .*/gone.jsonl, which does not "
+                       r"exist\), file://.*/d.jsonl \(a link to gone-too.jsonl"):
+        plan_shards(str(folder), str(tmp_path / "out"), target_docs=10)
+    with pytest.raises(UnreadableInput):
+        list(read_documents(str(folder)))
+    for link in ("c.jsonl", "d.jsonl"):
+        (folder / link).unlink()
+    assert [d.id for d in read_documents(str(folder))] == ["a", "a"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
+def test_an_input_file_without_read_permission_is_named_before_planning(tmp_path):
+    """A file of mode 000 (a delivery copied with its owner's umask) is named as such."""
+    from prox_tasks.corpus.readers import UnreadableInput
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"id": "a", "text": "A text."}])
+    (folder / "a.jsonl").chmod(0)
+    try:
+        with pytest.raises(UnreadableInput, match=r"a.jsonl \(no read permission\)"):
+            list(read_documents(str(folder)))
+    finally:
+        (folder / "a.jsonl").chmod(0o644)
