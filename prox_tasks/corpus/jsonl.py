@@ -143,6 +143,28 @@ def _hint(line: bytes) -> str:
     return PRETTY_HINT if _PRETTY_LINE.match(line) else ""
 
 
+#: Two records on one line: a file whose last line has no line end, concatenated with
+#: another (``cat a.jsonl b.jsonl``), its byte order mark between them or not.
+JOINED_HINT = ("; two JSON objects on one line: a file whose last line has no line end was "
+               "joined to another (cat a.jsonl b.jsonl): end each file with a line end "
+               "before joining them, e.g. sed -e '$a\\' a.jsonl")
+#: A byte order mark (U+FEFF) where JSON allows none: inside a line, between its tokens.
+BOM_HINT = ("; a byte order mark (U+FEFF) at column {column}, inside the line: remove it, "
+            "e.g. sed 's/\\xef\\xbb\\xbf//g' FILE")
+
+
+def _json_hint(err: json.JSONDecodeError) -> str:
+    """Why the JSON parser stopped where it did, when it shows: :data:`BOM_HINT` at a byte
+    order mark, :data:`JOINED_HINT` when an object ends and another begins; else ``""``."""
+    text, at = err.doc, err.pos
+    if text.startswith("\ufeff", at):
+        after = text[at + 1:at + 2]
+        joined = err.msg == "Extra data" and after == "{"
+        return JOINED_HINT if joined else BOM_HINT.format(column=err.colno)
+    joined = text.startswith("{", at) and text[:at].rstrip().endswith("}")
+    return JOINED_HINT if err.msg == "Extra data" and joined else ""
+
+
 def decode_row(line: bytes, size: int | None = None):
     """The JSON value of one line, or :class:`RecordError` (never anything else).
 
@@ -165,7 +187,7 @@ def decode_row(line: bytes, size: int | None = None):
     except json.JSONDecodeError as err:
         # some of json's messages end in "at" ("Invalid control character at"): one "at"
         raise RecordError("malformed_json", f"{err.msg.removesuffix(' at')} at column "
-                          f"{err.colno}" + _hint(line)) from None
+                          f"{err.colno}" + (_json_hint(err) or _hint(line))) from None
     except RecursionError:
         raise RecordError("too_deep", "JSON nested deeper than the parser allows") from None
     except ValueError as err:  # int("1" * 5000): over sys.get_int_max_str_digits()

@@ -1045,3 +1045,25 @@ def test_a_record_of_one_huge_line_is_scanned_as_fast_as_many_lines(tmp_path):
         return min(times)
 
     assert best(one) < 2 * best(many) + 0.05
+
+
+def test_files_joined_without_a_line_end_or_a_bom_inside_a_line_say_so(tmp_path):
+    """``cat a.jsonl b.jsonl`` of a file whose last line has no line end joins two records
+    on one line (with b's byte order mark between them when it has one); a BOM pasted inside
+    a line breaks it too. Each was 'Extra data at column 25' or 'Expecting property name…',
+    naming neither the cause nor the fix; the detail now names both."""
+    rows = [json.dumps({"id": f"j{i}", "text": f"document {i}"}).encode() for i in range(4)]
+    path = tmp_path / "cat.jsonl"
+    path.write_bytes(rows[0] + rows[1] + b"\n" + rows[2] + b"\xef\xbb\xbf" + rows[3] + b"\n"
+                     + b'{"id": "k",\xef\xbb\xbf "text": "x"}\n')
+    quarantine = Quarantine()
+    assert list(read_documents(str(path), quarantine=quarantine)) == []
+    joined = ("; two JSON objects on one line: a file whose last line has no line end was "
+              "joined to another (cat a.jsonl b.jsonl): end each file with a line end before "
+              "joining them, e.g. sed -e '$a\\' a.jsonl")
+    assert [(r["offset"], r["reason"], r["detail"]) for r in quarantine.records()] == [
+        (0, "malformed_json", "Extra data at column 35" + joined),
+        (1, "malformed_json", "Extra data at column 35" + joined),
+        (2, "malformed_json", "Expecting property name enclosed in double quotes at column 12; "
+         "a byte order mark (U+FEFF) at column 12, inside the line: remove it, e.g. "
+         "sed 's/\\xef\\xbb\\xbf//g' FILE")]
