@@ -153,10 +153,22 @@ BOM_HINT = ("; a byte order mark (U+FEFF) at column {column}, inside the line: r
             "e.g. sed 's/\\xef\\xbb\\xbf//g' FILE")
 
 
+#: Names of the control characters a JSON writer most often leaves raw in a string.
+_CONTROL_NAMES = {"\0": "NUL", "\t": "tab", "\r": "carriage return", "\x0b": "vertical tab",
+                  "\x0c": "form feed", "\x1b": "escape"}
+
+
 def _json_hint(err: json.JSONDecodeError) -> str:
-    """Why the JSON parser stopped where it did, when it shows: :data:`BOM_HINT` at a byte
-    order mark, :data:`JOINED_HINT` when an object ends and another begins; else ``""``."""
+    """Why the JSON parser stopped where it did, when it shows: the raw control character
+    inside a string, :data:`BOM_HINT` at a byte order mark, :data:`JOINED_HINT` when an
+    object ends and another begins; else ``""``."""
     text, at = err.doc, err.pos
+    if err.msg.startswith("Invalid control character") and at < len(text):
+        char = text[at]
+        name = _CONTROL_NAMES.get(char, "control character")
+        return (f"; a raw {name} ({ord(char):#04x}) inside a string, which JSON wants escaped "
+                f"({json.dumps(char)[1:-1]}): the file's writer did not escape it; write it "
+                "with a JSON library (json.dumps, jq -c)")
     if text.startswith("\ufeff", at):
         after = text[at + 1:at + 2]
         joined = err.msg == "Extra data" and after == "{"

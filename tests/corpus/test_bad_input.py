@@ -688,12 +688,20 @@ def test_a_zero_filled_file_or_tail_says_so(tmp_path):
 
 
 def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
+    """A raw tab or NUL inside a string (a writer that pasted text into JSON by hand) said
+    'Invalid control character at column 25': which character, and what to do, now too."""
     path = tmp_path / "a.jsonl"
-    path.write_bytes(b'{"id": "a", "text": "raw\ttab inside a string"}\n')
+    path.write_bytes(b'{"id": "a", "text": "raw\ttab inside a string"}\n'
+                     b'{"id": "b", "text": "raw\x00nul"}\n')
     quarantine = Quarantine()
     assert list(read_documents(str(path), quarantine=quarantine)) == []
-    (record,) = quarantine.records()
-    assert record["detail"] == "Invalid control character at column 25"
+    assert [r["detail"] for r in quarantine.records()] == [
+        "Invalid control character at column 25; a raw tab (0x09) inside a string, which "
+        "JSON wants escaped (\\t): the file's writer did not escape it; write it with a JSON "
+        "library (json.dumps, jq -c)",
+        "Invalid control character at column 25; a raw NUL (0x00) inside a string, which "
+        "JSON wants escaped (\\u0000): the file's writer did not escape it; write it with a "
+        "JSON library (json.dumps, jq -c)"]
 
 
 @pytest.mark.parametrize("compress", [lambda b: gzip.compress(b, mtime=0),
