@@ -63,13 +63,13 @@ def lf_lines(stream, name: str):
     return io.BufferedReader(_LoneCRAsLF(stream, name, mode), 1 << 16)
 
 
-def _split_records_at_lone_crs(data: bytes) -> bytes:
+def _split_records_at_lone_crs(data: bytes) -> tuple[bytes, int]:
     """``data`` (of a file whose lines end in ``\\n``) with the lone CRs between two records
-    (:data:`_CR_BETWEEN_RECORDS`) as ``\\n``: a Mac file appended to it is read record by
-    record, not as one bad line."""
+    (:data:`_CR_BETWEEN_RECORDS`) as ``\\n``, and how many places changed: a Mac file
+    appended to it is read record by record, not as one bad line."""
     if b"\r" not in data:
-        return data
-    return _CR_BETWEEN_RECORDS.sub(lambda found: _LONE_CR.sub(b"\n", found.group()), data)
+        return data, 0
+    return _CR_BETWEEN_RECORDS.subn(lambda found: _LONE_CR.sub(b"\n", found.group()), data)
 
 
 def _open_record_end(data: bytes) -> int:
@@ -119,7 +119,13 @@ class _LoneCRAsLF(io.RawIOBase):
             if not final:  # a "}" and blanks at the chunk's end: the next chunk decides them
                 kept = _open_record_end(data)
                 data, self._held = data[:kept], data[kept:]
-            return _split_records_at_lone_crs(data)
+            data, split = _split_records_at_lone_crs(data)
+            if split and self._name not in _warned:
+                _warned.add(self._name)
+                log.warning("%s: its lines end in \\n, but some records are separated by a lone "
+                            "carriage return (\\r, classic Mac OS: a file appended to it?): "
+                            "read as line ends", self._name)
+            return data
         if not final and data.endswith(b"\r"):  # a CR LF cut between two chunks
             data, self._held = data[:-1], b"\r"
         return _LONE_CR.sub(b"\n", data)

@@ -589,7 +589,7 @@ def _mixed_line_ends(folder, unix: int, mac: int) -> list[str]:
     return ids
 
 
-def test_a_mac_file_appended_to_a_unix_one_is_read_record_by_record(tmp_path):
+def test_a_mac_file_appended_to_a_unix_one_is_read_record_by_record(tmp_path, caplog):
     """``cat a.jsonl mac.jsonl``: the records after the first lone CR were one malformed
     record (all of them lost, with only a ``tr`` hint). A lone CR between two records is
     now a line end there too: each record read once at its own offset, by the plan, each
@@ -601,6 +601,9 @@ def test_a_mac_file_appended_to_a_unix_one_is_read_record_by_record(tmp_path):
     docs = list(read_documents(str(folder), quarantine=quarantine))
     assert [(d.id, d.offset) for d in docs] == [(i, n) for n, i in enumerate(ids)]
     assert len(quarantine) == 0
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+        "its lines end in \\n, but some records are separated by a lone carriage return (\\r, "
+        "classic Mac OS: a file appended to it?): read as line ends"]
     out = str(tmp_path / "out")
     manifest = plan_shards(str(folder), out, target_docs=4)
     assert manifest.total_docs == len(ids) and len(manifest.shards) == 3
