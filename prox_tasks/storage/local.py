@@ -100,10 +100,15 @@ def remove(loc: Location) -> bool:
 def list_files(loc: Location) -> list[str]:
     """Every file under the folder ``loc`` (recursive), as absolute paths. Symbolic links to
     folders are followed, as a glob's ``**`` follows them, each real folder once (a link
-    back up the tree is not a loop)."""
+    back up the tree is not a loop).
+
+    Raises:
+        PermissionError: a folder below it may not be listed (os.walk would pass over it,
+            and its files would be left out unseen); OSError for another failure to list.
+    """
     found = []
     seen = {os.path.realpath(loc.path)}
-    for root, dirs, files in os.walk(loc.path, followlinks=True):
+    for root, dirs, files in os.walk(loc.path, followlinks=True, onerror=_unlisted):
         fresh = []
         for name in sorted(dirs):
             real = os.path.realpath(os.path.join(root, name))
@@ -113,6 +118,18 @@ def list_files(loc: Location) -> list[str]:
         dirs[:] = fresh
         found.extend(os.path.join(root, name) for name in files)
     return found
+
+
+def _unlisted(err: OSError) -> None:
+    """os.walk's error handler: a folder gone meanwhile (or never there) holds nothing to
+    read; any other failure raises, naming the fix for a folder without permission."""
+    if isinstance(err, FileNotFoundError):
+        return
+    if isinstance(err, PermissionError):
+        raise PermissionError(err.errno, f"{err.strerror} (an input folder prox may not list: "
+                              "make it readable and searchable, chmod a+rx, or move it out of "
+                              "the input)", err.filename) from err
+    raise err
 
 
 def glob_files(pattern: str) -> list[str]:

@@ -347,3 +347,19 @@ def test_an_input_file_without_read_permission_is_named_before_planning(tmp_path
             list(read_documents(str(folder)))
     finally:
         (folder / "a.jsonl").chmod(0o644)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists a folder of mode 000")
+def test_an_input_folder_that_cannot_be_listed_fails_instead_of_being_left_out(tmp_path):
+    """os.walk passes over a folder it may not list: every file in a sub-folder of mode 000
+    was left out of the plan, unseen and uncounted. The listing now fails naming it."""
+    folder = tmp_path / "in"
+    (folder / "sub").mkdir(parents=True)
+    write_jsonl(folder / "a.jsonl", [{"id": "a", "text": "A text."}])
+    write_jsonl(folder / "sub" / "b.jsonl", [{"id": "b", "text": "B text."}])
+    (folder / "sub").chmod(0)
+    try:
+        with pytest.raises(PermissionError, match="chmod a\\+rx"):
+            list(read_documents(str(folder)))
+    finally:
+        (folder / "sub").chmod(0o755)
