@@ -19,6 +19,7 @@ import json
 import math
 import re
 from collections.abc import Iterator
+from decimal import Decimal
 
 from prox_tasks.corpus.document import InputNotice, RecordError, build_document, not_utf8
 from prox_tasks.corpus.encodings import utf8_stream
@@ -220,10 +221,21 @@ def decode_object(line: bytes, size: int | None = None) -> dict:
     return row
 
 
+#: From here on a float no longer holds every whole number: ``12345678901234567.0`` reads
+#: as ``12345678901234568.0``.
+_EXACT_FLOATS = 2.0**53
+
+
 def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str,
                id_field: str, max_doc_bytes: int):
-    """Turn one line into a Document, or raise :class:`RecordError`."""
+    """Turn one line into a Document, or raise :class:`RecordError`. An id that is a whole
+    number too large for a float (``123456789012345678901.0``) is read again as the exact
+    decimal it is written as, so its digits are the id, not a float's rounding of them (the
+    same record written with the integer id, in JSON or Parquet, has the same id)."""
     row = decode_object(line, size)
+    raw_id = row.get(id_field)
+    if isinstance(raw_id, float) and raw_id.is_integer() and abs(raw_id) >= _EXACT_FLOATS:
+        row[id_field] = json.loads(line, parse_float=Decimal).get(id_field, raw_id)
     return build_document(row, source, offset, text_field, id_field, max_doc_bytes)
 
 

@@ -1078,3 +1078,26 @@ def test_files_joined_without_a_line_end_or_a_bom_inside_a_line_say_so(tmp_path)
         (2, "malformed_json", "Expecting property name enclosed in double quotes at column 12; "
          "a byte order mark (U+FEFF) at column 12, inside the line: remove it, e.g. "
          "sed 's/\\xef\\xbb\\xbf//g' FILE")]
+
+
+def test_a_whole_number_id_too_large_for_a_float_keeps_its_digits(tmp_path):
+    """A JSON id written ``123456789012345678901.0`` (a float column exported as JSON) was
+    read through a float: the id ``123456789012345683968``, digits the record never had, and
+    ``12345678901234567.0`` became ``12345678901234568``, the id of another record. Such an id
+    keeps its own digits, the same id as the integer in Parquet or JSON."""
+    from prox_tasks.corpus.duplicates import index_duplicates
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(
+        '{"id": 123456789012345678901.0, "text": "One text.", "score": 12345678901234567.0}\n'
+        '{"id": 12345678901234567.00, "text": "Another text."}\n'
+        '{"id": 12345678901234568, "text": "A third text."}\n')
+    pq.write_table(pa.table({"id": pa.array([12345678901234567], pa.int64()),
+                             "text": ["The second again."]}), folder / "b.parquet")
+    docs = list(read_documents(str(folder)))
+    assert [d.id for d in docs] == ["123456789012345678901", "12345678901234567",
+                                    "12345678901234568", "12345678901234567"]
+    assert docs[0].meta == {"score": 12345678901234567.0}  # other fields as they were read
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+    assert index_duplicates(manifest)["duplicate_ids"] == 1
