@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 
-from prox_tasks.storage import join_uri, put_atomic, read_json
+from prox_tasks.storage import join_uri, read_json
 from prox_tasks.storage.swap import replace_if
 
 LATEST_NAME = "latest.json"
@@ -34,8 +34,19 @@ def _encoded(record: dict) -> bytes:
     return (json.dumps(record, indent=1, sort_keys=True) + "\n").encode("utf-8")
 
 
-def write_json(uri: str, record: dict) -> str:
-    return put_atomic(uri, _encoded(record))
+def write_record_once(uri: str, record: dict) -> dict:
+    """Write the release record ``record`` at ``uri`` unless one is there; returns the record
+    stored there: this one, or the one another run wrote first. Created in one step
+    (:func:`~prox_tasks.storage.swap.replace_if`): two runs releasing other snapshots under
+    one name at the same moment cannot both write theirs, the later over the earlier."""
+    stored: dict = {}
+
+    def create(raw: bytes | None) -> bytes | None:
+        stored.update(json.loads(raw) if raw else record)
+        return None if raw else _encoded(record)
+
+    replace_if(uri, create)
+    return stored
 
 
 def replace_latest(release_root: str, record: dict,

@@ -27,7 +27,12 @@ import hashlib
 import logging
 from datetime import UTC, date, datetime
 
-from prox_tasks.release.pointer import latest_uri, release_record_uri, replace_latest, write_json
+from prox_tasks.release.pointer import (
+    latest_uri,
+    release_record_uri,
+    replace_latest,
+    write_record_once,
+)
 from prox_tasks.storage import read_json
 
 log = logging.getLogger(__name__)
@@ -190,8 +195,6 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     record_uri = release_record_uri(release_root, name)
     record = read_json(record_uri)
     manifest_id = gate["metrics"]["manifest_id"]
-    if record is not None and record["manifest_id"] != manifest_id:
-        raise ReleaseRefused(f"release {name} exists for another plan ({record['manifest_id'][:12]})")
     new = not completed
     if record is None:
         record = {
@@ -204,7 +207,10 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             "model": model, "notes": notes,
             "released_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        write_json(record_uri, record)
+        # another run may have released this name since it was read: its record stays
+        record = write_record_once(record_uri, record)
+    if record["manifest_id"] != manifest_id:
+        raise ReleaseRefused(f"release {name} exists for another plan ({record['manifest_id'][:12]})")
     mark_released(output_uri, {**record, "record_uri": record_uri})
     if catalog is not None:
         _record_in_catalog(catalog, record, notes)

@@ -1,0 +1,204 @@
+"""``prox release`` and ``prox gate`` as real processes, killed (SIGKILL) at chosen points
+and run again: the result is the uninterrupted run's, and readers never see a half release.
+
+The kill points are placed by :mod:`tests.release.kill_at` (a wrapper around one function
+of the command: the only way to hit "between these two writes" every time); the kill
+itself is real.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.pipeline.refresh import mark_judged
+from prox_tasks.quality import run_gate
+from prox_tasks.release import read_latest
+from prox_tasks.storage import read_json
+from tests.quality.snapshot_factory import refine_snapshot, write_input
+from tests.storage.conftest import moto_server, s3_bucket  # noqa: F401 (fixtures used here)
+
+ROOT = Path(__file__).resolve().parents[2]
+KILL_AT = Path(__file__).with_name("kill_at.py")
+
+
+def prox(*args: str, at: str = "x:y", nth: int = 0, when: str = "before",
+         env: dict | None = None, wait: bool = True):
+    """``prox ARGS`` in its own process, killed at the ``nth`` call of ``at`` (0: not)."""
+    proc = subprocess.Popen(
+        [sys.executable, str(KILL_AT), at, str(nth), when, *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT), **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    if not wait:
+        return proc
+    out, err = proc.communicate(timeout=60)
+    return proc.returncode, out, err
+
+
+def snapshot(tmp_path: Path, name: str, docs: int = 20) -> str:
+    src = write_input(tmp_path / "in" / f"{name}.jsonl", docs)
+    out = str(tmp_path / "snapshots" / name)
+    refine_snapshot(str(src), out)
+    return out
+
+
+def gated(tmp_path: Path, name: str) -> str:
+    """A snapshot gated as ``prox gate --snapshot`` gates it (in this process: faster)."""
+    out = snapshot(tmp_path, name)
+    result = run_gate(out)
+    assert result.passed
+    mark_judged(out, result)
+    return out
+
+
+def test_two_releases_of_different_snapshots_to_one_name_at_once_release_one(tmp_path):
+    """Both read "no release of that name yet"; the second to write its record must be
+    refused, not overwrite the first's and report success (a release lost)."""
+    first, second = gated(tmp_path, "a"), gated(tmp_path, "b")
+    root, hold = str(tmp_path / "root"), str(tmp_path / "go")
+    held = prox("release", "--snapshot", first, "--root", root, "--name", "nightly",
+                at="prox_tasks.release.release:read_json", nth=1, when=f"pause={hold}",
+                wait=False)
+    deadline = time.monotonic() + 30
+    while not os.path.exists(f"{hold}.reached"):  # it read no record of that name
+        assert time.monotonic() < deadline and held.poll() is None, held.communicate()
+        time.sleep(0.02)
+    code, out, err = prox("release", "--snapshot", second, "--root", root, "--name", "nightly")
+    assert code == 0, err
+    Path(hold).touch()
+    out, err = held.communicate(timeout=60)
+    assert held.returncode == 1, out + err
+    assert "release nightly exists for another plan" in err
+    record = read_json(f"{root}/releases/nightly.json")
+    assert record["snapshot_uri"].endswith("/snapshots/b")
+    assert read_latest(root) == record
+    assert not (Path(first) / "_released.json").exists()  # its files may be refined again
+
+
+#: Where ``prox release`` dies (function, its nth call, before/after it), in the order of
+#: its steps; the local disk's extra point is inside the atomic write of the record.
+RELEASE_KILLS = {
+    "early": ("prox_tasks.release.release:model_of", 1, "before"),
+    "record_mid_write": ("os:replace", 1, "before"),  # local: temp file whole, not renamed
+    "record_written": ("prox_tasks.corpus.manifest:mark_released", 1, "before"),
+    "before_latest_swap": ("prox_tasks.release.release:replace_latest", 1, "before"),
+    "latest_moved": ("prox_tasks.corpus.manifest:mark_released", 2, "before"),
+}
+
+
+def _booked(base: str, src: Path, catalog: Path) -> dict:
+    """A snapshot ``crawl-2026-01-02`` of ``src`` refined under ``base``, booked and gated in
+    the ``catalog`` (``prox refine``/``prox gate --name`` in this process: the stages
+    before)."""
+    from prox_tasks.pipeline import refresh
+
+    snap = refresh.resolve_snapshot({
+        "input_uri": str(src), "output_root": base, "snapshot_name": "crawl-2026-01-02",
+        "catalog_url": f"sqlite:///{catalog}"}, "2026-01-02")
+    refresh.plan(snap, 10, 1024, "default", None)
+    refine_snapshot(str(src), snap["output_uri"])
+    refresh.gate(snap, {})
+    return snap
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
+    """One input, and what its release looks like when nothing kills it (local disk; on S3
+    only ``<base>`` differs, and it is written as such)."""
+    folder = tmp_path_factory.mktemp("uninterrupted")
+    src = write_input(folder / "crawl.jsonl", 20)  # every run refines it: the same shard bytes
+    base = str(folder / "clean")
+    clean = _booked(base, src, folder / "catalog.sqlite")
+    code, _, err = prox(*_release_args(clean, base))
+    assert code == 0, err
+    expected = _state(clean, base)
+    assert expected["status"] == "released" and expected["latest"] == expected["record"]
+    return src, expected
+
+
+def _release_args(snap: dict, base: str) -> list[str]:
+    return ["release", "--snapshot", snap["output_uri"], "--root", base, "--name", snap["name"],
+            "--partition", "2026-01-02", "--catalog", snap["catalog_url"]]
+
+
+def _state(snap: dict, base: str) -> dict:
+    """What readers see after a release, with ``base`` (and the plan id, which names the
+    folder) written as ``<base>`` and ``released_at`` (the time of the release) left out."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.storage import read_bytes, to_uri
+
+    manifest_id = read_json(f"{snap['output_uri']}/manifest.json")["id"]
+
+    def same(uri: str) -> dict | None:
+        try:
+            text = read_bytes(uri).decode()
+        except FileNotFoundError:
+            return None
+        text = text.replace(to_uri(base), "<base>").replace(manifest_id, "<plan>")
+        return {k: v for k, v in json.loads(text).items() if k != "released_at"}
+
+    with Catalog(snap["catalog_url"]) as catalog:
+        row = catalog.get_snapshot(snap["name"])
+        releases = [(r["release"], r["docs"]) for r in catalog.list_releases()]
+    return {"record": same(f"{base}/releases/{snap['name']}.json"),
+            "latest": same(f"{base}/latest.json"), "status": row["status"],
+            "releases": releases}
+
+
+def _assert_same(seen: dict, expected: dict) -> None:
+    """``seen == expected``, naming the fields that differ."""
+    differ = {(part, key): (seen[part].get(key), value)
+              for part in ("record", "latest") if seen[part] and expected[part]
+              for key, value in expected[part].items() if seen[part].get(key) != value}
+    assert not differ, differ
+    assert seen == expected
+
+
+def _release_killed_and_rerun(tmp_path: Path, uninterrupted: tuple, base: str, point: str,
+                              env: dict | None = None) -> None:
+    src, expected = uninterrupted
+    killed = _booked(base, src, tmp_path / "catalog.sqlite")
+    target, nth, when = RELEASE_KILLS[point]
+    code, _, err = prox(*_release_args(killed, base), at=target, nth=nth, when=when,
+                        env=env)
+    assert code == -9, f"not killed at {point}: {code} {err}"
+    seen = _state(killed, base)
+    # readers: latest.json names nothing, or the whole release whose record is there
+    assert seen["latest"] is None or seen["latest"] == seen["record"] == expected["record"]
+    assert seen["status"] in ("gated", "released")
+    assert seen["status"] == "gated" or seen["record"] is not None  # released: it has a record
+
+    code, out, err = prox(*_release_args(killed, base), env=env)
+    assert code == 0, err
+    # the retry completes the release: new (the DAG sends its Asset event now)
+    assert out.startswith("released crawl-2026-01-02 ") and "latest ->" in out, out
+    _assert_same(_state(killed, base), expected)
+    code, out, err = prox(*_release_args(killed, base), env=env)  # complete: unchanged
+    assert code == 0 and out.startswith("already released") and "already latest" in out, out
+    assert _state(killed, base) == expected
+
+
+@pytest.mark.parametrize("point", list(RELEASE_KILLS))
+def test_a_release_killed_at_any_step_and_run_again_is_the_uninterrupted_release(
+        tmp_path, uninterrupted, point):
+    _release_killed_and_rerun(tmp_path, uninterrupted, str(tmp_path / "killed"), point)
+
+
+@pytest.mark.parametrize("point", [p for p in RELEASE_KILLS if p != "record_mid_write"])
+def test_a_release_on_s3_killed_at_any_step_and_run_again_is_the_uninterrupted_release(
+        tmp_path, uninterrupted, s3_bucket, moto_server, point):  # noqa: F811
+    _release_killed_and_rerun(tmp_path, uninterrupted, f"{s3_bucket}/killed", point,
+                              env=s3_env(moto_server))
+
+
+def s3_env(server) -> dict:
+    """A ``prox`` process's settings for the test's moto server."""
+    return {"PROX_S3_ENDPOINT_URL": server.endpoint_url, "PROX_S3_ADDRESSING_STYLE": "path",
+            "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1", "PROX_S3_MAX_ATTEMPTS": "3"}
