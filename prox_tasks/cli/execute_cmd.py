@@ -26,8 +26,9 @@ def execute_rows(
     Rows are read with :func:`prox_tasks.corpus.read_rows` (paths, ``file://`` or
     ``s3://``; plain, ``.gz``, ``.zst``); a row whose text field is missing or not a
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
-    (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``). Output and quarantine are written atomically: a crash publishes
-    neither.
+    (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``). Output and quarantine are each written atomically, the quarantine
+    first: a crash leaves no part of either, and no output without its quarantine (a crash
+    between the two leaves the new quarantine beside the output as it was: run it again).
 
     Args:
         progress: A bar advanced by one per record read (``update``), or None.

@@ -1,5 +1,6 @@
-"""``prox release`` and ``prox gate`` as real processes, killed (SIGKILL) at chosen points
-and run again: the result is the uninterrupted run's, and readers never see a half release.
+"""``prox execute``, ``prox gate`` and ``prox release`` as real processes, killed (SIGKILL) at
+chosen points and run again: the result is the uninterrupted run's, and readers never see a
+half-written file, gate or release.
 
 The kill points are placed by :mod:`tests.release.kill_at` (a wrapper around one function
 of the command: the only way to hit "between these two writes" every time); the kill
@@ -92,10 +93,10 @@ RELEASE_KILLS = {
 }
 
 
-def _booked(base: str, src: Path, catalog: Path) -> dict:
-    """A snapshot ``crawl-2026-01-02`` of ``src`` refined under ``base``, booked and gated in
-    the ``catalog`` (``prox refine``/``prox gate --name`` in this process: the stages
-    before)."""
+def _booked(base: str, src: Path, catalog: Path, gate: bool = True) -> dict:
+    """A snapshot ``crawl-2026-01-02`` of ``src`` refined under ``base``, booked and (when
+    ``gate``) gated in the ``catalog`` (``prox refine``/``prox gate --name`` in this process:
+    the stages before)."""
     from prox_tasks.pipeline import refresh
 
     snap = refresh.resolve_snapshot({
@@ -103,7 +104,8 @@ def _booked(base: str, src: Path, catalog: Path) -> dict:
         "catalog_url": f"sqlite:///{catalog}"}, "2026-01-02")
     refresh.plan(snap, 10, 1024, "default", None)
     refine_snapshot(str(src), snap["output_uri"])
-    refresh.gate(snap, {})
+    if gate:
+        refresh.gate(snap, {})
     return snap
 
 
@@ -115,11 +117,12 @@ def uninterrupted(tmp_path_factory) -> tuple[Path, dict]:
     src = write_input(folder / "crawl.jsonl", 20)  # every run refines it: the same shard bytes
     base = str(folder / "clean")
     clean = _booked(base, src, folder / "catalog.sqlite")
+    gated = _gate_state(clean)
     code, _, err = prox(*_release_args(clean, base))
     assert code == 0, err
     expected = _state(clean, base)
     assert expected["status"] == "released" and expected["latest"] == expected["record"]
-    return src, expected
+    return src, expected, gated
 
 
 def _release_args(snap: dict, base: str) -> list[str]:
@@ -162,7 +165,7 @@ def _assert_same(seen: dict, expected: dict) -> None:
 
 def _release_killed_and_rerun(tmp_path: Path, uninterrupted: tuple, base: str, point: str,
                               env: dict | None = None) -> None:
-    src, expected = uninterrupted
+    src, expected, _ = uninterrupted
     killed = _booked(base, src, tmp_path / "catalog.sqlite")
     target, nth, when = RELEASE_KILLS[point]
     code, _, err = prox(*_release_args(killed, base), at=target, nth=nth, when=when,
@@ -202,3 +205,135 @@ def s3_env(server) -> dict:
     return {"PROX_S3_ENDPOINT_URL": server.endpoint_url, "PROX_S3_ADDRESSING_STYLE": "path",
             "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
             "AWS_DEFAULT_REGION": "us-east-1", "PROX_S3_MAX_ATTEMPTS": "3"}
+
+
+#: Where ``prox gate --name`` dies, in the order of its steps (each after GX judged it).
+GATE_KILLS = {
+    "data_docs_mid_publish": ("prox_tasks.storage:put_atomic", 10, "before"),
+    "before_gate_json": ("prox_tasks.quality.gate:_publish_dir", 1, "after"),
+    "before_freeze": ("prox_tasks.pipeline.refresh:mark_judged", 1, "before"),
+    "before_catalog": ("prox_tasks.pipeline.refresh:_record_gate", 1, "before"),
+}
+
+
+def _gate_state(snap: dict) -> dict:
+    """gate.json (the folder written ``<s>``, its plan id ``<plan>``), the Data Docs' files (a validation page's
+    run-time folder written ``<time>``), the catalog's status and gate report."""
+    import re
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.storage import list_uri, read_bytes, to_uri
+
+    out = to_uri(snap["output_uri"])
+    manifest_id = read_json(f"{out}/manifest.json")["id"]
+    try:
+        gate = json.loads(read_bytes(f"{out}/_quality/gate.json").decode()
+                          .replace(out, "<s>").replace(manifest_id, "<plan>"))
+    except FileNotFoundError:
+        gate = None
+    docs = sorted(re.sub(r"/\d{8}T\d{6}\.\d+Z/", "/<time>/", to_uri(u).removeprefix(out))
+                  for u in list_uri(f"{out}/_quality/data_docs"))
+    with Catalog(snap["catalog_url"]) as catalog:
+        status = catalog.get_snapshot(snap["name"])["status"]
+        report = catalog.latest_quality_report(snap["name"], "prox_gate")
+    # the id of the catalog's one report (both catalogs are new): a second report is id 2
+    return {"gate": gate, "docs": docs, "status": status, "report": report and report["id"]}
+
+
+def _gate_killed_and_rerun(tmp_path: Path, uninterrupted: tuple, base: str, point: str,
+                           env: dict | None = None) -> None:
+    from prox_tasks.cli import main
+
+    src, _, expected = uninterrupted
+    killed = _booked(base, src, tmp_path / "catalog.sqlite", gate=False)
+    args = ["gate", "--snapshot", killed["output_uri"], "--name", killed["name"],
+            "--catalog", killed["catalog_url"]]
+    before = _gate_state(killed)["status"]
+    target, nth, when = GATE_KILLS[point]
+    code, _, err = prox(*args, at=target, nth=nth, when=when, env=env)
+    assert code == -9, f"not killed at {point}: {code} {err}"
+    seen = _gate_state(killed)
+    assert seen["status"] == before and seen["report"] is None  # the catalog booked no gate
+    assert seen["gate"] in (None, expected["gate"])  # readers: no gate.json, or the whole one
+    # a release before the gate's retry is refused: no gate there, or none in the catalog
+    assert main(_release_args(killed, base)) == 1
+
+    assert main(args) == 0  # the retry (in this process: GX is imported once)
+    assert _gate_state(killed) == expected
+
+
+@pytest.mark.parametrize("point", ["data_docs_mid_publish", "before_gate_json",
+                                   "before_catalog"])
+def test_a_gate_killed_at_any_step_and_run_again_is_the_uninterrupted_gate(
+        tmp_path, uninterrupted, point):
+    _gate_killed_and_rerun(tmp_path, uninterrupted, str(tmp_path / "killed"), point)
+
+
+@pytest.mark.parametrize("point", ["before_freeze"])
+def test_a_gate_on_s3_killed_and_run_again_is_the_uninterrupted_gate(
+        tmp_path, uninterrupted, s3_bucket, moto_server, point):  # noqa: F811
+    _gate_killed_and_rerun(tmp_path, uninterrupted, f"{s3_bucket}/killed", point,
+                           env=s3_env(moto_server))
+
+
+#: Where ``prox execute`` dies: before its first row, with rows in the output's temporary
+#: file, once the quarantine is published, and (local disk) with the output's temporary
+#: file whole but not renamed.
+EXECUTE_KILLS = {
+    "early": ("prox_tasks.cli.execute_cmd:execute", 1, "before"),
+    "mid_write": ("prox_tasks.cli.execute_cmd:execute", 40, "before"),
+    "quarantine_published": ("prox_tasks.corpus.quarantine:Quarantine.write", 1, "after"),
+    "output_not_renamed": ("os:replace", 2, "before"),
+}
+
+
+def _label_rows(path: Path, n: int = 60) -> Path:
+    """``n`` label rows with text and programs, and two bad rows for the quarantine."""
+    from tests.quality.snapshot_factory import doc_text, programs_for
+
+    rows = [{"id": f"doc-{i}", "text": doc_text(i), "doc_program": programs_for(i)[0],
+             "chunk_program": programs_for(i)[1]} for i in range(n)]
+    rows[7]["text"], rows[30]["doc_program"] = None, 3
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def _files(folder: str) -> dict[str, bytes]:
+    """Every file a reader of ``folder`` finds, by name, with its bytes."""
+    from prox_tasks.storage import list_uri, read_bytes, to_uri
+
+    return {to_uri(u).removeprefix(to_uri(folder)): read_bytes(u) for u in list_uri(folder)}
+
+
+def _execute_killed_and_rerun(tmp_path: Path, base: str, point: str,
+                              env: dict | None = None) -> None:
+    src = str(_label_rows(tmp_path / "labels.jsonl"))
+    code, _, err = prox("execute", "--input", src, "--output", f"{base}/clean/out.jsonl.gz",
+                        env=env)
+    assert code == 0, err
+    expected = _files(f"{base}/clean")
+    assert set(expected) == {"/out.jsonl.gz", "/out.jsonl.quarantine.jsonl"}
+
+    args = ["execute", "--input", src, "--output", f"{base}/killed/out.jsonl.gz"]
+    target, nth, when = EXECUTE_KILLS[point]
+    code, _, err = prox(*args, at=target, nth=nth, when=when, env=env)
+    assert code == -9, f"not killed at {point}: {code} {err}"
+    seen = _files(f"{base}/killed")
+    assert "/out.jsonl.gz" not in seen  # no output, not a part of one
+    assert seen.get("/out.jsonl.quarantine.jsonl") in (None, expected["/out.jsonl.quarantine.jsonl"])
+
+    code, out, err = prox(*args, env=env)
+    assert code == 0, err
+    assert out.startswith("executed 60 rows: 58 written"), out
+    assert _files(f"{base}/killed") == expected  # the same bytes; no temporary file left
+
+
+@pytest.mark.parametrize("point", list(EXECUTE_KILLS))
+def test_an_execute_killed_at_any_step_and_run_again_is_the_uninterrupted_run(tmp_path, point):
+    _execute_killed_and_rerun(tmp_path, str(tmp_path), point)
+
+
+@pytest.mark.parametrize("point", ["mid_write", "quarantine_published"])
+def test_an_execute_on_s3_killed_and_run_again_is_the_uninterrupted_run(
+        tmp_path, s3_bucket, moto_server, point):  # noqa: F811
+    _execute_killed_and_rerun(tmp_path, s3_bucket, point, env=s3_env(moto_server))
