@@ -274,7 +274,15 @@ def _record_in_catalog(catalog, record: dict, notes) -> None:
     # a model outside the registry (an ad-hoc path, the embedded default) has no catalog
     # row: the release record still names its version
     model = catalog.model_by_version(record["model"]) if record.get("model") else None
-    catalog.register_release(name, name, record["snapshot_uri"],
-                             quality_report_id=report["id"],
-                             model=(model["name"], model["version"]) if model else None,
-                             docs=record["docs"], notes=notes)
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        catalog.register_release(name, name, record["snapshot_uri"],
+                                 quality_report_id=report["id"],
+                                 model=(model["name"], model["version"]) if model else None,
+                                 docs=record["docs"], notes=notes)
+    except (ValueError, IntegrityError):
+        # another release of this snapshot (a retried DAG task beside a prox release) booked
+        # it since it was looked up above: booked once, as this one would have booked it
+        if not any(r["release"] == name for r in catalog.list_releases()):
+            raise

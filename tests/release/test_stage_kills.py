@@ -42,35 +42,29 @@ def prox(*args: str, at: str = "x:y", nth: int = 0, when: str = "before",
     return proc.returncode, out, err
 
 
-def snapshot(tmp_path: Path, name: str, docs: int = 20) -> str:
-    src = write_input(tmp_path / "in" / f"{name}.jsonl", docs)
-    out = str(tmp_path / "snapshots" / name)
+def gated(tmp_path: Path, name: str, base: str | None = None) -> str:
+    """A snapshot under ``base`` (default ``tmp_path``) gated as ``prox gate --snapshot``
+    gates it (in this process: faster)."""
+    src = write_input(tmp_path / "in" / f"{name}.jsonl", 20)
+    out = f"{base or tmp_path}/snapshots/{name}"
     refine_snapshot(str(src), out)
-    return out
-
-
-def gated(tmp_path: Path, name: str) -> str:
-    """A snapshot gated as ``prox gate --snapshot`` gates it (in this process: faster)."""
-    out = snapshot(tmp_path, name)
     result = run_gate(out)
     assert result.passed
     mark_judged(out, result)
     return out
 
 
-def test_two_releases_of_different_snapshots_to_one_name_at_once_release_one(tmp_path):
-    """Both read "no release of that name yet"; the second to write its record must be
-    refused, not overwrite the first's and report success (a release lost)."""
-    first, second = gated(tmp_path, "a"), gated(tmp_path, "b")
-    root, hold = str(tmp_path / "root"), str(tmp_path / "go")
+def _race_to_one_name(first: str, second: str, root: str, hold: str,
+                      env: dict | None = None) -> None:
     held = prox("release", "--snapshot", first, "--root", root, "--name", "nightly",
                 at="prox_tasks.release.release:read_json", nth=1, when=f"pause={hold}",
-                wait=False)
+                wait=False, env=env)
     deadline = time.monotonic() + 30
     while not os.path.exists(f"{hold}.reached"):  # it read no record of that name
         assert time.monotonic() < deadline and held.poll() is None, held.communicate()
         time.sleep(0.02)
-    code, out, err = prox("release", "--snapshot", second, "--root", root, "--name", "nightly")
+    code, out, err = prox("release", "--snapshot", second, "--root", root, "--name", "nightly",
+                          env=env)
     assert code == 0, err
     Path(hold).touch()
     out, err = held.communicate(timeout=60)
@@ -79,7 +73,21 @@ def test_two_releases_of_different_snapshots_to_one_name_at_once_release_one(tmp
     record = read_json(f"{root}/releases/nightly.json")
     assert record["snapshot_uri"].endswith("/snapshots/b")
     assert read_latest(root) == record
-    assert not (Path(first) / "_released.json").exists()  # its files may be refined again
+    assert read_json(f"{first}/_released.json") is None  # its files may be refined again
+
+
+def test_two_releases_of_different_snapshots_to_one_name_at_once_release_one(tmp_path):
+    """Both read "no release of that name yet"; the second to write its record must be
+    refused, not overwrite the first's and report success (a release lost)."""
+    first, second = gated(tmp_path, "a"), gated(tmp_path, "b")
+    _race_to_one_name(first, second, str(tmp_path / "root"), str(tmp_path / "go"))
+
+
+def test_two_releases_on_s3_of_different_snapshots_to_one_name_at_once_release_one(
+        tmp_path, s3_bucket, moto_server):  # noqa: F811
+    first, second = gated(tmp_path, "a", s3_bucket), gated(tmp_path, "b", s3_bucket)
+    _race_to_one_name(first, second, f"{s3_bucket}/root", str(tmp_path / "go"),
+                      env=s3_env(moto_server))
 
 
 #: Where ``prox release`` dies (function, its nth call, before/after it), in the order of
@@ -337,3 +345,29 @@ def test_an_execute_killed_at_any_step_and_run_again_is_the_uninterrupted_run(tm
 def test_an_execute_on_s3_killed_and_run_again_is_the_uninterrupted_run(
         tmp_path, s3_bucket, moto_server, point):  # noqa: F811
     _execute_killed_and_rerun(tmp_path, s3_bucket, point, env=s3_env(moto_server))
+
+
+def test_two_releases_of_one_snapshot_at_once_both_succeed_and_book_it_once(
+        tmp_path, uninterrupted):
+    """A DAG's release task retried while a person runs ``prox release`` of the same
+    snapshot: both find no release in the catalog, both complete it; the later one must
+    find it booked, not fail."""
+    from prox_tasks.catalog import Catalog
+
+    src, expected, _ = uninterrupted
+    base, hold = str(tmp_path / "killed"), str(tmp_path / "go")
+    snap = _booked(base, src, tmp_path / "catalog.sqlite")
+    held = prox(*_release_args(snap, base), wait=False, when=f"pause={hold}", nth=2,
+                at="prox_tasks.catalog.catalog:Catalog.latest_quality_report")
+    deadline = time.monotonic() + 30
+    while not os.path.exists(f"{hold}.reached"):  # found no release booked, about to book it
+        assert time.monotonic() < deadline and held.poll() is None, held.communicate()
+        time.sleep(0.02)
+    code, _, err = prox(*_release_args(snap, base))
+    assert code == 0, err
+    Path(hold).touch()
+    out, err = held.communicate(timeout=60)
+    assert held.returncode == 0, out + err
+    assert _state(snap, base) == expected
+    with Catalog(snap["catalog_url"]) as catalog:
+        assert len(catalog.list_releases()) == 1
