@@ -65,21 +65,7 @@ def run(args) -> Outcome:
 
     root = args.registry or settings.registry_root()
     if args.action == "promote":
-        catalog = None if args.no_catalog else settings.catalog_url(args.catalog)
-        decision = ModelRegistry(root, catalog=catalog).promote(
-            args.name, args.version, args.reason
-        )
-        if not decision.promoted:
-            return Outcome(
-                f"{args.name} {args.version} is already the promoted model in "
-                f"{root}: nothing changed",
-                decision.to_dict(),
-            )
-        return Outcome(
-            f"promoted {args.name} {args.version} in {root} by hand (was "
-            f"{decision.incumbent or 'none'}): {args.reason}",
-            decision.to_dict(),
-        )
+        return _promote(args, root, None if args.no_catalog else settings.catalog_url(args.catalog))
     registry = ModelRegistry(root)
     if args.action == "show":
         return _show(registry, args.name, args.version)
@@ -91,6 +77,36 @@ def run(args) -> Outcome:
     return Outcome(
         "\n".join([*table(rows), count(len(rows), "version") + cut]), versions, rows=True
     )
+
+
+def _promote(args, root: str, catalog: str | None) -> Outcome:
+    """``promote``: replace promoted.json (the truth refining reads), then book it in the
+    catalog. A booking that fails after the swap is said as such — the version is live —
+    with the way to book it, not as a failed promotion."""
+    from prox_tasks.cli.errors import describe_error
+    from prox_tasks.registry import CatalogNotBooked, ModelRegistry
+
+    booked = ""
+    try:
+        decision = ModelRegistry(root, catalog=catalog).promote(args.name, args.version,
+                                                                args.reason)
+        if catalog:
+            booked = f"; booked in the catalog {catalog}"
+    except CatalogNotBooked as err:
+        decision = err.decision
+        booked = (f"; the registry serves it now, but it is NOT booked in the catalog "
+                  f"{catalog} ({describe_error(err.__cause__)}): run `prox models promote "
+                  f"{args.version} --reason TEXT` again once the catalog can be written (it "
+                  "books it, the registry stays as is), or --no-catalog to keep it out")
+        data = {**decision.to_dict(), "catalog_booked": False,
+                "catalog_error": describe_error(err.__cause__)}
+    else:
+        data = {**decision.to_dict(), "catalog_booked": bool(catalog)}
+    if not decision.promoted:
+        return Outcome(f"{args.name} {args.version} is already the promoted model in {root}: "
+                       f"nothing changed in the registry{booked}", data)
+    return Outcome(f"promoted {args.name} {args.version} in {root} by hand (was "
+                   f"{decision.incumbent or 'none'}): {args.reason}{booked}", data)
 
 
 def _show(registry, name: str, version: str) -> Outcome:

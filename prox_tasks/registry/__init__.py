@@ -1,6 +1,7 @@
 """Versioned refiner artifacts (local or S3) and their promotion."""
 
 from prox_tasks.registry.registry import (
+    CatalogNotBooked,
     Decision,
     ModelRegistry,
     UnknownVersion,
@@ -9,4 +10,4 @@ from prox_tasks.registry.registry import (
     score,
 )
 
-__all__ = ["Decision", "ModelRegistry", "UnknownVersion", "beats", "fetch_folder", "score"]
+__all__ = ["CatalogNotBooked", "Decision", "ModelRegistry", "UnknownVersion", "beats", "fetch_folder", "score"]

@@ -137,6 +137,24 @@ class UnknownVersion(FileNotFoundError):
     """A version asked for is not published in the registry."""
 
 
+class CatalogNotBooked(RuntimeError):
+    """``promoted.json`` was replaced — the registry serves the version now — and the decision
+    recorded, but booking the promotion in the catalog failed (the cause is ``__cause__``).
+    Deciding or promoting the same version again books it (``already promoted``).
+
+    Attributes:
+        decision: The :class:`Decision` taken (its swap happened).
+        catalog: The catalog URL that could not be written.
+    """
+
+    def __init__(self, decision: Decision, catalog: str) -> None:
+        super().__init__(f"{decision.name} {decision.candidate} is promoted in the registry "
+                         f"but not booked in the catalog {catalog}: decide or promote it "
+                         "again to book it")
+        self.decision = decision
+        self.catalog = catalog
+
+
 @dataclass
 class Decision:
     """One promotion decision, as recorded."""
@@ -355,14 +373,29 @@ class ModelRegistry:
     def _record(self, decision: Decision) -> None:
         """Write ``decision`` under ``decisions/`` and, when it left its candidate promoted,
         book the promotion in the catalog (again after a retry: the catalog may have failed
-        the first time)."""
+        the first time).
+
+        ``promoted.json`` is the truth and the catalog follows it: what is booked is the
+        version it names when booking, read again here — a promotion that landed since this
+        decision's swap (and booked its own version) is not undone in the catalog by this
+        one booking last.
+
+        Raises:
+            CatalogNotBooked: the booking failed after the swap (the registry serves the
+                version; the message says so, and how to book it).
+        """
         name, version = decision.name, decision.candidate
         stamp = decision.decided_at.replace(":", "").replace("-", "")
         put_atomic(self.uri(name, "decisions", f"{stamp}-{version}.json"),
                    json.dumps(decision.to_dict(), indent=2, sort_keys=True))
-        if decision.promoted or decision.reason == "already promoted":
-            self._catalog_register({**self.artifact(name, version), "uri": self.uri(name, version)},
+        if not self.catalog or not (decision.promoted or decision.reason == "already promoted"):
+            return
+        try:
+            live = (self.promoted(name) or {}).get("version") or version
+            self._catalog_register({**self.artifact(name, live), "uri": self.uri(name, live)},
                                    promoted=True)
+        except Exception as err:
+            raise CatalogNotBooked(decision, self.catalog) from err
 
     def check_published(self, name: str, version: str, promoting: bool = True) -> None:
         """Refuse a version whose ``artifact.json`` is missing: never published, or its

@@ -199,3 +199,61 @@ def test_a_rolled_back_version_is_not_promoted_again_by_a_decision_only_by_hand(
     assert registry.promote("refiner", v2, "fixed upstream: the tables were the input's").promoted
     assert registry.rolled_back("refiner", v2) is None
     assert registry.decide("refiner", v2, BETTER, GOOD).reason == "already promoted"
+
+
+def test_a_failed_catalog_booking_after_the_swap_says_the_rollback_is_live(root, tmp_path,
+                                                                           monkeypatch, capsys):
+    """The catalog cannot be written (its folder is a file: a real fault) after promoted.json
+    was replaced: the command says the registry serves the version now and that booking it
+    failed, with the way to book it (the same command again), and does not exit 1 as if
+    nothing had happened; that retry books it."""
+    from prox_tasks.catalog import Catalog
+
+    v1, v2 = two_promoted(ModelRegistry(root), tmp_path)
+    (tmp_path / "not-a-folder").write_text("x")
+    broken = f"sqlite:///{tmp_path / 'not-a-folder' / 'catalog.sqlite'}"
+    code, out, err = prox("models", "--registry", root, "promote", v1, "--reason", "rollback",
+                          "--catalog", broken, capsys=capsys)  # fmt: skip
+    assert code == 0, err
+    assert f"promoted refiner {v1}" in out and "the registry serves it now" in out
+    assert "NOT booked in the catalog" in out and f"prox models promote {v1}" in out
+    assert ModelRegistry(root).promoted("refiner")["version"] == v1
+    code, out, _ = prox("models", "--registry", root, "promote", v1, "--reason", "rollback",
+                        "--catalog", broken, "--json", capsys=capsys)  # fmt: skip
+    assert code == 0 and json.loads(out)["catalog_booked"] is False
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    code, out, _ = prox("models", "--registry", root, "promote", v1, "--reason", "rollback",
+                        "--catalog", catalog, capsys=capsys)  # fmt: skip
+    assert code == 0 and "already the promoted model" in out and "booked" in out
+    with Catalog(catalog) as booked:
+        assert booked.promoted_model("refiner")["version"] == v1
+
+
+def test_the_catalog_books_what_the_registry_promoted_last_when_promotions_cross(
+        root, tmp_path, monkeypatch):
+    """Two manual promotions cross: A replaces promoted.json with v1, then B promotes v2 and
+    books it, then A books. The catalog must end saying what promoted.json says (v2), not
+    the one booked last. The interleaving is forced by a hook on the decision's write (the
+    timing cannot be produced for real)."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.registry import registry as module
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    registry = ModelRegistry(root, catalog=catalog)
+    v1, v2 = two_promoted(registry, tmp_path)
+    registry.promote("refiner", v1, "back to v1")
+    real_put, crossed = module.put_atomic, []
+
+    def put_while_another_operator_promotes(uri, data, *args, **kwargs):
+        if "/decisions/" in str(uri) and not crossed:
+            crossed.append(1)
+            assert registry.promote("refiner", v2, "forward to v2").promoted
+        return real_put(uri, data, *args, **kwargs)
+
+    registry.promote("refiner", v2, "v2 again")  # v2 live; now A rolls back to v1 ...
+    monkeypatch.setattr(module, "put_atomic", put_while_another_operator_promotes)
+    registry.promote("refiner", v1, "rollback")  # ... and B promotes v2 before A books
+    assert registry.promoted("refiner")["version"] == v2
+    with Catalog(catalog) as booked:
+        assert booked.promoted_model("refiner")["version"] == v2
