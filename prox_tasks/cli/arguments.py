@@ -49,6 +49,52 @@ def share(text: str) -> float:
     return value
 
 
+def _real(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def positive_number(text: str) -> float:
+    """A number more than 0 (epochs, a learning rate, a loss weight)."""
+    value = _real(text)
+    if not 0 < value < float("inf"):  # nan and inf too
+        raise argparse.ArgumentTypeError(f"must be more than 0, not {value:g}")
+    return value
+
+
+def number_or_zero(text: str) -> float:
+    """A number of at least 0 (a loss weight that may switch its term off)."""
+    value = _real(text)
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be at least 0, not {value:g}")
+    return value
+
+
+def below_one(text: str) -> float:
+    """A number from 0 up to, not including, 1 (label smoothing)."""
+    value = _real(text)
+    if not 0 <= value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 0 and below 1, not {value:g}")
+    return value
+
+
+def named_weight(text: str) -> tuple[str, float]:
+    """``NAME=W`` (``diff=3``): a name and a weight of at least 0."""
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    try:
+        weight = float(value) if sep and name else None
+    except ValueError:
+        weight = None
+    if weight is None:
+        raise argparse.ArgumentTypeError(f"wants TEACHER=NUMBER (e.g. diff=3), not {text}")
+    if not 0 <= weight < float("inf"):
+        raise argparse.ArgumentTypeError(f"{name}'s weight must be at least 0, not {weight:g}")
+    return name, weight
+
+
 def seconds(text: str) -> float:
     """A duration in seconds, more than 0 (a request timeout)."""
     try:

@@ -9,7 +9,15 @@ from __future__ import annotations
 import json
 import logging
 
-from prox_tasks.cli.arguments import percent, positive_int, share
+from prox_tasks.cli.arguments import (
+    below_one,
+    named_weight,
+    number_or_zero,
+    percent,
+    positive_int,
+    positive_number,
+    share,
+)
 from prox_tasks.cli.output import Outcome, progress_bar
 
 
@@ -23,9 +31,9 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "a Hugging Face folder or a prox artifact), 'default' (as prox refine "
                    "--model default) or 'promoted' (the model promoted as --name in --output, "
                    "else in --catalog)")
-    p.add_argument("--epochs", type=float, default=12)
-    p.add_argument("--max-steps", type=int)
-    p.add_argument("--learning-rate", type=float)
+    p.add_argument("--epochs", type=positive_number, default=12)
+    p.add_argument("--max-steps", type=positive_int)
+    p.add_argument("--learning-rate", type=positive_number)
     p.add_argument("--random-seed", type=int, default=0)
     p.add_argument("--threads", type=positive_int, default=2)
     p.add_argument("--valid-percent", type=percent, default=10)
@@ -35,9 +43,9 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "epoch on at most this many with gold (the first ones with gold; "
                    "--select-epoch teacher chooses it on the evaluated ones); the same pages "
                    "every run (default: all)")
-    p.add_argument("--chunk-tokens", type=int, default=256)
-    p.add_argument("--batch-tokens", type=int, default=4096)
-    p.add_argument("--grad-accum", type=int, default=1)
+    p.add_argument("--chunk-tokens", type=positive_int, default=256)
+    p.add_argument("--batch-tokens", type=positive_int, default=4096)
+    p.add_argument("--grad-accum", type=positive_int, default=1)
     p.add_argument("--bf16", action="store_true")
     p.add_argument("--tiny-config", type=json.loads,
                    help='embedded tiny LM size as JSON, e.g. \'{"hidden_size": 256}\'')
@@ -67,33 +75,20 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "(teacher) or the best word F1 against gold at the calibrated keep threshold "
                    "(gold; on the validation documents with gold the threshold is calibrated "
                    "on)")
-    p.add_argument("--teacher-weight", action="append", default=[], metavar="TEACHER=W",
+    p.add_argument("--teacher-weight", type=named_weight, action="append", default=[],
+                   metavar="TEACHER=W",
                    help="line_tagger: loss weight of the documents a teacher labeled (a seed "
                    "row's teacher field), e.g. diff=3; repeatable; others weigh 1")
-    p.add_argument("--line-word-weight", type=float, default=0.0,
+    p.add_argument("--line-word-weight", type=number_or_zero, default=0.0,
                    help="line_tagger: weigh each line's loss by 1 + W * log(1 + words)")
-    p.add_argument("--remove-weight", type=float, default=1.0,
+    p.add_argument("--remove-weight", type=positive_number, default=1.0,
                    help="line_tagger: loss weight of the lines the teacher removes (1: as kept ones)")
-    p.add_argument("--label-smoothing", type=float, default=0.0,
+    p.add_argument("--label-smoothing", type=below_one, default=0.0,
                    help="line_tagger: move the line targets this far toward 0.5")
     p.add_argument("--tagger-config", type=json.loads,
                    help='line_tagger architecture as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run)
-
-
-def _weights(pairs: list[str]) -> dict[str, float] | None:
-    """``["diff=3", "html=2"]`` -> ``{"diff": 3.0, "html": 2.0}`` (None when empty)."""
-    out = {}
-    for pair in pairs:
-        name, sep, value = pair.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise SystemExit(f"prox train: --teacher-weight wants TEACHER=NUMBER, not {pair!r}")
-    return out or None
 
 
 def run(args) -> Outcome:
@@ -111,7 +106,7 @@ def run(args) -> Outcome:
         gold_gate=not args.no_gold_gate, gold_set=args.gold_set, gold_docs=args.gold_docs,
         backend=args.backend,
         recall_target=args.recall_target or None, select_epoch=args.select_epoch,
-        teacher_weights=_weights(args.teacher_weight), line_word_weight=args.line_word_weight,
+        teacher_weights=dict(args.teacher_weight) or None, line_word_weight=args.line_word_weight,
         remove_weight=args.remove_weight, label_smoothing=args.label_smoothing,
         tagger=args.tagger_config,
     )  # fmt: skip

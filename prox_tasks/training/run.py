@@ -130,12 +130,11 @@ class TrainJob:
     def settings(self) -> dict:
         return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
 
-    def check(self, seed, caller: str = "cli") -> None:
-        """Refuse, before any training, what would fail after it or train something other
-        than asked.
+    def check_options(self, caller: str = "cli") -> None:
+        """Refuse what the settings alone cannot train, before the seed set is read (on S3,
+        tens of thousands of pages) — then the base model (:meth:`check` does the rest).
 
         Args:
-            seed: The loaded seed set.
             caller: ``cli`` (``prox train``) or ``dag`` (the train DAG): the message names
                 the setting to change as its option or its Param
                 (:func:`~prox_tasks.setting_names.setting_name`).
@@ -145,14 +144,7 @@ class TrainJob:
         """
         from prox_tasks.storage.names import check_name
 
-        def named(setting: str) -> str:
-            return setting_name(setting, caller, CLI_OPTIONS, DAG_PARAMS)
-
-        def given(setting: str, value) -> str:  # `--epochs 1.5`, `the epochs Param (1.5)`
-            return f"{named(setting)} ({value})" if caller == "dag" else f"{named(setting)} {value}"
-
-        def unset(setting: str) -> str:
-            return f"leave {named(setting)} {'empty' if caller == 'dag' else 'out'}"
+        named, given, unset = _wording(caller)
         check_name(self.name, "model name")
         if self.kind not in KINDS:
             raise TrainingRefused(f"{given('kind', self.kind)}: choose one of {', '.join(KINDS)}")
@@ -169,17 +161,6 @@ class TrainJob:
             raise TrainingRefused(f"{given('backend', self.backend)} cannot run a {self.kind}, "
                                   f"which {named('kind')} trains: choose {fits}, or "
                                   f"{unset('backend')}")
-        if self.base is not None:
-            from prox_tasks.models.artifact import artifact_kind
-
-            try:
-                base_kind = artifact_kind(self.base_dir())
-            except (FileNotFoundError, ValueError) as err:  # a retry finds the same folder
-                raise TrainingRefused(f"{given('base', self.base)} holds no model: {err}"
-                                      ) from err
-            if base_kind != self.kind:
-                raise TrainingRefused(f"{given('base', self.base)} is a {base_kind} model; "
-                                      f"{given('kind', self.kind)} fine-tunes a {self.kind}")
         where = parse_uri(self.output)
         if where.scheme == "file" and os.path.exists(where.path) and not os.path.isdir(where.path):
             raise TrainingRefused(f"{given('output', self.output)} is a file, not a registry "
@@ -194,6 +175,31 @@ class TrainJob:
         elif self.epochs <= 0 and not self.max_steps:
             raise TrainingRefused(f"{given('epochs', f'{self.epochs:g}')}: train for more than "
                                   f"0 epochs (or give {named('max_steps')})")
+        if self.base is not None:
+            from prox_tasks.models.artifact import artifact_kind
+
+            try:
+                base_kind = artifact_kind(self.base_dir())
+            except (FileNotFoundError, ValueError) as err:  # a retry finds the same folder
+                raise TrainingRefused(f"{given('base', self.base)} holds no model: {err}"
+                                      ) from err
+            if base_kind != self.kind:
+                raise TrainingRefused(f"{given('base', self.base)} is a {base_kind} model; "
+                                      f"{given('kind', self.kind)} fine-tunes a {self.kind}")
+
+    def check(self, seed, caller: str = "cli") -> None:
+        """Refuse, before any training, what the seed set cannot train as asked (what would
+        fail after training or train something other than asked); :meth:`check_options`
+        refused the rest before the seed set was read.
+
+        Args:
+            seed: The loaded seed set.
+            caller: As :meth:`check_options`.
+
+        Raises:
+            TrainingRefused: the reason, naming the option.
+        """
+        named, given, _ = _wording(caller)
         if not seed.validation:
             reasons = seed.describe()["skipped_reasons"]
             # the train DAG has no valid_percent Param: its seed sets hold their split,
@@ -211,9 +217,10 @@ class TrainJob:
         teachers = seed.train_teachers()
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:
-            raise TrainingRefused(f"{named('teacher_weights')} names {unknown}, which labeled "
-                                  "no training document; this seed set's teachers: "
-                                  f"{sorted(t for t in teachers if t)}")
+            labeled = ", ".join(sorted(t for t in teachers if t)) or "none named"
+            raise TrainingRefused(f"{named('teacher_weights')} names {', '.join(unknown)}, "
+                                  "which labeled no training document; this seed set's "
+                                  f"teachers: {labeled}")
         if self.select_epoch == "gold" and not seed.validation.first(1, gold=True):
             raise TrainingRefused(f"{given('select_epoch', 'gold')} needs validation documents "
                                   "with a gold_text; this seed set's have none (use "
@@ -249,6 +256,23 @@ class TrainJob:
         keyed = {**shaping, "seed_version": seed_version, "base_version": base_version}
         key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
         return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
+
+
+def _wording(caller: str):
+    """How :meth:`TrainJob.check_options` and :meth:`TrainJob.check` name a setting to
+    ``caller``: ``named`` (``--epochs``, ``the epochs Param``), ``given`` (with its value:
+    ``--epochs 1.5``, ``the epochs Param (1.5)``) and ``unset`` (``leave --backend out``)."""
+
+    def named(setting: str) -> str:
+        return setting_name(setting, caller, CLI_OPTIONS, DAG_PARAMS)
+
+    def given(setting: str, value) -> str:
+        return f"{named(setting)} ({value})" if caller == "dag" else f"{named(setting)} {value}"
+
+    def unset(setting: str) -> str:
+        return f"leave {named(setting)} {'empty' if caller == 'dag' else 'out'}"
+
+    return named, given, unset
 
 
 def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, dict]:
@@ -331,6 +355,7 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     # the rows stay in the seed set's files (read again in each pass made over them: the
     # training rows once, the validation pages at each epoch and evaluation), so tens of
     # thousands of pages are not held through the training
+    job.check_options(caller)  # before the seed set (and the base model) is read
     seed = load_seed_set(job.seed, job.valid_percent, stream=True)
     if not seed.train:
         reasons = seed.describe()["skipped_reasons"]

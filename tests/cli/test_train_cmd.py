@@ -99,9 +99,10 @@ def test_options_that_cannot_work_fail_before_training(tmp_path, capsys, tiny_mo
         (["--output", str(a_file)], "is a file, not a registry folder"),
         (["--name", "../evil"], "model name"),
         (["--epochs", "0.5"], "--epochs 0.5: the tagger trains whole epochs"),
-        (["--epochs", "0"], "--epochs 0: the tagger trains whole epochs"),
         (["--max-steps", "1"], "--max-steps is for --kind causal_lm"),
-        (["--teacher-weight", "dif=3"], "--teacher-weight names ['dif'], which labeled no"),
+        (["--teacher-weight", "dif=3", "--teacher-weight", "rules=2"],
+         "--teacher-weight names dif, which labeled no training document; this seed set's "
+         "teachers: rules"),
         (["--seed", str(no_gold), "--select-epoch", "gold"], "--select-epoch gold needs"),
         (["--seed", str(lone), "--valid-percent", "0"], "has no validation documents"),
         (["--base", str(tiny_model)], "is a causal_lm model; --kind line_tagger fine-tunes"),
@@ -115,6 +116,27 @@ def test_options_that_cannot_work_fail_before_training(tmp_path, capsys, tiny_mo
         err = capsys.readouterr().err
         assert code == 1 and message in err and err.count("\n") == 1, (extra, err)
         assert not (tmp_path / "work").exists() and not (tmp_path / "reg").exists()
+
+
+def test_options_that_cannot_work_are_refused_before_the_seed_set_is_read(tmp_path, capsys):
+    """What the options alone refuse (whole epochs for the tagger, --max-steps without
+    causal_lm, a file as --output, openai as the evaluation backend) is said before the seed
+    set is read: here there is none, and the message is about the option."""
+    a_file = tmp_path / "registry-file"
+    a_file.write_text("x")
+    cases = [
+        (["--epochs", "0.5"], "--epochs 0.5: the tagger trains whole epochs"),
+        (["--max-steps", "3"], "--max-steps is for --kind causal_lm"),
+        (["--output", str(a_file)], "is a file, not a registry folder"),
+        (["--backend", "vllm"], "--backend vllm cannot run a line_tagger"),
+    ]
+    for extra, message in cases:
+        args = ["train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
+                str(tmp_path / "reg"), "--work-dir", str(tmp_path / "work")]
+        code = main(args + extra)
+        err = capsys.readouterr().err
+        assert code == 1 and message in err and "no-seed-set-here" not in err, (extra, err)
+        assert not (tmp_path / "reg").exists()
 
 
 def test_base_default_fine_tunes_the_shipped_model(tmp_path, capsys):
