@@ -34,7 +34,49 @@ SHIPPED_MODEL = Path(__file__).resolve().parent / "line-tagger"
 
 
 class NoModelError(LookupError):
-    """``"promoted"`` was asked for and no model is promoted."""
+    """``"promoted"`` was asked for and no model is promoted.
+
+    Its message (``str``) is ``prox``'s, naming the command's option; :meth:`worded` gives it
+    as the DAG's user reads it, naming the Param (a DAG task's
+    :func:`~prox_tasks.pipeline.errors.fail_fast` says it so).
+
+    Attributes:
+        name: The model name asked for.
+        registry: The registry looked in.
+        setting: The setting that asked for ``promoted`` (``model``: ``prox refine --model``,
+            the refine DAG's Param; ``base``: ``prox train --base``, the train DAG's).
+        from_environment: ``registry`` is ``$PROX_MODEL_REGISTRY`` (or its default), not one
+            the caller named.
+    """
+
+    def __init__(self, name: str, registry: str, setting: str = "model",
+                 from_environment: bool = True) -> None:
+        self.name, self.registry, self.setting = name, registry, setting
+        self.from_environment = from_environment
+        super().__init__(self.worded("cli"))
+
+    def worded(self, caller: str) -> str:
+        """The message for ``caller`` (``cli`` or ``dag``,
+        :func:`~prox_tasks.setting_names.setting_name`): how to get a promoted model, and
+        the setting to name another one with, as that user runs and sets them."""
+        from prox_tasks.setting_names import setting_name
+
+        where = self.registry + (" (PROX_MODEL_REGISTRY)" if self.from_environment else "")
+        if caller == "dag":
+            get_one = ("run prox_seed_label (seed programs), then prox_train_refiner (it "
+                       "promotes the trained model when it passes the gold gate, into its "
+                       "registry Param's registry: the one PROX_MODEL_REGISTRY must name)")
+            pass_one = f"name a model in {setting_name(self.setting, caller)}"
+        else:
+            get_one = ("run `prox label` (seed programs), then `prox train --seed SEED --output "
+                       "REGISTRY` (promotes the trained model when it passes the gold gate; "
+                       "point PROX_MODEL_REGISTRY at that REGISTRY)")
+            pass_one = f"name a model with {setting_name(self.setting, caller)}"
+        return (f"no promoted model {self.name!r} in the model registry {where} or the "
+                f"catalog. To get one, {get_one}; or {pass_one}: a refiner artifact "
+                "folder, a Hugging Face model folder (e.g. a local copy of a ProX refining "
+                "model), or 'default' ($PROX_DEFAULT_MODEL, else the shipped line tagger)"
+                + ("; or none, to train from scratch." if self.setting == "base" else "."))
 
 
 @dataclass(frozen=True)
@@ -99,7 +141,7 @@ def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
 
 def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT_NAME,
                   registry: str | None = None, catalog_url: str | None = None,
-                  catalog: bool = True) -> ResolvedModel:
+                  catalog: bool = True, setting: str = "model") -> ResolvedModel:
     """The model to use for ``model`` (see the module docs for the rule).
 
     Args:
@@ -109,6 +151,8 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
         registry: Registry root (see :func:`promoted`).
         catalog_url: Catalog URL (see :func:`promoted`).
         catalog: Consult a catalog at all (see :func:`promoted`).
+        setting: The option or Param ``model`` was given as (``model``, ``base``): the one
+            :class:`NoModelError` names.
 
     Raises:
         NoModelError: ``"promoted"`` and none is promoted (the message says how to get one).
@@ -124,16 +168,8 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
     if text == PROMOTED_MODEL:
         from prox_tasks.pipeline import settings
 
-        raise NoModelError(
-            f"no promoted model {name!r} in the model registry "
-            f"{registry or settings.registry_root()} (PROX_MODEL_REGISTRY) or the catalog. "
-            "Get one with `prox label` (seed programs) then `prox train --seed SEED --output "
-            "REGISTRY` (promotes the trained model when it passes the gold gate; point "
-            "PROX_MODEL_REGISTRY at that REGISTRY), or pass a model (`--model`, the DAG's `model` "
-            "Param): a refiner artifact folder, a "
-            "Hugging Face model folder (e.g. a local copy of a ProX refining model), or "
-            "'default' ($PROX_DEFAULT_MODEL, else the shipped line tagger)."
-        )
+        raise NoModelError(name, registry or settings.registry_root(), setting,
+                           from_environment=registry is None)
     if name != DEFAULT_NAME:  # a name asked for (a typo?), nothing of it: say so plainly
         from prox_tasks.pipeline import settings
 

@@ -44,11 +44,15 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
 @contextmanager
 def fail_fast(fail: type[Exception]) -> Iterator[None]:
     """Re-raise the errors of :func:`cannot_succeed` as ``fail`` (the DAGs pass
-    ``airflow.sdk.exceptions.AirflowFailException``: the task fails now, no retries)."""
+    ``airflow.sdk.exceptions.AirflowFailException``: the task fails now, no retries). An
+    error that words itself for whoever set the setting (``worded(caller)``, as
+    :class:`~prox_tasks.models.NoModelError`) is said the DAG's way: its Params, not
+    ``prox``'s options."""
     try:
         yield
     except cannot_succeed() as err:
-        raise fail(f"{type(err).__name__}: {err}") from err
+        said = err.worded("dag") if callable(getattr(err, "worded", None)) else err
+        raise fail(f"{type(err).__name__}: {said}") from err
 
 
 def check_conf(conf: Mapping | None, params: Mapping) -> None:

@@ -17,8 +17,8 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
 
     Raises:
         RunError: no seed set at all, a relative ``seed_uri``, ``registry`` or ``base``
-            path (it would resolve against whichever worker's folder), or ``base``
-            ``promoted`` with none promoted.
+            path (it would resolve against whichever worker's folder).
+        prox_tasks.models.NoModelError: ``base`` ``promoted`` with none promoted.
     """
     from prox_tasks.models.resolver import MODEL_CHOICES
 
@@ -41,18 +41,14 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
 
 
 def _check_promoted(registry: str, catalog_url: str) -> None:
-    """``base`` ``promoted`` with no refiner promoted fails the run at once, in the Params'
-    words (``train`` resolves it the same way: this run's registry, then its catalog)."""
-    from prox_tasks.models import NoModelError, resolve_model
+    """``base`` ``promoted`` with no refiner promoted fails the run at once
+    (:class:`~prox_tasks.models.NoModelError`, worded for the Params by the task's
+    ``fail_fast``); ``train`` resolves it the same way: this run's registry, then its
+    catalog."""
+    from prox_tasks.models import resolve_model
 
-    try:
-        resolve_model("promoted", name=settings.REFINER_NAME, registry=registry,
-                      catalog_url=catalog_url)
-    except NoModelError as err:
-        raise RunError(f"base 'promoted': no refiner is promoted in the registry {registry} "
-                       "(the registry Param) or the catalog; set the base Param to 'default' "
-                       "or a model's location, or leave it empty to train from scratch"
-                       ) from err
+    resolve_model("promoted", name=settings.REFINER_NAME, registry=registry,
+                  catalog_url=catalog_url, setting="base")
 
 
 def _check_exists(uri: str, param: str) -> None:

@@ -241,7 +241,8 @@ class TrainJob:
         from prox_tasks.registry import fetch_folder
 
         resolved = resolve_model(self.base, name=self.name, registry=self.output,
-                                 catalog_url=self.catalog, catalog=bool(self.catalog))
+                                 catalog_url=self.catalog, catalog=bool(self.catalog),
+                                 setting="base")
         return fetch_folder(resolved.uri)
 
     def resolved_work_dir(self, seed_version: str = "", base_version: str = "") -> Path:
@@ -359,8 +360,10 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     seed = load_seed_set(job.seed, job.valid_percent, stream=True)
     if not seed.train:
         reasons = seed.describe()["skipped_reasons"]
-        hint = (" (labels written without `prox label --keep-text` or --seed-set carry no "
-                "text)" if "no text" in reasons else "")
+        hint = "" if "no text" not in reasons else (
+            " (labels without their text: point the seed_uri Param at a seed set "
+            "prox_seed_label wrote, which keeps the texts)" if caller == "dag" else
+            " (labels written without `prox label --keep-text` or --seed-set carry no text)")
         raise TrainingRefused(f"seed set {job.seed} has no training documents"
                          + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else "")
                          + hint)

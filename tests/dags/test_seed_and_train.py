@@ -218,9 +218,10 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),
     ("prox_train_refiner", {"base": "/no/such/base"}, "resolve_seed_set", "does not exist"),
-    # nothing promoted yet: train failed, naming prox train's options and PROX_MODEL_REGISTRY
+    # nothing promoted yet: the first task fails, naming the Params (NoModelError's DAG
+    # wording), not prox train's --base
     ("prox_train_refiner", {"seed_uri": "SEED", "base": "promoted"}, "resolve_seed_set",
-     "base 'promoted': no refiner is promoted in the registry "),
+     "or name a model in the base Param: a refiner artifact folder"),
     # a folder without a model: every retry of train would find the same
     ("prox_train_refiner", {"seed_uri": "SEED", "base": "EMPTY-DIR"}, "train",
      "no refiner.json or config.json in"),
@@ -229,6 +230,10 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_seed_label", {"input_uri": "EMPTY"}, "sample", "no documents in"),
     ("prox_seed_label", {"format": "parquet"}, "sample", "is not a parquet file"),
     ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "train", "has no training documents"),
+    # labels without their texts: the hint named prox label's --keep-text, not a Param
+    ("prox_train_refiner", {"seed_uri": "NO-TEXT"}, "train",
+     "(labels without their text: point the seed_uri Param at a seed set prox_seed_label "
+     "wrote, which keeps the texts)"),
     ("prox_train_refiner", {"seed_uri": "SEED", "epochs": 1.5}, "train",
      "the epochs Param (1.5): the tagger trains whole epochs"),
     # the backend Param reaches training (it was read but not offered: conf refused it);
@@ -250,6 +255,9 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
     seeds = {"EMPTY": str(tmp_path / "empty.jsonl"), "EMPTY-DIR": str(tmp_path / "empty-dir"),
              "BAD-BASE": str(tmp_path / "bad-base"),
              "SEED": str(write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))),
+             "NO-TEXT": str(write_seed_set(tmp_path / "no-text", [
+                 {k: v for k, v in d.items() if k != "text"} for d in make_docs(20, 1)],
+                 make_docs(6, 2))),
              "BAD-LABELS": str(write_seed_set(  # every program replaced by one that is not
                  tmp_path / "bad", [{**d, "doc_program": "exec('boom')"} for d in make_docs(20, 1)],
                  make_docs(6, 2)))}  # fmt: skip

@@ -187,3 +187,22 @@ def test_a_default_model_variable_naming_no_path_is_named_in_the_error(isolated,
     err = capsys.readouterr().err
     assert "PROX_DEFAULT_MODEL" in err and "nonexist" in err
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_no_promoted_model_names_the_setting_as_its_user_sets_it(isolated):
+    """Raised under a DAG task, NoModelError named prox's flags (`--model`, `prox train
+    --output`): the DAG's user sets Params. fail_fast (every DAG task's) says it the DAG's
+    way; prox train's --base promoted names --base, not --model."""
+    from prox_tasks.pipeline.errors import fail_fast
+
+    with pytest.raises(NoModelError) as raised:
+        resolve_model("promoted")
+    cli = str(raised.value)
+    assert "name a model with --model" in cli and "`prox train --seed SEED" in cli
+    with pytest.raises(RuntimeError) as failed, fail_fast(RuntimeError):
+        resolve_model("promoted")
+    dag = str(failed.value)
+    assert "name a model in the model Param" in dag and "prox_train_refiner" in dag
+    assert "--" not in dag and "prox train" not in dag, dag
+    with pytest.raises(NoModelError, match="name a model with --base:"):
+        resolve_model("promoted", registry=str(isolated / "r"), setting="base")
