@@ -38,6 +38,7 @@ from prox_tasks.storage import (
     parse_uri,
     put_atomic,
     read_bytes,
+    read_json,
     to_uri,
     version_of,
 )
@@ -231,10 +232,9 @@ class ModelRegistry:
         """The promoted record (``version``, ``uri``, ``metrics``) or None. ``uri`` is the
         version's folder in this registry, wherever the record was written: a registry
         copied or moved elsewhere serves its own copy, never the old location's."""
-        uri = self.uri(name, PROMOTED)
-        if not exists(uri):
+        record = read_json(self.uri(name, PROMOTED))  # one GET on S3, no HEAD first
+        if record is None:
             return None
-        record = json.loads(read_bytes(uri))
         return {**record, "uri": self.uri(name, record["version"])}
 
     def decide(self, name: str, version: str, candidate_metrics: dict,
@@ -432,17 +432,34 @@ class ModelRegistry:
     def versions(self, name: str) -> list[dict]:
         """The published versions of ``name``, oldest first: each one's ``artifact.json``
         record with ``promoted`` (whether ``promoted.json`` names it) and ``decision`` (the
-        last decision on it, None when none was taken)."""
+        last decision on it, None when none was taken).
+
+        One listing of ``<name>/`` finds the versions and their decision records (named
+        ``<time>-<version>.json``: the last one of a version is known by its name), so only
+        ``promoted.json``, each ``artifact.json`` and each version's last decision are read
+        — a few at a time: on S3 each read is a request's round trip.
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
         prefix = to_uri(self.uri(name)).rstrip("/") + "/"
-        found = [u[len(prefix):].split("/")[0] for u in list_uri(prefix)
-                 if u.endswith("/" + ARTIFACT) and u[len(prefix):].count("/") == 1]
+        listed = [u[len(prefix):] for u in list_uri(prefix)]
+        found = [rel.split("/")[0] for rel in listed
+                 if rel.endswith("/" + ARTIFACT) and rel.count("/") == 1]
+        last_decision = {}
+        for rel in listed:  # sorted: oldest first, so the last one of a version wins
+            folder, _, file = rel.partition("/")
+            if folder == "decisions" and "/" not in file and file.endswith(".json"):
+                last_decision[file[: -len(".json")].partition("-")[2]] = rel
         current = (self.promoted(name) or {}).get("version")
-        last = {d["candidate"]: d for d in self.decisions(name)}  # oldest first: last wins
-        out = []
-        for version in found:  # "uri": where it is now (the registry may have moved)
+
+        def read(version: str) -> dict:  # "uri": where it is now (the registry may have moved)
             record = {**self.artifact(name, version), "uri": self.uri(name, version)}
-            out.append({**record, "promoted": record["version"] == current,
-                        "decision": last.get(record["version"])})
+            decision = last_decision.get(version)
+            return {**record, "promoted": record["version"] == current,
+                    "decision": decision and json.loads(read_bytes(prefix + decision))}
+
+        with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
+            out = list(pool.map(read, found))
         return sorted(out, key=lambda r: (r.get("created_at") or "", r["version"]))
 
     def fetch(self, name: str, version: str | None = None, cache: str | None = None) -> Path:

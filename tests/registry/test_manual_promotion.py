@@ -10,6 +10,7 @@ import pytest
 from prox_tasks.cli import main
 from prox_tasks.registry import ModelRegistry, UnknownVersion
 from tests.registry.test_registry import GOOD, make_artifact
+from tests.storage.conftest import s3_calls  # noqa: F401 - the fixture, reused
 
 BETTER = {**GOOD, "line_f1": 0.97}
 GOLD = {"f1": 0.81, "recall": 0.9, "gold_set": "wcxb-gold-v1"}
@@ -257,3 +258,29 @@ def test_the_catalog_books_what_the_registry_promoted_last_when_promotions_cross
     assert registry.promoted("refiner")["version"] == v2
     with Catalog(catalog) as booked:
         assert booked.promoted_model("refiner")["version"] == v2
+
+
+def test_listing_fifty_versions_on_s3_reads_each_record_once(s3_root, tmp_path, s3_calls,
+                                                             capsys):
+    """``prox models list`` on S3 read promoted.json through a HEAD then a GET, listed the
+    prefix twice and fetched every decision ever taken (rollbacks, retries, refusals) to
+    keep the last per version: several requests a version. Now one listing, promoted.json,
+    each version's artifact.json and the last decision on it."""
+    registry = ModelRegistry(s3_root)
+    versions = []
+    for i in range(50):
+        record = registry.publish(make_artifact(tmp_path / f"a{i}", str(i).encode()), "refiner",
+                                  "line_tagger", {}, {}, {**GOOD, "line_f1": 0.5 + i / 200})
+        versions.append(record["version"])
+        registry.decide("refiner", record["version"], {**GOOD, "line_f1": 0.5 + i / 200},
+                        None if i == 0 else {**GOOD, "line_f1": 0.5 + (i - 1) / 200})
+        registry.decide("refiner", record["version"], GOOD, None)  # a retry: another record
+    s3_calls.clear()
+    code, out, _ = prox("models", "--registry", s3_root, "list", "--json", capsys=capsys)
+    rows = [json.loads(line) for line in out.splitlines()]
+    assert code == 0 and len(rows) == 50 and rows[-1]["promoted"]
+    assert all(r["decision"]["candidate"] == r["version"] for r in rows)
+    assert rows[-1]["decision"]["reason"] == "already promoted"  # the last one, as before
+    print(dict(s3_calls))
+    assert s3_calls["GetObject"] <= 2 * 50 + 1 and s3_calls["ListObjectsV2"] == 1, s3_calls
+    assert s3_calls["HeadObject"] == 0, s3_calls
