@@ -19,6 +19,10 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
         RunError: no seed set at all, a relative ``seed_uri``, ``registry`` or ``base``
             path (it would resolve against whichever worker's folder).
         prox_tasks.models.NoModelError: ``base`` ``promoted`` with none promoted.
+        prox_tasks.training.run.TrainingRefused: what ``train`` would refuse
+            (:func:`~prox_tasks.training.run.checked_seed_set`): Params that cannot train,
+            a base of another kind or without a model, a seed set that cannot be read or
+            holds nothing to train or validate on.
     """
     from prox_tasks.models.resolver import MODEL_CHOICES
 
@@ -35,20 +39,14 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
         _check_exists(params["base"], "base")
     registry = params.get("registry") or settings.registry_root()
     catalog_url = settings.catalog_url(params.get("catalog_url"))
-    if params.get("base") == "promoted":
-        _check_promoted(registry, catalog_url)
-    return {"uri": uri, "registry": registry, "catalog_url": catalog_url}
+    seed = {"uri": uri, "registry": registry, "catalog_url": catalog_url}
+    from prox_tasks.training.run import checked_seed_set
 
-
-def _check_promoted(registry: str, catalog_url: str) -> None:
-    """``base`` ``promoted`` with no refiner promoted fails the run at once
-    (:class:`~prox_tasks.models.NoModelError`, worded for the Params by the task's
-    ``fail_fast``); ``train`` resolves it the same way: this run's registry, then its
-    catalog."""
-    from prox_tasks.models import resolve_model
-
-    resolve_model("promoted", name=settings.REFINER_NAME, registry=registry,
-                  catalog_url=catalog_url, setting="base")
+    # what train would refuse after waiting for the gpu pool (the Params, the base model —
+    # 'promoted' with none promoted, resolved as train resolves it: this run's registry, then
+    # its catalog —, a seed set that is empty, cut short or without what the Params need)
+    checked_seed_set(_job(seed, params), caller="dag")
+    return seed
 
 
 def _check_exists(uri: str, param: str) -> None:
@@ -64,18 +62,28 @@ def _check_exists(uri: str, param: str) -> None:
         raise RunError(f"{param} {uri} does not exist (fix the {param} Param)")
 
 
+#: The train DAG's Params that are :class:`~prox_tasks.training.run.TrainJob` fields.
+_JOB_FIELDS = {"kind": "kind", "base": "base", "epochs": "epochs", "random_seed": "seed_value",
+               "threads": "threads", "max_eval_docs": "max_eval_docs",
+               "select_epoch": "select_epoch", "backend": "backend"}
+
+
+def _job(seed: dict, params: dict):
+    """The :class:`~prox_tasks.training.run.TrainJob` of a run: its Params (an empty one:
+    the job's default) on ``seed``; published, not promoted (the promote task decides)."""
+    from prox_tasks.training.run import TrainJob
+
+    given = {field: params[param] for param, field in _JOB_FIELDS.items()
+             if params.get(param) not in (None, "")}
+    return TrainJob(seed=seed["uri"], output=seed["registry"], name=settings.REFINER_NAME,
+                    catalog=seed["catalog_url"], promote=False, gold_gate=False, **given)
+
+
 def train(seed: dict, params: dict) -> dict:
     """Train and publish (not promote) a refiner; returns its record and metrics."""
-    from prox_tasks.training.run import TrainJob, run_training
+    from prox_tasks.training.run import run_training
 
-    job = TrainJob(seed=seed["uri"], output=seed["registry"], name=settings.REFINER_NAME,
-                   kind=params["kind"], base=params.get("base") or None,
-                   epochs=params["epochs"], seed_value=params["random_seed"],
-                   threads=params["threads"], max_eval_docs=params.get("max_eval_docs"),
-                   select_epoch=params.get("select_epoch") or "teacher",
-                   catalog=seed["catalog_url"], promote=False, gold_gate=False,
-                   backend=params.get("backend") or None)
-    out = run_training(job, caller="dag")  # refusals name the DAG's Params
+    out = run_training(_job(seed, params), caller="dag")  # refusals name the DAG's Params
     return {k: out[k] for k in ("name", "version", "uri", "kind", "metrics", "seed_set")}
 
 

@@ -332,6 +332,45 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
     raise ValueError(f"unknown kind {job.kind!r}; choose one of {', '.join(KINDS)}")
 
 
+def checked_seed_set(job: TrainJob, caller: str = "cli"):
+    """``job``'s seed set, read (streamed) once its settings were checked
+    (:meth:`TrainJob.check_options`) and checked against them (:meth:`TrainJob.check`):
+    what :func:`run_training` trains on, and what the train DAG's first task checks so a run
+    that cannot train fails there, not at ``train`` after waiting for the ``gpu`` pool.
+
+    Raises:
+        TrainingRefused: the settings, or a seed set that is missing, unreadable (a
+            manifest cut short, a file it names gone), without training or validation
+            documents, or not what the settings need; the message names the setting.
+    """
+    # the rows stay in the seed set's files (read again in each pass made over them: the
+    # training rows once, the validation pages at each epoch and evaluation), so tens of
+    # thousands of pages are not held through the training
+    job.check_options(caller)  # before the seed set (and the base model) is read
+    from prox_tasks.training.seedset import SeedSetChanged
+
+    named, _, _ = _wording(caller)
+    try:
+        seed = load_seed_set(job.seed, job.valid_percent, stream=True)
+    except SeedSetChanged:
+        raise
+    except (FileNotFoundError, ValueError) as err:  # no retry reads it otherwise
+        writer = "prox_seed_label" if caller == "dag" else "`prox label --seed-set`"
+        raise TrainingRefused(f"seed set {job.seed} cannot be read: {err} (point "
+                              f"{named('seed')} at a whole seed set {writer} wrote)") from err
+    if not seed.train:
+        reasons = seed.describe()["skipped_reasons"]
+        hint = "" if "no text" not in reasons else (
+            " (labels without their text: point the seed_uri Param at a seed set "
+            "prox_seed_label wrote, which keeps the texts)" if caller == "dag" else
+            " (labels written without `prox label --keep-text` or --seed-set carry no text)")
+        raise TrainingRefused(f"seed set {job.seed} has no training documents"
+                         + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else "")
+                         + hint)
+    job.check(seed, caller)
+    return seed
+
+
 def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     """Train, evaluate, publish and decide promotion; returns the evaluation record.
 
@@ -353,21 +392,7 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
             if following < len(phases):
                 progress.set_description(phases[following])
 
-    # the rows stay in the seed set's files (read again in each pass made over them: the
-    # training rows once, the validation pages at each epoch and evaluation), so tens of
-    # thousands of pages are not held through the training
-    job.check_options(caller)  # before the seed set (and the base model) is read
-    seed = load_seed_set(job.seed, job.valid_percent, stream=True)
-    if not seed.train:
-        reasons = seed.describe()["skipped_reasons"]
-        hint = "" if "no text" not in reasons else (
-            " (labels without their text: point the seed_uri Param at a seed set "
-            "prox_seed_label wrote, which keeps the texts)" if caller == "dag" else
-            " (labels written without `prox label --keep-text` or --seed-set carry no text)")
-        raise TrainingRefused(f"seed set {job.seed} has no training documents"
-                         + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else "")
-                         + hint)
-    job.check(seed, caller)
+    seed = checked_seed_set(job, caller)
     if job.gold_gate:
         from prox_tasks.evaluation.goldset import load_gold_set
 

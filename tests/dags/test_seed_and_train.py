@@ -223,24 +223,35 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_train_refiner", {"seed_uri": "SEED", "base": "promoted"}, "resolve_seed_set",
      "or name a model in the base Param: a refiner artifact folder"),
     # a folder without a model: every retry of train would find the same
-    ("prox_train_refiner", {"seed_uri": "SEED", "base": "EMPTY-DIR"}, "train",
+    ("prox_train_refiner", {"seed_uri": "SEED", "base": "EMPTY-DIR"}, "resolve_seed_set",
      "no refiner.json or config.json in"),
-    ("prox_train_refiner", {"seed_uri": "SEED", "base": "BAD-BASE"}, "train",
+    ("prox_train_refiner", {"seed_uri": "SEED", "base": "BAD-BASE"}, "resolve_seed_set",
      "refiner.json is not JSON"),
     ("prox_seed_label", {"input_uri": "EMPTY"}, "sample", "no documents in"),
     ("prox_seed_label", {"format": "parquet"}, "sample", "is not a parquet file"),
-    ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "train", "has no training documents"),
+    ("prox_train_refiner", {"seed_uri": "BAD-LABELS"}, "resolve_seed_set",
+     "has no training documents"),
     # labels without their texts: the hint named prox label's --keep-text, not a Param
-    ("prox_train_refiner", {"seed_uri": "NO-TEXT"}, "train",
+    ("prox_train_refiner", {"seed_uri": "NO-TEXT"}, "resolve_seed_set",
      "(labels without their text: point the seed_uri Param at a seed set prox_seed_label "
      "wrote, which keeps the texts)"),
-    ("prox_train_refiner", {"seed_uri": "SEED", "epochs": 1.5}, "train",
+    ("prox_train_refiner", {"seed_uri": "SEED", "epochs": 1.5}, "resolve_seed_set",
      "the epochs Param (1.5): the tagger trains whole epochs"),
     # the backend Param reaches training (it was read but not offered: conf refused it);
     # named as the trigger form names it, not as prox train's --backend
-    ("prox_train_refiner", {"seed_uri": "SEED", "backend": "vllm"}, "train",
+    ("prox_train_refiner", {"seed_uri": "SEED", "backend": "vllm"}, "resolve_seed_set",
      "the backend Param (vllm) cannot run a line_tagger, which the kind Param trains: choose "
      "tagger, or leave the backend Param empty"),
+    # a seed set that cannot train: refused at the first task, not at train after waiting
+    # for the gpu pool (an empty folder, a model folder, a manifest naming a file gone or cut
+    # short: each was a FileNotFoundError or ValueError that train retried)
+    ("prox_train_refiner", {"seed_uri": "EMPTY-DIR"}, "resolve_seed_set",
+     "cannot be read: no seed set (manifest or JSONL files) at"),
+    ("prox_train_refiner", {"seed_uri": "A-MODEL"}, "resolve_seed_set",
+     "cannot be read: no seed set (manifest or JSONL files) at"),
+    ("prox_train_refiner", {"seed_uri": "HALF-MANIFEST"}, "resolve_seed_set",
+     "cannot be read: seed-set manifest"),
+    ("prox_train_refiner", {"seed_uri": "FILE-GONE"}, "resolve_seed_set", "cannot be read: "),
 ])
 def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, capfd, dag_id,
                                                               conf, task_id, says):
@@ -252,9 +263,18 @@ def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, 
     (tmp_path / "empty-dir").mkdir()
     (tmp_path / "bad-base").mkdir()
     (tmp_path / "bad-base" / "refiner.json").write_text("{not json")
+    from prox_tasks.models import SHIPPED_MODEL
+
+    half = write_seed_set(tmp_path / "half", make_docs(20, 1), make_docs(6, 2))
+    manifest = half / "manifest.json"
+    manifest.write_text(manifest.read_text()[:40])  # a write cut short
+    gone = write_seed_set(tmp_path / "gone", make_docs(20, 1), make_docs(6, 2))
+    for data in gone.glob("train*"):
+        data.unlink()  # a split the manifest names, not there
     seeds = {"EMPTY": str(tmp_path / "empty.jsonl"), "EMPTY-DIR": str(tmp_path / "empty-dir"),
              "BAD-BASE": str(tmp_path / "bad-base"),
              "SEED": str(write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))),
+             "A-MODEL": str(SHIPPED_MODEL), "HALF-MANIFEST": str(half), "FILE-GONE": str(gone),
              "NO-TEXT": str(write_seed_set(tmp_path / "no-text", [
                  {k: v for k, v in d.items() if k != "text"} for d in make_docs(20, 1)],
                  make_docs(6, 2))),

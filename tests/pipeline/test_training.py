@@ -64,12 +64,46 @@ def test_promote_decides_on_evaluate_s_measurement_while_it_is_current(world, mo
 def test_base_promoted_resolves_in_the_run_s_registry_and_catalog(world, tmp_path):
     """``base`` ``promoted`` passes resolve_seed_set where the run's registry promotes a
     refiner, and fails it, naming the Params, where none is (an empty registry)."""
-    from prox_tasks.pipeline.errors import RunError
+    from prox_tasks.models import NoModelError
 
     _, seed, _, _ = world
     params = {"seed_uri": seed["uri"], "base": "promoted", "catalog_url": seed["catalog_url"]}
     resolved = training.resolve_seed_set({**params, "registry": str(seed["registry"])}, [])
     assert resolved["registry"] == str(seed["registry"])
-    with pytest.raises(RunError, match="set the base Param to 'default'"):
+    with pytest.raises(NoModelError) as refused:
         training.resolve_seed_set({**params, "registry": str(tmp_path / "empty"),
                                    "catalog_url": f"sqlite:///{tmp_path}/other.sqlite"}, [])
+    assert "name a model in the base Param" in refused.value.worded("dag")
+
+
+def test_a_seed_set_or_params_that_cannot_train_fail_resolve_seed_set(tmp_path):
+    """Each was found by train — after waiting for the gpu pool — and the unreadable seed
+    sets (an empty folder, a model folder, a manifest cut short, a split gone) raised a
+    FileNotFoundError or ValueError that train retried three times: the first task refuses
+    them now, naming the Param."""
+    from prox_tasks.models import SHIPPED_MODEL
+    from prox_tasks.training.run import TrainingRefused
+
+    (tmp_path / "empty").mkdir()
+    half = write_seed_set(tmp_path / "half", make_docs(20, 1), make_docs(6, 2))
+    (half / "manifest.json").write_text((half / "manifest.json").read_text()[:40])
+    gone = write_seed_set(tmp_path / "gone", make_docs(20, 1), make_docs(6, 2))
+    (gone / "train.jsonl.gz").unlink()
+    good = write_seed_set(tmp_path / "good", make_docs(20, 1), make_docs(6, 2))
+    registry = {"registry": str(tmp_path / "registry"),
+                "catalog_url": f"sqlite:///{tmp_path}/c.sqlite"}
+    cases = [
+        ({"seed_uri": str(tmp_path / "empty")}, "no seed set (manifest or JSONL files)"),
+        ({"seed_uri": str(SHIPPED_MODEL)}, "no seed set (manifest or JSONL files)"),
+        ({"seed_uri": str(half)}, "seed-set manifest"),
+        ({"seed_uri": str(gone)}, "train.jsonl.gz"),
+        ({"seed_uri": str(good), "epochs": 1.5}, "the epochs Param (1.5)"),
+        ({"seed_uri": str(good), "kind": "causal_lm", "base": "default"},
+         "the base Param (default) is a line_tagger model"),
+    ]
+    for params, says in cases:
+        with pytest.raises(TrainingRefused) as refused:
+            training.resolve_seed_set({**registry, **params}, [])
+        assert says in str(refused.value), (params, str(refused.value))
+        assert "--" not in str(refused.value), str(refused.value)
+    assert training.resolve_seed_set({**registry, "seed_uri": str(good)}, [])["uri"] == str(good)
