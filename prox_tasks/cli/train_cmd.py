@@ -124,7 +124,9 @@ def summary_line(record: dict) -> str:
     decision = ("not decided (--no-promote)" if "promoted" not in record else
                 f"{'promoted' if record['promoted'] else 'not promoted'}: {record['reason']}")
     seed = record.get("seed_set") or {}
-    left_out = (f"; {seed['skipped']:,} seed rows left out ({', '.join(f'{n} {why}' for why, n in seed.get('skipped_reasons', {}).items())})"
-                if seed.get("skipped") else "")  # fmt: skip
+    from prox_tasks.training.seedset import left_out
+
+    said = left_out(seed, "seed row")
+    said = f"; {said}" if said else ""
     return (f"trained {record['name']} {record['version']} ({record['kind']}): "
-            f"{scores or 'no metrics'}; {decision}{left_out} -> {record['uri']}")
+            f"{scores or 'no metrics'}; {decision}{said} -> {record['uri']}")

@@ -24,7 +24,7 @@ from prox_tasks.models.artifact import KINDS, artifact_version
 from prox_tasks.setting_names import setting_name
 from prox_tasks.storage import parse_uri
 from prox_tasks.training.evaluate import evaluate_model
-from prox_tasks.training.seedset import load_seed_set
+from prox_tasks.training.seedset import left_out, load_seed_set
 
 log = logging.getLogger(__name__)
 
@@ -201,7 +201,6 @@ class TrainJob:
         """
         named, given, _ = _wording(caller)
         if not seed.validation:
-            reasons = seed.describe()["skipped_reasons"]
             # the train DAG has no valid_percent Param: its seed sets hold their split,
             # drawn by the labeling DAG's
             way_to_validation = (
@@ -209,9 +208,9 @@ class TrainJob:
                 "Param, or a larger sample_size" if caller == "dag" else
                 f"a validation split with usable rows, or none and {named('valid_percent')} "
                 "above 0")
+            said = left_out(seed.describe())
             raise TrainingRefused(f"seed set {self.seed} has no validation documents"
-                             + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons
-                                else "")
+                             + (f" ({said})" if said else "")
                              + ": the epoch choice, the metrics and promotion are measured on "
                              f"them ({way_to_validation})")
         teachers = seed.train_teachers()
@@ -359,13 +358,14 @@ def checked_seed_set(job: TrainJob, caller: str = "cli"):
         raise TrainingRefused(f"seed set {job.seed} cannot be read: {err} (point "
                               f"{named('seed')} at a whole seed set {writer} wrote)") from err
     if not seed.train:
-        reasons = seed.describe()["skipped_reasons"]
-        hint = "" if "no text" not in reasons else (
+        described = seed.describe()
+        said = left_out(described)
+        hint = "" if "no text" not in described["skipped_reasons"] else (
             " (labels without their text: point the seed_uri Param at a seed set "
             "prox_seed_label wrote, which keeps the texts)" if caller == "dag" else
             " (labels written without `prox label --keep-text` or --seed-set carry no text)")
         raise TrainingRefused(f"seed set {job.seed} has no training documents"
-                         + (f" ({len(seed.skipped)} rows left out: {reasons})" if reasons else "")
+                         + (f" ({said})" if said else "")
                          + hint)
     job.check(seed, caller)
     return seed

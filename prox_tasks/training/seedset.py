@@ -91,6 +91,18 @@ class SeedSet:
                 "skipped_reasons": dict(sorted(reasons.items()))}
 
 
+def left_out(described: dict, row: str = "row") -> str:
+    """``3 rows left out (2 no text, 1 repeated id)`` of a :meth:`SeedSet.describe` record
+    (empty when none was): how ``prox train``'s summary and its refusals say it (``row``:
+    what a row is called, ``seed row`` in the summary)."""
+    from prox_tasks.wording import count
+
+    if not described.get("skipped"):
+        return ""
+    reasons = ", ".join(f"{n:,} {why}" for why, n in described.get("skipped_reasons", {}).items())
+    return f"{count(described['skipped'], row)} left out ({reasons})"
+
+
 def id_bucket(doc_id: str, salt: str = "prox-split") -> int:
     """A stable bucket 0..99 of a document id."""
     return int(hashlib.sha256(f"{salt}:{doc_id}".encode()).hexdigest()[:8], 16) % 100
