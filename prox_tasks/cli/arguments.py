@@ -49,6 +49,17 @@ def share(text: str) -> float:
     return value
 
 
+def share_or_off(text: str) -> float:
+    """0 (the setting off) or a number in (0, 1] (a recall target to calibrate to)."""
+    try:
+        return 0.0 if float(text) == 0 else share(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"must be 0 (off) or in (0, 1], not {float(text)}"
+                                         ) from None
+
+
 def _real(text: str) -> float:
     try:
         return float(text)

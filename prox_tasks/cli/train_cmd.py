@@ -16,7 +16,7 @@ from prox_tasks.cli.arguments import (
     percent,
     positive_int,
     positive_number,
-    share,
+    share_or_off,
 )
 from prox_tasks.cli.output import Outcome, progress_bar
 
@@ -66,7 +66,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="inference backend of the evaluation (default: the one `prox refine` "
                    "picks, so promotion measures what production runs; not openai: its "
                    "servers do not serve the candidate)")
-    p.add_argument("--recall-target", type=share, default=0.95,
+    p.add_argument("--recall-target", type=share_or_off, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
                    "gold (the first --max-eval-docs of them) to this word recall at the best "
                    "precision (0: keep 0.5)")

@@ -20,7 +20,7 @@ from prox_tasks.cli import main
     (["train", "--seed", "x", "--output", "y", "--valid-percent", "200"],
      "--valid-percent: must be from 0 to 99, not 200"),
     (["train", "--seed", "x", "--output", "y", "--recall-target", "2"],
-     "--recall-target: must be in (0, 1], not 2.0"),
+     "--recall-target: must be 0 (off) or in (0, 1], not 2.0"),
     (["train", "--seed", "x", "--output", "y", "--threads", "0"], "--threads: must be at least 1"),
     (["calibrate", "--gold", "x", "--threads", "0"], "--threads: must be at least 1"),
     (["label", "--input", "x", "--output", "y", "--limit", "-1"], "--limit: must be at least 1"),
@@ -125,3 +125,12 @@ def test_format_offers_every_format_the_readers_have(command, monkeypatch):
     [sub] = [a for a in parser._actions if a.dest == "command"]
     [fmt] = [a for a in sub.choices[command]._actions if "--format" in a.option_strings]
     assert fmt.choices == list(FORMATS)
+
+
+def test_prox_train_recall_target_zero_leaves_the_keep_threshold_uncalibrated():
+    """Its help says '0: keep 0.5' and prox train passes 0 on as no calibration, but the
+    option refused 0 ('must be in (0, 1]'): the documented way off did not exist."""
+    from prox_tasks.cli import build_parser
+
+    argv = ["train", "--seed", "x", "--output", "y", "--recall-target", "0"]
+    assert build_parser(argv).parse_args(argv).recall_target == 0
