@@ -88,25 +88,37 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
 
     booked = ""
     try:
-        decision = ModelRegistry(root, catalog=catalog).promote(args.name, args.version,
-                                                                args.reason)
+        decision = ModelRegistry(root, catalog=catalog).promote(
+            args.name, args.version, args.reason
+        )
         if catalog:
             booked = f"; booked in the catalog {catalog}"
     except CatalogNotBooked as err:
         decision = err.decision
-        booked = (f"; the registry serves it now, but it is NOT booked in the catalog "
-                  f"{catalog} ({describe_error(err.__cause__)}): run `prox models promote "
-                  f"{args.version} --reason TEXT` again once the catalog can be written (it "
-                  "books it, the registry stays as is), or --no-catalog to keep it out")
-        data = {**decision.to_dict(), "catalog_booked": False,
-                "catalog_error": describe_error(err.__cause__)}
+        booked = (
+            f"; the registry serves it now, but it is NOT booked in the catalog "
+            f"{catalog} ({describe_error(err.__cause__)}): run `prox models promote "
+            f"{args.version} --reason TEXT` again once the catalog can be written (it "
+            "books it, the registry stays as is), or --no-catalog to keep it out"
+        )
+        data = {
+            **decision.to_dict(),
+            "catalog_booked": False,
+            "catalog_error": describe_error(err.__cause__),
+        }
     else:
         data = {**decision.to_dict(), "catalog_booked": bool(catalog)}
     if not decision.promoted:
-        return Outcome(f"{args.name} {args.version} is already the promoted model in {root}: "
-                       f"nothing changed in the registry{booked}", data)
-    return Outcome(f"promoted {args.name} {args.version} in {root} by hand (was "
-                   f"{decision.incumbent or 'none'}): {args.reason}{booked}", data)
+        return Outcome(
+            f"{args.name} {args.version} is already the promoted model in {root}: "
+            f"nothing changed in the registry{booked}",
+            data,
+        )
+    return Outcome(
+        f"promoted {args.name} {args.version} in {root} by hand (was "
+        f"{decision.incumbent or 'none'}): {args.reason}{booked}",
+        data,
+    )
 
 
 def _show(registry, name: str, version: str) -> Outcome:

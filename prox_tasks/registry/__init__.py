@@ -10,4 +10,12 @@ from prox_tasks.registry.registry import (
     score,
 )
 
-__all__ = ["CatalogNotBooked", "Decision", "ModelRegistry", "UnknownVersion", "beats", "fetch_folder", "score"]
+__all__ = [
+    "CatalogNotBooked",
+    "Decision",
+    "ModelRegistry",
+    "UnknownVersion",
+    "beats",
+    "fetch_folder",
+    "score",
+]

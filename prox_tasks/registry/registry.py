@@ -150,8 +150,10 @@ class CatalogNotBooked(RuntimeError):
 
     def __init__(self, decision: Decision, catalog: str) -> None:
         super().__init__(f"{decision.name} {decision.candidate} is promoted in the registry "
-                         f"but not booked in the catalog {catalog}: decide or promote it "
-                         "again to book it")
+                         f"(refining uses it) but not booked in the catalog {catalog}: once the "
+                         "catalog can be written, promoting it again books it — retry prox "
+                         "train or the training DAG's promote task, or run prox models promote "
+                         f"{decision.candidate} --reason TEXT")
         self.decision = decision
         self.catalog = catalog
 

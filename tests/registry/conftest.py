@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from prox_tasks.storage import S3Settings, configure_s3, get_client
+from tests.storage.conftest import s3_calls  # noqa: F401 - the S3 call counter, reused
 
 
 @pytest.fixture(scope="session")

@@ -10,7 +10,6 @@ import pytest
 from prox_tasks.cli import main
 from prox_tasks.registry import ModelRegistry, UnknownVersion
 from tests.registry.test_registry import GOOD, make_artifact
-from tests.storage.conftest import s3_calls  # noqa: F401 - the fixture, reused
 
 BETTER = {**GOOD, "line_f1": 0.97}
 GOLD = {"f1": 0.81, "recall": 0.9, "gold_set": "wcxb-gold-v1"}

@@ -361,3 +361,31 @@ def test_a_version_whose_upload_was_cut_short_is_never_promoted(registry, tmp_pa
     with pytest.raises(FileNotFoundError, match="not published.*cut short"):
         registry.decide("refiner", "line_tagger-0123456789ab", GOOD, None)
     assert registry.promoted("refiner") is None
+
+
+def test_a_decision_whose_booking_fails_after_the_swap_says_it_is_promoted(tmp_path):
+    """A training run's decision promoted the candidate, then the catalog could not be
+    written (its folder is a file: a real fault): the error says the registry promoted it
+    and how to book it, and a retry (prox train again, the promote task's) books it."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.registry import CatalogNotBooked
+
+    rec = ModelRegistry(tmp_path / "registry").publish(
+        make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {}, GOOD)
+    (tmp_path / "not-a-folder").write_text("x")
+    broken = ModelRegistry(tmp_path / "registry",
+                           catalog=f"sqlite:///{tmp_path / 'not-a-folder' / 'c.sqlite'}")
+    with pytest.raises(CatalogNotBooked) as refused:
+        broken.decide("refiner", rec["version"], GOOD, None)
+    said = str(refused.value)
+    assert f"refiner {rec['version']} is promoted in the registry" in said
+    assert "retry prox train or the training DAG's promote task" in said
+    assert f"prox models promote {rec['version']} --reason TEXT" in said
+    assert refused.value.decision.promoted
+    assert ModelRegistry(tmp_path / "registry").promoted("refiner")["version"] == rec["version"]
+    url = f"sqlite:///{tmp_path / 'catalog.db'}"
+    retry = ModelRegistry(tmp_path / "registry", catalog=url).decide("refiner", rec["version"],
+                                                                      GOOD, None)
+    assert retry.reason == "already promoted"
+    with Catalog(url) as catalog:
+        assert catalog.promoted_model("refiner")["version"] == rec["version"]
