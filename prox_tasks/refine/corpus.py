@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
 
 from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released
@@ -19,26 +18,10 @@ from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, r
 from prox_tasks.refine.claim import claim_settings
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options, snapshot_model
-from prox_tasks.refine.stats import accounting_totals
+from prox_tasks.refine.stats import RunResults
 from prox_tasks.refine.step import shard_request
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
-
-#: Shards of a run whose whole result :func:`refine_corpus` returns (see :func:`kept_results`).
-RESULTS_KEPT = 1_000
-
-
-def kept_results(results: list[dict]) -> list[dict]:
-    """The shard results a summary returns: every one of a run of up to :data:`RESULTS_KEPT`
-    shards; of a larger run, those with quarantined records or program errors, up to that
-    many. A result holds the shard's status record and stats (about 2 KB): all of a
-    100,000-shard run's made the summary 200 MB of JSON (``prox refine --json``) held
-    until it returned. Every shard's record stays in ``_status/`` (and the catalog)."""
-    if len(results) <= RESULTS_KEPT:
-        return results
-    troubled = (r for r in results if r["accounting"].get("docs_quarantined")
-                or r["accounting"].get("docs_with_program_errors"))
-    return [r for r, _ in zip(troubled, range(RESULTS_KEPT), strict=False)]
 
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
@@ -115,8 +98,11 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     Returns:
         JSON-ready summary: totals (``docs_read`` counts a cut or corrupt input file's
         quarantine entry as a record, ``documents_read`` does not and ``files_cut`` counts
-        them), model version, seconds, and shards' results
-        (:func:`kept_results`; ``results_left_out`` says how many are not there).
+        them), model version, seconds, the shards' statistics' ``seconds`` by phase summed
+        (``phase_seconds``), when each worker process refined (``worker_timeline``:
+        :meth:`~prox_tasks.refine.stats.RunResults.timeline`), and shards' results (those
+        :class:`~prox_tasks.refine.stats.RunResults` keeps; ``results_left_out`` says how
+        many are not there).
 
     Raises:
         SettingsConflict: Without ``force``, the folder is claimed for (or its shards were
@@ -162,15 +148,15 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             booked = True
         if progress is not None:
             progress.reset(total=manifest.total_docs)
-        results = refine_shards(output_uri, [s.index for s in manifest.shards], workers=workers,
-                                threads=threads, model=model, backend=backend,
-                                backend_options=backend_options, force=force,
-                                progress=None if progress is None else progress.update,
-                                policy=policy, checkpoint_every=checkpoint_every,
-                                limits=chosen.to_dict(), quality=quality,
-                                booking=None if catalog is None
-                                else ShardBooking(catalog, snapshot), pool=pool,
-                                settings_claimed=True)
+        results = RunResults()  # folded as each shard ends: none held past its end
+        refine_shards(output_uri, [s.index for s in manifest.shards], workers=workers,
+                      threads=threads, model=model, backend=backend,
+                      backend_options=backend_options, force=force,
+                      progress=None if progress is None else progress.update, policy=policy,
+                      checkpoint_every=checkpoint_every, limits=chosen.to_dict(),
+                      quality=quality, booking=None if catalog is None
+                      else ShardBooking(catalog, snapshot), pool=pool, settings_claimed=True,
+                      collect=results.add)  # fmt: skip
     except BaseException as err:  # an operator listing the catalog must not see `planned`
         if booked:
             book_failed(catalog, snapshot, err)
@@ -178,31 +164,16 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     finally:
         if pool is not None:
             pool.close()
-    # what the shards hold (their status records: reused shards too), then this run's work
-    totals: Counter = Counter(accounting_totals(r["accounting"] for r in results))
-    totals["dropped_low_quality"] = totals["drop_reasons"].get("low_quality", 0)
-    # a cut or corrupt file is one quarantine entry of no bytes: counted in docs_read (as
-    # the plan and the status records count it) but it is a file, not a document
-    from prox_tasks.corpus.document import FILE_LOSS_REASONS
-
-    totals["files_cut"] = sum(totals["quarantine_reasons"].get(r, 0) for r in FILE_LOSS_REASONS)
-    totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
-    for result in results:
-        totals["shards_" + result["status"]] += 1
-        if result["stats"]:
-            totals["docs_refined"] += result["stats"]["docs_refined"]
-            totals["tokens_in"] += result["stats"]["tokens_in"]
-            totals["tokens_out"] += result["stats"]["tokens_out"]
+    totals = results.totals()
     if catalog is not None:  # every shard is written (a failed one raised)
-        book_refined(catalog, snapshot, (r["model_version"] for r in results),
-                     refined_any=totals["shards_refined"] > 0)
-    kept = kept_results(results)
-    versions = sorted({str(r["model_version"]) for r in results})
-    backends = sorted({str(r["backend"]) for r in results if r["backend"]})
-    return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": len(results),
+        book_refined(catalog, snapshot, results.model_versions,
+                     refined_any=totals.get("shards_refined", 0) > 0)
+    return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": results.shards,
             "model": resolved.uri, "model_source": resolved.source,
-            "model_version": ",".join(versions), "backend": ",".join(backends) or None,
+            "model_version": ",".join(sorted(results.model_versions)),
+            "backend": ",".join(sorted(results.backends)) or None,
             "workers": workers, **totals,
-            "seconds": round(time.perf_counter() - started, 3), "results": kept,
-            "results_left_out": len(results) - len(kept)}  # fmt: skip
-
+            "seconds": round(time.perf_counter() - started, 3),
+            "phase_seconds": {k: round(v, 4) for k, v in sorted(results.phase_seconds.items())},
+            "worker_timeline": results.timeline(), "results": results.results,
+            "results_left_out": results.left_out}  # fmt: skip

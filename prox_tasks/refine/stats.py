@@ -98,18 +98,127 @@ ACCOUNTING_COUNTS = ("docs_read", "docs_written", "docs_kept", "docs_dropped",
                      "docs_quarantined", "docs_low_quality", "docs_with_program_errors")
 
 
-def accounting_totals(accountings: Iterable[Mapping]) -> dict:
-    """Totals over shards' accountings (:class:`~prox_tasks.corpus.writer.ShardAccounting`
-    dicts, as their status records hold them, so reused shards count as refined ones):
-    the :data:`ACCOUNTING_COUNTS`, quarantined records and drops by reason, program errors
-    and input notices (problems that lost no record) by kind."""
-    totals = dict.fromkeys(ACCOUNTING_COUNTS, 0)
-    by_kind = {key: Counter() for key in ("quarantine_reasons", "drop_reasons", "program_errors",
-                                          "input_notices")}
-    for acc in accountings:
+class AccountingTotals:
+    """Running totals over shards' accountings (:class:`~prox_tasks.corpus.writer.
+    ShardAccounting` dicts, as their status records hold them, so reused shards count as
+    refined ones), added one at a time: the :data:`ACCOUNTING_COUNTS`, quarantined records
+    and drops by reason, program errors and input notices (problems that lost no record) by
+    kind."""
+
+    def __init__(self) -> None:
+        self.counts = dict.fromkeys(ACCOUNTING_COUNTS, 0)
+        self.by_kind = {key: Counter() for key in ("quarantine_reasons", "drop_reasons",
+                                                   "program_errors", "input_notices")}
+
+    def add(self, accounting: Mapping) -> None:
+        """Add one shard's accounting."""
         for name in ACCOUNTING_COUNTS:
-            totals[name] += int(acc.get(name) or 0)
-        for key, counter in by_kind.items():
-            counter.update(acc.get(key) or {})
-    totals.update({key: dict(sorted(counter.items())) for key, counter in by_kind.items()})
-    return totals
+            self.counts[name] += int(accounting.get(name) or 0)
+        for key, counter in self.by_kind.items():
+            counter.update(accounting.get(key) or {})
+
+    def to_dict(self) -> dict:
+        return {**self.counts,
+                **{key: dict(sorted(counter.items())) for key, counter in self.by_kind.items()}}
+
+
+def accounting_totals(accountings: Iterable[Mapping]) -> dict:
+    """:class:`AccountingTotals` over ``accountings``."""
+    totals = AccountingTotals()
+    for accounting in accountings:
+        totals.add(accounting)
+    return totals.to_dict()
+
+
+#: Shards of a run whose whole result a summary keeps (see :class:`RunResults`).
+RESULTS_KEPT = 1_000
+
+
+def troubled(result: Mapping) -> bool:
+    """Whether a shard's result tells of quarantined records or program errors."""
+    accounting = result["accounting"]
+    return bool(accounting.get("docs_quarantined") or accounting.get("docs_with_program_errors"))
+
+
+class RunResults:
+    """The shards' results of a run (:func:`~prox_tasks.refine.step.refine_shard`'s, with
+    ``wall_seconds``; ``pid`` and ``started_at`` from a worker process), folded one at a time
+    as each shard finishes, so that what is held does not grow with the shards: totals over
+    every shard, when each worker refined, and a bounded list of results.
+
+    The list holds every result of a run of up to :data:`RESULTS_KEPT` shards; of a larger
+    run, those with quarantined records or program errors (:func:`troubled`), up to that
+    many. A result holds the shard's status record and stats (about 2 KB): a 100,000-shard
+    run's made 200 MB of JSON (``prox refine --json``), and held until the last shard ended,
+    382 MB. Every shard's record stays in ``_status/`` (and the catalog).
+
+    Args:
+        kept: Results kept (default :data:`RESULTS_KEPT`).
+    """
+
+    def __init__(self, kept: int | None = None) -> None:
+        self.limit = RESULTS_KEPT if kept is None else kept
+        self.shards = 0
+        self.accounting = AccountingTotals()
+        self.work: Counter = Counter()  # shards by status, docs_refined, tokens
+        self.phase_seconds: Counter = Counter()
+        self.model_versions: set[str] = set()
+        self.backends: set[str] = set()
+        self.kept: list[dict] = []
+        self._workers: dict[int, list] = {}  # pid: [first start, last end, shards]
+
+    def add(self, result: dict) -> None:
+        """Fold one shard's result in."""
+        self.shards += 1
+        self.accounting.add(result["accounting"])
+        self.work["shards_" + result["status"]] += 1
+        if result.get("stats"):
+            for key in ("docs_refined", "tokens_in", "tokens_out"):
+                self.work[key] += result["stats"][key]
+            self.phase_seconds.update(result["stats"].get("seconds") or {})
+        self.model_versions.add(str(result["model_version"]))
+        if result.get("backend"):
+            self.backends.add(str(result["backend"]))
+        if "started_at" in result:
+            ended = result["started_at"] + float(result.get("wall_seconds") or 0)
+            span = self._workers.setdefault(result["pid"], [result["started_at"], ended, 0])
+            span[0], span[1] = min(span[0], result["started_at"]), max(span[1], ended)
+            span[2] += 1
+        self._keep(result)
+
+    def _keep(self, result: dict) -> None:
+        if self.shards == self.limit + 1:  # the run is a large one: the troubled only
+            self.kept = [r for r in self.kept if troubled(r)]
+        if self.shards <= self.limit or (troubled(result) and len(self.kept) < self.limit):
+            self.kept.append(result)
+
+    @property
+    def results(self) -> list[dict]:
+        """The results kept, in shard order."""
+        return sorted(self.kept, key=lambda r: r["shard"])
+
+    @property
+    def left_out(self) -> int:
+        """Results not kept."""
+        return self.shards - len(self.kept)
+
+    def totals(self) -> dict:
+        """What the shards hold (their status records: reused shards too), then this run's
+        work: ``shards_<status>`` counts, ``docs_refined``, ``tokens_in``, ``tokens_out``."""
+        from prox_tasks.corpus.document import FILE_LOSS_REASONS
+
+        totals: Counter = Counter(self.accounting.to_dict())
+        totals["dropped_low_quality"] = totals["drop_reasons"].get("low_quality", 0)
+        # a cut or corrupt file is one quarantine entry of no bytes: counted in docs_read (as
+        # the plan and the status records count it) but it is a file, not a document
+        totals["files_cut"] = sum(totals["quarantine_reasons"].get(r, 0) for r in FILE_LOSS_REASONS)
+        totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
+        totals.update(self.work)
+        return dict(totals)
+
+    def timeline(self) -> list[dict]:
+        """Per worker process, by pid: shards refined, its first shard's start and its last
+        shard's end (Unix time); empty when no worker process refined."""
+        return [{"pid": pid, "shards": shards, "started_at": round(first, 3),
+                 "ended_at": round(last, 3)}
+                for pid, (first, last, shards) in sorted(self._workers.items())]  # fmt: skip

@@ -22,7 +22,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import is_refusal
@@ -140,7 +140,8 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
                   force: bool = False, progress: Callable[[int], None] | None = None,
                   booking=None, pool: WorkerPool | None = None,
                   settings_claimed: bool = False, manifest=None,
-                  **shard_options) -> list[dict]:
+                  collect: Callable[[dict], None] | None = None,
+                  **shard_options) -> list[dict] | None:
     """Refine shards ``indexes`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -166,13 +167,18 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         manifest: The plan at ``output_uri`` already read, or the part of it holding
             ``indexes`` (:func:`~prox_tasks.corpus.manifest.load_plan`: the DAG's refine
             task); None: ``manifest.json`` is read.
+        collect: Called with each shard's result as the shard ends (in no set order),
+            which is then not held here: the caller folds them
+            (:class:`~prox_tasks.refine.stats.RunResults`), so that a run of 100,000 shards
+            holds no 100,000 results. None: they are returned.
         **shard_options: ``policy``, ``checkpoint_every``, ``limits`` of
             :func:`~prox_tasks.refine.step.refine_shard`.
 
     Returns:
-        :func:`~prox_tasks.refine.step.refine_shard`'s result per shard, in ``indexes``
-        order, each with ``wall_seconds``; a shard refined by a worker process also with the
-        worker's ``pid`` and ``started_at`` (Unix time).
+        Without ``collect``, :func:`~prox_tasks.refine.step.refine_shard`'s result per
+        shard, in ``indexes`` order, each with ``wall_seconds``; a shard refined by a worker
+        process also with the worker's ``pid`` and ``started_at`` (Unix time). With
+        ``collect``, None.
 
     Raises:
         SettingsConflict: The folder is claimed for (or its shards were refined with) other
@@ -191,16 +197,19 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
                    else booking.runner if booking is not None else runners.current())
     if booking is not None:  # a killed earlier attempt (an Airflow try) booked no end
         booking.book_dead(indexes)
+    by_index: dict[int, dict] = {}
     try:
-        return _refine_claimed(output_uri, indexes, manifest, request, workers=workers,
-                               threads=threads, model=model, backend=backend,
-                               backend_options=backend_options, force=force,
-                               progress=progress, booking=booking, pool=pool,
-                               shard_options=shard_options)  # fmt: skip
+        _refine_claimed(output_uri, indexes, manifest, request, workers=workers,
+                        threads=threads, model=model, backend=backend,
+                        backend_options=backend_options, force=force, progress=progress,
+                        booking=booking, pool=pool, shard_options=shard_options,
+                        collect=collect or (lambda result: by_index.__setitem__(
+                            result["shard"], result)))  # fmt: skip
     except BaseException as err:
         if not is_refusal(err):
             _give_up(output_uri, manifest, request)
         raise
+    return None if collect else [by_index[i] for i in indexes]
 
 
 def _give_up(output_uri: str, manifest, request: dict) -> None:
@@ -219,79 +228,110 @@ def _give_up(output_uri: str, manifest, request: dict) -> None:
 
 def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict, *,
                     workers: int, threads, model, backend, backend_options, force: bool,
-                    progress, booking, pool, shard_options: dict) -> list[dict]:
-    """The shards of :func:`refine_shards` once the folder is claimed for ``request``."""
+                    progress, booking, pool, shard_options: dict, collect) -> None:
+    """The shards of :func:`refine_shards` once the folder is claimed for ``request``, each
+    result passed to ``collect`` as its shard ends."""
     from prox_tasks.corpus import read_status
 
     pending = [i for i in indexes if force or read_status(output_uri, i, manifest.id) is None]
     options = {**shard_options, "force": force, "request": request}
     if pool is None and (workers == 1 or len(pending) <= 1):
         # the plan read once for every shard of this call, not once per shard
-        return _in_process(output_uri, indexes, pending, threads, model, backend,
-                           backend_options, progress, {**options, "manifest": manifest},
-                           booking)  # fmt: skip
-    results = {}
-    for i in indexes:
-        if i not in pending:
-            results[i] = _booked(booking, i, True, _skipped, output_uri, i, progress,
-                                 {**options, "manifest": manifest})
-    sizes = {s.index: (s.bytes, s.docs) for s in manifest.shards}
-    # a worker takes the next shard when it finishes one: the largest first
-    pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)
+        _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
+                    progress, {**options, "manifest": manifest}, booking, collect)
+        return
+    for i in _published(indexes, pending):
+        collect(_booked(booking, i, True, _skipped, output_uri, i, progress,
+                        {**options, "manifest": manifest}))
+    _largest_first(pending, manifest)
     own = pool is None
     if own:
         pool = WorkerPool(min(workers, len(pending)), threads, model, backend, backend_options)
     pool.progress = progress
-    futures: dict = {}
     try:
         for i in pending:
             if booking is not None:
                 booking.start(i, False)
-        try:
-            # each shard is sent with its part of the plan (its segments and input files:
-            # a few hundred bytes), so no worker reads manifest.json: at 100,000 shards
-            # that is 29 MB and ~230 MB of Python objects per worker
-            futures = {pool.pool.submit(_refine_in_worker, output_uri, i,
-                                        {**options, "manifest": manifest.part([i])}): i
-                       for i in pending}  # fmt: skip
-            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
-            _book_interrupted(booking, pending, futures, err)
-            raise
-        failed = [f for f in done if f.exception() is not None]
-        if failed:
-            for future in futures:
-                future.cancel()
-            wait(futures)
-            if booking is not None:
-                for future, index in futures.items():
-                    _book_outcome(booking, index, future, failed[0].exception())
-            raise failed[0].exception()
-        for future, index in futures.items():
-            results[index] = future.result()
-            if booking is not None:
-                booking.finish(index, results[index])
+        _refine_in_pool(pool, output_uri, pending, manifest, options, booking, collect)
     finally:
         if own:  # a caller's pool forwards the last progress when the caller closes it
             pool.close()
-    return [results[i] for i in indexes]
 
 
-def _book_interrupted(booking, pending: list[int], futures: dict, error: BaseException) -> None:
-    """Book every pending shard when this process was interrupted while workers refined:
-    a shard still refining failed its attempt with ``error``, one not started was not run,
-    one finished is done — none is left ``running`` in the catalog."""
+def _published(indexes: list[int], pending: list[int]) -> list[int]:
+    """``indexes`` not in ``pending``."""
+    return [i for i in indexes if i not in pending]
+
+
+def _largest_first(pending: list[int], manifest) -> None:
+    """Sort ``pending`` largest shard first: a worker takes the next shard when it finishes
+    one, so none is left with a big shard at the end."""
+    sizes = {s.index: (s.bytes, s.docs) for s in manifest.shards}
+    pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)
+
+
+def _refine_in_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest,
+                    options: dict, booking, collect) -> None:
+    """Refine ``pending`` in the pool's workers, in that order. Two shards a worker are
+    submitted at a time, the next as one ends, and each result goes to ``collect`` and is
+    let go as it comes: submitting all at once held every shard's part of the plan in the
+    executor, and every future its result, until the last shard ended."""
+    window = 2 * pool.workers
+    futures: dict = {}  # submitted and not yet collected: future -> shard
+    submitted = 0
+    try:
+        while submitted < len(pending) or futures:
+            while submitted < len(pending) and len(futures) < window:
+                index = pending[submitted]
+                # each shard is sent with its part of the plan (its segments and input
+                # files: a few hundred bytes), so no worker reads manifest.json: at 100,000
+                # shards that is 29 MB and ~230 MB of Python objects per worker
+                futures[pool.pool.submit(_refine_in_worker, output_uri, index,
+                                         {**options, "manifest": manifest.part([index])})] = index
+                submitted += 1
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            failed = [f for f in done if f.exception() is not None]
+            if failed:
+                break
+            for future in done:
+                index = futures.pop(future)
+                result = future.result()
+                if booking is not None:
+                    booking.finish(index, result)
+                collect(result)
+        else:
+            return
+    except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
+        _book_interrupted(booking, pending[submitted:], futures, err)
+        raise
+    error = failed[0].exception()
+    for future in futures:
+        future.cancel()
+    wait(futures)
+    if booking is not None:
+        for future, index in futures.items():
+            _book_outcome(booking, index, future, error)
+        for index in pending[submitted:]:
+            booking.not_run(index, f"not run: shard refining stopped after {error!r}")
+    raise error
+
+
+def _book_interrupted(booking, unsent: list[int], futures: dict, error: BaseException) -> None:
+    """Book the shards left when this process was interrupted while workers refined: a shard
+    still refining failed its attempt with ``error``, one not started (``unsent``, or
+    cancelled) was not run, one finished is done — none is left ``running`` in the catalog.
+    (Those collected before were booked then.)"""
     if booking is None:
         return
-    submitted = {index: future for future, index in futures.items()}
-    for index in pending:
-        future = submitted.get(index)
-        if future is None or future.cancel():
+    for future, index in futures.items():
+        if future.cancel():
             booking.not_run(index, f"not run: interrupted by {error!r}")
         elif future.done() and future.exception() is None:
             booking.finish(index, future.result())
         else:
             booking.fail(index, error)
+    for index in unsent:
+        booking.not_run(index, f"not run: interrupted by {error!r}")
 
 
 def _book_outcome(booking, index: int, future, first_error: BaseException) -> None:
@@ -330,8 +370,9 @@ def _timed_shard(output_uri, index, **kwargs) -> dict:
 
 
 def _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
-                progress, options, booking=None) -> list[dict]:
+                progress, options, booking, collect) -> None:
     # loading a model can take a minute (vLLM): not when every shard is already published
+    published = _published(indexes, pending)
     try:
         refiner = _load(backend, model, backend_options, threads) if pending else None
     except BaseException as err:  # every pending shard's attempt failed with it
@@ -339,16 +380,14 @@ def _in_process(output_uri, indexes, pending, threads, model, backend, backend_o
             booking.start(index, False)
             booking.fail(index, err)
         raise
-    results = []
     try:
         for index in indexes:
             # with no backend loaded (all published), refine_shard reports the shard as
             # skipped; it would load the model itself only if one vanished meanwhile
-            results.append(_booked(booking, index, index not in pending, _timed_shard,
-                                   output_uri, index, refiner=refiner, model=model,
-                                   backend=backend, backend_options=backend_options,
-                                   progress=progress, **options))  # fmt: skip
+            collect(_booked(booking, index, index in published, _timed_shard, output_uri,
+                            index, refiner=refiner, model=model, backend=backend,
+                            backend_options=backend_options, progress=progress,
+                            **options))  # fmt: skip
     finally:
         if refiner is not None:
             refiner.close()
-    return results

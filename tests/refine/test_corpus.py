@@ -518,9 +518,9 @@ def test_a_large_run_s_summary_keeps_the_results_of_troubled_shards_only(
     202 MB of JSON at 100,000 shards (prox refine --json), held until it returned. Past
     RESULTS_KEPT shards (1,000; 2 here, a setting, so as not to refine 1,001 shards) only the
     shards with quarantined records are there, the totals still cover every shard."""
-    from prox_tasks.refine import corpus as refine_module
+    from prox_tasks.refine import stats
 
-    monkeypatch.setattr(refine_module, "RESULTS_KEPT", 2, raising=False)
+    monkeypatch.setattr(stats, "RESULTS_KEPT", 2)
     folder, _docs = corpus
     summary = refine_corpus(str(folder), str(tmp_path / "out"), model=str(tagger_model),
                             shards=3)

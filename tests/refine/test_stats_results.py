@@ -1,0 +1,36 @@
+"""RunResults: shards' results folded one at a time (totals, timeline, bounded list)."""
+
+from prox_tasks.refine.stats import RunResults
+
+
+def result(shard: int, quarantined: int = 0, pid: int = 7, started_at: float = 100.0) -> dict:
+    return {"shard": shard, "status": "refined", "model_version": "v1", "backend": "tagger",
+            "accounting": {"docs_read": 10, "docs_written": 10 - quarantined,
+                           "docs_quarantined": quarantined,
+                           "quarantine_reasons": {"not_an_object": quarantined}
+                           if quarantined else {}},
+            "stats": {"docs_refined": 3, "tokens_in": 0, "tokens_out": 0,
+                      "seconds": {"read": 0.5, "total": 2.0}},
+            "wall_seconds": 2.0, "pid": pid, "started_at": started_at + shard}  # fmt: skip
+
+
+def test_a_large_run_keeps_only_troubled_results_but_totals_every_shard():
+    fold = RunResults(kept=2)
+    for shard in (4, 0, 3, 1, 2):  # in the order the shards ended
+        fold.add(result(shard, quarantined=1 if shard in (3, 4) else 0, pid=shard % 2))
+    assert [r["shard"] for r in fold.results] == [3, 4] and fold.left_out == 3
+    totals = fold.totals()
+    assert totals["docs_read"] == 50 and totals["docs_written"] == 48
+    assert totals["shards_refined"] == 5 and totals["docs_refined"] == 15
+    assert totals["quarantine_reasons"] == {"not_an_object": 2}
+    assert fold.phase_seconds == {"read": 2.5, "total": 10.0}
+    assert fold.timeline() == [
+        {"pid": 0, "shards": 3, "started_at": 100.0, "ended_at": 106.0},
+        {"pid": 1, "shards": 2, "started_at": 101.0, "ended_at": 105.0}]
+
+
+def test_a_small_run_keeps_every_result_in_shard_order():
+    fold = RunResults(kept=3)
+    for shard in (2, 0, 1):
+        fold.add(result(shard))
+    assert [r["shard"] for r in fold.results] == [0, 1, 2] and fold.left_out == 0
