@@ -240,7 +240,7 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
         _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
                     progress, {**options, "manifest": manifest}, booking, collect)
         return
-    for i in _published(indexes, pending):
+    for i in published_among(indexes, pending):
         collect(_booked(booking, i, True, _skipped, output_uri, i, progress,
                         {**options, "manifest": manifest}))
     _largest_first(pending, manifest)
@@ -258,9 +258,11 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
             pool.close()
 
 
-def _published(indexes: list[int], pending: list[int]) -> list[int]:
-    """``indexes`` not in ``pending``."""
-    return [i for i in indexes if i not in pending]
+def published_among(indexes: list[int], pending: list[int]) -> list[int]:
+    """``indexes`` not in ``pending``, in their order: a set of ``pending`` looked up, not
+    the list (``in`` a list made it quadratic: 130 s at 100,000 shards)."""
+    waiting = set(pending)
+    return [i for i in indexes if i not in waiting]
 
 
 def _largest_first(pending: list[int], manifest) -> None:
@@ -372,7 +374,7 @@ def _timed_shard(output_uri, index, **kwargs) -> dict:
 def _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
                 progress, options, booking, collect) -> None:
     # loading a model can take a minute (vLLM): not when every shard is already published
-    published = _published(indexes, pending)
+    published = set(published_among(indexes, pending))
     try:
         refiner = _load(backend, model, backend_options, threads) if pending else None
     except BaseException as err:  # every pending shard's attempt failed with it
