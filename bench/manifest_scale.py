@@ -14,11 +14,17 @@ before (the whole manifest, once per worker: ``load_manifest``) and what it is h
 (each shard's part, ``Manifest.part``, pickled with the shard's task), and what making
 those parts costs the calling process.
 
+And ``prox refine``'s own collection of its shards' results (``--only results``): the
+results of every shard held until the last one ended (before) or folded into
+:class:`~prox_tasks.refine.stats.RunResults` as each ends (after); the work sent to the
+workers, every shard's task submitted at once (before) or two a worker (after); and finding
+the published shards among the planned ones (a list's ``in``, before; a set, after).
+
 Time is the median of ``--repeats`` runs; peak memory is tracemalloc's (Python allocations)
 over one more run. The manifest is built the real way (``Manifest`` of ``ShardPlan``,
 ``Segment``, ``InputFile``: what ``plan_shards`` builds), not by planning 10^9 documents.
 Usage: ``python bench/manifest_scale.py [--shards 1000 10000 100000] [--repeats 3]
-[--cli-workers 8] [--only dag|cli]``.
+[--cli-workers 8] [--only dag|cli|results]``.
 """
 
 from __future__ import annotations
@@ -187,6 +193,103 @@ def run_one(n_shards: int, output_uri: str, input_root: str, repeats: int,
     return row
 
 
+def shard_result(index: int) -> dict:
+    """A refined shard's result as ``refine_shards`` hands it over: status record, stats of
+    a real refine's shape (failures, usage and seconds filled in), timing of its worker."""
+    from prox_tasks.corpus.writer import ShardAccounting
+    from prox_tasks.refine.stats import PHASES, ShardStats
+
+    accounting = ShardAccounting(
+        index, 10_000, 9_990, 9_000, 990, 10, {"not_an_object": 6, "too_long": 4},
+        300_000_000, "0" * 64, "1" * 64, f"s3://b/out/shards/shard-{index:05d}.parquet",
+        f"s3://b/out/quarantine/shard-{index:05d}.jsonl", "prox-refiner@7").to_dict()
+    stats = ShardStats(docs_in=10_000, docs_kept=9_000, docs_dropped=990, docs_refined=7_000,
+                       dropped_by_model=900, dropped_too_little_left=90,
+                       docs_with_failures=12, chars_in=100_000_000, chars_out=80_000_000)
+    stats.failures["doc"].update({"parse_error": 7, "unknown_function": 2})
+    stats.failures["chunk"].update({"parse_error": 3})
+    stats.usage = {level: {"requests": 10_000, "prompt_tokens": 9_000_000,
+                           "completion_tokens": 200_000, "truncated": 3, "failed": 1,
+                           "engine_seconds": 812.5} for level in ("doc", "chunk")}
+    stats.seconds.update({phase: 123.456 for phase in PHASES} | {"total": 987.654})
+    return {"shard": index, "status": "refined", "accounting": accounting,
+            "stats": stats.to_dict(), "model_version": "prox-refiner@7", "backend": "tagger",
+            "wall_seconds": 987.654, "pid": 4242 + index % 8,
+            "started_at": 1_790_000_000.0 + index}  # fmt: skip
+
+
+def run_results(n_shards: int, repeats: int, workers: int) -> dict:
+    """``prox refine``'s collection of ``n_shards`` results, before and after (see the
+    module's docstring). Each result is unpickled anew, as it comes from a worker."""
+    import pickle
+    from collections import deque
+
+    from prox_tasks.refine.stats import RunResults
+    from prox_tasks.refine.workers import published_among
+
+    blobs = [pickle.dumps(shard_result(i)) for i in range(n_shards)]
+    row = {"shards": n_shards, "workers": workers, "result_bytes": len(json.dumps(
+        pickle.loads(blobs[0])))}
+
+    def held():  # every result kept until the last shard ended, then summed
+        results = {i: pickle.loads(b) for i, b in enumerate(blobs)}
+        fold = RunResults()
+        for i in range(n_shards):
+            fold.add(results[i])
+        return fold.totals()
+
+    def folded():
+        fold = RunResults()
+        for blob in blobs:
+            fold.add(pickle.loads(blob))
+        return fold.totals()
+
+    t, peak, before = measure(held, repeats)
+    row.update(collect_before_s=t, collect_before_mb=peak)
+    t, peak, after = measure(folded, repeats)
+    assert before == after and after["shards_refined"] == n_shards
+    row.update(collect_after_s=t, collect_after_mb=peak)
+
+    manifest = build_manifest(n_shards, "file:///data", "file:///out")
+    options = {"policy": None, "checkpoint_every": None, "limits": {}, "quality": "off",
+               "force": False, "request": {"model": "prox-refiner@7"}}
+
+    def task(i):
+        return ("file:///out", i, {**options, "manifest": manifest.part([i])})
+
+    def all_sent():  # the executor held every shard's task until it ran
+        return len([task(i) for i in range(n_shards)])
+
+    def window_sent():
+        return len(deque((task(i) for i in range(n_shards)), maxlen=2 * workers))
+
+    t, peak, _ = measure(all_sent, 1)
+    row.update(sent_before_mb=peak)
+    t, peak, _ = measure(window_sent, 1)
+    row.update(sent_after_mb=peak)
+    indexes = list(range(n_shards))  # all planned shards pending (a new snapshot)
+    started = time.perf_counter()
+    assert [i for i in indexes if i not in indexes] == []  # the old lookup
+    row["published_before_s"] = time.perf_counter() - started
+    t, _peak, _ = measure(lambda: published_among(indexes, indexes), repeats)
+    row["published_after_s"] = t
+    return row
+
+
+def print_results_rows(rows: list[dict]) -> None:
+    print("\n### prox refine's shard results (in its own process)\n")
+    print("| shards | result JSON bytes | results held peak MB before / after | collect s "
+          "before / after | tasks sent peak MB before / after (workers) | published-shard "
+          "lookup s before / after |")
+    print("|" + "---:|" * 6)
+    for r in rows:
+        print(f"| {r['shards']:,} | {r['result_bytes']:,} | "
+              f"{r['collect_before_mb']:.1f} / {r['collect_after_mb']:.2f} | "
+              f"{r['collect_before_s']:.2f} / {r['collect_after_s']:.2f} | "
+              f"{r['sent_before_mb']:.1f} / {r['sent_after_mb']:.2f} ({r['workers']}) | "
+              f"{r['published_before_s']:.2f} / {r['published_after_s']:.4f} |", flush=True)
+
+
 def print_rows(store: str, rows: list[dict]) -> None:
     print(f"\n### {store}\n")
     print("| shards | tasks | manifest MB | plan s before / after | parts again s | plan peak "
@@ -213,9 +316,14 @@ def main() -> None:
     parser.add_argument("--no-s3", action="store_true")
     parser.add_argument("--cli-workers", type=int, default=8,
                         help="worker processes of the prox refine --workers rows")
-    parser.add_argument("--only", choices=("dag", "cli"),
-                        help="only the DAG's rows, or only prox refine --workers'")
+    parser.add_argument("--only", choices=("dag", "cli", "results"),
+                        help="only the DAG's rows, only prox refine --workers', or only "
+                        "prox refine's shard results'")
     args = parser.parse_args()
+    if args.only == "results":
+        print_results_rows([run_results(n, args.repeats, args.cli_workers)
+                            for n in args.shards])  # fmt: skip
+        return
     run_all(args, "local disk", "file://{tmp}/local-{n}", "file:///data")
     if args.no_s3:
         return

@@ -140,32 +140,39 @@ def run_refine(corpus: Path, out: Path, workers: int, threads: int, extra=(),
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stderr[-3000:]}")
     summary = json.loads(proc.stdout)
-    split: dict[str, float] = {}
-    for result in summary["results"]:
-        for key, value in ((result.get("stats") or {}).get("seconds") or {}).items():
-            split[key] = split.get(key, 0.0) + value
+    split = summary.get("phase_seconds")  # every shard's; a tree before it: its results'
+    if split is None:
+        split = {}
+        for result in summary["results"]:
+            for key, value in ((result.get("stats") or {}).get("seconds") or {}).items():
+                split[key] = split.get(key, 0.0) + value
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     return {"docs": summary["docs_read"], "written": summary["docs_written"], "wall": wall,
             "cpu": cpu, "rss_mb": after.ru_maxrss / 1024, "split": split,
             "load": (load + os.getloadavg()[0]) / 2, "shards": summary["shards"],
-            "timeline": timeline(summary["results"], started_at, wall)}  # fmt: skip
+            "timeline": timeline(summary, started_at, wall)}  # fmt: skip
 
 
-def timeline(results: list[dict], started_at: float, wall: float) -> str | None:
+def timeline(summary: dict, started_at: float, wall: float) -> str | None:
     """When the worker processes refined, from the command's start: their first shard's
-    start, each one's last shard's end, the command's end (None without workers)."""
-    ends: dict[int, float] = {}
-    starts = []
-    for r in results:
-        if "started_at" in r:
-            starts.append(r["started_at"] - started_at)
-            end = starts[-1] + r["wall_seconds"]
-            ends[r["pid"]] = max(ends.get(r["pid"], 0.0), end)
-    if not starts:
+    start, each one's last shard's end, the command's end (None without workers). From the
+    summary's ``worker_timeline``, which covers every shard; a code tree from before it
+    (``--compare``) from its ``results``, which above 1,000 shards hold a few only."""
+    spans = summary.get("worker_timeline")
+    if spans is None:
+        spans = {}
+        for r in summary["results"]:
+            if "started_at" in r:
+                first, last = spans.get(r["pid"], (r["started_at"], 0.0))
+                spans[r["pid"]] = (min(first, r["started_at"]),
+                                   max(last, r["started_at"] + r["wall_seconds"]))
+        spans = [{"started_at": first, "ended_at": last} for first, last in spans.values()]
+    if not spans:
         return None
-    return (f"first shard started at {min(starts):.1f} s, workers done at "
-            f"{', '.join(f'{e:.1f}' for e in sorted(ends.values()))} s, command ended at "
-            f"{wall:.1f} s")
+    first = min(s["started_at"] for s in spans) - started_at
+    ends = sorted(s["ended_at"] - started_at for s in spans)
+    return (f"first shard started at {first:.1f} s, workers done at "
+            f"{', '.join(f'{e:.1f}' for e in ends)} s, command ended at {wall:.1f} s")
 
 
 def startup_corpus(corpus: Path, docs: int, folder: Path) -> Path:
