@@ -113,6 +113,7 @@ class LLMTeacher(Teacher):
                              "there)")
         url, key = resolve_endpoint(base_url, api_key_env, conn_id)
         self.base_url, self.model = url, model
+        self.conn_id = None if base_url else conn_id  # the URL and key came from it
         self.concurrency = max(1, int(concurrency))
         self.doc_max_tokens, self.chunk_max_tokens = doc_max_tokens, chunk_max_tokens
         self.max_output_tokens, self.temperature = max_output_tokens, temperature
@@ -134,6 +135,12 @@ class LLMTeacher(Teacher):
 
     def close(self) -> None:
         self.client.close()
+
+    def endpoint(self) -> str:
+        """The endpoint as whoever configured it knows it: its URL (redacted) and the Airflow
+        connection it came from, whose host or password is the one to fix."""
+        url = self.redact(self.base_url)
+        return f"{url} (Airflow connection {self.conn_id!r})" if self.conn_id else url
 
     # -- labeling ---------------------------------------------------------------------
     def label(self, text: str, gold: str | None = None) -> Label:
@@ -181,8 +188,9 @@ class LLMTeacher(Teacher):
             if err.status not in PROMPT_REJECTED:
                 cached = " (the answers so far are cached)" if self.cache.folder else ""
                 raise TeacherUnavailable(
-                    f"the llm teacher's endpoint failed a {request.kind} request: {err}; "
-                    f"nothing was written: run again when it answers{cached}") from None
+                    f"the llm teacher's endpoint failed a {request.kind} request: {err} "
+                    f"(endpoint {self.endpoint()}); nothing was written: run again when it "
+                    f"answers{cached}") from None  # fmt: skip
             log.warning("llm teacher: %s request rejected: %s", request.kind, err)
             return {"error": f"request_failed:{err.status}", "detail": str(err)}
         answer = self.redact(answer)

@@ -53,13 +53,19 @@ def resolve_endpoint(
     if conn_id:
         conn_url, conn_key = connection_endpoint(conn_id)
     url = base_url or conn_url
+    # the operator fixes the connection, not a URL they never typed: name it
+    from_conn = f" (from Airflow connection {conn_id!r})" if conn_id and not base_url else ""
     if not url:
+        if conn_id:
+            raise ValueError(f"the llm teacher's Airflow connection {conn_id!r} gives no base "
+                             "URL (no host, no extra.base_url): set its host (and port, "
+                             "schema) or extra.base_url, or give base_url")  # fmt: skip
         raise ValueError("the llm teacher needs a base URL (base_url or an Airflow connection)")
     where = urlparse(url)
     if where.scheme not in ("http", "https") or not where.hostname:
         from prox_tasks.redaction import redact
 
-        raise ValueError(f"the llm teacher's base URL {redact(url)!r} is not an http:// or "
-                         "https:// URL with a host (e.g. http://127.0.0.1:8000/v1)")
+        raise ValueError(f"the llm teacher's base URL {redact(url)!r}{from_conn} is not an "
+                         "http:// or https:// URL with a host (e.g. http://127.0.0.1:8000/v1)")  # fmt: skip
     key = conn_key or (os.environ.get(api_key_env) if api_key_env else None)
     return url.rstrip("/"), key

@@ -457,3 +457,22 @@ def test_a_relative_path_param_fails_the_first_task_naming_it(dagbag, tmp_path, 
     assert f"{param} {value!r} is a relative path" in logged.out + logged.err
     assert not any((tmp_path / d).exists() for d in ("seeds", "registry", "abs-seeds",
                                                      "abs-registry"))
+
+
+def test_a_teacher_connection_without_a_url_fails_sample_naming_the_connection(
+        dagbag, tmp_path, capfd, monkeypatch):
+    """The seed DAG's llm teacher through `conn_id`: a connection that gives no base URL
+    fails the first task at once, naming the connection to fix."""
+    monkeypatch.setenv("AIRFLOW_CONN_TEACHER_NO_URL", json.dumps({"conn_type": "http",
+                                                                  "password": "k"}))
+    dag = dagbag.get_dag("prox_seed_label")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
+        "input_uri": str(write_jsonl(tmp_path / "s.jsonl", sample_rows(10))),
+        "seed_root": str(tmp_path / "seeds"), "sample_size": 10, "teacher": "llm",
+        "teacher_options": {"model": "m", "conn_id": "teacher_no_url"}})})
+    assert run.state == "failed"
+    [ti] = [ti for ti in run.get_task_instances() if ti.task_id == "sample"]
+    assert (ti.state, ti.try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    assert "Airflow connection 'teacher_no_url' gives no base URL" in logged.out + logged.err
+    assert not (tmp_path / "seeds").exists()

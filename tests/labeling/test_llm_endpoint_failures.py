@@ -68,3 +68,32 @@ def test_prox_label_fails_on_an_outage_and_publishes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "TeacherUnavailable" in err and "nothing was written" in err
     assert not out.exists() and not list(tmp_path.glob("labels.jsonl*"))
+
+
+def test_an_outage_through_an_airflow_connection_names_the_connection(tmp_path, capsys,
+                                                                      monkeypatch):
+    """The operator fixes a connection, not a URL: an endpoint reached through --conn-id
+    that fails (a wrong key in its password) is named by its conn_id and URL."""
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(2)))
+    with _endpoint(401, b'{"error": "bad key"}', []) as server:
+        monkeypatch.setenv("AIRFLOW_CONN_TEACHER_LLM",
+                           json.dumps({"conn_type": "http", "password": "sk-wrong",
+                                       "extra": {"base_url": server.url}}))
+        code = main(["label", "--input", str(src), "--output", str(tmp_path / "l.jsonl"),
+                     "--teacher", "llm", "--conn-id", "teacher_llm", "--model", "m"])
+    err = capsys.readouterr().err
+    assert code == 1 and "Airflow connection 'teacher_llm'" in err, err
+    assert server.url in err and "sk-wrong" not in err
+
+
+@pytest.mark.parametrize(("connection", "says"), [
+    ({"conn_type": "http", "password": "k"}, "gives no base URL"),
+    ({"conn_type": "http", "extra": {"base_url": "localhost:8000/v1"}},
+     "is not an http:// or https:// URL"),
+])
+def test_a_connection_without_a_usable_url_is_named(monkeypatch, connection, says):
+    monkeypatch.setenv("AIRFLOW_CONN_TEACHER_LLM", json.dumps(connection))
+    with pytest.raises(ValueError, match=says) as caught:
+        get_teacher("llm", conn_id="teacher_llm", model="m")
+    assert "Airflow connection 'teacher_llm'" in str(caught.value)
