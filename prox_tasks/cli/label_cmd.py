@@ -189,6 +189,7 @@ def _teacher_options(args) -> dict:
 
 def _seed_set(args, teacher, bar) -> Outcome:
     from prox_tasks.corpus.readers import input_files
+    from prox_tasks.labeling.run import probe_teacher_input
     from prox_tasks.labeling.seedset import (
         EmptySplit,
         build_seed_set,
@@ -209,6 +210,10 @@ def _seed_set(args, teacher, bar) -> Outcome:
     # an input with no file fails here, before the folder is claimed for it: the rerun with
     # the input fixed is not refused as "other settings"
     input_files(args.input, args.format)
+    # a diff/html teacher over rows without a gold text/HTML: refused before the folder is
+    # claimed for it (a rerun with another --teacher is then not refused as other settings)
+    probe_teacher_input(args.input, teacher, args.text_field, args.id_field, args.gold_field,
+                        args.html_field, format=args.format)
     if args.name and not args.no_register:  # before any work: registering would refuse it
         check_name_in_catalog(args.name, to_uri(args.output), args.catalog)
     claim_seed_set(to_uri(args.output), args.name or args.output, decides,

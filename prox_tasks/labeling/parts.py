@@ -71,7 +71,9 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     summary = reusable(sample_uri, uris, made)
     if summary is not None:
         return {**summary, "reused": True}
+    # a shard without a gold text or HTML is quarantined, not refused: the seed set's input
+    # was probed as a whole before sampling (probe_teacher_input)
     summary = label_corpus(sample_uri, uris[0], teacher, quarantine_uri=uris[1],
-                           warc_uris=warc_uris or None, **label_options)
+                           warc_uris=warc_uris or None, probe_docs=None, **label_options)
     put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
     return {**summary, "reused": False}

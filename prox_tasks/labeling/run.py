@@ -12,6 +12,39 @@ from prox_tasks.labeling.validate import validate_label
 
 #: HTML handed to an extractor at most (the reader's per-document limit, 8 MiB).
 DEFAULT_MAX_HTML_BYTES = DEFAULT_MAX_DOC_BYTES
+#: Documents read before a teacher that needs a field (``diff``: a gold text, ``html``: the
+#: HTML) stops when none of them has it: the whole input would only be quarantined.
+PROBE_DOCS = 1000
+#: What each teacher input is, and how ``prox label`` / the seed DAG give it.
+_NEEDS = {
+    "gold": {"what": "a clean text (gold)", "cli": "--gold-field NAME names the rows' field",
+             "dag": "give an input_uri whose rows have it"},
+    "html": {"what": "the page's HTML",
+             "cli": "--html-field NAME names the rows' field; a WET input takes it from its "
+                    "WARC files with --warc",
+             "dag": "give the WET input's WARC files in the warc_uris Param, or an input_uri "
+                    "whose rows have an html field"},
+}  # fmt: skip
+
+
+class MissingTeacherInput(ValueError):
+    """No document has what the teacher reads (a gold text, HTML): labeling them would only
+    quarantine every one (``missing_gold``, ``missing_html``)."""
+
+
+def missing_teacher_input(teacher: str, needs: str, field: str, checked: int, input_uri,
+                          warc_uris=None, caller: str = "cli") -> MissingTeacherInput:
+    """The error for ``checked`` documents of ``input_uri`` none of which has the string
+    ``field`` (nor, with ``warc_uris``, a WARC response their ``WARC-Refers-To`` names) that
+    ``teacher`` reads as ``needs``; ``caller`` (``cli`` or ``dag``) decides how the way out
+    is named."""
+    need = _NEEDS[needs]
+    where = " (nor a response in the WARC files given)" if warc_uris else ""
+    other = "--teacher" if caller == "cli" else "the teacher Param"
+    return MissingTeacherInput(
+        f"the {teacher} teacher needs {need['what']} in each row's {field!r} field: none of "
+        f"the {checked:,} documents read of {input_uri} has it{where}; {need[caller]}, or "
+        f"choose another teacher ({other}: rules; best uses it where a row has it)")
 
 
 def read_input(
@@ -25,6 +58,50 @@ def read_input(
 
     return read_documents(uri, text_field=text_field, id_field=id_field, quarantine=quarantine,
                           exclude=exclude, format=format)
+
+
+def has_teacher_input(meta: dict, needs: str | None, fields: dict, warc_html=()) -> bool:
+    """Whether a document (its ``meta``) has what a teacher reading ``needs`` (``gold``,
+    ``html``; None: nothing) takes: a string field (``fields[needs]``), or for HTML the WARC
+    response (in ``warc_html``) its ``WARC-Refers-To`` names."""
+    if not needs:
+        return False
+    if isinstance(meta.get(fields[needs]), str):
+        return True
+    return needs == "html" and str(meta.get("refers_to") or "").strip("<>") in warc_html
+
+
+def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "text",
+                        id_field: str = "id", gold_field: str = "gold_text",
+                        html_field: str = "html", warc_uris=None, format: str | None = None,
+                        caller: str = "cli", probe_docs: int = PROBE_DOCS) -> None:
+    """Fail before a seed set is claimed or sampled when none of the first ``probe_docs``
+    documents of ``input_uri`` has what ``teacher`` reads (see :func:`label_corpus`); with
+    ``warc_uris``, a WET record counts when those WARC files hold its response (indexed once).
+
+    Raises:
+        MissingTeacherInput: Naming what is missing and, as ``caller`` sets it, what to give.
+    """
+    import itertools
+
+    from prox_tasks.corpus import Quarantine
+
+    needs = teacher.reads
+    if not needs:
+        return
+    fields = {"gold": gold_field, "html": html_field}
+    docs = list(itertools.islice(read_input(input_uri, text_field, id_field, Quarantine(),
+                                            format=format), probe_docs))  # fmt: skip
+    if not docs or any(has_teacher_input(d.meta, needs, fields) for d in docs):
+        return  # no documents: sampling says so
+    if needs == "html" and warc_uris:
+        from prox_tasks.labeling.warc import html_by_record_id
+
+        with html_by_record_id(list(warc_uris)) as responses:
+            if any(has_teacher_input(d.meta, needs, fields, responses) for d in docs):
+                return
+    raise missing_teacher_input(teacher.name, needs, fields[needs], len(docs), input_uri,
+                                warc_uris, caller)
 
 
 def _utf8_size(text: str) -> int:
@@ -74,6 +151,7 @@ def label_corpus(
     progress=None,
     max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
     format: str | None = None,
+    probe_docs: int | None = PROBE_DOCS,
 ) -> dict:
     """Label every document of ``input_uri`` and write one row per document to ``output_uri``
     (read as ``format``, None: by each file's name).
@@ -90,7 +168,11 @@ def label_corpus(
     a WET input), a row without ``html_field`` takes the HTML of the response record its
     ``WARC-Refers-To`` names (none joined at all is an error: WARC files of another crawl).
     ``progress``, a bar (``update``) or None, advances by the
-    documents of each labeled batch. HTML over ``max_html_bytes`` (UTF-8 bytes of an
+    documents of each labeled batch. A teacher that needs a field (``diff``, ``html``) stops
+    with :class:`MissingTeacherInput`, nothing written, once ``probe_docs`` documents were read
+    and none had it, or at the end when none had it (``probe_docs`` None: never; a seed set's
+    parts, whose input was probed before sampling, :func:`probe_teacher_input`). HTML over
+    ``max_html_bytes`` (UTF-8 bytes of an
     ``html_field``, body bytes of a WARC response, which is then not read) is never handed to
     an extractor (a 35 MB page took trafilatura 2 minutes and 2.6 GB): the ``html`` teacher's
     row is quarantined as ``html_too_large``; the ``best`` teacher labels it with its next
@@ -113,6 +195,7 @@ def label_corpus(
     rejected: Counter = Counter()
     fields = {"gold": gold_field, "html": html_field}
     needs = teacher.reads
+    probe = bool(needs) and probe_docs is not None
     uses_html = bool(getattr(teacher, "use_html", False))  # the best teacher
     by_teacher: Counter = Counter()
     seen_ids: set[str] = set()
@@ -137,6 +220,7 @@ def label_corpus(
             for doc in batch:
                 size = None
                 refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
+                counts["has_input"] += has_teacher_input(doc.meta, needs, fields, warc_html)
                 if warc_html and html_field not in doc.meta and refers_to in warc_html:
                     counts["warc_joined"] += 1
                     size = warc_html.size(refers_to)
@@ -194,6 +278,11 @@ def label_corpus(
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
             if progress is not None:
                 progress.update(len(batch))
+            if probe and not counts["has_input"] and counts["read"] >= probe_docs:
+                break  # nothing published: the error below says what is missing
+        if probe and counts["read"] and not counts["has_input"]:
+            raise missing_teacher_input(teacher.name, needs, fields[needs], counts["read"],
+                                        input_uri, warc_uris)
         if not counts["read"] and not len(quarantine):  # nothing published
             from prox_tasks.corpus.readers import empty_input, input_files
 

@@ -32,7 +32,7 @@ from dataclasses import asdict, dataclass, field
 
 from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.parts import label_part
-from prox_tasks.labeling.run import DEFAULT_MAX_HTML_BYTES
+from prox_tasks.labeling.run import DEFAULT_MAX_HTML_BYTES, probe_teacher_input
 from prox_tasks.labeling.sampling import (
     iter_jsonl,
     sample_documents,
@@ -360,11 +360,14 @@ def build_seed_set(
         :class:`SeedSetInfo`.
 
     Raises:
-        ValueError: For a bad ``val_fraction`` or ``sample_size``, or an input without documents.
+        ValueError: For a bad ``val_fraction`` or ``sample_size``, or an input without documents
+            (MissingTeacherInput: without what a diff/html teacher reads, before sampling).
     """
     from prox_tasks.storage import join_uri
 
     check_split_settings(sample_size, val_fraction)
+    probe_teacher_input(input_uri, teacher, text_field, id_field, gold_field, html_field,
+                        format=format)
     sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
                               text_field=text_field, id_field=id_field, group_field=group_field,
                               format=format)  # fmt: skip

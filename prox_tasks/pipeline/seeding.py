@@ -43,18 +43,22 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
         RunError: a relative ``input_uri``, ``seed_root`` or ``warc_uris`` path (it would
             resolve against whichever worker's folder), ``teacher_options`` the teacher
             does not take (checked before anything is sampled, as every ``label_shard``
-            would fail with it), a ``{ds}`` input without a date, or no input files.
+            would fail with it), a ``{ds}`` input without a date, no input files, or a
+            ``diff``/``html`` teacher whose input's first documents have no gold text / HTML
+            (nor a response in ``warc_uris``).
         FormatMismatch: input files not in the ``format`` Param (before anything is
             sampled or a seed set claimed).
         SeedSetNameTaken: the catalog registered the seed set's name for another folder
             (another ``seed_root``), before anything is sampled.
     """
     from prox_tasks.corpus.readers import input_files
+    from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
     from prox_tasks.labeling.seedset import check_name_in_catalog
 
     check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
-    _close(_teacher(params["teacher"], params.get("teacher_options")))  # before any sampling
+    teacher = _teacher(params["teacher"], params.get("teacher_options"))  # before any sampling
+    _close(teacher)
     input_uri = settings.render_partition(params["input_uri"], ds)
     # the default name changes with what decides the seed set's content: a run with other
     # Params writes a new seed set instead of replacing one a model was trained on
@@ -74,6 +78,12 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
         input_files(input_uri, params.get("format") or None)
     except FileNotFoundError as err:
         raise RunError(f"{err}: check input_uri") from err
+    try:  # a diff/html teacher over rows with no gold text or HTML: before the seed set is
+        # claimed for this teacher, so the rerun with another teacher is not refused
+        probe_teacher_input(input_uri, teacher, warc_uris=warc_uris, caller="dag",
+                            format=params.get("format") or None, **fields)
+    except MissingTeacherInput as err:
+        raise RunError(str(err)) from None
     check_name_in_catalog(name, root, settings.catalog_url(params.get("catalog_url")),
                           "seed_set_name, or the seed_root it was written under")
     claim_seed_set(root, name, decides)

@@ -214,6 +214,14 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_seed_label", {"teacher": "llm", "teacher_options": {"model": "m",
                                                                "base_url": "localhost:8000/v1"}},
      "sample", "base URL 'localhost:8000/v1' is not an http:// or https:// URL"),
+    # a teacher the input cannot feed: refused at sample, not after every label_shard
+    # quarantined every row (and before the seed set is claimed for that teacher)
+    ("prox_seed_label", {"teacher": "diff"}, "sample",
+     "the diff teacher needs a clean text (gold) in each row's 'gold_text' field: none of the "
+     "20 documents read"),
+    ("prox_seed_label", {"teacher": "html"}, "sample",
+     "has it; give the WET input's WARC files in the warc_uris Param, or an input_uri whose "
+     "rows have an html field, or choose another teacher (the teacher Param: rules;"),
     ("prox_seed_label", {"sample_size": 2}, "split", "no seed set written"),
     ("prox_train_refiner", {"seed_uri": "/no/such/seed/manifest.json"}, "resolve_seed_set",
      "does not exist"),

@@ -1,5 +1,6 @@
 import gzip
 import json
+import re
 
 from prox_tasks.cli import main
 from prox_tasks.programs import parse
@@ -304,3 +305,41 @@ def test_a_seed_set_written_before_params_json_is_not_replaced_by_other_settings
     assert "--seed 0 -> 3" in err and "written before params.json" in err, err
     assert "another --output" in err, err
     assert (out / "manifest.json").read_bytes() == manifest
+
+
+def _plain_rows(path, n):
+    path.write_text("".join(json.dumps({"id": str(i), "text": f"Page {i}.\nA sentence that is "
+                                        "long enough to be running text on a page."}) + "\n"
+                            for i in range(n)))  # fmt: skip
+    return path
+
+
+def test_a_diff_or_html_teacher_over_rows_without_its_input_stops_after_a_probe(tmp_path,
+                                                                               capsys):
+    """No row has a gold text (diff) or HTML (html): prox label stops after the first 1,000
+    documents, not after quarantining the whole input, says what is missing and what to give,
+    and publishes nothing."""
+    src = _plain_rows(tmp_path / "in.jsonl", 2500)
+    for teacher, says in (("diff", "--gold-field NAME"), ("html", "--warc")):
+        out = tmp_path / f"{teacher}.jsonl"
+        assert main(["label", "--input", str(src), "--output", str(out),
+                     "--teacher", teacher]) == 1  # fmt: skip
+        err = capsys.readouterr().err
+        assert f"the {teacher} teacher needs" in err and says in err, err
+        # stopped after the probe (the batch that reached 1,000), not at the 2,500th
+        assert re.search(r"none of the 1,0\d\d documents read", err) and "--teacher" in err
+        assert not list(tmp_path.glob(f"{teacher}.jsonl*"))
+
+
+def test_a_seed_set_with_a_teacher_its_input_cannot_feed_is_refused_before_claiming(tmp_path,
+                                                                                   capsys):
+    """Refused before sampling and before the folder is claimed for the diff teacher: the
+    rerun with another --teacher into the same --output goes on."""
+    src = _plain_rows(tmp_path / "in.jsonl", 40)
+    seed = tmp_path / "seed"
+    args = ["label", "--input", str(src), "--output", str(seed), "--seed-set", "--sample-size",
+            "40", "--val-fraction", "0.3", "--no-register"]
+    assert main([*args, "--teacher", "diff"]) == 1
+    assert "the diff teacher needs a clean text (gold)" in capsys.readouterr().err
+    assert not seed.exists()
+    assert main([*args, "--teacher", "rules"]) == 0
