@@ -162,6 +162,10 @@ def run(args) -> Outcome:
     too_large = summary.get("html_too_large")
     fell_back = (f" ({too_large:,} with HTML over --max-html-bytes labeled without it)"
                  if too_large else "")
+    repeated = (summary.get("warc") or {}).get("duplicate_record_ids")
+    if repeated:  # which response a WET record joins is the first one's: said, not silent
+        fell_back += (f" ({repeated:,} --warc responses repeat a WARC-Record-ID indexed "
+                      "before: the first kept)")
     return Outcome(f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
                    f"{summary['valid']:,} valid, {summary['keep_doc']:,} keep_doc, "
                    f"{summary['drop_doc']:,} drop_doc, "

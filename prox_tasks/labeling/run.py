@@ -182,7 +182,8 @@ def label_corpus(
         Counts: read (= written + quarantined), written, valid, rejected (by reason),
         quarantined (by reason),
         doc-level keep/drop, rows per labeling teacher (``by_teacher``), with ``warc_uris``
-        ``warc`` (``html_responses``, ``joined``: documents given a response's HTML), and the
+        ``warc`` (``html_responses``, ``joined``: documents given a response's HTML,
+        ``duplicate_record_ids``: responses left out as their id came before), and the
         teacher's usage report when it has one; for a teacher that uses HTML when it is
         there (``best``), ``html_too_large``: rows labeled by another teacher for it.
     """
@@ -311,7 +312,8 @@ def label_corpus(
     if uses_html:
         summary["html_too_large"] = counts["html_too_large"]
     if warc_uris:
-        summary["warc"] = {"html_responses": len(warc_html), "joined": counts["warc_joined"]}
+        summary["warc"] = {"html_responses": len(warc_html), "joined": counts["warc_joined"],
+                           "duplicate_record_ids": len(warc_html.duplicates)}
     usage = getattr(teacher, "usage", None)
     if usage is not None:
         summary["usage"] = usage.to_dict()

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import codecs
 import functools
+import logging
 import re
 from collections.abc import Iterator, Mapping
 
+log = logging.getLogger(__name__)
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -145,10 +147,21 @@ class WarcResponses(Mapping):
     def __init__(self, warc_uris: list[str]) -> None:
         self._index: dict[str, tuple[str, int, int, str | None]] = {}
         self._open: dict[str, object] = {}
+        #: Responses whose WARC-Record-ID came before (the same file given twice, a copy of a
+        #: segment): the first in ``warc_uris`` order is kept, so a retry joins the same one.
+        self.duplicates: list[tuple[str, str]] = []
         for uri in warc_uris:
             for record, info in _html_responses(uri):
                 size = _payload(record, uri, info["record_id"], keep=False)
+                if info["record_id"] in self._index:
+                    self.duplicates.append((info["record_id"], uri))
+                    continue
                 self._index[info["record_id"]] = (uri, info["offset"], size, info["charset"])
+        if self.duplicates:
+            record_id, uri = self.duplicates[0]
+            log.warning("--warc: %d HTML responses repeat a WARC-Record-ID indexed before "
+                        "(e.g. %s in %s, first in %s): the first is kept", len(self.duplicates),
+                        record_id, uri, self._index[record_id][0])
 
     def __len__(self) -> int:
         return len(self._index)

@@ -144,3 +144,34 @@ def test_a_wet_file_joins_responses_read_on_demand_from_s3(tmp_path, s3_bucket):
     code, out = _label(tmp_path, wet, uri, "html")
     assert code == 0
     assert [r["teacher"] for r in map(json.loads, out.read_text().splitlines())] == ["html"] * 2
+
+
+def test_a_repeated_warc_record_id_keeps_the_first_response_and_is_counted(tmp_path, capsys):
+    """Two responses with one WARC-Record-ID (a copy of a segment, another fetch): the WET
+    record joins the first in --warc order, as on a retry, and the repeat is reported."""
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    warc, wet = write_warc_pair(tmp_path)
+    [first] = list(html_records(str(warc)))
+    again = tmp_path / "again.warc.gz"
+    with open(again, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")], protocol="HTTP/1.1")
+        writer.write_record(writer.create_warc_record(
+            first["url"], "response", http_headers=http,
+            payload=io.BytesIO(b"<html><body><p>Another page altogether.</p></body></html>"),
+            warc_headers_dict={"WARC-Record-ID": f"<{first['record_id']}>"}))
+    outputs = []
+    for order in ([warc, again], [warc, again]):  # a retry gives the same bytes
+        out = tmp_path / f"labels-{len(outputs)}.jsonl"
+        assert main(["label", "--input", str(wet), "--teacher", "html", "--output", str(out),
+                     *[a for w in order for a in ("--warc", str(w))]]) == 0
+        line = capsys.readouterr().out
+        assert "1 --warc responses repeat a WARC-Record-ID indexed before: the first kept" in line
+        outputs.append(out.read_bytes())
+    assert outputs[0] == outputs[1]
+    [row] = [json.loads(line) for line in outputs[0].splitlines()]
+    assert row["valid"] and row["doc_program"] == "keep_doc()"  # the first page's label
