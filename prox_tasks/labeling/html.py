@@ -80,7 +80,9 @@ class HtmlTeacher(Teacher):
     ``label(text, html)`` needs the HTML (``None`` is an error: ``prox label`` quarantines
     such rows as ``missing_html``). An extractor that finds no main content gives
     ``drop_doc()`` with ``meta["empty_extraction"] = True``; the ``best`` teacher falls back
-    to its other teachers instead.
+    to its other teachers instead. An extractor that raises on a page gives the same label
+    with ``meta["errors"] = ["html:extractor_failed"]`` (the error in ``error_details``): it is
+    rejected with that reason, never a drop_doc to learn from.
     """
 
     name = "html"
@@ -110,10 +112,14 @@ class HtmlTeacher(Teacher):
 
     def extract(self, html: str) -> str:
         """The extractor's main content ('' when it finds none or fails on the page)."""
+        return self._extract_or_error(html)[0]
+
+    def _extract_or_error(self, html: str) -> tuple[str, str | None]:
+        """``(main content, None)``, or ``("", the error)`` when the extractor raised."""
         try:
-            return self._extract(html) or ""
-        except Exception:  # noqa: BLE001 - a page the extractor cannot parse has no content
-            return ""
+            return self._extract(html) or "", None
+        except Exception as err:  # noqa: BLE001 - any extractor bug: this page's, counted
+            return "", f"{type(err).__name__}: {err}"[:200]
 
     def label(self, text: str, gold: str | None = None) -> Label:
         """Label ``text`` from ``gold`` — here the page's HTML.
@@ -123,9 +129,11 @@ class HtmlTeacher(Teacher):
         """
         if gold is None:
             raise ValueError("the html teacher needs the HTML of every document")
-        extracted = self.extract(gold)
+        extracted, error = self._extract_or_error(gold)
         if not extracted.strip():
             meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
+            if error:  # not "no main content": a drop learned from it would be the crash's
+                meta.update(errors=["html:extractor_failed"], error_details=[error])
             chunk = write_chunk_program(text, [], chunked=self.chunked,
                                         max_tokens=self.max_chunk_tokens)  # fmt: skip
             return Label(DROP_DOC, chunk, meta)

@@ -63,6 +63,30 @@ def test_html_teacher_without_content_drops_and_without_html_refuses():
         teacher.label("text", None)
 
 
+def test_a_page_the_extractor_raises_on_is_rejected_not_learned_as_a_drop(tmp_path):
+    """Fault injector (trafilatura catches its parser's errors itself, so no real page was
+    found that makes it raise): the extractor raising on one page is that page's rejection,
+    counted by reason, not a valid drop_doc; the best teacher labels it with its fallback."""
+    teacher = get_teacher("html")
+    extract = teacher._extract
+
+    def fails_on_marked_pages(html):
+        if "EXPLODE" in html:
+            raise RecursionError("maximum recursion depth exceeded")
+        return extract(html)
+
+    teacher._extract = fails_on_marked_pages
+    rows = [{"id": "ok", "text": page_text(), "html": page_html()},
+            {"id": "boom", "text": page_text(), "html": page_html() + "<!-- EXPLODE -->"}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = label_corpus(str(src), str(tmp_path / "l.jsonl"), teacher)
+    assert summary["valid"] == 1 and summary["rejected"] == {"html:extractor_failed": 1}
+    best = get_teacher("best", html=teacher)
+    labels = best.label_rows([r["text"] for r in rows], [{"html": r["html"]} for r in rows])
+    assert [lb.meta["teacher"] for lb in labels] == ["html", "rules"]
+
+
 def test_best_teacher_picks_per_row_and_records_it():
     text = page_text()
     gold = "\n".join(ARTICLE[:2])
