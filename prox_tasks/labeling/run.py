@@ -250,13 +250,13 @@ def label_corpus(
                         complete.append(doc)
                     else:
                         counts["held_back"] += 1
-                        quarantine.add(
-                            doc.source,
-                            doc.offset,
-                            f"missing_{needs}",
-                            f"no string field {fields[needs]!r}",
-                            doc_id=doc.id,
-                        )
+                        detail = f"no string field {fields[needs]!r}"
+                        refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
+                        if needs == "html" and warc_uris and refers_to:  # the join's miss
+                            detail += (f", and its WARC-Refers-To {refers_to} is in none of "
+                                       "the --warc files")
+                        quarantine.add(doc.source, doc.offset, f"missing_{needs}", detail,
+                                       doc_id=doc.id)
                 batch = complete
             extras = [{k: d.meta.get(f) for k, f in fields.items()} for d in batch]
             labels = teacher.label_rows([d.text for d in batch], extras)

@@ -175,3 +175,27 @@ def test_a_repeated_warc_record_id_keeps_the_first_response_and_is_counted(tmp_p
     assert outputs[0] == outputs[1]
     [row] = [json.loads(line) for line in outputs[0].splitlines()]
     assert row["valid"] and row["doc_program"] == "keep_doc()"  # the first page's label
+
+
+def test_a_wet_record_whose_response_is_in_no_warc_file_is_quarantined_saying_so(tmp_path,
+                                                                                 capsys):
+    """The reverse join miss (a WET record without its WARC response) is counted as
+    missing_html and its quarantine row names the WARC-Refers-To not found, not only the
+    absent html field the WET input never had."""
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    warc, wet = write_warc_pair(tmp_path)
+    with open(wet, "ab") as fh:  # a second conversion, of a response the WARC lacks
+        writer = WARCWriter(fh, gzip=True)
+        writer.write_record(writer.create_warc_record(
+            "http://lost.example/", "conversion", payload=io.BytesIO(b"A page of its own."),
+            warc_headers_dict={"WARC-Refers-To": "<urn:uuid:0000-lost>",
+                               "Content-Type": "text/plain"}))
+    code, out = _label(tmp_path, wet, warc)
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["quarantined"] == {"missing_html": 1} and summary["written"] == 1
+    [row] = [json.loads(line) for line in open(summary["quarantine"])]
+    assert "WARC-Refers-To urn:uuid:0000-lost is in none of the --warc files" in row["detail"]
