@@ -77,7 +77,8 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
                         caller: str = "cli", probe_docs: int = PROBE_DOCS) -> None:
     """Fail before a seed set is claimed or sampled when none of the first ``probe_docs``
     documents of ``input_uri`` has what ``teacher`` reads (see :func:`label_corpus`); with
-    ``warc_uris``, a WET record counts when those WARC files hold its response (indexed once).
+    ``warc_uris``, a WET record counts when those WARC files hold its response (read up to
+    the first such response).
 
     Raises:
         MissingTeacherInput: Naming what is missing and, as ``caller`` sets it, what to give.
@@ -95,11 +96,11 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
     if not docs or any(has_teacher_input(d.meta, needs, fields) for d in docs):
         return  # no documents: sampling says so
     if needs == "html" and warc_uris:
-        from prox_tasks.labeling.warc import html_by_record_id
+        from prox_tasks.labeling.warc import holds_any
 
-        with html_by_record_id(list(warc_uris)) as responses:
-            if any(has_teacher_input(d.meta, needs, fields, responses) for d in docs):
-                return
+        refers_to = {str(d.meta.get("refers_to") or "").strip("<>") for d in docs}
+        if holds_any(list(warc_uris), refers_to - {""}):
+            return
     raise missing_teacher_input(teacher.name, needs, fields[needs], len(docs), input_uri,
                                 warc_uris, caller)
 

@@ -207,6 +207,14 @@ class WarcResponses(Mapping):
         self.close()
 
 
+def holds_any(warc_uris: list[str], record_ids) -> bool:
+    """Whether the WARC files hold an HTML response with one of ``record_ids``, read until
+    the first (a probe: a whole pass only when none is there)."""
+    wanted = set(record_ids)
+    return any(info["record_id"] in wanted
+               for uri in warc_uris for _record, info in _html_responses(uri))
+
+
 def html_by_record_id(warc_uris: list[str]) -> WarcResponses:
     """``{response record id: html}`` over WARC files (a WET record's ``WARC-Refers-To``),
     indexed in one pass and read on demand (:class:`WarcResponses`)."""

@@ -199,3 +199,19 @@ def test_a_wet_record_whose_response_is_in_no_warc_file_is_quarantined_saying_so
     assert summary["quarantined"] == {"missing_html": 1} and summary["written"] == 1
     [row] = [json.loads(line) for line in open(summary["quarantine"])]
     assert "WARC-Refers-To urn:uuid:0000-lost is in none of the --warc files" in row["detail"]
+
+
+def test_the_seed_probe_joins_a_wet_input_to_its_warc_files(tmp_path):
+    """The probe the seed DAG's sample task runs (probe_teacher_input): a WET input with its
+    own WARC passes; with another crawl's WARC it fails naming the Param to fix."""
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
+
+    warc, wet = write_warc_pair(tmp_path)
+    (tmp_path / "other").mkdir()
+    other_warc, _ = write_warc_pair(tmp_path / "other")
+    teacher = get_teacher("html")
+    probe_teacher_input(str(wet), teacher, warc_uris=[str(warc)], caller="dag")
+    with pytest.raises(MissingTeacherInput, match=r"nor a response in the WARC files given\); "
+                       "give the WET input's WARC files in the warc_uris Param"):
+        probe_teacher_input(str(wet), teacher, warc_uris=[str(other_warc)], caller="dag")
