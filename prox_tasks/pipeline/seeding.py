@@ -287,16 +287,9 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
 def _teacher(name: str, options: dict | None):
     """The teacher ``name`` built with ``options`` (the ``teacher_options`` Param); options it
     does not take fail the run at once: the same Params fail every try."""
-    import inspect
+    from prox_tasks.labeling import get_teacher
 
-    from prox_tasks.labeling import get_teacher, teacher_class
-
-    taken = list(inspect.signature(teacher_class(name)).parameters)
-    unknown = sorted(set(options or {}) - set(taken))
-    if unknown:  # said in the Param's words, not as Python's "__init__() got an unexpected"
-        raise RunError(f"teacher {name!r} takes no option {', '.join(map(repr, unknown))}: fix "
-                       f"the teacher_options Param (the {name} teacher takes "
-                       f"{', '.join(taken) or 'none'}; docs/teachers.md)")
+    _check_teacher_options(name, options or {})
     try:
         return get_teacher(name, **(options or {}))
     except (TypeError, ValueError, ImportError) as err:
@@ -304,6 +297,46 @@ def _teacher(name: str, options: dict | None):
     except KeyError as err:  # an undefined conn_id: each retry would look it up again
         raise RunError(f"teacher {name!r}: {err.args[0]}: add the connection, or fix conn_id "
                        "in the teacher_options Param") from err
+
+
+#: The value each default's type takes from JSON (a ``teacher_options`` Param).
+_JSON_KINDS = {bool: ("true or false", (bool,)), int: ("a whole number", (int,)),
+               float: ("a number", (int, float)), str: ("a string", (str,))}
+
+
+def _check_teacher_options(name: str, options: dict, where: str = "") -> None:
+    """Refuse ``options`` teacher ``name`` does not take, or whose value is not of its
+    default's kind (``"chunked": "no"`` would be true; ``"keep_threshold": "high"`` would fail
+    every label_shard after sampling), in the Param's words; the best teacher's
+    ``fallback_options`` are checked against its ``fallback``.
+
+    Raises:
+        RunError: Naming the option (``where``: the path within the Param) and what it takes.
+    """
+    import inspect
+
+    from prox_tasks.labeling import TEACHERS, teacher_class
+
+    taken = inspect.signature(teacher_class(name)).parameters
+    unknown = sorted(set(options) - set(taken))
+    if unknown:  # said in the Param's words, not as Python's "__init__() got an unexpected"
+        raise RunError(f"teacher {name!r} takes no option {', '.join(map(repr, unknown))}"
+                       f"{where}: fix the teacher_options Param (the {name} teacher takes "
+                       f"{', '.join(taken) or 'none'}; docs/teachers.md)")
+    for option, value in options.items():
+        kind = type(taken[option].default)
+        if kind not in _JSON_KINDS or value is None:
+            continue
+        said, types = _JSON_KINDS[kind]
+        if not isinstance(value, types) or (kind is not bool and isinstance(value, bool)):
+            raise RunError(f"teacher {name!r}: option {option!r}{where} is "
+                           f"{json.dumps(value, default=str)}, the {name} teacher takes {said} "
+                           f"there (default {json.dumps(taken[option].default)}): fix the "
+                           "teacher_options Param")
+    fallback = options.get("fallback")
+    if name == "best" and isinstance(fallback, str) and fallback in TEACHERS:
+        _check_teacher_options(fallback, options.get("fallback_options") or {},
+                               f" in fallback_options (the {fallback} fallback)")
 
 
 def _close(teacher) -> None:

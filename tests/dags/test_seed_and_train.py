@@ -214,6 +214,15 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     ("prox_seed_label", {"teacher": "llm", "teacher_options": {"model": "m",
                                                                "base_url": "localhost:8000/v1"}},
      "sample", "base URL 'localhost:8000/v1' is not an http:// or https:// URL"),
+    # an option value of the wrong kind (JSON from the trigger form): "high" would fail every
+    # label_shard after sampling, "no" would be true; fallback_options are the fallback's
+    ("prox_seed_label", {"teacher": "diff", "teacher_options": {"keep_threshold": "high"}},
+     "sample", 'option \'keep_threshold\' is "high", the diff teacher takes a number there '
+     "(default 0.5): fix the teacher_options Param"),
+    ("prox_seed_label", {"teacher": "best", "teacher_options": {
+        "fallback": "rules", "fallback_options": {"chunked": "no"}}}, "sample",
+     "option 'chunked' in fallback_options (the rules fallback) is \"no\", the rules teacher "
+     "takes true or false there (default true)"),
     # a teacher the input cannot feed: refused at sample, not after every label_shard
     # quarantined every row (and before the seed set is claimed for that teacher)
     ("prox_seed_label", {"teacher": "diff"}, "sample",
