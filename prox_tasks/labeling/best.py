@@ -63,6 +63,10 @@ class BestTeacher(Teacher):
             fallback = get_teacher(fallback, **options)
         elif fallback_options:
             raise ValueError("fallback_options go with a fallback teacher's name")
+        if getattr(fallback, "reads", None):  # it labels the rows without a gold text or HTML
+            raise ValueError(f"the best teacher's fallback labels the rows with neither a gold "
+                             f"text nor HTML: {fallback.name!r} needs its "
+                             f"{fallback.reads}; choose rules or llm")
         self.fallback = fallback or RulesTeacher(chunked=chunked)
         self.diff = diff or DiffTeacher(chunked=chunked)
         self.extractor = extractor

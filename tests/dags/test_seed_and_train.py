@@ -223,6 +223,10 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
         "fallback": "rules", "fallback_options": {"chunked": "no"}}}, "sample",
      "option 'chunked' in fallback_options (the rules fallback) is \"no\", the rules teacher "
      "takes true or false there (default true)"),
+    # a fallback that needs what the rows it labels lack: every label_shard would fail
+    ("prox_seed_label", {"teacher": "best", "teacher_options": {"fallback": "diff"}}, "sample",
+     "the best teacher's fallback labels the rows with neither a gold text nor HTML: 'diff' "
+     "needs its gold; choose rules or llm (fix the teacher_options Param)"),
     # a teacher the input cannot feed: refused at sample, not after every label_shard
     # quarantined every row (and before the seed set is claimed for that teacher)
     ("prox_seed_label", {"teacher": "diff"}, "sample",
