@@ -254,8 +254,8 @@ def label_corpus(
                         detail = f"no string field {fields[needs]!r}"
                         refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
                         if needs == "html" and warc_uris and refers_to:  # the join's miss
-                            detail += (f", and its WARC-Refers-To {refers_to} is in none of "
-                                       "the --warc files")
+                            detail += (f", and its WARC-Refers-To {refers_to} is no HTML "
+                                       "response of the --warc files (absent, or not HTML)")
                         quarantine.add(doc.source, doc.offset, f"missing_{needs}", detail,
                                        doc_id=doc.id)
                 batch = complete
