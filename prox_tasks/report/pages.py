@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 from prox_tasks.report import charts
 from prox_tasks.report.cache import read_json
 from prox_tasks.report.overview import RowFilter, paginate, snapshot_rows, trend_points
+from prox_tasks.wording import count
 
 HERE = Path(__file__).resolve().parent
 STATIC_DIR = HERE / "static"
@@ -62,6 +63,7 @@ def _environment():
     env = Environment(loader=FileSystemLoader(HERE / "templates"),
                       autoescape=select_autoescape(["html"]))
     env.filters["visible"] = visible
+    env.globals["count"] = count  # "1 document", "2 documents": one wording for the project
     return env
 
 

@@ -110,3 +110,22 @@ def test_a_snapshot_of_many_shards_lists_the_ones_to_look_at_first(tmp_path, mon
         every = snapshot_page(catalog, "two-shards", "/prox", "", all_shards=True)
     assert re.findall(r"shard-0000\d</td>", every) == ["shard-00000</td>", "shard-00001</td>"]
     assert "?shards=all" not in every
+
+
+def test_counts_on_the_pages_agree_in_number(tmp_path):
+    """The viewer said "1 documents match." and the overview "1 snapshots in the catalog":
+    every count on the pages is worded by prox_tasks.wording.count."""
+    from prox_tasks.report import documents_page, overview_page
+    from prox_tasks.report.overview import RowFilter
+
+    def drop_one(i):
+        return ("drop_doc()", "") if i == 3 else ("keep_doc()", "")
+
+    _page(tmp_path, "one-dropped", drop_one)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        viewer = documents_page(catalog, "one-dropped", 0, "dropped", 1, "/prox", "")
+        every = documents_page(catalog, "one-dropped", 0, "all", 1, "/prox", "")
+        overview = overview_page(catalog, RowFilter(), 1, "/prox", "")
+    assert "1 document matches." in viewer and "documents match" not in viewer
+    assert "10 documents match." in every
+    assert "1 snapshot in the catalog" in overview and "(2 attempts)" in overview
