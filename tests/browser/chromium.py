@@ -43,7 +43,7 @@ class Page:
         self.ws = connect(ws_url, max_size=64 * 2**20, open_timeout=30)
         self.ids = itertools.count(1)
         self.requests: list[str] = []
-        self.failures: list[tuple[str, str]] = []  # (url, error)
+        self.failures: list[tuple[str, str]] = []  # (url, error or "HTTP 404")
         self._urls: dict[str, str] = {}
         self.console: list[str] = []
         self.events: list[dict] = []
@@ -55,6 +55,9 @@ class Page:
         if method == "Network.requestWillBeSent":
             self.requests.append(params["request"]["url"])
             self._urls[params["requestId"]] = params["request"]["url"]
+        elif method == "Network.responseReceived" and params["response"]["status"] >= 400:
+            self.failures.append((params["response"]["url"],
+                                  f"HTTP {params['response']['status']}"))
         elif method == "Network.loadingFailed":
             self.failures.append((self._urls.get(params["requestId"], "?"), params["errorText"]))
         elif method == "Runtime.exceptionThrown":

@@ -103,7 +103,9 @@ def _open_docs(page, url: str) -> None:
     page.requests.clear()
     page.goto(url)
     page.wait_for("typeof jQuery === 'function' && typeof vegaEmbed === 'function'")
+    page.evaluate("document.fonts.ready.then(() => true)")  # the icon fonts asked for, loaded
     assert page.console == [], (page.console, page.failures)
+    assert page.failures == []
 
 
 def test_data_docs_work_offline(browser):
