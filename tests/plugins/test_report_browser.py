@@ -169,3 +169,37 @@ def test_a_hostile_document_is_shown_as_text(browser, tmp_path, monkeypatch):
                             ".map(line => line.textContent)")
     assert HOSTILE[0] in removed, removed
     _assert_offline(page)
+
+
+def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkeypatch):
+    """A document id of thousands of characters (a crawled URL with its query) stretched
+    the viewer to 37,665 pixels: every document scrolled sideways to be read. The id wraps;
+    right-to-left and CJK text is shown as it is."""
+    import json
+
+    from prox_tasks.pipeline import refresh
+    from tests.quality.snapshot_factory import refine_snapshot
+
+    server, page = browser
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    long_id = "doc-0-https://example.com/" + "a/" * 1500 + "?q=" + "x" * 2000
+    texts = ["שלום עולם, זה טקסט בעברית\nمرحبا بالعالم\n" + " ".join(["kept words"] * 20),
+             "中文文本，这是一个测试。\n日本語のテキスト\n" + " ".join(["kept words"] * 20)]
+    src = tmp_path / "in" / "crawl.jsonl"
+    src.parent.mkdir()
+    src.write_text("".join(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"
+                           for doc_id, text in zip([long_id, "doc-1-" + "x" * 5000], texts)),
+                   encoding="utf-8")
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
+                                         "snapshot_name": "long-ids", "catalog_url": url},
+                                        "2026-04-03", "scheduled__2026-04-03T00:00:00+00:00")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+        "keep_doc()", "remove_lines(line_start=0, line_end=0)"))
+    _open(page, f"{server.url}/prox/snapshots/long-ids/documents?shard=0")
+    page.screenshot(output_dir("report") / "documents-long-ids.png", full_page=False)
+    width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    assert width[0] <= width[1], width
+    text = page.evaluate("document.body.innerText")
+    assert "مرحبا بالعالم" in text and "日本語のテキスト" in text and "x" * 100 in text
