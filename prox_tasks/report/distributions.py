@@ -54,6 +54,8 @@ class Distributions:
             (``[source, target, documents]``).
         unreadable: Shards whose file could not be read to its end (index -> why); the
             figures hold what was read of them.
+        written: Shards whose refined file is published (its status file is there): the
+            ones the document viewer can show.
     """
 
     docs_read: int = 0
@@ -64,6 +66,7 @@ class Distributions:
     removed_lines_top: list = field(default_factory=list)
     normalizations_top: list = field(default_factory=list)
     unreadable: dict = field(default_factory=dict)
+    written: frozenset = frozenset()
 
 
 def _normalizations(chunk_program: str | None) -> list[tuple[str, str]]:
@@ -138,12 +141,18 @@ def cached_distributions(output_uri: str, shards: int, docs_total: int = 0) -> D
     status file changed (a shard refined again rewrites its status last). The status files'
     versions come from one listing of their folder (on S3 a LIST per 1,000 shards, not a
     HEAD per shard on every page view)."""
-    from prox_tasks.corpus.manifest import MANIFEST_NAME, status_uri
+    from dataclasses import replace
+
+    from prox_tasks.corpus.manifest import MANIFEST_NAME, shard_name, status_uri
     from prox_tasks.report.cache import CACHE
     from prox_tasks.storage import join_uri, version_of, versions_in
 
     status_dir = status_uri(output_uri, 0).rsplit("/", 1)[0]  # the _status folder
+    listed = versions_in(status_dir)
     versions = (version_of(join_uri(output_uri, MANIFEST_NAME)), docs_total, shards,
-                tuple(sorted(versions_in(status_dir).items())))
+                tuple(sorted(listed.items())))
+    names = {uri.rsplit("/", 1)[-1] for uri in listed}  # a shard's status is written last
+    written = frozenset(i for i in range(shards) if f"{shard_name(i)}.json" in names)
     return CACHE.get(("distributions", output_uri), versions,
-                     lambda: snapshot_distributions(output_uri, docs_total))
+                     lambda: replace(snapshot_distributions(output_uri, docs_total),
+                                     written=written))

@@ -129,3 +129,20 @@ def test_counts_on_the_pages_agree_in_number(tmp_path):
     assert "1 document matches." in viewer and "documents match" not in viewer
     assert "10 documents match." in every
     assert "1 snapshot in the catalog" in overview and "(2 attempts)" in overview
+
+
+def test_viewer_links_lead_only_to_shards_already_written(tmp_path):
+    """A snapshot whose shard 0 is still being refined (its file not written yet, the
+    catalog says running) linked its "document viewer" and that shard's row to a bare 404
+    ('shard 0 is not refined (yet)'). The page links the viewer to the first written shard,
+    and a row's documents only when its shard is written."""
+    _page(tmp_path, "being-written", programs_for)
+    folder = tmp_path / "snapshots" / "being-written"
+    for name in ("shards", "_status", "quarantine"):
+        for file in (folder / name).glob("shard-00000*"):
+            file.unlink()
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        catalog.start_shard("being-written", 0)  # a new attempt, still running
+        html = snapshot_page(catalog, "being-written", "/prox", "")
+    assert "documents?shard=0" not in html and '/documents"' not in html
+    assert 'href="/prox/snapshots/being-written/documents?shard=1">document viewer' in html
