@@ -85,14 +85,19 @@ def overview_page(catalog, flt: RowFilter, page: int, root: str, ui: str,
     rows = snapshot_rows(catalog)
     shown = [r for r in rows if flt.keep(r)]
     points = trend_points(shown)
+    charted = {p["metric"] for p in points}
     chart_list = [(f"trend-{metric}", charts.trend(points, metric, title, unit))
-                  for metric, title, unit in TRENDS]
+                  for metric, title, unit in TRENDS if metric in charted]
+    # a trend without a point is said in words: an empty frame read as a chart that broke
+    uncharted = [(f"trend-{metric}", title) for metric, title, _ in TRENDS
+                 if metric not in charted]
     latest = next((r for r in rows if r["latest"]), None)
     table, pages = paginate(list(reversed(shown)), page, per_page)
     query = _query({"q": flt.text, "status": flt.status, "gate": flt.gate,
                     "from": flt.date_from, "to": flt.date_to})
     return _render("overview.html", root=root, ui=ui, rows=table, total=len(rows),
                    shown=len(shown), latest=latest, f=flt, charts=chart_list,
+                   uncharted=uncharted,
                    statuses=sorted({r["status"] for r in rows}), page=min(max(page, 1), pages),
                    pages=pages, query=query)
 

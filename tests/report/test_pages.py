@@ -146,3 +146,17 @@ def test_viewer_links_lead_only_to_shards_already_written(tmp_path):
         html = snapshot_page(catalog, "being-written", "/prox", "")
     assert "documents?shard=0" not in html and '/documents"' not in html
     assert 'href="/prox/snapshots/being-written/documents?shard=1">document viewer' in html
+
+
+def test_trends_without_a_gated_snapshot_say_so_instead_of_empty_charts(tmp_path):
+    """A catalog of snapshots none of which was gated yet (a first night's runs failed or
+    still running) drew four empty frames with a lone 0% axis: charts that looked broken.
+    Each trend with no point says in words why it is empty."""
+    from prox_tasks.report import overview_page
+    from prox_tasks.report.overview import RowFilter
+
+    _page(tmp_path, "not-gated", programs_for)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        html = overview_page(catalog, RowFilter(), 1, "/prox", "")
+    assert 'data-chart="trend-' not in html
+    assert html.count("No gated snapshot") == 4 and 'id="trend-drop_rate"' in html
