@@ -174,7 +174,8 @@ def test_a_hostile_document_is_shown_as_text(browser, tmp_path, monkeypatch):
 def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkeypatch):
     """A document id of thousands of characters (a crawled URL with its query) stretched
     the viewer to 37,665 pixels: every document scrolled sideways to be read. The id wraps;
-    right-to-left and CJK text is shown as it is."""
+    right-to-left and CJK text is shown as it is, each line in its own direction (a Hebrew
+    line ending in a full stop showed it at the right, after the first word)."""
     import json
 
     from prox_tasks.pipeline import refresh
@@ -184,7 +185,7 @@ def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkey
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     monkeypatch.setenv("PROX_CATALOG_URL", url)
     long_id = "doc-0-https://example.com/" + "a/" * 1500 + "?q=" + "x" * 2000
-    texts = ["שלום עולם, זה טקסט בעברית\nمرحبا بالعالم\n" + " ".join(["kept words"] * 20),
+    texts = ["שלום עולם, זה טקסט בעברית.\nمرحبا بالعالم\n" + " ".join(["kept words"] * 20),
              "中文文本，这是一个测试。\n日本語のテキスト\n" + " ".join(["kept words"] * 20)]
     src = tmp_path / "in" / "crawl.jsonl"
     src.parent.mkdir()
@@ -203,3 +204,12 @@ def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkey
     assert width[0] <= width[1], width
     text = page.evaluate("document.body.innerText")
     assert "مرحبا بالعالم" in text and "日本語のテキスト" in text and "x" * 100 in text
+    # a right-to-left line reads right to left: its final full stop is at its left end, as
+    # in any RTL text (shown left to right, it sat at the right, after the first word)
+    stop_left_of_text = page.evaluate("""(() => {
+      const text = [...document.querySelectorAll('.line .text')]
+        .find(t => t.textContent.startsWith('שלום')).firstChild;
+      const at = i => { const r = document.createRange(); r.setStart(text, i);
+                        r.setEnd(text, i + 1); return r.getBoundingClientRect().left; };
+      return at(text.length - 1) < at(0); })()""")
+    assert stop_left_of_text
