@@ -112,8 +112,10 @@ def create_app() -> FastAPI:
         with _catalog() as catalog:
             try:
                 html = documents_page(catalog, name, shard, outcome, page, *_roots(request))
-            except ShardNotAvailable as err:
-                raise HTTPException(404, str(err)) from None
+            except ShardNotAvailable as err:  # the viewer saying why, to pick another shard
+                if err.page is None:
+                    raise HTTPException(404, str(err)) from None
+                return HTMLResponse(err.page, status_code=404)
             return _page(html, f"snapshot {name!r}")
 
     @app.get("/models/{name}/{version}", response_class=HTMLResponse, dependencies=auth)

@@ -45,7 +45,14 @@ MIN_PAIR_WINDOW = 8
 
 
 class ShardNotAvailable(LookupError):
-    """The shard is not in the plan, or not refined (yet)."""
+    """The shard is not in the plan, or not refined (yet).
+
+    Attributes:
+        page: The viewer's page saying why, with its shard list to pick another (set by
+            :func:`prox_tasks.report.pages.documents_page`), or None.
+    """
+
+    page: str | None = None
 
 
 @dataclass

@@ -178,19 +178,30 @@ def snapshot_page(catalog, name: str, root: str, ui: str,
 
 def documents_page(catalog, name: str, shard: int, outcome: str, page: int, root: str,
                    ui: str, per_page: int = 10) -> str | None:
-    """The document viewer over one shard of a snapshot."""
-    from prox_tasks.report.documents import OUTCOMES, document_views
+    """The document viewer over one shard of a snapshot.
+
+    Raises:
+        prox_tasks.report.documents.ShardNotAvailable: The shard cannot be shown; its
+            ``page`` is the viewer saying why, with the shard list to pick another.
+    """
+    from prox_tasks.report.documents import OUTCOMES, ShardNotAvailable, document_views
 
     row = _snapshot_row(catalog, name)
     if row is None:
         return None
-    docs, matched, notice = document_views(row["output_uri"], shard, outcome, page, per_page)
+    context = dict(root=root, ui=ui, r=row, shard=shard, num_shards=max(row["shards"], 1),
+                   outcome=outcome, outcomes=OUTCOMES, reasons=DROP_REASONS,
+                   query=_query({"shard": shard, "outcome": outcome}))
+    try:
+        docs, matched, notice = document_views(row["output_uri"], shard, outcome, page,
+                                               per_page)
+    except ShardNotAvailable as err:  # a page, not a bare error: another shard is one pick away
+        err.page = _render("documents.html", unavailable=str(err), docs=[], matched=0,
+                           notice=None, page=1, pages=1, **context)
+        raise
     pages = max(1, -(-matched // per_page))
-    return _render("documents.html", root=root, ui=ui, r=row, docs=docs, matched=matched,
-                   notice=notice,
-                   shard=shard, num_shards=max(row["shards"], 1), outcome=outcome,
-                   outcomes=OUTCOMES, reasons=DROP_REASONS, page=min(max(page, 1), pages),
-                   pages=pages, query=_query({"shard": shard, "outcome": outcome}))
+    return _render("documents.html", docs=docs, matched=matched, notice=notice,
+                   page=min(max(page, 1), pages), pages=pages, **context)
 
 
 def model_page(catalog, name: str, version: str, root: str, ui: str) -> str | None:

@@ -78,7 +78,9 @@ def test_document_viewer_before_after(client, token):
     assert "dropped: the document-level program dropped it" in dropped
     _get(client, token, "/prox/snapshots/crawl-2026-03-01/documents?outcome=bogus", 400)
     for shard in (2, 99999999999):  # the plan has 2 shards
-        _get(client, token, f"/prox/snapshots/crawl-2026-03-01/documents?shard={shard}", 404)
+        missing = _get(client, token, f"/prox/snapshots/crawl-2026-03-01/documents?shard={shard}",
+                       404)
+        assert "the plan has 2" in missing.text and '<select name="shard">' in missing.text
     past_the_end = _get(client, token,
                         "/prox/snapshots/crawl-2026-03-01/documents?shard=1&page=50").text
     assert past_the_end.count('<article class="doc') == 10  # the last page, as the pager says

@@ -160,3 +160,21 @@ def test_trends_without_a_gated_snapshot_say_so_instead_of_empty_charts(tmp_path
         html = overview_page(catalog, RowFilter(), 1, "/prox", "")
     assert 'data-chart="trend-' not in html
     assert html.count("No gated snapshot") == 4 and 'id="trend-drop_rate"' in html
+
+
+def test_the_viewer_of_a_shard_not_written_yet_is_a_page_to_pick_another(tmp_path):
+    """Picking a shard still being refined in the viewer's shard list answered a bare JSON
+    404 ('shard 0 is not refined (yet)'), with no way back but the browser's. The 404 is
+    the viewer's page: why, and the shard list to pick another."""
+    import pytest
+
+    from prox_tasks.report import documents_page
+    from prox_tasks.report.documents import ShardNotAvailable
+
+    _page(tmp_path, "half-written", programs_for, failed_shard=1)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        with pytest.raises(ShardNotAvailable) as raised:
+            documents_page(catalog, "half-written", 1, "all", 1, "/prox", "")
+    page = raised.value.page
+    assert "shard 1 is not refined (yet)" in page and '<option value="0"' in page
+    assert "documents match" not in page and "No document of this shard matches" not in page
