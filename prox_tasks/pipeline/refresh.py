@@ -340,8 +340,9 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     """Refine the shards of one work item (a published shard is reused unless
     ``reprocess``) with one loaded model — in ``batch["workers"]`` processes when given, as
     ``prox refine --workers`` — each booked in the catalog
-    (:class:`prox_tasks.refine.booking.ShardBooking`); a failure books the snapshot
-    ``failed`` (:func:`~prox_tasks.refine.booking.book_failed`). ``task_try``: the Airflow
+    (:class:`prox_tasks.refine.booking.ShardBooking`); a failure, a refusal before any shard
+    ran included, books the snapshot ``failed``
+    (:func:`~prox_tasks.refine.booking.failure_booked`). ``task_try``: the Airflow
     task try (:func:`~prox_tasks.refine.runner.current`), which books each attempt: the next
     try books the attempts of one killed outright failed. Returns the task's XCom
     (:func:`task_result`)."""
@@ -350,15 +351,15 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     from prox_tasks.refine.booking import ShardBooking
     from prox_tasks.refine.workers import refine_shards
 
-    # the resolve task checked its own worker's environment; a GPU worker's may differ
-    require_openai_servers(batch.get("backend"), "this refine worker's environment")
     # its own shards of the plan, not the whole manifest (a work item from before parts:
     # the whole); outside the booking: a replaced plan's snapshot is the new run's to book
     manifest = load_plan(batch["output_uri"], list(batch["shards"]), batch.get("manifest_id"),
                          batch.get("manifest_version"))
     with open_catalog(batch.get("catalog_url")) as catalog:
         booking = ShardBooking(catalog, batch["snapshot"], runners.current(task_try))
-        try:
+        with booking.failures_booked():  # a refusal here too: the run failed
+            # the resolve task checked its own worker's environment; a GPU worker's may differ
+            require_openai_servers(batch.get("backend"), "this refine worker's environment")
             results = refine_shards(batch["output_uri"], list(batch["shards"]),
                                     manifest=manifest,
                                     workers=int(batch.get("workers") or 1),
@@ -366,9 +367,6 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
                                     booking=booking,
                                     settings_claimed=True,  # by the plan task
                                     **_refine_options(batch))  # fmt: skip
-        except BaseException as err:  # a retry that succeeds, then collect, move it on
-            booking.failed_run(err)
-            raise
     return task_result(batch["label"], results)
 
 

@@ -10,7 +10,8 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
   step refused a published shard before writing) or a shard that never ran because another
   failed first: the attempt counted when it was queued is taken back;
 - :func:`book_failed`: a run that fails after its plan was booked leaves the snapshot
-  ``failed`` with the error, not ``planned``; :func:`book_refined` (or the next plan) moves
+  ``failed`` with the error, not ``planned`` (:func:`failure_booked` around a refine task:
+  a refusal before any shard ran too); :func:`book_refined` (or the next plan) moves
   it on as usual. :func:`book_unplanned`: one that fails before (while planning: no input
   files, a bad file) books a new snapshot ``failed``, so the failed night is listed. A run whose plan another run booked since (a ``--force`` rerun) books
   nothing over that run's status;
@@ -23,6 +24,8 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
 
@@ -120,6 +123,19 @@ def book_failed(catalog, name: str, error: BaseException | str,
         catalog.fail_snapshot(name, _error_text(error))
     except Exception:  # noqa: BLE001 - the refine's error matters more than the booking's
         log.exception("could not book snapshot %s failed", name)
+
+
+@contextmanager
+def failure_booked(catalog, name: str, runner: dict | None = None) -> Iterator[None]:
+    """Book snapshot ``name`` ``failed`` (:func:`book_failed`, as ``runner``'s run) when the
+    block raises, whatever raised it — a shard's error, or a refusal before any shard ran (a
+    refine worker without the ``backend=openai`` pool, a model it cannot load): a run that
+    fails must not stay ``planned`` in the catalog. The error is raised on."""
+    try:
+        yield
+    except BaseException as err:  # a retry that succeeds, then collect, move it on
+        book_failed(catalog, name, err, runner)
+        raise
 
 
 def book_unplanned(catalog, name: str, input_uri: str, output_uri: str,
@@ -243,9 +259,10 @@ class ShardBooking:
         if not self._published(index):
             self.catalog.fail_shard(self.snapshot, index, reason)
 
-    def failed_run(self, error: BaseException | str) -> None:
-        """This run failed: :func:`book_failed` as its runner."""
-        book_failed(self.catalog, self.snapshot, error, self.runner)
+    def failures_booked(self):
+        """:func:`failure_booked` as this booking's runner: around everything a refine task
+        does after its plan was booked."""
+        return failure_booked(self.catalog, self.snapshot, self.runner)
 
     def _mine(self, index: int, booked: dict | None = None) -> bool:
         """Whether shard ``index`` (``booked``: its row, already read) is still

@@ -511,3 +511,58 @@ def test_on_s3_each_refine_task_reads_its_part_of_the_plan_not_the_manifest(
     end = max(i for i, (m, p) in enumerate(seen) if m == "PUT" and p.startswith("_status/"))
     assert ("GET", "manifest.json") in seen[:start]  # the plan task's
     assert ("GET", "manifest.json") not in seen[start:end], seen[start:end]
+
+
+def _after_plan(monkeypatch, fault):
+    """Run ``fault`` once the run's ``plan`` task has planned: in ``dag.test()`` every task
+    runs in this process, so a refine worker whose environment or disk differs from the
+    plan worker's (a fault of two machines) is made by changing this one's in between."""
+    from prox_tasks.pipeline import refresh
+
+    planned = refresh.plan
+
+    def plan_then_fault(*args, **kwargs):
+        try:
+            return planned(*args, **kwargs)
+        finally:
+            fault()
+
+    monkeypatch.setattr(refresh, "plan", plan_then_fault)
+
+
+def _refused_late(world, dag_run, name, says):
+    from prox_tasks.catalog import Catalog
+
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert ti[("plan", -1)].state == "success"
+    assert {ti[("refine_shard", i)].state for i in range(3)} == {"failed"}
+    with Catalog(world["catalog"]) as catalog:
+        snapshot = catalog.get_snapshot(name)
+        shards = catalog.get_shards(name)
+    # the catalog says the run failed and why, not `planned` for ever
+    assert snapshot["status"] == "failed", snapshot
+    assert says in snapshot["error"], snapshot["error"]
+    assert [s["status"] for s in shards] != ["running"] * 3
+
+
+def test_a_refine_worker_without_the_openai_pool_books_the_run_failed(world, monkeypatch):
+    """``backend=openai``: the first task's worker has ``PROX_OPENAI_SERVERS``, the refine
+    worker not; each refine task refuses at once (no retries) and books the run failed."""
+    monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://127.0.0.1:9/v1")
+    _after_plan(monkeypatch, lambda: monkeypatch.delenv("PROX_OPENAI_SERVERS"))
+    model = world["root"] / "hf-model"
+    model.mkdir(exist_ok=True)
+    (model / "config.json").write_text('{"model_type": "llama"}')
+    (model / "model.safetensors").write_bytes(b"")
+    dag_run = run(world, "no-pool", backend="openai", model=str(model))
+    _refused_late(world, dag_run, "no-pool", "PROX_OPENAI_SERVERS")
+
+
+def test_a_refine_worker_that_cannot_load_the_model_books_the_run_failed(world, monkeypatch):
+    """The model was there when the run was planned, and is broken where it refines."""
+    model = world["root"] / "broken-model"
+    shutil.copytree(SHIPPED_MODEL, model, dirs_exist_ok=True)
+    _after_plan(monkeypatch, lambda: (model / "model.safetensors").write_bytes(b"not weights"))
+    dag_run = run(world, "no-model", model=str(model))
+    _refused_late(world, dag_run, "no-model", "")
