@@ -41,7 +41,7 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    planned again, e.g. with `reprocess`) fails here (`RunReplaced`, no retries, naming that
    run), and its gate and release do not run. **book_unfinished** (once every refine task
    has ended, however) books failed the shard attempts a task killed outright left
-   `running` in the catalog.
+   `running` in the catalog, and the snapshot failed when a refine task failed.
 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Once gated (or quarantined), the
    folder takes no more shards from a run still refining it (`GatedSnapshot`) until
@@ -150,8 +150,11 @@ def prox_refine_snapshot():
     @task(trigger_rule="all_done")
     def book_unfinished(ti=None) -> int:
         """Once every refine task has ended (succeeded, failed, or killed outright after its
-        last try): book failed the shard attempts they left `running` in the catalog."""
-        return refresh.book_unfinished(ti.xcom_pull(task_ids="resolve"), task_try(ti))
+        last try): book failed the shard attempts they left `running` in the catalog, and
+        the snapshot failed when a refine task failed."""
+        failed = ti.get_ti_count(dag_id=ti.dag_id, task_ids=["refine_shard"],
+                                 run_ids=[ti.run_id], states=["failed", "upstream_failed"])
+        return refresh.book_unfinished(ti.xcom_pull(task_ids="resolve"), task_try(ti), failed)
 
     snapshot = resolve()
     work = plan(snapshot)

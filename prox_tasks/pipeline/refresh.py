@@ -370,21 +370,32 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     return task_result(batch["label"], results)
 
 
-def book_unfinished(snapshot: dict | None, task_try: dict) -> int:
+def book_unfinished(snapshot: dict | None, task_try: dict, refine_failed: int = 0) -> int:
     """Once every refine task of this DAG run has ended (``task_try``: the task that calls
     this, of the same run), book the attempts they left ``running`` — a try killed outright
     books nothing, and Airflow runs no failure callback when only its process dies — failed,
     and the snapshot failed with why (:func:`~prox_tasks.refine.booking.book_dead`).
-    Returns the attempts booked; 0 without a snapshot (``resolve`` failed)."""
+    ``refine_failed``: this run's refine tasks that failed (Airflow's count): a try killed
+    before it started any shard (out of memory loading the model, a lost worker) left no
+    attempt to find, and the snapshot is booked failed saying so, unless a try booked it
+    failed with its own error already. Returns the attempts booked; 0 without a snapshot
+    (``resolve`` failed)."""
     from prox_tasks.refine import runner as runners
-    from prox_tasks.refine.booking import book_dead
+    from prox_tasks.refine.booking import book_dead, book_failed
 
     if not snapshot:
         return 0
+    runner = runners.current(task_try)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         if catalog.get_snapshot(snapshot["name"]) is None:  # plan failed before booking it
             return 0
-        return book_dead(catalog, snapshot["name"], runners.current(task_try), run_ended=True)
+        dead = book_dead(catalog, snapshot["name"], runner, run_ended=True)
+        if refine_failed and catalog.get_snapshot(snapshot["name"])["status"] != "failed":
+            book_failed(catalog, snapshot["name"],
+                        f"{refine_failed} refine task(s) of this run failed without booking "
+                        "why (killed before refining a shard: out of memory, SIGKILL, a lost "
+                        "worker): read their logs, then clear them to refine the rest", runner)
+        return dead
 
 
 def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -> dict:

@@ -537,6 +537,7 @@ def _refused_late(world, dag_run, name, says):
     ti = tis(dag_run)
     assert ti[("plan", -1)].state == "success"
     assert {ti[("refine_shard", i)].state for i in range(3)} == {"failed"}
+    assert ti[("book_unfinished", -1)].state == "success"  # it kept the refine task's error
     with Catalog(world["catalog"]) as catalog:
         snapshot = catalog.get_snapshot(name)
         shards = catalog.get_shards(name)

@@ -411,3 +411,30 @@ def test_collect_counts_an_input_file_named_gz_that_holds_plain_text(tmp_path, t
     totals = refresh.collect(snapshot, [refresh.refine_batch(b, task) for b in work], task)
     assert (totals["docs_read"], totals["docs_quarantined"]) == (6, 0)
     assert totals["input_notices"] == {"misnamed_compression": 1}
+
+
+def test_a_run_whose_refine_task_died_before_any_shard_is_booked_failed(tmp_path, tagger_model):
+    """A refine task killed before it started a shard (out of memory loading the model, a
+    lost worker) booked no attempt: book_unfinished, told by Airflow that a refine task of
+    the run failed, books the snapshot failed instead of leaving it `planned`; one a try
+    booked failed keeps that try's error."""
+    from prox_tasks.catalog import Catalog
+
+    snapshot = small_snapshot(tmp_path, 4)
+    run = {"dag_id": "prox_refine_snapshot", "run_id": "scheduled__1", "map_index": -1,
+           "try_number": 1}
+    refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
+                 backend=None, task_try={**run, "task_id": "plan"})
+    closing = {**run, "task_id": "book_unfinished"}
+    assert refresh.book_unfinished(snapshot, closing, refine_failed=0) == 0
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        assert catalog.get_snapshot(snapshot["name"])["status"] == "planned"
+    assert refresh.book_unfinished(snapshot, closing, refine_failed=1) == 0
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        booked = catalog.get_snapshot(snapshot["name"])
+        assert booked["status"] == "failed"
+        assert booked["error"].startswith("1 refine task(s) of this run failed without booking")
+        catalog.fail_snapshot(snapshot["name"], "RuntimeError: the try's own error")
+    refresh.book_unfinished(snapshot, closing, refine_failed=1)
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        assert catalog.get_snapshot(snapshot["name"])["error"] == "RuntimeError: the try's own error"
