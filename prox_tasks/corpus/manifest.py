@@ -343,6 +343,23 @@ def mark_released(output_uri: str, release: dict, completed: bool = False) -> No
     replace_if(join_uri(output_uri, RELEASED_NAME), decide)
 
 
+def unmark_released(output_uri: str, name: str, manifest_id: str) -> None:
+    """Take back the mark :func:`mark_released` wrote for a release ``name`` of plan
+    ``manifest_id`` that did not happen (the name was released from another plan since):
+    the folder may be refined again unless another release marks it. A completed mark, or
+    one of another plan, stays. One step, as :func:`mark_released`; a folder with no mark
+    left holds an empty list (released under no name)."""
+    from prox_tasks.storage.swap import replace_if
+
+    def decide(current: bytes | None) -> bytes | None:
+        marks = json.loads(current) if current else []
+        kept = [m for m in marks if not (m["name"] == name and not m.get("completed", True)
+                                         and m.get("manifest_id") == manifest_id)]
+        return None if kept == marks else (json.dumps(kept, indent=1) + "\n").encode()
+
+    replace_if(join_uri(output_uri, RELEASED_NAME), decide)
+
+
 def release_completed(output_uri: str, name: str) -> bool:
     """Whether the release ``name`` of the snapshot at ``output_uri`` finished every step (a
     mark written before marks were completed counts as finished)."""

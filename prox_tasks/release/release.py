@@ -4,7 +4,9 @@ Order, so that a crash at any point leaves the previous release intact:
 
 1. the gate result beside the snapshot must exist, have passed, and match the manifest;
 2. every shard file must still match the checksum in its status record;
-3. ``<release_root>/releases/<name>.json`` (the release record) is written;
+3. the output folder is marked released (``_released.json``: its files may not change from
+   now on), then ``<release_root>/releases/<name>.json`` (the release record) is written; a
+   run that finds the name released from another plan takes its mark back;
 4. the catalog records the release;
 5. ``<release_root>/latest.json`` is replaced last when the release is at least as new as
    the current one (:func:`moves_latest`).
@@ -196,6 +198,13 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     record = read_json(record_uri)
     manifest_id = gate["metrics"]["manifest_id"]
     new = not completed
+    if record is not None and record["manifest_id"] != manifest_id:
+        _refuse_other_plan(output_uri, name, manifest_id, record)
+    # marked before the record is published: from the moment consumers can read the release,
+    # its files may not be refined or judged again (a crash between the two would otherwise
+    # leave a record of a folder still open to --force or a stricter gate)
+    mark_released(output_uri, {"name": name, "record_uri": record_uri,
+                               "manifest_id": manifest_id})
     if record is None:
         record = {
             "name": name, "partition": partition, "snapshot_uri": output_uri,
@@ -209,9 +218,8 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
         }
         # another run may have released this name since it was read: its record stays
         record = write_record_once(record_uri, record)
-    if record["manifest_id"] != manifest_id:
-        raise ReleaseRefused(f"release {name} exists for another plan ({record['manifest_id'][:12]})")
-    mark_released(output_uri, {**record, "record_uri": record_uri})
+    if record["manifest_id"] != manifest_id:  # lost the race for the name: not released
+        _refuse_other_plan(output_uri, name, manifest_id, record)
     if catalog is not None:
         _record_in_catalog(catalog, record, notes)
     is_latest, current = replace_latest(
@@ -227,6 +235,16 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     mark_released(output_uri, {**record, "record_uri": record_uri}, completed=True)
     return {**record, "record_uri": record_uri, "latest_uri": latest_uri(release_root),
             "new": new, "moved_latest": moved_latest}
+
+
+def _refuse_other_plan(output_uri: str, name: str, manifest_id: str, record: dict) -> None:
+    """Refuse releasing ``output_uri`` as ``name``, released from another plan: the mark this
+    run (or a run of it killed after marking) wrote is taken back first, so the folder is not
+    left frozen by a release that never happened."""
+    from prox_tasks.corpus.manifest import unmark_released
+
+    unmark_released(output_uri, name, manifest_id)
+    raise ReleaseRefused(f"release {name} exists for another plan ({record['manifest_id'][:12]})")
 
 
 def catalog_refusal(catalog, name: str, output_uri: str) -> str | None:

@@ -73,7 +73,7 @@ def _race_to_one_name(first: str, second: str, root: str, hold: str,
     record = read_json(f"{root}/releases/nightly.json")
     assert record["snapshot_uri"].endswith("/snapshots/b")
     assert read_latest(root) == record
-    assert read_json(f"{first}/_released.json") is None  # its files may be refined again
+    assert not read_json(f"{first}/_released.json")  # its mark taken back: may be refined again
 
 
 def test_two_releases_of_different_snapshots_to_one_name_at_once_release_one(tmp_path):
@@ -90,12 +90,35 @@ def test_two_releases_on_s3_of_different_snapshots_to_one_name_at_once_release_o
                       env=s3_env(moto_server))
 
 
+def test_a_release_killed_once_marked_then_taken_by_another_plan_takes_its_mark_back(tmp_path):
+    """Killed after marking its folder, before its record; another snapshot is released
+    under that name meanwhile: the retry is refused and must not leave the folder frozen by
+    a release that never happened."""
+    from prox_tasks.corpus.manifest import refuse_if_released
+
+    first, second = gated(tmp_path, "a"), gated(tmp_path, "b")
+    root = str(tmp_path / "root")
+    args = ("release", "--root", root, "--name", "nightly", "--snapshot")
+    code, _, err = prox(*args, first, at="prox_tasks.release.release:write_record_once", nth=1)
+    assert code == -9, err
+    assert read_json(f"{first}/_released.json")  # marked before any record
+    code, _, err = prox(*args, second)
+    assert code == 0, err
+    code, _, err = prox(*args, first)
+    assert code == 1 and "release nightly exists for another plan" in err, err
+    refuse_if_released(first, "refining it again")  # not frozen
+    assert read_json(f"{root}/releases/nightly.json")["snapshot_uri"].endswith("/snapshots/b")
+
+
 #: Where ``prox release`` dies (function, its nth call, before/after it), in the order of
 #: its steps; the local disk's extra point is inside the atomic write of the record.
 RELEASE_KILLS = {
     "early": ("prox_tasks.release.release:model_of", 1, "before"),
-    "record_mid_write": ("os:replace", 1, "before"),  # local: temp file whole, not renamed
-    "record_written": ("prox_tasks.corpus.manifest:mark_released", 1, "before"),
+    "before_mark": ("prox_tasks.corpus.manifest:mark_released", 1, "before"),
+    "marked": ("prox_tasks.release.release:write_record_once", 1, "before"),
+    # local: the record's temporary file whole, not renamed (the 1st rename is the mark's)
+    "record_mid_write": ("os:replace", 2, "before"),
+    "record_written": ("prox_tasks.release.release:write_record_once", 1, "after"),
     "before_latest_swap": ("prox_tasks.release.release:replace_latest", 1, "before"),
     "latest_moved": ("prox_tasks.corpus.manifest:mark_released", 2, "before"),
 }
@@ -206,6 +229,44 @@ def test_a_release_on_s3_killed_at_any_step_and_run_again_is_the_uninterrupted_r
         tmp_path, uninterrupted, s3_bucket, moto_server, point):  # noqa: F811
     _release_killed_and_rerun(tmp_path, uninterrupted, f"{s3_bucket}/killed", point,
                               env=s3_env(moto_server))
+
+
+def _record_written_then_judged_stricter(tmp_path: Path, uninterrupted: tuple, base: str,
+                                         env: dict | None = None) -> None:
+    from prox_tasks.corpus.manifest import ReleasedSnapshot, refuse_if_released
+
+    src, expected, _ = uninterrupted
+    killed = _booked(base, src, tmp_path / "catalog.sqlite")
+    code, _, err = prox(*_release_args(killed, base), env=env, when="after", nth=1,
+                        at="prox_tasks.release.release:write_record_once")
+    assert code == -9, f"not killed after the record: {code} {err}"
+    assert read_json(f"{base}/releases/{killed['name']}.json") is not None
+    # the record is where consumers read releases: the folder's files may not change now
+    with pytest.raises(ReleasedSnapshot):
+        refuse_if_released(killed["output_uri"], "refining it again (--force)")
+    # judged again with a drop rate no snapshot here passes (0.2 dropped): kept as released
+    code, out, err = prox("gate", "--snapshot", killed["output_uri"], "--name", killed["name"],
+                          "--catalog", killed["catalog_url"], "--max-drop-rate", "0.1", env=env)
+    assert code == 0, out + err
+
+    code, out, err = prox(*_release_args(killed, base), env=env)
+    assert code == 0, err
+    assert out.startswith("released crawl-2026-01-02 ") and "latest ->" in out, out
+    _assert_same(_state(killed, base), expected)
+
+
+def test_a_release_killed_after_its_record_is_completed_after_a_stricter_gate(
+        tmp_path, uninterrupted):
+    """Killed once ``releases/<name>.json`` is written: the folder is already marked
+    released, so a stricter gate (or ``--force``) cannot strand that record — a release that
+    never happened, and every later release of the folder refused."""
+    _record_written_then_judged_stricter(tmp_path, uninterrupted, str(tmp_path / "killed"))
+
+
+def test_a_release_on_s3_killed_after_its_record_is_completed_after_a_stricter_gate(
+        tmp_path, uninterrupted, s3_bucket, moto_server):  # noqa: F811
+    _record_written_then_judged_stricter(tmp_path, uninterrupted, f"{s3_bucket}/killed",
+                                         env=s3_env(moto_server))
 
 
 def s3_env(server) -> dict:
