@@ -6,7 +6,7 @@ from collections import Counter
 
 from prox_tasks.cli.arguments import description
 from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
-from prox_tasks.corpus.document import has_lone_surrogate, missing_field
+from prox_tasks.corpus.document import RecordError, has_lone_surrogate, id_text, missing_field
 from prox_tasks.programs import Policy, execute
 
 #: What a label row without its text needs: ``prox label`` writes the text only when asked.
@@ -26,7 +26,9 @@ def execute_rows(
     Rows are read with :func:`prox_tasks.corpus.read_rows` (paths, ``file://`` or
     ``s3://``; plain, ``.gz``, ``.zst``); a row whose text field is missing or not a
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
-    (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``). Output and quarantine are each written atomically, the quarantine
+    (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``),
+    an id no reader takes (``bad_id``: a list, a bool; :func:`~prox_tasks.corpus.document.
+    id_text`, whose id a quarantined row is recorded under, as ``prox refine`` records it). Output and quarantine are each written atomically, the quarantine
     first: a crash leaves no part of either, and no output without its quarantine (a crash
     between the two leaves the new quarantine beside the output as it was: run it again).
 
@@ -51,13 +53,17 @@ def execute_rows(
                                            exclude=(output_path, quarantine_path)):
             if progress is not None:
                 progress.update(1)
-            reason = _bad(row, text_field)
+            try:  # the readers' one rule: the id prox refine gives the same record
+                doc_id = id_text(row.get("id"))
+            except RecordError as err:
+                doc_id, reason = None, (err.reason, err.detail)
+            else:
+                reason = _bad(row, text_field)
             if reason:
                 if reason[0] == "missing_text" and _is_label(row):  # programs, no text
                     counts["labels_without_text"] += 1
                     reason = (reason[0], f"{reason[1]}: a label row without its text; {RELABEL}")
-                quarantine.add(source, line, reason[0], reason[1], dumps_line(row),
-                               _row_id(row))
+                quarantine.add(source, line, reason[0], reason[1], dumps_line(row), doc_id)
                 continue
             result = execute(
                 row[text_field], row.get("doc_program"), row.get("chunk_program"), policy=policy
@@ -96,11 +102,6 @@ def _is_label(row: dict) -> bool:
     """Whether ``row`` is one ``prox label`` wrote: it holds a program (its text only with
     ``--keep-text``)."""
     return isinstance(row.get("doc_program"), str) or isinstance(row.get("chunk_program"), str)
-
-
-def _row_id(row: dict) -> str | None:
-    value = row.get("id")
-    return None if value is None else str(value)[:200]
 
 
 def run(args) -> Outcome:

@@ -107,3 +107,34 @@ def test_labels_written_without_their_text_are_named_with_how_to_relabel(tmp_pat
     assert main(["execute", "--json", "--input", str(kept), "--output", str(out)]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["written"], summary["quarantined"]) == (6, 0)
+
+
+def test_execute_and_refine_give_a_numeric_id_the_same_id(tmp_path, capsys):
+    """A float id (``12345.0``: an integer column with a null, exported by pandas) and a
+    decimal one (``1.50``) are one id by the readers' rule (``id_text``): ``prox execute``
+    names a quarantined row by the id ``prox refine`` gives the same record."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 12345.0, "doc_program": "keep_doc()"}\n'
+                   '{"id": 1.50, "doc_program": "keep_doc()"}\n'
+                   '{"id": "ok", "text": "one two three four five six seven eight"}\n')
+    assert main(["execute", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
+    assert main(["refine", "--input", str(src), "--output", str(tmp_path / "refined"),
+                 "--model", "default", "--no-progress"]) == 0
+    capsys.readouterr()
+    executed = [json.loads(x) for x in open(tmp_path / "out.jsonl.quarantine.jsonl")]
+    with gzip.open(tmp_path / "refined" / "quarantine" / "shard-00000.jsonl.gz", "rt") as f:
+        refined = [json.loads(x) for x in f]
+    assert [q["id"] for q in executed] == [q["id"] for q in refined] == ["12345", "1.5"]
+    assert [q["reason"] for q in executed] == [q["reason"] for q in refined]
+
+
+def test_execute_quarantines_a_row_whose_id_no_reader_takes(tmp_path, capsys):
+    """An id that is no id (a list, a bool: ``prox refine`` quarantines it ``bad_id``) is
+    quarantined so by ``prox execute`` too, not written under an id nothing else reads."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": [1, 2], "text": "one two", "doc_program": "keep_doc()"}\n'
+                   '{"id": "ok", "text": "one two", "doc_program": "keep_doc()"}\n')
+    assert main(["execute", "--json", "--input", str(src), "--output",
+                 str(tmp_path / "out.jsonl")]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["written"], summary["quarantine_reasons"]) == (1, {"bad_id": 1})
