@@ -5,7 +5,8 @@ whole snapshot."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 
 from prox_tasks.corpus.document import INPUT_LOSS_REASONS
 from prox_tasks.programs.policy import Policy
@@ -28,6 +29,8 @@ class SnapshotFrames:
     shard_checksums: dict
     examples: dict
     unreadable: dict  # shard index -> why its file could not be read to its end
+    #: each model version found in the status records and rows -> how many shards hold it
+    model_versions: dict = field(default_factory=dict)
 
 
 def build_frames(output_uri: str) -> SnapshotFrames:
@@ -48,7 +51,7 @@ def build_frames(output_uri: str) -> SnapshotFrames:
 
     manifest = load_manifest(output_uri)
     ids = IdDigests()
-    per_shard, checksums, uris, unreadable = {}, {}, {}, {}
+    per_shard, checksums, uris, unreadable, versions = {}, {}, {}, {}, {}
     for shard in manifest.shards:
         status = read_status(output_uri, shard.index, manifest.id)
         counted, schema_ok = ShardDocuments(), False
@@ -56,10 +59,14 @@ def build_frames(output_uri: str) -> SnapshotFrames:
             checksums[str(shard.index)] = status.get("sha256")
             uris[shard.index] = status["uri"]
             growth = _normalize_growth(status)
+            # the status names the model the shard's last run loaded; its rows, the model
+            # each batch was refined by (checkpointed batches of an earlier run included)
+            versions[shard.index] = {str(status["model_version"])} \
+                if status.get("model_version") else set()  # fmt: skip
             try:  # a damaged footer fails here: neither its schema nor its rows are read
                 schema_ok = _schema_matches(status["uri"])
                 ids.add_shard(shard.index, _counted(read_refined_rows(status["uri"]), counted,
-                                                    growth))
+                                                    growth, versions[shard.index]))
             except Exception as err:  # a corrupt or hand-edited file fails a check, not the run
                 unreadable[shard.index] = f"{type(err).__name__}: {err}"[:300]
         per_shard[shard.index] = (status, counted, schema_ok)
@@ -101,16 +108,24 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     metrics["refine_settings"] = len({
         json.dumps(status["request"], sort_keys=True, default=str)
         for status, _, _ in per_shard.values() if status and status.get("request") is not None})
+    # one model per snapshot: shards refined by other weights (a pool restarted between
+    # shards) share the settings the refine_settings check compares, not the model
+    model_versions = dict(sorted(Counter(v for found in versions.values() for v in found)
+                                 .items()))
+    metrics["model_versions"] = len(model_versions)
     metrics["manifest_id"] = manifest.id
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
     return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples,
-                          unreadable)
+                          unreadable, model_versions)
 
 
-def _counted(rows, counted, max_normalize_growth: float):
-    """The ids of ``rows``, each row counted into ``counted`` as it passes."""
+def _counted(rows, counted, max_normalize_growth: float, versions: set):
+    """The ids of ``rows``, each row counted into ``counted`` and its model version into
+    ``versions`` as it passes."""
     for row in rows:
         counted.add(row, max_normalize_growth)
+        if row.get("model_version"):
+            versions.add(str(row["model_version"]))
         yield row.get("id")
 
 

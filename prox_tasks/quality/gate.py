@@ -270,7 +270,8 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         for name, frame, expectations in (
             ("documents", frames.documents, document_expectations(thresholds)),
             ("shards", frames.shards, shard_expectations(thresholds)),
-            ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds, caller)),
+            ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds, caller,
+                                                             frames.model_versions)),
         ):
             checks += _validate(context, source, name, frame, expectations, run_name)
         checks = [_with_documents(c, frames) if c["suite"] == "documents" else

@@ -37,6 +37,20 @@ def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
     return bounds
 
 
+def _one_model(model_versions: dict, reprocess: str) -> str:
+    """The one-model check's description, naming the versions found and their shards."""
+    found = "; ".join(f"{version} ({shards} shard{'s' if shards != 1 else ''})"
+                      for version, shards in model_versions.items())
+    text = ("Every shard was refined by one model version (the model_version of each status "
+            f"record and row): at most 1. Found {len(model_versions)}")
+    if len(model_versions) <= 1:
+        return text + (f": {found}." if found else ".")
+    return (f"{text}: {found}. The pool was restarted on other weights between shards (or a "
+            "retry after a served-model change refined the rest): refine the whole folder "
+            f"again with one model ({reprocess} on the folder), or refine into a new output "
+            "folder.")
+
+
 def document_expectations(t: GateThresholds) -> list:
     """One expectation per document rule over the documents table (a row per shard: how
     many of its documents break the rule): none may, in any shard."""
@@ -73,9 +87,11 @@ def shard_expectations(t: GateThresholds) -> list:
     ]
 
 
-def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli") -> list:
+def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
+                          model_versions: dict | None = None) -> list:
     """The snapshot's checks; where a description says which setting to change, it names it
-    as ``caller`` does (:func:`~prox_tasks.setting_names.setting_name`)."""
+    as ``caller`` does (:func:`~prox_tasks.setting_names.setting_name`); ``model_versions``
+    (each model version found -> its shards) is named by the one-model check."""
     import great_expectations as gx
 
     from prox_tasks.quality.frames import LOSS_REASONS
@@ -105,6 +121,9 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli") 
                          "threshold, policy, limits, quality filter; each status record's "
                          "request): at most 1 set. More: runs with other settings wrote this "
                          f"folder at once; refine it again with one run ({named('reprocess')}).")),
+        e.ExpectColumnMaxToBeBetween(
+            column="model_versions", max_value=1,
+            description=_one_model(model_versions or {}, named("reprocess"))),
         e.ExpectColumnMaxToBeBetween(
             column="input_losses", max_value=t.max_input_losses,
             description=("Input files cut short or corrupt (quarantine reasons "

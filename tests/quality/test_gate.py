@@ -359,3 +359,57 @@ def test_a_cut_input_file_fails_the_gate_until_allowed(tmp_path):
     assert result.metrics["quarantine_rate"] < 0.05  # the rates alone would pass it
     assert failed(result) == {("snapshot", "expect_column_max_to_be_between", "input_losses")}
     assert run_gate(str(out), GateThresholds(max_input_losses=1)).passed
+
+
+def test_shards_refined_by_other_served_weights_fail_the_gate_naming_both(tiny_model, tmp_path,
+                                                                         capsys):
+    """A pool restarted on other weights under the same served name between two shards: the
+    shard refined then fails (``ServedModelChanged``), the rerun reuses the published shard
+    (refined by the old weights) and refines the other by the new ones. The settings are the
+    same (refine_settings passes); the gate fails the snapshot naming both versions, their
+    shards and the way out, instead of letting it be released with two models."""
+    from prox_tasks.cli import main
+    from prox_tasks.inference.openai_engine import OpenAIEngine
+    from tests.inference.helpers import short_docs
+    from tests.inference.test_openai_backend import DOC_CARD, _model_server
+
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(4)))
+    out = tmp_path / "out"
+    card = dict(DOC_CARD)
+    with _model_server([card], []) as server:
+        args = ["refine", "--input", str(docs), "--output", str(out), "--shards", "2",
+                "--model", str(tiny_model), "--backend", "openai", "--servers",
+                server.url + "/v1", "--no-progress", "--json"]
+
+        def restart_after_first_shard(self, requests, _real=OpenAIEngine.generate):
+            if list(out.glob("_status/*.json")):  # one shard published: the pool restarts
+                card["root"] = "/models/doc-v2"
+            return _real(self, requests)
+
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(OpenAIEngine, "generate", restart_after_first_shard)
+            assert main(args) == 1
+        assert main(args) == 0  # the published shard reused, the other refined by v2
+        capsys.readouterr()
+    # the loopback server answers keep_doc() to chunk prompts too: program errors allowed
+    result = run_gate(str(out), GateThresholds(max_failure_rate=1.0))
+    assert result.metrics["refine_settings"] == 1  # same settings: this check cannot see it
+    assert not result.passed
+    assert failed(result) == {("snapshot", "expect_column_max_to_be_between", "model_versions")}
+    assert result.metrics["model_versions"] == 2
+    check = next(c for c in result.checks if c["column"] == "model_versions")
+    assert "prox-doc@/models/doc-v1+" in check["description"]
+    assert "prox-doc@/models/doc-v2+" in check["description"]
+    assert "(1 shard)" in check["description"]
+    assert "prox refine --force on the folder" in check["description"]
+    assert "new output folder" in check["description"]
+    assert main(["gate", "--snapshot", str(out), "--max-failure-rate", "1"]) == 1
+    assert "model_versions" in capsys.readouterr().out
+
+
+def test_one_model_version_passes_and_is_named(snapshot):
+    result = run_gate(str(snapshot))
+    assert result.metrics["model_versions"] == 1
+    check = next(c for c in result.checks if c["column"] == "model_versions")
+    assert check["success"] and "Found 1: test (3 shards)." in check["description"]
