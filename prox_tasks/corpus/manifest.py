@@ -378,6 +378,12 @@ def refuse_if_released(output_uri: str, what: str) -> None:
     marks = released_as(output_uri)
     if marks:
         names = ", ".join(m["name"] for m in marks)
+        # a release stopped midway (marked, record or latest.json not yet written) is
+        # finished by running it again, not undone
+        unfinished = [m["name"] for m in marks if not m.get("completed", True)]
+        finish = (f" (the release of {', '.join(unfinished)} did not complete: run the same "
+                  "prox release again, or clear the DAG's release task, to finish it)"
+                  if unfinished else "")
         raise ReleasedSnapshot(
-            f"{output_uri} was released as {names}; {what} would change released files. "
-            "Refine into a new output folder (another snapshot name) and release that")
+            f"{output_uri} was released as {names}{finish}; {what} would change released "
+            "files. Refine into a new output folder (another snapshot name) and release that")

@@ -242,7 +242,7 @@ def _record_written_then_judged_stricter(tmp_path: Path, uninterrupted: tuple, b
     assert code == -9, f"not killed after the record: {code} {err}"
     assert read_json(f"{base}/releases/{killed['name']}.json") is not None
     # the record is where consumers read releases: the folder's files may not change now
-    with pytest.raises(ReleasedSnapshot):
+    with pytest.raises(ReleasedSnapshot, match="did not complete: run the same prox release"):
         refuse_if_released(killed["output_uri"], "refining it again (--force)")
     # judged again with a drop rate no snapshot here passes (0.2 dropped): kept as released
     code, out, err = prox("gate", "--snapshot", killed["output_uri"], "--name", killed["name"],
