@@ -14,6 +14,12 @@ than the same bytes in several files (``--files``, default 4). Then the same on 
 input (``--small-fraction``: fewer files of the same size): peak memory must stay flat
 (ratio near 1) while the input grows. Figures: documents/s and MB/s (MB of uncompressed JSONL
 input), peak RSS. Usage: ``python bench/io.py [--mb 1000]`` (default 200 for a short run).
+
+``--late-shard``: instead, one plain JSONL file of ``--mb`` megabytes planned into
+``--shards`` shards (default 20), and the time ``read_shard`` takes to reach the first
+document of the first and of the last shard: as planned (from the segment's
+``byte_offset``) and with the offsets left out (the read from the file's start that a plan
+without them makes), in one run. ``python bench/io.py --late-shard --mb 1000``.
 """
 
 from __future__ import annotations
@@ -116,6 +122,47 @@ def measure(mode: str, path: Path, out_dir: Path) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
+def late_shard(sample: Path, megabytes: float, shards: int, workdir: Path) -> None:
+    """Print the time to the first document of shard 0 and of the last shard of one plain
+    JSONL file, read from each segment's ``byte_offset`` and from the file's start."""
+    import dataclasses
+
+    sys.path.insert(0, str(ROOT))
+    from prox_tasks.corpus import Quarantine, plan_shards, read_shard
+
+    path = workdir / f"late-{megabytes:g}mb.jsonl"
+    if not path.exists():
+        workdir.mkdir(parents=True, exist_ok=True)
+        with gzip.open(sample, "rt", encoding="utf-8") as f:
+            rows = [json.loads(line) for line in f if line.strip()]
+        size, copy = 0, 0
+        with open(path, "w", encoding="utf-8") as out:
+            while size < megabytes * MB:
+                for row in rows:
+                    line = json.dumps({**row, "id": f"{row.get('id', 'doc')}-r{copy}"},
+                                      ensure_ascii=False) + "\n"
+                    size += out.write(line)
+                copy += 1
+    t0 = time.perf_counter()
+    records = sum(1 for _ in open(path, "rb"))
+    manifest = plan_shards(str(path), str(workdir / "late-out"), -(-records // shards),
+                           write=False)
+    print(f"# bench/io.py --late-shard  {path.stat().st_size:,} bytes, {records:,} records, "
+          f"{len(manifest.shards)} shards (planned in {time.perf_counter() - t0:.1f} s)")
+    old = dataclasses.replace(manifest, shards=[
+        dataclasses.replace(s, segments=[dataclasses.replace(g, byte_offset=None)
+                                         for g in s.segments]) for s in manifest.shards])
+    for label, plan in (("offsets ignored (before)", old), ("byte_offset (after)", manifest)):
+        for shard in (0, len(manifest.shards) - 1):
+            t0 = time.perf_counter()
+            docs = read_shard(plan, shard, Quarantine())  # the sample's blank texts
+            first = next(docs)
+            seconds = time.perf_counter() - t0
+            docs.close()
+            print(f"  {label:25s} shard {shard:4d}: first document ({first.source.rsplit('/', 1)[1]}"
+                  f" record {first.offset:,}) after {seconds * 1000:,.1f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=200, help="input size, MB of JSONL (1000 = ~1 GB)")
@@ -127,11 +174,18 @@ def main() -> int:
     parser.add_argument("--sample", type=Path, default=None)
     parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "io")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
+    parser.add_argument("--late-shard", action="store_true",
+                        help="time to the first document of the first and last shard of one "
+                             "plain JSONL file of --mb MB, with and without byte offsets")
+    parser.add_argument("--shards", type=int, default=20, help="shards of --late-shard's file")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker)))
         return 0
     sample = args.sample or DEFAULT_SAMPLE
+    if args.late_shard:
+        late_shard(sample, args.mb, args.shards, args.workdir)
+        return 0
     small_files = max(1, round(args.files * args.small_fraction))
     sizes = {"full": (args.mb, args.files),
              "small": (args.mb * small_files / args.files, small_files)}

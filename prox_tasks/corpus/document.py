@@ -25,6 +25,11 @@ def not_utf8(err: UnicodeDecodeError) -> str:
     return f"not UTF-8 at byte {err.start} ({err.object[err.start]:#04x}): re-encode the file {REENCODE}"
 
 
+class MisplacedOffset(ValueError):
+    """A segment's planned byte offset is not where a record of the file starts: the plan
+    does not match the file's bytes (an edited plan). Nothing was read from there."""
+
+
 @dataclass
 class Document:
     """One input document.

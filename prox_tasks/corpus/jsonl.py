@@ -24,7 +24,7 @@ from decimal import Decimal
 from prox_tasks.corpus.document import InputNotice, RecordError, build_document, not_utf8
 from prox_tasks.corpus.encodings import utf8_stream
 from prox_tasks.corpus.line_ends import lf_lines
-from prox_tasks.storage import open_uri
+from prox_tasks.storage import compression_of, open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
 
 EXTENSIONS = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".ndjson.zst",
@@ -40,10 +40,13 @@ def line_limit(max_doc_bytes: int) -> int:
 
 
 def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, digests=None,
-               expect=None) -> Iterator[tuple[int, bytes | RecordError, int]]:
+               expect=None, at: int | None = None
+               ) -> Iterator[tuple[int, bytes | RecordError, int]]:
     """Yield ``(line_number, line, size)`` for non-blank lines in ``[start, end)``; the
     bytes read are fed to ``digests`` (:class:`prox_tasks.storage.ReadDigests`); ``expect``
-    checks the file as opened (:func:`~prox_tasks.storage.open_uri`).
+    checks the file as opened (:func:`~prox_tasks.storage.open_uri`); ``at``: the byte
+    offset of line ``start`` (:func:`scan` gives it), read from there on
+    (:func:`_lines`).
 
     ``line`` holds at most ``limit`` bytes; ``size`` is the full length, so a longer line
     shows as ``size > len(line)``. When the compressed stream is truncated or corrupt, the
@@ -52,17 +55,44 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
     a ``.jsonl.gz``, gzip in a ``.jsonl``) gives one ``(line_number, InputNotice("misnamed_compression"), 0)`` just before its first
     record, when that record is in the range read (so a file split over shards counts once).
     """
+    for number, line, size, _position in _lines(uri, limit, start, end, digests=digests,
+                                                expect=expect, at=at):
+        yield number, line, size
+
+
+def _lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, digests=None,
+           expect=None, at: int | None = None
+           ) -> Iterator[tuple[int, bytes | RecordError | InputNotice, int, int | None]]:
+    """:func:`iter_lines`' items, each with the byte offset its line starts at in the file,
+    or None when the file cannot be read from an offset (compressed, UTF-16/32, a read fed
+    to ``digests``). With ``at`` (the offset of line ``start``, as given here) a file that
+    can is read from there, not from its start: a shard late in a large file skips no line
+    (its line ends are told from the file's head first, :func:`~prox_tasks.corpus.line_ends.lf_lines`).
+
+    Raises:
+        ~prox_tasks.corpus.line_ends.MisplacedOffset: ``at`` is not where a line starts.
+    """
     number = 0
     misnamed: list[str] = []
     first = True  # no record met yet: the file's notice goes with its first record
     try:
         with open_uri(uri, "rb", compression="infer", digests=digests,
                       misnamed=misnamed.append, expect=expect) as raw:
-            stream = lf_lines(utf8_stream(raw), uri)
+            text = utf8_stream(raw)
+            # only the file's own bytes have offsets a later read can seek to
+            seekable = (text is raw and digests is None and not misnamed
+                        and compression_of(uri) is None and raw.seekable())
+            position = 0 if seekable else None
+            if seekable and at and start:
+                number, position = start, at
+            stream = lf_lines(text, uri, at=position)
             while end is None or number < end:
                 line = stream.readline(limit)
                 if not line:
                     return
+                here = position
+                if position is not None:
+                    position += len(line)
                 # Windows tools write one at a file's start; `cat a.jsonl b.jsonl` puts b's
                 # at a line's start. No JSON value starts with it: skipping it loses nothing
                 if line.startswith(UTF8_BOM):
@@ -72,27 +102,31 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
                     while True:
                         piece = stream.readline(1 << 20)
                         size += len(piece)
+                        if position is not None:
+                            position += len(piece)
                         if not piece or piece.endswith(b"\n"):
                             break
                 if not line.isspace():  # blank: not a record (no copy)
                     # one notice per file: only the read holding its first record counts it
                     if first and misnamed and number >= start:
-                        yield number, InputNotice("misnamed_compression", misnamed[0]), 0
+                        yield number, InputNotice("misnamed_compression", misnamed[0]), 0, None
                     first = False
                     if number >= start:
-                        yield number, line, size
+                        yield number, line, size, here
                 number += 1
     except CorruptStreamError as err:
         if number >= start:
             yield number, RecordError("truncated_file", f"{err}; records from line {number} "
-                                      "on are lost"), 0
+                                      "on are lost"), 0, None
 
 
-def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(offset, bytes)`` of every record, for shard planning (no JSON parsing)."""
-    for number, line, size in iter_lines(uri, line_limit(max_doc_bytes)):
+def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int, int | None]]:
+    """``(offset, bytes, byte offset)`` of every record, for shard planning (no JSON
+    parsing): the byte offset (where its line starts, for :func:`read`'s ``at``) is None
+    when the file cannot be read from one (:func:`_lines`)."""
+    for number, line, size, position in _lines(uri, line_limit(max_doc_bytes)):
         if not isinstance(line, InputNotice):
-            yield number, size
+            yield number, size, position
 
 
 def _not_json(name: str):
@@ -240,12 +274,12 @@ def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str
 
 
 def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None,
-         sizes=None):
+         sizes=None, at: int | None = None):
     """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``;
-    ``expect``: see :func:`iter_lines` (and an :class:`InputNotice` as it gives
+    ``expect`` and ``at``: see :func:`iter_lines` (and an :class:`InputNotice` as it gives
     it); ``sizes`` is called with each record's bytes, as :func:`scan` counted them."""
     for number, line, size in iter_lines(uri, line_limit(options.max_doc_bytes), start, end,
-                                         expect=expect):
+                                         expect=expect, at=at):
         if sizes is not None and not isinstance(line, InputNotice):
             sizes(size)
         if isinstance(line, (RecordError, InputNotice)):

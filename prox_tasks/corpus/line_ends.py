@@ -19,6 +19,8 @@ import io
 import logging
 import re
 
+from prox_tasks.corpus.document import MisplacedOffset
+
 log = logging.getLogger(__name__)
 
 #: Bytes looked at to tell a file's line ends before any is read (a longer first line is
@@ -51,16 +53,45 @@ def first_line_end(data: bytes, more: bool) -> str | None:
     return None if more and found.end() == len(data) else "cr"
 
 
-def lf_lines(stream, name: str):
+def lf_lines(stream, name: str, at: int | None = None):
     """A view of ``stream`` (binary, readable, with ``peek``) in which each lone CR is
     ``\\n`` when its first line ends in a lone CR (logged once a process, naming ``name``),
     else each lone CR between two records (:func:`_split_records_at_lone_crs`). Bytes
-    are replaced one for one, so line sizes stay what the file holds."""
+    are replaced one for one, so line sizes stay what the file holds.
+
+    With ``at`` (``stream`` seekable, at its start) the view starts at byte ``at``, where a
+    line starts: the file's line ends are told from its head first, as a read from its
+    start tells them (between two records, a lone CR before ``at`` ends the line before).
+
+    Raises:
+        MisplacedOffset: The byte before ``at`` ends no line.
+    """
     head = stream.peek(HEAD_BYTES)[:HEAD_BYTES]
     if not head:
         return stream
     mode = first_line_end(head, more=True)
+    if at:
+        if mode is None:  # a first line past the head: read on to its end (no further)
+            mode = _first_line_end_after(stream)
+        stream.seek(at - 1)
+        if stream.read(1) not in (b"\n", b"\r"):
+            raise MisplacedOffset(
+                f"{name}: byte {at:,} is not where a line starts: the plan does not match the "
+                "file; plan it again (prox plan --overwrite, prox refine --replan)")
     return io.BufferedReader(_LoneCRAsLF(stream, name, mode), 1 << 16)
+
+
+def _first_line_end_after(stream) -> str | None:
+    """:func:`first_line_end` of ``stream`` read from its current byte to its first line's
+    end (None: the file is one line)."""
+    held = b""
+    while True:
+        chunk = stream.read(HEAD_BYTES)
+        data = held + chunk
+        mode = first_line_end(data, more=bool(chunk))
+        if mode is not None or not chunk:
+            return mode
+        held = data[len(data.rstrip(b"\r")):]  # a run of CRs at the end: the next bytes say
 
 
 def _split_records_at_lone_crs(data: bytes) -> tuple[bytes, int]:

@@ -31,7 +31,12 @@ PARTS_FOLDER = "_manifest_parts"
 @dataclass
 class Segment:
     """Records ``[start, end)`` (record offsets) of one input file; ``docs`` of them are
-    records (blank JSONL lines in the range are not)."""
+    records (blank JSONL lines in the range are not). ``byte_offset``: where record
+    ``start`` begins in the file (a plain JSONL line, a WET record's gzip member), so its
+    read starts there instead of passing over the records before it; None where the file
+    cannot be read from an offset (compressed JSONL, Parquet) and in plans made before it
+    was recorded. It follows from the file's bytes and ``start``, both already in the
+    plan's id, so it is left out of the id (:meth:`Manifest.compute_id`)."""
 
     file: str
     format: str
@@ -39,6 +44,7 @@ class Segment:
     end: int
     docs: int
     bytes: int
+    byte_offset: int | None = None
 
 
 @dataclass
@@ -94,6 +100,12 @@ class Manifest:
 
     def compute_id(self) -> str:
         body = {k: v for k, v in asdict(self).items() if k != "id"}
+        # where a segment starts in its file is derived from what is planned (the file's
+        # bytes, the segment's first record): the same plan with or without it (one made
+        # before offsets were recorded) has one id, and reruns of it are the same plan
+        for shard in body["shards"]:
+            for segment in shard["segments"]:
+                segment.pop("byte_offset", None)
         # a file's version (its modification time) is not what was planned, its bytes are;
         # no fingerprint: a manifest from before they were recorded keeps its id
         body["files"] = [{k: v for k, v in f.items()
@@ -111,7 +123,7 @@ class Manifest:
         return join_uri(self.output_uri, MANIFEST_NAME)
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=1, sort_keys=True) + "\n"
+        return json.dumps(_plain(asdict(self)), indent=1, sort_keys=True) + "\n"
 
     @classmethod
     def from_dict(cls, data: dict) -> Manifest:
@@ -157,7 +169,7 @@ class Manifest:
         parts folder's files, :func:`~prox_tasks.storage.identities_in`) a part already
         holding those bytes is left as it is, and one holding other bytes is replaced."""
         uri = part_uri(self.output_uri, self.id, indices)
-        body = asdict(self.part(indices))
+        body = _plain(asdict(self.part(indices)))
         data = (json.dumps({**body, "digest": _digest(body)}, sort_keys=True) + "\n").encode()
         if written is None or not holds(uri, data, written.get(uri)):
             put_atomic(uri, data)
@@ -216,6 +228,17 @@ class PlanReplaced(RuntimeError):
             "nothing was refined. Run the plan again (in Airflow: a new run, or clear the "
             "plan task) to refine the folder's current plan")
         self.planned, self.current = planned, current
+
+
+def _plain(body: dict) -> dict:
+    """``body`` (a plan as a dict) without the segments' ``byte_offset`` where there is
+    none: a plan without offsets is written as before they were recorded (an older prox
+    reads it)."""
+    for shard in body["shards"]:
+        for segment in shard["segments"]:
+            if segment.get("byte_offset", 0) is None:
+                del segment["byte_offset"]
+    return body
 
 
 def _digest(body: dict) -> str:

@@ -61,13 +61,15 @@ def _metadata(stream):
         return RecordError("corrupt_file", f"not readable Parquet: {err}"[:300])
 
 
-def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(offset, bytes)`` per row from the footer alone: bytes is the row group's average.
-    A file whose footer cannot be read is one record (quarantined as ``corrupt_file``)."""
+def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int, None]]:
+    """``(offset, bytes, None)`` per row from the footer alone: bytes is the row group's
+    average; no byte offset (a read finds a row's row group in the footer, and reads none
+    before it: :func:`_row_groups`). A file whose footer cannot be read is one record
+    (quarantined as ``corrupt_file``)."""
     with _open(uri) as stream:
         pf = _metadata(stream)
         if isinstance(pf, RecordError):
-            yield 0, 0
+            yield 0, 0, None
             return
         meta = pf.metadata
     row = 0
@@ -75,7 +77,7 @@ def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
         group = meta.row_group(i)
         each = group.total_byte_size // max(group.num_rows, 1)
         for _ in range(group.num_rows):
-            yield row, each
+            yield row, each, None
             row += 1
 
 

@@ -7,7 +7,7 @@ import json
 from collections import Counter
 from collections.abc import Iterator
 
-from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document
+from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document, MisplacedOffset
 from prox_tasks.corpus.manifest import (
     PARTS_FOLDER,
     InputFile,
@@ -173,7 +173,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         fingerprint = found.fingerprint or content_fingerprint(path)
         records = total = 0
         segment = None
-        for offset, nbytes in FORMATS[fmt].scan(path, max_doc_bytes):
+        for offset, nbytes, at in FORMATS[fmt].scan(path, max_doc_bytes):
             shard = shards[-1]
             if shard.docs and ((target_docs and shard.docs >= target_docs)
                                or (target_bytes and shard.bytes >= target_bytes)):
@@ -181,7 +181,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                 shards.append(shard)
                 segment = None
             if segment is None:
-                segment = Segment(path, fmt, offset, offset + 1, 0, 0)
+                segment = Segment(path, fmt, offset, offset + 1, 0, 0, at)
                 shard.segments.append(segment)
             segment.end, segment.docs, segment.bytes = offset + 1, segment.docs + 1, segment.bytes + nbytes
             shard.docs, shard.bytes = shard.docs + 1, shard.bytes + nbytes
@@ -351,24 +351,30 @@ def _refuse_stale(planned: InputFile) -> None:
 
 
 def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quarantine | None,
-                  start: int, end: int, fmt: str, planned_bytes: int) -> Iterator[Document]:
-    """Records ``[start, end)`` of a planned file, refused (:func:`_check_unchanged`) when it
+                  start: int, end: int, fmt: str, planned_bytes: int,
+                  at: int | None = None) -> Iterator[Document]:
+    """Records ``[start, end)`` of a planned file, read from byte ``at`` where the plan
+    recorded where record ``start`` begins (:attr:`Segment.byte_offset`; the check below
+    is made before the read moves there), refused (:func:`_check_unchanged`) when it
     is not the file planned. The check is made on the read's own open, before a record is
     read: on S3 the opening GET's ETag and length, no HEAD, and the later reads ask for
     that ETag, so the bytes read are the ones checked; :class:`StalePlan` when the plan
     counted it the old way — a lone record up front (:func:`read_the_old_way`), and for
     JSONL, once the range is read, records not holding the ``planned_bytes`` the plan
     counted in it (a reader that splits the file otherwise now: the plan's ranges would
-    miss records)."""
+    miss records), or when no record starts at ``at`` (an edited plan)."""
     _refuse_stale(planned)
     read = [0]
 
     def count(size: int) -> None:
         read[0] += size
 
-    yield from read_file(planned.uri, options, quarantine, start, end, fmt,
-                         expect=lambda found: _check_unchanged(planned, found),
-                         sizes=count if fmt == "jsonl" else None)
+    try:
+        yield from read_file(planned.uri, options, quarantine, start, end, fmt,
+                             expect=lambda found: _check_unchanged(planned, found),
+                             sizes=count if fmt == "jsonl" else None, at=at)
+    except MisplacedOffset as err:  # an edited plan: what planning again mends
+        raise StalePlan(str(err)) from err
     if fmt == "jsonl" and read[0] != planned_bytes:
         raise stale_plan(planned, f"records {start}-{end - 1} as {planned_bytes:,} bytes "
                                   f"(they hold {read[0]:,} now)")
@@ -396,14 +402,16 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
 
     Raises:
         RuntimeError: when an input file changed since planning.
-        StalePlan: when the plan counted an input file as an older prox read it.
+        StalePlan: when the plan counted an input file as an older prox read it, or records
+            no record's start where a segment starts (:attr:`Segment.byte_offset`).
     """
     manifest = (manifest_or_uri if isinstance(manifest_or_uri, Manifest)
                 else load_manifest(manifest_or_uri))
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
         yield from _read_planned(files[segment.file], options, quarantine, segment.start,
-                                 segment.end, segment.format, segment.bytes)
+                                 segment.end, segment.format, segment.bytes,
+                                 segment.byte_offset)
 
 
 def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
@@ -417,15 +425,15 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
         RuntimeError: when an input file changed since planning.
     """
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
-    by_file: dict[str, list[tuple[int, int, int, str]]] = {}
+    by_file: dict[str, list[tuple[Segment, int]]] = {}
     planned_bytes: Counter[str] = Counter()
     for shard in manifest.shards:
         for segment in shard.segments:
-            by_file.setdefault(segment.file, []).append(
-                (segment.start, segment.end, shard.index, segment.format))
+            by_file.setdefault(segment.file, []).append((segment, shard.index))
             planned_bytes[segment.file] += segment.bytes
     for uri, segments in by_file.items():  # planned in file order: shard order too
-        ends = [end for _start, end, _shard, _fmt in segments]
-        for doc in _read_planned(files[uri], options, quarantine, segments[0][0], ends[-1],
-                                 segments[0][3], planned_bytes[uri]):
-            yield segments[bisect.bisect_right(ends, doc.offset)][2], doc
+        ends = [segment.end for segment, _shard in segments]
+        first = segments[0][0]
+        for doc in _read_planned(files[uri], options, quarantine, first.start, ends[-1],
+                                 first.format, planned_bytes[uri], first.byte_offset):
+            yield segments[bisect.bisect_right(ends, doc.offset)][1], doc

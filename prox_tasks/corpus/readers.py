@@ -232,16 +232,19 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
 
 def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
               start: int = 0, end: int | None = None, fmt: str | None = None, *,
-              expect=None, sizes=None) -> Iterator[Document]:
+              expect=None, sizes=None, at: int | None = None) -> Iterator[Document]:
     """Documents of records ``[start, end)`` of one file; bad ones go to ``quarantine``;
     ``expect`` checks the file as opened, before a record is read
     (:func:`~prox_tasks.storage.open_uri`); ``sizes`` (JSONL only) is called with each
-    record's bytes as planning counted them. The ``column=value`` folders of its path
+    record's bytes as planning counted them; ``at`` (JSONL, WET): the byte offset record
+    ``start`` begins at, as planning recorded it (read from there, not from the file's
+    start). The ``column=value`` folders of its path
     (Hive partitions) reach each document's ``meta`` (:mod:`~prox_tasks.corpus.partitions`)."""
     source = to_uri(uri)
     module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
     records = module.read(source, options, start, end, expect=expect,
-                          **({} if sizes is None else {"sizes": sizes}))
+                          **({} if sizes is None else {"sizes": sizes}),
+                          **({} if at is None else {"at": at}))
     docs = (item for _offset, item in _routed(source, records, quarantine))
     yield from with_partitions(docs, source, (options.text_field, options.id_field))
 

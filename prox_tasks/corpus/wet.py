@@ -12,7 +12,13 @@ import zlib
 from collections import Counter
 from collections.abc import Iterator
 
-from prox_tasks.corpus.document import Document, RecordError, content_id, not_utf8
+from prox_tasks.corpus.document import (
+    Document,
+    MisplacedOffset,
+    RecordError,
+    content_id,
+    not_utf8,
+)
 from prox_tasks.storage import open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
 
@@ -37,14 +43,15 @@ HEADERS = {
 }
 
 
-def _conversions(uri: str, expect=None):
+def _conversions(uri: str, expect=None, first: int = 0, at: int | None = None):
     """``(number, record)`` per conversion record (:func:`records`). A file of WARC records
     none of which is a conversion record (a crawl's WARC or WAT file under a WET name) ends
     with one ``truncated_file`` entry saying so: its records would otherwise be no document
     at all, and a folder's other files refined as if it were empty."""
     others: Counter[str] = Counter()
     found = False
-    for number, record in records(uri, "conversion", "WET", expect=expect, others=others):
+    for number, record in records(uri, "conversion", "WET", expect=expect, others=others,
+                                  first=first, at=at):
         found = True
         yield number, record
     if not found and others:
@@ -55,21 +62,37 @@ def _conversions(uri: str, expect=None):
 
 
 def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
-            others: Counter | None = None):
+            others: Counter | None = None, first: int = 0, at: int | None = None):
     """``(number, record)`` per record of type ``rec_type`` of a WARC-format file (``kind``
     names it in messages); a file that breaks off (a cut gzip member, a record header cut
     short, a record that is not WARC, such as plain text) ends with
     ``(number, RecordError("truncated_file"))``. Each record's ``offset`` is where it starts
     in the file (its gzip member's first byte in a ``.warc.gz``): :func:`record_at` reads it
     again from there. ``others`` counts the records of other types, by type, ``warcinfo``
-    left out."""
+    left out. With ``at`` (such an offset, of the record of type ``rec_type`` numbered
+    ``first``) the read starts there, the records before it not read: a ``.warc.gz`` is
+    one gzip member a record (warcio reads no other), so a member's first byte is a place
+    to start from.
+
+    Raises:
+        MisplacedOffset: No record of type ``rec_type`` starts at ``at``.
+    """
     from warcio.archiveiterator import ArchiveIterator
 
-    number = 0
+    number = first if at else 0
+    misplaced = MisplacedOffset(f"{uri}: no {rec_type} record starts at byte {at:,}: the plan "
+                                "does not match the file; plan it again (prox plan --overwrite, "
+                                "prox refine --replan)") if at else None  # fmt: skip
     with open_uri(uri, "rb", expect=expect) as stream:  # storage errors propagate
+        if at:
+            stream.seek(at)
         found = ArchiveIterator(stream)
         try:
             for record in found:
+                if misplaced is not None:  # the first record read: the one planned there
+                    if record.format != "warc" or record.rec_type != rec_type:
+                        raise misplaced
+                    misplaced = None
                 if record.format != "warc":  # plain text or HTML lines warcio took for ARC
                     yield number, RecordError("truncated_file", _not_warc(record, number,
                                                                           found.offset, kind))
@@ -81,6 +104,8 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                 elif others is not None and record.rec_type != "warcinfo":
                     others[record.rec_type] += 1
         except broken() as err:
+            if misplaced is not None:  # not even a record where the plan says one starts
+                raise misplaced from err
             yield number, RecordError("truncated_file", f"{kind} file breaks off after {number} "
                                       f"records: {type(err).__name__}: {err}"[:300])
             return
@@ -121,13 +146,14 @@ def _not_warc(record, number: int, offset: int, kind: str = "WET") -> str:
             )[:300]
 
 
-def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int]]:
-    """``(offset, bytes)`` of every conversion record (its Content-Length)."""
+def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int, int | None]]:
+    """``(offset, bytes, byte offset)`` of every conversion record (its Content-Length;
+    where it starts in the file, for :func:`read`'s ``at``)."""
     for number, record in _conversions(uri):
         if isinstance(record, RecordError):
-            yield number, 0
+            yield number, 0, None
         else:
-            yield number, _length(record) or 0
+            yield number, _length(record) or 0, record.offset
 
 
 def _length(record) -> int | None:
@@ -140,13 +166,15 @@ def _length(record) -> int | None:
     return length if length >= 0 else None
 
 
-def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None):
+def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None,
+         at: int | None = None):
     """Yield ``(offset, Document | RecordError, raw)`` for records in ``[start, end)``;
-    ``expect`` checks the file as opened (:func:`~prox_tasks.storage.open_uri`).
+    ``expect`` checks the file as opened (:func:`~prox_tasks.storage.open_uri`); ``at``:
+    the byte offset record ``start`` begins at (:func:`scan` gives it), read from there.
 
     A record whose payload is shorter than its Content-Length (the file was cut inside it)
     is ``truncated_record``: never published as a document cut short."""
-    for number, record in _conversions(uri, expect):
+    for number, record in _conversions(uri, expect, start, at):
         if end is not None and number >= end:
             return
         if number < start:

@@ -38,6 +38,22 @@ def write_jsonl(path: Path, rows, compress: bool = False) -> str:
     return str(path)
 
 
+def wet_bytes(docs: list[str], compress: bool = True) -> bytes:
+    """A WET file of one ``conversion`` record a text of ``docs`` (one gzip member each)."""
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    buffer = io.BytesIO()
+    writer = WARCWriter(buffer, gzip=compress)
+    for i, text in enumerate(docs):
+        record = writer.create_warc_record(f"https://example.org/{i}", "conversion",
+                                           payload=io.BytesIO(text.encode()),
+                                           warc_content_type="text/plain")  # fmt: skip
+        writer.write_record(record)
+    return buffer.getvalue()
+
+
 def refine_rows(docs, model_version="m-test"):
     """Rows a refining step would produce: every third document dropped."""
     for doc in docs:

@@ -25,6 +25,7 @@ from prox_tasks.corpus import (
     write_refined_shard,
 )
 from tests.corpus.conftest import refine_rows
+from tests.corpus.conftest import wet_bytes as _wet
 
 HOSTILE = {
     "lone_surrogate": '{"id": "s1", "text": "bad \\ud800 text"}',
@@ -122,17 +123,6 @@ def test_a_cut_compressed_file_keeps_what_it_can_and_counts_the_loss(tmp_path, s
     assert lost[0]["offset"] >= len(cut_docs)
     acc = write_refined_shard(str(out), 0, refine_rows(docs), quarantine=quarantine)
     assert acc.balanced and acc.quarantine_reasons.get("truncated_file") == 1
-
-
-def _wet(docs: list[str]) -> bytes:
-    buffer = io.BytesIO()
-    writer = WARCWriter(buffer, gzip=True)
-    for i, text in enumerate(docs):
-        record = writer.create_warc_record(f"https://example.org/{i}", "conversion",
-                                           payload=io.BytesIO(text.encode()),
-                                           warc_content_type="text/plain")  # fmt: skip
-        writer.write_record(record)
-    return buffer.getvalue()
 
 
 def test_a_warc_or_wat_file_under_a_wet_name_is_one_loss_saying_so_not_empty(tmp_path):
