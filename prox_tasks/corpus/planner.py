@@ -417,9 +417,10 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
 def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
                   ) -> Iterator[tuple[int, Document]]:
     """``(shard index, document)`` of every shard's documents in shard then record order,
-    as :func:`read_shard` shard after shard gives them, but each input file read once (a
-    shard's read starts at its file's first record and passes over those before it: a file
-    of ``n`` shards read shard by shard is read about ``n / 2`` times).
+    as :func:`read_shard` shard after shard gives them, but each input file opened once
+    (a shard of a compressed file, which has no ``byte_offset``, passes over the records
+    before it: such a file of ``n`` shards read shard by shard is read about ``n / 2``
+    times).
 
     Raises:
         RuntimeError: when an input file changed since planning.
