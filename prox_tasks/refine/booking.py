@@ -103,18 +103,23 @@ def refuse_if_replaced(catalog, name: str, runner: dict | None, step: str) -> No
 
 
 def book_failed(catalog, name: str, error: BaseException | str,
-                runner: dict | None = None) -> None:
+                runner: dict | None = None, planned_refusal: bool = False) -> None:
     """A run of snapshot ``name`` failed after its plan was booked: the snapshot becomes
     ``failed`` with ``error``. A refusal wrote nothing, and a released snapshot's files never
-    change: both keep their status. So does a snapshot whose plan another run booked since
-    (a ``--force`` rerun started after this one; not this run's ``runner``, default this
-    process, nor of its Airflow DAG run): its status is that run's. A catalog that cannot be
-    written is logged, not raised: the run's own error is what its caller must see."""
-    if is_refusal(error):
+    change: both keep their status — but for ``planned_refusal``, a refusal of a snapshot
+    still ``planned`` (a DAG run's refine task: the run cannot go on, and its own words are
+    why, not a guess of book_unfinished's). So does a snapshot whose plan another run booked
+    since (a ``--force`` rerun started after this one; not this run's ``runner``, default
+    this process, nor of its Airflow DAG run): its status is that run's. A catalog that
+    cannot be written is logged, not raised: the run's own error is what its caller must
+    see."""
+    if is_refusal(error) and not planned_refusal:
         return
     try:
         snapshot = catalog.get_snapshot(name) or {}
         if snapshot.get("status") in (None, "released"):
+            return
+        if is_refusal(error) and snapshot.get("status") != "planned":
             return
         if _replaced(snapshot, runner):
             log.warning("snapshot %s: not booked failed (%s): another run booked it since",
@@ -130,11 +135,13 @@ def failure_booked(catalog, name: str, runner: dict | None = None) -> Iterator[N
     """Book snapshot ``name`` ``failed`` (:func:`book_failed`, as ``runner``'s run) when the
     block raises, whatever raised it — a shard's error, or a refusal before any shard ran (a
     refine worker without the ``backend=openai`` pool, a model it cannot load): a run that
-    fails must not stay ``planned`` in the catalog. The error is raised on."""
+    fails must not stay ``planned`` in the catalog, a refusal included (other settings
+    than the plan task claimed: a worker naming other served models). The error is raised
+    on."""
     try:
         yield
     except BaseException as err:  # a retry that succeeds, then collect, move it on
-        book_failed(catalog, name, err, runner)
+        book_failed(catalog, name, err, runner, planned_refusal=True)
         raise
 
 

@@ -438,3 +438,32 @@ def test_a_run_whose_refine_task_died_before_any_shard_is_booked_failed(tmp_path
     refresh.book_unfinished(snapshot, closing, refine_failed=1)
     with Catalog(snapshot["catalog_url"]) as catalog:
         assert catalog.get_snapshot(snapshot["name"])["error"] == "RuntimeError: the try's own error"
+
+
+def test_a_refine_task_refused_before_any_shard_books_its_refusal_not_a_kill(tmp_path,
+                                                                              monkeypatch):
+    """A refine task refused before it refined a shard (a worker naming other served models
+    than the plan task's worker: SettingsConflict) booked nothing, a refusal; book_unfinished
+    then booked the snapshot failed as if the task had been killed ('out of memory, SIGKILL,
+    a lost worker'), sending the operator after memory. The refusal's own text is booked."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.refine.step import SettingsConflict
+
+    model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model, never loaded
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+    monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://127.0.0.1:9/v1")
+    monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
+    snapshot = small_snapshot(tmp_path, 2)
+    run = {"dag_id": "prox_refine_snapshot", "run_id": "scheduled__1", "map_index": -1,
+           "try_number": 1}
+    work = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(model),
+                        backend="openai", task_try={**run, "task_id": "plan"})
+    monkeypatch.delenv("PROX_OPENAI_CHUNK_MODEL")  # the refine task's worker lacks it
+    with pytest.raises(SettingsConflict):
+        refresh.refine_batch(work[0], {**run, "task_id": "refine_shard", "map_index": 0})
+    refresh.book_unfinished(snapshot, {**run, "task_id": "book_unfinished"}, refine_failed=1)
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        booked = catalog.get_snapshot(snapshot["name"])
+    assert booked["status"] == "failed"
+    assert "served_models" in booked["error"] and "SIGKILL" not in booked["error"]
