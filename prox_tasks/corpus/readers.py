@@ -68,9 +68,12 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
         FormatMismatch: a file is not in the forced ``fmt``, or a single file's name shows
             no format.
         FileNotFoundError: no file to read.
+        UnreadableInput: a local file to be read cannot be opened (one skipped for its
+            format is not read, so not checked).
     """
     files, skipped = [], []
     listed = listed_inputs(uri, exclude)
+    _check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
     for path in listed:
         if fmt and detect_format(path) != fmt:  # a forced format the name does not show
             _check_content(path, fmt)
@@ -186,17 +189,14 @@ def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
     """The files ``uri`` names, without a refined output folder's files
     (:func:`without_refined_outputs`) and without ``exclude`` — the files the command
     reading them writes (``prox execute``/``prox label`` writing into their input folder),
-    each skipped with a warning, so a rerun does not read its last output as input.
-
-    Raises:
-        UnreadableInput: a local file among them cannot be opened for reading.
-    """
+    each skipped with a warning, so a rerun does not read its last output as input. Its
+    callers check the files they will read (:func:`_check_readable`), not those they skip
+    for their format (a README link to nothing fails no run)."""
     listed = without_refined_outputs(list_uri(uri))
     own = {to_uri(e) for e in exclude if e}
     kept = [p for p in listed if to_uri(p) not in own] if own else listed
     for path in sorted(set(listed) - set(kept)):
         log.warning("skipping %s: this command's own output", path)
-    _check_readable(kept)
     return kept
 
 
@@ -221,12 +221,14 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
     ``exclude``: the command's own output files (:func:`listed_inputs`)."""
     listed = listed_inputs(uri, exclude)
     if len(listed) == 1 and to_uri(listed[0]) == to_uri(uri):
+        _check_readable(listed)
         return listed
     files = [path for path in listed if detect_format(path) == "jsonl"]
     for path in sorted(set(listed) - set(files)):
         log.warning("skipping %s: not a JSONL file", path)
     if not files:
         raise FileNotFoundError(f"no JSONL files at {uri}")
+    _check_readable(files)
     return files
 
 

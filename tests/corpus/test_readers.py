@@ -333,6 +333,26 @@ def test_an_input_file_that_cannot_be_opened_is_named_before_planning(tmp_path):
     assert [d.id for d in read_documents(str(folder))] == ["a", "a"]
 
 
+def test_a_file_skipped_for_its_format_is_not_checked_for_reading(tmp_path):
+    """A README that is a link to nothing (or not readable) beside the data was skipped as
+    'not JSONL, Parquet or WET' and never opened; the readability check made it fail the
+    whole plan. Only the files to be read are checked."""
+    from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.readers import UnreadableInput, jsonl_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"id": "a", "text": "A text."}])
+    (folder / "README").symlink_to(tmp_path / "gone.md")
+    (folder / "notes.txt").symlink_to("gone.txt")
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=10)
+    assert manifest.total_docs == 1
+    assert [d.id for d in read_documents(str(folder))] == ["a"]
+    assert [p.rpartition("/")[2] for p in jsonl_files(str(folder))] == ["a.jsonl"]
+    with pytest.raises(UnreadableInput, match="README"):  # forced: every file is read
+        list(read_documents(str(folder), format="jsonl"))
+
+
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads a file of mode 000")
 def test_an_input_file_without_read_permission_is_named_before_planning(tmp_path):
     """A file of mode 000 (a delivery copied with its owner's umask) is named as such."""
