@@ -333,7 +333,7 @@ def list_uri(uri: str | os.PathLike, include_hidden: bool = False) -> list[str]:
         return [loc.uri]
     else:
         base = loc.path.rstrip("/")
-        paths = local.list_files(loc)
+        paths = local.list_files(loc, None if include_hidden else _hidden)
     return sorted(
         Location("file", "", p).uri
         for p in paths

@@ -97,10 +97,13 @@ def remove(loc: Location) -> bool:
         return False
 
 
-def list_files(loc: Location) -> list[str]:
+def list_files(loc: Location, skip_folder=None) -> list[str]:
     """Every file under the folder ``loc`` (recursive), as absolute paths. Symbolic links to
     folders are followed, as a glob's ``**`` follows them, each real folder once (a link
-    back up the tree is not a loop).
+    back up the tree is not a loop). A folder below ``loc`` whose name ``skip_folder`` is
+    true of is not entered (the hidden ones of :func:`~prox_tasks.storage.files.list_uri`:
+    their files would be left out anyway, and one prox may not list — another user's
+    ``_temporary`` — must not fail the listing).
 
     Raises:
         PermissionError: a folder below it may not be listed (os.walk would pass over it,
@@ -111,6 +114,8 @@ def list_files(loc: Location) -> list[str]:
     for root, dirs, files in os.walk(loc.path, followlinks=True, onerror=_unlisted):
         fresh = []
         for name in sorted(dirs):
+            if skip_folder is not None and skip_folder(name):
+                continue
             real = os.path.realpath(os.path.join(root, name))
             if real not in seen:
                 seen.add(real)

@@ -383,3 +383,22 @@ def test_an_input_folder_that_cannot_be_listed_fails_instead_of_being_left_out(t
             list(read_documents(str(folder)))
     finally:
         (folder / "sub").chmod(0o755)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root lists a folder of mode 000")
+def test_a_hidden_folder_that_cannot_be_listed_fails_nothing(tmp_path):
+    """A hidden folder below the input (another user's Spark `_temporary`, a `.Trash-0`)
+    is left out of the input anyway, but the listing walked into it, and one prox may not
+    list failed the whole run since the unlistable-folder check. It is not entered now."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"id": "a", "text": "A text."}])
+    for hidden in ("_temporary", ".Trash-0"):
+        (folder / hidden).mkdir()
+        write_jsonl(folder / hidden / "b.jsonl", [{"id": "b", "text": "B text."}])
+        (folder / hidden).chmod(0)
+    try:
+        assert [d.id for d in read_documents(str(folder))] == ["a"]
+    finally:
+        for hidden in ("_temporary", ".Trash-0"):
+            (folder / hidden).chmod(0o755)
