@@ -84,6 +84,10 @@ class Manifest:
         files: Every input file with its size and record count.
         shards: The shards, in order.
         id: Content hash of all the above.
+        partition_root: The folder whose ``column=value`` sub-folders give the documents'
+            ``meta`` (:mod:`~prox_tasks.corpus.partitions`); None in a plan made before
+            prox read them, whose shards are read as planned, without them (part of the id
+            when set: a replan of such a plan is another plan, refined anew).
     """
 
     input_uri: str
@@ -93,13 +97,15 @@ class Manifest:
     shards: list[ShardPlan]
     version: int = MANIFEST_VERSION
     id: str = ""
+    partition_root: str | None = None
 
     def __post_init__(self):
         if not self.id:
             self.id = self.compute_id()
 
     def compute_id(self) -> str:
-        body = {k: v for k, v in asdict(self).items() if k != "id"}
+        body = {k: v for k, v in asdict(self).items()
+                if k != "id" and not (k == "partition_root" and v is None)}
         # where a segment starts in its file is derived from what is planned (the file's
         # bytes, the segment's first record): the same plan with or without it (one made
         # before offsets were recorded) has one id, and reruns of it are the same plan
@@ -135,7 +141,7 @@ class Manifest:
         ]
         files = [InputFile(**f) for f in data["files"]]
         manifest = cls(data["input_uri"], data["output_uri"], data["settings"], files, shards,
-                       data["version"], data["id"])
+                       data["version"], data["id"], data.get("partition_root"))
         if manifest.compute_id() != manifest.id:
             raise ValueError("manifest id does not match its content (edited or corrupt)")
         return manifest
@@ -155,7 +161,8 @@ class Manifest:
         position = self._file_positions
         used = sorted({position[g.file] for s in shards for g in s.segments})
         return ManifestPart(self.input_uri, self.output_uri, self.settings,
-                            [self.files[p] for p in used], shards, self.version, self.id)
+                            [self.files[p] for p in used], shards, self.version, self.id,
+                            self.partition_root)
 
     @cached_property
     def _file_positions(self) -> dict[str, int]:
@@ -233,7 +240,9 @@ class PlanReplaced(RuntimeError):
 def _plain(body: dict) -> dict:
     """``body`` (a plan as a dict) without the segments' ``byte_offset`` where there is
     none: a plan without offsets is written as before they were recorded (an older prox
-    reads it)."""
+    reads it); so too without a ``partition_root``."""
+    if body.get("partition_root", "") is None:
+        del body["partition_root"]
     for shard in body["shards"]:
         for segment in shard["segments"]:
             if segment.get("byte_offset", 0) is None:
@@ -273,7 +282,7 @@ def load_part(output_uri: str, manifest_id: str, indices: list[int]) -> Manifest
         data["input_uri"], data["output_uri"], data["settings"],
         [InputFile(**f) for f in data["files"]],
         [ShardPlan(s["index"], s["docs"], s["bytes"], [Segment(**g) for g in s["segments"]])
-         for s in data["shards"]], data["version"], data["id"])
+         for s in data["shards"]], data["version"], data["id"], data.get("partition_root"))
     if part.id != manifest_id or [s.index for s in part.shards] != list(indices):
         raise ValueError(f"{uri} holds shards {[s.index for s in part.shards]} of plan "
                          f"{part.id[:12]}, not shards {list(indices)} of {manifest_id[:12]}")

@@ -2,10 +2,13 @@
 
 Spark, Hive, pyarrow and Athena write a partitioned data set as folders named
 ``column=value``, and leave the column out of the files below them: read file by file,
-the value would be lost. Each such folder of a file's path gives its document's ``meta``
-that key (:func:`with_partitions`), taken from the file's own path — never from how the
-input was named (a folder, a glob, one file, a shard of the plan) — so every read of the
-file gives the same meta.
+the value would be lost. Each such folder of a file's path below the input's root (the
+folder named, or a glob's folder before its first wildcard: :func:`partition_root`) gives its
+document's ``meta`` that key (:func:`with_partitions`), as Spark and pyarrow read a data set
+from its root: a ``column=value`` folder above the input (``/data/lr=0.1/crawl/``) is not a
+partition of it. A plan records its root (``Manifest.partition_root``), so every read of
+one of its shards gives the same meta; a plan made before prox read partitions has none,
+and its shards are read as they were planned, without them.
 """
 
 from __future__ import annotations
@@ -16,12 +19,27 @@ from urllib.parse import unquote
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
 
 
-def partition_values(uri: str) -> dict[str, str | None]:
-    """``{column: value}`` of the ``column=value`` folders in ``uri``'s path, outermost
-    first; a value as Hive escapes it (``%2F``) unescaped, :data:`HIVE_NULL` as None. A
-    column named twice keeps its innermost value. Values stay text, as the path holds them
-    (``007`` is not the number 7)."""
-    folders = uri.split("://", 1)[-1].split("/")[:-1]  # the last part is the file's name
+def partition_root(input_uri: str) -> str:
+    """The folder whose ``column=value`` sub-folders are partitions of ``input_uri`` (a
+    file, folder, prefix or glob): the input itself, or a glob's folder before its first
+    wildcard; a single file has none below it."""
+    from prox_tasks.storage.uri import GLOB_CHARS, to_uri
+
+    uri = to_uri(input_uri)
+    if GLOB_CHARS.search(uri.split("://", 1)[-1]):
+        uri = GLOB_CHARS.split(uri, 1)[0].rsplit("/", 1)[0]
+    return uri.rstrip("/")
+
+
+def partition_values(uri: str, root: str) -> dict[str, str | None]:
+    """``{column: value}`` of the ``column=value`` folders in ``uri``'s path below ``root``
+    (:func:`partition_root`), outermost first; a value as Hive escapes it (``%2F``)
+    unescaped, :data:`HIVE_NULL` as None. A column named twice keeps its innermost value.
+    Values stay text, as the path holds them (``007`` is not the number 7)."""
+    root = root.rstrip("/") + "/"
+    if not uri.startswith(root):  # the input itself (one file), or not below it
+        return {}
+    folders = uri[len(root):].split("/")[:-1]  # the last part is the file's name
     values: dict[str, str | None] = {}
     for folder in folders:
         column, sep, value = folder.partition("=")
@@ -30,11 +48,15 @@ def partition_values(uri: str) -> dict[str, str | None]:
     return values
 
 
-def with_partitions(docs, uri: str, reserved: tuple[str, ...]):
-    """``docs`` (of the file ``uri``) with :func:`partition_values` in each one's ``meta``,
+def with_partitions(docs, uri: str, root: str | None, reserved: tuple[str, ...]):
+    """``docs`` (of the file ``uri``) with :func:`partition_values` below ``root`` in each
+    one's ``meta`` (none when ``root`` is None: a plan made before partitions were read),
     but for a key the row already has (its own field wins) or one of ``reserved`` (the text
     and id fields, which are not meta)."""
-    values = {k: v for k, v in partition_values(uri).items() if k not in reserved}
+    if root is None:
+        yield from docs
+        return
+    values = {k: v for k, v in partition_values(uri, root).items() if k not in reserved}
     if not values:
         yield from docs
         return

@@ -20,6 +20,7 @@ from prox_tasks.corpus.manifest import (
     shard_uri,
     status_uri,
 )
+from prox_tasks.corpus.partitions import partition_root
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.readers import (
     FORMATS,
@@ -194,7 +195,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         raise empty_input(input_uri, [f.uri for f in files])
     if not shards[-1].docs:
         shards.pop()
-    manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards)
+    manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards,
+                        partition_root=partition_root(input_uri))
     if write:
         from prox_tasks.corpus.duplicates import index_duplicates
 
@@ -322,7 +324,8 @@ def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
 
 def _options(manifest: Manifest) -> ReadOptions:
     s = manifest.settings
-    return ReadOptions(s["text_field"], s["id_field"], s["max_doc_bytes"], s["format"])
+    return ReadOptions(s["text_field"], s["id_field"], s["max_doc_bytes"], s["format"],
+                       manifest.partition_root)
 
 
 def _same_file(planned: InputFile, found: Opened) -> bool:

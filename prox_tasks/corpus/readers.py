@@ -15,7 +15,7 @@ from prox_tasks.corpus.document import (
     InputNotice,
     RecordError,
 )
-from prox_tasks.corpus.partitions import with_partitions
+from prox_tasks.corpus.partitions import partition_root, with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.storage import list_uri, parse_uri, to_uri
 
@@ -39,12 +39,15 @@ class ReadOptions:
         id_field: The field holding the id; a content hash is used when it is absent.
         max_doc_bytes: Larger texts are quarantined as ``too_large``.
         format: ``"jsonl"``, ``"parquet"``, ``"wet"``, or ``None`` to tell by extension.
+        partition_root: The folder whose ``column=value`` sub-folders reach ``meta``
+            (:func:`~prox_tasks.corpus.partitions.partition_root`); None: none do.
     """
 
     text_field: str = "text"
     id_field: str = "id"
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     format: str | None = None
+    partition_root: str | None = None
 
 
 def detect_format(uri: str) -> str | None:
@@ -240,7 +243,7 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
     (:func:`~prox_tasks.storage.open_uri`); ``sizes`` (JSONL only) is called with each
     record's bytes as planning counted them; ``at`` (JSONL, WET): the byte offset record
     ``start`` begins at, as planning recorded it (read from there, not from the file's
-    start). The ``column=value`` folders of its path
+    start). The ``column=value`` folders of its path below ``options.partition_root``
     (Hive partitions) reach each document's ``meta`` (:mod:`~prox_tasks.corpus.partitions`)."""
     source = to_uri(uri)
     module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
@@ -248,7 +251,8 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
                           **({} if sizes is None else {"sizes": sizes}),
                           **({} if at is None else {"at": at}))
     docs = (item for _offset, item in _routed(source, records, quarantine))
-    yield from with_partitions(docs, source, (options.text_field, options.id_field))
+    yield from with_partitions(docs, source, options.partition_root,
+                               (options.text_field, options.id_field))
 
 
 def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tuple[int, object]]:
@@ -278,7 +282,7 @@ def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
     ``quarantine`` with their reason. Without a quarantine the first bad record raises
     :class:`BadRecordError`: nothing is ever skipped silently.
     """
-    options = ReadOptions(text_field, id_field, max_doc_bytes, format)
+    options = ReadOptions(text_field, id_field, max_doc_bytes, format, partition_root(uri))
     for path, fmt in input_files(uri, format, exclude):
         yield from read_file(path, options, quarantine, fmt=fmt)
 

@@ -304,8 +304,55 @@ def test_hive_partition_values_reach_the_documents_meta(tmp_path):
         write_refined_shard(str(out), shard.index, refine_rows(docs), quarantine=Quarantine())
     rows = pq.read_table(out / "shards", columns=["id", "meta"]).to_pylist()
     assert {r["id"]: json.loads(r["meta"]) for r in rows} == expected
-    single = read_documents(str(fr / "part-0.jsonl"))  # the file named alone: the same meta
-    assert [d.meta for d in single] == [expected["f0"]]
+    # the file named alone has no partition below it (as Spark and pyarrow read it)
+    assert [d.meta for d in read_documents(str(fr / "part-0.jsonl"))] == [{"lang": "fr"}]
+    glob = read_documents(str(tmp_path / "in" / "date=2024-01-0[12]" / "*" / "*.jsonl"))
+    assert {d.id: d.meta for d in glob} == {k: expected[k] for k in ("f0", "f1")}
+
+
+def test_a_column_value_folder_above_the_input_is_no_partition_of_it(tmp_path):
+    """A ``column=value`` folder above the folder named (``/data/lr=0.1/crawl/``: a
+    user's naming, not a partition of the crawl) gave every document ``meta.lr``; Spark
+    and pyarrow take partitions below the data set's root only, and so does prox now."""
+    from prox_tasks.corpus import plan_shards, read_shard
+
+    crawl = tmp_path / "lr=0.1" / "crawl"
+    (crawl / "date=2024-01-01").mkdir(parents=True)
+    write_jsonl(crawl / "date=2024-01-01" / "a.jsonl", [{"id": "a", "text": "A text here."}])
+    assert [d.meta for d in read_documents(str(crawl))] == [{"date": "2024-01-01"}]
+    manifest = plan_shards(str(crawl), str(tmp_path / "out"), target_docs=10)
+    assert [d.meta for d in read_shard(manifest, 0, Quarantine())] == [{"date": "2024-01-01"}]
+
+
+def test_a_plan_made_before_partitions_were_read_is_resumed_without_them(tmp_path):
+    """A snapshot planned by a prox that did not read Hive partitions, resumed after the
+    upgrade, gave its later shards ``meta.date`` and its earlier ones none: one snapshot,
+    two readings of the same files, with no conflict or warning. Its plan records no
+    partition root, so its shards are read as planned; planning it again (``--replan``,
+    ``prox plan --overwrite``) is another plan, refined anew with the partitions."""
+    from prox_tasks.corpus import load_manifest, plan_shards, read_shard
+    from prox_tasks.corpus.manifest import Manifest
+
+    crawl = tmp_path / "in"
+    (crawl / "date=2024-01-01").mkdir(parents=True)
+    write_jsonl(crawl / "date=2024-01-01" / "a.jsonl",
+                [{"id": f"d{i}", "text": f"A text here {i}."} for i in range(4)])
+    out = tmp_path / "out"
+    new = plan_shards(str(crawl), str(out), target_docs=2, write=False)
+    old = Manifest(new.input_uri, new.output_uri, new.settings, new.files, new.shards)
+    assert "partition_root" not in old.to_json()
+    (out).mkdir()
+    old.write()  # as the prox before partitions wrote it
+    assert old.id != new.id
+    resumed = plan_shards(str(crawl), str(out), target_docs=2)  # a rerun keeps the plan
+    assert resumed.id == old.id
+    for index in (0, 1):
+        assert [d.meta for d in read_shard(resumed, index, Quarantine())] == [{}, {}]
+    replanned = plan_shards(str(crawl), str(out), target_docs=2, overwrite=True)
+    assert replanned.id == new.id == load_manifest(str(out)).id
+    assert [d.meta for d in read_shard(replanned, 1, Quarantine())] == [{"date": "2024-01-01"}] * 2
+    part = load_manifest(str(out)).part([1])
+    assert [d.meta for d in read_shard(part, 1, Quarantine())] == [{"date": "2024-01-01"}] * 2
 
 
 def test_an_input_file_that_cannot_be_opened_is_named_before_planning(tmp_path):
