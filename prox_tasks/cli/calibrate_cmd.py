@@ -38,6 +38,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.corpus import Quarantine, read_rows
+    from prox_tasks.evaluation.files import page_id
     from prox_tasks.inference import load_backend
     from prox_tasks.training.calibrate import DEFAULT_RECALL_TARGET, calibrate_threshold
 
@@ -47,12 +48,12 @@ def run(args) -> Outcome:
     with progress_bar(args, "read", "row") as bar:
         for source, line, row in read_rows(args.gold, bad):
             bar.update(1)
-            page_id = row.get("id")
-            if page_id is not None:
-                if str(page_id) in seen:
+            page = page_id(row.get("id"))
+            if page is not None:
+                if page in seen:
                     repeated += 1
                     continue
-                seen.add(str(page_id))
+                seen.add(page)
             text, gold = row.get(args.text_field), row.get(args.gold_field)
             if not isinstance(text, str):
                 bad.add(source, line, "missing_text" if text is None else "not_text",

@@ -104,7 +104,10 @@ def evaluate_files(
         if not isinstance(gold, str):
             counts["gold_rows_without_gold"] += 1
             continue
-        doc_id = str(doc_id)
+        doc_id = page_id(doc_id)
+        if doc_id is None:  # a NaN, a list, a bool: no id a reader gives a document
+            counts["gold_rows_without_id"] += 1
+            continue
         if doc_id in position:
             counts["gold_duplicate_ids"] += 1
             continue
@@ -128,8 +131,12 @@ def evaluate_files(
         if doc_id is None:
             counts["refined_without_id"] += 1
             continue
-        digests += id_digest(str(doc_id))
-        at = position.get(str(doc_id))
+        doc_id = page_id(doc_id)
+        if doc_id is None:
+            counts["refined_without_id"] += 1
+            continue
+        digests += id_digest(doc_id)
+        at = position.get(doc_id)
         if at is None or found[at]:  # no gold, or an id seen again: its first row counts
             continue
         found[at] = True
@@ -164,3 +171,15 @@ def evaluate_files(
             if k != "all"
         }
     return result
+
+
+def page_id(value) -> str | None:
+    """``value`` as the id the readers give the record
+    (:func:`~prox_tasks.corpus.document.id_text`: a gold file's ``12345.0`` is the refined
+    ``12345``), None where it gives none."""
+    from prox_tasks.corpus.document import RecordError, id_text
+
+    try:
+        return id_text(value)
+    except RecordError:
+        return None

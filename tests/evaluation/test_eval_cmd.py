@@ -214,3 +214,19 @@ def test_memory_follows_the_gold_set_not_the_refined_corpus(tmp_path):
                          capture_output=True, text=True, check=True).stdout.split()
     assert out[:2] == ["1", "99"]
     assert float(out[2]) < 0.5, f"peak memory {float(out[2]):.2f}x the refined rows' size"
+
+
+def test_a_gold_file_s_numeric_ids_match_the_ids_prox_refine_gives(tmp_path):
+    """A gold file exported by pandas holds an integer id column with a null as floats
+    (``12345.0``); prox refine gives that record the id ``12345`` (the readers' one rule),
+    and prox eval compared ``str(12345.0)``: every such page went unscored, counted missing."""
+    from prox_tasks.corpus import read_documents
+
+    gold, source, refined = tmp_path / "g.jsonl", tmp_path / "in.jsonl", tmp_path / "r.jsonl"
+    _write(gold, [{"id": 12345.0, "gold_text": "one two"}, {"id": 7, "gold_text": "three"},
+                  {"id": [1], "gold_text": "an id no reader takes"}])
+    _write(source, [{"id": 12345.0, "text": "one two four"}, {"id": 7, "text": "three"}])
+    _write(refined, [{"id": d.id, "text": d.text} for d in read_documents(str(source))])
+    result = evaluate_files(str(refined), str(gold))
+    assert result["docs"] == 2 and result["docs_missing"] == 0
+    assert result["recall"] == 1.0 and result["gold_rows_without_id"] == 1
