@@ -26,6 +26,7 @@ training files are then not read at all.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ from dataclasses import dataclass, field
 from itertools import groupby
 from typing import NamedTuple
 
+from prox_tasks.corpus.document import RecordError
 from prox_tasks.storage import ReadDigests, exists, join_uri, list_uri, read_bytes, to_uri
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
@@ -145,9 +147,13 @@ def _labeled_rows(uri: str, skipped: list, digests: ReadDigests | None = None
 
 
 def _fill_id(row: dict) -> None:
-    """A null id is a missing one: each gets its content's hash."""
-    if row.get("id") is None:
-        row["id"] = hashlib.sha256(row["text"].encode("utf-8", "surrogatepass")).hexdigest()[:16]
+    """The row's ``id`` as the refine readers make it (:func:`~prox_tasks.corpus.document.
+    id_text`, the one rule: ``7`` and ``7.0`` are ``"7"``, a null or NaN id gets its text's
+    :func:`~prox_tasks.corpus.content_id`): a labeled page keeps the id it has in the
+    refined output, and the split its bucket."""
+    from prox_tasks.corpus.document import content_id, id_text
+
+    row["id"] = id_text(row.get("id")) or content_id(row["text"])
 
 
 def _raw_rows(uri: str) -> Iterator[tuple[int, dict]]:
@@ -165,7 +171,7 @@ class Indexed(NamedTuple):
 
     file: int  #: index of its file in ``StreamedRows.files``
     line: int  #: 0-based line in that file
-    id: str | int
+    id: str
     teacher: str | None
     digest: bytes | None  #: :func:`_row_digest` (None: not compared when read again)
     gold: bool = False  #: it has a ``gold_text``
@@ -232,8 +238,9 @@ class StreamedRows:
                 return
             if line != want.line:
                 continue
-            if row.get("id") is None and isinstance(row.get("text"), str):
-                _fill_id(row)
+            if isinstance(row.get("text"), str):
+                with contextlib.suppress(RecordError):  # changed since: its id will differ
+                    _fill_id(row)
             if row.get("id") != want.id:
                 raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
                                      f"{line + 1} holds id {row.get('id')!r}, not {want.id!r}); "
@@ -260,7 +267,8 @@ def label_problem(row: dict) -> str | None:
     """Why a labeled row cannot train a refiner (None: it can).
 
     No text (or an empty one), no program, a label its teacher's checks rejected (``valid``
-    false), an ``id`` that is not a string or integer, a ``teacher`` that is not a string, a
+    false), an ``id`` that the refine readers refuse (not a string or number, an infinity, a
+    blank string), a ``teacher`` that is not a string, a
     ``gold_text`` that is not a string, a program that does not parse (or a ``doc_program``
     that is neither ``keep_doc()`` nor ``drop_doc()``), a chunk program whose removals or
     ``# chunk`` scopes start past the text. A label that does not parse, or was written for
@@ -278,8 +286,14 @@ def label_problem(row: dict) -> str | None:
         return "label rejected by its teacher's checks"
     doc_id, teacher = row.get("id"), row.get("teacher")
     # ids key the split and the repeated-id check, teachers the loss weights: both hashed
-    if doc_id is not None and (isinstance(doc_id, bool) or not isinstance(doc_id, (str, int))):
+    if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int, float, type(None))):
         return f"id is a {type(doc_id).__name__}, not a string or number"
+    from prox_tasks.corpus.document import id_text
+
+    try:
+        id_text(doc_id)
+    except RecordError as err:  # an infinity, a blank string: as the refine readers say
+        return f"bad id: {err.detail}"
     if teacher is not None and not isinstance(teacher, str):
         return f"teacher is a {type(teacher).__name__}, not a name"
     gold = row.get("gold_text")

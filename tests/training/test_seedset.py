@@ -167,7 +167,32 @@ def test_null_ids_get_their_texts_hash_not_one_shared_id(tmp_path):
     path.write_text("".join(json.dumps(r) + "\n" for r in rows))
     seed = load_seed_set(str(path))
     assert len(seed.train + seed.validation) == 11 and not seed.skipped
-    assert 7 in {d["id"] for d in seed.train + seed.validation}
+    assert "7" in {d["id"] for d in seed.train + seed.validation}
+
+
+def test_seed_ids_are_the_ids_the_refine_readers_give_the_same_records(tmp_path):
+    """A labeled page has the id it has in the refined output (one rule: id_text), so a
+    seed set can be joined to refined documents and split the same way."""
+    from prox_tasks.corpus import read_documents
+
+    path = tmp_path / "seed.jsonl"
+    rows = [{**DOC, "id": 12345.0}, {**DOC, "id": 7}, {**DOC, "id": 1.50},
+            {**DOC, "id": None, "text": "no id\nb"}, {**DOC, "id": "s"}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    refined = [doc.id for doc in read_documents(str(path))]
+    assert refined == ["12345", "7", "1.5", refined[3], "s"] and len(refined[3]) == 32
+    for stream in (False, True):
+        seed = load_seed_set(str(path), valid_percent=0, stream=stream)
+        assert not seed.skipped and [d["id"] for d in seed.train] == refined
+
+
+def test_an_id_the_refine_readers_refuse_is_left_out(tmp_path):
+    path = tmp_path / "seed.jsonl"
+    rows = [{**DOC, "id": "a"}, {**DOC, "id": " "}]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    seed = load_seed_set(str(path), valid_percent=0)
+    assert [d["id"] for d in seed.train] == ["a"]
+    assert [(line, w) for _, line, w in seed.skipped] == [(2, "bad id: field 'id' is ' '")]
 
 
 def _mixed_rows(n: int) -> list[str]:
