@@ -123,9 +123,8 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
 
 def _show(registry, name: str, version: str) -> Outcome:
     """One version's record and the decisions on it, oldest first."""
-    registry.check_published(name, version, promoting=False)  # promote's refusal, as a look
-    found = next(v for v in registry.versions(name) if v["version"] == version)
-    decisions = [d for d in registry.decisions(name) if d.get("candidate") == version]
+    found = registry.version(name, version)  # promote's refusal of an unknown one, as a look
+    decisions = found.pop("decisions")
     lines = [
         f"{name} {version}: {'promoted' if found['promoted'] else 'not promoted'}; "
         f"created {found.get('created_at')}; {found.get('uri')}",

@@ -443,26 +443,61 @@ class ModelRegistry:
         """
         from concurrent.futures import ThreadPoolExecutor
 
-        prefix = to_uri(self.uri(name)).rstrip("/") + "/"
-        listed = [u[len(prefix):] for u in list_uri(prefix)]
-        found = [rel.split("/")[0] for rel in listed
-                 if rel.endswith("/" + ARTIFACT) and rel.count("/") == 1]
-        last_decision = {}
-        for rel in listed:  # sorted: oldest first, so the last one of a version wins
-            folder, _, file = rel.partition("/")
-            if folder == "decisions" and "/" not in file and file.endswith(".json"):
-                last_decision[file[: -len(".json")].partition("-")[2]] = rel
+        prefix, found, decided = self._listing(name)
         current = (self.promoted(name) or {}).get("version")
 
         def read(version: str) -> dict:  # "uri": where it is now (the registry may have moved)
             record = {**self.artifact(name, version), "uri": self.uri(name, version)}
-            decision = last_decision.get(version)
+            decision = decided.get(version, [None])[-1]
             return {**record, "promoted": record["version"] == current,
                     "decision": decision and json.loads(read_bytes(prefix + decision))}
 
         with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
             out = list(pool.map(read, found))
         return sorted(out, key=lambda r: (r.get("created_at") or "", r["version"]))
+
+    def version(self, name: str, version: str) -> dict:
+        """One published version of ``name`` (``prox models show``): its ``artifact.json``
+        record with ``promoted`` and ``decisions``, every decision on it, oldest first.
+
+        The one listing :meth:`versions` makes finds it and its decision records, so only
+        ``promoted.json``, its ``artifact.json`` and its own decisions are read, together:
+        not every version's record nor every decision ever taken on the model.
+
+        Raises:
+            UnknownVersion: ``version`` is not published (:meth:`check_published`).
+        """
+        from concurrent.futures import ThreadPoolExecutor
+
+        from prox_tasks.storage.names import check_name
+
+        prefix, found, decided = self._listing(name)
+        if check_name(version, "model version") not in found:  # says what is published
+            self.check_published(name, version, promoting=False)
+        files = [f"{version}/{ARTIFACT}", *decided.get(version, [])]
+        with ThreadPoolExecutor(max_workers=min(16, len(files) + 1)) as pool:
+            current = pool.submit(self.promoted, name)
+            artifact, *decisions = pool.map(lambda rel: json.loads(read_bytes(prefix + rel)),
+                                            files)
+        return {**artifact, "uri": self.uri(name, version),
+                "promoted": (current.result() or {}).get("version") == version,
+                "decisions": decisions}
+
+    def _listing(self, name: str) -> tuple[str, list[str], dict[str, list[str]]]:
+        """``(prefix, versions, decisions)`` of one listing of ``<name>/``: the versions
+        published (those with an ``artifact.json``) and each version's decision records,
+        oldest first (named ``<time>-<version>.json``, listed in name order), as paths
+        under ``prefix``."""
+        prefix = to_uri(self.uri(name)).rstrip("/") + "/"
+        listed = [u[len(prefix):] for u in list_uri(prefix)]
+        found = [rel.split("/")[0] for rel in listed
+                 if rel.endswith("/" + ARTIFACT) and rel.count("/") == 1]
+        decided: dict[str, list[str]] = {}
+        for rel in listed:
+            folder, _, file = rel.partition("/")
+            if folder == "decisions" and "/" not in file and file.endswith(".json"):
+                decided.setdefault(file[: -len(".json")].partition("-")[2], []).append(rel)
+        return prefix, found, decided
 
     def fetch(self, name: str, version: str | None = None, cache: str | None = None) -> Path:
         """A local folder holding the artifact (the promoted one when ``version`` is None)."""

@@ -283,3 +283,29 @@ def test_listing_fifty_versions_on_s3_reads_each_record_once(s3_root, tmp_path, 
     print(dict(s3_calls))
     assert s3_calls["GetObject"] <= 2 * 50 + 1 and s3_calls["ListObjectsV2"] == 1, s3_calls
     assert s3_calls["HeadObject"] == 0, s3_calls
+
+
+def test_showing_one_of_fifty_versions_on_s3_reads_only_its_own_records(s3_root, tmp_path,
+                                                                         s3_calls, capsys):
+    """``prox models show`` sent a HEAD, two listings and read every version's record and
+    every decision ever taken on the model to show one version; now the one listing ``prox
+    models list`` makes, promoted.json, the version's artifact.json and its own decisions."""
+    registry = ModelRegistry(s3_root)
+    versions = []
+    for i in range(50):
+        record = registry.publish(make_artifact(tmp_path / f"a{i}", str(i).encode()), "refiner",
+                                  "line_tagger", {}, {}, {**GOOD, "line_f1": 0.5 + i / 200})
+        versions.append(record["version"])
+        registry.decide("refiner", record["version"], {**GOOD, "line_f1": 0.5 + i / 200},
+                        None if i == 0 else {**GOOD, "line_f1": 0.5 + (i - 1) / 200})
+        registry.decide("refiner", record["version"], GOOD, None)  # a retry: another record
+    s3_calls.clear()
+    code, out, _ = prox("models", "--registry", s3_root, "show", versions[10], "--json",
+                        capsys=capsys)
+    shown = json.loads(out)
+    assert code == 0 and shown["version"] == versions[10] and not shown["promoted"]
+    assert [d["candidate"] for d in shown["decisions"]] == [versions[10]] * 2
+    assert shown["decisions"][-1]["reason"] == "already promoted"  # oldest first, as before
+    print(dict(s3_calls))
+    assert s3_calls["GetObject"] == 4 and s3_calls["ListObjectsV2"] == 1, s3_calls
+    assert s3_calls["HeadObject"] == 0, s3_calls
