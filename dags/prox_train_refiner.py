@@ -38,6 +38,12 @@ with `seed_uri`.
    reason is in the registry's decision record. When another run promoted a model after
    **evaluate** (or a retry finds one), promote measures the candidate against that model
    again — gold gate and validation, as `prox train` does — and decides on that (pool `gpu`).
+   The registry is the truth: once `promoted.json` names the candidate the Asset is updated,
+   even when booking it in the catalog (`catalog_url`) failed.
+5. **book_catalog** — books in the catalog what a promotion could not (the catalog could not
+   be written); it fails, and alerts, while the catalog still cannot: refining uses the new
+   model, but the catalog's lineage and the report name the old one until it is booked
+   (clear the task once the catalog is fixed). Nothing to do otherwise; skipped with promote.
 """
 
 
@@ -141,11 +147,17 @@ def prox_train_refiner():
         decision = training.promote(seed, candidate, incumbent, dict(params))
         if not decision["promoted"]:
             raise AirflowSkipException(f"not promoted: {decision['reason']}")
-        return decision
+        return decision  # promoted: the Asset event is sent, booked in the catalog or not
+
+    @task(multiple_outputs=False)
+    def book_catalog(seed: dict, decision: dict) -> dict:
+        """Book in the catalog the promotion the promote task could not (fails, and alerts,
+        while the catalog cannot be written)."""
+        return training.book_catalog(seed, decision)
 
     seed = resolve_seed_set()
     candidate = train(seed)
-    promote(seed, candidate, evaluate(seed, candidate))
+    book_catalog(seed, promote(seed, candidate, evaluate(seed, candidate)))
 
 
 prox_train_refiner()

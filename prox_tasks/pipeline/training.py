@@ -127,17 +127,57 @@ def promote(seed: dict, candidate: dict, incumbent: dict, params: dict | None = 
     A candidate that is already the promoted model reports ``promoted`` too: a retry of a
     promotion whose files were written before the task failed completes it (and its Asset
     event is sent) instead of being skipped as not promoted.
+
+    The registry is the truth: when the swap happened but booking it in the catalog failed
+    (:class:`~prox_tasks.registry.CatalogNotBooked`), the promotion is reported — the
+    ``prox_refiner`` Asset event is sent, as refining uses the model now — with
+    ``catalog_booked`` False and why in ``catalog_error``, for :func:`book_catalog` to fail
+    on loudly (``remeasured`` is None then: unknown); ``catalog_booked`` is None without a
+    catalog.
     """
-    from prox_tasks.registry import ModelRegistry
+    from prox_tasks.registry import CatalogNotBooked, ModelRegistry
     from prox_tasks.training.promotion import decide_promotion
 
     registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
     measure = _measure(seed, candidate, params or {}, registry)
-    decision, measured = decide_promotion(registry, candidate, measure, measured=incumbent)
+    booked, error, remeasured = (True if registry.catalog else None), None, None
+    try:
+        decision, measured = decide_promotion(registry, candidate, measure, measured=incumbent)
+        remeasured = measured is not incumbent
+    except CatalogNotBooked as err:
+        decision, booked, error = err.decision, False, f"{err} ({err.__cause__})"
+        log.error("%s", error)  # the task succeeds: book_catalog fails on it after the event
     log.info("%s %s: %s (%s)", candidate["name"], candidate["version"],
              "promoted" if decision.promoted else "not promoted", decision.reason)
     return {"promoted": decision.promoted or decision.reason == "already promoted",
             "reason": decision.reason, "incumbent": decision.incumbent,
-            "remeasured": measured is not incumbent,
+            "remeasured": remeasured, "catalog_booked": booked, "catalog_error": error,
             "version": candidate["version"], "uri": candidate["uri"],
             "registry": seed["registry"]}
+
+
+def book_catalog(seed: dict, decision: dict) -> dict:
+    """Book in the catalog the model a promotion left unbooked (``catalog_booked`` False):
+    the version ``promoted.json`` names now. Nothing to do otherwise.
+
+    Raises:
+        RunError: the catalog still cannot be written: the run fails (and alerts) though
+            refining serves the promoted model — the catalog's lineage and the report's
+            model would be stale; the message says how to book it.
+    """
+    from prox_tasks.registry import ModelRegistry
+
+    if decision.get("catalog_booked") is not False:
+        return {"booked": decision.get("catalog_booked")}
+    registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
+    try:
+        version = registry.book_promoted(settings.REFINER_NAME, decision["version"])
+    except Exception as err:
+        raise RunError(
+            f"{settings.REFINER_NAME} {decision['version']} is promoted in the registry "
+            f"{seed['registry']} (refining uses it: the prox_refiner Asset event was sent) but "
+            f"the catalog {seed['catalog_url']} cannot book it: {err}. Once the catalog can be "
+            "written, clear this task (it books what promoted.json names), or run prox models "
+            f"promote {decision['version']} --reason TEXT --catalog URL") from err
+    log.info("booked %s %s in the catalog", settings.REFINER_NAME, version)
+    return {"booked": True, "version": version}

@@ -393,11 +393,22 @@ class ModelRegistry:
         if not self.catalog or not (decision.promoted or decision.reason == "already promoted"):
             return
         try:
-            live = (self.promoted(name) or {}).get("version") or version
-            self._catalog_register({**self.artifact(name, live), "uri": self.uri(name, live)},
-                                   promoted=True)
+            self.book_promoted(name, version)
         except Exception as err:
             raise CatalogNotBooked(decision, self.catalog) from err
+
+    def book_promoted(self, name: str, version: str | None = None) -> str | None:
+        """Book in the catalog (when one is configured) the version ``promoted.json`` names
+        now (``version`` when none is promoted); returns the version booked.
+
+        The training DAG's ``book_catalog`` task books again what a promotion could not.
+        """
+        live = (self.promoted(name) or {}).get("version") or version
+        if live is None:
+            return None
+        self._catalog_register({**self.artifact(name, live), "uri": self.uri(name, live)},
+                               promoted=True)
+        return live
 
     def check_published(self, name: str, version: str, promoting: bool = True) -> None:
         """Refuse a version whose ``artifact.json`` is missing: never published, or its

@@ -2,7 +2,7 @@ import pytest
 
 EXPECTED = {
     "prox_seed_label": {"sample", "shards", "label_shard", "validate", "split", "register"},
-    "prox_train_refiner": {"resolve_seed_set", "train", "evaluate", "promote"},
+    "prox_train_refiner": {"resolve_seed_set", "train", "evaluate", "promote", "book_catalog"},
     "prox_refine_snapshot": {"resolve", "wait_for_partition", "plan", "refine_shard", "collect", "quality_gate",
                              "release", "book_unfinished"},
 }

@@ -43,7 +43,8 @@ def test_seed_label_then_train_promotes(dagbag, tmp_path, monkeypatch):
     assert train_run.state == "success"
     states = {ti.task_id: ti.state for ti in train_run.get_task_instances()}
     assert states == {"resolve_seed_set": "success", "train": "success",
-                      "evaluate": "success", "promote": "success"}
+                      "evaluate": "success", "promote": "success",
+                      "book_catalog": "success"}
     promoted = ModelRegistry(str(tmp_path / "registry")).promoted("refiner")
     assert promoted is not None
     assert catalog.promoted_model("refiner")["version"] == promoted["version"]
@@ -133,6 +134,62 @@ def test_train_dag_gates_again_against_a_model_promoted_after_evaluate(dagbag, t
     candidate = next(d for d in registry.decisions("refiner") if d["candidate"] not in (a, b))
     assert candidate["incumbent"] == b and "meanwhile" not in candidate["reason"]
     assert candidate["incumbent_source"] == b and candidate["incumbent_metrics"] is not None
+
+
+def test_a_promotion_the_catalog_cannot_book_updates_the_asset_and_fails_the_booking(
+        dagbag, tmp_path, monkeypatch):
+    """The catalog cannot be written after evaluate (its folder is now a file: a real fault,
+    placed between the tasks by wrapping evaluate). promote swapped the registry — refining
+    uses the candidate — so its `prox_refiner` Asset event is sent and the refine runs
+    scheduled on it start; promote failed on every retry before, and no event was sent. The
+    booking failure is loud: book_catalog fails (and alerts) saying how to book it; cleared
+    once the catalog is back, it books the promoted version."""
+    from airflow.models.asset import AssetEvent
+    from airflow.utils.session import create_session
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import training
+    from prox_tasks.registry import ModelRegistry
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "registry"))
+    folder = tmp_path / "catalog"
+    folder.mkdir()
+    catalog_url = f"sqlite:///{folder / 'catalog.sqlite'}"
+    real_evaluate = training.evaluate
+
+    def evaluate_then_the_catalog_breaks(*args, **kwargs):
+        measured = real_evaluate(*args, **kwargs)
+        folder.rename(tmp_path / "catalog-away")
+        folder.write_text("not a folder")
+        return measured
+
+    monkeypatch.setattr(training, "evaluate", evaluate_then_the_catalog_breaks)
+    seed = write_seed_set(tmp_path / "seed", make_docs(24, seed=1), make_docs(12, seed=2))
+    dag = dagbag.get_dag("prox_train_refiner")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), "seed_uri": str(seed),
+                             "registry": str(tmp_path / "registry"), "epochs": 1,
+                             "gold_gate": False, "catalog_url": catalog_url})
+    states = {ti.task_id: ti.state for ti in run.get_task_instances()}
+    assert states["promote"] == "success" and states["book_catalog"] == "failed", states
+    assert run.state == "failed"
+    promoted = ModelRegistry(str(tmp_path / "registry")).promoted("refiner")
+    assert promoted is not None
+    with create_session() as session:
+        events = session.query(AssetEvent).filter(AssetEvent.source_run_id == run.run_id).all()
+        assert [e.asset.name for e in events] == ["prox_refiner"]
+    with pytest.raises(training.RunError, match="clear this task"):
+        training.book_catalog({"registry": str(tmp_path / "registry"), "catalog_url":
+                               catalog_url}, {"catalog_booked": False, **promoted})
+    folder.unlink()
+    (tmp_path / "catalog-away").rename(folder)
+    booked = training.book_catalog({"registry": str(tmp_path / "registry"),
+                                    "catalog_url": catalog_url},
+                                   {"catalog_booked": False, **promoted})
+    assert booked == {"booked": True, "version": promoted["version"]}
+    with Catalog(catalog_url) as catalog:
+        assert catalog.promoted_model("refiner")["version"] == promoted["version"]
 
 
 def _warc_and_wet(folder, pages: int):
