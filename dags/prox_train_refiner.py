@@ -21,7 +21,8 @@ with `seed_uri`.
 1. **resolve_seed_set** — the Param, else the triggering Asset event's `uri`; what `train`
    would refuse fails here, once: Params that cannot train together, a `base` of another
    kind, none promoted for `promoted`, a seed set that cannot be read (an empty folder, a
-   manifest cut short, a split gone) or holds no training or validation documents.
+   manifest cut short, a split gone) or holds no training or validation documents — from
+   the manifest and each file's first 1,000 lines; **train** checks every row.
 2. **train** — the document-level and chunk-level programs are learned together into one
    artifact (`kind`: `line_tagger`, the embedded default that trains in minutes on CPUs, or
    `causal_lm`, fine-tuning `base` — any Hugging Face causal LM, e.g. the ProX paper's

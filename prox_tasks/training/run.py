@@ -331,11 +331,17 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
     raise ValueError(f"unknown kind {job.kind!r}; choose one of {', '.join(KINDS)}")
 
 
-def checked_seed_set(job: TrainJob, caller: str = "cli"):
+def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None = None):
     """``job``'s seed set, read (streamed) once its settings were checked
     (:meth:`TrainJob.check_options`) and checked against them (:meth:`TrainJob.check`):
     what :func:`run_training` trains on, and what the train DAG's first task checks so a run
     that cannot train fails there, not at ``train`` after waiting for the ``gpu`` pool.
+
+    ``sample_rows`` (the DAG's first task): only the first this many lines of each file
+    are read — the manifest, every file there and readable, the rows that start it — not a
+    large seed set on S3 once more before ``train`` reads it all. A seed set read whole
+    within them is checked as ``train`` checks it; of one read in part, what the rows read
+    lack (training, validation or gold rows) is left for ``train`` to find.
 
     Raises:
         TrainingRefused: the settings, or a seed set that is missing, unreadable (a
@@ -350,13 +356,15 @@ def checked_seed_set(job: TrainJob, caller: str = "cli"):
 
     named, _, _ = _wording(caller)
     try:
-        seed = load_seed_set(job.seed, job.valid_percent, stream=True)
+        seed = load_seed_set(job.seed, job.valid_percent, stream=True, sample_rows=sample_rows)
     except SeedSetChanged:
         raise
     except (FileNotFoundError, ValueError) as err:  # no retry reads it otherwise
         writer = "prox_seed_label" if caller == "dag" else "`prox label --seed-set`"
         raise TrainingRefused(f"seed set {job.seed} cannot be read: {err} (point "
                               f"{named('seed')} at a whole seed set {writer} wrote)") from err
+    if seed.partial:  # what the rows read lack may come further on: train reads them all
+        return seed
     if not seed.train:
         described = seed.describe()
         said = left_out(described)

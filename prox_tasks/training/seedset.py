@@ -73,6 +73,9 @@ class SeedSet:
     train: list[dict] | StreamedRows
     validation: list[dict] | StreamedRows
     skipped: list[tuple[str, int, str]] = field(default_factory=list)
+    #: Only the first ``sample_rows`` rows of some file were read (:func:`load_seed_set`):
+    #: what the rows read lack (training or validation rows, gold) may be further on.
+    partial: bool = False
 
     def train_teachers(self) -> set:
         """The ``teacher`` of each training row (None for a row without one)."""
@@ -126,16 +129,22 @@ def read_rows(uri: str, skipped: list) -> list[dict]:
     return [row for _line, row in _labeled_rows(uri, skipped)]
 
 
-def _labeled_rows(uri: str, skipped: list, digests: ReadDigests | None = None
+def _labeled_rows(uri: str, skipped: list, digests: ReadDigests | None = None,
+                  limit: int | None = None, cut: list | None = None
                   ) -> Iterator[tuple[int, dict]]:
     """``(line, row)`` of each usable row of one JSONL file (see :func:`read_rows`); the
-    others go to ``skipped`` once the file is read, its bytes to ``digests``."""
+    others go to ``skipped`` once the file is read, its bytes to ``digests``. With
+    ``limit``, only its first ``limit`` lines are read: ``uri`` goes to ``cut`` when more
+    follow."""
     from prox_tasks.corpus import Quarantine
     from prox_tasks.corpus import read_rows as read_jsonl_rows
 
     quarantine = Quarantine()
     left_out = []
     for _source, offset, row in read_jsonl_rows(uri, quarantine, digests=digests):
+        if limit is not None and offset >= limit:  # the rest of the file is not read
+            cut.append(uri)
+            break
         why = label_problem(row)
         if why:
             left_out.append((uri, offset + 1, why))
@@ -368,7 +377,7 @@ def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
 
 
 def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
-                  validation_only: bool = False) -> SeedSet:
+                  validation_only: bool = False, sample_rows: int | None = None) -> SeedSet:
     """Read the seed set at ``uri`` (see module docs).
 
     Args:
@@ -382,6 +391,10 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
             are the same either way (a repeated id keeps its first validation row, whatever
             the training files hold); without such a manifest every file is read, as the
             split or the version needs them all.
+        sample_rows: Read only the first this many lines of each file (the train DAG's
+            first task's look: the manifest, every file there and readable, the rows that
+            start it): ``partial`` says whether a file held more; a cut file's checksum
+            is not checked, and the version of a folder is not the whole files'.
     """
     skipped: list = []
     manifest_uri = uri if uri.endswith(".json") else join_uri(uri, "manifest.json")
@@ -407,38 +420,44 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
         # split on S3 is not downloaded once more to be checked)
         checked = {resolve(names[0]): expected for kind, names in files.items()
                    if (expected := (manifest.get("sha256") or {}).get(kind)) and len(names) == 1}
-        train, valid, paths, contents = _read_split(listed, "validation" in files, valid_percent,
-                                                    skipped, stream, checked=checked)  # fmt: skip
+        train, valid, paths, contents, cut = _read_split(
+            listed, "validation" in files, valid_percent, skipped, stream, checked=checked,
+            sample_rows=sample_rows)
         for file, expected in checked.items():
-            _check_checksum(file, expected, contents[file])
-        return _seed_set(uri, version, train, valid, skipped, paths, stream)
+            if file not in cut:  # a file read in part has no checksum to compare
+                _check_checksum(file, expected, contents[file])
+        return _seed_set(uri, version, train, valid, skipped, paths, stream, bool(cut))
     files = [f for f in list_uri(uri) if f.endswith(DATA_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no seed set (manifest or JSONL files) at {uri}")
     # the version: each file's name and bytes, hashed in the read of its rows
     digest = hashlib.sha256()
     listed = [(f, "valid" in f.rsplit("/", 1)[-1]) for f in files]
-    train, valid, paths, _ = _read_split(listed, any(v for _, v in listed), valid_percent,
-                                         skipped, stream, version=digest)  # fmt: skip
-    return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream)
+    train, valid, paths, _, cut = _read_split(listed, any(v for _, v in listed), valid_percent,
+                                              skipped, stream, version=digest,
+                                              sample_rows=sample_rows)  # fmt: skip
+    return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream,
+                     bool(cut))
 
 
 def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_percent: int,
-                skipped: list, stream: bool, *, checked=(), version=None
-                ) -> tuple[list[dict], list[dict], list[str], dict[str, str]]:
+                skipped: list, stream: bool, *, checked=(), version=None,
+                sample_rows: int | None = None
+                ) -> tuple[list[dict], list[dict], list[str], dict[str, str], list[str]]:
     """(training rows, validation rows, the files read, the SHA-256 of the decompressed
-    content of those in ``checked``) of the files ``listed`` as ``(uri, is validation)``,
+    content of those in ``checked``, the files read only in part: ``sample_rows``) of the
+    files ``listed`` as ``(uri, is validation)``,
     training files first; without a validation split, rows go to validation by
     :func:`id_bucket`. ``version``, a hash, is fed each file's name and stored bytes. With
     ``stream``, a row is kept as a stub (``id`` and its :class:`Indexed` entry, ``_at``) to
     be read again later."""
-    train, valid, paths, contents = [], [], [], {}
+    train, valid, paths, contents, cut = [], [], [], {}, []
     for index, (uri, is_valid) in enumerate(listed):
         paths.append(uri)
         if version is not None:
             version.update(uri.rsplit("/", 1)[-1].encode())
         digests = ReadDigests(version, hashlib.sha256() if uri in checked else None)
-        for line, row in _labeled_rows(uri, skipped, digests):
+        for line, row in _labeled_rows(uri, skipped, digests, sample_rows, cut):
             if has_validation:
                 to_valid = is_valid
             else:  # as split_by_id splits, row by row
@@ -450,15 +469,15 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
             (valid if to_valid else train).append(row)
         if digests.content is not None:
             contents[uri] = digests.content.hexdigest()
-    return train, valid, paths, contents
+    return train, valid, paths, contents, cut
 
 
 def _seed_set(uri: str, version: str, train: list[dict], valid: list[dict], skipped: list,
-              paths: list[str], stream: bool) -> SeedSet:
+              paths: list[str], stream: bool, partial: bool = False) -> SeedSet:
     """The :class:`SeedSet` of the rows read, each id once (:func:`_unique`)."""
     train, valid = _unique(train, valid, skipped, uri)
     if stream:
         train = StreamedRows(paths, [r["_at"] for r in train])
         valid = StreamedRows(paths, [r["_at"] for r in valid])
     # canonical (file:///abs, s3://): a model's artifact.json records it as its provenance
-    return SeedSet(to_uri(uri), version, train, valid, skipped)
+    return SeedSet(to_uri(uri), version, train, valid, skipped, partial)

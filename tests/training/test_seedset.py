@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import time
 
 import pytest
 
@@ -445,3 +446,67 @@ def test_evaluate_and_promote_fetch_only_an_s3_seed_sets_validation_file(tmp_pat
     whole = load_seed_set(seed["uri"], stream=True)
     assert (alone.version, list(alone.validation)) == (whole.version, list(whole.validation))
     assert len(alone.train) == 0 and len(whole.train) == 30
+
+
+def _large_seed_set(folder, n_train: int, n_valid: int):
+    """A seed set of ``n_train`` + ``n_valid`` rows (make_docs' pages again under new
+    ids: labeling 50k pages would take minutes), as prox label --seed-set writes it."""
+    from tests.training.fixtures import make_docs
+
+    pages = make_docs(200, 1)
+    rows = [{**pages[i % 200], "id": f"t{i}"} for i in range(n_train)]
+    return write_seed_set(folder, rows, [{**pages[i % 200], "id": f"v{i}"}
+                                         for i in range(n_valid)])  # fmt: skip
+
+
+def test_the_train_dag_s_first_task_reads_the_start_of_a_large_s3_seed_set_not_all_of_it(
+        tmp_path, s3_server, s3_seed_root):
+    """resolve_seed_set read a whole seed set to check it — on S3, for a 50k-row seed set,
+    a full extra read of every file before train reads (and checks) it all again. It reads
+    the manifest and the first SAMPLE_ROWS lines of each file now: every file is opened (a
+    split gone still fails it), what train checks of every row is left to train."""
+    from prox_tasks.pipeline import training
+    from prox_tasks.storage import get_client
+    from prox_tasks.training.run import TrainingRefused
+
+    folder = _large_seed_set(tmp_path / "seed", 50_000, 5_000)
+    _upload(folder, s3_seed_root)
+    bucket = s3_seed_root.removeprefix("s3://")
+    params = {"seed_uri": f"{s3_seed_root}/seed", "registry": str(tmp_path / "registry"),
+              "catalog_url": f"sqlite:///{tmp_path}/c.sqlite"}
+    s3_server.faults.seen.clear()
+    started = time.perf_counter()
+    assert training.resolve_seed_set(params, [])["uri"] == params["seed_uri"]
+    took = time.perf_counter() - started
+    gets = {name: sum(1 for method, path in s3_server.faults.seen
+                      if method == "GET" and path == f"/{bucket}/seed/{name}")
+            for name in ("train.jsonl.gz", "validation.jsonl.gz")}  # fmt: skip
+    print(f"resolve_seed_set: {took:.2f} s, GETs {gets}")
+    assert gets == {"train.jsonl.gz": 2, "validation.jsonl.gz": 2}, gets  # its start
+    get_client().delete_object(Bucket=bucket, Key="seed/validation.jsonl.gz")
+    with pytest.raises(TrainingRefused, match="validation.jsonl.gz"):
+        training.resolve_seed_set(params, [])
+
+
+def test_a_seed_set_read_in_part_is_marked_and_not_refused_for_what_its_start_lacks(tmp_path):
+    """The first rows of a large training file are all left out (labels without text):
+    the sample proves nothing of the rest, so resolve_seed_set lets train decide; a seed
+    set read whole within the sample is checked as before."""
+    from prox_tasks.pipeline import training
+    from prox_tasks.training.run import TrainingRefused
+    from tests.training.fixtures import make_docs
+
+    pages = make_docs(20, 1)
+    no_text = [{k: v for k, v in page.items() if k != "text"} | {"id": f"n{i}"}
+               for i, page in enumerate(pages * 60)]  # fmt: skip
+    rows = no_text[: training.SAMPLE_ROWS + 5] + [{**pages[0], "id": "late"}]
+    folder = write_seed_set(tmp_path / "seed", rows, make_docs(6, 2))
+    params = {"seed_uri": str(folder), "registry": str(tmp_path / "registry"),
+              "catalog_url": f"sqlite:///{tmp_path}/c.sqlite"}
+    training.resolve_seed_set(params, [])
+    sampled = load_seed_set(str(folder), stream=True, sample_rows=training.SAMPLE_ROWS)
+    assert sampled.partial and not sampled.train
+    assert not load_seed_set(str(folder), stream=True).partial
+    small = write_seed_set(tmp_path / "small", no_text[:50], make_docs(6, 2))
+    with pytest.raises(TrainingRefused, match="has no training documents"):
+        training.resolve_seed_set({**params, "seed_uri": str(small)}, [])
