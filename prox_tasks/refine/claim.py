@@ -42,7 +42,12 @@ import json
 import logging
 from collections.abc import Collection
 
-from prox_tasks.refine.step import SettingsConflict, check_published_requests, differences
+from prox_tasks.refine.step import (
+    SettingsConflict,
+    check_published_requests,
+    differences,
+    same_request,
+)
 from prox_tasks.storage import join_uri, names_in, read_json
 from prox_tasks.storage.swap import replace_if
 
@@ -111,14 +116,16 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         wanted = _claim_bytes(manifest.id, request, runner, gated)  # a gate mark stays
         holder = claim.get("runner") if claimed is not None else None
         dead = bool(holder) and why_dead(holder, me)
-        if claimed == request:
+        if same_request(claimed, request):
+            # kept in the form it was claimed in (one by a prox before served_models): the
+            # shards of one snapshot record one request (as_claimed), which the gate compares
             if dead:  # a rerun of a killed run's settings holds the claim from now on
-                return wanted
+                return _claim_bytes(manifest.id, claimed, runner, gated)
             if holder and holder != runner and (runner or for_others):
                 # shared with a run that may still run (the DAG's plan, claiming for its
                 # refine tasks; another prox refine): the claim names no process from now
                 # on, so it does not lapse when the one it named dies
-                return _claim_bytes(manifest.id, request, gated=gated)
+                return _claim_bytes(manifest.id, claimed, gated=gated)
             return None
         if take_over:
             if claimed is not None:
@@ -193,7 +200,7 @@ def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
         return False
 
     def decide(current: bytes | None) -> bytes | None:
-        if _request_of(current, manifest.id, output_uri) != request:
+        if not same_request(_request_of(current, manifest.id, output_uri), request):
             return None  # not this run's claim (any more)
         gated = _claim_of(current, output_uri).get("gated")  # a gate's mark stays
         return _claim_bytes(manifest.id, None, gated=gated)  # a claim of no request: no claim
@@ -297,12 +304,25 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
         raise _gated(f"shard {shard_index} of {output_uri} was not published", gated,
                      " meanwhile")
     claimed = None if claim is None else claim.get("request")
-    if claimed is None or claimed == request:
+    if claimed is None or same_request(claimed, request):
         return
     raise SettingsConflict.between(
         claimed, request, f"shard {shard_index} of {output_uri} was not published: another "
         "run (--force, the DAG's reprocess Param) claimed the folder for other settings "
         "meanwhile")
+
+
+def as_claimed(output_uri: str, manifest_id: str, request: dict | None) -> dict | None:
+    """``request`` in the form the folder's claim records it: an openai snapshot claimed by
+    a prox before ``served_models`` (:func:`~prox_tasks.refine.step.same_request`) keeps
+    recording its request as then, so every shard of it records one request (the gate's
+    ``refine_settings``). Reads the claim only for such a request (openai with served names)."""
+    if getattr(request, "before_served", None) is None:
+        return request
+    claimed = _claimed_request(output_uri, manifest_id)
+    if claimed is not None and claimed != request and same_request(claimed, request):
+        return claimed
+    return request
 
 
 def claimed_model(output_uri: str, manifest_id: str) -> str | None:

@@ -85,15 +85,44 @@ def shard_request(model: str | None, backend: str | None, backend_options: dict 
     options = {k: v for k, v in (backend_options or {}).items()
                if v is not None and k not in TRANSPORT_OPTIONS}
     threshold = options.pop("line_threshold", None)
+    before_served = _options_digest(options)  # as a prox before served_models recorded it
     served = _served_models(backend, options)
     chosen = Limits.resolve(limits).to_dict()
-    return {"model": model, "backend": backend, **served,
+    request = ShardRequest({"model": model, "backend": backend, **served,
             "keep_threshold": threshold,
-            "options": hashlib.sha256(json.dumps(options, sort_keys=True, default=str)
-                                      .encode()).hexdigest()[:16],
+            "options": _options_digest(options),
             "policy": dict(sorted((policy or {}).items())),
             "limits": {k: v for k, v in chosen.items() if not k.startswith("max_batch_")},
-            "quality": quality}  # fmt: skip
+            "quality": quality})  # fmt: skip
+    if served:
+        request.before_served = {k: v for k, v in request.items() if k != "served_models"}
+        request.before_served["options"] = before_served
+    return request
+
+
+class ShardRequest(dict):
+    """A :func:`shard_request` (a JSON-ready dict, recorded as is) that also knows how a
+    prox before ``served_models`` recorded the same request (``before_served``: the names
+    given by option inside the options digest, by variable not at all), so the shards and
+    claims of a snapshot refined before are still this request (:func:`same_request`)."""
+
+    before_served: dict | None = None
+
+
+def same_request(recorded: dict | None, request: dict | None) -> bool:
+    """Whether ``recorded`` (a status record's or a claim's request) is ``request``: equal,
+    or recorded by a prox before ``served_models`` for the same request (an openai snapshot
+    refined before, rerun after the upgrade with nothing changed)."""
+    if recorded == request:
+        return True
+    before = getattr(request, "before_served", None)
+    return (before is not None and isinstance(recorded, dict)
+            and "served_models" not in recorded and recorded == before)
+
+
+def _options_digest(options: dict) -> str:
+    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str)
+                          .encode()).hexdigest()[:16]
 
 
 def _served_models(backend: str | None, options: dict) -> dict:
@@ -114,7 +143,7 @@ def _served_models(backend: str | None, options: dict) -> dict:
 
 def _check_request(output_uri: str, shard_index: int, done: dict, request: dict | None) -> None:
     recorded = done.get("request")
-    if request is None or recorded is None or recorded == request:
+    if request is None or recorded is None or same_request(recorded, request):
         return
     raise SettingsConflict.between(
         recorded, request, f"shard {shard_index} of {output_uri} was refined with other "
@@ -217,6 +246,9 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         return {"shard": shard_index, "status": "skipped", "accounting": done,
                 "stats": None, "model_version": done.get("model_version"), "backend": None}
     Limits.resolve(limits)  # bad limits fail before a model is loaded
+    from prox_tasks.refine.claim import as_claimed  # imports this module
+
+    request = as_claimed(output_uri, manifest.id, request)  # one form a snapshot
     bound_heap()
     owned = refiner is None
     if owned:

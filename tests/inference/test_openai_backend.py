@@ -774,3 +774,48 @@ def test_the_engine_builds_its_tls_context_once_not_per_call_and_server(monkeypa
         for _ in range(3):
             engine.generate([GenerationRequest([1, 2, 3], 4) for _ in range(4)])
     assert len(asked) == 12 and len(built) == 1
+
+
+def test_an_openai_snapshot_refined_before_served_models_resumes_with_nothing_changed(
+        tiny_model, tmp_path, monkeypatch, capsys):  # fmt: skip
+    """Since the served names count in a snapshot's settings (``served_models``), a plain
+    rerun of an openai snapshot refined by the prox before (its shards and claim recorded
+    without them) was refused — ``served_models None -> {...}`` — and only ``--force``
+    (every shard on the GPUs again) got past it. Such a request is now the same request;
+    the shards refined after record it in the snapshot's one form (the gate's
+    ``refine_settings`` stays 1), and a changed name is still refused."""
+    import json
+    from pathlib import Path
+
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import status_uri
+    from prox_tasks.refine.claim import claim_uri
+    from prox_tasks.refine.step import shard_request
+
+    monkeypatch.setenv("PROX_OPENAI_DOC_MODEL", "prox-doc")
+    monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
+    docs, out = tmp_path / "in.jsonl", tmp_path / "out"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(4)))
+    with _model_server([DOC_CARD, CHUNK_CARD], []) as gateway:
+        args = ["refine", "--input", str(docs), "--output", str(out), "--model",
+                str(tiny_model), "--backend", "openai", "--servers", gateway.url + "/v1",
+                "--shards", "2", "--no-progress"]  # fmt: skip
+        assert main(args) == 0, capsys.readouterr().err
+        # as the prox before served_models left it: both records and the claim in the old
+        # form, shard 1 not yet published (the run was stopped)
+        status = [Path(status_uri(str(out), i).removeprefix("file://")) for i in (0, 1)]
+        claim = Path(claim_uri(str(out)).removeprefix("file://"))
+        new = json.loads(status[0].read_text())["request"]
+        old = shard_request(new["model"], "openai", {}, None, None).before_served
+        assert old is not None and "served_models" not in old and old != new
+        for path in (status[0], claim):
+            record = json.loads(path.read_text())
+            record["request"] = old
+            path.write_text(json.dumps(record))
+        status[1].unlink()
+        assert main(args) == 0, capsys.readouterr().err  # before: SettingsConflict
+        assert [json.loads(p.read_text())["request"] for p in status] == [old, old]
+        # another model named by option is another request (one named by a variable is
+        # not: the prox before did not record those names, so its shards cannot tell)
+        assert main([*args, "--chunk-served-model", "prox-chunk-v2"]) == 1
+        assert "other settings" in capsys.readouterr().err
