@@ -11,6 +11,11 @@ Grammar (one call per line; blank lines, ``#`` comments and Markdown code fences
                      | "x" hh | "u" hhhh | "U" hhhhhhhh | NEWLINE )
     NEWLINE  := "\n" | "\r\n"
 
+Escapes read as in Python, but for a surrogate pair written as two ``\\u`` escapes
+(``"\\ud83d\\ude00"``, JSON's way), which is the one character it encodes. A ``normalize()``
+whose ``target_str`` still holds a lone surrogate is a ``bad_arguments`` error: it would put
+into the text a character no UTF-8 text can hold.
+
 A call may span several lines while its parenthesis is open, and a string may go on to the
 next line after a backslash ending a line (an escaped newline, dropped from the string's value
 as in Python), until a line starts a new call. A carriage return before a line feed is
@@ -107,7 +112,13 @@ _TOKEN = re.compile(
     re.VERBOSE | re.ASCII,
 )
 
-_ESCAPE = re.compile(r"\\(x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|\r\n|[\s\S])")
+# A surrogate pair written as two \u escapes (JSON's way to write "\U0001f600") is the one
+# character it encodes, not two lone surrogates that no UTF-8 text can hold.
+_ESCAPE = re.compile(
+    r"\\(u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}"
+    r"|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8}|\r\n|[\s\S])"
+)
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _SIMPLE_ESCAPES = {
     "\\": "\\", "'": "'", '"': '"', "n": "\n", "r": "\r", "t": "\t",
     "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v",
@@ -120,6 +131,9 @@ def _unescape_one(match: re.Match) -> str:
     body = match.group(1)
     if body in _SIMPLE_ESCAPES:  # before the length test: an escaped CRLF is two characters
         return _SIMPLE_ESCAPES[body]
+    if len(body) == 11:  # a surrogate pair: \udXXX\udYYY
+        high, low = int(body[1:5], 16), int(body[7:], 16)
+        return chr(0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00))
     if len(body) > 1:  # \xhh, \uhhhh, \Uhhhhhhhh
         code = int(body[1:], 16)
         return chr(code) if code <= 0x10FFFF else match.group(0)
@@ -246,6 +260,9 @@ def _bind(name: str, args: list, kwargs: list[tuple[str, object]]) -> Call | str
         return "normalize() source_str must not be empty"
     if source == target:
         return "normalize() source_str equals target_str"
+    if _SURROGATE.search(target) is not None:
+        # it would put into the text a character UTF-8 cannot hold (written as its escape)
+        return "normalize() target_str holds a lone surrogate (\\ud800-\\udfff), not text"
     return Normalize(source, target)
 
 

@@ -12,6 +12,7 @@ from prox_tasks.programs import (
     Program,
     RemoveLines,
     Scope,
+    execute,
     join_chunk_programs,
     parse,
 )
@@ -396,3 +397,24 @@ def test_parse_time_is_linear_on_pathological_programs(shape):
     finally:
         gc.enable()
     assert ratio < 80, f"{shape}: 16x the input took {ratio:.0f}x the time"
+
+
+def test_a_surrogate_pair_escape_is_the_character_it_encodes():
+    # a model writing an emoji the JSON way: one character, not two lone surrogates
+    program = parse('normalize("\\ud83d\\ude00", "\\uD83D\\uDE03")', level="chunk")
+    assert program.calls == (Normalize("\U0001f600", "\U0001f603"),)
+    result = execute("I am happy \U0001f600 today, said the eleven words of this single line", None, program)
+    assert result.text == "I am happy \U0001f603 today, said the eleven words of this single line"
+    result.text.encode("utf-8")  # a shard can hold it
+
+
+@pytest.mark.parametrize("target", ["\\ud800", "x\\udfffy", "\\ude00\\ud83d", "\\ud83d"])
+def test_a_lone_surrogate_replacement_is_a_bad_argument_and_changes_nothing(target):
+    program = parse(f'normalize("happy", "{target}")', level="chunk")
+    assert program.calls == ()
+    assert [e.kind for e in program.errors] == [ErrorKind.BAD_ARGUMENTS]
+    assert "lone surrogate" in program.errors[0].message
+    text = "I am happy today, said the seven words of this line"
+    result = execute(text, None, f'normalize("happy", "{target}")')
+    assert result.text == text
+    assert result.stats.errors == {"bad_arguments": 1}
