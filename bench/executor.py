@@ -20,6 +20,11 @@ took minutes): each shape at 64 KiB, 256 KiB and 1 MiB (the default size cap), b
 the call-count cap lifted so that every line is parsed. Linear parsing gives a 1 MiB / 64 KiB
 ratio near 16; quadratic would give 256.
 
+Part 3, execution time of the programs a model stuck in a loop writes (:data:`LOOPING`: a
+normalization matching 100k times or across every line break, hundreds of normalizations, a
+scope per line, overlapping removals past the document) over 64 KiB and 1 MiB of document,
+and the worst of them. The caps (``max_normalize_reads``, ``max_program_calls``) bound it.
+
 Usage: ``python bench/executor.py [--data DATA_DIR] [--repeats 7] [--limit N] [--skip-parse]``
 (``DATA_DIR``: bench/README.md, "Data for the benches"; a ``wcxb_dev.jsonl.gz`` file works too)
 """
@@ -53,6 +58,25 @@ HOSTILE = {
     "one call, 1 MiB of arguments": lambda n: "f(" + "1," * ((n - 3) // 2) + ")",
     "remove_lines(N, N) lines": lambda n: "remove_lines(1, 2)\n" * (n // 19),
 }
+
+
+# Part 3: programs of a model stuck in a loop over a long document; (document, program) of
+# about n characters of document.
+LOOPING = {
+    "normalize matching every word": lambda n: ("a " * (n // 2), 'normalize("a", "b")'),
+    "normalize across every line": lambda n: ("w x\n" * (n // 4), 'normalize("\\n", " ")'),
+    "normalize across line pairs": lambda n: ("a\na\n" * (n // 4), 'normalize("a\\na", "x")'),
+    "merge, then 400 normalizations": lambda n: ("x\n" * (n // 2), "\n".join(
+        ['normalize("x\\n", "y")'] + [f'normalize("q{i}", "z")' for i in range(400)])),
+    "400 normalizations, 1-char lines": lambda n: ("x\n" * (n // 2), "\n".join(
+        f'normalize("q{i}", "z")' for i in range(400))),
+    "400 normalizations, 2 scopes in turn": lambda n: ("x\n" * (n // 2), "\n".join(
+        f'# chunk {i % 2}-\nnormalize("q{i}", "z")' for i in range(400))),
+    "a chunk scope + normalize per line": lambda n: ("w x\n" * (n // 4), "\n".join(
+        f'# chunk {i}-{i}\nnormalize("w", "v")' for i in range(n // 64))),
+    "overlapping huge removals": lambda n: ("w x\n" * (n // 4), "\n".join(
+        f"remove_lines({i}, {10**17 + i})" for i in range(n // 64))),
+}  # fmt: skip
 
 
 def removed_by_gold(text: str, gold: str) -> list[int]:
@@ -119,13 +143,39 @@ def parse_times() -> list[dict]:
     return out
 
 
+def execute_times() -> list[dict]:
+    """Execution time of :data:`LOOPING` at 64 KiB and 1 MiB of document (best of 3)."""
+    sizes = (64 * 1024, 1024 * 1024)
+    print("\nexecute time of looping programs (best of 3, CPU seconds)")
+    print(f"  {'shape':36s} {'64 KiB':>9s} {'1 MiB':>9s}  1 MiB / 64 KiB")
+    out = []
+    for shape, make in LOOPING.items():
+        times = []
+        for size in sizes:
+            text, program = make(size)
+            best = float("inf")
+            for _ in range(3):
+                start = time.process_time()
+                execute(text, None, program)
+                best = min(best, time.process_time() - start)
+            times.append(best)
+        ratio = times[-1] / max(times[0], 1e-6)
+        print(f"  {shape:36s} " + " ".join(f"{t:8.3f}s" for t in times) + f"  {ratio:6.1f}x")
+        out.append({"shape": shape, "seconds": [round(t, 4) for t in times],
+                    "ratio_1MiB_64KiB": round(ratio, 1)})  # fmt: skip
+    worst = max(out, key=lambda r: r["seconds"][-1])
+    print(f"  worst at 1 MiB: {worst['shape']}, {worst['seconds'][-1]:.3f}s")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=default_data(), metavar="DATA_DIR",
                         help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA), or their wcxb_dev.jsonl.gz")
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--limit", type=int, default=0)
-    parser.add_argument("--skip-parse", action="store_true", help="only the executor part")
+    parser.add_argument("--skip-parse", action="store_true",
+                        help="only the executor part (no hostile parse or looping execute times)")
     args = parser.parse_args()
     data = Path(args.data) if os.path.isfile(args.data) else require(args.data, WCXB) / WCXB
     if hasattr(os, "sched_setaffinity"):
@@ -144,7 +194,9 @@ def main() -> None:
     print(f"{len(flat)} WCXB pages, {lines:.0f} lines on average; one core")
     results = [compare("flat", flat, args.repeats), compare("chunked", chunked, args.repeats)]
     hostile = [] if args.skip_parse else parse_times()
-    print(json.dumps({"docs": len(flat), "executor": results, "parse": hostile}))
+    looping = [] if args.skip_parse else execute_times()
+    print(json.dumps({"docs": len(flat), "executor": results, "parse": hostile,
+                      "execute_looping": looping}))  # fmt: skip
 
 
 if __name__ == "__main__":

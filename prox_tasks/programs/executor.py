@@ -26,7 +26,8 @@ lines is not run (``over_limit``). :func:`execute` never raises; every problem i
 Speed: removals work on ranges, with no Python loop over the document's lines. The text is
 split into lines once, and only when a chunk program edits it; removal ranges are sorted and
 merged once and the kept lines cut out as list slices (no set of line numbers); a
-normalization is one ``str.count`` and one ``str.replace`` on the joined text of its range;
+normalization is one ``str.count`` and one ``str.replace`` on the joined text of its range
+(kept for the next normalization of the same range while no line changed);
 the drop rule counts words only as far as its decision needs.
 """
 
@@ -321,19 +322,30 @@ def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) 
     allowance = pol.growth_allowance(stats.chars_in)
     reads_left = pol.max_normalize_reads * max(stats.chars_in, MIN_NORMALIZE_GROWTH)
     merged = changed = False
+    # (lo, hi, reads, joined text) of the last range searched while no line changed: the next
+    # normalization of that range searches the same text (a model in a loop writes hundreds
+    # that match nothing), without a pass over its lines, which costs far more than the
+    # search when the lines are short
+    cached = None
     for scope, call in normalizations:
         lo, hi = (0, n - 1) if pol.normalize_scope == "document" else _scope_bounds(program, scope, n)
         if lo > hi:
             msg = f"chunk {lo}- is past the end of the document ({n} lines)"
             stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
             continue
-        part = segs[lo : hi + 1]
-        reads_left -= sum(map(len, filter(None, part) if merged else part)) + len(part)
+        if cached is not None and cached[:2] == (lo, hi):
+            reads, joined = cached[2:]
+        else:
+            part = segs[lo : hi + 1]
+            reads = sum(map(len, filter(None, part) if merged else part)) + len(part)
+            joined = None
+        reads_left -= reads
         if reads_left < 0:
             msg = f"normalizations read more than {pol.max_normalize_reads:g}x the document"
             stats.add_error(ProgramError(ErrorKind.OVER_LIMIT, -1, msg, scope), "chunk")
             break
-        found, growth = normalize_range(segs, lo, hi, call, allowance, merged)
+        found, growth, joined = normalize_range(segs, lo, hi, call, allowance, merged, joined)
+        cached = None if joined is None else (lo, hi, reads, joined)
         if growth > allowance:
             msg = (f"normalize() would add {growth:,} characters; the document may grow by "
                    f"{allowance:,} more")  # fmt: skip

@@ -14,9 +14,8 @@ import bisect
 from prox_tasks.programs.program import Normalize
 
 
-def normalize_range(
-    segs: list, lo: int, hi: int, call: Normalize, allowance: int, merged: bool
-) -> tuple[int, int]:
+def normalize_range(segs: list, lo: int, hi: int, call: Normalize, allowance: int,
+                    merged: bool, joined: str | None = None) -> tuple[int, int, str | None]:
     """Apply ``call`` to lines ``lo..hi`` of ``segs`` in place.
 
     Args:
@@ -26,22 +25,24 @@ def normalize_range(
         call: The normalization.
         allowance: Characters it may add at most.
         merged: Whether ``segs`` holds a ``None`` anywhere.
+        joined: The range's lines joined by line feeds (its lines but ``None``), when the
+            caller has it: what this returned for the same range, no line changed since.
 
     Returns:
-        How many times the source occurs and the characters the replacement adds (negative
-        when it shortens the text). When that is more than ``allowance``, nothing is
-        replaced.
+        How many times the source occurs, the characters the replacement adds (negative
+        when it shortens the text; when that is more than ``allowance``, nothing is
+        replaced) and the range's joined text when no line changed (else ``None``), for
+        the next normalization of the range.
     """
     source, target = call.source_str, call.target_str
-    if merged:
-        idx = [i for i in range(lo, hi + 1) if segs[i] is not None]
-        joined = "\n".join([segs[i] for i in idx])
-    else:
-        joined = "\n".join(segs[lo : hi + 1])
+    if joined is None:
+        part = segs[lo : hi + 1]
+        joined = "\n".join([s for s in part if s is not None] if merged else part)
     found = joined.count(source)
     growth = found * (len(target) - len(source))
     if not found or growth > allowance:
-        return found, growth
+        return found, growth, joined
+    idx = [i for i in range(lo, hi + 1) if segs[i] is not None] if merged else None
     if "\n" in source:
         _replace_across_lines(segs, idx if merged else range(lo, hi + 1), joined, call)
     elif "\n" in target or merged:
@@ -53,7 +54,7 @@ def normalize_range(
     else:
         # no line break in either string: the replacement keeps every line where it was
         segs[lo : hi + 1] = joined.replace(source, target).split("\n")
-    return found, growth
+    return found, growth, None
 
 
 def _replace_across_lines(segs: list, idx, joined: str, call: Normalize) -> None:

@@ -260,6 +260,36 @@ def test_normalizations_stop_after_reading_the_document_max_normalize_reads_time
     assert capped.text.startswith("and more words\n") and "word10 " in capped.text
 
 
+def test_normalizations_matching_nothing_search_the_range_without_joining_its_lines_again():
+    # A model in a loop writes hundreds of normalizations that match nothing: each searched
+    # the same text, but joined the range's lines again first, and over short lines the
+    # joining is what costs: a 1 MiB page of one-character lines took 3.3 s (bench/executor.py,
+    # part 3). A ratio of CPU times, not a time limit: 256 such normalizations (as many as
+    # max_normalize_reads lets run) against one, ~150x before, ~8x now.
+    import gc
+    import time
+
+    text = "x\n" * 100_000
+    many = "\n".join(f'normalize("q{i}", "z")' for i in range(300))
+
+    def seconds(program: str) -> float:
+        best = float("inf")
+        for _ in range(3):
+            start = time.process_time()
+            result = execute(text, None, program)
+            best = min(best, time.process_time() - start)
+        assert result.text == text
+        return best
+
+    gc.disable()
+    try:
+        ratio = seconds(many) / seconds('normalize("q", "z")')
+    finally:
+        gc.enable()
+    assert execute(text, None, many).stats.errors == {"over_limit": 1}  # the cap still counts
+    assert ratio < 30, f"256 normalizations took {ratio:.0f}x one"
+
+
 def test_words_are_counted_a_slice_at_a_time(monkeypatch):
     """Word counts (the drop rule, the statistics) split a few characters at a time, cut only
     at a space or newline: the counts are ``len(text.split())``, capped where asked."""
