@@ -222,7 +222,8 @@ def quote(value: str) -> str:
         elif ch < " " or ch == "\x7f":
             out.append(f"\\x{ord(ch):02x}")
         elif 0xD800 <= ord(ch) <= 0xDFFF:  # lone surrogates cannot be encoded to UTF-8
-            out.append(f"\\u{ord(ch):04x}")
+            # \U: two \u escapes of a high and a low surrogate read back as one character
+            out.append(f"\\U{ord(ch):08x}")
         else:
             out.append(ch)
     return '"' + "".join(out) + '"'

@@ -418,3 +418,11 @@ def test_a_lone_surrogate_replacement_is_a_bad_argument_and_changes_nothing(targ
     result = execute(text, None, f'normalize("happy", "{target}")')
     assert result.text == text
     assert result.stats.errors == {"bad_arguments": 1}
+
+
+def test_lone_surrogates_in_a_source_string_round_trip_as_lone_surrogates():
+    # quote() wrote each as \udXXX, which a high and a low one in a row now read as the one
+    # character of the pair: the canonical text of the call said another call
+    program = Program((Normalize("\ud83d\ude00 \udc00\ud800", "x"),), (), (0,))
+    assert parse(program.to_text()).calls == program.calls
+    assert Program.from_json(program.to_json()) == program
