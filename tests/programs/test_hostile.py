@@ -165,7 +165,7 @@ def test_python_in_a_program_is_never_run(tmp_path):
 
 # Shapes a model stuck in a loop writes over a long document: (document, program) at size n.
 LOOPS = {
-    "normalize matching 100k times": lambda n: ("a " * n, 'normalize("a", "b")'),
+    "normalize matching every word": lambda n: ("a " * n, 'normalize("a", "b")'),
     "normalize across every line": lambda n: ("w x\n" * n, 'normalize("\\n", " ")'),
     "normalize across line pairs": lambda n: ("a\na\n" * n, 'normalize("a\\na", "x")'),
     "merge then 400 normalizations": lambda n: (
@@ -195,11 +195,11 @@ def test_execution_time_is_linear_on_looping_programs(shape):
     # where it grows with it) takes ~8x the time when execution is linear and 64x when it is
     # quadratic; bench/executor.py prints the figures at 1 MiB
     make = LOOPS[shape]
-    small, large = 2_000, 16_000
+    small, large = 8_000, 64_000
     gc.disable()
     try:
         _execute_seconds(*make(small))  # warm-up
-        ratio = _execute_seconds(*make(large)) / max(_execute_seconds(*make(small)), 1e-4)
+        ratio = _execute_seconds(*make(large)) / max(_execute_seconds(*make(small)), 5e-4)
     finally:
         gc.enable()
     assert ratio < 40, f"{shape}: 8x the document took {ratio:.0f}x the time"
