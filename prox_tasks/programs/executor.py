@@ -7,7 +7,8 @@ Order of work, each step a documented policy:
 2. Chunk-level calls are grouped by chunk scope (``# chunk A-B`` markers; no marker means
    the whole document). A scope with ``max_program_errors`` errors or more is ignored whole.
    Identical calls run once; a call repeated more than ``max_repeated_calls`` times is also
-   counted as ``degenerate`` output.
+   counted as ``degenerate`` output. A ``# chunk`` scope with no call at all (the model
+   wrote nothing for that chunk) is an ``empty_program`` error: the chunk failed.
 3. Normalizations run first, in program order, within the lines of the scope that wrote them
    (``normalize_scope="chunk"``) or over the whole document (``"document"``, the paper's
    ``str.replace``). A source string spanning lines merges those lines into the last. A
@@ -119,7 +120,16 @@ def _active_calls(program: Program, policy: Policy, stats: ExecutionStats) -> li
             errors_by_scope[scope] += 1
     ignored = {s for s, n in errors_by_scope.items() if n >= policy.max_program_errors}
     stats.scopes_ignored = len(ignored)
-    if not program.calls and not program.errors:
+    table = program.scope_table
+    if len(table) > 1:
+        # a chunk whose program is empty (the model wrote nothing for it) failed, as in the
+        # labels' checks and the training metrics, whatever the other chunks wrote
+        written = set(program.scopes).union(errors_by_scope)
+        for scope in range(1, len(table)):
+            if scope not in written:
+                msg = f"no call for {table[scope].to_text()[2:]}"
+                stats.add_error(ProgramError(ErrorKind.EMPTY_PROGRAM, -1, msg, scope), "chunk")
+    elif not program.calls and not program.errors:
         stats.add_error(ProgramError(ErrorKind.EMPTY_PROGRAM, -1, "no call"), "chunk")
     if not ignored:
         return [key for key in distinct if type(key[1]) in _EDITS]

@@ -307,3 +307,20 @@ def test_words_are_counted_a_slice_at_a_time(monkeypatch):
         for cap in (0, 1, 2, 5, n, n + 3):
             assert stats_module.count_words(text, cap) == min(n, cap), (text, cap)
             assert stats_module.has_more_words_than(text, cap) == (n > cap), (text, cap)
+
+
+def test_a_chunk_the_model_wrote_nothing_for_is_an_empty_program():
+    # The model's output for chunk 3-5 was empty: joined, its marker has no call. Counted
+    # nowhere, the document had no program error while the labels' checks and the training
+    # metrics count that chunk as failed: refine reported fewer failures than its programs had.
+    text = "\n".join(f"line {i} holds a few words of text" for i in range(8))
+    program = join_chunk_programs([(0, 2, "remove_lines(1, 1)"), (3, 5, ""), (6, 7, "keep_chunk()")])
+    result = execute(text, None, program)
+    assert result.stats.errors == {"empty_program": 1}
+    assert "no call for chunk 3-5" in result.stats.error_messages[0]
+    assert result.text == "\n".join(line for i, line in enumerate(text.split("\n")) if i != 1)
+    # every chunk written: no error; every chunk empty: one per chunk
+    written = join_chunk_programs([(0, 3, "keep_chunk()"), (4, 7, "remove_lines(5, 5)")])
+    assert execute(text, None, written).stats.errors == {}
+    nothing = join_chunk_programs([(0, 3, ""), (4, 7, "")])
+    assert execute(text, None, nothing).stats.errors == {"empty_program": 2}
