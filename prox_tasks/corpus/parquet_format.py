@@ -56,9 +56,23 @@ def _metadata(stream):
     try:
         return pq.ParquetFile(stream, pre_buffer=False)
     except (pa.ArrowException, OSError, ValueError) as err:
-        if isinstance(err, OSError) and not isinstance(err, pa.ArrowException):
+        if not _undecodable(err):
             raise  # a storage fault, not bad input
         return RecordError("corrupt_file", f"not readable Parquet: {err}"[:300])
+
+
+def _undecodable(err: BaseException) -> bool:
+    """Whether ``err``, raised by pyarrow reading Parquet, says the bytes are not valid
+    Parquet (bad input, quarantined) rather than that reading them failed (a storage fault,
+    raised for a retry). Besides its ArrowExceptions, the Parquet reader reports damaged
+    metadata ('Couldn't deserialize thrift', a page header that lies) as a bare ``OSError``
+    without an errno; a system I/O error carries its errno, and an error of a Python stream
+    (S3) comes back as its own class."""
+    import pyarrow as pa
+
+    if isinstance(err, (pa.ArrowException, UnicodeDecodeError, ValueError)):
+        return True
+    return type(err) is OSError and err.errno is None
 
 
 def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int, None]]:
@@ -121,7 +135,9 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                         row += 1
                         if end is not None and row >= end:
                             return
-            except (pa.ArrowException, UnicodeDecodeError, ValueError) as err:
+            except (pa.ArrowException, OSError, ValueError) as err:
+                if not _undecodable(err):
+                    raise  # a storage fault, not bad input
                 error = f"row group {group} unreadable: {type(err).__name__}: {err}"[:300]
                 for lost in range(max(row, start), group_end if end is None else
                                   min(group_end, end)):  # fmt: skip
