@@ -152,3 +152,22 @@ def test_a_storage_fault_inside_a_row_group_is_raised_not_quarantined(tmp_path):
     with pytest.raises(OSError) as raised:
         list(pq.ParquetFile(path).iter_batches(row_groups=[0]))
     assert _undecodable(raised.value)
+
+
+def test_a_corrupt_page_header_in_an_s3_object_is_quarantined_the_same_way(tmp_path, s3_bucket):
+    """Read from S3 (a seekable stream, not pyarrow's memory map), the same damage is the
+    same 20 ``corrupt_row_group`` entries, the other row group read."""
+    from prox_tasks.storage import get_client
+
+    path = tmp_path / "a.parquet"
+    _write(path, "a")
+    _flip_page_header(path)
+    bucket = s3_bucket.removeprefix("s3://")
+    get_client().put_object(Bucket=bucket, Key="in/a.parquet", Body=path.read_bytes())
+    manifest = plan_shards(f"{s3_bucket}/in/", f"{s3_bucket}/out/", target_docs=100)
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert [d.id for d in docs] == [f"a{i}" for i in range(20, ROWS)]
+    assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [
+        (i, "corrupt_row_group") for i in range(20)
+    ]
