@@ -333,10 +333,45 @@ def _check_teacher_options(name: str, options: dict, where: str = "") -> None:
                            f"{json.dumps(value, default=str)}, the {name} teacher takes {said} "
                            f"there (default {json.dumps(taken[option].default)}): fix the "
                            "teacher_options Param")
+        _check_option_range(name, option, value, where)
     fallback = options.get("fallback")
     if name == "best" and isinstance(fallback, str) and fallback in TEACHERS:
         _check_teacher_options(fallback, options.get("fallback_options") or {},
                                f" in fallback_options (the {fallback} fallback)")
+
+
+def _option_ranges() -> dict:
+    """The range each numeric teacher option takes, by its name: the checks of ``prox``'s
+    own options of that kind (:mod:`prox_tasks.cli.arguments`), so the Param and the CLI
+    say the same (``max_chunk_tokens: 0`` would write no chunk program at all)."""
+    from prox_tasks.cli import arguments as kinds
+
+    return {"max_sequence_words": kinds.positive_int, "max_chunk_tokens": kinds.positive_int,
+            "min_fragment_words": kinds.positive_int, "keep_threshold": kinds.share,
+            "concurrency": kinds.positive_int, "timeout": kinds.seconds,
+            "max_retries": kinds.count_or_zero, "doc_max_tokens": kinds.positive_int,
+            "chunk_max_tokens": kinds.positive_int, "max_output_tokens": kinds.positive_int,
+            "temperature": kinds.number_or_zero, "input_price_per_mtok": kinds.number_or_zero,
+            "output_price_per_mtok": kinds.number_or_zero,
+            "extract_timeout": kinds.seconds}  # fmt: skip
+
+
+def _check_option_range(name: str, option: str, value, where: str = "") -> None:
+    """Refuse a number ``option`` of teacher ``name`` out of its range (:func:`_option_ranges`).
+
+    Raises:
+        RunError: Naming the option, its value and the range, and the Param.
+    """
+    import argparse
+
+    check = _option_ranges().get(option)
+    if check is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return  # not a number: the kind check above said so, or None (the default)
+    try:
+        check(str(value))
+    except argparse.ArgumentTypeError as err:
+        raise RunError(f"teacher {name!r}: option {option!r}{where} {err}: fix the "
+                       "teacher_options Param (docs/teachers.md)") from None
 
 
 def _close(teacher) -> None:

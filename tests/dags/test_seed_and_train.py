@@ -280,6 +280,15 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
         "fallback": "rules", "fallback_options": {"chunked": "no"}}}, "sample",
      "option 'chunked' in fallback_options (the rules fallback) is \"no\", the rules teacher "
      "takes true or false there (default true)"),
+    # a number out of its range: sampled, then every label_shard failed (-5 words) or wrote
+    # labels with no chunk program (0 tokens); the same ranges as prox's own options
+    ("prox_seed_label", {"teacher": "html", "teacher_options": {"max_sequence_words": -5}},
+     "sample", "teacher 'html': option 'max_sequence_words' must be at least 1, not -5: fix "
+     "the teacher_options Param"),
+    ("prox_seed_label", {"teacher": "best", "teacher_options": {
+        "fallback": "rules", "fallback_options": {"max_chunk_tokens": 0}}}, "sample",
+     "option 'max_chunk_tokens' in fallback_options (the rules fallback) must be at least 1, "
+     "not 0"),
     # a fallback that needs what the rows it labels lack: every label_shard would fail
     ("prox_seed_label", {"teacher": "best", "teacher_options": {"fallback": "diff"}}, "sample",
      "the best teacher's fallback labels the rows with neither a gold text nor HTML: 'diff' "
