@@ -162,6 +162,9 @@ def run(args) -> Outcome:
     too_large = summary.get("html_too_large")
     fell_back = (f" ({too_large:,} with HTML over --max-html-bytes labeled without it)"
                  if too_large else "")
+    if summary.get("html_repaired"):  # broken escapes in the HTML: said, not silent
+        fell_back += (f" ({summary['html_repaired']:,} with lone surrogates in their HTML, "
+                      "replaced by U+FFFD before extraction)")
     repeated = (summary.get("warc") or {}).get("duplicate_record_ids")
     if repeated:  # which response a WET record joins is the first one's: said, not silent
         fell_back += (f" ({repeated:,} --warc responses repeat a WARC-Record-ID indexed "

@@ -52,6 +52,19 @@ def _resiliparse():
     return extract
 
 
+def repair_surrogates(html: str) -> tuple[str, int]:
+    """``html`` with each lone surrogate (JSON ``"\\ud83d"``: half a pair, cut by a crawler
+    or a converter) replaced by U+FFFD, and how many there were. trafilatura's parser stops
+    at one: the content after it was lost and the page labeled near empty. A pair written
+    as two escapes is joined into its character."""
+    from prox_tasks.corpus.document import has_lone_surrogate
+
+    if not has_lone_surrogate(html):
+        return html, 0
+    paired = html.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+    return paired, paired.count("\ufffd") - html.count("\ufffd")
+
+
 def get_extractor(name: str, favor_recall: bool = False):
     """A function ``html -> main-content text (or None)`` for extractor ``name``.
 
@@ -82,7 +95,9 @@ class HtmlTeacher(Teacher):
     ``drop_doc()`` with ``meta["empty_extraction"] = True``; the ``best`` teacher falls back
     to its other teachers instead. An extractor that raises on a page gives the same label
     with ``meta["errors"] = ["html:extractor_failed"]`` (the error in ``error_details``): it is
-    rejected with that reason, never a drop_doc to learn from.
+    rejected with that reason, never a drop_doc to learn from. Lone surrogates in the HTML
+    are replaced before extraction (:func:`repair_surrogates`), counted in
+    ``meta["html_lone_surrogates"]``.
     """
 
     name = "html"
@@ -129,15 +144,20 @@ class HtmlTeacher(Teacher):
         """
         if gold is None:
             raise ValueError("the html teacher needs the HTML of every document")
+        gold, surrogates = repair_surrogates(gold)
         extracted, error = self._extract_or_error(gold)
         if not extracted.strip():
             meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
             if error:  # not "no main content": a drop learned from it would be the crash's
                 meta.update(errors=["html:extractor_failed"], error_details=[error])
+            if surrogates:
+                meta["html_lone_surrogates"] = surrogates
             chunk = write_chunk_program(text, [], chunked=self.chunked,
                                         max_tokens=self.max_chunk_tokens)  # fmt: skip
             return Label(DROP_DOC, chunk, meta)
         label = self._diff.label(text, extracted)
         label.meta.update(teacher=self.name, version=VERSION, extractor=self.extractor,
                           alignment=label.meta.get("version"))  # fmt: skip
+        if surrogates:  # counted per run (``html_repaired``): the page had a broken escape
+            label.meta["html_lone_surrogates"] = surrogates
         return label

@@ -186,7 +186,9 @@ def label_corpus(
         ``warc`` (``html_responses``, ``joined``: documents given a response's HTML,
         ``duplicate_record_ids``: responses left out as their id came before), and the
         teacher's usage report when it has one; for a teacher that uses HTML when it is
-        there (``best``), ``html_too_large``: rows labeled by another teacher for it.
+        there (``best``), ``html_too_large``: rows labeled by another teacher for it; for
+        ``html`` and ``best``, ``html_repaired``: rows whose HTML held lone surrogates,
+        replaced before extraction.
     """
     from prox_tasks.corpus import Quarantine, quarantine_beside
     from prox_tasks.corpus.jsonl import dumps_line
@@ -277,6 +279,7 @@ def label_corpus(
                 out.write(dumps_line(row))  # a teacher's lone surrogate: JSON-escaped
                 counts["written"] += 1
                 counts["valid"] += not reasons
+                counts["html_repaired"] += bool((label.meta or {}).get("html_lone_surrogates"))
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
             if progress is not None:
                 progress.update(len(batch))
@@ -312,6 +315,8 @@ def label_corpus(
     }  # fmt: skip
     if uses_html:
         summary["html_too_large"] = counts["html_too_large"]
+    if uses_html or needs == "html":  # HTML with lone surrogates, repaired before extraction
+        summary["html_repaired"] = counts["html_repaired"]
     if warc_uris:
         summary["warc"] = {"html_responses": len(warc_html), "joined": counts["warc_joined"],
                            "duplicate_record_ids": len(warc_html.duplicates)}

@@ -223,3 +223,21 @@ def test_html_over_the_cap_is_quarantined_by_html_and_labeled_by_the_next_teache
                      teacher, "--output", str(tmp_path / f"w-{teacher}.jsonl"),
                      "--max-html-bytes", "100"]) == 0  # fmt: skip
         assert says in capsys.readouterr().out
+
+
+def test_a_lone_surrogate_in_the_html_is_repaired_not_a_near_empty_label(tmp_path):
+    """An ``html`` field holding a lone surrogate (JSON ``"\\ud83d"``: half an emoji, cut by
+    the crawler) made trafilatura stop there: the article after it was labeled as deleted,
+    silently. The surrogate is replaced (U+FFFD) before extraction, and counted."""
+    broken = page_html().replace("by farmers", "by \ud83d farmers", 1)
+    rows = [{"id": "ok", "text": page_text(), "html": page_html()},
+            {"id": "half-emoji", "text": page_text(), "html": broken}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))  # "\ud83d" escaped in JSON
+    summary = label_corpus(str(src), str(tmp_path / "l.jsonl"), get_teacher("html"))
+    out = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+    for row in out:
+        kept = execute(page_text(), row["doc_program"], row["chunk_program"]).text
+        assert all(paragraph in kept for paragraph in ARTICLE[1:]), row["id"]
+    assert [r["label_meta"].get("html_lone_surrogates") for r in out] == [None, 1]
+    assert summary["valid"] == 2 and summary["html_repaired"] == 1
