@@ -27,6 +27,9 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 SETTINGS = {
     "trafilatura": {"extractor": "trafilatura", "favor_recall": False},
     "trafilatura-recall": {"extractor": "trafilatura", "favor_recall": True},
+    # the extractor in this process, no time limit per page (the default runs it in a
+    # worker process with extract_timeout): the worker's overhead is the difference
+    "trafilatura-in-process": {"extractor": "trafilatura", "extract_timeout": None},
     "resiliparse": {"extractor": "resiliparse"},
 }
 
@@ -86,14 +89,17 @@ def main() -> int:
     rates = {}
     for name in args.settings.split(","):
         teacher = HtmlTeacher(**SETTINGS[name])
-        start = time.process_time()
+        teacher.extract("<html></html>")  # a worker process started before the clock
+        # wall time: the worker's CPU is not this process's (one page at a time, one core)
+        start = time.perf_counter()
         extracted = [teacher.extract(p["html"]) for p in pages]
-        rates[name] = len(pages) / max(time.process_time() - start, 1e-9)
+        rates[name] = len(pages) / max(time.perf_counter() - start, 1e-9)
         rows[f"{name}: extractor output"] = scores(extracted, pages)
         labels = [teacher.label(p["text"], p["html"]) for p in pages]
         rows[f"{name}: html teacher on the text"] = scores(
             [execute(p["text"], lb.doc_program, lb.chunk_program).text for p, lb in zip(pages, labels)],
             pages)  # fmt: skip
+        teacher.close()
     types = sorted({k for r in rows.values() for k in r if k != "all"})
     print(f"{len(pages)} WCXB dev pages with HTML and gold (half {args.half})\n")
     print("| | P | R | F1 | " + " | ".join(f"{t} F1" for t in types) + " |")
@@ -102,7 +108,7 @@ def main() -> int:
         a = s["all"]
         cells = " | ".join(f"{s[t]['f1']:.3f}" if t in s else "" for t in types)
         print(f"| {name} | {a['precision']:.3f} | {a['recall']:.3f} | {a['f1']:.3f} | {cells} |")
-    print("\nextraction pages per CPU-second: " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()))
+    print("\nextraction pages per second (wall, one page at a time): " + ", ".join(f"{k} {v:.0f}" for k, v in rates.items()))
     return 0
 
 

@@ -39,6 +39,11 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="html teacher: the main-content extractor",
     )
     p.add_argument(
+        "--html-timeout", type=seconds, default=None,
+        help="seconds the extractor may take on one page (default 30): --teacher html rejects "
+        "a slower page as html:extractor_timeout, best labels it with its next teacher",
+    )
+    p.add_argument(
         "--max-html-bytes", type=positive_int, default=None,
         help="HTML over this many bytes is not extracted (default 8 MiB): --teacher html "
         "quarantines the row as html_too_large, best labels it with its next teacher",
@@ -112,13 +117,15 @@ def build_teacher(args):
     chunked = not args.unchunked
     if args.teacher == "llm":
         return llm()
+    html_options = {"chunked": chunked, "extractor": args.extractor,
+                    **({"extract_timeout": args.html_timeout} if args.html_timeout else {})}
     if args.teacher == "html":
-        return get_teacher("html", chunked=chunked, extractor=args.extractor)
+        return get_teacher("html", **html_options)
     if args.teacher == "best":
         fallback = llm() if (args.base_url or args.conn_id) else get_teacher("rules", chunked=chunked)
         html = None
         try:
-            html = get_teacher("html", chunked=chunked, extractor=args.extractor)
+            html = get_teacher("html", **html_options)
         except ImportError:  # no extractor installed: HTML rows go to the fallback teacher
             pass
         return get_teacher("best", fallback=fallback, html=html, chunked=chunked)
@@ -190,6 +197,7 @@ def _teacher_options(args) -> dict:
     Param: what is not given is not recorded, so the message names only what changed)."""
     given = {"chunked": False if args.unchunked else None,
              "extractor": args.extractor if args.extractor != "trafilatura" else None,
+             "extract_timeout": args.html_timeout,
              "base_url": args.base_url, "conn_id": args.conn_id, "model": args.model}
     return {k: v for k, v in given.items() if v is not None}
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from prox_tasks.labeling.base import Label, Teacher
+from prox_tasks.labeling.html import DEFAULT_EXTRACT_TIMEOUT_S
 
 
 class BestTeacher(Teacher):
@@ -33,6 +34,8 @@ class BestTeacher(Teacher):
         diff, html: The diff and html teachers (defaults built on first use, so the html
             teacher's extractor is imported only when a document has HTML).
         extractor: The default html teacher's extractor (``trafilatura``, ``resiliparse``).
+        extract_timeout: The default html teacher's seconds per page (a page over it is
+            labeled by the next teacher).
         use_html: Use the page HTML at all (``False``: HTML is ignored).
         chunked: Passed to the default teachers.
     """
@@ -48,6 +51,7 @@ class BestTeacher(Teacher):
         chunked: bool = True,
         fallback_options: dict | None = None,
         extractor: str = "trafilatura",
+        extract_timeout: float | None = DEFAULT_EXTRACT_TIMEOUT_S,
     ) -> None:
         from prox_tasks.labeling.diff import DiffTeacher
         from prox_tasks.labeling.rules import RulesTeacher
@@ -70,6 +74,7 @@ class BestTeacher(Teacher):
         self.fallback = fallback or RulesTeacher(chunked=chunked)
         self.diff = diff or DiffTeacher(chunked=chunked)
         self.extractor = extractor
+        self.extract_timeout = extract_timeout
         self._html = html
         self.use_html = use_html
         self.chunked = chunked
@@ -79,8 +84,15 @@ class BestTeacher(Teacher):
         if self._html is None:
             from prox_tasks.labeling.html import HtmlTeacher
 
-            self._html = HtmlTeacher(chunked=self.chunked, extractor=self.extractor)
+            self._html = HtmlTeacher(chunked=self.chunked, extractor=self.extractor,
+                                     extract_timeout=self.extract_timeout)  # fmt: skip
         return self._html
+
+    def close(self) -> None:
+        """Close the teachers that hold resources (an HTML extractor's worker, an llm
+        teacher's HTTP client)."""
+        for teacher in (self._html, self.fallback):
+            getattr(teacher, "close", lambda: None)()
 
     @property
     def usage(self):

@@ -26,6 +26,9 @@ from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 VERSION = "html-1"
 EXTRACTORS = ("trafilatura", "resiliparse")
+#: Seconds the extractor may take on one page (trafilatura takes ~0.07 s on a typical page,
+#: ~1 s on 1.5 MB of markup); a page over it is rejected as ``html:extractor_timeout``.
+DEFAULT_EXTRACT_TIMEOUT_S = 30.0
 
 
 def _trafilatura(favor_recall: bool):
@@ -89,13 +92,17 @@ class HtmlTeacher(Teacher):
             to stay (the diff teacher's threshold).
         chunked, max_chunk_tokens: As for the other teachers.
         max_sequence_words: The alignment's bound for quadratic time (the diff teacher's).
+        extract_timeout: Seconds the extractor may take on one page (it then runs in a
+            worker process, :mod:`prox_tasks.labeling.extract_worker`); None: no limit, in
+            this process.
 
     ``label(text, html)`` needs the HTML (``None`` is an error: ``prox label`` quarantines
     such rows as ``missing_html``). An extractor that finds no main content gives
     ``drop_doc()`` with ``meta["empty_extraction"] = True``; the ``best`` teacher falls back
     to its other teachers instead. An extractor that raises on a page gives the same label
     with ``meta["errors"] = ["html:extractor_failed"]`` (the error in ``error_details``): it is
-    rejected with that reason, never a drop_doc to learn from. Lone surrogates in the HTML
+    rejected with that reason, never a drop_doc to learn from; a page the extractor takes
+    more than ``extract_timeout`` seconds on, the same with ``html:extractor_timeout``. Lone surrogates in the HTML
     are replaced before extraction (:func:`repair_surrogates`), counted in
     ``meta["html_lone_surrogates"]``.
     """
@@ -111,10 +118,19 @@ class HtmlTeacher(Teacher):
         chunked: bool = True,
         max_chunk_tokens: int = CHUNK_TOKEN_BUDGET,
         max_sequence_words: int = MAX_SEQUENCE_WORDS,
+        extract_timeout: float | None = DEFAULT_EXTRACT_TIMEOUT_S,
     ) -> None:
         self.extractor = extractor
         self.favor_recall = favor_recall
-        self._extract = get_extractor(extractor, favor_recall)
+        self.extract_timeout = extract_timeout
+        self._extract = get_extractor(extractor, favor_recall)  # not installed: fails here
+        if extract_timeout is not None:
+            from prox_tasks.labeling.extract_worker import ExtractorWorker
+
+            if not extract_timeout > 0:
+                raise ValueError(f"extract_timeout must be more than 0 seconds (or None: no "
+                                 f"limit), not {extract_timeout}")
+            self._extract = ExtractorWorker(extractor, favor_recall, extract_timeout)
         self.chunked = chunked
         self.max_chunk_tokens = max_chunk_tokens
         self._diff = DiffTeacher(keep_threshold=keep_threshold, chunked=chunked,
@@ -123,18 +139,28 @@ class HtmlTeacher(Teacher):
 
     def describe(self) -> dict:
         return {"name": self.name, "version": VERSION, "extractor": self.extractor,
-                "favor_recall": self.favor_recall, "alignment": self._diff.describe()}  # fmt: skip
+                "favor_recall": self.favor_recall, "extract_timeout": self.extract_timeout,
+                "alignment": self._diff.describe()}  # fmt: skip
+
+    def close(self) -> None:
+        """Stop the extractor's worker process, if it has one."""
+        getattr(self._extract, "close", lambda: None)()
 
     def extract(self, html: str) -> str:
         """The extractor's main content ('' when it finds none or fails on the page)."""
         return self._extract_or_error(html)[0]
 
-    def _extract_or_error(self, html: str) -> tuple[str, str | None]:
-        """``(main content, None)``, or ``("", the error)`` when the extractor raised."""
+    def _extract_or_error(self, html: str) -> tuple[str, str | None, str | None]:
+        """``(main content, None, None)``, or ``("", reason, the error)`` when the extractor
+        raised (``html:extractor_failed``) or ran out of time (``html:extractor_timeout``)."""
+        from prox_tasks.labeling.extract_worker import ExtractorTimeout
+
         try:
-            return self._extract(html) or "", None
+            return self._extract(html) or "", None, None
+        except ExtractorTimeout as err:
+            return "", "html:extractor_timeout", f"extract_timeout: {err}"
         except Exception as err:  # noqa: BLE001 - any extractor bug: this page's, counted
-            return "", f"{type(err).__name__}: {err}"[:200]
+            return "", "html:extractor_failed", f"{type(err).__name__}: {err}"[:200]
 
     def label(self, text: str, gold: str | None = None) -> Label:
         """Label ``text`` from ``gold`` — here the page's HTML.
@@ -145,11 +171,11 @@ class HtmlTeacher(Teacher):
         if gold is None:
             raise ValueError("the html teacher needs the HTML of every document")
         gold, surrogates = repair_surrogates(gold)
-        extracted, error = self._extract_or_error(gold)
+        extracted, reason, error = self._extract_or_error(gold)
         if not extracted.strip():
             meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
-            if error:  # not "no main content": a drop learned from it would be the crash's
-                meta.update(errors=["html:extractor_failed"], error_details=[error])
+            if reason:  # not "no main content": a drop learned from it would be the crash's
+                meta.update(errors=[reason], error_details=[error])
             if surrogates:
                 meta["html_lone_surrogates"] = surrogates
             chunk = write_chunk_program(text, [], chunked=self.chunked,

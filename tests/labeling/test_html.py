@@ -241,3 +241,52 @@ def test_a_lone_surrogate_in_the_html_is_repaired_not_a_near_empty_label(tmp_pat
         assert all(paragraph in kept for paragraph in ARTICLE[1:]), row["id"]
     assert [r["label_meta"].get("html_lone_surrogates") for r in out] == [None, 1]
     assert summary["valid"] == 2 and summary["html_repaired"] == 1
+
+
+def slow_page_html(paragraphs: int = 20_000) -> str:
+    """A real page trafilatura takes seconds on (3 MB of markup, under the 8 MiB size cap)."""
+    words = " ".join(["word"] * 30)
+    return "<html><body><article>" + f"<p>{words}</p>" * paragraphs + "</article></body></html>"
+
+
+def test_a_page_over_the_extract_timeout_is_rejected_and_the_next_page_labeled(tmp_path):
+    """A page that kept the extractor busy held the label task with it (no time limit per
+    page). Over ``extract_timeout`` it is rejected as ``html:extractor_timeout`` (the
+    extractor's worker process killed, the next page given a fresh one); ``best`` labels it
+    with its next teacher."""
+    rows = [{"id": "ok", "text": page_text(), "html": page_html()},
+            {"id": "slow", "text": "word " * 30, "html": slow_page_html()},
+            {"id": "after", "text": page_text(), "html": page_html()}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    teacher = get_teacher("html", extract_timeout=0.3)
+    try:
+        summary = label_corpus(str(src), str(tmp_path / "l.jsonl"), teacher)
+        out = [json.loads(line) for line in (tmp_path / "l.jsonl").read_text().splitlines()]
+        assert summary["valid"] == 2 and summary["rejected"] == {"html:extractor_timeout": 1}
+        assert [r["valid"] for r in out] == [True, False, True]
+        assert "0.3 s" in out[1]["label_meta"]["error_details"][0]
+        best = get_teacher("best", html=teacher)
+        labels = best.label_rows([r["text"] for r in rows], [{"html": r["html"]} for r in rows])
+        assert [lb.meta["teacher"] for lb in labels] == ["html", "rules", "html"]
+    finally:
+        teacher.close()
+
+
+def test_prox_label_html_timeout_rejects_the_slow_page_and_refuses_no_time(tmp_path, capsys):
+    from prox_tasks.cli import main
+
+    rows = [{"id": "ok", "text": page_text(), "html": page_html()},
+            {"id": "slow", "text": "word " * 30, "html": slow_page_html()}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = str(tmp_path / "l.jsonl")
+    assert main(["label", "--json", "--input", str(src), "--output", out, "--teacher", "html",
+                 "--html-timeout", "0.3"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rejected"] == {"html:extractor_timeout": 1}
+    assert summary["teacher"]["extract_timeout"] == 0.3
+    with pytest.raises(SystemExit) as usage:
+        main(["label", "--input", str(src), "--output", out, "--html-timeout", "0"])
+    assert usage.value.code == 2 and "--html-timeout: must be more than 0 seconds" in (
+        capsys.readouterr().err)

@@ -1,0 +1,138 @@
+"""An HTML extractor with a time budget per page: the extractor runs in a worker process.
+
+trafilatura and resiliparse run in-process C and Python code that no exception or thread can
+interrupt: a page that keeps one busy (a few MB of markup took trafilatura seconds, 35 MB two
+minutes) held its label task with it. ``signal.alarm`` cannot be used: Airflow's
+``execution_timeout`` owns ``SIGALRM`` in the task process, and the llm teacher labels from
+threads. So the extractor runs in a child process (``python -c``, started once, on the first
+page) that reads one page at a time from its stdin; a page not answered within the budget
+gets the child killed (:class:`ExtractorTimeout`) and the next page a fresh child. The child
+exits when its stdin closes, so a parent that dies leaves none behind.
+
+Protocol: each message is a 4-byte big-endian length and that many bytes; a request is the
+HTML in UTF-8, an answer JSON ``{"text": ...}`` or ``{"error": "Type: message"}``; the child
+writes ``ready`` once its extractor is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import struct
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+#: Seconds a fresh worker may take to import its extractor (not counted in a page's budget).
+START_TIMEOUT_S = 120.0
+_HEADER = struct.Struct(">I")
+
+
+class ExtractorTimeout(Exception):
+    """The extractor did not finish a page within its time budget (the worker is killed)."""
+
+
+class ExtractorWorker:
+    """``html -> main-content text (or None)`` by extractor ``name`` in a worker process,
+    at most ``timeout`` seconds per page.
+
+    Raises (on call):
+        ExtractorTimeout: The page took longer.
+        RuntimeError: The extractor raised on the page (its type and message).
+    """
+
+    def __init__(self, name: str, favor_recall: bool, timeout: float) -> None:
+        self.name, self.favor_recall, self.timeout = name, favor_recall, timeout
+        self._proc: subprocess.Popen | None = None
+
+    def __call__(self, html: str) -> str | None:
+        proc = self._started()
+        try:
+            _send(proc.stdin, html.encode("utf-8", "surrogatepass"))
+            answer = json.loads(_receive(proc.stdout, time.monotonic() + self.timeout))
+        except TimeoutError:
+            self.close()
+            raise ExtractorTimeout(f"no answer within {self.timeout:g} s") from None
+        except (OSError, ValueError) as err:  # the worker died on the page (memory, a crash)
+            self.close()
+            raise RuntimeError(f"the extractor's worker process died: {err}") from None
+        if "error" in answer:
+            raise RuntimeError(answer["error"])
+        return answer["text"]
+
+    def _started(self) -> subprocess.Popen:
+        if self._proc is not None and self._proc.poll() is None:
+            return self._proc
+        root = str(Path(__file__).resolve().parents[2])  # prox_tasks' folder, as imported here
+        code = (f"import sys; sys.path.insert(0, {root!r}); "
+                "from prox_tasks.labeling.extract_worker import serve; serve()")  # fmt: skip
+        self._proc = subprocess.Popen(
+            [sys.executable, "-c", code, self.name, str(int(self.favor_recall))],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+        try:
+            if _receive(self._proc.stdout, time.monotonic() + START_TIMEOUT_S) != b"ready":
+                raise OSError("no ready message")
+        except (TimeoutError, OSError, ValueError) as err:
+            self.close()
+            raise ImportError(
+                f"the {self.name} extractor's worker process did not start "
+                f"({err}): is it installed (pip install {self.name})?"
+            ) from None
+        return self._proc
+
+    def close(self) -> None:
+        """Stop the worker (a later page starts a new one)."""
+        if self._proc is not None:
+            self._proc.kill()
+            self._proc.wait()
+            for stream in (self._proc.stdin, self._proc.stdout):
+                stream.close()
+            self._proc = None
+
+
+def _send(stream, payload: bytes) -> None:
+    stream.write(_HEADER.pack(len(payload)) + payload)
+    stream.flush()
+
+
+def _read_exactly(fd: int, size: int, deadline: float | None) -> bytes:
+    chunks, left = [], size
+    while left:
+        if deadline is not None:
+            wait = deadline - time.monotonic()
+            if wait <= 0 or not select.select([fd], [], [], wait)[0]:
+                raise TimeoutError
+        chunk = os.read(fd, min(left, 1 << 20))
+        if not chunk:
+            raise OSError("end of stream")
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _receive(stream, deadline: float | None) -> bytes:
+    fd = stream.fileno()
+    (size,) = _HEADER.unpack(_read_exactly(fd, _HEADER.size, deadline))
+    return _read_exactly(fd, size, deadline)
+
+
+def serve() -> None:
+    """The worker: extract each page read from stdin, answer on stdout, until stdin closes."""
+    from prox_tasks.labeling.html import get_extractor
+
+    name, favor_recall = sys.argv[1], sys.argv[2] == "1"
+    extract = get_extractor(name, favor_recall)
+    stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
+    _send(stdout, b"ready")
+    while True:
+        try:
+            html = _receive(stdin, None).decode("utf-8", "surrogatepass")
+        except OSError:
+            return  # the parent closed the pipe (or died)
+        try:
+            answer = {"text": extract(html)}
+        except Exception as err:  # noqa: BLE001 - the page's error, reported to the parent
+            answer = {"error": f"{type(err).__name__}: {err}"[:200]}
+        _send(stdout, json.dumps(answer).encode())
