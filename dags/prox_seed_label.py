@@ -24,7 +24,9 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
    seeded by `random_seed` (the same input always gives the same sample), cut into label
    shards of about `label_shard_docs`. `format`, `text_field`, `id_field`: how the input is
    read (e.g. `format` `jsonl` for Spark's `part-00000-….json`). `teacher_options` the
-   teacher does not take fail the run here, before anything is sampled.
+   teacher does not take fail the run here, before anything is sampled. With `warc_uris`,
+   the WARC files are indexed here, once (`sample/warc-index.json`: the responses the
+   sample refers to), not again by each label task.
 2. **label_shard** — one mapped task per shard (pool `teacher_api` bounds the concurrent
    calls to an LLM endpoint); a retry reuses labels already written. Teachers: `rules`
    (offline default), `diff` (documents with `gold_text`), `html` (the page's HTML: an

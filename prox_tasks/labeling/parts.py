@@ -27,7 +27,7 @@ def part_uris(root: str, index: int) -> tuple[str, str, str]:
 
 
 #: ``label_corpus`` options that do not change the labels (left out of the done record)
-_NOT_DECIDING = ("progress", "batch_size")
+_NOT_DECIDING = ("progress", "batch_size", "warc_index")  # the index: of the same warc_uris
 
 
 def made_from(sample_uri: str, teacher: dict, warc_uris=None, **label_options) -> dict:

@@ -153,6 +153,7 @@ def label_corpus(
     max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
     format: str | None = None,
     probe_docs: int | None = PROBE_DOCS,
+    warc_index: str | None = None,
 ) -> dict:
     """Label every document of ``input_uri`` and write one row per document to ``output_uri``
     (read as ``format``, None: by each file's name).
@@ -171,7 +172,8 @@ def label_corpus(
     ``progress``, a bar (``update``) or None, advances by the
     documents of each labeled batch. A teacher that needs a field (``diff``, ``html``) stops
     with :class:`MissingTeacherInput`, nothing written, once ``probe_docs`` documents were read
-    and none had it, or at the end when none had it (``probe_docs`` None: never; a seed set's
+    and none had it, or at the end when none had it (``probe_docs`` None: never; ``warc_index``: the index of ``warc_uris`` that
+    :func:`prox_tasks.labeling.warc.write_index` saved, instead of indexing them; a seed set's
     parts, whose input was probed before sampling, :func:`probe_teacher_input`). HTML over
     ``max_html_bytes`` (UTF-8 bytes of an
     ``html_field``, body bytes of a WARC response, which is then not read) is never handed to
@@ -207,7 +209,7 @@ def label_corpus(
     if warc_uris:
         from prox_tasks.labeling.warc import html_by_record_id
 
-        warc_html = html_by_record_id(list(warc_uris))
+        warc_html = html_by_record_id(list(warc_uris), warc_index)
     quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
     docs = read_input(input_uri, text_field, id_field, quarantine,
                       exclude=(output_uri, quarantine_uri), format=format)
@@ -296,7 +298,7 @@ def label_corpus(
             raise empty_input(input_uri, files)
         if warc_uris and counts["read"] and not counts["warc_joined"]:  # nothing published
             raise ValueError(f"--warc: none of the {counts['read']:,} documents read has its "
-                             f"response among the {len(warc_html):,} HTML responses of "
+                             f"response among the {warc_html.total:,} HTML responses of "
                              f"{', '.join(warc_uris)} (a WET record's WARC-Refers-To names "
                              "it): WARC files of another crawl or segment?")
         # before the output is published: a quarantine that cannot be written publishes neither
@@ -318,7 +320,7 @@ def label_corpus(
     if uses_html or needs == "html":  # HTML with lone surrogates, repaired before extraction
         summary["html_repaired"] = counts["html_repaired"]
     if warc_uris:
-        summary["warc"] = {"html_responses": len(warc_html), "joined": counts["warc_joined"],
+        summary["warc"] = {"html_responses": warc_html.total, "joined": counts["warc_joined"],
                            "duplicate_record_ids": len(warc_html.duplicates)}
     usage = getattr(teacher, "usage", None)
     if usage is not None:

@@ -142,14 +142,25 @@ class WarcResponses(Mapping):
     grow with the WARC), and a lookup seeks to the record and reads that one response (a
     local file, or ranged GETs on S3). Every response is read whole once while indexing, so
     a cut file is an error before anything is labeled. Close it (or use ``with``) to close
-    the files."""
+    the files.
 
-    def __init__(self, warc_uris: list[str]) -> None:
+    ``index``: an index saved before (:meth:`to_dict`, e.g. by the seed DAG's ``sample`` for
+    the responses its sample refers to) instead of reading the files again."""
+
+    def __init__(self, warc_uris: list[str], index: dict | None = None) -> None:
         self._index: dict[str, tuple[str, int, int, str | None]] = {}
         self._open: dict[str, object] = {}
         #: Responses whose WARC-Record-ID came before (the same file given twice, a copy of a
         #: segment): the first in ``warc_uris`` order is kept, so a retry joins the same one.
         self.duplicates: list[tuple[str, str]] = []
+        if index is not None:
+            if index.get("warc_uris") != list(warc_uris):
+                raise ValueError(f"the WARC index was made for {index.get('warc_uris')}, not "
+                                 f"{list(warc_uris)}")
+            self._index = {rid: tuple(entry) for rid, entry in index["responses"].items()}
+            self.duplicates = [tuple(d) for d in index["duplicates"]]
+            self.total = index["html_responses"]
+            return
         for uri in warc_uris:
             for record, info in _html_responses(uri):
                 size = _payload(record, uri, info["record_id"], keep=False)
@@ -157,6 +168,9 @@ class WarcResponses(Mapping):
                     self.duplicates.append((info["record_id"], uri))
                     continue
                 self._index[info["record_id"]] = (uri, info["offset"], size, info["charset"])
+        #: HTML responses in the files (an index saved for some keeps this count)
+        self.total = len(self._index)
+        self.warc_uris = list(warc_uris)
         if self.duplicates:
             record_id, uri = self.duplicates[0]
             log.warning("--warc: %d HTML responses repeat a WARC-Record-ID indexed before "
@@ -165,6 +179,14 @@ class WarcResponses(Mapping):
 
     def __len__(self) -> int:
         return len(self._index)
+
+    def to_dict(self, record_ids=None) -> dict:
+        """The index as JSON (for ``index=``), of ``record_ids`` only when given."""
+        kept = self._index if record_ids is None else {
+            rid: self._index[rid] for rid in set(record_ids) if rid in self._index}
+        return {"warc_uris": self.warc_uris, "html_responses": self.total,
+                "duplicates": [list(d) for d in self.duplicates],
+                "responses": {rid: list(entry) for rid, entry in sorted(kept.items())}}  # fmt: skip
 
     def __iter__(self):
         return iter(self._index)
@@ -215,10 +237,38 @@ def holds_any(warc_uris: list[str], record_ids) -> bool:
                for uri in warc_uris for _record, info in _html_responses(uri))
 
 
-def html_by_record_id(warc_uris: list[str]) -> WarcResponses:
+def html_by_record_id(warc_uris: list[str], index_uri: str | None = None) -> WarcResponses:
     """``{response record id: html}`` over WARC files (a WET record's ``WARC-Refers-To``),
-    indexed in one pass and read on demand (:class:`WarcResponses`)."""
-    return WarcResponses(warc_uris)
+    indexed in one pass and read on demand (:class:`WarcResponses`); with ``index_uri``,
+    the index :func:`write_index` saved there (the files are not read again)."""
+    if index_uri is None:
+        return WarcResponses(warc_uris)
+    from prox_tasks.storage import read_json
+
+    index = read_json(index_uri)
+    if not isinstance(index, dict):
+        raise ValueError(f"no WARC index at {index_uri} (the seed set's sample task writes it:"
+                         " run the DAG again from sample)")
+    return WarcResponses(warc_uris, index=index)
+
+
+def write_index(warc_uris: list[str], record_ids, index_uri: str) -> dict:
+    """Index the WARC files once (:class:`WarcResponses`) and save, at ``index_uri``, the
+    entries of the responses ``record_ids`` name: the seed DAG's ``sample`` writes it beside
+    the sample, so each ``label_shard`` reads the responses it needs without indexing every
+    WARC file again (~18 CPU-s per GB each). Written atomically: a retry writes the same.
+
+    Returns:
+        ``{"html_responses": N, "indexed": entries saved}``.
+    """
+    import json
+
+    from prox_tasks.storage import put_atomic
+
+    with WarcResponses(list(warc_uris)) as responses:
+        index = responses.to_dict(record_ids)
+    put_atomic(index_uri, json.dumps(index, sort_keys=True) + "\n")
+    return {"html_responses": index["html_responses"], "indexed": len(index["responses"])}
 
 
 def html_by_capture(warc_uris: list[str]) -> dict[tuple[str, str], list[str]]:

@@ -99,10 +99,35 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
              drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
              drawn["input_quarantined"])
+    warc_uris = [to_uri(uri) for uri in warc_uris]  # as label_shard is given them
+    warc_index = _index_warc(warc_uris, drawn["files"], root) if warc_uris else None
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
             "catalog_url": settings.catalog_url(params.get("catalog_url")),
-            "warc_uris": [to_uri(uri) for uri in warc_uris]}
+            "warc_uris": warc_uris, "warc_index": warc_index}
+
+
+def _index_warc(warc_uris: list[str], sample_files: list[str], root: str) -> str:
+    """Index ``warc_uris`` once for every label task: the responses the sampled WET records
+    refer to, saved as ``sample/warc-index.json`` (each ``label_shard`` indexing every WARC
+    file again cost ~18 CPU-s per GB each). Returns its URI.
+
+    Raises:
+        RunError: a WARC file that cannot be read (cut, not WARC), naming it.
+    """
+    from prox_tasks.labeling.sampling import iter_jsonl
+    from prox_tasks.labeling.warc import write_index
+
+    refers_to = {str(row.get("refers_to") or "").strip("<>")
+                 for uri in sample_files for row in iter_jsonl(uri)} - {""}  # fmt: skip
+    index_uri = join_uri(root, "sample", "warc-index.json")
+    try:
+        counts = write_index(warc_uris, refers_to, index_uri)
+    except (ValueError, OSError) as err:
+        raise RunError(f"{err} (the warc_uris Param)") from err
+    log.info("warc_uris: %d HTML responses, %d of them referred to by the sample",
+             counts["html_responses"], counts["indexed"])
+    return index_uri
 
 
 def seed_set_params(input_uri: str, sample_size: int, random_seed: int, teacher: str,
@@ -278,7 +303,9 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
     teacher = _teacher(plan["teacher"], teacher_options)
     try:
         summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
-                             warc_uris=plan.get("warc_uris"))
+                             warc_uris=plan.get("warc_uris"),
+                             **({"warc_index": plan["warc_index"]}
+                                if plan.get("warc_index") else {}))  # fmt: skip
     finally:
         _close(teacher)
     return {**summary, "index": index, "teacher": teacher.describe()}

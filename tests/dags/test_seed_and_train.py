@@ -252,6 +252,39 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     assert manifest["label_distribution"]["by_teacher"]["rules"] == 24
 
 
+def test_the_warc_files_are_indexed_once_in_sample_not_again_by_each_label_task(
+        tmp_path, monkeypatch):
+    """Every label_shard indexed all of warc_uris again (~18 CPU-s per GB of WARC: 50 tasks
+    over 100 GB, ~25 CPU-hours). sample indexes them once, beside the sample (the responses
+    the sample refers to); the label tasks read only those. A retried sample writes the same
+    index. The WARC passes are counted by wrapping the real reader (no fault is faked)."""
+    from pathlib import Path
+
+    from prox_tasks.labeling import warc as warc_module
+    from prox_tasks.pipeline import seeding
+
+    warc, wet = _warc_and_wet(tmp_path / "crawl", 12)
+    passes = []
+    real = warc_module._html_responses
+    monkeypatch.setattr(warc_module, "_html_responses",
+                        lambda uri: passes.append(uri) or real(uri))
+    params = {"input_uri": str(wet), "warc_uris": [str(warc)], "teacher": "html",
+              "seed_root": str(tmp_path / "seeds"), "sample_size": 9, "random_seed": 0,
+              "label_shard_docs": 3}
+    plan = seeding.sample(params, None)
+    index = Path(plan["warc_index"].removeprefix("file:"))
+    assert index.parent == Path(plan["root"].removeprefix("file:")) / "sample"
+    assert len(json.loads(index.read_text())["responses"]) == 9  # the sampled ones, of 12
+    first = index.read_bytes()
+    assert seeding.sample(params, None)["warc_index"] == plan["warc_index"]
+    assert index.read_bytes() == first  # a retry writes the same index
+    passes.clear()
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    assert passes == []  # no label task read the WARC files through
+    assert [p["warc"]["joined"] for p in parts] == [3, 3, 3]
+    assert all(p["warc"]["html_responses"] == 12 and p["valid"] == 3 for p in parts)
+
+
 @pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
     # teacher options are checked before sampling, not in every label_shard after it
     ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "sample", "teacher 'rules'"),
