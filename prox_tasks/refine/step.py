@@ -21,7 +21,7 @@ from dataclasses import asdict
 from prox_tasks.corpus import Quarantine, load_manifest, read_shard, read_status
 from prox_tasks.corpus.duplicates import shard_duplicates
 from prox_tasks.corpus.manifest import refuse_if_released
-from prox_tasks.corpus.writer import write_refined_shard
+from prox_tasks.corpus.writer import read_statuses, write_refined_shard
 from prox_tasks.inference.base import Refiner
 from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch, rows_again
@@ -158,19 +158,12 @@ def check_published_requests(output_uri: str, manifest, request: dict) -> None:
         SettingsConflict: A published shard of ``output_uri`` was refined with other
             settings than ``request`` (:func:`shard_request`).
     """
-    from prox_tasks.corpus import read_status
-    from prox_tasks.corpus.manifest import shard_name
-    from prox_tasks.storage import join_uri, names_in
-
     # the records listed once, only those read: a new folder's first claim (the DAG's plan,
     # for every shard) asked for each record, 100,000 GETs on S3 at 100,000 shards
-    records = names_in(join_uri(output_uri, "_status"))
-    for shard in manifest.shards:
-        if f"{shard_name(shard.index)}.json" not in records:
-            continue
-        status = read_status(output_uri, shard.index, manifest.id, verify=False)
+    for index, status in read_statuses(output_uri, (s.index for s in manifest.shards),
+                                       manifest.id, verify=False, listed_above=0):
         if status is not None:
-            _check_request(output_uri, shard.index, status, request)
+            _check_request(output_uri, index, status, request)
 
 
 def differences(old: dict, new: dict, prefix: str = "") -> list[str]:
@@ -239,12 +232,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         refuse_if_released(output_uri, f"refining shard {shard_index} again")
         _unpublish(output_uri, manifest.id, shard_index, request)
     if not force and done is not None:
-        _check_request(output_uri, shard_index, done, request)
-        log.info("shard %d already published (%s); nothing to do", shard_index, done.get("uri"))
-        if progress:
-            progress(plan.docs)
-        return {"shard": shard_index, "status": "skipped", "accounting": done,
-                "stats": None, "model_version": done.get("model_version"), "backend": None}
+        return reuse_published(output_uri, shard_index, done, plan.docs, request, progress)
     Limits.resolve(limits)  # bad limits fail before a model is loaded
     from prox_tasks.refine.claim import as_claimed  # imports this module
 
@@ -267,6 +255,24 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
     finally:
         if owned:
             refiner.close()
+
+
+def reuse_published(output_uri: str, shard_index: int, done: dict, docs: int,
+                    request: dict | None = None,
+                    progress: Callable[[int], None] | None = None) -> dict:
+    """:func:`refine_shard`'s result for shard ``shard_index``, published as its status
+    record ``done`` says (:func:`~prox_tasks.corpus.writer.read_status`, already read by
+    the caller): nothing is refined; ``progress`` hears of its ``docs`` planned documents.
+
+    Raises:
+        SettingsConflict: ``done`` was refined with other settings than ``request``.
+    """
+    _check_request(output_uri, shard_index, done, request)
+    log.info("shard %d already published (%s); nothing to do", shard_index, done.get("uri"))
+    if progress:
+        progress(docs)
+    return {"shard": shard_index, "status": "skipped", "accounting": done,
+            "stats": None, "model_version": done.get("model_version"), "backend": None}
 
 
 def _unpublish(output_uri: str, manifest_id: str, shard_index: int,

@@ -24,12 +24,13 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from prox_tasks.corpus.writer import read_statuses
 from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import is_refusal
 from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
-from prox_tasks.refine.step import refine_shard, shard_request
+from prox_tasks.refine.step import refine_shard, reuse_published, shard_request
 
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
@@ -231,16 +232,22 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
                     progress, booking, pool, shard_options: dict, collect) -> None:
     """The shards of :func:`refine_shards` once the folder is claimed for ``request``, each
     result passed to ``collect`` as its shard ends."""
-    pending = list(indexes) if force else _not_published(output_uri, indexes, manifest.id)
     options = {**shard_options, "force": force, "request": request}
+    pending = list(indexes) if force else []
+    if not force:
+        # a published shard is reported skipped from the record read here, read once (its
+        # files checked once), and let go: a rerun of 100,000 shards holds no records
+        for index, done in read_statuses(output_uri, indexes, manifest.id):
+            if done is None:
+                pending.append(index)
+            else:
+                collect(_booked(booking, index, True, _skipped, output_uri, index, done,
+                                manifest, request, progress))
     if pool is None and (workers == 1 or len(pending) <= 1):
         # the plan read once for every shard of this call, not once per shard
-        _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
+        _in_process(output_uri, pending, threads, model, backend, backend_options,
                     progress, {**options, "manifest": manifest}, booking, collect)
         return
-    for i in published_among(indexes, pending):
-        collect(_booked(booking, i, True, _skipped, output_uri, i, progress,
-                        {**options, "manifest": manifest}))
     _largest_first(pending, manifest)
     own = pool is None
     if own:
@@ -251,28 +258,6 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
     finally:
         if own:  # a caller's pool forwards the last progress when the caller closes it
             pool.close()
-
-
-#: Shards of a call above which the ``_status`` folder is listed to find the published
-#: ones, not each shard's record asked for: a listing request returns 1,000 names.
-STATUS_LISTED_ABOVE = 1_000
-
-
-def _not_published(output_uri: str, indexes: list[int], manifest_id: str) -> list[int]:
-    """``indexes`` without a status record of plan ``manifest_id``. Above
-    :data:`STATUS_LISTED_ABOVE` shards only the records listed are read: a new snapshot of
-    100,000 shards asked for each one's (100,000 GETs on S3, ~14 ms each on moto: 23
-    minutes before the first shard was refined). A DAG task's hundred shards ask for each:
-    fewer requests than listing a large snapshot's records."""
-    from prox_tasks.corpus import read_status
-    from prox_tasks.corpus.manifest import shard_name
-    from prox_tasks.storage import join_uri, names_in
-
-    listed = names_in(join_uri(output_uri, "_status")) \
-        if len(indexes) > STATUS_LISTED_ABOVE else None  # fmt: skip
-    return [i for i in indexes
-            if (listed is not None and f"{shard_name(i)}.json" not in listed)
-            or read_status(output_uri, i, manifest_id) is None]  # fmt: skip
 
 
 def published_among(indexes: list[int], pending: list[int]) -> list[int]:
@@ -378,9 +363,11 @@ def _booked(booking, index: int, reused: bool, step, *args, **kwargs) -> dict:
     return result
 
 
-def _skipped(output_uri: str, index: int, progress, options: dict) -> dict:
-    # a published shard: refine_shard answers without loading a model
-    return {**refine_shard(output_uri, index, progress=progress, **options), "wall_seconds": 0.0}
+def _skipped(output_uri: str, index: int, done: dict, manifest, request: dict,
+             progress) -> dict:
+    # a published shard, its record ``done`` read already: no model, no second read
+    return {**reuse_published(output_uri, index, done, manifest.shard(index).docs, request,
+                              progress), "wall_seconds": 0.0}
 
 
 def _timed_shard(output_uri, index, **kwargs) -> dict:
@@ -389,10 +376,11 @@ def _timed_shard(output_uri, index, **kwargs) -> dict:
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3)}
 
 
-def _in_process(output_uri, indexes, pending, threads, model, backend, backend_options,
-                progress, options, booking, collect) -> None:
-    # loading a model can take a minute (vLLM): not when every shard is already published
-    published = set(published_among(indexes, pending))
+def _in_process(output_uri, pending, threads, model, backend, backend_options, progress,
+                options, booking, collect) -> None:
+    """Refine ``pending`` (none published when the call began) in this process, with one
+    backend loaded for all of them; none loaded when there is none (every shard of the
+    call was published: loading a model can take a minute, vLLM's)."""
     try:
         refiner = _load(backend, model, backend_options, threads) if pending else None
     except BaseException as err:  # every pending shard's attempt failed with it
@@ -401,11 +389,9 @@ def _in_process(output_uri, indexes, pending, threads, model, backend, backend_o
             booking.fail(index, err)
         raise
     try:
-        for index in indexes:
-            # with no backend loaded (all published), refine_shard reports the shard as
-            # skipped; it would load the model itself only if one vanished meanwhile
-            collect(_booked(booking, index, index in published, _timed_shard, output_uri,
-                            index, refiner=refiner, model=model, backend=backend,
+        for index in pending:
+            collect(_booked(booking, index, False, _timed_shard, output_uri, index,
+                            refiner=refiner, model=model, backend=backend,
                             backend_options=backend_options, progress=progress,
                             **options))  # fmt: skip
     finally:
