@@ -14,6 +14,7 @@ from dataclasses import fields
 from prox_tasks.cli.arguments import add_format_option, count_or_zero, positive_int, seconds, share
 from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
+from prox_tasks.wording import input_cut
 
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
 
@@ -221,7 +222,8 @@ def summary_line(s: dict) -> str:
     quality), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
     program errors; model v3 (promoted), 41.2 s -> OUTPUT`` (the parentheses, the quarantine
     folder and the errors only when there are some; ``(and 1 input file not read to its end)``
-    after the documents when a file was cut: its ``truncated_file`` entry is no document)."""
+    after the documents when a file was cut: its ``truncated_file`` entry is no document; see
+    :func:`~prox_tasks.wording.input_cut`)."""
     from prox_tasks.storage.uri import join_uri
 
     reused = f" ({s['shards_skipped']:,} reused)" if s.get("shards_skipped") else ""
@@ -230,8 +232,7 @@ def summary_line(s: dict) -> str:
     errors = (f", {s['docs_with_program_errors']:,} with program errors"
               if s.get("docs_with_program_errors") else "")
     # a cut input file is one quarantine entry, not a document (documents_read leaves it out)
-    cut = (f" (and {count(s['files_cut'], 'input file')} not read to its end)"
-           if s.get("files_cut") else "")
+    cut = input_cut(s.get("files_cut") or 0, s.get("records_cut") or 0)
     return (f"refined {count(s.get('documents_read', s.get('docs_read', 0)), 'document')}{cut} in "
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "

@@ -213,6 +213,8 @@ class RunResults:
         # the plan and the status records count it) but it is a file, not a document
         totals["files_cut"] = sum(totals["quarantine_reasons"].get(r, 0) for r in FILE_LOSS_REASONS)
         totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
+        # a file cut inside a record's payload: one record, cut short, and the file's rest lost
+        totals["records_cut"] = totals["quarantine_reasons"].get("truncated_record", 0)
         totals.update(self.work)
         return dict(totals)
 

@@ -34,3 +34,21 @@ def test_a_small_run_keeps_every_result_in_shard_order():
     for shard in (2, 0, 1):
         fold.add(result(shard))
     assert [r["shard"] for r in fold.results] == [0, 1, 2] and fold.left_out == 0
+
+
+def test_a_record_cut_short_is_named_in_the_summary_line():
+    """A WET file cut inside a record's payload gives one ``truncated_record``, no
+    ``truncated_file``: the summary said nothing of the input cut short (its
+    "(and N input files not read to its end)" counted only file losses)."""
+    from prox_tasks.cli.refine_cmd import summary_line
+
+    fold = RunResults()
+    cut = result(0, quarantined=1)
+    cut["accounting"]["quarantine_reasons"] = {"truncated_record": 1}
+    fold.add(cut)
+    totals = fold.totals()
+    assert totals["records_cut"] == 1 and totals["files_cut"] == 0
+    line = summary_line({**totals, "shards": 1, "output": "/out", "model_version": "v1",
+                         "model_source": "default", "seconds": 1.0})
+    assert line.startswith("refined 10 documents (and 1 record cut short: its input file ends "
+                           "inside it) in 1 shard"), line
