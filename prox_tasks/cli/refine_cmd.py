@@ -217,6 +217,21 @@ def shards_failed(catalog, name: str, err: BaseException) -> str | None:
             "shard's error)")
 
 
+def model_trouble(s: dict) -> str:
+    """``, 2 requests failed (1 rejected), 3 completions outside their grammar``: what went
+    wrong at the model (the openai engine's counts); empty when nothing did."""
+    failed, rejected = s.get("requests_failed") or 0, s.get("requests_rejected") or 0
+    outside = s.get("completions_outside_grammar") or 0
+    said = ""
+    if failed:
+        said += f", {count(failed, 'request')} failed" + \
+            (f" ({rejected:,} rejected by the server)" if rejected else "")  # fmt: skip
+    if outside:
+        said += f", {count(outside, 'completion')} outside " + \
+            ("its grammar" if outside == 1 else "their grammar")  # fmt: skip
+    return said
+
+
 def summary_line(s: dict) -> str:
     """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped (12 for low
     quality), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
@@ -237,6 +252,7 @@ def summary_line(s: dict) -> str:
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "
             f"{quarantined(s.get('quarantine_reasons') or {}, join_uri(s['output'], 'quarantine') + '/')}"
-            f"{errors}{input_notices(s.get('input_notices') or {})}; model {s['model_version']} "
+            f"{errors}{model_trouble(s)}{input_notices(s.get('input_notices') or {})}; "
+            f"model {s['model_version']} "
             f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}"
             + (f" (catalog snapshot {s['snapshot']})" if s.get("snapshot") else ""))

@@ -25,6 +25,9 @@ class Usage:
         completion_tokens: Tokens written by the model.
         truncated: Completions cut by the token limit (a likely broken program).
         failed: Requests that produced no completion (a server error after all retries).
+        rejected: ... of which the server refused as bad requests (the openai engine).
+        outside_grammar: Constrained completions that ended outside their grammar (the
+            openai engine, on a sample: a server that ignores ``structured_outputs``).
         seconds: Wall time spent inside the model.
     """
 
@@ -33,6 +36,8 @@ class Usage:
     completion_tokens: int = 0
     truncated: int = 0
     failed: int = 0
+    rejected: int = 0
+    outside_grammar: int = 0
     seconds: float = 0.0
 
     def add(self, other: Usage) -> None:

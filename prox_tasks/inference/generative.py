@@ -77,9 +77,16 @@ class GenerativeRefiner:
 
     def _run(self, level: str, requests: list[GenerationRequest]) -> list[Completion]:
         start = time.perf_counter()
-        outputs = self._engines[level].generate(requests) if requests else []
+        engine = self._engines[level]
+        # the openai engine's own counts; the levels' calls never overlap (one engine may
+        # serve both), so what they grew by during this call is this level's
+        counted = dict(getattr(engine, "stats", None) or {})
+        outputs = engine.generate(requests) if requests else []
         usage = self.usage[level]
         usage.seconds += time.perf_counter() - start
+        after = getattr(engine, "stats", None) or {}
+        for name in ("rejected", "outside_grammar"):
+            setattr(usage, name, getattr(usage, name) + after.get(name, 0) - counted.get(name, 0))
         usage.requests += len(requests)
         for out in outputs:
             usage.prompt_tokens += out.prompt_tokens

@@ -130,6 +130,11 @@ def accounting_totals(accountings: Iterable[Mapping]) -> dict:
     return totals.to_dict()
 
 
+#: What went wrong at the model, by the key of a level's usage in a shard's stats
+#: (:class:`~prox_tasks.inference.base.Usage`): the name of its total in a run's summary.
+MODEL_TROUBLE = {"failed": "requests_failed", "rejected": "requests_rejected",
+                 "outside_grammar": "completions_outside_grammar"}
+
 #: Shards of a run whose whole result a summary keeps (see :class:`RunResults`).
 RESULTS_KEPT = 1_000
 
@@ -176,6 +181,9 @@ class RunResults:
             for key in ("docs_refined", "tokens_in", "tokens_out"):
                 self.work[key] += result["stats"][key]
             self.phase_seconds.update(result["stats"].get("seconds") or {})
+            for usage in (result["stats"].get("usage") or {}).values():
+                for key, name in MODEL_TROUBLE.items():
+                    self.work[name] += int(usage.get(key) or 0)
         self.model_versions.add(str(result["model_version"]))
         if result.get("backend"):
             self.backends.add(str(result["backend"]))
@@ -215,6 +223,7 @@ class RunResults:
         totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
         # a file cut inside a record's payload: one record, cut short, and the file's rest lost
         totals["records_cut"] = totals["quarantine_reasons"].get("truncated_record", 0)
+        totals.update(dict.fromkeys(MODEL_TROUBLE.values(), 0))
         totals.update(self.work)
         return dict(totals)
 

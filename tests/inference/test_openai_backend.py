@@ -819,3 +819,26 @@ def test_an_openai_snapshot_refined_before_served_models_resumes_with_nothing_ch
         # not: the prox before did not record those names, so its shards cannot tell)
         assert main([*args, "--chunk-served-model", "prox-chunk-v2"]) == 1
         assert "other settings" in capsys.readouterr().err
+
+
+def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_model, tmp_path,
+                                                                          capsys):
+    """The engine counted completions outside their grammar (a server ignoring
+    ``structured_outputs``), but neither ``prox refine``'s summary nor its ``--json`` said
+    so: only a high program failure rate showed it. Both count them now (and failed and
+    rejected requests, when any)."""
+    import json
+
+    from prox_tasks.cli import main
+    from prox_tasks.cli.refine_cmd import summary_line
+
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    with _model_server([DOC_CARD], [], text="I think keep_doc()") as server:
+        assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                     "--model", str(tiny_model), "--backend", "openai", "--no-progress",
+                     "--servers", server.url + "/v1", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    outside = summary["completions_outside_grammar"]
+    assert outside >= 3 and summary["requests_failed"] == summary["requests_rejected"] == 0
+    assert f", {outside} completions outside their grammar" in summary_line(summary)
