@@ -229,18 +229,25 @@ class ShardBooking:
 
     def finish(self, index: int, result: dict) -> None:
         """Shard ``index`` gave ``result`` (:func:`~prox_tasks.refine.step.refine_shard`'s,
-        with ``wall_seconds``). A shard this run started that another run booked since (a
-        ``--force`` rerun refined it meanwhile) is that run's: this run's figures are not
-        booked over it."""
-        booked = self.catalog.get_shard(self.snapshot, index)
-        if index in self._started and not self._mine(index, booked):
-            self._left(index, f"{result['status']} by this run")
-        elif result["status"] == "refined":
-            self.catalog.finish_shard(self.snapshot, index, result["accounting"],
-                                      wall_seconds=result.get("wall_seconds"))
-        elif booked is None or booked["status"] != "done":  # published where nothing booked it
-            self.catalog.finish_shard(self.snapshot, index, result["accounting"],
-                                      wall_seconds=(booked or {}).get("wall_seconds"))
+        with ``wall_seconds``): :meth:`finish_many` of one."""
+        self.finish_many([result])
+
+    def finish_many(self, results: list[dict]) -> None:
+        """Shards gave ``results`` (each with its ``shard``), booked in one read and one
+        transaction (a shard each took ~5-10 ms on SQLite: 10 minutes at 100,000 shards).
+        A shard this run started that another run booked since (a ``--force`` rerun refined
+        it meanwhile) is that run's: this run's figures are not booked over it."""
+        booked = self.catalog.get_shards_of(self.snapshot, [r["shard"] for r in results])
+        finished = []
+        for result in results:
+            index, row = result["shard"], booked.get(result["shard"])
+            if index in self._started and not self._mine(index, row or {}):
+                self._left(index, f"{result['status']} by this run")
+            elif result["status"] == "refined":
+                finished.append((index, result["accounting"], result.get("wall_seconds")))
+            elif row is None or row["status"] != "done":  # published where nothing booked it
+                finished.append((index, result["accounting"], (row or {}).get("wall_seconds")))
+        self.catalog.finish_shards(self.snapshot, finished)
 
     def fail(self, index: int, error: BaseException | str) -> None:
         """Shard ``index``'s attempt failed (the error is stored). A refusal to touch a

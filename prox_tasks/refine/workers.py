@@ -237,12 +237,13 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
     if not force:
         # a published shard is reported skipped from the record read here, read once (its
         # files checked once), and let go: a rerun of 100,000 shards holds no records
-        for index, done in read_statuses(output_uri, indexes, manifest.id):
-            if done is None:
-                pending.append(index)
-            else:
-                collect(_booked(booking, index, True, _skipped, output_uri, index, done,
-                                manifest, request, progress))
+        with FinishedShards(booking) as finished:
+            for index, done in read_statuses(output_uri, indexes, manifest.id):
+                if done is None:
+                    pending.append(index)
+                else:
+                    collect(finished.add(_skipped(output_uri, index, done, manifest, request,
+                                                  progress)))
     if pool is None and (workers == 1 or len(pending) <= 1):
         # the plan read once for every shard of this call, not once per shard
         _in_process(output_uri, pending, threads, model, backend, backend_options,
@@ -274,8 +275,56 @@ def _largest_first(pending: list[int], manifest) -> None:
     pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)
 
 
+#: Finished shards booked in one catalog transaction (:meth:`~prox_tasks.refine.booking.
+#: ShardBooking.finish_many`), unless a second has passed since the last was booked.
+BOOKED_TOGETHER = 200
+
+
+class FinishedShards:
+    """Finished shards' results, booked by ``booking`` (None: not booked) in groups of
+    :data:`BOOKED_TOGETHER`, or once a second has passed, and whatever waits when the
+    context ends, an error's too. A run killed meanwhile leaves the shards it published
+    and did not book ``running``: the next run books those attempts dead
+    (:func:`~prox_tasks.refine.booking.book_dead`), then ``done`` from their status
+    records as it finds them published."""
+
+    def __init__(self, booking) -> None:
+        self.booking = booking
+        self.waiting: list[dict] = []
+        self.booked_at = time.monotonic()
+
+    def add(self, result: dict) -> dict:
+        """Book ``result`` now or with the next group; returns it."""
+        if self.booking is not None:
+            self.waiting.append(result)
+            if len(self.waiting) >= BOOKED_TOGETHER or time.monotonic() - self.booked_at > 1:
+                self.book()
+        return result
+
+    def book(self) -> None:
+        """Book what waits."""
+        waiting, self.waiting = self.waiting, []
+        self.booked_at = time.monotonic()
+        if waiting:
+            self.booking.finish_many(waiting)
+
+    def __enter__(self) -> FinishedShards:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.book()
+
+
 def _refine_in_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest,
                     options: dict, booking, collect) -> None:
+    """:func:`_refine_pool` with its finished shards booked together (:class:`FinishedShards`)."""
+    with FinishedShards(booking) as finished:
+        _refine_pool(pool, output_uri, pending, manifest, options, booking, collect,
+                     finished)
+
+
+def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest,
+                 options: dict, booking, collect, finished: FinishedShards) -> None:
     """Refine ``pending`` in the pool's workers, in that order. Two shards a worker are
     submitted at a time, the next as one ends, and each result goes to ``collect`` and is
     let go as it comes: submitting all at once held every shard's part of the plan in the
@@ -304,15 +353,14 @@ def _refine_in_pool(pool: WorkerPool, output_uri: str, pending: list[int], manif
                 break
             for future in done:
                 index = futures.pop(future)
-                result = future.result()
-                if booking is not None:
-                    booking.finish(index, result)
-                collect(result)
+                collect(finished.add(future.result()))
         else:
             return
     except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
+        finished.book()
         _book_interrupted(booking, futures, err)
         raise
+    finished.book()
     error = failed[0].exception()
     for future in futures:
         future.cancel()
