@@ -297,9 +297,15 @@ class FinishedShards:
         """Book ``result`` now or with the next group; returns it."""
         if self.booking is not None:
             self.waiting.append(result)
-            if len(self.waiting) >= BOOKED_TOGETHER or time.monotonic() - self.booked_at > 1:
-                self.book()
+            self.book_if_due()
         return result
+
+    def book_if_due(self) -> None:
+        """Book what waits once a group is full or a second has passed (called as shards
+        end and while the run waits for one: a shard that ended before an hour-long one is
+        not left ``running`` meanwhile)."""
+        if len(self.waiting) >= BOOKED_TOGETHER or time.monotonic() - self.booked_at > 1:
+            self.book()
 
     def book(self) -> None:
         """Book what waits."""
@@ -347,7 +353,8 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
                 futures[pool.pool.submit(_refine_in_worker, output_uri, index,
                                          {**options, "manifest": manifest.part([index])})] = index
                 submitted += 1
-            done, _ = wait(futures, return_when=FIRST_COMPLETED)
+            done, _ = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
+            finished.book_if_due()
             failed = [f for f in done if f.exception() is not None]
             if failed:
                 break

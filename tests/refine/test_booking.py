@@ -421,3 +421,23 @@ def test_finished_shards_are_booked_together_not_one_transaction_each(tmp_path, 
     assert [s["status"] for s in shards] == ["done"] * 8
     assert [s["attempts"] for s in shards] == [0, 0, 1, 0, 0, 1, 0, 0]
     catalog.close()
+
+
+def test_a_finished_shard_waits_at_most_a_second_to_be_booked(booked, tagger_model):
+    """Finished shards are booked in groups: one that ended before a long shard must not
+    stay `running` in the catalog until that one ends. The pool's loop waits a second at
+    most for a shard and books what is due (FinishedShards.book_if_due)."""
+    import time
+
+    from prox_tasks.refine.workers import FinishedShards
+
+    catalog, out = booked
+    result = refine_shards(out, [0], model=str(tagger_model))[0]
+    booking = ShardBooking(catalog, "snap")
+    booking.start(0, False)
+    finished = FinishedShards(booking)
+    finished.add(result)
+    assert catalog.get_shard("snap", 0)["status"] == "running"  # waits for its group
+    time.sleep(1.1)
+    finished.book_if_due()
+    assert catalog.get_shard("snap", 0)["status"] == "done"
