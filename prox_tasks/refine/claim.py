@@ -227,12 +227,13 @@ def _published_any(output_uri: str, manifest) -> bool:
     ``_status`` folder listed once, and only the records listed read (until one is of this
     plan), not a read a shard — a run that failed with nothing published asked for each of
     a 100,000-shard snapshot's records (100,000 GETs on S3) to give its claim up."""
-    from prox_tasks.corpus import read_status
-    from prox_tasks.corpus.manifest import shard_name
+    from prox_tasks.corpus.writer import read_statuses
 
-    records = names_in(join_uri(output_uri, "_status"))
-    return any(read_status(output_uri, s.index, manifest.id, verify=False) is not None
-               for s in manifest.shards if f"{shard_name(s.index)}.json" in records)
+    # listed whatever the plan's size: a DAG task's part of a hundred shards, read a
+    # record each, would be a hundred GETs where one LIST finds none published
+    statuses = read_statuses(output_uri, (s.index for s in manifest.shards), manifest.id,
+                             verify=False, listed_above=0)
+    return any(status is not None for _index, status in statuses)
 
 
 def mark_gated(output_uri: str, manifest_id: str, snapshot: str | None, verdict: str,
