@@ -86,8 +86,9 @@ class Manifest:
         id: Content hash of all the above.
         partition_root: The folder whose ``column=value`` sub-folders give the documents'
             ``meta`` (:mod:`~prox_tasks.corpus.partitions`); None in a plan made before
-            prox read them, whose shards are read as planned, without them (part of the id
-            when set: a replan of such a plan is another plan, refined anew).
+            prox read them, whose shards are read as planned, without them, and in one of
+            files with no partition below it (the same plan as before: part of the id only
+            when set, so only a replan of a partitioned input's old plan is another plan).
     """
 
     input_uri: str

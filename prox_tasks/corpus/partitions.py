@@ -31,6 +31,16 @@ def partition_root(input_uri: str) -> str:
     return uri.rstrip("/")
 
 
+def planned_partition_root(input_uri: str, file_uris) -> str | None:
+    """What a plan of ``file_uris`` (the files found at ``input_uri``) records as its
+    partition root: :func:`partition_root`, or None when no file has a partition below it.
+    Such a plan reads as one made before partitions were read, so it keeps that plan's id
+    (the root is part of it): planning an unpartitioned folder again after the upgrade is
+    the same plan, its refined shards kept, not another plan refined anew."""
+    root = partition_root(input_uri)
+    return root if any(partition_values(uri, root) for uri in file_uris) else None
+
+
 def partition_values(uri: str, root: str) -> dict[str, str | None]:
     """``{column: value}`` of the ``column=value`` folders in ``uri``'s path below ``root``
     (:func:`partition_root`), outermost first; a value as Hive escapes it (``%2F``)

@@ -20,7 +20,7 @@ from prox_tasks.corpus.manifest import (
     shard_uri,
     status_uri,
 )
-from prox_tasks.corpus.partitions import partition_root
+from prox_tasks.corpus.partitions import planned_partition_root
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.readers import (
     FORMATS,
@@ -196,7 +196,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     if not shards[-1].docs:
         shards.pop()
     manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards,
-                        partition_root=partition_root(input_uri))
+                        partition_root=planned_partition_root(
+                            input_uri, [f.uri for f in files]))
     if write:
         from prox_tasks.corpus.duplicates import index_duplicates
 

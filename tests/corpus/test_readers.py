@@ -355,6 +355,32 @@ def test_a_plan_made_before_partitions_were_read_is_resumed_without_them(tmp_pat
     assert [d.meta for d in read_shard(part, 1, Quarantine())] == [{"date": "2024-01-01"}] * 2
 
 
+def test_a_plan_of_an_input_without_partitions_keeps_its_id_across_the_upgrade(tmp_path):
+    """Every plan recorded its partition root (3d22994), which is part of its id: a folder
+    with no ``column=value`` folder in it, planned by the prox before, planned again
+    (``--replan``, ``prox plan --overwrite``, a StalePlan's way out) was another plan, so
+    every refined shard was removed and refined anew, though its documents read the same.
+    A plan records a root only when a file has a partition below it."""
+    from prox_tasks.corpus import load_manifest, plan_shards
+    from prox_tasks.corpus.manifest import Manifest
+
+    crawl = tmp_path / "in"
+    crawl.mkdir()
+    write_jsonl(crawl / "a.jsonl", [{"id": f"d{i}", "text": f"A text here {i}."}
+                                    for i in range(4)])
+    out = tmp_path / "out"
+    new = plan_shards(str(crawl), str(out), target_docs=2, write=False)
+    old = Manifest(new.input_uri, new.output_uri, new.settings, new.files, new.shards)
+    out.mkdir()
+    old.write()  # as the prox before partitions wrote it
+    (out / "_status").mkdir()
+    kept = out / "_status" / "shard-00000.json"
+    kept.write_text("{}")  # stands for a refined shard: a replaced plan's are removed
+    replanned = plan_shards(str(crawl), str(out), target_docs=2, overwrite=True)
+    assert replanned.id == old.id == load_manifest(str(out)).id
+    assert kept.exists()
+
+
 def test_an_input_file_that_cannot_be_opened_is_named_before_planning(tmp_path):
     """A link to a file that is gone (a crawl folder of links into a store that was
     cleaned) failed prox plan and refine with 'No such file or directory: …/d.jsonl', a
