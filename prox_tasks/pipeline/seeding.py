@@ -350,8 +350,11 @@ def _check_teacher_options(name: str, options: dict, where: str = "") -> None:
         raise RunError(f"teacher {name!r} takes no option {', '.join(map(repr, unknown))}"
                        f"{where}: fix the teacher_options Param (the {name} teacher takes "
                        f"{', '.join(taken) or 'none'}; docs/teachers.md)")
+    ranges = _option_ranges()
     for option, value in options.items():
         kind = type(taken[option].default)
+        if kind is type(None) and option in ranges:  # a price: none by default, else a number
+            kind = float
         if kind not in _JSON_KINDS or value is None:
             continue
         said, types = _JSON_KINDS[kind]

@@ -322,6 +322,14 @@ def test_the_warc_files_are_indexed_once_in_sample_not_again_by_each_label_task(
         "fallback": "rules", "fallback_options": {"max_chunk_tokens": 0}}}, "sample",
      "option 'max_chunk_tokens' in fallback_options (the rules fallback) must be at least 1, "
      "not 0"),
+    # an option without a default (the llm teacher's prices) is range-checked too: "abc"
+    # failed every label_shard's usage report after sampling, -1 reported a negative cost
+    ("prox_seed_label", {"teacher": "llm", "teacher_options": {
+        "model": "m", "base_url": "http://127.0.0.1:9/v1", "input_price_per_mtok": -1}},
+     "sample", "teacher 'llm': option 'input_price_per_mtok' must be at least 0, not -1"),
+    ("prox_seed_label", {"teacher": "llm", "teacher_options": {
+        "model": "m", "base_url": "http://127.0.0.1:9/v1", "output_price_per_mtok": "abc"}},
+     "sample", 'option \'output_price_per_mtok\' is "abc", the llm teacher takes a number'),
     # a fallback that needs what the rows it labels lack: every label_shard would fail
     ("prox_seed_label", {"teacher": "best", "teacher_options": {"fallback": "diff"}}, "sample",
      "the best teacher's fallback labels the rows with neither a gold text nor HTML: 'diff' "
