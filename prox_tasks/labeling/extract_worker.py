@@ -7,7 +7,8 @@ minutes) held its label task with it. ``signal.alarm`` cannot be used: Airflow's
 threads. So the extractor runs in a child process (``python -c``, started once, on the first
 page) that reads one page at a time from its stdin; a page not answered within the budget
 gets the child killed (:class:`ExtractorTimeout`) and the next page a fresh child. The child
-exits when its stdin closes, so a parent that dies leaves none behind.
+exits when its stdin closes, and when its parent is gone even in the middle of a page (a label
+task killed by SIGKILL or the OOM killer), so a parent that dies leaves none behind.
 
 Protocol: each message is a 4-byte big-endian length and that many bytes; a request is the
 HTML in UTF-8, an answer JSON ``{"text": ...}`` or ``{"error": "Type: message"}``; the child
@@ -22,6 +23,7 @@ import select
 import struct
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -69,7 +71,7 @@ class ExtractorWorker:
         code = (f"import sys; sys.path.insert(0, {root!r}); "
                 "from prox_tasks.labeling.extract_worker import serve; serve()")  # fmt: skip
         self._proc = subprocess.Popen(
-            [sys.executable, "-c", code, self.name, str(int(self.favor_recall))],
+            [sys.executable, "-c", code, self.name, str(int(self.favor_recall)), str(os.getpid())],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
         try:
             if _receive(self._proc.stdout, time.monotonic() + START_TIMEOUT_S) != b"ready":
@@ -123,6 +125,7 @@ def serve() -> None:
     from prox_tasks.labeling.html import get_extractor
 
     name, favor_recall = sys.argv[1], sys.argv[2] == "1"
+    _exit_with(int(sys.argv[3]) if len(sys.argv) > 3 else os.getppid())
     extract = get_extractor(name, favor_recall)
     stdin, stdout = sys.stdin.buffer, sys.stdout.buffer
     _send(stdout, b"ready")
@@ -136,3 +139,18 @@ def serve() -> None:
         except Exception as err:  # noqa: BLE001 - the page's error, reported to the parent
             answer = {"error": f"{type(err).__name__}: {err}"[:200]}
         _send(stdout, json.dumps(answer).encode())
+
+
+def _exit_with(parent: int) -> None:
+    """Exit once process ``parent`` is gone. A closed stdin ends the worker between pages only:
+    a label task killed while its worker was inside a page (SIGKILL, the OOM killer) left the
+    worker extracting, an orphan, until the page ended — minutes, or never on a page that
+    hangs the extractor. The parent's pid is checked, not a parent-death signal, which Linux
+    sends when the *thread* that started the worker ends."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.2)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()

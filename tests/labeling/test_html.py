@@ -6,6 +6,8 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
+from pathlib import Path
 
 import pytest
 
@@ -290,3 +292,45 @@ def test_prox_label_html_timeout_rejects_the_slow_page_and_refuses_no_time(tmp_p
         main(["label", "--input", str(src), "--output", out, "--html-timeout", "0"])
     assert usage.value.code == 2 and "--html-timeout: must be more than 0 seconds" in (
         capsys.readouterr().err)
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie nobody reaped does not)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    return state != "Z"
+
+
+def test_a_label_task_killed_mid_page_leaves_no_extractor_worker_running(tmp_path):
+    """A label task killed (SIGKILL, the OOM killer) while its extractor's worker was inside a
+    page left the worker extracting on, an orphan, until the page ended: a closed stdin is
+    read between pages only. The worker now exits once its parent is gone."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    page = tmp_path / "slow.html"
+    page.write_text(slow_page_html(200_000))  # 30 MB: the extractor takes well over 10 s
+    task = subprocess.Popen(
+        [sys.executable, "-c", (
+            "import sys; from prox_tasks.labeling.extract_worker import ExtractorWorker\n"
+            "worker = ExtractorWorker('trafilatura', False, 600)\n"
+            "worker('<html></html>'); print(worker._proc.pid, flush=True)\n"
+            f"worker(open({str(page)!r}).read())")],
+        stdout=subprocess.PIPE, text=True)  # fmt: skip
+    worker_pid = int(task.stdout.readline())
+    time.sleep(1.0)  # the page sent: the worker is inside it
+    assert _alive(worker_pid)
+    task.send_signal(signal.SIGKILL)
+    task.wait()
+    deadline = time.monotonic() + 5
+    while _alive(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    try:
+        assert not _alive(worker_pid), "the extractor's worker outlived its killed task"
+    finally:
+        if _alive(worker_pid):
+            os.kill(worker_pid, signal.SIGKILL)
