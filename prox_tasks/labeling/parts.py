@@ -37,8 +37,21 @@ def made_from(sample_uri: str, teacher: dict, warc_uris=None, **label_options) -
     cap) — as stored in the done record (JSON round trip)."""
     options = {k: v for k, v in label_options.items() if k not in _NOT_DECIDING}
     made = {"sample_sha256": hashlib.sha256(read_bytes(sample_uri)).hexdigest(),
-            "teacher": teacher, "warc_uris": sorted(warc_uris or []), "options": options}
+            "teacher": _without_budgets(teacher), "warc_uris": sorted(warc_uris or []),
+            "options": options}  # fmt: skip
     return json.loads(json.dumps(made, sort_keys=True, default=str))
+
+
+#: Teacher settings that bound the time a label may take, not how it is made: a part
+#: labeled with another budget (or by a prox before there was one) is the same labels.
+_BUDGETS = frozenset({"extract_timeout"})
+
+
+def _without_budgets(description):
+    """A teacher's description (nested for ``best``) without :data:`_BUDGETS`."""
+    if isinstance(description, dict):
+        return {k: _without_budgets(v) for k, v in description.items() if k not in _BUDGETS}
+    return description
 
 
 def reusable(sample_uri: str, uris: tuple[str, str, str], made: dict) -> dict | None:

@@ -334,3 +334,23 @@ def test_a_label_task_killed_mid_page_leaves_no_extractor_worker_running(tmp_pat
     finally:
         if _alive(worker_pid):
             os.kill(worker_pid, signal.SIGKILL)
+
+
+def test_a_part_labeled_with_another_extract_timeout_is_reused_not_labeled_again(tmp_path):
+    """The html teacher's per-page time budget (d1fa59d) entered its description, which
+    each seed-set part's record stores: a seed DAG run resumed after the upgrade, or with
+    another budget, labeled every html and best part again — for ``best`` with an llm
+    fallback, paying for those calls again. A label made is the same whatever the budget,
+    so the parts are reused."""
+    from prox_tasks.labeling.parts import label_part
+
+    src = tmp_path / "sample.jsonl"
+    rows = [{"id": "h", "text": page_text(), "html": page_html()}]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    root = str(tmp_path / "seed")
+    first = label_part(str(src), root, 0, get_teacher("html", extract_timeout=30.0))
+    assert first["reused"] is False and first["valid"] == 1
+    again = label_part(str(src), root, 0, get_teacher("html", extract_timeout=5.0))
+    assert again["reused"] is True and again["valid"] == 1
+    unlimited = label_part(str(src), root, 0, get_teacher("html", extract_timeout=None))
+    assert unlimited["reused"] is True
