@@ -259,15 +259,20 @@ def test_the_catalog_books_what_the_registry_promoted_last_when_promotions_cross
         assert booked.promoted_model("refiner")["version"] == v2
 
 
-def test_listing_fifty_versions_on_s3_reads_each_record_once(s3_root, tmp_path, s3_calls,
-                                                             capsys):
+#: Versions of the S3 listing tests: enough that a read per version per decision shows
+#: (2 decisions a version), few enough to publish quickly on moto.
+VERSIONS = 20
+
+
+def test_listing_many_versions_on_s3_reads_each_record_once(s3_root, tmp_path, s3_calls,
+                                                            capsys):
     """``prox models list`` on S3 read promoted.json through a HEAD then a GET, listed the
     prefix twice and fetched every decision ever taken (rollbacks, retries, refusals) to
     keep the last per version: several requests a version. Now one listing, promoted.json,
     each version's artifact.json and the last decision on it."""
     registry = ModelRegistry(s3_root)
     versions = []
-    for i in range(50):
+    for i in range(VERSIONS):
         record = registry.publish(make_artifact(tmp_path / f"a{i}", str(i).encode()), "refiner",
                                   "line_tagger", {}, {}, {**GOOD, "line_f1": 0.5 + i / 200})
         versions.append(record["version"])
@@ -277,22 +282,22 @@ def test_listing_fifty_versions_on_s3_reads_each_record_once(s3_root, tmp_path, 
     s3_calls.clear()
     code, out, _ = prox("models", "--registry", s3_root, "list", "--json", capsys=capsys)
     rows = [json.loads(line) for line in out.splitlines()]
-    assert code == 0 and len(rows) == 50 and rows[-1]["promoted"]
+    assert code == 0 and len(rows) == VERSIONS and rows[-1]["promoted"]
     assert all(r["decision"]["candidate"] == r["version"] for r in rows)
     assert rows[-1]["decision"]["reason"] == "already promoted"  # the last one, as before
     print(dict(s3_calls))
-    assert s3_calls["GetObject"] <= 2 * 50 + 1 and s3_calls["ListObjectsV2"] == 1, s3_calls
+    assert s3_calls["GetObject"] <= 2 * VERSIONS + 1 and s3_calls["ListObjectsV2"] == 1, s3_calls
     assert s3_calls["HeadObject"] == 0, s3_calls
 
 
-def test_showing_one_of_fifty_versions_on_s3_reads_only_its_own_records(s3_root, tmp_path,
-                                                                         s3_calls, capsys):
+def test_showing_one_of_many_versions_on_s3_reads_only_its_own_records(s3_root, tmp_path,
+                                                                        s3_calls, capsys):
     """``prox models show`` sent a HEAD, two listings and read every version's record and
     every decision ever taken on the model to show one version; now the one listing ``prox
     models list`` makes, promoted.json, the version's artifact.json and its own decisions."""
     registry = ModelRegistry(s3_root)
     versions = []
-    for i in range(50):
+    for i in range(VERSIONS):
         record = registry.publish(make_artifact(tmp_path / f"a{i}", str(i).encode()), "refiner",
                                   "line_tagger", {}, {}, {**GOOD, "line_f1": 0.5 + i / 200})
         versions.append(record["version"])
