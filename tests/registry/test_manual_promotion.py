@@ -264,13 +264,9 @@ def test_the_catalog_books_what_the_registry_promoted_last_when_promotions_cross
 VERSIONS = 20
 
 
-def test_listing_many_versions_on_s3_reads_each_record_once(s3_root, tmp_path, s3_calls,
-                                                            capsys):
-    """``prox models list`` on S3 read promoted.json through a HEAD then a GET, listed the
-    prefix twice and fetched every decision ever taken (rollbacks, retries, refusals) to
-    keep the last per version: several requests a version. Now one listing, promoted.json,
-    each version's artifact.json and the last decision on it."""
-    registry = ModelRegistry(s3_root)
+def _published_versions(registry, tmp_path) -> list[str]:
+    """:data:`VERSIONS` versions published, each better than the last, decided twice each
+    (a retry: another record); returns their names, oldest first."""
     versions = []
     for i in range(VERSIONS):
         record = registry.publish(make_artifact(tmp_path / f"a{i}", str(i).encode()), "refiner",
@@ -278,7 +274,17 @@ def test_listing_many_versions_on_s3_reads_each_record_once(s3_root, tmp_path, s
         versions.append(record["version"])
         registry.decide("refiner", record["version"], {**GOOD, "line_f1": 0.5 + i / 200},
                         None if i == 0 else {**GOOD, "line_f1": 0.5 + (i - 1) / 200})
-        registry.decide("refiner", record["version"], GOOD, None)  # a retry: another record
+        registry.decide("refiner", record["version"], GOOD, None)
+    return versions
+
+
+def test_listing_many_versions_on_s3_reads_each_record_once(s3_root, tmp_path, s3_calls,
+                                                            capsys):
+    """``prox models list`` on S3 read promoted.json through a HEAD then a GET, listed the
+    prefix twice and fetched every decision ever taken (rollbacks, retries, refusals) to
+    keep the last per version: several requests a version. Now one listing, promoted.json,
+    each version's artifact.json and the last decision on it."""
+    _published_versions(ModelRegistry(s3_root), tmp_path)
     s3_calls.clear()
     code, out, _ = prox("models", "--registry", s3_root, "list", "--json", capsys=capsys)
     rows = [json.loads(line) for line in out.splitlines()]
@@ -295,15 +301,7 @@ def test_showing_one_of_many_versions_on_s3_reads_only_its_own_records(s3_root, 
     """``prox models show`` sent a HEAD, two listings and read every version's record and
     every decision ever taken on the model to show one version; now the one listing ``prox
     models list`` makes, promoted.json, the version's artifact.json and its own decisions."""
-    registry = ModelRegistry(s3_root)
-    versions = []
-    for i in range(VERSIONS):
-        record = registry.publish(make_artifact(tmp_path / f"a{i}", str(i).encode()), "refiner",
-                                  "line_tagger", {}, {}, {**GOOD, "line_f1": 0.5 + i / 200})
-        versions.append(record["version"])
-        registry.decide("refiner", record["version"], {**GOOD, "line_f1": 0.5 + i / 200},
-                        None if i == 0 else {**GOOD, "line_f1": 0.5 + (i - 1) / 200})
-        registry.decide("refiner", record["version"], GOOD, None)  # a retry: another record
+    versions = _published_versions(ModelRegistry(s3_root), tmp_path)
     s3_calls.clear()
     code, out, _ = prox("models", "--registry", s3_root, "show", versions[10], "--json",
                         capsys=capsys)
