@@ -399,13 +399,16 @@ def identities_in(uri: str | os.PathLike, include_hidden: bool = False) -> dict[
 
 def holds(uri: str | os.PathLike, data: bytes, found: Opened | None) -> bool:
     """Whether the file at ``uri``, whose identity ``found`` a listing gave (None: not
-    listed), holds exactly ``data``: on S3 from the listing's ETag (the MD5 of an object
-    put in one request; a multipart one never matches, and is written again), locally by
-    reading it, far cheaper than an atomic write's fsync and rename."""
+    listed), holds exactly ``data``: on S3 from the listing's ETag when it is the MD5 of
+    ``data`` (an object put in one request), else by reading it — an ETag that is not the
+    MD5 of the bytes (a multipart upload's, SSE-KMS, some S3-compatible stores) says
+    nothing of them, and taking it for a difference rewrote such a file on every run;
+    locally by reading it. Either is far cheaper than an atomic write's fsync and rename."""
     if found is None or found.size != len(data):
         return False
-    if parse_uri(uri).scheme == "s3":
-        return found.fingerprint == f"etag:{hashlib.md5(data, usedforsecurity=False).hexdigest()}"
+    if parse_uri(uri).scheme == "s3" and \
+            found.fingerprint == f"etag:{hashlib.md5(data, usedforsecurity=False).hexdigest()}":
+        return True
     try:
         return read_bytes(uri) == data
     except FileNotFoundError:  # removed since listed
