@@ -120,11 +120,12 @@ def _lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, dige
                                       "on are lost"), 0, None
 
 
-def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int, int | None]]:
+def scan(uri: str, max_doc_bytes: int, *, expect=None) -> Iterator[tuple[int, int, int | None]]:
     """``(offset, bytes, byte offset)`` of every record, for shard planning (no JSON
     parsing): the byte offset (where its line starts, for :func:`read`'s ``at``) is None
-    when the file cannot be read from one (:func:`_lines`)."""
-    for number, line, size, position in _lines(uri, line_limit(max_doc_bytes)):
+    when the file cannot be read from one (:func:`_lines`); ``expect`` checks the file as
+    opened (:func:`~prox_tasks.storage.open_uri`)."""
+    for number, line, size, position in _lines(uri, line_limit(max_doc_bytes), expect=expect):
         if not isinstance(line, InputNotice):
             yield number, size, position
 

@@ -17,6 +17,7 @@ from prox_tasks.corpus.manifest import (
     load_manifest,
     quarantine_uri,
     refuse_if_released,
+    released_as,
     shard_uri,
     status_uri,
 )
@@ -31,6 +32,7 @@ from prox_tasks.corpus.readers import (
 )
 from prox_tasks.storage import (
     Opened,
+    compression_of,
     content_fingerprint,
     exists,
     identities_in,
@@ -160,6 +162,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     if unchanged is not None:  # a retried or rerun plan: the crawl is not read again
         from prox_tasks.corpus.duplicates import index_duplicates
 
+        unchanged = with_offsets(unchanged)  # once, for a plan made before offsets
         index_duplicates(unchanged)  # nothing to do when its list was written
         return unchanged
     files, shards = [], [ShardPlan(0)]
@@ -238,11 +241,123 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
     return existing
 
 
+#: The formats a read can start at a record's byte offset in (:attr:`Segment.byte_offset`).
+OFFSET_FORMATS = ("jsonl", "wet")
+
+
+def _offsets_recorded(manifest: Manifest) -> int:
+    return sum(g.byte_offset is not None for s in manifest.shards for g in s.segments)
+
+
+def with_offsets(manifest: Manifest) -> Manifest:
+    """``manifest``, and when it is a plan made before segments recorded their
+    :attr:`~prox_tasks.corpus.manifest.Segment.byte_offset` (none does), the same plan with
+    them, written over its ``manifest.json`` under the same id: its late shards then seek
+    instead of reading their file from its start, for ever (a rerun or replan of it keeps
+    it). Each plain JSONL or WET file with a segment past its first record is scanned once,
+    checked on its open to be the file planned, and its records counted as the plan counted
+    them, segment by segment; a file that cannot be read from an offset (compressed JSONL,
+    UTF-16) is left without. A released snapshot is left as it is.
+
+    Raises:
+        StalePlan: A file changed since planning, or is counted otherwise than the plan
+            counted it: the plan's offsets would not be its records' (plan it again).
+    """
+    if _offsets_recorded(manifest):  # a plan of this prox: what could be recorded was
+        return manifest
+    segments: dict[str, list[Segment]] = {}
+    for shard in manifest.shards:
+        for segment in shard.segments:
+            segments.setdefault(segment.file, []).append(segment)
+    wanted = [f for f in manifest.files if f.format in OFFSET_FORMATS and any(
+        g.start for g in segments.get(f.uri, ()))
+        and not (f.format == "jsonl" and compression_of(f.uri))]  # fmt: skip
+    if not wanted or released_as(manifest.output_uri):
+        return manifest
+    found = {}
+    for planned in wanted:
+        found.update(_scanned_offsets(planned, segments[planned.uri],
+                                      manifest.settings["max_doc_bytes"]))
+    if not found:
+        return manifest
+    filled = Manifest.from_dict(json.loads(manifest.to_json()))
+    for shard in filled.shards:
+        for segment in shard.segments:
+            segment.byte_offset = found.get((segment.file, segment.start))
+    _write_offsets(filled)
+    return filled
+
+
+def _scanned_offsets(planned: InputFile, segments: list[Segment], max_doc_bytes: int
+                     ) -> dict[tuple[str, int], int]:
+    """``{(file, segment start): byte offset}`` of the file ``planned`` (its ``segments``,
+    in file order) as a scan of it now finds them; empty when it cannot be read from an
+    offset.
+
+    Raises:
+        StalePlan: ``planned`` is not the file planned, or its records are counted otherwise.
+    """
+    from contextlib import closing
+
+    def unchanged(found: Opened) -> None:
+        if not _same_file(planned, found):
+            raise StalePlan(f"plan the folder again (prox refine --replan, prox plan "
+                            f"--overwrite; the DAG's reprocess=true) or use a new output "
+                            f"folder: {planned.uri} changed since the manifest was planned")
+
+    starts = [segment.start for segment in segments]
+    counted = [[0, 0] for _ in segments]
+    offsets, records, total = {}, 0, 0
+    scan = FORMATS[planned.format].scan(planned.uri, max_doc_bytes, expect=unchanged)
+    with closing(scan):
+        for number, size, at in scan:
+            if not records and at is None:  # not readable from an offset: no scan further
+                return {}
+            i = bisect.bisect_right(starts, number) - 1
+            if i < 0 or number >= segments[i].end:  # a record the plan has in no segment
+                raise stale_plan(planned, f"as {planned.records:,} records (record {number} "
+                                          "is in none of its shards now)")
+            counted[i][0] += 1
+            counted[i][1] += size
+            if number == starts[i] and at is not None:
+                offsets[planned.uri, number] = at
+            records, total = records + 1, total + size
+    if (records, total) != (planned.records, planned.bytes) or any(
+            (g.docs, g.bytes) != tuple(c) for g, c in zip(segments, counted, strict=True)):
+        raise stale_plan(planned, f"as {planned.records:,} records of {planned.bytes:,} bytes "
+                                  f"(it holds {records:,} of {total:,} now)")
+    return offsets
+
+
+def _write_offsets(filled: Manifest) -> None:
+    """Write ``filled`` over its ``manifest.json`` when that holds the same plan with fewer
+    offsets (a plan made before them); a plan replaced meanwhile is left as it is."""
+    data = filled.to_json().encode()
+
+    def decide(current: bytes | None) -> bytes | None:
+        if current is None:
+            return None
+        try:
+            written = Manifest.from_dict(json.loads(current))
+        except ValueError:  # edited or corrupt: not this plan's to mend
+            return None
+        if written.id != filled.id or _offsets_recorded(written) >= _offsets_recorded(filled):
+            return None
+        return data
+
+    replace_if(filled.uri, decide)
+
+
 def _write(manifest: Manifest, overwrite: bool) -> None:
     replaced = None
     if exists(manifest.uri):
         existing = load_manifest(manifest.uri)
         if existing.id == manifest.id:
+            # the same plan, planned again (--replan, --overwrite): with the offsets one
+            # made before they were recorded lacks
+            if _offsets_recorded(manifest) > _offsets_recorded(existing) and \
+                    not released_as(manifest.output_uri):
+                _write_offsets(manifest)
             return
         if not overwrite:
             raise _conflict(manifest, existing)

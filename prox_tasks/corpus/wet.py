@@ -146,10 +146,11 @@ def _not_warc(record, number: int, offset: int, kind: str = "WET") -> str:
             )[:300]
 
 
-def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int, int | None]]:
+def scan(uri: str, max_doc_bytes: int, *, expect=None) -> Iterator[tuple[int, int, int | None]]:
     """``(offset, bytes, byte offset)`` of every conversion record (its Content-Length;
-    where it starts in the file, for :func:`read`'s ``at``)."""
-    for number, record in _conversions(uri):
+    where it starts in the file, for :func:`read`'s ``at``); ``expect`` checks the file as
+    opened (:func:`~prox_tasks.storage.open_uri`)."""
+    for number, record in _conversions(uri, expect):
         if isinstance(record, RecordError):
             yield number, 0, None
         else:

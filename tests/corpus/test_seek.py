@@ -203,3 +203,69 @@ def test_shards_of_an_s3_object_read_from_their_offsets(s3_bucket, tmp_path, nam
     old = without_offsets(manifest)
     for shard in manifest.shards:
         assert documents(manifest, shard.index) == documents(old, shard.index)
+    old.write()  # a plan made before offsets: its next run adds them, the same plan
+    assert plan_shards(f"{s3_bucket}/in/{name}", f"{s3_bucket}/out", target_docs=30).id == \
+        manifest.id  # fmt: skip
+    assert load_manifest(f"{s3_bucket}/out").to_json() == manifest.to_json()
+
+
+def test_a_plan_made_before_offsets_gets_them_on_its_next_run_under_the_same_id(tmp_path):
+    """A folder planned before offsets were recorded kept that plan on every rerun and
+    replan (the same id), so its late shards read their files from the start for ever. Its
+    next plan (a rerun, a retried plan task, --replan) now records them, once, in the same
+    plan: the same id, its shards kept; a compressed file is not read for it."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    rows = "".join(json.dumps({"id": f"a{i}", "text": f"text {i}"}) + "\r\n" for i in range(40))
+    (folder / "a.jsonl").write_text(rows)
+    (folder / "b.jsonl.gz").write_bytes(gzip.compress(rows.replace("a", "b").encode()))
+    (folder / "c.warc.wet.gz").write_bytes(wet_bytes([f"page {i}" for i in range(40)]))
+    out = tmp_path / "out"
+    fresh = plan_shards(str(folder), str(tmp_path / "fresh"), target_docs=10)
+    old = without_offsets(fresh)
+    out.mkdir()
+    (out / "manifest.json").write_text(dataclasses.replace(old, output_uri=fresh.output_uri
+                                                           .replace("fresh", "out"), id="")
+                                       .to_json())
+    before = load_manifest(str(out))
+    assert "byte_offset" not in (out / "manifest.json").read_text()
+
+    again = plan_shards(str(folder), str(out), target_docs=10)
+    assert again.id == before.id
+    offsets = [[g.byte_offset for g in s.segments] for s in again.shards]
+    assert offsets == [[g.byte_offset for g in s.segments] for s in fresh.shards]
+    assert offsets[3][0] > 0 and offsets[7] == [None] and offsets[11][0] > 0
+    written = load_manifest(str(out))
+    assert written.id == before.id and written.to_json() == again.to_json()
+    for shard in again.shards:
+        assert documents(written, shard.index) == documents(before, shard.index)
+    # once: the next run finds them and reads no input file
+    stamp = (out / "manifest.json").stat().st_mtime_ns
+    assert bytes_read(lambda: plan_shards(str(folder), str(out), target_docs=10)) < 20_000
+    assert (out / "manifest.json").stat().st_mtime_ns == stamp
+    # a replan of an old plan (--overwrite: the input scanned again) records them too
+    (out / "manifest.json").write_text(before.to_json())
+    assert plan_shards(str(folder), str(out), target_docs=10, overwrite=True).id == before.id
+    assert load_manifest(str(out)).to_json() == again.to_json()
+
+
+def test_offsets_are_not_added_to_an_old_plan_from_a_file_other_than_planned(tmp_path):
+    """The offsets an old plan gets are checked against the file: one rewritten since (even
+    to the same size) or counted otherwise than the plan counted it is refused as
+    StalePlan, never given offsets that are not its records'."""
+    from prox_tasks.corpus.planner import with_offsets
+
+    path = tmp_path / "a.jsonl"
+    rows = [{"id": f"d{i:02d}", "text": f"text {i:02d}"} for i in range(30)]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    old = without_offsets(plan_shards(str(path), str(tmp_path / "out"), target_docs=10))
+    old.write()
+    recounted = dataclasses.replace(old, id="", shards=[
+        dataclasses.replace(s, segments=[dataclasses.replace(g, bytes=g.bytes + 1)
+                                         for g in s.segments]) for s in old.shards])
+    with pytest.raises(StalePlan, match="as 30 records of"):
+        with_offsets(recounted)
+    path.write_text("".join(json.dumps({**r, "id": r["id"].upper()}) + "\n" for r in rows))
+    with pytest.raises(StalePlan, match="a.jsonl changed since the manifest was planned"):
+        with_offsets(old)
+    assert "byte_offset" not in (tmp_path / "out" / "manifest.json").read_text()

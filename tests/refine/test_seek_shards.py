@@ -24,7 +24,7 @@ def test_shards_read_from_offsets_are_the_bytes_of_shards_read_from_the_start(tm
     offsets = [s.segments[0].byte_offset for s in load_manifest(str(tmp_path / "serial")).shards]
     assert offsets[0] == 0 and all(offsets[1:])
     refine_corpus(str(source), str(tmp_path / "workers"), model=model, shards=4, workers=2)
-    # a plan from before offsets, in the folder before the run: reused, read from the start
+    # a plan from before offsets, in the folder before the run: reused, its offsets added
     planned = plan_shards(str(source), str(tmp_path / "old"), target_docs=10, write=False)
     old = dataclasses.replace(planned, shards=[dataclasses.replace(s, segments=[
         dataclasses.replace(g, byte_offset=None) for g in s.segments]) for s in planned.shards])
@@ -32,7 +32,9 @@ def test_shards_read_from_offsets_are_the_bytes_of_shards_read_from_the_start(tm
     (tmp_path / "old").mkdir()
     old.write()
     refine_corpus(str(source), str(tmp_path / "old"), model=model, shards=4)
-    assert load_manifest(str(tmp_path / "old")).shards[3].segments[0].byte_offset is None
+    assert load_manifest(str(tmp_path / "old")).id == old.id
+    assert load_manifest(str(tmp_path / "old")).shards[3].segments[0].byte_offset == \
+        planned.shards[3].segments[0].byte_offset  # fmt: skip
     assert [r["status"] for r in serial["results"]] == ["refined"] * 4
     assert shard_bytes(tmp_path / "serial") == shard_bytes(tmp_path / "workers") == \
         shard_bytes(tmp_path / "old")  # fmt: skip
