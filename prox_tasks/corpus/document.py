@@ -202,9 +202,15 @@ def id_text(value, id_field: str = "id") -> str | None:
     a NaN, the missing value of a float or decimal column — never the id ``"nan"``, which
     every such row would share.
 
+    A float holds every whole number only up to ``2 ** 53`` (a float32, as a Parquet
+    ``float`` column's NumPy scalar gives it, up to ``2 ** 24`` = 16,777,216): past it
+    ``16777217`` reads as ``16777216``, two rows' ids as one, so a float id there is
+    refused (a JSON number's exact digits are read as a decimal first:
+    :func:`~prox_tasks.corpus.jsonl.parse_line`).
+
     Raises:
-        RecordError: ``bad_id`` for an infinity, bytes that are not UTF-8, an object, a
-            list, a bool, or a blank string.
+        RecordError: ``bad_id`` for an infinity, a float past its whole numbers, bytes that
+            are not UTF-8, an object, a list, a bool, or a blank string.
     """
     if isinstance(value, bytes):  # a Parquet binary column: str() would give "b'k1'"
         try:
@@ -212,7 +218,8 @@ def id_text(value, id_field: str = "id") -> str | None:
         except UnicodeDecodeError as err:
             raise RecordError("bad_id", f"field {id_field!r} is bytes that are not UTF-8 "
                               f"(at byte {err.start})") from None
-    if isinstance(value, float | Decimal):
+    if isinstance(value, float | Decimal) or getattr(getattr(value, "dtype", None), "kind",
+                                                     None) == "f":  # a NumPy float32  # fmt: skip
         value = _number_id(value, id_field)
     if value is None:
         return None
@@ -222,17 +229,36 @@ def id_text(value, id_field: str = "id") -> str | None:
     return text
 
 
-def _number_id(value: float | Decimal, id_field: str) -> int | float | str | None:
-    """A float or decimal id as :func:`id_text` reads it: None for NaN, a whole number as
-    that integer, a decimal otherwise as its digits without trailing zeros."""
+def _number_id(value, id_field: str) -> int | float | str | None:
+    """A float (Python's, or a NumPy float32/float16) or decimal id as :func:`id_text`
+    reads it: None for NaN, a whole number as that integer, a decimal otherwise as its
+    digits without trailing zeros."""
     decimal = isinstance(value, Decimal)
+    bits = None if decimal else _significand_bits(value)
+    value = value if decimal else float(value)
     if value.is_nan() if decimal else math.isnan(value):
         return None
     if value.is_infinite() if decimal else math.isinf(value):
         raise RecordError("bad_id", f"field {id_field!r} is {value!r}: not an id")
+    if bits is not None and abs(value) >= 2 ** bits:
+        kind = {53: "a float", 24: "a float32", 11: "a float16"}.get(bits, "a float")
+        raise RecordError("bad_id", (
+            f"field {id_field!r} is {int(value)} as {kind}, which holds every whole number "
+            f"only up to {2 ** bits:,}: it may be another id rounded to it (two rows under "
+            "one id); write the ids as integers or strings")[:300])
     if value == int(value):
         return int(value)
     return format(value.normalize(), "f") if decimal else value
+
+
+def _significand_bits(value) -> int:
+    """The bits of ``value``'s significand: 53 for a Python float, fewer for a NumPy
+    float32 (24) or float16 (11)."""
+    if isinstance(value, float):  # numpy.float64 is one too
+        return 53
+    import numpy
+
+    return numpy.finfo(value.dtype).nmant + 1
 
 
 def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document:

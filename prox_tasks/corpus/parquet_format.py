@@ -122,10 +122,13 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                     if names is not None:
                         batch = batch.rename_columns(names)
                     batch, sizes = _cut_oversized(batch, options)
+                    narrow_ids = _narrow_float_ids(batch, options.id_field)
                     for i, item in enumerate(batch.to_pylist()):
                         if row >= start and (end is None or row < end):
                             for name in binary:
                                 item[name] = without_bytes(item[name])
+                            if narrow_ids is not None:
+                                item[options.id_field] = narrow_ids[i]
                             if sizes and i in sizes:
                                 yield row, *_oversized(item, uri, row, options, sizes[i])
                             else:
@@ -145,6 +148,21 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                 row = group_end
             if end is not None and row >= end:
                 return
+
+
+def _narrow_float_ids(batch, id_field: str):
+    """The id column of ``batch`` as NumPy float32/float16 scalars when it is such a column
+    (else None): ``to_pylist`` widens them to Python floats, and
+    :func:`~prox_tasks.corpus.document.id_text` needs their own type to refuse an id past
+    the whole numbers it holds (16,777,216 for a float32; nulls are NaN, no id, as
+    before)."""
+    import pyarrow as pa
+
+    index = batch.schema.get_field_index(id_field)
+    if index < 0 or not (pa.types.is_float32(batch.schema.field(index).type)
+                         or pa.types.is_float16(batch.schema.field(index).type)):
+        return None
+    return batch.column(index).to_numpy(zero_copy_only=False)
 
 
 def _unique_names(names: list[str], uri: str) -> list[str] | None:

@@ -138,3 +138,24 @@ def test_execute_quarantines_a_row_whose_id_no_reader_takes(tmp_path, capsys):
                  str(tmp_path / "out.jsonl")]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert (summary["written"], summary["quarantine_reasons"]) == (1, {"bad_id": 1})
+
+
+def test_execute_refuses_a_float_id_too_large_to_hold_its_digits(tmp_path, capsys):
+    """``{"id": 123456789012345678901.0}`` and ``{"id": 123456789012345678902.0}`` were
+    both executed under the id 123456789012345683968 and written back as
+    ``1.2345678901234568e+20``: two rows silently one id, digits neither had. Such a row is
+    now quarantined ``bad_id`` saying why and what to do; an integer id keeps its digits."""
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": 123456789012345678901.0, "text": "one two", "doc_program": "keep_doc()"}\n'
+                   '{"id": 123456789012345678902.0, "text": "one two", "doc_program": "keep_doc()"}\n'
+                   '{"id": 123456789012345678903, "text": "one two", "doc_program": "keep_doc()"}\n')
+    out = tmp_path / "out.jsonl"
+    assert main(["execute", "--json", "--input", str(src), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["written"], summary["quarantine_reasons"]) == (1, {"bad_id": 2})
+    assert [json.loads(x)["id"] for x in open(out)] == [123456789012345678903]
+    quarantined = [json.loads(x) for x in open(tmp_path / "out.jsonl.quarantine.jsonl")]
+    assert [q["offset"] for q in quarantined] == [0, 1]
+    assert "as a float, which holds every whole number only up to 9,007,199,254,740,992" in \
+        quarantined[0]["detail"] and "write the ids as integers or strings" in \
+        quarantined[0]["detail"]  # fmt: skip

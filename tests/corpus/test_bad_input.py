@@ -1091,3 +1091,34 @@ def test_a_whole_number_id_too_large_for_a_float_keeps_its_digits(tmp_path):
     assert docs[0].meta == {"score": 12345678901234567.0}  # other fields as they were read
     manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
     assert index_duplicates(manifest)["duplicate_ids"] == 1
+
+
+def test_a_float32_id_past_its_whole_numbers_is_refused_not_merged(tmp_path):
+    """A Parquet ``float`` (float32) id column holds every whole number only up to
+    16,777,216: the ids 16777216 and 16777217 were both read as ``"16777216"``, two rows under
+    one id (the second quarantined as a duplicate of a text it is not). An id at or past that
+    bound (2 ** 53 for a double) is now ``bad_id`` naming the column's type and what to do;
+    smaller ones and nulls read as before, and a JSON number's own digits as before."""
+    from prox_tasks.corpus.document import content_id
+    from prox_tasks.corpus.duplicates import index_duplicates
+
+    path = tmp_path / "a.parquet"
+    ids = [1.0, 16777215.0, 16777216.0, 16777217.0, None]
+    pq.write_table(pa.table({"id": pa.array(ids, pa.float32()),
+                             "text": [f"text number {i}" for i in range(5)]}), path)
+    pq.write_table(pa.table({"id": pa.array([2.0**53 - 1, 2.0**53], pa.float64()),
+                             "text": ["a double's id", "another double's id"]}),
+                   tmp_path / "b.parquet")
+    quarantine = Quarantine()
+    docs = list(read_documents(str(tmp_path), quarantine=quarantine))
+    assert [d.id for d in docs][:3] == ["1", "16777215", content_id("text number 4")]
+    assert [d.id for d in docs][3:] == [str(2**53 - 1)]
+    bad = [(q["offset"], q["reason"], q["detail"]) for q in quarantine.records()]
+    assert [b[:2] for b in bad] == [(2, "bad_id"), (3, "bad_id"), (1, "bad_id")]
+    assert bad[0][2].startswith("field 'id' is 16777216 as a float32, which holds every "
+                                "whole number only up to 16,777,216")
+    assert bad[0][2].endswith("write the ids as integers or strings")
+    assert "as a float, which holds every whole number only up to 9,007,199,254,740,992" \
+        in bad[2][2]  # fmt: skip
+    manifest = plan_shards(str(tmp_path), str(tmp_path / "out"), target_docs=100)
+    assert index_duplicates(manifest)["duplicate_ids"] == 0
