@@ -697,6 +697,44 @@ def test_malformed_json_detail_reads_as_a_sentence(tmp_path):
         "JSON library (json.dumps, jq -c)"]
 
 
+def test_control_characters_are_refined_without_loss_and_raw_ones_quarantined(tmp_path,
+                                                                              capsys):
+    """Every control character (NUL, ESC, the C1 NEL, U+2028…) in a text, escaped in JSON
+    or held by a Parquet string, reaches the refined shard as it was, as does a row's other
+    field holding them; a JSONL line holding them raw inside a string (invalid JSON) is one
+    counted ``malformed_json`` each, naming the character, its raw line kept in the
+    quarantine byte for byte. Pins behaviour checked with no fix needed."""
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import read_refined_rows
+
+    controls = "".join(map(chr, [*range(32), 127])) + "\x85\u2028\u2029"
+    texts = {f"j{i}": f"Document {i}, {controls} inside it. " + "more words. " * 5
+             for i in range(3)}
+    folder = tmp_path / "in"
+    folder.mkdir()
+    raw = [b'{"id": "r0", "text": "a raw \x00 NUL"}\n', b'{"id": "r1", "text": "\x1b[31m red"}\n']
+    (folder / "a.jsonl").write_bytes(b"".join(
+        [json.dumps({"id": k, "text": t, "note": controls}).encode() + b"\n"
+         for k, t in texts.items()] + raw))
+    parquet = {f"p{i}": f"Row {i}: {controls}. " + "more words. " * 5 for i in range(2)}
+    pq.write_table(pa.table({"id": list(parquet), "text": list(parquet.values())}),
+                   folder / "b.parquet")
+    out = tmp_path / "out"
+    assert main(["refine", "--json", "--input", str(folder), "--output", str(out), "--model",
+                 "default", "--no-progress"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["docs_written"], summary["docs_quarantined"]) == (5, 2)
+    rows = {r["id"]: r for r in read_refined_rows(str(out))}
+    assert {k: r["text"] for k, r in rows.items()} == {**texts, **parquet}
+    assert all(rows[k]["meta"]["note"] == controls for k in texts)
+    with gzip.open(out / "quarantine" / "shard-00000.jsonl.gz", "rt") as f:
+        quarantined = [json.loads(line) for line in f]
+    assert [(q["reason"], q["raw"].encode()) for q in quarantined] == [
+        ("malformed_json", line) for line in raw]
+    assert ["raw NUL (0x00)" in quarantined[0]["detail"],
+            "raw escape (0x1b)" in quarantined[1]["detail"]] == [True, True]
+
+
 @pytest.mark.parametrize("compress", [lambda b: gzip.compress(b, mtime=0),
                                       lambda b: zstandard.ZstdCompressor().compress(b)],
                          ids=["gzip", "zstd"])
