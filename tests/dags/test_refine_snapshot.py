@@ -567,3 +567,40 @@ def test_a_refine_worker_that_cannot_load_the_model_books_the_run_failed(world, 
     _after_plan(monkeypatch, lambda: (model / "model.safetensors").write_bytes(b"not weights"))
     dag_run = run(world, "no-model", model=str(model))
     _refused_late(world, dag_run, "no-model", "")
+
+
+def test_a_snapshot_planned_before_offsets_gets_them_from_its_next_run(world):
+    """A snapshot folder whose plan (and its work items' parts) was written before segments
+    recorded byte offsets: its next run's plan task adds them to the same plan (the same
+    id: every published shard is kept, none refined again) and writes its parts with them,
+    so the refine tasks' late shards seek from then on."""
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.corpus.manifest import PARTS_FOLDER, _digest
+
+    folder = world["corpus"] / "snapshots" / "planned-before-offsets"
+    assert run(world, "planned-before-offsets", dry_run=True).state == "success"
+    planned = load_manifest(str(folder))
+    assert all(s.segments[0].byte_offset for s in planned.shards[1:])
+    published = statuses(world, "planned-before-offsets")
+
+    def without_offsets(data: dict) -> dict:
+        for shard in data["shards"]:
+            for segment in shard["segments"]:
+                del segment["byte_offset"]
+        return data
+
+    for path in (folder / PARTS_FOLDER / planned.id).iterdir():  # as written before offsets
+        part = without_offsets(json.loads(path.read_text()))
+        del part["digest"]
+        path.write_text(json.dumps({**part, "digest": _digest(part)}, sort_keys=True) + "\n")
+    manifest = without_offsets(json.loads((folder / "manifest.json").read_text()))
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    assert "byte_offset" not in (folder / "manifest.json").read_text()
+    assert load_manifest(str(folder)).id == planned.id
+
+    dag_run = run(world, "planned-before-offsets", dry_run=True)
+    assert dag_run.state == "success"
+    assert load_manifest(str(folder)).to_json() == planned.to_json()  # the same plan, offsets
+    for path in (folder / PARTS_FOLDER / planned.id).iterdir():
+        assert '"byte_offset"' in path.read_text()
+    assert statuses(world, "planned-before-offsets") == published  # none refined again
