@@ -143,16 +143,32 @@ def cached_distributions(output_uri: str, shards: int, docs_total: int = 0) -> D
     HEAD per shard on every page view)."""
     from dataclasses import replace
 
-    from prox_tasks.corpus.manifest import MANIFEST_NAME, shard_name, status_uri
+    from prox_tasks.corpus.manifest import MANIFEST_NAME
     from prox_tasks.report.cache import CACHE
-    from prox_tasks.storage import join_uri, version_of, versions_in
+    from prox_tasks.storage import join_uri, version_of
 
-    status_dir = status_uri(output_uri, 0).rsplit("/", 1)[0]  # the _status folder
-    listed = versions_in(status_dir)
+    listed = status_versions(output_uri)
     versions = (version_of(join_uri(output_uri, MANIFEST_NAME)), docs_total, shards,
                 tuple(sorted(listed.items())))
-    names = {uri.rsplit("/", 1)[-1] for uri in listed}  # a shard's status is written last
-    written = frozenset(i for i in range(shards) if f"{shard_name(i)}.json" in names)
+    written = written_shards(listed, shards)
     return CACHE.get(("distributions", output_uri), versions,
                      lambda: replace(snapshot_distributions(output_uri, docs_total),
                                      written=written))
+
+
+def status_versions(output_uri: str) -> dict:
+    """The versions of the status files of the snapshot at ``output_uri`` (its ``_status``
+    folder, one listing: on S3 a LIST per 1,000 shards, not a HEAD per shard)."""
+    from prox_tasks.corpus.manifest import status_uri
+    from prox_tasks.storage import versions_in
+
+    return versions_in(status_uri(output_uri, 0).rsplit("/", 1)[0])
+
+
+def written_shards(listed: dict, shards: int) -> frozenset:
+    """The shards among ``0..shards-1`` whose status file is in ``listed``
+    (:func:`status_versions`): a shard's status is written last, so those are published."""
+    from prox_tasks.corpus.manifest import shard_name
+
+    names = {uri.rsplit("/", 1)[-1] for uri in listed}
+    return frozenset(i for i in range(shards) if f"{shard_name(i)}.json" in names)

@@ -184,12 +184,18 @@ def documents_page(catalog, name: str, shard: int, outcome: str, page: int, root
         prox_tasks.report.documents.ShardNotAvailable: The shard cannot be shown; its
             ``page`` is the viewer saying why, with the shard list to pick another.
     """
+    from prox_tasks.report.distributions import status_versions, written_shards
     from prox_tasks.report.documents import OUTCOMES, ShardNotAvailable, document_views
 
     row = _snapshot_row(catalog, name)
     if row is None:
         return None
+    try:  # the shard list marks those not written yet: no documents to pick there
+        written = written_shards(status_versions(row["output_uri"]), row["shards"])
+    except FileNotFoundError:  # the folder is gone: the viewer says so
+        written = frozenset()
     context = dict(root=root, ui=ui, r=row, shard=shard, num_shards=max(row["shards"], 1),
+                   written=written,
                    outcome=outcome, outcomes=OUTCOMES, reasons=DROP_REASONS,
                    query=_query({"shard": shard, "outcome": outcome}))
     try:

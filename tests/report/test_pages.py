@@ -178,3 +178,28 @@ def test_the_viewer_of_a_shard_not_written_yet_is_a_page_to_pick_another(tmp_pat
     page = raised.value.page
     assert "shard 1 is not refined (yet)" in page and '<option value="0"' in page
     assert "documents match" not in page and "No document of this shard matches" not in page
+
+
+def test_the_viewer_s_shard_list_marks_the_shards_not_written_yet(tmp_path):
+    """The viewer's shard list offered every planned shard alike: picking one not written
+    yet (still refining, or failed) led to "not refined (yet)". Such a shard is marked so
+    and cannot be picked; a written one can, and the shard shown stays selected."""
+    import re
+
+    from prox_tasks.report import documents_page
+    from prox_tasks.report.documents import ShardNotAvailable
+
+    _page(tmp_path, "one-unwritten", programs_for, failed_shard=1)
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        viewer = documents_page(catalog, "one-unwritten", 0, "all", 1, "/prox", "")
+        try:
+            documents_page(catalog, "one-unwritten", 1, "all", 1, "/prox", "")
+        except ShardNotAvailable as err:
+            picked_unwritten = err.page
+    options = dict(re.findall(r'<option value="(\d)" ([^>]*)>', viewer))
+    assert options == {"0": "selected", "1": "disabled"}, options
+    assert ">shard-00000</option>" in viewer
+    assert ">shard-00001 (not written yet)</option>" in viewer
+    # the shard asked for stays selected (a disabled option is not sent with the form)
+    assert '<option value="1" selected>shard-00001 (not written yet)' in picked_unwritten
+    assert '<option value="0" >shard-00000</option>' in picked_unwritten
