@@ -14,12 +14,12 @@ import argparse
 import contextlib
 import importlib
 import os
-import signal
 import sys
 import traceback
 
 from prox_tasks.cli.errors import describe_error
 from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
+from prox_tasks.termination import Terminated, raise_on_sigterm
 
 # (subcommand, module under prox_tasks.cli, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
@@ -65,26 +65,22 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     return parser
 
 
-class Terminated(KeyboardInterrupt):
-    """SIGTERM — what Airflow sends a task it kills or times out, and Kubernetes and ``docker
-    stop`` a container: the same clean-up as Ctrl-C (temporary files removed, the catalog's
-    attempt booked as failed)."""
-
-
-def _terminate(signum, frame) -> None:
-    raise Terminated()
-
-
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. A fault (bad input, I/O, S3, disk full, a bug) ends with one line
     on stderr — ``prox COMMAND: what failed`` — and exit code 1 (130 on Ctrl-C, 143 on
     SIGTERM); ``-v`` (before or after the subcommand) prints the full traceback as well."""
+    process = argv is None  # the process's own command (not a call from Python code)
+    # SIGTERM (Airflow, Kubernetes, docker stop): the same clean-up as Ctrl-C (temporary
+    # files removed, the catalog's attempt booked as failed), for the whole command
+    with raise_on_sigterm() if process else contextlib.nullcontext():
+        return _run(argv, process)
+
+
+def _run(argv: list[str] | None, process: bool) -> int:
     from prox_tasks.redaction import install
     from prox_tasks.refine import collector
 
-    process = argv is None  # the process's own command (not a call from Python code)
     if process:
-        signal.signal(signal.SIGTERM, _terminate)
         collector.collect_less_often()  # a command's imports and batches: fewer passes
         if "--no-progress" in sys.argv or not sys.stderr.isatty():
             # no bars at all, the libraries' included (transformers' "Loading weights",

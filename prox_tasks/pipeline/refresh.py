@@ -344,8 +344,26 @@ def refine_batch(batch: dict, task_try: dict | None = None) -> dict:
     ran included, books the snapshot ``failed``
     (:func:`~prox_tasks.refine.booking.failure_booked`). ``task_try``: the Airflow
     task try (:func:`~prox_tasks.refine.runner.current`), which books each attempt: the next
-    try books the attempts of one killed outright failed. Returns the task's XCom
-    (:func:`task_result`)."""
+    try books the attempts of one killed outright failed. A stop by Airflow (SIGTERM) is
+    raised as :class:`~prox_tasks.termination.Terminated` (:data:`STOPPED_BY_AIRFLOW`), so it
+    is booked as such. Returns the task's XCom (:func:`task_result`)."""
+    from prox_tasks.termination import raise_on_sigterm
+
+    # Airflow stops a task with SIGTERM (then SIGKILL 5 s later) and, by itself, lets it run
+    # on: raised here, the stop books the attempt and the snapshot failed, publishes nothing
+    with raise_on_sigterm(STOPPED_BY_AIRFLOW):
+        return _refine_batch(batch, task_try)
+
+
+#: What a refine task stopped by Airflow (SIGTERM) books as its attempt's and its
+#: snapshot's error.
+STOPPED_BY_AIRFLOW = ("terminated (SIGTERM): Airflow stopped this refine task (marked failed "
+                      "or cleared, the task or its DAG run, or its worker shutting down) "
+                      "before its shard was published; clear the task to refine on from the "
+                      "shard's checkpoints")
+
+
+def _refine_batch(batch: dict, task_try: dict | None) -> dict:
     from prox_tasks.corpus.manifest import load_plan
     from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import ShardBooking

@@ -1,0 +1,125 @@
+"""A refine task stopped by Airflow in the middle of its shard, on a real Airflow (api-server,
+scheduler, dag-processor on loopback, the LocalExecutor's task supervisor).
+
+The operator marks the DAG run failed (the REST call the UI's "Mark as failed" makes). The
+task's supervisor hears it at its next heartbeat and sends the task's process group SIGTERM,
+then SIGKILL 5 s later; Airflow's own SIGTERM handler only calls ``on_kill`` and lets the
+task run on. The task must stop at the SIGTERM: publish no part of its shard, book its
+attempt and the snapshot failed saying Airflow stopped it (no task of the run books them
+after a run marked failed: ``book_unfinished`` is skipped). Cleared, the task refines on
+from the shard's checkpoints and publishes the bytes of a run never stopped.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.dags.crawl import repeated_rows, write_jsonl
+from tests.dags.services import airflow_services, free_port, no_scheduled_run
+
+pytestmark = pytest.mark.slow
+DAG = "prox_refine_snapshot"
+#: One shard of 20 checkpoint batches (~30 s on 2 cores): stopped after its first
+#: checkpoint, more than a heartbeat (at most 5 s) and the 5 s before SIGKILL are left.
+SHARD_DOCS, BATCH_DOCS = 2000, 100
+
+
+@pytest.fixture(scope="module")
+def deployment(airflow_db, tmp_path_factory):
+    root = tmp_path_factory.mktemp("stopped")
+    crawl = write_jsonl(root / "crawl" / "part-0.jsonl", repeated_rows(SHARD_DOCS))
+    # the scheduler's log server on a port of its own (another deployment may hold 8793)
+    env = {**no_scheduled_run(), "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
+    with airflow_services(env) as service:
+        service.unpause(DAG)
+        yield service, root, crawl
+
+
+def _conf(root: Path, crawl: Path, name: str) -> dict:
+    return {"input_uri": str(crawl), "output_root": str(root / "corpus"),
+            "catalog_url": f"sqlite:///{root / 'catalog.sqlite'}", "snapshot_name": name,
+            "model": "default", "target_docs": SHARD_DOCS, "max_batch_docs": BATCH_DOCS,
+            "max_drop_rate": 0.95, "dry_run": True}
+
+
+def _reference(root: Path, crawl: Path) -> Path:
+    """The shard as a refine never stopped writes it (the refine task's body, here)."""
+    from prox_tasks.pipeline import refresh
+
+    conf = {**_conf(root, crawl, "reference"), "catalog_url":
+            f"sqlite:///{root / 'reference.sqlite'}", "output_root": str(root / "reference")}
+    snapshot = refresh.resolve_snapshot(conf, None, "reference")
+    for item in refresh.plan(snapshot, SHARD_DOCS, 1024, "default", None,
+                             limits={"max_batch_docs": BATCH_DOCS}):
+        refresh.refine_batch(item)
+    return root / "reference" / "snapshots" / "reference"
+
+
+def _mid_shard(service, run_id: str, snapshot: Path, timeout: float = 300) -> None:
+    """Wait until shard 0 has a checkpoint and is not published."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if any(snapshot.glob("_checkpoints/shard-00000/part-*")):
+            assert not (snapshot / "_status" / "shard-00000.json").exists()
+            return
+        assert service.run(DAG, run_id)["state"] in ("queued", "running"), service.tail()
+        time.sleep(0.05)
+    raise TimeoutError(f"shard 0 never checkpointed\n{service.tail()}")
+
+
+def _booked(root: Path, name: str) -> tuple[dict, list[dict]]:
+    from prox_tasks.catalog import Catalog
+
+    with Catalog(f"sqlite:///{root / 'catalog.sqlite'}") as catalog:
+        return catalog.get_snapshot(name), catalog.get_shards(name)
+
+
+def test_a_run_marked_failed_mid_shard_books_it_stopped_and_a_clear_finishes_it(deployment):
+    from prox_tasks.storage import processes
+
+    service, root, crawl = deployment
+    name = "stopped"
+    snapshot = root / "corpus" / "snapshots" / name
+    run_id = service.trigger(DAG, _conf(root, crawl, name))
+    _mid_shard(service, run_id, snapshot)
+    r = service.request("PATCH", f"/api/v2/dags/{DAG}/dagRuns/{run_id}", json={"state": "failed"})
+    assert r.status_code == 200, r.text
+
+    deadline = time.monotonic() + 60  # a heartbeat (5 s), the stop, its bookings
+    while time.monotonic() < deadline and _booked(root, name)[1][0]["status"] == "running":
+        time.sleep(0.2)
+    runner = _booked(root, name)[1][0]["runner"]
+    deadline = time.monotonic() + 30
+    while processes.alive(runner["pid"], runner["started"]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not processes.alive(runner["pid"], runner["started"])  # the task process ended
+    booked, shards = _booked(root, name)
+    assert shards[0]["status"] == "failed", (shards, service.tail())
+    assert "Airflow stopped this refine task" in shards[0]["error"]
+    assert booked["status"] == "failed" and "Airflow stopped" in booked["error"], booked
+    # nothing of the shard published, no temporary file left; its checkpoints kept
+    assert not (snapshot / "_status" / "shard-00000.json").exists()
+    assert not (snapshot / "shards" / "shard-00000.parquet").exists()
+    assert not [p.name for p in snapshot.rglob("*") if ".tmp" in p.name]
+    assert any(snapshot.glob("_checkpoints/shard-00000/part-*"))
+    assert service.wait_run(DAG, run_id, timeout=60)["state"] == "failed"
+
+    # the operator clears the refine task and what follows it (the UI's Clear, downstream)
+    r = service.request("POST", f"/api/v2/dags/{DAG}/clearTaskInstances", json={
+        "dry_run": False, "dag_run_id": run_id, "task_ids": ["refine_shard"],
+        "only_failed": False, "include_downstream": True})
+    assert r.status_code == 200, r.text
+    deadline = time.monotonic() + 60
+    while service.run(DAG, run_id)["state"] == "failed" and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert service.wait_run(DAG, run_id, timeout=300)["state"] == "success", service.tail()
+    booked, shards = _booked(root, name)
+    assert (booked["status"], booked["error"]) == ("gated", None)
+    assert [(s["status"], s["attempts"]) for s in shards] == [("done", 2)]
+    assert not any(snapshot.glob("_checkpoints/shard-00000/part-*"))  # resumed, then cleared
+    reference = _reference(root, crawl)
+    for part in ("shards/shard-00000.parquet", "quarantine/shard-00000.jsonl.gz"):
+        assert (snapshot / part).read_bytes() == (reference / part).read_bytes(), part
