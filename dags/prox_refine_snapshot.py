@@ -151,9 +151,10 @@ def prox_refine_snapshot():
     def book_unfinished(ti=None) -> int:
         """Once every refine task has ended (succeeded, failed, or killed outright after its
         last try): book failed the shard attempts they left `running` in the catalog, and
-        the snapshot failed when a refine task failed."""
+        the snapshot failed when a refine task failed (refine tasks that never ran, their
+        upstream failed, are no failure of refining: not counted)."""
         failed = ti.get_ti_count(dag_id=ti.dag_id, task_ids=["refine_shard"],
-                                 run_ids=[ti.run_id], states=["failed", "upstream_failed"])
+                                 run_ids=[ti.run_id], states=["failed"])
         return refresh.book_unfinished(ti.xcom_pull(task_ids="resolve"), task_try(ti), failed)
 
     snapshot = resolve()

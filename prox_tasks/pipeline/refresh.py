@@ -182,7 +182,7 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     from prox_tasks.corpus.readers import EmptyInput
     from prox_tasks.models import resolve_model
     from prox_tasks.refine import runner as runners
-    from prox_tasks.refine.booking import register_plan
+    from prox_tasks.refine.booking import failure_booked, register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
     from prox_tasks.refine.options import check_refine_options, snapshot_model
 
@@ -240,14 +240,18 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     # claimed before any refine task starts: a settings conflict fails here once, not in
     # every refine task; reprocess takes the claim over (once, here: not in each task)
     _claim_settings(snapshot, manifest, refining, bool(reprocess))
+    shards = shard_batches(len(manifest.shards), max_map_length, workers)
     with open_catalog(snapshot["catalog_url"]) as catalog:
-        register_plan(catalog, snapshot["name"], manifest, runners.current(task_try),
+        runner = runners.current(task_try)
+        register_plan(catalog, snapshot["name"], manifest, runner,
                       logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
+        # a failure from here on is this plan's, booked with its own error: no refine task
+        # runs to book one, and the snapshot must not stay `planned`
+        with failure_booked(catalog, snapshot["name"], runner):
+            manifest.write_parts(shards)  # what each item's task reads of the plan
     log.info("snapshot %s: %d docs in %d shards", snapshot["name"], manifest.total_docs,
              len(manifest.shards))
     batches = []
-    shards = shard_batches(len(manifest.shards), max_map_length, workers)
-    manifest.write_parts(shards)  # what each item's task reads of the plan
     for indices in shards:
         label = (f"shard-{indices[0]:05d}" if len(indices) == 1
                  else f"shards-{indices[0]:05d}-{indices[-1]:05d}")
@@ -390,16 +394,23 @@ def _refine_batch(batch: dict, task_try: dict | None) -> dict:
 
 def book_unfinished(snapshot: dict | None, task_try: dict, refine_failed: int = 0) -> int:
     """Once every refine task of this DAG run has ended (``task_try``: the task that calls
-    this, of the same run), book the attempts they left ``running`` — a try killed outright
-    books nothing, and Airflow runs no failure callback when only its process dies — failed,
-    and the snapshot failed with why (:func:`~prox_tasks.refine.booking.book_dead`).
-    ``refine_failed``: this run's refine tasks that failed (Airflow's count): a try killed
-    before it started any shard (out of memory loading the model, a lost worker) left no
-    attempt to find, and the snapshot is booked failed saying so, unless a try booked it
-    failed with its own error already. Returns the attempts booked; 0 without a snapshot
-    (``resolve`` failed)."""
+    this, of the same run), book what they left unbooked. Returns the attempts booked; 0
+    without a snapshot (``resolve`` failed) or without a plan booked (``plan`` failed first).
+
+    - Attempts left ``running`` (a try killed outright books nothing, and Airflow runs no
+      failure callback when only its process dies) are booked failed, and the snapshot
+      failed with why (:func:`~prox_tasks.refine.booking.book_dead`).
+    - ``refine_failed``: this run's refine tasks that failed (Airflow's count of the state
+      ``failed``). One killed before it started any shard (out of memory loading the model,
+      a lost worker), or marked failed in Airflow before it ran, left no attempt to find:
+      the snapshot is booked failed saying so, unless a try booked its own error already.
+      Refine tasks that never ran because a task before them failed (``upstream_failed``)
+      are not counted: they refined nothing, and the snapshot's booking is that task's
+      (the plan books its own failure) or another run's.
+    """
     from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import book_dead, book_failed
+    from prox_tasks.wording import count
 
     if not snapshot:
         return 0
@@ -410,9 +421,10 @@ def book_unfinished(snapshot: dict | None, task_try: dict, refine_failed: int = 
         dead = book_dead(catalog, snapshot["name"], runner, run_ended=True)
         if refine_failed and catalog.get_snapshot(snapshot["name"])["status"] != "failed":
             book_failed(catalog, snapshot["name"],
-                        f"{refine_failed} refine task(s) of this run failed without booking "
-                        "why (killed before refining a shard: out of memory, SIGKILL, a lost "
-                        "worker): read their logs, then clear them to refine the rest", runner)
+                        f"{count(refine_failed, 'refine task')} of this run failed without "
+                        "booking why (killed before refining a shard: out of memory, SIGKILL, "
+                        "a lost worker; or marked failed in Airflow before it ran): read the "
+                        "task logs, then clear the tasks to refine the rest", runner)
         return dead
 
 

@@ -604,3 +604,28 @@ def test_a_snapshot_planned_before_offsets_gets_them_from_its_next_run(world):
     for path in (folder / PARTS_FOLDER / planned.id).iterdir():
         assert '"byte_offset"' in path.read_text()
     assert statuses(world, "planned-before-offsets") == published  # none refined again
+
+
+def test_a_plan_that_fails_after_booking_its_plan_books_its_own_error(world):
+    """The plan task booked the plan, then failed writing the refine tasks' parts of it (a
+    real fault: the parts' folder is taken by a file). Its refine tasks never ran
+    (upstream_failed): book_unfinished counted them as failed refine tasks and booked the
+    snapshot failed as "killed before refining a shard: out of memory, SIGKILL, a lost
+    worker", sending the operator after memory. The plan's own error is booked, and
+    book_unfinished books nothing over it."""
+    from prox_tasks.catalog import Catalog
+
+    folder = world["corpus"] / "snapshots" / "no-parts"
+    folder.mkdir(parents=True)
+    (folder / "_manifest_parts").write_text("a file where the plan's parts go")
+    dag_run = run(world, "no-parts")
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert ti[("plan", -1)].state == "failed"
+    assert ti[("refine_shard", -1)].state == "upstream_failed"
+    assert ti[("book_unfinished", -1)].state == "success"
+    with Catalog(world["catalog"]) as catalog:
+        snapshot = catalog.get_snapshot("no-parts")
+    assert snapshot["status"] == "failed", snapshot
+    assert "_manifest_parts" in snapshot["error"], snapshot["error"]
+    assert "killed" not in snapshot["error"] and "refine task" not in snapshot["error"]

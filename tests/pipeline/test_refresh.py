@@ -433,7 +433,8 @@ def test_a_run_whose_refine_task_died_before_any_shard_is_booked_failed(tmp_path
     with Catalog(snapshot["catalog_url"]) as catalog:
         booked = catalog.get_snapshot(snapshot["name"])
         assert booked["status"] == "failed"
-        assert booked["error"].startswith("1 refine task(s) of this run failed without booking")
+        assert booked["error"].startswith("1 refine task of this run failed without booking")
+        assert "or marked failed in Airflow before it ran" in booked["error"]
         catalog.fail_snapshot(snapshot["name"], "RuntimeError: the try's own error")
     refresh.book_unfinished(snapshot, closing, refine_failed=1)
     with Catalog(snapshot["catalog_url"]) as catalog:
