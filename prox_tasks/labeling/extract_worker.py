@@ -8,7 +8,9 @@ threads. So the extractor runs in a child process (``python -c``, started once, 
 page) that reads one page at a time from its stdin; a page not answered within the budget
 gets the child killed (:class:`ExtractorTimeout`) and the next page a fresh child. The child
 exits when its stdin closes, and when its parent is gone even in the middle of a page (a label
-task killed by SIGKILL or the OOM killer), so a parent that dies leaves none behind.
+task killed by SIGKILL or the OOM killer), so a parent that dies leaves none behind; a worker
+object dropped without :meth:`ExtractorWorker.close` (a teacher let go, garbage-collected)
+stops its child too, so a long-lived parent does not gather them.
 
 Protocol: each message is a 4-byte big-endian length and that many bytes; a request is the
 HTML in UTF-8, an answer JSON ``{"text": ...}`` or ``{"error": "Type: message"}``; the child
@@ -25,6 +27,7 @@ import subprocess
 import sys
 import threading
 import time
+import weakref
 from pathlib import Path
 
 #: Seconds a fresh worker may take to import its extractor (not counted in a page's budget).
@@ -47,7 +50,16 @@ class ExtractorWorker:
 
     def __init__(self, name: str, favor_recall: bool, timeout: float) -> None:
         self.name, self.favor_recall, self.timeout = name, favor_recall, timeout
-        self._proc: subprocess.Popen | None = None
+        #: The running child, if any, in a list the finalizer holds: a dropped worker kills
+        #: it. Without this, nothing would: subprocess keeps a running child's Popen (its
+        #: stdin open) alive past its owner, so the child never saw its stdin close and lived
+        #: as long as this process (17 of them, ~1 GB, in one test run).
+        self._procs: list[subprocess.Popen] = []
+        weakref.finalize(self, _stop, self._procs)
+
+    @property
+    def _proc(self) -> subprocess.Popen | None:
+        return self._procs[0] if self._procs else None
 
     def __call__(self, html: str) -> str | None:
         proc = self._started()
@@ -70,9 +82,10 @@ class ExtractorWorker:
         root = str(Path(__file__).resolve().parents[2])  # prox_tasks' folder, as imported here
         code = (f"import sys; sys.path.insert(0, {root!r}); "
                 "from prox_tasks.labeling.extract_worker import serve; serve()")  # fmt: skip
-        self._proc = subprocess.Popen(
+        self.close()  # a child that died on a page: reaped before the next one starts
+        self._procs.append(subprocess.Popen(
             [sys.executable, "-c", code, self.name, str(int(self.favor_recall)), str(os.getpid())],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE)  # fmt: skip
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE))  # fmt: skip
         try:
             if _receive(self._proc.stdout, time.monotonic() + START_TIMEOUT_S) != b"ready":
                 raise OSError("no ready message")
@@ -85,13 +98,20 @@ class ExtractorWorker:
         return self._proc
 
     def close(self) -> None:
-        """Stop the worker (a later page starts a new one)."""
-        if self._proc is not None:
-            self._proc.kill()
-            self._proc.wait()
-            for stream in (self._proc.stdin, self._proc.stdout):
-                stream.close()
-            self._proc = None
+        """Stop the worker (a later page starts a new one); also done when this object is
+        garbage-collected, and at exit."""
+        _stop(self._procs)
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    """Kill and reap the children in ``procs`` and close their pipes (the finalizer: it
+    holds no reference to the worker object)."""
+    while procs:
+        proc = procs.pop()
+        proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            stream.close()
 
 
 def _send(stream, payload: bytes) -> None:

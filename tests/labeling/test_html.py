@@ -354,3 +354,47 @@ def test_a_part_labeled_with_another_extract_timeout_is_reused_not_labeled_again
     assert again["reused"] is True and again["valid"] == 1
     unlimited = label_part(str(src), root, 0, get_teacher("html", extract_timeout=None))
     assert unlimited["reused"] is True
+
+
+def test_teachers_dropped_without_close_leave_no_extractor_worker_running():
+    """An html teacher (and the best teacher wrapping one) let go without ``close()`` left
+    its extractor's worker process running as long as the process that made it: subprocess
+    keeps a running child's Popen, its stdin open, past its owner. 17 of them (~1 GB) piled
+    up in one test run. A dropped teacher now stops its worker: a process that makes and
+    drops teachers in a loop holds no more children than one."""
+    import subprocess
+    import sys
+
+    script = (
+        "import gc, os\n"
+        "from prox_tasks.labeling import get_teacher\n"
+        "def live_children():\n"
+        "    try:\n"
+        "        import psutil\n"
+        "    except ImportError:  # /proc: the children whose parent is this process\n"
+        "        def stat(pid):  # (state, parent pid), () for a process gone meanwhile\n"
+        "            try:\n"
+        "                return tuple(open(f'/proc/{pid}/stat').read().rsplit(')', 1)[1]\n"
+        "                             .split()[:2])\n"
+        "            except OSError:\n"
+        "                return ()\n"
+        "        return sum(stat(p)[1:] == (str(os.getpid()),) and stat(p)[0] != 'Z'\n"
+        "                   for p in os.listdir('/proc') if p.isdigit() and stat(p))\n"
+        "    return sum(c.status() != psutil.STATUS_ZOMBIE\n"
+        "               for c in psutil.Process().children(recursive=True))\n"
+        f"text, html = {page_text()!r}, {page_html()!r}\n"
+        "for name in ['html', 'best'] * 3:\n"
+        "    teacher = get_teacher(name)\n"
+        "    [label] = teacher.label_rows([text], [{'html': html}])\n"
+        "    assert label.meta['teacher'] == 'html', label.meta\n"
+        "    print(live_children(), end=' ')  # its worker\n"
+        "    del teacher, label\n"
+        "    gc.collect()\n"
+        "    print(live_children(), flush=True)\n"
+    )  # fmt: skip
+    root = str(Path(__file__).resolve().parents[2])  # this prox, whatever the folder
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=300, env={**os.environ, "PYTHONPATH": root})  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    counts = [tuple(map(int, line.split())) for line in out.stdout.splitlines()]
+    assert counts == [(1, 0)] * 6, f"(with the teacher, after dropping it): {counts}"
