@@ -136,7 +136,7 @@ def run(args) -> Outcome:
     from prox_tasks.labeling.run import label_corpus
 
     if args.seed_set:  # options of the one-file route: a seed set samples, splits, keeps texts
-        ignored = [name for name, given in (("--limit", args.limit), ("--warc", args.warc),
+        ignored = [name for name, given in (("--limit", args.limit),
                                             ("--keep-text", args.keep_text),
                                             ("--quarantine", args.quarantine)) if given]
         if ignored:
@@ -144,7 +144,7 @@ def run(args) -> Outcome:
                 "label", f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply "
                 "with --seed-set (it samples "
                 "--sample-size documents, keeps their text and quarantines beside the seed "
-                "set; a WET input's HTML must be in the documents' html field)", code=2)
+                "set)", code=2)
         from prox_tasks.labeling.seedset import check_split_settings
 
         try:  # before the folder is claimed: a rerun with the setting fixed is not refused
@@ -214,11 +214,13 @@ def _seed_set(args, teacher, bar) -> Outcome:
     from prox_tasks.pipeline.seeding import claim_seed_set, seed_set_params
     from prox_tasks.storage import to_uri
 
+    # absolute, as the seed DAG gives them: each part's record names the WARC files it joined
+    warc_uris = [to_uri(uri) for uri in args.warc] if args.warc else None
     # the seed DAG's own check: a rerun into this folder with other settings, or over an
     # input rewritten since (its files' fingerprints: SHA-256, S3 ETag), would replace the
     # seed set (and its catalog row) a model may have been trained on
     decides, _ = seed_set_params(to_uri(args.input), args.sample_size, args.seed, args.teacher,
-                                 _teacher_options(args), args.warc, format=args.format,
+                                 _teacher_options(args), warc_uris, format=args.format,
                                  text_field=args.text_field, id_field=args.id_field)
     decides.update(val_fraction=args.val_fraction, gold_field=args.gold_field,
                    html_field=args.html_field, max_html_bytes=args.max_html_bytes)
@@ -228,7 +230,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
     # a diff/html teacher over rows without a gold text/HTML: refused before the folder is
     # claimed for it (a rerun with another --teacher is then not refused as other settings)
     probe_teacher_input(args.input, teacher, args.text_field, args.id_field, args.gold_field,
-                        args.html_field, format=args.format)
+                        args.html_field, warc_uris=warc_uris, format=args.format)
     if args.name and not args.no_register:  # before any work: registering would refuse it
         check_name_in_catalog(args.name, to_uri(args.output), args.catalog)
     claim_seed_set(to_uri(args.output), args.name or args.output, decides,
@@ -240,6 +242,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
             name=args.name, text_field=args.text_field, id_field=args.id_field,
             gold_field=args.gold_field, html_field=args.html_field,
             register=False, catalog=args.catalog, progress=bar, format=args.format,
+            warc_uris=warc_uris,
             **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
         )  # fmt: skip
     except EmptySplit as err:

@@ -311,6 +311,28 @@ def assemble_seed_set(
     return info
 
 
+def index_warc_for_sample(warc_uris: list[str], sample_files: list[str],
+                          output_uri: str) -> tuple[str, dict]:  # fmt: skip
+    """Index ``warc_uris`` once for every part of a seed set: the HTML responses its sampled
+    WET records refer to (``WARC-Refers-To``), saved as ``<output_uri>/sample/warc-index.json``
+    (:func:`prox_tasks.labeling.warc.write_index`), so labeling each part reads the responses
+    it needs without indexing every WARC file again (~18 CPU-s per GB each).
+
+    Returns:
+        ``(the index's URI, {"html_responses", "indexed"})``.
+
+    Raises:
+        ValueError: A WARC file that cannot be read (cut, not WARC), naming it.
+    """
+    from prox_tasks.labeling.warc import write_index
+    from prox_tasks.storage import join_uri
+
+    refers_to = {str(row.get("refers_to") or "").strip("<>")
+                 for uri in sample_files for row in iter_jsonl(uri)} - {""}  # fmt: skip
+    index_uri = join_uri(output_uri, "sample", "warc-index.json")
+    return index_uri, write_index(list(warc_uris), refers_to, index_uri)
+
+
 def build_seed_set(
     input_uri: str,
     output_uri: str,
@@ -331,6 +353,7 @@ def build_seed_set(
     progress=None,
     max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
     format: str | None = None,
+    warc_uris: list[str] | None = None,
 ) -> SeedSetInfo:
     """Sample, label, validate, split and write a seed set in one process (see module docs).
 
@@ -354,6 +377,9 @@ def build_seed_set(
         catalog: ``Catalog``, URL, or None for the default catalog.
         batch_size: Documents per ``label_many`` call.
         max_html_bytes: HTML over this is not extracted (:func:`label_corpus`).
+        warc_uris: The WARC files of a WET input: a sampled row without ``html_field`` takes
+            the HTML of the response its ``WARC-Refers-To`` names, as :func:`label_corpus`
+            joins them (indexed once, :func:`index_warc_for_sample`).
         progress: A bar (``reset(total)``, ``update``) over the sampled documents, or None.
 
     Returns:
@@ -367,17 +393,21 @@ def build_seed_set(
 
     check_split_settings(sample_size, val_fraction)
     probe_teacher_input(input_uri, teacher, text_field, id_field, gold_field, html_field,
-                        format=format)
+                        warc_uris=warc_uris, format=format)
     sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
                               text_field=text_field, id_field=id_field, group_field=group_field,
                               format=format)  # fmt: skip
+    joins = {}
+    if warc_uris:
+        index_uri, _ = index_warc_for_sample(warc_uris, sample["files"], output_uri)
+        joins = {"warc_uris": list(warc_uris), "warc_index": index_uri}
     label_files = []
     if progress is not None:
         progress.reset(total=sample["sampled"])
     for i, uri in enumerate(sample["files"]):
         part = label_part(uri, output_uri, i, teacher, gold_field=gold_field,
                           batch_size=batch_size, html_field=html_field, progress=progress,
-                          max_html_bytes=max_html_bytes)
+                          max_html_bytes=max_html_bytes, **joins)
         if part["reused"] and progress is not None:
             progress.update(part["read"])
         label_files.append(part["output"])

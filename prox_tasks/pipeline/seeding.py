@@ -115,14 +115,10 @@ def _index_warc(warc_uris: list[str], sample_files: list[str], root: str) -> str
     Raises:
         RunError: a WARC file that cannot be read (cut, not WARC), naming it.
     """
-    from prox_tasks.labeling.sampling import iter_jsonl
-    from prox_tasks.labeling.warc import write_index
+    from prox_tasks.labeling.seedset import index_warc_for_sample
 
-    refers_to = {str(row.get("refers_to") or "").strip("<>")
-                 for uri in sample_files for row in iter_jsonl(uri)} - {""}  # fmt: skip
-    index_uri = join_uri(root, "sample", "warc-index.json")
     try:
-        counts = write_index(warc_uris, refers_to, index_uri)
+        index_uri, counts = index_warc_for_sample(warc_uris, sample_files, root)
     except (ValueError, OSError) as err:
         raise RunError(f"{err} (the warc_uris Param)") from err
     log.info("warc_uris: %d HTML responses, %d of them referred to by the sample",

@@ -193,7 +193,7 @@ def test_split_settings_prox_train_would_refuse_are_refused_before_the_folder_is
 def test_options_of_the_one_file_route_are_refused_with_seed_set(tmp_path, capsys):
     from .conftest import SAMPLE
 
-    for extra in (["--limit", "5"], ["--warc", "/nowhere.warc.gz"], ["--keep-text"],
+    for extra in (["--limit", "5"], ["--keep-text"],  # --warc applies: test_warc.py
                   ["--quarantine", str(tmp_path / "q.jsonl")]):
         assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "seed"),
                      "--seed-set", "--no-register", *extra]) == 2

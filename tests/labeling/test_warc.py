@@ -4,7 +4,9 @@ a clear error, never a label written from a page cut short or a quiet fallback f
 from __future__ import annotations
 
 import gzip
+import io
 import json
+from pathlib import Path
 
 import pytest
 
@@ -216,3 +218,78 @@ def test_the_seed_probe_joins_a_wet_input_to_its_warc_files(tmp_path):
     with pytest.raises(MissingTeacherInput, match=r"nor a response in the WARC files given\); "
                        "give the WET input's WARC files in the warc_uris Param"):
         probe_teacher_input(str(wet), teacher, warc_uris=[str(other_warc)], caller="dag")
+
+
+SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def _wet_of_real_warc(warc: Path, texts: Path, wet: Path) -> int:
+    """A WET file for the real WARC ``warc``: a conversion per HTML response, referring to
+    it, holding that page's text as the shared collection converted it (``texts``, matched on
+    URL and capture date). Returns the records written."""
+    from warcio.warcwriter import WARCWriter
+
+    with gzip.open(texts, "rt", encoding="utf-8") as fh:
+        by_capture = {}
+        for row in map(json.loads, fh):
+            by_capture.setdefault((row["url"], row["warc_date"].rstrip("Z")), []).append(row)
+    written = 0
+    with open(wet, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for response in html_records(str(warc)):
+            rows = by_capture.get((response["url"], response["date"].rstrip("Z"))) or []
+            if not rows:
+                continue
+            writer.write_record(writer.create_warc_record(
+                response["url"], "conversion", payload=io.BytesIO(rows.pop(0)["text"].encode()),
+                warc_headers_dict={"WARC-Refers-To": f"<{response['record_id']}>",
+                                   "WARC-Date": response["date"],
+                                   "Content-Type": "text/plain"}))  # fmt: skip
+            written += 1
+    return written
+
+
+def test_a_seed_set_of_a_wet_input_takes_its_html_from_the_warc_files(tmp_path, capsys):
+    """``prox label --seed-set --warc`` was refused ("--warc does not apply with
+    --seed-set"): a WET input could not give the html or best teacher its pages' HTML in a
+    seed set, only in one labels file. It now joins each sampled WET record to the response
+    its WARC-Refers-To names, as ``prox label --warc`` does (the same code): the seed set's
+    labels are the plain route's, and a rerun reuses them. Real files: Common Crawl's
+    whirlwind WARC/WET pair, and the Dolma toolkit's wget WARC with a WET of its pages."""
+    import shutil
+
+    whirlwind = SHARED / "commoncrawl_warc"
+    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
+    wet = tmp_path / "wet"
+    wet.mkdir()
+    shutil.copy(whirlwind / "whirlwind.warc.wet.gz", wet / "whirlwind.warc.wet.gz")
+    pages = _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
+                              wet / "dolma-0000.warc.wet.gz")  # fmt: skip
+    assert pages >= 10
+    warcs = ["--warc", str(whirlwind / "whirlwind.warc.gz"), "--warc", str(dolma_warc)]
+    seed = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(wet), "--output", str(seed), "--seed-set",
+            "--teacher", "html", "--sample-size", "100", "--no-register", *warcs]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    info = json.loads(capsys.readouterr().out)
+    assert info["sizes"]["sampled"] == pages + 1  # every WET record, whirlwind's too
+    assert info["label_distribution"]["by_teacher"] == {"html": info["sizes"]["valid"]}
+    assert info["rejected_reasons"].get("missing_html") is None, info["rejected_reasons"]
+    parts = sorted((seed / "labels").glob("labels-*.jsonl.gz"))
+    labeled = {r["id"]: r for p in parts for r in map(json.loads, gzip.open(p, "rt"))}
+    assert len(labeled) == pages + 1 and {r["teacher"] for r in labeled.values()} == {"html"}
+    done = json.loads(parts[0].with_name("labels-00000.done.json").read_text())
+    assert done["warc_uris"] == sorted(Path(w).resolve().as_uri() for w in warcs[1::2])
+
+    plain = tmp_path / "plain.jsonl"  # the one-file route over the same records
+    assert main(["label", "--json", "--input", str(wet), "--output", str(plain),
+                 "--teacher", "html", *warcs]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["warc"]["joined"] == pages + 1
+    rows = {r["id"]: r for r in map(json.loads, plain.open())}
+    assert {i: (r["doc_program"], r["chunk_program"]) for i, r in labeled.items()} == {
+        i: (r["doc_program"], r["chunk_program"]) for i, r in rows.items()}  # fmt: skip
+
+    written = {p: p.stat().st_mtime_ns for p in parts}
+    assert main(args) == 0  # a rerun: the same seed set, no page extracted again
+    assert json.loads(capsys.readouterr().out)["version"] == info["version"]
+    assert {p: p.stat().st_mtime_ns for p in parts} == written
