@@ -255,5 +255,10 @@ def _seed_set(args, teacher, bar) -> Outcome:
     unread = info.sizes.get("input_quarantined") or {}
     input_note = (f" (of {info.sizes['snapshot_docs']:,} input documents; "
                   f"{quarantined(unread, info.files.get('input_quarantine', info.uri))})" if unread else "")
-    return Outcome(f"seed set {info.name} {info.version}: {sizes}{input_note} -> "
+    # sampled rows without what the teacher reads (some rows of the input have it): said
+    lacking = {r: n for r, n in info.rejected_reasons.items() if r in ("missing_gold", "missing_html")}
+    lacking_note = "".join(f" ({n:,} rejected as {r}: sampled rows without "
+                           f"{'--gold-field' if r == 'missing_gold' else 'HTML'})"
+                           for r, n in lacking.items())  # fmt: skip
+    return Outcome(f"seed set {info.name} {info.version}: {sizes}{lacking_note}{input_note} -> "
                    f"{info.manifest_uri}", info.to_dict())

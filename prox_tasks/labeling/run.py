@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 from collections import Counter
 from collections.abc import Iterator
 
@@ -10,10 +11,13 @@ from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES
 from prox_tasks.labeling.base import Teacher
 from prox_tasks.labeling.validate import validate_label
 
+log = logging.getLogger(__name__)
+
 #: HTML handed to an extractor at most (the reader's per-document limit, 8 MiB).
 DEFAULT_MAX_HTML_BYTES = DEFAULT_MAX_DOC_BYTES
 #: Documents read before a teacher that needs a field (``diff``: a gold text, ``html``: the
-#: HTML) stops when none of them has it: the whole input would only be quarantined.
+#: HTML) warns that none of them has it. It reads on: the rows that have it may come later
+#: (an input whose first files or rows lack it), and it refuses only when no row has it.
 PROBE_DOCS = 1000
 #: What each teacher input is, and how ``prox label`` / the seed DAG give it.
 _NEEDS = {
@@ -75,10 +79,12 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
                         id_field: str = "id", gold_field: str = "gold_text",
                         html_field: str = "html", warc_uris=None, format: str | None = None,
                         caller: str = "cli", probe_docs: int = PROBE_DOCS) -> None:
-    """Fail before a seed set is claimed or sampled when none of the first ``probe_docs``
-    documents of ``input_uri`` has what ``teacher`` reads (see :func:`label_corpus`); with
-    ``warc_uris``, a WET record counts when those WARC files hold its response (read up to
-    the first such response).
+    """Fail before a seed set is claimed or sampled when no document of ``input_uri`` has
+    what ``teacher`` reads; with ``warc_uris``, a WET record counts when those WARC files
+    hold its response. Reads until the first document that has it: the first
+    ``probe_docs`` (and the WARC files up to the first response they refer to) in the
+    common case; the whole input (and the WARC files' response ids) only when none of those
+    has it, so an input whose rows with it come later is not refused.
 
     Raises:
         MissingTeacherInput: Naming what is missing and, as ``caller`` sets it, what to give.
@@ -91,18 +97,34 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
     if not needs:
         return
     fields = {"gold": gold_field, "html": html_field}
-    docs = list(itertools.islice(read_input(input_uri, text_field, id_field, Quarantine(),
-                                            format=format), probe_docs))  # fmt: skip
-    if not docs or any(has_teacher_input(d.meta, needs, fields) for d in docs):
+    docs = iter(read_input(input_uri, text_field, id_field, Quarantine(), format=format))
+    first = list(itertools.islice(docs, probe_docs))
+    if not first or any(has_teacher_input(d.meta, needs, fields) for d in first):
         return  # no documents: sampling says so
+    responses = frozenset()
     if needs == "html" and warc_uris:
-        from prox_tasks.labeling.warc import holds_any
+        from prox_tasks.labeling.warc import holds_any, html_record_ids
 
-        refers_to = {str(d.meta.get("refers_to") or "").strip("<>") for d in docs}
+        refers_to = {str(d.meta.get("refers_to") or "").strip("<>") for d in first}
         if holds_any(list(warc_uris), refers_to - {""}):
             return
-    raise missing_teacher_input(teacher.name, needs, fields[needs], len(docs), input_uri,
+        responses = html_record_ids(list(warc_uris))
+    _warn_reading_on(teacher.name, fields[needs], len(first), input_uri)
+    read = len(first)
+    for doc in docs:
+        read += 1
+        if has_teacher_input(doc.meta, needs, fields, responses):
+            return
+    raise missing_teacher_input(teacher.name, needs, fields[needs], read, input_uri,
                                 warc_uris, caller)
+
+
+def _warn_reading_on(teacher: str, field: str, read: int, input_uri) -> None:
+    """Say that the first ``read`` documents lack ``field`` and the rest is read for it: a
+    long read of a large input that ends in :class:`MissingTeacherInput` is not silent."""
+    log.warning("none of the first %s documents of %s has the %r field the %s teacher reads: "
+                "reading on for one that has it (stop and fix the field or the teacher if no "
+                "row has it)", f"{read:,}", input_uri, field, teacher)
 
 
 def _utf8_size(text: str) -> int:
@@ -171,10 +193,12 @@ def label_corpus(
     ``WARC-Refers-To`` names (none joined at all is an error: WARC files of another crawl).
     ``progress``, a bar (``update``) or None, advances by the
     documents of each labeled batch. A teacher that needs a field (``diff``, ``html``) stops
-    with :class:`MissingTeacherInput`, nothing written, once ``probe_docs`` documents were read
-    and none had it, or at the end when none had it (``probe_docs`` None: never; ``warc_index``: the index of ``warc_uris`` that
-    :func:`prox_tasks.labeling.warc.write_index` saved, instead of indexing them; a seed set's
-    parts, whose input was probed before sampling, :func:`probe_teacher_input`). HTML over
+    with :class:`MissingTeacherInput`, nothing written, at the end when no document had it,
+    and warns once ``probe_docs`` documents were read and none had it (it reads on: the rows
+    that have it may come later); ``probe_docs`` None: no such check (a seed set's parts,
+    whose input was probed before sampling, :func:`probe_teacher_input`). ``warc_index``: the
+    index of ``warc_uris`` that :func:`prox_tasks.labeling.warc.write_index` saved, instead of
+    indexing them. HTML over
     ``max_html_bytes`` (UTF-8 bytes of an
     ``html_field``, body bytes of a WARC response, which is then not read) is never handed to
     an extractor (a 35 MB page took trafilatura 2 minutes and 2.6 GB): the ``html`` teacher's
@@ -205,6 +229,7 @@ def label_corpus(
     uses_html = bool(getattr(teacher, "use_html", False))  # the best teacher
     by_teacher: Counter = Counter()
     seen_ids: set[str] = set()
+    warned = False
     warc_html = {}
     if warc_uris:
         from prox_tasks.labeling.warc import html_by_record_id
@@ -285,8 +310,9 @@ def label_corpus(
                 counts[label.doc_program.strip() or "no_doc_program"] += 1
             if progress is not None:
                 progress.update(len(batch))
-            if probe and not counts["has_input"] and counts["read"] >= probe_docs:
-                break  # nothing published: the error below says what is missing
+            if probe and not counts["has_input"] and not warned and counts["read"] >= probe_docs:
+                _warn_reading_on(teacher.name, fields[needs], counts["read"], input_uri)
+                warned = True  # read on: rows with it may come later; none at all is refused
         if probe and counts["read"] and not counts["has_input"]:
             raise missing_teacher_input(teacher.name, needs, fields[needs], counts["read"],
                                         input_uri, warc_uris)

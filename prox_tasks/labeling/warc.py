@@ -233,8 +233,16 @@ def holds_any(warc_uris: list[str], record_ids) -> bool:
     """Whether the WARC files hold an HTML response with one of ``record_ids``, read until
     the first (a probe: a whole pass only when none is there)."""
     wanted = set(record_ids)
-    return any(info["record_id"] in wanted
-               for uri in warc_uris for _record, info in _html_responses(uri))
+    return any(record_id in wanted for record_id in _record_ids(warc_uris))
+
+
+def html_record_ids(warc_uris: list[str]) -> frozenset[str]:
+    """The record ids of the HTML responses of the WARC files (one pass, no body kept)."""
+    return frozenset(_record_ids(warc_uris))
+
+
+def _record_ids(warc_uris: list[str]) -> Iterator[str]:
+    return (info["record_id"] for uri in warc_uris for _record, info in _html_responses(uri))
 
 
 def html_by_record_id(warc_uris: list[str], index_uri: str | None = None) -> WarcResponses:

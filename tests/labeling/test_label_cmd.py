@@ -1,6 +1,5 @@
 import gzip
 import json
-import re
 
 from prox_tasks.cli import main
 from prox_tasks.programs import parse
@@ -314,11 +313,10 @@ def _plain_rows(path, n):
     return path
 
 
-def test_a_diff_or_html_teacher_over_rows_without_its_input_stops_after_a_probe(tmp_path,
-                                                                               capsys):
-    """No row has a gold text (diff) or HTML (html): prox label stops after the first 1,000
-    documents, not after quarantining the whole input, says what is missing and what to give,
-    and publishes nothing."""
+def test_a_diff_or_html_teacher_over_rows_without_its_input_is_refused(tmp_path, capsys):
+    """No row has a gold text (diff) or HTML (html): prox label says what is missing and what
+    to give, and publishes nothing (it reads the whole input first: the rows that have it may
+    come later, test_an_input_whose_rows_with_gold_come_after_the_first_thousand_…)."""
     src = _plain_rows(tmp_path / "in.jsonl", 2500)
     for teacher, says in (("diff", "--gold-field NAME"), ("html", "--warc")):
         out = tmp_path / f"{teacher}.jsonl"
@@ -326,8 +324,7 @@ def test_a_diff_or_html_teacher_over_rows_without_its_input_stops_after_a_probe(
                      "--teacher", teacher]) == 1  # fmt: skip
         err = capsys.readouterr().err
         assert f"the {teacher} teacher needs" in err and says in err, err
-        # stopped after the probe (the batch that reached 1,000), not at the 2,500th
-        assert re.search(r"none of the 1,0\d\d documents read", err) and "--teacher" in err
+        assert "none of the 2,500 documents read" in err and "--teacher" in err
         assert not list(tmp_path.glob(f"{teacher}.jsonl*"))
 
 
@@ -343,3 +340,46 @@ def test_a_seed_set_with_a_teacher_its_input_cannot_feed_is_refused_before_claim
     assert "the diff teacher needs a clean text (gold)" in capsys.readouterr().err
     assert not seed.exists()
     assert main([*args, "--teacher", "rules"]) == 0
+
+
+def test_an_input_whose_rows_with_gold_come_after_the_first_thousand_is_labeled_not_refused(
+        tmp_path, capsys, caplog):
+    """The first 1,100 rows have no gold text, the last 100 have one. prox label --teacher
+    diff stopped after 1,000 rows and refused the input ("none of the 1,024 documents read
+    has it; ... choose another teacher"), and so did --seed-set before sampling: wrong, and
+    no option got past it. Both now read on (saying so) and label the rows that have it;
+    only an input where no row has it is refused, naming every document read."""
+    rows = [{"id": str(i), "text": f"Page {i} | Menu\nA sentence that is long enough to be "
+             "running text on a page."} for i in range(1200)]  # fmt: skip
+    for row in rows[1100:]:
+        row["gold_text"] = "A sentence that is long enough to be running text on a page."
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(src), "--output", str(out),
+                 "--teacher", "diff"]) == 0, capsys.readouterr().err  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["written"] == summary["valid"] == 100
+    assert summary["quarantined"] == {"missing_gold": 1100}
+    assert "none of the first 1,024 documents" in caplog.text  # said while reading on
+
+    seed = tmp_path / "seed"
+    assert main(["label", "--json", "--input", str(src), "--output", str(seed), "--seed-set",
+                 "--teacher", "diff", "--sample-size", "1200", "--val-fraction", "0.3",
+                 "--no-register"]) == 0, capsys.readouterr().err  # fmt: skip
+    info = json.loads(capsys.readouterr().out)
+    assert info["sizes"]["valid"] == 100 and info["rejected_reasons"] == {"missing_gold": 1100}
+    assert info["label_distribution"]["by_teacher"] == {"diff": 100}
+    assert main(["label", "--input", str(src), "--output", str(seed), "--seed-set",
+                 "--teacher", "diff", "--sample-size", "1200", "--val-fraction", "0.3",
+                 "--no-register"]) == 0  # fmt: skip
+    line = capsys.readouterr().out  # the rerun (parts reused) says why so few are valid
+    assert "100 valid, 1,100 rejected" in line and (
+        "(1,100 rejected as missing_gold: sampled rows without --gold-field)" in line), line
+
+    none = _plain_rows(tmp_path / "none.jsonl", 1500)  # no row has it: refused, rightly
+    for extra in ([], ["--seed-set", "--sample-size", "100", "--no-register"]):
+        assert main(["label", "--input", str(none), "--output", str(tmp_path / "refused"),
+                     "--teacher", "diff", *extra]) == 1  # fmt: skip
+        assert "none of the 1,500 documents read" in capsys.readouterr().err
+    assert not list(tmp_path.glob("refused*"))

@@ -220,6 +220,34 @@ def test_the_seed_probe_joins_a_wet_input_to_its_warc_files(tmp_path):
         probe_teacher_input(str(wet), teacher, warc_uris=[str(other_warc)], caller="dag")
 
 
+def test_the_seed_probe_reads_on_past_wet_records_whose_responses_are_not_given(tmp_path):
+    """A WET input whose first records' responses are in no --warc file (a segment given
+    without its WARC) but whose later records' are: the probe refused the seed set after
+    its first documents. It reads on (the WARC files' response ids indexed once) and passes;
+    it refuses only when no record's response is there."""
+    from warcio.warcwriter import WARCWriter
+
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
+
+    warc, wet = write_warc_pair(tmp_path)
+    later = wet.read_bytes()
+    with open(wet, "wb") as fh:  # 3 records of a segment whose WARC is not given, then it
+        writer = WARCWriter(fh, gzip=True)
+        for i in range(3):
+            writer.write_record(writer.create_warc_record(
+                f"http://lost.example/{i}", "conversion", payload=io.BytesIO(b"A page."),
+                warc_headers_dict={"WARC-Refers-To": f"<urn:uuid:0000-lost-{i}>",
+                                   "Content-Type": "text/plain"}))  # fmt: skip
+        fh.write(later)
+    teacher = get_teacher("html")
+    probe_teacher_input(str(wet), teacher, warc_uris=[str(warc)], probe_docs=2)
+    (tmp_path / "other").mkdir()
+    other_warc, _ = write_warc_pair(tmp_path / "other")
+    with pytest.raises(MissingTeacherInput, match="none of the 4 documents read"):
+        probe_teacher_input(str(wet), teacher, warc_uris=[str(other_warc)], probe_docs=2)
+
+
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
