@@ -3,8 +3,9 @@ best)."""
 
 from __future__ import annotations
 
-from prox_tasks.cli.arguments import add_format_option, positive_int, seconds
+from prox_tasks.cli.arguments import add_format_option, positive_int
 from prox_tasks.cli.output import Outcome, count, progress_bar, quarantined
+from prox_tasks.labeling.options import option_type
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -39,7 +40,7 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="html teacher: the main-content extractor",
     )
     p.add_argument(
-        "--html-timeout", type=seconds, default=None,
+        "--html-timeout", type=option_type("extract_timeout"), default=None,
         help="seconds the extractor may take on one page (default 30): --teacher html rejects "
         "a slower page as html:extractor_timeout, best labels it with its next teacher",
     )
@@ -92,10 +93,10 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="Airflow connection id (host, password): AIRFLOW_CONN_<ID>, else Airflow's "
         "own lookup where Airflow is installed",
     )
-    g.add_argument("--concurrency", type=positive_int, default=8,
+    g.add_argument("--concurrency", type=option_type("concurrency"), default=8,
                    help="requests in flight (default 8)")
     g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")
-    g.add_argument("--timeout", type=seconds, default=120.0, help="seconds per request (default 120)")
+    g.add_argument("--timeout", type=option_type("timeout"), default=120.0, help="seconds per request (default 120)")
     p.set_defaults(func=run)
 
 

@@ -44,11 +44,16 @@ def teacher_class(name: str) -> type[Teacher]:
 
 
 def get_teacher(name: str, **options) -> Teacher:
-    """Build a teacher by name (one of :data:`TEACHERS`) with constructor options.
+    """Build a teacher by name (one of :data:`TEACHERS`) with constructor options, checked
+    first (:func:`prox_tasks.labeling.options.check_teacher_options`: names, kinds, ranges).
 
     Raises:
-        ValueError: For an unknown teacher name.
+        ValueError: For an unknown teacher name, or an option it does not take or of the
+            wrong kind or out of its range.
     """
+    from prox_tasks.labeling.options import check_teacher_options
+
+    check_teacher_options(name, options)
     return teacher_class(name)(**options)
 
 

@@ -126,10 +126,10 @@ class HtmlTeacher(Teacher):
         self._extract = get_extractor(extractor, favor_recall)  # not installed: fails here
         if extract_timeout is not None:
             from prox_tasks.labeling.extract_worker import ExtractorWorker
+            from prox_tasks.labeling.options import check_teacher_options
 
-            if not extract_timeout > 0:
-                raise ValueError(f"extract_timeout must be more than 0 seconds (or None: no "
-                                 f"limit), not {extract_timeout}")
+            # built directly, not by get_teacher: its range is still the table's
+            check_teacher_options(self.name, {"extract_timeout": extract_timeout})
             self._extract = ExtractorWorker(extractor, favor_recall, extract_timeout)
         self.chunked = chunked
         self.max_chunk_tokens = max_chunk_tokens

@@ -322,82 +322,20 @@ def _teacher(name: str, options: dict | None):
                        "in the teacher_options Param") from err
 
 
-#: The value each default's type takes from JSON (a ``teacher_options`` Param).
-_JSON_KINDS = {bool: ("true or false", (bool,)), int: ("a whole number", (int,)),
-               float: ("a number", (int, float)), str: ("a string", (str,))}
-
-
-def _check_teacher_options(name: str, options: dict, where: str = "") -> None:
-    """Refuse ``options`` teacher ``name`` does not take, or whose value is not of its
-    default's kind (``"chunked": "no"`` would be true; ``"keep_threshold": "high"`` would fail
-    every label_shard after sampling), in the Param's words; the best teacher's
-    ``fallback_options`` are checked against its ``fallback``.
+def _check_teacher_options(name: str, options: dict) -> None:
+    """Refuse ``options`` teacher ``name`` does not take, of the wrong kind or out of range
+    (:func:`prox_tasks.labeling.options.check_teacher_options`, the one table), in the
+    Param's words.
 
     Raises:
-        RunError: Naming the option (``where``: the path within the Param) and what it takes.
+        RunError: Naming the option and what it takes.
     """
-    import inspect
+    from prox_tasks.labeling.options import check_teacher_options
 
-    from prox_tasks.labeling import TEACHERS, teacher_class
-
-    taken = inspect.signature(teacher_class(name)).parameters
-    unknown = sorted(set(options) - set(taken))
-    if unknown:  # said in the Param's words, not as Python's "__init__() got an unexpected"
-        raise RunError(f"teacher {name!r} takes no option {', '.join(map(repr, unknown))}"
-                       f"{where}: fix the teacher_options Param (the {name} teacher takes "
-                       f"{', '.join(taken) or 'none'}; docs/teachers.md)")
-    ranges = _option_ranges()
-    for option, value in options.items():
-        kind = type(taken[option].default)
-        if kind is type(None) and option in ranges:  # a price: none by default, else a number
-            kind = float
-        if kind not in _JSON_KINDS or value is None:
-            continue
-        said, types = _JSON_KINDS[kind]
-        if not isinstance(value, types) or (kind is not bool and isinstance(value, bool)):
-            raise RunError(f"teacher {name!r}: option {option!r}{where} is "
-                           f"{json.dumps(value, default=str)}, the {name} teacher takes {said} "
-                           f"there (default {json.dumps(taken[option].default)}): fix the "
-                           "teacher_options Param")
-        _check_option_range(name, option, value, where)
-    fallback = options.get("fallback")
-    if name == "best" and isinstance(fallback, str) and fallback in TEACHERS:
-        _check_teacher_options(fallback, options.get("fallback_options") or {},
-                               f" in fallback_options (the {fallback} fallback)")
-
-
-def _option_ranges() -> dict:
-    """The range each numeric teacher option takes, by its name: the checks of ``prox``'s
-    own options of that kind (:mod:`prox_tasks.cli.arguments`), so the Param and the CLI
-    say the same (``max_chunk_tokens: 0`` would write no chunk program at all)."""
-    from prox_tasks.cli import arguments as kinds
-
-    return {"max_sequence_words": kinds.positive_int, "max_chunk_tokens": kinds.positive_int,
-            "min_fragment_words": kinds.positive_int, "keep_threshold": kinds.share,
-            "concurrency": kinds.positive_int, "timeout": kinds.seconds,
-            "max_retries": kinds.count_or_zero, "doc_max_tokens": kinds.positive_int,
-            "chunk_max_tokens": kinds.positive_int, "max_output_tokens": kinds.positive_int,
-            "temperature": kinds.number_or_zero, "input_price_per_mtok": kinds.number_or_zero,
-            "output_price_per_mtok": kinds.number_or_zero,
-            "extract_timeout": kinds.seconds}  # fmt: skip
-
-
-def _check_option_range(name: str, option: str, value, where: str = "") -> None:
-    """Refuse a number ``option`` of teacher ``name`` out of its range (:func:`_option_ranges`).
-
-    Raises:
-        RunError: Naming the option, its value and the range, and the Param.
-    """
-    import argparse
-
-    check = _option_ranges().get(option)
-    if check is None or isinstance(value, bool) or not isinstance(value, (int, float)):
-        return  # not a number: the kind check above said so, or None (the default)
     try:
-        check(str(value))
-    except argparse.ArgumentTypeError as err:
-        raise RunError(f"teacher {name!r}: option {option!r}{where} {err}: fix the "
-                       "teacher_options Param (docs/teachers.md)") from None
+        check_teacher_options(name, options, fix="fix the teacher_options Param")
+    except ValueError as err:
+        raise RunError(str(err)) from None
 
 
 def _close(teacher) -> None:
