@@ -12,6 +12,11 @@ from the shard's checkpoints and publishes the bytes of a run never stopped.
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -21,6 +26,11 @@ from tests.dags.crawl import repeated_rows, write_jsonl
 from tests.dags.services import airflow_services, free_port, no_scheduled_run
 
 pytestmark = pytest.mark.slow
+#: The whole deployment (api-server, scheduler, dag-processor; ~200 s) runs with the other
+#: scenarios; the default suite stops the refine task's body in a process of its own below.
+ON_THE_SCHEDULER = pytest.mark.skipif(
+    not os.environ.get("PROX_TEST_SCENARIOS"),
+    reason="a refine task stopped on the real scheduler (~200 s): set PROX_TEST_SCENARIOS=1")
 DAG = "prox_refine_snapshot"
 #: One shard of 20 checkpoint batches (~30 s on 2 cores): stopped after its first
 #: checkpoint, more than a heartbeat (at most 5 s) and the 5 s before SIGKILL are left.
@@ -45,15 +55,24 @@ def _conf(root: Path, crawl: Path, name: str) -> dict:
             "max_drop_rate": 0.95, "dry_run": True}
 
 
-def _reference(root: Path, crawl: Path) -> Path:
+def _planned(root: Path, crawl: Path, name: str, shard_docs: int = SHARD_DOCS,
+             task_try: dict | None = None) -> list[dict]:
+    """The refine tasks' work items of snapshot ``name`` (the plan task's body, as
+    ``task_try`` of a DAG run when given)."""
+    from prox_tasks.pipeline import refresh
+
+    conf = {**_conf(root, crawl, name), "catalog_url": f"sqlite:///{root / (name + '.sqlite')}",
+            "output_root": str(root / name)}
+    snapshot = refresh.resolve_snapshot(conf, None, name)
+    return refresh.plan(snapshot, shard_docs, 1024, "default", None,
+                        limits={"max_batch_docs": BATCH_DOCS}, task_try=task_try)
+
+
+def _reference(root: Path, crawl: Path, shard_docs: int = SHARD_DOCS) -> Path:
     """The shard as a refine never stopped writes it (the refine task's body, here)."""
     from prox_tasks.pipeline import refresh
 
-    conf = {**_conf(root, crawl, "reference"), "catalog_url":
-            f"sqlite:///{root / 'reference.sqlite'}", "output_root": str(root / "reference")}
-    snapshot = refresh.resolve_snapshot(conf, None, "reference")
-    for item in refresh.plan(snapshot, SHARD_DOCS, 1024, "default", None,
-                             limits={"max_batch_docs": BATCH_DOCS}):
+    for item in _planned(root, crawl, "reference", shard_docs):
         refresh.refine_batch(item)
     return root / "reference" / "snapshots" / "reference"
 
@@ -77,6 +96,7 @@ def _booked(root: Path, name: str) -> tuple[dict, list[dict]]:
         return catalog.get_snapshot(name), catalog.get_shards(name)
 
 
+@ON_THE_SCHEDULER
 def test_a_run_marked_failed_mid_shard_books_it_stopped_and_a_clear_finishes_it(deployment):
     from prox_tasks.storage import processes
 
@@ -121,5 +141,51 @@ def test_a_run_marked_failed_mid_shard_books_it_stopped_and_a_clear_finishes_it(
     assert [(s["status"], s["attempts"]) for s in shards] == [("done", 2)]
     assert not any(snapshot.glob("_checkpoints/shard-00000/part-*"))  # resumed, then cleared
     reference = _reference(root, crawl)
+    for part in ("shards/shard-00000.parquet", "quarantine/shard-00000.jsonl.gz"):
+        assert (snapshot / part).read_bytes() == (reference / part).read_bytes(), part
+
+
+def test_a_refine_task_sent_sigterm_mid_shard_books_it_stopped_and_a_retry_finishes_it(tmp_path):
+    """The refine task's body in a process of its own gets the SIGTERM Airflow's supervisor
+    sends a task it stops, after the shard's first checkpoint: the process ends at once,
+    nothing of the shard is published, the attempt and the snapshot are booked failed
+    saying Airflow stopped it; the next try publishes the bytes of a refine never stopped."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import refresh
+
+    docs = 600
+    crawl = write_jsonl(tmp_path / "crawl" / "part-0.jsonl", repeated_rows(docs))
+    run = {"dag_id": DAG, "run_id": "manual__stopped", "map_index": -1}  # its tasks' tries
+    [item] = _planned(tmp_path, crawl, "stopped", docs, {**run, "task_id": "plan", "try_number": 1})
+    tries = [{**run, "task_id": "refine_shard", "map_index": 0, "try_number": n} for n in (1, 2)]
+    (tmp_path / "item.json").write_text(json.dumps([item, tries[0]]))
+    snapshot = tmp_path / "stopped" / "snapshots" / "stopped"
+    task = subprocess.Popen(  # the task process (Airflow's handler is not there: none before)
+        [sys.executable, "-c", "import json, sys\nfrom prox_tasks.pipeline import refresh\n"
+         "refresh.refine_batch(*json.load(open(sys.argv[1])))", str(tmp_path / "item.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not any(snapshot.glob("_checkpoints/shard-00000/part-*")):
+        assert task.poll() is None and time.monotonic() < deadline, task.communicate()[0]
+        time.sleep(0.02)
+    task.send_signal(signal.SIGTERM)
+    logged = task.communicate(timeout=5)[0]  # well before Airflow's SIGKILL, 5 s later
+    assert task.returncode != 0 and "Terminated" in logged, logged
+
+    with Catalog(f"sqlite:///{tmp_path / 'stopped.sqlite'}") as catalog:
+        booked, shards = catalog.get_snapshot("stopped"), catalog.get_shards("stopped")
+    assert shards[0]["status"] == "failed" and "Airflow stopped this refine task" in \
+        shards[0]["error"], shards
+    assert booked["status"] == "failed" and "Airflow stopped" in booked["error"], booked
+    assert not (snapshot / "_status" / "shard-00000.json").exists()
+    assert not (snapshot / "shards" / "shard-00000.parquet").exists()
+    assert not [p.name for p in snapshot.rglob("*") if ".tmp" in p.name]
+    assert any(snapshot.glob("_checkpoints/shard-00000/part-*"))
+
+    refresh.refine_batch(item, tries[1])
+    with Catalog(f"sqlite:///{tmp_path / 'stopped.sqlite'}") as catalog:
+        shards = catalog.get_shards("stopped")
+    assert [(s["status"], s["attempts"]) for s in shards] == [("done", 2)]
+    reference = _reference(tmp_path, crawl, docs)
     for part in ("shards/shard-00000.parquet", "quarantine/shard-00000.jsonl.gz"):
         assert (snapshot / part).read_bytes() == (reference / part).read_bytes(), part
