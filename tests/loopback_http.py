@@ -7,6 +7,8 @@ own thread and writes back what it returns. Use it as a context manager or call
 
 from __future__ import annotations
 
+import select
+import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -22,6 +24,9 @@ class Request:
     path: str
     headers: Message  # case-insensitive, as clients spell names as they like
     body: bytes
+    #: Whether the client has closed the connection (a cancelled request), asked while the
+    #: test's ``respond`` holds the answer back.
+    client_gone: Callable[[], bool] = lambda: False
 
 
 @dataclass
@@ -31,6 +36,16 @@ class Response:
     status: int = 200
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+
+
+def _closed(connection: socket.socket) -> bool:
+    """Whether the peer of ``connection`` closed it (readable, and nothing to read)."""
+    if not select.select([connection], [], [], 0)[0]:
+        return False
+    try:
+        return connection.recv(1, socket.MSG_PEEK) == b""
+    except OSError:
+        return True
 
 
 class LoopbackHTTPServer:
@@ -44,7 +59,8 @@ class LoopbackHTTPServer:
         class Handler(BaseHTTPRequestHandler):
             def _answer(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                answer = respond(Request(self.command, self.path, self.headers, body))
+                answer = respond(Request(self.command, self.path, self.headers, body,
+                                         lambda: _closed(self.connection)))
                 self.send_response(answer.status)
                 for name, value in answer.headers.items():
                     self.send_header(name, value)

@@ -77,6 +77,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--concurrency", type=positive_int, default=None, help="requests in flight per server")
     p.add_argument("--request-timeout", type=seconds, default=None, help="openai: seconds one "
                    "request may take before it is retried (default $PROX_OPENAI_TIMEOUT or 600)")
+    p.add_argument("--shard-budget", type=seconds, default=None, help="openai: seconds the "
+                   "refining of one shard may take before it fails, its requests cancelled "
+                   "(a retry resumes from its checkpoints; default $PROX_OPENAI_SHARD_BUDGET, "
+                   "else none)")
     p.add_argument("--tensor-parallel-size", type=positive_int, default=None, help="vllm")
     p.add_argument("--gpu-memory-utilization", type=float, default=None,
                    help="vllm (use 0.3 on a CPU)")
@@ -126,6 +130,7 @@ def backend_options(args) -> dict:
                "doc_served_model": args.doc_served_model,
                "chunk_served_model": args.chunk_served_model,
                "concurrency": args.concurrency, "timeout": args.request_timeout,
+               "shard_budget": args.shard_budget,
                "tensor_parallel_size": args.tensor_parallel_size,
                "gpu_memory_utilization": args.gpu_memory_utilization,
                "constrained": args.constrained, "doc_model": args.doc_model,

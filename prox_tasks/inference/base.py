@@ -9,10 +9,37 @@ GenerativeRefiner` over an :class:`Engine` that turns token-id prompts into comp
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass, field
 from typing import Protocol, runtime_checkable
 
 LEVELS = ("doc", "chunk")
+
+#: The shard being refined in this context and when its refining started (monotonic).
+_SHARD_CLOCK: ContextVar[tuple[str, float] | None] = ContextVar("prox_shard_clock",
+                                                                default=None)
+
+
+@contextmanager
+def shard_clock(label: str) -> Iterator[None]:
+    """Time the refining of shard ``label`` for engines with a per-shard budget (the
+    ``openai`` engine's ``shard_budget``): an engine is loaded once for many shards and
+    knows none of them, so the refine step says when each starts."""
+    token = _SHARD_CLOCK.set((label, time.monotonic()))
+    try:
+        yield
+    finally:
+        _SHARD_CLOCK.reset(token)
+
+
+def shard_elapsed() -> tuple[str, float] | None:
+    """``(label, seconds since its refining started)`` of the shard being refined in this
+    context (:func:`shard_clock`); None outside one (``prox eval``, calibration)."""
+    clock = _SHARD_CLOCK.get()
+    return None if clock is None else (clock[0], time.monotonic() - clock[1])
 
 
 @dataclass

@@ -22,6 +22,10 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
 - Any other answer (401/403: the key; 404: the model name or URL; another 4xx) means the
   deployment is wrong, not the document: :class:`InferenceError` at once, naming the server
   and status, so no shard is published with every document left unrefined.
+- Budget: with ``shard_budget`` (``PROX_OPENAI_SHARD_BUDGET``), a shard whose refining has
+  taken that long fails (:class:`ShardBudgetExceeded`), its requests in flight cancelled:
+  a slow or stalled pool no longer holds a shard, and its task, for hours. Nothing of the
+  shard is published; a retry resumes from its checkpoints.
 """
 
 from __future__ import annotations
@@ -33,13 +37,18 @@ import random
 import time
 from dataclasses import dataclass, field
 
-from prox_tasks.inference.base import Completion, GenerationRequest
+from prox_tasks.inference.base import Completion, GenerationRequest, shard_elapsed
 
 log = logging.getLogger(__name__)
 
 
 class InferenceError(RuntimeError):
     """A request failed on every try."""
+
+
+class ShardBudgetExceeded(InferenceError):
+    """The shard being refined took longer than the engine's ``shard_budget``: the pool is
+    too slow or stalled. A retry resumes from the shard's checkpoints."""
 
 
 class ServedModelMismatch(InferenceError):
@@ -154,6 +163,10 @@ class OpenAIEngine:
         max_model_len: Context length (None: the shortest ``/v1/models`` reports across the
             pool, else 4096).
         on_failure: ``"raise"`` or ``"empty"`` (see module docs).
+        shard_budget: Seconds the refining of one shard may take on this pool
+            (:func:`~prox_tasks.inference.base.shard_clock`); past it the call in progress
+            is cancelled and :class:`ShardBudgetExceeded` raised. None:
+            ``PROX_OPENAI_SHARD_BUDGET``, else no budget.
     """
 
     name = "openai"
@@ -162,7 +175,8 @@ class OpenAIEngine:
     def __init__(self, servers: list[str] | str | None = None, model_name: str | None = None,
                  api_key: str | None = None, concurrency: int = 32, max_retries: int = 4,
                  backoff: float = 0.5, max_backoff: float = 30.0, timeout: float | None = None,
-                 max_model_len: int | None = None, on_failure: str = "raise") -> None:
+                 max_model_len: int | None = None, on_failure: str = "raise",
+                 shard_budget: float | None = None) -> None:
         if servers is None:
             servers = servers_from_environment()
         if isinstance(servers, str):
@@ -176,7 +190,9 @@ class OpenAIEngine:
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]
         self.api_key = api_key or os.environ.get("PROX_OPENAI_API_KEY") or "EMPTY"
-        self.timeout = _request_timeout(timeout)
+        self.timeout = _seconds_setting(timeout, "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
+        self.shard_budget = _seconds_setting(shard_budget, "shard_budget",
+                                             "PROX_OPENAI_SHARD_BUDGET", None)
         self.concurrency, self.max_retries = concurrency, max_retries
         self.backoff, self.max_backoff, self.on_failure = backoff, max_backoff, on_failure
         self.model_name = model_name
@@ -273,7 +289,7 @@ class OpenAIEngine:
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         if not requests:
             return []
-        completions = asyncio.run(self._generate_all(requests))
+        completions = asyncio.run(self._generate_all(requests, self._budget_left()))
         if self._watched:
             self._check_still_served()
         return completions
@@ -306,6 +322,33 @@ class OpenAIEngine:
                 "pool serves now (the old version's checkpoints are not reused), or restart "
                 "the server on the checkpoint it served")
 
+    def _budget_left(self) -> float | None:
+        """Seconds the shard being refined has left of :attr:`shard_budget` (None: no
+        budget, or no shard timed).
+
+        Raises:
+            ShardBudgetExceeded: None left: no request is sent.
+        """
+        clock = shard_elapsed()
+        if self.shard_budget is None or clock is None:
+            return None
+        left = self.shard_budget - clock[1]
+        if left <= 0:
+            raise self._over_budget(0)
+        return left
+
+    def _over_budget(self, unanswered: int) -> ShardBudgetExceeded:
+        """The failure of a shard past :attr:`shard_budget`, with ``unanswered`` requests
+        of the call cancelled: what ran out, and the ways out."""
+        label, took = shard_elapsed() or ("?", 0.0)
+        cancelled = f", {unanswered} requests in flight cancelled" if unanswered else ""
+        return ShardBudgetExceeded(
+            f"shard {label} ran past its budget of {self.shard_budget:g} s on the openai pool "
+            f"({took:.0f} s{cancelled}; {', '.join(self.urls)}): the pool is too slow or "
+            "stalled. Nothing of the shard was published; a retry resumes from its "
+            "checkpoints. Add servers, or raise the budget: prox refine --shard-budget "
+            "SECONDS, PROX_OPENAI_SHARD_BUDGET on the refine DAG's workers (docs/inference.md)")
+
     def _tls(self):
         """The engine's TLS context, built once: each HTTP client built its own, loading
         the CA bundle (~80 ms of CPU), once per server per call. Read as the HTTP client
@@ -316,7 +359,15 @@ class OpenAIEngine:
             self._tls_context = httpx.create_ssl_context(trust_env=True)
         return self._tls_context
 
-    async def _generate_all(self, requests: list[GenerationRequest]) -> list[Completion]:
+    async def _generate_all(self, requests: list[GenerationRequest],
+                            budget: float | None = None) -> list[Completion]:
+        """Every request's completion, in order; with ``budget`` seconds at most.
+
+        Raises:
+            ShardBudgetExceeded: ``budget`` ran out: the requests still in flight or
+                waiting are cancelled (their connections closed: vLLM aborts a request
+                whose client went away) before this returns.
+        """
         from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         servers = [_Server(url, AsyncOpenAI(
@@ -324,10 +375,20 @@ class OpenAIEngine:
             http_client=DefaultAsyncHttpxClient(verify=self._tls(), timeout=self.timeout)))
             for url in self.urls]  # fmt: skip
         capacity = asyncio.Condition()
+        calls = [asyncio.ensure_future(self._one(r, servers, capacity)) for r in requests]
+        limit = asyncio.timeout(budget)
         try:
-            return list(await asyncio.gather(
-                *(self._one(r, servers, capacity) for r in requests)))
+            async with limit:
+                return list(await asyncio.gather(*calls))
+        except TimeoutError:
+            if not limit.expired():
+                raise
+            raise self._over_budget(sum(not c.done() or c.cancelled() for c in calls)) \
+                from None
         finally:
+            for call in calls:  # gather cancels them on a timeout; on a failure it does not
+                call.cancel()
+            await asyncio.gather(*calls, return_exceptions=True)
             for server in servers:
                 await server.client.close()
 
@@ -498,11 +559,19 @@ class MalformedReply(RuntimeError):
     """A server answered with something that is not a completion."""
 
 
-def _request_timeout(value: float | str | None) -> float:
-    """The per-request timeout: ``value``, else ``PROX_OPENAI_TIMEOUT``, else 600 seconds."""
-    source = "timeout"
+def _seconds_setting(value: float | str | None, option: str, env: str,
+                     default: float | None) -> float | None:
+    """A setting in seconds: ``value`` (the ``option``), else the variable ``env``, else
+    ``default`` (None: unset).
+
+    Raises:
+        ValueError: Not a number of seconds above 0, naming where it came from.
+    """
+    source = option
     if value is None:
-        value, source = os.environ.get("PROX_OPENAI_TIMEOUT") or 600.0, "PROX_OPENAI_TIMEOUT"
+        value, source = os.environ.get(env) or default, env
+        if value is None:
+            return None
     try:
         seconds = float(value)
     except (TypeError, ValueError):

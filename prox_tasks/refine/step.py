@@ -22,7 +22,7 @@ from prox_tasks.corpus import Quarantine, load_manifest, read_shard, read_status
 from prox_tasks.corpus.duplicates import shard_duplicates
 from prox_tasks.corpus.manifest import refuse_if_released
 from prox_tasks.corpus.writer import read_statuses, write_refined_shard
-from prox_tasks.inference.base import Refiner
+from prox_tasks.inference.base import Refiner, shard_clock
 from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch, rows_again
 from prox_tasks.refine.checkpoint import CheckpointStore
@@ -69,6 +69,7 @@ class SettingsConflict(RuntimeError):
 #: a rerun may add servers, rotate a key or change batch sizes and still reuse its shards.
 TRANSPORT_OPTIONS = frozenset({
     "servers", "doc_servers", "chunk_servers", "api_key", "concurrency", "max_retries", "backoff", "max_backoff", "timeout",
+    "shard_budget",
     "batch_size", "batch_tokens", "threads", "device", "tensor_parallel_size",
     "gpu_memory_utilization", "kv_cache_memory_bytes",
 })
@@ -249,9 +250,10 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
             values["max_batch_docs"] = checkpoint_every
         chosen = Limits.resolve(values)
         checkpoint_every = chosen.max_batch_docs if checkpoint_every is None else checkpoint_every
-        return _refine(manifest, output_uri, shard_index, plan.docs, refiner,
-                       Policy.from_kwargs(**{**chosen.policy_caps(), **(policy or {})}),
-                       checkpoint_every, progress, started, chosen, quality, request)
+        with shard_clock(str(shard_index)):  # an engine's per-shard budget counts from here
+            return _refine(manifest, output_uri, shard_index, plan.docs, refiner,
+                           Policy.from_kwargs(**{**chosen.policy_caps(), **(policy or {})}),
+                           checkpoint_every, progress, started, chosen, quality, request)
     finally:
         if owned:
             refiner.close()

@@ -842,3 +842,106 @@ def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_m
     outside = summary["completions_outside_grammar"]
     assert outside >= 3 and summary["requests_failed"] == summary["requests_rejected"] == 0
     assert f", {outside} completions outside their grammar" in summary_line(summary)
+
+
+def _stalling_server(answered: int, seen: dict):
+    """A loopback server answering its first ``answered`` completions and holding every
+    later one back until its client goes away (a stalled pool); ``seen`` counts
+    ``stalled`` requests and those whose client then ``left`` (cancelled)."""
+    import json
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    seen.update(calls=0, stalled=0, left=0)
+
+    def respond(request):
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"object": "list", "data": [DOC_CARD]}).encode(),
+                            {"Content-Type": "application/json"})
+        seen["calls"] += 1
+        if seen["calls"] > answered:
+            seen["stalled"] += 1
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and not request.client_gone():
+                time.sleep(0.02)
+            seen["left"] += request.client_gone()
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    return LoopbackHTTPServer(respond)
+
+
+def test_a_stalled_pool_fails_the_shard_at_its_budget_and_cancels_its_requests():
+    """A pool that accepts requests and never answers held a shard (and its Airflow task)
+    until each request's timeout and retries ran out: 5 x 600 s a batch. With a shard budget,
+    the call fails when the shard's time is spent, naming the budget and how to raise it, and
+    its requests in flight are cancelled (their connections closed: vLLM aborts them)."""
+    from prox_tasks.inference.base import shard_clock
+    from prox_tasks.inference.openai_engine import ShardBudgetExceeded
+
+    seen: dict = {}
+    with _stalling_server(0, seen) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              api_key="sk-not-to-be-shown", shard_budget=1.5)
+        assert engine.timeout == 600  # no request times out before the budget does
+        started = time.monotonic()
+        with shard_clock("7"), pytest.raises(ShardBudgetExceeded) as err:
+            engine.generate([GenerationRequest([1, 2, i], 4) for i in range(3)])
+        took = time.monotonic() - started
+        gone_by = time.monotonic() + 5
+        while seen["left"] < 3 and time.monotonic() < gone_by:
+            time.sleep(0.05)
+    assert 1.4 < took < 5, took
+    assert seen["stalled"] == seen["left"] == 3  # every request in flight was cancelled
+    said = str(err.value)
+    assert "shard 7 ran past its budget of 1.5 s" in said and "3 requests in flight" in said
+    assert "--shard-budget" in said and "PROX_OPENAI_SHARD_BUDGET" in said
+    assert "sk-not-to-be-shown" not in said
+    assert isinstance(err.value, InferenceError)  # retried by the DAG, not failed for good
+    # outside a shard (prox eval, calibration) no budget counts
+    assert engine._budget_left() is None
+
+
+def test_the_shard_budget_comes_from_prox_openai_shard_budget_and_is_checked(monkeypatch):
+    assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).shard_budget is None
+    monkeypatch.setenv("PROX_OPENAI_SHARD_BUDGET", "3600")
+    assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).shard_budget == 3600
+    assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512,
+                        shard_budget=60).shard_budget == 60  # an explicit option wins
+    monkeypatch.setenv("PROX_OPENAI_SHARD_BUDGET", "an hour")
+    with pytest.raises(ValueError, match="PROX_OPENAI_SHARD_BUDGET must be a number of seconds"):
+        OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512)
+
+
+def test_prox_refine_past_its_shard_budget_publishes_nothing_and_a_retry_resumes(
+        tiny_model, tmp_path, capsys):  # fmt: skip
+    """Through prox refine: the shard fails at its budget, nothing of it is published, the
+    batches refined before are checkpointed, and a rerun on a pool that answers resumes from
+    them; the budget is no setting of the snapshot (the rerun without it is the same
+    request)."""
+    import json
+
+    from prox_tasks.cli import main
+
+    docs, out = tmp_path / "in.jsonl", tmp_path / "out"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(6)))
+    args = ["refine", "--input", str(docs), "--output", str(out), "--model", str(tiny_model),
+            "--backend", "openai", "--no-progress", "--checkpoint-every", "2"]
+    seen: dict = {}
+    # 2 documents a batch, each asked at both levels: the first batch is answered (well
+    # within the budget, also on a loaded machine), the second stalls
+    with _stalling_server(4, seen) as server:
+        assert main([*args, "--servers", server.url + "/v1", "--shard-budget", "6"]) == 1
+    err = capsys.readouterr().err
+    assert "ran past its budget of 6 s" in err and "--shard-budget" in err, err
+    assert not list((out / "_status").glob("*.json")) and not list(out.glob("shards/*"))
+    assert list(out.rglob("_checkpoints/*"))  # the first batch is kept for the retry
+    with _model_server([DOC_CARD], []) as healthy:
+        assert main([*args, "--servers", healthy.url + "/v1", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    resumed = [r["stats"]["docs_resumed"] for r in summary["results"]]
+    assert resumed == [2] and summary["docs_written"] == 6, summary
+    from prox_tasks.refine.step import shard_request
+
+    # no setting of the snapshot: its digest is the same with a budget as without
+    assert shard_request("m", "openai", {"shard_budget": 5}, None, None) == shard_request(
+        "m", "openai", {}, None, None)
