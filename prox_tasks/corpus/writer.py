@@ -217,7 +217,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
                         quarantine: Quarantine | None = None, expected_docs: int | None = None,
                         model_version: str | None = None, request: dict | None = None,
                         manifest_id: str | None = None,
-                        before_publish: Callable[[], None] | None = None,
+                        before_publish: Callable[[], dict | None] | None = None,
                         row_group_rows: int = DEFAULT_ROW_GROUP_ROWS,
                         row_group_bytes: int = DEFAULT_ROW_GROUP_BYTES,
                         compression: str = "zstd") -> ShardAccounting:
@@ -238,7 +238,8 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
         before_publish: Called once every row is written and counted, before anything is
             published or removed; what it raises aborts the shard (the refine step checks
             there that the folder is still claimed for its settings and not gated,
-            :mod:`prox_tasks.refine.claim`).
+            :mod:`prox_tasks.refine.claim`); a dict it returns is the ``request`` recorded
+            (the claim's form of it).
         row_group_rows: Rows per Parquet row group (at most).
         row_group_bytes: Text bytes per row group (at most, give or take one row).
         compression: Parquet compression codec.
@@ -285,7 +286,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
                 f"{len(quarantine)}"
             )
         if before_publish is not None:
-            before_publish()
+            accounting.request = before_publish() or accounting.request
     except BaseException:
         out.abort()  # nothing is published
         raise

@@ -118,7 +118,7 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         dead = bool(holder) and why_dead(holder, me)
         if same_request(claimed, request):
             # kept in the form it was claimed in (one by a prox before served_models): the
-            # shards of one snapshot record one request (as_claimed), which the gate compares
+            # shards of one snapshot record one request (check_claim), which the gate compares
             if dead:  # a rerun of a killed run's settings holds the claim from now on
                 return _claim_bytes(manifest.id, claimed, runner, gated)
             if holder and holder != runner and (runner or for_others):
@@ -279,18 +279,25 @@ def _claim_bytes(manifest_id: str, request: dict | None, runner: dict | None = N
 
 
 def check_claim(output_uri: str, manifest_id: str, request: dict | None,
-                shard_index: int) -> None:
+                shard_index: int) -> dict | None:
     """Refuse to publish shard ``shard_index`` when the folder's claim names other settings
     than ``request`` (a run with ``--force`` took the claim over while this one refined), or
     its snapshot was gated meanwhile (:func:`mark_gated`), whatever the settings — unless
     the gate found this shard unwritten.
+
+    Returns:
+        The request to record in the shard's status: the claim's when it is ``request`` in
+        another form (an openai snapshot claimed by a prox before ``served_models``:
+        :func:`~prox_tasks.refine.step.same_request`), so every shard of a snapshot records
+        one request (the gate's ``refine_settings``); else ``request``. Read from the claim
+        this check reads anyway: no request more per shard.
 
     Raises:
         SettingsConflict: Naming the differences; nothing of the shard is published.
         GatedSnapshot: Naming the gated snapshot and the way out; nothing is published.
     """
     if request is None:
-        return
+        return None
     claim = _read_claim(output_uri)
     if claim is not None and claim.get("manifest_id") != manifest_id:
         # this run claimed the folder for its plan before refining: the folder was planned
@@ -305,25 +312,14 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
         raise _gated(f"shard {shard_index} of {output_uri} was not published", gated,
                      " meanwhile")
     claimed = None if claim is None else claim.get("request")
-    if claimed is None or same_request(claimed, request):
-        return
+    if claimed is None:
+        return request
+    if same_request(claimed, request):
+        return claimed
     raise SettingsConflict.between(
         claimed, request, f"shard {shard_index} of {output_uri} was not published: another "
         "run (--force, the DAG's reprocess Param) claimed the folder for other settings "
         "meanwhile")
-
-
-def as_claimed(output_uri: str, manifest_id: str, request: dict | None) -> dict | None:
-    """``request`` in the form the folder's claim records it: an openai snapshot claimed by
-    a prox before ``served_models`` (:func:`~prox_tasks.refine.step.same_request`) keeps
-    recording its request as then, so every shard of it records one request (the gate's
-    ``refine_settings``). Reads the claim only for such a request (openai with served names)."""
-    if getattr(request, "before_served", None) is None:
-        return request
-    claimed = _claimed_request(output_uri, manifest_id)
-    if claimed is not None and claimed != request and same_request(claimed, request):
-        return claimed
-    return request
 
 
 def claimed_model(output_uri: str, manifest_id: str) -> str | None:

@@ -235,9 +235,6 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
     if not force and done is not None:
         return reuse_published(output_uri, shard_index, done, plan.docs, request, progress)
     Limits.resolve(limits)  # bad limits fail before a model is loaded
-    from prox_tasks.refine.claim import as_claimed  # imports this module
-
-    request = as_claimed(output_uri, manifest.id, request)  # one form a snapshot
     bound_heap()
     owned = refiner is None
     if owned:
@@ -330,10 +327,11 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     def inside() -> float:  # the phases that run inside the writer's loop (not sub-phases)
         return sum(stats.seconds[p] for p in PHASES if p != "write")
 
-    def still_claimed() -> None:  # a --force run may have taken the folder over meanwhile
+    def still_claimed() -> dict | None:  # a --force run may have taken the folder over
         from prox_tasks.refine.claim import check_claim  # imports this module
 
-        check_claim(output_uri, manifest.id, request, shard_index)
+        # recorded in the claim's form: one request for every shard of a snapshot
+        return check_claim(output_uri, manifest.id, request, shard_index)
 
     start, before = time.perf_counter(), inside()
     accounting = write_refined_shard(output_uri, shard_index, rows, quarantine=quarantine,

@@ -945,3 +945,32 @@ def test_prox_refine_past_its_shard_budget_publishes_nothing_and_a_retry_resumes
     # no setting of the snapshot: its digest is the same with a budget as without
     assert shard_request("m", "openai", {"shard_budget": 5}, None, None) == shard_request(
         "m", "openai", {}, None, None)
+
+
+def test_an_openai_shard_reads_the_folders_claim_once_not_twice(tiny_model, s3_bucket,
+                                                                count_gets, monkeypatch,
+                                                                capsys):  # fmt: skip
+    """A shard refined on openai with served names read the folder's settings claim twice:
+    once before refining, to record its request in the claim's form (a snapshot claimed by
+    a prox before ``served_models``), and again at its publish. The publish's check reads it
+    once and says which form to record (the form itself is checked by
+    test_an_openai_snapshot_refined_before_served_models_resumes_with_nothing_changed)."""
+    import json
+
+    from prox_tasks.cli import main
+    from prox_tasks.refine.claim import SETTINGS_CLAIM_NAME
+    from prox_tasks.storage import put_atomic
+
+    monkeypatch.setenv("PROX_OPENAI_DOC_MODEL", "prox-doc")
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(4))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    shards = 4
+    with _model_server([DOC_CARD], []) as server:
+        count_gets.clear()
+        assert main(["refine", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out",
+                     "--model", str(tiny_model), "--backend", "openai", "--servers",
+                     server.url + "/v1", "--shards", str(shards), "--no-progress"]) == 0, \
+            capsys.readouterr().err  # fmt: skip
+    reads = count_gets[f"out/{SETTINGS_CLAIM_NAME}"]
+    # two for the run, then one a shard (at its publish): 10 before
+    assert reads == shards + 2, count_gets
