@@ -199,6 +199,8 @@ class OpenAIEngine:
         #: The weights the server reports serving under ``model_name`` (vLLM's ``root``:
         #: the path or Hugging Face id it loaded); None when not asked or not reported.
         self.served_root: str | None = None
+        #: Each server's context at load (``/v1/models`` ``max_model_len``), when reported.
+        self._served_contexts: dict[str, int] = {}
         self.max_model_len = max_model_len or 4096
         self.stats = {"retries": 0, "cooldowns": 0}
         #: Whether the pool's models were asked at load, and so are asked again after each
@@ -272,7 +274,9 @@ class OpenAIEngine:
         # the weights any server reports (one, checked above): a server that reports none
         # (a proxy) listed first named no weights in the version
         self.served_root = next(iter(roots.values()), None)
-        lengths = [int(c["max_model_len"]) for c in mine.values() if c.get("max_model_len")]
+        self._served_contexts = {url: int(card["max_model_len"]) for url, card in mine.items()
+                                 if card.get("max_model_len")}  # fmt: skip
+        lengths = list(self._served_contexts.values())
         if want_len and lengths:
             # the shortest: prompts are fitted once for whichever server takes them, and one
             # too long for a server is rejected there (a failed program), not retried
@@ -297,7 +301,10 @@ class OpenAIEngine:
     def _check_still_served(self) -> None:
         """Refuse the completions of a call during which a server of the pool started
         serving the model from other weights than at load (restarted on another checkpoint
-        under the same name), or stopped serving it: the rows would carry the old version.
+        under the same name), or stopped serving it: the rows would carry the old version;
+        or with a shorter context than at load and than the prompts are fitted to (restarted
+        with another ``--max-model-len``): it would refuse them as too long, each a failed
+        document.
         One ``/v1/models`` round trip per call (a batch's documents, or its chunks), asked
         after it, so every completion kept was written while the pool still served what the
         version names. A server that does not answer is left to the requests' retries.
@@ -310,8 +317,17 @@ class OpenAIEngine:
                 continue
             card = next((c for c in listed if c["id"] == self.model_name), None)
             root = str(card["root"]) if card is not None and card.get("root") else None
-            if card is not None and (root == self.served_root or None in (root, self.served_root)):
-                continue  # a server reporting no weights, now or at load, told nothing new
+            same_weights = root == self.served_root or None in (root, self.served_root)
+            if card is not None and same_weights:
+                shorter = self._shorter_context(url, card)
+                if shorter is None:
+                    continue  # (no weights reported, now or at load, tells nothing new)
+                raise ServedModelChanged(
+                    f"{url} now serves {self.model_name!r} with a context of {shorter} tokens, "
+                    f"not {self._served_contexts[url]} as when the model was loaded: the "
+                    f"prompts, fitted to {self.max_model_len}, may be refused as too long, so "
+                    "none of this call is kept; run again (a task's retry) to fit them to what "
+                    "the pool serves now, or restart the server with its --max-model-len")
             now = (f"no longer serves {self.model_name!r} (it serves "
                    f"{', '.join(c['id'] for c in listed) or 'no model'})" if card is None
                    else f"now serves {self.model_name!r} from {root}, not {self.served_root} "
@@ -348,6 +364,16 @@ class OpenAIEngine:
             "stalled. Nothing of the shard was published; a retry resumes from its "
             "checkpoints. Add servers, or raise the budget: prox refine --shard-budget "
             "SECONDS, PROX_OPENAI_SHARD_BUDGET on the refine DAG's workers (docs/inference.md)")
+
+    def _shorter_context(self, url: str, card: dict) -> int | None:
+        """The context ``url`` reports now (its ``card``) when shorter than at load and than
+        the prompts are fitted to; else None (a longer one fits every prompt)."""
+        try:
+            now = int(card.get("max_model_len") or 0)
+        except (TypeError, ValueError):
+            return None
+        loaded = self._served_contexts.get(url)
+        return now if now and loaded and now < min(loaded, self.max_model_len) else None
 
     def _tls(self):
         """The engine's TLS context, built once: each HTTP client built its own, loading

@@ -974,3 +974,26 @@ def test_an_openai_shard_reads_the_folders_claim_once_not_twice(tiny_model, s3_b
     reads = count_gets[f"out/{SETTINGS_CLAIM_NAME}"]
     # two for the run, then one a shard (at its publish): 10 before
     assert reads == shards + 2, count_gets
+
+
+def test_a_server_restarted_with_a_shorter_context_is_caught_after_the_call():
+    """vLLM's /v1/models tells the weights only by ``root`` (the path or id it loaded;
+    ``created`` is the time of the listing, ``owned_by`` always "vllm"), and the context by
+    ``max_model_len``. A server restarted with a shorter ``--max-model-len`` refused every
+    prompt fitted to the old one as too long, each a failed document published unrefined;
+    the call is refused now, and the retry fits the prompts to the pool. A longer context,
+    or a listing that differs only in its time, is no change."""
+    from prox_tasks.inference.openai_engine import ServedModelChanged
+
+    card = dict(DOC_CARD, created=1, owned_by="vllm")
+    with _model_server([card], []) as server:
+        url = server.url + "/v1"
+        engine = OpenAIEngine([url])
+        assert engine.max_model_len == 1024
+        card.update(created=2, max_model_len=4096)  # listed later; restarted with more
+        assert engine.generate([GenerationRequest([1, 2, 3], 4)])[0].text == "keep_doc()"
+        card["max_model_len"] = 512
+        with pytest.raises(ServedModelChanged, match=rf"{url} now serves 'prox-doc' with a "
+                           r"context of 512 tokens, not 1024 .* fitted to 1024"):
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        assert OpenAIEngine([url]).max_model_len == 512  # what the retry fits prompts to
