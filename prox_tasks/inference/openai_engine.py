@@ -246,7 +246,8 @@ class OpenAIEngine:
         self._watched = True
         answered = {u: r for u, r in replies.items() if not isinstance(r, Exception)}
         if not answered:
-            errors = "; ".join(f"{url}: {err}" for url, err in replies.items())
+            errors = "; ".join(f"{url}: {_said(err)} ({_what_to_do(err)})"
+                               for url, err in replies.items())  # fmt: skip
             raise InferenceError(f"no server of the pool answered /models: {errors}")
         if want_name:
             self.model_name = _only_model(answered)
@@ -457,6 +458,7 @@ class OpenAIEngine:
     async def _one(self, request: GenerationRequest, servers: list[_Server],
                    capacity: asyncio.Condition) -> Completion:
         errors: list[str] = []
+        last: Exception | None = None
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.stats["retries"] += 1
@@ -472,8 +474,9 @@ class OpenAIEngine:
                 if kind == "fatal":
                     await self._release(server, capacity, ok=True)
                     raise InferenceError(f"{server.url} refused the request: "
-                                         f"{type(err).__name__}: {err}") from err
-                errors.append(f"{server.url}: {type(err).__name__}: {err}")
+                                         f"{_said(err)} ({_what_to_do(err)})") from err
+                errors.append(f"{server.url}: {_said(err)}")
+                last = err
                 response = getattr(err, "response", None)
                 await self._release(server, capacity, ok=False, asked=self._retry_after(
                     getattr(response, "headers", None) or {}))
@@ -483,7 +486,8 @@ class OpenAIEngine:
             return completion
         if self.on_failure == "empty":
             return Completion("", len(request.prompt_ids), 0, "error")
-        raise InferenceError(f"request failed {self.max_retries + 1} times: {errors[-3:]}")
+        raise InferenceError(f"request failed {self.max_retries + 1} times "
+                             f"({_what_to_do(last)}): {'; '.join(errors[-3:])}")
 
     def _check_grammar(self, server: _Server, request: GenerationRequest,
                        completion: Completion) -> None:
@@ -583,6 +587,50 @@ def _classify(err: Exception) -> str:
 
 class MalformedReply(RuntimeError):
     """A server answered with something that is not a completion."""
+
+
+def _status_of(err: BaseException | None) -> int | None:
+    """The HTTP status an error of the OpenAI or httpx client carries, if any."""
+    status = getattr(err, "status_code", None)
+    if status is None:
+        status = getattr(getattr(err, "response", None), "status_code", None)
+    return status if isinstance(status, int) else None
+
+
+def _said(err: BaseException) -> str:
+    """``err`` in a line: its kind and message (an HTTP status as ``HTTP 404``, without
+    httpx's link to a page on status codes)."""
+    status = _status_of(err)
+    if status is not None:
+        return f"HTTP {status} ({type(err).__name__})"
+    return f"{type(err).__name__}: {str(err) or 'no message'}"[:300]
+
+
+def _what_to_do(err: BaseException | None) -> str:
+    """What a user does about ``err``, a failure to reach or use a server of the pool: a
+    wrong key, a URL that is not the API's base, a server down or too slow, an answer that
+    is no OpenAI API's."""
+    import httpx
+    import openai
+
+    status = _status_of(err)
+    if status in (401, 403):
+        return ("the server refuses the key: set PROX_OPENAI_API_KEY to the key it was "
+                "started with (--api-key), on every worker")
+    if status == 404:
+        return ("no OpenAI-compatible API at this URL, or not the served model's name: "
+                "give the base URL with its /v1 (http://HOST:8000/v1), and check the served "
+                "model name")
+    if status is not None and status >= 500 or status in (408, 409, 429):
+        return "the server is overloaded or failing: see its log, or add servers to the pool"
+    if isinstance(err, openai.APITimeoutError | httpx.TimeoutException):
+        return ("the server did not answer in time: it is overloaded or still loading its "
+                "weights; see its log, or raise --request-timeout (PROX_OPENAI_TIMEOUT)")
+    if isinstance(err, openai.APIConnectionError | httpx.TransportError | OSError):
+        return ("nothing answers there: start the server (vllm serve), or fix the host and "
+                "port in --servers (PROX_OPENAI_SERVERS)")
+    return ("it answered what no OpenAI-compatible server answers (another service, a "
+            "proxy's page): check the URL in --servers (PROX_OPENAI_SERVERS)")
 
 
 def _seconds_setting(value: float | str | None, option: str, env: str,

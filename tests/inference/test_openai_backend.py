@@ -997,3 +997,85 @@ def test_a_server_restarted_with_a_shorter_context_is_caught_after_the_call():
                            r"context of 512 tokens, not 1024 .* fitted to 1024"):
             engine.generate([GenerationRequest([1, 2, 3], 4)])
         assert OpenAIEngine([url]).max_model_len == 512  # what the retry fits prompts to
+
+
+def _not_an_api(request):
+    from tests.loopback_http import Response
+
+    return Response(200, b"<html><body>Welcome</body></html>", {"Content-Type": "text/html"})
+
+
+def _api_at_root_wanting_a_key(request):
+    """A vLLM-like server started with --api-key: its API under /v1, 404 elsewhere."""
+    import json
+
+    from tests.loopback_http import Response
+
+    if request.headers.get("Authorization") != "Bearer the-right-key":
+        return Response(401, b'{"error": "Unauthorized"}', {"Content-Type": "application/json"})
+    if request.path == "/v1/models":
+        return Response(200, json.dumps({"data": [DOC_CARD]}).encode(),
+                        {"Content-Type": "application/json"})
+    return Response(404, b'{"detail": "Not Found"}', {"Content-Type": "application/json"})
+
+
+#: A pool pointed at wrongly: (how the server answers, its URL's suffix, the key sent, what
+#: the message must tell the user to do).
+WRONG_POOLS = {
+    "down": (None, "/v1", "the-right-key", "nothing answers there: start the server"),
+    "no /v1": (_api_at_root_wanting_a_key, "", "the-right-key",
+               "give the base URL with its /v1"),
+    "wrong key": (_api_at_root_wanting_a_key, "/v1", "sk-MarkerWrongKey4242",
+                  "set PROX_OPENAI_API_KEY to the key it was started with"),
+    "another service": (_not_an_api, "/v1", "the-right-key",
+                        "check the URL in --servers"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(WRONG_POOLS))
+def test_a_pool_pointed_at_wrongly_fails_the_shard_saying_what_to_do(case, tiny_model, tmp_path,
+                                                                     monkeypatch, capsys):
+    """A wrong URL, a server that is down, a wrong key: prox refine said 'Client error '401
+    Unauthorized' for url ...' with a link to a page on HTTP statuses, or 'Expecting value:
+    line 1 column 1', and not what to do. Each now says what to do; the key is never shown,
+    and the shard is failed, nothing of it published."""
+    import json
+
+    from prox_tasks.cli import main
+    from tests.loopback_http import LoopbackHTTPServer
+
+    respond, suffix, key, advice = WRONG_POOLS[case]
+    monkeypatch.setenv("PROX_OPENAI_API_KEY", key)
+    docs, out = tmp_path / "in.jsonl", tmp_path / "out"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(2)))
+
+    def refine(url: str) -> int:
+        return main(["refine", "--input", str(docs), "--output", str(out), "--model",
+                     str(tiny_model), "--backend", "openai", "--servers", url, "--no-progress"])
+
+    if respond is None:
+        assert refine(_dead_url()) == 1
+    else:
+        with LoopbackHTTPServer(respond) as server:
+            assert refine(server.url + suffix) == 1
+    err = capsys.readouterr().err
+    assert "shard 0 of 1 failed" in err and advice in err, err
+    assert key not in err and "developer.mozilla.org" not in err
+    assert not list((out / "_status").glob("*.json")) and not list(out.glob("shards/*"))
+
+
+def test_a_server_refusing_the_key_mid_run_says_what_to_do():
+    """The key rotated on the server after the load: the request fails at once, saying so."""
+    from tests.loopback_http import LoopbackHTTPServer
+
+    with LoopbackHTTPServer(_api_at_root_wanting_a_key) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              api_key="sk-MarkerWrongKey4242")
+        with pytest.raises(InferenceError, match=r"refused the request: HTTP 401 .*set "
+                                                 r"PROX_OPENAI_API_KEY") as err:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+    assert "sk-MarkerWrongKey4242" not in str(err.value)
+    down = OpenAIEngine([_dead_url()], model_name="m", max_model_len=512, max_retries=1,
+                        backoff=0.01)
+    with pytest.raises(InferenceError, match=r"failed 2 times \(nothing answers there"):
+        down.generate([GenerationRequest([1, 2, 3], 4)])
