@@ -71,15 +71,19 @@ def run(args) -> Outcome:
 
 
 def summary_line(summary: dict) -> str:
-    """``gate PASSED: 950 documents kept ... -> gate.json`` or ``gate FAILED: <check>
-    observed X, threshold Y; ...`` (a snapshot with no shard refined yet says so first)."""
+    """``gate PASSED: 950 kept, 40 dropped, 10 quarantined of 1,000 planned; ... -> gate.json``
+    or ``gate FAILED: <check> observed X, threshold Y; ...`` (a snapshot with no shard refined
+    yet says so first)."""
     from prox_tasks.quality.observed import failure_lines, not_refined_note
 
     m = summary["metrics"]
     note = None if summary["passed"] else not_refined_note(m)
+    # every input record is kept, dropped or quarantined: the three add up to the planned
+    # count once every shard is refined, so a reader can check the line
     head = (f"gate {'PASSED' if summary['passed'] else 'FAILED'}: {note + '; ' if note else ''}"
-            f"{m.get('docs_kept', 0):,} kept, {m.get('docs_dropped', 0):,} dropped of "
-            f"{m.get('docs_planned', 0):,} planned")
+            f"{m.get('docs_kept', 0):,} kept, {m.get('docs_dropped', 0):,} dropped, "
+            f"{m.get('docs_quarantined', 0):,} quarantined of {m.get('docs_planned', 0):,} "
+            "planned")
     # a check's description ends its sentence: not ".;" where the next check follows
     failed = "; ".join(line.removesuffix(".") for line in failure_lines(summary["failed"]))
     kept = " (released: the result it was released with, not judged again)" if summary.get(

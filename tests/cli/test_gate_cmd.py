@@ -243,3 +243,14 @@ def test_failed_shard_checks_name_the_shards_and_the_way_out(tmp_path, capsys):
               if c["suite"] == "shards"}
     assert failed["complete"]["shards"] == [2] and failed["readable"]["shards"] == [1]
     assert failed["docs_planned/docs_accounted"]["shards"] == [2]
+
+
+def test_the_summary_line_counts_every_planned_document(tmp_path, capsys):
+    """``gate PASSED: 16 kept, 4 dropped of 23 planned`` left out the 3 quarantined records,
+    so the line's figures did not add up to the planned count; it names them now."""
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20, garbage_lines=3)
+    out = str(tmp_path / "snap")
+    refine_snapshot(str(src), out)
+    assert main(["gate", "--snapshot", out, "--max-quarantine-rate", "0.5"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("gate PASSED: 16 kept, 4 dropped, 3 quarantined of 23 planned; "), line
