@@ -132,10 +132,17 @@ def _show(registry, name: str, version: str) -> Outcome:
     ]
     lines += [
         f"{d['decided_at']}: {'promoted' if d['promoted'] else 'not promoted'} (incumbent "
-        f"{d.get('incumbent') or 'none'}): {d['reason']}"
+        f"{_incumbent(d)}): {d['reason']}"
         for d in decisions
     ]
     return Outcome("\n".join(lines), {**found, "decisions": decisions})
+
+
+def _incumbent(decision: dict) -> str:
+    """What a decision compared with: the promoted version, else the gold gate's incumbent
+    (``shipped:line-tagger`` when nothing was promoted: the reason's figures are its), else
+    none (a promotion by hand into an empty registry)."""
+    return decision.get("incumbent") or decision.get("incumbent_source") or "none"
 
 
 def _row(version: dict) -> dict:

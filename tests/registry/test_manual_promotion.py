@@ -312,3 +312,22 @@ def test_showing_one_of_many_versions_on_s3_reads_only_its_own_records(s3_root, 
     print(dict(s3_calls))
     assert s3_calls["GetObject"] == 4 and s3_calls["ListObjectsV2"] == 1, s3_calls
     assert s3_calls["HeadObject"] == 0, s3_calls
+
+
+def test_show_names_the_shipped_model_a_first_version_was_compared_with(tmp_path, capsys):
+    """A first training run, nothing promoted, is gated against the shipped default on gold;
+    ``prox models show`` said "not promoted (incumbent none): gold word F1 0.8205 < incumbent
+    0.9147", an incumbent with figures and none at once. It names the shipped model now."""
+    root = str(tmp_path / "registry")
+    registry = ModelRegistry(root)
+    v1 = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {},
+                          GOOD)["version"]  # fmt: skip
+    assert not registry.decide("refiner", v1, GOOD, None, GOLD, {**GOLD, "f1": 0.9},
+                               "shipped:line-tagger").promoted
+    code, out, _ = prox("models", "--registry", root, "show", v1, capsys=capsys)
+    assert code == 0 and "not promoted (incumbent shipped:line-tagger): gold word F1" in out, out
+    code, out, _ = prox("models", "--registry", root, "promote", v1, "--reason", "trial",
+                        "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 0 and "(was none)" in out
+    code, out, _ = prox("models", "--registry", root, "show", v1, capsys=capsys)
+    assert "promoted (incumbent none): promoted by hand: trial" in out, out
