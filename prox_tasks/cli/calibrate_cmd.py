@@ -28,11 +28,12 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "tagger)")
     p.add_argument("--recall-target", type=share, default=None,
                    help="word recall the threshold must reach (default 0.95)")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--gold-field", default="gold_text")
+    p.add_argument("--text-field", default="text", help="page text field (default text)")
+    p.add_argument("--gold-field", default="gold_text", help="gold text field (default gold_text)")
     p.add_argument("--min-docs", type=positive_int, default=20,
                    help="fewest rows with gold to calibrate on (default 20)")
-    p.add_argument("--threads", type=positive_int, default=1, help="CPU threads of the tagger")
+    p.add_argument("--threads", type=positive_int, default=1,
+                   help="CPU threads of the tagger (default 1)")
     p.set_defaults(func=run)
 
 

@@ -17,7 +17,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "name, .gz/.zst), a folder or a glob (path, file://, s3://)")
     p.add_argument("--text-field", default="text", help="refined text field (default text)")
     p.add_argument("--gold-field", default="gold_text", help="gold text field (default gold_text)")
-    p.add_argument("--id-field", default="id")
+    p.add_argument("--id-field", default="id", help="id field of both (default id)")
     p.add_argument(
         "--by",
         default=None,

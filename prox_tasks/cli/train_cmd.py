@@ -25,28 +25,43 @@ def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--seed", required=True, help="seed-set URI (manifest, folder or JSONL)")
     p.add_argument("--output", required=True, help="model registry root URI (path or s3://)")
-    p.add_argument("--name", default="refiner", help="model name in the registry")
-    p.add_argument("--kind", default="line_tagger", choices=["line_tagger", "causal_lm"])
+    p.add_argument("--name", default="refiner", help="model name in the registry (default "
+                   "refiner: the one prox refine and the refine DAG take)")
+    p.add_argument("--kind", default="line_tagger", choices=["line_tagger", "causal_lm"],
+                   help="line_tagger (the shipped refiner's kind) or causal_lm (a generative "
+                   "refiner, the ProX recipe) (default line_tagger)")
     p.add_argument("--base", help="model of --kind to fine-tune: a location (path or s3://; "
                    "a Hugging Face folder or a prox artifact), 'default' (as prox refine "
                    "--model default) or 'promoted' (the model promoted as --name in --output, "
                    "else in --catalog)")
-    p.add_argument("--epochs", type=positive_number, default=12)
-    p.add_argument("--max-steps", type=positive_int)
-    p.add_argument("--learning-rate", type=positive_number)
-    p.add_argument("--random-seed", type=int, default=0)
-    p.add_argument("--threads", type=positive_int, default=2)
-    p.add_argument("--valid-percent", type=percent, default=10)
+    p.add_argument("--epochs", type=positive_number, default=12,
+                   help="passes over the training documents (line_tagger: whole epochs, the "
+                   "best one kept) (default 12)")
+    p.add_argument("--max-steps", type=positive_int,
+                   help="causal_lm: optimizer steps, instead of --epochs")
+    p.add_argument("--learning-rate", type=positive_number,
+                   help="peak learning rate (default: the kind's, 0.003 line_tagger, 0.002 "
+                   "causal_lm)")
+    p.add_argument("--random-seed", type=int, default=0,
+                   help="seed of the weights and the batch order (default 0)")
+    p.add_argument("--threads", type=positive_int, default=2,
+                   help="CPU threads for training and evaluation (default 2)")
+    p.add_argument("--valid-percent", type=percent, default=10,
+                   help="percent of the seed rows held out for validation when the seed set "
+                   "has no validation split (default 10)")
     p.add_argument("--max-eval-docs", type=positive_int,
                    help="evaluate on at most this many validation documents (the first ones "
                    "of the validation split), and calibrate the keep threshold and choose the "
                    "epoch on at most this many with gold (the first ones with gold; "
                    "--select-epoch teacher chooses it on the evaluated ones); the same pages "
                    "every run (default: all)")
-    p.add_argument("--chunk-tokens", type=positive_int, default=256)
-    p.add_argument("--batch-tokens", type=positive_int, default=4096)
-    p.add_argument("--grad-accum", type=positive_int, default=1)
-    p.add_argument("--bf16", action="store_true")
+    p.add_argument("--chunk-tokens", type=positive_int, default=256,
+                   help="causal_lm: chunk budget in the model's tokens (default 256)")
+    p.add_argument("--batch-tokens", type=positive_int, default=4096,
+                   help="causal_lm: padded tokens per micro-batch (default 4096)")
+    p.add_argument("--grad-accum", type=positive_int, default=1,
+                   help="causal_lm: micro-batches per optimizer step (default 1)")
+    p.add_argument("--bf16", action="store_true", help="causal_lm: bfloat16 autocast")
     p.add_argument("--tiny-config", type=json.loads,
                    help='embedded tiny LM size as JSON, e.g. \'{"hidden_size": 256}\'')
     p.add_argument("--work-dir", help="checkpoint folder (a rerun resumes from it)")
@@ -69,22 +84,24 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--recall-target", type=share_or_off, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
                    "gold (the first --max-eval-docs of them) to this word recall at the best "
-                   "precision (0: keep 0.5)")
+                   "precision (0: keep 0.5) (default 0.95)")
     p.add_argument("--select-epoch", choices=["teacher", "gold"], default="teacher",
                    help="line_tagger: keep the epoch with the best validation teacher agreement "
                    "(teacher) or the best word F1 against gold at the calibrated keep threshold "
                    "(gold; on the validation documents with gold the threshold is calibrated "
-                   "on)")
+                   "on) (default teacher)")
     p.add_argument("--teacher-weight", type=named_weight, action="append", default=[],
                    metavar="TEACHER=W",
                    help="line_tagger: loss weight of the documents a teacher labeled (a seed "
                    "row's teacher field), e.g. diff=3; repeatable; others weigh 1")
     p.add_argument("--line-word-weight", type=number_or_zero, default=0.0,
-                   help="line_tagger: weigh each line's loss by 1 + W * log(1 + words)")
+                   help="line_tagger: weigh each line's loss by 1 + W * log(1 + words) "
+                   "(default 0: every line alike)")
     p.add_argument("--remove-weight", type=positive_number, default=1.0,
-                   help="line_tagger: loss weight of the lines the teacher removes (1: as kept ones)")
+                   help="line_tagger: loss weight of the lines the teacher removes (default 1: "
+                   "as kept ones)")
     p.add_argument("--label-smoothing", type=below_one, default=0.0,
-                   help="line_tagger: move the line targets this far toward 0.5")
+                   help="line_tagger: move the line targets this far toward 0.5 (default 0)")
     p.add_argument("--tagger-config", type=json.loads,
                    help='line_tagger architecture as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
     p.add_argument("-v", "--verbose", action="store_true")

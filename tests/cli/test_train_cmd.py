@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from prox_tasks.cli import main
 from prox_tasks.models import SHIPPED_MODEL
 from prox_tasks.models.artifact import artifact_version
@@ -222,3 +224,26 @@ def test_no_progress_means_no_bars_from_the_libraries_either(tmp_path):
         capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "%|" not in done.stderr, done.stderr[-2000:]
+
+
+@pytest.mark.parametrize("command", ["train", "calibrate", "eval"])
+def test_help_states_every_default(command):
+    """``prox train --help`` listed ``--epochs EPOCHS``, ``--threads THREADS``,
+    ``--valid-percent`` ... with no word of what they do nor their defaults (12, 2, 10; the
+    docs show some, not --epochs'): every option with a default now says it in its help."""
+    import argparse
+
+    from prox_tasks.cli import build_parser
+
+    parser = build_parser([command])
+    sub = next(a for a in parser._actions if a.dest == "command").choices[command]
+    unsaid = []
+    for action in sub._actions:
+        default = action.default
+        if not action.option_strings or default in (None, False, [], argparse.SUPPRESS):
+            continue
+        said = {f"default {default}"} | ({f"default {default:g}"} if isinstance(
+            default, float) else set())  # fmt: skip
+        if not any(s in " ".join((action.help or "").split()) for s in said):
+            unsaid.append(f"{action.option_strings[-1]} (default {default})")
+    assert not unsaid, f"prox {command} --help says no default for: {', '.join(unsaid)}"
