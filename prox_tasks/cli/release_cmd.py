@@ -58,6 +58,14 @@ def run(args) -> Outcome:
     finally:
         if catalog is not None:
             catalog.close()
+    if args.partition is not None and record["partition"] != args.partition:
+        # the release existed: it keeps the partition it was made for, latest.json orders by
+        # that one; an exit 0 would let a script go on as if the other date were released
+        return Outcome.failure("release", f"release {record['name']} was made for partition "
+                               f"{record['partition'] or 'none (undated)'} and keeps it: "
+                               f"--partition {args.partition} is not applied (a release is made "
+                               f"once; to publish this snapshot for {args.partition}, release it "
+                               "under another --name)")
     # a rerun says what it found, not what the first run did
     if record["moved_latest"]:
         latest = "now latest"

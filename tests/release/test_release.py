@@ -611,3 +611,26 @@ def test_release_without_catalog_is_not_stopped_by_a_default_catalog_that_cannot
     # named with --catalog, the same catalog is the user's choice: its error stops the release
     assert main(["release", "--snapshot", snap["output_uri"], "--root", str(tmp_path / "r2"),
                  "--name", "c", "--catalog", f"sqlite:///{broken}"]) == 1
+
+
+def test_a_release_run_again_for_another_partition_says_it_keeps_its_own(tmp_path, capsys):
+    """``prox release --partition 2026-01-09`` of a snapshot released for 2026-01-05 printed
+    "already released … (partition 2026-01-05 …)" and exited 0: a script went on as if the
+    snapshot were released for the 9th, and latest.json never named it. It is refused now
+    (exit 1), naming the partition the release keeps and the way to another date; the
+    release and latest.json stay as they were, and the same command as the first still
+    passes."""
+    snap = gated(tmp_path, "crawl-2026-01-05")
+    args = ["release", "--snapshot", snap["output_uri"], "--root", str(tmp_path / "root"),
+            "--name", "crawl-2026-01-05", "--partition", "2026-01-05"]
+    assert main(args) == 0
+    capsys.readouterr()
+    latest = read_latest(str(tmp_path / "root"))
+    assert main([*args[:-1], "2026-01-09"]) == 1
+    said = capsys.readouterr().err
+    assert said.startswith("prox release: release crawl-2026-01-05 was made for partition "
+                           "2026-01-05 and keeps it: --partition 2026-01-09 is not applied"), said
+    assert "release it under another --name" in said
+    assert read_latest(str(tmp_path / "root")) == latest
+    assert main(args) == 0 and main(args[:-2]) == 0  # the same, or no --partition: as before
+    assert capsys.readouterr().out.startswith("already released crawl-2026-01-05")
