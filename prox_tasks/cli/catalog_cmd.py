@@ -101,7 +101,8 @@ def _action(catalog, args) -> Outcome:
                        {"url": url, "migrations": migrations, "rows": counts})
     if args.action == "list":
         if args.what == "shards" and not args.snapshot:
-            return Outcome.failure("catalog", "list shards needs --snapshot", code=2)
+            return Outcome.failure("catalog", "list shards needs --snapshot NAME (`prox catalog "
+                                   "list snapshots` lists them)", code=2)
         if args.what == "shards" and catalog.get_snapshot(args.snapshot) is None:
             return Outcome.failure("catalog", f"no snapshot {args.snapshot!r} in the catalog "
                                    "(`prox catalog list snapshots` lists them)", code=2)
@@ -109,7 +110,10 @@ def _action(catalog, args) -> Outcome:
         return _listing(rows, args.what)
     if args.name is None:
         names = catalog.report_names()
-        return Outcome("\n".join([*names, count(len(names), "report")]), names)
+        # each with the parameters it takes: a report run without them is refused
+        usage = [" ".join([name, *(f"--param {p}=VALUE" for p in catalog.report_params(name))])
+                 for name in names]
+        return Outcome("\n".join([*usage, count(len(names), "report")]), names)
     malformed = [p for p in args.param if "=" not in p]
     if malformed:
         return Outcome.failure("catalog", f"--param takes KEY=VALUE, not {malformed[0]!r}", code=2)

@@ -208,3 +208,22 @@ def test_a_listing_shows_json_columns_as_json_not_python(tmp_path, capsys):
     assert main(["catalog", "--url", url, "list", "snapshots"]) == 0
     table = capsys.readouterr().out
     assert '{"host": "vm", "pid": 7}' in table and "'host'" not in table
+
+
+def test_the_report_list_and_list_shards_say_what_to_pass(tmp_path, capsys):
+    """``prox catalog report`` listed bare names, and running one as listed was refused for a
+    missing parameter; ``prox catalog list shards`` said "needs --snapshot" naming none to
+    give. The list shows each report's parameters, and the refusal where to find names."""
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    Catalog(url).register_snapshot("a", "in", "out-a")
+    assert main(["catalog", "--url", url, "report"]) == 0
+    listed = capsys.readouterr().out.splitlines()
+    assert "shard_progress --param snapshot=VALUE" in listed, listed
+    assert "snapshot_summary --param snapshot=VALUE --param suite=VALUE" in listed
+    assert "model_leaderboard" in listed and listed[-1] == f"{len(listed) - 1} reports"
+    for line in listed[:-1]:  # each, as listed with a value, runs
+        assert main(["catalog", "--url", url, "report", *line.replace("VALUE", "a").split()]) == 0
+    assert main(["catalog", "--json", "--url", url, "report"]) == 0
+    assert "shard_progress" in json.loads(capsys.readouterr().out.splitlines()[-1])
+    assert main(["catalog", "--url", url, "list", "shards"]) == 2
+    assert "--snapshot NAME (`prox catalog list snapshots` lists them)" in capsys.readouterr().err
