@@ -129,7 +129,25 @@ def run(args) -> Outcome:
     )  # fmt: skip
     with progress_bar(args, "train", "phase") as bar:
         record = run_training(job, progress=bar)
-    return Outcome(summary_line(record), record)
+    return Outcome(summary_line(record) + elsewhere_note(args, record), record)
+
+
+def elsewhere_note(args, record: dict) -> str:
+    """What the line adds when a model was promoted where ``prox refine`` does not look: it
+    takes the promoted model from PROX_MODEL_REGISTRY (else $PROX_HOME/registry), then from
+    the default catalog; a registry elsewhere with no --catalog there left a user refining
+    with the shipped model while the line said "promoted"."""
+    from prox_tasks.pipeline import settings
+    from prox_tasks.storage import to_uri
+
+    refine_reads = settings.registry_root()
+    if not record.get("promoted") or to_uri(args.output) == to_uri(refine_reads):
+        return ""
+    if args.catalog and args.catalog == settings.catalog_url():
+        return ""  # booked in the catalog prox refine consults after its registry
+    return (f"; prox refine takes the promoted model from {refine_reads} (PROX_MODEL_REGISTRY, "
+            f"else $PROX_HOME/registry), not from {args.output}: export "
+            f"PROX_MODEL_REGISTRY={args.output} (or prox refine --model {record['uri']})")
 
 
 def summary_line(record: dict) -> str:

@@ -247,3 +247,31 @@ def test_help_states_every_default(command):
         if not any(s in " ".join((action.help or "").split()) for s in said):
             unsaid.append(f"{action.option_strings[-1]} (default {default})")
     assert not unsaid, f"prox {command} --help says no default for: {', '.join(unsaid)}"
+
+
+def test_a_model_promoted_where_refine_does_not_look_says_how_to_refine_with_it(
+        tmp_path, capsys, monkeypatch):
+    """``prox train --output models`` printed "promoted" and ``prox refine`` went on refining
+    with the shipped model: it takes the promoted model from PROX_MODEL_REGISTRY (else
+    $PROX_HOME/registry). The line says so and how to use it; training into that registry
+    says nothing more, and what it says works: refine then takes the trained model."""
+    from prox_tasks.models import resolve_model
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)
+    monkeypatch.delenv("PROX_CATALOG_URL", raising=False)
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    elsewhere = str(tmp_path / "models")
+    train = ["train", "--seed", str(seed), "--epochs", "1", "--threads", "1", "--no-gold-gate"]
+    assert main([*train, "--output", elsewhere]) == 0
+    line = capsys.readouterr().out
+    assert "; promoted: " in line and (f"; prox refine takes the promoted model from "
+                                       f"{tmp_path / 'home' / 'registry'} (PROX_MODEL_REGISTRY, "
+                                       f"else $PROX_HOME/registry), not from {elsewhere}: "
+                                       f"export PROX_MODEL_REGISTRY={elsewhere} (or prox "
+                                       "refine --model file://") in line, line
+    assert resolve_model(None).source == "default"  # as the line says: not this model
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", elsewhere)  # as the line says to
+    assert resolve_model(None).source == "registry"
+    assert main([*train, "--output", elsewhere, "--random-seed", "1"]) == 0
+    assert "prox refine takes" not in capsys.readouterr().out  # where refine looks: nothing
