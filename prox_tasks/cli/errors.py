@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import errno
 
+#: Where the line of an error another library raised is cut (its message can quote a whole
+#: request or document).
 MAX_CHARS = 400
+#: ... and one prox raised: written for a person, it ends with what to do, which a cut at
+#: MAX_CHARS left out ("… or name a model with --model: a refiner artifact folder, a Hugging
+#: Face…"); its quotes of files and causes are bounded where it is raised.
+MAX_OWN_CHARS = 2000
 
 
 class CommandFailed(Exception):
@@ -63,4 +69,5 @@ def describe_error(err: BaseException) -> str:
     line = " ".join(text.split())  # one line, whatever the message held
     if isinstance(err, CommandFailed):
         return line
-    return line if len(line) <= MAX_CHARS else line[: MAX_CHARS - 1] + "…"
+    limit = MAX_OWN_CHARS if type(err).__module__.startswith("prox_tasks.") else MAX_CHARS
+    return line if len(line) <= limit else line[: limit - 1] + "…"

@@ -89,3 +89,22 @@ def test_what_a_command_prints_goes_through_the_redaction(tmp_path, capsys, monk
     assert main(["eval", "--refined", str(missing), "--gold", str(missing)]) == 1
     err = capsys.readouterr().err
     assert "MarkerKey" not in err and f"{tmp_path}/***.jsonl" in err, err
+
+
+def test_a_prox_error_is_said_whole_with_its_way_out(tmp_path, capsys, monkeypatch):
+    """``prox calibrate --model promoted`` with nothing promoted ended "or name a model with
+    --model: a refiner artifact folder, a Hugging Face…": every error line was cut at 400
+    characters, and prox's own messages end with what to do. Those are said whole now; an
+    error another library raised, which can quote a whole document, is still cut."""
+    from prox_tasks.cli.errors import MAX_CHARS, describe_error
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("")
+    assert main(["calibrate", "--gold", str(gold), "--model", "promoted"]) == 1
+    line = capsys.readouterr().err.strip()
+    assert line.startswith("prox calibrate: NoModelError: no promoted model 'refiner'"), line
+    assert "…" not in line and "'default' ($PROX_DEFAULT_MODEL, else the shipped line " \
+        "tagger)." in line, line
+    foreign = describe_error(ValueError("x" * 5000))
+    assert len(foreign) == MAX_CHARS and foreign.endswith("…")
