@@ -48,7 +48,10 @@ def run(args) -> Outcome:
     except ValueError as err:  # a threshold no snapshot could pass: named by its option
         return Outcome.failure("gate", str(err), code=2)
     if args.name:
+        from prox_tasks.catalog import SnapshotNameTaken
+        from prox_tasks.cli.errors import CommandFailed
         from prox_tasks.pipeline import refresh, settings
+        from prox_tasks.pipeline.errors import RunError
 
         snapshot = {"name": args.name, "output_uri": args.snapshot,
                     "catalog_url": settings.catalog_url(args.catalog)}
@@ -56,6 +59,13 @@ def run(args) -> Outcome:
             summary = refresh.gate(snapshot, limits.to_dict())
         except GateFailed as failed:
             summary = failed.result.summary()
+        except (RunError, SnapshotNameTaken) as wrong_name:
+            booked = booked_as(snapshot["catalog_url"], args.snapshot)
+            if booked is None or booked == args.name:
+                raise
+            raise CommandFailed(f"{type(wrong_name).__name__}: {wrong_name}; the catalog books "
+                                f"{args.snapshot} as {booked!r}: prox gate --snapshot "
+                                f"{args.snapshot} --name {booked}") from wrong_name
     elif args.catalog:
         return Outcome.failure("gate", "--catalog needs --name (the snapshot's name there)",
                                code=2)
@@ -68,6 +78,17 @@ def run(args) -> Outcome:
         mark_judged(args.snapshot, result)
         summary = result.summary()
     return Outcome(summary_line(summary), summary, 0 if summary["passed"] else 1)
+
+
+def booked_as(catalog_url: str, folder: str) -> str | None:
+    """The name the catalog books ``folder`` under (prox refine's default is the folder's
+    name, with a digest of its URI when another folder holds that name), else None."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.storage import to_uri
+
+    with Catalog(catalog_url) as catalog:
+        return next((row["name"] for row in catalog.list_snapshots()
+                     if row["output_uri"] and to_uri(row["output_uri"]) == to_uri(folder)), None)
 
 
 def summary_line(summary: dict) -> str:

@@ -254,3 +254,29 @@ def test_the_summary_line_counts_every_planned_document(tmp_path, capsys):
     assert main(["gate", "--snapshot", out, "--max-quarantine-rate", "0.5"]) == 0
     line = capsys.readouterr().out
     assert line.startswith("gate PASSED: 16 kept, 4 dropped, 3 quarantined of 23 planned; "), line
+
+
+def test_a_gate_under_a_name_not_the_folders_says_the_name_it_is_booked_under(tmp_path,
+                                                                              capsys):
+    """``prox refine --output b/snap`` beside an ``a/snap`` booked before books the folder as
+    ``snap-<digest>`` (its summary says so); ``prox gate --snapshot b/snap --name snap`` was
+    refused with "name this one apart (--name)", and a typo with "no snapshot 'snp'", naming
+    no name that works. Both say the name the catalog books the folder under now, as a
+    command that then passes."""
+    import shlex
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    for parent in ("a", "b"):
+        assert main(["refine", "--input", str(src), "--output", str(tmp_path / parent / "snap"),
+                     "--catalog", catalog, "--no-progress"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    second = str(tmp_path / "b" / "snap")
+    for name in ("snap", "snp"):
+        assert main(["gate", "--snapshot", second, "--name", name, "--catalog", catalog]) == 1
+        said = capsys.readouterr().err.strip()
+        assert said.startswith(("prox gate: SnapshotNameTaken: ", "prox gate: RunError: ")), said
+        assert f"the catalog books {second} as 'snap-" in said, said
+    command = shlex.split(said.rsplit(": prox ", 1)[1].removesuffix(" (-v for the traceback)"))
+    assert main([*command, "--catalog", catalog]) == 0
+    assert capsys.readouterr().out.startswith("gate PASSED")
