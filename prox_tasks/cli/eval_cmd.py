@@ -35,6 +35,12 @@ def run(args) -> Outcome:
     with progress_bar(args, "eval", "row") as bar:
         result = evaluate_files(args.refined, args.gold, args.text_field, args.gold_field,
                                 args.id_field, args.by, progress=bar)
+    if args.by and set(result.get("by_group") or {}) <= {"None"}:
+        # every gold row lands in one group "None": a field no row holds (a typo) split
+        # nothing, and the scores alone read as if it had
+        return Outcome.failure("eval", f"--by {args.by}: no gold row holds a value in that "
+                               "field, so nothing was split; name a field of the gold rows "
+                               "(e.g. page_type), or leave --by out", code=2)
     notes = [f"{count(result[key], noun)}{rest}" for key, noun, rest in NOTED if result.get(key)]
     return Outcome(f"word precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
                    f"F1 {result['f1']:.3f} over {count(result['docs'], 'gold document')} "

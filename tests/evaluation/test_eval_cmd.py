@@ -230,3 +230,19 @@ def test_a_gold_file_s_numeric_ids_match_the_ids_prox_refine_gives(tmp_path):
     result = evaluate_files(str(refined), str(gold))
     assert result["docs"] == 2 and result["docs_missing"] == 0
     assert result["recall"] == 1.0 and result["gold_rows_without_id"] == 1
+
+
+def test_by_a_field_no_gold_row_holds_is_refused_not_one_group_none(tmp_path, capsys):
+    """``prox eval --by pagetype`` (for page_type) printed the totals and, in --json,
+    ``by_group: {"None": …}`` with exit code 0: a typo split nothing, silently. It is a usage
+    error now, naming the option; a field some rows lack still groups those under None."""
+    gold, refined = tmp_path / "gold.jsonl", tmp_path / "refined.jsonl"
+    _write(gold, [{"id": "1", "gold_text": "the cat sat", "page_type": "article"},
+                  {"id": "2", "gold_text": "a dog ran"}])
+    _write(refined, [{"id": "1", "text": "the cat sat"}, {"id": "2", "text": "a dog ran"}])
+    args = ["eval", "--json", "--refined", str(refined), "--gold", str(gold)]
+    assert main([*args, "--by", "pagetype"]) == 2
+    said = capsys.readouterr()
+    assert said.out == "" and "prox eval: --by pagetype: no gold row holds a value" in said.err
+    assert main([*args, "--by", "page_type"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["by_group"]) == {"article", "None"}
