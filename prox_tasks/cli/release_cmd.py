@@ -71,11 +71,14 @@ def run(args) -> Outcome:
         latest = "now latest"
     elif record["latest"]:  # latest.json named it already
         latest = "already latest"
-    else:
+    elif record["partition"]:
         latest = "latest stays at the newer partition"
+    else:  # an undated release never replaces a dated one
+        latest = "latest stays at the dated release"
     done = "released" if record["new"] else "already released"
     unbooked = f"; not recorded in a catalog: {not_recorded}" if not_recorded else ""
-    return Outcome(f"{done} {record['name']} (partition {record['partition'] or 'none'}, "
+    dated = f"partition {record['partition']}" if record["partition"] else "undated"
+    return Outcome(f"{done} {record['name']} ({dated}, "
                    f"{count(record['docs'], 'document')} in "
                    f"{count(len(record['shards']), 'shard')}, model {record['model']}): "
                    f"{latest} -> {record['record_uri']}{unbooked}",

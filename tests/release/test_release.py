@@ -634,3 +634,20 @@ def test_a_release_run_again_for_another_partition_says_it_keeps_its_own(tmp_pat
     assert read_latest(str(tmp_path / "root")) == latest
     assert main(args) == 0 and main(args[:-2]) == 0  # the same, or no --partition: as before
     assert capsys.readouterr().out.startswith("already released crawl-2026-01-05")
+
+
+def test_an_undated_release_says_undated_and_why_latest_stays(tmp_path, capsys):
+    """An undated release beside a dated one printed "(partition none, …): latest stays at
+    the newer partition": no partition is called undated everywhere else (--help, docs), and
+    an undated release has no partition to be older than."""
+    root = str(tmp_path / "root")
+    dated = gated(tmp_path, "crawl-2026-01-05")
+    assert main(["release", "--snapshot", dated["output_uri"], "--root", root, "--name",
+                 "crawl-2026-01-05", "--partition", "2026-01-05"]) == 0
+    capsys.readouterr()
+    manual = gated(tmp_path, "hotfix-1")
+    assert main(["release", "--snapshot", manual["output_uri"], "--root", root, "--name",
+                 "hotfix-1"]) == 0
+    line = capsys.readouterr().out
+    assert line.startswith("released hotfix-1 (undated, "), line
+    assert "): latest stays at the dated release -> " in line, line
