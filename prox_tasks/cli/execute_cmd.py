@@ -27,9 +27,9 @@ def execute_rows(
     ``s3://``; plain, ``.gz``, ``.zst``); a row whose text field is missing or not a
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
     (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``),
-    an id no reader takes (``bad_id``: a list, a bool, a float past 2 ** 53, whose digits
-    may be another id's; :func:`~prox_tasks.corpus.document.
-    id_text`, whose id a quarantined row is recorded under, as ``prox refine`` records it). Output and quarantine are each written atomically, the quarantine
+    an id no reader takes (``bad_id``: a list, a bool; a JSON whole number too large for a
+    float keeps its written digits, :func:`~prox_tasks.corpus.jsonl.read_id_exactly`;
+    :func:`~prox_tasks.corpus.document.id_text`, whose id a quarantined row is recorded under, as ``prox refine`` records it). Output and quarantine are each written atomically, the quarantine
     first: a crash leaves no part of either, and no output without its quarantine (a crash
     between the two leaves the new quarantine beside the output as it was: run it again).
 

@@ -268,10 +268,22 @@ def parse_line(line: bytes, size: int, source: str, offset: int, text_field: str
     decimal it is written as, so its digits are the id, not a float's rounding of them (the
     same record written with the integer id, in JSON or Parquet, has the same id)."""
     row = decode_object(line, size)
+    read_id_exactly(row, line, id_field)
+    return build_document(row, source, offset, text_field, id_field, max_doc_bytes)
+
+
+def read_id_exactly(row: dict, line: bytes, id_field: str) -> None:
+    """Set ``row[id_field]``, when it is a whole number too large for a float
+    (``123456789012345678901.0``), to the exact integer ``line`` writes: one rule for
+    documents (:func:`parse_line`) and rows (:func:`read_rows`: labels, programs to run,
+    gold and seed rows), so ``prox execute`` or ``prox eval`` give such a row the id
+    ``prox refine`` gives it, not a float's rounding of it (which
+    :func:`~prox_tasks.corpus.document.id_text` refuses)."""
     raw_id = row.get(id_field)
     if isinstance(raw_id, float) and raw_id.is_integer() and abs(raw_id) >= _EXACT_FLOATS:
-        row[id_field] = json.loads(line, parse_float=Decimal).get(id_field, raw_id)
-    return build_document(row, source, offset, text_field, id_field, max_doc_bytes)
+        exact = json.loads(line, parse_float=Decimal).get(id_field, raw_id)
+        # an integer (the digits written; json.dumps cannot write a Decimal back)
+        row[id_field] = int(exact) if isinstance(exact, Decimal) else exact
 
 
 def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=None,
@@ -296,10 +308,10 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
 
 
 def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None, *,
-              digests=None):
+              digests=None, id_field: str = "id"):
     """Yield ``(offset, dict | RecordError, raw line)``: every record as a JSON object,
-    without the document checks (rows of labels, programs, gold texts); ``digests``: see
-    :func:`iter_lines`."""
+    without the document checks (rows of labels, programs, gold texts), its ``id_field``
+    read as :func:`read_id_exactly` reads it; ``digests``: see :func:`iter_lines`."""
     for number, line, size in iter_lines(uri, line_limit(max_bytes), start, end,
                                          digests=digests):  # fmt: skip
         if isinstance(line, (RecordError, InputNotice)):
@@ -310,6 +322,7 @@ def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None, 
         except RecordError as err:
             yield number, err, line
         else:
+            read_id_exactly(row, line, id_field)
             yield number, row, None
 
 

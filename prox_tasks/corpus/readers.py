@@ -289,7 +289,8 @@ def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
 
 def read_rows(uri: str, quarantine: Quarantine | None = None, *,
               max_bytes: int = DEFAULT_MAX_DOC_BYTES,
-              exclude: Collection[str] = (), digests=None) -> Iterator[tuple[str, int, dict]]:
+              exclude: Collection[str] = (), digests=None,
+              id_field: str = "id") -> Iterator[tuple[str, int, dict]]:
     """``(source, line, row)`` for every JSON object in the JSONL files at ``uri`` (a file,
     folder, prefix or glob; local or S3; plain, ``.gz`` or ``.zst``).
 
@@ -306,9 +307,11 @@ def read_rows(uri: str, quarantine: Quarantine | None = None, *,
         digests: Fed the bytes of the files read, in order
             (:class:`prox_tasks.storage.ReadDigests`): a file's digest taken in the read
             that yields its rows, not by fetching it again.
+        id_field: The rows' id, a whole number too large for a float read as the digits
+            written (:func:`~prox_tasks.corpus.jsonl.read_id_exactly`), as documents' are.
     """
     for path in jsonl_files(uri, exclude):
         source = to_uri(path)
-        records = jsonl.read_rows(source, max_bytes, digests=digests)
+        records = jsonl.read_rows(source, max_bytes, digests=digests, id_field=id_field)
         for offset, row in _routed(source, records, quarantine):
             yield source, offset, row

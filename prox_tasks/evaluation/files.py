@@ -13,7 +13,7 @@ from prox_tasks.wording import count
 GOLD_FIELD_HINT = "--gold-field names the field holding the gold text"
 
 
-def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
+def iter_rows(uri: str, counts: Counter | None = None, id_field: str = "id") -> Iterator[dict]:
     """Rows of a refined output folder or a Parquet file, else of JSONL(.gz/.zst) files (a
     file, folder or glob: :func:`prox_tasks.corpus.read_rows`).
 
@@ -32,7 +32,7 @@ def iter_rows(uri: str, counts: Counter | None = None) -> Iterator[dict]:
         return
     quarantine = Quarantine()
     try:
-        for _source, _line, row in read_rows(uri, quarantine):
+        for _source, _line, row in read_rows(uri, quarantine, id_field=id_field):
             yield row
     finally:
         if counts is not None:
@@ -91,11 +91,11 @@ def evaluate_files(
     # so of the refined rows only the texts of gold documents are kept. The refined input
     # is opened first all the same: a wrong path there is named before the gold is read
     refined_bad: Counter = Counter()  # its bad rows, apart from the gold's
-    refined_rows = iter_rows(refined_uri, refined_bad)
+    refined_rows = iter_rows(refined_uri, refined_bad, id_field)
     first = next(refined_rows, None)
     position: dict[str, int] = {}  # gold id -> its index in golds
     golds, groups = [], []
-    for row in iter_rows(gold_uri, counts):
+    for row in iter_rows(gold_uri, counts, id_field):
         tick(1)
         doc_id, gold = row.get(id_field), row.get(gold_field)
         if doc_id is None:

@@ -246,3 +246,20 @@ def test_by_a_field_no_gold_row_holds_is_refused_not_one_group_none(tmp_path, ca
     assert said.out == "" and "prox eval: --by pagetype: no gold row holds a value" in said.err
     assert main([*args, "--by", "page_type"]) == 0
     assert set(json.loads(capsys.readouterr().out)["by_group"]) == {"article", "None"}
+
+
+def test_a_gold_id_too_large_for_a_float_matches_the_id_prox_refine_gives(tmp_path):
+    """A gold row ``{"id": 123456789012345678901.0}``: prox refine gives its record the id
+    ``123456789012345678901`` (the digits written, jsonl.parse_line), and the gold id was
+    read through a float (refused as bad_id since 429b82c): the page went unscored, its gold
+    row counted without an id. Rows are read as documents are."""
+    from prox_tasks.corpus import read_documents
+
+    gold, source, refined = tmp_path / "g.jsonl", tmp_path / "in.jsonl", tmp_path / "r.jsonl"
+    gold.write_text('{"id": 123456789012345678901.0, "gold_text": "one two"}\n'
+                    '{"doc": 123456789012345678902.0, "gold_text": "three"}\n')
+    source.write_text('{"id": 123456789012345678901.0, "text": "one two four"}\n')
+    _write(refined, [{"id": d.id, "text": d.text} for d in read_documents(str(source))])
+    result = evaluate_files(str(refined), str(gold))
+    assert result["docs"] == 1 and result["docs_missing"] == 0 and result["recall"] == 1.0
+    assert result["gold_rows_without_id"] == 1  # the second row has its number under "doc"
