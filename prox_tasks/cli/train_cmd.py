@@ -143,8 +143,13 @@ def elsewhere_note(args, record: dict) -> str:
     refine_reads = settings.registry_root()
     if not record.get("promoted") or to_uri(args.output) == to_uri(refine_reads):
         return ""
-    if args.catalog and args.catalog == settings.catalog_url():
-        return ""  # booked in the catalog prox refine consults after its registry
+    from prox_tasks.registry import ModelRegistry
+
+    if args.catalog and args.catalog == settings.catalog_url() and \
+            ModelRegistry(refine_reads).promoted(args.name) is None:
+        # booked in the catalog prox refine consults after its registry, which holds no
+        # promoted model of its own (one there is what refine takes)
+        return ""
     return (f"; prox refine takes the promoted model from {refine_reads} (PROX_MODEL_REGISTRY, "
             f"else $PROX_HOME/registry), not from {args.output}: export "
             f"PROX_MODEL_REGISTRY={args.output} (or prox refine --model {record['uri']})")

@@ -275,3 +275,30 @@ def test_a_model_promoted_where_refine_does_not_look_says_how_to_refine_with_it(
     assert resolve_model(None).source == "registry"
     assert main([*train, "--output", elsewhere, "--random-seed", "1"]) == 0
     assert "prox refine takes" not in capsys.readouterr().out  # where refine looks: nothing
+
+
+def test_a_model_promoted_into_the_default_catalog_says_so_while_the_default_registry_holds_another(
+        tmp_path, capsys, monkeypatch):
+    """``prox train --output models --catalog <the default catalog>`` printed "promoted" and
+    no word more, as if prox refine would take it: refine takes the promoted model of its
+    registry ($PROX_HOME/registry) first, and the catalog's only when that holds none. With
+    a model promoted there before, refine went on with that one. The line now says where
+    refine looks whenever refine would not take the model just promoted."""
+    from prox_tasks.models import resolve_model
+
+    home = tmp_path / "home"
+    monkeypatch.setenv("PROX_HOME", str(home))
+    monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)
+    monkeypatch.delenv("PROX_CATALOG_URL", raising=False)
+    seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
+    train = ["train", "--seed", str(seed), "--epochs", "1", "--threads", "1", "--no-gold-gate"]
+    assert main([*train, "--output", str(home / "registry")]) == 0  # refine's own registry
+    assert "prox refine takes" not in capsys.readouterr().out
+    before = resolve_model(None)
+    elsewhere = str(tmp_path / "models")
+    assert main([*train, "--output", elsewhere, "--random-seed", "1",
+                 "--catalog", f"sqlite:///{home / 'catalog.sqlite'}"]) == 0
+    line = capsys.readouterr().out
+    assert "; promoted: " in line
+    assert resolve_model(None).uri == before.uri  # refine keeps its registry's model
+    assert f"prox refine takes the promoted model from {home / 'registry'}" in line, line
