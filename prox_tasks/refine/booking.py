@@ -15,6 +15,9 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
   it on as usual. :func:`book_unplanned`: one that fails before (while planning: no input
   files, a bad file) books a new snapshot ``failed``, so the failed night is listed. A run whose plan another run booked since (a ``--force`` rerun) books
   nothing over that run's status;
+- :class:`FinishedShards`: the finished shards of a run, booked together (a group's
+  accountings in one transaction) within a second of their end, whether a worker or the
+  run's own process refined them;
 - :func:`book_dead`: a run killed outright (SIGKILL, out of memory, a lost worker) booked
   nothing at its end; the next run (its plan) or Airflow try (its shards) books its
   ``running`` attempts failed once its process is known dead
@@ -24,6 +27,8 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -301,6 +306,112 @@ class ShardBooking:
         self.catalog.finish_shard(self.snapshot, index, status,
                                   wall_seconds=(booked or {}).get("wall_seconds"))
         return True
+
+
+#: Finished shards booked in one catalog transaction (:meth:`ShardBooking.finish_many`), unless
+#: the first of them has waited :data:`BOOKED_WITHIN` seconds.
+BOOKED_TOGETHER = 200
+#: Seconds a finished shard waits at most to be booked (give or take a transaction).
+BOOKED_WITHIN = 1.0
+
+
+class FinishedShards:
+    """Finished shards' results, booked by ``booking`` (a :class:`ShardBooking`; None: not
+    booked) in groups: once :data:`BOOKED_TOGETHER` wait, or once the first of them has
+    waited :data:`BOOKED_WITHIN` seconds, and whatever waits when the context ends, an
+    error's too. The one implementation of ``refine_shards``' paths, this process's and the
+    workers'.
+
+    A thread books the groups that are due, whatever the run does meanwhile: a shard that
+    ended before an hour-long one — refined by a worker, or by this process, which is
+    refining that one — is not left ``running`` in the catalog meanwhile. A booking that
+    raised (the catalog unreachable, an accounting that does not balance) is raised where
+    the run adds its next result, or at the end. A run killed meanwhile leaves the shards
+    it published and did not book ``running``: the next run books those attempts dead
+    (:func:`book_dead`), then ``done`` from their status records as it finds them
+    published."""
+
+    def __init__(self, booking: ShardBooking | None) -> None:
+        self.booking = booking
+        self.waiting: list[dict] = []
+        self._first_at = 0.0  # when the first result of those waiting was added
+        self._due = threading.Condition()  # guards the rest; held while a group is booked
+        self._ended = False
+        self._error: BaseException | None = None  # what the thread's booking raised
+        self._thread: threading.Thread | None = None
+
+    def add(self, result: dict) -> dict:
+        """Book ``result`` with its group; returns it.
+
+        Raises:
+            Exception: What booking an earlier group raised.
+        """
+        if self.booking is None:
+            return result
+        with self._due:
+            self._raise_error()
+            if not self.waiting:
+                self._first_at = time.monotonic()
+            self.waiting.append(result)
+            if len(self.waiting) >= BOOKED_TOGETHER:
+                self._book()
+            elif self._thread is None:
+                self._thread = threading.Thread(target=self._book_when_due, daemon=True,
+                                                name="prox-shard-booking")
+                self._thread.start()
+            else:
+                self._due.notify()
+        return result
+
+    def _book_when_due(self) -> None:
+        with self._due:
+            while not self._ended and self._error is None:
+                left = self._first_at + BOOKED_WITHIN - time.monotonic()
+                if self.waiting and left <= 0:
+                    try:
+                        self._book()
+                    except Exception as err:  # noqa: BLE001 - raised where the run adds
+                        self._error = err
+                else:
+                    self._due.wait(left if self.waiting else None)
+
+    def book(self) -> None:
+        """Book what waits now: before the run books the shards it stops."""
+        if self.booking is not None:
+            with self._due:
+                self._book()
+
+    def _book(self) -> None:
+        """Book what waits (the caller holds ``_due``)."""
+        waiting, self.waiting = self.waiting, []
+        if waiting:
+            self.booking.finish_many(waiting)
+
+    def _raise_error(self) -> None:
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
+
+    def __enter__(self) -> FinishedShards:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        with self._due:
+            self._ended = True
+            self._due.notify()
+        if self._thread is not None:
+            self._thread.join()
+        if self.booking is None:
+            return
+        with self._due:
+            try:
+                self._book()
+            finally:
+                if exc is None:
+                    self._raise_error()
+                elif self._error is not None:  # the run's own error is the one raised
+                    log.error("snapshot %s: booking finished shards failed: %s",
+                              self.booking.snapshot, _error_text(self._error))
 
 
 def is_refusal(error: BaseException | str) -> bool:

@@ -26,7 +26,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from prox_tasks.corpus.writer import read_statuses
 from prox_tasks.refine import runner as runners
-from prox_tasks.refine.booking import is_refusal
+from prox_tasks.refine.booking import FinishedShards, is_refusal
 from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
@@ -234,31 +234,36 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
     result passed to ``collect`` as its shard ends."""
     options = {**shard_options, "force": force, "request": request}
     pending = list(indexes) if force else []
-    if not force:
-        # a published shard is reported skipped from the record read here, read once (its
-        # files checked once), and let go: a rerun of 100,000 shards holds no records
-        with FinishedShards(booking) as finished:
+    # every finished shard, reused or refined, here or in a worker, booked in groups
+    with FinishedShards(booking) as finished:
+        if not force:
+            # a published shard is reported skipped from the record read here, read once
+            # (its files checked once), and let go: a rerun of 100,000 shards holds no
+            # records
             for index, done in read_statuses(output_uri, indexes, manifest.id):
                 if done is None:
                     pending.append(index)
                 else:
                     collect(finished.add(_skipped(output_uri, index, done, manifest, request,
                                                   progress)))
-    if pool is None and (workers == 1 or len(pending) <= 1):
-        # the plan read once for every shard of this call, not once per shard
-        _in_process(output_uri, pending, threads, model, backend, backend_options,
-                    progress, {**options, "manifest": manifest}, booking, collect)
-        return
-    _largest_first(pending, manifest)
-    own = pool is None
-    if own:
-        pool = WorkerPool(min(workers, len(pending)), threads, model, backend, backend_options)
-    pool.progress = progress
-    try:
-        _refine_in_pool(pool, output_uri, pending, manifest, options, booking, collect)
-    finally:
-        if own:  # a caller's pool forwards the last progress when the caller closes it
-            pool.close()
+        if pool is None and (workers == 1 or len(pending) <= 1):
+            # the plan read once for every shard of this call, not once per shard
+            _in_process(output_uri, pending, threads, model, backend, backend_options,
+                        progress, {**options, "manifest": manifest}, booking, collect,
+                        finished)
+            return
+        _largest_first(pending, manifest)
+        own = pool is None
+        if own:
+            pool = WorkerPool(min(workers, len(pending)), threads, model, backend,
+                              backend_options)
+        pool.progress = progress
+        try:
+            _refine_pool(pool, output_uri, pending, manifest, options, booking, collect,
+                         finished)
+        finally:
+            if own:  # a caller's pool forwards the last progress when the caller closes it
+                pool.close()
 
 
 def published_among(indexes: list[int], pending: list[int]) -> list[int]:
@@ -273,60 +278,6 @@ def _largest_first(pending: list[int], manifest) -> None:
     one, so none is left with a big shard at the end."""
     sizes = {s.index: (s.bytes, s.docs) for s in manifest.shards}
     pending.sort(key=lambda i: sizes.get(i, (0, 0)), reverse=True)
-
-
-#: Finished shards booked in one catalog transaction (:meth:`~prox_tasks.refine.booking.
-#: ShardBooking.finish_many`), unless a second has passed since the last was booked.
-BOOKED_TOGETHER = 200
-
-
-class FinishedShards:
-    """Finished shards' results, booked by ``booking`` (None: not booked) in groups of
-    :data:`BOOKED_TOGETHER`, or once a second has passed, and whatever waits when the
-    context ends, an error's too. A run killed meanwhile leaves the shards it published
-    and did not book ``running``: the next run books those attempts dead
-    (:func:`~prox_tasks.refine.booking.book_dead`), then ``done`` from their status
-    records as it finds them published."""
-
-    def __init__(self, booking) -> None:
-        self.booking = booking
-        self.waiting: list[dict] = []
-        self.booked_at = time.monotonic()
-
-    def add(self, result: dict) -> dict:
-        """Book ``result`` now or with the next group; returns it."""
-        if self.booking is not None:
-            self.waiting.append(result)
-            self.book_if_due()
-        return result
-
-    def book_if_due(self) -> None:
-        """Book what waits once a group is full or a second has passed (called as shards
-        end and while the run waits for one: a shard that ended before an hour-long one is
-        not left ``running`` meanwhile)."""
-        if len(self.waiting) >= BOOKED_TOGETHER or time.monotonic() - self.booked_at > 1:
-            self.book()
-
-    def book(self) -> None:
-        """Book what waits."""
-        waiting, self.waiting = self.waiting, []
-        self.booked_at = time.monotonic()
-        if waiting:
-            self.booking.finish_many(waiting)
-
-    def __enter__(self) -> FinishedShards:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.book()
-
-
-def _refine_in_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest,
-                    options: dict, booking, collect) -> None:
-    """:func:`_refine_pool` with its finished shards booked together (:class:`FinishedShards`)."""
-    with FinishedShards(booking) as finished:
-        _refine_pool(pool, output_uri, pending, manifest, options, booking, collect,
-                     finished)
 
 
 def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest,
@@ -353,8 +304,8 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
                 futures[pool.pool.submit(_refine_in_worker, output_uri, index,
                                          {**options, "manifest": manifest.part([index])})] = index
                 submitted += 1
-            done, _ = wait(futures, timeout=1.0, return_when=FIRST_COMPLETED)
-            finished.book_if_due()
+            # what finished meanwhile is booked by its own thread (FinishedShards)
+            done, _ = wait(futures, return_when=FIRST_COMPLETED)
             failed = [f for f in done if f.exception() is not None]
             if failed:
                 break
@@ -403,21 +354,6 @@ def _book_outcome(booking, index: int, future, first_error: BaseException) -> No
         booking.finish(index, future.result())
 
 
-def _booked(booking, index: int, reused: bool, step, *args, **kwargs) -> dict:
-    """``step(*args, **kwargs)`` for shard ``index``, booked by ``booking`` when given."""
-    if booking is None:
-        return step(*args, **kwargs)
-    booking.start(index, reused)
-    try:
-        result = step(*args, **kwargs)
-    except BaseException as err:
-        if not reused:
-            booking.fail(index, err)
-        raise
-    booking.finish(index, result)
-    return result
-
-
 def _skipped(output_uri: str, index: int, done: dict, manifest, request: dict,
              progress) -> dict:
     # a published shard, its record ``done`` read already: no model, no second read
@@ -432,10 +368,11 @@ def _timed_shard(output_uri, index, **kwargs) -> dict:
 
 
 def _in_process(output_uri, pending, threads, model, backend, backend_options, progress,
-                options, booking, collect) -> None:
+                options, booking, collect, finished: FinishedShards) -> None:
     """Refine ``pending`` (none published when the call began) in this process, with one
     backend loaded for all of them; none loaded when there is none (every shard of the
-    call was published: loading a model can take a minute, vLLM's)."""
+    call was published: loading a model can take a minute, vLLM's). Each shard's attempt is
+    booked as it starts, its end with ``finished``'s group (the pool's booking)."""
     try:
         refiner = _load(backend, model, backend_options, threads) if pending else None
     except BaseException as err:  # every pending shard's attempt failed with it
@@ -445,10 +382,18 @@ def _in_process(output_uri, pending, threads, model, backend, backend_options, p
         raise
     try:
         for index in pending:
-            collect(_booked(booking, index, False, _timed_shard, output_uri, index,
-                            refiner=refiner, model=model, backend=backend,
-                            backend_options=backend_options, progress=progress,
-                            **options))  # fmt: skip
+            if booking is not None:
+                booking.start(index, False)
+            try:
+                result = _timed_shard(output_uri, index, refiner=refiner, model=model,
+                                      backend=backend, backend_options=backend_options,
+                                      progress=progress, **options)  # fmt: skip
+            except BaseException as err:
+                if booking is not None:
+                    finished.book()  # the shards before it first, as they ended
+                    booking.fail(index, err)
+                raise
+            collect(finished.add(result))
     finally:
         if refiner is not None:
             refiner.close()

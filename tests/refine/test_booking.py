@@ -423,21 +423,81 @@ def test_finished_shards_are_booked_together_not_one_transaction_each(tmp_path, 
     catalog.close()
 
 
-def test_a_finished_shard_waits_at_most_a_second_to_be_booked(booked, tagger_model):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_refined_shards_are_booked_in_groups_in_one_process_and_in_workers(tmp_path,
+                                                                          tagger_model, workers):
+    """prox refine --workers 1 booked each refined shard's end in a transaction of its own
+    (with a read before it), where the workers' path booked them in groups: 7 catalog
+    transactions a shard against 4 (bench/booking.py --workers 1). Both book through the
+    same FinishedShards: each group's accountings in one statement."""
+    from sqlalchemy import event
+
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(12))
+    out = str(tmp_path / "out")
+    catalog = Catalog(f"sqlite:///{tmp_path}/cat.sqlite")
+    register_plan(catalog, "snap", plan_shards(str(source), out, target_docs=1))
+    groups = []
+
+    def count_groups(conn, cursor, statement, parameters, context, executemany):
+        if statement.startswith("UPDATE shards SET status = 'done'"):
+            groups.append(len(parameters) if executemany else 1)
+
+    event.listen(catalog.engine, "before_cursor_execute", count_groups)
+    results = refine_shards(out, list(range(12)), model=str(tagger_model), workers=workers,
+                            threads=1, booking=ShardBooking(catalog, "snap"))
+    assert [r["status"] for r in results] == ["refined"] * 12
+    assert [(s["status"], s["attempts"]) for s in catalog.get_shards("snap")] == \
+        [("done", 1)] * 12  # fmt: skip
+    assert sum(groups) == 12 and len(groups) < 6, groups  # was 12 groups of one
+    catalog.close()
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_finished_shard_waits_at_most_a_second_to_be_booked(tmp_path, tagger_model, workers):
     """Finished shards are booked in groups: one that ended before a long shard must not
-    stay `running` in the catalog until that one ends. The pool's loop waits a second at
-    most for a shard and books what is due (FinishedShards.book_if_due)."""
+    stay `running` in the catalog until that one ends — refined by a worker while another
+    worker refines the long one, or by the run's own process (--workers 1) before it. The
+    catalog is watched as the real run goes: three fast shards (one document each) and a
+    slow one (8,000 documents: ~3 s on an idle core)."""
+    import threading
     import time
 
-    from prox_tasks.refine.workers import FinishedShards
+    texts = [doc["text"] for doc in short_docs(250, lines=3, width=60)]
+    lines = [line for text in texts for line in text.split("\n")]
+    small = [{"id": f"small-{i}", "text": texts[i % len(texts)]} for i in range(8_000)]
+    size = sum(len(json.dumps(doc)) + 1 for doc in small)
+    big = [{"id": f"big-{i}", "text": "\n".join(lines[(i + j) % len(lines)]
+                                                 for j in range(size // 20))[: size + 1]}
+           for i in range(3)]  # fmt: skip
+    assert all(len(doc["text"]) > size for doc in big)  # each a shard; the small ones one
+    source = write_jsonl(tmp_path / "in.jsonl", big + small)
+    out = str(tmp_path / "out")
+    catalog = Catalog(f"sqlite:///{tmp_path}/cat.sqlite")
+    manifest = plan_shards(str(source), out, target_bytes=size + 1)
+    assert [s.docs for s in manifest.shards] == [1, 1, 1, 8_000]
+    register_plan(catalog, "snap", manifest)
+    ended, done_at, stop = {}, {}, threading.Event()
 
-    catalog, out = booked
-    result = refine_shards(out, [0], model=str(tagger_model))[0]
-    booking = ShardBooking(catalog, "snap")
-    booking.start(0, False)
-    finished = FinishedShards(booking)
-    finished.add(result)
-    assert catalog.get_shard("snap", 0)["status"] == "running"  # waits for its group
-    time.sleep(1.1)
-    finished.book_if_due()
-    assert catalog.get_shard("snap", 0)["status"] == "done"
+    def watch():
+        while not stop.is_set():
+            for shard in catalog.get_shards("snap", status="done"):
+                done_at.setdefault(shard["shard_index"], time.monotonic())
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        # one process refines in the order given: the fast ones first, then the slow one;
+        # workers take the largest first: the slow one goes first, the others beside it
+        refine_shards(out, [0, 1, 2, 3], model=str(tagger_model), workers=workers,
+                      threads=1, booking=ShardBooking(catalog, "snap"),
+                      collect=lambda r: ended.setdefault(r["shard"], time.monotonic()))
+    finally:
+        stop.set()
+        watcher.join()
+    assert [s["status"] for s in catalog.get_shards("snap")] == ["done"] * 4
+    assert ended[3] - max(ended[i] for i in (0, 1, 2)) > 1.3, ended  # the slow one is slow
+    for index in (0, 1, 2):  # booked within a second (and a look), before shard 3 ended
+        booked = done_at.get(index, float("inf"))  # none: not seen done while the run ran
+        assert booked - ended[index] < 1.3 and booked < ended[3], (index, ended, done_at)
+    catalog.close()
