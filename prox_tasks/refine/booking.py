@@ -241,7 +241,14 @@ class ShardBooking:
         """Shards gave ``results`` (each with its ``shard``), booked in one read and one
         transaction (a shard each took ~5-10 ms on SQLite: 10 minutes at 100,000 shards).
         A shard this run started that another run booked since (a ``--force`` rerun refined
-        it meanwhile) is that run's: this run's figures are not booked over it."""
+        it meanwhile) is that run's: this run's figures are not booked over it.
+
+        Raises:
+            ValueError: A shard's accounting does not balance (a status record edited or
+                damaged: the writer publishes none that does not): the others are booked
+                ``done`` all the same, and that one ``failed`` with why
+                (:meth:`_finish_each`).
+        """
         booked = self.catalog.get_shards_of(self.snapshot, [r["shard"] for r in results])
         finished = []
         for result in results:
@@ -252,7 +259,34 @@ class ShardBooking:
                 finished.append((index, result["accounting"], result.get("wall_seconds")))
             elif row is None or row["status"] != "done":  # published where nothing booked it
                 finished.append((index, result["accounting"], (row or {}).get("wall_seconds")))
-        self.catalog.finish_shards(self.snapshot, finished)
+        try:
+            self.catalog.finish_shards(self.snapshot, finished)
+        except ValueError:  # one does not balance, and nothing of the group was booked
+            self._finish_each(finished)
+
+    def _finish_each(self, finished: list[tuple]) -> None:
+        """Book each of ``finished`` (``(index, accounting, wall_seconds)``) alone: those
+        that balance ``done``, each that does not ``failed`` with the catalog's refusal —
+        not left ``running`` (or ``planned``) with the whole group until a later run.
+
+        Raises:
+            ValueError: Naming the shards that do not balance.
+        """
+        unbalanced = []
+        for entry in finished:
+            try:
+                self.catalog.finish_shards(self.snapshot, [entry])
+            except ValueError as err:
+                unbalanced.append(entry[0])
+                error = (f"{err}; its status record does not account for every document: "
+                         "refine the shard again (--force, the DAG's reprocess Param)")
+                if entry[0] in self._started:  # this run's attempt, unless another's since
+                    self.fail(entry[0], error)
+                else:  # a published shard this run reuses
+                    self.catalog.fail_shard(self.snapshot, entry[0], error)
+        raise ValueError(f"snapshot {self.snapshot}: shards {unbalanced} do not balance "
+                         "(docs_read != docs_written + docs_quarantined) and were booked "
+                         "failed: refine them again with --force (the DAG's reprocess Param)")
 
     def fail(self, index: int, error: BaseException | str) -> None:
         """Shard ``index``'s attempt failed (the error is stored). A refusal to touch a

@@ -501,3 +501,43 @@ def test_a_finished_shard_waits_at_most_a_second_to_be_booked(tmp_path, tagger_m
         booked = done_at.get(index, float("inf"))  # none: not seen done while the run ran
         assert booked - ended[index] < 1.3 and booked < ended[3], (index, ended, done_at)
     catalog.close()
+
+
+def test_a_group_with_an_unbalanced_accounting_books_the_others(booked, tagger_model):
+    """Finished shards are booked in groups, in one transaction that the catalog refuses
+    whole when an accounting does not balance: the group's other shards stayed `running`
+    until a later run repaired them. The others are booked `done` now, the unbalanced one
+    `failed` with why, and the run's error names it. The writer publishes no accounting
+    that does not balance, so this one is edited into a real shard's result (a damaged or
+    hand-edited status record reaches the booking the same way)."""
+    catalog, out = booked
+    results = refine_shards(out, [0, 1], model=str(tagger_model))  # published, not booked
+    results[0]["accounting"]["docs_written"] -= 1
+    booking = ShardBooking(catalog, "snap")
+    for index in (0, 1):
+        booking.start(index, False)
+    with pytest.raises(ValueError, match=r"shards \[0\] do not balance"):
+        booking.finish_many(results)
+    shards = catalog.get_shards("snap")
+    assert [s["status"] for s in shards] == ["failed", "done"]
+    assert "does not balance" in shards[0]["error"] and "--force" in shards[0]["error"]
+    assert shards[1]["docs_read"] == 6 and shards[1]["attempts"] == 1
+
+
+def test_a_rerun_finding_a_status_record_that_does_not_balance_books_the_others_done(
+        booked, tagger_model):
+    """A rerun reuses the published shards and books them from their status records; one
+    record edited by hand so it no longer balances left the whole group unbooked. Now the
+    others are booked `done`, that one `failed`, and the run fails naming it."""
+    catalog, out = booked
+    refine_shards(out, [0, 1], model=str(tagger_model))  # published, booked nowhere
+    record = f"{out}/_status/shard-00001.json"
+    with open(record) as f:
+        status = json.load(f)
+    status["docs_quarantined"] += 1
+    with open(record, "w") as f:
+        json.dump(status, f)
+    with pytest.raises(ValueError, match=r"shards \[1\] do not balance"):
+        refine_shards(out, [0, 1], model=str(tagger_model), booking=ShardBooking(catalog, "snap"))
+    assert [(s["status"], s["attempts"]) for s in catalog.get_shards("snap")] == \
+        [("done", 0), ("failed", 0)]  # fmt: skip
