@@ -378,12 +378,12 @@ class FinishedShards:
         """Book ``result`` with its group; returns it.
 
         Raises:
-            Exception: What booking an earlier group raised.
+            Exception: What booking an earlier group raised (``result`` waits all the
+                same: it is booked with what waits when the context ends).
         """
         if self.booking is None:
             return result
         with self._due:
-            self._raise_error()
             if not self.waiting:
                 self._first_at = time.monotonic()
             self.waiting.append(result)
@@ -395,6 +395,7 @@ class FinishedShards:
                 self._thread.start()
             else:
                 self._due.notify()
+            self._raise_error()
         return result
 
     def _book_when_due(self) -> None:

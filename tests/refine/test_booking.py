@@ -541,3 +541,29 @@ def test_a_rerun_finding_a_status_record_that_does_not_balance_books_the_others_
         refine_shards(out, [0, 1], model=str(tagger_model), booking=ShardBooking(catalog, "snap"))
     assert [(s["status"], s["attempts"]) for s in catalog.get_shards("snap")] == \
         [("done", 0), ("failed", 0)]  # fmt: skip
+
+
+def test_a_result_added_after_a_failed_booking_is_still_booked(booked, tagger_model):
+    """The booking thread books a group that raises (an accounting that does not balance);
+    the run hears of it where it adds its next shard's result, and that result was dropped
+    with the error: its shard stayed `running`. It waits now and is booked as the run
+    ends."""
+    import time
+
+    from prox_tasks.refine.booking import BOOKED_WITHIN, FinishedShards
+
+    catalog, out = booked
+    results = refine_shards(out, [0, 1], model=str(tagger_model))  # published, not booked
+    results[0]["accounting"]["docs_written"] -= 1  # the writer publishes none that does not
+    booking = ShardBooking(catalog, "snap")
+    for index in (0, 1):
+        booking.start(index, False)
+    with pytest.raises(ValueError, match=r"shards \[0\] do not balance"):
+        with FinishedShards(booking) as finished:
+            finished.add(results[0])
+            deadline = time.monotonic() + BOOKED_WITHIN + 10
+            while catalog.get_shard("snap", 0)["status"] == "running" \
+                    and time.monotonic() < deadline:  # fmt: skip
+                time.sleep(0.05)
+            finished.add(results[1])  # raises the thread's error
+    assert [s["status"] for s in catalog.get_shards("snap")] == ["failed", "done"]
