@@ -32,8 +32,7 @@ def result(index: int) -> dict:
 def timed(n: int, grouped: bool) -> float:
     from bench.manifest_scale import build_manifest
     from prox_tasks.catalog import Catalog
-    from prox_tasks.refine.booking import ShardBooking, register_plan
-    from prox_tasks.refine.workers import BOOKED_TOGETHER
+    from prox_tasks.refine.booking import BOOKED_TOGETHER, ShardBooking, register_plan
 
     with tempfile.TemporaryDirectory() as tmp:
         catalog = Catalog(f"sqlite:///{tmp}/catalog.sqlite")
