@@ -76,8 +76,8 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
         "warc_uris": {"default": [], "type": "array", "items": {"type": "string"},
                       "title": "WARC files of a WET input",
                       "description": "For the html and best teachers: each sampled WET record "
-                      "takes the HTML of the WARC response it refers to; {ds} placeholders "
-                      "take the run's date. Rows with an html field need none."},
+                      "takes the HTML of the WARC response it refers to; each a file, folder or "
+                      "glob (*.warc.gz); {ds} placeholders take the run's date. Rows with an html field need none."},
         "sample_size": {"default": 300, "type": "integer", "minimum": 2, "title": "Documents",
                         "description": "Documents sampled to label, stratified by source and "
                         "length."},

@@ -30,8 +30,9 @@ def register(subparsers, name: str, help_text: str) -> None:
         "--warc",
         action="append",
         default=None,
-        help="WARC file(s) holding the HTML responses of a WET --input (joined on "
-        "WARC-Refers-To); repeatable",
+        metavar="WARC_URI",
+        help="WARC files holding the HTML responses of a WET --input (joined on "
+        "WARC-Refers-To): a file, folder or glob; repeatable",
     )
     p.add_argument(
         "--extractor",

@@ -17,6 +17,9 @@ import re
 from collections.abc import Iterator, Mapping
 
 log = logging.getLogger(__name__)
+#: The names a folder's or glob's WARC files have (a crawl's WET and WAT files, in
+#: ``.warc.wet.gz`` and ``.warc.wat.gz``, hold no response and are not read).
+WARC_EXTENSIONS = (".warc", ".warc.gz", ".warc.zst")
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -61,6 +64,32 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> str:
     except ImportError:  # pragma: no cover - charset-normalizer comes with requests
         pass
     return payload.decode("utf-8", errors="replace")
+
+
+def warc_files(warc_uris: list[str]) -> list[str]:
+    """The WARC files ``warc_uris`` name, each a file, a folder or a glob (local or S3),
+    listed as every prox input is (:func:`prox_tasks.corpus.readers.listed_inputs`), in
+    order: a file named is read whatever its name; of a folder or glob, the files named
+    like WARC (:data:`WARC_EXTENSIONS`), the others skipped with a warning.
+
+    Raises:
+        FileNotFoundError: A URI that names no WARC file.
+    """
+    from prox_tasks.corpus.readers import listed_inputs
+    from prox_tasks.storage import to_uri
+
+    files = []
+    for uri in warc_uris:
+        listed = listed_inputs(uri)
+        named = [p for p in listed if p == to_uri(uri) or p.lower().endswith(WARC_EXTENSIONS)]
+        for path in sorted(set(listed) - set(named)):
+            log.warning("--warc: skipping %s: not named like a WARC file (%s)", path,
+                        ", ".join(WARC_EXTENSIONS))
+        if not named:
+            raise FileNotFoundError(f"--warc {uri}: no WARC file there (a file, or a folder or "
+                                    f"glob of files named {', '.join(WARC_EXTENSIONS)})")
+        files.extend(named)
+    return files
 
 
 def _html_responses(warc_uri: str) -> Iterator[tuple[object, dict]]:
@@ -161,7 +190,7 @@ class WarcResponses(Mapping):
             self.duplicates = [tuple(d) for d in index["duplicates"]]
             self.total = index["html_responses"]
             return
-        for uri in warc_uris:
+        for uri in warc_files(warc_uris):
             for record, info in _html_responses(uri):
                 size = _payload(record, uri, info["record_id"], keep=False)
                 if info["record_id"] in self._index:
@@ -242,7 +271,8 @@ def html_record_ids(warc_uris: list[str]) -> frozenset[str]:
 
 
 def _record_ids(warc_uris: list[str]) -> Iterator[str]:
-    return (info["record_id"] for uri in warc_uris for _record, info in _html_responses(uri))
+    return (info["record_id"] for uri in warc_files(warc_uris)
+            for _record, info in _html_responses(uri))
 
 
 def html_by_record_id(warc_uris: list[str], index_uri: str | None = None) -> WarcResponses:
@@ -283,7 +313,7 @@ def html_by_capture(warc_uris: list[str]) -> dict[tuple[str, str], list[str]]:
     """``{(url, date): [html, ...]}`` in file order (a URL captured twice in one second keeps
     both, matched to rows in the same order)."""
     out: dict[tuple[str, str], list[str]] = {}
-    for uri in warc_uris:
+    for uri in warc_files(warc_uris):
         for r in html_records(uri):
             out.setdefault((r["url"], r["date"]), []).append(r["html"])
     return out

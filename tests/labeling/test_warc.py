@@ -321,3 +321,34 @@ def test_a_seed_set_of_a_wet_input_takes_its_html_from_the_warc_files(tmp_path, 
     assert main(args) == 0  # a rerun: the same seed set, no page extracted again
     assert json.loads(capsys.readouterr().out)["version"] == info["version"]
     assert {p: p.stat().st_mtime_ns for p in parts} == written
+
+
+def test_warc_takes_a_folder_and_a_glob_as_every_prox_uri_option_does(tmp_path, capsys):
+    """--warc DIR failed with 'Is a directory' and --warc 'DIR/*.warc.gz' with 'No such file':
+    both now join as the file itself does; the folder's WET file (no responses) and other
+    files are skipped by their names; the seed set's probe and index read them too."""
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    warc, wet = write_warc_pair(crawl)  # the WET file sits beside the WARC file
+    (crawl / "README.txt").write_text("segment 0\n")
+    rows = {}
+    for given in (warc, crawl, f"{crawl}/*.warc.gz"):
+        out = tmp_path / "labels.jsonl"
+        assert main(["label", "--json", "--input", str(wet), "--warc", str(given),
+                     "--teacher", "html", "--output", str(out)]) == 0
+        summary = json.loads(capsys.readouterr().out)
+        assert summary["warc"]["joined"] == 1 and summary["valid"] == 1, given
+        rows[str(given)] = [json.loads(line)["doc_program"] for line in open(out)]
+    assert len({json.dumps(r) for r in rows.values()}) == 1
+    # the seed set's probe and index (prox label --seed-set, the seed DAG's warc_uris)
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.run import probe_teacher_input
+    from prox_tasks.labeling.warc import write_index
+
+    probe_teacher_input(str(wet), get_teacher("html"), warc_uris=[str(crawl)], caller="dag")
+    [response] = list(html_records(str(warc)))
+    counts = write_index([str(crawl)], [response["record_id"]], str(tmp_path / "index.json"))
+    assert counts == {"html_responses": 1, "indexed": 1}
+    code = main(["label", "--input", str(wet), "--warc", f"{tmp_path}/none/*.warc.gz",
+                 "--teacher", "html", "--output", str(tmp_path / "l2.jsonl")])
+    assert code == 1 and "no WARC file there" in capsys.readouterr().err
