@@ -115,7 +115,7 @@ def test_no_command_prints_or_writes_a_secret(tmp_path):
          "default", "--no-progress"],
         ["refine", "--input", str(docs), "--output", str(out / "r3"), "--model", "promoted"],
         ["label", "--input", str(docs), "--output", str(out / "label"), "--teacher", "llm",
-         "--base-url", teacher.url, "--model", "m", "--no-register", "--limit", "2"],
+         "--base-url", teacher.url, "--model", "m", "--limit", "2"],
         ["label", "--input", str(docs), "--output", str(out / "label2"), "--teacher", "rules"],
         ["train", "--seed", str(out / "label2"), "--output", "s3://bucket/registry",
          "--epochs", "1"],

@@ -67,9 +67,14 @@ def register(subparsers, name: str, help_text: str) -> None:
         action="store_true",
         help="sample, label, validate, split and write a versioned seed set",
     )
-    s.add_argument("--sample-size", type=int, default=5000)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--val-fraction", type=float, default=0.1)
+    # None when not given (a refusal without --seed-set), then SEED_SET_DEFAULTS
+    s.add_argument("--sample-size", type=int, default=None,
+                   help=f"documents to sample (default {SEED_SET_DEFAULTS['sample_size']})")
+    s.add_argument("--seed", type=int, default=None,
+                   help=f"random seed of the sample (default {SEED_SET_DEFAULTS['seed']})")
+    s.add_argument("--val-fraction", type=float, default=None,
+                   help="share of the sample held out for validation (default "
+                        f"{SEED_SET_DEFAULTS['val_fraction']:g})")
     s.add_argument("--name", default=None, help="catalog name (default seed-<teacher>-<version>)")
     s.add_argument(
         "--catalog",
@@ -137,16 +142,13 @@ def build_teacher(args):
 def run(args) -> Outcome:
     from prox_tasks.labeling.run import label_corpus
 
-    if args.seed_set:  # options of the one-file route: a seed set samples, splits, keeps texts
-        ignored = [name for name, given in (("--limit", args.limit),
-                                            ("--keep-text", args.keep_text),
-                                            ("--quarantine", args.quarantine)) if given]
-        if ignored:
-            return Outcome.failure(
-                "label", f"{', '.join(ignored)} {'does' if len(ignored) == 1 else 'do'} not apply "
-                "with --seed-set (it samples "
-                "--sample-size documents, keeps their text and quarantines beside the seed "
-                "set)", code=2)
+    refused = _options_of_the_other_route(args)
+    if refused:
+        return Outcome.failure("label", refused, code=2)
+    if args.seed_set:
+        for dest, default in SEED_SET_DEFAULTS.items():
+            if getattr(args, dest) is None:
+                setattr(args, dest, default)
         from prox_tasks.labeling.seedset import check_split_settings
 
         try:  # before the folder is claimed: a rerun with the setting fixed is not refused
@@ -183,6 +185,39 @@ def run(args) -> Outcome:
                    f"{summary['drop_doc']:,} drop_doc, "
                    f"{quarantined(summary['quarantined'], summary['quarantine'])}{fell_back} "
                    f"-> {summary['output']}", summary)
+
+
+#: The seed set's sampling options when not given (None in the parser: a refusal without
+#: ``--seed-set`` tells them from what was typed).
+SEED_SET_DEFAULTS = {"sample_size": 5000, "seed": 0, "val_fraction": 0.1}
+
+#: The options of one route only, by flag: ``(dest, whether it is the seed set's route)``.
+#: Given on the other route they would be ignored silently, so they are refused (exit 2).
+_ROUTE_ONLY = {"--limit": ("limit", False), "--keep-text": ("keep_text", False),
+               "--quarantine": ("quarantine", False),
+               "--sample-size": ("sample_size", True), "--seed": ("seed", True),
+               "--val-fraction": ("val_fraction", True), "--name": ("name", True),
+               "--catalog": ("catalog", True), "--no-register": ("no_register", True)}
+#: Why each route's options do not apply on the other, and what to do.
+_OTHER_ROUTE = {
+    True: "with --seed-set (it samples --sample-size documents, keeps their text and "
+          "quarantines beside the seed set)",
+    False: "without --seed-set (prox label then labels every document of --input into one "
+           "--output file): add --seed-set to sample a seed set, or leave out what does not "
+           "apply",
+}  # fmt: skip
+
+
+def _options_of_the_other_route(args) -> str | None:
+    """The refusal of the options given that the route ``args.seed_set`` picks does not
+    take (:data:`_ROUTE_ONLY`), or None."""
+    given = [flag for flag, (dest, seed_set) in _ROUTE_ONLY.items()  # --seed 0 is given too
+             if seed_set != args.seed_set and getattr(args, dest) is not None
+             and getattr(args, dest) is not False]
+    if not given:
+        return None
+    verb = "does" if len(given) == 1 else "do"
+    return f"{', '.join(given)} {verb} not apply {_OTHER_ROUTE[args.seed_set]}"
 
 
 #: The options that set what ``seed_set_params`` records, named in a refusal as given.

@@ -383,3 +383,22 @@ def test_an_input_whose_rows_with_gold_come_after_the_first_thousand_is_labeled_
                      "--teacher", "diff", *extra]) == 1  # fmt: skip
         assert "none of the 1,500 documents read" in capsys.readouterr().err
     assert not list(tmp_path.glob("refused*"))
+
+
+def test_options_of_the_seed_set_route_are_refused_without_seed_set(tmp_path, capsys):
+    """prox label --sample-size 100 without --seed-set labeled every document, the option
+    ignored silently (so --seed, --val-fraction, --name, --catalog, --no-register): the mirror
+    of the refusal above, from the same table, is a usage error and writes nothing."""
+    from .conftest import SAMPLE
+
+    out = tmp_path / "labels.jsonl"
+    for extra in (["--sample-size", "100"], ["--seed", "0"], ["--val-fraction", "0.2"],
+                  ["--name", "seed-a"], ["--catalog", str(tmp_path / "c.sqlite")],
+                  ["--no-register"]):
+        assert main(["label", "--input", str(SAMPLE), "--output", str(out), *extra]) == 2
+        err = capsys.readouterr().err
+        assert f"{extra[0]} does not apply without --seed-set" in err and "add --seed-set" in err
+    assert main(["label", "--input", str(SAMPLE), "--output", str(out), "--sample-size", "9",
+                 "--seed", "3"]) == 2
+    assert "--sample-size, --seed do not apply without --seed-set" in capsys.readouterr().err
+    assert not out.exists()
