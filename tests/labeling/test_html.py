@@ -398,3 +398,20 @@ def test_teachers_dropped_without_close_leave_no_extractor_worker_running():
     assert out.returncode == 0, out.stderr[-2000:]
     counts = [tuple(map(int, line.split())) for line in out.stdout.splitlines()]
     assert counts == [(1, 0)] * 6, f"(with the teacher, after dropping it): {counts}"
+
+
+def test_the_label_line_names_the_rejected_rows_by_reason(tmp_path, capsys):
+    """``prox label``'s line said "3 documents …: 2 valid" and never the one rejected, nor
+    why: it now says "1 rejected (1 html:extractor_timeout)", as quarantines are said."""
+    from prox_tasks.cli import main
+
+    rows = [{"id": "ok", "text": page_text(), "html": page_html()},
+            {"id": "slow", "text": "word " * 30, "html": slow_page_html()}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "l.jsonl"),
+                 "--teacher", "html", "--html-timeout", "0.3"]) == 0
+    line = capsys.readouterr().out
+    assert "2 documents with html: 1 valid, 1 rejected (1 html:extractor_timeout), " in line
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "r.jsonl")]) == 0
+    assert "2 documents with rules: 2 valid, 0 rejected, " in capsys.readouterr().out
