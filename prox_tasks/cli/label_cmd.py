@@ -18,14 +18,16 @@ def register(subparsers, name: str, help_text: str) -> None:
         "--teacher",
         choices=["rules", "diff", "html", "llm", "best"],
         default="rules",
-        help="best: diff where a gold text exists, else html where the HTML exists, else rules "
-        "(llm when --base-url/--conn-id is given)",
+        help="default rules; best: diff where a gold text exists, else html where the HTML "
+        "exists, else rules (llm when --base-url/--conn-id is given)",
     )
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default="id")
+    p.add_argument("--text-field", default="text",
+                   help="the rows' field holding the text (default text)")
+    p.add_argument("--id-field", default="id",
+                   help="the rows' field holding the id (default id; absent: a hash of the text)")
     add_format_option(p)
-    p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher")
-    p.add_argument("--html-field", default="html", help="page HTML for the html teacher")
+    p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher (default gold_text)")
+    p.add_argument("--html-field", default="html", help="page HTML for the html teacher (default html)")
     p.add_argument(
         "--warc",
         action="append",
@@ -38,7 +40,7 @@ def register(subparsers, name: str, help_text: str) -> None:
         "--extractor",
         choices=["trafilatura", "resiliparse"],
         default="trafilatura",
-        help="html teacher: the main-content extractor",
+        help="html teacher: the main-content extractor (default trafilatura)",
     )
     p.add_argument(
         "--html-timeout", type=option_type("extract_timeout"), default=None,

@@ -1,5 +1,8 @@
 import gzip
 import json
+import re
+
+import pytest
 
 from prox_tasks.cli import main
 from prox_tasks.programs import parse
@@ -402,3 +405,18 @@ def test_options_of_the_seed_set_route_are_refused_without_seed_set(tmp_path, ca
                  "--seed", "3"]) == 2
     assert "--sample-size, --seed do not apply without --seed-set" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_help_states_the_seed_set_defaults(capsys):
+    """``prox label --help`` showed no default for --sample-size, --seed, --val-fraction
+    (None in the parser, so a refusal without --seed-set tells them from what was typed;
+    tests/cli/test_train_cmd.py::test_help_states_every_default checks the rest)."""
+    from prox_tasks.cli.label_cmd import SEED_SET_DEFAULTS
+
+    with pytest.raises(SystemExit):
+        main(["label", "--help"])
+    said = " ".join(capsys.readouterr().out.split())
+    assert SEED_SET_DEFAULTS == {"sample_size": 5000, "seed": 0, "val_fraction": 0.1}
+    for flag, default in (("--sample-size", "5000"), ("--seed", "0"), ("--val-fraction", "0.1"),
+                          ("--text-field", "text"), ("--id-field", "id")):
+        assert re.search(rf"{flag} \S+ [^-]*\(default {default}\b", said), flag
