@@ -37,13 +37,22 @@ class MissingTeacherInput(ValueError):
 
 
 def missing_teacher_input(teacher: str, needs: str, field: str, checked: int, input_uri,
-                          warc_uris=None, caller: str = "cli") -> MissingTeacherInput:
+                          warc_uris=None, caller: str = "cli",
+                          refers_to: int | None = None) -> MissingTeacherInput:
     """The error for ``checked`` documents of ``input_uri`` none of which has the string
     ``field`` (nor, with ``warc_uris``, a WARC response their ``WARC-Refers-To`` names) that
     ``teacher`` reads as ``needs``; ``caller`` (``cli`` or ``dag``) decides how the way out
-    is named."""
+    is named. ``refers_to``: how many of them had a ``refers_to`` to join on (0: the
+    message says what a JSON Lines or Parquet row needs to join its WARC response)."""
     need = _NEEDS[needs]
-    where = " (nor a response in the WARC files given)" if warc_uris else ""
+    where = ""
+    if warc_uris:
+        joins = ""
+        if needs == "html" and refers_to == 0:  # rows converted by a tool: nothing to join on
+            joins = (": none of them has a refers_to to join on; a WET record has it from its "
+                     "WARC-Refers-To, a JSON Lines or Parquet row needs a refers_to field "
+                     "holding its response's WARC-Record-ID (<urn:uuid:…>; docs/teachers.md)")
+        where = f" (nor a response in the WARC files given{joins})"
     other = "--teacher" if caller == "cli" else "the teacher Param"
     return MissingTeacherInput(
         f"the {teacher} teacher needs {need['what']} in each row's {field!r} field: none of "
@@ -111,12 +120,14 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
         responses = html_record_ids(list(warc_uris))
     _warn_reading_on(teacher.name, fields[needs], len(first), input_uri)
     read = len(first)
+    joinable = sum(bool(d.meta.get("refers_to")) for d in first)
     for doc in docs:
         read += 1
+        joinable += bool(doc.meta.get("refers_to"))
         if has_teacher_input(doc.meta, needs, fields, responses):
             return
     raise missing_teacher_input(teacher.name, needs, fields[needs], read, input_uri,
-                                warc_uris, caller)
+                                warc_uris, caller, refers_to=joinable)
 
 
 def _warn_reading_on(teacher: str, field: str, read: int, input_uri) -> None:
@@ -251,6 +262,7 @@ def label_corpus(
             for doc in batch:
                 size = None
                 refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
+                counts["refers_to"] += bool(refers_to)
                 counts["has_input"] += has_teacher_input(doc.meta, needs, fields, warc_html)
                 if warc_html and html_field not in doc.meta and refers_to in warc_html:
                     counts["warc_joined"] += 1
@@ -315,7 +327,7 @@ def label_corpus(
                 warned = True  # read on: rows with it may come later; none at all is refused
         if probe and counts["read"] and not counts["has_input"]:
             raise missing_teacher_input(teacher.name, needs, fields[needs], counts["read"],
-                                        input_uri, warc_uris)
+                                        input_uri, warc_uris, refers_to=counts["refers_to"])
         if not counts["read"] and not len(quarantine):  # nothing published
             from prox_tasks.corpus.readers import empty_input, input_files
 

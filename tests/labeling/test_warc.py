@@ -352,3 +352,31 @@ def test_warc_takes_a_folder_and_a_glob_as_every_prox_uri_option_does(tmp_path, 
     code = main(["label", "--input", str(wet), "--warc", f"{tmp_path}/none/*.warc.gz",
                  "--teacher", "html", "--output", str(tmp_path / "l2.jsonl")])
     assert code == 1 and "no WARC file there" in capsys.readouterr().err
+
+
+def test_json_rows_with_warc_but_no_refers_to_are_told_the_field_that_joins_them(tmp_path,
+                                                                                 capsys):
+    """JSON Lines rows with --warc and no refers_to field were refused naming only the html
+    field: the message now names refers_to (the row's response WARC-Record-ID), for prox
+    label and the seed probe, and what it says works: with the field the rows join."""
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
+
+    warc, _ = write_warc_pair(tmp_path)
+    [response] = list(html_records(str(warc)))
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text(json.dumps({"id": "p1", "text": "A page of text. " * 10}) + "\n")
+    code = main(["label", "--input", str(rows), "--warc", str(warc), "--teacher", "html",
+                 "--output", str(tmp_path / "l.jsonl")])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert ("a JSON Lines or Parquet row needs a refers_to field holding its response's "
+            "WARC-Record-ID") in err
+    with pytest.raises(MissingTeacherInput, match="needs a refers_to field"):
+        probe_teacher_input(str(rows), get_teacher("html"), warc_uris=[str(warc)],
+                            caller="dag")
+    rows.write_text(json.dumps({"id": "p1", "text": "A page of text. " * 10,
+                                "refers_to": f"<{response['record_id']}>"}) + "\n")
+    assert main(["label", "--json", "--input", str(rows), "--warc", str(warc), "--teacher",
+                 "html", "--output", str(tmp_path / "l.jsonl")]) == 0
+    assert json.loads(capsys.readouterr().out)["warc"]["joined"] == 1
