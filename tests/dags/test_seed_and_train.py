@@ -285,6 +285,24 @@ def test_the_warc_files_are_indexed_once_in_sample_not_again_by_each_label_task(
     assert all(p["warc"]["html_responses"] == 12 and p["valid"] == 3 for p in parts)
 
 
+@pytest.mark.parametrize("given", ["folder", "glob"])
+def test_the_warc_uris_param_takes_a_folder_and_a_glob(tmp_path, given):
+    """warc_uris, as prox label --warc, failed on a folder ('Is a directory') and a glob ('No
+    such file'): sample's probe and index and each label_shard now read the WARC files they
+    name (the folder's WET input beside them skipped by its name)."""
+    from prox_tasks.pipeline import seeding
+
+    warc, wet = _warc_and_wet(tmp_path / "crawl", 12)
+    uri = str(warc.parent) if given == "folder" else f"{warc.parent}/*.warc.gz"
+    params = {"input_uri": str(wet), "warc_uris": [uri], "teacher": "html",
+              "seed_root": str(tmp_path / "seeds"), "sample_size": 6, "random_seed": 0,
+              "label_shard_docs": 3}
+    plan = seeding.sample(params, None)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    assert [p["warc"]["joined"] for p in parts] == [3, 3]
+    assert all(p["warc"]["html_responses"] == 12 and p["valid"] == 3 for p in parts)
+
+
 @pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
     # teacher options are checked before sampling, not in every label_shard after it
     ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "sample", "teacher 'rules'"),
