@@ -7,6 +7,7 @@ at import time, so AIRFLOW_HOME and friends must be set first. One temporary AIR
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import sqlite3
@@ -77,6 +78,19 @@ def migrate_once() -> None:
         # WAL lets the services read while one of them writes (persistent in the DB file)
         with sqlite3.connect(HOME / "airflow.db") as db:
             db.execute("PRAGMA journal_mode=WAL")
-        for pool, slots in (("gpu", 2), ("teacher_api", 4)):
-            airflow_cli("pools", "set", pool, str(slots), f"prox {pool} pool")
+        set_pools({"gpu": 2, "teacher_api": 4})
         _MIGRATED = True
+
+
+def set_pools(pools: dict[str, int], env: dict | None = None) -> None:
+    """Create or resize the Airflow ``pools`` (name -> slots) of the installation ``env``
+    names: one ``airflow pools import`` (each Airflow CLI start costs seconds: one call, not
+    one per pool)."""
+    spec = {name: {"slots": slots, "description": f"prox {name} pool"}
+            for name, slots in pools.items()}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(spec, f)
+    try:
+        airflow_cli("pools", "import", f.name, env=env)
+    finally:
+        os.unlink(f.name)

@@ -18,13 +18,14 @@ Usage::
 from __future__ import annotations
 
 import string
+import tempfile
 import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.dags.airflow_env import airflow_cli
+from tests.dags.airflow_env import airflow_cli, set_pools
 from tests.dags.services import Airflow, Service, airflow_services
 from tests.deploy.postgres import PostgresServer
 from tests.deploy.redis import RedisServer
@@ -65,6 +66,27 @@ class DeploymentConfig:
             raise ValueError("workers need the CeleryExecutor")
         if self.executor == "CeleryExecutor" and self.workers < 1:
             raise ValueError("the CeleryExecutor needs at least one worker")
+
+
+#: PostgreSQL server (its data folder: unique per start, where a port may be reused) -> its
+#: database that ``airflow db migrate`` has migrated.
+_MIGRATED_TEMPLATES: dict[str, str] = {}
+
+
+def migrated_metadata_db(postgres: PostgresServer) -> str:
+    """A database on ``postgres`` that ``airflow db migrate`` has migrated, made on the first
+    call: each deployment's metadata DB is a copy of it (``CREATE DATABASE ... TEMPLATE``,
+    a second) instead of a migration of its own (tens of seconds of Airflow CLI each). The
+    template itself is never connected to after its migration, so it stays copyable."""
+    if postgres.data not in _MIGRATED_TEMPLATES:
+        name = f"airflow_template_{uuid.uuid4().hex[:8]}"
+        postgres.create_database(name)
+        with tempfile.TemporaryDirectory(prefix="prox-airflow-template-") as home:
+            airflow_cli("db", "migrate", env={"AIRFLOW_HOME": home,
+                                              "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN":
+                                                  postgres.database_url(name)})
+        _MIGRATED_TEMPLATES[postgres.data] = name
+    return _MIGRATED_TEMPLATES[postgres.data]
 
 
 def s3_env(endpoint: str) -> dict:
@@ -138,12 +160,11 @@ class Deployment:
         when a step fails)."""
         try:
             self._stack.callback(self._drop_databases)
-            for name in self._databases:
-                self.postgres.create_database(name)
+            metadata, catalog = self._databases
+            self.postgres.create_database(metadata, template=migrated_metadata_db(self.postgres))
+            self.postgres.create_database(catalog)
             self.home.mkdir(parents=True, exist_ok=True)
-            airflow_cli("db", "migrate", env=self.env)
-            for pool, slots in self.config.pools.items():
-                airflow_cli("pools", "set", pool, str(slots), f"prox {pool} pool", env=self.env)
+            set_pools(self.config.pools, env=self.env)
             workers = tuple(self.worker_service(name) for name in self.workers)
             self.airflow = self._stack.enter_context(airflow_services(
                 self.env, timeout=timeout, home=self.home, extra_services=workers))

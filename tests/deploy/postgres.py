@@ -81,9 +81,11 @@ class PostgresServer:
             raise PostgresUnavailable(f"PostgreSQL could not be started here: {detail}") from err
         return self
 
-    def create_database(self, name: str) -> str:
-        """Create database ``name``; returns its SQLAlchemy URL."""
-        self._sql(f'CREATE DATABASE "{name}"')
+    def create_database(self, name: str, template: str | None = None) -> str:
+        """Create database ``name`` (a copy of database ``template`` if given: no session
+        may be connected to it); returns its SQLAlchemy URL."""
+        copy = f' TEMPLATE "{template}"' if template else ""
+        self._sql(f'CREATE DATABASE "{name}"{copy}')
         return self.database_url(name)
 
     def drop_database(self, name: str) -> None:
