@@ -33,6 +33,29 @@ EXTENSIONS = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".nd
 
 UTF8_BOM = b"\xef\xbb\xbf"
 
+#: Suffixes of an output name that say a format or compression the JSON Lines writers
+#: (``prox execute``, ``prox label``) do not write: they write plain JSON Lines, gzip
+#: (``.gz``) or zstd (``.zst``) by the name, anything else as plain text under that name.
+_NOT_WRITTEN = (".parquet", ".pq", ".arrow", ".feather", ".orc", ".avro", ".csv", ".tsv",
+                ".wet", ".warc", ".wat", ".bz2", ".xz", ".lz4", ".lzma", ".br", ".zip",
+                ".7z", ".tar", ".snappy")
+
+
+def refused_output_name(uri: str, option: str = "--output") -> str | None:
+    """Why a JSON Lines output may not be named ``uri`` (given as ``option``), or None.
+
+    A name ending in another format's or compression's suffix (``labels.parquet``,
+    ``rows.jsonl.bz2``) would get plain JSON Lines under it: a reader going by the name
+    (pandas, Spark, ``bzip2 -d``) then fails on it, or prox itself reads it as what it is
+    not. The message names what is written instead.
+    """
+    name = uri.rstrip("/").rsplit("/", 1)[-1].lower()
+    suffix = next((s for s in _NOT_WRITTEN if name.endswith(s)), None)
+    if suffix is None:
+        return None
+    return (f"{option} {uri} is named {suffix}, but what is written there is JSON Lines: "
+            "name it .jsonl (plain), .jsonl.gz (gzip) or .jsonl.zst (zstd)")
+
 
 def line_limit(max_doc_bytes: int) -> int:
     # JSON escaping can grow a text (\uXXXX is 6 bytes for 3); leave room for other fields.

@@ -161,3 +161,23 @@ def test_execute_gives_a_json_id_too_large_for_a_float_the_digits_prox_refine_gi
     written = [json.loads(x)["id"] for x in open(out)]
     assert written == [123456789012345678901, 123456789012345678902, 123456789012345678903]
     assert [str(i) for i in written] == [d.id for d in read_documents(str(src))]
+
+
+def test_an_output_named_as_another_format_is_refused_naming_what_is_written(tmp_path,
+                                                                             capsys):
+    src = tmp_path / "in.jsonl.gz"
+    write_rows(src, [json.dumps({"id": "a", "text": "one two", "doc_program": "keep_doc()"}).encode()])
+    for name in ("x.parquet", "x.jsonl.bz2"):
+        out = tmp_path / name
+        assert main(["execute", "--input", str(src), "--output", str(out)]) == 2
+        err = capsys.readouterr().err
+        assert f"--output {out} is named {Path(name).suffix}" in err
+        assert ".jsonl.gz" in err and ".jsonl.zst" in err
+        assert not out.exists()  # nothing written under a name that lies
+    quarantine = tmp_path / "bad.parquet"
+    assert main(["execute", "--input", str(src), "--output", str(tmp_path / "x.jsonl"),
+                 "--quarantine", str(quarantine)]) == 2
+    assert "--quarantine" in capsys.readouterr().err and not quarantine.exists()
+    # what the writers write, and a name with no suffix, are taken as before
+    for name in ("x.jsonl", "x.jsonl.gz", "x.jsonl.zst", "x.ndjson", "x.json", "x"):
+        assert main(["execute", "--input", str(src), "--output", str(tmp_path / name)]) == 0
