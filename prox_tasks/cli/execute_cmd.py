@@ -24,7 +24,10 @@ def execute_rows(
     """Execute ``doc_program``/``chunk_program`` of every row; bad rows go to quarantine.
 
     Rows are read with :func:`prox_tasks.corpus.read_rows` (paths, ``file://`` or
-    ``s3://``; plain, ``.gz``, ``.zst``); a row whose text field is missing or not a
+    ``s3://``; plain, ``.gz``, ``.zst``); a label row (holding a program) without
+    ``text_field`` is read from ``text``, where ``prox label --keep-text`` writes the text
+    whatever field it read, and its executed text written back there; a row whose text
+    field is missing or not a
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
     (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``),
     an id no reader takes (``bad_id``: a list, a bool; a JSON whole number too large for a
@@ -59,7 +62,8 @@ def execute_rows(
             except RecordError as err:
                 doc_id, reason = None, (err.reason, err.detail)
             else:
-                reason = _bad(row, text_field)
+                field = _text_field_of(row, text_field)
+                reason = _bad(row, field)
             if reason:
                 if reason[0] == "missing_text" and _is_label(row):  # programs, no text
                     counts["labels_without_text"] += 1
@@ -67,10 +71,10 @@ def execute_rows(
                 quarantine.add(source, line, reason[0], reason[1], dumps_line(row), doc_id)
                 continue
             result = execute(
-                row[text_field], row.get("doc_program"), row.get("chunk_program"), policy=policy
+                row[field], row.get("doc_program"), row.get("chunk_program"), policy=policy
             )
             errors.update(result.stats.errors)
-            row[text_field] = result.text
+            row[field] = result.text  # where it was read: a label row's stays under "text"
             row["dropped"] = result.dropped
             row["stats"] = result.stats.to_dict()
             out.write(dumps_line(row))
@@ -97,6 +101,20 @@ def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
         if isinstance(row.get(field), str) and has_lone_surrogate(row[field]):
             return "lone_surrogate", f"field {field!r} holds a lone surrogate"
     return None
+
+
+#: Where ``prox label --keep-text`` puts a row's text, whatever ``--text-field`` it read.
+LABEL_TEXT_FIELD = "text"
+
+
+def _text_field_of(row: dict, text_field: str) -> str:
+    """The field of ``row`` holding its text: ``text_field``, or for a label row without it
+    the field ``prox label --keep-text`` writes the text to (``text``, whatever field it
+    read it from: labels of a ``--text-field raw_content`` corpus hold no ``raw_content``),
+    so the same ``--text-field`` serves the corpus and its labels."""
+    if row.get(text_field) is None and _is_label(row) and row.get(LABEL_TEXT_FIELD) is not None:
+        return LABEL_TEXT_FIELD
+    return text_field
 
 
 def _is_label(row: dict) -> bool:

@@ -181,3 +181,33 @@ def test_an_output_named_as_another_format_is_refused_naming_what_is_written(tmp
     # what the writers write, and a name with no suffix, are taken as before
     for name in ("x.jsonl", "x.jsonl.gz", "x.jsonl.zst", "x.ndjson", "x.json", "x"):
         assert main(["execute", "--input", str(src), "--output", str(tmp_path / name)]) == 0
+
+
+def test_labels_of_a_raw_content_corpus_execute_with_its_text_field(tmp_path, capsys):
+    """``prox label --text-field raw_content --keep-text`` writes each row's text under
+    ``text``: ``prox execute --text-field raw_content`` over them reads it there (and writes
+    the executed text back there), instead of quarantining every row as missing_text with
+    advice to relabel with --keep-text, which they were."""
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
+    corpus = tmp_path / "cc.jsonl"
+    with gzip.open(sample, "rt") as fh, open(corpus, "w") as out:
+        for line in list(fh)[:6]:
+            row = json.loads(line)
+            row["raw_content"] = row.pop("text")
+            out.write(json.dumps(row) + "\n")
+    labels, bare = tmp_path / "labels.jsonl", tmp_path / "bare.jsonl"
+    for output, keep in ((labels, ["--keep-text"]), (bare, [])):
+        assert main(["label", "--input", str(corpus), "--output", str(output),
+                     "--text-field", "raw_content", *keep]) == 0
+    capsys.readouterr()
+    out = tmp_path / "executed.jsonl"
+    assert main(["execute", "--json", "--input", str(labels), "--output", str(out),
+                 "--text-field", "raw_content"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["written"], summary["quarantined"]) == (6, 0)
+    rows = [json.loads(x) for x in open(out)]
+    assert all("raw_content" not in r and "stats" in r for r in rows)
+    # labels without their text still get the advice, which is right for them
+    assert main(["execute", "--input", str(bare), "--output", str(out),
+                 "--text-field", "raw_content"]) == 0
+    assert "relabel with prox label --keep-text" in capsys.readouterr().out
