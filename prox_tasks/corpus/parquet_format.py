@@ -11,12 +11,13 @@ from dataclasses import replace
 
 from prox_tasks.corpus.document import RecordError, build_document, bytes_as_json, without_bytes
 from prox_tasks.storage import identity_of, open_uri, parse_uri
+from prox_tasks.storage.compressed import PARQUET_NAMES
 
 log = logging.getLogger(__name__)
 #: Files warned about, once per process (each shard of a file reads its schema).
 _warned: set[str] = set()
 
-EXTENSIONS = (".parquet", ".pq")
+EXTENSIONS = PARQUET_NAMES
 # Small batches and no pre-buffering keep memory flat across row groups (measured with
 # bench/io.py: peak RSS stays level instead of creeping up row group after row group).
 BATCH_ROWS = 256

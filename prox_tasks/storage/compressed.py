@@ -65,6 +65,11 @@ _OTHER_FORMATS = (
 )
 
 
+#: How a Parquet file is named (``prox_tasks.corpus.parquet_format.EXTENSIONS`` is this:
+#: storage, below the corpus package, names Parquet files in its refusals).
+PARQUET_NAMES = (".parquet", ".pq")
+
+
 def other_format(head: bytes) -> tuple[str, str] | None:
     """``(what, what to do)`` when ``head`` (a file's first bytes) starts a format no text
     reader can read — bzip2, xz, lz4, zip, 7z, Parquet — else None."""
@@ -109,8 +114,14 @@ def compression_to_read(raw, name: str, named: str | None, misnamed=None) -> str
     other = other_format(head) if found is None else None
     if other is not None:
         said = f"named as {named} but is" if named else "not text but"
+        todo = other[1]
+        if other[0] == "Parquet" and name.lower().endswith(PARQUET_NAMES):
+            # named so, it is read as text only where a forced format says so
+            todo = ("it is named as Parquet already: drop --format (the format Param), or "
+                    "pass --format parquet")
+        read = " as text" if other[0] == "Parquet" else ""  # prox reads Parquet, as Parquet
         raise NotText(f"{name} is {said} {other[0]} (it starts {head[:8]!r}), "
-                                 f"which prox does not read: {other[1]}")
+                      f"which prox does not read{read}: {todo}")
     if found == named:
         return found
     if found is None and (not head or any(m.startswith(head) for m in MAGIC)):

@@ -912,6 +912,25 @@ def test_a_file_in_a_format_no_text_reader_reads_is_one_loss_naming_it(tmp_path,
         input_files(str(spark), "jsonl")
 
 
+@pytest.mark.parametrize("forced", ["jsonl", "wet"])
+def test_a_parquet_file_named_so_under_a_forced_text_format_says_to_drop_it(tmp_path, capsys,
+                                                                           forced):
+    """``prox plan --input c4.parquet --format jsonl`` advised to "name it .parquet", which
+    it is, after saying prox does not read Parquet, which it does: the advice is now to drop
+    --format or pass --format parquet."""
+    from prox_tasks.cli import main
+
+    path = tmp_path / "c4.parquet"
+    path.write_bytes(_parquet(("\n".join(_good(3)) + "\n").encode()))
+    assert main(["plan", "--input", str(path), "--output", str(tmp_path / "out"),
+                 "--format", forced, "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "drop --format" in err and "pass --format parquet" in err, err
+    assert "name it .parquet" not in err and "does not read as text" in err
+    assert main(["plan", "--input", str(path), "--output", str(tmp_path / "out"),
+                 "--no-progress"]) == 0  # what the advice says works
+
+
 def test_a_plan_that_counted_a_lone_cr_file_as_one_line_is_refused_not_read_short(tmp_path):
     """A folder planned when a file with lone-CR line ends was one line: the plan holds it
     as one record of the whole file's bytes. Read by that plan now, line 0 is its first
