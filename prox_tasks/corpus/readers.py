@@ -82,10 +82,12 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
             _check_content(path, fmt)
         found = fmt or detect_format(path)
         if found is None:
+            crawl = crawl_file_advice(path)
             if len(listed) == 1:
-                raise FormatMismatch(f"cannot tell the format of {path}; pass --format (format=): "
-                                 "jsonl, parquet or wet")
-            log.warning("skipping %s: not JSONL, Parquet or WET", path)
+                raise FormatMismatch(crawl or f"cannot tell the format of {path}; pass --format "
+                                     "(format=): jsonl, parquet or wet")
+            log.warning("skipping %s", f"a crawl file: {crawl}" if crawl else
+                        f"{path}: not JSONL, Parquet or WET")
             skipped.append(path)
             continue
         files.append((path, found))
@@ -94,12 +96,39 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     return files
 
 
+#: Common Crawl's other files, by name (less a ``.gz``/``.zst``): what they hold instead of
+#: the text a WET's conversion records do, and what to read for it.
+_CRAWL_FILES = {
+    ".warc": ("a WARC (response records: HTML), not a WET (conversion records: text)",
+              "give its WET conversion (the crawl's .warc.wet.gz of that segment), or use "
+              "it as the HTML of those WET records: prox label --input WET --warc {path}"),
+    ".wat": ("a WAT (metadata records: JSON), not a WET (conversion records: text)",
+             "give its WET conversion (the crawl's .warc.wet.gz of that segment)"),
+}
+
+
+def crawl_file_advice(path: str) -> str | None:
+    """``path is …``: why ``path``, named as a crawl's WARC or WAT file, is not read, and what
+    to give instead; None for any other name. ``--format wet`` reads no text from one either
+    (:mod:`prox_tasks.corpus.wet`: no conversion record)."""
+    name = path.lower()
+    for suffix in (".gz", ".zst", ".zstd"):
+        name = name.removesuffix(suffix)
+    for ext, (what, todo) in _CRAWL_FILES.items():
+        if name.endswith(ext):
+            return f"{path} is {what}, which prox reads: {todo.format(path=path)}"
+    return None
+
+
 def _skipped_note(skipped: list[str], named: int = 2) -> str:
     """Why a listing that found files has none to read: Spark writes JSON Lines as
     ``part-00000.json``, which only a forced format reads. The way out comes first: a
     command's one-line error is cut at 400 characters."""
     if not skipped:
         return ""
+    crawl = [advice for advice in map(crawl_file_advice, skipped) if advice]
+    if len(crawl) == len(skipped):  # --format wet would read no text from them either
+        return f": {len(crawl):,} crawl {'file' if len(crawl) == 1 else 'files'}: {crawl[0]}"
     more = f" and {len(skipped) - named:,} more" if len(skipped) > named else ""
     return (f": pass --format (format=) jsonl, parquet or wet to read the {len(skipped):,} "
             f"{'file' if len(skipped) == 1 else 'files'} of no known format it skipped "

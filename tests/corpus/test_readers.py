@@ -475,3 +475,33 @@ def test_a_hidden_folder_that_cannot_be_listed_fails_nothing(tmp_path):
     finally:
         for hidden in ("_temporary", ".Trash-0"):
             (folder / hidden).chmod(0o755)
+
+
+def test_a_crawl_warc_is_named_as_such_with_what_to_give_instead(tmp_path, capsys):
+    """``prox plan``/``prox refine --input whirlwind.warc.gz`` (Common Crawl's WARC, not its
+    WET) said "cannot tell the format …; pass --format jsonl, parquet or wet", and
+    --format wet reads no text from a WARC. It now says the file is a WARC (response
+    records: HTML), to give its WET conversion or use it with prox label --warc; a folder
+    holding only crawl files says so too."""
+    import shutil
+    from pathlib import Path
+
+    from prox_tasks.cli import main
+
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    warc = shared / "commoncrawl_warc" / "whirlwind.warc.gz"
+    for command in ("plan", "refine"):
+        assert main([command, "--input", str(warc), "--output", str(tmp_path / command),
+                     "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert "is a WARC (response records: HTML), not a WET" in err, err
+        assert "WET conversion" in err and "prox label --input WET --warc" in err
+        assert "pass --format" not in err
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    shutil.copy(warc, folder)
+    shutil.copy(warc.with_name("whirlwind.warc.wat.gz"), folder)
+    assert main(["plan", "--input", str(folder), "--output", str(tmp_path / "out"),
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert "2 crawl files" in err and "is a WARC" in err and "pass --format" not in err
