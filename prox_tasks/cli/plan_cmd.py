@@ -10,10 +10,18 @@ def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--input", required=True, help="file, folder, prefix or glob (path, file://, s3://)")
     p.add_argument("--output", required=True, help="output folder of the refined snapshot")
-    p.add_argument("--target-docs", type=positive_int, default=None, help="documents per shard")
-    p.add_argument("--target-bytes", type=positive_int, default=None, help="bytes per shard")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default="id")
+    # the targets default to None, not to a number: a plan's settings (and so its id) record
+    # them as given, and plans written before must keep their ids
+    p.add_argument("--target-docs", type=positive_int, default=None,
+                   help="documents per shard (default: 10,000 when --target-bytes is not "
+                   "given)")
+    p.add_argument("--target-bytes", type=positive_int, default=None,
+                   help="uncompressed record bytes per shard (default: none; with "
+                   "--target-docs, a shard closes at whichever it reaches first)")
+    p.add_argument("--text-field", default="text",
+                   help="the field holding the text (default: %(default)s)")
+    p.add_argument("--id-field", default="id", help="the field holding the id (default: "
+                   "%(default)s; a row without one gets a hash of its text)")
     add_format_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace a different existing plan")
     p.add_argument("--snapshot", default=None, help="register under this name in the catalog")

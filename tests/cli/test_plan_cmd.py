@@ -1,0 +1,40 @@
+"""``prox plan``'s options as ``--help`` shows them."""
+
+import re
+
+import pytest
+
+from prox_tasks.cli import main
+
+
+def test_plan_help_states_every_default_and_the_byte_target(capsys, monkeypatch):
+    """``prox plan --help`` showed no default for --target-docs, --text-field and
+    --id-field, and --target-bytes was documented nowhere: each now says its default, the
+    document target the one the planner applies."""
+    from prox_tasks.corpus.planner import DEFAULT_TARGET_DOCS
+
+    monkeypatch.setenv("COLUMNS", "300")  # argparse wraps at it: one line an option
+    with pytest.raises(SystemExit):
+        main(["plan", "--help"])
+    text = " ".join(capsys.readouterr().out.split()).partition(" options: ")[2]
+    for option in ("--target-docs", "--target-bytes", "--text-field", "--id-field"):
+        described = re.search(rf"{option} [A-Z_]+ (.*?)(?= --|$)", text)
+        assert described and "default" in described[1], (option, text)
+    assert f"default: {DEFAULT_TARGET_DOCS:,} when --target-bytes" in text
+    assert "(default: text)" in text and "(default: id;" in text
+
+
+def test_a_plan_without_targets_keeps_the_id_of_one_planned_before(tmp_path, capsys):
+    """The targets still default to None: a plan's settings record them as given, so a
+    plan written before the help text changed is the same plan (no conflict, same id)."""
+    import json
+
+    from prox_tasks.corpus import plan_shards
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"text {i}"}) + "\n"
+                           for i in range(5)))
+    before = plan_shards(str(src), str(tmp_path / "out"))  # as the library planned it
+    assert main(["plan", "--json", "--no-progress", "--input", str(src),
+                 "--output", str(tmp_path / "out")]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == before.id
