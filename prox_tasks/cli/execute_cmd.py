@@ -6,9 +6,18 @@ from collections import Counter
 
 from prox_tasks.cli.arguments import description
 from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
-from prox_tasks.corpus.document import RecordError, has_lone_surrogate, id_text, missing_field
+from prox_tasks.corpus.document import (
+    RecordError,
+    has_lone_surrogate,
+    id_text,
+    missing_field,
+    text_candidate,
+)
 from prox_tasks.programs import Policy, execute
 
+#: The string fields of the rows ``prox execute`` reads that are never their text: the
+#: programs, and what ``prox label`` writes beside them.
+NOT_TEXT_FIELDS = ("doc_program", "chunk_program", "teacher", "source")
 #: What a label row without its text needs: ``prox label`` writes the text only when asked.
 RELABEL = "relabel with prox label --keep-text, then execute the new labels"
 
@@ -51,6 +60,7 @@ def execute_rows(
     policy = policy or Policy()
     counts: Counter = Counter()
     errors: Counter = Counter()
+    candidates: Counter = Counter()  # missing_text rows by the string field they hold
     quarantine = Quarantine()
     with open_uri(output_path, "wb", compression="infer") as out:
         for source, line, row in read_rows(input_path, quarantine,
@@ -68,6 +78,10 @@ def execute_rows(
                 if reason[0] == "missing_text" and _is_label(row):  # programs, no text
                     counts["labels_without_text"] += 1
                     reason = (reason[0], f"{reason[1]}: a label row without its text; {RELABEL}")
+                elif reason[0] == "missing_text":  # a text under another name, if any
+                    candidate = text_candidate(row, text_field, exclude=NOT_TEXT_FIELDS)
+                    if candidate is not None:
+                        candidates[candidate] += 1
                 quarantine.add(source, line, reason[0], reason[1], dumps_line(row), doc_id)
                 continue
             result = execute(
@@ -85,13 +99,15 @@ def execute_rows(
     counts["quarantined"] = len(quarantine)
     counts["read"] = counts["written"] + counts["quarantined"]
     return {**counts, "quarantine_reasons": dict(quarantine.reasons),
-            "program_errors": dict(errors),
+            "program_errors": dict(errors), "text_candidates": dict(candidates),
             "input_notices": dict(sorted(quarantine.notices.items()))}
 
 
 def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
     if row.get(text_field) is None:
-        return "missing_text", missing_field(row, text_field)
+        # a label row's text is nowhere else: relabel (RELABEL), not another --text-field
+        exclude = tuple(row) if _is_label(row) else NOT_TEXT_FIELDS
+        return "missing_text", missing_field(row, text_field, exclude=exclude)
     if not isinstance(row[text_field], str):
         return "not_text", f"field {text_field!r} is a {type(row[text_field]).__name__}"
     for field in ("doc_program", "chunk_program"):
@@ -142,13 +158,25 @@ def run(args) -> Outcome:
                                progress=bar)
     errors = sum(summary["program_errors"].values())
     labels = summary.get("labels_without_text", 0)
-    advice = {"missing_text": f"{labels:,} of them are labels without their text: {RELABEL}"
-              } if labels else None  # fmt: skip
+    advice = {"missing_text": _missing_text_advice(labels, summary["text_candidates"])}
     return Outcome(f"executed {count(summary['read'], 'row')}: {summary.get('written', 0):,} "
                    f"written ({summary.get('dropped', 0):,} dropped), "
                    f"{quarantined(summary['quarantine_reasons'], quarantine, advice=advice)}, "
                    f"{count(errors, 'program error')}{input_notices(summary['input_notices'])} -> "
                    f"{args.output}", summary)
+
+
+def _missing_text_advice(labels: int, candidates: dict) -> str | None:
+    """What to do about the missing_text rows: relabel labels written without their text,
+    or name the field holding a string that may be the text; None: nothing to say (a row
+    of an id only has no text under any name)."""
+    if labels:
+        return f"{labels:,} of them are labels without their text: {RELABEL}"
+    if not candidates:
+        return None
+    field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
+    return (f"{rows:,} of them hold a string in {field!r}: --text-field {field} if it is "
+            "the text (the quarantine lists each row's fields)")
 
 
 def register(subparsers, name: str, help_text: str) -> None:

@@ -148,7 +148,7 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
     quarantined`` when there are none. Records not in UTF-8, and rows without the text
     field, add once what to do (``… in WHERE (bad_encoding: re-encode those files as UTF-8,
     e.g. iconv …) (missing_text: a text under another field name wants --text-field …)``);
-    ``advice`` (reason -> what to do) adds to or replaces those."""
+    ``advice`` (reason -> what to do) adds to or replaces those (None: says nothing)."""
     total = sum(reasons.values())
     if not total:
         return "0 quarantined"
@@ -157,7 +157,8 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
     # missing_text: most often every row, the text being a column of another name
     todo = {"bad_encoding": f"re-encode those files {REENCODE}",
             "missing_text": NAME_TEXT_FIELD, **(advice or {})}
-    said = "".join(f" ({reason}: {what})" for reason, what in todo.items() if reasons.get(reason))
+    said = "".join(f" ({reason}: {what})" for reason, what in todo.items()
+                   if what and reasons.get(reason))  # advice None: nothing to say
     return f"{total:,} quarantined ({by_reason(reasons, shown)}) in {where}{said}"
 
 

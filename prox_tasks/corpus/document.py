@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import math
 import re
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -156,15 +157,36 @@ def content_id(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
 
 
-def missing_field(row: dict, name: str) -> str:
+def missing_field(row: dict, name: str, id_field: str = "id", exclude: Collection[str] = ()
+                  ) -> str:
     """The detail of a row without field ``name``: ``field 'text' is null``, or ``no field
     'text' (its fields: 'content', 'id')`` — the fields it has, so that a text column under
-    another name (``--text-field``) shows in the quarantine file."""
+    another name (``--text-field``) shows in the quarantine file — and, when one of them
+    holds a string (:func:`text_candidate`), ``; 'content' holds a string: --text-field
+    content if it is the text``."""
+    candidate = text_candidate(row, name, id_field, exclude)
+    hint = (f"; {candidate!r} holds a string: --text-field {candidate} if it is the text"
+            if candidate is not None else "")
     if name in row:
-        return f"field {name!r} is null"
+        return f"field {name!r} is null{hint}"
     names = ", ".join(repr(str(key)[:40]) for key in itertools.islice(row, _FIELDS_SHOWN))
     more = ", …" if len(row) > _FIELDS_SHOWN else ""
-    return f"no field {name!r} ({f'its fields: {names}{more}' if names else 'an empty object'})"
+    return (f"no field {name!r} ({f'its fields: {names}{more}' if names else 'an empty object'})"
+            f"{hint}")
+
+
+def text_candidate(row: dict, text_field: str, id_field: str = "id",
+                   exclude: Collection[str] = ()) -> str | None:
+    """The field of ``row`` that could hold its text when ``text_field`` does not: of its
+    fields holding a non-empty string, other than ``text_field``, ``id_field`` and
+    ``exclude``, the one with the longest; None when there is none (a row of an id only:
+    no ``--text-field`` would read a text from it)."""
+    best, length = None, 0
+    for key, value in row.items():
+        if (isinstance(value, str) and len(value) > length and key not in exclude
+                and key not in (text_field, id_field)):
+            best, length = str(key), len(value)
+    return best
 
 
 def build_document(row: dict, source: str, offset: int, text_field: str = "text",
@@ -269,7 +291,7 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
         raise RecordError("lone_surrogate", f"field {id_field!r} holds a lone surrogate",
                           escape_surrogates(doc_id))
     if row.get(text_field) is None:
-        raise RecordError("missing_text", missing_field(row, text_field), doc_id)
+        raise RecordError("missing_text", missing_field(row, text_field, id_field), doc_id)
     text = row[text_field]
     if isinstance(text, bytes):  # a Parquet binary column (Hive, Impala write strings so)
         try:

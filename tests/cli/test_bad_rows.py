@@ -151,7 +151,10 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     assert line.count("--text-field") == 1 and "(missing_text: a text under another field " \
         "name wants --text-field (the quarantine lists each row's fields))" in line
     entries = _quarantine(out / "quarantine" / "shard-00000.jsonl.gz")
-    assert [q["detail"] for q in entries] == ["no field 'text' (its fields: 'id', 'content')"] * 2
+    assert [q["detail"] for q in entries] == [
+        "no field 'text' (its fields: 'id', 'content'); 'content' holds a string: "
+        "--text-field content if it is the text",
+        "no field 'text' (its fields: 'id', 'content')"]  # its content is null: no text
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"id": "n", "text": None}) + "\n"
                     + json.dumps({"id": "m", **{f"f{i}": i for i in range(10)}}) + "\n")
@@ -182,3 +185,37 @@ def test_a_latin1_file_s_records_say_to_re_encode_it_once(tmp_path, capsys):
     assert main(["label", "--input", str(src), "--output", str(tmp_path / "labels.jsonl")]) == 0
     assert f"3 quarantined (3 bad_encoding) in {tmp_path / 'labels.jsonl.quarantine.jsonl'} " \
         f"(bad_encoding: {fix}) -> " in _line(capsys)
+
+
+def test_the_text_field_hint_names_a_string_field_and_only_when_there_is_one(tmp_path,
+                                                                           capsys):
+    """"a text under another field name wants --text-field" was shown for rows whose only
+    field is ``id``, where no --text-field would find a text. A row holding another string
+    field has it named (in its detail and the summary line); a row of an id only gets no
+    such hint."""
+    ids_only = tmp_path / "ids.jsonl"
+    ids_only.write_text('{"id": "a"}\n{"id": "b", "n": 3}\n')
+    assert main(["execute", "--input", str(ids_only), "--output",
+                 str(tmp_path / "x.jsonl")]) == 0
+    line = _line(capsys)
+    assert "2 quarantined (2 missing_text)" in line and "--text-field" not in line, line
+    details = [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")]
+    assert details == ["no field 'text' (its fields: 'id')",
+                       "no field 'text' (its fields: 'id', 'n')"]
+    named = tmp_path / "named.jsonl"
+    named.write_text('{"id": "a", "url": "u", "raw_content": "A text of words."}\n'
+                     '{"id": "b", "text": null, "raw_content": "Another."}\n')
+    assert main(["execute", "--input", str(named), "--output", str(tmp_path / "y.jsonl")]) == 0
+    line = _line(capsys)
+    assert "(missing_text: 2 of them hold a string in 'raw_content': --text-field " \
+        "raw_content if it is the text" in line, line
+    details = [q["detail"] for q in _quarantine(tmp_path / "y.jsonl.quarantine.jsonl")]
+    hint = "; 'raw_content' holds a string: --text-field raw_content if it is the text"
+    assert details == ["no field 'text' (its fields: 'id', 'url', 'raw_content')" + hint,
+                       "field 'text' is null" + hint]
+    # prox refine's records say it too, from the one reader rule
+    assert main(["refine", "--input", str(named), "--output", str(tmp_path / "refined"),
+                 "--model", "default", "--no-progress"]) == 0
+    capsys.readouterr()
+    entries = _quarantine(tmp_path / "refined" / "quarantine" / "shard-00000.jsonl.gz")
+    assert [q["detail"] for q in entries][0].endswith(hint)
