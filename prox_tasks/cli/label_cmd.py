@@ -144,7 +144,7 @@ def build_teacher(args):
 def run(args) -> Outcome:
     from prox_tasks.labeling.run import label_corpus
 
-    refused = _options_of_the_other_route(args)
+    refused = _options_of_the_other_route(args) or _misnamed_output(args)
     if refused:
         return Outcome.failure("label", refused, code=2)
     if args.seed_set:
@@ -223,6 +223,18 @@ def _options_of_the_other_route(args) -> str | None:
         return None
     verb = "does" if len(given) == 1 else "do"
     return f"{', '.join(given)} {verb} not apply {_OTHER_ROUTE[args.seed_set]}"
+
+
+def _misnamed_output(args) -> str | None:
+    """Why the label file or its quarantine may not have the name given (one ending in
+    another format's suffix: ``labels.parquet`` would hold JSON Lines), or None; a seed
+    set's ``--output`` is a folder."""
+    from prox_tasks.corpus.jsonl import refused_output_name
+
+    if args.seed_set:
+        return None
+    return refused_output_name(args.output) or (
+        args.quarantine and refused_output_name(args.quarantine, "--quarantine")) or None
 
 
 #: The options that set what ``seed_set_params`` records, named in a refusal as given.

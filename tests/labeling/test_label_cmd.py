@@ -407,6 +407,27 @@ def test_options_of_the_seed_set_route_are_refused_without_seed_set(tmp_path, ca
     assert not out.exists()
 
 
+def test_a_label_file_named_as_another_format_is_refused(tmp_path, capsys):
+    """prox label --output labels.parquet wrote JSON Lines under that name (exit 0): a
+    reader going by the name fails on it. Refused as prox execute refuses it, nothing
+    written; a seed set's --output is a folder, whatever its name."""
+    from .conftest import SAMPLE
+
+    for name, option in (("labels.parquet", "--output"), ("q.jsonl.bz2", "--quarantine")):
+        out, quarantine = tmp_path / "labels.jsonl", tmp_path / "q.jsonl"
+        if option == "--output":
+            out = tmp_path / name
+        else:
+            quarantine = tmp_path / name
+        assert main(["label", "--input", str(SAMPLE), "--output", str(out), "--quarantine",
+                     str(quarantine), "--limit", "5"]) == 2
+        err = capsys.readouterr().err
+        assert f"{option} {tmp_path / name} is named" in err and ".jsonl.gz" in err, err
+        assert not out.exists() and not quarantine.exists()
+    assert main(["label", "--input", str(SAMPLE), "--output", str(tmp_path / "labels.jsonl.gz"),
+                 "--limit", "5"]) == 0
+
+
 def test_help_states_the_seed_set_defaults(capsys):
     """``prox label --help`` showed no default for --sample-size, --seed, --val-fraction
     (None in the parser, so a refusal without --seed-set tells them from what was typed;
