@@ -209,6 +209,18 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     return manifest
 
 
+def planned_targets(output_uri: str) -> dict:
+    """The shard targets (``target_docs``, ``target_bytes``) of the plan at ``output_uri``,
+    for a command that names none (``prox refine`` after ``prox plan --target-docs 300``):
+    it re-opens the plan as planned. The default (:data:`DEFAULT_TARGET_DOCS`) when the
+    folder holds no readable plan."""
+    try:
+        existing = load_manifest(output_uri)
+    except (FileNotFoundError, ValueError):  # no plan, or one planning again reports on
+        return {"target_docs": DEFAULT_TARGET_DOCS, "target_bytes": None}
+    return {key: existing.settings.get(key) for key in ("target_docs", "target_bytes")}
+
+
 def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
                    compare: tuple[str, ...] | None = None) -> Manifest | None:
     """The manifest at ``output_uri`` when planning ``input_uri`` with ``settings`` again

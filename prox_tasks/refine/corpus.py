@@ -26,11 +26,22 @@ from prox_tasks.storage import exists, join_uri
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
          target_docs: int | None = None, overwrite: bool = False, **read_options):
-    """Plan (or re-open) the snapshot's shards; ``shards`` asks for about that many;
+    """Plan (or re-open) the snapshot's shards; ``shards`` asks for about that many,
+    ``target_docs`` for shards of that many documents, and neither for the folder's plan's
+    own targets (:func:`~prox_tasks.corpus.planner.planned_targets`: a ``prox plan
+    --target-docs 300`` is refined as planned; a new folder: 10,000 documents a shard);
     ``overwrite`` replaces another plan of the folder (``prox refine --replan``)."""
     from prox_tasks.corpus import plan_shards
-    from prox_tasks.corpus.planner import READ_SETTINGS, read_settings, unchanged_plan
+    from prox_tasks.corpus.planner import (
+        READ_SETTINGS,
+        planned_targets,
+        read_settings,
+        unchanged_plan,
+    )
 
+    if shards is None and target_docs is None:
+        return plan_shards(input_uri, output_uri, **planned_targets(output_uri),
+                           overwrite=overwrite, **read_options)
     if shards is not None and target_docs is None:
         if shards < 1:
             raise ValueError("--shards must be at least 1")

@@ -147,6 +147,32 @@ def test_a_refine_into_a_folder_of_another_plan_names_replan_and_replan_replaces
     assert "(2 reused)" in capsys.readouterr().out
 
 
+def test_a_refine_naming_no_shard_size_refines_the_folders_plan_as_planned(
+        corpus, tmp_path, tagger_model, capsys):
+    """The README's flow, `prox plan --target-docs N` then `prox refine` naming no size,
+    failed with 'holds another plan … target_docs N -> 10000': an omitted size was the
+    default. It now refines the plan as planned (by documents or by bytes, the same plan
+    id); a size named otherwise is still a conflict, and a folder with no plan is cut by
+    the default."""
+    folder, docs = corpus
+    by_docs, by_bytes, new = tmp_path / "by-docs", tmp_path / "by-bytes", tmp_path / "new"
+    assert main(["plan", "--input", str(folder), "--output", str(by_docs),
+                 "--target-docs", "7"]) == 0
+    assert main(["plan", "--input", str(folder), "--output", str(by_bytes),
+                 "--target-bytes", "300"]) == 0
+    for out in (by_docs, by_bytes):
+        planned = load_manifest(str(out))
+        capsys.readouterr()
+        assert _refine(folder, out, tagger_model) == 0, capsys.readouterr().err
+        assert f"in {len(planned.shards)} shards" in capsys.readouterr().out
+        assert load_manifest(str(out)).id == planned.id
+    assert len(rows := list(read_refined_rows(str(by_docs)))) == 25, rows
+    assert _refine(folder, by_docs, tagger_model, "--target-docs", "8") == 1
+    assert "target_docs 7 -> 8" in capsys.readouterr().err
+    assert _refine(folder, new, tagger_model) == 0
+    assert load_manifest(str(new)).settings["target_docs"] == 10_000
+
+
 def test_a_status_record_of_another_plan_is_not_taken_as_done(corpus, tmp_path, tagger_model):
     from prox_tasks.corpus import read_status
 
