@@ -265,6 +265,30 @@ def test_a_released_snapshot_is_not_refined_again_in_place(tmp_path, capsys):
                  "--name", "day1", "--partition", "2026-01-05"]) == 0  # still releasable
 
 
+def test_another_plan_for_a_released_snapshot_names_a_new_folder_not_replan(tmp_path,
+                                                                             capsys):
+    """A ManifestConflict on a released snapshot advised 'run again with --replan', which
+    is then refused (ReleasedSnapshot). It now names what works, a new output folder, and
+    that does work."""
+    from tests.dags.crawl import sample_rows
+
+    folder, out = tmp_path / "in", tmp_path / "day1"
+    folder.mkdir()
+    write_jsonl(folder / "pages.jsonl", sample_rows(30))
+    assert _refine(folder, out, "default") == 0
+    assert main(["gate", "--snapshot", str(out)]) == 0
+    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
+                 "--name", "day1", "--partition", "2026-01-05"]) == 0
+    capsys.readouterr()
+    assert _refine(folder, out, "default", "--target-docs", "10") == 1
+    err = capsys.readouterr().err
+    assert "holds another plan: refine into a new output folder (another snapshot name): " \
+        "this snapshot was released, so --replan is refused; it differs in target_docs " \
+        "10000 -> 10" in err, err
+    assert "run again with --replan" not in err
+    assert _refine(folder, tmp_path / "day1-b", "default", "--target-docs", "10") == 0
+
+
 @pytest.mark.parametrize("damage", ["delete", "overwrite", "delete quarantine"])
 def test_a_shard_whose_files_are_gone_is_refined_again_not_reused(damage, corpus, tmp_path,
                                                                   tagger_model, capsys):
