@@ -13,6 +13,7 @@ from dataclasses import fields
 
 from prox_tasks.cli.arguments import add_format_option, count_or_zero, positive_int, seconds, share
 from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
+from prox_tasks.corpus.planner import DEFAULT_TARGET_DOCS
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 from prox_tasks.wording import input_cut
 
@@ -30,7 +31,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "model (registry PROX_MODEL_REGISTRY, then the catalog), else "
                    "$PROX_DEFAULT_MODEL, else the shipped line tagger")
     p.add_argument("--model-name", default="refiner",
-                   help="registry and catalog name of the promoted model")
+                   help="registry and catalog name of the promoted model (default refiner)")
     p.add_argument("--catalog", default=None, help="catalog URL: the promoted model, and where "
                    "the snapshot and its shards are booked (default PROX_CATALOG_URL or "
                    "$PROX_HOME/catalog.sqlite)")
@@ -42,10 +43,15 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "installed, else transformers)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--shards", type=positive_int, default=None,
-                      help="cut the corpus into about N shards")
-    size.add_argument("--target-docs", type=positive_int, default=None, help="documents per shard")
-    p.add_argument("--text-field", default="text")
-    p.add_argument("--id-field", default="id")
+                      help="cut the corpus into about N shards (default: by --target-docs)")
+    size.add_argument("--target-docs", type=positive_int, default=None,
+                      help="documents per shard (default: an existing plan's size as planned, "
+                      "e.g. by prox plan --target-docs or --target-bytes; a new folder: "
+                      f"{DEFAULT_TARGET_DOCS:,})")
+    p.add_argument("--text-field", default="text",
+                   help="the input rows' field holding the text (default text)")
+    p.add_argument("--id-field", default="id",
+                   help="the input rows' field holding the document id (default id)")
     add_format_option(p)
     p.add_argument("--checkpoint-every", type=count_or_zero, default=None,
                    help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
@@ -57,13 +63,13 @@ def register(subparsers, name: str, help_text: str) -> None:
                          choices=None if kind else DUPLICATE_POLICIES,
                          help=f"{DESCRIPTIONS[f.name][1]} ({limit_default(f.name)})")
     p.add_argument("--workers", type=positive_int, default=1, help="worker processes refining shards in "
-                   "parallel, each loading its own model (CPU backends: up to one per core)")
+                   "parallel, each loading its own model (CPU backends: up to one per core; default 1)")
     p.add_argument("--threads", type=positive_int, default=None, help="CPU threads per worker for the "
                    "model (default: the cores divided among the workers; tagger alone: 1)")
     p.add_argument("--batch-size", type=positive_int, default=None, help="prompts per generate call "
-                   "(transformers)")
+                   "(transformers; default 32)")
     p.add_argument("--servers", default=None, help="comma-separated OpenAI-compatible base URLs "
-                   "(openai backend), e.g. http://host:8000/v1")
+                   "(openai backend), e.g. http://host:8000/v1; default $PROX_OPENAI_SERVERS")
     p.add_argument("--doc-servers", default=None, help="openai: the document-level model's "
                    "pool (default --servers, else $PROX_OPENAI_DOC_SERVERS)")
     p.add_argument("--chunk-servers", default=None, help="openai: the chunk-level model's "
@@ -74,20 +80,25 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--chunk-served-model", default=None, help="openai: the served model name "
                    "the chunk level asks for (default $PROX_OPENAI_CHUNK_MODEL, else the "
                    "first its pool lists)")
-    p.add_argument("--concurrency", type=positive_int, default=None, help="requests in flight per server")
+    p.add_argument("--concurrency", type=positive_int, default=None,
+                   help="openai: requests in flight per server (default 32)")
     p.add_argument("--request-timeout", type=seconds, default=None, help="openai: seconds one "
                    "request may take before it is retried (default $PROX_OPENAI_TIMEOUT or 600)")
     p.add_argument("--shard-budget", type=seconds, default=None, help="openai: seconds the "
                    "refining of one shard may take before it fails, its requests cancelled "
                    "(a retry resumes from its checkpoints; default $PROX_OPENAI_SHARD_BUDGET, "
                    "else none)")
-    p.add_argument("--tensor-parallel-size", type=positive_int, default=None, help="vllm")
+    p.add_argument("--tensor-parallel-size", type=positive_int, default=None,
+                   help="vllm: GPUs one model is split over (default 1)")
     p.add_argument("--gpu-memory-utilization", type=float, default=None,
-                   help="vllm (use 0.3 on a CPU)")
-    p.add_argument("--doc-model", default=None, help="separate document-level model folder")
-    p.add_argument("--chunk-model", default=None, help="separate chunk-level model folder")
+                   help="vllm: share of GPU memory it takes (default 0.9 with a GPU, else 0.3)")
+    p.add_argument("--doc-model", default=None, help="separate document-level model folder "
+                   "(default: --model's)")
+    p.add_argument("--chunk-model", default=None, help="separate chunk-level model folder "
+                   "(default: --model's)")
     p.add_argument("--chat-template", default=None, help="for a model whose tokenizer has "
-                   "none: 'llama2' (as ProX prompted) or a Jinja file")
+                   "none: 'llama2' (as ProX prompted) or a Jinja file (default: the "
+                   "tokenizer's own)")
     p.add_argument("--constrained", action=argparse_bool(), default=None,
                    help="constrain outputs to the program grammar (vllm, openai; default on)")
     p.add_argument("--keep-threshold", type=share, default=None,

@@ -75,3 +75,24 @@ def test_a_run_that_fails_while_planning_is_listed_failed_in_the_catalog(tmp_pat
         assert nightly["output_uri"] == f"file://{tmp_path / 'nightly'}"
         known = catalog.get_snapshot("known")
         assert known["status"] == "refined" and known["error"] is None
+
+
+def test_help_states_the_default_of_every_option_that_has_one(capsys):
+    """``prox refine --help`` showed --target-docs, --shards, --text-field, --id-field (and
+    the backends' options) with no default: 10,000 documents a shard was never stated. Every
+    option a run takes a value for without it being given now says which; the shard size
+    also that an existing plan's is kept (tests/cli/test_train_cmd.py checks the options
+    whose default argparse holds)."""
+    import argparse
+
+    from prox_tasks.cli import build_parser
+
+    parser = build_parser(["refine"])
+    sub = next(a for a in parser._actions if a.dest == "command").choices["refine"]
+    unsaid = [action.option_strings[-1] for action in sub._actions
+              if action.option_strings and not action.required
+              and action.default not in (False, argparse.SUPPRESS)
+              and "default" not in (action.help or "")]
+    assert not unsaid, f"prox refine --help says no default for: {', '.join(unsaid)}"
+    assert "documents per shard (default: an existing plan's size as planned, e.g. by prox " \
+        "plan --target-docs or --target-bytes; a new folder: 10,000)" in _help(capsys)

@@ -226,7 +226,7 @@ def test_no_progress_means_no_bars_from_the_libraries_either(tmp_path):
     assert "%|" not in done.stderr, done.stderr[-2000:]
 
 
-@pytest.mark.parametrize("command", ["train", "calibrate", "eval", "label"])
+@pytest.mark.parametrize("command", ["train", "calibrate", "eval", "label", "refine", "plan"])
 def test_help_states_every_default(command):
     """``prox train --help`` listed ``--epochs EPOCHS``, ``--threads THREADS``,
     ``--valid-percent`` ... with no word of what they do nor their defaults (12, 2, 10; the
