@@ -130,7 +130,13 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     resolved = (None if model or force else snapshot_model(output_uri)) \
         or resolve_model(model, name=model_name, catalog_url=catalog_url)  # fmt: skip
     model = resolved.uri
-    check_refine_options(workers, checkpoint_every, backend_options, model, backend)  # before any output
+    # before any output
+    settings = check_refine_options(workers, checkpoint_every, backend_options, model, backend)
+    # the backend of shards reused (their results name none): the one asked for, and a line
+    # tagger runs on the tagger backend only; a generative model's automatic choice is the
+    # machine's that refined them, unknown here
+    asked_backend = backend or ("tagger" if settings.get("kind", "causal_lm") != "causal_lm"
+                                else None)  # fmt: skip
     if force:  # refused before any shard is booked: a refusal is not a failed attempt
         refuse_if_released(output_uri, "refining it again (--force)")
     if catalog is not None:  # before the plan is written
@@ -187,7 +193,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     return {"output": manifest.output_uri, "manifest": manifest.uri, "shards": results.shards,
             "model": resolved.uri, "model_source": resolved.source,
             "model_version": ",".join(sorted(results.model_versions)),
-            "backend": ",".join(sorted(results.backends)) or None,
+            "backend": ",".join(sorted(results.backends)) or asked_backend,
             "workers": workers, **totals,
             "seconds": round(time.perf_counter() - started, 3),
             "phase_seconds": {k: round(v, 4) for k, v in sorted(results.phase_seconds.items())},

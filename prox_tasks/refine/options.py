@@ -12,7 +12,7 @@ import os
 
 def check_refine_options(workers: int | None, checkpoint_every: int | None,
                          backend_options: dict | None, model_uri: str | None,
-                         backend: str | None = None) -> None:
+                         backend: str | None = None) -> dict:
     """Refuse options that cannot work.
 
     Args:
@@ -22,6 +22,9 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         model_uri: The model as resolved (:func:`prox_tasks.models.resolve_model`).
         backend: The backend asked for (None: chosen from the model); the model, local or
             on S3, is checked to fit it (:func:`check_model_at`).
+
+    Returns:
+        The model's ``refiner.json`` settings ({} for a Hugging Face folder, or no model).
 
     Raises:
         ValueError: workers below 1, a negative checkpoint interval, a keep threshold
@@ -51,6 +54,8 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
                              f"is for line-tagger models; {model_uri} is a generative model "
                              "(it writes its programs itself, with no keep threshold): leave "
                              "the keep threshold out")
+        return settings
+    return {}
 
 
 #: Backend options ``prox refine`` gives under another option name (the rest: ``--`` and

@@ -52,6 +52,21 @@ def test_prox_refine_end_to_end(corpus, tmp_path, tagger_model, capsys):
     assert len(rows) == 25 and {"id", "text", "doc_program", "chunk_program"} <= set(rows[0])
 
 
+def test_a_rerun_that_reuses_every_shard_names_the_tagger_backend(corpus, tmp_path,
+                                                                   tagger_model, capsys):
+    """``prox refine --json`` run again (every shard reused) reported ``"backend": null``
+    for a line tagger, which runs on the tagger backend only: it names it, as the run that
+    refined the shards did."""
+    folder, _docs = corpus
+    args = ["refine", "--json", "--input", str(folder), "--output", str(tmp_path / "out"),
+            "--model", str(tagger_model), "--shards", "2", "--no-progress"]
+    assert main(args) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert again["shards_skipped"] == 2 and again["backend"] == first["backend"] == "tagger"
+
+
 def test_prox_refine_uses_the_promoted_model(corpus, tmp_path, tagger_model, capsys,
                                              monkeypatch):
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
