@@ -23,7 +23,8 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    scheduled or backfill run waits for a late crawl partition (deferred to the triggerer, a
    look every `PROX_PARTITION_POKE_S`, at most `PROX_PARTITION_WAIT_S`, then it fails once
    naming what is missing); a manual run waits only with `wait_for_partition`.
-2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic); the
+2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic; empty: a
+   folder already planned keeps its plan's size, a new one takes 10,000); the
    rows' text and id are read from `text_field` and `id_field` (e.g. `raw_content`), every
    file as `format` (`jsonl` for Spark's `part-00000-….json`; empty: by the files' names).
    `keep_threshold` (tagger models) overrides the model's calibrated keep threshold: higher

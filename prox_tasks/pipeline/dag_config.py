@@ -416,10 +416,12 @@ def refresh_params() -> dict:
                           "pattern": NAME_PATTERN, "title": "Snapshot name",
                           "description": "Default: crawl-<ds> (run-<run id> without a logical "
                           "date). Letters, digits, '.', '_', '-'."},
-        "target_docs": {"default": 10_000, "type": "integer", "minimum": 1,
+        "target_docs": {"default": None, "type": ["null", "integer"], "minimum": 1,
                         "maximum": 10_000_000, "title": "Shard size (documents)",
                         "description": "Documents per shard: each shard is refined by one "
-                        "task try and rewritten whole on a retry."},
+                        "task try and rewritten whole on a retry. Empty: a snapshot folder "
+                        "already planned (a rerun, prox plan) keeps its plan's size; a new "
+                        "one takes 10,000."},
         "max_map_length": {"default": 1024, "type": "integer", "minimum": 1,
                            "title": "Most mapped refine tasks",
                            "description": "More shards are grouped per task (at most "

@@ -143,7 +143,7 @@ def missing_partition(snapshot: dict, waited_s: float) -> str:
             "input_uri (the run's date fills {ds})")
 
 
-def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | None,
+def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False,
          keep_threshold: float | None = None, quality: str = "off",
          limits: dict | None = None, workers: int | None = None,
@@ -171,6 +171,10 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     ones from ``PROX_<NAME>``) are resolved here once and travel with every work item, so
     all shards refine under the same limits whatever a worker's environment holds.
 
+    ``target_docs`` None (the Param left empty) keeps the size the folder's plan was made
+    with (:func:`~prox_tasks.corpus.planner.planned_targets`: a rerun, a ``prox plan
+    --target-docs 300``; a new folder: 10,000 documents a shard).
+
     The same input and settings give the same plan, so a rerun reuses it. A different plan
     for an existing snapshot folder (the input changed) is refused
     (:class:`prox_tasks.corpus.ManifestConflict`) unless ``reprocess``, which replans and
@@ -179,6 +183,7 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
     from prox_tasks.corpus import ManifestConflict, plan_shards
     from prox_tasks.corpus.duplicates import index_duplicates
     from prox_tasks.corpus.manifest import refuse_if_released
+    from prox_tasks.corpus.planner import planned_targets
     from prox_tasks.corpus.readers import EmptyInput
     from prox_tasks.models import resolve_model
     from prox_tasks.refine import runner as runners
@@ -206,9 +211,11 @@ def plan(snapshot: dict, target_docs: int, max_map_length: int, model: str | Non
         raise RunError(f"{err} (fix the run's model, backend or keep_threshold Param)") from err
     if reprocess:  # before the plan is replaced and the shards are refined again
         refuse_if_released(snapshot["output_uri"], "reprocessing it")
+    targets = planned_targets(snapshot["output_uri"]) if target_docs is None \
+        else {"target_docs": target_docs}  # fmt: skip
     try:
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
-                               target_docs=target_docs, overwrite=bool(reprocess),
+                               **targets, overwrite=bool(reprocess),
                                max_doc_bytes=chosen.max_doc_bytes, text_field=text_field,
                                id_field=id_field, format=snapshot.get("format"))
     except EmptyInput as err:  # a green run that gates and releases nothing hides it

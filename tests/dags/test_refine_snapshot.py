@@ -629,3 +629,27 @@ def test_a_plan_that_fails_after_booking_its_plan_books_its_own_error(world):
     assert snapshot["status"] == "failed", snapshot
     assert "_manifest_parts" in snapshot["error"], snapshot["error"]
     assert "killed" not in snapshot["error"] and "refine task" not in snapshot["error"]
+
+
+def test_a_folder_planned_by_prox_plan_is_refined_as_planned_with_target_docs_empty(world):
+    """The `target_docs` Param always said 10,000: a snapshot folder planned with another
+    size (`prox plan --target-docs 7`, a run triggered with 7) failed its plan task with
+    'holds another plan … target_docs 7 -> 10000', and the way offered, reprocess, threw
+    its shards away for shards of 10,000. Left empty (the default), the plan is kept as
+    planned (same id); a new folder is still cut by 10,000; a size named is still held to."""
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import load_manifest
+
+    folder = world["corpus"] / "snapshots" / "sized-by-plan"
+    assert main(["plan", "--input", str(world["crawl"]), "--output", str(folder),
+                 "--target-docs", "7"]) == 0
+    planned = load_manifest(str(folder))
+    assert world["defaults"]["target_docs"] is None
+    dag_run = run(world, "sized-by-plan", target_docs=None, dry_run=True)
+    assert dag_run.state == "success"
+    assert load_manifest(str(folder)).id == planned.id and len(planned.shards) == 5
+    assert len(statuses(world, "sized-by-plan")) == 5
+    assert run(world, "sized-by-plan", target_docs=10, dry_run=True).state == "failed"
+    assert run(world, "sized-by-default", target_docs=None, dry_run=True).state == "success"
+    new = load_manifest(str(world["corpus"] / "snapshots" / "sized-by-default"))
+    assert new.settings["target_docs"] == 10_000
