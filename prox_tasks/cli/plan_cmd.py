@@ -19,9 +19,9 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="uncompressed record bytes per shard (default: none; with "
                    "--target-docs, a shard closes at whichever it reaches first)")
     p.add_argument("--text-field", default="text",
-                   help="the field holding the text (default: %(default)s)")
-    p.add_argument("--id-field", default="id", help="the field holding the id (default: "
-                   "%(default)s; a row without one gets a hash of its text)")
+                   help="the field holding the text (default text)")
+    p.add_argument("--id-field", default="id", help="the field holding the id (default id; "
+                   "a row without one gets a hash of its text)")
     add_format_option(p)
     p.add_argument("--overwrite", action="store_true", help="replace a different existing plan")
     p.add_argument("--snapshot", default=None, help="register under this name in the catalog")
