@@ -21,7 +21,7 @@ def test_plan_help_states_every_default_and_the_byte_target(capsys, monkeypatch)
         described = re.search(rf"{option} [A-Z_]+ (.*?)(?= --|$)", text)
         assert described and "default" in described[1], (option, text)
     assert f"default: {DEFAULT_TARGET_DOCS:,} when --target-bytes" in text
-    assert "(default: text)" in text and "(default: id;" in text
+    assert "(default text)" in text and "(default id;" in text
 
 
 def test_a_plan_without_targets_keeps_the_id_of_one_planned_before(tmp_path, capsys):
