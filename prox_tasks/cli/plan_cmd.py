@@ -13,8 +13,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     # the targets default to None, not to a number: a plan's settings (and so its id) record
     # them as given, and plans written before must keep their ids
     p.add_argument("--target-docs", type=positive_int, default=None,
-                   help="documents per shard (default: 10,000 when --target-bytes is not "
-                   "given)")
+                   help="documents per shard (default: an existing plan's as planned; a new "
+                   "folder: 10,000 when --target-bytes is not given)")
     p.add_argument("--target-bytes", type=positive_int, default=None,
                    help="uncompressed record bytes per shard (default: none; with "
                    "--target-docs, a shard closes at whichever it reaches first)")
@@ -32,6 +32,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.planner import planned_targets
     from prox_tasks.storage.names import check_name
 
     if args.snapshot:  # before planning, not after: a refused name leaves no plan behind
@@ -41,8 +42,13 @@ def run(args) -> Outcome:
         with Catalog(args.catalog) as catalog:
             catalog.check_snapshot_name(args.snapshot, args.output, "--snapshot")
     # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
+    # no size named: the folder's plan as planned (a new folder: 10,000 documents a shard)
+    targets = planned_targets(args.output) if args.target_docs is None and \
+        args.target_bytes is None else {"target_docs": args.target_docs,
+                                        "target_bytes": args.target_bytes}  # fmt: skip
     with progress_bar(args, "plan", "record") as bar:
-        manifest = plan_shards(args.input, args.output, args.target_docs, args.target_bytes,
+        manifest = plan_shards(args.input, args.output, targets["target_docs"],
+                               targets["target_bytes"],
                                text_field=args.text_field, id_field=args.id_field,
                                format=args.format, overwrite=args.overwrite, progress=bar)
     if args.snapshot:

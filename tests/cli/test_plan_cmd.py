@@ -20,7 +20,7 @@ def test_plan_help_states_every_default_and_the_byte_target(capsys, monkeypatch)
     for option in ("--target-docs", "--target-bytes", "--text-field", "--id-field"):
         described = re.search(rf"{option} [A-Z_]+ (.*?)(?= --|$)", text)
         assert described and "default" in described[1], (option, text)
-    assert f"default: {DEFAULT_TARGET_DOCS:,} when --target-bytes" in text
+    assert f"a new folder: {DEFAULT_TARGET_DOCS:,} when --target-bytes" in text
     assert "(default text)" in text and "(default id;" in text
 
 
@@ -38,3 +38,24 @@ def test_a_plan_without_targets_keeps_the_id_of_one_planned_before(tmp_path, cap
     assert main(["plan", "--json", "--no-progress", "--input", str(src),
                  "--output", str(tmp_path / "out")]) == 0
     assert json.loads(capsys.readouterr().out)["id"] == before.id
+
+
+def test_a_plan_naming_no_size_keeps_the_folders_plan_as_planned(tmp_path, capsys):
+    """prox plan --target-docs 2, then prox plan again naming no size (a retried script, a
+    second command of the README's flow) was refused, 'holds another plan … target_docs 2 ->
+    10000': naming no size, it re-opens the folder's plan (same id, as prox refine does); a
+    size named otherwise is still a conflict."""
+    import json
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"text {i}"}) + "\n"
+                           for i in range(5)))
+    out = str(tmp_path / "out")
+    args = ["plan", "--json", "--no-progress", "--input", str(src), "--output", out]
+    assert main([*args, "--target-docs", "2"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["shards"] == 3
+    assert main(args) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == planned["id"]
+    assert main([*args, "--target-docs", "4"]) == 1
+    assert "target_docs 2 -> 4" in capsys.readouterr().err
