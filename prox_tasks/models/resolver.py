@@ -47,12 +47,18 @@ class NoModelError(LookupError):
             the refine DAG's Param; ``base``: ``prox train --base``, the train DAG's).
         from_environment: ``registry`` is ``$PROX_MODEL_REGISTRY`` (or its default), not one
             the caller named.
+        origin: Where ``registry`` came from, as the message says it: ``PROX_MODEL_REGISTRY``
+            when that is set, else the default under PROX_HOME; None for one the caller named.
     """
 
     def __init__(self, name: str, registry: str, setting: str = "model",
                  from_environment: bool = True) -> None:
         self.name, self.registry, self.setting = name, registry, setting
         self.from_environment = from_environment
+        # read when raised: the message must not blame a variable that is not set
+        self.origin = (None if not from_environment else "PROX_MODEL_REGISTRY"
+                       if os.environ.get("PROX_MODEL_REGISTRY") else
+                       "the default under PROX_HOME: PROX_MODEL_REGISTRY is unset")
         super().__init__(self.worded("cli"))
 
     def worded(self, caller: str) -> str:
@@ -61,7 +67,7 @@ class NoModelError(LookupError):
         the setting to name another one with, as that user runs and sets them."""
         from prox_tasks.setting_names import setting_name
 
-        where = self.registry + (" (PROX_MODEL_REGISTRY)" if self.from_environment else "")
+        where = self.registry + (f" ({self.origin})" if self.origin else "")
         if caller == "dag":
             get_one = ("run prox_seed_label (seed programs), then prox_train_refiner (it "
                        "promotes the trained model when it passes the gold gate, into its "

@@ -206,3 +206,24 @@ def test_no_promoted_model_names_the_setting_as_its_user_sets_it(isolated):
     assert "--" not in dag and "prox train" not in dag, dag
     with pytest.raises(NoModelError, match="name a model with --base:"):
         resolve_model("promoted", registry=str(isolated / "r"), setting="base")
+
+
+def test_no_promoted_model_says_where_the_registry_path_came_from(isolated, monkeypatch):
+    """With PROX_MODEL_REGISTRY unset, NoModelError said "registry …/home/registry
+    (PROX_MODEL_REGISTRY)": a variable the user never set. It names the variable only when
+    it is set, else the default under PROX_HOME."""
+    with pytest.raises(NoModelError) as named:
+        resolve_model("promoted")
+    assert f"{isolated / 'registry'} (PROX_MODEL_REGISTRY)" in str(named.value)
+
+    monkeypatch.delenv("PROX_MODEL_REGISTRY")
+    with pytest.raises(NoModelError) as defaulted:
+        resolve_model("promoted")
+    said = str(defaulted.value)
+    assert (f"{isolated / 'home' / 'registry'} (the default under PROX_HOME: "
+            "PROX_MODEL_REGISTRY is unset)") in said, said
+    assert "(PROX_MODEL_REGISTRY)" not in said
+
+    with pytest.raises(NoModelError) as given:  # a registry the caller named: no origin
+        resolve_model("promoted", registry=str(isolated / "r"))
+    assert f"{isolated / 'r'} or the catalog" in str(given.value)
