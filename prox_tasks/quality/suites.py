@@ -6,6 +6,10 @@ from prox_tasks.quality.thresholds import GateThresholds
 from prox_tasks.setting_names import setting_name
 
 HISTORY_METRICS = ("drop_rate", "kept_token_ratio")
+#: Each history metric's possible range: a band drawn as mean ± k std is clipped to it (a
+#: "drop_rate between -0.116 and 0.184" bounds what no snapshot can reach). The kept-token
+#: ratio has no upper end (normalization may add words).
+METRIC_RANGES = {"drop_rate": (0.0, 1.0), "kept_token_ratio": (0.0, None)}
 #: The settings a gate message points to that ``prox`` names otherwise than ``--<name>`` (the
 #: option of ``prox gate``, for a threshold): how the input was read and refined.
 CLI_OPTIONS = {"text_field": "prox refine --text-field", "reprocess": "prox refine --force"}
@@ -17,7 +21,8 @@ def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
     Empty when fewer than ``history_min`` snapshots were released: with no history there is
     nothing to compare with, and the band checks alone apply. The bounds are drawn from the
     last ``history_size`` of them: ``history_min`` counts every release given, so a minimum
-    above the window (judge drift once 50 were released, on the last 10) is reached.
+    above the window (judge drift once 50 were released, on the last 10) is reached. ``low``
+    and ``high`` lie within the metric's possible range (:data:`METRIC_RANGES`).
     """
     import statistics
 
@@ -33,7 +38,10 @@ def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
         mean = statistics.fmean(values)
         std = max(statistics.pstdev(values), thresholds.history_min_std)
         k = thresholds.history_k
-        bounds[metric] = (mean - k * std, mean + k * std, mean, std, len(values))
+        floor, ceiling = METRIC_RANGES[metric]
+        low = max(mean - k * std, floor)
+        high = mean + k * std if ceiling is None else min(mean + k * std, ceiling)
+        bounds[metric] = (low, high, mean, std, len(values))
     return bounds
 
 
@@ -153,7 +161,14 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
         out.append(e.ExpectColumnMaxToBeBetween(
             column=metric, min_value=round(low, 6), max_value=round(high, 6),
             description=(f"{metric} between {low:.4g} and {high:.4g}: within {t.history_k:g} "
-                         f"std of the last {n} released snapshots (mean {mean:.4f}, "
-                         f"std {std:.4f})."),
+                         f"std ({named('history_k')}) of the last {n} released snapshots "
+                         f"(mean {mean:.4f}, std {std:.4f}; the window is "
+                         f"{named('history_size')}, the std's floor "
+                         f"{named('history_min_std')}). Outside: if the "
+                         "change is not meant, find what moved it (input, model, keep "
+                         "threshold) and refine again; if it is (a new model, another crawl), "
+                         f"gate again with a wider band ({named('history_k')} above "
+                         f"{t.history_k:g}): once released, the snapshot joins the history "
+                         "later ones are judged by."),
         ))
     return out

@@ -413,3 +413,30 @@ def test_one_model_version_passes_and_is_named(snapshot):
     assert result.metrics["model_versions"] == 1
     check = next(c for c in result.checks if c["column"] == "model_versions")
     assert check["success"] and "Found 1: test (3 shards)." in check["description"]
+
+
+def test_a_history_band_is_clipped_to_what_the_rate_can_be_and_says_the_way_out(snapshot):
+    """A history of drop rates near 0 drew "drop_rate between -0.116 and 0.184": a bound no
+    rate can reach, checked and shown; and a failed drift check said nothing of what to do.
+    The band is clipped to [0, 1] (kept-token ratio: at least 0) in GX's check, its
+    description and gate.json, and the failure names the history options and the way out."""
+    from prox_tasks.quality.observed import failure_lines
+
+    history = [{"drop_rate": d, "kept_token_ratio": 0.05 + d} for d in (0.0, 0.01, 0.02)]
+    low, high, *_ = history_bounds(history, GateThresholds())["drop_rate"]
+    assert (low, round(high, 6)) == (0.0, 0.16)  # mean 0.01 ± 3 × 0.05 (the std floor)
+    assert history_bounds(history, GateThresholds())["kept_token_ratio"][0] == 0.0
+    near_one = [{"drop_rate": 1 - d, "kept_token_ratio": 0.7} for d in (0.0, 0.01, 0.02)]
+    assert history_bounds(near_one, GateThresholds())["drop_rate"][1] == 1.0
+
+    result = run_gate(str(snapshot), GateThresholds(), history=history)  # drops 20%
+    [check] = [c for c in result.checks if c["column"] == "drop_rate"
+               and "released snapshots" in c["description"]]
+    assert not check["success"] and check["min_value"] == 0.0
+    assert result.history["drop_rate"]["low"] == 0.0
+    [line] = [x for x in failure_lines(result.checks) if "drop_rate between" in x]
+    assert "-0." not in line and "drop_rate between 0 and 0.16" in line, line
+    assert "--history-k above 3" in line and "--history-size" in line, line
+    dag = run_gate(str(snapshot), GateThresholds(), history=history, caller="dag")
+    [line] = [x for x in failure_lines(dag.checks) if "drop_rate between" in x]
+    assert "the history_k Param above 3" in line and "--" not in line, line
