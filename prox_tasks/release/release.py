@@ -211,8 +211,10 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             "manifest_id": manifest_id, "docs": gate["metrics"]["docs_kept"],
             "metrics": gate["metrics"], "gate_report_uri": gate["report_uri"],
             "data_docs_uri": gate["data_docs_uri"],
-            "shards": [{"uri": s["uri"], "sha256": s["sha256"], "docs": s["docs_written"]}
-                       for s in statuses],
+            # a shard's "docs" counts its rows, kept and dropped (text null); "kept" (added
+            # later: older records lack it) the kept ones, which the top-level "docs" sums
+            "shards": [{"uri": s["uri"], "sha256": s["sha256"], "docs": s["docs_written"],
+                        "kept": s["docs_kept"]} for s in statuses],
             "model": model, "notes": notes,
             "released_at": datetime.now(UTC).isoformat(timespec="seconds"),
         }

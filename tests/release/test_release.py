@@ -651,3 +651,47 @@ def test_an_undated_release_says_undated_and_why_latest_stays(tmp_path, capsys):
     line = capsys.readouterr().out
     assert line.startswith("released hotfix-1 (undated, "), line
     assert "): latest stays at the dated release -> " in line, line
+
+
+def test_the_record_counts_each_shards_kept_documents_and_reads_records_written_before(
+        tmp_path, capsys, monkeypatch):
+    """shards[].docs counts a shard's rows, kept and dropped (text null: 280 + 292 + 232 =
+    804), the top-level docs the kept ones (722): a consumer summing shards[].docs got more
+    than the release holds. Each shard now says its kept documents too (shards[].kept, whose
+    sum is docs); the existing keys keep their meaning. A record written before (no kept)
+    is still read by the release run again, a later release over it, the gate and the
+    report's overview."""
+    from prox_tasks.quality import run_gate
+    from prox_tasks.report.overview import snapshot_rows
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = make(tmp_path, "crawl-2026-01-02", docs=30, catalog=catalog)
+    refresh.gate(snap, {})
+    record = refresh.release(snap)
+    written = read_json(record["record_uri"])
+    metrics = written["metrics"]
+    assert metrics["docs_dropped"] > 0  # else the two counts could not differ
+    assert sum(s["kept"] for s in written["shards"]) == written["docs"] == metrics["docs_kept"]
+    assert sum(s["docs"] for s in written["shards"]) == (
+        metrics["docs_kept"] + metrics["docs_dropped"])  # unchanged: rows written
+
+    # the shape written before: no shards[].kept, in the record and latest.json
+    root = tmp_path / "root"
+    old = {**written, "shards": [{k: v for k, v in s.items() if k != "kept"}
+                                 for s in written["shards"]]}
+    for path in (root / "releases" / "crawl-2026-01-02.json", root / "latest.json"):
+        path.write_text(json.dumps(old))
+    again = refresh.release(snap)
+    assert (again["new"], again["latest"]) == (False, True)
+    assert again["shards"] == len(old["shards"])
+    assert main(["release", "--snapshot", snap["output_uri"], "--root", str(root),
+                 "--name", "crawl-2026-01-02", "--catalog", catalog]) == 0
+    assert "already released crawl-2026-01-02" in capsys.readouterr().out
+    assert run_gate(snap["output_uri"]).kept_from_release
+    monkeypatch.setenv("PROX_REPORT_ROOTS", str(root))  # the report reads latest.json there
+    with Catalog(catalog) as opened:
+        [row] = snapshot_rows(opened, with_gate_files=True)
+    assert (row["name"], row["refused"], row["latest"]) == ("crawl-2026-01-02", None, True)
+    later = make(tmp_path, "crawl-2026-01-03", catalog=catalog)
+    refresh.gate(later, {})
+    assert refresh.release(later)["moved_latest"] is True  # over the old latest.json
