@@ -268,8 +268,8 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
         source = context.data_sources.add_pandas("prox_snapshot")
         checks = []
         for name, frame, expectations in (
-            ("documents", frames.documents, document_expectations(thresholds)),
-            ("shards", frames.shards, shard_expectations(thresholds)),
+            ("documents", frames.documents, document_expectations(thresholds, caller)),
+            ("shards", frames.shards, shard_expectations(thresholds, caller)),
             ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds, caller,
                                                              frames.model_versions)),
         ):

@@ -12,7 +12,24 @@ HISTORY_METRICS = ("drop_rate", "kept_token_ratio")
 METRIC_RANGES = {"drop_rate": (0.0, 1.0), "kept_token_ratio": (0.0, None)}
 #: The settings a gate message points to that ``prox`` names otherwise than ``--<name>`` (the
 #: option of ``prox gate``, for a threshold): how the input was read and refined.
-CLI_OPTIONS = {"text_field": "prox refine --text-field", "reprocess": "prox refine --force"}
+CLI_OPTIONS = {"text_field": "prox refine --text-field", "reprocess": "prox refine --force",
+               "model": "prox refine --model", "keep_threshold": "prox refine --keep-threshold"}
+#: How a snapshot's unwritten shards are refined, as ``caller`` does it (the shards written are
+#: reused).
+REFINE_MISSING = {"cli": "run prox refine again (the shards written are reused)",
+                  "dag": "clear the run's failed refine_shard tasks (the shards written are "
+                         "reused)"}
+
+
+def _namer(caller: str):
+    """``setting`` -> its name as ``caller`` sets it (:data:`CLI_OPTIONS` for prox)."""
+    return lambda setting: setting_name(setting, caller, CLI_OPTIONS)
+
+
+def _refine_again(caller: str) -> str:
+    """The way out of a shard file the refine step did not write as it should (damaged,
+    replaced, an older prox's): refine the snapshot again."""
+    return f"Refine the snapshot again ({_namer(caller)('reprocess')}), then gate it again."
 
 
 def history_bounds(history: list[dict], thresholds: GateThresholds) -> dict:
@@ -59,39 +76,43 @@ def _one_model(model_versions: dict, reprocess: str) -> str:
             "folder.")
 
 
-def document_expectations(t: GateThresholds) -> list:
+def document_expectations(t: GateThresholds, caller: str = "cli") -> list:
     """One expectation per document rule over the documents table (a row per shard: how
-    many of its documents break the rule): none may, in any shard."""
+    many of its documents break the rule): none may, in any shard. The refine step writes
+    no such row: the way out is to refine again, named as ``caller`` does."""
     import great_expectations as gx
 
     from prox_tasks.quality.documents import DOCUMENT_RULES
 
     return [gx.expectations.ExpectColumnValuesToBeBetween(
-        column=rule, min_value=0, max_value=0, description=text)
+        column=rule, min_value=0, max_value=0, description=f"{text} {_refine_again(caller)}")
         for rule, text in DOCUMENT_RULES.items()]
 
 
-def shard_expectations(t: GateThresholds) -> list:
+def shard_expectations(t: GateThresholds, caller: str = "cli") -> list:
+    """The shards table's checks, each saying the way out as ``caller`` takes it."""
     import great_expectations as gx
 
     e = gx.expectations
+    again = _refine_again(caller)
     return [
         e.ExpectColumnValuesToBeInSet(
             column="complete", value_set=[True],
-            description="Every planned shard was written (its status record exists)."),
+            description=("Every planned shard was written (its status record exists). "
+                         f"Unwritten: {REFINE_MISSING[caller]}, then gate it again.")),
         e.ExpectColumnValuesToBeInSet(
             column="schema_matches", value_set=[True],
-            description="Every shard file has the documented refined-shard schema."),
+            description=f"Every shard file has the documented refined-shard schema. {again}"),
         e.ExpectColumnValuesToBeInSet(
             column="readable", value_set=[True],
             description="Every shard file reads to its end (its Parquet data and each row's "
-                        "stats JSON)."),
+                        f"stats JSON). {again}"),
         e.ExpectColumnPairValuesToBeEqual(
             column_A="docs_planned", column_B="docs_accounted",
-            description="Every input document of a shard is written or quarantined."),
+            description=f"Every input document of a shard is written or quarantined. {again}"),
         e.ExpectColumnPairValuesToBeEqual(
             column_A="docs_written", column_B="rows_found",
-            description="A shard file holds as many rows as its status record says."),
+            description=f"A shard file holds as many rows as its status record says. {again}"),
     ]
 
 
@@ -104,8 +125,7 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
 
     from prox_tasks.quality.frames import LOSS_REASONS
 
-    def named(setting: str) -> str:
-        return setting_name(setting, caller, CLI_OPTIONS)
+    named = _namer(caller)
 
     # The snapshot table has one row: "max of the column" is the metric itself, so Data Docs
     # and gate.json state the observed value against its bounds (not "0% unexpected").
@@ -114,15 +134,23 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
         e.ExpectColumnMaxToBeBetween(
             column="docs_kept", min_value=1,
             description=("The snapshot keeps at least one document: an empty snapshot (no "
-                         "input, or every document dropped or quarantined) is not released.")),
+                         "input, or every document dropped or quarantined) is not released. "
+                         "The rows' drop_reason and quarantine/shard-NNNNN.jsonl.gz say why: "
+                         f"fix the input (or {named('text_field')}) or the model "
+                         f"({named('model')}, {named('keep_threshold')}) and refine again "
+                         f"({named('reprocess')}).")),
         e.ExpectColumnPairValuesToBeEqual(
             column_A="docs_planned", column_B="docs_accounted",
-            description="Every input document of the snapshot is accounted for."),
+            description=("Every input document of the snapshot is accounted for. Unwritten "
+                         f"shards: {REFINE_MISSING[caller]}; else refine the snapshot again "
+                         f"({named('reprocess')}); then gate it again.")),
         e.ExpectColumnMaxToBeBetween(
             column="duplicate_ids_written", max_value=0,
             description="No document id is written twice in the snapshot: at most 0 (a shard "
                         "quarantines or refuses duplicates by its duplicate_ids policy; this "
-                        "catches duplicates in different shards)."),
+                        "catches duplicates in different shards, written before that policy "
+                        "held snapshot-wide): refine the snapshot again "
+                        f"({named('reprocess')}): its plan applies the policy to every shard."),
         e.ExpectColumnMaxToBeBetween(
             column="refine_settings", max_value=1,
             description=("Every shard was refined with the same settings (model, backend, keep "
@@ -136,11 +164,17 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
             column="input_losses", max_value=t.max_input_losses,
             description=("Input files cut short or corrupt (quarantine reasons "
                          f"{', '.join(LOSS_REASONS)}: the records after the break are lost and "
-                         f"cannot be counted): at most {t.max_input_losses}.")),
+                         f"cannot be counted): at most {t.max_input_losses}. Each is in "
+                         "quarantine/shard-NNNNN.jsonl.gz (its source file, and detail: what "
+                         "broke): fetch that file again and refine again "
+                         f"({named('reprocess')}), or release without its lost records "
+                         f"({named('max_input_losses')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="failure_rate", max_value=t.max_failure_rate,
             description=("Share of documents whose programs had errors: at most "
-                         f"{t.max_failure_rate:g}.")),
+                         f"{t.max_failure_rate:g}. Each row's stats.errors says which: refine "
+                         f"with a model that writes working programs ({named('model')}), or "
+                         f"allow more ({named('max_failure_rate')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="quarantine_rate", max_value=t.max_quarantine_rate,
             description=("Share of input records that could not be read: at most "
@@ -150,12 +184,22 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
                          f"({named('max_quarantine_rate')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="drop_rate", min_value=t.min_drop_rate, max_value=t.max_drop_rate,
-            description=f"Drop rate between {t.min_drop_rate:g} and {t.max_drop_rate:g}."),
+            description=(f"Drop rate between {t.min_drop_rate:g} and {t.max_drop_rate:g}. "
+                         "The rows' drop_reason (doc_program, too_little_left, low_quality) "
+                         "say why: fix the input or the model "
+                         f"({named('model')}, {named('keep_threshold')}) and refine again; a "
+                         f"change that is meant: gate again with the band set "
+                         f"({named('min_drop_rate')}, "
+                         f"{named('max_drop_rate')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="kept_token_ratio", min_value=t.min_kept_token_ratio,
             max_value=t.max_kept_token_ratio,
             description=(f"Kept-token ratio between {t.min_kept_token_ratio:g} and "
-                         f"{t.max_kept_token_ratio:g}.")),
+                         f"{t.max_kept_token_ratio:g}. Fix the input or the model "
+                         f"({named('model')}, {named('keep_threshold')}) and refine again; a "
+                         "change that is meant: gate again with the band set "
+                         f"({named('min_kept_token_ratio')}, "
+                         f"{named('max_kept_token_ratio')}).")),
     ]
     for metric, (low, high, mean, std, n) in bounds.items():
         out.append(e.ExpectColumnMaxToBeBetween(

@@ -316,8 +316,10 @@ def test_failed_gate_says_observed_against_threshold_one_line_each(snapshot, cap
     message = str(GateFailed(result))
     lines = message.splitlines()
     assert lines[0].endswith(f"1 of {len(result.checks)} checks failed")
-    assert lines[1] == ("  - snapshot: drop_rate (expect_column_max_to_be_between) observed 0.2,"
-                        " expected between 0 and 0.1 — Drop rate between 0 and 0.1.")
+    assert lines[1].startswith("  - snapshot: drop_rate (expect_column_max_to_be_between) "
+                               "observed 0.2, expected between 0 and 0.1 — Drop rate between 0 "
+                               "and 0.1. ")
+    assert lines[1].endswith("(--min-drop-rate, --max-drop-rate)."), lines[1]
     assert not [r for r in caplog.records if r.name.startswith("great_expectations")
                 and r.levelno < logging.WARNING]
     assert any("observed 0.2, expected between 0 and 0.1" in r.getMessage()
@@ -440,3 +442,45 @@ def test_a_history_band_is_clipped_to_what_the_rate_can_be_and_says_the_way_out(
     dag = run_gate(str(snapshot), GateThresholds(), history=history, caller="dag")
     [line] = [x for x in failure_lines(dag.checks) if "drop_rate between" in x]
     assert "the history_k Param above 3" in line and "--" not in line, line
+
+
+#: Each threshold a snapshot check is bounded by (its failure must name them all).
+CHECK_SETTINGS = {
+    "input_losses": ["max_input_losses"], "failure_rate": ["max_failure_rate"],
+    "quarantine_rate": ["max_quarantine_rate"], "drop_rate": ["min_drop_rate", "max_drop_rate"],
+    "kept_token_ratio": ["min_kept_token_ratio", "max_kept_token_ratio"],
+}
+
+
+def _says_its_setting_and_the_way_out(expectation, caller):
+    from prox_tasks.setting_names import setting_name
+
+    said = expectation.description
+    assert "again" in said or "allow more" in said, said  # a way out
+    if caller == "dag":  # the DAG's user sets Params: no prox command or flag
+        assert "--" not in said and "prox refine" not in said, said
+    for setting in CHECK_SETTINGS.get(getattr(expectation, "column", None), []):
+        assert setting_name(setting, caller) in said, (setting, said)
+
+
+@pytest.mark.parametrize("caller", ["cli", "dag"])
+def test_every_failed_check_names_its_setting_and_the_way_out(caller):
+    """A failed drop-rate, kept-token, failure-rate or input-loss check said only "Drop rate
+    between 0 and 0.9.", and a shard or document check what it expects: neither the option
+    (or Param) that sets the bound nor what to do. Every check now says the way out (refine
+    again, and how), a bounded one the setting of each bound, as its caller sets them."""
+    from prox_tasks.quality.suites import (
+        document_expectations,
+        shard_expectations,
+        snapshot_expectations,
+    )
+
+    t = GateThresholds()
+    for expectation in snapshot_expectations(t, {}, caller, {"v1": 1, "v2": 1}):
+        _says_its_setting_and_the_way_out(expectation, caller)
+    others = shard_expectations(t, caller) + document_expectations(t, caller)
+    for expectation in others:
+        _says_its_setting_and_the_way_out(expectation, caller)
+    [complete] = [e for e in others if getattr(e, "column", None) == "complete"]
+    assert ("prox refine again" if caller == "cli" else "refine_shard tasks") in \
+        complete.description
