@@ -122,7 +122,11 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
                                  "check the path")
         raise ReleaseRefused(f"{output_uri} has no gate result; run the quality gate first")
     if not gate["passed"]:
-        raise ReleaseRefused(f"{output_uri} failed its quality gate; not released")
+        checks = gate.get("checks") or []
+        failed = sum(not c.get("success", True) for c in checks)
+        raise ReleaseRefused(f"{output_uri} failed its quality gate ({failed} of {len(checks)} "
+                             f"checks, listed in {gate.get('report_uri') or 'gate.json'}); not "
+                             "released: fix what they name, then gate it again")
     manifest = load_manifest(output_uri)
     if gate["metrics"].get("manifest_id") != manifest.id:
         raise ReleaseRefused(f"{output_uri}: the gate judged another plan; run it again")
@@ -130,7 +134,9 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
     for shard in manifest.shards:
         status = read_status(output_uri, shard.index, manifest.id, verify=False)
         if status is None:
-            raise ReleaseRefused(f"{output_uri}: shard {shard.index} is not written")
+            raise ReleaseRefused(f"{output_uri}: shard {shard.index} is not written; refine "
+                                 "it (prox refine, or the DAG's refine_shard task), then gate "
+                                 "the snapshot again")
         if verify_files:
             try:
                 digest = _sha256(status["uri"])
@@ -138,7 +144,9 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
                 raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot "
                                      "again") from None
             if digest != status["sha256"]:
-                raise ReleaseRefused(f"{status['uri']} changed after it was written")
+                raise ReleaseRefused(f"{status['uri']} changed after it was written; refine the "
+                                     "snapshot again (prox refine --force, or the DAG's "
+                                     "reprocess Param), then gate it again")
         # a gate result written before the gate kept checksums is trusted as before
         judged = (gate.get("shard_checksums") or {}).get(str(shard.index), status["sha256"])
         if judged != status["sha256"]:

@@ -695,3 +695,26 @@ def test_the_record_counts_each_shards_kept_documents_and_reads_records_written_
     later = make(tmp_path, "crawl-2026-01-03", catalog=catalog)
     refresh.gate(later, {})
     assert refresh.release(later)["moved_latest"] is True  # over the old latest.json
+
+
+def test_a_refused_release_says_what_to_do(tmp_path):
+    """A release refused for a failed gate said "failed its quality gate; not released", and
+    one for a shard changed since it was written only that: neither said where the failed
+    checks are or what to do. Both now say it."""
+    snap = make(tmp_path, "a", garbage=5)
+    root = str(tmp_path / "root")
+    assert not run_gate(snap["output_uri"]).passed
+    with pytest.raises(ReleaseRefused) as failed:
+        release_snapshot(snap["output_uri"], root, "a")
+    gate_json = f"{snap['output_uri']}/_quality/gate.json"
+    assert f"listed in {gate_json}" in str(failed.value) and "then gate it again" in str(
+        failed.value), failed.value
+
+    snap = make(tmp_path, "b")
+    assert run_gate(snap["output_uri"]).passed
+    shard = tmp_path / "root" / "snapshots" / "b" / "shards" / "shard-00000.parquet"
+    shard.write_bytes(shard.read_bytes() + b"tampered")
+    with pytest.raises(ReleaseRefused, match=r"changed after it was written; refine the "
+                       r"snapshot again \(prox refine --force, or the DAG's reprocess Param\), "
+                       "then gate it again"):
+        release_snapshot(snap["output_uri"], root, "b")
