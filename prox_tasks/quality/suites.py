@@ -21,6 +21,10 @@ REFINE_MISSING = {"cli": "run prox refine again (the shards written are reused)"
                          "reused)"}
 
 
+#: How a snapshot is judged again with other thresholds, as ``caller`` does it.
+GATE_AGAIN = {"cli": "gate again", "dag": "trigger the run again (its refined shards are reused)"}
+
+
 def _namer(caller: str):
     """``setting`` -> its name as ``caller`` sets it (:data:`CLI_OPTIONS` for prox)."""
     return lambda setting: setting_name(setting, caller, CLI_OPTIONS)
@@ -188,7 +192,7 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
                          "The rows' drop_reason (doc_program, too_little_left, low_quality) "
                          "say why: fix the input or the model "
                          f"({named('model')}, {named('keep_threshold')}) and refine again; a "
-                         f"change that is meant: gate again with the band set "
+                         f"change that is meant: {GATE_AGAIN[caller]} with the band set "
                          f"({named('min_drop_rate')}, "
                          f"{named('max_drop_rate')}).")),
         e.ExpectColumnMaxToBeBetween(
@@ -197,7 +201,7 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
             description=(f"Kept-token ratio between {t.min_kept_token_ratio:g} and "
                          f"{t.max_kept_token_ratio:g}. Fix the input or the model "
                          f"({named('model')}, {named('keep_threshold')}) and refine again; a "
-                         "change that is meant: gate again with the band set "
+                         f"change that is meant: {GATE_AGAIN[caller]} with the band set "
                          f"({named('min_kept_token_ratio')}, "
                          f"{named('max_kept_token_ratio')}).")),
     ]
@@ -211,7 +215,7 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
                          f"{named('history_min_std')}). Outside: if the "
                          "change is not meant, find what moved it (input, model, keep "
                          "threshold) and refine again; if it is (a new model, another crawl), "
-                         f"gate again with a wider band ({named('history_k')} above "
+                         f"{GATE_AGAIN[caller]} with a wider band ({named('history_k')} above "
                          f"{t.history_k:g}): once released, the snapshot joins the history "
                          "later ones are judged by."),
         ))

@@ -442,6 +442,8 @@ def test_a_history_band_is_clipped_to_what_the_rate_can_be_and_says_the_way_out(
     dag = run_gate(str(snapshot), GateThresholds(), history=history, caller="dag")
     [line] = [x for x in failure_lines(dag.checks) if "drop_rate between" in x]
     assert "the history_k Param above 3" in line and "--" not in line, line
+    # the DAG's user judges again by triggering the run again, not with a prox command
+    assert "trigger the run again (its refined shards are reused) with a wider band" in line
 
 
 #: Each threshold a snapshot check is bounded by (its failure must name them all).
