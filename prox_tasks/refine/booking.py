@@ -369,7 +369,10 @@ class FinishedShards:
         self.booking = booking
         self.waiting: list[dict] = []
         self._first_at = 0.0  # when the first result of those waiting was added
-        self._due = threading.Condition()  # guards the rest; held while a group is booked
+        # guards the rest, held for moments only: a run adding a result never waits on a
+        # catalog transaction, where a stop (SIGTERM, Ctrl-C) would drop that result
+        self._due = threading.Condition()
+        self._booking = threading.Lock()  # held while a group is booked: one at a time
         self._ended = False
         self._error: BaseException | None = None  # what the thread's booking raised
         self._thread: threading.Thread | None = None
@@ -387,40 +390,56 @@ class FinishedShards:
             if not self.waiting:
                 self._first_at = time.monotonic()
             self.waiting.append(result)
-            if len(self.waiting) >= BOOKED_TOGETHER:
-                self._book()
-            elif self._thread is None:
+            full = len(self.waiting) >= BOOKED_TOGETHER
+            if self._thread is None:
                 self._thread = threading.Thread(target=self._book_when_due, daemon=True,
                                                 name="prox-shard-booking")
                 self._thread.start()
             else:
                 self._due.notify()
             self._raise_error()
+        if full:
+            self.book()
         return result
 
     def _book_when_due(self) -> None:
-        with self._due:
-            while not self._ended and self._error is None:
-                left = self._first_at + BOOKED_WITHIN - time.monotonic()
-                if self.waiting and left <= 0:
-                    try:
-                        self._book()
-                    except Exception as err:  # noqa: BLE001 - raised where the run adds
-                        self._error = err
-                else:
+        while True:
+            with self._due:
+                while not self._ended and self._error is None:
+                    left = self._first_at + BOOKED_WITHIN - time.monotonic()
+                    if self.waiting and left <= 0:
+                        break
                     self._due.wait(left if self.waiting else None)
+                else:
+                    return
+            try:
+                self.book()
+            except Exception as err:  # noqa: BLE001 - raised where the run adds
+                with self._due:
+                    self._error = err
 
     def book(self) -> None:
-        """Book what waits now: before the run books the shards it stops."""
-        if self.booking is not None:
+        """Book what waits now (after the group being booked, if any): before the run
+        books the shards it stops. A group whose booking was cut short (a stop, the
+        catalog unreachable) waits again, to be booked when the context ends: booking it
+        twice books nothing twice (:meth:`ShardBooking.finish_many`)."""
+        if self.booking is None:
+            return
+        with self._booking:
             with self._due:
-                self._book()
-
-    def _book(self) -> None:
-        """Book what waits (the caller holds ``_due``)."""
-        waiting, self.waiting = self.waiting, []
-        if waiting:
-            self.booking.finish_many(waiting)
+                waiting, self.waiting = self.waiting, []
+                first_at = self._first_at
+            if not waiting:
+                return
+            try:
+                self.booking.finish_many(waiting)
+            except ValueError:  # the others booked, the unbalanced ones failed
+                raise
+            except BaseException:
+                with self._due:
+                    self.waiting[:0] = waiting
+                    self._first_at = first_at
+                raise
 
     def _raise_error(self) -> None:
         error, self._error = self._error, None
@@ -434,14 +453,18 @@ class FinishedShards:
         with self._due:
             self._ended = True
             self._due.notify()
-        if self._thread is not None:
-            self._thread.join()
-        if self.booking is None:
-            return
-        with self._due:
-            try:
-                self._book()
-            finally:
+        try:
+            if self._thread is not None:
+                self._thread.join()
+        finally:  # a stop while the thread books a group: what waits is booked all the same
+            if self.booking is not None:
+                self._book_rest(exc)
+
+    def _book_rest(self, exc: BaseException | None) -> None:
+        try:
+            self.book()
+        finally:
+            with self._due:
                 if exc is None:
                     self._raise_error()
                 elif self._error is not None:  # the run's own error is the one raised

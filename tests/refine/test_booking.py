@@ -567,3 +567,47 @@ def test_a_result_added_after_a_failed_booking_is_still_booked(booked, tagger_mo
                 time.sleep(0.05)
             finished.add(results[1])  # raises the thread's error
     assert [s["status"] for s in catalog.get_shards("snap")] == ["failed", "done"]
+
+
+def test_a_shard_ended_while_a_group_is_booked_is_booked_when_sigterm_stops_the_run(
+        booked, tagger_model):
+    """The booking thread held the group lock for its whole catalog transaction, so the
+    run adding its next finished shard waited there: SIGTERM (Airflow stopping the task)
+    arriving meanwhile dropped that shard's result, and the shard, published, stayed
+    `running`. The catalog is held by another writer for real (a second connection in
+    BEGIN IMMEDIATE: another task booking), so the thread's transaction waits as it would;
+    the run is stopped by a real SIGTERM to this process."""
+    import os
+    import signal
+    import sqlite3
+    import threading
+    import time
+
+    from prox_tasks.refine.booking import BOOKED_WITHIN, FinishedShards
+    from prox_tasks.termination import Terminated, raise_on_sigterm
+
+    catalog, out = booked
+    results = refine_shards(out, [0, 1], model=str(tagger_model))  # published, not booked
+    booking = ShardBooking(catalog, "snap")
+    for index in (0, 1):
+        booking.start(index, False)
+    other = sqlite3.connect(catalog.engine.url.database, isolation_level=None,
+                            check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")  # another writer: the thread's booking waits
+    release = threading.Timer(BOOKED_WITHIN + 2.0, other.rollback)
+    stop = threading.Timer(BOOKED_WITHIN + 1.0, os.kill, (os.getpid(), signal.SIGTERM))
+    try:
+        with pytest.raises(Terminated), raise_on_sigterm():
+            with FinishedShards(booking) as finished:
+                finished.add(results[0])
+                release.start()
+                stop.start()
+                time.sleep(BOOKED_WITHIN + 0.5)  # the thread is in its transaction now
+                finished.add(results[1])
+                time.sleep(5)  # refining the next shard when SIGTERM comes
+    finally:
+        stop.cancel()
+        release.cancel()
+        release.join()
+        other.close()
+    assert [s["status"] for s in catalog.get_shards("snap")] == ["done", "done"]
