@@ -63,6 +63,19 @@ def make_engine(url: str):
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
+    @event.listens_for(engine, "invalidate")
+    def _rollback_invalidated(dbapi_conn, _record, _error):
+        # A stop (SIGTERM as Terminated, Ctrl-C) raised inside a statement's execute makes
+        # SQLAlchemy invalidate and close the connection, but SQLite closes it only once
+        # the statement the traceback still holds is gone: its transaction, and the write
+        # lock, stayed, and every clean-up booking waited 60 s for "database is locked".
+        import sqlite3
+
+        try:
+            dbapi_conn.rollback()
+        except sqlite3.Error:
+            pass  # a connection already broken holds no transaction
+
     return engine
 
 

@@ -33,3 +33,43 @@ def test_a_postgresql_url_without_an_installed_driver_says_which_url_to_write(mo
     err = capsys.readouterr().err
     assert "postgresql+psycopg2://" in err and len(err.splitlines()) == 1
     assert "hunter2" not in err
+
+
+def test_sigterm_during_a_catalog_statement_leaves_no_transaction_open(catalog_url):
+    """A prox refine stopped by SIGTERM (Airflow stopping the task) or Ctrl-C while a
+    catalog statement ran: the stop is raised inside SQLAlchemy's execute, which invalidates
+    the connection and closes it, but SQLite keeps a connection whose statement the
+    traceback still holds open, transaction and write lock too: every booking of the
+    clean-up (the attempt failed, the snapshot failed) waited 60 s and failed 'database is
+    locked'. A real SIGTERM arrives during a slow statement of a write transaction; another
+    writer of the catalog is then not kept waiting."""
+    import os
+    import signal
+    import threading
+
+    from sqlalchemy import text
+
+    from prox_tasks.termination import Terminated, raise_on_sigterm
+
+    slow = "SELECT pg_sleep(3)" if catalog_url.startswith("postgresql") else (
+        "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r WHERE i < 20000000)"
+        " SELECT count(*) FROM r")
+    with Catalog(catalog_url) as catalog, Catalog(catalog_url) as other:
+        catalog.register_snapshot("snap", "file:///in", "file:///out")
+        stop = threading.Timer(0.5, os.kill, (os.getpid(), signal.SIGTERM))
+        with pytest.raises(Terminated), raise_on_sigterm():
+            with catalog.engine.begin() as conn:
+                conn.execute(text("UPDATE snapshots SET error = 'mid-stop' WHERE name = 'snap'"))
+                stop.start()
+                conn.execute(text(slow))
+                pytest.fail("the statement ended before SIGTERM came: make it slower")
+        stop.join()
+        written = []
+        writer = threading.Thread(target=lambda: written.append(
+            other.update_snapshot("snap", error="booked after the stop")), daemon=True)
+        writer.start()
+        writer.join(10)
+        assert written, "another writer waited on the stopped transaction"
+        assert other.get_snapshot("snap")["error"] == "booked after the stop"
+        catalog.update_snapshot("snap", error=None)  # this process's own clean-up writes
+        assert catalog.get_snapshot("snap")["error"] is None
