@@ -293,10 +293,11 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
     window = 2 * pool.workers
     futures: dict = {}  # submitted and not yet collected: future -> shard
     submitted = 0
+    sending = None  # booked running, not yet in futures (a submit waits for workers)
     try:
         while submitted < len(pending) or futures:
             while submitted < len(pending) and len(futures) < window:
-                index = pending[submitted]
+                index = sending = pending[submitted]
                 if booking is not None:
                     booking.start(index, False)
                 # each shard is sent with its part of the plan (its segments and input
@@ -304,20 +305,25 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
                 # shards that is 29 MB and ~230 MB of Python objects per worker
                 futures[pool.pool.submit(_refine_in_worker, output_uri, index,
                                          {**options, "manifest": manifest.part([index])})] = index
-                submitted += 1
+                submitted, sending = submitted + 1, None
             # what finished meanwhile is booked by its own thread (FinishedShards)
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
             failed = [f for f in done if f.exception() is not None]
             if failed:
                 break
             for future in done:
-                index = futures.pop(future)
-                collect(finished.add(future.result()))
+                # booked with its group before it leaves futures: a stop in between books
+                # it twice (the second finds it done), never not at all
+                result = finished.add(future.result())
+                del futures[future]
+                collect(result)
         else:
             return
     except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
         finished.book()
         _book_interrupted(booking, futures, err)
+        if sending is not None and booking is not None:  # stopped as it was sent
+            booking.not_run(sending, f"not run: interrupted by {err!r}")
         raise
     finished.book()
     error = failed[0].exception()

@@ -611,3 +611,37 @@ def test_a_shard_ended_while_a_group_is_booked_is_booked_when_sigterm_stops_the_
         release.join()
         other.close()
     assert [s["status"] for s in catalog.get_shards("snap")] == ["done", "done"]
+
+
+def test_sigterm_as_a_shard_is_sent_to_a_worker_leaves_it_not_running(booked, tagger_model):
+    """`prox refine --workers 2` booked a shard `running`, then handed it to the pool (a
+    submit that waits while the workers start: the fork server's imports, seconds); SIGTERM
+    (Airflow stopping the task, `docker stop`) between the two left that shard `running`
+    for ever, in no future the stop books. A real SIGTERM is sent to this process as the
+    catalog books the first shard running (an engine event times it, nothing is faked)."""
+    import os
+    import signal
+
+    from sqlalchemy import event
+
+    from prox_tasks.termination import Terminated, raise_on_sigterm
+
+    catalog, out = booked
+    sent = []
+
+    def stop_at_first_start(conn, cursor, statement, parameters, context, executemany):
+        # the first read after the first shard's running is committed: the moment after
+        if statement.startswith("UPDATE shards SET status = 'running'"):
+            sent.append("running")
+        elif sent == ["running"] and statement.startswith("SELECT"):
+            sent.append("SIGTERM")
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    event.listen(catalog.engine, "after_cursor_execute", stop_at_first_start)
+    with pytest.raises(Terminated), raise_on_sigterm():
+        refine_shards(out, [0, 1], model=str(tagger_model), workers=2, threads=1,
+                      booking=ShardBooking(catalog, "snap"))
+    event.remove(catalog.engine, "after_cursor_execute", stop_at_first_start)
+    shards = catalog.get_shards("snap")
+    assert sent == ["running", "SIGTERM"] and "running" not in [s["status"] for s in shards], shards
+    assert all(s["attempts"] == 0 for s in shards if s["status"] == "failed")
