@@ -187,8 +187,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
                  refiner: Refiner | None = None,
                  progress: Callable[[int], None] | None = None,
                  limits: dict | None = None, quality: str = "off",
-                 request: dict | None = None, manifest=None,
-                 unpublished: bool = False) -> dict:
+                 request: dict | None = None, manifest=None) -> dict:
     """Refine shard ``shard_index`` of the snapshot planned at ``output_uri``.
 
     Args:
@@ -219,11 +218,6 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
             shards of it (:func:`~prox_tasks.refine.workers.refine_shards`); None: loaded
             here. A manifest's size grows with its shards, so reading it once per shard
             would read O(shards²) bytes over a snapshot.
-        unpublished: The caller found the shard unpublished already
-            (:func:`~prox_tasks.corpus.writer.read_statuses`:
-            :func:`~prox_tasks.refine.workers.refine_shards`): its status record is not
-            asked for again (a second 404 a shard on S3). Should another run of the same
-            settings publish it meanwhile, this one publishes it over (the writer's way).
 
     Returns:
         JSON-ready: ``shard``, ``status`` (``"refined"`` or ``"skipped"``), ``accounting``
@@ -234,8 +228,7 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
     if manifest is None:
         manifest = load_manifest(output_uri)
     plan = manifest.shard(shard_index)
-    done = None if unpublished and not force else read_status(output_uri, shard_index,
-                                                              manifest.id)
+    done = read_status(output_uri, shard_index, manifest.id)
     if done is not None and force:
         refuse_if_released(output_uri, f"refining shard {shard_index} again")
         _unpublish(output_uri, manifest.id, shard_index, request)

@@ -239,8 +239,7 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
         if not force:
             # a published shard is reported skipped from the record read here, read once
             # (its files checked once), and let go: a rerun of 100,000 shards holds no
-            # records; a shard found unpublished is not asked for its record again
-            options["unpublished"] = True
+            # records
             for index, done in read_statuses(output_uri, indexes, manifest.id):
                 if done is None:
                     pending.append(index)

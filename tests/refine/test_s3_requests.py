@@ -1,7 +1,6 @@
 """S3 requests of refining a snapshot held in S3 (moto's server over HTTP): what a shard
 costs must not grow with the snapshot's other shards."""
 
-import collections
 import json
 
 import pytest
@@ -110,36 +109,3 @@ def test_a_claim_on_a_gated_folder_lists_its_shards_not_reads_each(s3_bucket, mo
     remove(f"{out}/shards/shard-00004.parquet")
     with pytest.raises(GatedSnapshot, match="shard 4 of .* is not published"):
         claim_settings(out, manifest, request)
-
-
-@pytest.mark.parametrize("workers", [1, 2])
-def test_a_shard_to_refine_has_its_status_record_asked_for_once(s3_bucket, moto_server,
-                                                                tagger_model, monkeypatch,
-                                                                workers):
-    """A shard still to refine had its status record asked for twice, both answered 404:
-    once when refine_shards looked for the published shards, again by its refine step (in
-    a worker, with --workers). Once now: the step is told the shard was found unpublished.
-    A shard refined with --force still reads its record (it is unpublished first). Counted
-    by the S3 server: the workers are other processes."""
-    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)  # for the workers
-    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
-    rows = "".join(json.dumps(d) + "\n" for d in short_docs(4, lines=5, width=80))
-    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
-    out = f"{s3_bucket}/out"
-    plan_shards(f"{s3_bucket}/in/", out, target_docs=1)
-    status = "/" + out.removeprefix("s3://") + "/_status/"
-
-    def status_gets():
-        gets = collections.Counter(p for m, p in moto_server.faults.seen
-                                   if m == "GET" and p.startswith(status))  # fmt: skip
-        moto_server.faults.seen.clear()
-        return gets
-
-    moto_server.faults.seen.clear()
-    results = refine_shards(out, list(range(4)), model=str(tagger_model), workers=workers)
-    assert [r["status"] for r in results] == ["refined"] * 4
-    gets = status_gets()
-    assert sorted(gets) == [f"{status}shard-{i:05d}.json" for i in range(4)], gets
-    assert set(gets.values()) == {1}, gets  # was 2 a shard
-    forced = refine_shards(out, [1], model=str(tagger_model), workers=workers, force=True)
-    assert forced[0]["status"] == "refined" and sum(status_gets().values()) >= 1
