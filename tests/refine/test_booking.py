@@ -496,10 +496,12 @@ def test_a_finished_shard_waits_at_most_a_second_to_be_booked(tmp_path, tagger_m
         stop.set()
         watcher.join()
     assert [s["status"] for s in catalog.get_shards("snap")] == ["done"] * 4
-    assert ended[3] - max(ended[i] for i in (0, 1, 2)) > 1.3, ended  # the slow one is slow
-    for index in (0, 1, 2):  # booked within a second (and a look), before shard 3 ended
+    for index in (0, 1, 2):  # booked within a second (and a look) of its end
         booked = done_at.get(index, float("inf"))  # none: not seen done while the run ran
-        assert booked - ended[index] < 1.3 and booked < ended[3], (index, ended, done_at)
+        assert booked - ended[index] < 1.3, (index, ended, done_at)
+        # and before the slow one ended, where it ended well after this one (on a loaded
+        # machine the fast ones may end late, beside the slow one's end)
+        assert booked < ended[3] or ended[3] - ended[index] < 1.3, (index, ended, done_at)
     catalog.close()
 
 
