@@ -135,6 +135,10 @@ def accounting_totals(accountings: Iterable[Mapping]) -> dict:
 MODEL_TROUBLE = {"failed": "requests_failed", "rejected": "requests_rejected",
                  "outside_grammar": "completions_outside_grammar"}
 
+#: A run's work totals (see :meth:`RunResults.totals`): in every summary, 0 when nothing was
+#: done, so that a script reading ``prox refine --json`` finds each key whatever was reused.
+WORK_TOTALS = ("shards_refined", "shards_skipped", "docs_refined", "tokens_in", "tokens_out")
+
 #: Shards of a run whose whole result a summary keeps (see :class:`RunResults`).
 RESULTS_KEPT = 1_000
 
@@ -223,7 +227,7 @@ class RunResults:
         totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
         # a file cut inside a record's payload: one record, cut short, and the file's rest lost
         totals["records_cut"] = totals["quarantine_reasons"].get("truncated_record", 0)
-        totals.update(dict.fromkeys(MODEL_TROUBLE.values(), 0))
+        totals.update(dict.fromkeys((*WORK_TOTALS, *MODEL_TROUBLE.values()), 0))
         totals.update(self.work)
         return dict(totals)
 

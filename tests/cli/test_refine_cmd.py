@@ -96,3 +96,27 @@ def test_help_states_the_default_of_every_option_that_has_one(capsys):
     assert not unsaid, f"prox refine --help says no default for: {', '.join(unsaid)}"
     assert "documents per shard (default: an existing plan's size as planned, e.g. by prox " \
         "plan --target-docs or --target-bytes; a new folder: 10,000)" in _help(capsys)
+
+
+def test_json_totals_have_every_work_key_whether_shards_are_reused_or_not(tmp_path, capsys):
+    """``prox refine --json`` left ``shards_refined``, ``docs_refined``, ``tokens_in`` and
+    ``tokens_out`` out when every shard was reused, and ``shards_skipped`` when none was: a
+    script reading them crashed on one run of two. Each is now there, 0 when nothing."""
+    import json
+
+    from tests.quality.snapshot_factory import write_input
+
+    src = write_input(tmp_path / "in.jsonl", 20)
+    args = ["refine", "--input", str(src), "--output", str(tmp_path / "out"), "--model",
+            "default", "--target-docs", "10", "--catalog",
+            f"sqlite:///{tmp_path / 'catalog.sqlite'}", "--no-progress", "--json"]
+    keys = ("shards_refined", "shards_skipped", "docs_refined", "tokens_in", "tokens_out")
+    runs = []
+    for _ in range(2):  # none reused, then all reused
+        capsys.readouterr()
+        assert main(args) == 0
+        runs.append(json.loads(capsys.readouterr().out))
+    fresh, reused = ({key: run.get(key) for key in keys} for run in runs)
+    assert fresh["shards_refined"] == 2 and fresh["shards_skipped"] == 0, fresh
+    assert reused == {"shards_refined": 0, "shards_skipped": 2, "docs_refined": 0,
+                      "tokens_in": 0, "tokens_out": 0}, reused
