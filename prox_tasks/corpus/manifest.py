@@ -437,6 +437,16 @@ def released_as(output_uri: str) -> list[dict] | None:
     return read_json(join_uri(output_uri, RELEASED_NAME))
 
 
+def replan_way_out(output_uri: str, replan: str) -> str:
+    """How to get past a plan that no longer holds: ``replan`` (planning the folder again),
+    unless the snapshot at ``output_uri`` was released — its plan is not replaced
+    (``--replan`` is refused): then a new output folder."""
+    if released_as(output_uri):
+        return ("refine into a new output folder (another snapshot name): this snapshot was "
+                "released, so --replan is refused")
+    return replan
+
+
 def refuse_if_released(output_uri: str, what: str) -> None:
     """Raise :class:`ReleasedSnapshot` when the snapshot at ``output_uri`` was released:
     its shards are what the release's checksums and ``latest.json`` point at."""

@@ -18,6 +18,7 @@ from prox_tasks.corpus.manifest import (
     quarantine_uri,
     refuse_if_released,
     released_as,
+    replan_way_out,
     shard_uri,
     status_uri,
 )
@@ -115,12 +116,20 @@ def read_the_old_way(planned: InputFile) -> bool:
     return False
 
 
-def stale_plan(planned: InputFile, counted: str = "as one record") -> StalePlan:
-    """The :class:`StalePlan` error for ``planned``, which the plan ``counted`` so (the way
-    out first: a command's one-line error is cut at 400 characters)."""
+#: The way out of a plan that no longer holds its input (:class:`StalePlan`).
+REPLAN = ("plan the folder again (prox refine --replan, prox plan --overwrite; the DAG's "
+          "reprocess=true) or use a new output folder")
+
+
+def stale_plan(planned: InputFile, counted: str = "as one record", output_uri: str = ""
+               ) -> StalePlan:
+    """The :class:`StalePlan` error for ``planned``, which the plan of the snapshot at
+    ``output_uri`` ``counted`` so (the way out first: a command's one-line error is cut at
+    400 characters; a released snapshot's is a new output folder, as its plan is not
+    replaced)."""
+    way_out = replan_way_out(output_uri, REPLAN) if output_uri else REPLAN
     return StalePlan(
-        f"plan the folder again (prox refine --replan, prox plan --overwrite; the DAG's "
-        f"reprocess=true) or use a new output folder: the plan was made by an older prox that "
+        f"{way_out}: the plan was made by an older prox that "
         f"counted {planned.uri} {counted}; this prox reads that file otherwise (its "
         "compression or format not as named, a .zst that starts with a skippable frame, lines "
         "that end in a lone CR), so the plan's counts and shards do not hold its documents")
@@ -313,9 +322,7 @@ def _scanned_offsets(planned: InputFile, segments: list[Segment], max_doc_bytes:
 
     def unchanged(found: Opened) -> None:
         if not _same_file(planned, found):
-            raise StalePlan(f"plan the folder again (prox refine --replan, prox plan "
-                            f"--overwrite; the DAG's reprocess=true) or use a new output "
-                            f"folder: {planned.uri} changed since the manifest was planned")
+            raise StalePlan(f"{REPLAN}: {planned.uri} changed since the manifest was planned")
 
     starts = [segment.start for segment in segments]
     counted = [[0, 0] for _ in segments]
@@ -474,16 +481,16 @@ def _check_unchanged(planned: InputFile, found: Opened) -> None:
         raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
 
 
-def _refuse_stale(planned: InputFile) -> None:
-    """Raise :class:`StalePlan` when the plan counted ``planned`` the old way
-    (:func:`read_the_old_way`)."""
+def _refuse_stale(planned: InputFile, output_uri: str) -> None:
+    """Raise :class:`StalePlan` when the plan of the snapshot at ``output_uri`` counted
+    ``planned`` the old way (:func:`read_the_old_way`)."""
     if read_the_old_way(planned):
-        raise stale_plan(planned)
+        raise stale_plan(planned, output_uri=output_uri)
 
 
 def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quarantine | None,
                   start: int, end: int, fmt: str, planned_bytes: int,
-                  at: int | None = None) -> Iterator[Document]:
+                  at: int | None = None, output_uri: str = "") -> Iterator[Document]:
     """Records ``[start, end)`` of a planned file, read from byte ``at`` where the plan
     recorded where record ``start`` begins (:attr:`Segment.byte_offset`; the check below
     is made before the read moves there), refused (:func:`_check_unchanged`) when it
@@ -493,8 +500,9 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
     counted it the old way — a lone record up front (:func:`read_the_old_way`), and for
     JSONL, once the range is read, records not holding the ``planned_bytes`` the plan
     counted in it (a reader that splits the file otherwise now: the plan's ranges would
-    miss records), or when no record starts at ``at`` (an edited plan)."""
-    _refuse_stale(planned)
+    miss records), or when no record starts at ``at`` (an edited plan); ``output_uri``, the
+    snapshot's folder, for the way out it names (:func:`stale_plan`)."""
+    _refuse_stale(planned, output_uri)
     read = [0]
 
     def count(size: int) -> None:
@@ -508,7 +516,7 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
         raise StalePlan(str(err)) from err
     if fmt == "jsonl" and read[0] != planned_bytes:
         raise stale_plan(planned, f"records {start}-{end - 1} as {planned_bytes:,} bytes "
-                                  f"(they hold {read[0]:,} now)")
+                                  f"(they hold {read[0]:,} now)", output_uri)
 
 
 def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
@@ -524,7 +532,7 @@ def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
     files = {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
         _check_unchanged(files[segment.file], identity_of(segment.file))
-        _refuse_stale(files[segment.file])
+        _refuse_stale(files[segment.file], manifest.output_uri)
 
 
 def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
@@ -542,7 +550,7 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
     for segment in manifest.shard(shard_index).segments:
         yield from _read_planned(files[segment.file], options, quarantine, segment.start,
                                  segment.end, segment.format, segment.bytes,
-                                 segment.byte_offset)
+                                 segment.byte_offset, manifest.output_uri)
 
 
 def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
@@ -567,5 +575,6 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
         ends = [segment.end for segment, _shard in segments]
         first = segments[0][0]
         for doc in _read_planned(files[uri], options, quarantine, first.start, ends[-1],
-                                 first.format, planned_bytes[uri], first.byte_offset):
+                                 first.format, planned_bytes[uri], first.byte_offset,
+                                 manifest.output_uri):
             yield segments[bisect.bisect_right(ends, doc.offset)][1], doc

@@ -12,7 +12,7 @@ import math
 import time
 
 from prox_tasks.corpus.duplicates import index_duplicates
-from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released, released_as
+from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released, replan_way_out
 from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, register_plan
 from prox_tasks.refine.claim import claim_settings
@@ -150,12 +150,9 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             manifest = plan(input_uri, output_uri, shards, target_docs, overwrite=replan,
                             **read_options)
         except ManifestConflict as err:  # the planner names prox plan's way out
-            # short: a command's one-line error is cut at 400 characters; a released
-            # snapshot's plan is not replaced (--replan is refused): a new folder is the way
-            way_out = ("refine into a new output folder (another snapshot name): this "
-                       "snapshot was released, so --replan is refused"
-                       if released_as(output_uri)
-                       else "use a new output folder or run again with --replan")
+            # short: a command's one-line error is cut at 400 characters
+            way_out = replan_way_out(output_uri, "use a new output folder or run again with "
+                                                 "--replan")
             raise ManifestConflict(
                 f"{err.uri} holds another plan: {way_out}; it differs in {err.differences}",
                 err.uri, err.differences

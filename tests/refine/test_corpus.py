@@ -530,6 +530,40 @@ def test_a_folder_planned_when_a_plain_gz_was_one_lost_record_is_refused_not_ref
     assert code == 0 and (summary["docs_read"], summary["docs_written"]) == (20, 20), summary
 
 
+def test_a_stale_plan_of_a_released_snapshot_names_a_new_folder_not_replan(tmp_path):
+    """A released snapshot's plan is not replaced (``--replan`` is refused), yet reading a
+    shard it counted the old way said ``plan the folder again (prox refine --replan, …)``:
+    the one way out it names now is a new output folder, as for a ManifestConflict."""
+    import dataclasses
+
+    from prox_tasks.corpus import plan_shards, read_shard
+    from prox_tasks.corpus.manifest import Manifest, Segment, ShardPlan, mark_released
+    from prox_tasks.corpus.planner import StalePlan, check_shard_inputs
+    from prox_tasks.corpus.quarantine import Quarantine
+
+    folder, out = tmp_path / "in", tmp_path / "out"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl.gz", short_docs(14))  # plain text under a gzip name
+    now = plan_shards(str(folder), str(out), target_docs=100, write=False)
+    old_a = dataclasses.replace(now.files[0], records=1, bytes=0)  # as an older prox counted it
+    old = Manifest(now.input_uri, now.output_uri, now.settings, [old_a],
+                   [ShardPlan(0, 1, 0, [Segment(old_a.uri, "jsonl", 0, 1, 1, 0)])])
+    out.mkdir()
+    (out / "manifest.json").write_text(old.to_json())
+    with pytest.raises(StalePlan, match=r"prox refine --replan, prox plan --overwrite"):
+        list(read_shard(str(out), 0, Quarantine()))
+
+    mark_released(str(out), {"name": "v1"}, completed=True)
+    for read in (lambda: list(read_shard(str(out), 0, Quarantine())),
+                 lambda: check_shard_inputs(load_manifest(str(out)), 0)):
+        with pytest.raises(StalePlan) as raised:
+            read()
+        said = str(raised.value)
+        assert said.startswith("refine into a new output folder (another snapshot name): "
+                               "this snapshot was released, so --replan is refused: "), said
+        assert "prox plan --overwrite" not in said and "a.jsonl.gz" in said, said
+
+
 def test_a_folder_planned_when_a_pzstd_file_was_one_lost_record_is_refused_not_refined_short(
         tmp_path):
     """A ``.zst`` written by pzstd starts with a skippable frame, which the prox of this
