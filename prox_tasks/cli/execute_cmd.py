@@ -5,7 +5,14 @@ from __future__ import annotations
 from collections import Counter
 
 from prox_tasks.cli.arguments import description
-from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
+from prox_tasks.cli.output import (
+    Outcome,
+    count,
+    input_notices,
+    name_text_field,
+    progress_bar,
+    quarantined,
+)
 from prox_tasks.corpus.document import (
     RecordError,
     has_lone_surrogate,
@@ -172,11 +179,7 @@ def _missing_text_advice(labels: int, candidates: dict) -> str | None:
     of an id only has no text under any name)."""
     if labels:
         return f"{labels:,} of them are labels without their text: {RELABEL}"
-    if not candidates:
-        return None
-    field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
-    return (f"{rows:,} of them hold a string in {field!r}: --text-field {field} if it is "
-            "the text (the quarantine lists each row's fields)")
+    return name_text_field(candidates)
 
 
 def register(subparsers, name: str, help_text: str) -> None:

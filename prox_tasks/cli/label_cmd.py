@@ -4,7 +4,14 @@ best)."""
 from __future__ import annotations
 
 from prox_tasks.cli.arguments import add_format_option, positive_int
-from prox_tasks.cli.output import Outcome, by_reason, count, progress_bar, quarantined
+from prox_tasks.cli.output import (
+    Outcome,
+    by_reason,
+    count,
+    name_text_field,
+    progress_bar,
+    quarantined,
+)
 from prox_tasks.labeling.options import option_type
 
 
@@ -183,12 +190,15 @@ def run(args) -> Outcome:
         fell_back += (f" ({repeated:,} --warc responses repeat a WARC-Record-ID indexed "
                       "before: the first kept)")
     rejected = summary["written"] - summary["valid"]  # a row may have several reasons
+    # --text-field only when a quarantined row holds a string that could be its text
+    advice = {"missing_text": name_text_field(summary.get("text_candidates") or {})}
     why = f" ({by_reason(summary['rejected'])})" if rejected else ""
     return Outcome(f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
                    f"{summary['valid']:,} valid, {rejected:,} rejected{why}, "
                    f"{summary['keep_doc']:,} keep_doc, "
                    f"{summary['drop_doc']:,} drop_doc, "
-                   f"{quarantined(summary['quarantined'], summary['quarantine'])}{fell_back} "
+                   f"{quarantined(summary['quarantined'], summary['quarantine'], advice=advice)}"
+                   f"{fell_back} "
                    f"-> {summary['output']}", summary)
 
 

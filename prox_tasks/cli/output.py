@@ -162,6 +162,18 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
     return f"{total:,} quarantined ({by_reason(reasons, shown)}) in {where}{said}"
 
 
+def name_text_field(candidates: Mapping[str, int]) -> str | None:
+    """What to do about ``missing_text`` rows that hold a string under another field
+    (``candidates``: rows by that field, :func:`~prox_tasks.corpus.document.text_candidate`):
+    name the most frequent; None when none does (a row of an id only has no text under any
+    name), for :func:`quarantined`'s ``advice`` to say nothing."""
+    if not candidates:
+        return None
+    field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
+    return (f"{rows:,} of them hold a string in {field!r}: --text-field {field} if it is "
+            "the text (the quarantine lists each row's fields)")
+
+
 def by_reason(reasons: Mapping[str, int], shown: int = 3) -> str:
     """``5 missing_text, 3 bad_encoding, 9 more``: counts by reason, the most frequent
     first, the rest summed after ``shown`` of them."""

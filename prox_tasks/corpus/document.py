@@ -90,12 +90,15 @@ class RecordError(Exception):
     """
 
     def __init__(self, reason: str, detail: str = "", doc_id: str | None = None,
-                 size: int | None = None):
+                 size: int | None = None, text_candidate: str | None = None):
         super().__init__(f"{reason}: {detail}" if detail else reason)
         self.size = size  # full size of the raw record, when only part of it was kept
         self.reason = reason
         self.detail = detail
         self.doc_id = doc_id
+        # missing_text: the field that could hold the text (text_candidate), counted by
+        # the quarantine so a summary hints at --text-field only when a row has one
+        self.text_candidate = text_candidate
 
 
 #: Reasons of an entry that stands for the unread rest of a file, not for a record of it:
@@ -291,7 +294,8 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
         raise RecordError("lone_surrogate", f"field {id_field!r} holds a lone surrogate",
                           escape_surrogates(doc_id))
     if row.get(text_field) is None:
-        raise RecordError("missing_text", missing_field(row, text_field, id_field), doc_id)
+        raise RecordError("missing_text", missing_field(row, text_field, id_field), doc_id,
+                          text_candidate=text_candidate(row, text_field, id_field))
     text = row[text_field]
     if isinstance(text, bytes):  # a Parquet binary column (Hive, Impala write strings so)
         try:

@@ -37,6 +37,10 @@ class Quarantine:
         #: Input problems that lost no record, by kind (``misnamed_compression``: files);
         #: not quarantined records, so not in ``len()``.
         self.notices: Counter[str] = Counter()
+        #: ``missing_text`` records by the field holding a string that could be their text
+        #: (:func:`~prox_tasks.corpus.document.text_candidate`); those without one are not
+        #: counted. Not written to the quarantine file (each entry's detail names it).
+        self.text_candidates: Counter[str] = Counter()
         self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
         self._finalizer = weakref.finalize(self, self._spool.close)
 
@@ -53,8 +57,9 @@ class Quarantine:
 
     def add(self, source: str, offset: int, reason: str, detail: str = "",
             raw: bytes | str | None = None, doc_id: str | None = None,
-            raw_size: int | None = None) -> None:
-        """Quarantine one record (``raw_size``: its full size when ``raw`` is a part)."""
+            raw_size: int | None = None, text_candidate: str | None = None) -> None:
+        """Quarantine one record (``raw_size``: its full size when ``raw`` is a part;
+        ``text_candidate``: of a ``missing_text`` record, the field that could be its text)."""
         entry = {"source": source, "offset": offset, "reason": reason, "detail": detail,
                  "id": doc_id}
         if raw is not None:
@@ -73,6 +78,8 @@ class Quarantine:
         self._spool.write(json.dumps(entry, ensure_ascii=False).encode("utf-8", "backslashreplace")
                           + b"\n")
         self.reasons[reason] += 1
+        if text_candidate is not None:
+            self.text_candidates[text_candidate] += 1
 
     def note(self, kind: str) -> None:
         """Count one input problem that lost no record (:class:`~prox_tasks.corpus.document.InputNotice`)."""

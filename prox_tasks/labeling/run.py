@@ -350,6 +350,7 @@ def label_corpus(
         "read": read, "written": counts["written"], "valid": counts["valid"],
         "keep_doc": counts["keep_doc()"], "drop_doc": counts["drop_doc()"],
         "rejected": dict(rejected), "quarantined": dict(quarantine.reasons),
+        "text_candidates": dict(quarantine.text_candidates),
         "by_teacher": dict(sorted(by_teacher.items())),
         "quarantine": quarantine_uri, "output": output_uri, "teacher": teacher.describe(),
     }  # fmt: skip

@@ -219,3 +219,23 @@ def test_the_text_field_hint_names_a_string_field_and_only_when_there_is_one(tmp
     capsys.readouterr()
     entries = _quarantine(tmp_path / "refined" / "quarantine" / "shard-00000.jsonl.gz")
     assert [q["detail"] for q in entries][0].endswith(hint)
+
+
+def test_prox_label_hints_at_text_field_only_when_a_row_holds_a_string(tmp_path, capsys):
+    """prox label said "a text under another field name wants --text-field" for rows of an
+    id only, where no --text-field finds a text. As prox execute, it now says nothing then,
+    and names the field when rows hold a string under another name."""
+    ids_only = tmp_path / "ids.jsonl"
+    ids_only.write_text('{"id": "a"}\n{"id": "b", "n": 3}\n' + json.dumps(GOOD[0]) + "\n")
+    assert main(["label", "--input", str(ids_only), "--output",
+                 str(tmp_path / "x.jsonl")]) == 0
+    line = _line(capsys)
+    assert "2 quarantined (2 missing_text)" in line and "--text-field" not in line, line
+    named = tmp_path / "named.jsonl"
+    named.write_text('{"id": "a", "url": "u", "raw_content": "A text of words."}\n'
+                     '{"id": "b", "text": null, "raw_content": "Another."}\n'
+                     + json.dumps(GOOD[0]) + "\n")
+    assert main(["label", "--input", str(named), "--output", str(tmp_path / "y.jsonl")]) == 0
+    line = _line(capsys)
+    assert "(missing_text: 2 of them hold a string in 'raw_content': --text-field " \
+        "raw_content if it is the text" in line and line.count("--text-field") == 1, line
