@@ -351,6 +351,11 @@ def load_plan(output_uri: str, indices: list[int], manifest_id: str | None = Non
     return manifest
 
 
+#: What reading a ``manifest.json`` that holds no plan raises (edited by hand, cut short,
+#: another prox's version): :func:`load_manifest` of it.
+UNREADABLE_PLAN = (ValueError, KeyError, TypeError, AttributeError)
+
+
 def load_manifest(uri: str) -> Manifest:
     """Read a manifest from its file, or from the output folder holding ``manifest.json``."""
     target = uri if uri.endswith(".json") else join_uri(uri, MANIFEST_NAME)

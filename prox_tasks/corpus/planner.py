@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document, MisplacedOffset
 from prox_tasks.corpus.manifest import (
     PARTS_FOLDER,
+    UNREADABLE_PLAN,
     InputFile,
     Manifest,
     Segment,
@@ -225,7 +226,7 @@ def planned_targets(output_uri: str) -> dict:
     folder holds no readable plan."""
     try:
         existing = load_manifest(output_uri)
-    except (FileNotFoundError, ValueError):  # no plan, or one planning again reports on
+    except (FileNotFoundError, *UNREADABLE_PLAN):  # no plan, or one planning reports on
         return {"target_docs": DEFAULT_TARGET_DOCS, "target_bytes": None}
     return {key: existing.settings.get(key) for key in ("target_docs", "target_bytes")}
 
@@ -242,7 +243,7 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
         existing = load_manifest(output_uri)
     except FileNotFoundError:
         return None
-    except ValueError:  # edited or corrupt: planning again says what to do with it
+    except UNREADABLE_PLAN:  # edited or corrupt: planning again says what to do with it
         return None
     keys = compare if compare is not None else {*settings, *existing.settings}
     if (existing.input_uri != to_uri(input_uri) or existing.output_uri != to_uri(output_uri)
@@ -358,7 +359,7 @@ def _write_offsets(filled: Manifest) -> None:
             return None
         try:
             written = Manifest.from_dict(json.loads(current))
-        except ValueError:  # edited or corrupt: not this plan's to mend
+        except UNREADABLE_PLAN:  # edited or corrupt: not this plan's to mend
             return None
         if written.id != filled.id or _offsets_recorded(written) >= _offsets_recorded(filled):
             return None
@@ -367,11 +368,24 @@ def _write_offsets(filled: Manifest) -> None:
     replace_if(filled.uri, decide)
 
 
+def _unreadable(manifest: Manifest, err: BaseException) -> ManifestConflict:
+    # the way out first: a command's one-line error is cut at 400 characters
+    return ManifestConflict(
+        f"{manifest.uri} holds no readable plan: use a new output folder or overwrite it "
+        f"(prox plan --overwrite); it is edited or corrupt ({err})", manifest.uri,
+        f"unreadable plan ({err})")
+
+
 def _write(manifest: Manifest, overwrite: bool) -> None:
     replaced = None
     if exists(manifest.uri):
-        existing = load_manifest(manifest.uri)
-        if existing.id == manifest.id:
+        try:
+            existing = load_manifest(manifest.uri)
+        except UNREADABLE_PLAN as err:
+            if not overwrite:
+                raise _unreadable(manifest, err) from err
+            existing = None
+        if existing is not None and existing.id == manifest.id:
             # the same plan, planned again (--replan, --overwrite): with the offsets one
             # made before they were recorded lacks
             if _offsets_recorded(manifest) > _offsets_recorded(existing) and \
@@ -385,14 +399,20 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
 
         # first: a run still refining the old plan publishes nothing more from now on
         claim_for_new_plan(manifest.output_uri, manifest.id)
+        # an unreadable plan's shards are not known: whatever the folder holds goes
         _remove_outputs(existing, manifest.output_uri)
-        replaced = existing.id
+        replaced = _UNREADABLE if existing is None else existing.id
 
     def decide(current: bytes | None) -> bytes | None:
         # a plan written meanwhile by a concurrent run (another `prox plan`, `prox refine`,
         # a retried plan task) is compared, never overwritten unseen
         if current is not None:
-            written = Manifest.from_dict(json.loads(current))
+            try:
+                written = Manifest.from_dict(json.loads(current))
+            except UNREADABLE_PLAN as err:
+                if replaced is _UNREADABLE:  # the unreadable one this call overwrites
+                    return manifest.to_json().encode()
+                raise _unreadable(manifest, err) from err
             if written.id == manifest.id:
                 return None
             if written.id != replaced:
@@ -438,7 +458,11 @@ def plan_differences(old: Manifest, new: Manifest, files_named: int = 1) -> str:
     return "; ".join(parts) or f"plan {old.id[:12]} != {new.id[:12]}"
 
 
-def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
+#: ``replaced`` in :func:`_write` when the plan overwritten could not be read.
+_UNREADABLE = object()
+
+
+def _remove_outputs(replaced: Manifest | None, output_uri: str) -> None:
     """Remove what was refined under a replaced plan: its shards would otherwise be reused
     (or read beside the new plan's) though they hold other documents. Status records go
     first, so an interrupted removal never leaves a shard that looks done. Then the old
@@ -448,13 +472,17 @@ def _remove_outputs(replaced: Manifest, output_uri: str) -> None:
     Each folder is listed once and only the old plan's files found there are removed, 1,000
     a request on S3: a HEAD and a DELETE for each of a 100,000-shard plan's three files a
     shard (600,000 requests, whether the shard was refined or not) made replacing such a
-    plan take hours."""
+    plan take hours.
+
+    ``replaced`` None: a plan that could not be read (edited or corrupt), whose shards are
+    not known: every status record, shard, quarantine file and plan part goes."""
     for uri_of in (status_uri, shard_uri, quarantine_uri):
         folder = uri_of(output_uri, 0).rpartition("/")[0]
         found = names_in(folder)
-        remove_all([uri for uri in (uri_of(output_uri, s.index) for s in replaced.shards)
-                    if uri.rpartition("/")[2] in found])
-    remove_all(list_uri(join_uri(output_uri, PARTS_FOLDER, replaced.id)))
+        planned = (uri_of(output_uri, s.index) for s in replaced.shards) if replaced \
+            else (join_uri(folder, name) for name in sorted(found))  # fmt: skip
+        remove_all([uri for uri in planned if uri.rpartition("/")[2] in found])
+    remove_all(list_uri(join_uri(output_uri, PARTS_FOLDER, *([replaced.id] if replaced else []))))
 
 
 def _options(manifest: Manifest) -> ReadOptions:

@@ -135,14 +135,17 @@ def snapshot_model(output_uri: str):
     """
     import json
 
-    from prox_tasks.corpus.manifest import load_manifest
+    from prox_tasks.corpus.manifest import UNREADABLE_PLAN, load_manifest
     from prox_tasks.models import ResolvedModel
     from prox_tasks.refine.claim import claimed_model
     from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
 
     if not exists(join_uri(output_uri, "manifest.json")):
         return None
-    manifest_id = load_manifest(output_uri).id
+    try:
+        manifest_id = load_manifest(output_uri).id
+    except UNREADABLE_PLAN:  # edited or corrupt: planning says so, and names the way out
+        return None
     # the claim first: a run stopped before publishing a shard, or one still running, holds
     # it, and a rerun resolving the promoted model afresh would be refused by it
     claimed = claimed_model(output_uri, manifest_id)

@@ -59,3 +59,45 @@ def test_a_plan_naming_no_size_keeps_the_folders_plan_as_planned(tmp_path, capsy
     assert json.loads(capsys.readouterr().out)["id"] == planned["id"]
     assert main([*args, "--target-docs", "4"]) == 1
     assert "target_docs 2 -> 4" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("written", ['{"version": ', "[]", "{}", "edited"])
+def test_an_unreadable_plan_names_the_way_out_and_overwrite_replaces_it(
+        tmp_path, capsys, written):
+    """A manifest.json edited by hand or cut short failed prox plan and prox refine with
+    'manifest id does not match its content (edited or corrupt)' (or a JSONDecodeError, an
+    AttributeError), --overwrite and --replan included: no way out but deleting files by
+    hand. It is now a conflict naming --overwrite, which replaces it and removes what the
+    unknown plan refined."""
+    import json
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"text {i}"}) + "\n"
+                           for i in range(5)))
+    out = tmp_path / "out"
+    args = ["plan", "--json", "--no-progress", "--input", str(src), "--output", str(out)]
+    assert main([*args, "--target-docs", "2"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    manifest = out / "manifest.json"
+    if written == "edited":
+        data = json.loads(manifest.read_text())
+        data["settings"]["target_docs"] = 3
+        written = json.dumps(data)
+    manifest.write_text(written)
+    for folder, name in (("shards", "shard-00007.parquet"), ("_status", "shard-00007.json")):
+        (out / folder).mkdir(exist_ok=True)
+        (out / folder / name).write_text("of the unreadable plan")
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "holds no readable plan: use a new output folder or overwrite it (prox plan " \
+        "--overwrite)" in err, err
+    assert manifest.read_text() == written  # refused: nothing replaced
+    assert main(["refine", "--input", str(src), "--output", str(out), "--no-progress"]) == 1
+    assert "holds another plan: use a new output folder or run again with --replan; it " \
+        "differs in unreadable plan" in capsys.readouterr().err
+    assert main([*args, "--target-docs", "2", "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["id"] == planned["id"]
+    assert not (out / "shards" / "shard-00007.parquet").exists()
+    assert not (out / "_status" / "shard-00007.json").exists()
+    assert main(args) == 0  # readable again: re-opened as planned
+    assert json.loads(capsys.readouterr().out)["id"] == planned["id"]
