@@ -4,6 +4,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import httpx
@@ -853,18 +854,26 @@ def _stalling_server(answered: int, seen: dict):
     from tests.loopback_http import LoopbackHTTPServer, Response
 
     seen.update(calls=0, stalled=0, left=0)
+    # each request runs in its own thread: a bare += lost counts (read, a syscall in
+    # client_gone(), then write), failing the test on a loaded machine
+    counting = threading.Lock()
+
+    def count(name: str) -> int:
+        with counting:
+            seen[name] += 1
+            return seen[name]
 
     def respond(request):
         if request.path.endswith("/models"):
             return Response(200, json.dumps({"object": "list", "data": [DOC_CARD]}).encode(),
                             {"Content-Type": "application/json"})
-        seen["calls"] += 1
-        if seen["calls"] > answered:
-            seen["stalled"] += 1
+        if count("calls") > answered:
+            count("stalled")
             deadline = time.monotonic() + 30
             while time.monotonic() < deadline and not request.client_gone():
                 time.sleep(0.02)
-            seen["left"] += request.client_gone()
+            if request.client_gone():
+                count("left")
         return Response(200, _completion(), {"Content-Type": "application/json"})
 
     return LoopbackHTTPServer(respond)
