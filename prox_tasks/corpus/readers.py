@@ -18,6 +18,7 @@ from prox_tasks.corpus.document import (
 from prox_tasks.corpus.partitions import partition_root, with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.storage import list_uri, parse_uri, to_uri
+from prox_tasks.storage.compressed import OTHER_FORMAT_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +52,25 @@ class ReadOptions:
 
 
 def detect_format(uri: str) -> str | None:
-    """The format of ``uri`` from its extension, or None when unknown."""
+    """The format of ``uri`` from its extension, or None when unknown. A JSON Lines name
+    compressed so as prox does not read (``x.jsonl.bz2``: :func:`unread_compression`) is
+    JSON Lines: read, it is one counted loss saying what to do (its bytes tell what it is),
+    where skipped as of no known format its documents were left out with a log line only."""
     name = uri.lower()
+    suffix = unread_compression(name)
+    if suffix is not None:
+        found = detect_format(name.removesuffix(suffix))
+        return "jsonl" if found == "jsonl" else None
     for fmt in ("wet", "parquet", "jsonl"):  # ".warc.wet.gz" before a plain ".gz" check
         if name.endswith(FORMATS[fmt].EXTENSIONS):
             return fmt
     return None
+
+
+def unread_compression(uri: str) -> str | None:
+    """The suffix of ``uri`` that names a compression or archive prox does not read
+    (``.bz2``, ``.xz``, ``.lz4``, ``.zip``, ``.7z``), or None."""
+    return next((s for s in OTHER_FORMAT_NAMES if uri.lower().endswith(s)), None)
 
 
 def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
@@ -78,7 +92,8 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     listed = listed_inputs(uri, exclude)
     _check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
     for path in listed:
-        if fmt and detect_format(path) != fmt:  # a forced format the name does not show
+        # a forced format the name does not show, or shows compressed so as prox cannot read
+        if fmt and (detect_format(path) != fmt or unread_compression(path)):
             _check_content(path, fmt)
         found = fmt or detect_format(path)
         if found is None:

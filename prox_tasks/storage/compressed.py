@@ -65,6 +65,11 @@ _OTHER_FORMATS = (
 )
 
 
+#: How the compressions and archives of :data:`_OTHER_FORMATS` are named: a file named
+#: ``x.jsonl.bz2`` is JSON Lines prox cannot read, not a file of no known format.
+OTHER_FORMAT_NAMES = (".bz2", ".xz", ".lz4", ".zip", ".7z")
+
+
 #: How a Parquet file is named (``prox_tasks.corpus.parquet_format.EXTENSIONS`` is this:
 #: storage, below the corpus package, names Parquet files in its refusals).
 PARQUET_NAMES = (".parquet", ".pq")

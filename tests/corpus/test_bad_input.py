@@ -912,6 +912,29 @@ def test_a_file_in_a_format_no_text_reader_reads_is_one_loss_naming_it(tmp_path,
         input_files(str(spark), "jsonl")
 
 
+@pytest.mark.parametrize("name, make, said", [
+    ("a.jsonl.bz2", lambda b: __import__("bz2").compress(b), "is not text but bzip2"),
+    ("a.ndjson.xz", lambda b: __import__("lzma").compress(b), "is not text but xz"),
+    ("a.jsonl.zip", _zip, "is not text but a zip archive")], ids=["bz2", "xz", "zip"])
+def test_a_jsonl_file_compressed_as_prox_does_not_read_is_one_loss_not_skipped(
+        tmp_path, name, make, said):
+    """A ``part-0.jsonl.bz2`` in an input folder was skipped as "not JSONL, Parquet or
+    WET", a log line only: its documents were left out of the run, the summary and the
+    gate none the wiser. It is one counted ``truncated_file`` loss now, saying what to do;
+    ``--format jsonl`` refuses it at once, as it does such a file under a plain name."""
+    from prox_tasks.corpus.readers import FormatMismatch, input_files
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / name).write_bytes(make(("\n".join(_good(300)) + "\n").encode()))
+    lost = _the_one_file_lost(folder, tmp_path)
+    assert f"{name} {said}" in lost["detail"] and "which prox does not read" in lost["detail"]
+    with pytest.raises(FormatMismatch, match=f"{name} {said}.*which prox does not"):
+        input_files(str(folder), "jsonl")
+    (folder / name).write_bytes(("\n".join(_good(1, "p")) + "\n").encode())  # misnamed text
+    assert [d.id for d in read_documents(str(folder))] == ["p0", "b0", "b1"]
+
+
 @pytest.mark.parametrize("forced", ["jsonl", "wet"])
 def test_a_parquet_file_named_so_under_a_forced_text_format_says_to_drop_it(tmp_path, capsys,
                                                                            forced):
