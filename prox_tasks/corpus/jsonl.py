@@ -129,7 +129,8 @@ def _lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, dige
                             position += len(piece)
                         if not piece or piece.endswith(b"\n"):
                             break
-                if not line.isspace():  # blank: not a record (no copy)
+                # blank (a BOM alone at the file's end leaves b""): not a record (no copy)
+                if line and not line.isspace():
                     # one notice per file: only the read holding its first record counts it
                     if first and misnamed and number >= start:
                         yield number, InputNotice("misnamed_compression", misnamed[0]), 0, None

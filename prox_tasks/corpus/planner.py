@@ -133,7 +133,7 @@ def stale_plan(planned: InputFile, counted: str = "as one record", output_uri: s
         f"{way_out}: the plan was made by an older prox that "
         f"counted {planned.uri} {counted}; this prox reads that file otherwise (its "
         "compression or format not as named, a .zst that starts with a skippable frame, lines "
-        "that end in a lone CR), so the plan's counts and shards do not hold its documents")
+        "that end in a lone CR, a byte order mark alone at its end), so the plan's counts and shards do not hold its documents")
 
 
 def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
@@ -518,7 +518,8 @@ def _refuse_stale(planned: InputFile, output_uri: str) -> None:
 
 def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quarantine | None,
                   start: int, end: int, fmt: str, planned_bytes: int,
-                  at: int | None = None, output_uri: str = "") -> Iterator[Document]:
+                  at: int | None = None, output_uri: str = "",
+                  planned_records: int | None = None) -> Iterator[Document]:
     """Records ``[start, end)`` of a planned file, read from byte ``at`` where the plan
     recorded where record ``start`` begins (:attr:`Segment.byte_offset`; the check below
     is made before the read moves there), refused (:func:`_check_unchanged`) when it
@@ -527,14 +528,15 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
     that ETag, so the bytes read are the ones checked; :class:`StalePlan` when the plan
     counted it the old way — a lone record up front (:func:`read_the_old_way`), and for
     JSONL, once the range is read, records not holding the ``planned_bytes`` the plan
-    counted in it (a reader that splits the file otherwise now: the plan's ranges would
-    miss records), or when no record starts at ``at`` (an edited plan); ``output_uri``, the
+    counted in it, or not the ``planned_records`` records (a reader that splits the file
+    otherwise now: the plan's ranges would miss records, or hold one no more read), or when no record starts at ``at`` (an edited plan); ``output_uri``, the
     snapshot's folder, for the way out it names (:func:`stale_plan`)."""
     _refuse_stale(planned, output_uri)
-    read = [0]
+    read = [0, 0]  # bytes, records
 
     def count(size: int) -> None:
         read[0] += size
+        read[1] += 1
 
     try:
         yield from read_file(planned.uri, options, quarantine, start, end, fmt,
@@ -545,6 +547,9 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
     if fmt == "jsonl" and read[0] != planned_bytes:
         raise stale_plan(planned, f"records {start}-{end - 1} as {planned_bytes:,} bytes "
                                   f"(they hold {read[0]:,} now)", output_uri)
+    if fmt == "jsonl" and planned_records is not None and read[1] != planned_records:
+        raise stale_plan(planned, f"records {start}-{end - 1} as {planned_records:,} records "
+                                  f"(they hold {read[1]:,} now)", output_uri)
 
 
 def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
@@ -578,7 +583,7 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
     for segment in manifest.shard(shard_index).segments:
         yield from _read_planned(files[segment.file], options, quarantine, segment.start,
                                  segment.end, segment.format, segment.bytes,
-                                 segment.byte_offset, manifest.output_uri)
+                                 segment.byte_offset, manifest.output_uri, segment.docs)
 
 
 def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
@@ -595,14 +600,16 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
     by_file: dict[str, list[tuple[Segment, int]]] = {}
     planned_bytes: Counter[str] = Counter()
+    planned_records: Counter[str] = Counter()
     for shard in manifest.shards:
         for segment in shard.segments:
             by_file.setdefault(segment.file, []).append((segment, shard.index))
             planned_bytes[segment.file] += segment.bytes
+            planned_records[segment.file] += segment.docs
     for uri, segments in by_file.items():  # planned in file order: shard order too
         ends = [segment.end for segment, _shard in segments]
         first = segments[0][0]
         for doc in _read_planned(files[uri], options, quarantine, first.start, ends[-1],
                                  first.format, planned_bytes[uri], first.byte_offset,
-                                 manifest.output_uri):
+                                 manifest.output_uri, planned_records[uri]):
             yield segments[bisect.bisect_right(ends, doc.offset)][1], doc

@@ -194,6 +194,58 @@ def test_byte_order_marks_of_concatenated_files_cost_no_row(tmp_path):
     assert len(quarantine) == 0
 
 
+@pytest.mark.parametrize("tail", [b"\xef\xbb\xbf", b"\xef\xbb\xbf\r"], ids=["bom", "bom_cr"])
+def test_a_byte_order_mark_alone_at_the_end_of_a_file_is_no_record(tmp_path, tail):
+    """An empty file saved as UTF-8 with a BOM (Notepad) and joined last (``cat``) leaves a
+    BOM alone at the file's end, with no line end: it was one ``malformed_json`` record
+    ('Expecting value at column 1', nothing to see in it) and a file of it alone one bad
+    record, not an empty input; a BOM alone on a line ending in ``\n`` was blank already."""
+    from prox_tasks.corpus import Quarantine, plan_shards, read_rows, read_shard
+    from prox_tasks.corpus.readers import EmptyInput
+
+    rows = [json.dumps({"id": str(i), "text": f"document {i} " * 20}).encode() + b"\n"
+            for i in range(2)]
+    path = tmp_path / "in" / "all.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(b"".join(rows) + tail)
+    quarantine = Quarantine()
+    assert [row["id"] for _s, _l, row in read_rows(str(path), quarantine)] == ["0", "1"]
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=2)
+    assert manifest.total_docs == 2
+    assert [d.id for d in read_shard(manifest, 0, quarantine)] == ["0", "1"]
+    assert len(quarantine) == 0
+    path.write_bytes(tail)
+    with pytest.raises(EmptyInput):
+        plan_shards(str(path), str(tmp_path / "out2"), target_docs=2)
+
+
+def test_a_plan_that_counted_a_trailing_byte_order_mark_as_a_record_is_refused(tmp_path):
+    """A plan made before a BOM alone at a file's end was no record counts it as one, of 0
+    bytes: read now, its shard held one record fewer than planned, and prox refine failed
+    with an AccountingError ('read 3 != written 2 + quarantined 0') that says to fix a
+    cause and run the same command again. It is a ``StalePlan`` naming the way out."""
+    import dataclasses
+
+    from prox_tasks.corpus import Quarantine, plan_shards, read_shard
+    from prox_tasks.corpus.manifest import Manifest, Segment, ShardPlan
+    from prox_tasks.corpus.planner import StalePlan, read_snapshot
+
+    path = tmp_path / "in" / "a.jsonl"
+    path.parent.mkdir()
+    path.write_bytes(b"".join(json.dumps({"id": str(i), "text": f"document {i} " * 20}).encode()
+                              + b"\n" for i in range(2)) + b"\xef\xbb\xbf")  # fmt: skip
+    now = plan_shards(str(path), str(tmp_path / "out"), target_docs=100, write=False)
+    (a,) = now.files
+    old_a = dataclasses.replace(a, records=3)  # as the older prox scanned it: 3 records
+    old = Manifest(now.input_uri, now.output_uri, now.settings, [old_a],
+                   [ShardPlan(0, 3, a.bytes, [Segment(a.uri, "jsonl", 0, 3, 3, a.bytes)])])
+    for read in (lambda: read_shard(old, 0, Quarantine()),
+                 lambda: read_snapshot(old, Quarantine())):  # fmt: skip
+        with pytest.raises(StalePlan, match="prox plan --overwrite.*records 0-2 as 3 records"):
+            list(read())
+    assert [d.id for d in read_shard(now, 0, Quarantine())] == ["0", "1"]
+
+
 def test_file_names_with_uri_characters_are_read_as_named(tmp_path):
     """`%41` must not be unquoted into `A` (reading pA.jsonl twice and p%41.jsonl never),
     and `#` or `?` must not cut the name."""
