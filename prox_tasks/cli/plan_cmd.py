@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prox_tasks.cli.arguments import add_format_option, positive_int
 from prox_tasks.cli.output import Outcome, count, progress_bar
+from prox_tasks.cli.refine_cmd import limit_default
+from prox_tasks.refine.limits import DESCRIPTIONS
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -23,6 +25,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--id-field", default="id", help="the field holding the id (default id; "
                    "a row without one gets a hash of its text)")
     add_format_option(p)
+    # a planning setting prox refine takes too (--max-doc-bytes, $PROX_MAX_DOC_BYTES): a plan
+    # made with another limit than the refine run's is another plan (a ManifestConflict)
+    p.add_argument("--max-doc-bytes", type=positive_int, default=None,
+                   help=f"{DESCRIPTIONS['max_doc_bytes'][1]} ({limit_default('max_doc_bytes')})")
     p.add_argument("--overwrite", action="store_true", help="replace a different existing plan")
     p.add_argument("--snapshot", default=None, help="register under this name in the catalog")
     p.add_argument("--catalog", default=None, help="catalog URL (default PROX_CATALOG_URL or "
@@ -33,6 +39,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 def run(args) -> Outcome:
     from prox_tasks.corpus import plan_shards
     from prox_tasks.corpus.planner import planned_targets
+    from prox_tasks.refine.limits import Limits
     from prox_tasks.storage.names import check_name
 
     if args.snapshot:  # before planning, not after: a refused name leaves no plan behind
@@ -50,7 +57,9 @@ def run(args) -> Outcome:
         manifest = plan_shards(args.input, args.output, targets["target_docs"],
                                targets["target_bytes"],
                                text_field=args.text_field, id_field=args.id_field,
-                               format=args.format, overwrite=args.overwrite, progress=bar)
+                               format=args.format, overwrite=args.overwrite, progress=bar,
+                               max_doc_bytes=Limits.resolve(
+                                   {"max_doc_bytes": args.max_doc_bytes}).max_doc_bytes)
     if args.snapshot:
         from prox_tasks.catalog import Catalog
 

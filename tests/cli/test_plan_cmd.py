@@ -101,3 +101,30 @@ def test_an_unreadable_plan_names_the_way_out_and_overwrite_replaces_it(
     assert not (out / "_status" / "shard-00007.json").exists()
     assert main(args) == 0  # readable again: re-opened as planned
     assert json.loads(capsys.readouterr().out)["id"] == planned["id"]
+
+
+@pytest.mark.parametrize("how", ["option", "environment"])
+def test_prox_plan_takes_the_document_size_limit_prox_refine_takes(tmp_path, capsys,
+                                                                   monkeypatch, how,
+                                                                   tagger_model):
+    """max_doc_bytes is a planning setting, but ``prox plan`` had no --max-doc-bytes and
+    ignored $PROX_MAX_DOC_BYTES, which ``prox refine`` reads: planned with ``prox plan``,
+    a folder refined with another limit failed ('holds another plan … differs in
+    max_doc_bytes 8388608 -> 4096'). ``prox plan`` takes both now, as refine does."""
+    import json
+
+    from prox_tasks.corpus import load_manifest
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": "word " * (10 + 1000 * i)}) + "\n"
+                           for i in range(2)))  # fmt: skip
+    limit = ["--max-doc-bytes", "4096"] if how == "option" else []
+    if how == "environment":
+        monkeypatch.setenv("PROX_MAX_DOC_BYTES", "4096")
+    common = ["--input", str(src), "--output", str(tmp_path / "out"), "--no-progress"]
+    assert main(["plan", *common, *limit]) == 0, capsys.readouterr().err
+    assert load_manifest(str(tmp_path / "out" / "manifest.json")).settings["max_doc_bytes"] == 4096
+    capsys.readouterr()
+    assert main(["refine", "--json", *common, *limit, "--model", str(tagger_model)]) == 0, \
+        capsys.readouterr().err  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["quarantine_reasons"] == {"too_large": 1}
