@@ -321,16 +321,19 @@ def list_uri(uri: str | os.PathLike, include_hidden: bool = False) -> list[str]:
 
     Names beginning with ``.`` or ``_`` below the folder (temp files, markers) are left out
     unless ``include_hidden``. Globs use ``fnmatch`` rules on the whole path (``*`` also
-    crosses ``/`` on S3; locally ``**`` is recursive).
+    crosses ``/`` on S3; locally ``**`` is recursive). A name with ``*``, ``?`` or ``[``
+    that is a file (``a[1].jsonl``, which as a glob matches ``a1.jsonl`` and not itself)
+    is that file: locally always, on S3 when no object matches it as a glob (no request
+    more for a glob that matches).
     """
     loc = parse_uri(uri)
     if loc.scheme == "s3":
         return _list_s3(loc, include_hidden)
+    if os.path.isfile(loc.path):
+        return [loc.uri]
     if is_glob(uri):
         base = _glob_root(loc.path)
         paths = local.glob_files(loc.path)
-    elif os.path.isfile(loc.path):
-        return [loc.uri]
     else:
         base = loc.path.rstrip("/")
         paths = local.list_files(loc, None if include_hidden else _hidden)
@@ -359,6 +362,10 @@ def _listed_s3(loc: Location, include_hidden: bool) -> dict[str, Opened]:
         prefix = root + "/" if root else ""
         objects = [o for o in s3.list_objects(loc.bucket, prefix)
                    if fnmatch.fnmatchcase(o["Key"], loc.path)]
+        if not objects:  # an object named so: what the name means (list_uri)
+            named = s3.list_file_or_folder(loc.bucket, loc.path)
+            if named and named[0]["Key"] == loc.path:
+                return {loc.uri: s3.listed_identity(loc.bucket, named[0])}
     elif loc.path and not loc.path.endswith("/"):
         objects = s3.list_file_or_folder(loc.bucket, loc.path)
         if objects and objects[0]["Key"] == loc.path:  # an object: a file, not a folder

@@ -97,6 +97,19 @@ def test_listing_folders_globs_and_files(tmp_path):
     assert exists(str(tmp_path / "a")) and not exists(str(tmp_path / "zz"))
 
 
+def test_a_file_whose_name_looks_like_a_glob_is_that_file(tmp_path):
+    """``prox plan --input 'a[1].jsonl'`` of a file named so failed with 'no input files at
+    a[1].jsonl' (as a glob it matches ``a1.jsonl``, not itself), and read ``a1.jsonl``
+    instead where there was one; a file of that name is that file now, a glob still a glob."""
+    for name in ("a[1].jsonl", "a1.jsonl", "b?.jsonl", "bc.jsonl"):
+        (tmp_path / name).write_text("x")
+    base = f"file://{tmp_path}"
+    assert list_uri(str(tmp_path / "a[1].jsonl")) == [f"{base}/a[1].jsonl"]
+    assert list_uri(str(tmp_path / "b?.jsonl")) == [f"{base}/b?.jsonl"]
+    assert list_uri(str(tmp_path / "a[12].jsonl")) == [f"{base}/a1.jsonl"]
+    assert list_uri(str(tmp_path / "b[c].jsonl")) == [f"{base}/bc.jsonl"]
+
+
 def test_multi_frame_zstd_is_read_whole(tmp_path):
     import zstandard
 

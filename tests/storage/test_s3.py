@@ -409,3 +409,16 @@ def test_listing_a_prefix_without_a_slash_pages_past_siblings_and_a_large_folder
     assert list_uri(f"{s3_bucket}/in") == [f"{s3_bucket}/in/{n}" for n in "abc"]
     assert list_uri(f"{s3_bucket}/big") == [f"{s3_bucket}/big/k{i:04d}" for i in range(1001)]
     assert s3_calls["ListObjectsV2"] == 2 + 2 and not s3_calls["HeadObject"], s3_calls
+
+
+def test_an_object_whose_key_looks_like_a_glob_is_that_object(s3_bucket):
+    """An object named ``a[1].jsonl`` named as input was 'no input files' (as a glob it
+    matches ``a1.jsonl``, not itself): when no key matches the glob, the object named so
+    is read; a glob that matches lists what it matches, with no request more."""
+    for key in ("in/a[1].jsonl", "in/b*.jsonl", "in/bc.jsonl"):
+        put_atomic(f"{s3_bucket}/{key}", b"x")
+    assert list_uri(f"{s3_bucket}/in/a[1].jsonl") == [f"{s3_bucket}/in/a[1].jsonl"]
+    assert list_uri(f"{s3_bucket}/in/b[c].jsonl") == [f"{s3_bucket}/in/bc.jsonl"]
+    assert list_uri(f"{s3_bucket}/in/b*.jsonl") == [f"{s3_bucket}/in/b*.jsonl",
+                                                   f"{s3_bucket}/in/bc.jsonl"]
+    assert list_uri(f"{s3_bucket}/in/z[1].jsonl") == []
