@@ -21,8 +21,22 @@ DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
 REENCODE = "as UTF-8, e.g. iconv -f latin1 -t utf-8"
 
 
+#: The bad bytes of an encoded UTF-16 surrogate, ``0xed 0xa0``-``0xed 0xbf``: what CESU-8
+#: (Java's modified UTF-8) writes, and what a UTF-16 unit that is no text turns into when its
+#: file is read as UTF-8 (:mod:`prox_tasks.corpus.encodings`). No re-encoding from latin-1
+#: mends either.
+SURROGATE_HINT = ("the bytes there encode a UTF-16 surrogate, which UTF-8 has not: the file was "
+                  "written as CESU-8 (Java's modified UTF-8), or is UTF-16 holding a unit that "
+                  "is no text (a lone surrogate, or the file cut inside a character); write it "
+                  "again as UTF-8 from its source")
+
+
 def not_utf8(err: UnicodeDecodeError) -> str:
-    """A ``bad_encoding`` record's detail: where, the byte, and :data:`REENCODE`."""
+    """A ``bad_encoding`` record's detail: where, the byte, and :data:`REENCODE` (or
+    :data:`SURROGATE_HINT` for an encoded surrogate, which latin-1 does not explain)."""
+    bad = err.object[err.start:err.start + 2]
+    if len(bad) == 2 and bad[0] == 0xED and 0xA0 <= bad[1] <= 0xBF:
+        return f"not UTF-8 at byte {err.start} ({bad[0]:#04x} {bad[1]:#04x}): {SURROGATE_HINT}"
     return f"not UTF-8 at byte {err.start} ({err.object[err.start]:#04x}): re-encode the file {REENCODE}"
 
 

@@ -94,6 +94,28 @@ def test_a_utf16_file_cut_inside_a_character_keeps_the_rows_before_the_cut(tmp_p
     assert rows == ROWS[:-1] and quarantined == [(len(ROWS) - 1, "bad_encoding")]
 
 
+@pytest.mark.parametrize("written", ["utf16_cut", "cesu8"])
+def test_an_encoded_surrogate_is_not_said_to_be_latin1(tmp_path, written):
+    """A UTF-16 file cut inside a character (its last unit read as an encoded surrogate)
+    and a CESU-8 file (Java's modified UTF-8: a pair as two encoded surrogates) were each
+    told to 're-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8', which would make
+    mojibake of them: the detail names the encoded surrogate and what writes one."""
+    path = tmp_path / "rows.jsonl"
+    if written == "utf16_cut":
+        path.write_bytes(TEXT.encode("utf-16")[:-3])
+    else:  # the emoji as CESU-8 writes it: each half of its UTF-16 pair encoded alone
+        pair = "\ud83d\ude00".encode("utf-8", "surrogatepass")
+        path.write_bytes(TEXT.encode().replace("😀".encode(), pair))
+    quarantine = Quarantine()
+    rows = [row for _s, _l, row in read_rows(str(path), quarantine)]
+    assert len(rows) == (len(ROWS) - 1 if written == "utf16_cut" else 0)
+    details = [q["detail"] for q in quarantine.records()]
+    assert len(details) == len(ROWS) - len(rows)
+    for detail in details:
+        assert "latin1" not in detail and "encode a UTF-16 surrogate" in detail, detail
+        assert "CESU-8" in detail and "UTF-16 holding a unit that is no text" in detail
+
+
 def test_a_utf16_file_without_a_bom_starting_with_a_blank_line(tmp_path):
     path = tmp_path / "rows.jsonl"
     path.write_bytes(("\r\n" + TEXT).encode("utf-16-le"))
