@@ -17,7 +17,12 @@ class CommandFailed(Exception):
     """A command's own account of a failure it caught, printed whole (no type name, not cut:
     the cause it quotes is cut already, by :func:`describe_error`, and the way on after it
     must stay). The cause is ``__cause__`` (``raise CommandFailed(...) from err``): ``-v``
-    prints its traceback."""
+    prints its traceback. ``code``: the command's exit code (2: a setting to fix, which
+    running the same command again cannot get past)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def _oserror(err: OSError) -> str:

@@ -185,6 +185,12 @@ def run(args) -> Outcome:
     except NoModelError as err:
         return Outcome.failure("refine", str(err), code=2)
     except Exception as err:
+        from prox_tasks.cli.errors import CommandFailed, describe_error
+        from prox_tasks.inference.openai_engine import PoolMisconfigured
+
+        # a pool set up wrong (a key, a URL, a model it does not serve): exit 2, as the DAG
+        # fails its task without retries; running the same command again cannot get past it
+        code = 2 if isinstance(err, PoolMisconfigured) else 1
         # a shard that failed: which one, and the command that finishes the run, first
         stopped = shards_failed(catalog, name, err) if name else None
         if stopped is None:
@@ -193,10 +199,10 @@ def run(args) -> Outcome:
             # failed while planning: a new snapshot is listed as a failed run all the same
             if name:
                 book_unplanned(catalog, name, args.input, args.output, err)
-            raise
-        from prox_tasks.cli.errors import CommandFailed
-
-        raise CommandFailed(stopped) from err
+            if code == 1:
+                raise
+            raise CommandFailed(describe_error(err), code) from err
+        raise CommandFailed(stopped, code) from err
     finally:
         catalog.close()
     # any other failure ends in prox_tasks.cli.main: one line, exit code 1 (-v: traceback)

@@ -233,8 +233,8 @@ def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):
     except AmbiguousServedModel as err:  # named with the level's own option and variable
         raise AmbiguousServedModel.naming(err.serves, level,
                                           f"the {LEVEL_WORDS[level]}-level model: ") from None
-    except ServedModelMismatch as err:
-        raise ServedModelMismatch(f"the {LEVEL_WORDS[level]}-level model: {err}") from None
+    except ServedModelMismatch as err:  # its kind kept: a model not served is no retry's
+        raise type(err)(f"the {LEVEL_WORDS[level]}-level model: {err}") from None
 
 
 def _tokenizer(folder: Path, chat_template: str | None = None):

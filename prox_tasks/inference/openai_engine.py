@@ -20,8 +20,10 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
 - A prompt the server rejects as such (400, 413, 422: e.g. longer than its context) is not
   retried: it becomes an empty completion (``failed``) the executor's policy handles.
 - Any other answer (401/403: the key; 404: the model name or URL; another 4xx) means the
-  deployment is wrong, not the document: :class:`InferenceError` at once, naming the server
-  and status, so no shard is published with every document left unrefined.
+  deployment is wrong, not the document: :class:`PoolMisconfigured` at once (at load when
+  a server's ``/v1/models`` answers so), naming the server and status, so no shard is
+  published with every document left unrefined; the refine DAG fails its task without
+  retries (they cannot heal a key or a URL) and ``prox refine`` exits with code 2.
 - Budget: with ``shard_budget`` (``PROX_OPENAI_SHARD_BUDGET``), a shard whose refining has
   taken that long fails (:class:`ShardBudgetExceeded`), its requests in flight cancelled:
   a slow or stalled pool no longer holds a shard, and its task, for hours. Nothing of the
@@ -51,11 +53,25 @@ class ShardBudgetExceeded(InferenceError):
     too slow or stalled. A retry resumes from the shard's checkpoints."""
 
 
+class PoolMisconfigured(InferenceError):
+    """The pool is set up wrong, which no retry heals: a key it refuses (401/403), a URL with
+    no OpenAI API or a model it does not serve (404), another client error of the
+    deployment, a model name that does not say which of the pool's models to use. Raised at
+    load or on the first request; the refine DAG fails its task at once
+    (:func:`prox_tasks.pipeline.errors.cannot_succeed`): its retries spent minutes on a
+    setting that cannot change by itself, while a server down, 5xx or a timeout stays an
+    :class:`InferenceError` a retry may get past."""
+
+
 class ServedModelMismatch(InferenceError):
     """A server of the pool does not serve the model asked for (``/v1/models``)."""
 
 
-class AmbiguousServedModel(ServedModelMismatch):
+class ModelNotServed(ServedModelMismatch, PoolMisconfigured):
+    """A server of the pool lists other models than the one named (at load)."""
+
+
+class AmbiguousServedModel(ServedModelMismatch, PoolMisconfigured):
     """No served model was named and the pool lists more than one: taking the first would
     send one level's programs to the other level's model (a gateway serving both).
 
@@ -245,6 +261,15 @@ class OpenAIEngine:
         replies = self._listings()
         self._watched = True
         answered = {u: r for u, r in replies.items() if not isinstance(r, Exception)}
+        refused = {u: r for u, r in replies.items()
+                   if isinstance(r, Exception) and _classify(r) == "misconfigured"}
+        if refused:
+            # a server the pool was told to use refuses it: its requests would fail the same
+            # way (at once), and no retry changes a key or a URL
+            errors = "; ".join(f"{url}: {_said(err)} ({_what_to_do(err)})"
+                               for url, err in refused.items())  # fmt: skip
+            raise PoolMisconfigured(f"the pool is set up wrong, so retrying cannot help: "
+                                    f"{errors}")
         if not answered:
             errors = "; ".join(f"{url}: {_said(err)} ({_what_to_do(err)})"
                                for url, err in replies.items())  # fmt: skip
@@ -258,7 +283,7 @@ class OpenAIEngine:
             serves = "; ".join(f"{url} serves "
                                f"{', '.join(str(c.get('id')) for c in answered[url]) or 'no model'}"
                                for url in wrong)  # fmt: skip
-            raise ServedModelMismatch(
+            raise ModelNotServed(
                 f"the pool does not serve {self.model_name!r}: {serves}. Name the model the "
                 "servers serve (prox refine --doc-served-model/--chunk-served-model, "
                 "PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL), or point the level at "
@@ -471,10 +496,14 @@ class OpenAIEngine:
                     await self._release(server, capacity, ok=True)
                     self.stats["rejected"] = self.stats.get("rejected", 0) + 1
                     return Completion("", len(request.prompt_ids), 0, "error")
-                if kind == "fatal":
+                if kind in ("fatal", "misconfigured"):
                     await self._release(server, capacity, ok=True)
-                    raise InferenceError(f"{server.url} refused the request: "
-                                         f"{_said(err)} ({_what_to_do(err)})") from err
+                    if kind == "misconfigured":
+                        raise PoolMisconfigured(
+                            f"{server.url} refused the request: {_said(err)} "
+                            f"({_what_to_do(err)}); retrying cannot help") from err
+                    raise InferenceError(f"{server.url} refused the request: {_said(err)} "
+                                         f"({_what_to_do(err)})") from err
                 errors.append(f"{server.url}: {_said(err)}")
                 last = err
                 response = getattr(err, "response", None)
@@ -569,8 +598,9 @@ REJECTED_STATUSES = (400, 413, 422)
 
 def _classify(err: Exception) -> str:
     """``"retry"`` (transient: connection, timeout, 408/409/429, 5xx, a reply that is not a
-    completion), ``"rejected"`` (the prompt: :data:`REJECTED_STATUSES`) or ``"fatal"`` (the
-    deployment: 401/403/404, another status, an error of no known kind)."""
+    completion), ``"rejected"`` (the prompt: :data:`REJECTED_STATUSES`),
+    ``"misconfigured"`` (the deployment: 401/403/404, another 4xx status) or ``"fatal"``
+    (an error of no known kind)."""
     import json
 
     import openai
@@ -581,7 +611,9 @@ def _classify(err: Exception) -> str:
     if isinstance(err, openai.APIStatusError):
         if err.status_code in (408, 409, 429) or err.status_code >= 500:
             return "retry"
-        return "rejected" if err.status_code in REJECTED_STATUSES else "fatal"
+        return "rejected" if err.status_code in REJECTED_STATUSES else "misconfigured"
+    if _status_of(err) in (401, 403, 404):  # /models, asked with httpx itself
+        return "misconfigured"
     return "fatal"
 
 

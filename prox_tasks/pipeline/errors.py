@@ -24,6 +24,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
     from prox_tasks.corpus.readers import FormatMismatch
+    from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.models import NoModelError
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.booking import RunReplaced
@@ -38,7 +39,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
-            GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan)
+            GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured)
 
 
 @contextmanager

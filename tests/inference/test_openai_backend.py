@@ -12,7 +12,13 @@ import pytest
 
 from prox_tasks.inference import load_backend
 from prox_tasks.inference.base import GenerationRequest
-from prox_tasks.inference.openai_engine import InferenceError, OpenAIEngine
+from prox_tasks.inference.openai_engine import (
+    InferenceError,
+    OpenAIEngine,
+    PoolMisconfigured,
+    ServedModelMismatch,
+)
+from prox_tasks.pipeline.errors import cannot_succeed
 from prox_tasks.programs import parse
 from tests.inference.helpers import TINY_OPTIONS, short_docs
 
@@ -197,9 +203,61 @@ def test_a_misconfigured_deployment_fails_at_once_instead_of_leaving_documents_u
     with LoopbackHTTPServer(respond) as server:
         engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
                               max_retries=4, backoff=0.01)  # fmt: skip
-        with pytest.raises(InferenceError, match=f"refused the request.*{status}"):
+        with pytest.raises(PoolMisconfigured, match=f"refused the request.*{status}") as err:
             engine.generate([GenerationRequest([1, 2, 3], 4)])
     assert len(calls) == 1  # not retried: no try can fix a key or a model name
+    assert isinstance(err.value, cannot_succeed())  # nor a retry of the DAG's task
+
+
+def _listing_answering(status: int, served: str = "m"):
+    """A loopback server whose ``/v1/models`` answers ``status`` (200: lists ``served``)."""
+    import json
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    def respond(request):
+        if status != 200:
+            return Response(status, b'{"error": {"message": "no"}}',
+                            {"Content-Type": "application/json"})
+        return Response(200, json.dumps({"data": [{"id": served}]}).encode(),
+                        {"Content-Type": "application/json"})
+
+    return LoopbackHTTPServer(respond)
+
+
+@pytest.mark.parametrize("status", [401, 403, 404])
+def test_a_pool_set_up_wrong_fails_at_load_for_good_naming_the_server(status):
+    """A wrong key or URL was an InferenceError like a server down: the refine DAG retried
+    its task for minutes on a setting no retry changes. Loading now fails with
+    PoolMisconfigured (the DAG fails the task at once), naming the server and what to do,
+    also when another server of the pool answers well (its requests would fail too)."""
+    with _listing_answering(status) as wrong, _listing_answering(200) as right:
+        for pool in ([wrong.url + "/v1"], [right.url + "/v1", wrong.url + "/v1"]):
+            with pytest.raises(PoolMisconfigured, match=rf"{wrong.url}/v1: HTTP {status}") as err:
+                OpenAIEngine(pool)
+            assert isinstance(err.value, cannot_succeed())
+            assert "retrying cannot help" in str(err.value)
+
+
+@pytest.mark.parametrize("status", [500, 503, None])
+def test_a_pool_down_or_failing_at_load_stays_retriable(status):
+    """5xx and a server down may heal: an InferenceError the DAG retries, not a failure for
+    good."""
+    if status is None:
+        with pytest.raises(InferenceError) as err:
+            OpenAIEngine([_dead_url()])
+    else:
+        with _listing_answering(status) as failing, pytest.raises(InferenceError) as err:
+            OpenAIEngine([failing.url + "/v1"])
+    assert "no server of the pool answered" in str(err.value)
+    assert not isinstance(err.value, cannot_succeed())
+
+
+def test_a_pool_not_serving_the_named_model_fails_at_load_for_good():
+    with _listing_answering(200, served="other") as server:
+        with pytest.raises(ServedModelMismatch, match="does not serve 'm'") as err:
+            OpenAIEngine([server.url + "/v1"], model_name="m")
+    assert isinstance(err.value, cannot_succeed())
 
 
 def test_a_server_slower_than_the_timeout_is_retried_without_waiting_for_it(monkeypatch):
@@ -1029,15 +1087,17 @@ def _api_at_root_wanting_a_key(request):
 
 
 #: A pool pointed at wrongly: (how the server answers, its URL's suffix, the key sent, what
-#: the message must tell the user to do).
+#: the message must tell the user to do, the exit code: 2 for a setting to fix, 1 for what
+#: a rerun may get past).
 WRONG_POOLS = {
-    "down": (None, "/v1", "the-right-key", "nothing answers there: start the server"),
+    "down": (None, "/v1", "the-right-key", "nothing answers there: start the server", 1),
     "no /v1": (_api_at_root_wanting_a_key, "", "the-right-key",
-               "give the base URL with its /v1"),
+               "give the base URL with its /v1", 2),
     "wrong key": (_api_at_root_wanting_a_key, "/v1", "sk-MarkerWrongKey4242",
-                  "set PROX_OPENAI_API_KEY to the key it was started with"),
+                  "set PROX_OPENAI_API_KEY to the key it was started with", 2),
+    # a gateway's error page may be gone on the retry
     "another service": (_not_an_api, "/v1", "the-right-key",
-                        "check the URL in --servers"),
+                        "check the URL in --servers", 1),
 }
 
 
@@ -1053,7 +1113,7 @@ def test_a_pool_pointed_at_wrongly_fails_the_shard_saying_what_to_do(case, tiny_
     from prox_tasks.cli import main
     from tests.loopback_http import LoopbackHTTPServer
 
-    respond, suffix, key, advice = WRONG_POOLS[case]
+    respond, suffix, key, advice, code = WRONG_POOLS[case]
     monkeypatch.setenv("PROX_OPENAI_API_KEY", key)
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
     docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(2)))
@@ -1063,12 +1123,13 @@ def test_a_pool_pointed_at_wrongly_fails_the_shard_saying_what_to_do(case, tiny_
                      str(tiny_model), "--backend", "openai", "--servers", url, "--no-progress"])
 
     if respond is None:
-        assert refine(_dead_url()) == 1
+        assert refine(_dead_url()) == code
     else:
         with LoopbackHTTPServer(respond) as server:
-            assert refine(server.url + suffix) == 1
+            assert refine(server.url + suffix) == code
     err = capsys.readouterr().err
     assert "shard 0 of 1 failed" in err and advice in err, err
+    assert ("retrying cannot help" in err) == (code == 2), err
     assert key not in err and "developer.mozilla.org" not in err
     assert not list((out / "_status").glob("*.json")) and not list(out.glob("shards/*"))
 
@@ -1080,8 +1141,8 @@ def test_a_server_refusing_the_key_mid_run_says_what_to_do():
     with LoopbackHTTPServer(_api_at_root_wanting_a_key) as server:
         engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
                               api_key="sk-MarkerWrongKey4242")
-        with pytest.raises(InferenceError, match=r"refused the request: HTTP 401 .*set "
-                                                 r"PROX_OPENAI_API_KEY") as err:
+        with pytest.raises(PoolMisconfigured, match=r"refused the request: HTTP 401 .*set "
+                                                    r"PROX_OPENAI_API_KEY") as err:
             engine.generate([GenerationRequest([1, 2, 3], 4)])
     assert "sk-MarkerWrongKey4242" not in str(err.value)
     down = OpenAIEngine([_dead_url()], model_name="m", max_model_len=512, max_retries=1,
