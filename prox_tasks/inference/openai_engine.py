@@ -229,15 +229,19 @@ class OpenAIEngine:
             self._discover(model_name is None, max_model_len is None)
 
     def _listings(self) -> dict[str, list[dict] | Exception]:
-        """Each server's ``/v1/models`` cards, or why it gave none (checked: a list of cards
-        with ids), all asked at once: a pool of dozens costs one round trip, not dozens."""
-        from concurrent.futures import ThreadPoolExecutor
+        """Each server's ``/v1/models`` cards, or why it gave none (:meth:`_ask_models`)."""
+        return asyncio.run(self._ask_models())
 
+    async def _ask_models(self) -> dict[str, list[dict] | Exception]:
+        """Each server's ``/v1/models`` cards, or why it gave none (checked: a list of cards
+        with ids), all asked at once: a pool of dozens costs one round trip, not dozens.
+        Asynchronous, so the check after each call runs under the call's shard budget
+        (:meth:`_generate_all`): its own 30 s timeout let a shard overrun its budget."""
         import httpx
 
-        def models(url: str) -> list[dict] | Exception:
+        async def models(url: str) -> list[dict] | Exception:
             try:
-                reply = client.get(f"{url}/models")
+                reply = await client.get(f"{url}/models")
                 reply.raise_for_status()
                 listed = reply.json()["data"]
                 # checked here: a card read below without an id broke the whole load with
@@ -249,10 +253,10 @@ class OpenAIEngine:
             except Exception as err:  # noqa: BLE001 - the other servers of the pool count
                 return err
 
-        with httpx.Client(timeout=30, headers={"Authorization": f"Bearer {self.api_key}"},
-                          verify=self._tls()) \
-                as client, ThreadPoolExecutor(min(16, len(self.urls))) as pool:  # fmt: skip
-            return dict(zip(self.urls, pool.map(models, self.urls), strict=True))
+        async with httpx.AsyncClient(timeout=30, verify=self._tls(), headers={
+                "Authorization": f"Bearer {self.api_key}"}) as client:  # fmt: skip
+            answers = await asyncio.gather(*(models(url) for url in self.urls))
+        return dict(zip(self.urls, answers, strict=True))
 
     def _discover(self, want_name: bool, want_len: bool) -> None:
         """The served model's name, weights and context from ``/v1/models`` of every server
@@ -319,12 +323,9 @@ class OpenAIEngine:
     def generate(self, requests: list[GenerationRequest]) -> list[Completion]:
         if not requests:
             return []
-        completions = asyncio.run(self._generate_all(requests, self._budget_left()))
-        if self._watched:
-            self._check_still_served()
-        return completions
+        return asyncio.run(self._generate_all(requests, self._budget_left()))
 
-    def _check_still_served(self) -> None:
+    async def _check_still_served(self) -> None:
         """Refuse the completions of a call during which a server of the pool started
         serving the model from other weights than at load (restarted on another checkpoint
         under the same name), or stopped serving it: the rows would carry the old version;
@@ -332,13 +333,13 @@ class OpenAIEngine:
         with another ``--max-model-len``): it would refuse them as too long, each a failed
         document.
         One ``/v1/models`` round trip per call (a batch's documents, or its chunks), asked
-        after it, so every completion kept was written while the pool still served what the
-        version names. A server that does not answer is left to the requests' retries.
+        after it (inside the call's shard budget), so every completion kept was written
+        while the pool still served what the version names. A server that does not answer is left to the requests' retries.
 
         Raises:
             ServedModelChanged: Naming the server, what it serves now and what at load.
         """
-        for url, listed in self._listings().items():
+        for url, listed in (await self._ask_models()).items():
             if isinstance(listed, Exception):
                 continue
             card = next((c for c in listed if c["id"] == self.model_name), None)
@@ -413,7 +414,8 @@ class OpenAIEngine:
 
     async def _generate_all(self, requests: list[GenerationRequest],
                             budget: float | None = None) -> list[Completion]:
-        """Every request's completion, in order; with ``budget`` seconds at most.
+        """Every request's completion, in order, then the pool's models checked
+        (:meth:`_check_still_served`); both with ``budget`` seconds at most.
 
         Raises:
             ShardBudgetExceeded: ``budget`` ran out: the requests still in flight or
@@ -431,7 +433,10 @@ class OpenAIEngine:
         limit = asyncio.timeout(budget)
         try:
             async with limit:
-                return list(await asyncio.gather(*calls))
+                completions = list(await asyncio.gather(*calls))
+                if self._watched:
+                    await self._check_still_served()
+                return completions
         except TimeoutError:
             if not limit.expired():
                 raise

@@ -968,6 +968,39 @@ def test_a_stalled_pool_fails_the_shard_at_its_budget_and_cancels_its_requests()
     assert engine._budget_left() is None
 
 
+def test_the_models_check_after_a_call_counts_inside_the_shard_budget():
+    """The /v1/models check made after each call ran outside the shard budget with a
+    timeout of its own (30 s): a server answering completions but holding its listing back
+    overran the budget by 30 s a call. The check is inside the budget now: the shard fails
+    at its budget, not 30 s later."""
+    import json
+
+    from prox_tasks.inference.base import shard_clock
+    from prox_tasks.inference.openai_engine import ShardBudgetExceeded
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    listed = []
+
+    def respond(request):
+        if request.path.endswith("/models"):
+            listed.append(time.monotonic())
+            if len(listed) > 1:  # after the load: held back until the client goes away
+                deadline = time.monotonic() + 40
+                while time.monotonic() < deadline and not request.client_gone():
+                    time.sleep(0.02)
+            return Response(200, json.dumps({"data": [DOC_CARD]}).encode(),
+                            {"Content-Type": "application/json"})
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], shard_budget=1.5)
+        started = time.monotonic()
+        with shard_clock("3"), pytest.raises(ShardBudgetExceeded, match="shard 3 ran past"):
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        took = time.monotonic() - started
+    assert len(listed) == 2 and 1.4 < took < 5, (listed, took)
+
+
 def test_the_shard_budget_comes_from_prox_openai_shard_budget_and_is_checked(monkeypatch):
     assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).shard_budget is None
     monkeypatch.setenv("PROX_OPENAI_SHARD_BUDGET", "3600")
