@@ -70,6 +70,13 @@ class GenerativeRefiner:
                 raise ValueError(f"the {engine.name} engine ({level} level) cannot constrain "
                                  "decoding; drop constrained=True")  # fmt: skip
 
+    @property
+    def prompt_contexts(self) -> dict[str, int]:
+        """The context each level's prompts are fitted to (its engine's at load: on openai,
+        what the pool served then): the documents' truncation and chunking follow it, so a
+        shard's checkpoints are reused only under the same (``step._fingerprint``)."""
+        return {level: renderer.max_model_len for level, renderer in self.renderers.items()}
+
     def constrained(self, level: str) -> bool:
         engine = self._engines[level]
         return engine.supports_constraints if self.settings.constrained is None else \

@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 CHECKPOINT_DIR = "_checkpoints"
 SUFFIX = ".jsonl.zst"
 LEGACY_SUFFIX = ".jsonl.gz"
+#: Fingerprint keys a part written before them lacks, and is reused without
+#: (:meth:`CheckpointStore._matches`): ``contexts``, the context each level's prompts are
+#: fitted to.
+ADDED_LATER = ("contexts",)
 
 
 def _decompress(uri: str, data: bytes) -> bytes:
@@ -97,11 +101,21 @@ class CheckpointStore:
         for expected, uri in enumerate(parts):
             header, rows = self._read(uri)
             if header is None or header.get("index") != expected or \
-                    header.get("fingerprint") != self.fingerprint or len(rows) != header["docs"]:
+                    not self._matches(header.get("fingerprint")) or len(rows) != header["docs"]:
                 log.warning("discarding checkpoints from %s on (another run or damaged)", uri)
                 remove_all(parts[expected:])
                 return
             yield header, rows
+
+    def _matches(self, recorded) -> bool:
+        """Whether a part's ``recorded`` fingerprint is this run's: equal, or written by a
+        prox before one of :data:`ADDED_LATER` was fingerprinted and equal without it (its
+        shard resumes after an upgrade, as before it)."""
+        if recorded == self.fingerprint:
+            return True
+        if not isinstance(recorded, dict) or any(k in recorded for k in ADDED_LATER):
+            return False
+        return recorded == {k: v for k, v in self.fingerprint.items() if k not in ADDED_LATER}
 
     @staticmethod
     def _read(uri: str) -> tuple[dict | None, list[dict]]:

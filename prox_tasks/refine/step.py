@@ -294,13 +294,19 @@ def _fingerprint(manifest, shard_index: int, refiner: Refiner, policy: Policy,
     settings = getattr(refiner, "settings", None)
     settings = settings.to_dict() if hasattr(settings, "to_dict") else None
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode())
+    # the context the prompts are fitted to decides how documents are cut and chunked: an
+    # openai pool restarted with a shorter --max-model-len (ServedModelChanged) made the
+    # retry reuse batches refined under the longer one, so a shard's rows depended on when
+    # the restart came
+    contexts = getattr(refiner, "prompt_contexts", None)
     return {"manifest": manifest.id, "shard": shard_index, "model": refiner.version,
             "policy": asdict(policy), "batch": checkpoint_every, "limits": limits.to_dict(),
             "settings": digest.hexdigest()[:16],
             # rows saved without their texts: parts of earlier versions (texts inside) are
             # not reused, and earlier versions never reuse these
             "rows": "without_texts",
-            **({"quality": quality} if quality != "off" else {})}  # fmt: skip
+            **({"quality": quality} if quality != "off" else {}),
+            **({"contexts": contexts} if contexts else {})}  # fmt: skip
 
 
 def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner: Refiner,

@@ -1099,6 +1099,48 @@ def test_a_server_restarted_with_a_shorter_context_is_caught_after_the_call():
         assert OpenAIEngine([url]).max_model_len == 512  # what the retry fits prompts to
 
 
+def test_batches_refined_before_the_pool_shortened_its_context_are_not_reused(tiny_model,
+                                                                              tmp_path, capsys):
+    """A server restarted with a shorter --max-model-len mid-shard failed the call
+    (ServedModelChanged), and the retry reused the batches checkpointed before: refined
+    with prompts cut and chunked for the longer context, beside batches cut for the shorter
+    one, so a shard's rows depended on when the restart came. The context the prompts are
+    fitted to is part of the checkpoints' fingerprint now: the retry refines the whole
+    shard under the context served; a rerun under the same context still resumes."""
+    import json
+
+    from prox_tasks.cli import main
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    card = dict(DOC_CARD)
+    completions = []
+    counting = threading.Lock()
+
+    def respond(request):
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"data": [card]}).encode(),
+                            {"Content-Type": "application/json"})
+        with counting:
+            completions.append(1)
+            if len(completions) > 4:  # 2 documents a batch, at both levels: after batch 1
+                card["max_model_len"] = 512
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    docs, out = tmp_path / "in.jsonl", tmp_path / "out"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(6)))
+    with LoopbackHTTPServer(respond) as server:
+        args = ["refine", "--input", str(docs), "--output", str(out), "--model",
+                str(tiny_model), "--backend", "openai", "--no-progress", "--checkpoint-every",
+                "2", "--servers", server.url + "/v1", "--json"]  # fmt: skip
+        assert main(args) == 1
+        assert "with a context of 512 tokens, not 1024" in capsys.readouterr().err
+        assert len(list(out.rglob("_checkpoints/*/*"))) == 1  # batch 1, under 1024
+        assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [r["stats"]["docs_resumed"] for r in summary["results"]] == [0], summary
+    assert summary["docs_written"] == 6
+
+
 def _not_an_api(request):
     from tests.loopback_http import Response
 

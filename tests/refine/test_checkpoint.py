@@ -62,3 +62,21 @@ def test_a_published_shard_s_parts_on_s3_go_in_one_request(s3_bucket, s3_calls):
     # the HEADs: each listing asks first whether the prefix names an object (22 before)
     assert (s3_calls["DeleteObject"], s3_calls["DeleteObjects"]) == (0, 1), s3_calls
     assert s3_calls["HeadObject"] <= 2, s3_calls
+
+
+def test_parts_written_before_contexts_were_fingerprinted_are_reused_other_contexts_not(
+        tmp_path):  # fmt: skip
+    """The context each level's prompts are fitted to joined the fingerprint: a part
+    written by a prox before it (no ``contexts``) is still reused after the upgrade; one
+    written under another context is not."""
+    before = {"manifest": "m", "model": "v"}
+    CheckpointStore(str(tmp_path), 0, before).save(0, ROWS, {"docs": 3})
+    now = {**before, "contexts": {"doc": 1024, "chunk": 1024}}
+    assert [rows for _, rows in CheckpointStore(str(tmp_path), 0, now).load()] == [SAVED]
+    CheckpointStore(str(tmp_path), 0, now).save(1, ROWS, {"docs": 3})
+    shorter = {**before, "contexts": {"doc": 512, "chunk": 512}}
+    # part 0 tells no context (as before the upgrade); part 1 was fitted to another one
+    assert [rows for _, rows in CheckpointStore(str(tmp_path), 0, shorter).load()] == [SAVED]
+    assert [p.name for p in (tmp_path / CHECKPOINT_DIR / "shard-00000").iterdir()] == [
+        "part-000000.jsonl.zst"]
+    assert list(CheckpointStore(str(tmp_path), 0, {**shorter, "model": "w"}).load()) == []
