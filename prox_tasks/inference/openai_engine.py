@@ -402,6 +402,15 @@ class OpenAIEngine:
         loaded = self._served_contexts.get(url)
         return now if now and loaded and now < min(loaded, self.max_model_len) else None
 
+    def _timeouts(self):
+        """A request's timeouts: :attr:`timeout` in all, :data:`CONNECT_TIMEOUT` at most to
+        connect: a server whose address does not answer (a crashed node: no refusal) held
+        each request sent to it for the whole timeout, 600 s by default, before the request
+        moved to a live server."""
+        import httpx
+
+        return httpx.Timeout(self.timeout, connect=min(self.timeout, CONNECT_TIMEOUT))
+
     def _tls(self):
         """The engine's TLS context, built once: each HTTP client built its own, loading
         the CA bundle (~80 ms of CPU), once per server per call. Read as the HTTP client
@@ -425,8 +434,8 @@ class OpenAIEngine:
         from openai import AsyncOpenAI, DefaultAsyncHttpxClient
 
         servers = [_Server(url, AsyncOpenAI(
-            base_url=url, api_key=self.api_key, max_retries=0, timeout=self.timeout,
-            http_client=DefaultAsyncHttpxClient(verify=self._tls(), timeout=self.timeout)))
+            base_url=url, api_key=self.api_key, max_retries=0, timeout=self._timeouts(),
+            http_client=DefaultAsyncHttpxClient(verify=self._tls(), timeout=self._timeouts())))
             for url in self.urls]  # fmt: skip
         capacity = asyncio.Condition()
         calls = [asyncio.ensure_future(self._one(r, servers, capacity)) for r in requests]
@@ -593,6 +602,9 @@ class OpenAIEngine:
     def close(self) -> None:
         pass
 
+
+#: Seconds connecting to a server may take (TCP and TLS): far more than a data centre needs.
+CONNECT_TIMEOUT = 10.0
 
 #: Constrained completions of each server checked against their grammar.
 GRAMMAR_SAMPLE = 32

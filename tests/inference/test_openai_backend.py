@@ -1001,6 +1001,55 @@ def test_the_models_check_after_a_call_counts_inside_the_shard_budget():
     assert len(listed) == 2 and 1.4 < took < 5, (listed, took)
 
 
+def _unreachable_url():
+    """A base URL whose connections hang unanswered, as a crashed node's address does (no
+    RST, SYNs dropped): a listening socket that never accepts, its queue filled. Returns
+    (url, the sockets to close)."""
+    held = socket.socket()
+    held.bind(("127.0.0.1", 0))
+    held.listen(0)
+    port = held.getsockname()[1]
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        try:
+            filler.connect(("127.0.0.1", port))
+        except BlockingIOError:
+            pass
+        fillers.append(filler)
+    time.sleep(0.2)
+    return f"http://127.0.0.1:{port}/v1", [held, *fillers]
+
+
+def test_a_pool_server_whose_address_does_not_answer_is_left_within_seconds():
+    """A node of the pool crashed (its address drops connections: no refusal) held every
+    request sent to it for the whole request timeout (600 s by default) before it was
+    cooled down and the request retried on the live servers: a shard stalled ten minutes,
+    or failed its budget. Connecting has a timeout of its own now (seconds), so the
+    requests move to the live server quickly."""
+    from prox_tasks.inference.base import shard_clock
+    from prox_tasks.inference.openai_engine import CONNECT_TIMEOUT
+
+    assert CONNECT_TIMEOUT <= 10
+    url, sockets = _unreachable_url()
+    try:
+        with _model_server([DOC_CARD], []) as live:
+            engine = OpenAIEngine([url, live.url + "/v1"], model_name="prox-doc",
+                                  max_model_len=512, shard_budget=60)  # fmt: skip
+            assert engine.timeout == 600
+            started = time.monotonic()
+            with shard_clock("1"):
+                out = engine.generate([GenerationRequest([1, 2, i], 4) for i in range(4)])
+            took = time.monotonic() - started
+    finally:
+        for sock in sockets:
+            sock.close()
+    assert [o.text for o in out] == ["keep_doc()"] * 4
+    assert took < 2 * CONNECT_TIMEOUT + 10, took  # without: the budget, 60 s
+    assert engine.stats["retries"] >= 1
+
+
 def test_the_shard_budget_comes_from_prox_openai_shard_budget_and_is_checked(monkeypatch):
     assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512).shard_budget is None
     monkeypatch.setenv("PROX_OPENAI_SHARD_BUDGET", "3600")
