@@ -349,9 +349,12 @@ class OpenAIEngine:
                 shorter = self._shorter_context(url, card)
                 if shorter is None:
                     continue  # (no weights reported, now or at load, tells nothing new)
+                loaded = self._served_contexts.get(url)
+                was = (f"not {loaded} as when the model was loaded" if loaded
+                       else "and did not answer when the model was loaded")  # fmt: skip
                 raise ServedModelChanged(
                     f"{url} now serves {self.model_name!r} with a context of {shorter} tokens, "
-                    f"not {self._served_contexts[url]} as when the model was loaded: the "
+                    f"{was}: the "
                     f"prompts, fitted to {self.max_model_len}, may be refused as too long, so "
                     "none of this call is kept; run again (a task's retry) to fit them to what "
                     "the pool serves now, or restart the server with its --max-model-len")
@@ -394,13 +397,16 @@ class OpenAIEngine:
 
     def _shorter_context(self, url: str, card: dict) -> int | None:
         """The context ``url`` reports now (its ``card``) when shorter than at load and than
-        the prompts are fitted to; else None (a longer one fits every prompt)."""
+        the prompts are fitted to; else None (a longer one fits every prompt). A server
+        that reported none at load (down then, and back since) counts by the prompts'
+        context alone: it had slipped through, and refused every prompt as too long."""
         try:
             now = int(card.get("max_model_len") or 0)
         except (TypeError, ValueError):
             return None
         loaded = self._served_contexts.get(url)
-        return now if now and loaded and now < min(loaded, self.max_model_len) else None
+        fitted = min(loaded, self.max_model_len) if loaded else self.max_model_len
+        return now if now and now < fitted else None
 
     def _timeouts(self):
         """A request's timeouts: :attr:`timeout` in all, :data:`CONNECT_TIMEOUT` at most to

@@ -1190,6 +1190,40 @@ def test_batches_refined_before_the_pool_shortened_its_context_are_not_reused(ti
     assert summary["docs_written"] == 6
 
 
+def test_a_server_down_at_load_and_back_with_a_shorter_context_is_caught():
+    """A server of the pool that did not answer /v1/models at load (down, restarting) had
+    no context on record, so the check after each call let it through when it came back
+    with a shorter --max-model-len than the prompts are fitted to: it refused them as too
+    long, each a failed document published unrefined. It is measured against the prompts'
+    context now."""
+    import json
+
+    from prox_tasks.inference.openai_engine import ServedModelChanged
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    back = {"up": False}
+
+    def respond(request):
+        if not back["up"]:
+            return Response(503, b"{}", {"Content-Type": "application/json"})
+        if request.path.endswith("/models"):
+            card = dict(DOC_CARD, max_model_len=512)
+            return Response(200, json.dumps({"data": [card]}).encode(),
+                            {"Content-Type": "application/json"})
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    with _model_server([DOC_CARD], []) as up, LoopbackHTTPServer(respond) as late:
+        url = late.url + "/v1"
+        engine = OpenAIEngine([up.url + "/v1", url])
+        assert engine.max_model_len == 1024  # the one server that answered
+        back["up"] = True
+        with pytest.raises(ServedModelChanged, match=rf"{url} now serves 'prox-doc' with a "
+                           r"context of 512 tokens, and did not answer when the model was "
+                           r"loaded: the prompts, fitted to 1024"):
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        assert OpenAIEngine([up.url + "/v1", url]).max_model_len == 512  # the retry's
+
+
 def _not_an_api(request):
     from tests.loopback_http import Response
 
