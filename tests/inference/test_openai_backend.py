@@ -189,6 +189,53 @@ def test_a_reply_that_is_not_a_completion_is_retried_not_taken_as_empty(fault):
             broken.generate([GenerationRequest([1, 2, 3], 4)])  # never recovers in 2 tries
 
 
+def test_a_connection_reset_in_the_middle_of_an_answer_is_retried():
+    """A server (or a proxy before it) that resets the connection after part of the body
+    (a worker killed mid-answer): the request is retried, and the completion taken whole
+    from the next answer. A raw socket server: the loopback HTTP server always writes the
+    whole body."""
+    full = _completion()
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    answered = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the test closed the listener
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))  # fmt: skip
+                while len(body) < length:
+                    body += conn.recv(65536)
+                answered.append(1)
+                header = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                          b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(full))
+                if len(answered) <= 2:  # cut after 30 bytes of the body, with a reset (RST)
+                    conn.sendall(header + full[:30])
+                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                    (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))
+                else:
+                    conn.sendall(header + full)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        engine = OpenAIEngine([f"http://127.0.0.1:{listener.getsockname()[1]}/v1"],
+                              model_name="m", max_model_len=512, backoff=0.01)  # fmt: skip
+        out = engine.generate([GenerationRequest([1, 2, 3], 4)])
+    finally:
+        listener.close()
+    assert (out[0].text, out[0].finish_reason) == ("keep_doc()", "stop")
+    assert engine.stats["retries"] == 2 and len(answered) == 3
+
+
 @pytest.mark.parametrize("status", [401, 403, 404])
 def test_a_misconfigured_deployment_fails_at_once_instead_of_leaving_documents_unrefined(status):
     from tests.loopback_http import LoopbackHTTPServer, Response
