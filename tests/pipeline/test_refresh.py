@@ -114,6 +114,32 @@ def test_a_refine_task_without_openai_servers_fails_without_retries(tmp_path, mo
     assert isinstance(err.value, cannot_succeed())
 
 
+def test_a_refine_task_on_a_pool_refusing_its_key_fails_without_retries(tmp_path,
+                                                                       monkeypatch):
+    """A pool that refuses the workers' key (401) failed the refine task with an
+    InferenceError, which Airflow retried with backoff on a setting no retry changes; it is
+    now PoolMisconfigured, which the task fails on at once (fail_fast), naming the variable
+    to set."""
+    from prox_tasks.inference.openai_engine import PoolMisconfigured
+    from prox_tasks.pipeline.errors import cannot_succeed
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model
+    model.mkdir()
+    (model / "config.json").write_text("{}")
+
+    def respond(request):
+        return Response(401, b'{"error": "Unauthorized"}', {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        monkeypatch.setenv("PROX_OPENAI_SERVERS", server.url + "/v1")
+        work = refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
+                            model=str(model), backend="openai")
+        with pytest.raises(PoolMisconfigured, match="set PROX_OPENAI_API_KEY") as err:
+            refresh.refine_batch(work[0])
+    assert isinstance(err.value, cannot_succeed())
+
+
 def test_a_pool_per_level_is_a_pool_for_the_openai_backend(monkeypatch):
     """ProX's two models served as two pools (PROX_OPENAI_DOC_SERVERS and
     PROX_OPENAI_CHUNK_SERVERS, no shared PROX_OPENAI_SERVERS) are what the engines load:
