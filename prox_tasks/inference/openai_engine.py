@@ -504,6 +504,7 @@ class OpenAIEngine:
                    capacity: asyncio.Condition) -> Completion:
         errors: list[str] = []
         last: Exception | None = None
+        longest = 0.0  # the longest wait a server's Retry-After asked for
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.stats["retries"] += 1
@@ -527,16 +528,23 @@ class OpenAIEngine:
                 errors.append(f"{server.url}: {_said(err)}")
                 last = err
                 response = getattr(err, "response", None)
-                await self._release(server, capacity, ok=False, asked=self._retry_after(
-                    getattr(response, "headers", None) or {}))
+                asked = _asked_wait(getattr(response, "headers", None) or {})
+                longest = max(longest, asked)
+                await self._release(server, capacity, ok=False,
+                                    asked=min(self.max_backoff, asked))
                 continue
             await self._release(server, capacity, ok=True)
             self._check_grammar(server, request, completion)
             return completion
         if self.on_failure == "empty":
             return Completion("", len(request.prompt_ids), 0, "error")
+        advice = _what_to_do(last)
+        if longest > self.max_backoff:  # a spent quota, not a busy server: name the wait
+            advice = (f"a server asked to retry after {longest:.0f} s (Retry-After), longer "
+                      f"than a request waits ({self.max_backoff:g} s at most): its rate limit "
+                      "or quota is spent; run again once it has reset, or add servers")
         raise InferenceError(f"request failed {self.max_retries + 1} times "
-                             f"({_what_to_do(last)}): {'; '.join(errors[-3:])}")
+                             f"({advice}): {'; '.join(errors[-3:])}")
 
     def _check_grammar(self, server: _Server, request: GenerationRequest,
                        completion: Completion) -> None:
@@ -568,23 +576,11 @@ class OpenAIEngine:
                         completion.text[:80])
 
     def _retry_after(self, headers) -> float:
-        """The seconds a 429 or 503 answer's ``Retry-After`` asks a client to wait (a number
-        of seconds or an HTTP date), at most ``max_backoff``; 0 without one. Retried after
-        the backoff alone (0.5 s, doubling), a rate-limited gateway or a server still
-        loading its weights had every try spent within seconds and failed the task."""
-        from email.utils import parsedate_to_datetime
-
-        value = str(headers.get("Retry-After") or "").strip()
-        if not value:
-            return 0.0
-        try:
-            seconds = float(value)
-        except ValueError:
-            try:
-                seconds = parsedate_to_datetime(value).timestamp() - time.time()
-            except (TypeError, ValueError):
-                return 0.0  # not a delay: the backoff decides
-        return min(self.max_backoff, max(0.0, seconds))
+        """The seconds a 429 or 503 answer's ``Retry-After`` asks a client to wait
+        (:func:`_asked_wait`), at most ``max_backoff``; 0 without one. Retried after the
+        backoff alone (0.5 s, doubling), a rate-limited gateway or a server still loading
+        its weights had every try spent within seconds and failed the task."""
+        return min(self.max_backoff, _asked_wait(headers))
 
     async def _call(self, server: _Server, request: GenerationRequest) -> Completion:
         extra = {"structured_outputs": {"regex": request.regex}} if request.regex else None
@@ -686,6 +682,24 @@ def _what_to_do(err: BaseException | None) -> str:
                 "port in --servers (PROX_OPENAI_SERVERS)")
     return ("it answered what no OpenAI-compatible server answers (another service, a "
             "proxy's page): check the URL in --servers (PROX_OPENAI_SERVERS)")
+
+
+def _asked_wait(headers) -> float:
+    """The seconds an answer's ``Retry-After`` asks a client to wait (a number of seconds or
+    an HTTP date); 0 without one, or with one that is no delay."""
+    from email.utils import parsedate_to_datetime
+
+    value = str(headers.get("Retry-After") or "").strip()
+    if not value:
+        return 0.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError):
+            return 0.0  # not a delay: the backoff decides
+    return max(0.0, seconds)
 
 
 def _seconds_setting(value: float | str | None, option: str, env: str,

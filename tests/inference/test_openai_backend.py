@@ -774,6 +774,27 @@ def test_a_server_asking_to_retry_after_a_while_is_left_alone_that_long(status):
     assert capped._retry_after({"Retry-After": "soon"}) == 0  # not a delay: the backoff
 
 
+def test_a_server_asking_to_wait_past_what_a_request_waits_is_named_as_a_spent_quota():
+    """A gateway whose quota is spent answers 429 with Retry-After: 3600. The request,
+    which waits at most max_backoff a try, failed saying the server 'is overloaded or
+    failing: see its log, or add servers'; it now names the wait asked and what it means."""
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    def respond(request):
+        return Response(429, b'{"error": {"message": "quota"}}',
+                        {"Content-Type": "application/json", "Retry-After": "3600"})
+
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=1, backoff=0.01, max_backoff=0.05)  # fmt: skip
+        started = time.monotonic()
+        with pytest.raises(InferenceError, match=r"failed 2 times \(a server asked to retry "
+                           r"after 3600 s \(Retry-After\), longer than a request waits "
+                           r"\(0.05 s at most\): its rate limit or quota is spent"):
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+    assert time.monotonic() - started < 5  # waited max_backoff, not the hour
+
+
 def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
     """A pool behind TLS with the deployment's own CA (SSL_CERT_FILE, read by the HTTP
     client) and started with --api-key (PROX_OPENAI_API_KEY): the key goes with every
