@@ -69,15 +69,19 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
                     "description": "rules (offline), diff (rows with gold_text), html (the "
                     "page's HTML), best (per document the best of these), llm (an "
                     "OpenAI-compatible endpoint: teacher_options)."},
-        "teacher_options": {"default": {}, "type": "object", "title": "Teacher options",
+        # null: the trigger form sends a cleared JSON field as null, and a cleared list
+        # (or one whose lines were all deleted) as null once it loses focus: both mean none
+        "teacher_options": {"default": {}, "type": ["null", "object"],
+                            "title": "Teacher options",
                             "description": 'e.g. {"base_url": "http://host:8000/v1", '
                             '"model": "Qwen/Qwen2.5-72B-Instruct"} for the llm teacher, '
-                            '{"extractor": "resiliparse"} for html.'},
-        "warc_uris": {"default": [], "type": "array", "items": {"type": "string"},
+                            '{"extractor": "resiliparse"} for html. Empty: none.'},
+        "warc_uris": {"default": [], "type": ["null", "array"], "items": {"type": "string"},
                       "title": "WARC files of a WET input",
                       "description": "For the html and best teachers: each sampled WET record "
                       "takes the HTML of the WARC response it refers to; each a file, folder or "
-                      "glob (*.warc.gz); {ds} placeholders take the run's date. Rows with an html field need none."},
+                      "glob (*.warc.gz), one a line (blank lines are skipped); {ds} "
+                      "placeholders take the run's date. Rows with an html field need none."},
         "sample_size": {"default": 300, "type": "integer", "minimum": 2, "title": "Documents",
                         "description": "Documents sampled to label, stratified by source and "
                         "length."},

@@ -56,6 +56,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
     from prox_tasks.labeling.seedset import check_name_in_catalog
 
+    params = {**params, "warc_uris": listed_uris(params.get("warc_uris"))}
     check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
     teacher = _teacher(params["teacher"], params.get("teacher_options"))  # before any sampling
     _close(teacher)
@@ -105,6 +106,13 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
             "catalog_url": settings.catalog_url(params.get("catalog_url")),
             "warc_uris": warc_uris, "warc_index": warc_index}
+
+
+def listed_uris(value: list[str] | None) -> list[str]:
+    """The URIs of a list Param (``warc_uris``) less its blank items, each stripped: the
+    trigger form sends a line per item, so a trailing newline or an emptied line arrives as
+    ``""``, which would otherwise name the worker's current folder."""
+    return [uri.strip() for uri in value or [] if str(uri).strip()]
 
 
 def _index_warc(warc_uris: list[str], sample_files: list[str], root: str) -> str:

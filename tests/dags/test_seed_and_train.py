@@ -303,6 +303,31 @@ def test_the_warc_uris_param_takes_a_folder_and_a_glob(tmp_path, given):
     assert all(p["warc"]["html_responses"] == 12 and p["valid"] == 3 for p in parts)
 
 
+def test_the_trigger_forms_blank_and_cleared_list_and_options_fields_mean_none(dagbag,
+                                                                              tmp_path):
+    """The trigger form sends ``warc_uris`` a line per item, so a pasted URI with a trailing
+    newline arrived as ``[uri, ""]``: the blank item named the worker's current folder,
+    which sample listed whole as WARC files and then failed ("--warc file:///opt/airflow: no
+    WARC file there"). A cleared list or JSON field arrives as null, which the Params
+    refused (400 "None is not of type 'array'"/'object'). Blank lines are now skipped and an
+    emptied field is none."""
+    warc, wet = _warc_and_wet(tmp_path / "crawl", 12)
+    dag = dagbag.get_dag("prox_seed_label")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
+        "input_uri": str(wet), "warc_uris": [str(warc), "", "  "], "teacher": "html",
+        "teacher_options": None, "seed_root": str(tmp_path / "seeds"),
+        "seed_set_name": "html-form", "sample_size": 12, "label_shard_docs": 6,
+        "valid_percent": 40, "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"})})
+    assert run.state == "success"
+    manifest = json.loads((tmp_path / "seeds" / "html-form" / "manifest.json").read_text())
+    assert manifest["label_distribution"]["by_teacher"] == {"html": 12}
+    claimed = json.loads((tmp_path / "seeds" / "html-form" / "params.json").read_text())
+    assert claimed["warc_uris"] == [str(warc)]
+    params = copy.deepcopy(dag.params)
+    params.update({"warc_uris": None, "teacher_options": None})
+    params.validate()  # a cleared field, as the form sends it, is accepted
+
+
 @pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
     # teacher options are checked before sampling, not in every label_shard after it
     ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "sample", "teacher 'rules'"),
