@@ -70,6 +70,12 @@ def test_compose_runs_every_airflow_component_on_one_database_and_broker():
     cpu = services["airflow-worker"]["command"]
     assert "default" in queues(cpu) and queues(cpu, {"PROX_CPU_QUEUES": "default"}) == {"default"}
     assert (DEPLOY / "postgres-init.sh").exists() and (DEPLOY / "Dockerfile").exists()
+    # failure alerts link to the task's log, the DAG list's owner to the PROX report, under
+    # the UI's address: without it both said http://localhost:8080, wrong from any other host
+    assert {env.get("AIRFLOW__API__BASE_URL") for env in envs.values()} == {
+        "${AIRFLOW_BASE_URL:-http://localhost:8080}"}
+    assert "\nAIRFLOW_BASE_URL=" in (DEPLOY / "env.example").read_text()
+    assert load("helm/values-kubernetes.yaml")["config"]["api"]["base_url"]
 
 
 @pytest.mark.parametrize("name", ["docker-compose.yml", "env.example",
