@@ -251,6 +251,8 @@ def claim_seed_set(root: str, name: str, decides: dict,
                             "options; claimed with this run's", name, ", ".join(sorted(found)))
             return text.encode()
         recorded = json.loads(current)
+        if "warc_uris" in recorded:  # a claim of before blank items were skipped: [uri, ""]
+            recorded["warc_uris"] = listed_uris(recorded["warc_uris"])
         # a seed set claimed before inputs were digested is compared by its Params alone
         keys = [k for k, v in wanted.items()
                 if recorded.get(k) != v and (k in recorded or k != "input_digest")]

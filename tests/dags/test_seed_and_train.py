@@ -328,6 +328,27 @@ def test_the_trigger_forms_blank_and_cleared_list_and_options_fields_mean_none(d
     params.validate()  # a cleared field, as the form sends it, is accepted
 
 
+def test_a_seed_set_claimed_with_a_blank_warc_uri_before_is_claimed_again_without_it(
+        tmp_path):
+    """A run triggered before blank warc_uris items were skipped claimed its seed set with
+    them (params.json ``"warc_uris": [""]``) and then failed; its retry, or the same form
+    triggered again, reads no blank item now and goes on instead of being refused as a run
+    with other Params."""
+    from prox_tasks.pipeline import seeding
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(12))
+    params = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+              "seed_set_name": "old-claim", "teacher": "rules", "sample_size": 8,
+              "random_seed": 0, "label_shard_docs": 10, "warc_uris": [""]}
+    decides, _ = seeding.seed_set_params(str(snapshot), 8, 0, "rules", {}, [""])
+    folder = tmp_path / "seeds" / "old-claim"
+    folder.mkdir(parents=True)
+    (folder / "params.json").write_text(json.dumps(decides, sort_keys=True, indent=1) + "\n")
+    plan = seeding.sample(params, None)
+    assert plan["name"] == "old-claim" and plan["warc_uris"] == []
+    assert seeding.sample({**params, "warc_uris": None}, None)["name"] == "old-claim"
+
+
 @pytest.mark.parametrize(("dag_id", "conf", "task_id", "says"), [
     # teacher options are checked before sampling, not in every label_shard after it
     ("prox_seed_label", {"teacher_options": {"bogus": 1}}, "sample", "teacher 'rules'"),
