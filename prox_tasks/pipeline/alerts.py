@@ -45,7 +45,9 @@ def failure_message(context: dict) -> dict:
     where = f"{task_id}[{map_index}]" if map_index not in (-1, None) else task_id
     subject = f"[prox] {dag_id} {run_id}: {where} failed"
     text = "\n".join([subject, "", fields["error"] or "(no error message)", "",
-                      f"try {fields['try_number']}, logical date {fields['logical_date']}",
+                      f"try {fields['try_number']}, "
+                      + (f"logical date {fields['logical_date']}" if fields["logical_date"]
+                         else "no logical date (a manual run triggered without one)"),
                       f"log: {fields['log_url']}" if fields["log_url"] else ""]).strip()
     return {"subject": subject, "text": text, **fields}
 

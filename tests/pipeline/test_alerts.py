@@ -38,8 +38,13 @@ def test_a_generic_connection_with_a_url_is_a_webhook(monkeypatch):
         monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
             {"conn_type": "generic", "extra": {"url": f"http://127.0.0.1:{server.port}/x"}}))
         FailureNotifier()(_context())
-    [hit] = server.received
+        # a manual run triggered without a logical date (docs/airflow.md's REST example)
+        FailureNotifier()({**_context(), "logical_date": None})
+    hit, undated = server.received
     assert hit["path"] == "/x" and hit["body"]["error"] == "RuntimeError: quality gate failed for s"
+    assert "try 1, logical date 2026-01-05T00:00:00+00:00\n" in hit["body"]["text"]
+    # it said 'try 1, logical date ' and nothing more
+    assert "try 1, no logical date (a manual run triggered without one)\n" in undated["body"]["text"]
 
 
 def test_smtp_server_receives_the_failure(monkeypatch):
