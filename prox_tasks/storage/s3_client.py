@@ -139,8 +139,15 @@ _clients: dict = {}
 
 
 def configure_s3(settings: S3Settings | None) -> None:
-    """Use ``settings`` for every later S3 call in this process (``None``: back to env)."""
+    """Use ``settings`` for every later S3 call in this process (``None``: back to env).
+
+    Raises:
+        ValueError: Its endpoint URL lacks the scheme (:func:`checked_endpoint`), as the
+            environment's and a connection's are refused.
+    """
     global _configured
+    if settings is not None and settings.endpoint_url:
+        checked_endpoint(settings.endpoint_url, "S3Settings endpoint_url")
     with _lock:
         _configured = settings
         _clients.clear()

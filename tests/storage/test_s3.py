@@ -254,6 +254,18 @@ def test_an_endpoint_without_a_scheme_is_named_with_the_form_expected(monkeypatc
         exists("s3://bucket/key")
 
 
+def test_configure_s3_with_an_endpoint_without_a_scheme_says_the_form_expected():
+    """docs/storage.md's configure_s3(S3Settings(endpoint_url=...)) with ``127.0.0.1:9000``
+    failed the first S3 call with botocore's "Invalid endpoint: 127.0.0.1:9000", where the
+    same value in a variable or a connection says the form expected."""
+    from prox_tasks.storage import S3Settings, configure_s3
+
+    with pytest.raises(ValueError, match=r"S3Settings endpoint_url='127.0.0.1:9000' is not an "
+                                         r"endpoint URL: give http://host:port"):
+        configure_s3(S3Settings(endpoint_url="127.0.0.1:9000"))
+    configure_s3(None)
+
+
 @pytest.mark.parametrize(("extra", "named"), [
     ({"endpoint_url": "127.0.0.1:9000"}, "endpoint_url='127.0.0.1:9000'"),
     ({"service_config": {"s3": {"endpoint_url": "minio:9000"}}},
