@@ -90,7 +90,8 @@ def check_absolute(params: Mapping, names: tuple[str, ...], choices: tuple[str, 
     Raises:
         RunError: naming the Param: a relative path would resolve against the folder of
             whichever worker runs the task; an unknown scheme (``s4://``) would fail every
-            try of the task that reads it.
+            try of the task that reads it; whitespace around a path (a trailing space pasted
+            into the trigger form) named another input ("no input files at s3://crawl/… ").
     """
     from prox_tasks.storage.uri import parse_uri
 
@@ -98,6 +99,9 @@ def check_absolute(params: Mapping, names: tuple[str, ...], choices: tuple[str, 
         value = params.get(param)
         for item in value if isinstance(value, (list, tuple)) else [value]:
             item = str(item or "")
+            if item != item.strip():  # e.g. pasted into the trigger form with a trailing space
+                raise RunError(f"{param} {item!r} starts or ends with whitespace: remove it "
+                               "(it would name another file, folder or prefix than meant)")
             if not item or item in choices:
                 continue
             if "://" in item:

@@ -75,6 +75,12 @@ def test_resolve_snapshot_names(tmp_path):
     ({"input_uri": "s4://bucket/{ds}"},
      r"input_uri 's4://bucket/\{ds\}': unsupported URI scheme 's4' .*\(use a path, file:// or s3://\)"),
     ({"output_root": "s3:///corpus"}, "output_root 's3:///corpus': S3 URI without a bucket"),
+    # pasted into the trigger form with a space: plan failed 'no input files at
+    # s3://crawl/2026-01-05/ : check input_uri' for a partition that is there; a model
+    # ' promoted' was called a relative path
+    ({"input_uri": "s3://crawl/{ds}/ "},
+     r"input_uri 's3://crawl/\{ds\}/ ' starts or ends with whitespace: remove it"),
+    ({"model": " promoted"}, "model ' promoted' starts or ends with whitespace: remove it"),
     ({"catalog_url": "notaurl"}, "catalog_url is not a database URL"),
     # a real missing driver (MySQLdb is not installed): the plan task could never open it
     ({"catalog_url": "mysql://prox@127.0.0.1/prox"},
