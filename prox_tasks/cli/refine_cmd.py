@@ -12,7 +12,15 @@ import os
 from dataclasses import fields
 
 from prox_tasks.cli.arguments import add_format_option, count_or_zero, positive_int, seconds, share
-from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar, quarantined
+from prox_tasks.cli.output import (
+    NAME_TEXT_FIELD,
+    Outcome,
+    count,
+    input_notices,
+    name_text_field,
+    progress_bar,
+    quarantined,
+)
 from prox_tasks.corpus.planner import DEFAULT_TARGET_DOCS
 from prox_tasks.refine.limits import DESCRIPTIONS, DUPLICATE_POLICIES, Limits
 from prox_tasks.wording import input_cut
@@ -254,6 +262,15 @@ def model_trouble(s: dict) -> str:
     return said
 
 
+def missing_text_advice(s: dict) -> str | None:
+    """What to do about the run's ``missing_text`` records: the field most of them hold a
+    string in (``--text-field raw_content``, from the shards' status records: reused shards
+    too); else, when some were recorded by an earlier release (their fields not examined),
+    the general hint; else nothing (no row holds a text under another name)."""
+    return (name_text_field(s.get("text_candidates") or {})
+            or (NAME_TEXT_FIELD if s.get("missing_text_unexamined") else None))
+
+
 def summary_line(s: dict) -> str:
     """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped (12 for low
     quality), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
@@ -270,10 +287,12 @@ def summary_line(s: dict) -> str:
               if s.get("docs_with_program_errors") else "")
     # a cut input file is one quarantine entry, not a document (documents_read leaves it out)
     cut = input_cut(s.get("files_cut") or 0, s.get("records_cut") or 0)
+    reasons = s.get("quarantine_reasons") or {}
+    shelf = join_uri(s['output'], 'quarantine') + '/'
     return (f"refined {count(s.get('documents_read', s.get('docs_read', 0)), 'document')}{cut} in "
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "
-            f"{quarantined(s.get('quarantine_reasons') or {}, join_uri(s['output'], 'quarantine') + '/')}"
+            f"{quarantined(reasons, shelf, advice={'missing_text': missing_text_advice(s)})}"
             f"{errors}{model_trouble(s)}{input_notices(s.get('input_notices') or {})}; "
             f"model {s['model_version']} "
             f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}"

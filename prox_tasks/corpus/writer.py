@@ -93,6 +93,11 @@ class ShardAccounting:
     #: Input problems that lost no record, by kind (``misnamed_compression``: input files
     #: compressed otherwise than their names say, read as what their bytes are; :class:`~prox_tasks.corpus.document.InputNotice`).
     input_notices: dict = field(default_factory=dict)
+    #: ``missing_text`` records by the field holding a string that could be their text
+    #: (:attr:`Quarantine.text_candidates <prox_tasks.corpus.quarantine.Quarantine.
+    #: text_candidates>`): a summary over reused shards names it (``--text-field``). Records
+    #: written before it was recorded lack the key.
+    text_candidates: dict = field(default_factory=dict)
 
     @property
     def balanced(self) -> bool:
@@ -279,6 +284,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
             model_version, manifest_id, request, dict(sorted(batch.drop_reasons.items())),
             dict(sorted(batch.program_errors.items())), batch.docs_with_program_errors,
             batch.docs_low_quality, dict(sorted(quarantine.notices.items())),
+            dict(sorted(quarantine.text_candidates.items())),
         )
         if not accounting.balanced:
             raise AccountingError(

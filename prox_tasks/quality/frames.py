@@ -31,6 +31,10 @@ class SnapshotFrames:
     unreadable: dict  # shard index -> why its file could not be read to its end
     #: each model version found in the status records and rows -> how many shards hold it
     model_versions: dict = field(default_factory=dict)
+    #: ``missing_text`` records by the field holding a string that could be their text, over
+    #: the status records (those of an earlier release hold none): the quarantine check names
+    #: the most frequent
+    text_candidates: dict = field(default_factory=dict)
 
 
 def build_frames(output_uri: str) -> SnapshotFrames:
@@ -115,8 +119,11 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     metrics["model_versions"] = len(model_versions)
     metrics["manifest_id"] = manifest.id
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
+    candidates: Counter = Counter()
+    for status, _, _ in per_shard.values():
+        candidates.update((status or {}).get("text_candidates") or {})
     return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples,
-                          unreadable, model_versions)
+                          unreadable, model_versions, dict(sorted(candidates.items())))
 
 
 def _counted(rows, counted, max_normalize_growth: float, versions: set):

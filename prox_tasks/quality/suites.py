@@ -80,6 +80,19 @@ def _one_model(model_versions: dict, reprocess: str) -> str:
             "folder.")
 
 
+def _text_candidate(candidates: dict, caller: str) -> str:
+    """`` 40 missing_text records hold a string in 'raw_content': prox refine --text-field
+    raw_content if it is the text.`` (``dag``: ``set the text_field Param to raw_content``):
+    the field most rows without a text hold one in; empty when none does."""
+    if not candidates:
+        return ""
+    field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
+    record = "record holds" if rows == 1 else "records hold"
+    named = _namer(caller)("text_field")
+    fix = f"set {named} to {field}" if caller == "dag" else f"{named} {field}"
+    return f" {rows:,} missing_text {record} a string in {field!r}: {fix} if it is the text."
+
+
 def document_expectations(t: GateThresholds, caller: str = "cli") -> list:
     """One expectation per document rule over the documents table (a row per shard: how
     many of its documents break the rule): none may, in any shard. The refine step writes
@@ -121,10 +134,13 @@ def shard_expectations(t: GateThresholds, caller: str = "cli") -> list:
 
 
 def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
-                          model_versions: dict | None = None) -> list:
+                          model_versions: dict | None = None,
+                          text_candidates: dict | None = None) -> list:
     """The snapshot's checks; where a description says which setting to change, it names it
     as ``caller`` does (:func:`~prox_tasks.setting_names.setting_name`); ``model_versions``
-    (each model version found -> its shards) is named by the one-model check."""
+    (each model version found -> its shards) is named by the one-model check,
+    ``text_candidates`` (``missing_text`` records by the field holding a string that could be
+    their text) by the quarantine check."""
     import great_expectations as gx
 
     from prox_tasks.quality.frames import LOSS_REASONS
@@ -185,7 +201,8 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
                          f"{t.max_quarantine_rate:g}. Each is in the snapshot's "
                          "quarantine/shard-NNNNN.jsonl.gz with its reason and detail: fix "
                          f"the input (or {named('text_field')}), or allow more "
-                         f"({named('max_quarantine_rate')}).")),
+                         f"({named('max_quarantine_rate')})."
+                         + _text_candidate(text_candidates or {}, caller))),
         e.ExpectColumnMaxToBeBetween(
             column="drop_rate", min_value=t.min_drop_rate, max_value=t.max_drop_rate,
             description=(f"Drop rate between {t.min_drop_rate:g} and {t.max_drop_rate:g}. "

@@ -103,12 +103,17 @@ class AccountingTotals:
     ShardAccounting` dicts, as their status records hold them, so reused shards count as
     refined ones), added one at a time: the :data:`ACCOUNTING_COUNTS`, quarantined records
     and drops by reason, program errors and input notices (problems that lost no record) by
-    kind."""
+    kind, and ``missing_text`` records by the field that could be their text
+    (``text_candidates``). ``missing_text_unexamined``, only when some: ``missing_text``
+    records of status records written before their candidates were recorded (whether they
+    hold a text under another name is not known)."""
 
     def __init__(self) -> None:
         self.counts = dict.fromkeys(ACCOUNTING_COUNTS, 0)
         self.by_kind = {key: Counter() for key in ("quarantine_reasons", "drop_reasons",
-                                                   "program_errors", "input_notices")}
+                                                   "program_errors", "input_notices",
+                                                   "text_candidates")}
+        self.missing_text_unexamined = 0
 
     def add(self, accounting: Mapping) -> None:
         """Add one shard's accounting."""
@@ -116,9 +121,16 @@ class AccountingTotals:
             self.counts[name] += int(accounting.get(name) or 0)
         for key, counter in self.by_kind.items():
             counter.update(accounting.get(key) or {})
+        if "text_candidates" not in accounting:  # a record of an earlier release
+            self.missing_text_unexamined += int(
+                (accounting.get("quarantine_reasons") or {}).get("missing_text") or 0)
+        else:  # a record, or totals already summed (a DAG refine task's)
+            self.missing_text_unexamined += int(accounting.get("missing_text_unexamined") or 0)
 
     def to_dict(self) -> dict:
-        return {**self.counts,
+        unexamined = ({"missing_text_unexamined": self.missing_text_unexamined}
+                      if self.missing_text_unexamined else {})
+        return {**self.counts, **unexamined,
                 **{key: dict(sorted(counter.items())) for key, counter in self.by_kind.items()}}
 
 

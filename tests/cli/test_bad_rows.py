@@ -148,8 +148,8 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     line = _line(capsys)
     assert "0 kept, 0 dropped, 2 quarantined (2 missing_text) in " in line
     # the summary says the way out once, without opening the quarantine file
-    assert line.count("--text-field") == 1 and "(missing_text: a text under another field " \
-        "name wants --text-field (the quarantine lists each row's fields))" in line
+    assert line.count("--text-field") == 1 and "(missing_text: 1 of them hold a string in " \
+        "'content': --text-field content if it is the text" in line, line
     entries = _quarantine(out / "quarantine" / "shard-00000.jsonl.gz")
     assert [q["detail"] for q in entries] == [
         "no field 'text' (its fields: 'id', 'content'); 'content' holds a string: "
@@ -239,3 +239,49 @@ def test_prox_label_hints_at_text_field_only_when_a_row_holds_a_string(tmp_path,
     line = _line(capsys)
     assert "(missing_text: 2 of them hold a string in 'raw_content': --text-field " \
         "raw_content if it is the text" in line and line.count("--text-field") == 1, line
+
+
+def test_prox_refine_names_the_text_field_from_its_shards_status_records(tmp_path, capsys):
+    """prox refine said "a text under another field name wants --text-field" where prox
+    execute and prox label name the field rows hold a string in. Its shards' status records
+    now carry the candidates, so the summary names it, a rerun that reuses every shard too,
+    and the gate's failed quarantine check names it; a record of the earlier release (no
+    candidates) still reads, with the general hint; rows of an id only get none."""
+    named = tmp_path / "named.jsonl"
+    named.write_text('{"id": "a", "url": "u", "raw_content": "A text of words."}\n'
+                     '{"id": "b", "text": null, "raw_content": "Another."}\n'
+                     '{"id": "c", "title": "t"}\n')
+    out = tmp_path / "refined"
+    argv = ["refine", "--input", str(named), "--output", str(out), "--model", "default",
+            "--target-docs", "2", "--no-progress"]
+    said = ("(missing_text: 3 of them hold a string in 'raw_content': --text-field "
+            "raw_content if it is the text")
+    assert main(argv) == 0
+    line = _line(capsys)
+    assert "3 quarantined (3 missing_text)" in line and said.replace("3 of", "2 of") in line, line
+    assert main(argv) == 0  # every shard reused: named from their records
+    line = _line(capsys)
+    assert "(2 reused)" in line and said.replace("3 of", "2 of") in line, line
+    assert json.loads((out / "_status" / "shard-00001.json").read_text())[
+        "text_candidates"] == {"title": 1}
+    assert main(["gate", "--snapshot", str(out)]) == 1
+    failed = capsys.readouterr().out
+    assert "2 missing_text records hold a string in 'raw_content': prox refine --text-field " \
+        "raw_content if it is the text" in failed, failed
+    # a status record of the earlier release: no text_candidates
+    for record in (out / "_status").glob("*.json"):
+        status = json.loads(record.read_text())
+        del status["text_candidates"]
+        record.write_text(json.dumps(status))
+    assert main(argv) == 0
+    line = _line(capsys)
+    assert "(2 reused)" in line and "(missing_text: a text under another field name wants " \
+        "--text-field" in line, line
+    assert main(["gate", "--snapshot", str(out)]) == 1
+    assert "missing_text records hold" not in capsys.readouterr().out
+    ids_only = tmp_path / "ids.jsonl"
+    ids_only.write_text('{"id": "a"}\n{"id": "b", "n": 3}\n' + json.dumps(GOOD[0]) + "\n")
+    assert main(["refine", "--input", str(ids_only), "--output", str(tmp_path / "ids"),
+                 "--model", "default", "--no-progress"]) == 0
+    line = _line(capsys)
+    assert "2 quarantined (2 missing_text)" in line and "--text-field" not in line, line

@@ -486,3 +486,22 @@ def test_every_failed_check_names_its_setting_and_the_way_out(caller):
     [complete] = [e for e in others if getattr(e, "column", None) == "complete"]
     assert ("prox refine again" if caller == "cli" else "refine_shard tasks") in \
         complete.description
+
+
+@pytest.mark.parametrize(("caller", "fix"), [
+    ("cli", "prox refine --text-field raw_content if it is the text."),
+    ("dag", "set the text_field Param to raw_content if it is the text.")])
+def test_the_quarantine_check_names_the_field_rows_hold_their_text_in(caller, fix):
+    """The quarantine check said "fix the input (or --text-field)" when every row had its
+    text under another name: it now names the field most missing_text records hold a
+    string in, as its caller sets it; without one it says what it said."""
+    from prox_tasks.quality.suites import snapshot_expectations
+
+    def quarantine_check(candidates):
+        [check] = [e for e in snapshot_expectations(GateThresholds(), {}, caller, {}, candidates)
+                   if getattr(e, "column", None) == "quarantine_rate"]
+        return check.description
+
+    said = quarantine_check({"raw_content": 40, "title": 3})
+    assert said.endswith(f" 40 missing_text records hold a string in 'raw_content': {fix}")
+    assert "missing_text records" not in quarantine_check({})

@@ -52,3 +52,22 @@ def test_a_record_cut_short_is_named_in_the_summary_line():
                          "model_source": "default", "seconds": 1.0})
     assert line.startswith("refined 10 documents (and 1 record cut short: its input file ends "
                            "inside it) in 1 shard"), line
+
+
+def test_text_candidates_add_up_and_records_of_the_earlier_release_are_told_apart():
+    """A shard's status record names the fields its missing_text rows hold a string in
+    (``text_candidates``); one written before that key (the earlier release) still adds up,
+    its missing_text rows counted as not examined, and totals summed again (a DAG refine
+    task's XCom, summed by collect) keep both."""
+    from prox_tasks.refine.stats import accounting_totals
+
+    new = {"docs_read": 3, "docs_quarantined": 3, "quarantine_reasons": {"missing_text": 3},
+           "text_candidates": {"raw_content": 2}}
+    old = {"docs_read": 2, "docs_quarantined": 2, "quarantine_reasons": {"missing_text": 2}}
+    totals = accounting_totals([new, old])
+    assert totals["text_candidates"] == {"raw_content": 2}
+    assert totals["missing_text_unexamined"] == 2
+    assert accounting_totals([totals, new]) == {
+        **totals, "docs_read": 8, "docs_quarantined": 8,
+        "quarantine_reasons": {"missing_text": 8}, "text_candidates": {"raw_content": 4}}
+    assert "missing_text_unexamined" not in accounting_totals([new])
