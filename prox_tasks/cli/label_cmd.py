@@ -6,11 +6,11 @@ from __future__ import annotations
 from prox_tasks.cli.arguments import add_format_option, positive_int
 from prox_tasks.cli.output import (
     Outcome,
-    by_reason,
     count,
     name_text_field,
     progress_bar,
     quarantined,
+    rejected_by_reason,
 )
 from prox_tasks.labeling.options import option_type
 
@@ -192,9 +192,8 @@ def run(args) -> Outcome:
     rejected = summary["written"] - summary["valid"]  # a row may have several reasons
     # --text-field only when a quarantined row holds a string that could be its text
     advice = {"missing_text": name_text_field(summary.get("text_candidates") or {})}
-    why = f" ({by_reason(summary['rejected'])})" if rejected else ""
     return Outcome(f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
-                   f"{summary['valid']:,} valid, {rejected:,} rejected{why}, "
+                   f"{summary['valid']:,} valid, {rejected_by_reason(rejected, summary['rejected'])}, "
                    f"{summary['keep_doc']:,} keep_doc, "
                    f"{summary['drop_doc']:,} drop_doc, "
                    f"{quarantined(summary['quarantined'], summary['quarantine'], advice=advice)}"
@@ -313,16 +312,15 @@ def _seed_set(args, teacher, bar) -> Outcome:
         raise ValueError(f"{err} (--sample-size, --val-fraction)") from None
     if not args.no_register:
         info.catalog_id = register_in_catalog(info, args.catalog)
-    sizes = ", ".join(f"{info.sizes[k]:,} {k}" for k in ("sampled", "valid", "rejected",
-                                                          "train", "validation"))
+    # sampled rows without what the teacher reads (some rows of the input have it): said
+    lacking = {"missing_gold": "sampled rows without --gold-field",
+               "missing_html": "sampled rows without HTML"}
+    sizes = ", ".join(rejected_by_reason(info.sizes[k], info.rejected_reasons, lacking)
+                      if k == "rejected" else f"{info.sizes[k]:,} {k}"
+                      for k in ("sampled", "valid", "rejected", "train", "validation"))
     # the input records that could not be read: none of them could be sampled
     unread = info.sizes.get("input_quarantined") or {}
     input_note = (f" (of {info.sizes['snapshot_docs']:,} input documents; "
                   f"{quarantined(unread, info.files.get('input_quarantine', info.uri))})" if unread else "")
-    # sampled rows without what the teacher reads (some rows of the input have it): said
-    lacking = {r: n for r, n in info.rejected_reasons.items() if r in ("missing_gold", "missing_html")}
-    lacking_note = "".join(f" ({n:,} rejected as {r}: sampled rows without "
-                           f"{'--gold-field' if r == 'missing_gold' else 'HTML'})"
-                           for r, n in lacking.items())  # fmt: skip
-    return Outcome(f"seed set {info.name} {info.version}: {sizes}{lacking_note}{input_note} -> "
+    return Outcome(f"seed set {info.name} {info.version}: {sizes}{input_note} -> "
                    f"{info.manifest_uri}", info.to_dict())

@@ -174,15 +174,29 @@ def name_text_field(candidates: Mapping[str, int]) -> str | None:
             "the text (the quarantine lists each row's fields)")
 
 
-def by_reason(reasons: Mapping[str, int], shown: int = 3) -> str:
+def by_reason(reasons: Mapping[str, int], shown: int | None = 3,
+              advice: Mapping[str, str] | None = None) -> str:
     """``5 missing_text, 3 bad_encoding, 9 more``: counts by reason, the most frequent
-    first, the rest summed after ``shown`` of them."""
+    first, the rest summed after ``shown`` of them (None: every one); a reason of
+    ``advice`` (reason -> what it means or what to do) is followed by it (``5 missing_gold:
+    sampled rows without --gold-field``)."""
     ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
-    parts = [f"{n:,} {reason}" for reason, n in ranked[:shown]]
+    shown = len(ranked) if shown is None else shown
+    said = advice or {}
+    parts = [f"{n:,} {reason}" + (f": {said[reason]}" if said.get(reason) else "")
+             for reason, n in ranked[:shown]]
     rest = sum(n for _, n in ranked[shown:])
     if rest:
         parts.append(f"{rest:,} more")
     return ", ".join(parts)
+
+
+def rejected_by_reason(n: int, reasons: Mapping[str, int],
+             advice: Mapping[str, str] | None = None) -> str:
+    """``12 rejected (7 doc_program:syntax, 5 missing_gold: …)``: labels rejected, and every
+    reason with its count (a label may have several: they may add up to more than ``n``),
+    with ``advice`` (:func:`by_reason`); ``0 rejected`` when none is."""
+    return f"{n:,} rejected" + (f" ({by_reason(reasons, None, advice)})" if n else "")
 
 
 def input_notices(notices: Mapping[str, int]) -> str:

@@ -415,3 +415,22 @@ def test_the_label_line_names_the_rejected_rows_by_reason(tmp_path, capsys):
     assert "2 documents with html: 1 valid, 1 rejected (1 html:extractor_timeout), " in line
     assert main(["label", "--input", str(src), "--output", str(tmp_path / "r.jsonl")]) == 0
     assert "2 documents with rules: 2 valid, 0 rejected, " in capsys.readouterr().out
+
+
+def test_the_seed_set_line_names_every_rejection_reason(tmp_path, capsys):
+    """``prox label --seed-set``'s line named rejected rows by reason only for missing gold
+    or HTML ("2 rejected (1 rejected as missing_html: …)": the other one unexplained). It now
+    names every reason with its count, as the plain ``prox label`` line does."""
+    from prox_tasks.cli import main
+
+    rows = [*({"id": f"ok{i}", "text": page_text(), "html": page_html()} for i in range(8)),
+            {"id": "slow", "text": "word " * 30, "html": slow_page_html()},
+            {"id": "bare", "text": "word " * 30}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "seed"),
+                 "--seed-set", "--teacher", "html", "--html-timeout", "0.3", "--sample-size",
+                 "10", "--val-fraction", "0.5", "--no-register"]) == 0, capsys.readouterr().err
+    line = capsys.readouterr().out
+    assert ": 10 sampled, 8 valid, 2 rejected (1 html:extractor_timeout, 1 missing_html: " \
+        "sampled rows without HTML), " in line, line
