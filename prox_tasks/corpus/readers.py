@@ -78,7 +78,9 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     """``(file URI, format)`` for every readable file ``uri`` names, sorted.
 
     Files of unknown format in a folder are skipped with a warning (README, manifests);
-    a single file of unknown format is an error. ``exclude``: the command's own output files
+    a single file of unknown format is an error. A file named as a crawl's WARC or WAT
+    (:func:`crawl_file_advice`) is taken as of no readable format, with a forced ``fmt``
+    too. ``exclude``: the command's own output files
     (:func:`listed_inputs`).
 
     Raises:
@@ -92,12 +94,15 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     listed = listed_inputs(uri, exclude)
     _check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
     for path in listed:
+        # a crawl's WARC or WAT file holds no text a forced format reads (--format wet: no
+        # conversion record, one truncated_file entry the gate fails on later): refused by
+        # its name as without --format, with what to give instead
+        crawl = crawl_file_advice(path)
         # a forced format the name does not show, or shows compressed so as prox cannot read
-        if fmt and (detect_format(path) != fmt or unread_compression(path)):
+        if fmt and not crawl and (detect_format(path) != fmt or unread_compression(path)):
             _check_content(path, fmt)
-        found = fmt or detect_format(path)
+        found = None if crawl else fmt or detect_format(path)
         if found is None:
-            crawl = crawl_file_advice(path)
             if len(listed) == 1:
                 raise FormatMismatch(crawl or f"cannot tell the format of {path}; pass --format "
                                      "(format=): jsonl, parquet or wet")

@@ -557,3 +557,33 @@ def test_a_crawl_warc_is_named_as_such_with_what_to_give_instead(tmp_path, capsy
                  "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert "2 crawl files" in err and "is a WARC" in err and "pass --format" not in err
+
+
+def test_a_crawl_warc_given_as_wet_is_refused_at_plan_time(tmp_path, capsys):
+    """``prox plan --input whirlwind.warc.gz --format wet`` exited 0 with one truncated_file
+    entry (no conversion record), for the gate to fail on after the refine. A file named
+    as a crawl's WARC or WAT is now refused with a forced format as without one, with the
+    same way out; a folder of WET files and a WARC, with --format wet, plans the WET files
+    (the WARC skipped with a warning)."""
+    import shutil
+    from pathlib import Path
+
+    from prox_tasks.cli import main
+
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    warc = shared / "commoncrawl_warc" / "whirlwind.warc.gz"
+    for command in ("plan", "refine"):
+        assert main([command, "--input", str(warc), "--format", "wet", "--output",
+                     str(tmp_path / command), "--no-progress"]) == 1
+        err = capsys.readouterr().err
+        assert "is a WARC (response records: HTML), not a WET" in err, err
+        assert "WET conversion" in err and "prox label --input WET --warc" in err
+        assert not (tmp_path / command / "manifest.json").exists()
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    shutil.copy(warc, folder)
+    shutil.copy(warc.with_name("whirlwind.warc.wet.gz"), folder)
+    assert main(["plan", "--json", "--input", str(folder), "--format", "wet", "--output",
+                 str(tmp_path / "out"), "--no-progress"]) == 0, capsys.readouterr().err
+    plan = json.loads(capsys.readouterr().out)
+    assert plan["files"] == 1 and plan["docs"] >= 1, plan  # the WET file alone
