@@ -25,12 +25,36 @@ class CommandFailed(Exception):
         self.code = code
 
 
+def file_in_the_way(err: OSError) -> str | None:
+    """The file that stands where a folder is needed, when that is why ``err`` happened: a
+    path through a file (``ENOTDIR``: ``out/manifest.json`` where ``out`` is a file) or a
+    folder to create where a file is (``EEXIST`` from a ``makedirs``); None otherwise."""
+    import os
+
+    if err.errno not in (errno.ENOTDIR, errno.EEXIST) or not isinstance(err.filename, str):
+        return None
+    path = err.filename.removeprefix("file://").rstrip("/")
+    if err.errno == errno.EEXIST:  # only makedirs raises it for a path that is a file
+        return path if os.path.isfile(path) else None
+    while path and not os.path.lexists(path):  # up to the first part that exists
+        parent = os.path.dirname(path)
+        if parent == path:
+            return None
+        path = parent
+    return path if path and not os.path.isdir(path) else None
+
+
 def _oserror(err: OSError) -> str:
     where = err.filename if err.filename is not None else ""
     if err.filename2 is not None:
         where = f"{where} -> {err.filename2}"
     if err.errno == errno.ENOSPC:
         return f"disk full{' writing ' + str(where) if where else ''} ({err.strerror})"
+    blocker = file_in_the_way(err)
+    if blocker is not None:
+        target = f" (for {where})" if str(where).rstrip("/") != blocker else ""
+        return (f"{blocker} is a file where a folder is needed{target}: give a path whose "
+                "folders are folders, or move that file away")
     if err.strerror:
         return f"{err.strerror}{': ' + str(where) if where else ''}"
     return f"{type(err).__name__}: {err}"

@@ -108,3 +108,29 @@ def test_a_prox_error_is_said_whole_with_its_way_out(tmp_path, capsys, monkeypat
         "tagger)." in line, line
     foreign = describe_error(ValueError("x" * 5000))
     assert len(foreign) == MAX_CHARS and foreign.endswith("…")
+
+
+def test_a_path_through_a_file_names_the_file_and_the_way_out(tmp_path, capsys):
+    """An --output or --registry on a path that is a file, or under one, said "Not a
+    directory: OUT/manifest.json" (prox plan, refine, models) or "File exists: OUT" (prox
+    label, execute): neither which file is in the way nor what to do. Each now names the
+    file where a folder is needed and the way out."""
+    from pathlib import Path
+
+    src = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
+        "commoncrawl_warc" / "whirlwind.warc.wet.gz"  # fmt: skip
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder\n")
+    way_out = "is a file where a folder is needed"
+    for argv in (["plan", "--input", str(src), "--output", str(blocker)],
+                 ["plan", "--input", str(src), "--output", str(blocker / "sub")],
+                 ["refine", "--input", str(src), "--output", str(blocker / "sub"),
+                  "--model", "default", "--catalog", f"sqlite:///{tmp_path}/c.sqlite"],
+                 ["label", "--input", str(src), "--output", str(blocker / "l.jsonl")],
+                 ["execute", "--input", str(src), "--output", str(blocker / "x.jsonl")],
+                 ["models", "--registry", str(blocker), "list"]):
+        assert main([*argv, "--no-progress"]) == 1, argv
+        err = capsys.readouterr().err
+        assert f"prox {argv[0]}: {blocker} {way_out}" in err, err
+        assert "give a path whose folders are folders, or move that file away" in err
+    assert blocker.read_text() == "not a folder\n"
