@@ -37,6 +37,47 @@ def check_url(url: str) -> None:
                          "psycopg 3)") from None
 
 
+class NotACatalog(ValueError):
+    """The catalog URL names a SQLite file that is no prox catalog: not a database at all, or
+    another program's (tables, none of them the catalog's ``schema_migrations``). Refused
+    before anything is written to it."""
+
+
+#: Where the catalog URL is given, named by a refusal of it.
+URL_GIVEN = "--catalog or --url, else PROX_CATALOG_URL"
+
+
+def check_sqlite_catalog(path: str) -> None:
+    """Raise :class:`NotACatalog` when the SQLite file ``path`` exists and is no prox
+    catalog (a file that does not exist yet, or holds no table, becomes one). Read only,
+    before the engine opens it (its first connection switches the file to WAL). Other
+    databases are not judged: a PostgreSQL database may hold other programs' tables beside
+    the catalog's."""
+    import sqlite3
+    from urllib.parse import quote
+
+    if not path or path == ":memory:" or not Path(path).is_file():
+        return
+    way_out = (f"give a catalog's URL ({URL_GIVEN}), or a path where no file is yet (a new "
+               "catalog is created there)")
+    try:
+        conn = sqlite3.connect(f"file:{quote(path)}?mode=ro", uri=True)
+        try:
+            tables = [row[0] for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'")]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as err:
+        if "not a database" not in str(err):
+            return  # locked, unreadable: the engine's own error says it
+        raise NotACatalog(f"{path} is not a SQLite database, so no prox catalog: "
+                          f"{way_out}") from None
+    if tables and "schema_migrations" not in tables:
+        shown = ", ".join(sorted(tables)[:5]) + (", …" if len(tables) > 5 else "")
+        raise NotACatalog(f"{path} is a SQLite database but no prox catalog (its tables: "
+                          f"{shown}); nothing was written to it: {way_out}")
+
+
 def make_engine(url: str):
     """An engine; SQLite gets real transactions (BEGIN IMMEDIATE), WAL and foreign keys."""
     from sqlalchemy import create_engine, event
@@ -45,6 +86,7 @@ def make_engine(url: str):
     if not url.startswith("sqlite"):
         return create_engine(url, pool_pre_ping=True)
     path = url.split("///", 1)[1] if "///" in url else ""
+    check_sqlite_catalog(path)  # another program's file gets no catalog tables (nor WAL)
     if path and path != ":memory:":
         Path(path).parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": 60})

@@ -168,3 +168,41 @@ def test_a_seed_set_name_is_not_moved_to_another_folder(catalog):
         catalog.register_seed_set("s", "diff", "file:///seeds/b", 20)
     row = catalog.get_seed_set("s")
     assert (row["uri"], row["teacher"], row["num_docs"]) == ("file:///seeds/a", "rules", 12)
+
+
+def test_a_sqlite_file_that_is_no_catalog_is_refused_untouched(tmp_path, capsys):
+    """--catalog (or PROX_CATALOG_URL) naming another program's SQLite file got the
+    catalog's tables written into it and the snapshot booked there; a file that is no
+    database failed with "DatabaseError: file is not a database". Both are refused before
+    anything is written, naming the way out; an empty file becomes a catalog."""
+    import sqlite3
+    from pathlib import Path
+
+    from prox_tasks.cli import main
+
+    other = tmp_path / "app.sqlite"
+    with sqlite3.connect(other) as conn:
+        conn.execute("CREATE TABLE users (name TEXT)")
+    before = other.read_bytes()
+    src = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
+        "commoncrawl_warc" / "whirlwind.warc.wet.gz"  # fmt: skip
+    assert main(["refine", "--input", str(src), "--output", str(tmp_path / "out"),
+                 "--model", "default", "--catalog", f"sqlite:///{other}",
+                 "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"{other} is a SQLite database but no prox catalog (its tables: users); nothing " \
+        "was written to it: give a catalog's URL (--catalog or --url, else " \
+        "PROX_CATALOG_URL), or a path where no file is yet" in err, err
+    assert other.read_bytes() == before and not (tmp_path / "out").exists()
+    text = tmp_path / "notes.txt"
+    text.write_text("not a database, but long enough to be read as one's header\n" * 3)
+    assert main(["catalog", "--url", f"sqlite:///{text}", "list", "snapshots"]) == 1
+    assert f"{text} is not a SQLite database, so no prox catalog: give a catalog's URL" in \
+        capsys.readouterr().err
+    from prox_tasks.catalog.engine import NotACatalog
+
+    with pytest.raises(NotACatalog):
+        Catalog(f"sqlite:///{other}")
+    empty = tmp_path / "new.sqlite"
+    empty.touch()
+    Catalog(f"sqlite:///{empty}").close()  # an empty file: a new catalog
