@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 
 def count(n: int | float, word: str) -> str:
     """``1 shard``, ``2 shards``, ``1,234 documents`` (thousands separated)."""
@@ -22,3 +24,20 @@ def input_cut(files_cut: int, records_cut: int) -> str:
                      + ("its input file ends inside it" if records_cut == 1
                         else "their input files end inside them"))
     return f" (and {'; '.join(parts)})" if parts else ""
+
+
+def by_reason(reasons: Mapping[str, int], shown: int | None = 3,
+              advice: Mapping[str, str] | None = None) -> str:
+    """``5 missing_text, 3 bad_encoding, 9 more``: counts by reason, the most frequent
+    first, the rest summed after ``shown`` of them (None: every one); a reason of
+    ``advice`` (reason -> what it means or what to do) is followed by it (``5 missing_gold:
+    sampled rows without --gold-field``)."""
+    ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
+    shown = len(ranked) if shown is None else shown
+    said = advice or {}
+    parts = [f"{n:,} {reason}" + (f": {said[reason]}" if said.get(reason) else "")
+             for reason, n in ranked[:shown]]
+    rest = sum(n for _, n in ranked[shown:])
+    if rest:
+        parts.append(f"{rest:,} more")
+    return ", ".join(parts)

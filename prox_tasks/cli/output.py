@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from prox_tasks.wording import count  # here for the commands too: one implementation
+from prox_tasks.wording import by_reason, count  # here for the commands too: one implementation
 
 #: Where :func:`emit` prints (None: ``sys.stdout``); set by :func:`stdout_for_the_result`.
 _result_stream = None
@@ -172,23 +172,6 @@ def name_text_field(candidates: Mapping[str, int]) -> str | None:
     field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
     return (f"{rows:,} of them hold a string in {field!r}: --text-field {field} if it is "
             "the text (the quarantine lists each row's fields)")
-
-
-def by_reason(reasons: Mapping[str, int], shown: int | None = 3,
-              advice: Mapping[str, str] | None = None) -> str:
-    """``5 missing_text, 3 bad_encoding, 9 more``: counts by reason, the most frequent
-    first, the rest summed after ``shown`` of them (None: every one); a reason of
-    ``advice`` (reason -> what it means or what to do) is followed by it (``5 missing_gold:
-    sampled rows without --gold-field``)."""
-    ranked = sorted(reasons.items(), key=lambda item: (-item[1], item[0]))
-    shown = len(ranked) if shown is None else shown
-    said = advice or {}
-    parts = [f"{n:,} {reason}" + (f": {said[reason]}" if said.get(reason) else "")
-             for reason, n in ranked[:shown]]
-    rest = sum(n for _, n in ranked[shown:])
-    if rest:
-        parts.append(f"{rest:,} more")
-    return ", ".join(parts)
 
 
 def rejected_by_reason(n: int, reasons: Mapping[str, int],

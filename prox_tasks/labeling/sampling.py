@@ -101,6 +101,24 @@ def iter_jsonl(uri: str):
         yield row
 
 
+def _all_quarantined(quarantine, uri: str) -> str:
+    """``: all its 2 records were quarantined (1 malformed_json, 1 missing_text) …``: why an
+    input whose every record is bad holds no document, and where they are (written to ``uri``:
+    nothing lost); empty when it held none."""
+    from prox_tasks.wording import by_reason, count
+
+    if not len(quarantine):
+        return ""
+    quarantine.write(uri)
+    candidates = quarantine.text_candidates
+    field = max(candidates, key=lambda k: (candidates[k], k)) if candidates else None
+    hint = (f"; {candidates[field]:,} of them hold a string in {field!r}: is it the text (the "
+            "text field)?" if field else "")
+    return (f": all its {count(len(quarantine), 'record')} were quarantined "
+            f"({by_reason(quarantine.reasons)}), each with its reason and detail in {uri}: "
+            f"fix the input, or how it is read (text and id fields, format){hint}")
+
+
 def sample_documents(
     input_uri: str,
     output_uri: str,
@@ -145,7 +163,8 @@ def sample_documents(
         group, domain = _group_and_domain(doc, group_field)
         entries.append((doc.id, (group, length_bucket(len(doc.text))), domain))
     if not entries:
-        raise NoDocuments(f"no documents in {input_uri}")
+        raise NoDocuments(f"no documents in {input_uri}"
+                          + _all_quarantined(quarantine, join_uri(output_uri, "quarantine.jsonl")))
     chosen, strata = select_ids(entries, sample_size, seed)
     picked: dict = {}
     for doc in read_input(input_uri, text_field, id_field, Quarantine(), format=format):

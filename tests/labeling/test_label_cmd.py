@@ -441,3 +441,23 @@ def test_help_states_the_seed_set_defaults(capsys):
     for flag, default in (("--sample-size", "5000"), ("--seed", "0"), ("--val-fraction", "0.1"),
                           ("--text-field", "text"), ("--id-field", "id")):
         assert re.search(rf"{flag} \S+ [^-]*\(default {default}\b", said), flag
+
+
+def test_a_seed_set_of_an_input_whose_every_record_is_quarantined_says_why(tmp_path, capsys):
+    """prox label --seed-set over an input whose every record is bad said "NoDocuments: no
+    documents in IN", and kept no quarantine: not which records, why, nor what to do. It now
+    counts them by reason, writes each to the sample's quarantine file (nothing lost) and
+    names the field rows hold a string in."""
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"id": "a", "raw_content": "Some words of a page."}\n{not json\n')
+    seed = tmp_path / "seed"
+    assert main(["label", "--input", str(src), "--output", str(seed), "--seed-set",
+                 "--sample-size", "2", "--no-register"]) == 1
+    err = capsys.readouterr().err
+    quarantine = seed / "sample" / "quarantine.jsonl"
+    assert f"no documents in {src}: all its 2 records were quarantined (1 malformed_json, " \
+        f"1 missing_text), each with its reason and detail in {quarantine.as_uri()}: fix the " \
+        "input, or how it is read (text and id fields, format); 1 of them hold a string in " \
+        "'raw_content'" in err, err
+    assert [json.loads(line)["reason"] for line in quarantine.read_text().splitlines()] == [
+        "missing_text", "malformed_json"]
