@@ -19,6 +19,7 @@ from prox_tasks.corpus.partitions import partition_root, with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.storage import list_uri, parse_uri, to_uri
 from prox_tasks.storage.compressed import OTHER_FORMAT_NAMES
+from prox_tasks.wording import count
 
 log = logging.getLogger(__name__)
 
@@ -112,8 +113,13 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
             continue
         files.append((path, found))
     if not files:
-        raise FileNotFoundError(f"no input files at {uri}{_skipped_note(skipped)}")
+        raise FileNotFoundError(f"no input files at {uri}{_skipped_note(skipped) or NAMES_NOTHING}")
     return files
+
+
+#: Why an input names no file at all, and what to do (the end of a "no … files at URI").
+NAMES_NOTHING = (": an empty folder, or a path, prefix or glob that names no file: check the "
+                 "input's path")
 
 
 #: Common Crawl's other files, by name (less a ``.gz``/``.zst``): what they hold instead of
@@ -279,7 +285,12 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
     for path in sorted(set(listed) - set(files)):
         log.warning("skipping %s: not a JSONL file", path)
     if not files:
-        raise FileNotFoundError(f"no JSONL files at {uri}")
+        others = len(listed)
+        raise FileNotFoundError(
+            f"no JSONL files at {uri}" + (NAMES_NOTHING if not others else
+            f": {count(others, 'file')} of other names skipped (JSONL is read from .jsonl or "
+            ".ndjson, plain, .gz or .zst, in a folder; name a file alone to read it whatever "
+            "its name)"))
     _check_readable(files)
     return files
 

@@ -134,3 +134,28 @@ def test_a_path_through_a_file_names_the_file_and_the_way_out(tmp_path, capsys):
         assert f"prox {argv[0]}: {blocker} {way_out}" in err, err
         assert "give a path whose folders are folders, or move that file away" in err
     assert blocker.read_text() == "not a folder\n"
+
+
+def test_an_input_that_names_no_file_says_what_to_check(tmp_path, capsys):
+    """An empty --input folder said "no input files at IN" (prox plan, refine, label) or
+    "no JSONL files at IN" (execute, eval): not what could be wrong nor what to do; a
+    folder of files of other names, nothing about them. Each now says it."""
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("x\n")
+    check = ": an empty folder, or a path, prefix or glob that names no file: check the " \
+        "input's path"
+    out = str(tmp_path / "out")
+    for argv, said in (
+            (["plan", "--input", str(empty), "--output", out], "no input files at"),
+            (["label", "--input", str(empty), "--output", out + ".jsonl"], "no input files at"),
+            (["execute", "--input", str(empty), "--output", out + ".jsonl"], "no JSONL files at"),
+            (["eval", "--refined", str(empty), "--gold", str(empty)], "no JSONL files at")):
+        assert main([*argv, "--no-progress"]) == 1, argv
+        err = capsys.readouterr().err
+        assert f"{said} {empty}{check}" in err, err
+    assert main(["execute", "--input", str(other), "--output", out + ".jsonl"]) == 1
+    assert f"no JSONL files at {other}: 1 file of other names skipped (JSONL is read from " \
+        ".jsonl or .ndjson" in capsys.readouterr().err
