@@ -52,8 +52,12 @@ def _oserror(err: OSError) -> str:
         return f"disk full{' writing ' + str(where) if where else ''} ({err.strerror})"
     blocker = file_in_the_way(err)
     if blocker is not None:
+        from prox_tasks.pipeline.settings import prox_home
+
         target = f" (for {where})" if str(where).rstrip("/") != blocker else ""
-        return (f"{blocker} is a file where a folder is needed{target}: give a path whose "
+        # the default catalog, registry and runs live under PROX_HOME: say it is that one
+        named = f"{blocker} (PROX_HOME)" if blocker == prox_home() else blocker
+        return (f"{named} is a file where a folder is needed{target}: give a path whose "
                 "folders are folders, or move that file away")
     if err.strerror:
         return f"{err.strerror}{': ' + str(where) if where else ''}"

@@ -159,3 +159,20 @@ def test_an_input_that_names_no_file_says_what_to_check(tmp_path, capsys):
     assert main(["execute", "--input", str(other), "--output", out + ".jsonl"]) == 1
     assert f"no JSONL files at {other}: 1 file of other names skipped (JSONL is read from " \
         ".jsonl or .ndjson" in capsys.readouterr().err
+
+
+def test_a_prox_home_that_is_a_file_is_named_as_prox_home(tmp_path, capsys, monkeypatch):
+    """PROX_HOME set to a file: the default catalog under it failed with "File exists: HOME",
+    never saying it is PROX_HOME. The line now names it."""
+    from pathlib import Path
+
+    home = tmp_path / "home"
+    home.write_text("a file\n")
+    monkeypatch.setenv("PROX_HOME", str(home))
+    monkeypatch.delenv("PROX_CATALOG_URL", raising=False)
+    src = Path(__file__).resolve().parents[2].parent / "shared" / "data" / \
+        "commoncrawl_warc" / "whirlwind.warc.wet.gz"  # fmt: skip
+    assert main(["refine", "--input", str(src), "--output", str(tmp_path / "out"),
+                 "--model", "default", "--no-progress"]) == 1
+    err = capsys.readouterr().err
+    assert f"prox refine: {home} (PROX_HOME) is a file where a folder is needed" in err, err
