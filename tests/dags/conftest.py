@@ -2,8 +2,22 @@ import shutil
 
 import pytest
 
-from tests.dags.airflow_env import HOME, PROX_HOME, REPO, migrate_once  # noqa: F401 (sets env)
+from tests.dags.airflow_env import (  # noqa: F401 (sets env)
+    HOME,
+    PROX_HOME,
+    REPO,
+    migrate_once,
+    schemas_checked_once,
+)
 from tests.storage.conftest import moto_server, s3_bucket  # noqa: F401 (S3 over HTTP)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _param_schemas_checked_once():
+    """Each Param schema checked against the meta-schema once a session, not at each of the
+    hundreds of resolves of every ``dag.test()`` (see ``schemas_checked_once``)."""
+    with schemas_checked_once():
+        yield
 
 
 @pytest.fixture(scope="session")
