@@ -173,6 +173,20 @@ def book_unplanned(catalog, name: str, input_uri: str, output_uri: str,
         return False
 
 
+@contextmanager
+def booked_after(booking: ShardBooking | None, error: BaseException) -> Iterator[None]:
+    """Around what a run books as it fails or is stopped with ``error`` (the shards it
+    finished, the attempt it stopped): a catalog fault there ('database is locked', the
+    catalog unreachable) is logged, not raised over ``error`` — the user must see
+    'terminated (SIGTERM)' or the shard's error, not the catalog's. What it could not
+    book, the next run books (:func:`book_dead`: this process is dead by then)."""
+    try:
+        yield
+    except Exception as fault:  # noqa: BLE001 - the run's own error is the one raised
+        log.error("snapshot %s: booking the run's end (%s) failed: %s",
+                  getattr(booking, "snapshot", "?"), _error_text(error), _error_text(fault))
+
+
 def _error_text(error: BaseException | str) -> str:
     return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
 
@@ -469,7 +483,11 @@ class FinishedShards:
 
     def _book_rest(self, exc: BaseException | None) -> None:
         try:
-            self.book()
+            if exc is None:
+                self.book()
+            else:
+                with booked_after(self.booking, exc):
+                    self.book()
         finally:
             with self._due:
                 if exc is None:

@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
 from prox_tasks.corpus.writer import read_statuses
 from prox_tasks.refine import runner as runners
-from prox_tasks.refine.booking import FinishedShards, is_refusal
+from prox_tasks.refine.booking import FinishedShards, booked_after, is_refusal
 from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
@@ -343,24 +343,28 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
         else:
             return
     except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
-        finished.book()
+        with booked_after(booking, err):
+            finished.book()
         for future in futures:  # those no worker has taken are not run
             future.cancel()
         if isinstance(err, Terminated):  # Ctrl-C in a terminal reaches the workers itself
             pool.stop()
         wait(futures)  # each shard in flight stopped, or published just before
-        _book_interrupted(booking, futures, err)
-        if sending is not None and booking is not None:  # stopped as it was sent
-            booking.not_run(sending, f"not run: interrupted by {err!r}")
+        with booked_after(booking, err):
+            _book_interrupted(booking, futures, err)
+            if sending is not None and booking is not None:  # stopped as it was sent
+                booking.not_run(sending, f"not run: interrupted by {err!r}")
         raise
-    finished.book()
     error = failed[0].exception()
+    with booked_after(booking, error):
+        finished.book()
     for future in futures:
         future.cancel()
     wait(futures)
     if booking is not None:
-        for future, index in futures.items():
-            _book_outcome(booking, index, future, error)
+        with booked_after(booking, error):
+            for future, index in futures.items():
+                _book_outcome(booking, index, future, error)
     raise error
 
 
@@ -413,9 +417,10 @@ def _in_process(output_uri, pending, threads, model, backend, backend_options, p
     try:
         refiner = _load(backend, model, backend_options, threads) if pending else None
     except BaseException as err:  # every pending shard's attempt failed with it
-        for index in pending if booking is not None else ():
-            booking.start(index, False)
-            booking.fail(index, err)
+        with booked_after(booking, err):
+            for index in pending if booking is not None else ():
+                booking.start(index, False)
+                booking.fail(index, err)
         raise
     try:
         for index in pending:
@@ -427,8 +432,10 @@ def _in_process(output_uri, pending, threads, model, backend, backend_options, p
                                       progress=progress, **options)  # fmt: skip
             except BaseException as err:
                 if booking is not None:
-                    finished.book()  # the shards before it first, as they ended
-                    booking.fail(index, err)
+                    with booked_after(booking, err):
+                        finished.book()  # the shards before it first, as they ended
+                    with booked_after(booking, err):
+                        booking.fail(index, err)
                 raise
             collect(finished.add(result))
     finally:

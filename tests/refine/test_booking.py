@@ -708,3 +708,27 @@ def test_sigterm_to_the_parent_stops_its_workers_and_books_what_they_published(
     assert _shards_booked_as_written(url, out) == []
     leftovers = [p.name for p in out.rglob("*") if ".tmp-" in p.name]
     assert leftovers == [], leftovers  # no temporary file of a stopped shard
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_catalog_fault_booking_a_stop_leaves_the_stop_as_the_error(tmp_path, tagger_model,
+                                                                      workers):
+    """SIGTERM (Airflow stopping the task, `docker stop`) while `prox refine` refines, with
+    the catalog failing the stop's bookings ('database is locked' after 60 s of another
+    writer; here the catalog's shards table renamed away under the run by another
+    connection, a real fault of the catalog): the run ended 'prox refine: no such table:
+    shards', exit 1, as if the catalog had failed the run. The stop stays the error
+    (terminated, exit 143); the booking's fault is logged beside it."""
+    import signal
+    import sqlite3
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    run = _refining(tmp_path, tagger_model, url, "--workers", workers)
+    other = sqlite3.connect(tmp_path / "catalog.sqlite", isolation_level=None)
+    other.execute("ALTER TABLE shards RENAME TO shards_away")
+    other.close()
+    run.send_signal(signal.SIGTERM)
+    stderr = run.stderr.read()
+    assert run.wait(120) == 143, stderr
+    assert "prox refine: terminated (SIGTERM)" in stderr
+    assert "no such table: shards" in stderr  # logged, not lost
