@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from contextlib import contextmanager
 
 from prox_tasks.pipeline import settings
@@ -425,6 +426,7 @@ def book_unfinished(snapshot: dict | None, task_try: dict, refine_failed: int = 
     with open_catalog(snapshot["catalog_url"]) as catalog:
         if catalog.get_snapshot(snapshot["name"]) is None:  # plan failed before booking it
             return 0
+        _wait_for_stopping_tries(catalog, snapshot["name"], runner)
         dead = book_dead(catalog, snapshot["name"], runner, run_ended=True)
         if refine_failed and catalog.get_snapshot(snapshot["name"])["status"] != "failed":
             book_failed(catalog, snapshot["name"],
@@ -433,6 +435,32 @@ def book_unfinished(snapshot: dict | None, task_try: dict, refine_failed: int = 
                         "a lost worker; or marked failed in Airflow before it ran): read the "
                         "task logs, then clear the tasks to refine the rest", runner)
         return dead
+
+
+#: Seconds ``book_unfinished`` leaves a refine try of its run that may still run to book its
+#: own end. A task marked failed in the UI is failed at once, so this task can start while
+#: the try still refines: its supervisor sends it SIGTERM at its next heartbeat (at most
+#: 5 s), and SIGKILL 5 s after that; the try books its stop meanwhile.
+STOPPING_GRACE_S = 20.0
+
+
+def _wait_for_stopping_tries(catalog, name: str, me: dict,
+                             grace: float = STOPPING_GRACE_S) -> None:
+    """Wait, at most ``grace`` seconds, while an attempt of ``me``'s DAG run is ``running``
+    and its process may still run (not known dead: on another machine, or alive on this
+    one): a try marked failed while it refined, not yet stopped. Booked dead at once, it
+    was booked 'ended without booking it' while it ran, and its own stop ('Airflow stopped
+    this refine task') or publish booked nothing over that. A try killed outright on this
+    machine is not waited for."""
+    from prox_tasks.refine import runner as runners
+
+    deadline = time.monotonic() + grace
+    while time.monotonic() < deadline:
+        if not any(runners.why_ended(s.get("runner"), me)
+                   and not runners.why_dead(s.get("runner"), me)
+                   for s in catalog.get_shards(name, status="running")):  # fmt: skip
+            return
+        time.sleep(0.5)
 
 
 def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -> dict:

@@ -189,3 +189,46 @@ def test_a_refine_task_sent_sigterm_mid_shard_books_it_stopped_and_a_retry_finis
     reference = _reference(tmp_path, crawl, docs)
     for part in ("shards/shard-00000.parquet", "quarantine/shard-00000.jsonl.gz"):
         assert (snapshot / part).read_bytes() == (reference / part).read_bytes(), part
+
+
+def test_book_unfinished_leaves_a_try_marked_failed_to_book_its_own_stop(tmp_path):
+    """Only the refine task marked failed (not its DAG run): Airflow fails it at once, so
+    ``book_unfinished`` (all_done) can run before the task's supervisor, at its next
+    heartbeat, sends the SIGTERM. It booked the live attempt dead ('ended without booking
+    it'), and the task's own stop booked nothing over that. It now gives a try that may
+    still run time to book its stop: the attempt says Airflow stopped it. The refine task's
+    body runs in a process of its own; the SIGTERM comes 2 s after book_unfinished starts."""
+    import threading
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import refresh
+
+    docs = 600
+    crawl = write_jsonl(tmp_path / "crawl" / "part-0.jsonl", repeated_rows(docs))
+    run = {"dag_id": DAG, "run_id": "manual__marked", "map_index": -1}
+    [item] = _planned(tmp_path, crawl, "marked", docs, {**run, "task_id": "plan", "try_number": 1})
+    refining = {**run, "task_id": "refine_shard", "map_index": 0, "try_number": 1}
+    (tmp_path / "item.json").write_text(json.dumps([item, refining]))
+    snapshot = tmp_path / "marked" / "snapshots" / "marked"
+    task = subprocess.Popen(
+        [sys.executable, "-c", "import json, sys\nfrom prox_tasks.pipeline import refresh\n"
+         "refresh.refine_batch(*json.load(open(sys.argv[1])))", str(tmp_path / "item.json")],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not any(snapshot.glob("_checkpoints/shard-00000/part-*")):
+        assert task.poll() is None and time.monotonic() < deadline, task.communicate()[0]
+        time.sleep(0.02)
+    heartbeat = threading.Timer(2.0, task.send_signal, (signal.SIGTERM,))
+    heartbeat.start()
+    try:
+        refresh.book_unfinished({"name": "marked",
+                                 "catalog_url": f"sqlite:///{tmp_path / 'marked.sqlite'}"},
+                                {**run, "task_id": "book_unfinished", "try_number": 1},
+                                refine_failed=1)
+    finally:
+        heartbeat.join()
+        logged = task.communicate(timeout=60)[0]
+    with Catalog(f"sqlite:///{tmp_path / 'marked.sqlite'}") as catalog:
+        shards = catalog.get_shards("marked")
+    assert shards[0]["status"] == "failed", (shards, logged)
+    assert "Airflow stopped this refine task" in shards[0]["error"], shards
