@@ -86,11 +86,24 @@ def _job(seed: dict, params: dict):
 
 
 def train(seed: dict, params: dict) -> dict:
-    """Train and publish (not promote) a refiner; returns its record and metrics."""
+    """Train and publish (not promote) a refiner; returns its record and metrics. A stop by
+    Airflow (SIGTERM) is raised as :class:`~prox_tasks.termination.Terminated`
+    (:data:`STOPPED_BY_AIRFLOW`): the training ends at once, nothing half-published."""
+    from prox_tasks.termination import raise_on_sigterm
     from prox_tasks.training.run import run_training
 
-    out = run_training(_job(seed, params), caller="dag")  # refusals name the DAG's Params
+    # Airflow stops a task with SIGTERM (then SIGKILL 5 s later) and, by itself, lets it run
+    # on: a training went on to publish, cut short where the SIGKILL found it
+    with raise_on_sigterm(STOPPED_BY_AIRFLOW):
+        out = run_training(_job(seed, params), caller="dag")  # refusals name the DAG's Params
     return {k: out[k] for k in ("name", "version", "uri", "kind", "metrics", "seed_set")}
+
+
+#: What a train task stopped by Airflow (SIGTERM) fails with.
+STOPPED_BY_AIRFLOW = ("terminated (SIGTERM): Airflow stopped this train task (marked failed "
+                      "or cleared, the task or its DAG run, or its worker shutting down) "
+                      "before its model was published; clear the task to train on from its "
+                      "last epoch checkpoint")
 
 
 def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
