@@ -113,6 +113,21 @@ def _refine(folder, out, model, *extra):
                  "--no-progress", *extra])
 
 
+def _released_day1(tmp_path):
+    """A folder ``in`` of real pages (the gate passes them) refined with the shipped model
+    into ``day1``, gated and released as ``day1``: ``(folder, out)``."""
+    from tests.dags.crawl import sample_rows
+
+    folder, out = tmp_path / "in", tmp_path / "day1"
+    folder.mkdir()
+    write_jsonl(folder / "pages.jsonl", sample_rows(30))
+    assert _refine(folder, out, "default") == 0
+    assert main(["gate", "--snapshot", str(out)]) == 0
+    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
+                 "--name", "day1", "--partition", "2026-01-05"]) == 0
+    return folder, out
+
+
 def test_a_replanned_output_folder_is_refined_anew_not_reused(tmp_path, tagger_model, capsys):
     """`prox plan --overwrite` replaces the plan: the old plan's shards must neither be
     reused nor pass the gate under the new plan."""
@@ -285,15 +300,7 @@ def test_another_plan_for_a_released_snapshot_names_a_new_folder_not_replan(tmp_
     """A ManifestConflict on a released snapshot advised 'run again with --replan', which
     is then refused (ReleasedSnapshot). It now names what works, a new output folder, and
     that does work."""
-    from tests.dags.crawl import sample_rows
-
-    folder, out = tmp_path / "in", tmp_path / "day1"
-    folder.mkdir()
-    write_jsonl(folder / "pages.jsonl", sample_rows(30))
-    assert _refine(folder, out, "default") == 0
-    assert main(["gate", "--snapshot", str(out)]) == 0
-    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
-                 "--name", "day1", "--partition", "2026-01-05"]) == 0
+    folder, out = _released_day1(tmp_path)
     capsys.readouterr()
     assert _refine(folder, out, "default", "--target-docs", "10") == 1
     err = capsys.readouterr().err
@@ -359,16 +366,8 @@ def test_a_snapshot_name_booked_for_another_folder_is_never_taken_over(corpus, t
 
 def test_a_refused_force_on_a_released_snapshot_is_not_a_failed_attempt(tmp_path, capsys,
                                                                         monkeypatch):
-    from tests.dags.crawl import sample_rows
-
     monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
-    folder, out = tmp_path / "in", tmp_path / "day1"
-    folder.mkdir()
-    write_jsonl(folder / "pages.jsonl", sample_rows(30))
-    assert _refine(folder, out, "default") == 0
-    assert main(["gate", "--snapshot", str(out)]) == 0
-    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "rel"),
-                 "--name", "day1", "--partition", "2026-01-05"]) == 0
+    folder, out = _released_day1(tmp_path)
     before = Catalog().get_shards("day1")
     assert [s["status"] for s in before] == ["done"]
     assert _refine(folder, out, "default", "--force") == 1
