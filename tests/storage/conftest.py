@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from contextlib import contextmanager
 
 import pytest
 
@@ -45,39 +46,50 @@ def s3_bucket(moto_server, monkeypatch):
     configure_s3(None)
 
 
+@contextmanager
+def _counting(event: str, key, unique_id: str):
+    """A Counter of ``key(**kwargs)`` over each ``event`` of the storage layer's client while
+    the context is open.
+
+    The hook runs in whichever thread sends the request, and the storage layer sends from
+    pools (a registry's records, a plan's parts): a bare ``counts[k] += 1`` is a read
+    (Counter.__missing__, Python code a thread switch can fall in) and a write, so two
+    threads' first requests could count one and an exact count failed by chance. The
+    increment takes a lock.
+    """
+    import collections
+    import threading
+
+    from prox_tasks.storage import get_client
+
+    counts, lock = collections.Counter(), threading.Lock()
+
+    def hook(**kwargs):
+        name = key(**kwargs)
+        with lock:
+            counts[name] += 1
+
+    events = get_client().meta.events
+    events.register(event, hook, unique_id=unique_id)
+    try:
+        yield counts
+    finally:
+        events.unregister(event, unique_id=unique_id)
+
+
 @pytest.fixture
 def count_gets():
     """GetObject requests by key while the fixture is active (a botocore event hook on the
     storage layer's client: what the code under test really sent to the S3 server)."""
-    import collections
-
-    from prox_tasks.storage import get_client
-
-    counts = collections.Counter()
-
-    def hook(params, **_):
-        counts[params["Key"]] += 1
-
-    events = get_client().meta.events
-    events.register("before-parameter-build.s3.GetObject", hook, unique_id="count-gets")
-    yield counts
-    events.unregister("before-parameter-build.s3.GetObject", unique_id="count-gets")
+    with _counting(
+        "before-parameter-build.s3.GetObject", lambda params, **_: params["Key"], "count-gets"
+    ) as counts:
+        yield counts
 
 
 @pytest.fixture
 def s3_calls():
     """S3 API calls by operation name (``GetObject``, ``HeadObject``, ...) while the fixture
     is active: what this process's storage client really sent."""
-    import collections
-
-    from prox_tasks.storage import get_client
-
-    sent = collections.Counter()
-
-    def hook(model, **_):
-        sent[model.name] += 1
-
-    events = get_client().meta.events
-    events.register("before-call.s3", hook, unique_id="count-s3-calls")
-    yield sent
-    events.unregister("before-call.s3", unique_id="count-s3-calls")
+    with _counting("before-call.s3", lambda model, **_: model.name, "count-s3-calls") as sent:
+        yield sent
