@@ -214,8 +214,8 @@ def test_of_two_runs_claiming_one_seed_set_with_other_params_one_is_refused(snap
 
     claim = tmp_path / "root" / "s1" / "params.json"
     with writer_in_the_middle(claim):
-        late, raised = start_while_locked(seeding.sample, params(snapshot, tmp_path / "root",
-                                                                 sample_size=30), None)
+        late, raised = start_while_locked(
+            claim, seeding.sample, params(snapshot, tmp_path / "root", sample_size=30), None)
         assert not claim.exists()  # it waits for the writer caught mid-write
         # that writer (sample_size 40) claims s1 now, through its own sample() call's Params
         claim.write_text(json.dumps(seeding_params_of(snapshot, tmp_path / "other")))

@@ -499,7 +499,7 @@ def test_two_releases_of_one_folder_at_once_both_keep_their_marks(tmp_path):
     folder = tmp_path / "snapshot"
     marks = folder / RELEASED_NAME
     with writer_in_the_middle(marks):
-        late, raised = start_while_locked(mark_released, str(folder), {"name": "second"})
+        late, raised = start_while_locked(marks, mark_released, str(folder), {"name": "second"})
         assert not marks.exists()  # it waits for the writer caught mid-write
         marks.write_text(json.dumps([{"name": "first", "completed": False}]))
     late.join(60)
