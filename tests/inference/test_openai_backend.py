@@ -587,7 +587,7 @@ def test_every_server_of_a_pool_is_asked_for_its_models_at_once():
         with lock:
             now[0] += 1
             most[0] = max(most[0], now[0])
-        time.sleep(0.3)  # a slow /v1/models
+        time.sleep(1.0)  # a slow /v1/models (long enough to overlap on a loaded machine)
         with lock:
             now[0] -= 1
         return Response(200, json.dumps({"data": [DOC_CARD]}).encode(),
@@ -1025,7 +1025,7 @@ def test_a_stalled_pool_fails_the_shard_at_its_budget_and_cancels_its_requests()
         gone_by = time.monotonic() + 5
         while seen["left"] < 3 and time.monotonic() < gone_by:
             time.sleep(0.05)
-    assert 1.4 < took < 5, took
+    assert 1.4 < took < 30, took  # at the budget, not at a request's 600 s timeout
     assert seen["stalled"] == seen["left"] == 3  # every request in flight was cancelled
     said = str(err.value)
     assert "shard 7 ran past its budget of 1.5 s" in said and "3 requests in flight" in said
