@@ -303,18 +303,31 @@ def settings_of_unclaimed(root: str) -> dict | None:
 def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> dict:
     """Label sample shard ``index`` with the teacher
     (:func:`prox_tasks.labeling.parts.label_part`): a part an earlier try made from the same
-    sample shard with the same teacher is reused as it is."""
+    sample shard with the same teacher is reused as it is. A stop by Airflow (SIGTERM) is
+    raised as :class:`~prox_tasks.termination.Terminated` (:data:`STOPPED_BY_AIRFLOW`): the
+    labeling ends at once, its temporary file removed, no part half-written."""
     from prox_tasks.labeling.parts import label_part
+    from prox_tasks.termination import raise_on_sigterm
 
-    teacher = _teacher(plan["teacher"], teacher_options)
-    try:
-        summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
-                             warc_uris=plan.get("warc_uris"),
-                             **({"warc_index": plan["warc_index"]}
-                                if plan.get("warc_index") else {}))  # fmt: skip
-    finally:
-        _close(teacher)
+    # Airflow stops a task with SIGTERM (then SIGKILL 5 s later) and, by itself, lets it run
+    # on: a labeling went on paying the teacher, cut short where the SIGKILL found it
+    with raise_on_sigterm(STOPPED_BY_AIRFLOW):
+        teacher = _teacher(plan["teacher"], teacher_options)
+        try:
+            summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
+                                 warc_uris=plan.get("warc_uris"),
+                                 **({"warc_index": plan["warc_index"]}
+                                    if plan.get("warc_index") else {}))  # fmt: skip
+        finally:
+            _close(teacher)
     return {**summary, "index": index, "teacher": teacher.describe()}
+
+
+#: What a label_shard task stopped by Airflow (SIGTERM) fails with.
+STOPPED_BY_AIRFLOW = ("terminated (SIGTERM): Airflow stopped this labeling task (marked "
+                      "failed or cleared, the task or its DAG run, or its worker shutting "
+                      "down) before its part was written; clear the task to resume it (its "
+                      "shard is labeled again; parts already finished are reused)")
 
 
 def _teacher(name: str, options: dict | None):
