@@ -195,10 +195,12 @@ def run(args) -> Outcome:
     except Exception as err:
         from prox_tasks.cli.errors import CommandFailed, describe_error
         from prox_tasks.inference.openai_engine import PoolMisconfigured
+        from prox_tasks.refine.options import NotAModelFolder
 
-        # a pool set up wrong (a key, a URL, a model it does not serve): exit 2, as the DAG
-        # fails its task without retries; running the same command again cannot get past it
-        code = 2 if isinstance(err, PoolMisconfigured) else 1
+        # a pool set up wrong (a key, a URL, a model it does not serve), --model no model:
+        # exit 2, as the DAG fails its task without retries; running the same command again
+        # cannot get past it
+        code = 2 if isinstance(err, PoolMisconfigured | NotAModelFolder) else 1
         # a shard that failed: which one, and the command that finishes the run, first
         stopped = shards_failed(catalog, name, err) if name else None
         if stopped is None:

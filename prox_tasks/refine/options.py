@@ -54,6 +54,7 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
                              f"is for line-tagger models; {model_uri} is a generative model "
                              "(it writes its programs itself, with no keep threshold): leave "
                              "the keep threshold out")
+        _check_model_type(model_uri, backend, backend_options or {})
         return settings
     return {}
 
@@ -121,6 +122,52 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
                                 f"{model_uri}")
     check_model_files(settings, names, model_uri)  # else refused once loaded, after the plan
     return check_settings_fit(backend, settings, model_uri)
+
+
+class NotAModelFolder(ValueError):
+    """``--model`` names a folder no backend that loads weights can load: a setting to fix
+    (``prox refine`` exits 2), not a shard to retry."""
+
+
+def _check_model_type(model_uri: str, backend: str | None, backend_options: dict) -> None:
+    """Refuse a Hugging Face folder (no ``refiner.json``) whose ``config.json`` names no
+    ``model_type`` where the backend loads its weights from it: vLLM and transformers
+    refused it only once a shard ran, as a ``ValidationError`` the user was told to retry
+    (checked last: a more telling refusal, such as a keep threshold, comes first). Left
+    alone: the openai backend
+    (it reads only the tokenizer), both levels given folders of their own
+    (``--doc-model``/``--chunk-model``), a ``config.json`` whose code ships with the model
+    (``auto_map``), and a folder name holding a model type (transformers 4 took that)."""
+    import json
+
+    from prox_tasks.models.artifact import REFINER_FILE
+    from prox_tasks.storage import exists, join_uri, read_bytes
+
+    if backend == "openai" or (backend_options.get("doc_model")
+                               and backend_options.get("chunk_model")):  # fmt: skip
+        return
+    config_uri = join_uri(model_uri, "config.json")
+    if not exists(config_uri) or exists(join_uri(model_uri, REFINER_FILE)):
+        return
+    try:
+        config = json.loads(read_bytes(config_uri))
+    except ValueError:
+        config = None
+    if isinstance(config, dict) and (config.get("model_type")
+                                     or "AutoConfig" in (config.get("auto_map") or {})):
+        return
+    try:
+        from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    except ImportError:  # no weights-loading backend installed: loading says so
+        return
+    if any(model_type in model_uri for model_type in CONFIG_MAPPING_NAMES):
+        return
+    raise NotAModelFolder(
+        f"--model (the model Param) {model_uri} is no model: its config.json has no "
+        "model_type. A model folder holds a refiner.json (a refiner prox train published), "
+        "or a Hugging Face model: config.json with its model_type (e.g. \"llama\"), the "
+        "weights (*.safetensors) and the tokenizer files; point --model at one (the openai "
+        "backend needs only the tokenizer files)")
 
 
 def snapshot_model(output_uri: str):

@@ -139,3 +139,42 @@ def test_a_model_replaced_at_the_same_s3_uri_is_not_served_from_a_stale_copy(s3_
     assert f"a copy of {uri}, downloaded" in str(changed.value)
     remove(f"{uri}/artifact.json")  # replaced as an unpublished model folder: taken as is
     assert load_backend(None, uri).inner.config.line_threshold == 0.2
+
+
+def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp_path, capsys):
+    """A folder holding only a config.json without model_type passed the check; vLLM refused
+    it once the shard ran ("shard 0 of 1 failed: ValidationError … Should have a model_type
+    key"), and prox said to run the same command again once the cause was fixed. It is now
+    refused before planning, exit 2, naming --model and what a model folder holds; what
+    loads today is not: the openai backend (a tokenizer is all it reads), both levels given
+    their own folders, a config.json with a model_type."""
+    from prox_tasks.cli import main
+
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"hidden_size": 8}))
+    for backend in (None, "vllm", "transformers"):
+        with pytest.raises(ValueError, match="its config.json has no model_type"):
+            check_refine_options(1, None, None, str(folder), backend)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(folder),
+                 "--no-progress"]) == 2
+    said = capsys.readouterr().err
+    assert f"--model (the model Param) {folder} is no model" in said
+    assert "config.json with its model_type" in said and "once the cause is fixed" not in said
+    assert not (out / "manifest.json").exists()
+
+    # still accepted: what the backends load
+    servers = {"servers": ["http://127.0.0.1:9/v1"]}
+    check_refine_options(1, None, servers, str(folder), "openai")
+    tokenizer = tmp_path / "tokenizer"  # openai: the tokenizer files alone
+    tokenizer.mkdir()
+    for name in ("tokenizer_config.json", "tokenizer.json"):
+        (tokenizer / name).write_text("{}")
+    check_refine_options(1, None, servers, str(tokenizer), "openai")
+    levels = {"doc_model": str(tokenizer), "chunk_model": str(tokenizer)}
+    check_refine_options(1, None, levels, str(folder), "transformers")
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    check_refine_options(1, None, None, str(folder), "vllm")
