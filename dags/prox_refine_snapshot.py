@@ -7,7 +7,7 @@ from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 from prox_partition import PartitionSensor
 
 from prox_tasks.pipeline import dag_config as cfg
-from prox_tasks.pipeline import refresh
+from prox_tasks.pipeline import refresh, settings
 from prox_tasks.pipeline.errors import check_conf, fail_fast
 
 REFINER = Asset(*cfg.REFINER)
@@ -106,8 +106,8 @@ def prox_refine_snapshot():
                                 params.get("keep_threshold"),
                                 params.get("quality_filter") or "off", cfg.limits_of(params),
                                 params.get("workers_per_task"), task_try(ti),
-                                text_field=params.get("text_field") or "text",
-                                id_field=params.get("id_field") or "id")
+                                text_field=settings.param_or_default(params, "text_field"),
+                                id_field=settings.param_or_default(params, "id_field"))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           multiple_outputs=False, map_index_template="{{ prox_shard_label }}", inlets=[REFINER])

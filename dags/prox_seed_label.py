@@ -53,13 +53,15 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
     catchup=False,
     default_args=cfg.default_args(),
     params={name: Param(**spec) for name, spec in cfg.checked_defaults({
-        "input_uri": {"default": SAMPLE, "type": "string", "minLength": 1,
+        # null (a cleared field) is accepted, to fail the run naming this Param (the form's
+        # own refusal, "None is not of type 'string'", names none): no default fits it
+        "input_uri": {"default": SAMPLE, "type": ["null", "string"], "minLength": 1,
                       "title": "Snapshot to sample", "description": "File, folder, prefix or "
-                      "glob; {ds} placeholders take the run's date."},
+                      "glob; {ds} placeholders take the run's date. Required."},
         **cfg.read_params(),
-        "seed_root": {"default": settings.seed_root(), "type": "string", "minLength": 1,
+        "seed_root": {"default": settings.seed_root(), "type": ["null", "string"], "minLength": 1,
                       "title": "Seed-set root", "description": "Seed sets go to "
-                      "<root>/<seed-set name>. Default: PROX_SEED_ROOT, else seeds under "
+                      "<root>/<seed-set name>. Empty: PROX_SEED_ROOT, else seeds under "
                       "PROX_HOME."},
         "seed_set_name": {"default": None, "type": ["null", "string"],
                           "pattern": cfg.NAME_PATTERN, "title": "Seed-set name",

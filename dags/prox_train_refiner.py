@@ -61,11 +61,13 @@ with `seed_uri`.
     params={name: Param(**spec) for name, spec in cfg.checked_defaults({
         "seed_uri": {"default": None, "type": ["null", "string"], "title": "Seed set",
                      "description": "Seed-set manifest or folder; empty: the Asset event's."},
-        "registry": {"default": settings.registry_root(), "type": "string", "minLength": 1,
+        "registry": {"default": settings.registry_root(), "type": ["null", "string"],
+                     "minLength": 1,
                      "title": "Model registry root",
                      "description": "Where the candidate is published and promoted (absolute "
                      "path or s3:// URI), as prox train --output; the refine DAG takes the "
-                     "promoted model from PROX_MODEL_REGISTRY."},
+                     "promoted model from PROX_MODEL_REGISTRY. Empty: PROX_MODEL_REGISTRY, else "
+                     "<PROX_HOME>/registry."},
         "kind": {"default": "line_tagger", "enum": ["line_tagger", "causal_lm"],
                  "title": "Model kind",
                  "description": "line_tagger: the CPU line tagger; causal_lm: a generative "

@@ -200,13 +200,15 @@ def read_params() -> dict:
                    "description": "Read every input file as jsonl, parquet or wet, whatever "
                    "its name (Spark's part-00000-….json files are JSON Lines); empty: "
                    "each file's format from its name, other files skipped."},
-        "text_field": {"default": "text", "type": "string", "minLength": 1,
+        # null: the trigger form sends a cleared field as null, meaning the default
+        "text_field": {"default": "text", "type": ["null", "string"], "minLength": 1,
                        "title": "Text field", "description": "The input rows' field holding "
                        "the document text (JSONL, Parquet), e.g. raw_content; a row without "
-                       "it is quarantined as missing_text."},
-        "id_field": {"default": "id", "type": "string", "minLength": 1, "title": "Id field",
+                       "it is quarantined as missing_text. Empty: text."},
+        "id_field": {"default": "id", "type": ["null", "string"], "minLength": 1,
+                     "title": "Id field",
                      "description": "The input rows' id field; a row without one is named "
-                     "by a hash of its text."},
+                     "by a hash of its text. Empty: id."},
     }
 
 
@@ -405,13 +407,17 @@ def checked_defaults(specs: dict) -> dict:
 
 def refresh_params() -> dict:
     return checked_defaults({
-        "input_uri": {"default": settings.crawl_template(), "type": "string", "minLength": 1,
+        "input_uri": {"default": settings.crawl_template(), "type": ["null", "string"],
+                      "minLength": 1,
                       "title": "Input URI or template",
                       "description": "File, folder, prefix or glob (path, file:// or s3://); "
-                      "{ds}, {ds_nodash}, {yyyy}, {mm}, {dd} take the run's date."},
-        "output_root": {"default": settings.corpus_root(), "type": "string", "minLength": 1,
+                      "{ds}, {ds_nodash}, {yyyy}, {mm}, {dd} take the run's date. Empty: "
+                      "PROX_CRAWL_TEMPLATE, else <PROX_HOME>/crawl/{ds}."},
+        "output_root": {"default": settings.corpus_root(), "type": ["null", "string"],
+                        "minLength": 1,
                         "title": "Corpus root", "description": "Snapshots go to "
-                        "<root>/snapshots/<name>; latest.json and releases/ to <root>."},
+                        "<root>/snapshots/<name>; latest.json and releases/ to <root>. Empty: "
+                        "PROX_CORPUS_ROOT, else <PROX_HOME>/corpus."},
         "snapshot_name": {"default": None, "type": ["null", "string"],
                           "pattern": NAME_PATTERN, "title": "Snapshot name",
                           "description": "Default: crawl-<ds> (run-<run id> without a logical "

@@ -57,10 +57,10 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     check_absolute(params, ("input_uri", "output_root"))
     check_absolute(params, ("model",), MODEL_CHOICES)  # refine tasks load it on other workers
     require_openai_servers(params.get("backend"), "the environment of every Airflow worker")
-    input_uri = settings.render_partition(params.get("input_uri") or settings.crawl_template(), ds)
+    input_uri = settings.render_partition(settings.param_or_default(params, "input_uri"), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")
-    root = params.get("output_root") or settings.corpus_root()
+    root = settings.param_or_default(params, "output_root")
     catalog_url = settings.catalog_url(params.get("catalog_url"))
     try:
         make_url(catalog_url)

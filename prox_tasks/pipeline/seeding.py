@@ -60,12 +60,14 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
     teacher = _teacher(params["teacher"], params.get("teacher_options"))  # before any sampling
     _close(teacher)
+    if not params.get("input_uri"):  # a cleared trigger-form field: no default fits it
+        raise RunError("input_uri is empty: give the snapshot to sample (a file, folder, "
+                       "prefix or glob, absolute path or file:// or s3:// URI)")
     input_uri = settings.render_partition(params["input_uri"], ds)
     # the default name changes with what decides the seed set's content: a run with other
     # Params writes a new seed set instead of replacing one a model was trained on
     warc_uris = [settings.render_partition(uri, ds) for uri in params.get("warc_uris") or []]
-    fields = {"text_field": params.get("text_field") or "text",
-              "id_field": params.get("id_field") or "id"}
+    fields = {name: settings.param_or_default(params, name) for name in ("text_field", "id_field")}
     decides, named_by = seed_set_params(
         input_uri, params["sample_size"], params["random_seed"], params["teacher"],
         params.get("teacher_options"), warc_uris, format=params.get("format") or None, **fields)
@@ -73,7 +75,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
                              .encode()).hexdigest()[:8]
     name = check_name(params.get("seed_set_name") or f"seed-{params['teacher']}-{default}",
                       "seed-set name")
-    root = to_uri(join_uri(params.get("seed_root") or settings.seed_root(), name))
+    root = to_uri(join_uri(settings.param_or_default(params, "seed_root"), name))
     try:  # no input file: fail before the seed set is claimed for this input_uri, so the
         # rerun with input_uri fixed is not refused as one with other Params
         input_files(input_uri, params.get("format") or None)

@@ -22,6 +22,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 
@@ -76,6 +77,30 @@ def registry_root() -> str:
 
 def seed_root() -> str:
     return _under_home("PROX_SEED_ROOT", "seeds")
+
+
+#: What a path or field Param the trigger form left empty (a cleared field is sent as null)
+#: stands for: Param name -> (its default, where that comes from, for the log).
+PARAM_DEFAULTS = {
+    "input_uri": (crawl_template, "PROX_CRAWL_TEMPLATE, else $PROX_HOME/crawl/{ds}"),
+    "output_root": (corpus_root, "PROX_CORPUS_ROOT, else $PROX_HOME/corpus"),
+    "seed_root": (seed_root, "PROX_SEED_ROOT, else $PROX_HOME/seeds"),
+    "registry": (registry_root, "PROX_MODEL_REGISTRY, else $PROX_HOME/registry"),
+    "text_field": (lambda: "text", "the built-in field"),
+    "id_field": (lambda: "id", "the built-in field"),
+}
+
+
+def param_or_default(params, name: str) -> str:
+    """The Param ``name`` of a run (``params``), else (empty: a cleared trigger-form field,
+    or a run that did not set it) its default from :data:`PARAM_DEFAULTS`, logged."""
+    if params.get(name):
+        return params[name]
+    made, source = PARAM_DEFAULTS[name]
+    value = made()
+    logging.getLogger(__name__).info("Param %s is empty: taking its default %r (%s)", name,
+                                     value, source)
+    return value
 
 
 def catalog_url(override: str | None = None) -> str:

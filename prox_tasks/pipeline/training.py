@@ -37,7 +37,7 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     _check_exists(uri, "seed_uri")
     if params.get("base") and params["base"] not in MODEL_CHOICES:
         _check_exists(params["base"], "base")
-    registry = params.get("registry") or settings.registry_root()
+    registry = settings.param_or_default(params, "registry")
     catalog_url = settings.catalog_url(params.get("catalog_url"))
     seed = {"uri": uri, "registry": registry, "catalog_url": catalog_url}
     from prox_tasks.training.run import checked_seed_set

@@ -653,3 +653,21 @@ def test_a_folder_planned_by_prox_plan_is_refined_as_planned_with_target_docs_em
     assert run(world, "sized-by-default", target_docs=None, dry_run=True).state == "success"
     new = load_manifest(str(world["corpus"] / "snapshots" / "sized-by-default"))
     assert new.settings["target_docs"] == 10_000
+
+
+def test_cleared_path_and_field_params_take_their_defaults(world, monkeypatch, caplog):
+    """The trigger form sends a cleared field as null: clearing ``input_uri``,
+    ``output_root``, ``text_field`` or ``id_field`` to get the default its description names
+    was refused ("None is not of type 'string'"). Each now takes its default (here
+    PROX_CRAWL_TEMPLATE and PROX_CORPUS_ROOT), logged."""
+    import logging
+
+    monkeypatch.setenv("PROX_CRAWL_TEMPLATE", str(world["root"] / "crawl" / "{ds}.jsonl"))
+    monkeypatch.setenv("PROX_CORPUS_ROOT", str(world["corpus"]))
+    cleared = {name: None for name in ("input_uri", "output_root", "text_field", "id_field")}
+    with caplog.at_level(logging.INFO, logger="prox_tasks.pipeline.settings"):
+        dag_run = run(world, "cleared", dry_run=True, **cleared)
+    assert dag_run.state == "success"
+    status = world["corpus"] / "snapshots" / "cleared" / "_status"
+    assert sum(json.loads(p.read_text())["docs_read"] for p in status.glob("*.json")) == 30
+    assert "Param output_root is empty: taking its default" in caplog.text

@@ -85,7 +85,8 @@ def test_the_base_param_takes_default_as_prox_train_base_does(dagbag, tmp_path, 
     seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
     dag = dagbag.get_dag("prox_train_refiner")
     run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
-        "seed_uri": str(seed), "registry": str(tmp_path / "registry"), "epochs": 1,
+        # registry cleared in the form (null): PROX_MODEL_REGISTRY, as its description says
+        "seed_uri": str(seed), "registry": None, "epochs": 1,
         "gold_gate": False, "base": "default", "threads": 1,
         "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"})})
     states = {ti.task_id: ti.state for ti in run.get_task_instances()}
@@ -303,6 +304,23 @@ def test_the_warc_uris_param_takes_a_folder_and_a_glob(tmp_path, given):
     assert all(p["warc"]["html_responses"] == 12 and p["valid"] == 3 for p in parts)
 
 
+def test_cleared_seed_root_and_field_params_take_their_defaults(dagbag, tmp_path,
+                                                                monkeypatch):
+    """The trigger form sends a cleared field as null: clearing ``seed_root``,
+    ``text_field`` or ``id_field`` to get the default their descriptions name was refused
+    ("None is not of type 'string'"). Each now takes its default (PROX_SEED_ROOT here)."""
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(20))
+    monkeypatch.setenv("PROX_SEED_ROOT", str(tmp_path / "seeds"))
+    dag = dagbag.get_dag("prox_seed_label")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
+        "input_uri": str(snapshot), "seed_root": None, "text_field": None, "id_field": None,
+        "seed_set_name": "cleared", "sample_size": 20, "label_shard_docs": 10,
+        "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"})})
+    assert run.state == "success"
+    manifest = json.loads((tmp_path / "seeds" / "cleared" / "manifest.json").read_text())
+    assert manifest["sizes"]["sampled"] == 20
+
+
 def test_the_trigger_forms_blank_and_cleared_list_and_options_fields_mean_none(dagbag,
                                                                               tmp_path):
     """The trigger form sends ``warc_uris`` a line per item, so a pasted URI with a trailing
@@ -444,6 +462,9 @@ def test_a_seed_set_claimed_with_a_blank_warc_uri_before_is_claimed_again_withou
     ("prox_train_refiner", {"seed_uri": "HALF-MANIFEST"}, "resolve_seed_set",
      "cannot be read: seed-set manifest"),
     ("prox_train_refiner", {"seed_uri": "FILE-GONE"}, "resolve_seed_set", "cannot be read: "),
+    # cleared in the form (null): no default fits the input to sample
+    ("prox_seed_label", {"input_uri": None}, "sample",
+     "input_uri is empty: give the snapshot to sample"),
 ])
 def test_seed_and_train_runs_that_cannot_succeed_fail_at_once(dagbag, tmp_path, capfd, dag_id,
                                                               conf, task_id, says):
