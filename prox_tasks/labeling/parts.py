@@ -75,10 +75,12 @@ def reusable(sample_uri: str, uris: tuple[str, str, str], made: dict) -> dict | 
 
 
 def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
-               **label_options) -> dict:
+               caller: str = "cli", **label_options) -> dict:
     """Label sample shard ``sample_uri`` as part ``index`` of the seed set at ``root`` with
     ``teacher`` (:func:`label_corpus`, with ``label_options``), or reuse the part an earlier
-    run made from the same bytes and teacher. Returns the labeling's counts with ``reused``."""
+    run made from the same bytes and teacher. Returns the labeling's counts with ``reused``.
+    ``caller`` (``cli`` or ``dag``) words the messages only: it is no part of what the part
+    was made from."""
     uris = part_uris(root, index)
     made = made_from(sample_uri, teacher.describe(), warc_uris, **label_options)
     summary = reusable(sample_uri, uris, made)
@@ -87,6 +89,7 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     # a shard without a gold text or HTML is quarantined, not refused: the seed set's input
     # was probed as a whole before sampling (probe_teacher_input)
     summary = label_corpus(sample_uri, uris[0], teacher, quarantine_uri=uris[1],
-                           warc_uris=warc_uris or None, probe_docs=None, **label_options)
+                           warc_uris=warc_uris or None, probe_docs=None, caller=caller,
+                           **label_options)
     put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
     return {**summary, "reused": False}

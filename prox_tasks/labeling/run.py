@@ -115,9 +115,9 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
         from prox_tasks.labeling.warc import holds_any, html_record_ids
 
         refers_to = {str(d.meta.get("refers_to") or "").strip("<>") for d in first}
-        if holds_any(list(warc_uris), refers_to - {""}):
+        if holds_any(list(warc_uris), refers_to - {""}, caller):
             return
-        responses = html_record_ids(list(warc_uris))
+        responses = html_record_ids(list(warc_uris), caller)
     _warn_reading_on(teacher.name, fields[needs], len(first), input_uri)
     read = len(first)
     joinable = sum(bool(d.meta.get("refers_to")) for d in first)
@@ -187,6 +187,7 @@ def label_corpus(
     format: str | None = None,
     probe_docs: int | None = PROBE_DOCS,
     warc_index: str | None = None,
+    caller: str = "cli",
 ) -> dict:
     """Label every document of ``input_uri`` and write one row per document to ``output_uri``
     (read as ``format``, None: by each file's name).
@@ -209,7 +210,8 @@ def label_corpus(
     that have it may come later); ``probe_docs`` None: no such check (a seed set's parts,
     whose input was probed before sampling, :func:`probe_teacher_input`). ``warc_index``: the
     index of ``warc_uris`` that :func:`prox_tasks.labeling.warc.write_index` saved, instead of
-    indexing them. HTML over
+    indexing them; ``caller`` (``cli`` or ``dag``) how messages name the WARC files
+    (:func:`prox_tasks.labeling.warc.given`). HTML over
     ``max_html_bytes`` (UTF-8 bytes of an
     ``html_field``, body bytes of a WARC response, which is then not read) is never handed to
     an extractor (a 35 MB page took trafilatura 2 minutes and 2.6 GB): the ``html`` teacher's
@@ -229,6 +231,7 @@ def label_corpus(
     """
     from prox_tasks.corpus import Quarantine, quarantine_beside
     from prox_tasks.corpus.jsonl import dumps_line
+    from prox_tasks.labeling.warc import WARC_SETTING
     from prox_tasks.storage import open_uri
 
     quarantine = Quarantine()
@@ -245,7 +248,7 @@ def label_corpus(
     if warc_uris:
         from prox_tasks.labeling.warc import html_by_record_id
 
-        warc_html = html_by_record_id(list(warc_uris), warc_index)
+        warc_html = html_by_record_id(list(warc_uris), warc_index, caller)
     quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
     docs = read_input(input_uri, text_field, id_field, quarantine,
                       exclude=(output_uri, quarantine_uri), format=format)
@@ -296,7 +299,8 @@ def label_corpus(
                         refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
                         if needs == "html" and warc_uris and refers_to:  # the join's miss
                             detail += (f", and its WARC-Refers-To {refers_to} is no HTML "
-                                       "response of the --warc files (absent, or not HTML)")
+                                       f"response of the {WARC_SETTING[caller]} files "
+                                       "(absent, or not HTML)")
                         quarantine.add(doc.source, doc.offset, f"missing_{needs}", detail,
                                        doc_id=doc.id)
                 batch = complete
@@ -335,7 +339,8 @@ def label_corpus(
                                                                          quarantine_uri))]
             raise empty_input(input_uri, files)
         if warc_uris and counts["read"] and not counts["warc_joined"]:  # nothing published
-            raise ValueError(f"--warc: none of the {counts['read']:,} documents read has its "
+            raise ValueError(f"{WARC_SETTING[caller]}: none of the {counts['read']:,} documents "
+                             "read has its "
                              f"response among the {warc_html.total:,} HTML responses of "
                              f"{', '.join(warc_uris)} (a WET record's WARC-Refers-To names "
                              "it): WARC files of another crawl or segment?")

@@ -311,12 +311,13 @@ def assemble_seed_set(
     return info
 
 
-def index_warc_for_sample(warc_uris: list[str], sample_files: list[str],
-                          output_uri: str) -> tuple[str, dict]:  # fmt: skip
+def index_warc_for_sample(warc_uris: list[str], sample_files: list[str], output_uri: str,
+                          caller: str = "cli") -> tuple[str, dict]:  # fmt: skip
     """Index ``warc_uris`` once for every part of a seed set: the HTML responses its sampled
     WET records refer to (``WARC-Refers-To``), saved as ``<output_uri>/sample/warc-index.json``
     (:func:`prox_tasks.labeling.warc.write_index`), so labeling each part reads the responses
-    it needs without indexing every WARC file again (~18 CPU-s per GB each).
+    it needs without indexing every WARC file again (~18 CPU-s per GB each). ``caller``
+    (``cli`` or ``dag``): how its messages name the WARC files.
 
     Returns:
         ``(the index's URI, {"html_responses", "indexed"})``.
@@ -330,7 +331,7 @@ def index_warc_for_sample(warc_uris: list[str], sample_files: list[str],
     refers_to = {str(row.get("refers_to") or "").strip("<>")
                  for uri in sample_files for row in iter_jsonl(uri)} - {""}  # fmt: skip
     index_uri = join_uri(output_uri, "sample", "warc-index.json")
-    return index_uri, write_index(list(warc_uris), refers_to, index_uri)
+    return index_uri, write_index(list(warc_uris), refers_to, index_uri, caller)
 
 
 def build_seed_set(

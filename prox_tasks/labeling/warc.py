@@ -20,6 +20,15 @@ log = logging.getLogger(__name__)
 #: The names a folder's or glob's WARC files have (a crawl's WET and WAT files, in
 #: ``.warc.wet.gz`` and ``.warc.wat.gz``, hold no response and are not read).
 WARC_EXTENSIONS = (".warc", ".warc.gz", ".warc.zst")
+#: How a message names the WARC files to whoever gave them (``caller``,
+#: :data:`prox_tasks.setting_names.CALLERS`): ``prox label``'s option, the seed DAG's Param.
+WARC_SETTING = {"cli": "--warc", "dag": "warc_uris"}
+
+
+def given(uri: str, caller: str = "cli") -> str:
+    """``--warc URI`` (``prox label``) or ``warc_uris URI`` (the seed DAG): how a message
+    about a WARC file names it, so its user knows which setting to change."""
+    return f"{WARC_SETTING[caller]} {uri}"
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -66,7 +75,7 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> str:
     return payload.decode("utf-8", errors="replace")
 
 
-def warc_files(warc_uris: list[str]) -> list[str]:
+def warc_files(warc_uris: list[str], caller: str = "cli") -> list[str]:
     """The WARC files ``warc_uris`` name, each a file, a folder or a glob (local or S3),
     listed as every prox input is (:func:`prox_tasks.corpus.readers.listed_inputs`), in
     order: a file named is read whatever its name; of a folder or glob, the files named
@@ -83,16 +92,16 @@ def warc_files(warc_uris: list[str]) -> list[str]:
         listed = listed_inputs(uri)
         named = [p for p in listed if p == to_uri(uri) or p.lower().endswith(WARC_EXTENSIONS)]
         for path in sorted(set(listed) - set(named)):
-            log.warning("--warc: skipping %s: not named like a WARC file (%s)", path,
-                        ", ".join(WARC_EXTENSIONS))
+            log.warning("%s: skipping %s: not named like a WARC file (%s)",
+                        WARC_SETTING[caller], path, ", ".join(WARC_EXTENSIONS))
         if not named:
-            raise FileNotFoundError(f"--warc {uri}: no WARC file there (a file, or a folder or "
+            raise FileNotFoundError(f"{given(uri, caller)}: no WARC file there (a file, or a folder or "
                                     f"glob of files named {', '.join(WARC_EXTENSIONS)})")
         files.extend(named)
     return files
 
 
-def _html_responses(warc_uri: str) -> Iterator[tuple[object, dict]]:
+def _html_responses(warc_uri: str, caller: str = "cli") -> Iterator[tuple[object, dict]]:
     """``(record, info)`` per HTML ``response`` record of a WARC file, its payload unread;
     ``info``: ``record_id`` (without ``<>``), ``url``, ``date``, ``charset`` (HTTP), ``offset``
     (where the record starts, for :func:`prox_tasks.corpus.wet.record_at`)."""
@@ -101,7 +110,7 @@ def _html_responses(warc_uri: str) -> Iterator[tuple[object, dict]]:
 
     for _number, record in records(warc_uri, "response"):
         if isinstance(record, RecordError):
-            raise ValueError(f"--warc {warc_uri}: {record.detail}; fetch the file again or "
+            raise ValueError(f"{given(warc_uri, caller)}: {record.detail}; fetch the file again or "
                              "leave it out")
         info = _html_info(record)
         if info is not None:
@@ -124,7 +133,8 @@ def _html_info(record) -> dict | None:
             "date": headers.get_header("WARC-Date"), "charset": charset}  # fmt: skip
 
 
-def _payload(record, warc_uri: str, record_id: str, keep: bool = True) -> bytes | int:
+def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: str = "cli"
+             ) -> bytes | int:
     """The response's HTTP body (``keep=False``: only its size, read in blocks and let go).
 
     Raises:
@@ -141,16 +151,16 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True) -> bytes 
         while record.raw_stream.read(1 << 16):  # the rest of the record's Content-Length
             pass
     except broken() as err:
-        raise ValueError(f"--warc {warc_uri}: response {record_id} cannot be read: "
+        raise ValueError(f"{given(warc_uri, caller)}: response {record_id} cannot be read: "
                          f"{type(err).__name__}: {err}"[:300]) from None
     if getattr(record.raw_stream, "limit", 0):  # Content-Length not reached: cut short
-        raise ValueError(f"--warc {warc_uri}: response {record_id} is cut short "
+        raise ValueError(f"{given(warc_uri, caller)}: response {record_id} is cut short "
                          f"({record.raw_stream.limit} of its {record.length} bytes "
                          "missing): the file is cut; fetch it again or leave it out")
     return payload
 
 
-def html_records(warc_uri: str) -> Iterator[dict]:
+def html_records(warc_uri: str, caller: str = "cli") -> Iterator[dict]:
     """Every HTML ``response`` record of a WARC file: ``record_id`` (without ``<>``), ``url``,
     ``date``, ``html``. Non-HTML responses and other record types are skipped.
 
@@ -159,8 +169,8 @@ def html_records(warc_uri: str) -> Iterator[dict]:
             that are not WARC): a page cut short is never labeled from, and the responses
             past the cut are not lost quietly.
     """
-    for record, info in _html_responses(warc_uri):
-        payload = _payload(record, warc_uri, info["record_id"])
+    for record, info in _html_responses(warc_uri, caller):
+        payload = _payload(record, warc_uri, info["record_id"], caller=caller)
         yield {"record_id": info["record_id"], "url": info["url"], "date": info["date"],
                "html": decode_html(payload, info["charset"])}  # fmt: skip
 
@@ -176,7 +186,10 @@ class WarcResponses(Mapping):
     ``index``: an index saved before (:meth:`to_dict`, e.g. by the seed DAG's ``sample`` for
     the responses its sample refers to) instead of reading the files again."""
 
-    def __init__(self, warc_uris: list[str], index: dict | None = None) -> None:
+    def __init__(self, warc_uris: list[str], index: dict | None = None, caller: str = "cli"
+                 ) -> None:
+        #: Who gave the files, as the messages name them (:func:`given`).
+        self.caller = caller
         self._index: dict[str, tuple[str, int, int, str | None]] = {}
         self._open: dict[str, object] = {}
         #: Responses whose WARC-Record-ID came before (the same file given twice, a copy of a
@@ -190,9 +203,9 @@ class WarcResponses(Mapping):
             self.duplicates = [tuple(d) for d in index["duplicates"]]
             self.total = index["html_responses"]
             return
-        for uri in warc_files(warc_uris):
-            for record, info in _html_responses(uri):
-                size = _payload(record, uri, info["record_id"], keep=False)
+        for uri in warc_files(warc_uris, caller):
+            for record, info in _html_responses(uri, caller):
+                size = _payload(record, uri, info["record_id"], keep=False, caller=caller)
                 if info["record_id"] in self._index:
                     self.duplicates.append((info["record_id"], uri))
                     continue
@@ -202,8 +215,9 @@ class WarcResponses(Mapping):
         self.warc_uris = list(warc_uris)
         if self.duplicates:
             record_id, uri = self.duplicates[0]
-            log.warning("--warc: %d HTML responses repeat a WARC-Record-ID indexed before "
-                        "(e.g. %s in %s, first in %s): the first is kept", len(self.duplicates),
+            log.warning("%s: %d HTML responses repeat a WARC-Record-ID indexed before "
+                        "(e.g. %s in %s, first in %s): the first is kept",
+                        WARC_SETTING[caller], len(self.duplicates),
                         record_id, uri, self._index[record_id][0])
 
     def __len__(self) -> int:
@@ -237,14 +251,14 @@ class WarcResponses(Mapping):
         try:
             record = record_at(self._open[uri], offset)
         except (StopIteration, *broken()) as err:
-            raise ValueError(f"--warc {uri}: response {record_id} cannot be read again at "
+            raise ValueError(f"{given(uri, self.caller)}: response {record_id} cannot be read again at "
                              f"byte {offset}: {type(err).__name__}: {err} (the file changed "
                              "while labeling?)"[:300]) from None
         info = _html_info(record)
         if info is None or info["record_id"] != record_id:
-            raise ValueError(f"--warc {uri}: byte {offset} no longer holds response "
+            raise ValueError(f"{given(uri, self.caller)}: byte {offset} no longer holds response "
                              f"{record_id}: the file changed while labeling")
-        return decode_html(_payload(record, uri, record_id), charset)
+        return decode_html(_payload(record, uri, record_id, caller=self.caller), charset)
 
     def close(self) -> None:
         for stream in self._open.values():
@@ -258,39 +272,40 @@ class WarcResponses(Mapping):
         self.close()
 
 
-def holds_any(warc_uris: list[str], record_ids) -> bool:
+def holds_any(warc_uris: list[str], record_ids, caller: str = "cli") -> bool:
     """Whether the WARC files hold an HTML response with one of ``record_ids``, read until
     the first (a probe: a whole pass only when none is there)."""
     wanted = set(record_ids)
-    return any(record_id in wanted for record_id in _record_ids(warc_uris))
+    return any(record_id in wanted for record_id in _record_ids(warc_uris, caller))
 
 
-def html_record_ids(warc_uris: list[str]) -> frozenset[str]:
+def html_record_ids(warc_uris: list[str], caller: str = "cli") -> frozenset[str]:
     """The record ids of the HTML responses of the WARC files (one pass, no body kept)."""
-    return frozenset(_record_ids(warc_uris))
+    return frozenset(_record_ids(warc_uris, caller))
 
 
-def _record_ids(warc_uris: list[str]) -> Iterator[str]:
-    return (info["record_id"] for uri in warc_files(warc_uris)
-            for _record, info in _html_responses(uri))
+def _record_ids(warc_uris: list[str], caller: str = "cli") -> Iterator[str]:
+    return (info["record_id"] for uri in warc_files(warc_uris, caller)
+            for _record, info in _html_responses(uri, caller))
 
 
-def html_by_record_id(warc_uris: list[str], index_uri: str | None = None) -> WarcResponses:
+def html_by_record_id(warc_uris: list[str], index_uri: str | None = None,
+                      caller: str = "cli") -> WarcResponses:
     """``{response record id: html}`` over WARC files (a WET record's ``WARC-Refers-To``),
     indexed in one pass and read on demand (:class:`WarcResponses`); with ``index_uri``,
     the index :func:`write_index` saved there (the files are not read again)."""
     if index_uri is None:
-        return WarcResponses(warc_uris)
+        return WarcResponses(warc_uris, caller=caller)
     from prox_tasks.storage import read_json
 
     index = read_json(index_uri)
     if not isinstance(index, dict):
         raise ValueError(f"no WARC index at {index_uri} (the seed set's sample task writes it:"
                          " run the DAG again from sample)")
-    return WarcResponses(warc_uris, index=index)
+    return WarcResponses(warc_uris, index=index, caller=caller)
 
 
-def write_index(warc_uris: list[str], record_ids, index_uri: str) -> dict:
+def write_index(warc_uris: list[str], record_ids, index_uri: str, caller: str = "cli") -> dict:
     """Index the WARC files once (:class:`WarcResponses`) and save, at ``index_uri``, the
     entries of the responses ``record_ids`` name: the seed DAG's ``sample`` writes it beside
     the sample, so each ``label_shard`` reads the responses it needs without indexing every
@@ -303,17 +318,18 @@ def write_index(warc_uris: list[str], record_ids, index_uri: str) -> dict:
 
     from prox_tasks.storage import put_atomic
 
-    with WarcResponses(list(warc_uris)) as responses:
+    with WarcResponses(list(warc_uris), caller=caller) as responses:
         index = responses.to_dict(record_ids)
     put_atomic(index_uri, json.dumps(index, sort_keys=True) + "\n")
     return {"html_responses": index["html_responses"], "indexed": len(index["responses"])}
 
 
-def html_by_capture(warc_uris: list[str]) -> dict[tuple[str, str], list[str]]:
+def html_by_capture(warc_uris: list[str], caller: str = "cli"
+                    ) -> dict[tuple[str, str], list[str]]:
     """``{(url, date): [html, ...]}`` in file order (a URL captured twice in one second keeps
     both, matched to rows in the same order)."""
     out: dict[tuple[str, str], list[str]] = {}
-    for uri in warc_files(warc_uris):
-        for r in html_records(uri):
+    for uri in warc_files(warc_uris, caller):
+        for r in html_records(uri, caller):
             out.setdefault((r["url"], r["date"]), []).append(r["html"])
     return out

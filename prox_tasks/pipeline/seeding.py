@@ -85,7 +85,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
         # claimed for this teacher, so the rerun with another teacher is not refused
         probe_teacher_input(input_uri, teacher, warc_uris=warc_uris, caller="dag",
                             format=params.get("format") or None, **fields)
-    except MissingTeacherInput as err:
+    except (MissingTeacherInput, FileNotFoundError) as err:  # FileNotFoundError: warc_uris
         raise RunError(str(err)) from None
     check_name_in_catalog(name, root, settings.catalog_url(params.get("catalog_url")),
                           "seed_set_name, or the seed_root it was written under")
@@ -128,9 +128,9 @@ def _index_warc(warc_uris: list[str], sample_files: list[str], root: str) -> str
     from prox_tasks.labeling.seedset import index_warc_for_sample
 
     try:
-        index_uri, counts = index_warc_for_sample(warc_uris, sample_files, root)
+        index_uri, counts = index_warc_for_sample(warc_uris, sample_files, root, "dag")
     except (ValueError, OSError) as err:
-        raise RunError(f"{err} (the warc_uris Param)") from err
+        raise RunError(str(err)) from err
     log.info("warc_uris: %d HTML responses, %d of them referred to by the sample",
              counts["html_responses"], counts["indexed"])
     return index_uri
@@ -317,7 +317,7 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
         teacher = _teacher(plan["teacher"], teacher_options)
         try:
             summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
-                                 warc_uris=plan.get("warc_uris"),
+                                 warc_uris=plan.get("warc_uris"), caller="dag",
                                  **({"warc_index": plan["warc_index"]}
                                     if plan.get("warc_index") else {}))  # fmt: skip
         finally:

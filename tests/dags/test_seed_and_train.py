@@ -253,6 +253,35 @@ def test_seed_dag_labels_a_crawl_from_its_own_warc_with_the_html_teacher(dagbag,
     assert manifest["label_distribution"]["by_teacher"]["rules"] == 24
 
 
+@pytest.mark.parametrize("fault", ["no WARC file in the folder", "a WARC file cut short"])
+def test_the_seed_dag_s_warc_errors_name_the_warc_uris_param(dagbag, tmp_path, capfd, fault):
+    """A WARC problem in the seed DAG named `prox label`'s option ("RunError: --warc
+    <uri>: no WARC file there … (the warc_uris Param)"), which a DAG user cannot set; an
+    empty folder failed sample's probe with a FileNotFoundError, retried. Each now names the
+    warc_uris Param only and fails sample at once."""
+    warc, wet = _warc_and_wet(tmp_path / "crawl", 12)
+    if fault == "a WARC file cut short":
+        # cut inside a record (the responses are of one size: 2/3 would cut between two)
+        warc.write_bytes(warc.read_bytes()[: warc.stat().st_size * 2 // 3 + 50])
+        given, says = warc, f"warc_uris {warc.as_uri()}: "
+    else:
+        given = tmp_path / "no-warc"
+        given.mkdir()
+        says = f"warc_uris {given}: no WARC file there"
+    dag = dagbag.get_dag("prox_seed_label")
+    run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
+        "input_uri": str(wet), "warc_uris": [str(given)], "teacher": "html",
+        "seed_root": str(tmp_path / "seeds"), "sample_size": 12, "label_shard_docs": 6,
+        "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"})})
+    assert run.state == "failed"
+    [sample] = [ti for ti in run.get_task_instances() if ti.task_id == "sample"]
+    assert (sample.state, sample.try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    [failure] = {line[line.index("RunError:"):] for line in (logged.out + logged.err).splitlines()
+                 if "RunError:" in line}
+    assert says in failure and "--warc" not in failure, failure
+
+
 def test_the_warc_files_are_indexed_once_in_sample_not_again_by_each_label_task(
         tmp_path, monkeypatch):
     """Every label_shard indexed all of warc_uris again (~18 CPU-s per GB of WARC: 50 tasks
@@ -268,7 +297,7 @@ def test_the_warc_files_are_indexed_once_in_sample_not_again_by_each_label_task(
     passes = []
     real = warc_module._html_responses
     monkeypatch.setattr(warc_module, "_html_responses",
-                        lambda uri: passes.append(uri) or real(uri))
+                        lambda uri, *how: passes.append(uri) or real(uri, *how))
     params = {"input_uri": str(wet), "warc_uris": [str(warc)], "teacher": "html",
               "seed_root": str(tmp_path / "seeds"), "sample_size": 9, "random_seed": 0,
               "label_shard_docs": 3}
