@@ -194,6 +194,18 @@ def input_notices(notices: Mapping[str, int]) -> str:
             "recompress it)")
 
 
+def files_skipped(skipped: int, named: list[str], manifest: str) -> str:
+    """``, 2 input files of no known format not read (a.json, README.txt; …)``: files the
+    input lists that no shard holds (:attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`);
+    empty when none."""
+    if not skipped:
+        return ""
+    more = f" and {skipped - len(named):,} more" if skipped > len(named) else ""
+    return (f", {count(skipped, 'input file')} of no known format not read ({', '.join(named)}"
+            f"{more}; {manifest} skipped_files says why: rename them .jsonl or pass "
+            "--format jsonl to read JSON Lines)")
+
+
 def table(rows: list[dict], max_width: int = 40) -> list[str]:
     """Rows as aligned text lines under a header of their keys; long values are cut in their
     middle (:func:`cut_any` says whether one was)."""

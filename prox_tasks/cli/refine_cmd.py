@@ -16,6 +16,7 @@ from prox_tasks.cli.output import (
     NAME_TEXT_FIELD,
     Outcome,
     count,
+    files_skipped,
     input_notices,
     name_text_field,
     progress_bar,
@@ -291,11 +292,14 @@ def summary_line(s: dict) -> str:
     cut = input_cut(s.get("files_cut") or 0, s.get("records_cut") or 0)
     reasons = s.get("quarantine_reasons") or {}
     shelf = join_uri(s['output'], 'quarantine') + '/'
+    skipped = files_skipped(s.get('input_files_skipped') or 0,
+                            s.get('input_files_skipped_named') or [], s.get('manifest', ''))
     return (f"refined {count(s.get('documents_read', s.get('docs_read', 0)), 'document')}{cut} in "
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "
             f"{quarantined(reasons, shelf, advice={'missing_text': missing_text_advice(s)})}"
-            f"{errors}{model_trouble(s)}{input_notices(s.get('input_notices') or {})}; "
+            f"{errors}{model_trouble(s)}{input_notices(s.get('input_notices') or {})}"
+            f"{skipped}; "
             f"model {s['model_version']} "
             f"({s['model_source']}), {s['seconds']:.1f} s -> {s['output']}"
             + (f" (catalog snapshot {s['snapshot']})" if s.get("snapshot") else ""))

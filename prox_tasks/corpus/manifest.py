@@ -28,6 +28,8 @@ MANIFEST_NAME = "manifest.json"
 MANIFEST_VERSION = 1
 #: The folder of the plan's parts (:class:`ManifestPart`), one subfolder per plan id.
 PARTS_FOLDER = "_manifest_parts"
+#: What a plan records of its input but does not read: not part of its id.
+NOT_PLANNED = ("skipped_files", "markers_left_out")
 
 
 @dataclass(slots=True)  # no __dict__ each: a plan holds one per shard and file
@@ -91,6 +93,12 @@ class Manifest:
             prox read them, whose shards are read as planned, without them, and in one of
             files with no partition below it (the same plan as before: part of the id only
             when set, so only a replan of a partitioned input's old plan is another plan).
+        skipped_files: The files the input lists that were not read for their format, each
+            ``{"uri", "reason"}`` (:func:`~prox_tasks.corpus.readers.input_listing`): their
+            documents are in no shard. ``markers_left_out``: names starting with ``.`` or
+            ``_`` (``_SUCCESS``, ``.crc``: Hadoop's markers) left out. Neither is part of the
+            id (nothing of them is read): a plan made before they were recorded has none and
+            keeps its id.
     """
 
     input_uri: str
@@ -101,6 +109,8 @@ class Manifest:
     version: int = MANIFEST_VERSION
     id: str = ""
     partition_root: str | None = None
+    skipped_files: list[dict] = field(default_factory=list)
+    markers_left_out: int = 0
 
     def __post_init__(self):
         if not self.id:
@@ -120,7 +130,8 @@ class Manifest:
         def dumps(value) -> str:
             return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
-        body = {f.name: getattr(self, f.name) for f in fields(Manifest) if f.name != "id"}
+        body = {f.name: getattr(self, f.name) for f in fields(Manifest)
+                if f.name not in ("id", *NOT_PLANNED)}
         if body["partition_root"] is None:
             del body["partition_root"]
         yield "{"
@@ -174,7 +185,8 @@ class Manifest:
                 Segment(**{**g, "file": sys.intern(g["file"]), "format": sys.intern(g["format"])})
                 for g in s["segments"]]))
         manifest = cls(data["input_uri"], data["output_uri"], data["settings"], files, shards,
-                       data["version"], data["id"], data.get("partition_root"))
+                       data["version"], data["id"], data.get("partition_root"),
+                       data.get("skipped_files") or [], data.get("markers_left_out") or 0)
         if manifest.compute_id() != manifest.id:
             raise ValueError("manifest id does not match its content (edited or corrupt)")
         return manifest
@@ -273,9 +285,12 @@ class PlanReplaced(RuntimeError):
 def _plain(body: dict) -> dict:
     """``body`` (a plan as a dict) without the segments' ``byte_offset`` where there is
     none: a plan without offsets is written as before they were recorded (an older prox
-    reads it); so too without a ``partition_root``."""
+    reads it); so too without a ``partition_root`` or files skipped."""
     if body.get("partition_root", "") is None:
         del body["partition_root"]
+    for key in NOT_PLANNED:  # none: written as before they were recorded
+        if key in body and not body[key]:
+            del body[key]
     for shard in body["shards"]:
         for segment in shard["segments"]:
             if segment.get("byte_offset", 0) is None:

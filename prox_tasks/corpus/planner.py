@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 import json
+import logging
 from collections import Counter
 from collections.abc import Iterator
 
@@ -29,7 +30,7 @@ from prox_tasks.corpus.readers import (
     FORMATS,
     ReadOptions,
     empty_input,
-    input_files,
+    input_listing,
     read_file,
 )
 from prox_tasks.storage import (
@@ -46,6 +47,9 @@ from prox_tasks.storage import (
     to_uri,
 )
 from prox_tasks.storage.swap import replace_if
+from prox_tasks.wording import count
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TARGET_DOCS = 10_000
 
@@ -180,7 +184,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     # a file): a file rewritten during the plan then fails its shards' read check, instead
     # of its new identity vouching for counts of its old bytes
     listed = identities_in(input_uri)
-    for path, fmt in input_files(input_uri, format):
+    listing, skipped = input_listing(input_uri, format)
+    for path, fmt in listing:
         found = listed.get(path) or identity_of(path)
         # a local file's hash before its scan too: taken after, the bytes of a file
         # rewritten meanwhile (same size) vouched for counts of the old ones
@@ -210,13 +215,28 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         shards.pop()
     manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards,
                         partition_root=planned_partition_root(
-                            input_uri, [f.uri for f in files]))
+                            input_uri, [f.uri for f in files]),
+                        skipped_files=skipped, markers_left_out=markers_left_out(input_uri))
+    if skipped:
+        log.warning("%s: %s of no known format not read, listed in the plan's skipped_files "
+                    "with how to read them: %s", input_uri, count(len(skipped), "file"),
+                    ", ".join(s["uri"] for s in skipped[:3]) + (" …" if len(skipped) > 3 else ""))
     if write:
         from prox_tasks.corpus.duplicates import index_duplicates
 
         _write(manifest, overwrite)
         index_duplicates(manifest)  # every shard applies the duplicate-id policy snapshot-wide
     return manifest
+
+
+def markers_left_out(input_uri: str) -> int:
+    """How many names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``: Hadoop's
+    markers and temp files) a folder input holds, left out of its listing; logged once."""
+    hidden = len(list_uri(input_uri, include_hidden=True)) - len(list_uri(input_uri))
+    if hidden:
+        log.info("%s: %s starting with . or _ left out (markers, temp files)", input_uri,
+                 count(hidden, "name"))
+    return hidden
 
 
 def planned_targets(output_uri: str) -> dict:
@@ -249,7 +269,7 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
     if (existing.input_uri != to_uri(input_uri) or existing.output_uri != to_uri(output_uri)
             or any(existing.settings.get(k) != settings.get(k) for k in keys)):
         return None
-    listed = input_files(input_uri, settings.get("format"))
+    listed, skipped = input_listing(input_uri, settings.get("format"))
     if [(f.uri, f.format) for f in existing.files] != list(listed):
         return None
     found = identities_in(input_uri)  # the listing's, not a HEAD a file (S3)
@@ -260,7 +280,28 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
             return None
         if planned.uri not in found or not _same_file(planned, found[planned.uri]):
             return None
+    if existing.skipped_files != skipped:  # a plan made before they were recorded, or a
+        existing.skipped_files = skipped  # README added since: the same plan, listed anew
+        _record_skipped(existing)
     return existing
+
+
+def _record_skipped(manifest: Manifest) -> None:
+    """Write ``manifest``'s :attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files` into
+    its ``manifest.json`` when that holds the same plan (they are not part of its id); a
+    plan replaced meanwhile, or a released snapshot's, is left as it is."""
+    if released_as(manifest.output_uri):
+        return
+    data = manifest.to_json().encode()
+
+    def decide(current: bytes | None) -> bytes | None:
+        try:
+            written = Manifest.from_dict(json.loads(current)) if current else None
+        except UNREADABLE_PLAN:  # edited or corrupt: not this plan's to mend
+            return None
+        return data if written is not None and written.id == manifest.id else None
+
+    replace_if(manifest.uri, decide)
 
 
 #: The formats a read can start at a record's byte offset in (:attr:`Segment.byte_offset`).

@@ -76,10 +76,19 @@ def unread_compression(uri: str) -> str | None:
 
 def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
                 ) -> list[tuple[str, str]]:
-    """``(file URI, format)`` for every readable file ``uri`` names, sorted.
+    """``(file URI, format)`` for every readable file ``uri`` names, sorted: the files of
+    :func:`input_listing`, without those it skips."""
+    return input_listing(uri, fmt, exclude)[0]
 
-    Files of unknown format in a folder are skipped with a warning (README, manifests);
-    a single file of unknown format is an error. A file named as a crawl's WARC or WAT
+
+def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
+                  ) -> tuple[list[tuple[str, str]], list[dict]]:
+    """``(file URI, format)`` for every readable file ``uri`` names, sorted, and the files
+    it skips for their format, each ``{"uri", "reason"}`` (the reason says how to read it).
+
+    Files of unknown format in a folder are skipped with a warning (README, manifests; the
+    plan lists them: :attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`); a single
+    file of unknown format is an error. A file named as a crawl's WARC or WAT
     (:func:`crawl_file_advice`) is taken as of no readable format, with a forced ``fmt``
     too. ``exclude``: the command's own output files
     (:func:`listed_inputs`).
@@ -107,14 +116,27 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
             if len(listed) == 1:
                 raise FormatMismatch(crawl or f"cannot tell the format of {path}; pass --format "
                                      "(format=): jsonl, parquet or wet")
-            log.warning("skipping %s", f"a crawl file: {crawl}" if crawl else
-                        f"{path}: not JSONL, Parquet or WET")
-            skipped.append(path)
+            reason = crawl or skipped_reason(path)
+            log.warning("skipping %s", f"a crawl file: {crawl}" if crawl else f"{path}: {reason}")
+            skipped.append({"uri": path, "reason": reason})
             continue
         files.append((path, found))
     if not files:
-        raise FileNotFoundError(f"no input files at {uri}{_skipped_note(skipped) or NAMES_NOTHING}")
-    return files
+        raise FileNotFoundError(f"no input files at {uri}"
+                                f"{_skipped_note([s['uri'] for s in skipped]) or NAMES_NOTHING}")
+    return files, skipped
+
+
+def skipped_reason(path: str) -> str:
+    """Why ``path``, of no format its name shows, is not read, and how to read it. A
+    ``.json`` is not read as JSON Lines by default: in a data folder one is as often a
+    single JSON document (a schema, a stats file) as Spark's JSON Lines, and read as records
+    it would be a bogus bad record; its user says which it is."""
+    if path.lower().endswith((".json", ".json.gz", ".json.zst")):
+        return ("not read: a .json name (Spark's df.write.json() writes JSON Lines so); "
+                "if it is JSON Lines, rename it .jsonl or pass --format (format=) jsonl")
+    return ("not read: not JSONL, Parquet or WET by its name; rename it (.jsonl, .parquet, "
+            ".warc.wet.gz) or pass --format (format=) if it is one")
 
 
 #: Why an input names no file at all, and what to do (the end of a "no … files at URI").

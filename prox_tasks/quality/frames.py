@@ -118,6 +118,9 @@ def build_frames(output_uri: str) -> SnapshotFrames:
                                  .items()))
     metrics["model_versions"] = len(model_versions)
     metrics["manifest_id"] = manifest.id
+    # not read for their format: no shard holds them, so no check counts them; the gate
+    # names them (:func:`~prox_tasks.quality.gate.run_gate`)
+    metrics["input_files_skipped"] = len(manifest.skipped_files)
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
     candidates: Counter = Counter()
     for status, _, _ in per_shard.values():

@@ -292,6 +292,15 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
              output_uri, sum(c["success"] for c in checks), len(checks))
     from prox_tasks.quality.observed import failure_lines, not_refined_note
 
+    if result.metrics.get("input_files_skipped"):
+        from prox_tasks.corpus import load_manifest
+
+        skipped = [f["uri"] for f in load_manifest(output_uri).skipped_files]
+        log.warning("gate: %s %s of no known format not read, in no shard (%s%s): the plan's "
+                    "skipped_files says why; rename them .jsonl or pass --format jsonl "
+                    "(format=) and refine again to include them", len(skipped),
+                    "input file" if len(skipped) == 1 else "input files", ", ".join(skipped[:3]),
+                    f" and {len(skipped) - 3:,} more" if len(skipped) > 3 else "")
     if not result.passed and (note := not_refined_note(result.metrics)):
         log.error("gate: %s", note)
     for line in failure_lines(checks):

@@ -208,3 +208,53 @@ def test_a_local_file_rewritten_while_it_is_planned_is_refused_not_read_short(
     # the plan's own read of its shards (the duplicate-id list) is the first to refuse it
     with pytest.raises(RuntimeError, match="a.jsonl changed since the manifest was planned"):
         plan_shards(str(folder), str(tmp_path / "out"), target_docs=100)
+
+
+def test_files_of_no_known_format_are_listed_in_the_plan_and_its_summary(snapshot, tmp_path,
+                                                                          caplog, capsys):
+    """Spark's part-00000.json (JSON Lines) and a README beside the .jsonl files were left out
+    with a log line only: the plan lists them with how to read them, the summary counts them,
+    the gate names them; Hadoop's markers are counted, not listed."""
+    from prox_tasks.cli import main
+
+    plain = plan_shards(snapshot, str(tmp_path / "plain"), target_docs=7)
+    assert plain.skipped_files == [] and plain.markers_left_out == 0
+    assert "skipped_files" not in load_manifest(str(tmp_path / "plain")).to_json()
+    root = tmp_path / "snap"
+    (root / "part-00000-c0ffee.json").write_text('{"id": "spark", "text": "hi"}\n')
+    (root / "README.txt").write_text("what this is\n")
+    (root / "_SUCCESS").write_text("")
+    (root / ".part-00000-c0ffee.json.crc").write_text("x")
+    with caplog.at_level("INFO"):
+        manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    assert [f["uri"].rsplit("/", 1)[1] for f in manifest.skipped_files] == [
+        "README.txt", "part-00000-c0ffee.json"]
+    assert "--format (format=) jsonl" in manifest.skipped_files[1]["reason"]
+    assert manifest.markers_left_out == 2
+    assert "2 files of no known format not read" in caplog.text
+    assert "2 names starting with . or _ left out" in caplog.text
+    # the files read are the same: the same plan, the same id
+    assert plan_shards(snapshot, str(tmp_path / "plain"), target_docs=7, write=False).id \
+        == plain.id
+    again = load_manifest(str(tmp_path / "out"))
+    assert again.skipped_files == manifest.skipped_files and again.markers_left_out == 2
+    assert main(["refine", "--input", snapshot, "--output", str(tmp_path / "refined"),
+                 "--backend", "tagger", "--no-progress"]) == 0
+    line = capsys.readouterr().out
+    assert ", 2 input files of no known format not read (file://" in line, line
+    assert "refined/manifest.json skipped_files says why: rename them .jsonl" in line
+
+
+def test_a_plan_written_before_skipped_files_were_recorded_loads_with_its_id(snapshot,
+                                                                            tmp_path):
+    (tmp_path / "snap" / "README.txt").write_text("what this is\n")
+    manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    path = tmp_path / "out" / "manifest.json"
+    old = json.loads(path.read_text())
+    del old["skipped_files"]  # the shape an older prox wrote (no markers here)
+    path.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
+    loaded = load_manifest(str(tmp_path / "out"))
+    assert loaded.id == manifest.id and loaded.skipped_files == []
+    # planned again unchanged: the same plan, its skipped files recorded
+    assert plan_shards(snapshot, str(tmp_path / "out"), target_docs=7).id == manifest.id
+    assert load_manifest(str(tmp_path / "out")).skipped_files == manifest.skipped_files

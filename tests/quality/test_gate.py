@@ -505,3 +505,16 @@ def test_the_quarantine_check_names_the_field_rows_hold_their_text_in(caller, fi
     said = quarantine_check({"raw_content": 40, "title": 3})
     assert said.endswith(f" 40 missing_text records hold a string in 'raw_content': {fix}")
     assert "missing_text records" not in quarantine_check({})
+
+
+def test_the_gate_names_input_files_the_plan_did_not_read(tmp_path, caplog):
+    """A Spark part-00000.json beside the .jsonl files was left out of every shard with a
+    log line at planning only: the gate passed over a run that missed its documents."""
+    write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    (tmp_path / "in" / "part-00000-c0ffee.json").write_text('{"id": "s", "text": "hi"}\n')
+    refine_snapshot(str(tmp_path / "in"), str(tmp_path / "out"))
+    with caplog.at_level("WARNING"):
+        result = run_gate(str(tmp_path / "out"))
+    assert result.metrics["input_files_skipped"] == 1
+    assert "gate: 1 input file of no known format not read, in no shard (file://" in caplog.text
+    assert "part-00000-c0ffee.json" in caplog.text and "--format jsonl" in caplog.text
