@@ -11,7 +11,9 @@ Order of work, each step a documented policy:
    wrote nothing for that chunk) is an ``empty_program`` error: the chunk failed.
 3. Normalizations run first, in program order, within the lines of the scope that wrote them
    (``normalize_scope="chunk"``) or over the whole document (``"document"``, the paper's
-   ``str.replace``). A source string spanning lines merges those lines into the last. A
+   ``str.replace``). A source string spanning lines merges those lines into the last; one
+   whose merge would join a line a removal takes with one it keeps is not run
+   (``bad_arguments``: the removal would take the kept text with it). A
    normalization that would make the document longer than ``max_normalize_growth`` allows
    is not run, and normalizations stop once they have read ``max_normalize_reads`` times
    the document (``over_limit``).
@@ -247,8 +249,9 @@ def _execute(text, doc_program, chunk_program, pol: Policy, stats) -> ExecutionR
     lines = text.split("\n")  # the one pass over the text that every edit needs
     n = stats.lines_in = len(lines)
     removals = [(s, c) for s, c in active if type(c) is RemoveLines] if normalizations else active
-    segs = _normalized_lines(lines, program, normalizations, pol, stats) if normalizations else None
     ranges = _clip_ranges(program, removals, n, stats) if removals else []
+    segs = _normalized_lines(lines, program, normalizations, pol, stats, ranges) \
+        if normalizations else None  # fmt: skip
     if not ranges and segs is None:
         return _unchanged(text, stats)
     kept, removed = _cut(lines if segs is None else segs, ranges)
@@ -324,11 +327,17 @@ def _runs_between(kept: list[tuple[int, int]], n: int) -> list[tuple[int, int]]:
     return gaps
 
 
-def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) -> list | None:
+def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats,
+                      ranges: list) -> list | None:
     """The lines after the normalizations (``None`` for merged or emptied lines), or None
-    when none changed anything."""
+    when none changed anything. A normalization spanning lines that would merge a line the
+    program removes (``ranges``) with one it keeps is not run (``bad_arguments``): the
+    removal, of original line numbers, would take the kept line's text with it, or keep the
+    removed one's."""
     n = len(lines)
     segs = list(lines)
+    removed = _removed_lines(ranges, n) if ranges and any(
+        "\n" in call.source_str for _, call in normalizations) else None  # fmt: skip
     allowance = pol.growth_allowance(stats.chars_in)
     reads_left = pol.max_normalize_reads * max(stats.chars_in, MIN_NORMALIZE_GROWTH)
     merged = changed = False
@@ -354,7 +363,15 @@ def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) 
             msg = f"normalizations read more than {pol.max_normalize_reads:g}x the document"
             stats.add_error(ProgramError(ErrorKind.OVER_LIMIT, -1, msg, scope), "chunk")
             break
+        before = list(segs) if removed is not None and "\n" in call.source_str else None
         found, growth, joined = normalize_range(segs, lo, hi, call, allowance, merged, joined)
+        if before is not None and joined is None and (split := _split_removal(segs, removed)):
+            segs[:] = before  # not run: the lines are as they were
+            msg = (f"{call.to_text()} spans lines {split[0]}-{split[1]}, which remove_lines "
+                   "removes in part: not run (merged, the removal would take the kept lines' "
+                   "text with it); normalize within a line, or remove all those lines")
+            stats.add_error(ProgramError(ErrorKind.BAD_ARGUMENTS, -1, msg, scope), "chunk")
+            continue
         cached = None if joined is None else (lo, hi, reads, joined)
         if growth > allowance:
             msg = (f"normalize() would add {growth:,} characters; the document may grow by "
@@ -374,6 +391,28 @@ def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats) 
             if seg is not None and not seg.strip() and lines[i].strip():
                 segs[i] = None
     return segs
+
+
+def _removed_lines(ranges: list, n: int) -> bytearray:
+    """1 for each of the ``n`` lines a range (inclusive) removes, else 0."""
+    removed = bytearray(n)
+    for start, end in ranges:
+        removed[start : end + 1] = b"\x01" * (end + 1 - start)
+    return removed
+
+
+def _split_removal(segs: list, removed: bytearray) -> tuple[int, int] | None:
+    """The first and last line of a run of merged lines (``None``, merged into the next line
+    that is not) that ``removed`` takes in part, or None when each run is removed whole or
+    kept whole."""
+    first = 0
+    for i, seg in enumerate(segs):
+        if seg is None:
+            continue
+        if i > first and len(set(removed[first : i + 1])) > 1:
+            return first, i
+        first = i + 1
+    return None
 
 
 def _cut(segs: list, ranges: list) -> tuple[list, int]:

@@ -98,6 +98,23 @@ def test_normalize_spanning_lines_merges_them():
     assert result.stats.lines_merged == 2
 
 
+def test_a_normalize_merging_a_removed_line_with_a_kept_one_is_not_run():
+    """Merged into line 1, line 0's text went with remove_lines(1, 1), no error counted."""
+    text = "alpha one two three four\nbeta\ngamma five six seven eight\ndelta nine ten eleven"
+    program = 'normalize("four\\nbeta", "four beta")\nremove_lines(1, 1)'
+    result = execute(text, None, program, min_kept_words=0)
+    assert result.text == "alpha one two three four\ngamma five six seven eight\ndelta nine ten eleven"
+    assert result.stats.errors == {"bad_arguments": 1}
+    assert "spans lines 0-1, which remove_lines removes in part: not run" in \
+        result.stats.error_messages[0]
+    assert result.stats.lines_merged == 0 and result.stats.normalizations_applied == 0
+    # removed whole, or kept whole, the merge is what the program asked
+    whole = execute(text, None, 'normalize("four\\nbeta", "+")\nremove_lines(0, 1)',
+                    min_kept_words=0)
+    assert whole.text == "gamma five six seven eight\ndelta nine ten eleven"
+    assert whole.stats.errors == {}
+
+
 @pytest.mark.parametrize(
     "program",
     [
