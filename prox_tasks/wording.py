@@ -10,6 +10,13 @@ def count(n: int | float, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def a_type(value: object) -> str:
+    """``an int``, ``a list``: the type of ``value`` with its article, for a message saying
+    what a field holds instead of what it should."""
+    name = type(value).__name__
+    return f"{'an' if name[:1] in 'aeiou' else 'a'} {name}"
+
+
 def input_cut(files_cut: int, records_cut: int) -> str:
     """`` (and 1 input file not read to its end; 1 record cut short: its input file ends
     inside it)``: the input lost where files break off — a file's unread rest

@@ -21,6 +21,7 @@ from prox_tasks.corpus.document import (
     text_candidate,
 )
 from prox_tasks.programs import Policy, execute
+from prox_tasks.wording import a_type
 
 #: The string fields of the rows ``prox execute`` reads that are never their text: the
 #: programs, and what ``prox label`` writes beside them.
@@ -116,10 +117,10 @@ def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
         exclude = tuple(row) if _is_label(row) else NOT_TEXT_FIELDS
         return "missing_text", missing_field(row, text_field, exclude=exclude)
     if not isinstance(row[text_field], str):
-        return "not_text", f"field {text_field!r} is a {type(row[text_field]).__name__}"
+        return "not_text", f"field {text_field!r} is {a_type(row[text_field])}"
     for field in ("doc_program", "chunk_program"):
         if row.get(field) is not None and not isinstance(row[field], str):
-            return "bad_program", f"field {field!r} is a {type(row[field]).__name__}"
+            return "bad_program", f"field {field!r} is {a_type(row[field])}"
     for field in ("id", text_field, "doc_program", "chunk_program"):
         if isinstance(row.get(field), str) and has_lone_surrogate(row[field]):
             return "lone_surrogate", f"field {field!r} holds a lone surrogate"

@@ -146,16 +146,16 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
     """``17 quarantined (5 missing_text, 3 bad_encoding, 9 more) in WHERE``: the records a
     command set aside, by reason (the most frequent first), and where to read them; ``0
     quarantined`` when there are none. Records not in UTF-8, and rows without the text
-    field, add once what to do (``… in WHERE (bad_encoding: re-encode those files as UTF-8,
-    e.g. iconv …) (missing_text: a text under another field name wants --text-field …)``);
+    field, add once what to do (``… in WHERE (bad_encoding: write those files as UTF-8, as
+    each entry's detail says: …) (missing_text: a text under another field name wants --text-field …)``);
     ``advice`` (reason -> what to do) adds to or replaces those (None: says nothing)."""
     total = sum(reasons.values())
     if not total:
         return "0 quarantined"
-    from prox_tasks.corpus.document import REENCODE
+    from prox_tasks.corpus.document import BAD_ENCODING_FIX
 
     # missing_text: most often every row, the text being a column of another name
-    todo = {"bad_encoding": f"re-encode those files {REENCODE}",
+    todo = {"bad_encoding": BAD_ENCODING_FIX,
             "missing_text": NAME_TEXT_FIELD, **(advice or {})}
     said = "".join(f" ({reason}: {what})" for reason, what in todo.items()
                    if what and reasons.get(reason))  # advice None: nothing to say

@@ -11,6 +11,8 @@ from collections.abc import Collection
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from prox_tasks.wording import a_type
+
 _ENCODE_CHECK_CHARS = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FIELDS_SHOWN = 8  # a row's field names a missing_text detail lists
@@ -29,6 +31,12 @@ SURROGATE_HINT = ("the bytes there encode a UTF-16 surrogate, which UTF-8 has no
                   "written as CESU-8 (Java's modified UTF-8), or is UTF-16 holding a unit that "
                   "is no text (a lone surrogate, or the file cut inside a character); write it "
                   "again as UTF-8 from its source")
+#: What a summary line says of ``bad_encoding`` records, whose details each say which fix
+#: is theirs (:data:`REENCODE` or :data:`SURROGATE_HINT`): latin-1 alone would make mojibake
+#: of an encoded surrogate.
+BAD_ENCODING_FIX = ("write those files as UTF-8, as each entry's detail says: latin-1 or cp1252 "
+                    "bytes, e.g. iconv -f latin1 -t utf-8; an encoded UTF-16 surrogate, again "
+                    "from its source")
 
 
 def not_utf8(err: UnicodeDecodeError) -> str:
@@ -319,7 +327,7 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
                               f"UTF-8 at byte {err.start} ({err.object[err.start]:#04x})",
                               doc_id) from None
     if not isinstance(text, str):
-        raise RecordError("not_text", f"field {text_field!r} is a {type(text).__name__}", doc_id)
+        raise RecordError("not_text", f"field {text_field!r} is {a_type(text)}", doc_id)
     if not text or text.isspace():  # blank (str.strip() would copy the text)
         raise RecordError("empty_text", f"field {text_field!r} is blank", doc_id)
     if has_lone_surrogate(text):

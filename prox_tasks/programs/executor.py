@@ -47,6 +47,7 @@ from prox_tasks.programs.normalize import normalize_range
 from prox_tasks.programs.parser import parse
 from prox_tasks.programs.policy import MIN_NORMALIZE_GROWTH, Policy
 from prox_tasks.programs.program import (
+    MAX_LINE_DIGITS,
     DropDoc,
     ErrorKind,
     KeepDoc,
@@ -162,6 +163,19 @@ def _scope_bounds(program: Program, scope: int, n_lines: int) -> tuple[int, int]
     return bounds.first, last
 
 
+def _chunk_named(lo: int, hi: int, n: int) -> str:
+    """``chunk 4-9`` for the chunk of lines ``lo..hi`` (``hi`` clipped to the ``n``-line
+    document); one that starts past the document says so instead of a range that ends
+    before it starts (``chunk 30-19``), and one whose marker is past any document (a number
+    of more than :data:`MAX_LINE_DIGITS` digits, already counted) is not named by that
+    stand-in number (``chunk 1000000000000000000-19``)."""
+    if lo >= 10**MAX_LINE_DIGITS:
+        return "chunk of a marker past any document"
+    if lo > hi:
+        return f"chunk {lo}-, past the end of the document ({n} lines)"
+    return f"chunk {lo}-{hi}"
+
+
 def _clip_ranges(program: Program, removals: list, n: int, stats: ExecutionStats) -> list:
     """Removal ranges clipped to their chunk scope and the document, each clip counted."""
     if len(program.scope_table) == 1 and max(map(_SECOND, map(_SECOND, removals))) < n:
@@ -174,7 +188,7 @@ def _clip_ranges(program: Program, removals: list, n: int, stats: ExecutionStats
         if start >= lo and end <= hi:
             ranges.append(call)
             continue
-        where = "document" if end >= n else f"chunk {lo}-{hi}"
+        where = "document" if end >= n and lo <= hi else _chunk_named(lo, hi, n)
         msg = f"{call.to_text()} outside the {where}; clipped"
         stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
         start, end = max(start, lo), min(end, hi)
@@ -349,7 +363,7 @@ def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats,
     for scope, call in normalizations:
         lo, hi = (0, n - 1) if pol.normalize_scope == "document" else _scope_bounds(program, scope, n)
         if lo > hi:
-            msg = f"chunk {lo}- is past the end of the document ({n} lines)"
+            msg = f"{call.to_text()} in the {_chunk_named(lo, hi, n)}: not run"
             stats.add_error(ProgramError(ErrorKind.OUT_OF_RANGE, -1, msg, scope), "chunk")
             continue
         if cached is not None and cached[:2] == (lo, hi):

@@ -36,6 +36,7 @@ from typing import NamedTuple
 
 from prox_tasks.corpus.document import RecordError
 from prox_tasks.storage import ReadDigests, exists, join_uri, list_uri, read_bytes, to_uri
+from prox_tasks.wording import a_type
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 
@@ -296,7 +297,7 @@ def label_problem(row: dict) -> str | None:
     doc_id, teacher = row.get("id"), row.get("teacher")
     # ids key the split and the repeated-id check, teachers the loss weights: both hashed
     if isinstance(doc_id, bool) or not isinstance(doc_id, (str, int, float, type(None))):
-        return f"id is a {type(doc_id).__name__}, not a string or number"
+        return f"id is {a_type(doc_id)}, not a string or number"
     from prox_tasks.corpus.document import id_text
 
     try:
@@ -304,16 +305,16 @@ def label_problem(row: dict) -> str | None:
     except RecordError as err:  # an infinity, a blank string: as the refine readers say
         return f"bad id: {err.detail}"
     if teacher is not None and not isinstance(teacher, str):
-        return f"teacher is a {type(teacher).__name__}, not a name"
+        return f"teacher is {a_type(teacher)}, not a name"
     gold = row.get("gold_text")
     if gold is not None and not isinstance(gold, str):  # it would fail the gold scoring
-        return f"gold_text is a {type(gold).__name__}, not a text"
+        return f"gold_text is {a_type(gold)}, not a text"
     for field_name, level in (("doc_program", "doc"), ("chunk_program", "chunk")):
         program = row.get(field_name)
         if program is None or program == "":
             continue
         if not isinstance(program, str):
-            return f"{field_name} is a {type(program).__name__}, not a program"
+            return f"{field_name} is {a_type(program)}, not a program"
         parsed = parse(program, level)
         if parsed.errors:
             return f"bad {field_name}: {parsed.errors[0].message}"

@@ -176,7 +176,8 @@ def test_a_latin1_file_s_records_say_to_re_encode_it_once(tmp_path, capsys):
     out = tmp_path / "x.jsonl"
     assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
     line = _line(capsys)
-    fix = "re-encode those files as UTF-8, e.g. iconv -f latin1 -t utf-8"
+    fix = ("write those files as UTF-8, as each entry's detail says: latin-1 or cp1252 bytes, "
+           "e.g. iconv -f latin1 -t utf-8; an encoded UTF-16 surrogate, again from its source")
     assert "3 quarantined (3 bad_encoding) in " in line and f"(bad_encoding: {fix})" in line
     assert line.count("iconv") == 1
     details = [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")]
@@ -285,3 +286,20 @@ def test_prox_refine_names_the_text_field_from_its_shards_status_records(tmp_pat
                  "--model", "default", "--no-progress"]) == 0
     line = _line(capsys)
     assert "2 quarantined (2 missing_text)" in line and "--text-field" not in line, line
+
+
+def test_the_summary_does_not_say_latin1_for_an_encoded_surrogate(tmp_path, capsys):
+    """A CESU-8 export (Java's modified UTF-8) was told 'iconv -f latin1' on the summary line,
+    which makes mojibake of it, though each entry's detail said otherwise; and a text that
+    is a number was 'is a int'."""
+    cesu8 = b"\xed\xa0\xbd\xed\xb8\x80"  # an emoji as CESU-8 writes it: each half alone
+    src = tmp_path / "java.jsonl"
+    src.write_bytes(b'{"id": "j", "text": "smile ' + cesu8 + b' here"}\n'
+                    + (json.dumps({"id": "n", "text": 7}) + "\n").encode()
+                    + (json.dumps(GOOD[0]) + "\n").encode())
+    assert main(["execute", "--input", str(src), "--output", str(tmp_path / "x.jsonl")]) == 0
+    line = _line(capsys)
+    assert "an encoded UTF-16 surrogate, again from its source" in line, line
+    details = {q["reason"]: q["detail"]
+               for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")}
+    assert details["not_text"] == "field 'text' is an int"

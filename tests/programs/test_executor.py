@@ -341,3 +341,15 @@ def test_a_chunk_the_model_wrote_nothing_for_is_an_empty_program():
     assert execute(text, None, written).stats.errors == {}
     nothing = join_chunk_programs([(0, 3, ""), (4, 7, "")])
     assert execute(text, None, nothing).stats.errors == {"empty_program": 2}
+
+
+@pytest.mark.parametrize(("marker", "said"), [
+    ("# chunk 0-99999999999999999999", "outside the chunk of a marker past any document; clipped"),
+    ("# chunk 30-40", "outside the chunk 30-, past the end of the document (12 lines); clipped"),
+])  # fmt: skip
+def test_a_call_in_a_chunk_past_the_document_names_no_stand_in_range(marker, said):
+    """An over-long chunk end read 'outside the chunk 1000000000000000000-19', a chunk past
+    the end 'chunk 30-11': numbers that were never written, or a range ending before it starts."""
+    result = execute(TEXT, None, f"{marker}\nremove_lines(1, 2)", min_kept_words=0)
+    assert any(said in m for m in result.stats.error_messages), result.stats.error_messages
+    assert not any("1000000000000000000" in m for m in result.stats.error_messages)

@@ -135,7 +135,7 @@ def test_prox_train_leaves_out_rows_that_cannot_train_and_counts_them(tmp_path, 
     record = json.loads(capsys.readouterr().out.splitlines()[0])
     assert record["seed_set"]["train_docs"] == 15
     assert record["seed_set"]["skipped_reasons"] == {
-        "chunk_program past the text": 1, "empty text": 1, "gold_text is a int, not a text": 1,
+        "chunk_program past the text": 1, "empty text": 1, "gold_text is an int, not a text": 1,
         "id is a list, not a string or number": 1, "teacher is a list, not a name": 1}
 
 
