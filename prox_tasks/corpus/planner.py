@@ -216,7 +216,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards,
                         partition_root=planned_partition_root(
                             input_uri, [f.uri for f in files]),
-                        skipped_files=skipped, markers_left_out=markers_left_out(input_uri))
+                        skipped_files=skipped,
+                        markers_left_out=markers_left_out(input_uri, len(listed)))
     if skipped:
         log.warning("%s: %s of no known format not read, listed in the plan's skipped_files "
                     "with how to read them: %s", input_uri, count(len(skipped), "file"),
@@ -229,10 +230,12 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     return manifest
 
 
-def markers_left_out(input_uri: str) -> int:
+def markers_left_out(input_uri: str, listed: int) -> int:
     """How many names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``: Hadoop's
-    markers and temp files) a folder input holds, left out of its listing; logged once."""
-    hidden = len(list_uri(input_uri, include_hidden=True)) - len(list_uri(input_uri))
+    markers and temp files) a folder input holds beside the ``listed`` files its listing
+    gave; logged once. One listing more, made only when a plan is made (not when an
+    unchanged one is re-opened)."""
+    hidden = max(0, len(list_uri(input_uri, include_hidden=True)) - listed)
     if hidden:
         log.info("%s: %s starting with . or _ left out (markers, temp files)", input_uri,
                  count(hidden, "name"))
