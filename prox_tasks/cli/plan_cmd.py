@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from prox_tasks.cli.arguments import add_format_option, positive_int
-from prox_tasks.cli.output import Outcome, count, progress_bar
+from prox_tasks.cli.output import Outcome, count, files_skipped, progress_bar
 from prox_tasks.cli.refine_cmd import limit_default
 from prox_tasks.refine.limits import DESCRIPTIONS
 
@@ -67,8 +67,13 @@ def run(args) -> Outcome:
                                                 manifest.output_uri, manifest=manifest)
     summary = {"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
                "shards": len(manifest.shards), "docs": manifest.total_docs,
-               "snapshot": args.snapshot}
+               "snapshot": args.snapshot, "files_skipped": len(manifest.skipped_files),
+               "markers_left_out": manifest.markers_left_out}
     booked = f", registered as {args.snapshot}" if args.snapshot else ""
+    skipped = files_skipped(len(manifest.skipped_files),
+                            [f["uri"] for f in manifest.skipped_files[:3]], manifest.uri)
+    markers = (f", {count(manifest.markers_left_out, 'marker')} left out (names starting "
+               "with . or _)" if manifest.markers_left_out else "")
     return Outcome(f"planned {count(manifest.total_docs, 'document')} from "
-                   f"{count(len(manifest.files), 'file')} into "
+                   f"{count(len(manifest.files), 'file')}{skipped}{markers} into "
                    f"{count(len(manifest.shards), 'shard')} -> {manifest.uri}{booked}", summary)

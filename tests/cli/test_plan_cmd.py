@@ -128,3 +128,18 @@ def test_prox_plan_takes_the_document_size_limit_prox_refine_takes(tmp_path, cap
     assert main(["refine", "--json", *common, *limit, "--model", str(tagger_model)]) == 0, \
         capsys.readouterr().err  # fmt: skip
     assert json.loads(capsys.readouterr().out)["quarantine_reasons"] == {"too_large": 1}
+
+
+def test_prox_plan_counts_the_files_it_did_not_read_and_the_markers(tmp_path, capsys):
+    """prox plan of a Spark output folder said 'planned 1 document from 1 file': its
+    part-00000.json and _SUCCESS were not mentioned."""
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_text('{"id": "a", "text": "one"}\n')
+    (src / "part-00000-c0ffee.json").write_text('{"id": "s", "text": "two"}\n')
+    (src / "_SUCCESS").write_text("")
+    assert main(["plan", "--no-progress", "--input", str(src),
+                 "--output", str(tmp_path / "out")]) == 0
+    line = capsys.readouterr().out
+    assert "from 1 file, 1 input file of no known format not read (file://" in line, line
+    assert "part-00000-c0ffee.json" in line and "1 marker left out" in line
