@@ -167,9 +167,12 @@ def name_text_field(candidates: Mapping[str, int]) -> str | None:
     (``candidates``: rows by that field, :func:`~prox_tasks.corpus.document.text_candidate`):
     name the most frequent; None when none does (a row of an id only has no text under any
     name), for :func:`quarantined`'s ``advice`` to say nothing."""
-    if not candidates:
+    from prox_tasks.corpus.document import likeliest_text_field
+
+    likeliest = likeliest_text_field(candidates)
+    if likeliest is None:
         return None
-    field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
+    field, rows = likeliest
     return (f"{rows:,} of them hold a string in {field!r}: --text-field {field} if it is "
             "the text (the quarantine lists each row's fields)")
 

@@ -7,7 +7,7 @@ import hashlib
 import itertools
 import math
 import re
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -212,6 +212,16 @@ def text_candidate(row: dict, text_field: str, id_field: str = "id",
                 and key not in (text_field, id_field)):
             best, length = str(key), len(value)
     return best
+
+
+def likeliest_text_field(candidates: Mapping[str, int]) -> tuple[str, int] | None:
+    """Of ``missing_text`` rows counted by the field :func:`text_candidate` found in each
+    (``{field: rows}``), the field most of them hold (ties: the greater name) and its rows;
+    None when no row holds one. The one choice every command and the gate name."""
+    if not candidates:
+        return None
+    field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
+    return str(field), rows
 
 
 def build_document(row: dict, source: str, offset: int, text_field: str = "text",

@@ -110,10 +110,11 @@ def _all_quarantined(quarantine, uri: str) -> str:
     if not len(quarantine):
         return ""
     quarantine.write(uri)
-    candidates = quarantine.text_candidates
-    field = max(candidates, key=lambda k: (candidates[k], k)) if candidates else None
-    hint = (f"; {candidates[field]:,} of them hold a string in {field!r}: is it the text (the "
-            "text field)?" if field else "")
+    from prox_tasks.corpus.document import likeliest_text_field
+
+    likeliest = likeliest_text_field(quarantine.text_candidates)
+    hint = (f"; {likeliest[1]:,} of them hold a string in {likeliest[0]!r}: is it the text "
+            "(the text field)?" if likeliest else "")
     return (f": all its {count(len(quarantine), 'record')} were quarantined "
             f"({by_reason(quarantine.reasons)}), each with its reason and detail in {uri}: "
             f"fix the input, or how it is read (text and id fields, format){hint}")

@@ -84,9 +84,12 @@ def _text_candidate(candidates: dict, caller: str) -> str:
     """`` 40 missing_text records hold a string in 'raw_content': prox refine --text-field
     raw_content if it is the text.`` (``dag``: ``set the text_field Param to raw_content``):
     the field most rows without a text hold one in; empty when none does."""
-    if not candidates:
+    from prox_tasks.corpus.document import likeliest_text_field
+
+    likeliest = likeliest_text_field(candidates)
+    if likeliest is None:
         return ""
-    field, rows = max(candidates.items(), key=lambda item: (item[1], item[0]))
+    field, rows = likeliest
     record = "record holds" if rows == 1 else "records hold"
     named = _namer(caller)("text_field")
     fix = f"set {named} to {field}" if caller == "dag" else f"{named} {field}"
