@@ -103,14 +103,20 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
     files, skipped = [], []
     listed = listed_inputs(uri, exclude)
     _check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
+    # every file that would be read named as compressed so as prox cannot read (a file given
+    # alone, a folder of .jsonl.bz2): the whole input would be losses, found by the
+    # refine's gate, where such names were refused at once; so their content is checked
+    read = [p for p in listed if detect_format(p) and not crawl_file_advice(p)]
+    all_unread = bool(read) and all(unread_compression(p) for p in read)
     for path in listed:
         # a crawl's WARC or WAT file holds no text a forced format reads (--format wet: no
         # conversion record, one truncated_file entry the gate fails on later): refused by
         # its name as without --format, with what to give instead
         crawl = crawl_file_advice(path)
         # a forced format the name does not show, or shows compressed so as prox cannot read
-        if fmt and not crawl and (detect_format(path) != fmt or unread_compression(path)):
-            _check_content(path, fmt)
+        if not crawl and ((fmt and detect_format(path) != fmt)
+                          or ((fmt or all_unread) and unread_compression(path))):
+            _check_content(path, fmt or detect_format(path))
         found = None if crawl else fmt or detect_format(path)
         if found is None:
             if len(listed) == 1:

@@ -1203,3 +1203,31 @@ def test_a_float32_id_past_its_whole_numbers_is_refused_not_merged(tmp_path):
         in bad[2][2]  # fmt: skip
     manifest = plan_shards(str(tmp_path), str(tmp_path / "out"), target_docs=100)
     assert index_duplicates(manifest)["duplicate_ids"] == 0
+
+
+def test_a_jsonl_file_compressed_as_prox_does_not_read_given_alone_is_refused_at_once(
+        tmp_path, capsys):
+    """``prox plan --input part-0.jsonl.bz2`` (the file alone, no --format; or a folder of
+    such files only) was refused up front before 6bf3ad3 (no file of a known format);
+    taken as JSON Lines since, it planned "1 document" and exited 0, the whole input one
+    truncated_file loss the refine's gate failed on later. It is refused at once, saying
+    what to do, as under ``--format jsonl``; a misnamed plain file is still read."""
+    import bz2
+
+    from prox_tasks.cli import main
+
+    alone = tmp_path / "part-0.jsonl.bz2"
+    alone.write_bytes(bz2.compress(("\n".join(_good(3)) + "\n").encode()))
+    assert main(["plan", "--input", str(alone), "--output", str(tmp_path / "out")]) == 1
+    err = capsys.readouterr().err
+    assert "part-0.jsonl.bz2 is not text but bzip2" in err and "bzip2 -dc" in err, err
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    folder = tmp_path / "in"  # a folder of such files only (and a README): the same
+    folder.mkdir()
+    alone.rename(folder / alone.name)
+    (folder / "README.md").write_text("the crawl\n")
+    assert main(["plan", "--input", str(folder), "--output", str(tmp_path / "out")]) == 1
+    assert "part-0.jsonl.bz2 is not text but bzip2" in capsys.readouterr().err
+    alone = folder / alone.name
+    alone.write_bytes(("\n".join(_good(2, "p")) + "\n").encode())  # misnamed text: read
+    assert [d.id for d in read_documents(str(alone))] == ["p0", "p1"]
