@@ -205,7 +205,7 @@ def test_book_unfinished_leaves_a_try_marked_failed_to_book_its_own_stop(tmp_pat
     from prox_tasks.catalog import Catalog
     from prox_tasks.pipeline import refresh
 
-    docs = 600
+    docs = 6000  # a shard far longer than the 2 s before the SIGTERM, even on a fast machine
     crawl = write_jsonl(tmp_path / "crawl" / "part-0.jsonl", repeated_rows(docs))
     run = {"dag_id": DAG, "run_id": "manual__marked", "map_index": -1}
     [item] = _planned(tmp_path, crawl, "marked", docs, {**run, "task_id": "plan", "try_number": 1})
