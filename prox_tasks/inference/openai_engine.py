@@ -19,7 +19,7 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
   (counted as ``failed``).
 - A prompt the server rejects as such (400, 413, 422: e.g. longer than its context) is not
   retried: it becomes an empty completion (``failed``) the executor's policy handles.
-- Any other answer (401/403: the key; 404: the model name or URL; another 4xx) means the
+- Any other answer (401: the key; 404: the model name or URL; another 4xx but 403) means the
   deployment is wrong, not the document: :class:`PoolMisconfigured` at once (at load when
   a server's ``/v1/models`` answers so), naming the server and status, so no shard is
   published with every document left unrefined; the refine DAG fails its task without
@@ -54,7 +54,7 @@ class ShardBudgetExceeded(InferenceError):
 
 
 class PoolMisconfigured(InferenceError):
-    """The pool is set up wrong, which no retry heals: a key it refuses (401/403), a URL with
+    """The pool is set up wrong, which no retry heals: a key it refuses (401), a URL with
     no OpenAI API or a model it does not serve (404), another client error of the
     deployment, a model name that does not say which of the pool's models to use. Raised at
     load or on the first request; the refine DAG fails its task at once
@@ -618,8 +618,8 @@ REJECTED_STATUSES = (400, 413, 422)
 def _classify(err: Exception) -> str:
     """``"retry"`` (transient: connection, timeout, 408/409/429, 5xx, a reply that is not a
     completion), ``"rejected"`` (the prompt: :data:`REJECTED_STATUSES`),
-    ``"misconfigured"`` (the deployment: 401/403/404, another 4xx status) or ``"fatal"``
-    (an error of no known kind)."""
+    ``"misconfigured"`` (the deployment: 401/404, another 4xx status) or ``"fatal"`` (an
+    error of no known kind, or a 403: :data:`FORBIDDEN`)."""
     import json
 
     import openai
@@ -630,10 +630,17 @@ def _classify(err: Exception) -> str:
     if isinstance(err, openai.APIStatusError):
         if err.status_code in (408, 409, 429) or err.status_code >= 500:
             return "retry"
+        if err.status_code == FORBIDDEN:
+            return "fatal"
         return "rejected" if err.status_code in REJECTED_STATUSES else "misconfigured"
-    if _status_of(err) in (401, 403, 404):  # /models, asked with httpx itself
+    if _status_of(err) in (401, 404):  # /models, asked with httpx itself
         return "misconfigured"
     return "fatal"
+
+
+#: Not taken as a pool set up wrong: a gateway's firewall answers 403 to a burst of
+#: requests (AWS WAF's rate rules do by default), which the DAG's next try may get past.
+FORBIDDEN = 403
 
 
 class MalformedReply(RuntimeError):
@@ -665,9 +672,13 @@ def _what_to_do(err: BaseException | None) -> str:
     import openai
 
     status = _status_of(err)
-    if status in (401, 403):
+    if status == 401:
         return ("the server refuses the key: set PROX_OPENAI_API_KEY to the key it was "
                 "started with (--api-key), on every worker")
+    if status == FORBIDDEN:
+        return ("the server or a gateway before it refuses the key, or limits requests: "
+                "set PROX_OPENAI_API_KEY to the key it was started with (--api-key), on "
+                "every worker, or see the gateway's rate rules")
     if status == 404:
         return ("no OpenAI-compatible API at this URL, or not the served model's name: "
                 "give the base URL with its /v1 (http://HOST:8000/v1), and check the served "
