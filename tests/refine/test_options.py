@@ -178,3 +178,43 @@ def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp
     check_refine_options(1, None, levels, str(folder), "transformers")
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
     check_refine_options(1, None, None, str(folder), "vllm")
+
+
+def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_models, tmp_path,
+                                                                       monkeypatch):
+    """NotAModelFolder refuses only a config.json naming no model type: the shipped default,
+    ``default``, a promoted registry version, refiner.json folders and Hugging Face folders
+    with a model_type — local or on S3, read there without downloading — all still pass; an
+    S3 folder whose config.json names none is refused as a local one is (read remotely)."""
+    from prox_tasks.models import resolve_model
+    from prox_tasks.refine.options import NotAModelFolder
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "no-registry"))
+    hf = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
+    put_atomic(f"{s3_models}/models/hf/config.json", json.dumps(hf))
+    put_atomic(f"{s3_models}/models/bare/config.json", json.dumps({"hidden_size": 8}))
+    put_atomic(f"{s3_models}/models/lm-weights/refiner.json", json.dumps({"kind": "causal_lm"}))
+    put_atomic(f"{s3_models}/models/lm-weights/config.json", json.dumps({"hidden_size": 8}))
+    for backend in (None, "vllm", "transformers"):
+        for model in (str(SHIPPED_MODEL), resolve_model("default").uri, resolve_model(None).uri):
+            if backend is None:  # the line tagger runs on the tagger backend only
+                check_refine_options(1, None, None, model, backend)
+        for model in ("models/hf", "models/lm", "models/lm-weights"):
+            check_refine_options(1, None, None, f"{s3_models}/{model}", backend)
+        if "dac" not in s3_models:  # a model type in the URI (the random bucket's hex) passes
+            with pytest.raises(NotAModelFolder, match="its config.json has no model_type"):
+                check_refine_options(1, None, None, f"{s3_models}/models/bare", backend)
+    # a version of an S3 registry, promoted: its folder holds what was published
+    from prox_tasks.registry.registry import ModelRegistry
+
+    folder = tmp_path / "hf"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(hf))
+    registry = ModelRegistry(f"{s3_models}/registry")
+    for published, kind in ((folder, "causal_lm"), (SHIPPED_MODEL, "line_tagger")):
+        record = registry.publish(published, "refiner", kind, {}, {}, {})
+        registry.promote("refiner", record["version"], "test")
+        model = resolve_model("promoted", registry=f"{s3_models}/registry", catalog=False).uri
+        assert model == record["uri"]
+        check_refine_options(1, None, None, model, None)
+    assert not (tmp_path / "home" / "model-cache").exists()  # read on S3, not downloaded
