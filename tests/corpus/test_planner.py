@@ -258,3 +258,32 @@ def test_a_plan_written_before_skipped_files_were_recorded_loads_with_its_id(sna
     # planned again unchanged: the same plan, its skipped files recorded
     assert plan_shards(snapshot, str(tmp_path / "out"), target_docs=7).id == manifest.id
     assert load_manifest(str(tmp_path / "out")).skipped_files == manifest.skipped_files
+
+
+def test_an_old_plan_re_opened_gets_its_skipped_files_but_a_released_one_is_not_rewritten(
+        snapshot, tmp_path):
+    """docs/storage.md: a plan written before skipped_files were recorded gets them when
+    planned again unchanged, the same id; markers_left_out only when a plan is made; the
+    plan of a released snapshot is never rewritten (its files must not change)."""
+    from prox_tasks.corpus.manifest import mark_released
+
+    (tmp_path / "snap" / "README.txt").write_text("what this is\n")
+    (tmp_path / "snap" / "_SUCCESS").write_text("")
+    old_plans = {}
+    for name in ("open", "released"):
+        manifest = plan_shards(snapshot, str(tmp_path / name), target_docs=7)
+        assert manifest.markers_left_out == 1 and len(manifest.skipped_files) == 1
+        path = tmp_path / name / "manifest.json"
+        old = json.loads(path.read_text())
+        del old["skipped_files"], old["markers_left_out"]  # as an older prox wrote it
+        path.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
+        old_plans[name] = (manifest, path.read_bytes())
+    mark_released(str(tmp_path / "released"), {"name": "r1", "manifest_id": manifest.id})
+    for name, (manifest, before) in old_plans.items():
+        again = plan_shards(snapshot, str(tmp_path / name), target_docs=7)
+        assert again.id == manifest.id and again.skipped_files == manifest.skipped_files
+        written = (tmp_path / name / "manifest.json").read_bytes()
+        assert (written == before) is (name == "released")
+        loaded = load_manifest(str(tmp_path / name))
+        assert loaded.id == manifest.id and loaded.markers_left_out == 0
+        assert loaded.skipped_files == ([] if name == "released" else manifest.skipped_files)
