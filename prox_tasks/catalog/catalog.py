@@ -486,8 +486,12 @@ class Catalog:
     def register_release(self, name: str, snapshot: str, uri: str, *,
                          quality_report_id: int | None = None,
                          model: tuple[str, str] | None = None, docs: int | None = None,
-                         notes: str | None = None) -> int:
-        """Record a release. Refuses a quality report that failed or belongs elsewhere."""
+                         notes: str | None = None, dag_run_id: str | None = None) -> int:
+        """Record a release. Refuses a quality report that failed or belongs elsewhere.
+
+        ``dag_run_id``: the Airflow run whose release task released it (None: ``prox
+        release``), kept apart from the snapshot's, which each rerun's plan overwrites.
+        """
         sid = self._id("snapshots", "name = :n", n=snapshot)
         if quality_report_id is not None:
             report = self._one("SELECT * FROM quality_reports WHERE id = :i", i=quality_report_id)
@@ -500,9 +504,10 @@ class Catalog:
         if self._one("SELECT id FROM releases WHERE name = :n", n=name) is not None:
             raise ValueError(f"release {name} exists")
         self._exec("INSERT INTO releases (name, snapshot_id, quality_report_id, model_id, uri,"
-                   " docs, notes, created_at) VALUES (:n, :s, :q, :m, :u, :d, :no, :c)",
+                   " docs, notes, dag_run_id, created_at)"
+                   " VALUES (:n, :s, :q, :m, :u, :d, :no, :r, :c)",
                    n=name, s=sid, q=quality_report_id, m=model_id, u=uri, d=docs, no=notes,
-                   c=now())
+                   r=dag_run_id, c=now())
         self.update_snapshot(snapshot, status="released")
         return self._id("releases", "name = :n", n=name)
 

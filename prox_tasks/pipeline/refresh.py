@@ -631,5 +631,5 @@ def release(snapshot: dict, dry_run: bool = False, task_try: dict | None = None)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         record = release_snapshot(snapshot["output_uri"], snapshot["release_root"],
                                   snapshot["name"], partition=snapshot["partition"],
-                                  catalog=catalog)
+                                  catalog=catalog, dag_run_id=snapshot.get("run_id"))
     return {**record, "shards": len(record["shards"]), "released": True, "dry_run": False}

@@ -82,8 +82,10 @@ def _stats(value) -> dict:
 def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None) -> list[dict]:
     """One row per snapshot (or only ``name``), oldest logical date first: catalog status (and
     ``error``, why its last refine failed) and
-    shard totals, the last gate's metrics and thresholds, the model version, the run, release
-    and ``latest``.
+    shard totals, the last gate's metrics and thresholds, the model version, the run that
+    booked its plan last (``dag_run_id``: a rerun of the date overwrites it), release (and
+    ``released_by_run_id``, the run that released it; None for ``prox release`` and releases
+    booked before the catalog kept it) and ``latest``.
 
     The catalog answers in three queries whatever the number of snapshots
     (``snapshot_summary``, releases, models); files are read only for the gate thresholds
@@ -96,7 +98,9 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
     from prox_tasks.release.pointer import latest_uri
 
     summaries = catalog.report("snapshot_summary", suite=GATE_SUITE, snapshot=name)
-    released = {r["snapshot"] for r in catalog.list_releases()}
+    # the run that released each snapshot (None: `prox release`, or booked before the
+    # catalog kept it): the snapshot's dag_run_id is the run that booked its plan last
+    released = {r["snapshot"]: r.get("dag_run_id") for r in catalog.list_releases()}
     models = _model_index(catalog) if summaries else {}
     latest_by_root: dict[str, str | None] = {}
     rows = []
@@ -132,6 +136,7 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
             "thresholds": (gate or {}).get("thresholds") or {},
             "data_docs_uri": snap["gate_report_uri"],
             "released": snap["name"] in released,
+            "released_by_run_id": released.get(snap["name"]),
             "latest": latest_by_root[root] == snap["name"],
         })
     rows.sort(key=lambda r: (r["logical_date"], r["created_at"], r["name"]))

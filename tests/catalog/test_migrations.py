@@ -17,7 +17,7 @@ TABLES = {"schema_migrations", "snapshots", "shards", "seed_sets", "models", "qu
 def test_fresh_catalog_applies_every_migration_once(catalog_url):
     catalog = Catalog(catalog_url)
     versions = [m.version for m in load_migrations()]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert [m["version"] for m in catalog.applied_migrations()] == versions
     assert TABLES <= set(inspect(catalog.engine).get_table_names())
     shard_columns = {c["name"] for c in inspect(catalog.engine).get_columns("shards")}
@@ -26,6 +26,8 @@ def test_fresh_catalog_applies_every_migration_once(catalog_url):
     assert {"logical_date", "dag_run_id", "model_version", "error"} <= snapshot_columns
     model_columns = {c["name"] for c in inspect(catalog.engine).get_columns("models")}
     assert {"registry", "promoted_at"} <= model_columns
+    release_columns = {c["name"] for c in inspect(catalog.engine).get_columns("releases")}
+    assert "dag_run_id" in release_columns
     assert catalog.migrate() == []  # idempotent
     again = Catalog(catalog_url)  # opening again migrates nothing
     assert [m["checksum"] for m in again.applied_migrations()] == \
@@ -42,8 +44,40 @@ def test_new_migrations_apply_on_the_next_open(catalog_url, tmp_path, monkeypatc
     (folder / "migrations" / "0099_snapshot_notes.sql").write_text(
         "-- a later release adds a column\nALTER TABLE snapshots ADD COLUMN notes TEXT;\n")
     catalog = Catalog(catalog_url)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 99]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 99]
     assert catalog.get_snapshot("s")["notes"] is None  # data kept, column added
+
+
+def test_a_release_booked_before_0009_keeps_working_with_no_run(catalog_url, tmp_path,
+                                                                 monkeypatch):
+    """A catalog at migration 0008 with a release row (as register_release wrote it then):
+    opening it adds the releasing run as empty, the release lists with no run, and a new
+    release books its run."""
+    from sqlalchemy import text
+
+    from prox_tasks.catalog.catalog import now
+
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    (folder / "migrations" / "0009_release_runs.sql").unlink()
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    with Catalog(catalog_url) as old:
+        for name in ("crawl-old", "crawl-new"):
+            old.register_snapshot(name, f"in/{name}", f"out/{name}")
+        report = old.add_quality_report("crawl-old", "prox_gate", True, stats={})
+        with old.engine.begin() as conn:  # the INSERT of register_release before 0009
+            conn.execute(text(
+                "INSERT INTO releases (name, snapshot_id, quality_report_id, model_id, uri,"
+                " docs, notes, created_at) VALUES ('crawl-old', (SELECT id FROM snapshots"
+                " WHERE name = 'crawl-old'), :q, NULL, 'out/crawl-old', 5, NULL, :c)"),
+                {"q": report, "c": now()})
+    monkeypatch.delenv("PROX_SQL_DIR")
+    with Catalog(catalog_url) as catalog:
+        assert catalog.applied_migrations()[-1]["version"] == 9
+        catalog.register_release("crawl-new", "crawl-new", "out/crawl-new",
+                                  dag_run_id="scheduled__2026-03-02T00:00:00+00:00")
+        runs = {r["release"]: r["dag_run_id"] for r in catalog.list_releases()}
+    assert runs == {"crawl-old": None, "crawl-new": "scheduled__2026-03-02T00:00:00+00:00"}
 
 
 def test_an_edited_applied_migration_is_refused(catalog_url, tmp_path, monkeypatch):
@@ -67,7 +101,7 @@ def test_a_failing_migration_rolls_back_and_is_not_recorded(catalog_url, tmp_pat
     with pytest.raises(DBAPIError, match="no_such_table"):  # the driver's error, either dialect
         Catalog(catalog_url)
     catalog = Catalog(catalog_url, auto_migrate=False)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert "half_done" not in inspect(catalog.engine).get_table_names()
 
 
@@ -86,7 +120,7 @@ def test_concurrent_migrations_apply_once(catalog_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8]
+    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
 
 
 def test_migration_files_are_well_named():

@@ -182,6 +182,47 @@ def test_a_failed_refine_shows_its_error_on_the_snapshot_page(client, token,
     assert "refine failed" not in _get(client, token, "/prox/snapshots/crawl-2026-03-02").text
 
 
+def test_a_released_snapshot_links_the_run_that_released_it_beside_the_latest_run(
+        client, token, catalog_with_snapshots):
+    """A rerun of the date books its plan (the snapshot's dag_run_id, as register_plan does),
+    re-reads the gate and skips the release: the page still names the releasing run. A
+    release booked before migration 0009 (no run) shows only the latest run."""
+    from sqlalchemy import text
+
+    from prox_tasks.catalog import Catalog
+
+    released_by = "scheduled__2026-03-01T00:00:00+00:00"
+    rerun = "manual__2026-03-05T09:00:00+00:00"
+    link = "/dags/prox_refine_snapshot/runs/{}".format
+    quoted = {released_by: "scheduled__2026-03-01T00%3A00%3A00%2B00%3A00",
+              rerun: "manual__2026-03-05T09%3A00%3A00%2B00%3A00"}
+    with Catalog(catalog_with_snapshots) as catalog:
+        catalog.update_snapshot("crawl-2026-03-01", dag_run_id=rerun)
+        try:
+            rows = {r["name"]: r for r in _get(client, token, "/prox/api/snapshots").json()}
+            assert rows["crawl-2026-03-01"]["released_by_run_id"] == released_by
+            assert rows["crawl-2026-03-01"]["dag_run_id"] == rerun
+            assert rows["crawl-2026-03-02"]["released_by_run_id"] is None  # quarantined
+            for url in ("/prox/snapshots/crawl-2026-03-01", "/prox/"):
+                text_ = _get(client, token, url).text
+                assert re.search(r'released by run <a target="_top" href="'
+                                 + re.escape(link(quoted[released_by])) + '"', text_), url
+                assert re.search(r'latest run <a target="_top" href="'
+                                 + re.escape(link(quoted[rerun])) + '"', text_), url
+            with catalog.engine.begin() as conn:  # as booked before the catalog kept the run
+                conn.execute(text("UPDATE releases SET dag_run_id = NULL"
+                                  " WHERE name = 'crawl-2026-03-01'"))
+            page = _get(client, token, "/prox/snapshots/crawl-2026-03-01").text
+            assert "released by run" not in page
+            assert "latest run <a" in page and link(quoted[rerun]) in page
+            assert link(quoted[released_by]) not in page
+        finally:
+            with catalog.engine.begin() as conn:
+                conn.execute(text("UPDATE releases SET dag_run_id = :r"
+                                  " WHERE name = 'crawl-2026-03-01'"), {"r": released_by})
+            catalog.update_snapshot("crawl-2026-03-01", dag_run_id=released_by)
+
+
 def test_a_corrupt_shard_file_is_named_on_the_snapshot_page_and_in_the_viewer(
         client, token, tmp_path, monkeypatch):
     """A shard file cut short after it was written (a disk filled, a bad copy): the gate

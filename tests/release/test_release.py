@@ -155,7 +155,8 @@ def test_the_release_hint_to_gate_into_the_catalog_leads_to_a_recorded_release(
     assert report is not None and report["success"]
     assert main(release) == 0
     assert "not recorded" not in capsys.readouterr().out
-    assert [r["release"] for r in catalog.list_releases()] == [name]
+    # released from the CLI: no Airflow run released it (the report shows the latest run only)
+    assert [(r["release"], r["dag_run_id"]) for r in catalog.list_releases()] == [(name, None)]
     assert catalog.get_snapshot(name)["status"] == "released"
     assert main(["gate", "--snapshot", out, "--name", name]) == 0  # again: nothing more
     assert catalog.latest_quality_report(name, "prox_gate") == report
