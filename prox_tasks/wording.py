@@ -10,6 +10,16 @@ def count(n: int | float, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
+def files_not_read(skipped: int, named: list[str], manifest: str) -> str:
+    """``2 input files of no known format not read (a.json, README.txt; …)``: files the
+    input lists that no shard holds (:attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`),
+    ``named`` the first of them, ``manifest`` the plan that lists them all."""
+    more = f" and {skipped - len(named):,} more" if skipped > len(named) else ""
+    return (f"{count(skipped, 'input file')} of no known format not read ({', '.join(named)}"
+            f"{more}; {manifest} skipped_files says why: rename them .jsonl or pass "
+            "--format jsonl to read JSON Lines)")
+
+
 def a_type(value: object) -> str:
     """``an int``, ``a list``: the type of ``value`` with its article, for a message saying
     what a field holds instead of what it should."""

@@ -20,7 +20,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from prox_tasks.wording import by_reason, count  # here for the commands too: one implementation
+from prox_tasks.wording import (  # here for the commands too: one implementation
+    by_reason,
+    count,
+    files_not_read,
+)
 
 #: Where :func:`emit` prints (None: ``sys.stdout``); set by :func:`stdout_for_the_result`.
 _result_stream = None
@@ -201,12 +205,7 @@ def files_skipped(skipped: int, named: list[str], manifest: str) -> str:
     """``, 2 input files of no known format not read (a.json, README.txt; …)``: files the
     input lists that no shard holds (:attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`);
     empty when none."""
-    if not skipped:
-        return ""
-    more = f" and {skipped - len(named):,} more" if skipped > len(named) else ""
-    return (f", {count(skipped, 'input file')} of no known format not read ({', '.join(named)}"
-            f"{more}; {manifest} skipped_files says why: rename them .jsonl or pass "
-            "--format jsonl to read JSON Lines)")
+    return f", {files_not_read(skipped, named, manifest)}" if skipped else ""
 
 
 def table(rows: list[dict], max_width: int = 40) -> list[str]:

@@ -294,13 +294,12 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
 
     if result.metrics.get("input_files_skipped"):
         from prox_tasks.corpus import load_manifest
+        from prox_tasks.wording import files_not_read
 
         skipped = [f["uri"] for f in load_manifest(output_uri).skipped_files]
-        log.warning("gate: %s %s of no known format not read, in no shard (%s%s): the plan's "
-                    "skipped_files says why; rename them .jsonl or pass --format jsonl "
-                    "(format=) and refine again to include them", len(skipped),
-                    "input file" if len(skipped) == 1 else "input files", ", ".join(skipped[:3]),
-                    f" and {len(skipped) - 3:,} more" if len(skipped) > 3 else "")
+        log.warning("gate: %s, in no shard: refine again to include them",
+                    files_not_read(len(skipped), skipped[:3],
+                                   join_uri(output_uri, "manifest.json")))
     if not result.passed and (note := not_refined_note(result.metrics)):
         log.error("gate: %s", note)
     for line in failure_lines(checks):

@@ -516,5 +516,7 @@ def test_the_gate_names_input_files_the_plan_did_not_read(tmp_path, caplog):
     with caplog.at_level("WARNING"):
         result = run_gate(str(tmp_path / "out"))
     assert result.metrics["input_files_skipped"] == 1
-    assert "gate: 1 input file of no known format not read, in no shard (file://" in caplog.text
+    assert "gate: 1 input file of no known format not read (file://" in caplog.text
+    assert "manifest.json skipped_files says why" in caplog.text
+    assert "in no shard: refine again to include them" in caplog.text
     assert "part-00000-c0ffee.json" in caplog.text and "--format jsonl" in caplog.text
