@@ -231,7 +231,7 @@ def label_corpus(
     """
     from prox_tasks.corpus import Quarantine, quarantine_beside
     from prox_tasks.corpus.jsonl import dumps_line
-    from prox_tasks.labeling.warc import WARC_SETTING
+    from prox_tasks.labeling.warc import warc_setting
     from prox_tasks.storage import open_uri
 
     quarantine = Quarantine()
@@ -299,7 +299,7 @@ def label_corpus(
                         refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
                         if needs == "html" and warc_uris and refers_to:  # the join's miss
                             detail += (f", and its WARC-Refers-To {refers_to} is no HTML "
-                                       f"response of the {WARC_SETTING[caller]} files "
+                                       f"response of the WARC files given ({warc_setting(caller)}) "
                                        "(absent, or not HTML)")
                         quarantine.add(doc.source, doc.offset, f"missing_{needs}", detail,
                                        doc_id=doc.id)
@@ -339,7 +339,7 @@ def label_corpus(
                                                                          quarantine_uri))]
             raise empty_input(input_uri, files)
         if warc_uris and counts["read"] and not counts["warc_joined"]:  # nothing published
-            raise ValueError(f"{WARC_SETTING[caller]}: none of the {counts['read']:,} documents "
+            raise ValueError(f"{warc_setting(caller)}: none of the {counts['read']:,} documents "
                              "read has its "
                              f"response among the {warc_html.total:,} HTML responses of "
                              f"{', '.join(warc_uris)} (a WET record's WARC-Refers-To names "

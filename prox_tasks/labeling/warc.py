@@ -20,15 +20,23 @@ log = logging.getLogger(__name__)
 #: The names a folder's or glob's WARC files have (a crawl's WET and WAT files, in
 #: ``.warc.wet.gz`` and ``.warc.wat.gz``, hold no response and are not read).
 WARC_EXTENSIONS = (".warc", ".warc.gz", ".warc.zst")
-#: How a message names the WARC files to whoever gave them (``caller``,
-#: :data:`prox_tasks.setting_names.CALLERS`): ``prox label``'s option, the seed DAG's Param.
-WARC_SETTING = {"cli": "--warc", "dag": "warc_uris"}
+
+
+def warc_setting(caller: str = "cli") -> str:
+    """How a message names the WARC files to whoever gave them (``caller``,
+    :data:`prox_tasks.setting_names.CALLERS`): ``--warc`` (``prox label``) or ``the
+    warc_uris Param`` (the seed DAG)."""
+    from prox_tasks.setting_names import setting_name
+
+    return setting_name("warc_uris", caller, cli_options={"warc_uris": "--warc"})
 
 
 def given(uri: str, caller: str = "cli") -> str:
-    """``--warc URI`` (``prox label``) or ``warc_uris URI`` (the seed DAG): how a message
-    about a WARC file names it, so its user knows which setting to change."""
-    return f"{WARC_SETTING[caller]} {uri}"
+    """``URI (--warc)`` or ``URI (the warc_uris Param)``: how a message about a WARC file
+    names it, so its user knows which setting to change."""
+    return f"{uri} ({warc_setting(caller)})"
+
+
 _CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?([A-Za-z0-9_.:-]+)""", re.I)
 
 
@@ -93,7 +101,7 @@ def warc_files(warc_uris: list[str], caller: str = "cli") -> list[str]:
         named = [p for p in listed if p == to_uri(uri) or p.lower().endswith(WARC_EXTENSIONS)]
         for path in sorted(set(listed) - set(named)):
             log.warning("%s: skipping %s: not named like a WARC file (%s)",
-                        WARC_SETTING[caller], path, ", ".join(WARC_EXTENSIONS))
+                        warc_setting(caller), path, ", ".join(WARC_EXTENSIONS))
         if not named:
             raise FileNotFoundError(f"{given(uri, caller)}: no WARC file there (a file, or a folder or "
                                     f"glob of files named {', '.join(WARC_EXTENSIONS)})")
@@ -217,7 +225,7 @@ class WarcResponses(Mapping):
             record_id, uri = self.duplicates[0]
             log.warning("%s: %d HTML responses repeat a WARC-Record-ID indexed before "
                         "(e.g. %s in %s, first in %s): the first is kept",
-                        WARC_SETTING[caller], len(self.duplicates),
+                        warc_setting(caller), len(self.duplicates),
                         record_id, uri, self._index[record_id][0])
 
     def __len__(self) -> int:

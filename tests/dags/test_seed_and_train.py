@@ -263,11 +263,11 @@ def test_the_seed_dag_s_warc_errors_name_the_warc_uris_param(dagbag, tmp_path, c
     if fault == "a WARC file cut short":
         # cut inside a record (the responses are of one size: 2/3 would cut between two)
         warc.write_bytes(warc.read_bytes()[: warc.stat().st_size * 2 // 3 + 50])
-        given, says = warc, f"warc_uris {warc.as_uri()}: "
+        given, says = warc, f"{warc.as_uri()} (the warc_uris Param): "
     else:
         given = tmp_path / "no-warc"
         given.mkdir()
-        says = f"warc_uris {given}: no WARC file there"
+        says = f"{given} (the warc_uris Param): no WARC file there"
     dag = dagbag.get_dag("prox_seed_label")
     run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()), **_declared(dag, {
         "input_uri": str(wet), "warc_uris": [str(given)], "teacher": "html",

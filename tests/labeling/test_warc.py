@@ -200,7 +200,8 @@ def test_a_wet_record_whose_response_is_in_no_warc_file_is_quarantined_saying_so
     summary = json.loads(capsys.readouterr().out)
     assert summary["quarantined"] == {"missing_html": 1} and summary["written"] == 1
     [row] = [json.loads(line) for line in open(summary["quarantine"])]
-    assert ("WARC-Refers-To urn:uuid:0000-lost is no HTML response of the --warc files"
+    assert ("WARC-Refers-To urn:uuid:0000-lost is no HTML response of the WARC files given "
+            "(--warc)"
             in row["detail"])
 
 
