@@ -114,6 +114,7 @@ class LLMTeacher(Teacher):
         url, key = resolve_endpoint(base_url, api_key_env, conn_id)
         self.base_url, self.model = url, model
         self.conn_id = None if base_url else conn_id  # the URL and key came from it
+        self.api_key_env, self.key_conn_id = api_key_env, conn_id  # where the key comes from
         self.concurrency = max(1, int(concurrency))
         self.doc_max_tokens, self.chunk_max_tokens = doc_max_tokens, chunk_max_tokens
         self.max_output_tokens, self.temperature = max_output_tokens, temperature
@@ -141,6 +142,24 @@ class LLMTeacher(Teacher):
         connection it came from, whose host or password is the one to fix."""
         url = self.redact(self.base_url)
         return f"{url} (Airflow connection {self.conn_id!r})" if self.conn_id else url
+
+    def _what_to_do(self, status: int | None) -> str:
+        """What fixes a failure the endpoint answered with ``status``: a refused key, or a
+        wrong URL or model name, is fixed where the teacher is configured (running again
+        heals neither); anything else (down, overloaded, no API's answer) by running again."""
+        if status in (401, 403):
+            where = (f"as the password (or extra.api_key) of the Airflow connection "
+                     f"{self.key_conn_id!r}" if self.key_conn_id else
+                     f"in the environment variable {self.api_key_env or 'OPENAI_API_KEY'} "
+                     "(prox label --api-key-env VAR names another)")  # fmt: skip
+            return f"the endpoint refuses the key: put the key it expects {where}, then run again"
+        if status == 404:
+            where = (f"the Airflow connection {self.conn_id!r}'s host and schema" if self.conn_id
+                     else "--base-url")  # fmt: skip
+            return (f"no chat API at this URL, or no model {self.model!r} there: give the "
+                    f"base URL with its /v1 (http://HOST:8000/v1; {where}) and a model its "
+                    "/v1/models lists (--model), then run again")  # fmt: skip
+        return "run again when it answers"
 
     # -- labeling ---------------------------------------------------------------------
     def label(self, text: str, gold: str | None = None) -> Label:
@@ -189,8 +208,8 @@ class LLMTeacher(Teacher):
                 cached = " (the answers so far are cached)" if self.cache.folder else ""
                 raise TeacherUnavailable(
                     f"the llm teacher's endpoint failed a {request.kind} request: {err} "
-                    f"(endpoint {self.endpoint()}); nothing was written: run again when it "
-                    f"answers{cached}") from None  # fmt: skip
+                    f"(endpoint {self.endpoint()}); nothing was written: "
+                    f"{self._what_to_do(err.status)}{cached}") from None  # fmt: skip
             log.warning("llm teacher: %s request rejected: %s", request.kind, err)
             return {"error": f"request_failed:{err.status}", "detail": str(err)}
         answer = self.redact(answer)

@@ -97,3 +97,24 @@ def test_a_connection_without_a_usable_url_is_named(monkeypatch, connection, say
     with pytest.raises(ValueError, match=says) as caught:
         get_teacher("llm", conn_id="teacher_llm", model="m")
     assert "Airflow connection 'teacher_llm'" in str(caught.value)
+
+
+@pytest.mark.parametrize("status, says", [
+    (401, "put the key it expects in the environment variable TEACHER_KEY"),
+    (403, "put the key it expects in the environment variable TEACHER_KEY"),
+    (404, "give the base URL with its /v1 (http://HOST:8000/v1; --base-url) and a model"),
+    (503, "run again when it answers"),
+])  # fmt: skip
+def test_the_error_says_what_fixes_the_failure(tmp_path, capsys, status, says):
+    """A wrong key, or a base URL without /v1 or a model name the endpoint does not serve
+    (vLLM answers 404 to both), said "run again when it answers": running again fails the
+    same way. The message now names what to fix; an outage still says to run again."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "0", "text": TEXT}) + "\n")
+    with _endpoint(status, b'{"error": "no"}', []) as server:
+        code = main(["label", "--input", str(src), "--output", str(tmp_path / "l.jsonl"),
+                     "--teacher", "llm", "--base-url", server.url, "--model", "m",
+                     "--api-key-env", "TEACHER_KEY", "--timeout", "5"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "TeacherUnavailable" in err and says in err
+    assert status >= 500 or "run again when it answers" not in err
