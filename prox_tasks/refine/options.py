@@ -48,6 +48,8 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
             from prox_tasks.inference.loading import check_openai_pools
 
             check_openai_pools(backend_options or {})
+        if settings.get("kind", "causal_lm") == "causal_lm":
+            _refuse_constraints_it_cannot_keep(backend_options or {}, backend)
         if threshold is not None and settings.get("kind", "causal_lm") == "causal_lm":
             # the engines refused it only once loaded, as an option named line_threshold
             raise ValueError(f"a keep threshold (--keep-threshold, the keep_threshold Param) "
@@ -79,6 +81,20 @@ def _refuse_generative_options(backend_options: dict, model_uri: str) -> None:
                          f"transformers and openai backends); {model_uri} is a line-tagger "
                          f"model, run by the tagger backend: leave {'it' if one else 'them'} "
                          "out")
+
+
+def _refuse_constraints_it_cannot_keep(backend_options: dict, backend: str | None) -> None:
+    """Refuse constrained decoding (``--constrained``) where the backend that will run the
+    model (``transformers``, named or chosen where vLLM is not installed) cannot constrain
+    it: the engine refused it only once a shard ran, after the plan and the folder's claim,
+    as ``constrained=True``."""
+    from prox_tasks.inference.loading import default_backend
+
+    if backend_options.get("constrained") and (backend or default_backend()) == "transformers":
+        raise ValueError("--constrained (constrained decoding, the constrained backend option) "
+                         "needs an engine that masks the model's output: the vllm or openai "
+                         "backend; the transformers backend cannot. Leave it out, or run "
+                         "--backend vllm")  # fmt: skip
 
 
 def check_model_at(model_uri: str, backend: str | None = None) -> dict:

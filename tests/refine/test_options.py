@@ -218,3 +218,22 @@ def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_model
         assert model == record["uri"]
         check_refine_options(1, None, None, model, None)
     assert not (tmp_path / "home" / "model-cache").exists()  # read on S3, not downloaded
+
+
+def test_constrained_decoding_on_transformers_is_refused_before_planning(tiny_model, tmp_path,
+                                                                          capsys):
+    """`prox refine --backend transformers --constrained` planned and claimed the folder, then
+    the shard failed with "cannot constrain decoding; drop constrained=True" (a Python name)."""
+    from prox_tasks.cli import main
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model",
+                 str(tiny_model), "--backend", "transformers", "--constrained",
+                 "--no-progress"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert "--constrained (constrained decoding" in err and "run --backend vllm" in err
+    assert not (out / "manifest.json").exists()
+    check_refine_options(1, None, {"constrained": False}, str(tiny_model), "transformers")
+    check_refine_options(1, None, {"constrained": True}, str(tiny_model), "openai")
