@@ -294,9 +294,15 @@ def check_settings_fit(backend: str | None, settings: dict, where: str) -> dict:
     """
     if runs_on(backend, settings):
         return settings
+    # say which way out: the backend named (--backend, the DAG's backend Param), or the model
     if backend == "tagger":
-        raise ValueError(f"{where} is a generative model; the tagger backend cannot run it")
-    raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r}")
+        raise ValueError(f"{where} is a generative model; the tagger backend cannot run it: "
+                         "run it on the vllm, transformers or openai backend (--backend), or "
+                         "give a line-tagger model (a keep threshold, which prox calibrate "
+                         "picks, is a line tagger's only)")  # fmt: skip
+    raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r} ({where} is "
+                     "a line-tagger model): leave the backend out (or name tagger), or give a "
+                     "generative model (--model)")  # fmt: skip
 
 
 def backend_for(backend: str | None, model: str | os.PathLike | None) -> str | None:

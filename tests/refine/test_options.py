@@ -237,3 +237,17 @@ def test_constrained_decoding_on_transformers_is_refused_before_planning(tiny_mo
     assert not (out / "manifest.json").exists()
     check_refine_options(1, None, {"constrained": False}, str(tiny_model), "transformers")
     check_refine_options(1, None, {"constrained": True}, str(tiny_model), "openai")
+
+
+def test_a_line_tagger_on_a_generative_backend_says_what_to_do(tmp_path, capsys):
+    """`prox refine --model default --backend transformers` said only "the line tagger runs
+    on the tagger backend, not 'transformers'"; it now names the model and both ways out."""
+    from prox_tasks.cli import main
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
+                 "default", "--backend", "transformers", "--no-progress"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"({SHIPPED_MODEL} is a line-tagger model): leave the backend out (or name " \
+        "tagger), or give a generative model (--model)" in err
