@@ -80,7 +80,9 @@ def _refuse_generative_options(backend_options: dict, model_uri: str) -> None:
         raise ValueError(f"{named} {'is' if one else 'are'} for generative models (the vllm, "
                          f"transformers and openai backends); {model_uri} is a line-tagger "
                          f"model, run by the tagger backend: leave {'it' if one else 'them'} "
-                         "out")
+                         "out, or give the generative model with --model (with --doc-model "
+                         "and --chunk-model too: a model folder, e.g. the document level's, "
+                         "is still needed)")  # fmt: skip
 
 
 def _refuse_constraints_it_cannot_keep(backend_options: dict, backend: str | None) -> None:

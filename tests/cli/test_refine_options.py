@@ -101,3 +101,15 @@ def test_generative_options_for_a_tagger_model_are_refused_by_their_names_before
     assert code == 1 and "--doc-model, --request-timeout are for generative models" in err, err
     assert "leave them out" in err and "[" not in err and "doc_model" not in err
     assert not out.exists()  # refused before the plan
+
+
+def test_level_folders_without_a_model_say_to_give_the_model(tmp_path, capsys):
+    """``--doc-model D --chunk-model C`` alone (ProX's two released models, as docs/inference.md
+    shows them) resolved the shipped tagger and said only "leave them out"; it now says to
+    give the generative model with ``--model`` too."""
+    docs = tmp_path / "in.jsonl"
+    docs.write_text(json.dumps({"id": 1, "text": ARTICLE}) + "\n")
+    code = main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                 "--doc-model", str(tmp_path), "--chunk-model", str(tmp_path), "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and "or give the generative model with --model (with --doc-model" in err
