@@ -51,7 +51,10 @@ def missing_teacher_input(teacher: str, needs: str, field: str, checked: int, in
         if needs == "html" and refers_to == 0:  # rows converted by a tool: nothing to join on
             joins = (": none of them has a refers_to to join on; a WET record has it from its "
                      "WARC-Refers-To, a JSON Lines or Parquet row needs a refers_to field "
-                     "holding its response's WARC-Record-ID (<urn:uuid:…>; docs/teachers.md)")
+                     "holding its response's WARC-Record-ID (<urn:uuid:…>; docs/teachers.md); "
+                     "rows that carry only url and warc_date (another tool's conversion) get "
+                     "their HTML from prox_tasks.labeling.warc.html_by_capture(WARC files): "
+                     "write it into their html field first")  # fmt: skip
         where = f" (nor a response in the WARC files given{joins})"
     other = "--teacher" if caller == "cli" else "the teacher Param"
     return MissingTeacherInput(

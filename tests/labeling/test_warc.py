@@ -381,3 +381,28 @@ def test_json_rows_with_warc_but_no_refers_to_are_told_the_field_that_joins_them
     assert main(["label", "--json", "--input", str(rows), "--warc", str(warc), "--teacher",
                  "html", "--output", str(tmp_path / "l.jsonl")]) == 0
     assert json.loads(capsys.readouterr().out)["warc"]["joined"] == 1
+
+
+def test_rows_with_url_and_capture_date_are_told_how_to_join_their_warc(tmp_path, capsys):
+    """Real rows that another tool converted from a real WARC (dolma's: url and warc_date,
+    no refers_to) with --warc were told only of refers_to, which such rows lack. The message
+    now names html_by_capture, and what it says works: the rows given their html label."""
+    from prox_tasks.labeling.warc import html_by_capture
+
+    rows_in = SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz"
+    warc = SHARED / "dolma_cc" / "warc"
+    code = main(["label", "--input", str(rows_in), "--warc", str(warc), "--teacher", "html",
+                 "--output", str(tmp_path / "l.jsonl")])  # fmt: skip
+    assert code == 1
+    assert "rows that carry only url and warc_date (another tool's conversion) get their " \
+        "HTML from prox_tasks.labeling.warc.html_by_capture(WARC files)" in capsys.readouterr().err
+    by_capture = html_by_capture([str(warc)])
+    with gzip.open(rows_in, "rt", encoding="utf-8") as fh:
+        rows = [json.loads(line) for line in fh][:5]
+    for row in rows:
+        row["html"] = by_capture[(row["url"], row["warc_date"])][0]
+    given = tmp_path / "rows.jsonl"
+    given.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    assert main(["label", "--json", "--input", str(given), "--teacher", "html", "--output",
+                 str(tmp_path / "l.jsonl")]) == 0  # fmt: skip
+    assert json.loads(capsys.readouterr().out)["valid"] == 5
