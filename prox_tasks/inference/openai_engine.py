@@ -713,6 +713,19 @@ def _asked_wait(headers) -> float:
     return max(0.0, seconds)
 
 
+def check_seconds_settings(options: dict) -> None:
+    """Refuse, before anything is planned, a request timeout or shard budget the engine would
+    refuse once loaded (``--request-timeout``/``--shard-budget`` are checked by the command
+    line; ``PROX_OPENAI_TIMEOUT``/``PROX_OPENAI_SHARD_BUDGET`` were read only by each shard).
+
+    Raises:
+        ValueError: Not a number of seconds above 0, naming where it came from.
+    """
+    _seconds_setting(options.get("timeout"), "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
+    _seconds_setting(options.get("shard_budget"), "shard_budget", "PROX_OPENAI_SHARD_BUDGET",
+                     None)  # fmt: skip
+
+
 def _seconds_setting(value: float | str | None, option: str, env: str,
                      default: float | None) -> float | None:
     """A setting in seconds: ``value`` (the ``option``), else the variable ``env``, else

@@ -46,8 +46,10 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
             _refuse_generative_options(backend_options or {}, model_uri)
         elif backend == "openai":
             from prox_tasks.inference.loading import check_openai_pools
+            from prox_tasks.inference.openai_engine import check_seconds_settings
 
             check_openai_pools(backend_options or {})
+            check_seconds_settings(backend_options or {})
         if settings.get("kind", "causal_lm") == "causal_lm":
             _refuse_constraints_it_cannot_keep(backend_options or {}, backend)
         if threshold is not None and settings.get("kind", "causal_lm") == "causal_lm":

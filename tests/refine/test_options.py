@@ -251,3 +251,26 @@ def test_a_line_tagger_on_a_generative_backend_says_what_to_do(tmp_path, capsys)
     err = capsys.readouterr().err
     assert f"({SHIPPED_MODEL} is a line-tagger model): leave the backend out (or name " \
         "tagger), or give a generative model (--model)" in err
+
+
+@pytest.mark.parametrize("variable, value", [("PROX_OPENAI_TIMEOUT", "abc"),
+                                             ("PROX_OPENAI_SHARD_BUDGET", "10m")])
+def test_a_bad_openai_seconds_variable_is_refused_before_planning(tmp_path, capsys,
+                                                                  monkeypatch, variable, value):
+    """A PROX_OPENAI_TIMEOUT or PROX_OPENAI_SHARD_BUDGET that is no number of seconds was read
+    only by the shard: the snapshot was planned, its folder claimed and booked, then every
+    shard failed. It is refused first, as --request-timeout/--shard-budget are."""
+    from prox_tasks.cli import main
+
+    monkeypatch.setenv(variable, value)
+    lm = tmp_path / "lm"  # a Hugging Face folder: all the openai backend reads is checked
+    lm.mkdir()
+    (lm / "config.json").write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
+                 "--backend", "openai", "--servers", "http://127.0.0.1:9/v1",
+                 "--no-progress"]) == 1  # fmt: skip
+    assert f"{variable} must be a number of seconds, not {value!r}" in capsys.readouterr().err
+    assert not out.exists()
