@@ -209,18 +209,28 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
     return levels
 
 
-def check_openai_pools(options: dict) -> None:
+def check_openai_pools(options: dict, refines_here: bool = False) -> None:
     """Refuse, before anything is planned, openai options that give one level a pool and
     leave the other without (the check :func:`load_backend` makes once the model is loaded).
 
-    Only where the options name a level's pool (``prox refine --doc-servers``): the refine
-    DAG's plan task may run on a worker where the pools' variables are not set.
+    Only where the options name a level's pool (``prox refine --doc-servers``), or where
+    ``refines_here`` (``prox refine``: the process that plans refines too, so its variables
+    are the ones its shards read): the refine DAG's plan task may run on a worker where the
+    pools' variables are not set.
 
     Raises:
-        ValueError: A level has no pool (:func:`_openai_levels`).
+        ValueError: A level has no pool (:func:`_openai_levels`), or with ``refines_here``
+            neither has one.
     """
-    if any(options.get(f"{level}_servers") for level in ("doc", "chunk")):
-        _openai_levels(options, options)
+    from prox_tasks.inference.openai_engine import NO_SERVERS, servers_from_environment
+
+    if refines_here or any(options.get(f"{level}_servers") for level in ("doc", "chunk")):
+        levels = _openai_levels(options, options)
+        for chosen in levels.values():
+            # a level with no pool of its own takes the engine's default, PROX_OPENAI_SERVERS
+            servers = chosen.get("servers") or servers_from_environment()
+            if not servers and refines_here:
+                raise ValueError(NO_SERVERS)  # else it planned, claimed, and failed each shard
 
 
 def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):

@@ -126,6 +126,13 @@ class _Server:
     errors: dict = field(default_factory=dict)
 
 
+#: Said when the openai backend is given no server at all: by the engine, and by prox refine
+#: before it plans.
+NO_SERVERS = ("the openai backend needs at least one server URL: prox refine --servers "
+              "URL[,URL...], or PROX_OPENAI_SERVERS in the environment (the refine DAG's way: "
+              "set it on its workers; docs/deploy.md)")
+
+
 def servers_from_environment(level: str | None = None) -> list[str]:
     """The base URLs a deployment sets for its pool: ``PROX_OPENAI_SERVERS`` (both levels),
     or with ``level`` (``doc``, ``chunk``) that level's ``PROX_OPENAI_DOC_SERVERS`` /
@@ -199,9 +206,7 @@ class OpenAIEngine:
             servers = [s for s in servers.split(",") if s.strip()]
         if not servers:
             # named as each caller sets it: a `servers` option is no setting of a user's
-            raise ValueError("the openai backend needs at least one server URL: prox refine "
-                             "--servers URL[,URL...], or PROX_OPENAI_SERVERS in the environment "
-                             "(the refine DAG's way: set it on its workers; docs/deploy.md)")
+            raise ValueError(NO_SERVERS)
         if on_failure not in ("raise", "empty"):
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]

@@ -131,7 +131,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         or resolve_model(model, name=model_name, catalog_url=catalog_url)  # fmt: skip
     model = resolved.uri
     # before any output
-    settings = check_refine_options(workers, checkpoint_every, backend_options, model, backend)
+    settings = check_refine_options(workers, checkpoint_every, backend_options, model, backend,
+                                    refines_here=True)
     # the backend of shards reused (their results name none): the one asked for, and a line
     # tagger runs on the tagger backend only; a generative model's automatic choice is the
     # machine's that refined them, unknown here

@@ -12,7 +12,7 @@ import os
 
 def check_refine_options(workers: int | None, checkpoint_every: int | None,
                          backend_options: dict | None, model_uri: str | None,
-                         backend: str | None = None) -> dict:
+                         backend: str | None = None, refines_here: bool = False) -> dict:
     """Refuse options that cannot work.
 
     Args:
@@ -22,6 +22,9 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
         model_uri: The model as resolved (:func:`prox_tasks.models.resolve_model`).
         backend: The backend asked for (None: chosen from the model); the model, local or
             on S3, is checked to fit it (:func:`check_model_at`).
+        refines_here: This process refines the shards too (``prox refine``, not the DAG's
+            plan task): the environment it sees is the shards', so an openai pool missing
+            from it is refused now.
 
     Returns:
         The model's ``refiner.json`` settings ({} for a Hugging Face folder, or no model).
@@ -48,7 +51,7 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
             from prox_tasks.inference.loading import check_openai_pools
             from prox_tasks.inference.openai_engine import check_seconds_settings
 
-            check_openai_pools(backend_options or {})
+            check_openai_pools(backend_options or {}, refines_here)
             check_seconds_settings(backend_options or {})
         if settings.get("kind", "causal_lm") == "causal_lm":
             _refuse_constraints_it_cannot_keep(backend_options or {}, backend)

@@ -274,3 +274,28 @@ def test_a_bad_openai_seconds_variable_is_refused_before_planning(tmp_path, caps
                  "--no-progress"]) == 1  # fmt: skip
     assert f"{variable} must be a number of seconds, not {value!r}" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_prox_refine_on_openai_with_no_pool_at_all_is_refused_before_planning(tmp_path, capsys,
+                                                                               monkeypatch):
+    """`prox refine --backend openai` with no --servers and no PROX_OPENAI_SERVERS planned the
+    snapshot, claimed and booked the folder, then failed every shard saying to give
+    --servers. prox refine refines in the process (and environment) that plans, so it is
+    refused first; the DAG's plan task, whose worker may lack the pool's variables, is not."""
+    from prox_tasks.cli import main
+
+    for variable in ("PROX_OPENAI_SERVERS", "PROX_OPENAI_DOC_SERVERS",
+                     "PROX_OPENAI_CHUNK_SERVERS"):  # fmt: skip
+        monkeypatch.delenv(variable, raising=False)
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    (lm / "config.json").write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
+                 "--backend", "openai", "--no-progress"]) == 1  # fmt: skip
+    assert "the openai backend needs at least one server URL: prox refine --servers" \
+        in capsys.readouterr().err
+    assert not out.exists()
+    check_refine_options(1, None, {}, str(lm), "openai")  # the DAG's plan task: not refused
