@@ -220,9 +220,13 @@ def check_openai_pools(options: dict, refines_here: bool = False) -> None:
 
     Raises:
         ValueError: A level has no pool (:func:`_openai_levels`), or with ``refines_here``
-            neither has one.
+            neither has one; a server address that is no http(s) URL.
     """
-    from prox_tasks.inference.openai_engine import NO_SERVERS, servers_from_environment
+    from prox_tasks.inference.openai_engine import (
+        NO_SERVERS,
+        check_server_urls,
+        servers_from_environment,
+    )
 
     if refines_here or any(options.get(f"{level}_servers") for level in ("doc", "chunk")):
         levels = _openai_levels(options, options)
@@ -231,6 +235,8 @@ def check_openai_pools(options: dict, refines_here: bool = False) -> None:
             servers = chosen.get("servers") or servers_from_environment()
             if not servers and refines_here:
                 raise ValueError(NO_SERVERS)  # else it planned, claimed, and failed each shard
+            listed = servers.split(",") if isinstance(servers, str) else servers
+            check_server_urls(url.strip() for url in listed if url.strip())
 
 
 def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):

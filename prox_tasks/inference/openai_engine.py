@@ -133,6 +133,24 @@ NO_SERVERS = ("the openai backend needs at least one server URL: prox refine --s
               "set it on its workers; docs/deploy.md)")
 
 
+def check_server_urls(urls) -> None:
+    """Refuse a server address that is no ``http(s)://HOST…`` URL (``127.0.0.1:8000/v1``):
+    httpx refused it at load as an unsupported protocol, which was told as a server not
+    answering ("start the server") and retried.
+
+    Raises:
+        ValueError: Naming the address and the form to give.
+    """
+    from urllib.parse import urlparse
+
+    for url in urls:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"{url!r} is no server base URL: give it as http://HOST:PORT/v1 "
+                             "(https:// behind TLS) in --servers, --doc-servers, "
+                             "--chunk-servers or their PROX_OPENAI_*SERVERS variables")  # fmt: skip
+
+
 def servers_from_environment(level: str | None = None) -> list[str]:
     """The base URLs a deployment sets for its pool: ``PROX_OPENAI_SERVERS`` (both levels),
     or with ``level`` (``doc``, ``chunk``) that level's ``PROX_OPENAI_DOC_SERVERS`` /
@@ -210,6 +228,7 @@ class OpenAIEngine:
         if on_failure not in ("raise", "empty"):
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]
+        check_server_urls(self.urls)
         self.api_key = api_key or os.environ.get("PROX_OPENAI_API_KEY") or "EMPTY"
         self.timeout = _seconds_setting(timeout, "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
         self.shard_budget = _seconds_setting(shard_budget, "shard_budget",

@@ -299,3 +299,26 @@ def test_prox_refine_on_openai_with_no_pool_at_all_is_refused_before_planning(tm
         in capsys.readouterr().err
     assert not out.exists()
     check_refine_options(1, None, {}, str(lm), "openai")  # the DAG's plan task: not refused
+
+
+def test_a_server_address_without_its_scheme_is_refused_before_planning(tmp_path, capsys):
+    """`--servers 127.0.0.1:8000/v1` (no http://) planned the snapshot, then every shard
+    failed with "UnsupportedProtocol … nothing answers there: start the server", a retriable
+    error whose advice was wrong. It is refused first, saying the form to give."""
+    from prox_tasks.cli import main
+    from prox_tasks.inference.openai_engine import OpenAIEngine
+
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    (lm / "config.json").write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
+                 "--backend", "openai", "--servers", "http://127.0.0.1:9/v1,127.0.0.1:8000/v1",
+                 "--no-progress"]) == 1  # fmt: skip
+    assert "'127.0.0.1:8000/v1' is no server base URL: give it as http://HOST:PORT/v1" \
+        in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="'gpu-1:8000' is no server base URL"):
+        OpenAIEngine(["gpu-1:8000"], model_name="m", max_model_len=512)
