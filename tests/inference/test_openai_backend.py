@@ -813,7 +813,8 @@ def test_a_server_asking_to_wait_past_what_a_request_waits_is_named_as_a_spent_q
                            r"after 3600 s \(Retry-After\), longer than a request waits "
                            r"\(0.05 s at most\): its rate limit or quota is spent"):
             engine.generate([GenerationRequest([1, 2, 3], 4)])
-    assert time.monotonic() - started < 5  # waited max_backoff, not the hour
+    # waited max_backoff, not the hour (seconds of slack: 2.1 s were seen under load)
+    assert time.monotonic() - started < 60
 
 
 def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
@@ -1087,7 +1088,9 @@ def test_the_models_check_after_a_call_counts_inside_the_shard_budget():
         with shard_clock("3"), pytest.raises(ShardBudgetExceeded, match="shard 3 ran past"):
             engine.generate([GenerationRequest([1, 2, 3], 4)])
         took = time.monotonic() - started
-    assert len(listed) == 2 and 1.4 < took < 5, (listed, took)
+    # at the budget (1.5 s), not 30 s past it (the check's own timeout): seconds of slack,
+    # calls of 3.2 s were seen under a load of 11
+    assert len(listed) == 2 and 1.4 < took < 15, (listed, took)
 
 
 def _unreachable_url():
