@@ -279,3 +279,42 @@ def test_a_stop_as_the_pool_starts_reaches_the_workers_started_after_it(tagger_m
         while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert not any(p.is_alive() for p in processes), "a worker started after the stop runs on"
+
+
+def _deaf_to_sigterm() -> int:
+    """Run in a worker: ignore SIGTERM and hold on (a worker stuck where a stop cannot
+    reach it, as one waiting at exit on its progress queue's feeder thread was)."""
+    import os
+    import signal
+
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    time.sleep(600)
+    return os.getpid()
+
+
+def test_a_stopped_worker_that_does_not_end_is_killed_after_the_grace(tagger_model, monkeypatch):
+    """A worker that did not end after WorkerPool.stop (two stopped ``prox refine --workers 2``
+    runs were still alive 23 minutes later, their worker waiting at exit on its progress
+    queue's feeder thread) held the stopped run for ever: close() waited for it. It is
+    killed STOP_GRACE_S after the stop (a stand-in for the stuck worker: one ignoring
+    SIGTERM, as no stuck exit can be produced on cue)."""
+    import threading
+
+    from prox_tasks.refine import workers
+    from prox_tasks.refine.workers import WorkerPool
+
+    monkeypatch.setattr(workers, "STOP_GRACE_S", 2.0)
+    pool = WorkerPool(1, 1, str(tagger_model))
+    stuck = pool.pool.submit(_deaf_to_sigterm)
+    deadline = time.monotonic() + 120  # the worker's start: the fork server's imports
+    while not pool.pool._processes and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # the worker is in _deaf_to_sigterm (or still starting: killed alike)
+    pool.stop()
+    closing = threading.Thread(target=pool.close, daemon=True)
+    started = time.monotonic()
+    closing.start()
+    closing.join(timeout=90)
+    assert not closing.is_alive(), "close() waits for a stopped worker that never ends"
+    assert time.monotonic() - started < 60
+    assert stuck.done()
