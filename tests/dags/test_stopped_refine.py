@@ -145,6 +145,21 @@ def test_a_run_marked_failed_mid_shard_books_it_stopped_and_a_clear_finishes_it(
         assert (snapshot / part).read_bytes() == (reference / part).read_bytes(), part
 
 
+def _refine_task_checkpointed(item: Path, snapshot: Path) -> subprocess.Popen:
+    """The refine task's body (``refresh.refine_batch`` of the work item and try in ``item``)
+    in a process of its own, without Airflow's handler, once it has checkpointed the first
+    part of its shard in ``snapshot``: a SIGTERM then comes mid-shard."""
+    task = subprocess.Popen(
+        [sys.executable, "-c", "import json, sys\nfrom prox_tasks.pipeline import refresh\n"
+         "refresh.refine_batch(*json.load(open(sys.argv[1])))", str(item)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    deadline = time.monotonic() + 120
+    while not any(snapshot.glob("_checkpoints/shard-00000/part-*")):
+        assert task.poll() is None and time.monotonic() < deadline, task.communicate()[0]
+        time.sleep(0.02)
+    return task
+
+
 def test_a_refine_task_sent_sigterm_mid_shard_books_it_stopped_and_a_retry_finishes_it(tmp_path):
     """The refine task's body in a process of its own gets the SIGTERM Airflow's supervisor
     sends a task it stops, after the shard's first checkpoint: the process ends at once,
@@ -160,14 +175,7 @@ def test_a_refine_task_sent_sigterm_mid_shard_books_it_stopped_and_a_retry_finis
     tries = [{**run, "task_id": "refine_shard", "map_index": 0, "try_number": n} for n in (1, 2)]
     (tmp_path / "item.json").write_text(json.dumps([item, tries[0]]))
     snapshot = tmp_path / "stopped" / "snapshots" / "stopped"
-    task = subprocess.Popen(  # the task process (Airflow's handler is not there: none before)
-        [sys.executable, "-c", "import json, sys\nfrom prox_tasks.pipeline import refresh\n"
-         "refresh.refine_batch(*json.load(open(sys.argv[1])))", str(tmp_path / "item.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not any(snapshot.glob("_checkpoints/shard-00000/part-*")):
-        assert task.poll() is None and time.monotonic() < deadline, task.communicate()[0]
-        time.sleep(0.02)
+    task = _refine_task_checkpointed(tmp_path / "item.json", snapshot)
     task.send_signal(signal.SIGTERM)
     # the stop is the SIGTERM raised, not a deadline: a process that ran on would publish
     # the shard (checked below); 5 s (Airflow's SIGKILL) was passed under a load of 15
@@ -212,14 +220,7 @@ def test_book_unfinished_leaves_a_try_marked_failed_to_book_its_own_stop(tmp_pat
     refining = {**run, "task_id": "refine_shard", "map_index": 0, "try_number": 1}
     (tmp_path / "item.json").write_text(json.dumps([item, refining]))
     snapshot = tmp_path / "marked" / "snapshots" / "marked"
-    task = subprocess.Popen(
-        [sys.executable, "-c", "import json, sys\nfrom prox_tasks.pipeline import refresh\n"
-         "refresh.refine_batch(*json.load(open(sys.argv[1])))", str(tmp_path / "item.json")],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    while not any(snapshot.glob("_checkpoints/shard-00000/part-*")):
-        assert task.poll() is None and time.monotonic() < deadline, task.communicate()[0]
-        time.sleep(0.02)
+    task = _refine_task_checkpointed(tmp_path / "item.json", snapshot)
     heartbeat = threading.Timer(2.0, task.send_signal, (signal.SIGTERM,))
     heartbeat.start()
     try:

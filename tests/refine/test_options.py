@@ -30,6 +30,18 @@ def s3_models(s3_bucket, tmp_path, monkeypatch):
     return s3_bucket
 
 
+def _no_model_and_one_document(tmp_path):
+    """A Hugging Face folder holding a bare ``config.json`` (no weights: what is checked
+    before planning is all a test of it reaches), a one-document input, and an output
+    folder not made yet."""
+    lm = tmp_path / "lm"
+    lm.mkdir()
+    (lm / "config.json").write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    return lm, docs, tmp_path / "out"
+
+
 def test_an_s3_model_is_checked_without_downloading_it(s3_models, tmp_path):
     check_refine_options(1, None, None, f"{s3_models}/models/tagger", "tagger")
     check_refine_options(1, None, None, f"{s3_models}/models/tagger/", None)
@@ -80,12 +92,7 @@ def test_a_keep_threshold_for_a_generative_model_is_refused_before_planning(s3_m
     with pytest.raises(ValueError, match="is for line-tagger models; s3://"):
         check_refine_options(1, None, {"line_threshold": 0.7}, f"{s3_models}/models/lm", None)
     check_refine_options(1, None, {"line_threshold": 0.7}, f"{s3_models}/models/tagger", None)
-    lm = tmp_path / "lm"  # a Hugging Face folder: generative too
-    lm.mkdir()
-    (lm / "config.json").write_text("{}")
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
-    out = tmp_path / "out"
+    lm, docs, out = _no_model_and_one_document(tmp_path)  # a generative folder too
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "transformers", "--keep-threshold", "0.7", "--no-progress"]) == 1
     assert f"(--keep-threshold, the keep_threshold Param) is for line-tagger models; {lm} is a " \
@@ -263,12 +270,7 @@ def test_a_bad_openai_seconds_variable_is_refused_before_planning(tmp_path, caps
     from prox_tasks.cli import main
 
     monkeypatch.setenv(variable, value)
-    lm = tmp_path / "lm"  # a Hugging Face folder: all the openai backend reads is checked
-    lm.mkdir()
-    (lm / "config.json").write_text("{}")
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
-    out = tmp_path / "out"
+    lm, docs, out = _no_model_and_one_document(tmp_path)  # all the openai backend reads
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "openai", "--servers", "http://127.0.0.1:9/v1",
                  "--no-progress"]) == 1  # fmt: skip
@@ -287,12 +289,7 @@ def test_prox_refine_on_openai_with_no_pool_at_all_is_refused_before_planning(tm
     for variable in ("PROX_OPENAI_SERVERS", "PROX_OPENAI_DOC_SERVERS",
                      "PROX_OPENAI_CHUNK_SERVERS"):  # fmt: skip
         monkeypatch.delenv(variable, raising=False)
-    lm = tmp_path / "lm"
-    lm.mkdir()
-    (lm / "config.json").write_text("{}")
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
-    out = tmp_path / "out"
+    lm, docs, out = _no_model_and_one_document(tmp_path)
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "openai", "--no-progress"]) == 1  # fmt: skip
     assert "the openai backend needs at least one server URL: prox refine --servers" \
@@ -308,12 +305,7 @@ def test_a_server_address_without_its_scheme_is_refused_before_planning(tmp_path
     from prox_tasks.cli import main
     from prox_tasks.inference.openai_engine import OpenAIEngine
 
-    lm = tmp_path / "lm"
-    lm.mkdir()
-    (lm / "config.json").write_text("{}")
-    docs = tmp_path / "docs.jsonl"
-    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
-    out = tmp_path / "out"
+    lm, docs, out = _no_model_and_one_document(tmp_path)
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "openai", "--servers", "http://127.0.0.1:9/v1,127.0.0.1:8000/v1",
                  "--no-progress"]) == 1  # fmt: skip
