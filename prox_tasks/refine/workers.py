@@ -36,8 +36,6 @@ from prox_tasks.termination import SIGTERM, Terminated, raise_on_sigterm
 
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
-#: Seconds a stopped worker has to end before :meth:`WorkerPool.close` kills it.
-STOP_GRACE_S = 30.0
 
 
 def set_threads(threads: int | None) -> None:
@@ -71,21 +69,10 @@ def _start_worker(backend, model, backend_options, threads, progress_queue,
     _WORKER["progress"] = progress_queue
 
 
-def _report_progress(done: int) -> None:
-    """Put ``done`` on the progress queue with SIGTERM held off: raised inside the queue's
-    ``put`` (its first starts the queue's feeder thread and registers its clean-up), the
-    stop left that thread unfinished, and the worker waited for it at exit for ever, holding
-    the stopped run. A SIGTERM that came meanwhile is raised once the put is done."""
-    held = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
-    try:
-        _WORKER["progress"].put(done)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, held)
-
-
 def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
     if _WORKER.get("stopped"):  # a stop reached this worker: it starts no other shard
         raise Terminated(f"{SIGTERM}: shard {index} not started")
+    queue = _WORKER["progress"]
     started, started_at = time.perf_counter(), time.time()
     try:
         # SIGTERM (the pool's own process forwarding its stop: WorkerPool.stop; Airflow
@@ -94,7 +81,7 @@ def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
         # ends the worker, as it always did.
         with raise_on_sigterm():
             result = refine_shard(output_uri, index, refiner=_WORKER["refiner"],
-                                  progress=_report_progress, **options)  # fmt: skip
+                                  progress=queue.put, **options)  # fmt: skip
     except Terminated:
         _WORKER["stopped"] = True
         raise
@@ -165,22 +152,8 @@ class WorkerPool:
                 os.kill(pid, signal.SIGTERM)
 
     def close(self) -> None:
-        """Stop the workers, then forward the progress they reported last. After
-        :meth:`stop`, a worker still alive :data:`STOP_GRACE_S` later is killed: a stop must
-        end the run whatever a worker is stuck in (its shard is booked from what the output
-        folder holds)."""
+        """Stop the workers, then forward the progress they reported last."""
         self._starter.join()
-        if self._stopping.is_set():
-            processes = list((self.pool._processes or {}).values())
-            self.pool.shutdown(wait=False, cancel_futures=True)
-            deadline = time.monotonic() + STOP_GRACE_S
-            for process in processes:
-                process.join(max(0.0, deadline - time.monotonic()))
-                if process.is_alive():
-                    log.warning("worker %s did not end %g s after the stop: killed",
-                                process.pid, STOP_GRACE_S)
-                    process.kill()
-                    process.join()
         self.pool.shutdown()
         self._queue.put(None)
         self._drain.join(timeout=10)
