@@ -121,14 +121,11 @@ class WorkerPool:
                                                   dict(os.environ)))  # fmt: skip
         # the executor starts a process per submission while none is idle: all of them now,
         # from a thread, since a start waits for the fork server's imports
-        self._stopping = threading.Event()
         self._starter = threading.Thread(target=self._start, args=(workers,), daemon=True)
         self._starter.start()
 
     def _start(self, workers: int) -> None:
         for _ in range(workers):
-            if self._stopping.is_set():  # stopped as the pool starts: no more workers
-                break
             self.pool.submit(os.getpid)
 
     def _forward(self) -> None:
@@ -143,10 +140,6 @@ class WorkerPool:
         PID``, signals that process only (Airflow signals the whole process group): its
         workers refined the shards they held to their end, published them after the run
         had booked them failed, and held the run that long."""
-        # the starter thread first: a worker it started after the processes were listed
-        # took a queued shard, refined it to its end, and held the stopped run that long
-        self._stopping.set()
-        self._starter.join()
         for pid in list(self.pool._processes or ()):  # the executor's workers, by pid
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)

@@ -262,20 +262,3 @@ def test_a_rerun_with_shards_counts_from_its_plan_not_the_input(corpus, tmp_path
     assert scanned == []
     assert len(plan(str(corpus), str(tmp_path / "out2"), 3, None).shards) == 3
     assert scanned  # a new snapshot: counted, then planned
-
-
-def test_a_stop_as_the_pool_starts_reaches_the_workers_started_after_it(tagger_model):
-    """WorkerPool.stop called while the pool's starter thread was still starting workers
-    (SIGTERM to ``prox refine --workers N`` as its run began: the fork server's imports take
-    seconds) signalled only the processes started by then: a worker started after it took a
-    queued shard, refined it to its end, and the stopped run waited for it."""
-    from prox_tasks.refine.workers import WorkerPool
-
-    with WorkerPool(2, 1, str(tagger_model)) as pool:
-        pool.stop()  # at once: the starter thread has started none, or some, of the two
-        pool._starter.join()
-        processes = list((pool.pool._processes or {}).values())
-        deadline = time.monotonic() + 30
-        while any(p.is_alive() for p in processes) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not any(p.is_alive() for p in processes), "a worker started after the stop runs on"
