@@ -19,7 +19,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import signal
 import threading
 import time
 from collections.abc import Callable
@@ -32,7 +31,6 @@ from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
 from prox_tasks.refine.step import refine_shard, reuse_published, shard_request
-from prox_tasks.termination import SIGTERM, Terminated, raise_on_sigterm
 
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
@@ -70,21 +68,10 @@ def _start_worker(backend, model, backend_options, threads, progress_queue,
 
 
 def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
-    if _WORKER.get("stopped"):  # a stop reached this worker: it starts no other shard
-        raise Terminated(f"{SIGTERM}: shard {index} not started")
     queue = _WORKER["progress"]
     started, started_at = time.perf_counter(), time.time()
-    try:
-        # SIGTERM (the pool's own process forwarding its stop: WorkerPool.stop; Airflow
-        # signalling the process group) stops the shard as it stops one refined in
-        # process: temporary files removed, nothing half-published. Between shards it
-        # ends the worker, as it always did.
-        with raise_on_sigterm():
-            result = refine_shard(output_uri, index, refiner=_WORKER["refiner"],
-                                  progress=queue.put, **options)  # fmt: skip
-    except Terminated:
-        _WORKER["stopped"] = True
-        raise
+    result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=queue.put,
+                          **options)  # fmt: skip
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(),
             "started_at": round(started_at, 3)}  # fmt: skip
 
@@ -132,17 +119,6 @@ class WorkerPool:
         while (done := self._queue.get()) is not None:
             if self.progress:
                 self.progress(done)
-
-    def stop(self) -> None:
-        """Forward a stop to every worker (SIGTERM): one refining a shard stops it, as this
-        process would (:func:`_refine_in_worker`), and starts no other; an idle one ends.
-        ``docker stop`` of a container whose first process is ``prox refine``, or ``kill
-        PID``, signals that process only (Airflow signals the whole process group): its
-        workers refined the shards they held to their end, published them after the run
-        had booked them failed, and held the run that long."""
-        for pid in list(self.pool._processes or ()):  # the executor's workers, by pid
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
 
     def close(self) -> None:
         """Stop the workers, then forward the progress they reported last."""
@@ -345,12 +321,6 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
     except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
         with booked_after(booking, err):
             finished.book()
-        for future in futures:  # those no worker has taken are not run
-            future.cancel()
-        if isinstance(err, Terminated):  # Ctrl-C in a terminal reaches the workers itself
-            pool.stop()
-        wait(futures)  # each shard in flight stopped, or published just before
-        with booked_after(booking, err):
             _book_interrupted(booking, futures, err)
             if sending is not None and booking is not None:  # stopped as it was sent
                 booking.not_run(sending, f"not run: interrupted by {err!r}")
@@ -369,21 +339,19 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
 
 
 def _book_interrupted(booking, futures: dict, error: BaseException) -> None:
-    """Book the shards sent to workers and not collected when this process was interrupted,
-    once their workers have stopped: one no worker took was not run, one finished is done,
-    one stopped (or lost with its worker) is booked as the output folder has it — done
-    when it was published before the stop reached it, else its attempt failed with
-    ``error``. None is left ``running`` in the catalog. (Those collected were booked then;
-    those not sent were not started.)"""
+    """Book the shards sent to workers and not collected when this process was interrupted:
+    a shard still refining failed its attempt with ``error``, one not started was not run,
+    one finished is done — none is left ``running`` in the catalog. (Those collected were
+    booked then; those not sent were not started.)"""
     if booking is None:
         return
     for future, index in futures.items():
-        if future.cancelled():
+        if future.cancel():
             booking.not_run(index, f"not run: interrupted by {error!r}")
         elif future.done() and future.exception() is None:
             booking.finish(index, future.result())
         else:
-            booking.stopped(index, error)
+            booking.fail(index, error)
 
 
 def _book_outcome(booking, index: int, future, first_error: BaseException) -> None:

@@ -650,68 +650,6 @@ def test_sigterm_as_a_shard_is_sent_to_a_worker_leaves_it_not_running(booked, ta
     assert all(s["attempts"] == 0 for s in shards if s["status"] == "failed")
 
 
-def _shards_booked_as_written(url: str, out) -> list[str]:
-    """Each shard of snapshot ``refined`` whose catalog row disagrees with the output folder:
-    a shard with a status record (published) must be booked `done`, one without must not
-    (`failed`, or `planned` when never sent), and none `running`."""
-    from prox_tasks.corpus import load_manifest
-    from prox_tasks.corpus.writer import read_statuses
-
-    manifest = load_manifest(str(out))
-    with Catalog(url) as catalog:
-        booked = {s["shard_index"]: s for s in catalog.get_shards("refined")}
-    wrong = []
-    for index, record in read_statuses(str(out), range(len(manifest.shards)), manifest.id):
-        status = booked[index]["status"]
-        if (record is not None) != (status == "done") or status == "running":
-            wrong.append(f"shard {index}: {'published' if record else 'not published'}, "
-                         f"booked {status} ({booked[index]['error']})")
-    return wrong
-
-
-@pytest.mark.parametrize("delay", [0.0, 0.4, 1.5])
-def test_sigterm_to_the_parent_stops_its_workers_and_books_what_they_published(
-        tmp_path, tagger_model, delay):
-    """`docker stop` of a container whose PID 1 is `prox refine --workers 2`, or `kill PID`,
-    signals the parent process only (Airflow signals the whole process group). The parent
-    waited for the shards in flight in its workers: they ran to their end and published,
-    but were booked `failed` by the stop, until a later run. The parent now stops its
-    workers too, and each shard is booked as the output folder has it: published `done`,
-    not published `failed` (or `planned`, never sent), none `running`. ~100 small shards
-    and two large ones (refined first: largest first), a real SIGTERM to the parent alone
-    at fixed moments after the first shard is published."""
-    import os
-    import signal
-    import subprocess
-    import sys
-    import time
-
-    source = tmp_path / "in.jsonl"
-    docs = [{"id": f"{d['id']}-{copy}", "text": d["text"]}
-            for copy in range(10) for d in short_docs(300)]
-    write_jsonl(source, docs)
-    out = tmp_path / "refined"
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    run = subprocess.Popen(
-        [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
-         "--output", str(out), "--model", str(tagger_model), "--target-docs", "30",
-         "--workers", "2", "--threads", "1", "--catalog", url, "--no-progress"],
-        env=env, start_new_session=True, stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline and run.poll() is None \
-            and not any((out / "_status").glob("*")):
-        time.sleep(0.02)
-    assert run.poll() is None, "the refine ended before a shard was published"
-    time.sleep(delay)
-    run.send_signal(signal.SIGTERM)  # the parent alone, as docker stop
-    assert run.wait(120) == 143, run.stderr.read()
-    assert _shards_booked_as_written(url, out) == []
-    leftovers = [p.name for p in out.rglob("*") if ".tmp-" in p.name]
-    assert leftovers == [], leftovers  # no temporary file of a stopped shard
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
 def test_a_catalog_fault_booking_a_stop_leaves_the_stop_as_the_error(tmp_path, tagger_model,
                                                                       workers):
