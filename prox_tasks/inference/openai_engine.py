@@ -21,7 +21,8 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
   retried: it becomes an empty completion (``failed``) the executor's policy handles.
 - Any other answer (401: the key; 404: the model name or URL; another 4xx but 403) means the
   deployment is wrong, not the document: :class:`PoolMisconfigured` at once (at load when
-  a server's ``/v1/models`` answers so), naming the server and status, so no shard is
+  every server's ``/v1/models`` answers so; a server of several answering so is left out,
+  logged, with its reason in ``left_out``), naming the server and status, so no shard is
   published with every document left unrefined; the refine DAG fails its task without
   retries (they cannot heal a key or a URL) and ``prox refine`` exits with code 2.
 - Budget: with ``shard_budget`` (``PROX_OPENAI_SHARD_BUDGET``), a shard whose refining has
@@ -249,6 +250,8 @@ class OpenAIEngine:
         self._tls_context = None  # built once, on first use (:meth:`_tls`)
         #: Constrained completions checked against their grammar, per server URL.
         self._grammar_checked: dict[str, int] = {}
+        #: Servers left out of the pool at load, with why (they refused it: 401, 404).
+        self.left_out: dict[str, str] = {}
         if model_name is None or max_model_len is None:
             self._discover(model_name is None, max_model_len is None)
 
@@ -292,12 +295,20 @@ class OpenAIEngine:
         refused = {u: r for u, r in replies.items()
                    if isinstance(r, Exception) and _classify(r) == "misconfigured"}
         if refused:
-            # a server the pool was told to use refuses it: its requests would fail the same
-            # way (at once), and no retry changes a key or a URL
+            # a server refusing the pool (401, 404) would fail every request sent to it at
+            # once, and no retry changes a key or a URL: left out while another server may
+            # serve; the whole pool is set up wrong only when none is left
             errors = "; ".join(f"{url}: {_said(err)} ({_what_to_do(err)})"
                                for url, err in refused.items())  # fmt: skip
-            raise PoolMisconfigured(f"the pool is set up wrong, so retrying cannot help: "
-                                    f"{errors}")
+            if len(refused) == len(self.urls):
+                raise PoolMisconfigured(f"the pool is set up wrong, so retrying cannot help: "
+                                        f"{errors}")
+            self.left_out = {url: f"{_said(err)} ({_what_to_do(err)})"
+                             for url, err in refused.items()}  # fmt: skip
+            self.urls = [url for url in self.urls if url not in refused]
+            log.warning("left %d of the pool's %d servers out, which refuse it: %s; refining "
+                        "on the other %d. Fix or remove them in --servers (PROX_OPENAI_SERVERS)",
+                        len(refused), len(refused) + len(self.urls), errors, len(self.urls))
         if not answered:
             errors = "; ".join(f"{url}: {_said(err)} ({_what_to_do(err)})"
                                for url, err in replies.items())  # fmt: skip

@@ -298,13 +298,31 @@ def test_a_pool_set_up_wrong_fails_at_load_for_good_naming_the_server(status):
     """A wrong key or URL was an InferenceError like a server down: the refine DAG retried
     its task for minutes on a setting no retry changes. Loading now fails with
     PoolMisconfigured (the DAG fails the task at once), naming the server and what to do,
-    also when another server of the pool answers well (its requests would fail too)."""
-    with _listing_answering(status) as wrong, _listing_answering(200) as right:
-        for pool in ([wrong.url + "/v1"], [right.url + "/v1", wrong.url + "/v1"]):
+    when no server of the pool is left that does not refuse it."""
+    with _listing_answering(status) as wrong, _listing_answering(status) as other:
+        for pool in ([wrong.url + "/v1"], [other.url + "/v1", wrong.url + "/v1"]):
             with pytest.raises(PoolMisconfigured, match=rf"{wrong.url}/v1: HTTP {status}") as err:
                 OpenAIEngine(pool)
             assert isinstance(err.value, cannot_succeed())
             assert "retrying cannot help" in str(err.value)
+
+
+@pytest.mark.parametrize("status", [401, 404])
+def test_a_server_refusing_the_pool_at_load_is_left_out_while_the_others_serve(status, caplog):
+    """One server of several answering 401 (another key) or 404 (no /v1) failed the whole
+    pool at load, though the others served the model. It is now left out, logged and kept
+    with its reason (``left_out``), and the others take every request."""
+    asked: list[tuple[str, str]] = []
+    with _listing_answering(status) as wrong, _model_server([DOC_CARD], asked) as right:
+        engine = OpenAIEngine([wrong.url + "/v1", right.url + "/v1"])
+        out = engine.generate([GenerationRequest([1, 2, 3], 4) for _ in range(4)])
+    assert [c.text for c in out] == ["keep_doc()"] * 4
+    assert {url for url, _ in asked} == {right.url + "/v1"} and len(asked) == 4
+    assert engine.urls == [right.url + "/v1"]
+    assert list(engine.left_out) == [wrong.url + "/v1"]
+    assert f"HTTP {status}" in engine.left_out[wrong.url + "/v1"]
+    warned = [r.getMessage() for r in caplog.records if "left 1 of the pool's 2" in r.getMessage()]
+    assert len(warned) == 1 and wrong.url in warned[0] and "--servers" in warned[0]
 
 
 @pytest.mark.parametrize("status", [500, 503, 403, None])
