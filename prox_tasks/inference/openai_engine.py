@@ -18,7 +18,9 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
   or, with ``on_failure="empty"``, becomes an empty completion the executor's policy handles
   (counted as ``failed``).
 - A prompt the server rejects as such (400, 413, 422: e.g. longer than its context) is not
-  retried: it becomes an empty completion (``failed``) the executor's policy handles.
+  retried: it becomes an empty completion (``failed``) the executor's policy handles. A 400
+  or 404 saying the model is not found (a gateway whose backend restarts) is no prompt's
+  fault: retried when the pool listed the model at load, else :class:`PoolMisconfigured`.
 - Any other answer (401: the key; 404: the model name or URL; another 4xx but 403) means the
   deployment is wrong, not the document: :class:`PoolMisconfigured` at once (at load when
   every server's ``/v1/models`` answers so; a server of several answering so is left out,
@@ -548,6 +550,10 @@ class OpenAIEngine:
                 completion = await self._call(server, request)
             except Exception as err:  # noqa: BLE001 - classified below, retried
                 kind = _classify(err)
+                if kind != "retry" and self._watched and _says_model_not_found(err):
+                    # the pool listed the model at load: a gateway answering so (LiteLLM,
+                    # vLLM's router: 400) or a server (404) has its backend restarting
+                    kind = "retry"
                 if kind == "rejected":  # the prompt itself is bad: no retry can fix it
                     await self._release(server, capacity, ok=True)
                     self.stats["rejected"] = self.stats.get("rejected", 0) + 1
@@ -574,6 +580,11 @@ class OpenAIEngine:
         if self.on_failure == "empty":
             return Completion("", len(request.prompt_ids), 0, "error")
         advice = _what_to_do(last)
+        if last is not None and _says_model_not_found(last):
+            advice = (f"the pool listed {self.model_name!r} at load, and now answers that it "
+                      "does not serve it: a gateway whose backend is restarting, or the model "
+                      "was taken off it; run again once it serves the model (the task's retry "
+                      "does), or check the gateway's /v1/models")
         if longest > self.max_backoff:  # a spent quota, not a busy server: name the wait
             advice = (f"a server asked to retry after {longest:.0f} s (Retry-After), longer "
                       f"than a request waits ({self.max_backoff:g} s at most): its rate limit "
@@ -653,8 +664,10 @@ REJECTED_STATUSES = (400, 413, 422)
 def _classify(err: Exception) -> str:
     """``"retry"`` (transient: connection, timeout, 408/409/429, 5xx, a reply that is not a
     completion), ``"rejected"`` (the prompt: :data:`REJECTED_STATUSES`),
-    ``"misconfigured"`` (the deployment: 401/404, another 4xx status) or ``"fatal"`` (an
-    error of no known kind, or a 403: :data:`FORBIDDEN`)."""
+    ``"misconfigured"`` (the deployment: 401/404, another 4xx status, a 400 saying the
+    model is not found: :func:`_says_model_not_found`) or ``"fatal"`` (an error of no known
+    kind, or a 403: :data:`FORBIDDEN`). A model not found by a pool that listed it at load
+    is retried instead (:meth:`OpenAIEngine._one`)."""
     import json
 
     import openai
@@ -667,7 +680,9 @@ def _classify(err: Exception) -> str:
             return "retry"
         if err.status_code == FORBIDDEN:
             return "fatal"
-        return "rejected" if err.status_code in REJECTED_STATUSES else "misconfigured"
+        if err.status_code in REJECTED_STATUSES and not _says_model_not_found(err):
+            return "rejected"  # (a model not found is the deployment's, not the prompt's)
+        return "misconfigured"
     if _status_of(err) in (401, 404):  # /models, asked with httpx itself
         return "misconfigured"
     return "fatal"
@@ -699,6 +714,22 @@ def _said(err: BaseException) -> str:
     return f"{type(err).__name__}: {str(err) or 'no message'}"[:300]
 
 
+def _says_model_not_found(err: BaseException) -> bool:
+    """Whether ``err`` is a client error (4xx) whose body says the model asked for is not
+    served: vLLM's 404 "The model `m` does not exist.", a gateway's 400 (LiteLLM's
+    "Invalid model name passed in model=m", vLLM's router's "Model m not found"), which
+    they answer while the backend serving it restarts."""
+    import re
+
+    status = _status_of(err)
+    if status is None or not 400 <= status < 500:
+        return False
+    said = f"{getattr(err, 'body', '')} {err}"
+    return bool(re.search(r"\bmodel\b[^.]{0,200}?\b(not found|does not exist|not exist|is not "
+                          r"served|not available)|\b(invalid|unknown|no such) model\b", said,
+                          re.IGNORECASE))  # fmt: skip
+
+
 def _what_to_do(err: BaseException | None) -> str:
     """What a user does about ``err``, a failure to reach or use a server of the pool: a
     wrong key, a URL that is not the API's base, a server down or too slow, an answer that
@@ -707,6 +738,10 @@ def _what_to_do(err: BaseException | None) -> str:
     import openai
 
     status = _status_of(err)
+    if err is not None and _says_model_not_found(err):
+        return ("the server answers that it does not serve the model: check the served "
+                "model name (--doc-served-model/--chunk-served-model, PROX_OPENAI_DOC_MODEL/"
+                "PROX_OPENAI_CHUNK_MODEL) against its /v1/models")
     if status == 401:
         return ("the server refuses the key: set PROX_OPENAI_API_KEY to the key it was "
                 "started with (--api-key), on every worker")

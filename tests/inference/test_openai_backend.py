@@ -256,6 +256,65 @@ def test_a_misconfigured_deployment_fails_at_once_instead_of_leaving_documents_u
     assert isinstance(err.value, cannot_succeed())  # nor a retry of the DAG's task
 
 
+def _gateway_restarting(not_found: int, status: int = 400):
+    """A loopback gateway listing ``m`` whose first ``not_found`` completions answer
+    ``status`` saying the model is not found (LiteLLM and vLLM's router answer 400 while the
+    backend serving it restarts), then completions; ``box["calls"]`` counts them."""
+    import json
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    box = {"calls": 0}
+
+    def respond(request):
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"data": [{"id": "m"}]}).encode(),
+                            {"Content-Type": "application/json"})
+        box["calls"] += 1
+        if box["calls"] <= not_found:
+            return Response(status, json.dumps({"error": {
+                "message": "Invalid model name passed in model=m. Call `/v1/models` to view "
+                           "available models for your key.", "code": str(status)}}).encode(),
+                {"Content-Type": "application/json"})  # fmt: skip
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    return LoopbackHTTPServer(respond), box
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_a_model_not_found_while_a_gateways_backend_restarts_is_retried(status):
+    """A gateway answering 400 "model not found" while its backend restarted failed each
+    document of the call as rejected by the server (a failed program, published unrefined).
+    The pool listed the model at load: such an answer is now retried like a server busy."""
+    server, box = _gateway_restarting(2, status)
+    with server:
+        engine = OpenAIEngine([server.url + "/v1"], max_retries=4, backoff=0.01)
+        out = engine.generate([GenerationRequest([1, 2, 3], 4)])
+    assert (out[0].text, out[0].finish_reason) == ("keep_doc()", "stop")
+    assert box["calls"] == 3 and engine.stats["retries"] == 2
+    assert "rejected" not in engine.stats
+
+
+def test_a_model_not_found_that_persists_fails_the_shard_to_be_retried_not_its_documents():
+    server, box = _gateway_restarting(100)
+    with server:
+        engine = OpenAIEngine([server.url + "/v1"], max_retries=2, backoff=0.01)
+        with pytest.raises(InferenceError, match=r"failed 3 times \(the pool listed 'm' at "
+                           r"load, and now answers that it does not serve it: a gateway whose "
+                           r"backend is restarting.*run again") as err:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+    assert box["calls"] == 3 and "rejected" not in engine.stats
+    assert not isinstance(err.value, cannot_succeed())  # the DAG's retry may find it back
+    # a model not listed at load (named, its context given) may be a wrong name: as a 404
+    server, box = _gateway_restarting(100)
+    with server:
+        named = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                             max_retries=2, backoff=0.01)  # fmt: skip
+        with pytest.raises(PoolMisconfigured, match="HTTP 400 .*check the served model name"):
+            named.generate([GenerationRequest([1, 2, 3], 4)])
+    assert box["calls"] == 1
+
+
 def test_a_403_fails_the_call_at_once_but_the_dags_retry_may_get_past_it():
     """A gateway's firewall answers 403 to a burst (AWS WAF's rate rules do by default): the
     call fails at once, as a wrong key does, but the DAG's next try is not refused."""
