@@ -29,8 +29,9 @@ training renders them); constrained decoding travels as vLLM's ``structured_outp
   retries (they cannot heal a key or a URL) and ``prox refine`` exits with code 2.
 - Budget: with ``shard_budget`` (``PROX_OPENAI_SHARD_BUDGET``), a shard whose refining has
   taken that long fails (:class:`ShardBudgetExceeded`), its requests in flight cancelled:
-  a slow or stalled pool no longer holds a shard, and its task, for hours. Nothing of the
-  shard is published; a retry resumes from its checkpoints.
+  a slow or stalled pool no longer holds a shard, and its task, for hours; so it does at
+  once when every server asked (``Retry-After``) to wait past what the shard has left.
+  Nothing of the shard is published; a retry resumes from its checkpoints.
 """
 
 from __future__ import annotations
@@ -126,6 +127,9 @@ class _Server:
     cooldown_until: float = 0.0
     failures: int = 0
     served: int = 0
+    #: Until when (monotonic) its last ``Retry-After`` asked not to be sent requests: what
+    #: it asked, not capped at ``max_backoff`` as its cooldown is.
+    asked_until: float = 0.0
     errors: dict = field(default_factory=dict)
 
 
@@ -432,6 +436,21 @@ class OpenAIEngine:
             "checkpoints. Add servers, or raise the budget: prox refine --shard-budget "
             "SECONDS, PROX_OPENAI_SHARD_BUDGET on the refine DAG's workers (docs/inference.md)")
 
+    def _asked_past_budget(self, servers: list[_Server], deadline: float) -> ShardBudgetExceeded:
+        """The failure of a shard every server of whose pool asked (``Retry-After``) to wait
+        past ``deadline``, when its budget runs out: each wait, the budget, the ways out."""
+        label, _took = shard_elapsed() or ("?", 0.0)
+        now = time.monotonic()
+        waits = "; ".join(f"{s.url} {s.asked_until - now:.0f} s" for s in servers)
+        return ShardBudgetExceeded(
+            f"every server of the openai pool asked to retry after more than shard {label} "
+            f"has left of its budget of {self.shard_budget:g} s ({max(0.0, deadline - now):.0f} s "
+            f"left; Retry-After: {waits}): its rate limit or quota is spent, and waiting "
+            "cannot end in the budget. Nothing of the shard was published; a retry resumes "
+            "from its checkpoints. Run again once the limit has reset, add servers, or raise "
+            "the budget: prox refine --shard-budget SECONDS, PROX_OPENAI_SHARD_BUDGET on the "
+            "refine DAG's workers (docs/inference.md)")
+
     def _shorter_context(self, url: str, card: dict) -> int | None:
         """The context ``url`` reports now (its ``card``) when shorter than at load and than
         the prompts are fitted to; else None (a longer one fits every prompt). A server
@@ -481,7 +500,10 @@ class OpenAIEngine:
             http_client=DefaultAsyncHttpxClient(verify=self._tls(), timeout=self._timeouts())))
             for url in self.urls]  # fmt: skip
         capacity = asyncio.Condition()
-        calls = [asyncio.ensure_future(self._one(r, servers, capacity)) for r in requests]
+        # the monotonic time the budget runs out: a wait a server asks past it is not waited
+        deadline = None if budget is None else time.monotonic() + budget
+        calls = [asyncio.ensure_future(self._one(r, servers, capacity, deadline))
+                 for r in requests]  # fmt: skip
         limit = asyncio.timeout(budget)
         try:
             async with limit:
@@ -529,6 +551,7 @@ class OpenAIEngine:
             server.in_flight -= 1
             if ok:
                 server.failures, server.served = 0, server.served + 1
+                server.asked_until = 0.0
             else:
                 server.failures += 1
                 delay = min(self.max_backoff, self.backoff * 2 ** (server.failures - 1))
@@ -538,7 +561,14 @@ class OpenAIEngine:
             capacity.notify_all()
 
     async def _one(self, request: GenerationRequest, servers: list[_Server],
-                   capacity: asyncio.Condition) -> Completion:
+                   capacity: asyncio.Condition, deadline: float | None = None) -> Completion:
+        """``request``'s completion from the pool, retried on its transient failures.
+
+        Raises:
+            ShardBudgetExceeded: Every server asked (``Retry-After``) to wait past
+                ``deadline``, the monotonic time the shard's budget runs out: failing now
+                instead of waiting out the budget for an answer that cannot come in it.
+        """
         errors: list[str] = []
         last: Exception | None = None
         longest = 0.0  # the longest wait a server's Retry-After asked for
@@ -571,6 +601,12 @@ class OpenAIEngine:
                 response = getattr(err, "response", None)
                 asked = _asked_wait(getattr(response, "headers", None) or {})
                 longest = max(longest, asked)
+                if asked:
+                    server.asked_until = time.monotonic() + asked
+                if deadline is not None and all(s.asked_until > deadline for s in servers):
+                    await self._release(server, capacity, ok=False,
+                                        asked=min(self.max_backoff, asked))
+                    raise self._asked_past_budget(servers, deadline) from err
                 await self._release(server, capacity, ok=False,
                                     asked=min(self.max_backoff, asked))
                 continue

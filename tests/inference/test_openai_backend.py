@@ -894,6 +894,50 @@ def test_a_server_asking_to_wait_past_what_a_request_waits_is_named_as_a_spent_q
     assert time.monotonic() - started < 60
 
 
+def test_a_pool_asking_to_wait_past_the_shards_budget_fails_the_shard_at_once():
+    """Every server of the pool answering 429 with a Retry-After longer than the shard has
+    left of its budget (PROX_OPENAI_SHARD_BUDGET): the shard waited its budget out, then
+    failed as 'too slow or stalled'. It now fails at once, retriable, naming each server's
+    Retry-After and the budget; a server that may answer within the budget is still tried."""
+    from prox_tasks.inference.base import shard_clock
+    from prox_tasks.inference.openai_engine import ShardBudgetExceeded
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    calls: list[str] = []
+
+    def quota_spent(wait: str):
+        def respond(request):
+            calls.append(wait)
+            return Response(429, b'{"error": {"message": "quota"}}',
+                            {"Content-Type": "application/json", "Retry-After": wait})
+        return respond
+
+    with LoopbackHTTPServer(quota_spent("600")) as one, \
+            LoopbackHTTPServer(quota_spent("900")) as two:  # fmt: skip
+        engine = OpenAIEngine([one.url + "/v1", two.url + "/v1"], model_name="m",
+                              max_model_len=512, backoff=0.01, shard_budget=4)  # fmt: skip
+        started = time.monotonic()
+        with shard_clock("5"), pytest.raises(ShardBudgetExceeded) as err:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        took = time.monotonic() - started
+    said = str(err.value)
+    assert took < 2, took  # not the 4 s of the budget
+    assert sorted(calls) == ["600", "900"]  # each server asked once
+    assert "every server of the openai pool asked to retry after more than shard 5 has left " \
+        "of its budget of 4 s" in said  # fmt: skip
+    import re
+
+    assert re.search(rf"{one.url}/v1 (599|600) s; {two.url}/v1 (899|900) s", said), said
+    assert "--shard-budget" in said and "once the limit has reset" in said
+    assert not isinstance(err.value, cannot_succeed())  # the DAG's retry, later, may pass
+    with LoopbackHTTPServer(quota_spent("600")) as spent, _model_server([DOC_CARD], []) as ok:
+        engine = OpenAIEngine([spent.url + "/v1", ok.url + "/v1"], model_name="m",
+                              max_model_len=512, backoff=0.01, shard_budget=4)  # fmt: skip
+        with shard_clock("6"):
+            outs = engine.generate([GenerationRequest([1, 2, i], 4) for i in range(4)])
+    assert [o.text for o in outs] == ["keep_doc()"] * 4
+
+
 def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
     """A pool behind TLS with the deployment's own CA (SSL_CERT_FILE, read by the HTTP
     client) and started with --api-key (PROX_OPENAI_API_KEY): the key goes with every
