@@ -8,7 +8,9 @@ document's ``meta`` that key (:func:`with_partitions`), as Spark and pyarrow rea
 from its root: a ``column=value`` folder above the input (``/data/lr=0.1/crawl/``) is not a
 partition of it. A plan records its root (``Manifest.partition_root``), so every read of
 one of its shards gives the same meta; a plan made before prox read partitions has none,
-and its shards are read as they were planned, without them.
+and its shards are read as they were planned, without them. A path naming one column twice
+with other values (``lang=en/lang=fr/``) is refused (:class:`PartitionConflict`): one of
+its values would be lost.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ from urllib.parse import unquote
 
 #: Hive's name for a null partition value (a row whose column was null).
 HIVE_NULL = "__HIVE_DEFAULT_PARTITION__"
+
+
+class PartitionConflict(ValueError):
+    """A file's path names one partition column twice with other values
+    (``lang=en/lang=fr/part.jsonl``): its documents would keep one value and lose the
+    other. Reading the same path again cannot mend it, so the DAG tasks fail at once
+    (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
 
 
 def partition_root(input_uri: str) -> str:
@@ -38,14 +47,22 @@ def planned_partition_root(input_uri: str, file_uris) -> str | None:
     (the root is part of it): planning an unpartitioned folder again after the upgrade is
     the same plan, its refined shards kept, not another plan refined anew."""
     root = partition_root(input_uri)
-    return root if any(partition_values(uri, root) for uri in file_uris) else None
+    # every file's, not up to the first with one: a later file's conflict is refused now,
+    # before a scan of the crawl, not when its shard is read
+    found = [partition_values(uri, root) for uri in file_uris]
+    return root if any(found) else None
 
 
 def partition_values(uri: str, root: str) -> dict[str, str | None]:
     """``{column: value}`` of the ``column=value`` folders in ``uri``'s path below ``root``
     (:func:`partition_root`), outermost first; a value as Hive escapes it (``%2F``)
-    unescaped, :data:`HIVE_NULL` as None. A column named twice keeps its innermost value.
-    Values stay text, as the path holds them (``007`` is not the number 7)."""
+    unescaped, :data:`HIVE_NULL` as None. Values stay text, as the path holds them
+    (``007`` is not the number 7).
+
+    Raises:
+        PartitionConflict: a column is named twice with other values (the same value twice,
+            ``lang=en/lang=en/``, loses nothing and is read once).
+    """
     root = root.rstrip("/") + "/"
     if not uri.startswith(root):  # the input itself (one file), or not below it
         return {}
@@ -54,8 +71,20 @@ def partition_values(uri: str, root: str) -> dict[str, str | None]:
     for folder in folders:
         column, sep, value = folder.partition("=")
         if sep and column and not column.startswith((".", "_")):
-            values[unquote(column)] = None if value == HIVE_NULL else unquote(value)
+            column, value = unquote(column), None if value == HIVE_NULL else unquote(value)
+            if column in values and values[column] != value:
+                raise _conflict(uri, column, values[column], value)
+            values[column] = value
     return values
+
+
+def _conflict(uri: str, column: str, outer: str | None, inner: str | None) -> PartitionConflict:
+    # the way out first: a DAG's error line is cut
+    said = [HIVE_NULL if v is None else v for v in (outer, inner)]
+    return PartitionConflict(
+        f"move or rename the folders so that each partition column is named once in a file's "
+        f"path: {uri} names the column {column!r} twice, {said[0]!r} then {said[1]!r}, and its "
+        "documents would keep one value and lose the other")
 
 
 def with_partitions(docs, uri: str, root: str | None, reserved: tuple[str, ...]):

@@ -185,6 +185,9 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     # of its new identity vouching for counts of its old bytes
     listed = identities_in(input_uri)
     listing, skipped = input_listing(input_uri, format)
+    # before the scan: a path naming a partition column twice (PartitionConflict) is
+    # refused at once, not after hours of reading the crawl
+    root = planned_partition_root(input_uri, [path for path, _fmt in listing])
     for path, fmt in listing:
         found = listed.get(path) or identity_of(path)
         # a local file's hash before its scan too: taken after, the bytes of a file
@@ -214,8 +217,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     if not shards[-1].docs:
         shards.pop()
     manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards,
-                        partition_root=planned_partition_root(
-                            input_uri, [f.uri for f in files]),
+                        partition_root=root,
                         skipped_files=skipped,
                         markers_left_out=markers_left_out(input_uri, len(listed)))
     if skipped:

@@ -22,6 +22,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     """The exception types that mean "retrying will not help"."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
+    from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
     from prox_tasks.corpus.readers import FormatMismatch
     from prox_tasks.inference.openai_engine import PoolMisconfigured
@@ -39,7 +40,8 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     return (RunError, InvalidName, ManifestConflict, GateFailed, ReleaseRefused,
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
-            GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured)
+            GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
+            PartitionConflict)
 
 
 @contextmanager

@@ -362,6 +362,39 @@ def test_hive_partition_values_reach_the_documents_meta(tmp_path):
     assert {d.id: d.meta for d in glob} == {k: expected[k] for k in ("f0", "f1")}
 
 
+def test_a_partition_column_named_twice_with_other_values_is_refused_at_plan(tmp_path, capsys):
+    """``lang=en/lang=fr/part.jsonl`` gave its documents ``lang: fr`` alone, the ``en``
+    lost without a word. Planning it (and reading it) is now refused before the crawl is
+    scanned, naming the file, the column and both values; no plan is written. The same
+    value twice loses nothing and is read once."""
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.partitions import PartitionConflict
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    row = json.dumps({"id": "a", "text": "A line of a page long enough to count here."})
+    nested = tmp_path / "in" / "lang=en" / "lang=fr"
+    nested.mkdir(parents=True)
+    (nested / "part.jsonl").write_text(row + "\n")
+    out = tmp_path / "out"
+    with pytest.raises(PartitionConflict) as refused:
+        plan_shards(str(tmp_path / "in"), str(out))
+    said = str(refused.value)
+    assert str(nested / "part.jsonl") in said and "'lang'" in said
+    assert "'en' then 'fr'" in said and said.startswith("move or rename the folders")
+    assert not (out / "manifest.json").exists()
+    assert isinstance(refused.value, cannot_succeed())  # the DAG's plan task: no retries
+    with pytest.raises(PartitionConflict):
+        list(read_documents(str(tmp_path / "in")))
+    assert main(["plan", "--input", str(tmp_path / "in"), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "PartitionConflict" in err and "'en' then 'fr'" in err
+    same = tmp_path / "same" / "lang=en" / "lang=en"
+    same.mkdir(parents=True)
+    (same / "part.jsonl").write_text(row + "\n")
+    assert [d.meta for d in read_documents(str(tmp_path / "same"))] == [{"lang": "en"}]
+
+
 def test_a_column_value_folder_above_the_input_is_no_partition_of_it(tmp_path):
     """A ``column=value`` folder above the folder named (``/data/lr=0.1/crawl/``: a
     user's naming, not a partition of the crawl) gave every document ``meta.lr``; Spark
