@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 
-from prox_tasks.cli.errors import CommandFailed, describe_error
+from prox_tasks.cli.errors import describe_error, exit_code
 from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
 from prox_tasks.termination import Terminated, raise_on_sigterm
 
@@ -116,7 +116,7 @@ def _run(argv: list[str] | None, process: bool) -> int:
             traceback.print_exc()
         print(f"prox {args.command}: {describe_error(err)}"
               + ("" if verbose else " (-v for the traceback)"), file=sys.stderr)
-        return getattr(err, "code", 1) if isinstance(err, CommandFailed) else 1
+        return exit_code(err)
 
 
 if __name__ == "__main__":

@@ -25,6 +25,18 @@ class CommandFailed(Exception):
         self.code = code
 
 
+def exit_code(err: BaseException) -> int:
+    """The exit code of a command that ended with ``err``: a :class:`CommandFailed`'s own,
+    2 for a setting to fix that running the same command again cannot get past
+    (:class:`~prox_tasks.models.NoModelError`: ``--model promoted``/``--base promoted`` and
+    nothing promoted, whichever command asked), else 1."""
+    from prox_tasks.models import NoModelError
+
+    if isinstance(err, CommandFailed):
+        return err.code
+    return 2 if isinstance(err, NoModelError) else 1
+
+
 def file_in_the_way(err: OSError) -> str | None:
     """The file that stands where a folder is needed, when that is why ``err`` happened: a
     path through a file (``ENOTDIR``: ``out/manifest.json`` where ``out`` is a file) or a

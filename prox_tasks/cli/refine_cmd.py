@@ -191,8 +191,8 @@ def run(args) -> Outcome:
                 quality=quality_filter(args.quality_filter),
                 catalog=catalog, snapshot=name,
             )  # fmt: skip
-    except NoModelError as err:
-        return Outcome.failure("refine", str(err), code=2)
+    except NoModelError:  # said by prox_tasks.cli.main, exit 2, as for every command
+        raise
     except Exception as err:
         from prox_tasks.cli.errors import CommandFailed, describe_error
         from prox_tasks.inference.openai_engine import PoolMisconfigured

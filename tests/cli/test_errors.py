@@ -101,7 +101,7 @@ def test_a_prox_error_is_said_whole_with_its_way_out(tmp_path, capsys, monkeypat
     monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
     gold = tmp_path / "gold.jsonl"
     gold.write_text("")
-    assert main(["calibrate", "--gold", str(gold), "--model", "promoted"]) == 1
+    assert main(["calibrate", "--gold", str(gold), "--model", "promoted"]) == 2
     line = capsys.readouterr().err.strip()
     assert line.startswith("prox calibrate: NoModelError: no promoted model 'refiner'"), line
     assert "…" not in line and "'default' ($PROX_DEFAULT_MODEL, else the shipped line " \
@@ -176,3 +176,32 @@ def test_a_prox_home_that_is_a_file_is_named_as_prox_home(tmp_path, capsys, monk
                  "--model", "default", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert f"prox refine: {home} (PROX_HOME) is a file where a folder is needed" in err, err
+
+
+def test_nothing_promoted_is_the_same_setting_error_for_every_command(tmp_path, capsys,
+                                                                     monkeypatch):
+    """``prox refine --model promoted`` with nothing promoted exited 2 (a setting to fix),
+    ``prox calibrate --model promoted`` and ``prox train --base promoted`` 1 (as a fault a
+    rerun might get past) for the same user error. Each now says it the same way:
+    ``prox COMMAND: NoModelError: …`` with how to get a promoted model, exit 2."""
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "a", "text": "A line of a page long enough to count here."}\n')
+    seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
+    commands = {
+        "refine": ["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                   "--model", "promoted", "--no-progress"],
+        "calibrate": ["calibrate", "--gold", str(docs), "--model", "promoted", "--min-docs",
+                      "1"],
+        "train": ["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--base",
+                  "promoted", "--epochs", "1"],
+    }
+    for name, args in commands.items():
+        assert main(args) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert err.startswith(f"prox {name}: NoModelError: no promoted model"), err
+        assert len(err.splitlines()) == 1
