@@ -96,8 +96,10 @@ class Manifest:
         skipped_files: The files the input lists that were not read for their format, each
             ``{"uri", "reason"}`` (:func:`~prox_tasks.corpus.readers.input_listing`): their
             documents are in no shard. ``markers_left_out``: names starting with ``.`` or
-            ``_`` (``_SUCCESS``, ``.crc``: Hadoop's markers) left out. Neither is part of the
-            id (nothing of them is read): a plan made before they were recorded has none and
+            ``_`` (``_SUCCESS``, ``.crc``: Hadoop's markers) left out; None in a plan made
+            before they were recorded, until it is re-opened
+            (:func:`~prox_tasks.corpus.planner.unchanged_plan` counts them then). Neither is
+            part of the id (nothing of them is read): a plan made before they were recorded
             keeps its id.
     """
 
@@ -110,7 +112,7 @@ class Manifest:
     id: str = ""
     partition_root: str | None = None
     skipped_files: list[dict] = field(default_factory=list)
-    markers_left_out: int = 0
+    markers_left_out: int | None = 0
 
     def __post_init__(self):
         if not self.id:
@@ -186,7 +188,7 @@ class Manifest:
                 for g in s["segments"]]))
         manifest = cls(data["input_uri"], data["output_uri"], data["settings"], files, shards,
                        data["version"], data["id"], data.get("partition_root"),
-                       data.get("skipped_files") or [], data.get("markers_left_out") or 0)
+                       data.get("skipped_files") or [], data.get("markers_left_out"))
         if manifest.compute_id() != manifest.id:
             raise ValueError("manifest id does not match its content (edited or corrupt)")
         return manifest
@@ -285,12 +287,15 @@ class PlanReplaced(RuntimeError):
 def _plain(body: dict) -> dict:
     """``body`` (a plan as a dict) without the segments' ``byte_offset`` where there is
     none: a plan without offsets is written as before they were recorded (an older prox
-    reads it); so too without a ``partition_root`` or files skipped."""
+    reads it); so too without a ``partition_root`` or files skipped, and without markers
+    counted (None: a plan made before they were recorded; 0 is written, or a re-opening
+    would count them again each time)."""
     if body.get("partition_root", "") is None:
         del body["partition_root"]
-    for key in NOT_PLANNED:  # none: written as before they were recorded
-        if key in body and not body[key]:
-            del body[key]
+    if body.get("skipped_files") == []:  # none: written as before they were recorded
+        del body["skipped_files"]
+    if body.get("markers_left_out", 0) is None:
+        del body["markers_left_out"]
     for shard in body["shards"]:
         for segment in shard["segments"]:
             if segment.get("byte_offset", 0) is None:

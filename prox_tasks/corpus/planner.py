@@ -235,8 +235,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
 def markers_left_out(input_uri: str, listed: int) -> int:
     """How many names starting with ``.`` or ``_`` (``_SUCCESS``, ``.crc``: Hadoop's
     markers and temp files) a folder input holds beside the ``listed`` files its listing
-    gave; logged once. One listing more, made only when a plan is made (not when an
-    unchanged one is re-opened)."""
+    gave; logged once. One listing more, made when a plan is made, and when a plan made
+    before they were recorded is re-opened (not every re-opening of an unchanged plan)."""
     hidden = max(0, len(list_uri(input_uri, include_hidden=True)) - listed)
     if hidden:
         log.info("%s: %s starting with . or _ left out (markers, temp files)", input_uri,
@@ -285,16 +285,22 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
             return None
         if planned.uri not in found or not _same_file(planned, found[planned.uri]):
             return None
-    if existing.skipped_files != skipped:  # a plan made before they were recorded, or a
-        existing.skipped_files = skipped  # README added since: the same plan, listed anew
-        _record_skipped(existing)
+    # a plan made before they were recorded, or a README added since: the same plan, its
+    # listing recorded anew; its markers counted once (one listing more), as when planned
+    unrecorded = existing.markers_left_out is None
+    if existing.skipped_files != skipped or unrecorded:
+        existing.skipped_files = skipped
+        if unrecorded:
+            existing.markers_left_out = markers_left_out(input_uri, len(found))
+        _record_listing(existing)
     return existing
 
 
-def _record_skipped(manifest: Manifest) -> None:
-    """Write ``manifest``'s :attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files` into
-    its ``manifest.json`` when that holds the same plan (they are not part of its id); a
-    plan replaced meanwhile, or a released snapshot's, is left as it is."""
+def _record_listing(manifest: Manifest) -> None:
+    """Write ``manifest``'s :attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files` and
+    ``markers_left_out`` into its ``manifest.json`` when that holds the same plan (they are
+    not part of its id); a plan replaced meanwhile, or a released snapshot's, is left as it
+    is."""
     if released_as(manifest.output_uri):
         return
     data = manifest.to_json().encode()

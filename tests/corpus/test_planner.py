@@ -220,6 +220,8 @@ def test_files_of_no_known_format_are_listed_in_the_plan_and_its_summary(snapsho
     plain = plan_shards(snapshot, str(tmp_path / "plain"), target_docs=7)
     assert plain.skipped_files == [] and plain.markers_left_out == 0
     assert "skipped_files" not in load_manifest(str(tmp_path / "plain")).to_json()
+    # none counted is written (0), or every re-opening would list the folder again
+    assert load_manifest(str(tmp_path / "plain")).markers_left_out == 0
     root = tmp_path / "snap"
     (root / "part-00000-c0ffee.json").write_text('{"id": "spark", "text": "hi"}\n')
     (root / "README.txt").write_text("what this is\n")
@@ -263,8 +265,9 @@ def test_a_plan_written_before_skipped_files_were_recorded_loads_with_its_id(sna
 def test_an_old_plan_re_opened_gets_its_skipped_files_but_a_released_one_is_not_rewritten(
         snapshot, tmp_path):
     """docs/storage.md: a plan written before skipped_files were recorded gets them when
-    planned again unchanged, the same id; markers_left_out only when a plan is made; the
-    plan of a released snapshot is never rewritten (its files must not change)."""
+    planned again unchanged, the same id, and its markers_left_out with them (it stayed 0
+    beside the skipped files it got); the plan of a released snapshot is never rewritten
+    (its files must not change): its re-opened plan counts them, its file stays as it is."""
     from prox_tasks.corpus.manifest import mark_released
 
     (tmp_path / "snap" / "README.txt").write_text("what this is\n")
@@ -282,8 +285,30 @@ def test_an_old_plan_re_opened_gets_its_skipped_files_but_a_released_one_is_not_
     for name, (manifest, before) in old_plans.items():
         again = plan_shards(snapshot, str(tmp_path / name), target_docs=7)
         assert again.id == manifest.id and again.skipped_files == manifest.skipped_files
+        assert again.markers_left_out == 1
         written = (tmp_path / name / "manifest.json").read_bytes()
         assert (written == before) is (name == "released")
         loaded = load_manifest(str(tmp_path / name))
-        assert loaded.id == manifest.id and loaded.markers_left_out == 0
+        assert loaded.id == manifest.id
+        assert loaded.markers_left_out == (None if name == "released" else 1)
         assert loaded.skipped_files == ([] if name == "released" else manifest.skipped_files)
+
+
+def test_an_old_plan_with_markers_and_no_skipped_file_gets_its_markers_counted(snapshot,
+                                                                               tmp_path):
+    """A plan written before markers were recorded, of a folder holding a ``_SUCCESS`` and
+    no file of unknown format, said 0 markers for ever once re-opened: only a change in its
+    skipped files wrote the listing anew. It now gets them counted and written on its first
+    re-opening, its id unchanged; later re-openings list nothing more."""
+    (tmp_path / "snap" / "_SUCCESS").write_text("")
+    manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    path = tmp_path / "out" / "manifest.json"
+    old = json.loads(path.read_text())
+    assert "skipped_files" not in old  # none: written as before they were recorded
+    del old["markers_left_out"]  # as the previous release wrote it
+    path.write_text(json.dumps(old, indent=1, sort_keys=True) + "\n")
+    again = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
+    assert again.id == manifest.id and again.markers_left_out == 1
+    assert load_manifest(str(tmp_path / "out")).markers_left_out == 1
+    (tmp_path / "snap" / ".late.crc").write_text("")  # counted when a plan is made only
+    assert plan_shards(snapshot, str(tmp_path / "out"), target_docs=7).markers_left_out == 1
