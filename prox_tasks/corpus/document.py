@@ -114,6 +114,9 @@ class RecordError(Exception):
     def __init__(self, reason: str, detail: str = "", doc_id: str | None = None,
                  size: int | None = None, text_candidate: str | None = None):
         super().__init__(f"{reason}: {detail}" if detail else reason)
+        # the encoding of the raw record's bytes when they are not UTF-8 (a UTF-16 file's:
+        # its quarantine entry names it, so its bytes can be read back)
+        self.encoding: str | None = None
         self.size = size  # full size of the raw record, when only part of it was kept
         self.reason = reason
         self.detail = detail

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import codecs
 import io
+import re
 
 _BOMS = (  # UTF-32 first: its little-endian BOM begins with UTF-16's
     (codecs.BOM_UTF32_LE, "utf-32-le"),
@@ -30,6 +31,11 @@ def _escape_undecodable(err: UnicodeDecodeError) -> tuple[str, int]:
     # a lone surrogate per byte, which the UTF-8 encoding below turns into bytes that are not
     # UTF-8, so the line they sit in is quarantined as bad_encoding.
     return "".join(chr(0xDC00 + b) for b in err.object[err.start:err.end]), err.end
+
+
+#: A run of :func:`_escape_undecodable`'s surrogates: the codec decodes no lone surrogate,
+#: so every one in a transcoded text is an escaped byte.
+_ESCAPED = re.compile("([\udc00-\udcff]+)")
 
 
 codecs.register_error(_UNDECODABLE, _escape_undecodable)
@@ -74,7 +80,7 @@ class _Transcoder(io.RawIOBase):
     so only its line is quarantined (``bad_encoding``), never the whole file."""
 
     def __init__(self, stream, codec: str, head: bytes):
-        self._stream = stream
+        self._stream, self.codec = stream, codec
         self._decoder = codecs.getincrementaldecoder(codec)(errors=_UNDECODABLE)
         self._pending = self._encode(self._decoder.decode(head))
         self._done = False
@@ -111,6 +117,24 @@ def utf8_stream(stream):
         stream.read(skip)
         head = b""
     return io.BufferedReader(_Transcoder(stream, codec, head[skip:]), 1 << 16)
+
+
+def codec_of(stream) -> str | None:
+    """The encoding :func:`utf8_stream` transcodes ``stream`` (what it returned) from; None
+    when it passes the bytes through (UTF-8)."""
+    return getattr(getattr(stream, "raw", None), "codec", None)
+
+
+def original_bytes(line: bytes, codec: str) -> bytes:
+    """The bytes of the file in ``codec`` that :func:`utf8_stream` transcoded into ``line``,
+    undecodable ones included: what a quarantined record of a UTF-16/32 file keeps, as a
+    UTF-8 file's keeps its own bytes. A line cut inside a character (an overlong one, kept
+    up to a limit) loses that character's start."""
+    text = codecs.getincrementaldecoder("utf-8")("surrogatepass").decode(line)
+    # split: the text between the escaped bytes (odd parts), encoded back, and those bytes
+    parts = _ESCAPED.split(text)
+    return b"".join(bytes(ord(c) - 0xDC00 for c in part) if i % 2 else part.encode(codec)
+                    for i, part in enumerate(parts))
 
 
 class _Prefixed(io.RawIOBase):

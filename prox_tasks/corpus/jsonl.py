@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 
 from prox_tasks.corpus.document import InputNotice, RecordError, build_document, not_utf8
-from prox_tasks.corpus.encodings import utf8_stream
+from prox_tasks.corpus.encodings import codec_of, original_bytes, utf8_stream
 from prox_tasks.corpus.line_ends import lf_lines
 from prox_tasks.storage import compression_of, open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
@@ -63,7 +63,7 @@ def line_limit(max_doc_bytes: int) -> int:
 
 
 def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, digests=None,
-               expect=None, at: int | None = None
+               expect=None, at: int | None = None, codec=None
                ) -> Iterator[tuple[int, bytes | RecordError, int]]:
     """Yield ``(line_number, line, size)`` for non-blank lines in ``[start, end)``; the
     bytes read are fed to ``digests`` (:class:`prox_tasks.storage.ReadDigests`); ``expect``
@@ -77,14 +77,16 @@ def iter_lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, 
     file compressed otherwise than its name says, read as what its bytes are (plain text in
     a ``.jsonl.gz``, gzip in a ``.jsonl``) gives one ``(line_number, InputNotice("misnamed_compression"), 0)`` just before its first
     record, when that record is in the range read (so a file split over shards counts once).
+    ``codec`` is called with the file's encoding, once it is opened, when its lines are
+    UTF-8 transcoded from UTF-16/32 (:func:`~prox_tasks.corpus.encodings.utf8_stream`).
     """
     for number, line, size, _position in _lines(uri, limit, start, end, digests=digests,
-                                                expect=expect, at=at):
+                                                expect=expect, at=at, codec=codec):
         yield number, line, size
 
 
 def _lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, digests=None,
-           expect=None, at: int | None = None
+           expect=None, at: int | None = None, codec=None
            ) -> Iterator[tuple[int, bytes | RecordError | InputNotice, int, int | None]]:
     """:func:`iter_lines`' items, each with the byte offset its line starts at in the file,
     or None when the file cannot be read from an offset (compressed, UTF-16/32, a read fed
@@ -102,6 +104,8 @@ def _lines(uri: str, limit: int, start: int = 0, end: int | None = None, *, dige
         with open_uri(uri, "rb", compression="infer", digests=digests,
                       misnamed=misnamed.append, expect=expect) as raw:
             text = utf8_stream(raw)
+            if codec is not None and codec_of(text) is not None:
+                codec(codec_of(text))
             # only the file's own bytes have offsets a later read can seek to
             seekable = (text is raw and digests is None and not misnamed
                         and compression_of(uri) is None and raw.seekable())
@@ -315,8 +319,9 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
     """Yield ``(offset, Document | RecordError, raw line)`` for records in ``[start, end)``;
     ``expect`` and ``at``: see :func:`iter_lines` (and an :class:`InputNotice` as it gives
     it); ``sizes`` is called with each record's bytes, as :func:`scan` counted them."""
+    encoding: list[str] = []
     for number, line, size in iter_lines(uri, line_limit(options.max_doc_bytes), start, end,
-                                         expect=expect, at=at):
+                                         expect=expect, at=at, codec=encoding.append):
         if sizes is not None and not isinstance(line, InputNotice):
             sizes(size)
         if isinstance(line, (RecordError, InputNotice)):
@@ -326,7 +331,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
             doc = parse_line(line, size, uri, number, options.text_field, options.id_field,
                              options.max_doc_bytes)
         except RecordError as err:
-            yield number, err, line
+            yield number, err, _as_read(line, err, encoding)
         else:
             yield number, doc, None
 
@@ -336,18 +341,29 @@ def read_rows(uri: str, max_bytes: int, start: int = 0, end: int | None = None, 
     """Yield ``(offset, dict | RecordError, raw line)``: every record as a JSON object,
     without the document checks (rows of labels, programs, gold texts), its ``id_field``
     read as :func:`read_id_exactly` reads it; ``digests``: see :func:`iter_lines`."""
+    encoding: list[str] = []
     for number, line, size in iter_lines(uri, line_limit(max_bytes), start, end,
-                                         digests=digests):  # fmt: skip
+                                         digests=digests, codec=encoding.append):
         if isinstance(line, (RecordError, InputNotice)):
             yield number, line, None
             continue
         try:
             row = decode_object(line, size)
         except RecordError as err:
-            yield number, err, line
+            yield number, err, _as_read(line, err, encoding)
         else:
             read_id_exactly(row, line, id_field)
             yield number, row, None
+
+
+def _as_read(line: bytes, err: RecordError, encoding: list[str]) -> bytes:
+    """The bad record ``line`` as the file holds it, for its quarantine entry: a UTF-16/32
+    file's own bytes (``encoding``: its codec, when its lines were transcoded), named by
+    ``err.encoding``, as a UTF-8 file's entry keeps its own bytes; the line otherwise."""
+    if not encoding:
+        return line
+    err.encoding = encoding[0]
+    return original_bytes(line, encoding[0])
 
 
 def dumps_line(row, default=None) -> bytes:

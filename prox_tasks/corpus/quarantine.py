@@ -20,12 +20,23 @@ def quarantine_beside(output_uri: str) -> str:
     return output_uri + ".quarantine.jsonl"
 
 
+def _as_text(kept: bytes, truncated: bool) -> str | None:
+    """``kept`` (a record's bytes) as text when they are UTF-8, else None; a part of a
+    longer record (``truncated``) is kept readable, a character the cut split replaced."""
+    try:
+        return kept.decode("utf-8")
+    except UnicodeDecodeError:
+        return kept.decode("utf-8", "replace") if truncated else None
+
+
 class Quarantine:
     """Collects bad records (spooled to disk, so memory stays bounded).
 
     Each record is a JSON object: ``source``, ``offset``, ``reason``, ``detail``, ``id``
     (when known), ``raw`` (the record as text) or ``raw_b64`` (bytes that are not UTF-8),
-    ``raw_bytes`` (full size) and ``truncated`` (raw kept only up to ``max_raw_bytes``).
+    ``raw_bytes`` (full size) and ``truncated`` (raw kept only up to ``max_raw_bytes``);
+    ``encoding`` when the record's bytes are not UTF-8 (``utf-16-le``: a JSON Lines file
+    written so), which ``raw_b64`` then holds as the file does.
 
     Args:
         max_raw_bytes: How much of each bad record to keep (its location is always kept).
@@ -57,23 +68,26 @@ class Quarantine:
 
     def add(self, source: str, offset: int, reason: str, detail: str = "",
             raw: bytes | str | None = None, doc_id: str | None = None,
-            raw_size: int | None = None, text_candidate: str | None = None) -> None:
+            raw_size: int | None = None, text_candidate: str | None = None,
+            encoding: str | None = None) -> None:
         """Quarantine one record (``raw_size``: its full size when ``raw`` is a part;
-        ``text_candidate``: of a ``missing_text`` record, the field that could be its text)."""
+        ``text_candidate``: of a ``missing_text`` record, the field that could be its text;
+        ``encoding``: of ``raw``'s bytes, when not UTF-8)."""
         entry = {"source": source, "offset": offset, "reason": reason, "detail": detail,
                  "id": doc_id}
+        if encoding is not None:
+            entry["encoding"] = encoding
         if raw is not None:
             data = raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else bytes(raw)
             entry["raw_bytes"] = max(len(data), raw_size or 0)
             entry["truncated"] = entry["raw_bytes"] > self.max_raw_bytes
             kept = data[: self.max_raw_bytes]
-            try:
-                entry["raw"] = kept.decode("utf-8")
-            except UnicodeDecodeError:
-                if entry["truncated"]:  # the cut may split a character; keep it readable
-                    entry["raw"] = kept.decode("utf-8", "replace")
-                else:
-                    entry["raw_b64"] = base64.b64encode(kept).decode("ascii")
+            # bytes of another encoding (a UTF-16 file's) are never read as UTF-8
+            text = _as_text(kept, entry["truncated"]) if encoding is None else None
+            if text is None:
+                entry["raw_b64"] = base64.b64encode(kept).decode("ascii")
+            else:
+                entry["raw"] = text
         # a lone surrogate in an id or detail is written as its JSON escape (valid UTF-8)
         self._spool.write(json.dumps(entry, ensure_ascii=False).encode("utf-8", "backslashreplace")
                           + b"\n")

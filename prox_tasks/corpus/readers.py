@@ -355,7 +355,8 @@ def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tup
             if quarantine is None:
                 raise BadRecordError(source, offset, item)
             quarantine.add(source, offset, item.reason, item.detail, raw, item.doc_id,
-                           raw_size=item.size, text_candidate=item.text_candidate)
+                           raw_size=item.size, text_candidate=item.text_candidate,
+                           encoding=item.encoding)
         else:
             yield offset, item
 

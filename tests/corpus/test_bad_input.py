@@ -6,6 +6,7 @@ that the good files beside a broken one are still read.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import io
 import json
@@ -533,8 +534,13 @@ def test_a_file_whose_lines_end_in_a_lone_cr_is_read_line_by_line(tmp_path, rows
     quarantine = Quarantine()
     docs = [d for shard in manifest.shards for d in read_shard(manifest, shard.index, quarantine)]
     assert [(d.id, d.offset, d.text) for d in docs] == [(f"m{i}", i, text) for i in range(rows)]
-    assert [(r["offset"], r["reason"], r["raw"]) for r in quarantine.records()] == [
-        (rows, "malformed_json", "{bad\n")]
+    # a UTF-16 file's record keeps its own encoding's bytes (its line end read as LF)
+    raw = [base64.b64decode(r["raw_b64"]).decode(r["encoding"]) if "encoding" in r
+           else r["raw"] for r in quarantine.records()]
+    assert [(r["offset"], r["reason"]) for r in quarantine.records()] == [
+        (rows, "malformed_json")] and raw == ["{bad\n"]
+    assert ["encoding" in r for r in quarantine.records()] == [compress is not None
+                                                               and compress is not gzip.compress]
 
 
 def test_lone_crs_are_line_ends_only_in_a_file_whose_first_line_ends_so(tmp_path):

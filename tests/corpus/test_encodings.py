@@ -121,3 +121,37 @@ def test_a_utf16_file_without_a_bom_starting_with_a_blank_line(tmp_path):
     path.write_bytes(("\r\n" + TEXT).encode("utf-16-le"))
     rows, quarantined = _read(path)
     assert rows == ROWS and quarantined == []
+
+
+@pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be", "utf-32-le"])
+def test_a_quarantined_record_of_a_utf16_file_keeps_the_files_own_bytes(tmp_path, codec):
+    """A bad record of a UTF-16 file was quarantined as the UTF-8 it was read as (a lone
+    surrogate as bytes neither encoding holds): unlike a UTF-8 file's entry, it could not
+    give back the record as the file holds it. Its entry now keeps the file's own bytes in
+    ``raw_b64`` and names their ``encoding``, through the document reader and the rows
+    reader alike."""
+    import base64
+
+    from prox_tasks.corpus import read_documents
+
+    lone = b"\x00\xd8" if codec == "utf-16-le" else b"\xd8\x00" if codec == "utf-16-be" \
+        else b"\x00\xd8\x00\x00"  # fmt: skip
+    records = [json.dumps(ROWS[0], ensure_ascii=False).encode(codec),
+               '{"id": "cut", "text": "Ünïcödé 😀'.encode(codec),  # malformed JSON
+               '{"id": "bad", "text": "'.encode(codec) + lone + '"}'.encode(codec),
+               '{"id": "none"}'.encode(codec)]  # missing_text
+    newline = "\n".encode(codec)
+    path = tmp_path / "rows.jsonl"
+    path.write_bytes("\ufeff".encode(codec) + newline.join(records) + newline)
+    readers = {  # a row without a text is no document, but a row
+        "documents": lambda q: [d.id for d in read_documents(str(path), quarantine=q)],
+        "rows": lambda q: [row["id"] for _s, _l, row in read_rows(str(path), q)]}
+    for name, read in readers.items():
+        quarantine = Quarantine()
+        good = read(quarantine)
+        assert good == (["d0"] if name == "documents" else ["d0", "none"])
+        entries = list(quarantine.records())
+        assert [e["reason"] for e in entries][:2] == ["malformed_json", "bad_encoding"]
+        assert [base64.b64decode(e["raw_b64"]) for e in entries] == \
+            [r + newline for r in records[1:5 - len(good)]]
+        assert {e["encoding"] for e in entries} == {codec} and not any("raw" in e for e in entries)
