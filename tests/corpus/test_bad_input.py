@@ -1237,3 +1237,74 @@ def test_a_jsonl_file_compressed_as_prox_does_not_read_given_alone_is_refused_at
     alone = folder / alone.name
     alone.write_bytes(("\n".join(_good(2, "p")) + "\n").encode())  # misnamed text: read
     assert [d.id for d in read_documents(str(alone))] == ["p0", "p1"]
+
+
+def _crawl_warc(path, captures: int) -> list[int]:
+    """A WARC as Common Crawl writes one: per capture a request, its response (naming the
+    request in WARC-Concurrent-To) and its metadata (naming the response), a gzip member
+    each; returns where each member starts, and the file's end."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    starts = []
+    with open(path, "wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for i in range(captures):
+            url = f"http://pages.example/{i}"
+            request = writer.create_warc_record(url, "request",
+                                                payload=io.BytesIO(b"GET / HTTP/1.1\r\n\r\n"))
+            http = StatusAndHeaders("200 OK", [("Content-Type", "text/html")],
+                                    protocol="HTTP/1.1")
+            response = writer.create_warc_record(
+                url, "response", http_headers=http,
+                payload=io.BytesIO(f"<html><body><p>Page {i}</p></body></html>".encode()),
+                warc_headers_dict={"WARC-Concurrent-To":
+                                   request.rec_headers.get_header("WARC-Record-ID")})
+            metadata = writer.create_warc_record(
+                url, "metadata", payload=io.BytesIO(b"fetchTimeMs: 12\r\n"),
+                warc_headers_dict={"WARC-Concurrent-To":
+                                   response.rec_headers.get_header("WARC-Record-ID")})
+            for record in (request, response, metadata):
+                starts.append(fh.tell())
+                writer.write_record(record)
+        starts.append(fh.tell())
+    return starts
+
+
+def test_a_crawl_warc_cut_between_two_gzip_members_is_reported_cut(tmp_path):
+    """A WARC cut exactly between two gzip members read to its end without an error: the
+    responses past the cut were lost quietly (their WET records quarantined as
+    missing_html, nothing saying the WARC was cut). A file that ends with a capture left
+    open — a request without its response, a response without its metadata, where every
+    other capture of the file has them — now ends with a truncated_file entry, as a file
+    cut inside a member does, and prox label's WARC reader refuses it naming the file. A
+    whole file, and one whose writer pairs no records, read as before. The real excerpt of
+    a Common Crawl WARC in the shared data (resiliparse's test file) ends so: it is one."""
+    from pathlib import Path
+
+    from prox_tasks.corpus.document import RecordError
+    from prox_tasks.corpus.wet import records
+    from prox_tasks.labeling.warc import html_records
+
+    whole = tmp_path / "whole.warc.gz"
+    starts = _crawl_warc(whole, 4)
+    data = whole.read_bytes()
+    # members: capture i's request, response, metadata at starts[3 * i], +1, +2
+    for name, end, cut in (("whole", len(data), False), ("after_a_capture", starts[9], False),
+                           ("after_a_request", starts[10], True),
+                           ("after_a_response", starts[11], True)):
+        path = tmp_path / f"{name}.warc.gz"
+        path.write_bytes(data[:end])
+        found = list(records(str(path), "response"))
+        last = found[-1][1]
+        assert isinstance(last, RecordError) is cut, name
+        if cut:
+            assert last.reason == "truncated_file" and "cut between two gzip members" in \
+                last.detail
+            with pytest.raises(ValueError, match=f"{name}.warc.gz.*cut between two gzip"):
+                list(html_records(str(path)))
+    shared = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "commoncrawl_warc"
+    excerpt = list(records(str(shared / "resiliparse_cc-main-2020-34_excerpt.warc.gz"),
+                           "response"))
+    assert len(excerpt) == 17 and excerpt[-1][1].reason == "truncated_file"
+    assert "request record that no record completes" in excerpt[-1][1].detail
