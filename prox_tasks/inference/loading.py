@@ -159,8 +159,30 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
         served = {level: engine.served_model for level, (engine, _) in engines.items()}
         named = (served["doc"] if served["doc"] == served["chunk"]
                  else f"doc={served['doc']}+chunk={served['chunk']}")
-        version = f"openai:{named}+{version}"
+        version = f"{OPENAI_VERSION_PREFIX}{named}+{version}"
     return GenerativeRefiner(backend, version, engines, GenerationSettings(**gen_options))
+
+
+#: How the version of programs written on the openai backend begins: then what each level's
+#: pool served (``NAME``, ``NAME@ROOT``, or ``doc=...+chunk=...``), then the artifact's.
+OPENAI_VERSION_PREFIX = "openai:"
+
+
+def version_serves(version: str | None, level: str, name: str) -> bool:
+    """Whether ``version`` (a shard's ``model_version``, written on the openai backend as
+    :func:`load_backend` builds it) says ``level``'s pool served the model named ``name``:
+    how a shard refined without a served name (the one model its pool listed) is told
+    apart from one refined with another."""
+    if not version or not version.startswith(OPENAI_VERSION_PREFIX):
+        return False
+    served = version[len(OPENAI_VERSION_PREFIX):]
+    if served.startswith("doc="):  # the levels served different models
+        chunk = served.find("+chunk=")
+        if chunk < 0:
+            return False
+        served = served[len("doc="):] if level == "doc" else served[chunk + len("+chunk="):]
+    # the name ends where its weights (@ROOT) or the next part (+...) begin
+    return served.startswith((f"{name}@", f"{name}+"))
 
 
 def _version(path: Path, doc_dir: Path, chunk_dir: Path) -> str:

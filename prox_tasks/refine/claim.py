@@ -46,6 +46,7 @@ from prox_tasks.refine.step import (
     SettingsConflict,
     check_published_requests,
     differences,
+    names_added,
     same_request,
 )
 from prox_tasks.storage import join_uri, names_in, read_json
@@ -117,8 +118,13 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         holder = claim.get("runner") if claimed is not None else None
         dead = bool(holder) and why_dead(holder, me)
         if same_request(claimed, request):
-            # kept in the form it was claimed in (one by a prox before served_models): the
-            # shards of one snapshot record one request (check_claim), which the gate compares
+            if claimed != request and names_added(claimed, request):
+                # claimed naming no model where this run names one: the same request only
+                # if every shard published served that model (the version each records)
+                check_published_requests(output_uri, manifest, request)
+            # kept in the form it was claimed in (one by a prox before served_models, one
+            # naming no model): the shards of one snapshot record one request
+            # (check_claim), which the gate compares
             if dead:  # a rerun of a killed run's settings holds the claim from now on
                 return _claim_bytes(manifest.id, claimed, runner, gated)
             if holder and holder != runner and (runner or for_others):
@@ -287,7 +293,8 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
 
     Returns:
         The request to record in the shard's status: the claim's when it is ``request`` in
-        another form (an openai snapshot claimed by a prox before ``served_models``:
+        another form (an openai snapshot claimed by a prox before ``served_models``, or
+        naming no served model where ``request`` names one:
         :func:`~prox_tasks.refine.step.same_request`), so every shard of a snapshot records
         one request (the gate's ``refine_settings``); else ``request``. Read from the claim
         this check reads anyway: no request more per shard.

@@ -23,6 +23,7 @@ from prox_tasks.corpus.duplicates import shard_duplicates
 from prox_tasks.corpus.manifest import refuse_if_released
 from prox_tasks.corpus.writer import read_statuses, write_refined_shard
 from prox_tasks.inference.base import Refiner, shard_clock
+from prox_tasks.inference.loading import version_serves
 from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch, rows_again
 from prox_tasks.refine.checkpoint import CheckpointStore
@@ -110,15 +111,39 @@ class ShardRequest(dict):
     before_served: dict | None = None
 
 
-def same_request(recorded: dict | None, request: dict | None) -> bool:
+def same_request(recorded: dict | None, request: dict | None,
+                 model_version: str | None = None) -> bool:
     """Whether ``recorded`` (a status record's or a claim's request) is ``request``: equal,
     or recorded by a prox before ``served_models`` for the same request (an openai snapshot
-    refined before, rerun after the upgrade with nothing changed)."""
+    refined before, rerun after the upgrade with nothing changed), or recorded with no name
+    for a level ``request`` names (:func:`names_added`) — for a shard's record, whose
+    ``model_version`` says its pool served that name."""
     if recorded == request:
         return True
     before = getattr(request, "before_served", None)
-    return (before is not None and isinstance(recorded, dict)
-            and "served_models" not in recorded and recorded == before)
+    if (before is not None and isinstance(recorded, dict)
+            and "served_models" not in recorded and recorded == before):
+        return True
+    added = names_added(recorded, request)
+    return bool(added) and (model_version is None or all(
+        version_serves(model_version, level, name) for level, name in added.items()))
+
+
+def names_added(recorded: dict | None, request: dict | None) -> dict[str, str]:
+    """The served names ``request`` gives levels that ``recorded`` names none for — the
+    level took the one model its pool listed (known only once loaded, after the settings
+    are claimed) — when the two requests are otherwise the same; else {}. A rerun naming
+    that model (``--doc-served-model``, ``PROX_OPENAI_DOC_MODEL``) is the same request when
+    the shards' ``model_version`` says their pools served it (:func:`same_request`)."""
+    if not isinstance(recorded, dict) or not isinstance(request, dict) \
+            or request.get("backend") != "openai":  # fmt: skip
+        return {}
+    had, asked = recorded.get("served_models") or {}, request.get("served_models") or {}
+    if any(had.get(level) not in (None, name) for level, name in asked.items()) \
+            or {k: v for k, v in recorded.items() if k != "served_models"} \
+            != {k: v for k, v in request.items() if k != "served_models"}:  # fmt: skip
+        return {}
+    return {level: name for level, name in asked.items() if name and had.get(level) is None}
 
 
 def _options_digest(options: dict) -> str:
@@ -144,12 +169,15 @@ def _served_models(backend: str | None, options: dict) -> dict:
 
 def _check_request(output_uri: str, shard_index: int, done: dict, request: dict | None) -> None:
     recorded = done.get("request")
-    if request is None or recorded is None or same_request(recorded, request):
+    if request is None or recorded is None or same_request(recorded, request,
+                                                           done.get("model_version")):
         return
+    # a level recorded with no name: the model its pool served is in the version
+    served = f" (served {done.get('model_version')})" if names_added(recorded, request) else ""
     raise SettingsConflict.between(
         recorded, request, f"shard {shard_index} of {output_uri} was refined with other "
-        "settings; refine into a new output folder, or refine it again with --force (the "
-        "DAG's reprocess Param)")
+        f"settings{served}; refine into a new output folder, or refine it again with --force "
+        "(the DAG's reprocess Param)")
 
 
 def check_published_requests(output_uri: str, manifest, request: dict) -> None:

@@ -1091,6 +1091,56 @@ def test_an_openai_snapshot_refined_before_served_models_resumes_with_nothing_ch
         assert "other settings" in capsys.readouterr().err
 
 
+def test_a_snapshot_refined_with_no_served_name_resumes_with_the_served_model_named(
+        tiny_model, tmp_path, monkeypatch, capsys):  # fmt: skip
+    """A snapshot refined naming no served model (each level took the one model its pool
+    listed) records no name in its settings: a rerun naming that model
+    (``--doc-served-model``, ``PROX_OPENAI_DOC_MODEL``) was refused (``served_models None
+    -> {...}``) instead of reusing the finished shards. It is the same request when the
+    shards' model_version says their pool served that name; the shards refined after record
+    the snapshot's one form, and a rerun naming another model is still refused."""
+    import json
+    from pathlib import Path
+
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import status_uri
+    from prox_tasks.refine.claim import claim_uri
+
+    for name in ("PROX_OPENAI_DOC_MODEL", "PROX_OPENAI_CHUNK_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    docs, out = tmp_path / "in.jsonl", tmp_path / "out"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(4)))
+    status = [Path(status_uri(str(out), i).removeprefix("file://")) for i in (0, 1)]
+    claim = Path(claim_uri(str(out)).removeprefix("file://"))
+    with _model_server([DOC_CARD], []) as pool:
+        args = ["refine", "--input", str(docs), "--output", str(out), "--model",
+                str(tiny_model), "--backend", "openai", "--servers", pool.url + "/v1",
+                "--shards", "2", "--no-progress"]  # fmt: skip
+        assert main(args) == 0, capsys.readouterr().err
+        unnamed = json.loads(claim.read_text())["request"]
+        assert "served_models" not in unnamed  # as the previous release recorded it too
+        assert json.loads(status[0].read_text())["request"] == unnamed
+        status[1].unlink()  # stopped before shard 1 was published
+        capsys.readouterr()
+        assert main([*args, "--doc-served-model", "prox-doc", "--json"]) == 0, \
+            capsys.readouterr().err  # before: SettingsConflict  # fmt: skip
+        summary = json.loads(capsys.readouterr().out)
+        assert (summary["shards_skipped"], summary["shards_refined"]) == (1, 1), summary
+        assert [json.loads(p.read_text())["request"] for p in status] == [unnamed] * 2
+        assert json.loads(claim.read_text())["request"] == unnamed
+        monkeypatch.setenv("PROX_OPENAI_DOC_MODEL", "prox-doc")
+        assert main(args) == 0, capsys.readouterr().err
+        monkeypatch.delenv("PROX_OPENAI_DOC_MODEL")
+    other = dict(DOC_CARD, id="prox-doc-v2", root="/models/doc-v2")
+    with _model_server([DOC_CARD, other], []) as pool:
+        renamed = [a if a != args[args.index("--servers") + 1] else pool.url + "/v1"
+                   for a in args]  # fmt: skip
+        # the shards were refined with prox-doc: naming another model is another request
+        assert main([*renamed, "--doc-served-model", "prox-doc-v2"]) == 1
+        err = capsys.readouterr().err
+        assert "other settings" in err and "served openai:prox-doc@/models/doc-v1" in err, err
+
+
 def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_model, tmp_path,
                                                                           capsys):
     """The engine counted completions outside their grammar (a server ignoring
