@@ -130,6 +130,9 @@ class _Server:
     #: Until when (monotonic) its last ``Retry-After`` asked not to be sent requests: what
     #: it asked, not capped at ``max_backoff`` as its cooldown is.
     asked_until: float = 0.0
+    #: The HTTP status of the answer that asked it (429: a rate limit; 503: unavailable,
+    #: e.g. still loading its weights).
+    asked_status: int | None = None
     errors: dict = field(default_factory=dict)
 
 
@@ -441,13 +444,15 @@ class OpenAIEngine:
         past ``deadline``, when its budget runs out: each wait, the budget, the ways out."""
         label, _took = shard_elapsed() or ("?", 0.0)
         now = time.monotonic()
-        waits = "; ".join(f"{s.url} {s.asked_until - now:.0f} s" for s in servers)
+        waits = "; ".join(f"{s.url} {s.asked_until - now:.0f} s (HTTP {s.asked_status})"
+                          for s in servers)  # fmt: skip
+        why = _why_asked_to_wait({s.asked_status for s in servers})
         return ShardBudgetExceeded(
             f"every server of the openai pool asked to retry after more than shard {label} "
             f"has left of its budget of {self.shard_budget:g} s ({max(0.0, deadline - now):.0f} s "
-            f"left; Retry-After: {waits}): its rate limit or quota is spent, and waiting "
-            "cannot end in the budget. Nothing of the shard was published; a retry resumes "
-            "from its checkpoints. Run again once the limit has reset, add servers, or raise "
+            f"left; Retry-After: {waits}): {why}, and waiting cannot end in the budget. "
+            "Nothing of the shard was published; a retry resumes from its checkpoints. Run "
+            "again once the limit has reset or the servers are up, add servers, or raise "
             "the budget: prox refine --shard-budget SECONDS, PROX_OPENAI_SHARD_BUDGET on the "
             "refine DAG's workers (docs/inference.md)")
 
@@ -603,6 +608,7 @@ class OpenAIEngine:
                 longest = max(longest, asked)
                 if asked:
                     server.asked_until = time.monotonic() + asked
+                    server.asked_status = getattr(response, "status_code", None)
                 if deadline is not None and all(s.asked_until > deadline for s in servers):
                     await self._release(server, capacity, ok=False,
                                         asked=min(self.max_backoff, asked))
@@ -622,9 +628,10 @@ class OpenAIEngine:
                       "was taken off it; run again once it serves the model (the task's retry "
                       "does), or check the gateway's /v1/models")
         if longest > self.max_backoff:  # a spent quota, not a busy server: name the wait
+            why = _why_asked_to_wait({s.asked_status for s in servers if s.asked_until})
             advice = (f"a server asked to retry after {longest:.0f} s (Retry-After), longer "
-                      f"than a request waits ({self.max_backoff:g} s at most): its rate limit "
-                      "or quota is spent; run again once it has reset, or add servers")
+                      f"than a request waits ({self.max_backoff:g} s at most): {why}; run "
+                      "again once it has reset or the server is up, or add servers")
         raise InferenceError(f"request failed {self.max_retries + 1} times "
                              f"({advice}): {'; '.join(errors[-3:])}")
 
@@ -739,6 +746,19 @@ def _status_of(err: BaseException | None) -> int | None:
     if status is None:
         status = getattr(getattr(err, "response", None), "status_code", None)
     return status if isinstance(status, int) else None
+
+
+def _why_asked_to_wait(statuses: set) -> str:
+    """What a long ``Retry-After`` means, by the statuses it came with: a 429's is a rate
+    limit or quota spent; a 503's a server unavailable for now — still starting (loading
+    its weights) or in maintenance — not only a quota."""
+    reasons = []
+    if statuses - {503}:  # 429, and any other status that asks to wait
+        reasons.append("its rate limit or quota is spent")
+    if 503 in statuses:
+        reasons.append("unavailable for now (HTTP 503: still starting, e.g. loading its "
+                       "weights, or in maintenance)")
+    return " or ".join(reasons) or "its rate limit or quota is spent"
 
 
 def _said(err: BaseException) -> str:

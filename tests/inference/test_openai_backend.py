@@ -938,6 +938,44 @@ def test_a_pool_asking_to_wait_past_the_shards_budget_fails_the_shard_at_once():
     assert [o.text for o in outs] == ["keep_doc()"] * 4
 
 
+def test_a_pool_still_loading_its_weights_is_not_named_a_spent_quota():
+    """A vLLM server still loading its weights answers 503 with a Retry-After: the shard's
+    ShardBudgetExceeded (and a request's failure) said its 'rate limit or quota is spent',
+    sending the operator to a quota that was never the cause. Each wait now names its
+    status, and the reason covers what that status means."""
+    from prox_tasks.inference.base import shard_clock
+    from prox_tasks.inference.openai_engine import ShardBudgetExceeded
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    def answering(status: int):
+        def respond(request):
+            return Response(status, b'{"error": {"message": "not ready"}}',
+                            {"Content-Type": "application/json", "Retry-After": "600"})
+        return respond
+
+    with LoopbackHTTPServer(answering(503)) as loading:
+        engine = OpenAIEngine([loading.url + "/v1"], model_name="m", max_model_len=512,
+                              backoff=0.01, shard_budget=4)  # fmt: skip
+        with shard_clock("7"), pytest.raises(ShardBudgetExceeded) as err:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        engine = OpenAIEngine([loading.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=1, backoff=0.01, max_backoff=0.05)  # fmt: skip
+        with pytest.raises(InferenceError) as failed:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+    for said in (str(err.value), str(failed.value)):
+        assert "still starting, e.g. loading its weights" in said and "quota" not in said, said
+    assert "(HTTP 503)" in str(err.value)
+    with LoopbackHTTPServer(answering(503)) as loading, \
+            LoopbackHTTPServer(answering(429)) as limited:  # fmt: skip
+        engine = OpenAIEngine([loading.url + "/v1", limited.url + "/v1"], model_name="m",
+                              max_model_len=512, backoff=0.01, shard_budget=4)  # fmt: skip
+        with shard_clock("8"), pytest.raises(ShardBudgetExceeded) as err:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+    said = str(err.value)
+    assert "rate limit or quota is spent or unavailable for now (HTTP 503" in said, said
+    assert "(HTTP 429)" in said and "(HTTP 503)" in said
+
+
 def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
     """A pool behind TLS with the deployment's own CA (SSL_CERT_FILE, read by the HTTP
     client) and started with --api-key (PROX_OPENAI_API_KEY): the key goes with every
