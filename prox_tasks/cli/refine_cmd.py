@@ -251,8 +251,9 @@ def shards_failed(catalog, name: str, err: BaseException) -> str | None:
 
 
 def model_trouble(s: dict) -> str:
-    """``, 2 requests failed (1 rejected), 3 completions outside their grammar``: what went
-    wrong at the model (the openai engine's counts); empty when nothing did."""
+    """``, 2 requests failed (1 rejected), 3 completions outside their grammar, 1 server
+    left out of the pool (URL: why)``: what went wrong at the model (the openai engine's
+    counts, and the servers its pool left out at load); empty when nothing did."""
     failed, rejected = s.get("requests_failed") or 0, s.get("requests_rejected") or 0
     outside = s.get("completions_outside_grammar") or 0
     said = ""
@@ -262,6 +263,10 @@ def model_trouble(s: dict) -> str:
     if outside:
         said += f", {count(outside, 'completion')} outside " + \
             ("its grammar" if outside == 1 else "their grammar")  # fmt: skip
+    left_out = s.get("servers_left_out") or {}
+    if left_out:  # refused the pool at load (401, 404): the run had fewer servers than given
+        said += f", {count(len(left_out), 'server')} left out of the pool (" + \
+            "; ".join(f"{url}: {why}" for url, why in left_out.items()) + ")"  # fmt: skip
     return said
 
 

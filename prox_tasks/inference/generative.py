@@ -77,6 +77,13 @@ class GenerativeRefiner:
         shard's checkpoints are reused only under the same (``step._fingerprint``)."""
         return {level: renderer.max_model_len for level, renderer in self.renderers.items()}
 
+    @property
+    def servers_left_out(self) -> dict[str, str]:
+        """The servers each level's pool left out at load, with why (the openai engine's
+        ``left_out``: they refuse it, 401 or 404); empty on the other backends."""
+        return {url: why for engine in self._engines.values()
+                for url, why in (getattr(engine, "left_out", None) or {}).items()}  # fmt: skip
+
     def constrained(self, level: str) -> bool:
         engine = self._engines[level]
         return engine.supports_constraints if self.settings.constrained is None else \

@@ -185,6 +185,8 @@ class RunResults:
         self.phase_seconds: Counter = Counter()
         self.model_versions: set[str] = set()
         self.backends: set[str] = set()
+        #: The openai servers a shard's pool left out at load, with why (they refuse it).
+        self.servers_left_out: dict[str, str] = {}
         self.kept: list[dict] = []
         self._workers: dict[int, list] = {}  # pid: [first start, last end, shards]
 
@@ -203,6 +205,7 @@ class RunResults:
         self.model_versions.add(str(result["model_version"]))
         if result.get("backend"):
             self.backends.add(str(result["backend"]))
+        self.servers_left_out.update(result.get("servers_left_out") or {})
         if "started_at" in result:
             ended = result["started_at"] + float(result.get("wall_seconds") or 0)
             span = self._workers.setdefault(result["pid"], [result["started_at"], ended, 0])
@@ -228,7 +231,8 @@ class RunResults:
 
     def totals(self) -> dict:
         """What the shards hold (their status records: reused shards too), then this run's
-        work: ``shards_<status>`` counts, ``docs_refined``, ``tokens_in``, ``tokens_out``."""
+        work: ``shards_<status>`` counts, ``docs_refined``, ``tokens_in``, ``tokens_out``,
+        and ``servers_left_out`` (``{url: why}``: the openai pool's servers left out at load)."""
         from prox_tasks.corpus.document import FILE_LOSS_REASONS
 
         totals: Counter = Counter(self.accounting.to_dict())
@@ -241,6 +245,7 @@ class RunResults:
         totals["records_cut"] = totals["quarantine_reasons"].get("truncated_record", 0)
         totals.update(dict.fromkeys((*WORK_TOTALS, *MODEL_TROUBLE.values()), 0))
         totals.update(self.work)
+        totals["servers_left_out"] = dict(sorted(self.servers_left_out.items()))
         return dict(totals)
 
     def timeline(self) -> list[dict]:

@@ -380,9 +380,12 @@ def _refine(manifest, output_uri: str, shard_index: int, expected: int, refiner:
     stats.seconds["total"] = time.perf_counter() - started
     reporter.total = reporter.done  # the quarantined records were never refined
     log.info("%s; %d records quarantined", reporter.line(), stats.docs_quarantined)
+    # the openai servers its pool left out at load (they refuse it): said in the run's summary
+    left_out = getattr(refiner, "servers_left_out", None)
     return {"shard": shard_index, "status": "refined", "accounting": accounting.to_dict(),
             "stats": stats.to_dict(), "model_version": refiner.version,
-            "backend": refiner.backend}  # fmt: skip
+            "backend": refiner.backend,
+            **({"servers_left_out": left_out} if left_out else {})}  # fmt: skip
 
 
 def _timed(items: Iterator, seconds: Counter, key: str) -> Iterator:

@@ -384,6 +384,28 @@ def test_a_server_refusing_the_pool_at_load_is_left_out_while_the_others_serve(s
     assert len(warned) == 1 and wrong.url in warned[0] and "--servers" in warned[0]
 
 
+def test_prox_refine_names_the_servers_left_out_of_the_pool(tiny_model, tmp_path, capsys):
+    """A server refusing the pool at load (401: another key) was left out and only logged:
+    prox refine's summary and --json said nothing of a run on fewer servers than given.
+    Both name it now, with why, as they count the pool's other troubles."""
+    import json
+
+    from prox_tasks.cli import main
+    from prox_tasks.cli.refine_cmd import summary_line
+
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    with _listing_answering(401) as wrong, _model_server([DOC_CARD], []) as right:
+        pool = f"{wrong.url}/v1,{right.url}/v1"
+        assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                     "--model", str(tiny_model), "--backend", "openai", "--no-progress",
+                     "--servers", pool, "--json"]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert list(summary["servers_left_out"]) == [f"{wrong.url}/v1"], summary
+    assert "HTTP 401" in summary["servers_left_out"][f"{wrong.url}/v1"]
+    assert f", 1 server left out of the pool ({wrong.url}/v1: HTTP 401" in summary_line(summary)
+
+
 @pytest.mark.parametrize("status", [500, 503, 403, None])
 def test_a_pool_down_or_failing_at_load_stays_retriable(status):
     """5xx and a server down may heal: an InferenceError the DAG retries, not a failure for
