@@ -937,19 +937,20 @@ def test_a_pool_asking_to_wait_past_the_shards_budget_fails_the_shard_at_once():
     with LoopbackHTTPServer(quota_spent("600")) as one, \
             LoopbackHTTPServer(quota_spent("900")) as two:  # fmt: skip
         engine = OpenAIEngine([one.url + "/v1", two.url + "/v1"], model_name="m",
-                              max_model_len=512, backoff=0.01, shard_budget=4)  # fmt: skip
+                              max_model_len=512, backoff=0.01, shard_budget=60)  # fmt: skip
         started = time.monotonic()
         with shard_clock("5"), pytest.raises(ShardBudgetExceeded) as err:
             engine.generate([GenerationRequest([1, 2, 3], 4)])
         took = time.monotonic() - started
     said = str(err.value)
-    assert took < 2, took  # not the 4 s of the budget
+    # not the 60 s of the budget (seconds of slack: a loaded machine took 2.2 s)
+    assert took < 30, took
     assert sorted(calls) == ["600", "900"]  # each server asked once
     assert "every server of the openai pool asked to retry after more than shard 5 has left " \
-        "of its budget of 4 s" in said  # fmt: skip
+        "of its budget of 60 s" in said  # fmt: skip
     import re
 
-    assert re.search(rf"{one.url}/v1 (599|600) s; {two.url}/v1 (899|900) s", said), said
+    assert re.search(rf"{one.url}/v1 (599|600) s \(HTTP 429\); {two.url}/v1 (899|900) s", said), said
     assert "--shard-budget" in said and "once the limit has reset" in said
     assert not isinstance(err.value, cannot_succeed())  # the DAG's retry, later, may pass
     with LoopbackHTTPServer(quota_spent("600")) as spent, _model_server([DOC_CARD], []) as ok:
