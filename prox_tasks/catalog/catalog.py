@@ -186,10 +186,10 @@ class Catalog:
         Raises:
             SnapshotNameTaken: ``name`` belongs to another output folder.
         """
-        from prox_tasks.storage import to_uri
+        from prox_tasks.storage import same_uri, to_uri
 
         row = self.get_snapshot(name)
-        if row and row["output_uri"] and to_uri(row["output_uri"]) != to_uri(output_uri):
+        if row and row["output_uri"] and not same_uri(row["output_uri"], output_uri):
             raise SnapshotNameTaken(
                 f"snapshot name {name!r} is booked for {row['output_uri']} (status "
                 f"{row['status']}), not {to_uri(output_uri)}; name this one apart ({option})")
@@ -201,13 +201,13 @@ class Catalog:
         other's row."""
         import hashlib
 
-        from prox_tasks.storage import parse_uri, to_uri
+        from prox_tasks.storage import parse_uri, same_uri, to_uri
         from prox_tasks.storage.names import safe_name
 
         uri = to_uri(output_uri)
         name = safe_name(parse_uri(uri).name or "snapshot")
         row = self.get_snapshot(name)
-        if row is None or not row["output_uri"] or to_uri(row["output_uri"]) == uri:
+        if row is None or not row["output_uri"] or same_uri(row["output_uri"], uri):
             return name
         return f"{name[:110]}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
 

@@ -44,6 +44,7 @@ from prox_tasks.storage import (
     list_uri,
     names_in,
     remove_all,
+    same_uri,
     to_uri,
 )
 from prox_tasks.storage.swap import replace_if
@@ -216,7 +217,9 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         raise empty_input(input_uri, [f.uri for f in files])
     if not shards[-1].docs:
         shards.pop()
-    manifest = Manifest(to_uri(input_uri), to_uri(output_uri), settings, files, shards,
+    uris = _spelled_as_planned(input_uri, output_uri) if write else \
+        (to_uri(input_uri), to_uri(output_uri))  # fmt: skip
+    manifest = Manifest(*uris, settings, files, shards,
                         partition_root=root,
                         skipped_files=skipped,
                         markers_left_out=markers_left_out(input_uri, len(listed)))
@@ -230,6 +233,21 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         _write(manifest, overwrite)
         index_duplicates(manifest)  # every shard applies the duplicate-id policy snapshot-wide
     return manifest
+
+
+def _spelled_as_planned(input_uri: str, output_uri: str) -> tuple[str, str]:
+    """The canonical input and output URIs, written as the plan already in the output folder
+    writes them where they name the same folder but for a trailing slash (``in/`` and
+    ``in``): the URIs are part of the plan's id, and a rerun spelled otherwise is the same
+    plan, not a :class:`ManifestConflict` (nor, overwritten, a plan whose shards are all
+    refined again)."""
+    spelled = to_uri(input_uri), to_uri(output_uri)
+    try:
+        existing = load_manifest(output_uri)
+    except (FileNotFoundError, *UNREADABLE_PLAN):
+        return spelled
+    return tuple(planned if same_uri(planned, uri) else uri for planned, uri in
+                 zip((existing.input_uri, existing.output_uri), spelled, strict=True))
 
 
 def markers_left_out(input_uri: str, listed: int) -> int:
@@ -271,7 +289,7 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
     except UNREADABLE_PLAN:  # edited or corrupt: planning again says what to do with it
         return None
     keys = compare if compare is not None else {*settings, *existing.settings}
-    if (existing.input_uri != to_uri(input_uri) or existing.output_uri != to_uri(output_uri)
+    if (not same_uri(existing.input_uri, input_uri) or not same_uri(existing.output_uri, output_uri)
             or any(existing.settings.get(k) != settings.get(k) for k in keys)):
         return None
     listed, skipped = input_listing(input_uri, settings.get("format"))

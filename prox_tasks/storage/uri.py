@@ -76,6 +76,12 @@ def to_uri(uri: str | os.PathLike) -> str:
     return parse_uri(uri).uri
 
 
+def same_uri(a: str | os.PathLike, b: str | os.PathLike) -> bool:
+    """Whether ``a`` and ``b`` name the same file or folder: equal once canonical, but for
+    trailing slashes (``out/`` and ``out``: a shell's completion adds one)."""
+    return to_uri(a).rstrip("/") == to_uri(b).rstrip("/")
+
+
 def join_uri(base: str | os.PathLike, *parts: str) -> str:
     """Join path parts onto ``base`` with ``/``, keeping its scheme."""
     loc = parse_uri(base)

@@ -206,3 +206,14 @@ def test_a_sqlite_file_that_is_no_catalog_is_refused_untouched(tmp_path, capsys)
     empty = tmp_path / "new.sqlite"
     empty.touch()
     Catalog(f"sqlite:///{empty}").close()  # an empty file: a new catalog
+
+
+def test_a_folder_written_with_or_without_its_trailing_slash_keeps_its_name(catalog, tmp_path):
+    """`prox refine --output out/` booked, then `--output out` (or the reverse): one folder,
+    one name: not refused as another folder's name, nor booked apart under a digest."""
+    catalog.register_snapshot("out", "in", f"{tmp_path.as_uri()}/out/", status="failed")
+    catalog.check_snapshot_name("out", str(tmp_path / "out"))
+    assert catalog.default_snapshot_name(str(tmp_path / "out")) == "out"
+    assert catalog.default_snapshot_name(f"{tmp_path}/out//") == "out"
+    with pytest.raises(SnapshotNameTaken):
+        catalog.check_snapshot_name("out", str(tmp_path / "out2"))

@@ -1,5 +1,6 @@
 """Corpus I/O on S3 (moto's server over HTTP): every format, shards, interrupted uploads."""
 
+import json
 import random
 from pathlib import Path
 
@@ -300,3 +301,25 @@ def test_a_part_uploaded_in_parts_holding_its_bytes_is_not_written_again(s3_buck
     assert read_bytes(second) != stale
     assert "-" in client.head_object(Bucket=bucket, Key=first.removeprefix(s3_bucket + "/"))[
         "ETag"]  # left as it was
+
+
+@pytest.mark.parametrize("on_s3", [False, True], ids=["local", "s3"])
+def test_a_folder_named_with_or_without_its_trailing_slash_is_the_same_plan(
+        on_s3, request, tmp_path, sample_rows):
+    """`prox plan --input in/ --output out/` (a shell's completion adds the slash), then
+    `prox refine --input in --output out`: the same plan, reused, not a ManifestConflict
+    "differs in plan X != Y" (the URIs are in the plan's id; the plan's own spelling is kept,
+    so the id of a plan already written does not change). A plan that does differ says how."""
+    root = request.getfixturevalue("s3_bucket") if on_s3 else str(tmp_path)
+    for name, rows in (("a.jsonl", sample_rows[:20]), ("b.jsonl", sample_rows[20:])):
+        put_atomic(f"{root}/in/{name}", "".join(f"{json.dumps(r)}\n" for r in rows))
+    first = plan_shards(f"{root}/in/", f"{root}/out/", target_docs=7)
+    for inp, out in ((f"{root}/in", f"{root}/out"), (f"{root}/in/", f"{root}/out"),
+                     (f"{root}/in", f"{root}/out/")):
+        again = plan_shards(inp, out, target_docs=7)
+        assert (again.id, again.to_json()) == (first.id, first.to_json()), (inp, out)
+    with pytest.raises(ManifestConflict, match=r"differs in target_docs 7 -> 8$"):
+        plan_shards(f"{root}/in", f"{root}/out", target_docs=8)
+    put_atomic(f"{root}/in/c.jsonl", f"{json.dumps(sample_rows[0] | {'id': 'new'})}\n")
+    with pytest.raises(ManifestConflict, match=r"differs in input file added: .*/in/c\.jsonl$"):
+        plan_shards(f"{root}/in", f"{root}/out", target_docs=7)
