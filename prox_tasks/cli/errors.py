@@ -80,11 +80,20 @@ def _oserror(err: OSError) -> str:
 S3_CREDENTIALS = ("give credentials as the AWS chain takes them (AWS_ACCESS_KEY_ID and "
                   "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role) or name an Airflow "
                   "connection holding them in PROX_S3_CONN_ID (docs/storage.md)")
+#: What a user whose S3 endpoint does not answer can do (botocore names only the URL).
+S3_ENDPOINT = ("nothing answers there: start the S3 server or correct the endpoint "
+               "(PROX_S3_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or the "
+               "endpoint_url of PROX_S3_CONN_ID's connection; docs/storage.md)")
 
 
 def _s3(err) -> str | None:
     try:
-        from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError
+        from botocore.exceptions import (
+            BotoCoreError,
+            ClientError,
+            EndpointConnectionError,
+            NoCredentialsError,
+        )
     except ImportError:  # pragma: no cover - boto3 is a dependency
         return None
     where = "; ".join(getattr(err, "__notes__", ()))  # the URI (storage.s3.about)
@@ -95,6 +104,8 @@ def _s3(err) -> str | None:
             f" ({where})" if where else "")
     if isinstance(err, NoCredentialsError):
         return f"S3: no credentials to read or write {where or 'S3'}: {S3_CREDENTIALS}"
+    if isinstance(err, EndpointConnectionError):
+        return f"S3: {err}: {S3_ENDPOINT}"
     if isinstance(err, BotoCoreError):
         return f"S3: {err}"
     return None

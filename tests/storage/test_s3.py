@@ -368,6 +368,32 @@ def test_a_command_without_s3_credentials_says_where_to_give_them(s3_bucket, mon
     assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
+def test_a_command_whose_s3_endpoint_does_not_answer_says_what_to_check(monkeypatch, tmp_path,
+                                                                        capsys):
+    """PROX_S3_ENDPOINT_URL naming a port where no server listens (a real closed port: the
+    S3 server not started, or a typo in the port): the line says to start the server or
+    correct the endpoint and names the settings that give it, not botocore's bare 'Could
+    not connect to the endpoint URL'."""
+    import socket
+
+    from prox_tasks.cli import main
+    from prox_tasks.storage import configure_s3
+
+    with socket.socket() as probe:  # a port nothing listens on once closed
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    for name, value in (("PROX_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}"),
+                        ("PROX_S3_MAX_ATTEMPTS", "1"), ("AWS_ACCESS_KEY_ID", "testing"),
+                        ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
+        monkeypatch.setenv(name, value)
+    configure_s3(None)
+    code = main(["plan", "--input", "s3://crawl/2024-22/", "--output", str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err.splitlines()) == 1, err
+    assert err.startswith(f'prox plan: S3: Could not connect to the endpoint URL: "http://127.0.0.1:{port}/'), err
+    assert "start the S3 server or correct the endpoint" in err and "PROX_S3_ENDPOINT_URL" in err, err
+
+
 def test_a_registry_in_a_missing_bucket_is_not_taken_for_an_empty_one(s3_bucket, monkeypatch,
                                                                       tmp_path):
     from prox_tasks.models import resolve_model
