@@ -23,6 +23,25 @@ def _env_int(name: str, default: int) -> int:
     return env_value(name, default, int, "a whole number")
 
 
+#: botocore's retry modes and S3 addressing styles (the values it takes).
+RETRY_MODES = ("standard", "adaptive", "legacy")
+ADDRESSING_STYLES = ("auto", "path", "virtual")
+
+
+def _env_choice(name: str, default: str, choices: tuple[str, ...], what: str) -> str:
+    """``$name`` when it is one of ``choices`` (unset or blank: ``default``), else a
+    ValueError naming the variable: botocore's own error for such a value ("S3 addressing
+    style pth is invalid") names no variable, and comes only at the first request."""
+    from prox_tasks.pipeline.settings import env_value
+
+    def chosen(value: str) -> str:
+        if value not in choices:
+            raise ValueError(f"botocore's {what}")
+        return value
+
+    return env_value(name, default, chosen, f"one of {', '.join(choices)}")
+
+
 def checked_endpoint(value: str, where: str) -> str:
     """``value`` when it is an endpoint URL (``http://host:port``, ``https://host``), else a
     ValueError naming ``where`` it was given: botocore's "Invalid endpoint: …" for
@@ -90,8 +109,10 @@ class S3Settings:
         settings = cls(
             endpoint_url=_env_endpoint(),
             max_attempts=_env_int("PROX_S3_MAX_ATTEMPTS", 10),
-            retry_mode=os.environ.get("PROX_S3_RETRY_MODE", "standard"),
-            addressing_style=os.environ.get("PROX_S3_ADDRESSING_STYLE", "auto"),
+            retry_mode=_env_choice("PROX_S3_RETRY_MODE", "standard", RETRY_MODES,
+                                   "retry modes"),
+            addressing_style=_env_choice("PROX_S3_ADDRESSING_STYLE", "auto", ADDRESSING_STYLES,
+                                         "S3 addressing styles"),
             multipart_threshold=_env_int("PROX_S3_MULTIPART_THRESHOLD", 64 * MIB),
             multipart_chunksize=_env_int("PROX_S3_MULTIPART_CHUNKSIZE", 16 * MIB),
         )

@@ -254,6 +254,27 @@ def test_an_endpoint_without_a_scheme_is_named_with_the_form_expected(monkeypatc
         exists("s3://bucket/key")
 
 
+@pytest.mark.parametrize(("name", "value", "choices"), [
+    ("PROX_S3_RETRY_MODE", "fast", "standard, adaptive, legacy"),
+    ("PROX_S3_ADDRESSING_STYLE", "pth", "auto, path, virtual")])
+def test_a_retry_mode_or_addressing_style_botocore_lacks_is_named_with_its_variable(
+        monkeypatch, name, value, choices):
+    """botocore's own errors ('S3 addressing style pth is invalid', 'Invalid value provided
+    to "mode"') named no variable; no server is needed: refused before any request. A blank
+    value (an env file's NAME=) is the default, as for the other variables."""
+    from prox_tasks.storage import configure_s3
+    from prox_tasks.storage.s3_client import current_settings
+
+    monkeypatch.delenv("PROX_S3_CONN_ID", raising=False)
+    monkeypatch.setenv(name, value)
+    configure_s3(None)  # the settings of the environment
+    with pytest.raises(ValueError, match=rf"variable {name}='{value}' is not one of {choices}"):
+        exists("s3://bucket/key")
+    monkeypatch.setenv(name, "")
+    assert (current_settings().retry_mode, current_settings().addressing_style) == (
+        "standard", "auto")
+
+
 def test_configure_s3_with_an_endpoint_without_a_scheme_says_the_form_expected():
     """docs/storage.md's configure_s3(S3Settings(endpoint_url=...)) with ``127.0.0.1:9000``
     failed the first S3 call with botocore's "Invalid endpoint: 127.0.0.1:9000", where the
