@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 GLOB_CHARS = re.compile(r"[*?\[]")
+#: ``s3:/bucket/key``, ``s3:bucket``, ``file:/path``: a URI with a slash missing, which as a
+#: plain path would be a local folder named ``s3:`` below the working directory.
+SCHEME_WITHOUT_SLASHES = re.compile(r"(?i)^(s3a?|file):(?!//)")
 
 
 @dataclass(frozen=True)
@@ -45,6 +48,12 @@ def parse_uri(uri: str | os.PathLike) -> Location:
         ValueError: for an unsupported scheme or an S3 URI without a bucket.
     """
     text = os.fspath(uri)
+    typo = SCHEME_WITHOUT_SLASHES.match(text)
+    if typo:  # else written silently to ./s3:/bucket/key, where no one looks for it
+        scheme = typo.group(1).lower()
+        form = "file:///abs/path or a plain path" if scheme == "file" else "s3://bucket/key"
+        raise ValueError(f"{text} is not a URI: write {form} (two slashes after "
+                         f"{typo.group(0)}); ./{text} for a local folder of that name")
     if "://" not in text:
         return Location("file", "", _local(text))
     parsed = urlparse(text)

@@ -33,3 +33,19 @@ def test_join_and_glob():
 def test_unsupported_uris_are_clear_errors(bad):
     with pytest.raises(ValueError):
         parse_uri(bad)
+
+
+@pytest.mark.parametrize(("typo", "form"), [("s3:/bucket/crawl/", "s3://bucket/key"),
+                                            ("s3:bucket/x", "s3://bucket/key"),
+                                            ("S3A:/bucket/x", "s3://bucket/key"),
+                                            ("file:/tmp/out", "file:///abs/path")])
+def test_a_uri_with_a_slash_missing_is_refused_not_taken_for_a_local_folder(
+        typo, form, tmp_path, monkeypatch):
+    """`prox refine --output s3:/bucket/x` wrote the snapshot to ./s3:/bucket/x on local
+    disk and booked it so: the data went where no one looks for it. A folder really named
+    so is still reachable as ./s3:/…"""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=rf"is not a URI: write {form}.* \(two slashes after"):
+        parse_uri(typo)
+    assert to_uri(f"./{typo}") == f"file://{tmp_path}/{typo}"
+    assert parse_uri(f"{tmp_path}/s3:/x").path == f"{tmp_path}/s3:/x"  # a path inside one
