@@ -285,8 +285,23 @@ def _identity(loc: Location, etag_value, last_modified, length: int) -> Opened:
 
 def open_write(loc: Location) -> AtomicWriter:
     def publish(temp_path: str) -> None:
-        with about(f"s3://{loc.bucket}/{loc.path}"):
-            get_client().upload_file(temp_path, loc.bucket, loc.path, Config=transfer_config())
+        from boto3.exceptions import S3UploadFailedError
+        from botocore.exceptions import ClientError
+
+        uri = f"s3://{loc.bucket}/{loc.path}"
+        try:
+            with about(uri):
+                get_client().upload_file(temp_path, loc.bucket, loc.path,
+                                         Config=transfer_config())
+        except S3UploadFailedError as err:
+            # boto3 names the temporary file and wraps the cause (raised while handling it):
+            # a mistyped bucket is said as a read of it says it (_missing)
+            failed = err.__context__
+            if isinstance(failed, ClientError) and \
+                    failed.response.get("Error", {}).get("Code") == "NoSuchBucket":
+                raise FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
+                                        uri) from err
+            raise
 
     staging = upload_dir()
     sweep_stale(staging, UPLOAD_PREFIX)  # uploads a killed process never finished

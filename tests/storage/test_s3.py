@@ -324,6 +324,26 @@ def test_a_missing_bucket_is_an_error_not_a_missing_file(s3_bucket):
     assert missing.value.filename == f"{s3_bucket}/in/nothing.jsonl"
 
 
+def test_a_write_into_a_missing_bucket_names_the_bucket_not_a_temporary_file(s3_bucket, capsys):
+    """`prox label --output s3://lables/x.jsonl.gz` (a mistyped bucket) ended with boto3's
+    'S3UploadFailedError: Failed to upload /tmp/prox-uploads/prox-s3-upload-… to lables/…:
+    An error occurred (NoSuchBucket)…', naming a temporary file; it now says so as a read in
+    that bucket does, and leaves no temporary file."""
+    import os
+
+    from prox_tasks.cli.errors import describe_error
+    from prox_tasks.storage.tempfiles import upload_dir
+
+    uri = "s3://no-such-bucket/labels/x.jsonl.gz"
+    with pytest.raises(FileNotFoundError) as missing:
+        put_atomic(uri, b'{"id": "a"}\n')
+    assert describe_error(missing.value) == f"S3 bucket 'no-such-bucket' does not exist: {uri}"
+    with pytest.raises(FileNotFoundError, match="S3 bucket 'no-such-bucket' does not exist"):
+        with open_uri(uri, "wt", compression="infer") as f:
+            f.write("x\n")
+    assert not [n for n in os.listdir(upload_dir()) if f".{os.getpid()}." in n]
+
+
 def test_a_small_json_record_is_read_in_one_request(s3_bucket, tmp_path, s3_calls):
     """Status records, gate results and release marks are read once per shard and rerun:
     one GET each (a missing one: None), not a HEAD to ask, a HEAD to open and a GET."""
