@@ -104,8 +104,7 @@ def _action(catalog, args) -> Outcome:
             return Outcome.failure("catalog", "list shards needs --snapshot NAME (`prox catalog "
                                    "list snapshots` lists them)", code=2)
         if args.what == "shards" and catalog.get_snapshot(args.snapshot) is None:
-            return Outcome.failure("catalog", f"no snapshot {args.snapshot!r} in the catalog "
-                                   "(`prox catalog list snapshots` lists them)", code=2)
+            return _no_snapshot(args.snapshot)
         rows = LISTS[args.what](catalog, args)
         return _listing(rows, args.what)
     if args.name is None:
@@ -117,13 +116,26 @@ def _action(catalog, args) -> Outcome:
     malformed = [p for p in args.param if "=" not in p]
     if malformed:
         return Outcome.failure("catalog", f"--param takes KEY=VALUE, not {malformed[0]!r}", code=2)
+    keys = [p.split("=", 1)[0] for p in args.param]
+    twice = sorted({k for k in keys if keys.count(k) > 1})
+    if twice:  # else the last one was taken silently
+        return Outcome.failure("catalog", f"--param {twice[0]} given more than once: a report "
+                               "takes one value a parameter", code=2)
     # an empty value is NULL (no name is empty): the reports' "NULL for all" is reachable
     params = {k: v or None for k, v in (p.split("=", 1) for p in args.param)}
     try:
         rows = catalog.report(args.name, **params)
     except KeyError as err:
         return Outcome.failure("catalog", err.args[0], code=2)  # names the report
+    if not rows and params.get("snapshot") is not None and \
+            catalog.get_snapshot(params["snapshot"]) is None:
+        return _no_snapshot(params["snapshot"])  # a typo, not a snapshot with "0 rows"
     return _listing(rows, "row")
+
+
+def _no_snapshot(name: str) -> Outcome:
+    return Outcome.failure("catalog", f"no snapshot {name!r} in the catalog (`prox catalog "
+                           "list snapshots` lists them)", code=2)
 
 
 def _listing(rows: list[dict], what: str) -> Outcome:

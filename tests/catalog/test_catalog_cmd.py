@@ -44,6 +44,18 @@ def test_a_mistyped_catalog_or_snapshot_is_an_error_not_an_empty_listing(tmp_pat
     assert main(["catalog", "--url", url, "migrate"]) == 0
     assert main(["catalog", "--url", url, "list", "shards", "--snapshot", "nope"]) == 2
     assert "no snapshot 'nope'" in capsys.readouterr().err
+    # a report of a mistyped snapshot said "0 rows", exit 0; a parameter given twice took
+    # the last silently
+    for report in ("shard_progress", "quarantine_reasons"):
+        assert main(["catalog", "--url", url, "report", report, "--param", "snapshot=nope"]) == 2
+        assert "no snapshot 'nope' in the catalog" in capsys.readouterr().err
+    Catalog(url).register_snapshot("s", "in", "out")
+    assert main(["catalog", "--url", url, "report", "shard_progress", "--param", "snapshot=s",
+                 "--param", "snapshot=t"]) == 2
+    assert "--param snapshot given more than once" in capsys.readouterr().err
+    assert main(["catalog", "--url", url, "report", "snapshot_summary", "--param", "snapshot=",
+                 "--param", "suite=prox_gate"]) == 0  # an empty value: every snapshot
+    assert capsys.readouterr().out.strip().endswith("1 row")
 
 
 def test_looking_at_a_catalog_changes_nothing_and_says_it_is_behind(tmp_path, capsys):
