@@ -209,6 +209,11 @@ def test_a_released_snapshot_links_the_run_that_released_it_beside_the_latest_ru
                                  + re.escape(link(quoted[released_by])) + '"', text_), url
                 assert re.search(r'latest run <a target="_top" href="'
                                  + re.escape(link(quoted[rerun])) + '"', text_), url
+            # its tasks are those of the run that released it, not of the rerun
+            page = _get(client, token, "/prox/snapshots/crawl-2026-03-01").text
+            for task in ("refine_shard", "quality_gate", "release"):
+                assert f'href="{link(quoted[released_by])}/tasks/{task}"' in page, task
+                assert f"{link(quoted[rerun])}/tasks/" not in page
             with catalog.engine.begin() as conn:  # as booked before the catalog kept the run
                 conn.execute(text("UPDATE releases SET dag_run_id = NULL"
                                   " WHERE name = 'crawl-2026-03-01'"))
@@ -216,6 +221,7 @@ def test_a_released_snapshot_links_the_run_that_released_it_beside_the_latest_ru
             assert "released by run" not in page
             assert "latest run <a" in page and link(quoted[rerun]) in page
             assert link(quoted[released_by]) not in page
+            assert f'href="{link(quoted[rerun])}/tasks/release"' in page  # the latest run's
         finally:
             with catalog.engine.begin() as conn:
                 conn.execute(text("UPDATE releases SET dag_run_id = :r"
