@@ -34,7 +34,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> Outcome:
-    from prox_tasks.release import ReleaseRefused, release_snapshot
+    from prox_tasks.release import ReleaseRefused, origin, release_snapshot
     from prox_tasks.release.release import check_partition
     from prox_tasks.storage.names import check_name
 
@@ -52,7 +52,7 @@ def run(args) -> Outcome:
         catalog, not_recorded = default_catalog(args.name, args.snapshot)
     try:
         record = release_snapshot(args.snapshot, args.root, args.name, partition=args.partition,
-                                  catalog=catalog, notes=args.notes)
+                                  catalog=catalog, notes=args.notes, released_by=origin.cli())
     except ReleaseRefused as refused:
         return Outcome.failure("release", str(refused))
     finally:

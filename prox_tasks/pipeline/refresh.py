@@ -620,7 +620,7 @@ def release(snapshot: dict, dry_run: bool = False, task_try: dict | None = None)
         prox_tasks.refine.booking.RunReplaced: ``task_try``'s DAG run (an Airflow task try)
             was replaced by another run since it planned: it releases nothing.
     """
-    from prox_tasks.release import release_snapshot
+    from prox_tasks.release import origin, release_snapshot
 
     if task_try is not None:  # a replaced run releases nothing, a dry run included
         with open_catalog(snapshot["catalog_url"]) as catalog:
@@ -631,5 +631,7 @@ def release(snapshot: dict, dry_run: bool = False, task_try: dict | None = None)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         record = release_snapshot(snapshot["output_uri"], snapshot["release_root"],
                                   snapshot["name"], partition=snapshot["partition"],
-                                  catalog=catalog, dag_run_id=snapshot.get("run_id"))
+                                  catalog=catalog,
+                                  released_by=origin.dag_run((task_try or {}).get("dag_id"),
+                                                             snapshot.get("run_id")))
     return {**record, "shards": len(record["shards"]), "released": True, "dry_run": False}

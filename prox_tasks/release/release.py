@@ -158,7 +158,7 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
 
 def release_snapshot(output_uri: str, release_root: str, name: str, *,
                      partition: str | None = None, catalog=None,
-                     notes: str | None = None, dag_run_id: str | None = None) -> dict:
+                     notes: str | None = None, released_by: dict | None = None) -> dict:
     """Release the gated snapshot at ``output_uri`` as ``name``; returns the release record.
 
     Args:
@@ -170,9 +170,10 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
             the module docs for which release is ``latest``.
         catalog: A :class:`prox_tasks.catalog.Catalog` to record the release in, or None.
         notes: Free text kept with the release.
-        dag_run_id: The Airflow run releasing it (the DAG's release task), booked with the
-            release in ``catalog``; None outside Airflow (``prox release``). A release
-            booked before is left as it was: its run stays the one that released it.
+        released_by: Who releases it (:mod:`prox_tasks.release.origin`: the DAG run of the
+            release task, or ``prox release``'s user and host), kept in the release record
+            and booked in ``catalog``; None: not known. A release made before is left as it
+            was: it keeps who released it.
 
     The release names the model that refined it (``model``: the version in the shards'
     status records; the catalog links the registered model of that version). ``new`` says
@@ -228,13 +229,15 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
                         "kept": s["docs_kept"]} for s in statuses],
             "model": model, "notes": notes,
             "released_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            # added later: records written before lack it (origin.of_release reads them)
+            "released_by": released_by,
         }
         # another run may have released this name since it was read: its record stays
         record = write_record_once(record_uri, record)
     if record["manifest_id"] != manifest_id:  # lost the race for the name: not released
         _refuse_other_plan(output_uri, name, manifest_id, record)
     if catalog is not None:
-        _record_in_catalog(catalog, record, notes, dag_run_id)
+        _record_in_catalog(catalog, record, notes, released_by)
     is_latest, current = replace_latest(
         release_root, record, lambda current: moves_latest(current, record["partition"]))
     # whether this call moved latest.json (a rerun finds it naming this release already)
@@ -292,7 +295,7 @@ def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:
             "--catalog URL; the DAG's quality_gate task records it too)")
 
 
-def _record_in_catalog(catalog, record: dict, notes, dag_run_id: str | None) -> None:
+def _record_in_catalog(catalog, record: dict, notes, released_by: dict | None) -> None:
     name = record["name"]
     if record.get("partition") and not (catalog.get_snapshot(name) or {}).get("logical_date"):
         # a snapshot refined outside Airflow (prox refine) has no logical date: the PROX
@@ -311,7 +314,8 @@ def _record_in_catalog(catalog, record: dict, notes, dag_run_id: str | None) -> 
         catalog.register_release(name, name, record["snapshot_uri"],
                                  quality_report_id=report["id"],
                                  model=(model["name"], model["version"]) if model else None,
-                                 docs=record["docs"], notes=notes, dag_run_id=dag_run_id)
+                                 docs=record["docs"], notes=notes,
+                                 dag_run_id=(released_by or {}).get("run_id"))
     except (ValueError, IntegrityError):
         # another release of this snapshot (a retried DAG task beside a prox release) booked
         # it since it was looked up above: booked once, as this one would have booked it

@@ -62,6 +62,9 @@ def test_run_releases_the_snapshot(world, released):
     assert all(t.state == "success" for t in ti.values())
     latest = json.loads((world["corpus"] / "latest.json").read_text())
     assert latest["name"] == "clean" and latest["docs"] > 0
+    # the release record names the run that released it
+    assert latest["released_by"] == {"origin": "dag_run", "dag_id": "prox_refine_snapshot",
+                                     "run_id": released.run_id}
     snapshot = world["corpus"] / "snapshots" / "clean"
     assert latest["snapshot_uri"] == f"file://{snapshot}"
     assert (snapshot / "_quality" / "data_docs" / "index.html").exists()

@@ -719,3 +719,39 @@ def test_a_refused_release_says_what_to_do(tmp_path):
                        r"snapshot again \(prox refine --force, or the DAG's reprocess Param\), "
                        "then gate it again"):
         release_snapshot(snap["output_uri"], root, "b")
+
+
+def test_the_record_says_who_released_it_and_a_record_written_before_reads_as_unknown(
+        tmp_path, capsys):
+    """releases/<name>.json said nothing of who released it: a DAG run and `prox release`
+    left the same record. It now keeps released_by: the DAG run, or the CLI's user and host.
+    A record written before (none) is left as it is by a release run again, and reads as
+    unknown."""
+    import getpass
+    import socket
+
+    from prox_tasks.release import origin
+
+    root = tmp_path / "root"
+    by_dag = make(tmp_path, "crawl-2026-01-05", catalog=f"sqlite:///{tmp_path / 'c.sqlite'}")
+    refresh.gate(by_dag, {})
+    run_id = "scheduled__2026-01-05T00:00:00+00:00"
+    record = read_json(refresh.release({**by_dag, "run_id": run_id})["record_uri"])
+    assert record["released_by"] == {"origin": "dag_run", "dag_id": None, "run_id": run_id}
+    assert read_latest(str(root))["released_by"] == record["released_by"]
+
+    by_cli = gated(tmp_path, "hotfix-1")
+    cli = ["release", "--snapshot", by_cli["output_uri"], "--root", str(root), "--name",
+           "hotfix-1"]
+    assert main(cli) == 0
+    written = read_json(str(root / "releases" / "hotfix-1.json"))
+    assert written["released_by"] == {"origin": "cli", "user": getpass.getuser(),
+                                      "host": socket.gethostname()}
+
+    old = {k: v for k, v in written.items() if k != "released_by"}  # the shape written before
+    (root / "releases" / "hotfix-1.json").write_text(json.dumps(old))
+    capsys.readouterr()
+    assert main(cli) == 0
+    assert "already released hotfix-1" in capsys.readouterr().out
+    kept = read_json(str(root / "releases" / "hotfix-1.json"))
+    assert kept == old and origin.of_release(kept.get("released_by")) == {"origin": "unknown"}
