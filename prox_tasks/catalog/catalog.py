@@ -10,7 +10,7 @@ from prox_tasks.catalog.engine import default_url, make_engine
 from prox_tasks.catalog.migrations import migrate, sql_dir
 
 JSON_COLUMNS = {"metrics", "stats", "quarantine_reasons", "drop_reasons", "program_errors",
-                "runner", "input_notices"}
+                "runner", "input_notices", "released_by"}
 BOOL_COLUMNS = {"promoted", "success", "gate_passed"}
 SNAPSHOT_FIELDS = {"input_uri", "output_uri", "manifest_uri", "manifest_id", "status",
                    "num_shards", "docs_planned", "logical_date", "dag_run_id",
@@ -486,11 +486,14 @@ class Catalog:
     def register_release(self, name: str, snapshot: str, uri: str, *,
                          quality_report_id: int | None = None,
                          model: tuple[str, str] | None = None, docs: int | None = None,
-                         notes: str | None = None, dag_run_id: str | None = None) -> int:
+                         notes: str | None = None, dag_run_id: str | None = None,
+                         released_by: dict | None = None) -> int:
         """Record a release. Refuses a quality report that failed or belongs elsewhere.
 
-        ``dag_run_id``: the Airflow run whose release task released it (None: ``prox
-        release``), kept apart from the snapshot's, which each rerun's plan overwrites.
+        ``released_by``: who released it (:mod:`prox_tasks.release.origin`: a DAG run, or
+        ``prox release``'s user and host; None: not known). ``dag_run_id``: the Airflow run
+        whose release task released it (default: ``released_by``'s run), kept apart from the
+        snapshot's, which each rerun's plan overwrites.
         """
         sid = self._id("snapshots", "name = :n", n=snapshot)
         if quality_report_id is not None:
@@ -504,10 +507,11 @@ class Catalog:
         if self._one("SELECT id FROM releases WHERE name = :n", n=name) is not None:
             raise ValueError(f"release {name} exists")
         self._exec("INSERT INTO releases (name, snapshot_id, quality_report_id, model_id, uri,"
-                   " docs, notes, dag_run_id, created_at)"
-                   " VALUES (:n, :s, :q, :m, :u, :d, :no, :r, :c)",
+                   " docs, notes, dag_run_id, released_by, created_at)"
+                   " VALUES (:n, :s, :q, :m, :u, :d, :no, :r, :by, :c)",
                    n=name, s=sid, q=quality_report_id, m=model_id, u=uri, d=docs, no=notes,
-                   r=dag_run_id, c=now())
+                   r=dag_run_id or (released_by or {}).get("run_id"), by=_dump(released_by),
+                   c=now())
         self.update_snapshot(snapshot, status="released")
         return self._id("releases", "name = :n", n=name)
 

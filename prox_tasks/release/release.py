@@ -315,7 +315,8 @@ def _record_in_catalog(catalog, record: dict, notes, released_by: dict | None) -
                                  quality_report_id=report["id"],
                                  model=(model["name"], model["version"]) if model else None,
                                  docs=record["docs"], notes=notes,
-                                 dag_run_id=(released_by or {}).get("run_id"))
+                                 # as the record says (a run completing another's release)
+                                 released_by=record.get("released_by") or released_by)
     except (ValueError, IntegrityError):
         # another release of this snapshot (a retried DAG task beside a prox release) booked
         # it since it was looked up above: booked once, as this one would have booked it

@@ -85,7 +85,9 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
     shard totals, the last gate's metrics and thresholds, the model version, the run that
     booked its plan last (``dag_run_id``: a rerun of the date overwrites it), release (and
     ``released_by_run_id``, the run that released it; None for ``prox release`` and releases
-    booked before the catalog kept it) and ``latest``.
+    booked before the catalog kept it; ``released_by``, who released it as
+    :func:`prox_tasks.release.origin.of_release` reads it, and ``released_at``) and
+    ``latest``.
 
     The catalog answers in three queries whatever the number of snapshots
     (``snapshot_summary``, releases, models); files are read only for the gate thresholds
@@ -95,12 +97,14 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
     (its row's ``refused`` says why: :mod:`prox_tasks.report.roots`).
     """
     from prox_tasks.quality.gate import gate_uri
+    from prox_tasks.release.origin import of_release
     from prox_tasks.release.pointer import latest_uri
 
     summaries = catalog.report("snapshot_summary", suite=GATE_SUITE, snapshot=name)
-    # the run that released each snapshot (None: `prox release`, or booked before the
-    # catalog kept it): the snapshot's dag_run_id is the run that booked its plan last
-    released = {r["snapshot"]: r.get("dag_run_id") for r in catalog.list_releases()}
+    # the release of each snapshot, with the run that released it (None: `prox release`, or
+    # booked before the catalog kept it): the snapshot's dag_run_id is the run that booked
+    # its plan last
+    released = {r["snapshot"]: r for r in catalog.list_releases()}
     models = _model_index(catalog) if summaries else {}
     latest_by_root: dict[str, str | None] = {}
     rows = []
@@ -114,6 +118,8 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
         if root not in latest_by_root:
             latest_by_root[root] = root and (read_json(latest_uri(root)) or {}).get("name")
         version = snap.get("model_version") if refused else _model_version(snap)
+        release = released.get(snap["name"])
+        by = release and of_release(release.get("released_by"), release.get("dag_run_id"))
         rows.append({
             "name": snap["name"], "status": snap["status"], "error": snap.get("error"),
             "refused": refused,
@@ -135,8 +141,9 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
                                             False: "failed"}[gate_ok],
             "thresholds": (gate or {}).get("thresholds") or {},
             "data_docs_uri": snap["gate_report_uri"],
-            "released": snap["name"] in released,
-            "released_by_run_id": released.get(snap["name"]),
+            "released": release is not None,
+            "released_by_run_id": (by or {}).get("run_id"), "released_by": by,
+            "released_at": (release or {}).get("created_at"),
             "latest": latest_by_root[root] == snap["name"],
         })
     rows.sort(key=lambda r: (r["logical_date"], r["created_at"], r["name"]))

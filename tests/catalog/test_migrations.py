@@ -17,7 +17,7 @@ TABLES = {"schema_migrations", "snapshots", "shards", "seed_sets", "models", "qu
 def test_fresh_catalog_applies_every_migration_once(catalog_url):
     catalog = Catalog(catalog_url)
     versions = [m.version for m in load_migrations()]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert [m["version"] for m in catalog.applied_migrations()] == versions
     assert TABLES <= set(inspect(catalog.engine).get_table_names())
     shard_columns = {c["name"] for c in inspect(catalog.engine).get_columns("shards")}
@@ -27,7 +27,7 @@ def test_fresh_catalog_applies_every_migration_once(catalog_url):
     model_columns = {c["name"] for c in inspect(catalog.engine).get_columns("models")}
     assert {"registry", "promoted_at"} <= model_columns
     release_columns = {c["name"] for c in inspect(catalog.engine).get_columns("releases")}
-    assert "dag_run_id" in release_columns
+    assert {"dag_run_id", "released_by"} <= release_columns
     assert catalog.migrate() == []  # idempotent
     again = Catalog(catalog_url)  # opening again migrates nothing
     assert [m["checksum"] for m in again.applied_migrations()] == \
@@ -44,7 +44,7 @@ def test_new_migrations_apply_on_the_next_open(catalog_url, tmp_path, monkeypatc
     (folder / "migrations" / "0099_snapshot_notes.sql").write_text(
         "-- a later release adds a column\nALTER TABLE snapshots ADD COLUMN notes TEXT;\n")
     catalog = Catalog(catalog_url)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 99]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99]
     assert catalog.get_snapshot("s")["notes"] is None  # data kept, column added
 
 
@@ -73,11 +73,48 @@ def test_a_release_booked_before_0009_keeps_working_with_no_run(catalog_url, tmp
                 {"q": report, "c": now()})
     monkeypatch.delenv("PROX_SQL_DIR")
     with Catalog(catalog_url) as catalog:
-        assert catalog.applied_migrations()[-1]["version"] == 9
+        assert catalog.applied_migrations()[-1]["version"] == 10
         catalog.register_release("crawl-new", "crawl-new", "out/crawl-new",
                                   dag_run_id="scheduled__2026-03-02T00:00:00+00:00")
         runs = {r["release"]: r["dag_run_id"] for r in catalog.list_releases()}
     assert runs == {"crawl-old": None, "crawl-new": "scheduled__2026-03-02T00:00:00+00:00"}
+
+
+def test_releases_booked_before_0010_read_with_no_origin_and_new_ones_keep_theirs(
+        catalog_url, tmp_path, monkeypatch):
+    """A catalog at migration 0009 with two releases as register_release wrote them then
+    (one by a DAG run, one with no run): opening it adds who released them as empty, both
+    list with their run as before, and a new release keeps its origin (JSON, both dialects)."""
+    from sqlalchemy import text
+
+    from prox_tasks.catalog.catalog import now
+    from prox_tasks.release import origin
+
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    (folder / "migrations" / "0010_release_origins.sql").unlink()
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    run = "scheduled__2026-03-01T00:00:00+00:00"
+    with Catalog(catalog_url) as old:
+        for name in ("by-run", "no-run", "by-cli"):
+            old.register_snapshot(name, f"in/{name}", f"out/{name}")
+        with old.engine.begin() as conn:  # the INSERT of register_release at 0009
+            for name, run_id in (("by-run", run), ("no-run", None)):
+                conn.execute(text(
+                    "INSERT INTO releases (name, snapshot_id, quality_report_id, model_id, uri,"
+                    " docs, notes, dag_run_id, created_at) VALUES (:n, (SELECT id FROM"
+                    " snapshots WHERE name = :n), NULL, NULL, :u, 5, NULL, :r, :c)"),
+                    {"n": name, "u": f"out/{name}", "r": run_id, "c": now()})
+    monkeypatch.delenv("PROX_SQL_DIR")
+    cli = {"origin": "cli", "user": "alice", "host": "build-1"}
+    with Catalog(catalog_url) as catalog:
+        assert catalog.applied_migrations()[-1]["version"] == 10
+        catalog.register_release("by-cli", "by-cli", "out/by-cli", released_by=cli)
+        rows = {r["release"]: r for r in catalog.list_releases()}
+    assert {n: (r["dag_run_id"], r["released_by"]) for n, r in rows.items()} == {
+        "by-run": (run, None), "no-run": (None, None), "by-cli": (None, cli)}
+    assert [origin.of_release(r["released_by"], r["dag_run_id"])["origin"]
+            for r in rows.values()] == ["dag_run", "unknown", "cli"]
 
 
 def test_an_edited_applied_migration_is_refused(catalog_url, tmp_path, monkeypatch):
@@ -101,7 +138,7 @@ def test_a_failing_migration_rolls_back_and_is_not_recorded(catalog_url, tmp_pat
     with pytest.raises(DBAPIError, match="no_such_table"):  # the driver's error, either dialect
         Catalog(catalog_url)
     catalog = Catalog(catalog_url, auto_migrate=False)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
     assert "half_done" not in inspect(catalog.engine).get_table_names()
 
 
@@ -120,7 +157,7 @@ def test_concurrent_migrations_apply_once(catalog_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
 
 
 def test_migration_files_are_well_named():

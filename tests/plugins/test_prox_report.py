@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 
@@ -197,6 +198,8 @@ def test_a_released_snapshot_links_the_run_that_released_it_beside_the_latest_ru
     quoted = {released_by: "scheduled__2026-03-01T00%3A00%3A00%2B00%3A00",
               rerun: "manual__2026-03-05T09%3A00%3A00%2B00%3A00"}
     with Catalog(catalog_with_snapshots) as catalog:
+        [by] = [r["released_by"] for r in catalog.list_releases()
+                if r["release"] == "crawl-2026-03-01"]
         catalog.update_snapshot("crawl-2026-03-01", dag_run_id=rerun)
         try:
             rows = {r["name"]: r for r in _get(client, token, "/prox/api/snapshots").json()}
@@ -215,7 +218,7 @@ def test_a_released_snapshot_links_the_run_that_released_it_beside_the_latest_ru
                 assert f'href="{link(quoted[released_by])}/tasks/{task}"' in page, task
                 assert f"{link(quoted[rerun])}/tasks/" not in page
             with catalog.engine.begin() as conn:  # as booked before the catalog kept the run
-                conn.execute(text("UPDATE releases SET dag_run_id = NULL"
+                conn.execute(text("UPDATE releases SET dag_run_id = NULL, released_by = NULL"
                                   " WHERE name = 'crawl-2026-03-01'"))
             page = _get(client, token, "/prox/snapshots/crawl-2026-03-01").text
             assert "released by run" not in page
@@ -224,8 +227,9 @@ def test_a_released_snapshot_links_the_run_that_released_it_beside_the_latest_ru
             assert f'href="{link(quoted[rerun])}/tasks/release"' in page  # the latest run's
         finally:
             with catalog.engine.begin() as conn:
-                conn.execute(text("UPDATE releases SET dag_run_id = :r"
-                                  " WHERE name = 'crawl-2026-03-01'"), {"r": released_by})
+                conn.execute(text("UPDATE releases SET dag_run_id = :r, released_by = :by"
+                                  " WHERE name = 'crawl-2026-03-01'"),
+                             {"r": released_by, "by": json.dumps(by)})
             catalog.update_snapshot("crawl-2026-03-01", dag_run_id=released_by)
 
 
@@ -317,3 +321,59 @@ def test_a_catalog_row_outside_the_report_roots_is_listed_but_never_read(
         assert "Gate checks" in _get(client, token, "/prox/snapshots/crawl-2026-03-01").text
     finally:
         (report_root / "snapshots" / "linked-out").unlink()
+
+
+def test_the_report_says_who_released_a_snapshot_the_cli_a_run_or_not_recorded(
+        client, token, tmp_path, monkeypatch):
+    """A `prox release` and a release booked before the catalog kept who released (no run)
+    both showed no run: the report could not tell them apart. A release by the CLI now says
+    so, with its user, host and time; a DAG run's names the run; a row booked before
+    migration 0010 with no run says it was not recorded, and one with a run (0009) names it."""
+    import getpass
+    import socket
+
+    from sqlalchemy import text
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.cli import main
+    from prox_tasks.pipeline import refresh
+    from tests.plugins.conftest import report_programs
+    from tests.quality.snapshot_factory import refine_snapshot, write_input
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
+                                         "snapshot_name": "crawl-2026-04-02",
+                                         "catalog_url": url}, "2026-04-02")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"], programs=report_programs)
+    refresh.gate(snapshot, {})
+    assert main(["release", "--snapshot", snapshot["output_uri"], "--root", str(tmp_path),
+                 "--name", "crawl-2026-04-02", "--catalog", url]) == 0
+    with Catalog(url) as catalog:
+        [release] = catalog.list_releases()
+    at = release["created_at"][:16].replace("T", " ")
+    by_cli = (f'released from the CLI (<code>prox release</code>) by <span class="mono">'
+              f"{getpass.getuser()}@{socket.gethostname()}</span> at "
+              f'<span class="mono">{at} UTC</span>')
+    for url_ in ("/prox/snapshots/crawl-2026-04-02", "/prox/"):
+        page = _get(client, token, url_).text
+        assert by_cli in page, url_
+        assert "released by run" not in page and "not recorded" not in page
+
+    run = "scheduled__2026-04-02T00:00:00+00:00"
+    link = 'released by run <a target="_top" href="/dags/prox_refine_snapshot/runs/{}"'.format
+    with Catalog(url) as catalog, catalog.engine.begin() as conn:  # as 0009 booked a run's
+        conn.execute(text("UPDATE releases SET released_by = NULL, dag_run_id = :r"), {"r": run})
+    page = _get(client, token, "/prox/snapshots/crawl-2026-04-02").text
+    assert link("scheduled__2026-04-02T00%3A00%3A00%2B00%3A00") in page
+    assert "/runs/scheduled__2026-04-02T00%3A00%3A00%2B00%3A00/tasks/release" in page
+
+    with Catalog(url) as catalog, catalog.engine.begin() as conn:  # before 0009, or its CLI
+        conn.execute(text("UPDATE releases SET released_by = NULL, dag_run_id = NULL"))
+    for url_ in ("/prox/snapshots/crawl-2026-04-02", "/prox/"):
+        page = _get(client, token, url_).text
+        assert f"released before prox recorded by whom</span> at <span class=\"mono\">{at} UTC" \
+            in page, url_
+        assert "released by run" not in page and "from the CLI" not in page

@@ -74,6 +74,22 @@ def test_snapshot_page_distributions(browser):
     page.screenshot(output_dir("report") / "snapshot-dark.png")
 
 
+def test_a_released_snapshot_says_who_released_it_and_links_that_runs_tasks(browser):
+    """As a reader sees it: who released the snapshot and when, and its task links opening
+    the tasks of the releasing run."""
+    server, page = browser
+    _open(page, f"{server.url}/prox/snapshots/crawl-2026-03-01")
+    line = page.evaluate("[...document.querySelectorAll('p')].map(p => p.innerText)"
+                         ".find(t => t.startsWith('released'))")
+    run = "scheduled__2026-03-01T00:00:00+00:00"
+    assert line.startswith(f"released by run {run} at 20") and " UTC · latest run " in line, line
+    assert "tasks of the releasing run refine_shard, quality_gate, release" in line, line
+    tasks = page.evaluate("[...document.querySelectorAll('a')].map(a => a.href)"
+                          ".filter(h => h.includes('/tasks/'))")
+    assert len(tasks) == 3 and all("/runs/scheduled__2026-03-01T00%3A00%3A00%2B00%3A00/tasks/"
+                                   in h for h in tasks), tasks
+
+
 def test_document_viewer(browser):
     server, page = browser
     _open(page, f"{server.url}/prox/snapshots/crawl-2026-03-01/documents?shard=0")
