@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import tempfile
 
@@ -39,7 +40,8 @@ _swept: set[tuple[int, str, str, str]] = set()
 
 
 def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool = True) -> int:
-    """Remove temporary files in ``directory`` whose writer died; returns how many.
+    """Remove temporary files (or folders) in ``directory`` whose writer died; returns how
+    many.
 
     Args:
         directory: The folder to sweep (not recursive).
@@ -63,8 +65,12 @@ def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool =
         match = _TAG.match(name, at + len(marker)) if at >= 0 else None
         if match is None or match["host"] != _HOST or processes.alive(int(match["pid"])):
             continue
+        path = os.path.join(directory, name)
         try:
-            os.remove(os.path.join(directory, name))
+            if os.path.isdir(path) and not os.path.islink(path):  # a scratch folder
+                shutil.rmtree(path)
+            else:
+                os.remove(path)
             removed += 1
         except FileNotFoundError:
             pass

@@ -31,10 +31,15 @@ from prox_tasks.models.line_tagger import (
     format_of,
     tensorize,
 )
+from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
 from prox_tasks.training.metrics import doc_decision, removed_lines
 from prox_tasks.training.sft import pack_padded, peak_rss_mb
 
 log = logging.getLogger(__name__)
+
+#: How a training run's scratch folder of spilled features starts, before its writer's
+#: ``<host>.<pid>.`` (:func:`~prox_tasks.storage.tempfiles.temp_tag`).
+FEATURES_PREFIX = "features-"
 
 
 @dataclass
@@ -235,7 +240,10 @@ def train_tagger(
     else:
         model = build_tagger(tagger)
     Path(work_dir).mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix="features-", dir=work_dir) as scratch:
+    # a killed run's scratch folder (its features, ~70 KB a page) is removed by the rerun
+    # that resumes in this work folder; one of a run still going is left alone
+    sweep_stale(str(work_dir), prefix=FEATURES_PREFIX, once=False)
+    with tempfile.TemporaryDirectory(prefix=FEATURES_PREFIX + temp_tag(), dir=work_dir) as scratch:
         # one pass over the training rows (they may be read from the seed set's files,
         # :class:`~prox_tasks.training.seedset.StreamedRows`): the steps need only what
         # each row leaves in ``feats`` and ``step``, not the rows

@@ -310,3 +310,50 @@ def test_the_checkpoints_data_digest_is_taken_in_the_one_pass(docs):
     step = StepTargets(TaggerTrainConfig(), len(train))
     assert list(step.taken(_OnePass(train))) == train
     assert step.data_digest(valid) == docs_digest(train, valid)  # a resume finds its epochs
+
+
+KILLED_IN_TRAINING = """
+import os, signal, sys
+from prox_tasks.models.line_tagger import TaggerConfig
+from prox_tasks.training.tagger import TaggerTrainConfig, train_tagger
+from tests.training.fixtures import make_docs
+
+def killed(refiner, docs):  # SIGKILL once the features are spilled: no clean-up runs
+    os.kill(os.getpid(), signal.SIGKILL)
+
+train_tagger(make_docs(60, seed=1), make_docs(20, seed=2),
+             TaggerConfig(buckets=1 << 12, embed_dim=8, hidden=16, dilations=(1, 2)),
+             TaggerTrainConfig(epochs=2, batch_lines=400, threads=1), sys.argv[1],
+             evaluate=killed)
+"""
+
+
+def test_a_rerun_removes_the_features_a_killed_run_left_in_its_work_folder(docs, tmp_path):
+    """``kill -9`` of a training leaves its scratch folder of features (~70 KB a page: GBs
+    for a large seed set); the rerun that resumes in that work folder removes it, and leaves
+    the scratch folder of a run still going."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from prox_tasks.storage.tempfiles import temp_tag
+
+    work = tmp_path / "work"
+    killed = subprocess.run([sys.executable, "-c", KILLED_IN_TRAINING, str(work)],
+                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    left = list(work.glob("features-*"))
+    assert left and any(f.stat().st_size for d in left for f in d.iterdir())
+    going = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
+    try:
+        tag = temp_tag().replace(str(os.getpid()), str(going.pid))
+        live = work / f"features-{tag}scratch"
+        live.mkdir()
+        train, valid = docs
+        train_tagger(train, valid, SMALL, TaggerTrainConfig(epochs=1, batch_lines=400, threads=1),
+                     work)  # fmt: skip
+        assert sorted(work.glob("features-*")) == [live]
+    finally:
+        going.kill()
+        going.wait()
