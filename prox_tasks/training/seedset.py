@@ -406,7 +406,12 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
         except ValueError as err:
             raise ValueError(f"seed-set manifest {manifest_uri} is not JSON: {err}") from None
         base = manifest_uri.rsplit("/", 1)[0]
-        files = _manifest_splits(manifest)
+        files = _manifest_splits(manifest) if isinstance(manifest, dict) else {}
+        if not files:  # another tool's manifest.json (a refined snapshot's, a shard plan's)
+            keys = ", ".join(sorted(manifest)[:8]) if isinstance(manifest, dict) else ""
+            raise ValueError(f"{manifest_uri} is not a seed-set manifest: it names no train "
+                             f"or validation split ('splits'"
+                             + (f"; its keys: {keys})" if keys else ")"))
         version = str(manifest.get("version") or manifest.get("name")
                       or hashlib.sha256(raw).hexdigest()[:12])
 

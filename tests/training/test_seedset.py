@@ -510,3 +510,23 @@ def test_a_seed_set_read_in_part_is_marked_and_not_refused_for_what_its_start_la
     small = write_seed_set(tmp_path / "small", no_text[:50], make_docs(6, 2))
     with pytest.raises(TrainingRefused, match="has no training documents"):
         training.resolve_seed_set({**params, "seed_uri": str(small)}, [])
+
+
+@pytest.mark.parametrize("manifest", [{"files": [], "id": "abc", "output_uri": "file:///x"}, []],
+                         ids=["refined-snapshot", "not-an-object"])
+def test_a_folder_whose_manifest_is_not_a_seed_sets_is_refused_saying_so(tmp_path, capsys,
+                                                                        manifest):
+    """`prox train --seed` pointed at a refined snapshot (its manifest.json lists shards, no
+    split) said only 'has no training documents'; a manifest.json that is no JSON object
+    failed with an AttributeError. Both now say the manifest is not a seed set's."""
+    from prox_tasks.cli import main
+
+    folder = tmp_path / "snapshot"
+    folder.mkdir()
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(folder), "--output", str(registry), "--epochs", "1",
+                 "--work-dir", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert "manifest.json is not a seed-set manifest: it names no train or validation" in err
+    assert "prox label --seed-set" in err and not registry.exists()
