@@ -71,7 +71,11 @@ def run(args) -> Outcome:
         return _show(registry, args.name, args.version)
     versions = registry.versions(args.name)
     if not versions:
-        return Outcome(f"no version of {args.name} published in {root}", [], rows=True)
+        return Outcome(
+            f"no version of {args.name} published in {root}" + registry.none_published(args.name),
+            [],
+            rows=True,
+        )
     rows = [_row(v) for v in versions]
     cut = " (long values cut in their middle: --json prints them whole)" if cut_any(rows) else ""
     return Outcome(

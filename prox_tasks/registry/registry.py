@@ -424,7 +424,20 @@ class ModelRegistry:
                 f"{name} {version} is not published in {self.root} (no {ARTIFACT}: never "
                 f"published, or its upload was cut short): {first}"
                 + (f"published: {', '.join(published)}" if published
-                   else f"no version of {name} is published there"))
+                   else f"no version of {name} is published there{self.none_published(name)}"))
+
+    def none_published(self, name: str) -> str:
+        """What to check when ``name`` has no published version here: the model names that
+        have one (a ``--name`` typo), or that the root holds none (a ``--registry`` typo, or
+        not the ``--output`` prox train wrote to): ``" (...)"``."""
+        prefix = to_uri(self.root).rstrip("/") + "/"  # not the keys of s3://b/reg-other
+        listed = [u[len(prefix):] for u in list_uri(prefix)]
+        names = sorted({rel.split("/")[0] for rel in listed
+                        if rel.endswith("/" + ARTIFACT) and rel.count("/") == 2} - {name})
+        if names:
+            return f" (it holds {', '.join(names)}: --name picks the model)"
+        return (" (no model is published in it: check --registry, the --output prox train "
+                "published to)")
 
     def rolled_back(self, name: str, version: str) -> dict | None:
         """The manual decision (:meth:`promote`) that replaced ``version`` while it was

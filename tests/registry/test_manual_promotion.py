@@ -331,3 +331,22 @@ def test_show_names_the_shipped_model_a_first_version_was_compared_with(tmp_path
     assert code == 0 and "(was none)" in out
     code, out, _ = prox("models", "--registry", root, "show", v1, capsys=capsys)
     assert "promoted (incumbent none): promoted by hand: trial" in out, out
+
+
+def test_a_registry_or_model_name_typo_says_what_to_check(root, tmp_path, capsys):
+    """``prox models --registry reg11 list`` (a typo for reg1) and ``--name refinr`` said only
+    "no version of ... published in ...", as for a registry nothing was trained into yet.
+    Now the line names the models the registry holds, or says it holds none."""
+    v1, _ = two_promoted(ModelRegistry(root), tmp_path)
+    code, out, _ = prox("models", "--registry", root, "--name", "refinr", "list", capsys=capsys)
+    assert code == 0 and f"no version of refinr published in {root}" in out
+    assert "(it holds refiner: --name picks the model)" in out
+    typo = root.rstrip("/") + "1"
+    code, out, _ = prox("models", "--registry", typo, "list", capsys=capsys)
+    assert code == 0 and "no model is published in it: check --registry" in out, out
+    code, _, err = prox("models", "--registry", typo, "promote", v1, "--reason", "x",
+                        "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 1 and "no model is published in it: check --registry" in err, err
+    code, _, err = prox("models", "--registry", root, "--name", "refinr", "show", v1,
+                        capsys=capsys)  # fmt: skip
+    assert code == 1 and "(it holds refiner: --name picks the model)" in err, err
