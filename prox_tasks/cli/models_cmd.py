@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 
 from prox_tasks.cli.output import Outcome, count, cut_any, table
+from prox_tasks.models.resolver import DEFAULT_MODEL
 
 REGISTRY_HELP = (
     "model registry root, path or s3:// (default PROX_MODEL_REGISTRY, else "
@@ -40,7 +41,11 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="promote a published version by hand (roll back), no "
         "comparison; the reason is recorded",
     )
-    promote.add_argument("version")
+    promote.add_argument(
+        "version",
+        help="a published version, or 'default': the model prox refine --model default "
+        "uses (PROX_DEFAULT_MODEL, else the shipped line tagger), published there first",
+    )
     promote.add_argument(
         "--reason",
         required=True,
@@ -91,6 +96,14 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
     from prox_tasks.registry import CatalogNotBooked, ModelRegistry
 
     booked = ""
+    if args.version == DEFAULT_MODEL:  # back to the model before any was promoted
+        from prox_tasks.models.resolver import shipped_default
+        from prox_tasks.registry.registry import fetch_folder
+
+        folder = fetch_folder(shipped_default().uri)
+        args.version = ModelRegistry(root, catalog=catalog).publish_artifact(folder, args.name)[
+            "version"
+        ]
     try:
         decision = ModelRegistry(root, catalog=catalog).promote(
             args.name, args.version, args.reason

@@ -227,6 +227,23 @@ class ModelRegistry:
         self._catalog_register(record, promoted=False)
         return record
 
+    def publish_artifact(self, folder, name: str) -> dict:
+        """Publish a model folder that carries its own ``artifact.json`` (the line tagger
+        shipped with prox: a registry's version copied out) under ``name``, with the kind,
+        training config, seed set and metrics that record holds; its version is the one it
+        had (content-addressed), and a retry is a no-op, as :meth:`publish`.
+
+        Raises:
+            ValueError: the folder holds no ``artifact.json`` (not a model prox published).
+        """
+        record_path = Path(folder) / ARTIFACT
+        if not record_path.is_file():
+            raise ValueError(f"{folder} holds no {ARTIFACT}: not a model prox published, so "
+                             "it cannot be published into a registry as it is")
+        record = json.loads(record_path.read_text())
+        return self.publish(folder, name, record["kind"], record.get("training_config") or {},
+                            record.get("seed_set") or {}, record.get("metrics") or {})
+
     def artifact(self, name: str, version: str) -> dict:
         return json.loads(read_bytes(self.uri(name, version, ARTIFACT)))
 
@@ -419,7 +436,8 @@ class ModelRegistry:
 
         if not exists(self.uri(name, check_name(version, "model version"), ARTIFACT)):
             published = [v["version"] for v in self.versions(name)]
-            first = "publish it before promoting it; " if promoting else ""
+            first = ("publish it before promoting it ('default' promotes the model prox refine "
+                     "--model default uses); ") if promoting else ""
             raise UnknownVersion(
                 f"{name} {version} is not published in {self.root} (no {ARTIFACT}: never "
                 f"published, or its upload was cut short): {first}"

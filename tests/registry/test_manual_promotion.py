@@ -350,3 +350,38 @@ def test_a_registry_or_model_name_typo_says_what_to_check(root, tmp_path, capsys
     code, _, err = prox("models", "--registry", root, "--name", "refinr", "show", v1,
                         capsys=capsys)  # fmt: skip
     assert code == 1 and "(it holds refiner: --name picks the model)" in err, err
+
+
+def test_promote_default_rolls_back_to_the_shipped_model_when_no_version_is_older(
+        root, tmp_path, monkeypatch, capsys):
+    """The first version ever promoted misbehaves: there is no older version to roll back to,
+    and the shipped default was never published in the registry, so `prox models promote`
+    had nothing to name ('publish it before promoting it', with no command to publish it).
+    ``default`` publishes the model `prox refine --model default` uses there and promotes it."""
+    from prox_tasks.models import SHIPPED_MODEL, resolve_model
+
+    registry = ModelRegistry(root)
+    v1 = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {},
+                          GOOD)["version"]  # fmt: skip
+    code, _, _ = prox("models", "--registry", root, "promote", v1, "--reason", "first",
+                      "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 0
+    shipped = json.loads((SHIPPED_MODEL / "artifact.json").read_text())["version"]
+    for _ in range(2):  # a rerun changes nothing
+        code, out, err = prox("models", "--registry", root, "promote", "default", "--reason",
+                              "v1 drops forum threads", "--no-catalog", capsys=capsys)  # fmt: skip
+        assert code == 0, err
+    assert "already the promoted model" in out and shipped in out
+    assert registry.promoted("refiner")["version"] == shipped
+    assert resolve_model("promoted", registry=root, catalog=False).version == shipped
+    last = [d for d in registry.decisions("refiner") if d["promoted"]][-1]
+    assert last["manual"] and last["incumbent"] == v1 and "v1 drops forum threads" in last["reason"]
+
+    bare = tmp_path / "bare"  # PROX_DEFAULT_MODEL: a folder prox did not publish
+    bare.mkdir()
+    (bare / "refiner.json").write_text('{"kind": "line_tagger"}')
+    monkeypatch.setenv("PROX_DEFAULT_MODEL", str(bare))
+    code, _, err = prox("models", "--registry", root, "promote", "default", "--reason", "x",
+                        "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 1 and "holds no artifact.json" in err
+    assert registry.promoted("refiner")["version"] == shipped
