@@ -571,6 +571,22 @@ class ModelRegistry:
             catalog.close()
 
 
+def not_a_root(root: str) -> str | None:
+    """Why ``root`` is not a registry root but a folder inside one, or another tool's
+    (None: it may be one, empty or not there yet): a model's folder (``<root>/<name>``:
+    ``promoted.json``, ``decisions/``), a version's (``artifact.json``, ``refiner.json``), a
+    seed set or a refined snapshot (``manifest.json``). A few look-ups, no listing."""
+    parent = root.rstrip("/").rsplit("/", 1)[0]
+    if exists(join_uri(root, PROMOTED)) or exists(join_uri(root, "decisions")):
+        return (f"a model's folder inside a registry (it holds {PROMOTED} or decisions/), "
+                f"not a registry root: the root is {parent}")
+    if exists(join_uri(root, ARTIFACT)) or exists(join_uri(root, "refiner.json")):
+        return f"a model version's folder ({ARTIFACT} or refiner.json), not a registry root"
+    if exists(join_uri(root, "manifest.json")):
+        return "a seed set or a refined snapshot (it holds manifest.json), not a registry"
+    return None
+
+
 def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:
     """A local folder with the files under ``uri``.
 

@@ -165,6 +165,10 @@ class TrainJob:
         if where.scheme == "file" and os.path.exists(where.path) and not os.path.isdir(where.path):
             raise TrainingRefused(f"{given('output', self.output)} is a file, not a registry "
                                   "folder")
+        from prox_tasks.registry.registry import not_a_root
+
+        if (problem := not_a_root(self.output)) is not None:  # a path typo, a copied URI
+            raise TrainingRefused(f"{given('output', self.output)} is {problem}")
         if self.kind == "line_tagger":
             if self.epochs < 1 or self.epochs != int(self.epochs):
                 raise TrainingRefused(f"{given('epochs', f'{self.epochs:g}')}: the tagger "

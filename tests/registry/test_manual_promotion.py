@@ -385,3 +385,33 @@ def test_promote_default_rolls_back_to_the_shipped_model_when_no_version_is_olde
                         "--no-catalog", capsys=capsys)  # fmt: skip
     assert code == 1 and "holds no artifact.json" in err
     assert registry.promoted("refiner")["version"] == shipped
+
+
+def test_a_train_output_inside_a_registry_or_of_another_tool_is_refused_before_training(
+        root, tmp_path, capsys):
+    """`prox train --output reg/refiner` (the model's folder the summary line shows, not the
+    registry root) published into a registry nested in the real one, gated against the
+    shipped default instead of the real incumbent; a version folder, a seed set or a refined
+    snapshot as --output took a registry inside them. Each is refused before the seed set is
+    read, naming what the folder is (and the root, for a model's folder)."""
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    registry = ModelRegistry(root)
+    version = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                               {}, {}, GOOD)["version"]  # fmt: skip
+    registry.decide("refiner", version, GOOD, None)
+    seed = write_seed_set(tmp_path / "seed", make_docs(4, 1), make_docs(2, 2))
+    cases = [
+        (f"{root}/refiner", "a model's folder inside a registry (it holds promoted.json or "
+                            f"decisions/), not a registry root: the root is {root}"),
+        (f"{root}/refiner/{version}", "a model version's folder"),
+        (str(seed), "a seed set or a refined snapshot (it holds manifest.json)"),
+    ]
+    for output, message in cases:
+        code, _, err = prox("train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
+                            output, "--work-dir", str(tmp_path / "work"), capsys=capsys)
+        assert code == 1 and f"--output {output} is {message}" in err, (output, err)
+        assert "no-seed-set-here" not in err and not (tmp_path / "work").exists()
+    assert [v["version"] for v in registry.versions("refiner")] == [version]
+    assert not (tmp_path / "seed" / "refiner").exists()
