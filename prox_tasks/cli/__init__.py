@@ -106,10 +106,11 @@ def _run(argv: list[str] | None, process: bool) -> int:
             collector.skip_final_collection()
         return code
     except Terminated:
-        print(f"prox {args.command}: terminated (SIGTERM)", file=sys.stderr)
+        print(f"prox {args.command}: terminated (SIGTERM){_stopped_hint(args)}",
+              file=sys.stderr)  # fmt: skip
         return 143
     except KeyboardInterrupt:
-        print(f"prox {args.command}: interrupted", file=sys.stderr)
+        print(f"prox {args.command}: interrupted{_stopped_hint(args)}", file=sys.stderr)
         return 130
     except Exception as err:  # noqa: BLE001 - every fault gets one readable line
         if verbose:
@@ -117,6 +118,12 @@ def _run(argv: list[str] | None, process: bool) -> int:
         print(f"prox {args.command}: {describe_error(err)}"
               + ("" if verbose else " (-v for the traceback)"), file=sys.stderr)
         return exit_code(err)
+
+
+def _stopped_hint(args) -> str:
+    """``": <what a rerun does>"`` for a command that sets ``stopped_hint``, else ``""``."""
+    hint = getattr(args, "stopped_hint", None)
+    return f": {hint}" if hint else ""
 
 
 if __name__ == "__main__":

@@ -20,6 +20,12 @@ from prox_tasks.cli.arguments import (
 )
 from prox_tasks.cli.output import Outcome, progress_bar
 
+#: Said when a run is interrupted or terminated: what a rerun does with the work done.
+STOPPED_HINT = (
+    "the same prox train command resumes from its last checkpoint (the tagger's last "
+    "finished epoch) in its work folder, --work-dir or $TMPDIR/prox-train/<key>"
+)
+
 
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
@@ -105,7 +111,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--tagger-config", type=json.loads,
                    help='line_tagger architecture as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, stopped_hint=STOPPED_HINT)
 
 
 def run(args) -> Outcome:

@@ -55,6 +55,37 @@ def test_prox_train_process_exits_without_binding_leak_reports(tmp_path):
     assert "leaked" not in done.stderr, done.stderr[-2000:]
 
 
+def test_an_interrupted_prox_train_says_a_rerun_resumes_it(tmp_path):
+    """Ctrl-C in the middle of a training said only 'prox train: interrupted', not that the
+    epochs done are kept and the same command resumes from them (the real process, a real
+    SIGINT once its first epoch's checkpoint is written)."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(60, 1), make_docs(10, 2))
+    work = tmp_path / "work"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "prox_tasks.cli", "train", "--seed", str(seed), "--output",
+         str(tmp_path / "reg"), "--epochs", "500", "--threads", "1", "--work-dir", str(work),
+         "--no-gold-gate", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not (work / "tagger_checkpoint.pt").exists() and run.poll() is None:
+            assert time.monotonic() < deadline, "no epoch checkpoint within 240 s"
+            time.sleep(0.2)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err[-2000:]
+    assert "prox train: interrupted: the same prox train command resumes from its last " \
+        "checkpoint (the tagger's last finished epoch)" in err, err[-2000:]
+    assert (work / "tagger_checkpoint.pt").exists()
+
+
 def test_a_missing_or_bad_gold_set_fails_before_training_and_publishes_nothing(tmp_path, capsys):
     seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
     bad = tmp_path / "gold-bad.jsonl"
