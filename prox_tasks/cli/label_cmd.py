@@ -298,7 +298,8 @@ def _seed_set(args, teacher, bar) -> Outcome:
         check_name_in_catalog(args.name, to_uri(args.output), args.catalog)
     claim_seed_set(to_uri(args.output), args.name or args.output, decides,
                    "write it to another --output folder (and --name), or remove that folder "
-                   "if nothing was trained on it", names=_OPTIONS)
+                   "if nothing was trained on it", names=_OPTIONS,
+                   elsewhere="write the seed set to another --output folder")
     try:
         info = build_seed_set(
             args.input, args.output, teacher, args.sample_size, args.seed, args.val_fraction,

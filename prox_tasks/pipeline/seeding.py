@@ -198,7 +198,7 @@ def _input_digest(input_uri: str, format: str | None = None) -> str | None:
 
 def claim_seed_set(root: str, name: str, decides: dict,
                    way_out: str = "choose another seed_set_name",
-                   names: dict[str, str] | None = None) -> None:
+                   names: dict[str, str] | None = None, elsewhere: str | None = None) -> None:
     """Record the Params that decide seed set ``name``'s content (``params.json``); a run
     that names an existing seed set with other Params is refused (a model trained on it would
     lose its provenance). The same Params (a retry, a rerun) go on. Read and written in one
@@ -216,10 +216,14 @@ def claim_seed_set(root: str, name: str, decides: dict,
         way_out: What the refusal tells the user to do.
         names: How the caller names the keys of ``decides`` (``prox label``'s options);
             a key not in it is named as it is (the DAG's Params).
+        elsewhere: What the refusal of another tool's folder (no seed set's file in it: a
+            model registry, a refined snapshot) tells the user to do (default ``way_out``,
+            which may offer to remove the folder: not for one holding another tool's work).
 
     Raises:
         RunError: the seed set exists with other ``decides``, naming each difference, or
-            predates ``params.json`` and its settings cannot be told.
+            predates ``params.json`` and its settings cannot be told, or is another
+            tool's folder.
     """
     from prox_tasks.storage.swap import replace_if
 
@@ -264,7 +268,30 @@ def claim_seed_set(root: str, name: str, decides: dict,
                           for k in keys], changed)
         return None
 
+    others = _not_a_seed_set(root)  # before the claim: not even its lock file is left there
+    if others:  # a model registry, a refined snapshot: no seed set was ever there
+        raise RunError(f"{root} is not a seed set's folder: it holds {others} and none of a "
+                       f"seed set's files ({', '.join(SEED_SET_MARKS)}); nothing was written "
+                       f"to it: {elsewhere or way_out}")
     replace_if(join_uri(root, "params.json"), decide)
+
+
+#: What any seed-set folder holds, from its first step on (older releases' included); not
+#: ``manifest.json``, which a refined snapshot holds too (a seed set's is read first).
+SEED_SET_MARKS = ("params.json", "sample/", "labels/", "train.jsonl.gz", "validation.jsonl.gz")
+
+
+def _not_a_seed_set(root: str) -> str | None:
+    """The first names ``root`` holds when none is a seed set's (:data:`SEED_SET_MARKS`):
+    another tool's folder given as a seed set's; None when one is (or it holds nothing)."""
+    from prox_tasks.storage import list_uri
+
+    prefix = to_uri(root).rstrip("/") + "/"
+    tops = sorted({u[len(prefix):].split("/")[0] + ("/" if "/" in u[len(prefix):] else "")
+                   for u in list_uri(prefix)})
+    if not tops or set(tops) & set(SEED_SET_MARKS):
+        return None
+    return ", ".join(tops[:4]) + (", …" if len(tops) > 4 else "")
 
 
 def settings_of_unclaimed(root: str) -> dict | None:

@@ -461,3 +461,29 @@ def test_a_seed_set_of_an_input_whose_every_record_is_quarantined_says_why(tmp_p
         "'raw_content'" in err, err
     assert [json.loads(line)["reason"] for line in quarantine.read_text().splitlines()] == [
         "missing_text", "malformed_json"]
+
+
+def test_a_seed_set_into_another_tools_folder_is_refused_as_not_a_seed_set(tmp_path, capsys):
+    """prox label --seed-set --output naming a model registry or a refined snapshot (a path
+    typo) was refused as 'seed set X was written before params.json recorded its settings …;
+    … or remove that folder if nothing was trained on it': advice to delete a registry. It
+    is now refused as no seed set's folder, naming what it holds; nothing is written to it."""
+    from .conftest import SAMPLE
+
+    registry = tmp_path / "registry"
+    (registry / "refiner" / "line_tagger-0123456789ab").mkdir(parents=True)
+    (registry / "refiner" / "line_tagger-0123456789ab" / "artifact.json").write_text("{}")
+    snapshot = tmp_path / "snapshot"
+    (snapshot / "shards").mkdir(parents=True)
+    (snapshot / "manifest.json").write_text('{"shards": [], "files": []}')
+    (snapshot / "shards" / "shard-00000.parquet").write_bytes(b"PAR1")
+    for folder, holds in ((registry, "it holds refiner/ and"),
+                          (snapshot, "it holds manifest.json, shards/ and")):
+        before = sorted(p.relative_to(folder) for p in folder.rglob("*"))
+        code = main(["label", "--input", str(SAMPLE), "--output", str(folder), "--seed-set",
+                     "--sample-size", "20", "--no-register"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 1 and f"{folder.as_uri()} is not a seed set's folder: {holds}" in err, err
+        assert "write the seed set to another --output folder" in err
+        assert "remove that folder" not in err
+        assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
