@@ -225,6 +225,7 @@ def claim_seed_set(root: str, name: str, decides: dict,
             predates ``params.json`` and its settings cannot be told, or is another
             tool's folder.
     """
+    from prox_tasks.storage import exists
     from prox_tasks.storage.swap import replace_if
 
     text = json.dumps(decides, sort_keys=True, default=str, indent=1) + "\n"
@@ -268,7 +269,8 @@ def claim_seed_set(root: str, name: str, decides: dict,
                           for k in keys], changed)
         return None
 
-    others = _not_a_seed_set(root)  # before the claim: not even its lock file is left there
+    # before the claim, so not even its lock file is left there; a claimed one is not listed
+    others = None if exists(join_uri(root, "params.json")) else _not_a_seed_set(root)
     if others:  # a model registry, a refined snapshot: no seed set was ever there
         raise RunError(f"{root} is not a seed set's folder: it holds {others} and none of a "
                        f"seed set's files ({', '.join(SEED_SET_MARKS)}); nothing was written "
