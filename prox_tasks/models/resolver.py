@@ -47,14 +47,16 @@ class NoModelError(LookupError):
             the refine DAG's Param; ``base``: ``prox train --base``, the train DAG's).
         from_environment: ``registry`` is ``$PROX_MODEL_REGISTRY`` (or its default), not one
             the caller named.
+        catalog: A catalog was looked in too (False: ``prox train --base promoted`` without
+            ``--catalog``, which consults none).
         origin: Where ``registry`` came from, as the message says it: ``PROX_MODEL_REGISTRY``
             when that is set, else the default under PROX_HOME; None for one the caller named.
     """
 
     def __init__(self, name: str, registry: str, setting: str = "model",
-                 from_environment: bool = True) -> None:
+                 from_environment: bool = True, catalog: bool = True) -> None:
         self.name, self.registry, self.setting = name, registry, setting
-        self.from_environment = from_environment
+        self.from_environment, self.catalog = from_environment, catalog
         # read when raised: the message must not blame a variable that is not set
         self.origin = (None if not from_environment else "PROX_MODEL_REGISTRY"
                        if os.environ.get("PROX_MODEL_REGISTRY") else
@@ -78,8 +80,9 @@ class NoModelError(LookupError):
                        "REGISTRY` (promotes the trained model when it passes the gold gate; "
                        "point PROX_MODEL_REGISTRY at that REGISTRY)")
             pass_one = f"name a model with {setting_name(self.setting, caller)}"
-        return (f"no promoted model {self.name!r} in the model registry {where} or the "
-                f"catalog. To get one, {get_one}; or {pass_one}: a refiner artifact "
+        return (f"no promoted model {self.name!r} in the model registry {where}"
+                + (" or the catalog" if self.catalog else " (no catalog consulted)")
+                + f". To get one, {get_one}; or {pass_one}: a refiner artifact "
                 "folder, a Hugging Face model folder (e.g. a local copy of a ProX refining "
                 "model), or 'default' ($PROX_DEFAULT_MODEL, else the shipped line tagger)"
                 + ("; or none, to train from scratch." if self.setting == "base" else "."))
@@ -175,7 +178,7 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
         from prox_tasks.pipeline import settings
 
         raise NoModelError(name, registry or settings.registry_root(), setting,
-                           from_environment=registry is None)
+                           from_environment=registry is None, catalog=catalog)
     if name != DEFAULT_NAME:  # a name asked for (a typo?), nothing of it: say so plainly
         from prox_tasks.pipeline import settings
 

@@ -172,6 +172,20 @@ def test_options_that_cannot_work_are_refused_before_the_seed_set_is_read(tmp_pa
         assert not (tmp_path / "reg").exists()
 
 
+def test_base_promoted_with_nothing_promoted_does_not_say_a_catalog_was_consulted(
+        tmp_path, capsys):
+    """`prox train --base promoted` without --catalog consults no catalog (docs/training.md),
+    yet its refusal said 'no promoted model in the model registry R or the catalog'."""
+    registry = tmp_path / "reg"
+    for extra, said in (([], f"in the model registry {registry} (no catalog consulted). To get"),
+                        (["--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}"],
+                         f"in the model registry {registry} or the catalog. To get one")):
+        code = main(["train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
+                     str(tmp_path / "reg"), "--base", "promoted", *extra])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 1 and said in err, err
+
+
 def test_base_default_fine_tunes_the_shipped_model(tmp_path, capsys):
     """docs/training.md's `--base default`: resolved as `prox refine --model` resolves it."""
     seed = write_seed_set(tmp_path / "seed", make_docs(20, 1), make_docs(6, 2))
