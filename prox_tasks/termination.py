@@ -29,6 +29,20 @@ class Terminated(KeyboardInterrupt):
         super().__init__(message)
 
 
+def stop_behind(err: BaseException | None) -> KeyboardInterrupt | None:
+    """The stop (:class:`Terminated`, Ctrl-C's ``KeyboardInterrupt``) ``err`` is or wraps,
+    else None. A stop raised while compiled code called back into Python (numba's
+    dispatcher, a C extension) comes out of it as ``SystemError: ... returned a result
+    with an exception set``, raised from the stop: booked and reported as that error, a
+    stopped run said it failed and exited 1, not 143. Only that wrapping is looked
+    through; an error raised while a stop was cleaned up stays that error."""
+    for _ in range(8):  # a chain of compiled calls, never a cycle
+        if not isinstance(err, SystemError):
+            break
+        err = err.__cause__ or err.__context__
+    return err if isinstance(err, KeyboardInterrupt) else None
+
+
 @contextmanager
 def raise_on_sigterm(message: str = SIGTERM) -> Iterator[None]:
     """While the block runs, SIGTERM raises :class:`Terminated` with ``message`` in this

@@ -53,3 +53,29 @@ def test_outside_the_main_thread_nothing_is_installed():
     thread.start()
     thread.join()
     assert inside == [handler]
+
+
+def test_a_stop_is_looked_for_behind_compiled_codes_system_error_only():
+    """stop_behind finds the stop a compiled function wrapped in SystemError (raised from
+    it), and nothing else: an error raised while a stop was cleaned up stays that error."""
+    from prox_tasks.termination import stop_behind
+
+    def wrapped(stop: BaseException, how: str) -> BaseException:
+        try:
+            try:
+                raise stop
+            except BaseException as inner:
+                if how == "from":
+                    raise SystemError("returned a result with an exception set") from inner
+                raise OSError("the catalog went away while booking the stop")  # noqa: B904
+        except BaseException as outer:  # noqa: BLE001 - the error under test
+            return outer
+
+    stop = Terminated()
+    assert stop_behind(stop) is stop
+    assert stop_behind(wrapped(stop, "from")) is stop
+    ctrl_c = KeyboardInterrupt()
+    assert stop_behind(wrapped(ctrl_c, "from")) is ctrl_c
+    assert stop_behind(wrapped(Terminated(), "during")) is None
+    assert stop_behind(wrapped(ValueError("bad"), "from")) is None
+    assert stop_behind(None) is None

@@ -19,7 +19,7 @@ import traceback
 
 from prox_tasks.cli.errors import describe_error, exit_code
 from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
-from prox_tasks.termination import Terminated, raise_on_sigterm
+from prox_tasks.termination import Terminated, raise_on_sigterm, stop_behind
 
 # (subcommand, module under prox_tasks.cli, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
@@ -105,19 +105,26 @@ def _run(argv: list[str] | None, process: bool) -> int:
         if process:
             collector.skip_final_collection()
         return code
-    except Terminated:
-        print(f"prox {args.command}: terminated (SIGTERM){_stopped_hint(args)}",
-              file=sys.stderr)  # fmt: skip
-        return 143
-    except KeyboardInterrupt:
-        print(f"prox {args.command}: interrupted{_stopped_hint(args)}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as stop:
+        return _stopped(args, stop)
     except Exception as err:  # noqa: BLE001 - every fault gets one readable line
+        if (stop := stop_behind(err)) is not None:  # a stop come out of compiled code
+            return _stopped(args, stop)
         if verbose:
             traceback.print_exc()
         print(f"prox {args.command}: {describe_error(err)}"
               + ("" if verbose else " (-v for the traceback)"), file=sys.stderr)
         return exit_code(err)
+
+
+def _stopped(args, stop: KeyboardInterrupt) -> int:
+    """Says that ``stop`` (SIGTERM, Ctrl-C) ended the command; its exit code (143, 130)."""
+    if isinstance(stop, Terminated):
+        print(f"prox {args.command}: terminated (SIGTERM){_stopped_hint(args)}",
+              file=sys.stderr)  # fmt: skip
+        return 143
+    print(f"prox {args.command}: interrupted{_stopped_hint(args)}", file=sys.stderr)
+    return 130
 
 
 def _stopped_hint(args) -> str:

@@ -31,6 +31,7 @@ from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
 from prox_tasks.refine.step import refine_shard, reuse_published, shard_request
+from prox_tasks.termination import stop_behind
 
 log = logging.getLogger(__name__)
 _WORKER: dict = {}  # in a worker process: its backend and progress queue
@@ -398,13 +399,16 @@ def _in_process(output_uri, pending, threads, model, backend, backend_options, p
                 result = _timed_shard(output_uri, index, refiner=refiner, model=model,
                                       backend=backend, backend_options=backend_options,
                                       progress=progress, **options)  # fmt: skip
-            except BaseException as err:
+            except BaseException as raised:
+                err = stop_behind(raised) or raised  # a stop come out of compiled code
                 if booking is not None:
                     with booked_after(booking, err):
                         finished.book()  # the shards before it first, as they ended
                     with booked_after(booking, err):
                         booking.fail(index, err)
-                raise
+                if err is raised:
+                    raise
+                raise err from raised
             collect(finished.add(result))
     finally:
         if refiner is not None:

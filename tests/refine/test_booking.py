@@ -672,3 +672,36 @@ def test_a_catalog_fault_booking_a_stop_leaves_the_stop_as_the_error(tmp_path, t
     assert run.wait(120) == 143, stderr
     assert "prox refine: terminated (SIGTERM)" in stderr
     assert "no such table: shards" in stderr  # logged, not lost
+
+
+def test_a_stop_come_out_of_compiled_code_is_booked_and_reported_as_the_stop(
+        tmp_path, tagger_model, capsys, monkeypatch):
+    """SIGTERM raised while a compiled function (the tagger's numba-compiled line features)
+    called back into Python comes out of it as `SystemError: ... returned a result with an
+    exception set`, raised from the stop (seen once on a loaded machine in
+    test_a_catalog_fault_booking_a_stop_leaves_the_stop_as_the_error[1]): the run said
+    `prox refine: SystemError`, exit 1, and booked that error. It is the stop: exit 143,
+    'terminated (SIGTERM)', the attempt booked failed with it. Simulated fault (named as
+    such): when the signal lands inside the dispatcher is a matter of timing, so the
+    shard raises the wrapped stop that CPython raises then."""
+    from prox_tasks.refine import workers
+    from prox_tasks.termination import Terminated
+
+    def stopped_inside_compiled_code(*args, **kwargs):
+        try:
+            raise Terminated()
+        except Terminated as stop:
+            raise SystemError("CPUDispatcher(<function _runs_around>) returned a result "
+                              "with an exception set") from stop
+
+    monkeypatch.setattr(workers, "refine_shard", stopped_inside_compiled_code)
+    source = write_jsonl(tmp_path / "in.jsonl", short_docs(10))
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert main(["refine", "--input", str(source), "--output", str(tmp_path / "refined"),
+                 "--model", str(tagger_model), "--target-docs", "5", "--catalog", url,
+                 "--workers", "1", "--no-progress"]) == 143
+    stderr = capsys.readouterr().err
+    assert "prox refine: terminated (SIGTERM)" in stderr and "SystemError" not in stderr
+    with Catalog(url) as catalog:
+        first = catalog.get_shards("refined")[0]
+    assert first["status"] == "failed" and "Terminated" in (first["error"] or ""), first
