@@ -87,7 +87,6 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
         if at:
             stream.seek(at)
         found = ArchiveIterator(stream)
-        captures = _Captures()
         try:
             for record in found:
                 if misplaced is not None:  # the first record read: the one planned there
@@ -98,7 +97,6 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                     yield number, RecordError("truncated_file", _not_warc(record, number,
                                                                           found.offset, kind))
                     return
-                captures.add(record.rec_type, record.rec_headers)
                 if record.rec_type == rec_type:
                     record.offset = found.offset  # the record's start, before it is read
                     yield number, record
@@ -116,48 +114,6 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
     if found.offset < size and not _empty_members(uri, found.offset):
         yield number, RecordError("truncated_file", f"{size - found.offset} bytes after "
                                   f"{number} records could not be read (cut or damaged)")
-    elif (left_open := captures.left_open()) is not None:
-        yield number, RecordError("truncated_file", f"{kind} file ends after {number} records "
-                                  f"with a {left_open}: cut between two gzip members")
-
-
-class _Captures:
-    """Whether a WARC file ends with a capture left open: its last record is of a type that
-    every other record of in the file was completed by a later one naming it in
-    ``WARC-Concurrent-To`` (a crawl's request by its response, its response by its
-    metadata, as Common Crawl writes them), and nothing completes it. A file cut exactly
-    between two gzip members reads to its end without an error; this is the sign it was
-    cut. Only a pattern the file itself shows counts (two records of the type at least),
-    so a file whose writer pairs no records, or a WET file, is never taken for cut; the
-    link is looked for among the last :data:`WINDOW` records (a crawl writes a capture's
-    records together), so memory does not grow with the file."""
-
-    WINDOW = 8
-
-    def __init__(self) -> None:
-        self.records: Counter[str] = Counter()  # by type
-        self.completed: Counter[str] = Counter()  # by type: a later record named it
-        self.recent: dict[str, str] = {}  # record id -> type, of the last WINDOW records
-        self.last: str | None = None  # the last record's type, when nothing completed it
-
-    def add(self, rec_type: str, headers) -> None:
-        for name, value in headers.headers:
-            if name.lower() == "warc-concurrent-to" and value.strip() in self.recent:
-                self.completed[self.recent.pop(value.strip())] += 1
-        self.records[rec_type] += 1
-        self.recent[(headers.get_header("WARC-Record-ID") or "").strip()] = rec_type
-        if len(self.recent) > self.WINDOW:
-            del self.recent[next(iter(self.recent))]
-        self.last = rec_type
-
-    def left_open(self) -> str | None:
-        """The file's last record, said for a person, when it is left open; else None."""
-        kind = self.last
-        if kind is None or self.records[kind] < 2 or self.completed[kind] != self.records[kind] - 1:
-            return None
-        return (f"{kind} record that no record completes, where each of its other "
-                f"{self.records[kind] - 1} {kind} records has one naming it in "
-                "WARC-Concurrent-To (as a request its response)")
 
 
 def _empty_members(uri: str, offset: int) -> bool:
