@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import unicodedata
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
@@ -71,6 +73,70 @@ def load_gold_set(path: str | Path | None = None) -> tuple[list[dict], str]:
     """
     rows, version = _read(str(path or GOLD_DIR / GOLD_FILE))
     return [dict(r) for r in rows], version
+
+
+def text_key(text: str) -> str:
+    """A key of a page's text that a copy of the page keeps: the SHA-256 of its lines,
+    Unicode-normalized (NFC), whitespace runs collapsed, blank lines dropped — a page written
+    out again (other line endings, indentation, blank lines) has the same key."""
+    lines = (" ".join(line.split()) for line in unicodedata.normalize("NFC", text).splitlines())
+    normalized = "\n".join(line for line in lines if line)
+    return hashlib.sha256(normalized.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+@dataclass(frozen=True)
+class GoldPages:
+    """What identifies the pages of a gold set in a seed set (:func:`gold_pages`).
+
+    Promotion scores candidate and incumbent on these pages; a candidate trained on them
+    would be scored on pages it learned from. A seed row is one of them when its ``id`` is
+    a gold row's id (the refine readers' id, :func:`~prox_tasks.corpus.document.id_text`)
+    or its text is a gold row's text (:func:`text_key`). Both are what a seed row and a gold
+    row carry: ``prox label --seed-set`` keeps the input's id and text, not its URL.
+
+    Attributes:
+        version: The gold set's version (:func:`load_gold_set`).
+        ids: The gold rows' ids.
+        texts: :func:`text_key` of each gold row's text.
+    """
+
+    version: str
+    ids: frozenset[str]
+    texts: frozenset[str]
+
+    def __len__(self) -> int:
+        return len(self.texts)
+
+    def match(self, row: dict) -> str | None:
+        """``"id"`` or ``"text"``: what makes ``row`` (an ``id`` filled in as the refine
+        readers fill it, a string ``text``) a page of this gold set; None when it is not."""
+        if row.get("id") in self.ids:
+            return "id"
+        if text_key(row["text"]) in self.texts:
+            return "text"
+        return None
+
+
+@lru_cache(maxsize=4)
+def _pages(uri: str) -> GoldPages:
+    from prox_tasks.corpus.document import RecordError, id_text
+
+    rows, version = _read(uri)
+    ids = set()
+    for row in rows:
+        try:
+            ids.add(id_text(row.get("id")))
+        except RecordError:  # an id the refine readers refuse: no seed row has it
+            pass
+    ids.discard(None)
+    return GoldPages(version, frozenset(ids), frozenset(text_key(r["text"]) for r in rows))
+
+
+def gold_pages(path: str | Path | None = None) -> GoldPages:
+    """The pages of the shipped gold set (or of the one at ``path``), to be kept out of
+    training (:func:`prox_tasks.training.seedset.load_seed_set`'s ``leave_out``). The rows
+    scored are those of :func:`load_gold_set`, which raises as it does."""
+    return _pages(str(path or GOLD_DIR / GOLD_FILE))
 
 
 def evaluate_on_gold(refiner, docs: list[dict] | None = None, limit: int | None = None) -> dict:

@@ -123,17 +123,25 @@ def _measure(seed: dict, candidate: dict, params: dict, registry):
     from functools import partial
 
     from prox_tasks.training.promotion import measure_incumbent
-    from prox_tasks.training.seedset import load_seed_set
 
-    def documents():
-        # only the first validation rows are read, as they are scored: the others stay in
-        # their files, and a manifest's training files are not read at all
-        seed_set = load_seed_set(seed["uri"], stream=True, validation_only=True)
-        return seed_set.validation.first(params.get("max_eval_docs"))
-
-    return partial(measure_incumbent, registry, candidate, documents,
+    return partial(measure_incumbent, registry, candidate,
+                   partial(validation_documents, seed, params),
                    threads=params.get("threads") or 2, backend=params.get("backend") or None,
                    gold_gate=params.get("gold_gate", True))  # fmt: skip
+
+
+def validation_documents(seed: dict, params: dict):
+    """The validation pages the evaluate and promote tasks score the promoted model on:
+    those the train task scored the candidate on — the first ``max_eval_docs`` of the seed
+    set's validation split, the gold set's pages left out as the train task left them out
+    (its job's gold set) — read from their files when scored (a manifest's training files
+    are not read at all)."""
+    from prox_tasks.evaluation.goldset import gold_pages
+    from prox_tasks.training.seedset import load_seed_set
+
+    seed_set = load_seed_set(seed["uri"], stream=True, validation_only=True,
+                             leave_out=gold_pages(_job(seed, params).gold_set))
+    return seed_set.validation.first(params.get("max_eval_docs"))
 
 
 def promote(seed: dict, candidate: dict, incumbent: dict, params: dict | None = None) -> dict:

@@ -248,16 +248,22 @@ class TrainJob:
                                  setting="base")
         return fetch_folder(resolved.uri)
 
-    def resolved_work_dir(self, seed_version: str = "", base_version: str = "") -> Path:
+    def resolved_work_dir(self, seed_version: str = "", base_version: str = "",
+                          gold_left_out: str = "") -> Path:
         """``work_dir``, or a folder keyed by the settings, the seed-set version and the
         base model's version (``base`` names a model by location — ``default``, a path, an
         S3 folder — and what it holds changes with a new release: a retry resumes the
-        epochs of its own run, never those of a run from another base)."""
+        epochs of its own run, never those of a run from another base), and
+        ``gold_left_out`` — the version of the gold set whose pages were left out of the
+        seed set — when some were (a seed set without such pages keeps its folder: the
+        epochs of a run of the release before, which did not look for them, resume)."""
         if self.work_dir:
             return Path(self.work_dir)
         # what shapes the training only: a fixed --output or --no-promote resumes the epochs
         shaping = {k: v for k, v in self.settings().items() if k not in _NOT_TRAINING}
         keyed = {**shaping, "seed_version": seed_version, "base_version": base_version}
+        if gold_left_out:  # the same files without the gold pages: other training rows
+            keyed["gold_left_out"] = gold_left_out
         key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
         return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
 
@@ -356,11 +362,16 @@ def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None
     # training rows once, the validation pages at each epoch and evaluation), so tens of
     # thousands of pages are not held through the training
     job.check_options(caller)  # before the seed set (and the base model) is read
+    from prox_tasks.evaluation.goldset import gold_pages
     from prox_tasks.training.seedset import SeedSetChanged
 
+    # the pages promotion's gold gate scores on (a missing or bad --gold-set fails here,
+    # before the seed set is read) are kept out of training and validation
+    gold = gold_pages(job.gold_set)
     named, _, _ = _wording(caller)
     try:
-        seed = load_seed_set(job.seed, job.valid_percent, stream=True, sample_rows=sample_rows)
+        seed = load_seed_set(job.seed, job.valid_percent, stream=True, sample_rows=sample_rows,
+                             leave_out=gold)
     except SeedSetChanged:
         raise
     except (FileNotFoundError, ValueError) as err:  # no retry reads it otherwise
@@ -369,6 +380,11 @@ def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None
                               f"{named('seed')} at a whole seed set {writer} wrote)") from err
     if seed.partial:  # what the rows read lack may come further on: train reads them all
         return seed
+    if left := seed.describe()["gold_pages_left_out"]:
+        log.warning("seed set %s: %d of its pages are pages of the gold set %s, left out of "
+                    "training and validation: promotion's gold gate scores the candidate on "
+                    "them, and a model trained on them would be scored on pages it learned from",
+                    job.seed, left, gold.version)
     if not seed.train:
         described = seed.describe()
         said = left_out(described)
@@ -404,13 +420,10 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
             if following < len(phases):
                 progress.set_description(phases[following])
 
-    seed = checked_seed_set(job, caller)
-    if job.gold_gate:
-        from prox_tasks.evaluation.goldset import load_gold_set
-
-        load_gold_set(job.gold_set)  # a missing or bad gold file fails before training, not after
+    seed = checked_seed_set(job, caller)  # a missing or bad gold file fails there, not after
     base_version = artifact_version(job.base_dir()) if job.base else ""
-    work = job.resolved_work_dir(seed.version, base_version)
+    gold_left_out = seed.gold_set if seed.describe()["gold_pages_left_out"] else ""
+    work = job.resolved_work_dir(seed.version, base_version, gold_left_out)
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)
     phase("train")

@@ -22,6 +22,14 @@ the training, nor is its validation split (thousands of pages, of which evaluati
 first ``--max-eval-docs``: :meth:`StreamedRows.first`). The training DAG's evaluate and
 promote tasks, which need validation rows only, load with ``validation_only``: a manifest's
 training files are then not read at all.
+
+``leave_out`` (what ``prox train`` and the training DAG pass: the pages of the gold set
+promotion scores on, :func:`prox_tasks.evaluation.goldset.gold_pages`) keeps those pages out
+of both splits: a candidate trained or selected on them would pass the gold gate on pages it
+learned from. They are left out like the rows that cannot train — counted in ``skipped`` as
+``in the gold set`` and in ``describe()``'s ``gold_pages_left_out`` — before the split and
+the repeated-id check, so the rest are the rows of the same seed set without them. The
+version is the files', with or without them.
 """
 
 from __future__ import annotations
@@ -66,7 +74,10 @@ class SeedSet:
         validation: Validation documents.
         skipped: Rows left out, as ``(file, line, why)``: malformed lines, rows without
             text or program, labels that do not parse or were rejected, repeated ids, and
-            training rows whose id is in validation.
+            training rows whose id is in validation, pages of the gold set
+            (``leave_out``).
+        gold_set: The version of the gold set whose pages were looked for and left out
+            (:func:`load_seed_set`'s ``leave_out``; None: not looked for).
     """
 
     uri: str
@@ -77,6 +88,7 @@ class SeedSet:
     #: Only the first ``sample_rows`` rows of some file were read (:func:`load_seed_set`):
     #: what the rows read lack (training or validation rows, gold) may be further on.
     partial: bool = False
+    gold_set: str | None = None
 
     def train_teachers(self) -> set:
         """The ``teacher`` of each training row (None for a row without one)."""
@@ -92,9 +104,17 @@ class SeedSet:
             else:
                 kind = why if why.startswith("bad line") else why.split(":")[0]
             reasons[kind] = reasons.get(kind, 0) + 1
-        return {"uri": self.uri, "version": self.version, "train_docs": len(self.train),
-                "validation_docs": len(self.validation), "skipped": len(self.skipped),
-                "skipped_reasons": dict(sorted(reasons.items()))}
+        described = {"uri": self.uri, "version": self.version, "train_docs": len(self.train),
+                     "validation_docs": len(self.validation), "skipped": len(self.skipped),
+                     "skipped_reasons": dict(sorted(reasons.items()))}  # fmt: skip
+        if self.gold_set is not None:
+            described.update(gold_set=self.gold_set,
+                             gold_pages_left_out=reasons.get(IN_THE_GOLD_SET, 0))
+        return described
+
+
+#: The ``skipped`` reason of a seed row that is a page of the gold set (``leave_out``).
+IN_THE_GOLD_SET = "in the gold set"
 
 
 def left_out(described: dict, row: str = "row") -> str:
@@ -378,7 +398,8 @@ def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
 
 
 def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
-                  validation_only: bool = False, sample_rows: int | None = None) -> SeedSet:
+                  validation_only: bool = False, sample_rows: int | None = None,
+                  leave_out=None) -> SeedSet:
     """Read the seed set at ``uri`` (see module docs).
 
     Args:
@@ -396,6 +417,9 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
             first task's look: the manifest, every file there and readable, the rows that
             start it): ``partial`` says whether a file held more; a cut file's checksum
             is not checked, and the version of a folder is not the whole files'.
+        leave_out: The pages of a gold set
+            (:class:`~prox_tasks.evaluation.goldset.GoldPages`) to keep out of both splits,
+            counted (module docs); None: none.
     """
     skipped: list = []
     manifest_uri = uri if uri.endswith(".json") else join_uri(uri, "manifest.json")
@@ -428,11 +452,12 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
                    if (expected := (manifest.get("sha256") or {}).get(kind)) and len(names) == 1}
         train, valid, paths, contents, cut = _read_split(
             listed, "validation" in files, valid_percent, skipped, stream, checked=checked,
-            sample_rows=sample_rows)
+            sample_rows=sample_rows, leave_out=leave_out)
         for file, expected in checked.items():
             if file not in cut:  # a file read in part has no checksum to compare
                 _check_checksum(file, expected, contents[file])
-        return _seed_set(uri, version, train, valid, skipped, paths, stream, bool(cut))
+        return _seed_set(uri, version, train, valid, skipped, paths, stream, bool(cut),
+                         leave_out)
     files = [f for f in list_uri(uri) if f.endswith(DATA_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no seed set (manifest or JSONL files) at {uri}")
@@ -441,20 +466,22 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
     listed = [(f, "valid" in f.rsplit("/", 1)[-1]) for f in files]
     train, valid, paths, _, cut = _read_split(listed, any(v for _, v in listed), valid_percent,
                                               skipped, stream, version=digest,
-                                              sample_rows=sample_rows)  # fmt: skip
+                                              sample_rows=sample_rows,
+                                              leave_out=leave_out)  # fmt: skip
     return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream,
-                     bool(cut))
+                     bool(cut), leave_out)
 
 
 def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_percent: int,
                 skipped: list, stream: bool, *, checked=(), version=None,
-                sample_rows: int | None = None
+                sample_rows: int | None = None, leave_out=None
                 ) -> tuple[list[dict], list[dict], list[str], dict[str, str], list[str]]:
     """(training rows, validation rows, the files read, the SHA-256 of the decompressed
     content of those in ``checked``, the files read only in part: ``sample_rows``) of the
     files ``listed`` as ``(uri, is validation)``,
     training files first; without a validation split, rows go to validation by
-    :func:`id_bucket`. ``version``, a hash, is fed each file's name and stored bytes. With
+    :func:`id_bucket`; a row ``leave_out`` matches goes to neither, but to ``skipped``.
+    ``version``, a hash, is fed each file's name and stored bytes. With
     ``stream``, a row is kept as a stub (``id`` and its :class:`Indexed` entry, ``_at``) to
     be read again later."""
     train, valid, paths, contents, cut = [], [], [], {}, []
@@ -464,6 +491,9 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
             version.update(uri.rsplit("/", 1)[-1].encode())
         digests = ReadDigests(version, hashlib.sha256() if uri in checked else None)
         for line, row in _labeled_rows(uri, skipped, digests, sample_rows, cut):
+            if leave_out is not None and (key := leave_out.match(row)):
+                skipped.append((uri, line + 1, f"{IN_THE_GOLD_SET}: its {key} is a gold page's"))
+                continue
             if has_validation:
                 to_valid = is_valid
             else:  # as split_by_id splits, row by row
@@ -479,11 +509,13 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
 
 
 def _seed_set(uri: str, version: str, train: list[dict], valid: list[dict], skipped: list,
-              paths: list[str], stream: bool, partial: bool = False) -> SeedSet:
-    """The :class:`SeedSet` of the rows read, each id once (:func:`_unique`)."""
+              paths: list[str], stream: bool, partial: bool = False, leave_out=None) -> SeedSet:
+    """The :class:`SeedSet` of the rows read, each id once (:func:`_unique`); ``leave_out``
+    (the gold pages looked for) gives its ``gold_set``."""
     train, valid = _unique(train, valid, skipped, uri)
     if stream:
         train = StreamedRows(paths, [r["_at"] for r in train])
         valid = StreamedRows(paths, [r["_at"] for r in valid])
     # canonical (file:///abs, s3://): a model's artifact.json records it as its provenance
-    return SeedSet(to_uri(uri), version, train, valid, skipped, partial)
+    return SeedSet(to_uri(uri), version, train, valid, skipped, partial,
+                   leave_out.version if leave_out is not None else None)

@@ -47,3 +47,19 @@ def tiny_lm_config():
     # head_dim 64 (hidden 64, one head): what vLLM on the CPU needs
     return TinyLMConfig(vocab_size=300, max_lines=64, hidden_size=64, num_layers=2,
                         num_heads=1, intermediate_size=128, max_positions=1024)  # fmt: skip
+
+
+def gold_page_rows(n: int, start: int = 0) -> list[dict]:
+    """``n`` pages of the shipped gold set as a seed set built from their collection holds
+    them (``prox label --seed-set`` over WCXB dev: the page's id and text, its gold, a label
+    of the real ``rules`` teacher)."""
+    from prox_tasks.evaluation.goldset import load_gold_set
+
+    teacher = get_teacher("rules")
+    rows = []
+    for page in load_gold_set()[0][start : start + n]:
+        label = teacher.label(page["text"])
+        rows.append({"id": page["id"], "text": page["text"], "doc_program": label.doc_program,
+                     "chunk_program": label.chunk_program, "gold_text": page["gold_text"],
+                     "page_type": page["page_type"], "teacher": "rules"})  # fmt: skip
+    return rows

@@ -263,3 +263,69 @@ def test_a_causal_lm_artifact_is_a_base_to_fine_tune(tmp_path, tiny_model):
     with pytest.raises(ValueError, match="holds a model per level"):
         train_causal_lm(make_docs(4, 5), tmp_path / "out2", tmp_path / "w2",
                         SFTConfig(max_steps=1, threads=1), base=str(artifact))
+
+
+def test_gold_pages_in_the_seed_set_are_not_trained_on_and_counted(tmp_path, caplog):
+    """A seed set built over the gold gate's own pages (``prox label --seed-set`` over WCXB
+    dev) would have the gate score the candidate on pages it learned from. ``prox train``
+    (and the DAG's train task: the same run_training) leaves them out of training and
+    validation, says so and counts them: the model is the one the seed set without them
+    trains (the same version), and the DAG's evaluate and promote tasks score the
+    incumbent on the validation pages the candidate was scored on."""
+    from prox_tasks.cli.train_cmd import summary_line
+    from prox_tasks.pipeline.training import validation_documents
+    from tests.training.fixtures import gold_page_rows
+
+    train, valid, gold = make_docs(30, 1), make_docs(10, 2), gold_page_rows(3)
+    with_gold = write_seed_set(tmp_path / "seed-with", train[:5] + gold[:2] + train[5:],
+                               valid + gold[2:], "v-1")  # fmt: skip
+    without = write_seed_set(tmp_path / "seed-without", train, valid, "v-1")
+    runs = {}
+    for name, seed in (("with", with_gold), ("without", without)):
+        caplog.clear()
+        with caplog.at_level("WARNING", logger="prox_tasks.training.run"):
+            runs[name] = run_training(TrainJob(seed=str(seed), output=str(tmp_path / f"reg-{name}"),
+                                               epochs=1, gold_gate=False, promote=False,
+                                               work_dir=str(tmp_path / f"w-{name}"),
+                                               threads=1))  # fmt: skip
+        runs[name]["log"] = caplog.text
+    assert runs["with"]["version"] == runs["without"]["version"]
+    timing = ("predict_seconds", "docs_per_s")
+    assert {k: v for k, v in runs["with"]["metrics"].items() if k not in timing} == \
+        {k: v for k, v in runs["without"]["metrics"].items() if k not in timing}
+    described = runs["with"]["seed_set"]
+    assert described["gold_pages_left_out"] == 3 and described["train_docs"] == 30
+    assert described["validation_docs"] == 10
+    assert "3 of its pages are pages of the gold set wcxb-gold-v1-" in runs["with"]["log"]
+    assert "gold gate scores the candidate on them" in runs["with"]["log"]
+    assert "3 seed rows left out (3 in the gold set)" in summary_line(runs["with"])
+    assert runs["without"]["seed_set"]["gold_pages_left_out"] == 0
+    assert "gold set" not in runs["without"]["log"] + summary_line(runs["without"])
+    # the published record keeps the count (prox models show)
+    record = ModelRegistry(tmp_path / "reg-with").artifact("refiner", runs["with"]["version"])
+    assert record["seed_set"]["gold_pages_left_out"] == 3
+    # the DAG's evaluate and promote tasks: the candidate's validation pages, not the gold
+    dag_seed = {"uri": str(with_gold), "registry": str(tmp_path / "reg-with"),
+                "catalog_url": None}
+    assert [d["id"] for d in validation_documents(dag_seed, {})] == [d["id"] for d in valid]
+
+
+def test_a_seed_set_without_gold_pages_trains_in_the_folder_and_to_the_version_as_before(
+        seed_dir, tmp_path, monkeypatch):
+    """Nothing left out, nothing changes: the default work folder is keyed as before (a run
+    of the previous release resumes there) and the artifact records the same seed set."""
+    from prox_tasks.training.seedset import load_seed_set
+
+    job = TrainJob(seed=str(seed_dir), output=str(tmp_path / "registry"), epochs=1,
+                   gold_gate=False, promote=False, threads=1)  # fmt: skip
+    seen = []
+    real = TrainJob.resolved_work_dir
+
+    def recording(self, *args):
+        seen.append(real(self, *args))
+        return seen[-1]
+
+    monkeypatch.setattr(TrainJob, "resolved_work_dir", recording)
+    out = run_training(job)
+    assert seen == [real(job, load_seed_set(str(seed_dir)).version, "")]
+    assert out["seed_set"]["gold_pages_left_out"] == 0 and out["seed_set"]["skipped"] == 0

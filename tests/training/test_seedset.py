@@ -530,3 +530,68 @@ def test_a_folder_whose_manifest_is_not_a_seed_sets_is_refused_saying_so(tmp_pat
     err = capsys.readouterr().err
     assert "manifest.json is not a seed-set manifest: it names no train or validation" in err
     assert "prox label --seed-set" in err and not registry.exists()
+
+
+@pytest.mark.parametrize("layout", ["manifest", "split by id"])
+@pytest.mark.parametrize("stream", [False, True])
+def test_pages_of_the_gold_set_are_left_out_and_counted(tmp_path, layout, stream):
+    """A seed set built over the pages the gold gate scores on (WCXB dev) holds gold pages:
+    ``leave_out`` keeps them out of both splits — by id, or by text under another id,
+    written out again — and counts them; the rest are the rows of the seed set without
+    them, in the same order and on the same sides; the version is the files'."""
+    from prox_tasks.evaluation.goldset import gold_pages
+    from prox_tasks.labeling import get_teacher
+    from tests.training.fixtures import gold_page_rows, make_docs
+
+    gold = gold_page_rows(3)
+    # the third under another id, its lines indented and spaced as another writer would
+    gold[2] = {**gold[2], "id": "crawl-0042",
+               "text": "\r\n\r\n".join(f"  {line} " for line in gold[2]["text"].split("\n"))}
+    gold[2]["chunk_program"] = get_teacher("rules").label(gold[2]["text"]).chunk_program
+    train, valid = make_docs(30, 1), make_docs(8, 2)
+
+    def write(folder, train_rows, valid_rows):
+        if layout == "manifest":
+            return str(write_seed_set(folder, train_rows, valid_rows, "v-1"))
+        folder.mkdir()
+        with gzip.open(folder / "seed.jsonl.gz", "wt") as fh:
+            fh.writelines(json.dumps(r) + "\n" for r in train_rows + valid_rows)
+        return str(folder / "seed.jsonl.gz")
+
+    with_gold = write(tmp_path / "with", train[:10] + gold[:2] + train[10:], valid + gold[2:])
+    without = write(tmp_path / "without", train, valid)
+    seed = load_seed_set(with_gold, stream=stream, leave_out=gold_pages())
+    clean = load_seed_set(without, stream=stream)
+    assert list(seed.train) == list(clean.train) and list(seed.validation) == list(clean.validation)
+    described = seed.describe()
+    assert described["gold_pages_left_out"] == 3
+    assert described["skipped_reasons"] == {"in the gold set": 3}
+    assert described["gold_set"] == gold_pages().version
+    assert described["gold_set"].startswith("wcxb-gold-v1-")
+    assert sorted(why for _, _, why in seed.skipped) == [
+        "in the gold set: its id is a gold page's", "in the gold set: its id is a gold page's",
+        "in the gold set: its text is a gold page's"]
+    # the version is the files' own: a manifest's, or a folder's hash of every byte read
+    assert seed.version == load_seed_set(with_gold).version
+    assert len(load_seed_set(with_gold).train) + len(load_seed_set(with_gold).validation) == 41
+
+
+def test_a_seed_set_without_gold_pages_is_loaded_as_before(tmp_path):
+    """Leaving out the gold pages changes nothing of a seed set that holds none: the same
+    version, rows, splits and record (but for saying none was found)."""
+    from prox_tasks.evaluation.goldset import gold_pages
+    from tests.training.fixtures import make_docs
+
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text("\n".join(_mixed_rows(40)) + "\n")
+    for stream in (False, True):
+        before = load_seed_set(str(folder), stream=stream)
+        now = load_seed_set(str(folder), stream=stream, leave_out=gold_pages())
+        assert now.version == before.version and now.skipped == before.skipped
+        assert list(now.train) == list(before.train)
+        assert list(now.validation) == list(before.validation)
+        assert now.describe() == {**before.describe(), "gold_set": gold_pages().version,
+                                  "gold_pages_left_out": 0}  # fmt: skip
+    seed = write_seed_set(tmp_path / "m", make_docs(20, 1), make_docs(5, 2), "m-1")
+    assert load_seed_set(str(seed), leave_out=gold_pages()).version == "m-1"
