@@ -329,3 +329,34 @@ def test_a_seed_set_without_gold_pages_trains_in_the_folder_and_to_the_version_a
     out = run_training(job)
     assert seen == [real(job, load_seed_set(str(seed_dir)).version, "")]
     assert out["seed_set"]["gold_pages_left_out"] == 0 and out["seed_set"]["skipped"] == 0
+
+
+def test_prox_label_seed_set_over_gold_pages_then_prox_train_leaves_them_out(tmp_path, capsys,
+                                                                            caplog):
+    """The documented flow: ``prox label --seed-set`` over a collection that holds gold-set
+    pages (WCXB dev, as WCXB's rows carry them: id, url, text, gold_text), then ``prox
+    train``: every gold page the seed set holds, in either split, is left out and counted."""
+    import gzip
+
+    from prox_tasks.cli import main
+    from prox_tasks.evaluation.goldset import load_gold_set
+
+    pages = [{k: page[k] for k in ("id", "url", "text", "gold_text", "page_type")}
+             for page in load_gold_set()[0][:12]]  # fmt: skip
+    collection = tmp_path / "wcxb_dev.jsonl"
+    collection.write_text("".join(json.dumps(r) + "\n" for r in make_docs(50, 3) + pages))
+    seed = tmp_path / "seed"
+    assert main(["label", "--input", str(collection), "--output", str(seed), "--seed-set",
+                 "--sample-size", "62", "--no-register"]) == 0  # fmt: skip
+    gold_ids = {page["id"] for page in pages}
+    held = sum(json.loads(line)["id"] in gold_ids for split in ("train", "validation")
+               for line in gzip.open(seed / f"{split}.jsonl.gz", "rt"))  # fmt: skip
+    assert held >= 10  # the rules teacher's labels of these pages are valid
+    capsys.readouterr()
+    assert main(["train", "--json", "--seed", str(seed), "--output", str(tmp_path / "reg"),
+                 "--epochs", "1", "--no-gold-gate", "--no-promote", "--threads", "1",
+                 "--work-dir", str(tmp_path / "w")]) == 0  # fmt: skip
+    record = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert record["seed_set"]["gold_pages_left_out"] == held
+    assert record["seed_set"]["skipped_reasons"] == {"in the gold set": held}
+    assert f"{held} of its pages are pages of the gold set" in caplog.text
