@@ -718,3 +718,30 @@ def test_a_teacher_connection_without_a_url_fails_sample_naming_the_connection(
     logged = capfd.readouterr()
     assert "Airflow connection 'teacher_no_url' gives no base URL" in logged.out + logged.err
     assert not (tmp_path / "seeds").exists()
+
+
+def test_train_dag_leaves_the_gold_pages_of_its_seed_set_out(dagbag, tmp_path, monkeypatch):
+    """The train task (run_training, as `prox train`) leaves the gold-set pages of the seed
+    set out and records how many; the evaluate task scores the promoted model on the
+    validation pages the candidate was scored on, without them."""
+    from prox_tasks.registry import ModelRegistry
+    from tests.training.fixtures import gold_page_rows, make_docs
+    from tests.training.seed_files import write_seed_set
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "registry"))
+    gold = gold_page_rows(3)
+    seed = write_seed_set(tmp_path / "seed", make_docs(30, seed=1) + gold[:2],
+                          make_docs(10, seed=2) + gold[2:])  # fmt: skip
+    conf = {"seed_uri": str(seed), "registry": str(tmp_path / "registry"), "epochs": 1,
+            "gold_gate": False, "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    for epochs in (1, 2):  # the second run's evaluate task measures the first one's model
+        run = dagbag.get_dag("prox_train_refiner").test(run_conf={**conf, "epochs": epochs})
+        assert run.state == "success"
+    published = registry.versions("refiner")
+    assert len(published) == 2
+    for record in published:
+        described = record["seed_set"]
+        assert described["gold_pages_left_out"] == 3 and described["validation_docs"] == 10
+    decision = registry.decisions("refiner")[-1]
+    assert decision["incumbent_metrics"]["docs"] == decision["candidate_metrics"]["docs"] == 10
