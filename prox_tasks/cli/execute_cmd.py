@@ -63,8 +63,9 @@ def execute_rows(
     """
     from prox_tasks.corpus import Quarantine, read_rows
     from prox_tasks.corpus.jsonl import dumps_line
-    from prox_tasks.storage import open_uri
+    from prox_tasks.storage import check_writable, open_uri
 
+    check_writable(output_path, quarantine_path)  # a mistyped bucket fails before the work
     policy = policy or Policy()
     counts: Counter = Counter()
     errors: Counter = Counter()

@@ -235,8 +235,12 @@ def label_corpus(
     from prox_tasks.corpus import Quarantine, quarantine_beside
     from prox_tasks.corpus.jsonl import dumps_line
     from prox_tasks.labeling.warc import warc_setting
-    from prox_tasks.storage import open_uri
+    from prox_tasks.storage import check_writable, open_uri
 
+    quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
+    # a mistyped output bucket fails now, not once every document is labeled (an LLM
+    # teacher's whole cost spent)
+    check_writable(output_uri, quarantine_uri)
     quarantine = Quarantine()
     counts: Counter = Counter()
     rejected: Counter = Counter()
@@ -252,7 +256,6 @@ def label_corpus(
         from prox_tasks.labeling.warc import html_by_record_id
 
         warc_html = html_by_record_id(list(warc_uris), warc_index, caller)
-    quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
     docs = read_input(input_uri, text_field, id_field, quarantine,
                       exclude=(output_uri, quarantine_uri), format=format)
     responses = warc_html if warc_uris else contextlib.nullcontext()  # closes the WARC files

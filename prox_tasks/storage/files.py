@@ -219,6 +219,18 @@ class _Closing(io.BufferedIOBase):
             self.close()
 
 
+def check_writable(*uris: str | os.PathLike | None) -> None:
+    """Fail before a long run where writing its results to ``uris`` (None: none) would
+    fail at its end: an S3 bucket that does not exist is FileNotFoundError, worded as a read
+    in it is (one HeadBucket per bucket per process). A local folder is made when written;
+    a bucket that answers 403 is left to the write (whether it may be written is not known
+    without writing)."""
+    for uri in uris:
+        loc = parse_uri(uri) if uri else None
+        if loc is not None and loc.scheme == "s3":
+            s3.check_bucket(loc)
+
+
 def exists(uri: str | os.PathLike) -> bool:
     """True when ``uri`` names an existing file (or, locally, a folder)."""
     loc = parse_uri(uri)

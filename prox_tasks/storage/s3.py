@@ -49,6 +49,19 @@ def _bucket_exists(bucket: str) -> bool:
     return True
 
 
+def check_bucket(loc: Location) -> None:
+    """Raise FileNotFoundError, worded as a read in it is (:func:`_missing`), when
+    ``loc``'s bucket does not exist: asked before a long run writes there, so a mistyped
+    bucket fails first, not after the work (one HeadBucket per bucket per process)."""
+    if not _bucket_exists(loc.bucket):
+        raise _no_bucket(loc)
+
+
+def _no_bucket(loc: Location) -> FileNotFoundError:
+    return FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
+                             f"s3://{loc.bucket}/{loc.path}")
+
+
 def _head(loc: Location, missing_ok: bool = False) -> dict | None:
     """The object's HEAD; a missing object is None (``missing_ok``) or FileNotFoundError,
     and a missing bucket is always FileNotFoundError naming it (:func:`_missing`)."""
@@ -82,8 +95,7 @@ def _missing(err, loc: Location, missing_ok: bool) -> None:
     if not (no_bucket or is_missing(err)):
         raise err
     if no_bucket or not _bucket_exists(loc.bucket):
-        raise FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
-                                uri) from None
+        raise _no_bucket(loc) from None
     if missing_ok:
         return None
     raise FileNotFoundError(errno.ENOENT, "no such S3 object", uri) from None
@@ -299,8 +311,7 @@ def open_write(loc: Location) -> AtomicWriter:
             failed = err.__context__
             if isinstance(failed, ClientError) and \
                     failed.response.get("Error", {}).get("Code") == "NoSuchBucket":
-                raise FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
-                                        uri) from err
+                raise _no_bucket(loc) from err
             raise
 
     staging = upload_dir()

@@ -344,6 +344,30 @@ def test_a_write_into_a_missing_bucket_names_the_bucket_not_a_temporary_file(s3_
     assert not [n for n in os.listdir(upload_dir()) if f".{os.getpid()}." in n]
 
 
+@pytest.mark.parametrize("command", ["label", "execute"])
+def test_an_output_in_a_missing_bucket_fails_before_the_input_is_read(s3_bucket, tmp_path,
+                                                                       capsys, s3_calls, command):
+    """`prox label --output s3://lables/x.jsonl.gz` (a mistyped bucket) labeled every
+    document (an LLM teacher's whole cost) and failed at the upload; it now fails first,
+    the input unread (no GetObject), as does a --quarantine in a missing bucket."""
+    from prox_tasks.cli import main
+
+    put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two"}\n')
+    given = ["--input", f"{s3_bucket}/in/docs.jsonl"] + (["--teacher", "rules"]
+                                                          if command == "label" else [])
+    for output, quarantine in (("s3://no-such-bucket/x.jsonl.gz", None),
+                               (str(tmp_path / "x.jsonl"), "s3://no-such-bucket/q.jsonl")):
+        s3_calls.clear()
+        code = main([command, *given, "--output", output]
+                    + (["--quarantine", quarantine] if quarantine else []))
+        err = capsys.readouterr().err.strip()
+        missing = quarantine or output
+        assert code == 1 and err.startswith(f"prox {command}: S3 bucket 'no-such-bucket' does "
+                                            f"not exist: {missing}"), err
+        assert "GetObject" not in s3_calls and s3_calls["HeadBucket"] <= 1, s3_calls
+        assert not (tmp_path / "x.jsonl").exists()
+
+
 def test_a_small_json_record_is_read_in_one_request(s3_bucket, tmp_path, s3_calls):
     """Status records, gate results and release marks are read once per shard and rerun:
     one GET each (a missing one: None), not a HEAD to ask, a HEAD to open and a GET."""
