@@ -340,9 +340,24 @@ def exists(loc: Location) -> bool:
     return _head(loc, missing_ok=True) is not None
 
 
+@contextmanager
+def _listing(bucket: str, prefix: str):
+    """Name ``s3://bucket/prefix`` in an S3 error raised inside (:func:`about`); a missing
+    bucket is FileNotFoundError, worded as a read in it is (:func:`_missing`), not
+    'S3 ListObjectsV2 failed: NoSuchBucket …'."""
+    from botocore.exceptions import ClientError
+
+    try:
+        with about(f"s3://{bucket}/{prefix}"):
+            yield
+    except ClientError as err:
+        _missing(err, Location("s3", bucket, prefix), missing_ok=False)  # raises
+        raise
+
+
 def is_dir(loc: Location) -> bool:
     prefix = loc.path.rstrip("/") + "/" if loc.path else ""
-    with about(f"s3://{loc.bucket}/{prefix}"):
+    with _listing(loc.bucket, prefix):
         resp = get_client().list_objects_v2(Bucket=loc.bucket, Prefix=prefix, MaxKeys=1)
     return resp.get("KeyCount", 0) > 0
 
@@ -404,7 +419,7 @@ def list_objects(bucket: str, prefix: str) -> list[dict]:
     under ``prefix``, in S3's (lexicographic) order: one request per 1,000 objects."""
     paginator = get_client().get_paginator("list_objects_v2")
     objects = []
-    with about(f"s3://{bucket}/{prefix}"):
+    with _listing(bucket, prefix):
         for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
             objects.extend(page.get("Contents", []))
     return objects
@@ -416,15 +431,9 @@ def list_file_or_folder(bucket: str, key: str) -> list[dict]:
     which ``key`` names. The object ``key``, if any, is the first key listed with that
     prefix (S3 lists in byte order); the folder's keys follow keys such as ``key-2`` or
     ``key.bak`` (bytes below ``/``), so past a first page the rest is listed from ``key/``."""
-    from botocore.exceptions import ClientError
-
     folder = key + "/"
-    try:
-        with about(f"s3://{bucket}/{key}"):
-            page = get_client().list_objects_v2(Bucket=bucket, Prefix=key)
-    except ClientError as err:  # a missing bucket is named, as a HEAD's 404 had it
-        _missing(err, Location("s3", bucket, key), missing_ok=False)
-        raise
+    with _listing(bucket, key):
+        page = get_client().list_objects_v2(Bucket=bucket, Prefix=key)
     listed = page.get("Contents", [])
     if listed and listed[0]["Key"] == key:
         return listed[:1]
@@ -433,7 +442,7 @@ def list_file_or_folder(bucket: str, key: str) -> list[dict]:
         # the folder's keys may go on: from the last one listed, or its start
         after = objects[-1]["Key"] if objects else None
         paginator = get_client().get_paginator("list_objects_v2")
-        with about(f"s3://{bucket}/{folder}"):
+        with _listing(bucket, folder):
             for more in paginator.paginate(Bucket=bucket, Prefix=folder,
                                            **({"StartAfter": after} if after else {})):
                 objects.extend(more.get("Contents", []))

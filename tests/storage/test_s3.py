@@ -398,11 +398,10 @@ def test_s3_errors_name_the_object_in_the_cli_message(s3_bucket):
         size_of(f"{s3_bucket}/shards/shard-00001.parquet")
     assert describe_error(missing.value) == (
         f"no such S3 object: {s3_bucket}/shards/shard-00001.parquet")
-    with pytest.raises(ClientError) as listing:
+    with pytest.raises(FileNotFoundError) as listing:  # as a read in it says it
         list_uri("s3://no-such-bucket/crawl/")
     assert describe_error(listing.value) == (
-        "S3 ListObjectsV2 failed: NoSuchBucket The specified bucket does not exist "
-        "(s3://no-such-bucket/crawl/)")
+        "S3 bucket 'no-such-bucket' does not exist: s3://no-such-bucket/crawl/")
 
 
 def test_a_command_without_s3_credentials_says_where_to_give_them(s3_bucket, monkeypatch,
