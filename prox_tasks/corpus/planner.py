@@ -185,7 +185,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     # a file): a file rewritten during the plan then fails its shards' read check, instead
     # of its new identity vouching for counts of its old bytes
     listed = identities_in(input_uri)
-    listing, skipped = input_listing(input_uri, format)
+    # the files skipped are said once, below, not also one line each as listed
+    listing, skipped = input_listing(input_uri, format, warn=False)
     # before the scan: a path naming a partition column twice (PartitionConflict) is
     # refused at once, not after hours of reading the crawl
     root = planned_partition_root(input_uri, [path for path, _fmt in listing])
@@ -224,9 +225,10 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                         skipped_files=skipped,
                         markers_left_out=markers_left_out(input_uri, len(listed)))
     if skipped:
-        log.warning("%s: %s of no known format not read, listed in the plan's skipped_files "
-                    "with how to read them: %s", input_uri, count(len(skipped), "file"),
-                    ", ".join(s["uri"] for s in skipped[:3]) + (" …" if len(skipped) > 3 else ""))
+        log.warning("%s: %s of no known format not read (the plan's skipped_files lists "
+                    "them): %s", input_uri, count(len(skipped), "file"),
+                    "; ".join(f"{s['uri']} ({s['reason']})" for s in skipped[:3])
+                    + (" …" if len(skipped) > 3 else ""))
     if write:
         from prox_tasks.corpus.duplicates import index_duplicates
 
@@ -292,7 +294,8 @@ def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
     if (not same_uri(existing.input_uri, input_uri) or not same_uri(existing.output_uri, output_uri)
             or any(existing.settings.get(k) != settings.get(k) for k in keys)):
         return None
-    listed, skipped = input_listing(input_uri, settings.get("format"))
+    # a plan reused says nothing new: its skipped_files, in the command's summary line
+    listed, skipped = input_listing(input_uri, settings.get("format"), warn=False)
     if [(f.uri, f.format) for f in existing.files] != list(listed):
         return None
     found = identities_in(input_uri)  # the listing's, not a HEAD a file (S3)

@@ -81,8 +81,8 @@ def input_files(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
     return input_listing(uri, fmt, exclude)[0]
 
 
-def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = ()
-                  ) -> tuple[list[tuple[str, str]], list[dict]]:
+def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (),
+                  warn: bool = True) -> tuple[list[tuple[str, str]], list[dict]]:
     """``(file URI, format)`` for every readable file ``uri`` names, sorted, and the files
     it skips for their format, each ``{"uri", "reason"}`` (the reason says how to read it).
 
@@ -91,7 +91,8 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
     file of unknown format is an error. A file named as a crawl's WARC or WAT
     (:func:`crawl_file_advice`) is taken as of no readable format, with a forced ``fmt``
     too. ``exclude``: the command's own output files
-    (:func:`listed_inputs`).
+    (:func:`listed_inputs`). ``warn`` False: the skipped files are not logged, their caller
+    says them (the planner, once for all, with the plan that lists them).
 
     Raises:
         FormatMismatch: a file is not in the forced ``fmt``, or a single file's name shows
@@ -123,7 +124,9 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
                 raise FormatMismatch(crawl or f"cannot tell the format of {path}; pass --format "
                                      "(format=): jsonl, parquet or wet")
             reason = crawl or skipped_reason(path)
-            log.warning("skipping %s", f"a crawl file: {crawl}" if crawl else f"{path}: {reason}")
+            if warn:
+                log.warning("skipping %s",
+                            f"a crawl file: {crawl}" if crawl else f"{path}: {reason}")
             skipped.append({"uri": path, "reason": reason})
             continue
         files.append((path, found))

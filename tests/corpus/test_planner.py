@@ -247,6 +247,29 @@ def test_files_of_no_known_format_are_listed_in_the_plan_and_its_summary(snapsho
     assert "refined/manifest.json skipped_files says why: rename them .jsonl" in line
 
 
+def test_a_file_of_no_known_format_is_warned_of_once_per_refine(tmp_path, caplog):
+    """`prox refine` over a folder holding a README.txt warned of it twice (the listing's
+    'skipping …' line, then the plan's summary of the same file): once now, with why and
+    how to read it; a rerun reusing the plan says it in its summary line only."""
+    from prox_tasks.cli import main
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"id": "a", "text": "one two three"}\n')
+    (folder / "README.txt").write_text("what this is\n")
+    for _ in range(2):
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            assert main(["refine", "--input", str(folder), "--output", str(tmp_path / "out"),
+                         "--backend", "tagger", "--no-progress"]) == 0
+        told = [r.getMessage() for r in caplog.records if "README.txt" in r.getMessage()]
+        assert len(told) <= 1, told
+    caplog.clear()
+    plan_shards(str(folder), str(tmp_path / "plan"))
+    (told,) = [r.getMessage() for r in caplog.records if "README.txt" in r.getMessage()]
+    assert "1 file of no known format not read" in told and "rename it" in told, told
+
+
 def test_a_plan_written_before_skipped_files_were_recorded_loads_with_its_id(snapshot,
                                                                             tmp_path):
     (tmp_path / "snap" / "README.txt").write_text("what this is\n")
