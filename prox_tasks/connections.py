@@ -33,6 +33,22 @@ class ConnectionInfo:
     extra: dict = field(default_factory=dict, repr=False)
 
 
+class ConnectionNotFound(KeyError):
+    """No Airflow connection of that id. Its message says where it was looked for and how
+    to create it, never a value; printed as written (a KeyError's ``str`` quotes it). A
+    KeyError still, for the callers that take a missing connection as "none configured"."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+
+def _not_found(conn_id: str, where: str) -> ConnectionNotFound:
+    return ConnectionNotFound(
+        f"Airflow connection {conn_id!r} is not defined ({where}): create it with `airflow "
+        f"connections add {conn_id} --conn-type …` (or in the Airflow UI), or export "
+        f"{env_var(conn_id)} (JSON or URI)")
+
+
 def env_var(conn_id: str) -> str:
     return f"AIRFLOW_CONN_{conn_id.upper()}"
 
@@ -87,8 +103,8 @@ def _from_airflow(conn_id: str) -> ConnectionInfo:
     except Exception as err:  # the SDK's and core's AirflowNotFoundException differ
         if type(err).__name__ != "AirflowNotFoundException":
             raise
-        raise KeyError(f"Airflow connection {conn_id!r} is not defined (not in "
-                       f"{env_var(conn_id)}, Airflow's database or secrets backend)") from None
+        raise _not_found(conn_id, f"not in {env_var(conn_id)}, Airflow's database or "
+                         "secrets backend") from None
     return ConnectionInfo(conn_id, conn.conn_type, conn.host, conn.login, conn.password,
                           conn.schema, conn.port, dict(conn.extra_dejson or {}))  # fmt: skip
 
@@ -97,18 +113,24 @@ def airflow_installed() -> bool:
     return importlib.util.find_spec("airflow") is not None
 
 
-def get_connection(conn_id: str) -> ConnectionInfo:
+def get_connection(conn_id: str, named_by: str | None = None) -> ConnectionInfo:
     """The Airflow connection ``conn_id`` (see the module docs for where it is looked up;
-    Airflow is asked once per process and connection).
+    Airflow is asked once per process and connection). ``named_by``: the setting that
+    gave ``conn_id`` (``PROX_S3_CONN_ID``), named when there is no such connection.
 
     Raises:
-        KeyError: No such connection (the message names where it was looked for, never a
-            value).
+        ConnectionNotFound: No such connection (a KeyError; the message names where it was
+            looked for and how to create it, never a value).
     """
-    raw = os.environ.get(env_var(conn_id))
-    if raw:
-        return parse_connection(conn_id, raw)
-    if airflow_installed():
-        return _from_airflow(conn_id)
-    raise KeyError(f"Airflow connection {conn_id!r}: {env_var(conn_id)} is unset "
-                   "(and Airflow is not installed)")
+    try:
+        raw = os.environ.get(env_var(conn_id))
+        if raw:
+            return parse_connection(conn_id, raw)
+        if airflow_installed():
+            return _from_airflow(conn_id)
+        raise _not_found(conn_id, f"{env_var(conn_id)} is unset and Airflow is not installed")
+    except ConnectionNotFound as err:
+        if named_by is None:
+            raise
+        raise ConnectionNotFound(f"{named_by}={conn_id!r}: {err}; or correct {named_by}") \
+            from None

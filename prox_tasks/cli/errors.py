@@ -114,7 +114,9 @@ def _s3(err) -> str | None:
 def describe_error(err: BaseException) -> str:
     """``err`` as one line (no traceback): S3 errors by operation and code, OS errors by
     cause and path (disk full named as such), anything else as ``Type: message``."""
-    if isinstance(err, CommandFailed):
+    from prox_tasks.connections import ConnectionNotFound
+
+    if isinstance(err, CommandFailed | ConnectionNotFound):  # written to be read as is
         text = str(err)
     else:
         text = _s3(err)

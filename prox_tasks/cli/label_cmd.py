@@ -177,6 +177,10 @@ def run(args) -> Outcome:
                 **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
             )  # fmt: skip
     except KeyError as err:  # str(KeyError) is the bare key in quotes; name what is missing
+        from prox_tasks.connections import ConnectionNotFound
+
+        if isinstance(err, ConnectionNotFound):  # --conn-id: says what is missing itself
+            raise
         raise LookupError(f"missing {err}") from err
     # any other failure ends in prox_tasks.cli.main: one line on stderr, exit code 1
     too_large = summary.get("html_too_large")

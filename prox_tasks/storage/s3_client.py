@@ -125,7 +125,7 @@ class S3Settings:
         """Overlay credentials and endpoint from the Airflow connection ``conn_id``."""
         from prox_tasks.connections import get_connection
 
-        return replace(self, **connection_fields(get_connection(conn_id)))
+        return replace(self, **connection_fields(get_connection(conn_id, "PROX_S3_CONN_ID")))
 
 
 def connection_fields(conn) -> dict:

@@ -432,6 +432,38 @@ def test_a_command_without_s3_credentials_says_where_to_give_them(s3_bucket, mon
     assert len(err.splitlines()) == 1 and not (tmp_path / "out").exists()
 
 
+def test_an_unknown_s3_connection_id_says_how_to_create_it(tmp_path):
+    """PROX_S3_CONN_ID naming no Airflow connection (a typo, or one never added) printed
+    'KeyError: "Airflow connection 'x' is not defined (…)"': the type name, quotes, and no
+    way on. A fresh `prox` process (a real Airflow lookup, found nowhere) now names the
+    variable, the connection and how to create it; `prox label --conn-id` says it too,
+    not as 'LookupError: missing "…"'."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+
+    conn_id = f"prox_s3_{uuid.uuid4().hex[:8]}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW_CONN_")}
+    env.update(PROX_S3_CONN_ID=conn_id, AIRFLOW_HOME=str(tmp_path / "airflow"))
+    (tmp_path / "d.jsonl").write_text('{"id": "a", "text": "one two"}\n')
+    commands = {
+        "plan": ["plan", "--input", "s3://bucket/crawl/", "--output", str(tmp_path / "o")],
+        "label": ["label", "--teacher", "llm", "--model", "m", "--conn-id", conn_id,
+                  "--input", str(tmp_path / "d.jsonl"), "--output", str(tmp_path / "l.jsonl")],
+    }
+    for command, argv in commands.items():
+        proc = subprocess.run([sys.executable, "-m", "prox_tasks.cli", *argv], env=env,
+                              capture_output=True, text=True, timeout=300)
+        err = proc.stderr.strip().splitlines()[-1]
+        named = "PROX_S3_CONN_ID=" if command == "plan" else ""
+        assert proc.returncode == 1 and err.startswith(
+            f"prox {command}: {named and named + repr(conn_id) + ': '}Airflow connection "
+            f"{conn_id!r} is not defined"), err
+        assert f"airflow connections add {conn_id}" in err, err
+        assert f"AIRFLOW_CONN_{conn_id.upper()}" in err and "Error" not in err, err
+
+
 def test_a_command_whose_s3_endpoint_does_not_answer_says_what_to_check(monkeypatch, tmp_path,
                                                                         capsys):
     """PROX_S3_ENDPOINT_URL naming a port where no server listens (a real closed port: the
