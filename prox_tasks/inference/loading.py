@@ -363,6 +363,8 @@ def backend_for(backend: str | None, model: str | os.PathLike | None) -> str | N
 def not_for_the_tagger(options: dict) -> list[str]:
     """The names in ``options`` the tagger backend does not take, sorted (a generative
     model's ``doc_model``, a pool's ``servers``)."""
+    if not options:  # the plan task's usual case: no need to import the tagger (numba, scipy)
+        return []
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 
     return sorted(_split(LineTaggerRefiner, options)[1])
