@@ -61,7 +61,7 @@ def check_refine_options(workers: int | None, checkpoint_every: int | None,
                              f"is for line-tagger models; {model_uri} is a generative model "
                              "(it writes its programs itself, with no keep threshold): leave "
                              "the keep threshold out")
-        _check_model_type(model_uri, backend, backend_options or {})
+        _check_model_type(model_uri, backend, backend_options or {}, settings)
         return settings
     return {}
 
@@ -152,32 +152,120 @@ class NotAModelFolder(ValueError):
     (``prox refine`` exits 2), not a shard to retry."""
 
 
-def _check_model_type(model_uri: str, backend: str | None, backend_options: dict) -> None:
-    """Refuse a Hugging Face folder (no ``refiner.json``) whose ``config.json`` names no
-    ``model_type`` where the backend loads its weights from it: vLLM and transformers
-    refused it only once a shard ran, as a ``ValidationError`` the user was told to retry
-    (checked last: a more telling refusal, such as a keep threshold, comes first). Left
-    alone: the openai backend
-    (it reads only the tokenizer), both levels given folders of their own
-    (``--doc-model``/``--chunk-model``), a ``config.json`` whose code ships with the model
-    (``auto_map``), and a folder name holding a model type (transformers 4 took that)."""
+#: The heads of ``config.json`` architectures that label or embed text and cannot write a
+#: program (none of transformers' generative classes ends so): another tool's model.
+NOT_GENERATIVE_HEADS = ("ForMaskedLM", "ForSequenceClassification", "ForTokenClassification",
+                        "ForQuestionAnswering", "ForMultipleChoice", "ForNextSentencePrediction",
+                        "ForPreTraining")  # fmt: skip
+
+#: What a refusal says prox refines with.
+_WHAT_PROX_RUNS = ("prox refines with a causal LM refiner — a Hugging Face folder whose "
+                   "config.json names its model_type and an architecture ending in ForCausalLM "
+                   "(e.g. LlamaForCausalLM) with the weights (*.safetensors) and the tokenizer "
+                   "files, or a refiner prox train published — or with the line tagger's "
+                   "refiner.json (its kind, line_tagger, and model.safetensors; e.g. default)")
+
+
+def _check_model_type(model_uri: str, backend: str | None, backend_options: dict,
+                      settings: dict) -> None:
+    """Refuse a generative model (``settings``: its ``refiner.json``, {} for a Hugging Face
+    folder) no backend that loads weights can run: vLLM and transformers refused it only once
+    a shard ran, after the plan and the folder's claim, as an error the user was told to
+    retry (checked last: a more telling refusal, such as a keep threshold, comes first).
+
+    Refused, in the folder each level loads (``--doc-model``/``--chunk-model``, else the
+    ``refiner.json``'s ``doc_model``/``chunk_model``, else ``model_uri``):
+
+    * a ``config.json`` whose architectures all label or embed text
+      (:data:`NOT_GENERATIVE_HEADS`: a BERT ``BertForMaskedLM``, a classifier);
+    * without a ``refiner.json``, a ``config.json`` naming no ``model_type`` — unless its
+      code ships with the model (``auto_map``) or the folder's name holds a model type
+      (transformers 4 took that);
+    * a ``refiner.json`` naming no ``kind`` with no ``config.json`` where its levels load:
+      another tool's settings file (a prox refiner names its kind).
+
+    Left alone: a line tagger, the openai backend (it reads only the tokenizer), a
+    ``refiner.json`` naming its kind (what it points at is checked as it loads).
+    """
+    from prox_tasks.models.artifact import REFINER_FILE
+    from prox_tasks.storage import exists, join_uri
+
+    if backend == "openai" or settings.get("kind", "causal_lm") != "causal_lm":
+        return
+    has_refiner = exists(join_uri(model_uri, REFINER_FILE))
+    for folder in _level_folders(model_uri, backend_options, settings):
+        config = _read_config(join_uri(folder, "config.json"))
+        if config is None:
+            if has_refiner and not settings.get("kind"):
+                raise NotAModelFolder(
+                    f"--model (the model Param) {model_uri} is no prox refiner: its "
+                    f"{REFINER_FILE} names no kind and {folder} holds no config.json (another "
+                    f"tool's settings file?). {_WHAT_PROX_RUNS}; point --model at one, or, if "
+                    f"this is a prox refiner, add its \"kind\" to {REFINER_FILE}")
+            continue
+        _refuse_what_cannot_generate(folder, config)
+        if folder == model_uri and not has_refiner:
+            _refuse_no_model_type(model_uri, config)
+
+
+def _level_folders(model_uri: str, backend_options: dict, settings: dict) -> list[str]:
+    """The folders the document and chunk levels load their models from, as
+    :func:`prox_tasks.inference.loading.load_backend` finds them (one when they share)."""
+    import posixpath
+
+    from prox_tasks.storage import join_uri
+
+    folders = []
+    for key in ("doc_model", "chunk_model"):
+        given = backend_options.get(key) or settings.get(key) or "."
+        if not isinstance(given, str | os.PathLike):  # loading refuses it, naming the key
+            given = "."
+        if backend_options.get(key) or os.path.isabs(given):
+            folder = str(given)
+        elif posixpath.normpath(given) == ".":
+            folder = model_uri
+        else:
+            folder = join_uri(model_uri, posixpath.normpath(given))
+        if folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+def _read_config(config_uri: str) -> dict | bool | None:
+    """The ``config.json`` at ``config_uri``: None where there is none, False where it is
+    no JSON object."""
     import json
 
-    from prox_tasks.models.artifact import REFINER_FILE
-    from prox_tasks.storage import exists, join_uri, read_bytes
+    from prox_tasks.storage import exists, read_bytes
 
-    if backend == "openai" or (backend_options.get("doc_model")
-                               and backend_options.get("chunk_model")):  # fmt: skip
-        return
-    config_uri = join_uri(model_uri, "config.json")
-    if not exists(config_uri) or exists(join_uri(model_uri, REFINER_FILE)):
-        return
+    if not exists(config_uri):
+        return None
     try:
         config = json.loads(read_bytes(config_uri))
     except ValueError:
-        config = None
-    if isinstance(config, dict) and (config.get("model_type")
-                                     or "AutoConfig" in (config.get("auto_map") or {})):
+        return False
+    return config if isinstance(config, dict) else False
+
+
+def _refuse_what_cannot_generate(folder: str, config: dict | bool) -> None:
+    """Refuse a ``config.json`` whose architectures all label or embed text."""
+    architectures = config.get("architectures") if config else None
+    if not isinstance(architectures, list) or not architectures:
+        return  # transformers loads it as a causal LM by its model_type
+    if not all(isinstance(name, str) and name.endswith(NOT_GENERATIVE_HEADS)
+               for name in architectures):  # fmt: skip
+        return
+    model_type = f" (model_type {config['model_type']!r})" if config.get("model_type") else ""
+    raise NotAModelFolder(
+        f"--model (the model Param) {folder} is no causal LM: its config.json is a "
+        f"{', '.join(architectures)}{model_type}, an encoder model that labels or embeds text "
+        f"and cannot write a refining program. {_WHAT_PROX_RUNS}; point --model at one")
+
+
+def _refuse_no_model_type(model_uri: str, config: dict | bool) -> None:
+    """Refuse a Hugging Face folder's ``config.json`` naming no ``model_type``."""
+    if config and (config.get("model_type")
+                   or "AutoConfig" in (config.get("auto_map") or {})):  # fmt: skip
         return
     try:
         from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES

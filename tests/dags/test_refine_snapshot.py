@@ -318,6 +318,8 @@ def test_workers_per_task_refine_a_task_s_shards_in_processes_side_by_side(world
     ({"model": f"{SHIPPED_MODEL}/model.safetensors"}, "plan", "is a file, not a model folder"),
     ({"model": "HF_FOLDER", "keep_threshold": 0.7}, "plan",
      "is for line-tagger models; "),
+    # another tool's model (a BERT masked LM): planned, then vLLM failed in every refine task
+    ({"model": "BERT_FOLDER"}, "plan", "is no causal LM: its config.json is a BertForMaskedLM"),
     ({"min_drop_rate": 0.9, "max_drop_rate": 0.1}, "resolve", "the min_drop_rate Param 0.9 is above the max_drop_rate Param 0.1"),
     # no server for the openai backend: every try of every refine task failed (retried)
     ({"model": "HF_FOLDER", "backend": "openai"}, "resolve",
@@ -339,6 +341,12 @@ def test_a_run_that_cannot_succeed_fails_at_once(world, conf, task_id, says, cap
         folder = world["root"] / "hf-model"
         folder.mkdir(exist_ok=True)
         (folder / "config.json").write_text("{}")
+        conf = {**conf, "model": str(folder)}
+    if conf.get("model") == "BERT_FOLDER":  # another tool's model folder
+        folder = world["root"] / "bert-model"
+        folder.mkdir(exist_ok=True)
+        (folder / "config.json").write_text(
+            '{"model_type": "bert", "architectures": ["BertForMaskedLM"]}')
         conf = {**conf, "model": str(folder)}
     dag_run = run(world, f"never-{task_id}-{'-'.join(conf)}", **conf)
     assert dag_run.state == "failed"

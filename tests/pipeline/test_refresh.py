@@ -120,6 +120,29 @@ def test_a_refine_task_without_openai_servers_fails_without_retries(tmp_path, mo
     assert isinstance(err.value, cannot_succeed())
 
 
+def test_another_tools_model_fails_the_plan_task_without_retries(tmp_path):
+    """The model Param naming a BERT folder (config.json: BertForMaskedLM) planned the
+    snapshot and failed each refine task, retried, in vLLM's engine start. The plan task
+    now fails at once (a RunError, no retry), naming the folder, before anything is
+    planned."""
+    import json
+
+    from prox_tasks.pipeline.errors import RunError, cannot_succeed
+
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps(
+        {"model_type": "bert", "architectures": ["BertForMaskedLM"]}))
+    snapshot = small_snapshot(tmp_path, 2)
+    for backend in (None, "vllm", "transformers"):
+        with pytest.raises(RunError, match=f"{bert} is no causal LM: its config.json is a "
+                                           "BertForMaskedLM") as err:
+            refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(bert),
+                         backend=backend)
+        assert isinstance(err.value, cannot_succeed())
+    assert not (tmp_path / "corpus").exists()  # nothing planned
+
+
 def test_a_refine_task_on_a_pool_refusing_its_key_fails_without_retries(tmp_path,
                                                                        monkeypatch):
     """A pool that refuses the workers' key (401) failed the refine task with an

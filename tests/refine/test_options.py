@@ -314,3 +314,104 @@ def test_a_server_address_without_its_scheme_is_refused_before_planning(tmp_path
     assert not out.exists()
     with pytest.raises(ValueError, match="'gpu-1:8000' is no server base URL"):
         OpenAIEngine(["gpu-1:8000"], model_name="m", max_model_len=512)
+
+
+BERT = {"model_type": "bert", "architectures": ["BertForMaskedLM"], "hidden_size": 8}
+
+
+@pytest.mark.parametrize("backend", [None, "vllm", "transformers"])
+def test_another_tools_model_folder_is_refused_before_planning(s3_models, tmp_path, capsys,
+                                                               backend):
+    """`prox refine --model DIR`, DIR a BERT folder (config.json: BertForMaskedLM) or a
+    refiner.json naming no kind, planned, claimed the output folder and then failed in every
+    shard ("Engine core initialization failed"). It is now refused before planning, exit 2
+    (the DAG's plan task fails without retries), saying what the folder is and what prox
+    refines with; local or on S3 (read there), the level folder a refiner.json names too."""
+    from prox_tasks.cli import main
+    from prox_tasks.refine.options import NotAModelFolder
+
+    bert = tmp_path / "bert"
+    bert.mkdir()
+    (bert / "config.json").write_text(json.dumps(BERT))
+    (bert / "tokenizer.json").write_text("{}")
+    no_kind = tmp_path / "other-tool"
+    no_kind.mkdir()
+    (no_kind / "refiner.json").write_text(json.dumps({"threshold": 0.5}))
+    (no_kind / "tokenizer.json").write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    refusals = {str(bert): "is no causal LM: its config.json is a BertForMaskedLM (model_type "
+                           "'bert'), an encoder model",
+                str(no_kind): "is no prox refiner: its refiner.json names no kind"}  # fmt: skip
+    for model, said in refusals.items():
+        out = tmp_path / f"out-{os.path.basename(model)}"
+        argv = ["refine", "--input", str(docs), "--output", str(out), "--model", model,
+                "--no-progress"] + (["--backend", backend] if backend else [])  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert said in err and "architecture ending in ForCausalLM" in err, err
+        assert "line tagger's refiner.json" in err and "once the cause is fixed" not in err
+        assert not out.exists()  # not planned, not claimed
+    # on S3, read there; a refiner.json's doc_model naming a BERT folder
+    put_atomic(f"{s3_models}/models/bert/config.json", json.dumps(BERT))
+    put_atomic(f"{s3_models}/models/nested/refiner.json",
+               json.dumps({"kind": "causal_lm", "doc_model": "enc", "chunk_model": "enc"}))
+    put_atomic(f"{s3_models}/models/nested/enc/config.json", json.dumps(BERT))
+    put_atomic(f"{s3_models}/models/nokind/refiner.json", json.dumps({"threshold": 0.5}))
+    for model, said in (("bert", "models/bert is no causal LM"),
+                        ("nested", "models/nested/enc is no causal LM"),
+                        ("nokind", "its refiner.json names no kind")):  # fmt: skip
+        with pytest.raises(NotAModelFolder, match=said):
+            check_refine_options(1, None, None, f"{s3_models}/models/{model}", backend)
+    assert not (tmp_path / "home" / "model-cache").exists()
+
+
+def test_the_causal_lm_check_leaves_every_model_that_loads_today_alone(s3_models, tmp_path,
+                                                                      tiny_model, monkeypatch):
+    """The architecture and kind checks refuse only another tool's model: the suite's tiny
+    Llama (LlamaForCausalLM) on every generative backend, what prox train publishes (a
+    refiner.json naming its model folder), a hand-written refiner.json naming no kind beside
+    or pointing at a causal LM, the shipped model, ``default``, ``promoted`` from a local
+    registry, the openai backend's tokenizer-only folder (and any folder: it loads no
+    weights), and ``--doc-model``/``--chunk-model`` naming causal LMs all pass."""
+    import shutil
+
+    from prox_tasks.models import resolve_model
+    from prox_tasks.registry.registry import ModelRegistry
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "no-registry"))
+    published = tmp_path / "published"  # prox train's causal_lm artifact
+    shutil.copytree(tiny_model, published / "model")
+    (published / "refiner.json").write_text(json.dumps(
+        {"kind": "causal_lm", "doc_model": "model", "chunk_model": "model"}))
+    hand_written = tmp_path / "hand-written"  # no kind: a causal_lm refiner (docs/inference)
+    shutil.copytree(tiny_model, hand_written)
+    (hand_written / "refiner.json").write_text(json.dumps({"doc_tokens": 512}))
+    pointing = tmp_path / "pointing"
+    pointing.mkdir()
+    (pointing / "refiner.json").write_text(json.dumps({"doc_model": str(tiny_model),
+                                                       "chunk_model": str(tiny_model)}))
+    assert json.loads((tiny_model / "config.json").read_text())["architectures"] == [
+        "LlamaForCausalLM"]
+    for backend in (None, "vllm", "transformers"):
+        for model in (tiny_model, published, hand_written, pointing):
+            check_refine_options(1, None, None, str(model), backend)
+        levels = {"doc_model": str(tiny_model), "chunk_model": str(tiny_model)}
+        check_refine_options(1, None, levels, str(pointing), backend)
+    for model in (str(SHIPPED_MODEL), resolve_model("default").uri, resolve_model(None).uri):
+        check_refine_options(1, None, None, model, None)
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    for folder, kind in ((published, "causal_lm"), (SHIPPED_MODEL, "line_tagger")):
+        record = registry.publish(folder, "refiner", kind, {}, {}, {})
+        registry.promote("refiner", record["version"], "test")
+        model = resolve_model("promoted", registry=str(tmp_path / "registry"), catalog=False)
+        check_refine_options(1, None, None, model.uri, "vllm" if kind == "causal_lm" else None)
+    servers = {"servers": ["http://127.0.0.1:9/v1"]}
+    tokenizer = tmp_path / "tokenizer"
+    tokenizer.mkdir()
+    (tokenizer / "tokenizer.json").write_text("{}")
+    bert = tmp_path / "bert"
+    shutil.copytree(tokenizer, bert)
+    (bert / "config.json").write_text(json.dumps(BERT))
+    for model in (tokenizer, bert):  # openai renders prompts with the tokenizer only
+        check_refine_options(1, None, servers, str(model), "openai")
