@@ -12,6 +12,7 @@ S3 uploads are staged in :func:`upload_dir`: ``$PROX_TMPDIR`` or ``<system temp>
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -20,7 +21,19 @@ import tempfile
 
 from prox_tasks.storage import processes
 
-_HOST = re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+def host_tag(hostname: str) -> str:
+    """``hostname`` as temporary file names carry it: letters, digits and ``-``, at most 40
+    characters. A longer name keeps its first 31 and a digest of the whole: hosts of one
+    pool (``gke-<cluster>-<pool>-<hash>-<node>``) differ only at the end, and cut at 40
+    their files would read as this host's, swept while their writer runs."""
+    tag = re.sub(r"[^A-Za-z0-9-]", "-", hostname)
+    if len(tag) > 40:
+        tag = f"{tag[:31]}-{hashlib.sha256(hostname.encode()).hexdigest()[:8]}"
+    return tag or "host"
+
+
+_HOST = host_tag(socket.gethostname())
 _TAG = re.compile(r"(?P<host>[A-Za-z0-9-]+)\.(?P<pid>\d+)\.")
 
 
