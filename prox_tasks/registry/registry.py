@@ -577,7 +577,7 @@ def not_a_root(root: str) -> str | None:
     ``promoted.json``, ``decisions/``), a version's (``artifact.json``, ``refiner.json``), a
     seed set or a refined snapshot (``manifest.json``). A few look-ups, no listing."""
     parent = root.rstrip("/").rsplit("/", 1)[0]
-    if exists(join_uri(root, PROMOTED)) or exists(join_uri(root, "decisions")):
+    if exists(join_uri(root, PROMOTED)) or _holds_decisions(root):
         return (f"a model's folder inside a registry (it holds {PROMOTED} or decisions/), "
                 f"not a registry root: the root is {parent}")
     if exists(join_uri(root, ARTIFACT)) or exists(join_uri(root, "refiner.json")):
@@ -585,6 +585,17 @@ def not_a_root(root: str) -> str | None:
     if exists(join_uri(root, "manifest.json")):
         return "a seed set or a refined snapshot (it holds manifest.json), not a registry"
     return None
+
+
+def _holds_decisions(folder: str) -> bool:
+    """Whether ``folder`` holds a model's ``decisions/`` (``<stamp>-<version>.json`` files
+    alone), not the folder of a model named ``decisions`` (its versions' folders), which a
+    registry root may hold beside the other models'."""
+    decisions = join_uri(folder, "decisions")
+    if not exists(decisions):
+        return False
+    inside = decisions.rstrip("/") + "/"
+    return not any("/" in uri[len(inside):] for uri in list_uri(decisions))
 
 
 def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:

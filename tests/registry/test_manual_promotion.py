@@ -415,3 +415,19 @@ def test_a_train_output_inside_a_registry_or_of_another_tool_is_refused_before_t
         assert "no-seed-set-here" not in err and not (tmp_path / "work").exists()
     assert [v["version"] for v in registry.versions("refiner")] == [version]
     assert not (tmp_path / "seed" / "refiner").exists()
+
+
+def test_a_registry_root_holding_a_model_named_decisions_is_not_refused_as_a_models_folder(
+    root, tmp_path, capsys
+):
+    """`decisions` is a valid model name (prox train --name decisions): its folder beside the
+    other models' is not a model's decisions/, and the root it is published in is still a
+    registry root prox train publishes to."""
+    registry = ModelRegistry(root)
+    version = registry.publish(make_artifact(tmp_path / "a", b"1"), "decisions", "line_tagger",
+                               {}, {}, GOOD)["version"]  # fmt: skip
+    registry.decide("decisions", version, GOOD, None)
+    code, _, err = prox("train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
+                        str(root), "--work-dir", str(tmp_path / "work"), capsys=capsys)  # fmt: skip
+    assert "not a registry root" not in err, err
+    assert code != 0 and "no-seed-set-here" in err  # it went on to read the seed set
