@@ -315,8 +315,12 @@ def _record_in_catalog(catalog, record: dict, notes, released_by: dict | None) -
                                  quality_report_id=report["id"],
                                  model=(model["name"], model["version"]) if model else None,
                                  docs=record["docs"], notes=notes,
-                                 # as the record says (a run completing another's release)
-                                 released_by=record.get("released_by") or released_by)
+                                 # as the record says (a run completing another's release);
+                                 # a record written before released_by was kept knows no
+                                 # releaser: not this caller's (its run id booked, as 0009 did)
+                                 released_by=record.get("released_by"),
+                                 dag_run_id=None if "released_by" in record
+                                 else (released_by or {}).get("run_id"))
     except (ValueError, IntegrityError):
         # another release of this snapshot (a retried DAG task beside a prox release) booked
         # it since it was looked up above: booked once, as this one would have booked it

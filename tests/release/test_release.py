@@ -755,3 +755,28 @@ def test_the_record_says_who_released_it_and_a_record_written_before_reads_as_un
     assert "already released hotfix-1" in capsys.readouterr().out
     kept = read_json(str(root / "releases" / "hotfix-1.json"))
     assert kept == old and origin.of_release(kept.get("released_by")) == {"origin": "unknown"}
+
+
+def test_a_release_recorded_before_released_by_is_not_booked_as_the_rerunning_users(tmp_path):
+    """A release record written before released_by was kept (here: released with no catalog)
+    and booked in the catalog by a later `prox release` of another user: the catalog said
+    that user released it, though the record (which stays as it is) knows no releaser."""
+    from prox_tasks.release import origin
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = make(tmp_path, "crawl-2026-01-07", catalog=url)
+    refresh.gate(snap, {})
+    root = str(tmp_path / "root")
+    record = release_snapshot(snap["output_uri"], root, "crawl-2026-01-07",
+                              released_by=origin.cli())  # fmt: skip
+    record_path = tmp_path / "root" / "releases" / "crawl-2026-01-07.json"
+    old = {k: v for k, v in read_json(str(record_path)).items() if k != "released_by"}
+    record_path.write_text(json.dumps(old))  # the shape written before
+    catalog = Catalog(url)
+    assert not catalog.list_releases()
+    later = {"origin": "cli", "user": "someone-else", "host": "another-host"}
+    release_snapshot(snap["output_uri"], root, "crawl-2026-01-07", catalog=catalog,
+                     released_by=later)  # fmt: skip
+    (row,) = catalog.list_releases()
+    assert "someone-else" not in json.dumps(row, default=str), row
+    assert read_json(str(record_path)) == old and record["name"] == "crawl-2026-01-07"
