@@ -365,10 +365,10 @@ class Catalog:
         Raises:
             SeedSetNameTaken: ``name`` belongs to another folder.
         """
-        from prox_tasks.storage import to_uri
+        from prox_tasks.storage import same_uri, to_uri
 
         row = self.get_seed_set(name)
-        if row and row["uri"] and to_uri(row["uri"]) != to_uri(uri):
+        if row and row["uri"] and not same_uri(row["uri"], uri):
             raise SeedSetNameTaken(f"seed set name {name!r} is registered for {row['uri']}, "
                                    f"not {to_uri(uri)}; name this one apart ({option})")
 
@@ -380,7 +380,10 @@ class Catalog:
             SeedSetNameTaken: ``name`` is registered for another folder.
         """
         self.check_seed_set_name(name, uri)
-        if self._one("SELECT id FROM seed_sets WHERE name = :n", n=name) is None:
+        row = self.get_seed_set(name)
+        if row is not None and row["uri"]:
+            uri = row["uri"]  # the folder as first spelled (``seeds`` for ``seeds/``)
+        if row is None:
             self._exec("INSERT INTO seed_sets (name, teacher, uri, num_docs, stats, created_at)"
                        " VALUES (:n, :t, :u, :d, :s, :c)", n=name, t=teacher, u=uri,
                        d=num_docs, s=_dump(stats), c=now())

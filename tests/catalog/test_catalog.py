@@ -170,6 +170,18 @@ def test_a_seed_set_name_is_not_moved_to_another_folder(catalog):
     assert (row["uri"], row["teacher"], row["num_docs"]) == ("file:///seeds/a", "rules", 12)
 
 
+def test_a_seed_set_folder_written_with_or_without_its_trailing_slash_keeps_its_row(catalog):
+    """prox label --seed-set --output seeds/ (a shell's completion adds the slash) after
+    --output seeds was refused as SeedSetNameTaken 'registered for .../seeds, not
+    .../seeds/': one folder (storage.uri.same_uri, as for a snapshot's). Its row keeps the
+    first spelling."""
+    first = catalog.register_seed_set("s", "rules", "s3://bucket/seeds", 10)
+    catalog.check_seed_set_name("s", "s3://bucket/seeds/")
+    assert catalog.register_seed_set("s", "rules", "s3://bucket/seeds/", 12) == first
+    row = catalog.get_seed_set("s")
+    assert (row["uri"], row["num_docs"]) == ("s3://bucket/seeds", 12)
+
+
 def test_a_sqlite_file_that_is_no_catalog_is_refused_untouched(tmp_path, capsys):
     """--catalog (or PROX_CATALOG_URL) naming another program's SQLite file got the
     catalog's tables written into it and the snapshot booked there; a file that is no
