@@ -144,10 +144,10 @@ def elsewhere_note(args, record: dict) -> str:
     the default catalog; a registry elsewhere with no --catalog there left a user refining
     with the shipped model while the line said "promoted"."""
     from prox_tasks.pipeline import settings
-    from prox_tasks.storage import to_uri
+    from prox_tasks.storage import same_uri
 
     refine_reads = settings.registry_root()
-    if not record.get("promoted") or to_uri(args.output) == to_uri(refine_reads):
+    if not record.get("promoted") or same_uri(args.output, refine_reads):
         return ""
     from prox_tasks.registry import ModelRegistry
 

@@ -347,3 +347,18 @@ def test_a_model_promoted_into_the_default_catalog_says_so_while_the_default_reg
     assert "; promoted: " in line
     assert resolve_model(None).uri == before.uri  # refine keeps its registry's model
     assert f"prox refine takes the promoted model from {home / 'registry'}" in line, line
+
+
+def test_a_registry_named_with_its_trailing_slash_is_not_said_to_be_elsewhere(
+    tmp_path, monkeypatch
+):
+    """prox train --output REG/ with PROX_MODEL_REGISTRY=REG (a shell's completion adds the
+    slash) said 'prox refine takes the promoted model from REG, not from REG/: export
+    PROX_MODEL_REGISTRY=REG/': one folder (storage.uri.same_uri)."""
+    import argparse
+
+    from prox_tasks.cli.train_cmd import elsewhere_note
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "reg"))
+    args = argparse.Namespace(output=f"{tmp_path / 'reg'}/", catalog=None, name="refiner")
+    assert elsewhere_note(args, {"promoted": True, "uri": "x"}) == ""
