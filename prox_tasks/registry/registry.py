@@ -590,12 +590,14 @@ def not_a_root(root: str) -> str | None:
 def _holds_decisions(folder: str) -> bool:
     """Whether ``folder`` holds a model's ``decisions/`` (``<stamp>-<version>.json`` files
     alone), not the folder of a model named ``decisions`` (its versions' folders), which a
-    registry root may hold beside the other models'."""
-    decisions = join_uri(folder, "decisions")
-    if not exists(decisions):
+    registry root may hold beside the other models'. One listing (on S3 a prefix, which no
+    HEAD finds)."""
+    inside = join_uri(folder, "decisions").rstrip("/") + "/"
+    try:
+        held = [uri[len(inside):] for uri in list_uri(inside)]
+    except (FileNotFoundError, NotADirectoryError):
         return False
-    inside = decisions.rstrip("/") + "/"
-    return not any("/" in uri[len(inside):] for uri in list_uri(decisions))
+    return bool(held) and not any("/" in rel for rel in held)
 
 
 def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None) -> Path:

@@ -431,3 +431,21 @@ def test_a_registry_root_holding_a_model_named_decisions_is_not_refused_as_a_mod
                         str(root), "--work-dir", str(tmp_path / "work"), capsys=capsys)  # fmt: skip
     assert "not a registry root" not in err, err
     assert code != 0 and "no-seed-set-here" in err  # it went on to read the seed set
+
+
+def test_a_models_folder_with_decisions_and_nothing_promoted_is_refused_on_s3_too(
+    root, tmp_path, capsys
+):
+    """A model whose candidates were all rejected holds decisions/ and no promoted.json:
+    prox train --output REG/refiner was refused as a model's folder locally, but on S3
+    (decisions/ is a prefix there, no object a HEAD finds) it nested a registry in it."""
+    from prox_tasks.storage import join_uri, put_atomic
+
+    registry = ModelRegistry(root)
+    version = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                               {}, {}, GOOD)["version"]  # fmt: skip
+    put_atomic(join_uri(root, "refiner", "decisions", f"20260101T000000Z-{version}.json"), "{}")
+    output = f"{root}/refiner"
+    code, _, err = prox("train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
+                        output, "--work-dir", str(tmp_path / "work"), capsys=capsys)  # fmt: skip
+    assert code == 1 and f"--output {output} is a model's folder inside a registry" in err, err
