@@ -735,8 +735,12 @@ def test_train_dag_leaves_the_gold_pages_of_its_seed_set_out(dagbag, tmp_path, m
     conf = {"seed_uri": str(seed), "registry": str(tmp_path / "registry"), "epochs": 1,
             "gold_gate": False, "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}
     registry = ModelRegistry(str(tmp_path / "registry"))
+    dag = dagbag.get_dag("prox_train_refiner")
     for epochs in (1, 2):  # the second run's evaluate task measures the first one's model
-        run = dagbag.get_dag("prox_train_refiner").test(run_conf={**conf, "epochs": epochs})
+        # every Param given, as the other tests here do: a Param another test's run_conf
+        # set (base) is not left to the run's defaults
+        run = dag.test(run_conf={**copy.deepcopy(dag.params.dump()),
+                                 **_declared(dag, {**conf, "epochs": epochs})})
         assert run.state == "success"
     published = registry.versions("refiner")
     assert len(published) == 2
