@@ -329,7 +329,6 @@ def test_the_report_says_who_released_a_snapshot_the_cli_a_run_or_not_recorded(
     both showed no run: the report could not tell them apart. A release by the CLI now says
     so, with its user, host and time; a DAG run's names the run; a row booked before
     migration 0010 with no run says it was not recorded, and one with a run (0009) names it."""
-    import getpass
     import socket
 
     from sqlalchemy import text
@@ -342,6 +341,8 @@ def test_the_report_says_who_released_a_snapshot_the_cli_a_run_or_not_recorded(
 
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     monkeypatch.setenv("PROX_CATALOG_URL", url)
+    # the user getpass reads first: a CI container's uid may have no passwd entry nor $USER
+    monkeypatch.setenv("LOGNAME", "nightly-ops")
     src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
     snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
                                          "snapshot_name": "crawl-2026-04-02",
@@ -355,7 +356,7 @@ def test_the_report_says_who_released_a_snapshot_the_cli_a_run_or_not_recorded(
         [release] = catalog.list_releases()
     at = release["created_at"][:16].replace("T", " ")
     by_cli = (f'released from the CLI (<code>prox release</code>) by <span class="mono">'
-              f"{getpass.getuser()}@{socket.gethostname()}</span> at "
+              f"nightly-ops@{socket.gethostname()}</span> at "
               f'<span class="mono">{at} UTC</span>')
     for url_ in ("/prox/snapshots/crawl-2026-04-02", "/prox/"):
         page = _get(client, token, url_).text

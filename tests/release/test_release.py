@@ -722,15 +722,17 @@ def test_a_refused_release_says_what_to_do(tmp_path):
 
 
 def test_the_record_says_who_released_it_and_a_record_written_before_reads_as_unknown(
-        tmp_path, capsys):
+        tmp_path, capsys, monkeypatch):
     """releases/<name>.json said nothing of who released it: a DAG run and `prox release`
     left the same record. It now keeps released_by: the DAG run, or the CLI's user and host.
     A record written before (none) is left as it is by a release run again, and reads as
     unknown."""
-    import getpass
     import socket
 
     from prox_tasks.release import origin
+
+    # the user getpass reads first: a CI container's uid may have no passwd entry nor $USER
+    monkeypatch.setenv("LOGNAME", "nightly-ops")
 
     root = tmp_path / "root"
     by_dag = make(tmp_path, "crawl-2026-01-05", catalog=f"sqlite:///{tmp_path / 'c.sqlite'}")
@@ -745,7 +747,7 @@ def test_the_record_says_who_released_it_and_a_record_written_before_reads_as_un
            "hotfix-1"]
     assert main(cli) == 0
     written = read_json(str(root / "releases" / "hotfix-1.json"))
-    assert written["released_by"] == {"origin": "cli", "user": getpass.getuser(),
+    assert written["released_by"] == {"origin": "cli", "user": "nightly-ops",
                                       "host": socket.gethostname()}
 
     old = {k: v for k, v in written.items() if k != "released_by"}  # the shape written before
@@ -780,3 +782,25 @@ def test_a_release_recorded_before_released_by_is_not_booked_as_the_rerunning_us
     (row,) = catalog.list_releases()
     assert "someone-else" not in json.dumps(row, default=str), row
     assert read_json(str(record_path)) == old and record["name"] == "crawl-2026-01-07"
+
+
+def test_a_release_by_a_uid_with_no_user_name_records_the_uid(tmp_path, monkeypatch):
+    """A CI container's uid with no passwd entry and no $LOGNAME/$USER: getpass.getuser()
+    raises there; `prox release` records ``uid N`` as its user, not a failed release.
+    Simulated fault (named as such): a uid with no passwd entry needs root to set up, so
+    pwd.getpwuid raises as it does for one."""
+    import os
+    import pwd
+
+    def no_entry(uid: int):
+        raise KeyError(f"getpwuid(): uid not found: {uid}")
+
+    for name in ("LOGNAME", "USER", "LNAME", "USERNAME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(pwd, "getpwuid", no_entry)
+    root = tmp_path / "root"
+    snapshot = gated(tmp_path, "hotfix-2")
+    assert main(["release", "--snapshot", snapshot["output_uri"], "--root", str(root),
+                 "--name", "hotfix-2"]) == 0  # fmt: skip
+    written = read_json(str(root / "releases" / "hotfix-2.json"))
+    assert written["released_by"]["user"] == f"uid {os.getuid()}"
