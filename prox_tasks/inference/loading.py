@@ -121,8 +121,8 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) in {path}")
     backend = backend or default_backend()
     chat_template = options.pop("chat_template", None)
-    doc_dir = Path(options.pop("doc_model", None) or path / settings.get("doc_model", "."))
-    chunk_dir = Path(options.pop("chunk_model", None) or path / settings.get("chunk_model", "."))
+    doc_dir, chunk_dir = (Path(level_folder(str(path), level, options.pop(f"{level}_model", None),
+                                            settings)) for level in ("doc", "chunk"))
     defaults = {"doc_tokens": settings.get("doc_tokens"),
                 "chunk_tokens": settings.get("chunk_tokens"),
                 "chunk_max_new_tokens": settings.get("max_new_tokens")}  # fmt: skip
@@ -161,6 +161,32 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
                  else f"doc={served['doc']}+chunk={served['chunk']}")
         version = f"{OPENAI_VERSION_PREFIX}{named}+{version}"
     return GenerativeRefiner(backend, version, engines, GenerationSettings(**gen_options))
+
+
+def level_folder(model_uri: str, level: str, given: str | os.PathLike | None,
+                 settings: dict) -> str:
+    """The folder ``level`` (``doc``, ``chunk``) loads its model from: ``given``
+    (``--doc-model``/``--chunk-model``) as is, else the ``refiner.json``'s (``settings``)
+    ``<level>_model``, relative to ``model_uri`` unless absolute, else ``model_uri`` itself.
+    One answer for the loading here (a local folder) and the check before planning
+    (:mod:`prox_tasks.refine.options`: the URI, on S3 read in place).
+
+    Raises:
+        ValueError: The ``refiner.json`` names the folder with something other than a string.
+    """
+    import posixpath
+
+    if given:
+        return os.fspath(given)
+    key = f"{level}_model"
+    named = settings.get(key, ".")
+    if not isinstance(named, str):
+        raise ValueError(f"{key} in {model_uri}'s refiner.json is {named!r}: a folder name "
+                         "(relative to the model's folder) or an absolute path is expected")
+    if os.path.isabs(named):
+        return named
+    named = posixpath.normpath(named)
+    return model_uri if named == "." else f"{model_uri.rstrip('/')}/{named}"
 
 
 #: How the version of programs written on the openai backend begins: then what each level's

@@ -209,23 +209,13 @@ def _check_model_type(model_uri: str, backend: str | None, backend_options: dict
 
 
 def _level_folders(model_uri: str, backend_options: dict, settings: dict) -> list[str]:
-    """The folders the document and chunk levels load their models from, as
-    :func:`prox_tasks.inference.loading.load_backend` finds them (one when they share)."""
-    import posixpath
-
-    from prox_tasks.storage import join_uri
+    """The folders the document and chunk levels load their models from (one when they
+    share), as loading finds them (:func:`~prox_tasks.inference.loading.level_folder`)."""
+    from prox_tasks.inference.loading import level_folder
 
     folders = []
-    for key in ("doc_model", "chunk_model"):
-        given = backend_options.get(key) or settings.get(key) or "."
-        if not isinstance(given, str | os.PathLike):  # loading refuses it, naming the key
-            given = "."
-        if backend_options.get(key) or os.path.isabs(given):
-            folder = str(given)
-        elif posixpath.normpath(given) == ".":
-            folder = model_uri
-        else:
-            folder = join_uri(model_uri, posixpath.normpath(given))
+    for level in ("doc", "chunk"):
+        folder = level_folder(model_uri, level, backend_options.get(f"{level}_model"), settings)
         if folder not in folders:
             folders.append(folder)
     return folders
