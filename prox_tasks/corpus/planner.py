@@ -81,8 +81,10 @@ class ManifestConflict(RuntimeError):
 
 
 class StalePlan(RuntimeError):
-    """The plan counted a file as an older prox read it: refining by it would publish a
-    part of the file as if it were all of it (:func:`read_the_old_way`)."""
+    """The plan no longer holds an input file: it changed or is gone since planning
+    (:func:`changed_since_planning`), or the plan counted it as an older prox read it, so
+    refining by it would publish a part of the file as if it were all of it
+    (:func:`read_the_old_way`). A retry reads the same; planning again mends it."""
 
 
 def read_the_old_way(planned: InputFile) -> bool:
@@ -395,8 +397,7 @@ def _scanned_offsets(planned: InputFile, segments: list[Segment], max_doc_bytes:
     from contextlib import closing
 
     def unchanged(found: Opened) -> None:
-        if not _same_file(planned, found):
-            raise StalePlan(f"{REPLAN}: {planned.uri} changed since the manifest was planned")
+        _check_unchanged(planned, found)  # a released plan gets no offsets
 
     starts = [segment.start for segment in segments]
     counted = [[0, 0] for _ in segments]
@@ -576,10 +577,21 @@ def _same_file(planned: InputFile, found: Opened) -> bool:
     return (found.fingerprint or content_fingerprint(planned.uri)) == planned.fingerprint
 
 
-def _check_unchanged(planned: InputFile, found: Opened) -> None:
-    """Raise when the file ``found`` is not the one planned (:func:`_same_file`)."""
+def _check_unchanged(planned: InputFile, found: Opened, output_uri: str = "") -> None:
+    """Raise :class:`StalePlan` when the file ``found`` is not the one planned
+    (:func:`_same_file`): a retry reads the same bytes (a DAG task fails at once), and the
+    error names the way out for the snapshot at ``output_uri``."""
     if not _same_file(planned, found):
-        raise RuntimeError(f"{planned.uri} changed since the manifest was planned")
+        raise changed_since_planning(planned, "changed", output_uri)
+
+
+def changed_since_planning(planned: InputFile, how: str, output_uri: str = "") -> StalePlan:
+    """The :class:`StalePlan` error for the input file ``planned``, which ``how`` (changed,
+    is gone) since the plan of the snapshot at ``output_uri`` was made: the way out first,
+    as :func:`stale_plan` words it, then restoring the file as planned."""
+    way_out = replan_way_out(output_uri, REPLAN) if output_uri else REPLAN
+    return StalePlan(f"{way_out}: {planned.uri} {how} since the manifest was planned (or "
+                     "restore the file as it was planned)")
 
 
 def _refuse_stale(planned: InputFile, output_uri: str) -> None:
@@ -613,10 +625,12 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
 
     try:
         yield from read_file(planned.uri, options, quarantine, start, end, fmt,
-                             expect=lambda found: _check_unchanged(planned, found),
+                             expect=lambda found: _check_unchanged(planned, found, output_uri),
                              sizes=count if fmt == "jsonl" else None, at=at)
     except MisplacedOffset as err:  # an edited plan: what planning again mends
         raise StalePlan(str(err)) from err
+    except FileNotFoundError as err:  # removed since planning: a retry will not find it
+        raise changed_since_planning(planned, "is gone", output_uri) from err
     if fmt == "jsonl" and read[0] != planned_bytes:
         raise stale_plan(planned, f"records {start}-{end - 1} as {planned_bytes:,} bytes "
                                   f"(they hold {read[0]:,} now)", output_uri)
@@ -632,12 +646,12 @@ def check_shard_inputs(manifest: Manifest, shard_index: int) -> None:
 
     Raises:
         FileNotFoundError: An input file is gone.
-        RuntimeError: An input file changed since planning.
-        StalePlan: The plan counted an input file as an older prox read it.
+        StalePlan: An input file changed since planning, or the plan counted it as an
+            older prox read it.
     """
     files = {f.uri: f for f in manifest.files}
     for segment in manifest.shard(shard_index).segments:
-        _check_unchanged(files[segment.file], identity_of(segment.file))
+        _check_unchanged(files[segment.file], identity_of(segment.file), manifest.output_uri)
         _refuse_stale(files[segment.file], manifest.output_uri)
 
 
@@ -646,8 +660,8 @@ def read_shard(manifest_or_uri: Manifest | str, shard_index: int,
     """Stream one shard's documents; bad records go to ``quarantine`` (else raise).
 
     Raises:
-        RuntimeError: when an input file changed since planning.
-        StalePlan: when the plan counted an input file as an older prox read it, or records
+        StalePlan: when an input file changed or is gone since planning, the plan counted
+            an input file as an older prox read it, or records
             no record's start where a segment starts (:attr:`Segment.byte_offset`).
     """
     manifest = (manifest_or_uri if isinstance(manifest_or_uri, Manifest)
@@ -668,7 +682,7 @@ def read_snapshot(manifest: Manifest, quarantine: Quarantine | None = None
     times).
 
     Raises:
-        RuntimeError: when an input file changed since planning.
+        StalePlan: when an input file changed or is gone since planning.
     """
     options, files = _options(manifest), {f.uri: f for f in manifest.files}
     by_file: dict[str, list[tuple[Segment, int]]] = {}

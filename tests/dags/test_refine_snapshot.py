@@ -684,3 +684,41 @@ def test_cleared_path_and_field_params_take_their_defaults(world, monkeypatch, c
     status = world["corpus"] / "snapshots" / "cleared" / "_status"
     assert sum(json.loads(p.read_text())["docs_read"] for p in status.glob("*.json")) == 30
     assert "Param output_root is empty: taking its default" in caplog.text
+
+
+@pytest.mark.parametrize("change", ["rewritten", "removed"])
+def test_an_input_changed_after_planning_fails_its_refine_tasks_at_once_naming_the_way_out(
+        world, monkeypatch, change):
+    """The crawl's file was rewritten (a late re-delivery) or removed between the run's
+    ``plan`` task and its refine tasks. Each refine task read it and failed with a bare
+    ``RuntimeError: … changed since the manifest was planned`` or ``FileNotFoundError`` —
+    retried with backoff though the file will not change back — and the catalog booked no
+    way out. Each fails now on its first try, naming the file and the way out (the
+    ``reprocess`` Param), and nothing is published from other bytes."""
+    from prox_tasks.catalog import Catalog
+
+    crawl = world["root"] / f"changing-{change}" / "2026-01-05.jsonl"
+    crawl.parent.mkdir()
+    shutil.copy(world["crawl"], crawl)
+
+    def change_it():
+        if change == "removed":
+            crawl.unlink()
+        else:
+            crawl.write_text(crawl.read_text().replace('"text": "', '"text": "(again) '))
+
+    _after_plan(monkeypatch, change_it)
+    name = f"changed-{change}"
+    dag_run = run(world, name, input_uri=str(crawl))
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert ti[("plan", -1)].state == "success"
+    assert {(ti[("refine_shard", i)].state, ti[("refine_shard", i)].try_number)
+            for i in range(3)} == {("failed", 1)}  # not retried  # fmt: skip
+    with Catalog(world["catalog"]) as catalog:
+        snapshot = catalog.get_snapshot(name)
+    assert snapshot["status"] == "failed", snapshot
+    assert "2026-01-05.jsonl" in snapshot["error"] and "reprocess" in snapshot["error"], \
+        snapshot["error"]  # fmt: skip
+    assert not (world["corpus"] / "snapshots" / name / "shards").exists() or not any(
+        (world["corpus"] / "snapshots" / name / "shards").iterdir())
