@@ -594,6 +594,15 @@ class LineTaggerRefiner:
                 "line tagger as its refiner.json describes it (refiner.json edited, or files "
                 "of two models): fetch or publish the model again "
                 f"({self.config.to_dict()}: {exc})") from exc
+        not_finite = sorted(k for k, v in state.items() if not torch.isfinite(v).all())
+        if not_finite:
+            # such weights score every line and document NaN, which no threshold passes: a
+            # run would drop every document and say nothing else was wrong
+            raise TaggerFormatError(
+                f"{self.path}: weights {', '.join(not_finite[:3])}"
+                f"{f' and {len(not_finite) - 3} more' if len(not_finite) > 3 else ''} hold "
+                "NaN or infinite values (a training run that diverged, or damaged files): "
+                "train the model again, or use another model")
         self.model.eval()
         self._set_precision(precision)
         self.batch_docs, self.batch_lines = batch_docs, batch_lines

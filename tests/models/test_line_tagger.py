@@ -125,3 +125,31 @@ def test_inference_batches_equal_the_training_collation():
         assert torch.equal(dense[r, : d.lines], d.dense) and not dense[r, d.lines :].any()
         assert torch.equal(doc[r], d.doc)
     assert ids.dtype == offsets.dtype == torch.long and len(ids) == base
+
+
+def test_weights_that_are_not_finite_are_refused_not_run(tmp_path, capsys):
+    """A tagger whose weights hold NaN (a training run that diverged) scored every line and
+    document NaN, which no threshold passes: ``prox refine`` dropped every document, exit 0,
+    as if the crawl were all junk. Loading it is refused, naming what to do, and the run
+    publishes nothing."""
+    import torch
+    from safetensors.torch import load_file, save_file
+
+    from prox_tasks.cli import main
+
+    config = TaggerConfig.from_dict(SMALL)
+    folder = write_artifact(tmp_path / "nan", config, {"format": 2, "tagger": config.to_dict()})
+    weights = load_file(str(folder / "model.safetensors"))
+    name = sorted(weights)[0]
+    weights[name] = torch.full_like(weights[name], float("nan"))
+    save_file(weights, str(folder / "model.safetensors"))
+    with pytest.raises(TaggerFormatError, match=f"weights {name} hold NaN or infinite values"):
+        LineTaggerRefiner(folder, threads=1)
+
+    crawl = tmp_path / "crawl.jsonl"
+    crawl.write_text(json.dumps({"id": "a", "text": TEXT}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(crawl), "--output", str(out), "--model", str(folder),
+                 "--no-progress", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}"]) == 1
+    assert "NaN or infinite values" in capsys.readouterr().err
+    assert not list(out.glob("shards/*.parquet"))
