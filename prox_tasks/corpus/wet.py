@@ -10,7 +10,7 @@ import gzip
 import io
 import zlib
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prox_tasks.corpus.document import (
     Document,
@@ -99,6 +99,7 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                     return
                 if record.rec_type == rec_type:
                     record.offset = found.offset  # the record's start, before it is read
+                    record.delimited = _delimited(found)
                     yield number, record
                     number += 1
                 elif others is not None and record.rec_type != "warcinfo":
@@ -114,6 +115,21 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
     if found.offset < size and not _empty_members(uri, found.offset):
         yield number, RecordError("truncated_file", f"{size - found.offset} bytes after "
                                   f"{number} records could not be read (cut or damaged)")
+
+
+def _delimited(found) -> Callable[[], bool]:
+    """For the record ``found`` (a warcio ``ArchiveIterator``) is at: whether it ends where
+    its Content-Length says, followed by the blank lines that end a WARC record. warcio
+    checks that only on moving to the next record, with a warning on stderr and its
+    ``err_count``: by then the record's payload, cut at a Content-Length that is too short,
+    would have been taken for all of it."""
+    errors = found.err_count
+
+    def check() -> bool:
+        found.read_to_end()  # what warcio does before the next record: once a record
+        return found.err_count == errors
+
+    return check
 
 
 def _empty_members(uri: str, offset: int) -> bool:
@@ -203,6 +219,12 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
         if len(payload) < length:
             yield number, RecordError("truncated_record", f"payload of {len(payload)} bytes, "
                                       f"Content-Length {length}: the file is cut", doc_id), payload
+            continue
+        if not record.delimited():  # a short Content-Length: never published cut short
+            yield number, RecordError("bad_record", f"Content-Length {length} ends inside the "
+                                      "record: its payload goes on past it (written with a wrong "
+                                      "length); the file's writer must write it again", doc_id
+                                      ), payload  # fmt: skip
             continue
         try:
             text = payload.decode("utf-8")

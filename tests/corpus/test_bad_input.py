@@ -314,6 +314,28 @@ def test_a_wet_record_whose_content_length_is_not_a_number_is_named_not_blank(tm
     assert (lost["offset"], lost["reason"]) == (2, "truncated_file")
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_wet_record_whose_content_length_is_too_short_is_never_published_cut_short(
+        tmp_path, compressed):
+    """A record whose Content-Length is shorter than its payload (a writer that counted
+    characters, not bytes): warcio stops its payload there, warns on stderr and goes on, so
+    the record was published as a document cut at that length. It is quarantined now, and
+    the record after it is read, as warcio finds it past the remainder (a remainder of
+    more than one line ends the file's reading: the one ``truncated_file`` loss); the plan
+    counts the same."""
+    records = [_conversion("z0", None), _conversion("z1", 25), _conversion("z2", None)]
+    path = tmp_path / ("short.warc.wet.gz" if compressed else "short.warc.wet")
+    path.write_bytes(b"".join(gzip.compress(r, mtime=0) for r in records) if compressed
+                     else b"".join(records))  # fmt: skip
+    docs, quarantined, ids = _refined(tmp_path, path)
+    whole = _conversion("z0", None).split(b"\r\n\r\n")[1].decode()
+    assert [d.text for d in docs] == [whole, whole.replace("z0", "z2")]
+    assert ids == ["urn:uuid:z0", "urn:uuid:z2"]
+    (bad,) = quarantined
+    assert (bad["offset"], bad["id"], bad["reason"]) == (1, "urn:uuid:z1", "bad_record")
+    assert "Content-Length 25 ends inside the record" in bad["detail"]
+
+
 def test_a_corrupt_zstd_frame_keeps_the_good_frame_before_it(tmp_path):
     def frame(prefix: str) -> bytes:
         rows = [json.dumps({"id": f"{prefix}{i}", "text": f"document {i} " * 30})
