@@ -103,6 +103,11 @@ def execute_rows(
             out.write(dumps_line(row))
             counts["written"] += 1
             counts["dropped"] += result.dropped
+        if not counts["written"] and not len(quarantine):  # an empty delivery: publish nothing
+            from prox_tasks.corpus.readers import empty_input, input_files
+
+            raise empty_input(input_path, [path for path, _ in input_files(
+                input_path, exclude=(output_path, quarantine_path))])  # fmt: skip
         # before the output is published: a quarantine that cannot be written publishes neither
         quarantine.write(quarantine_path)
     counts["quarantined"] = len(quarantine)

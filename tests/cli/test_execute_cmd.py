@@ -211,3 +211,18 @@ def test_labels_of_a_raw_content_corpus_execute_with_its_text_field(tmp_path, ca
     assert main(["execute", "--input", str(bare), "--output", str(out),
                  "--text-field", "raw_content"]) == 0
     assert "relabel with prox label --keep-text" in capsys.readouterr().out
+
+
+def test_an_empty_input_is_refused_as_prox_label_and_prox_plan_refuse_it(tmp_path, capsys):
+    """A nightly job's labels arrived empty (an empty file, blank lines, a byte order mark
+    alone): prox execute published an empty output and said 'executed 0 rows', exit 0,
+    where prox label and prox plan refuse such an input. It is refused the same way now,
+    naming the files, and nothing is written."""
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "empty.jsonl").write_bytes(b"")
+    (tmp_path / "in" / "blank.jsonl").write_bytes(b"\n \r\n\xef\xbb\xbf\n")
+    out = tmp_path / "out.jsonl"
+    assert main(["execute", "--input", str(tmp_path / "in"), "--output", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "EmptyInput: the input holds no records" in err and "blank.jsonl" in err, err
+    assert not out.exists() and not (tmp_path / "out.jsonl.quarantine.jsonl").exists()
