@@ -38,6 +38,25 @@ def test_a_warc_cut_inside_its_response_is_an_error_not_a_label_from_half_a_page
         assert "cut.warc.gz" in capsys.readouterr().err
 
 
+def test_a_warc_response_whose_content_length_is_too_short_is_an_error_not_half_a_page(
+        tmp_path, capsys):
+    """A response whose Content-Length is shorter than the record (a writer that counted
+    characters, not bytes): warcio stops its page there and warns on stderr, and the page
+    was labeled cut short. It is an error naming the response, as a cut file is."""
+    warc, wet = write_warc_pair(tmp_path)
+    body = gzip.decompress(warc.read_bytes())
+    head, _, rest = body.partition(b"Content-Length: ")
+    length, _, rest = rest.partition(b"\r\n")
+    short = tmp_path / "short.warc.gz"
+    short.write_bytes(gzip.compress(head + b"Content-Length: " + str(int(length) - 300).encode()
+                                    + b"\r\n" + rest))  # fmt: skip
+    with pytest.raises(ValueError, match="Content-Length ends inside the record"):
+        list(html_records(str(short)))
+    code, out = _label(tmp_path, wet, short, "html")
+    assert code == 1 and not out.exists()
+    assert "short.warc.gz" in capsys.readouterr().err
+
+
 def test_a_warc_cut_inside_a_gzip_member_or_not_warc_at_all_is_an_error(tmp_path, capsys):
     warc, wet = write_warc_pair(tmp_path)
     raw = warc.read_bytes()
