@@ -166,7 +166,7 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: s
                          f"({record.raw_stream.limit} of its {record.length} bytes "
                          "missing): the file is cut; fetch it again or leave it out")
     if not getattr(record, "delimited", lambda: True)():  # read by records(): its check
-        raise ValueError(f"--warc {warc_uri}: response {record_id}'s Content-Length ends "
+        raise ValueError(f"{given(warc_uri, caller)}: response {record_id}'s Content-Length ends "
                          "inside the record (written with a wrong length): its page would be "
                          "cut short; fetch the file again or leave it out")
     return payload
