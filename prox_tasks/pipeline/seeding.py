@@ -257,15 +257,16 @@ def claim_seed_set(root: str, name: str, decides: dict,
                             "agrees with this run (%s) but does not tell its input or teacher "
                             "options; claimed with this run's", name, ", ".join(sorted(found)))
             return text.encode()
-        recorded = json.loads(current)
+        recorded = _as_compared(json.loads(current))
         if "warc_uris" in recorded:  # a claim of before blank items were skipped: [uri, ""]
             recorded["warc_uris"] = listed_uris(recorded["warc_uris"])
+        compared = _as_compared(wanted)
         # a seed set claimed before inputs were digested is compared by its Params alone
-        keys = [k for k, v in wanted.items()
+        keys = [k for k, v in compared.items()
                 if recorded.get(k) != v and (k in recorded or k != "input_digest")]
         if keys:
             changed = " (the input was rewritten since)" if "input_digest" in keys else ""
-            raise refuse([f"{(names or {}).get(k, k)} {recorded.get(k)!r} -> {wanted[k]!r}"
+            raise refuse([f"{(names or {}).get(k, k)} {recorded.get(k)!r} -> {compared[k]!r}"
                           for k in keys], changed)
         return None
 
@@ -276,6 +277,27 @@ def claim_seed_set(root: str, name: str, decides: dict,
                        f"seed set's files ({', '.join(SEED_SET_MARKS)}); nothing was written "
                        f"to it: {elsewhere or way_out}")
     replace_if(join_uri(root, "params.json"), decide)
+
+
+def _as_compared(decides: dict) -> dict:
+    """``decides`` (recorded or wanted) as a rerun is compared with it: a teacher option
+    given at the teacher's default (``--html-timeout 30``, ``"chunked": true``) as not given,
+    and ``max_html_bytes`` at its default as not given — the same teacher, the same labels
+    and seed-set version — so a rerun that spells out a default is not refused."""
+    import inspect
+
+    from prox_tasks.labeling import TEACHERS, teacher_class
+    from prox_tasks.labeling.run import DEFAULT_MAX_HTML_BYTES
+
+    compared = dict(decides)
+    options = compared.get("teacher_options")
+    if isinstance(options, dict) and compared.get("teacher") in TEACHERS:
+        taken = inspect.signature(teacher_class(compared["teacher"])).parameters
+        compared["teacher_options"] = {k: v for k, v in options.items()
+                                       if not (k in taken and v == taken[k].default)}
+    if compared.get("max_html_bytes") == DEFAULT_MAX_HTML_BYTES:
+        compared["max_html_bytes"] = None
+    return compared
 
 
 #: What any seed-set folder holds, from its first step on (older releases' included); not

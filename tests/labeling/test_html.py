@@ -434,3 +434,28 @@ def test_the_seed_set_line_names_every_rejection_reason(tmp_path, capsys):
     line = capsys.readouterr().out
     assert ": 10 sampled, 8 valid, 2 rejected (1 html:extractor_timeout, 1 missing_html: " \
         "sampled rows without HTML), " in line, line
+
+
+def test_a_seed_set_rerun_that_spells_out_the_defaults_is_the_same_seed_set(tmp_path, capsys):
+    """``prox label --seed-set --teacher html`` run again with ``--html-timeout 30`` and
+    ``--max-html-bytes 8388608`` (the defaults, typed out) was refused as other settings
+    ("teacher options {} -> {'extract_timeout': 30.0}", "--max-html-bytes None -> 8388608")
+    though the teacher and its labels are the same; it now goes on and writes the same seed
+    set. Another value is still refused."""
+    from prox_tasks.cli import main
+
+    rows = [{"id": f"p{i}", "text": page_text(), "html": page_html()} for i in range(4)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(src), "--output", str(out), "--seed-set",
+            "--teacher", "html", "--sample-size", "4", "--val-fraction", "0.5", "--no-register"]
+    assert main(args) == 0, capsys.readouterr().err
+    version = json.loads(capsys.readouterr().out)["version"]
+    files = {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()}
+    assert main([*args, "--html-timeout", "30", "--max-html-bytes", "8388608"]) == 0, (
+        capsys.readouterr().err)
+    assert json.loads(capsys.readouterr().out)["version"] == version
+    assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == files
+    assert main([*args, "--html-timeout", "10"]) == 1
+    assert "{} -> {'extract_timeout': 10.0}" in capsys.readouterr().err
