@@ -264,6 +264,8 @@ def claim_seed_set(root: str, name: str, decides: dict,
         # a seed set claimed before inputs were digested is compared by its Params alone
         keys = [k for k, v in compared.items()
                 if recorded.get(k) != v and (k in recorded or k != "input_digest")]
+        if "input_uri" in keys and "input_digest" in keys:  # another input: of course
+            keys.remove("input_digest")
         if keys:
             changed = " (the input was rewritten since)" if "input_digest" in keys else ""
             raise refuse([f"{(names or {}).get(k, k)} {recorded.get(k)!r} -> {compared[k]!r}"

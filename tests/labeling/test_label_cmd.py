@@ -487,3 +487,25 @@ def test_a_seed_set_into_another_tools_folder_is_refused_as_not_a_seed_set(tmp_p
         assert "write the seed set to another --output folder" in err
         assert "remove that folder" not in err
         assert sorted(p.relative_to(folder) for p in folder.rglob("*")) == before
+
+
+def test_a_seed_set_rerun_over_another_input_is_not_said_to_be_a_rewritten_input(
+        tmp_path, capsys):
+    """A rerun into a seed set's folder with another --input was refused naming the input,
+    the input files' digest and "(the input was rewritten since)": an input that was not
+    rewritten at all. It now names the --input alone; the same --input edited since is still
+    said to be rewritten (test_prox_label_seed_set_again_reuses_the_parts_it_labeled)."""
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(6)]
+    first, other = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    first.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    other.write_text("".join(json.dumps(r) + "\n" for r in rows[:5]))
+    out = tmp_path / "seed"
+    tail = ["--output", str(out), "--seed-set", "--sample-size", "4", "--val-fraction", "0.5",
+            "--no-register"]  # fmt: skip
+    assert main(["label", "--input", str(first), *tail]) == 0
+    capsys.readouterr()
+    assert main(["label", "--input", str(other), *tail]) == 1
+    err = capsys.readouterr().err
+    assert f"--input '{first.as_uri()}' -> '{other.as_uri()}'" in err, err
+    assert "digest" not in err and "rewritten" not in err, err
