@@ -314,7 +314,8 @@ def _seed_set(args, teacher, bar) -> Outcome:
             **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
         )  # fmt: skip
     except EmptySplit as err:
-        raise ValueError(f"{err} (--sample-size, --val-fraction)") from None
+        # its own type: a prox error is printed whole, its advice (the options) included
+        raise EmptySplit(f"{err} (--sample-size, --val-fraction)") from None
     if not args.no_register:
         info.catalog_id = register_in_catalog(info, args.catalog)
     # sampled rows without what the teacher reads (some rows of the input have it): said

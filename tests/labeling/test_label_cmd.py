@@ -509,3 +509,19 @@ def test_a_seed_set_rerun_over_another_input_is_not_said_to_be_a_rewritten_input
     err = capsys.readouterr().err
     assert f"--input '{first.as_uri()}' -> '{other.as_uri()}'" in err, err
     assert "digest" not in err and "rewritten" not in err, err
+
+
+def test_a_seed_set_whose_split_is_empty_says_what_to_change_however_long_its_path(
+        tmp_path, capsys):
+    """The refusal of a seed set whose split is empty ends with the options to change; it was
+    re-raised as a plain ValueError, whose line the CLI cuts at 400 characters as another
+    library's, so under a long --output (the rejected file's URI is quoted) or many rejection
+    reasons it ended "sample more documents or change …". It is printed whole now."""
+    from .conftest import SAMPLE
+
+    out = tmp_path / ("nightly-seed-sets-" + "x" * 200) / "seed"
+    code = main(["label", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
+                 "--sample-size", "3", "--val-fraction", "0.1", "--no-register"])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and "…" not in err, err
+    assert err.endswith("(--sample-size, --val-fraction) (-v for the traceback)"), err
