@@ -76,13 +76,21 @@ def read_input(
                           exclude=exclude, format=format)
 
 
+def holds_input(value, needs: str) -> bool:
+    """Whether a row's ``gold`` or ``html`` field value is that input: a string, and for HTML
+    one with more than whitespace — an empty body is no page, and the html teacher's
+    ``drop_doc()`` for it (nothing extracted) would teach dropping a document for the HTML
+    it lacks. An empty gold text is one: a clean version that keeps nothing."""
+    return isinstance(value, str) and (needs != "html" or bool(value.strip()))
+
+
 def has_teacher_input(meta: dict, needs: str | None, fields: dict, warc_html=()) -> bool:
     """Whether a document (its ``meta``) has what a teacher reading ``needs`` (``gold``,
     ``html``; None: nothing) takes: a string field (``fields[needs]``), or for HTML the WARC
     response (in ``warc_html``) its ``WARC-Refers-To`` names."""
     if not needs:
         return False
-    if isinstance(meta.get(fields[needs]), str):
+    if holds_input(meta.get(fields[needs]), needs):
         return True
     return needs == "html" and str(meta.get("refers_to") or "").strip("<>") in warc_html
 
@@ -297,11 +305,14 @@ def label_corpus(
             if needs:
                 complete = []
                 for doc in batch:
-                    if isinstance(doc.meta.get(fields[needs]), str):
+                    value = doc.meta.get(fields[needs])
+                    if holds_input(value, needs):
                         complete.append(doc)
                     else:
                         counts["held_back"] += 1
-                        detail = f"no string field {fields[needs]!r}"
+                        detail = (f"field {fields[needs]!r} holds no HTML (empty)"
+                                  if isinstance(value, str) else
+                                  f"no string field {fields[needs]!r}")  # fmt: skip
                         refers_to = str(doc.meta.get("refers_to") or "").strip("<>")
                         if needs == "html" and warc_uris and refers_to:  # the join's miss
                             detail += (f", and its WARC-Refers-To {refers_to} is no HTML "

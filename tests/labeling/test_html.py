@@ -459,3 +459,31 @@ def test_a_seed_set_rerun_that_spells_out_the_defaults_is_the_same_seed_set(tmp_
     assert {p: p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()} == files
     assert main([*args, "--html-timeout", "10"]) == 1
     assert "{} -> {'extract_timeout': 10.0}" in capsys.readouterr().err
+
+
+def test_a_row_whose_html_is_empty_is_quarantined_not_labeled_a_drop(tmp_path):
+    """``--teacher html`` over a row whose ``html`` is ``""`` or blank (a conversion tool's
+    page without a body) labeled it ``drop_doc()``, valid: nothing extracted, so a seed set
+    taught dropping a document for the HTML it lacked. Such a row is now quarantined as
+    ``missing_html``, as one without the field is; an input none of whose rows has more is
+    refused, and best labels these rows with its fallback."""
+    from prox_tasks.labeling.run import MissingTeacherInput
+
+    rows = [{"id": "ok", "text": page_text(), "html": page_html()},
+            {"id": "empty", "text": page_text(), "html": ""},
+            {"id": "blank", "text": page_text(), "html": " \n "}]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "l.jsonl"
+    counts = label_corpus(str(src), str(out), get_teacher("html"))
+    assert (counts["written"], counts["quarantined"]) == (1, {"missing_html": 2})
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["ok"]
+    held = [json.loads(line) for line in (tmp_path / "l.jsonl.quarantine.jsonl").open()]
+    assert [(h["id"], h["detail"]) for h in held] == [
+        ("empty", "field 'html' holds no HTML (empty)"),
+        ("blank", "field 'html' holds no HTML (empty)")]
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows[1:]))
+    with pytest.raises(MissingTeacherInput):
+        label_corpus(str(src), str(tmp_path / "l2.jsonl"), get_teacher("html"))
+    best = label_corpus(str(src), str(tmp_path / "l3.jsonl"), get_teacher("best"))
+    assert best["by_teacher"] == {"rules": 2}
