@@ -317,7 +317,19 @@ def _seed_set(args, teacher, bar) -> Outcome:
         # its own type: a prox error is printed whole, its advice (the options) included
         raise EmptySplit(f"{err} (--sample-size, --val-fraction)") from None
     if not args.no_register:
-        info.catalog_id = register_in_catalog(info, args.catalog)
+        from prox_tasks.catalog.catalog import SeedSetNameTaken
+
+        try:
+            info.catalog_id = register_in_catalog(info, args.catalog)
+        except SeedSetNameTaken as err:
+            if args.name:  # checked before sampling; taken since, by another run
+                raise
+            # the default name is the content's version, known only now: the same seed set
+            # in another folder (a local trial, then s3://) takes it. The files are written.
+            raise SeedSetNameTaken(
+                f"{err}: the seed set is written in {info.uri} but not registered; run "
+                "again with --name NAME to register it under its own name (its labels are "
+                "reused, nothing is labeled again), or with --no-register") from None
     # sampled rows without what the teacher reads (some rows of the input have it): said
     lacking = {"missing_gold": "sampled rows without --gold-field",
                "missing_html": "sampled rows without HTML"}

@@ -525,3 +525,32 @@ def test_a_seed_set_whose_split_is_empty_says_what_to_change_however_long_its_pa
     err = capsys.readouterr().err.strip()
     assert code == 1 and "…" not in err, err
     assert err.endswith("(--sample-size, --val-fraction) (-v for the traceback)"), err
+
+
+def test_a_seed_set_whose_default_name_is_taken_says_it_is_written_and_how_to_register_it(
+        tmp_path, capsys):
+    """The same seed set built into a second folder (a trial folder, then the production
+    one) has the same default name (``seed-<teacher>-<version>``), registered for the first
+    folder: ``prox label`` exited 1 with "name this one apart (--name)" once every document
+    was labeled, not saying that the seed set was written nor that a rerun with --name pays
+    nothing again. It says both now, and that rerun registers it with the labels reused."""
+    from prox_tasks.catalog import Catalog
+
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(6)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    tail = ["--seed-set", "--sample-size", "4", "--val-fraction", "0.5", "--catalog", url]
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "trial"), *tail]) == 0
+    capsys.readouterr()
+    prod = tmp_path / "prod"
+    assert main(["label", "--input", str(src), "--output", str(prod), *tail]) == 1
+    err = capsys.readouterr().err
+    assert f"the seed set is written in {prod.as_uri()} but not registered" in err, err
+    assert "--name NAME" in err and "nothing is labeled again" in err, err
+    parts = {p: p.stat().st_mtime_ns for p in (prod / "labels").glob("labels-*.jsonl.gz")}
+    assert main(["label", "--input", str(src), "--output", str(prod), *tail,
+                 "--name", "seed-prod"]) == 0  # fmt: skip
+    assert {p: p.stat().st_mtime_ns for p in parts} == parts
+    assert Catalog(url).get_seed_set("seed-prod")["uri"] == prod.as_uri()
