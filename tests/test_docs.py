@@ -316,3 +316,14 @@ def test_the_catalog_tables_docs_storage_md_lists_are_the_catalogs(tmp_path):
         named = {n for n in named if n}
         assert named == columns, (table, sorted(named - columns), sorted(columns - named))
     catalog.close()
+
+
+def test_every_loopback_deployment_test_is_in_docs_deploy_md():
+    """docs/deploy.md's "Tested on loopback" is what a team reads to know which production
+    shapes were run here: every test module of ``tests/deploy/`` is named there (the
+    production path end to end, ``test_production_path.py``, was not)."""
+    text = (REPO / "docs" / "deploy.md").read_text(encoding="utf-8")
+    section = text.split("## Tested on loopback", 1)[1].split("\n## ", 1)[0]
+    modules = sorted(p.name for p in (REPO / "tests" / "deploy").glob("test_*.py"))
+    assert modules, "no tests/deploy/test_*.py found"
+    assert [m for m in modules if f"`{m}`" not in section] == []
