@@ -170,10 +170,14 @@ def run(args) -> Outcome:
 
         start_worker_imports()  # the workers' imports overlap the catalog's and the plan
     from prox_tasks.catalog import Catalog
+    from prox_tasks.storage import check_writable
     from prox_tasks.storage.names import check_name
 
     if args.name:
         check_name(args.name, "snapshot name")
+    # a mistyped output bucket fails here, before the catalog books the folder's name for it
+    # (a failed run's row): the rerun into the right bucket then took a name with a digest
+    check_writable(args.output)
     catalog = Catalog(args.catalog)
     name = None  # until the catalog has named it
     try:

@@ -323,3 +323,23 @@ def test_a_folder_named_with_or_without_its_trailing_slash_is_the_same_plan(
     put_atomic(f"{root}/in/c.jsonl", f"{json.dumps(sample_rows[0] | {'id': 'new'})}\n")
     with pytest.raises(ManifestConflict, match=r"differs in input file added: .*/in/c\.jsonl$"):
         plan_shards(f"{root}/in", f"{root}/out", target_docs=7)
+
+
+def test_a_refine_into_a_bucket_that_does_not_exist_books_no_name(s3_bucket, tmp_path,
+                                                                  sample_rows, capsys):
+    """``prox refine --output s3://mistyped-bucket/snapshots/crawl-…`` failed reading the
+    folder's manifest and booked the snapshot name (``crawl-…``, the folder's) as a failed run
+    of that folder, so the rerun into the right bucket was booked as ``crawl-…-<digest>``. The
+    missing bucket now fails first, nothing booked, and the rerun gets the folder's name."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.cli import main
+
+    src = tmp_path / "in.jsonl"
+    write_jsonl(src, sample_rows[:6])
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = ["refine", "--json", "--input", str(src), "--catalog", url, "--no-progress"]
+    assert main([*args, "--output", "s3://no-such-bucket/snapshots/crawl-2026-01-31"]) == 1
+    assert "S3 bucket 'no-such-bucket' does not exist" in capsys.readouterr().err
+    assert Catalog(url).get_snapshot("crawl-2026-01-31") is None
+    assert main([*args, "--output", f"{s3_bucket}/snapshots/crawl-2026-01-31"]) == 0
+    assert json.loads(capsys.readouterr().out)["snapshot"] == "crawl-2026-01-31"
