@@ -225,7 +225,7 @@ def claim_seed_set(root: str, name: str, decides: dict,
             predates ``params.json`` and its settings cannot be told, or is another
             tool's folder.
     """
-    from prox_tasks.storage import exists
+    from prox_tasks.storage import exists, same_uri
     from prox_tasks.storage.swap import replace_if
 
     text = json.dumps(decides, sort_keys=True, default=str, indent=1) + "\n"
@@ -264,6 +264,8 @@ def claim_seed_set(root: str, name: str, decides: dict,
         # a seed set claimed before inputs were digested is compared by its Params alone
         keys = [k for k, v in compared.items()
                 if recorded.get(k) != v and (k in recorded or k != "input_digest")]
+        if "input_uri" in keys and same_uri(recorded.get("input_uri") or "", wanted["input_uri"]):
+            keys.remove("input_uri")  # a folder with or without its trailing slash (completion)
         if "input_uri" in keys and "input_digest" in keys:  # another input: of course
             keys.remove("input_digest")
         if keys:

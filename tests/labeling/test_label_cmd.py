@@ -554,3 +554,21 @@ def test_a_seed_set_whose_default_name_is_taken_says_it_is_written_and_how_to_re
                  "--name", "seed-prod"]) == 0  # fmt: skip
     assert {p: p.stat().st_mtime_ns for p in parts} == parts
     assert Catalog(url).get_seed_set("seed-prod")["uri"] == prod.as_uri()
+
+
+def test_a_seed_set_rerun_naming_its_input_folder_with_a_trailing_slash_goes_on(tmp_path, capsys):
+    """``--input crawl`` then ``--input crawl/`` (a shell's completion adds the slash) name one
+    folder, yet the rerun was refused as other settings ("--input '…/crawl' -> '…/crawl/'").
+    It now reuses the seed set, as ``storage.same_uri`` compares folders everywhere else."""
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(6)]
+    (folder / "part-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "seed"
+    tail = ["--output", str(out), "--seed-set", "--sample-size", "4", "--val-fraction", "0.5",
+            "--no-register", "--json"]  # fmt: skip
+    assert main(["label", "--input", str(folder), *tail]) == 0
+    version = json.loads(capsys.readouterr().out)["version"]
+    assert main(["label", "--input", f"{folder}/", *tail]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["version"] == version
