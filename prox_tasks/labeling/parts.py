@@ -54,13 +54,23 @@ def _without_budgets(description):
     return description
 
 
+def _as_compared(made: dict) -> dict:
+    """A done record as it is compared: its WARC folders without a trailing slash (``--warc
+    crawl/`` is ``--warc crawl``; a shell's completion adds the slash), so a part is reused
+    whichever spelling labeled it."""
+    if not isinstance(made.get("warc_uris"), list):
+        return made
+    return {**made, "warc_uris": sorted(str(uri).rstrip("/") for uri in made["warc_uris"])}
+
+
 def reusable(sample_uri: str, uris: tuple[str, str, str], made: dict) -> dict | None:
     """Counts of an earlier run's part when its done record says it was made from ``made``
     and it (labels with quarantine) covers exactly the sample shard's documents; else None."""
     from prox_tasks.labeling.sampling import iter_jsonl
 
     labels_uri, quarantine_uri, done_uri = uris
-    if not all(exists(uri) for uri in uris) or json.loads(read_bytes(done_uri)) != made:
+    if not all(exists(uri) for uri in uris) or (
+            _as_compared(json.loads(read_bytes(done_uri))) != _as_compared(made)):
         return None
     rows = list(iter_jsonl(labels_uri))
     quarantined = list(iter_jsonl(quarantine_uri))

@@ -266,6 +266,9 @@ def claim_seed_set(root: str, name: str, decides: dict,
                 if recorded.get(k) != v and (k in recorded or k != "input_digest")]
         if "input_uri" in keys and same_uri(recorded.get("input_uri") or "", wanted["input_uri"]):
             keys.remove("input_uri")  # a folder with or without its trailing slash (completion)
+        if "warc_uris" in keys and len(recorded["warc_uris"]) == len(wanted["warc_uris"]) and all(
+                map(same_uri, recorded["warc_uris"], wanted["warc_uris"])):
+            keys.remove("warc_uris")
         if "input_uri" in keys and "input_digest" in keys:  # another input: of course
             keys.remove("input_digest")
         if keys:

@@ -425,3 +425,31 @@ def test_rows_with_url_and_capture_date_are_told_how_to_join_their_warc(tmp_path
     assert main(["label", "--json", "--input", str(given), "--teacher", "html", "--output",
                  str(tmp_path / "l.jsonl")]) == 0  # fmt: skip
     assert json.loads(capsys.readouterr().out)["valid"] == 5
+
+
+def test_a_seed_set_rerun_naming_its_warc_folder_with_a_trailing_slash_reuses_it(tmp_path,
+                                                                                capsys):
+    """``--warc crawl`` then ``--warc crawl/`` (a shell's completion adds the slash) name one
+    folder, yet the rerun was refused as other settings; past that, each part's done record
+    held the other spelling, so every page would have been extracted (or an LLM fallback
+    paid) again. The rerun now reuses the seed set and its parts."""
+    import shutil
+
+    wet = tmp_path / "wet"
+    wet.mkdir()
+    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
+    _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
+                      wet / "dolma-0000.warc.wet.gz")  # fmt: skip
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    shutil.copy(dolma_warc, crawl / dolma_warc.name)
+    seed = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(wet), "--output", str(seed), "--seed-set",
+            "--teacher", "html", "--sample-size", "100", "--no-register"]  # fmt: skip
+    assert main([*args, "--warc", str(crawl)]) == 0, capsys.readouterr().err
+    version = json.loads(capsys.readouterr().out)["version"]
+    parts = sorted((seed / "labels").glob("labels-*.jsonl.gz"))
+    written = {p: p.stat().st_mtime_ns for p in parts}
+    assert main([*args, "--warc", f"{crawl}/"]) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["version"] == version
+    assert {p: p.stat().st_mtime_ns for p in parts} == written
