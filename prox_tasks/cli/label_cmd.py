@@ -256,7 +256,7 @@ _OPTIONS = {"input_uri": "--input", "sample_size": "--sample-size", "random_seed
             "text_field": "--text-field", "id_field": "--id-field",
             "val_fraction": "--val-fraction", "gold_field": "--gold-field",
             "html_field": "--html-field", "max_html_bytes": "--max-html-bytes",
-            "input_digest": "the --input files' digest"}
+            "input_digest": "the --input files' digest", "warc_uris": "--warc"}
 
 
 def _teacher_options(args) -> dict:

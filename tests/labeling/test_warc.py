@@ -453,3 +453,24 @@ def test_a_seed_set_rerun_naming_its_warc_folder_with_a_trailing_slash_reuses_it
     assert main([*args, "--warc", f"{crawl}/"]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["version"] == version
     assert {p: p.stat().st_mtime_ns for p in parts} == written
+
+
+def test_a_seed_set_rerun_with_other_warc_files_is_refused_naming_the_option(tmp_path, capsys):
+    """A rerun with other ``--warc`` files was refused naming ``warc_uris`` (the DAG's Param),
+    where every other difference is named by its ``prox label`` option; it says ``--warc``."""
+    import shutil
+
+    wet = tmp_path / "wet"
+    wet.mkdir()
+    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
+    _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
+                      wet / "dolma-0000.warc.wet.gz")  # fmt: skip
+    copy = tmp_path / "copy.warc.gz"
+    shutil.copy(dolma_warc, copy)
+    args = ["label", "--input", str(wet), "--output", str(tmp_path / "seed"), "--seed-set",
+            "--teacher", "html", "--sample-size", "100", "--no-register"]  # fmt: skip
+    assert main([*args, "--warc", str(dolma_warc)]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main([*args, "--warc", str(copy)]) == 1
+    err = capsys.readouterr().err
+    assert f"(--warc ['{dolma_warc.as_uri()}'] -> ['{copy.as_uri()}'])" in err, err
