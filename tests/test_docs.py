@@ -327,3 +327,15 @@ def test_every_loopback_deployment_test_is_in_docs_deploy_md():
     modules = sorted(p.name for p in (REPO / "tests" / "deploy").glob("test_*.py"))
     assert modules, "no tests/deploy/test_*.py found"
     assert [m for m in modules if f"`{m}`" not in section] == []
+
+
+def test_docs_teachers_md_shows_every_option_of_prox_label():
+    """docs/teachers.md's "Commands" is the reference of ``prox label``'s options: it left
+    out ``--format`` and ``--html-timeout``. Every option is shown there now (but the ones
+    every command takes: ``--help``, ``--json``, ``--no-progress``)."""
+    text = (REPO / "docs" / "teachers.md").read_text(encoding="utf-8")
+    block = text.split("\n## Commands\n", 1)[1].split("```", 2)[1]
+    everywhere = {"-h", "--help", "--json", "--no-progress"}
+    missing = sorted(o for o in _options_of_each_command()["label"] - everywhere
+                     if not re.search(rf"{re.escape(o)}(?![\w-])", block))
+    assert missing == []
