@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -292,15 +293,29 @@ def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
 def without_refined_outputs(paths: list[str]) -> list[str]:
     """``paths`` without the refined shards and quarantine files of a refined output folder
     among them (a folder holding ``manifest.json`` and ``shards/``), as when the output of
-    ``prox refine`` sits inside its input folder: they are prox's output, not more input."""
+    ``prox refine`` sits inside its input folder, and without every file of a seed set's
+    folder (``params.json`` or ``manifest.json`` beside ``sample/sample-NNNNN.jsonl.gz``):
+    they are prox's output, not more input."""
     names = set(paths)
     outputs = {p[: -len("/manifest.json")] for p in paths if p.endswith("/manifest.json")}
     outputs = {o for o in outputs if any(p.startswith(o + "/shards/") for p in names)}
     skipped = tuple(f"{o}/{part}/" for o in outputs for part in ("shards", "quarantine"))
+    # a seed set's folder (prox label --seed-set, the seed DAG) inside the input: its
+    # sample, labels and splits are the input's documents again; read, they changed the
+    # input's digest, so the seed set's own rerun was refused as over a rewritten input
+    seed_sets = {m.group(1) for p in paths if (m := _SEED_SAMPLE.match(p))
+                 and ({f"{m.group(1)}/params.json", f"{m.group(1)}/manifest.json"} & names)}
+    skipped += tuple(f"{s}/" for s in seed_sets)
     kept = [p for p in paths if not p.startswith(skipped)] if skipped else paths
     for folder in sorted(outputs):
         log.warning("skipping %s/shards and /quarantine: a refined output folder", folder)
+    for folder in sorted(seed_sets):
+        log.warning("skipping %s: a seed set's folder", folder)
     return kept
+
+
+#: A seed set's sample shard (``prox_tasks.labeling.sampling``), ``<folder>/sample/…``
+_SEED_SAMPLE = re.compile(r"(.+)/sample/sample-\d{5}\.jsonl\.gz$")
 
 
 def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:

@@ -572,3 +572,24 @@ def test_a_seed_set_rerun_naming_its_input_folder_with_a_trailing_slash_goes_on(
     version = json.loads(capsys.readouterr().out)["version"]
     assert main(["label", "--input", f"{folder}/", *tail]) == 0, capsys.readouterr().err
     assert json.loads(capsys.readouterr().out)["version"] == version
+
+
+def test_a_seed_set_written_inside_its_input_folder_is_not_read_as_input_again(tmp_path,
+                                                                                capsys):
+    """``prox label --seed-set --input crawl --output crawl/seed-v1``: the rerun listed the
+    seed set's own files (sample, labels, splits) as input, so the input's digest changed and
+    the rerun was refused as over a rewritten input (and would have sampled its own sample
+    again). A seed set's folder inside an input is skipped, as a refined output folder is."""
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(8)]
+    (crawl / "part-0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["label", "--json", "--input", str(crawl), "--output", str(crawl / "seed-v1"),
+            "--seed-set", "--sample-size", "6", "--val-fraction", "0.5", "--no-register"]
+    assert main(args) == 0, capsys.readouterr().err
+    first = json.loads(capsys.readouterr().out)
+    assert main(args) == 0, capsys.readouterr().err
+    again = json.loads(capsys.readouterr().out)
+    assert again["version"] == first["version"]
+    assert again["sizes"]["snapshot_docs"] == 8 and not again["sizes"]["input_quarantined"]
