@@ -172,3 +172,17 @@ def test_airflow_settings_of_compose_and_helm_are_options_airflow_knows():
 def test_the_gpu_pod_policy_runs_the_gpu_image():
     policy = load("helm/values-kubernetes.yaml")["airflowLocalSettings"]
     assert re.search(r'image="[^"]+-gpu:', policy)
+
+
+def test_what_docs_deploy_md_says_of_task_pods_is_what_the_helm_values_do():
+    """docs/deploy.md said task pods "are deleted when they end", but the values keep a
+    failed task's pod (``delete_worker_pods_on_failure: "False"``), which then stays in the
+    namespace until someone deletes it. The page says which pods are kept, as the values do."""
+    executor = load("helm/values-kubernetes.yaml")["config"]["kubernetes_executor"]
+    text = " ".join((REPO / "docs" / "deploy.md").read_text().split())
+    assert executor["delete_worker_pods"] == "True"
+    if executor["delete_worker_pods_on_failure"] == "False":
+        assert "pods are deleted when they succeed" in text
+        assert "a failed task's pod is kept" in text
+    else:
+        assert "pods are deleted when they end" in text
