@@ -226,14 +226,17 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     except FileNotFoundError as err:
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
                        "partition has arrived") from err
-    except ManifestConflict as err:
+    except ManifestConflict as err:  # the planner words prox plan's way out: said anew
         from prox_tasks.corpus.manifest import released_as
 
-        if released_as(snapshot["output_uri"]):  # reprocess would be refused: files released
-            raise RunError(f"{err}. This snapshot was released: give this rerun another "
-                           "snapshot_name (its plan and shards are new)") from err
-        raise RunError(f"{err}. In Airflow: trigger the run with reprocess=true to replace "
-                       "the plan and refine every shard again") from err
+        # the way out first (an alert may cut a long line); reprocess would be refused for a
+        # released snapshot, its files being what the release points at
+        way_out = ("this snapshot was released: give this rerun another snapshot_name (its "
+                   "plan and shards are new)" if released_as(snapshot["output_uri"]) else
+                   "trigger the run with reprocess=true to replace the plan and refine every "
+                   "shard again, or give it another snapshot_name")
+        raise RunError(f"{err.uri} holds another plan: {way_out}; it differs in "
+                       f"{err.differences}") from err
     from prox_tasks.storage import version_of
 
     # read at once: a plan replaced from now on shows its refine tasks another version

@@ -307,6 +307,29 @@ def test_a_changed_input_of_a_released_snapshot_asks_for_another_name_not_reproc
             as err:
         refresh.plan(snap, 10, 1024, "default", None)
     assert "reprocess=true" not in str(err.value)  # which would be refused in turn
+    # nor prox plan's way out, which the planner words for the command line (and which a
+    # released snapshot refuses too): the way out first, then what differs
+    assert "prox plan" not in str(err.value) and "--overwrite" not in str(err.value)
+    assert str(err.value).startswith(f"{snap['output_uri']}/manifest.json holds another plan: "
+                                     "this snapshot was released: give this rerun another "
+                                     "snapshot_name (its plan and shards are new); it differs "
+                                     "in input file rewritten")
+
+
+def test_a_changed_input_of_a_snapshot_not_released_asks_for_reprocess_not_prox_plan(tmp_path):
+    """The DAG's plan task said the planner's command-line way out first ('use a new output
+    folder or overwrite it (prox plan --overwrite)') and its own after it: a data team reading
+    the run's error in the UI was told to run a prox command. It now says the Params' way."""
+    from prox_tasks.pipeline.errors import RunError
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snap = make(tmp_path, "crawl-2026-01-06", catalog=catalog)
+    with pytest.raises(RunError) as err:
+        refresh.plan(snap, 5, 1024, "default", None)  # another shard size: another plan
+    assert str(err.value) == (
+        f"{snap['output_uri']}/manifest.json holds another plan: trigger the run with "
+        "reprocess=true to replace the plan and refine every shard again, or give it another "
+        "snapshot_name; it differs in target_docs 10 -> 5")
 
 
 def test_a_release_the_catalog_refuses_writes_nothing(tmp_path, monkeypatch):
