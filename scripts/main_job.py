@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -41,7 +42,10 @@ def airflow_env(prox_home: Path) -> dict:
         "AIRFLOW__CORE__DAGS_FOLDER": str(REPO / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(REPO / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}",
+        # SQLite lets one process write at a time and pysqlite waits 5 s for it: with the
+        # scheduler, DAG processor and API server writing, `airflow backfill create` failed
+        # "database is locked". 60 s rides out their writes (docs/airflow.md exports the same).
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{airflow_home / 'airflow.db'}?timeout=60",
         "AIRFLOW__LOGGING__LOGGING_LEVEL": os.environ.get("AIRFLOW__LOGGING__LOGGING_LEVEL",
                                                           "WARNING"),
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
@@ -153,9 +157,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"data docs:        {gate['data_docs_uri']}")
     print(f"catalog:          {settings.catalog_url()}")
     env = airflow_env(Path(os.environ["PROX_HOME"]))
-    exports = " ".join(f"{k}={env[k]}" for k in (
+    exports = " ".join(f"{k}={shlex.quote(env[k])}" for k in (  # '?' of the DB URL: a glob
         "PROX_HOME", "PROX_MODEL_REGISTRY", "AIRFLOW_HOME", "AIRFLOW__CORE__DAGS_FOLDER",
-        "AIRFLOW__CORE__PLUGINS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES"))
+        "AIRFLOW__CORE__PLUGINS_FOLDER", "AIRFLOW__CORE__LOAD_EXAMPLES",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"))
     print("Airflow UI:       export " + exports + " AIRFLOW__API__HOST=127.0.0.1"
           " AIRFLOW__API__BASE_URL=http://127.0.0.1:8080")
     print("                  airflow standalone   # http://127.0.0.1:8080, Browse -> PROX "
