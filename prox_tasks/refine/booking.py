@@ -314,6 +314,13 @@ class ShardBooking:
                                                  _error_text(error)):
             self._left(index, error)
 
+    def stopped(self, index: int, error: BaseException | str) -> None:
+        """Shard ``index``'s attempt was stopped (SIGTERM, Ctrl-C) where this run could not
+        see how far it got (a worker process): ``done`` from its status record when it was
+        published before the stop reached it, else :meth:`fail` with ``error``."""
+        if not (self._mine(index) and self._published(index)):
+            self.fail(index, error)
+
     def not_run(self, index: int, reason: str) -> None:
         """Shard ``index``, counted by :meth:`start`, was not refined (refused, or cancelled
         when another shard failed): the attempt is taken back; a published shard is booked

@@ -178,6 +178,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                       else ShardBooking(catalog, snapshot), pool=pool, settings_claimed=True,
                       collect=results.add)  # fmt: skip
     except BaseException as err:  # an operator listing the catalog must not see `planned`
+        if pool is not None:  # stopped while planning too: workers still loading end, boundedly
+            pool.stop()
         if booked:
             book_failed(catalog, snapshot, err)
         raise

@@ -31,10 +31,16 @@ from prox_tasks.refine.claim import claim_settings, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
 from prox_tasks.refine.step import refine_shard, reuse_published, shard_request
-from prox_tasks.termination import stop_behind
+from prox_tasks.termination import SIGTERM, Terminated, stop_behind
 
 log = logging.getLogger(__name__)
-_WORKER: dict = {}  # in a worker process: its backend and progress queue
+_WORKER: dict = {}  # in a worker process: its backend, progress queue and stop flag
+
+#: Seconds a stopped run waits for its workers to end the shards they hold (each ends it
+#: after its current batch) before it kills those still alive.
+STOP_GRACE_S = 30.0
+#: What a worker returns for a shard it did not start, or abandoned, once stopped.
+NOT_STARTED, STOPPED = "not started", "stopped"
 
 
 def set_threads(threads: int | None) -> None:
@@ -57,8 +63,9 @@ def _load(backend, model, backend_options, threads):
 
 
 def _start_worker(backend, model, backend_options, threads, progress_queue,
-                  starter: int, environ: dict | None = None) -> None:
+                  starter: int, environ: dict | None = None, stop_flag=None) -> None:
     die_with(starter)
+    _WORKER["stop"] = stop_flag
     if environ is not None:  # the starting process's, not the fork server's (started earlier)
         for name in set(os.environ) - set(environ):
             del os.environ[name]
@@ -69,10 +76,32 @@ def _start_worker(backend, model, backend_options, threads, progress_queue,
 
 
 def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
+    """Refine shard ``index`` in this worker, unless the pool was stopped
+    (:meth:`WorkerPool.stop`): then the shard is not started, or is abandoned at its next
+    batch as ``--workers 1`` abandons it on a stop (temporary file removed, checkpoints
+    kept, nothing published), and this returns normally, saying so.
+
+    The stop is a flag in shared memory read between batches, never a signal raised at an
+    arbitrary point: one raised inside multiprocessing's own code (a queue's ``put``) left
+    the worker stuck at its exit, and the stopped run with it."""
+    stop = _WORKER.get("stop")
+    if stop is not None and stop.value:
+        return {"shard": index, "status": NOT_STARTED}
     queue = _WORKER["progress"]
+
+    def report(done: int) -> None:  # after each batch: the put is over, nothing is held
+        queue.put(done)
+        if stop is not None and stop.value:
+            raise Terminated(f"{SIGTERM}: shard {index} stopped")
+
     started, started_at = time.perf_counter(), time.time()
-    result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=queue.put,
-                          **options)  # fmt: skip
+    try:
+        result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=report,
+                              **options)  # fmt: skip
+    except BaseException as raised:
+        if isinstance(stop_behind(raised), Terminated):  # also come out of compiled code
+            return {"shard": index, "status": STOPPED}
+        raise
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(),
             "started_at": round(started_at, 3)}  # fmt: skip
 
@@ -101,12 +130,15 @@ class WorkerPool:
         context = worker_context()
         self.progress: Callable[[int], None] | None = None
         self._queue = context.Queue()
+        # shared memory without a lock: a worker killed while reading it holds nothing
+        self._stop = context.RawValue("b", 0)
+        self._seen: set = set()  # every worker process started (see submit)
         self._drain = threading.Thread(target=self._forward, daemon=True)
         self._drain.start()
         self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                         initargs=(backend, model, backend_options, threads,
                                                   self._queue, os.getpid(),
-                                                  dict(os.environ)))  # fmt: skip
+                                                  dict(os.environ), self._stop))  # fmt: skip
         # the executor starts a process per submission while none is idle: all of them now,
         # from a thread, since a start waits for the fork server's imports
         self._starter = threading.Thread(target=self._start, args=(workers,), daemon=True)
@@ -114,12 +146,57 @@ class WorkerPool:
 
     def _start(self, workers: int) -> None:
         for _ in range(workers):
-            self.pool.submit(os.getpid)
+            try:
+                self.submit(os.getpid)
+            except RuntimeError:  # stopped (shut down) meanwhile: no other worker
+                return
+
+    def submit(self, fn, *args):
+        """The executor's ``submit``, noting the worker it may have started (:meth:`stop`
+        must find every worker, also one the executor let go of as it ended)."""
+        future = self.pool.submit(fn, *args)
+        self._note_workers()
+        return future
+
+    def _note_workers(self) -> None:
+        self._seen.update(list((self.pool._processes or {}).values()))
 
     def _forward(self) -> None:
         while (done := self._queue.get()) is not None:
             if self.progress:
                 self.progress(done)
+
+    def stop(self, futures=(), grace: float = STOP_GRACE_S) -> None:
+        """Stop the workers, boundedly: each ends the shard it holds after its current batch
+        (:func:`_refine_in_worker`) and takes no other; ``futures`` no worker took are
+        cancelled. Returns once every worker has ended, those still alive ``grace`` seconds
+        later killed (a model call that does not return), and ``futures`` are done (or
+        given up on, 10 s later)."""
+        deadline = time.monotonic() + grace
+        self._stop.value = 1
+        # the executor's own table of its workers (by pid): the shutdown below lets go of
+        # the attribute, and a worker whose start is in progress is added to it first
+        processes = self.pool._processes or {}
+        self._note_workers()  # those that ended cleanly are let go of by the executor
+        # no other worker starts (a start in progress ends first), and what no worker took
+        # is cancelled; each worker ends once its shard does
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        # a future cancelled here is never done to wait(): the executor, shut down, does not
+        # notify it, so only those a worker took are waited for
+        taken = [future for future in futures if not future.cancel()]
+        wait(taken, timeout=max(0.0, deadline - time.monotonic()))
+        alive = []
+        for process in {*self._seen, *list(processes.values())}:
+            process.join(max(0.0, deadline - time.monotonic()))
+            if process.is_alive():
+                alive.append(process)
+        for process in alive:
+            log.warning("refine worker %d did not stop within %.0f s of the stop: killed",
+                        process.pid, grace)
+            process.kill()
+        for process in alive:
+            process.join(5)
+        wait(taken, timeout=10)  # the executor fails those of a killed worker
 
     def close(self) -> None:
         """Stop the workers, then forward the progress they reported last."""
@@ -303,8 +380,8 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
                 # each shard is sent with its part of the plan (its segments and input
                 # files: a few hundred bytes), so no worker reads manifest.json: at 100,000
                 # shards that is 29 MB and ~230 MB of Python objects per worker
-                futures[pool.pool.submit(_refine_in_worker, output_uri, index,
-                                         {**options, "manifest": manifest.part([index])})] = index
+                futures[pool.submit(_refine_in_worker, output_uri, index,
+                                    {**options, "manifest": manifest.part([index])})] = index
                 submitted, sending = submitted + 1, None
             # what finished meanwhile is booked by its own thread (FinishedShards)
             done, _ = wait(futures, return_when=FIRST_COMPLETED)
@@ -322,6 +399,10 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
     except BaseException as err:  # Ctrl-C, or SIGTERM: Airflow killing or timing out
         with booked_after(booking, err):
             finished.book()
+        # the workers too (a SIGTERM to this process alone, docker stop or kill PID, reaches
+        # no worker): each ends its shard at its next batch; bounded, see WorkerPool.stop
+        pool.stop(futures)
+        with booked_after(booking, err):
             _book_interrupted(booking, futures, err)
             if sending is not None and booking is not None:  # stopped as it was sent
                 booking.not_run(sending, f"not run: interrupted by {err!r}")
@@ -340,19 +421,23 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
 
 
 def _book_interrupted(booking, futures: dict, error: BaseException) -> None:
-    """Book the shards sent to workers and not collected when this process was interrupted:
-    a shard still refining failed its attempt with ``error``, one not started was not run,
-    one finished is done — none is left ``running`` in the catalog. (Those collected were
-    booked then; those not sent were not started.)"""
+    """Book the shards sent to workers and not collected when this process was interrupted,
+    once the workers have stopped (:meth:`WorkerPool.stop`): one no worker took or started
+    was not run, one finished is done, one stopped (abandoned, or lost with its worker) is
+    booked as the output folder has it — ``done`` when it was published before the stop
+    reached it, else its attempt failed with ``error``. None is left ``running`` in the
+    catalog. (Those collected were booked then; those not sent were not started.)"""
     if booking is None:
         return
     for future, index in futures.items():
-        if future.cancel():
+        result = future.result() if future.done() and not future.cancelled() \
+            and future.exception() is None else None  # fmt: skip
+        if future.cancelled() or (result or {}).get("status") == NOT_STARTED:
             booking.not_run(index, f"not run: interrupted by {error!r}")
-        elif future.done() and future.exception() is None:
-            booking.finish(index, future.result())
+        elif result is not None and result.get("status") != STOPPED:
+            booking.finish(index, result)
         else:
-            booking.fail(index, error)
+            booking.stopped(index, error)
 
 
 def _book_outcome(booking, index: int, future, first_error: BaseException) -> None:

@@ -705,3 +705,120 @@ def test_a_stop_come_out_of_compiled_code_is_booked_and_reported_as_the_stop(
     with Catalog(url) as catalog:
         first = catalog.get_shards("refined")[0]
     assert first["status"] == "failed" and "Terminated" in (first["error"] or ""), first
+
+
+def _shards_booked_as_written(url: str, out) -> list[str]:
+    """Each shard of snapshot ``refined`` whose catalog row disagrees with the output folder:
+    a shard with a status record (published) must be booked `done`, one without must not
+    (`failed`, or `planned` when never sent; no row when stopped before its plan was
+    booked), and none `running`."""
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.corpus.writer import read_statuses
+
+    manifest = load_manifest(str(out))
+    with Catalog(url) as catalog:
+        booked = {s["shard_index"]: s for s in catalog.get_shards("refined")}
+    wrong = []
+    for index, record in read_statuses(str(out), range(len(manifest.shards)), manifest.id):
+        status = booked.get(index, {"status": None, "error": "no row"})["status"]
+        if (record is not None) != (status == "done") or status == "running":
+            wrong.append(f"shard {index}: {'published' if record else 'not published'}, "
+                         f"booked {status} ({booked.get(index, {}).get('error')})")
+    return wrong
+
+
+def _refined_ids(out) -> list[str]:
+    """The document ids in snapshot ``out``'s published shards, sorted (a document kept
+    twice is there twice)."""
+    from prox_tasks.corpus.refined import read_refined_rows
+
+    return sorted(row["id"] for row in read_refined_rows(str(out)))
+
+
+def _published(out) -> int:
+    return len(list((out / "_status").glob("*"))) if (out / "_status").is_dir() else 0
+
+
+@pytest.mark.parametrize("moment", ["planned", "mid-run", "near-the-end"])
+def test_sigterm_to_the_parent_stops_its_workers_and_books_what_they_published(
+        tmp_path, tagger_model, moment):
+    """`docker stop` of a container whose PID 1 is `prox refine --workers 2`, or `kill PID`,
+    signals the parent process only (Airflow signals the whole process group). The parent
+    waited for the shards in flight in its workers: they ran to their end and published,
+    but stayed booked `failed` by the stop until a later run. The parent now stops its
+    workers too (a flag each reads between batches), and each shard is booked as the
+    output folder has it: published `done`, not published `failed` (or `planned`, never
+    sent), none `running`, no temporary file left. A real SIGTERM to the parent alone: as
+    its plan is written (its workers still starting), mid-run, and near the end; 60 shards
+    of 10 batches each (so a stop finds shards mid-way)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    source = tmp_path / "in.jsonl"
+    write_jsonl(source, [{"id": f"{d['id']}-{copy}", "text": d["text"]}
+                         for copy in range(40) for d in short_docs(300)])
+    out = tmp_path / "refined"
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    # every process of the run (workers too) dumps its threads' stacks on SIGABRT: a run
+    # that does not end shows where it waits
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", ""),
+           "PYTHONFAULTHANDLER": "1"}
+    command = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
+               "--output", str(out), "--model", str(tagger_model), "--target-docs", "200",
+               "--checkpoint-every", "20", "--workers", "2", "--threads", "1", "--catalog",
+               url, "--no-progress"]
+    run = subprocess.Popen(command, env=env, start_new_session=True, stderr=subprocess.PIPE,
+                           text=True)
+    # stderr read as it comes: a run whose stderr pipe fills up waits for ever
+    stderr: list[str] = []
+    reader = threading.Thread(target=lambda: stderr.extend(run.stderr), daemon=True)
+    reader.start()
+    try:
+        deadline = time.monotonic() + 180
+
+        def wait_for(ready) -> None:
+            while time.monotonic() < deadline and run.poll() is None and not ready():
+                time.sleep(0.01)
+            assert run.poll() is None, f"the refine ended before the SIGTERM ({moment}): " \
+                                       f"{''.join(stderr)[-2000:]}"
+
+        wait_for(lambda: (out / "manifest.json").exists())
+        if moment != "planned":
+            wait_for(lambda: _published(out) >= (1 if moment == "mid-run" else 48))
+        run.send_signal(signal.SIGTERM)  # the parent alone, as docker stop
+        stopped = time.monotonic()
+        try:
+            code = run.wait(90)
+        except subprocess.TimeoutExpired:
+            os.killpg(run.pid, signal.SIGABRT)  # each process's stacks to stderr
+            run.wait(30)
+            reader.join(10)
+            pytest.fail(f"still running 90 s after its SIGTERM: {''.join(stderr)[-20000:]}")
+        reader.join(10)
+        assert code == 143, "".join(stderr)[-2000:]
+        assert "terminated (SIGTERM)" in "".join(stderr)
+        took = time.monotonic() - stopped
+        print(f"SIGTERM ({moment}) to exit: {took:.2f} s")
+        assert took < 60  # STOP_GRACE_S and a margin, never longer
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait(30)
+    assert _shards_booked_as_written(url, out) == []
+    leftovers = [p.name for p in out.rglob("*") if ".tmp-" in p.name]
+    assert leftovers == [], leftovers  # no temporary file of a stopped shard
+    if moment != "near-the-end":  # a rerun of most of the corpus: seconds, not minutes
+        return
+    # the rerun refines what the stop left (shards abandoned at a batch, with their
+    # checkpoints): every document once, every shard done
+    rerun = subprocess.run(command, env=env, stderr=subprocess.PIPE, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    with Catalog(url) as catalog:
+        assert {s["status"] for s in catalog.get_shards("refined")} == {"done"}
+    assert _refined_ids(out) == sorted(f"{d['id']}-{copy}" for copy in range(40)
+                                       for d in short_docs(300))

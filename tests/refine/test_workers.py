@@ -262,3 +262,42 @@ def test_a_rerun_with_shards_counts_from_its_plan_not_the_input(corpus, tmp_path
     assert scanned == []
     assert len(plan(str(corpus), str(tmp_path / "out2"), 3, None).shards) == 3
     assert scanned  # a new snapshot: counted, then planned
+
+
+def test_a_stopped_pool_kills_a_worker_that_does_not_stop_within_the_grace(tagger_model):
+    """A stopped run's workers end their shard at its next batch; one blocked in a model
+    call that does not return (a server that never answers) would hold the run for ever.
+    WorkerPool.stop kills a worker still alive after the grace, so the stop is bounded.
+    The worker is real and really blocked: it runs time.sleep(600), standing in for the
+    model call (a call that never returns cannot be had on cue)."""
+    from concurrent.futures.process import BrokenProcessPool
+
+    from prox_tasks.refine.workers import WorkerPool
+
+    with WorkerPool(2, 1, str(tagger_model)) as pool:
+        pids = {pool.submit(os.getpid).result(), pool.submit(os.getpid).result()}
+        blocked = [pool.submit(time.sleep, 600) for _ in range(2)]
+        queued = pool.submit(time.sleep, 600)  # taken by no worker: cancelled
+        time.sleep(1)  # both workers are in their call
+        started = time.monotonic()
+        pool.stop([*blocked, queued], grace=2)
+        took = time.monotonic() - started
+    assert took < 20, took
+    assert all(isinstance(f.exception(0), BrokenProcessPool) for f in blocked)
+    assert queued.cancelled() or isinstance(queued.exception(0), BrokenProcessPool)
+    for pid in pids:  # no worker left behind
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+def test_a_pool_stopped_as_it_starts_starts_no_shard(tagger_model):
+    """A stop as the pool starts (its workers' start waits for the fork server: seconds)
+    reaches the workers started after it: they take no shard, and say so."""
+    from prox_tasks.refine.workers import NOT_STARTED, WorkerPool, _refine_in_worker
+
+    with WorkerPool(2, 1, str(tagger_model)) as pool:
+        futures = [pool.submit(_refine_in_worker, "/nonexistent", i, {}) for i in range(3)]
+        pool.stop(futures, grace=60)
+    assert all(f.cancelled() or f.result(0) == {"shard": i, "status": NOT_STARTED}
+               for i, f in enumerate(futures))
+
