@@ -133,6 +133,7 @@ class WorkerPool:
         # shared memory without a lock: a worker killed while reading it holds nothing
         self._stop = context.RawValue("b", 0)
         self._seen: set = set()  # every worker process started (see submit)
+        self._killed = False  # whether stop killed a worker (see close)
         self._drain = threading.Thread(target=self._forward, daemon=True)
         self._drain.start()
         self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
@@ -194,6 +195,7 @@ class WorkerPool:
             log.warning("refine worker %d did not stop within %.0f s of the stop: killed",
                         process.pid, grace)
             process.kill()
+            self._killed = True
         for process in alive:
             process.join(5)
         wait(taken, timeout=10)  # the executor fails those of a killed worker
@@ -202,8 +204,11 @@ class WorkerPool:
         """Stop the workers, then forward the progress they reported last."""
         self._starter.join()
         self.pool.shutdown()
-        self._queue.put(None)
-        self._drain.join(timeout=10)
+        # a worker killed inside its put may hold the queue's lock (shared by every process
+        # writing to it) for good: this process's put would wait for it at its exit, for ever
+        if not self._killed:
+            self._queue.put(None)
+            self._drain.join(timeout=10)
         self._lifted.close()
 
     def __enter__(self) -> WorkerPool:

@@ -301,3 +301,50 @@ def test_a_pool_stopped_as_it_starts_starts_no_shard(tagger_model):
     assert all(f.cancelled() or f.result(0) == {"shard": i, "status": NOT_STARTED}
                for i, f in enumerate(futures))
 
+
+def _block_holding_the_progress_lock() -> None:
+    """In a worker: take the progress queue's write lock and block, as a worker killed inside
+    its progress put holds it (the lock is shared by every process writing to the queue)."""
+    from prox_tasks.refine.workers import _WORKER
+
+    _WORKER["progress"]._wlock.acquire()
+    time.sleep(600)
+
+
+def test_a_process_whose_stop_killed_a_worker_holding_the_progress_lock_exits(tagger_model):
+    """A worker killed by WorkerPool.stop (alive past the grace) inside its progress put
+    leaves the queue's write lock held for good. The pool's close put its end-of-progress
+    mark on that queue: its feeder thread waited for the lock, and the process, which joins
+    that thread at its exit, never ended (a stopped `prox refine` alive for ever, the kill
+    meant to bound the stop notwithstanding). A real pool in a real process; the worker
+    takes the real lock and blocks, standing in for a kill landing inside the put (which
+    cannot be had on cue)."""
+    import subprocess
+    import sys
+
+    script = f"""
+import time
+from prox_tasks.refine.workers import WorkerPool
+from tests.refine.test_workers import _block_holding_the_progress_lock
+
+with WorkerPool(1, 1, {str(tagger_model)!r}) as pool:
+    pool.submit(time.sleep, 0).result()  # the worker is up
+    blocked = pool.submit(_block_holding_the_progress_lock)
+    lock = pool._queue._wlock  # the same lock as the worker's
+    while lock.acquire(block=False):
+        lock.release()
+        time.sleep(0.05)
+    pool.stop([blocked], grace=1)
+print("closed", flush=True)
+"""
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    run = subprocess.Popen([sys.executable, "-c", script], env=env, start_new_session=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        output, _ = run.communicate(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, 9)
+        output, _ = run.communicate(timeout=30)
+        pytest.fail(f"still running 120 s after its pool was stopped: {output[-3000:]}")
+    assert run.returncode == 0 and "closed" in output, output[-3000:]
