@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import logging
 import os
 from pathlib import Path
 
@@ -41,6 +42,7 @@ from prox_tasks.models.artifact import (
 
 BACKENDS = ("vllm", "transformers", "openai", "tagger")
 MODEL_FILES = ("config.json", "tokenizer_config.json", "tokenizer.json")
+log = logging.getLogger(__name__)
 
 
 def _engine_class(backend: str):
@@ -198,7 +200,13 @@ def version_serves(version: str | None, level: str, name: str) -> bool:
     """Whether ``version`` (a shard's ``model_version``, written on the openai backend as
     :func:`load_backend` builds it) says ``level``'s pool served the model named ``name``:
     how a shard refined without a served name (the one model its pool listed) is told
-    apart from one refined with another."""
+    apart from one refined with another.
+
+    The name is matched whole, not as a prefix: ``prox-doc`` is not ``prox-doc-v2``, nor
+    ``prox-doc@v2`` or ``prox-doc+x`` served from weights of their own (vLLM reports them:
+    ``NAME@ROOT``), since a served part is ``NAME`` or ``NAME@ROOT`` and the artifact's
+    versions after it (``<kind>-<digest>``) hold no ``@``. Weights at a path holding an ``@``
+    are not matched either (a rerun is then refused, as a rerun naming another model)."""
     if not version or not version.startswith(OPENAI_VERSION_PREFIX):
         return False
     served = version[len(OPENAI_VERSION_PREFIX):]
@@ -206,9 +214,32 @@ def version_serves(version: str | None, level: str, name: str) -> bool:
         chunk = served.find("+chunk=")
         if chunk < 0:
             return False
-        served = served[len("doc="):] if level == "doc" else served[chunk + len("+chunk="):]
+        served = (served[len("doc="):chunk] + "+" if level == "doc"
+                  else served[chunk + len("+chunk="):])  # fmt: skip
     # the name ends where its weights (@ROOT) or the next part (+...) begin
-    return served.startswith((f"{name}@", f"{name}+"))
+    if not served.startswith((f"{name}@", f"{name}+")):
+        return False
+    return "@" not in served[len(name) + 1:]
+
+
+def only_served_model(options: dict, level: str) -> str | None:
+    """The one model ``level``'s pool lists on ``/v1/models``, with the openai ``options``
+    as :func:`load_backend` takes them (the level's pool: :func:`_openai_levels`): what a
+    level named no model for would be served. None where that cannot be told here: no pool
+    for the level, no server answering, or several models listed."""
+    from prox_tasks.inference.openai_engine import InferenceError, OpenAIEngine
+
+    per_level = {k: v for k, v in options.items() if k in OPENAI_LEVEL_OPTIONS}
+    engine_options, _ = _split(OpenAIEngine, {k: v for k, v in options.items()
+                                              if k not in per_level})  # fmt: skip
+    try:
+        chosen = _openai_levels(per_level, engine_options)[level]
+        engine = OpenAIEngine(**{**engine_options, **chosen, "model_name": None})
+    except (InferenceError, ValueError) as err:  # ValueError: no pool, or a URL that is none
+        log.info("could not ask the %s-level pool which model it serves: %s", level, err)
+        return None
+    engine.close()
+    return engine.model_name
 
 
 def _version(path: Path, doc_dir: Path, chunk_dir: Path) -> str:

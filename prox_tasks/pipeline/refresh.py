@@ -290,15 +290,17 @@ def _claim_settings(snapshot: dict, manifest, refining: dict, reprocess: bool) -
     from those another run claimed it for or its published shards were refined with, naming
     the way out: another ``snapshot_name`` for a released snapshot, else ``reprocess`` too."""
     from prox_tasks.corpus.manifest import released_as
-    from prox_tasks.refine.claim import claim_settings
+    from prox_tasks.refine.claim import claim_for_options
     from prox_tasks.refine.step import SettingsConflict, shard_request
 
     options = _refine_options(refining)
-    request = shard_request(options["model"], options["backend"], options["backend_options"],
-                            None, options["limits"], options["quality"])
     try:
-        claim_settings(snapshot["output_uri"], manifest, request, take_over=reprocess,
-                       for_others=True)  # the refine tasks rely on it, whoever claimed first
+        # the refine tasks rely on it, whoever claimed first
+        claim_for_options(snapshot["output_uri"], manifest, options["backend"],
+                          options["backend_options"], lambda backend_options: shard_request(
+                              options["model"], options["backend"], backend_options, None,
+                              options["limits"], options["quality"]),
+                          take_over=reprocess, for_others=True)  # fmt: skip
     except SettingsConflict as err:
         changed = ", ".join(err.differences)
         if released_as(snapshot["output_uri"]):

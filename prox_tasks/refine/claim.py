@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from prox_tasks.refine.step import (
     SettingsConflict,
@@ -150,6 +150,58 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         return wanted
 
     replace_if(claim_uri(output_uri), decide)
+
+
+def claim_for_options(output_uri: str, manifest, backend: str | None,
+                      backend_options: dict | None, build: Callable[[dict | None], dict],
+                      **claiming) -> tuple[dict | None, dict]:
+    """:func:`claim_settings` for the request ``build`` makes of ``backend_options``
+    (:func:`~prox_tasks.refine.step.shard_request` with the run's other settings), taking
+    the served models the snapshot's settings name where the run names none.
+
+    An openai run naming no served model for a level (it takes the one model the level's
+    pool lists) into a snapshot refined naming one (``--doc-served-model NAME``,
+    ``PROX_OPENAI_DOC_MODEL``) is refused by the claim; where that is the one difference
+    and the level's pool lists that one model, it is the snapshot's request: the run
+    claims again naming it, and asks its pool for it. A pool serving another model, several,
+    or none that answers is still refused (saying which name to give). Nothing more is read
+    unless the claim refuses.
+
+    Args:
+        claiming: :func:`claim_settings`'s keyword arguments.
+
+    Returns:
+        The backend options and the request the run refines with.
+    """
+    request = build(backend_options)
+    try:
+        claim_settings(output_uri, manifest, request, **claiming)
+        return backend_options, request
+    except SettingsConflict as err:
+        named = _named_as_refined(err.recorded, request, backend, backend_options)
+        if named is None:
+            raise
+    log.info("%s: asking the pools for %s, as the snapshot's settings name them (the one "
+             "model each lists)", output_uri, named)
+    options = {**(backend_options or {}),
+               **{f"{level}_served_model": name for level, name in named.items()}}
+    request = build(options)
+    claim_settings(output_uri, manifest, request, **claiming)
+    return options, request
+
+
+def _named_as_refined(recorded: dict | None, request: dict, backend: str | None,
+                      options: dict | None) -> dict[str, str] | None:
+    """The served names ``recorded`` (the request a snapshot was claimed or refined for)
+    gives levels ``request`` names none for, the one difference, when each such level's
+    pool lists that one model; else None."""
+    from prox_tasks.inference.loading import only_served_model
+
+    dropped = names_added(request, recorded) if backend == "openai" else {}
+    if not dropped or any(only_served_model(options or {}, level) != name
+                          for level, name in dropped.items()):  # fmt: skip
+        return None
+    return dropped
 
 
 def _refuse_frozen_shards(output_uri: str, manifest, gated: dict) -> None:

@@ -15,7 +15,7 @@ from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released, replan_way_out
 from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, register_plan
-from prox_tasks.refine.claim import claim_settings
+from prox_tasks.refine.claim import claim_for_options
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options, snapshot_model
 from prox_tasks.refine.stats import RunResults
@@ -160,9 +160,10 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             ) from err
         refuse_duplicates(index_duplicates(manifest), chosen)
         # before the catalog books anything: a run with other settings is refused here
-        claim_settings(output_uri, manifest, shard_request(
-            model, backend, backend_options, policy, chosen.to_dict(), quality), take_over=force,
-            runner=runners.current())  # this process refines: killed, its claim lapses
+        backend_options, _ = claim_for_options(
+            output_uri, manifest, backend, backend_options, lambda options: shard_request(
+                model, backend, options, policy, chosen.to_dict(), quality),
+            take_over=force, runner=runners.current())  # this process refines: killed, its claim lapses
         if catalog is not None:
             register_plan(catalog, snapshot, manifest)
             booked = True

@@ -41,7 +41,11 @@ class SettingsConflict(RuntimeError):
 
     Attributes:
         differences: ``"<setting> <recorded> -> <asked for>"``, one per setting.
+        recorded: The request recorded (:meth:`between`; None otherwise, and where the
+            conflict was raised in another process).
     """
+
+    recorded: dict | None = None
 
     def __init__(self, message: str, differences: list[str]) -> None:
         super().__init__(message)
@@ -52,13 +56,24 @@ class SettingsConflict(RuntimeError):
         """The conflict of request ``new`` with ``old``: ``message``, then each difference."""
         changed = differences(old, new)
         hint = ""
-        if any(c.startswith("served_models") for c in changed):
+        dropped = names_added(new, old)  # named when refined, named by nothing now
+        if dropped:
+            # the rerun takes that name only from a pool serving that one model
+            # (refine.claim.names_as_claimed): this one serves another, several, or none
+            given = " and ".join(f"--{level}-served-model {name} (PROX_OPENAI_"
+                                 f"{level.upper()}_MODEL={name})" for level, name in dropped.items())
+            hint = (f" (the snapshot was refined naming its served models: give {given} "
+                    "as then, on every worker; with no name a run takes it only from a pool "
+                    "that lists that one model)")
+        elif any(c.startswith("served_models") for c in changed):
             # on a DAG's workers the names come from variables: a worker without them (or
             # with others) is a deployment to fix, not a snapshot to refine again
             hint = (" (the served models come from prox refine --doc-served-model/"
                     "--chunk-served-model, else PROX_OPENAI_DOC_MODEL/"
                     "PROX_OPENAI_CHUNK_MODEL: set those alike on every worker)")
-        return cls(f"{message}: " + ", ".join(changed) + hint, changed)
+        conflict = cls(f"{message}: " + ", ".join(changed) + hint, changed)
+        conflict.recorded = old
+        return conflict
 
     def __reduce__(self):
         # rebuilt with both arguments where a worker process's error is unpickled (the

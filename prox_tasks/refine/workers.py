@@ -27,7 +27,7 @@ from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from prox_tasks.corpus.writer import read_statuses
 from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import FinishedShards, booked_after, is_refusal
-from prox_tasks.refine.claim import claim_settings, give_up_claim
+from prox_tasks.refine.claim import claim_for_options, give_up_claim
 from prox_tasks.refine.collector import collect_less_often
 from prox_tasks.refine.fork_server import children_allowed, die_with, worker_context
 from prox_tasks.refine.step import refine_shard, reuse_published, shard_request
@@ -274,11 +274,13 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
         raise ValueError("--workers must be at least 1")
     if manifest is None:
         manifest = load_manifest(output_uri)
-    request = shard_request(model, backend, backend_options, shard_options.get("policy"),
-                            shard_options.get("limits"), shard_options.get("quality", "off"))
-    claim_settings(output_uri, manifest, request, take_over=force and not settings_claimed,
-                   runner=None if settings_claimed  # claimed for this run by its caller
-                   else booking.runner if booking is not None else runners.current())
+    backend_options, request = claim_for_options(
+        output_uri, manifest, backend, backend_options, lambda options: shard_request(
+            model, backend, options, shard_options.get("policy"), shard_options.get("limits"),
+            shard_options.get("quality", "off")),
+        take_over=force and not settings_claimed,
+        runner=None if settings_claimed  # claimed for this run by its caller
+        else booking.runner if booking is not None else runners.current())
     if booking is not None:  # a killed earlier attempt (an Airflow try) booked no end
         booking.book_dead(indexes)
     by_index: dict[int, dict] = {}

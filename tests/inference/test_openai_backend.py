@@ -861,8 +861,10 @@ def test_a_refine_worker_naming_another_served_model_than_the_plan_names_the_var
     work = refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
                         model=str(model), backend="openai")  # fmt: skip
     monkeypatch.delenv("PROX_OPENAI_CHUNK_MODEL")  # the refine task's worker lacks it
+    # the pool (not answering here) cannot say it serves that one model: the name is asked for
     with pytest.raises(SettingsConflict, match=r"served_models \{'chunk': 'prox-chunk', 'doc': None\} -> None.*"
-                       r"PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL.*every worker"):
+                       r"--chunk-served-model prox-chunk \(PROX_OPENAI_CHUNK_MODEL=prox-chunk\)"
+                       r".*every worker"):
         refresh.refine_batch(work[0])
 
 
@@ -1200,6 +1202,77 @@ def test_a_snapshot_refined_with_no_served_name_resumes_with_the_served_model_na
         assert main([*renamed, "--doc-served-model", "prox-doc-v2"]) == 1
         err = capsys.readouterr().err
         assert "other settings" in err and "served openai:prox-doc@/models/doc-v1" in err, err
+
+
+def test_a_snapshot_refined_with_a_served_name_resumes_with_none_from_a_pool_of_that_model(
+        tiny_model, tmp_path, monkeypatch, capsys):  # fmt: skip
+    """The reverse of the test above: a snapshot refined with ``--doc-served-model
+    prox-doc`` records the name, and a rerun naming none against the same pool (which lists
+    that one model) was refused (``served_models {...} -> None``). The rerun now takes the
+    snapshot's name when the level's pool lists that one model; a pool serving another
+    model is still refused, saying which name to give."""
+    import json
+    from pathlib import Path
+
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import status_uri
+    from prox_tasks.refine.claim import claim_uri
+
+    for name in ("PROX_OPENAI_DOC_MODEL", "PROX_OPENAI_CHUNK_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    docs, out = tmp_path / "in.jsonl", tmp_path / "out"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(4)))
+    status = [Path(status_uri(str(out), i).removeprefix("file://")) for i in (0, 1)]
+    claim = Path(claim_uri(str(out)).removeprefix("file://"))
+
+    def args(url: str) -> list[str]:
+        return ["refine", "--input", str(docs), "--output", str(out), "--model",
+                str(tiny_model), "--backend", "openai", "--servers", url + "/v1",
+                "--shards", "2", "--no-progress"]  # fmt: skip
+
+    with _model_server([DOC_CARD], []) as pool:
+        assert main([*args(pool.url), "--doc-served-model", "prox-doc"]) == 0, \
+            capsys.readouterr().err  # fmt: skip
+        named = json.loads(claim.read_text())["request"]
+        assert named["served_models"] == {"doc": "prox-doc", "chunk": None}
+        status[1].unlink()  # stopped before shard 1 was published
+        capsys.readouterr()
+        assert main([*args(pool.url), "--json"]) == 0, \
+            capsys.readouterr().err  # before: SettingsConflict  # fmt: skip
+        summary = json.loads(capsys.readouterr().out)
+        assert (summary["shards_skipped"], summary["shards_refined"]) == (1, 1), summary
+        assert [json.loads(p.read_text())["request"] for p in status] == [named] * 2
+        assert json.loads(claim.read_text())["request"] == named
+    other = dict(DOC_CARD, id="prox-doc-v2", root="/models/doc-v2")
+    with _model_server([other], []) as pool:
+        # with no name this pool's one model is another: not the snapshot's request
+        assert main(args(pool.url)) == 1
+        err = capsys.readouterr().err
+        assert "other settings" in err and "--doc-served-model prox-doc " in err, err
+
+
+@pytest.mark.parametrize(("version", "level", "name", "serves"), [
+    ("openai:prox-doc@/models/doc-v1+causal_lm-f8170630d313", "doc", "prox-doc", True),
+    ("openai:prox-doc+causal_lm-f8170630d313", "doc", "prox-doc", True),
+    ("openai:prox-doc-v2@/models/doc-v2+causal_lm-f8170630d313", "doc", "prox-doc", False),
+    ("openai:prox-doc2+causal_lm-f8170630d313", "doc", "prox-doc", False),
+    # another model whose name continues the prefix with the separators themselves
+    ("openai:prox-doc@v2@/models/doc-v2+causal_lm-f8170630d313", "doc", "prox-doc", False),
+    ("openai:prox-doc+x@/models/x+causal_lm-f8170630d313", "doc", "prox-doc", False),
+    ("openai:prox-doc@v2@/models/doc-v2+causal_lm-f8170630d313", "doc", "prox-doc@v2", True),
+    ("openai:doc=d@/m/d+chunk=c@/m/c+causal_lm-f8170630d313", "doc", "d", True),
+    ("openai:doc=d@/m/d+chunk=c@/m/c+causal_lm-f8170630d313", "chunk", "c", True),
+    ("openai:doc=d@/m/d+chunk=c@/m/c+causal_lm-f8170630d313", "chunk", "d", False),
+    ("openai:doc=d-v2@/m/d+chunk=c@/m/c+causal_lm-f8170630d313", "doc", "d", False),
+    ("causal_lm-f8170630d313", "doc", "prox-doc", False),
+])
+def test_a_version_serves_a_name_whole_not_one_it_begins_with(version, level, name, serves):
+    """``version_serves`` tells a shard refined with no served name from one refined with
+    another model: a name another begins with (``prox-doc`` of ``prox-doc-v2``, or of
+    ``prox-doc@v2`` served from weights of its own) is no match."""
+    from prox_tasks.inference.loading import version_serves
+
+    assert version_serves(version, level, name) is serves
 
 
 def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_model, tmp_path,
@@ -1631,3 +1704,4 @@ def test_a_server_refusing_the_key_mid_run_says_what_to_do():
                         backoff=0.01)
     with pytest.raises(InferenceError, match=r"failed 2 times \(nothing answers there"):
         down.generate([GenerationRequest([1, 2, 3], 4)])
+
