@@ -372,8 +372,11 @@ def _listed_s3(loc: Location, include_hidden: bool) -> dict[str, Opened]:
     if GLOB_CHARS.search(loc.path):
         root = _glob_root("/" + loc.path)[1:]
         prefix = root + "/" if root else ""
-        objects = [o for o in s3.list_objects(loc.bucket, prefix)
-                   if fnmatch.fnmatchcase(o["Key"], loc.path)]
+        try:
+            objects = [o for o in s3.list_objects(loc.bucket, prefix)
+                       if fnmatch.fnmatchcase(o["Key"], loc.path)]
+        except FileNotFoundError as err:  # the bucket: named with the glob given, not its root
+            raise FileNotFoundError(err.errno, err.strerror, loc.uri) from None
         if not objects:  # an object named so: what the name means (list_uri)
             named = s3.list_file_or_folder(loc.bucket, loc.path)
             if named and named[0]["Key"] == loc.path:
@@ -395,10 +398,17 @@ def _listed_s3(loc: Location, include_hidden: bool) -> dict[str, Opened]:
 def names_in(folder_uri: str | os.PathLike) -> set[str]:
     """The names of the files under a folder (or S3 prefix) as :func:`list_uri` lists them,
     without the folder: one listing (a request per 1,000 objects on S3) where asking for
-    each expected file would be a request each. Empty when there is none."""
+    each expected file would be a request each. Empty when there is none.
+
+    Raises:
+        FileNotFoundError: On S3, the bucket does not exist (``S3 bucket 'x' does not
+            exist``): a mistyped bucket must not pass for a folder with nothing in it.
+    """
     try:
         return {uri.rpartition("/")[2] for uri in list_uri(folder_uri)}
     except FileNotFoundError:
+        if parse_uri(folder_uri).scheme == "s3":
+            raise  # a missing prefix lists empty: only the bucket is missing
         return set()
 
 

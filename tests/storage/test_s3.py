@@ -404,6 +404,27 @@ def test_s3_errors_name_the_object_in_the_cli_message(s3_bucket):
         "S3 bucket 'no-such-bucket' does not exist: s3://no-such-bucket/crawl/")
 
 
+def test_a_listing_of_names_in_a_missing_bucket_says_so_not_empty(s3_bucket, tmp_path):
+    """names_in (the listings of a snapshot's status records and shards) took a mistyped
+    bucket for a folder with nothing in it; it now says the bucket does not exist, as a
+    read in it does. A glob over a missing bucket names the glob given, not its root."""
+    from prox_tasks.cli.errors import describe_error
+    from prox_tasks.storage import names_in
+
+    with pytest.raises(FileNotFoundError) as missing:
+        names_in("s3://no-such-bucket/snap/_status")
+    assert describe_error(missing.value) == (
+        "S3 bucket 'no-such-bucket' does not exist: s3://no-such-bucket/snap/_status")
+    assert names_in(f"{s3_bucket}/snap/_status") == set()  # the bucket is there: empty
+    assert names_in(tmp_path / "nothing") == set()  # a local folder not made yet
+    put_atomic(f"{s3_bucket}/snap/_status/shard-00000.json", b"{}")
+    assert names_in(f"{s3_bucket}/snap/_status") == {"shard-00000.json"}
+    with pytest.raises(FileNotFoundError) as globbed:
+        list_uri("s3://no-such-bucket/crawl/*.jsonl")
+    assert describe_error(globbed.value) == (
+        "S3 bucket 'no-such-bucket' does not exist: s3://no-such-bucket/crawl/*.jsonl")
+
+
 def test_a_command_without_s3_credentials_says_where_to_give_them(s3_bucket, monkeypatch,
                                                                   tmp_path, capsys):
     """No credentials anywhere in the AWS chain (a real lookup: no variables, no files, no
