@@ -315,6 +315,18 @@ class Catalog:
                    " WHERE snapshot_id = :s AND shard_index = :i",
                    e=redact(str(error))[:4000], t=now(), s=sid, i=index)
 
+    def shard_not_run(self, snapshot: str, index: int, reason: str) -> None:
+        """Book the shard ``planned`` again (pending, not failed), with ``reason`` (``not run:
+        …``, redacted, cut to 4,000 characters) in its error column: an attempt counted by
+        :meth:`start_shard` whose shard never ran (its worker never started it). Its attempt
+        is taken back apart (:meth:`withdraw_attempt`)."""
+        from prox_tasks.redaction import redact
+
+        sid = self._id("snapshots", "name = :n", n=snapshot)
+        self._exec("UPDATE shards SET status = 'planned', error = :e, started_at = NULL,"
+                   " finished_at = NULL WHERE snapshot_id = :s AND shard_index = :i",
+                   e=redact(str(reason))[:4000], s=sid, i=index)
+
     def fail_running_shard(self, snapshot: str, index: int, runner: dict | None,
                            error: str) -> bool:
         """Mark the shard failed with ``error`` only while it is still ``running`` as booked

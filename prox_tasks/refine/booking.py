@@ -8,7 +8,8 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
   A shard that is already published and reused is not an attempt: its accounting is stored
   when the catalog lacks it, and its attempt count stays as it is. Nor is a refusal (the
   step refused a published shard before writing) or a shard that never ran because another
-  failed first: the attempt counted when it was queued is taken back;
+  failed first: the attempt counted when it was queued is taken back, and a shard that never
+  ran is ``planned`` again (pending, its ``error`` saying ``not run: …``), not ``failed``;
 - :func:`book_failed`: a run that fails after its plan was booked leaves the snapshot
   ``failed`` with the error, not ``planned`` (:func:`failure_booked` around a refine task:
   a refusal before any shard ran too); :func:`book_refined` (or the next plan) moves
@@ -309,7 +310,7 @@ class ShardBooking:
         with what its files hold. A shard another run booked since (a ``--force`` rerun)
         is that run's: nothing is booked over it."""
         if is_refusal(error):
-            self.not_run(index, _error_text(error))
+            self._withdrawn(index, _error_text(error), self.catalog.fail_shard)
         elif not self.catalog.fail_running_shard(self.snapshot, index, self.runner,
                                                  _error_text(error)):
             self._left(index, error)
@@ -322,16 +323,23 @@ class ShardBooking:
             self.fail(index, error)
 
     def not_run(self, index: int, reason: str) -> None:
-        """Shard ``index``, counted by :meth:`start`, was not refined (refused, or cancelled
-        when another shard failed): the attempt is taken back; a published shard is booked
-        ``done``, another ``failed`` with ``reason`` (not left ``running``). Not a shard
-        another run booked since."""
+        """Shard ``index``, counted by :meth:`start`, never ran (cancelled before a worker
+        started it: another shard failed, or the run was stopped): the attempt is taken back;
+        a published shard is booked ``done``, another ``planned`` again with ``reason`` (not
+        left ``running``, nor ``failed``: nothing of it failed). Not a shard another run
+        booked since."""
+        self._withdrawn(index, reason, self.catalog.shard_not_run)
+
+    def _withdrawn(self, index: int, reason: str, book_unpublished) -> None:
+        """Take back the attempt :meth:`start` counted of shard ``index``, which wrote
+        nothing: a published shard is booked ``done``, another with ``book_unpublished``
+        (the catalog's ``fail_shard``: a refusal; ``shard_not_run``: never ran)."""
         if not self._mine(index):
             self._left(index, reason)
             return
         self.catalog.withdraw_attempt(self.snapshot, index)
         if not self._published(index):
-            self.catalog.fail_shard(self.snapshot, index, reason)
+            book_unpublished(self.snapshot, index, reason)
 
     def failures_booked(self):
         """:func:`failure_booked` as this booking's runner: around everything a refine task

@@ -154,6 +154,35 @@ def test_a_shard_refused_for_other_settings_is_no_attempt(booked, tagger_model):
     assert (shard["status"], shard["attempts"], shard["error"]) == ("done", 1, None)
 
 
+def test_a_shard_that_never_ran_is_booked_pending_not_failed(booked, tagger_model):
+    """A shard sent to a worker that never started it (cancelled when another shard failed,
+    or the run was stopped) was booked ``failed`` with 0 attempts: `prox refine` then said
+    it failed, and the catalog listed failures where nothing had run. It is ``planned``
+    again, its error saying why it did not run; a shard that failed is booked as before,
+    and a catalog row booked the old way reads the same."""
+    catalog, out = booked
+    booking = ShardBooking(catalog, "snap")
+    booking.start(0, False)
+    booking.not_run(0, "not run: shard refining stopped after OSError('disk full')")
+    shard = catalog.get_shard("snap", 0)
+    assert (shard["status"], shard["attempts"], shard["finished_at"]) == ("planned", 0, None)
+    assert shard["error"] == "not run: shard refining stopped after OSError('disk full')"
+    booking.start(1, False)
+    booking.fail(1, OSError("disk full"))
+    shard = catalog.get_shard("snap", 1)
+    assert (shard["status"], shard["attempts"], shard["error"]) == (
+        "failed", 1, "OSError: disk full")
+    # a row booked by the release before: failed, 0 attempts, read as it was written
+    catalog.fail_shard("snap", 0, "not run: interrupted by KeyboardInterrupt()")
+    shard = catalog.get_shard("snap", 0)
+    assert (shard["status"], shard["attempts"]) == ("failed", 0)
+    # and a run that refines it books it as any other
+    assert refine_and_book(catalog, "snap", out, 0, model=str(tagger_model))["status"] == \
+        "refined"  # fmt: skip
+    shard = catalog.get_shard("snap", 0)
+    assert (shard["status"], shard["attempts"], shard["error"]) == ("done", 1, None)
+
+
 def test_a_refine_that_fails_after_planning_books_the_snapshot_failed(tmp_path, tagger_model,
                                                                       capsys):
     """`prox refine` whose model cannot be loaded: the snapshot is listed `failed` with the
@@ -228,7 +257,9 @@ def test_a_refine_with_workers_terminated_leaves_no_shard_running(tmp_path, tagg
     assert len(shards) == 6 and "running" not in {s["status"] for s in shards}
     failed = [s for s in shards if s["status"] == "failed"]
     assert any("Terminated" in s["error"] and s["attempts"] == 1 for s in failed)
-    assert all(s["attempts"] == 0 for s in failed if s["error"].startswith("not run"))
+    # a shard sent to a worker that never started it is pending again, not failed
+    assert not [s for s in failed if s["error"].startswith("not run")], failed
+    assert all(s["attempts"] == 0 for s in shards if s["status"] == "planned")
 
 
 def test_a_refine_killed_outright_is_booked_failed_by_the_next_run(tmp_path, tagger_model):
