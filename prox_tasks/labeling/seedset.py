@@ -131,6 +131,25 @@ def label_distribution(labels: Iterable[Label], texts: Iterable[str]) -> dict:
     }  # fmt: skip
 
 
+def warn_of_gold_pages(sample_files: list[str], seed_set: str) -> int:
+    """Warn, once, when sampled pages (``sample_files``, :func:`sample_documents`') are pages
+    of the shipped gold set (:func:`~prox_tasks.evaluation.goldset.gold_pages`: the same id
+    or text): promotion's gold gate scores candidates on them, so ``prox train`` (and the
+    training DAG) leaves them out of training and validation — their labels are paid for
+    and not used. Said before they are labeled. Returns how many there are."""
+    from prox_tasks.evaluation.goldset import gold_pages
+
+    gold = gold_pages()
+    found = sum(1 for uri in sample_files for row in iter_jsonl(uri)
+                if isinstance(row.get("text"), str) and gold.match(row))  # fmt: skip
+    if found:
+        log.warning("seed set %s: %d of the sampled pages are pages of the gold set %s, which "
+                    "promotion's gold gate scores candidates on: prox train will leave them out "
+                    "of training and validation (their labels go unused); sample from an input "
+                    "without them to train on every page labeled", seed_set, found, gold.version)
+    return found
+
+
 def check_name_in_catalog(name: str, uri: str, catalog=None, option: str = "--name") -> None:
     """Before any work: refuse seed-set ``name`` when the catalog registered it for another
     folder (:meth:`~prox_tasks.catalog.Catalog.check_seed_set_name`; registering would).
@@ -398,6 +417,7 @@ def build_seed_set(
     sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
                               text_field=text_field, id_field=id_field, group_field=group_field,
                               format=format)  # fmt: skip
+    warn_of_gold_pages(sample["files"], name or output_uri)
     joins = {}
     if warc_uris:
         index_uri, _ = index_warc_for_sample(warc_uris, sample["files"], output_uri)

@@ -54,7 +54,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     from prox_tasks.corpus.readers import input_files
     from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
-    from prox_tasks.labeling.seedset import check_name_in_catalog
+    from prox_tasks.labeling.seedset import check_name_in_catalog, warn_of_gold_pages
 
     params = {**params, "warc_uris": listed_uris(params.get("warc_uris"))}
     check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
@@ -102,6 +102,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
              drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
              drawn["input_quarantined"])
+    warn_of_gold_pages(drawn["files"], name)
     warc_uris = [to_uri(uri) for uri in warc_uris]  # as label_shard is given them
     warc_index = _index_warc(warc_uris, drawn["files"], root) if warc_uris else None
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],

@@ -81,6 +81,32 @@ def test_a_relative_output_folder_is_recorded_as_its_absolute_uri(tmp_path, monk
     assert Catalog(catalog_url).get_seed_set("mine")["uri"] == (tmp_path / "seeds").as_uri()
 
 
+def test_a_seed_set_over_gold_pages_is_warned_of_once_at_label_time(tmp_path, caplog):
+    """`prox label --seed-set` over pages of the gold gate's own set (WCXB dev) said nothing,
+    while `prox train` leaves those pages out (gold_pages_left_out): the labels were paid
+    for and went unused. It now warns once, before labeling, with their count and that
+    train will leave them out; an input without them gets no warning."""
+    from prox_tasks.cli import main
+    from prox_tasks.evaluation.goldset import gold_pages, load_gold_set
+
+    gold = gold_pages()
+    plain = [r for r in read(SAMPLE) if not gold.match(r)][:30]
+    pages = [{"id": p["id"], "text": p["text"]} for p in load_gold_set()[0][:4]]
+    for name, rows, warned in (("with", plain + pages, 4), ("without", plain, 0)):
+        source = tmp_path / f"{name}.jsonl"
+        source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+        caplog.clear()
+        with caplog.at_level("WARNING"):
+            assert main(["label", "--input", str(source), "--output", str(tmp_path / name),
+                         "--seed-set", "--sample-size", "100", "--no-progress"]) == 0
+        said = [r.getMessage() for r in caplog.records if "gold set" in r.getMessage()]
+        assert len(said) == (1 if warned else 0), said
+        if warned:
+            assert said[0].startswith(f"seed set {tmp_path / name}: 4 of the sampled pages are "
+                                      f"pages of the gold set {gold.version}")
+            assert "prox train will leave them out of training and validation" in said[0]
+
+
 def test_rebuild_is_identical_and_seed_changes_the_sample(tmp_path):
     teacher = get_teacher("rules")
     a = build_seed_set(str(SAMPLE), str(tmp_path / "a"), teacher, 40, seed=1, register=False)
