@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import tempfile
 from dataclasses import asdict, dataclass
 from functools import partial
@@ -463,4 +464,8 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
         out.update(promoted=decision.promoted, reason=decision.reason,
                    incumbent={"version": decision.incumbent, "metrics": measured["metrics"]})
         phase("promotion")
+    if not job.work_dir:
+        # the default folder under $TMPDIR: its checkpoints (~20 MB a tagger run) only serve
+        # a run that failed to resume; the model is published. A --work-dir is the user's.
+        shutil.rmtree(work, ignore_errors=True)
     return out

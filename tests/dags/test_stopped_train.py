@@ -63,3 +63,5 @@ def test_a_train_task_sent_sigterm_stops_at_once_and_a_clear_trains_on(tmp_path,
     monkeypatch.setattr(tempfile, "tempdir", str(work))  # the same work folder: cleared
     out = training.train(seed, params)
     assert out["version"] and "starting over" not in caplog.text  # resumed its checkpoint
+    # published: its checkpoints, kept for that resume, are removed
+    assert list(work.glob("prox-train/*")) == []

@@ -94,17 +94,28 @@ def test_tagger_job_can_keep_the_epoch_best_on_gold_at_its_operating_point(seed_
 def test_work_folder_follows_the_base_models_version(seed_dir, tmp_path, monkeypatch):
     """A base named by location (``default``, a path) that now holds another model must not
     resume the epoch checkpoint of a run from the model it held before."""
+    import dataclasses
+
     monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
-    keyed = tmp_path / "tmp" / "prox-train"
     first = run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "r1"), epochs=1,
                                   work_dir=str(tmp_path / "w1"), gold_gate=False))  # fmt: skip
     base = tmp_path / "base"  # one location, two models in turn
     shutil.copytree(first["uri"].removeprefix("file://"), base)
     job = TrainJob(seed=str(seed_dir), output=str(tmp_path / "r1"), epochs=1, base=str(base),
                    promote=False, gold_gate=False)  # fmt: skip
+    folders = []
+    real = TrainJob.resolved_work_dir
+
+    def recording(self, *args):
+        folders.append(real(self, *args))
+        return folders[-1]
+
+    monkeypatch.setattr(TrainJob, "resolved_work_dir", recording)
     run_training(job)
-    before = {p.name for p in keyed.iterdir()}
-    assert len(before) == 1 and next(keyed.iterdir()).joinpath("tagger_checkpoint.pt").exists()
+    assert not folders[0].exists()  # a run that succeeds keeps no checkpoint
+    # what a run that failed in its folder leaves there: its epoch checkpoint
+    run_training(dataclasses.replace(job, work_dir=str(folders[0])))
+    assert folders[0].joinpath("tagger_checkpoint.pt").exists()
     # the location now holds a model of another architecture (section context on)
     shutil.rmtree(base)
     other = run_training(TrainJob(seed=str(seed_dir), output=str(tmp_path / "r2"), epochs=1,
@@ -113,7 +124,25 @@ def test_work_folder_follows_the_base_models_version(seed_dir, tmp_path, monkeyp
     shutil.copytree(other["uri"].removeprefix("file://"), base)
     tuned = run_training(job)  # resumed the old checkpoint before: missing section weights
     assert tuned["metrics"]["line_f1"] > 0.0
-    assert len({p.name for p in keyed.iterdir()} - before) == 1  # a folder of its own
+    assert folders[-1] != folders[0]  # a folder of its own
+
+
+def test_a_training_that_succeeds_removes_its_default_work_folder_not_a_given_one(
+        seed_dir, tmp_path, monkeypatch):  # fmt: skip
+    """`prox train` kept its epoch checkpoints (~20 MB a tagger run) in $TMPDIR/prox-train
+    after it published its model: a nightly job filled the disk run by run. The default
+    folder is removed once the run succeeds (a failed run keeps it to resume: the stopped
+    train test); a --work-dir the user gave stays."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    job = TrainJob(seed=str(seed_dir), output=str(tmp_path / "r"), epochs=1, gold_gate=False,
+                   threads=1)  # fmt: skip
+    out = run_training(job)
+    assert out["version"] and (tmp_path / "r" / "refiner").is_dir()
+    assert list((tmp_path / "tmp" / "prox-train").iterdir()) == []
+    given = TrainJob(seed=str(seed_dir), output=str(tmp_path / "r"), epochs=1, gold_gate=False,
+                     threads=1, work_dir=str(tmp_path / "w"))  # fmt: skip
+    run_training(given)
+    assert (tmp_path / "w" / "tagger_checkpoint.pt").exists()
 
 
 def test_prox_train_leaves_out_rows_that_cannot_train_and_counts_them(tmp_path, capsys):
