@@ -177,16 +177,20 @@ def _check_model_type(model_uri: str, backend: str | None, backend_options: dict
     ``refiner.json``'s ``doc_model``/``chunk_model``, else ``model_uri``):
 
     * a ``config.json`` whose architectures all label or embed text
-      (:data:`NOT_GENERATIVE_HEADS`: a BERT ``BertForMaskedLM``, a classifier);
+      (:data:`NOT_GENERATIVE_HEADS`: a BERT ``BertForMaskedLM``, a classifier) or are the
+      plain model of their ``model_type``, without a head (``BertModel``, ``LlamaModel``:
+      :func:`_headless`);
+    * no ``config.json`` at all (a tokenizer alone: no weights to load);
     * without a ``refiner.json``, a ``config.json`` naming no ``model_type`` — unless its
       code ships with the model (``auto_map``) or the folder's name holds a model type
       (transformers 4 took that);
     * a ``refiner.json`` naming no ``kind`` with no ``config.json`` where its levels load:
       another tool's settings file (a prox refiner names its kind).
 
-    Left alone: a line tagger, the openai backend (it reads only the tokenizer), a
-    ``refiner.json`` naming its kind (what it points at is checked as it loads).
+    Left alone: a line tagger, and the openai backend (it reads only the tokenizer: a
+    tokenizer-only folder, or any model's, is what it needs).
     """
+    from prox_tasks.inference.loading import default_backend
     from prox_tasks.models.artifact import REFINER_FILE
     from prox_tasks.storage import exists, join_uri
 
@@ -202,7 +206,11 @@ def _check_model_type(model_uri: str, backend: str | None, backend_options: dict
                     f"{REFINER_FILE} names no kind and {folder} holds no config.json (another "
                     f"tool's settings file?). {_WHAT_PROX_RUNS}; point --model at one, or, if "
                     f"this is a prox refiner, add its \"kind\" to {REFINER_FILE}")
-            continue
+            raise NotAModelFolder(
+                f"--model (the model Param) {folder} holds no config.json: no model the "
+                f"{backend or default_backend()} backend can load (a tokenizer alone?). "
+                f"{_WHAT_PROX_RUNS}; point --model (--doc-model/--chunk-model) at one, or "
+                "refine with --backend openai, which needs only the tokenizer files")
         _refuse_what_cannot_generate(folder, config)
         if folder == model_uri and not has_refiner:
             _refuse_no_model_type(model_uri, config)
@@ -238,18 +246,40 @@ def _read_config(config_uri: str) -> dict | bool | None:
 
 
 def _refuse_what_cannot_generate(folder: str, config: dict | bool) -> None:
-    """Refuse a ``config.json`` whose architectures all label or embed text."""
+    """Refuse a ``config.json`` whose architectures all label or embed text, or are the
+    plain model of their model type (:func:`_headless`)."""
     architectures = config.get("architectures") if config else None
     if not isinstance(architectures, list) or not architectures:
         return  # transformers loads it as a causal LM by its model_type
-    if not all(isinstance(name, str) and name.endswith(NOT_GENERATIVE_HEADS)
-               for name in architectures):  # fmt: skip
+    if not all(isinstance(name, str) for name in architectures):
+        return
+    labeling = [name.endswith(NOT_GENERATIVE_HEADS) for name in architectures]
+    headless = [_headless(name, config) for name in architectures]
+    if not all(a or b for a, b in zip(labeling, headless, strict=True)):
         return
     model_type = f" (model_type {config['model_type']!r})" if config.get("model_type") else ""
+    what = ("a model without a head, which outputs hidden states" if all(headless)
+            else "an encoder model that labels or embeds text")  # fmt: skip
     raise NotAModelFolder(
         f"--model (the model Param) {folder} is no causal LM: its config.json is a "
-        f"{', '.join(architectures)}{model_type}, an encoder model that labels or embeds text "
-        f"and cannot write a refining program. {_WHAT_PROX_RUNS}; point --model at one")
+        f"{', '.join(architectures)}{model_type}, {what} and cannot write a refining "
+        f"program. {_WHAT_PROX_RUNS}; point --model at one")
+
+
+def _headless(architecture: str, config: dict) -> bool:
+    """Whether ``architecture`` is the plain model of the config's ``model_type`` in
+    transformers (``BertModel`` of ``bert``, ``LlamaModel`` of ``llama``: hidden states, no
+    head), not a generative class whose name ends so (``GPT2LMHeadModel``, vLLM's
+    ``ChatGLMModel``, whose code ships with the model). Only a name ending in ``Model`` is
+    looked up: the lookup imports transformers' model classes (and torch)."""
+    if not architecture.endswith("Model") or not isinstance(config.get("model_type"), str):
+        return False
+    try:
+        from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+    except ImportError:  # no weights-loading backend installed: loading says so
+        return False
+    plain = MODEL_MAPPING_NAMES.get(config["model_type"])
+    return architecture in ((plain,) if isinstance(plain, str) else tuple(plain or ()))
 
 
 def _refuse_no_model_type(model_uri: str, config: dict | bool) -> None:

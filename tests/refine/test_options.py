@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -21,12 +22,17 @@ def _upload(folder, uri: str) -> None:
             put_atomic(f"{uri}/{path.name}", path.read_bytes())
 
 
+BERT = {"model_type": "bert", "architectures": ["BertForMaskedLM"], "hidden_size": 8}
+LLAMA = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
+
+
 @pytest.fixture
 def s3_models(s3_bucket, tmp_path, monkeypatch):
     monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
     _upload(SHIPPED_MODEL, f"{s3_bucket}/models/tagger")
     put_atomic(f"{s3_bucket}/models/notes/README.txt", b"not a model\n")
     put_atomic(f"{s3_bucket}/models/lm/refiner.json", json.dumps({"kind": "causal_lm"}))
+    put_atomic(f"{s3_bucket}/models/lm/config.json", json.dumps(LLAMA))
     return s3_bucket
 
 
@@ -181,7 +187,10 @@ def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp
     for name in ("tokenizer_config.json", "tokenizer.json"):
         (tokenizer / name).write_text("{}")
     check_refine_options(1, None, servers, str(tokenizer), "openai")
-    levels = {"doc_model": str(tokenizer), "chunk_model": str(tokenizer)}
+    level = tmp_path / "level"  # a causal LM per level: the folder's own config is not read
+    level.mkdir()
+    (level / "config.json").write_text(json.dumps(LLAMA))
+    levels = {"doc_model": str(level), "chunk_model": str(level)}
     check_refine_options(1, None, levels, str(folder), "transformers")
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
     check_refine_options(1, None, None, str(folder), "vllm")
@@ -316,7 +325,6 @@ def test_a_server_address_without_its_scheme_is_refused_before_planning(tmp_path
         OpenAIEngine(["gpu-1:8000"], model_name="m", max_model_len=512)
 
 
-BERT = {"model_type": "bert", "architectures": ["BertForMaskedLM"], "hidden_size": 8}
 
 
 @pytest.mark.parametrize("backend", [None, "vllm", "transformers"])
@@ -364,6 +372,68 @@ def test_another_tools_model_folder_is_refused_before_planning(s3_models, tmp_pa
         with pytest.raises(NotAModelFolder, match=said):
             check_refine_options(1, None, None, f"{s3_models}/models/{model}", backend)
     assert not (tmp_path / "home" / "model-cache").exists()
+
+
+@pytest.mark.parametrize("backend", [None, "vllm", "transformers"])
+def test_a_plain_encoder_or_a_tokenizer_alone_is_refused_before_planning(s3_models, tmp_path,
+                                                                         capsys, backend):
+    """`prox refine --model DIR`, DIR a plain encoder (config.json: BertModel, no head) or a
+    tokenizer alone (no config.json, no weights), planned, claimed the output folder, then
+    failed in every shard ("KeyError: 'added_tokens'") and said to run the same command
+    again. Both are refused before planning, exit 2, on the backends that load weights,
+    local or on S3 (read there), as a refiner.json's level folder too; the openai backend,
+    which reads only the tokenizer, still takes a tokenizer alone."""
+    from prox_tasks.cli import main
+    from prox_tasks.refine.options import NotAModelFolder
+
+    encoder = tmp_path / "encoder"
+    encoder.mkdir()
+    (encoder / "config.json").write_text(json.dumps(
+        {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 8}))
+    tokenizer = tmp_path / "tokenizer"
+    tokenizer.mkdir()
+    for name in ("tokenizer_config.json", "tokenizer.json"):
+        (tokenizer / name).write_text("{}")
+        (encoder / name).write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    refusals = {encoder: "is no causal LM: its config.json is a BertModel (model_type 'bert'), "
+                         "a model without a head, which outputs hidden states",
+                tokenizer: f"holds no config.json: no model the {backend or 'vllm'} backend "
+                           "can load (a tokenizer alone?)"}  # fmt: skip
+    if backend is None:  # the machine's default backend names itself
+        from prox_tasks.inference.loading import default_backend
+
+        refusals[tokenizer] = refusals[tokenizer].replace("vllm", default_backend())
+    for model, said in refusals.items():
+        out = tmp_path / f"out-{model.name}"
+        argv = ["refine", "--input", str(docs), "--output", str(out), "--model", str(model),
+                "--no-progress"] + (["--backend", backend] if backend else [])  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert said in err and "architecture ending in ForCausalLM" in err, err
+        assert "once the cause is fixed" not in err
+        assert not out.exists()  # not planned, not claimed
+    # on S3, read there: an encoder, a decoder's plain model, a refiner.json over nothing
+    put_atomic(f"{s3_models}/models/enc/config.json", (encoder / "config.json").read_bytes())
+    put_atomic(f"{s3_models}/models/base/config.json", json.dumps(
+        {"model_type": "llama", "architectures": ["LlamaModel"]}))
+    put_atomic(f"{s3_models}/models/bare-lm/refiner.json", json.dumps({"kind": "causal_lm"}))
+    put_atomic(f"{s3_models}/models/bare-lm/tokenizer.json", b"{}")
+    for model, said in (("enc", "models/enc is no causal LM"),
+                        ("base", "a LlamaModel (model_type 'llama'), a model without a head"),
+                        ("bare-lm", "models/bare-lm holds no config.json")):  # fmt: skip
+        with pytest.raises(NotAModelFolder, match=re.escape(said)):
+            check_refine_options(1, None, None, f"{s3_models}/models/{model}", backend)
+    assert not (tmp_path / "home" / "model-cache").exists()
+    # what loads: a generative class named ...Model, one whose code ships with it, openai
+    for config in ({"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]},
+                   {"model_type": "chatglm", "architectures": ["ChatGLMModel"],
+                    "auto_map": {"AutoConfig": "configuration_chatglm.ChatGLMConfig"}}):
+        (encoder / "config.json").write_text(json.dumps(config))
+        check_refine_options(1, None, None, str(encoder), backend)
+    servers = {"servers": ["http://127.0.0.1:9/v1"]}
+    check_refine_options(1, None, servers, str(tokenizer), "openai")
 
 
 def test_the_causal_lm_check_leaves_every_model_that_loads_today_alone(s3_models, tmp_path,
