@@ -2,7 +2,8 @@
 
 :func:`resolve_model` turns what the user asked for into a model URI and its version:
 
-- an explicit URI or path (local, ``file://``, ``s3://``): that model;
+- an explicit URI or path (local, ``file://``, ``s3://``): that model (a local path made
+  absolute: a snapshot records where its model is, whatever folder a rerun starts in);
 - ``"default"``: the shipped default (``$PROX_DEFAULT_MODEL``, else the line tagger shipped
   in ``prox_tasks/models/line-tagger``);
 - ``"promoted"``: the promoted model, which must exist (:class:`NoModelError` otherwise);
@@ -117,7 +118,15 @@ def shipped_default() -> ResolvedModel:
     if configured and "://" not in configured and not os.path.exists(configured):
         raise FileNotFoundError(f"no model at {configured} ({DEFAULT_MODEL_ENV}): fix or "
                                 "unset the variable (unset: the shipped line tagger)")
-    return ResolvedModel(configured or str(SHIPPED_MODEL), "default")
+    return ResolvedModel(located(configured) if configured else str(SHIPPED_MODEL), "default")
+
+
+def located(model: str) -> str:
+    """``model`` as a snapshot records it: a local path made absolute (``tiny``, ``./tiny/``
+    and ``/work/tiny`` are one folder, and a rerun started in another folder — no
+    ``--model``: the snapshot's — finds the same one, not another folder of that name);
+    ``file://`` and ``s3://`` URIs as given."""
+    return model if "://" in model else os.path.abspath(model)
 
 
 def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
@@ -170,7 +179,7 @@ def resolve_model(model: str | os.PathLike | None = None, *, name: str = DEFAULT
     if text == DEFAULT_MODEL:
         return shipped_default()
     if text and text != PROMOTED_MODEL:
-        return ResolvedModel(text, "explicit")
+        return ResolvedModel(located(text), "explicit")
     found = promoted(name, registry, catalog_url, catalog=catalog)
     if found is not None:
         return found

@@ -31,6 +31,7 @@ from prox_tasks.refine.limits import Limits, admitted, batches
 from prox_tasks.refine.memory import bound_heap, release_free_memory
 from prox_tasks.refine.progress import ProgressLog
 from prox_tasks.refine.stats import PHASES, ShardStats
+from prox_tasks.storage.uri import same_uri
 
 log = logging.getLogger(__name__)
 DEFAULT_CHECKPOINT_EVERY = 512
@@ -132,7 +133,9 @@ def same_request(recorded: dict | None, request: dict | None,
     or recorded by a prox before ``served_models`` for the same request (an openai snapshot
     refined before, rerun after the upgrade with nothing changed), or recorded with no name
     for a level ``request`` names (:func:`names_added`) — for a shard's record, whose
-    ``model_version`` says its pool served that name."""
+    ``model_version`` says its pool served that name; the model folder may be spelled
+    another way (:func:`_spelled_as`)."""
+    recorded = _spelled_as(recorded, request)
     if recorded == request:
         return True
     before = getattr(request, "before_served", None)
@@ -153,12 +156,28 @@ def names_added(recorded: dict | None, request: dict | None) -> dict[str, str]:
     if not isinstance(recorded, dict) or not isinstance(request, dict) \
             or request.get("backend") != "openai":  # fmt: skip
         return {}
+    recorded = _spelled_as(recorded, request)
     had, asked = recorded.get("served_models") or {}, request.get("served_models") or {}
     if any(had.get(level) not in (None, name) for level, name in asked.items()) \
             or {k: v for k, v in recorded.items() if k != "served_models"} \
             != {k: v for k, v in request.items() if k != "served_models"}:  # fmt: skip
         return {}
     return {level: name for level, name in asked.items() if name and had.get(level) is None}
+
+
+def _spelled_as(recorded: dict | None, request: dict | None) -> dict | None:
+    """``recorded`` with its model spelled as ``request`` spells it when the two name one
+    folder (:func:`~prox_tasks.storage.uri.same_uri`): a prox before models were recorded
+    absolute (:func:`~prox_tasks.models.resolver.located`) recorded ``--model`` as typed
+    (``tiny``, ``tiny/``), and a rerun naming it so again, from the same folder, is the same
+    request. Anything else as it is."""
+    if not isinstance(recorded, dict) or not isinstance(request, dict):
+        return recorded
+    had, asked = recorded.get("model"), request.get("model")
+    if isinstance(had, str) and isinstance(asked, str) and had != asked \
+            and same_uri(had, asked):  # fmt: skip
+        return {**recorded, "model": asked}
+    return recorded
 
 
 def _options_digest(options: dict) -> str:

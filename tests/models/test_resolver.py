@@ -227,3 +227,68 @@ def test_no_promoted_model_says_where_the_registry_path_came_from(isolated, monk
     with pytest.raises(NoModelError) as given:  # a registry the caller named: no origin
         resolve_model("promoted", registry=str(isolated / "r"))
     assert f"{isolated / 'r'} or the catalog" in str(given.value)
+
+
+def _refine_in(folder, capsys, *model):
+    """``prox refine --json`` run from ``folder``, as a user in that shell: its summary."""
+    from prox_tasks.cli import main
+
+    os.chdir(folder)
+    code = main(["refine", "--json", "--no-progress", "--input", str(folder.parent / "docs.jsonl"),
+                 "--output", str(folder.parent / "out"), *(("--model", *model) if model else ())])
+    said = capsys.readouterr()
+    assert code == 0, said.err
+    return json.loads(said.out.strip().splitlines()[-1])
+
+
+def test_a_model_named_by_a_relative_path_is_one_folder_from_any_folder(
+        isolated, tmp_path, tagger_model, capsys, monkeypatch):  # fmt: skip
+    """`prox refine --model tagger` recorded 'tagger' as typed: a rerun naming it `tagger/`
+    (a shell's completion) or by its absolute path was refused as a SettingsConflict (model
+    'tagger' -> 'tagger/'), and a rerun with no --model from another folder (a cron job, a
+    retry from another shell) took whatever 'tagger' there was there — a missing folder, or
+    another model the published shards were not refined with. The model is now recorded
+    absolute."""
+    import shutil
+
+    from tests.inference.helpers import build_tagger_artifact
+
+    monkeypatch.chdir(tmp_path)  # restored after the test
+    (tmp_path / "docs.jsonl").write_text("".join(
+        json.dumps({"id": f"d{i}", "text": d["text"]}) + "\n" for i, d in enumerate(make_docs(6, 3))))
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    shutil.copytree(tagger_model, work / "tagger")
+    build_tagger_artifact(elsewhere / "tagger", seed=1)  # another model of that name
+    first = _refine_in(work, capsys, "tagger")
+    assert (first["model"], first["shards_refined"]) == (str(work / "tagger"), 1)
+    for spelled in ("tagger/", "./tagger", str(work / "tagger")):
+        again = _refine_in(work, capsys, spelled)
+        assert (again["shards_skipped"], again["model_version"]) == (1, first["model_version"])
+    rerun = _refine_in(elsewhere, capsys)  # no --model: the snapshot's
+    assert (rerun["model_source"], rerun["model"]) == ("snapshot", str(work / "tagger"))
+    assert rerun["model_version"] == first["model_version"]
+
+
+def test_a_snapshot_recorded_with_its_model_as_typed_is_rerun_with_it(
+        isolated, tmp_path, tagger_model, capsys, monkeypatch):  # fmt: skip
+    """A snapshot refined before models were recorded absolute holds `--model` as typed
+    (`tagger/`) in its claim and shard records: a rerun naming that folder from the same
+    folder, spelled either way, reuses its shards, and the records keep their spelling."""
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs.jsonl").write_text("".join(
+        json.dumps({"id": f"d{i}", "text": d["text"]}) + "\n" for i, d in enumerate(make_docs(6, 3))))
+    work = tmp_path / "work"
+    shutil.copytree(tagger_model, work / "tagger")
+    _refine_in(work, capsys, "tagger")
+    out = tmp_path / "out"
+    records = [out / "_refine_settings.json", *sorted((out / "_status").glob("*.json"))]
+    for record in records:  # as the release before wrote them
+        data = json.loads(record.read_text())
+        data["request"]["model"] = "tagger/"
+        record.write_text(json.dumps(data))
+    for spelled in ("tagger", str(work / "tagger"), None):
+        again = _refine_in(work, capsys, *((spelled,) if spelled else ()))
+        assert again["shards_skipped"] == 1, again
+    assert all(json.loads(r.read_text())["request"]["model"] == "tagger/" for r in records)
