@@ -185,7 +185,9 @@ def _check_model_type(model_uri: str, backend: str | None, backend_options: dict
       code ships with the model (``auto_map``) or the folder's name holds a model type
       (transformers 4 took that);
     * a ``refiner.json`` naming no ``kind`` with no ``config.json`` where its levels load:
-      another tool's settings file (a prox refiner names its kind).
+      another tool's settings file (a prox refiner names its kind);
+    * a ``config.json`` with no weights file beside it (:data:`WEIGHT_FILE_ENDINGS`): a
+      download or copy cut short, or of the configuration and tokenizer alone.
 
     Left alone: a line tagger, and the openai backend (it reads only the tokenizer: a
     tokenizer-only folder, or any model's, is what it needs).
@@ -214,6 +216,7 @@ def _check_model_type(model_uri: str, backend: str | None, backend_options: dict
         _refuse_what_cannot_generate(folder, config)
         if folder == model_uri and not has_refiner:
             _refuse_no_model_type(model_uri, config)
+        _refuse_no_weights(folder, config)
 
 
 def _level_folders(model_uri: str, backend_options: dict, settings: dict) -> list[str]:
@@ -280,6 +283,29 @@ def _headless(architecture: str, config: dict) -> bool:
         return False
     plain = MODEL_MAPPING_NAMES.get(config["model_type"])
     return architecture in ((plain,) if isinstance(plain, str) else tuple(plain or ()))
+
+
+#: The endings of the files transformers and vLLM read weights from (whole or sharded): a
+#: folder holding none of them holds no weights.
+WEIGHT_FILE_ENDINGS = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack", ".gguf",
+                       ".ckpt.index")  # fmt: skip
+
+
+def _refuse_no_weights(folder: str, config: dict | bool) -> None:
+    """Refuse a level's folder whose ``config.json`` has no weights file beside it (one
+    listing of the folder; read there on S3)."""
+    from prox_tasks.storage import list_uri
+
+    if any(uri.endswith(WEIGHT_FILE_ENDINGS) for uri in list_uri(folder)):
+        return
+    model_type = f" (model_type {config['model_type']!r})" if config and config.get(
+        "model_type") else ""  # fmt: skip
+    raise NotAModelFolder(
+        f"--model (the model Param) {folder} holds no weights: a config.json{model_type} and "
+        "no *.safetensors (nor pytorch_model.bin, …) beside it — a download or copy cut "
+        "short, or of the configuration and tokenizer alone. Fetch the model's weights into "
+        "it, or point --model at a complete model folder (the openai backend needs only the "
+        "tokenizer files)")
 
 
 def _refuse_no_model_type(model_uri: str, config: dict | bool) -> None:

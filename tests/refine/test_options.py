@@ -193,6 +193,7 @@ def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp
     levels = {"doc_model": str(level), "chunk_model": str(level)}
     check_refine_options(1, None, levels, str(folder), "transformers")
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
+    (folder / "model.safetensors").write_bytes(b"")  # a weights file's name: all it reads
     check_refine_options(1, None, None, str(folder), "vllm")
 
 
@@ -208,6 +209,8 @@ def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_model
     monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "no-registry"))
     hf = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
     put_atomic(f"{s3_models}/models/hf/config.json", json.dumps(hf))
+    put_atomic(f"{s3_models}/models/hf/model.safetensors", b"")  # the names are what it reads
+    put_atomic(f"{s3_models}/models/lm-weights/model.safetensors", b"")
     put_atomic(f"{s3_models}/models/bare/config.json", json.dumps({"hidden_size": 8}))
     put_atomic(f"{s3_models}/models/lm-weights/refiner.json", json.dumps({"kind": "causal_lm"}))
     put_atomic(f"{s3_models}/models/lm-weights/config.json", json.dumps({"hidden_size": 8}))
@@ -226,6 +229,7 @@ def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_model
     folder = tmp_path / "hf"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(hf))
+    (folder / "model.safetensors").write_bytes(b"")
     registry = ModelRegistry(f"{s3_models}/registry")
     for published, kind in ((folder, "causal_lm"), (SHIPPED_MODEL, "line_tagger")):
         record = registry.publish(published, "refiner", kind, {}, {}, {})
@@ -485,3 +489,38 @@ def test_the_causal_lm_check_leaves_every_model_that_loads_today_alone(s3_models
     (bert / "config.json").write_text(json.dumps(BERT))
     for model in (tokenizer, bert):  # openai renders prompts with the tokenizer only
         check_refine_options(1, None, servers, str(model), "openai")
+
+
+@pytest.mark.parametrize("backend", [None, "vllm", "transformers"])
+def test_a_model_folder_without_its_weights_is_refused_before_planning(s3_models, tmp_path,
+                                                                       tiny_model, capsys,
+                                                                       backend):  # fmt: skip
+    """`prox refine --model DIR`, DIR a Hugging Face folder whose weights were never copied
+    (config.json and the tokenizer: a download cut short), planned, claimed the output
+    folder and failed in every shard ("OSError: Error no file named model.safetensors"; the
+    DAG retried each refine task). It is refused before planning, exit 2, naming the folder
+    and what is missing; on S3 too, and in the folder a refiner.json's level names."""
+    import shutil
+
+    from prox_tasks.cli import main
+    from prox_tasks.refine.options import NotAModelFolder
+
+    half = tmp_path / "half"
+    shutil.copytree(tiny_model, half, ignore=shutil.ignore_patterns("*.safetensors"))
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    argv = ["refine", "--input", str(docs), "--output", str(out), "--model", str(half),
+            "--no-progress"] + (["--backend", backend] if backend else [])  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{half} holds no weights: a config.json (model_type 'llama')" in err, err
+    assert "Fetch the model's weights into it" in err
+    assert not out.exists()  # not planned, not claimed
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        put_atomic(f"{s3_models}/models/half/model/{name}", (half / name).read_bytes())
+    put_atomic(f"{s3_models}/models/half/refiner.json",
+               json.dumps({"kind": "causal_lm", "doc_model": "model", "chunk_model": "model"}))
+    with pytest.raises(NotAModelFolder, match="models/half/model holds no weights"):
+        check_refine_options(1, None, None, f"{s3_models}/models/half", backend)
+    check_refine_options(1, None, {"servers": ["http://127.0.0.1:9/v1"]}, str(half), "openai")
