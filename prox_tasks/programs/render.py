@@ -55,16 +55,22 @@ class WhitespaceTokenizer:
 
 
 class HFTokenCounter:
-    """Adapts a Hugging Face tokenizer (no special tokens counted)."""
+    """Adapts a Hugging Face tokenizer (no special tokens counted).
+
+    Whole documents are tokenized to be cut to a budget: ``verbose=False`` keeps the
+    tokenizer from warning, once per run, that a text longer than its ``model_max_length``
+    "will result in indexing errors" — it never reaches the model whole.
+    """
 
     def __init__(self, tokenizer) -> None:
         self.tokenizer = tokenizer
 
     def count(self, text: str) -> int:
-        return len(self.tokenizer.encode(text, add_special_tokens=False))
+        return len(self.tokenizer.encode(text, add_special_tokens=False, verbose=False))
 
     def truncate(self, text: str, max_tokens: int) -> str:
-        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True,
+                             verbose=False)
         offsets = enc["offset_mapping"]
         if len(offsets) <= max_tokens:
             return text

@@ -35,3 +35,36 @@ def test_a_call_cut_by_the_token_limit_is_dropped_only_under_constraints():
     assert _complete_lines(cut, constrained=False) == cut.text
     whole = Completion("keep_chunk()\nkeep_chunk()", 10, 5, "stop")
     assert _complete_lines(whole, constrained=True) == whole.text
+
+
+def test_a_document_longer_than_the_tokenizers_maximum_is_cut_without_a_false_warning(
+        tiny_model):  # fmt: skip
+    """Every generative run printed transformers' "Token indices sequence length is longer
+    than the specified maximum sequence length for this model (12472 > 4096). Running this
+    sequence through the model will result in indexing errors" on its first long document:
+    whole documents are tokenized to be cut to the budget, and none reaches the model whole.
+    Rendering a document past the tokenizer's maximum now warns nothing."""
+    import logging
+
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    text = "\n".join("lorem ipsum dolor sit amet " * 10 for _ in range(3 * 1024))
+    assert len(tokenizer(text, verbose=False)["input_ids"]) > tokenizer.model_max_length
+
+    class Collected(logging.Handler):
+        records: list = []
+
+        def emit(self, record):
+            self.records.append(record.getMessage())
+
+    logger = logging.getLogger("transformers.tokenization_utils_base")
+    handler = Collected()
+    logger.addHandler(handler)
+    try:
+        renderer = PromptRenderer(tokenizer, doc_tokens=2000, chunk_tokens=1500,
+                                  max_model_len=1024, doc_max_new_tokens=16,
+                                  chunk_max_new_tokens=64)  # fmt: skip
+        [ids] = renderer.doc_ids([text])
+        assert len(ids) + 16 <= 1024 and renderer.chunk_ids(text)[1]
+    finally:
+        logger.removeHandler(handler)
+    assert not [m for m in handler.records if "indexing errors" in m], handler.records
