@@ -41,6 +41,7 @@ def run(args) -> Outcome:
     from prox_tasks.corpus import Quarantine, read_rows
     from prox_tasks.evaluation.files import page_id
     from prox_tasks.inference import load_backend
+    from prox_tasks.inference.loading import NotATagger
     from prox_tasks.training.calibrate import DEFAULT_RECALL_TARGET, calibrate_threshold
 
     target = DEFAULT_RECALL_TARGET if args.recall_target is None else args.recall_target
@@ -70,7 +71,12 @@ def run(args) -> Outcome:
                          f"{count(bad_rows - without_text, 'bad line')}); --text-field names "
                          "the field holding it")
     # the tagger backend refuses a generative model (it has no keep threshold) before loading it
-    refiner = load_backend("tagger", args.model, threads=args.threads).inner
+    try:
+        refiner = load_backend("tagger", args.model, threads=args.threads).inner
+    except NotATagger as err:  # said as calibrate's user reads it: they named no backend
+        raise NotATagger(f"{err.where} is a generative model, which has no keep threshold: "
+                         "prox calibrate calibrates a line tagger's; give a line-tagger model "
+                         "(--model default, or one prox train published)", err.where) from None
     shipped = refiner.config.line_threshold
     report = calibrate_threshold(refiner, docs, target, min_docs=args.min_docs)
     with_gold = sum(1 for d in docs if d["gold_text"])

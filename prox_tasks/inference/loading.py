@@ -380,21 +380,29 @@ def runs_on(backend: str | None, settings: dict) -> bool:
     return backend is None or (backend != "tagger") == generative
 
 
+class NotATagger(ValueError):
+    """The tagger backend was asked to run a generative model (``where``: the model)."""
+
+    def __init__(self, message: str, where: str) -> None:
+        super().__init__(message)
+        self.where = where
+
+
 def check_settings_fit(backend: str | None, settings: dict, where: str) -> dict:
     """``settings`` (a ``refiner.json``, {} for a Hugging Face folder) after checking that
     ``backend`` can run it (:func:`runs_on`).
 
     Raises:
-        ValueError: The backend cannot run this kind of model.
+        NotATagger: ``backend`` is ``tagger`` and the model generative.
+        ValueError: A line tagger on another backend.
     """
     if runs_on(backend, settings):
         return settings
     # say which way out: the backend named (--backend, the DAG's backend Param), or the model
     if backend == "tagger":
-        raise ValueError(f"{where} is a generative model; the tagger backend cannot run it: "
+        raise NotATagger(f"{where} is a generative model; the tagger backend cannot run it: "
                          "run it on the vllm, transformers or openai backend (--backend), or "
-                         "give a line-tagger model (a keep threshold, which prox calibrate "
-                         "picks, is a line tagger's only)")  # fmt: skip
+                         "give a line-tagger model", where)  # fmt: skip
     raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r} ({where} is "
                      "a line-tagger model): leave the backend out (or name tagger), or give a "
                      "generative model (--model)")  # fmt: skip
