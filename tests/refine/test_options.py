@@ -33,6 +33,7 @@ def s3_models(s3_bucket, tmp_path, monkeypatch):
     put_atomic(f"{s3_bucket}/models/notes/README.txt", b"not a model\n")
     put_atomic(f"{s3_bucket}/models/lm/refiner.json", json.dumps({"kind": "causal_lm"}))
     put_atomic(f"{s3_bucket}/models/lm/config.json", json.dumps(LLAMA))
+    put_atomic(f"{s3_bucket}/models/lm/model.safetensors", b"")  # the names are what it reads
     return s3_bucket
 
 
@@ -190,6 +191,7 @@ def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp
     level = tmp_path / "level"  # a causal LM per level: the folder's own config is not read
     level.mkdir()
     (level / "config.json").write_text(json.dumps(LLAMA))
+    (level / "model.safetensors").write_bytes(b"")
     levels = {"doc_model": str(level), "chunk_model": str(level)}
     check_refine_options(1, None, levels, str(folder), "transformers")
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
@@ -394,6 +396,7 @@ def test_a_plain_encoder_or_a_tokenizer_alone_is_refused_before_planning(s3_mode
     encoder.mkdir()
     (encoder / "config.json").write_text(json.dumps(
         {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 8}))
+    (encoder / "model.safetensors").write_bytes(b"")  # refused for its head, not its weights
     tokenizer = tmp_path / "tokenizer"
     tokenizer.mkdir()
     for name in ("tokenizer_config.json", "tokenizer.json"):
