@@ -6,6 +6,7 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests import vllm_server as vllm
 from tests.inference.helpers import build_tagger_artifact, build_tiny_model
 
 # Property tests draw the same examples on every run (derandomize): one fails on a change of
@@ -46,3 +47,21 @@ def tiny_model(tmp_path_factory):
 @pytest.fixture(scope="session")
 def tagger_model(tmp_path_factory):
     return build_tagger_artifact(tmp_path_factory.mktemp("models") / "tagger")
+
+
+@pytest.fixture(scope="session")
+def _vllm_session_server(tmp_path_factory):
+    server = vllm.start(tmp_path_factory.mktemp("vllm-server"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def vllm_server(_vllm_session_server, request):
+    """The session's vLLM OpenAI-compatible server (tests/vllm_server.py): started at the
+    first test that asks for it, stopped after the last (the rest of the suite runs without
+    an engine beside it)."""
+    yield _vllm_session_server
+    later = request.session.items[request.session.items.index(request.node) + 1 :]
+    if not any("vllm_server" in getattr(item, "fixturenames", ()) for item in later):
+        _vllm_session_server.stop()

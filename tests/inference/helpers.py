@@ -26,11 +26,13 @@ def short_docs(n: int, lines: int = 10, width: int = 120) -> list[dict]:
     return out
 
 
-def build_tiny_model(folder: Path) -> Path:
+def build_tiny_model(folder: Path, max_positions: int = 1024) -> Path:
+    """The tests' tiny random Llama in the ProX format (same weights whatever the context:
+    seeded, and its positions are rotary)."""
     from prox_tasks.inference.tiny_model import build_prox_format_model
 
     texts = [d["text"] for d in short_docs(60)]
-    return build_prox_format_model(folder, texts, vocab_size=600, max_positions=1024)
+    return build_prox_format_model(folder, texts, vocab_size=600, max_positions=max_positions)
 
 
 def build_tagger_artifact(folder: Path, seed: int = 0) -> Path:

@@ -1,13 +1,10 @@
 """The openai backend against a real vLLM OpenAI-compatible server on loopback."""
 
-import os
 import socket
 import subprocess
-import sys
 import threading
 import time
 
-import httpx
 import pytest
 
 from prox_tasks.inference import load_backend
@@ -33,48 +30,20 @@ def _dead_url() -> str:
     return f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
 
 
-@pytest.fixture(scope="module")
-def server(tiny_model, tmp_path_factory):
-    port = _free_port()
-    log = open(tmp_path_factory.mktemp("server") / "server.log", "w")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(tiny_model),
-         "--gpu-memory-utilization", "0.3", "--host", "127.0.0.1", "--port", str(port),
-         "--served-model-name", "tiny-prox",
-         # eager: no torch.compile warm-up at start (tens of seconds on 2 cores); these tests
-         # show the client's protocol, pooling and retries, not the server's speed
-         "--enforce-eager"],
-        stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, VLLM_LOGGING_LEVEL="WARNING"),
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}/v1"
-    deadline = time.monotonic() + 400
-    try:
-        while time.monotonic() < deadline:
-            assert proc.poll() is None, f"the server exited; see {log.name}"
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            time.sleep(1)
-        else:
-            pytest.fail("the vLLM server did not start in time")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(60)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
+@pytest.fixture
+def server(vllm_server, monkeypatch):
+    """The session's real vLLM server (tests/vllm_server.py), as a pool's base URL; its key
+    reaches the engines as a deployment gives it (PROX_OPENAI_API_KEY)."""
+    monkeypatch.setenv("PROX_OPENAI_API_KEY", vllm_server.key)
+    return f"{vllm_server.url}/v1"
 
 
 @pytest.mark.slow
-def test_programs_come_back_constrained_from_a_real_server(server, tiny_model):
-    refiner = load_backend("openai", str(tiny_model), servers=[server],
+def test_programs_come_back_constrained_from_a_real_server(server, vllm_server):
+    refiner = load_backend("openai", str(vllm_server.model), servers=[server],
                            **dict(TINY_OPTIONS, chunk_max_new_tokens=64))
     engine = refiner._engines["doc"]
-    assert engine.model_name == "tiny-prox" and engine.max_model_len == 1024  # discovered
+    assert engine.model_name == "tiny-prox" and engine.max_model_len == 2048  # discovered
     texts = [d["text"] for d in short_docs(6)]
     doc = refiner.predict_doc(texts)
     chunk = refiner.predict_chunks(texts)
@@ -84,7 +53,7 @@ def test_programs_come_back_constrained_from_a_real_server(server, tiny_model):
 
 
 @pytest.mark.slow
-def test_a_pool_with_a_dead_server_retries_on_the_live_one(server, tiny_model):
+def test_a_pool_with_a_dead_server_retries_on_the_live_one(server):
     engine = OpenAIEngine([_dead_url(), server], concurrency=3, max_retries=6, backoff=0.05)
     ids = [1, 300, 400, 500] * 5
     outs = engine.generate([GenerationRequest(ids[: 8 + i], 4) for i in range(12)])
@@ -1007,7 +976,6 @@ def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
     request, /v1/models included; without the CA the load fails naming the server."""
     import json
     import ssl
-    import subprocess
 
     from tests.loopback_http import LoopbackHTTPServer, Response
 

@@ -1,8 +1,8 @@
 """The llm teacher against a real OpenAI-compatible server: vLLM (CPU) on loopback.
 
-One server for the module: a tiny Llama model with random weights that the test builds
-itself (BPE tokenizer trained on sample pages, Llama-2 chat template, head_dim 64). Its
-answers are garbage, which is the point: the test shows the protocol, the validation that
+The session's server (tests/vllm_server.py, shared with the openai backend's tests): a tiny
+Llama model with random weights built by the tests (BPE tokenizer trained on sample pages,
+Llama-2 chat template, head_dim 64). Its answers are garbage, which is the point: the test shows the protocol, the validation that
 rejects bad outputs with reasons, retries with backoff on real 429/503 answers (from a
 loopback proxy in front of vLLM that fails the first requests), the response cache (a
 second run sends nothing) and the usage report. vLLM is started with an API key, so the
@@ -14,12 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
-import os
-import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -30,66 +25,16 @@ from prox_tasks.labeling.seedset import EmptySplit, build_seed_set
 from prox_tasks.labeling.validate import validate_label
 from prox_tasks.programs import ErrorKind
 from tests.loopback_http import LoopbackHTTPServer, Request, Response
+from tests.vllm_server import KEY, SERVED_NAME
 
 pytestmark = pytest.mark.slow
 
-KEY = "sk-prox-test-7f3a9c1e5b"
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
-STARTUP_TIMEOUT_S = 400
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _sample_rows() -> list[dict]:
     with gzip.open(SAMPLE, "rt", encoding="utf-8") as fh:
         return [json.loads(line) for line in fh]
-
-
-@pytest.fixture(scope="module")
-def vllm_url(tmp_path_factory):
-    from prox_tasks.inference.tiny_model import build_prox_format_model
-
-    folder = tmp_path_factory.mktemp("tiny-teacher")
-    texts = [r["text"][:4000] for r in _sample_rows()[:80]]
-    build_prox_format_model(folder / "model", texts)
-    port = _free_port()
-    log_file = open(folder / "vllm.log", "w")  # noqa: SIM115 - closed in teardown
-    env = {**os.environ, "VLLM_API_KEY": KEY}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model",
-         str(folder / "model"), "--served-model-name", "tiny", "--host", "127.0.0.1",
-         "--port", str(port), "--gpu-memory-utilization", "0.3", "--max-model-len", "2048"],
-        stdout=log_file, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    import httpx
-
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    try:
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"vLLM exited: {(folder / 'vllm.log').read_text()[-3000:]}")
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"vLLM not ready: {(folder / 'vllm.log').read_text()[-3000:]}")
-            time.sleep(1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(10)
-        log_file.close()
 
 
 class FaultProxy(LoopbackHTTPServer):
@@ -130,19 +75,19 @@ def _texts() -> list[str]:
 
 def _teacher(url: str, cache_dir, key_env: str = "PROX_TEST_TEACHER_KEY") -> LLMTeacher:
     return get_teacher(
-        "llm", base_url=url, model="tiny", api_key_env=key_env, concurrency=4,
+        "llm", base_url=url, model=SERVED_NAME, api_key_env=key_env, concurrency=4,
         cache_dir=str(cache_dir), max_retries=4, doc_max_tokens=150,
         chunk_max_tokens=120, max_output_tokens=24,
     )  # fmt: skip
 
 
 def test_protocol_validation_retries_cache_usage_and_secrets(
-    vllm_url, tmp_path, monkeypatch, caplog
+    vllm_server, tmp_path, monkeypatch, caplog
 ):
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv("PROX_TEST_TEACHER_KEY", KEY)
     texts = _texts()
-    proxy = FaultProxy(vllm_url, [429, 429, 429, 503])
+    proxy = FaultProxy(vllm_server.url, [429, 429, 429, 503])
     try:
         teacher = _teacher(proxy.url, tmp_path / "cache")
         labels = teacher.label_many(texts)
@@ -166,7 +111,7 @@ def test_protocol_validation_retries_cache_usage_and_secrets(
             *(f"chunk:{kind}" for kind in ErrorKind),
         )
         for text, label in zip(texts, labels):
-            assert label.meta["model"] == "tiny" and label.meta["chunks"] >= 1
+            assert label.meta["model"] == SERVED_NAME and label.meta["chunks"] >= 1
             reasons = validate_label(text, label)
             if label.meta["errors"]:
                 assert reasons and set(label.meta["errors"]) <= set(reasons)
@@ -198,7 +143,7 @@ def test_protocol_validation_retries_cache_usage_and_secrets(
         else:
             assert info.sizes["sampled"] == 3
             assert info.sizes["valid"] + info.sizes["rejected"] == 3
-            assert info.teacher["model"] == "tiny"
+            assert info.teacher["model"] == SERVED_NAME
     finally:
         proxy.close()
 
@@ -218,11 +163,13 @@ def test_protocol_validation_retries_cache_usage_and_secrets(
         assert KEY not in blob
 
 
-def test_wrong_key_is_a_real_401_reported_without_the_key(vllm_url, tmp_path, monkeypatch, caplog):
+def test_wrong_key_is_a_real_401_reported_without_the_key(
+    vllm_server, tmp_path, monkeypatch, caplog
+):
     caplog.set_level(logging.DEBUG)
     wrong = "sk-wrong-0123456789abc"
     monkeypatch.setenv("PROX_TEST_WRONG_KEY", wrong)
-    teacher = _teacher(vllm_url + "/v1", tmp_path / "cache", key_env="PROX_TEST_WRONG_KEY")
+    teacher = _teacher(vllm_server.url + "/v1", tmp_path / "cache", key_env="PROX_TEST_WRONG_KEY")
     with pytest.raises(TeacherUnavailable, match="401") as err:  # the endpoint's fault, not
         teacher.label("A short page.\nWith two lines of text in it.")  # the document's
     usage = teacher.usage.to_dict()
