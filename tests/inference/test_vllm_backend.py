@@ -13,7 +13,11 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def vllm_refiner(tiny_model):
-    refiner = load_backend("vllm", str(tiny_model), gpu_memory_utilization=0.3,
+    # eager and a fixed KV cache: no torch.compile warm-up (21 CPU-s of a start measured)
+    # nor a cache of 0.3 of the machine's memory (7 GB); these tests show what the backend
+    # writes, not vLLM's speed. The defaults start for real in test_vllm_cli.py.
+    refiner = load_backend("vllm", str(tiny_model), enforce_eager=True,
+                           kv_cache_memory_bytes=256 * 2**20,
                            **dict(TINY_OPTIONS, chunk_max_new_tokens=64))
     yield refiner
     refiner.close()
