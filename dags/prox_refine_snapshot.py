@@ -22,7 +22,11 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    `<output_root>/snapshots/<snapshot_name or crawl-ds>`. **wait_for_partition** — a
    scheduled or backfill run waits for a late crawl partition (deferred to the triggerer, a
    look every `PROX_PARTITION_POKE_S`, at most `PROX_PARTITION_WAIT_S`, then it fails once
-   naming what is missing); a manual run waits only with `wait_for_partition`.
+   naming what is missing); a manual run waits only with `wait_for_partition`. **A partition
+   delivered in several files (Spark's `part-…` files) needs `partition_marker`** (default
+   `PROX_PARTITION_MARKER`, e.g. `_SUCCESS`): the wait then ends only once that file is in
+   the folder, and `plan` refuses the partition without it. Unset, the first readable file
+   ends the wait, and files landing later are never refined.
 2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic; empty: a
    folder already planned keeps its plan's size, a new one takes 10,000); the
    rows' text and id are read from `text_field` and `id_field` (e.g. `raw_content`), every
@@ -164,7 +168,8 @@ def prox_refine_snapshot():
                     poke_interval=cfg.partition_poke(), timeout=cfg.partition_wait(),
                     deferrable=cfg.flag("PROX_PARTITION_DEFERRABLE", True),
                     doc_md="Wait until the crawl partition has arrived (scheduled and backfill "
-                    "runs; a manual run only with `wait_for_partition`), in the triggerer: no "
+                    "runs; a manual run only with `wait_for_partition`) — with `partition_marker`, "
+                    "until that file is there — in the triggerer: no "
                     "worker slot is held while waiting. After `PROX_PARTITION_WAIT_S` it fails "
                     "once, naming the missing input.") >> work
     results = cfg.documented(refine_shard).expand(batch=work)

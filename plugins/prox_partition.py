@@ -5,6 +5,9 @@
 standalone`` starts one; ``dag.test()`` runs it inline), so no worker slot is held while it
 waits. When the wait (``timeout``) passes, the task fails once, without retries, with a line
 saying which partition is missing and where (:func:`prox_tasks.pipeline.refresh.missing_partition`).
+With a completion marker (the ``partition_marker`` Param, e.g. ``_SUCCESS``), the partition
+has arrived only once the marker is there: a partition written in several files holds a
+readable file long before its last one lands (:mod:`prox_tasks.storage.marker`).
 Without a triggerer, ``deferrable=False`` falls back to a sensor in reschedule mode with the
 same failure line.
 
@@ -33,27 +36,31 @@ class PartitionTrigger(BaseTrigger):
         started: When the wait began (the event reports how long it waited).
         format: The run's ``format`` Param: files of any name count when it is set (a
             trigger serialized without it, before the Param existed, goes by the names).
+        partition_marker: The run's completion marker: only it counts when set (a trigger
+            serialized before the Param existed has none).
     """
 
     def __init__(self, input_uri: str, poke_interval: float, deadline: float, started: float,
-                 format: str | None = None):
+                 format: str | None = None, partition_marker: str | None = None):
         super().__init__()
         self.input_uri, self.poke_interval = input_uri, float(poke_interval)
         self.deadline, self.started = float(deadline), float(started)
-        self.format = format
+        self.format, self.partition_marker = format, partition_marker
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (f"{type(self).__module__}.{type(self).__name__}",
                 {"input_uri": self.input_uri, "poke_interval": self.poke_interval,
-                 "deadline": self.deadline, "started": self.started, "format": self.format})
+                 "deadline": self.deadline, "started": self.started, "format": self.format,
+                 "partition_marker": self.partition_marker})
 
     async def run(self):
         from prox_tasks.pipeline.refresh import partition_arrived
 
         while True:
             # listing files is blocking I/O (local or S3): off the triggerer's event loop
-            arrived = await asyncio.to_thread(partition_arrived, {"input_uri": self.input_uri,
-                                                                  "format": self.format})
+            arrived = await asyncio.to_thread(partition_arrived, {
+                "input_uri": self.input_uri, "format": self.format,
+                "partition_marker": self.partition_marker})
             now = time.time()
             if arrived or now >= self.deadline:
                 yield TriggerEvent({"status": "arrived" if arrived else "missing",
@@ -70,7 +77,8 @@ class PartitionSensor(BaseSensorOperator):
     what is missing) unless its ``wait_for_partition`` Param is set.
 
     Args:
-        snapshot: ``resolve``'s result (``input_uri``, ``partition``, ``format``); templated, so an
+        snapshot: ``resolve``'s result (``input_uri``, ``partition``, ``format``,
+            ``partition_marker``); templated, so an
             XComArg works.
         deferrable: Wait in the triggerer (True) or as a sensor in reschedule mode.
         **kwargs: ``poke_interval``, ``timeout`` and the other sensor arguments.
@@ -112,7 +120,8 @@ class PartitionSensor(BaseSensorOperator):
                       self.poke_interval, self.timeout)
         self.defer(trigger=PartitionTrigger(self.snapshot["input_uri"], self.poke_interval,
                                             now + self.timeout, now,
-                                            self.snapshot.get("format")),
+                                            self.snapshot.get("format"),
+                                            self.snapshot.get("partition_marker")),
                    method_name="execute_complete")
 
     def execute_complete(self, context, event: dict) -> None:

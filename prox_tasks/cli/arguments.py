@@ -117,6 +117,29 @@ def seconds(text: str) -> float:
     return value
 
 
+def add_partition_marker_option(parser) -> None:
+    """``--partition-marker`` of the commands that plan a snapshot (``plan``, ``refine``): the
+    refine DAG's ``partition_marker`` Param (:mod:`prox_tasks.storage.marker`)."""
+    parser.add_argument("--partition-marker", default=None, metavar="NAME",
+                        help="refuse an --input folder without this completion marker (e.g. "
+                        "_SUCCESS, which Spark writes last): a partition delivered in several "
+                        "files may still be landing (default: PROX_PARTITION_MARKER, else "
+                        "none)")
+
+
+def require_partition_marker(args) -> None:
+    """Refuse ``args.input`` without its completion marker, when one is configured
+    (``--partition-marker``, else ``PROX_PARTITION_MARKER``), before anything is planned.
+
+    Raises:
+        ValueError: The marker is not a hidden file name, or not in the folder (naming both).
+    """
+    from prox_tasks.pipeline.settings import partition_marker
+    from prox_tasks.storage.marker import require_marker
+
+    require_marker(args.input, partition_marker(args.partition_marker))
+
+
 def add_format_option(parser) -> None:
     """``--format`` of the commands that read input (``refine``, ``plan``, ``label``): its
     choices are the readers' formats (:data:`prox_tasks.corpus.readers.FORMATS`, which the

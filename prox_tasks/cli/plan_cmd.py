@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from prox_tasks.cli.arguments import add_format_option, positive_int
+from prox_tasks.cli.arguments import (
+    add_format_option,
+    add_partition_marker_option,
+    positive_int,
+    require_partition_marker,
+)
 from prox_tasks.cli.output import Outcome, count, files_skipped, progress_bar
 from prox_tasks.cli.refine_cmd import limit_default
 from prox_tasks.refine.limits import DESCRIPTIONS
@@ -25,6 +30,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--id-field", default="id", help="the field holding the id (default id; "
                    "a row without one gets a hash of its text)")
     add_format_option(p)
+    add_partition_marker_option(p)
     # a planning setting prox refine takes too (--max-doc-bytes, $PROX_MAX_DOC_BYTES): a plan
     # made with another limit than the refine run's is another plan (a ManifestConflict)
     p.add_argument("--max-doc-bytes", type=positive_int, default=None,
@@ -42,6 +48,7 @@ def run(args) -> Outcome:
     from prox_tasks.refine.limits import Limits
     from prox_tasks.storage.names import check_name
 
+    require_partition_marker(args)  # a partition still landing: planned, its later files lost
     if args.snapshot:  # before planning, not after: a refused name leaves no plan behind
         from prox_tasks.catalog import Catalog
 

@@ -11,7 +11,15 @@ import logging
 import os
 from dataclasses import fields
 
-from prox_tasks.cli.arguments import add_format_option, count_or_zero, positive_int, seconds, share
+from prox_tasks.cli.arguments import (
+    add_format_option,
+    add_partition_marker_option,
+    count_or_zero,
+    positive_int,
+    require_partition_marker,
+    seconds,
+    share,
+)
 from prox_tasks.cli.output import (
     NAME_TEXT_FIELD,
     Outcome,
@@ -62,6 +70,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--id-field", default="id",
                    help="the input rows' field holding the document id (default id)")
     add_format_option(p)
+    add_partition_marker_option(p)
     p.add_argument("--checkpoint-every", type=count_or_zero, default=None,
                    help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
                    "default --max-batch-docs)")
@@ -175,6 +184,7 @@ def run(args) -> Outcome:
 
     if args.name:
         check_name(args.name, "snapshot name")
+    require_partition_marker(args)  # a partition still landing: refined, its later files lost
     # a mistyped output bucket fails here, before the catalog books the folder's name for it
     # (a failed run's row): the rerun into the right bucket then took a name with a digest
     check_writable(args.output)

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta, timezone
 
 from prox_tasks.pipeline import settings
 from prox_tasks.quality import GateThresholds
+from prox_tasks.storage.marker import MARKER_PATTERN
 from prox_tasks.storage.names import NAME_PATTERN
 
 #: Pools (``airflow pools set``, see docs/airflow.md): ``gpu`` bounds the tasks that hold a
@@ -339,7 +340,8 @@ def limits_of(params) -> dict:
 
 
 #: Params whose default a deployment variable sets (named when that default is invalid).
-ENV_DEFAULTS = {"quality_filter": "PROX_QUALITY_FILTER"}
+ENV_DEFAULTS = {"quality_filter": "PROX_QUALITY_FILTER",
+                "partition_marker": "PROX_PARTITION_MARKER"}
 
 
 #: Bounds every integer Param gets unless it has its own: JSON numbers a browser keeps exact;
@@ -449,6 +451,15 @@ def refresh_params() -> dict:
                                "title": "Wait for a late partition",
                                "description": "A manual run waits for its crawl partition as "
                                "scheduled runs do (up to PROX_PARTITION_WAIT_S)."},
+        "partition_marker": {"default": os.environ.get("PROX_PARTITION_MARKER") or None,
+                             "type": ["null", "string"], "pattern": MARKER_PATTERN,
+                             "title": "Partition completion marker",
+                             "description": "A file the crawl's writer puts last in the "
+                             "partition folder (Spark: _SUCCESS): the run waits for it and "
+                             "plans only once it is there. Set it for a partition delivered "
+                             "in several files, or one landing meanwhile is lost. Empty: "
+                             "PROX_PARTITION_MARKER, else none (the first readable file "
+                             "counts)."},
         **read_params(),
         **model_params(),
         **limit_params(),

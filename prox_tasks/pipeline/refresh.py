@@ -38,7 +38,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         RunError: the input needs a date the run does not have, gate thresholds that no
             snapshot could pass (a min above its max), a relative ``input_uri``,
             ``output_root`` or ``model`` (it would resolve against whichever worker's
-            folder), ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL or names a driver not installed.
+            folder), a ``partition_marker`` that is not a hidden file name, ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL or names a driver not installed.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
@@ -60,6 +60,10 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     input_uri = settings.render_partition(settings.param_or_default(params, "input_uri"), ds)
     name = params.get("snapshot_name") or (f"crawl-{ds}" if ds else safe_name(f"run-{run_id}"))
     check_name(name, "snapshot name")
+    try:
+        marker = settings.partition_marker(params.get("partition_marker"))
+    except ValueError as err:
+        raise RunError(f"{err} (fix the run's Params)") from err
     root = settings.param_or_default(params, "output_root")
     catalog_url = settings.catalog_url(params.get("catalog_url"))
     try:
@@ -76,7 +80,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
         "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
         "catalog_url": catalog_url, "logical_date": ds, "run_id": run_id,
-        "format": params.get("format") or None,
+        "format": params.get("format") or None, "partition_marker": marker,
     }
 
 
@@ -119,9 +123,21 @@ def partition_arrived(snapshot: dict) -> bool:
     """Whether the run's input (``snapshot["input_uri"]``) holds a readable file yet: one
     named as a known format, or any file when ``snapshot["format"]`` (the Param) says how
     to read them. Files that are there but not in that format have arrived too: waiting
-    cannot change them, and ``plan`` fails at once naming them."""
-    from prox_tasks.corpus.readers import FormatMismatch, input_files
+    cannot change them, and ``plan`` fails at once naming them.
 
+    With a completion marker (``snapshot["partition_marker"]``, e.g. ``_SUCCESS``), only
+    the marker counts: a partition written in several files holds a readable file long
+    before its last one has landed."""
+    from prox_tasks.corpus.readers import FormatMismatch, input_files
+    from prox_tasks.storage.marker import marker_present
+
+    marker = snapshot.get("partition_marker")
+    if marker:
+        if marker_present(snapshot["input_uri"], marker):
+            return True
+        log.info("crawl partition %s is not complete yet: no %s", snapshot["input_uri"],
+                 marker)
+        return False
     try:
         return bool(input_files(snapshot["input_uri"], snapshot.get("format")))
     except FileNotFoundError:
@@ -138,6 +154,14 @@ def missing_partition(snapshot: dict, waited_s: float) -> str:
     which input is missing, for which date, and where to set the wait."""
     hours = waited_s / 3600
     waited = f"{hours:.1f} h" if hours >= 1 else f"{waited_s:.0f} s"
+    if snapshot.get("partition_marker"):
+        from prox_tasks.storage.marker import marker_uri
+
+        return (f"crawl partition {snapshot.get('partition') or '(undated)'} is not complete: "
+                f"its marker {snapshot['partition_marker']} is not at "
+                f"{marker_uri(snapshot['input_uri'], snapshot['partition_marker'])} after "
+                f"waiting {waited} (PROX_PARTITION_WAIT_S); deliver the partition with its "
+                "marker and clear this task, or check input_uri and partition_marker")
     return (f"crawl partition {snapshot.get('partition') or '(undated)'} has not arrived: no "
             f"readable JSONL, Parquet or WET file at {snapshot['input_uri']} after waiting "
             f"{waited} (PROX_PARTITION_WAIT_S); deliver it and clear this task, or check "
@@ -191,6 +215,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     from prox_tasks.refine.booking import failure_booked, register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
     from prox_tasks.refine.options import check_refine_options, snapshot_model
+    from prox_tasks.storage.marker import PartitionIncomplete, require_marker
 
     try:
         chosen = Limits.resolve(limits)
@@ -212,6 +237,10 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
         raise RunError(f"{err} (fix the run's model, backend or keep_threshold Param)") from err
     if reprocess:  # before the plan is replaced and the shards are refined again
         refuse_if_released(snapshot["output_uri"], "reprocessing it")
+    try:  # a partition still landing: planned now, its later files were never refined
+        require_marker(snapshot["input_uri"], snapshot.get("partition_marker"))
+    except PartitionIncomplete as err:
+        raise RunError(str(err)) from err
     targets = planned_targets(snapshot["output_uri"]) if target_docs is None \
         else {"target_docs": target_docs}  # fmt: skip
     try:

@@ -16,6 +16,8 @@
 - ``PROX_OPENAI_SERVERS``: the servers of the refine DAG's ``backend=openai`` (read by
   :func:`prox_tasks.inference.openai_engine.servers_from_environment`, with the per-level
   ``PROX_OPENAI_DOC_SERVERS`` and ``PROX_OPENAI_CHUNK_SERVERS``).
+- ``PROX_PARTITION_MARKER``: the completion marker a crawl partition delivered in several
+  files ends with (e.g. ``_SUCCESS``); unset, none is waited for (:func:`partition_marker`).
 - ``PROX_TAGGER_PRECISION``: the line tagger's inference precision, ``auto`` (default),
   ``float32`` or ``bfloat16`` (see :mod:`prox_tasks.models.precision`).
 """
@@ -141,6 +143,22 @@ def quality_filter(override: str | None = None) -> str:
     from prox_tasks.labeling.doc_quality import check_mode
 
     return check_mode(override or os.environ.get("PROX_QUALITY_FILTER") or "off")
+
+
+def partition_marker(override: str | None = None) -> str | None:
+    """The completion marker of a crawl partition (:mod:`prox_tasks.storage.marker`): the
+    override (the ``partition_marker`` Param, ``prox plan --partition-marker``), else
+    ``$PROX_PARTITION_MARKER``, else None (no marker: the partition counts as delivered once
+    a readable file is there, as before markers existed).
+
+    Raises:
+        ValueError: Not a hidden file name (see :func:`~prox_tasks.storage.marker.check_marker_name`).
+    """
+    from prox_tasks.storage.marker import check_marker_name
+
+    chosen = (override or "").strip() or os.environ.get("PROX_PARTITION_MARKER", "").strip()
+    return check_marker_name(chosen, "partition_marker" if (override or "").strip()
+                             else "PROX_PARTITION_MARKER") if chosen else None
 
 
 def refine_workers(override: int | None = None) -> int:

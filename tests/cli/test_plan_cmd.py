@@ -143,3 +143,45 @@ def test_prox_plan_counts_the_files_it_did_not_read_and_the_markers(tmp_path, ca
     line = capsys.readouterr().out
     assert "from 1 file, 1 input file of no known format not read (file://" in line, line
     assert "part-00000-c0ffee.json" in line and "1 marker left out" in line
+
+
+def test_plan_refuses_a_folder_without_its_completion_marker(tmp_path, capsys, monkeypatch):
+    """A partition Spark is still writing (part-00000 there, part-00001 and _SUCCESS not
+    yet) was planned from its first file: ``--partition-marker`` (else
+    ``PROX_PARTITION_MARKER``) refuses it, naming the marker and the folder, and plans
+    nothing; once the marker lands every file is planned and the marker is not read. The
+    plan's id is the one made without a marker (the marker changes no plan)."""
+    import json
+
+    def rows(start, n):
+        return "".join(json.dumps({"id": str(i), "text": f"text {i}"}) + "\n"
+                       for i in range(start, start + n))
+
+    folder, out = tmp_path / "crawl", str(tmp_path / "out")
+    folder.mkdir()
+    (folder / "part-00000.jsonl").write_text(rows(0, 3))
+    args = ["plan", "--json", "--no-progress", "--input", str(folder), "--output", out]
+    assert main([*args, "--partition-marker", "_SUCCESS"]) == 1
+    said = capsys.readouterr().err
+    assert "is not complete: its marker _SUCCESS is not there" in said
+    assert f"{folder}/_SUCCESS" in said
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    monkeypatch.setenv("PROX_PARTITION_MARKER", "_SUCCESS")
+    assert main(args) == 1  # the setting alone refuses it too
+    capsys.readouterr()
+    (folder / "part-00001.jsonl").write_text(rows(3, 2))
+    (folder / "_SUCCESS").write_text("")
+    assert main(args) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert (planned["files"], planned["docs"], planned["markers_left_out"]) == (2, 5, 1)
+    monkeypatch.delenv("PROX_PARTITION_MARKER")
+    assert main(args) == 0  # no marker configured: the same plan
+    assert json.loads(capsys.readouterr().out)["id"] == planned["id"]
+
+
+def test_a_partition_marker_that_could_be_read_as_input_is_refused(tmp_path, capsys):
+    """A marker named as data (``DONE.jsonl``) would be planned as a document file."""
+    (tmp_path / "in.jsonl").write_text('{"id": "1", "text": "a"}\n')
+    assert main(["plan", "--no-progress", "--input", str(tmp_path / "in.jsonl"), "--output",
+                 str(tmp_path / "out"), "--partition-marker", "DONE.jsonl"]) == 1
+    assert "partition_marker 'DONE.jsonl' is not a marker file name" in capsys.readouterr().err

@@ -120,3 +120,18 @@ def test_json_totals_have_every_work_key_whether_shards_are_reused_or_not(tmp_pa
     assert fresh["shards_refined"] == 2 and fresh["shards_skipped"] == 0, fresh
     assert reused == {"shards_refined": 0, "shards_skipped": 2, "docs_refined": 0,
                       "tokens_in": 0, "tokens_out": 0}, reused
+
+
+def test_refine_refuses_a_folder_without_its_completion_marker(tmp_path, capsys):
+    """``prox refine --partition-marker _SUCCESS`` over a partition whose marker is not
+    there yet (its files may still be landing): refused before anything is planned or booked,
+    naming the marker and the folder."""
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    (folder / "part-00000.jsonl").write_text('{"id": "1", "text": "a line of text"}\n')
+    assert main(["refine", "--no-progress", "--input", str(folder), "--output",
+                 str(tmp_path / "out"), "--partition-marker", "_SUCCESS"]) == 1
+    said = capsys.readouterr().err
+    assert "is not complete: its marker _SUCCESS is not there" in said
+    assert f"{folder}/_SUCCESS" in said
+    assert not (tmp_path / "out").exists()

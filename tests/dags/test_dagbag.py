@@ -206,6 +206,8 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
                                                  ("PROX_RETRIES", "three"),
                                                  ("PROX_MAX_ACTIVE_RUNS", "x"),
                                                  ("PROX_PARTITION_WAIT_S", "6h"),
+                                                 # a marker that would be read as input
+                                                 ("PROX_PARTITION_MARKER", "DONE.jsonl"),
                                                  ("PROX_REFRESH_CRON", "0 0 * *"),
                                                  # before: a typo read as false
                                                  ("PROX_CATCHUP", "ture"),

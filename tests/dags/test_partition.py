@@ -133,3 +133,117 @@ def test_the_trigger_keeps_the_format_param_through_the_triggerer_s_row(dagbag, 
     classpath, kwargs = trigger.serialize()
     kwargs.pop("format")  # a trigger deferred before the Param existed
     assert import_string(classpath)(**kwargs).format is None
+
+
+def _marked_run(dag, tmp_path, name, **conf):
+    """A run of the refine DAG with ``partition_marker=_SUCCESS``."""
+    conf = {"input_uri": str(tmp_path / "crawl" / "{ds}"), "output_root": str(tmp_path / "out"),
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}", "snapshot_name": name,
+            "partition_marker": "_SUCCESS", **conf}
+    run = dag.test(logical_date=DAY, run_conf=conf)
+    return run, {ti.task_id: ti for ti in run.get_task_instances()}
+
+
+def test_a_partition_in_several_files_is_planned_once_its_marker_lands(late_dag, tmp_path):
+    """Spark writes part-00000, part-00001, then ``_SUCCESS``. The first file alone made the
+    sensor fire and the plan take it alone: the later file was never refined (and a rerun
+    was refused, the snapshot released). With the marker the sensor waits for it, and the
+    plan takes every file; the marker itself is not read."""
+    from prox_tasks.corpus import load_manifest
+
+    partition = tmp_path / "crawl" / "2026-01-06"
+    write_jsonl(partition / "part-00000.jsonl", sample_rows(4))  # landed before the run
+    before, ended = deferred_triggers(), threading.Event()
+
+    def deliver():  # while the trigger waits: the second file, then the marker, last
+        deadline = time.monotonic() + 300
+        while deferred_triggers() == before and time.monotonic() < deadline:
+            if ended.wait(0.2):  # the run ended without deferring: nothing to deliver to
+                return
+        time.sleep(1)
+        write_jsonl(partition / "part-00001.jsonl", sample_rows(3, start=4))
+        (partition / "_SUCCESS").write_bytes(b"")
+
+    courier = threading.Thread(target=deliver)
+    courier.start()
+    try:
+        run, tis = _marked_run(late_dag, tmp_path, "marked", wait_for_partition=True)
+    finally:
+        ended.set()
+        courier.join()
+    sensor = tis["wait_for_partition"]
+    assert sensor.state == "success" and sensor.trigger_id is not None  # it waited
+    assert run.state == "success" and tis["release"].state == "success"
+    manifest = load_manifest(str(tmp_path / "out" / "snapshots" / "marked"))
+    assert [f.uri.rsplit("/", 1)[1] for f in manifest.files] == [
+        "part-00000.jsonl", "part-00001.jsonl"]
+    assert manifest.total_docs == 7
+
+
+def test_plan_refuses_a_partition_without_its_marker_naming_it(airflow_db, tmp_path):
+    """The plan task's body (a run cleared past its sensor, a manual run): a partition whose
+    marker is not there yet is refused, naming the marker and the folder; nothing planned."""
+    from prox_tasks.pipeline import dag_config as cfg
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.pipeline.errors import RunError
+
+    partition = tmp_path / "crawl" / "2026-01-06"
+    write_jsonl(partition / "part-00000.jsonl", sample_rows(4))
+    params = {name: spec.get("default") for name, spec in cfg.refresh_params().items()}
+    params.update(input_uri=str(tmp_path / "crawl" / "{ds}"), output_root=str(tmp_path / "out"),
+                  catalog_url=f"sqlite:///{tmp_path / 'catalog.sqlite'}",
+                  snapshot_name="unmarked", partition_marker="_SUCCESS")
+    snapshot = refresh.resolve_snapshot(params, "2026-01-06")
+    with pytest.raises(RunError) as refused:
+        refresh.plan(snapshot, None, 16, params["model"], params["backend"])
+    assert (f"crawl partition file://{partition} is not complete: its marker _SUCCESS is not "
+            f"there (file://{partition / '_SUCCESS'})") in str(refused.value)
+    assert not (tmp_path / "out" / "snapshots" / "unmarked" / "manifest.json").exists()
+
+
+def test_a_marker_param_that_could_be_read_as_input_is_refused(late_dag, tmp_path):
+    """A marker named as data (``DONE.jsonl``) would be read as a document file: refused by
+    the Param's schema before any task runs."""
+    with pytest.raises(Exception, match="partition_marker"):
+        _marked_run(late_dag, tmp_path, "bad", partition_marker="DONE.jsonl")
+
+
+def test_on_s3_the_trigger_waits_for_the_marker_not_the_first_file(
+        airflow_db, moto_server, s3_bucket):
+    """On S3 (moto's server over HTTP), rebuilt from its trigger row as the triggerer does:
+    a partition with its first part but no ``_SUCCESS`` has not arrived; once the marker is
+    put it has. A row written before the Param (no ``partition_marker``) still loads and
+    fires on the first file, as before."""
+    import asyncio
+    import importlib
+
+    from airflow.models.trigger import Trigger
+
+    from prox_tasks.storage import put_atomic
+
+    def rebuilt(trigger):
+        row = Trigger.from_object(trigger)
+        module, name = row.classpath.rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)(**row.kwargs)
+
+    def first_event(trigger):
+        async def first():
+            async for event in trigger.run():
+                return event.payload
+        return asyncio.run(first())
+
+    PartitionTrigger = importlib.import_module("prox_partition").PartitionTrigger
+    partition = f"{s3_bucket}/crawl/2026-01-06"
+    put_atomic(f"{partition}/part-00000.jsonl", b'{"id": "1", "text": "a line"}\n')
+    now = time.time()
+    marked = rebuilt(PartitionTrigger(partition, 0.1, now + 0.5, now, None, "_SUCCESS"))
+    assert marked.partition_marker == "_SUCCESS"
+    assert first_event(marked)["status"] == "missing"
+    put_atomic(f"{partition}/_SUCCESS", b"")
+    now = time.time()
+    assert first_event(rebuilt(PartitionTrigger(partition, 0.1, now + 5, now, None,
+                                                "_SUCCESS")))["status"] == "arrived"
+    _, kwargs = marked.serialize()
+    kwargs.pop("partition_marker")  # a trigger deferred before the Param existed
+    old = PartitionTrigger(**kwargs)
+    assert old.partition_marker is None and first_event(old)["status"] == "arrived"

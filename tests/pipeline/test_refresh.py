@@ -66,6 +66,23 @@ def test_resolve_snapshot_names(tmp_path):
     assert manual["name"] == "run-manual__2026-02-01T10_00_00_00_00"
 
 
+def test_the_partition_marker_is_the_param_else_the_setting_else_none(tmp_path, monkeypatch):
+    """Unset: no marker (the first readable file counts, as before markers existed); the
+    Param wins over ``PROX_PARTITION_MARKER``; a name that would be read as input is a
+    RunError naming it."""
+    from prox_tasks.pipeline.errors import RunError
+
+    params = {"input_uri": str(tmp_path / "crawl" / "{ds}"), "output_root": str(tmp_path)}
+    monkeypatch.delenv("PROX_PARTITION_MARKER", raising=False)
+    assert refresh.resolve_snapshot(params, "2026-02-01")["partition_marker"] is None
+    monkeypatch.setenv("PROX_PARTITION_MARKER", "_SUCCESS")
+    assert refresh.resolve_snapshot(params, "2026-02-01")["partition_marker"] == "_SUCCESS"
+    assert refresh.resolve_snapshot({**params, "partition_marker": ".done"},
+                                    "2026-02-01")["partition_marker"] == ".done"
+    with pytest.raises(RunError, match="partition_marker 'DONE.jsonl' is not a marker"):
+        refresh.resolve_snapshot({**params, "partition_marker": "DONE.jsonl"}, "2026-02-01")
+
+
 @pytest.mark.parametrize("bad, named", [
     ({"output_root": "relative/corpus"}, "output_root 'relative/corpus' is a relative path"),
     ({"input_uri": "crawl/{ds}"}, "input_uri 'crawl/{ds}' is a relative path"),
