@@ -273,9 +273,11 @@ def _headless(architecture: str, config: dict) -> bool:
     """Whether ``architecture`` is the plain model of the config's ``model_type`` in
     transformers (``BertModel`` of ``bert``, ``LlamaModel`` of ``llama``: hidden states, no
     head), not a generative class whose name ends so (``GPT2LMHeadModel``, vLLM's
-    ``ChatGLMModel``, whose code ships with the model). Only a name ending in ``Model`` is
-    looked up: the lookup imports transformers' model classes (and torch)."""
-    if not architecture.endswith("Model") or not isinstance(config.get("model_type"), str):
+    ``ChatGLMModel``, whose code ships with the model). Only a name ending in ``Model``, and
+    not in ``LMHeadModel`` (a head, by name: no plain model is named so), is looked up: the
+    lookup imports transformers' model classes and torch (4 s in a plan task)."""
+    if not architecture.endswith("Model") or architecture.endswith("LMHeadModel") \
+            or not isinstance(config.get("model_type"), str):  # fmt: skip
         return False
     try:
         from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES

@@ -443,6 +443,22 @@ def test_a_plain_encoder_or_a_tokenizer_alone_is_refused_before_planning(s3_mode
     check_refine_options(1, None, servers, str(tokenizer), "openai")
 
 
+def test_checking_a_gpt2_style_model_imports_no_torch(tmp_path):
+    """A GPT2LMHeadModel (a head by its name) is checked without transformers' model table:
+    importing it loads torch, 4 s of a plan task that loads no model."""
+    folder = tmp_path / "gpt"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}))
+    (folder / "model.safetensors").write_bytes(b"")
+    code = ("import sys; from prox_tasks.refine.options import check_refine_options; "
+            f"check_refine_options(1, None, None, {str(folder)!r}, 'transformers'); "
+            "print('torch' in sys.modules)")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, env={**os.environ, "PYTHONPATH": os.getcwd()})
+    assert run.stdout.strip() == "False", run.stdout + run.stderr
+
+
 def test_the_causal_lm_check_leaves_every_model_that_loads_today_alone(s3_models, tmp_path,
                                                                       tiny_model, monkeypatch):
     """The architecture and kind checks refuse only another tool's model: the suite's tiny
