@@ -38,7 +38,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         RunError: the input needs a date the run does not have, gate thresholds that no
             snapshot could pass (a min above its max), a relative ``input_uri``,
             ``output_root`` or ``model`` (it would resolve against whichever worker's
-            folder), a ``partition_marker`` that is not a hidden file name, ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL or names a driver not installed.
+            folder), a ``partition_marker`` that is not a hidden file name or given for a glob ``input_uri``, ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL or names a driver not installed.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
@@ -48,6 +48,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     from prox_tasks.models.resolver import MODEL_CHOICES
     from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
+    from prox_tasks.storage.marker import check_marked_input
     from prox_tasks.storage.names import check_name, safe_name
 
     try:
@@ -62,6 +63,8 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     check_name(name, "snapshot name")
     try:
         marker = settings.partition_marker(params.get("partition_marker"))
+        # before the sensor: a glob's marker is never there, and it would wait hours for it
+        check_marked_input(input_uri, marker)
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
     root = settings.param_or_default(params, "output_root")

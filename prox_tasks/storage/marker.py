@@ -58,11 +58,12 @@ def marker_present(input_uri: str, marker: str | None) -> bool:
         return False
 
 
-def require_marker(input_uri: str, marker: str | None) -> None:
-    """Refuse a partition whose marker is configured but absent.
+def check_marked_input(input_uri: str, marker: str | None) -> None:
+    """Refuse a marker for an input that names no one folder (a glob), before any wait: its
+    marker can never be found, so a sensor would wait out its whole timeout for it.
 
     Raises:
-        PartitionIncomplete: Naming the marker, the folder, and what to do.
+        PartitionIncomplete: Naming the marker and the glob.
     """
     from prox_tasks.storage import is_glob
 
@@ -71,6 +72,15 @@ def require_marker(input_uri: str, marker: str | None) -> None:
             f"partition_marker {marker} needs input_uri to name the "
             f"partition's folder, not a glob ({input_uri})"
         )
+
+
+def require_marker(input_uri: str, marker: str | None) -> None:
+    """Refuse a partition whose marker is configured but absent.
+
+    Raises:
+        PartitionIncomplete: Naming the marker, the folder, and what to do.
+    """
+    check_marked_input(input_uri, marker)
     if not marker_present(input_uri, marker):
         raise PartitionIncomplete(
             f"crawl partition {input_uri} is not complete: its marker {marker} is not there "

@@ -83,6 +83,22 @@ def test_the_partition_marker_is_the_param_else_the_setting_else_none(tmp_path, 
         refresh.resolve_snapshot({**params, "partition_marker": "DONE.jsonl"}, "2026-02-01")
 
 
+def test_a_partition_marker_for_a_glob_input_is_refused_before_any_wait(tmp_path, monkeypatch):
+    """A glob names no one folder to hold the marker: the sensor (after resolve) looked for
+    it until PROX_PARTITION_WAIT_S ran out (hours), then said the partition was not complete.
+    resolve refuses it at once, naming the marker and the glob, as plan did only later."""
+    from prox_tasks.pipeline.errors import RunError
+
+    monkeypatch.setenv("PROX_PARTITION_MARKER", "_SUCCESS")  # deployment-wide
+    params = {"input_uri": str(tmp_path / "crawl" / "{ds}" / "*.jsonl"),
+              "output_root": str(tmp_path)}
+    with pytest.raises(RunError, match=r"partition_marker _SUCCESS needs input_uri to name the "
+                                       r"partition's folder, not a glob \("):
+        refresh.resolve_snapshot(params, "2026-02-01")
+    assert refresh.resolve_snapshot({**params, "input_uri": str(tmp_path / "crawl" / "{ds}")},
+                                    "2026-02-01")["partition_marker"] == "_SUCCESS"
+
+
 @pytest.mark.parametrize("bad, named", [
     ({"output_root": "relative/corpus"}, "output_root 'relative/corpus' is a relative path"),
     ({"input_uri": "crawl/{ds}"}, "input_uri 'crawl/{ds}' is a relative path"),
