@@ -132,11 +132,13 @@ def partition_arrived(snapshot: dict) -> bool:
     the marker counts: a partition written in several files holds a readable file long
     before its last one has landed."""
     from prox_tasks.corpus.readers import FormatMismatch, input_files
-    from prox_tasks.storage.marker import marker_present
+    from prox_tasks.storage.marker import marker_present, names_a_file
 
     marker = snapshot.get("partition_marker")
     if marker:
-        if marker_present(snapshot["input_uri"], marker):
+        # an input naming one file never holds a marker: waiting cannot change that, and
+        # plan fails at once saying so
+        if marker_present(snapshot["input_uri"], marker) or names_a_file(snapshot["input_uri"]):
             return True
         log.info("crawl partition %s is not complete yet: no %s", snapshot["input_uri"],
                  marker)

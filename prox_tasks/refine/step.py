@@ -60,7 +60,7 @@ class SettingsConflict(RuntimeError):
         dropped = names_added(new, old)  # named when refined, named by nothing now
         if dropped:
             # the rerun takes that name only from a pool serving that one model
-            # (refine.claim.names_as_claimed): this one serves another, several, or none
+            # (refine.claim.claim_for_options): this one serves another, several, or none
             given = " and ".join(f"--{level}-served-model {name} (PROX_OPENAI_"
                                  f"{level.upper()}_MODEL={name})" for level, name in dropped.items())
             hint = (f" (the snapshot was refined naming its served models: give {given} "

@@ -82,9 +82,29 @@ def require_marker(input_uri: str, marker: str | None) -> None:
     """
     check_marked_input(input_uri, marker)
     if not marker_present(input_uri, marker):
+        if names_a_file(input_uri):
+            raise PartitionIncomplete(
+                f"partition_marker {marker} needs input_uri to name the partition's folder, "
+                f"not one file ({input_uri}): name the folder the writer puts {marker} in, "
+                "or set no marker for this input"
+            )
         raise PartitionIncomplete(
             f"crawl partition {input_uri} is not complete: its marker {marker} is not there "
             f"({marker_uri(input_uri, marker)}); its files may still be landing. Wait for the "
             "writer to finish (it writes the marker last) and try again, or set "
-            "partition_marker (PROX_PARTITION_MARKER) to the marker it writes"
+            "partition_marker (--partition-marker, PROX_PARTITION_MARKER) to the marker it writes"
         )
+
+
+def names_a_file(uri: str) -> bool:
+    """Whether ``uri`` is one file, not a folder (asked only once a marker is missing: a
+    HEAD on S3, where a prefix is never found so)."""
+    import os
+
+    from prox_tasks.storage import exists, parse_uri
+
+    try:
+        loc = parse_uri(uri)
+        return exists(uri) and (loc.scheme == "s3" or os.path.isfile(loc.path))
+    except (FileNotFoundError, OSError):
+        return False

@@ -185,3 +185,19 @@ def test_a_partition_marker_that_could_be_read_as_input_is_refused(tmp_path, cap
     assert main(["plan", "--no-progress", "--input", str(tmp_path / "in.jsonl"), "--output",
                  str(tmp_path / "out"), "--partition-marker", "DONE.jsonl"]) == 1
     assert "partition_marker 'DONE.jsonl' is not a marker file name" in capsys.readouterr().err
+
+
+def test_a_marker_for_an_input_naming_one_file_says_the_input_is_a_file(tmp_path, capsys):
+    """A marker is looked for beside the partition's files: an input naming one file
+    (``PROX_PARTITION_MARKER`` set for the deployment, a file given) was told the partition
+    "is not complete", a marker at ``file.jsonl/_SUCCESS`` that can never exist. It is told
+    the input names a file and what to give instead."""
+    import json
+
+    crawl = tmp_path / "crawl.jsonl"
+    crawl.write_text(json.dumps({"id": "a", "text": "text"}) + "\n")
+    assert main(["plan", "--no-progress", "--input", str(crawl), "--output",
+                 str(tmp_path / "out"), "--partition-marker", "_SUCCESS"]) == 1
+    said = capsys.readouterr().err
+    assert f"not one file ({crawl})" in said and "is not complete" not in said, said
+    assert not (tmp_path / "out" / "manifest.json").exists()

@@ -99,6 +99,25 @@ def test_a_partition_marker_for_a_glob_input_is_refused_before_any_wait(tmp_path
                                     "2026-02-01")["partition_marker"] == "_SUCCESS"
 
 
+def test_a_marked_partition_naming_one_file_is_not_waited_for(tmp_path):
+    """With a marker, an input naming one file was waited for until PROX_PARTITION_WAIT_S ran
+    out (its marker, ``file.jsonl/_SUCCESS``, can never exist): the sensor takes it as
+    arrived, and plan refuses it at once saying the input names a file. A folder without its
+    marker is still waited for."""
+    from prox_tasks.storage.marker import PartitionIncomplete, require_marker
+
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    crawl = folder / "part-00000.jsonl"
+    crawl.write_text('{"id": "a", "text": "x"}\n')
+    assert refresh.partition_arrived({"input_uri": str(crawl), "partition_marker": "_SUCCESS"})
+    with pytest.raises(PartitionIncomplete, match=r"needs input_uri to name the partition's "
+                                                  r"folder, not one file"):
+        require_marker(str(crawl), "_SUCCESS")
+    assert not refresh.partition_arrived({"input_uri": str(folder),
+                                          "partition_marker": "_SUCCESS"})
+
+
 @pytest.mark.parametrize("bad, named", [
     ({"output_root": "relative/corpus"}, "output_root 'relative/corpus' is a relative path"),
     ({"input_uri": "crawl/{ds}"}, "input_uri 'crawl/{ds}' is a relative path"),
