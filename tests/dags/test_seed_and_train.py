@@ -216,6 +216,9 @@ def _warc_and_wet(folder, pages: int):
             conversions.write_record(conversions.create_warc_record(
                 url, "conversion", payload=io.BytesIO(f"Page {i}\n{page_text()}".encode()),
                 warc_headers_dict={"WARC-Refers-To": record.rec_headers.get_header("WARC-Record-ID"),
+                                   # a WET record's id is its document's id, which decides its
+                                   # split: warcio's random one made the split a draw
+                                   "WARC-Record-ID": f"<urn:uuid:00000000-0000-4000-8000-{i:012d}>",
                                    "Content-Type": "text/plain"}))
     return warc, wet
 

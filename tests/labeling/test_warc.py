@@ -274,7 +274,13 @@ SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 def _wet_of_real_warc(warc: Path, texts: Path, wet: Path) -> int:
     """A WET file for the real WARC ``warc``: a conversion per HTML response, referring to
     it, holding that page's text as the shared collection converted it (``texts``, matched on
-    URL and capture date). Returns the records written."""
+    URL and capture date). Returns the records written.
+
+    Each record's WARC-Record-ID is derived from its response's, not warcio's random one: a
+    WET record's id is its document's id, which decides its seed-set split, and a random id
+    left some runs without a validation document (EmptySplit) by chance."""
+    import uuid
+
     from warcio.warcwriter import WARCWriter
 
     with gzip.open(texts, "rt", encoding="utf-8") as fh:
@@ -291,6 +297,8 @@ def _wet_of_real_warc(warc: Path, texts: Path, wet: Path) -> int:
             writer.write_record(writer.create_warc_record(
                 response["url"], "conversion", payload=io.BytesIO(rows.pop(0)["text"].encode()),
                 warc_headers_dict={"WARC-Refers-To": f"<{response['record_id']}>",
+                                   "WARC-Record-ID": "<urn:uuid:{}>".format(uuid.uuid5(
+                                       uuid.NAMESPACE_URL, f"wet:{response['record_id']}")),
                                    "WARC-Date": response["date"],
                                    "Content-Type": "text/plain"}))  # fmt: skip
             written += 1
