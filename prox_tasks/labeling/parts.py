@@ -15,7 +15,7 @@ import json
 from collections import Counter
 
 from prox_tasks.labeling.run import label_corpus
-from prox_tasks.storage import exists, join_uri, put_atomic, read_bytes
+from prox_tasks.storage import compared_uri, exists, join_uri, put_atomic, read_bytes
 
 
 def part_uris(root: str, index: int) -> tuple[str, str, str]:
@@ -55,12 +55,12 @@ def _without_budgets(description):
 
 
 def _as_compared(made: dict) -> dict:
-    """A done record as it is compared: its WARC folders without a trailing slash (``--warc
-    crawl/`` is ``--warc crawl``; a shell's completion adds the slash), so a part is reused
-    whichever spelling labeled it."""
+    """A done record as it is compared: its WARC files as :func:`~prox_tasks.storage.same_uri`
+    compares them (``--warc crawl/`` is ``--warc crawl``, a shell's completion adds the
+    slash; a path is its ``file://`` URI), so a part is reused whichever spelling labeled it."""
     if not isinstance(made.get("warc_uris"), list):
         return made
-    return {**made, "warc_uris": sorted(str(uri).rstrip("/") for uri in made["warc_uris"])}
+    return {**made, "warc_uris": sorted(compared_uri(str(uri)) for uri in made["warc_uris"])}
 
 
 def reusable(sample_uri: str, uris: tuple[str, str, str], made: dict) -> dict | None:

@@ -25,11 +25,19 @@ from prox_tasks.storage.files import (
 )
 from prox_tasks.storage.opened import Opened
 from prox_tasks.storage.s3_client import S3Settings, configure_s3, get_client
-from prox_tasks.storage.uri import Location, is_glob, join_uri, parse_uri, same_uri, to_uri
+from prox_tasks.storage.uri import (
+    Location,
+    compared_uri,
+    is_glob,
+    join_uri,
+    parse_uri,
+    same_uri,
+    to_uri,
+)
 
 __all__ = [
     "AtomicWriter", "Location", "Opened", "ReadDigests", "S3Settings", "check_writable", "cleanup_partial", "compression_of",
     "content_fingerprint",
     "configure_s3", "exists", "get_client", "holds", "identities_in", "identity_of", "is_glob", "join_uri", "list_uri", "names_in", "open_uri",
-    "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "remove_all", "same_uri", "size_of", "to_uri", "version_of", "versions_in",
+    "parse_uri", "put_atomic", "read_bytes", "read_json", "remove", "remove_all", "same_uri", "compared_uri", "size_of", "to_uri", "version_of", "versions_in",
 ]  # fmt: skip

@@ -85,10 +85,16 @@ def to_uri(uri: str | os.PathLike) -> str:
     return parse_uri(uri).uri
 
 
+def compared_uri(uri: str | os.PathLike) -> str:
+    """``uri`` as :func:`same_uri` compares it: canonical, without trailing slashes (for
+    sorting or keying lists of URIs the same way)."""
+    return to_uri(uri).rstrip("/")
+
+
 def same_uri(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether ``a`` and ``b`` name the same file or folder: equal once canonical, but for
     trailing slashes (``out/`` and ``out``: a shell's completion adds one)."""
-    return to_uri(a).rstrip("/") == to_uri(b).rstrip("/")
+    return compared_uri(a) == compared_uri(b)
 
 
 def join_uri(base: str | os.PathLike, *parts: str) -> str:

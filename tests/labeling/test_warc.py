@@ -482,3 +482,35 @@ def test_a_seed_set_rerun_with_other_warc_files_is_refused_naming_the_option(tmp
     assert main([*args, "--warc", str(copy)]) == 1
     err = capsys.readouterr().err
     assert f"(--warc ['{dolma_warc.as_uri()}'] -> ['{copy.as_uri()}'])" in err, err
+
+
+def test_a_part_labeled_with_a_warc_path_is_reused_given_its_file_uri(tmp_path, capsys):
+    """A part's done record compared its WARC files by their text less a trailing slash, not
+    as the project compares URIs (``same_uri``): a part labeled with ``--warc crawl`` given
+    as a path (a done record written so by a caller that passes paths, ``build_seed_set``)
+    was labeled again, every page extracted anew, when a label task named the same folder
+    ``file:///…/crawl/``. It is now reused."""
+    import shutil
+
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.parts import label_part
+
+    wet = tmp_path / "wet"
+    wet.mkdir()
+    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
+    _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
+                      wet / "dolma-0000.warc.wet.gz")  # fmt: skip
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    shutil.copy(dolma_warc, crawl / dolma_warc.name)
+    seed = tmp_path / "seed"
+    assert main(["label", "--input", str(wet), "--output", str(seed), "--seed-set", "--teacher",
+                 "html", "--sample-size", "20", "--no-register", "--warc", str(crawl)]) == 0
+    sample = str(seed / "sample" / "sample-00000.jsonl.gz")
+    first = label_part(sample, str(seed), 7, get_teacher("html"), warc_uris=[str(crawl)])
+    assert not first["reused"]
+    labels = seed / "labels" / "labels-00007.jsonl.gz"
+    written = labels.stat().st_mtime_ns
+    again = label_part(sample, str(seed), 7, get_teacher("html"),
+                       warc_uris=[f"{crawl.as_uri()}/"])  # fmt: skip
+    assert again["reused"] and labels.stat().st_mtime_ns == written
