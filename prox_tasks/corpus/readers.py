@@ -314,8 +314,20 @@ def without_refined_outputs(paths: list[str]) -> list[str]:
     return kept
 
 
-#: A seed set's sample shard (``prox_tasks.labeling.sampling``), ``<folder>/sample/…``
-_SEED_SAMPLE = re.compile(r"(.+)/sample/sample-\d{5}\.jsonl\.gz$")
+#: A seed set's sample shard's name: stem, digits of its index, suffix
+_SAMPLE_STEM, _SAMPLE_DIGITS, _SAMPLE_SUFFIX = "sample-", 5, ".jsonl.gz"
+
+
+def sample_shard_name(index: int) -> str:
+    """The name of a seed set's sample shard ``index``, ``sample-NNNNN.jsonl.gz``: the one
+    :mod:`prox_tasks.labeling.sampling` writes into ``<folder>/sample/`` and
+    :func:`without_refined_outputs` knows a seed set's folder by."""
+    return f"{_SAMPLE_STEM}{index:0{_SAMPLE_DIGITS}d}{_SAMPLE_SUFFIX}"
+
+
+#: A seed set's sample shard (:func:`sample_shard_name`), ``<folder>/sample/…``
+_SEED_SAMPLE = re.compile(rf"(.+)/sample/{re.escape(_SAMPLE_STEM)}\d{{{_SAMPLE_DIGITS},}}"
+                          rf"{re.escape(_SAMPLE_SUFFIX)}$")
 
 
 def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:

@@ -150,6 +150,7 @@ def sample_documents(
         ValueError: For a non-positive ``sample_size`` or an input without documents.
     """
     from prox_tasks.corpus import Quarantine
+    from prox_tasks.corpus.readers import sample_shard_name
     from prox_tasks.storage import join_uri
 
     if sample_size <= 0:
@@ -175,7 +176,7 @@ def sample_documents(
     if shard_docs is not None:  # as many shards as the documents drawn need, up to ``shards``
         shards = min(shards, -(-len(rows) // shard_docs))
     shards = max(1, min(shards, len(rows)))
-    files = [join_uri(output_uri, f"sample-{i:05d}.jsonl.gz") for i in range(shards)]
+    files = [join_uri(output_uri, sample_shard_name(i)) for i in range(shards)]
     for i, uri in enumerate(files):
         write_jsonl(uri, rows[i::shards])
     quarantine_uri = join_uri(output_uri, "quarantine.jsonl")
