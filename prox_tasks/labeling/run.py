@@ -165,17 +165,30 @@ def _batches(items: Iterator, size: int) -> Iterator[list]:
         yield batch
 
 
-def _first_of_each_id(batch: list, seen: set[str], quarantine, counts: Counter) -> list:
+class FirstReads(dict):
+    """Where each document id was read first (id -> ``(source, offset)``; the sources are
+    the reader's shared strings): a later document with that id is a ``duplicate_id``,
+    quarantined saying both places, as the refine step does."""
+
+    def is_repeat(self, doc, quarantine) -> bool:
+        """Whether ``doc``'s id was read before; a repeat goes to ``quarantine`` naming
+        where the id was read first (its own place is the entry's source and offset)."""
+        first = self.setdefault(doc.id, (doc.source, doc.offset))
+        if first == (doc.source, doc.offset):
+            return False
+        quarantine.add(doc.source, doc.offset, "duplicate_id",
+                       f"id read first at {first[0]} record {first[1]}", doc_id=doc.id)
+        return True
+
+
+def _first_of_each_id(batch: list, seen: FirstReads, quarantine, counts: Counter) -> list:
     """``batch`` without the documents whose id came before (each to ``quarantine`` as
     ``duplicate_id``): one label per id, as a seed set needs and sampling gives."""
     first = []
     for doc in batch:
-        if doc.id in seen:
+        if seen.is_repeat(doc, quarantine):
             counts["held_back"] += 1
-            quarantine.add(doc.source, doc.offset, "duplicate_id", "id labeled before",
-                           doc_id=doc.id)
         else:
-            seen.add(doc.id)
             first.append(doc)
     return first
 
@@ -257,7 +270,7 @@ def label_corpus(
     probe = bool(needs) and probe_docs is not None
     uses_html = bool(getattr(teacher, "use_html", False))  # the best teacher
     by_teacher: Counter = Counter()
-    seen_ids: set[str] = set()
+    seen_ids = FirstReads()
     warned = False
     warc_html = {}
     if warc_uris:

@@ -14,7 +14,7 @@ import json
 from collections import defaultdict
 from urllib.parse import urlparse
 
-from prox_tasks.labeling.run import read_input
+from prox_tasks.labeling.run import FirstReads, read_input
 
 LENGTH_BUCKETS = (1_000, 5_000, 20_000)  # characters: short, medium, long, very long
 
@@ -156,12 +156,10 @@ def sample_documents(
     if sample_size <= 0:
         raise ValueError(f"sample_size must be positive, not {sample_size}")
     quarantine = Quarantine()
-    entries, seen = [], set()
+    entries, seen = [], FirstReads()
     for doc in read_input(input_uri, text_field, id_field, quarantine, format=format):
-        if doc.id in seen:
-            quarantine.add(doc.source, doc.offset, "duplicate_id", doc_id=doc.id)
+        if seen.is_repeat(doc, quarantine):
             continue
-        seen.add(doc.id)
         group, domain = _group_and_domain(doc, group_field)
         entries.append((doc.id, (group, length_bucket(len(doc.text))), domain))
     if not entries:

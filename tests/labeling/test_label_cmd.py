@@ -156,6 +156,31 @@ def test_a_repeated_id_is_labeled_once_and_its_repeat_quarantined(tmp_path, caps
     assert (held["id"], held["reason"], held["offset"]) == ("a", "duplicate_id", 2)
 
 
+def test_a_repeated_id_is_quarantined_naming_where_the_id_was_read_first(tmp_path, capsys):
+    """A repeated id's quarantine entry named its own file and record, and said only 'id
+    labeled before': which of the input's files holds the first, a user had to search
+    every file for. It now names both places, as the refine step does (``prox label`` and
+    ``--seed-set``, whose sample quarantine said nothing at all)."""
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    text = "A sentence of real text that a reader would keep. " * 10
+    (crawl / "part-0.jsonl").write_text("".join(
+        json.dumps({"id": i, "text": text}) + "\n" for i in ("b", "a", "c", "d")))
+    (crawl / "part-1.jsonl").write_text(json.dumps({"id": "a", "text": "other"}) + "\n")
+    first = f"{(crawl / 'part-0.jsonl').as_uri()} record 1"
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(crawl), "--output", str(out)]) == 0
+    capsys.readouterr()
+    held = json.loads((tmp_path / "labels.jsonl.quarantine.jsonl").read_text())
+    assert (held["source"], held["offset"]) == ((crawl / "part-1.jsonl").as_uri(), 0)
+    assert held["reason"] == "duplicate_id" and first in held["detail"], held
+    seed = tmp_path / "seed"
+    assert main(["label", "--input", str(crawl), "--output", str(seed), "--seed-set",
+                 "--sample-size", "4", "--val-fraction", "0.5", "--no-register"]) == 0
+    held = json.loads((seed / "sample" / "quarantine.jsonl").read_text())
+    assert held["reason"] == "duplicate_id" and first in held["detail"], held
+
+
 def test_a_seed_set_whose_split_is_empty_is_refused_and_not_registered(tmp_path, capsys):
     from prox_tasks.catalog import Catalog
 
