@@ -6,6 +6,14 @@ from (a digest of the sample shard's bytes, the teacher with its settings, the W
 mapped ``label_shard`` tasks use: a part an earlier run or try completed from the same
 sample shard and teacher is reused as it is (a retry never pays the teacher twice nor
 changes the labels); a sample shard whose bytes changed (a document edited) is labeled again.
+
+While a part is labeled, each batch's label rows are checkpointed as the refine step's
+batches are (:class:`prox_tasks.refine.checkpoint.CheckpointStore`, under
+``labels/_checkpoints/shard-NNNNN/``, fingerprinted with what the part is made from): a run
+killed mid-part (SIGKILL, the OOM killer, a lost worker) leaves them, and the rerun made
+from the same sample bytes and teacher writes those rows as they are, asking the teacher
+(paying an LLM endpoint) only for the rest, so its part is the one an unkilled run writes.
+Checkpoints made otherwise are discarded; all are deleted once the part is complete.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ import json
 from collections import Counter
 
 from prox_tasks.labeling.run import label_corpus
+from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.storage import compared_uri, exists, join_uri, put_atomic, read_bytes
 
 
@@ -93,13 +102,29 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     was made from."""
     uris = part_uris(root, index)
     made = made_from(sample_uri, teacher.describe(), warc_uris, **label_options)
+    checkpoints = CheckpointStore(join_uri(root, "labels"), index, _as_compared(made))
     summary = reusable(sample_uri, uris, made)
     if summary is not None:
+        checkpoints.clear()  # a run killed after its done record, before clearing them
         return {**summary, "reused": True}
+    labeled_before, batches = {}, 0
+    for _, rows in checkpoints.load():  # a killed run's labels, made as these are made
+        batches += 1
+        for row in rows:
+            row.pop("dropped", None)  # a refine checkpoint's field, no label row's
+            labeled_before.setdefault(str(row["id"]), row)
+
+    def keep(rows: list[dict]) -> None:
+        nonlocal batches
+        checkpoints.save(batches, rows, {})
+        batches += 1
+
     # a shard without a gold text or HTML is quarantined, not refused: the seed set's input
     # was probed as a whole before sampling (probe_teacher_input)
     summary = label_corpus(sample_uri, uris[0], teacher, quarantine_uri=uris[1],
                            warc_uris=warc_uris or None, probe_docs=None, caller=caller,
-                           **label_options)
+                           labeled_before=labeled_before, on_labeled=keep,
+                           **label_options)  # fmt: skip
     put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
+    checkpoints.clear()
     return {**summary, "reused": False}

@@ -212,6 +212,8 @@ def label_corpus(
     probe_docs: int | None = PROBE_DOCS,
     warc_index: str | None = None,
     caller: str = "cli",
+    labeled_before: dict[str, dict] | None = None,
+    on_labeled=None,
 ) -> dict:
     """Label every document of ``input_uri`` and write one row per document to ``output_uri``
     (read as ``format``, None: by each file's name).
@@ -235,7 +237,11 @@ def label_corpus(
     whose input was probed before sampling, :func:`probe_teacher_input`). ``warc_index``: the
     index of ``warc_uris`` that :func:`prox_tasks.labeling.warc.write_index` saved, instead of
     indexing them; ``caller`` (``cli`` or ``dag``) how messages name the WARC files
-    (:func:`prox_tasks.labeling.warc.given`). HTML over
+    (:func:`prox_tasks.labeling.warc.given`). ``labeled_before``: rows (by id) a killed run
+    labeled from the same input with the same settings, written as they are instead of
+    asking the teacher again; ``on_labeled``, called with each batch's new rows (without
+    ``text``) once they are labeled, keeps them for such a rerun
+    (:func:`prox_tasks.labeling.parts.label_part`). HTML over
     ``max_html_bytes`` (UTF-8 bytes of an
     ``html_field``, body bytes of a WARC response, which is then not read) is never handed to
     an extractor (a 35 MB page took trafilatura 2 minutes and 2.6 GB): the ``html`` teacher's
@@ -270,6 +276,7 @@ def label_corpus(
     probe = bool(needs) and probe_docs is not None
     uses_html = bool(getattr(teacher, "use_html", False))  # the best teacher
     by_teacher: Counter = Counter()
+    labeled_before = labeled_before or {}
     seen_ids = FirstReads()
     warned = False
     warc_html = {}
@@ -334,26 +341,28 @@ def label_corpus(
                         quarantine.add(doc.source, doc.offset, f"missing_{needs}", detail,
                                        doc_id=doc.id)
                 batch = complete
-            extras = [{k: d.meta.get(f) for k, f in fields.items()} for d in batch]
-            labels = teacher.label_rows([d.text for d in batch], extras)
-            for doc, label in zip(batch, labels):
-                reasons = validate_label(doc.text, label)
-                rejected.update(reasons)
-                labeled_by = (label.meta or {}).get("teacher") or teacher.name
-                by_teacher[labeled_by] += 1
-                row = {
-                    "id": doc.id, "doc_program": label.doc_program,
-                    "chunk_program": label.chunk_program, "teacher": labeled_by,
-                    "valid": not reasons, "rejected": reasons, "label_meta": label.meta,
-                    "source": doc.source, "offset": doc.offset,
-                }  # fmt: skip
-                if keep_text:
-                    row["text"] = doc.text
-                out.write(dumps_line(row))  # a teacher's lone surrogate: JSON-escaped
+            todo = [d for d in batch if d.id not in labeled_before]
+            extras = [{k: d.meta.get(f) for k, f in fields.items()} for d in todo]
+            labels = iter(teacher.label_rows([d.text for d in todo], extras) if todo else ())
+            new_rows = []
+            for doc in batch:
+                row = labeled_before.get(doc.id)
+                if row is None:
+                    row = _label_row(doc, next(labels), teacher.name)
+                    new_rows.append(row)
+                else:
+                    counts["resumed"] += 1
+                rejected.update(row["rejected"])
+                by_teacher[row["teacher"]] += 1
+                # a teacher's lone surrogate: JSON-escaped
+                out.write(dumps_line({**row, "text": doc.text} if keep_text else row))
                 counts["written"] += 1
-                counts["valid"] += not reasons
-                counts["html_repaired"] += bool((label.meta or {}).get("html_lone_surrogates"))
-                counts[label.doc_program.strip() or "no_doc_program"] += 1
+                counts["valid"] += bool(row["valid"])
+                meta = row["label_meta"] or {}
+                counts["html_repaired"] += bool(meta.get("html_lone_surrogates"))
+                counts[row["doc_program"].strip() or "no_doc_program"] += 1
+            if on_labeled is not None and new_rows:
+                on_labeled(new_rows)
             if progress is not None:
                 progress.update(len(batch))
             if probe and not counts["has_input"] and not warned and counts["read"] >= probe_docs:
@@ -396,7 +405,19 @@ def label_corpus(
     if warc_uris:
         summary["warc"] = {"html_responses": warc_html.total, "joined": counts["warc_joined"],
                            "duplicate_record_ids": len(warc_html.duplicates)}
+    if labeled_before:
+        summary["resumed"] = counts["resumed"]  # labels a killed run paid for, not asked again
     usage = getattr(teacher, "usage", None)
     if usage is not None:
         summary["usage"] = usage.to_dict()
     return summary
+
+
+def _label_row(doc, label, teacher_name: str) -> dict:
+    """The output row of ``doc`` labeled ``label`` (validated; without ``text``)."""
+    reasons = validate_label(doc.text, label)
+    return {"id": doc.id, "doc_program": label.doc_program,
+            "chunk_program": label.chunk_program,
+            "teacher": (label.meta or {}).get("teacher") or teacher_name,
+            "valid": not reasons, "rejected": reasons, "label_meta": label.meta,
+            "source": doc.source, "offset": doc.offset}  # fmt: skip

@@ -46,14 +46,15 @@ def part_rows(labels: Path) -> dict[str, list]:
     """The rows of each file of the part (gzip's header aside)."""
     read = {".gz": lambda p: gzip.open(p, "rt").read(), ".jsonl": Path.read_text,
             ".json": Path.read_text}
-    return {p.name: read[p.suffix](p).splitlines() for p in sorted(labels.iterdir())}
+    return {p.name: read[p.suffix](p).splitlines() for p in sorted(labels.iterdir())
+            if p.is_file()}  # not the (emptied) checkpoints' folder
 
 
 def test_a_label_task_sent_sigterm_stops_at_once_and_a_clear_labels_the_same_part(tmp_path):
     """The label_shard task ran on after SIGTERM (under Airflow until the SIGKILL 5 s later,
     paying the teacher meanwhile). It now stops where the SIGTERM finds it, raising
-    Terminated: no temporary file and no part left behind, and the cleared task writes the
-    part an unstopped task writes."""
+    Terminated: no temporary file and no part left behind (only the batches it labeled,
+    checkpointed), and the cleared task writes the part an unstopped task writes."""
     from prox_tasks.pipeline import seeding
 
     snapshot = snapshot_of(tmp_path / "snapshot.jsonl", 8)
@@ -72,16 +73,20 @@ def test_a_label_task_sent_sigterm_stops_at_once_and_a_clear_labels_the_same_par
     task = subprocess.Popen([sys.executable, "-c", TASK, str(tmp_path / "plan.json")],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
-    while not (labels.is_dir() and any(".tmp-" in p.name for p in labels.iterdir())):
+    checkpoints = labels / "_checkpoints" / "shard-00000"
+    while not (checkpoints.is_dir() and any(checkpoints.iterdir())):
         assert task.poll() is None and time.monotonic() < deadline, task.communicate()[0]
-        time.sleep(0.05)  # the part's temporary file: the labeling has begun
+        time.sleep(0.05)  # a batch labeled and checkpointed: the labeling is under way
     task.send_signal(signal.SIGTERM)
     logged = task.communicate(timeout=300)[0]  # unstopped: the rest of the shard
     assert task.returncode != 0 and "Airflow stopped this labeling task" in logged, logged
     assert "clear the task to resume it" in logged and "label task finished" not in logged
     assert "on_kill" in logged  # Airflow's handler still ran first
-    assert list(labels.iterdir()) == []  # no temporary file, no half part
+    # no temporary file, no half part: only the batches labeled, kept for the clear
+    assert [p.name for p in labels.iterdir()] == ["_checkpoints"]
+    kept = list(checkpoints.iterdir())
 
     cleared = seeding.label_shard(plan, 0)
     assert not cleared["reused"] and cleared["read"] == 2000
+    assert cleared["resumed"] == 64 * len(kept)  # the batches labeled before the SIGTERM
     assert part_rows(labels) == unstopped
