@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 from collections import Counter
 from collections.abc import Iterator
@@ -109,8 +110,6 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
     Raises:
         MissingTeacherInput: Naming what is missing and, as ``caller`` sets it, what to give.
     """
-    import itertools
-
     from prox_tasks.corpus import Quarantine
 
     needs = teacher.reads
@@ -288,11 +287,9 @@ def label_corpus(
                       exclude=(output_uri, quarantine_uri), format=format)
     responses = warc_html if warc_uris else contextlib.nullcontext()  # closes the WARC files
     with open_uri(output_uri, "wb", compression="infer") as out, responses:
+        if limit is not None:  # the reader stops at the limit: no row past it is read
+            docs = itertools.islice(docs, limit)  # (nor quarantined, nor counted)
         for batch in _batches(docs, batch_size):
-            if limit is not None:
-                batch = batch[: max(0, limit - counts["read"])]
-                if not batch:
-                    break
             counts["read"] += len(batch)
             batch = _first_of_each_id(batch, seen_ids, quarantine, counts)
             within_cap = []

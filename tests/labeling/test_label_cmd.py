@@ -181,6 +181,22 @@ def test_a_repeated_id_is_quarantined_naming_where_the_id_was_read_first(tmp_pat
     assert held["reason"] == "duplicate_id" and first in held["detail"], held
 
 
+def test_limit_reads_no_row_past_the_nth_document(tmp_path, capsys):
+    """``--limit 2`` labeled two documents but read a whole batch ahead (64 documents), so
+    the bad rows past the second were quarantined and counted as read: a quick trial run
+    over the head of a large delivery reported (and wrote) the rest's bad rows. The reader
+    now stops at the limit; a bad row before it is still quarantined."""
+    good = [json.dumps({"id": f"d{i}", "text": "A sentence of real text. " * 8}) for i in range(3)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join([good[0], "{bad", good[1], good[2], *["{bad"] * 5]) + "\n")
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(src), "--output", str(out), "--limit", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["written"]) == (3, 2)
+    assert summary["quarantined"] == {"malformed_json": 1}
+    assert [json.loads(line)["id"] for line in out.read_text().splitlines()] == ["d0", "d1"]
+
+
 def test_a_seed_set_whose_split_is_empty_is_refused_and_not_registered(tmp_path, capsys):
     from prox_tasks.catalog import Catalog
 
