@@ -87,29 +87,42 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
         if at:
             stream.seek(at)
         found = ArchiveIterator(stream)
-        try:
-            for record in found:
-                if misplaced is not None:  # the first record read: the one planned there
-                    if record.format != "warc" or record.rec_type != rec_type:
-                        raise misplaced
-                    misplaced = None
-                if record.format != "warc":  # plain text or HTML lines warcio took for ARC
-                    yield number, RecordError("truncated_file", _not_warc(record, number,
-                                                                          found.offset, kind))
+        while True:
+            last = None  # (start, warcio's error count) of the last record read
+            try:
+                for record in found:
+                    last = (found.offset, found.err_count)
+                    if misplaced is not None:  # the first record read: the one planned there
+                        if record.format != "warc" or record.rec_type != rec_type:
+                            raise misplaced
+                        misplaced = None
+                    if record.format != "warc":  # plain text or HTML lines warcio took for ARC
+                        yield number, RecordError("truncated_file", _not_warc(
+                            record, number, found.offset, kind))  # fmt: skip
+                        return
+                    if record.rec_type == rec_type:
+                        record.offset = found.offset  # the record's start, before it is read
+                        record.delimited = _delimited(found)
+                        yield number, record
+                        number += 1
+                    elif others is not None and record.rec_type != "warcinfo":
+                        others[record.rec_type] += 1
+                break
+            except broken() as err:
+                if misplaced is not None:  # not even a record where the plan says one starts
+                    raise misplaced from err
+                # the last record's Content-Length ended inside it (warcio counted an error
+                # past it; the record itself is reported, bad_record) and what is left of it
+                # is no record: in a .gz the next record starts at the next gzip member
+                after = (_next_member(stream, last[0])
+                         if last is not None and found.err_count > last[1] else None)
+                if after is None:
+                    yield number, RecordError("truncated_file", f"{kind} file breaks off after "
+                                              f"{number} records: {type(err).__name__}: "
+                                              f"{err}"[:300])
                     return
-                if record.rec_type == rec_type:
-                    record.offset = found.offset  # the record's start, before it is read
-                    record.delimited = _delimited(found)
-                    yield number, record
-                    number += 1
-                elif others is not None and record.rec_type != "warcinfo":
-                    others[record.rec_type] += 1
-        except broken() as err:
-            if misplaced is not None:  # not even a record where the plan says one starts
-                raise misplaced from err
-            yield number, RecordError("truncated_file", f"{kind} file breaks off after {number} "
-                                      f"records: {type(err).__name__}: {err}"[:300])
-            return
+                stream.seek(after)
+                found = ArchiveIterator(stream)
         size = stream.seek(0, io.SEEK_END)  # the open knew the length: no HEAD (S3) for it
     # warcio ends quietly where a cut gzip member begins: bytes it never parsed are a loss
     if found.offset < size and not _empty_members(uri, found.offset):
@@ -130,6 +143,26 @@ def _delimited(found) -> Callable[[], bool]:
         return found.err_count == errors
 
     return check
+
+
+def _next_member(stream, start: int) -> int | None:
+    """Where the gzip member that starts at byte ``start`` of ``stream`` ends (the next
+    member's first byte), or None when none starts there or it breaks off (not gzip, cut)."""
+    stream.seek(start)
+    member = zlib.decompressobj(wbits=31)  # one gzip member, its output left unkept
+    read = start
+    try:
+        while not member.eof:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                return None
+            read += len(chunk)
+            member.decompress(chunk, 1 << 16)
+            while member.unconsumed_tail and not member.eof:  # output bounded, not kept
+                member.decompress(member.unconsumed_tail, 1 << 16)
+    except zlib.error:
+        return None
+    return read - len(member.unused_data)
 
 
 def _empty_members(uri: str, offset: int) -> bool:

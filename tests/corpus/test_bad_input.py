@@ -336,6 +336,35 @@ def test_a_wet_record_whose_content_length_is_too_short_is_never_published_cut_s
     assert "Content-Length 25 ends inside the record" in bad["detail"]
 
 
+def test_each_wet_record_whose_content_length_is_too_short_is_its_own_bad_record(tmp_path,
+                                                                                 capsys):
+    """In a .warc.wet.gz, a Content-Length cut inside a record's first line leaves lines of
+    it that warcio takes for the next record's header: reading stopped there with one
+    ``truncated_file``, and every record after it, good ones too, was lost uncounted.
+    Each record of a .gz is its own gzip member, so reading now goes on at the next one:
+    each such record is a ``bad_record`` (plan, refine and ``prox label`` alike), the rest
+    are read. A plain .warc.wet has no such place to go on from (a ``truncated_file``)."""
+    from prox_tasks.cli import main
+
+    records = [_conversion("s0", None), _conversion("s1", 5), _conversion("s2", 6),
+               _conversion("s3", None), _conversion("s4", 7), _conversion("s5", None)]
+    path = tmp_path / "short.warc.wet.gz"
+    path.write_bytes(b"".join(gzip.compress(r, mtime=0) for r in records))
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=2)
+    assert manifest.total_docs == 6 and len(manifest.shards) > 1
+    quarantine, docs = Quarantine(), []
+    for shard in range(len(manifest.shards)):  # shards after the first start at a byte offset
+        docs += read_shard(manifest, shard, quarantine)
+    assert [d.id for d in docs] == ["urn:uuid:s0", "urn:uuid:s3", "urn:uuid:s5"]
+    assert [(q["id"], q["reason"]) for q in quarantine.records()] == [
+        ("urn:uuid:s1", "bad_record"), ("urn:uuid:s2", "bad_record"),
+        ("urn:uuid:s4", "bad_record")]  # fmt: skip
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(path), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["written"], summary["quarantined"]) == (3, {"bad_record": 3})
+
+
 def test_a_corrupt_zstd_frame_keeps_the_good_frame_before_it(tmp_path):
     def frame(prefix: str) -> bytes:
         rows = [json.dumps({"id": f"{prefix}{i}", "text": f"document {i} " * 30})
