@@ -196,9 +196,11 @@ class Catalog:
 
     def default_snapshot_name(self, output_uri: str) -> str:
         """The name an output folder is booked under when none is given: the folder's own
-        name, or — when that name is booked for another folder (``a/refined`` and
-        ``b/refined``) — the folder's name and a digest of its URI, so neither takes the
-        other's row."""
+        name when it is free or books this folder; else the name the catalog already books
+        this folder under (``prox plan --snapshot NAME`` before a ``prox refine`` naming
+        none: one row for the folder, not a second one); else — the folder's name booked
+        for another folder (``a/refined`` and ``b/refined``) — the folder's name and a
+        digest of its URI, so neither takes the other's row."""
         import hashlib
 
         from prox_tasks.storage import parse_uri, same_uri, to_uri
@@ -208,8 +210,18 @@ class Catalog:
         name = safe_name(parse_uri(uri).name or "snapshot")
         row = self.get_snapshot(name)
         if row is None or not row["output_uri"] or same_uri(row["output_uri"], uri):
-            return name
-        return f"{name[:110]}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
+            return name if row is not None else self.booked_as(uri) or name
+        return self.booked_as(uri) or f"{name[:110]}-{hashlib.sha256(uri.encode()).hexdigest()[:8]}"
+
+    def booked_as(self, output_uri: str) -> str | None:
+        """The name of the snapshot booked for folder ``output_uri`` last (the latest
+        updated, when several are), else None."""
+        from prox_tasks.storage import same_uri
+
+        rows = [row for row in self.list_snapshots()
+                if row["output_uri"] and same_uri(row["output_uri"], output_uri)]
+        return max(rows, key=lambda row: (row["updated_at"] or "", row["id"]))["name"] \
+            if rows else None  # fmt: skip
 
     def _plan_shard(self, snapshot_id: int, index: int, docs: int, nbytes: int) -> None:
         row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",

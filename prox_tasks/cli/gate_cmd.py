@@ -84,11 +84,9 @@ def booked_as(catalog_url: str, folder: str) -> str | None:
     """The name the catalog books ``folder`` under (prox refine's default is the folder's
     name, with a digest of its URI when another folder holds that name), else None."""
     from prox_tasks.catalog import Catalog
-    from prox_tasks.storage import same_uri
 
     with Catalog(catalog_url) as catalog:
-        return next((row["name"] for row in catalog.list_snapshots()
-                     if row["output_uri"] and same_uri(row["output_uri"], folder)), None)
+        return catalog.booked_as(folder)
 
 
 def summary_line(summary: dict) -> str:

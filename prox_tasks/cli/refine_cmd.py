@@ -53,8 +53,9 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "the snapshot and its shards are booked (default PROX_CATALOG_URL or "
                    "$PROX_HOME/catalog.sqlite)")
     p.add_argument("--name", default=None, help="catalog snapshot name the snapshot and its "
-                   "shards are booked under, in --catalog (default: the output folder's name; "
-                   "with a digest of its URI when that name is booked for another folder)")
+                   "shards are booked under, in --catalog (default: the name the catalog books "
+                   "the output folder under, e.g. by prox plan --snapshot; else the folder's "
+                   "name, with a digest of its URI when that name is booked for another folder)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                    help="inference backend (default: tagger for tagger models, else vllm when "
                    "installed, else transformers)")

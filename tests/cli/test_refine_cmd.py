@@ -135,3 +135,25 @@ def test_refine_refuses_a_folder_without_its_completion_marker(tmp_path, capsys)
     assert "is not complete: its marker _SUCCESS is not there" in said
     assert f"{folder}/_SUCCESS" in said
     assert not (tmp_path / "out").exists()
+
+
+def test_refine_after_plan_snapshot_books_the_planned_snapshot_not_a_second_one(tmp_path, capsys):
+    """docs/storage.md's order — `prox plan --snapshot NAME`, then `prox refine` into the same
+    folder — booked the refine under the folder's name: a second catalog row (and PROX report
+    row) for one folder, the planned one left `planned` forever. A refine naming no --name
+    now books the name the catalog holds for its output folder."""
+    from prox_tasks.catalog import Catalog
+    from tests.quality.snapshot_factory import write_input
+
+    src = write_input(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "CC-MAIN-2024-22"
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert main(["plan", "--input", str(src), "--output", f"{out}/", "--target-docs", "10",
+                 "--snapshot", "cc-2024-22", "--catalog", url]) == 0
+    capsys.readouterr()
+    assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                 "--catalog", url, "--no-progress"]) == 0
+    assert capsys.readouterr().out.rstrip().endswith("(catalog snapshot cc-2024-22)")
+    with Catalog(url) as catalog:
+        rows = catalog.list_snapshots()
+    assert [(row["name"], row["status"]) for row in rows] == [("cc-2024-22", "refined")]
