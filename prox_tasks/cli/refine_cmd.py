@@ -36,6 +36,14 @@ from prox_tasks.wording import input_cut
 
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
 
+
+#: Said when a run is interrupted or terminated: what a rerun does with the work done.
+STOPPED_HINT = (
+    "the same prox refine command finishes the run: the shards published are reused and "
+    "a shard stopped midway resumes from its checkpoints"
+)
+
+
 def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=help_text)
     p.add_argument("--input", required=True, help="file, folder, prefix or glob (path, file://, s3://)")
@@ -135,7 +143,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "old plan's shards are removed and every shard refined, as after prox plan "
                    "--overwrite; refused for a released snapshot")
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, stopped_hint=STOPPED_HINT)
 
 
 def limit_default(name: str) -> str:

@@ -189,7 +189,13 @@ def booked_after(booking: ShardBooking | None, error: BaseException) -> Iterator
 
 
 def _error_text(error: BaseException | str) -> str:
-    return f"{type(error).__name__}: {error}" if isinstance(error, BaseException) else error
+    """``Type: message``; a bare Ctrl-C (``KeyboardInterrupt()``, no message) says what it
+    was, not ``KeyboardInterrupt: `` with nothing after it."""
+    if not isinstance(error, BaseException):
+        return error
+    said = str(error) or ("interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt)
+                          else "")
+    return f"{type(error).__name__}: {said}" if said else type(error).__name__
 
 
 def book_dead(catalog, name: str, runner: dict | None = None,

@@ -478,10 +478,13 @@ def _in_process(output_uri, pending, threads, model, backend, backend_options, p
     try:
         refiner = _load(backend, model, backend_options, threads) if pending else None
     except BaseException as err:  # every pending shard's attempt failed with it
-        with booked_after(booking, err):
-            for index in pending if booking is not None else ():
-                booking.start(index, False)
-                booking.fail(index, err)
+        # a stop (Ctrl-C, SIGTERM) while loading ran no shard: no attempt to book (the
+        # snapshot is booked failed with it by the caller), as for a shard never sent
+        if stop_behind(err) is None:
+            with booked_after(booking, err):
+                for index in pending if booking is not None else ():
+                    booking.start(index, False)
+                    booking.fail(index, err)
         raise
     try:
         for index in pending:

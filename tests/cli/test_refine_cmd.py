@@ -157,3 +157,42 @@ def test_refine_after_plan_snapshot_books_the_planned_snapshot_not_a_second_one(
     with Catalog(url) as catalog:
         rows = catalog.list_snapshots()
     assert [(row["name"], row["status"]) for row in rows] == [("cc-2024-22", "refined")]
+
+
+def test_ctrl_c_while_the_model_loads_books_no_attempt_and_says_how_to_finish(
+        tmp_path, capsys, monkeypatch):
+    """Ctrl-C while prox refine loaded its model (seconds for the tagger, minutes for vLLM)
+    booked every pending shard `failed` with an attempt (19 of 19, 'KeyboardInterrupt: ')
+    though none ran, and said only 'prox refine: interrupted'. The shards now stay as they
+    were (planned, no attempt), the snapshot failed with a readable reason, and the line
+    says that the same command finishes the run. The mock: Ctrl-C cannot be timed for real
+    to land inside the load, so the load raises it, as the signal handler would there."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.refine import workers
+    from tests.quality.snapshot_factory import write_input
+
+    src = write_input(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out"
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = ["refine", "--input", str(src), "--output", str(out), "--model", "default",
+            "--target-docs", "10", "--catalog", url, "--no-progress"]
+
+    def ctrl_c(*_args):
+        raise KeyboardInterrupt
+
+    with monkeypatch.context() as patch:
+        patch.setattr(workers, "_load", ctrl_c)
+        assert main(args) == 130
+    err = capsys.readouterr().err
+    assert err.startswith("prox refine: interrupted: the same prox refine command"), err
+    with Catalog(url) as catalog:
+        shards = catalog.get_shards("out")
+        snapshot = catalog.get_snapshot("out")
+    assert [(s["status"], s["attempts"]) for s in shards] == [("planned", 0)] * 2, shards
+    assert snapshot["status"] == "failed"
+    assert snapshot["error"] == "KeyboardInterrupt: interrupted (Ctrl-C)"
+    assert main(args) == 0
+    assert capsys.readouterr().out.startswith("refined 20 documents in 2 shards:")
+    with Catalog(url) as catalog:
+        assert [(s["status"], s["attempts"]) for s in catalog.get_shards("out")] == \
+            [("done", 1)] * 2
