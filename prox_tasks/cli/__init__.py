@@ -94,7 +94,9 @@ def _run(argv: list[str] | None, process: bool) -> int:
     parser = build_parser(argv)
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log more, and print the full traceback of an error")
-    args = parser.parse_args(argv)
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # refused by the subcommand: its usage lists the options it takes
+        _refuse_unknown(parser, args, unknown)
     args.verbose = verbose
     if not getattr(args, "func", None):
         parser.print_help()
@@ -115,6 +117,20 @@ def _run(argv: list[str] | None, process: bool) -> int:
         print(f"prox {args.command}: {describe_error(err)}"
               + ("" if verbose else " (-v for the traceback)"), file=sys.stderr)
         return exit_code(err)
+
+
+def _refuse_unknown(parser, args, unknown: list[str]) -> None:
+    """Exit 2 on arguments no parser took, with the subcommand's usage (the top-level one
+    lists none of its options) and the nearest option to each misspelt one."""
+    import difflib
+
+    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    command = commands.choices.get(getattr(args, "command", None) or "", parser)
+    options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
+    near = [match[0] for arg in unknown if arg.startswith("--") for match in
+            [difflib.get_close_matches(arg.split("=")[0], options, n=1, cutoff=0.75)] if match]
+    command.error(f"unrecognized arguments: {' '.join(unknown)}"
+                  + (f" (did you mean {'? '.join(near)}?)" if near else ""))
 
 
 def _stopped(args, stop: KeyboardInterrupt) -> int:

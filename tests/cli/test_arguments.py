@@ -134,3 +134,26 @@ def test_prox_train_recall_target_zero_leaves_the_keep_threshold_uncalibrated():
 
     argv = ["train", "--seed", "x", "--output", "y", "--recall-target", "0"]
     assert build_parser(argv).parse_args(argv).recall_target == 0
+
+
+def test_an_unknown_option_is_refused_by_the_subcommand_with_its_usage(capsys):
+    """`prox plan --snapshot NAME` (docs/storage.md) then `prox refine --snapshot NAME` was
+    refused as `prox: error: unrecognized arguments` under the top-level usage, which lists
+    no option of prox refine. The subcommand now refuses it with its own usage (where
+    --name is), and names a near spelling when there is one."""
+    from prox_tasks.cli import main
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["refine", "--input", "in", "--output", "out", "--snapshot", "cc-2024-22"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: prox refine "), err
+    assert "--name NAME" in err
+    assert err.rstrip().endswith(
+        "prox refine: error: unrecognized arguments: --snapshot cc-2024-22"), err
+    with pytest.raises(SystemExit):
+        main(["plan", "--input", "in", "--output", "out", "--taget-docs", "5", "--catalog-url",
+              "x"])
+    err = capsys.readouterr().err
+    assert "prox plan: error: unrecognized arguments: --taget-docs 5 --catalog-url x " \
+        "(did you mean --target-docs? --catalog?)" in err, err
