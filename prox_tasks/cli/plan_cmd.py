@@ -36,7 +36,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--max-doc-bytes", type=positive_int, default=None,
                    help=f"{DESCRIPTIONS['max_doc_bytes'][1]} ({limit_default('max_doc_bytes')})")
     p.add_argument("--overwrite", action="store_true", help="replace a different existing plan")
-    p.add_argument("--snapshot", default=None, help="register under this name in the catalog")
+    # --name as prox refine and prox gate call the catalog name (--snapshot: as before)
+    p.add_argument("--name", "--snapshot", dest="snapshot", default=None,
+                   help="register under this name in the catalog (the name prox refine "
+                   "and prox gate take as --name)")
     p.add_argument("--catalog", default=None, help="catalog URL (default PROX_CATALOG_URL or "
                    "$PROX_HOME/catalog.sqlite)")
     p.set_defaults(func=run)

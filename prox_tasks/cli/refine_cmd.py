@@ -62,7 +62,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "$PROX_HOME/catalog.sqlite)")
     p.add_argument("--name", default=None, help="catalog snapshot name the snapshot and its "
                    "shards are booked under, in --catalog (default: the name the catalog books "
-                   "the output folder under, e.g. by prox plan --snapshot; else the folder's "
+                   "the output folder under, e.g. by prox plan --name; else the folder's "
                    "name, with a digest of its URI when that name is booked for another folder)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
                    help="inference backend (default: tagger for tagger models, else vllm when "

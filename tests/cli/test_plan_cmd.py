@@ -201,3 +201,20 @@ def test_a_marker_for_an_input_naming_one_file_says_the_input_is_a_file(tmp_path
     said = capsys.readouterr().err
     assert f"not one file ({crawl})" in said and "is not complete" not in said, said
     assert not (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_plan_takes_the_catalog_name_as_name_like_refine_and_gate(tmp_path, capsys):
+    """prox refine and prox gate take the catalog name as --name; prox plan only as
+    --snapshot (which prox gate uses for the folder): `prox plan --name` was a usage error.
+    It now takes both."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "1", "text": "a line of text"}\n')
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert main(["plan", "--input", str(src), "--output", str(tmp_path / "out"),
+                 "--name", "crawl-1", "--catalog", url]) == 0
+    assert capsys.readouterr().out.rstrip().endswith(", registered as crawl-1")
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("crawl-1")["status"] == "planned"
