@@ -30,6 +30,9 @@ with `seed_uri`.
    `select_epoch` = `gold` keeps the tagger epoch with the best validation word F1 against
    gold (how the shipped default was chosen) instead of the best teacher agreement.
    `backend` picks the inference backend evaluation runs on (empty: production's).
+   A model this seed set, these Params and this code published before (a retry after its
+   model was published, a second run) is returned without training (`reused` in its XCom),
+   unless `retrain` is on.
 3. **evaluate** — the promoted model on the same validation documents.
 4. **promote** — only when the candidate is not worse than the incumbent (the promoted
    model, else the shipped default) on the shipped human-gold set (word F1; recall within
@@ -113,6 +116,10 @@ with `seed_uri`.
                                      "shipped human-gold set. Off, a candidate into a "
                                      "registry with nothing promoted is promoted without "
                                      "being compared with the shipped default."},
+        "retrain": {"default": False, "type": "boolean", "title": "Train again",
+                    "description": "Train even when the registry holds the model this seed "
+                    "set, these Params and this code trained before (off: that model is "
+                    "returned without training, as prox train does; --retrain)."},
         **cfg.common_params(),
     }).items()},
     doc_md=DOC,

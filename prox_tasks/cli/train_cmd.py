@@ -71,6 +71,10 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--tiny-config", type=json.loads,
                    help='embedded tiny LM size as JSON, e.g. \'{"hidden_size": 256}\'')
     p.add_argument("--work-dir", help="checkpoint folder (a rerun resumes from it)")
+    p.add_argument("--retrain", action="store_true",
+                   help="train even when --output holds the model a training of the same seed "
+                   "set, settings and code published (by default that one is returned: "
+                   "already trained)")
     p.add_argument("--catalog", help="catalog URL to register the model in; the gold gate's "
                    "incumbent is then the one promoted last there when --output has none "
                    "(never PROX_CATALOG_URL's)")
@@ -131,7 +135,7 @@ def run(args) -> Outcome:
         recall_target=args.recall_target or None, select_epoch=args.select_epoch,
         teacher_weights=dict(args.teacher_weight) or None, line_word_weight=args.line_word_weight,
         remove_weight=args.remove_weight, label_smoothing=args.label_smoothing,
-        tagger=args.tagger_config,
+        tagger=args.tagger_config, retrain=args.retrain,
     )  # fmt: skip
     with progress_bar(args, "train", "phase") as bar:
         record = run_training(job, progress=bar)
@@ -162,7 +166,8 @@ def elsewhere_note(args, record: dict) -> str:
 
 
 def summary_line(record: dict) -> str:
-    """``trained refiner v3 (line_tagger): word F1 0.812, line F1 ...; promoted: reason``."""
+    """``trained refiner v3 (line_tagger): word F1 0.812, line F1 ...; promoted: reason``;
+    ``already trained: refiner v3 ...`` when the registry held it (``reused``)."""
     metrics = record.get("metrics") or {}
     scores = ", ".join(f"{k.replace('_', ' ')} {metrics[k]:.3f}"
                        for k in ("word_f1", "line_f1", "doc_f1")
@@ -174,5 +179,8 @@ def summary_line(record: dict) -> str:
 
     said = left_out(seed, "seed row")
     said = f"; {said}" if said else ""
-    return (f"trained {record['name']} {record['version']} ({record['kind']}): "
+    trained = ("already trained: " if record.get("reused") else "trained ")
+    again = (" (the same seed set, settings and code trained it before: --retrain trains "
+             "again)") if record.get("reused") else ""
+    return (f"{trained}{record['name']} {record['version']} ({record['kind']}){again}: "
             f"{scores or 'no metrics'}; {decision}{said} -> {record['uri']}")

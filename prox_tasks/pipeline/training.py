@@ -71,7 +71,7 @@ def _check_exists(uri: str, param: str) -> None:
 #: The train DAG's Params that are :class:`~prox_tasks.training.run.TrainJob` fields.
 _JOB_FIELDS = {"kind": "kind", "base": "base", "epochs": "epochs", "random_seed": "seed_value",
                "threads": "threads", "max_eval_docs": "max_eval_docs",
-               "select_epoch": "select_epoch", "backend": "backend"}
+               "select_epoch": "select_epoch", "backend": "backend", "retrain": "retrain"}
 
 
 def _job(seed: dict, params: dict):
@@ -86,7 +86,9 @@ def _job(seed: dict, params: dict):
 
 
 def train(seed: dict, params: dict) -> dict:
-    """Train and publish (not promote) a refiner; returns its record and metrics. A stop by
+    """Train and publish (not promote) a refiner; returns its record and metrics (``reused``:
+    the registry held it, published by a run of the same seed set, Params and code, and it
+    was not trained again: :func:`~prox_tasks.training.run.run_training`). A stop by
     Airflow (SIGTERM) is raised as :class:`~prox_tasks.termination.Terminated`
     (:data:`STOPPED_BY_AIRFLOW`): the training ends at once, nothing half-published."""
     from prox_tasks.termination import raise_on_sigterm
@@ -96,7 +98,10 @@ def train(seed: dict, params: dict) -> dict:
     # on: a training went on to publish, cut short where the SIGKILL found it
     with raise_on_sigterm(STOPPED_BY_AIRFLOW):
         out = run_training(_job(seed, params), caller="dag")  # refusals name the DAG's Params
-    return {k: out[k] for k in ("name", "version", "uri", "kind", "metrics", "seed_set")}
+    # reused: the registry held the model this seed set, Params and code train (a retry
+    # after the model was published), returned without training it again
+    return {k: out[k] for k in ("name", "version", "uri", "kind", "metrics", "seed_set",
+                                "reused")}
 
 
 #: What a train task stopped by Airflow (SIGTERM) fails with.

@@ -6,6 +6,8 @@ Layout under the registry root::
     <name>/<version>/artifact.json        training config, seed-set version, metrics, files
     <name>/promoted.json                  the promoted version and its metrics
     <name>/decisions/<version>.json       each promotion decision, both sets of numbers
+    <name>/trainings/<identity>.json      the version a training published (its seed set,
+                                          settings and code: :meth:`ModelRegistry.trained`)
 
 A version is content-addressed (``<kind>-<sha256 of the files, 12 hex>``, the one version
 string of :mod:`prox_tasks.models.artifact`), so publishing the same model twice is a no-op and a retried task gives the same version. A candidate is
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -44,7 +47,11 @@ from prox_tasks.storage import (
 )
 from prox_tasks.storage.swap import replace_if
 
+log = logging.getLogger(__name__)
+
 PROMOTED = "promoted.json"
+#: ``<name>/trainings/<identity>.json``: which version a training of that identity published.
+TRAININGS = "trainings"
 MAX_FAILURE_RATE = 0.0036  # the ProX paper's chunk-level failure rate
 #: A candidate's gold word recall may be at most this much below the incumbent's.
 GOLD_RECALL_TOLERANCE = 0.005
@@ -212,6 +219,10 @@ class ModelRegistry:
         record_uri = self.uri(name, version, ARTIFACT)
         if exists(record_uri):  # its "uri" is where it was written: the registry may have moved
             record = {**json.loads(read_bytes(record_uri)), "uri": self.uri(name, version)}
+            if self.damage(name, record) is not None:  # the same files, written again
+                for rel in files:
+                    with open(folder / rel, "rb") as fh:
+                        put_atomic(self.uri(name, version, rel), fh)
             self._catalog_register(record, promoted=False)  # a retry after the catalog failed
             return record
         for rel in files:
@@ -246,6 +257,53 @@ class ModelRegistry:
 
     def artifact(self, name: str, version: str) -> dict:
         return json.loads(read_bytes(self.uri(name, version, ARTIFACT)))
+
+    def record_training(self, name: str, identity: str, version: str, train: dict) -> None:
+        """Note that the training ``identity`` (a digest of its seed set, settings and code:
+        :meth:`prox_tasks.training.run.TrainJob.identity`) published ``version`` of ``name``,
+        with its ``train`` report, for :meth:`trained` to find."""
+        put_atomic(self.uri(name, TRAININGS, f"{identity}.json"),
+                   json.dumps({"identity": identity, "version": version, "train": train,
+                               "recorded_at": datetime.now(UTC).isoformat()},
+                              indent=2, sort_keys=True))  # fmt: skip
+
+    def trained(self, name: str, identity: str) -> dict | None:
+        """The version of ``name`` the training ``identity`` published here (its
+        ``artifact.json`` record, ``uri`` where it is now, and ``train``: the report of the
+        run that trained it), when its files are intact: their sha256 is the one its
+        record holds. None when no such training was recorded (a version published before
+        trainings were recorded is trained again, to the same version), or when the version
+        is gone or damaged (a warning says which: training again publishes it anew)."""
+        entry = read_json(self.uri(name, TRAININGS, f"{identity}.json"))
+        if entry is None:
+            return None
+        version = entry["version"]
+        try:
+            record = self.artifact(name, version)
+        except (OSError, ValueError) as err:  # removed by hand, unreadable
+            log.warning("%s %s, which this training published before, cannot be read in %s "
+                        "(%s): training it again", name, version, self.root, err)
+            return None
+        if (damage := self.damage(name, record)) is not None:
+            log.warning("%s %s, which this training published before, %s: training it again "
+                        "(publishing it writes its files anew)", name, version, damage)
+            return None
+        return {**record, "uri": self.uri(name, version), "train": entry.get("train") or {}}
+
+    def damage(self, name: str, record: dict) -> str | None:
+        """What is wrong with the files of the published version ``record`` (its
+        ``artifact.json``) in this registry: one missing or unreadable, or their sha256 not
+        the one the record holds; None when they are intact. On S3 the files are fetched
+        (into the model cache) to be hashed."""
+        where = self.uri(name, record["version"])
+        try:
+            digest, _ = artifact_digest(fetch_folder(where))
+        except OSError as err:
+            return f"has files that cannot be read in {where} ({err})"
+        if digest != record.get("sha256"):
+            return (f"is damaged in {where}: its files' sha256 {digest[:12]}… is not the "
+                    f"{str(record.get('sha256'))[:12]}… its {ARTIFACT} records")
+        return None
 
     def promoted(self, name: str) -> dict | None:
         """The promoted record (``version``, ``uri``, ``metrics``) or None. ``uri`` is the

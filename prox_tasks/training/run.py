@@ -11,6 +11,7 @@ checkpoint in its work folder (derived from the job's settings when not given).
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -94,6 +95,9 @@ class TrainJob:
         label_smoothing: ``line_tagger``: line targets move this far toward 0.5.
         tagger: ``line_tagger`` architecture overrides of ``TaggerConfig`` (e.g.
             ``{"dilations": [1, 2, 4, 8, 16, 32]}``; from scratch only).
+        retrain: Train even when the registry holds the version a training of the same
+            seed set, settings and code published (:meth:`identity`); False: that version is
+            returned without training.
     """
 
     seed: str
@@ -127,9 +131,11 @@ class TrainJob:
     remove_weight: float = 1.0
     label_smoothing: float = 0.0
     tagger: dict | None = None
+    retrain: bool = False
 
     def settings(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if k not in ("work_dir", "catalog", "backend")}
+        return {k: v for k, v in asdict(self).items()
+                if k not in ("work_dir", "catalog", "backend", "retrain")}
 
     def check_options(self, caller: str = "cli") -> None:
         """Refuse what the settings alone cannot train, before the seed set is read (on S3,
@@ -260,13 +266,47 @@ class TrainJob:
         epochs of a run of the release before, which did not look for them, resume)."""
         if self.work_dir:
             return Path(self.work_dir)
+        key = self._training_key(seed_version, base_version, gold_left_out)
+        return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
+
+    def identity(self, seed_version: str = "", base_version: str = "",
+                 gold_left_out: str = "") -> str:
+        """What decides the model this job trains: the settings, seed set, base model and
+        gold pages that key the work folder (:meth:`resolved_work_dir`) and the code that
+        trains (:func:`code_identity`). Training is deterministic, so a job of the same
+        identity publishes the same version: the registry records which
+        (:meth:`~prox_tasks.registry.ModelRegistry.trained`) and a rerun returns it."""
+        keyed = {"training": self._training_key(seed_version, base_version, gold_left_out),
+                 "code": code_identity()}
+        return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()[:32]
+
+    def _training_key(self, seed_version: str, base_version: str, gold_left_out: str) -> str:
         # what shapes the training only: a fixed --output or --no-promote resumes the epochs
         shaping = {k: v for k, v in self.settings().items() if k not in _NOT_TRAINING}
         keyed = {**shaping, "seed_version": seed_version, "base_version": base_version}
         if gold_left_out:  # the same files without the gold pages: other training rows
             keyed["gold_left_out"] = gold_left_out
-        key = hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
-        return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
+        return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
+
+
+@functools.cache
+def code_identity() -> str:
+    """A digest of the code a training runs: every module of ``prox_tasks`` (a release, or a
+    change to any of them, trains again rather than trust a model the old code trained) and
+    the torch version (its kernels decide the weights)."""
+    import prox_tasks
+
+    digest = hashlib.sha256()
+    package = Path(prox_tasks.__file__).parent
+    for module in sorted(package.rglob("*.py")):
+        digest.update(str(module.relative_to(package)).encode() + b"\0" + module.read_bytes())
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        digest.update(b"torch " + version("torch").encode())
+    except PackageNotFoundError:  # the modules alone
+        pass
+    return digest.hexdigest()
 
 
 def _wording(caller: str):
@@ -403,11 +443,19 @@ def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None
 def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     """Train, evaluate, publish and decide promotion; returns the evaluation record.
 
+    A job whose seed set, settings and code (:meth:`TrainJob.identity`) published a version
+    to ``job.output`` before, intact there, is not trained again (unless ``job.retrain``):
+    that version is returned, ``reused`` True, with the metrics and training report it was
+    published with; the gold gate and promotion, when asked, are decided as after a
+    training. The work folder is locked for the run (:func:`work_folder_lock`): an
+    identical job started meanwhile waits, then returns this one's model.
+
     ``progress``, a bar (``reset(total)``, ``set_description``, ``update``) or None, advances
     once per phase: train, evaluate, publish, gold gate, promotion. ``caller`` (``cli`` or
     ``dag``): how a refusal names the setting to change (:meth:`TrainJob.check`).
     """
-    from prox_tasks.registry import ModelRegistry
+    from prox_tasks.registry import ModelRegistry, fetch_folder
+    from prox_tasks.training.work_lock import work_folder_lock
 
     phases = ["train", "evaluate", "publish"] + ["gold gate"] * job.gold_gate \
         + ["promotion"] * job.promote
@@ -425,13 +473,42 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     base_version = artifact_version(job.base_dir()) if job.base else ""
     gold_left_out = seed.gold_set if seed.describe()["gold_pages_left_out"] else ""
     work = job.resolved_work_dir(seed.version, base_version, gold_left_out)
+    identity = job.identity(seed.version, base_version, gold_left_out)
+    registry = ModelRegistry(job.output, catalog=job.catalog)
+    with work_folder_lock(work):  # one writer: an identical run waits here, then reuses
+        published = None if job.retrain else registry.trained(job.name, identity)
+        if published is None:
+            out = _train_and_publish(job, seed, registry, work, base_version, phase)
+            registry.record_training(job.name, identity, out["version"], out["train"])
+            artifact_dir = work / "artifact"
+        else:
+            log.info("already trained: %s %s (same seed set, settings and code)", job.name,
+                     published["version"])
+            out = {"name": job.name, "version": published["version"], "uri": published["uri"],
+                   "kind": published["kind"], "seed_set": seed.describe(),
+                   "metrics": published["metrics"], "train": published["train"],
+                   "reused": True}  # fmt: skip
+            artifact_dir = fetch_folder(published["uri"])
+            for done in ("train", "evaluate", "publish"):
+                phase(done)
+        _decide(job, registry, seed, out, artifact_dir, phase)
+        if not job.work_dir:
+            # the default folder under $TMPDIR: its checkpoints (~20 MB a tagger run) only
+            # serve a run that failed to resume; the model is published. A --work-dir is
+            # the user's.
+            shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def _train_and_publish(job: TrainJob, seed, registry, work: Path, base_version: str,
+                       phase) -> dict:
+    """Train in ``work``, evaluate and publish: :func:`run_training`'s record so far."""
     artifact_dir = work / "artifact"
     config, report = _train(job, seed, artifact_dir, work)
     phase("train")
     valid = seed.validation.first(job.max_eval_docs)
     metrics = evaluate_model(artifact_dir, valid, job.backend, job.threads)  # streamed
     phase("evaluate")
-    registry = ModelRegistry(job.output, catalog=job.catalog)
     # what --base named ("promoted" names another model once this one is promoted), and the
     # model it resolved to: the lineage the catalog records
     training_config = {"job": job.settings(), "config": config, "base": job.base,
@@ -439,9 +516,15 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     record = registry.publish(artifact_dir, job.name, job.kind, training_config,
                               seed.describe(), metrics)  # fmt: skip
     phase("publish")
-    out = {"name": job.name, "version": record["version"], "uri": record["uri"],
-           "kind": job.kind, "seed_set": seed.describe(), "metrics": metrics,
-           "train": {k: v for k, v in report.items() if k != "history"}}  # fmt: skip
+    return {"name": job.name, "version": record["version"], "uri": record["uri"],
+            "kind": job.kind, "seed_set": seed.describe(), "metrics": metrics,
+            "train": {k: v for k, v in report.items() if k != "history"},
+            "reused": False}  # fmt: skip
+
+
+def _decide(job: TrainJob, registry, seed, out: dict, artifact_dir: Path, phase) -> None:
+    """The gold gate and the promotion decision, when ``job`` asks for them, into ``out``."""
+    valid = seed.validation.first(job.max_eval_docs)
     gold = None
     if job.gold_gate:
         from prox_tasks.training.gold_gate import gold_comparison
@@ -461,11 +544,8 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
         decision, measured = decide_promotion(registry, out, measure)
         if measured["gold"] is not None:
             out["gold"] = measured["gold"]
-        out.update(promoted=decision.promoted, reason=decision.reason,
+        # a rerun (or a retry) of the version promoted now: it is the promoted model
+        out.update(promoted=decision.promoted or decision.reason == "already promoted",
+                   reason=decision.reason,
                    incumbent={"version": decision.incumbent, "metrics": measured["metrics"]})
         phase("promotion")
-    if not job.work_dir:
-        # the default folder under $TMPDIR: its checkpoints (~20 MB a tagger run) only serve
-        # a run that failed to resume; the model is published. A --work-dir is the user's.
-        shutil.rmtree(work, ignore_errors=True)
-    return out

@@ -114,7 +114,7 @@ def test_work_folder_follows_the_base_models_version(seed_dir, tmp_path, monkeyp
     run_training(job)
     assert not folders[0].exists()  # a run that succeeds keeps no checkpoint
     # what a run that failed in its folder leaves there: its epoch checkpoint
-    run_training(dataclasses.replace(job, work_dir=str(folders[0])))
+    run_training(dataclasses.replace(job, work_dir=str(folders[0]), retrain=True))
     assert folders[0].joinpath("tagger_checkpoint.pt").exists()
     # the location now holds a model of another architecture (section context on)
     shutil.rmtree(base)
@@ -140,7 +140,7 @@ def test_a_training_that_succeeds_removes_its_default_work_folder_not_a_given_on
     assert out["version"] and (tmp_path / "r" / "refiner").is_dir()
     assert list((tmp_path / "tmp" / "prox-train").iterdir()) == []
     given = TrainJob(seed=str(seed_dir), output=str(tmp_path / "r"), epochs=1, gold_gate=False,
-                     threads=1, work_dir=str(tmp_path / "w"))  # fmt: skip
+                     threads=1, work_dir=str(tmp_path / "w"), retrain=True)  # fmt: skip
     run_training(given)
     assert (tmp_path / "w" / "tagger_checkpoint.pt").exists()
 
@@ -186,7 +186,8 @@ def test_calibration_follows_the_evaluation_cap(tmp_path, monkeypatch):
     for run in range(2):
         out = run_training(TrainJob(seed=str(seed), output=str(tmp_path / "registry"), epochs=1,
                                     max_eval_docs=22, work_dir=str(tmp_path / f"w{run}"),
-                                    gold_gate=False, promote=False, threads=1))  # fmt: skip
+                                    gold_gate=False, promote=False, threads=1,
+                                    retrain=True))  # fmt: skip
     with_gold = [d["id"] for d in load_seed_set(str(seed)).validation if d.get("gold_text")]
     assert len(with_gold) > 22 and calibrated == [with_gold[:22], with_gold[:22]]
     assert out["metrics"]["docs"] == 22 and out["train"]["calibration"]["docs"] == 22
