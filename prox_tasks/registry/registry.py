@@ -290,6 +290,13 @@ class ModelRegistry:
             return None
         return {**record, "uri": self.uri(name, version), "train": entry.get("train") or {}}
 
+    def book_published(self, record: dict) -> None:
+        """Book the published version ``record`` (its ``artifact.json``, ``uri`` where it is
+        now) in the catalog when one is configured, not promoted, as :meth:`publish` books
+        it: for a version a rerun returns without publishing (:meth:`trained`), whose first
+        run booked it in no catalog, or in one that could not be written then."""
+        self._catalog_register(record, promoted=False)
+
     def damage(self, name: str, record: dict) -> str | None:
         """What is wrong with the files of the published version ``record`` (its
         ``artifact.json``) in this registry: one missing or unreadable, or their sha256 not

@@ -489,6 +489,7 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
                    "metrics": published["metrics"], "train": published["train"],
                    "reused": True}  # fmt: skip
             artifact_dir = fetch_folder(published["uri"])
+            registry.book_published(published)  # --catalog: booked there as publishing does
             for done in ("train", "evaluate", "publish"):
                 phase(done)
         _decide(job, registry, seed, out, artifact_dir, phase)

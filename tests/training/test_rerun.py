@@ -190,3 +190,17 @@ def test_a_killed_trainer_leaves_no_lock_that_blocks(long_seed, tmp_path, monkey
                       "--no-gold-gate", "--no-promote", "--threads", "1", *_LONG)  # fmt: skip
     assert again["reused"] is False and len(trainings) == 1 and "in use" not in caplog.text
     assert again["train"]["resumed_at_epoch"] >= 1
+
+
+def test_a_rerun_with_a_catalog_books_the_version_it_returns(seed_dir, tmp_path, capsys, trainings):
+    """Publishing booked a version in --catalog (a retry after the catalog failed booked it
+    then); a rerun that returns the version without publishing books it as well."""
+    from prox_tasks.catalog import Catalog
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = _args(seed_dir, tmp_path / "registry", "--no-promote", "--work-dir", str(tmp_path / "w"))
+    first, _ = _train(capsys, *args)  # no catalog then
+    again, _ = _train(capsys, *args, "--catalog", catalog)
+    assert again["reused"] is True and len(trainings) == 1
+    with Catalog(catalog) as booked:
+        assert booked.get_model("refiner", first["version"])["uri"] == first["uri"]
