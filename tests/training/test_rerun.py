@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -161,16 +162,31 @@ def test_a_second_identical_training_waits_for_the_first_then_returns_its_model(
     registry = tmp_path / "registry"
     first = _start_trainer(long_seed, registry, str(tmp))
     _wait_for_checkpoint(first, tmp)
-    second, _ = _train(capsys, "--seed", str(long_seed), "--output", str(registry),
-                          "--no-gold-gate", "--no-promote", "--threads", "1", *_LONG)  # fmt: skip
+    first.send_signal(signal.SIGSTOP)  # paused, its lock held: the second surely finds it held
+    said = {}
+
+    def second_training():
+        said["record"], _ = _train(capsys, "--seed", str(long_seed), "--output", str(registry),
+                                   "--no-gold-gate", "--no-promote", "--threads", "1", *_LONG)  # fmt: skip
+
+    second = threading.Thread(target=second_training)
+    second.start()
+    deadline = time.monotonic() + 120
+    try:
+        while "is in use by another training" not in caplog.text:
+            assert second.is_alive() and time.monotonic() < deadline, said
+            time.sleep(0.05)
+    finally:
+        first.send_signal(signal.SIGCONT)  # never left paused
+    second.join(timeout=300)
     out, err = first.communicate(timeout=300)
     assert first.returncode == 0, err
     assert (
         "is in use by another training of the same seed set and settings (pid "
         f"{first.pid} on" in caplog.text
     )
-    assert second["reused"] is True and trainings == []
-    assert second["version"] == json.loads(out.splitlines()[0])["version"]
+    assert said["record"]["reused"] is True and trainings == []
+    assert said["record"]["version"] == json.loads(out.splitlines()[0])["version"]
     assert not any((tmp / "prox-train").iterdir())
 
 
