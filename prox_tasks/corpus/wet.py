@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -206,6 +207,29 @@ def scan(uri: str, max_doc_bytes: int, *, expect=None) -> Iterator[tuple[int, in
             yield number, _length(record) or 0, record.offset
 
 
+#: Where a WARC record's header begins, after the blank lines that end the one before it.
+_NEXT_RECORD = re.compile(rb"\r?\n\r?\nWARC/1\.[01]\r?\n")
+
+
+def _undelimited(payload: bytes, doc_id: str | None) -> RecordError | None:
+    """Why the ``payload`` of a record without a Content-Length header is not its own, or
+    None when it is (a ``.warc.gz`` member holding that record alone ends it). warcio reads
+    such a record to the end of its gzip member or, uncompressed, of the file: the records
+    after it were published inside its text, WARC headers and all; and a gzip member cut
+    inside the header leaves a record with no length and no payload, which was quarantined
+    as a blank page (``empty_text``)."""
+    if not payload.strip():
+        return RecordError("truncated_record", "no Content-Length header and no payload: the "
+                           "record is cut inside its header (a cut file or gzip member)", doc_id)
+    after = len(_NEXT_RECORD.findall(payload))
+    if not after:
+        return None
+    return RecordError("bad_record", f"no Content-Length header: its payload runs on over the "
+                       f"{after:,} WARC {'record' if after == 1 else 'records'} after it "
+                       "(their headers are in this entry's raw), which cannot be delimited "
+                       "without it; the file's writer must write it again", doc_id)
+
+
 def _length(record) -> int | None:
     """The record's Content-Length (0 when absent), or None when it is not a whole
     number >= 0 (warcio then reads the record as empty)."""
@@ -249,6 +273,11 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
             yield number, RecordError("truncated_record", f"{type(err).__name__}: {err}"[:300],
                                       doc_id), None
             continue
+        if headers.get_header("Content-Length") is None:  # warcio then reads on to the end
+            undelimited = _undelimited(payload, doc_id)
+            if undelimited is not None:
+                yield number, undelimited, payload
+                continue
         if len(payload) < length:
             yield number, RecordError("truncated_record", f"payload of {len(payload)} bytes, "
                                       f"Content-Length {length}: the file is cut", doc_id), payload

@@ -303,3 +303,43 @@ def test_the_summary_does_not_say_latin1_for_an_encoded_surrogate(tmp_path, caps
     details = {q["reason"]: q["detail"]
                for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")}
     assert details["not_text"] == "field 'text' is an int"
+
+
+def _wet_record(name: str, length: bool = True) -> bytes:
+    body = f"Page {name}.\n".encode() + b"The quick brown fox jumps over the lazy dog. " * 6
+    head = (f"WARC/1.0\r\nWARC-Type: conversion\r\nWARC-Record-ID: <urn:uuid:{name}>\r\n"
+            "Content-Type: text/plain\r\n"
+            + (f"Content-Length: {len(body)}\r\n" if length else "") + "\r\n")
+    return head.encode() + body + b"\r\n\r\n"
+
+
+def test_prox_label_never_publishes_a_wet_record_without_content_length_past_its_end(
+        tmp_path, capsys):
+    """A WET record without a Content-Length header: warcio reads it on to the end of the file
+    (uncompressed), so the next record, WARC header and all, was labeled as part of its
+    text and never counted; and a gzip member cut inside a record's header (no length, no
+    payload) was quarantined as a blank page. Each is quarantined with what happened, and
+    read + quarantined counts each record given; a record alone in its gzip member ends
+    there and is read."""
+    plain = tmp_path / "plain.warc.wet"
+    plain.write_bytes(_wet_record("a0") + _wet_record("a1", length=False) + _wet_record("a2"))
+    members = [gzip.compress(_wet_record(n, length=n != "b1"), mtime=0)
+               for n in ("b0", "b1", "b2")]
+    cut = gzip.compress(_wet_record("b3"), mtime=0)
+    (tmp_path / "members.warc.wet.gz").write_bytes(b"".join(members) + cut[: len(cut) // 2])
+    labels = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(tmp_path / "*.warc.wet*"), "--output",
+                 str(labels), "--keep-text"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in labels.read_text().splitlines()]
+    assert [r["id"] for r in rows] == [f"urn:uuid:{n}" for n in ("b0", "b1", "b2", "a0")]
+    assert not any("WARC/1.0" in r["text"] for r in rows)
+    quarantined = {(q["source"].rsplit("/", 1)[1], q["offset"]): q
+                   for q in _quarantine(tmp_path / "labels.jsonl.quarantine.jsonl")}
+    cut, merged = ("members.warc.wet.gz", 3), ("plain.warc.wet", 1)
+    assert {at: q["reason"] for at, q in quarantined.items()} == {
+        cut: "truncated_record", merged: "bad_record"}
+    assert "cut inside its header" in quarantined[cut]["detail"]
+    assert quarantined[merged]["id"] == "urn:uuid:a1"
+    assert "runs on over the 1 WARC record after it" in quarantined[merged]["detail"]
+    assert summary["read"] == summary["written"] + 2 == 6
