@@ -15,6 +15,7 @@ from prox_tasks.cli.output import (
 )
 from prox_tasks.corpus.document import (
     RecordError,
+    fields_of,
     has_lone_surrogate,
     id_text,
     missing_field,
@@ -28,6 +29,9 @@ from prox_tasks.wording import a_type
 NOT_TEXT_FIELDS = ("doc_program", "chunk_program", "teacher", "source")
 #: What a label row without its text needs: ``prox label`` writes the text only when asked.
 RELABEL = "relabel with prox label --keep-text, then execute the new labels"
+#: What a row without programs needs: prox execute runs the programs a row holds.
+NO_PROGRAM = ("not a row of programs; execute the labels prox label writes (with "
+              "--keep-text), or refine documents with prox refine")
 
 
 def execute_rows(
@@ -46,7 +50,8 @@ def execute_rows(
     whatever field it read, and its executed text written back there; a row whose text
     field is missing or not a
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
-    (``bad_program``), an id, text or program holding a lone surrogate (``lone_surrogate``),
+    (``bad_program``), a row holding neither program (``missing_program``: nothing would
+    run on it), an id, text or program holding a lone surrogate (``lone_surrogate``),
     an id no reader takes (``bad_id``: a list, a bool; a JSON whole number too large for a
     float keeps its written digits, :func:`~prox_tasks.corpus.jsonl.read_id_exactly`;
     :func:`~prox_tasks.corpus.document.id_text`, whose id a quarantined row is recorded under, as ``prox refine`` records it). Output and quarantine are each written atomically, the quarantine
@@ -130,6 +135,10 @@ def _bad(row: dict, text_field: str) -> tuple[str, str] | None:
     for field in ("id", text_field, "doc_program", "chunk_program"):
         if isinstance(row.get(field), str) and has_lone_surrogate(row[field]):
             return "lone_surrogate", f"field {field!r} holds a lone surrogate"
+    if row.get("doc_program") is None and row.get("chunk_program") is None:
+        # nothing would run: written back unchanged, it was counted as executed
+        return "missing_program", (f"no 'doc_program' or 'chunk_program' ({fields_of(row)}): "
+                                   f"{NO_PROGRAM}")
     return None
 
 

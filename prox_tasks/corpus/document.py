@@ -197,10 +197,15 @@ def missing_field(row: dict, name: str, id_field: str = "id", exclude: Collectio
             if candidate is not None else "")
     if name in row:
         return f"field {name!r} is null{hint}"
+    return f"no field {name!r} ({fields_of(row)}){hint}"
+
+
+def fields_of(row: dict) -> str:
+    """``its fields: 'id', 'url', …`` (the first few, each cut at 40 characters), or ``an
+    empty object``: what a quarantine entry says a row holds instead of a field it lacks."""
     names = ", ".join(repr(str(key)[:40]) for key in itertools.islice(row, _FIELDS_SHOWN))
     more = ", …" if len(row) > _FIELDS_SHOWN else ""
-    return (f"no field {name!r} ({f'its fields: {names}{more}' if names else 'an empty object'})"
-            f"{hint}")
+    return f"its fields: {names}{more}" if names else "an empty object"
 
 
 def text_candidate(row: dict, text_field: str, id_field: str = "id",

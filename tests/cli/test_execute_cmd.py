@@ -116,7 +116,8 @@ def test_execute_and_refine_give_a_numeric_id_the_same_id(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text('{"id": 12345.0, "doc_program": "keep_doc()"}\n'
                    '{"id": 1.50, "doc_program": "keep_doc()"}\n'
-                   '{"id": "ok", "text": "one two three four five six seven eight"}\n')
+                   '{"id": "ok", "text": "one two three four five six seven eight", '
+                   '"doc_program": "keep_doc()"}\n')
     assert main(["execute", "--input", str(src), "--output", str(tmp_path / "out.jsonl")]) == 0
     assert main(["refine", "--input", str(src), "--output", str(tmp_path / "refined"),
                  "--model", "default", "--no-progress"]) == 0
@@ -226,3 +227,28 @@ def test_an_empty_input_is_refused_as_prox_label_and_prox_plan_refuse_it(tmp_pat
     err = capsys.readouterr().err
     assert "EmptyInput: the input holds no records" in err and "blank.jsonl" in err, err
     assert not out.exists() and not (tmp_path / "out.jsonl.quarantine.jsonl").exists()
+
+
+def test_a_row_without_any_program_is_quarantined_not_reported_as_executed(tmp_path, capsys):
+    """A row holding neither ``doc_program`` nor ``chunk_program`` (a corpus file given
+    instead of its labels, labels under other field names) was written back unchanged and
+    counted as executed with 0 program errors: ``executed 2 rows: 2 written`` over rows no
+    program ran on. It is quarantined as ``missing_program`` naming the row's fields; a row
+    with one program of the two runs as before."""
+    text = "a real sentence with words. " * 5
+    rows = [{"id": "corpus", "text": text, "url": "u"},
+            {"id": "nulls", "text": text, "doc_program": None, "chunk_program": None},
+            {"id": "doc_only", "text": text, "doc_program": "keep_doc()"},
+            {"id": "empty", "text": text, "doc_program": "", "chunk_program": ""}]
+    src = tmp_path / "rows.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    assert main(["execute", "--input", str(src), "--output", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert "executed 4 rows: 2 written (0 dropped), 2 quarantined (2 missing_program)" in line
+    assert [json.loads(r)["id"] for r in out.read_text().splitlines()] == ["doc_only", "empty"]
+    quarantine = [json.loads(q) for q in open(tmp_path / "out.jsonl.quarantine.jsonl")]
+    assert [(q["id"], q["reason"]) for q in quarantine] == [
+        ("corpus", "missing_program"), ("nulls", "missing_program")]
+    assert quarantine[0]["detail"].startswith(
+        "no 'doc_program' or 'chunk_program' (its fields: 'id', 'text', 'url')")
