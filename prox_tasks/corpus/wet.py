@@ -211,6 +211,13 @@ def scan(uri: str, max_doc_bytes: int, *, expect=None) -> Iterator[tuple[int, in
 _NEXT_RECORD = re.compile(rb"\r?\n\r?\nWARC/1\.[01]\r?\n")
 
 
+def records_within(payload: bytes) -> int:
+    """How many WARC record headers ``payload`` holds: the records that a record without a
+    Content-Length header ran on over (warcio reads it to the end of its gzip member or,
+    uncompressed, of the file)."""
+    return len(_NEXT_RECORD.findall(payload))
+
+
 def _undelimited(payload: bytes, doc_id: str | None) -> RecordError | None:
     """Why the ``payload`` of a record without a Content-Length header is not its own, or
     None when it is (a ``.warc.gz`` member holding that record alone ends it). warcio reads
@@ -221,7 +228,7 @@ def _undelimited(payload: bytes, doc_id: str | None) -> RecordError | None:
     if not payload.strip():
         return RecordError("truncated_record", "no Content-Length header and no payload: the "
                            "record is cut inside its header (a cut file or gzip member)", doc_id)
-    after = len(_NEXT_RECORD.findall(payload))
+    after = records_within(payload)
     if not after:
         return None
     return RecordError("bad_record", f"no Content-Length header: its payload runs on over the "

@@ -146,13 +146,17 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: s
     """The response's HTTP body (``keep=False``: only its size, read in blocks and let go).
 
     Raises:
-        ValueError: When the record cannot be read or is cut short (the file is cut).
+        ValueError: When the record cannot be read or is cut short (the file is cut), or,
+            without a Content-Length header, runs on over the records after it.
     """
-    from prox_tasks.corpus.wet import broken
+    from prox_tasks.corpus.wet import broken, records_within
 
+    # without a Content-Length warcio reads the record on to the end of its gzip member or,
+    # uncompressed, of the file: its body is read whole to look for the records it took in
+    undelimited = record.rec_headers.get_header("Content-Length") is None
     try:
         stream = record.content_stream()
-        if keep:
+        if keep or undelimited:
             payload = stream.read()
         else:
             payload = sum(len(block) for block in iter(lambda: stream.read(1 << 16), b""))
@@ -169,7 +173,12 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: s
         raise ValueError(f"{given(warc_uri, caller)}: response {record_id}'s Content-Length ends "
                          "inside the record (written with a wrong length): its page would be "
                          "cut short; fetch the file again or leave it out")
-    return payload
+    if undelimited and (after := records_within(payload)):
+        raise ValueError(f"{given(warc_uri, caller)}: response {record_id} has no "
+                         f"Content-Length header, so its page runs on over the {after:,} WARC "
+                         f"{'record' if after == 1 else 'records'} after it (their responses "
+                         "would be missed); fetch the file again or leave it out")
+    return payload if keep or not undelimited else len(payload)
 
 
 def html_records(warc_uri: str, caller: str = "cli") -> Iterator[dict]:

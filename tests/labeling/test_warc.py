@@ -57,6 +57,29 @@ def test_a_warc_response_whose_content_length_is_too_short_is_an_error_not_half_
     assert "short.warc.gz" in capsys.readouterr().err
 
 
+def test_a_warc_response_without_content_length_running_over_the_next_is_an_error(
+        tmp_path, capsys):
+    """A response without a Content-Length header in an uncompressed WARC: warcio reads it on
+    to the end of the file, so the responses after it were never indexed (their WET records
+    quarantined as having no response in the WARC files, or labeled by rules under
+    ``best``) and the page was labeled with them in its HTML. It is an error naming the
+    response, as a cut file is."""
+    warc, wet = write_warc_pair(tmp_path)
+    record = gzip.decompress(warc.read_bytes())
+    head, blank, rest = record.partition(b"\r\n\r\n")
+    without = b"\r\n".join(line for line in head.split(b"\r\n")
+                            if not line.startswith(b"Content-Length:")) + blank + rest
+    plain = tmp_path / "nolength.warc"
+    plain.write_bytes(without + record.replace(b"valley.example/history", b"valley.example/other"))
+    with pytest.raises(ValueError, match="has no Content-Length header, so its page runs on over "
+                                         "the 1 WARC record after it"):
+        list(html_records(str(plain)))
+    for teacher in ("html", "best"):
+        code, out = _label(tmp_path, wet, plain, teacher)
+        assert code == 1 and not out.exists()
+        assert "nolength.warc" in capsys.readouterr().err
+
+
 def test_a_warc_cut_inside_a_gzip_member_or_not_warc_at_all_is_an_error(tmp_path, capsys):
     warc, wet = write_warc_pair(tmp_path)
     raw = warc.read_bytes()
