@@ -122,7 +122,8 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
         found = None if crawl else fmt or detect_format(path)
         if found is None:
             if len(listed) == 1:
-                raise FormatMismatch(crawl or f"cannot tell the format of {path}; pass --format "
+                raise FormatMismatch(crawl or compressed_parquet_advice(path)
+                                     or f"cannot tell the format of {path}; pass --format "
                                      "(format=): jsonl, parquet or wet")
             reason = crawl or skipped_reason(path)
             if warn:
@@ -142,6 +143,9 @@ def skipped_reason(path: str) -> str:
     ``.json`` is not read as JSON Lines by default: in a data folder one is as often a
     single JSON document (a schema, a stats file) as Spark's JSON Lines, and read as records
     it would be a bogus bad record; its user says which it is."""
+    compressed = compressed_parquet_advice(path)
+    if compressed is not None:
+        return f"not read: {compressed}"
     if path.lower().endswith((".json", ".json.gz", ".json.zst")):
         return ("not read: a .json name (Spark's df.write.json() writes JSON Lines so); "
                 "if it is JSON Lines, rename it .jsonl or pass --format (format=) jsonl")
@@ -163,6 +167,23 @@ _CRAWL_FILES = {
     ".wat": ("a WAT (metadata records: JSON), not a WET (conversion records: text)",
              "give its WET conversion (the crawl's .warc.wet.gz of that segment)"),
 }
+
+
+#: What a Parquet file compressed whole is to do: no Parquet reader reads one.
+_DECOMPRESS_PARQUET = "decompress it and read that (a Parquet file compresses its own pages)"
+
+
+def compressed_parquet_advice(path: str) -> str | None:
+    """``path is Parquet compressed whole …``: why ``path``, named as Parquet compressed as
+    a whole file (``part-0.parquet.gz``), is not read, and what to do; None for any other
+    name. Taken for a file of no known format, it was told to pass ``--format``, which reads
+    it no better."""
+    name = path.lower()
+    for suffix in (".gz", ".zst", ".zstd", *OTHER_FORMAT_NAMES):
+        if name.endswith(suffix) and name.removesuffix(suffix).endswith(parquet_format.EXTENSIONS):
+            return (f"{path} is Parquet compressed whole ({suffix}), which prox does not read: "
+                    f"{_DECOMPRESS_PARQUET}")
+    return None
 
 
 def crawl_file_advice(path: str) -> str | None:
@@ -187,6 +208,9 @@ def _skipped_note(skipped: list[str], named: int = 2) -> str:
     crawl = [advice for advice in map(crawl_file_advice, skipped) if advice]
     if len(crawl) == len(skipped):  # --format wet would read no text from them either
         return f": {len(crawl):,} crawl {'file' if len(crawl) == 1 else 'files'}: {crawl[0]}"
+    compressed = [advice for advice in map(compressed_parquet_advice, skipped) if advice]
+    if len(compressed) == len(skipped):  # --format parquet would read them no better
+        return f": {count(len(compressed), 'file')} of Parquet compressed whole: {compressed[0]}"
     more = f" and {len(skipped) - named:,} more" if len(skipped) > named else ""
     return (f": pass --format (format=) jsonl, parquet or wet to read the {len(skipped):,} "
             f"{'file' if len(skipped) == 1 else 'files'} of no known format it skipped "
@@ -270,6 +294,9 @@ def _check_content(path: str, fmt: str) -> None:
         raise FormatMismatch(f"{path} is one JSON array, not JSON Lines (one object a line; it "
                              f"starts {head[:16]!r}): convert it, e.g. jq -c '.[]' FILE > "
                              "FILE.jsonl, and read that")
+    compressed = compressed_parquet_advice(path) if fmt == "parquet" else None
+    if compressed and not head.startswith(_STARTS[fmt]):  # x.parquet.gz, gzipped whole
+        raise FormatMismatch(compressed)
     if not head.startswith(_STARTS[fmt]) or (fmt == "jsonl" and head and head[:1] != b"{"):
         raise FormatMismatch(f"{path} is not a {fmt} file (it starts {head[:16]!r}); check "
                          "--format (format=), or leave it out to go by the file's name")

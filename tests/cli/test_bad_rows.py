@@ -343,3 +343,27 @@ def test_prox_label_never_publishes_a_wet_record_without_content_length_past_its
     assert quarantined[merged]["id"] == "urn:uuid:a1"
     assert "runs on over the 1 WARC record after it" in quarantined[merged]["detail"]
     assert summary["read"] == summary["written"] + 2 == 6
+
+
+def test_parquet_compressed_whole_is_told_to_be_decompressed_not_given_a_format(
+        tmp_path, capsys):
+    """A folder of ``part-0.parquet.gz`` (Parquet gzipped whole: no Parquet reader reads it)
+    was refused as files 'of no known format' with 'pass --format (format=) jsonl, parquet or
+    wet to read' them; ``--format parquet`` then said only that the file is not Parquet (it
+    starts b'\\x1f\\x8b…'). Both now say it is compressed whole and to decompress it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    plain = tmp_path / "plain.parquet"
+    pq.write_table(pa.table({"id": ["a"], "text": [GOOD[0]["text"]]}), plain)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for part in ("part-0", "part-1"):
+        (folder / f"{part}.parquet.gz").write_bytes(gzip.compress(plain.read_bytes()))
+    alone = folder / "part-0.parquet.gz"
+    for given, forced in ((folder, []), (alone, []), (folder, ["--format", "parquet"])):
+        assert main(["label", "--input", str(given), "--output", str(tmp_path / "l.jsonl"),
+                     *forced]) == 1
+        err = capsys.readouterr().err
+        assert "part-0.parquet.gz" in err and "decompress it" in err, err
+        assert "pass --format" not in err, err
