@@ -123,6 +123,10 @@ def _html_responses(warc_uri: str, caller: str = "cli") -> Iterator[tuple[object
         info = _html_info(record)
         if info is not None:
             yield record, {**info, "offset": record.offset}
+        elif record.rec_headers.get_header("Content-Length") is None:  # a PDF, an image
+            # read to see whether it ran on over the responses after it, as an HTML one is
+            record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>")
+            _payload(record, warc_uri, record_id, keep=False, caller=caller)
 
 
 def _html_info(record) -> dict | None:

@@ -71,13 +71,16 @@ def test_a_warc_response_without_content_length_running_over_the_next_is_an_erro
                             if not line.startswith(b"Content-Length:")) + blank + rest
     plain = tmp_path / "nolength.warc"
     plain.write_bytes(without + record.replace(b"valley.example/history", b"valley.example/other"))
-    with pytest.raises(ValueError, match="has no Content-Length header, so its page runs on over "
-                                         "the 1 WARC record after it"):
-        list(html_records(str(plain)))
-    for teacher in ("html", "best"):
-        code, out = _label(tmp_path, wet, plain, teacher)
-        assert code == 1 and not out.exists()
-        assert "nolength.warc" in capsys.readouterr().err
+    pdf = tmp_path / "pdf.warc"  # a response no teacher reads runs over the HTML after it
+    pdf.write_bytes(without.replace(b"text/html; charset=utf-8", b"application/pdf") + record)
+    for bad in (plain, pdf):
+        with pytest.raises(ValueError, match="has no Content-Length header, so its page runs on "
+                                             "over the 1 WARC record after it"):
+            list(html_records(str(bad)))
+        for teacher in ("html", "best"):
+            code, out = _label(tmp_path, wet, bad, teacher)
+            assert code == 1 and not out.exists()
+            assert bad.name in capsys.readouterr().err
 
 
 def test_a_warc_cut_inside_a_gzip_member_or_not_warc_at_all_is_an_error(tmp_path, capsys):
