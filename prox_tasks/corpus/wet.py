@@ -87,6 +87,11 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
     with open_uri(uri, "rb", expect=expect) as stream:  # storage errors propagate
         if at:
             stream.seek(at)
+        else:
+            unread = _unread_compression(stream, kind)
+            if unread is not None:
+                yield number, RecordError("truncated_file", unread)
+                return
         found = ArchiveIterator(stream)
         while True:
             last = None  # (start, warcio's error count) of the last record read
@@ -129,6 +134,25 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
     if found.offset < size and not _empty_members(uri, found.offset):
         yield number, RecordError("truncated_file", f"{size - found.offset} bytes after "
                                   f"{number} records could not be read (cut or damaged)")
+
+
+def _unread_compression(stream, kind: str) -> str | None:
+    """Why the file ``stream`` reads (at its start, left there) is no WARC file warcio can
+    read, or None: warcio reads gzip and plain WARC only, and took a ``.warc.zst`` (or a
+    bzip2, xz, … file) for a file that breaks off at once, its first line binary noise."""
+    from prox_tasks.storage.compressed import other_format, sniff_compression
+
+    head = stream.read(64)
+    stream.seek(0)
+    peek = io.BufferedReader(io.BytesIO(head))
+    if sniff_compression(peek) == "zstd":
+        return (f"a zstd-compressed {kind} file, which prox does not read (its WARC reader, "
+                "warcio, reads gzip, one member a record, and plain WARC): decompress it "
+                "(zstd -d) or compress it with gzip instead")
+    other = other_format(head)
+    if other is not None and other[0] != "Parquet":
+        return f"{other[0]}, not a {kind} file prox reads: {other[1]}"
+    return None
 
 
 def _delimited(found) -> Callable[[], bool]:

@@ -83,6 +83,34 @@ def test_a_warc_response_without_content_length_running_over_the_next_is_an_erro
             assert bad.name in capsys.readouterr().err
 
 
+def test_a_zstd_warc_or_wet_is_refused_saying_to_decompress_it_not_as_binary_noise(
+        tmp_path, capsys):
+    """docs/teachers.md names ``.warc.zst`` among the WARC files --warc reads, but warcio
+    reads gzip and plain WARC only: a zstd WARC failed as 'breaks off after 0 records:
+    Unknown archive format, first line: [binary noise]; fetch the file again', and a zstd
+    WET under --format wet was one truncated_file entry saying the same. Both now say what
+    the file is and to decompress it or use gzip."""
+    import zstandard
+
+    warc, wet = write_warc_pair(tmp_path)
+    squeeze = zstandard.ZstdCompressor().compress
+    zst = tmp_path / "c.warc.zst"
+    zst.write_bytes(squeeze(gzip.decompress(warc.read_bytes())))
+    code, out = _label(tmp_path, wet, zst, "best")
+    err = capsys.readouterr().err
+    assert code == 1 and not out.exists()
+    assert "c.warc.zst (--warc): a zstd-compressed WARC file, which prox does not read" in err
+    assert "decompress it (zstd -d) or compress it with gzip instead" in err
+    wet_zst = tmp_path / "c.warc.wet.zst"
+    wet_zst.write_bytes(squeeze(gzip.decompress(wet.read_bytes())))
+    labels = tmp_path / "wet-labels.jsonl"
+    assert main(["label", "--input", str(wet_zst), "--format", "wet", "--output",
+                 str(labels)]) == 0
+    [entry] = [json.loads(line) for line in open(tmp_path / "wet-labels.jsonl.quarantine.jsonl")]
+    assert entry["reason"] == "truncated_file"
+    assert entry["detail"].startswith("a zstd-compressed WET file, which prox does not read")
+
+
 def test_a_warc_cut_inside_a_gzip_member_or_not_warc_at_all_is_an_error(tmp_path, capsys):
     warc, wet = write_warc_pair(tmp_path)
     raw = warc.read_bytes()
