@@ -34,6 +34,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.refine.step import SettingsConflict
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
+    from prox_tasks.training.divergence import TrainingDiverged
     from prox_tasks.training.run import TrainingRefused
     from prox_tasks.training.seedset import SeedSetChanged
 
@@ -41,7 +42,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
-            PartitionConflict)
+            PartitionConflict, TrainingDiverged)
 
 
 @contextmanager

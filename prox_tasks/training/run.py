@@ -25,6 +25,7 @@ from pathlib import Path
 from prox_tasks.models.artifact import KINDS, artifact_version
 from prox_tasks.setting_names import setting_name
 from prox_tasks.storage import parse_uri
+from prox_tasks.training.divergence import TrainingDiverged
 from prox_tasks.training.evaluate import evaluate_model
 from prox_tasks.training.seedset import left_out, load_seed_set
 
@@ -505,7 +506,12 @@ def _train_and_publish(job: TrainJob, seed, registry, work: Path, base_version: 
                        phase) -> dict:
     """Train in ``work``, evaluate and publish: :func:`run_training`'s record so far."""
     artifact_dir = work / "artifact"
-    config, report = _train(job, seed, artifact_dir, work)
+    try:
+        config, report = _train(job, seed, artifact_dir, work)
+    except TrainingDiverged:
+        if not job.work_dir:  # its checkpoints resume only the run that diverged from them
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     phase("train")
     valid = seed.validation.first(job.max_eval_docs)
     metrics = evaluate_model(artifact_dir, valid, job.backend, job.threads)  # streamed

@@ -211,6 +211,8 @@ def train_sft(
     """
     import torch
 
+    from prox_tasks.training.divergence import check_loss
+
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
     device = training_device(config.device)
@@ -275,6 +277,7 @@ def train_sft(
             loss.backward()
             total += float(loss.detach())
             tokens += int(mask.sum())
+        check_loss(total, step + 1, config.learning_rate)  # before the step: no NaN weights
         torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
         optimizer.step()
         scheduler.step()

@@ -297,6 +297,8 @@ class StepTargets:
 def _train(step, valid_docs, tagger, config, work_dir, evaluate, model, feats):
     import torch
 
+    from prox_tasks.training.divergence import check_loss
+
     labels, weights = step.labels, step.weights
     sizes = feats.sizes
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.learning_rate, weight_decay=0.01)
@@ -348,12 +350,14 @@ def _train(step, valid_docs, tagger, config, work_dir, evaluate, model, feats):
             weight = torch.where(keep_t > 0.5, 1.0, config.drop_weight) * doc_w
             doc_loss = bce(doc_logit, keep_t, weight=weight)
             loss = line_loss + config.doc_loss_weight * doc_loss
+            value = float(loss.detach())
+            check_loss(value, scheduler.last_epoch + 1, config.learning_rate, epoch + 1)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optimizer.step()
             scheduler.step()
-            losses.append(float(loss.detach()))
+            losses.append(value)
             lines_seen += int(mask.sum())
         epoch += 1
         scores = {}

@@ -362,3 +362,40 @@ def test_a_registry_named_with_its_trailing_slash_is_not_said_to_be_elsewhere(
     monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "reg"))
     args = argparse.Namespace(output=f"{tmp_path / 'reg'}/", catalog=None, name="refiner")
     assert elsewhere_note(args, {"promoted": True, "uri": "x"}) == ""
+
+
+def test_a_training_whose_loss_turns_nan_stops_there_and_registers_nothing(
+        tmp_path, capsys, monkeypatch):  # fmt: skip
+    """A real diverged run (no mock): --learning-rate 1e20 turns the tagger's loss NaN in its
+    second epoch. It went on, was published and promoted, and its NaN model was refused only
+    when a refine loaded it. It now stops at the first step whose loss is not finite, saying
+    which and what to change, publishes and registers nothing, and removes its default work
+    folder (a resume would diverge again; other settings start over)."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the default work folder
+    (tmp_path / "tmp").mkdir()
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "2",
+                 "--learning-rate", "1e20", "--gold-docs", "4", "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "TrainingDiverged: the training loss is nan at step " in err, err
+    assert "(epoch 2), the training diverged: lower --learning-rate (it is 1e+20)" in err, err
+    assert "--random-seed" in err and "Nothing was published or registered" in err, err
+    assert not (tmp_path / "reg").exists()
+    assert list((tmp_path / "tmp" / "prox-train").iterdir()) == []
+
+
+@pytest.mark.slow  # ~35 s on a loaded 2-core machine: the tiny LM's real SFT steps
+def test_a_causal_lm_training_whose_loss_turns_nan_stops_there(tmp_path, capsys):
+    """The SFT loop too (a real run, no mock): --learning-rate 1e20 turns the loss NaN at the
+    third step; the run stops there and publishes nothing."""
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    code = main(["train", "--kind", "causal_lm", "--seed", str(seed), "--output",
+                 str(tmp_path / "reg"), "--max-steps", "4", "--learning-rate", "1e20",
+                 "--work-dir", str(tmp_path / "work"), "--no-gold-gate", "--max-eval-docs", "2",
+                 "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "TrainingDiverged: the training loss is nan at step " in err, err
+    assert not (tmp_path / "reg").exists()
