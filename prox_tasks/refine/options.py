@@ -120,6 +120,7 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     from prox_tasks.inference.loading import MODEL_FILES, check_settings_fit
     from prox_tasks.models.artifact import (
         REFINER_FILE,
+        TAGGER_WEIGHTS,
         check_model_files,
         file_not_folder,
         refiner_settings,
@@ -144,6 +145,8 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
         raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) under "
                                 f"{model_uri}")
     check_model_files(settings, names, model_uri)  # else refused once loaded, after the plan
+    if settings.get("kind") == "line_tagger":
+        _refuse_cut_weights(model_uri, [TAGGER_WEIGHTS])
     return check_settings_fit(backend, settings, model_uri)
 
 
@@ -295,10 +298,15 @@ WEIGHT_FILE_ENDINGS = (".safetensors", ".bin", ".pt", ".pth", ".h5", ".msgpack",
 
 def _refuse_no_weights(folder: str, config: dict | bool) -> None:
     """Refuse a level's folder whose ``config.json`` has no weights file beside it (one
-    listing of the folder; read there on S3)."""
-    from prox_tasks.storage import list_uri
+    listing of the folder; read there on S3), or whose ``*.safetensors`` files are not whole
+    (:func:`_refuse_cut_weights`)."""
+    from prox_tasks.storage import list_uri, parse_uri
 
-    if any(uri.endswith(WEIGHT_FILE_ENDINGS) for uri in list_uri(folder)):
+    listed = list_uri(folder)
+    if any(uri.endswith(WEIGHT_FILE_ENDINGS) for uri in listed):
+        prefix = parse_uri(folder).uri.rstrip("/") + "/"
+        _refuse_cut_weights(folder, [uri[len(prefix):] for uri in listed
+                                     if uri.startswith(prefix) and uri.endswith(".safetensors")])
         return
     model_type = f" (model_type {config['model_type']!r})" if config and config.get(
         "model_type") else ""  # fmt: skip
@@ -308,6 +316,25 @@ def _refuse_no_weights(folder: str, config: dict | bool) -> None:
         "short, or of the configuration and tokenizer alone. Fetch the model's weights into "
         "it, or point --model at a complete model folder (the openai backend needs only the "
         "tokenizer files)")
+
+
+def _refuse_cut_weights(folder: str, names: list[str]) -> None:
+    """Refuse a ``*.safetensors`` file of ``folder`` (``names``, relative) whose size is not
+    what its header says (a download or copy cut short, or garbage:
+    :func:`~prox_tasks.models.weights.safetensors_problem`, its header and size only, no
+    tensor loaded): every shard failed on it once it loaded the model, after the plan and
+    the output folder's claim."""
+    from prox_tasks.models.weights import safetensors_problem
+    from prox_tasks.storage import join_uri
+
+    for name in names:
+        problem = safetensors_problem(join_uri(folder, name))
+        if problem is not None:
+            raise NotAModelFolder(
+                f"--model (the model Param) weights file {folder.rstrip('/')}/{name} is not "
+                f"whole: {problem}. A download or copy that stopped early leaves such a file: "
+                "fetch or copy the model's files again (whole), or point --model at a complete "
+                "model folder")
 
 
 def _refuse_no_model_type(model_uri: str, config: dict | bool) -> None:

@@ -190,14 +190,15 @@ def test_a_refine_that_fails_after_planning_books_the_snapshot_failed(tmp_path, 
     source = write_jsonl(tmp_path / "in.jsonl", short_docs(10))
     broken = tmp_path / "broken"
     shutil.copytree(tagger_model, broken)
-    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    # whole (a cut or garbage file is refused before planning), but holding no tensor
+    (broken / "model.safetensors").write_bytes((2).to_bytes(8, "little") + b"{}")
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     args = ["refine", "--input", str(source), "--output", str(tmp_path / "refined"),
             "--target-docs", "5", "--catalog", url, "--no-progress"]
     assert main([*args, "--model", str(broken)]) == 1
     assert main(["catalog", "--url", url, "list", "snapshots", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out.splitlines()[-1])
-    assert listed["status"] == "failed" and "SafetensorError" in listed["error"]
+    assert listed["status"] == "failed" and "TaggerFormatError" in listed["error"]
     with Catalog(url) as catalog:
         assert {s["status"] for s in catalog.get_shards("refined")} == {"failed"}
     # the failed run published nothing: it gave its settings claim up, so a rerun with a

@@ -24,6 +24,9 @@ def _upload(folder, uri: str) -> None:
 
 BERT = {"model_type": "bert", "architectures": ["BertForMaskedLM"], "hidden_size": 8}
 LLAMA = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
+#: A whole safetensors file holding no tensor (a header of 2 bytes, "{}"): a weights file
+#: where the names are what a test's check is about (a cut one is refused).
+NO_TENSORS = (2).to_bytes(8, "little") + b"{}"
 
 
 @pytest.fixture
@@ -33,7 +36,7 @@ def s3_models(s3_bucket, tmp_path, monkeypatch):
     put_atomic(f"{s3_bucket}/models/notes/README.txt", b"not a model\n")
     put_atomic(f"{s3_bucket}/models/lm/refiner.json", json.dumps({"kind": "causal_lm"}))
     put_atomic(f"{s3_bucket}/models/lm/config.json", json.dumps(LLAMA))
-    put_atomic(f"{s3_bucket}/models/lm/model.safetensors", b"")  # the names are what it reads
+    put_atomic(f"{s3_bucket}/models/lm/model.safetensors", NO_TENSORS)  # the names are what it reads
     return s3_bucket
 
 
@@ -191,11 +194,11 @@ def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp
     level = tmp_path / "level"  # a causal LM per level: the folder's own config is not read
     level.mkdir()
     (level / "config.json").write_text(json.dumps(LLAMA))
-    (level / "model.safetensors").write_bytes(b"")
+    (level / "model.safetensors").write_bytes(NO_TENSORS)
     levels = {"doc_model": str(level), "chunk_model": str(level)}
     check_refine_options(1, None, levels, str(folder), "transformers")
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
-    (folder / "model.safetensors").write_bytes(b"")  # a weights file's name: all it reads
+    (folder / "model.safetensors").write_bytes(NO_TENSORS)  # a weights file's name: all it reads
     check_refine_options(1, None, None, str(folder), "vllm")
 
 
@@ -211,8 +214,8 @@ def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_model
     monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "no-registry"))
     hf = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
     put_atomic(f"{s3_models}/models/hf/config.json", json.dumps(hf))
-    put_atomic(f"{s3_models}/models/hf/model.safetensors", b"")  # the names are what it reads
-    put_atomic(f"{s3_models}/models/lm-weights/model.safetensors", b"")
+    put_atomic(f"{s3_models}/models/hf/model.safetensors", NO_TENSORS)  # the names are what it reads
+    put_atomic(f"{s3_models}/models/lm-weights/model.safetensors", NO_TENSORS)
     put_atomic(f"{s3_models}/models/bare/config.json", json.dumps({"hidden_size": 8}))
     put_atomic(f"{s3_models}/models/lm-weights/refiner.json", json.dumps({"kind": "causal_lm"}))
     put_atomic(f"{s3_models}/models/lm-weights/config.json", json.dumps({"hidden_size": 8}))
@@ -231,7 +234,7 @@ def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_model
     folder = tmp_path / "hf"
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(hf))
-    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "model.safetensors").write_bytes(NO_TENSORS)
     registry = ModelRegistry(f"{s3_models}/registry")
     for published, kind in ((folder, "causal_lm"), (SHIPPED_MODEL, "line_tagger")):
         record = registry.publish(published, "refiner", kind, {}, {}, {})
@@ -396,7 +399,7 @@ def test_a_plain_encoder_or_a_tokenizer_alone_is_refused_before_planning(s3_mode
     encoder.mkdir()
     (encoder / "config.json").write_text(json.dumps(
         {"model_type": "bert", "architectures": ["BertModel"], "hidden_size": 8}))
-    (encoder / "model.safetensors").write_bytes(b"")  # refused for its head, not its weights
+    (encoder / "model.safetensors").write_bytes(NO_TENSORS)  # refused for its head, not its weights
     tokenizer = tmp_path / "tokenizer"
     tokenizer.mkdir()
     for name in ("tokenizer_config.json", "tokenizer.json"):
@@ -450,7 +453,7 @@ def test_checking_a_gpt2_style_model_imports_no_torch(tmp_path):
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(
         {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}))
-    (folder / "model.safetensors").write_bytes(b"")
+    (folder / "model.safetensors").write_bytes(NO_TENSORS)
     code = ("import sys; from prox_tasks.refine.options import check_refine_options; "
             f"check_refine_options(1, None, None, {str(folder)!r}, 'transformers'); "
             "print('torch' in sys.modules)")
@@ -543,3 +546,40 @@ def test_a_model_folder_without_its_weights_is_refused_before_planning(s3_models
     with pytest.raises(NotAModelFolder, match="models/half/model holds no weights"):
         check_refine_options(1, None, None, f"{s3_models}/models/half", backend)
     check_refine_options(1, None, {"servers": ["http://127.0.0.1:9/v1"]}, str(half), "openai")
+
+
+@pytest.mark.parametrize("cut", ["short", "garbage"])
+def test_a_model_whose_weights_file_is_cut_short_is_refused_before_planning(
+        s3_models, tmp_path, tiny_model, tagger_model, capsys, cut):  # fmt: skip
+    """`prox refine --model DIR`, DIR's model.safetensors cut short (a download or copy
+    stopped early: its header whole, its tensors not) or garbage, planned, claimed the output
+    folder and failed in every shard once it loaded the weights (the DAG retried each refine
+    task). It is refused before planning, exit 2, naming the file and what to do — from its
+    header and size alone, no tensor loaded; a line tagger's too, and on S3."""
+    import shutil
+
+    from prox_tasks.cli import main
+    from prox_tasks.refine.options import NotAModelFolder
+
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    for name, model in (("lm", tiny_model), ("tagger", tagger_model)):
+        broken = tmp_path / name
+        shutil.copytree(model, broken)
+        weights = broken / "model.safetensors"
+        whole = weights.read_bytes()
+        weights.write_bytes(whole[: len(whole) * 2 // 3] if cut == "short" else
+                            os.urandom(len(whole)))  # fmt: skip
+        out = tmp_path / f"out-{name}"
+        code = main(["refine", "--input", str(docs), "--output", str(out), "--model",
+                     str(broken), "--no-progress"])  # fmt: skip
+        err = capsys.readouterr().err
+        assert code == 2, err
+        assert f"weights file {weights} is not whole: " in err, err
+        assert ("cut short" if cut == "short" else "not a safetensors file") in err, err
+        assert "fetch or copy the model's files again" in err, err
+        assert not out.exists()  # not planned, not claimed
+    _upload(tmp_path / "tagger", f"{s3_models}/models/cut")
+    with pytest.raises(NotAModelFolder, match="models/cut/model.safetensors is not whole"):
+        check_refine_options(1, None, None, f"{s3_models}/models/cut", None)
+    check_refine_options(1, None, None, str(tagger_model), None)  # a whole one passes
