@@ -129,6 +129,34 @@ def located(model: str) -> str:
     return model if "://" in model else os.path.abspath(model)
 
 
+#: The backend options that name a model folder per level (``--doc-model``,
+#: ``--chunk-model``): located as ``--model`` is (:func:`located_levels`).
+LEVEL_MODEL_OPTIONS = ("doc_model", "chunk_model")
+
+
+def located_levels(options: dict | None) -> dict | None:
+    """``options`` (a refine's backend options) with the folder each level's model is named
+    by (:data:`LEVEL_MODEL_OPTIONS`) :func:`located`, as ``--model`` is: ``--doc-model tiny``,
+    ``tiny/`` and its absolute path are one folder, and the snapshot records where it is."""
+    if not options or not any(isinstance(options.get(k), str) for k in LEVEL_MODEL_OPTIONS):
+        return options
+    return {k: located(v) if k in LEVEL_MODEL_OPTIONS and isinstance(v, str) and v else v
+            for k, v in options.items()}  # fmt: skip
+
+
+def spellings_as_typed(model: str) -> list[str]:
+    """The ways a prox before :func:`located` could have recorded the local folder
+    ``model`` (absolute) as typed from this folder: relative (``tiny``, ``./tiny``) or
+    absolute, with or without a trailing slash — what a snapshot refined then holds, read
+    against a rerun's request (:func:`~prox_tasks.refine.step.same_request`). A URI: itself."""
+    if "://" in model:
+        return [model]
+    relative = os.path.relpath(model)
+    bases = [model, relative] + ([] if relative.startswith("..") or relative == "."
+                                 else [f"./{relative}"])  # fmt: skip
+    return [spelled for base in bases for spelled in (base, base.rstrip("/") + "/")]
+
+
 def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
              catalog_url: str | None = None, *, catalog: bool = True) -> ResolvedModel | None:
     """The promoted model ``name``: the registry's, else the catalog's, else None.

@@ -123,6 +123,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     """
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import resolve_model
+    from prox_tasks.models.resolver import located_levels
 
     started = time.perf_counter()
     chosen = Limits.resolve(limits)
@@ -130,6 +131,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     resolved = (None if model or force else snapshot_model(output_uri)) \
         or resolve_model(model, name=model_name, catalog_url=catalog_url)  # fmt: skip
     model = resolved.uri
+    # each level's folder located as the model is: recorded where it is, whatever the spelling
+    backend_options = located_levels(backend_options)
     # before any output
     settings = check_refine_options(workers, checkpoint_every, backend_options, model, backend,
                                     refines_here=True)

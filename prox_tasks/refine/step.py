@@ -115,16 +115,23 @@ def shard_request(model: str | None, backend: str | None, backend_options: dict 
     if served:
         request.before_served = {k: v for k, v in request.items() if k != "served_models"}
         request.before_served["options"] = before_served
+    request.options_as_typed = _options_as_typed(options)
     return request
 
 
 class ShardRequest(dict):
     """A :func:`shard_request` (a JSON-ready dict, recorded as is) that also knows how a
     prox before ``served_models`` recorded the same request (``before_served``: the names
-    given by option inside the options digest, by variable not at all), so the shards and
-    claims of a snapshot refined before are still this request (:func:`same_request`)."""
+    given by option inside the options digest, by variable not at all), and how one before
+    the levels' model folders were located spelled its options (``options_as_typed``), so
+    the shards and claims of a snapshot refined before are still this request
+    (:func:`same_request`)."""
 
     before_served: dict | None = None
+    #: The ``options`` digests a prox before the levels' model folders were recorded
+    #: absolute (:func:`~prox_tasks.models.resolver.located_levels`) recorded for these
+    #: options: ``--doc-model``/``--chunk-model`` as typed (:func:`_options_as_typed`).
+    options_as_typed: frozenset = frozenset()
 
 
 def same_request(recorded: dict | None, request: dict | None,
@@ -170,14 +177,34 @@ def _spelled_as(recorded: dict | None, request: dict | None) -> dict | None:
     folder (:func:`~prox_tasks.storage.uri.same_uri`): a prox before models were recorded
     absolute (:func:`~prox_tasks.models.resolver.located`) recorded ``--model`` as typed
     (``tiny``, ``tiny/``), and a rerun naming it so again, from the same folder, is the same
-    request. Anything else as it is."""
+    request; so did it ``--doc-model``/``--chunk-model``, inside the options digest (one of
+    the request's ``options_as_typed``). Anything else as it is."""
     if not isinstance(recorded, dict) or not isinstance(request, dict):
         return recorded
     had, asked = recorded.get("model"), request.get("model")
     if isinstance(had, str) and isinstance(asked, str) and had != asked \
             and same_uri(had, asked):  # fmt: skip
-        return {**recorded, "model": asked}
+        recorded = {**recorded, "model": asked}
+    if recorded.get("options") != request.get("options") \
+            and recorded.get("options") in getattr(request, "options_as_typed", ()):  # fmt: skip
+        recorded = {**recorded, "options": request["options"]}
     return recorded
+
+
+def _options_as_typed(options: dict) -> frozenset:
+    """The digests of ``options`` with each level's model folder (``doc_model``,
+    ``chunk_model``, located) spelled as a prox before recorded it, typed from this folder
+    (:func:`~prox_tasks.models.resolver.spellings_as_typed`); empty without one."""
+    import itertools
+
+    from prox_tasks.models.resolver import LEVEL_MODEL_OPTIONS, spellings_as_typed
+
+    levels = [k for k in LEVEL_MODEL_OPTIONS if isinstance(options.get(k), str) and options[k]]
+    if not levels:
+        return frozenset()
+    spelled = itertools.product(*(spellings_as_typed(options[k]) for k in levels))
+    return frozenset(_options_digest({**options, **dict(zip(levels, names, strict=True))})
+                     for names in spelled)  # fmt: skip
 
 
 def _options_digest(options: dict) -> str:

@@ -292,3 +292,71 @@ def test_a_snapshot_recorded_with_its_model_as_typed_is_rerun_with_it(
         again = _refine_in(work, capsys, *((spelled,) if spelled else ()))
         assert again["shards_skipped"] == 1, again
     assert all(json.loads(r.read_text())["request"]["model"] == "tagger/" for r in records)
+
+
+def _two_level_model(tmp_path, tiny_model, monkeypatch):
+    """``work/tiny``: the tests' tiny LM with budgets that keep its CPU time to seconds, a
+    one-document input beside ``work``, and the test in ``tmp_path``."""
+    import shutil
+
+    from tests.inference.helpers import short_docs
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs.jsonl").write_text(json.dumps(short_docs(1, 3, 40)[0]) + "\n")
+    work = tmp_path / "work"
+    shutil.copytree(tiny_model, work / "tiny")
+    (work / "tiny" / "refiner.json").write_text(json.dumps(
+        {"kind": "causal_lm", "doc_tokens": 128, "chunk_tokens": 96, "max_new_tokens": 8}))
+    return work
+
+
+def _levels(model: str, doc: str, chunk: str) -> tuple[str, ...]:
+    """``--model`` and the two-stage route's level folders, on the transformers backend."""
+    return (model, "--doc-model", doc, "--chunk-model", chunk, "--backend", "transformers")
+
+
+def test_level_models_named_by_a_relative_path_are_one_folder_from_any_folder(
+        isolated, tmp_path, tiny_model, capsys, monkeypatch):  # fmt: skip
+    """`prox refine --doc-model tiny --chunk-model tiny` (the two-stage generative route)
+    recorded the level folders as typed (in the options digest), as --model once was: a
+    rerun naming them `tiny/`, `./tiny` or by their absolute path, or from another folder,
+    was refused as a SettingsConflict (options … -> …). They are now located as --model is."""
+    work = _two_level_model(tmp_path, tiny_model, monkeypatch)
+    first = _refine_in(work, capsys, *_levels("tiny", "tiny", "tiny"))
+    assert first["shards_refined"] == 1
+    claim = json.loads((tmp_path / "out" / "_refine_settings.json").read_text())
+    for doc, chunk in (("tiny/", "./tiny"), (str(work / "tiny"), "tiny/")):
+        again = _refine_in(work, capsys, *_levels("tiny", doc, chunk))
+        assert again["shards_skipped"] == 1, again
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    again = _refine_in(elsewhere, capsys, *_levels("../work/tiny", "../work/tiny/", "../work/tiny"))
+    assert (again["shards_skipped"], again["model_version"]) == (1, first["model_version"])
+    assert json.loads((tmp_path / "out" / "_refine_settings.json").read_text()) == claim
+
+
+def test_a_snapshot_recorded_with_its_level_models_as_typed_is_rerun_with_them(
+        isolated, tmp_path, tiny_model, capsys, monkeypatch):  # fmt: skip
+    """A snapshot refined before the level folders were located holds `--doc-model tiny/
+    --chunk-model tiny` as typed, inside its claim's and shard records' options digest (the
+    old shape, made by the old rule: shard_request over the options as typed): a rerun naming
+    them from the same folder, spelled either way, reuses its shards, and the records keep
+    what they hold."""
+    from prox_tasks.refine.step import shard_request
+
+    work = _two_level_model(tmp_path, tiny_model, monkeypatch)
+    _refine_in(work, capsys, *_levels("tiny", "tiny", "tiny"))
+    os.chdir(work)  # the old digest, as the release before made it there
+    typed = shard_request(str(work / "tiny"), "transformers",
+                          {"doc_model": "tiny/", "chunk_model": "tiny"}, None, None)["options"]
+    out = tmp_path / "out"
+    records = [out / "_refine_settings.json", *sorted((out / "_status").glob("*.json"))]
+    for record in records:  # as the release before wrote them
+        data = json.loads(record.read_text())
+        assert data["request"]["options"] != typed
+        data["request"]["options"] = typed
+        record.write_text(json.dumps(data))
+    for doc, chunk in (("tiny/", "tiny"), ("./tiny", str(work / "tiny") + "/")):
+        again = _refine_in(work, capsys, *_levels("tiny", doc, chunk))
+        assert again["shards_skipped"] == 1, again
+    assert all(json.loads(r.read_text())["request"]["options"] == typed for r in records)
