@@ -305,8 +305,9 @@ def _refuse_no_weights(folder: str, config: dict | bool) -> None:
     listed = list_uri(folder)
     if any(uri.endswith(WEIGHT_FILE_ENDINGS) for uri in listed):
         prefix = parse_uri(folder).uri.rstrip("/") + "/"
-        _refuse_cut_weights(folder, [uri[len(prefix):] for uri in listed
-                                     if uri.startswith(prefix) and uri.endswith(".safetensors")])
+        names = {uri[len(prefix):] for uri in listed if uri.startswith(prefix)}
+        _refuse_missing_shards(folder, names)
+        _refuse_cut_weights(folder, sorted(n for n in names if n.endswith(".safetensors")))
         return
     model_type = f" (model_type {config['model_type']!r})" if config and config.get(
         "model_type") else ""  # fmt: skip
@@ -316,6 +317,35 @@ def _refuse_no_weights(folder: str, config: dict | bool) -> None:
         "short, or of the configuration and tokenizer alone. Fetch the model's weights into "
         "it, or point --model at a complete model folder (the openai backend needs only the "
         "tokenizer files)")
+
+
+#: The index of a Hugging Face model whose safetensors weights are split in several files.
+SHARDED_INDEX = "model.safetensors.index.json"
+
+
+def _refuse_missing_shards(folder: str, names: set[str]) -> None:
+    """Refuse a folder whose :data:`SHARDED_INDEX` names weights files that are not in it
+    (``names``, relative): a download of a model split in shards that stopped between two
+    (``model-00002-of-00003.safetensors`` missing) failed in every shard once loaded."""
+    import json
+
+    from prox_tasks.storage import join_uri, read_bytes
+
+    if SHARDED_INDEX not in names:
+        return
+    try:
+        weight_map = json.loads(read_bytes(join_uri(folder, SHARDED_INDEX)))["weight_map"]
+        files = set(weight_map.values())
+    except (ValueError, TypeError, KeyError, AttributeError):
+        return  # not an index this check reads: loading says what is wrong with it
+    missing = sorted(str(f) for f in files - names)
+    if missing:
+        raise NotAModelFolder(
+            f"--model (the model Param) {folder} lacks {len(missing)} of the {len(files)} "
+            f"weights files its {SHARDED_INDEX} names ({', '.join(missing[:3])}"
+            f"{', …' if len(missing) > 3 else ''}). A download or copy that stopped early "
+            "leaves such a folder: fetch or copy the model's files again (whole), or point "
+            "--model at a complete model folder")
 
 
 def _refuse_cut_weights(folder: str, names: list[str]) -> None:

@@ -583,3 +583,35 @@ def test_a_model_whose_weights_file_is_cut_short_is_refused_before_planning(
     with pytest.raises(NotAModelFolder, match="models/cut/model.safetensors is not whole"):
         check_refine_options(1, None, None, f"{s3_models}/models/cut", None)
     check_refine_options(1, None, None, str(tagger_model), None)  # a whole one passes
+
+
+def test_a_sharded_model_missing_one_of_its_weights_files_is_refused_before_planning(
+        tmp_path, tiny_model, capsys):  # fmt: skip
+    """A model split in weights files (model.safetensors.index.json, model-0000N-of-…) whose
+    download stopped between two passed the check (it holds weights) and failed in every
+    shard once loaded. It is refused before planning, exit 2, naming what is missing; the
+    whole folder passes."""
+    import shutil
+
+    from transformers import AutoModelForCausalLM
+
+    from prox_tasks.cli import main
+
+    sharded = tmp_path / "sharded"
+    AutoModelForCausalLM.from_pretrained(tiny_model).save_pretrained(sharded, max_shard_size="1MB")
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(tiny_model / name, sharded / name)
+    shards = sorted(sharded.glob("model-*.safetensors"))
+    assert len(shards) > 1 and (sharded / "model.safetensors.index.json").exists()
+    check_refine_options(1, None, None, str(sharded), "transformers")  # whole: passes
+    shards[-1].unlink()
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    code = main(["refine", "--input", str(docs), "--output", str(out), "--model", str(sharded),
+                 "--backend", "transformers", "--no-progress"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert f"{sharded} lacks 1 of the {len(shards)} weights files its " \
+        f"model.safetensors.index.json names ({shards[-1].name})" in err, err
+    assert not out.exists()
