@@ -2,14 +2,17 @@
 
 Imported by the conftests before anything imports Airflow: Airflow reads its configuration
 at import time, so AIRFLOW_HOME and friends must be set first. One temporary AIRFLOW_HOME
-(SQLite metadata DB) per test session; ``airflow db migrate`` runs once.
+(SQLite metadata DB) per test session, removed when the session ends; ``airflow db
+migrate`` runs once.
 """
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -20,6 +23,16 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 HOME = Path(tempfile.mkdtemp(prefix="prox-airflow-"))
+
+
+def _remove_home(owner: int = os.getpid()) -> None:
+    """The installation lives as long as the session: removed when the session's process
+    exits (not when a process forked from it does), else every run left one in $TMPDIR."""
+    if os.getpid() == owner:
+        shutil.rmtree(HOME, ignore_errors=True)
+
+
+atexit.register(_remove_home)
 PROX_HOME = HOME / "prox"
 USER, PASSWORD = "admin", "prox-test-password"
 (HOME / "passwords.json").write_text(f'{{"{USER}": "{PASSWORD}"}}')
