@@ -629,21 +629,29 @@ def test_a_shard_ended_while_a_group_is_booked_is_booked_when_sigterm_stops_the_
     other = sqlite3.connect(catalog.engine.url.database, isolation_level=None,
                             check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")  # another writer: the thread's booking waits
-    release = threading.Timer(BOOKED_WITHIN + 2.0, other.rollback)
-    stop = threading.Timer(BOOKED_WITHIN + 1.0, os.kill, (os.getpid(), signal.SIGTERM))
+
+    def stop_then_release():
+        os.kill(os.getpid(), signal.SIGTERM)
+        time.sleep(1.0)  # the run stops while the thread's transaction still waits
+        other.rollback()
+
+    # timed from the second shard's add (2 s on: an add waiting on the catalog still waits,
+    # one that does not is long done), not from the first's: a SIGTERM timed from the first
+    # came, on a loaded machine, before the run was back from its sleep to add the second
+    # shard, which was then never added (['done', 'running'])
+    stop = threading.Timer(2.0, stop_then_release)
     try:
         with pytest.raises(Terminated), raise_on_sigterm():
             with FinishedShards(booking) as finished:
                 finished.add(results[0])
-                release.start()
-                stop.start()
                 time.sleep(BOOKED_WITHIN + 0.5)  # the thread is in its transaction now
+                stop.start()
                 finished.add(results[1])
-                time.sleep(5)  # refining the next shard when SIGTERM comes
+                time.sleep(60)  # refining the next shard when SIGTERM comes
     finally:
         stop.cancel()
-        release.cancel()
-        release.join()
+        if stop.is_alive():
+            stop.join()
         other.close()
     assert [s["status"] for s in catalog.get_shards("snap")] == ["done", "done"]
 
