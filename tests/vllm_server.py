@@ -14,9 +14,11 @@ with a context of 2,048 tokens.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,9 +48,12 @@ class VLLMServer:
     model: Path
     process: subprocess.Popen = field(repr=False)
     log: Path
+    #: The server's $TMPDIR: vLLM's IPC sockets and its ``vllm_dist_*`` rendezvous file, which
+    #: it leaves behind (7 sockets and a file a start: over a thousand had piled up in /tmp)
+    tmpdir: Path
 
     def stop(self) -> None:
-        """Stop the server (a second call does nothing)."""
+        """Stop the server and remove its temporary files (a second call does nothing)."""
         if self.process.poll() is None:
             self.process.terminate()
             try:
@@ -56,6 +61,7 @@ class VLLMServer:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(10)
+        shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
 def _free_port() -> int:
@@ -75,6 +81,8 @@ def start(folder: Path) -> VLLMServer:
 
     model = build_tiny_model(folder / "model", max_positions=CONTEXT)
     port, log = _free_port(), folder / "vllm.log"
+    # a short folder of its own, not one under ``folder``: a socket's path has 107 bytes
+    tmpdir = Path(tempfile.mkdtemp(prefix="prox-vllm-"))
     with open(log, "w") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "vllm.entrypoints.openai.api_server", "--model", str(model),
@@ -83,9 +91,11 @@ def start(folder: Path) -> VLLMServer:
              # eager: no torch.compile warm-up at start (tens of seconds on 2 cores); the
              # tests show the clients' protocol, pooling and retries, not the server's speed
              "--enforce-eager"],
-            stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "VLLM_API_KEY": KEY},
+            stdout=out, stderr=subprocess.STDOUT,
+            env={**os.environ, "VLLM_API_KEY": KEY, "TMPDIR": str(tmpdir)},
         )  # fmt: skip
-    server = VLLMServer(f"http://127.0.0.1:{port}", KEY, SERVED_NAME, model, process, log)
+    server = VLLMServer(f"http://127.0.0.1:{port}", KEY, SERVED_NAME, model, process, log,
+                        tmpdir)  # fmt: skip
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         if process.poll() is not None:

@@ -176,3 +176,13 @@ def test_wrong_key_is_a_real_401_reported_without_the_key(
     assert usage["statuses"].get("401", 0) >= 1 and usage["retries"] == 0  # 4xx: no retry
     assert not list((tmp_path / "cache").rglob("*.json"))  # failures are not cached
     assert wrong not in str(err.value) + caplog.text
+
+
+def test_the_server_s_temporary_files_are_in_a_folder_of_its_own(vllm_server):
+    """vLLM leaves its IPC sockets and a ``vllm_dist_*`` file in $TMPDIR when it stops: a
+    thousand had piled up in the test machine's /tmp. The session's server keeps them in a
+    folder of its own, which its stop removes."""
+    import stat
+
+    held = list(vllm_server.tmpdir.iterdir())
+    assert any(stat.S_ISSOCK(p.lstat().st_mode) for p in held), held
