@@ -29,6 +29,9 @@ _quiet_gx()
 GATE_DIR = "_quality"
 GATE_FILE = "gate.json"
 DOCS_DIR = "data_docs"
+#: The scratch folder (in the system temp folder) a gate builds its Data Docs in, ~6 MB:
+#: ``<prefix><host>.<pid>.<random>``, so the next gate removes one a killed gate left
+SCRATCH_PREFIX = "prox-gate-"
 
 
 class GateFailed(RuntimeError):
@@ -263,7 +266,11 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
     bounds = history_bounds(history or [], thresholds)
     run_name = run_name or frames.metrics["manifest_id"][:16]
     docs_uri = join_uri(output_uri, GATE_DIR, DOCS_DIR)
-    with tempfile.TemporaryDirectory(prefix="prox-gate-") as tmp:
+    from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
+
+    scratch = tempfile.gettempdir()
+    sweep_stale(scratch, SCRATCH_PREFIX)  # those of gates killed before (SIGKILL, OOM)
+    with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX + temp_tag(), dir=scratch) as tmp:
         context = _context(os.path.join(tmp, "docs"))
         source = context.data_sources.add_pandas("prox_snapshot")
         checks = []
