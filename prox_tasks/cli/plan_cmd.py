@@ -78,12 +78,14 @@ def run(args) -> Outcome:
     summary = {"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
                "shards": len(manifest.shards), "docs": manifest.total_docs,
                "snapshot": args.snapshot, "files_skipped": len(manifest.skipped_files),
-               "markers_left_out": manifest.markers_left_out}
+               "markers_left_out": manifest.markers_left_out, "reused": manifest.reused}
     booked = f", registered as {args.snapshot}" if args.snapshot else ""
     skipped = files_skipped(len(manifest.skipped_files),
                             [f["uri"] for f in manifest.skipped_files[:3]], manifest.uri)
     markers = (f", {count(manifest.markers_left_out, 'marker')} left out (names starting "
                "with . or _)" if manifest.markers_left_out else "")
-    return Outcome(f"planned {count(manifest.total_docs, 'document')} from "
+    # a rerun re-opens the folder's plan: said, so it is not taken for a new one
+    verb = "plan reused:" if manifest.reused else "planned"
+    return Outcome(f"{verb} {count(manifest.total_docs, 'document')} from "
                    f"{count(len(manifest.files), 'file')}{skipped}{markers} into "
                    f"{count(len(manifest.shards), 'shard')} -> {manifest.uri}{booked}", summary)

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field, fields
 from functools import cached_property
+from typing import ClassVar
 
 from prox_tasks.storage import (
     Opened,
@@ -101,8 +102,13 @@ class Manifest:
             (:func:`~prox_tasks.corpus.planner.unchanged_plan` counts them then). Neither is
             part of the id (nothing of them is read): a plan made before they were recorded
             keeps its id.
+        reused: True on the plan :func:`~prox_tasks.corpus.planner.plan_shards` returns when
+            the folder already held it (a rerun: ``prox plan`` says ``plan reused``); not
+            part of the plan, nor written.
     """
 
+    #: a class default, not a field: neither in the id nor in manifest.json
+    reused: ClassVar[bool] = False
     input_uri: str
     output_uri: str
     settings: dict

@@ -181,6 +181,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
 
         unchanged = with_offsets(unchanged)  # once, for a plan made before offsets
         index_duplicates(unchanged)  # nothing to do when its list was written
+        unchanged.reused = True
         return unchanged
     files, shards = [], [ShardPlan(0)]
     # each file's identity as listed before it is scanned (on S3 from the listing: no HEAD
@@ -234,7 +235,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     if write:
         from prox_tasks.corpus.duplicates import index_duplicates
 
-        _write(manifest, overwrite)
+        manifest.reused = _write(manifest, overwrite)
         index_duplicates(manifest)  # every shard applies the duplicate-id policy snapshot-wide
     return manifest
 
@@ -450,7 +451,9 @@ def _unreadable(manifest: Manifest, err: BaseException) -> ManifestConflict:
         f"unreadable plan ({err})")
 
 
-def _write(manifest: Manifest, overwrite: bool) -> None:
+def _write(manifest: Manifest, overwrite: bool) -> bool:
+    """Write ``manifest`` into its folder; True when the folder already held this plan
+    (nothing written but offsets it lacked)."""
     replaced = None
     if exists(manifest.uri):
         try:
@@ -465,7 +468,7 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
             if _offsets_recorded(manifest) > _offsets_recorded(existing) and \
                     not released_as(manifest.output_uri):
                 _write_offsets(manifest)
-            return
+            return True
         if not overwrite:
             raise _conflict(manifest, existing)
         refuse_if_released(manifest.output_uri, "replacing its plan")
@@ -494,6 +497,7 @@ def _write(manifest: Manifest, overwrite: bool) -> None:
         return manifest.to_json().encode()
 
     replace_if(manifest.uri, decide)
+    return False
 
 
 def _conflict(manifest: Manifest, existing: Manifest) -> ManifestConflict:

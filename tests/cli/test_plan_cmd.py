@@ -218,3 +218,26 @@ def test_plan_takes_the_catalog_name_as_name_like_refine_and_gate(tmp_path, caps
     assert capsys.readouterr().out.rstrip().endswith(", registered as crawl-1")
     with Catalog(url) as catalog:
         assert catalog.get_snapshot("crawl-1")["status"] == "planned"
+
+
+def test_a_rerun_over_an_unchanged_input_says_the_plan_was_reused(tmp_path, capsys):
+    """Rerunning prox plan over the same input with the same settings printed 'planned 5
+    documents … into 3 shards' as if it planned again, though it re-opened the folder's plan
+    (the input not read again): it now says 'plan reused: …' with the same figures, and
+    --json carries reused true (false when the plan was made)."""
+    import json
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"text {i}"}) + "\n"
+                           for i in range(5)))
+    args = ["plan", "--no-progress", "--input", str(src), "--output", str(tmp_path / "out"),
+            "--target-docs", "2"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert first.startswith("planned 5 documents from 1 file into 3 shards")
+    assert main(args) == 0
+    assert capsys.readouterr().out == first.replace("planned ", "plan reused: ", 1)
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["reused"] is True
+    assert main([*args, "--json", "--target-docs", "3", "--overwrite"]) == 0
+    assert json.loads(capsys.readouterr().out)["reused"] is False
