@@ -410,7 +410,9 @@ class ModelRegistry:
         at the same time is refused as "promoted meanwhile" and measured again against this
         version. The decision is recorded beside the automatic ones (``manual``: true, the
         reason given, the version it replaced as ``incumbent``) and booked in the catalog
-        as theirs are.
+        as theirs are. Promoting the promoted version again changes nothing and records no
+        decision (``prox models list`` keeps the reason it was promoted for); it books it in
+        the catalog, which a failed booking may have left out.
 
         Args:
             name: Model name.
@@ -451,7 +453,10 @@ class ModelRegistry:
                             record.get("metrics") or {}, current.get("metrics"), gold,
                             current.get("gold"), current.get("version"),
                             decided_at=outcome["decided_at"], manual=True)  # fmt: skip
-        self._record(decision)
+        if already:  # nothing changed: no record, so the list keeps the reason that promoted it
+            self._book(decision)
+        else:
+            self._record(decision)
         return decision
 
     def _record(self, decision: Decision) -> None:
@@ -472,10 +477,19 @@ class ModelRegistry:
         stamp = decision.decided_at.replace(":", "").replace("-", "")
         put_atomic(self.uri(name, "decisions", f"{stamp}-{version}.json"),
                    json.dumps(decision.to_dict(), indent=2, sort_keys=True))
+        self._book(decision)
+
+    def _book(self, decision: Decision) -> None:
+        """Book in the catalog the promotion ``decision`` took or found (``already
+        promoted``: a retry books what a failed booking left out); nothing for a refusal.
+
+        Raises:
+            CatalogNotBooked: the booking failed after the swap.
+        """
         if not self.catalog or not (decision.promoted or decision.reason == "already promoted"):
             return
         try:
-            self.book_promoted(name, version)
+            self.book_promoted(decision.name, decision.candidate)
         except Exception as err:
             raise CatalogNotBooked(decision, self.catalog) from err
 

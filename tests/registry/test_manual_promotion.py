@@ -449,3 +449,27 @@ def test_a_models_folder_with_decisions_and_nothing_promoted_is_refused_on_s3_to
     code, _, err = prox("train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
                         output, "--work-dir", str(tmp_path / "work"), capsys=capsys)  # fmt: skip
     assert code == 1 and f"--output {output} is a model's folder inside a registry" in err, err
+
+
+def test_promoting_the_promoted_version_again_changes_nothing_the_list_shows(tmp_path,
+                                                                             capsys):
+    """``prox models promote V --reason R`` run again on the version already promoted (a
+    retried script, a second operator) recorded an "already promoted" decision, and ``prox
+    models list`` then showed that instead of the reason the operator promoted it for. A
+    repeat now records nothing: the list, ``show`` and the decisions stay as they were."""
+    root = str(tmp_path / "registry")
+    registry = ModelRegistry(root)
+    v1, _ = two_promoted(registry, tmp_path)
+    code, _, _ = prox("models", "--registry", root, "promote", v1, "--reason",
+                      "v2 drops tables", "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 0
+    listed = prox("models", "--registry", root, "list", capsys=capsys)[1]
+    shown = prox("models", "--registry", root, "show", v1, capsys=capsys)[1]
+    decisions = registry.decisions("refiner")
+    assert "promoted by hand: v2 drops tables" in listed
+    code, out, _ = prox("models", "--registry", root, "promote", v1, "--reason", "again",
+                        "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 0 and "already the promoted model" in out
+    assert prox("models", "--registry", root, "list", capsys=capsys)[1] == listed
+    assert prox("models", "--registry", root, "show", v1, capsys=capsys)[1] == shown
+    assert registry.decisions("refiner") == decisions
