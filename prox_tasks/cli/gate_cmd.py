@@ -1,9 +1,11 @@
 """``prox gate``: run the data-quality gate over a refined snapshot.
 
 Prints one summary line (``--json``: passed, metrics, failed checks, report and Data Docs
-locations); exits 0 when the gate passed, 1 when it failed. With ``--catalog`` and
-``--name`` the result is recorded (the snapshot becomes ``gated`` or ``quarantined``) and
-the released snapshots' history feeds the k-standard-deviation checks. With or without
+locations); exits 0 when the gate passed, 1 when it failed. With ``--name`` the result is
+recorded in the catalog (the snapshot becomes ``gated`` or ``quarantined``) and the released
+snapshots' history feeds the k-standard-deviation checks; without it, the same when the
+catalog (PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite) books the folder (the line names the
+snapshot), else the line says it is not booked. With or without
 ``--name`` the gate writes ``_quality/gate.json`` (what ``prox release`` checks) and freezes
 the folder: a run still refining it publishes no more shards over what was judged, until
 ``prox refine --force`` (docs/storage.md).
@@ -38,7 +40,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.pipeline.dag_config import gate_defaults
-    from prox_tasks.quality import GateFailed, GateThresholds, run_gate
+    from prox_tasks.quality import GateThresholds, run_gate
 
     # the deployment's PROX_GATE_<NAME> defaults, as the nightly DAG's Params take them; an
     # option given here wins
@@ -48,36 +50,78 @@ def run(args) -> Outcome:
     except ValueError as err:  # a threshold no snapshot could pass: named by its option
         return Outcome.failure("gate", str(err), code=2)
     if args.name:
-        from prox_tasks.catalog import SnapshotNameTaken
-        from prox_tasks.cli.errors import CommandFailed
-        from prox_tasks.pipeline import refresh, settings
-        from prox_tasks.pipeline.errors import RunError
+        from prox_tasks.pipeline import settings
 
-        snapshot = {"name": args.name, "output_uri": args.snapshot,
-                    "catalog_url": settings.catalog_url(args.catalog)}
-        try:
-            summary = refresh.gate(snapshot, limits.to_dict())
-        except GateFailed as failed:
-            summary = failed.result.summary()
-        except (RunError, SnapshotNameTaken) as wrong_name:
-            booked = booked_as(snapshot["catalog_url"], args.snapshot)
-            if booked is None or booked == args.name:
-                raise
-            raise CommandFailed(f"{type(wrong_name).__name__}: {wrong_name}; the catalog books "
-                                f"{args.snapshot} as {booked!r}: prox gate --snapshot "
-                                f"{args.snapshot} --name {booked}") from wrong_name
+        summary = _gate_named(args, args.name, settings.catalog_url(args.catalog), limits)
+        booked = ""
     elif args.catalog:
         return Outcome.failure("gate", "--catalog needs --name (the snapshot's name there)",
                                code=2)
     else:
-        from prox_tasks.pipeline.refresh import mark_judged
+        from prox_tasks.pipeline import settings
 
-        result = run_gate(args.snapshot, limits)
-        # its gate.json is what `prox release` checks: the folder is frozen as after a gate
-        # with --name (a run still refining it publishes no more shards over what was judged)
-        mark_judged(args.snapshot, result)
-        summary = result.summary()
-    return Outcome(summary_line(summary), summary, 0 if summary["passed"] else 1)
+        # the catalog prox refine booked the folder in: the gate is recorded on that snapshot,
+        # else the catalog (prox catalog list, the PROX report) would show it as not gated
+        url = settings.catalog_url()
+        name, not_booked = _default_booking(url, args.snapshot)
+        if name is not None:
+            summary = {**_gate_named(args, name, url, limits), "booked_as": name}
+            booked = f"; booked on snapshot {name} in the catalog"
+        else:
+            from prox_tasks.pipeline.refresh import mark_judged
+
+            result = run_gate(args.snapshot, limits)
+            # its gate.json is what `prox release` checks: the folder is frozen as after a
+            # gate with --name (a run still refining it publishes no more shards over it)
+            mark_judged(args.snapshot, result)
+            summary = {**result.summary(), "booked_as": None, "not_booked": not_booked}
+            booked = f"; not booked in a catalog: {not_booked}"
+    return Outcome(summary_line(summary) + booked, summary, 0 if summary["passed"] else 1)
+
+
+def _gate_named(args, name: str, catalog_url: str, limits) -> dict:
+    """Gate ``args.snapshot`` as snapshot ``name`` of the catalog, recording the result
+    there (the DAG's gate); its summary, passed or failed."""
+    from prox_tasks.catalog import SnapshotNameTaken
+    from prox_tasks.cli.errors import CommandFailed
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.pipeline.errors import RunError
+    from prox_tasks.quality import GateFailed
+
+    snapshot = {"name": name, "output_uri": args.snapshot, "catalog_url": catalog_url}
+    try:
+        return refresh.gate(snapshot, limits.to_dict())
+    except GateFailed as failed:
+        return failed.result.summary()
+    except (RunError, SnapshotNameTaken) as wrong_name:
+        booked = booked_as(catalog_url, args.snapshot)
+        if booked is None or booked == name:
+            raise
+        raise CommandFailed(f"{type(wrong_name).__name__}: {wrong_name}; the catalog books "
+                            f"{args.snapshot} as {booked!r}: prox gate --snapshot "
+                            f"{args.snapshot} --name {booked}") from wrong_name
+
+
+def _default_booking(url: str, folder: str) -> tuple[str | None, str | None]:
+    """The name the default catalog (``PROX_CATALOG_URL``, else ``$PROX_HOME/catalog.sqlite``)
+    books ``folder`` under, else None and why not: no catalog there (none is created), one
+    that cannot be read (the gate does not need it), or no snapshot booked for the folder."""
+    from prox_tasks.cli.catalog_cmd import missing_sqlite_file
+    from prox_tasks.redaction import redact
+
+    how = "--name NAME records the gate under a name `prox catalog list snapshots` shows"
+    missing = missing_sqlite_file(url)
+    if missing:
+        return None, f"there is none at {missing} (gate.json only)"
+    try:
+        name = booked_as(url, folder)
+    except Exception as err:  # noqa: BLE001 - a catalog not asked for does not stop a gate
+        from prox_tasks.cli.errors import describe_error
+
+        return None, f"{redact(url)} cannot be read ({describe_error(err)}; gate.json only)"
+    if name is None:
+        return None, f"{redact(url)} books no snapshot for this folder (gate.json only; {how})"
+    return name, None
 
 
 def booked_as(catalog_url: str, folder: str) -> str | None:

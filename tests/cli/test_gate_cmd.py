@@ -167,11 +167,13 @@ def test_a_gate_without_a_name_freezes_the_folder_it_judged(tmp_path, capsys):
 
     src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
     out = tmp_path / "snap"
+    # booked in a catalog the gate does not read: the gate books nothing, names no snapshot
     refine = ["refine", "--input", str(src), "--output", str(out), "--shards", "3",
-              "--no-progress", "--json"]
+              "--no-progress", "--json", "--catalog", f"sqlite:///{tmp_path / 'other.sqlite'}"]
     assert main(refine) == 0, capsys.readouterr().err
     capsys.readouterr()
     assert main(["gate", "--snapshot", str(out)]) == 0
+    assert "; not booked in a catalog: there is none at " in capsys.readouterr().out
     assert len(check_releasable(str(out))[1]) == 3  # what `prox release` goes on from
     manifest = load_manifest(str(out))
     request = json.loads((out / "_status" / "shard-00001.json").read_text())["request"]
@@ -280,3 +282,37 @@ def test_a_gate_under_a_name_not_the_folders_says_the_name_it_is_booked_under(tm
     command = shlex.split(said.rsplit(": prox ", 1)[1].removesuffix(" (-v for the traceback)"))
     assert main([*command, "--catalog", catalog]) == 0
     assert capsys.readouterr().out.startswith("gate PASSED")
+
+
+def test_a_gate_without_a_name_books_the_snapshot_the_catalog_holds_for_the_folder(
+        tmp_path, capsys, monkeypatch):
+    """``prox gate --snapshot FOLDER`` without ``--name`` wrote gate.json, but the catalog
+    (``prox catalog list``, the PROX report) showed the snapshot as not gated, though the
+    catalog books the folder (``prox refine`` books it under the folder's name). It now
+    records the gate on that snapshot and says under which name; a folder the catalog does
+    not book is gated as before, and the line says it is not booked."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.release import GATE_SUITE
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", catalog)
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = str(tmp_path / "snap")
+    assert main(["refine", "--input", str(src), "--output", out, "--no-progress"]) == 0, \
+        capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["gate", "--snapshot", out]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("gate PASSED") and "; booked on snapshot snap in the catalog" in said
+    with Catalog(catalog) as booked:
+        assert booked.get_snapshot("snap")["status"] == "gated"
+        assert booked.latest_quality_report("snap", GATE_SUITE) is not None
+    assert main(["gate", "--json", "--snapshot", out]) == 0
+    assert json.loads(capsys.readouterr().out)["booked_as"] == "snap"
+
+    other = str(tmp_path / "other")  # refined into no catalog the gate reads
+    refine_snapshot(str(src), other)
+    assert main(["gate", "--snapshot", other]) == 0
+    said = capsys.readouterr().out
+    assert said.startswith("gate PASSED") and "; not booked in a catalog: " in said
+    assert "--name" in said
