@@ -171,11 +171,23 @@ def _row(version: dict) -> dict:
         "version": version["version"],
         "created": version.get("created_at"),
         "promoted": "yes" if version["promoted"] else "no",
-        "word_f1": _number(metrics.get("word_f1")),
+        "word_f1": _word_f1(metrics),
         "gold_f1": _number(gold.get("f1")),
         "gold_recall": _number(gold.get("recall")),
         "decision": decision.get("reason"),
     }
+
+
+def _word_f1(metrics: dict) -> str | None:
+    """The validation word F1, or why there is none: words are scored only against gold
+    (``evaluate_refiner``), so a validation split without gold pages has no word F1."""
+    if isinstance(metrics.get("word_f1"), (int, float)):
+        return _number(metrics["word_f1"])
+    return NO_GOLD_PAGES if metrics else None
+
+
+#: the word_f1 cell of a version whose validation split held no gold page
+NO_GOLD_PAGES = "n/a (no gold pages)"
 
 
 def _number(value) -> str | None:

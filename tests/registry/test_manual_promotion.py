@@ -473,3 +473,19 @@ def test_promoting_the_promoted_version_again_changes_nothing_the_list_shows(tmp
     assert prox("models", "--registry", root, "list", capsys=capsys)[1] == listed
     assert prox("models", "--registry", root, "show", v1, capsys=capsys)[1] == shown
     assert registry.decisions("refiner") == decisions
+
+
+def test_the_word_f1_column_says_why_it_is_empty_without_gold_pages(tmp_path, capsys):
+    """A version trained on a seed set whose validation split has no gold pages has no
+    word_f1 (evaluate_refiner scores words only against gold): ``prox models list`` showed
+    a blank there, as if the figure were lost. It now says ``n/a (no gold pages)``; a version
+    with a word F1 shows it."""
+    root = str(tmp_path / "registry")
+    registry = ModelRegistry(root)
+    registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {},
+                     GOOD)  # fmt: skip
+    registry.publish(make_artifact(tmp_path / "b", b"2"), "refiner", "line_tagger", {}, {},
+                     {**GOOD, "word_f1": 0.8125, "gold_docs": 3})  # fmt: skip
+    code, out, _ = prox("models", "--registry", root, "list", capsys=capsys)
+    assert code == 0
+    assert out.count("n/a (no gold pages)") == 1 and "0.8125" in out, out
