@@ -479,21 +479,21 @@ def book_unfinished(snapshot: dict | None, task_try: dict, refine_failed: int = 
 #: Seconds ``book_unfinished`` leaves a refine try of its run that may still run to book its
 #: own end. A task marked failed in the UI is failed at once, so this task can start while
 #: the try still refines: its supervisor sends it SIGTERM at its next heartbeat (at most
-#: 5 s), and SIGKILL 5 s after that; the try books its stop meanwhile.
+#: 5 s), and SIGKILL 5 s after that; the try books its stop meanwhile. Read at each call
+#: (tests that book a try of another machine, never known dead, shorten it).
 STOPPING_GRACE_S = 20.0
 
 
-def _wait_for_stopping_tries(catalog, name: str, me: dict,
-                             grace: float = STOPPING_GRACE_S) -> None:
-    """Wait, at most ``grace`` seconds, while an attempt of ``me``'s DAG run is ``running``
-    and its process may still run (not known dead: on another machine, or alive on this
+def _wait_for_stopping_tries(catalog, name: str, me: dict) -> None:
+    """Wait, at most :data:`STOPPING_GRACE_S` seconds, while an attempt of ``me``'s DAG run
+    is ``running`` and its process may still run (not known dead: on another machine, or alive on this
     one): a try marked failed while it refined, not yet stopped. Booked dead at once, it
     was booked 'ended without booking it' while it ran, and its own stop ('Airflow stopped
     this refine task') or publish booked nothing over that. A try killed outright on this
     machine is not waited for."""
     from prox_tasks.refine import runner as runners
 
-    deadline = time.monotonic() + grace
+    deadline = time.monotonic() + STOPPING_GRACE_S
     while time.monotonic() < deadline:
         if not any(runners.why_ended(s.get("runner"), me)
                    and not runners.why_dead(s.get("runner"), me)

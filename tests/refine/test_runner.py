@@ -9,6 +9,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from prox_tasks.catalog import Catalog
 from prox_tasks.pipeline import refresh
 from prox_tasks.refine import runner
@@ -41,6 +43,15 @@ def test_a_process_of_this_host_is_dead_once_killed_and_its_id_alone_is_not_enou
     assert theirs["machine"] and theirs["machine"] == me["machine"]
     assert runner.why_dead({**theirs, "machine": "another-boot/pid:[1]",
                             "installation": "another-machine-id"}, me) is None
+
+
+@pytest.fixture
+def short_stopping_grace(monkeypatch):
+    """book_unfinished waits out its grace (20 s) for a try of another machine, which never
+    books its stop here: 1 s takes the same path. tests/dags/test_stopped_refine.py's
+    test_book_unfinished_leaves_a_try_marked_failed_to_book_its_own_stop runs the real grace
+    against a try that does book its stop."""
+    monkeypatch.setattr(refresh, "STOPPING_GRACE_S", 1.0)
 
 
 def _task_try(run_id: str, try_number: int) -> dict:
@@ -83,7 +94,7 @@ def test_an_airflow_retry_books_the_killed_try_failed_wherever_it_ran(tmp_path, 
 
 
 def test_once_every_refine_task_of_a_run_ended_its_attempts_left_running_are_failed(
-        tmp_path, tagger_model):
+        tmp_path, tagger_model, short_stopping_grace):
     """The last try of a refine task was killed on another worker: no retry comes to book
     it. The DAG's book_unfinished task (all refine tasks ended) books its attempt failed
     and the snapshot failed; a shard another DAG run refines stays as booked."""
@@ -111,8 +122,6 @@ def test_once_every_refine_task_of_a_run_ended_its_attempts_left_running_are_fai
 def skip_without_machine_id() -> None:
     """Skip where the system has no machine id (a restart is not told from another
     machine there)."""
-    import pytest
-
     for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
         try:
             with open(path) as found:
@@ -162,7 +171,7 @@ def test_a_process_of_this_host_before_it_restarted_is_dead_whatever_its_id_is_n
 
 
 def test_a_shard_whose_try_died_is_booked_failed_once_and_the_next_run_retakes_it(
-        tmp_path, tagger_model):
+        tmp_path, tagger_model, short_stopping_grace):
     """The scheduler failed a refine task's last try on a heartbeat timeout (its worker
     lost, the try killed outright: no callback, its shard left `running`). book_unfinished
     books it failed once — its own retry books nothing more and leaves the snapshot's error
