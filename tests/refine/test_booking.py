@@ -223,8 +223,9 @@ def _refining(tmp_path, tagger_model, url: str, *options: str):
 
     source = tmp_path / "in.jsonl"
     if not source.exists():
+        pages = short_docs(300, lines=40, width=200)  # read once, not once per copy
         docs = [{"id": f"{d['id']}-{copy}", "text": d["text"]}
-                for copy in range(40) for d in short_docs(300, lines=40, width=200)]
+                for copy in range(40) for d in pages]
         write_jsonl(source, docs)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     env = {**os.environ, "PYTHONPATH": repo + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -799,8 +800,9 @@ def test_sigterm_to_the_parent_stops_its_workers_and_books_what_they_published(
     import time
 
     source = tmp_path / "in.jsonl"
+    pages = short_docs(300)  # read once, not once per copy
     write_jsonl(source, [{"id": f"{d['id']}-{copy}", "text": d["text"]}
-                         for copy in range(40) for d in short_docs(300)])
+                         for copy in range(40) for d in pages])
     out = tmp_path / "refined"
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     repo = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -861,4 +863,4 @@ def test_sigterm_to_the_parent_stops_its_workers_and_books_what_they_published(
     with Catalog(url) as catalog:
         assert {s["status"] for s in catalog.get_shards("refined")} == {"done"}
     assert _refined_ids(out) == sorted(f"{d['id']}-{copy}" for copy in range(40)
-                                       for d in short_docs(300))
+                                       for d in pages)
