@@ -67,10 +67,11 @@ def airflow_cli(*args: str, timeout: float = 300, check: bool = True, env: dict 
 
     SQLite answers "database is locked" at once (no busy wait) when a read transaction must
     upgrade to a write while the scheduler writes; the CLI's transaction is rolled back whole,
-    so the command is tried again (at most 3 times). A real deployment uses PostgreSQL.
+    so the command is tried again (at most 5 times: a loaded machine's scheduler writes
+    often). A real deployment uses PostgreSQL.
     """
     cmd = [str(Path(sys.executable).with_name("airflow")), *args]
-    for attempt in range(3):
+    for attempt in range(5):
         proc = subprocess.run(cmd, env={**os.environ, **(env or {})}, capture_output=True,
                               text=True, timeout=timeout, cwd=str(REPO))
         if proc.returncode == 0 or "database is locked" not in proc.stdout + proc.stderr:

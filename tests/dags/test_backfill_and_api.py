@@ -94,6 +94,11 @@ def test_backfill_three_days_once_and_again_changes_nothing(deployment):
 
 def test_rest_api_trigger_with_params_runs_the_dag(deployment):
     service, root, _ = deployment
+    # unpaused here too (the backfill test does it first): this test alone, or after a
+    # backfill test that failed before unpausing, must not wait out its deadline on a run
+    # left queued
+    r = service.request("PATCH", "/api/v2/dags/prox_refine_snapshot", json={"is_paused": False})
+    assert r.status_code == 200, r.text
     crawl = write_jsonl(root / "api" / "crawl.jsonl", sample_rows(15, start=100))
     conf = {"input_uri": str(crawl), "output_root": str(root / "api" / "corpus"),
             "catalog_url": f"sqlite:///{root / 'api' / 'catalog.sqlite'}",
