@@ -120,12 +120,20 @@ def _run(argv: list[str] | None, process: bool) -> int:
 
 
 def _refuse_unknown(parser, args, unknown: list[str]) -> None:
-    """Exit 2 on arguments no parser took, with the subcommand's usage (the top-level one
-    lists none of its options) and the nearest option to each misspelt one."""
+    """Exit 2 on arguments no parser took, with the usage of the subcommand (or of its action:
+    ``prox catalog report``), as the top-level one lists none of its options, and the
+    nearest option to each misspelt one."""
     import difflib
 
-    commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    command = commands.choices.get(getattr(args, "command", None) or "", parser)
+    command = parser
+    while True:  # down to the action chosen (``prox models promote``), whose options these are
+        commands = next((a for a in command._actions
+                         if isinstance(a, argparse._SubParsersAction)), None)
+        chosen = commands.choices.get(getattr(args, commands.dest, None) or "") \
+            if commands else None  # fmt: skip
+        if chosen is None:
+            break
+        command = chosen
     options = [o for a in command._actions for o in a.option_strings if o.startswith("--")]
     near = [match[0] for arg in unknown if arg.startswith("--") for match in
             [difflib.get_close_matches(arg.split("=")[0], options, n=1, cutoff=0.75)] if match]

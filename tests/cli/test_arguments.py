@@ -157,3 +157,16 @@ def test_an_unknown_option_is_refused_by_the_subcommand_with_its_usage(capsys):
     err = capsys.readouterr().err
     assert "prox plan: error: unrecognized arguments: --taget-docs 5 --catalog-url x " \
         "(did you mean --target-docs? --catalog?)" in err, err
+
+
+def test_an_unknown_option_of_an_action_is_refused_with_the_action_s_usage(capsys):
+    """`prox models promote V --reason R --catalg URL`: the action's parser takes --catalog,
+    so the refusal is under `prox models promote`'s usage (which lists it) and names it, not
+    under `prox models`' usage, which lists no option of promote."""
+    with pytest.raises(SystemExit) as exit_:
+        main(["models", "promote", "v1", "--reason", "r", "--catalg", "x"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: prox models promote "), err
+    assert err.rstrip().endswith("prox models promote: error: unrecognized arguments: "
+                                 "--catalg x (did you mean --catalog?)"), err
