@@ -4,8 +4,8 @@ Prints one summary line (``--json``: passed, metrics, failed checks, report and 
 locations); exits 0 when the gate passed, 1 when it failed. With ``--name`` the result is
 recorded in the catalog (the snapshot becomes ``gated`` or ``quarantined``) and the released
 snapshots' history feeds the k-standard-deviation checks; without it, the same when the
-catalog (PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite) books the folder (the line names the
-snapshot), else the line says it is not booked. With or without
+catalog (--catalog, else PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite) books the folder (the
+line names the snapshot), else the line says it is not booked (refused with --catalog). With or without
 ``--name`` the gate writes ``_quality/gate.json`` (what ``prox release`` checks) and freezes
 the folder: a run still refining it publishes no more shards over what was judged, until
 ``prox refine --force`` (docs/storage.md).
@@ -26,7 +26,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p = subparsers.add_parser(name, help=help_text, description=description(__doc__))
     p.add_argument("--snapshot", required=True, help="refined snapshot folder (manifest.json)")
     p.add_argument("--catalog", help="catalog URL (records the result; reads the history); "
-                   "default PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite when --name is given")
+                   "default PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite; without --name the "
+                   "snapshot it books for the folder")
     p.add_argument("--name", help="snapshot name in the catalog (as prox refine booked it): "
                    "records the result there")
     for f in fields(GateThresholds):
@@ -54,16 +55,18 @@ def run(args) -> Outcome:
 
         summary = _gate_named(args, args.name, settings.catalog_url(args.catalog), limits)
         booked = ""
-    elif args.catalog:
-        return Outcome.failure("gate", "--catalog needs --name (the snapshot's name there)",
-                               code=2)
     else:
         from prox_tasks.pipeline import settings
 
-        # the catalog prox refine booked the folder in: the gate is recorded on that snapshot,
-        # else the catalog (prox catalog list, the PROX report) would show it as not gated
-        url = settings.catalog_url()
+        # the catalog prox refine booked the folder in (--catalog's, else the default): the
+        # gate is recorded on that snapshot, else the catalog (prox catalog list, the PROX
+        # report) would show it as not gated
+        url = settings.catalog_url(args.catalog)
         name, not_booked = _default_booking(url, args.snapshot)
+        if name is None and args.catalog:  # the catalog asked for cannot record it
+            return Outcome.failure("gate", "--catalog needs --name (the snapshot's name "
+                                   f"there) for a folder it does not book: {not_booked}",
+                                   code=2)  # fmt: skip
         if name is not None:
             summary = {**_gate_named(args, name, url, limits), "booked_as": name}
             booked = f"; booked on snapshot {name} in the catalog"
@@ -103,9 +106,10 @@ def _gate_named(args, name: str, catalog_url: str, limits) -> dict:
 
 
 def _default_booking(url: str, folder: str) -> tuple[str | None, str | None]:
-    """The name the default catalog (``PROX_CATALOG_URL``, else ``$PROX_HOME/catalog.sqlite``)
-    books ``folder`` under, else None and why not: no catalog there (none is created), one
-    that cannot be read (the gate does not need it), or no snapshot booked for the folder."""
+    """The name the catalog at ``url`` (``--catalog``, else ``PROX_CATALOG_URL``, else
+    ``$PROX_HOME/catalog.sqlite``) books ``folder`` under, else None and why not: no catalog
+    there (none is created), one that cannot be read (the gate does not need it), or no
+    snapshot booked for the folder."""
     from prox_tasks.cli.catalog_cmd import missing_sqlite_file
     from prox_tasks.redaction import redact
 

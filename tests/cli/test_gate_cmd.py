@@ -316,3 +316,33 @@ def test_a_gate_without_a_name_books_the_snapshot_the_catalog_holds_for_the_fold
     said = capsys.readouterr().out
     assert said.startswith("gate PASSED") and "; not booked in a catalog: " in said
     assert "--name" in said
+
+
+def test_a_gate_given_a_catalog_but_no_name_books_the_snapshot_that_catalog_holds(
+        tmp_path, capsys, monkeypatch):
+    """Without --name, ``prox gate`` books the snapshot the default catalog holds for the
+    folder, but the same catalog given as ``--catalog`` was refused, '--catalog needs
+    --name': a deployment whose catalog is not the default could not do what the default's
+    user does. ``--catalog URL`` now books the snapshot that catalog holds for the folder;
+    a catalog booking none for it is still refused (exit 2), saying so."""
+    from prox_tasks.catalog import Catalog
+
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'default.sqlite'}")
+    catalog = f"sqlite:///{tmp_path / 'team.sqlite'}"
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = str(tmp_path / "snap")
+    assert main(["refine", "--input", str(src), "--output", out, "--catalog", catalog,
+                 "--no-progress"]) == 0, capsys.readouterr().err
+    capsys.readouterr()
+    assert main(["gate", "--snapshot", out, "--catalog", catalog]) == 0, \
+        capsys.readouterr().err
+    said = capsys.readouterr().out
+    assert said.startswith("gate PASSED") and "; booked on snapshot snap in the catalog" in said
+    with Catalog(catalog) as booked:
+        assert booked.get_snapshot("snap")["status"] == "gated"
+
+    other = str(tmp_path / "other")  # refined into no catalog
+    refine_snapshot(str(src), other)
+    assert main(["gate", "--snapshot", other, "--catalog", catalog]) == 2
+    err = capsys.readouterr().err
+    assert "--catalog needs --name" in err and "books no snapshot for this folder" in err, err
