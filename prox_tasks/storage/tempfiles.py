@@ -13,6 +13,7 @@ S3 uploads are staged in :func:`upload_dir`: ``$PROX_TMPDIR`` or ``<system temp>
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
@@ -20,6 +21,8 @@ import socket
 import tempfile
 
 from prox_tasks.storage import processes
+
+log = logging.getLogger(__name__)
 
 
 def host_tag(hostname: str) -> str:
@@ -54,7 +57,7 @@ _swept: set[tuple[int, str, str, str]] = set()
 
 def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool = True) -> int:
     """Remove temporary files (or folders) in ``directory`` whose writer died; returns how
-    many.
+    many. One that cannot be removed (another user's, in a shared temp folder) is left.
 
     Args:
         directory: The folder to sweep (not recursive).
@@ -87,4 +90,8 @@ def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool =
             removed += 1
         except FileNotFoundError:
             pass
+        except OSError as err:  # not this user's (a shared /tmp): a tidy-up never fails a run
+            log.info(
+                "left %s, a temporary of a process gone, which cannot be removed: %s", path, err
+            )
     return removed

@@ -50,3 +50,34 @@ def test_a_long_host_name_is_not_taken_for_another_that_shares_its_first_40_char
     (other / "spill.npy").write_bytes(b"x")
     assert sweep_stale(str(tmp_path), "features-", once=False) == 0
     assert (other / "spill.npy").exists()
+
+
+def test_a_dead_process_s_folder_this_user_cannot_remove_is_left_not_raised(tmp_path):
+    """A gate's scratch folder in the shared temp folder (``/tmp/prox-gate-<host>.<pid>.…``)
+    left by a killed gate of another user, 0700 and not this user's to remove: the sweep
+    that every gate runs first raised PermissionError out of it, so the gate failed for a
+    folder it only meant to tidy. The sweep leaves what it cannot remove and goes on.
+    The folder is made undeletable for real: read-only for a user, immutable for root."""
+    import pytest
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    host = temp_tag().split(".")[0]
+    theirs = tmp_path / f"prox-gate-{host}.{dead}.abc"
+    mine = tmp_path / f"prox-gate-{host}.{dead}.def"
+    for folder in (theirs, mine):
+        (folder / "docs").mkdir(parents=True)
+        (folder / "docs" / "index.html").write_text("x")
+    locked = theirs / "docs"
+    if os.geteuid() == 0:
+        if subprocess.run(["chattr", "+i", str(locked)], capture_output=True).returncode:
+            pytest.skip("no chattr +i here: a folder root cannot remove cannot be made")
+        unlock = ["chattr", "-i", str(locked)]
+    else:
+        locked.chmod(0o500)
+        unlock = ["chmod", "700", str(locked)]
+    try:
+        assert sweep_stale(str(tmp_path), "prox-gate-") == 1
+        assert (locked / "index.html").exists() and not mine.exists()
+    finally:
+        subprocess.run(unlock, check=True)
