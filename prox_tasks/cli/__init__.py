@@ -152,8 +152,10 @@ def _stopped(args, stop: KeyboardInterrupt) -> int:
 
 
 def _stopped_hint(args) -> str:
-    """``": <what a rerun does>"`` for a command that sets ``stopped_hint``, else ``""``."""
+    """``": <what a rerun does>"`` for a command that sets ``stopped_hint`` (the text, or a
+    function of the arguments giving it), else ``""``."""
     hint = getattr(args, "stopped_hint", None)
+    hint = hint(args) if callable(hint) else hint
     return f": {hint}" if hint else ""
 
 

@@ -37,11 +37,18 @@ from prox_tasks.wording import input_cut
 BACKEND_CHOICES = ["vllm", "transformers", "openai", "tagger"]
 
 
-#: Said when a run is interrupted or terminated: what a rerun does with the work done.
-STOPPED_HINT = (
-    "the same prox refine command finishes the run: the shards published are reused and "
-    "a shard stopped midway resumes from its checkpoints"
-)
+def finishing_command(args) -> str:
+    """The command that finishes a stopped or failed run, reusing the shards it published:
+    the same one, but without ``--force``, which would refine them all again."""
+    if getattr(args, "force", False):
+        return "prox refine without --force"
+    return "the same prox refine command"
+
+
+def stopped_hint(args) -> str:
+    """Said when a run is interrupted or terminated: what a rerun does with the work done."""
+    return (f"{finishing_command(args)} finishes the run: the shards published are reused "
+            "and a shard stopped midway resumes from its checkpoints")
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -143,7 +150,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "old plan's shards are removed and every shard refined, as after prox plan "
                    "--overwrite; refused for a released snapshot")
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=run, stopped_hint=STOPPED_HINT)
+    p.set_defaults(func=run, stopped_hint=stopped_hint)
 
 
 def limit_default(name: str) -> str:
@@ -226,7 +233,7 @@ def run(args) -> Outcome:
         # cannot get past it
         code = 2 if isinstance(err, PoolMisconfigured | NotAModelFolder) else 1
         # a shard that failed: which one, and the command that finishes the run, first
-        stopped = shards_failed(catalog, name, err) if name else None
+        stopped = shards_failed(catalog, name, err, finishing_command(args)) if name else None
         if stopped is None:
             from prox_tasks.refine.booking import book_unplanned
 
@@ -244,10 +251,12 @@ def run(args) -> Outcome:
     return Outcome(summary_line(summary), summary)
 
 
-def shards_failed(catalog, name: str, err: BaseException) -> str | None:
+def shards_failed(catalog, name: str, err: BaseException,
+                  finish: str = "the same prox refine command") -> str | None:
     """``shard 1 of 3 failed: <err> (1 written, kept: …)`` when this run booked a failed
     shard of snapshot ``name`` in ``catalog`` (None otherwise: a failure before any shard ran
-    is its own message)."""
+    is its own message); ``finish``: the command that finishes the run
+    (:func:`finishing_command`)."""
     from prox_tasks.cli.errors import describe_error
     from prox_tasks.refine import runner as runners
 
@@ -268,7 +277,7 @@ def shards_failed(catalog, name: str, err: BaseException) -> str | None:
     else:  # a model that failed to load fails every shard: their numbers say nothing
         which = f"{len(failed):,} shards ({', '.join(map(str, failed[:3]))}, …)"
     return (f"{which} of {len(shards):,} failed: {describe_error(err)} ({written:,} written, "
-            "kept: once the cause is fixed, the same prox refine command finishes the run "
+            f"kept: once the cause is fixed, {finish} finishes the run "
             f"and reuses them; `prox catalog list shards --snapshot {name}` lists each "
             "shard's error)")
 

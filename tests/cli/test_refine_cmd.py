@@ -159,6 +159,44 @@ def test_refine_after_plan_snapshot_books_the_planned_snapshot_not_a_second_one(
     assert [(row["name"], row["status"]) for row in rows] == [("cc-2024-22", "refined")]
 
 
+def test_a_stopped_or_failed_force_run_says_to_finish_without_force(tmp_path, capsys,
+                                                                     monkeypatch):
+    """A prox refine --force stopped (Ctrl-C) or failed said 'the same prox refine command
+    finishes the run: the shards published are reused', but --force refines published
+    shards again: the same command pays for every shard anew. It now says prox refine
+    without --force finishes it, and that command reuses them. The mock: the load raises
+    (a Ctrl-C cannot be timed into it; a fault to fail it), as test_ctrl_c_while_… does."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.refine import workers
+    from tests.quality.snapshot_factory import write_input
+
+    src = write_input(tmp_path / "in.jsonl", 20)
+    out = tmp_path / "out"
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    args = ["refine", "--input", str(src), "--output", str(out), "--model", "default",
+            "--target-docs", "10", "--catalog", url, "--no-progress"]
+    assert main(args) == 0
+    capsys.readouterr()
+
+    def ctrl_c(*_args):
+        raise KeyboardInterrupt
+
+    def broken(*_args):
+        raise OSError("the model's disk is gone")
+
+    for load, code in ((ctrl_c, 130), (broken, 1)):
+        with monkeypatch.context() as patch:
+            patch.setattr(workers, "_load", load)
+            assert main([*args, "--force"]) == code
+        err = capsys.readouterr().err
+        assert "prox refine without --force finishes the run" in err, err
+        assert "the same prox refine command" not in err, err
+    assert main(args) == 0  # what it says: the shards published are reused
+    assert capsys.readouterr().out.startswith("refined 20 documents in 2 shards (2 reused):")
+    with Catalog(url) as catalog:
+        assert [s["status"] for s in catalog.get_shards("out")] == ["done"] * 2
+
+
 def test_ctrl_c_while_the_model_loads_books_no_attempt_and_says_how_to_finish(
         tmp_path, capsys, monkeypatch):
     """Ctrl-C while prox refine loaded its model (seconds for the tagger, minutes for vLLM)
