@@ -290,24 +290,39 @@ class TrainJob:
         return hashlib.sha256(json.dumps(keyed, sort_keys=True).encode()).hexdigest()
 
 
+#: The libraries whose kernels and tokenizers decide the weights a training gives: a rerun
+#: after one of them changed version trains again (:func:`code_identity`).
+TRAINING_LIBRARIES = ("torch", "transformers", "tokenizers", "safetensors")
+
+
 @functools.cache
 def code_identity() -> str:
     """A digest of the code a training runs: every module of ``prox_tasks`` (a release, or a
     change to any of them, trains again rather than trust a model the old code trained) and
-    the torch version (its kernels decide the weights)."""
+    the versions of :data:`TRAINING_LIBRARIES` installed (their kernels and tokenizers
+    decide the weights)."""
     import prox_tasks
 
     digest = hashlib.sha256()
     package = Path(prox_tasks.__file__).parent
     for module in sorted(package.rglob("*.py")):
         digest.update(str(module.relative_to(package)).encode() + b"\0" + module.read_bytes())
+    for library, installed in library_versions().items():
+        digest.update(f"{library} {installed}".encode() + b"\0")
+    return digest.hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """The installed version of each of :data:`TRAINING_LIBRARIES` (``""``: not installed)."""
     from importlib.metadata import PackageNotFoundError, version
 
-    try:
-        digest.update(b"torch " + version("torch").encode())
-    except PackageNotFoundError:  # the modules alone
-        pass
-    return digest.hexdigest()
+    versions = {}
+    for library in TRAINING_LIBRARIES:
+        try:
+            versions[library] = version(library)
+        except PackageNotFoundError:
+            versions[library] = ""
+    return versions
 
 
 def _wording(caller: str):

@@ -220,3 +220,26 @@ def test_a_rerun_with_a_catalog_books_the_version_it_returns(seed_dir, tmp_path,
     assert again["reused"] is True and len(trainings) == 1
     with Catalog(catalog) as booked:
         assert booked.get_model("refiner", first["version"])["uri"] == first["uri"]
+
+
+def test_a_training_library_upgrade_changes_the_code_identity(monkeypatch):
+    """A rerun reuses the version a training of the same identity published; the identity
+    hashed prox's modules and torch's version only, so after a transformers or tokenizers
+    upgrade (their tokenizers and layers decide an SFT model's weights) a rerun returned the
+    model the old libraries trained. Each of those libraries' versions is in the identity.
+    The upgrade is a named mock (the installed versions, replaced): a test cannot install
+    another transformers."""
+    from prox_tasks.training import run
+
+    installed = run.library_versions()
+    assert installed["transformers"] and installed["tokenizers"] and installed["torch"]
+    run.code_identity.cache_clear()
+    before = run.code_identity()
+    for library in ("transformers", "tokenizers", "safetensors"):
+        monkeypatch.setattr(run, "library_versions",
+                            lambda lib=library: {**installed, lib: installed[lib] + ".post1"})
+        run.code_identity.cache_clear()
+        assert run.code_identity() != before, library
+    monkeypatch.undo()
+    run.code_identity.cache_clear()
+    assert run.code_identity() == before
