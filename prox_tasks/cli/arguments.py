@@ -75,6 +75,20 @@ def positive_number(text: str) -> float:
     return value
 
 
+def learning_rate(text: str) -> float:
+    """A learning rate: more than 0, and no more than the optimizer can step with
+    (:data:`~prox_tasks.training.divergence.MAX_LEARNING_RATE`)."""
+    from prox_tasks.training.divergence import ADAM_BETA1, MAX_LEARNING_RATE
+
+    value = positive_number(text)
+    if value > MAX_LEARNING_RATE:
+        raise argparse.ArgumentTypeError(
+            f"must be at most {MAX_LEARNING_RATE:.2g} (AdamW's first step, the rate / "
+            f"(1 - {ADAM_BETA1:g}), must fit a 32-bit float; the kinds' defaults are 0.003 and "
+            f"0.002), not {value:g}")
+    return value
+
+
 def number_or_zero(text: str) -> float:
     """A number of at least 0 (a loss weight that may switch its term off)."""
     value = _real(text)

@@ -11,6 +11,7 @@ import logging
 
 from prox_tasks.cli.arguments import (
     below_one,
+    learning_rate,
     named_weight,
     number_or_zero,
     percent,
@@ -45,7 +46,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "best one kept) (default 12)")
     p.add_argument("--max-steps", type=positive_int,
                    help="causal_lm: optimizer steps, instead of --epochs")
-    p.add_argument("--learning-rate", type=positive_number,
+    p.add_argument("--learning-rate", type=learning_rate,
                    help="peak learning rate (default: the kind's, 0.003 line_tagger, 0.002 "
                    "causal_lm)")
     p.add_argument("--random-seed", type=int, default=0,

@@ -13,6 +13,16 @@ from __future__ import annotations
 
 import math
 
+#: AdamW's beta1 in both training loops (torch's default; :mod:`~prox_tasks.training.sft`
+#: names it).
+ADAM_BETA1 = 0.9
+#: The largest learning rate the loops can step with: AdamW's first step is the rate /
+#: (1 - beta1), a 32-bit float; above it torch's optimizer raised "value cannot be converted
+#: to type float without overflow" at step 1, before :func:`check_loss` could say anything.
+#: ``prox train --learning-rate`` refuses more (:func:`prox_tasks.cli.arguments.learning_rate`);
+#: any rate below it that is still too high diverges and :class:`TrainingDiverged` says so.
+MAX_LEARNING_RATE = 3.4028234663852886e38 * (1 - ADAM_BETA1)
+
 
 class TrainingDiverged(ValueError):
     """The loss at ``step`` is not finite: the run stops, nothing is published.

@@ -211,7 +211,7 @@ def train_sft(
     """
     import torch
 
-    from prox_tasks.training.divergence import check_loss
+    from prox_tasks.training.divergence import ADAM_BETA1, check_loss
 
     torch.set_num_threads(config.threads)
     torch.manual_seed(config.seed)
@@ -227,7 +227,7 @@ def train_sft(
     optimizer = torch.optim.AdamW(
         [{"params": decay, "weight_decay": config.weight_decay},
          {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.learning_rate, betas=(0.9, 0.95),
+        lr=config.learning_rate, betas=(ADAM_BETA1, 0.95),
     )  # fmt: skip
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(config, steps))
     history: list[dict] = []

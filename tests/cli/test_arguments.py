@@ -68,6 +68,11 @@ def test_a_number_out_of_range_is_refused_before_any_work(args, says, tmp_path, 
      "--learning-rate: must be more than 0, not -0.01"),
     (["train", "--seed", "x", "--output", "y", "--learning-rate", "nan"],
      "--learning-rate: must be more than 0, not nan"),
+    # crashed in the optimizer's first step ("value cannot be converted to type float
+    # without overflow") before the loss check could say anything
+    (["train", "--seed", "x", "--output", "y", "--learning-rate", "1e38"],
+     "--learning-rate: must be at most 3.4e+37 (AdamW's first step, the rate / (1 - 0.9), "
+     "must fit a 32-bit float; the kinds' defaults are 0.003 and 0.002), not 1e+38"),
     (["train", "--seed", "x", "--output", "y", "--max-steps", "0"],
      "--max-steps: must be at least 1, not 0"),
     (["train", "--seed", "x", "--output", "y", "--valid-percent", "-1"],
