@@ -491,6 +491,10 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     work = job.resolved_work_dir(seed.version, base_version, gold_left_out)
     identity = job.identity(seed.version, base_version, gold_left_out)
     registry = ModelRegistry(job.output, catalog=job.catalog)
+    if not job.work_dir:  # the folders failed runs left under $TMPDIR that no retry resumed
+        from prox_tasks.training.work_sweep import sweep_stale_work_folders
+
+        sweep_stale_work_folders(work.parent, keep=work)
     with work_folder_lock(work):  # one writer: an identical run waits here, then reuses
         published = None if job.retrain else registry.trained(job.name, identity)
         if published is None:

@@ -81,6 +81,37 @@ def work_folder_lock(work: Path) -> Iterator[None]:
         os.close(fd)
 
 
+@contextmanager
+def lock_if_free(work: Path) -> Iterator[bool]:
+    """Hold the lock of work folder ``work`` for the ``with`` block if no process holds it
+    (True), without waiting; False when one does (or let it go just now). On leaving, the
+    lock file is removed, then released, as :func:`work_folder_lock` leaves it."""
+    path = lock_path(work)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except FileNotFoundError:  # its parent went with the folder
+        yield False
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        yield False
+        return
+    if not _names(path, fd):  # its holder removed that file as it ended: look next time
+        os.close(fd)
+        yield False
+        return
+    try:
+        yield True
+    finally:
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
 def _names(path: Path, fd: int) -> bool:
     """Whether ``path`` still names the open file ``fd`` (not removed, nor replaced)."""
     try:

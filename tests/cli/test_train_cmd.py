@@ -399,3 +399,56 @@ def test_a_causal_lm_training_whose_loss_turns_nan_stops_there(tmp_path, capsys)
     err = capsys.readouterr().err
     assert code == 1 and "TrainingDiverged: the training loss is nan at step " in err, err
     assert not (tmp_path / "reg").exists()
+
+
+def test_a_training_removes_default_work_folders_no_retry_came_back_for(
+        tmp_path, capsys, caplog, monkeypatch):  # fmt: skip
+    """A failed training keeps its default work folder for its retry; one whose retry never
+    came (other settings) stayed for ever (13 GB had piled up). A training now removes the
+    folders of $TMPDIR/prox-train untouched for PROX_TRAIN_WORK_MAX_AGE_DAYS (default 7)
+    days, saying which, and never one whose lock a live run holds (a real flock, held here
+    on another open file as that run's process holds it) nor a recent one."""
+    import fcntl
+    import os
+    import tempfile
+    import time
+
+    from prox_tasks.training.work_lock import lock_path
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "tmp"))  # the default work folder
+    root = tmp_path / "tmp" / "prox-train"
+    ten_days_ago = time.time() - 10 * 86400
+    folders = {}
+    for name in ("abandoned", "held-by-a-live-run", "recent"):
+        folder = root / name
+        (folder / "artifact").mkdir(parents=True)
+        (folder / "tagger_checkpoint.pt").write_bytes(b"x" * 1000)
+        if name != "recent":
+            for path in (folder / "tagger_checkpoint.pt", folder / "artifact", folder):
+                os.utime(path, (ten_days_ago, ten_days_ago))
+        folders[name] = folder
+    held = os.open(lock_path(folders["held-by-a-live-run"]), os.O_RDWR | os.O_CREAT)
+    fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    try:
+        seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+        code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"),
+                     "--epochs", "1", "--no-gold-gate", "--no-promote", "--no-progress"])
+        err = capsys.readouterr().err
+    finally:
+        os.close(held)
+    assert code == 0, err
+    assert not folders["abandoned"].exists()
+    said = caplog.text
+    assert f"removed training work folder {folders['abandoned']}: untouched for 10 days" in said
+    assert folders["held-by-a-live-run"].exists() and folders["recent"].exists()
+    assert said.count("removed training work folder") == 1, said
+    assert sorted(p.name for p in root.iterdir()) == [".held-by-a-live-run.lock",
+                                                      "held-by-a-live-run", "recent"]
+
+    monkeypatch.setenv("PROX_TRAIN_WORK_MAX_AGE_DAYS", "0")  # 0: keep them all
+    os.utime(folders["recent"], (ten_days_ago, ten_days_ago))
+    os.utime(folders["recent"] / "tagger_checkpoint.pt", (ten_days_ago, ten_days_ago))
+    os.utime(folders["recent"] / "artifact", (ten_days_ago, ten_days_ago))
+    code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"),
+                 "--epochs", "1", "--no-gold-gate", "--no-promote", "--no-progress"])
+    assert code == 0 and folders["recent"].exists(), capsys.readouterr().err
