@@ -181,7 +181,7 @@ def promote(seed: dict, candidate: dict, incumbent: dict, params: dict | None = 
         log.error("%s", error)  # the task succeeds: book_catalog fails on it after the event
     log.info("%s %s: %s (%s)", candidate["name"], candidate["version"],
              "promoted" if decision.promoted else "not promoted", decision.reason)
-    return {"promoted": decision.promoted or decision.reason == "already promoted",
+    return {"promoted": decision.left_promoted,
             "reason": decision.reason, "incumbent": decision.incumbent,
             "remeasured": remeasured, "catalog_booked": booked, "catalog_error": error,
             "version": candidate["version"], "uri": candidate["uri"],

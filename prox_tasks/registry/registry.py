@@ -165,6 +165,11 @@ class CatalogNotBooked(RuntimeError):
         self.catalog = catalog
 
 
+#: The reason of a decision that found its candidate promoted already: it changes nothing
+#: and is not recorded (:meth:`ModelRegistry._settle`).
+ALREADY_PROMOTED = "already promoted"
+
+
 @dataclass
 class Decision:
     """One promotion decision, as recorded."""
@@ -182,6 +187,16 @@ class Decision:
     decided_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat())
     #: Promoted by hand (:meth:`ModelRegistry.promote`, ``prox models promote``), no comparison.
     manual: bool = False
+
+    @property
+    def already_promoted(self) -> bool:
+        """It found its candidate promoted already (a retry, a rerun): nothing changed."""
+        return self.reason == ALREADY_PROMOTED
+
+    @property
+    def left_promoted(self) -> bool:
+        """Its candidate is the promoted model after it (promoted now, or already)."""
+        return self.promoted or self.already_promoted
 
     def to_dict(self) -> dict:
         return dict(self.__dict__)
@@ -365,7 +380,7 @@ class ModelRegistry:
             expected = outcome.setdefault("expected", now)
             outcome.update(current=now, decided_at=datetime.now(UTC).isoformat())
             if now == version:
-                outcome.update(won=False, reason="already promoted")
+                outcome.update(won=False, reason=ALREADY_PROMOTED)
                 return None
             rollback = self.rolled_back(name, version)  # read here: a rollback just taken
             if rollback is not None:
@@ -398,7 +413,7 @@ class ModelRegistry:
                             incumbent_metrics if current else None, candidate_gold,
                             incumbent_gold, incumbent_source,
                             decided_at=outcome["decided_at"])  # fmt: skip
-        self._record(decision)
+        self._settle(decision)
         return decision
 
     def promote(self, name: str, version: str, reason: str) -> Decision:
@@ -449,15 +464,28 @@ class ModelRegistry:
         current = outcome["current"] or {}
         already = current.get("version") == version
         decision = Decision(name, version, current.get("version"), not already,
-                            "already promoted" if already else f"promoted by hand: {reason}",
+                            ALREADY_PROMOTED if already else f"promoted by hand: {reason}",
                             record.get("metrics") or {}, current.get("metrics"), gold,
                             current.get("gold"), current.get("version"),
                             decided_at=outcome["decided_at"], manual=True)  # fmt: skip
-        if already:  # nothing changed: no record, so the list keeps the reason that promoted it
+        self._settle(decision)
+        return decision
+
+    def _settle(self, decision: Decision) -> None:
+        """Record ``decision`` (:meth:`_record`), unless it found its candidate promoted
+        already — a retried promote task, a rerun of ``prox train`` returning its version,
+        ``prox models promote`` again: nothing changed, and its record would be the last
+        decision on the version, which ``prox models list`` shows instead of the reason it
+        was promoted for (an operator's). That one is only booked (:meth:`_book`: a failed
+        booking may have left it out of the catalog).
+
+        Raises:
+            CatalogNotBooked: the booking failed after the swap.
+        """
+        if decision.already_promoted:
             self._book(decision)
         else:
             self._record(decision)
-        return decision
 
     def _record(self, decision: Decision) -> None:
         """Write ``decision`` under ``decisions/`` and, when it left its candidate promoted,
@@ -486,7 +514,7 @@ class ModelRegistry:
         Raises:
             CatalogNotBooked: the booking failed after the swap.
         """
-        if not self.catalog or not (decision.promoted or decision.reason == "already promoted"):
+        if not self.catalog or not decision.left_promoted:
             return
         try:
             self.book_promoted(decision.name, decision.candidate)

@@ -118,5 +118,5 @@ def _gold_current(registry, name: str, gold: dict | None) -> bool:
 
 def _overtaken(decision, measured: dict) -> bool:
     """Refused because another model was promoted after ``measured`` was taken."""
-    return (not decision.promoted and decision.reason != "already promoted"
+    return (not decision.left_promoted
             and decision.incumbent != measured.get("incumbent"))

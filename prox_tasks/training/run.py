@@ -571,7 +571,7 @@ def _decide(job: TrainJob, registry, seed, out: dict, artifact_dir: Path, phase)
         if measured["gold"] is not None:
             out["gold"] = measured["gold"]
         # a rerun (or a retry) of the version promoted now: it is the promoted model
-        out.update(promoted=decision.promoted or decision.reason == "already promoted",
+        out.update(promoted=decision.left_promoted,
                    reason=decision.reason,
                    incumbent={"version": decision.incumbent, "metrics": measured["metrics"]})
         phase("promotion")

@@ -266,15 +266,20 @@ VERSIONS = 20
 
 def _published_versions(registry, tmp_path) -> list[str]:
     """:data:`VERSIONS` versions published, each better than the last, decided twice each
-    (a retry: another record); returns their names, oldest first."""
+    but the first (refused on other numbers, then promoted: two records; a retry of a
+    promoted version records nothing); returns their names, oldest first."""
     versions = []
     for i in range(VERSIONS):
         record = registry.publish(make_artifact(tmp_path / f"a{i}", str(i).encode()), "refiner",
                                   "line_tagger", {}, {}, {**GOOD, "line_f1": 0.5 + i / 200})
         versions.append(record["version"])
+        incumbent = None if i == 0 else {**GOOD, "line_f1": 0.5 + (i - 1) / 200}
+        if incumbent is not None:
+            assert not registry.decide("refiner", record["version"], {**GOOD, "line_f1": 0.1},
+                                       incumbent).promoted
         registry.decide("refiner", record["version"], {**GOOD, "line_f1": 0.5 + i / 200},
-                        None if i == 0 else {**GOOD, "line_f1": 0.5 + (i - 1) / 200})
-        registry.decide("refiner", record["version"], GOOD, None)
+                        incumbent)
+        registry.decide("refiner", record["version"], GOOD, None)  # a retry: not recorded
     return versions
 
 
@@ -290,7 +295,7 @@ def test_listing_many_versions_on_s3_reads_each_record_once(s3_root, tmp_path, s
     rows = [json.loads(line) for line in out.splitlines()]
     assert code == 0 and len(rows) == VERSIONS and rows[-1]["promoted"]
     assert all(r["decision"]["candidate"] == r["version"] for r in rows)
-    assert rows[-1]["decision"]["reason"] == "already promoted"  # the last one, as before
+    assert rows[-1]["decision"]["promoted"]  # the last one recorded: its promotion
     print(dict(s3_calls))
     assert s3_calls["GetObject"] <= 2 * VERSIONS + 1 and s3_calls["ListObjectsV2"] == 1, s3_calls
     assert s3_calls["HeadObject"] == 0, s3_calls
@@ -308,7 +313,7 @@ def test_showing_one_of_many_versions_on_s3_reads_only_its_own_records(s3_root, 
     shown = json.loads(out)
     assert code == 0 and shown["version"] == versions[10] and not shown["promoted"]
     assert [d["candidate"] for d in shown["decisions"]] == [versions[10]] * 2
-    assert shown["decisions"][-1]["reason"] == "already promoted"  # oldest first, as before
+    assert shown["decisions"][-1]["promoted"]  # oldest first: refused, then promoted
     print(dict(s3_calls))
     assert s3_calls["GetObject"] == 4 and s3_calls["ListObjectsV2"] == 1, s3_calls
     assert s3_calls["HeadObject"] == 0, s3_calls
@@ -489,3 +494,36 @@ def test_the_word_f1_column_says_why_it_is_empty_without_gold_pages(tmp_path, ca
     code, out, _ = prox("models", "--registry", root, "list", capsys=capsys)
     assert code == 0
     assert out.count("n/a (no gold pages)") == 1 and "0.8125" in out, out
+
+
+def test_a_rerun_of_prox_train_keeps_the_reason_an_operator_promoted_its_version_for(
+        tmp_path, capsys):  # fmt: skip
+    """A rerun of ``prox train`` that returned the version trained before (the same seed set
+    and settings) decided its promotion again and recorded an "already promoted" decision:
+    after an operator had promoted that version by hand, ``prox models list`` showed that
+    instead of the operator's reason. The automatic decision now records nothing when the
+    version is already promoted, as ``prox models promote`` does; the rerun still says it is
+    the promoted model."""
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    root = str(tmp_path / "registry")
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    train = ["train", "--json", "--seed", str(seed), "--output", root, "--epochs", "1",
+             "--no-gold-gate", "--no-progress"]
+    code, out, err = prox(*train, "--no-promote", capsys=capsys)
+    assert code == 0, err
+    version = json.loads(out)["version"]
+    code, _, err = prox("models", "--registry", root, "promote", version, "--reason",
+                        "checked by hand on forum pages", "--no-catalog", capsys=capsys)
+    assert code == 0, err
+    listed = prox("models", "--registry", root, "list", capsys=capsys)[1]
+    decisions = ModelRegistry(root).decisions("refiner")
+    assert "promoted by hand: c… hand on forum pages" in listed  # cut to the column
+
+    code, out, err = prox(*train, capsys=capsys)  # the rerun: already trained, decided again
+    record = json.loads(out)
+    assert code == 0 and record["reused"] and record["version"] == version, err
+    assert record["promoted"] and record["reason"] == "already promoted"
+    assert prox("models", "--registry", root, "list", capsys=capsys)[1] == listed
+    assert ModelRegistry(root).decisions("refiner") == decisions

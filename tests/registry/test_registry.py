@@ -255,6 +255,9 @@ def test_a_retried_promote_task_reports_the_promotion_it_completes(tmp_path):
     retry = training.promote(seed, candidate, {"metrics": None})
     assert first["promoted"] and retry["promoted"]
     assert retry["reason"] == "already promoted"
+    # the retry changed nothing and records nothing: the list keeps the first try's reason
+    decisions = ModelRegistry(tmp_path / "registry").decisions("refiner")
+    assert [d["reason"] for d in decisions] == [first["reason"]]
 
 
 def _decide_after_barrier(root, endpoint, folder, line_f1, barrier, results):
