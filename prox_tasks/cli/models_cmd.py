@@ -171,23 +171,25 @@ def _row(version: dict) -> dict:
         "version": version["version"],
         "created": version.get("created_at"),
         "promoted": "yes" if version["promoted"] else "no",
-        "word_f1": _word_f1(metrics),
-        "gold_f1": _number(gold.get("f1")),
-        "gold_recall": _number(gold.get("recall")),
+        # words are scored only against gold (evaluate_refiner): no gold page, no word F1
+        "word_f1": _figure(metrics.get("word_f1"), NO_GOLD_PAGES if metrics else None),
+        # gold figures come with a decision the gold gate ran for
+        "gold_f1": _figure(gold.get("f1"), GOLD_GATE_OFF if decision else None),
+        "gold_recall": _figure(gold.get("recall"), GOLD_GATE_OFF if decision else None),
         "decision": decision.get("reason"),
     }
 
 
-def _word_f1(metrics: dict) -> str | None:
-    """The validation word F1, or why there is none: words are scored only against gold
-    (``evaluate_refiner``), so a validation split without gold pages has no word F1."""
-    if isinstance(metrics.get("word_f1"), (int, float)):
-        return _number(metrics["word_f1"])
-    return NO_GOLD_PAGES if metrics else None
+def _figure(value, why_none: str | None) -> str | None:
+    """A cell of ``prox models list``: ``value`` as a number, else why there is none
+    (``why_none``; None: a blank, where there is nothing to say, e.g. no decision)."""
+    return _number(value) if isinstance(value, (int, float)) else why_none
 
 
 #: the word_f1 cell of a version whose validation split held no gold page
 NO_GOLD_PAGES = "n/a (no gold pages)"
+#: the gold_f1 and gold_recall cells of a version decided without the gold gate
+GOLD_GATE_OFF = "n/a (gold gate off)"
 
 
 def _number(value) -> str | None:

@@ -527,3 +527,22 @@ def test_a_rerun_of_prox_train_keeps_the_reason_an_operator_promoted_its_version
     assert record["promoted"] and record["reason"] == "already promoted"
     assert prox("models", "--registry", root, "list", capsys=capsys)[1] == listed
     assert ModelRegistry(root).decisions("refiner") == decisions
+
+
+def test_the_gold_columns_say_why_they_are_empty_with_the_gold_gate_off(tmp_path, capsys):
+    """A version decided without the gold gate (``prox train --no-gold-gate``) has no gold
+    word F1 or recall: ``prox models list`` showed two blank cells, as if the figures were
+    lost. They now say ``n/a (gold gate off)``, as word_f1 says why it is empty; a version
+    never decided (``--no-promote``) stays blank, as its decision is; --json is unchanged."""
+    from tests.training.fixtures import make_docs
+    from tests.training.seed_files import write_seed_set
+
+    root = str(tmp_path / "registry")
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    code, _, err = prox("train", "--seed", str(seed), "--output", root, "--epochs", "1",
+                        "--no-gold-gate", "--no-progress", capsys=capsys)  # fmt: skip
+    assert code == 0, err
+    code, out, _ = prox("models", "--registry", root, "list", capsys=capsys)
+    assert code == 0 and out.splitlines()[1].count("n/a (gold gate off)") == 2, out
+    code, out, _ = prox("models", "--registry", root, "list", "--json", capsys=capsys)
+    assert json.loads(out)["decision"]["candidate_gold"] is None
