@@ -155,7 +155,7 @@ def test_a_rerun_into_a_gated_folder_missing_a_judged_shard_is_refused_up_front(
         assert booked.get_snapshot("snap")["status"] == "gated"
 
 
-def test_a_gate_without_a_name_freezes_the_folder_it_judged(tmp_path, capsys):
+def test_a_gate_without_a_name_freezes_the_folder_it_judged(tmp_path, capsys, monkeypatch):
     """``prox gate`` without ``--name`` writes the gate.json ``prox release`` checks (a
     release with no catalog goes on from it alone), so it freezes the folder as a gate with
     ``--name`` does: a run still refining it publishes no more shards, and a rerun that
@@ -165,6 +165,9 @@ def test_a_gate_without_a_name_freezes_the_folder_it_judged(tmp_path, capsys):
     from prox_tasks.refine.claim import GatedSnapshot, check_claim
     from prox_tasks.release.release import check_releasable
 
+    # a PROX_HOME without a catalog: in the whole suite the session's (the Airflow tests')
+    # may hold one another test wrote, and the line below would name no missing catalog
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
     src = write_input(tmp_path / "in" / "crawl.jsonl", 30)
     out = tmp_path / "snap"
     # booked in a catalog the gate does not read: the gate books nothing, names no snapshot
