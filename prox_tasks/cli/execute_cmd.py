@@ -113,6 +113,12 @@ def execute_rows(
 
             raise empty_input(input_path, [path for path, _ in input_files(
                 input_path, exclude=(output_path, quarantine_path))])  # fmt: skip
+        if not counts["written"]:  # every row quarantined: a run of 0 rows must fail
+            from prox_tasks.corpus.readers import no_documents
+
+            raise no_documents(input_path, quarantine, quarantine_path, _missing_text_advice(
+                counts["labels_without_text"], candidates) if quarantine.reasons.get(
+                "missing_text") else None)
         # before the output is published: a quarantine that cannot be written publishes neither
         quarantine.write(quarantine_path)
     counts["quarantined"] = len(quarantine)

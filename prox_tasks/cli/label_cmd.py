@@ -173,7 +173,7 @@ def run(args) -> Outcome:
                 args.input, args.output, teacher, args.text_field, args.id_field,
                 args.gold_field, args.quarantine, args.keep_text, args.limit,
                 html_field=args.html_field, warc_uris=args.warc, progress=bar,
-                format=args.format,
+                format=args.format, whole_input=True,
                 **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
             )  # fmt: skip
     except KeyError as err:  # str(KeyError) is the bare key in quotes; name what is missing

@@ -269,6 +269,35 @@ def empty_input(uri: str, files: Collection[str]) -> EmptyInput:
                       "bad one); nothing written: deliver the data or check --input")
 
 
+class NoDocuments(ValueError):
+    """The input held records but every one was quarantined: nothing to label, sample or
+    execute, so nothing is published (a nightly job fails instead of reporting 0 documents);
+    each record is in the quarantine file with its reason."""
+
+
+def no_documents(uri: str, quarantine: Quarantine, quarantine_uri: str,
+                 advice: str | None = None) -> NoDocuments:
+    """The :class:`NoDocuments` error for input ``uri`` whose every record is in
+    ``quarantine``, which is written to ``quarantine_uri`` first (nothing lost): ``no
+    documents in IN: all its 2 records were quarantined (1 malformed_json, 1 missing_text),
+    each with its reason and detail in Q: fix the input, or how it is read (…)``, then
+    ``advice`` (None: the field the ``missing_text`` records hold a string in, if any)."""
+    from prox_tasks.corpus.document import likeliest_text_field
+    from prox_tasks.wording import by_reason
+
+    quarantine.write(quarantine_uri)
+    if advice is None:
+        likeliest = likeliest_text_field(quarantine.text_candidates)
+        advice = (f"{likeliest[1]:,} of them hold a string in {likeliest[0]!r}: is it the "
+                  "text (the text field)?" if likeliest else None)
+    records = (f"all its {count(len(quarantine), 'record')} were" if len(quarantine) > 1
+               else "its one record was")
+    return NoDocuments(f"no documents in {uri}: {records} "
+                       f"quarantined ({by_reason(quarantine.reasons)}), each with its "
+                       f"reason and detail in {quarantine_uri}: fix the input, or how it is "
+                       "read (text and id fields, format)" + (f"; {advice}" if advice else ""))
+
+
 #: What a file of each format starts with (after decompression for JSONL and WET).
 _STARTS = {"parquet": (b"PAR1",), "wet": (b"WARC/",), "jsonl": (b"{", b"")}
 

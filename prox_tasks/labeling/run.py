@@ -213,6 +213,7 @@ def label_corpus(
     caller: str = "cli",
     labeled_before: dict[str, dict] | None = None,
     on_labeled=None,
+    whole_input: bool = False,
 ) -> dict:
     """Label every document of ``input_uri`` and write one row per document to ``output_uri``
     (read as ``format``, None: by each file's name).
@@ -245,7 +246,10 @@ def label_corpus(
     ``html_field``, body bytes of a WARC response, which is then not read) is never handed to
     an extractor (a 35 MB page took trafilatura 2 minutes and 2.6 GB): the ``html`` teacher's
     row is quarantined as ``html_too_large``; the ``best`` teacher labels it with its next
-    teacher, counted in ``html_too_large``.
+    teacher, counted in ``html_too_large``. ``whole_input`` (``prox label``): an input whose
+    every record was quarantined raises :class:`~prox_tasks.corpus.readers.NoDocuments`,
+    its quarantine written and no output published (a seed set's part, one slice of a
+    sample, may hold none to label while the others do).
 
     Returns:
         Counts: read (= written + quarantined), written, valid, rejected (by reason),
@@ -374,6 +378,10 @@ def label_corpus(
             files = [path for path, _ in input_files(input_uri, exclude=(output_uri,
                                                                          quarantine_uri))]
             raise empty_input(input_uri, files)
+        if whole_input and not counts["written"]:  # a nightly run of 0 labels must fail
+            from prox_tasks.corpus.readers import no_documents
+
+            raise no_documents(input_uri, quarantine, quarantine_uri)
         if warc_uris and counts["read"] and not counts["warc_joined"]:  # nothing published
             raise ValueError(f"{warc_setting(caller)}: none of the {counts['read']:,} documents "
                              "read has its "

@@ -14,13 +14,10 @@ import json
 from collections import defaultdict
 from urllib.parse import urlparse
 
+from prox_tasks.corpus.readers import NoDocuments, no_documents
 from prox_tasks.labeling.run import FirstReads, read_input
 
 LENGTH_BUCKETS = (1_000, 5_000, 20_000)  # characters: short, medium, long, very long
-
-
-class NoDocuments(ValueError):
-    """The input holds no readable document to sample."""
 
 
 def seeded_hash(*parts) -> int:
@@ -101,25 +98,6 @@ def iter_jsonl(uri: str):
         yield row
 
 
-def _all_quarantined(quarantine, uri: str) -> str:
-    """``: all its 2 records were quarantined (1 malformed_json, 1 missing_text) …``: why an
-    input whose every record is bad holds no document, and where they are (written to ``uri``:
-    nothing lost); empty when it held none."""
-    from prox_tasks.wording import by_reason, count
-
-    if not len(quarantine):
-        return ""
-    quarantine.write(uri)
-    from prox_tasks.corpus.document import likeliest_text_field
-
-    likeliest = likeliest_text_field(quarantine.text_candidates)
-    hint = (f"; {likeliest[1]:,} of them hold a string in {likeliest[0]!r}: is it the text "
-            "(the text field)?" if likeliest else "")
-    return (f": all its {count(len(quarantine), 'record')} were quarantined "
-            f"({by_reason(quarantine.reasons)}), each with its reason and detail in {uri}: "
-            f"fix the input, or how it is read (text and id fields, format){hint}")
-
-
 def sample_documents(
     input_uri: str,
     output_uri: str,
@@ -163,8 +141,9 @@ def sample_documents(
         group, domain = _group_and_domain(doc, group_field)
         entries.append((doc.id, (group, length_bucket(len(doc.text))), domain))
     if not entries:
-        raise NoDocuments(f"no documents in {input_uri}"
-                          + _all_quarantined(quarantine, join_uri(output_uri, "quarantine.jsonl")))
+        if len(quarantine):  # each bad record kept, with its reason
+            raise no_documents(input_uri, quarantine, join_uri(output_uri, "quarantine.jsonl"))
+        raise NoDocuments(f"no documents in {input_uri}")
     chosen, strata = select_ids(entries, sample_size, seed)
     picked: dict = {}
     for doc in read_input(input_uri, text_field, id_field, Quarantine(), format=format):

@@ -158,7 +158,8 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"id": "n", "text": None}) + "\n"
                     + json.dumps({"id": "m", **{f"f{i}": i for i in range(10)}}) + "\n")
-    assert main(["execute", "--input", str(rows), "--output", str(tmp_path / "x.jsonl")]) == 0
+    # every row quarantined: exit 1 (a run of nothing), each row kept with its detail
+    assert main(["execute", "--input", str(rows), "--output", str(tmp_path / "x.jsonl")]) == 1
     assert [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")] == [
         "field 'text' is null",
         "no field 'text' (its fields: 'id', 'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', …)"]
@@ -192,24 +193,26 @@ def test_the_text_field_hint_names_a_string_field_and_only_when_there_is_one(tmp
                                                                            capsys):
     """"a text under another field name wants --text-field" was shown for rows whose only
     field is ``id``, where no --text-field would find a text. A row holding another string
-    field has it named (in its detail and the summary line); a row of an id only gets no
-    such hint."""
+    field has it named (in its detail and the error: every row quarantined fails the run);
+    a row of an id only gets no such hint."""
     ids_only = tmp_path / "ids.jsonl"
     ids_only.write_text('{"id": "a"}\n{"id": "b", "n": 3}\n')
     assert main(["execute", "--input", str(ids_only), "--output",
-                 str(tmp_path / "x.jsonl")]) == 0
-    line = _line(capsys)
-    assert "2 quarantined (2 missing_text)" in line and "--text-field" not in line, line
+                 str(tmp_path / "x.jsonl")]) == 1
+    line = capsys.readouterr().err
+    assert "all its 2 records were quarantined (2 missing_text)" in line \
+        and "--text-field" not in line, line
     details = [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")]
     assert details == ["no field 'text' (its fields: 'id')",
                        "no field 'text' (its fields: 'id', 'n')"]
     named = tmp_path / "named.jsonl"
     named.write_text('{"id": "a", "url": "u", "raw_content": "A text of words."}\n'
                      '{"id": "b", "text": null, "raw_content": "Another."}\n')
-    assert main(["execute", "--input", str(named), "--output", str(tmp_path / "y.jsonl")]) == 0
-    line = _line(capsys)
-    assert "(missing_text: 2 of them hold a string in 'raw_content': --text-field " \
-        "raw_content if it is the text" in line, line
+    assert main(["execute", "--input", str(named), "--output", str(tmp_path / "y.jsonl")]) == 1
+    line = capsys.readouterr().err
+    assert "(2 missing_text), each with its reason and detail in " in line \
+        and "; 2 of them hold a string in 'raw_content': --text-field raw_content if it is " \
+        "the text" in line, line
     details = [q["detail"] for q in _quarantine(tmp_path / "y.jsonl.quarantine.jsonl")]
     hint = "; 'raw_content' holds a string: --text-field raw_content if it is the text"
     assert details == ["no field 'text' (its fields: 'id', 'url', 'raw_content')" + hint,
@@ -367,3 +370,26 @@ def test_parquet_compressed_whole_is_told_to_be_decompressed_not_given_a_format(
         err = capsys.readouterr().err
         assert "part-0.parquet.gz" in err and "decompress it" in err, err
         assert "pass --format" not in err, err
+
+
+def test_label_and_execute_fail_when_every_record_of_the_input_is_quarantined(tmp_path, capsys):
+    """prox label and prox execute over an input none of whose records could be read said
+    "labeled 0 documents" / "executed 3 rows: 0 written", exit 0: a nightly job saw green
+    while the whole delivery was unusable (prox label --seed-set failed on it). Both now
+    fail (exit 1, nothing on stdout even with --json), naming the top reasons and the
+    quarantine file, which holds every record; no output file is published."""
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"id": "a", "content": "Some words of a page."}\n'
+                   '{"id": "b", "content": "More words."}\n{not json\n')
+    for command in ("label", "execute"):
+        out = tmp_path / f"{command}.jsonl"
+        quarantine = tmp_path / f"{command}.jsonl.quarantine.jsonl"
+        assert main([command, "--json", "--input", str(src), "--output", str(out)]) == 1
+        said = capsys.readouterr()
+        assert said.out == "" and f"prox {command}: " in said.err
+        assert f"no documents in {src}: all its 3 records were quarantined (2 missing_text, " \
+            f"1 malformed_json), each with its reason and detail in {quarantine}: " in said.err
+        assert "2 of them hold a string in 'content'" in said.err, said.err
+        assert [q["reason"] for q in _quarantine(quarantine)] == [
+            "missing_text", "missing_text", "malformed_json"]
+        assert not out.exists()

@@ -88,8 +88,9 @@ def test_the_same_file_as_input_and_output_is_refused_and_left_alone(tmp_path, c
 
 def test_labels_written_without_their_text_are_named_with_how_to_relabel(tmp_path, capsys):
     """``prox label`` without ``--keep-text`` writes programs and no text: ``prox execute``
-    on them quarantines every row as missing_text. The summary line and each quarantined
-    row say why and what to run; labels written with ``--keep-text`` execute."""
+    on them quarantines every row as missing_text, which fails the run (nothing executed).
+    The error and each quarantined row say why and what to run; labels written with
+    ``--keep-text`` execute."""
     sample = str(Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz")
     bare, kept = tmp_path / "labels.jsonl", tmp_path / "labels-text.jsonl"
     assert main(["label", "--input", sample, "--output", str(bare), "--limit", "6"]) == 0
@@ -97,9 +98,9 @@ def test_labels_written_without_their_text_are_named_with_how_to_relabel(tmp_pat
                  "--keep-text"]) == 0
     capsys.readouterr()
     out = tmp_path / "executed.jsonl"
-    assert main(["execute", "--input", str(bare), "--output", str(out)]) == 0
-    line = capsys.readouterr().out.strip()
-    assert "6 quarantined (6 missing_text)" in line
+    assert main(["execute", "--input", str(bare), "--output", str(out)]) == 1
+    line = capsys.readouterr().err.strip()
+    assert "all its 6 records were quarantined (6 missing_text)" in line
     assert "labels without their text: relabel with prox label --keep-text" in line, line
     quarantine = [json.loads(x) for x in open(tmp_path / "executed.jsonl.quarantine.jsonl")]
     assert len(quarantine) == 6 and all(
@@ -210,8 +211,8 @@ def test_labels_of_a_raw_content_corpus_execute_with_its_text_field(tmp_path, ca
     assert all("raw_content" not in r and "stats" in r for r in rows)
     # labels without their text still get the advice, which is right for them
     assert main(["execute", "--input", str(bare), "--output", str(out),
-                 "--text-field", "raw_content"]) == 0
-    assert "relabel with prox label --keep-text" in capsys.readouterr().out
+                 "--text-field", "raw_content"]) == 1
+    assert "relabel with prox label --keep-text" in capsys.readouterr().err
 
 
 def test_an_empty_input_is_refused_as_prox_label_and_prox_plan_refuse_it(tmp_path, capsys):

@@ -89,7 +89,8 @@ def test_a_zstd_warc_or_wet_is_refused_saying_to_decompress_it_not_as_binary_noi
     reads gzip and plain WARC only: a zstd WARC failed as 'breaks off after 0 records:
     Unknown archive format, first line: [binary noise]; fetch the file again', and a zstd
     WET under --format wet was one truncated_file entry saying the same. Both now say what
-    the file is and to decompress it or use gzip."""
+    the file is and to decompress it or use gzip (the WET, the input's one record, fails the
+    run: nothing labeled)."""
     import zstandard
 
     warc, wet = write_warc_pair(tmp_path)
@@ -105,7 +106,8 @@ def test_a_zstd_warc_or_wet_is_refused_saying_to_decompress_it_not_as_binary_noi
     wet_zst.write_bytes(squeeze(gzip.decompress(wet.read_bytes())))
     labels = tmp_path / "wet-labels.jsonl"
     assert main(["label", "--input", str(wet_zst), "--format", "wet", "--output",
-                 str(labels)]) == 0
+                 str(labels)]) == 1
+    assert "its one record was quarantined (1 truncated_file)" in capsys.readouterr().err
     [entry] = [json.loads(line) for line in open(tmp_path / "wet-labels.jsonl.quarantine.jsonl")]
     assert entry["reason"] == "truncated_file"
     assert entry["detail"].startswith("a zstd-compressed WET file, which prox does not read")
