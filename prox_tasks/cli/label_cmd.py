@@ -7,6 +7,7 @@ from prox_tasks.cli.arguments import add_format_option, positive_int
 from prox_tasks.cli.output import (
     Outcome,
     count,
+    files_skipped,
     name_text_field,
     progress_bar,
     quarantined,
@@ -193,6 +194,9 @@ def run(args) -> Outcome:
     if repeated:  # which response a WET record joins is the first one's: said, not silent
         fell_back += (f" ({repeated:,} --warc responses repeat a WARC-Record-ID indexed "
                       "before: the first kept)")
+    skipped = summary.get("skipped_files") or []  # a folder's README, a .json: as prox plan says
+    fell_back += files_skipped(len(skipped), [f["uri"] for f in skipped[:3]],
+                               "the --json summary's")
     rejected = summary["written"] - summary["valid"]  # a row may have several reasons
     # --text-field only when a quarantined row holds a string that could be its text
     advice = {"missing_text": name_text_field(summary.get("text_candidates") or {})}

@@ -450,15 +450,21 @@ def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tup
 def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
                    quarantine: Quarantine | None = None, *, format: str | None = None,
                    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
-                   exclude: Collection[str] = ()) -> Iterator[Document]:
+                   exclude: Collection[str] = (), skipped: list | None = None
+                   ) -> Iterator[Document]:
     """Stream the documents at ``uri`` (a file, folder, prefix or glob), files in sorted order.
 
     Bad records (malformed JSON, wrong encoding, missing/empty text, too large) go to
     ``quarantine`` with their reason. Without a quarantine the first bad record raises
-    :class:`BadRecordError`: nothing is ever skipped silently.
+    :class:`BadRecordError`: nothing is ever skipped silently. ``skipped``, a list, is given
+    the files of a folder not read for their format (:func:`input_listing`'s ``{"uri",
+    "reason"}``), for the command to say them beside its counts.
     """
     options = ReadOptions(text_field, id_field, max_doc_bytes, format, partition_root(uri))
-    for path, fmt in input_files(uri, format, exclude):
+    files, not_read = input_listing(uri, format, exclude)
+    if skipped is not None:
+        skipped.extend(not_read)
+    for path, fmt in files:
         yield from read_file(path, options, quarantine, fmt=fmt)
 
 

@@ -66,15 +66,16 @@ def missing_teacher_input(teacher: str, needs: str, field: str, checked: int, in
 
 def read_input(
     uri: str, text_field: str = "text", id_field: str = "id", quarantine=None, exclude=(),
-    format: str | None = None,
+    format: str | None = None, skipped: list | None = None,
 ) -> Iterator:
     """Documents of ``uri`` through :func:`prox_tasks.corpus.read_documents` (bad records go
     to ``quarantine`` with their reason; ``exclude``: the labeling's own output files;
-    ``format``: jsonl, parquet or wet for every file, None: by each file's name)."""
+    ``format``: jsonl, parquet or wet for every file, None: by each file's name;
+    ``skipped``: given the files of no known format not read)."""
     from prox_tasks.corpus import read_documents
 
     return read_documents(uri, text_field=text_field, id_field=id_field, quarantine=quarantine,
-                          exclude=exclude, format=format)
+                          exclude=exclude, format=format, skipped=skipped)
 
 
 def holds_input(value, needs: str) -> bool:
@@ -253,7 +254,8 @@ def label_corpus(
 
     Returns:
         Counts: read (= written + quarantined), written, valid, rejected (by reason),
-        quarantined (by reason),
+        quarantined (by reason), ``skipped_files`` (the input's files of no known format,
+        not read, each ``{"uri", "reason"}``, as a plan lists them),
         doc-level keep/drop, rows per labeling teacher (``by_teacher``), with ``warc_uris``
         ``warc`` (``html_responses``, ``joined``: documents given a response's HTML,
         ``duplicate_record_ids``: responses left out as their id came before), and the
@@ -287,8 +289,9 @@ def label_corpus(
         from prox_tasks.labeling.warc import html_by_record_id
 
         warc_html = html_by_record_id(list(warc_uris), warc_index, caller)
+    skipped_files: list[dict] = []  # a folder's files of no known format: said, not lost
     docs = read_input(input_uri, text_field, id_field, quarantine,
-                      exclude=(output_uri, quarantine_uri), format=format)
+                      exclude=(output_uri, quarantine_uri), format=format, skipped=skipped_files)
     responses = warc_html if warc_uris else contextlib.nullcontext()  # closes the WARC files
     with open_uri(output_uri, "wb", compression="infer") as out, responses:
         if limit is not None:  # the reader stops at the limit: no row past it is read
@@ -402,6 +405,7 @@ def label_corpus(
         "text_candidates": dict(quarantine.text_candidates),
         "by_teacher": dict(sorted(by_teacher.items())),
         "quarantine": quarantine_uri, "output": output_uri, "teacher": teacher.describe(),
+        "skipped_files": skipped_files,
     }  # fmt: skip
     if uses_html:
         summary["html_too_large"] = counts["html_too_large"]

@@ -634,3 +634,27 @@ def test_a_seed_set_written_inside_its_input_folder_is_not_read_as_input_again(t
     again = json.loads(capsys.readouterr().out)
     assert again["version"] == first["version"]
     assert again["sizes"]["snapshot_docs"] == 8 and not again["sizes"]["input_quarantined"]
+
+
+def test_a_file_of_no_known_format_in_the_input_folder_is_said_on_the_summary_line(tmp_path,
+                                                                                 capsys):
+    """prox label over a folder holding a README and a stats.json beside its JSONL said them
+    only in a log warning: the summary line and --json read as if the folder were all read.
+    They are now named there, as prox plan's skipped_files, each with why and what to do."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps(
+        {"id": "a", "text": "A plain page of words that is long enough to label."}) + "\n")
+    (folder / "README.txt").write_text("about this crawl\n")
+    (folder / "stats.json").write_text('{"docs": 1}\n')
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(folder), "--output", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert f", 2 input files of no known format not read ({(folder / 'README.txt').as_uri()}, " \
+        f"{(folder / 'stats.json').as_uri()}; the --json summary's skipped_files says why: " \
+        "rename them .jsonl or pass --format jsonl to read JSON Lines) -> " in line, line
+    assert main(["label", "--json", "--input", str(folder), "--output", str(out)]) == 0
+    skipped = json.loads(capsys.readouterr().out)["skipped_files"]
+    assert [f["uri"] for f in skipped] == [(folder / n).as_uri() for n in ("README.txt",
+                                                                           "stats.json")]
+    assert "rename it .jsonl or pass --format (format=) jsonl" in skipped[1]["reason"]
