@@ -65,7 +65,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     )
     p.add_argument("--keep-text", action="store_true", help="copy the text into the output rows")
     p.add_argument("--limit", type=positive_int, default=None,
-                   help="label at most this many documents")
+                   help="label at most this many documents (a repeated id or a row without "
+                   "its teacher's input, quarantined, is not one)")
     p.add_argument(
         "--unchunked",
         action="store_true",

@@ -154,14 +154,15 @@ def _utf8_size(text: str) -> int:
     return len(text.encode("utf-8", "surrogatepass"))
 
 
-def _batches(items: Iterator, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+def _batches(items: Iterator, size: int, room=None) -> Iterator[list]:
+    """``items`` in lists of ``size``; ``room``, called before each list, says how many more
+    may be taken (None: all): a ``--limit`` counts the documents labeled, known only once
+    the list before was, so no item past the limit is read."""
+    items = iter(items)
+    while (n := size if room is None else min(size, room())) > 0:
+        batch = list(itertools.islice(items, n))
+        if not batch:
+            return
         yield batch
 
 
@@ -181,16 +182,10 @@ class FirstReads(dict):
         return True
 
 
-def _first_of_each_id(batch: list, seen: FirstReads, quarantine, counts: Counter) -> list:
-    """``batch`` without the documents whose id came before (each to ``quarantine`` as
+def _first_of_each_id(docs: Iterator, seen: FirstReads, quarantine) -> Iterator:
+    """``docs`` without those whose id came before (each to ``quarantine`` as
     ``duplicate_id``): one label per id, as a seed set needs and sampling gives."""
-    first = []
-    for doc in batch:
-        if seen.is_repeat(doc, quarantine):
-            counts["held_back"] += 1
-        else:
-            first.append(doc)
-    return first
+    return (doc for doc in docs if not seen.is_repeat(doc, quarantine))
 
 
 def label_corpus(
@@ -294,11 +289,11 @@ def label_corpus(
                       exclude=(output_uri, quarantine_uri), format=format, skipped=skipped_files)
     responses = warc_html if warc_uris else contextlib.nullcontext()  # closes the WARC files
     with open_uri(output_uri, "wb", compression="infer") as out, responses:
-        if limit is not None:  # the reader stops at the limit: no row past it is read
-            docs = itertools.islice(docs, limit)  # (nor quarantined, nor counted)
-        for batch in _batches(docs, batch_size):
+        # --limit counts documents labeled: a repeated id (quarantined) or a row held back
+        # for its teacher input is not one; the reader stops there, no row past it is read
+        room = None if limit is None else (lambda: limit - counts["written"])
+        for batch in _batches(_first_of_each_id(docs, seen_ids, quarantine), batch_size, room):
             counts["read"] += len(batch)
-            batch = _first_of_each_id(batch, seen_ids, quarantine, counts)
             within_cap = []
             for doc in batch:
                 size = None

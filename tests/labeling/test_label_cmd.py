@@ -658,3 +658,22 @@ def test_a_file_of_no_known_format_in_the_input_folder_is_said_on_the_summary_li
     assert [f["uri"] for f in skipped] == [(folder / n).as_uri() for n in ("README.txt",
                                                                            "stats.json")]
     assert "rename it .jsonl or pass --format (format=) jsonl" in skipped[1]["reason"]
+
+
+def test_limit_counts_documents_labeled_not_repeated_ids(tmp_path, capsys):
+    """prox label --limit 55 over rows where an id came twice labeled 54 documents: the
+    repeat (quarantined as duplicate_id) counted toward the limit. --limit is the number of
+    documents labeled (its help and docs/teachers.md): 55 now, the repeat quarantined, and no
+    row past the 55th labeled document read."""
+    rows = [{"id": f"d{i}", "text": f"Page {i} holds a plain paragraph of ordinary words."}
+            for i in range(60)]
+    rows.insert(10, dict(rows[3]))  # d3 again, inside the first 55 rows
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(src), "--output", str(out),
+                 "--limit", "55"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["written"], summary["quarantined"], summary["read"]) == (
+        55, {"duplicate_id": 1}, 56)
+    assert [json.loads(line)["id"] for line in open(out)] == [f"d{i}" for i in range(55)]
