@@ -343,7 +343,10 @@ def _seed_set(args, teacher, bar) -> Outcome:
                       for k in ("sampled", "valid", "rejected", "train", "validation"))
     # the input records that could not be read: none of them could be sampled
     unread = info.sizes.get("input_quarantined") or {}
+    # --text-field only when a quarantined row holds a string that could be its text, named
+    advice = {"missing_text": name_text_field(info.input_text_candidates)}
     input_note = (f" (of {info.sizes['snapshot_docs']:,} input documents; "
-                  f"{quarantined(unread, info.files.get('input_quarantine', info.uri))})" if unread else "")
+                  f"{quarantined(unread, info.files.get('input_quarantine', info.uri), advice=advice)})"
+                  if unread else "")
     return Outcome(f"seed set {info.name} {info.version}: {sizes}{input_note} -> "
                    f"{info.manifest_uri}", info.to_dict())

@@ -122,7 +122,9 @@ def sample_documents(
 
     Returns:
         ``{"files", "sampled", "snapshot_docs", "strata", "input_quarantined",
-        "input_quarantine"}`` (the last: the quarantine file's URI).
+        "input_quarantine", "text_candidates"}`` (``input_quarantine``: the quarantine
+        file's URI; ``text_candidates``: its ``missing_text`` records by the field holding a
+        string that could be their text).
 
     Raises:
         ValueError: For a non-positive ``sample_size`` or an input without documents.
@@ -162,4 +164,5 @@ def sample_documents(
         "files": files, "sampled": len(rows), "snapshot_docs": len(entries),
         "strata": strata, "input_quarantined": dict(quarantine.reasons),
         "input_quarantine": quarantine_uri,
+        "text_candidates": dict(sorted(quarantine.text_candidates.items())),
     }  # fmt: skip

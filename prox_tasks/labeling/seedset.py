@@ -99,6 +99,10 @@ class SeedSetInfo:
     strata: dict = field(default_factory=dict)
     usage: dict | None = None
     catalog_id: int | None = None
+    #: The input's ``missing_text`` records by the field holding a string that could be
+    #: their text (:func:`sample_documents`' ``text_candidates``): the summary names it, as
+    #: plain ``prox label`` does; not in the manifest (a seed set's content is its rows).
+    input_text_candidates: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -317,6 +321,7 @@ def assemble_seed_set(
         teacher=teacher, sizes=sizes,
         label_distribution=label_distribution(kept_labels, kept_texts),
         rejected_reasons=dict(rejected), strata=sample_info.get("strata", {}), usage=usage,
+        input_text_candidates=sample_info.get("text_candidates") or {},
     )  # fmt: skip
     manifest = {"format": SEED_SET_FORMAT, **info.to_dict(), "seed": seed,
                 "val_fraction": val_fraction, "sha256": checksums,
@@ -324,6 +329,7 @@ def assemble_seed_set(
                 "splits": {"train": "train.jsonl.gz", "validation": "validation.jsonl.gz"}}  # fmt: skip
     manifest.pop("catalog_id")
     manifest.pop("usage")  # run-dependent (cache hits): reported, not part of the content
+    manifest.pop("input_text_candidates")  # said by the summary; the manifest keeps its keys
     put_atomic(info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if register:
         info.catalog_id = register_in_catalog(info, catalog)

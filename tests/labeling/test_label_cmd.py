@@ -677,3 +677,35 @@ def test_limit_counts_documents_labeled_not_repeated_ids(tmp_path, capsys):
     assert (summary["written"], summary["quarantined"], summary["read"]) == (
         55, {"duplicate_id": 1}, 56)
     assert [json.loads(line)["id"] for line in open(out)] == [f"d{i}" for i in range(55)]
+
+
+def test_a_seed_set_s_summary_names_the_column_holding_the_text_as_plain_label_does(
+        tmp_path, capsys):
+    """prox label --seed-set over rows some of which hold their text under 'content' said
+    the generic 'a text under another field name wants --text-field', where plain prox label
+    names the column ('5 of them hold a string in 'content''). It now says the same; and
+    nothing of --text-field when the rows hold no other string (an id only)."""
+    rows = [{"id": f"g{i}", "text": f"A plain sentence number {i} with enough words. " * 4}
+            for i in range(8)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows)
+                   + "".join(json.dumps({"id": f"c{i}", "content": "Words of a page."}) + "\n"
+                             for i in range(5)))
+    args = ["--seed-set", "--no-register", "--sample-size", "8", "--val-fraction", "0.5"]
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "s1"), *args]) == 0
+    line = capsys.readouterr().out
+    assert "5 quarantined (5 missing_text) in " in line and "(missing_text: 5 of them hold a " \
+        "string in 'content': --text-field content if it is the text" in line, line
+    manifest = json.loads((tmp_path / "s1" / "manifest.json").read_text())
+    assert "input_text_candidates" not in manifest  # the seed set's files: as before
+    # the seed DAG's XCom of a release before this field still builds its SeedSetInfo
+    from prox_tasks.labeling.seedset import SeedSetInfo
+
+    old = {k: manifest[k] for k in ("name", "version", "uri", "manifest_uri", "files",
+                                    "teacher", "sizes", "label_distribution",
+                                    "rejected_reasons", "strata")}
+    assert SeedSetInfo(**old).input_text_candidates == {}
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"id": "n"}\n')
+    assert main(["label", "--input", str(src), "--output", str(tmp_path / "s2"), *args]) == 0
+    line = capsys.readouterr().out
+    assert "1 quarantined (1 missing_text) in " in line and "--text-field" not in line, line
