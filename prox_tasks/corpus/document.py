@@ -124,6 +124,9 @@ class RecordError(Exception):
         # missing_text: the field that could hold the text (text_candidate), counted by
         # the quarantine so a summary hints at --text-field only when a row has one
         self.text_candidate = text_candidate
+        # the record's bytes, where the reader found the error away from the record it
+        # yields (a WARC record that ran on over others: they are kept in its entry's raw)
+        self.raw: bytes | None = None
 
 
 #: Reasons of an entry that stands for the unread rest of a file, not for a record of it:

@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 
 from prox_tasks.corpus.document import (
+    FILE_LOSS_REASONS,
     Document,
     MisplacedOffset,
     RecordError,
@@ -111,8 +112,13 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                         record.delimited = _delimited(found)
                         yield number, record
                         number += 1
-                    elif others is not None and record.rec_type != "warcinfo":
+                        continue
+                    if others is not None and record.rec_type != "warcinfo":
                         others[record.rec_type] += 1
+                    ran_over = _runs_over(record)  # a request's: the response after it gone
+                    if ran_over is not None:
+                        yield number, ran_over
+                        number += 1
                 break
             except broken() as err:
                 if misplaced is not None:  # not even a record where the plan says one starts
@@ -242,6 +248,28 @@ def records_within(payload: bytes) -> int:
     return len(_NEXT_RECORD.findall(payload))
 
 
+def _runs_over(record) -> RecordError | None:
+    """Why a record of a type not read (a request, a metadata record) without a
+    Content-Length header took in the records after it — warcio reads it on to the end of
+    its gzip member or, uncompressed, of the file, and those records were never seen: a
+    ``bad_record`` entry whose ``raw`` holds them — or None (it has a Content-Length, or
+    its payload holds no record)."""
+    if record.rec_headers.get_header("Content-Length") is not None:
+        return None
+    payload = record.content_stream().read()  # a cut file: broken(), as any record's read
+    after = records_within(payload)
+    if not after:
+        return None
+    record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>") or None
+    error = RecordError("bad_record", f"a {record.rec_type} record without a Content-Length "
+                        f"header runs on over the {after:,} WARC "
+                        f"{'record' if after == 1 else 'records'} after it (their headers are "
+                        "in this entry's raw), which cannot be delimited without it; the "
+                        "file's writer must write it again", record_id)
+    error.raw = payload
+    return error
+
+
 def _undelimited(payload: bytes, doc_id: str | None) -> RecordError | None:
     """Why the ``payload`` of a record without a Content-Length header is not its own, or
     None when it is (a ``.warc.gz`` member holding that record alone ends it). warcio reads
@@ -285,8 +313,10 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
         if number < start:
             continue
         if isinstance(record, RecordError):
-            yield number, record, None
-            return
+            yield number, record, record.raw
+            if record.reason in FILE_LOSS_REASONS:  # the file's rest: nothing after it
+                return
+            continue
         headers = record.rec_headers
         doc_id = (headers.get_header("WARC-Record-ID") or "").strip("<>") or None
         length = _length(record)

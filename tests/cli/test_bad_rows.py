@@ -348,6 +348,28 @@ def test_prox_label_never_publishes_a_wet_record_without_content_length_past_its
     assert summary["read"] == summary["written"] + 2 == 6
 
 
+def test_a_wet_s_metadata_record_without_content_length_keeps_the_records_it_ran_over(
+        tmp_path, capsys):
+    """A metadata record without a Content-Length header in an uncompressed WET: warcio
+    reads it on to the end of the file, and the conversion records after it were never
+    seen, neither labeled nor quarantined (the check covered conversion records only). It
+    is now a bad_record entry saying so, its raw holding the records it ran over."""
+    metadata = (b"WARC/1.0\r\nWARC-Type: metadata\r\nWARC-Record-ID: <urn:uuid:m1>\r\n"
+                b"Content-Type: application/warc-fields\r\n\r\nfetchTimeMs: 12\r\n\r\n\r\n")
+    src = tmp_path / "crawl.warc.wet"
+    src.write_bytes(_wet_record("a0") + metadata + _wet_record("a1") + _wet_record("a2"))
+    labels = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(src), "--output", str(labels)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [json.loads(line)["id"] for line in open(labels)] == ["urn:uuid:a0"]
+    [entry] = _quarantine(tmp_path / "labels.jsonl.quarantine.jsonl")
+    assert (entry["reason"], entry["id"], entry["offset"]) == ("bad_record", "urn:uuid:m1", 1)
+    assert entry["detail"].startswith("a metadata record without a Content-Length header runs "
+                                      "on over the 2 WARC records after it")
+    assert "urn:uuid:a1" in entry["raw"] and "urn:uuid:a2" in entry["raw"]
+    assert summary["read"] == 2
+
+
 def test_parquet_compressed_whole_is_told_to_be_decompressed_not_given_a_format(
         tmp_path, capsys):
     """A folder of ``part-0.parquet.gz`` (Parquet gzipped whole: no Parquet reader reads it)

@@ -83,6 +83,37 @@ def test_a_warc_response_without_content_length_running_over_the_next_is_an_erro
             assert bad.name in capsys.readouterr().err
 
 
+def test_a_request_or_metadata_record_without_content_length_running_over_the_next_is_an_error(
+        tmp_path, capsys):
+    """The response check above left out the other records: a request (or metadata) record
+    without a Content-Length header in an uncompressed WARC was skipped unread while warcio
+    read it on to the end of the file, so the response after it was never indexed and its
+    WET record was quarantined as having no response in the WARC files given. It is now an
+    error naming the record, as for a response."""
+    warc, wet = write_warc_pair(tmp_path)
+    response = gzip.decompress(warc.read_bytes())
+    for rec_type in ("request", "metadata"):
+        record = (f"WARC/1.0\r\nWARC-Type: {rec_type}\r\nWARC-Record-ID: <urn:uuid:{rec_type}-1>"
+                  "\r\nWARC-Target-URI: http://valley.example/\r\nContent-Type: application/http; msgtype=request\r\n\r\n"
+                  "GET / HTTP/1.1\r\nHost: valley.example\r\n\r\n\r\n\r\n").encode()
+        bad = tmp_path / f"{rec_type}.warc"
+        bad.write_bytes(record + response)
+        with pytest.raises(ValueError, match=f"a {rec_type} record without a Content-Length "
+                                             "header runs on over the 1 WARC record after it"):
+            list(html_records(str(bad)))
+        code, out = _label(tmp_path, wet, bad, "html")
+        assert code == 1 and not out.exists()
+        err = capsys.readouterr().err
+        assert bad.name in err and "runs on over the 1 WARC record after it" in err, err
+    good = tmp_path / "good.warc"  # the same request with its Content-Length: read past
+    body = b"GET / HTTP/1.1\r\nHost: valley.example\r\n\r\n"
+    good.write_bytes((f"WARC/1.0\r\nWARC-Type: request\r\nWARC-Target-URI: http://valley.example/\r\n"
+                      f"Content-Length: {len(body)}"
+                      "\r\n\r\n").encode() + body + b"\r\n\r\n" + response)
+    assert [r["url"] for r in html_records(str(good))] == [
+        r["url"] for r in html_records(str(warc))]
+
+
 def test_a_zstd_warc_or_wet_is_refused_saying_to_decompress_it_not_as_binary_noise(
         tmp_path, capsys):
     """docs/teachers.md names ``.warc.zst`` among the WARC files --warc reads, but warcio
