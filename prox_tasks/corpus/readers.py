@@ -123,6 +123,7 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
         if found is None:
             if len(listed) == 1:
                 raise FormatMismatch(crawl or compressed_parquet_advice(path)
+                                     or compressed_wet_advice(path)
                                      or f"cannot tell the format of {path}; pass --format "
                                      "(format=): jsonl, parquet or wet")
             reason = crawl or skipped_reason(path)
@@ -143,7 +144,7 @@ def skipped_reason(path: str) -> str:
     ``.json`` is not read as JSON Lines by default: in a data folder one is as often a
     single JSON document (a schema, a stats file) as Spark's JSON Lines, and read as records
     it would be a bogus bad record; its user says which it is."""
-    compressed = compressed_parquet_advice(path)
+    compressed = compressed_parquet_advice(path) or compressed_wet_advice(path)
     if compressed is not None:
         return f"not read: {compressed}"
     if path.lower().endswith((".json", ".json.gz", ".json.zst")):
@@ -186,6 +187,22 @@ def compressed_parquet_advice(path: str) -> str | None:
     return None
 
 
+#: The suffixes of a zstd-compressed file, which warcio (the WARC reader) does not read.
+_ZSTD = (".zst", ".zstd")
+
+
+def compressed_wet_advice(path: str) -> str | None:
+    """``path is a zstd-compressed WET file …``: why ``path``, named as a WET compressed with
+    zstd (``x.warc.wet.zst``), is not read, and what to do; None for any other name. Taken
+    for a file of no known format, it was told to rename it or pass ``--format``, which reads
+    it no better."""
+    name = path.lower()
+    for suffix in _ZSTD:
+        if name.endswith(suffix) and name.removesuffix(suffix).endswith(wet.EXTENSIONS):
+            return f"{path} is {wet.zstd_not_read('WET')}"
+    return None
+
+
 def crawl_file_advice(path: str) -> str | None:
     """``path is …``: why ``path``, named as a crawl's WARC or WAT file, is not read, and what
     to give instead; None for any other name. ``--format wet`` reads no text from one either
@@ -195,7 +212,10 @@ def crawl_file_advice(path: str) -> str | None:
         name = name.removesuffix(suffix)
     for ext, (what, todo) in _CRAWL_FILES.items():
         if name.endswith(ext):
-            return f"{path} is {what}, which prox reads: {todo.format(path=path)}"
+            # zstd: --warc reads it no better than --input, so what to do about that too
+            zstd = (f"; it is {wet.zstd_not_read(ext[1:].upper())}"
+                    if path.lower().endswith(_ZSTD) else "")
+            return f"{path} is {what}, which prox reads: {todo.format(path=path)}{zstd}"
     return None
 
 
@@ -211,6 +231,9 @@ def _skipped_note(skipped: list[str], named: int = 2) -> str:
     compressed = [advice for advice in map(compressed_parquet_advice, skipped) if advice]
     if len(compressed) == len(skipped):  # --format parquet would read them no better
         return f": {count(len(compressed), 'file')} of Parquet compressed whole: {compressed[0]}"
+    zstd = [advice for advice in map(compressed_wet_advice, skipped) if advice]
+    if len(zstd) == len(skipped):  # --format wet would read them no better
+        return f": {count(len(zstd), 'WET file')} compressed with zstd: {zstd[0]}"
     more = f" and {len(skipped) - named:,} more" if len(skipped) > named else ""
     return (f": pass --format (format=) jsonl, parquet or wet to read the {len(skipped):,} "
             f"{'file' if len(skipped) == 1 else 'files'} of no known format it skipped "

@@ -142,6 +142,15 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                                   f"{number} records could not be read (cut or damaged)")
 
 
+def zstd_not_read(kind: str) -> str:
+    """``a zstd-compressed WET file, which prox does not read (…): decompress it …``: why a
+    zstd-compressed file of WARC records (``kind``: WET, WARC) is not read, and what to do;
+    said of its bytes when read, and of its name when a folder's listing skips it."""
+    return (f"a zstd-compressed {kind} file, which prox does not read (its WARC reader, "
+            "warcio, reads gzip, one member a record, and plain WARC): decompress it "
+            "(zstd -d) or compress it with gzip instead")
+
+
 def _unread_compression(stream, kind: str) -> str | None:
     """Why the file ``stream`` reads (at its start, left there) is no WARC file warcio can
     read, or None: warcio reads gzip and plain WARC only, and took a ``.warc.zst`` (or a
@@ -152,9 +161,7 @@ def _unread_compression(stream, kind: str) -> str | None:
     stream.seek(0)
     peek = io.BufferedReader(io.BytesIO(head))
     if sniff_compression(peek) == "zstd":
-        return (f"a zstd-compressed {kind} file, which prox does not read (its WARC reader, "
-                "warcio, reads gzip, one member a record, and plain WARC): decompress it "
-                "(zstd -d) or compress it with gzip instead")
+        return zstd_not_read(kind)
     other = other_format(head)
     if other is not None and other[0] != "Parquet":
         return f"{other[0]}, not a {kind} file prox reads: {other[1]}"

@@ -144,6 +144,41 @@ def test_a_zstd_warc_or_wet_is_refused_saying_to_decompress_it_not_as_binary_noi
     assert entry["detail"].startswith("a zstd-compressed WET file, which prox does not read")
 
 
+def test_a_zstd_wet_or_warc_in_a_folder_is_skipped_saying_to_decompress_it(tmp_path, capsys):
+    """A folder holding a .warc.wet.zst beside its JSONL skipped it as 'not JSONL, Parquet or
+    WET by its name; rename it … or pass --format', which reads it no better, and a
+    .warc.zst was told to be given as --warc, which does not read zstd either. Both are now
+    named as zstd-compressed, with what to do (the wording the reader gives their bytes);
+    a folder of .warc.wet.zst files only, or one given alone, is refused saying the same."""
+    import zstandard
+
+    warc, wet = write_warc_pair(tmp_path)
+    squeeze = zstandard.ZstdCompressor().compress
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps(
+        {"id": "a", "text": "A plain page of words that is long enough to label."}) + "\n")
+    (folder / "c.warc.wet.zst").write_bytes(squeeze(gzip.decompress(wet.read_bytes())))
+    (folder / "c.warc.zst").write_bytes(squeeze(gzip.decompress(warc.read_bytes())))
+    decompress = "decompress it (zstd -d) or compress it with gzip instead"
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(folder), "--output", str(out)]) == 0
+    reasons = {f["uri"].rsplit("/", 1)[1]: f["reason"]
+               for f in json.loads(capsys.readouterr().out)["skipped_files"]}
+    assert "is a zstd-compressed WET file, which prox does not read" in reasons["c.warc.wet.zst"]
+    assert "--format" not in reasons["c.warc.wet.zst"]
+    assert reasons["c.warc.zst"].endswith(f"; it is a zstd-compressed WARC file, which prox "
+                                          f"does not read (its WARC reader, warcio, reads gzip, "
+                                          f"one member a record, and plain WARC): {decompress}")
+    assert all(reason.endswith(decompress) for reason in reasons.values())
+    (folder / "a.jsonl").unlink()
+    (folder / "c.warc.zst").unlink()
+    for given in (folder, folder / "c.warc.wet.zst"):
+        assert main(["label", "--input", str(given), "--output", str(out)]) == 1
+        err = capsys.readouterr().err
+        assert "c.warc.wet.zst is a zstd-compressed WET file" in err and decompress in err, err
+
+
 def test_a_warc_cut_inside_a_gzip_member_or_not_warc_at_all_is_an_error(tmp_path, capsys):
     warc, wet = write_warc_pair(tmp_path)
     raw = warc.read_bytes()
