@@ -30,8 +30,35 @@ def _corpus(path: Path, n: int) -> None:
     path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
 
 
-def _refine(source: Path, out: Path) -> subprocess.Popen:
-    command = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(source),
+#: ``prox refine`` (``main()``, as ``python -m prox_tasks.cli`` runs it) whose checkpoint save
+#: waits, once the shard has ``argv[1]`` parts, for the test's kill: the kill must land before
+#: the run ends, and a poller late by a second (a loaded machine) saw the last ~20 parts and
+#: the end go by. Up to that cap the run goes at its own pace, so the kill still lands
+#: wherever the run is when the poller sees enough parts (in a batch, inside a save).
+HELD_AT_A_CAP = """
+import sys, time
+from prox_tasks.cli import main
+from prox_tasks.refine.checkpoint import CheckpointStore
+
+cap = int(sys.argv.pop(1))
+save = CheckpointStore.save
+
+def save_then_wait_at_the_cap(self, *args, **kwargs):
+    save(self, *args, **kwargs)
+    if len(self._parts()) >= cap:
+        time.sleep(600)  # the test's SIGKILL ends it
+
+CheckpointStore.save = save_then_wait_at_the_cap
+sys.exit(main())
+"""
+
+
+def _refine(source: Path, out: Path, held_at: int | None = None) -> subprocess.Popen:
+    """``prox refine`` of ``source``; with ``held_at``, held once it has saved that many parts."""
+    start = [sys.executable, "-m", "prox_tasks.cli"]
+    if held_at is not None:
+        start = [sys.executable, "-c", HELD_AT_A_CAP, str(held_at)]
+    command = [*start, "refine", "--input", str(source),
                "--output", str(out), "--model", "default", "--checkpoint-every", "2",
                "--json"]  # fmt: skip
     return subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
@@ -60,7 +87,7 @@ def test_killed_refines_resume_without_refining_anything_twice(tmp_path):
     parts = out / CHECKPOINT_DIR / "shard-00000"
     saved_total = 0
     for at_least in (3, 3 + 6):  # killed twice, each time after more parts exist
-        saved = _kill_after(_refine(source, out), parts, at_least)
+        saved = _kill_after(_refine(source, out, held_at=at_least + 3), parts, at_least)
         assert saved >= at_least
         # every part reads back whole: a separator inside a text never splits a record
         store = CheckpointStore(str(out), 0, {})
