@@ -264,7 +264,14 @@ def test_a_rerun_with_shards_counts_from_its_plan_not_the_input(corpus, tmp_path
     assert scanned  # a new snapshot: counted, then planned
 
 
-def test_a_stopped_pool_kills_a_worker_that_does_not_stop_within_the_grace(tagger_model):
+def _sleep_in_the_call(mark: str) -> None:
+    """In a worker: say the call has started (create ``mark``), then block in it."""
+    open(mark, "x").close()
+    time.sleep(600)
+
+
+def test_a_stopped_pool_kills_a_worker_that_does_not_stop_within_the_grace(tmp_path,
+                                                                           tagger_model):
     """A stopped run's workers end their shard at its next batch; one blocked in a model
     call that does not return (a server that never answers) would hold the run for ever.
     WorkerPool.stop kills a worker still alive after the grace, so the stop is bounded.
@@ -276,9 +283,15 @@ def test_a_stopped_pool_kills_a_worker_that_does_not_stop_within_the_grace(tagge
 
     with WorkerPool(2, 1, str(tagger_model)) as pool:
         pids = {pool.submit(os.getpid).result(), pool.submit(os.getpid).result()}
-        blocked = [pool.submit(time.sleep, 600) for _ in range(2)]
+        marks = [tmp_path / f"in-call-{i}" for i in range(2)]
+        blocked = [pool.submit(_sleep_in_the_call, str(mark)) for mark in marks]
         queued = pool.submit(time.sleep, 600)  # taken by no worker: cancelled
-        time.sleep(1)  # both workers are in their call
+        # both workers are in their call: each said so (a fixed wait, late under load, let
+        # the stop come before a worker had taken its call)
+        deadline = time.monotonic() + 120
+        while not all(mark.exists() for mark in marks):
+            assert time.monotonic() < deadline, "the workers never entered their call"
+            time.sleep(0.01)
         started = time.monotonic()
         pool.stop([*blocked, queued], grace=2)
         took = time.monotonic() - started
