@@ -14,6 +14,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Collection
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -251,13 +252,21 @@ def no_scheduled_run(now: datetime | None = None) -> dict:
     return {"PROX_REFRESH_CRON": "0 0 1 1 *", "PROX_START_DATE": today}
 
 
-def wait_for_runs(service: Airflow, dag_id: str, count: int, timeout: float = 300) -> list[dict]:
-    """Wait until ``count`` runs of ``dag_id`` have finished; returns all runs."""
+def list_runs(service: Airflow, dag_id: str) -> list[dict]:
+    """Every run of ``dag_id`` in the services' metadata DB (up to 100)."""
+    return service.request("GET", f"/api/v2/dags/{dag_id}/dagRuns",
+                           params={"limit": 100}).json()["dag_runs"]
+
+
+def wait_for_runs(service: Airflow, dag_id: str, count: int, timeout: float = 300,
+                  exclude: Collection[str] = ()) -> list[dict]:
+    """Wait until ``count`` runs of ``dag_id`` have finished; returns all runs but those whose
+    ``dag_run_id`` is in ``exclude`` (runs an earlier test left in a DB shared by the session,
+    which a test counting its own runs must neither count nor wait for)."""
     deadline = time.monotonic() + timeout
     runs = []
     while time.monotonic() < deadline:
-        runs = service.request("GET", f"/api/v2/dags/{dag_id}/dagRuns",
-                               params={"limit": 100}).json()["dag_runs"]
+        runs = [r for r in list_runs(service, dag_id) if r["dag_run_id"] not in exclude]
         done = [r for r in runs if r["state"] in ("success", "failed")]
         if len(done) >= count and len(done) == len(runs):
             return runs

@@ -14,6 +14,7 @@ from tests.dags.airflow_env import airflow_cli
 from tests.dags.crawl import daily_crawl, sample_rows, write_jsonl
 from tests.dags.services import (
     airflow_services,
+    list_runs,
     nightly_schedule,
     wait_for_backfills,
     wait_for_runs,
@@ -56,6 +57,8 @@ def test_backfill_three_days_once_and_again_changes_nothing(deployment):
     corpus = root / "corpus"
     catalog_url = f"sqlite:///{root / 'catalog.sqlite'}"
     conf = json.dumps({"target_docs": 5})  # the rest: the deployment's nightly defaults
+    # the session's Airflow DB is shared: runs of this DAG an earlier test made are not ours
+    earlier = {r["dag_run_id"] for r in list_runs(service, "prox_refine_snapshot")}
     # the schedule fires at some hour of each day: the window ends with the last day's end
     args = ["backfill", "create", "--dag-id", "prox_refine_snapshot", "--from-date", DAYS[0],
             "--to-date", f"{DAYS[-1]}T23:59:59+00:00", "--dag-run-conf", conf,
@@ -64,7 +67,8 @@ def test_backfill_three_days_once_and_again_changes_nothing(deployment):
     # Runs start once the DAG is unpaused; the nightly schedule then also refines its day.
     r = service.request("PATCH", "/api/v2/dags/prox_refine_snapshot", json={"is_paused": False})
     assert r.status_code == 200, r.text
-    runs = wait_for_runs(service, "prox_refine_snapshot", 4, timeout=480)
+    runs = wait_for_runs(service, "prox_refine_snapshot", len(DAYS) + 1, timeout=480,
+                         exclude=earlier)
     assert sorted((r["logical_date"][:10], r["run_type"], r["state"]) for r in runs) == sorted(
         [(day, "backfill", "success") for day in DAYS] + [(nightly, "scheduled", "success")])
     catalog = Catalog(catalog_url)
@@ -84,7 +88,8 @@ def test_backfill_three_days_once_and_again_changes_nothing(deployment):
     wait_for_backfills(service, "prox_refine_snapshot", 1)
     airflow_cli(*args)
     wait_for_backfills(service, "prox_refine_snapshot", 2)
-    runs_after = wait_for_runs(service, "prox_refine_snapshot", 4, timeout=120)
+    runs_after = wait_for_runs(service, "prox_refine_snapshot", len(DAYS) + 1, timeout=120,
+                               exclude=earlier)
     assert sorted(r["dag_run_id"] for r in runs_after) == sorted(r["dag_run_id"] for r in runs)
     assert fingerprint(corpus) == before
     assert sorted(r["release"] for r in catalog.list_releases()) == released
@@ -144,6 +149,9 @@ def test_new_seed_set_asset_triggers_training(deployment):
     """prox_seed_label's Asset event schedules prox_train_refiner, which trains on it."""
     service, root, _ = deployment
     snapshot = write_jsonl(root / "seed-input.jsonl", sample_rows(40, start=150))
+    # runs an earlier test made in the session's Airflow DB (dag.test()) are not ours
+    earlier = {dag_id: {r["dag_run_id"] for r in list_runs(service, dag_id)}
+               for dag_id in ("prox_seed_label", "prox_train_refiner")}
     for dag_id in ("prox_seed_label", "prox_train_refiner"):
         r = service.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
         assert r.status_code == 200, r.text
@@ -151,9 +159,11 @@ def test_new_seed_set_asset_triggers_training(deployment):
         "logical_date": None, "conf": {"input_uri": str(snapshot), "seed_set_name": "api-seed",
                                        "sample_size": 30, "label_shard_docs": 15}})
     assert created.status_code == 200, created.text
-    seed_runs = wait_for_runs(service, "prox_seed_label", 1, timeout=240)
+    seed_runs = wait_for_runs(service, "prox_seed_label", 1, timeout=240,
+                              exclude=earlier["prox_seed_label"])
     assert seed_runs[0]["state"] == "success", service.tail()
-    train_runs = wait_for_runs(service, "prox_train_refiner", 1, timeout=420)
+    train_runs = wait_for_runs(service, "prox_train_refiner", 1, timeout=420,
+                               exclude=earlier["prox_train_refiner"])
     assert [(r["run_type"], r["state"]) for r in train_runs] == [("asset_triggered", "success")]
     run_id = train_runs[0]["dag_run_id"]
     seed = service.request("GET", f"/api/v2/dags/prox_train_refiner/dagRuns/{run_id}/taskInstances"
