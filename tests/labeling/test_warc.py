@@ -427,6 +427,21 @@ def _wet_of_real_warc(warc: Path, texts: Path, wet: Path) -> int:
     return written
 
 
+def _dolma_wet_and_crawl(tmp_path: Path) -> tuple[Path, Path, Path]:
+    """``wet/`` holding a WET file of the Dolma toolkit's real WARC (:func:`_wet_of_real_warc`)
+    and ``crawl/`` holding a copy of that WARC: (the WET folder, the crawl folder, the WARC)."""
+    import shutil
+
+    wet, crawl = tmp_path / "wet", tmp_path / "crawl"
+    wet.mkdir()
+    crawl.mkdir()
+    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
+    _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
+                      wet / "dolma-0000.warc.wet.gz")  # fmt: skip
+    shutil.copy(dolma_warc, crawl / dolma_warc.name)
+    return wet, crawl, dolma_warc
+
+
 def test_a_seed_set_of_a_wet_input_takes_its_html_from_the_warc_files(tmp_path, capsys):
     """``prox label --seed-set --warc`` was refused ("--warc does not apply with
     --seed-set"): a WET input could not give the html or best teacher its pages' HTML in a
@@ -563,16 +578,7 @@ def test_a_seed_set_rerun_naming_its_warc_folder_with_a_trailing_slash_reuses_it
     folder, yet the rerun was refused as other settings; past that, each part's done record
     held the other spelling, so every page would have been extracted (or an LLM fallback
     paid) again. The rerun now reuses the seed set and its parts."""
-    import shutil
-
-    wet = tmp_path / "wet"
-    wet.mkdir()
-    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
-    _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
-                      wet / "dolma-0000.warc.wet.gz")  # fmt: skip
-    crawl = tmp_path / "crawl"
-    crawl.mkdir()
-    shutil.copy(dolma_warc, crawl / dolma_warc.name)
+    wet, crawl, _ = _dolma_wet_and_crawl(tmp_path)
     seed = tmp_path / "seed"
     args = ["label", "--json", "--input", str(wet), "--output", str(seed), "--seed-set",
             "--teacher", "html", "--sample-size", "100", "--no-register"]  # fmt: skip
@@ -590,11 +596,7 @@ def test_a_seed_set_rerun_with_other_warc_files_is_refused_naming_the_option(tmp
     where every other difference is named by its ``prox label`` option; it says ``--warc``."""
     import shutil
 
-    wet = tmp_path / "wet"
-    wet.mkdir()
-    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
-    _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
-                      wet / "dolma-0000.warc.wet.gz")  # fmt: skip
+    wet, _, dolma_warc = _dolma_wet_and_crawl(tmp_path)
     copy = tmp_path / "copy.warc.gz"
     shutil.copy(dolma_warc, copy)
     args = ["label", "--input", str(wet), "--output", str(tmp_path / "seed"), "--seed-set",
@@ -612,19 +614,10 @@ def test_a_part_labeled_with_a_warc_path_is_reused_given_its_file_uri(tmp_path, 
     as a path (a done record written so by a caller that passes paths, ``build_seed_set``)
     was labeled again, every page extracted anew, when a label task named the same folder
     ``file:///…/crawl/``. It is now reused."""
-    import shutil
-
     from prox_tasks.labeling import get_teacher
     from prox_tasks.labeling.parts import label_part
 
-    wet = tmp_path / "wet"
-    wet.mkdir()
-    dolma_warc = SHARED / "dolma_cc" / "warc" / "sample-0000.warc.gz"
-    _wet_of_real_warc(dolma_warc, SHARED / "dolma_cc" / "dolma_warc_pages_text.jsonl.gz",
-                      wet / "dolma-0000.warc.wet.gz")  # fmt: skip
-    crawl = tmp_path / "crawl"
-    crawl.mkdir()
-    shutil.copy(dolma_warc, crawl / dolma_warc.name)
+    wet, crawl, _ = _dolma_wet_and_crawl(tmp_path)
     seed = tmp_path / "seed"
     assert main(["label", "--input", str(wet), "--output", str(seed), "--seed-set", "--teacher",
                  "html", "--sample-size", "20", "--no-register", "--warc", str(crawl)]) == 0
