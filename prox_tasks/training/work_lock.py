@@ -20,7 +20,7 @@ import fcntl
 import logging
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -42,30 +42,23 @@ def work_folder_lock(work: Path) -> Iterator[None]:
     path = lock_path(work)
     path.parent.mkdir(parents=True, exist_ok=True)
     said = False
-    while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                if not said:
-                    log.warning(
-                        "work folder %s is in use by another training of the same seed "
-                        "set and settings (%s): waiting for it to end (its lock goes "
-                        "when it ends, or dies); its model, once published, is then "
-                        "returned instead of training it again",
-                        work,
-                        _holder(fd),
-                    )
-                    said = True
-                fcntl.flock(fd, fcntl.LOCK_EX)
-            if _names(path, fd):
-                break
-        except BaseException:
-            os.close(fd)
-            raise
-        os.close(fd)  # the holder removed that file before releasing it: lock the new one
-    try:
+
+    def say_who_holds_it(fd: int) -> None:
+        nonlocal said
+        if not said:
+            log.warning(
+                "work folder %s is in use by another training of the same seed "
+                "set and settings (%s): waiting for it to end (its lock goes "
+                "when it ends, or dies); its model, once published, is then "
+                "returned instead of training it again",
+                work,
+                _holder(fd),
+            )
+            said = True
+
+    while (fd := _lock(path, wait=say_who_holds_it)) is None:
+        pass  # the holder removed that file before releasing it: lock the new one
+    with _holding(path, fd):
         os.ftruncate(fd, 0)
         os.write(
             fd,
@@ -73,12 +66,6 @@ def work_folder_lock(work: Path) -> Iterator[None]:
             f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n".encode(),
         )
         yield
-    finally:
-        try:
-            os.unlink(path)  # before the release: a waiter then sees its file is gone
-        except FileNotFoundError:
-            pass
-        os.close(fd)
 
 
 @contextmanager
@@ -88,22 +75,51 @@ def lock_if_free(work: Path) -> Iterator[bool]:
     lock file is removed, then released, as :func:`work_folder_lock` leaves it."""
     path = lock_path(work)
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _lock(path, wait=None)
     except FileNotFoundError:  # its parent went with the folder
+        fd = None
+    if fd is None:  # held, or its holder removed that file as it ended: look next time
         yield False
         return
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
-        os.close(fd)
-        yield False
-        return
-    if not _names(path, fd):  # its holder removed that file as it ended: look next time
-        os.close(fd)
-        yield False
-        return
-    try:
+    with _holding(path, fd):
         yield True
+
+
+def _lock(path: Path, wait: Callable[[int], None] | None) -> int | None:
+    """Open the lock file at ``path`` (created if need be) and lock it: its descriptor, held
+    and still named by ``path``; None when ``path`` no longer names it once locked (its
+    holder removed it as it ended: the caller locks the new one, or looks next time), or
+    when another process holds it and ``wait`` is None. Else ``wait(fd)`` is called before
+    waiting for the holder to let it go.
+
+    Raises:
+        FileNotFoundError: The folder of ``path`` does not exist.
+    """
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if wait is None:
+                os.close(fd)
+                return None
+            wait(fd)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        if _names(path, fd):
+            return fd
+    except BaseException:
+        os.close(fd)
+        raise
+    os.close(fd)
+    return None
+
+
+@contextmanager
+def _holding(path: Path, fd: int) -> Iterator[None]:
+    """Keep the lock ``fd`` on ``path`` for the ``with`` block, then remove the file and
+    release it: removed first, so a waiter that gets the lock then sees its file is gone."""
+    try:
+        yield
     finally:
         try:
             os.unlink(path)
