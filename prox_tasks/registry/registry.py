@@ -36,6 +36,8 @@ from prox_tasks.models.artifact import (
 )
 from prox_tasks.storage import (
     exists,
+    holds_file,
+    identities_in,
     join_uri,
     list_uri,
     parse_uri,
@@ -234,10 +236,7 @@ class ModelRegistry:
         record_uri = self.uri(name, version, ARTIFACT)
         if exists(record_uri):  # its "uri" is where it was written: the registry may have moved
             record = {**json.loads(read_bytes(record_uri)), "uri": self.uri(name, version)}
-            if self.damage(name, record) is not None:  # the same files, written again
-                for rel in files:
-                    with open(folder / rel, "rb") as fh:
-                        put_atomic(self.uri(name, version, rel), fh)
+            self._write_again(folder, name, version, files)
             self._catalog_register(record, promoted=False)  # a retry after the catalog failed
             return record
         for rel in files:
@@ -252,6 +251,21 @@ class ModelRegistry:
         put_atomic(record_uri, json.dumps(record, indent=2, sort_keys=True))
         self._catalog_register(record, promoted=False)
         return record
+
+    def _write_again(self, folder: Path, name: str, version: str, files: list[str]) -> None:
+        """Write again the files of ``version``, published already, that are not those of
+        ``folder`` (missing, cut short, changed since): a retried publish repairs a damaged
+        copy. ``folder``'s files are the version's (content-addressed), so each stored one is
+        compared with its own: one listing gives the sizes, and on S3 the ETags, which vouch
+        for the bytes without a download (:func:`prox_tasks.storage.holds_file`); only a
+        file of the same size whose ETag says nothing is read to be compared. Files the
+        version's ``artifact.json`` does not record (an operator's notes) are left alone."""
+        listed = identities_in(self.uri(name, version), include_hidden=True)
+        for rel in files:
+            uri = self.uri(name, version, rel)
+            if not holds_file(uri, folder / rel, listed.get(to_uri(uri))):
+                with open(folder / rel, "rb") as fh:
+                    put_atomic(uri, fh)
 
     def publish_artifact(self, folder, name: str) -> dict:
         """Publish a model folder that carries its own ``artifact.json`` (the line tagger

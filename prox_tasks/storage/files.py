@@ -428,20 +428,52 @@ def identities_in(uri: str | os.PathLike, include_hidden: bool = False) -> dict[
 
 def holds(uri: str | os.PathLike, data: bytes, found: Opened | None) -> bool:
     """Whether the file at ``uri``, whose identity ``found`` a listing gave (None: not
-    listed), holds exactly ``data``: on S3 from the listing's ETag when it is the MD5 of
-    ``data`` (an object put in one request), else by reading it — an ETag that is not the
-    MD5 of the bytes (a multipart upload's, SSE-KMS, some S3-compatible stores) says
-    nothing of them, and taking it for a difference rewrote such a file on every run;
-    locally by reading it. Either is far cheaper than an atomic write's fsync and rename."""
+    listed), holds exactly ``data``: on S3 from the listing's ETag when it is the one an
+    upload of ``data`` gets (:func:`prox_tasks.storage.s3.etag_is_upload_of`), else by
+    reading it — an ETag that is not (SSE-KMS, some S3-compatible stores) says nothing of
+    the bytes, and taking it for a difference rewrote such a file on every run; locally by
+    reading it.
+    Either is far cheaper than an atomic write's fsync and rename."""
     if found is None or found.size != len(data):
         return False
-    if parse_uri(uri).scheme == "s3" and \
-            found.fingerprint == f"etag:{hashlib.md5(data, usedforsecurity=False).hexdigest()}":
+    if _etag_vouches(uri, found, io.BytesIO(data)):
         return True
     try:
         return read_bytes(uri) == data
     except FileNotFoundError:  # removed since listed
         return False
+
+
+def holds_file(uri: str | os.PathLike, path: str | os.PathLike, found: Opened | None) -> bool:
+    """Whether the file at ``uri``, whose identity ``found`` a listing gave (None: not
+    listed), holds exactly the bytes of the local file ``path``, as :func:`holds` tells for
+    bytes in memory, without holding either file: sizes first (from the listing), then on
+    S3 the listing's ETag against the one an upload of ``path`` gets (``path`` read once,
+    no download), else both read a block at a time and compared (on S3 a GET of the object).
+    """
+    if found is None or found.size != os.path.getsize(path):
+        return False
+    with open(path, "rb") as local:
+        if _etag_vouches(uri, found, local):
+            return True
+        local.seek(0)
+        try:
+            with open_uri(uri, "rb") as stored:
+                while block := local.read(1 << 20):
+                    if stored.read(len(block)) != block:
+                        return False
+                return not stored.read(1)
+        except FileNotFoundError:  # removed since listed
+            return False
+
+
+def _etag_vouches(uri: str | os.PathLike, found: Opened, content) -> bool:
+    """Whether the S3 object ``uri`` (identity ``found``) has an ETag an upload of the bytes
+    ``content`` reads gets: S3 derived it from the bytes it stores, so they are those. False
+    for a local file (its fingerprint is a hash to compute) or an ETag that proves nothing."""
+    if parse_uri(uri).scheme != "s3" or not (found.fingerprint or "").startswith("etag:"):
+        return False
+    return s3.etag_is_upload_of(found.fingerprint.removeprefix("etag:"), content, found.size)
 
 
 def put_atomic(uri: str | os.PathLike, data: bytes | str | os.PathLike | io.IOBase) -> str:

@@ -382,6 +382,33 @@ def _etag_text(etag_value) -> str:
     return str(etag_value).strip('"')
 
 
+def etag_is_upload_of(etag_text: str, stream, size: int) -> bool:
+    """Whether ``etag_text`` is the ETag S3 gives an object holding the ``size`` bytes
+    ``stream`` reads, put as :func:`open_write` puts it: their MD5 for one PUT; for a
+    multipart upload (``<hex>-<parts>``) the MD5 of the parts' MD5s at the part size the
+    transfer manager takes for that size. S3 derives it from the bytes it stores, so a match
+    says they are those; no match (another part size, SSE-KMS, some S3-compatible stores)
+    says nothing of them. One read of ``stream`` at most, nothing sent."""
+    import hashlib
+    import math
+
+    from s3transfer.utils import ChunksizeAdjuster
+
+    digest, multipart, count = etag_text.partition("-")
+    if not multipart:
+        whole = hashlib.md5(usedforsecurity=False)
+        while block := stream.read(1 << 20):
+            whole.update(block)
+        return whole.hexdigest() == digest
+    part = ChunksizeAdjuster().adjust_chunksize(current_settings().multipart_chunksize, size)
+    if count != str(max(1, math.ceil(size / part))):  # put with another part size
+        return False
+    parts = b""
+    while chunk := stream.read(part):
+        parts += hashlib.md5(chunk, usedforsecurity=False).digest()
+    return hashlib.md5(parts, usedforsecurity=False).hexdigest() == digest
+
+
 def etag(loc: Location) -> str:
     """The object's ETag (FileNotFoundError when there is none)."""
     return _etag_text(_head(loc)["ETag"])
