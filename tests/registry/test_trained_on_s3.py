@@ -1,5 +1,6 @@
 """A rerun of ``prox train`` into an S3 registry (a real moto server over HTTP) returns the
-version it published before, checked against the checksum its record holds."""
+version it published before, checked against the checksum its record holds (files it does
+not record, an operator's notes, aside)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,8 @@ def test_a_rerun_into_an_s3_registry_reuses_an_intact_version_and_repairs_a_dama
     args = ["--seed", str(seed), "--output", s3_root, "--epochs", "1", "--threads", "1",
             "--no-gold-gate", "--no-promote", "--work-dir", str(tmp_path / "w")]  # fmt: skip
     first = _train(capsys, *args)
+    notes = parse_uri(f"{s3_root}/refiner/{first['version']}/README.md")
+    get_client().put_object(Bucket=notes.bucket, Key=notes.path, Body=b"# notes\n")  # no damage
     again = _train(capsys, *args)
     assert (first["reused"], again["reused"]) == (False, True)
     assert again["version"] == first["version"] and again["uri"] == first["uri"]

@@ -85,11 +85,14 @@ def test_a_rerun_of_a_training_that_succeeded_returns_its_version_without_traini
 def test_a_version_damaged_or_removed_since_is_trained_and_published_again(
         seed_dir, tmp_path, capsys, caplog, trainings):  # fmt: skip
     """Returned only when its files are those its artifact.json records: a damaged file is
-    trained again and written anew (publishing the same version did not write its files)."""
+    trained again and written anew (publishing the same version did not write its files). A
+    file it does not record (an operator's README.md beside the model) is no damage."""
     registry = tmp_path / "registry"
     args = _args(seed_dir, registry, "--no-promote", "--work-dir", str(tmp_path / "w"))
     first, _ = _train(capsys, *args)
     weights = registry / "refiner" / first["version"] / "model.safetensors"
+    (weights.parent / "README.md").write_text("# notes\n")
+    assert _train(capsys, *args)[0]["reused"] is True and len(trainings) == 1
     intact = weights.read_bytes()
     weights.write_bytes(intact[:-10])  # cut short
     again, _ = _train(capsys, *args)
