@@ -38,6 +38,7 @@ from prox_tasks.storage import (
     exists,
     holds_file,
     identities_in,
+    is_hidden,
     join_uri,
     list_uri,
     parse_uri,
@@ -746,7 +747,7 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         if not path.is_dir():
             raise FileNotFoundError(f"model folder {path} does not exist")
         return path
-    files = list_uri(text)
+    files = _model_files(text)
     if not files:
         raise FileNotFoundError(f"no model files under {text}")
     key = None
@@ -790,6 +791,24 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         _prune_older_copies(target, key.split("-")[0])
         _prune_least_used(target.parent, keep)
     return target
+
+
+def _model_files(folder: str) -> list[str]:
+    """The files of the S3 folder ``folder`` that :func:`fetch_folder` downloads, sorted, from
+    one listing: all but hidden names (:func:`prox_tasks.storage.is_hidden`: temp files,
+    markers, a copied repository's ``.git/``), except those its ``artifact.json`` records —
+    a model's own file may be named ``_meta.json``; left out, the version was damaged."""
+    prefix = folder.rstrip("/") + "/"
+    hidden, shown = [], []
+    for uri in list_uri(folder, include_hidden=True):
+        (hidden if is_hidden(uri.removeprefix(prefix)) else shown).append(uri)
+    if not hidden or prefix + ARTIFACT not in shown:
+        return shown
+    try:
+        recorded = set(json.loads(read_bytes(prefix + ARTIFACT))["files"])
+    except (ValueError, KeyError, TypeError):  # not a record: nothing hidden is the model's
+        return shown
+    return sorted(shown + [uri for uri in hidden if uri.removeprefix(prefix) in recorded])
 
 
 def _prune_least_used(cache_root: Path, keep: int) -> None:

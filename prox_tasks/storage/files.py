@@ -323,8 +323,9 @@ def cleanup_partial(uri: str | os.PathLike) -> int:
     return _backend(loc).cleanup_partial(loc)
 
 
-def _hidden(relative: str) -> bool:
-    # Hadoop's convention: names starting with "." or "_" are temp files and markers.
+def is_hidden(relative: str) -> bool:
+    """Whether :func:`list_uri` leaves out the file at ``relative`` (a path below the folder
+    listed): Hadoop's convention, names starting with "." or "_" are temp files and markers."""
     return any(part.startswith((".", "_")) for part in relative.split("/") if part)
 
 
@@ -348,11 +349,11 @@ def list_uri(uri: str | os.PathLike, include_hidden: bool = False) -> list[str]:
         paths = local.glob_files(loc.path)
     else:
         base = loc.path.rstrip("/")
-        paths = local.list_files(loc, None if include_hidden else _hidden)
+        paths = local.list_files(loc, None if include_hidden else is_hidden)
     return sorted(
         Location("file", "", p).uri
         for p in paths
-        if include_hidden or not _hidden(os.path.relpath(p, base))
+        if include_hidden or not is_hidden(os.path.relpath(p, base))
     )
 
 
@@ -392,7 +393,7 @@ def _listed_s3(loc: Location, include_hidden: bool) -> dict[str, Opened]:
         objects = s3.list_objects(loc.bucket, prefix)
     return {Location("s3", loc.bucket, o["Key"]).uri: s3.listed_identity(loc.bucket, o)
             for o in objects
-            if not o["Key"].endswith("/") and (include_hidden or not _hidden(o["Key"][len(root):]))}
+            if not o["Key"].endswith("/") and (include_hidden or not is_hidden(o["Key"][len(root):]))}
 
 
 def names_in(folder_uri: str | os.PathLike) -> set[str]:

@@ -124,3 +124,33 @@ def test_an_s3_file_whose_etag_says_nothing_of_its_bytes_is_read_not_written_aga
     count_gets.clear()
     registry.publish(model, "refiner", "line_tagger", {}, {}, GOOD)
     assert count_gets[weights.path] >= 1 and version_of(weights.uri) == other_parts
+
+
+def test_an_s3_version_with_files_named_like_hidden_ones_is_intact_and_fetched(
+        s3_root, tmp_path, monkeypatch):  # fmt: skip
+    """A model file named ``_meta.json`` (or any file under a ``_``/``.`` folder) is recorded
+    and published, but fetching an S3 folder left such names out (hidden, as temp files and
+    markers are in a corpus): the version counted as damaged on every check — each prox train
+    rerun trained it again and rewrote it — and could not be loaded. They are fetched now."""
+    from prox_tasks.models.artifact import artifact_version
+    from prox_tasks.registry import fetch_folder
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))  # the model cache
+    model = tmp_path / "model"
+    (model / "_extra").mkdir(parents=True)
+    (model / "refiner.json").write_text('{"kind": "line_tagger"}')
+    (model / "model.safetensors").write_bytes(b"weights")
+    (model / "_meta.json").write_text("{}")
+    (model / "_extra" / "table.bin").write_bytes(b"table")
+    registry = ModelRegistry(s3_root)
+    first = registry.publish(model, "refiner", "line_tagger", {}, {}, GOOD)
+    assert first["files"] == ["_extra/table.bin", "_meta.json", "model.safetensors",
+                              "refiner.json"]  # fmt: skip
+    assert registry.damage("refiner", first) is None
+    junk = parse_uri(f"{first['uri']}/.git/objects/pack")  # not recorded: not downloaded
+    get_client().put_object(Bucket=junk.bucket, Key=junk.path, Body=b"a copied repository's")
+    registry.record_training("refiner", "identity", first["version"], {})
+    assert registry.trained("refiner", "identity")["version"] == first["version"]
+    fetched = fetch_folder(first["uri"])
+    assert (fetched / "_meta.json").read_text() == "{}" and not (fetched / ".git").exists()
+    assert artifact_version(fetched) == first["version"]
