@@ -113,7 +113,8 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
         Its ``refiner.json`` settings ({} for a Hugging Face folder).
 
     Raises:
-        FileNotFoundError: Nothing, or no model, at ``model_uri`` (a file: not a folder).
+        ModelNotFound: Nothing, or no model, at ``model_uri`` (a file: not a folder; a line
+            tagger's folder without its weights).
         ValueError: The backend cannot run this kind of model, or its ``refiner.json`` is
             broken (:func:`~prox_tasks.models.artifact.refiner_settings`).
     """
@@ -128,23 +129,29 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     from prox_tasks.storage import list_uri, parse_uri, read_bytes
 
     location = parse_uri(model_uri)
-    if location.scheme == "file" and not os.path.exists(location.path):
-        raise FileNotFoundError(f"no model at {model_uri}")
-    if location.scheme == "file" and not os.path.isdir(location.path):
-        # every backend loads a folder: a weights file given alone was refused only after
-        # the plan, as a folder that "does not exist"
-        raise file_not_folder(model_uri)
-    prefix = location.uri.rstrip("/") + "/"
-    names = {uri[len(prefix):] for uri in list_uri(location.uri) if uri.startswith(prefix)}
-    if not names:
-        raise FileNotFoundError(f"no model files under {model_uri}")
-    settings = {}
-    if REFINER_FILE in names:
-        settings = refiner_settings(read_bytes(prefix + REFINER_FILE), prefix + REFINER_FILE)
-    elif not names & set(MODEL_FILES):
-        raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) under "
-                                f"{model_uri}")
-    check_model_files(settings, names, model_uri)  # else refused once loaded, after the plan
+    try:
+        if location.scheme == "file" and not os.path.exists(location.path):
+            raise FileNotFoundError(f"no model at {model_uri}")
+        if location.scheme == "file" and not os.path.isdir(location.path):
+            # every backend loads a folder: a weights file given alone was refused only
+            # after the plan, as a folder that "does not exist"
+            raise file_not_folder(model_uri)
+        prefix = location.uri.rstrip("/") + "/"
+        names = {uri[len(prefix):] for uri in list_uri(location.uri) if uri.startswith(prefix)}
+        if not names:
+            raise FileNotFoundError(f"no model files under {model_uri}")
+        settings = {}
+        if REFINER_FILE in names:
+            settings = refiner_settings(read_bytes(prefix + REFINER_FILE),
+                                        prefix + REFINER_FILE)
+        elif not names & set(MODEL_FILES):
+            raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) "
+                                    f"under {model_uri}")
+        check_model_files(settings, names, model_uri)  # else refused once loaded, after the plan
+    except FileNotFoundError as err:
+        # a --model to fix, as a folder that is no model is: exit 2, not 1 (1 says a rerun
+        # may get past it); still a FileNotFoundError for the callers that catch one
+        raise ModelNotFound(str(err)) from err
     if settings.get("kind") == "line_tagger":
         _refuse_cut_weights(model_uri, [TAGGER_WEIGHTS])
     return check_settings_fit(backend, settings, model_uri)
@@ -153,6 +160,12 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
 class NotAModelFolder(ValueError):
     """``--model`` names a folder no backend that loads weights can load: a setting to fix
     (``prox refine`` exits 2), not a shard to retry."""
+
+
+class ModelNotFound(NotAModelFolder, FileNotFoundError):
+    """``--model`` names nothing, a file (a weights file given for its folder), a folder
+    without model files, or a line tagger's folder without its weights: a setting to fix
+    (``prox refine`` exits 2), found missing as a file is."""
 
 
 #: The heads of ``config.json`` architectures that label or embed text and cannot write a

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 
@@ -113,7 +114,10 @@ def test_a_keep_threshold_for_a_generative_model_is_refused_before_planning(s3_m
 
 def test_a_weights_file_given_as_the_model_is_refused_before_planning(tmp_path, capsys):
     """`--model …/model.safetensors` passed the check, the plan and the folder's claim were
-    written, then loading said "model folder …/model.safetensors does not exist"."""
+    written, then loading said "model folder …/model.safetensors does not exist". It is
+    refused before planning, exit 2 as docs/inference.md says (a --model to fix: it exited
+    1, which says a rerun may get past it), as are a line tagger's folder without its
+    weights and a --model naming nothing."""
     from prox_tasks.cli import main
     from prox_tasks.registry import fetch_folder
 
@@ -127,9 +131,18 @@ def test_a_weights_file_given_as_the_model_is_refused_before_planning(tmp_path, 
     docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
     out = tmp_path / "out"
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(weights),
-                 "--no-progress"]) == 1
+                 "--no-progress"]) == 2
     assert "is a file, not a model folder" in capsys.readouterr().err
     assert not (out / "manifest.json").exists()
+    no_weights = tmp_path / "tagger"
+    no_weights.mkdir()
+    shutil.copy(SHIPPED_MODEL / "refiner.json", no_weights / "refiner.json")
+    for model, said in ((no_weights, f"no model.safetensors in {no_weights}"),
+                        (tmp_path / "typo", f"no model at {tmp_path / 'typo'}")):
+        assert main(["refine", "--input", str(docs), "--output", str(out), "--model",
+                     str(model), "--no-progress"]) == 2
+        assert said in capsys.readouterr().err
+        assert not (out / "manifest.json").exists()
 
 
 def test_a_damaged_refiner_json_on_s3_is_named(s3_models):
