@@ -14,10 +14,20 @@ def files_not_read(skipped: int, named: list[str], manifest: str) -> str:
     """``2 input files of no known format not read (a.json, README.txt; …)``: files the
     input lists that no shard holds (:attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`),
     ``named`` the first of them, ``manifest`` the plan that lists them all."""
+    from prox_tasks.corpus.readers import crawl_file_advice
+
     more = f" and {skipped - len(named):,} more" if skipped > len(named) else ""
-    return (f"{count(skipped, 'input file')} of no known format not read ({', '.join(named)}"
-            f"{more}; {manifest} skipped_files says why: rename them .jsonl or pass "
-            "--format jsonl to read JSON Lines)")
+    # a crawl's WARC or WAT file beside its WET: no rename or --format reads text from it
+    crawl = sum(1 for uri in named if crawl_file_advice(uri))
+    todo = []
+    if crawl:
+        todo.append("a WARC or WAT file holds no text to read: give its WET conversion "
+                    "(.warc.wet.gz)")
+    if crawl < skipped:
+        todo.append("rename them .jsonl or pass --format jsonl to read JSON Lines")
+    kind = "" if crawl == skipped else " of no known format"
+    return (f"{count(skipped, 'input file')}{kind} not read ({', '.join(named)}{more}; "
+            f"{manifest} skipped_files says why: {'; '.join(todo)})")
 
 
 def a_type(value: object) -> str:

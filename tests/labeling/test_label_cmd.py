@@ -660,6 +660,36 @@ def test_a_file_of_no_known_format_in_the_input_folder_is_said_on_the_summary_li
     assert "rename it .jsonl or pass --format (format=) jsonl" in skipped[1]["reason"]
 
 
+def test_a_crawls_warc_and_wat_beside_its_wet_are_not_said_to_be_renamed_jsonl(tmp_path,
+                                                                               capsys):
+    """A Common Crawl folder (the real whirlwind WET, WARC and WAT): the summary line said the
+    WARC and WAT were "of no known format" and to "rename them .jsonl or pass --format jsonl",
+    which reads them as bad records (a WARC holds HTML, a WAT JSON metadata), while the log
+    said to give their WET. The line now says that too; a folder mixing them with a README
+    says both."""
+    import shutil
+    from pathlib import Path
+
+    crawl = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "commoncrawl_warc"
+    folder = tmp_path / "segment"
+    folder.mkdir()
+    for name in ("whirlwind.warc.wet.gz", "whirlwind.warc.gz", "whirlwind.warc.wat.gz"):
+        shutil.copy(crawl / name, folder / name)
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(folder), "--output", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert (f", 2 input files not read ({(folder / 'whirlwind.warc.gz').as_uri()}, "
+            f"{(folder / 'whirlwind.warc.wat.gz').as_uri()}; the --json summary's skipped_files "
+            "says why: a WARC or WAT file holds no text to read: give its WET conversion "
+            "(.warc.wet.gz)) -> ") in line, line
+    (folder / "README.txt").write_text("about this crawl\n")
+    assert main(["label", "--input", str(folder), "--output", str(out)]) == 0
+    line = capsys.readouterr().out
+    assert ", 3 input files of no known format not read (" in line, line
+    assert ("give its WET conversion (.warc.wet.gz); rename them .jsonl or pass --format jsonl "
+            "to read JSON Lines) -> ") in line, line
+
+
 def test_limit_counts_documents_labeled_not_repeated_ids(tmp_path, capsys):
     """prox label --limit 55 over rows where an id came twice labeled 54 documents: the
     repeat (quarantined as duplicate_id) counted toward the limit. --limit is the number of
