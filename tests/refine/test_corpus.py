@@ -261,14 +261,18 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(corpus, tmp_p
         sorted(d["id"] for d in docs)  # fmt: skip
 
 
-@pytest.mark.parametrize("bad", [["--model", "MISSING"], ["--backend", "vllm"]])
-def test_bad_options_fail_before_anything_is_written(bad, corpus, tmp_path, tagger_model, capsys):
+@pytest.mark.parametrize(("bad", "code"), [
+    (["--model", "MISSING"], 2),  # a --model to fix, as one that is no model (NotAModelFolder)
+    (["--backend", "vllm"], 1),
+])  # fmt: skip
+def test_bad_options_fail_before_anything_is_written(bad, code, corpus, tmp_path, tagger_model,
+                                                     capsys):
     folder, _ = corpus
     if bad[1] == "MISSING":
         bad = ["--model", str(tmp_path / "no-such-model")]
     out = tmp_path / "out"
     args = ["refine", "--input", str(folder), "--output", str(out), "--no-progress"]
-    assert main([*args, "--model", str(tagger_model), *bad]) == 1
+    assert main([*args, "--model", str(tagger_model), *bad]) == code
     assert capsys.readouterr().err.count("\n") == 1
     assert not out.exists()
 
