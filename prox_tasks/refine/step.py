@@ -116,7 +116,31 @@ def shard_request(model: str | None, backend: str | None, backend_options: dict 
         request.before_served = {k: v for k, v in request.items() if k != "served_models"}
         request.before_served["options"] = before_served
     request.options_as_typed = _options_as_typed(options)
+    request.calibrated_threshold = calibrated_threshold(model)
     return request
+
+
+def calibrated_threshold(model: str | None) -> float | None:
+    """The keep threshold the line tagger at ``model`` runs with when none is given (its
+    ``refiner.json``'s ``tagger.line_threshold``); None for a generative model, no model, a
+    tagger whose settings name none, or settings that cannot be read here (checked, with
+    their error, where the model loads)."""
+    if not model:
+        return None
+    from prox_tasks.models.artifact import REFINER_FILE, refiner_settings
+    from prox_tasks.storage import exists, join_uri, read_bytes
+
+    settings_uri = join_uri(model, REFINER_FILE)
+    try:
+        if not exists(settings_uri):
+            return None
+        settings = refiner_settings(read_bytes(settings_uri), settings_uri)
+        tagger = settings.get("tagger") if settings.get("kind") == "line_tagger" else None
+        # not the tagger's default when none is named: that imports torch, ~1 s a rerun
+        threshold = tagger.get("line_threshold") if isinstance(tagger, dict) else None
+        return float(threshold) if threshold is not None else None
+    except (OSError, ValueError, TypeError):
+        return None
 
 
 class ShardRequest(dict):
@@ -132,6 +156,9 @@ class ShardRequest(dict):
     #: absolute (:func:`~prox_tasks.models.resolver.located_levels`) recorded for these
     #: options: ``--doc-model``/``--chunk-model`` as typed (:func:`_options_as_typed`).
     options_as_typed: frozenset = frozenset()
+    #: The model's own keep threshold (:func:`calibrated_threshold`): a keep threshold
+    #: given as that value and none given are the same request (the same rows).
+    calibrated_threshold: float | None = None
 
 
 def same_request(recorded: dict | None, request: dict | None,
@@ -178,7 +205,9 @@ def _spelled_as(recorded: dict | None, request: dict | None) -> dict | None:
     absolute (:func:`~prox_tasks.models.resolver.located`) recorded ``--model`` as typed
     (``tiny``, ``tiny/``), and a rerun naming it so again, from the same folder, is the same
     request; so did it ``--doc-model``/``--chunk-model``, inside the options digest (one of
-    the request's ``options_as_typed``). Anything else as it is."""
+    the request's ``options_as_typed``). Its keep threshold as ``request`` gives it when one
+    of the two gives none and the other the model's own (``calibrated_threshold``).
+    Anything else as it is."""
     if not isinstance(recorded, dict) or not isinstance(request, dict):
         return recorded
     had, asked = recorded.get("model"), request.get("model")
@@ -188,6 +217,12 @@ def _spelled_as(recorded: dict | None, request: dict | None) -> dict | None:
     if recorded.get("options") != request.get("options") \
             and recorded.get("options") in getattr(request, "options_as_typed", ()):  # fmt: skip
         recorded = {**recorded, "options": request["options"]}
+    # --keep-threshold 0.85 for a tagger calibrated at 0.85 refines what none given does
+    calibrated = getattr(request, "calibrated_threshold", None)
+    had, asked = recorded.get("keep_threshold"), request.get("keep_threshold")
+    if calibrated is not None and had != asked and had in (None, calibrated) \
+            and asked in (None, calibrated):  # fmt: skip
+        recorded = {**recorded, "keep_threshold": asked}
     return recorded
 
 

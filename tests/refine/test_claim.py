@@ -640,3 +640,34 @@ def test_the_first_claim_of_a_folder_lists_its_status_records_not_a_read_a_shard
     with pytest.raises(SettingsConflict, match="keep_threshold 0.3 -> 0.7"):
         claim_settings(out, manifest, _request(0.7, str(tagger_model)), for_others=True)
     assert [k for k in count_gets if "/_status/" in k] == ["out/_status/shard-00005.json"]
+
+
+def test_the_models_own_keep_threshold_given_or_not_is_the_same_request(tmp_path, capsys):
+    """`prox refine --keep-threshold 0.85` into a snapshot the shipped tagger (calibrated at
+    0.85) refined with no threshold was a SettingsConflict ("keep_threshold None -> 0.85"),
+    and the other way round, though both refine the same rows. Now one is the other: the
+    rerun reuses every shard; another threshold is still refused. Real runs of the shipped
+    model over real documents."""
+    from prox_tasks.cli import main
+    from prox_tasks.models import SHIPPED_MODEL
+
+    calibrated = json.loads((SHIPPED_MODEL / "refiner.json").read_text())["tagger"][
+        "line_threshold"]
+    docs = _input(str(tmp_path))
+
+    def refine(out: str, *threshold: str) -> dict | None:
+        argv = ["refine", "--json", "--no-progress", "--input", docs, "--output", out,
+                "--model", "default", "--target-docs", "4", *threshold]  # fmt: skip
+        if main(argv) != 0:
+            return None
+        return json.loads(capsys.readouterr().out)
+
+    given = ("--keep-threshold", str(calibrated))
+    for first, again in ((), given), (given, ()):  # a folder refined before too: recorded so
+        out = str(tmp_path / f"out-{len(first)}")
+        assert refine(out, *first)["shards_refined"] == SHARDS
+        rerun = refine(out, *again)
+        assert rerun is not None, capsys.readouterr().err
+        assert (rerun["shards_refined"], rerun["shards_skipped"]) == (0, SHARDS)
+        assert refine(out, "--keep-threshold", "0.5") is None
+        assert "keep_threshold" in capsys.readouterr().err
