@@ -320,7 +320,9 @@ def _seed_set(args, teacher, bar) -> Outcome:
         )  # fmt: skip
     except EmptySplit as err:
         # its own type: a prox error is printed whole, its advice (the options) included
-        raise EmptySplit(f"{err} (--sample-size, --val-fraction)") from None
+        options = "--teacher and its options" if err.no_valid_label \
+            else "--sample-size, --val-fraction"  # fmt: skip
+        raise EmptySplit(f"{err} ({options})") from None
     if not args.no_register:
         from prox_tasks.catalog.catalog import SeedSetNameTaken
 

@@ -47,7 +47,14 @@ SEED_SET_FORMAT = "prox-seed-set/1"
 
 
 class EmptySplit(ValueError):
-    """The split of a seed set left a part empty that training needs."""
+    """The split of a seed set left a part empty that training needs.
+
+    Attributes:
+        no_valid_label: The teacher wrote no valid label at all (every one rejected): a
+            teacher to fix, which no other sample size or validation share helps.
+    """
+
+    no_valid_label: bool = False
 
 
 #: The fewest documents a seed set is split from: one to train on, one to validate on.
@@ -297,12 +304,19 @@ def assemble_seed_set(
     files["rejected"] = join_uri(output_uri, "rejected.jsonl.gz")
     checksums = {"rejected": write_jsonl(files["rejected"], rejected_rows)}
     if not rows["train"] or not rows["validation"]:
-        raise EmptySplit(f"seed set {name or output_uri}: the split would leave "
-                         f"train={len(rows['train'])}, validation={len(rows['validation'])} of "
-                         f"{len(kept_labels)} valid labels (rejected: {dict(rejected)}, each "
-                         f"with its reasons in {files['rejected']}); no seed set written "
-                         "(training could not use it): sample more documents or change the "
-                         "validation share")
+        # no valid label at all: the teacher's answers were refused (an llm teacher's model
+        # that does not answer in the prompts' format), which a larger sample only repeats
+        way_out = ("the teacher wrote no valid label: check it (an llm teacher's model and "
+                   "endpoint: its answers, in error_details of the labels under labels/), or "
+                   "label with another teacher" if not kept_labels and rejected_rows
+                   else "sample more documents or change the validation share")
+        empty = EmptySplit(f"seed set {name or output_uri}: the split would leave "
+                           f"train={len(rows['train'])}, validation={len(rows['validation'])} "
+                           f"of {len(kept_labels)} valid labels (rejected: {dict(rejected)}, "
+                           f"each with its reasons in {files['rejected']}); no seed set "
+                           f"written (training could not use it): {way_out}")
+        empty.no_valid_label = not kept_labels and bool(rejected_rows)
+        raise empty
     checksums.update({split: write_jsonl(files[split], rows[split]) for split in rows})
     sample_info = sample_info or {}
     sizes = {

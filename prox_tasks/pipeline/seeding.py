@@ -485,7 +485,9 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> d
                                  valid_percent / 100, name=plan["name"],
                                  sample_info=plan["sample"], register=False)  # fmt: skip
     except EmptySplit as err:
-        raise RunError(f"{err} (Params sample_size, valid_percent)") from None
+        params = "teacher, teacher_options" if err.no_valid_label \
+            else "sample_size, valid_percent"  # fmt: skip
+        raise RunError(f"{err} (Params {params})") from None
     if info.sizes["valid"] != checked["valid"]:
         raise RunError(f"seed set {plan['name']}: {info.sizes['valid']} valid labels, but "
                          f"validate passed {checked['valid']}")

@@ -118,3 +118,27 @@ def test_the_error_says_what_fixes_the_failure(tmp_path, capsys, status, says):
     err = capsys.readouterr().err
     assert code == 1 and "TeacherUnavailable" in err and says in err
     assert status >= 500 or "run again when it answers" not in err
+
+
+def test_a_seed_set_whose_every_label_is_rejected_says_to_fix_the_teacher(tmp_path, capsys):
+    """An endpoint whose model answers outside the prompts' format (no scores, no code block:
+    a model that is no instruction model) gets every label rejected. `prox label --seed-set`
+    then said to "sample more documents or change the validation share (--sample-size,
+    --val-fraction)", which only asks the same model again. It now says the teacher wrote no
+    valid label, where its answers are, and to fix the teacher or choose another."""
+    chat = {**ANSWER, "choices": [{**ANSWER["choices"][0], "message": {
+        "role": "assistant", "content": "I am not sure what you mean."}}]}  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(6)))
+    seed = tmp_path / "seed"
+    with _endpoint(200, json.dumps(chat).encode(), []) as server:
+        code = main(["label", "--input", str(src), "--output", str(seed), "--seed-set",
+                     "--sample-size", "6", "--no-register", "--no-progress", "--teacher", "llm",
+                     "--base-url", server.url, "--model", "m", "--timeout", "5"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "EmptySplit" in err and "of 0 valid labels" in err, err
+    assert "the teacher wrote no valid label: check it" in err, err
+    assert err.rstrip().endswith("label with another teacher (--teacher and its options) "
+                                 "(-v for the traceback)"), err
+    assert "sample more documents" not in err
+    assert not (seed / "manifest.json").exists()
