@@ -116,7 +116,6 @@ def shard_request(model: str | None, backend: str | None, backend_options: dict 
         request.before_served = {k: v for k, v in request.items() if k != "served_models"}
         request.before_served["options"] = before_served
     request.options_as_typed = _options_as_typed(options)
-    request.calibrated_threshold = calibrated_threshold(model)
     return request
 
 
@@ -139,8 +138,8 @@ def calibrated_threshold(model: str | None) -> float | None:
         # not the tagger's default when none is named: that imports torch, ~1 s a rerun
         threshold = tagger.get("line_threshold") if isinstance(tagger, dict) else None
         return float(threshold) if threshold is not None else None
-    except (OSError, ValueError, TypeError):
-        return None
+    except Exception:  # noqa: BLE001 — unreadable here (storage, credentials): the two stay
+        return None    # apart, as before, and the model's own load says what is wrong
 
 
 class ShardRequest(dict):
@@ -156,9 +155,14 @@ class ShardRequest(dict):
     #: absolute (:func:`~prox_tasks.models.resolver.located_levels`) recorded for these
     #: options: ``--doc-model``/``--chunk-model`` as typed (:func:`_options_as_typed`).
     options_as_typed: frozenset = frozenset()
-    #: The model's own keep threshold (:func:`calibrated_threshold`): a keep threshold
-    #: given as that value and none given are the same request (the same rows).
-    calibrated_threshold: float | None = None
+
+    def calibrated_threshold(self) -> float | None:
+        """The model's own keep threshold (:func:`calibrated_threshold`), read once and only
+        when asked: a keep threshold given as that value and none given are the same
+        request (the same rows)."""
+        if not hasattr(self, "_calibrated"):
+            self._calibrated = calibrated_threshold(self.get("model"))
+        return self._calibrated
 
 
 def same_request(recorded: dict | None, request: dict | None,
@@ -218,10 +222,9 @@ def _spelled_as(recorded: dict | None, request: dict | None) -> dict | None:
             and recorded.get("options") in getattr(request, "options_as_typed", ()):  # fmt: skip
         recorded = {**recorded, "options": request["options"]}
     # --keep-threshold 0.85 for a tagger calibrated at 0.85 refines what none given does
-    calibrated = getattr(request, "calibrated_threshold", None)
     had, asked = recorded.get("keep_threshold"), request.get("keep_threshold")
-    if calibrated is not None and had != asked and had in (None, calibrated) \
-            and asked in (None, calibrated):  # fmt: skip
+    if had != asked and None in (had, asked) and isinstance(request, ShardRequest) \
+            and request.calibrated_threshold() in {had, asked} - {None}:  # fmt: skip
         recorded = {**recorded, "keep_threshold": asked}
     return recorded
 
