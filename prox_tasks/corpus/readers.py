@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import re
+import stat
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 
@@ -249,19 +251,35 @@ class UnreadableInput(OSError):
 
 def unreadable_files(paths: Collection[str]) -> list[str]:
     """Each local file of ``paths`` that cannot be opened for reading, with why: a symbolic
-    link whose target does not exist, or a file the user running prox may not read. S3
-    objects are left to their read (a listing names only objects that exist)."""
+    link whose target does not exist or that leads back to itself (a loop of links), a
+    named pipe, socket or device (not a file: opening a pipe waits for a writer for ever),
+    or a file the user running prox may not read. S3 objects are left to their read (a
+    listing names only objects that exist)."""
     found = []
     for uri in paths:
         location = parse_uri(uri)
         if location.scheme != "file":
             continue
         path = location.path
-        if os.path.islink(path) and not os.path.exists(path):  # exists() follows the link
-            found.append(f"{uri} (a link to {os.readlink(path)}, which does not exist)")
-        elif os.path.exists(path) and not os.access(path, os.R_OK):
+        try:
+            mode = os.stat(path).st_mode  # follows links
+        except OSError as err:
+            if os.path.islink(path):
+                leads = "which leads back to itself: a loop of links" \
+                    if err.errno == errno.ELOOP else "which does not exist"  # fmt: skip
+                found.append(f"{uri} (a link to {os.readlink(path)}, {leads})")
+            continue  # gone since listed: nothing left to read
+        if not stat.S_ISREG(mode):
+            found.append(f"{uri} ({_NOT_A_FILE.get(stat.S_IFMT(mode), 'not a regular file')}, "
+                         "not a file prox can read)")
+        elif not os.access(path, os.R_OK):
             found.append(f"{uri} (no read permission)")
     return found
+
+
+#: What a listed path that is not a regular file is, in words.
+_NOT_A_FILE = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
+               stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
 
 
 def _check_readable(paths: Collection[str], named: int = 3) -> None:

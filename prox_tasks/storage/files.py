@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import fnmatch
 import hashlib
 import io
@@ -342,7 +343,9 @@ def list_uri(uri: str | os.PathLike, include_hidden: bool = False) -> list[str]:
     loc = parse_uri(uri)
     if loc.scheme == "s3":
         return _list_s3(loc, include_hidden)
-    if os.path.isfile(loc.path):
+    # a file; or a named pipe, a link to nothing or a loop of links, for the reader to
+    # refuse by name (walked as a folder, each was "no input files" or a bare OSError)
+    if os.path.lexists(loc.path) and not os.path.isdir(loc.path):
         return [loc.uri]
     if is_glob(uri):
         base = _glob_root(loc.path)
@@ -422,8 +425,13 @@ def identities_in(uri: str | os.PathLike, include_hidden: bool = False) -> dict[
         return _listed_s3(loc, include_hidden)
     found = {}
     for listed in list_uri(uri, include_hidden):
-        with contextlib.suppress(FileNotFoundError):  # removed since listed: as if unlisted
+        try:
             found[listed] = local.identity(parse_uri(listed))
+        except OSError as err:
+            # removed since listed, or a link to nothing or a loop of links: as if unlisted
+            # (the reader refuses a link it cannot follow, naming it and the way out)
+            if err.errno not in (errno.ENOENT, errno.ELOOP):
+                raise
     return found
 
 

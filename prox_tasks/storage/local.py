@@ -138,7 +138,10 @@ def _unlisted(err: OSError) -> None:
 
 
 def glob_files(pattern: str) -> list[str]:
-    return [p for p in glob.glob(pattern, recursive=True) if os.path.isfile(p)]
+    """The paths ``pattern`` matches, but folders: a link to nothing, a loop of links or a
+    named pipe is listed as a folder's listing lists it, for the reader to refuse by name
+    (left out, its documents were lost unsaid)."""
+    return [p for p in glob.glob(pattern, recursive=True) if not os.path.isdir(p)]
 
 
 def cleanup_partial(loc: Location) -> int:

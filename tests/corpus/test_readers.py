@@ -491,6 +491,43 @@ def test_an_input_file_that_cannot_be_opened_is_named_before_planning(tmp_path):
     assert [d.id for d in read_documents(str(folder))] == ["a", "a"]
 
 
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("given", ["folder", "glob"])
+def test_a_loop_of_links_or_a_named_pipe_in_the_input_is_named_before_planning(tmp_path, given):
+    """A loop of links (a.jsonl -> b.jsonl -> a.jsonl) in an input folder failed prox plan
+    with 'Too many levels of symbolic links', saying nothing of what to do; a named pipe
+    (FIFO) hung prox plan, refine and eval for ever, waiting on it for a writer. A glob
+    left both (and a link to nothing) out unsaid; given alone, a pipe was 'a file where a
+    folder is needed'. Each is now named, with what it is and the way out, before anything
+    is opened."""
+    from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.readers import UnreadableInput, read_rows
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"id": "a", "text": "A text."}])
+    (folder / "loop-1.jsonl").symlink_to("loop-2.jsonl")
+    (folder / "loop-2.jsonl").symlink_to("loop-1.jsonl")
+    os.mkfifo(folder / "pipe.jsonl")
+    (folder / "zz.jsonl").symlink_to("gone.jsonl")
+    uri = str(folder) if given == "folder" else f"{folder}/*.jsonl"
+    with pytest.raises(UnreadableInput, match=(
+            r"^make the input readable .* or move the files out of the input: 4 input files "
+            r"cannot be read: file://.*/loop-1.jsonl \(a link to loop-2.jsonl, which leads "
+            r"back to itself: a loop of links\), .*/loop-2.jsonl .*, file://.*/pipe.jsonl "
+            r"\(a named pipe, not a file prox can read\) and 1 more$")):
+        plan_shards(uri, str(tmp_path / "out"), target_docs=10)
+    with pytest.raises(UnreadableInput, match="pipe.jsonl"):  # prox eval's reader of rows
+        list(read_rows(uri))
+    for name, what in (("pipe.jsonl", "a named pipe"), ("loop-1.jsonl", "a loop of links"),
+                       ("zz.jsonl", "does not exist")):  # each given alone
+        with pytest.raises(UnreadableInput, match=f"1 input file cannot be read: .*{what}"):
+            plan_shards(str(folder / name), str(tmp_path / "out"), target_docs=10)
+    for name in ("loop-1.jsonl", "loop-2.jsonl", "pipe.jsonl", "zz.jsonl"):
+        (folder / name).unlink()
+    assert plan_shards(uri, str(tmp_path / "out"), target_docs=10).total_docs == 1
+
+
 def test_a_file_skipped_for_its_format_is_not_checked_for_reading(tmp_path):
     """A README that is a link to nothing (or not readable) beside the data was skipped as
     'not JSONL, Parquet or WET' and never opened; the readability check made it fail the
