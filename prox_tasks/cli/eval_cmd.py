@@ -41,7 +41,8 @@ def run(args) -> Outcome:
         return Outcome.failure("eval", f"--by {args.by}: no gold row holds a value in that "
                                "field, so nothing was split; name a field of the gold rows "
                                "(e.g. page_type), or leave --by out", code=2)
-    notes = [f"{count(result[key], noun)}{rest}" for key, noun, rest in NOTED if result.get(key)]
+    notes = [f"{count(result[key], noun)}{rest.format(gold_field=args.gold_field)}"
+             for key, noun, rest in NOTED if result.get(key)]
     return Outcome(f"word precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
                    f"F1 {result['f1']:.3f} over {count(result['docs'], 'gold document')} "
                    f"({result['docs_kept']:,} kept, {result['docs_dropped']:,} dropped, "
@@ -51,10 +52,11 @@ def run(args) -> Outcome:
 
 
 #: Counts the summary line names when they are not 0 (``--json`` has them all): key, the
-#: noun counted (:func:`~prox_tasks.cli.output.count` puts it in the plural), what follows.
+#: noun counted (:func:`~prox_tasks.cli.output.count` puts it in the plural), what follows
+#: (``{gold_field}``: the --gold-field given).
 NOTED = (("bad_rows", "bad row", " skipped"), ("refined_without_id", "refined row", " without id"),
          ("refined_without_gold", "refined row", " matching no gold row"),
-         ("gold_rows_without_gold", "gold row", " without a gold_text"),
+         ("gold_rows_without_gold", "gold row", " without a {gold_field!r} text"),
          ("gold_rows_without_id", "gold row", " without id"),
          ("refined_duplicate_ids", "repeated refined id", " (first row scored)"),
          ("gold_duplicate_ids", "repeated gold id", " (first row scored)"))

@@ -164,6 +164,17 @@ def test_gold_under_another_field_name_says_which_option_names_it(tmp_path, caps
     assert capsys.readouterr().out.startswith("word precision 1.000, recall 1.000")
 
 
+def test_gold_rows_without_their_text_are_named_by_the_gold_field_given(tmp_path, capsys):
+    """With --gold-field text, the rows lacking it were said to be 'without a gold_text', a
+    field the run did not read: the line names the field given."""
+    _write(tmp_path / "g.jsonl", [{"id": "1", "text": "the cat sat"}, {"id": "2", "text": 7}])
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl"),
+                 "--gold-field", "text"]) == 0
+    line = capsys.readouterr().out
+    assert "1 gold row without a 'text' text" in line and "gold_text" not in line, line
+
+
 @pytest.mark.parametrize("which", ["refined", "gold"])
 def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     """"No rows" when every row was malformed sends the user looking for a wrong path."""
