@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from prox_tasks.cli.output import Outcome, count, input_notices, progress_bar
+from prox_tasks.wording import by_reason
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -41,7 +42,9 @@ def run(args) -> Outcome:
         return Outcome.failure("eval", f"--by {args.by}: no gold row holds a value in that "
                                "field, so nothing was split; name a field of the gold rows "
                                "(e.g. page_type), or leave --by out", code=2)
-    notes = [f"{count(result[key], noun)}{rest.format(gold_field=args.gold_field)}"
+    reasons = result.get("bad_rows_by_reason")
+    said = {"gold_field": args.gold_field, "reasons": f" ({by_reason(reasons)})" if reasons else ""}
+    notes = [f"{count(result[key], noun)}{rest.format(**said)}"
              for key, noun, rest in NOTED if result.get(key)]
     return Outcome(f"word precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
                    f"F1 {result['f1']:.3f} over {count(result['docs'], 'gold document')} "
@@ -53,8 +56,8 @@ def run(args) -> Outcome:
 
 #: Counts the summary line names when they are not 0 (``--json`` has them all): key, the
 #: noun counted (:func:`~prox_tasks.cli.output.count` puts it in the plural), what follows
-#: (``{gold_field}``: the --gold-field given).
-NOTED = (("bad_rows", "bad row", " skipped"), ("refined_without_id", "refined row", " without id"),
+#: (``{gold_field}``: the --gold-field given; ``{reasons}``: the bad rows' reasons).
+NOTED = (("bad_rows", "bad row", " skipped{reasons}"), ("refined_without_id", "refined row", " without id"),
          ("refined_without_gold", "refined row", " matching no gold row"),
          ("gold_rows_without_gold", "gold row", " without a {gold_field!r} text"),
          ("gold_rows_without_id", "gold row", " without id"),

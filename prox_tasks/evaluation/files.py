@@ -153,6 +153,8 @@ def evaluate_files(
     result = word_prf(outs, golds)
     result.update(
         docs_missing=counts["docs_missing"], bad_rows=counts["bad_rows"],
+        bad_rows_by_reason={k.removeprefix("bad_row:"): n for k, n in sorted(counts.items())
+                            if k.startswith("bad_row:")},
         # a scored document the refined rows hold without text: dropped by the refiner
         docs_dropped=result["docs"] - result["docs_kept"] - counts["docs_missing"],
         gold_rows_without_gold=counts["gold_rows_without_gold"],

@@ -175,6 +175,22 @@ def test_gold_rows_without_their_text_are_named_by_the_gold_field_given(tmp_path
     assert "1 gold row without a 'text' text" in line and "gold_text" not in line, line
 
 
+def test_bad_rows_are_said_by_reason(tmp_path, capsys):
+    """'21 bad rows skipped' told nothing of what was wrong with them, though each was read
+    with its reason: the line and --json give the counts by reason."""
+    _write(tmp_path / "g.jsonl", GOLD, extra='{"id": "3", "gold_text": \n[1, 2]\n')
+    with (tmp_path / "g.jsonl").open("ab") as fh:
+        fh.write(b'{"id": "4", "gold_text": "caf\xe9"}\n')  # latin-1
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}], extra="{bad json\n")
+    args = ["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]
+    assert main(args) == 0
+    line = capsys.readouterr().out
+    assert "4 bad rows skipped (2 malformed_json, 1 bad_encoding, 1 not_an_object)" in line, line
+    assert main([*args, "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["bad_rows_by_reason"] == {
+        "bad_encoding": 1, "malformed_json": 2, "not_an_object": 1}
+
+
 @pytest.mark.parametrize("which", ["refined", "gold"])
 def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     """"No rows" when every row was malformed sends the user looking for a wrong path."""
