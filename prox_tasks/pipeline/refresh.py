@@ -276,9 +276,9 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     # read at once: a plan replaced from now on shows its refine tasks another version
     plan_of = {"manifest_id": manifest.id, "manifest_version": version_of(manifest.uri)}
     try:
-        refuse_duplicates(index_duplicates(manifest), chosen)  # the list plan_shards wrote
+        refuse_duplicates(index_duplicates(manifest), chosen, "dag")  # plan_shards' list
     except DuplicateIdError as err:
-        raise RunError(f"{err}: fix the input or choose another duplicate_ids") from err
+        raise RunError(str(err)) from err
     refining = {"model": model or None, "backend": backend or None,
                 "keep_threshold": keep_threshold, "quality": settings.quality_filter(quality),
                 "limits": chosen.to_dict()}  # what every work item refines with

@@ -25,6 +25,8 @@ from dataclasses import asdict, dataclass, fields
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES
 from prox_tasks.programs.policy import Policy
+from prox_tasks.setting_names import setting_name
+from prox_tasks.wording import count
 
 DUPLICATE_POLICIES = ("keep_first", "quarantine", "fail")
 #: The settings passed on to the executor's Policy.
@@ -180,20 +182,32 @@ def admitted(docs: Iterator, limits: Limits, quarantine, duplicates: dict,
         yield doc
 
 
-def refuse_duplicates(index: dict, limits: Limits) -> None:
+def refuse_duplicates(index: dict, limits: Limits, caller: str = "cli") -> None:
     """Fail before refining when the snapshot's duplicate-id list
     (:func:`prox_tasks.corpus.duplicates.index_duplicates`) is not empty and the policy is
     ``fail``: every shard would be refined for nothing.
 
+    Args:
+        caller: ``cli`` or ``dag``: who the way out is said to (an option or a Param).
+
     Raises:
-        DuplicateIdError: naming how many ids repeat and where.
+        DuplicateIdError: naming how many ids repeat, where, and the way out.
     """
     if limits.duplicate_ids == "fail" and index["duplicate_ids"]:
-        shards = ", ".join(map(str, index["shards"][:10])) + (" …" if len(index["shards"]) > 10
-                                                              else "")
-        raise DuplicateIdError(f"{index['duplicate_ids']} document ids occur more than once in "
-                               f"the snapshot ({index['occurrences']} documents, shards "
-                               f"{shards}) and duplicate_ids is 'fail'")
+        listed = index["shards"]
+        shards = ", ".join(map(str, listed[:10])) + (" …" if len(listed) > 10 else "")
+        policy = setting_name("duplicate_ids", caller)
+        raise DuplicateIdError(
+            f"{count(index['duplicate_ids'], 'document id')} "
+            f"{'occurs' if index['duplicate_ids'] == 1 else 'occur'} more than once in the "
+            f"snapshot ({count(index['occurrences'], 'document')}, "
+            f"{'shard' if len(listed) == 1 else 'shards'} {shards}) and {policy} is 'fail': "
+            f"fix the input, or {AGAIN[caller]} {policy} keep_first (the first kept, the "
+            "others quarantined) or quarantine (all quarantined)")
+
+
+#: How ``caller`` refines again with another setting.
+AGAIN = {"cli": "refine again with", "dag": "trigger the run again with"}
 
 
 def batches(docs: Iterator, limits: Limits) -> Iterator[list]:

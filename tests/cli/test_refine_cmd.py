@@ -234,3 +234,25 @@ def test_ctrl_c_while_the_model_loads_books_no_attempt_and_says_how_to_finish(
     with Catalog(url) as catalog:
         assert [(s["status"], s["attempts"]) for s in catalog.get_shards("out")] == \
             [("done", 1)] * 2
+
+
+def test_duplicate_ids_refused_by_the_fail_policy_say_the_way_out(tmp_path, capsys):
+    """--duplicate-ids fail over an input with repeated ids ended with '3 document ids occur
+    more than once … (7 documents, shards 0) and duplicate_ids is 'fail'', saying neither
+    what to do nor in the option's name; the line now names the option and its other values,
+    and the run with one of them refines every document once."""
+    import json
+
+    rows = [{"id": i, "text": f"document {i} with a few more words in it"} for i in "abacbd"]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    args = ["refine", "--input", str(src), "--output", str(tmp_path / "out"), "--model",
+            "default", "--catalog", f"sqlite:///{tmp_path / 'catalog.sqlite'}", "--no-progress"]
+    assert main([*args, "--duplicate-ids", "fail"]) == 1
+    err = capsys.readouterr().err
+    assert ("2 document ids occur more than once in the snapshot (4 documents, shard 0) and "
+            "--duplicate-ids is 'fail': fix the input, or refine again with --duplicate-ids "
+            "keep_first (the first kept, the others quarantined) or quarantine") in err, err
+    assert main([*args, "--duplicate-ids", "keep_first", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert (result["docs_written"], result["docs_quarantined"]) == (4, 2), result
