@@ -42,6 +42,22 @@ def iter_rows(uri: str, counts: Counter | None = None, id_field: str = "id") -> 
         quarantine.close()
 
 
+def _unrefined_hint(uri: str) -> str:
+    """What to do about a snapshot folder that holds no refined row: planned, no shard
+    written yet (refine it), or every document quarantined or dropped (its quarantine and
+    gate say why); empty for anything else."""
+    from prox_tasks.storage import join_uri, list_uri
+
+    if uri.endswith(".parquet") or not _is_refined_folder(uri):
+        return ""
+    base = uri.rstrip("/").removesuffix("/shards")
+    if not list_uri(join_uri(base, "shards")):
+        return ": the snapshot is planned but no shard of it is refined yet; refine it first " \
+               "(prox refine, or the DAG's refine_shard tasks)"  # fmt: skip
+    return ": its shards hold no row (every document quarantined); its quarantine/ and " \
+           "prox gate say why"  # fmt: skip
+
+
 def _is_refined_folder(uri: str) -> bool:
     from prox_tasks.corpus.manifest import MANIFEST_NAME
     from prox_tasks.storage import exists, join_uri
@@ -147,7 +163,8 @@ def evaluate_files(
     if not unique and not counts["refined_without_id"]:
         bad = refined_bad["bad_rows"]
         raise ValueError(f"no refined rows at {refined_uri}"
-                         + (f" ({count(bad, 'bad row')} skipped)" if bad else ""))
+                         + (f" ({count(bad, 'bad row')} skipped)" if bad else "")
+                         + _unrefined_hint(refined_uri))
     counts["docs_missing"] = found.count(False)
     counts["refined_duplicate_ids"] = len(digests) // 16 - unique
     result = word_prf(outs, golds)

@@ -191,6 +191,27 @@ def test_bad_rows_are_said_by_reason(tmp_path, capsys):
         "bad_encoding": 1, "malformed_json": 2, "not_an_object": 1}
 
 
+def test_a_snapshot_with_no_refined_row_says_why_and_what_to_do(tmp_path, capsys):
+    """prox eval --refined over a snapshot only planned said 'no refined rows at out', as
+    for a wrong path; the same over one whose every document was quarantined. Each now says
+    which it is and what to do."""
+    _write(tmp_path / "g.jsonl", GOLD)
+    _write(tmp_path / "in.jsonl", [{"id": "1", "text": ""}, {"id": "2"}])
+    out = str(tmp_path / "out")
+    args = ["eval", "--refined", out, "--gold", str(tmp_path / "g.jsonl")]
+    assert main(["plan", "--input", str(tmp_path / "in.jsonl"), "--output", out]) == 0
+    assert main(args) == 1
+    assert "no refined rows at " + out + ": the snapshot is planned but no shard of it is " \
+        "refined yet; refine it first (prox refine" in capsys.readouterr().err
+    assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", out, "--model",
+                 "default", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(args) == 1
+    assert ": its shards hold no row (every document quarantined); its quarantine/ and prox " \
+        "gate say why" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("which", ["refined", "gold"])
 def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     """"No rows" when every row was malformed sends the user looking for a wrong path."""
