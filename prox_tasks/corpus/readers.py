@@ -388,15 +388,18 @@ def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
 
 
 def without_refined_outputs(paths: list[str]) -> list[str]:
-    """``paths`` without the refined shards and quarantine files of a refined output folder
-    among them (a folder holding ``manifest.json`` and ``shards/``), as when the output of
+    """``paths`` without the refined shards, quarantine files and manifest of a refined output
+    folder among them (a folder holding ``manifest.json`` and ``shards/``), as when the output of
     ``prox refine`` sits inside its input folder, and without every file of a seed set's
     folder (``params.json`` or ``manifest.json`` beside ``sample/sample-NNNNN.jsonl.gz``):
     they are prox's output, not more input."""
     names = set(paths)
     outputs = {p[: -len("/manifest.json")] for p in paths if p.endswith("/manifest.json")}
     outputs = {o for o in outputs if any(p.startswith(o + "/shards/") for p in names)}
-    skipped = tuple(f"{o}/{part}/" for o in outputs for part in ("shards", "quarantine"))
+    # its manifest.json too: listed as a file of no known format, it was said to be input
+    # to rename or read with --format jsonl, in the summary and the gate's warning
+    skipped = tuple(f"{o}/{part}" for o in outputs
+                    for part in ("shards/", "quarantine/", "manifest.json"))
     # a seed set's folder (prox label --seed-set, the seed DAG) inside the input: its
     # sample, labels and splits are the input's documents again; read, they changed the
     # input's digest, so the seed set's own rerun was refused as over a rewritten input
@@ -405,7 +408,8 @@ def without_refined_outputs(paths: list[str]) -> list[str]:
     skipped += tuple(f"{s}/" for s in seed_sets)
     kept = [p for p in paths if not p.startswith(skipped)] if skipped else paths
     for folder in sorted(outputs):
-        log.warning("skipping %s/shards and /quarantine: a refined output folder", folder)
+        log.warning("skipping %s/shards, /quarantine and /manifest.json: a refined output "
+                    "folder", folder)
     for folder in sorted(seed_sets):
         log.warning("skipping %s: a seed set's folder", folder)
     return kept

@@ -253,8 +253,17 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(corpus, tmp_p
     out = folder / "refined"
     assert _refine(folder, out, tagger_model) == 0
     assert _refine(folder, out, tagger_model) == 0  # the same plan: its own shards are not input
-    assert "(1 reused)" in capsys.readouterr().out
+    line = capsys.readouterr().out
+    # nor its manifest.json: it was 'an input file of no known format not read: rename it
+    # .jsonl or pass --format jsonl', in the summary, the plan and the gate's warning
+    assert "(1 reused)" in line and "no known format" not in line, line
     assert load_manifest(str(out)).total_docs == 26
+    assert load_manifest(str(out)).skipped_files == []
+    forced = folder / "refined-jsonl"  # --format jsonl read that manifest as input: the
+    for _ in range(2):  # rerun was refused, 'holds another plan … input file added'
+        assert _refine(folder, forced, tagger_model, "--format", "jsonl") == 0, \
+            capsys.readouterr().err  # fmt: skip
+    assert "(1 reused)" in capsys.readouterr().out
     labels = tmp_path / "labels.jsonl"
     assert main(["label", "--input", str(folder), "--output", str(labels)]) == 0
     assert sorted(json.loads(x)["id"] for x in labels.read_text().splitlines()) == \
