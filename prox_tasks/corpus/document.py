@@ -39,13 +39,26 @@ BAD_ENCODING_FIX = ("write those files as UTF-8, as each entry's detail says: la
                     "from its source")
 
 
+#: Control bytes no text holds in any 8-bit encoding (tab, line ends, form feed and escape
+#: left out): a record holding them beside bytes that are not UTF-8 is binary data.
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+#: How to fix such a record: no re-encoding makes text of it.
+BINARY_HINT = ("the record also holds control bytes no text holds (0x00-0x08, 0x0e-0x1f): the "
+               "file is binary data, not text in another encoding; move it out of the input, "
+               "or fetch it again if it should be text")
+
+
 def not_utf8(err: UnicodeDecodeError) -> str:
     """A ``bad_encoding`` record's detail: where, the byte, and :data:`REENCODE` (or
-    :data:`SURROGATE_HINT` for an encoded surrogate, which latin-1 does not explain)."""
+    :data:`SURROGATE_HINT` for an encoded surrogate, and :data:`BINARY_HINT` for binary
+    data, which latin-1 does not explain)."""
     bad = err.object[err.start:err.start + 2]
     if len(bad) == 2 and bad[0] == 0xED and 0xA0 <= bad[1] <= 0xBF:
         return f"not UTF-8 at byte {err.start} ({bad[0]:#04x} {bad[1]:#04x}): {SURROGATE_HINT}"
-    return f"not UTF-8 at byte {err.start} ({err.object[err.start]:#04x}): re-encode the file {REENCODE}"
+    where = f"not UTF-8 at byte {err.start} ({err.object[err.start]:#04x})"
+    if _BINARY_BYTES.search(err.object):
+        return f"{where}: {BINARY_HINT}"
+    return f"{where}: re-encode the file {REENCODE}"
 
 
 class MisplacedOffset(ValueError):
