@@ -46,7 +46,10 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    planned again, e.g. with `reprocess`) fails here (`RunReplaced`, no retries, naming that
    run), and its gate and release do not run. **book_unfinished** (once every refine task
    has ended, however) books failed the shard attempts a task killed outright left
-   `running` in the catalog, and the snapshot failed when a refine task failed.
+   `running` in the catalog, and the snapshot failed when a refine task failed. A run
+   none of whose records became a document (every one quarantined) fails at collect
+   (`NoDocuments`, no retries, naming the reasons and the quarantine folder), as `prox
+   refine` does.
 5. **quality_gate** — Great Expectations suites (thresholds are Params);
    a failure quarantines the snapshot and fails the run. Once gated (or quarantined), the
    folder takes no more shards from a run still refining it (`GatedSnapshot`) until

@@ -1,7 +1,8 @@
 """``prox refine``: refine a corpus with a model, outside Airflow (same functions as the DAG).
 
 Prints one summary line (``--json``: totals, per-shard accounting and statistics) on stdout;
-a progress bar on stderr. Exit codes: 0 done, 1 bad input or a shard that failed, 2
+a progress bar on stderr. Exit codes: 0 done, 1 bad input (every record quarantined too:
+:func:`~prox_tasks.refine.stats.refuse_if_all_quarantined`) or a shard that failed, 2
 ``--model promoted`` and no model is promoted.
 """
 

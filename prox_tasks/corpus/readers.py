@@ -7,7 +7,7 @@ import logging
 import os
 import re
 import stat
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 
 from prox_tasks.corpus import jsonl, parquet_format, wet
@@ -311,30 +311,42 @@ def empty_input(uri: str, files: Collection[str]) -> EmptyInput:
 
 
 class NoDocuments(ValueError):
-    """The input held records but every one was quarantined: nothing to label, sample or
-    execute, so nothing is published (a nightly job fails instead of reporting 0 documents);
-    each record is in the quarantine file with its reason."""
+    """The input held records but every one was quarantined: nothing to label, sample,
+    execute or refine, so nothing is published, released or gated (a nightly job fails
+    instead of reporting 0 documents); each record is in the quarantine with its reason."""
 
 
 def no_documents(uri: str, quarantine: Quarantine, quarantine_uri: str,
                  advice: str | None = None) -> NoDocuments:
     """The :class:`NoDocuments` error for input ``uri`` whose every record is in
-    ``quarantine``, which is written to ``quarantine_uri`` first (nothing lost): ``no
-    documents in IN: all its 2 records were quarantined (1 malformed_json, 1 missing_text),
-    each with its reason and detail in Q: fix the input, or how it is read (…)``, then
-    ``advice`` (None: the field the ``missing_text`` records hold a string in, if any)."""
+    ``quarantine``, which is written to ``quarantine_uri`` first (nothing lost); worded by
+    :func:`all_quarantined`."""
+    quarantine.write(quarantine_uri)
+    return all_quarantined(uri, len(quarantine), quarantine.reasons, quarantine_uri,
+                           quarantine.text_candidates, advice)
+
+
+def all_quarantined(uri: str, records: int, reasons: Mapping[str, int], quarantine_uri: str,
+                    text_candidates: Mapping[str, int] | None = None,
+                    advice: str | None = None) -> NoDocuments:
+    """The :class:`NoDocuments` error for input ``uri`` whose ``records`` were all
+    quarantined (counted by reason in ``reasons``) into ``quarantine_uri``: ``no documents in
+    IN: all its 2 records were quarantined (1 malformed_json, 1 missing_text), each with its
+    reason and detail in Q: fix the input, or how it is read (…)``, then ``advice`` (None:
+    the field the ``missing_text`` records hold a string in, from ``text_candidates``, if
+    any). The one wording of ``prox label``, ``prox execute`` and ``prox refine`` (and the
+    DAGs)."""
     from prox_tasks.corpus.document import likeliest_text_field
     from prox_tasks.wording import by_reason
 
-    quarantine.write(quarantine_uri)
     if advice is None:
-        likeliest = likeliest_text_field(quarantine.text_candidates)
+        likeliest = likeliest_text_field(text_candidates or {})
         advice = (f"{likeliest[1]:,} of them hold a string in {likeliest[0]!r}: is it the "
                   "text (the text field)?" if likeliest else None)
-    records = (f"all its {count(len(quarantine), 'record')} were" if len(quarantine) > 1
-               else "its one record was")
-    return NoDocuments(f"no documents in {uri}: {records} "
-                       f"quarantined ({by_reason(quarantine.reasons)}), each with its "
+    said = (f"all its {count(records, 'record')} were" if records > 1
+            else "its one record was")
+    return NoDocuments(f"no documents in {uri}: {said} "
+                       f"quarantined ({by_reason(reasons)}), each with its "
                        f"reason and detail in {quarantine_uri}: fix the input, or how it is "
                        "read (text and id fields, format)" + (f"; {advice}" if advice else ""))
 

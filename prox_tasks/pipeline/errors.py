@@ -24,7 +24,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
-    from prox_tasks.corpus.readers import FormatMismatch
+    from prox_tasks.corpus.readers import FormatMismatch, NoDocuments
     from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.models import NoModelError
     from prox_tasks.quality import GateFailed
@@ -42,7 +42,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
-            PartitionConflict, TrainingDiverged)
+            PartitionConflict, TrainingDiverged, NoDocuments)
 
 
 @contextmanager

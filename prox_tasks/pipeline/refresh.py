@@ -511,14 +511,19 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -
         prox_tasks.refine.booking.RunReplaced: Another run (a later DAG run with
             ``reprocess``, ``prox refine --force``) booked the plan since: nothing is booked,
             and this run's gate and release do not run (the folder is that run's).
+        prox_tasks.corpus.readers.NoDocuments: Every record was quarantined (as ``prox
+            refine`` fails then): the snapshot is booked failed, no gate, no release.
     """
     from prox_tasks.refine import runner as runners
-    from prox_tasks.refine.booking import book_refined, refuse_if_replaced
+    from prox_tasks.refine.booking import book_refined, failure_booked, refuse_if_replaced
+    from prox_tasks.refine.stats import refuse_if_all_quarantined
 
     totals, versions = collect_totals(results)
     runner = runners.current(task_try)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         refuse_if_replaced(catalog, snapshot["name"], runner, "collect")
+        with failure_booked(catalog, snapshot["name"], runner):  # as prox refine books it
+            refuse_if_all_quarantined(totals, snapshot["input_uri"], snapshot["output_uri"])
         book_refined(catalog, snapshot["name"], versions,
                      refined_any=totals["reused"] < totals["shards"], runner=runner)
     log.info("snapshot %s refined: %s", snapshot["name"], totals)

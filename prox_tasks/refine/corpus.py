@@ -18,7 +18,7 @@ from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, r
 from prox_tasks.refine.claim import claim_for_options
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import check_refine_options, snapshot_model
-from prox_tasks.refine.stats import RunResults
+from prox_tasks.refine.stats import RunResults, refuse_if_all_quarantined
 from prox_tasks.refine.step import shard_request
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
@@ -120,6 +120,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             refined with) other settings — by an earlier run or one running now; raised
             once the plan is read, before any shard is refined or booked.
         ManifestConflict: Without ``replan``, the folder holds another plan.
+        NoDocuments: Every record read was quarantined (the shards and their quarantine
+            are written; :func:`~prox_tasks.refine.stats.refuse_if_all_quarantined`).
     """
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import resolve_model
@@ -181,6 +183,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                       quality=quality, booking=None if catalog is None
                       else ShardBooking(catalog, snapshot), pool=pool, settings_claimed=True,
                       collect=results.add)  # fmt: skip
+        # every record quarantined: nothing refined, the run fails (booked failed below)
+        refuse_if_all_quarantined(results.accounting.to_dict(), input_uri, output_uri)
     except BaseException as err:  # an operator listing the catalog must not see `planned`
         if pool is not None:  # stopped while planning too: workers still loading end, boundedly
             pool.stop()

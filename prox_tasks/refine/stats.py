@@ -142,6 +142,29 @@ def accounting_totals(accountings: Iterable[Mapping]) -> dict:
     return totals.to_dict()
 
 
+def refuse_if_all_quarantined(totals: Mapping, input_uri: str, output_uri: str) -> None:
+    """Refuse a snapshot none of whose records became a document: ``totals``
+    (:func:`accounting_totals` over every shard, reused ones too) count records read and
+    every one quarantined. Such a run refined nothing — a wrong text field, a delivery of
+    garbage — and must fail, not report 0 documents kept: ``prox refine`` (exit 1) and the
+    DAG's collect task alike, before the snapshot is booked refined. A snapshot with one
+    document kept or dropped passes; one of no records at all failed at its plan
+    (:class:`~prox_tasks.corpus.readers.EmptyInput`).
+
+    Raises:
+        prox_tasks.corpus.readers.NoDocuments: Naming the input, the quarantine reasons, the
+            quarantine folder (``output_uri``/quarantine/) and the likeliest text field.
+    """
+    from prox_tasks.corpus.readers import all_quarantined
+    from prox_tasks.storage.uri import join_uri
+
+    read = int(totals.get("docs_read") or 0)
+    if read and int(totals.get("docs_quarantined") or 0) >= read:
+        raise all_quarantined(input_uri, read, totals.get("quarantine_reasons") or {},
+                              join_uri(output_uri, "quarantine") + "/",
+                              totals.get("text_candidates"))
+
+
 #: What went wrong at the model, by the key of a level's usage in a shard's stats
 #: (:class:`~prox_tasks.inference.base.Usage`): the name of its total in a run's summary.
 MODEL_TROUBLE = {"failed": "requests_failed", "rejected": "requests_rejected",

@@ -135,8 +135,9 @@ def test_each_summary_line_says_why_records_were_quarantined_and_where(tmp_path,
 def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
         tmp_path, capsys):
     """A Parquet file whose text is in ``content``: every row is quarantined (nothing is
-    lost), the detail lists the fields the row has, and the summary line names the fix
-    (``--text-field``) once, so it shows without opening the data."""
+    lost), the detail lists the fields the row has, and the error names the field that
+    holds the text, so it shows without opening the data (the run refined nothing: it
+    fails, as prox label and prox execute do)."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -144,12 +145,11 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     pq.write_table(pa.table({"id": ["a", "b"], "content": [GOOD[0]["text"], None]}), src)
     out = tmp_path / "refined"
     assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
-                 "--no-progress"]) == 0  # fmt: skip
-    line = _line(capsys)
-    assert "0 kept, 0 dropped, 2 quarantined (2 missing_text) in " in line
-    # the summary says the way out once, without opening the quarantine file
-    assert line.count("--text-field") == 1 and "(missing_text: 1 of them hold a string in " \
-        "'content': --text-field content if it is the text" in line, line
+                 "--no-progress"]) == 1  # fmt: skip
+    err = capsys.readouterr().err
+    assert f"no documents in {src}: all its 2 records were quarantined (2 missing_text), " \
+        f"each with its reason and detail in {out.as_uri()}/quarantine/: " in err, err
+    assert "; 1 of them hold a string in 'content': is it the text" in err, err
     entries = _quarantine(out / "quarantine" / "shard-00000.jsonl.gz")
     assert [q["detail"] for q in entries] == [
         "no field 'text' (its fields: 'id', 'content'); 'content' holds a string: "
@@ -217,10 +217,16 @@ def test_the_text_field_hint_names_a_string_field_and_only_when_there_is_one(tmp
     hint = "; 'raw_content' holds a string: --text-field raw_content if it is the text"
     assert details == ["no field 'text' (its fields: 'id', 'url', 'raw_content')" + hint,
                        "field 'text' is null" + hint]
-    # prox refine's records say it too, from the one reader rule
-    assert main(["refine", "--input", str(named), "--output", str(tmp_path / "refined"),
+    # prox refine's records say it too, from the one reader rule, and its summary line
+    # names the fix once (a good row beside them: the run refines it and succeeds)
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text(named.read_text() + json.dumps(GOOD[0]) + "\n")
+    assert main(["refine", "--input", str(mixed), "--output", str(tmp_path / "refined"),
                  "--model", "default", "--no-progress"]) == 0
-    capsys.readouterr()
+    line = _line(capsys)
+    assert "1 kept, 0 dropped, 2 quarantined (2 missing_text) in " in line, line
+    assert line.count("--text-field") == 1 and "(missing_text: 2 of them hold a string in " \
+        "'raw_content': --text-field raw_content if it is the text" in line, line
     entries = _quarantine(tmp_path / "refined" / "quarantine" / "shard-00000.jsonl.gz")
     assert [q["detail"] for q in entries][0].endswith(hint)
 
@@ -254,7 +260,8 @@ def test_prox_refine_names_the_text_field_from_its_shards_status_records(tmp_pat
     named = tmp_path / "named.jsonl"
     named.write_text('{"id": "a", "url": "u", "raw_content": "A text of words."}\n'
                      '{"id": "b", "text": null, "raw_content": "Another."}\n'
-                     '{"id": "c", "title": "t"}\n')
+                     '{"id": "c", "title": "t"}\n'
+                     + json.dumps(GOOD[0]) + "\n")  # one good row: a run of none fails
     out = tmp_path / "refined"
     argv = ["refine", "--input", str(named), "--output", str(out), "--model", "default",
             "--target-docs", "2", "--no-progress"]
@@ -415,3 +422,43 @@ def test_label_and_execute_fail_when_every_record_of_the_input_is_quarantined(tm
         assert [q["reason"] for q in _quarantine(quarantine)] == [
             "missing_text", "missing_text", "malformed_json"]
         assert not out.exists()
+
+
+def test_refine_fails_when_every_record_of_the_input_is_quarantined(tmp_path, capsys):
+    """prox refine over an input none of whose records could be read said "refined 3
+    documents: 0 kept, 0 dropped, 3 quarantined", exit 0, while prox label and prox execute
+    failed on it: a nightly job saw green and went on to gate an empty snapshot. It now
+    fails as they do (exit 1, nothing on stdout with --json), naming the reasons, the
+    quarantine folder (every record in it) and the likeliest text field; the catalog books
+    the snapshot failed with that error. The same command again says the same without
+    refining anything again (its shards are reused), and the run with the fix succeeds."""
+    from prox_tasks.catalog import Catalog
+
+    src = tmp_path / "bad.jsonl"
+    src.write_text('{"id": "a", "content": "Some words of a page."}\n'
+                   '{"id": "b", "content": "More words."}\n{not json\n')
+    out, catalog = tmp_path / "refined", f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    command = ["refine", "--json", "--input", str(src), "--output", str(out), "--catalog",
+               catalog, "--model", "default", "--target-docs", "2", "--no-progress"]
+    said = None
+    for _ in range(2):  # and again: the same failure, the shards reused
+        assert main(command) == 1
+        again = capsys.readouterr()
+        assert again.out == "" and "prox refine: " in again.err
+        assert said is None or again.err == said
+        said = again.err
+    assert f"no documents in {src}: all its 3 records were quarantined (2 missing_text, " \
+        f"1 malformed_json), each with its reason and detail in {out.as_uri()}/quarantine/: " \
+        "fix the input, or how it is read (text and id fields, format); 2 of them hold a " \
+        "string in 'content'" in said, said
+    entries = [q for part in sorted((out / "quarantine").glob("shard-*.jsonl.gz"))
+               for q in _quarantine(part)]
+    assert [q["reason"] for q in entries] == ["missing_text", "missing_text", "malformed_json"]
+    booked = Catalog(catalog).get_snapshot("refined")
+    assert booked["status"] == "failed" and "no documents in " in booked["error"], booked
+    # the fix, over the same folder: its records are read another way, so it is planned anew
+    assert main([*command, "--text-field", "content", "--replan"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["docs_kept"] + summary["docs_dropped"] == 2, summary
+    assert summary["quarantine_reasons"] == {"malformed_json": 1}
+    assert Catalog(catalog).get_snapshot("refined")["status"] == "refined"

@@ -129,6 +129,36 @@ def test_corrupted_shard_fails_gate_releases_nothing_and_notifies(world, release
     assert [r["release"] for r in catalog.list_releases()] == ["clean"]
 
 
+def test_a_partition_whose_every_record_is_quarantined_fails_at_collect(world, released):
+    """A partition none of whose records is a document (its text under another field) went
+    through collect as `refined` and failed only at the gate, as a quarantine rate — and
+    prox refine exited 0 on it. collect now refuses it, as prox refine does (one rule,
+    :func:`prox_tasks.refine.stats.refuse_if_all_quarantined`): it fails without retries,
+    naming the reasons, the quarantine folder and the field the text is in; the snapshot is
+    booked failed, nothing is gated or released."""
+    from prox_tasks.catalog import Catalog
+
+    before = (world["corpus"] / "latest.json").read_bytes()
+    rows = [{"id": r["id"], "content": r["text"]} for r in sample_rows(4)]
+    unread = write_jsonl(world["root"] / "crawl" / "content.jsonl", rows)
+    dag_run = run(world, "unread", input_uri=str(unread))
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert ti[("refine_shard", 0)].state == "success"
+    assert ti[("collect", -1)].state == "failed" and ti[("collect", -1)].try_number == 1
+    assert ti[("quality_gate", -1)].state == "upstream_failed"
+    assert ti[("release", -1)].state == "upstream_failed"
+    snapshot = Catalog(world["catalog"]).get_snapshot("unread")
+    folder = (world["corpus"] / "snapshots" / "unread").as_uri()
+    assert snapshot["status"] == "failed" and snapshot["error"].startswith(
+        f"NoDocuments: no documents in {unread.as_uri()}: all its 4 records were quarantined "
+        f"(4 missing_text), each with its reason and detail in {folder}/quarantine/: "), \
+        snapshot["error"]
+    assert "4 of them hold a string in 'content'" in snapshot["error"]
+    assert (world["corpus"] / "latest.json").read_bytes() == before
+    assert not (world["corpus"] / "snapshots" / "unread" / "_quality").exists()
+
+
 def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float,
                     catalog_url: str, seen: dict, meanwhile=None) -> None:
     """Remove the fault once the blocked shard's first try has failed; ``seen`` gets the

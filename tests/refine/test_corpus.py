@@ -222,7 +222,7 @@ def test_a_status_record_of_another_plan_is_not_taken_as_done(corpus, tmp_path, 
 
 
 @pytest.mark.parametrize("change", [["--keep-threshold", "0.3"], ["--quality-filter", "drop"],
-                                    ["--max-doc-lines", "3"], ["--model", "SECOND"]])
+                                    ["--max-doc-lines", "30"], ["--model", "SECOND"]])
 def test_a_rerun_with_other_settings_is_refused_not_silently_reused(
         change, corpus, tmp_path, tagger_model, capsys):
     folder, _ = corpus
