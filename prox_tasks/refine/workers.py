@@ -63,16 +63,25 @@ def _load(backend, model, backend_options, threads):
 
 
 def _start_worker(backend, model, backend_options, threads, progress_queue,
-                  starter: int, environ: dict | None = None, stop_flag=None) -> None:
-    die_with(starter)
-    _WORKER["stop"] = stop_flag
-    if environ is not None:  # the starting process's, not the fork server's (started earlier)
-        for name in set(os.environ) - set(environ):
-            del os.environ[name]
-        os.environ.update(environ)
-    collect_less_often()  # as the prox command does, before the imports of the model
-    _WORKER["refiner"] = _load(backend, model, backend_options, threads)
+                  starter: int, environ: dict | None = None, stop_flag=None,
+                  holding=None) -> None:
+    """A worker's start (the executor's initializer): its backend loaded once, ``holding``
+    (:class:`HeldShards`) told of each shard it starts."""
+    try:
+        die_with(starter)
+        _WORKER["stop"] = stop_flag
+        if environ is not None:  # the starting process's, not the fork server's (earlier)
+            for name in set(os.environ) - set(environ):
+                del os.environ[name]
+            os.environ.update(environ)
+        collect_less_often()  # as the prox command does, before the imports of the model
+        _WORKER["refiner"] = _load(backend, model, backend_options, threads)
+    except KeyboardInterrupt:  # Ctrl-C reaches the whole process group, workers loading too
+        # no shard was taken: end without the executor's 'Exception in initializer'
+        # traceback under the run's own 'interrupted' line (the run books the stop)
+        os._exit(130)
     _WORKER["progress"] = progress_queue
+    _WORKER["holding"] = holding
 
 
 def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
@@ -95,6 +104,9 @@ def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
             raise Terminated(f"{SIGTERM}: shard {index} stopped")
 
     started, started_at = time.perf_counter(), time.time()
+    holding = _WORKER.get("holding")
+    if holding is not None:  # before the shard is touched: a worker lost from here held it
+        holding.hold(index)
     try:
         result = refine_shard(output_uri, index, refiner=_WORKER["refiner"], progress=report,
                               **options)  # fmt: skip
@@ -104,6 +116,43 @@ def _refine_in_worker(output_uri: str, index: int, options: dict) -> dict:
         raise
     return {**result, "wall_seconds": round(time.perf_counter() - started, 3), "pid": os.getpid(),
             "started_at": round(started_at, 3)}  # fmt: skip
+
+
+class HeldShards:
+    """Which shard each worker process has started, in shared memory (a slot a worker,
+    taken as it starts its first shard): when a worker is lost (killed, or ended by a
+    Ctrl-C while it loaded its model) its shard's future says only ``BrokenProcessPool``, and
+    only this tells a shard that ran (its attempt failed, :meth:`ShardBooking.stopped`) from
+    one no worker started (not run: :meth:`ShardBooking.not_run`). A slot keeps the last
+    shard its worker started; one that finished has its result, which the booking reads
+    first.
+
+    Args:
+        context: The multiprocessing context of the pool.
+        workers: Worker processes (slots).
+    """
+
+    def __init__(self, context, workers: int) -> None:
+        self._slots = context.RawArray("q", [-1] * workers)
+        self._taken = context.RawValue("i", 0)
+        self._lock = context.Lock()  # only as a worker takes its slot, never by the pool
+        self._slot: int | None = None  # in a worker: its own
+
+    def __getstate__(self) -> dict:  # a worker's slot is its own: none when sent to it
+        return {**self.__dict__, "_slot": None}
+
+    def hold(self, index: int) -> None:
+        """In a worker, before it touches shard ``index``."""
+        if self._slot is None:
+            with self._lock:
+                self._slot = self._taken.value
+                self._taken.value += 1
+        if self._slot < len(self._slots):  # more workers than slots: none is started
+            self._slots[self._slot] = index
+
+    def started(self) -> set[int]:
+        """The shards a worker started (read once the workers are stopped)."""
+        return {index for index in self._slots if index >= 0}
 
 
 class WorkerPool:
@@ -132,6 +181,7 @@ class WorkerPool:
         self._queue = context.Queue()
         # shared memory without a lock: a worker killed while reading it holds nothing
         self._stop = context.RawValue("b", 0)
+        self.held = HeldShards(context, workers)
         self._seen: set = set()  # every worker process started (see submit)
         self._killed = False  # whether stop killed a worker (see close)
         self._drain = threading.Thread(target=self._forward, daemon=True)
@@ -139,7 +189,8 @@ class WorkerPool:
         self.pool = ProcessPoolExecutor(workers, mp_context=context, initializer=_start_worker,
                                         initargs=(backend, model, backend_options, threads,
                                                   self._queue, os.getpid(),
-                                                  dict(os.environ), self._stop))  # fmt: skip
+                                                  dict(os.environ), self._stop,
+                                                  self.held))  # fmt: skip
         # the executor starts a process per submission while none is idle: all of them now,
         # from a thread, since a start waits for the fork server's imports
         self._starter = threading.Thread(target=self._start, args=(workers,), daemon=True)
@@ -410,7 +461,7 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
         # no worker): each ends its shard at its next batch; bounded, see WorkerPool.stop
         pool.stop(futures)
         with booked_after(booking, err):
-            _book_interrupted(booking, futures, err)
+            _book_interrupted(booking, futures, err, pool.held.started())
             if sending is not None and booking is not None:  # stopped as it was sent
                 booking.not_run(sending, f"not run: interrupted by {err!r}")
         raise
@@ -427,19 +478,23 @@ def _refine_pool(pool: WorkerPool, output_uri: str, pending: list[int], manifest
     raise error
 
 
-def _book_interrupted(booking, futures: dict, error: BaseException) -> None:
+def _book_interrupted(booking, futures: dict, error: BaseException,
+                      started: set[int]) -> None:
     """Book the shards sent to workers and not collected when this process was interrupted,
     once the workers have stopped (:meth:`WorkerPool.stop`): one no worker took or started
-    was not run, one finished is done, one stopped (abandoned, or lost with its worker) is
-    booked as the output folder has it — ``done`` when it was published before the stop
-    reached it, else its attempt failed with ``error``. None is left ``running`` in the
-    catalog. (Those collected were booked then; those not sent were not started.)"""
+    was not run — also one lost with a worker that never started it (Ctrl-C while the
+    workers loaded their model: ``started``, :meth:`HeldShards.started`, does not hold it) —
+    one finished is done, one stopped (abandoned, or lost with its worker) is booked as the
+    output folder has it — ``done`` when it was published before the stop reached it, else
+    its attempt failed with ``error``. None is left ``running`` in the catalog. (Those
+    collected were booked then; those not sent were not started.)"""
     if booking is None:
         return
     for future, index in futures.items():
         result = future.result() if future.done() and not future.cancelled() \
             and future.exception() is None else None  # fmt: skip
-        if future.cancelled() or (result or {}).get("status") == NOT_STARTED:
+        if future.cancelled() or (result or {}).get("status") == NOT_STARTED or (
+                result is None and index not in started):
             booking.not_run(index, f"not run: interrupted by {error!r}")
         elif result is not None and result.get("status") != STOPPED:
             booking.finish(index, result)

@@ -256,3 +256,90 @@ def test_duplicate_ids_refused_by_the_fail_policy_say_the_way_out(tmp_path, caps
     assert main([*args, "--duplicate-ids", "keep_first", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert (result["docs_written"], result["docs_quarantined"]) == (4, 2), result
+
+
+def _loading_workers(pid: int) -> int:
+    """Worker processes of ``prox refine`` ``pid`` (children of its fork server) blocked
+    opening a FIFO: loading their model."""
+    import psutil
+
+    blocked = 0
+    for child in psutil.Process(pid).children(recursive=True):
+        try:
+            if child.ppid() != pid and open(f"/proc/{child.pid}/wchan").read() == \
+                    "wait_for_partner":  # fmt: skip
+                blocked += 1
+        except (OSError, psutil.Error):  # ended meanwhile
+            continue
+    return blocked
+
+
+def test_ctrl_c_while_workers_load_their_model_books_no_attempt_and_says_how_to_finish(
+        tmp_path):
+    """prox refine --workers 2 stopped by Ctrl-C while its workers loaded the model booked a
+    shard `failed` with an attempt (KeyboardInterrupt) though no worker had started one, and
+    each worker's 'Exception in initializer' traceback came under the run's own line. Now
+    no shard is booked an attempt (each planned again, 'not run'), stderr is the one line
+    saying the same command finishes the run, and it does. Real processes and a real SIGINT
+    to the process group, as a terminal sends it; the model folder's artifact.json is a
+    FIFO, so the workers' load cannot end before the signal (slow storage, held)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.models import SHIPPED_MODEL
+    from tests.quality.snapshot_factory import write_input
+
+    root = Path(__file__).resolve().parents[2]
+    src = write_input(tmp_path / "in.jsonl", 40)
+    model = tmp_path / "model"
+    shutil.copytree(SHIPPED_MODEL, model)
+    (model / "artifact.json").unlink()
+    os.mkfifo(model / "artifact.json")  # read by the workers' load only
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    command = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(src),
+               "--output", str(tmp_path / "out"), "--model", str(model), "--target-docs", "10",
+               "--workers", "2", "--catalog", url, "--no-progress"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    run = subprocess.Popen(command, cwd=root, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 240
+        sent = []
+        while time.monotonic() < deadline and (
+                _loading_workers(run.pid) < 2 or not sent) and run.poll() is None:
+            time.sleep(0.1)
+            if (tmp_path / "catalog.sqlite").exists():
+                with Catalog(url) as catalog:  # shards sent to the workers
+                    sent = [s for s in catalog.get_shards("out") if s["status"] == "running"]
+        assert _loading_workers(run.pid) == 2 and sent, "the workers did not start loading"
+        os.killpg(run.pid, signal.SIGINT)  # Ctrl-C: the whole foreground process group
+        _out, err = run.communicate(timeout=120)
+    finally:
+        if run.poll() is None:
+            os.killpg(run.pid, signal.SIGKILL)
+            run.wait()
+    assert run.returncode == 130, err
+    assert err == ("prox refine: interrupted: the same prox refine command finishes the run: "
+                   "the shards published are reused and a shard stopped midway resumes from "
+                   "its checkpoints\n"), err
+    with Catalog(url) as catalog:
+        shards = catalog.get_shards("out")
+        snapshot = catalog.get_snapshot("out")
+    assert [(s["status"], s["attempts"]) for s in shards] == [("planned", 0)] * 4, shards
+    assert (snapshot["status"], snapshot["error"]) == (
+        "failed", "KeyboardInterrupt: interrupted (Ctrl-C)")
+    (model / "artifact.json").unlink()  # the storage answers again
+    shutil.copy(SHIPPED_MODEL / "artifact.json", model / "artifact.json")
+    done = subprocess.run(command, cwd=root, env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0 and done.stdout.startswith(
+        "refined 40 documents in 4 shards: "), done.stderr
+    with Catalog(url) as catalog:
+        assert [(s["status"], s["attempts"]) for s in catalog.get_shards("out")] == \
+            [("done", 1)] * 4
