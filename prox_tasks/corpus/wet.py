@@ -35,6 +35,31 @@ def broken() -> tuple[type[BaseException], ...]:
             ValueError)
 
 
+def archive_records(stream):
+    """warcio's ``ArchiveIterator`` over ``stream``, reading a ``request``, ``response`` or
+    ``revisit`` record without a ``WARC-Target-URI`` header (one the WARC standard requires
+    there, some writers leave out) as any other: warcio raised ``AttributeError`` on it
+    (``'NoneType' object has no attribute 'startswith'``), which ended the file's reading
+    and the command, naming neither. Its HTTP headers are read when its ``Content-Type`` says
+    ``application/http`` (a response's page is then read as with its URI), else none;
+    ``WARC-Target-URI`` stays absent (no URL)."""
+    from warcio.archiveiterator import ArchiveIterator
+    from warcio.recordloader import ArcWarcRecordLoader
+
+    class WithoutTargetUri(ArcWarcRecordLoader):
+        def _ensure_target_uri_format(self, rec_headers):
+            uri = super()._ensure_target_uri_format(rec_headers)
+            if uri is not None:
+                return uri
+            # what warcio reads the HTTP headers by: an http: URI (only for that, not kept)
+            typed = (rec_headers.get_header("Content-Type") or "").strip().lower()
+            return "http:" if typed.startswith("application/http") else ""
+
+    found = ArchiveIterator(stream)
+    found.loader = WithoutTargetUri(verify_http=False, arc2warc=False)  # warcio's defaults
+    return found
+
+
 EXTENSIONS = (".wet", ".wet.gz", ".warc.wet", ".warc.wet.gz")
 HEADERS = {
     "url": "WARC-Target-URI",
@@ -79,8 +104,6 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
     Raises:
         MisplacedOffset: No record of type ``rec_type`` starts at ``at``.
     """
-    from warcio.archiveiterator import ArchiveIterator
-
     number = first if at else 0
     misplaced = MisplacedOffset(f"{uri}: no {rec_type} record starts at byte {at:,}: the plan "
                                 "does not match the file; plan it again (prox plan --overwrite, "
@@ -93,7 +116,7 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
             if unread is not None:
                 yield number, RecordError("truncated_file", unread)
                 return
-        found = ArchiveIterator(stream)
+        found = archive_records(stream)
         while True:
             last = None  # (start, warcio's error count) of the last record read
             try:
@@ -134,7 +157,7 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                                               f"{err}"[:300])
                     return
                 stream.seek(after)
-                found = ArchiveIterator(stream)
+                found = archive_records(stream)
         size = stream.seek(0, io.SEEK_END)  # the open knew the length: no HEAD (S3) for it
     # warcio ends quietly where a cut gzip member begins: bytes it never parsed are a loss
     if found.offset < size and not _empty_members(uri, found.offset):
@@ -219,10 +242,8 @@ def record_at(stream, offset: int):
     """The WARC record that starts at byte ``offset`` of a seekable binary ``stream`` (a local
     file or an S3 range reader), as :func:`records` gave that offset: one record is read,
     not the file."""
-    from warcio.archiveiterator import ArchiveIterator
-
     stream.seek(offset)
-    return next(iter(ArchiveIterator(stream)))
+    return next(iter(archive_records(stream)))
 
 
 def _not_warc(record, number: int, offset: int, kind: str = "WET") -> str:

@@ -629,3 +629,65 @@ def test_a_part_labeled_with_a_warc_path_is_reused_given_its_file_uri(tmp_path, 
     again = label_part(sample, str(seed), 7, get_teacher("html"),
                        warc_uris=[f"{crawl.as_uri()}/"])  # fmt: skip
     assert again["reused"] and labels.stat().st_mtime_ns == written
+
+
+def test_records_without_a_target_uri_are_read_not_a_traceback_and_lose_nothing(tmp_path,
+                                                                               capsys):
+    """A request record typed application/http with no WARC-Target-URI (the standard
+    requires one; some writers leave it out), and a response without one: warcio raised
+    AttributeError ('NoneType' object has no attribute 'startswith'), so prox label --warc,
+    its seed-set route, and prox label and prox refine over a WET holding such a record
+    failed with that line, naming no file, and read nothing. They are now read as any other
+    record: the response's page is labeled (no URL), the request skipped, every WET record
+    labeled and refined, none quarantined."""
+    warc, wet = write_warc_pair(tmp_path)
+    response = gzip.decompress(warc.read_bytes())
+    head, blank, rest = response.partition(b"\r\n\r\n")
+    no_uri = b"\r\n".join(line for line in head.split(b"\r\n")
+                           if not line.startswith(b"WARC-Target-URI:")) + blank + rest
+    get = b"GET /history HTTP/1.1\r\nHost: valley.example\r\n\r\n"
+    request = (b"WARC/1.0\r\nWARC-Type: request\r\nWARC-Record-ID: <urn:uuid:request-1>\r\n"
+               b"Content-Type: application/http; msgtype=request\r\nContent-Length: "
+               + str(len(get)).encode() + b"\r\n\r\n" + get + b"\r\n\r\n")  # fmt: skip
+    plain, packed = tmp_path / "nouri.warc", tmp_path / "nouri.warc.gz"
+    plain.write_bytes(request + no_uri)
+    packed.write_bytes(gzip.compress(request) + gzip.compress(no_uri))
+    [expected] = list(html_records(str(warc)))
+    code, out = _label(tmp_path, wet, warc)
+    assert code == 0
+    capsys.readouterr()
+    labeled = [json.loads(line) for line in out.open()]
+    for bad in (plain, packed):
+        [record] = list(html_records(str(bad)))
+        assert record == {**expected, "url": None}
+        code, out = _label(tmp_path, wet, bad)
+        assert code == 0, capsys.readouterr().err
+        summary = json.loads(capsys.readouterr().out)
+        assert (summary["valid"], summary["warc"]["joined"]) == (1, 1), summary
+        assert not summary["quarantined"], summary
+        assert [(r["doc_program"], r["chunk_program"]) for r in map(json.loads, out.open())] \
+            == [(r["doc_program"], r["chunk_program"]) for r in labeled]
+    # the seed-set route: two WET records (a training and a validation one) of that page
+    conversion = gzip.decompress(wet.read_bytes())
+    first_id = conversion.split(b"WARC-Record-ID: <", 1)[1].split(b">", 1)[0]
+    pair = tmp_path / "pair"
+    pair.mkdir()
+    (pair / "c.warc.wet.gz").write_bytes(wet.read_bytes() + gzip.compress(
+        conversion.replace(first_id, b"urn:uuid:second-conversion")))
+    seed = tmp_path / "seed"
+    assert main(["label", "--json", "--input", str(pair), "--output", str(seed), "--seed-set",
+                 "--teacher", "html", "--sample-size", "2", "--val-fraction", "0.5",
+                 "--no-register", "--warc", str(packed)]) == 0, capsys.readouterr().err
+    info = json.loads(capsys.readouterr().out)
+    assert info["label_distribution"]["by_teacher"] == {"html": 2}, info
+    # a WET file holding such a request record: every conversion record read, none lost
+    mixed = tmp_path / "mixed.warc.wet.gz"
+    mixed.write_bytes(gzip.compress(request) + wet.read_bytes())
+    assert main(["label", "--json", "--input", str(mixed), "--output",
+                 str(tmp_path / "wet-labels.jsonl")]) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["written"]) == (1, 1) and not summary["quarantined"]
+    assert main(["refine", "--json", "--input", str(mixed), "--output", str(tmp_path / "refined"),
+                 "--model", "default", "--no-progress"]) == 0, capsys.readouterr().err
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["docs_read"], summary["docs_kept"], summary["docs_quarantined"]) == (1, 1, 0)
