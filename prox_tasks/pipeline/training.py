@@ -32,8 +32,13 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     uri = params.get("seed_uri") or next(
         (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
     if not uri:
-        raise RunError("no seed set: pass seed_uri, or let a prox_seed_set event trigger "
-                       "the run")
+        # a seed set registered while this DAG was paused queued no event: say where its
+        # URI is, since the user who meets this has one and needs its manifest's URI
+        raise RunError(
+            "no seed set: pass seed_uri, a seed set's manifest.json "
+            f"({settings.seed_root()}/<name>/manifest.json: the uri a prox_seed_label run's "
+            "register task returns), or let a prox_seed_set event trigger the run (Airflow "
+            "queues one only while prox_train_refiner is unpaused)")
     _check_exists(uri, "seed_uri")
     if params.get("base") and params["base"] not in MODEL_CHOICES:
         _check_exists(params["base"], "base")

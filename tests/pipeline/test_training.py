@@ -107,3 +107,20 @@ def test_a_seed_set_or_params_that_cannot_train_fail_resolve_seed_set(tmp_path):
         assert says in str(refused.value), (params, str(refused.value))
         assert "--" not in str(refused.value), str(refused.value)
     assert training.resolve_seed_set({**registry, "seed_uri": str(good)}, [])["uri"] == str(good)
+
+
+def test_a_run_without_seed_uri_or_event_says_where_the_seed_sets_are(tmp_path, monkeypatch):
+    """Followed docs/airflow.md: a seed run made while prox_train_refiner was paused queued no
+    Asset event, and unpaused later it never ran; triggered by hand without seed_uri it failed
+    "no seed set: pass seed_uri, …" without saying what a seed_uri looks like or why no event
+    came. The message names the seed root's manifest form, where a run's URI is, and that an
+    event is queued only while the DAG is unpaused."""
+    from prox_tasks.pipeline.errors import RunError
+
+    monkeypatch.setenv("PROX_SEED_ROOT", "s3://seeds")
+    with pytest.raises(RunError) as refused:
+        training.resolve_seed_set({"registry": str(tmp_path / "registry")}, [])
+    said = str(refused.value)
+    assert "pass seed_uri" in said
+    assert "s3://seeds/<name>/manifest.json" in said
+    assert "register task" in said and "unpaused" in said
