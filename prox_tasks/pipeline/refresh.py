@@ -82,7 +82,8 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     return {
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
         "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
-        "catalog_url": catalog_url, "logical_date": ds, "run_id": run_id,
+        "catalog_url": settings.catalog_url_to_pass_on(catalog_url), "logical_date": ds,
+        "run_id": run_id,
         "format": params.get("format") or None, "partition_marker": marker,
     }
 
@@ -230,7 +231,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     # resolved once here, so every mapped shard refines with the same model; a rerun that
     # names none keeps the model the snapshot's published shards were refined with
     resolved = (None if model or reprocess else snapshot_model(snapshot["output_uri"])) \
-        or resolve_model(model, catalog_url=snapshot["catalog_url"])  # fmt: skip
+        or resolve_model(model, catalog_url=settings.catalog_url(snapshot["catalog_url"]))  # fmt: skip
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
              f", version {resolved.version}" if resolved.version else "")
     model = resolved.uri

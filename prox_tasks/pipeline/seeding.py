@@ -107,7 +107,8 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     warc_index = _index_warc(warc_uris, drawn["files"], root) if warc_uris else None
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
-            "catalog_url": settings.catalog_url(params.get("catalog_url")),
+            "catalog_url": settings.catalog_url_to_pass_on(
+                settings.catalog_url(params.get("catalog_url"))),
             "warc_uris": warc_uris, "warc_index": warc_index}
 
 
@@ -499,6 +500,6 @@ def register(plan: dict, seed_set: dict) -> dict:
     from prox_tasks.labeling.seedset import SeedSetInfo, register_in_catalog
 
     info = SeedSetInfo(**seed_set)
-    catalog_id = register_in_catalog(info, plan["catalog_url"])
+    catalog_id = register_in_catalog(info, settings.catalog_url(plan["catalog_url"]))
     return {"uri": info.manifest_uri, "version": info.version, "name": info.name,
             "teacher": info.teacher.get("name"), "catalog_id": catalog_id}

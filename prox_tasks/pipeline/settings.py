@@ -109,13 +109,74 @@ def catalog_url(override: str | None = None) -> str:
     """The catalog URL: ``override``, else ``PROX_CATALOG_URL``, else SQLite in PROX_HOME.
 
     An ``override`` (a run's ``catalog_url`` Param) may hold a password: it is handed to
-    Airflow's log masker here, as the environment's are when a task starts."""
+    Airflow's log masker here, as the environment's are when a task starts. One whose
+    password was left out (``***``, :func:`catalog_url_to_pass_on`) is this worker's
+    ``PROX_CATALOG_URL``, password and all.
+
+    Raises:
+        prox_tasks.pipeline.errors.RunError: ``override`` leaves its password out and this
+            worker's ``PROX_CATALOG_URL`` is not that URL.
+    """
+    if override and _password_left_out(override):
+        return _environment_catalog_url(override)
     if override:
         from prox_tasks.redaction import mask_in_airflow
 
         mask_in_airflow(override)
         return override
     return os.environ.get("PROX_CATALOG_URL") or f"sqlite:///{Path(prox_home()) / 'catalog.sqlite'}"
+
+
+def catalog_url_to_pass_on(url: str) -> str:
+    """``url`` as a task hands it to the next ones (its return value): the password of the
+    environment's ``PROX_CATALOG_URL`` left out (``***``). Airflow stores return values as
+    XCom in its metadata DB, where whoever can read a run's details sees them, and the
+    environment is where docs/airflow.md tells teams to keep that password; the next task
+    takes it from its own environment (:func:`catalog_url`). A ``catalog_url`` Param is
+    passed on as given: the run's conf holds it already."""
+    if url != os.environ.get("PROX_CATALOG_URL"):
+        return url
+    return _without_password(url)
+
+
+def _without_password(url: str) -> str:
+    """``url`` with its password shown as ``***`` (unchanged without one, or unparsable)."""
+    parsed = _parsed(url)
+    if parsed is None or parsed.password is None:
+        return url
+    return parsed.render_as_string(hide_password=True)
+
+
+def _password_left_out(url: str) -> bool:
+    """Whether ``url``'s password is the ``***`` :func:`_without_password` puts there."""
+    parsed = _parsed(url)
+    return parsed is not None and parsed.password == "***"
+
+
+def _parsed(url: str):
+    """``url`` as SQLAlchemy parses it; None when it is not a database URL."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        return make_url(url)
+    except ArgumentError:
+        return None
+
+
+def _environment_catalog_url(passed_on: str) -> str:
+    """This worker's ``PROX_CATALOG_URL`` for ``passed_on``, the same URL less its password."""
+    environment = os.environ.get("PROX_CATALOG_URL")
+    if environment and _without_password(environment) == passed_on:
+        return environment
+    from prox_tasks.pipeline.errors import RunError
+
+    raise RunError(
+        f"the catalog {passed_on} reached this task without its password (a task's result, "
+        "kept in Airflow's database, leaves it out): set PROX_CATALOG_URL to that URL, "
+        "password and all, in this worker's environment, as on the worker that ran the "
+        f"run's first task (this worker's names {_without_password(environment or '') or 'none'})"
+    )
 
 
 def render_partition(template: str, ds: str | None) -> str:

@@ -44,7 +44,8 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
         _check_exists(params["base"], "base")
     registry = settings.param_or_default(params, "registry")
     catalog_url = settings.catalog_url(params.get("catalog_url"))
-    seed = {"uri": uri, "registry": registry, "catalog_url": catalog_url}
+    seed = {"uri": uri, "registry": registry,
+            "catalog_url": settings.catalog_url_to_pass_on(catalog_url)}
     from prox_tasks.training.run import checked_seed_set
 
     # what train would refuse after waiting for the gpu pool (the Params, the base model —
@@ -87,7 +88,7 @@ def _job(seed: dict, params: dict):
     given = {field: params[param] for param, field in _JOB_FIELDS.items()
              if params.get(param) not in (None, "")}
     return TrainJob(seed=seed["uri"], output=seed["registry"], name=settings.REFINER_NAME,
-                    catalog=seed["catalog_url"], promote=False, gold_gate=False, **given)
+                    catalog=settings.catalog_url(seed["catalog_url"]), promote=False, gold_gate=False, **given)
 
 
 def train(seed: dict, params: dict) -> dict:
@@ -124,7 +125,7 @@ def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
     from prox_tasks.registry import ModelRegistry
 
     # with its catalog, as the promote task's: both resolve the same gold incumbent
-    registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
+    registry = ModelRegistry(seed["registry"], catalog=settings.catalog_url(seed["catalog_url"]))
     return _measure(seed, candidate, params, registry)()
 
 
@@ -175,7 +176,7 @@ def promote(seed: dict, candidate: dict, incumbent: dict, params: dict | None = 
     from prox_tasks.registry import CatalogNotBooked, ModelRegistry
     from prox_tasks.training.promotion import decide_promotion
 
-    registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
+    registry = ModelRegistry(seed["registry"], catalog=settings.catalog_url(seed["catalog_url"]))
     measure = _measure(seed, candidate, params or {}, registry)
     booked, error, remeasured = (True if registry.catalog else None), None, None
     try:
@@ -206,7 +207,7 @@ def book_catalog(seed: dict, decision: dict) -> dict:
 
     if decision.get("catalog_booked") is not False:
         return {"booked": decision.get("catalog_booked")}
-    registry = ModelRegistry(seed["registry"], catalog=seed["catalog_url"])
+    registry = ModelRegistry(seed["registry"], catalog=settings.catalog_url(seed["catalog_url"]))
     try:
         version = registry.book_promoted(settings.REFINER_NAME, decision["version"])
     except Exception as err:

@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from prox_tasks.pipeline import refresh
@@ -53,6 +55,40 @@ def test_refine_workers_from_the_param_or_the_environment(monkeypatch):
         monkeypatch.setenv("PROX_REFINE_WORKERS", "two")
         with pytest.raises(ValueError, match=where):
             refine_workers(bad)
+
+
+def test_the_environment_catalog_password_is_not_passed_on_to_the_next_tasks(tmp_path,
+                                                                             monkeypatch):
+    """Followed docs/airflow.md's production settings (the catalog's password in the workers'
+    PROX_CATALOG_URL, not in a Param, since Airflow keeps Params and XCom in its DB): on a
+    real PostgreSQL catalog every run's `resolve`, `plan`, `sample` and `resolve_seed_set`
+    XCom in Airflow's metadata DB held that password in plain text. The snapshot `resolve`
+    returns now names the URL with `***`; the next task (here: settings.catalog_url, as
+    open_catalog and the model, seed and training tasks take it) gets the password back from
+    its own environment, and a worker whose PROX_CATALOG_URL is another URL is refused."""
+    from prox_tasks.pipeline import settings
+    from prox_tasks.pipeline.errors import RunError
+
+    secret = "Env-Only-S3cretPw9"
+    url = f"postgresql+psycopg2://prox:{secret}@127.0.0.1:5432/prox?sslmode=disable"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    params = {"input_uri": str(tmp_path / "crawl" / "{ds}"), "output_root": str(tmp_path)}
+    snapshot = refresh.resolve_snapshot(params, "2026-02-01")
+    assert secret not in json.dumps(snapshot)
+    assert snapshot["catalog_url"] == url.replace(secret, "***")
+    assert settings.catalog_url(snapshot["catalog_url"]) == url
+    # a run's XCom from before the change holds the whole URL: taken as it is
+    assert settings.catalog_url(url) == url
+    # a catalog_url Param (already in the run's conf) and a SQLite catalog: passed on as given
+    given = "postgresql+psycopg2://other:ParamPw1234@db/prox"
+    assert refresh.resolve_snapshot({**params, "catalog_url": given}, "2026-02-01")[
+        "catalog_url"] == given
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path}/c.sqlite")
+    assert refresh.resolve_snapshot(params, "2026-02-01")["catalog_url"] == (
+        f"sqlite:///{tmp_path}/c.sqlite")
+    monkeypatch.setenv("PROX_CATALOG_URL", url.replace("/prox?", "/other?"))
+    with pytest.raises(RunError, match="set PROX_CATALOG_URL to that URL, password and all"):
+        settings.catalog_url(snapshot["catalog_url"])
 
 
 def test_resolve_snapshot_names(tmp_path):
