@@ -124,7 +124,9 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
             "name": snap["name"], "status": snap["status"], "error": snap.get("error"),
             "refused": refused,
             "created_at": snap["created_at"],
+            # an undated run is listed (and charted) by the day it was created; `dated` says so
             "logical_date": snap.get("logical_date") or snap["created_at"][:10],
+            "dated": bool(snap.get("logical_date")),
             "dag_run_id": snap.get("dag_run_id"), "model_version": version,
             "model": models.get(version or ""),
             "output_uri": snap["output_uri"], "docs_planned": snap["docs_planned"],

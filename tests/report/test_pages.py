@@ -6,12 +6,13 @@ from prox_tasks.report import snapshot_page
 from tests.quality.snapshot_factory import programs_for, refine_snapshot, write_input
 
 
-def _page(tmp_path, name: str, programs, failed_shard: int | None = None) -> str:
+def _page(tmp_path, name: str, programs, failed_shard: int | None = None,
+          ds: str | None = "2026-03-01") -> str:
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     src = write_input(tmp_path / "in" / f"{name}.jsonl", 20)
     snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
                                          "snapshot_name": name, "catalog_url": url},
-                                        "2026-03-01", "scheduled__2026-03-01T00:00:00+00:00")
+                                        ds, "scheduled__2026-03-01T00:00:00+00:00")
     refresh.plan(snapshot, 10, 1024, "default", None)
     refine_snapshot(str(src), snapshot["output_uri"], programs=programs)
     with Catalog(url) as catalog:
@@ -36,6 +37,23 @@ def test_a_snapshot_that_dropped_nothing_says_so_instead_of_an_empty_chart(tmp_p
     assert 'id="dist-drops"' not in html and "No document dropped." in html
     html = _page(tmp_path, "dropped-some", programs_for)
     assert 'id="dist-drops"' in html and "No document dropped" not in html
+
+
+def test_a_snapshot_without_a_logical_date_is_not_shown_under_one(tmp_path):
+    """A run triggered without a logical date (docs/airflow.md's REST example, an undated
+    release) was listed on the report and its page under "logical date" <the day it was
+    created>, as if it were that day's crawl partition: it now says it has none. A dated
+    snapshot is shown as before."""
+    from prox_tasks.report import overview_page
+    from prox_tasks.report.overview import RowFilter
+
+    html = _page(tmp_path, "hotfix-1", programs_for, ds=None)
+    assert "none (created " in html
+    html = _page(tmp_path, "crawl-2026-03-01", programs_for)
+    assert "2026-03-01</span>" in html and "none (created " not in html
+    with Catalog(f"sqlite:///{tmp_path / 'catalog.sqlite'}") as catalog:
+        listed = overview_page(catalog, RowFilter(), 1, "/prox", "")
+    assert listed.count("none (created ") == 1  # hotfix-1's row only
 
 
 def test_a_failed_shard_offers_no_document_viewer_link(tmp_path):
