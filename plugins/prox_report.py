@@ -158,7 +158,10 @@ def create_app() -> FastAPI:
         from prox_tasks.quality.gate import DOCS_DIR, GATE_DIR
         from prox_tasks.storage import exists, join_uri, read_bytes
 
-        if not path or ".." in path.split("/") or path.startswith("/"):
+        # the site's own address (docs/airflow.md names it): its index, whose links are
+        # relative to this folder
+        path = path or "index.html"
+        if ".." in path.split("/") or path.startswith("/"):
             raise HTTPException(404, "not found")
         output_uri = _snapshot_uri(name)
         uri = join_uri(output_uri, GATE_DIR, DOCS_DIR, path)

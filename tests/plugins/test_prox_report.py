@@ -87,6 +87,16 @@ def test_document_viewer_before_after(client, token):
     assert past_the_end.count('<article class="doc') == 10  # the last page, as the pager says
 
 
+def test_the_data_docs_folder_address_opens_the_site(client, token):
+    """docs/airflow.md: "Data Docs are served under /prox/snapshots/<name>/docs/"; opened at
+    that address the report answered 404 {"detail": "not found"} (only .../docs/index.html,
+    the extra link's, worked). The folder's address serves the site's index, behind the
+    login like the rest."""
+    url = "/prox/snapshots/crawl-2026-03-02/docs/"
+    assert client.get(url).status_code == 401
+    assert "prox_documents" in _get(client, token, url).text
+
+
 def test_data_docs_and_gate_json_behind_auth(client, token):
     url = "/prox/snapshots/crawl-2026-03-02/docs/index.html"
     assert client.get(url).status_code == 401
