@@ -667,13 +667,16 @@ def test_records_without_a_target_uri_are_read_not_a_traceback_and_lose_nothing(
         assert not summary["quarantined"], summary
         assert [(r["doc_program"], r["chunk_program"]) for r in map(json.loads, out.open())] \
             == [(r["doc_program"], r["chunk_program"]) for r in labeled]
-    # the seed-set route: two WET records (a training and a validation one) of that page
+    # the seed-set route: two WET records (a training and a validation one) of that page,
+    # their ids fixed: warcio draws a random one, which the split (a seeded hash of the id)
+    # put beside the other's half the time, leaving train or validation empty (EmptySplit)
     conversion = gzip.decompress(wet.read_bytes())
     first_id = conversion.split(b"WARC-Record-ID: <", 1)[1].split(b">", 1)[0]
     pair = tmp_path / "pair"
     pair.mkdir()
-    (pair / "c.warc.wet.gz").write_bytes(wet.read_bytes() + gzip.compress(
-        conversion.replace(first_id, b"urn:uuid:second-conversion")))
+    (pair / "c.warc.wet.gz").write_bytes(b"".join(
+        gzip.compress(conversion.replace(first_id, b"urn:uuid:" + name))
+        for name in (b"first-conversion", b"second-conversion")))  # train, validation at seed 0
     seed = tmp_path / "seed"
     assert main(["label", "--json", "--input", str(pair), "--output", str(seed), "--seed-set",
                  "--teacher", "html", "--sample-size", "2", "--val-fraction", "0.5",
