@@ -106,7 +106,7 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
     """
     files, skipped = [], []
     listed = listed_inputs(uri, exclude)
-    _check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
+    check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
     # every file that would be read named as compressed so as prox cannot read (a file given
     # alone, a folder of .jsonl.bz2): the whole input would be losses, found by the
     # refine's gate, where such names were refused at once; so their content is checked
@@ -282,18 +282,20 @@ _NOT_A_FILE = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
                stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
 
 
-def _check_readable(paths: Collection[str], named: int = 3) -> None:
+def check_readable(paths: Collection[str], named: int = 3, given: str = "the input",
+                   noun: str = "input") -> None:
     """Raise :class:`UnreadableInput` naming the files of ``paths`` that cannot be read
     (:func:`unreadable_files`); the way out first, as a command's error is cut at 400
-    characters."""
+    characters. ``given`` names where the files come from, ``noun`` what each is (the
+    input's by default; ``--warc`` names its WARC files)."""
     found = unreadable_files(paths)
     if not found:
         return
     more = f" and {len(found) - named:,} more" if len(found) > named else ""
     raise UnreadableInput(
-        f"make the input readable by the user running prox (chmod a+r; restore a link's "
-        f"target) or move the {'file' if len(found) == 1 else 'files'} out of the input: "
-        f"{len(found):,} input {'file' if len(found) == 1 else 'files'} cannot be read: "
+        f"make {given} readable by the user running prox (chmod a+r; restore a link's "
+        f"target) or move the {'file' if len(found) == 1 else 'files'} out of {given}: "
+        f"{len(found):,} {noun} {'file' if len(found) == 1 else 'files'} cannot be read: "
         f"{', '.join(found[:named])}{more}")
 
 
@@ -389,7 +391,7 @@ def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
     (:func:`without_refined_outputs`) and without ``exclude`` — the files the command
     reading them writes (``prox execute``/``prox label`` writing into their input folder),
     each skipped with a warning, so a rerun does not read its last output as input. Its
-    callers check the files they will read (:func:`_check_readable`), not those they skip
+    callers check the files they will read (:func:`check_readable`), not those they skip
     for their format (a README link to nothing fails no run)."""
     listed = without_refined_outputs(list_uri(uri))
     own = {to_uri(e) for e in exclude if e}
@@ -450,7 +452,7 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
     ``exclude``: the command's own output files (:func:`listed_inputs`)."""
     listed = listed_inputs(uri, exclude)
     if len(listed) == 1 and to_uri(listed[0]) == to_uri(uri):
-        _check_readable(listed)
+        check_readable(listed)
         return listed
     files = [path for path in listed if detect_format(path) == "jsonl"]
     for path in sorted(set(listed) - set(files)):
@@ -462,7 +464,7 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
             f": {count(others, 'file')} of other names skipped (JSONL is read from .jsonl or "
             ".ndjson, plain, .gz or .zst, in a folder; name a file alone to read it whatever "
             "its name)"))
-    _check_readable(files)
+    check_readable(files)
     return files
 
 

@@ -91,8 +91,10 @@ def warc_files(warc_uris: list[str], caller: str = "cli") -> list[str]:
 
     Raises:
         FileNotFoundError: A URI that names no WARC file.
+        prox_tasks.corpus.readers.UnreadableInput: A local WARC file that cannot be read (a
+            link to nothing, a named pipe), all named at once before any is opened.
     """
-    from prox_tasks.corpus.readers import listed_inputs
+    from prox_tasks.corpus.readers import check_readable, listed_inputs
     from prox_tasks.storage import to_uri
 
     files = []
@@ -106,6 +108,9 @@ def warc_files(warc_uris: list[str], caller: str = "cli") -> list[str]:
             raise FileNotFoundError(f"{given(uri, caller)}: no WARC file there (a file, or a folder or "
                                     f"glob of files named {', '.join(WARC_EXTENSIONS)})")
         files.extend(named)
+    # as every input is checked: a named pipe was opened and waited on for ever, a link to
+    # nothing failed the run with a bare 'No such file or directory'
+    check_readable(files, given=f"the WARC files ({warc_setting(caller)})", noun="WARC")
     return files
 
 

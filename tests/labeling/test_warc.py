@@ -694,3 +694,33 @@ def test_records_without_a_target_uri_are_read_not_a_traceback_and_lose_nothing(
                  "--model", "default", "--no-progress"]) == 0, capsys.readouterr().err
     summary = json.loads(capsys.readouterr().out)
     assert (summary["docs_read"], summary["docs_kept"], summary["docs_quarantined"]) == (1, 1, 0)
+
+
+@pytest.mark.parametrize("form", ["folder", "glob"])
+def test_a_named_pipe_or_a_link_to_nothing_among_the_warc_files_is_named_not_opened(
+        tmp_path, capsys, form):
+    """The WARC files of --warc were not checked as every input is: a named pipe in a crawl
+    folder (or, since globs keep such paths for the check, matched by a glob) was opened and
+    waited on for ever, and a link to nothing failed the run with a bare 'No such file or
+    directory'. Both are now named before any WARC file is opened, with the way out."""
+    import os
+
+    warc, wet = write_warc_pair(tmp_path)
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    os.replace(warc, crawl / "c.warc.gz")
+    os.symlink(tmp_path / "unmounted.warc.gz", crawl / "gone.warc.gz")
+    os.mkfifo(crawl / "pipe.warc.gz")
+    given = str(crawl) if form == "folder" else f"{crawl}/*.warc.gz"
+    code, out = _label(tmp_path, wet, given)
+    err = capsys.readouterr().err
+    assert code == 1, err
+    assert "make the WARC files (--warc) readable by the user running prox" in err, err
+    assert "2 WARC files cannot be read" in err, err
+    assert "gone.warc.gz (a link to " in err and "which does not exist" in err, err
+    assert "pipe.warc.gz (a named pipe, not a file prox can read)" in err, err
+    assert not out.exists()
+    (crawl / "gone.warc.gz").unlink()
+    (crawl / "pipe.warc.gz").unlink()
+    code, out = _label(tmp_path, wet, given)
+    assert code == 0, capsys.readouterr().err
