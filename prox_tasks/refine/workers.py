@@ -483,18 +483,23 @@ def _book_interrupted(booking, futures: dict, error: BaseException,
     """Book the shards sent to workers and not collected when this process was interrupted,
     once the workers have stopped (:meth:`WorkerPool.stop`): one no worker took or started
     was not run — also one lost with a worker that never started it (Ctrl-C while the
-    workers loaded their model: ``started``, :meth:`HeldShards.started`, does not hold it) —
+    workers loaded their model: ``started``, :meth:`HeldShards.started`, does not hold it,
+    and no worker raised on it: one that did ran, though its worker started another since) —
     one finished is done, one stopped (abandoned, or lost with its worker) is booked as the
     output folder has it — ``done`` when it was published before the stop reached it, else
     its attempt failed with ``error``. None is left ``running`` in the catalog. (Those
     collected were booked then; those not sent were not started.)"""
     if booking is None:
         return
+    from concurrent.futures.process import BrokenProcessPool
+
     for future, index in futures.items():
-        result = future.result() if future.done() and not future.cancelled() \
-            and future.exception() is None else None  # fmt: skip
+        ended = future.done() and not future.cancelled()
+        result = future.result() if ended and future.exception() is None else None
+        # a shard a worker raised on ran, whichever shard that worker started next
+        raised = ended and not isinstance(future.exception(), BrokenProcessPool | type(None))
         if future.cancelled() or (result or {}).get("status") == NOT_STARTED or (
-                result is None and index not in started):
+                result is None and not raised and index not in started):
             booking.not_run(index, f"not run: interrupted by {error!r}")
         elif result is not None and result.get("status") != STOPPED:
             booking.finish(index, result)

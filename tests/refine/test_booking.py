@@ -864,3 +864,30 @@ def test_sigterm_to_the_parent_stops_its_workers_and_books_what_they_published(
         assert {s["status"] for s in catalog.get_shards("refined")} == {"done"}
     assert _refined_ids(out) == sorted(f"{d['id']}-{copy}" for copy in range(40)
                                        for d in pages)
+
+
+def test_a_shard_a_worker_raised_on_before_starting_another_is_not_booked_not_run(booked):
+    """Interrupted (Ctrl-C) while a shard's failure was not yet collected: its worker had
+    gone on to the next shard, so the shard it raised on was no longer the one its slot
+    said it started (HeldShards keeps the last), and the stop booked it 'not run' — planned
+    again, its attempt taken back, its failure gone from the catalog. A shard a worker
+    raised on ran: it is booked as a stopped attempt (failed, unless published); one lost
+    with a worker that never started it is still not run. Real futures as a process pool
+    leaves them, a real catalog."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    from prox_tasks.refine.workers import _book_interrupted
+
+    catalog, _out = booked
+    booking = ShardBooking(catalog, "snap")
+    raised_on, lost = Future(), Future()
+    raised_on.set_exception(ValueError("shard 0: a record the program cannot read"))
+    lost.set_exception(BrokenProcessPool("a process in the pool was terminated abruptly"))
+    for index in (0, 1):
+        booking.start(index, False)
+    # the worker that raised on shard 0 then started shard 2 (not among these)
+    _book_interrupted(booking, {raised_on: 0, lost: 1}, KeyboardInterrupt(), {2})
+    ran, never = catalog.get_shard("snap", 0), catalog.get_shard("snap", 1)
+    assert (ran["status"], ran["attempts"]) == ("failed", 1), ran
+    assert (never["status"], never["attempts"]) == ("planned", 0), never
