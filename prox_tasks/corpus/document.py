@@ -41,9 +41,9 @@ BAD_ENCODING_FIX = ("write those files as UTF-8, as each entry's detail says: la
 
 #: Control bytes no text holds in any 8-bit encoding (tab, line ends, form feed and escape
 #: left out): a record holding them beside bytes that are not UTF-8 is binary data.
-_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+_BINARY_BYTES = re.compile(rb"[\x00-\x08\x0e-\x19\x1c-\x1f]")  # not ESC, DOS end of file
 #: How to fix such a record: no re-encoding makes text of it.
-BINARY_HINT = ("the record also holds control bytes no text holds (0x00-0x08, 0x0e-0x1f): the "
+BINARY_HINT = ("the record also holds control bytes no text holds (0x00-0x08, 0x0e-0x19, 0x1c-0x1f): the "
                "file is binary data, not text in another encoding; move it out of the input, "
                "or fetch it again if it should be text")
 

@@ -161,13 +161,13 @@ def test_a_binary_file_s_records_say_binary_not_latin1(tmp_path):
     """A binary file under a .jsonl name (an image, a database dump) had each of its lines
     quarantined as bad_encoding saying 're-encode the file as UTF-8, e.g. iconv -f latin1',
     which makes mojibake of it, not text. A record holding control bytes no text holds says
-    it is binary data and to move the file out; latin-1 text, tabs and escapes kept, still
-    says iconv."""
+    it is binary data and to move the file out; latin-1 text, tabs, escapes and the Ctrl-Z
+    (0x1a) old DOS text files end with kept, still says iconv."""
     from prox_tasks.corpus.document import BINARY_HINT
 
     path = tmp_path / "mixed.jsonl"
     path.write_bytes(b"\x7fELF\x02\x01\x01\x00\x00\x00\xff\xfe\x03\x00>\x00\n"  # a program
-                     + '{"id": "l", "text": "caf\u00e9\tcr\u00e8me \x1b[1m"}\n'.encode("latin-1"))
+                     + '{"id": "l", "text": "caf\u00e9\tcr\u00e8me \x1b[1m"}\x1a\n'.encode("latin-1"))
     quarantine = Quarantine()
     assert list(read_rows(str(path), quarantine)) == []
     details = [(q["offset"], q["reason"], q["detail"]) for q in quarantine.records()]
