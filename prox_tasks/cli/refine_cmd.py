@@ -187,7 +187,6 @@ def backend_options(args) -> dict:
 
 def run(args) -> Outcome:
     from prox_tasks.models import NoModelError
-    from prox_tasks.pipeline.settings import quality_filter
     from prox_tasks.refine.corpus import refine_corpus, starts_workers_early
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
@@ -219,7 +218,8 @@ def run(args) -> Outcome:
                 limits={f.name: getattr(args, f.name) for f in fields(Limits)},
                 workers=args.workers, threads=args.threads,
                 text_field=args.text_field, id_field=args.id_field, format=args.format,
-                quality=quality_filter(args.quality_filter),
+                # none given: the snapshot's on a rerun, else $PROX_QUALITY_FILTER
+                quality=args.quality_filter,
                 catalog=catalog, snapshot=name,
             )  # fmt: skip
     except NoModelError:  # said by prox_tasks.cli.main, exit 2, as for every command

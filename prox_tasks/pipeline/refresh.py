@@ -176,7 +176,7 @@ def missing_partition(snapshot: dict, waited_s: float) -> str:
 
 def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: str | None,
          backend: str | None, reprocess: bool = False,
-         keep_threshold: float | None = None, quality: str = "off",
+         keep_threshold: float | None = None, quality: str | None = None,
          limits: dict | None = None, workers: int | None = None,
          task_try: dict | None = None, *, text_field: str = "text",
          id_field: str = "id") -> list[dict]:
@@ -200,7 +200,10 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
 
     ``limits`` (the run's Params, :class:`~prox_tasks.refine.limits.Limits` fields; unset
     ones from ``PROX_<NAME>``) are resolved here once and travel with every work item, so
-    all shards refine under the same limits whatever a worker's environment holds.
+    all shards refine under the same limits whatever a worker's environment holds. Into a
+    snapshot refined before (no ``reprocess``), a limit, ``quality`` or a tagger's
+    ``keep_threshold`` left unset is the snapshot's, as ``model`` is
+    (:func:`~prox_tasks.refine.options.as_refined`).
 
     ``target_docs`` None (the Param left empty) keeps the size the folder's plan was made
     with (:func:`~prox_tasks.corpus.planner.planned_targets`: a rerun, a ``prox plan
@@ -220,14 +223,21 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import failure_booked, register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
-    from prox_tasks.refine.options import check_refine_options, snapshot_model
+    from prox_tasks.refine.options import (
+        as_refined,
+        check_refine_options,
+        snapshot_model,
+        snapshot_request,
+    )
     from prox_tasks.storage.marker import PartitionIncomplete, require_marker
 
     try:
-        chosen = Limits.resolve(limits)
+        Limits.resolve(limits)  # a bad Param named before anything is read
         workers = settings.refine_workers(workers)
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
+    # what the Params leave empty a rerun keeps as the snapshot was refined (reprocess: afresh)
+    recorded = None if reprocess else snapshot_request(snapshot["output_uri"])
     # resolved once here, so every mapped shard refines with the same model; a rerun that
     # names none keeps the model the snapshot's published shards were refined with
     resolved = (None if model or reprocess else snapshot_model(snapshot["output_uri"])) \
@@ -236,11 +246,18 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
              f", version {resolved.version}" if resolved.version else "")
     model = resolved.uri
     try:
-        check_refine_options(workers, None, None if keep_threshold is None
-                             else {"line_threshold": keep_threshold}, model,
-                             None if backend in (None, "", "auto") else backend)  # fmt: skip
+        checked = check_refine_options(workers, None, None if keep_threshold is None
+                                       else {"line_threshold": keep_threshold}, model,
+                                       None if backend in (None, "", "auto") else backend)  # fmt: skip
     except (ValueError, FileNotFoundError) as err:
         raise RunError(f"{err} (fix the run's model, backend or keep_threshold Param)") from err
+    quality, keep_threshold, limits = as_refined(
+        recorded, quality or None, keep_threshold, limits,
+        tagger=checked.get("kind", "causal_lm") != "causal_lm")
+    try:
+        chosen = Limits.resolve(limits)
+    except ValueError as err:  # a recorded limit this prox cannot read
+        raise RunError(f"{err} (give the run's limit Params, or reprocess=true)") from err
     if reprocess:  # before the plan is replaced and the shards are refined again
         refuse_if_released(snapshot["output_uri"], "reprocessing it")
     try:  # a partition still landing: planned now, its later files were never refined

@@ -381,12 +381,7 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
         "meanwhile")
 
 
-def claimed_model(output_uri: str, manifest_id: str) -> str | None:
-    """The model the folder's claim of plan ``manifest_id`` names, or None."""
-    return (_claimed_request(output_uri, manifest_id) or {}).get("model")
-
-
-def _claimed_request(output_uri: str, manifest_id: str) -> dict | None:
+def claimed_request(output_uri: str, manifest_id: str) -> dict | None:
     """The request the folder is claimed for under plan ``manifest_id`` (None: no claim)."""
     claim = _read_claim(output_uri) or {}
     return claim.get("request") if claim.get("manifest_id") == manifest_id else None

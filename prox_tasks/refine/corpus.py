@@ -17,7 +17,12 @@ from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, register_plan
 from prox_tasks.refine.claim import claim_for_options
 from prox_tasks.refine.limits import Limits, refuse_duplicates
-from prox_tasks.refine.options import check_refine_options, snapshot_model
+from prox_tasks.refine.options import (
+    as_refined,
+    check_refine_options,
+    snapshot_model,
+    snapshot_request,
+)
 from prox_tasks.refine.stats import RunResults, refuse_if_all_quarantined
 from prox_tasks.refine.step import shard_request
 from prox_tasks.refine.workers import WorkerPool, refine_shards
@@ -68,7 +73,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                   force: bool = False, replan: bool = False, progress=None,
                   limits: dict | None = None, model_name: str = "refiner",
                   catalog_url: str | None = None, workers: int = 1,
-                  threads: int | None = None, quality: str = "off", catalog=None,
+                  threads: int | None = None, quality: str | None = None, catalog=None,
                   snapshot: str | None = None,
                   **read_options) -> dict:
     """Refine every shard of ``input_uri`` into ``output_uri``.
@@ -100,7 +105,10 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             (:func:`~prox_tasks.refine.workers.refine_shards`).
         threads: CPU threads per worker for the model (None: see ``refine_shards``).
         quality: Document-quality decision, ``off``/``report``/``drop`` (see
-            :mod:`prox_tasks.labeling.doc_quality`); reported apart from junk drops.
+            :mod:`prox_tasks.labeling.doc_quality`); reported apart from junk drops. None:
+            the snapshot's (a rerun), else ``$PROX_QUALITY_FILTER``, else ``off``; so are
+            ``limits`` not given and a tagger's keep threshold
+            (:func:`~prox_tasks.refine.options.as_refined`).
         catalog: A :class:`prox_tasks.catalog.Catalog` to book the snapshot and its shards
             in (:mod:`prox_tasks.refine.booking`, as the DAG does), or None.
         snapshot: The catalog's snapshot name (required with ``catalog``).
@@ -126,10 +134,11 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import resolve_model
     from prox_tasks.models.resolver import located_levels
+    from prox_tasks.pipeline.settings import quality_filter
 
     started = time.perf_counter()
-    chosen = Limits.resolve(limits)
-    read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
+    # a rerun keeps what it does not give as the snapshot was refined (--force: afresh)
+    recorded = None if force else snapshot_request(output_uri)
     resolved = (None if model or force else snapshot_model(output_uri)) \
         or resolve_model(model, name=model_name, catalog_url=catalog_url)  # fmt: skip
     model = resolved.uri
@@ -138,6 +147,14 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     # before any output
     settings = check_refine_options(workers, checkpoint_every, backend_options, model, backend,
                                     refines_here=True)
+    quality, threshold, limits = as_refined(
+        recorded, quality, (backend_options or {}).get("line_threshold"), limits,
+        tagger=settings.get("kind", "causal_lm") != "causal_lm")
+    quality = quality_filter(quality)
+    if threshold is not None:
+        backend_options = {**(backend_options or {}), "line_threshold": threshold}
+    chosen = Limits.resolve(limits)
+    read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
     # the backend of shards reused (their results name none): the one asked for, and a line
     # tagger runs on the tagger backend only; a generative model's automatic choice is the
     # machine's that refined them, unknown here

@@ -409,26 +409,73 @@ def snapshot_model(output_uri: str):
     shards of one snapshot come from one model. Naming a model, ``default`` or ``promoted``
     (or reprocessing) chooses afresh.
     """
+    from prox_tasks.models import ResolvedModel
+
+    request, version = _snapshot_record(output_uri)
+    model = (request or {}).get("model")
+    return ResolvedModel(model, "snapshot", version) if model else None
+
+
+def snapshot_request(output_uri: str) -> dict | None:
+    """The settings a snapshot is claimed for (:mod:`~prox_tasks.refine.claim`), else those
+    its published shards were refined with (a :func:`~prox_tasks.refine.step.shard_request`
+    as recorded), or None (a new folder, or one no run claimed)."""
+    return _snapshot_record(output_uri)[0]
+
+
+def as_refined(recorded: dict | None, quality: str | None, keep_threshold: float | None,
+               limits: dict | None, tagger: bool) -> tuple[str | None, float | None, dict]:
+    """The quality filter, keep threshold and limits a rerun refines with: each one it does
+    not give (None: no flag, an empty Param) is the one ``recorded`` (:func:`snapshot_request`)
+    holds, as a rerun naming no model keeps the snapshot's; one it gives is its own (and a
+    different one is refused by the claim). The keep threshold is taken only for a line
+    tagger (``tagger``): another model given for a tagger's snapshot is refused for the
+    model, not for a threshold it has no use for.
+
+    Returns:
+        ``(quality, keep_threshold, limits)``: quality None where neither gives one (then
+        ``$PROX_QUALITY_FILTER``, else ``off``); limits a
+        :class:`~prox_tasks.refine.limits.Limits` fields dict (None: the environment's).
+    """
+    from dataclasses import fields
+
+    from prox_tasks.refine.limits import Limits
+
+    recorded = recorded if isinstance(recorded, dict) else {}
+    named = {f.name for f in fields(Limits)}  # a limit a later prox recorded is not one here
+    had = recorded.get("limits") if isinstance(recorded.get("limits"), dict) else {}
+    chosen = {**{k: v for k, v in had.items() if k in named},
+              **{k: v for k, v in (limits or {}).items() if v is not None}}
+    if keep_threshold is None and tagger:
+        keep_threshold = recorded.get("keep_threshold")
+    return quality or recorded.get("quality"), keep_threshold, chosen
+
+
+def _snapshot_record(output_uri: str) -> tuple[dict | None, str | None]:
+    """The request a snapshot is claimed for, else the one a shard's status of its plan
+    records (with that shard's model version), or ``(None, None)``."""
     import json
 
     from prox_tasks.corpus.manifest import UNREADABLE_PLAN, load_manifest
-    from prox_tasks.models import ResolvedModel
-    from prox_tasks.refine.claim import claimed_model
+    from prox_tasks.refine.claim import claimed_request
     from prox_tasks.storage import exists, join_uri, list_uri, read_bytes
 
     if not exists(join_uri(output_uri, "manifest.json")):
-        return None
+        return None, None
     try:
         manifest_id = load_manifest(output_uri).id
     except UNREADABLE_PLAN:  # edited or corrupt: planning says so, and names the way out
-        return None
+        return None, None
     # the claim first: a run stopped before publishing a shard, or one still running, holds
     # it, and a rerun resolving the promoted model afresh would be refused by it
-    claimed = claimed_model(output_uri, manifest_id)
+    claimed = claimed_request(output_uri, manifest_id)
+    claimed_model = (claimed or {}).get("model") if isinstance(claimed, dict) else None
     for uri in list_uri(join_uri(output_uri, "_status")):
         status = json.loads(read_bytes(uri))
-        model = (status.get("request") or {}).get("model")
+        request = status.get("request") or {}
+        model = request.get("model")
         if model and status.get("manifest_id") in (None, manifest_id) \
-                and claimed in (None, model):  # fmt: skip
-            return ResolvedModel(model, "snapshot", status.get("model_version"))
-    return None if claimed is None else ResolvedModel(claimed, "snapshot", None)
+                and claimed_model in (None, model):  # fmt: skip
+            return (claimed if isinstance(claimed, dict) else request), \
+                status.get("model_version")  # fmt: skip
+    return (claimed if isinstance(claimed, dict) else None), None

@@ -671,3 +671,39 @@ def test_the_models_own_keep_threshold_given_or_not_is_the_same_request(tmp_path
         assert (rerun["shards_refined"], rerun["shards_skipped"]) == (0, SHARDS)
         assert refine(out, "--keep-threshold", "0.5") is None
         assert "keep_threshold" in capsys.readouterr().err
+
+
+def test_a_rerun_keeps_the_settings_it_does_not_give_as_the_snapshot_was_refined(
+        tmp_path, capsys, monkeypatch):
+    """A rerun giving no `--model` took the snapshot's model, but one giving no
+    `--quality-filter` into a snapshot refined with `--quality-filter drop` was refused
+    (`quality 'drop' -> 'off'`), and so for `--keep-threshold` and the limits. Now each
+    setting not given is the snapshot's (over `$PROX_QUALITY_FILTER` and `PROX_<LIMIT>`, as
+    the snapshot's model is over the promoted one): the rerun reuses every shard; one given
+    and different is still refused. Real runs of the shipped tagger over real documents."""
+    from prox_tasks.cli import main
+
+    docs, out = _input(str(tmp_path)), str(tmp_path / "out")
+
+    def refine(*given: str) -> dict | None:
+        argv = ["refine", "--json", "--no-progress", "--input", docs, "--output", out,
+                "--target-docs", "4", *given]  # fmt: skip
+        if main(argv) != 0:
+            return None
+        return json.loads(capsys.readouterr().out)
+
+    first = refine("--model", "default", "--quality-filter", "drop", "--keep-threshold", "0.5",
+                   "--max-doc-lines", "1000")
+    assert first["shards_refined"] == SHARDS
+    monkeypatch.setenv("PROX_QUALITY_FILTER", "report")  # a deployment's default since
+    monkeypatch.setenv("PROX_MAX_DOC_LINES", "2000")
+    rerun = refine()
+    assert rerun is not None, capsys.readouterr().err
+    assert (rerun["shards_refined"], rerun["shards_skipped"]) == (0, SHARDS)
+    assert refine("--quality-filter", "drop", "--keep-threshold", "0.5")["shards_skipped"] \
+        == SHARDS  # fmt: skip
+    for given, named in ((("--quality-filter", "off"), "quality"),
+                         (("--keep-threshold", "0.7"), "keep_threshold"),
+                         (("--max-doc-lines", "3000"), "limits")):  # fmt: skip
+        assert refine(*given) is None
+        assert named in capsys.readouterr().err
