@@ -143,20 +143,25 @@ NO_SERVERS = ("the openai backend needs at least one server URL: prox refine --s
               "set it on its workers; docs/deploy.md)")
 
 
+class ServerURLInvalid(PoolMisconfigured, ValueError):
+    """A server address that is no ``http(s)://HOST…`` URL: a pool set up wrong (``prox
+    refine`` exit 2, the DAG's task fails without retries), and a bad option value."""
+
+
 def check_server_urls(urls) -> None:
     """Refuse a server address that is no ``http(s)://HOST…`` URL (``127.0.0.1:8000/v1``):
     httpx refused it at load as an unsupported protocol, which was told as a server not
     answering ("start the server") and retried.
 
     Raises:
-        ValueError: Naming the address and the form to give.
+        ServerURLInvalid: Naming the address and the form to give.
     """
     from urllib.parse import urlparse
 
     for url in urls:
         parsed = urlparse(url)
         if parsed.scheme not in ("http", "https") or not parsed.hostname:
-            raise ValueError(f"{url!r} is no server base URL: give it as http://HOST:PORT/v1 "
+            raise ServerURLInvalid(f"{url!r} is no server base URL: give it as http://HOST:PORT/v1 "
                              "(https:// behind TLS) in --servers, --doc-servers, "
                              "--chunk-servers or their PROX_OPENAI_*SERVERS variables")  # fmt: skip
 

@@ -332,14 +332,15 @@ def test_prox_refine_on_openai_with_no_pool_at_all_is_refused_before_planning(tm
 def test_a_server_address_without_its_scheme_is_refused_before_planning(tmp_path, capsys):
     """`--servers 127.0.0.1:8000/v1` (no http://) planned the snapshot, then every shard
     failed with "UnsupportedProtocol … nothing answers there: start the server", a retriable
-    error whose advice was wrong. It is refused first, saying the form to give."""
+    error whose advice was wrong. It is refused first, saying the form to give, exit 2 as
+    for any pool set up wrong (it exited 1, as a failure a rerun may get past)."""
     from prox_tasks.cli import main
     from prox_tasks.inference.openai_engine import OpenAIEngine
 
     lm, docs, out = _no_model_and_one_document(tmp_path)
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "openai", "--servers", "http://127.0.0.1:9/v1,127.0.0.1:8000/v1",
-                 "--no-progress"]) == 1  # fmt: skip
+                 "--no-progress"]) == 2  # fmt: skip
     assert "'127.0.0.1:8000/v1' is no server base URL: give it as http://HOST:PORT/v1" \
         in capsys.readouterr().err
     assert not out.exists()
