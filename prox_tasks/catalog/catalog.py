@@ -397,13 +397,14 @@ class Catalog:
                                    f"not {to_uri(uri)}; name this one apart ({option})")
 
     def register_seed_set(self, name: str, teacher: str, uri: str, num_docs: int = 0,
-                          stats: dict | None = None) -> int:
-        """Create or update seed set ``name`` at ``uri``.
+                          stats: dict | None = None, option: str = "--name") -> int:
+        """Create or update seed set ``name`` at ``uri`` (``option``: what names it, for the
+        message of a name taken).
 
         Raises:
             SeedSetNameTaken: ``name`` is registered for another folder.
         """
-        self.check_seed_set_name(name, uri)
+        self.check_seed_set_name(name, uri, option)
         row = self.get_seed_set(name)
         if row is not None and row["uri"]:
             uri = row["uri"]  # the folder as first spelled (``seeds`` for ``seeds/``)

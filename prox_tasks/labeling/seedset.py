@@ -185,12 +185,21 @@ def check_name_in_catalog(name: str, uri: str, catalog=None, option: str = "--na
         cat.close()
 
 
-def register_in_catalog(info: SeedSetInfo, catalog=None) -> int | None:
+#: How a seed set registered under its default name (``seed-<teacher>-<version>``: the same
+#: teacher and content give the same name) is named apart, said when that name is taken.
+DEFAULT_NAME_TAKEN = ("its default name is the teacher's and the content version's, so the "
+                      "same seed set is registered there already: train on that one, or run "
+                      "again with name= to register this one under its own (its files are "
+                      "written; its labels are reused)")
+
+
+def register_in_catalog(info: SeedSetInfo, catalog=None, option: str = "--name") -> int | None:
     """Register the seed set in the SQL catalog; None when the catalog package is missing.
 
     Args:
         info: The seed set.
         catalog: A ``Catalog``, a catalog URL, or None for the default catalog.
+        option: What names it, for the message of a name registered for another folder.
     """
     try:
         from prox_tasks.catalog import Catalog
@@ -203,7 +212,8 @@ def register_in_catalog(info: SeedSetInfo, catalog=None) -> int | None:
         stats = {"version": info.version, "manifest": info.manifest_uri, "sizes": info.sizes,
                  "label_distribution": info.label_distribution, "teacher": info.teacher}  # fmt: skip
         return cat.register_seed_set(info.name, info.teacher.get("name", "?"), info.uri,
-                                     info.sizes["train"] + info.sizes["validation"], stats)  # fmt: skip
+                                     info.sizes["train"] + info.sizes["validation"], stats,
+                                     option)  # fmt: skip
     finally:
         if own:
             cat.close()
@@ -346,7 +356,8 @@ def assemble_seed_set(
     manifest.pop("input_text_candidates")  # said by the summary; the manifest keeps its keys
     put_atomic(info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     if register:
-        info.catalog_id = register_in_catalog(info, catalog)
+        info.catalog_id = register_in_catalog(
+            info, catalog, "name=" if name else DEFAULT_NAME_TAKEN)
     return info
 
 

@@ -215,3 +215,33 @@ def test_the_inputs_bad_records_are_quarantined_beside_the_sample(tmp_path):
                                                         "malformed_json"]
     assert info.sizes["snapshot_docs"] + len(quarantined) == 9
     assert sum(info.sizes["input_quarantined"].values()) == len(quarantined)
+
+
+def test_the_same_seed_set_in_a_second_folder_says_to_name_it(tmp_path):
+    """docs/teachers.md's build_seed_set example, then its Airflow steps on the same input into
+    another folder, failed with SeedSetNameTaken "name this one apart (--name)": both took the
+    default name (teacher and content version: the same seed set), and a Python caller has no
+    --name. The error now says the same seed set is registered there and to pass name=; a
+    rerun naming it registers it, its labels reused."""
+    from prox_tasks.catalog.catalog import SeedSetNameTaken
+    from prox_tasks.labeling.run import label_corpus
+    from prox_tasks.labeling.seedset import assemble_seed_set, sample_documents
+
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    teacher = get_teacher("rules")
+    first = build_seed_set(str(SAMPLE), str(tmp_path / "rules-v1"), teacher, 30, seed=0,
+                           catalog=catalog)
+    out = str(tmp_path / "steps")
+    sample = sample_documents(str(SAMPLE), f"{out}/sample", 30, seed=0, shards=2)
+    labels = [f"{out}/labels/labels-{i:05d}.jsonl.gz" for i in range(2)]
+    for uri, labels_uri in zip(sample["files"], labels, strict=True):
+        label_corpus(uri, labels_uri, teacher)
+
+    def assemble(**name):
+        return assemble_seed_set(sample["files"], labels, out, teacher.describe(), seed=0,
+                                 sample_info=sample, catalog=catalog, **name)
+
+    with pytest.raises(SeedSetNameTaken, match=rf"'{first.name}' is registered for .*rules-v1.*"
+                                               r"same seed set.*name="):
+        assemble()
+    assert assemble(name="rules-v1-steps").catalog_id is not None
