@@ -201,8 +201,9 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     ``limits`` (the run's Params, :class:`~prox_tasks.refine.limits.Limits` fields; unset
     ones from ``PROX_<NAME>``) are resolved here once and travel with every work item, so
     all shards refine under the same limits whatever a worker's environment holds. Into a
-    snapshot refined before (no ``reprocess``), a limit, ``quality`` or a tagger's
-    ``keep_threshold`` left unset is the snapshot's, as ``model`` is
+    snapshot refined before (no ``reprocess``), a limit, ``quality``, and for the snapshot's
+    model ``backend`` (``auto``) and ``keep_threshold``, left unset are the snapshot's, as
+    ``model`` is
     (:func:`~prox_tasks.refine.options.as_refined`).
 
     ``target_docs`` None (the Param left empty) keeps the size the folder's plan was made
@@ -245,15 +246,15 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
              f", version {resolved.version}" if resolved.version else "")
     model = resolved.uri
+    kept = as_refined(recorded, model, None if backend in (None, "", "auto") else backend,
+                      quality or None, keep_threshold, limits)
+    backend, quality, keep_threshold, limits = (kept["backend"], kept["quality"],
+                                                kept["keep_threshold"], kept["limits"])
     try:
-        checked = check_refine_options(workers, None, None if keep_threshold is None
-                                       else {"line_threshold": keep_threshold}, model,
-                                       None if backend in (None, "", "auto") else backend)  # fmt: skip
+        check_refine_options(workers, None, None if keep_threshold is None
+                             else {"line_threshold": keep_threshold}, model, backend)  # fmt: skip
     except (ValueError, FileNotFoundError) as err:
         raise RunError(f"{err} (fix the run's model, backend or keep_threshold Param)") from err
-    quality, keep_threshold, limits = as_refined(
-        recorded, quality or None, keep_threshold, limits,
-        tagger=checked.get("kind", "causal_lm") != "causal_lm")
     try:
         chosen = Limits.resolve(limits)
     except ValueError as err:  # a recorded limit this prox cannot read

@@ -144,15 +144,14 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     model = resolved.uri
     # each level's folder located as the model is: recorded where it is, whatever the spelling
     backend_options = located_levels(backend_options)
+    kept = as_refined(recorded, model, backend, quality,
+                      (backend_options or {}).get("line_threshold"), limits)
+    backend, quality, limits = kept["backend"], quality_filter(kept["quality"]), kept["limits"]
+    if kept["keep_threshold"] is not None:
+        backend_options = {**(backend_options or {}), "line_threshold": kept["keep_threshold"]}
     # before any output
     settings = check_refine_options(workers, checkpoint_every, backend_options, model, backend,
                                     refines_here=True)
-    quality, threshold, limits = as_refined(
-        recorded, quality, (backend_options or {}).get("line_threshold"), limits,
-        tagger=settings.get("kind", "causal_lm") != "causal_lm")
-    quality = quality_filter(quality)
-    if threshold is not None:
-        backend_options = {**(backend_options or {}), "line_threshold": threshold}
     chosen = Limits.resolve(limits)
     read_options.setdefault("max_doc_bytes", chosen.max_doc_bytes)
     # the backend of shards reused (their results name none): the one asked for, and a line

@@ -423,19 +423,19 @@ def snapshot_request(output_uri: str) -> dict | None:
     return _snapshot_record(output_uri)[0]
 
 
-def as_refined(recorded: dict | None, quality: str | None, keep_threshold: float | None,
-               limits: dict | None, tagger: bool) -> tuple[str | None, float | None, dict]:
-    """The quality filter, keep threshold and limits a rerun refines with: each one it does
-    not give (None: no flag, an empty Param) is the one ``recorded`` (:func:`snapshot_request`)
-    holds, as a rerun naming no model keeps the snapshot's; one it gives is its own (and a
-    different one is refused by the claim). The keep threshold is taken only for a line
-    tagger (``tagger``): another model given for a tagger's snapshot is refused for the
-    model, not for a threshold it has no use for.
+def as_refined(recorded: dict | None, model: str, backend: str | None, quality: str | None,
+               keep_threshold: float | None, limits: dict | None) -> dict:
+    """The backend, quality filter, keep threshold and limits a rerun refines ``model`` with:
+    each one it does not give (None: no flag, an empty Param) is the one ``recorded``
+    (:func:`snapshot_request`) holds, as a rerun naming no model keeps the snapshot's; one it
+    gives is its own (and a different one is refused by the claim). The backend and the
+    keep threshold are the snapshot's only for the snapshot's model: another model given is
+    refused for the model, not for a backend or threshold it may have no use for.
 
     Returns:
-        ``(quality, keep_threshold, limits)``: quality None where neither gives one (then
-        ``$PROX_QUALITY_FILTER``, else ``off``); limits a
-        :class:`~prox_tasks.refine.limits.Limits` fields dict (None: the environment's).
+        ``backend``, ``quality`` (None where neither gives one: then
+        ``$PROX_QUALITY_FILTER``, else ``off``), ``keep_threshold`` and ``limits`` (a
+        :class:`~prox_tasks.refine.limits.Limits` fields dict; None: the environment's).
     """
     from dataclasses import fields
 
@@ -444,11 +444,13 @@ def as_refined(recorded: dict | None, quality: str | None, keep_threshold: float
     recorded = recorded if isinstance(recorded, dict) else {}
     named = {f.name for f in fields(Limits)}  # a limit a later prox recorded is not one here
     had = recorded.get("limits") if isinstance(recorded.get("limits"), dict) else {}
-    chosen = {**{k: v for k, v in had.items() if k in named},
-              **{k: v for k, v in (limits or {}).items() if v is not None}}
-    if keep_threshold is None and tagger:
-        keep_threshold = recorded.get("keep_threshold")
-    return quality or recorded.get("quality"), keep_threshold, chosen
+    same_model = recorded.get("model") == model
+    return {"backend": backend or (recorded.get("backend") if same_model else None),
+            "quality": quality or recorded.get("quality"),
+            "keep_threshold": keep_threshold if keep_threshold is not None or not same_model
+            else recorded.get("keep_threshold"),
+            "limits": {**{k: v for k, v in had.items() if k in named},
+                       **{k: v for k, v in (limits or {}).items() if v is not None}}}  # fmt: skip
 
 
 def _snapshot_record(output_uri: str) -> tuple[dict | None, str | None]:

@@ -614,24 +614,25 @@ def test_a_refine_task_refused_before_any_shard_books_its_refusal_not_a_kill(tmp
 
 
 def test_a_rerun_leaving_the_keep_threshold_empty_keeps_the_snapshots(tmp_path, tagger_model):
-    """A rerun of a day refined with keep_threshold 0.3 and the Param left empty (a backfill,
-    a clear) was refused at plan (`keep_threshold 0.3 -> None`), though an empty model Param
-    takes the snapshot's model. Now it takes the snapshot's threshold too and reuses every
-    shard; another threshold is still refused."""
+    """A rerun of a day refined with keep_threshold 0.3 (and backend tagger) and the Params
+    left empty/auto (a backfill, a clear) was refused at plan (`keep_threshold 0.3 -> None`),
+    though an empty model Param takes the snapshot's model. Now it takes the snapshot's
+    threshold and backend too and reuses every shard; another threshold is still refused."""
     from prox_tasks.pipeline.errors import RunError
 
     snapshot = small_snapshot(tmp_path, 4)
 
     def plan(threshold):
         return refresh.plan(snapshot, target_docs=2, max_map_length=8, model=None,
-                            backend=None, keep_threshold=threshold)
+                            backend="auto", keep_threshold=threshold)
 
     first = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
-                         backend=None, keep_threshold=0.3)
+                         backend="tagger", keep_threshold=0.3)
     for batch in first:
         assert [s["status"] for s in refresh.refine_batch(batch)["shards"]] == ["refined"]
     again = plan(None)
-    assert [batch["keep_threshold"] for batch in again] == [0.3, 0.3]
+    assert [(batch["backend"], batch["keep_threshold"]) for batch in again] \
+        == [("tagger", 0.3)] * 2  # fmt: skip
     assert [s["status"] for batch in again for s in refresh.refine_batch(batch)["shards"]] \
         == ["skipped", "skipped"]  # fmt: skip
     with pytest.raises(RunError, match=r"keep_threshold 0\.3 -> 0\.7"):

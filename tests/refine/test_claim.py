@@ -677,7 +677,8 @@ def test_a_rerun_keeps_the_settings_it_does_not_give_as_the_snapshot_was_refined
         tmp_path, capsys, monkeypatch):
     """A rerun giving no `--model` took the snapshot's model, but one giving no
     `--quality-filter` into a snapshot refined with `--quality-filter drop` was refused
-    (`quality 'drop' -> 'off'`), and so for `--keep-threshold` and the limits. Now each
+    (`quality 'drop' -> 'off'`), and so for `--backend`, `--keep-threshold` and the limits.
+    Now each
     setting not given is the snapshot's (over `$PROX_QUALITY_FILTER` and `PROX_<LIMIT>`, as
     the snapshot's model is over the promoted one): the rerun reuses every shard; one given
     and different is still refused. Real runs of the shipped tagger over real documents."""
@@ -692,8 +693,8 @@ def test_a_rerun_keeps_the_settings_it_does_not_give_as_the_snapshot_was_refined
             return None
         return json.loads(capsys.readouterr().out)
 
-    first = refine("--model", "default", "--quality-filter", "drop", "--keep-threshold", "0.5",
-                   "--max-doc-lines", "1000")
+    first = refine("--model", "default", "--backend", "tagger", "--quality-filter", "drop",
+                   "--keep-threshold", "0.5", "--max-doc-lines", "1000")
     assert first["shards_refined"] == SHARDS
     monkeypatch.setenv("PROX_QUALITY_FILTER", "report")  # a deployment's default since
     monkeypatch.setenv("PROX_MAX_DOC_LINES", "2000")
