@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
 import time
 
 import pytest
@@ -696,6 +697,8 @@ def test_a_rerun_keeps_the_settings_it_does_not_give_as_the_snapshot_was_refined
     first = refine("--model", "default", "--backend", "tagger", "--quality-filter", "drop",
                    "--keep-threshold", "0.5", "--max-doc-lines", "1000")
     assert first["shards_refined"] == SHARDS
+    # refined by a prox before claims: only its shards' status records say how
+    os.remove(os.path.join(out, SETTINGS_CLAIM_NAME))
     monkeypatch.setenv("PROX_QUALITY_FILTER", "report")  # a deployment's default since
     monkeypatch.setenv("PROX_MAX_DOC_LINES", "2000")
     rerun = refine()
