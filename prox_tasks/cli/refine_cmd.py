@@ -73,8 +73,9 @@ def register(subparsers, name: str, help_text: str) -> None:
                    "the output folder under, e.g. by prox plan --name; else the folder's "
                    "name, with a digest of its URI when that name is booked for another folder)")
     p.add_argument("--backend", choices=BACKEND_CHOICES, default=None,
-                   help="inference backend (default: tagger for tagger models, else vllm when "
-                   "installed, else transformers)")
+                   help="inference backend (default: in an existing snapshot folder of the same "
+                   "model its own, else tagger for tagger models, else vllm when installed, "
+                   "else transformers)")
     size = p.add_mutually_exclusive_group()
     size.add_argument("--shards", type=positive_int, default=None,
                       help="cut the corpus into about N shards (default: by --target-docs)")
@@ -91,7 +92,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--checkpoint-every", type=count_or_zero, default=None,
                    help="documents per in-shard checkpoint and model batch (0: no checkpoints; "
                    "default --max-batch-docs)")
-    lim = p.add_argument_group("limits (docs/storage.md; default from PROX_<NAME> variables)")
+    lim = p.add_argument_group("limits (docs/storage.md; default: in an existing snapshot folder "
+                               "its own, else from PROX_<NAME> variables)")
     for f in fields(Limits):
         kind = {"int": int, "float": float}.get(f.type)
         lim.add_argument("--" + f.name.replace("_", "-"), type=kind or str, default=None,
@@ -139,11 +141,12 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--keep-threshold", type=share, default=None,
                    help="tagger models: remove a line when its removal probability is at least "
                    "this (0-1; higher keeps more text: recall up, precision down); default: "
-                   "the model's calibrated value")
+                   "in an existing snapshot folder of the same model its own, else the model's "
+                   "calibrated value")
     p.add_argument("--quality-filter", choices=["off", "report", "drop"], default=None,
                    help="document-quality decision, apart from junk drops: report (score and "
-                   "count low-quality documents) or drop them too; default $PROX_QUALITY_FILTER "
-                   "or off")
+                   "count low-quality documents) or drop them too; default: in an existing "
+                   "snapshot folder its own, else $PROX_QUALITY_FILTER or off")
     p.add_argument("--force", action="store_true", help="refine published shards again, and "
                    "take the folder's settings claim over from a run with other settings")
     p.add_argument("--replan", action="store_true", help="replace the folder's plan when this "
