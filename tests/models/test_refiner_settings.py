@@ -62,7 +62,7 @@ def test_a_tagger_without_its_weights_is_refused_before_planning(tmp_path, capsy
         load_backend(None, str(folder))  # prox calibrate, training's evaluation
     out = tmp_path / "out"
     assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(out),
-                 "--model", str(folder), "--no-progress"]) == 1
+                 "--model", str(folder), "--no-progress"]) == 2  # a --model to fix (ModelNotFound)
     err = capsys.readouterr().err
     assert f"no model.safetensors in {folder}" in err and "publish the model again" in err
     assert not (out / "manifest.json").exists()
