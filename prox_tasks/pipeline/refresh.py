@@ -227,8 +227,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     from prox_tasks.refine.options import (
         as_refined,
         check_refine_options,
-        snapshot_model,
-        snapshot_request,
+        snapshot_refined,
     )
     from prox_tasks.storage.marker import PartitionIncomplete, require_marker
 
@@ -238,10 +237,10 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
     # what the Params leave empty a rerun keeps as the snapshot was refined (reprocess: afresh)
-    recorded = None if reprocess else snapshot_request(snapshot["output_uri"])
+    recorded, recorded_model = (None, None) if reprocess else snapshot_refined(snapshot["output_uri"])
     # resolved once here, so every mapped shard refines with the same model; a rerun that
     # names none keeps the model the snapshot's published shards were refined with
-    resolved = (None if model or reprocess else snapshot_model(snapshot["output_uri"])) \
+    resolved = (None if model else recorded_model) \
         or resolve_model(model, catalog_url=settings.catalog_url(snapshot["catalog_url"]))  # fmt: skip
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
              f", version {resolved.version}" if resolved.version else "")

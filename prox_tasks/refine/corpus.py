@@ -20,8 +20,7 @@ from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import (
     as_refined,
     check_refine_options,
-    snapshot_model,
-    snapshot_request,
+    snapshot_refined,
 )
 from prox_tasks.refine.stats import RunResults, refuse_if_all_quarantined
 from prox_tasks.refine.step import shard_request
@@ -138,8 +137,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
 
     started = time.perf_counter()
     # a rerun keeps what it does not give as the snapshot was refined (--force: afresh)
-    recorded = None if force else snapshot_request(output_uri)
-    resolved = (None if model or force else snapshot_model(output_uri)) \
+    recorded, recorded_model = (None, None) if force else snapshot_refined(output_uri)
+    resolved = (None if model else recorded_model) \
         or resolve_model(model, name=model_name, catalog_url=catalog_url)  # fmt: skip
     model = resolved.uri
     # each level's folder located as the model is: recorded where it is, whatever the spelling

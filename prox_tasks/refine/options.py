@@ -409,25 +409,26 @@ def snapshot_model(output_uri: str):
     shards of one snapshot come from one model. Naming a model, ``default`` or ``promoted``
     (or reprocessing) chooses afresh.
     """
+    return snapshot_refined(output_uri)[1]
+
+
+def snapshot_refined(output_uri: str) -> tuple[dict | None, object]:
+    """How a snapshot was refined, read once: the settings it is claimed for
+    (:mod:`~prox_tasks.refine.claim`), else those its published shards were refined with (a
+    :func:`~prox_tasks.refine.step.shard_request` as recorded), and its model as
+    :func:`snapshot_model` gives it; ``(None, None)`` for a new folder."""
     from prox_tasks.models import ResolvedModel
 
     request, version = _snapshot_record(output_uri)
     model = (request or {}).get("model")
-    return ResolvedModel(model, "snapshot", version) if model else None
-
-
-def snapshot_request(output_uri: str) -> dict | None:
-    """The settings a snapshot is claimed for (:mod:`~prox_tasks.refine.claim`), else those
-    its published shards were refined with (a :func:`~prox_tasks.refine.step.shard_request`
-    as recorded), or None (a new folder, or one no run claimed)."""
-    return _snapshot_record(output_uri)[0]
+    return request, (ResolvedModel(model, "snapshot", version) if model else None)
 
 
 def as_refined(recorded: dict | None, model: str, backend: str | None, quality: str | None,
                keep_threshold: float | None, limits: dict | None) -> dict:
     """The backend, quality filter, keep threshold and limits a rerun refines ``model`` with:
     each one it does not give (None: no flag, an empty Param) is the one ``recorded``
-    (:func:`snapshot_request`) holds, as a rerun naming no model keeps the snapshot's; one it
+    (:func:`snapshot_refined`) holds, as a rerun naming no model keeps the snapshot's; one it
     gives is its own (and a different one is refused by the claim). The backend and the
     keep threshold are the snapshot's only for the snapshot's model: another model given is
     refused for the model, not for a backend or threshold it may have no use for.
