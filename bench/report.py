@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import shutil
 import statistics
 import sys
@@ -178,6 +179,9 @@ def main(argv: list[str] | None = None) -> int:
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="prox-report-bench-"))
     url = f"sqlite:///{root / 'catalog.sqlite'}"
+    # the report reads only snapshots below its roots (prox_tasks/report/roots.py), as the API
+    # server would be configured for this corpus; the bench's snapshots live under root/corpus
+    os.environ["PROX_REPORT_ROOTS"] = str((root / "corpus").resolve())
     started = time.perf_counter()
     if not (root / "catalog.sqlite").exists():
         root.mkdir(parents=True, exist_ok=True)
