@@ -20,7 +20,6 @@ machine. Usage: ``python bench/batch_memory.py [--batches 150] [--docs 256]``.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import random
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
 sys.path.append(str(ROOT))
-from bench.datadir import find  # noqa: E402
+from bench.datadir import SAMPLE_ROOT, find, page_files, page_texts  # noqa: E402
 
 SETTINGS = ("refine", "onednn-cache", "ideep-cache", "default-caches", "no-onednn")
 
@@ -41,14 +40,6 @@ def rss_mib() -> int:
         if line.startswith("VmRSS"):
             return int(line.split()[1]) // 1024
     return 0
-
-
-def pages(root: Path) -> list[str]:
-    texts = []
-    for path in sorted(root.glob("*/*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as lines:
-            texts.extend(t for t in (json.loads(line).get("text") for line in lines) if t)
-    return texts
 
 
 def measure(setting: str, batches: int, docs: int, every: int, root: Path) -> dict:
@@ -67,7 +58,7 @@ def measure(setting: str, batches: int, docs: int, every: int, root: Path) -> di
     if setting == "no-onednn":
         torch.backends.mkldnn.enabled = False
     bound_heap()
-    texts, rng = pages(root), random.Random(0)
+    texts, rng = page_texts(root), random.Random(0)
     tagger = LineTaggerRefiner(shipped_default().uri, threads=1)
     start, series = rss_mib(), []
     for i in range(batches):
@@ -85,12 +76,13 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=150)
     parser.add_argument("--docs", type=int, default=256, help="pages per batch")
     parser.add_argument("--every", type=int, default=10, help="print the RSS every N batches")
-    parser.add_argument("--pages", type=Path, default=find() or ROOT / "data",
+    parser.add_argument("--pages", type=Path, default=find() or SAMPLE_ROOT,
                         help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one setting
     args = parser.parse_args()
+    page_files(args.pages)  # a folder without pages stops here, not in each setting's child
     if args.one:
         print(json.dumps(measure(args.one, args.batches, args.docs, args.every, args.pages)))
         return

@@ -9,10 +9,15 @@ holding a worktree), where this project's developers keep their copy.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 ENV = "PROX_BENCH_DATA"
+#: The page collections of DATA_DIR (one folder per source), and the bundled sample's folder,
+#: which the same pattern finds (``data/sample/sample.jsonl.gz``).
+COLLECTIONS = "*/*.jsonl.gz"
+SAMPLE_ROOT = ROOT / "data"
 SECTION = "bench/README.md, section 'Data for the benches'"
 #: Each file a bench reads, and the public source it is built from.
 SOURCES = {
@@ -56,3 +61,37 @@ def require(folder: str | os.PathLike, *files: str) -> Path:
     raise SystemExit(
         f"bench data: {root} {state} {what or 'the page collections'}. Build the folder from "
         f"the public sources in {SECTION}, then pass it with --data DATA_DIR or ${ENV}.")
+
+
+def page_files(folder: str | os.PathLike) -> list[Path]:
+    """The page collections (``*/*.jsonl.gz``) under ``folder``: DATA_DIR, or
+    :data:`SAMPLE_ROOT` for the bundled sample.
+
+    Raises:
+        SystemExit: ``folder`` holds none (a typo in ``--pages`` or ``$PROX_BENCH_DATA``: the
+            bench stops on it rather than measure other pages than asked).
+    """
+    files = sorted(Path(folder).glob(COLLECTIONS))
+    if not files:
+        state = "holds no" if Path(folder).is_dir() else "is not a folder of"
+        raise SystemExit(
+            f"bench data: {folder} {state} page collections ({COLLECTIONS}). Build DATA_DIR "
+            f"from the public sources in {SECTION} and pass it with --pages DATA_DIR or ${ENV}; "
+            f"without either the bench takes the bundled sample ({SAMPLE_ROOT}).")
+    return files
+
+
+def page_rows(folder: str | os.PathLike) -> Iterator[dict]:
+    """Every row with a text of :func:`page_files`, in file order, read by prox's JSONL reader
+    (:func:`prox_tasks.corpus.read_rows`: a damaged line is an error naming its file and line)."""
+    from prox_tasks.corpus import read_rows
+
+    for path in page_files(folder):
+        for _source, _line, row in read_rows(str(path)):
+            if isinstance(row.get("text"), str) and row["text"]:
+                yield row
+
+
+def page_texts(folder: str | os.PathLike) -> list[str]:
+    """The texts of :func:`page_rows`."""
+    return [row["text"] for row in page_rows(folder)]

@@ -31,7 +31,6 @@ the 50 MB one refined with raised limits: minutes on 2 cores).
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
@@ -45,7 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
 # appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
 sys.path.append(str(ROOT))
-from bench.datadir import find, require  # noqa: E402
+from bench.datadir import find, page_texts, require  # noqa: E402
 
 # the public page collections ($PROX_BENCH_DATA, else beside the checkout; children inherit it)
 SHARED = find()
@@ -53,11 +52,8 @@ SHARED = find()
 
 def _largest_pages(n: int, max_lines: int) -> list[str]:
     """The largest pages, at most ``n`` of them and ``max_lines`` lines (one default batch)."""
-    texts, chosen, lines = [], [], 0
-    for path in sorted(SHARED.glob("*/*.jsonl.gz")):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            texts += [t for t in (json.loads(line).get("text") for line in f) if isinstance(t, str)]
-    for text in sorted(texts, key=len, reverse=True):
+    chosen, lines = [], 0
+    for text in sorted(page_texts(SHARED), key=len, reverse=True):
         if len(chosen) == n or lines + text.count("\n") + 1 > max_lines:
             break
         chosen.append(text)

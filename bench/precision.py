@@ -24,8 +24,6 @@ bfloat16 is measured even where the CPU has no native bfloat16 (then emulated: s
 from __future__ import annotations
 
 import argparse
-import gzip
-import json
 import statistics
 import sys
 import time
@@ -35,19 +33,9 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.datadir import find  # noqa: E402
+from bench.datadir import SAMPLE_ROOT, find, page_files, page_texts  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
-
-
-def shared_pages(folder: Path) -> list[str]:
-    from refine import page_files  # bench/refine.py: the speed corpus's pages
-
-    texts = []
-    for path in page_files(folder):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            texts.extend(row["text"] for row in map(json.loads, f) if row.get("text"))
-    return texts
 
 
 def decisions(tagger, texts: list[str]) -> dict:
@@ -105,7 +93,7 @@ def speed(taggers: dict, texts: list[str], repeats: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--artifact", help="tagger artifact folder (default: the shipped one)")
-    parser.add_argument("--pages", type=Path, default=find() or ROOT / "data",
+    parser.add_argument("--pages", type=Path, default=find() or SAMPLE_ROOT,
                         help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--seed-dir", default="seed-best",
@@ -113,6 +101,7 @@ def main() -> None:
     parser.add_argument("--speed-docs", type=int, default=2000)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    page_files(args.pages)  # a folder without pages stops here, before the models load
 
     import torch
     import train  # bench/train.py: the study's test split and evaluation
@@ -130,7 +119,7 @@ def main() -> None:
           f"bfloat16: {native_bfloat16()}, keep threshold {taggers['float32'].config.line_threshold}",
           flush=True)  # fmt: skip
 
-    texts = shared_pages(args.pages)
+    texts = page_texts(args.pages)
     same = agreement(*(decisions(t, texts) for t in taggers.values()))
     print(f"shared pages: {same['pages']} pages, {same['lines']} lines; float32 vs bfloat16: "
           f"line decisions differ {same['line_decisions_differ']} "

@@ -46,14 +46,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 # appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
 sys.path.append(str(ROOT))
-from bench.datadir import find  # noqa: E402
+from bench.datadir import SAMPLE_ROOT, find, page_files, page_rows  # noqa: E402
 
 PART_DOCS = 10_000
-
-
-def page_files(pattern_root: Path) -> list[Path]:
-    files = sorted(pattern_root.glob("*/*.jsonl.gz"))
-    return files or [ROOT / "data" / "sample" / "sample.jsonl.gz"]
 
 
 def build_corpus(size: int, pages: Path, folder: Path, compress: bool = False) -> Path:
@@ -64,14 +59,8 @@ def build_corpus(size: int, pages: Path, folder: Path, compress: bool = False) -
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
-    records = []
-    for path in page_files(pages):
-        with gzip.open(path, "rt", encoding="utf-8") as f:
-            for line in f:
-                row = json.loads(line)
-                if row.get("text"):
-                    records.append({"id": str(row.get("id")), "text": row["text"],
-                                    "source": row.get("source"), "url": row.get("url")})
+    records = [{"id": str(row.get("id")), "text": row["text"], "source": row.get("source"),
+                "url": row.get("url")} for row in page_rows(pages)]
     # each page serialized once, the new id put in front (1M rows: minutes, not an hour)
     bodies = [", " + json.dumps({k: v for k, v in r.items() if k != "id"}, ensure_ascii=False)[1:]
               + "\n" for r in records]  # fmt: skip
@@ -307,7 +296,7 @@ def main() -> None:
                         help="shards of the speed runs per worker of the largest count")
     parser.add_argument("--ceiling-docs", type=int, default=1000,
                         help="pages of the two-process reference (0: skip)")
-    parser.add_argument("--pages", type=Path, default=find() or ROOT / "data",
+    parser.add_argument("--pages", type=Path, default=find() or SAMPLE_ROOT,
                         help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp"))
@@ -327,9 +316,8 @@ def main() -> None:
                         "(e.g. 1,2: each tree's scaling too, side by side; without --compare, "
                         "this checkout's, interleaved --repeats times: medians)")
     args = parser.parse_args()
+    page_files(args.pages)  # a folder without pages stops here, not a run on other pages
     adopt_orphans()
-    if not args.pages.is_dir():
-        args.pages = ROOT / "data"
 
     corpus = build_corpus(args.docs, args.pages, args.work / f"corpus-{args.docs}")
     info = json.loads((corpus / "complete.json").read_text())

@@ -57,3 +57,23 @@ def test_the_package_and_the_docs_name_no_private_data_folder():
     naming = [str(p.relative_to(ROOT)) for p in texts
               if "shared/data" in p.read_text(encoding="utf-8", errors="replace")]
     assert naming == []
+
+
+def test_a_pages_folder_without_page_collections_stops_the_bench_with_one_line(tmp_path):
+    """``--pages`` (or ``$PROX_BENCH_DATA``) naming a folder without ``*/*.jsonl.gz``: one
+    line saying so, before any model loads; the benches measured the bundled sample instead
+    (refine.py, precision.py) or failed in a child process (batch_memory.py)."""
+    typo = str(tmp_path / "typo")
+    for script, args in (("refine.py", ["--docs", "10", "--workers", "", "--sizes", "",
+                                        "--feature-docs", "0", "--ceiling-docs", "0",
+                                        "--work", str(tmp_path / "work")]),
+                         ("precision.py", ["--speed-docs", "1", "--repeats", "1",
+                                           "--seed-dir", str(tmp_path / "no-seed")]),
+                         ("batch_memory.py", ["--batches", "1", "--docs", "1",
+                                              "--settings", "refine"])):
+        done = run_bench(script, "--pages", typo, *args)
+        assert done.returncode == 1, (script, done.stdout[-2000:], done.stderr[-2000:])
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert f"bench data: {typo} is not a folder of page collections (*/*.jsonl.gz)" \
+            in done.stderr, done.stderr
+        assert "--pages DATA_DIR" in done.stderr, done.stderr
