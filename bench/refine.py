@@ -53,9 +53,13 @@ PART_DOCS = 10_000
 
 def build_corpus(size: int, pages: Path, folder: Path, compress: bool = False) -> Path:
     """``size`` documents cycled from the pages, written once as JSONL parts (``.jsonl.gz``
-    with ``compress``: the memory runs' corpora, 1M documents = ~10 GB of text)."""
+    with ``compress``: the memory runs' corpora, 1M documents = ~10 GB of text). A corpus
+    written before is reused only when built from the same pages folder: the folder is under
+    ``--work``, shared by runs on DATA_DIR and on the bundled sample."""
     done = folder / "complete.json"
-    if done.exists() and json.loads(done.read_text())["docs"] == size:
+    source = str(Path(pages).resolve())
+    built = json.loads(done.read_text()) if done.exists() else {}
+    if built.get("docs") == size and built.get("from") == source:
         return folder
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
@@ -79,7 +83,8 @@ def build_corpus(size: int, pages: Path, folder: Path, compress: bool = False) -
         written += 1
     out.close()
     text_mb = sum(len(r["text"].encode()) for r in records) / len(records) * size / 1e6
-    done.write_text(json.dumps({"docs": size, "pages": len(records), "text_mb": round(text_mb)}))
+    done.write_text(json.dumps({"docs": size, "pages": len(records), "text_mb": round(text_mb),
+                               "from": source}))
     return folder
 
 
