@@ -44,57 +44,35 @@ def load_docs(n: int, max_lines: int) -> list[dict]:
     return out
 
 
-def train_briefly(model: Path, steps: int, args) -> dict:
-    """Teach the random model the program format for ``steps`` AdamW steps on the rules
-    teacher's programs for other sample documents (prompts rendered as at inference)."""
-    import random
-
-    import torch
+def train_briefly(model: Path, steps: int, args, work: Path) -> dict:
+    """Teach the random model the program format: ``steps`` optimizer steps of prox's own SFT
+    (:func:`prox_tasks.training.sft.train_sft`, ``prox train``'s generative path) on the rules
+    teacher's programs for other sample documents, as ``prox train`` builds its examples
+    (:func:`prox_tasks.training.lm.build_examples`: prompts rendered as at inference)."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from prox_tasks.inference.prompts import PromptRenderer
     from prox_tasks.labeling import get_teacher
-    from prox_tasks.training.targets import chunk_targets
+    from prox_tasks.training.lm import build_examples
+    from prox_tasks.training.sft import SFTConfig, train_sft
 
-    torch.manual_seed(0)
     tok = AutoTokenizer.from_pretrained(model)
     lm = AutoModelForCausalLM.from_pretrained(model)
-    renderer = PromptRenderer(tok, args.doc_tokens, args.chunk_tokens, 2048, args.doc_new,
-                              args.chunk_new)
     teacher = get_teacher("rules")
-    examples = []
+    docs = []
     for doc in load_docs(args.docs + 160, args.max_lines)[args.docs:]:  # not the bench docs
         label = teacher.label(doc["text"])
-        examples.append((renderer.doc_ids([doc["text"]])[0], label.doc_program))
-        chunks, prompts = renderer.chunk_ids(doc["text"])
-        for prompt, target in zip(prompts, chunk_targets(doc["text"], label.chunk_program,
-                                                         chunks)):
-            examples.append((prompt, target))
-    encoded = [(p, tok(t, add_special_tokens=False)["input_ids"][: args.chunk_new - 1]
-                + [tok.eos_token_id]) for p, t in examples]
-    optimizer = torch.optim.AdamW(lm.parameters(), lr=3e-3)
-    rng, losses, start = random.Random(0), [], time.perf_counter()
-    lm.train()
-    for _ in range(steps):
-        batch = rng.sample(encoded, 8)
-        width = max(len(p) + len(t) for p, t in batch)
-        ids = torch.full((8, width), tok.eos_token_id)
-        labels = torch.full((8, width), -100)
-        mask = torch.zeros((8, width), dtype=torch.long)
-        for row, (p, t) in enumerate(batch):
-            n = len(p) + len(t)
-            ids[row, :n] = torch.tensor(p + t)
-            labels[row, len(p):n] = torch.tensor(t)
-            mask[row, :n] = 1
-        loss = lm(input_ids=ids, attention_mask=mask, labels=labels).loss
-        loss.backward()
-        optimizer.step()
-        optimizer.zero_grad()
-        losses.append(loss.item())
+        docs.append({"text": doc["text"], "doc_program": label.doc_program,
+                     "chunk_program": label.chunk_program})
+    examples = build_examples(docs, tok, args.chunk_tokens, args.doc_tokens)
+    config = SFTConfig(max_steps=steps, warmup_steps=min(20, steps // 10), save_every=0,
+                       log_every=0, threads=args.threads, device="cpu")
+    pad_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
+    report = train_sft(lm, examples, config, work / "sft", pad_id=pad_id)
     lm.eval().save_pretrained(model)
-    return {"steps": steps, "examples": len(encoded), "first_loss": losses[0],
+    losses = [h["loss"] for h in report["history"]]
+    return {"steps": report["steps"], "examples": len(examples), "first_loss": losses[0],
             "last_loss": sum(losses[-10:]) / min(10, len(losses)),
-            "seconds": time.perf_counter() - start}
+            "seconds": report["train_seconds"]}
 
 
 def failures(programs: list[str], level: str) -> dict:
@@ -258,7 +236,8 @@ def main() -> None:
             num_layers=args.layers, num_heads=args.hidden // 64,
             intermediate_size=int(args.hidden * 2.6875), vocab_size=2000, max_positions=2048,
         )  # fmt: skip
-        training = train_briefly(model, args.train_steps, args) if args.train_steps else None
+        training = (train_briefly(model, args.train_steps, args, work) if args.train_steps
+                    else None)
         shard_docs = load_docs(args.shard_docs, args.max_lines)
         results = {name: run_backend(name, model, docs, shard_docs, args, work)
                    for name in args.backends.split(",")}  # fmt: skip
