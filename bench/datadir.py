@@ -95,3 +95,20 @@ def page_rows(folder: str | os.PathLike) -> Iterator[dict]:
 def page_texts(folder: str | os.PathLike) -> list[str]:
     """The texts of :func:`page_rows`."""
     return [row["text"] for row in page_rows(folder)]
+
+
+def seed_file(folder: str | os.PathLike, split: str) -> Path:
+    """The ``split`` file (``train``, ``validation``, ``test``) of the bench seed set in
+    ``folder`` (built by bench/seedset.py from DATA_DIR).
+
+    Raises:
+        SystemExit: No such file: one line naming the folder and how to build it.
+    """
+    path = Path(folder) / f"{split}.jsonl.gz"
+    if not path.is_file():
+        raise SystemExit(
+            f"bench seed set: {path} does not exist. Build the seed set with "
+            f"`python bench/seedset.py --data DATA_DIR --teacher best --out {folder}` (or "
+            f"`--resplit-from` a built one for another validation share; bench/README.md, "
+            f"'Refining quality'), or name a built one (--seed-dir / --seed).")
+    return path

@@ -33,7 +33,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.datadir import default, require  # noqa: E402
+from bench.datadir import default, require, seed_file  # noqa: E402
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 1.01)
 
@@ -45,7 +45,7 @@ def load_pages(seed_dir: Path, split: str, data: str, html_dir: str) -> list[dic
         for line in fh:
             row = json.loads(line)
             encodings[row["id"]] = row.get("html_encoding") or "utf-8"
-    with gzip.open(seed_dir / f"{split}.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(seed_file(seed_dir, split), "rt", encoding="utf-8") as fh:
         pages = [d for d in map(json.loads, fh) if d.get("gold_text")]
     for page in pages:
         path = os.path.join(html_dir, str(page["id"]).rsplit("-", 1)[-1] + ".html.gz")
@@ -99,10 +99,12 @@ def main() -> int:
     parser.add_argument("--recall-target", type=float, default=0.95)
     args = parser.parse_args()
     require(args.data, "wcxb/wcxb_dev.jsonl.gz")
+    seed_dir = Path(args.seed_dir) if os.path.isdir(args.seed_dir) else ROOT / "bench" / "out" / args.seed_dir
+    for split in ("validation", "test"):
+        seed_file(seed_dir, split)  # both there before the models load
     from prox_tasks.labeling.html import HtmlTeacher
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 
-    seed_dir = Path(args.seed_dir) if os.path.isdir(args.seed_dir) else ROOT / "bench" / "out" / args.seed_dir
     refiner, teacher = LineTaggerRefiner(args.artifact), HtmlTeacher()
     splits = {}
     for split in ("validation", "test"):

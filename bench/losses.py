@@ -23,6 +23,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.datadir import seed_file  # noqa: E402
 
 
 def page_losses(refiner, docs: list[dict]) -> list[dict]:
@@ -93,10 +94,10 @@ def main() -> int:
     parser.add_argument("--keep-threshold", type=float, help="instead of the artifact's")
     parser.add_argument("--json", help="also write the per-page rows here")
     args = parser.parse_args()
+    path = seed_file(ROOT / "bench" / "out" / args.seed_dir, args.split)  # before the model
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 
     refiner = LineTaggerRefiner(args.artifact, line_threshold=args.keep_threshold)
-    path = ROOT / "bench" / "out" / args.seed_dir / f"{args.split}.jsonl.gz"
     with gzip.open(path, "rt", encoding="utf-8") as fh:
         docs = [json.loads(line) for line in fh]
     rows = page_losses(refiner, docs)

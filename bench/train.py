@@ -34,6 +34,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.datadir import seed_file  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "train_results.jsonl"
@@ -53,7 +54,7 @@ def read(split: str) -> list[dict]:
     the files are in source order, and the first pages are all short C4/DCLM ones."""
     import hashlib
 
-    with gzip.open(SEED / f"{split}.jsonl.gz", "rt", encoding="utf-8") as fh:
+    with gzip.open(seed_file(SEED, split), "rt", encoding="utf-8") as fh:
         docs = [json.loads(line) for line in fh]
     return sorted(docs, key=lambda d: hashlib.sha256(f"order:{d['id']}".encode()).hexdigest())
 

@@ -23,8 +23,12 @@ import json
 import os
 import re
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.datadir import seed_file  # noqa: E402
 
 TIMINGS = ("predict_seconds", "docs_per_s")
 
@@ -33,7 +37,7 @@ def replicate(seed: str, pages: int, out: Path) -> Path:
     """``pages`` rows of ``seed``'s train and validation files, copies with new ids."""
     rows = []
     for split in ("train", "validation"):
-        with gzip.open(os.path.join(seed, f"{split}.jsonl.gz"), "rt", encoding="utf-8") as fh:
+        with gzip.open(seed_file(seed, split), "rt", encoding="utf-8") as fh:
             rows += [line for line in fh if line.strip()]
     with gzip.open(out, "wt", encoding="utf-8", compresslevel=1) as fh:
         for k in range(pages):
@@ -75,6 +79,8 @@ def main() -> None:
     parser.add_argument("--valid-percent", type=int, default=20)
     parser.add_argument("--max-eval-docs", type=int)
     args = parser.parse_args()
+    for split in ("train", "validation"):
+        seed_file(args.seed, split)  # before the table's header
     print("| pages | checkout | validation (gold) | peak RSS MiB | wall s | version | "
           "model.safetensors | threshold | metrics, calibration as the first |")
     print("|---:|---|---:|---:|---:|---|---|---:|---|")

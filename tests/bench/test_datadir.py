@@ -77,3 +77,25 @@ def test_a_pages_folder_without_page_collections_stops_the_bench_with_one_line(t
         assert f"bench data: {typo} is not a folder of page collections (*/*.jsonl.gz)" \
             in done.stderr, done.stderr
         assert "--pages DATA_DIR" in done.stderr, done.stderr
+
+
+def test_a_missing_seed_set_stops_the_bench_with_one_line_saying_how_to_build_it(tmp_path):
+    """The benches that read a bench seed set (bench/seedset.py's) name the missing file and
+    the command that builds it, instead of a FileNotFoundError traceback."""
+    (tmp_path / "data" / "wcxb").mkdir(parents=True)
+    with gzip.open(tmp_path / "data" / "wcxb" / "wcxb_dev.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps({"id": "p0", "text": "a page"}) + "\n")
+    missing = tmp_path / "no-seed"
+    for script, args, named in (
+            ("losses.py", ["--seed-dir", str(missing)], missing / "test.jsonl.gz"),
+            ("train.py", ["run", "default", "--seed-dir", str(missing)], missing / "test.jsonl.gz"),
+            ("train_memory.py", ["--seed", str(missing), "--pages", "10"],
+             missing / "train.jsonl.gz"),
+            ("html_hint.py", ["--data", str(tmp_path / "data"), "--html-dir", str(tmp_path),
+                              "--seed-dir", str(missing)], missing / "validation.jsonl.gz")):
+        done = run_bench(script, *args)
+        assert done.returncode == 1, (script, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert f"bench seed set: {named} does not exist" in done.stderr, done.stderr
+        assert "python bench/seedset.py --data DATA_DIR --teacher best --out" in done.stderr
+        assert "| pages" not in done.stdout  # train_memory.py: no table header before it
