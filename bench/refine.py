@@ -51,6 +51,17 @@ from bench.datadir import SAMPLE_ROOT, find, page_files, page_rows  # noqa: E402
 PART_DOCS = 10_000
 
 
+#: What a figure without the fixed cost reads when the run took no longer than that cost.
+NOT_RESOLVED = "not resolved (the run took no longer than its fixed cost: give more --docs)"
+
+
+def net_of_fixed(total: float, fixed: float) -> float | None:
+    """``total`` (seconds) less the run's fixed cost (measured apart), or None where the run
+    took no longer than that cost (a small corpus on a loaded machine): the difference is then
+    noise, and a rate of it would read negative or infinite."""
+    return total - fixed if total > fixed else None
+
+
 def build_corpus(size: int, pages: Path, folder: Path, compress: bool = False) -> Path:
     """``size`` documents cycled from the pages, written once as JSONL parts (``.jsonl.gz``
     with ``compress``: the memory runs' corpora, 1M documents = ~10 GB of text). A corpus
@@ -352,10 +363,12 @@ def main() -> None:
         runs[workers] = run_refine(corpus, args.work / f"out-w{workers}", workers,
                                    args.threads, ["--shards", str(shards)])  # fmt: skip
         r = runs[workers]
+        cpu = net_of_fixed(r["cpu"], fixed[workers]["cpu"])
+        net = f"{r['docs'] / cpu:.0f}" if cpu else NOT_RESOLVED
         print(f"workers {workers} (threads {args.threads}, {r['shards']} shards): "
               f"{r['docs']} docs in {r['wall']:.1f} s wall = {r['docs'] / r['wall']:.0f} docs/s; "
               f"CPU {r['cpu']:.1f} s = {r['docs'] / r['cpu']:.0f} docs/s per core "
-              f"({r['docs'] / (r['cpu'] - fixed[workers]['cpu']):.0f} without the fixed cost); "
+              f"({net} without the fixed cost); "
               f"peak RSS {r['rss_mb']:.0f} MiB; load average {r['load']:.1f}", flush=True)
         if r["timeline"]:
             print(f"workers {workers}: {r['timeline']}", flush=True)
@@ -369,11 +382,11 @@ def main() -> None:
             for k in order) + f"; total {total:.1f} s", flush=True)  # fmt: skip
     if len(runs) > 1:
         lo, hi = min(runs), max(runs)
-        steady = ((runs[lo]["wall"] - fixed[lo]["wall"])
-                  / (runs[hi]["wall"] - fixed[hi]["wall"]))  # fmt: skip
+        lo_net = net_of_fixed(runs[lo]["wall"], fixed[lo]["wall"])
+        hi_net = net_of_fixed(runs[hi]["wall"], fixed[hi]["wall"])
+        steady = f"{lo_net / hi_net:.2f}x" if lo_net and hi_net else NOT_RESOLVED
         print(f"scaling {lo} -> {hi} workers (wall time, same run): "
-              f"{runs[lo]['wall'] / runs[hi]['wall']:.2f}x; without the fixed cost "
-              f"{steady:.2f}x")
+              f"{runs[lo]['wall'] / runs[hi]['wall']:.2f}x; without the fixed cost {steady}")
     if args.ceiling_docs and len(runs) > 1:
         alone, together = ceiling(corpus, args.ceiling_docs)
         print(f"ceiling: tagger scoring {args.ceiling_docs} pages, one process {alone:.1f} s, "
