@@ -9,11 +9,13 @@ from __future__ import annotations
 import argparse
 import collections
 import json
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.moto_s3 import moto_bucket
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.moto_s3 import moto_bucket  # noqa: E402
 
 
 def main() -> None:
