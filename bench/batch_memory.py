@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
 sys.path.append(str(ROOT))
 from bench.datadir import SAMPLE_ROOT, find, page_files, page_texts  # noqa: E402
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
 
 SETTINGS = ("refine", "onednn-cache", "ideep-cache", "default-caches", "no-onednn")
 
@@ -73,9 +74,9 @@ def measure(setting: str, batches: int, docs: int, every: int, root: Path) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", type=int, default=150)
-    parser.add_argument("--docs", type=int, default=256, help="pages per batch")
-    parser.add_argument("--every", type=int, default=10, help="print the RSS every N batches")
+    parser.add_argument("--batches", type=positive_int, default=150)
+    parser.add_argument("--docs", type=positive_int, default=256, help="pages per batch")
+    parser.add_argument("--every", type=positive_int, default=10, help="print the RSS every N batches")
     parser.add_argument("--pages", type=Path, default=find() or SAMPLE_ROOT,
                         help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 
 
 def result(index: int) -> dict:
@@ -104,8 +105,8 @@ def refined(n: int, workers: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shards", type=int, default=2000)
-    parser.add_argument("--workers", type=int, default=0,
+    parser.add_argument("--shards", type=positive_int, default=2000)
+    parser.add_argument("--workers", type=count_or_zero, default=0,
                         help="0: the booking alone; N: a real refine with N workers")
     args = parser.parse_args()
     n = args.shards

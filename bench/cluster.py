@@ -32,6 +32,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
+
 DAG = "prox_refine_snapshot"
 
 
@@ -117,8 +119,8 @@ def run_once(workers: int, crawl: Path, docs: int, shard_docs: int, root: Path, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, default=2400)
-    parser.add_argument("--shards", type=int, default=8)
+    parser.add_argument("--docs", type=positive_int, default=2400)
+    parser.add_argument("--shards", type=positive_int, default=8)
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     args = parser.parse_args()
     from tests.dags.crawl import repeated_rows, write_jsonl

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.datadir import default as default_data  # noqa: E402
 from bench.datadir import require  # noqa: E402
+from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 from prox_tasks.labeling.emit import write_chunk_program  # noqa: E402
 from prox_tasks.programs import execute, parse  # noqa: E402
 from prox_tasks.programs.reference import paper_edits, paper_execute  # noqa: E402
@@ -172,8 +173,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=default_data(), metavar="DATA_DIR",
                         help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA), or their wcxb_dev.jsonl.gz")
-    parser.add_argument("--repeats", type=int, default=7)
-    parser.add_argument("--limit", type=int, default=0)
+    parser.add_argument("--repeats", type=positive_int, default=7)
+    parser.add_argument("--limit", type=count_or_zero, default=0)
     parser.add_argument("--skip-parse", action="store_true",
                         help="only the executor part (no hostile parse or looping execute times)")
     args = parser.parse_args()

@@ -28,6 +28,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if not any(Path(p, "prox_tasks").is_dir() for p in sys.path if p):
     sys.path.insert(0, str(ROOT))  # PYTHONPATH=<another checkout> measures that code instead
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
+
 SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"
 
 
@@ -85,8 +87,8 @@ def measure(snapshot: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--docs", type=int, default=200_000)
-    parser.add_argument("--shard-docs", type=int, default=10_000)
+    parser.add_argument("--docs", type=positive_int, default=200_000)
+    parser.add_argument("--shard-docs", type=positive_int, default=10_000)
     parser.add_argument("--keep", type=Path, help="build the snapshots here and keep them")
     parser.add_argument("--reuse", type=Path, help="snapshots built earlier with --keep")
     parser.add_argument("--child", help=argparse.SUPPRESS)
@@ -95,6 +97,11 @@ def main() -> None:
         return _gate_child(args.child)
     root = args.reuse or args.keep or Path(tempfile.mkdtemp(prefix="prox-bench-gate-"))
     sizes = (max(1, args.docs // 4), args.docs)
+    missing = [f"docs-{docs}/snapshot" for docs in sizes
+               if args.reuse and not (args.reuse / f"docs-{docs}" / "snapshot").is_dir()]
+    if missing:
+        parser.error(f"--reuse {args.reuse} lacks {', '.join(missing)}: build the snapshots "
+                     f"with --keep {args.reuse} --docs {args.docs} first (the same --docs)")
     rows = []
     for docs in sizes:
         folder = root / f"docs-{docs}"

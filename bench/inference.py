@@ -27,6 +27,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 
 
 def load_docs(n: int, max_lines: int) -> list[dict]:
@@ -201,26 +202,26 @@ def print_table(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=int, default=32)
-    parser.add_argument("--max-lines", type=int, default=40, help="lines kept per document")
-    parser.add_argument("--hidden", type=int, default=256)
-    parser.add_argument("--layers", type=int, default=4)
-    parser.add_argument("--doc-tokens", type=int, default=512)
-    parser.add_argument("--chunk-tokens", type=int, default=256)
-    parser.add_argument("--doc-new", type=int, default=16)
-    parser.add_argument("--chunk-new", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=16, help="transformers")
-    parser.add_argument("--threads", type=int, default=2, help="transformers torch threads")
+    parser.add_argument("--docs", type=positive_int, default=32)
+    parser.add_argument("--max-lines", type=positive_int, default=40, help="lines kept per document")
+    parser.add_argument("--hidden", type=positive_int, default=256)
+    parser.add_argument("--layers", type=positive_int, default=4)
+    parser.add_argument("--doc-tokens", type=positive_int, default=512)
+    parser.add_argument("--chunk-tokens", type=positive_int, default=256)
+    parser.add_argument("--doc-new", type=positive_int, default=16)
+    parser.add_argument("--chunk-new", type=positive_int, default=64)
+    parser.add_argument("--batch-size", type=positive_int, default=16, help="transformers")
+    parser.add_argument("--threads", type=positive_int, default=2, help="transformers torch threads")
     parser.add_argument("--dtype", default="float32", help="both engines (vLLM CPU: bf16/fp32)")
     parser.add_argument("--gpu-memory-utilization", type=float, default=0.3)
     parser.add_argument("--backends", default="vllm,transformers")
     parser.add_argument("--model", default=None, help="use this model folder instead")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per vllm phase (median)")
-    parser.add_argument("--hf-repeats", type=int, default=1,
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs per vllm phase (median)")
+    parser.add_argument("--hf-repeats", type=positive_int, default=1,
                         help="runs per transformers phase (median; each takes minutes)")
-    parser.add_argument("--train-steps", type=int, default=0,
+    parser.add_argument("--train-steps", type=count_or_zero, default=0,
                         help="first teach the random model the program format (rules teacher)")
-    parser.add_argument("--shard-docs", type=int, default=128,
+    parser.add_argument("--shard-docs", type=positive_int, default=128,
                         help="documents of the shard timed for the overhead")
     parser.add_argument("--overhead-backends", default="vllm",
                         help="backends whose whole refine step is timed for the overhead")

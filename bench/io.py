@@ -164,9 +164,12 @@ def late_shard(sample: Path, megabytes: float, shards: int, workdir: Path) -> No
 
 
 def main() -> int:
+    sys.path.insert(0, str(ROOT))
+    from prox_tasks.cli.arguments import positive_int
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--mb", type=float, default=200, help="input size, MB of JSONL (1000 = ~1 GB)")
-    parser.add_argument("--files", type=int, default=8,
+    parser.add_argument("--files", type=positive_int, default=8,
                         help="input files of the full input (the small one has fewer files "
                              "of the same size, so only the input size changes)")
     parser.add_argument("--small-fraction", type=float, default=0.25,
@@ -177,7 +180,7 @@ def main() -> int:
     parser.add_argument("--late-shard", action="store_true",
                         help="time to the first document of the first and last shard of one "
                              "plain JSONL file of --mb MB, with and without byte offsets")
-    parser.add_argument("--shards", type=int, default=20, help="shards of --late-shard's file")
+    parser.add_argument("--shards", type=positive_int, default=20, help="shards of --late-shard's file")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(worker(*args.worker)))

@@ -39,6 +39,7 @@ import tracemalloc
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
 
 DOCS_PER_SHARD = 10_000
 SHARDS_PER_FILE = 10
@@ -310,11 +311,11 @@ def print_rows(store: str, rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shards", type=int, nargs="+", default=[1_000, 10_000, 100_000])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--max-map-length", type=int, default=1024)
+    parser.add_argument("--shards", type=positive_int, nargs="+", default=[1_000, 10_000, 100_000])
+    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--max-map-length", type=positive_int, default=1024)
     parser.add_argument("--no-s3", action="store_true")
-    parser.add_argument("--cli-workers", type=int, default=8,
+    parser.add_argument("--cli-workers", type=positive_int, default=8,
                         help="worker processes of the prox refine --workers rows")
     parser.add_argument("--only", choices=("dag", "cli", "results"),
                         help="only the DAG's rows, only prox refine --workers', or only "

@@ -34,6 +34,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.datadir import SAMPLE_ROOT, find, page_files, page_texts  # noqa: E402
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -98,8 +99,8 @@ def main() -> None:
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--seed-dir", default="seed-best",
                         help="seed set under bench/out whose test split is scored")
-    parser.add_argument("--speed-docs", type=int, default=2000)
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--speed-docs", type=positive_int, default=2000)
+    parser.add_argument("--repeats", type=positive_int, default=3)
     args = parser.parse_args()
     page_files(args.pages)  # a folder without pages stops here, before the models load
 

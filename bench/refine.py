@@ -47,12 +47,18 @@ ROOT = Path(__file__).resolve().parents[1]
 # appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
 sys.path.append(str(ROOT))
 from bench.datadir import SAMPLE_ROOT, find, page_files, page_rows  # noqa: E402
+from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 
 PART_DOCS = 10_000
 
 
 #: What a figure without the fixed cost reads when the run took no longer than that cost.
 NOT_RESOLVED = "not resolved (the run took no longer than its fixed cost: give more --docs)"
+
+
+def whole_numbers(text: str) -> list[int]:
+    """A comma-separated list of positive whole numbers (``''``: none), for argparse."""
+    return [positive_int(part) for part in text.split(",") if part.strip()]
 
 
 def net_of_fixed(total: float, fixed: float) -> float | None:
@@ -252,7 +258,7 @@ def compare(corpus: Path, trees: list[Path], args) -> None:
 
     import pyarrow.parquet as pq
 
-    counts = [int(w) for w in args.compare_workers.split(",") if w]
+    counts = args.compare_workers
     # one worker: the default shards (a 10,000-document corpus is one shard); several: the
     # speed runs' shards, so that every count refines the same shards
     extra = ["--shards", str(max(counts) * args.shards_per_worker)] if len(counts) > 1 else []
@@ -302,24 +308,24 @@ def compare(corpus: Path, trees: list[Path], args) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--docs", type=int, default=10_000, help="corpus of the speed runs")
-    parser.add_argument("--sizes", default="", help="corpus sizes of the memory runs, e.g. "
+    parser.add_argument("--docs", type=positive_int, default=10_000, help="corpus of the speed runs")
+    parser.add_argument("--sizes", type=whole_numbers, default=[], help="corpus sizes of the memory runs, e.g. "
                         "10000,100000,1000000 (empty: none)")
-    parser.add_argument("--workers", default="1,2", help="worker counts compared (empty: no "
+    parser.add_argument("--workers", type=whole_numbers, default=[1, 2], help="worker counts compared (empty: no "
                         "speed runs)")
-    parser.add_argument("--threads", type=int, default=1, help="threads per worker")
-    parser.add_argument("--shards-per-worker", type=int, default=4,
+    parser.add_argument("--threads", type=positive_int, default=1, help="threads per worker")
+    parser.add_argument("--shards-per-worker", type=positive_int, default=4,
                         help="shards of the speed runs per worker of the largest count")
-    parser.add_argument("--ceiling-docs", type=int, default=1000,
+    parser.add_argument("--ceiling-docs", type=count_or_zero, default=1000,
                         help="pages of the two-process reference (0: skip)")
     parser.add_argument("--pages", type=Path, default=find() or SAMPLE_ROOT,
                         help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp"))
                         / "prox-bench-refine")
-    parser.add_argument("--feature-docs", type=int, default=1000,
+    parser.add_argument("--feature-docs", type=count_or_zero, default=1000,
                         help="documents of the features reference comparison (0: skip)")
-    parser.add_argument("--memory-workers", type=int, default=1,
+    parser.add_argument("--memory-workers", type=positive_int, default=1,
                         help="workers of the memory runs (the peak is the largest process's)")
     parser.add_argument("--keep-corpora", action="store_true",
                         help="keep the memory runs' generated corpora (default: deleted)")
@@ -327,8 +333,8 @@ def main() -> None:
                         "`git worktree add` or `git archive`) whose `prox refine` runs "
                         "side by side with this one's on the speed corpus, 1 worker, "
                         "interleaved (docs per CPU-second, medians); comma-separated")
-    parser.add_argument("--repeats", type=int, default=3, help="runs per tree of --compare")
-    parser.add_argument("--compare-workers", default="1", help="worker counts of --compare "
+    parser.add_argument("--repeats", type=positive_int, default=3, help="runs per tree of --compare")
+    parser.add_argument("--compare-workers", type=whole_numbers, default=[1], help="worker counts of --compare "
                         "(e.g. 1,2: each tree's scaling too, side by side; without --compare, "
                         "this checkout's, interleaved --repeats times: medians)")
     args = parser.parse_args()
@@ -345,10 +351,10 @@ def main() -> None:
         print(f"features, {args.feature_docs} docs, docs per CPU-second: per-line reference "
               f"{ref:.0f}, batch {new:.0f} ({new / ref:.1f}x)")
 
-    if args.compare or "," in args.compare_workers:  # several counts: this checkout alone too
+    if args.compare or len(args.compare_workers) > 1:  # several counts: this checkout alone too
         compare(corpus, [ROOT] + [Path(t).resolve() for t in args.compare.split(",") if t],
                 args)  # fmt: skip
-    counts = [int(w) for w in args.workers.split(",") if w]
+    counts = args.workers
     shards = max(counts, default=1) * args.shards_per_worker
     runs, fixed = {}, {}
     tiny = startup_corpus(corpus, shards, args.work / f"corpus-first-{shards}")
@@ -393,7 +399,7 @@ def main() -> None:
               f"two at once {together:.1f} s each: two processes do "
               f"{2 * alone / together:.2f}x the work of one here", flush=True)
 
-    sizes = [int(s) for s in args.sizes.split(",") if s]
+    sizes = args.sizes
     batch_mb = None
     for size in [512] * bool(sizes) + sizes:  # 512: one batch, the baseline
         # compressed, and deleted after its run (1M documents: ~10 GB of text)

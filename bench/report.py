@@ -34,6 +34,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 if not any(Path(p, "prox_tasks").is_dir() for p in sys.path if p):
     sys.path.insert(0, str(ROOT))  # PYTHONPATH=<another checkout> measures that code instead
+from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
+
 SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"
 
 
@@ -164,13 +166,13 @@ def peak_mb(render) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--snapshots", type=int, default=200)
-    parser.add_argument("--docs", type=int, default=40, help="documents per snapshot")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--snapshots", type=positive_int, default=200)
+    parser.add_argument("--docs", type=positive_int, default=40, help="documents per snapshot")
+    parser.add_argument("--repeats", type=positive_int, default=5)
     parser.add_argument("--keep", default=None, help="build (or reuse) the catalog here")
     parser.add_argument("--memory", action="store_true",
                         help="also each page's peak Python memory (uncached render)")
-    parser.add_argument("--viewer-docs", type=int, default=0,
+    parser.add_argument("--viewer-docs", type=count_or_zero, default=0,
                         help="also a snapshot of one shard of this many documents")
     args = parser.parse_args(argv)
 

@@ -16,11 +16,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.moto_s3 import moto_bucket  # noqa: E402
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shards", type=int, default=300)
+    parser.add_argument("--shards", type=positive_int, default=300)
     args = parser.parse_args()
     from prox_tasks.corpus import plan_shards
     from prox_tasks.refine.workers import refine_shards

@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
 
 
 def timed(fn, repeats: int) -> tuple[float, collections.Counter]:
@@ -114,9 +115,9 @@ def run(files: int, kb: int, repeats: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=int, default=200)
-    parser.add_argument("--kb", type=int, default=8, help="size of each file (KB)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--files", type=positive_int, default=200)
+    parser.add_argument("--kb", type=positive_int, default=8, help="size of each file (KB)")
+    parser.add_argument("--repeats", type=positive_int, default=3)
     args = parser.parse_args()
     if args.kb * 1000 > 64 * 1024:
         parser.error("--kb: at most 65 (a file above 64 KiB is not read as before plus a HEAD)")

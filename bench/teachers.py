@@ -28,6 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.datadir import default, require  # noqa: E402
+from prox_tasks.cli.arguments import positive_int  # noqa: E402
 from prox_tasks.evaluation import word_prf_per_group  # noqa: E402
 from prox_tasks.labeling import get_teacher  # noqa: E402
 from prox_tasks.programs import execute  # noqa: E402
@@ -118,8 +119,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--input", help=f"pages with gold (default DATA_DIR/{WCXB})")
     ap.add_argument("--teachers", default="rules,diff")
     ap.add_argument("--half", choices=["all", "a", "b"], default="all")
-    ap.add_argument("--limit", type=int)
-    ap.add_argument("--repeats", type=int, default=3, help="timing runs (median reported)")
+    ap.add_argument("--limit", type=positive_int)
+    ap.add_argument("--repeats", type=positive_int, default=3, help="timing runs (median reported)")
     ap.add_argument(
         "--snippets",
         default=None,

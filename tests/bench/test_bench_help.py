@@ -24,3 +24,25 @@ def test_every_bench_prints_its_help_without_pythonpath(tmp_path):
         if done.returncode != 0 or "usage:" not in done.stdout:
             failed[script.name] = done.stderr.strip().splitlines()[-1:]
     assert failed == {}
+
+
+def test_a_bad_count_or_a_missing_reuse_folder_is_an_argument_error_not_a_traceback(tmp_path):
+    """Counts take prox's own argument types (prox_tasks.cli.arguments); before, a zero ran into
+    an AssertionError (booking.py) or a FileNotFoundError (s3_opens.py), a worker count that
+    is not a number into a ValueError (refine.py), a --reuse folder without the snapshots
+    into a CalledProcessError (gate.py)."""
+    cases = {
+        "booking.py": (["--shards", "0"], "argument --shards: must be at least 1, not 0"),
+        "s3_opens.py": (["--files", "0"], "argument --files: must be at least 1, not 0"),
+        "refine.py": (["--workers", "1,x", "--docs", "10", "--feature-docs", "0",
+                       "--work", str(tmp_path / "work")],
+                      "argument --workers: 'x' is not a whole number"),
+        "gate.py": (["--reuse", str(tmp_path / "none"), "--docs", "100"],
+                    f"--reuse {tmp_path / 'none'} lacks docs-25/snapshot, docs-100/snapshot: "
+                    f"build the snapshots with --keep {tmp_path / 'none'} --docs 100 first"),
+    }
+    for script, (args, message) in cases.items():
+        done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args],
+                              capture_output=True, text=True, timeout=300, cwd=ROOT)
+        assert done.returncode == 2, (script, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr and message in done.stderr, (script, done.stderr)
