@@ -95,7 +95,9 @@ def main() -> None:
                 same = (run["metrics"], run["calibration"]) == \
                     (first["metrics"], first["calibration"])
                 threshold = (run["calibration"] or {}).get("threshold")
-                print(f"| {pages:,} | {code} | {run['valid']:,} ({run['gold']:,}) | "
+                # no gold page among those evaluated (the first --max-eval-docs): none counted
+                gold = "none" if run["gold"] is None else f"{run['gold']:,}"
+                print(f"| {pages:,} | {code} | {run['valid']:,} ({gold}) | "
                       f"{run['rss_mib']:.0f} | {run['seconds']:.0f} | {run['version']} | "
                       f"`{run['sha256'][:12]}` | {threshold} | {'yes' if same else 'NO'} |",
                       flush=True)
