@@ -35,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from bench.datadir import seed_file  # noqa: E402
+from prox_tasks.training.sft import peak_rss_mb  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
 RESULTS = OUT / "train_results.jsonl"
@@ -57,12 +58,6 @@ def read(split: str) -> list[dict]:
     with gzip.open(seed_file(SEED, split), "rt", encoding="utf-8") as fh:
         docs = [json.loads(line) for line in fh]
     return sorted(docs, key=lambda d: hashlib.sha256(f"order:{d['id']}".encode()).hexdigest())
-
-
-def peak_rss_mb() -> float:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def folder_bytes(path: Path) -> int:

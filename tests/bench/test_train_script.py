@@ -23,3 +23,12 @@ def test_table_and_study_without_results_print_a_hint_and_exit_2(command, tmp_pa
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "python bench/train.py run default" in captured.err
+
+
+def test_the_study_rows_peak_memory_is_the_one_prox_train_reports():
+    """One implementation: bench/train.py's rows record the peak RSS as prox's training does
+    (prox_tasks.training.sft.peak_rss_mb), not by a copy of its own."""
+    import bench.train
+    from prox_tasks.training import sft
+
+    assert bench.train.peak_rss_mb is sft.peak_rss_mb
