@@ -28,9 +28,14 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
-sys.path.append(str(ROOT))
+# this checkout's bench helpers, even when PYTHONPATH names another checkout first (whose bench/
+# may lack them)
+sys.path.insert(0, str(ROOT))
 from bench.datadir import SAMPLE_ROOT, find, page_files, page_texts  # noqa: E402
+
+# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
+sys.path.remove(str(ROOT))
+sys.path.append(str(ROOT))
 from prox_tasks.cli.arguments import positive_int  # noqa: E402
 
 SETTINGS = ("refine", "onednn-cache", "ideep-cache", "default-caches", "no-onednn")

@@ -42,9 +42,14 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MB = 1_000_000
-# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
-sys.path.append(str(ROOT))
+# this checkout's bench helpers, even when PYTHONPATH names another checkout first (whose bench/
+# may lack them)
+sys.path.insert(0, str(ROOT))
 from bench.datadir import find, page_texts, require  # noqa: E402
+
+# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
+sys.path.remove(str(ROOT))
+sys.path.append(str(ROOT))
 
 # the public page collections ($PROX_BENCH_DATA, else beside the checkout; children inherit it)
 SHARED = find()

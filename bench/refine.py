@@ -44,9 +44,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
-sys.path.append(str(ROOT))
+# this checkout's bench helpers, even when PYTHONPATH names another checkout first (whose bench/
+# may lack them)
+sys.path.insert(0, str(ROOT))
 from bench.datadir import SAMPLE_ROOT, find, page_files, page_rows  # noqa: E402
+
+# appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
+sys.path.remove(str(ROOT))
+sys.path.append(str(ROOT))
 from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 
 PART_DOCS = 10_000
