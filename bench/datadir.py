@@ -81,13 +81,20 @@ def page_files(folder: str | os.PathLike) -> list[Path]:
     return files
 
 
-def page_rows(folder: str | os.PathLike) -> Iterator[dict]:
-    """Every row with a text of :func:`page_files`, in file order, read by prox's JSONL reader
-    (:func:`prox_tasks.corpus.read_rows`: a damaged line is an error naming its file and line)."""
+def jsonl_rows(path: str | os.PathLike) -> Iterator[dict]:
+    """The rows of a JSONL(.gz) file the benches read (DATA_DIR's collections, a bench seed
+    set, the sample), in file order, by prox's one JSONL reader for rows
+    (:func:`prox_tasks.corpus.read_rows`): a damaged line is an error naming its file and line."""
     from prox_tasks.corpus import read_rows
 
+    for _source, _line, row in read_rows(str(path)):
+        yield row
+
+
+def page_rows(folder: str | os.PathLike) -> Iterator[dict]:
+    """Every row with a text of :func:`page_files`, in file order (:func:`jsonl_rows`)."""
     for path in page_files(folder):
-        for _source, _line, row in read_rows(str(path)):
+        for row in jsonl_rows(path):
             if isinstance(row.get("text"), str) and row["text"]:
                 yield row
 
@@ -112,3 +119,4 @@ def seed_file(folder: str | os.PathLike, split: str) -> Path:
             f"`--resplit-from` a built one for another validation share; bench/README.md, "
             f"'Refining quality'), or name a built one (--seed-dir / --seed).")
     return path
+

@@ -16,7 +16,6 @@ run with their default settings on the same texts.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import os
@@ -24,12 +23,12 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from bench.datadir import jsonl_rows  # noqa: E402
 
 
 def load(data: str) -> list[dict]:
     path = os.path.join(data, "dclm_annotations", "dclm_quality_annotations.jsonl.gz")
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        rows = [json.loads(line) for line in fh]
+    rows = list(jsonl_rows(path))
     for r in rows:
         r["half"] = "fit" if hashlib.sha256(f"half:{r['id']}".encode()).digest()[0] % 2 else "test"
     return rows

@@ -32,7 +32,6 @@ Usage: ``python bench/executor.py [--data DATA_DIR] [--repeats 7] [--limit N] [-
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import statistics
@@ -43,7 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.datadir import default as default_data  # noqa: E402
-from bench.datadir import require  # noqa: E402
+from bench.datadir import jsonl_rows, require  # noqa: E402
 from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 from prox_tasks.labeling.emit import write_chunk_program  # noqa: E402
 from prox_tasks.programs import execute, parse  # noqa: E402
@@ -182,13 +181,11 @@ def main() -> None:
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})  # one core
     flat, chunked = [], []
-    with gzip.open(data, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row.get("gold_text"):
-                text, removed = row["text"], removed_by_gold(row["text"], row["gold_text"])
-                flat.append((text, flat_program(text, removed)))
-                chunked.append((text, write_chunk_program(text, removed)))
+    for row in jsonl_rows(data):
+        if row.get("gold_text"):
+            text, removed = row["text"], removed_by_gold(row["text"], row["gold_text"])
+            flat.append((text, flat_program(text, removed)))
+            chunked.append((text, write_chunk_program(text, removed)))
     if args.limit:
         flat, chunked = flat[: args.limit], chunked[: args.limit]
     lines = statistics.mean(t.count("\n") + 1 for t, _ in flat)

@@ -16,7 +16,6 @@ checkout over them with ``PYTHONPATH=<checkout> python bench/gate.py --reuse DIR
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import subprocess
@@ -35,11 +34,16 @@ SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"
 
 def build_snapshot(folder: Path, docs: int, shard_docs: int) -> str:
     """Write ``docs`` refined documents under ``folder``; return the snapshot's URI."""
-    from prox_tasks.corpus import Quarantine, plan_shards, read_shard, write_refined_shard
+    from prox_tasks.corpus import (
+        Quarantine,
+        plan_shards,
+        read_rows,
+        read_shard,
+        write_refined_shard,
+    )
     from prox_tasks.programs import execute
 
-    with gzip.open(SAMPLE, "rt") as f:
-        texts = ["\n".join(json.loads(line)["text"].splitlines()[:20]) for line in f]
+    texts = ["\n".join(row["text"].splitlines()[:20]) for _, _, row in read_rows(str(SAMPLE))]
     folder.mkdir(parents=True, exist_ok=True)
     src = folder / "in.jsonl"
     with open(src, "w") as out:

@@ -19,7 +19,7 @@ import sys
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from bench.datadir import default, require  # noqa: E402
+from bench.datadir import default, jsonl_rows, require  # noqa: E402
 from prox_tasks.evaluation.goldset import GOLD_DIR, GOLD_FILE  # noqa: E402
 from prox_tasks.training.seedset import id_bucket  # noqa: E402
 
@@ -31,11 +31,9 @@ def main() -> int:
     args = parser.parse_args()
     require(args.data, "wcxb/wcxb_dev.jsonl.gz")  # before the shipped file is touched
     rows = []
-    with gzip.open(os.path.join(args.data, "wcxb", "wcxb_dev.jsonl.gz"), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if row.get("gold_text") and id_bucket(str(row["id"])) < 10:
-                rows.append({k: row.get(k) for k in ("id", "url", "page_type", "text", "gold_text")})
+    for row in jsonl_rows(os.path.join(args.data, "wcxb", "wcxb_dev.jsonl.gz")):
+        if row.get("gold_text") and id_bucket(str(row["id"])) < 10:
+            rows.append({k: row.get(k) for k in ("id", "url", "page_type", "text", "gold_text")})
     rows.sort(key=lambda r: r["id"])
     data = "".join(json.dumps(r, sort_keys=True, ensure_ascii=False) + "\n" for r in rows).encode()
     with open(GOLD_DIR / GOLD_FILE, "wb") as fh:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-import json
 import os
 import sys
 import time
@@ -33,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.datadir import default, require, seed_file  # noqa: E402
+from bench.datadir import default, jsonl_rows, require, seed_file  # noqa: E402
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 1.01)
 
@@ -41,12 +40,9 @@ GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.
 def load_pages(seed_dir: Path, split: str, data: str, html_dir: str) -> list[dict]:
     """The split's pages with gold, each with its WCXB HTML where the folder has it."""
     encodings = {}
-    with gzip.open(os.path.join(data, "wcxb", "wcxb_dev.jsonl.gz"), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            encodings[row["id"]] = row.get("html_encoding") or "utf-8"
-    with gzip.open(seed_file(seed_dir, split), "rt", encoding="utf-8") as fh:
-        pages = [d for d in map(json.loads, fh) if d.get("gold_text")]
+    for row in jsonl_rows(os.path.join(data, "wcxb", "wcxb_dev.jsonl.gz")):
+        encodings[row["id"]] = row.get("html_encoding") or "utf-8"
+    pages = [d for d in jsonl_rows(seed_file(seed_dir, split)) if d.get("gold_text")]
     for page in pages:
         path = os.path.join(html_dir, str(page["id"]).rsplit("-", 1)[-1] + ".html.gz")
         page["html"] = None

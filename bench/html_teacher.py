@@ -16,13 +16,13 @@ from __future__ import annotations
 import argparse
 import gzip
 import hashlib
-import json
 import os
 import sys
 import time
 from collections import defaultdict
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+from bench.datadir import jsonl_rows  # noqa: E402
 
 SETTINGS = {
     "trafilatura": {"extractor": "trafilatura", "favor_recall": False},
@@ -37,18 +37,16 @@ SETTINGS = {
 def wcxb_pages(data: str, html_dir: str, n: int | None, half: str) -> list[dict]:
     """WCXB dev rows with gold and HTML, in a fixed pseudo-random order (first ``n``)."""
     pages = []
-    with gzip.open(os.path.join(data, "wcxb", "wcxb_dev.jsonl.gz"), "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            path = os.path.join(html_dir, row["id"].rsplit("-", 1)[-1] + ".html.gz")
-            if not row.get("gold_text") or not os.path.exists(path):
-                continue
-            h = hashlib.sha256(f"half:{row['id']}".encode()).digest()[0]
-            if half != "all" and (h % 2 == 0) != (half == "a"):
-                continue
-            raw = gzip.open(path, "rb").read()
-            row["html"] = raw.decode(row.get("html_encoding") or "utf-8", errors="replace")
-            pages.append(row)
+    for row in jsonl_rows(os.path.join(data, "wcxb", "wcxb_dev.jsonl.gz")):
+        path = os.path.join(html_dir, row["id"].rsplit("-", 1)[-1] + ".html.gz")
+        if not row.get("gold_text") or not os.path.exists(path):
+            continue
+        h = hashlib.sha256(f"half:{row['id']}".encode()).digest()[0]
+        if half != "all" and (h % 2 == 0) != (half == "a"):
+            continue
+        raw = gzip.open(path, "rb").read()
+        row["html"] = raw.decode(row.get("html_encoding") or "utf-8", errors="replace")
+        pages.append(row)
     pages.sort(key=lambda r: hashlib.sha256(f"order:{r['id']}".encode()).hexdigest())
     return pages[:n] if n else pages
 

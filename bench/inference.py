@@ -27,21 +27,19 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from bench.datadir import jsonl_rows  # noqa: E402
 from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 
 
 def load_docs(n: int, max_lines: int) -> list[dict]:
-    import gzip
 
     out = []
-    with gzip.open(ROOT / "data" / "sample" / "sample.jsonl.gz", "rt", encoding="utf-8") as f:
-        for raw in f:
-            row = json.loads(raw)
-            lines = [line[:200] for line in row["text"].split("\n") if line.strip()][:max_lines]
-            if len(lines) >= 5:
-                out.append({"id": row["id"], "text": "\n".join(lines)})
-            if len(out) == n:
-                break
+    for row in jsonl_rows(ROOT / "data" / "sample" / "sample.jsonl.gz"):
+        lines = [line[:200] for line in row["text"].split("\n") if line.strip()][:max_lines]
+        if len(lines) >= 5:
+            out.append({"id": row["id"], "text": "\n".join(lines)})
+        if len(out) == n:
+            break
     return out
 
 

@@ -25,7 +25,6 @@ without them makes), in one run. ``python bench/io.py --late-shard --mb 1000``.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import resource
@@ -35,6 +34,9 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from bench.datadir import jsonl_rows  # noqa: E402
+
 DEFAULT_SAMPLE = ROOT / "data" / "sample" / "sample.jsonl.gz"
 MB = 1_000_000
 
@@ -48,8 +50,7 @@ def build_inputs(sample: Path, megabytes: float, files: int, folder: Path) -> di
     info_path = folder / "info.json"
     if info_path.exists():
         return json.loads(info_path.read_text())
-    with gzip.open(sample, "rt", encoding="utf-8") as f:
-        rows = [json.loads(line) for line in f if line.strip()]
+    rows = list(jsonl_rows(sample))
     info = {"docs": 0, "jsonl_bytes": 0, "jsonl.gz_bytes": 0, "parquet_bytes": 0}
     copy = 0
     for part in range(files):
@@ -133,8 +134,7 @@ def late_shard(sample: Path, megabytes: float, shards: int, workdir: Path) -> No
     path = workdir / f"late-{megabytes:g}mb.jsonl"
     if not path.exists():
         workdir.mkdir(parents=True, exist_ok=True)
-        with gzip.open(sample, "rt", encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
+        rows = list(jsonl_rows(sample))
         size, copy = 0, 0
         with open(path, "w", encoding="utf-8") as out:
             while size < megabytes * MB:

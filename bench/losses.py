@@ -15,7 +15,6 @@ Every bench seed set (bench/seedset.py) has the same test pages.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import sys
 from collections import defaultdict
@@ -23,7 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.datadir import seed_file  # noqa: E402
+from bench.datadir import jsonl_rows, seed_file  # noqa: E402
 
 
 def page_losses(refiner, docs: list[dict]) -> list[dict]:
@@ -98,8 +97,7 @@ def main() -> int:
     from prox_tasks.models.line_tagger import LineTaggerRefiner
 
     refiner = LineTaggerRefiner(args.artifact, line_threshold=args.keep_threshold)
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        docs = [json.loads(line) for line in fh]
+    docs = list(jsonl_rows(path))
     rows = page_losses(refiner, docs)
     print(f"{refiner.version} at keep threshold {refiner.config.line_threshold}, "
           f"{args.seed_dir}/{args.split}")

@@ -47,7 +47,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # this checkout's bench helpers, even when PYTHONPATH names another checkout first (whose bench/
 # may lack them)
 sys.path.insert(0, str(ROOT))
-from bench.datadir import SAMPLE_ROOT, find, page_files, page_rows  # noqa: E402
+from bench.datadir import SAMPLE_ROOT, find, jsonl_rows, page_files, page_rows  # noqa: E402
 
 # appended, not prepended: PYTHONPATH=<another checkout> still measures that checkout's code
 sys.path.remove(str(ROOT))
@@ -201,12 +201,13 @@ def startup_corpus(corpus: Path, docs: int, folder: Path) -> Path:
 
 
 CEILING_CODE = """
-import json, sys, time
+import itertools, sys, time
+from prox_tasks.corpus import read_rows
 from prox_tasks.inference import load_backend
 from prox_tasks.models import resolve_model
 from prox_tasks.refine.workers import set_threads
 set_threads(1)
-texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8")][:int(sys.argv[2])]
+texts = [row["text"] for _, _, row in itertools.islice(read_rows(sys.argv[1]), int(sys.argv[2]))]
 tagger = load_backend(None, resolve_model("default").uri).inner
 set_threads(1)
 tagger.scores(texts[:16])
@@ -238,8 +239,7 @@ def features_side_by_side(corpus: Path, docs: int) -> tuple[float, float]:
     from prox_tasks.models.line_features import featurize_batch
     from tests.models import line_features_reference as reference
 
-    with open(next(iter(sorted(corpus.glob("*.jsonl")))), encoding="utf-8") as f:
-        texts = [json.loads(line)["text"] for line in f]
+    texts = [row["text"] for row in jsonl_rows(next(iter(sorted(corpus.glob("*.jsonl")))))]
     texts = texts[:: max(1, len(texts) // docs)][:docs]  # every source, not the first files
     featurize_batch(texts[:8], 1 << 15)  # code-point tables, imports
     start = time.process_time()

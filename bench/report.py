@@ -83,13 +83,13 @@ def build(root: Path, snapshots: int, docs: int) -> str:
 def build_big_shard(root: Path, url: str, docs: int) -> str:
     """A booked snapshot (``crawl-big``) whose one shard holds ``docs`` documents."""
     from prox_tasks.catalog import Catalog
+    from prox_tasks.corpus import read_rows
     from prox_tasks.refine.corpus import refine_corpus
 
     out = root / "corpus" / "snapshots" / "crawl-big"
     with Catalog(url) as catalog:
         if catalog.get_snapshot("crawl-big") is None:
-            with gzip.open(SAMPLE, "rt") as f:
-                rows = [json.loads(line) for line in f]
+            rows = [row for _, _, row in read_rows(str(SAMPLE))]
             src = root / "big.jsonl"
             with open(src, "w") as fh:
                 for i in range(docs):

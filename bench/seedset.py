@@ -38,7 +38,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from bench.datadir import default, require  # noqa: E402
+from bench.datadir import default, jsonl_rows, require  # noqa: E402
 from prox_tasks.labeling import get_teacher  # noqa: E402
 from prox_tasks.training.seedset import id_bucket  # noqa: E402
 
@@ -84,8 +84,7 @@ def resplit(source: str, out: str, validation_percent: int) -> dict:
     first, in their order); test is untouched. Version: the source's + ``-valid<percent>``."""
     splits = {}
     for name in ("train", "validation", "test"):
-        with gzip.open(os.path.join(source, f"{name}.jsonl.gz"), "rt", encoding="utf-8") as fh:
-            splits[name] = [json.loads(line) for line in fh]
+        splits[name] = list(jsonl_rows(os.path.join(source, f"{name}.jsonl.gz")))
     moved = [d for d in splits["train"] if id_bucket(str(d["id"])) < 10 + validation_percent]
     splits["train"] = [d for d in splits["train"] if id_bucket(str(d["id"])) >= 10 + validation_percent]
     splits["validation"] = moved + splits["validation"]
@@ -132,8 +131,7 @@ def main() -> int:
     by_teacher: dict[str, int] = {}
     start = time.perf_counter()
     for path in sorted(glob.glob(os.path.join(args.data, "**/*.jsonl.gz"), recursive=True)):
-        for line in gzip.open(path, "rt", encoding="utf-8"):
-            row = json.loads(line)
+        for row in jsonl_rows(path):
             if not isinstance(row.get("text"), str) or not row["text"].strip():
                 continue
             extras = extras_of(row, args.teacher, captures, args.wcxb_html, args.trafilatura_html)

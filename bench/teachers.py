@@ -16,7 +16,6 @@ and on trafilatura's snippets; ``b`` is the check).
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import re
@@ -27,7 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.datadir import default, require  # noqa: E402
+from bench.datadir import default, jsonl_rows, require  # noqa: E402
 from prox_tasks.cli.arguments import positive_int  # noqa: E402
 from prox_tasks.evaluation import word_prf_per_group  # noqa: E402
 from prox_tasks.labeling import get_teacher  # noqa: E402
@@ -43,14 +42,12 @@ def half_of(doc_id: str) -> str:
 
 def load(path: str, half: str, limit: int | None) -> list[dict]:
     rows = []
-    with gzip.open(path, "rt", encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            if half != "all" and half_of(row["id"]) != half:
-                continue
-            rows.append(row)
-            if limit and len(rows) >= limit:
-                break
+    for row in jsonl_rows(path):
+        if half != "all" and half_of(row["id"]) != half:
+            continue
+        rows.append(row)
+        if limit and len(rows) >= limit:
+            break
     return rows
 
 

@@ -25,7 +25,6 @@ same documents, and inference speed.
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -34,7 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from bench.datadir import seed_file  # noqa: E402
+from bench.datadir import jsonl_rows, seed_file  # noqa: E402
 from prox_tasks.training.sft import peak_rss_mb  # noqa: E402
 
 OUT = ROOT / "bench" / "out"
@@ -55,8 +54,7 @@ def read(split: str) -> list[dict]:
     the files are in source order, and the first pages are all short C4/DCLM ones."""
     import hashlib
 
-    with gzip.open(seed_file(SEED, split), "rt", encoding="utf-8") as fh:
-        docs = [json.loads(line) for line in fh]
+    docs = list(jsonl_rows(seed_file(SEED, split)))
     return sorted(docs, key=lambda d: hashlib.sha256(f"order:{d['id']}".encode()).hexdigest())
 
 
@@ -384,7 +382,7 @@ def fmt(value, spec=".3f") -> str:
 
 
 def table() -> str:
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rows = list(jsonl_rows(RESULTS))
     head = ("| variant | params | artifact | train time | train rate | peak RSS | test docs | "
             "valid programs | doc F1 (drop F1) | line F1 (P/R) | word F1 | teacher word F1 | "
             "keep-all word F1 | docs/s |")  # fmt: skip
@@ -425,7 +423,7 @@ def study(since: str = "") -> str:
     """Word P/R/F1 against gold on the test pages, per source of labels and per page type
     (rows with ``by_page_type`` measured at ``since``, an ISO time, or later), and the
     keep-threshold curves of scored artifacts."""
-    rows = [json.loads(line) for line in RESULTS.read_text().splitlines() if line.strip()]
+    rows = list(jsonl_rows(RESULTS))
     rows = [r for r in rows if r["metrics"].get("by_page_type") and r.get("measured_at", "") >= since]
     head = ("| variant | gold docs | word P | word R | word F1 | P / F1 at R ≥ 0.95 | "
             + " | ".join(TYPES) + " |")  # fmt: skip

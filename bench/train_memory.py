@@ -28,20 +28,17 @@ import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.datadir import seed_file  # noqa: E402
+from bench.datadir import jsonl_rows, seed_file  # noqa: E402
 
 TIMINGS = ("predict_seconds", "docs_per_s")
 
 
 def replicate(seed: str, pages: int, out: Path) -> Path:
     """``pages`` rows of ``seed``'s train and validation files, copies with new ids."""
-    rows = []
-    for split in ("train", "validation"):
-        with gzip.open(seed_file(seed, split), "rt", encoding="utf-8") as fh:
-            rows += [line for line in fh if line.strip()]
+    rows = [row for split in ("train", "validation") for row in jsonl_rows(seed_file(seed, split))]
     with gzip.open(out, "wt", encoding="utf-8", compresslevel=1) as fh:
         for k in range(pages):
-            row = json.loads(rows[k % len(rows)])
+            row = rows[k % len(rows)]
             fh.write(json.dumps({**row, "id": f"{row['id']}-r{k // len(rows)}"}) + "\n")
     return out
 
