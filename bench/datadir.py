@@ -120,3 +120,29 @@ def seed_file(folder: str | os.PathLike, split: str) -> Path:
             f"'Refining quality'), or name a built one (--seed-dir / --seed).")
     return path
 
+
+#: The page HTML that DATA_DIR leaves out for size, by the option that names its folder: what
+#: the folder holds (a glob under it) and where it comes from.
+HTML_SOURCES = {
+    "--html-dir": ("*.html.gz", "WCXB's dev/html, from Murrough-Foley/web-content-extraction-"
+                                "benchmark @ c039d5ee"),
+    "--wcxb-html": ("*.html.gz", "WCXB's dev/html, from Murrough-Foley/web-content-extraction-"
+                                 "benchmark @ c039d5ee"),
+    "--trafilatura-html": ("tests/eval/*", "a checkout of adbar/trafilatura @ e90b0ef5 (its "
+                                           "tests/eval and tests/cache)"),
+}
+
+
+def require_html(folder: str | os.PathLike, option: str) -> Path:
+    """``folder`` when it holds the page HTML ``option`` names (:data:`HTML_SOURCES`).
+
+    Raises:
+        SystemExit: A folder without it (a wrong path measured pages without HTML before):
+            one line saying what the option takes and where it comes from.
+    """
+    pattern, source = HTML_SOURCES[option]
+    root = Path(folder)
+    if root.is_dir() and next(root.glob(pattern), None) is not None:
+        return root
+    raise SystemExit(f"bench data: {option} {folder} holds no page HTML ({pattern}); it takes "
+                     f"{source}, which DATA_DIR leaves out for size ({SECTION}).")

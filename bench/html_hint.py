@@ -32,7 +32,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.datadir import default, jsonl_rows, require, seed_file  # noqa: E402
+from bench.datadir import default, jsonl_rows, require, require_html, seed_file  # noqa: E402
 
 GRID = (0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.85, 0.9, 0.95, 0.97, 0.99, 0.995, 1.01)
 
@@ -95,6 +95,7 @@ def main() -> int:
     parser.add_argument("--recall-target", type=float, default=0.95)
     args = parser.parse_args()
     require(args.data, "wcxb/wcxb_dev.jsonl.gz")
+    require_html(args.html_dir, "--html-dir")
     seed_dir = Path(args.seed_dir) if os.path.isdir(args.seed_dir) else ROOT / "bench" / "out" / args.seed_dir
     for split in ("validation", "test"):
         seed_file(seed_dir, split)  # both there before the models load

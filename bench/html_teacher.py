@@ -64,7 +64,7 @@ def scores(texts, pages) -> dict:
 
 
 def main() -> int:
-    from bench.datadir import default, require
+    from bench.datadir import default, require, require_html
     from prox_tasks.labeling import get_teacher
     from prox_tasks.labeling.html import HtmlTeacher
     from prox_tasks.programs import execute
@@ -77,6 +77,14 @@ def main() -> int:
     parser.add_argument("--half", choices=["all", "a", "b"], default="all")
     parser.add_argument("--settings", default=",".join(SETTINGS))
     args = parser.parse_args()
+    require_html(args.html_dir, "--html-dir")
+    for name in args.settings.split(","):  # each extractor there before any page is read
+        try:
+            HtmlTeacher(**SETTINGS[name]).close()
+        except KeyError:
+            parser.error(f"--settings: {name!r} is none of {', '.join(SETTINGS)}")
+        except ImportError as err:
+            parser.error(f"--settings {name}: {err}; leave it out of --settings")
     pages = wcxb_pages(str(require(args.data, "wcxb/wcxb_dev.jsonl.gz")), args.html_dir, args.docs, args.half)
     rows = {}
     rules = get_teacher("rules")

@@ -38,7 +38,7 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
 
-from bench.datadir import default, jsonl_rows, require  # noqa: E402
+from bench.datadir import default, jsonl_rows, require, require_html  # noqa: E402
 from prox_tasks.labeling import get_teacher  # noqa: E402
 from prox_tasks.training.seedset import id_bucket  # noqa: E402
 
@@ -124,6 +124,10 @@ def main() -> int:
         return 0
     if not glob.glob(os.path.join(args.data, "**/*.jsonl.gz"), recursive=True):
         require(args.data, "wcxb/wcxb_dev.jsonl.gz")  # no collection at all: say what to get
+    for option, folder in (("--wcxb-html", args.wcxb_html),
+                           ("--trafilatura-html", args.trafilatura_html)):
+        if folder:
+            require_html(folder, option)
     rules = get_teacher("rules")
     teacher = rules if args.teacher == "rules" else get_teacher("best", fallback=rules)
     captures = warc_html(args.data) if args.teacher in ("best", "html") else {}

@@ -86,12 +86,14 @@ def test_a_missing_seed_set_stops_the_bench_with_one_line_saying_how_to_build_it
     with gzip.open(tmp_path / "data" / "wcxb" / "wcxb_dev.jsonl.gz", "wt") as fh:
         fh.write(json.dumps({"id": "p0", "text": "a page"}) + "\n")
     missing = tmp_path / "no-seed"
+    (tmp_path / "html").mkdir()
+    (tmp_path / "html" / "0001.html.gz").write_bytes(gzip.compress(b"<html></html>"))
     for script, args, named in (
             ("losses.py", ["--seed-dir", str(missing)], missing / "test.jsonl.gz"),
             ("train.py", ["run", "default", "--seed-dir", str(missing)], missing / "test.jsonl.gz"),
             ("train_memory.py", ["--seed", str(missing), "--pages", "10"],
              missing / "train.jsonl.gz"),
-            ("html_hint.py", ["--data", str(tmp_path / "data"), "--html-dir", str(tmp_path),
+            ("html_hint.py", ["--data", str(tmp_path / "data"), "--html-dir", str(tmp_path / "html"),
                               "--seed-dir", str(missing)], missing / "validation.jsonl.gz")):
         done = run_bench(script, *args)
         assert done.returncode == 1, (script, done.stderr[-2000:])
@@ -99,3 +101,25 @@ def test_a_missing_seed_set_stops_the_bench_with_one_line_saying_how_to_build_it
         assert f"bench seed set: {named} does not exist" in done.stderr, done.stderr
         assert "python bench/seedset.py --data DATA_DIR --teacher best --out" in done.stderr
         assert "| pages" not in done.stdout  # train_memory.py: no table header before it
+
+
+def test_a_folder_without_the_page_html_stops_the_html_benches_with_one_line(tmp_path):
+    """--html-dir / --wcxb-html / --trafilatura-html name the page HTML DATA_DIR leaves out;
+    a folder without it ran the bench on pages without HTML (html_hint.py scored them all,
+    html_teacher.py measured 0 pages), or labeled without it (seedset.py)."""
+    (tmp_path / "data" / "wcxb").mkdir(parents=True)
+    with gzip.open(tmp_path / "data" / "wcxb" / "wcxb_dev.jsonl.gz", "wt") as fh:
+        fh.write(json.dumps({"id": "wcxb-dev-0001", "text": "a page", "gold_text": "a"}) + "\n")
+    data, wrong = str(tmp_path / "data"), str(tmp_path / "data" / "wcxb")
+    for script, args, option in (
+            ("html_teacher.py", ["--html-dir", wrong], "--html-dir"),
+            ("html_hint.py", ["--html-dir", wrong], "--html-dir"),
+            ("seedset.py", ["--teacher", "html", "--wcxb-html", wrong, "--out",
+                            str(tmp_path / "seed")], "--wcxb-html"),
+            ("seedset.py", ["--teacher", "best", "--trafilatura-html", wrong, "--out",
+                            str(tmp_path / "seed")], "--trafilatura-html")):
+        done = run_bench(script, "--data", data, *args)
+        assert done.returncode == 1, (script, done.stderr[-2000:])
+        assert "Traceback" not in done.stderr and done.stderr.count("\n") == 1, done.stderr
+        assert f"bench data: {option} {wrong} holds no page HTML" in done.stderr, done.stderr
+    assert not (tmp_path / "seed").exists()
