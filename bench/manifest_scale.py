@@ -134,14 +134,14 @@ def run_cli(n_shards: int, output_uri: str, input_root: str, repeats: int,
 def print_cli_rows(store: str, rows: list[dict]) -> None:
     print(f"\n### prox refine --workers, {store}\n")
     print("| shards | workers | manifest MB | a worker's plan read MB before / after (its "
-          "shards' parts) | plan read s before / a shard's part s after | peak MB before / "
-          "a shard's part after | part bytes | caller's parts s (all shards) |")
+          "shards' parts) | plan read s before / a shard's part ms after | peak MB before / "
+          "a shard's part KB after | part bytes | caller's parts s (all shards) |")
     print("|" + "---:|" * 8)
     for r in rows:
         print(f"| {r['shards']:,} | {r['workers']} | {r['manifest_bytes'] / 1e6:.1f} | "
               f"{r['manifest_bytes'] / 1e6:.1f} / {r['worker_after_bytes'] / 1e6:.2f} | "
-              f"{r['worker_before_s']:.3f} / {r['worker_after_s'] * 1e3:.3f} ms | "
-              f"{r['worker_before_mb']:.1f} / {r['worker_after_mb'] * 1e3:.1f} KB | "
+              f"{r['worker_before_s']:.3f} / {r['worker_after_s'] * 1e3:.3f} | "
+              f"{r['worker_before_mb']:.1f} / {r['worker_after_mb'] * 1e3:.1f} | "
               f"{r['part_bytes']:.0f} | {r['parts_s']:.2f} |", flush=True)
 
 
