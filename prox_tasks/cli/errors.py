@@ -86,8 +86,49 @@ S3_ENDPOINT = ("nothing answers there: start the S3 server or correct the endpoi
                "endpoint_url of PROX_S3_CONN_ID's connection; docs/storage.md)")
 
 
-def _s3(err) -> str | None:
+#: The permission (IAM action) each S3 operation prox sends needs, named when S3 refuses it.
+S3_PERMISSIONS = {
+    "GetObject": "s3:GetObject", "HeadObject": "s3:GetObject",
+    "PutObject": "s3:PutObject", "CreateMultipartUpload": "s3:PutObject",
+    "UploadPart": "s3:PutObject", "CompleteMultipartUpload": "s3:PutObject",
+    "ListObjectsV2": "s3:ListBucket", "ListObjects": "s3:ListBucket",
+    "HeadBucket": "s3:ListBucket", "DeleteObject": "s3:DeleteObject",
+    "DeleteObjects": "s3:DeleteObject",
+    "ListMultipartUploads": "s3:ListBucketMultipartUploads",
+    "AbortMultipartUpload": "s3:AbortMultipartUpload",
+}  # fmt: skip
+#: Where the credentials in use come from, for a user whose credentials S3 refuses.
+S3_CREDENTIAL_SETTINGS = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an "
+                          "instance role, or PROX_S3_CONN_ID's connection; docs/storage.md")
+
+
+def s3_refusal_advice(code: str, operation: str) -> str | None:
+    """What to do when S3 refuses ``operation`` with ``code`` for the credentials sent
+    (S3 says only "Access Denied", or that it knows no such key), else None."""
+    if code in ("AccessDenied", "AllAccessDisabled", "403"):  # "403": a HEAD has no body
+        permission = S3_PERMISSIONS.get(operation, f"s3:{operation}")
+        return (f"the S3 credentials in use may not do this: grant them {permission} there "
+                "(the bucket's policy, or the IAM policy of their user or role), or give "
+                f"credentials that may ({S3_CREDENTIAL_SETTINGS})")
+    if code == "InvalidAccessKeyId":
+        return ("the S3 store knows no such access key: check the credentials "
+                f"({S3_CREDENTIAL_SETTINGS}) and that the endpoint is the store they belong to "
+                "(PROX_S3_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)")
+    if code == "SignatureDoesNotMatch":
+        return ("the secret key does not belong to the access key: check the secret "
+                f"({S3_CREDENTIAL_SETTINGS})")
+    if code in ("ExpiredToken", "TokenRefreshRequired", "InvalidToken"):
+        return ("the session token has expired or is not valid: renew the credentials (aws "
+                "sso login, a new AWS_SESSION_TOKEN) or give others "
+                f"({S3_CREDENTIAL_SETTINGS})")
+    return None
+
+
+def _s3(err) -> tuple[str, str] | None:
+    """``err``, an S3 error, as what failed (S3's words, which a cut may shorten) and what to
+    do (prox's, said whole; may be empty); None for another error."""
     try:
+        from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import (
             BotoCoreError,
             ClientError,
@@ -97,17 +138,21 @@ def _s3(err) -> str | None:
     except ImportError:  # pragma: no cover - boto3 is a dependency
         return None
     where = "; ".join(getattr(err, "__notes__", ()))  # the URI (storage.s3.about)
+    if isinstance(err, S3UploadFailedError) and isinstance(err.__context__, ClientError):
+        # boto3 wraps the refused PUT in a message naming its temporary file: say the PUT's
+        where, err = where or "; ".join(getattr(err.__context__, "__notes__", ())), \
+            err.__context__
     if isinstance(err, ClientError):
         info = err.response.get("Error", {})
         code, message = info.get("Code", "?"), info.get("Message", "")
-        return f"S3 {err.operation_name} failed: {code} {message}".strip() + (
-            f" ({where})" if where else "")
+        return (f"S3 {err.operation_name} failed: {code} {message}".strip() + (
+            f" ({where})" if where else ""), s3_refusal_advice(code, err.operation_name) or "")
     if isinstance(err, NoCredentialsError):
-        return f"S3: no credentials to read or write {where or 'S3'}: {S3_CREDENTIALS}"
+        return f"S3: no credentials to read or write {where or 'S3'}", S3_CREDENTIALS
     if isinstance(err, EndpointConnectionError):
-        return f"S3: {err}: {S3_ENDPOINT}"
+        return f"S3: {err}", S3_ENDPOINT
     if isinstance(err, BotoCoreError):
-        return f"S3: {err}"
+        return f"S3: {err}", ""
     return None
 
 
@@ -116,10 +161,11 @@ def describe_error(err: BaseException) -> str:
     cause and path (disk full named as such), anything else as ``Type: message``."""
     from prox_tasks.connections import ConnectionNotFound
 
+    text, advice = None, ""  # advice: prox's way out, after the cut of what failed
     if isinstance(err, CommandFailed | ConnectionNotFound):  # written to be read as is
         text = str(err)
-    else:
-        text = _s3(err)
+    elif (s3 := _s3(err)) is not None:
+        text, advice = s3
     if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
         text = _oserror(err)
     if text is None:
@@ -128,4 +174,5 @@ def describe_error(err: BaseException) -> str:
     if isinstance(err, CommandFailed):
         return line
     limit = MAX_OWN_CHARS if type(err).__module__.startswith("prox_tasks.") else MAX_CHARS
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    line = line if len(line) <= limit else line[: limit - 1] + "…"
+    return f"{line}: {advice}" if advice else line

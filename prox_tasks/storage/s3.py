@@ -23,12 +23,13 @@ _BUCKETS_SEEN: set[str] = set()  # buckets known to exist: one HEAD each per pro
 @contextmanager
 def about(uri: str):
     """Name ``uri`` in an S3 error raised inside (a note the CLI prints): S3's own messages
-    name neither the bucket nor the key."""
+    name neither the bucket nor the key (boto3's failed upload names its temporary file)."""
+    from boto3.exceptions import S3UploadFailedError
     from botocore.exceptions import ClientError, NoCredentialsError
 
     try:
         yield
-    except (ClientError, NoCredentialsError) as err:
+    except (ClientError, NoCredentialsError, S3UploadFailedError) as err:
         if uri not in getattr(err, "__notes__", ()):
             err.add_note(uri)
         raise

@@ -75,14 +75,16 @@ def _replace_local(loc: Location, decide: Decide) -> bool:
 def _replace_s3(loc: Location, decide: Decide, attempts: int) -> bool:
     from botocore.exceptions import ClientError
 
-    from prox_tasks.storage.s3 import is_missing
+    from prox_tasks.storage.s3 import about, is_missing
     from prox_tasks.storage.s3_client import get_client
 
     client = get_client()
+    uri = f"s3://{loc.bucket}/{loc.path}"
     for attempt in range(attempts):
         try:
-            obj = client.get_object(Bucket=loc.bucket, Key=loc.path)
-            current, condition = obj["Body"].read(), {"IfMatch": obj["ETag"]}
+            with about(uri):  # an error names the file (manifest.json, promoted.json, …)
+                obj = client.get_object(Bucket=loc.bucket, Key=loc.path)
+                current, condition = obj["Body"].read(), {"IfMatch": obj["ETag"]}
         except ClientError as err:
             if not is_missing(err):
                 raise
@@ -91,11 +93,12 @@ def _replace_s3(loc: Location, decide: Decide, attempts: int) -> bool:
         if new is None:
             return False
         try:
-            client.put_object(Bucket=loc.bucket, Key=loc.path, Body=new, **condition)
+            with about(uri):
+                client.put_object(Bucket=loc.bucket, Key=loc.path, Body=new, **condition)
             return True
         except ClientError as err:
             if err.response.get("Error", {}).get("Code", "") not in _LOST_RACE:
                 raise
         time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # let the winner's write settle
-    raise ContendedError(f"s3://{loc.bucket}/{loc.path}: {attempts} conditional writes in a "
+    raise ContendedError(f"{uri}: {attempts} conditional writes in a "
                          "row lost to other writers")

@@ -1,0 +1,103 @@
+"""S3 refusing the credentials prox sends, for real: moto's server enforcing IAM over HTTP.
+
+A user new to a bucket meets these first: a key without the permission to write the output
+(AccessDenied), a mistyped access key (InvalidAccessKeyId) or secret (SignatureDoesNotMatch).
+Each must end a command with one line naming the object, the permission or setting to fix,
+and nothing written.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from moto.core import enable_iam_authentication
+
+from prox_tasks.storage import S3Settings, configure_s3, get_client, put_atomic
+from prox_tasks.storage.s3_client import current_settings
+
+
+@pytest.fixture
+def reader_keys(s3_bucket, moto_server):
+    """Keys of an IAM user who may read and list ``s3_bucket`` but not write to it."""
+    import boto3
+
+    bucket = s3_bucket.removeprefix("s3://")
+    iam = boto3.client("iam", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
+    user = f"reader-{bucket}"
+    iam.create_user(UserName=user)
+    iam.put_user_policy(UserName=user, PolicyName="read-only", PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+                       "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}))
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def _as(moto_server, key_id: str, secret: str) -> None:
+    """Point prox's storage at the server with these keys (the fixture's settings are put
+    back by ``s3_bucket``'s teardown)."""
+    configure_s3(S3Settings(endpoint_url=moto_server.endpoint_url, region_name="us-east-1",
+                            aws_access_key_id=key_id, aws_secret_access_key=secret,
+                            max_attempts=1, addressing_style="path"))
+
+
+def test_a_refused_upload_names_the_object_and_the_permission_not_a_temporary_file(
+        s3_bucket, moto_server, reader_keys):
+    """`prox models promote default` into a bucket the key may only read ended with boto3's
+    'S3UploadFailedError: Failed to upload /tmp/prox-uploads/prox-s3-upload-… to
+    bucket/reg/…: An error occurred (AccessDenied) …': a temporary file, no s3:// URI and
+    nothing to do."""
+    from prox_tasks.cli.errors import describe_error
+
+    _as(moto_server, *reader_keys)
+    uri = f"{s3_bucket}/reg/refiner/v1/model.safetensors"
+    with enable_iam_authentication(), pytest.raises(Exception) as refused:
+        put_atomic(uri, b"weights")
+    line = describe_error(refused.value)
+    assert line.startswith(f"S3 PutObject failed: AccessDenied Access Denied ({uri}): the S3 "
+                           "credentials in use may not do this: grant them s3:PutObject there")
+    assert "prox-uploads" not in line and "AWS_PROFILE" in line
+
+
+def test_a_refused_plan_says_what_to_grant_and_writes_nothing(s3_bucket, moto_server,
+                                                              reader_keys, capsys):
+    """`prox plan --output` a bucket the key may not write: its manifest's conditional PUT
+    (storage.swap) was refused as 'S3 PutObject failed: AccessDenied Access Denied', naming
+    neither the object nor what to do."""
+    from prox_tasks.cli import main
+
+    put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two three"}\n')
+    settings = current_settings()
+    _as(moto_server, *reader_keys)
+    with enable_iam_authentication():
+        assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out/",
+                     "--catalog", "sqlite://"]) == 1
+    err = capsys.readouterr().err
+    assert (f"prox plan: S3 PutObject failed: AccessDenied Access Denied ({s3_bucket}/out/"
+            "manifest.json): the S3 credentials in use may not do this: grant them "
+            "s3:PutObject there") in err, err
+    configure_s3(settings)  # the fixture's keys, which may list everything
+    bucket = s3_bucket.removeprefix("s3://")
+    listed = get_client().list_objects_v2(Bucket=bucket, Prefix="out/").get("KeyCount", 0)
+    assert listed == 0
+
+
+@pytest.mark.parametrize("wrong, code, advice", [
+    ("secret", "SignatureDoesNotMatch", "the secret key does not belong to the access key"),
+    ("key", "InvalidAccessKeyId", "the S3 store knows no such access key"),
+])
+def test_a_mistyped_key_or_secret_says_which_setting_to_check(s3_bucket, moto_server,
+                                                              reader_keys, capsys, wrong,
+                                                              code, advice):
+    from prox_tasks.cli import main
+
+    key_id, secret = reader_keys
+    _as(moto_server, "AKIAXXXXXXXXXXXXXXXX" if wrong == "key" else key_id,
+        "not-the-secret" if wrong == "secret" else secret)
+    with enable_iam_authentication():
+        assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out/",
+                     "--catalog", "sqlite://"]) == 1
+    err = capsys.readouterr().err
+    assert f"failed: {code} " in err and f"({s3_bucket}/" in err, err
+    assert advice in err and "AWS_SECRET_ACCESS_KEY" in err, err
