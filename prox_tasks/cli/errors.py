@@ -156,6 +156,29 @@ def _s3(err) -> tuple[str, str] | None:
     return None
 
 
+def _catalog_unreachable(err) -> tuple[str, str] | None:
+    """A database the catalog URL names that could not be connected to (PostgreSQL not
+    running, a mistyped host, port, database or user), as the driver's words and what to do;
+    None for another error. SQLAlchemy's own line ends with a link to its error pages and
+    says nothing of where the URL comes from."""
+    try:
+        from sqlalchemy.exc import OperationalError
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        return None
+    if not isinstance(err, OperationalError) or err.statement is not None:
+        return None  # a statement's error: the database answered
+    from prox_tasks.catalog.engine import URL_GIVEN
+
+    cause = " ".join(str(err.orig).split())
+    if "does not exist" in cause:  # a database or role: create it, or name the right one
+        advice = (f"create it (createdb, CREATE DATABASE / CREATE ROLE) or correct the catalog "
+                  f"URL ({URL_GIVEN}; docs/storage.md)")
+    else:
+        advice = (f"start the database server or correct the catalog URL ({URL_GIVEN}; "
+                  "docs/storage.md)")
+    return f"the catalog's database cannot be reached: {cause}", advice
+
+
 def describe_error(err: BaseException) -> str:
     """``err`` as one line (no traceback): S3 errors by operation and code, OS errors by
     cause and path (disk full named as such), anything else as ``Type: message``."""
@@ -164,8 +187,8 @@ def describe_error(err: BaseException) -> str:
     text, advice = None, ""  # advice: prox's way out, after the cut of what failed
     if isinstance(err, CommandFailed | ConnectionNotFound):  # written to be read as is
         text = str(err)
-    elif (s3 := _s3(err)) is not None:
-        text, advice = s3
+    elif (known := _s3(err) or _catalog_unreachable(err)) is not None:
+        text, advice = known
     if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
         text = _oserror(err)
     if text is None:

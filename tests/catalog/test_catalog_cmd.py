@@ -239,3 +239,29 @@ def test_the_report_list_and_list_shards_say_what_to_pass(tmp_path, capsys):
     assert "shard_progress" in json.loads(capsys.readouterr().out.splitlines()[-1])
     assert main(["catalog", "--url", url, "list", "shards"]) == 2
     assert "--snapshot NAME (`prox catalog list snapshots` lists them)" in capsys.readouterr().err
+
+
+def test_a_catalog_database_that_does_not_answer_says_what_to_start_or_correct(capsys):
+    """`prox catalog status` (and `prox refine --catalog`) with PostgreSQL not running at the
+    URL ended with SQLAlchemy's 'OperationalError: (psycopg2.OperationalError) connection to
+    server … failed … (Background on this error at: https://sqlalche.me/…)', naming neither
+    the setting the URL comes from nor what to do. A port where nothing listens: a real
+    refused connection."""
+    from tests.deploy.postgres import free_port
+
+    url = f"postgresql+psycopg2://prox@127.0.0.1:{free_port()}/catalog"
+    assert main(["catalog", "--url", url, "status"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("prox catalog: the catalog's database cannot be reached: connection "
+                          "to server at \"127.0.0.1\"")
+    assert ("start the database server or correct the catalog URL (--catalog or --url, else "
+            "PROX_CATALOG_URL") in err and "sqlalche.me" not in err
+
+
+def test_a_catalog_database_that_does_not_exist_says_to_create_it(postgres_server, capsys):
+    from sqlalchemy.engine import make_url
+
+    url = make_url(postgres_server).set(database="no_such_catalog")
+    assert main(["catalog", "--url", url.render_as_string(hide_password=False), "status"]) == 1
+    err = capsys.readouterr().err
+    assert 'database "no_such_catalog" does not exist: create it (createdb' in err, err
