@@ -431,8 +431,13 @@ def mark_released(output_uri: str, release: dict, completed: bool = False) -> No
             mark = {"name": release["name"], "record_uri": release.get("record_uri"),
                     "manifest_id": release.get("manifest_id"), "completed": False}
             marks.append(mark)
-        elif mark.get("completed", True) or not completed:
+        elif mark.get("completed", True):
             return None
+        elif mark.get("record_uri") == release.get("record_uri") and not completed:
+            return None
+        # a release that failed (its root not writable, mistyped) then done into another
+        # root: the mark names the record this release writes, not the one never written
+        mark["record_uri"] = release.get("record_uri")
         mark["completed"] = completed
         return (json.dumps(marks, indent=1) + "\n").encode()
 

@@ -828,3 +828,30 @@ def test_a_release_by_a_uid_with_no_user_name_records_the_uid(tmp_path, monkeypa
                  "--name", "hotfix-2"]) == 0  # fmt: skip
     written = read_json(str(root / "releases" / "hotfix-2.json"))
     assert written["released_by"]["user"] == f"uid {os.getuid()}"
+
+
+def test_a_release_done_into_another_root_after_a_failed_one_names_its_own_record(
+        tmp_path, capsys, s3_bucket, moto_server, iam_keys):
+    """`prox release --root s3://…` a bucket the key may read but not write (S3 refusing the
+    record's PUT: moto enforcing IAM over HTTP), then the same release into a root it may
+    write: the folder's _released.json kept the first root's record_uri — a record never
+    written — marked completed, while the release's record lives under the second root."""
+    from moto.core import enable_iam_authentication
+
+    from tests.storage.conftest import use_keys
+
+    snap = gated(tmp_path, "crawl-2026-01-09")
+    use_keys(moto_server, *iam_keys(s3_bucket, ["s3:GetObject", "s3:ListBucket"]))
+    args = ["release", "--snapshot", snap["output_uri"], "--name", "crawl-2026-01-09",
+            "--partition", "2026-01-09", "--root"]
+    with enable_iam_authentication():
+        assert main([*args, f"{s3_bucket}/releases"]) == 1
+    assert "AccessDenied" in capsys.readouterr().err
+    root = tmp_path / "right-root"
+    assert main([*args, str(root)]) == 0
+    capsys.readouterr()
+    record_uri = (root / "releases" / "crawl-2026-01-09.json").as_uri()
+    marks = read_json(f"{snap['output_uri']}/_released.json")
+    assert [(m["name"], m["record_uri"], m["completed"]) for m in marks] == [
+        ("crawl-2026-01-09", record_uri, True)]
+    assert read_json(marks[0]["record_uri"])["name"] == "crawl-2026-01-09"

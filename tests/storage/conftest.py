@@ -46,6 +46,41 @@ def s3_bucket(moto_server, monkeypatch):
     configure_s3(None)
 
 
+@pytest.fixture
+def iam_keys(moto_server):
+    """``iam_keys(bucket_uri, actions)``: keys of a new IAM user of the moto server allowed
+    only ``actions`` (``s3:GetObject``, …) on that bucket and its objects. The server checks
+    them only inside moto's ``enable_iam_authentication()``: S3 itself refusing a request
+    (AccessDenied, InvalidAccessKeyId, SignatureDoesNotMatch) over HTTP."""
+    import json
+
+    import boto3
+
+    iam = boto3.client("iam", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
+
+    def make(bucket_uri: str, actions: list[str]) -> tuple[str, str]:
+        bucket = bucket_uri.removeprefix("s3://").split("/", 1)[0]
+        user = f"user-{uuid.uuid4().hex[:12]}"
+        iam.create_user(UserName=user)
+        iam.put_user_policy(UserName=user, PolicyName="only", PolicyDocument=json.dumps({
+            "Version": "2012-10-17",
+            "Statement": [{"Effect": "Allow", "Action": actions,
+                           "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}],
+        }))
+        key = iam.create_access_key(UserName=user)["AccessKey"]
+        return key["AccessKeyId"], key["SecretAccessKey"]
+
+    return make
+
+
+def use_keys(moto_server, key_id: str, secret: str) -> None:
+    """Point prox's storage at the moto server with these keys (``s3_bucket``'s teardown
+    resets the settings)."""
+    configure_s3(S3Settings(endpoint_url=moto_server.endpoint_url, region_name="us-east-1",
+                            aws_access_key_id=key_id, aws_secret_access_key=secret,
+                            max_attempts=1, addressing_style="path"))
+
+
 @contextmanager
 def _counting(event: str, key, unique_id: str):
     """A Counter of ``key(**kwargs)`` over each ``event`` of the storage layer's client while

@@ -8,38 +8,18 @@ and nothing written.
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from moto.core import enable_iam_authentication
 
-from prox_tasks.storage import S3Settings, configure_s3, get_client, put_atomic
+from prox_tasks.storage import configure_s3, get_client, put_atomic
 from prox_tasks.storage.s3_client import current_settings
+from tests.storage.conftest import use_keys
 
 
 @pytest.fixture
-def reader_keys(s3_bucket, moto_server):
+def reader_keys(s3_bucket, iam_keys):
     """Keys of an IAM user who may read and list ``s3_bucket`` but not write to it."""
-    import boto3
-
-    bucket = s3_bucket.removeprefix("s3://")
-    iam = boto3.client("iam", endpoint_url=moto_server.endpoint_url, region_name="us-east-1")
-    user = f"reader-{bucket}"
-    iam.create_user(UserName=user)
-    iam.put_user_policy(UserName=user, PolicyName="read-only", PolicyDocument=json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
-                       "Resource": [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]}]}))
-    key = iam.create_access_key(UserName=user)["AccessKey"]
-    return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-def _as(moto_server, key_id: str, secret: str) -> None:
-    """Point prox's storage at the server with these keys (the fixture's settings are put
-    back by ``s3_bucket``'s teardown)."""
-    configure_s3(S3Settings(endpoint_url=moto_server.endpoint_url, region_name="us-east-1",
-                            aws_access_key_id=key_id, aws_secret_access_key=secret,
-                            max_attempts=1, addressing_style="path"))
+    return iam_keys(s3_bucket, ["s3:GetObject", "s3:ListBucket"])
 
 
 def test_a_refused_upload_names_the_object_and_the_permission_not_a_temporary_file(
@@ -50,7 +30,7 @@ def test_a_refused_upload_names_the_object_and_the_permission_not_a_temporary_fi
     nothing to do."""
     from prox_tasks.cli.errors import describe_error
 
-    _as(moto_server, *reader_keys)
+    use_keys(moto_server, *reader_keys)
     uri = f"{s3_bucket}/reg/refiner/v1/model.safetensors"
     with enable_iam_authentication(), pytest.raises(Exception) as refused:
         put_atomic(uri, b"weights")
@@ -69,7 +49,7 @@ def test_a_refused_plan_says_what_to_grant_and_writes_nothing(s3_bucket, moto_se
 
     put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two three"}\n')
     settings = current_settings()
-    _as(moto_server, *reader_keys)
+    use_keys(moto_server, *reader_keys)
     with enable_iam_authentication():
         assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out/",
                      "--catalog", "sqlite://"]) == 1
@@ -93,7 +73,7 @@ def test_a_mistyped_key_or_secret_says_which_setting_to_check(s3_bucket, moto_se
     from prox_tasks.cli import main
 
     key_id, secret = reader_keys
-    _as(moto_server, "AKIAXXXXXXXXXXXXXXXX" if wrong == "key" else key_id,
+    use_keys(moto_server, "AKIAXXXXXXXXXXXXXXXX" if wrong == "key" else key_id,
         "not-the-secret" if wrong == "secret" else secret)
     with enable_iam_authentication():
         assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out/",
