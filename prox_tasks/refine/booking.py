@@ -132,8 +132,17 @@ def book_failed(catalog, name: str, error: BaseException | str,
                         name, _error_text(error))
             return
         catalog.fail_snapshot(name, _error_text(error))
-    except Exception:  # noqa: BLE001 - the refine's error matters more than the booking's
-        log.exception("could not book snapshot %s failed", name)
+    except Exception as fault:  # noqa: BLE001 - the refine's error matters more than the booking's
+        _booking_failed(name, fault)
+
+
+def _booking_failed(name: str, fault: Exception) -> None:
+    """Log that snapshot ``name`` could not be booked ``failed`` (``fault``: the catalog
+    unreachable, 'database is locked') as one line, its traceback only when INFO is logged
+    (``prox -v``, an Airflow task's log): the run's own error follows on stderr, and a
+    PostgreSQL gone mid-run buried it under tracebacks (two a booking, each ~230 lines)."""
+    log.error("could not book snapshot %s failed: %s", name, _one_line(fault),
+              exc_info=fault if log.isEnabledFor(logging.INFO) else None)
 
 
 @contextmanager
@@ -169,8 +178,8 @@ def book_unplanned(catalog, name: str, input_uri: str, output_uri: str,
         catalog.register_snapshot(name, to_uri(input_uri), to_uri(output_uri), status="failed")
         catalog.fail_snapshot(name, _error_text(error))
         return True
-    except Exception:  # noqa: BLE001 - the refine's error matters more than the booking's
-        log.exception("could not book snapshot %s failed", name)
+    except Exception as fault:  # noqa: BLE001 - the refine's error matters more than the booking's
+        _booking_failed(name, fault)
         return False
 
 
@@ -185,7 +194,12 @@ def booked_after(booking: ShardBooking | None, error: BaseException) -> Iterator
         yield
     except Exception as fault:  # noqa: BLE001 - the run's own error is the one raised
         log.error("snapshot %s: booking the run's end (%s) failed: %s",
-                  getattr(booking, "snapshot", "?"), _error_text(error), _error_text(fault))
+                  getattr(booking, "snapshot", "?"), _one_line(error), _one_line(fault))
+
+
+def _one_line(error: BaseException | str) -> str:
+    """:func:`_error_text` on one line (a driver's message spans several)."""
+    return " ".join(_error_text(error).split())
 
 
 def _error_text(error: BaseException | str) -> str:

@@ -891,3 +891,32 @@ def test_a_shard_a_worker_raised_on_before_starting_another_is_not_booked_not_ru
     ran, never = catalog.get_shard("snap", 0), catalog.get_shard("snap", 1)
     assert (ran["status"], ran["attempts"]) == ("failed", 1), ran
     assert (never["status"], never["attempts"]) == ("planned", 0), never
+
+
+def test_a_catalog_gone_while_a_failed_run_books_its_end_is_one_line_not_a_traceback(caplog):
+    """PostgreSQL stopped while `prox refine` ran: the run failed, and booking its end
+    (snapshot failed, twice) logged each fault with log.exception — 477 lines of tracebacks
+    on stderr above the one line the run ends with. A real refused connection (a port where
+    nothing listens); the traceback stays for `-v` (INFO) and an Airflow task's log."""
+    import logging
+
+    from prox_tasks.refine.booking import book_failed, book_unplanned
+    from tests.deploy.postgres import free_port
+
+    catalog = Catalog(f"postgresql+psycopg2://prox@127.0.0.1:{free_port()}/catalog",
+                      auto_migrate=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="prox_tasks.refine.booking"):
+            book_failed(catalog, "snap", RuntimeError("shard 2 failed"))
+            book_unplanned(catalog, "snap", "in", "out", RuntimeError("shard 2 failed"))
+        assert [r.getMessage().startswith("could not book snapshot snap failed: "
+                                          "OperationalError: ") for r in caplog.records] == [
+            True, True]
+        assert all("\n" not in r.getMessage() and "Connection refused" in r.getMessage()
+                   and r.exc_info is None for r in caplog.records)
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="prox_tasks.refine.booking"):
+            book_failed(catalog, "snap", RuntimeError("shard 2 failed"))
+        assert caplog.records[0].exc_info is not None  # -v: the traceback too
+    finally:
+        catalog.close()
