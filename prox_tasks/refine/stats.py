@@ -160,9 +160,24 @@ def refuse_if_all_quarantined(totals: Mapping, input_uri: str, output_uri: str) 
 
     read = int(totals.get("docs_read") or 0)
     if read and int(totals.get("docs_quarantined") or 0) >= read:
-        raise all_quarantined(input_uri, read, totals.get("quarantine_reasons") or {},
+        reasons = totals.get("quarantine_reasons") or {}
+        raise all_quarantined(input_uri, read, reasons,
                               join_uri(output_uri, "quarantine") + "/",
-                              totals.get("text_candidates"))
+                              totals.get("text_candidates"), _duplicates_advice(reasons))
+
+
+def _duplicates_advice(reasons: Mapping[str, int]) -> str | None:
+    """What to do when most records were set aside as ``duplicate_id``: under keep_first the
+    first copy of each id is refined, so a snapshot of copies only comes out empty under the
+    ``quarantine`` policy — the input is fine, the setting is the cause (None otherwise: the
+    text field advice stands)."""
+    duplicates = int(reasons.get("duplicate_id") or 0)
+    if not duplicates or duplicates < max(reasons.values()):
+        return None
+    return (f"{duplicates:,} of them are copies of ids the snapshot repeats, every copy set "
+            "aside by duplicate_ids quarantine: keep_first (the default) refines the first "
+            "copy of each id (prox refine --force --duplicate-ids keep_first; the DAG's "
+            "duplicate_ids Param with reprocess)")
 
 
 #: What went wrong at the model, by the key of a level's usage in a shard's stats

@@ -462,3 +462,26 @@ def test_refine_fails_when_every_record_of_the_input_is_quarantined(tmp_path, ca
     assert summary["docs_kept"] + summary["docs_dropped"] == 2, summary
     assert summary["quarantine_reasons"] == {"malformed_json": 1}
     assert Catalog(catalog).get_snapshot("refined")["status"] == "refined"
+
+
+def test_a_refine_emptied_by_the_duplicate_ids_policy_names_the_setting_not_the_input(
+        tmp_path, capsys):
+    """Every record a copy of an id, refined with --duplicate-ids quarantine: the run failed
+    with `no documents … (3 duplicate_id) …: fix the input, or how it is read (text and id
+    fields, format)`, which sends the user to the input; the setting set them aside. It now
+    names it, and the command it gives finishes the snapshot."""
+    src = tmp_path / "copies.jsonl"
+    src.write_text("".join(f'{{"id": "same", "text": "Words of a page copied {n} times over."}}\n'
+                           for n in range(3)))
+    out = tmp_path / "refined"
+    command = ["refine", "--input", str(src), "--output", str(out), "--catalog",
+               f"sqlite:///{tmp_path / 'catalog.sqlite'}", "--model", "default",
+               "--no-progress"]
+    assert main([*command, "--duplicate-ids", "quarantine"]) == 1
+    err = capsys.readouterr().err
+    assert "all its 3 records were quarantined (3 duplicate_id)" in err, err
+    assert ("; 3 of them are copies of ids the snapshot repeats, every copy set aside by "
+            "duplicate_ids quarantine: keep_first (the default) refines the first copy of each "
+            "id (prox refine --force --duplicate-ids keep_first;") in err, err
+    assert main([*command, "--force", "--duplicate-ids", "keep_first"]) == 0
+    assert "2 quarantined (2 duplicate_id)" in capsys.readouterr().out
