@@ -29,6 +29,22 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
+def _if_new(insert: str, key: str, otherwise: str | None = None) -> str:
+    """``insert`` (an ``INSERT INTO ... VALUES ...``) made to insert nothing where a row of the
+    same ``key`` (the table's unique columns) is there already; ``otherwise``: the ``SET``
+    list to update that row with instead (``EXCLUDED.<column>`` is the value not inserted).
+
+    A booking looks for its row, then inserts it when there was none; two runs booking the
+    same name at once (a scheduled refresh and a manual rerun, two trainings publishing one
+    version) both find none, and the later INSERT failed on the unique constraint with an
+    ``IntegrityError`` traceback (PostgreSQL: the second waits for the first to commit, then
+    fails). This way it inserts nothing and the caller updates the row the other run booked,
+    after checking it is the same folder's. SQLite (3.24+) and PostgreSQL take the same words.
+    """
+    return f"{insert} ON CONFLICT ({key}) " + (f"DO UPDATE SET {otherwise}" if otherwise
+                                               else "DO NOTHING")
+
+
 def _dump(value) -> str | None:
     return None if value is None else json.dumps(value, sort_keys=True, default=str)
 
@@ -140,15 +156,15 @@ class Catalog:
         if manifest is not None:
             fields.update(manifest_uri=manifest.uri, manifest_id=manifest.id,
                           num_shards=len(manifest.shards), docs_planned=manifest.total_docs)
-        if self.get_snapshot(name) is None:
-            cols = ["name", "created_at", "updated_at", *fields]
-            stamp = created_at or now()
-            self._exec(
-                f"INSERT INTO snapshots ({', '.join(cols)}) "  # noqa: S608
-                f"VALUES ({', '.join(':' + c for c in cols)})",
-                name=name, created_at=stamp, updated_at=stamp, **fields,
-            )
-        else:
+        cols = ["name", "created_at", "updated_at", *fields]
+        stamp = created_at or now()
+        new = self.get_snapshot(name) is None
+        if not (new and self._exec(
+                _if_new(f"INSERT INTO snapshots ({', '.join(cols)}) "  # noqa: S608
+                        f"VALUES ({', '.join(':' + c for c in cols)})", "name"),
+                name=name, created_at=stamp, updated_at=stamp, **fields)):
+            if new:  # booked meanwhile by another run: for this folder?
+                self.check_snapshot_name(name, output_uri)
             self.update_snapshot(name, **fields)
         snapshot_id = self._id("snapshots", "name = :n", n=name)
         if manifest is not None:
@@ -171,8 +187,11 @@ class Catalog:
             again = [{"d": sh.docs, "b": sh.bytes, "id": booked[sh.index]}
                      for sh in shards if sh.index in booked]
             if new:
-                conn.execute(text("INSERT INTO shards (snapshot_id, shard_index, docs_planned,"
-                                  " bytes_planned) VALUES (:s, :i, :d, :b)"), new)
+                conn.execute(text(_if_new(  # a plan booked meanwhile: this one's sizes
+                    "INSERT INTO shards (snapshot_id, shard_index, docs_planned, bytes_planned)"
+                    " VALUES (:s, :i, :d, :b)", "snapshot_id, shard_index",
+                    "docs_planned = EXCLUDED.docs_planned,"
+                    " bytes_planned = EXCLUDED.bytes_planned")), new)
             if again:
                 conn.execute(text("UPDATE shards SET docs_planned = :d, bytes_planned = :b"
                                   " WHERE id = :id"), again)
@@ -226,12 +245,13 @@ class Catalog:
     def _plan_shard(self, snapshot_id: int, index: int, docs: int, nbytes: int) -> None:
         row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
                         s=snapshot_id, i=index)
-        if row is None:
-            self._exec("INSERT INTO shards (snapshot_id, shard_index, docs_planned, bytes_planned)"
-                       " VALUES (:s, :i, :d, :b)", s=snapshot_id, i=index, d=docs, b=nbytes)
-        else:
-            self._exec("UPDATE shards SET docs_planned = :d, bytes_planned = :b WHERE id = :id",
-                       d=docs, b=nbytes, id=row["id"])
+        if row is not None or not self._exec(
+                _if_new("INSERT INTO shards (snapshot_id, shard_index, docs_planned,"
+                        " bytes_planned) VALUES (:s, :i, :d, :b)", "snapshot_id, shard_index"),
+                s=snapshot_id, i=index, d=docs, b=nbytes):
+            self._exec("UPDATE shards SET docs_planned = :d, bytes_planned = :b"
+                       " WHERE snapshot_id = :s AND shard_index = :i",
+                       d=docs, b=nbytes, s=snapshot_id, i=index)
 
     def update_snapshot(self, name: str, **fields) -> None:
         unknown = set(fields) - SNAPSHOT_FIELDS
@@ -314,8 +334,9 @@ class Catalog:
             missing = [{"s": sid, "i": row["i"], "r": row["r"]} for row in rows
                        if row["i"] not in booked]
             if missing:  # a shard booked by no plan (a catalog added since)
-                conn.execute(text("INSERT INTO shards (snapshot_id, shard_index, docs_planned,"
-                                  " bytes_planned) VALUES (:s, :i, :r, 0)"), missing)
+                conn.execute(text(_if_new("INSERT INTO shards (snapshot_id, shard_index,"
+                                          " docs_planned, bytes_planned) VALUES (:s, :i, :r,"
+                                          " 0)", "snapshot_id, shard_index")), missing)
             conn.execute(text(FINISH_SHARD), [{**row, "s": sid, "t": now()} for row in rows])
 
     def fail_shard(self, snapshot: str, index: int, error: str) -> None:
@@ -408,11 +429,13 @@ class Catalog:
         row = self.get_seed_set(name)
         if row is not None and row["uri"]:
             uri = row["uri"]  # the folder as first spelled (``seeds`` for ``seeds/``)
-        if row is None:
-            self._exec("INSERT INTO seed_sets (name, teacher, uri, num_docs, stats, created_at)"
-                       " VALUES (:n, :t, :u, :d, :s, :c)", n=name, t=teacher, u=uri,
-                       d=num_docs, s=_dump(stats), c=now())
-        else:
+        if not (row is None and self._exec(
+                _if_new("INSERT INTO seed_sets (name, teacher, uri, num_docs, stats,"
+                        " created_at) VALUES (:n, :t, :u, :d, :s, :c)", "name"),
+                n=name, t=teacher, u=uri, d=num_docs, s=_dump(stats), c=now())):
+            if row is None:  # registered meanwhile by another run: for this folder?
+                self.check_seed_set_name(name, uri, option)
+                uri = self.get_seed_set(name)["uri"] or uri
             self._exec("UPDATE seed_sets SET teacher = :t, uri = :u, num_docs = :d, stats = :s"
                        " WHERE name = :n", n=name, t=teacher, u=uri, d=num_docs, s=_dump(stats))
         return self._id("seed_sets", "name = :n", n=name)
@@ -433,11 +456,10 @@ class Catalog:
         None: none recorded); ``promoted=True`` promotes it there."""
         seed_id = self._id("seed_sets", "name = :n", n=seed_set) if seed_set else None
         params = dict(n=name, v=version, u=uri, m=_dump(metrics), b=base, s=seed_id, r=registry)
-        if self.get_model(name, version) is None:
-            self._exec("INSERT INTO models (name, version, uri, metrics, base, seed_set_id,"
-                       " registry, created_at) VALUES (:n, :v, :u, :m, :b, :s, :r, :c)",
-                       c=now(), **params)
-        else:
+        if not (self.get_model(name, version) is None and self._exec(
+                _if_new("INSERT INTO models (name, version, uri, metrics, base, seed_set_id,"
+                        " registry, created_at) VALUES (:n, :v, :u, :m, :b, :s, :r, :c)",
+                        "name, version"), c=now(), **params)):
             self._exec("UPDATE models SET uri = :u, metrics = COALESCE(:m, metrics), base = :b,"
                        " seed_set_id = :s, registry = COALESCE(:r, registry)"
                        " WHERE name = :n AND version = :v", **params)
