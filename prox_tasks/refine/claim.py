@@ -144,7 +144,7 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
                             "before it published a shard (%s): its claim is given up",
                             output_uri, ", ".join(differences(claimed, request)), dead)
                 return wanted
-            raise _claimed_conflict(output_uri, claimed, request)
+            raise _claimed_conflict(output_uri, claimed, request, holder, dead)
         # a folder written before claims: its published shards say what it was refined with
         check_published_requests(output_uri, manifest, request)
         return wanted
@@ -420,8 +420,21 @@ def _claim_of(raw: bytes | None, output_uri: str) -> dict:
         return _as_claim(ValueError, uri) or {}
 
 
-def _claimed_conflict(output_uri: str, claimed: dict, request: dict) -> SettingsConflict:
+def _claimed_conflict(output_uri: str, claimed: dict, request: dict,
+                      holder: dict | None = None, dead: str | None = None) -> SettingsConflict:
+    """The refusal of a run whose settings differ from the claim's, naming who claimed it:
+    the ``prox refine`` process the claim names (``holder``; ``dead``: why it is known to
+    have ended), else the DAG's plan or runs that shared it (a claim names no process then).
+    """
+    if holder and dead:
+        who = (f"by prox refine process {holder.get('pid')} on {holder.get('host')}, which "
+               f"ended ({dead}) after publishing shards of it")
+    elif holder:
+        who = (f"by prox refine process {holder.get('pid')} on {holder.get('host')}, "
+               "which may still be refining it")
+    else:
+        who = "by a refine DAG run's plan, or by runs that shared it"
     return SettingsConflict.between(
         claimed, request, f"{output_uri} is claimed for refining with other settings "
-        f"({SETTINGS_CLAIM_NAME}: another run refines it, or did); refine into a new output "
-        "folder, or refine it again with --force (the DAG's reprocess Param)")
+        f"({SETTINGS_CLAIM_NAME}: {who}); refine into a new output folder, or refine it "
+        "again with --force (the DAG's reprocess Param)")

@@ -149,6 +149,26 @@ def test_the_same_settings_again_proceed_and_leave_the_claim_as_it_is(planned):
     assert read_json(join_uri(out, SETTINGS_CLAIM_NAME)) == claimed
 
 
+def test_a_refusal_names_who_holds_the_claim(planned):
+    """A run refused for other settings is told who claimed the folder: the prox refine
+    process the claim names (it may still run), else the DAG's plan. It said only "another
+    run refines it, or did"."""
+    import socket
+
+    from prox_tasks.refine import runner as runners
+
+    out, manifest = planned
+    claim_settings(out, manifest, _request(0.3), runner=runners.current())  # a prox refine
+    with pytest.raises(SettingsConflict) as err:
+        claim_settings(out, manifest, _request(0.7))  # the DAG's plan
+    assert (f"by prox refine process {os.getpid()} on {socket.gethostname()}, which may still "
+            "be refining it); refine into a new output folder" in str(err.value))
+    claim_settings(out, manifest, _request(0.3), for_others=True)  # the DAG shares it: no process
+    with pytest.raises(SettingsConflict, match=r"by a refine DAG run's plan, or by runs that "
+                                               r"shared it\); refine into a new output folder"):
+        claim_settings(out, manifest, _request(0.7), runner=runners.current())
+
+
 def test_force_takes_the_claim_over_and_the_old_run_publishes_no_more(planned, tagger_model):
     from prox_tasks.refine.step import refine_shard
 
