@@ -491,15 +491,55 @@ def versions_in(bucket: str, prefix: str) -> dict[str, str]:
             for obj in list_objects(bucket, prefix)}
 
 
+#: Seconds since an unfinished multipart upload started or last took a part within which it
+#: may be a live writer's (another run publishing the same shard at the same moment): such
+#: an upload is left alone. A writer sends a part every few seconds; S3's request signing
+#: refuses clocks more than 15 minutes apart, so this also covers the skew of our clock.
+LIVE_UPLOAD_S = 30 * 60
+
+
 def cleanup_partial(loc: Location) -> int:
-    """Abort unfinished multipart uploads to ``loc``'s key; returns how many."""
+    """Abort the unfinished multipart uploads to ``loc``'s key that a killed writer left;
+    returns how many.
+
+    Uploads started, or given a part, in the last :data:`LIVE_UPLOAD_S` seconds are left: they
+    may be a live writer's (two runs of one snapshot refining one shard at once, each
+    publishing its own copy), and aborting one failed that run's publish with ``NoSuchUpload``
+    after its shard's work. Each upload found costs a ListParts (normally there is none).
+    """
+    from datetime import UTC, datetime, timedelta
+
     client = get_client()
     resp = client.list_multipart_uploads(Bucket=loc.bucket, Prefix=loc.path)
+    since = datetime.now(UTC) - timedelta(seconds=LIVE_UPLOAD_S)
     aborted = 0
     for upload in resp.get("Uploads", []):
-        if upload["Key"] == loc.path:
-            client.abort_multipart_upload(
-                Bucket=loc.bucket, Key=loc.path, UploadId=upload["UploadId"]
-            )
-            aborted += 1
+        if upload["Key"] != loc.path or _active_since(client, loc, upload, since):
+            continue
+        client.abort_multipart_upload(Bucket=loc.bucket, Key=loc.path,
+                                      UploadId=upload["UploadId"])
+        aborted += 1
     return aborted
+
+
+def _active_since(client, loc: Location, upload: dict, since) -> bool:
+    """Whether multipart ``upload`` (a ListMultipartUploads entry) started or took a part
+    after ``since``."""
+    from botocore.exceptions import ClientError
+
+    if upload.get("Initiated") and upload["Initiated"] > since:
+        return True
+    marker = {}
+    while True:
+        try:
+            page = client.list_parts(Bucket=loc.bucket, Key=loc.path,
+                                     UploadId=upload["UploadId"], **marker)
+        except ClientError as err:  # completed or aborted since it was listed: not ours to end
+            if err.response.get("Error", {}).get("Code") == "NoSuchUpload":
+                return True
+            raise
+        if any(part["LastModified"] > since for part in page.get("Parts", [])):
+            return True
+        if not page.get("IsTruncated"):
+            return False
+        marker = {"PartNumberMarker": page["NextPartNumberMarker"]}

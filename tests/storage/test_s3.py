@@ -176,10 +176,14 @@ def test_persistent_errors_surface_after_the_retries(s3_bucket, moto_server):
     assert not exists(f"{s3_bucket}/k")
 
 
-def test_multipart_upload_interrupted_half_way_then_retried(s3_bucket, moto_server):
+def test_multipart_upload_interrupted_half_way_then_retried(s3_bucket, moto_server,
+                                                           monkeypatch):
     """The store goes down after 2 parts of a 4-part upload: nothing is visible; the
-    retry succeeds and the dangling upload is cleaned up."""
-    from prox_tasks.storage import cleanup_partial
+    retry succeeds and the dangling upload is cleaned up (once its last part is older than
+    a live writer's would be: here at once)."""
+    from prox_tasks.storage import cleanup_partial, s3
+
+    monkeypatch.setattr(s3, "LIVE_UPLOAD_S", 0)
 
     uri = f"{s3_bucket}/big.bin"
     data = bytes(range(256)) * (4 * 5 * MIB // 256 - 10)  # just under 4 parts of 5 MiB
@@ -193,6 +197,33 @@ def test_multipart_upload_interrupted_half_way_then_retried(s3_bucket, moto_serv
     put_atomic(uri, data)
     assert read_bytes(uri) == data
     cleanup_partial(uri)
+    assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+def test_a_live_writers_multipart_upload_survives_another_writers_clean_up(s3_bucket,
+                                                                         monkeypatch):
+    """Two runs publish one shard at once (a nightly refresh and a manual rerun of one
+    snapshot): run A's multipart upload is under way when run B starts writing the shard,
+    whose writer first aborts what a killed writer left. It aborted A's live upload too, and
+    A's publish failed with NoSuchUpload after the shard's work. An upload that took a part
+    in the last LIVE_UPLOAD_S is now left alone; an older one is still aborted."""
+    from prox_tasks.storage import cleanup_partial, s3
+
+    uri, bucket, key = f"{s3_bucket}/out/shards/shard-00000.parquet", s3_bucket[5:], \
+        "out/shards/shard-00000.parquet"  # fmt: skip
+    client = get_client()
+    live = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]  # run A
+    part = client.upload_part(Bucket=bucket, Key=key, UploadId=live, PartNumber=1,
+                              Body=b"refined by run A")  # fmt: skip
+    assert cleanup_partial(uri) == 0  # run B's writer
+    client.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=live, MultipartUpload={
+        "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]})
+    assert read_bytes(uri) == b"refined by run A"
+
+    dead = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]  # killed
+    client.upload_part(Bucket=bucket, Key=key, UploadId=dead, PartNumber=1, Body=b"cut")
+    monkeypatch.setattr(s3, "LIVE_UPLOAD_S", -60)  # its last part as if long ago
+    assert cleanup_partial(uri) == 1
     assert client.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
 
 
