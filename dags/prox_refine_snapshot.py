@@ -36,7 +36,9 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    document-quality decision apart from junk drops: `report` scores and counts low-quality
    documents, `drop` also drops them (counted as `dropped_low_quality`). The limits
    (`max_doc_bytes` … `max_batch_lines`, `max_program_chars`, `max_normalize_growth`) and the
-   `duplicate_ids` policy hold for every shard of the run (defaults: `PROX_<NAME>`).
+   `duplicate_ids` policy hold for every shard of the run (defaults: `PROX_<NAME>`). In a
+   snapshot refined before, those the run's conf does not pass (a scheduled run, a backfill
+   without them in `--dag-run-conf`) are the snapshot's, as an empty `model` is.
 3. **refine_shard** — one mapped task per shard (pool `gpu`; named `shard-00042`), grouped
    when there are more shards than `max_map_length`. With `workers_per_task` N, each task
    takes N shards and refines them in N processes side by side (`shards-00000-00001`). Complete shards are reused unless
@@ -104,8 +106,10 @@ def prox_refine_snapshot():
             return refresh.resolve_snapshot(dict(params), ds, run_id)
 
     @task
-    def plan(snapshot: dict, params=None, ti=None) -> list[dict]:
-        """Cut the input into shards (`manifest.json`); one work item per mapped task."""
+    def plan(snapshot: dict, params=None, ti=None, dag_run=None) -> list[dict]:
+        """Cut the input into shards (`manifest.json`); one work item per mapped task. Into
+        a snapshot refined before, a refine setting the trigger's conf does not give (a
+        scheduled run, a backfill) is the snapshot's, not its Param's default."""
         with fail_fast(AirflowFailException):
             return refresh.plan(snapshot, params["target_docs"],
                                 cfg.map_length(params["max_map_length"]),
@@ -114,7 +118,10 @@ def prox_refine_snapshot():
                                 params.get("quality_filter") or "off", cfg.limits_of(params),
                                 params.get("workers_per_task"), task_try(ti),
                                 text_field=settings.param_or_default(params, "text_field"),
-                                id_field=settings.param_or_default(params, "id_field"))
+                                id_field=settings.param_or_default(params, "id_field"),
+                                # params holds every Param, its default where the trigger
+                                # passed none; the run's conf, only what it passed
+                                given=set(dag_run.conf or {}))
 
     @task(pool=cfg.POOL_GPU, queue=cfg.gpu_queue(), execution_timeout=cfg.shard_timeout(),
           multiple_outputs=False, map_index_template="{{ prox_shard_label }}", inlets=[REFINER])

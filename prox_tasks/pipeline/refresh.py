@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Collection
 from contextlib import contextmanager
 
 from prox_tasks.pipeline import settings
@@ -179,7 +180,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
          keep_threshold: float | None = None, quality: str | None = None,
          limits: dict | None = None, workers: int | None = None,
          task_try: dict | None = None, *, text_field: str = "text",
-         id_field: str = "id") -> list[dict]:
+         id_field: str = "id", given: Collection[str] | None = None) -> list[dict]:
     """Plan the shards, register the snapshot; one work item per mapped refine task.
 
     ``task_try`` (:func:`~prox_tasks.refine.runner.current`'s ``airflow``: the DAG's task
@@ -205,6 +206,13 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     model ``backend`` (``auto``) and ``keep_threshold``, left unset are the snapshot's, as
     ``model`` is
     (:func:`~prox_tasks.refine.options.as_refined`).
+
+    ``given`` (the keys of the run's ``dag_run.conf``; None: every setting counts as given)
+    names the Params the run's trigger gave. Into a snapshot refined before, a
+    ``quality``, ``backend``, ``keep_threshold`` or limit whose Param is not among them is
+    unset too: a scheduled run, or a backfill without it in ``--dag-run-conf``, holds the
+    Param's default, which it did not choose (:func:`given_settings`). A new snapshot, or
+    ``reprocess``, takes the Params' values, defaults included.
 
     ``target_docs`` None (the Param left empty) keeps the size the folder's plan was made
     with (:func:`~prox_tasks.corpus.planner.planned_targets`: a rerun, a ``prox plan
@@ -238,6 +246,9 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
         raise RunError(f"{err} (fix the run's Params)") from err
     # what the Params leave empty a rerun keeps as the snapshot was refined (reprocess: afresh)
     recorded, recorded_model = (None, None) if reprocess else snapshot_refined(snapshot["output_uri"])
+    if recorded is not None and given is not None:
+        quality, backend, keep_threshold, limits = given_settings(
+            given, quality, backend, keep_threshold, limits)
     # resolved once here, so every mapped shard refines with the same model; a rerun that
     # names none keeps the model the snapshot's published shards were refined with
     resolved = (None if model else recorded_model) \
@@ -323,6 +334,30 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
                         "label": label, "workers": workers,
                         "reprocess": bool(reprocess), **refining})
     return [{**batch, **plan_of} for batch in batches]
+
+
+#: The Params of the settings a rerun into a refined snapshot keeps as the snapshot's where
+#: its trigger does not give them (:func:`~prox_tasks.refine.options.as_refined`), besides
+#: the limits'; ``model`` and ``target_docs`` need none: their defaults are empty.
+INHERITED_PARAMS = ("quality_filter", "backend", "keep_threshold")
+
+
+def given_settings(given: Collection[str], quality: str | None, backend: str | None,
+                   keep_threshold: float | None, limits: dict | None) -> tuple:
+    """``quality``, ``backend``, ``keep_threshold`` and ``limits`` (a run's Params) with
+    those whose Param is not in ``given`` (the run's ``dag_run.conf`` keys) unset (None; a
+    limit left out), logged. Airflow fills a Param the trigger did not pass with its
+    default, and a concrete default (``quality_filter`` off, each limit's number) would
+    otherwise be refused by a snapshot refined with another value, as a change the run
+    asked for."""
+    unset = [name for name in (*INHERITED_PARAMS, *(limits or {})) if name not in given]
+    if unset:
+        log.info("Params not given by this run's trigger (its conf), taken as the snapshot "
+                 "was refined: %s", ", ".join(unset))
+    return (quality if "quality_filter" in given else None,
+            backend if "backend" in given else None,
+            keep_threshold if "keep_threshold" in given else None,
+            {name: value for name, value in (limits or {}).items() if name in given})
 
 
 def _refine_options(batch: dict) -> dict:

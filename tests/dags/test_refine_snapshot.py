@@ -752,3 +752,65 @@ def test_an_input_changed_after_planning_fails_its_refine_tasks_at_once_naming_t
         snapshot["error"]  # fmt: skip
     assert not (world["corpus"] / "snapshots" / name / "shards").exists() or not any(
         (world["corpus"] / "snapshots" / name / "shards").iterdir())
+
+
+def untouched_dag():
+    """The refine DAG parsed anew: its Params hold their declared defaults, as a real
+    trigger's do (``dag.test()`` leaves an earlier run's conf in the DAG object's Params)."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.airflow_env import REPO
+
+    return DagBag(dag_folder=str(REPO / "dags" / "prox_refine_snapshot.py")).get_dag(
+        "prox_refine_snapshot")
+
+
+def test_a_run_whose_conf_leaves_a_setting_out_keeps_the_snapshots(world, capfd):
+    """A snapshot refined by ``prox refine --quality-filter report --max-doc-lines 1000``,
+    then a DAG run passing neither (a scheduled run, a backfill without them in
+    ``--dag-run-conf``): its Params still held their defaults (off, 100000), and its plan
+    was refused (``quality 'report' -> 'off'``). Now a Param the run's conf does not give is
+    the snapshot's, as in ``prox refine``: every shard is reused. One the conf gives and
+    that differs is refused as before; a new snapshot takes the Params' defaults."""
+    from prox_tasks.cli import main
+
+    corpus = world["root"] / "inherit-corpus"  # its own latest.json
+    snapshot = corpus / "snapshots" / "cli-report"
+    assert main(["refine", "--json", "--no-progress", "--input", str(world["crawl"]),
+                 "--output", str(snapshot), "--target-docs", "10", "--quality-filter",
+                 "report", "--max-doc-lines", "1000"]) == 0
+    capfd.readouterr()
+
+    def requests(name):
+        folder = corpus / "snapshots" / name / "_status"
+        return [json.loads(p.read_text())["request"] for p in sorted(folder.glob("*.json"))]
+
+    def shards(name):
+        return {p.name: p.stat().st_mtime_ns
+                for p in sorted((corpus / "snapshots" / name / "shards").glob("*"))}
+
+    refined = shards("cli-report")
+    conf = {"input_uri": str(world["crawl"]), "output_root": str(corpus),
+            "catalog_url": world["catalog"], "snapshot_name": "cli-report", "target_docs": 10}
+    rerun = untouched_dag().test(logical_date=DAY, run_conf=conf)
+    logged = capfd.readouterr()
+    assert rerun.state == "success", (logged.out + logged.err)[-2000:]
+    assert shards("cli-report") == refined  # every shard reused, none refined again
+    assert [(r["quality"], r["limits"]["max_doc_lines"]) for r in requests("cli-report")] \
+        == [("report", 1000)] * 3  # fmt: skip
+
+    other = untouched_dag().test(logical_date=DAY, run_conf={**conf, "quality_filter": "drop"})
+    assert other.state == "failed"
+    ti = tis(other)[("plan", -1)]
+    assert (ti.state, ti.try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    # released by the run before: the way out is another snapshot name
+    assert "was released refined with other settings (quality 'report' -> 'drop'); give " \
+        "this run another snapshot_name" in logged.out + logged.err  # fmt: skip
+    assert shards("cli-report") == refined
+
+    new = untouched_dag().test(logical_date=DAY, run_conf={**conf, "snapshot_name": "new"})
+    assert new.state == "success"
+    defaults = world["defaults"]
+    assert [(r["quality"], r["limits"]["max_doc_lines"]) for r in requests("new")] \
+        == [(defaults["quality_filter"], defaults["max_doc_lines"])] * 3  # fmt: skip
