@@ -298,11 +298,14 @@ def check_openai_pools(options: dict, refines_here: bool = False) -> None:
     pools' variables are not set.
 
     Raises:
-        ValueError: A level has no pool (:func:`_openai_levels`), or with ``refines_here``
-            neither has one; a server address that is no http(s) URL.
+        ValueError: A level has no pool (:func:`_openai_levels`).
+        ServerURLInvalid: With ``refines_here``, neither level has one
+            (:data:`~prox_tasks.inference.openai_engine.NO_SERVERS`); a server address that is
+            no http(s) URL.
     """
     from prox_tasks.inference.openai_engine import (
         NO_SERVERS,
+        ServerURLInvalid,
         check_server_urls,
         servers_from_environment,
     )
@@ -313,7 +316,8 @@ def check_openai_pools(options: dict, refines_here: bool = False) -> None:
             # a level with no pool of its own takes the engine's default, PROX_OPENAI_SERVERS
             servers = chosen.get("servers") or servers_from_environment()
             if not servers and refines_here:
-                raise ValueError(NO_SERVERS)  # else it planned, claimed, and failed each shard
+                # else it planned, claimed, and failed each shard; a command to fix: exit 2
+                raise ServerURLInvalid(NO_SERVERS)
             listed = servers.split(",") if isinstance(servers, str) else servers
             check_server_urls(url.strip() for url in listed if url.strip())
 

@@ -137,15 +137,16 @@ class _Server:
 
 
 #: Said when the openai backend is given no server at all: by the engine, and by prox refine
-#: before it plans.
+#: before it plans (:class:`ServerURLInvalid`: a command to fix, exit 2).
 NO_SERVERS = ("the openai backend needs at least one server URL: prox refine --servers "
               "URL[,URL...], or PROX_OPENAI_SERVERS in the environment (the refine DAG's way: "
               "set it on its workers; docs/deploy.md)")
 
 
 class ServerURLInvalid(PoolMisconfigured, ValueError):
-    """A server address that is no ``http(s)://HOST…`` URL: a pool set up wrong (``prox
-    refine`` exit 2, the DAG's task fails without retries), and a bad option value."""
+    """A server address that is no ``http(s)://HOST…`` URL, or none at all
+    (:data:`NO_SERVERS`): a pool set up wrong (``prox refine`` exit 2, the DAG's task fails
+    without retries), and a bad option value."""
 
 
 def check_server_urls(urls) -> None:
@@ -239,7 +240,7 @@ class OpenAIEngine:
             servers = [s for s in servers.split(",") if s.strip()]
         if not servers:
             # named as each caller sets it: a `servers` option is no setting of a user's
-            raise ValueError(NO_SERVERS)
+            raise ServerURLInvalid(NO_SERVERS)
         if on_failure not in ("raise", "empty"):
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]

@@ -314,7 +314,9 @@ def test_prox_refine_on_openai_with_no_pool_at_all_is_refused_before_planning(tm
     """`prox refine --backend openai` with no --servers and no PROX_OPENAI_SERVERS planned the
     snapshot, claimed and booked the folder, then failed every shard saying to give
     --servers. prox refine refines in the process (and environment) that plans, so it is
-    refused first; the DAG's plan task, whose worker may lack the pool's variables, is not."""
+    refused first; the DAG's plan task, whose worker may lack the pool's variables, is not.
+    Exit 2, as for a server address without its scheme: the command is to fix (it exited
+    1, as a failure a rerun may get past)."""
     from prox_tasks.cli import main
 
     for variable in ("PROX_OPENAI_SERVERS", "PROX_OPENAI_DOC_SERVERS",
@@ -322,7 +324,7 @@ def test_prox_refine_on_openai_with_no_pool_at_all_is_refused_before_planning(tm
         monkeypatch.delenv(variable, raising=False)
     lm, docs, out = _no_model_and_one_document(tmp_path)
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
-                 "--backend", "openai", "--no-progress"]) == 1  # fmt: skip
+                 "--backend", "openai", "--no-progress"]) == 2  # fmt: skip
     assert "the openai backend needs at least one server URL: prox refine --servers" \
         in capsys.readouterr().err
     assert not out.exists()
