@@ -336,15 +336,19 @@ def all_quarantined(uri: str, records: int, reasons: Mapping[str, int], quaranti
     IN: all its 2 records were quarantined (1 malformed_json, 1 missing_text), each with its
     reason and detail in Q: fix the input, or how it is read (…)``, then ``advice`` (None:
     the field the ``missing_text`` records hold a string in, from ``text_candidates``, if
-    any). The one wording of ``prox label``, ``prox execute`` and ``prox refine`` (and the
-    DAGs)."""
+    any, named as the option and the Param that read it: ``--text-field raw_content (the
+    text_field Param)``). The one wording of ``prox label``, ``prox execute`` and ``prox
+    refine`` (and the DAGs)."""
     from prox_tasks.corpus.document import likeliest_text_field
     from prox_tasks.wording import by_reason
 
     if advice is None:
         likeliest = likeliest_text_field(text_candidates or {})
-        advice = (f"{likeliest[1]:,} of them hold a string in {likeliest[0]!r}: is it the "
-                  "text (the text field)?" if likeliest else None)
+        # what to pass, as the command (--text-field) and the DAGs (text_field) take it; the
+        # field bare, as typed, as the quarantine's detail names it
+        advice = (f"{likeliest[1]:,} of them hold a string in {likeliest[0]!r}: --text-field "
+                  f"{likeliest[0]} (the text_field Param) if it is the text" if likeliest
+                  else None)  # fmt: skip
     said = (f"all its {count(records, 'record')} were" if records > 1
             else "its one record was")
     return NoDocuments(f"no documents in {uri}: {said} "

@@ -154,7 +154,8 @@ def test_a_partition_whose_every_record_is_quarantined_fails_at_collect(world, r
         f"NoDocuments: no documents in {unread.as_uri()}: all its 4 records were quarantined "
         f"(4 missing_text), each with its reason and detail in {folder}/quarantine/: "), \
         snapshot["error"]
-    assert "4 of them hold a string in 'content'" in snapshot["error"]
+    assert "4 of them hold a string in 'content': --text-field content (the text_field " \
+        "Param) if it is the text" in snapshot["error"]
     assert (world["corpus"] / "latest.json").read_bytes() == before
     assert not (world["corpus"] / "snapshots" / "unread" / "_quality").exists()
 
