@@ -80,10 +80,29 @@ def test_the_defaults_docs_airflow_md_lists_are_the_dags(dagbag):
             assert default in (None, ""), (dag_id, name, default)
         elif re.fullmatch(r"-?[0-9.]+", value):
             assert float(value) == default, (dag_id, name, value, default)
+        elif value in ("true", "false"):  # a boolean Param, as JSON (a conf) writes it
+            assert default is (value == "true"), (dag_id, name, value, default)
         else:
             assert value == default, (dag_id, name, value, default)
         checked += 1
     assert checked >= 14
+
+
+def test_docs_airflow_md_names_every_param_of_each_dag(dagbag):
+    """Each DAG's Params are on docs/airflow.md: in its text, else in the paragraph "Params
+    this page does not otherwise name". prox_train_refiner's select_epoch, gold_gate and
+    retrain were in neither (named in docs/training.md only, so the check below, over every
+    page, passed), and its backend only in passing. The refine limits are named on this page as a range
+    (`max_doc_bytes` … `duplicate_ids`); their table is docs/storage.md's."""
+    from prox_tasks.pipeline.dag_config import limit_params
+
+    assert "(`max_doc_bytes` … `duplicate_ids`)" in AIRFLOW_MD
+    unnamed = {
+        dag_id: sorted(name for name in params if f"`{name}`" not in AIRFLOW_MD
+                       and not (dag_id == "prox_refine_snapshot" and name in limit_params()))
+        for dag_id, params in _params(dagbag).items()
+    }
+    assert not any(unnamed.values()), f"Params docs/airflow.md does not name: {unnamed}"
 
 
 def test_every_param_of_a_dag_is_named_in_the_docs(dagbag):
