@@ -29,12 +29,14 @@ def exit_code(err: BaseException) -> int:
     """The exit code of a command that ended with ``err``: a :class:`CommandFailed`'s own,
     2 for a setting to fix that running the same command again cannot get past
     (:class:`~prox_tasks.models.NoModelError`: ``--model promoted``/``--base promoted`` and
-    nothing promoted, whichever command asked), else 1."""
+    nothing promoted, whichever command asked; :class:`~prox_tasks.registry.
+    PromotedVersionGone`: the promoted version removed from its registry), else 1."""
     from prox_tasks.models import NoModelError
+    from prox_tasks.registry import PromotedVersionGone
 
     if isinstance(err, CommandFailed):
         return err.code
-    return 2 if isinstance(err, NoModelError) else 1
+    return 2 if isinstance(err, (NoModelError, PromotedVersionGone)) else 1
 
 
 def file_in_the_way(err: OSError) -> str | None:

@@ -168,12 +168,18 @@ def promoted(name: str = DEFAULT_NAME, registry: str | None = None,
         catalog_url: Catalog URL (default ``$PROX_CATALOG_URL``, else SQLite in PROX_HOME).
         catalog: Consult a catalog at all (False: the registry's promoted model or None,
             for a registry that registers its models in no catalog).
+
+    Raises:
+        prox_tasks.registry.PromotedVersionGone: the registry's ``promoted.json`` names a
+            version that is not published there.
     """
     from prox_tasks.catalog import Catalog
     from prox_tasks.pipeline import settings
     from prox_tasks.registry import ModelRegistry
 
-    record = ModelRegistry(registry or settings.registry_root()).promoted(name)
+    # one removed by hand is an error: falling back on the catalog or the shipped default
+    # would serve another model than the one the registry promoted
+    record = ModelRegistry(registry or settings.registry_root()).promoted_published(name)
     if record is not None:
         return ResolvedModel(record["uri"], "registry", record.get("version"))
     if not catalog:

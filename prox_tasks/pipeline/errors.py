@@ -32,6 +32,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.refine.claim import GatedSnapshot
     from prox_tasks.refine.limits import DuplicateIdError
     from prox_tasks.refine.step import SettingsConflict
+    from prox_tasks.registry import PromotedVersionGone
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
     from prox_tasks.training.divergence import TrainingDiverged
@@ -42,7 +43,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
-            PartitionConflict, TrainingDiverged, NoDocuments)
+            PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone)
 
 
 @contextmanager

@@ -148,6 +148,13 @@ class UnknownVersion(FileNotFoundError):
     """A version asked for is not published in the registry."""
 
 
+class PromotedVersionGone(UnknownVersion):
+    """``promoted.json`` names a version that is not published in its registry (its folder
+    removed by hand, or its ``artifact.json`` with it): the promoted model cannot be loaded,
+    and refining with the shipped default instead would serve another model unasked.
+    Promoting a published version (or ``default``) by hand repairs it."""
+
+
 class CatalogNotBooked(RuntimeError):
     """``promoted.json`` was replaced — the registry serves the version now — and the decision
     recorded, but booking the promotion in the catalog failed (the cause is ``__cause__``).
@@ -350,6 +357,26 @@ class ModelRegistry:
         if record is None:
             return None
         return {**record, "uri": self.uri(name, record["version"])}
+
+    def promoted_published(self, name: str) -> dict | None:
+        """:meth:`promoted`, checked to be published here: what refining, the gold gate and
+        promotion load (one more request than :meth:`promoted`: its ``artifact.json``).
+
+        Raises:
+            PromotedVersionGone: ``promoted.json`` names a version without an
+                ``artifact.json`` here, with the published ones and how to promote one.
+        """
+        record = self.promoted(name)
+        if record is None or exists(self.uri(name, record["version"], ARTIFACT)):
+            return record
+        _, published, _ = self._listing(name)
+        raise PromotedVersionGone(
+            f"the promoted {name} {record['version']} (its promoted.json) is not published in "
+            f"{self.root}: no {ARTIFACT} in its folder (removed by hand, or damaged). Promote "
+            f"a published version by hand: prox models --registry {self.root} --name {name} "
+            "promote VERSION --reason TEXT ("
+            + (f"published: {', '.join(published)}" if published else "none is published")
+            + "), or promote default, the model prox refine --model default uses")
 
     def decide(self, name: str, version: str, candidate_metrics: dict,
                incumbent_metrics: dict | None, candidate_gold: dict | None = None,

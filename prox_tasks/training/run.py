@@ -140,7 +140,9 @@ class TrainJob:
 
     def check_options(self, caller: str = "cli") -> None:
         """Refuse what the settings alone cannot train, before the seed set is read (on S3,
-        tens of thousands of pages) — then the base model (:meth:`check` does the rest).
+        tens of thousands of pages) — then the base model, and the promoted model the gold
+        gate and promotion compare with, which must be published (:meth:`check` does the
+        rest).
 
         Args:
             caller: ``cli`` (``prox train``) or ``dag`` (the train DAG): the message names
@@ -198,6 +200,16 @@ class TrainJob:
             if base_kind != self.kind:
                 raise TrainingRefused(f"{given('base', self.base)} is a {base_kind} model; "
                                       f"{given('kind', self.kind)} fine-tunes a {self.kind}")
+        if self.gold_gate or self.promote:
+            from prox_tasks.registry import ModelRegistry, PromotedVersionGone
+
+            try:
+                ModelRegistry(self.output).promoted_published(self.name)
+            except PromotedVersionGone as err:
+                # the incumbent the gold gate and promotion compare with: found gone only
+                # then, the run failed after its training, with its model published
+                raise TrainingRefused(f"{err}; the gold gate and promotion compare the "
+                                      "candidate with the promoted model") from err
 
     def check(self, seed, caller: str = "cli") -> None:
         """Refuse, before any training, what the seed set cannot train as asked (what would

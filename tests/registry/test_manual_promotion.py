@@ -546,3 +546,42 @@ def test_the_gold_columns_say_why_they_are_empty_with_the_gold_gate_off(tmp_path
     assert code == 0 and out.splitlines()[1].count("n/a (gold gate off)") == 2, out
     code, out, _ = prox("models", "--registry", root, "list", "--json", capsys=capsys)
     assert json.loads(out)["decision"]["candidate_gold"] is None
+
+
+def test_a_promoted_version_removed_by_hand_is_named_where_the_registry_is_used(
+        root, tmp_path, monkeypatch, capsys):
+    """An operator removes the promoted version's folder. ``prox refine`` said only "no model
+    at .../VERSION", ``prox train`` trained and published, then failed at its gold gate with
+    "FileNotFoundError: model folder ... does not exist", and ``prox models list`` showed no
+    promoted version and said nothing. Each now names the promoted version that is gone and
+    how to promote another; promoting one by hand repairs the registry."""
+    from prox_tasks.models import resolve_model
+    from prox_tasks.storage import join_uri, list_uri, remove_all
+
+    registry = ModelRegistry(root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    remove_all(list_uri(join_uri(root, "refiner", v2) + "/"))
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", root)
+
+    # PromotedVersionGone, a FileNotFoundError as UnknownVersion is
+    with pytest.raises(FileNotFoundError, match=f"the promoted refiner {v2} .* not published"):
+        resolve_model(None, catalog=False)  # refining, the gold gate's incumbent
+    code, out, _ = prox("models", "list", capsys=capsys)
+    assert code == 0 and f"note: the promoted refiner {v2}" in out, out
+    assert f"published: {v1}" in out and "promote VERSION --reason TEXT" in out
+
+    seed = tmp_path / "no-seed-set-here"  # refused before the seed set is read
+    code, _, err = prox("train", "--seed", str(seed), "--output", root, "--epochs", "1",
+                        capsys=capsys)
+    assert code == 1 and f"TrainingRefused: the promoted refiner {v2}" in err, err
+    assert "the gold gate and promotion compare" in err
+    code, _, err = prox("refine", "--input", str(seed), "--output", str(tmp_path / "out"),
+                        "--no-progress", capsys=capsys)
+    assert code == 2 and f"PromotedVersionGone: the promoted refiner {v2}" in err, err
+
+    code, out, _ = prox("models", "promote", v1, "--reason", "v2 removed", "--no-catalog",
+                        capsys=capsys)
+    assert code == 0 and f"(was {v2})" in out
+    assert resolve_model(None, catalog=False).version == v1
+    code, out, _ = prox("models", "list", capsys=capsys)
+    assert "note:" not in out
