@@ -237,6 +237,14 @@ class TrainJob:
                              + (f" ({said})" if said else "")
                              + ": the epoch choice, the metrics and promotion are measured on "
                              f"them ({way_to_validation})")
+        if seed.train_drops() == len(seed.train):
+            # nothing teaches it a page to keep nor a line to remove: the model drops every
+            # page, and with nothing promoted and no gold gate it would be promoted
+            raise TrainingRefused(f"seed set {self.seed}: all {len(seed.train):,} of its "
+                                  "training documents are labeled drop_doc(), so a model "
+                                  "trained on them drops every page; label pages the teacher "
+                                  "keeps (its label_distribution in the seed set's "
+                                  "manifest.json counts keep_doc and drop_doc)")
         teachers = seed.train_teachers()
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:

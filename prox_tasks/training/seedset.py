@@ -96,6 +96,12 @@ class SeedSet:
             return set(self.train.teachers)
         return {d.get("teacher") for d in self.train}
 
+    def train_drops(self) -> int:
+        """How many training rows are labeled ``drop_doc()`` (the page dropped whole)."""
+        if isinstance(self.train, StreamedRows):
+            return self.train.drops
+        return sum(_drops(d) for d in self.train)
+
     def describe(self) -> dict:
         reasons: dict[str, int] = {}
         for _file, _line, why in self.skipped:
@@ -205,6 +211,7 @@ class Indexed(NamedTuple):
     teacher: str | None
     digest: bytes | None  #: :func:`_row_digest` (None: not compared when read again)
     gold: bool = False  #: it has a ``gold_text``
+    drop: bool = False  #: its ``doc_program`` drops the page (``drop_doc()``)
 
 
 class StreamedRows:
@@ -236,6 +243,11 @@ class StreamedRows:
     def teachers(self) -> list:
         """Each kept row's ``teacher``, in order."""
         return [entry.teacher for entry in self._kept]
+
+    @property
+    def drops(self) -> int:
+        """How many of the rows are labeled ``drop_doc()``."""
+        return sum(entry.drop for entry in self._kept)
 
     def first(self, n: int | None, *, gold: bool = False) -> StreamedRows:
         """The first ``n`` rows (None: all), or with ``gold`` the first ``n`` that have a
@@ -284,6 +296,14 @@ class StreamedRows:
         if want is not None:
             raise SeedSetChanged(f"{uri} changed after the seed set was loaded (line "
                                  f"{want.line + 1}, id {want.id!r}, is gone); train again")
+
+
+def _drops(row: dict) -> bool:
+    """Whether a labeled row's ``doc_program`` drops the page: its keep target is 0
+    (:func:`prox_tasks.training.tagger.targets`)."""
+    from prox_tasks.training.metrics import doc_decision
+
+    return bool(row.get("doc_program")) and doc_decision(row["doc_program"]) == "drop"
 
 
 def _row_digest(row: dict) -> bytes:
@@ -501,7 +521,8 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
             if stream:
                 row = {"id": row["id"], "_at": Indexed(index, line, row["id"], row.get("teacher"),
                                                        _row_digest(row),
-                                                       bool(row.get("gold_text")))}  # fmt: skip
+                                                       bool(row.get("gold_text")),
+                                                       _drops(row))}  # fmt: skip
             (valid if to_valid else train).append(row)
         if digests.content is not None:
             contents[uri] = digests.content.hexdigest()

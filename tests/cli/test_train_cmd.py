@@ -172,6 +172,26 @@ def test_options_that_cannot_work_are_refused_before_the_seed_set_is_read(tmp_pa
         assert not (tmp_path / "reg").exists()
 
 
+def test_a_seed_set_whose_every_training_page_is_dropped_is_refused_before_training(
+        tmp_path, capsys):
+    """A seed set whose training rows are all labeled drop_doc() (a teacher gone wrong)
+    trained a model that drops every page, published it, and with --no-gold-gate into an
+    empty registry promoted it ("no promoted model; gold gate off"): refining with it drops
+    the whole corpus. It is refused before training now, with nothing published."""
+    drops = [{**d, "doc_program": "drop_doc()"} for d in make_docs(12, 1)]
+    seed = write_seed_set(tmp_path / "seed", drops, make_docs(6, 2))
+    code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
+                 "--no-gold-gate", "--threads", "1", "--tagger-config", '{"dilations": [1]}',
+                 "--work-dir", str(tmp_path / "work")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and "all 12 of its training documents are labeled drop_doc()" in err, err
+    assert not (tmp_path / "reg").exists() and not (tmp_path / "work").exists()
+    mixed = write_seed_set(tmp_path / "mixed", drops + make_docs(2, 3), make_docs(6, 2))
+    assert main(["train", "--seed", str(mixed), "--output", str(tmp_path / "reg"), "--epochs",
+                 "1", "--no-gold-gate", "--no-promote", "--threads", "1", "--tagger-config",
+                 '{"dilations": [1]}']) == 0  # one page kept is enough to train  # fmt: skip
+
+
 def test_base_promoted_with_nothing_promoted_does_not_say_a_catalog_was_consulted(
         tmp_path, capsys):
     """`prox train --base promoted` without --catalog consults no catalog (docs/training.md),
