@@ -191,9 +191,10 @@ def _row(version: dict) -> dict:
         "promoted": "yes" if version["promoted"] else "no",
         # words are scored only against gold (evaluate_refiner): no gold page, no word F1
         "word_f1": _figure(metrics.get("word_f1"), NO_GOLD_PAGES if metrics else None),
-        # gold figures come with a decision the gold gate ran for
-        "gold_f1": _figure(gold.get("f1"), GOLD_GATE_OFF if decision else None),
-        "gold_recall": _figure(gold.get("recall"), GOLD_GATE_OFF if decision else None),
+        # gold figures come with a decision the gold gate ran for; one by hand carries the
+        # version's last gate figures, if a gate ever scored it
+        "gold_f1": _figure(gold.get("f1"), _no_gold(decision)),
+        "gold_recall": _figure(gold.get("recall"), _no_gold(decision)),
         "decision": decision.get("reason"),
     }
 
@@ -208,6 +209,15 @@ def _figure(value, why_none: str | None) -> str | None:
 NO_GOLD_PAGES = "n/a (no gold pages)"
 #: the gold_f1 and gold_recall cells of a version decided without the gold gate
 GOLD_GATE_OFF = "n/a (gold gate off)"
+#: ... and of a version promoted by hand that no gold gate ever scored (``promote default``)
+NEVER_GATED = "n/a (promoted by hand, never gated)"
+
+
+def _no_gold(decision: dict) -> str | None:
+    """Why a decision's gold cells are empty (None: no decision, a blank as it is)."""
+    if not decision:
+        return None
+    return NEVER_GATED if decision.get("manual") else GOLD_GATE_OFF
 
 
 def _number(value) -> str | None:

@@ -548,6 +548,21 @@ def test_the_gold_columns_say_why_they_are_empty_with_the_gold_gate_off(tmp_path
     assert json.loads(out)["decision"]["candidate_gold"] is None
 
 
+def test_the_gold_columns_of_a_version_promoted_by_hand_unscored_do_not_blame_the_gate(
+        tmp_path, capsys):
+    """``prox models promote default`` (the rollback past the first version) publishes the
+    shipped model and promotes it by hand: no gold gate ever scored it there, yet ``list``
+    said ``n/a (gold gate off)`` as for a ``--no-gold-gate`` training."""
+    root = str(tmp_path / "registry")
+    code, _, err = prox("models", "--registry", root, "promote", "default", "--reason",
+                        "rollback", "--no-catalog", capsys=capsys)  # fmt: skip
+    assert code == 0, err
+    code, out, _ = prox("models", "--registry", root, "list", capsys=capsys)
+    row = out.splitlines()[1]
+    assert code == 0 and row.count("n/a (promoted by hand, never gated)") == 2, out
+    assert "gold gate off" not in out
+
+
 def test_a_promoted_version_removed_by_hand_is_named_where_the_registry_is_used(
         root, tmp_path, monkeypatch, capsys):
     """An operator removes the promoted version's folder. ``prox refine`` said only "no model
