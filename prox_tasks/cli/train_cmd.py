@@ -95,7 +95,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--recall-target", type=share_or_off, default=0.95,
                    help="line_tagger: calibrate the keep threshold on validation documents with "
                    "gold (the first --max-eval-docs of them) to this word recall at the best "
-                   "precision (0: keep 0.5) (default 0.95)")
+                   "precision (0: not calibrated: the model's threshold, 0.5 from scratch, "
+                   "the base's when fine-tuning) (default 0.95)")
     p.add_argument("--select-epoch", choices=["teacher", "gold"], default="teacher",
                    help="line_tagger: keep the epoch with the best validation teacher agreement "
                    "(teacher) or the best word F1 against gold at the calibrated keep threshold "

@@ -314,6 +314,26 @@ def test_help_states_every_default(command):
     assert not unsaid, f"prox {command} --help says no default for: {', '.join(unsaid)}"
 
 
+def test_recall_target_zero_is_said_to_keep_the_base_models_threshold(tmp_path, capsys):
+    """``--recall-target`` 0's help said "keep 0.5"; fine-tuning (``--base default``) keeps the
+    base's threshold (0.85 for the shipped one), as docs/training.md says."""
+    from prox_tasks.cli import build_parser
+
+    parser = build_parser(["train"])
+    sub = next(a for a in parser._actions if a.dest == "command").choices["train"]
+    (action,) = [a for a in sub._actions if "--recall-target" in a.option_strings]
+    said = " ".join(action.help.split())
+    assert "keep 0.5" not in said and "the base's when fine-tuning" in said, said
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    assert main(["train", "--json", "--seed", str(seed), "--output", str(tmp_path / "reg"),
+                 "--base", "default", "--epochs", "1", "--recall-target", "0", "--threads", "1",
+                 "--no-gold-gate", "--no-promote"]) == 0  # fmt: skip
+    version = json.loads(capsys.readouterr().out)["version"]
+    refiner = json.loads((tmp_path / "reg" / "refiner" / version / "refiner.json").read_text())
+    shipped = json.loads((SHIPPED_MODEL / "refiner.json").read_text())
+    assert refiner["tagger"]["line_threshold"] == shipped["tagger"]["line_threshold"] != 0.5
+
+
 def test_a_model_promoted_where_refine_does_not_look_says_how_to_refine_with_it(
         tmp_path, capsys, monkeypatch):
     """``prox train --output models`` printed "promoted" and ``prox refine`` went on refining
