@@ -119,8 +119,6 @@ def load_backend(backend: str | None = None, model: str | None = None, **options
     settings = check_backend_fits(backend, path)
     if settings.get("kind", "causal_lm") != "causal_lm":
         return _tagger(path, options)
-    if not settings and not any((path / n).exists() for n in MODEL_FILES):
-        raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) in {path}")
     backend = backend or default_backend()
     chat_template = options.pop("chat_template", None)
     doc_dir, chunk_dir = (Path(level_folder(str(path), level, options.pop(f"{level}_model", None),
@@ -368,10 +366,15 @@ def check_backend_fits(backend: str | None, path: Path) -> dict:
         ValueError: A broken ``refiner.json``
             (:func:`~prox_tasks.models.artifact.refiner_settings`), or a backend that cannot
             run the model.
-        FileNotFoundError: A file the model needs is missing
+        FileNotFoundError: No model in the folder (no ``refiner.json``, ``config.json`` nor
+            tokenizer), or a file the model needs is missing
             (:func:`~prox_tasks.models.artifact.check_model_files`).
     """
     settings = read_refiner_settings(path)
+    if not settings and not any((path / n).exists() for n in MODEL_FILES):
+        # before the backend's check: a folder with no model (a registry's model folder, a
+        # seed set) is no generative model the tagger backend refuses as such
+        raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) in {path}")
     check_model_files(settings, {p.name for p in Path(path).iterdir()}, str(path))
     return check_settings_fit(backend, settings, str(path))
 

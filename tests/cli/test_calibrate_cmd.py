@@ -101,6 +101,19 @@ def test_a_generative_model_has_no_keep_threshold(tmp_path, gold_rows, capsys):
     assert "--backend" not in err and "tagger backend" not in err
 
 
+def test_a_folder_without_a_model_is_said_to_hold_none(tmp_path, gold_rows, capsys):
+    """A registry's model folder (``REGISTRY/refiner``, not a version's) or a seed set given
+    as --model was said to be "a generative model, which has no keep threshold": a folder
+    with no refiner.json, config.json or tokenizer holds no model, as prox refine says."""
+    folder = tmp_path / "registry" / "refiner"
+    (folder / "decisions").mkdir(parents=True)
+    (folder / "promoted.json").write_text(json.dumps({"version": "line_tagger-0123456789ab"}))
+    assert main(["calibrate", "--gold", str(gold_rows), "--model", str(folder)]) == 1
+    err = capsys.readouterr().err
+    assert f"no model (refiner.json, config.json or a tokenizer) in {folder}" in err, err
+    assert "generative" not in err
+
+
 def test_recall_target_out_of_range(gold_rows, capsys):
     with pytest.raises(SystemExit) as usage:
         main(["calibrate", "--gold", str(gold_rows), "--recall-target", "95"])
