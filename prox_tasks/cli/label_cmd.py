@@ -275,7 +275,7 @@ def _teacher_options(args) -> dict:
 
 
 def _seed_set(args, teacher, bar) -> Outcome:
-    from prox_tasks.corpus.readers import input_files
+    from prox_tasks.corpus.readers import input_listing
     from prox_tasks.labeling.run import probe_teacher_input
     from prox_tasks.labeling.seedset import (
         EmptySplit,
@@ -298,7 +298,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
                    html_field=args.html_field, max_html_bytes=args.max_html_bytes)
     # an input with no file fails here, before the folder is claimed for it: the rerun with
     # the input fixed is not refused as "other settings"
-    input_files(args.input, args.format)
+    input_listing(args.input, args.format, warn=False)  # sampling says the files it skips
     # a diff/html teacher over rows without a gold text/HTML: refused before the folder is
     # claimed for it (a rerun with another --teacher is then not refused as other settings)
     probe_teacher_input(args.input, teacher, args.text_field, args.id_field, args.gold_field,

@@ -513,18 +513,20 @@ def _routed(source: str, records, quarantine: Quarantine | None) -> Iterator[tup
 def read_documents(uri: str, text_field: str = "text", id_field: str = "id",
                    quarantine: Quarantine | None = None, *, format: str | None = None,
                    max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES,
-                   exclude: Collection[str] = (), skipped: list | None = None
-                   ) -> Iterator[Document]:
+                   exclude: Collection[str] = (), skipped: list | None = None,
+                   warn: bool = True) -> Iterator[Document]:
     """Stream the documents at ``uri`` (a file, folder, prefix or glob), files in sorted order.
 
     Bad records (malformed JSON, wrong encoding, missing/empty text, too large) go to
     ``quarantine`` with their reason. Without a quarantine the first bad record raises
     :class:`BadRecordError`: nothing is ever skipped silently. ``skipped``, a list, is given
     the files of a folder not read for their format (:func:`input_listing`'s ``{"uri",
-    "reason"}``), for the command to say them beside its counts.
+    "reason"}``), for the command to say them beside its counts. ``warn`` False: those
+    files are not logged (a pass over an input another pass of the same command read and
+    said them).
     """
     options = ReadOptions(text_field, id_field, max_doc_bytes, format, partition_root(uri))
-    files, not_read = input_listing(uri, format, exclude)
+    files, not_read = input_listing(uri, format, exclude, warn=warn)
     if skipped is not None:
         skipped.extend(not_read)
     for path, fmt in files:

@@ -66,16 +66,17 @@ def missing_teacher_input(teacher: str, needs: str, field: str, checked: int, in
 
 def read_input(
     uri: str, text_field: str = "text", id_field: str = "id", quarantine=None, exclude=(),
-    format: str | None = None, skipped: list | None = None,
+    format: str | None = None, skipped: list | None = None, warn: bool = True,
 ) -> Iterator:
     """Documents of ``uri`` through :func:`prox_tasks.corpus.read_documents` (bad records go
     to ``quarantine`` with their reason; ``exclude``: the labeling's own output files;
     ``format``: jsonl, parquet or wet for every file, None: by each file's name;
-    ``skipped``: given the files of no known format not read)."""
+    ``skipped``: given the files of no known format not read; ``warn`` False: they are
+    not logged, another pass says them)."""
     from prox_tasks.corpus import read_documents
 
     return read_documents(uri, text_field=text_field, id_field=id_field, quarantine=quarantine,
-                          exclude=exclude, format=format, skipped=skipped)
+                          exclude=exclude, format=format, skipped=skipped, warn=warn)
 
 
 def holds_input(value, needs: str) -> bool:
@@ -117,7 +118,9 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
     if not needs:
         return
     fields = {"gold": gold_field, "html": html_field}
-    docs = iter(read_input(input_uri, text_field, id_field, Quarantine(), format=format))
+    # a look at the first rows: the files it skips are said by the pass that labels them
+    docs = iter(read_input(input_uri, text_field, id_field, Quarantine(), format=format,
+                           warn=False))
     first = list(itertools.islice(docs, probe_docs))
     if not first or any(has_teacher_input(d.meta, needs, fields) for d in first):
         return  # no documents: sampling says so

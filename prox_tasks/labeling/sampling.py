@@ -148,7 +148,9 @@ def sample_documents(
         raise NoDocuments(f"no documents in {input_uri}")
     chosen, strata = select_ids(entries, sample_size, seed)
     picked: dict = {}
-    for doc in read_input(input_uri, text_field, id_field, Quarantine(), format=format):
+    # the second pass: the files the first skipped were said then
+    for doc in read_input(input_uri, text_field, id_field, Quarantine(), format=format,
+                          warn=False):
         if doc.id in chosen and doc.id not in picked:
             picked[doc.id] = {**doc.meta, "id": doc.id, "text": doc.text}
     rows = sorted(picked.values(), key=lambda r: seeded_hash(seed, r["id"]))

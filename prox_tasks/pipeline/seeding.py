@@ -186,11 +186,12 @@ def _input_digest(input_uri: str, format: str | None = None) -> str | None:
         FormatMismatch: the files are not in ``format``; raised here, before the seed set
             is claimed, so a run that cannot read its input leaves no seed set behind.
     """
-    from prox_tasks.corpus.readers import FormatMismatch, input_files
+    from prox_tasks.corpus.readers import FormatMismatch, input_listing
     from prox_tasks.storage import content_fingerprint
 
-    try:
-        files = [(uri, content_fingerprint(uri)) for uri, _ in input_files(input_uri, format)]
+    try:  # the files it skips are said by the sampling, which reads the input
+        listed, _ = input_listing(input_uri, format, warn=False)
+        files = [(uri, content_fingerprint(uri)) for uri, _ in listed]
     except FormatMismatch:
         raise
     except (FileNotFoundError, ValueError):

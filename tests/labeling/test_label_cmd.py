@@ -739,3 +739,24 @@ def test_a_seed_set_s_summary_names_the_column_holding_the_text_as_plain_label_d
     assert main(["label", "--input", str(src), "--output", str(tmp_path / "s2"), *args]) == 0
     line = capsys.readouterr().out
     assert "1 quarantined (1 missing_text) in " in line and "--text-field" not in line, line
+
+
+@pytest.mark.parametrize("teacher, size", [("rules", "500"), ("best", "20")])
+def test_a_file_of_the_input_folder_not_read_is_said_once(tmp_path, caplog, teacher, size):
+    """docs/training.md's first step, ``prox label --seed-set`` over the bundled sample's
+    folder (data/sample: its README.md beside the JSONL), said "skipping .../README.md: not
+    read ..." three or four times: the input's digest, the check that it holds files, the
+    teacher's look at the first rows and each of the sampling's two passes each listed it.
+    The sampling says it; the other passes are quiet."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "README.md").write_text("# pages\n")
+    prose = "A sentence that is long enough to be running text on a page, with its words."
+    rows = [{"id": str(i), "text": f"Page {i} | Menu\n{prose}", "gold_text": prose}
+            for i in range(40)]
+    (folder / "pages.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["label", "--input", str(folder), "--output", str(tmp_path / "seed"),
+                 "--seed-set", "--sample-size", size, "--val-fraction", "0.3",
+                 "--teacher", teacher, "--no-register"]) == 0  # fmt: skip
+    said = [r for r in caplog.records if "README.md" in r.getMessage()]
+    assert len(said) == 1, [r.getMessage() for r in said]
