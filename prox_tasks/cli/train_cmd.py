@@ -185,4 +185,26 @@ def summary_line(record: dict) -> str:
     again = (" (the same seed set, settings and code trained it before: --retrain trains "
              "again)") if record.get("reused") else ""
     return (f"{trained}{record['name']} {record['version']} ({record['kind']}){again}: "
-            f"{scores or 'no metrics'}; {decision}{said} -> {record['uri']}")
+            f"{scores or 'no metrics'}{threshold_note(record)}; {decision}{said} -> "
+            f"{record['uri']}")
+
+
+def threshold_note(record: dict) -> str:
+    """``; keep threshold 0.85 (calibrated ...)`` of a tagger's training, or that it was not
+    calibrated (fewer than 20 validation pages with gold: the model's stays, 0.5 from
+    scratch, which only ``--json``'s ``train.calibration`` null said); empty when no
+    calibration was asked (``--recall-target 0``, a causal_lm)."""
+    train = record.get("train") or {}
+    if "calibration" not in train:
+        return ""
+    calibration = train["calibration"]
+    if not calibration:
+        return ("; keep threshold not calibrated (fewer than 20 validation pages with gold: "
+                f"the model's is kept; prox calibrate --gold PAGES --model {record['uri']} "
+                "calibrates it on pages of yours)")
+    point = calibration.get("point") or {}
+    met = "meets" if calibration.get("met") else "does NOT meet"
+    return (f"; keep threshold {calibration['threshold']} (calibrated on "
+            f"{calibration.get('docs')} validation pages with gold: 5th-percentile recall "
+            f"{point.get('recall_low', point.get('recall', 0)):.3f} {met} "
+            f"{calibration.get('min_recall')})")

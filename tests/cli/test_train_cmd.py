@@ -314,6 +314,30 @@ def test_help_states_every_default(command):
     assert not unsaid, f"prox {command} --help says no default for: {', '.join(unsaid)}"
 
 
+def test_the_summary_line_says_the_keep_threshold_and_whether_it_was_calibrated(
+        tmp_path, capsys):
+    """The line said nothing of the keep threshold: a seed set with fewer than 20 validation
+    pages with gold left the model's (0.5 from scratch) uncalibrated, which only --json's
+    train.calibration null said. The line now gives the calibrated value, or says it was
+    not calibrated and how to calibrate it."""
+    def line(valid: int, *extra: str) -> str:
+        seed = write_seed_set(tmp_path / f"seed{valid}", make_docs(12, 1), make_docs(valid, 2))
+        assert main(["train", "--seed", str(seed), "--output", str(tmp_path / f"reg{valid}"),
+                     "--epochs", "1", "--threads", "1", "--no-gold-gate", "--no-promote",
+                     "--tagger-config", '{"dilations": [1]}', *extra]) == 0  # fmt: skip
+        return capsys.readouterr().out
+
+    few = line(6)
+    assert "; keep threshold not calibrated (fewer than 20 validation pages with gold" in few
+    assert "prox calibrate --gold PAGES --model file://" in few
+    enough = line(24)
+    with_gold = sum(1 for d in make_docs(24, 2) if d["gold_text"])
+    assert "; keep threshold 0." in enough, enough
+    assert f"(calibrated on {with_gold} validation pages with gold: 5th-percentile " \
+        "recall" in enough
+    assert "keep threshold" not in line(7, "--recall-target", "0")  # none asked for
+
+
 def test_recall_target_zero_is_said_to_keep_the_base_models_threshold(tmp_path, capsys):
     """``--recall-target`` 0's help said "keep 0.5"; fine-tuning (``--base default``) keeps the
     base's threshold (0.85 for the shipped one), as docs/training.md says."""
