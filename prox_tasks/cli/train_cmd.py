@@ -162,9 +162,13 @@ def elsewhere_note(args, record: dict) -> str:
         # booked in the catalog prox refine consults after its registry, which holds no
         # promoted model of its own (one there is what refine takes)
         return ""
+    import os
+
+    # absolute: an export of a relative path names another folder once the shell moves on
+    output = args.output if "://" in args.output else os.path.abspath(args.output)
     return (f"; prox refine takes the promoted model from {refine_reads} (PROX_MODEL_REGISTRY, "
-            f"else $PROX_HOME/registry), not from {args.output}: export "
-            f"PROX_MODEL_REGISTRY={args.output} (or prox refine --model {record['uri']})")
+            f"else $PROX_HOME/registry), not from {output}: export "
+            f"PROX_MODEL_REGISTRY={output} (or prox refine --model {record['uri']})")
 
 
 def summary_line(record: dict) -> str:

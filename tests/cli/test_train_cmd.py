@@ -338,6 +338,21 @@ def test_the_summary_line_says_the_keep_threshold_and_whether_it_was_calibrated(
     assert "keep threshold" not in line(7, "--recall-target", "0")  # none asked for
 
 
+def test_the_registry_to_export_is_named_by_its_absolute_path(tmp_path, capsys,
+                                                             monkeypatch):
+    """``prox train --output reg`` (a relative path) into a registry refine does not read
+    ended its line with ``export PROX_MODEL_REGISTRY=reg``: from another folder, refining
+    then took the promoted model of another (or no) registry."""
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "refine-reads-this"))
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--seed", str(seed), "--output", "reg", "--epochs", "1",
+                 "--threads", "1", "--no-gold-gate", "--tagger-config",
+                 '{"dilations": [1]}']) == 0  # fmt: skip
+    line = capsys.readouterr().out
+    assert f"export PROX_MODEL_REGISTRY={tmp_path / 'reg'} (or prox refine" in line, line
+
+
 def test_recall_target_zero_is_said_to_keep_the_base_models_threshold(tmp_path, capsys):
     """``--recall-target`` 0's help said "keep 0.5"; fine-tuning (``--base default``) keeps the
     base's threshold (0.85 for the shipped one), as docs/training.md says."""
