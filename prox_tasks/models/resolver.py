@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,6 +106,34 @@ class ResolvedModel:
     uri: str
     source: str
     version: str | None = None
+
+
+#: A model version's name (``prox train`` and ``prox models`` print them): the last part of
+#: a missing model path that is one gets :func:`version_hint`.
+VERSION_NAME = re.compile(r"(line_tagger|causal_lm)-[0-9a-f]{12}")
+
+
+def version_hint(missing: str | os.PathLike, name: str = DEFAULT_NAME) -> str:
+    """``" (...)"`` for a local model path that does not exist and ends in a version's name
+    (``--model line_tagger-d5b40dbfc73c``, as ``prox train`` printed it): the version's
+    folder in the registry refining reads when it is published there, else where such a
+    folder is; empty for any other path. Short: it ends a FileNotFoundError, whose line a
+    command cuts at 400 characters."""
+    version = os.path.basename(os.fspath(missing).rstrip("/"))
+    if not VERSION_NAME.fullmatch(version):
+        return ""
+    from prox_tasks.models.artifact import ARTIFACT
+    from prox_tasks.pipeline import settings
+    from prox_tasks.registry import ModelRegistry
+    from prox_tasks.storage import exists, parse_uri
+
+    root = settings.registry_root()
+    folder = ModelRegistry(root).uri(name, version)
+    if not exists(f"{folder.rstrip('/')}/{ARTIFACT}"):
+        return f" (a model version: give its folder, REGISTRY/{name}/{version})"
+    where = parse_uri(folder)  # short: a command's line cuts another library's error
+    shown = where.path if where.scheme == "file" else folder
+    return f" (a version of {name}: give its folder, {shown})"
 
 
 def shipped_default() -> ResolvedModel:

@@ -131,7 +131,9 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     location = parse_uri(model_uri)
     try:
         if location.scheme == "file" and not os.path.exists(location.path):
-            raise FileNotFoundError(f"no model at {model_uri}")
+            from prox_tasks.models.resolver import version_hint
+
+            raise FileNotFoundError(f"no model at {model_uri}{version_hint(location.path)}")
         if location.scheme == "file" and not os.path.isdir(location.path):
             # every backend loads a folder: a weights file given alone was refused only
             # after the plan, as a folder that "does not exist"

@@ -772,7 +772,9 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         if path.is_file():
             raise file_not_folder(str(path))
         if not path.is_dir():
-            raise FileNotFoundError(f"model folder {path} does not exist")
+            from prox_tasks.models.resolver import version_hint
+
+            raise FileNotFoundError(f"model folder {path} does not exist{version_hint(path)}")
         return path
     files = _model_files(text)
     if not files:

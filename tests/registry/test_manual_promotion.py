@@ -600,3 +600,26 @@ def test_a_promoted_version_removed_by_hand_is_named_where_the_registry_is_used(
     assert resolve_model(None, catalog=False).version == v1
     code, out, _ = prox("models", "list", capsys=capsys)
     assert "note:" not in out
+
+
+def test_a_version_name_given_as_a_model_says_where_its_folder_is(tmp_path, monkeypatch,
+                                                                  capsys):
+    """``prox refine --model line_tagger-…`` (the version prox train printed) said only "no
+    model at $PWD/line_tagger-…", and ``prox calibrate`` "model folder … does not exist".
+    Both now name the version's folder in the registry refining reads, or where one is."""
+    root = tmp_path / "registry"
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(root))
+    monkeypatch.chdir(tmp_path)
+    version = ModelRegistry(str(root)).publish(make_artifact(tmp_path / "a", b"1"), "refiner",
+                                               "line_tagger", {}, {}, GOOD)["version"]  # fmt: skip
+    pages = tmp_path / "pages.jsonl"
+    pages.write_text(json.dumps({"id": "1", "text": "a page", "gold_text": "a page"}) + "\n")
+    folder = f"(a version of refiner: give its folder, {root}/refiner/{version})"
+    code, _, err = prox("refine", "--input", str(pages), "--output", "out", "--model", version,
+                        "--no-progress", capsys=capsys)  # fmt: skip
+    assert code == 2 and folder in err, err
+    code, _, err = prox("calibrate", "--gold", str(pages), "--model", version, capsys=capsys)
+    assert code == 1 and folder in err, err
+    other = "causal_lm-0123456789ab"  # published nowhere refining reads
+    code, _, err = prox("calibrate", "--gold", str(pages), "--model", other, capsys=capsys)
+    assert f"(a model version: give its folder, REGISTRY/refiner/{other})" in err, err
