@@ -26,7 +26,9 @@ class AtomicWriter(io.BufferedIOBase):
     Bytes go to a local temporary file; ``publish(temp_path)`` makes them visible under the
     final name (a rename on local disk, an upload on S3). Used as a context manager, an
     exception inside the block aborts instead of publishing. ``sha256`` and ``size`` describe
-    what was written.
+    what was written; ``failure`` is the OS error a write or flush raised (a full disk), kept
+    for a caller whose library turns it into another error (``torch.save`` raises a
+    ``RuntimeError`` saying only "unexpected pos").
 
     Args:
         publish: Called with the temporary file's path once it is complete and flushed.
@@ -43,6 +45,7 @@ class AtomicWriter(io.BufferedIOBase):
         self._hash = hashlib.sha256()
         self.size = 0
         self.published = False
+        self.failure: OSError | None = None
 
     def writable(self) -> bool:
         return True
@@ -65,14 +68,12 @@ class AtomicWriter(io.BufferedIOBase):
 
     @contextlib.contextmanager
     def _named(self):
-        """An OS error without a file name (a full disk under a library's writer) names
-        the file being written, so the one-line error says where."""
         try:
-            yield
+            with named_os_errors(self.temp_path):
+                yield
         except OSError as err:
-            if err.filename is not None or err.errno is None:
-                raise
-            raise OSError(err.errno, err.strerror, self.temp_path) from err
+            self.failure = err
+            raise
 
     @property
     def sha256(self) -> str:
@@ -109,6 +110,18 @@ class AtomicWriter(io.BufferedIOBase):
             self.abort()
         else:
             self.close()
+
+
+@contextlib.contextmanager
+def named_os_errors(path: str):
+    """An OS error without a file name raised inside (a full disk under a library's
+    writer: ``file.write`` names no file) names ``path``, so the one-line error says where."""
+    try:
+        yield
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise OSError(err.errno, err.strerror, path) from err
 
 
 def _close_quietly(file) -> None:

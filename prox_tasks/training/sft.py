@@ -174,16 +174,14 @@ def _origin(examples: Sequence[Example], config: SFTConfig) -> dict:
 
 def _save_checkpoint(path: Path, model, optimizer, scheduler, step: int, history: list,
                      origin: dict | None = None) -> None:
-    import torch
+    from prox_tasks.training.checkpoints import save_checkpoint
 
-    tmp = path.with_name(path.name + ".tmp")
     state = {
         "model": model.state_dict(), "optimizer": optimizer.state_dict(),
         "scheduler": scheduler.state_dict(), "step": step, "history": history,
         "origin": origin,
     }  # fmt: skip
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    save_checkpoint(state, path)
 
 
 def train_sft(

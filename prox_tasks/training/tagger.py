@@ -31,6 +31,7 @@ from prox_tasks.models.line_tagger import (
     format_of,
     tensorize,
 )
+from prox_tasks.storage.atomic import named_os_errors
 from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
 from prox_tasks.training.metrics import doc_decision, removed_lines
 from prox_tasks.training.sft import pack_padded, peak_rss_mb
@@ -140,7 +141,8 @@ class SpilledFeatures:
         self.offsets: list[int] = [0]
         self.n_ids: list[int] = []
         self.docs = []
-        with open(self.path, "wb") as out:
+        # a full disk names this file (a plain file's write names none)
+        with named_os_errors(str(self.path)), open(self.path, "wb") as out:
             for doc in docs:
                 f = tensorize(doc.get("text") or "", tagger.buckets, tagger.kept_stats)
                 parts = (f.starts.numpy().astype(np.int64, copy=False),
@@ -297,6 +299,7 @@ class StepTargets:
 def _train(step, valid_docs, tagger, config, work_dir, evaluate, model, feats):
     import torch
 
+    from prox_tasks.training.checkpoints import save_checkpoint
     from prox_tasks.training.divergence import check_loss
 
     labels, weights = step.labels, step.weights
@@ -370,14 +373,11 @@ def _train(step, valid_docs, tagger, config, work_dir, evaluate, model, feats):
         if best is None or score > best["score"] or not valid_docs:
             best = {"score": score, "epoch": epoch,
                     "state": {k: v.clone() for k, v in model.state_dict().items()}}  # fmt: skip
-        # a name of its own: two trainings of the same settings share the work folder
-        tmp = ckpt.with_name(f"{ckpt.name}.{os.getpid()}.tmp")
-        torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "epoch": epoch, "history": history,
-                    "best": best, "seconds": seconds_before + time.perf_counter() - start,
-                    "origin": origin},
-                   tmp)  # fmt: skip
-        os.replace(tmp, ckpt)
+        save_checkpoint({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                         "scheduler": scheduler.state_dict(), "epoch": epoch,
+                         "history": history, "best": best,
+                         "seconds": seconds_before + time.perf_counter() - start,
+                         "origin": origin}, ckpt)  # fmt: skip
     model.load_state_dict(best["state"])
     elapsed = time.perf_counter() - start
     report = {

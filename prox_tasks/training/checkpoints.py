@@ -1,0 +1,31 @@
+"""Training checkpoints written as every other prox file is: atomically, through the storage
+layer's writer (:func:`prox_tasks.storage.open_uri`)."""
+
+from __future__ import annotations
+
+import os
+
+
+def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
+    """``torch.save`` ``state`` to ``path``: readers (a resuming run) see the previous
+    checkpoint or the whole new one.
+
+    The bytes go to a temporary file beside ``path`` named for this process, removed when the
+    save fails (a full disk) and swept by the next write into the folder when the process was
+    killed, so neither leaves a partial checkpoint of the model's size behind.
+
+    Raises:
+        OSError: the file could not be written; a full disk is ``ENOSPC`` naming the file
+            (``torch.save`` itself says only "unexpected pos N vs M").
+    """
+    import torch
+
+    from prox_tasks.storage import open_uri
+
+    with open_uri(os.fspath(path), "wb") as out:
+        try:
+            torch.save(state, out)
+        except RuntimeError as err:
+            if out.failure is not None:  # the writer's own OSError, which torch wrapped
+                raise out.failure from err
+            raise

@@ -1,0 +1,108 @@
+"""A training's checkpoint under real faults: a full disk (a real tmpfs) and a trainer killed
+with SIGKILL inside the checkpoint write. Either way no partial checkpoint is left in the
+work folder, the error says where the disk is full, and the same command then finishes."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.cli import main
+from tests.training.fixtures import make_docs
+from tests.training.seed_files import write_seed_set
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def seed_dir(tmp_path_factory):
+    return write_seed_set(tmp_path_factory.mktemp("seed"), make_docs(20, 1), make_docs(6, 2))
+
+
+def _args(seed_dir, registry, work) -> list[str]:
+    return ["train", "--seed", str(seed_dir), "--output", str(registry), "--work-dir", str(work),
+            "--epochs", "2", "--no-gold-gate", "--no-promote", "--threads", "1"]  # fmt: skip
+
+
+@pytest.fixture
+def tmpfs(tmp_path):
+    """A real 6 MiB tmpfs (the tagger's checkpoint, with its optimizer state, is ~22 MB; its
+    scratch features of a small seed set fit); skipped, saying why, where it cannot be
+    mounted (not root)."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"a real full disk needs a tmpfs, which this user cannot mount: "
+                    f"{done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def _left(work: Path) -> list[str]:
+    return sorted(p.name for p in work.iterdir()) if work.exists() else []
+
+
+def test_a_full_disk_under_the_checkpoint_says_so_and_leaves_no_partial(
+        seed_dir, tmp_path, tmpfs, capsys):  # fmt: skip
+    """Before: ``prox train: RuntimeError: [enforce fail at inline_container.cc:672] .
+    unexpected pos 10176 vs 10070`` (torch's word for a failed write) and a partial
+    ``tagger_checkpoint.pt.<pid>.tmp`` left in the work folder, on the full disk, by every
+    try."""
+    work, registry = tmpfs / "work", tmp_path / "registry"
+    assert main(_args(seed_dir, registry, work)) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"prox train: disk full writing {work}/.tagger_checkpoint.pt.tmp-"), err
+    assert _left(work) == []  # no partial checkpoint (the features' scratch folder gone too)
+    subprocess.run(["mount", "-o", "remount,size=64m", "tmpfs", str(tmpfs)], check=True)
+    assert main(_args(seed_dir, registry, work)) == 0  # the same command, once there is room
+    assert _left(work) == ["artifact", "tagger_checkpoint.pt"]
+
+
+def test_a_trainer_killed_inside_the_checkpoint_write_leaves_nothing_the_rerun_keeps(
+        seed_dir, tmp_path):  # fmt: skip
+    """The trainer is stopped at one exact moment, half its checkpoint written (a named
+    fault injection: ``torch.save`` writes half and waits), and killed with a real SIGKILL.
+    Before: its ``tagger_checkpoint.pt.<pid>.tmp`` (the model's size) stayed in the work
+    folder for good, one more after each kill; now the rerun's own write sweeps it."""
+    work, registry = tmp_path / "work", tmp_path / "registry"
+    code = ("import io, os, sys, time, torch\n"
+            "real = torch.save\n"
+            "def half_then_wait(obj, f, *a, **k):  # fault injection: stop inside the write\n"
+            "    buf = io.BytesIO(); real(obj, buf); data = buf.getvalue()\n"
+            "    out = open(f, 'wb') if isinstance(f, (str, os.PathLike)) else f\n"
+            "    out.write(data[: len(data) // 2]); out.flush()\n"
+            "    print('ready', flush=True); time.sleep(60)\n"
+            "torch.save = half_then_wait\n"
+            "from prox_tasks.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))\n")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code, *_args(seed_dir, registry, work)[0:]],
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    partial = [n for n in _left(work) if "tmp" in n]
+    assert len(partial) == 1 and f"{proc.pid}" in partial[0], _left(work)
+    assert main(_args(seed_dir, registry, work)) == 0
+    assert _left(work) == ["artifact", "tagger_checkpoint.pt"]
+
+
+def test_a_full_disk_under_the_features_scratch_file_names_it(seed_dir, tmp_path, tmpfs, capsys):
+    """Before: ``prox train: disk full (No space left on device)``, no file named (a plain
+    file's write raises an error without one)."""
+    subprocess.run(["mount", "-o", "remount,size=16k", "tmpfs", str(tmpfs)], check=True)
+    work = tmpfs / "work"
+    assert main(_args(seed_dir, tmp_path / "registry", work)) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"prox train: disk full writing {work}/"), err
+    assert err.split(" (No space")[0].endswith("/features.bin"), err
+    assert _left(work) == []  # the scratch folder went with the failed run
