@@ -78,6 +78,10 @@ def check_sqlite_catalog(path: str) -> None:
                           f"{shown}); nothing was written to it: {way_out}")
 
 
+#: How an error of a SQLite catalog's statement notes the catalog's file (``__notes__``).
+CATALOG_NOTE = "SQLite catalog: "
+
+
 def make_engine(url: str):
     """An engine; SQLite gets real transactions (BEGIN IMMEDIATE), WAL and foreign keys."""
     from sqlalchemy import create_engine, event
@@ -104,6 +108,13 @@ def make_engine(url: str):
     @event.listens_for(engine, "begin")
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    @event.listens_for(engine, "handle_error")
+    def _name_the_file(context):
+        # SQLite's "database or disk is full" names no file: the one-line error
+        # (cli.errors.describe_error) names the catalog from this note
+        if context.sqlalchemy_exception is not None and path:
+            context.sqlalchemy_exception.add_note(f"{CATALOG_NOTE}{path}")
 
     @event.listens_for(engine, "invalidate")
     def _rollback_invalidated(dbapi_conn, _record, _error):

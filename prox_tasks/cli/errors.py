@@ -181,6 +181,22 @@ def _catalog_unreachable(err) -> tuple[str, str] | None:
     return f"the catalog's database cannot be reached: {cause}", advice
 
 
+def _catalog_full(err) -> tuple[str, str] | None:
+    """A SQLite catalog on a full disk (SQLite says "database or disk is full", naming no
+    file) as a full disk, with the catalog's file its engine noted."""
+    import sqlite3
+
+    orig = getattr(err, "orig", None)
+    if not isinstance(orig, sqlite3.Error) or getattr(orig, "sqlite_errorname", "") != "SQLITE_FULL":
+        return None
+    from prox_tasks.catalog.engine import CATALOG_NOTE
+
+    files = [n[len(CATALOG_NOTE):] for n in getattr(err, "__notes__", ()) if n.startswith(CATALOG_NOTE)]
+    where = f" {files[0]}" if files else ""
+    return (f"disk full writing the SQLite catalog{where} ({orig})",
+            "free space there, then run the same command again")
+
+
 def describe_error(err: BaseException) -> str:
     """``err`` as one line (no traceback): S3 errors by operation and code, OS errors by
     cause and path (disk full named as such), anything else as ``Type: message``."""
@@ -189,7 +205,7 @@ def describe_error(err: BaseException) -> str:
     text, advice = None, ""  # advice: prox's way out, after the cut of what failed
     if isinstance(err, CommandFailed | ConnectionNotFound):  # written to be read as is
         text = str(err)
-    elif (known := _s3(err) or _catalog_unreachable(err)) is not None:
+    elif (known := _s3(err) or _catalog_unreachable(err) or _catalog_full(err)) is not None:
         text, advice = known
     if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
         text = _oserror(err)

@@ -1,0 +1,47 @@
+"""A SQLite catalog on a full disk (a real tmpfs): the error names the catalog's file and says
+the disk is full; the same command then finishes once there is room."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A real 64 KiB tmpfs (the catalog's migrations need more); skipped, saying why, where
+    it cannot be mounted (not root)."""
+    mount = tmp_path / "tiny"
+    mount.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
+                          capture_output=True, text=True)  # fmt: skip
+    if done.returncode != 0:
+        pytest.skip(f"a real full disk needs a tmpfs, which this user cannot mount: "
+                    f"{done.stderr.strip()}")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_a_sqlite_catalog_on_a_full_disk_is_named_as_such(tiny_disk):
+    """Before: ``prox catalog: OperationalError: (sqlite3.OperationalError) database or disk
+    is full (Background on this error at: https://sqlalche.me/e/21/e3q8)``: no file, no way
+    out."""
+    catalog = tiny_disk / "catalog.sqlite"
+    command = [sys.executable, "-m", "prox_tasks.cli", "catalog", "--url",
+               f"sqlite:///{catalog}", "migrate"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"prox catalog: disk full writing the SQLite catalog {catalog} "
+                               "(database or disk is full): free space there"), lines[0]
+    subprocess.run(["mount", "-o", "remount,size=8m", "tmpfs", str(tiny_disk)], check=True)
+    again = subprocess.run(command, capture_output=True, text=True, env=env)
+    assert again.returncode == 0, again.stderr
