@@ -141,7 +141,9 @@ def _booking_failed(name: str, fault: Exception) -> None:
     unreachable, 'database is locked') as one line, its traceback only when INFO is logged
     (``prox -v``, an Airflow task's log): the run's own error follows on stderr, and a
     PostgreSQL gone mid-run buried it under tracebacks (two a booking, each ~230 lines)."""
-    log.error("could not book snapshot %s failed: %s", name, _one_line(fault),
+    driver = getattr(fault, "orig", None)  # a SQLAlchemy error's: without the SQL it ran
+    said = _one_line(driver if isinstance(driver, BaseException) else fault)
+    log.error("could not book snapshot %s failed: %s", name, said,
               exc_info=fault if log.isEnabledFor(logging.INFO) else None)
 
 

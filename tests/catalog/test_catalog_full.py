@@ -45,3 +45,25 @@ def test_a_sqlite_catalog_on_a_full_disk_is_named_as_such(tiny_disk):
     subprocess.run(["mount", "-o", "remount,size=8m", "tmpfs", str(tiny_disk)], check=True)
     again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr
+
+
+def test_a_failure_the_full_catalog_cannot_book_is_one_logged_line(tiny_disk, caplog):
+    """Before: ``could not book snapshot s failed`` and SQLAlchemy's traceback (about 60
+    lines) on stderr ahead of the command's one-line error."""
+    import logging
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.refine.booking import book_failed
+
+    subprocess.run(["mount", "-o", "remount,size=1m", "tmpfs", str(tiny_disk)], check=True)
+    catalog = Catalog(f"sqlite:///{tiny_disk}/catalog.sqlite")
+    catalog.register_snapshot("s", "file:///in", "file:///out", status="planned")
+    free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize
+    subprocess.run(["fallocate", "-l", str(free), str(tiny_disk / "filler")], check=True)
+    with caplog.at_level(logging.INFO, logger="prox_tasks.refine.booking"):
+        book_failed(catalog, "s", OSError("the run's own error"))
+    catalog.close()
+    records = [r for r in caplog.records if r.name == "prox_tasks.refine.booking"]
+    assert [r.getMessage() for r in records] == [
+        "could not book snapshot s failed: OperationalError: database or disk is full"]
+    assert not records[0].exc_info  # no traceback unless debugging
