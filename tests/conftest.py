@@ -65,3 +65,36 @@ def vllm_server(_vllm_session_server, request):
     later = request.session.items[request.session.items.index(request.node) + 1 :]
     if not any("vllm_server" in getattr(item, "fixturenames", ()) for item in later):
         _vllm_session_server.stop()
+
+
+@pytest.fixture
+def real_tmpfs(tmp_path):
+    """``real_tmpfs(size)``: a folder on a real tmpfs of ``size`` (mount's ``size=``: ``64k``,
+    ``6m``), a disk that fills for real (ENOSPC); unmounted after the test. A test that needs
+    one is skipped, saying why, where this user cannot mount one (not root)."""
+    import subprocess
+
+    mounted = []
+
+    def mount(size: str):
+        folder = tmp_path / f"tmpfs-{len(mounted)}"
+        folder.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs",
+                               str(folder)], capture_output=True, text=True)  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"a real full disk needs a tmpfs, which this user cannot mount: "
+                        f"{done.stderr.strip()}")
+        mounted.append(folder)
+        return folder
+
+    yield mount
+    for folder in mounted:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def resize_tmpfs(folder, size: str) -> None:
+    """Give the tmpfs at ``folder`` (:func:`real_tmpfs`'s) ``size``: room again after a full
+    disk, or less room."""
+    import subprocess
+
+    subprocess.run(["mount", "-o", f"remount,size={size}", "tmpfs", str(folder)], check=True)

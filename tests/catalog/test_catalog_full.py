@@ -10,22 +10,15 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import resize_tmpfs
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def tiny_disk(tmp_path):
-    """A real 64 KiB tmpfs (the catalog's migrations need more); skipped, saying why, where
-    it cannot be mounted (not root)."""
-    mount = tmp_path / "tiny"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(mount)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"a real full disk needs a tmpfs, which this user cannot mount: "
-                    f"{done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+def tiny_disk(real_tmpfs):
+    """64 KiB: the catalog's migrations need more."""
+    return real_tmpfs("64k")
 
 
 def test_a_sqlite_catalog_on_a_full_disk_is_named_as_such(tiny_disk):
@@ -42,7 +35,7 @@ def test_a_sqlite_catalog_on_a_full_disk_is_named_as_such(tiny_disk):
     assert len(lines) == 1, done.stderr
     assert lines[0].startswith(f"prox catalog: disk full writing the SQLite catalog {catalog} "
                                "(database or disk is full): free space there"), lines[0]
-    subprocess.run(["mount", "-o", "remount,size=8m", "tmpfs", str(tiny_disk)], check=True)
+    resize_tmpfs(tiny_disk, "8m")
     again = subprocess.run(command, capture_output=True, text=True, env=env)
     assert again.returncode == 0, again.stderr
 
@@ -55,7 +48,7 @@ def test_a_failure_the_full_catalog_cannot_book_is_one_logged_line(tiny_disk, ca
     from prox_tasks.catalog import Catalog
     from prox_tasks.refine.booking import book_failed
 
-    subprocess.run(["mount", "-o", "remount,size=1m", "tmpfs", str(tiny_disk)], check=True)
+    resize_tmpfs(tiny_disk, "1m")
     catalog = Catalog(f"sqlite:///{tiny_disk}/catalog.sqlite")
     catalog.register_snapshot("s", "file:///in", "file:///out", status="planned")
     free = os.statvfs(tiny_disk).f_bavail * os.statvfs(tiny_disk).f_frsize

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from prox_tasks.cli import main
+from tests.conftest import resize_tmpfs
 from tests.training.fixtures import make_docs
 from tests.training.seed_files import write_seed_set
 
@@ -30,19 +31,10 @@ def _args(seed_dir, registry, work) -> list[str]:
 
 
 @pytest.fixture
-def tmpfs(tmp_path):
-    """A real 6 MiB tmpfs (the tagger's checkpoint, with its optimizer state, is ~22 MB; its
-    scratch features of a small seed set fit); skipped, saying why, where it cannot be
-    mounted (not root)."""
-    mount = tmp_path / "small"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=6m", "tmpfs", str(mount)],
-                          capture_output=True, text=True)  # fmt: skip
-    if done.returncode != 0:
-        pytest.skip(f"a real full disk needs a tmpfs, which this user cannot mount: "
-                    f"{done.stderr.strip()}")
-    yield mount
-    subprocess.run(["umount", str(mount)], check=True)
+def tmpfs(real_tmpfs):
+    """6 MiB: the tagger's checkpoint, with its optimizer state, is ~22 MB; the scratch
+    features of a small seed set fit."""
+    return real_tmpfs("6m")
 
 
 def _left(work: Path) -> list[str]:
@@ -60,7 +52,7 @@ def test_a_full_disk_under_the_checkpoint_says_so_and_leaves_no_partial(
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"prox train: disk full writing {work}/.tagger_checkpoint.pt.tmp-"), err
     assert _left(work) == []  # no partial checkpoint (the features' scratch folder gone too)
-    subprocess.run(["mount", "-o", "remount,size=64m", "tmpfs", str(tmpfs)], check=True)
+    resize_tmpfs(tmpfs, "64m")
     assert main(_args(seed_dir, registry, work)) == 0  # the same command, once there is room
     assert _left(work) == ["artifact", "tagger_checkpoint.pt"]
 
@@ -99,7 +91,7 @@ def test_a_trainer_killed_inside_the_checkpoint_write_leaves_nothing_the_rerun_k
 def test_a_full_disk_under_the_features_scratch_file_names_it(seed_dir, tmp_path, tmpfs, capsys):
     """Before: ``prox train: disk full (No space left on device)``, no file named (a plain
     file's write raises an error without one)."""
-    subprocess.run(["mount", "-o", "remount,size=16k", "tmpfs", str(tmpfs)], check=True)
+    resize_tmpfs(tmpfs, "16k")
     work = tmpfs / "work"
     assert main(_args(seed_dir, tmp_path / "registry", work)) == 1
     err = capsys.readouterr().err.strip().splitlines()[-1]
