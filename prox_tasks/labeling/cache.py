@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 
@@ -44,9 +43,8 @@ class ResponseCache:
     def put(self, key: str, value: dict) -> None:
         if not self.folder:
             return
-        path = self._path(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(value, fh, ensure_ascii=False)
-        os.replace(tmp, path)
+        from prox_tasks.storage import put_atomic
+
+        # the storage layer's writer: its temp file goes when the write fails (a full disk,
+        # named), and a killed run's is swept by the next write into the folder
+        put_atomic(str(self._path(key)), json.dumps(value, ensure_ascii=False))

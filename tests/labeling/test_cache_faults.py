@@ -1,0 +1,62 @@
+"""The llm teacher's response cache on a full disk (a real tmpfs) and after a killed run."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.labeling.cache import ResponseCache, cache_key
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.rglob("*") if p.is_file())
+
+
+def test_a_full_disk_under_the_cache_leaves_no_temp_file_and_names_the_file(real_tmpfs):
+    """Before: each failed put left a ``.tmp-*.json`` of its partial answer in the cache,
+    never removed, and the error named no file."""
+    folder = real_tmpfs("16k")
+    cache = ResponseCache(folder / "cache")
+    key = cache_key(model="m", messages=[{"content": "doc"}])
+    with pytest.raises(OSError) as caught:
+        cache.put(key, {"content": os.urandom(40_000).hex()})
+    assert caught.value.errno == errno.ENOSPC
+    assert f"{folder}/cache/{key[:2]}/.{key}.json.tmp-" in str(caught.value.filename)
+    assert _files(folder) == []  # no partial entry, no temp file
+    assert cache.get(key) is None  # asked again next time
+
+
+def test_a_killed_put_leaves_a_temp_file_the_next_put_sweeps(tmp_path):
+    """A named fault injection stops the put inside the storage writer's write; the kill is a
+    real SIGKILL. Before, the cache wrote its own ``.tmp-*.json`` beside the writer (this
+    stop was never reached) and a killed put's stayed for good."""
+    folder = tmp_path / "cache"
+    key = cache_key(model="m", messages=[{"content": "a"}])
+    code = ("import json, sys, time\n"
+            "from prox_tasks.labeling.cache import ResponseCache\n"
+            "from prox_tasks.storage import atomic\n"
+            "real = atomic.AtomicWriter.write\n"
+            "def write_then_wait(self, data):  # fault injection: stop inside the write\n"
+            "    real(self, data); self.flush(); print('ready', flush=True); time.sleep(60)\n"
+            "atomic.AtomicWriter.write = write_then_wait\n"
+            "ResponseCache(sys.argv[1]).put(sys.argv[2], {'content': 'x'})\n")  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", code, str(folder), key],
+                            stdout=subprocess.PIPE, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    assert [n for n in _files(folder) if f".{proc.pid}." in n]  # the killed put's temp
+    ResponseCache(folder).put(key, {"content": "y"})
+    assert _files(folder) == [f"{key}.json"]
+    assert ResponseCache(folder).get(key) == {"content": "y"}
