@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from prox_tasks.storage.atomic import named_os_errors
+
 log = logging.getLogger(__name__)
 
 
@@ -60,11 +62,12 @@ def work_folder_lock(work: Path) -> Iterator[None]:
         pass  # the holder removed that file before releasing it: lock the new one
     with _holding(path, fd):
         os.ftruncate(fd, 0)
-        os.write(
-            fd,
-            f"pid {os.getpid()} on {os.uname().nodename}, since "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n".encode(),
-        )
+        with named_os_errors(str(path)):  # a full disk says where: os.write names no file
+            os.write(
+                fd,
+                f"pid {os.getpid()} on {os.uname().nodename}, since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())}\n".encode(),
+            )
         yield
 
 

@@ -98,3 +98,15 @@ def test_a_full_disk_under_the_features_scratch_file_names_it(seed_dir, tmp_path
     assert err.startswith(f"prox train: disk full writing {work}/"), err
     assert err.split(" (No space")[0].endswith("/features.bin"), err
     assert _left(work) == []  # the scratch folder went with the failed run
+
+
+def test_a_full_disk_under_the_work_folders_lock_names_it(seed_dir, tmp_path, tmpfs, capsys):
+    """Before: ``prox train: disk full (No space left on device)``: the lock file's note of
+    who holds it was written with ``os.write``, which names no file."""
+    free = os.statvfs(tmpfs).f_bavail * os.statvfs(tmpfs).f_frsize
+    subprocess.run(["fallocate", "-l", str(free), str(tmpfs / "filler")], check=True)
+    work = tmpfs / "work"
+    assert main(_args(seed_dir, tmp_path / "registry", work)) == 1
+    err = capsys.readouterr().err.strip().splitlines()[-1]
+    assert err.startswith(f"prox train: disk full writing {tmpfs}/.work.lock "), err
+    assert sorted(p.name for p in tmpfs.iterdir()) == ["filler"]  # the lock file went too
