@@ -62,8 +62,9 @@ def _oserror(err: OSError) -> str:
     where = err.filename if err.filename is not None else ""
     if err.filename2 is not None:
         where = f"{where} -> {err.filename2}"
-    if err.errno == errno.ENOSPC:
-        return f"disk full{' writing ' + str(where) if where else ''} ({err.strerror})"
+    if err.errno == errno.ENOSPC:  # every command's writes are atomic: a rerun finishes
+        return (f"disk full{' writing ' + str(where) if where else ''} ({err.strerror}): "
+                f"free space there, then run the same command again")
     blocker = file_in_the_way(err)
     if blocker is not None:
         from prox_tasks.pipeline.settings import prox_home

@@ -89,6 +89,8 @@ def test_disk_full_in_a_prox_command_is_one_line(tmp_path, small_disk):
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("prox execute: disk full"), done.stderr
     assert f"writing {small_disk}/" in lines[0]  # and where
+    assert lines[0].endswith(": free space there, then run the same command again "
+                             "(-v for the traceback)"), lines[0]  # and what to do
     assert [p.name for p in small_disk.iterdir()] == []  # no partial output, no temp file
 
 
