@@ -119,6 +119,7 @@ def book_failed(catalog, name: str, error: BaseException | str,
     this process, nor of its Airflow DAG run): its status is that run's. A catalog that
     cannot be written is logged, not raised: the run's own error is what its caller must
     see."""
+    _mark_end_booked(error)
     if is_refusal(error) and not planned_refusal:
         return
     try:
@@ -134,6 +135,23 @@ def book_failed(catalog, name: str, error: BaseException | str,
         catalog.fail_snapshot(name, _error_text(error))
     except Exception as fault:  # noqa: BLE001 - the refine's error matters more than the booking's
         _booking_failed(name, fault)
+
+
+#: Set on a run's error once :func:`book_failed` booked (or tried to book) its end.
+_END_BOOKED = "_prox_end_booked"
+
+
+def _mark_end_booked(error: BaseException | str) -> None:
+    """Mark ``error`` as one whose run's end :func:`book_failed` booked: its plan was booked,
+    so it is no failure before the plan (:func:`book_unplanned` books nothing of it).
+    ``prox refine`` calls book_unplanned on every failure no shard of it explains: with the
+    catalog unreachable, book_unplanned cannot read that the plan is there, and it logged
+    'could not book snapshot … failed' a second time."""
+    if isinstance(error, BaseException):
+        try:
+            setattr(error, _END_BOOKED, True)
+        except AttributeError:  # an exception type without attributes: logged twice at worst
+            pass
 
 
 def _booking_failed(name: str, fault: Exception) -> None:
@@ -169,10 +187,12 @@ def book_unplanned(catalog, name: str, input_uri: str, output_uri: str,
     an operator listing the catalog sees the failed run (the next run's plan books it as
     usual). A snapshot the catalog knows keeps its row: this run wrote no plan over its
     folder's. A refusal is no failed run (:func:`book_failed`). A catalog that cannot be
-    written is logged, not raised. Returns whether it booked the snapshot."""
+    written is logged, not raised. Nor does a run whose end :func:`book_failed` booked
+    already (its plan was booked: not even tried when the catalog is unreachable, where it
+    would log the same fault again). Returns whether it booked the snapshot."""
     from prox_tasks.storage import to_uri
 
-    if is_refusal(error):
+    if is_refusal(error) or getattr(error, _END_BOOKED, False):
         return False
     try:
         if catalog.get_snapshot(name) is not None:

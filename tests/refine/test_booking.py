@@ -920,3 +920,47 @@ def test_a_catalog_gone_while_a_failed_run_books_its_end_is_one_line_not_a_trace
         assert caplog.records[0].exc_info is not None  # -v: the traceback too
     finally:
         catalog.close()
+
+
+def test_a_catalog_gone_while_a_planned_run_fails_is_logged_once_not_twice(caplog):
+    """PostgreSQL stopped while `prox refine` ran: the run's end was booked failed
+    (book_failed, its plan booked), then `prox refine` tried book_unplanned too, which could
+    not read that the plan was there: 'could not book snapshot … failed' twice for one
+    failure. book_unplanned now books nothing of a run whose end book_failed booked; a run
+    that fails before its plan (only book_unplanned) still says it once. A real refused
+    connection (a port where nothing listens)."""
+    import logging
+
+    from prox_tasks.refine.booking import book_failed, book_unplanned
+    from tests.deploy.postgres import free_port
+
+    catalog = Catalog(f"postgresql+psycopg2://prox@127.0.0.1:{free_port()}/catalog",
+                      auto_migrate=False)
+    try:
+        with caplog.at_level(logging.WARNING, logger="prox_tasks.refine.booking"):
+            planned_then_failed = RuntimeError("shard 2 failed")
+            book_failed(catalog, "snap", planned_then_failed)  # refine_corpus, plan booked
+            assert not book_unplanned(catalog, "snap", "in", "out", planned_then_failed)
+            assert len(caplog.records) == 1, [r.getMessage() for r in caplog.records]
+            caplog.clear()
+            # failed while planning: book_unplanned's attempt is the only one, and is said
+            book_unplanned(catalog, "snap", "in", "out", FileNotFoundError("no input files"))
+        assert [r.getMessage().startswith("could not book snapshot snap failed: ")
+                for r in caplog.records] == [True]
+    finally:
+        catalog.close()
+
+
+def test_a_run_whose_end_was_booked_failed_books_nothing_more_when_the_catalog_works(booked):
+    """With the catalog up, book_unplanned after book_failed (the same error) still books
+    nothing over the snapshot's failed row; a new snapshot that failed while planning is
+    still booked failed."""
+    from prox_tasks.refine.booking import book_failed, book_unplanned
+
+    catalog, _out = booked
+    error = RuntimeError("shard 2 failed")
+    book_failed(catalog, "snap", error)
+    assert not book_unplanned(catalog, "snap", "in", "out", error)
+    assert catalog.get_snapshot("snap")["status"] == "failed"
+    assert book_unplanned(catalog, "new", "in", "out", FileNotFoundError("no input files"))
+    assert catalog.get_snapshot("new")["status"] == "failed"
