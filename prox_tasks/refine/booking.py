@@ -19,8 +19,8 @@ the tests use (through :func:`prox_tasks.refine.workers.refine_shards`).
 - :class:`FinishedShards`: the finished shards of a run, booked together (a group's
   accountings in one transaction) within a second of their end, whether a worker or the
   run's own process refined them;
-- :func:`book_dead`: a run killed outright (SIGKILL, out of memory, a lost worker) booked
-  nothing at its end; the next run (its plan) or Airflow try (its shards) books its
+- :func:`book_dead`: a run killed outright (SIGKILL, out of memory, a lost worker), or
+  one that ended with the catalog unreachable, booked nothing at its end; the next run (its plan) or Airflow try (its shards) books its
   ``running`` attempts failed once its process is known dead
   (:mod:`~prox_tasks.refine.runner`), and its snapshot failed.
 """
@@ -37,9 +37,12 @@ from prox_tasks.refine import runner as runners
 
 log = logging.getLogger(__name__)
 
-#: What a shard's attempt whose process was killed outright is booked failed with.
-DIED = ("the refine process died (killed: SIGKILL, out of memory, or a lost worker; {why}) "
-        "before it booked this attempt's end")
+#: What a shard's attempt whose process ended without booking its end is booked failed
+#: with. Killed outright is one cause; a run that ended because the catalog was unreachable
+#: (PostgreSQL stopped) could not book it either, and its own log says so: the message
+#: claims neither.
+DIED = ("this attempt's end was not booked ({why}): its refine process was killed (SIGKILL, "
+        "out of memory, or a lost worker) or could not reach the catalog as it ended")
 
 
 def register_plan(catalog, name: str, manifest, runner: dict | None = None, **fields) -> None:

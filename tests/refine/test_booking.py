@@ -285,9 +285,9 @@ def test_a_refine_killed_outright_is_booked_failed_by_the_next_run(tmp_path, tag
         shards = [s for s in catalog.get_shards("refined") if s["status"] != "planned"]
         snapshot = catalog.get_snapshot("refined")
     assert {s["status"] for s in shards} == {"failed"} and len(shards) == statuses.count("running")
-    assert all("the refine process died" in s["error"] and f"process {run.pid} " in s["error"]
+    assert all("this attempt's end was not booked" in s["error"] and f"process {run.pid} " in s["error"]
                for s in shards)
-    assert snapshot["status"] == "failed" and "the refine process died" in snapshot["error"]
+    assert snapshot["status"] == "failed" and "this attempt's end was not booked" in snapshot["error"]
     with Catalog(url) as catalog:  # booked once: a second look finds nothing running
         assert book_dead(catalog, "refined") == 0
 
