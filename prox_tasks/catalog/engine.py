@@ -13,17 +13,23 @@ def default_url() -> str:
     return catalog_url()
 
 
+class CatalogURLInvalid(ValueError):
+    """The catalog URL is not a database URL, or names a database driver this installation
+    lacks: a setting to fix (a ``prox`` command exits 2; the DAG's plan fails its run
+    without retries), which running the same command again cannot get past."""
+
+
 def check_url(url: str) -> None:
-    """Raise ValueError when ``url`` is not a database URL, or names a database driver this
-    installation lacks (``postgresql://`` asks for psycopg 3; prox ships psycopg2). The
-    message never echoes the URL: a mistyped one may hold a password."""
+    """Raise :class:`CatalogURLInvalid` when ``url`` is not a database URL, or names a
+    database driver this installation lacks (``postgresql://`` asks for psycopg 3; prox
+    ships psycopg2). The message never echoes the URL: a mistyped one may hold a password."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise ValueError("the catalog URL (--catalog / --url, else PROX_CATALOG_URL) is not a "
+        raise CatalogURLInvalid("the catalog URL (--catalog / --url, else PROX_CATALOG_URL) is not a "
                          "database URL: e.g. sqlite:////abs/path/catalog.sqlite or "
                          "postgresql+psycopg2://user:pw@host/db") from None
     if parsed.get_backend_name() == "sqlite":
@@ -31,7 +37,7 @@ def check_url(url: str) -> None:
     try:
         parsed.get_dialect().import_dbapi()
     except ImportError as err:
-        raise ValueError(f"the catalog URL asks for the database driver {err.name or err}, "
+        raise CatalogURLInvalid(f"the catalog URL asks for the database driver {err.name or err}, "
                          "which is not installed: for PostgreSQL write "
                          "postgresql+psycopg2://user:pw@host/db (a bare postgresql:// means "
                          "psycopg 3)") from None

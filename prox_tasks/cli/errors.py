@@ -28,15 +28,24 @@ class CommandFailed(Exception):
 def exit_code(err: BaseException) -> int:
     """The exit code of a command that ended with ``err``: a :class:`CommandFailed`'s own,
     2 for a setting to fix that running the same command again cannot get past
-    (:class:`~prox_tasks.models.NoModelError`: ``--model promoted``/``--base promoted`` and
-    nothing promoted, whichever command asked; :class:`~prox_tasks.registry.
-    PromotedVersionGone`: the promoted version removed from its registry), else 1."""
+    (:func:`setting_errors`), else 1."""
+    if isinstance(err, CommandFailed):
+        return err.code
+    return 2 if isinstance(err, setting_errors()) else 1
+
+
+def setting_errors() -> tuple[type[BaseException], ...]:
+    """The errors of a setting to fix, whichever command raised them (exit 2):
+    :class:`~prox_tasks.models.NoModelError` (``--model promoted``/``--base promoted`` and
+    nothing promoted), :class:`~prox_tasks.registry.PromotedVersionGone` (the promoted
+    version removed from its registry) and :class:`~prox_tasks.catalog.engine.
+    CatalogURLInvalid` (the catalog URL no database URL, or its driver not installed: a bare
+    ``postgresql://``)."""
+    from prox_tasks.catalog.engine import CatalogURLInvalid
     from prox_tasks.models import NoModelError
     from prox_tasks.registry import PromotedVersionGone
 
-    if isinstance(err, CommandFailed):
-        return err.code
-    return 2 if isinstance(err, (NoModelError, PromotedVersionGone)) else 1
+    return NoModelError, PromotedVersionGone, CatalogURLInvalid
 
 
 def file_in_the_way(err: OSError) -> str | None:
@@ -201,12 +210,14 @@ def _catalog_full(err) -> tuple[str, str] | None:
 def describe_error(err: BaseException) -> str:
     """``err`` as one line (no traceback): S3 errors by operation and code, OS errors by
     cause and path (disk full named as such), anything else as ``Type: message``."""
+    from prox_tasks.catalog.engine import CatalogURLInvalid
     from prox_tasks.connections import ConnectionNotFound
 
     text, advice = None, ""  # advice: prox's way out, after the cut of what failed
-    if isinstance(err, CommandFailed | ConnectionNotFound):  # written to be read as is
+    # written to be read as is
+    if isinstance(err, CommandFailed | ConnectionNotFound | CatalogURLInvalid):
         text = str(err)
-    elif (known := _s3(err) or _catalog_unreachable(err) or _catalog_full(err)) is not None:
+    elif (known := _s3(err) or _catalog_full(err) or _catalog_unreachable(err)) is not None:
         text, advice = known
     if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
         text = _oserror(err)
