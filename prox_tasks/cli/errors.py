@@ -92,10 +92,25 @@ def _oserror(err: OSError) -> str:
 S3_CREDENTIALS = ("give credentials as the AWS chain takes them (AWS_ACCESS_KEY_ID and "
                   "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role) or name an Airflow "
                   "connection holding them in PROX_S3_CONN_ID (docs/storage.md)")
-#: What a user whose S3 endpoint does not answer can do (botocore names only the URL).
+#: What a user whose S3 endpoint does not answer can do (botocore names only the URL), where
+#: the endpoint's setting is not known (:func:`s3_endpoint_advice` names it when it is).
 S3_ENDPOINT = ("nothing answers there: start the S3 server or correct the endpoint "
                "(PROX_S3_ENDPOINT_URL, AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, or the "
                "endpoint_url of PROX_S3_CONN_ID's connection; docs/storage.md)")
+
+
+def s3_endpoint_advice() -> str:
+    """What to do when the S3 endpoint does not answer, naming the setting it came from
+    (:func:`~prox_tasks.storage.s3_client.endpoint_setting`): with the endpoint set by
+    AWS_ENDPOINT_URL, a list of three variables sent the user to PROX_S3_ENDPOINT_URL first.
+    None set (or unknown now): :data:`S3_ENDPOINT`'s list."""
+    from prox_tasks.storage.s3_client import endpoint_setting
+
+    where = endpoint_setting()
+    if where is None:
+        return S3_ENDPOINT
+    return (f"nothing answers there: start the S3 server or correct the endpoint, set by "
+            f"{where} (docs/storage.md)")
 
 
 #: The permission (IAM action) each S3 operation prox sends needs, named when S3 refuses it.
@@ -162,7 +177,7 @@ def _s3(err) -> tuple[str, str] | None:
     if isinstance(err, NoCredentialsError):
         return f"S3: no credentials to read or write {where or 'S3'}", S3_CREDENTIALS
     if isinstance(err, EndpointConnectionError):
-        return f"S3: {err}", S3_ENDPOINT
+        return f"S3: {err}", s3_endpoint_advice()
     if isinstance(err, BotoCoreError):
         return f"S3: {err}", ""
     return None

@@ -55,12 +55,16 @@ def checked_endpoint(value: str, where: str) -> str:
     return value
 
 
-def _env_endpoint() -> str | None:
-    """The first endpoint variable set (:func:`checked_endpoint`)."""
-    for name in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+#: The variables an S3 endpoint is read from, the first set winning.
+ENDPOINT_VARIABLES = ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
+
+
+def _env_endpoint() -> tuple[str, str] | None:
+    """The first endpoint variable set (:func:`checked_endpoint`): its value and name."""
+    for name in ENDPOINT_VARIABLES:
         value = os.environ.get(name, "").strip()
         if value:
-            return checked_endpoint(value, name)
+            return checked_endpoint(value, name), name
     return None
 
 
@@ -85,6 +89,8 @@ class S3Settings:
         read_block_size: Bytes fetched per ranged GET when reading.
         connect_timeout: Seconds.
         read_timeout: Seconds.
+        endpoint_from: Where ``endpoint_url`` was given (a variable's name, an Airflow
+            connection's field), for a message about it; not part of the settings' identity.
     """
 
     endpoint_url: str | None = None
@@ -102,12 +108,14 @@ class S3Settings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     extra: dict = field(default_factory=dict, compare=False, hash=False)
+    endpoint_from: str | None = field(default=None, compare=False, hash=False)
 
     @classmethod
     def from_env(cls) -> S3Settings:
         """Settings from ``PROX_S3_*`` variables and an optional Airflow connection."""
+        endpoint, endpoint_from = _env_endpoint() or (None, None)
         settings = cls(
-            endpoint_url=_env_endpoint(),
+            endpoint_url=endpoint, endpoint_from=endpoint_from,
             max_attempts=_env_int("PROX_S3_MAX_ATTEMPTS", 10),
             retry_mode=_env_choice("PROX_S3_RETRY_MODE", "standard", RETRY_MODES,
                                    "retry modes"),
@@ -141,15 +149,17 @@ def connection_fields(conn) -> dict:
     if not endpoint:
         endpoint = (extra.get("service_config") or {}).get("s3", {}).get("endpoint_url")
         field_name = "service_config.s3.endpoint_url"
+    endpoint_from = None
     if isinstance(endpoint, str) and endpoint.strip():
-        endpoint = checked_endpoint(endpoint.strip(), f"Airflow connection {conn.conn_id!r}: "
-                                                      f"extra {field_name}")
+        endpoint_from = f"Airflow connection {conn.conn_id!r}: extra {field_name}"
+        endpoint = checked_endpoint(endpoint.strip(), endpoint_from)
     fields = {
         "aws_access_key_id": login or extra.get("aws_access_key_id"),
         "aws_secret_access_key": password or extra.get("aws_secret_access_key"),
         "aws_session_token": extra.get("aws_session_token"),
         "region_name": extra.get("region_name"),
         "endpoint_url": endpoint,
+        "endpoint_from": endpoint_from and f"{endpoint_from} (PROX_S3_CONN_ID)",
     }
     return {k: v for k, v in fields.items() if v}
 
@@ -176,6 +186,20 @@ def configure_s3(settings: S3Settings | None) -> None:
 
 def current_settings() -> S3Settings:
     return _configured if _configured is not None else S3Settings.from_env()
+
+
+def endpoint_setting() -> str | None:
+    """Where the S3 endpoint in effect was given (``PROX_S3_ENDPOINT_URL``, another of
+    :data:`ENDPOINT_VARIABLES`, an Airflow connection's extra, ``S3Settings`` given to
+    :func:`configure_s3`), for a message saying which setting to correct; None when no
+    endpoint is set (AWS's) or the settings cannot be read now."""
+    try:
+        settings = current_settings()
+    except Exception:  # noqa: BLE001 - a message's detail: its own error is said elsewhere
+        return None
+    if not settings.endpoint_url:
+        return None
+    return settings.endpoint_from or "the S3Settings endpoint_url given to configure_s3"
 
 
 def get_client(settings: S3Settings | None = None):

@@ -232,7 +232,10 @@ def test_airflow_connection_fields_json_and_uri():
                        "extra": {"endpoint_url": "http://minio:9000", "region_name": "eu-west-1"}})
     assert connection_fields(parse_connection("c", conn)) == {"aws_access_key_id": "AK", "aws_secret_access_key": "SK",
                                        "region_name": "eu-west-1",
-                                       "endpoint_url": "http://minio:9000"}
+                                       "endpoint_url": "http://minio:9000",
+                                       # named when it does not answer
+                                       "endpoint_from": "Airflow connection 'c': extra "
+                                                        "endpoint_url (PROX_S3_CONN_ID)"}
     uri = "aws://AK:S%2FK@/?endpoint_url=http%3A%2F%2Fminio%3A9000&region_name=us-east-1"
     assert connection_fields(parse_connection("c", uri))["aws_secret_access_key"] == "S/K"
     assert connection_fields(parse_connection("c", uri))["endpoint_url"] == "http://minio:9000"
@@ -516,12 +519,17 @@ def test_an_unknown_s3_connection_id_says_how_to_create_it(tmp_path):
         assert f"AIRFLOW_CONN_{conn_id.upper()}" in err and "Error" not in err, err
 
 
-def test_a_command_whose_s3_endpoint_does_not_answer_says_what_to_check(monkeypatch, tmp_path,
-                                                                        capsys):
-    """PROX_S3_ENDPOINT_URL naming a port where no server listens (a real closed port: the
-    S3 server not started, or a typo in the port): the line says to start the server or
-    correct the endpoint and names the settings that give it, not botocore's bare 'Could
-    not connect to the endpoint URL'."""
+@pytest.mark.parametrize(("given_by", "named"), [
+    ("PROX_S3_ENDPOINT_URL", "set by PROX_S3_ENDPOINT_URL"),
+    ("AWS_ENDPOINT_URL", "set by AWS_ENDPOINT_URL"),
+    ("connection", "set by Airflow connection 'minio': extra endpoint_url (PROX_S3_CONN_ID)")])
+def test_a_command_whose_s3_endpoint_does_not_answer_says_what_to_check(
+        monkeypatch, tmp_path, capsys, given_by, named):
+    """An S3 endpoint naming a port where no server listens (a real closed port: the S3
+    server not started, or a typo in the port): the line says to start the server or
+    correct the endpoint, not botocore's bare 'Could not connect to the endpoint URL', and
+    names the one setting the endpoint came from — a list of all three variables sent a
+    user whose AWS_ENDPOINT_URL was wrong to PROX_S3_ENDPOINT_URL first."""
     import socket
 
     from prox_tasks.cli import main
@@ -530,8 +538,17 @@ def test_a_command_whose_s3_endpoint_does_not_answer_says_what_to_check(monkeypa
     with socket.socket() as probe:  # a port nothing listens on once closed
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    for name, value in (("PROX_S3_ENDPOINT_URL", f"http://127.0.0.1:{port}"),
-                        ("PROX_S3_MAX_ATTEMPTS", "1"), ("AWS_ACCESS_KEY_ID", "testing"),
+    for other in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
+                  "PROX_S3_CONN_ID"):
+        monkeypatch.delenv(other, raising=False)
+    if given_by == "connection":
+        monkeypatch.setenv("PROX_S3_CONN_ID", "minio")
+        monkeypatch.setenv("AIRFLOW_CONN_MINIO", json.dumps(
+            {"conn_type": "aws", "login": "testing", "password": "testing",
+             "extra": {"endpoint_url": f"http://127.0.0.1:{port}"}}))
+    else:
+        monkeypatch.setenv(given_by, f"http://127.0.0.1:{port}")
+    for name, value in (("PROX_S3_MAX_ATTEMPTS", "1"), ("AWS_ACCESS_KEY_ID", "testing"),
                         ("AWS_SECRET_ACCESS_KEY", "testing"), ("AWS_DEFAULT_REGION", "us-east-1")):
         monkeypatch.setenv(name, value)
     configure_s3(None)
@@ -539,7 +556,21 @@ def test_a_command_whose_s3_endpoint_does_not_answer_says_what_to_check(monkeypa
     err = capsys.readouterr().err.strip()
     assert code == 1 and len(err.splitlines()) == 1, err
     assert err.startswith(f'prox plan: S3: Could not connect to the endpoint URL: "http://127.0.0.1:{port}/'), err
-    assert "start the S3 server or correct the endpoint" in err and "PROX_S3_ENDPOINT_URL" in err, err
+    assert f"start the S3 server or correct the endpoint, {named} (docs/storage.md)" in err, err
+    others = {"PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"} - {given_by}
+    assert not [o for o in others if o in err], err  # the one in effect, not a list
+
+
+def test_an_s3_endpoint_down_with_none_set_lists_where_one_is_set(monkeypatch):
+    """No endpoint set (AWS's) or its setting unknown: the advice lists every setting."""
+    from prox_tasks.cli.errors import S3_ENDPOINT, s3_endpoint_advice
+    from prox_tasks.storage import configure_s3
+
+    for name in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
+                 "PROX_S3_CONN_ID"):
+        monkeypatch.delenv(name, raising=False)
+    configure_s3(None)
+    assert s3_endpoint_advice() == S3_ENDPOINT
 
 
 def test_a_registry_in_a_missing_bucket_is_not_taken_for_an_empty_one(s3_bucket, monkeypatch,
