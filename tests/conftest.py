@@ -98,3 +98,24 @@ def resize_tmpfs(folder, size: str) -> None:
     import subprocess
 
     subprocess.run(["mount", "-o", f"remount,size={size}", "tmpfs", str(folder)], check=True)
+
+
+def kill_when_ready(code: str, *args: str) -> int:
+    """Run ``python -c code args`` (this checkout first on its path), wait for the line
+    ``ready`` it prints where it must die (a fault injection paused inside a write), kill it
+    with SIGKILL and return its pid (named in what it left, e.g. its temporary file)."""
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True,
+                            env={**os.environ, "PYTHONPATH": str(root)})  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "ready"
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    return proc.pid

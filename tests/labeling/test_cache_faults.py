@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import errno
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from prox_tasks.labeling.cache import ResponseCache, cache_key
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.conftest import kill_when_ready
 
 
 def _files(folder: Path) -> list[str]:
@@ -48,15 +44,8 @@ def test_a_killed_put_leaves_a_temp_file_the_next_put_sweeps(tmp_path):
             "    real(self, data); self.flush(); print('ready', flush=True); time.sleep(60)\n"
             "atomic.AtomicWriter.write = write_then_wait\n"
             "ResponseCache(sys.argv[1]).put(sys.argv[2], {'content': 'x'})\n")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, str(folder), key],
-                            stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    assert [n for n in _files(folder) if f".{proc.pid}." in n]  # the killed put's temp
+    pid = kill_when_ready(code, str(folder), key)
+    assert [n for n in _files(folder) if f".{pid}." in n]  # the killed put's temp
     ResponseCache(folder).put(key, {"content": "y"})
     assert _files(folder) == [f"{key}.json"]
     assert ResponseCache(folder).get(key) == {"content": "y"}

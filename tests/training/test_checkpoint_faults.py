@@ -5,19 +5,15 @@ work folder, the error says where the disk is full, and the same command then fi
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from prox_tasks.cli import main
-from tests.conftest import resize_tmpfs
+from tests.conftest import kill_when_ready, resize_tmpfs
 from tests.training.fixtures import make_docs
 from tests.training.seed_files import write_seed_set
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -74,16 +70,9 @@ def test_a_trainer_killed_inside_the_checkpoint_write_leaves_nothing_the_rerun_k
             "torch.save = half_then_wait\n"
             "from prox_tasks.cli import main\n"
             "sys.exit(main(sys.argv[1:]))\n")  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-c", code, *_args(seed_dir, registry, work)[0:]],
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT)})  # fmt: skip
-    try:
-        assert proc.stdout.readline().strip() == "ready"
-    finally:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
+    pid = kill_when_ready(code, *_args(seed_dir, registry, work))
     partial = [n for n in _left(work) if "tmp" in n]
-    assert len(partial) == 1 and f"{proc.pid}" in partial[0], _left(work)
+    assert len(partial) == 1 and f"{pid}" in partial[0], _left(work)
     assert main(_args(seed_dir, registry, work)) == 0
     assert _left(work) == ["artifact", "tagger_checkpoint.pt"]
 
