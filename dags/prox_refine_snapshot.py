@@ -30,7 +30,8 @@ Refines one crawl partition the ProX way and releases it only when it passes the
 2. **plan** — shards of `target_docs` documents (`manifest.json`, deterministic; empty: a
    folder already planned keeps its plan's size, a new one takes 10,000); the
    rows' text and id are read from `text_field` and `id_field` (e.g. `raw_content`), every
-   file as `format` (`jsonl` for Spark's `part-00000-….json`; empty: by the files' names).
+   file as `format` (`jsonl` for Spark's `part-00000-….json`; empty: by the files' names);
+   those three, left out of the run's conf, are the folder's plan's when it has one.
    `keep_threshold` (tagger models) overrides the model's calibrated keep threshold: higher
    keeps more text (word recall up, precision down). `quality_filter` adds the
    document-quality decision apart from junk drops: `report` scores and counts low-quality
@@ -109,7 +110,8 @@ def prox_refine_snapshot():
     def plan(snapshot: dict, params=None, ti=None, dag_run=None) -> list[dict]:
         """Cut the input into shards (`manifest.json`); one work item per mapped task. Into
         a snapshot refined before, a refine setting the trigger's conf does not give (a
-        scheduled run, a backfill) is the snapshot's, not its Param's default."""
+        scheduled run, a backfill) is the snapshot's, not its Param's default; so is, in a
+        folder already planned, a `text_field`, `id_field` or `format` it does not give."""
         with fail_fast(AirflowFailException):
             return refresh.plan(snapshot, params["target_docs"],
                                 cfg.map_length(params["max_map_length"]),

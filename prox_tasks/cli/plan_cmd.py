@@ -25,10 +25,13 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--target-bytes", type=positive_int, default=None,
                    help="uncompressed record bytes per shard (default: none; with "
                    "--target-docs, a shard closes at whichever it reaches first)")
-    p.add_argument("--text-field", default="text",
-                   help="the field holding the text (default text)")
-    p.add_argument("--id-field", default="id", help="the field holding the id (default id; "
-                   "a row without one gets a hash of its text)")
+    # None, not the names: planning again naming none keeps the folder's (planned_reading)
+    p.add_argument("--text-field", default=None,
+                   help="the field holding the text (default text; an existing plan's "
+                   "as planned)")
+    p.add_argument("--id-field", default=None, help="the field holding the id (default id; "
+                   "an existing plan's as planned; a row without one gets a hash of its "
+                   "text)")
     add_format_option(p)
     add_partition_marker_option(p)
     # a planning setting prox refine takes too (--max-doc-bytes, $PROX_MAX_DOC_BYTES): a plan
@@ -47,7 +50,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.corpus import plan_shards
-    from prox_tasks.corpus.planner import planned_targets
+    from prox_tasks.corpus.planner import PLANNED_READING, planned_reading, planned_targets
     from prox_tasks.refine.limits import Limits
     from prox_tasks.storage.names import check_name
 
@@ -63,11 +66,13 @@ def run(args) -> Outcome:
     targets = planned_targets(args.output) if args.target_docs is None and \
         args.target_bytes is None else {"target_docs": args.target_docs,
                                         "target_bytes": args.target_bytes}  # fmt: skip
+    # none named: read as the folder's plan reads its input (a new folder: text, id, names)
+    reading = planned_reading(args.output, {key: getattr(args, key) for key in PLANNED_READING
+                                            if getattr(args, key) is not None})
     with progress_bar(args, "plan", "record") as bar:
         manifest = plan_shards(args.input, args.output, targets["target_docs"],
-                               targets["target_bytes"],
-                               text_field=args.text_field, id_field=args.id_field,
-                               format=args.format, overwrite=args.overwrite, progress=bar,
+                               targets["target_bytes"], **reading,
+                               overwrite=args.overwrite, progress=bar,
                                max_doc_bytes=Limits.resolve(
                                    {"max_doc_bytes": args.max_doc_bytes}).max_doc_bytes)
     if args.snapshot:

@@ -83,10 +83,13 @@ def register(subparsers, name: str, help_text: str) -> None:
                       help="documents per shard (default: an existing plan's size as planned, "
                       "e.g. by prox plan --target-docs or --target-bytes; a new folder: "
                       f"{DEFAULT_TARGET_DOCS:,})")
-    p.add_argument("--text-field", default="text",
-                   help="the input rows' field holding the text (default text)")
-    p.add_argument("--id-field", default="id",
-                   help="the input rows' field holding the document id (default id)")
+    # None, not the names: a rerun naming none reads the snapshot as planned (planned_reading)
+    p.add_argument("--text-field", default=None,
+                   help="the input rows' field holding the text (default: an existing "
+                   "plan's as planned; a new folder: text)")
+    p.add_argument("--id-field", default=None,
+                   help="the input rows' field holding the document id (default: an "
+                   "existing plan's as planned; a new folder: id)")
     add_format_option(p)
     add_partition_marker_option(p)
     p.add_argument("--checkpoint-every", type=count_or_zero, default=None,

@@ -6,7 +6,7 @@ import bisect
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES, Document, MisplacedOffset
 from prox_tasks.corpus.manifest import (
@@ -277,6 +277,35 @@ def planned_targets(output_uri: str) -> dict:
     except (FileNotFoundError, *UNREADABLE_PLAN):  # no plan, or one planning reports on
         return {"target_docs": DEFAULT_TARGET_DOCS, "target_bytes": None}
     return {key: existing.settings.get(key) for key in ("target_docs", "target_bytes")}
+
+
+#: The read settings a command that does not give them takes from the folder's plan
+#: (``max_doc_bytes``, a limit too, is kept with the snapshot's refine settings instead).
+PLANNED_READING = ("text_field", "id_field", "format")
+
+
+def planned_reading(output_uri: str, given: Mapping[str, str | None]) -> dict:
+    """``text_field``, ``id_field`` and ``format`` (:data:`PLANNED_READING`) for a command
+    planning, or re-opening, the plan at ``output_uri``: each in ``given`` as given, the
+    others as that plan reads its input (``prox refine`` after ``prox plan --text-field
+    raw_content``, a scheduled run into a snapshot planned with ``format=jsonl``): a rerun
+    that names none reads the snapshot as planned, as :func:`planned_targets` keeps its
+    size, where it was refused as another plan. One that gives another value still is
+    (:class:`ManifestConflict`). The defaults (``text``, ``id``, by the files' names) when
+    the folder holds no readable plan."""
+    reading = {**read_settings(), **given}
+    left = [key for key in PLANNED_READING if key not in given]
+    if not left:
+        return {key: reading[key] for key in PLANNED_READING}
+    try:
+        existing = load_manifest(output_uri)
+    except (FileNotFoundError, *UNREADABLE_PLAN):  # no plan, or one planning reports on
+        return {key: reading[key] for key in PLANNED_READING}
+    kept = {key: existing.settings.get(key, reading[key]) for key in left}
+    if any(kept[key] != reading[key] for key in left):  # said: not the default it looks like
+        log.info("%s: read as planned: %s", output_uri,
+                 ", ".join(f"{key} {value!r}" for key, value in kept.items()))
+    return {key: {**reading, **kept}[key] for key in PLANNED_READING}
 
 
 def unchanged_plan(input_uri: str, output_uri: str, settings: dict,

@@ -34,14 +34,22 @@ def plan(input_uri: str, output_uri: str, shards: int | None = None,
     ``target_docs`` for shards of that many documents, and neither for the folder's plan's
     own targets (:func:`~prox_tasks.corpus.planner.planned_targets`: a ``prox plan
     --target-docs 300`` is refined as planned; a new folder: 10,000 documents a shard);
-    ``overwrite`` replaces another plan of the folder (``prox refine --replan``)."""
+    ``overwrite`` replaces another plan of the folder (``prox refine --replan``).
+    ``text_field``, ``id_field`` or ``format`` None (or not given) is the folder's plan's
+    (:func:`~prox_tasks.corpus.planner.planned_reading`; a new folder: the defaults)."""
     from prox_tasks.corpus import plan_shards
     from prox_tasks.corpus.planner import (
+        PLANNED_READING,
         READ_SETTINGS,
+        planned_reading,
         planned_targets,
         read_settings,
         unchanged_plan,
     )
+
+    read_options = {**read_options, **planned_reading(output_uri, {
+        key: value for key, value in read_options.items()
+        if key in PLANNED_READING and value is not None})}  # fmt: skip
 
     if shards is None and target_docs is None:
         return plan_shards(input_uri, output_uri, **planned_targets(output_uri),
@@ -111,7 +119,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
         catalog: A :class:`prox_tasks.catalog.Catalog` to book the snapshot and its shards
             in (:mod:`prox_tasks.refine.booking`, as the DAG does), or None.
         snapshot: The catalog's snapshot name (required with ``catalog``).
-        **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``.
+        **read_options: ``text_field``, ``id_field``, ``format``, ``max_doc_bytes``; the
+            first three None: the snapshot's plan's (a rerun), else text, id, by names.
 
     Returns:
         JSON-ready summary: totals (``docs_read`` counts a cut or corrupt input file's

@@ -21,7 +21,7 @@ def test_plan_help_states_every_default_and_the_byte_target(capsys, monkeypatch)
         described = re.search(rf"{option} [A-Z_]+ (.*?)(?= --|$)", text)
         assert described and "default" in described[1], (option, text)
     assert f"a new folder: {DEFAULT_TARGET_DOCS:,} when --target-bytes" in text
-    assert "(default text)" in text and "(default id;" in text
+    assert "(default text; an existing plan's as planned)" in text and "(default id;" in text
 
 
 def test_a_plan_without_targets_keeps_the_id_of_one_planned_before(tmp_path, capsys):
@@ -59,6 +59,28 @@ def test_a_plan_naming_no_size_keeps_the_folders_plan_as_planned(tmp_path, capsy
     assert json.loads(capsys.readouterr().out)["id"] == planned["id"]
     assert main([*args, "--target-docs", "4"]) == 1
     assert "target_docs 2 -> 4" in capsys.readouterr().err
+
+
+def test_a_plan_naming_no_fields_keeps_the_folders_as_planned(tmp_path, capsys):
+    """prox plan --text-field raw_content --id-field url, then prox plan again naming
+    neither was refused, 'holds another plan … id_field 'url' -> 'id'; text_field
+    'raw_content' -> 'text'': naming none, it re-opens the folder's plan (same id, as
+    prox refine does); a field named otherwise is still a conflict."""
+    import json
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"url": f"u{i}", "raw_content": f"text {i}"}) + "\n"
+                           for i in range(5)))
+    out = str(tmp_path / "out")
+    args = ["plan", "--json", "--no-progress", "--input", str(src), "--output", out]
+    assert main([*args, "--text-field", "raw_content", "--id-field", "url"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["id"], again["reused"]) == (planned["id"], True)
+    assert main([*args, "--text-field", "text"]) == 1
+    err = capsys.readouterr().err
+    assert "text_field 'raw_content' -> 'text'" in err and "id_field" not in err, err
 
 
 @pytest.mark.parametrize("written", ['{"version": ', "[]", "{}", "edited"])

@@ -349,3 +349,50 @@ def test_ctrl_c_while_workers_load_their_model_books_no_attempt_and_says_how_to_
     with Catalog(url) as catalog:
         assert [(s["status"], s["attempts"]) for s in catalog.get_shards("out")] == \
             [("done", 1)] * 4
+
+
+def test_a_rerun_naming_no_fields_reads_the_snapshot_as_planned(tmp_path):
+    """A snapshot planned with ``--text-field raw_content --id-field url --format jsonl``
+    (a Spark ``part-….json`` crawl), then ``prox refine`` run into it again naming none of
+    them (a retried script, the README's ``prox plan`` then ``prox refine``): it was
+    refused, 'holds another plan … text_field 'raw_content' -> 'text'', and the way out it
+    named, --replan, replanned the crawl read as ``text``, every record quarantined as
+    missing_text. A rerun now reads the snapshot as planned (the plan reused, every shard
+    reused); one naming another field is refused as before, naming it and --replan."""
+    import json
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    src = tmp_path / "crawl" / "part-00000-c000.json"
+    src.parent.mkdir()
+    src.write_text("".join(json.dumps({"url": f"https://example.com/{i}", "raw_content":
+                                       f"Paragraph {i} about rivers and their deltas.\n"
+                                       f"Another line about sediment {i}."}) + "\n"
+                           for i in range(12)))
+    out = tmp_path / "out"
+    common = ["--input", str(src.parent), "--output", str(out), "--model", "default",
+              "--catalog", f"sqlite:///{tmp_path / 'catalog.sqlite'}", "--no-progress",
+              "--json"]
+
+    def prox(*args):
+        return subprocess.run([sys.executable, "-m", "prox_tasks.cli", "refine", *common,
+                               *args], cwd=root, env={**os.environ, "PYTHONPATH": str(root)},
+                              capture_output=True, text=True, timeout=300)
+
+    first = prox("--target-docs", "5", "--text-field", "raw_content", "--id-field", "url",
+                 "--format", "jsonl")
+    assert first.returncode == 0, first.stderr
+    planned = json.loads((out / "manifest.json").read_text())
+    rerun = prox()
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    summary = json.loads(rerun.stdout)
+    assert (summary["shards_refined"], summary["shards_skipped"]) == (0, 3), summary
+    assert json.loads((out / "manifest.json").read_text()) == planned
+    other = prox("--text-field", "text")
+    assert other.returncode == 1
+    assert "holds another plan" in other.stderr and "--replan" in other.stderr \
+        and "text_field 'raw_content' -> 'text'" in other.stderr, other.stderr  # fmt: skip
+    assert json.loads((out / "manifest.json").read_text()) == planned

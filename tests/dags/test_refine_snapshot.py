@@ -815,3 +815,43 @@ def test_a_run_whose_conf_leaves_a_setting_out_keeps_the_snapshots(world, capfd)
     defaults = world["defaults"]
     assert [(r["quality"], r["limits"]["max_doc_lines"]) for r in requests("new")] \
         == [(defaults["quality_filter"], defaults["max_doc_lines"])] * 3  # fmt: skip
+
+
+def test_a_run_whose_conf_leaves_the_read_params_out_reads_the_snapshot_as_planned(
+        world, capfd):
+    """A snapshot of a Spark crawl planned by ``prox plan --text-field raw_content
+    --id-field doc_id --format jsonl``, then a DAG run into it whose conf gives none of
+    them (a scheduled run, a backfill, a cleared task's rerun): its Params held their
+    defaults (text, id, by names), and its plan failed. Now a read Param the conf does not
+    give is the plan's: the plan is reused and every document read under its own id. One
+    the conf gives and that differs is refused as before, naming it and reprocess."""
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import load_manifest, read_refined_rows
+
+    rows = [{"doc_id": r["id"], "raw_content": r["text"]} for r in sample_rows(12)]
+    crawl = spark_partition(world["root"] / "spark-read" / "2026-01-05", rows)
+    corpus = world["root"] / "read-corpus"
+    folder = corpus / "snapshots" / "read-as-planned"
+    assert main(["plan", "--input", str(crawl), "--output", str(folder), "--target-docs",
+                 "5", "--text-field", "raw_content", "--id-field", "doc_id", "--format",
+                 "jsonl"]) == 0
+    planned = load_manifest(str(folder))
+    capfd.readouterr()
+    conf = {"input_uri": str(crawl), "output_root": str(corpus), "dry_run": True,
+            "catalog_url": world["catalog"], "snapshot_name": "read-as-planned"}
+    rerun = untouched_dag().test(logical_date=DAY, run_conf=conf)
+    logged = capfd.readouterr()
+    assert rerun.state == "success", (logged.out + logged.err)[-3000:]
+    assert load_manifest(str(folder)).id == planned.id
+    status = [json.loads(p.read_text()) for p in sorted((folder / "_status").glob("*.json"))]
+    assert [(s["docs_read"], s["docs_quarantined"]) for s in status] == [(5, 0), (5, 0),
+                                                                         (2, 0)]
+    assert sorted(r["id"] for r in read_refined_rows(str(folder))) == sorted(
+        r["doc_id"] for r in rows)
+
+    other = untouched_dag().test(logical_date=DAY, run_conf={**conf, "id_field": "id"})
+    assert other.state == "failed"
+    logged = capfd.readouterr()
+    assert "holds another plan: trigger the run with reprocess=true" in logged.out + \
+        logged.err and "id_field 'doc_id' -> 'id'" in logged.out + logged.err  # fmt: skip
+    assert load_manifest(str(folder)).id == planned.id
