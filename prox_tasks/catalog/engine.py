@@ -86,6 +86,26 @@ def check_sqlite_catalog(path: str) -> None:
 
 #: How an error of a SQLite catalog's statement notes the catalog's file (``__notes__``).
 CATALOG_NOTE = "SQLite catalog: "
+#: How an error of a catalog on a database server (PostgreSQL) is noted as the catalog's:
+#: another engine's (Airflow's metadata database) is not, and must not send a user to the
+#: catalog URL. Names no URL: it may hold a password.
+CATALOG_SERVER_NOTE = "catalog database (the catalog URL)"
+
+
+def _note_catalog_errors(engine, path: str | None) -> None:
+    """Note each error ``engine`` raises, its connection's included, as the catalog's:
+    :data:`CATALOG_NOTE` and the SQLite file ``path`` (SQLite's "database or disk is full"
+    names no file), else :data:`CATALOG_SERVER_NOTE`; the one-line error
+    (:func:`prox_tasks.cli.errors.describe_error`) reads them."""
+    from sqlalchemy import event
+
+    note = f"{CATALOG_NOTE}{path}" if path is not None else CATALOG_SERVER_NOTE
+
+    @event.listens_for(engine, "handle_error")
+    def _note(context):
+        err = context.sqlalchemy_exception
+        if err is not None and note not in getattr(err, "__notes__", ()):
+            err.add_note(note)
 
 
 def make_engine(url: str):
@@ -94,7 +114,9 @@ def make_engine(url: str):
 
     check_url(url)
     if not url.startswith("sqlite"):
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
+        _note_catalog_errors(engine, None)
+        return engine
     path = url.split("///", 1)[1] if "///" in url else ""
     check_sqlite_catalog(path)  # another program's file gets no catalog tables (nor WAL)
     if path and path != ":memory:":
@@ -115,12 +137,7 @@ def make_engine(url: str):
     def _begin(conn):
         conn.exec_driver_sql("BEGIN IMMEDIATE")
 
-    @event.listens_for(engine, "handle_error")
-    def _name_the_file(context):
-        # SQLite's "database or disk is full" names no file: the one-line error
-        # (cli.errors.describe_error) names the catalog from this note
-        if context.sqlalchemy_exception is not None and path:
-            context.sqlalchemy_exception.add_note(f"{CATALOG_NOTE}{path}")
+    _note_catalog_errors(engine, path or ":memory:")
 
     @event.listens_for(engine, "invalidate")
     def _rollback_invalidated(dbapi_conn, _record, _error):

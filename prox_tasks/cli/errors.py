@@ -186,17 +186,28 @@ def _s3(err) -> tuple[str, str] | None:
 def _catalog_unreachable(err) -> tuple[str, str] | None:
     """A database the catalog URL names that could not be connected to (PostgreSQL not
     running, a mistyped host, port, database or user), as the driver's words and what to do;
-    None for another error. SQLAlchemy's own line ends with a link to its error pages and
-    says nothing of where the URL comes from."""
+    None for another error, and for another engine's (Airflow's metadata database): only
+    the catalog engine's errors carry its note (:func:`prox_tasks.catalog.engine.
+    make_engine`). A SQLite file that cannot be opened is said as such: no server to start.
+    SQLAlchemy's own line ends with a link to its error pages and says nothing of where the
+    URL comes from."""
     try:
         from sqlalchemy.exc import OperationalError
     except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
         return None
     if not isinstance(err, OperationalError) or err.statement is not None:
         return None  # a statement's error: the database answered
-    from prox_tasks.catalog.engine import URL_GIVEN
+    from prox_tasks.catalog.engine import CATALOG_NOTE, CATALOG_SERVER_NOTE, URL_GIVEN
 
+    notes = getattr(err, "__notes__", ())
     cause = " ".join(str(err.orig).split())
+    files = [n[len(CATALOG_NOTE):] for n in notes if n.startswith(CATALOG_NOTE)]
+    if files:  # SQLite has no server to start: its file could not be opened
+        return (f"the SQLite catalog {files[0]} cannot be opened: {cause}",
+                f"check that it is a file its folder lets prox write, or correct the catalog "
+                f"URL ({URL_GIVEN}; docs/storage.md)")
+    if CATALOG_SERVER_NOTE not in notes:
+        return None  # another engine's (Airflow's metadata database): not the catalog URL
     if "does not exist" in cause:  # a database or role: create it, or name the right one
         advice = (f"create it (createdb, CREATE DATABASE / CREATE ROLE) or correct the catalog "
                   f"URL ({URL_GIVEN}; docs/storage.md)")

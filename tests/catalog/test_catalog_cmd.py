@@ -3,6 +3,8 @@
 import json
 import re
 
+import pytest
+
 from prox_tasks.catalog import Catalog
 from prox_tasks.catalog.migrations import load_migrations
 from prox_tasks.cli import main
@@ -265,3 +267,34 @@ def test_a_catalog_database_that_does_not_exist_says_to_create_it(postgres_serve
     assert main(["catalog", "--url", url.render_as_string(hide_password=False), "status"]) == 1
     err = capsys.readouterr().err
     assert 'database "no_such_catalog" does not exist: create it (createdb' in err, err
+
+
+def test_a_sqlite_catalog_that_cannot_be_opened_is_not_told_to_start_a_server(tmp_path, capsys):
+    """A SQLite catalog whose file cannot be opened (here its path is a folder) was said as
+    a database server that does not answer: 'the catalog's database cannot be reached:
+    unable to open database file: start the database server …'. SQLite has no server: the
+    line names the file and says to correct the URL or the file."""
+    folder = tmp_path / "catalog.sqlite"
+    folder.mkdir()
+    assert main(["catalog", "--url", f"sqlite:///{folder}", "status"]) == 1
+    err = capsys.readouterr().err
+    assert "start the database server" not in err, err
+    assert f"the SQLite catalog {folder} cannot be opened: unable to open database file" in err
+    assert "correct the catalog URL (--catalog or --url, else PROX_CATALOG_URL" in err
+
+
+def test_a_database_error_not_of_the_catalog_is_not_said_as_the_catalogs():
+    """Another SQLAlchemy engine's connection error (Airflow's metadata database, read for
+    PROX_S3_CONN_ID's connection) is no catalog's: it must not send the user to the catalog
+    URL. A real refused connection of an engine that is not the catalog's."""
+    from sqlalchemy import create_engine, text
+
+    from prox_tasks.cli.errors import describe_error
+    from tests.deploy.postgres import free_port
+
+    engine = create_engine(f"postgresql+psycopg2://airflow@127.0.0.1:{free_port()}/airflow")
+    with pytest.raises(Exception) as caught:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    said = describe_error(caught.value)
+    assert "catalog" not in said, said
