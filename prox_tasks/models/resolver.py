@@ -117,7 +117,8 @@ def version_hint(missing: str | os.PathLike, name: str = DEFAULT_NAME) -> str:
     """``" (...)"`` for a local model path that does not exist and ends in a version's name
     (``--model line_tagger-d5b40dbfc73c``, as ``prox train`` printed it): the version's
     folder in the registry refining reads when it is published there, else where such a
-    folder is; empty for any other path. Short: it ends a FileNotFoundError, whose line a
+    folder is (also when the registry cannot be read: the hint must not replace the error
+    it ends); empty for any other path. Short: it ends a FileNotFoundError, whose line a
     command cuts at 400 characters."""
     version = os.path.basename(os.fspath(missing).rstrip("/"))
     if not VERSION_NAME.fullmatch(version):
@@ -127,10 +128,14 @@ def version_hint(missing: str | os.PathLike, name: str = DEFAULT_NAME) -> str:
     from prox_tasks.registry import ModelRegistry
     from prox_tasks.storage import exists, parse_uri
 
-    root = settings.registry_root()
-    folder = ModelRegistry(root).uri(name, version)
-    if not exists(f"{folder.rstrip('/')}/{ARTIFACT}"):
-        return f" (a model version: give its folder, REGISTRY/{name}/{version})"
+    anywhere = f" (a model version: give its folder, REGISTRY/{name}/{version})"
+    try:
+        folder = ModelRegistry(settings.registry_root()).uri(name, version)
+        published = exists(f"{folder.rstrip('/')}/{ARTIFACT}")
+    except Exception:  # noqa: BLE001 - a hint: the registry's fault (S3 down) must not
+        return anywhere  # replace the error it ends, the model path the user gave missing
+    if not published:
+        return anywhere
     where = parse_uri(folder)  # short: a command's line cuts another library's error
     shown = where.path if where.scheme == "file" else folder
     return f" (a version of {name}: give its folder, {shown})"

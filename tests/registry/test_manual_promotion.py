@@ -623,3 +623,29 @@ def test_a_version_name_given_as_a_model_says_where_its_folder_is(tmp_path, monk
     other = "causal_lm-0123456789ab"  # published nowhere refining reads
     code, _, err = prox("calibrate", "--gold", str(pages), "--model", other, capsys=capsys)
     assert f"(a model version: give its folder, REGISTRY/refiner/{other})" in err, err
+
+
+def test_a_version_name_given_as_a_model_is_said_missing_when_the_registry_cannot_be_read(
+        tmp_path, monkeypatch, capsys):
+    """The hint looks the version up in $PROX_MODEL_REGISTRY; with that registry on an S3
+    endpoint where nothing answers, the look-up's error replaced the one the user needs:
+    ``prox refine --model line_tagger-…`` (a local path that does not exist) ended with
+    'S3: Could not connect to the endpoint URL: …/reg/refiner/line_tagger-…/artifact.json',
+    exit 1. The model path is still said missing, with the hint that names no registry. A
+    real closed loopback port."""
+    from tests.deploy.postgres import free_port
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", "s3://models/reg")
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("PROX_S3_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    monkeypatch.chdir(tmp_path)
+    pages = tmp_path / "pages.jsonl"
+    pages.write_text(json.dumps({"id": "1", "text": "a page"}) + "\n")
+    version = "line_tagger-0123456789ab"
+    code, _, err = prox("refine", "--input", str(pages), "--output", "out", "--model", version,
+                        "--no-progress", capsys=capsys)  # fmt: skip
+    assert code == 2, err
+    assert f"no model at {tmp_path}/{version}" in err and \
+        f"(a model version: give its folder, REGISTRY/refiner/{version})" in err, err
