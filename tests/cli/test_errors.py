@@ -205,3 +205,26 @@ def test_nothing_promoted_is_the_same_setting_error_for_every_command(tmp_path, 
         err = capsys.readouterr().err.strip()
         assert err.startswith(f"prox {name}: NoModelError: no promoted model"), err
         assert len(err.splitlines()) == 1
+
+
+def test_every_s3_operation_prox_sends_names_its_real_iam_permission():
+    """A refusal's advice names the permission to grant (S3_PERMISSIONS), falling back on
+    ``s3:<Operation>``, which is no IAM action for most operations. cleanup_partial's
+    ListParts (0c8cdb1) was not in the table: refused, the line said 'grant them
+    s3:ListParts', an action IAM does not have (s3:ListMultipartUploadParts). Every S3
+    operation the storage layer sends (its client's method names, botocore's own mapping)
+    is in the table."""
+    import re
+    from pathlib import Path
+
+    import boto3
+
+    from prox_tasks.cli.errors import S3_PERMISSIONS
+
+    api = boto3.client("s3", region_name="us-east-1").meta.method_to_api_mapping
+    storage = Path(__file__).resolve().parents[2] / "prox_tasks" / "storage"
+    source = "\n".join(p.read_text() for p in storage.glob("*.py"))
+    called = {api[m] for m in re.findall(r"\.([a-z_]+)\(", source) if m in api}
+    called |= {api[m] for m in re.findall(r"get_paginator\(\"([a-z_0-9]+)\"\)", source)}
+    assert {"ListParts", "GetObject", "PutObject"} <= called, called
+    assert sorted(called - set(S3_PERMISSIONS)) == []
