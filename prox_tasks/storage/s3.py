@@ -505,7 +505,8 @@ def cleanup_partial(loc: Location) -> int:
     Uploads started, or given a part, in the last :data:`LIVE_UPLOAD_S` seconds are left: they
     may be a live writer's (two runs of one snapshot refining one shard at once, each
     publishing its own copy), and aborting one failed that run's publish with ``NoSuchUpload``
-    after its shard's work. Each upload found costs a ListParts (normally there is none).
+    after its shard's work. Each upload found costs a ListParts (normally there is none);
+    credentials S3 refuses it (no ``s3:ListMultipartUploadParts``) judge by its start alone.
     """
     from datetime import UTC, datetime, timedelta
 
@@ -534,9 +535,12 @@ def _active_since(client, loc: Location, upload: dict, since) -> bool:
         try:
             page = client.list_parts(Bucket=loc.bucket, Key=loc.path,
                                      UploadId=upload["UploadId"], **marker)
-        except ClientError as err:  # completed or aborted since it was listed: not ours to end
-            if err.response.get("Error", {}).get("Code") == "NoSuchUpload":
+        except ClientError as err:
+            code = err.response.get("Error", {}).get("Code")
+            if code == "NoSuchUpload":  # completed or aborted since it was listed: not ours
                 return True
+            if code in ("AccessDenied", "403"):  # credentials without ListParts: its start
+                return False                     # (checked above) is all there is to go by
             raise
         if any(part["LastModified"] > since for part in page.get("Parts", [])):
             return True

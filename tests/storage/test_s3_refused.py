@@ -81,3 +81,25 @@ def test_a_mistyped_key_or_secret_says_which_setting_to_check(s3_bucket, moto_se
     err = capsys.readouterr().err
     assert f"failed: {code} " in err and f"({s3_bucket}/" in err, err
     assert advice in err and "AWS_SECRET_ACCESS_KEY" in err, err
+
+
+def test_credentials_without_list_parts_still_clean_up_a_killed_upload(
+        s3_bucket, moto_server, iam_keys, monkeypatch):
+    """A shard writer aborts the multipart uploads a killed writer left, sparing a live one
+    by its last part's time (ListParts). Credentials allowed to write the shard but not
+    s3:ListMultipartUploadParts failed the shard's write with AccessDenied whenever an old
+    unfinished upload was there; the upload's start is what they judge it by now."""
+    from prox_tasks.storage import cleanup_partial, s3
+
+    bucket, key = s3_bucket[5:], "out/shards/shard-00000.parquet"
+    dead = get_client().create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    get_client().upload_part(Bucket=bucket, Key=key, UploadId=dead, PartNumber=1, Body=b"cut")
+    writer = iam_keys(s3_bucket, ["s3:GetObject", "s3:PutObject", "s3:ListBucket",
+                                  "s3:ListBucketMultipartUploads", "s3:AbortMultipartUpload"])
+    admin = current_settings()
+    use_keys(moto_server, *writer)
+    monkeypatch.setattr(s3, "LIVE_UPLOAD_S", -60)  # started as if long ago
+    with enable_iam_authentication():
+        assert cleanup_partial(f"{s3_bucket}/{key}") == 1
+    configure_s3(admin)
+    assert get_client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
