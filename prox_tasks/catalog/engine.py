@@ -29,18 +29,19 @@ def check_url(url: str) -> None:
     try:
         parsed = make_url(url)
     except ArgumentError:
-        raise CatalogURLInvalid("the catalog URL (--catalog / --url, else PROX_CATALOG_URL) is not a "
-                         "database URL: e.g. sqlite:////abs/path/catalog.sqlite or "
-                         "postgresql+psycopg2://user:pw@host/db") from None
+        raise CatalogURLInvalid("the catalog URL (--catalog / --url, else PROX_CATALOG_URL) "
+                                "is not a database URL: e.g. "
+                                "sqlite:////abs/path/catalog.sqlite or "
+                                "postgresql+psycopg2://user:pw@host/db") from None
     if parsed.get_backend_name() == "sqlite":
         return
     try:
         parsed.get_dialect().import_dbapi()
     except ImportError as err:
-        raise CatalogURLInvalid(f"the catalog URL asks for the database driver {err.name or err}, "
-                         "which is not installed: for PostgreSQL write "
-                         "postgresql+psycopg2://user:pw@host/db (a bare postgresql:// means "
-                         "psycopg 3)") from None
+        raise CatalogURLInvalid(f"the catalog URL asks for the database driver "
+                                f"{err.name or err}, which is not installed: for PostgreSQL "
+                                "write postgresql+psycopg2://user:pw@host/db (a bare "
+                                "postgresql:// means psycopg 3)") from None
 
 
 class NotACatalog(ValueError):

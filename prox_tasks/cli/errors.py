@@ -38,14 +38,19 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     """The errors of a setting to fix, whichever command raised them (exit 2):
     :class:`~prox_tasks.models.NoModelError` (``--model promoted``/``--base promoted`` and
     nothing promoted), :class:`~prox_tasks.registry.PromotedVersionGone` (the promoted
-    version removed from its registry) and :class:`~prox_tasks.catalog.engine.
+    version removed from its registry), :class:`~prox_tasks.refine.options.NotAModelFolder`
+    (``--model`` no model it can load), :class:`~prox_tasks.inference.openai_engine.
+    PoolMisconfigured` (an openai pool set up wrong) and :class:`~prox_tasks.catalog.engine.
     CatalogURLInvalid` (the catalog URL no database URL, or its driver not installed: a bare
     ``postgresql://``)."""
     from prox_tasks.catalog.engine import CatalogURLInvalid
+    from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.models import NoModelError
+    from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import PromotedVersionGone
 
-    return NoModelError, PromotedVersionGone, CatalogURLInvalid
+    return NoModelError, PromotedVersionGone, NotAModelFolder, PoolMisconfigured, \
+        CatalogURLInvalid  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:
@@ -239,10 +244,12 @@ def describe_error(err: BaseException) -> str:
     cause and path (disk full named as such), anything else as ``Type: message``."""
     from prox_tasks.catalog.engine import CatalogURLInvalid
     from prox_tasks.connections import ConnectionNotFound
+    from prox_tasks.registry import PromotedVersionGone
 
     text, advice = None, ""  # advice: prox's way out, after the cut of what failed
     # written to be read as is
-    if isinstance(err, CommandFailed | ConnectionNotFound | CatalogURLInvalid):
+    if isinstance(err, CommandFailed | ConnectionNotFound | CatalogURLInvalid
+                  | PromotedVersionGone):
         text = str(err)
     elif (known := _s3(err) or _catalog_full(err) or _catalog_unreachable(err)) is not None:
         text, advice = known

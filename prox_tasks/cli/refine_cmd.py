@@ -194,6 +194,7 @@ def backend_options(args) -> dict:
 def run(args) -> Outcome:
     from prox_tasks.models import NoModelError
     from prox_tasks.refine.corpus import refine_corpus, starts_workers_early
+    from prox_tasks.registry import PromotedVersionGone
 
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     if starts_workers_early(args.output, args.workers):
@@ -228,17 +229,15 @@ def run(args) -> Outcome:
                 quality=args.quality_filter,
                 catalog=catalog, snapshot=name,
             )  # fmt: skip
-    except NoModelError:  # said by prox_tasks.cli.main, exit 2, as for every command
-        raise
+    except (NoModelError, PromotedVersionGone):  # said by prox_tasks.cli.main, exit 2, as
+        raise                                     # for every command: no run to book
     except Exception as err:
-        from prox_tasks.cli.errors import CommandFailed, describe_error
-        from prox_tasks.inference.openai_engine import PoolMisconfigured
-        from prox_tasks.refine.options import NotAModelFolder
+        from prox_tasks.cli.errors import CommandFailed, describe_error, exit_code
 
         # a pool set up wrong (a key, a URL, a model it does not serve), --model no model:
         # exit 2, as the DAG fails its task without retries; running the same command again
         # cannot get past it
-        code = 2 if isinstance(err, PoolMisconfigured | NotAModelFolder) else 1
+        code = exit_code(err)
         # a shard that failed: which one, and the command that finishes the run, first
         stopped = shards_failed(catalog, name, err, finishing_command(args)) if name else None
         if stopped is None:

@@ -207,9 +207,10 @@ class TrainJob:
                 ModelRegistry(self.output).promoted_published(self.name)
             except PromotedVersionGone as err:
                 # the incumbent the gold gate and promotion compare with: found gone only
-                # then, the run failed after its training, with its model published
-                raise TrainingRefused(f"{err}; the gold gate and promotion compare the "
-                                      "candidate with the promoted model") from err
+                # then, the run failed after its training, with its model published. The
+                # same error as refining's (exit 2, no DAG retry): a setting to repair
+                raise PromotedVersionGone(f"{err}; the gold gate and promotion compare the "
+                                          "candidate with the promoted model") from err
 
     def check(self, seed, caller: str = "cli") -> None:
         """Refuse, before any training, what the seed set cannot train as asked (what would

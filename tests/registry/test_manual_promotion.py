@@ -588,11 +588,12 @@ def test_a_promoted_version_removed_by_hand_is_named_where_the_registry_is_used(
     seed = tmp_path / "no-seed-set-here"  # refused before the seed set is read
     code, _, err = prox("train", "--seed", str(seed), "--output", root, "--epochs", "1",
                         capsys=capsys)
-    assert code == 1 and f"TrainingRefused: the promoted refiner {v2}" in err, err
+    # a setting to repair, as for prox refine: exit 2, said as written (no type name)
+    assert code == 2 and f"prox train: the promoted refiner {v2}" in err, err
     assert "the gold gate and promotion compare" in err
     code, _, err = prox("refine", "--input", str(seed), "--output", str(tmp_path / "out"),
                         "--no-progress", capsys=capsys)
-    assert code == 2 and f"PromotedVersionGone: the promoted refiner {v2}" in err, err
+    assert code == 2 and f"prox refine: the promoted refiner {v2}" in err, err
 
     code, out, _ = prox("models", "promote", v1, "--reason", "v2 removed", "--no-catalog",
                         capsys=capsys)
