@@ -5,7 +5,9 @@ A seed set URI may name:
 - a manifest JSON (or a folder holding ``manifest.json``) whose ``splits`` (or top-level
   ``train`` / ``validation`` keys) name the JSONL(.gz/.zst) files of each split, relative to
   the manifest or absolute; its ``version`` (or ``name``) is the seed-set version;
-- a folder of JSONL files: files whose name contains ``valid`` form the validation split;
+- a folder of JSONL files: files whose name contains ``valid`` form the validation split
+  (a seed set's folder that lost its ``manifest.json`` is refused, not read as one:
+  :data:`SEED_SET_WORK_FILES`);
 - a single JSONL file.
 
 Without an explicit validation split, documents are split by a hash of their ``id``
@@ -478,7 +480,9 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
                 _check_checksum(file, expected, contents[file])
         return _seed_set(uri, version, train, valid, skipped, paths, stream, bool(cut),
                          leave_out)
-    files = [f for f in list_uri(uri) if f.endswith(DATA_SUFFIXES)]
+    listed_files = list_uri(uri)
+    _refuse_a_seed_set_folder_without_manifest(uri, listed_files)
+    files = [f for f in listed_files if f.endswith(DATA_SUFFIXES)]
     if not files:
         raise FileNotFoundError(f"no seed set (manifest or JSONL files) at {uri}")
     # the version: each file's name and bytes, hashed in the read of its rows
@@ -490,6 +494,34 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
                                               leave_out=leave_out)  # fmt: skip
     return _seed_set(uri, digest.hexdigest()[:12], train, valid, skipped, paths, stream,
                      bool(cut), leave_out)
+
+
+#: What a folder ``prox label --seed-set`` wrote holds beside its splits and ``manifest.json``
+#: and a plain folder of seed rows does not: read as one, its sampled and labeled work files
+#: would be taken for seed rows (and counted as left out) and its checksums never checked.
+SEED_SET_WORK_FILES = ("params.json", "sample/", "labels/", "rejected.jsonl.gz")
+
+
+def _refuse_a_seed_set_folder_without_manifest(uri: str, files: list[str]) -> None:
+    """Raise ValueError when the folder ``uri`` (its ``files``, listed) is a seed set's —
+    it holds :data:`SEED_SET_WORK_FILES` — whose ``manifest.json`` is gone (deleted, or a
+    copy without it): its split files cannot be checked against the manifest's SHA-256, its
+    version is not the one the seed set was registered with, and its work files would be
+    read as seed rows. A plain folder of JSONL seed rows (module docs) is read as before."""
+    prefix = to_uri(uri).rstrip("/") + "/"
+    tops = {f[len(prefix):].split("/")[0] + ("/" if "/" in f[len(prefix):] else "")
+            for f in map(to_uri, files) if f.startswith(prefix)}
+    marks = [name for name in SEED_SET_WORK_FILES if name in tops]
+    if not marks:
+        return
+    raise ValueError(
+        f"{prefix}manifest.json is missing: {uri} is a seed-set folder (it holds "
+        f"{', '.join(marks)}) without its manifest (deleted, or a copy that left it out), so "
+        "its split files' checksums cannot be verified nor its version told, and read as a "
+        "plain folder it would train on its sample/ and labels/ files too. Write the manifest "
+        f"again by running the prox label --seed-set --output {uri} command that built it "
+        "(the same options: its labels are reused, the teacher not asked again), or copy the "
+        "seed set again with its manifest.json")
 
 
 def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_percent: int,

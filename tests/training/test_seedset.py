@@ -533,6 +533,41 @@ def test_a_folder_whose_manifest_is_not_a_seed_sets_is_refused_saying_so(tmp_pat
     assert "prox label --seed-set" in err and not registry.exists()
 
 
+def test_a_seed_set_folder_that_lost_its_manifest_is_refused_and_its_command_rebuilds_it(
+        tmp_path, capsys):
+    """A seed-set folder whose manifest.json was deleted (or a copy that left it out) was read
+    as a plain folder of JSONL files: its sample/ and labels/ files too (their rows counted
+    as "no program" / "no text" left out), its checksums unchecked, its version another. It
+    is refused, saying what is missing and the command that writes it again — which does
+    (the same version); a plain folder of seed rows is still read."""
+    from prox_tasks.cli import main
+    from tests.labeling.conftest import SAMPLE
+
+    seed = tmp_path / "seed"
+    label = ["label", "--input", str(SAMPLE), "--output", str(seed), "--seed-set",
+             "--sample-size", "30", "--val-fraction", "0.2", "--no-register"]
+    assert main(label) == 0
+    version = load_seed_set(str(seed)).version
+    (seed / "manifest.json").unlink()
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(seed), "--output", str(registry), "--epochs", "1",
+                 "--work-dir", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert f"{seed.as_uri()}/manifest.json is missing" in err, err
+    assert "params.json, sample/, labels/, rejected.jsonl.gz" in err
+    assert "checksums cannot be verified" in err
+    assert f"prox label --seed-set --output {seed}" in err
+    assert not registry.exists()
+    assert main(label) == 0  # the advice: the same command writes the manifest again
+    assert load_seed_set(str(seed)).version == version
+    plain = tmp_path / "plain"  # a documented input: a folder of JSONL seed rows
+    plain.mkdir()
+    for name in ("train.jsonl.gz", "validation.jsonl.gz"):
+        (plain / name).write_bytes((seed / name).read_bytes())
+    loaded = load_seed_set(str(plain))
+    assert (len(loaded.train), len(loaded.validation), loaded.skipped) == (23, 7, [])
+
+
 @pytest.mark.parametrize("layout", ["manifest", "split by id"])
 @pytest.mark.parametrize("stream", [False, True])
 def test_pages_of_the_gold_set_are_left_out_and_counted(tmp_path, layout, stream):
