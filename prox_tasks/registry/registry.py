@@ -524,10 +524,31 @@ class ModelRegistry:
         Raises:
             CatalogNotBooked: the booking failed after the swap.
         """
-        if decision.already_promoted:
+        if decision.already_promoted or self._repeats_last_refusal(decision):
             self._book(decision)
         else:
             self._record(decision)
+
+    #: What makes two decisions the same one (:meth:`_repeats_last_refusal`): not when they
+    #: were taken, nor the metrics (the reason states the numbers that decided).
+    _SAME_DECISION = ("candidate", "incumbent", "promoted", "reason", "manual")
+
+    def _repeats_last_refusal(self, decision: Decision) -> bool:
+        """Whether ``decision`` refuses its candidate as the last decision recorded on that
+        version did: the same incumbent, the same reason (a ``prox train`` rerun refused by
+        the gold gate again, a retried promote task). A refusal changes nothing, so its
+        record would only repeat the last one in ``prox models show``; a decision that
+        differs in any of :data:`_SAME_DECISION` is recorded. A promotion is always
+        recorded: it changed ``promoted.json``, and :meth:`rolled_back` reads each."""
+        if decision.promoted:
+            return False
+        decided = [uri for uri in list_uri(self.uri(decision.name, "decisions"))
+                   if _decided_version(uri) == decision.candidate]
+        if not decided:  # listed in name order: the last is the newest
+            return False
+        last = json.loads(read_bytes(decided[-1]))
+        now = decision.to_dict()
+        return all(last.get(key) == now[key] for key in self._SAME_DECISION)
 
     def _record(self, decision: Decision) -> None:
         """Write ``decision`` under ``decisions/`` and, when it left its candidate promoted,
@@ -687,7 +708,7 @@ class ModelRegistry:
         for rel in listed:
             folder, _, file = rel.partition("/")
             if folder == "decisions" and "/" not in file and file.endswith(".json"):
-                decided.setdefault(file[: -len(".json")].partition("-")[2], []).append(rel)
+                decided.setdefault(_decided_version(file), []).append(rel)
         return prefix, found, decided
 
     def fetch(self, name: str, version: str | None = None, cache: str | None = None) -> Path:
@@ -718,6 +739,12 @@ class ModelRegistry:
             )  # fmt: skip
         finally:
             catalog.close()
+
+
+def _decided_version(file: str) -> str:
+    """The version a decision record is about, from its name (a path or URI ending in
+    ``<stamp>-<version>.json``, :meth:`ModelRegistry._record`; the stamp holds no ``-``)."""
+    return file.rsplit("/", 1)[-1].removesuffix(".json").partition("-")[2]
 
 
 def not_a_root(root: str) -> str | None:

@@ -354,6 +354,39 @@ def test_a_candidate_measured_against_an_older_promoted_model_is_not_promoted(re
     assert registry.promoted("refiner")["version"] == new["version"]
 
 
+def test_a_refusal_repeated_adds_no_decision_record_a_distinct_one_does(registry, tmp_path):
+    """Each prox train rerun the gold gate refused again wrote one more identical decision,
+    so prox models show listed duplicates: a refusal the same as the last decision on its
+    version (same incumbent, outcome and reason) is not recorded again; one that differs
+    (other numbers, another incumbent, another candidate) is."""
+    first = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                             {}, {}, GOOD)  # fmt: skip
+    assert registry.decide("refiner", first["version"], GOOD, None).promoted
+    worse = registry.publish(make_artifact(tmp_path / "b", b"2"), "refiner", "line_tagger",
+                             {}, {}, GOOD)  # fmt: skip
+    incumbent_gold = {"f1": 0.80, "recall": 0.90, "gold_set": "g1"}
+
+    def refuse(version, f1):
+        decision = registry.decide("refiner", version, GOOD, GOOD,
+                                   {"f1": f1, "recall": 0.90, "gold_set": "g1"}, incumbent_gold)
+        assert not decision.promoted and "gold word F1" in decision.reason
+        return [d["reason"] for d in registry.version("refiner", version)["decisions"]]
+
+    for _rerun in range(3):
+        assert refuse(worse["version"], 0.70) == ["gold word F1 0.7000 < incumbent 0.8000 "
+                                                  "on gold set g1"]
+    assert len(refuse(worse["version"], 0.75)) == 2  # other numbers: another decision
+    assert len(refuse(worse["version"], 0.70)) == 3  # not the last one: recorded again
+    other = registry.publish(make_artifact(tmp_path / "c", b"3"), "refiner", "line_tagger",
+                             {}, {}, GOOD)  # fmt: skip
+    assert len(refuse(other["version"], 0.70)) == 1  # another candidate
+    better = registry.publish(make_artifact(tmp_path / "d", b"4"), "refiner", "line_tagger",
+                              {}, {}, {**GOOD, "line_f1": 0.97})  # fmt: skip
+    assert registry.decide("refiner", better["version"], {**GOOD, "line_f1": 0.97}, GOOD).promoted
+    assert len(refuse(worse["version"], 0.70)) == 4  # another incumbent
+    assert len(registry.decisions("refiner")) == 1 + 3 + 1 + 1 + 1
+
+
 def test_a_version_whose_upload_was_cut_short_is_never_promoted(registry, tmp_path):
     """A publish killed after some files (``artifact.json`` is written last): deciding on
     that version refuses it before promoted.json names a folder without its record."""
