@@ -23,7 +23,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,6 +47,7 @@ from prox_tasks.storage import (
     to_uri,
     version_of,
 )
+from prox_tasks.storage.local import temp_folder
 from prox_tasks.storage.swap import replace_if
 
 log = logging.getLogger(__name__)
@@ -782,7 +782,9 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
     A local path or ``file://`` URI is returned as is (it must be a folder). An ``s3://``
     folder is downloaded once into ``cache`` (default ``$PROX_HOME/model-cache/<hash of the
     URI and of its files' versions>``): into a temporary sibling first, renamed when
-    complete, so a killed download is never mistaken for a model. The versions (ETag, time,
+    complete, so a killed download is never mistaken for a model (the sibling is named with
+    the host and pid, as temporary files are: one a killed process left is removed by the
+    next download into that folder, :func:`prox_tasks.storage.local.temp_folder`). The versions (ETag, time,
     size; one listing and a HEAD per file) are part of the default key, so files replaced
     at the same URI are downloaded again instead of served from a stale copy; the older
     copies of that URI, and downloads cut short, are removed once unused for
@@ -823,8 +825,8 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         except OSError:
             pass  # a read-only cache: served as is, pruned by whoever owns it
         return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = Path(tempfile.mkdtemp(prefix=f".{target.name}-", dir=target.parent))
+    # named with this host and pid: one a killed download left is swept by the next
+    partial = Path(temp_folder(str(target)))
     try:
         prefix = text.rstrip("/") + "/"
         for file_uri in files:

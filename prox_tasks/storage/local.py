@@ -53,6 +53,19 @@ def open_write(loc: Location) -> AtomicWriter:
     return AtomicWriter(publish, directory, temp_prefix(loc.path) + temp_tag())
 
 
+def temp_folder(path: str) -> str:
+    """A new private folder beside ``path``, to be renamed to it once complete (a model
+    downloaded into the cache), named as the temporary files of :func:`open_write` are —
+    ``.<name>.tmp-<host>.<pid>.<random>`` — so a killed process's is swept as theirs are:
+    the folder's temporaries of dead processes of this host are removed first."""
+    import tempfile
+
+    directory = os.path.dirname(path) or "."
+    os.makedirs(directory, exist_ok=True)
+    sweep_stale(directory, ".", TEMP_MARK)
+    return tempfile.mkdtemp(prefix=temp_prefix(path) + temp_tag(), dir=directory)
+
+
 def _fsync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:

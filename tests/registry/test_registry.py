@@ -184,6 +184,46 @@ def test_older_copies_of_a_replaced_s3_model_leave_the_cache_once_unused(s3_root
     assert second.exists() and other_model.exists()  # in use lately / another URI's copy
 
 
+def test_a_killed_download_s_folder_is_swept_by_the_next_download(s3_root, moto_endpoint,
+                                                                    tmp_path, monkeypatch):
+    """A download into the model cache killed midway (SIGKILL: real; where it stops, after
+    its first file, a named fault injection) left ``.<key>-XXXX`` with no host or pid, so it
+    was never swept (only pruned with its URI's copies, when that URI was fetched again).
+    It is named as the storage layer's temporary files are (host and pid) and the next
+    download into the cache removes it; a live process's is left."""
+    from prox_tasks.storage import put_atomic
+    from prox_tasks.storage.tempfiles import temp_tag
+    from tests.conftest import kill_when_ready
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    for name in ("refiner.json", "weights.bin"):
+        put_atomic(f"{s3_root}/killed/{name}", b"x" * 1000)
+    code = ("import sys, time\n"
+            "from prox_tasks.registry import registry\n"
+            "from prox_tasks.storage import S3Settings, configure_s3\n"
+            "configure_s3(S3Settings(endpoint_url=sys.argv[1], region_name='us-east-1',\n"
+            "                        addressing_style='path'))\n"
+            "real, read = registry.read_bytes, []\n"
+            "def read_then_wait(uri):  # fault injection: stop after the first file\n"
+            "    if read:\n"
+            "        print('ready', flush=True); time.sleep(60)\n"
+            "    read.append(uri); return real(uri)\n"
+            "registry.read_bytes = read_then_wait\n"
+            "registry.fetch_folder(sys.argv[2])\n")  # fmt: skip
+    pid = kill_when_ready(code, moto_endpoint, f"{s3_root}/killed")
+    cache = tmp_path / "home" / "model-cache"
+    (left,) = [p for p in cache.iterdir() if f".{pid}." in p.name]
+    assert left.name.startswith(".") and ".tmp-" in left.name
+    assert [p.name for p in left.iterdir()] == ["refiner.json"]  # cut short
+    live = cache / f".other.tmp-{temp_tag()}abc"  # this process's: alive
+    live.mkdir()
+    put_atomic(f"{s3_root}/next/refiner.json", '{"kind": "line_tagger"}')
+    fetched = fetch_folder(f"{s3_root}/next")
+    assert (fetched / "refiner.json").exists() and fetched.parent == cache
+    assert not left.exists() and live.exists()
+    assert sorted(p.name for p in cache.iterdir()) == sorted([fetched.name, live.name])
+
+
 def test_the_model_cache_keeps_the_most_recently_used_models(s3_root, tmp_path, monkeypatch):
     """Each nightly promotion is a new URI: the cache keeps $PROX_MODEL_CACHE_KEEP models,
     the most recently used, and spares any used within the last hour."""
