@@ -21,6 +21,7 @@ class RunError(ValueError):
 def cannot_succeed() -> tuple[type[BaseException], ...]:
     """The exception types that mean "retrying will not help"."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
+    from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
@@ -31,6 +32,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.refine.booking import RunReplaced
     from prox_tasks.refine.claim import GatedSnapshot
     from prox_tasks.refine.limits import DuplicateIdError
+    from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.refine.step import SettingsConflict
     from prox_tasks.registry import PromotedVersionGone
     from prox_tasks.release import ReleaseRefused
@@ -43,7 +45,8 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             DuplicateIdError, ReleasedSnapshot, SettingsConflict, NoModelError,
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
-            PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone)
+            PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
+            NotAModelFolder, CatalogURLInvalid, NotACatalog)
 
 
 @contextmanager

@@ -20,6 +20,16 @@ def test_errors_no_retry_can_fix_fail_at_once_with_their_message(error):
             raise error
 
 
+def test_every_setting_error_a_command_exits_2_for_fails_the_task_at_once():
+    """What ``prox`` exits 2 for (a setting to fix, cli.errors.setting_errors) no retry of a
+    DAG task gets past either: NotACatalog, NotAModelFolder and CatalogURLInvalid were
+    retried when a task met them."""
+    from prox_tasks.cli.errors import setting_errors
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    assert [e for e in setting_errors() if not issubclass(e, cannot_succeed())] == []
+
+
 def test_other_errors_are_left_to_retries():
     with pytest.raises(OSError, match="S3 hiccup"):
         with fail_fast(FailNow):
