@@ -40,19 +40,21 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     nothing promoted), :class:`~prox_tasks.registry.PromotedVersionGone` (the promoted
     version removed from its registry), :class:`~prox_tasks.refine.options.NotAModelFolder`
     (``--model`` no model it can load), :class:`~prox_tasks.inference.openai_engine.
-    PoolMisconfigured` (an openai pool set up wrong), :class:`~prox_tasks.catalog.engine.
+    PoolMisconfigured` (an openai pool set up wrong), :class:`~prox_tasks.inference.
+    openai_engine.SecondsSettingInvalid` (a request timeout or shard budget that is no
+    number of seconds above 0), :class:`~prox_tasks.catalog.engine.
     CatalogURLInvalid` (the catalog URL no database URL, or its driver not installed: a bare
     ``postgresql://``) and :class:`~prox_tasks.catalog.engine.NotACatalog` (a SQLite file
     that is no prox catalog). The refine DAG fails its task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
-    from prox_tasks.inference.openai_engine import PoolMisconfigured
+    from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.models import NoModelError
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import PromotedVersionGone
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, PoolMisconfigured, \
-        CatalogURLInvalid, NotACatalog  # fmt: skip
+        CatalogURLInvalid, NotACatalog, SecondsSettingInvalid  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

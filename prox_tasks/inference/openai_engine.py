@@ -851,11 +851,19 @@ def check_seconds_settings(options: dict) -> None:
     line; ``PROX_OPENAI_TIMEOUT``/``PROX_OPENAI_SHARD_BUDGET`` were read only by each shard).
 
     Raises:
-        ValueError: Not a number of seconds above 0, naming where it came from.
+        SecondsSettingInvalid: Not a number of seconds above 0, naming where it came from.
     """
     _seconds_setting(options.get("timeout"), "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
     _seconds_setting(options.get("shard_budget"), "shard_budget", "PROX_OPENAI_SHARD_BUDGET",
                      None)  # fmt: skip
+
+
+class SecondsSettingInvalid(ValueError):
+    """A request timeout or shard budget (``--request-timeout``, ``PROX_OPENAI_TIMEOUT``,
+    ``--shard-budget``, ``PROX_OPENAI_SHARD_BUDGET``) that is no number of seconds above 0: a
+    setting to fix, which no rerun or retry gets past (``prox refine`` exit 2, the DAG's task
+    fails without retries). Not a :class:`PoolMisconfigured`: the pool may be set up right;
+    it is this client's setting."""
 
 
 def _seconds_setting(value: float | str | None, option: str, env: str,
@@ -864,7 +872,7 @@ def _seconds_setting(value: float | str | None, option: str, env: str,
     ``default`` (None: unset).
 
     Raises:
-        ValueError: Not a number of seconds above 0, naming where it came from.
+        SecondsSettingInvalid: Not a number of seconds above 0, naming where it came from.
     """
     source = option
     if value is None:
@@ -874,7 +882,8 @@ def _seconds_setting(value: float | str | None, option: str, env: str,
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        raise ValueError(f"{source} must be a number of seconds, not {value!r}") from None
+        raise SecondsSettingInvalid(f"{source} must be a number of seconds, not "
+                                    f"{value!r}") from None
     if not seconds > 0:
-        raise ValueError(f"{source} must be more than 0 seconds, not {value!r}")
+        raise SecondsSettingInvalid(f"{source} must be more than 0 seconds, not {value!r}")
     return seconds

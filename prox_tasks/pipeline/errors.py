@@ -26,7 +26,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
     from prox_tasks.corpus.readers import FormatMismatch, NoDocuments
-    from prox_tasks.inference.openai_engine import PoolMisconfigured
+    from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.models import NoModelError
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.booking import RunReplaced
@@ -46,7 +46,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
-            NotAModelFolder, CatalogURLInvalid, NotACatalog)
+            NotAModelFolder, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid)
 
 
 @contextmanager

@@ -297,14 +297,15 @@ def test_a_bad_openai_seconds_variable_is_refused_before_planning(tmp_path, caps
                                                                   monkeypatch, variable, value):
     """A PROX_OPENAI_TIMEOUT or PROX_OPENAI_SHARD_BUDGET that is no number of seconds was read
     only by the shard: the snapshot was planned, its folder claimed and booked, then every
-    shard failed. It is refused first, as --request-timeout/--shard-budget are."""
+    shard failed. It is refused first, as --request-timeout/--shard-budget are; exit 2, a
+    setting to fix (it exited 1, as a failure a rerun may get past)."""
     from prox_tasks.cli import main
 
     monkeypatch.setenv(variable, value)
     lm, docs, out = _no_model_and_one_document(tmp_path)  # all the openai backend reads
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "openai", "--servers", "http://127.0.0.1:9/v1",
-                 "--no-progress"]) == 1  # fmt: skip
+                 "--no-progress"]) == 2  # fmt: skip
     assert f"{variable} must be a number of seconds, not {value!r}" in capsys.readouterr().err
     assert not out.exists()
 
