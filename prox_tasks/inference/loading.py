@@ -264,7 +264,11 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
     variable (``PROX_OPENAI_DOC_SERVERS``, ``PROX_OPENAI_CHUNK_MODEL``, ...), else the
     engine's own default (``PROX_OPENAI_SERVERS``; the one model the pool lists).
     ``per_level``: the :data:`OPENAI_LEVEL_OPTIONS` given."""
-    from prox_tasks.inference.openai_engine import served_model_names, servers_from_environment
+    from prox_tasks.inference.openai_engine import (
+        LevelWithoutPool,
+        served_model_names,
+        servers_from_environment,
+    )
 
     names = served_model_names({**engine_options, **per_level})
     levels: dict[str, dict] = {}
@@ -279,10 +283,11 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
     if len(alone) == 1 and not servers_from_environment():
         # else the engine's message names only --servers, for a level the user did set up
         level, other = alone[0], "chunk" if alone[0] == "doc" else "doc"
-        raise ValueError(f"the {LEVEL_WORDS[level]}-level model has no pool: the servers "
-                         f"given are the {LEVEL_WORDS[other]} level's only; give prox refine "
-                         f"--{level}-servers URL[,URL...] (PROX_OPENAI_{level.upper()}_SERVERS), "
-                         "or --servers (PROX_OPENAI_SERVERS) for both levels")
+        raise LevelWithoutPool(
+            f"the {LEVEL_WORDS[level]}-level model has no pool: the servers given are the "
+            f"{LEVEL_WORDS[other]} level's only; give prox refine --{level}-servers "
+            f"URL[,URL...] (PROX_OPENAI_{level.upper()}_SERVERS), or --servers "
+            "(PROX_OPENAI_SERVERS) for both levels")
     return levels
 
 
@@ -296,7 +301,7 @@ def check_openai_pools(options: dict, refines_here: bool = False) -> None:
     pools' variables are not set.
 
     Raises:
-        ValueError: A level has no pool (:func:`_openai_levels`).
+        LevelWithoutPool: A level has no pool (:func:`_openai_levels`).
         ServerURLInvalid: With ``refines_here``, neither level has one
             (:data:`~prox_tasks.inference.openai_engine.NO_SERVERS`); a server address that is
             no http(s) URL.

@@ -149,6 +149,13 @@ class ServerURLInvalid(PoolMisconfigured, ValueError):
     without retries), and a bad option value."""
 
 
+class LevelWithoutPool(PoolMisconfigured, ValueError):
+    """One refining level given a pool (``--doc-servers``, ``PROX_OPENAI_DOC_SERVERS``) and
+    the other none, nor a shared one (:func:`prox_tasks.inference.loading._openai_levels`):
+    a pool set up wrong (``prox refine`` exit 2, the DAG's task fails without retries), and
+    a bad option value."""
+
+
 def check_server_urls(urls) -> None:
     """Refuse a server address that is no ``http(s)://HOST…`` URL (``127.0.0.1:8000/v1``):
     httpx refused it at load as an unsupported protocol, which was told as a server not

@@ -659,7 +659,7 @@ def test_prox_refine_refuses_a_level_without_a_pool_before_planning(tiny_model, 
     out = tmp_path / "out"
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model",
                  str(tiny_model), "--backend", "openai", "--no-progress",
-                 "--doc-servers", "http://127.0.0.1:9/v1"]) == 1
+                 "--doc-servers", "http://127.0.0.1:9/v1"]) == 2  # a pool set up wrong
     assert "the chunk-level model has no pool" in capsys.readouterr().err
     assert not (out / "manifest.json").exists()  # refused before the plan
 
