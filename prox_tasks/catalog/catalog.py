@@ -141,17 +141,20 @@ class Catalog:
     # -- snapshots and shards -------------------------------------------------------------
     def register_snapshot(self, name: str, input_uri: str, output_uri: str, *,
                           manifest=None, status: str = "planned",
-                          created_at: str | None = None) -> int:
+                          created_at: str | None = None, option: str = "--name") -> int:
         """Create or update snapshot ``name``; with a manifest, also its planned shards.
+        ``option``: what names it, for the message of a name booked for another folder
+        (:meth:`check_snapshot_name`), the same whether it was booked before or meanwhile.
 
         Raises:
             prox_tasks.storage.names.InvalidName: ``name`` is not one safe path component
                 (it names the snapshot's folder and release: no ``/``, no ``..``).
+            SnapshotNameTaken: ``name`` belongs to another output folder.
         """
         from prox_tasks.storage.names import check_name
 
         check_name(name, "snapshot name")
-        self.check_snapshot_name(name, output_uri)
+        self.check_snapshot_name(name, output_uri, option)
         fields = {"input_uri": input_uri, "output_uri": output_uri, "status": status}
         if manifest is not None:
             fields.update(manifest_uri=manifest.uri, manifest_id=manifest.id,
@@ -164,7 +167,7 @@ class Catalog:
                         f"VALUES ({', '.join(':' + c for c in cols)})", "name"),
                 name=name, created_at=stamp, updated_at=stamp, **fields)):
             if new:  # booked meanwhile by another run: for this folder?
-                self.check_snapshot_name(name, output_uri)
+                self.check_snapshot_name(name, output_uri, option)
             self.update_snapshot(name, **fields)
         snapshot_id = self._id("snapshots", "name = :n", n=name)
         if manifest is not None:

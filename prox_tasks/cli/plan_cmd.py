@@ -79,7 +79,8 @@ def run(args) -> Outcome:
         from prox_tasks.catalog import Catalog
 
         Catalog(args.catalog).register_snapshot(args.snapshot, manifest.input_uri,
-                                                manifest.output_uri, manifest=manifest)
+                                                manifest.output_uri, manifest=manifest,
+                                                option="--snapshot")  # as checked above
     summary = {"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
                "shards": len(manifest.shards), "docs": manifest.total_docs,
                "snapshot": args.snapshot, "files_skipped": len(manifest.skipped_files),

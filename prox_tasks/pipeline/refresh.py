@@ -26,6 +26,11 @@ def open_catalog(url: str | None):
         catalog.close()
 
 
+#: What names the refine DAG's snapshot, said when its name is booked for another folder
+#: (``<output_root>/snapshots/<name>``): not ``prox``'s ``--name``.
+SNAPSHOT_NAME_PARAM = "snapshot_name, or the output_root it was written under"
+
+
 def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     """Name, input and output of the snapshot this run refines.
 
@@ -326,7 +331,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     shards = shard_batches(len(manifest.shards), max_map_length, workers)
     with open_catalog(snapshot["catalog_url"]) as catalog:
         runner = runners.current(task_try)
-        register_plan(catalog, snapshot["name"], manifest, runner,
+        register_plan(catalog, snapshot["name"], manifest, runner, option=SNAPSHOT_NAME_PARAM,
                       logical_date=snapshot.get("logical_date"), dag_run_id=snapshot.get("run_id"))
         # a failure from here on is this plan's, booked with its own error: no refine task
         # runs to book one, and the snapshot must not stay `planned`

@@ -45,17 +45,23 @@ DIED = ("this attempt's end was not booked ({why}): its refine process was kille
         "out of memory, or a lost worker) or could not reach the catalog as it ended")
 
 
-def register_plan(catalog, name: str, manifest, runner: dict | None = None, **fields) -> None:
+def register_plan(catalog, name: str, manifest, runner: dict | None = None, *,
+                  option: str = "--name", **fields) -> None:
     """Record snapshot ``name`` planned by ``manifest`` with its shards, booked by ``runner``
     (:func:`~prox_tasks.refine.runner.current`; default this process); ``fields`` are more
     snapshot columns (``logical_date``, ``dag_run_id``). Attempts of runs known dead are
-    booked failed first (:func:`book_dead`)."""
+    booked failed first (:func:`book_dead`). ``option``: what names the snapshot, said when
+    the name is booked for another folder (``prox refine --name``; the DAG's Param).
+
+    Raises:
+        prox_tasks.catalog.SnapshotNameTaken: ``name`` belongs to another output folder.
+    """
     runner = runner or runners.current()
     book_dead(catalog, name, runner)
     current = catalog.get_snapshot(name)
     kept = current and current["manifest_id"] == manifest.id and current["status"] != "failed"
     catalog.register_snapshot(name, manifest.input_uri, manifest.output_uri, manifest=manifest,
-                              status=current["status"] if kept else "planned")
+                              status=current["status"] if kept else "planned", option=option)
     # a former run's failure is history; this run's end is booked over its status, a
     # replaced run's not (book_failed)
     catalog.update_snapshot(name, error=None, runner=runner, **fields)

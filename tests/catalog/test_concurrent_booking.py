@@ -34,6 +34,7 @@ HELD = {
     "shards": ("INSERT INTO shards (snapshot_id, shard_index, docs_planned, bytes_planned)"
                " SELECT id, 0, 1, 1 FROM snapshots WHERE name = 'snap'"),
 }
+HELD["dag_plan"] = HELD["snapshot"]  # the refine DAG's plan task booking its snapshot
 
 
 def _book(url: str, case: str, folder: str, ready, outcomes) -> None:
@@ -48,6 +49,11 @@ def _book(url: str, case: str, folder: str, ready, outcomes) -> None:
             catalog.register_snapshot("snap", "file:///in", folder)
         elif case == "seed_set":
             catalog.register_seed_set("seeds", "teacher", folder, 3)
+        elif case == "dag_plan":  # as the DAG's plan task books it (pipeline.refresh.plan)
+            from prox_tasks.pipeline.refresh import SNAPSHOT_NAME_PARAM
+            from prox_tasks.refine.booking import register_plan
+
+            register_plan(catalog, "snap", load_manifest(folder), option=SNAPSHOT_NAME_PARAM)
         elif case == "model":
             catalog.register_model("refiner", "v1", folder, registry="file:///registry")
         else:  # the plan's shards, booked by a rerun planning the snapshot again
@@ -135,6 +141,29 @@ def test_a_run_booking_a_name_taken_meanwhile_for_another_folder_is_refused(cata
         row = (catalog.get_snapshot("snap") if case == "snapshot"
                else catalog.get_seed_set("seeds"))  # fmt: skip
         assert row[("output_uri" if case == "snapshot" else "uri")] == "file:///data/first"
+    finally:
+        catalog.close()
+
+
+def test_the_dag_booking_a_snapshot_name_taken_meanwhile_names_its_param(catalog_url,
+                                                                         tmp_path):
+    """The refine DAG's plan booking a snapshot name another run booked meanwhile for
+    another folder was refused with "name this one apart (--name)": prox's option, which a
+    DAG run has not; the name checked before the booking named the same. Both name the
+    snapshot_name Param (on PostgreSQL the runs find no row first: the refusal is the one
+    after the insert met the other run's)."""
+    inp = write_jsonl(tmp_path / "in.jsonl", [{"id": str(i), "text": f"doc {i}"}
+                                              for i in range(4)])  # fmt: skip
+    out = str(tmp_path / "out")
+    plan_shards(inp, out, target_docs=2)
+    found = _race(catalog_url, "dag_plan", "file:///data/first", out)
+    assert len(found) == RUNS and all(f.startswith("SnapshotNameTaken: ") for f in found), found
+    assert all(f.endswith("name this one apart (snapshot_name, or the output_root it was "
+                          "written under)") for f in found), found
+    catalog = Catalog(catalog_url)
+    try:
+        assert catalog.get_snapshot("snap")["output_uri"] == "file:///data/first"
+        assert catalog.get_shards("snap") == []
     finally:
         catalog.close()
 
