@@ -26,8 +26,9 @@ class AtomicWriter(io.BufferedIOBase):
     Bytes go to a local temporary file; ``publish(temp_path)`` makes them visible under the
     final name (a rename on local disk, an upload on S3). Used as a context manager, an
     exception inside the block aborts instead of publishing. ``sha256`` and ``size`` describe
-    what was written; ``failure`` is the OS error a write or flush raised (a full disk), kept
-    for a caller whose library turns it into another error (``torch.save`` raises a
+    what was written; ``failure`` is the OS error a write or flush raised (a full disk) and
+    ``interrupted`` the KeyboardInterrupt or SystemExit a signal raised in a write, kept for
+    a caller whose library turns them into another error (``torch.save`` raises a
     ``RuntimeError`` saying only "unexpected pos").
 
     Args:
@@ -46,14 +47,19 @@ class AtomicWriter(io.BufferedIOBase):
         self.size = 0
         self.published = False
         self.failure: OSError | None = None
+        self.interrupted: BaseException | None = None
 
     def writable(self) -> bool:
         return True
 
     def write(self, data) -> int:
         view = memoryview(data).cast("B")
-        with self._named():
-            self._file.write(view)
+        try:
+            with self._named():
+                self._file.write(view)
+        except (KeyboardInterrupt, SystemExit) as stop:  # a signal (Ctrl-C, SIGTERM)
+            self.interrupted = stop
+            raise
         self._hash.update(view)
         self.size += len(view)
         return len(view)

@@ -28,4 +28,21 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
         except RuntimeError as err:
             if out.failure is not None:  # the writer's own OSError, which torch wrapped
                 raise out.failure from err
+            # Ctrl-C (SIGTERM) during the save: torch turns it into "unexpected pos" when
+            # it lands in a write, or raises its own error over it closing the archive;
+            # the interrupt is what the command must end with (exit 130, "resumes")
+            stop = out.interrupted or _interrupt_in(err)
+            if stop is not None:
+                raise stop from None
             raise
+
+
+def _interrupt_in(err: BaseException) -> BaseException | None:
+    """The KeyboardInterrupt or SystemExit among the exceptions ``err`` was raised while
+    handling, else None."""
+    seen = err.__context__
+    while seen is not None:
+        if isinstance(seen, KeyboardInterrupt | SystemExit):
+            return seen
+        seen = seen.__context__
+    return None

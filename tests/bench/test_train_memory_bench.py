@@ -18,7 +18,10 @@ def test_the_train_memory_bench_prints_a_row_when_no_evaluated_page_has_gold(tmp
     lines = ["Home | About | Contact", "Subscribe to our newsletter"]
     with gzip.open(tmp_path / "data" / "pages" / "pages.jsonl.gz", "wt") as fh:
         for i in range(40):
-            text = "\n".join([*lines, f"Article {i} says something worth keeping here today.",
+            # prose with stop words, which the rules teacher keeps: prox train refuses a
+            # seed set whose every page is dropped
+            text = "\n".join([*lines, f"Article {i} says that the story of the town is one "
+                              "to read, and the people have seen it with their own eyes.",
                               f"It goes on for another sentence about topic {i % 7}.", "© 2024"])
             fh.write(json.dumps({"id": f"p{i}", "text": text}) + "\n")
     seed = tmp_path / "seed"
