@@ -634,8 +634,10 @@ def test_release_without_catalog_is_not_stopped_by_a_default_catalog_that_cannot
     assert f"; not recorded in a catalog: sqlite:///{broken}: it cannot be read (" in line, line
     assert read_latest(root)["name"] == "c"
     # named with --catalog, the same catalog is the user's choice: its error stops the release
+    # (exit 2, a setting to fix: NotACatalog)
     assert main(["release", "--snapshot", snap["output_uri"], "--root", str(tmp_path / "r2"),
-                 "--name", "c", "--catalog", f"sqlite:///{broken}"]) == 1
+                 "--name", "c", "--catalog", f"sqlite:///{broken}"]) == 2
+    assert not (tmp_path / "r2").exists()
 
 
 def test_a_release_run_again_for_another_partition_says_it_keeps_its_own(tmp_path, capsys):
