@@ -207,13 +207,12 @@ def _catalog_unreachable(err) -> tuple[str, str] | None:
         return None
     if not isinstance(err, OperationalError) or err.statement is not None:
         return None  # a statement's error: the database answered
-    from prox_tasks.catalog.engine import CATALOG_NOTE, CATALOG_SERVER_NOTE, URL_GIVEN
+    from prox_tasks.catalog.engine import CATALOG_SERVER_NOTE, URL_GIVEN
 
     notes = getattr(err, "__notes__", ())
     cause = " ".join(str(err.orig).split())
-    files = [n[len(CATALOG_NOTE):] for n in notes if n.startswith(CATALOG_NOTE)]
-    if files:  # SQLite has no server to start: its file could not be opened
-        return (f"the SQLite catalog {files[0]} cannot be opened: {cause}",
+    if (file := _sqlite_catalog_file(err)) is not None:  # no server to start: its file
+        return (f"the SQLite catalog {file} cannot be opened: {cause}",
                 f"check that it is a file its folder lets prox write, or correct the catalog "
                 f"URL ({URL_GIVEN}; docs/storage.md)")
     if CATALOG_SERVER_NOTE not in notes:
@@ -235,12 +234,18 @@ def _catalog_full(err) -> tuple[str, str] | None:
     orig = getattr(err, "orig", None)
     if not isinstance(orig, sqlite3.Error) or getattr(orig, "sqlite_errorname", "") != "SQLITE_FULL":
         return None
-    from prox_tasks.catalog.engine import CATALOG_NOTE
-
-    files = [n[len(CATALOG_NOTE):] for n in getattr(err, "__notes__", ()) if n.startswith(CATALOG_NOTE)]
-    where = f" {files[0]}" if files else ""
+    file = _sqlite_catalog_file(err)
+    where = f" {file}" if file is not None else ""
     return (f"disk full writing the SQLite catalog{where} ({orig})",
             "free space there, then run the same command again")
+
+
+def _sqlite_catalog_file(err) -> str | None:
+    """The SQLite catalog file whose engine raised ``err`` (the note it adds), else None."""
+    from prox_tasks.catalog.engine import CATALOG_NOTE
+
+    return next((note[len(CATALOG_NOTE):] for note in getattr(err, "__notes__", ())
+                 if note.startswith(CATALOG_NOTE)), None)
 
 
 def describe_error(err: BaseException) -> str:
