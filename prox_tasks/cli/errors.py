@@ -249,16 +249,16 @@ def _sqlite_catalog_file(err) -> str | None:
 
 
 def describe_error(err: BaseException) -> str:
-    """``err`` as one line (no traceback): S3 errors by operation and code, OS errors by
-    cause and path (disk full named as such), anything else as ``Type: message``."""
-    from prox_tasks.catalog.engine import CatalogURLInvalid
+    """``err`` as one line (no traceback): a command's own account, a setting to fix
+    (:func:`setting_errors`) and an unknown connection as written, S3 errors by operation and
+    code, OS errors by cause and path (disk full named as such), anything else as
+    ``Type: message``."""
     from prox_tasks.connections import ConnectionNotFound
-    from prox_tasks.registry import PromotedVersionGone
 
     text, advice = None, ""  # advice: prox's way out, after the cut of what failed
-    # written to be read as is
-    if isinstance(err, CommandFailed | ConnectionNotFound | CatalogURLInvalid
-                  | PromotedVersionGone):
+    # written to be read as is: a setting to fix names the setting and what to give it (its
+    # type name, "NotACatalog: …", said nothing more to whoever sets it)
+    if isinstance(err, (CommandFailed, ConnectionNotFound, *setting_errors())):
         text = str(err)
     elif (known := _s3(err) or _catalog_full(err) or _catalog_unreachable(err)) is not None:
         text, advice = known

@@ -103,7 +103,7 @@ def test_a_prox_error_is_said_whole_with_its_way_out(tmp_path, capsys, monkeypat
     gold.write_text("")
     assert main(["calibrate", "--gold", str(gold), "--model", "promoted"]) == 2
     line = capsys.readouterr().err.strip()
-    assert line.startswith("prox calibrate: NoModelError: no promoted model 'refiner'"), line
+    assert line.startswith("prox calibrate: no promoted model 'refiner'"), line
     assert "…" not in line and "'default' ($PROX_DEFAULT_MODEL, else the shipped line " \
         "tagger)." in line, line
     foreign = describe_error(ValueError("x" * 5000))
@@ -183,7 +183,8 @@ def test_nothing_promoted_is_the_same_setting_error_for_every_command(tmp_path, 
     """``prox refine --model promoted`` with nothing promoted exited 2 (a setting to fix),
     ``prox calibrate --model promoted`` and ``prox train --base promoted`` 1 (as a fault a
     rerun might get past) for the same user error. Each now says it the same way:
-    ``prox COMMAND: NoModelError: …`` with how to get a promoted model, exit 2."""
+    ``prox COMMAND: no promoted model …`` with how to get a promoted model, exit 2 (as
+    written: no type name, as for every setting to fix)."""
     from tests.training.fixtures import make_docs
     from tests.training.seed_files import write_seed_set
 
@@ -203,8 +204,41 @@ def test_nothing_promoted_is_the_same_setting_error_for_every_command(tmp_path, 
     for name, args in commands.items():
         assert main(args) == 2, name
         err = capsys.readouterr().err.strip()
-        assert err.startswith(f"prox {name}: NoModelError: no promoted model"), err
+        assert err.startswith(f"prox {name}: no promoted model"), err
         assert len(err.splitlines()) == 1
+
+
+def test_every_setting_to_fix_is_said_as_written(tmp_path, capsys, monkeypatch):
+    """A setting to fix (cli.errors.setting_errors, exit 2) names the setting and what to give
+    it; CatalogURLInvalid and PromotedVersionGone were said as written, while NotACatalog,
+    SecondsSettingInvalid, NoModelError, NotAModelFolder and PoolMisconfigured came with
+    their Python type name first ("prox catalog: NotACatalog: …"). Each is now the plain
+    sentence, through the one place the line is formed (describe_error)."""
+    import json
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not a database, but long enough to be read as one's header\n" * 3)
+    assert main(["catalog", "--url", f"sqlite:///{notes}", "list", "snapshots"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"prox catalog: {notes} is not a SQLite database"), err
+    lm = tmp_path / "lm"  # a Hugging Face folder: all the openai backend checks of it
+    lm.mkdir()
+    (lm / "config.json").write_text("{}")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text."}) + "\n")
+    monkeypatch.setenv("PROX_OPENAI_TIMEOUT", "abc")
+    assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
+                 str(lm), "--backend", "openai", "--servers", "http://127.0.0.1:9/v1",
+                 "--no-progress"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prox refine: PROX_OPENAI_TIMEOUT must be a number of seconds, "
+                          "not 'abc'"), err
+    monkeypatch.delenv("PROX_OPENAI_TIMEOUT")
+    assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
+                 str(tmp_path / "nothing-here"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prox refine: ") and "NotAModelFolder" not in err, err
 
 
 def test_every_s3_operation_prox_sends_names_its_real_iam_permission():
