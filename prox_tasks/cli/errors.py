@@ -44,17 +44,20 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     openai_engine.SecondsSettingInvalid` (a request timeout or shard budget that is no
     number of seconds above 0), :class:`~prox_tasks.catalog.engine.
     CatalogURLInvalid` (the catalog URL no database URL, or its driver not installed: a bare
-    ``postgresql://``) and :class:`~prox_tasks.catalog.engine.NotACatalog` (a SQLite file
-    that is no prox catalog). The refine DAG fails its task on each without retries
+    ``postgresql://``), :class:`~prox_tasks.catalog.engine.NotACatalog` (a SQLite file
+    that is no prox catalog) and :class:`~prox_tasks.pipeline.settings.SettingInvalid` (a
+    deployment variable whose value prox cannot use: ``PROX_PROGRESS_EVERY=1k``). The
+    refine DAG fails its task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.models import NoModelError
+    from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import PromotedVersionGone
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, PoolMisconfigured, \
-        CatalogURLInvalid, NotACatalog, SecondsSettingInvalid  # fmt: skip
+        CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

@@ -256,11 +256,11 @@ def gate_defaults() -> GateThresholds:
         if problem is None:
             return GateThresholds.from_mapping(values)
     except ValueError as err:
-        raise ValueError(f"a PROX_GATE_* variable is not a number ({err}): "
-                         f"{', '.join(f'PROX_GATE_{k.upper()}={v!r}' for k, v in values.items())}"
-                         ) from err
-    raise ValueError(f"deployment variable {problem}: set it in range, or unset it for the "
-                     "built-in default")
+        raise settings.SettingInvalid(
+            f"a PROX_GATE_* variable is not a number ({err}): "
+            f"{', '.join(f'PROX_GATE_{k.upper()}={v!r}' for k, v in values.items())}") from err
+    raise settings.SettingInvalid(f"deployment variable {problem}: set it in range, or unset "
+                                  "it for the built-in default")
 
 
 def threshold_params() -> dict:

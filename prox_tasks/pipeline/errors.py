@@ -28,6 +28,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.readers import FormatMismatch, NoDocuments
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.models import NoModelError
+    from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.booking import RunReplaced
     from prox_tasks.refine.claim import GatedSnapshot
@@ -46,7 +47,8 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
-            NotAModelFolder, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid)
+            NotAModelFolder, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
+            SettingInvalid)
 
 
 @contextmanager

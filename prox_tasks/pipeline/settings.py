@@ -32,6 +32,15 @@ REFINER_NAME = "refiner"
 TAGGER_PRECISIONS = ("auto", "float32", "bfloat16")
 
 
+class SettingInvalid(ValueError):
+    """A deployment variable (``PROX_*``), or the option or Param standing in for it, whose
+    value prox cannot use; the message names it, its value and what it accepts. A setting to
+    fix, which no rerun or retry gets past: a ``prox`` command exits 2
+    (:func:`prox_tasks.cli.errors.setting_errors`), a DAG task fails without retries
+    (:func:`prox_tasks.pipeline.errors.cannot_succeed`). A ValueError, as before, for the
+    callers that catch one."""
+
+
 def prox_home() -> str:
     """``$PROX_HOME``, else ``./runs``; an absolute path."""
     return str(Path(os.environ.get("PROX_HOME") or "runs").resolve())
@@ -42,7 +51,8 @@ def env_value(env: str, default, convert, expected: str, note: str = ""):
     often writes ``NAME=`` for a setting it leaves alone).
 
     Raises:
-        ValueError: Naming the variable, its value and the form ``expected`` (then ``note``).
+        SettingInvalid: Naming the variable, its value and the form ``expected`` (then why, and
+            ``note``).
     """
     raw = os.environ.get(env, "").strip()
     if not raw:
@@ -50,8 +60,13 @@ def env_value(env: str, default, convert, expected: str, note: str = ""):
     try:
         return convert(raw)
     except (ValueError, TypeError) as err:
-        raise ValueError(f"deployment variable {env}={raw!r} is not {expected} "
-                         f"({err}{'; ' + note if note else ''})") from None
+        # int()'s and float()'s own words ("invalid literal for int() with base 10") add
+        # nothing to ``expected``; a converter of prox's says why ("7 is not at least 0")
+        why = [] if convert in (int, float) else [str(err)]
+        said = "; ".join(why + ([note] if note else []))
+        raise SettingInvalid(f"deployment variable {env}={raw!r} is not {expected}"
+                             f"{f' ({said})' if said else ''}: correct it, or unset it for "
+                             "the default") from None
 
 
 def _under_home(env: str, name: str) -> str:
@@ -200,10 +215,18 @@ def render_partition(template: str, ds: str | None) -> str:
 
 def quality_filter(override: str | None = None) -> str:
     """The document-quality decision's mode (``off``, ``report``, ``drop``): the override,
-    else ``$PROX_QUALITY_FILTER``, else ``off`` (see :mod:`prox_tasks.labeling.doc_quality`)."""
+    else ``$PROX_QUALITY_FILTER``, else ``off`` (see :mod:`prox_tasks.labeling.doc_quality`).
+
+    Raises:
+        SettingInvalid: Another value, naming the variable when it came from there.
+    """
     from prox_tasks.labeling.doc_quality import check_mode
 
-    return check_mode(override or os.environ.get("PROX_QUALITY_FILTER") or "off")
+    try:
+        return check_mode(override or os.environ.get("PROX_QUALITY_FILTER") or "off")
+    except ValueError as err:
+        raise SettingInvalid(f"{err}{'' if override else ' (set by PROX_QUALITY_FILTER)'}"
+                             ) from None
 
 
 def partition_marker(override: str | None = None) -> str | None:
@@ -213,13 +236,19 @@ def partition_marker(override: str | None = None) -> str | None:
     a readable file is there, as before markers existed).
 
     Raises:
-        ValueError: Not a hidden file name (see :func:`~prox_tasks.storage.marker.check_marker_name`).
+        SettingInvalid: Not a hidden file name (see
+            :func:`~prox_tasks.storage.marker.check_marker_name`).
     """
     from prox_tasks.storage.marker import check_marker_name
 
     chosen = (override or "").strip() or os.environ.get("PROX_PARTITION_MARKER", "").strip()
-    return check_marker_name(chosen, "partition_marker" if (override or "").strip()
-                             else "PROX_PARTITION_MARKER") if chosen else None
+    if not chosen:
+        return None
+    try:
+        return check_marker_name(chosen, "partition_marker" if (override or "").strip()
+                                 else "PROX_PARTITION_MARKER")
+    except ValueError as err:
+        raise SettingInvalid(str(err)) from None
 
 
 def refine_workers(override: int | None = None) -> int:
@@ -227,7 +256,7 @@ def refine_workers(override: int | None = None) -> int:
     --workers``): the override, else ``$PROX_REFINE_WORKERS``, else 1.
 
     Raises:
-        ValueError: Not a whole number of at least 1, naming where it came from.
+        SettingInvalid: Not a whole number of at least 1, naming where it came from.
     """
     where, value = ("workers_per_task", override) if override is not None else \
         ("PROX_REFINE_WORKERS", os.environ.get("PROX_REFINE_WORKERS") or "1")  # fmt: skip
@@ -236,7 +265,7 @@ def refine_workers(override: int | None = None) -> int:
     except (TypeError, ValueError):
         workers = 0
     if workers < 1 or str(value).strip() != str(workers):
-        raise ValueError(f"{where} must be a whole number of at least 1, not {value!r}")
+        raise SettingInvalid(f"{where} must be a whole number of at least 1, not {value!r}")
     return workers
 
 
@@ -246,11 +275,11 @@ def model_cache_keep() -> int:
     last hour is never removed (a process may be loading it).
 
     Raises:
-        ValueError: Not a whole number of at least 1.
+        SettingInvalid: Not a whole number of at least 1.
     """
     value = os.environ.get("PROX_MODEL_CACHE_KEEP") or "4"
     if not value.strip().isdigit() or int(value) < 1:
-        raise ValueError(f"PROX_MODEL_CACHE_KEEP must be a whole number of at least 1, "
+        raise SettingInvalid(f"PROX_MODEL_CACHE_KEEP must be a whole number of at least 1, "
                          f"not {value!r}")
     return int(value)
 
@@ -261,11 +290,11 @@ def tagger_precision(override: str | None = None) -> str:
     :func:`prox_tasks.models.precision.resolve_precision`).
 
     Raises:
-        ValueError: Another value, naming where it came from.
+        SettingInvalid: Another value, naming where it came from.
     """
     where, value = ("precision", override) if override else \
         ("PROX_TAGGER_PRECISION", os.environ.get("PROX_TAGGER_PRECISION") or "auto")  # fmt: skip
     if value.strip().lower() not in TAGGER_PRECISIONS:
-        raise ValueError(f"{where} must be one of {', '.join(TAGGER_PRECISIONS)}, "
+        raise SettingInvalid(f"{where} must be one of {', '.join(TAGGER_PRECISIONS)}, "
                          f"not {value!r}")  # fmt: skip
     return value.strip().lower()

@@ -44,13 +44,16 @@ def _env_choice(name: str, default: str, choices: tuple[str, ...], what: str) ->
 
 def checked_endpoint(value: str, where: str) -> str:
     """``value`` when it is an endpoint URL (``http://host:port``, ``https://host``), else a
-    ValueError naming ``where`` it was given: botocore's "Invalid endpoint: …" for
+    :class:`~prox_tasks.pipeline.settings.SettingInvalid` (a ValueError: exit 2, no DAG
+    retry) naming ``where`` it was given: botocore's "Invalid endpoint: …" for
     ``127.0.0.1:9000`` names neither the variable nor the connection."""
     from urllib.parse import urlsplit
 
+    from prox_tasks.pipeline.settings import SettingInvalid
+
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ValueError(f"{where}={value!r} is not an endpoint URL: give http://host:port "
+        raise SettingInvalid(f"{where}={value!r} is not an endpoint URL: give http://host:port "
                          "(or https://host)")
     return value
 

@@ -241,6 +241,45 @@ def test_every_setting_to_fix_is_said_as_written(tmp_path, capsys, monkeypatch):
     assert err.startswith("prox refine: ") and "NotAModelFolder" not in err, err
 
 
+@pytest.mark.parametrize(("variable", "value", "said"), [
+    # read by each shard as it refines: the run is planned, its shard fails
+    ("PROX_PROGRESS_EVERY", "1k", "deployment variable PROX_PROGRESS_EVERY='1k' is not a "
+                                  "whole number: correct it, or unset it for the default"),
+    # read while planning
+    ("PROX_QUALITY_FILTER", "strict", "quality filter must be one of off, report, drop, not "
+                                      "'strict' (set by PROX_QUALITY_FILTER)"),
+])
+def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeypatch, variable,
+                                                       value, said):
+    """A PROX_* variable prox cannot use (pipeline.settings) ended prox refine with exit 1
+    and 'ValueError: deployment variable PROX_PROGRESS_EVERY='1k' is not a whole number
+    (invalid literal for int() with base 10: '1k')', as a failure a rerun may get past, and a
+    DAG task meeting it was retried. It is a SettingInvalid now: exit 2, said as written
+    (the variable, its value, what it takes), and the DAG fails the task without retries."""
+    import json
+
+    from prox_tasks.pipeline.errors import fail_fast
+    from prox_tasks.pipeline.settings import quality_filter
+    from prox_tasks.refine.progress import progress_every
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    monkeypatch.setenv(variable, value)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text."}) + "\n")
+    assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
+                 "default", "--no-progress"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert said in err and "ValueError" not in err and len(err.splitlines()) == 1, err
+
+    class FailNow(Exception):
+        """Stands in for Airflow's AirflowFailException (the DAGs pass the real one)."""
+
+    read = {"PROX_PROGRESS_EVERY": progress_every, "PROX_QUALITY_FILTER": quality_filter}
+    with pytest.raises(FailNow, match="SettingInvalid"):
+        with fail_fast(FailNow):
+            read[variable]()
+
+
 def test_every_s3_operation_prox_sends_names_its_real_iam_permission():
     """A refusal's advice names the permission to grant (S3_PERMISSIONS), falling back on
     ``s3:<Operation>``, which is no IAM action for most operations. cleanup_partial's
