@@ -642,7 +642,9 @@ def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict
         if catalog.get_snapshot(snapshot["name"]) is None:
             raise RunError(f"no snapshot {snapshot['name']!r} in the catalog: give the name "
                            "the refine booked it under (`prox catalog list snapshots`)")
-        catalog.check_snapshot_name(snapshot["name"], snapshot["output_uri"])
+        # the name's option as the caller knows it: prox gate's --name, the DAG's Param
+        catalog.check_snapshot_name(snapshot["name"], snapshot["output_uri"],
+                                    "--name" if task_try is None else SNAPSHOT_NAME_PARAM)
         _refuse_if_replaced(catalog, snapshot["name"], task_try, "gate")
         history = released_history(catalog, snapshot["name"],
                                    max(limits.history_size, limits.history_min))

@@ -327,8 +327,15 @@ def test_gate_records_only_under_the_name_booked_for_that_folder(tmp_path):
     catalog.update_snapshot("a", status="released")
     plan_shards(str(source), str(tmp_path / "b"), target_docs=2)
     other = {"name": "a", "output_uri": str(tmp_path / "b"), "catalog_url": url}
-    with pytest.raises(SnapshotNameTaken, match="booked for"):
+    with pytest.raises(SnapshotNameTaken, match=r"booked for .*name this one apart \(--name\)"):
         refresh.gate(other, {})
+    # the DAG's quality_gate (a task try): its run has no --name, its Param names the snapshot
+    # (it said "name this one apart (--name)", as prox gate)
+    dag_try = {"dag_id": "prox_refine_snapshot", "run_id": "r1", "task_id": "quality_gate",
+               "map_index": -1, "try_number": 1}
+    with pytest.raises(SnapshotNameTaken) as taken:
+        refresh.gate(other, {}, dag_try)
+    assert str(taken.value).endswith(f"name this one apart ({refresh.SNAPSHOT_NAME_PARAM})")
     with pytest.raises(RunError, match="no snapshot 'nosuch'"):
         refresh.gate({**other, "name": "nosuch"}, {})
     assert catalog.get_snapshot("a")["status"] == "released"
