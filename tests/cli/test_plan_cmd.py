@@ -202,10 +202,11 @@ def test_plan_refuses_a_folder_without_its_completion_marker(tmp_path, capsys, m
 
 
 def test_a_partition_marker_that_could_be_read_as_input_is_refused(tmp_path, capsys):
-    """A marker named as data (``DONE.jsonl``) would be planned as a document file."""
+    """A marker named as data (``DONE.jsonl``) would be planned as a document file. A
+    setting to fix (SettingInvalid): exit 2, as the same marker in PROX_PARTITION_MARKER."""
     (tmp_path / "in.jsonl").write_text('{"id": "1", "text": "a"}\n')
     assert main(["plan", "--no-progress", "--input", str(tmp_path / "in.jsonl"), "--output",
-                 str(tmp_path / "out"), "--partition-marker", "DONE.jsonl"]) == 1
+                 str(tmp_path / "out"), "--partition-marker", "DONE.jsonl"]) == 2
     assert "partition_marker 'DONE.jsonl' is not a marker file name" in capsys.readouterr().err
 
 
