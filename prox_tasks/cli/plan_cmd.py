@@ -25,7 +25,7 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--target-bytes", type=positive_int, default=None,
                    help="uncompressed record bytes per shard (default: none; with "
                    "--target-docs, a shard closes at whichever it reaches first)")
-    # None, not the names: planning again naming none keeps the folder's (planned_reading)
+    # None, not the names: planning again naming none keeps the folder's (planned_settings)
     p.add_argument("--text-field", default=None,
                    help="the field holding the text (default text; an existing plan's "
                    "as planned)")
@@ -50,7 +50,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.corpus import plan_shards
-    from prox_tasks.corpus.planner import PLANNED_READING, planned_reading, planned_targets
+    from prox_tasks.corpus.planner import PLANNED_READING, planned_settings
     from prox_tasks.refine.limits import Limits
     from prox_tasks.storage.names import check_name
 
@@ -63,12 +63,11 @@ def run(args) -> Outcome:
             catalog.check_snapshot_name(args.snapshot, args.output, "--snapshot")
     # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
     # no size named: the folder's plan as planned (a new folder: 10,000 documents a shard)
-    targets = planned_targets(args.output) if args.target_docs is None and \
-        args.target_bytes is None else {"target_docs": args.target_docs,
-                                        "target_bytes": args.target_bytes}  # fmt: skip
     # none named: read as the folder's plan reads its input (a new folder: text, id, names)
-    reading = planned_reading(args.output, {key: getattr(args, key) for key in PLANNED_READING
-                                            if getattr(args, key) is not None})
+    targets, reading = planned_settings(
+        args.output, None if args.target_docs is None and args.target_bytes is None
+        else {"target_docs": args.target_docs, "target_bytes": args.target_bytes},
+        {key: getattr(args, key) for key in PLANNED_READING if getattr(args, key) is not None})
     with progress_bar(args, "plan", "record") as bar:
         manifest = plan_shards(args.input, args.output, targets["target_docs"],
                                targets["target_bytes"], **reading,

@@ -83,7 +83,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                       help="documents per shard (default: an existing plan's size as planned, "
                       "e.g. by prox plan --target-docs or --target-bytes; a new folder: "
                       f"{DEFAULT_TARGET_DOCS:,})")
-    # None, not the names: a rerun naming none reads the snapshot as planned (planned_reading)
+    # None, not the names: a rerun naming none reads the snapshot as planned (planned_settings)
     p.add_argument("--text-field", default=None,
                    help="the input rows' field holding the text (default: an existing "
                    "plan's as planned; a new folder: text)")

@@ -267,45 +267,52 @@ def markers_left_out(input_uri: str, listed: int) -> int:
     return hidden
 
 
-def planned_targets(output_uri: str) -> dict:
-    """The shard targets (``target_docs``, ``target_bytes``) of the plan at ``output_uri``,
-    for a command that names none (``prox refine`` after ``prox plan --target-docs 300``):
-    it re-opens the plan as planned. The default (:data:`DEFAULT_TARGET_DOCS`) when the
-    folder holds no readable plan."""
-    try:
-        existing = load_manifest(output_uri)
-    except (FileNotFoundError, *UNREADABLE_PLAN):  # no plan, or one planning reports on
-        return {"target_docs": DEFAULT_TARGET_DOCS, "target_bytes": None}
-    return {key: existing.settings.get(key) for key in ("target_docs", "target_bytes")}
-
-
 #: The read settings a command that does not give them takes from the folder's plan
 #: (``max_doc_bytes``, a limit too, is kept with the snapshot's refine settings instead).
 PLANNED_READING = ("text_field", "id_field", "format")
 
 
-def planned_reading(output_uri: str, given: Mapping[str, str | None]) -> dict:
-    """``text_field``, ``id_field`` and ``format`` (:data:`PLANNED_READING`) for a command
-    planning, or re-opening, the plan at ``output_uri``: each in ``given`` as given, the
-    others as that plan reads its input (``prox refine`` after ``prox plan --text-field
-    raw_content``, a scheduled run into a snapshot planned with ``format=jsonl``): a rerun
-    that names none reads the snapshot as planned, as :func:`planned_targets` keeps its
-    size, where it was refused as another plan. One that gives another value still is
-    (:class:`ManifestConflict`). The defaults (``text``, ``id``, by the files' names) when
-    the folder holds no readable plan."""
+def planned_settings(output_uri: str, targets: Mapping[str, int | None] | None,
+                     given: Mapping[str, str | None]) -> tuple[dict, dict]:
+    """The shard targets and the read settings of a command planning, or re-opening, the plan
+    at ``output_uri``, each as the command gives it, else as that plan has it: a rerun naming
+    none plans as planned (``prox refine`` after ``prox plan --target-docs 300 --text-field
+    raw_content``, a scheduled run into a snapshot planned with ``format=jsonl``), where it
+    was refused as another plan. One that gives another value still is
+    (:class:`ManifestConflict`). The folder's ``manifest.json`` (every file and shard of the
+    plan: MBs for a large crawl, a GET on S3) is read once for both, and only when something
+    is left to it.
+
+    Args:
+        output_uri: The snapshot's folder.
+        targets: The shard targets the command names (``target_docs``, ``target_bytes``),
+            returned as given; None for none: the plan's (:data:`DEFAULT_TARGET_DOCS` when the
+            folder holds no readable plan).
+        given: The read settings of :data:`PLANNED_READING` the command names; the others
+            are the plan's (``text``, ``id``, by the files' names when it holds none).
+
+    Returns:
+        ``(targets, reading)``: ``reading`` holds each of :data:`PLANNED_READING`.
+    """
     reading = {**read_settings(), **given}
     left = [key for key in PLANNED_READING if key not in given]
-    if not left:
-        return {key: reading[key] for key in PLANNED_READING}
-    try:
-        existing = load_manifest(output_uri)
-    except (FileNotFoundError, *UNREADABLE_PLAN):  # no plan, or one planning reports on
-        return {key: reading[key] for key in PLANNED_READING}
-    kept = {key: existing.settings.get(key, reading[key]) for key in left}
-    if any(kept[key] != reading[key] for key in left):  # said: not the default it looks like
-        log.info("%s: read as planned: %s", output_uri,
-                 ", ".join(f"{key} {value!r}" for key, value in kept.items()))
-    return {key: {**reading, **kept}[key] for key in PLANNED_READING}
+    existing = None
+    if targets is None or left:
+        try:
+            existing = load_manifest(output_uri)
+        except (FileNotFoundError, *UNREADABLE_PLAN):  # no plan, or one planning reports on
+            pass
+    if targets is None and existing is None:  # a new folder
+        targets = {"target_docs": DEFAULT_TARGET_DOCS, "target_bytes": None}
+    elif targets is None:
+        targets = {key: existing.settings.get(key) for key in ("target_docs", "target_bytes")}
+    if existing is not None and left:
+        kept = {key: existing.settings.get(key, reading[key]) for key in left}
+        if any(kept[key] != reading[key] for key in left):  # said: not the default it looks like
+            log.info("%s: read as planned: %s", output_uri,
+                     ", ".join(f"{key} {value!r}" for key, value in kept.items()))
+        reading.update(kept)
+    return dict(targets), {key: reading[key] for key in PLANNED_READING}
 
 
 def unchanged_plan(input_uri: str, output_uri: str, settings: dict,

@@ -220,10 +220,10 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     ``reprocess``, takes the Params' values, defaults included.
 
     ``target_docs`` None (the Param left empty) keeps the size the folder's plan was made
-    with (:func:`~prox_tasks.corpus.planner.planned_targets`: a rerun, a ``prox plan
+    with (:func:`~prox_tasks.corpus.planner.planned_settings`: a rerun, a ``prox plan
     --target-docs 300``; a new folder: 10,000 documents a shard). ``text_field``,
     ``id_field`` and ``format`` whose Param is not in ``given`` are the folder's plan's
-    (:func:`~prox_tasks.corpus.planner.planned_reading`: a scheduled run into a snapshot
+    (:func:`~prox_tasks.corpus.planner.planned_settings`: a scheduled run into a snapshot
     planned with ``--text-field raw_content``; reprocess too, as for its size); a new folder
     takes the Params'.
 
@@ -235,7 +235,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     from prox_tasks.corpus import ManifestConflict, plan_shards
     from prox_tasks.corpus.duplicates import index_duplicates
     from prox_tasks.corpus.manifest import refuse_if_released
-    from prox_tasks.corpus.planner import planned_reading, planned_targets
+    from prox_tasks.corpus.planner import planned_settings
     from prox_tasks.corpus.readers import EmptyInput
     from prox_tasks.models import resolve_model
     from prox_tasks.refine import runner as runners
@@ -284,14 +284,14 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
         require_marker(snapshot["input_uri"], snapshot.get("partition_marker"))
     except PartitionIncomplete as err:
         raise RunError(str(err)) from err
-    targets = planned_targets(snapshot["output_uri"]) if target_docs is None \
-        else {"target_docs": target_docs}  # fmt: skip
-    # a read Param the trigger did not give holds its default, which it did not choose: the
-    # folder's plan reads its input as planned (a scheduled run, a backfill)
-    reading = planned_reading(snapshot["output_uri"], {
-        key: value for key, value in (("text_field", text_field), ("id_field", id_field),
-                                      ("format", snapshot.get("format")))
-        if given is None or key in given})  # fmt: skip
+    # no target_docs: the folder's plan's; a read Param the trigger did not give holds its
+    # default, which it did not choose: the folder's plan reads its input as planned (a
+    # scheduled run, a backfill)
+    targets, reading = planned_settings(
+        snapshot["output_uri"], None if target_docs is None else {"target_docs": target_docs},
+        {key: value for key, value in (("text_field", text_field), ("id_field", id_field),
+                                       ("format", snapshot.get("format")))
+         if given is None or key in given})  # fmt: skip
     try:
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
                                **targets, overwrite=bool(reprocess),

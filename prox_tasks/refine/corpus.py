@@ -32,28 +32,29 @@ def plan(input_uri: str, output_uri: str, shards: int | None = None,
          target_docs: int | None = None, overwrite: bool = False, **read_options):
     """Plan (or re-open) the snapshot's shards; ``shards`` asks for about that many,
     ``target_docs`` for shards of that many documents, and neither for the folder's plan's
-    own targets (:func:`~prox_tasks.corpus.planner.planned_targets`: a ``prox plan
+    own targets (:func:`~prox_tasks.corpus.planner.planned_settings`: a ``prox plan
     --target-docs 300`` is refined as planned; a new folder: 10,000 documents a shard);
     ``overwrite`` replaces another plan of the folder (``prox refine --replan``).
     ``text_field``, ``id_field`` or ``format`` None (or not given) is the folder's plan's
-    (:func:`~prox_tasks.corpus.planner.planned_reading`; a new folder: the defaults)."""
+    (:func:`~prox_tasks.corpus.planner.planned_settings`; a new folder: the defaults)."""
     from prox_tasks.corpus import plan_shards
     from prox_tasks.corpus.planner import (
         PLANNED_READING,
         READ_SETTINGS,
-        planned_reading,
-        planned_targets,
+        planned_settings,
         read_settings,
         unchanged_plan,
     )
 
-    read_options = {**read_options, **planned_reading(output_uri, {
+    as_planned = shards is None and target_docs is None  # the plan's own targets
+    targets, reading = planned_settings(output_uri, None if as_planned else {}, {
         key: value for key, value in read_options.items()
-        if key in PLANNED_READING and value is not None})}  # fmt: skip
+        if key in PLANNED_READING and value is not None})  # fmt: skip
+    read_options = {**read_options, **reading}
 
-    if shards is None and target_docs is None:
-        return plan_shards(input_uri, output_uri, **planned_targets(output_uri),
-                           overwrite=overwrite, **read_options)
+    if as_planned:
+        return plan_shards(input_uri, output_uri, **targets, overwrite=overwrite,
+                           **read_options)
     if shards is not None and target_docs is None:
         if shards < 1:
             raise ValueError("--shards must be at least 1")

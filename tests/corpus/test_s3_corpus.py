@@ -152,6 +152,24 @@ def test_planning_unchanged_s3_input_again_reads_none_of_it(s3_bucket, tmp_path,
     assert count_gets["crawl/part-3.jsonl"] >= 1
 
 
+def test_a_rerun_reads_the_folder_s_plan_once_for_its_settings(s3_bucket, tmp_path,
+                                                              sample_rows, count_gets, capsys):
+    """A rerun naming no size and no read settings (``prox plan``, ``prox refine``, the DAG's
+    plan) took the plan's targets (planned_targets) and its read settings (planned_reading)
+    from the folder's manifest.json by two GETs of one object, which holds every file and
+    shard of the plan (MBs for a large crawl). It is read once for both; plan_shards' own
+    check that the plan is unchanged is the one other GET."""
+    from prox_tasks.cli import main
+
+    put_atomic(f"{s3_bucket}/crawl/part-0.jsonl",
+               Path(write_jsonl(tmp_path / "0.jsonl", sample_rows)).read_bytes())
+    args = ["plan", "--input", f"{s3_bucket}/crawl/", "--output", f"{s3_bucket}/out"]
+    assert main([*args, "--target-docs", "15", "--text-field", "text"]) == 0
+    count_gets.clear()
+    assert main(args) == 0, capsys.readouterr().err  # as planned: 15 a shard, text
+    assert count_gets["out/manifest.json"] == 2, count_gets
+
+
 def test_planning_takes_each_file_s_identity_from_the_listing_not_a_head(
         s3_bucket, tmp_path, sample_rows, s3_calls):
     """A crawl of F files on S3: the plan took each file's size, ETag and version by three
