@@ -14,6 +14,11 @@ import json
 import os
 from pathlib import Path
 
+#: The temporary name the cache's own mkstemp gave an entry before it wrote through the
+#: storage layer (e903093): no host or pid, so a killed run's was never swept. In the
+#: cache's folders nothing else is named so.
+LEGACY_TEMP = r"\.tmp-[a-z0-9_]{8}\.json"
+
 
 def cache_key(**parts) -> str:
     """Stable key of the parts (JSON with sorted keys, hashed)."""
@@ -44,7 +49,12 @@ class ResponseCache:
         if not self.folder:
             return
         from prox_tasks.storage import put_atomic
+        from prox_tasks.storage.local import TEMP_MARK
+        from prox_tasks.storage.tempfiles import sweep_stale
 
+        path = self._path(key)
+        # an older prox's temp files too (once per folder and process; a day untouched)
+        sweep_stale(str(path.parent), ".", TEMP_MARK, legacy=LEGACY_TEMP)
         # the storage layer's writer: its temp file goes when the write fails (a full disk,
         # named), and a killed run's is swept by the next write into the folder
-        put_atomic(str(self._path(key)), json.dumps(value, ensure_ascii=False))
+        put_atomic(str(path), json.dumps(value, ensure_ascii=False))

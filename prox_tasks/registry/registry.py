@@ -47,8 +47,9 @@ from prox_tasks.storage import (
     to_uri,
     version_of,
 )
-from prox_tasks.storage.local import temp_folder
+from prox_tasks.storage.local import TEMP_MARK, temp_folder
 from prox_tasks.storage.swap import replace_if
+from prox_tasks.storage.tempfiles import sweep_stale
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,10 @@ _UNSET = object()  # decide(): no incumbent_version given
 #: How long an older copy of a model whose files changed at the same URI stays in the cache
 #: after its last use: a process that fetched it a moment ago may still be loading it.
 STALE_COPY_GRACE_SECONDS = 3600
+#: The folder an older prox downloaded a model into before naming it with host and pid
+#: (83438f9): ``mkdtemp(prefix=".<key>-")``, its key two 16-hex digests. Such a folder of a
+#: URI never fetched again stayed for good; in the cache's root nothing else is named so.
+LEGACY_DOWNLOAD = r"\.[0-9a-f]{16}-[0-9a-f]{16}-[a-z0-9_]{8}"
 
 
 def score(metrics: dict) -> float:
@@ -825,6 +830,8 @@ def fetch_folder(uri: str | os.PathLike, cache: str | os.PathLike | None = None)
         except OSError:
             pass  # a read-only cache: served as is, pruned by whoever owns it
         return target
+    if key is not None:  # the cache's root: an older prox's downloads cut short too
+        sweep_stale(str(target.parent), ".", TEMP_MARK, legacy=LEGACY_DOWNLOAD)
     # named with this host and pid: one a killed download left is swept by the next
     partial = Path(temp_folder(str(target)))
     try:

@@ -7,6 +7,13 @@ write into a folder (once per folder and process: a folder of many shards is not
 again for each), so a rerun after ``kill -9`` leaves no debris. Files of other hosts (a shared file
 system) are never touched.
 
+Older prox versions named some temporaries without host or pid (a tagger checkpoint's
+``tagger_checkpoint.pt.<pid>.tmp``, the llm cache's ``.tmp-XXXXXXXX.json``, a model
+download's ``.<key>-XXXXXXXX``), so no sweep ever took a killed writer's. Whether their
+writer lives cannot be told from the name: a caller that knows such a name is its own in
+that folder passes its pattern (``legacy``), and the sweep removes one untouched for
+:data:`LEGACY_GRACE_SECONDS`, far longer than an old writer takes to write one.
+
 S3 uploads are staged in :func:`upload_dir`: ``$PROX_TMPDIR`` or ``<system temp>/prox-uploads``.
 """
 
@@ -19,6 +26,7 @@ import re
 import shutil
 import socket
 import tempfile
+import time
 
 from prox_tasks.storage import processes
 
@@ -52,10 +60,16 @@ def upload_dir() -> str:
     return path
 
 
-_swept: set[tuple[int, str, str, str]] = set()
+#: How long a temporary of an older prox's naming (no host or pid: whether its writer lives
+#: cannot be told) lies untouched before a sweep takes its writer for dead: a day, where an
+#: old writer wrote one in minutes (a checkpoint, a download's next file).
+LEGACY_GRACE_SECONDS = 24 * 3600
+
+_swept: set[tuple[int, str, str, str, str | None]] = set()
 
 
-def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool = True) -> int:
+def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool = True,
+                legacy: str | None = None) -> int:
     """Remove temporary files (or folders) in ``directory`` whose writer died; returns how
     many. One that cannot be removed (another user's, in a shared temp folder) is left.
 
@@ -64,8 +78,12 @@ def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool =
         prefix: Only names starting with this.
         marker: The text just before the host/pid tag (e.g. ``.tmp-``).
         once: Skip a folder this process already swept.
+        legacy: A regular expression a whole name matches when it is a temporary an older
+            prox left in this folder under a name without host and pid; such one is removed
+            once neither it nor anything in it was modified for :data:`LEGACY_GRACE_SECONDS`.
+            Only for names that, in this folder, can be nothing but prox's own.
     """
-    key = (os.getpid(), os.path.abspath(directory), prefix, marker)
+    key = (os.getpid(), os.path.abspath(directory), prefix, marker, legacy)
     if once and key in _swept:
         return 0
     _swept.add(key)
@@ -74,24 +92,48 @@ def sweep_stale(directory: str, prefix: str = "", marker: str = "", once: bool =
         names = os.listdir(directory)
     except FileNotFoundError:
         return 0
+    old_before = time.time() - LEGACY_GRACE_SECONDS
     for name in names:
+        path = os.path.join(directory, name)
+        if legacy is not None and re.fullmatch(legacy, name):
+            if _last_modified(path) < old_before:
+                removed += _remove(path)
+            continue
         if not name.startswith(prefix):
             continue
         at = name.find(marker, len(prefix)) if marker else len(prefix)
         match = _TAG.match(name, at + len(marker)) if at >= 0 else None
         if match is None or match["host"] != _HOST or processes.alive(int(match["pid"])):
             continue
-        path = os.path.join(directory, name)
-        try:
-            if os.path.isdir(path) and not os.path.islink(path):  # a scratch folder
-                shutil.rmtree(path)
-            else:
-                os.remove(path)
-            removed += 1
-        except FileNotFoundError:
-            pass
-        except OSError as err:  # not this user's (a shared /tmp): a tidy-up never fails a run
-            log.info(
-                "left %s, a temporary of a process gone, which cannot be removed: %s", path, err
-            )
+        removed += _remove(path)
     return removed
+
+
+def _remove(path: str) -> bool:
+    """Remove the stale temporary ``path`` (a file, or a scratch folder); whether it went."""
+    try:
+        if os.path.isdir(path) and not os.path.islink(path):  # a scratch folder
+            shutil.rmtree(path)
+        else:
+            os.remove(path)
+        return True
+    except FileNotFoundError:
+        return False
+    except OSError as err:  # not this user's (a shared /tmp): a tidy-up never fails a run
+        log.info("left %s, a temporary of a process gone, which cannot be removed: %s", path,
+                 err)
+        return False
+
+
+def _last_modified(path: str) -> float:
+    """When ``path`` or, for a folder, anything in it was last modified (a download writing
+    one large file leaves its folder's own time as it was); now when it cannot be read."""
+    try:
+        newest = os.lstat(path).st_mtime
+        if os.path.isdir(path) and not os.path.islink(path):
+            for folder, subfolders, files in os.walk(path):
+                for name in subfolders + files:
+                    newest = max(newest, os.lstat(os.path.join(folder, name)).st_mtime)
+    except OSError:  # removed meanwhile, or unreadable: not taken for old
+        return time.time()
+    return newest

@@ -4,6 +4,15 @@ layer's writer (:func:`prox_tasks.storage.open_uri`)."""
 from __future__ import annotations
 
 import os
+import re
+
+
+def legacy_temp_pattern(name: str) -> str:
+    """The temporary names older prox versions saved checkpoint ``name`` through, with no
+    host in them (never swept): ``tagger_checkpoint.pt.<pid>.tmp`` (the tagger),
+    ``checkpoint.pt.tmp`` (the sft trainer); for
+    :func:`~prox_tasks.storage.tempfiles.sweep_stale`'s ``legacy``."""
+    return rf"{re.escape(name)}(\.\d+)?\.tmp"
 
 
 def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
@@ -12,7 +21,8 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
 
     The bytes go to a temporary file beside ``path`` named for this process, removed when the
     save fails (a full disk) and swept by the next write into the folder when the process was
-    killed, so neither leaves a partial checkpoint of the model's size behind.
+    killed, so neither leaves a partial checkpoint of the model's size behind; so does one an
+    older prox left under its old name (:func:`legacy_temp_pattern`), a day untouched.
 
     Raises:
         OSError: the file could not be written; a full disk is ``ENOSPC`` naming the file
@@ -21,7 +31,11 @@ def save_checkpoint(state: dict, path: str | os.PathLike) -> None:
     import torch
 
     from prox_tasks.storage import open_uri
+    from prox_tasks.storage.local import TEMP_MARK
+    from prox_tasks.storage.tempfiles import sweep_stale
 
+    sweep_stale(os.path.dirname(os.fspath(path)) or ".", ".", TEMP_MARK,
+                legacy=legacy_temp_pattern(os.path.basename(os.fspath(path))))
     with open_uri(os.fspath(path), "wb") as out:
         try:
             torch.save(state, out)

@@ -49,3 +49,26 @@ def test_a_killed_put_leaves_a_temp_file_the_next_put_sweeps(tmp_path):
     ResponseCache(folder).put(key, {"content": "y"})
     assert _files(folder) == [f"{key}.json"]
     assert ResponseCache(folder).get(key) == {"content": "y"}
+
+
+def test_an_older_prox_s_temp_file_under_the_cache_is_swept_a_day_on(tmp_path):
+    """The cache's own mkstemp (before it wrote through the storage layer) named its temp
+    files ``.tmp-XXXXXXXX.json``, no host or pid: a killed run's stayed for good. The next
+    put into the folder removes one untouched for a day; a fresh one (an older prox still
+    running) stays."""
+    import time
+
+    from prox_tasks.storage.tempfiles import LEGACY_GRACE_SECONDS
+
+    cache = ResponseCache(tmp_path / "cache")
+    key = cache_key(prompt="p")
+    folder = tmp_path / "cache" / key[:2]
+    folder.mkdir()
+    old, fresh = folder / ".tmp-k3j2_a9q.json", folder / ".tmp-m1n2b3v4.json"
+    for path in (old, fresh):
+        path.write_text('{"partial": ')
+    then = time.time() - LEGACY_GRACE_SECONDS - 60
+    os.utime(old, (then, then))
+    cache.put(key, {"text": "an answer"})
+    assert cache.get(key) == {"text": "an answer"}
+    assert not old.exists() and fresh.exists()

@@ -224,6 +224,33 @@ def test_a_killed_download_s_folder_is_swept_by_the_next_download(s3_root, moto_
     assert sorted(p.name for p in cache.iterdir()) == sorted([fetched.name, live.name])
 
 
+def test_an_older_prox_s_download_cut_short_is_swept_a_day_on(s3_root, tmp_path,
+                                                              monkeypatch):
+    """An older prox downloaded into ``.<key>-XXXXXXXX`` (mkdtemp, no host or pid): one
+    killed midway stayed for good unless that URI was fetched again. The next download
+    into the cache removes one untouched (it and its files) for a day; a fresh one (an older
+    prox still downloading) stays."""
+    import os
+    import time
+
+    from prox_tasks.storage import put_atomic
+    from prox_tasks.storage.tempfiles import LEGACY_GRACE_SECONDS
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    cache = tmp_path / "home" / "model-cache"
+    old = cache / f".{'1' * 16}-{'2' * 16}-k3j2_a9q"
+    fresh = cache / f".{'3' * 16}-{'4' * 16}-m1n2b3v4"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "refiner.json").write_text("{")
+    then = time.time() - LEGACY_GRACE_SECONDS - 60
+    for path in (old / "refiner.json", old):
+        os.utime(path, (then, then))
+    put_atomic(f"{s3_root}/next/refiner.json", '{"kind": "line_tagger"}')
+    fetched = fetch_folder(f"{s3_root}/next")
+    assert sorted(p.name for p in cache.iterdir()) == sorted([fetched.name, fresh.name])
+
+
 def test_the_model_cache_keeps_the_most_recently_used_models(s3_root, tmp_path, monkeypatch):
     """Each nightly promotion is a new URI: the cache keeps $PROX_MODEL_CACHE_KEEP models,
     the most recently used, and spares any used within the last hour."""

@@ -81,3 +81,33 @@ def test_a_dead_process_s_folder_this_user_cannot_remove_is_left_not_raised(tmp_
         assert (locked / "index.html").exists() and not mine.exists()
     finally:
         subprocess.run(unlock, check=True)
+
+
+def test_an_older_prox_s_temporaries_are_swept_once_a_day_untouched(tmp_path):
+    """Temporaries older prox versions named without host or pid (``.tmp-XXXXXXXX.json``, a
+    download's ``.<key>-XXXXXXXX``) were never swept. A caller names them (``legacy``, a
+    pattern that in its folder is prox's alone); one untouched for LEGACY_GRACE_SECONDS goes,
+    a folder counting the newest file in it (a download writing a large file); one touched
+    lately (an old writer may still run), and names the pattern does not match, stay."""
+    import time
+
+    from prox_tasks.storage.tempfiles import LEGACY_GRACE_SECONDS
+
+    old = time.time() - LEGACY_GRACE_SECONDS - 60
+    names = {"old": ".tmp-ab12cd34.json", "fresh": ".tmp-zz99yy88.json",
+             "other": ".tmp-notes.json", "entry": "ab" + "0" * 62 + ".json"}
+    for name in names.values():
+        (tmp_path / name).write_text("{}")
+    for key in ("old", "other", "entry"):
+        os.utime(tmp_path / names[key], (old, old))
+    stopped, writing = tmp_path / ".stopped-ab12cd34", tmp_path / ".writing-ab12cd34"
+    for folder in (stopped, writing):
+        (folder / "sub").mkdir(parents=True)
+        (folder / "sub" / "weights.bin").write_bytes(b"x")
+        for path in (folder / "sub" / "weights.bin", folder / "sub", folder):
+            os.utime(path, (old, old))
+    os.utime(writing / "sub" / "weights.bin")  # being written now: its folder is not stale
+    legacy = r"\.tmp-[a-z0-9_]{8}\.json|\.[a-z]+-[a-z0-9_]{8}"
+    assert sweep_stale(str(tmp_path), ".", ".tmp-", legacy=legacy) == 2
+    assert sorted(os.listdir(tmp_path)) == sorted(
+        [names["fresh"], names["other"], names["entry"], writing.name])

@@ -99,3 +99,31 @@ def test_a_full_disk_under_the_work_folders_lock_names_it(seed_dir, tmp_path, tm
     err = capsys.readouterr().err.strip().splitlines()[-1]
     assert err.startswith(f"prox train: disk full writing {tmpfs}/.work.lock "), err
     assert sorted(p.name for p in tmpfs.iterdir()) == ["filler"]  # the lock file went too
+
+
+def test_an_older_prox_s_checkpoint_temp_is_swept_by_the_next_save(tmp_path):
+    """Before checkpoints went through the storage layer (e64ee10) the tagger saved through
+    ``tagger_checkpoint.pt.<pid>.tmp`` and the sft trainer through ``checkpoint.pt.tmp``:
+    no host, never swept, a partial of up to the model's size left by every killed try. The
+    next save of that checkpoint removes one untouched for a day; a fresh one (an older prox
+    still training there) and other files stay."""
+    import time
+
+    from prox_tasks.storage.tempfiles import LEGACY_GRACE_SECONDS
+    from prox_tasks.training.checkpoints import save_checkpoint
+
+    old = tmp_path / "tagger_checkpoint.pt.4242.tmp"
+    fresh = tmp_path / "tagger_checkpoint.pt.4343.tmp"
+    other = tmp_path / "notes.pt.4242.tmp"  # not this checkpoint's
+    for path in (old, fresh, other):
+        path.write_bytes(b"partial")
+    then = time.time() - LEGACY_GRACE_SECONDS - 60
+    for path in (old, other):
+        os.utime(path, (then, then))
+    save_checkpoint({"epoch": 1}, tmp_path / "tagger_checkpoint.pt")
+    assert not old.exists() and fresh.exists() and other.exists()
+    sft_old = tmp_path / "checkpoint.pt.tmp"
+    sft_old.write_bytes(b"partial")
+    os.utime(sft_old, (then, then))
+    save_checkpoint({"step": 1}, tmp_path / "checkpoint.pt")
+    assert not sft_old.exists()
