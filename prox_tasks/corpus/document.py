@@ -116,7 +116,7 @@ def without_bytes(value):
 class RecordError(Exception):
     """A raw record that cannot become a :class:`Document`; ``reason`` is a short code.
 
-    Reasons (docs/storage.md explains each): ``malformed_json``, ``bad_encoding``,
+    Reasons (docs/storage.md explains each): ``malformed_json``, ``duplicate_key``, ``bad_encoding``,
     ``too_deep``, ``bad_number``, ``not_an_object``, ``missing_text``, ``not_text``,
     ``empty_text``, ``lone_surrogate``, ``too_large``, ``too_many_lines``, ``bad_id``,
     ``duplicate_id``, ``truncated_file``, ``truncated_record``, ``corrupt_file``,

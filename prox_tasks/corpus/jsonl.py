@@ -170,6 +170,29 @@ def _finite(text: str) -> float:
     return value
 
 
+class _RepeatedName(Exception):
+    """A name written twice in one JSON object with other values (not a ValueError: those
+    are :func:`decode_row`'s ``bad_number``)."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(name)
+        self.name = name
+
+
+def _object(pairs: list) -> dict:
+    """A JSON object of ``pairs``, refusing a name written twice with other values: json's
+    ``dict`` keeps the last and loses the others without a word (other readers keep the
+    first), so which value the record holds is not knowable. A name repeated with the same
+    value (compared as JSON: ``true`` is not ``1``) loses nothing."""
+    row = dict(pairs)
+    if len(row) != len(pairs):
+        for name, value in pairs:
+            kept = row[name]
+            if value is not kept and json.dumps(value) != json.dumps(kept):
+                raise _RepeatedName(name)
+    return row
+
+
 #: Two JSON objects on one line, a lone carriage return between them: lines that end in CR
 #: alone (classic Mac OS, some exporters) in a file whose first line ends in ``\n`` (two
 #: files concatenated) are one line (:func:`~prox_tasks.corpus.line_ends.lf_lines` reads a
@@ -245,7 +268,8 @@ def decode_row(line: bytes, size: int | None = None):
     """The JSON value of one line, or :class:`RecordError` (never anything else).
 
     Reasons: ``too_large`` (``size`` says the line was cut), ``bad_encoding``,
-    ``malformed_json``, ``too_deep`` (nesting past Python's recursion limit),
+    ``malformed_json``, ``duplicate_key`` (a name written twice in one object with other
+    values), ``too_deep`` (nesting past Python's recursion limit),
     ``bad_number`` (an integer over Python's digit limit, ``NaN``/``Infinity``, which are
     not JSON, or a float that overflows, such as ``1e999``), ``bad_record``.
     """
@@ -259,7 +283,12 @@ def decode_row(line: bytes, size: int | None = None):
     except UnicodeDecodeError as err:
         raise RecordError("bad_encoding", not_utf8(err)) from None
     try:
-        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite,
+                          object_pairs_hook=_object)
+    except _RepeatedName as err:
+        raise RecordError("duplicate_key", f"the name {err.name[:100]!r} is written twice in "
+                          "one object, with other values: a JSON reader keeps one of them (json "
+                          "and jq the last) and loses the other; write each name once") from None
     except json.JSONDecodeError as err:
         # some of json's messages end in "at" ("Invalid control character at"): one "at"
         raise RecordError("malformed_json", f"{err.msg.removesuffix(' at')} at column "

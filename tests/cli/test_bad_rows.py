@@ -488,3 +488,33 @@ def test_a_refine_emptied_by_the_duplicate_ids_policy_names_the_setting_not_the_
             "id (prox refine --force --duplicate-ids keep_first;") in err, err
     assert main([*command, "--force", "--duplicate-ids", "keep_first"]) == 0
     assert "2 quarantined (2 duplicate_id)" in capsys.readouterr().out
+
+
+def test_a_repeated_name_is_quarantined_by_refine_and_execute_not_read_as_its_last_value(
+        tmp_path, capsys):
+    """A label row whose ``chunk_program`` is written twice ran the second and lost the first
+    without a word; a corpus row whose ``text`` is written twice was refined from the second.
+    Both are quarantined as ``duplicate_key`` (the raw line keeps both values), and the run
+    of the others goes on."""
+    rows = [json.dumps(GOOD[0]),
+            json.dumps(GOOD[1])[:-1] + ', "chunk_program": "remove_lines(0, 0)"}',
+            json.dumps(GOOD[2])[:-1] + ', "text": "another text entirely, longer than one"}']
+    src = tmp_path / "in.jsonl"
+    src.write_text("\n".join(rows) + "\n")
+    assert main(["execute", "--json", "--input", str(src),
+                 "--output", str(tmp_path / "out.jsonl")]) == 0  # fmt: skip
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["written"]) == (3, 1)
+    assert summary["quarantine_reasons"] == {"duplicate_key": 2}
+    for workers in ("1", "2"):
+        out = tmp_path / f"refined-{workers}"
+        assert main(["refine", "--json", "--input", str(src), "--output", str(out),
+                     "--model", "default", "--no-progress", "--workers", workers,
+                     "--target-docs", "1"]) == 0  # fmt: skip
+        summary = json.loads(capsys.readouterr().out)
+        assert (summary["docs_read"], summary["docs_written"], summary["docs_quarantined"]) \
+            == (3, 1, 2)  # fmt: skip
+        entries = [q for path in sorted((out / "quarantine").glob("*.jsonl.gz"))
+                   for q in _quarantine(path)]  # fmt: skip
+        assert sorted((q["offset"], q["reason"]) for q in entries) == [
+            (1, "duplicate_key"), (2, "duplicate_key")]

@@ -1288,3 +1288,37 @@ def test_a_jsonl_file_compressed_as_prox_does_not_read_given_alone_is_refused_at
     alone = folder / alone.name
     alone.write_bytes(("\n".join(_good(2, "p")) + "\n").encode())  # misnamed text: read
     assert [d.id for d in read_documents(str(alone))] == ["p0", "p1"]
+
+
+def test_a_name_written_twice_with_other_values_is_quarantined_not_one_value_lost(tmp_path):
+    """``{"text": "a", "text": "b"}``: Python's json (and jq) kept the last value and lost the
+    first without a word, other readers keep the first; which text is the document is not
+    knowable. Such a record, a name repeated anywhere in it with another value, is
+    quarantined as ``duplicate_key`` naming the name; one repeated with the same value loses
+    nothing and is read."""
+    words = json.dumps("a plain sentence of words to read " * 3)
+    lines = [line.replace("WORDS", words) for line in (
+        '{"id": "t", "text": "the first text", "text": "the second text"}',
+        '{"id": "same", "text": WORDS, "text": WORDS}',
+        '{"id": "m", "text": WORDS, "meta": {"url": "a", "url": "b"}}',
+        '{"id": "b", "text": WORDS, "flag": true, "flag": 1}',  # True == 1 in Python
+        '{"id": "i", "id": "j", "text": WORDS}',
+        '{"id": "ok", "text": WORDS}',
+    )]
+    path = tmp_path / "repeats.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    quarantine = Quarantine()
+    docs = list(read_documents(str(path), quarantine=quarantine))
+    assert [d.id for d in docs] == ["same", "ok"]
+    assert len(docs) + len(quarantine) == len(lines)
+    by_offset = {q["offset"]: q for q in quarantine.records()}
+    assert {k: q["reason"] for k, q in by_offset.items()} == {
+        0: "duplicate_key", 2: "duplicate_key", 3: "duplicate_key", 4: "duplicate_key"}
+    assert by_offset[0]["detail"].startswith("the name 'text' is written twice in one object, "
+                                             "with other values")
+    assert "'url'" in by_offset[2]["detail"] and "'flag'" in by_offset[3]["detail"]
+    assert by_offset[0]["raw"].rstrip("\n") == lines[0]  # the record as written, both values
+    # the rows of labels and programs are read alike
+    rows_quarantine = Quarantine()
+    assert [row["id"] for _, _, row in read_rows(str(path), rows_quarantine)] == ["same", "ok"]
+    assert dict(rows_quarantine.reasons) == {"duplicate_key": 4}
