@@ -3,7 +3,8 @@
 :func:`hostile_corpus` writes, deterministically for a seed, a folder of the input a nightly
 delivery can hold at its worst — hostile records (duplicate ids within and across files,
 ``1`` beside ``"1"``, ids missing, null, blank or a bool, texts that are lists, objects,
-numbers or bools, ``NaN``, lone surrogates, records over the size and line limits), and
+numbers or bools, ``NaN``, lone surrogates, a name written twice, records over the size
+and line limits), and
 hostile files (UTF-16 with a BOM, Latin-1, a gzip member followed by garbage, concatenated
 gzip members, zstd with skippable frames, Parquet with large_string, dictionary and binary
 text columns, empty row groups and nested columns, names with spaces, unicode, ``#``,
@@ -98,6 +99,7 @@ def hostile_corpus(folder: Path, seed: int = 0) -> list[Expected]:
         (b'{"id": "s2", "text": "a pair \\ud83d\\ude00 is fine"}', "doc"),
         (b'{"id": "j1", "text": "cut', "malformed_json"),
         (b'["an", "array"]', "not_an_object"),
+        (b'{"id": "k1", "text": "one text", "text": "or another"}', "duplicate_key"),
         (_row(id="big", text="word " * MAX_DOC_BYTES), "too_large"),
         (_row(id="lines", text="\n".join(["x y"] * (MAX_DOC_LINES + 5))), "too_many_lines"),
     ] + good[2:], expected)  # fmt: skip
