@@ -571,6 +571,27 @@ class Catalog:
     def list_releases(self) -> list[dict]:
         return self.report("release_history")
 
+    def release_booked(self, name: str) -> bool:
+        """Whether a release named ``name`` is booked (one indexed lookup: the list of
+        every release grows by one a night)."""
+        return self._one("SELECT id FROM releases WHERE name = :n", n=name) is not None
+
+    def released_gate_stats(self, suite: str, exclude: str, size: int) -> list[dict]:
+        """The stats of the latest ``suite`` report of each released snapshot but
+        ``exclude``, where that report passed and has stats: the last ``size`` releases'
+        (release order, oldest first), in one query whatever the number of releases."""
+        rows = self._all(
+            "SELECT q.stats AS stats FROM releases r"
+            " JOIN snapshots s ON s.id = r.snapshot_id"
+            " JOIN quality_reports q ON q.id = ("
+            "   SELECT q2.id FROM quality_reports q2 WHERE q2.snapshot_id = s.id"
+            "   AND q2.suite = :suite ORDER BY q2.created_at DESC, q2.id DESC LIMIT 1)"
+            " WHERE s.name <> :exclude AND q.success = 1 AND q.stats IS NOT NULL"
+            " AND q.stats <> '{}'"
+            " ORDER BY r.created_at DESC, r.id DESC LIMIT :size",
+            suite=suite, exclude=exclude, size=max(0, size))
+        return [row["stats"] for row in reversed(rows)]
+
     # -- reports --------------------------------------------------------------------------
     def report_names(self) -> list[str]:
         return sorted(p.stem for p in (sql_dir() / "reports").glob("*.sql"))

@@ -603,14 +603,7 @@ def released_history(catalog, exclude: str, size: int) -> list[dict]:
     releases up to the minimum, and draws its bounds from the last ``history_size``)."""
     from prox_tasks.release import GATE_SUITE
 
-    history = []
-    for row in catalog.list_releases():
-        if row["snapshot"] == exclude:
-            continue
-        report = catalog.latest_quality_report(row["snapshot"], GATE_SUITE)
-        if report and report["success"] and report.get("stats"):
-            history.append(report["stats"])
-    return history[-size:]
+    return catalog.released_gate_stats(GATE_SUITE, exclude, size)
 
 
 def gate(snapshot: dict, thresholds: dict, task_try: dict | None = None) -> dict:

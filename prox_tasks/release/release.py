@@ -282,7 +282,7 @@ def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:
     one whose name the catalog books for another folder: that folder's row, gate report and
     status are not this snapshot's."""
     catalog.check_snapshot_name(name, output_uri)
-    if any(r["release"] == name for r in catalog.list_releases()):
+    if catalog.release_booked(name):
         return
     report = catalog.latest_quality_report(name, GATE_SUITE)
     if report is None or not report["success"]:
@@ -301,7 +301,7 @@ def _record_in_catalog(catalog, record: dict, notes, released_by: dict | None) -
         # a snapshot refined outside Airflow (prox refine) has no logical date: the PROX
         # report dated it by the day it was refined, not the partition latest.json names
         catalog.update_snapshot(name, logical_date=record["partition"])
-    if any(r["release"] == name for r in catalog.list_releases()):
+    if catalog.release_booked(name):
         catalog.update_snapshot(name, status="released")  # a re-run re-gated it
         return
     report = catalog.latest_quality_report(name, GATE_SUITE)  # passing: checked before writing
@@ -324,5 +324,5 @@ def _record_in_catalog(catalog, record: dict, notes, released_by: dict | None) -
     except (ValueError, IntegrityError):
         # another release of this snapshot (a retried DAG task beside a prox release) booked
         # it since it was looked up above: booked once, as this one would have booked it
-        if not any(r["release"] == name for r in catalog.list_releases()):
+        if not catalog.release_booked(name):
             raise

@@ -230,3 +230,77 @@ def test_a_folder_written_with_or_without_its_trailing_slash_keeps_its_name(cata
     assert catalog.default_snapshot_name(f"{tmp_path}/out//") == "out"
     with pytest.raises(SnapshotNameTaken):
         catalog.check_snapshot_name("out", str(tmp_path / "out2"))
+
+
+def _statements(catalog):
+    """The queries (SELECT statements) ``catalog`` sends from now on (a list that fills)."""
+    from sqlalchemy import event
+
+    sent = []
+
+    def record(conn, cursor, statement, *_):
+        if statement.lstrip().upper().startswith("SELECT"):
+            sent.append(statement)
+
+    event.listen(catalog.engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_the_gate_history_is_one_query_whatever_the_number_of_releases(catalog):
+    """The gate's history (refresh.released_history) asked for the latest gate report of
+    every release ever booked, one query each: a nightly catalog adds a release a night, so
+    after three years each gate sent ~1,000 queries for the 10 it keeps. Now one query,
+    with the same rows: the latest report of the suite per released snapshot, passing and
+    with stats, the last ``size`` of them, oldest first, the excluded snapshot left out."""
+    from prox_tasks.pipeline.refresh import released_history
+    from prox_tasks.release import GATE_SUITE
+
+    def book(name, *reports, release=True):
+        catalog.register_snapshot(name, "in", f"out/{name}", status="refined")
+        ids = [catalog.add_quality_report(name, suite, ok, stats)
+               for suite, ok, stats in reports]
+        passing = [i for i, (_, ok, _) in zip(ids, reports, strict=True) if ok]
+        if release:
+            catalog.register_release(name, name, f"file:///r/{name}",
+                                     quality_report_id=passing[0] if passing else None)
+
+    for n in range(4):
+        book(f"night-{n}", (GATE_SUITE, True, {"night": n}))
+    book("regated-failed", (GATE_SUITE, True, {"night": "old"}), (GATE_SUITE, False, {"x": 1}))
+    book("other-suite-last", (GATE_SUITE, True, {"night": 4}), ("other", True, {"x": 2}))
+    book("no-stats", (GATE_SUITE, True, None))
+    book("empty-stats", (GATE_SUITE, True, {}))
+    book("not-released", (GATE_SUITE, True, {"night": "unreleased"}), release=False)
+    book("this-one", (GATE_SUITE, True, {"night": "this"}))
+    sent = _statements(catalog)
+    assert released_history(catalog, "this-one", 3) == [{"night": 2}, {"night": 3},
+                                                        {"night": 4}]
+    assert released_history(catalog, "this-one", 10) == [{"night": n} for n in range(5)]
+    assert released_history(catalog, "night-0", 2) == [{"night": 4}, {"night": "this"}]
+    assert len(sent) == 3, sent  # one a call: was one per release, plus the list
+    for n in range(5, 40):
+        book(f"night-{n}", (GATE_SUITE, True, {"night": n}))
+    sent.clear()
+    assert released_history(catalog, "this-one", 3) == [{"night": n} for n in (37, 38, 39)]
+    assert len(sent) == 1, sent
+
+
+def test_a_release_looks_its_name_up_without_listing_every_release(catalog, tmp_path):
+    """Releasing checked whether its name was booked by listing every release of the
+    catalog (the release_history report, three times a release): rows that grow by one a
+    night. Now one lookup of the name (release.release_booked)."""
+    from prox_tasks.release import GATE_SUITE
+    from prox_tasks.release.release import catalog_refusal
+
+    for n in range(3):
+        catalog.register_snapshot(f"night-{n}", "in", f"{tmp_path}/night-{n}", status="refined")
+        report = catalog.add_quality_report(f"night-{n}", GATE_SUITE, True, {"n": n})
+        catalog.register_release(f"night-{n}", f"night-{n}", "file:///r",
+                                 quality_report_id=report)
+    catalog.register_snapshot("new", "in", f"{tmp_path}/new", status="refined")
+    catalog.add_quality_report("new", GATE_SUITE, True, {"n": 3})
+    sent = _statements(catalog)
+    assert catalog_refusal(catalog, "new", f"{tmp_path}/new") is None
+    assert catalog_refusal(catalog, "night-1", f"{tmp_path}/night-1") is None  # booked: fine
+    assert catalog.release_booked("night-2") and not catalog.release_booked("new")
+    assert not [s for s in sent if "FROM releases r" in s], sent  # the whole list's query
