@@ -96,7 +96,7 @@ def index_duplicates(manifest: Manifest) -> dict:
     by_shard: dict[int, list] = {}
     first: dict[bytes, int] = {}
     fewest: dict[bytes, int] = {}  # the fewest lines of the group's occurrences so far
-    repeated = _repeated_positions(digests)
+    repeated = repeat_candidates(digests)
     counts = Counter(bytes(digests[16 * p:16 * p + 16]) for p in repeated)
     for position in repeated:  # read order
         key = bytes(digests[16 * position:16 * position + 16])
@@ -122,10 +122,11 @@ def index_duplicates(manifest: Manifest) -> dict:
     return index
 
 
-def _repeated_positions(digests: bytearray) -> list[int]:
+def repeat_candidates(digests: bytearray) -> list[int]:
     """The positions (in read order) of the 16-byte digests in ``digests`` whose first 8
     bytes occur more than once: every repeated id's, and rarely another whose prefix
-    collides (the caller compares whole digests). Memory: 16 bytes a document beside
+    collides (the caller compares whole digests; here, and the quality gate's
+    ``IdDigests``). Memory: 16 bytes a document beside
     the digests (a sorted copy of the prefixes, then their rank among the repeated
     ones); ``numpy.unique`` over the whole digests, which this replaced, took ~110 (its
     sorted copy, permutation, inverse and counts)."""

@@ -94,7 +94,7 @@ def test_the_search_for_repeats_holds_a_sorted_copy_of_half_the_digests():
     digests[16 * (docs - 1):] = digests[16 * 5:16 * 6]  # a repeat far apart
     tracemalloc.start()  # numpy's arrays are traced
     try:
-        found = duplicates._repeated_positions(digests)
+        found = duplicates.repeat_candidates(digests)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
@@ -103,8 +103,8 @@ def test_the_search_for_repeats_holds_a_sorted_copy_of_half_the_digests():
     digests = bytearray(duplicates.id_digest("a") + duplicates.id_digest("b")
                         + duplicates.id_digest("a"))
     digests[16:24] = digests[:8]  # b's first half as a's: a candidate, not a repeat
-    assert duplicates._repeated_positions(digests) == [0, 1, 2]
-    assert duplicates._repeated_positions(bytearray()) == []
+    assert duplicates.repeat_candidates(digests) == [0, 1, 2]
+    assert duplicates.repeat_candidates(bytearray()) == []
 
 
 def test_a_prefix_shared_by_two_ids_makes_no_duplicate(tmp_path, monkeypatch):
