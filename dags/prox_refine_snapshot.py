@@ -47,7 +47,9 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    shards' part of the plan; one whose plan was replaced meanwhile fails, refining nothing.
 4. **collect** — totals; a run whose plan a later run booked since (the same snapshot
    planned again, e.g. with `reprocess`) fails here (`RunReplaced`, no retries, naming that
-   run), and its gate and release do not run. **book_unfinished** (once every refine task
+   run), and its gate and release do not run — unless a `prox refine` rerun finished the
+   snapshot with this run's plan and settings: collect names it (`completed_by`) and the
+   run goes on. **book_unfinished** (once every refine task
    has ended, however) books failed the shard attempts a task killed outright left
    `running` in the catalog, and the snapshot failed when a refine task failed. A run
    none of whose records became a document (every one quarantined) fails at collect
@@ -135,13 +137,14 @@ def prox_refine_snapshot():
             return refresh.refine_batch(batch, task_try(ti))
 
     @task(multiple_outputs=False)
-    def collect(snapshot: dict, results, ti=None) -> dict:
+    def collect(snapshot: dict, results, work=None, ti=None) -> dict:
         """Totals over every shard; the snapshot becomes `refined` in the catalog. A run
         whose plan a later run booked since fails here, without retries (`RunReplaced`):
-        its gate and release are that run's."""
+        its gate and release are that run's — but for a `prox refine` rerun that finished
+        it with this run's plan and settings (the totals name it: `completed_by`)."""
         with fail_fast(AirflowFailException):
             return refresh.collect(snapshot, list(results[:]),  # one request for all shards
-                                   task_try(ti))
+                                   task_try(ti), work)
 
     @task(multiple_outputs=False)
     def quality_gate(snapshot: dict, totals: dict, params=None, ti=None) -> dict:
@@ -186,7 +189,7 @@ def prox_refine_snapshot():
                     "once, naming the missing input.") >> work
     results = cfg.documented(refine_shard).expand(batch=work)
     results >> book_unfinished()
-    totals = collect(snapshot, results)
+    totals = collect(snapshot, results, work)
     release(snapshot, quality_gate(snapshot, totals))
 
 

@@ -392,15 +392,14 @@ def _claim_settings(snapshot: dict, manifest, refining: dict, reprocess: bool) -
     the way out: another ``snapshot_name`` for a released snapshot, else ``reprocess`` too."""
     from prox_tasks.corpus.manifest import released_as
     from prox_tasks.refine.claim import claim_for_options
-    from prox_tasks.refine.step import SettingsConflict, shard_request
+    from prox_tasks.refine.step import SettingsConflict
 
     options = _refine_options(refining)
     try:
         # the refine tasks rely on it, whoever claimed first
         claim_for_options(snapshot["output_uri"], manifest, options["backend"],
-                          options["backend_options"], lambda backend_options: shard_request(
-                              options["model"], options["backend"], backend_options, None,
-                              options["limits"], options["quality"]),
+                          options["backend_options"],
+                          lambda backend_options: _request_of(options, backend_options),
                           take_over=reprocess, for_others=True)  # fmt: skip
     except SettingsConflict as err:
         changed = ", ".join(err.differences)
@@ -412,6 +411,27 @@ def _claim_settings(snapshot: dict, manifest, refining: dict, reprocess: bool) -
                        f"another run, with other settings ({changed}); trigger with "
                        "reprocess=true to refine it again with these, or give another "
                        "snapshot_name") from None
+
+
+def _request_of(options: dict, backend_options: dict | None) -> dict:
+    """The request (:func:`~prox_tasks.refine.step.shard_request`) a run refines with:
+    ``options`` as :func:`_refine_options` gives them, with ``backend_options``."""
+    from prox_tasks.refine.step import shard_request
+
+    return shard_request(options["model"], options["backend"], backend_options, None,
+                         options["limits"], options["quality"])
+
+
+def _claimed_for(batch: dict) -> bool:
+    """Whether the snapshot folder of work item ``batch`` is still claimed for its plan and
+    settings (:mod:`~prox_tasks.refine.claim`): no other run took the claim over since."""
+    from prox_tasks.refine.claim import claimed_request
+    from prox_tasks.refine.step import same_request
+
+    options = _refine_options(batch)
+    claimed = claimed_request(batch["output_uri"], batch["manifest_id"])
+    return claimed is not None and same_request(
+        claimed, _request_of(options, options["backend_options"]))
 
 
 #: What a refine task returns per shard (the rest — its accounting in full, its statistics,
@@ -569,25 +589,42 @@ def _wait_for_stopping_tries(catalog, name: str, me: dict) -> None:
         time.sleep(0.5)
 
 
-def collect(snapshot: dict, results: list[dict], task_try: dict | None = None) -> dict:
+def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
+            work: list[dict] | None = None) -> dict:
     """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog.
     ``task_try``: this Airflow task try (:func:`~prox_tasks.refine.runner.current`), of the
-    DAG run whose plan task booked the plan.
+    DAG run whose plan task booked the plan; ``work``: its work items (:func:`plan`).
+
+    A ``prox refine`` rerun that booked the plan since and finished it with this run's plan
+    and settings leaves the folder as this run would: the plan is booked as this run's
+    again (:func:`~prox_tasks.refine.booking.take_back_completed`), and the totals name
+    that run (``completed_by``); the gate and release go on.
 
     Raises:
-        prox_tasks.refine.booking.RunReplaced: Another run (a later DAG run with
-            ``reprocess``, ``prox refine --force``) booked the plan since: nothing is booked,
-            and this run's gate and release do not run (the folder is that run's).
+        prox_tasks.refine.booking.RunReplaced: Another run (a later DAG run, ``prox refine
+            --force`` with other settings, a ``prox refine`` still refining or of another
+            plan) booked the plan since: nothing is booked, and this run's gate and release
+            do not run (the folder is that run's).
         prox_tasks.corpus.readers.NoDocuments: Every record was quarantined (as ``prox
             refine`` fails then): the snapshot is booked failed, no gate, no release.
     """
     from prox_tasks.refine import runner as runners
-    from prox_tasks.refine.booking import book_refined, failure_booked, refuse_if_replaced
+    from prox_tasks.refine.booking import (
+        book_refined,
+        failure_booked,
+        refuse_if_replaced,
+        take_back_completed,
+    )
     from prox_tasks.refine.stats import refuse_if_all_quarantined
 
     totals, versions = collect_totals(results)
     runner = runners.current(task_try)
     with open_catalog(snapshot["catalog_url"]) as catalog:
+        completed_by = work and take_back_completed(
+            catalog, snapshot["name"], runner, work[0].get("manifest_id"),
+            lambda: _claimed_for(work[0]))
+        if completed_by:
+            totals["completed_by"] = completed_by
         refuse_if_replaced(catalog, snapshot["name"], runner, "collect")
         with failure_booked(catalog, snapshot["name"], runner):  # as prox refine books it
             refuse_if_all_quarantined(totals, snapshot["input_uri"], snapshot["output_uri"])

@@ -30,7 +30,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
@@ -115,6 +115,38 @@ def refuse_if_replaced(catalog, name: str, runner: dict | None, step: str) -> No
             f"gate and release are that run's, so this run's {step} is refused (it gates "
             "and releases nothing). Follow that run; to refine with this run's settings, "
             "trigger a new run (reprocess, or another snapshot name)")
+
+
+#: Statuses of a snapshot whose refining ended with every shard written.
+FINISHED = ("refined", "gated", "quarantined", "released")
+
+
+def take_back_completed(catalog, name: str, runner: dict | None, manifest_id: str,
+                        same_settings: Callable[[], bool]) -> str | None:
+    """Book snapshot ``name``'s plan as ``runner``'s run (an Airflow task's: its DAG run)
+    again when the run that booked it since is a ``prox refine`` process that finished
+    refining this run's plan (``manifest_id``) with this run's settings (``same_settings``:
+    the folder's claim holds them). That rerun gates and releases nothing, and the folder
+    holds what this run would have written: this run's gate and release go on with it. A
+    later DAG run, another plan, other settings (``--force`` took the claim over) or a
+    rerun still refining are left to :func:`refuse_if_replaced`.
+
+    Returns:
+        The run that completed the snapshot (:func:`~prox_tasks.refine.runner.run_key`),
+        None when this run was not replaced or that run's work is not this run's.
+    """
+    snapshot = catalog.get_snapshot(name) or {}
+    other = snapshot.get("runner") or {}
+    if (not _replaced(snapshot, runner) or other.get("airflow")
+            or snapshot.get("manifest_id") != manifest_id
+            or snapshot.get("status") not in FINISHED or not same_settings()):
+        return None
+    completed_by = runners.run_key(other)
+    catalog.update_snapshot(name, runner=runner or runners.current())
+    log.warning("snapshot %s was completed by another run (%s) with this run's plan and "
+                "settings: its shards are what this run refines, so this run goes on with "
+                "them (its gate and release)", name, completed_by)
+    return completed_by
 
 
 def book_failed(catalog, name: str, error: BaseException | str,

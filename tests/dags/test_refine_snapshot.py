@@ -8,7 +8,7 @@ import os
 import shutil
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -181,7 +181,7 @@ def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float
                 seen.update(catalog.get_snapshot(blocked.parent.parent.name) or {})
             if meanwhile is not None:
                 meanwhile()
-            shutil.rmtree(blocked)
+            shutil.rmtree(blocked, ignore_errors=True)  # meanwhile may have removed it
             return
         time.sleep(0.05)
 
@@ -283,6 +283,67 @@ def test_a_run_whose_plan_another_run_replaced_gates_and_releases_nothing(world,
         assert "replaced" not in [r["release"] for r in catalog.list_releases()]
     assert snapshot["status"] == "planned"  # as the other run booked it, not gated by this
     assert snapshot["runner"]["airflow"]["run_id"] == other["run_id"]
+
+
+def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release(world):
+    """While this DAG run waits to retry a shard (a real fault: the shard's path is taken
+    by a directory), `prox refine` (a real CLI process) refines the same snapshot with the
+    same settings: it books the plan as its own and finishes every shard. That collect
+    failed with `RunReplaced`, paging someone over a complete, correct snapshot; it now
+    names the run that completed it and the DAG run gates and releases the snapshot."""
+    import subprocess
+    import sys
+
+    from prox_tasks.catalog import Catalog
+
+    name = "finished-by-cli"
+    folder = world["corpus"] / "snapshots" / name
+    blocked = folder / "shards" / "shard-00001.parquet"
+    (blocked / "stale").mkdir(parents=True)
+    cli = {}
+
+    def prox_refine_reruns_it() -> None:  # the fault gone, the rerun finishes the snapshot
+        shutil.rmtree(blocked)
+        cli["run"] = subprocess.run(
+            [sys.executable, "-m", "prox_tasks.cli", "refine", "--no-progress", "--input",
+             str(world["crawl"]), "--output", str(folder), "--name", name, "--catalog",
+             world["catalog"], "--target-docs", "10"],
+            capture_output=True, text=True, timeout=180)
+        with Catalog(world["catalog"]) as catalog:
+            cli["booked"] = catalog.get_snapshot(name)
+
+    refine = world["dag"].get_task("refine_shard")
+    delays = refine.retry_delay, refine.max_retry_delay
+    # the retry waits for the rerun (seconds of model loading), as a real retry's backoff
+    refine.retry_delay = refine.max_retry_delay = timedelta(seconds=60)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_wait_for_retry, args=(
+        os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], stop, blocked,
+        time.monotonic() + 240, world["catalog"], {}, prox_refine_reruns_it), daemon=True)
+    watcher.start()
+    try:
+        dag_run = run(world, name)
+    finally:
+        refine.retry_delay, refine.max_retry_delay = delays
+        stop.set()
+        watcher.join()
+    assert cli["run"].returncode == 0, cli["run"].stderr
+    # the rerun booked the plan as its own process's and finished it
+    assert cli["booked"]["status"] == "refined" and "airflow" not in cli["booked"]["runner"]
+    ti = tis(dag_run)
+    assert ti[("refine_shard", 1)].try_number == 2  # the rerun ran between its tries
+    assert dag_run.state == "success", {k: t.state for k, t in ti.items()}
+    totals = ti[("collect", -1)].xcom_pull(task_ids="collect")
+    assert totals["completed_by"].startswith("process:")
+    assert str(cli["booked"]["runner"]["pid"]) in totals["completed_by"]
+    assert json.loads((world["corpus"] / "releases" / f"{name}.json").read_text())[
+        "name"] == name
+    with Catalog(world["catalog"]) as catalog:
+        snapshot = catalog.get_snapshot(name)
+        releases = {r["release"]: r["dag_run_id"] for r in catalog.list_releases()}
+    assert snapshot["status"] == "released"
+    assert snapshot["runner"]["airflow"]["run_id"] == dag_run.run_id
+    assert releases[name] == dag_run.run_id
 
 
 def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothing(world, released):

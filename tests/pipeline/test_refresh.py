@@ -453,6 +453,62 @@ def test_a_failed_refine_task_keeps_the_claim_while_another_task_s_shard_is_publ
     assert claim["request"] is not None, json_module.dumps(claim)
 
 
+@pytest.mark.parametrize("rerun", [[], ["--force", "--keep-threshold", "0.9"]],
+                         ids=["same-settings", "other-settings"])
+def test_collect_after_a_prox_refine_rerun_goes_on_only_with_this_run_s_settings(
+        tmp_path, tagger_model, rerun):
+    """A DAG run plans and refines a day; a `prox refine` rerun (a real CLI process) then
+    books the plan as its own and finishes it. With the run's settings the folder is what
+    the run would have written: collect names the rerun (`completed_by`), books the plan as
+    the run's again, and the gate goes on (it was `RunReplaced`). With other settings
+    (`--force` took the claim over) collect is still refused, naming the rerun."""
+    import os
+    import subprocess
+    import sys
+
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.quality import GateFailed
+    from prox_tasks.refine.booking import RunReplaced
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(6)))  # fmt: skip
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source), "catalog_url": url,
+                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+
+    def task(task_id: str) -> dict:
+        return {"dag_id": "prox_refine_snapshot", "run_id": "run-1", "task_id": task_id,
+                "map_index": -1, "try_number": 1}
+
+    work = refresh.plan(snapshot, 2, 8, str(tagger_model), None, task_try=task("plan"))
+    results = [refresh.refine_batch(b, task("refine")) for b in work]
+    cli = subprocess.run(
+        [sys.executable, "-m", "prox_tasks.cli", "refine", "--no-progress", "--input",
+         str(source), "--output", snapshot["output_uri"], "--name", snapshot["name"],
+         "--catalog", url, "--target-docs", "2", "--model", str(tagger_model), *rerun],
+        capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    with Catalog(url) as catalog:
+        rerun_runner = catalog.get_snapshot(snapshot["name"])["runner"]
+    assert "airflow" not in rerun_runner and rerun_runner["pid"] != os.getpid()
+    if rerun:
+        with pytest.raises(RunReplaced, match=rf"process:\S*/{rerun_runner['pid']}/"
+                                              ".*this run's collect is refused"):
+            refresh.collect(snapshot, results, task("collect"), work)
+        return
+    totals = refresh.collect(snapshot, results, task("collect"), work)
+    assert totals["completed_by"].startswith("process:")
+    assert f"/{rerun_runner['pid']}/" in totals["completed_by"]
+    with Catalog(url) as catalog:
+        booked = catalog.get_snapshot(snapshot["name"])
+    assert booked["status"] == "refined" and booked["runner"]["airflow"]["run_id"] == "run-1"
+    try:  # the run's gate is no longer refused as replaced
+        refresh.gate(snapshot, {}, task("quality_gate"))
+    except GateFailed:
+        pass  # quarantined: a verdict of this run's all the same
+
+
 def test_collect_of_a_run_replaced_since_books_nothing_over_the_newer_run(tmp_path,
                                                                          tagger_model):
     """DAG run 1 refines a day; run 2 (reprocess) plans and refines it again, and is gated;
