@@ -231,6 +231,10 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     for an existing snapshot folder (the input changed) is refused
     (:class:`prox_tasks.corpus.ManifestConflict`) unless ``reprocess``, which replans and
     refines every shard again.
+
+    Raises:
+        prox_tasks.catalog.SnapshotNameTaken: The snapshot's name is booked for another
+            folder (checked before anything is written; again as the plan is booked).
     """
     from prox_tasks.corpus import ManifestConflict, plan_shards
     from prox_tasks.corpus.duplicates import index_duplicates
@@ -253,6 +257,11 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
         workers = settings.refine_workers(workers)
     except ValueError as err:
         raise RunError(f"{err} (fix the run's Params)") from err
+    with open_catalog(snapshot["catalog_url"]) as catalog:
+        # as prox refine and prox plan check it: before the plan is written, else a refused
+        # run left a plan and a settings claim in a folder the catalog does not book
+        catalog.check_snapshot_name(snapshot["name"], snapshot["output_uri"],
+                                    SNAPSHOT_NAME_PARAM)
     # what the Params leave empty a rerun keeps as the snapshot was refined (reprocess: afresh)
     recorded, recorded_model = (None, None) if reprocess else snapshot_refined(snapshot["output_uri"])
     if recorded is not None and given is not None:

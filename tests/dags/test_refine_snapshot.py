@@ -346,6 +346,28 @@ def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release
     assert releases[name] == dag_run.run_id
 
 
+def test_a_snapshot_name_booked_for_another_folder_is_refused_before_planning(world,
+                                                                              capfd):
+    """`snapshot_name` booked for a folder under another `output_root`: `plan` fails once,
+    naming the Param, and writes nothing. It was refused only at booking, after the plan
+    and its settings claim were written into a folder the catalog does not book."""
+    from prox_tasks.catalog import Catalog
+
+    booked = world["root"] / "elsewhere" / "snapshots" / "taken"
+    with Catalog(world["catalog"]) as catalog:
+        catalog.register_snapshot("taken", world["crawl"].as_uri(), booked.as_uri())
+    dag_run = run(world, "taken")
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert (ti[("plan", -1)].state, ti[("plan", -1)].try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    assert (f"snapshot name 'taken' is booked for {booked.as_uri()} (status planned), not "
+            f"{(world['corpus'] / 'snapshots' / 'taken').as_uri()}; name this one apart "
+            "(snapshot_name, or the output_root it was written under)") \
+        in logged.out + logged.err
+    assert not (world["corpus"] / "snapshots" / "taken").exists()
+
+
 def test_more_shards_than_max_map_length_are_grouped_and_dry_run_releases_nothing(world, released):
     before = (world["corpus"] / "latest.json").read_bytes()
     dag_run = run(world, "grouped", max_map_length=2, dry_run=True)
