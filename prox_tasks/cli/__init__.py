@@ -17,7 +17,7 @@ import os
 import sys
 import traceback
 
-from prox_tasks.cli.errors import describe_error, exit_code
+from prox_tasks.cli.errors import describe_error, exit_code, missing_dependency
 from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
 from prox_tasks.termination import Terminated, raise_on_sigterm, stop_behind
 
@@ -91,7 +91,15 @@ def _run(argv: list[str] | None, process: bool) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     verbose = any(a in ("-v", "--verbose") for a in argv)
     argv = [a for a in argv if a not in ("-v", "--verbose")]
-    parser = build_parser(argv)
+    try:
+        parser = build_parser(argv)  # imports the subcommands' modules, and the stack's
+    except ModuleNotFoundError as err:
+        if (missing := missing_dependency(err)) is None:
+            raise
+        if verbose:
+            traceback.print_exc()
+        print(f"prox: {missing}", file=sys.stderr)
+        return 2
     parser.add_argument("-v", "--verbose", action="store_true",
                         help="log more, and print the full traceback of an error")
     args, unknown = parser.parse_known_args(argv)
@@ -114,6 +122,9 @@ def _run(argv: list[str] | None, process: bool) -> int:
             return _stopped(args, stop)
         if verbose:
             traceback.print_exc()
+        if (missing := missing_dependency(err)) is not None:  # before describe_error: it
+            print(f"prox {args.command}: {missing}", file=sys.stderr)  # imports the stack
+            return 2
         print(f"prox {args.command}: {describe_error(err)}"
               + ("" if verbose else " (-v for the traceback)"), file=sys.stderr)
         return exit_code(err)

@@ -25,6 +25,38 @@ class CommandFailed(Exception):
         self.code = code
 
 
+#: How to give an environment prox's stack: a wheel declares no dependencies (they are pinned
+#: in requirements*.txt, torch's CPU build from its own index), so ``pip install prox-*.whl``
+#: alone installs none of them.
+STACK_INSTALL = ("install prox's pinned stack into it first: torch's CPU wheel, then "
+                 "requirements.txt with constraints.txt (GPU machines: requirements-gpu.txt), "
+                 "from the prox source the package was built from, then the package with "
+                 "pip install --no-deps (docs/deploy.md, \"Installing prox from a wheel\")")
+
+
+def missing_dependency(err: BaseException) -> str | None:
+    """The line for ``err`` when it is a library of prox's stack missing from this Python
+    environment (``No module named 'numpy'`` from ``pip install prox-*.whl`` into an
+    environment without the stack), else None. Depends on no such library, as
+    :func:`describe_error` does (SQLAlchemy): it must work in an environment that lacks them."""
+    import importlib.util
+    import sys
+
+    if not isinstance(err, ModuleNotFoundError) or not err.name:
+        return None
+    package = err.name.partition(".")[0]
+    if package == "prox_tasks":
+        return None  # prox's own module: a broken install or a bug, not the stack
+    try:
+        installed = importlib.util.find_spec(package) is not None
+    except (ImportError, ValueError):
+        installed = False
+    if installed:  # a module an installed library lacks: its version, said by the error itself
+        return None
+    return (f"the Python package {package!r} is not installed in the environment at "
+            f"{sys.prefix}: {STACK_INSTALL}")
+
+
 def exit_code(err: BaseException) -> int:
     """The exit code of a command that ended with ``err``: a :class:`CommandFailed`'s own,
     2 for a setting to fix that running the same command again cannot get past
