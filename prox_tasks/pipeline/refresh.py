@@ -94,6 +94,22 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     }
 
 
+def _names_output(err: OSError, output_uri: str) -> bool:
+    """Whether ``err`` names the snapshot folder ``output_uri``, a folder above it (an
+    ``output_root`` under a path that does not exist, e.g. ``/proc/prox``, or under a
+    file, or in an S3 bucket that does not exist) or a file in it: ``plan`` writing its
+    plan there, not reading the input, which a missing partition's error names."""
+    from prox_tasks.storage import compared_uri
+
+    if not err.filename:  # the readers' "no input files at …" names no file
+        return False
+    try:
+        named, output = compared_uri(str(err.filename)), compared_uri(output_uri)
+    except ValueError:
+        return False
+    return named == output or output.startswith(named + "/") or named.startswith(output + "/")
+
+
 def require_openai_servers(backend: str | None, where: str) -> None:
     """Refuse ``backend=openai`` where the environment gives a level no pool
     (``PROX_OPENAI_SERVERS``, or ``PROX_OPENAI_DOC_SERVERS`` and ``..._CHUNK_SERVERS``): every try of
@@ -309,7 +325,14 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
         raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "
                        "empty; deliver the crawl and clear this task, or check input_uri "
                        f"({err})") from err
-    except FileNotFoundError as err:
+    except (FileNotFoundError, NotADirectoryError) as err:
+        if _names_output(err, snapshot["output_uri"]):  # writing the plan, not reading input
+            raise RunError(f"{err}: the snapshot folder {snapshot['output_uri']} cannot be "
+                           "written there: check output_root (else PROX_CORPUS_ROOT): a "
+                           "folder or S3 bucket that exists, or one this worker may "
+                           "create") from err
+        if not isinstance(err, FileNotFoundError):
+            raise
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
                        "partition has arrived") from err
     except ManifestConflict as err:  # the planner words prox plan's way out: said anew

@@ -231,6 +231,33 @@ def test_another_tools_model_fails_the_plan_task_without_retries(tmp_path):
     assert not (tmp_path / "corpus").exists()  # nothing planned
 
 
+@pytest.mark.parametrize("root", ["/proc/prox-no-such-corpus", "a-file/corpus"])
+def test_an_output_root_that_cannot_be_written_is_named_not_the_input(root, tmp_path):
+    """An output_root where the plan cannot be written (under /proc, where no folder can be
+    made; under a file) failed plan with "[Errno 2] No such file or directory:
+    '/proc/prox…': check input_uri (the run's date fills {ds}) and that the partition has
+    arrived" (seen on the real scheduler), blaming an input that is there; under a file it
+    was retried. Now it names output_root, once, without retries."""
+    from prox_tasks.pipeline.errors import RunError, cannot_succeed
+
+    (tmp_path / "a-file").write_text("not a folder")
+    snapshot = small_snapshot(tmp_path, 2)
+    output_root = root if root.startswith("/") else str(tmp_path / root)
+    snapshot = {**snapshot, "output_uri": f"file://{output_root}/snapshots/x",
+                "release_root": f"file://{output_root}"}
+    with pytest.raises(RunError, match=r"the snapshot folder file://.*/snapshots/x cannot be "
+                                       r"written there: check output_root") as err:
+        refresh.plan(snapshot, target_docs=2, max_map_length=8, model="default",
+                     backend=None)
+    assert isinstance(err.value, cannot_succeed())
+    assert "input_uri" not in str(err.value)
+    # a missing input is still said as one
+    missing = {**small_snapshot(tmp_path, 2), "input_uri": f"file://{tmp_path}/nope"}
+    with pytest.raises(RunError, match="check input_uri"):
+        refresh.plan(missing, target_docs=2, max_map_length=8, model="default",
+                     backend=None)
+
+
 def test_a_refine_task_on_a_pool_refusing_its_key_fails_without_retries(tmp_path,
                                                                        monkeypatch):
     """A pool that refuses the workers' key (401) failed the refine task with an
