@@ -393,11 +393,37 @@ def runs_on(backend: str | None, settings: dict) -> bool:
 
 
 class NotATagger(ValueError):
-    """The tagger backend was asked to run a generative model (``where``: the model)."""
+    """The tagger backend was asked to run a generative model (``where``: the model).
+    ``message`` None: said by :meth:`worded`, naming the backend setting as its user sets it."""
 
-    def __init__(self, message: str, where: str) -> None:
-        super().__init__(message)
-        self.where = where
+    def __init__(self, message: str | None, where: str) -> None:
+        self.where, self._message = where, message
+        super().__init__(message or self.worded("cli"))
+
+    def worded(self, caller: str) -> str:
+        """The message for ``caller`` (``cli`` or ``dag``): ``--backend`` or the Param."""
+        from prox_tasks.setting_names import setting_name
+
+        return self._message or (
+            f"{self.where} is a generative model; the tagger backend cannot run it: run it on "
+            "the vllm, transformers or openai backend "
+            f"({setting_name('backend', caller)}), or give a line-tagger model")
+
+
+class TaggerNeedsTagger(ValueError):
+    """A line tagger (``where``) was asked to run on another backend (``backend``)."""
+
+    def __init__(self, backend: str | None, where: str) -> None:
+        self.backend, self.where = backend, where
+        super().__init__(self.worded("cli"))
+
+    def worded(self, caller: str) -> str:
+        """The message for ``caller`` (``cli`` or ``dag``): ``--model`` or the Param."""
+        from prox_tasks.setting_names import setting_name
+
+        return (f"the line tagger runs on the tagger backend, not {self.backend!r} "
+                f"({self.where} is a line-tagger model): leave the backend out (or name "
+                f"tagger), or give a generative model ({setting_name('model', caller)})")
 
 
 def check_settings_fit(backend: str | None, settings: dict, where: str) -> dict:
@@ -406,18 +432,14 @@ def check_settings_fit(backend: str | None, settings: dict, where: str) -> dict:
 
     Raises:
         NotATagger: ``backend`` is ``tagger`` and the model generative.
-        ValueError: A line tagger on another backend.
+        TaggerNeedsTagger: A line tagger on another backend (a ValueError).
     """
     if runs_on(backend, settings):
         return settings
     # say which way out: the backend named (--backend, the DAG's backend Param), or the model
     if backend == "tagger":
-        raise NotATagger(f"{where} is a generative model; the tagger backend cannot run it: "
-                         "run it on the vllm, transformers or openai backend (--backend), or "
-                         "give a line-tagger model", where)  # fmt: skip
-    raise ValueError(f"the line tagger runs on the tagger backend, not {backend!r} ({where} is "
-                     "a line-tagger model): leave the backend out (or name tagger), or give a "
-                     "generative model (--model)")  # fmt: skip
+        raise NotATagger(None, where)
+    raise TaggerNeedsTagger(backend, where)
 
 
 def backend_for(backend: str | None, model: str | os.PathLike | None) -> str | None:

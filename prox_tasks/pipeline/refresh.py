@@ -298,7 +298,9 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
         check_refine_options(workers, None, None if keep_threshold is None
                              else {"line_threshold": keep_threshold}, model, backend)  # fmt: skip
     except (ValueError, FileNotFoundError) as err:
-        raise RunError(f"{err} (fix the run's model, backend or keep_threshold Param)") from err
+        # said with the run's Params, not prox's options (--model, --backend)
+        said = err.worded("dag") if callable(getattr(err, "worded", None)) else err
+        raise RunError(f"{said} (fix the run's model, backend or keep_threshold Param)") from err
     try:
         chosen = Limits.resolve(limits)
     except ValueError as err:  # a recorded limit this prox cannot read

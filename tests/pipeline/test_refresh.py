@@ -258,6 +258,28 @@ def test_an_output_root_that_cannot_be_written_is_named_not_the_input(root, tmp_
                      backend=None)
 
 
+@pytest.mark.parametrize(("backend", "said", "not_said"), [
+    ("vllm", "or give a generative model (the model Param)", "--model"),
+    ("tagger", "openai backend (the backend Param), or give a line-tagger model", "--backend"),
+])
+def test_a_backend_that_cannot_run_the_model_is_said_with_the_run_s_params(
+        backend, said, not_said, tmp_path):
+    """Triggered with backend=vllm and the line tagger (the REST API, the real scheduler),
+    plan failed "… or give a generative model (--model) (fix the run's model, backend or
+    keep_threshold Param)": prox's option, which a DAG run has not. Now the Param."""
+    from prox_tasks.pipeline.errors import RunError
+
+    model = "default"
+    if backend == "tagger":  # a Hugging Face folder: a generative model
+        model = tmp_path / "hf-model"
+        model.mkdir()
+        (model / "config.json").write_text("{}")
+    with pytest.raises(RunError) as err:
+        refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
+                     model=str(model), backend=backend)
+    assert said in str(err.value) and not_said not in str(err.value), str(err.value)
+
+
 def test_a_refine_task_on_a_pool_refusing_its_key_fails_without_retries(tmp_path,
                                                                        monkeypatch):
     """A pool that refuses the workers' key (401) failed the refine task with an
