@@ -23,6 +23,15 @@ def _whole(text: str, low: int, high: int | None = None) -> int:
     return value
 
 
+def field_name(text: str) -> str:
+    """The name of a row's field (``--text-field``, ``--id-field``): not empty. No row holds a
+    field named ``""``, so an empty name (a shell variable left unset) would give every
+    document its text's hash as id, or quarantine every row, without naming the cause."""
+    if not text:
+        raise argparse.ArgumentTypeError("a field name, not empty")
+    return text
+
+
 def positive_int(text: str) -> int:
     """An integer of at least 1 (threads, documents, requests in flight)."""
     return _whole(text, 1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from prox_tasks.cli.arguments import description
+from prox_tasks.cli.arguments import description, field_name
 from prox_tasks.cli.output import (
     Outcome,
     count,
@@ -211,6 +211,6 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--output", required=True, help="refined JSONL(.gz/.zst); dropped rows keep "
                    "text=null")
     p.add_argument("--quarantine", help="where malformed rows go (default: OUTPUT.quarantine.jsonl, without .gz/.zst)")
-    p.add_argument("--text-field", default="text")
+    p.add_argument("--text-field", type=field_name, default="text")
     p.add_argument("--normalize-scope", choices=["chunk", "document"], default="chunk")
     p.set_defaults(func=run)

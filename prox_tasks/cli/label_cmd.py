@@ -3,7 +3,7 @@ best)."""
 
 from __future__ import annotations
 
-from prox_tasks.cli.arguments import add_format_option, positive_int
+from prox_tasks.cli.arguments import add_format_option, field_name, positive_int
 from prox_tasks.cli.output import (
     Outcome,
     count,
@@ -29,9 +29,9 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="default rules; best: diff where a gold text exists, else html where the HTML "
         "exists, else rules (llm when --base-url/--conn-id is given)",
     )
-    p.add_argument("--text-field", default="text",
+    p.add_argument("--text-field", type=field_name, default="text",
                    help="the rows' field holding the text (default text)")
-    p.add_argument("--id-field", default="id",
+    p.add_argument("--id-field", type=field_name, default="id",
                    help="the rows' field holding the id (default id; absent: a hash of the text)")
     add_format_option(p)
     p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher (default gold_text)")

@@ -5,6 +5,7 @@ from __future__ import annotations
 from prox_tasks.cli.arguments import (
     add_format_option,
     add_partition_marker_option,
+    field_name,
     positive_int,
     require_partition_marker,
 )
@@ -26,10 +27,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="uncompressed record bytes per shard (default: none; with "
                    "--target-docs, a shard closes at whichever it reaches first)")
     # None, not the names: planning again naming none keeps the folder's (planned_settings)
-    p.add_argument("--text-field", default=None,
+    p.add_argument("--text-field", type=field_name, default=None,
                    help="the field holding the text (default text; an existing plan's "
                    "as planned)")
-    p.add_argument("--id-field", default=None, help="the field holding the id (default id; "
+    p.add_argument("--id-field", type=field_name, default=None, help="the field holding the id (default id; "
                    "an existing plan's as planned; a row without one gets a hash of its "
                    "text)")
     add_format_option(p)

@@ -16,6 +16,7 @@ from prox_tasks.cli.arguments import (
     add_format_option,
     add_partition_marker_option,
     count_or_zero,
+    field_name,
     positive_int,
     require_partition_marker,
     seconds,
@@ -84,10 +85,10 @@ def register(subparsers, name: str, help_text: str) -> None:
                       "e.g. by prox plan --target-docs or --target-bytes; a new folder: "
                       f"{DEFAULT_TARGET_DOCS:,})")
     # None, not the names: a rerun naming none reads the snapshot as planned (planned_settings)
-    p.add_argument("--text-field", default=None,
+    p.add_argument("--text-field", type=field_name, default=None,
                    help="the input rows' field holding the text (default: an existing "
                    "plan's as planned; a new folder: text)")
-    p.add_argument("--id-field", default=None,
+    p.add_argument("--id-field", type=field_name, default=None,
                    help="the input rows' field holding the document id (default: an "
                    "existing plan's as planned; a new folder: id)")
     add_format_option(p)

@@ -175,3 +175,29 @@ def test_an_unknown_option_of_an_action_is_refused_with_the_action_s_usage(capsy
     assert err.startswith("usage: prox models promote "), err
     assert err.rstrip().endswith("prox models promote: error: unrecognized arguments: "
                                  "--catalg x (did you mean --catalog?)"), err
+
+
+_IN_OUT = ["--input", "in.jsonl", "--output", "out"]
+
+
+@pytest.mark.parametrize("command, option", [
+    *((["plan", *_IN_OUT], option) for option in ("--id-field", "--text-field")),
+    *((["refine", *_IN_OUT, "--model", "default"], option)
+      for option in ("--id-field", "--text-field")),
+    *((["label", *_IN_OUT], option) for option in ("--id-field", "--text-field")),
+    (["execute", *_IN_OUT], "--text-field"),  # execute reads the id field "id"
+])
+def test_an_empty_field_name_is_a_usage_error_not_every_id_a_hash(command, option, tmp_path,
+                                                                  capsys, monkeypatch):
+    """``--id-field "$ID_FIELD"`` with the variable unset gave every document the hash of its
+    text as its id, without a word (no row has a field named ``""``); ``--text-field ""``
+    quarantined every row. Both are usage errors naming the option, before anything is read
+    or written, as the DAG's text_field and id_field Params refuse an empty name."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "a sentence of a few words", '
+                                       '"doc_program": "keep_doc()"}\n')
+    with pytest.raises(SystemExit) as done:
+        main([*command, f"{option}="])
+    assert done.value.code == 2
+    assert f"{option}: a field name, not empty" in capsys.readouterr().err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
