@@ -176,6 +176,21 @@ def refuse_compressed_twice(stream, name: str, compression: str) -> None:
             f"then {other[1]}")
 
 
+#: How gzip says a member's data does not match the CRC-32 or length its trailer records.
+_FAILED_CHECKS = ("CRC check failed", "Incorrect length of data produced")
+
+
+def _failed_check(message: str) -> str:
+    """What a failed check of a gzip member's data means for the lines already read: its
+    trailer is read after all its data, so the lines read from it before may be corrupt too
+    (a flipped bit in a stored block, or one that still decodes); ``""`` for other errors."""
+    if not message.startswith(_FAILED_CHECKS):
+        return ""
+    return ("; the member's data does not match the check its trailer records, which is read "
+            "after all of it: the lines read from this member before it may be corrupt too; "
+            "fetch the file again")
+
+
 class _GzipReader(io.BufferedIOBase):
     """gzip.GzipFile whose truncation and corruption errors are CorruptStreamError."""
 
@@ -198,7 +213,8 @@ class _GzipReader(io.BufferedIOBase):
                     f"({str(err).removeprefix('Not a gzipped file').strip(' ()')}; gzip -d "
                     "calls them trailing garbage): every member before them was read, they "
                     "cannot be") from err
-            raise CorruptStreamError(f"gzip stream truncated or corrupt: {err}") from err
+            raise CorruptStreamError(f"gzip stream truncated or corrupt: {err}"
+                                     + _failed_check(str(err))) from err
         except (EOFError, zlib.error) as err:
             raise CorruptStreamError(f"gzip stream truncated or corrupt: {err}") from err
 

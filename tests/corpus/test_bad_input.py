@@ -1322,3 +1322,25 @@ def test_a_name_written_twice_with_other_values_is_quarantined_not_one_value_los
     rows_quarantine = Quarantine()
     assert [row["id"] for _, _, row in read_rows(str(path), rows_quarantine)] == ["same", "ok"]
     assert dict(rows_quarantine.reasons) == {"duplicate_key": 4}
+
+
+def test_a_gzip_member_failing_its_check_says_the_lines_read_from_it_may_be_corrupt(tmp_path):
+    """A flipped byte in a stored (uncompressed) deflate block still decodes: gzip finds it
+    only at the member's trailer (CRC-32), after its lines were read and published. The loss
+    entry said only 'records from line 2 on are lost'; it now says the lines read from the
+    member before the check may be corrupt too, and to fetch the file again."""
+    rows = [json.dumps({"id": f"c{i}", "text": f"document {i} " * 20}) for i in range(2)]
+    data = bytearray(gzip.compress(("\n".join(rows) + "\n").encode(), compresslevel=0,
+                                   mtime=0))  # fmt: skip
+    at = data.index(b"document 1")
+    data[at] = ord("D")  # still a valid deflate stream: only the CRC-32 tells
+    path = tmp_path / "flipped.jsonl.gz"
+    path.write_bytes(bytes(data))
+    quarantine = Quarantine()
+    docs = list(read_documents(str(path), quarantine=quarantine))
+    assert len(docs) + len(quarantine) == 3
+    [entry] = quarantine.records()
+    assert entry["reason"] == "truncated_file" and entry["offset"] == 2
+    assert "CRC check failed" in entry["detail"]
+    assert "the lines read from this member before it may be corrupt too; fetch the file " \
+        "again" in entry["detail"], entry["detail"]  # fmt: skip
