@@ -176,19 +176,22 @@ def refuse_compressed_twice(stream, name: str, compression: str) -> None:
             f"then {other[1]}")
 
 
-#: How gzip says a member's data does not match the CRC-32 or length its trailer records.
-_FAILED_CHECKS = ("CRC check failed", "Incorrect length of data produced")
+#: How gzip says a member's data does not match the CRC-32 or length its trailer records,
+#: and zstd a frame's its checksum.
+_FAILED_CHECKS = ("CRC check failed", "Incorrect length of data produced",
+                  "zstd decompressor error: Restored data doesn't match checksum")
 
 
-def _failed_check(message: str) -> str:
-    """What a failed check of a gzip member's data means for the lines already read: its
-    trailer is read after all its data, so the lines read from it before may be corrupt too
-    (a flipped bit in a stored block, or one that still decodes); ``""`` for other errors."""
+def _failed_check(message: str, unit: str = "member") -> str:
+    """What a failed check of a gzip member's (zstd frame's) data means for the lines already
+    read: the check is read after all its data, so the lines read from it before may be
+    corrupt too (a flipped bit in a stored block, or one that still decodes); ``""`` for
+    other errors."""
     if not message.startswith(_FAILED_CHECKS):
         return ""
-    return ("; the member's data does not match the check its trailer records, which is read "
-            "after all of it: the lines read from this member before it may be corrupt too; "
-            "fetch the file again")
+    return (f"; the {unit}'s data does not match the check it records, which is read after all "
+            f"of it: the lines read from this {unit} before it may be corrupt too; fetch the "
+            "file again")
 
 
 class _GzipReader(io.BufferedIOBase):
@@ -286,7 +289,8 @@ class _ZstdRaw(io.RawIOBase):
                 out.append(self._obj.decompress(data))
             except self._error as err:
                 failure = CorruptStreamError(
-                    f"zstd stream corrupt near compressed byte {self._consumed}: {err}")
+                    f"zstd stream corrupt near compressed byte {self._consumed}: {err}"
+                    + _failed_check(str(err), "frame"))
                 failure.__cause__ = err
                 if not out:
                     raise failure from err

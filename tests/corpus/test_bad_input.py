@@ -1324,23 +1324,35 @@ def test_a_name_written_twice_with_other_values_is_quarantined_not_one_value_los
     assert dict(rows_quarantine.reasons) == {"duplicate_key": 4}
 
 
-def test_a_gzip_member_failing_its_check_says_the_lines_read_from_it_may_be_corrupt(tmp_path):
-    """A flipped byte in a stored (uncompressed) deflate block still decodes: gzip finds it
-    only at the member's trailer (CRC-32), after its lines were read and published. The loss
-    entry said only 'records from line 2 on are lost'; it now says the lines read from the
-    member before the check may be corrupt too, and to fetch the file again."""
-    rows = [json.dumps({"id": f"c{i}", "text": f"document {i} " * 20}) for i in range(2)]
+def _flipped_gzip(rows: list[str]) -> bytes:
     data = bytearray(gzip.compress(("\n".join(rows) + "\n").encode(), compresslevel=0,
                                    mtime=0))  # fmt: skip
-    at = data.index(b"document 1")
-    data[at] = ord("D")  # still a valid deflate stream: only the CRC-32 tells
-    path = tmp_path / "flipped.jsonl.gz"
-    path.write_bytes(bytes(data))
+    data[data.index(b"document 1")] = ord("D")  # still valid deflate: only the CRC-32 tells
+    return bytes(data)
+
+
+def _flipped_zstd(rows: list[str]) -> bytes:
+    data = bytearray(zstandard.ZstdCompressor(write_checksum=True).compress(
+        ("\n".join(rows) + "\n").encode()))
+    data[-1] ^= 0xFF  # the frame's checksum, read after all its blocks
+    return bytes(data)
+
+
+@pytest.mark.parametrize("suffix, flipped, unit", [(".jsonl.gz", _flipped_gzip, "member"),
+                                                   (".jsonl.zst", _flipped_zstd, "frame")])
+def test_a_compressed_file_failing_its_check_says_the_lines_read_may_be_corrupt(
+        tmp_path, suffix, flipped, unit):
+    """A flipped byte in a stored (uncompressed) deflate block still decodes: gzip finds it
+    only at the member's trailer (CRC-32), zstd a bad frame checksum only after the frame's
+    blocks, after their lines were read and published. The loss entry said only 'records
+    from line N on are lost'; it now says the lines read from the member (frame) before the
+    check may be corrupt too, and to fetch the file again."""
+    rows = [json.dumps({"id": f"c{i}", "text": f"document {i} " * 20}) for i in range(3000)]
+    path = tmp_path / f"flipped{suffix}"
+    path.write_bytes(flipped(rows))
     quarantine = Quarantine()
     docs = list(read_documents(str(path), quarantine=quarantine))
-    assert len(docs) + len(quarantine) == 3
     [entry] = quarantine.records()
-    assert entry["reason"] == "truncated_file" and entry["offset"] == 2
-    assert "CRC check failed" in entry["detail"]
-    assert "the lines read from this member before it may be corrupt too; fetch the file " \
+    assert docs and entry["reason"] == "truncated_file" and entry["offset"] == len(docs)
+    assert f"the lines read from this {unit} before it may be corrupt too; fetch the file " \
         "again" in entry["detail"], entry["detail"]  # fmt: skip
