@@ -77,19 +77,22 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     number of seconds above 0), :class:`~prox_tasks.catalog.engine.
     CatalogURLInvalid` (the catalog URL no database URL, or its driver not installed: a bare
     ``postgresql://``), :class:`~prox_tasks.catalog.engine.NotACatalog` (a SQLite file
-    that is no prox catalog) and :class:`~prox_tasks.pipeline.settings.SettingInvalid` (a
-    deployment variable whose value prox cannot use: ``PROX_PROGRESS_EVERY=1k``). The
-    refine DAG fails its task on each without retries
+    that is no prox catalog), :class:`~prox_tasks.pipeline.settings.SettingInvalid` (a
+    deployment variable whose value prox cannot use: ``PROX_PROGRESS_EVERY=1k``) and
+    :class:`~prox_tasks.labeling.cache.CacheNotWritable` (the llm teacher's ``--cache-dir``
+    read-only). The refine DAG fails its task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
+    from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
     from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import PromotedVersionGone
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, PoolMisconfigured, \
-        CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid  # fmt: skip
+        CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid, \
+        CacheNotWritable  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

@@ -4,7 +4,9 @@ Keyed by the SHA-256 of (model, prompt version, request kind, the exact prompt t
 generation settings): the document's hash is part of the prompt's. One small JSON file per
 response under ``<dir>/<2 hex>/<64 hex>.json``, written atomically (temp file + rename), so
 concurrent workers and killed runs never leave a torn entry. Only successful answers are
-stored, and they are passed through the redactor first.
+stored, and they are passed through the redactor first. A folder that cannot be written (a
+read-only mount, another user's) is refused when the cache is made, before any request is
+paid (:class:`CacheNotWritable`).
 """
 
 from __future__ import annotations
@@ -12,12 +14,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import tempfile
 from pathlib import Path
 
 #: The temporary name the cache's own mkstemp gave an entry before it wrote through the
 #: storage layer (e903093): no host or pid, so a killed run's was never swept. In the
 #: cache's folders nothing else is named so.
 LEGACY_TEMP = r"\.tmp-[a-z0-9_]{8}\.json"
+
+
+class CacheNotWritable(PermissionError):
+    """The response cache's folder cannot be written: a setting to fix, which no rerun heals
+    (``prox label`` exits 2, a DAG task fails without retries)."""
 
 
 def cache_key(**parts) -> str:
@@ -32,7 +40,21 @@ class ResponseCache:
     def __init__(self, folder: str | os.PathLike | None) -> None:
         self.folder = Path(folder) if folder else None
         if self.folder:
+            self._check_writable()
+
+    def _check_writable(self) -> None:
+        """Fail now, not after the first answer was paid for and lost: before, a read-only
+        folder ended the run at its first write with only ``Read-only file system: <dir>/b6``,
+        naming neither the cache nor what to do."""
+        try:
             self.folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=self.folder).close()
+        except OSError as err:
+            raise CacheNotWritable(
+                f"the llm teacher's response cache folder {self.folder} cannot be written "
+                f"({err.strerror or err}): give a folder this user can write (prox label "
+                "--cache-dir DIR; \"cache_dir\" in the seed DAG's teacher_options), or none to "
+                "cache no answer (a rerun then asks the endpoint again)") from err
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"

@@ -27,6 +27,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
     from prox_tasks.corpus.readers import FormatMismatch, NoDocuments
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
+    from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
     from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.quality import GateFailed
@@ -48,7 +49,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
             NotAModelFolder, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
-            SettingInvalid)
+            SettingInvalid, CacheNotWritable)
 
 
 @contextmanager

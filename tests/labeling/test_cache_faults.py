@@ -72,3 +72,42 @@ def test_an_older_prox_s_temp_file_under_the_cache_is_swept_a_day_on(tmp_path):
     cache.put(key, {"text": "an answer"})
     assert cache.get(key) == {"text": "an answer"}
     assert not old.exists() and fresh.exists()
+
+
+def test_a_read_only_cache_folder_is_refused_before_any_request_is_paid(real_tmpfs, tmp_path,
+                                                                        capsys):
+    """A real read-only mount (a tmpfs remounted ``ro``: root writes through a mere chmod).
+    Before: the first answer was paid for, then lost, and the run ended with only
+    ``Read-only file system: <cache>/b6`` (exit 1), naming neither the cache nor what to do."""
+    import json
+    import subprocess
+
+    from prox_tasks.cli import main
+    from prox_tasks.pipeline.errors import cannot_succeed
+    from tests.labeling.test_llm_endpoint_failures import ANSWER, TEXT
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    folder = real_tmpfs("64k")
+    subprocess.run(["mount", "-o", "remount,ro", "tmpfs", str(folder)], check=True)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(3)))
+    out = tmp_path / "labels.jsonl"
+    seen: list = []
+
+    def answer(request):
+        seen.append(request.path)
+        return Response(200, json.dumps(ANSWER).encode(), {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(answer) as server:
+        code = main(["label", "--input", str(src), "--output", str(out), "--teacher", "llm",
+                     "--base-url", server.url + "/v1", "--model", "m",
+                     "--cache-dir", str(folder)])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err  # a setting to fix, as a bad pool is
+    assert f"response cache folder {folder} cannot be written" in err
+    assert "--cache-dir" in err and "Read-only file system" in err
+    assert seen == []  # nothing paid for
+    assert not out.exists()
+    with pytest.raises(OSError) as caught:  # the seed DAG's label task: no retry heals it
+        ResponseCache(folder)
+    assert isinstance(caught.value, cannot_succeed())
