@@ -318,10 +318,22 @@ def missing_text_advice(s: dict) -> str | None:
             or (NAME_TEXT_FIELD if s.get("missing_text_unexamined") else None))
 
 
+def program_errors(failed: int, documents: int) -> str:
+    """``, 3 with program errors (0.3% of the documents; each row's stats.errors names
+    them)``, or nothing when none failed. The share is what the gate's ``max_failure_rate``
+    judges and what ProX reports (0.04% of document, 0.36% of chunk programs): a count alone
+    did not tell a few bad programs from a model that writes none (every document)."""
+    if not failed:
+        return ""
+    share = f"{100 * failed / documents:.3g}%" if documents else "?"
+    return (f", {failed:,} with program errors ({share} of the documents; each row's "
+            "stats.errors names them)")
+
+
 def summary_line(s: dict) -> str:
     """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped (12 for low
     quality), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
-    program errors; model v3 (promoted), 41.2 s -> OUTPUT`` (the parentheses, the quarantine
+    program errors (0.3% of the documents; …); model v3 (promoted), 41.2 s -> OUTPUT`` (the parentheses, the quarantine
     folder and the errors only when there are some; ``(and 1 input file not read to its end)``
     after the documents when a file was cut: its ``truncated_file`` entry is no document; see
     :func:`~prox_tasks.wording.input_cut`)."""
@@ -330,8 +342,8 @@ def summary_line(s: dict) -> str:
     reused = f" ({s['shards_skipped']:,} reused)" if s.get("shards_skipped") else ""
     quality = (f" ({s['dropped_low_quality']:,} for low quality)"
                if s.get("dropped_low_quality") else "")
-    errors = (f", {s['docs_with_program_errors']:,} with program errors"
-              if s.get("docs_with_program_errors") else "")
+    errors = program_errors(s.get("docs_with_program_errors") or 0,
+                            (s.get("docs_kept") or 0) + (s.get("docs_dropped") or 0))
     # a cut input file is one quarantine entry, not a document (documents_read leaves it out)
     cut = input_cut(s.get("files_cut") or 0, s.get("records_cut") or 0)
     reasons = s.get("quarantine_reasons") or {}
