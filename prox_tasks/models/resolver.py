@@ -108,6 +108,25 @@ class ResolvedModel:
     version: str | None = None
 
 
+def shipped_elsewhere_hint(missing: str | os.PathLike) -> str:
+    """``" (...)"`` for a local model path that does not exist and is where another prox
+    installation keeps its shipped line tagger (``…/prox_tasks/models/line-tagger``: a
+    checkout since replaced by an installed package, a virtual environment since removed, a
+    worker whose prox lives elsewhere): a snapshot that installation refined without
+    ``--model`` records that folder, and a rerun of it from here looks for it there. Says
+    where this installation's is and the ways on; empty for any other path."""
+    path = os.path.normpath(os.fspath(missing))
+    tail = os.path.join(*SHIPPED_MODEL.parts[-3:])  # prox_tasks/models/line-tagger
+    if not path.endswith(os.sep + tail) or path == str(SHIPPED_MODEL):
+        return ""
+    return (f" (the line tagger shipped with a prox installed at {path[:-len(tail) - 1]}, "
+            f"gone from there: this prox ships its own at {SHIPPED_MODEL}. To refine a "
+            "snapshot refined with that one, put that installation back, or link this one "
+            "at its place when both are the same prox release; or refine the snapshot again "
+            "with --force (the DAG's reprocess Param) or into a new output folder; "
+            "docs/deploy.md, \"Installing prox from a wheel\")")
+
+
 #: A model version's name (``prox train`` and ``prox models`` print them): the last part of
 #: a missing model path that is one gets :func:`version_hint`.
 VERSION_NAME = re.compile(r"(line_tagger|causal_lm)-[0-9a-f]{12}")
@@ -118,11 +137,12 @@ def version_hint(missing: str | os.PathLike, name: str = DEFAULT_NAME) -> str:
     (``--model line_tagger-d5b40dbfc73c``, as ``prox train`` printed it): the version's
     folder in the registry refining reads when it is published there, else where such a
     folder is (also when the registry cannot be read: the hint must not replace the error
-    it ends); empty for any other path. Short: it ends a FileNotFoundError, whose line a
-    command cuts at 400 characters."""
+    it ends); for the shipped model of another installation, :func:`shipped_elsewhere_hint`;
+    empty for any other path. Short: it ends a FileNotFoundError, whose line a command cuts
+    at 400 characters."""
     version = os.path.basename(os.fspath(missing).rstrip("/"))
     if not VERSION_NAME.fullmatch(version):
-        return ""
+        return shipped_elsewhere_hint(missing)
     from prox_tasks.models.artifact import ARTIFACT
     from prox_tasks.pipeline import settings
     from prox_tasks.registry import ModelRegistry

@@ -194,3 +194,37 @@ def test_the_dags_and_plugins_import_from_folders_of_their_own(installed, tmp_pa
     assert parsed["errors"] == {}
     assert parsed["dags"] == ["prox_refine_snapshot", "prox_seed_label", "prox_train_refiner"]
     assert parsed["prox_tasks"].startswith(str(site))
+
+
+def test_a_snapshot_refined_by_a_prox_installed_elsewhere_says_where_its_model_was(
+        installed, wheel, tmp_path):
+    """A snapshot refined with the shipped model records that installation's folder of it;
+    the installation gone (a checkout replaced by the package, an old environment removed),
+    a rerun from this one said only 'no model at …/prox_tasks/models/line-tagger'. It now
+    says whose model that was, where this prox's is and the ways on (exit 2), and the first
+    of them, this one's model linked at the old place, finishes the snapshot."""
+    site, env, work = installed
+    elsewhere = tmp_path / "old-site"
+    subprocess.run([*PIP, "install", "--no-deps", "--target", str(elsewhere), str(wheel)],
+                   check=True, capture_output=True)
+    source = write_jsonl(work / "moved.jsonl", short_docs(8))
+    output = work / "moved"
+    refine = ["refine", "--input", str(source), "--output", str(output), "--target-docs", "4"]
+    first = subprocess.run([str(elsewhere / "bin" / "prox"), *refine], cwd=work,
+                           env={**env, "PYTHONPATH": str(elsewhere)}, capture_output=True,
+                           text=True, timeout=600)
+    assert first.returncode == 0, first.stderr
+    old_model = elsewhere / "prox_tasks" / "models" / "line-tagger"
+    shutil.rmtree(elsewhere)
+    (output / "shards" / "shard-00001.parquet").unlink()  # one shard to refine again
+    done = prox(installed, *refine)
+    assert done.returncode == 2, done.stderr
+    assert f"no model at {old_model} (the line tagger shipped with a prox installed at " \
+           f"{elsewhere}" in done.stderr
+    here = site / "prox_tasks" / "models" / "line-tagger"
+    assert f"this prox ships its own at {here}" in done.stderr and "--force" in done.stderr
+    old_model.parent.mkdir(parents=True)
+    old_model.symlink_to(here)  # the same release: this one's model at the old place
+    linked = prox(installed, *refine)
+    assert linked.returncode == 0, linked.stderr
+    assert "(1 reused)" in linked.stdout
