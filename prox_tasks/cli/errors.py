@@ -37,8 +37,8 @@ STACK_INSTALL = ("install prox's pinned stack into it first: torch's CPU wheel, 
 def missing_dependency(err: BaseException) -> str | None:
     """The line for ``err`` when it is a library of prox's stack missing from this Python
     environment (``No module named 'numpy'`` from ``pip install prox-*.whl`` into an
-    environment without the stack), else None. Depends on no such library, as
-    :func:`describe_error` does (SQLAlchemy): it must work in an environment that lacks them."""
+    environment without the stack), else None. Imports nothing of the stack,
+    unlike :func:`describe_error` (SQLAlchemy): it must work in an environment without it."""
     import importlib.util
     import sys
 

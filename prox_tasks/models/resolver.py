@@ -114,7 +114,8 @@ def shipped_elsewhere_hint(missing: str | os.PathLike) -> str:
     checkout since replaced by an installed package, a virtual environment since removed, a
     worker whose prox lives elsewhere): a snapshot that installation refined without
     ``--model`` records that folder, and a rerun of it from here looks for it there. Says
-    where this installation's is and the ways on; empty for any other path."""
+    where this installation's is and the ways on; empty for any other path. It ends a
+    :class:`~prox_tasks.refine.options.ModelNotFound`, whose line a command does not cut."""
     path = os.path.normpath(os.fspath(missing))
     tail = os.path.join(*SHIPPED_MODEL.parts[-3:])  # prox_tasks/models/line-tagger
     if not path.endswith(os.sep + tail) or path == str(SHIPPED_MODEL):
@@ -137,12 +138,11 @@ def version_hint(missing: str | os.PathLike, name: str = DEFAULT_NAME) -> str:
     (``--model line_tagger-d5b40dbfc73c``, as ``prox train`` printed it): the version's
     folder in the registry refining reads when it is published there, else where such a
     folder is (also when the registry cannot be read: the hint must not replace the error
-    it ends); for the shipped model of another installation, :func:`shipped_elsewhere_hint`;
-    empty for any other path. Short: it ends a FileNotFoundError, whose line a command cuts
-    at 400 characters."""
+    it ends); empty for any other path. Short: it ends a FileNotFoundError, whose line a
+    command cuts at 400 characters."""
     version = os.path.basename(os.fspath(missing).rstrip("/"))
     if not VERSION_NAME.fullmatch(version):
-        return shipped_elsewhere_hint(missing)
+        return ""
     from prox_tasks.models.artifact import ARTIFACT
     from prox_tasks.pipeline import settings
     from prox_tasks.registry import ModelRegistry

@@ -131,9 +131,10 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     location = parse_uri(model_uri)
     try:
         if location.scheme == "file" and not os.path.exists(location.path):
-            from prox_tasks.models.resolver import version_hint
+            from prox_tasks.models.resolver import shipped_elsewhere_hint, version_hint
 
-            raise FileNotFoundError(f"no model at {model_uri}{version_hint(location.path)}")
+            hint = version_hint(location.path) or shipped_elsewhere_hint(location.path)
+            raise FileNotFoundError(f"no model at {model_uri}{hint}")
         if location.scheme == "file" and not os.path.isdir(location.path):
             # every backend loads a folder: a weights file given alone was refused only
             # after the plan, as a folder that "does not exist"
