@@ -810,5 +810,7 @@ def release(snapshot: dict, dry_run: bool = False, task_try: dict | None = None)
                                   snapshot["name"], partition=snapshot["partition"],
                                   catalog=catalog,
                                   released_by=origin.dag_run((task_try or {}).get("dag_id"),
-                                                             snapshot.get("run_id")))
+                                                             snapshot.get("run_id")),
+                                  # a refusal names the DAG's Param, not prox's --name
+                                  option=SNAPSHOT_NAME_PARAM)
     return {**record, "shards": len(record["shards"]), "released": True, "dry_run": False}

@@ -158,7 +158,8 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
 
 def release_snapshot(output_uri: str, release_root: str, name: str, *,
                      partition: str | None = None, catalog=None,
-                     notes: str | None = None, released_by: dict | None = None) -> dict:
+                     notes: str | None = None, released_by: dict | None = None,
+                     option: str = "--name") -> dict:
     """Release the gated snapshot at ``output_uri`` as ``name``; returns the release record.
 
     Args:
@@ -204,7 +205,7 @@ def release_snapshot(output_uri: str, release_root: str, name: str, *,
     completed = release_completed(output_uri, name)
     gate, statuses = check_releasable(output_uri, verify_files=not completed)
     if catalog is not None:  # before anything is written: a refused release leaves no trace
-        _check_catalog_gate(catalog, name, output_uri)
+        _check_catalog_gate(catalog, name, output_uri, option)
     model = model_of(statuses)
     record_uri = release_record_uri(release_root, name)
     record = read_json(record_uri)
@@ -277,22 +278,25 @@ def catalog_refusal(catalog, name: str, output_uri: str) -> str | None:
     return None
 
 
-def _check_catalog_gate(catalog, name: str, output_uri: str) -> None:
+def _check_catalog_gate(catalog, name: str, output_uri: str, option: str = "--name") -> None:
     """Refuse a release the catalog has no passing gate report for (made before: fine), and
     one whose name the catalog books for another folder: that folder's row, gate report and
-    status are not this snapshot's."""
-    catalog.check_snapshot_name(name, output_uri)
+    status are not this snapshot's. ``option``: what names ``name`` (``prox release``'s
+    ``--name``, else a DAG's Param: its gate is the run's quality_gate task)."""
+    catalog.check_snapshot_name(name, output_uri, option)
     if catalog.release_booked(name):
         return
     report = catalog.latest_quality_report(name, GATE_SUITE)
     if report is None or not report["success"]:
         # a gate run without a name (`prox gate --snapshot`) judges the folder but records
         # nothing: the catalog only learns of a gate run with the snapshot's name
+        how = (f"prox gate --snapshot {output_uri} --name {name} --catalog URL; the DAG's "
+               "quality_gate task records it too" if option == "--name" else
+               "clear this run's quality_gate task, which records it, then this release")
         raise ReleaseRefused(
             f"catalog has no passing {GATE_SUITE} report for {name} "
             f"({'its latest gate there failed' if report else 'no gate recorded there'}): "
-            f"gate it into that catalog first (prox gate --snapshot {output_uri} --name {name} "
-            "--catalog URL; the DAG's quality_gate task records it too)")
+            f"gate it into that catalog first ({how})")
 
 
 def _record_in_catalog(catalog, record: dict, notes, released_by: dict | None) -> None:

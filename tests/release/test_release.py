@@ -489,6 +489,41 @@ def test_a_release_under_a_name_booked_for_another_folder_is_refused(tmp_path, c
     catalog.close()
 
 
+
+def test_the_dag_s_release_refused_by_the_catalog_names_its_param_and_its_gate_task(tmp_path):
+    """The DAG's release task refused by the catalog (the name booked for another folder;
+    no gate of the name booked) said "name this one apart (--name)" and "prox gate ...
+    --name": a DAG run has neither. It names the snapshot_name Param and the run's
+    quality_gate task, as the DAG's plan and gate tasks do; prox release keeps --name."""
+    from prox_tasks.catalog import SnapshotNameTaken
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    gated = make(tmp_path, "crawl-2026-01-02", catalog=url)
+    refresh.gate(gated, {})
+    # `prox plan --name` books a name without a run: no DAG run's refusal comes first
+    elsewhere = write_input(tmp_path / "x.jsonl", 5)
+    assert main(["plan", "--input", str(elsewhere), "--output", str(tmp_path / "other"),
+                 "--name", "taken", "--catalog", url]) == 0
+    dag_try = {"dag_id": "prox_refine_snapshot", "run_id": "r1", "task_id": "release",
+               "map_index": -1, "try_number": 1}
+    with pytest.raises(SnapshotNameTaken) as taken:
+        refresh.release({**gated, "name": "taken"}, task_try=dag_try)
+    assert str(taken.value).endswith(f"name this one apart ({refresh.SNAPSHOT_NAME_PARAM})")
+    # a folder booked by `prox plan --name`, gated without a name: no gate in the catalog
+    ungated = make(tmp_path, "c")
+    assert main(["plan", "--input", str(tmp_path / "in" / "c.jsonl"), "--output",
+                 ungated["output_uri"], "--name", "c", "--catalog", url]) == 0
+    assert run_gate(ungated["output_uri"]).passed
+    with pytest.raises(ReleaseRefused) as refused:
+        refresh.release({**ungated, "catalog_url": url}, task_try=dag_try)
+    assert "clear this run's quality_gate task" in str(refused.value)
+    assert "prox gate" not in str(refused.value)
+    root = str(tmp_path / "rel")
+    with Catalog(url) as catalog, pytest.raises(SnapshotNameTaken,
+                                                match=r"name this one apart \(--name\)$"):
+        release_snapshot(gated["output_uri"], root, "taken", catalog=catalog)
+    assert read_latest(str(tmp_path / "root")) is None and read_latest(root) is None
+
 def test_a_snapshot_path_that_holds_no_snapshot_is_named_as_such(tmp_path, capsys):
     """A mistyped --snapshot is told it is no snapshot folder, not to run the gate."""
     root = str(tmp_path / "root")
