@@ -51,7 +51,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.corpus import plan_shards
-    from prox_tasks.corpus.planner import PLANNED_READING, planned_settings
+    from prox_tasks.corpus.planner import PLANNED_READING, planned_settings, read_plan
     from prox_tasks.refine.limits import Limits
     from prox_tasks.storage.names import check_name
 
@@ -65,13 +65,16 @@ def run(args) -> Outcome:
     # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
     # no size named: the folder's plan as planned (a new folder: 10,000 documents a shard)
     # none named: read as the folder's plan reads its input (a new folder: text, id, names)
+    # the folder's plan read once (a GET on S3) for its settings and for whether it is unchanged
+    planned = read_plan(args.output)
     targets, reading = planned_settings(
         args.output, None if args.target_docs is None and args.target_bytes is None
         else {"target_docs": args.target_docs, "target_bytes": args.target_bytes},
-        {key: getattr(args, key) for key in PLANNED_READING if getattr(args, key) is not None})
+        {key: getattr(args, key) for key in PLANNED_READING if getattr(args, key) is not None},
+        plan=planned)
     with progress_bar(args, "plan", "record") as bar:
         manifest = plan_shards(args.input, args.output, targets["target_docs"],
-                               targets["target_bytes"], **reading,
+                               targets["target_bytes"], **reading, plan=planned,
                                overwrite=args.overwrite, progress=bar,
                                max_doc_bytes=Limits.resolve(
                                    {"max_doc_bytes": args.max_doc_bytes}).max_doc_bytes)

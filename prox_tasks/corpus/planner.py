@@ -58,6 +58,21 @@ DEFAULT_TARGET_DOCS = 10_000
 #: The plan's settings that say how records are read (the others: its shard targets).
 READ_SETTINGS = ("text_field", "id_field", "format", "max_doc_bytes")
 
+#: A plan not read yet (``plan=`` of :func:`plan_shards`, :func:`planned_settings`,
+#: :func:`unchanged_plan`): each reads the folder's ``manifest.json`` itself.
+NOT_READ = object()
+
+
+def read_plan(output_uri: str) -> Manifest | None:
+    """The plan in ``output_uri``'s ``manifest.json``; None when there is none, or none
+    readable (edited or corrupt: planning again says what to do with it). Read once by a
+    command and passed on as ``plan=``: on S3 the manifest (every file and shard of the
+    plan, MBs for a large crawl) is a GET each time it is read."""
+    try:
+        return load_manifest(output_uri)
+    except (FileNotFoundError, *UNREADABLE_PLAN):
+        return None
+
 
 def read_settings(text_field: str = "text", id_field: str = "id", format: str | None = None,
                   max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES) -> dict:
@@ -147,7 +162,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                 target_bytes: int | None = None, *, text_field: str = "text",
                 id_field: str = "id", format: str | None = None,
                 max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES, write: bool = True,
-                overwrite: bool = False, progress=None) -> Manifest:
+                overwrite: bool = False, progress=None,
+                plan: Manifest | None | object = NOT_READ) -> Manifest:
     """Split the files at ``input_uri`` into shards and record them in a manifest.
 
     Files are taken in sorted order and their records in file order; a shard closes once
@@ -165,6 +181,9 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
             :class:`ManifestConflict`; the input is scanned again even when unchanged (the
             way out of a :class:`StalePlan`: an older prox's counts of the same files).
         progress: A bar advanced by one per record scanned (``update``), or None.
+        plan: The folder's plan as the caller just read it (:func:`read_plan`, None: no
+            readable plan there), to tell whether it is unchanged without reading it again;
+            default: read here.
     """
     if target_docs is None and target_bytes is None:
         target_docs = DEFAULT_TARGET_DOCS
@@ -174,8 +193,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                 **read_settings(text_field, id_field, format, max_doc_bytes)}
     # not with overwrite: a plan an older prox counted otherwise (StalePlan, which names
     # overwrite as the way out) lists the same unchanged files, and would be kept
-    unchanged = unchanged_plan(input_uri, output_uri, settings) if write and not overwrite \
-        else None  # fmt: skip
+    unchanged = unchanged_plan(input_uri, output_uri, settings, plan=plan) \
+        if write and not overwrite else None  # fmt: skip
     if unchanged is not None:  # a retried or rerun plan: the crawl is not read again
         from prox_tasks.corpus.duplicates import index_duplicates
 
@@ -221,6 +240,8 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         raise empty_input(input_uri, [f.uri for f in files])
     if not shards[-1].docs:
         shards.pop()
+    # the folder's plan read again, not ``plan``: after a scan (hours, for a large crawl) a
+    # plan another run wrote meanwhile is the one to spell the URIs as
     uris = _spelled_as_planned(input_uri, output_uri) if write else \
         (to_uri(input_uri), to_uri(output_uri))  # fmt: skip
     manifest = Manifest(*uris, settings, files, shards,
@@ -273,7 +294,8 @@ PLANNED_READING = ("text_field", "id_field", "format")
 
 
 def planned_settings(output_uri: str, targets: Mapping[str, int | None] | None,
-                     given: Mapping[str, str | None]) -> tuple[dict, dict]:
+                     given: Mapping[str, str | None],
+                     plan: Manifest | None | object = NOT_READ) -> tuple[dict, dict]:
     """The shard targets and the read settings of a command planning, or re-opening, the plan
     at ``output_uri``, each as the command gives it, else as that plan has it: a rerun naming
     none plans as planned (``prox refine`` after ``prox plan --target-docs 300 --text-field
@@ -290,6 +312,9 @@ def planned_settings(output_uri: str, targets: Mapping[str, int | None] | None,
             folder holds no readable plan).
         given: The read settings of :data:`PLANNED_READING` the command names; the others
             are the plan's (``text``, ``id``, by the files' names when it holds none).
+        plan: The folder's plan as the caller read it (:func:`read_plan`), passed on to
+            :func:`plan_shards` too: one GET of ``manifest.json`` for both; default: read
+            here when something is left to it.
 
     Returns:
         ``(targets, reading)``: ``reading`` holds each of :data:`PLANNED_READING`.
@@ -297,11 +322,10 @@ def planned_settings(output_uri: str, targets: Mapping[str, int | None] | None,
     reading = {**read_settings(), **given}
     left = [key for key in PLANNED_READING if key not in given]
     existing = None
-    if targets is None or left:
-        try:
-            existing = load_manifest(output_uri)
-        except (FileNotFoundError, *UNREADABLE_PLAN):  # no plan, or one planning reports on
-            pass
+    if plan is not NOT_READ:
+        existing = plan
+    elif targets is None or left:  # no plan, or one planning reports on: None
+        existing = read_plan(output_uri)
     if targets is None and existing is None:  # a new folder
         targets = {"target_docs": DEFAULT_TARGET_DOCS, "target_bytes": None}
     elif targets is None:
@@ -316,18 +340,17 @@ def planned_settings(output_uri: str, targets: Mapping[str, int | None] | None,
 
 
 def unchanged_plan(input_uri: str, output_uri: str, settings: dict,
-                   compare: tuple[str, ...] | None = None) -> Manifest | None:
+                   compare: tuple[str, ...] | None = None,
+                   plan: Manifest | None | object = NOT_READ) -> Manifest | None:
     """The manifest at ``output_uri`` when planning ``input_uri`` with ``settings`` again
     would write it unchanged: it planned the same input with the same ``settings`` (only
     the keys in ``compare``, when given), and the input lists the same files, none rewritten
     since (a file whose version — a stat, an S3 HEAD — changed is compared by its size and
-    fingerprint). None otherwise, and then the input must be scanned.
+    fingerprint). None otherwise, and then the input must be scanned. ``plan``: the folder's
+    plan as the caller read it (:func:`read_plan`); default: read here.
     """
-    try:
-        existing = load_manifest(output_uri)
-    except FileNotFoundError:
-        return None
-    except UNREADABLE_PLAN:  # edited or corrupt: planning again says what to do with it
+    existing = read_plan(output_uri) if plan is NOT_READ else plan
+    if existing is None:
         return None
     keys = compare if compare is not None else {*settings, *existing.settings}
     if (not same_uri(existing.input_uri, input_uri) or not same_uri(existing.output_uri, output_uri)

@@ -255,7 +255,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     from prox_tasks.corpus import ManifestConflict, plan_shards
     from prox_tasks.corpus.duplicates import index_duplicates
     from prox_tasks.corpus.manifest import refuse_if_released
-    from prox_tasks.corpus.planner import planned_settings
+    from prox_tasks.corpus.planner import planned_settings, read_plan
     from prox_tasks.corpus.readers import EmptyInput
     from prox_tasks.models import resolve_model
     from prox_tasks.refine import runner as runners
@@ -314,14 +314,16 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     # no target_docs: the folder's plan's; a read Param the trigger did not give holds its
     # default, which it did not choose: the folder's plan reads its input as planned (a
     # scheduled run, a backfill)
-    targets, reading = planned_settings(
-        snapshot["output_uri"], None if target_docs is None else {"target_docs": target_docs},
-        {key: value for key, value in (("text_field", text_field), ("id_field", id_field),
-                                       ("format", snapshot.get("format")))
-         if given is None or key in given})  # fmt: skip
     try:
+        # read once (a GET on S3) for both below; an output_root under a file is said below
+        planned = read_plan(snapshot["output_uri"])
+        targets, reading = planned_settings(
+            snapshot["output_uri"], None if target_docs is None else {"target_docs": target_docs},
+            {key: value for key, value in (("text_field", text_field), ("id_field", id_field),
+                                           ("format", snapshot.get("format")))
+             if given is None or key in given}, plan=planned)  # fmt: skip
         manifest = plan_shards(snapshot["input_uri"], snapshot["output_uri"],
-                               **targets, overwrite=bool(reprocess),
+                               **targets, overwrite=bool(reprocess), plan=planned,
                                max_doc_bytes=chosen.max_doc_bytes, **reading)
     except EmptyInput as err:  # a green run that gates and releases nothing hides it
         raise RunError(f"no documents in {snapshot['input_uri']}: the partition's files are "

@@ -42,29 +42,31 @@ def plan(input_uri: str, output_uri: str, shards: int | None = None,
         PLANNED_READING,
         READ_SETTINGS,
         planned_settings,
+        read_plan,
         read_settings,
         unchanged_plan,
     )
 
     as_planned = shards is None and target_docs is None  # the plan's own targets
+    planned = read_plan(output_uri)  # once (a GET on S3), for its settings and reuse
     targets, reading = planned_settings(output_uri, None if as_planned else {}, {
         key: value for key, value in read_options.items()
-        if key in PLANNED_READING and value is not None})  # fmt: skip
+        if key in PLANNED_READING and value is not None}, plan=planned)  # fmt: skip
     read_options = {**read_options, **reading}
 
     if as_planned:
         return plan_shards(input_uri, output_uri, **targets, overwrite=overwrite,
-                           **read_options)
+                           plan=planned, **read_options)
     if shards is not None and target_docs is None:
         if shards < 1:
             raise ValueError("--shards must be at least 1")
         # a rerun counts the documents from its plan when the input did not change
         counted = unchanged_plan(input_uri, output_uri, read_settings(**read_options),
-                                 compare=READ_SETTINGS) or plan_shards(
+                                 compare=READ_SETTINGS, plan=planned) or plan_shards(
             input_uri, output_uri, target_docs=1 << 62, write=False, **read_options)
         target_docs = max(1, math.ceil(counted.total_docs / shards))
     return plan_shards(input_uri, output_uri, target_docs=target_docs, overwrite=overwrite,
-                       **read_options)
+                       plan=planned, **read_options)
 
 
 def starts_workers_early(output_uri: str, workers: int) -> bool:

@@ -157,8 +157,8 @@ def test_a_rerun_reads_the_folder_s_plan_once_for_its_settings(s3_bucket, tmp_pa
     """A rerun naming no size and no read settings (``prox plan``, ``prox refine``, the DAG's
     plan) took the plan's targets (planned_targets) and its read settings (planned_reading)
     from the folder's manifest.json by two GETs of one object, which holds every file and
-    shard of the plan (MBs for a large crawl). It is read once for both; plan_shards' own
-    check that the plan is unchanged is the one other GET."""
+    shard of the plan (MBs for a large crawl), and plan_shards' check that the plan is
+    unchanged by a third. It is read once for all three: plan_shards takes the plan read."""
     from prox_tasks.cli import main
 
     put_atomic(f"{s3_bucket}/crawl/part-0.jsonl",
@@ -167,7 +167,13 @@ def test_a_rerun_reads_the_folder_s_plan_once_for_its_settings(s3_bucket, tmp_pa
     assert main([*args, "--target-docs", "15", "--text-field", "text"]) == 0
     count_gets.clear()
     assert main(args) == 0, capsys.readouterr().err  # as planned: 15 a shard, text
-    assert count_gets["out/manifest.json"] == 2, count_gets
+    assert count_gets["out/manifest.json"] == 1, count_gets
+    # prox refine re-opening it (refine.corpus.plan), naming no size either: one GET too
+    count_gets.clear()
+    from prox_tasks.refine.corpus import plan as refine_plan
+
+    assert refine_plan(f"{s3_bucket}/crawl/", f"{s3_bucket}/out").reused
+    assert count_gets["out/manifest.json"] == 1, count_gets
 
 
 def test_planning_takes_each_file_s_identity_from_the_listing_not_a_head(
