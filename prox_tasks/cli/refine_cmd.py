@@ -210,8 +210,9 @@ def run(args) -> Outcome:
         check_name(args.name, "snapshot name")
     require_partition_marker(args)  # a partition still landing: refined, its later files lost
     # a mistyped output bucket fails here, before the catalog books the folder's name for it
-    # (a failed run's row): the rerun into the right bucket then took a name with a digest
-    check_writable(args.output)
+    # (a failed run's row): the rerun into the right bucket then took a name with a digest;
+    # so do credentials that may not write there, before the input is read
+    check_writable(args.output, folders=True)
     catalog = Catalog(args.catalog)
     name = None  # until the catalog has named it
     try:

@@ -220,16 +220,23 @@ class _Closing(io.BufferedIOBase):
             self.close()
 
 
-def check_writable(*uris: str | os.PathLike | None) -> None:
+def check_writable(*uris: str | os.PathLike | None, folders: bool = False) -> None:
     """Fail before a long run where writing its results to ``uris`` (None: none) would
     fail at its end: an S3 bucket that does not exist is FileNotFoundError, worded as a read
-    in it is (one HeadBucket per bucket per process). A local folder is made when written;
-    a bucket that answers 403 is left to the write (whether it may be written is not known
-    without writing)."""
+    in it is (one HeadBucket per bucket per process). A local folder is made when written.
+
+    ``folders``: ``uris`` are the folders the run writes into (an output folder); on S3 a
+    write into each is tried too, one that writes nothing
+    (:func:`~prox_tasks.storage.s3.check_folder_writable`): credentials that may read and
+    list the bucket but not write it are refused (AccessDenied, raised as S3 answered it)
+    before the input is read. Without it (a file's URI) a bucket that answers 403 is left
+    to the write."""
     for uri in uris:
         loc = parse_uri(uri) if uri else None
         if loc is not None and loc.scheme == "s3":
             s3.check_bucket(loc)
+            if folders:
+                s3.check_folder_writable(loc)
 
 
 def exists(uri: str | os.PathLike) -> bool:

@@ -58,6 +58,44 @@ def check_bucket(loc: Location) -> None:
         raise _no_bucket(loc)
 
 
+#: The object a write check (:func:`check_folder_writable`) names; never written by S3.
+WRITE_CHECK_NAME = "_prox_write_check"
+#: S3's answers to credentials that may not write (the others, 403: AccessDenied, …).
+_CREDENTIALS_REFUSED = ("ExpiredToken", "TokenRefreshRequired", "InvalidToken")
+
+
+def check_folder_writable(loc: Location) -> None:
+    """Raise S3's refusal of a write into folder ``loc`` (AccessDenied, a bad key) before a
+    long run reads its input, not at its first write after it. The write tried writes
+    nothing: a PUT of :data:`WRITE_CHECK_NAME` in the folder on the condition that it holds
+    an ETag no object has (``If-Match``, as :mod:`prox_tasks.storage.swap` uses), which S3
+    checks after the credentials: 404 or 412 when they may write. Any answer but a refusal
+    leaves the question to the run's writes; a store that ignores the condition and writes
+    the empty object has it deleted again.
+
+    Raises:
+        botocore.exceptions.ClientError: The refusal, naming the object
+            (:func:`about`), as the run's first write would have been refused.
+    """
+    from botocore.exceptions import ClientError
+
+    key = f"{loc.path.rstrip('/')}/{WRITE_CHECK_NAME}".lstrip("/")
+    client = get_client()
+    try:
+        with about(f"s3://{loc.bucket}/{key}"):
+            client.put_object(Bucket=loc.bucket, Key=key, Body=b"",
+                              IfMatch='"prox-write-check-matches-no-object"')
+    except ClientError as err:
+        status = err.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status == 403 or err.response.get("Error", {}).get("Code") in _CREDENTIALS_REFUSED:
+            raise
+        return  # authorized: the condition, not the credentials, stopped it
+    try:  # written: a store that does not honour If-Match on a PUT
+        client.delete_object(Bucket=loc.bucket, Key=key)
+    except ClientError:  # may write, not delete: an empty object, hidden (a _ name), is left
+        pass
+
+
 def _no_bucket(loc: Location) -> FileNotFoundError:
     return FileNotFoundError(errno.ENOENT, f"S3 bucket {loc.bucket!r} does not exist",
                              f"s3://{loc.bucket}/{loc.path}")

@@ -44,8 +44,11 @@ def test_a_refused_plan_says_what_to_grant_and_writes_nothing(s3_bucket, moto_se
                                                               reader_keys, capsys):
     """`prox plan --output` a bucket the key may not write: its manifest's conditional PUT
     (storage.swap) was refused as 'S3 PutObject failed: AccessDenied Access Denied', naming
-    neither the object nor what to do."""
+    neither the object nor what to do. prox plan is refused by its write check now, before
+    the input is read; the manifest's own write, planned without it, names the manifest."""
     from prox_tasks.cli import main
+    from prox_tasks.cli.errors import describe_error
+    from prox_tasks.corpus import plan_shards
 
     put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two three"}\n')
     settings = current_settings()
@@ -53,10 +56,15 @@ def test_a_refused_plan_says_what_to_grant_and_writes_nothing(s3_bucket, moto_se
     with enable_iam_authentication():
         assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out/",
                      "--catalog", "sqlite://"]) == 1
+        with pytest.raises(Exception) as refused:
+            plan_shards(f"{s3_bucket}/in/", f"{s3_bucket}/out/")
     err = capsys.readouterr().err
     assert (f"prox plan: S3 PutObject failed: AccessDenied Access Denied ({s3_bucket}/out/"
-            "manifest.json): the S3 credentials in use may not do this: grant them "
+            "_prox_write_check): the S3 credentials in use may not do this: grant them "
             "s3:PutObject there") in err, err
+    assert describe_error(refused.value).startswith(
+        f"S3 PutObject failed: AccessDenied Access Denied ({s3_bucket}/out/manifest.json): "
+        "the S3 credentials in use may not do this: grant them s3:PutObject there")
     configure_s3(settings)  # the fixture's keys, which may list everything
     bucket = s3_bucket.removeprefix("s3://")
     listed = get_client().list_objects_v2(Bucket=bucket, Prefix="out/").get("KeyCount", 0)
@@ -103,3 +111,47 @@ def test_credentials_without_list_parts_still_clean_up_a_killed_upload(
         assert cleanup_partial(f"{s3_bucket}/{key}") == 1
     configure_s3(admin)
     assert get_client().list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+
+@pytest.mark.parametrize("command", ["plan", "refine"])
+def test_an_output_the_key_may_not_write_is_refused_before_the_input_is_read(
+        s3_bucket, moto_server, reader_keys, capsys, tmp_path, command):
+    """`prox plan` / `prox refine` into a bucket the credentials may list and read but not
+    write scanned the whole input (minutes for a large crawl) before its first write, the
+    manifest's, was refused. A write into the output folder that writes nothing (a PUT on
+    a condition no object meets) is tried first: the same refusal, before a byte of input."""
+    from prox_tasks.cli import main
+    from tests.storage.conftest import _counting
+
+    for part in range(3):
+        put_atomic(f"{s3_bucket}/in/part-{part}.jsonl",
+                   b'{"id": "a%d", "text": "one two three"}\n' % part)
+    use_keys(moto_server, *reader_keys)
+    output = f"{s3_bucket}/out"
+    args = ["--input", f"{s3_bucket}/in/", "--output", output,
+            "--catalog", f"sqlite:///{tmp_path / 'catalog.sqlite'}"]
+    with enable_iam_authentication(), _counting(
+            "before-parameter-build.s3.GetObject", lambda params, **_: params["Key"],
+            "count-input-gets") as gets:
+        assert main([command, *args]) == 1
+    assert not [key for key in gets if key.startswith("in/")], gets
+    err = capsys.readouterr().err
+    assert (f"prox {command}: S3 PutObject failed: AccessDenied Access Denied ({output}/"
+            "_prox_write_check): the S3 credentials in use may not do this: grant them "
+            "s3:PutObject there") in err, err
+
+
+def test_the_write_check_of_an_output_folder_leaves_nothing_there(s3_bucket, moto_server,
+                                                                 iam_keys):
+    """Credentials that may write pass the check, and the folder stays empty: the check's PUT
+    writes nothing (S3 answers its condition with 404)."""
+    from prox_tasks.storage import check_writable
+
+    use_keys(moto_server, *iam_keys(s3_bucket, ["s3:GetObject", "s3:PutObject",
+                                                "s3:ListBucket"]))
+    with enable_iam_authentication():
+        check_writable(f"{s3_bucket}/out", folders=True)
+        check_writable(f"{s3_bucket}/out/", folders=True)
+        check_writable(s3_bucket, folders=True)  # the bucket's top
+    bucket = s3_bucket.removeprefix("s3://")
+    assert get_client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
