@@ -329,14 +329,15 @@ def _seed_set(args, teacher, bar) -> Outcome:
         try:
             info.catalog_id = register_in_catalog(info, args.catalog)
         except SeedSetNameTaken as err:
-            if args.name:  # checked before sampling; taken since, by another run
-                raise
-            # the default name is the content's version, known only now: the same seed set
-            # in another folder (a local trial, then s3://) takes it. The files are written.
+            # --name was checked before sampling: another run registered it since; the
+            # default name is the content's version, known only now: the same seed set in
+            # another folder (a local trial, then s3://) takes it. The files are written.
+            why = ": another run registered it while this one labeled" if args.name else ""
             raise SeedSetNameTaken(
-                f"{err}: the seed set is written in {info.uri} but not registered; run "
-                "again with --name NAME to register it under its own name (its labels are "
-                "reused, nothing is labeled again), or with --no-register") from None
+                f"{err}{why}: the seed set is written in {info.uri} but not registered; run "
+                f"again with --name {'ANOTHER' if args.name else 'NAME'} to register it "
+                "under its own name (its labels are reused, nothing is labeled again), or "
+                "with --no-register") from None
     # sampled rows without what the teacher reads (some rows of the input have it): said
     lacking = {"missing_gold": "sampled rows without --gold-field",
                "missing_html": "sampled rows without HTML"}

@@ -30,6 +30,9 @@ from prox_tasks.storage import join_uri, to_uri
 from prox_tasks.storage.names import check_name
 
 log = logging.getLogger(__name__)
+#: What names the seed DAG's seed set, said when its name is registered for another folder
+#: (``<seed_root>/<name>``): not ``prox label``'s ``--name``.
+SEED_SET_NAME_PARAM = "seed_set_name, or the seed_root it was written under"
 #: Airflow's default ``[core] max_map_length``: a seed set has at most this many label tasks
 #: (larger ones label more documents per task).
 MAX_LABEL_TASKS = 1024
@@ -88,7 +91,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
     except (MissingTeacherInput, FileNotFoundError) as err:  # FileNotFoundError: warc_uris
         raise RunError(str(err)) from None
     check_name_in_catalog(name, root, settings.catalog_url(params.get("catalog_url")),
-                          "seed_set_name, or the seed_root it was written under")
+                          SEED_SET_NAME_PARAM)
     claim_seed_set(root, name, decides)
     size, seed = int(params["sample_size"]), int(params["random_seed"])
     try:
@@ -497,10 +500,27 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> d
 
 
 def register(plan: dict, seed_set: dict) -> dict:
-    """Record the seed set in the catalog; returns what the Asset event carries."""
+    """Record the seed set in the catalog; returns what the Asset event carries.
+
+    Raises:
+        SeedSetNameTaken: Another run registered the name for another folder since
+            ``sample`` checked it: the refusal names the Param and says what to do with
+            the folder this run wrote, which stays unregistered.
+    """
+    from prox_tasks.catalog.catalog import SeedSetNameTaken
     from prox_tasks.labeling.seedset import SeedSetInfo, register_in_catalog
 
     info = SeedSetInfo(**seed_set)
-    catalog_id = register_in_catalog(info, settings.catalog_url(plan["catalog_url"]))
+    try:
+        catalog_id = register_in_catalog(info, settings.catalog_url(plan["catalog_url"]),
+                                         SEED_SET_NAME_PARAM)
+    except SeedSetNameTaken as err:  # sample checked the name before writing anything
+        raise SeedSetNameTaken(
+            f"{err}: another run registered it while this run labeled. This seed set is "
+            f"written in {info.uri} but not registered: train on it as it is "
+            f"(prox_train_refiner's seed_uri {info.manifest_uri}), or on the one registered "
+            "under that name; to register it, trigger this DAG again with another "
+            f"seed_set_name (sampled and labeled into a new folder) and remove {info.uri}, "
+            "which nothing registered points at") from None
     return {"uri": info.manifest_uri, "version": info.version, "name": info.name,
             "teacher": info.teacher.get("name"), "catalog_id": catalog_id}

@@ -50,6 +50,55 @@ def test_seed_label_then_train_promotes(dagbag, tmp_path, monkeypatch):
     assert catalog.promoted_model("refiner")["version"] == promoted["version"]
 
 
+def test_a_seed_set_name_registered_meanwhile_says_what_to_do_with_the_folder(dagbag,
+                                                                             tmp_path, capfd):
+    """Another run registers seed_set_name s1 for its own folder after this run's `sample`
+    checked the name (once sample claimed the folder): `register` is refused, not retried.
+    Its refusal named `--name`, prox label's option, and said nothing of the complete
+    folder left unregistered; it now names the Param and what to do with the folder."""
+    import threading
+    import time
+
+    from prox_tasks.catalog import Catalog
+
+    catalog_url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
+    folder, other = tmp_path / "seeds" / "s1", (tmp_path / "other" / "s1").as_uri()
+    stop = threading.Event()
+
+    def another_run_registers_s1() -> None:  # after sample checked the name, not before
+        while not stop.is_set() and not (folder / "params.json").exists():
+            time.sleep(0.02)
+        with Catalog(catalog_url) as catalog:
+            catalog.register_seed_set("s1", "rules", other)
+
+    watcher = threading.Thread(target=another_run_registers_s1, daemon=True)
+    watcher.start()
+    try:
+        seed_run = dagbag.get_dag("prox_seed_label").test(run_conf={
+            "input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+            "seed_set_name": "s1", "sample_size": 20, "label_shard_docs": 10,
+            "catalog_url": catalog_url})
+    finally:
+        stop.set()
+        watcher.join()
+    assert seed_run.state == "failed"
+    ti = {t.task_id: t for t in seed_run.get_task_instances() if t.map_index < 1}
+    assert ti["split"].state == "success"
+    assert (ti["register"].state, ti["register"].try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    said = logged.out + logged.err
+    assert (f"seed set name 's1' is registered for {other}, not {folder.as_uri()}; name this "
+            "one apart (seed_set_name, or the seed_root it was written under): another run "
+            "registered it while this run labeled. This seed set is written in "
+            f"{folder.as_uri()} but not registered: train on it as it is (prox_train_refiner's "
+            f"seed_uri {folder.as_uri()}/manifest.json)") in said, said[-3000:]
+    assert f"and remove {folder.as_uri()}, which nothing registered points at" in said
+    assert (folder / "manifest.json").exists()
+    with Catalog(catalog_url) as catalog:
+        assert catalog.get_seed_set("s1")["uri"] == other
+
+
 def test_train_dag_keeps_the_epoch_chosen_on_gold(dagbag, tmp_path, monkeypatch):
     """The `select_epoch` Param reaches `prox train`'s epoch selection (`--select-epoch`)."""
     from airflow.sdk.definitions.param import ParamValidationError

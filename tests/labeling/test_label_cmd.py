@@ -597,6 +597,51 @@ def test_a_seed_set_whose_default_name_is_taken_says_it_is_written_and_how_to_re
     assert Catalog(url).get_seed_set("seed-prod")["uri"] == prod.as_uri()
 
 
+def test_a_seed_set_name_registered_while_it_labels_says_how_to_register_it(tmp_path,
+                                                                            capsys):
+    """--name checked before sampling, then registered by another run for its own folder
+    while this one labeled: the refusal was the bare "name this one apart (--name)",
+    saying nothing of the complete folder left unregistered. It says now that the seed set
+    is written and that a rerun with another --name reuses its labels; that rerun does."""
+    import threading
+    import time
+
+    from prox_tasks.catalog import Catalog
+
+    from .conftest import SAMPLE
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    out, other = tmp_path / "prod", (tmp_path / "other").as_uri()
+    # 20 real pages: labeling them outlasts the other run's registration by far
+    tail = ["--input", str(SAMPLE), "--output", str(out), "--seed-set", "--sample-size", "20",
+            "--catalog", url]
+    stop = threading.Event()
+
+    def another_run_registers_it() -> None:  # once the name was checked and the folder claimed
+        while not stop.is_set() and not (out / "params.json").exists():
+            time.sleep(0.005)
+        with Catalog(url) as catalog:
+            catalog.register_seed_set("seed-a", "rules", other)
+
+    watcher = threading.Thread(target=another_run_registers_it, daemon=True)
+    watcher.start()
+    try:
+        assert main(["label", *tail, "--name", "seed-a"]) == 1
+    finally:
+        stop.set()
+        watcher.join()
+    err = capsys.readouterr().err
+    assert (f"seed set name 'seed-a' is registered for {other}, not {out.as_uri()}; name this "
+            "one apart (--name): another run registered it while this one labeled: the seed "
+            f"set is written in {out.as_uri()} but not registered; run again with --name "
+            "ANOTHER") in err, err
+    parts = {p: p.stat().st_mtime_ns for p in (out / "labels").glob("labels-*.jsonl.gz")}
+    assert parts
+    assert main(["label", *tail, "--name", "seed-b"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in parts} == parts  # nothing labeled again
+    assert Catalog(url).get_seed_set("seed-b")["uri"] == out.as_uri()
+
+
 def test_a_seed_set_rerun_naming_its_input_folder_with_a_trailing_slash_goes_on(tmp_path, capsys):
     """``--input crawl`` then ``--input crawl/`` (a shell's completion adds the slash) name one
     folder, yet the rerun was refused as other settings ("--input '…/crawl' -> '…/crawl/'").
