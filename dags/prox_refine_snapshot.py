@@ -106,7 +106,8 @@ def prox_refine_snapshot():
         """Check the run's Params; name the snapshot and its input partition."""
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)
-            return refresh.resolve_snapshot(dict(params), ds, run_id)
+            # a format the conf does not give is the folder's plan's (the sensor's too)
+            return refresh.resolve_snapshot(dict(params), ds, run_id, set(dag_run.conf or {}))
 
     @task
     def plan(snapshot: dict, params=None, ti=None, dag_run=None) -> list[dict]:

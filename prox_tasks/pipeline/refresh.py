@@ -31,7 +31,8 @@ def open_catalog(url: str | None):
 SNAPSHOT_NAME_PARAM = "snapshot_name, or the output_root it was written under"
 
 
-def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) -> dict:
+def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
+                     given: Collection[str] | None = None) -> dict:
     """Name, input and output of the snapshot this run refines.
 
     The input is ``params["input_uri"]`` with the run's date filled in (``{ds}`` …); the
@@ -39,6 +40,13 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     without a logical date) ``run-<run id>``; it is written to ``<output_root>/snapshots/<name>``.
     Its release ``partition`` is the run's date, None without one (an undated release, see
     :mod:`prox_tasks.release.release` for which release is ``latest``).
+
+    ``format`` is the Param's, or, when ``given`` (the keys of the run's ``dag_run.conf``;
+    None: every Param counts as given) lacks it, the folder's plan's
+    (:func:`~prox_tasks.corpus.planner.planned_reading`, the rule :func:`plan` reads by):
+    ``wait_for_partition`` of a scheduled run into a snapshot planned with ``format=jsonl``
+    looks for the files the plan reads (Spark's ``part-….json``), not for files named as a
+    known format, which never come.
 
     Raises:
         RunError: the input needs a date the run does not have, gate thresholds that no
@@ -51,6 +59,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
     from sqlalchemy.exc import ArgumentError
 
     from prox_tasks.catalog.engine import check_url
+    from prox_tasks.corpus.planner import planned_reading
     from prox_tasks.models.resolver import MODEL_CHOICES
     from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
@@ -85,12 +94,15 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None) ->
         check_url(catalog_url)
     except ValueError as err:
         raise RunError(f"{err} (the catalog_url Param, else PROX_CATALOG_URL)") from None
+    output_uri = to_uri(join_uri(root, "snapshots", name))
     return {
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
-        "output_uri": to_uri(join_uri(root, "snapshots", name)), "release_root": to_uri(root),
+        "output_uri": output_uri, "release_root": to_uri(root),
         "catalog_url": settings.catalog_url_to_pass_on(catalog_url), "logical_date": ds,
         "run_id": run_id,
-        "format": params.get("format") or None, "partition_marker": marker,
+        "format": (params.get("format") or None) if given is None or "format" in given
+        else planned_reading(output_uri, {})["format"],
+        "partition_marker": marker,
     }
 
 

@@ -617,6 +617,41 @@ def test_a_spark_partition_is_refined_with_the_format_param(world):
         r["id"] for r in rows)
 
 
+def test_a_run_not_giving_format_waits_for_the_files_its_snapshot_s_plan_reads(world):
+    """A snapshot planned with `prox plan --format jsonl` (a real CLI process) over a Spark
+    partition; a run whose conf leaves `format` out (a scheduled run, a backfill) and that
+    waits for its partition. `plan` reads the files as the folder's plan does, but
+    `wait_for_partition` looked by the files' names, found no readable file among
+    `part-….json` and `.json.gz`, and waited until it failed 'has not arrived' (6 h by
+    default; 4 s here). It now looks as the plan reads: the run refines the partition."""
+    import subprocess
+    import sys
+
+    crawl = spark_partition(world["root"] / "spark-planned" / "2026-01-05", sample_rows(12))
+    folder = world["corpus"] / "snapshots" / "spark-planned"
+    cli = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "plan", "--input", str(crawl),
+                          "--output", str(folder), "--target-docs", "10", "--format", "jsonl"],
+                         capture_output=True, text=True, timeout=300)
+    assert cli.returncode == 0, cli.stderr
+    conf = {key: value for key, value in world["defaults"].items() if key != "format"}
+    conf.update(input_uri=str(crawl), output_root=str(world["corpus"]),
+                catalog_url=world["catalog"], snapshot_name="spark-planned", target_docs=10,
+                wait_for_partition=True)
+    dag, sensor = world["dag"], world["dag"].get_task("wait_for_partition")
+    waits = sensor.timeout, sensor.poke_interval
+    sensor.timeout, sensor.poke_interval = 4, 1
+    # dag.test() runs share the DAG object's Params: an earlier run's format must not leak
+    dag.params["format"] = None
+    try:
+        dag_run = dag.test(logical_date=DAY, run_conf=conf)
+    finally:
+        sensor.timeout, sensor.poke_interval = waits
+    ti = tis(dag_run)
+    assert ti[("resolve", -1)].xcom_pull(task_ids="resolve")["format"] == "jsonl"
+    assert ti[("wait_for_partition", -1)].state == "success"
+    assert dag_run.state == "success", {k: t.state for k, t in ti.items()}
+
+
 def test_on_s3_each_refine_task_reads_its_part_of_the_plan_not_the_manifest(
         world, moto_server, s3_bucket, monkeypatch):
     """A snapshot in S3 (moto's server over HTTP): each refine task GETs its own part of the
