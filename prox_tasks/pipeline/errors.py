@@ -123,3 +123,33 @@ def check_absolute(params: Mapping, names: tuple[str, ...], choices: tuple[str, 
                 raise RunError(f"{param} {item!r} is a relative path: give an absolute path or "
                                "a file:// or s3:// URI (a relative one would resolve against "
                                "the folder of whichever worker runs the task)")
+
+
+def check_catalog_shared(url: str, params: Mapping) -> None:
+    """Refuse a SQLite catalog named by a relative path (``sqlite:///catalog.sqlite``) or
+    kept in memory (``sqlite://``), the run's ``catalog_url`` Param (in ``params``) or else
+    ``PROX_CATALOG_URL`` (``url``, as :func:`prox_tasks.pipeline.settings.catalog_url`
+    chose it): each task of the run would open its own, in the folder whichever worker
+    runs it started in, or one gone when the task ends. (A refine run triggered so on the
+    real scheduler booked its snapshot into a ``catalog.sqlite`` in the scheduler's working
+    directory, which the PROX report never reads.)
+
+    Raises:
+        RunError: naming where the URL was given and the way out.
+    """
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:  # no URL at all: refused, naming it, where the catalog is opened
+        return
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database.startswith("/"):
+        return
+    given_by = "the catalog_url Param" if params.get("catalog_url") else "PROX_CATALOG_URL"
+    kind = "in memory" if database in ("", ":memory:") else f"by a relative path ({database})"
+    raise RunError(f"{given_by} names a SQLite catalog {kind}: each task would book into "
+                   "its own, wherever the worker that runs it started; give an absolute "
+                   "path, sqlite:////abs/path/catalog.sqlite (four slashes), or a "
+                   "PostgreSQL URL")

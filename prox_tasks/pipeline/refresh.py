@@ -10,7 +10,7 @@ from collections.abc import Collection
 from contextlib import contextmanager
 
 from prox_tasks.pipeline import settings
-from prox_tasks.pipeline.errors import RunError, check_absolute
+from prox_tasks.pipeline.errors import RunError, check_absolute, check_catalog_shared
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
 
     ``format`` is the Param's, or, when ``given`` (the keys of the run's ``dag_run.conf``;
     None: every Param counts as given) lacks it, the folder's plan's
-    (:func:`~prox_tasks.corpus.planner.planned_reading`, the rule :func:`plan` reads by):
+    (:func:`~prox_tasks.corpus.planner.planned_settings`, the rule :func:`plan` reads by):
     ``wait_for_partition`` of a scheduled run into a snapshot planned with ``format=jsonl``
     looks for the files the plan reads (Spark's ``part-….json``), not for files named as a
     known format, which never come.
@@ -52,14 +52,14 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
         RunError: the input needs a date the run does not have, gate thresholds that no
             snapshot could pass (a min above its max), a relative ``input_uri``,
             ``output_root`` or ``model`` (it would resolve against whichever worker's
-            folder), a ``partition_marker`` that is not a hidden file name or given for a glob ``input_uri``, ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL or names a driver not installed.
+            folder), a ``partition_marker`` that is not a hidden file name or given for a glob ``input_uri``, ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL, names a driver not installed, or a SQLite file by a relative path or in memory.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     from prox_tasks.catalog.engine import check_url
-    from prox_tasks.corpus.planner import planned_reading
+    from prox_tasks.corpus.planner import planned_settings
     from prox_tasks.models.resolver import MODEL_CHOICES
     from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
@@ -94,6 +94,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
         check_url(catalog_url)
     except ValueError as err:
         raise RunError(f"{err} (the catalog_url Param, else PROX_CATALOG_URL)") from None
+    check_catalog_shared(catalog_url, params)
     output_uri = to_uri(join_uri(root, "snapshots", name))
     return {
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
@@ -101,7 +102,7 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
         "catalog_url": settings.catalog_url_to_pass_on(catalog_url), "logical_date": ds,
         "run_id": run_id,
         "format": (params.get("format") or None) if given is None or "format" in given
-        else planned_reading(output_uri, {})["format"],
+        else planned_settings(output_uri, {}, {})[1]["format"],
         "partition_marker": marker,
     }
 

@@ -25,7 +25,7 @@ import logging
 from collections import Counter
 
 from prox_tasks.pipeline import settings
-from prox_tasks.pipeline.errors import RunError, check_absolute
+from prox_tasks.pipeline.errors import RunError, check_absolute, check_catalog_shared
 from prox_tasks.storage import join_uri, to_uri
 from prox_tasks.storage.names import check_name
 
@@ -61,6 +61,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
 
     params = {**params, "warc_uris": listed_uris(params.get("warc_uris"))}
     check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
+    check_catalog_shared(settings.catalog_url(params.get("catalog_url")), params)
     teacher = _teacher(params["teacher"], params.get("teacher_options"))  # before any sampling
     _close(teacher)
     if not params.get("input_uri"):  # a cleared trigger-form field: no default fits it

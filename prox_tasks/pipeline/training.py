@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 
 from prox_tasks.pipeline import settings
-from prox_tasks.pipeline.errors import RunError, check_absolute
+from prox_tasks.pipeline.errors import RunError, check_absolute, check_catalog_shared
 
 log = logging.getLogger(__name__)
 
@@ -17,7 +17,8 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
 
     Raises:
         RunError: no seed set at all, a relative ``seed_uri``, ``registry`` or ``base``
-            path (it would resolve against whichever worker's folder).
+            path (it would resolve against whichever worker's folder), a SQLite catalog by
+            a relative path or in memory (:func:`~prox_tasks.pipeline.errors.check_catalog_shared`).
         prox_tasks.models.NoModelError: ``base`` ``promoted`` with none promoted.
         prox_tasks.training.run.TrainingRefused: what ``train`` would refuse
             (:func:`~prox_tasks.training.run.checked_seed_set`): Params that cannot train,
@@ -29,6 +30,7 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     check_absolute(params, ("seed_uri", "registry"))
     # train may run on another worker; "default" and "promoted" as `prox train --base` takes them
     check_absolute(params, ("base",), MODEL_CHOICES)
+    check_catalog_shared(settings.catalog_url(params.get("catalog_url")), params)
     uri = params.get("seed_uri") or next(
         (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
     if not uri:

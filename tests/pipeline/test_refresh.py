@@ -170,6 +170,11 @@ def test_a_marked_partition_naming_one_file_is_not_waited_for(tmp_path):
      r"input_uri 's3://crawl/\{ds\}/ ' starts or ends with whitespace: remove it"),
     ({"model": " promoted"}, "model ' promoted' starts or ends with whitespace: remove it"),
     ({"catalog_url": "notaurl"}, "catalog_url is not a database URL"),
+    # a relative SQLite file: a run triggered so on the real scheduler booked its snapshot
+    # into relcat.sqlite in the scheduler's working directory (the repository's checkout)
+    ({"catalog_url": "sqlite:///relcat.sqlite"}, r"the catalog_url Param names a SQLite "
+     r"catalog by a relative path \(relcat.sqlite\): each task would book into its own"),
+    ({"catalog_url": "sqlite://"}, "the catalog_url Param names a SQLite catalog in memory"),
     # a real missing driver (MySQLdb is not installed): the plan task could never open it
     ({"catalog_url": "mysql://prox@127.0.0.1/prox"},
      r"driver MySQLdb, which is not installed: .* \(the catalog_url Param, else PROX_CATALOG_URL\)"),

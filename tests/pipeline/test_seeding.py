@@ -45,6 +45,17 @@ def run_all(snapshot, root, max_invalid_rate=0.05, **extra):
     return plan, parts, checked, seed_set, seeding.register(plan, seed_set)
 
 
+@pytest.mark.parametrize("catalog_url", ["sqlite:///catalog.sqlite", "sqlite://"])
+def test_a_sqlite_catalog_each_worker_would_open_its_own_fails_sample(catalog_url, snapshot,
+                                                                      tmp_path, monkeypatch):
+    """A relative SQLite catalog_url (or one in memory) was taken: each task booked into
+    a file in its worker's working directory. sample now refuses it, before sampling."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunError, match="the catalog_url Param names a SQLite catalog"):
+        seeding.sample(params(snapshot, tmp_path / "seeds", catalog_url=catalog_url), None)
+    assert not (tmp_path / "seeds").exists() and not (tmp_path / "catalog.sqlite").exists()
+
+
 def test_seed_set_is_stratified_versioned_registered_and_readable(snapshot, tmp_path):
     from prox_tasks.catalog import Catalog
     from prox_tasks.training.seedset import load_seed_set

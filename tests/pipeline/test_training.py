@@ -76,6 +76,18 @@ def test_base_promoted_resolves_in_the_run_s_registry_and_catalog(world, tmp_pat
     assert "name a model in the base Param" in refused.value.worded("dag")
 
 
+def test_a_relative_sqlite_catalog_fails_resolve_seed_set(world, tmp_path, monkeypatch):
+    """Each task of the run would book into its own catalog.sqlite, wherever it ran."""
+    from prox_tasks.pipeline.errors import RunError
+
+    _, seed, _, _ = world
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RunError, match=r"names a SQLite catalog by a relative path"):
+        training.resolve_seed_set({"seed_uri": seed["uri"], "registry": str(seed["registry"]),
+                                   "catalog_url": "sqlite:///catalog.sqlite"}, [])
+    assert not (tmp_path / "catalog.sqlite").exists()
+
+
 def test_a_seed_set_or_params_that_cannot_train_fail_resolve_seed_set(tmp_path):
     """Each was found by train — after waiting for the gpu pool — and the unreadable seed
     sets (an empty folder, a model folder, a manifest cut short, a split gone) raised a
