@@ -142,7 +142,9 @@ def prox_refine_snapshot():
         """Totals over every shard; the snapshot becomes `refined` in the catalog. A run
         whose plan a later run booked since fails here, without retries (`RunReplaced`):
         its gate and release are that run's — but for a `prox refine` rerun that finished
-        it with this run's plan and settings (the totals name it: `completed_by`)."""
+        it with this run's plan and settings (the totals name it: `completed_by`). So does a
+        run with a refine task that returned nothing (marked success while it ran): clear
+        that task."""
         with fail_fast(AirflowFailException):
             return refresh.collect(snapshot, list(results[:]),  # one request for all shards
                                    task_try(ti), work)

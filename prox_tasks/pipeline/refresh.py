@@ -638,11 +638,34 @@ def _wait_for_stopping_tries(catalog, name: str, me: dict) -> None:
         time.sleep(0.5)
 
 
+def _refuse_missing_results(work: list[dict] | None, results: list[dict]) -> None:
+    """Refuse to collect when a refine task of ``work`` returned no result: Airflow hands
+    ``collect`` the results of the tasks that returned one, and a refine task marked
+    success in the UI while it ran (its process stopped by SIGTERM, its shard unpublished)
+    returned none. Collected, the run booked the snapshot refined with that shard's
+    documents missing and its gate failed telling to clear "failed" refine tasks, when none
+    had failed.
+
+    Raises:
+        RunError: naming the refine tasks to clear.
+    """
+    if work is None or len(results) >= len(work):
+        return
+    returned = {r.get("label") for r in results}
+    missing = [item["label"] for item in work if item["label"] not in returned]
+    raise RunError(f"{len(work) - len(results)} of {len(work)} refine_shard tasks ended "
+                   f"without a result ({', '.join(missing[:10])}"
+                   f"{', …' if len(missing) > 10 else ''}): marked success while they ran, "
+                   "their shards were not written; clear those refine_shard tasks with their "
+                   "downstream tasks to refine them (the shards already written are reused)")
+
+
 def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
             work: list[dict] | None = None) -> dict:
     """Totals over all refined shards; the snapshot becomes ``refined`` in the catalog.
     ``task_try``: this Airflow task try (:func:`~prox_tasks.refine.runner.current`), of the
-    DAG run whose plan task booked the plan; ``work``: its work items (:func:`plan`).
+    DAG run whose plan task booked the plan; ``work``: its work items (:func:`plan`), one per
+    refine task, whose results ``results`` must hold (None: not checked).
 
     A ``prox refine`` rerun that booked the plan since and finished it with this run's plan
     and settings leaves the folder as this run would: the plan is booked as this run's
@@ -650,6 +673,9 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
     that run (``completed_by``); the gate and release go on.
 
     Raises:
+        RunError: A refine task ended without a result (marked success in the UI while it
+            ran: its shard was never published), booked as the snapshot's error: clearing
+            that task, not retrying this one, refines its shards.
         prox_tasks.refine.booking.RunReplaced: Another run (a later DAG run, ``prox refine
             --force`` with other settings, a ``prox refine`` still refining or of another
             plan) booked the plan since: nothing is booked, and this run's gate and release
@@ -676,6 +702,7 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
             totals["completed_by"] = completed_by
         refuse_if_replaced(catalog, snapshot["name"], runner, "collect")
         with failure_booked(catalog, snapshot["name"], runner):  # as prox refine books it
+            _refuse_missing_results(work, results)
             refuse_if_all_quarantined(totals, snapshot["input_uri"], snapshot["output_uri"])
         book_refined(catalog, snapshot["name"], versions,
                      refined_any=totals["reused"] < totals["shards"], runner=runner)

@@ -660,6 +660,32 @@ def test_collect_totals_come_from_small_task_xcoms(tmp_path, tagger_model):
     assert (old_totals["shards"], old_versions) == (4, new_versions) and new_versions
 
 
+def test_collect_refuses_a_run_whose_refine_task_returned_nothing(tmp_path, tagger_model):
+    """A refine task marked success in the UI while it ran (on the real scheduler: its
+    process stopped at the SIGTERM, its shard unpublished) returns no result, and Airflow
+    hands collect the others' only: the snapshot was booked refined with half its
+    documents, and the gate failed saying to clear "failed" refine tasks, none of which
+    had failed. collect now fails at once naming the task to clear, and books why."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline.errors import RunError, cannot_succeed
+
+    snapshot = small_snapshot(tmp_path, 4)
+    work = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(tagger_model),
+                        backend=None)
+    assert [item["label"] for item in work] == ["shard-00000", "shard-00001"]
+    first = refresh.refine_batch(work[0])  # the second task was marked success: no result
+    with pytest.raises(RunError, match=r"1 of 2 refine_shard tasks ended without a result "
+                                       r"\(shard-00001\): marked success while they ran") as err:
+        refresh.collect(snapshot, [first], work=work)
+    assert isinstance(err.value, cannot_succeed())  # a retry of collect cannot help
+    with Catalog(f"sqlite:///{tmp_path}/cat.sqlite") as catalog:
+        booked = catalog.get_snapshot(snapshot["name"])
+    assert booked["status"] == "failed" and "shard-00001" in booked["error"], booked
+    # cleared, the task refines its shard and collect goes on
+    totals = refresh.collect(snapshot, [first, refresh.refine_batch(work[1])], work=work)
+    assert totals["docs_read"] == 4
+
+
 def test_collect_counts_an_input_file_named_gz_that_holds_plain_text(tmp_path, tagger_model):
     """The refresh DAG's path: a day delivered as ``in.jsonl.gz`` holding plain JSON Lines
     is refined whole, and collect's totals (what the run logs and returns) count the file
