@@ -205,7 +205,11 @@ class LLMTeacher(Teacher):
             answer = self.client.complete(payload)
         except ChatError as err:
             if err.status not in PROMPT_REJECTED:
-                cached = " (the answers so far are cached)" if self.cache.folder else ""
+                # without a cache a rerun pays for every answer again: say how to keep them
+                cached = (" (the answers so far are cached)" if self.cache.folder else
+                          " (no answer was kept: a response cache, prox label --cache-dir DIR "
+                          "or \"cache_dir\" in teacher_options, makes a rerun ask only for "
+                          "the rest)")  # fmt: skip
                 raise TeacherUnavailable(
                     f"the llm teacher's endpoint failed a {request.kind} request: {err} "
                     f"(endpoint {self.endpoint()}); nothing was written: "

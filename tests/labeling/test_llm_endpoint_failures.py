@@ -68,6 +68,9 @@ def test_prox_label_fails_on_an_outage_and_publishes_nothing(tmp_path, capsys):
     err = capsys.readouterr().err
     assert code == 1 and "TeacherUnavailable" in err and "nothing was written" in err
     assert not out.exists() and not list(tmp_path.glob("labels.jsonl*"))
+    # the run had no cache: its rerun (the endpoint killed mid-run, then back) pays for every
+    # answer again; the message says how to keep them, not only to run again
+    assert "no answer was kept: a response cache, prox label --cache-dir DIR" in err
 
 
 def test_an_outage_through_an_airflow_connection_names_the_connection(tmp_path, capsys,
