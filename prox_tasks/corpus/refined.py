@@ -53,14 +53,20 @@ def read_refined_rows(uri: str, completed_only: bool = True) -> Iterator[dict]:
             files = [f for f in files if exists(status_uri(base, _index(f)))]
     for path in files:
         with open_uri(path, "rb") as stream:
-            for batch in pq.ParquetFile(stream).iter_batches(batch_size=1024):
-                for row in batch.to_pylist():
-                    # a Parquet file of plain rows (write_documents, another tool) has neither
-                    if "stats" in row:
-                        row["stats"] = json.loads(row["stats"])
-                    if "meta" in row:
-                        row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
-                    yield row
+            yield from rows_of(pq.ParquetFile(stream))
+
+
+def rows_of(parquet) -> Iterator[dict]:
+    """Rows of one opened refined shard (a ``pyarrow.parquet.ParquetFile``), ``stats``/
+    ``meta`` decoded: for a reader that also looks at the file's schema, in one open."""
+    for batch in parquet.iter_batches(batch_size=1024):
+        for row in batch.to_pylist():
+            # a Parquet file of plain rows (write_documents, another tool) has neither
+            if "stats" in row:
+                row["stats"] = json.loads(row["stats"])
+            if "meta" in row:
+                row["meta"] = json.loads(row["meta"]) if row["meta"] else {}
+            yield row
 
 
 def _index(path: str) -> int:

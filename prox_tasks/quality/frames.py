@@ -49,9 +49,12 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     cap, recorded in the shard's status).
     """
     import pandas as pd
+    import pyarrow.parquet as pq
 
-    from prox_tasks.corpus import load_manifest, read_refined_rows, read_status
+    from prox_tasks.corpus import load_manifest, read_status
+    from prox_tasks.corpus.refined import rows_of
     from prox_tasks.quality.documents import DOCUMENT_RULES, IdDigests, ShardDocuments
+    from prox_tasks.storage import open_uri
 
     manifest = load_manifest(output_uri)
     ids = IdDigests()
@@ -67,10 +70,15 @@ def build_frames(output_uri: str) -> SnapshotFrames:
             # each batch was refined by (checkpointed batches of an earlier run included)
             versions[shard.index] = {str(status["model_version"])} \
                 if status.get("model_version") else set()  # fmt: skip
-            try:  # a damaged footer fails here: neither its schema nor its rows are read
-                schema_ok = _schema_matches(status["uri"])
-                ids.add_shard(shard.index, _counted(read_refined_rows(status["uri"]), counted,
-                                                    growth, versions[shard.index]))
+            try:
+                # one open for the schema and the rows (on S3 an open is a GET of the file's
+                # start and one of its footer); a damaged footer fails here: neither its
+                # schema nor its rows are read
+                with open_uri(status["uri"], "rb") as stream:
+                    parquet = pq.ParquetFile(stream)
+                    schema_ok = _schema_matches(parquet.schema_arrow)
+                    ids.add_shard(shard.index, _counted(rows_of(parquet), counted, growth,
+                                                        versions[shard.index]))
             except Exception as err:  # a corrupt or hand-edited file fails a check, not the run
                 unreadable[shard.index] = f"{type(err).__name__}: {err}"[:300]
         per_shard[shard.index] = (status, counted, schema_ok)
@@ -180,15 +188,11 @@ def _normalize_growth(status: dict) -> float:
     return Policy.max_normalize_growth
 
 
-def _schema_matches(uri: str) -> bool:
-    """True when the shard file's columns and types are the documented refined schema."""
-    import pyarrow.parquet as pq
-
+def _schema_matches(schema) -> bool:
+    """True when a shard file's schema (``pyarrow.Schema``) has the documented refined
+    columns and types."""
     from prox_tasks.corpus import refined_schema
-    from prox_tasks.storage import open_uri
 
-    with open_uri(uri, "rb") as stream:
-        schema = pq.read_schema(stream)
     expected = refined_schema()
     return [(f.name, f.type) for f in schema] == [(f.name, f.type) for f in expected]
 

@@ -548,3 +548,16 @@ def test_the_gate_finds_ids_written_twice_with_a_sorted_copy_of_half_their_diges
         tracemalloc.stop()
     assert found == [(1, 0), (1, 1), (1, 2)]
     assert peak / docs < 22, f"{peak / docs:.1f} bytes a document at the peak"
+
+
+def test_the_gate_opens_each_shard_file_once_on_s3(tmp_path, s3_bucket, count_gets):
+    """The gate opened each shard file twice, once for its schema and once for its rows:
+    on S3 each open GETs the file's start and its footer (bench/nightly_scale.py: 6 GETs a
+    shard, 3,003 for 500 shards). It now reads both from one open (moto over HTTP)."""
+    source = write_input(tmp_path / "in.jsonl", 30)
+    out = f"{s3_bucket}/snap"
+    refine_snapshot(str(source), out, target_docs=10)
+    result = run_gate(out)
+    assert result.passed and result.metrics["shards_complete"] == 3
+    shard_gets = {key: n for key, n in count_gets.items() if "/shards/" in key}
+    assert len(shard_gets) == 3 and set(shard_gets.values()) == {1}, shard_gets
