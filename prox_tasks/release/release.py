@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 from prox_tasks.release.pointer import (
@@ -40,6 +41,8 @@ from prox_tasks.storage import read_json
 log = logging.getLogger(__name__)
 
 GATE_SUITE = "prox_gate"
+#: Shards whose record and file a release reads at once.
+RELEASE_READERS = 8
 
 
 class ReleaseRefused(RuntimeError):
@@ -100,6 +103,32 @@ def _sha256(uri: str) -> str:
     return digest.hexdigest()
 
 
+def _checked_status(output_uri: str, index: int, manifest_id: str, verify_files: bool) -> dict:
+    """Shard ``index``'s status record, its file's SHA-256 checked (``verify_files``).
+
+    Raises:
+        ReleaseRefused: the shard is not written, or its file is missing or changed.
+    """
+    from prox_tasks.corpus import read_status
+
+    status = read_status(output_uri, index, manifest_id, verify=False)
+    if status is None:
+        raise ReleaseRefused(f"{output_uri}: shard {index} is not written; refine "
+                             "it (prox refine, or the DAG's refine_shard task), then gate "
+                             "the snapshot again")
+    if verify_files:
+        try:
+            digest = _sha256(status["uri"])
+        except FileNotFoundError:
+            raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot "
+                                 "again") from None
+        if digest != status["sha256"]:
+            raise ReleaseRefused(f"{status['uri']} changed after it was written; refine the "
+                                 "snapshot again (prox refine --force, or the DAG's "
+                                 "reprocess Param), then gate it again")
+    return status
+
+
 def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, list[dict]]:
     """The passing gate result and the shard status records of ``output_uri``;
     ``verify_files``: each shard file is read whole to check its SHA-256.
@@ -109,7 +138,7 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
             shard, a shard file whose checksum changed since it was written, or a shard
             written again since the gate judged it.
     """
-    from prox_tasks.corpus import load_manifest, read_status
+    from prox_tasks.corpus import load_manifest
     from prox_tasks.quality import read_gate_result
 
     gate = read_gate_result(output_uri)
@@ -130,29 +159,25 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
     manifest = load_manifest(output_uri)
     if gate["metrics"].get("manifest_id") != manifest.id:
         raise ReleaseRefused(f"{output_uri}: the gate judged another plan; run it again")
-    statuses = []
-    for shard in manifest.shards:
-        status = read_status(output_uri, shard.index, manifest.id, verify=False)
-        if status is None:
-            raise ReleaseRefused(f"{output_uri}: shard {shard.index} is not written; refine "
-                                 "it (prox refine, or the DAG's refine_shard task), then gate "
-                                 "the snapshot again")
-        if verify_files:
-            try:
-                digest = _sha256(status["uri"])
-            except FileNotFoundError:
-                raise ReleaseRefused(f"{status['uri']} is missing; refine the snapshot "
-                                     "again") from None
-            if digest != status["sha256"]:
-                raise ReleaseRefused(f"{status['uri']} changed after it was written; refine the "
-                                     "snapshot again (prox refine --force, or the DAG's "
-                                     "reprocess Param), then gate it again")
+    judged_checksums = gate.get("shard_checksums") or {}
+
+    def checked(index: int) -> dict:
+        status = _checked_status(output_uri, index, manifest.id, verify_files)
         # a gate result written before the gate kept checksums is trusted as before
-        judged = (gate.get("shard_checksums") or {}).get(str(shard.index), status["sha256"])
-        if judged != status["sha256"]:
-            raise ReleaseRefused(f"{output_uri}: shard {shard.index} was refined again after "
-                                 "the gate judged it; run the quality gate again")
-        statuses.append(status)
+        if judged_checksums.get(str(index), status["sha256"]) != status["sha256"]:
+            raise ReleaseRefused(f"{output_uri}: shard {index} was refined again after the "
+                                 "gate judged it; run the quality gate again")
+        return status
+
+    statuses = []
+    # a shard's record and file are read while others are: on S3 each is a request or more
+    # that waits on the network, one shard after another 500 shards took 32 s on moto
+    # against 3 s on local disk (bench/nightly_scale.py). In groups, so that a refusal
+    # stops the reads soon and names the first shard in order, as one at a time did.
+    with ThreadPoolExecutor(RELEASE_READERS) as pool:
+        indexes = [shard.index for shard in manifest.shards]
+        for start in range(0, len(indexes), 4 * RELEASE_READERS):
+            statuses += pool.map(checked, indexes[start:start + 4 * RELEASE_READERS])
     return gate, statuses
 
 

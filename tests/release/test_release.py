@@ -892,3 +892,57 @@ def test_a_release_done_into_another_root_after_a_failed_one_names_its_own_recor
     assert [(m["name"], m["record_uri"], m["completed"]) for m in marks] == [
         ("crawl-2026-01-09", record_uri, True)]
     assert read_json(marks[0]["record_uri"])["name"] == "crawl-2026-01-09"
+
+
+def test_a_release_reads_its_shards_several_at_once_on_s3(tmp_path, s3_bucket):
+    """The release read each shard's status record and file one shard after another: on S3
+    every read waits on the network (bench/nightly_scale.py: 500 shards, 32 s on moto
+    against 3 s on local disk). It reads RELEASE_READERS shards at once: the GETs of the
+    first two status records meet at a barrier here, which a one-at-a-time read never passes
+    (moto over HTTP; the hook is on the storage layer's client)."""
+    import threading
+
+    from prox_tasks.storage import get_client
+
+    source = write_input(tmp_path / "in.jsonl", 40)
+    out = f"{s3_bucket}/snap"
+    refine_snapshot(str(source), out, target_docs=5)
+    assert run_gate(out).passed
+    barrier, met, lock = threading.Barrier(2, timeout=20), [], threading.Lock()
+
+    def meet(params, **_):
+        if "/_status/" not in params["Key"]:  # the gate result, the plan: read before
+            return
+        with lock:
+            first_two = len(met) < 2
+            met.append(threading.get_ident())
+        if first_two:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                met.append("alone")
+
+    events = get_client().meta.events
+    events.register("before-parameter-build.s3.GetObject", meet, unique_id="release-barrier")
+    try:
+        record = release_snapshot(out, str(tmp_path / "root"), "crawl-2026-02-01",
+                                  partition="2026-02-01")
+    finally:
+        events.unregister("before-parameter-build.s3.GetObject", unique_id="release-barrier")
+    assert "alone" not in met and len(set(met[:2])) == 2
+    assert [s["uri"] for s in record["shards"]] == [f"{out}/shards/shard-{i:05d}.parquet"
+                                                   for i in range(8)]
+
+
+def test_a_release_refused_for_changed_files_names_the_first_shard_in_order(tmp_path):
+    """Read several at once, the shards are still judged in order: of two changed files
+    the refusal names the first."""
+    snap = make(tmp_path, "crawl-2026-02-02", docs=40)
+    assert run_gate(snap["output_uri"]).passed
+    folder = snap["output_uri"].removeprefix("file://")
+    shards = sorted((tmp_path / folder).glob("shards/*.parquet"))
+    assert len(shards) >= 3
+    for changed in (shards[1], shards[-1]):
+        changed.write_bytes(changed.read_bytes() + b"x")
+    with pytest.raises(ReleaseRefused, match=f"{shards[1].name} changed after it was written"):
+        release_snapshot(snap["output_uri"], str(tmp_path / "root"), "crawl-2026-02-02")
