@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-HELPERS = {"datadir.py", "moto_s3.py"}  # imported by the benches, not run
+HELPERS = {"datadir.py", "moto_s3.py", "counting_s3.py"}  # imported by the benches, not run
 
 
 def test_every_bench_prints_its_help_without_pythonpath(tmp_path):
