@@ -451,8 +451,16 @@ def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
             (the labels are reused on a retry: it cannot succeed either).
     """
     if sorted(p["index"] for p in parts) != plan["shards"]:
+        # a label_shard task marked success in the UI (while it ran, or before) returns no
+        # part: say which tasks to clear, not only the indices
+        missing = sorted(set(plan["shards"]) - {p["index"] for p in parts})
+        way_out = (f": label_shard tasks (map index) {missing} ended without a result "
+                   "(marked success while they ran, or before): clear those label_shard "
+                   "tasks with their downstream tasks to label them (the parts already "
+                   "labeled are reused)") if missing else ""
         raise RunError(f"seed set {plan['name']}: labeled shards "
-                         f"{sorted(p['index'] for p in parts)} != planned {plan['shards']}")
+                       f"{sorted(p['index'] for p in parts)} != planned {plan['shards']}"
+                       + way_out)
     sampled = plan["sample"]["sampled"]
     valid = sum(p["valid"] for p in parts)
     reasons = Counter()

@@ -147,6 +147,19 @@ def test_labels_of_another_teacher_are_not_reused(snapshot, tmp_path):
         seeding.validate(plan, [relabeled], 1.0)
 
 
+def test_a_label_task_that_returned_nothing_is_named_with_the_way_out(snapshot, tmp_path):
+    """A label_shard task marked success in the UI (while it ran, or before) returns no
+    part: validate said only "labeled shards [0, 2] != planned [0, 1, 2]"; it now names
+    the task to clear."""
+    plan = seeding.sample(params(snapshot, tmp_path), None)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    del parts[1]
+    with pytest.raises(RunError, match=r"label_shard tasks \(map index\) \[1\] ended without "
+                                       r"a result \(marked success .*\): clear those "
+                                       r"label_shard tasks with their downstream tasks"):
+        seeding.validate(plan, parts, 1.0)
+
+
 def edit_first_sampled(path: Path, first: dict, new_lines: str) -> None:
     rows = path.read_text().splitlines(keepends=True)
     for i, line in enumerate(rows):
