@@ -655,8 +655,8 @@ def _refuse_missing_results(work: list[dict] | None, results: list[dict]) -> Non
     missing = [item["label"] for item in work if item["label"] not in returned]
     raise RunError(f"{len(work) - len(results)} of {len(work)} refine_shard tasks ended "
                    f"without a result ({', '.join(missing[:10])}"
-                   f"{', …' if len(missing) > 10 else ''}): marked success while they ran, "
-                   "their shards were not written; clear those refine_shard tasks with their "
+                   f"{', …' if len(missing) > 10 else ''}): marked success while they ran, or "
+                   "before; their shards were not written; clear those refine_shard tasks with their "
                    "downstream tasks to refine them (the shards already written are reused)")
 
 
