@@ -108,24 +108,99 @@ class ResolvedModel:
     version: str | None = None
 
 
+def shipped_version() -> str:
+    """The version of this installation's shipped line tagger (its ``artifact.json``'s,
+    :func:`~prox_tasks.models.artifact.artifact_version`): the same for every installation
+    of one prox release, wherever its package lives. Read once a process."""
+    global _SHIPPED_VERSION
+    if _SHIPPED_VERSION is None:
+        from prox_tasks.models.artifact import artifact_version
+
+        _SHIPPED_VERSION = artifact_version(SHIPPED_MODEL)
+    return _SHIPPED_VERSION
+
+
+_SHIPPED_VERSION: str | None = None
+
+
+def shipped_elsewhere(model: str | os.PathLike | None) -> bool:
+    """Whether ``model`` (a local path or ``file://`` URI, as a snapshot, a claim or a DAG
+    work item records it) is where another prox installation keeps its shipped line tagger
+    (``…/prox_tasks/models/line-tagger``, not this installation's folder)."""
+    if not model:
+        return False
+    from prox_tasks.storage import parse_uri
+
+    text = os.fspath(model)
+    if "://" in text:
+        location = parse_uri(text)
+        if location.scheme != "file":
+            return False
+        text = location.path
+    path = os.path.normpath(text)
+    tail = os.path.join(*SHIPPED_MODEL.parts[-3:])  # prox_tasks/models/line-tagger
+    return path.endswith(os.sep + tail) and path != str(SHIPPED_MODEL)
+
+
+def shipped_here(model: str | os.PathLike | None, version: str | None = None) -> bool:
+    """Whether ``model`` is another installation's shipped line tagger that is this
+    installation's (:data:`SHIPPED_MODEL`) by its version identity: ``version`` (what the
+    snapshot's shards record they were refined with, ``model_version``), else the folder's
+    own when it is still there, is :func:`shipped_version`. Neither known (the folder gone
+    and nothing published with it: a claim alone) counts as this one's: no row of another
+    model is there to keep, and every published shard is checked against its own recorded
+    version where it is reused (:func:`~prox_tasks.refine.step.same_request`)."""
+    if not shipped_elsewhere(model):
+        return False
+    if version is None:
+        folder = Path(os.fspath(model).removeprefix("file://"))
+        if (folder / "refiner.json").exists():
+            from prox_tasks.models.artifact import artifact_version
+
+            try:
+                version = artifact_version(folder)
+            except (OSError, ValueError):  # changed files: not the release's model
+                return False
+    return version is None or version == shipped_version()
+
+
+def installed_here(model: str | None, version: str | None = None) -> str | None:
+    """``model`` as this installation finds it: this installation's shipped folder for
+    another installation's shipped line tagger of the same version (:func:`shipped_here`:
+    a snapshot refined by a prox since moved, upgraded into a new environment, or living at
+    another path on the plan's machine than on this worker), else ``model`` itself."""
+    return str(SHIPPED_MODEL) if shipped_here(model, version) else model
+
+
+def same_model(recorded: str | None, asked: str | None, version: str | None = None) -> bool:
+    """Whether the model ``recorded`` (a snapshot's claim or a shard's status, refined with
+    ``version`` when it says) is the model ``asked`` by a rerun: the same URI, or another
+    installation's shipped line tagger of this installation's version where ``asked`` is
+    this one's (:func:`shipped_here`)."""
+    return recorded == asked or (asked == str(SHIPPED_MODEL) and shipped_here(recorded, version))
+
+
 def shipped_elsewhere_hint(missing: str | os.PathLike) -> str:
     """``" (...)"`` for a local model path that does not exist and is where another prox
     installation keeps its shipped line tagger (``…/prox_tasks/models/line-tagger``: a
     checkout since replaced by an installed package, a virtual environment since removed, a
     worker whose prox lives elsewhere): a snapshot that installation refined without
-    ``--model`` records that folder, and a rerun of it from here looks for it there. Says
-    where this installation's is and the ways on; empty for any other path. It ends a
-    :class:`~prox_tasks.refine.options.ModelNotFound`, whose line a command does not cut."""
+    ``--model`` records that folder, and a rerun of it from here looks for it there when
+    its shards were refined with another version than this installation's shipped one
+    (another prox release; the same version is this one's: :func:`installed_here`). Says
+    where this installation's is, its version, and the ways on; empty for any other path.
+    It ends a :class:`~prox_tasks.refine.options.ModelNotFound`, whose line a command does
+    not cut."""
+    if not shipped_elsewhere(missing):
+        return ""
     path = os.path.normpath(os.fspath(missing))
     tail = os.path.join(*SHIPPED_MODEL.parts[-3:])  # prox_tasks/models/line-tagger
-    if not path.endswith(os.sep + tail) or path == str(SHIPPED_MODEL):
-        return ""
     return (f" (the line tagger shipped with a prox installed at {path[:-len(tail) - 1]}, "
-            f"gone from there: this prox ships its own at {SHIPPED_MODEL}. To refine a "
-            "snapshot refined with that one, put that installation back, or link this one "
-            "at its place when both are the same prox release; or refine the snapshot again "
-            "with --force (the DAG's reprocess Param) or into a new output folder; "
-            "docs/deploy.md, \"Installing prox from a wheel\")")
+            f"gone from there: this prox ships its own at {SHIPPED_MODEL}, version "
+            f"{shipped_version()}, and the snapshot's shards were refined with another "
+            "version (another prox release). To refine that snapshot, put that installation "
+            "back; or refine the snapshot again with --force (the DAG's reprocess Param) or "
+            "into a new output folder; docs/deploy.md, \"Moving to another installation\")")
 
 
 #: A model version's name (``prox train`` and ``prox models`` print them): the last part of

@@ -270,7 +270,8 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     from prox_tasks.corpus.manifest import refuse_if_released
     from prox_tasks.corpus.planner import planned_settings, read_plan
     from prox_tasks.corpus.readers import EmptyInput
-    from prox_tasks.models import resolve_model
+    from prox_tasks.models import SHIPPED_MODEL, resolve_model
+    from prox_tasks.models.resolver import shipped_version
     from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import failure_booked, register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
@@ -374,6 +375,8 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     refining = {"model": model or None, "backend": backend or None,
                 "keep_threshold": keep_threshold, "quality": settings.quality_filter(quality),
                 "limits": chosen.to_dict()}  # what every work item refines with
+    if model == str(SHIPPED_MODEL):  # a worker whose prox lives elsewhere finds its own folder
+        refining["shipped_version"] = shipped_version()  # of that version (_refine_options)
     # claimed before any refine task starts: a settings conflict fails here once, not in
     # every refine task; reprocess takes the claim over (once, here: not in each task)
     _claim_settings(snapshot, manifest, refining, bool(reprocess))
@@ -425,9 +428,14 @@ def given_settings(given: Collection[str], quality: str | None, backend: str | N
 
 def _refine_options(batch: dict) -> dict:
     """The model, backend, options, quality filter and limits a work item refines with, as
-    :func:`~prox_tasks.refine.workers.refine_shards` takes them."""
+    :func:`~prox_tasks.refine.workers.refine_shards` takes them: the model where this
+    worker's prox finds it (:func:`~prox_tasks.models.resolver.installed_here`)."""
+    from prox_tasks.models.resolver import installed_here
+
     backend, threshold = batch.get("backend"), batch.get("keep_threshold")
-    return {"model": batch.get("model"),
+    # the plan's machine's shipped model, found where this worker's prox keeps it when it is
+    # the same version (a work item of a prox before shipped_version: when the folder says)
+    return {"model": installed_here(batch.get("model"), batch.get("shipped_version")),
             "backend": None if backend in (None, "", "auto") else backend,
             "backend_options": None if threshold is None
             else {"line_threshold": float(threshold)},

@@ -42,6 +42,7 @@ import json
 import logging
 from collections.abc import Callable, Collection
 
+from prox_tasks.models.resolver import shipped_elsewhere
 from prox_tasks.refine.step import (
     SettingsConflict,
     check_published_requests,
@@ -118,9 +119,12 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         holder = claim.get("runner") if claimed is not None else None
         dead = bool(holder) and why_dead(holder, me)
         if same_request(claimed, request):
-            if claimed != request and names_added(claimed, request):
-                # claimed naming no model where this run names one: the same request only
-                # if every shard published served that model (the version each records)
+            if claimed != request and (names_added(claimed, request)
+                                       or shipped_elsewhere(claimed.get("model"))):
+                # claimed naming no model where this run names one, or naming another prox
+                # installation's shipped model (a claim records no version): the same
+                # request only if every shard published was refined with that model (the
+                # version each records)
                 check_published_requests(output_uri, manifest, request)
             # kept in the form it was claimed in (one by a prox before served_models, one
             # naming no model): the shards of one snapshot record one request

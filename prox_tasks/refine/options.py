@@ -7,7 +7,10 @@ option fails at once, not after the plan is written, the catalog booked, or a ta
 
 from __future__ import annotations
 
+import logging
 import os
+
+log = logging.getLogger(__name__)
 
 
 def check_refine_options(workers: int | None, checkpoint_every: int | None,
@@ -421,9 +424,17 @@ def snapshot_refined(output_uri: str) -> tuple[dict | None, object]:
     :func:`~prox_tasks.refine.step.shard_request` as recorded), and its model as
     :func:`snapshot_model` gives it; ``(None, None)`` for a new folder."""
     from prox_tasks.models import ResolvedModel
+    from prox_tasks.models.resolver import installed_here
 
     request, version = _snapshot_record(output_uri)
-    model = (request or {}).get("model")
+    recorded = (request or {}).get("model")
+    # another installation's shipped model of this one's version is this one's, found here
+    model = installed_here(recorded, version)
+    if model != recorded:
+        log.info("%s was refined with the shipped line tagger of a prox installed elsewhere "
+                 "(%s), version %s: this installation's, %s", output_uri, recorded,
+                 version or "of no shard published yet", model)
+        request = {**request, "model": model}
     return request, (ResolvedModel(model, "snapshot", version) if model else None)
 
 

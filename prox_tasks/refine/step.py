@@ -24,6 +24,7 @@ from prox_tasks.corpus.manifest import refuse_if_released
 from prox_tasks.corpus.writer import read_statuses, write_refined_shard
 from prox_tasks.inference.base import Refiner, shard_clock
 from prox_tasks.inference.loading import version_serves
+from prox_tasks.models.resolver import same_model, shipped_elsewhere, shipped_version
 from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch, rows_again
 from prox_tasks.refine.checkpoint import CheckpointStore
@@ -173,7 +174,7 @@ def same_request(recorded: dict | None, request: dict | None,
     for a level ``request`` names (:func:`names_added`) — for a shard's record, whose
     ``model_version`` says its pool served that name; the model folder may be spelled
     another way (:func:`_spelled_as`)."""
-    recorded = _spelled_as(recorded, request)
+    recorded = _spelled_as(recorded, request, model_version)
     if recorded == request:
         return True
     before = getattr(request, "before_served", None)
@@ -203,20 +204,24 @@ def names_added(recorded: dict | None, request: dict | None) -> dict[str, str]:
     return {level: name for level, name in asked.items() if name and had.get(level) is None}
 
 
-def _spelled_as(recorded: dict | None, request: dict | None) -> dict | None:
+def _spelled_as(recorded: dict | None, request: dict | None,
+                model_version: str | None = None) -> dict | None:
     """``recorded`` with its model spelled as ``request`` spells it when the two name one
     folder (:func:`~prox_tasks.storage.uri.same_uri`): a prox before models were recorded
     absolute (:func:`~prox_tasks.models.resolver.located`) recorded ``--model`` as typed
     (``tiny``, ``tiny/``), and a rerun naming it so again, from the same folder, is the same
     request; so did it ``--doc-model``/``--chunk-model``, inside the options digest (one of
-    the request's ``options_as_typed``). Its keep threshold as ``request`` gives it when one
-    of the two gives none and the other the model's own (``calibrated_threshold``).
-    Anything else as it is."""
+    the request's ``options_as_typed``). Its model as ``request`` names it when the two are
+    one model (:func:`~prox_tasks.models.resolver.same_model`): another prox installation's
+    shipped line tagger of this one's version (``model_version``, a shard record's, when it
+    says), as that installation recorded it. Its keep threshold as ``request`` gives it
+    when one of the two gives none and the other the model's own
+    (``calibrated_threshold``). Anything else as it is."""
     if not isinstance(recorded, dict) or not isinstance(request, dict):
         return recorded
     had, asked = recorded.get("model"), request.get("model")
     if isinstance(had, str) and isinstance(asked, str) and had != asked \
-            and same_uri(had, asked):  # fmt: skip
+            and (same_uri(had, asked) or same_model(had, asked, model_version)):  # fmt: skip
         recorded = {**recorded, "model": asked}
     if recorded.get("options") != request.get("options") \
             and recorded.get("options") in getattr(request, "options_as_typed", ()):  # fmt: skip
@@ -273,6 +278,11 @@ def _check_request(output_uri: str, shard_index: int, done: dict, request: dict 
         return
     # a level recorded with no name: the model its pool served is in the version
     served = f" (served {done.get('model_version')})" if names_added(recorded, request) else ""
+    # another installation's shipped model of another version: another release's
+    if shipped_elsewhere(recorded.get("model")) \
+            and done.get("model_version") != shipped_version():  # fmt: skip
+        served = (f" (the shipped line tagger of another prox installation, version "
+                  f"{done.get('model_version')}; this one ships {shipped_version()})")
     raise SettingsConflict.between(
         recorded, request, f"shard {shard_index} of {output_uri} was refined with other "
         f"settings{served}; refine into a new output folder, or refine it again with --force "

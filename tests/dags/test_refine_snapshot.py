@@ -973,3 +973,90 @@ def test_a_run_whose_conf_leaves_the_read_params_out_reads_the_snapshot_as_plann
     assert "holds another plan: trigger the run with reprocess=true" in logged.out + \
         logged.err and "id_field 'doc_id' -> 'id'" in logged.out + logged.err  # fmt: skip
     assert load_manifest(str(folder)).id == planned.id
+
+
+#: Where another installation of prox keeps its shipped model (an old virtual environment).
+ELSEWHERE = "/opt/prox-old-venv/lib/python3.11/site-packages/prox_tasks/models/line-tagger"
+
+
+def refined_elsewhere(world, name: str, version: str | None = None) -> list:
+    """Refine snapshot ``name`` with `prox refine` (a real CLI process) and the shipped model,
+    then make its claim and shard records name that model at :data:`ELSEWHERE`, as another
+    installation writes them (refined with ``version`` when given: another prox release's
+    shipped model). Returns the records."""
+    import subprocess
+    import sys
+
+    folder = world["corpus"] / "snapshots" / name
+    cli = subprocess.run(
+        [sys.executable, "-m", "prox_tasks.cli", "refine", "--no-progress", "--input",
+         str(world["crawl"]), "--output", str(folder), "--name", name, "--catalog",
+         world["catalog"], "--target-docs", "10"], capture_output=True, text=True, timeout=180)
+    assert cli.returncode == 0, cli.stderr
+    records = [folder / "_refine_settings.json", *sorted((folder / "_status").glob("*.json"))]
+    for record in records:
+        text = record.read_text()
+        assert json.dumps(str(SHIPPED_MODEL)) in text, record
+        record.write_text(text.replace(json.dumps(str(SHIPPED_MODEL)), json.dumps(ELSEWHERE)))
+        if version and record.parent.name == "_status":
+            record.write_text(json.dumps({**json.loads(record.read_text()),
+                                          "model_version": version}))
+    return records
+
+
+def test_a_snapshot_refined_by_a_prox_installed_elsewhere_is_refined_on_by_this_one(world):
+    """`prox refine` (a real CLI process) refines a snapshot with the shipped model; its
+    claim and shard records are then made to name that model where another installation of
+    the same prox release keeps it (a scheduler whose prox lives at another path, an old
+    virtual environment removed), as that installation writes them, and a shard is lost.
+    The DAG's plan task took that folder for the snapshot's model and its refine task
+    stopped: 'no model at …'. The shipped model is the same version here: the rerun refines
+    the lost shard with this installation's folder, byte for byte as before, reuses the
+    others, and the shard's record keeps the snapshot's request."""
+    name = "moved-installation"
+    folder = world["corpus"] / "snapshots" / name
+    records = refined_elsewhere(world, name)
+    lost = folder / "shards" / "shard-00001.parquet"
+    refined = lost.read_bytes()
+    # a refine task on a worker whose prox lives elsewhere than the plan machine's: its work
+    # item names the plan machine's folder of the shipped model, read as the task reads it
+    from prox_tasks.models.resolver import shipped_version
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.refine.workers import refine_shards
+
+    lost.unlink()
+    item = {"model": ELSEWHERE, "shipped_version": shipped_version(), "backend": None,
+            "keep_threshold": None, "quality": "off", "limits": None}
+    assert refresh._refine_options({**item, "shipped_version": "line_tagger-000000000000"})[
+        "model"] == ELSEWHERE  # another release's: not this worker's model
+    result = refine_shards(str(folder), [1], settings_claimed=True,
+                           **refresh._refine_options(item))
+    assert [r["status"] for r in result] == ["refined"]
+    assert lost.read_bytes() == refined
+    lost.unlink()  # and the DAG's rerun, its plan task reading the snapshot's records
+    dag_run = run(world, name, dry_run=True)
+    ti = tis(dag_run)
+    assert dag_run.state == "success", {k: t.state for k, t in ti.items()}
+    assert lost.read_bytes() == refined
+    shards = [s for i in range(3) for s in ti[("refine_shard", i)].xcom_pull(
+        task_ids="refine_shard", map_indexes=i)["shards"]]  # fmt: skip
+    assert sorted(s["status"] for s in shards) == ["refined", "skipped", "skipped"]
+    for record in records:
+        assert json.loads(record.read_text())["request"]["model"] == ELSEWHERE, record
+
+
+def test_a_snapshot_refined_by_another_release_s_shipped_model_is_still_refused(world):
+    """Another prox release shipped another default (the shards record another version):
+    the rerun is refused, naming the version, with no model and with ``--model default``."""
+    from prox_tasks.refine.corpus import refine_corpus
+    from prox_tasks.refine.options import ModelNotFound
+    from prox_tasks.refine.step import SettingsConflict
+
+    name = "moved-release"
+    folder = world["corpus"] / "snapshots" / name
+    refined_elsewhere(world, name, version="line_tagger-000000000000")
+    (folder / "shards" / "shard-00001.parquet").unlink()
+    with pytest.raises(ModelNotFound, match="refined with another version"):
+        refine_corpus(str(world["crawl"]), str(folder), target_docs=10)
+    with pytest.raises(SettingsConflict, match="line_tagger-000000000000"):
+        refine_corpus(str(world["crawl"]), str(folder), model="default", target_docs=10)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 
@@ -360,3 +361,31 @@ def test_a_snapshot_recorded_with_its_level_models_as_typed_is_rerun_with_them(
         again = _refine_in(work, capsys, *_levels("tiny", doc, chunk))
         assert again["shards_skipped"] == 1, again
     assert all(json.loads(r.read_text())["request"]["options"] == typed for r in records)
+
+
+def test_another_installations_shipped_model_is_this_ones_by_its_version(tmp_path):
+    """Another installation's folder of the shipped line tagger is this one's when its
+    version is (the shards' record says it, else the folder's own files); another version
+    (another prox release), another folder name, and this installation's own folder are
+    not translated."""
+    from prox_tasks.models.resolver import installed_here, same_model, shipped_version
+
+    here = str(SHIPPED_MODEL)
+    gone = "/opt/old-venv/lib/python3.11/site-packages/prox_tasks/models/line-tagger"
+    assert shipped_version() == artifact_version(SHIPPED_MODEL)
+    assert installed_here(gone, shipped_version()) == here
+    assert installed_here(f"file://{gone}", shipped_version()) == here
+    assert installed_here(gone, "line_tagger-000000000000") == gone
+    assert installed_here("/opt/old/prox_tasks/models/other", shipped_version()) == \
+        "/opt/old/prox_tasks/models/other"  # fmt: skip
+    assert installed_here(here, "line_tagger-000000000000") == here
+    assert installed_here(None) is None
+    # still there (an old environment not yet removed): its own files give its version
+    copy = tmp_path / "prox_tasks" / "models" / "line-tagger"
+    shutil.copytree(SHIPPED_MODEL, copy)
+    assert installed_here(str(copy)) == here
+    (copy / "model.safetensors").write_bytes(b"retrained")  # not the release's files
+    assert installed_here(str(copy)) == str(copy)
+    assert same_model(gone, here, shipped_version())
+    assert not same_model(gone, here, "line_tagger-000000000000")
+    assert not same_model(here, gone, shipped_version())  # asked: the folder named

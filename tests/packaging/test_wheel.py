@@ -196,13 +196,15 @@ def test_the_dags_and_plugins_import_from_folders_of_their_own(installed, tmp_pa
     assert parsed["prox_tasks"].startswith(str(site))
 
 
-def test_a_snapshot_refined_by_a_prox_installed_elsewhere_says_where_its_model_was(
+def test_a_snapshot_refined_by_a_prox_installed_elsewhere_refines_on_with_this_ones_model(
         installed, wheel, tmp_path):
     """A snapshot refined with the shipped model records that installation's folder of it;
     the installation gone (a checkout replaced by the package, an old environment removed),
-    a rerun from this one said only 'no model at …/prox_tasks/models/line-tagger'. It now
-    says whose model that was, where this prox's is and the ways on (exit 2), and the first
-    of them, this one's model linked at the old place, finishes the snapshot."""
+    a rerun from this one stopped: 'no model at …/prox_tasks/models/line-tagger', and
+    ``--model default`` was refused as another model. The same release's shipped model is
+    the same version: the rerun, with no model or with ``--model default``, refines the
+    missing shard with this installation's folder, reuses the others, and the shard is the
+    one an uninterrupted run wrote, byte for byte; its record keeps the snapshot's request."""
     site, env, work = installed
     elsewhere = tmp_path / "old-site"
     subprocess.run([*PIP, "install", "--no-deps", "--target", str(elsewhere), str(wheel)],
@@ -215,18 +217,19 @@ def test_a_snapshot_refined_by_a_prox_installed_elsewhere_says_where_its_model_w
                            text=True, timeout=600)
     assert first.returncode == 0, first.stderr
     # as prox records it: the real path (SHIPPED_MODEL is resolved)
-    elsewhere = elsewhere.resolve()
-    old_model = elsewhere / "prox_tasks" / "models" / "line-tagger"
+    old_model = elsewhere.resolve() / "prox_tasks" / "models" / "line-tagger"
+    shards = sorted((output / "shards").glob("*.parquet"))
+    assert len(shards) == 2
+    uninterrupted = {shard.name: shard.read_bytes() for shard in shards}
+    status = output / "_status" / "shard-00001.json"
+    request = json.loads(status.read_text())["request"]
+    assert request["model"] == str(old_model)
     shutil.rmtree(elsewhere)
-    (output / "shards" / "shard-00001.parquet").unlink()  # one shard to refine again
-    done = prox(installed, *refine)
-    assert done.returncode == 2, done.stderr
-    assert f"no model at {old_model} (the line tagger shipped with a prox installed at " \
-           f"{elsewhere}" in done.stderr
-    here = site.resolve() / "prox_tasks" / "models" / "line-tagger"
-    assert f"this prox ships its own at {here}" in done.stderr and "--force" in done.stderr
-    old_model.parent.mkdir(parents=True)
-    old_model.symlink_to(here)  # the same release: this one's model at the old place
-    linked = prox(installed, *refine)
-    assert linked.returncode == 0, linked.stderr
-    assert "(1 reused)" in linked.stdout
+    for model in ([], ["--model", "default"]):
+        (output / "shards" / "shard-00001.parquet").unlink()  # one shard to refine again
+        done = prox(installed, *refine, *model)
+        assert done.returncode == 0, (model, done.stderr)
+        assert "(1 reused)" in done.stdout, (model, done.stdout)
+        assert {shard.name: shard.read_bytes() for shard in shards} == uninterrupted, model
+        # one request for every shard of the snapshot: the one it was refined with
+        assert json.loads(status.read_text())["request"] == request, model
