@@ -53,13 +53,13 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
             snapshot could pass (a min above its max), a relative ``input_uri``,
             ``output_root`` or ``model`` (it would resolve against whichever worker's
             folder), a ``partition_marker`` that is not a hidden file name or given for a glob ``input_uri``, ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL, names a driver not installed, or a SQLite file by a relative path or in memory.
+            An ``output_root`` under a file, when ``format`` is left to the folder's plan.
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
     from prox_tasks.catalog.engine import check_url
-    from prox_tasks.corpus.planner import planned_settings
     from prox_tasks.models.resolver import MODEL_CHOICES
     from prox_tasks.quality import GateThresholds
     from prox_tasks.storage import join_uri, to_uri
@@ -102,9 +102,35 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
         "catalog_url": settings.catalog_url_to_pass_on(catalog_url), "logical_date": ds,
         "run_id": run_id,
         "format": (params.get("format") or None) if given is None or "format" in given
-        else planned_settings(output_uri, {}, {})[1]["format"],
+        else _planned_format(output_uri),
         "partition_marker": marker,
     }
+
+
+def _planned_format(output_uri: str) -> str | None:
+    """The ``format`` the plan in snapshot folder ``output_uri`` reads its input by
+    (:func:`~prox_tasks.corpus.planner.planned_settings`; None: by the files' names).
+
+    Raises:
+        RunError: ``output_uri`` is under a file (an ``output_root`` that is one), said as
+            :func:`plan` says it, once, not retried: the folder's plan cannot be read there.
+    """
+    from prox_tasks.corpus.planner import planned_settings
+
+    try:
+        return planned_settings(output_uri, {}, {})[1]["format"]
+    except NotADirectoryError as err:  # read_plan takes a missing folder as no plan
+        if _names_output(err, output_uri):
+            raise _output_refused(err, output_uri) from err
+        raise
+
+
+def _output_refused(err: OSError, output_uri: str) -> RunError:
+    """The refusal of an ``output_root`` the snapshot folder ``output_uri`` cannot be
+    written under (:func:`_names_output` says ``err`` is about it)."""
+    return RunError(f"{err}: the snapshot folder {output_uri} cannot be written there: check "
+                    "output_root (else PROX_CORPUS_ROOT): a folder or S3 bucket that exists, "
+                    "or one this worker may create")
 
 
 def _names_output(err: OSError, output_uri: str) -> bool:
@@ -345,10 +371,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
                        f"({err})") from err
     except (FileNotFoundError, NotADirectoryError) as err:
         if _names_output(err, snapshot["output_uri"]):  # writing the plan, not reading input
-            raise RunError(f"{err}: the snapshot folder {snapshot['output_uri']} cannot be "
-                           "written there: check output_root (else PROX_CORPUS_ROOT): a "
-                           "folder or S3 bucket that exists, or one this worker may "
-                           "create") from err
+            raise _output_refused(err, snapshot["output_uri"]) from err
         if not isinstance(err, FileNotFoundError):
             raise
         raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "

@@ -263,6 +263,25 @@ def test_an_output_root_that_cannot_be_written_is_named_not_the_input(root, tmp_
                      backend=None)
 
 
+def test_a_run_leaving_format_to_an_output_root_under_a_file_names_output_root(tmp_path):
+    """resolve reads the folder's plan for a format the conf does not give (a scheduled
+    run): under a file that read raised a bare NotADirectoryError at resolve (retried,
+    naming no Param), where plan names output_root. Now resolve says it as plan does."""
+    from prox_tasks.pipeline.errors import RunError, cannot_succeed
+
+    (tmp_path / "a-file").write_text("not a folder")
+    params = {"input_uri": str(tmp_path / "in"), "output_root": str(tmp_path / "a-file/corpus"),
+              "catalog_url": f"sqlite:///{tmp_path}/catalog.sqlite", "format": "jsonl"}
+    with pytest.raises(RunError, match=r"the snapshot folder file://.*/a-file/corpus/snapshots/"
+                                       r"crawl-2026-01-05 cannot be written there: check "
+                                       r"output_root") as err:
+        refresh.resolve_snapshot(params, "2026-01-05", "scheduled", given=set())
+    assert isinstance(err.value, cannot_succeed())
+    # the format given: nothing read, plan says it
+    assert refresh.resolve_snapshot(params, "2026-01-05", "manual", {"format"})["format"] \
+        == "jsonl"
+
+
 @pytest.mark.parametrize(("backend", "said", "not_said"), [
     ("vllm", "or give a generative model (the model Param)", "--model"),
     ("tagger", "openai backend (the backend Param), or give a line-tagger model", "--backend"),
