@@ -20,12 +20,17 @@ from prox_tasks.inference.base import Completion, GenerationRequest
 #: The reaper's program (:func:`reap_with_this_process`): argv holds the pidfd of the
 #: process that built the engine, then one of each engine process. When the first is
 #: readable (that process exited, however) every engine process still running is killed;
-#: the reaper ends as soon as none runs any more (the engine closed).
+#: the reaper ends as soon as none runs any more (the engine closed). poll, not select: the
+#: pidfds keep their numbers, above select's 1024 in a process holding that many files
+#: (select then raised ValueError and the reaper died at its start, reaping nothing).
 _REAPER = """
-import os, select, signal, sys
+import select, signal, sys
 starter, engine = int(sys.argv[1]), {int(fd) for fd in sys.argv[2:]}
+watched = select.poll()
+for fd in (starter, *engine):
+    watched.register(fd, select.POLLIN)
 while engine:
-    ready = select.select([starter, *engine], [], [])[0]
+    ready = {fd for fd, _ in watched.poll()}
     if starter in ready:
         for fd in engine:
             try:
@@ -33,7 +38,9 @@ while engine:
             except ProcessLookupError:
                 pass
         break
-    engine -= set(ready)
+    for fd in ready:  # ended: readable for good
+        watched.unregister(fd)
+    engine -= ready
 """
 
 
