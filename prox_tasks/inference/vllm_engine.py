@@ -75,12 +75,18 @@ def reap_with_this_process(before: set) -> subprocess.Popen | None:
                 if "resource_tracker" in " ".join(process.cmdline()):
                     continue
                 fd = os.pidfd_open(pid)
-                if process.create_time() == created:  # the pid is still that process's
-                    fds.append(fd)
-                else:
-                    os.close(fd)
             except (psutil.Error, ProcessLookupError):  # gone already
                 continue
+            try:
+                # read after the open (psutil keeps the first create_time it read): the
+                # pidfd is of the process ``created`` names, not of one that reused its pid
+                same = psutil.Process(pid).create_time() == created
+            except psutil.Error:  # gone since the open
+                same = False
+            if same:
+                fds.append(fd)
+            else:
+                os.close(fd)
         if not fds:
             return None
         starter = os.pidfd_open(os.getpid())
