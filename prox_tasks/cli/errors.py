@@ -80,8 +80,11 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     that is no prox catalog), :class:`~prox_tasks.pipeline.settings.SettingInvalid` (a
     deployment variable whose value prox cannot use: ``PROX_PROGRESS_EVERY=1k``) and
     :class:`~prox_tasks.labeling.cache.CacheNotWritable` (the llm teacher's ``--cache-dir``
-    read-only). The refine DAG fails its task on each without retries
+    read-only), :class:`~prox_tasks.catalog.catalog.SnapshotNameTaken` and
+    :class:`~prox_tasks.catalog.catalog.SeedSetNameTaken` (a snapshot or seed-set name the
+    catalog holds for another folder: name this one apart). The refine DAG fails its task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
+    from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
@@ -92,7 +95,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, PoolMisconfigured, \
         CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid, \
-        CacheNotWritable  # fmt: skip
+        CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

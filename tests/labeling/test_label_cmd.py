@@ -298,7 +298,8 @@ def test_a_seed_set_rerun_with_other_settings_is_refused_and_keeps_the_first(tmp
 
 def test_a_seed_set_name_taken_by_another_folder_is_refused_before_sampling(tmp_path, capsys):
     """--name of a seed set registered for another --output would move its catalog row to
-    the new folder; it is refused before anything is sampled."""
+    the new folder; it is refused before anything is sampled, as a setting to fix (exit 2:
+    it exited 1, as a failure a rerun may get past)."""
     from prox_tasks.catalog import Catalog
 
     from .conftest import SAMPLE
@@ -309,8 +310,9 @@ def test_a_seed_set_name_taken_by_another_folder_is_refused_before_sampling(tmp_
     assert main([*args, "--output", str(tmp_path / "a")]) == 0
     capsys.readouterr()
     row = Catalog(url).get_seed_set("seed-a")
-    assert main([*args, "--output", str(tmp_path / "b")]) == 1
+    assert main([*args, "--output", str(tmp_path / "b")]) == 2
     err = capsys.readouterr().err
+    assert err.startswith("prox label: seed set name 'seed-a' is registered for"), err
     assert "seed set name 'seed-a' is registered for" in err and "(--name)" in err, err
     assert not (tmp_path / "b").exists()
     assert Catalog(url).get_seed_set("seed-a") == row
