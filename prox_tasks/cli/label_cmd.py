@@ -201,13 +201,26 @@ def run(args) -> Outcome:
     rejected = summary["written"] - summary["valid"]  # a row may have several reasons
     # --text-field only when a quarantined row holds a string that could be its text
     advice = {"missing_text": name_text_field(summary.get("text_candidates") or {})}
-    return Outcome(f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
-                   f"{summary['valid']:,} valid, {rejected_by_reason(rejected, summary['rejected'])}, "
-                   f"{summary['keep_doc']:,} keep_doc, "
-                   f"{summary['drop_doc']:,} drop_doc, "
-                   f"{quarantined(summary['quarantined'], summary['quarantine'], advice=advice)}"
-                   f"{fell_back} "
-                   f"-> {summary['output']}", summary)
+    line = (f"labeled {count(summary['written'], 'document')} with {args.teacher}: "
+            f"{summary['valid']:,} valid, {rejected_by_reason(rejected, summary['rejected'])}, "
+            f"{summary['keep_doc']:,} keep_doc, "
+            f"{summary['drop_doc']:,} drop_doc, "
+            f"{quarantined(summary['quarantined'], summary['quarantine'], advice=advice)}"
+            f"{fell_back} "
+            f"-> {summary['output']}")
+    if summary["written"] and not summary["valid"]:
+        return Outcome.failure("label", f"{line}; {_no_valid_label(summary['output'])}")
+    return Outcome(line, summary)
+
+
+def _no_valid_label(output: str) -> str:
+    """Why a run whose every label was rejected fails (a broken model, prompt or teacher
+    option: no use labels a seed set or training takes), where those labels are, and what to
+    do. The file stays written: a rerun rewrites it the same way."""
+    return ("the teacher wrote no valid label (100% rejected): the rows are written to "
+            f"{output} with valid false and their reasons in rejected (an llm teacher's "
+            "answers in label_meta.error_details): check the teacher (an llm teacher's model, "
+            "endpoint and prompts) or label with another teacher (--teacher and its options)")
 
 
 #: The seed set's sampling options when not given (None in the parser: a refusal without

@@ -145,3 +145,33 @@ def test_a_seed_set_whose_every_label_is_rejected_says_to_fix_the_teacher(tmp_pa
                                  "(-v for the traceback)"), err
     assert "sample more documents" not in err
     assert not (seed / "manifest.json").exists()
+
+
+def test_a_label_run_whose_every_label_is_rejected_fails_naming_where_they_are(tmp_path,
+                                                                               capsys):
+    """A model that answers outside the prompts' format gets every label rejected; plain
+    `prox label` exited 0 with "0 valid, 4 rejected" as if it had labeled the input. It now
+    fails (exit 1), naming the share and the file that holds the rejected rows, which stays
+    written (nothing lost): the rerun writes the same file."""
+    chat = {**ANSWER, "choices": [{**ANSWER["choices"][0], "message": {
+        "role": "assistant", "content": "I am not sure what you mean."}}]}  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(4)))
+    out = tmp_path / "labels.jsonl"
+    written = []
+    with _endpoint(200, json.dumps(chat).encode(), []) as server:
+        for _ in range(2):
+            code = main(["label", "--input", str(src), "--output", str(out), "--no-progress",
+                         "--teacher", "llm", "--base-url", server.url, "--model", "m",
+                         "--timeout", "5"])  # fmt: skip
+            captured = capsys.readouterr()
+            assert code == 1 and captured.out == "", captured
+            written.append(out.read_bytes())
+    err = captured.err
+    assert err.startswith("prox label: labeled 4 documents with llm: 0 valid, 4 rejected ("), err
+    assert f"the teacher wrote no valid label (100% rejected): the rows are written to {out} " \
+           "with valid false" in err, err
+    rows = [json.loads(line) for line in written[0].splitlines()]
+    assert len(rows) == 4 and not any(row["valid"] for row in rows)
+    assert written[1] == written[0]  # the rerun: the same file
+
