@@ -74,6 +74,26 @@ class Usage:
         return out
 
 
+class RequestStopped(RuntimeError):
+    """A request not sent, or not retried, as the client was told to stop
+    (:meth:`ChatClient.stop`): another request's failure ended the labeling."""
+
+
+def _stoppable_openai(stopped: threading.Event):
+    """An ``openai.OpenAI`` whose retry waits end as soon as ``stopped`` is set (the SDK
+    sleeps its backoff, up to 8 s a retry, with ``time.sleep``); the next attempt then
+    meets the request hook, which refuses to send it."""
+    import openai
+
+    class StoppableOpenAI(openai.OpenAI):
+        def _sleep_for_retry(self, *, retries_taken, max_retries, options, response) -> None:
+            seconds = self._calculate_retry_timeout(max_retries - retries_taken, options,
+                                                    response.headers if response else None)
+            stopped.wait(seconds)
+
+    return StoppableOpenAI
+
+
 class ChatClient:
     """Sends chat requests to ``<base_url>/chat/completions``.
 
@@ -94,13 +114,28 @@ class ChatClient:
         self.usage = usage or Usage()
         self.max_retries = max_retries
         self._attempts = threading.local()
+        self._stopped = threading.Event()
         http = openai.DefaultHttpxClient(timeout=timeout, event_hooks={
             "request": [self._on_request], "response": [self._on_response]})
-        self._client = openai.OpenAI(base_url=base_url.rstrip("/"), api_key=api_key or "none",
-                                     max_retries=max_retries, timeout=timeout,
-                                     http_client=http)  # fmt: skip
+        self._client = _stoppable_openai(self._stopped)(
+            base_url=base_url.rstrip("/"), api_key=api_key or "none", max_retries=max_retries,
+            timeout=timeout, http_client=http)  # fmt: skip
+
+    def stop(self) -> None:
+        """Send no more attempt, first or retry, until :meth:`resume`: a request waiting to
+        retry fails now, one in flight when its answer comes or its timeout ends (a failure
+        that ends the labeling must not wait on the other requests' retries)."""
+        self._stopped.set()
+
+    def resume(self) -> None:
+        """Send requests again after :meth:`stop`."""
+        self._stopped.clear()
 
     def _on_request(self, request) -> None:
+        if self._stopped.is_set():  # an OpenAIError: the SDK raises it as is, no retry
+            import openai
+
+            raise openai.OpenAIError("stopped (ChatClient.stop)")
         self._attempts.tries = getattr(self._attempts, "tries", 0) + 1
         self._attempts.started = time.perf_counter()
         self.usage.add(requests=1)
@@ -138,6 +173,11 @@ class ChatClient:
                              f"{type(err).__name__}: {err}") from None
         except (ValueError, openai.APIResponseValidationError) as err:  # a body cut off, not JSON
             raise self._fail(f"malformed answer: {type(err).__name__}: {err}") from None
+        except openai.OpenAIError:
+            if self._stopped.is_set():  # the request hook's refusal: not the endpoint's
+                raise RequestStopped("not sent: another request's failure ended the "
+                                     "labeling") from None
+            raise
         finally:
             tries, answered = self._attempts.tries, self._attempts.answered
             if tries > 1:

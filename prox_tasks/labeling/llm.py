@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from prox_tasks.labeling.base import Label, Teacher
@@ -179,16 +179,30 @@ class LLMTeacher(Teacher):
                         i, "chunk", chunk_messages(chunk.prompt), chunk.first_line, chunk.last_line
                     )
                 )
-        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
-            try:
-                answers = list(pool.map(self._answer, requests))
-            except TeacherUnavailable:
-                pool.shutdown(cancel_futures=True)  # the endpoint is down: stop sending
-                raise
+        answers = self._answers(requests)
         per_doc: list[list] = [[] for _ in texts]
         for request, answer in zip(requests, answers):
             per_doc[request.doc].append((request, answer))
         return [self._assemble(pairs) for pairs in per_doc]
+
+    def _answers(self, requests: list[_Request]) -> list[dict]:
+        """The answers to ``requests``, ``concurrency`` at a time, in their order. The first
+        failure, whichever request meets it, ends the others at once: the ones not started
+        are cancelled, the client sends no more attempt (those in flight end by their answer
+        or timeout, those waiting to retry now), and it is raised. Waiting for the first
+        request's result first, other requests went on retrying (``--timeout 2`` against
+        an endpoint that never answers failed after 57 s)."""
+        with ThreadPoolExecutor(max_workers=self.concurrency) as pool:
+            futures = [pool.submit(self._answer, request) for request in requests]
+            done, _ = wait(futures, return_when=FIRST_EXCEPTION)
+            failed = next((f for f in futures if f in done and f.exception() is not None), None)
+            if failed is not None:
+                self.client.stop()
+                pool.shutdown(wait=True, cancel_futures=True)
+        if failed is not None:
+            self.client.resume()  # every request of this call has ended
+            raise failed.exception()
+        return [future.result() for future in futures]
 
     def _answer(self, request: _Request) -> dict:
         """The answer to one request, from the cache or the endpoint (errors as values)."""

@@ -175,3 +175,40 @@ def test_a_label_run_whose_every_label_is_rejected_fails_naming_where_they_are(t
     assert len(rows) == 4 and not any(row["valid"] for row in rows)
     assert written[1] == written[0]  # the rerun: the same file
 
+
+
+def test_the_first_endpoint_failure_ends_the_requests_in_flight_at_once():
+    """The llm teacher sends `concurrency` requests at once. When one failed for good (here a
+    401 at once), the others went on with their retries (the SDK's, up to 5 with backoff)
+    before the error came out: `--timeout 2` against an endpoint that never answers took
+    57 s. Now the first failure stops the client: no attempt is sent after it, a retry's
+    wait ends, a request in flight ends by its timeout. A real loopback server: the first
+    request is refused, every other hangs; the bound is generous (4x the timeout)."""
+    import threading
+    import time
+
+    timeout = 1.0
+    lock, seen = threading.Lock(), []
+
+    def answer(request):
+        with lock:
+            seen.append(request.path)
+            first = len(seen) == 1
+        if first:
+            return Response(401, b'{"error": "bad key"}', {"Content-Type": "application/json"})
+        hung = time.monotonic()
+        while not request.client_gone() and time.monotonic() - hung < 30:
+            time.sleep(0.02)  # never answers: until the client gives up on it
+        return Response(200, json.dumps(ANSWER).encode(), {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(answer) as server:
+        teacher = get_teacher("llm", base_url=server.url + "/v1", model="m", timeout=timeout,
+                              concurrency=4)  # the default max_retries: 5
+        started = time.monotonic()
+        with pytest.raises(TeacherUnavailable, match="endpoint refuses the key"):
+            teacher.label_many([TEXT] * 8)  # 16 requests
+        took = time.monotonic() - started
+    assert took < 4 * timeout, took
+    assert len(seen) <= 4 + 1, seen  # the first 4, and one started as the 401 came: no retry
+    # the client sends again for the next call (stopped for the call that failed only)
+    assert not teacher.client._stopped.is_set()
