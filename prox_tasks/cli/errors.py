@@ -82,10 +82,13 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     :class:`~prox_tasks.labeling.cache.CacheNotWritable` (the llm teacher's ``--cache-dir``
     read-only), :class:`~prox_tasks.catalog.catalog.SnapshotNameTaken` and
     :class:`~prox_tasks.catalog.catalog.SeedSetNameTaken` (a snapshot or seed-set name the
-    catalog holds for another folder: name this one apart). The refine DAG fails its task on each without retries
+    catalog holds for another folder: name this one apart) and
+    :class:`~prox_tasks.corpus.readers.IdFieldMissing` (``--id-field`` naming a field the
+    rows lack). The refine DAG fails its task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
+    from prox_tasks.corpus.readers import IdFieldMissing
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
@@ -95,7 +98,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, PoolMisconfigured, \
         CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid, \
-        CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken  # fmt: skip
+        CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

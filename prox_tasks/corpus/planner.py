@@ -31,6 +31,7 @@ from prox_tasks.corpus.readers import (
     ReadOptions,
     empty_input,
     input_listing,
+    probe_id_field,
     read_file,
 )
 from prox_tasks.storage import (
@@ -212,6 +213,9 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     # before the scan: a path naming a partition column twice (PartitionConflict) is
     # refused at once, not after hours of reading the crawl
     root = planned_partition_root(input_uri, [path for path, _fmt in listing])
+    # an id field named that the first file's rows lack (a typo): refused before the scan,
+    # as the shards' reads would refuse it after the plan is written
+    probe_id_field(*listing[0], ReadOptions(text_field, id_field, max_doc_bytes, format))
     for path, fmt in listing:
         found = listed.get(path) or identity_of(path)
         # a local file's hash before its scan too: taken after, the bytes of a file

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import itertools
 import logging
 import os
 import re
@@ -17,6 +18,7 @@ from prox_tasks.corpus.document import (
     Document,
     InputNotice,
     RecordError,
+    content_id,
 )
 from prox_tasks.corpus.partitions import partition_root, with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
@@ -53,6 +55,68 @@ class ReadOptions:
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     format: str | None = None
     partition_root: str | None = None
+
+
+#: The id field rows are read with when none is named: a row without it is given its text's
+#: hash as id (:func:`~prox_tasks.corpus.document.content_id`), as documented.
+DEFAULT_ID_FIELD = ReadOptions.id_field
+#: Documents of a file read, at most, before an id field named otherwise that none of them
+#: holds is refused (:class:`IdFieldMissing`); held back until one holds it, so a refused
+#: read has handed none of them on (to a paid teacher, say).
+ID_FIELD_PROBE_DOCS = 100
+
+
+class IdFieldMissing(ValueError):
+    """The id field named (``--id-field``, the ``id_field`` Param), not the default, is in
+    none of a file's first documents: every id would be its text's hash, the snapshot's
+    ids all changed without a word (a typo: ``URL`` for ``url``). A setting to fix: exit
+    2, the DAG task fails without retries."""
+
+
+def check_id_field(docs: Iterator[Document], source: str, options: ReadOptions
+                   ) -> Iterator[Document]:
+    """``docs``, the documents of file ``source`` from its start, once one of its first
+    :data:`ID_FIELD_PROBE_DOCS` holds ``options.id_field`` (or the file ends first with one
+    holding it); the default field is not checked: a row without it gets its text's hash.
+
+    Raises:
+        IdFieldMissing: none of them holds it (nor any document of a shorter file), naming
+            the fields they hold, before any of them is handed on.
+    """
+    if options.id_field == DEFAULT_ID_FIELD:
+        yield from docs
+        return
+    held, fields, found = [], {options.text_field: None}, False
+    for doc in docs:
+        held.append(doc)
+        found = doc.id != content_id(doc.text)  # the id came from the field, not a hash
+        if found:
+            break
+        fields.update(dict.fromkeys(doc.meta))
+        if len(held) >= ID_FIELD_PROBE_DOCS:
+            break
+    if held and not found:
+        names = ", ".join(repr(str(name)[:40]) for name in itertools.islice(fields, 12))
+        more = ", …" if len(fields) > 12 else ""
+        raise IdFieldMissing(
+            f"none of the first {count(len(held), 'document')} read of {source} has the id "
+            f"field {options.id_field!r} (--id-field, the id_field Param; their fields: "
+            f"{names}{more}): every id would be its text's hash; name the field the rows "
+            f"hold their id in, or leave it out for the default {DEFAULT_ID_FIELD!r} (a "
+            "row without it gets its text's hash)")
+    yield from held
+    yield from docs
+
+
+def probe_id_field(uri: str, fmt: str, options: ReadOptions) -> None:
+    """Read the first documents of file ``uri`` for :func:`check_id_field` alone (a plan,
+    which otherwise counts records without reading their fields, refuses before it writes).
+
+    Raises:
+        IdFieldMissing: as :func:`check_id_field`.
+    """
+    if options.id_field != DEFAULT_ID_FIELD:
+        next(iter(read_file(uri, options, Quarantine(), fmt=fmt)), None)
 
 
 def detect_format(uri: str) -> str | None:
@@ -488,6 +552,8 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
                           **({} if sizes is None else {"sizes": sizes}),
                           **({} if at is None else {"at": at}))
     docs = (item for _offset, item in _routed(source, records, quarantine))
+    if start == 0:  # a file read from its start: its first documents tell its fields
+        docs = check_id_field(docs, source, options)
     yield from with_partitions(docs, source, options.partition_root,
                                (options.text_field, options.id_field))
 

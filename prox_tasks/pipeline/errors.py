@@ -25,7 +25,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
-    from prox_tasks.corpus.readers import FormatMismatch, NoDocuments
+    from prox_tasks.corpus.readers import FormatMismatch, IdFieldMissing, NoDocuments
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
@@ -49,7 +49,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
             NotAModelFolder, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
-            SettingInvalid, CacheNotWritable)
+            SettingInvalid, CacheNotWritable, IdFieldMissing)
 
 
 @contextmanager

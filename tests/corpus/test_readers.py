@@ -48,6 +48,61 @@ def test_text_and_id_fields_are_configurable_and_ids_hash_the_content(tmp_path):
     assert len(content_id("x")) == 32 and content_id("x") == content_id("x")
 
 
+def test_an_id_field_named_that_no_row_of_the_first_file_holds_is_refused(tmp_path):
+    """``--id-field URL`` for rows holding ``url`` (a typo) gave every document its text's
+    hash as id without a word, so every id of the snapshot changed. The reader now refuses
+    an id field named otherwise than the default that none of a file's first documents
+    holds, naming the fields they hold, before handing any document on; rows without it
+    among rows with it keep the hash, and so do rows without the default ``id``."""
+    from prox_tasks.corpus.readers import ID_FIELD_PROBE_DOCS, IdFieldMissing
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    rows = [{"url": f"http://a/{i}", "text": f"document {i}"} for i in range(3)]
+    uri = write_jsonl(tmp_path / "crawl.jsonl", rows)
+    handed_on = []
+    with pytest.raises(IdFieldMissing, match=r"^none of the first 3 documents read of "
+                       r"file://.*crawl\.jsonl has the id field 'URL' \(--id-field, the "
+                       r"id_field Param; their fields: 'text', 'url'\): every id would be its "
+                       r"text's hash") as refused:
+        handed_on.extend(read_documents(uri, id_field="URL"))
+    assert handed_on == []  # none labeled or refined before the refusal
+    assert isinstance(refused.value, cannot_succeed())  # a DAG task: no retries
+    assert [d.id for d in read_documents(uri, id_field="url")] == [r["url"] for r in rows]
+    assert [d.id for d in read_documents(uri)] == [content_id(r["text"]) for r in rows]
+    # the field held by a later row within the probe: the rows before it keep the hash
+    later = write_jsonl(tmp_path / "later.jsonl", [*rows, {"url": "u", "doc": "d", "text": "t"}])
+    assert [d.id for d in read_documents(later, id_field="doc")][-1] == "d"
+    # past the probe's documents, none holding it: refused though a later row has it
+    many = [{"text": f"doc {i}"} for i in range(ID_FIELD_PROBE_DOCS)] + [{"doc": "d", "text": "x"}]
+    with pytest.raises(IdFieldMissing, match=f"none of the first {ID_FIELD_PROBE_DOCS} "):
+        list(read_documents(write_jsonl(tmp_path / "many.jsonl", many), id_field="doc"))
+
+
+def test_prox_plan_and_label_refuse_an_id_field_no_row_holds(tmp_path, capsys):
+    """prox plan (and prox refine, which plans first) refuses before writing a plan, prox
+    label before labeling: exit 2, a setting to fix; the field as the rows spell it works."""
+    from prox_tasks.cli import main
+
+    rows = [{"url": f"http://a/{i}", "text": f"A document {i} with a few words."}
+            for i in range(3)]
+    uri = write_jsonl(tmp_path / "crawl.jsonl", rows)
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    commands = {
+        "plan": ["plan", "--input", uri, "--output", str(tmp_path / "snap"), "--catalog",
+                 catalog],
+        "label": ["label", "--input", uri, "--output", str(tmp_path / "labels.jsonl"),
+                  "--no-progress"],
+    }
+    for name, args in commands.items():
+        assert main([*args, "--id-field", "URL"]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith(f"prox {name}: none of the first 3 documents read of ") and \
+            "has the id field 'URL'" in err and "their fields: 'text', 'url'" in err, err
+    assert not (tmp_path / "snap").exists() and not (tmp_path / "labels.jsonl").exists()
+    for name, args in commands.items():
+        assert main([*args, "--id-field", "url"]) == 0, (name, capsys.readouterr().err)
+
+
 def test_bad_input_is_quarantined_with_reasons_and_counted(tmp_path):
     giant = "x" * (50 * 1024 * 1024)  # a 50 MB document
     lines = [
