@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, date, datetime
 
 from prox_tasks.release.pointer import (
@@ -37,12 +36,13 @@ from prox_tasks.release.pointer import (
     write_record_once,
 )
 from prox_tasks.storage import read_json
+from prox_tasks.storage.ahead import READERS, read_ahead
 
 log = logging.getLogger(__name__)
 
 GATE_SUITE = "prox_gate"
-#: Shards whose record and file a release reads at once.
-RELEASE_READERS = 8
+#: Shards whose record and file a release reads at once (the gate reads as many).
+RELEASE_READERS = READERS
 
 
 class ReleaseRefused(RuntimeError):
@@ -169,15 +169,12 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
                                  "gate judged it; run the quality gate again")
         return status
 
-    statuses = []
     # a shard's record and file are read while others are: on S3 each is a request or more
     # that waits on the network, one shard after another 500 shards took 32 s on moto
-    # against 3 s on local disk (bench/nightly_scale.py). In groups, so that a refusal
-    # stops the reads soon and names the first shard in order, as one at a time did.
-    with ThreadPoolExecutor(RELEASE_READERS) as pool:
-        indexes = [shard.index for shard in manifest.shards]
-        for start in range(0, len(indexes), 4 * RELEASE_READERS):
-            statuses += pool.map(checked, indexes[start:start + 4 * RELEASE_READERS])
+    # against 3 s on local disk (bench/nightly_scale.py). Taken in order, so that a refusal
+    # names the first shard in order, as one at a time did, and stops the reads soon.
+    statuses = list(read_ahead(checked, (shard.index for shard in manifest.shards),
+                               RELEASE_READERS))
     return gate, statuses
 
 
