@@ -334,10 +334,17 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
     status["quarantine_uri"] = quarantine_uri(output_uri, shard_index)
     damage = _damage(status) if verify else None
     if damage:
-        log.warning("shard %d of %s is not intact (%s): it counts as not written",
-                    shard_index, output_uri, damage)
+        warn_not_intact(output_uri, shard_index, damage)
         return None
     return status
+
+
+def warn_not_intact(output_uri: str, shard_index: int, damage: str) -> None:
+    """Say that shard ``shard_index``'s files are not intact (``damage``, as
+    :func:`data_file_damage` or :func:`quarantine_damage` word it): it counts as not
+    written."""
+    log.warning("shard %d of %s is not intact (%s): it counts as not written",
+                shard_index, output_uri, damage)
 
 
 #: Shards of a call above which :func:`read_statuses` lists the ``_status`` folder to find
@@ -370,21 +377,40 @@ def read_statuses(output_uri: str, indexes: Iterable[int], manifest_id: str | No
 
 
 def _damage(status: dict) -> str | None:
-    """What is wrong with the files a status record names (None: nothing found)."""
+    """What is wrong with the files a status record names (None: nothing found): the data
+    file first (one request: its size), then the quarantine file."""
     data = status.get("uri")
     if data:
         try:
             size = size_of(data)  # one request: a missing file raises
         except FileNotFoundError:
-            return f"{data} is missing"
-        recorded = status.get("bytes") or 0
-        if recorded and size != recorded:
-            return f"{data} has {size} bytes, {recorded} were written"
+            size = None
+        if damage := data_file_damage(status, size):
+            return damage
+    return quarantine_damage(status)
+
+
+def data_file_damage(status: dict, size: int | None) -> str | None:
+    """What is wrong with the shard's data file (``status["uri"]``) of ``size`` bytes
+    (None: it is missing), as its status record tells; None when nothing is. A reader that
+    opens the file anyway passes the size its open found (no request of its own)."""
+    data = status["uri"]
+    if size is None:
+        return f"{data} is missing"
+    recorded = status.get("bytes") or 0
+    if recorded and size != recorded:
+        return f"{data} has {size} bytes, {recorded} were written"
+    return None
+
+
+def quarantine_damage(status: dict) -> str | None:
+    """``… is missing`` when the shard recorded a quarantine file that is not there (one
+    request: an ``exists``); None otherwise."""
     quarantine = status.get("quarantine_uri")
     if quarantine and status.get("quarantine_sha256") and not exists(quarantine):
         return f"{quarantine} is missing"
     return None
 
 
-__all__ = ["AccountingError", "ShardAccounting", "read_status", "read_statuses",
-           "write_refined_shard"]
+__all__ = ["AccountingError", "ShardAccounting", "data_file_damage", "quarantine_damage",
+           "read_status", "read_statuses", "warn_not_intact", "write_refined_shard"]

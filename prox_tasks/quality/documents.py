@@ -118,6 +118,13 @@ class ShardDocuments:
             self.breaks("kept_rows_empty", doc_id)
 
 
+def digest_ids(ids, into: bytearray) -> None:
+    """Append the 16-byte digest of each of ``ids`` to ``into`` as they pass (what was
+    read before a failing read stays counted); a missing id (None) is never compared."""
+    for doc_id in ids:
+        into += _NO_ID if doc_id is None else id_digest(str(doc_id))
+
+
 class IdDigests:
     """A 128-bit digest of every id written, in shard order, to find ids written twice
     across the whole snapshot: 16 bytes a document (about 34 while the repeats are looked
@@ -129,10 +136,15 @@ class IdDigests:
         self._shards = array("q")
 
     def add_shard(self, shard_index: int, ids) -> None:
+        self.add_digests(shard_index, b"")
+        digest_ids(ids, self._digests)
+
+    def add_digests(self, shard_index: int, digests: bytes) -> None:
+        """Add the next shard's ids as :func:`digest_ids` wrote them (a shard read apart
+        from the others, in a thread of its own)."""
         self._starts.append(len(self._digests) // 16)
         self._shards.append(shard_index)
-        for doc_id in ids:
-            self._digests += _NO_ID if doc_id is None else id_digest(str(doc_id))
+        self._digests += digests
 
     def written_before(self) -> list[tuple[int, int]]:
         """``(shard index, row)`` of every row whose id an earlier row (shard order, then

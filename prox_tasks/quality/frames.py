@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from prox_tasks.corpus.document import INPUT_LOSS_REASONS
 from prox_tasks.programs.policy import Policy
+from prox_tasks.quality.documents import ShardDocuments
 
 #: Quarantine reasons that stand for records lost with a cut or corrupt input file: the
 #: readers' own list.
@@ -46,42 +47,38 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     :data:`~prox_tasks.quality.documents.DOCUMENT_RULES`, so memory does not grow with
     the documents' number (but for a 16-byte digest of each id). A document's growth is
     measured against the normalization growth its shard was refined with (the executor's
-    cap, recorded in the shard's status).
+    cap, recorded in the shard's status). Shards are read a few at once
+    (:func:`~prox_tasks.storage.ahead.read_ahead`, a bounded number ahead) and taken in
+    order.
     """
     import pandas as pd
-    import pyarrow.parquet as pq
 
-    from prox_tasks.corpus import load_manifest, read_status
-    from prox_tasks.corpus.refined import rows_of
-    from prox_tasks.quality.documents import DOCUMENT_RULES, IdDigests, ShardDocuments
-    from prox_tasks.storage import open_uri
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.corpus.writer import warn_not_intact
+    from prox_tasks.quality.documents import DOCUMENT_RULES, IdDigests
+    from prox_tasks.storage.ahead import read_ahead
 
     manifest = load_manifest(output_uri)
     ids = IdDigests()
     per_shard, checksums, uris, unreadable, versions = {}, {}, {}, {}, {}
-    for shard in manifest.shards:
-        status = read_status(output_uri, shard.index, manifest.id)
-        counted, schema_ok = ShardDocuments(), False
+    # a few shards are read while this one is taken: on S3 each shard's reads wait on the
+    # network (one after another 500 shards took ~70 s more than local disk on moto); they
+    # are taken in order, so every table, count and message is the one-at-a-time read's
+    reads = read_ahead(lambda shard: _read_shard(output_uri, shard.index, manifest.id),
+                       manifest.shards)
+    for shard, read in zip(manifest.shards, reads, strict=True):
+        if read.damage:
+            warn_not_intact(output_uri, shard.index, read.damage)
+        status = read.status
         if status is not None:
             checksums[str(shard.index)] = status.get("sha256")
             uris[shard.index] = status["uri"]
-            growth = _normalize_growth(status)
-            # the status names the model the shard's last run loaded; its rows, the model
-            # each batch was refined by (checkpointed batches of an earlier run included)
-            versions[shard.index] = {str(status["model_version"])} \
-                if status.get("model_version") else set()  # fmt: skip
-            try:
-                # one open for the schema and the rows (on S3 an open is a GET of the file's
-                # start and one of its footer); a damaged footer fails here: neither its
-                # schema nor its rows are read
-                with open_uri(status["uri"], "rb") as stream:
-                    parquet = pq.ParquetFile(stream)
-                    schema_ok = _schema_matches(parquet.schema_arrow)
-                    ids.add_shard(shard.index, _counted(rows_of(parquet), counted, growth,
-                                                        versions[shard.index]))
-            except Exception as err:  # a corrupt or hand-edited file fails a check, not the run
-                unreadable[shard.index] = f"{type(err).__name__}: {err}"[:300]
-        per_shard[shard.index] = (status, counted, schema_ok)
+            versions[shard.index] = read.versions
+            if read.digests is not None:
+                ids.add_digests(shard.index, read.digests)
+            if read.unreadable is not None:
+                unreadable[shard.index] = read.unreadable
+        per_shard[shard.index] = (status, read.counted, read.schema_ok)
     for shard_index, _row in (repeats := ids.written_before()):
         per_shard[shard_index][1].broken["ids_written_before"] += 1
     examples = _examples(per_shard, repeats, uris)
@@ -135,6 +132,100 @@ def build_frames(output_uri: str) -> SnapshotFrames:
         candidates.update((status or {}).get("text_candidates") or {})
     return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples,
                           unreadable, model_versions, dict(sorted(candidates.items())))
+
+
+class _NotIntact(Exception):
+    """A shard's data file is not the one its status record describes (its size)."""
+
+
+@dataclass
+class _ShardRead:
+    """What one shard's status record and file gave (:func:`_read_shard`).
+
+    Attributes:
+        status: Its status record; None: not written, or its files not intact.
+        counted: Its rows counted (those read before a failure too).
+        schema_ok: Its file's schema is the refined one.
+        versions: The model versions its status and rows name.
+        digests: Its ids' digests (:func:`~prox_tasks.quality.documents.digest_ids`);
+            None when no row could be read (the file did not open as Parquet).
+        unreadable: Why its file could not be read to its end; None when it could.
+        damage: Why its files are not intact (it counts as not written); None when they are.
+    """
+
+    status: dict | None
+    counted: ShardDocuments = field(default_factory=ShardDocuments)
+    schema_ok: bool = False
+    versions: set = field(default_factory=set)
+    digests: bytearray | None = None
+    unreadable: str | None = None
+    damage: str | None = None
+
+
+def _read_shard(output_uri: str, shard_index: int, manifest_id: str) -> _ShardRead:
+    """Shard ``shard_index``'s status record and its file's schema and rows, counted.
+
+    Its files are checked as :func:`~prox_tasks.corpus.read_status` checks them, the data
+    file by the size its open finds (on S3 the opening GET's Content-Range; a missing file
+    fails the open) rather than by a HEAD before it; the quarantine file, which the gate
+    does not open, by its ``exists``. A file that cannot be read as Parquet, or not to its
+    end, is ``unreadable``: it fails a check, not the run.
+    """
+    import pyarrow.parquet as pq
+
+    from prox_tasks.corpus import read_status
+    from prox_tasks.corpus.refined import rows_of
+    from prox_tasks.corpus.writer import data_file_damage, quarantine_damage
+    from prox_tasks.quality.documents import digest_ids
+    from prox_tasks.storage import open_uri
+
+    status = read_status(output_uri, shard_index, manifest_id, verify=False)
+    if status is None:
+        return _ShardRead(None)
+
+    def of_recorded_size(opened) -> None:
+        if damage := data_file_damage(status, opened.size):
+            raise _NotIntact(damage)
+
+    stream = failed = None
+    try:
+        stream = open_uri(status["uri"], "rb", expect=of_recorded_size)
+    except FileNotFoundError:
+        return _ShardRead(None, damage=data_file_damage(status, None))
+    except _NotIntact as err:
+        return _ShardRead(None, damage=str(err))
+    except Exception as err:  # an open that fails otherwise: unreadable, as a read that fails
+        failed = err
+    try:
+        if damage := quarantine_damage(status):
+            return _ShardRead(None, damage=damage)
+        # the status names the model the shard's last run loaded; its rows, the model each
+        # batch was refined by (checkpointed batches of an earlier run included)
+        read = _ShardRead(status, versions={str(status["model_version"])}
+                          if status.get("model_version") else set())
+        if failed is not None:
+            read.unreadable = _why(failed)
+            return read
+        try:
+            # one open for the schema and the rows (on S3 an open is a GET of the file's
+            # start and one of its footer); a damaged footer fails here: neither its
+            # schema nor its rows are read
+            parquet = pq.ParquetFile(stream)
+            read.schema_ok = _schema_matches(parquet.schema_arrow)
+            read.digests = bytearray()
+            digest_ids(_counted(rows_of(parquet), read.counted, _normalize_growth(status),
+                                read.versions), read.digests)
+        except Exception as err:  # a corrupt or hand-edited file fails a check, not the run
+            read.unreadable = _why(err)
+        return read
+    finally:
+        if stream is not None:
+            stream.close()
+
+
+def _why(err: Exception) -> str:
+    """Why a shard file is unreadable, as the ``readable`` check names it."""
+    return f"{type(err).__name__}: {err}"[:300]
 
 
 def _counted(rows, counted, max_normalize_growth: float, versions: set):

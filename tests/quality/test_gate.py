@@ -561,3 +561,98 @@ def test_the_gate_opens_each_shard_file_once_on_s3(tmp_path, s3_bucket, count_ge
     assert result.passed and result.metrics["shards_complete"] == 3
     shard_gets = {key: n for key, n in count_gets.items() if "/shards/" in key}
     assert len(shard_gets) == 3 and set(shard_gets.values()) == {1}, shard_gets
+
+
+def test_the_gate_reads_its_shards_several_at_once_on_s3(tmp_path, s3_bucket):
+    """The gate read one shard after another: on S3 every read waits on the network
+    (bench/nightly_scale.py, 500 shards: ~70 s more than local disk on moto). It reads a
+    few shards ahead (storage.ahead.read_ahead, as the release does): the GETs of the
+    first two status records meet at a barrier here, which one-at-a-time reads never pass
+    (moto over HTTP; the hook is on the storage layer's client)."""
+    import threading
+
+    from prox_tasks.storage import get_client
+
+    source = write_input(tmp_path / "in.jsonl", 40)
+    out = f"{s3_bucket}/snap"
+    refine_snapshot(str(source), out, target_docs=5)
+    barrier, met, lock = threading.Barrier(2, timeout=10), [], threading.Lock()
+
+    def meet(params, **_):
+        if "/_status/" not in params["Key"]:
+            return
+        with lock:
+            first_two = len(met) < 2
+            met.append(threading.get_ident())
+        if first_two:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                met.append("alone")
+
+    events = get_client().meta.events
+    events.register("before-parameter-build.s3.GetObject", meet, unique_id="gate-barrier")
+    try:
+        result = run_gate(out)
+    finally:
+        events.unregister("before-parameter-build.s3.GetObject", unique_id="gate-barrier")
+    assert "alone" not in met and len(set(met[:2])) == 2
+    assert result.passed and result.metrics["shards_complete"] == 8
+
+
+def test_the_gate_sends_no_head_its_open_of_a_shard_file_answers(tmp_path, s3_bucket):
+    """Before opening each shard file the gate HEADed it (its size against its status
+    record) and its quarantine file: 1,000 HEADs for 500 shards. The open's first GET says
+    the size (and a missing file fails it), so the shard file gets no HEAD; the quarantine
+    file, which the gate does not open, keeps its one (moto over HTTP)."""
+    from tests.storage.conftest import _counting
+
+    source = write_input(tmp_path / "in.jsonl", 30, garbage_lines=2)
+    out = f"{s3_bucket}/snap"
+    refine_snapshot(str(source), out, target_docs=10)
+    with _counting("before-parameter-build.s3.HeadObject", lambda params, **_: params["Key"],
+                   "count-heads") as heads:
+        result = run_gate(out)
+    shards = result.metrics["shards_complete"]
+    assert shards == 4 and result.metrics["docs_quarantined"] == 2
+    assert not [key for key in heads if "/shards/" in key], heads
+    assert sorted(heads.items()) == [(f"snap/quarantine/shard-{i:05d}.jsonl.gz", 1)
+                                     for i in range(shards)], heads
+
+
+def test_a_missing_or_resized_shard_file_on_s3_is_named_as_before_in_order(tmp_path, s3_bucket,
+                                                                          caplog):
+    """The size check moved from a HEAD to the shard file's open: a file missing, one of
+    another size and a missing quarantine file still count as not written, each said in
+    the same words, in shard order, whatever order the reads finished in."""
+    import logging
+
+    from prox_tasks.storage import get_client
+
+    source = write_input(tmp_path / "in.jsonl", 40)
+    out = f"{s3_bucket}/snap"
+    refine_snapshot(str(source), out, target_docs=5)
+    bucket = s3_bucket.removeprefix("s3://")
+    client = get_client()
+    client.delete_object(Bucket=bucket, Key="snap/shards/shard-00002.parquet")
+    client.put_object(Bucket=bucket, Key="snap/shards/shard-00005.parquet", Body=b"PAR1x")
+    client.delete_object(Bucket=bucket, Key="snap/quarantine/shard-00006.jsonl.gz")
+    with caplog.at_level(logging.WARNING, logger="prox_tasks.corpus.writer"):
+        result = run_gate(out)
+    said = [r.getMessage() for r in caplog.records if "not intact" in r.getMessage()]
+    assert said == [
+        f"shard 2 of {out} is not intact ({out}/shards/shard-00002.parquet is missing): it "
+        "counts as not written",
+        f"shard 5 of {out} is not intact ({out}/shards/shard-00005.parquet has 5 bytes, "
+        f"{_recorded_bytes(out, 5)} were written): it counts as not written",
+        f"shard 6 of {out} is not intact ({out}/quarantine/shard-00006.jsonl.gz is "
+        "missing): it counts as not written"], said
+    complete = next(c for c in result.checks if c["column"] == "complete")
+    assert not complete["success"] and complete["details"]["shards"] == [2, 5, 6]
+    assert result.metrics["shards_complete"] == 5
+
+
+def _recorded_bytes(output_uri: str, index: int) -> int:
+    from prox_tasks.corpus import read_status
+
+    return read_status(output_uri, index, verify=False)["bytes"]
