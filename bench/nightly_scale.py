@@ -142,6 +142,16 @@ def run_stage(name: str, argv: list[str], tmp: Path, s3=None, code: Path = ROOT)
     return row
 
 
+def gate_json_digest(output_uri: str) -> str:
+    """The first 16 hex digits of the SHA-256 of the snapshot's ``_quality/gate.json``."""
+    import hashlib
+
+    from prox_tasks.storage import join_uri, read_bytes
+
+    return hashlib.sha256(read_bytes(join_uri(output_uri, "_quality", "gate.json"))
+                          ).hexdigest()[:16]
+
+
 def nightly(store: str, corpus: Path, work: Path, args, s3=None) -> list[dict]:
     """plan, refine, gate, release one snapshot; the report's queries after."""
     if store == "s3":
@@ -170,9 +180,12 @@ def nightly(store: str, corpus: Path, work: Path, args, s3=None) -> list[dict]:
     # alternating after the first: the other code, this, the other, ... (--repeats each);
     # the release's reads (check_releasable: every shard's record and file) likewise
     alternating = [args.compare, ROOT] * args.repeats if args.compare else []
+    rows[-1]["gate_json"] = gate_json_digest(out)
     for code in alternating[:-1]:
         rows.append(run_stage(f"gate ({code.name})", ["gate", "--snapshot", out, "--name", name],
                               tmp, s3, code))
+        # each code's verdict byte for byte: the same digest, or the gate's result changed
+        rows[-1]["gate_json"] = gate_json_digest(out)
     check = ["-c", "import sys; from prox_tasks.release import check_releasable; "
              "print(len(check_releasable(sys.argv[1])[1]), 'shards checked')", out]
     for code in alternating[::-1]:
@@ -228,7 +241,8 @@ def main() -> None:
     print("|---|---|---:|---:|---:|---:|---|")
     for row in rows:
         s3 = ", ".join(f"{k} {v}" for k, v in sorted((row.get("s3") or {}).items()))
-        print(f"| {row['store']} | {row['stage']} | {row['seconds']} | {row['own_peak_mib']} | "
+        stage = row["stage"] + (f" (gate.json {row['gate_json']})" if "gate_json" in row else "")
+        print(f"| {row['store']} | {stage} | {row['seconds']} | {row['own_peak_mib']} | "
               f"{row['others_peak_mib']} | {row['tmp_peak_mib']} | {s3 or '–'} |")
 
 
