@@ -208,19 +208,22 @@ def run(args) -> Outcome:
             f"{quarantined(summary['quarantined'], summary['quarantine'], advice=advice)}"
             f"{fell_back} "
             f"-> {summary['output']}")
-    if summary["written"] and not summary["valid"]:
+    # the llm teacher only: its answers all rejected say its model, endpoint or prompts are
+    # broken; a rules/diff/html teacher's are decisions on the pages (a batch of a few short
+    # pages may all be left too little text), which a labeling job must not fail on
+    if args.teacher == "llm" and summary["written"] and not summary["valid"]:
         return Outcome.failure("label", f"{line}; {_no_valid_label(summary['output'])}")
     return Outcome(line, summary)
 
 
 def _no_valid_label(output: str) -> str:
-    """Why a run whose every label was rejected fails (a broken model, prompt or teacher
-    option: no use labels a seed set or training takes), where those labels are, and what to
-    do. The file stays written: a rerun rewrites it the same way."""
+    """Why an llm teacher's run whose every label was rejected fails (a broken model, prompt
+    or teacher option: no use labels a seed set or training takes), where those labels are,
+    and what to do. The file stays written: a rerun rewrites it the same way."""
     return ("the teacher wrote no valid label (100% rejected): the rows are written to "
-            f"{output} with valid false and their reasons in rejected (an llm teacher's "
-            "answers in label_meta.error_details): check the teacher (an llm teacher's model, "
-            "endpoint and prompts) or label with another teacher (--teacher and its options)")
+            f"{output} with valid false and their reasons in rejected (the answers in "
+            "label_meta.error_details): check the llm teacher's model, endpoint and prompts, "
+            "or label with another teacher (--teacher and its options)")
 
 
 #: The seed set's sampling options when not given (None in the parser: a refusal without
