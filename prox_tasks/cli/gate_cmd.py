@@ -1,7 +1,9 @@
 """``prox gate``: run the data-quality gate over a refined snapshot.
 
 Prints one summary line (``--json``: passed, metrics, failed checks, report and Data Docs
-locations); exits 0 when the gate passed, 1 when it failed. With ``--name`` the result is
+locations); exits 0 when the gate passed, 1 when it failed, 2 for a setting to fix (a
+threshold no snapshot could pass, a ``--name`` the catalog books for another folder or
+not at all). With ``--name`` the result is
 recorded in the catalog (the snapshot becomes ``gated`` or ``quarantined``) and the released
 snapshots' history feeds the k-standard-deviation checks; without it, the same when the
 catalog (--catalog, else PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite) books the folder (the
@@ -97,12 +99,16 @@ def _gate_named(args, name: str, catalog_url: str, limits) -> dict:
     except GateFailed as failed:
         return failed.result.summary()
     except (RunError, SnapshotNameTaken) as wrong_name:
+        # a name to correct, not a gate that failed: exit 2, so a script that reads 1 as
+        # "the snapshot failed its checks" is not told so of a name it mistyped
+        from prox_tasks.cli.errors import describe_error
+
         booked = booked_as(catalog_url, args.snapshot)
-        if booked is None or booked == name:
-            raise
+        if booked is None or booked == name:  # no other name to give: the error's own line
+            raise CommandFailed(describe_error(wrong_name), code=2) from wrong_name
         raise CommandFailed(f"{type(wrong_name).__name__}: {wrong_name}; the catalog books "
                             f"{args.snapshot} as {booked!r}: prox gate --snapshot "
-                            f"{args.snapshot} --name {booked}") from wrong_name
+                            f"{args.snapshot} --name {booked}", code=2) from wrong_name
 
 
 def _default_booking(url: str, folder: str) -> tuple[str | None, str | None]:

@@ -277,14 +277,34 @@ def test_a_gate_under_a_name_not_the_folders_says_the_name_it_is_booked_under(tm
                      "--catalog", catalog, "--no-progress"]) == 0, capsys.readouterr().err
     capsys.readouterr()
     second = str(tmp_path / "b" / "snap")
-    for name in ("snap", "snp"):
-        assert main(["gate", "--snapshot", second, "--name", name, "--catalog", catalog]) == 1
+    for name in ("snap", "snp"):  # a name to correct: exit 2, not the 1 of a failed gate
+        assert main(["gate", "--snapshot", second, "--name", name, "--catalog", catalog]) == 2
         said = capsys.readouterr().err.strip()
         assert said.startswith(("prox gate: SnapshotNameTaken: ", "prox gate: RunError: ")), said
         assert f"the catalog books {second} as 'snap-" in said, said
     command = shlex.split(said.rsplit(": prox ", 1)[1].removesuffix(" (-v for the traceback)"))
     assert main([*command, "--catalog", catalog]) == 0
     assert capsys.readouterr().out.startswith("gate PASSED")
+
+
+def test_a_gate_under_a_name_booked_for_another_folder_or_none_exits_2(tmp_path, capsys):
+    """``prox gate --name`` with a name the catalog books for another folder, on a folder
+    it books under no name, or a name it does not book at all, exited 1 — the code of a
+    snapshot that failed its checks — for a name to correct. It exits 2, the code of a
+    setting to fix, as ``SnapshotNameTaken`` does in the other commands, saying why."""
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert main(["refine", "--input", str(src), "--output", str(tmp_path / "a" / "snap"),
+                 "--catalog", catalog, "--no-progress"]) == 0, capsys.readouterr().err
+    loose = str(tmp_path / "loose" / "snap")  # refined, booked in no catalog
+    refine_snapshot(str(src), loose)
+    capsys.readouterr()
+    for name, said in (("snap", "prox gate: snapshot name 'snap' is booked for "),
+                       ("nothing", "prox gate: RunError: no snapshot 'nothing' in the catalog")):
+        assert main(["gate", "--snapshot", loose, "--name", name, "--catalog", catalog]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(said), err
+        assert "the catalog books" not in err, err  # it books the folder under no name
 
 
 def test_a_gate_without_a_name_books_the_snapshot_the_catalog_holds_for_the_folder(
