@@ -569,34 +569,13 @@ def test_the_gate_reads_its_shards_several_at_once_on_s3(tmp_path, s3_bucket):
     few shards ahead (storage.ahead.read_ahead, as the release does): the GETs of the
     first two status records meet at a barrier here, which one-at-a-time reads never pass
     (moto over HTTP; the hook is on the storage layer's client)."""
-    import threading
-
-    from prox_tasks.storage import get_client
+    from tests.storage.conftest import first_gets_meet
 
     source = write_input(tmp_path / "in.jsonl", 40)
     out = f"{s3_bucket}/snap"
     refine_snapshot(str(source), out, target_docs=5)
-    barrier, met, lock = threading.Barrier(2, timeout=10), [], threading.Lock()
-
-    def meet(params, **_):
-        if "/_status/" not in params["Key"]:
-            return
-        with lock:
-            first_two = len(met) < 2
-            met.append(threading.get_ident())
-        if first_two:
-            try:
-                barrier.wait()
-            except threading.BrokenBarrierError:
-                met.append("alone")
-
-    events = get_client().meta.events
-    events.register("before-parameter-build.s3.GetObject", meet, unique_id="gate-barrier")
-    try:
+    with first_gets_meet("/_status/"):
         result = run_gate(out)
-    finally:
-        events.unregister("before-parameter-build.s3.GetObject", unique_id="gate-barrier")
-    assert "alone" not in met and len(set(met[:2])) == 2
     assert result.passed and result.metrics["shards_complete"] == 8
 
 

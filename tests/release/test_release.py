@@ -900,36 +900,15 @@ def test_a_release_reads_its_shards_several_at_once_on_s3(tmp_path, s3_bucket):
     against 3 s on local disk). It reads RELEASE_READERS shards at once: the GETs of the
     first two status records meet at a barrier here, which a one-at-a-time read never passes
     (moto over HTTP; the hook is on the storage layer's client)."""
-    import threading
-
-    from prox_tasks.storage import get_client
+    from tests.storage.conftest import first_gets_meet
 
     source = write_input(tmp_path / "in.jsonl", 40)
     out = f"{s3_bucket}/snap"
     refine_snapshot(str(source), out, target_docs=5)
     assert run_gate(out).passed
-    barrier, met, lock = threading.Barrier(2, timeout=20), [], threading.Lock()
-
-    def meet(params, **_):
-        if "/_status/" not in params["Key"]:  # the gate result, the plan: read before
-            return
-        with lock:
-            first_two = len(met) < 2
-            met.append(threading.get_ident())
-        if first_two:
-            try:
-                barrier.wait()
-            except threading.BrokenBarrierError:
-                met.append("alone")
-
-    events = get_client().meta.events
-    events.register("before-parameter-build.s3.GetObject", meet, unique_id="release-barrier")
-    try:
+    with first_gets_meet("/_status/"):  # the gate result, the plan: read before
         record = release_snapshot(out, str(tmp_path / "root"), "crawl-2026-02-01",
                                   partition="2026-02-01")
-    finally:
-        events.unregister("before-parameter-build.s3.GetObject", unique_id="release-barrier")
-    assert "alone" not in met and len(set(met[:2])) == 2
     assert [s["uri"] for s in record["shards"]] == [f"{out}/shards/shard-{i:05d}.parquet"
                                                    for i in range(8)]
 

@@ -112,6 +112,43 @@ def _counting(event: str, key, unique_id: str):
         events.unregister(event, unique_id=unique_id)
 
 
+@contextmanager
+def first_gets_meet(key_part: str, parties: int = 2, timeout: float = 20):
+    """Assert that the first ``parties`` GetObject requests for keys holding ``key_part``
+    are in flight at once while the context is open: each waits at a barrier for the
+    others, which reads made one after another never pass (the barrier times out, and the
+    context fails on exit). For code that reads several objects at once (storage.ahead);
+    the hook is on the storage layer's client, so what it counts was really sent.
+    """
+    import threading
+
+    from prox_tasks.storage import get_client
+
+    barrier, met, lock = threading.Barrier(parties, timeout=timeout), [], threading.Lock()
+
+    def meet(params, **_):
+        if key_part not in params["Key"]:
+            return
+        with lock:
+            first = len(met) < parties
+            met.append(threading.get_ident())
+        if first:
+            try:
+                barrier.wait()
+            except threading.BrokenBarrierError:
+                met.append("alone")
+
+    events = get_client().meta.events
+    unique_id = f"first-gets-meet-{id(barrier)}"
+    events.register("before-parameter-build.s3.GetObject", meet, unique_id=unique_id)
+    try:
+        yield met
+    finally:
+        events.unregister("before-parameter-build.s3.GetObject", unique_id=unique_id)
+    assert "alone" not in met and len(set(met[:parties])) == parties, (
+        f"the first {parties} GETs of *{key_part}* keys did not meet (read one at a time): {met}")
+
+
 @pytest.fixture
 def count_gets():
     """GetObject requests by key while the fixture is active (a botocore event hook on the
