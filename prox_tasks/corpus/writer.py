@@ -98,6 +98,10 @@ class ShardAccounting:
     #: text_candidates>`): a summary over reused shards names it (``--text-field``). Records
     #: written before it was recorded lack the key.
     text_candidates: dict = field(default_factory=dict)
+    #: normalize() calls of the written documents that matched nothing (the rows'
+    #: ``stats.normalizations_unmatched``): no error, but a model writing text the pages do
+    #: not hold. Records written before it was counted lack it (read as 0).
+    normalizations_unmatched: int = 0
 
     @property
     def balanced(self) -> bool:
@@ -154,6 +158,7 @@ class _Batch:
         self.drop_reasons: Counter = Counter()
         self.program_errors: Counter = Counter()
         self.docs_with_program_errors = self.docs_low_quality = 0
+        self.normalizations_unmatched = 0
 
     def add(self, row: Mapping) -> None:
         doc_id, source, offset = row.get("id"), row.get("source"), row.get("offset")
@@ -194,6 +199,7 @@ class _Batch:
             self.program_errors.update(errors)
             self.docs_with_program_errors += 1
         self.docs_low_quality += bool(stats.get("low_quality"))
+        self.normalizations_unmatched += int(stats.get("normalizations_unmatched") or 0)
 
     def flush_to(self, writer) -> None:
         import pyarrow as pa
@@ -285,6 +291,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
             dict(sorted(batch.program_errors.items())), batch.docs_with_program_errors,
             batch.docs_low_quality, dict(sorted(quarantine.notices.items())),
             dict(sorted(quarantine.text_candidates.items())),
+            normalizations_unmatched=batch.normalizations_unmatched,
         )
         if not accounting.balanced:
             raise AccountingError(

@@ -396,6 +396,8 @@ def _normalized_lines(lines: list, program, normalizations, pol: Policy, stats,
             allowance -= growth
             changed = True
             merged = merged or "\n" in call.source_str
+        else:
+            stats.normalizations_unmatched += 1
     if not changed:
         return None
     stats.lines_merged = segs.count(None) if merged else 0

@@ -27,6 +27,9 @@ class ExecutionStats:
     text_in: str | None = field(default=None, repr=False)
     text_out: str | None = field(default=None, repr=False)
     normalizations_applied: int = 0
+    #: normalize() calls run that found their source_str nowhere in their range (no error:
+    #: the text is unchanged; many say the model writes text the page does not hold)
+    normalizations_unmatched: int = 0
     scopes_ignored: int = 0
     drop_reason: str | None = None
     calls: Counter = field(default_factory=Counter)

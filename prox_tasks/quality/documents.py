@@ -76,6 +76,7 @@ class ShardDocuments:
     dropped: int = 0
     low_quality: int = 0
     with_program_errors: int = 0
+    normalizations_unmatched: int = 0
     words_in: int = 0
     words_kept: int = 0
 
@@ -101,6 +102,7 @@ class ShardDocuments:
         self.dropped += dropped
         self.low_quality += dropped and stats.get("drop_reason") == "low_quality"
         self.with_program_errors += bool(errors)
+        self.normalizations_unmatched += _integer(stats.get("normalizations_unmatched") or 0) or 0
         self.words_in += words_in or 0
         self.words_kept += 0 if dropped else words_out
         if doc_id is None:

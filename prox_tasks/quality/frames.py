@@ -312,6 +312,9 @@ def snapshot_metrics(counted: list, shards, docs_planned: int, ids_written_befor
         "docs_dropped_low_quality": low_quality,
         "docs_quarantined": quarantined,
         "docs_with_program_errors": failed,
+        # normalize() calls that found nothing to replace: no error (the text is unchanged),
+        # but many say the model writes text the pages do not hold
+        "normalizations_unmatched": sum(c.normalizations_unmatched for c in counted),
         # ids written more than once (across shards: each shard applies its own policy),
         # and the duplicates the shards' policy quarantined
         "duplicate_ids_written": int(ids_written_before),

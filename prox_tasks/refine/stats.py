@@ -95,7 +95,8 @@ class ShardStats:
 
 #: Counts of a shard's accounting (its status record) that add up over a snapshot.
 ACCOUNTING_COUNTS = ("docs_read", "docs_written", "docs_kept", "docs_dropped",
-                     "docs_quarantined", "docs_low_quality", "docs_with_program_errors")
+                     "docs_quarantined", "docs_low_quality", "docs_with_program_errors",
+                     "normalizations_unmatched")
 
 
 class AccountingTotals:

@@ -139,6 +139,7 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
             "quarantine_rate": metrics.get("quarantine_rate"),
             "kept_token_ratio": metrics.get("kept_token_ratio"),
             "docs_with_program_errors": metrics.get("docs_with_program_errors"),
+            "normalizations_unmatched": metrics.get("normalizations_unmatched"),
             "gate": gate_ok, "gate_label": {None: "not run", True: "passed",
                                             False: "failed"}[gate_ok],
             "thresholds": (gate or {}).get("thresholds") or {},

@@ -353,3 +353,22 @@ def test_a_call_in_a_chunk_past_the_document_names_no_stand_in_range(marker, sai
     result = execute(TEXT, None, f"{marker}\nremove_lines(1, 2)", min_kept_words=0)
     assert any(said in m for m in result.stats.error_messages), result.stats.error_messages
     assert not any("1000000000000000000" in m for m in result.stats.error_messages)
+
+
+def test_a_normalize_that_matches_nothing_is_counted_apart_from_errors_and_applied_ones():
+    """A ``normalize()`` whose source_str is nowhere in its range changed nothing and was
+    counted nowhere (only ``calls`` minus ``normalizations_applied`` hinted at it, and not
+    even that when another normalization was refused): it is ``normalizations_unmatched``,
+    no error; one refused (over_limit) or not run is not counted there."""
+    program = "\n".join([
+        'normalize(source_str="line 1 has", target_str="line one has")',  # applied
+        'normalize(source_str="not on the page", target_str="x")',  # unmatched
+        'normalize(source_str="nor this", target_str="y")',  # unmatched
+        'normalize(source_str="line 2", target_str="' + "z" * 5_000 + '")',  # over_limit
+    ])
+    result = execute(TEXT, None, program, max_program_errors=10)
+    stats = result.stats
+    assert (stats.normalizations_applied, stats.normalizations_unmatched) == (1, 2)
+    assert stats.errors == {"over_limit": 1}
+    assert stats.to_dict()["normalizations_unmatched"] == 2
+    assert execute(TEXT, None, 'normalize("line 1 has", "x")').stats.normalizations_unmatched == 0

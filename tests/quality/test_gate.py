@@ -635,3 +635,29 @@ def _recorded_bytes(output_uri: str, index: int) -> int:
     from prox_tasks.corpus import read_status
 
     return read_status(output_uri, index, verify=False)["bytes"]
+
+
+def test_normalizations_matching_nothing_are_counted_per_shard_per_run_and_by_the_gate(
+        tmp_path):
+    """A ``normalize()`` that matched nothing was seen in its row only: no shard's status
+    record, no run's totals and no gate counted it, so a model writing normalizations of text
+    the pages do not hold went unnoticed. Each level counts it now, as the program errors
+    are counted: the status record and accounting_totals (what ``prox refine`` and the
+    DAG's collect report) and the gate's metrics (gate.json)."""
+    from prox_tasks.corpus.writer import read_status
+    from prox_tasks.refine.stats import accounting_totals
+
+    def programs(i: int) -> tuple[str, str]:  # two misses in every third document
+        misses = 'normalize("nowhere", "x")\nnormalize("nor here", "y")\n' if i % 3 == 0 else ""
+        return "keep_doc()", misses + 'normalize("Home |", "Home:")'
+
+    source = write_input(tmp_path / "in.jsonl", 12)
+    out = str(tmp_path / "snap")
+    refine_snapshot(str(source), out, target_docs=5, programs=programs)
+    records = [read_status(out, i) for i in range(3)]
+    # docs 0 and 3 | 6 and 9 | none in 10 and 11
+    assert [r["normalizations_unmatched"] for r in records] == [4, 4, 0]
+    assert accounting_totals(records)["normalizations_unmatched"] == 8
+    result = run_gate(out)
+    assert result.passed and result.metrics["normalizations_unmatched"] == 8
+    assert read_gate_result(out)["metrics"]["normalizations_unmatched"] == 8

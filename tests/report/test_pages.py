@@ -221,3 +221,27 @@ def test_the_viewer_s_shard_list_marks_the_shards_not_written_yet(tmp_path):
     # the shard asked for stays selected (a disabled option is not sent with the form)
     assert '<option value="1" selected>shard-00001 (not written yet)' in picked_unwritten
     assert '<option value="0" >shard-00000</option>' in picked_unwritten
+
+
+def test_a_gated_snapshot_page_counts_normalizations_that_matched_nothing(tmp_path):
+    """The gate counts ``normalize()`` calls that matched nothing (``normalizations_unmatched``
+    in gate.json's metrics); the snapshot page shows the count beside the program failures,
+    once a gate ran (before it, no card: the count is not known)."""
+    from prox_tasks.quality import GateFailed, GateThresholds
+
+    def programs(i: int) -> tuple[str, str]:  # one miss in each of the 20 documents
+        return "keep_doc()", 'normalize(source_str="not on any page", target_str="x")'
+
+    card = '<div class="label">normalize() matching nothing</div><div class="value">'
+    html = _page(tmp_path, "misses", programs)
+    assert card not in html
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    snapshot = {"name": "misses", "output_uri": str(tmp_path / "snapshots" / "misses"),
+                "catalog_url": url}
+    try:
+        refresh.gate(snapshot, GateThresholds().to_dict())
+    except GateFailed:  # judged either way: the metrics are recorded
+        pass
+    with Catalog(url) as catalog:
+        html = snapshot_page(catalog, "misses", "/prox", "")
+    assert f"{card}20</div>" in html
