@@ -33,6 +33,7 @@ from prox_tasks.corpus.readers import (
     input_listing,
     probe_id_field,
     read_file,
+    refuse_id_field_of_wet,
 )
 from prox_tasks.storage import (
     Opened,
@@ -215,7 +216,11 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     root = planned_partition_root(input_uri, [path for path, _fmt in listing])
     # an id field named that the first file's rows lack (a typo): refused before the scan,
     # as the shards' reads would refuse it after the plan is written
-    probe_id_field(*listing[0], ReadOptions(text_field, id_field, max_doc_bytes, format))
+    options = ReadOptions(text_field, id_field, max_doc_bytes, format)
+    probe_id_field(*listing[0], options)
+    for path, fmt in listing:  # WET files further down the folder too: no field to read
+        if fmt == "wet":
+            refuse_id_field_of_wet(path, options)
     for path, fmt in listing:
         found = listed.get(path) or identity_of(path)
         # a local file's hash before its scan too: taken after, the bytes of a file

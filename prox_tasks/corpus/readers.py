@@ -69,8 +69,25 @@ ID_FIELD_PROBE_DOCS = 100
 class IdFieldMissing(ValueError):
     """The id field named (``--id-field``, the ``id_field`` Param), not the default, is in
     none of a file's first documents: every id would be its text's hash, the snapshot's
-    ids all changed without a word (a typo: ``URL`` for ``url``). A setting to fix: exit
-    2, the DAG task fails without retries."""
+    ids all changed without a word (a typo: ``URL`` for ``url``); or the file is WET, whose
+    records have no fields (:func:`refuse_id_field_of_wet`). A setting to fix: exit 2, the
+    DAG task fails without retries."""
+
+
+def refuse_id_field_of_wet(source: str, options: ReadOptions) -> None:
+    """Refuse an id field named otherwise than the default for WET file ``source``: a WET
+    document's id is its record's WARC-Record-ID (docs/storage.md), so the field named
+    would be ignored without a word (the ids not what the user asked for).
+
+    Raises:
+        IdFieldMissing: ``options.id_field`` is not the default.
+    """
+    if options.id_field != DEFAULT_ID_FIELD:
+        raise IdFieldMissing(
+            f"{source} is WET, whose records have no fields: a WET document's id is its "
+            f"WARC-Record-ID, not the id field {options.id_field!r} (--id-field, the "
+            f"id_field Param); leave it out for WET input (or give the default "
+            f"{DEFAULT_ID_FIELD!r})")
 
 
 def check_id_field(docs: Iterator[Document], source: str, options: ReadOptions
@@ -547,7 +564,10 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
     start). The ``column=value`` folders of its path below ``options.partition_root``
     (Hive partitions) reach each document's ``meta`` (:mod:`~prox_tasks.corpus.partitions`)."""
     source = to_uri(uri)
-    module = FORMATS[fmt or options.format or detect_format(source) or "jsonl"]
+    found = fmt or options.format or detect_format(source) or "jsonl"
+    if found == "wet":  # before a byte is read: every shard of it, not the first only
+        refuse_id_field_of_wet(source, options)
+    module = FORMATS[found]
     records = module.read(source, options, start, end, expect=expect,
                           **({} if sizes is None else {"sizes": sizes}),
                           **({} if at is None else {"at": at}))

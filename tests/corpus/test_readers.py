@@ -103,6 +103,44 @@ def test_prox_plan_and_label_refuse_an_id_field_no_row_holds(tmp_path, capsys):
         assert main([*args, "--id-field", "url"]) == 0, (name, capsys.readouterr().err)
 
 
+def test_an_id_field_named_for_wet_input_is_refused_not_ignored(tmp_path, capsys):
+    """WET records have no fields: a WET document's id is its WARC-Record-ID
+    (docs/storage.md). ``prox plan --input x.wet.gz --id-field url`` planned (and refined)
+    with the option ignored without a word; it is refused (exit 2: a setting to fix, no
+    plan written), for a WET file further down a folder too, and a shard's read of a WET
+    file refuses it whatever its start. The default ``id`` reads as before."""
+    import shutil
+
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.readers import IdFieldMissing, ReadOptions, read_file
+    from prox_tasks.pipeline.errors import cannot_succeed
+    from tests.corpus.conftest import WET
+
+    wet = tmp_path / "crawl.warc.wet.gz"
+    shutil.copy(WET, wet)
+    out = tmp_path / "snap"
+    assert main(["plan", "--input", str(wet), "--output", str(out), "--id-field", "url"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"prox plan: file://{wet} is WET, whose records have no fields: a "
+                          "WET document's id is its WARC-Record-ID, not the id field 'url' "
+                          "(--id-field, the id_field Param); leave it out for WET input"), err
+    assert not out.exists()
+    # a folder whose first file is JSONL holding the field, a WET file after it
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"url": "http://a/", "text": "a page of words"}])
+    shutil.copy(WET, folder / "b.warc.wet.gz")
+    with pytest.raises(IdFieldMissing, match=r"b\.warc\.wet\.gz is WET") as refused:
+        plan_shards(str(folder), str(tmp_path / "mixed-snap"), id_field="url")
+    assert isinstance(refused.value, cannot_succeed())  # a DAG task: no retries
+    with pytest.raises(IdFieldMissing, match="is WET"):  # a shard from the middle
+        next(read_file(str(wet), ReadOptions(id_field="url"), None, start=1))
+    assert main(["plan", "--input", str(wet), "--output", str(out), "--id-field", "id"]) == 0
+    docs = list(read_documents(str(wet)))
+    assert docs and all(d.id.startswith("urn:uuid:") for d in docs)
+
+
 def test_bad_input_is_quarantined_with_reasons_and_counted(tmp_path):
     giant = "x" * (50 * 1024 * 1024)  # a 50 MB document
     lines = [
