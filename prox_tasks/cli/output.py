@@ -143,6 +143,9 @@ def progress_bar(args, desc: str, unit: str = "doc", total: int | None = None):
 #: What to do about ``missing_text`` records (each one's detail lists the row's fields).
 NAME_TEXT_FIELD = ("a text under another field name wants --text-field (the quarantine "
                    "lists each row's fields)")
+#: What to do about ``missing_id`` records: rows without the field --id-field names.
+GIVE_IDS = ("rows without the field --id-field names: give them their ids, or read the input "
+            "without --id-field (each row's id its text's hash)")
 
 
 def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
@@ -160,7 +163,7 @@ def quarantined(reasons: Mapping[str, int], where: str, shown: int = 3,
 
     # missing_text: most often every row, the text being a column of another name
     todo = {"bad_encoding": BAD_ENCODING_FIX,
-            "missing_text": NAME_TEXT_FIELD, **(advice or {})}
+            "missing_text": NAME_TEXT_FIELD, "missing_id": GIVE_IDS, **(advice or {})}
     said = "".join(f" ({reason}: {what})" for reason, what in todo.items()
                    if what and reasons.get(reason))  # advice None: nothing to say
     return f"{total:,} quarantined ({by_reason(reasons, shown)}) in {where}{said}"

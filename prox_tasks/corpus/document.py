@@ -19,6 +19,10 @@ _FIELDS_SHOWN = 8  # a row's field names a missing_text detail lists
 
 #: Documents larger than this (UTF-8 bytes of the text) are quarantined as ``too_large``.
 DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
+#: The id field rows are read with when none is named: a row without it is given its text's
+#: hash as id (:func:`content_id`), as documented. A row without an id field named
+#: otherwise (``--id-field``) is quarantined (``missing_id``).
+DEFAULT_ID_FIELD = "id"
 #: How to fix ``bad_encoding`` records (a latin-1 or cp1252 export, most often): re-encode …
 REENCODE = "as UTF-8, e.g. iconv -f latin1 -t utf-8"
 
@@ -119,6 +123,7 @@ class RecordError(Exception):
     Reasons (docs/storage.md explains each): ``malformed_json``, ``duplicate_key``, ``bad_encoding``,
     ``too_deep``, ``bad_number``, ``not_an_object``, ``missing_text``, ``not_text``,
     ``empty_text``, ``lone_surrogate``, ``too_large``, ``too_many_lines``, ``bad_id``,
+    ``missing_id``,
     ``duplicate_id``, ``truncated_file``, ``truncated_record``, ``corrupt_file``,
     ``corrupt_row_group``,
     ``bad_record``.
@@ -134,6 +139,7 @@ class RecordError(Exception):
         self.reason = reason
         self.detail = detail
         self.doc_id = doc_id
+        self.fields: tuple = ()  # the row's field names, for a missing_id (see missing_id)
         # missing_text: the field that could hold the text (text_candidate), counted by
         # the quarantine so a summary hints at --text-field only when a row has one
         self.text_candidate = text_candidate
@@ -372,5 +378,21 @@ def _build(row, source, offset, text_field, id_field, max_doc_bytes) -> Document
         n = len(text.encode("utf-8", "surrogatepass"))
         if n > max_doc_bytes:
             raise RecordError("too_large", f"{n} bytes > {max_doc_bytes}", doc_id)
+    if doc_id is None and id_field != DEFAULT_ID_FIELD:
+        raise missing_id(row, id_field)
     meta = {k: v for k, v in row.items() if k != text_field and k != id_field}
     return Document(doc_id or content_id(text), text, source, offset, meta)
+
+
+def missing_id(row: dict, id_field: str) -> RecordError:
+    """The ``missing_id`` error of a row, a document but for its id, without the id field
+    named (``--id-field``, not the default): given its text's hash, it would sit under an
+    id of another kind than its neighbours' without a word. ``fields``: the row's field
+    names, which :func:`~prox_tasks.corpus.readers.check_id_field` names when no row of a
+    file's first ones holds the field."""
+    held = f"is {row[id_field]!r:.40}" if id_field in row else "is absent"
+    err = RecordError("missing_id", f"the id field {id_field!r} (--id-field, the id_field "
+                      f"Param) {held} ({fields_of(row)}): give the row its id, or read the "
+                      "input without --id-field (each row's id its text's hash)")
+    err.fields = tuple(row)
+    return err

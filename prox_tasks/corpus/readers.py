@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 from prox_tasks.corpus import jsonl, parquet_format, wet
 from prox_tasks.corpus.document import (
+    DEFAULT_ID_FIELD,
     DEFAULT_MAX_DOC_BYTES,
     BadRecordError,
     Document,
     InputNotice,
     RecordError,
-    content_id,
 )
 from prox_tasks.corpus.partitions import partition_root, with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
@@ -51,19 +51,19 @@ class ReadOptions:
     """
 
     text_field: str = "text"
-    id_field: str = "id"
+    id_field: str = DEFAULT_ID_FIELD
     max_doc_bytes: int = DEFAULT_MAX_DOC_BYTES
     format: str | None = None
     partition_root: str | None = None
 
 
-#: The id field rows are read with when none is named: a row without it is given its text's
-#: hash as id (:func:`~prox_tasks.corpus.document.content_id`), as documented.
-DEFAULT_ID_FIELD = ReadOptions.id_field
 #: Documents of a file read, at most, before an id field named otherwise that none of them
 #: holds is refused (:class:`IdFieldMissing`); held back until one holds it, so a refused
 #: read has handed none of them on (to a paid teacher, say).
 ID_FIELD_PROBE_DOCS = 100
+#: Records of a file held back, at most, while none is a document with or without the field
+#: (a run of bad records at a file's start is not held in memory whole).
+ID_FIELD_PROBE_RECORDS = 10 * ID_FIELD_PROBE_DOCS
 
 
 class IdFieldMissing(ValueError):
@@ -90,39 +90,47 @@ def refuse_id_field_of_wet(source: str, options: ReadOptions) -> None:
             f"{DEFAULT_ID_FIELD!r})")
 
 
-def check_id_field(docs: Iterator[Document], source: str, options: ReadOptions
-                   ) -> Iterator[Document]:
-    """``docs``, the documents of file ``source`` from its start, once one of its first
-    :data:`ID_FIELD_PROBE_DOCS` holds ``options.id_field`` (or the file ends first with one
-    holding it); the default field is not checked: a row without it gets its text's hash.
+def check_id_field(records: Iterator[tuple], source: str, options: ReadOptions
+                   ) -> Iterator[tuple]:
+    """``records`` (a format module's ``(offset, item, raw)``), those of file ``source`` from
+    its start, once a document among its first :data:`ID_FIELD_PROBE_DOCS` holds
+    ``options.id_field`` (or the file ends first with one holding it); the default field is
+    not checked: a row without it gets its text's hash. A document without the field named
+    is a ``missing_id`` record (:func:`~prox_tasks.corpus.document.missing_id`), here and
+    past the first ones: quarantined, never given its text's hash.
 
     Raises:
         IdFieldMissing: none of them holds it (nor any document of a shorter file), naming
-            the fields they hold, before any of them is handed on.
+            the fields they hold, before any record is handed on.
     """
     if options.id_field == DEFAULT_ID_FIELD:
-        yield from docs
+        yield from records
         return
-    held, fields, found = [], {options.text_field: None}, False
-    for doc in docs:
-        held.append(doc)
-        found = doc.id != content_id(doc.text)  # the id came from the field, not a hash
-        if found:
+    held, fields, documents, found = [], {options.text_field: None}, 0, False
+    for record in records:
+        held.append(record)
+        item = record[1]
+        if isinstance(item, Document):
+            found = True
             break
-        fields.update(dict.fromkeys(doc.meta))
-        if len(held) >= ID_FIELD_PROBE_DOCS:
+        if isinstance(item, RecordError) and item.reason == "missing_id":
+            documents += 1  # a document but for its id
+            fields.update(dict.fromkeys(item.fields))
+            if documents >= ID_FIELD_PROBE_DOCS:
+                break
+        if len(held) >= ID_FIELD_PROBE_RECORDS:  # bad records alone: judged on what came
             break
-    if held and not found:
+    if documents and not found:
         names = ", ".join(repr(str(name)[:40]) for name in itertools.islice(fields, 12))
         more = ", …" if len(fields) > 12 else ""
         raise IdFieldMissing(
-            f"none of the first {count(len(held), 'document')} read of {source} has the id "
+            f"none of the first {count(documents, 'document')} read of {source} has the id "
             f"field {options.id_field!r} (--id-field, the id_field Param; their fields: "
             f"{names}{more}): every id would be its text's hash; name the field the rows "
             f"hold their id in, or leave it out for the default {DEFAULT_ID_FIELD!r} (a "
             "row without it gets its text's hash)")
     yield from held
-    yield from docs
+    yield from records
 
 
 def probe_id_field(uri: str, fmt: str, options: ReadOptions) -> None:
@@ -571,9 +579,9 @@ def read_file(uri: str, options: ReadOptions, quarantine: Quarantine | None,
     records = module.read(source, options, start, end, expect=expect,
                           **({} if sizes is None else {"sizes": sizes}),
                           **({} if at is None else {"at": at}))
-    docs = (item for _offset, item in _routed(source, records, quarantine))
     if start == 0:  # a file read from its start: its first documents tell its fields
-        docs = check_id_field(docs, source, options)
+        records = check_id_field(records, source, options)
+    docs = (item for _offset, item in _routed(source, records, quarantine))
     yield from with_partitions(docs, source, options.partition_root,
                                (options.text_field, options.id_field))
 

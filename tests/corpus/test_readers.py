@@ -43,8 +43,11 @@ def test_real_common_crawl_wet(wet_file):
 def test_text_and_id_fields_are_configurable_and_ids_hash_the_content(tmp_path):
     uri = write_jsonl(tmp_path / "rc.jsonl", [{"raw_content": "hello world", "doc": "a"},
                                               {"raw_content": "no id here"}])
-    docs = list(read_documents(uri, text_field="raw_content", id_field="doc"))
-    assert [d.id for d in docs] == ["a", content_id("no id here")]
+    shelf = Quarantine()  # a row without the id field named: missing_id, not a hash
+    docs = list(read_documents(uri, text_field="raw_content", id_field="doc", quarantine=shelf))
+    assert [d.id for d in docs] == ["a"] and shelf.reasons == {"missing_id": 1}
+    docs = list(read_documents(uri, text_field="raw_content"))  # without the default id
+    assert [d.id for d in docs] == [content_id("hello world"), content_id("no id here")]
     assert len(content_id("x")) == 32 and content_id("x") == content_id("x")
 
 
@@ -69,13 +72,57 @@ def test_an_id_field_named_that_no_row_of_the_first_file_holds_is_refused(tmp_pa
     assert isinstance(refused.value, cannot_succeed())  # a DAG task: no retries
     assert [d.id for d in read_documents(uri, id_field="url")] == [r["url"] for r in rows]
     assert [d.id for d in read_documents(uri)] == [content_id(r["text"]) for r in rows]
-    # the field held by a later row within the probe: the rows before it keep the hash
+    # the field held by a later row within the probe: the rows before it are quarantined
+    # (missing_id), not given their text's hash
     later = write_jsonl(tmp_path / "later.jsonl", [*rows, {"url": "u", "doc": "d", "text": "t"}])
-    assert [d.id for d in read_documents(later, id_field="doc")][-1] == "d"
+    shelf = Quarantine()
+    assert [d.id for d in read_documents(later, id_field="doc", quarantine=shelf)] == ["d"]
+    assert shelf.reasons == {"missing_id": 3}
     # past the probe's documents, none holding it: refused though a later row has it
     many = [{"text": f"doc {i}"} for i in range(ID_FIELD_PROBE_DOCS)] + [{"doc": "d", "text": "x"}]
     with pytest.raises(IdFieldMissing, match=f"none of the first {ID_FIELD_PROBE_DOCS} "):
         list(read_documents(write_jsonl(tmp_path / "many.jsonl", many), id_field="doc"))
+
+
+def test_rows_past_the_probe_without_the_id_field_named_are_quarantined(tmp_path, capsys):
+    """``IdFieldMissing`` looks at a file's first 100 documents only: a file whose later
+    rows lack the ``--id-field`` field gave those rows their text's hash as id without a
+    word (an id of another kind among the url ids, and a rerun of a fixed row another id).
+    Each such row is quarantined ``missing_id``, with the fields it holds, in every shard of
+    the file (a shard starting mid-file too), counted in the summary and the status records;
+    the shard does not fail. Without ``--id-field`` a row lacking ``id`` keeps its hash."""
+    from prox_tasks.cli import main
+    from prox_tasks.corpus.readers import ID_FIELD_PROBE_DOCS
+    from prox_tasks.corpus.writer import read_status
+
+    rows = [{"url": f"http://a/{i}", "text": f"A page {i} with several words in it."}
+            for i in range(ID_FIELD_PROBE_DOCS + 30)]
+    rows[ID_FIELD_PROBE_DOCS + 5]["url"] = None  # null: no id either
+    for i in (ID_FIELD_PROBE_DOCS + 1, ID_FIELD_PROBE_DOCS + 20):
+        del rows[i]["url"]
+    uri = write_jsonl(tmp_path / "crawl.jsonl", rows)
+    out = tmp_path / "snap"
+    assert main(["refine", "--input", uri, "--output", str(out), "--id-field", "url",
+                 "--target-docs", "60", "--no-progress", "--json",
+                 "--catalog", f"sqlite:///{tmp_path / 'catalog.sqlite'}"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["quarantine_reasons"] == {"missing_id": 3}, summary
+    statuses = [read_status(str(out), i) for i in range(summary["shards"])]
+    assert len(statuses) == 3 and [s["quarantine_reasons"] for s in statuses] == [
+        {}, {"missing_id": 2}, {"missing_id": 1}]  # shards 1 and 2 start mid-file
+    shelf = [json.loads(line) for i in (1, 2) for line in gzip.open(
+        out / "quarantine" / f"shard-{i:05d}.jsonl.gz", "rt")]
+    assert [(q["offset"], q["reason"]) for q in shelf] == [
+        (ID_FIELD_PROBE_DOCS + 1, "missing_id"), (ID_FIELD_PROBE_DOCS + 5, "missing_id"),
+        (ID_FIELD_PROBE_DOCS + 20, "missing_id")]
+    assert shelf[0]["detail"].startswith("the id field 'url' (--id-field, the id_field Param) "
+                                         "is absent (its fields: 'text')"), shelf[0]
+    assert shelf[1]["detail"].startswith("the id field 'url' (--id-field, the id_field Param) "
+                                         "is None (its fields: 'url', 'text')"), shelf[1]
+    ids = [d.id for d in read_documents(uri, id_field="url", quarantine=Quarantine())]
+    assert len(ids) == len(rows) - 3 and all(i.startswith("http://a/") for i in ids)
+    # the default id field: a row without it keeps its text's hash, as documented
+    assert len(list(read_documents(uri))) == len(rows)
 
 
 def test_prox_plan_and_label_refuse_an_id_field_no_row_holds(tmp_path, capsys):
