@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.parts import label_part
 from prox_tasks.labeling.run import DEFAULT_MAX_HTML_BYTES, probe_teacher_input
+from prox_tasks.labeling.run_claim import labeling_claim
 from prox_tasks.labeling.sampling import (
     iter_jsonl,
     sample_documents,
@@ -439,33 +440,37 @@ def build_seed_set(
     Raises:
         ValueError: For a bad ``val_fraction`` or ``sample_size``, or an input without documents
             (MissingTeacherInput: without what a diff/html teacher reads, before sampling).
+        prox_tasks.labeling.run_claim.SeedSetBusy: another run labels ``output_uri`` now
+            (before anything is sampled or labeled).
     """
     from prox_tasks.storage import join_uri
 
     check_split_settings(sample_size, val_fraction)
     probe_teacher_input(input_uri, teacher, text_field, id_field, gold_field, html_field,
                         warc_uris=warc_uris, format=format)
-    sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
-                              text_field=text_field, id_field=id_field, group_field=group_field,
-                              format=format)  # fmt: skip
-    warn_of_gold_pages(sample["files"], name or output_uri)
-    joins = {}
-    if warc_uris:
-        index_uri, _ = index_warc_for_sample(warc_uris, sample["files"], output_uri)
-        joins = {"warc_uris": list(warc_uris), "warc_index": index_uri}
-    label_files = []
-    if progress is not None:
-        progress.reset(total=sample["sampled"])
-    for i, uri in enumerate(sample["files"]):
-        part = label_part(uri, output_uri, i, teacher, gold_field=gold_field,
-                          batch_size=batch_size, html_field=html_field, progress=progress,
-                          max_html_bytes=max_html_bytes, **joins)
-        if part["reused"] and progress is not None:
-            progress.update(part["read"])
-        label_files.append(part["output"])
-    usage = getattr(teacher, "usage", None)
-    return assemble_seed_set(
-        sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,
-        name=name, gold_field=gold_field, html_field=html_field, sample_info=sample,
-        usage=usage.to_dict() if usage is not None else None, register=register, catalog=catalog,
-    )  # fmt: skip
+    # one labeling run per folder: a second one beside it would pay for every label twice
+    with labeling_claim(output_uri):
+        sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
+                                  text_field=text_field, id_field=id_field, group_field=group_field,
+                                  format=format)  # fmt: skip
+        warn_of_gold_pages(sample["files"], name or output_uri)
+        joins = {}
+        if warc_uris:
+            index_uri, _ = index_warc_for_sample(warc_uris, sample["files"], output_uri)
+            joins = {"warc_uris": list(warc_uris), "warc_index": index_uri}
+        label_files = []
+        if progress is not None:
+            progress.reset(total=sample["sampled"])
+        for i, uri in enumerate(sample["files"]):
+            part = label_part(uri, output_uri, i, teacher, gold_field=gold_field,
+                              batch_size=batch_size, html_field=html_field, progress=progress,
+                              max_html_bytes=max_html_bytes, **joins)
+            if part["reused"] and progress is not None:
+                progress.update(part["read"])
+            label_files.append(part["output"])
+        usage = getattr(teacher, "usage", None)
+        return assemble_seed_set(
+            sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,
+            name=name, gold_field=gold_field, html_field=html_field, sample_info=sample,
+            usage=usage.to_dict() if usage is not None else None, register=register, catalog=catalog,
+        )  # fmt: skip

@@ -1,0 +1,66 @@
+"""One labeling run per seed-set folder: a second ``prox label --seed-set`` beside a running
+one is refused before it samples or labels anything (real processes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+from prox_tasks.cli import main
+from prox_tasks.labeling.run_claim import CLAIM_NAME
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+HOLD = """
+import sys, time
+from prox_tasks.labeling.run_claim import labeling_claim
+with labeling_claim(sys.argv[1]):
+    print("held", flush=True)
+    time.sleep(120)
+"""
+
+
+def _holder(folder) -> subprocess.Popen:
+    """A real process holding the folder's labeling claim until it is killed."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, os.environ.get(
+        "PYTHONPATH"))))}
+    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE,
+                            text=True, env=env)
+    assert proc.stdout.readline().strip() == "held"
+    return proc
+
+
+def test_a_second_seed_set_labeling_of_one_folder_is_refused_while_the_first_runs(tmp_path,
+                                                                                   capsys):
+    """Two ``prox label --seed-set`` runs into one folder with the same settings both passed
+    the settings claim (params.json) and both labeled every part: an llm teacher was paid
+    twice. The run that finds the folder's labeling claim held by a live process is refused
+    (exit 1) naming it, before it samples or labels anything; once that process is gone —
+    killed outright, its claim left behind — the same command takes the claim over, labels,
+    and leaves no claim behind."""
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(12)]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(src), "--output", str(out), "--seed-set",
+            "--sample-size", "12", "--no-register"]
+    holder = _holder(out)
+    try:
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert f"seed set folder {out} is being labeled by another run (process " \
+               f"{holder.pid} on " in err, err
+        assert "wait for it to end, then run this command again" in err, err
+        assert not (out / "sample").exists() and not (out / "labels").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)  # no finally of its own runs: the claim stays
+        holder.wait()
+    assert (out / CLAIM_NAME).exists()
+    assert main(args) == 0, capsys.readouterr().err
+    assert json.loads(capsys.readouterr().out)["sizes"]["sampled"] == 12
+    assert sorted((out / "labels").glob("labels-*.jsonl.gz"))
+    assert not (out / CLAIM_NAME).exists()
