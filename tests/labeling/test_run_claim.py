@@ -23,10 +23,10 @@ with labeling_claim(sys.argv[1]):
 """
 
 
-def _holder(folder) -> subprocess.Popen:
+def _holder(folder, **env_vars) -> subprocess.Popen:
     """A real process holding the folder's labeling claim until it is killed."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, os.environ.get(
-        "PYTHONPATH"))))}
+    env = {**os.environ, **env_vars, "PYTHONPATH": os.pathsep.join(filter(None, (
+        ROOT, os.environ.get("PYTHONPATH"))))}
     proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE,
                             text=True, env=env)
     assert proc.stdout.readline().strip() == "held"
@@ -64,3 +64,27 @@ def test_a_second_seed_set_labeling_of_one_folder_is_refused_while_the_first_run
     assert json.loads(capsys.readouterr().out)["sizes"]["sampled"] == 12
     assert sorted((out / "labels").glob("labels-*.jsonl.gz"))
     assert not (out / CLAIM_NAME).exists()
+
+
+def test_an_s3_seed_set_folder_claimed_by_a_live_run_is_refused(moto_server, s3_bucket):
+    """On S3 the claim is a conditional PUT (storage.swap.replace_if): a folder another live
+    process claimed is refused, and its claim, left by a kill, is taken over and removed at
+    the end (moto over HTTP)."""
+    import pytest
+
+    from prox_tasks.labeling.run_claim import SeedSetBusy, claim_uri, labeling_claim
+    from prox_tasks.storage import exists
+
+    folder = f"{s3_bucket}/seed"
+    holder = _holder(folder, PROX_S3_ENDPOINT_URL=moto_server.endpoint_url)
+    try:
+        with pytest.raises(SeedSetBusy, match=f"process {holder.pid} on "), \
+                labeling_claim(folder):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert exists(claim_uri(folder))
+    with labeling_claim(folder):
+        assert exists(claim_uri(folder))
+    assert not exists(claim_uri(folder))
