@@ -78,8 +78,12 @@ def labeling_claim(output_uri: str) -> Iterator[None]:
             if dead is None:
                 holder.update(claim)
                 return None
-            log.warning("seed set %s: taking over the labeling claim of a run that ended "
-                        "without giving it up (%s)", output_uri, dead)
+            log.warning(
+                "seed set %s: taking over the labeling claim of a run that ended "
+                "without giving it up (%s)",
+                output_uri,
+                dead,
+            )
         holder.clear()
         return json.dumps({"runner": me, "since": time.time()}, sort_keys=True).encode()
 
@@ -89,7 +93,8 @@ def labeling_claim(output_uri: str) -> Iterator[None]:
             f"seed set folder {output_uri} is being labeled by another run (process "
             f"{theirs.get('pid')} on {theirs.get('host')}, {_since(holder)}): wait for it to "
             "end, then run this command again (it reuses that run's labels, nothing is "
-            f"labeled twice); if that run is gone (another machine), remove {uri}")
+            f"labeled twice); if that run is gone (another machine), remove {uri}"
+        )
     try:
         yield
     finally:

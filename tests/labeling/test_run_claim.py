@@ -25,35 +25,52 @@ with labeling_claim(sys.argv[1]):
 
 def _holder(folder, **env_vars) -> subprocess.Popen:
     """A real process holding the folder's labeling claim until it is killed."""
-    env = {**os.environ, **env_vars, "PYTHONPATH": os.pathsep.join(filter(None, (
-        ROOT, os.environ.get("PYTHONPATH"))))}
-    proc = subprocess.Popen([sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE,
-                            text=True, env=env)
+    env = {
+        **os.environ,
+        **env_vars,
+        "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH")))),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLD, str(folder)], stdout=subprocess.PIPE, text=True, env=env
+    )
     assert proc.stdout.readline().strip() == "held"
     return proc
 
 
-def test_a_second_seed_set_labeling_of_one_folder_is_refused_while_the_first_runs(tmp_path,
-                                                                                   capsys):
+def test_a_second_seed_set_labeling_of_one_folder_is_refused_while_the_first_runs(tmp_path, capsys):
     """Two ``prox label --seed-set`` runs into one folder with the same settings both passed
     the settings claim (params.json) and both labeled every part: an llm teacher was paid
     twice. The run that finds the folder's labeling claim held by a live process is refused
     (exit 1) naming it, before it samples or labels anything; once that process is gone —
     killed outright, its claim left behind — the same command takes the claim over, labels,
     and leaves no claim behind."""
-    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
-            for i in range(12)]
+    rows = [
+        {"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+        for i in range(12)
+    ]
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "seed"
-    args = ["label", "--json", "--input", str(src), "--output", str(out), "--seed-set",
-            "--sample-size", "12", "--no-register"]
+    args = [
+        "label",
+        "--json",
+        "--input",
+        str(src),
+        "--output",
+        str(out),
+        "--seed-set",
+        "--sample-size",
+        "12",
+        "--no-register",
+    ]
     holder = _holder(out)
     try:
         assert main(args) == 1
         err = capsys.readouterr().err
-        assert f"seed set folder {out} is being labeled by another run (process " \
-               f"{holder.pid} on " in err, err
+        assert (
+            f"seed set folder {out} is being labeled by another run (process "
+            f"{holder.pid} on " in err
+        ), err
         assert "wait for it to end, then run this command again" in err, err
         assert not (out / "sample").exists() and not (out / "labels").exists()
     finally:
@@ -78,8 +95,7 @@ def test_an_s3_seed_set_folder_claimed_by_a_live_run_is_refused(moto_server, s3_
     folder = f"{s3_bucket}/seed"
     holder = _holder(folder, PROX_S3_ENDPOINT_URL=moto_server.endpoint_url)
     try:
-        with pytest.raises(SeedSetBusy, match=f"process {holder.pid} on "), \
-                labeling_claim(folder):
+        with pytest.raises(SeedSetBusy, match=f"process {holder.pid} on "), labeling_claim(folder):
             pass
     finally:
         holder.send_signal(signal.SIGKILL)
