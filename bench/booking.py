@@ -5,20 +5,31 @@ one shard at a time (``ShardBooking.finish``) against a group at a time (``finis
 ``--workers N``: a real ``refine_shards`` of one-document shards with N workers (1: the
 serial path, ``prox refine --workers 1``), booked in a catalog: the run's seconds, the
 catalog transactions it began and the seconds spent in booking calls.
+``--nights N``: a catalog of N nightly snapshots of ``--shards`` shards each, booked as a
+run books them (the plan, then its shards done in groups), kept in ``--keep FILE`` (built once,
+then reused); then the PROX report's snapshot list (the ``snapshot_summary`` report, every
+view of the overview) and the overview page itself, timed (``--repeats``, median) with the
+code on ``PYTHONPATH`` (before/after: copy the file, run each checkout on its own copy;
+opening the copy applies the code's pending migrations first, timed apart).
 
     python bench/booking.py --shards 2000
     python bench/booking.py --shards 200 --workers 1
+    python bench/booking.py --nights 365 --shards 500 --keep /tmp/nights.sqlite
 """
 
 from __future__ import annotations
 
 import argparse
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+if not any(Path(p, "prox_tasks").is_dir() for p in sys.path if p):
+    sys.path.insert(0, str(ROOT))  # PYTHONPATH=<another checkout> measures that code instead
+sys.path.append(str(ROOT))  # the bench package (bench.manifest_scale), whichever code
 from prox_tasks.cli.arguments import count_or_zero, positive_int  # noqa: E402
 
 
@@ -103,13 +114,75 @@ def refined(n: int, workers: int) -> None:
           f"({1000 * spent[0] / n:.2f} ms a shard)")
 
 
+def book_nights(path: Path, nights: int, shards: int) -> None:
+    """Book ``nights`` snapshots of ``shards`` shards, each done, in the catalog ``path``."""
+    from bench.manifest_scale import build_manifest
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.refine.booking import BOOKED_TOGETHER, ShardBooking, register_plan
+
+    with Catalog(f"sqlite:///{path}") as catalog:
+        for night in range(nights):
+            name = f"crawl-{night:04d}"
+            register_plan(catalog, name, build_manifest(shards, "s3://in", f"s3://out/{name}"))
+            booking = ShardBooking(catalog, name)
+            for first in range(0, shards, BOOKED_TOGETHER):
+                booking.finish_many([result(i)
+                                     for i in range(first, min(shards, first + BOOKED_TOGETHER))])
+            catalog.update_snapshot(name, status="refined")
+
+
+def overview(path: Path, nights: int, shards: int, repeats: int) -> None:
+    """Time the report's snapshot list and overview page over the catalog ``path``."""
+    import prox_tasks
+
+    if not path.exists():
+        started = time.perf_counter()
+        book_nights(path, nights, shards)
+        print(f"booked {nights} nights of {shards} shards in "
+              f"{time.perf_counter() - started:.0f} s")
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.release import GATE_SUITE
+    from prox_tasks.report import RowFilter, overview_page
+
+    started = time.perf_counter()
+    catalog = Catalog(f"sqlite:///{path}")
+    opened = time.perf_counter() - started
+
+    def timed(call) -> list[float]:
+        call()  # imports, caches
+        out = []
+        for _ in range(repeats):
+            started = time.perf_counter()
+            call()
+            out.append(1000 * (time.perf_counter() - started))
+        return out
+
+    listed = timed(lambda: catalog.report("snapshot_summary", suite=GATE_SUITE, snapshot=None))
+    page = timed(lambda: overview_page(catalog, RowFilter(), 1, "/prox", ""))
+    rows = catalog.engine.connect().exec_driver_sql("SELECT COUNT(*) FROM shards").scalar()
+    catalog.close()
+    print(f"code {prox_tasks.__file__}: {rows:,} shard rows; catalog opened (migrations) in "
+          f"{1000 * opened:.0f} ms; snapshot_summary median {statistics.median(listed):.1f} ms "
+          f"({', '.join(f'{t:.0f}' for t in listed)}); overview page 1 median "
+          f"{statistics.median(page):.1f} ms ({', '.join(f'{t:.0f}' for t in page)})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shards", type=positive_int, default=2000)
     parser.add_argument("--workers", type=count_or_zero, default=0,
                         help="0: the booking alone; N: a real refine with N workers")
+    parser.add_argument("--nights", type=count_or_zero, default=0,
+                        help="N: time the report's overview over N nights of --shards shards")
+    parser.add_argument("--keep", type=Path, default=None,
+                        help="with --nights: the catalog file (built when missing)")
+    parser.add_argument("--repeats", type=positive_int, default=5)
     args = parser.parse_args()
     n = args.shards
+    if args.nights:
+        with tempfile.TemporaryDirectory() as tmp:
+            overview(args.keep or Path(tmp) / "nights.sqlite", args.nights, n, args.repeats)
+        return
     if args.workers:
         refined(n, args.workers)
         return

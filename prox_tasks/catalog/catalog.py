@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,6 +84,62 @@ def _finished_row(index: int, acc: dict, wall_seconds: float | None) -> dict:
             "inn": _dump(acc.get("input_notices") or {})}  # fmt: skip
 
 
+#: A snapshot's shard totals (its columns since migration 0011), each what it sums over the
+#: snapshot's shard rows: kept by every statement that writes shard rows
+#: (:meth:`Catalog._booking`), so the PROX report's overview reads a row a snapshot.
+SHARD_TOTALS = {
+    "shards_booked": "COUNT(*)",
+    "shards_done": "SUM(CASE WHEN status = 'done' THEN 1 ELSE 0 END)",
+    "shard_attempts": "SUM(attempts)",
+    "done_docs_read": "SUM(CASE WHEN status = 'done' THEN docs_read END)",
+    "done_docs_written": "SUM(CASE WHEN status = 'done' THEN docs_written END)",
+    "done_docs_kept": "SUM(CASE WHEN status = 'done' THEN docs_kept END)",
+    "done_docs_dropped": "SUM(CASE WHEN status = 'done' THEN docs_dropped END)",
+    "done_docs_quarantined": "SUM(CASE WHEN status = 'done' THEN docs_quarantined END)",
+}
+
+
+def _sum_shards(conn, snapshot_id: int, indexes: list[int] | None) -> dict[str, int]:
+    """:data:`SHARD_TOTALS` over snapshot ``snapshot_id``'s shards ``indexes`` (None: all)."""
+    from sqlalchemy import bindparam, text
+
+    sums = ", ".join(f"COALESCE({expr}, 0) AS {col}" for col, expr in SHARD_TOTALS.items())
+    where = "snapshot_id = :s" + ("" if indexes is None else " AND shard_index IN :i")
+    query = text(f"SELECT {sums} FROM shards WHERE {where}")  # noqa: S608
+    params: dict[str, Any] = {"s": snapshot_id}
+    if indexes is not None:
+        query = query.bindparams(bindparam("i", expanding=True))
+        params["i"] = list(indexes)
+    return {k: int(v) for k, v in conn.execute(query, params).mappings().one().items()}
+
+
+@contextmanager
+def _totals_kept(conn, snapshot_id: int, indexes: list[int] | None) -> Iterator[None]:
+    """Around statements of ``conn``'s transaction that write snapshot ``snapshot_id``'s
+    shards ``indexes`` (None: any of its shards): its :data:`SHARD_TOTALS` are adjusted by
+    what those shards' rows changed (None: set to the sums over all its shard rows)."""
+    from sqlalchemy import text
+
+    # The snapshot's row is written first: PostgreSQL then holds its lock to the commit, so a
+    # booking of the same snapshot meanwhile waits here and reads the shard rows this one
+    # committed (READ COMMITTED: each statement sees what is committed when it starts), not
+    # those before it: no change is counted twice. SQLite's transactions are IMMEDIATE.
+    conn.execute(text("UPDATE snapshots SET shards_booked = shards_booked WHERE id = :s"),
+                 {"s": snapshot_id})
+    before = _sum_shards(conn, snapshot_id, indexes)
+    yield
+    after = _sum_shards(conn, snapshot_id, indexes)
+    if indexes is None:  # a whole plan: the sums themselves (a drift, if any, ends here)
+        changed = after
+        sets = ", ".join(f"{k} = :{k}" for k in changed)
+    else:
+        changed = {k: after[k] - before[k] for k in after if after[k] != before[k]}
+        sets = ", ".join(f"{k} = {k} + :{k}" for k in changed)
+    if changed:
+        conn.execute(text(f"UPDATE snapshots SET {sets} WHERE id = :s"),  # noqa: S608
+                     {"s": snapshot_id, **changed})
+
+
 class Catalog:
     """Snapshots, shards, seed sets, models, quality reports and releases, in SQL.
 
@@ -135,6 +193,14 @@ class Catalog:
             raise KeyError(f"no {table} row where {where} {params}")
         return row["id"]
 
+    @contextmanager
+    def _booking(self, snapshot_id: int, indexes: list[int] | None = None) -> Iterator[Any]:
+        """A transaction whose statements write snapshot ``snapshot_id``'s shards
+        ``indexes`` (None: any of its shards), its shard totals kept with them
+        (:func:`_totals_kept`). Every write of a shard row goes through here."""
+        with self.engine.begin() as conn, _totals_kept(conn, snapshot_id, indexes):
+            yield conn
+
     def applied_migrations(self) -> list[dict]:
         return self._all("SELECT * FROM schema_migrations ORDER BY version")
 
@@ -181,7 +247,7 @@ class Catalog:
         its end (they belong to no shard any more)."""
         from sqlalchemy import text
 
-        with self.engine.begin() as conn:
+        with self._booking(snapshot_id) as conn:
             booked = dict(conn.execute(text(
                 "SELECT shard_index, id FROM shards WHERE snapshot_id = :s"),
                 {"s": snapshot_id}).all())
@@ -246,15 +312,16 @@ class Catalog:
             if rows else None  # fmt: skip
 
     def _plan_shard(self, snapshot_id: int, index: int, docs: int, nbytes: int) -> None:
-        row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
-                        s=snapshot_id, i=index)
-        if row is not None or not self._exec(
-                _if_new("INSERT INTO shards (snapshot_id, shard_index, docs_planned,"
-                        " bytes_planned) VALUES (:s, :i, :d, :b)", "snapshot_id, shard_index"),
-                s=snapshot_id, i=index, d=docs, b=nbytes):
-            self._exec("UPDATE shards SET docs_planned = :d, bytes_planned = :b"
-                       " WHERE snapshot_id = :s AND shard_index = :i",
-                       d=docs, b=nbytes, s=snapshot_id, i=index)
+        """Book shard ``index`` planned with ``docs`` documents of ``nbytes`` bytes (a
+        booked one keeps its status and gets these sizes)."""
+        from sqlalchemy import text
+
+        with self._booking(snapshot_id, [index]) as conn:
+            conn.execute(text(_if_new(
+                "INSERT INTO shards (snapshot_id, shard_index, docs_planned, bytes_planned)"
+                " VALUES (:s, :i, :d, :b)", "snapshot_id, shard_index",
+                "docs_planned = EXCLUDED.docs_planned, bytes_planned = EXCLUDED.bytes_planned")),
+                {"s": snapshot_id, "i": index, "d": docs, "b": nbytes})
 
     def update_snapshot(self, name: str, **fields) -> None:
         unknown = set(fields) - SNAPSHOT_FIELDS
@@ -281,23 +348,29 @@ class Catalog:
     def start_shard(self, snapshot: str, index: int, runner: dict | None = None) -> int:
         """Mark a shard running and count the attempt, booked by ``runner``
         (:func:`prox_tasks.refine.runner.current`); returns the attempt number."""
+        from sqlalchemy import text
+
         sid = self._id("snapshots", "name = :n", n=snapshot)
-        row = self._one("SELECT id FROM shards WHERE snapshot_id = :s AND shard_index = :i",
-                        s=sid, i=index)
-        if row is None:
-            self._plan_shard(sid, index, 0, 0)
-        self._exec("UPDATE shards SET status = 'running', attempts = attempts + 1, error = NULL,"
-                   " started_at = :t, finished_at = NULL, runner = :r"
-                   " WHERE snapshot_id = :s AND shard_index = :i",
-                   t=now(), r=_dump(runner), s=sid, i=index)
+        with self._booking(sid, [index]) as conn:
+            conn.execute(text(_if_new(  # a shard no plan booked (a catalog added since)
+                "INSERT INTO shards (snapshot_id, shard_index, docs_planned, bytes_planned)"
+                " VALUES (:s, :i, 0, 0)", "snapshot_id, shard_index")), {"s": sid, "i": index})
+            conn.execute(text(
+                "UPDATE shards SET status = 'running', attempts = attempts + 1, error = NULL,"
+                " started_at = :t, finished_at = NULL, runner = :r"
+                " WHERE snapshot_id = :s AND shard_index = :i"),
+                {"t": now(), "r": _dump(runner), "s": sid, "i": index})
         return self.get_shard(snapshot, index)["attempts"]
 
     def withdraw_attempt(self, snapshot: str, index: int) -> None:
         """Take back the attempt :meth:`start_shard` counted: the refine was refused (or
         never ran) before it wrote anything. Relative, so a concurrent run's count stays."""
+        from sqlalchemy import text
+
         sid = self._id("snapshots", "name = :n", n=snapshot)
-        self._exec("UPDATE shards SET attempts = attempts - 1 WHERE snapshot_id = :s"
-                   " AND shard_index = :i AND attempts > 0", s=sid, i=index)
+        with self._booking(sid, [index]) as conn:
+            conn.execute(text("UPDATE shards SET attempts = attempts - 1 WHERE snapshot_id = :s"
+                              " AND shard_index = :i AND attempts > 0"), {"s": sid, "i": index})
 
     def finish_shard(self, snapshot: str, index: int, accounting: Any,
                      wall_seconds: float | None = None) -> None:
@@ -331,7 +404,7 @@ class Catalog:
         sid = self._id("snapshots", "name = :n", n=snapshot)
         booked_of = text("SELECT shard_index FROM shards WHERE snapshot_id = :s"
                          " AND shard_index IN :i").bindparams(bindparam("i", expanding=True))
-        with self.engine.begin() as conn:
+        with self._booking(sid, [r["i"] for r in rows]) as conn:
             booked = {i for (i,) in conn.execute(booked_of, {"s": sid,
                                                              "i": [r["i"] for r in rows]})}
             missing = [{"s": sid, "i": row["i"], "r": row["r"]} for row in rows
@@ -344,38 +417,47 @@ class Catalog:
 
     def fail_shard(self, snapshot: str, index: int, error: str) -> None:
         """Mark the shard failed with ``error`` (redacted, then cut to 4,000 characters)."""
+        from sqlalchemy import text
+
         from prox_tasks.redaction import redact
 
         sid = self._id("snapshots", "name = :n", n=snapshot)
-        self._exec("UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
-                   " WHERE snapshot_id = :s AND shard_index = :i",
-                   e=redact(str(error))[:4000], t=now(), s=sid, i=index)
+        with self._booking(sid, [index]) as conn:
+            conn.execute(text("UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
+                              " WHERE snapshot_id = :s AND shard_index = :i"),
+                         {"e": redact(str(error))[:4000], "t": now(), "s": sid, "i": index})
 
     def shard_not_run(self, snapshot: str, index: int, reason: str) -> None:
         """Book the shard ``planned`` again (pending, not failed), with ``reason`` (``not run:
         …``, redacted, cut to 4,000 characters) in its error column: an attempt counted by
         :meth:`start_shard` whose shard never ran (its worker never started it). Its attempt
         is taken back apart (:meth:`withdraw_attempt`)."""
+        from sqlalchemy import text
+
         from prox_tasks.redaction import redact
 
         sid = self._id("snapshots", "name = :n", n=snapshot)
-        self._exec("UPDATE shards SET status = 'planned', error = :e, started_at = NULL,"
-                   " finished_at = NULL WHERE snapshot_id = :s AND shard_index = :i",
-                   e=redact(str(reason))[:4000], s=sid, i=index)
+        with self._booking(sid, [index]) as conn:
+            conn.execute(text("UPDATE shards SET status = 'planned', error = :e, started_at = NULL,"
+                              " finished_at = NULL WHERE snapshot_id = :s AND shard_index = :i"),
+                         {"e": redact(str(reason))[:4000], "s": sid, "i": index})
 
     def fail_running_shard(self, snapshot: str, index: int, runner: dict | None,
                            error: str) -> bool:
         """Mark the shard failed with ``error`` only while it is still ``running`` as booked
         by ``runner``: an attempt found dead must not overwrite what a newer attempt booked
         meanwhile. Returns whether it was marked."""
+        from sqlalchemy import text
+
         from prox_tasks.redaction import redact
 
         sid = self._id("snapshots", "name = :n", n=snapshot)
-        return self._exec(
-            "UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
-            " WHERE snapshot_id = :s AND shard_index = :i AND status = 'running'"
-            " AND runner = :r", e=redact(str(error))[:4000], t=now(), s=sid, i=index,
-            r=_dump(runner)) > 0
+        with self._booking(sid, [index]) as conn:
+            return conn.execute(text(
+                "UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
+                " WHERE snapshot_id = :s AND shard_index = :i AND status = 'running'"
+                " AND runner = :r"), {"e": redact(str(error))[:4000], "t": now(), "s": sid,
+                                      "i": index, "r": _dump(runner)}).rowcount > 0
 
     def get_shard(self, snapshot: str, index: int) -> dict | None:
         return self._one("SELECT sh.* FROM shards sh JOIN snapshots s ON s.id = sh.snapshot_id"

@@ -344,7 +344,73 @@ def test_the_snapshot_summary_sums_shards_without_sorting_their_rows(tmp_path):
         plan = [row[3] for row in conn.execute(f"EXPLAIN QUERY PLAN {sql}",  # noqa: S608
                                                {"suite": GATE_SUITE, "snapshot": None})]
     assert not [step for step in plan if "GROUP BY" in step], plan
+    # nor does it read a shard row: the totals are the snapshot's own (migration 0011)
+    assert not [step for step in plan if "shards" in step or " sh " in f"{step} "], plan
     catalog.close()
+
+
+def _totals_of_rows(catalog, name):
+    """What snapshot_summary summed over snapshot ``name``'s shard rows before 0011."""
+    rows = catalog.get_shards(name)
+    done = [r for r in rows if r["status"] == "done"]
+    return (len(rows), len(done), sum(r["attempts"] for r in rows),
+            *(sum(r[k] or 0 for r in done)
+              for k in ("docs_kept", "docs_dropped", "docs_quarantined")))
+
+
+def test_each_booking_of_a_shard_keeps_its_snapshots_totals(catalog, tmp_path, sample_rows):
+    """The overview's list (snapshot_summary) reads each snapshot's shard totals, kept by
+    every booking of its shards (a plan, a re-plan with fewer shards, a start, a finish
+    alone or in a group, a failure, a dead attempt, a withdrawn attempt, a shard not run, a
+    shard no plan booked): after each, the same as summing its shard rows. Another
+    snapshot's totals stay as they are."""
+    from prox_tasks.refine import runner as runners
+
+    rows = [*sample_rows[:24], {"id": "bad", "text": ""}]
+    manifest = _refine_snapshot(catalog, "s", tmp_path, rows)  # plan, start and finish 3
+    _refine_snapshot(catalog, "other", tmp_path, sample_rows[:10])
+    other = catalog.report("snapshot_summary", suite=None, snapshot="other")
+
+    def summary():
+        [row] = catalog.report("snapshot_summary", suite=None, snapshot="s")
+        snap = catalog.get_snapshot("s")  # the snapshot's own columns, which the list reads
+        assert (snap["shards_booked"], snap["shards_done"], snap["shard_attempts"],
+                snap["done_docs_kept"]) == (row["shards"], row["shards_done"], row["attempts"],
+                                            row["docs_kept"])
+        return tuple(row[k] for k in ("shards", "shards_done", "attempts", "docs_kept",
+                                      "docs_dropped", "docs_quarantined"))
+
+    assert summary() == _totals_of_rows(catalog, "s") == (3, 3, 3, 16, 8, 1)
+    me = runners.current()
+    steps = [
+        lambda: catalog.fail_shard("s", 0, "its record does not balance"),  # a done shard's
+        lambda: catalog.shard_not_run("s", 1, "not run: stopped"),
+        lambda: catalog.start_shard("s", 1, me),
+        lambda: catalog.fail_running_shard("s", 1, {"host": "elsewhere"}, "not mine"),
+        lambda: catalog.fail_running_shard("s", 1, me, "died"),
+        lambda: catalog.start_shard("s", 2, me),
+        lambda: catalog.withdraw_attempt("s", 2),
+        lambda: catalog.shard_not_run("s", 2, "not run: another shard failed"),
+        lambda: catalog.start_shard("s", 0),
+        lambda: catalog.fail_shard("s", 0, "worker lost"),
+        lambda: catalog.finish_shards("s", [(i, {"docs_read": 4, "docs_written": 3,
+                                                 "docs_kept": 2, "docs_dropped": 1,
+                                                 "docs_quarantined": 1}, 1.0)
+                                            for i in (0, 1, 2, 5)]),  # 5: booked by no plan
+        lambda: catalog.start_shard("s", 7),  # nor 7
+        lambda: catalog.register_snapshot(  # a re-plan of 2 shards: the rows past them go
+            "s", manifest.input_uri, manifest.output_uri,
+            manifest=plan_shards(manifest.input_uri, manifest.output_uri, target_docs=20,
+                                 overwrite=True)),
+        lambda: catalog._plan_shard(catalog.get_snapshot("s")["id"], 4, 3, 30),
+    ]
+    seen = set()
+    for step in steps:
+        step()
+        seen.add(summary())
+        assert summary() == _totals_of_rows(catalog, "s"), step
+    assert len(seen) >= 8  # the steps changed the totals
+    assert catalog.report("snapshot_summary", suite=None, snapshot="other") == other
 
 
 def test_the_drop_rate_report_sums_shards_without_sorting_their_rows(tmp_path, sample_rows):

@@ -17,7 +17,7 @@ TABLES = {"schema_migrations", "snapshots", "shards", "seed_sets", "models", "qu
 def test_fresh_catalog_applies_every_migration_once(catalog_url):
     catalog = Catalog(catalog_url)
     versions = [m.version for m in load_migrations()]
-    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert versions == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert [m["version"] for m in catalog.applied_migrations()] == versions
     assert TABLES <= set(inspect(catalog.engine).get_table_names())
     shard_columns = {c["name"] for c in inspect(catalog.engine).get_columns("shards")}
@@ -44,7 +44,7 @@ def test_new_migrations_apply_on_the_next_open(catalog_url, tmp_path, monkeypatc
     (folder / "migrations" / "0099_snapshot_notes.sql").write_text(
         "-- a later release adds a column\nALTER TABLE snapshots ADD COLUMN notes TEXT;\n")
     catalog = Catalog(catalog_url)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 99]
     assert catalog.get_snapshot("s")["notes"] is None  # data kept, column added
 
 
@@ -73,7 +73,7 @@ def test_a_release_booked_before_0009_keeps_working_with_no_run(catalog_url, tmp
                 {"q": report, "c": now()})
     monkeypatch.delenv("PROX_SQL_DIR")
     with Catalog(catalog_url) as catalog:
-        assert catalog.applied_migrations()[-1]["version"] == 10
+        assert catalog.applied_migrations()[-1]["version"] == 11
         catalog.register_release("crawl-new", "crawl-new", "out/crawl-new",
                                   dag_run_id="scheduled__2026-03-02T00:00:00+00:00")
         runs = {r["release"]: r["dag_run_id"] for r in catalog.list_releases()}
@@ -108,13 +108,57 @@ def test_releases_booked_before_0010_read_with_no_origin_and_new_ones_keep_their
     monkeypatch.delenv("PROX_SQL_DIR")
     cli = {"origin": "cli", "user": "alice", "host": "build-1"}
     with Catalog(catalog_url) as catalog:
-        assert catalog.applied_migrations()[-1]["version"] == 10
+        assert catalog.applied_migrations()[-1]["version"] == 11
         catalog.register_release("by-cli", "by-cli", "out/by-cli", released_by=cli)
         rows = {r["release"]: r for r in catalog.list_releases()}
     assert {n: (r["dag_run_id"], r["released_by"]) for n, r in rows.items()} == {
         "by-run": (run, None), "no-run": (None, None), "by-cli": (None, cli)}
     assert [origin.of_release(r["released_by"], r["dag_run_id"])["origin"]
             for r in rows.values()] == ["dag_run", "unknown", "cli"]
+
+
+def test_a_catalog_before_0011_gets_each_snapshots_shard_totals_filled_in(
+        catalog_url, tmp_path, monkeypatch):
+    """A catalog at migration 0010 with shard rows as the booking wrote them then (done,
+    failed, running, planned; one snapshot without shards): opening it adds each snapshot's
+    shard totals summed from its rows, which the overview's list (snapshot_summary) reads,
+    and the next booking adjusts them."""
+    from sqlalchemy import text
+
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    (folder / "migrations" / "0011_snapshot_shard_totals.sql").unlink()
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    shards = {"a": [("done", 1, 10, 9, 8, 1, 1), ("done", 2, 5, 5, 5, 0, 0),
+                    ("failed", 3, None, None, None, None, None), ("running", 1, 7, 7, 7, 0, 0)],
+              "b": [("planned", 0, None, None, None, None, None)], "c": []}
+    with Catalog(catalog_url) as old:
+        for name, rows in shards.items():
+            old.register_snapshot(name, f"in/{name}", f"out/{name}")
+            with old.engine.begin() as conn:  # the shard rows as the booking wrote them
+                for index, (status, attempts, read, written, kept, dropped, quar) in \
+                        enumerate(rows):
+                    conn.execute(text(
+                        "INSERT INTO shards (snapshot_id, shard_index, status, attempts,"
+                        " docs_read, docs_written, docs_kept, docs_dropped, docs_quarantined)"
+                        " VALUES ((SELECT id FROM snapshots WHERE name = :n), :i, :st, :at,"
+                        " :r, :w, :k, :d, :q)"),
+                        {"n": name, "i": index, "st": status, "at": attempts, "r": read,
+                         "w": written, "k": kept, "d": dropped, "q": quar})
+    monkeypatch.delenv("PROX_SQL_DIR")
+    with Catalog(catalog_url) as catalog:
+        assert catalog.applied_migrations()[-1]["version"] == 11
+        totals = {r["name"]: (r["shards"], r["shards_done"], r["attempts"], r["docs_kept"],
+                              r["docs_dropped"], r["docs_quarantined"])
+                  for r in catalog.report("snapshot_summary", suite=None, snapshot=None)}
+        assert totals == {"a": (4, 2, 7, 13, 1, 1), "b": (1, 0, 0, 0, 0, 0),
+                          "c": (0, 0, 0, 0, 0, 0)}
+        snapshot = catalog.get_snapshot("a")
+        assert (snapshot["done_docs_read"], snapshot["done_docs_written"]) == (15, 14)
+        catalog.finish_shard("a", 3, {"docs_read": 7, "docs_written": 7, "docs_kept": 6,
+                                      "docs_dropped": 1, "docs_quarantined": 0})
+        [row] = catalog.report("snapshot_summary", suite=None, snapshot="a")
+        assert (row["shards_done"], row["docs_kept"], row["docs_dropped"]) == (3, 19, 2)
 
 
 def test_an_edited_applied_migration_is_refused(catalog_url, tmp_path, monkeypatch):
@@ -138,7 +182,7 @@ def test_a_failing_migration_rolls_back_and_is_not_recorded(catalog_url, tmp_pat
     with pytest.raises(DBAPIError, match="no_such_table"):  # the driver's error, either dialect
         Catalog(catalog_url)
     catalog = Catalog(catalog_url, auto_migrate=False)
-    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert [m["version"] for m in catalog.applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
     assert "half_done" not in inspect(catalog.engine).get_table_names()
 
 
@@ -157,7 +201,7 @@ def test_concurrent_migrations_apply_once(catalog_url):
     for t in threads:
         t.join()
     assert errors == []
-    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert [m["version"] for m in catalogs[0].applied_migrations()] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]
 
 
 def test_migration_files_are_well_named():
