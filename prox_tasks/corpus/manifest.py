@@ -399,8 +399,13 @@ def shard_uri(output_uri: str, index: int) -> str:
     return join_uri(output_uri, "shards", shard_name(index) + ".parquet")
 
 
+def quarantine_folder(output_uri: str) -> str:
+    """The folder of the snapshot's quarantine files (:func:`quarantine_uri`)."""
+    return join_uri(output_uri, "quarantine")
+
+
 def quarantine_uri(output_uri: str, index: int) -> str:
-    return join_uri(output_uri, "quarantine", shard_name(index) + ".jsonl.gz")
+    return join_uri(quarantine_folder(output_uri), shard_name(index) + ".jsonl.gz")
 
 
 def status_uri(output_uri: str, index: int) -> str:

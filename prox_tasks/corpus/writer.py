@@ -410,13 +410,18 @@ def data_file_damage(status: dict, size: int | None) -> str | None:
     return None
 
 
-def quarantine_damage(status: dict) -> str | None:
-    """``… is missing`` when the shard recorded a quarantine file that is not there (one
-    request: an ``exists``); None otherwise."""
+def quarantine_damage(status: dict, listed: set[str] | None = None) -> str | None:
+    """``… is missing`` when the shard recorded a quarantine file that is not there; None
+    otherwise. ``listed``: the names the quarantine folder holds
+    (:func:`~prox_tasks.corpus.manifest.quarantine_folder`, listed by
+    :func:`~prox_tasks.storage.names_in` once for every shard: on S3 a request per 1,000
+    files), else the file is asked for (one request: an ``exists``)."""
     quarantine = status.get("quarantine_uri")
-    if quarantine and status.get("quarantine_sha256") and not exists(quarantine):
-        return f"{quarantine} is missing"
-    return None
+    if not (quarantine and status.get("quarantine_sha256")):
+        return None
+    there = quarantine.rpartition("/")[2] in listed if listed is not None \
+        else exists(quarantine)  # fmt: skip
+    return None if there else f"{quarantine} is missing"
 
 
 __all__ = ["AccountingError", "ShardAccounting", "data_file_damage", "quarantine_damage",
