@@ -183,3 +183,57 @@ def test_runs_planning_one_snapshot_at_once_book_each_shard_once(catalog_url, tm
         assert [s["docs_planned"] for s in shards] == [s.docs for s in manifest.shards]
     finally:
         catalog.close()
+
+
+def test_two_runs_finishing_one_shard_at_once_count_it_once_in_the_totals(catalog_url):
+    """Two runs book the same shard done at once (a ``--force`` rerun and the run it
+    replaced): the snapshot's shard totals (migration 0011, what the report's overview
+    reads) count it once. The first run's booking is held after it wrote the shard row,
+    uncommitted, while the second books. On PostgreSQL the second run read the shard as
+    it was before the first (``running``), then waited for the first's row lock, and added
+    a second 'done' to the totals; each booking now writes the snapshot's row first, so the
+    second waits there and reads the shard as the first committed it. (SQLite's ``BEGIN
+    IMMEDIATE`` makes it wait before it reads.)"""
+    import threading
+
+    from sqlalchemy import event
+
+    accounting = {"docs_read": 10, "docs_written": 9, "docs_kept": 8, "docs_dropped": 1,
+                  "docs_quarantined": 1}
+    with Catalog(catalog_url) as catalog:
+        catalog.register_snapshot("snap", "in", "out")
+        catalog._plan_shard(catalog.get_snapshot("snap")["id"], 0, 10, 100)
+        catalog.start_shard("snap", 0)
+    first, second = Catalog(catalog_url), Catalog(catalog_url)
+    written, go = threading.Event(), threading.Event()
+
+    def hold(conn, cursor, statement, *args):
+        if statement.startswith("UPDATE shards SET status = 'done'"):
+            written.set()
+            assert go.wait(30)
+
+    event.listen(first.engine, "after_cursor_execute", hold)
+    errors = []
+
+    def book(catalog):
+        try:
+            catalog.finish_shards("snap", [(0, accounting, 1.0)])
+        except Exception as err:  # noqa: BLE001 - the test says it
+            errors.append(err)
+
+    runs = [threading.Thread(target=book, args=(first,))]
+    runs[0].start()
+    assert written.wait(30)
+    runs.append(threading.Thread(target=book, args=(second,)))
+    runs[1].start()
+    time.sleep(1.0)  # the second run reaches the point where it waits for the first
+    go.set()
+    for run in runs:
+        run.join(60)
+    first.close()
+    second.close()
+    assert errors == []
+    with Catalog(catalog_url) as catalog:
+        [row] = catalog.report("snapshot_summary", suite=None, snapshot="snap")
+    assert (row["shards"], row["shards_done"], row["attempts"], row["docs_kept"],
+            row["docs_dropped"], row["docs_quarantined"]) == (1, 1, 1, 8, 1, 1)
