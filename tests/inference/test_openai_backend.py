@@ -1,5 +1,6 @@
 """The openai backend against a real vLLM OpenAI-compatible server on loopback."""
 
+import json
 import socket
 import subprocess
 import threading
@@ -156,6 +157,32 @@ def test_a_reply_that_is_not_a_completion_is_retried_not_taken_as_empty(fault):
                               max_retries=1, backoff=0.01)  # fmt: skip
         with pytest.raises(InferenceError, match="failed 2 times"):
             broken.generate([GenerationRequest([1, 2, 3], 4)])  # never recovers in 2 tries
+
+
+def test_a_completion_whose_bytes_are_not_utf8_is_read_with_replacements_not_fatal():
+    """A server cutting a character in two at ``max_tokens`` (or a proxy re-encoding the
+    body) answers bytes that are not UTF-8. The client's JSON decoding refused them as an
+    error of no known kind: the shard failed at once, naming a server set up wrong, and its
+    rerun failed on the same document again. The text is read with U+FFFD in their place
+    now, as the transformers backend decodes token bytes, and its program parsed: a program
+    error of that document, counted; its neighbours' completions as they were."""
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    cut = _completion("drop_doc()\u00e9").replace(b"\\u00e9", b"\xc3")  # half an é
+    bad_body = _completion("keep_doc()").replace(b"keep_doc()", b"keep_doc()\xff\xfe")
+
+    def respond(request):
+        asked = json.loads(request.body)["prompt"]
+        body = {1: cut, 2: bad_body}.get(asked[0], _completion())
+        return Response(200, body, {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=1, backoff=0.01)  # fmt: skip
+        out = engine.generate([GenerationRequest([k, 5], 4) for k in (1, 2, 3)])
+    assert [c.text for c in out] == ["drop_doc()\ufffd", "keep_doc()\ufffd\ufffd", "keep_doc()"]
+    assert engine.stats["retries"] == 0 and not engine.stats.get("rejected")
+    assert parse(out[1].text).errors  # a program error of its document, not of the shard
 
 
 def test_a_connection_reset_in_the_middle_of_an_answer_is_retried():
