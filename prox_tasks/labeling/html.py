@@ -19,12 +19,14 @@ Example:
 
 from __future__ import annotations
 
+import re
+
 from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.diff import MAX_SEQUENCE_WORDS, DiffTeacher
 from prox_tasks.labeling.emit import DROP_DOC, write_chunk_program
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
-VERSION = "html-1"
+VERSION = "html-2"  # html-2: a field that is no markup is rejected (html:not_html)
 EXTRACTORS = ("trafilatura", "resiliparse")
 #: Seconds the extractor may take on one page (trafilatura takes ~0.07 s on a typical page,
 #: ~1 s on 1.5 MB of markup); a page over it is rejected as ``html:extractor_timeout``.
@@ -68,6 +70,32 @@ def repair_surrogates(html: str) -> tuple[str, int]:
     return paired, paired.count("\ufffd") - html.count("\ufffd")
 
 
+#: A markup tag's start: ``<`` then a letter, ``!`` (a doctype, a comment), ``/`` or ``?``.
+_TAG = re.compile(r"<[A-Za-z!/?]")
+#: C0 control characters no page's text holds (all but tab, line feed, form feed, CR).
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+#: The head of an ``html`` field looked at for control characters, and the share of them
+#: that makes it binary (a PDF, an image, compressed bytes read as text): a page with a stray
+#: NUL is still a page.
+BINARY_HEAD_CHARS = 1 << 16
+BINARY_CONTROL_SHARE = 0.01
+
+
+def not_html(html: str) -> str | None:
+    """Why ``html`` is no page's markup (a binary body read as text, or text without a
+    single tag), or None when it may be. The extractor finds no main content in either,
+    and its ``drop_doc()`` would teach the model to drop the text the row holds, which says
+    nothing about that text."""
+    head = html[:BINARY_HEAD_CHARS]
+    controls = len(_CONTROL.findall(head))
+    if controls > BINARY_CONTROL_SHARE * len(head):
+        return (f"binary, not HTML: {controls:,} control characters in its first "
+                f"{len(head):,}")
+    if _TAG.search(html) is None:
+        return f"no markup tag in its {len(html):,} characters: text, not HTML"
+    return None
+
+
 def get_extractor(name: str, favor_recall: bool = False):
     """A function ``html -> main-content text (or None)`` for extractor ``name``.
 
@@ -102,7 +130,9 @@ class HtmlTeacher(Teacher):
     to its other teachers instead. An extractor that raises on a page gives the same label
     with ``meta["errors"] = ["html:extractor_failed"]`` (the error in ``error_details``): it is
     rejected with that reason, never a drop_doc to learn from; a page the extractor takes
-    more than ``extract_timeout`` seconds on, the same with ``html:extractor_timeout``. Lone surrogates in the HTML
+    more than ``extract_timeout`` seconds on, the same with ``html:extractor_timeout``; an
+    ``html`` field that is no markup (:func:`not_html`: binary, or text without a tag), the
+    same with ``html:not_html``, never extracted. Lone surrogates in the HTML
     are replaced before extraction (:func:`repair_surrogates`), counted in
     ``meta["html_lone_surrogates"]``.
     """
@@ -171,7 +201,11 @@ class HtmlTeacher(Teacher):
         if gold is None:
             raise ValueError("the html teacher needs the HTML of every document")
         gold, surrogates = repair_surrogates(gold)
-        extracted, reason, error = self._extract_or_error(gold)
+        why = not_html(gold)
+        if why is None:
+            extracted, reason, error = self._extract_or_error(gold)
+        else:  # rejected as the extractor's failure is: a drop learned from it is no page's
+            extracted, reason, error = "", "html:not_html", why
         if not extracted.strip():
             meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
             if reason:  # not "no main content": a drop learned from it would be the crash's

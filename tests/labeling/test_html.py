@@ -89,6 +89,36 @@ def test_a_page_the_extractor_raises_on_is_rejected_not_learned_as_a_drop(tmp_pa
     assert [lb.meta["teacher"] for lb in labels] == ["html", "rules"]
 
 
+NOT_HTML = {
+    "binary": "%PDF-1.4\n%\xe2\xe3\n" + "\x00\x89PNG\r\n\x1a\n\x00\x00\x0dIHDR" * 400,
+    "compressed": "\x1f\x8b\x08\x00" + "".join(chr(i * 7 % 256) for i in range(5000)),
+    "text": "\n".join(ARTICLE),  # the page's text in the html column, not its markup
+    "brackets": "<" * 5000,
+}
+
+
+def test_an_html_field_that_is_no_markup_is_rejected_not_learned_as_a_drop(tmp_path):
+    """A binary body read as text (a PDF, an image, gzip bytes) or text without one tag in
+    the ``html`` field: the extractor finds nothing, and the html teacher labeled the row's
+    text — prose worth keeping — drop_doc(), valid, a drop to learn from. It is rejected
+    as html:not_html now (the extractor not run), as a crash of the extractor is; best
+    labels it with its fallback; a page with a stray NUL is still labeled from its HTML."""
+    rows = [{"id": "page", "text": page_text(), "html": page_html()},
+            {"id": "nul", "text": page_text(), "html": page_html().replace("</p>", "\x00</p>", 1)}]
+    rows += [{"id": kind, "text": page_text(), "html": html} for kind, html in NOT_HTML.items()]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = label_corpus(str(src), str(tmp_path / "l.jsonl"), get_teacher("html"))
+    assert summary["written"] == len(rows) and summary["valid"] == 2
+    assert summary["rejected"] == {"html:not_html": len(NOT_HTML)}
+    out = {r["id"]: r for r in map(json.loads, (tmp_path / "l.jsonl").read_text().splitlines())}
+    assert all(out[kind]["rejected"] == ["html:not_html"] for kind in NOT_HTML)
+    assert out["page"]["doc_program"] == out["nul"]["doc_program"] == "keep_doc()"
+    labels = get_teacher("best").label_rows([r["text"] for r in rows],
+                                            [{"html": r["html"]} for r in rows])
+    assert [lb.meta["teacher"] for lb in labels] == ["html", "html"] + ["rules"] * len(NOT_HTML)
+
+
 def test_best_teacher_picks_per_row_and_records_it():
     text = page_text()
     gold = "\n".join(ARTICLE[:2])
