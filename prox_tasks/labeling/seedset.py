@@ -235,11 +235,14 @@ def assemble_seed_set(
     usage: dict | None = None,
     register: bool = True,
     catalog=None,
+    quarantine_files: list[str] = (),
 ) -> SeedSetInfo:
     """Validate the labels of the sample, split, write the seed set and its manifest.
 
-    A sampled document without a label (not labeled, or quarantined by ``prox label`` for
-    lack of gold) is rejected with that reason; every label is validated again here.
+    A sampled document without a label is rejected with the reason the labeling quarantined
+    it under (in ``quarantine_files``: ``html_too_large``, an empty ``missing_html``), else
+    ``missing_gold``/``missing_html`` (no gold text or HTML) or ``not_labeled``; every label
+    is validated again here.
 
     Args:
         sample_files: The files :func:`sample_documents` wrote.
@@ -253,6 +256,9 @@ def assemble_seed_set(
         sample_info: :func:`sample_documents`' result (sizes and strata for the manifest).
         usage: The teacher's usage report (recorded in the returned info, not the manifest).
         register, catalog: Register in the catalog (see :func:`register_in_catalog`).
+        quarantine_files: The quarantine files :func:`label_corpus` wrote beside
+            ``label_files``: their reasons name the rejections of the rows they hold
+            (counted ``not_labeled`` without them: the manifest lost why).
 
     Raises:
         ValueError: For a bad ``val_fraction`` (:func:`check_split_settings`).
@@ -266,6 +272,10 @@ def assemble_seed_set(
     for uri in label_files:
         for row in iter_jsonl(uri):
             labels[str(row["id"])] = row
+    quarantined = {}  # id -> the reason the labeling quarantined its row under
+    for uri in quarantine_files:
+        for row in iter_jsonl(uri):
+            quarantined.setdefault(str(row.get("id")), row.get("reason"))
     rows = {"train": [], "validation": []}
     rejected_rows, rejected = [], Counter()
     kept_labels, kept_texts = [], []
@@ -278,7 +288,8 @@ def assemble_seed_set(
             if found is None:
                 needs = {"diff": gold, "html": doc.get(html_field)}.get(teacher.get("name"), "")
                 missing = "missing_gold" if teacher.get("name") == "diff" else "missing_html"
-                reasons = [missing if not isinstance(needs, str) else "not_labeled"]
+                reasons = [quarantined.get(doc_id)
+                           or (missing if not isinstance(needs, str) else "not_labeled")]
             else:
                 meta = {**(found.get("label_meta") or {}),
                         "teacher": found.get("teacher") or teacher.get("name")}  # fmt: skip
@@ -458,7 +469,7 @@ def build_seed_set(
         if warc_uris:
             index_uri, _ = index_warc_for_sample(warc_uris, sample["files"], output_uri)
             joins = {"warc_uris": list(warc_uris), "warc_index": index_uri}
-        label_files = []
+        label_files, quarantine_files = [], []
         if progress is not None:
             progress.reset(total=sample["sampled"])
         for i, uri in enumerate(sample["files"]):
@@ -468,9 +479,11 @@ def build_seed_set(
             if part["reused"] and progress is not None:
                 progress.update(part["read"])
             label_files.append(part["output"])
+            quarantine_files.append(part["quarantine"])
         usage = getattr(teacher, "usage", None)
         return assemble_seed_set(
             sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,
             name=name, gold_field=gold_field, html_field=html_field, sample_info=sample,
             usage=usage.to_dict() if usage is not None else None, register=register, catalog=catalog,
+            quarantine_files=quarantine_files,
         )  # fmt: skip

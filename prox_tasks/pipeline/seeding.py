@@ -497,7 +497,9 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> d
         info = assemble_seed_set(plan["sample"]["files"], [p["output"] for p in parts],
                                  plan["root"], parts[0]["teacher"], plan["seed"],
                                  valid_percent / 100, name=plan["name"],
-                                 sample_info=plan["sample"], register=False)  # fmt: skip
+                                 sample_info=plan["sample"], register=False,
+                                 quarantine_files=[p["quarantine"] for p in parts
+                                                   if p.get("quarantine")])  # fmt: skip
     except EmptySplit as err:
         params = "teacher, teacher_options" if err.no_valid_label \
             else "sample_size, valid_percent"  # fmt: skip

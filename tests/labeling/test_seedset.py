@@ -157,6 +157,31 @@ def test_bad_input_records_are_counted_not_lost(tmp_path):
                            val_fraction=bad)
 
 
+def test_rows_the_labeling_quarantined_keep_its_reason_in_the_seed_set(tmp_path):
+    """``prox label`` quarantines a row whose HTML is empty (missing_html) or over
+    --max-html-bytes (html_too_large), but the seed set found no label for them and, their
+    ``html`` being a string, counted both as ``not_labeled``: the manifest and the summary
+    line lost why (and disagreed with the DAG's validate step, which counts the parts'
+    quarantine reasons). They keep the labeling's reason now."""
+    pytest.importorskip("trafilatura")
+    from tests.labeling.test_html import page_html, page_text
+
+    rows = [{"id": f"p{i}", "text": page_text(), "html": page_html()} for i in range(12)]
+    rows += [{"id": "empty", "text": page_text(), "html": ""},
+             {"id": "huge", "text": page_text(), "html": page_html() * 4},
+             {"id": "none", "text": page_text()}]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    info = build_seed_set(str(src), str(tmp_path / "seed"), get_teacher("html"), 100,
+                          register=False, val_fraction=0.25,
+                          max_html_bytes=2 * len(page_html()))  # fmt: skip
+    assert info.rejected_reasons == {"missing_html": 2, "html_too_large": 1}
+    rejected = {r["id"]: r["reasons"] for r in read(tmp_path / "seed" / "rejected.jsonl.gz")}
+    assert rejected == {"empty": ["missing_html"], "huge": ["html_too_large"],
+                        "none": ["missing_html"]}  # fmt: skip
+    assert info.sizes["sampled"] == len(rows) == info.sizes["valid"] + info.sizes["rejected"]
+
+
 def test_steps_mapped_over_shards_give_the_same_seed_set(tmp_path):
     """The Airflow path: sample into shards, label each shard (a mapped task), assemble."""
     from prox_tasks.labeling.run import label_corpus

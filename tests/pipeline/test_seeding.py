@@ -311,3 +311,22 @@ def test_a_seed_set_written_before_params_json_is_compared_by_its_manifest(snaps
                                        r"manifest.json .*; choose another seed_set_name"):
         seeding.sample(params(snapshot, cut, sample_size=30), None)
     assert not (cut / "s1" / "params.json").exists()
+
+
+def test_the_seed_set_names_the_reasons_validate_counted_for_quarantined_rows(tmp_path):
+    """validate counts the parts' quarantine reasons (missing_html for a page whose HTML is
+    empty), but split's manifest said not_labeled for the same rows: the two steps of one
+    run disagreed on why. split takes the parts' quarantine reasons now."""
+    pytest.importorskip("trafilatura")
+    from tests.labeling.test_html import page_html, page_text
+
+    rows = [{"id": f"p{i}", "text": page_text(), "html": page_html()} for i in range(16)]
+    rows += [{"id": f"e{i}", "text": page_text(), "html": ""} for i in range(2)]
+    snapshot = tmp_path / "pages.jsonl"
+    snapshot.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    plan = seeding.sample(params(snapshot, tmp_path, teacher="html", sample_size=18), None)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    checked = seeding.validate(plan, parts, 0.5)
+    assert checked["rejected_reasons"] == {"missing_html": 2}
+    seed_set = seeding.split(plan, parts, checked, 25)
+    assert seed_set["rejected_reasons"] == checked["rejected_reasons"]
