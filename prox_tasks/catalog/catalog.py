@@ -508,8 +508,13 @@ class Catalog:
         message of a name taken).
 
         Raises:
+            prox_tasks.storage.names.InvalidName: ``name`` is not one safe path component
+                (the seed DAG writes a seed set to a folder of its name).
             SeedSetNameTaken: ``name`` is registered for another folder.
         """
+        from prox_tasks.storage.names import check_name
+
+        check_name(name, "seed-set name")
         self.check_seed_set_name(name, uri, option)
         row = self.get_seed_set(name)
         if row is not None and row["uri"]:

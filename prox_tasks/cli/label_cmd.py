@@ -161,9 +161,12 @@ def run(args) -> Outcome:
             if getattr(args, dest) is None:
                 setattr(args, dest, default)
         from prox_tasks.labeling.seedset import check_split_settings
+        from prox_tasks.storage.names import check_name
 
         try:  # before the folder is claimed: a rerun with the setting fixed is not refused
             check_split_settings(args.sample_size, args.val_fraction, names=_OPTIONS)
+            if args.name is not None:  # the seed DAG's rule: it names a folder there
+                check_name(args.name, "seed-set name")
         except ValueError as err:
             return Outcome.failure("label", str(err), code=2)
     try:

@@ -449,14 +449,19 @@ def build_seed_set(
         :class:`SeedSetInfo`.
 
     Raises:
-        ValueError: For a bad ``val_fraction`` or ``sample_size``, or an input without documents
+        ValueError: For a bad ``val_fraction`` or ``sample_size``, a ``name`` that is not one
+            safe path component (:class:`~prox_tasks.storage.names.InvalidName`, as the seed
+            DAG's ``seed_set_name``), or an input without documents
             (MissingTeacherInput: without what a diff/html teacher reads, before sampling).
         prox_tasks.labeling.run_claim.SeedSetBusy: another run labels ``output_uri`` now
             (before anything is sampled or labeled).
     """
     from prox_tasks.storage import join_uri
+    from prox_tasks.storage.names import check_name
 
     check_split_settings(sample_size, val_fraction)
+    if name is not None:  # before any work: the catalog refuses it after the labeling
+        check_name(name, "seed-set name")
     probe_teacher_input(input_uri, teacher, text_field, id_field, gold_field, html_field,
                         warc_uris=warc_uris, format=format)
     # one labeling run per folder: a second one beside it would pay for every label twice

@@ -807,3 +807,31 @@ def test_a_file_of_the_input_folder_not_read_is_said_once(tmp_path, caplog, teac
                  "--teacher", teacher, "--no-register"]) == 0  # fmt: skip
     said = [r for r in caplog.records if "README.md" in r.getMessage()]
     assert len(said) == 1, [r.getMessage() for r in said]
+
+
+@pytest.mark.parametrize("name", ["../../elsewhere", "a/b", "naïve-名前", "x" * 129, ".hidden"])
+def test_a_seed_set_name_the_seed_dag_would_refuse_is_refused_before_any_work(name, tmp_path,
+                                                                             capsys):
+    """``prox label --seed-set --name`` registered any string: ``../../elsewhere``, a
+    name of 300 characters, one in Unicode, none of which the seed DAG's seed_set_name
+    (a folder under seed_root) takes, nor ``prox train``'s registry. It is refused as the
+    DAG refuses it now, before the folder is claimed or a page labeled; so are
+    ``build_seed_set(name=...)`` and the catalog's registration."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.seedset import build_seed_set
+    from prox_tasks.storage.names import InvalidName
+
+    from .conftest import SAMPLE
+
+    out, url = tmp_path / "seeds", f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert main(["label", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
+                 "--sample-size", "20", "--catalog", url, "--name", name]) == 2
+    assert f"invalid seed-set name {name!r}" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(InvalidName):
+        build_seed_set(str(SAMPLE), str(out), get_teacher("rules"), 20, name=name,
+                       register=False)
+    assert not out.exists()
+    with Catalog(url) as catalog, pytest.raises(InvalidName):
+        catalog.register_seed_set(name, "rules", out.as_uri())
