@@ -168,9 +168,13 @@ def _chunk_named(lo: int, hi: int, n: int) -> str:
     document); one that starts past the document says so instead of a range that ends
     before it starts (``chunk 30-19``), and one whose marker is past any document (a number
     of more than :data:`MAX_LINE_DIGITS` digits, already counted) is not named by that
-    stand-in number (``chunk 1000000000000000000-19``)."""
+    stand-in number (``chunk 1000000000000000000-19``); a marker written backwards
+    (``# chunk 8-2``, a model's garbage) inside the document is named as written, not
+    as past its end."""
     if lo >= 10**MAX_LINE_DIGITS:
         return "chunk of a marker past any document"
+    if lo > hi and lo < n:  # hi, the marker's end, is in the document too: written before lo
+        return f"chunk {lo}-{hi}, whose marker ends before it starts"
     if lo > hi:
         return f"chunk {lo}-, past the end of the document ({n} lines)"
     return f"chunk {lo}-{hi}"

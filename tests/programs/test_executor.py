@@ -346,6 +346,9 @@ def test_a_chunk_the_model_wrote_nothing_for_is_an_empty_program():
 @pytest.mark.parametrize(("marker", "said"), [
     ("# chunk 0-99999999999999999999", "outside the chunk of a marker past any document; clipped"),
     ("# chunk 30-40", "outside the chunk 30-, past the end of the document (12 lines); clipped"),
+    # a backwards marker inside the document: said 'past the end of the document (12 lines)'
+    ("# chunk 8-2", "outside the chunk 8-2, whose marker ends before it starts; clipped"),
+    ("# chunk 30-2", "outside the chunk 30-, past the end of the document (12 lines); clipped"),
 ])  # fmt: skip
 def test_a_call_in_a_chunk_past_the_document_names_no_stand_in_range(marker, said):
     """An over-long chunk end read 'outside the chunk 1000000000000000000-19', a chunk past
