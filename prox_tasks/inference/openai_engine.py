@@ -685,13 +685,18 @@ class OpenAIEngine:
         return min(self.max_backoff, _asked_wait(headers))
 
     async def _call(self, server: _Server, request: GenerationRequest) -> Completion:
+        from openai.types import Completion as Reply
+
+        from prox_tasks.openai_replies import parsed_reply
+
         extra = {"structured_outputs": {"regex": request.regex}} if request.regex else None
         raw = await server.client.completions.with_raw_response.create(
             model=self.model_name, prompt=list(request.prompt_ids),
             max_tokens=request.max_new_tokens, temperature=0.0, extra_body=extra,
         )  # fmt: skip
-        reply = _parsed(raw)
-        try:
+        reply = raw.http_response.content  # what is said of it when it cannot be parsed
+        try:  # bytes that are not UTF-8 read with U+FFFD: a program error of its document
+            reply = parsed_reply(raw, Reply)
             choice = reply.choices[0]
             text = choice.text
             if not isinstance(text, str):
@@ -706,37 +711,6 @@ class OpenAIEngine:
 
     def close(self) -> None:
         pass
-
-
-def _parsed(raw):
-    """The completion a raw reply holds (``with_raw_response``), its bytes read as UTF-8.
-
-    Bytes that are not UTF-8 (a server cutting a character in two at ``max_tokens``, a
-    proxy re-encoding the body) are read with U+FFFD in their place, as the transformers
-    backend decodes a token's bytes: the program is then parsed and a failure counted for
-    its document. Refused by the client's JSON decoding, the reply failed the whole shard,
-    named a server set up wrong, and the rerun failed on the same document again (greedy
-    decoding answers it the same).
-
-    Raises:
-        MalformedReply: The body, so read, is not a JSON object (retried as such).
-    """
-    import json
-
-    try:
-        return raw.parse()
-    except UnicodeDecodeError:
-        from openai.types import Completion
-
-        body = raw.http_response.content
-        try:
-            data = json.loads(body.decode("utf-8", errors="replace"))
-        except json.JSONDecodeError as err:
-            raise MalformedReply(f"not a completion (neither UTF-8 nor JSON): "
-                                 f"{body[:200]!r}") from err
-        if not isinstance(data, dict):
-            raise MalformedReply(f"not a completion: {body[:200]!r}") from None
-        return Completion.construct(**data)  # as the client builds it: without validation
 
 
 #: Seconds connecting to a server may take (TCP and TLS): far more than a data centre needs.

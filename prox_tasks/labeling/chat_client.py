@@ -163,9 +163,15 @@ class ChatClient:
         self._attempts.tries = self._attempts.answered = 0
         known = {"model", "messages", "max_tokens", "temperature"}
         extra = {k: v for k, v in payload.items() if k not in known} or None
+        from openai.types.chat import ChatCompletion
+
+        from prox_tasks.openai_replies import parsed_reply
+
         try:
-            reply = self._client.chat.completions.create(
+            raw = self._client.chat.completions.with_raw_response.create(
                 **{k: v for k, v in payload.items() if k in known}, extra_body=extra)
+            # bytes that are not UTF-8 read with U+FFFD: that answer's program is checked
+            reply = parsed_reply(raw, ChatCompletion)
         except openai.APIStatusError as err:
             raise self._fail(f"HTTP {err.status_code}: {_body(err)}", err.status_code) from None
         except openai.APIConnectionError as err:  # timeouts, refused connections, resets

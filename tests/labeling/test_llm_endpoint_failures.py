@@ -58,6 +58,35 @@ def test_a_prompt_the_endpoint_rejects_rejects_that_label_alone():
     assert teacher.usage.to_dict()["retries"] == 0
 
 
+def test_an_answer_whose_bytes_are_not_utf8_rejects_that_label_not_the_labeling():
+    """An endpoint cutting a character in two at max_tokens answers bytes that are not
+    UTF-8. The SDK's JSON decoding refused them and the labeling stopped, calling the
+    endpoint unavailable, on every rerun (the answer is the same each time). The answer is
+    read with U+FFFD in their place now, as the refine backends read theirs: a chunk
+    program with a stray character is that label's rejection, the other labels as they were."""
+    def chat(content: str) -> bytes:
+        message = {"role": "assistant", "content": content}
+        return json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0],
+                                                  "message": message}]}).encode()
+
+    scores = chat("Educational score: 5\nFormat score: 5")
+    chunk = chat("```python\nkeep_chunk()\n```")
+    cut = chunk.replace(b"keep_chunk()", b"keep_chunk()\xe2\x82")  # 2 of the 3 bytes of "€"
+
+    def respond(request):
+        said = json.dumps(json.loads(request.body)["messages"]).lower()
+        body = scores if "score" in said else cut if "broken" in said else chunk
+        return Response(200, body, {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        teacher = get_teacher("llm", base_url=server.url + "/v1", model="m", max_retries=1,
+                              timeout=10)
+        good, broken = teacher.label_many([TEXT, TEXT + "\nBROKEN line here."])
+    assert not good.meta.get("errors")
+    assert broken.meta["errors"] and all(e.startswith("chunk:") for e in broken.meta["errors"])
+    assert teacher.usage.to_dict()["failures"] == 0
+
+
 def test_prox_label_fails_on_an_outage_and_publishes_nothing(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(3)))
