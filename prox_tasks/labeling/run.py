@@ -340,6 +340,9 @@ def label_corpus(
                             detail += (f", and its WARC-Refers-To {refers_to} is no HTML "
                                        f"response of the WARC files given ({warc_setting(caller)}) "
                                        "(absent, or not HTML)")
+                        elif needs == "html" and warc_uris:  # nothing to join on: said so
+                            detail += (", and it has no WARC-Refers-To (a refers_to field) "
+                                       "naming a response of the WARC files to join")
                         quarantine.add(doc.source, doc.offset, f"missing_{needs}", detail,
                                        doc_id=doc.id)
                 batch = complete

@@ -348,6 +348,26 @@ def test_a_wet_record_whose_response_is_in_no_warc_file_is_quarantined_saying_so
             in row["detail"])
 
 
+def test_a_wet_record_without_warc_refers_to_is_quarantined_saying_so(tmp_path, capsys):
+    """A WET record with no WARC-Refers-To beside one joined to its response: quarantined
+    as missing_html with only "no string field 'html'", a field a WET input never has;
+    its detail says now that it has nothing to join its WARC response on."""
+    from warcio.warcwriter import WARCWriter
+
+    warc, wet = write_warc_pair(tmp_path)
+    with open(wet, "ab") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        writer.write_record(writer.create_warc_record(
+            "http://alone.example/", "conversion", payload=io.BytesIO(b"A page of its own."),
+            warc_headers_dict={"Content-Type": "text/plain"}))
+    code, out = _label(tmp_path, wet, warc)
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["quarantined"] == {"missing_html": 1} and summary["written"] == 1
+    [row] = [json.loads(line) for line in open(summary["quarantine"])]
+    assert "and it has no WARC-Refers-To (a refers_to field)" in row["detail"], row["detail"]
+
+
 def test_the_seed_probe_joins_a_wet_input_to_its_warc_files(tmp_path):
     """The probe the seed DAG's sample task runs (probe_teacher_input): a WET input with its
     own WARC passes; with another crawl's WARC it fails naming the Param to fix."""
