@@ -11,8 +11,10 @@ import re
 
 #: One path component: a letter or digit first, then letters, digits, ``.``, ``_``, ``-``;
 #: no ``..``. The DAG Params use the same pattern (JSON schema), so the UI refuses what the
-#: library would.
-NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}$"
+#: library would. It ends with ``(?![\s\S])`` (nothing after), not ``$``: Airflow checks a
+#: Param with ``re.search``, where ``$`` matches before a final line feed too (``crawl\n``
+#: passed the form and failed the run's task); ECMAScript reads it the same.
+NAME_PATTERN = r"^(?!.*\.\.)[A-Za-z0-9][A-Za-z0-9._-]{0,127}(?![\s\S])"
 _NAME = re.compile(NAME_PATTERN)
 
 
