@@ -52,6 +52,8 @@ def execute_rows(
     string is quarantined (``missing_text``/``not_text``), a program that is not a string
     (``bad_program``), a row holding neither program (``missing_program``: nothing would
     run on it), an id, text or program holding a lone surrogate (``lone_surrogate``),
+    a row whose id an earlier row written had (``duplicate_id``, as ``prox label`` and
+    ``prox refine`` keep the first; ``12`` and ``"12"`` are one id),
     an id no reader takes (``bad_id``: a list, a bool; a JSON whole number too large for a
     float keeps its written digits, :func:`~prox_tasks.corpus.jsonl.read_id_exactly`;
     :func:`~prox_tasks.corpus.document.id_text`, whose id a quarantined row is recorded under, as ``prox refine`` records it). Output and quarantine are each written atomically, the quarantine
@@ -68,6 +70,7 @@ def execute_rows(
     """
     from prox_tasks.corpus import Quarantine, read_rows
     from prox_tasks.corpus.jsonl import dumps_line
+    from prox_tasks.corpus.quarantine import FirstReads
     from prox_tasks.storage import check_writable, open_uri
 
     check_writable(output_path, quarantine_path)  # a mistyped bucket fails before the work
@@ -76,6 +79,7 @@ def execute_rows(
     errors: Counter = Counter()
     candidates: Counter = Counter()  # missing_text rows by the string field they hold
     quarantine = Quarantine()
+    seen = FirstReads()  # one row per id, as prox label and prox refine keep
     with open_uri(output_path, "wb", compression="infer") as out:
         for source, line, row in read_rows(input_path, quarantine,
                                            exclude=(output_path, quarantine_path)):
@@ -97,6 +101,11 @@ def execute_rows(
                     if candidate is not None:
                         candidates[candidate] += 1
                 quarantine.add(source, line, reason[0], reason[1], dumps_line(row), doc_id)
+                continue
+            # a repeated id (labels of two runs concatenated): its second row, whose program
+            # may decide otherwise, was written as well, two rows for one document
+            if doc_id is not None and seen.is_repeat(doc_id, source, line, quarantine,
+                                                     dumps_line(row)):
                 continue
             result = execute(
                 row[field], row.get("doc_program"), row.get("chunk_program"), policy=policy

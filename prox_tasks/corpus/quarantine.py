@@ -29,6 +29,25 @@ def _as_text(kept: bytes, truncated: bool) -> str | None:
         return kept.decode("utf-8", "replace") if truncated else None
 
 
+class FirstReads(dict):
+    """Where each document id was read first (id -> ``(source, offset)``; the sources are
+    the reader's shared strings): a later record with that id is a ``duplicate_id``,
+    quarantined saying both places, as the refine step does (``prox label``, its sampling,
+    ``prox execute``)."""
+
+    def is_repeat(self, doc_id: str, source: str, offset: int, quarantine,
+                  raw: bytes | str | None = None) -> bool:
+        """Whether ``doc_id`` was read before; a repeat goes to ``quarantine`` (with
+        ``raw``, the record, when the input does not keep it) naming where the id was read
+        first (its own place is the entry's source and offset)."""
+        first = self.setdefault(doc_id, (source, offset))
+        if first == (source, offset):
+            return False
+        quarantine.add(source, offset, "duplicate_id",
+                       f"id read first at {first[0]} record {first[1]}", raw, doc_id)
+        return True
+
+
 class Quarantine:
     """Collects bad records (spooled to disk, so memory stays bounded).
 

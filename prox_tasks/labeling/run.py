@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES
+from prox_tasks.corpus.quarantine import FirstReads
 from prox_tasks.labeling.base import Teacher
 from prox_tasks.labeling.validate import validate_label
 
@@ -169,26 +170,11 @@ def _batches(items: Iterator, size: int, room=None) -> Iterator[list]:
         yield batch
 
 
-class FirstReads(dict):
-    """Where each document id was read first (id -> ``(source, offset)``; the sources are
-    the reader's shared strings): a later document with that id is a ``duplicate_id``,
-    quarantined saying both places, as the refine step does."""
-
-    def is_repeat(self, doc, quarantine) -> bool:
-        """Whether ``doc``'s id was read before; a repeat goes to ``quarantine`` naming
-        where the id was read first (its own place is the entry's source and offset)."""
-        first = self.setdefault(doc.id, (doc.source, doc.offset))
-        if first == (doc.source, doc.offset):
-            return False
-        quarantine.add(doc.source, doc.offset, "duplicate_id",
-                       f"id read first at {first[0]} record {first[1]}", doc_id=doc.id)
-        return True
-
-
 def _first_of_each_id(docs: Iterator, seen: FirstReads, quarantine) -> Iterator:
     """``docs`` without those whose id came before (each to ``quarantine`` as
     ``duplicate_id``): one label per id, as a seed set needs and sampling gives."""
-    return (doc for doc in docs if not seen.is_repeat(doc, quarantine))
+    return (doc for doc in docs
+            if not seen.is_repeat(doc.id, doc.source, doc.offset, quarantine))
 
 
 def label_corpus(

@@ -14,8 +14,9 @@ import json
 from collections import defaultdict
 from urllib.parse import urlparse
 
+from prox_tasks.corpus.quarantine import FirstReads
 from prox_tasks.corpus.readers import NoDocuments, no_documents
-from prox_tasks.labeling.run import FirstReads, read_input
+from prox_tasks.labeling.run import read_input
 
 LENGTH_BUCKETS = (1_000, 5_000, 20_000)  # characters: short, medium, long, very long
 
@@ -138,7 +139,7 @@ def sample_documents(
     quarantine = Quarantine()
     entries, seen = [], FirstReads()
     for doc in read_input(input_uri, text_field, id_field, quarantine, format=format):
-        if seen.is_repeat(doc, quarantine):
+        if seen.is_repeat(doc.id, doc.source, doc.offset, quarantine):
             continue
         group, domain = _group_and_domain(doc, group_field)
         entries.append((doc.id, (group, length_bucket(len(doc.text))), domain))

@@ -253,3 +253,30 @@ def test_a_row_without_any_program_is_quarantined_not_reported_as_executed(tmp_p
         ("corpus", "missing_program"), ("nulls", "missing_program")]
     assert quarantine[0]["detail"].startswith(
         "no 'doc_program' or 'chunk_program' (its fields: 'id', 'text', 'url')")
+
+
+def test_a_repeated_id_is_quarantined_as_prox_label_and_prox_refine_do(tmp_path, capsys):
+    """Labels of two runs concatenated: the same document twice, its programs deciding
+    otherwise (one keeps it, one drops it). prox execute wrote both rows, two outputs for
+    one document, where prox label and prox refine keep the first and quarantine the
+    repeat (``duplicate_id``); it does as they do now, the repeat's row kept in the
+    quarantine. ``12`` and ``"12"`` are one id, as every reader reads them."""
+    text = "A first line of the page that says something.\nA second line with more words."
+    rows = [{"id": "a", "text": text, "doc_program": "keep_doc()"},
+            {"id": "a", "text": text, "doc_program": "drop_doc()"},
+            {"id": 12, "text": text, "doc_program": "keep_doc()"},
+            {"id": "12", "text": text, "doc_program": "drop_doc()"},
+            {"id": "b", "text": text, "doc_program": "keep_doc()"}]  # fmt: skip
+    src, out = tmp_path / "labels.jsonl", tmp_path / "out.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["execute", "--json", "--input", str(src), "--output", str(out)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["read"], summary["written"], summary["quarantined"]) == (5, 3, 2)
+    assert summary["quarantine_reasons"] == {"duplicate_id": 2}
+    written = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [(r["id"], r["dropped"]) for r in written] == [("a", False), (12, False),
+                                                         ("b", False)]
+    quarantined = [json.loads(line) for line in (tmp_path / "out.jsonl.quarantine.jsonl").open()]
+    assert [(q["id"], q["offset"]) for q in quarantined] == [("a", 1), ("12", 3)]
+    assert all("id read first at" in q["detail"] and json.loads(q["raw"])["doc_program"]
+               == "drop_doc()" for q in quarantined)  # fmt: skip
