@@ -7,8 +7,21 @@ import pytest
 
 from prox_tasks.storage.names import NAME_PATTERN, InvalidName, check_name
 
-NAMES = ["crawl-2026-12-07", "seed.v1", "a" * 128, "a" * 129, "../up", "a/b", ".hidden",
-         "naïve", "crawl\n", "crawl\r\n", "\ncrawl", "crawl ", ""]
+NAMES = [
+    "crawl-2026-12-07",
+    "seed.v1",
+    "a" * 128,
+    "a" * 129,
+    "../up",
+    "a/b",
+    ".hidden",
+    "naïve",
+    "crawl\n",
+    "crawl\r\n",
+    "\ncrawl",
+    "crawl ",
+    "",
+]
 
 
 @pytest.mark.parametrize("name", NAMES)
