@@ -1,7 +1,7 @@
-"""The ``prox`` command: one subcommand module per pipeline stage.
+"""The ``prox`` command: one subcommand per pipeline stage (``prox COMMAND --help``).
 
-Each module in :data:`SUBCOMMANDS` defines ``register(subparsers)``, which adds its parser and
-sets ``func`` to a callable taking the parsed arguments and returning an
+Each subcommand's module in :data:`SUBCOMMANDS` defines ``register(subparsers)``, which adds
+its parser and sets ``func`` to a callable taking the parsed arguments and returning an
 :class:`~prox_tasks.cli.output.Outcome`: every command ends with one human summary line on
 stdout, or its JSON result with ``--json``, and long work shows a progress bar on stderr when
 stderr is a terminal (:mod:`prox_tasks.cli.output`). Modules are imported lazily so
@@ -17,6 +17,7 @@ import os
 import sys
 import traceback
 
+from prox_tasks.cli.arguments import description
 from prox_tasks.cli.errors import describe_error, exit_code, missing_dependency
 from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
 from prox_tasks.termination import Terminated, raise_on_sigterm, stop_behind
@@ -44,7 +45,7 @@ NO_PROGRESS_BAR = frozenset({"gate", "release", "catalog", "models"})
 
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="prox", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="prox", description=description(__doc__.splitlines()[0]))
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None
     if argv:
