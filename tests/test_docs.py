@@ -339,3 +339,14 @@ def test_docs_teachers_md_shows_every_option_of_prox_label():
     missing = sorted(o for o in _options_of_each_command()["label"] - everywhere
                      if not re.search(rf"{re.escape(o)}(?![\w-])", block))
     assert missing == []
+
+
+def test_the_readme_names_every_command_that_draws_no_progress_bar():
+    """The README's "`gate`, `release` … draw none" is what a script that passes
+    ``--no-progress`` to every command relies on; it left out ``prox models``."""
+    from prox_tasks.cli import NO_PROGRESS_BAR
+
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    said = re.search(r"`--no-progress`: none at all; (.*?) draw none", readme, re.S)
+    assert said, "the README no longer says which commands draw no progress bar"
+    assert set(re.findall(r"`(\w+)`", said.group(1))) == NO_PROGRESS_BAR
