@@ -196,8 +196,9 @@ def run(args) -> Outcome:
                       "replaced by U+FFFD before extraction)")
     repeated = (summary.get("warc") or {}).get("duplicate_record_ids")
     if repeated:  # which response a WET record joins is the first one's: said, not silent
-        fell_back += (f" ({repeated:,} --warc responses repeat a WARC-Record-ID indexed "
-                      "before: the first kept)")
+        fell_back += (f" ({count(repeated, '--warc response')} "
+                      f"repeat{'s' if repeated == 1 else ''} a WARC-Record-ID indexed before: "
+                      "the first kept)")
     skipped = summary.get("skipped_files") or []  # a folder's README, a .json: as prox plan says
     fell_back += files_skipped(len(skipped), [f["uri"] for f in skipped[:3]],
                                "the --json summary's")

@@ -16,6 +16,8 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 
+from prox_tasks.wording import count
+
 log = logging.getLogger(__name__)
 #: The names a folder's or glob's WARC files have (a crawl's WET and WAT files, in
 #: ``.warc.wet.gz`` and ``.warc.wat.gz``, hold no response and are not read).
@@ -245,10 +247,12 @@ class WarcResponses(Mapping):
         self.warc_uris = list(warc_uris)
         if self.duplicates:
             record_id, uri = self.duplicates[0]
-            log.warning("%s: %d HTML responses repeat a WARC-Record-ID indexed before "
+            repeated = len(self.duplicates)
+            log.warning("%s: %s repeat%s a WARC-Record-ID indexed before "
                         "(e.g. %s in %s, first in %s): the first is kept",
-                        warc_setting(caller), len(self.duplicates),
-                        record_id, uri, self._index[record_id][0])
+                        warc_setting(caller), count(repeated, "HTML response"),
+                        "s" if repeated == 1 else "", record_id, uri,
+                        self._index[record_id][0])
 
     def __len__(self) -> int:
         return len(self._index)

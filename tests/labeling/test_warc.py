@@ -315,7 +315,7 @@ def test_a_repeated_warc_record_id_keeps_the_first_response_and_is_counted(tmp_p
         assert main(["label", "--input", str(wet), "--teacher", "html", "--output", str(out),
                      *[a for w in order for a in ("--warc", str(w))]]) == 0
         line = capsys.readouterr().out
-        assert "1 --warc responses repeat a WARC-Record-ID indexed before: the first kept" in line
+        assert "1 --warc response repeats a WARC-Record-ID indexed before: the first kept" in line
         outputs.append(out.read_bytes())
     assert outputs[0] == outputs[1]
     [row] = [json.loads(line) for line in outputs[0].splitlines()]
