@@ -25,9 +25,18 @@ def files_not_read(skipped: int, named: list[str], manifest: str) -> str:
                     "(.warc.wet.gz)")
     if crawl < skipped:
         todo.append("rename them .jsonl or pass --format jsonl to read JSON Lines")
-    kind = "" if crawl == skipped else " of no known format"
-    return (f"{count(skipped, 'input file')}{kind} not read ({', '.join(named)}{more}; "
-            f"{manifest} skipped_files says why: {'; '.join(todo)})")
+    return (f"{count(skipped, 'input file')}{of_no_known_format(named, skipped)} not read "
+            f"({', '.join(named)}{more}; {manifest} skipped_files says why: {'; '.join(todo)})")
+
+
+def of_no_known_format(named: list[str], skipped: int) -> str:
+    """`` of no known format``, said of ``skipped`` files not read (``named`` the first of
+    them), or nothing when every one is a crawl's WARC or WAT file: a known format, which
+    holds no text to read."""
+    from prox_tasks.corpus.readers import crawl_file_advice
+
+    crawl = sum(1 for uri in named if crawl_file_advice(uri))
+    return "" if crawl == skipped else " of no known format"
 
 
 def a_type(value: object) -> str:

@@ -50,7 +50,7 @@ from prox_tasks.storage import (
     to_uri,
 )
 from prox_tasks.storage.swap import replace_if
-from prox_tasks.wording import count
+from prox_tasks.wording import count, of_no_known_format
 
 log = logging.getLogger(__name__)
 
@@ -258,8 +258,9 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
                         skipped_files=skipped,
                         markers_left_out=markers_left_out(input_uri, len(listed)))
     if skipped:
-        log.warning("%s: %s of no known format not read (the plan's skipped_files lists "
-                    "them): %s", input_uri, count(len(skipped), "file"),
+        log.warning("%s: %s%s not read (the plan's skipped_files lists them): %s",
+                    input_uri, count(len(skipped), "file"),
+                    of_no_known_format([s["uri"] for s in skipped], len(skipped)),
                     "; ".join(f"{s['uri']} ({s['reason']})" for s in skipped[:3])
                     + (" …" if len(skipped) > 3 else ""))
     if write:

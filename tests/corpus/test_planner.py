@@ -247,6 +247,30 @@ def test_files_of_no_known_format_are_listed_in_the_plan_and_its_summary(snapsho
     assert "refined/manifest.json skipped_files says why: rename them .jsonl" in line
 
 
+def test_a_crawls_warc_and_wat_are_not_logged_as_of_no_known_format(tmp_path, caplog):
+    """prox plan over a Common Crawl segment folder (the real whirlwind WET, WARC and WAT):
+    the summary line said "2 input files not read (…: give its WET conversion)", but the
+    planner's warning beside it called the WARC and WAT "2 files of no known format". One
+    wording now (:func:`prox_tasks.wording.of_no_known_format`); a README among them is."""
+    import shutil
+    from pathlib import Path
+
+    crawl = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "commoncrawl_warc"
+    folder = tmp_path / "segment"
+    folder.mkdir()
+    for name in ("whirlwind.warc.wet.gz", "whirlwind.warc.gz", "whirlwind.warc.wat.gz"):
+        shutil.copy(crawl / name, folder / name)
+    with caplog.at_level("WARNING"):
+        manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=7)
+    assert len(manifest.skipped_files) == 2
+    assert "2 files not read (the plan's skipped_files lists them)" in caplog.text, caplog.text
+    caplog.clear()
+    (folder / "README.txt").write_text("about this crawl\n")
+    with caplog.at_level("WARNING"):
+        plan_shards(str(folder), str(tmp_path / "out2"), target_docs=7)
+    assert "3 files of no known format not read" in caplog.text, caplog.text
+
+
 def test_a_file_of_no_known_format_is_warned_of_once_per_refine(tmp_path, caplog):
     """`prox refine` over a folder holding a README.txt warned of it twice (the listing's
     'skipping …' line, then the plan's summary of the same file): once now, with why and
