@@ -209,7 +209,9 @@ def _missing_text_advice(labels: int, candidates: dict) -> str | None:
     or name the field holding a string that may be the text; None: nothing to say (a row
     of an id only has no text under any name)."""
     if labels:
-        return f"{labels:,} of them are labels without their text: {RELABEL}"
+        said = ("1 of them is a label without its text" if labels == 1
+                else f"{labels:,} of them are labels without their text")
+        return f"{said}: {RELABEL}"
     return name_text_field(candidates)
 
 

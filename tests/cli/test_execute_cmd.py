@@ -86,6 +86,18 @@ def test_the_same_file_as_input_and_output_is_refused_and_left_alone(tmp_path, c
     assert src.read_bytes() == before
 
 
+def test_one_label_without_its_text_is_said_in_the_singular(tmp_path, capsys):
+    """``prox execute`` over the one label the html teacher wrote for the whirlwind WET said
+    "1 of them are labels without their text"."""
+    sample = str(Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz")
+    bare = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", sample, "--output", str(bare), "--limit", "1"]) == 0
+    capsys.readouterr()
+    assert main(["execute", "--input", str(bare), "--output", str(tmp_path / "out.jsonl")]) == 1
+    line = capsys.readouterr().err.strip()
+    assert "1 of them is a label without its text: relabel with prox label --keep-text" in line
+
+
 def test_labels_written_without_their_text_are_named_with_how_to_relabel(tmp_path, capsys):
     """``prox label`` without ``--keep-text`` writes programs and no text: ``prox execute``
     on them quarantines every row as missing_text, which fails the run (nothing executed).
