@@ -284,10 +284,11 @@ def shards_failed(catalog, name: str, err: BaseException,
         which = f"shards {', '.join(map(str, failed))}"
     else:  # a model that failed to load fails every shard: their numbers say nothing
         which = f"{len(failed):,} shards ({', '.join(map(str, failed[:3]))}, …)"
-    return (f"{which} of {len(shards):,} failed: {describe_error(err)} ({written:,} written, "
-            f"kept: once the cause is fixed, {finish} finishes the run "
-            f"and reuses them; `prox catalog list shards --snapshot {name}` lists each "
-            "shard's error)")
+    kept = (f"{written:,} written, kept: once the cause is fixed, {finish} finishes the run "
+            "and reuses them" if written else
+            f"none written by this run: once the cause is fixed, {finish} finishes the run")
+    return (f"{which} of {len(shards):,} failed: {describe_error(err)} ({kept}; "
+            f"`prox catalog list shards --snapshot {name}` lists each shard's error)")
 
 
 def model_trouble(s: dict) -> str:

@@ -52,6 +52,23 @@ def test_a_failed_shard_is_named_with_the_command_that_finishes_the_run(tmp_path
     assert capsys.readouterr().out.startswith("refined 20 documents in 2 shards (1 reused)")
 
 
+def test_a_run_whose_every_shard_failed_says_none_was_written(tmp_path, capsys, monkeypatch):
+    """``PROX_PROGRESS_EVERY=1k`` fails each shard as it starts; the line said "(0 written,
+    kept: … finishes the run and reuses them", of shards there are none of."""
+    from tests.quality.snapshot_factory import write_input
+
+    src = write_input(tmp_path / "in.jsonl", 20)
+    monkeypatch.setenv("PROX_PROGRESS_EVERY", "1k")
+    assert main(["refine", "--input", str(src), "--output", str(tmp_path / "out"),
+                 "--model", "default", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}",
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert "PROX_PROGRESS_EVERY='1k' is not a whole number" in err, err
+    assert "(none written by this run: once the cause is fixed, the same prox refine command " \
+        "finishes the run; `prox catalog list shards --snapshot out` lists each shard's " \
+        "error)" in err, err
+
+
 def test_a_run_that_fails_while_planning_is_listed_failed_in_the_catalog(tmp_path, capsys):
     """A nightly prox refine whose input is missing failed with a clear line but booked
     nothing: `prox catalog list snapshots` did not show the failed run. A new snapshot is
