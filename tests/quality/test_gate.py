@@ -522,6 +522,27 @@ def test_the_gate_names_input_files_the_plan_did_not_read(tmp_path, caplog):
     assert "part-00000-c0ffee.json" in caplog.text and "--format jsonl" in caplog.text
 
 
+def test_the_gate_does_not_offer_to_refine_a_crawls_warc_and_wat_into_the_snapshot(
+        tmp_path, caplog):
+    """A segment's WARC and WAT beside the text (../shared/data/commoncrawl_warc): the gate
+    said "in no shard: refine again to include them", though no refine reads text from
+    them (the line itself says to give their WET conversion)."""
+    import shutil
+    from pathlib import Path
+
+    crawl = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "commoncrawl_warc"
+    write_input(tmp_path / "in" / "crawl.jsonl", 30)
+    for name in ("whirlwind.warc.gz", "whirlwind.warc.wat.gz"):
+        shutil.copy(crawl / name, tmp_path / "in" / name)
+    refine_snapshot(str(tmp_path / "in"), str(tmp_path / "out"))
+    with caplog.at_level("WARNING"):
+        result = run_gate(str(tmp_path / "out"))
+    assert result.metrics["input_files_skipped"] == 2
+    assert "gate: 2 input files not read (file://" in caplog.text, caplog.text
+    assert "give its WET conversion (.warc.wet.gz)), in no shard\n" in caplog.text, caplog.text
+    assert "refine again" not in caplog.text
+
+
 def test_the_gate_finds_ids_written_twice_with_a_sorted_copy_of_half_their_digests():
     """The gate's snapshot-wide repeated-id check (quality.documents.IdDigests) keeps 16
     bytes a document, then sorted every digest (argsort, a sorted copy, masks): ~27 bytes
