@@ -170,6 +170,17 @@ def test_a_seed_set_name_is_not_moved_to_another_folder(catalog):
     assert (row["uri"], row["teacher"], row["num_docs"]) == ("file:///seeds/a", "rules", 12)
 
 
+def test_a_seed_set_name_is_one_path_component_as_a_snapshot_name_is(catalog):
+    """register_seed_set took any name (``build_seed_set(name="x y")`` registered it); the
+    seed DAG refuses such a seed_set_name, and register_snapshot such a snapshot name."""
+    from prox_tasks.storage.names import InvalidName
+
+    for name in ("x y", "a/b", ".."):
+        with pytest.raises(InvalidName, match="invalid seed-set name"):
+            catalog.register_seed_set(name, "rules", "file:///seeds/a", 10)
+        assert catalog.get_seed_set(name) is None
+
+
 def test_a_seed_set_folder_written_with_or_without_its_trailing_slash_keeps_its_row(catalog):
     """prox label --seed-set --output seeds/ (a shell's completion adds the slash) after
     --output seeds was refused as SeedSetNameTaken 'registered for .../seeds, not

@@ -270,3 +270,16 @@ def test_the_same_seed_set_in_a_second_folder_says_to_name_it(tmp_path):
                                                r"same seed set.*name="):
         assemble()
     assert assemble(name="rules-v1-steps").catalog_id is not None
+
+
+def test_build_seed_set_refuses_a_name_that_is_no_path_component_before_sampling(tmp_path):
+    """build_seed_set(name="x y") sampled and labeled, then failed to register."""
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.seedset import build_seed_set
+    from prox_tasks.storage.names import InvalidName
+
+    (tmp_path / "in.jsonl").write_text('{"id": "a", "text": "a sentence of a few words"}\n')
+    with pytest.raises(InvalidName, match="invalid seed-set name 'x y'"):
+        build_seed_set(str(tmp_path / "in.jsonl"), str(tmp_path / "s"), get_teacher("rules"),
+                       sample_size=5, name="x y", register=False)
+    assert not (tmp_path / "s").exists()
