@@ -333,8 +333,8 @@ def program_errors(failed: int, documents: int) -> str:
 
 
 def summary_line(s: dict) -> str:
-    """``refined 1,000 documents in 3 shards (1 reused): 950 kept, 40 dropped (12 for low
-    quality), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
+    """``refined 1,000 documents in 3 shards (1 reused): 950 kept (30 of them low quality:
+    ``--quality-filter report``), 40 dropped (12 for low quality: ``drop``), 10 quarantined (7 malformed_json, 3 duplicate_id) in OUTPUT/quarantine/, 3 with
     program errors (0.3% of the documents; …); model v3 (promoted), 41.2 s -> OUTPUT`` (the parentheses, the quarantine
     folder and the errors only when there are some; ``(and 1 input file not read to its end)``
     after the documents when a file was cut: its ``truncated_file`` entry is no document; see
@@ -344,6 +344,9 @@ def summary_line(s: dict) -> str:
     reused = f" ({s['shards_skipped']:,} reused)" if s.get("shards_skipped") else ""
     quality = (f" ({s['dropped_low_quality']:,} for low quality)"
                if s.get("dropped_low_quality") else "")
+    # --quality-filter report: what it flagged is all it does, so the line says it
+    flagged = (s.get("docs_low_quality") or 0) - (s.get("dropped_low_quality") or 0)
+    flagged = f" ({flagged:,} of them low quality)" if flagged > 0 else ""
     errors = program_errors(s.get("docs_with_program_errors") or 0,
                             (s.get("docs_kept") or 0) + (s.get("docs_dropped") or 0))
     # a cut input file is one quarantine entry, not a document (documents_read leaves it out)
@@ -353,7 +356,7 @@ def summary_line(s: dict) -> str:
     skipped = files_skipped(s.get('input_files_skipped') or 0,
                             s.get('input_files_skipped_named') or [], s.get('manifest', ''))
     return (f"refined {count(s.get('documents_read', s.get('docs_read', 0)), 'document')}{cut} in "
-            f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept, "
+            f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept{flagged}, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "
             f"{quarantined(reasons, shelf, advice={'missing_text': missing_text_advice(s)})}"
             f"{errors}{model_trouble(s)}{input_notices(s.get('input_notices') or {})}"

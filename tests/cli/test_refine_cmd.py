@@ -69,6 +69,35 @@ def test_a_run_whose_every_shard_failed_says_none_was_written(tmp_path, capsys, 
         "error)" in err, err
 
 
+def test_quality_filter_report_says_on_the_line_how_many_kept_documents_it_flagged(
+        tmp_path, capsys):
+    """``--quality-filter report`` flags low-quality documents without dropping them, and its
+    count (docs/teachers.md: 240 of the sample's 285 kept) was only in ``--json``: the line
+    read as a run with the filter off. It now says it; ``drop`` keeps its own words."""
+    import gzip
+    import json
+    from pathlib import Path
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(gzip.open(sample, "rt").readlines()[:40]))
+    for mode in ("report", "drop"):
+        args = ["refine", "--input", str(src), "--output", str(tmp_path / mode), "--model",
+                "default", "--quality-filter", mode, "--catalog",
+                f"sqlite:///{tmp_path / 'c.sqlite'}", "--no-progress"]
+        assert main(args) == 0
+        line = capsys.readouterr().out
+        assert main([*args, "--json"]) == 0  # the rerun reuses the shard, counts and all
+        s = json.loads(capsys.readouterr().out)
+        assert s["docs_low_quality"] > 0
+        if mode == "report":
+            assert f"{s['docs_kept']:,} kept ({s['docs_low_quality']:,} of them low " \
+                "quality), " in line, line
+        else:
+            assert f"{s['docs_kept']:,} kept, {s['docs_dropped']:,} dropped " \
+                f"({s['dropped_low_quality']:,} for low quality)" in line, line
+
+
 def test_a_run_that_fails_while_planning_is_listed_failed_in_the_catalog(tmp_path, capsys):
     """A nightly prox refine whose input is missing failed with a clear line but booked
     nothing: `prox catalog list snapshots` did not show the failed run. A new snapshot is
