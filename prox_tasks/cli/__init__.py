@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import logging
 import os
 import sys
 import traceback
@@ -77,6 +78,18 @@ def main(argv: list[str] | None = None) -> int:
         return _run(argv, process)
 
 
+def log_to_stderr(verbose: bool) -> None:
+    """Every subcommand's log records on stderr alike: warnings as their message, as a line
+    for a person; with ``-v`` also the INFO records, with their level and logger. (prox
+    refine and prox train set this up apiece, as ``WARNING:prox_tasks.…:`` lines; the
+    others printed warnings bare and ``-v`` logged nothing more.) A no-op where logging is
+    already set up (a host program, pytest)."""
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
+    else:
+        logging.basicConfig(level=logging.WARNING, format="%(message)s")
+
+
 def _run(argv: list[str] | None, process: bool) -> int:
     from prox_tasks.redaction import install
     from prox_tasks.refine import collector
@@ -107,6 +120,7 @@ def _run(argv: list[str] | None, process: bool) -> int:
     if unknown:  # refused by the subcommand: its usage lists the options it takes
         _refuse_unknown(parser, args, unknown)
     args.verbose = verbose
+    log_to_stderr(verbose)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2

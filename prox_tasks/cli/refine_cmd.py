@@ -8,7 +8,6 @@ a progress bar on stderr. Exit codes: 0 done, 1 bad input (every record quaranti
 
 from __future__ import annotations
 
-import logging
 import os
 from dataclasses import fields
 
@@ -197,7 +196,6 @@ def run(args) -> Outcome:
     from prox_tasks.refine.corpus import refine_corpus, starts_workers_early
     from prox_tasks.registry import PromotedVersionGone
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     if starts_workers_early(args.output, args.workers):
         from prox_tasks.refine.fork_server import start_worker_imports
 

@@ -7,7 +7,6 @@ metrics, promotion decision).
 from __future__ import annotations
 
 import json
-import logging
 
 from prox_tasks.cli.arguments import (
     below_one,
@@ -123,7 +122,6 @@ def register(subparsers, name: str, help_text: str) -> None:
 def run(args) -> Outcome:
     from prox_tasks.training.run import TrainJob, run_training
 
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING)
     job = TrainJob(
         seed=args.seed, output=args.output, name=args.name, kind=args.kind, base=args.base,
         epochs=args.epochs, max_steps=args.max_steps, learning_rate=args.learning_rate,

@@ -152,3 +152,31 @@ def test_a_command_run_with_stdout_closed_still_works(tmp_path):
                           preexec_fn=lambda: os.close(1))  # fmt: skip
     assert done.returncode == 0 and done.stderr == ""
     assert (tmp_path / "out.jsonl").exists()
+
+
+def test_every_command_logs_warnings_as_a_line_and_more_with_v(tmp_path):
+    """A crawl segment's WARC and WAT beside its WET (the real whirlwind files): ``prox
+    plan`` warned of them as a plain line, ``prox refine`` as ``WARNING:prox_tasks.corpus.
+    planner:…`` (it set logging up itself, as train did), and ``-v`` ("log more") logged
+    nothing more in the commands that did not. One set-up now, in ``prox_tasks.cli``."""
+    import shutil
+
+    crawl = ROOT.parent / "shared" / "data" / "commoncrawl_warc"
+    folder = tmp_path / "segment"
+    folder.mkdir()
+    for name in ("whirlwind.warc.wet.gz", "whirlwind.warc.gz", "whirlwind.warc.wat.gz"):
+        shutil.copy(crawl / name, folder / name)
+    env = {**ENV, "PROX_HOME": str(tmp_path / "home")}
+    said = "segment: 2 files not read (the plan's skipped_files lists them)"
+    for command in ("plan", "refine"):
+        done = subprocess.run(
+            [sys.executable, "-m", "prox_tasks.cli", command, "--input", str(folder),
+             "--output", str(tmp_path / command)],
+            env=env, timeout=300, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert said in done.stderr and "WARNING:" not in done.stderr, done.stderr
+    done = subprocess.run([sys.executable, "-m", "prox_tasks.cli", "gate", "-v", "--snapshot",
+                           str(tmp_path / "refine")], env=env, timeout=300,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "INFO:prox_tasks.quality.gate:gate PASSED for " in done.stderr, done.stderr
