@@ -11,8 +11,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument(
         "--refined",
         required=True,
-        help="refined rows: JSONL(.gz/.zst), Parquet or "
-        "a refined output folder (path, file://, s3://)",
+        help="refined rows: JSONL(.gz/.zst) (a file, folder or glob), Parquet (a file or a "
+        "glob: OUT/shards/*.parquet) or a refined output folder (path, file://, s3://)",
     )
     p.add_argument("--gold", required=True, help="rows with the gold text: a JSONL file (any "
                    "name, .gz/.zst), a folder or a glob (path, file://, s3://)")

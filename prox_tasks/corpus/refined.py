@@ -6,6 +6,7 @@ import json
 from collections.abc import Iterator
 
 from prox_tasks.storage import exists, list_uri, open_uri
+from prox_tasks.storage.uri import is_glob
 
 SCHEMA_VERSION = "1"
 
@@ -35,8 +36,8 @@ def arrow_schema():
 
 
 def read_refined_rows(uri: str, completed_only: bool = True) -> Iterator[dict]:
-    """Rows of refined shards at ``uri`` (an output folder, its ``shards/`` folder, or one
-    shard file), ``stats``/``meta`` decoded. With ``completed_only``, shards of an output
+    """Rows of refined shards at ``uri`` (an output folder, its ``shards/`` folder, one
+    shard file or a glob of them), ``stats``/``meta`` decoded. With ``completed_only``, shards of an output
     folder are read only when their status record exists (i.e. fully written)."""
     import pyarrow.parquet as pq
 
@@ -44,7 +45,10 @@ def read_refined_rows(uri: str, completed_only: bool = True) -> Iterator[dict]:
     from prox_tasks.storage import join_uri
 
     if uri.endswith(".parquet"):
-        files = [uri]
+        # one shard file, or a glob of them (out/shards/*.parquet: docs/storage.md's URIs)
+        files = list_uri(uri) if is_glob(uri) else [uri]
+        if not files:
+            raise FileNotFoundError(f"no Parquet file matches {uri}")
     else:
         root = uri.rstrip("/")
         base = root[: -len("/shards")] if root.endswith("/shards") else root

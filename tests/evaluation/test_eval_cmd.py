@@ -212,6 +212,28 @@ def test_a_snapshot_with_no_refined_row_says_why_and_what_to_do(tmp_path, capsys
         "gate say why" in capsys.readouterr().err
 
 
+def test_a_glob_of_refined_shard_files_is_read_as_the_folder_is(tmp_path, capsys):
+    """``prox eval --refined 'out/shards/*.parquet'`` failed with "No such file or directory:
+    …/*.parquet": a name ending .parquet was opened as one file, though every URI may be a
+    glob (docs/storage.md) and --gold takes one."""
+    _write(tmp_path / "g.jsonl", GOLD)
+    _write(tmp_path / "in.jsonl", [{"id": r["id"], "text": r["gold_text"]} for r in GOLD])
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+                 "--model", "default", "--target-docs", "1", "--catalog",
+                 f"sqlite:///{tmp_path / 'c.sqlite'}", "--no-progress"]) == 0
+    assert len(list((out / "shards").glob("*.parquet"))) == len(GOLD) > 1
+    capsys.readouterr()
+    lines = []
+    for refined in (out, out / "shards" / "*.parquet"):
+        assert main(["eval", "--refined", str(refined), "--gold", str(tmp_path / "g.jsonl")]) == 0
+        lines.append(capsys.readouterr().out)
+    assert lines[0] == lines[1] and f"over {len(GOLD)} gold documents" in lines[0], lines
+    assert main(["eval", "--refined", str(out / "shards" / "x*.parquet"), "--gold",
+                 str(tmp_path / "g.jsonl")]) == 1
+    assert "no Parquet file matches " in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("which", ["refined", "gold"])
 def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     """"No rows" when every row was malformed sends the user looking for a wrong path."""
