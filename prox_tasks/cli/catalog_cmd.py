@@ -108,11 +108,13 @@ def _action(catalog, args) -> Outcome:
         rows = LISTS[args.what](catalog, args)
         return _listing(rows, args.what)
     if args.name is None:
-        names = catalog.report_names()
-        # each with the parameters it takes: a report run without them is refused
-        usage = [" ".join([name, *(f"--param {p}=VALUE" for p in catalog.report_params(name))])
-                 for name in names]
-        return Outcome("\n".join([*usage, count(len(names), "report")]), names)
+        # each with the parameters it takes: a report run without them is refused; --json:
+        # one line per report, as every listing, its parameters included
+        reports = [{"name": name, "params": list(catalog.report_params(name))}
+                   for name in catalog.report_names()]
+        usage = [" ".join([r["name"], *(f"--param {p}=VALUE" for p in r["params"])])
+                 for r in reports]
+        return Outcome("\n".join([*usage, count(len(reports), "report")]), reports, rows=True)
     malformed = [p for p in args.param if "=" not in p]
     if malformed:
         return Outcome.failure("catalog", f"--param takes KEY=VALUE, not {malformed[0]!r}", code=2)

@@ -26,7 +26,8 @@ def test_prox_catalog_commands(tmp_path, capsys):
     assert main(["catalog", "--json", "--url", url, "list", "shards", "--snapshot", "s"]) == 0
     assert json.loads(capsys.readouterr().out)["docs_kept"] == 2
     assert main(["catalog", "--json", "--url", url, "report"]) == 0
-    assert "drop_rate_by_snapshot" in json.loads(capsys.readouterr().out)
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert {"name": "drop_rate_by_snapshot", "params": []} in reports
     assert main(["catalog", "--json", "--url", url, "report", "drop_rate_by_snapshot"]) == 0
     row = json.loads(capsys.readouterr().out)
     assert row["snapshot"] == "s" and float(row["drop_rate"]) == 0.3333
@@ -237,8 +238,13 @@ def test_the_report_list_and_list_shards_say_what_to_pass(tmp_path, capsys):
     assert "model_leaderboard" in listed and listed[-1] == f"{len(listed) - 1} reports"
     for line in listed[:-1]:  # each, as listed with a value, runs
         assert main(["catalog", "--url", url, "report", *line.replace("VALUE", "a").split()]) == 0
+    # --json: a listing, one JSON line a report (README), with the parameters the line shows
+    # (it printed one array of bare names, so a script could not tell what to pass)
+    capsys.readouterr()  # the reports' own tables
     assert main(["catalog", "--json", "--url", url, "report"]) == 0
-    assert "shard_progress" in json.loads(capsys.readouterr().out.splitlines()[-1])
+    reports = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [" ".join([r["name"], *(f"--param {p}=VALUE" for p in r["params"])])
+            for r in reports] == listed[:-1]
     assert main(["catalog", "--url", url, "list", "shards"]) == 2
     assert "--snapshot NAME (`prox catalog list snapshots` lists them)" in capsys.readouterr().err
 
