@@ -124,6 +124,44 @@ class ArtifactChanged(ValueError):
     """An artifact's files no longer hash to the digest its ``artifact.json`` records."""
 
 
+class ArtifactRecordDamaged(ArtifactChanged):
+    """An ``artifact.json`` that is no artifact record (not JSON, not an object, no
+    ``version`` or ``sha256``): the folder's files cannot be checked against what was
+    published, so the model is not loaded under any version."""
+
+
+def artifact_record(raw: bytes | str, where: str) -> dict:
+    """The record in an ``artifact.json`` read as ``raw`` (``where``: its location, named in
+    the error): a JSON object with its ``version`` and ``sha256``.
+
+    Every reader of a published ``artifact.json`` — loading a model, the registry's
+    listings — parses it here, so a damaged one is refused the same way wherever it is met
+    and never skipped: a loader that ignored it would run the folder's files, changed or
+    not, under the version their digest gives, not the one published.
+
+    Raises:
+        ArtifactRecordDamaged: the message names the file and what to do.
+    """
+    try:
+        record = json.loads(raw)
+    except ValueError as err:  # UnicodeDecodeError is one too
+        problem = f"not JSON: {err}"
+    else:
+        problem = None if isinstance(record, dict) else (
+            f"a JSON {type(record).__name__}, not an object")
+        if problem is None:
+            missing = [key for key in ("version", "sha256")
+                       if not isinstance(record.get(key), str) or not record[key]]
+            if missing:
+                problem = f"no {' or '.join(missing)}"
+    if problem:
+        raise ArtifactRecordDamaged(
+            f"{where} is damaged ({problem}): the model's files cannot be checked against the "
+            "version published, so it is not loaded; publish the model again, or put back "
+            "its artifact.json")
+    return record
+
+
 #: Digests already computed, keyed by the folder and each file's (name, mtime, size): a
 #: process that loads the same model again (a refiner per shard) hashes it once.
 _DIGESTS: dict[tuple, str] = {}
@@ -164,25 +202,21 @@ def artifact_version(path: Path, settings: dict | None = None) -> str:
     path = Path(path)
     record = path / ARTIFACT
     if record.exists():
-        try:
-            published = json.loads(record.read_text())
-            version, expected = str(published["version"]), published.get("sha256")
-        except (ValueError, KeyError, TypeError):
-            pass
-        else:
-            if expected:
-                digest = _current_digest(path)
-                if digest != expected:
-                    source = _cached_from(path)
-                    where = (f" (a copy of {source}, downloaded as it is there now: its files "
-                             "were changed in place since; publish the model again, or put "
-                             "back the published files)" if source else "")
-                    raise ArtifactChanged(
-                        f"{record}: the model's files ({', '.join(artifact_files(path))}) hash "
-                        f"to {digest[:12]}, not the {str(expected)[:12]} recorded when "
-                        f"{version} was published; they changed since: fetch or publish it "
-                        f"again{where}")  # fmt: skip
-            return version
+        source = _cached_from(path)
+        where = f"{source.rstrip('/')}/{ARTIFACT}" if source else str(record)
+        published = artifact_record(record.read_bytes(), where)
+        version, expected = published["version"], published["sha256"]
+        digest = _current_digest(path)
+        if digest != expected:
+            where = (f" (a copy of {source}, downloaded as it is there now: its files "
+                     "were changed in place since; publish the model again, or put "
+                     "back the published files)" if source else "")
+            raise ArtifactChanged(
+                f"{record}: the model's files ({', '.join(artifact_files(path))}) hash "
+                f"to {digest[:12]}, not the {expected[:12]} recorded when "
+                f"{version} was published; they changed since: fetch or publish it "
+                f"again{where}")  # fmt: skip
+        return version
     kind = (settings or {}).get("kind") or artifact_kind(path)
     return version_string(kind, artifact_digest(path)[0])
 

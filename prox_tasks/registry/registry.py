@@ -30,6 +30,7 @@ from pathlib import Path
 from prox_tasks.models.artifact import (
     ARTIFACT,
     artifact_digest,
+    artifact_record,
     file_not_folder,
     version_string,
 )
@@ -158,6 +159,13 @@ class PromotedVersionGone(UnknownVersion):
     removed by hand, or its ``artifact.json`` with it): the promoted model cannot be loaded,
     and refining with the shipped default instead would serve another model unasked.
     Promoting a published version (or ``default``) by hand repairs it."""
+
+
+class PromotedRecordDamaged(PromotedVersionGone):
+    """``promoted.json`` is there but no promotion record (not JSON, not an object, no
+    ``version``: a bad write or a hand edit): which version is promoted cannot be told, and
+    refining with the catalog's model or the shipped default instead would serve another
+    model unasked. A promotion by hand (``prox models promote``) replaces it."""
 
 
 class CatalogNotBooked(RuntimeError):
@@ -298,7 +306,8 @@ class ModelRegistry:
                             record.get("seed_set") or {}, record.get("metrics") or {})
 
     def artifact(self, name: str, version: str) -> dict:
-        return json.loads(read_bytes(self.uri(name, version, ARTIFACT)))
+        where = self.uri(name, version, ARTIFACT)
+        return artifact_record(read_bytes(where), str(where))
 
     def record_training(self, name: str, identity: str, version: str, train: dict) -> None:
         """Note that the training ``identity`` (a digest of its seed set, settings and code:
@@ -358,10 +367,49 @@ class ModelRegistry:
         """The promoted record (``version``, ``uri``, ``metrics``) or None. ``uri`` is the
         version's folder in this registry, wherever the record was written: a registry
         copied or moved elsewhere serves its own copy, never the old location's."""
-        record = read_json(self.uri(name, PROMOTED))  # one GET on S3, no HEAD first
+        where = self.uri(name, PROMOTED)
+        try:
+            record = read_json(where)  # one GET on S3, no HEAD first
+        except ValueError as err:  # not JSON (UnicodeDecodeError is one too)
+            raise self._promoted_damaged(name, f"not JSON: {err}") from None
         if record is None:
             return None
-        return {**record, "uri": self.uri(name, record["version"])}
+        return {**self._promoted_record(name, record), "uri": self.uri(name, record["version"])}
+
+    def _promoted_record(self, name: str, record) -> dict:
+        """``record``, the parsed ``promoted.json`` of ``name``, checked to be a promotion
+        record: a JSON object naming its ``version``.
+
+        Raises:
+            PromotedRecordDamaged: it is not one (the message names the file).
+        """
+        if not isinstance(record, dict):
+            raise self._promoted_damaged(name, f"a JSON {type(record).__name__}, not an object")
+        if not isinstance(record.get("version"), str) or not record["version"]:
+            raise self._promoted_damaged(name, "it names no version")
+        return record
+
+    def _parse_promoted(self, name: str, raw: bytes | None) -> dict | None:
+        """The promotion record in ``raw`` (the bytes of ``promoted.json`` read by a swap;
+        None: there is none), as :meth:`promoted` reads it."""
+        if raw is None:
+            return None
+        try:
+            record = json.loads(raw)
+        except ValueError as err:
+            raise self._promoted_damaged(name, f"not JSON: {err}") from None
+        return self._promoted_record(name, record)
+
+    def _promoted_damaged(self, name: str, detail: str) -> PromotedRecordDamaged:
+        """The error for a ``promoted.json`` of ``name`` that is no promotion record."""
+        _, published, _ = self._listing(name)
+        return PromotedRecordDamaged(
+            f"{self.uri(name, PROMOTED)} is damaged ({detail}): which {name} version is "
+            f"promoted in {self.root} cannot be told, and no other model is used in its "
+            f"place. Promote a published version by hand, which replaces it: prox models "
+            f"--registry {self.root} --name {name} promote VERSION --reason TEXT ("
+            + (f"published: {', '.join(published)}" if published else "none is published")
+            + "), or promote default, the model prox refine --model default uses")
 
     def promoted_published(self, name: str) -> dict | None:
         """:meth:`promoted`, checked to be published here: what refining, the gold gate and
@@ -418,7 +466,7 @@ class ModelRegistry:
         outcome: dict = {}
 
         def swap(raw: bytes | None) -> bytes | None:
-            current = json.loads(raw) if raw else None
+            current = self._parse_promoted(name, raw)  # damaged: refused, never replaced
             now = current["version"] if current else None
             if incumbent_version is not _UNSET:
                 outcome.setdefault("expected", incumbent_version)
@@ -498,7 +546,11 @@ class ModelRegistry:
         outcome: dict = {}
 
         def swap(raw: bytes | None) -> bytes | None:
-            current = json.loads(raw) if raw else None
+            try:
+                current = self._parse_promoted(name, raw)
+            except PromotedRecordDamaged as err:  # the way out it names: replace it
+                log.warning("%s: replacing it with %s", err.args[0].partition(". ")[0], version)
+                current = None
             outcome.update(current=current, decided_at=datetime.now(UTC).isoformat())
             if current and current["version"] == version:
                 return None
@@ -661,7 +713,10 @@ class ModelRegistry:
         from concurrent.futures import ThreadPoolExecutor
 
         prefix, found, decided = self._listing(name)
-        current = (self.promoted(name) or {}).get("version")
+        try:
+            current = (self.promoted(name) or {}).get("version")
+        except PromotedRecordDamaged:  # none is promoted: prox models list notes why
+            current = None
 
         def read(version: str) -> dict:  # "uri": where it is now (the registry may have moved)
             record = {**self.artifact(name, version), "uri": self.uri(name, version)}

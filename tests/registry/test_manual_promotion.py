@@ -650,3 +650,63 @@ def test_a_version_name_given_as_a_model_is_said_missing_when_the_registry_canno
     assert code == 2, err
     assert f"no model at {tmp_path}/{version}" in err and \
         f"(a model version: give its folder, REGISTRY/refiner/{version})" in err, err
+
+
+def test_a_damaged_promoted_json_is_named_and_a_promotion_by_hand_replaces_it(
+        root, tmp_path, monkeypatch, capsys):
+    """A PUT of bad bytes over ``promoted.json`` (a broken sync, a hand edit). Every use of
+    the registry failed with a bare "JSONDecodeError: Expecting value: line 1 column 1
+    (char 0)" naming no file — ``prox refine``, ``prox models list`` — and ``prox models
+    promote``, the documented repair, failed the same way, so nothing could fix it. Each now
+    names the file and says to promote by hand, which replaces it; an automatic decision
+    never replaces it (it cannot tell which model it would displace)."""
+    from prox_tasks.models import resolve_model
+    from prox_tasks.storage import join_uri, put_atomic
+
+    registry = ModelRegistry(root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    promoted = join_uri(root, "refiner", "promoted.json")
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", root)
+    for bad in (b"\x00garbage" * 10, b'["not", "a", "record"]', b'{"uri": "no version"}'):
+        put_atomic(promoted, bad)
+        # PromotedRecordDamaged, a PromotedVersionGone: exit 2, a DAG task not retried
+        with pytest.raises(FileNotFoundError, match=f"{promoted} is damaged"):
+            resolve_model(None, catalog=False)
+    code, out, _ = prox("models", "list", capsys=capsys)
+    assert code == 0 and f"note: {promoted} is damaged (it names no version)" in out, out
+    assert f"published: {', '.join(sorted((v1, v2)))}" in out
+    assert "promote VERSION --reason TEXT" in out
+    code, _, err = prox("refine", "--input", str(tmp_path / "none.jsonl"), "--output",
+                        str(tmp_path / "out"), "--no-progress", capsys=capsys)
+    assert code == 2 and f"prox refine: {promoted} is damaged" in err, err
+    with pytest.raises(FileNotFoundError):  # a training's decision replaces nothing
+        registry.decide("refiner", v1, BETTER, None)
+    code, out, _ = prox("models", "promote", v1, "--reason", "promoted.json damaged",
+                        "--no-catalog", capsys=capsys)
+    assert code == 0 and f"promoted refiner {v1}" in out, out
+    assert resolve_model(None, catalog=False).version == v1
+
+
+def test_a_damaged_artifact_json_refuses_the_version_never_runs_it_under_another(
+        root, tmp_path, monkeypatch, capsys):
+    """Bad bytes PUT over a published version's ``artifact.json`` and its weights changed:
+    loading it skipped the unreadable record and ran the changed files under the version
+    their digest gives — ``prox refine`` with ``line_tagger-157c…`` promoted refined with
+    ``line_tagger-2ff7…`` and said "(registry)" — and ``prox models list`` failed with a
+    bare JSONDecodeError. Both now refuse it, naming the version's ``artifact.json``."""
+    from prox_tasks.models.artifact import artifact_version
+    from prox_tasks.registry import fetch_folder
+    from prox_tasks.storage import join_uri, put_atomic
+
+    registry = ModelRegistry(root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    record = join_uri(root, "refiner", v2, "artifact.json")
+    put_atomic(join_uri(root, "refiner", v2, "sub", "weights.bin"), b"changed weights")
+    for bad in (b"\x00garbage" * 10, b'{"version": "' + v2.encode() + b'"}'):
+        put_atomic(record, bad)
+        # S3: the object's URI, not the model cache's copy; local: the file
+        with pytest.raises(ValueError,  # ArtifactRecordDamaged, an ArtifactChanged
+                           match=f"{record.removeprefix('file://')} is damaged"):
+            artifact_version(fetch_folder(join_uri(root, "refiner", v2)))
+    code, _, err = prox("models", "--registry", root, "list", capsys=capsys)
+    assert code != 0 and f"{record} is damaged (no sha256)" in err, err
