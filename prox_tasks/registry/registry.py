@@ -29,6 +29,7 @@ from pathlib import Path
 
 from prox_tasks.models.artifact import (
     ARTIFACT,
+    ArtifactRecordDamaged,
     artifact_digest,
     artifact_record,
     file_not_folder,
@@ -256,10 +257,15 @@ class ModelRegistry:
         version = version_string(kind, digest)
         record_uri = self.uri(name, version, ARTIFACT)
         if exists(record_uri):  # its "uri" is where it was written: the registry may have moved
-            record = {**json.loads(read_bytes(record_uri)), "uri": self.uri(name, version)}
-            self._write_again(folder, name, version, files)
-            self._catalog_register(record, promoted=False)  # a retry after the catalog failed
-            return record
+            try:
+                record = artifact_record(read_bytes(record_uri), str(record_uri))
+            except ArtifactRecordDamaged as err:  # the version is published anew, whole
+                log.warning("%s; publishing %s %s anew over it", err, name, version)
+            else:
+                record = {**record, "uri": self.uri(name, version)}
+                self._write_again(folder, name, version, files)
+                self._catalog_register(record, promoted=False)  # a retry: the catalog failed
+                return record
         for rel in files:
             with open(folder / rel, "rb") as fh:
                 put_atomic(self.uri(name, version, rel), fh)

@@ -106,6 +106,27 @@ def test_a_retried_publish_writes_again_only_the_damaged_files(root, tmp_path):
     assert registry.damage("refiner", first) is None
 
 
+def test_a_publish_over_a_damaged_artifact_json_publishes_the_version_anew(root, tmp_path,
+                                                                          caplog):
+    """Bad bytes PUT over a published version's artifact.json: the rerun of the training that
+    published it (``trained`` warns, then trains again, as docs/training.md promises) failed
+    at publish with a bare "JSONDecodeError: Expecting value", and the version stayed
+    unloadable. The publish now writes the version anew, its record too, with a warning."""
+    registry, model = ModelRegistry(root), _model(tmp_path / "model")
+    first = registry.publish(model, "refiner", "line_tagger", {}, {}, GOOD)
+    record = f"{first['uri']}/artifact.json"
+    weights = f"{first['uri']}/model.safetensors"
+    intact = _read(weights)
+    _put(record, b"\x00garbage" * 10)
+    _put(weights, bytes([intact[0] ^ 1]) + intact[1:])
+    with caplog.at_level("WARNING", logger="prox_tasks.registry.registry"):
+        again = registry.publish(model, "refiner", "line_tagger", {}, {}, GOOD)
+    assert f"{record} is damaged (not JSON" in caplog.text
+    assert again["version"] == first["version"] and again["sha256"] == first["sha256"]
+    assert _read(weights) == intact and registry.damage("refiner", again) is None
+    assert registry.artifact("refiner", first["version"])["sha256"] == first["sha256"]
+
+
 def test_an_s3_file_whose_etag_says_nothing_of_its_bytes_is_read_not_written_again(
         s3_small_parts, tmp_path, count_gets):  # noqa: F811  # fmt: skip
     """An ETag that is not the one prox's upload gives (the same bytes put in other parts,
