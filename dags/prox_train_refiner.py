@@ -146,7 +146,8 @@ def prox_train_refiner():
     @task(multiple_outputs=False, pool=cfg.POOL_GPU, queue=cfg.gpu_queue())
     def evaluate(seed: dict, candidate: dict, params=None) -> dict:
         """Score the candidate and the promoted model on the same held-out documents (pool `gpu`)."""
-        return training.evaluate(seed, candidate, dict(params))
+        with fail_fast(AirflowFailException):  # the incumbent removed or damaged since
+            return training.evaluate(seed, candidate, dict(params))
 
     # pool `gpu`: when another model was promoted since evaluate, promote measures the
     # candidate against that one again (gold gate and validation), as evaluate does
@@ -154,7 +155,8 @@ def prox_train_refiner():
     def promote(seed: dict, candidate: dict, incumbent: dict, params=None) -> dict:
         """Promote the candidate when it beats the model promoted now (measured again
         against it if another was promoted after evaluate); skipped otherwise."""
-        decision = training.promote(seed, candidate, incumbent, dict(params))
+        with fail_fast(AirflowFailException):  # the incumbent removed or damaged since
+            decision = training.promote(seed, candidate, incumbent, dict(params))
         if not decision["promoted"]:
             raise AirflowSkipException(f"not promoted: {decision['reason']}")
         return decision  # promoted: the Asset event is sent, booked in the catalog or not

@@ -48,8 +48,12 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     catalog_url = settings.catalog_url(params.get("catalog_url"))
     seed = {"uri": uri, "registry": registry,
             "catalog_url": settings.catalog_url_to_pass_on(catalog_url)}
-    from prox_tasks.training.run import checked_seed_set
+    from prox_tasks.training.run import check_incumbent, checked_seed_set
 
+    # the train task's job neither gates nor promotes (evaluate and promote do, always), so
+    # its checks leave out the incumbent they load: a removed or damaged one failed evaluate,
+    # retried, after the training had run and published
+    check_incumbent(registry, settings.REFINER_NAME)
     # what train would refuse after waiting for the gpu pool (the Params, the base model —
     # 'promoted' with none promoted, resolved as train resolves it: this run's registry, then
     # its catalog —, a seed set that is empty, cut short or without what the Params need:

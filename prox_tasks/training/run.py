@@ -201,16 +201,7 @@ class TrainJob:
                 raise TrainingRefused(f"{given('base', self.base)} is a {base_kind} model; "
                                       f"{given('kind', self.kind)} fine-tunes a {self.kind}")
         if self.gold_gate or self.promote:
-            from prox_tasks.registry import ModelRegistry, PromotedVersionGone
-
-            try:
-                ModelRegistry(self.output).promoted_published(self.name)
-            except PromotedVersionGone as err:
-                # the incumbent the gold gate and promotion compare with: found gone only
-                # then, the run failed after its training, with its model published. The
-                # same error as refining's (exit 2, no DAG retry): a setting to repair
-                raise PromotedVersionGone(f"{err}; the gold gate and promotion compare the "
-                                          "candidate with the promoted model") from err
+            check_incumbent(self.output, self.name)
 
     def check(self, seed, caller: str = "cli") -> None:
         """Refuse, before any training, what the seed set cannot train as asked (what would
@@ -417,6 +408,27 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         report.pop("history", None)
         return config.to_dict(), report
     raise ValueError(f"unknown kind {job.kind!r}; choose one of {', '.join(KINDS)}")
+
+
+def check_incumbent(registry: str, name: str) -> None:
+    """Refuse, before any training, a registry whose promoted model — the incumbent the gold
+    gate and promotion compare the candidate with — cannot be loaded: ``promoted.json``
+    names a version not published there, or is no promotion record. Found only then, the
+    run failed after its training (hours of GPU for a ``causal_lm``), its model published;
+    ``prox train`` (with the gate or promotion on) and the training DAG's
+    ``resolve_seed_set`` (its evaluate and promote tasks always compare) check it first.
+
+    Raises:
+        prox_tasks.registry.PromotedVersionGone: the same error as refining's (exit 2, no
+            DAG retry: a setting to repair), or its :class:`PromotedRecordDamaged`.
+    """
+    from prox_tasks.registry import ModelRegistry, PromotedVersionGone
+
+    try:
+        ModelRegistry(registry).promoted_published(name)
+    except PromotedVersionGone as err:
+        raise type(err)(f"{err}; the gold gate and promotion compare the candidate with the "
+                        "promoted model") from err
 
 
 def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None = None):

@@ -136,3 +136,25 @@ def test_a_run_without_seed_uri_or_event_says_where_the_seed_sets_are(tmp_path, 
     assert "pass seed_uri" in said
     assert "s3://seeds/<name>/manifest.json" in said
     assert "register task" in said and "unpaused" in said
+
+
+def test_a_promoted_model_removed_or_damaged_fails_resolve_seed_set_before_training(world):
+    """The train task's job neither gates nor promotes, so its checks left the incumbent
+    out: with the promoted version's folder removed, or bad bytes over promoted.json, the
+    training DAG (dag.test() on an S3 registry) trained and published the candidate, then
+    its evaluate task failed and was retried. resolve_seed_set now refuses it, as prox
+    train does (a PromotedVersionGone: the DAG fails at once, no retry)."""
+    from prox_tasks.registry import PromotedVersionGone
+    from prox_tasks.storage import join_uri, list_uri, put_atomic, remove_all
+
+    registry, seed, _, published = world
+    params = {"seed_uri": seed["uri"], "registry": str(registry.root), "epochs": 1}
+    assert training.resolve_seed_set(params, [])["uri"] == seed["uri"]
+    promoted = join_uri(registry.root, "refiner", "promoted.json")
+    put_atomic(promoted, b'{"oops": 1}')
+    with pytest.raises(PromotedVersionGone, match=f"{promoted} is damaged .*the gold gate"):
+        training.resolve_seed_set(params, [])
+    registry.promote("refiner", published["a"]["version"], "repaired")
+    remove_all(list_uri(join_uri(registry.root, "refiner", published["a"]["version"]) + "/"))
+    with pytest.raises(PromotedVersionGone, match=f"the promoted refiner {published['a']['version']}"):
+        training.resolve_seed_set(params, [])
