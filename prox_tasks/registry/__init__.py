@@ -3,6 +3,7 @@
 from prox_tasks.registry.registry import (
     CatalogNotBooked,
     Decision,
+    DecisionRecordDamaged,
     ModelRegistry,
     PromotedRecordDamaged,
     PromotedVersionGone,
@@ -15,6 +16,7 @@ from prox_tasks.registry.registry import (
 __all__ = [
     "CatalogNotBooked",
     "Decision",
+    "DecisionRecordDamaged",
     "ModelRegistry",
     "PromotedRecordDamaged",
     "PromotedVersionGone",

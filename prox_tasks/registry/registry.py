@@ -609,7 +609,7 @@ class ModelRegistry:
                    if _decided_version(uri) == decision.candidate]
         if not decided:  # listed in name order: the last is the newest
             return False
-        last = json.loads(read_bytes(decided[-1]))
+        last = read_decision(decided[-1])
         now = decision.to_dict()
         return all(last.get(key) == now[key] for key in self._SAME_DECISION)
 
@@ -704,7 +704,7 @@ class ModelRegistry:
 
     def decisions(self, name: str) -> list[dict]:
         """Every decision on ``name``, oldest first."""
-        return [json.loads(read_bytes(u)) for u in list_uri(self.uri(name, "decisions"))]
+        return [read_decision(u) for u in list_uri(self.uri(name, "decisions"))]
 
     def versions(self, name: str) -> list[dict]:
         """The published versions of ``name``, oldest first: each one's ``artifact.json``
@@ -728,7 +728,7 @@ class ModelRegistry:
             record = {**self.artifact(name, version), "uri": self.uri(name, version)}
             decision = decided.get(version, [None])[-1]
             return {**record, "promoted": record["version"] == current,
-                    "decision": decision and json.loads(read_bytes(prefix + decision))}
+                    "decision": decision and read_decision(prefix + decision)}
 
         with ThreadPoolExecutor(max_workers=min(16, len(found) or 1)) as pool:
             out = list(pool.map(read, found))
@@ -755,8 +755,9 @@ class ModelRegistry:
         files = [f"{version}/{ARTIFACT}", *decided.get(version, [])]
         with ThreadPoolExecutor(max_workers=min(16, len(files) + 1)) as pool:
             current = pool.submit(self.promoted, name)
-            artifact, *decisions = pool.map(lambda rel: json.loads(read_bytes(prefix + rel)),
-                                            files)
+            artifact = pool.submit(self.artifact, name, version)
+            decisions = list(pool.map(read_decision, [prefix + rel for rel in files[1:]]))
+            artifact = artifact.result()
         return {**artifact, "uri": self.uri(name, version),
                 "promoted": (current.result() or {}).get("version") == version,
                 "decisions": decisions}
@@ -805,6 +806,31 @@ class ModelRegistry:
             )  # fmt: skip
         finally:
             catalog.close()
+
+
+class DecisionRecordDamaged(ValueError):
+    """A record under ``<name>/decisions/`` that is no decision (not JSON, not an object):
+    the promotion history cannot be read whole — a rollback it records would go unseen."""
+
+
+def read_decision(uri: str) -> dict:
+    """The decision record at ``uri`` (``<name>/decisions/<stamp>-<version>.json``).
+
+    Raises:
+        DecisionRecordDamaged: not JSON or not an object; the message names the file.
+    """
+    try:
+        record = json.loads(read_bytes(uri))
+    except ValueError as err:  # UnicodeDecodeError is one too
+        problem = f"not JSON: {err}"
+    else:
+        if isinstance(record, dict):
+            return record
+        problem = f"a JSON {type(record).__name__}, not an object"
+    raise DecisionRecordDamaged(
+        f"{uri} is damaged ({problem}): the promotion history of the model cannot be read "
+        "whole (a rollback it records would go unseen); put the record back from a copy, or "
+        "remove it, losing that decision from the history")
 
 
 def _decided_version(file: str) -> str:

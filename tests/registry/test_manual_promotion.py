@@ -4,6 +4,7 @@ local registry and on S3 (moto over HTTP); what refining resolves afterwards."""
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -710,3 +711,24 @@ def test_a_damaged_artifact_json_refuses_the_version_never_runs_it_under_another
             artifact_version(fetch_folder(join_uri(root, "refiner", v2)))
     code, _, err = prox("models", "--registry", root, "list", capsys=capsys)
     assert code != 0 and f"{record} is damaged (no sha256)" in err, err
+
+
+def test_a_damaged_decision_record_is_named_by_list_show_and_a_decision(root, tmp_path,
+                                                                        capsys):
+    """Bad bytes PUT over a decision record: ``prox models list``, ``show`` and ``prox
+    train``'s decision failed with a bare "JSONDecodeError: Expecting value", naming no
+    file. Each now names it and the way out; a decision still refuses to go on (a rollback
+    the record holds would go unseen)."""
+    from prox_tasks.storage import join_uri, list_uri, put_atomic
+
+    registry = ModelRegistry(root)
+    v1, v2 = two_promoted(registry, tmp_path)
+    record = [u for u in list_uri(join_uri(root, "refiner", "decisions")) if u.endswith(
+        f"-{v2}.json")][-1]  # fmt: skip
+    put_atomic(record, b"\x00garbage")
+    said = f"{record} is damaged (not JSON"
+    for action in (["list"], ["show", v2]):
+        code, _, err = prox("models", "--registry", root, *action, capsys=capsys)
+        assert code != 0 and said in err and "put the record back" in err, (action, err)
+    with pytest.raises(ValueError, match=re.escape(said)):
+        registry.decide("refiner", v1, BETTER, GOOD)
