@@ -62,6 +62,51 @@ def test_overview_charts_in_date_order(browser, mode):
     _assert_offline(page)
 
 
+X_AXIS = """(() => {
+  const axis = [...document.querySelectorAll('#%s g.role-axis')].find(a =>
+    a.querySelector('g.role-axis-title text')?.textContent === 'logical date');
+  const labels = [...axis.querySelectorAll('g.role-axis-label text')];
+  const shown = labels.filter(t => getComputedStyle(t).opacity !== '0'
+                                   && t.getAttribute('opacity') !== '0');
+  return {ticks: labels.length, grid: axis.querySelectorAll('g.role-axis-grid line').length,
+          shown: shown.map(t => { const r = t.getBoundingClientRect();
+                                  return {text: t.textContent, left: r.left, right: r.right}; })};
+})()"""
+
+
+def test_a_backfill_beside_last_nights_run_keeps_the_date_axis_readable(browser):
+    """January's snapshots (a backfill) and last night's in December on one trend, drawn as
+    wide as the report draws it: the axis had a tick, a label and a grid line for every one
+    of the 340 days between (a grey wall; labels run together, "2026-01-012026-03-26"); it
+    has a few, and the labels shown stand apart."""
+    import json
+
+    from prox_tasks.report import charts
+    from prox_tasks.report.overview import trend_points
+
+    dates = {"2026-01-01": 0.19, "2026-01-02": 0.08, "2026-01-03": 0.1, "2026-12-06": 0.01}
+    rows = [{"logical_date": day, "name": f"crawl-{day}", "gate_label": "passed",
+             "latest": day == "2026-12-06", "drop_rate": rate,
+             "thresholds": {"max_drop_rate": 0.9}} for day, rate in dates.items()]
+    spec = charts.trend(trend_points(rows), "drop_rate", "Drop rate", "dropped (% of written)")
+    server, page = browser
+    _open(page, f"{server.url}/prox/")
+    width = page.evaluate("document.getElementById('trend-drop_rate').clientWidth")
+    page.evaluate(f"""(async () => {{
+        const div = document.createElement('div');
+        div.id = 'wide-span'; div.style.width = '{width}px';
+        document.body.appendChild(div);
+        await vegaEmbed(div, {json.dumps(spec)}, {{renderer: 'svg', actions: false}});
+    }})()""")
+    page.screenshot(output_dir("report") / "backfill-beside-nightly.png")
+    axis = page.evaluate(X_AXIS % "wide-span")
+    assert axis["ticks"] <= charts.MAX_DATE_TICKS and axis["grid"] <= charts.MAX_DATE_TICKS, axis
+    shown = axis["shown"]
+    assert len(shown) >= 2 and all(label["text"].startswith("2026-") for label in shown), axis
+    assert all(b["left"] - a["right"] >= 4 for a, b in zip(shown, shown[1:])), shown
+    _assert_offline(page)
+
+
 def test_snapshot_page_distributions(browser):
     server, page = browser
     _open(page, f"{server.url}/prox/snapshots/crawl-2026-03-02")
