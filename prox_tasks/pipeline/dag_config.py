@@ -274,8 +274,9 @@ def threshold_params() -> dict:
         "min_kept_token_ratio": "Share of the input's words the snapshot keeps, at least.",
         "max_kept_token_ratio": "Share of the input's words the snapshot keeps, at most "
                                 "(normalization may add a few: above 1 is possible).",
-        "max_quarantine_rate": "Share of input records that could not be read (quarantined "
-                               "with their reason), at most (0 to 1).",
+        "max_quarantine_rate": "Share of input records quarantined with their reason "
+                               "(unreadable, blank, too large, a repeated id …), at most "
+                               "(0 to 1).",
         "max_input_losses": "Their lost records cannot be counted; 0 releases no snapshot "
                             "with such a file.",
         "history_k": "Drop rate and kept-token ratio must lie within k standard deviations of "

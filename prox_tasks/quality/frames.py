@@ -36,6 +36,9 @@ class SnapshotFrames:
     #: the status records (those of an earlier release hold none): the quarantine check names
     #: the most frequent
     text_candidates: dict = field(default_factory=dict)
+    #: the quarantined records by reason (``empty_text``, ``malformed_json`` …), over the
+    #: status records: the quarantine check names them
+    quarantine_reasons: dict = field(default_factory=dict)
 
 
 def build_frames(output_uri: str) -> SnapshotFrames:
@@ -133,10 +136,13 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     metrics["input_files_skipped"] = len(manifest.skipped_files)
     snapshot = pd.DataFrame([{k: v for k, v in metrics.items() if k != "manifest_id"}])
     candidates: Counter = Counter()
+    reasons: Counter = Counter()
     for status, _, _ in per_shard.values():
         candidates.update((status or {}).get("text_candidates") or {})
+        reasons.update((status or {}).get("quarantine_reasons") or {})
     return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples,
-                          unreadable, model_versions, dict(sorted(candidates.items())))
+                          unreadable, model_versions, dict(sorted(candidates.items())),
+                          dict(sorted(reasons.items())))
 
 
 class _NotIntact(Exception):

@@ -279,7 +279,8 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
             ("shards", frames.shards, shard_expectations(thresholds, caller)),
             ("snapshot", frames.snapshot, snapshot_expectations(thresholds, bounds, caller,
                                                              frames.model_versions,
-                                                             frames.text_candidates)),
+                                                             frames.text_candidates,
+                                                             frames.quarantine_reasons)),
         ):
             checks += _validate(context, source, name, frame, expectations, run_name)
         checks = [_with_documents(c, frames) if c["suite"] == "documents" else

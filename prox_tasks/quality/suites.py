@@ -96,6 +96,14 @@ def _text_candidate(candidates: dict, caller: str) -> str:
     return f" {rows:,} missing_text {record} a string in {field!r}: {fix} if it is the text."
 
 
+def _reasons(reasons: dict) -> str:
+    """`` Quarantined: 12 empty_text, 1 malformed_json.`` (most first); empty when none."""
+    if not reasons:
+        return ""
+    ranked = sorted(reasons.items(), key=lambda kv: (-kv[1], kv[0]))
+    return " Quarantined: " + ", ".join(f"{n:,} {reason}" for reason, n in ranked) + "."
+
+
 def document_expectations(t: GateThresholds, caller: str = "cli") -> list:
     """One expectation per document rule over the documents table (a row per shard: how
     many of its documents break the rule): none may, in any shard. The refine step writes
@@ -138,12 +146,14 @@ def shard_expectations(t: GateThresholds, caller: str = "cli") -> list:
 
 def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
                           model_versions: dict | None = None,
-                          text_candidates: dict | None = None) -> list:
+                          text_candidates: dict | None = None,
+                          quarantine_reasons: dict | None = None) -> list:
     """The snapshot's checks; where a description says which setting to change, it names it
     as ``caller`` does (:func:`~prox_tasks.setting_names.setting_name`); ``model_versions``
     (each model version found -> its shards) is named by the one-model check,
     ``text_candidates`` (``missing_text`` records by the field holding a string that could be
-    their text) by the quarantine check."""
+    their text) and ``quarantine_reasons`` (the quarantined records by reason) by the
+    quarantine check."""
     import great_expectations as gx
 
     from prox_tasks.quality.frames import LOSS_REASONS
@@ -200,8 +210,11 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
                          f"allow more ({named('max_failure_rate')}).")),
         e.ExpectColumnMaxToBeBetween(
             column="quarantine_rate", max_value=t.max_quarantine_rate,
-            description=("Share of input records that could not be read: at most "
-                         f"{t.max_quarantine_rate:g}. Each is in the snapshot's "
+            # "could not be read" alone sent a team whose crawl had blank pages (12 of 233
+            # records empty_text) looking for damaged files: the reasons are named
+            description=("Share of input records quarantined (unreadable, blank, too large, "
+                         f"a repeated id …): at most {t.max_quarantine_rate:g}."
+                         + _reasons(quarantine_reasons or {}) + " Each is in the snapshot's "
                          "quarantine/shard-NNNNN.jsonl.gz with its reason and detail: fix "
                          f"the input (or {named('text_field')}), or allow more "
                          f"({named('max_quarantine_rate')})."

@@ -29,7 +29,7 @@ DROP_LABELS = {"doc_program": "model dropped it", "too_little_left": "too little
 TRENDS = (("drop_rate", "Drop rate", "dropped documents (% of written)"),
           ("kept_token_ratio", "Kept-token ratio", "kept words (% of input words)"),
           ("failure_rate", "Program failures", "documents with errors (%)"),
-          ("quarantine_rate", "Quarantined input", "unreadable records (% of input)"))
+          ("quarantine_rate", "Quarantined input", "quarantined records (% of input)"))
 #: Shard rows a snapshot's page shows unless asked for all (2,000 rows took a browser 1.5 s).
 MAX_SHARD_ROWS = 200
 

@@ -183,7 +183,7 @@ def test_data_docs_work_offline(browser):
     _open_docs(page, docs + link)
     text = page.evaluate("document.body.innerText")
     # the observed quarantine rate against its threshold, not "0% unexpected"
-    assert "0.285714" in text and "could not be read: at most 0.05" in text
+    assert "0.285714" in text and "a repeated id …): at most 0.05. Quarantined: 8" in text
     assert page.evaluate("document.fonts.check('900 16px \"Font Awesome 6 Free\"')")
     _assert_offline(page)
     page.screenshot(output_dir("data_docs") / "snapshot-validation.png")

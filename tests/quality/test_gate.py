@@ -234,6 +234,23 @@ def test_missing_shard_and_quarantine_fail(tmp_path):
     assert "(or prox refine --text-field)" in said and "(--max-quarantine-rate)" in said, said
 
 
+def test_the_quarantine_check_names_its_records_reasons(tmp_path):
+    """A real crawl partition with blank pages (12 of 233 records empty_text, live on the
+    scheduler) failed the gate saying its records "could not be read", and the team looked
+    for damaged files: the check now says quarantined, and counts them by reason."""
+    src = write_input(tmp_path / "in.jsonl", 20, garbage_lines=1)
+    with open(src, "a", encoding="utf-8") as f:
+        for i in range(3):
+            f.write(json.dumps({"id": f"blank-{i}", "text": " \n "}) + "\n")
+    refine_snapshot(str(src), str(tmp_path / "out"))
+    result = run_gate(str(tmp_path / "out"))
+    assert ("snapshot", "expect_column_max_to_be_between", "quarantine_rate") in failed(result)
+    [said] = [c["description"] for c in result.checks if c.get("column") == "quarantine_rate"]
+    assert "could not be read" not in said, said
+    assert said.startswith("Share of input records quarantined (unreadable, blank, "), said
+    assert "at most 0.05. Quarantined: 3 empty_text, 1 malformed_json. Each is in" in said, said
+
+
 def test_thresholds_and_history(snapshot):
     strict = GateThresholds(max_drop_rate=0.1)
     assert ("snapshot", "expect_column_max_to_be_between", "drop_rate") in failed(
