@@ -116,3 +116,28 @@ def test_every_param_of_a_dag_is_named_in_the_docs(dagbag):
         for dag_id, params in _params(dagbag).items()
     }
     assert not any(unnamed.values()), f"Params no doc names: {unnamed}"
+
+
+def test_the_way_out_of_a_backfill_held_by_a_waiting_run_is_airflows(airflow_db):
+    """docs/airflow.md's way out when ``airflow backfill create`` is refused because another
+    backfill's run still waits for its partition (seen live): the error it quotes is
+    Airflow's, and each REST call it gives is a route of Airflow's API app."""
+    import inspect
+
+    from airflow.api_fastapi.app import create_app
+    from airflow.models import backfill
+
+    section = AIRFLOW_MD[AIRFLOW_MD.index("**one backfill per DAG at a time**"):]
+    section = section[:section.index("\n\n")]
+    error = re.search(r"`(\w+): (Another backfill is running for Dag) prox_refine_snapshot`",
+                      section)
+    assert error, "docs/airflow.md quotes no refusal of a second backfill"
+    assert issubclass(getattr(backfill, error.group(1)), Exception)
+    # the words Airflow raises it with (the CLI prints them after the exception's name)
+    assert error.group(2) in inspect.getsource(backfill._create_backfill)
+    calls = re.findall(r"`(GET|PUT|POST|PATCH) (/api/v2/[^`?\s]+)", section)
+    assert {method for method, _ in calls} == {"GET", "PUT"}, calls
+    routes = {(method, re.sub(r"\{\w+\}", "<id>", route.path))
+              for route in create_app().routes for method in getattr(route, "methods", ())}
+    for method, path in calls:
+        assert (method, path) in routes, f"{method} {path} is no route of Airflow's API"
