@@ -19,7 +19,9 @@ DOC = """
 Refines one crawl partition the ProX way and releases it only when it passes the quality gate.
 
 1. **resolve** — the run's input (`input_uri` with `{ds}` filled in) and the snapshot folder
-   `<output_root>/snapshots/<snapshot_name or crawl-ds>`. **wait_for_partition** — a
+   `<output_root>/snapshots/<snapshot_name or crawl-ds>`; an S3 `output_root` whose bucket
+   is missing, or that the credentials may read but not write, fails here once.
+   **wait_for_partition** — a
    scheduled or backfill run waits for a late crawl partition (deferred to the triggerer, a
    look every `PROX_PARTITION_POKE_S`, at most `PROX_PARTITION_WAIT_S`, then it fails once
    naming what is missing); a manual run waits only with `wait_for_partition`. **A partition

@@ -54,6 +54,8 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
             ``output_root`` or ``model`` (it would resolve against whichever worker's
             folder), a ``partition_marker`` that is not a hidden file name or given for a glob ``input_uri``, ``backend=openai`` without ``PROX_OPENAI_SERVERS``, or a ``catalog_url`` that is not a database URL, names a driver not installed, or a SQLite file by a relative path or in memory.
             An ``output_root`` under a file, when ``format`` is left to the folder's plan.
+            An S3 ``output_root`` in a bucket that does not exist, or that the credentials
+            may not write (:func:`check_output_writable`).
         prox_tasks.storage.names.InvalidName: the snapshot name is not a safe path component.
     """
     from sqlalchemy.engine import make_url
@@ -96,6 +98,9 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
         raise RunError(f"{err} (the catalog_url Param, else PROX_CATALOG_URL)") from None
     check_catalog_shared(catalog_url, params)
     output_uri = to_uri(join_uri(root, "snapshots", name))
+    # before the partition is waited for and read: plan's manifest write would be refused
+    # after it, and retried
+    check_output_writable(root, output_uri)
     return {
         "name": name, "partition": ds or None, "input_uri": to_uri(input_uri),
         "output_uri": output_uri, "release_root": to_uri(root),
@@ -105,6 +110,33 @@ def resolve_snapshot(params: dict, ds: str | None, run_id: str | None = None,
         else _planned_format(output_uri),
         "partition_marker": marker,
     }
+
+
+def check_output_writable(root: str, output_uri: str) -> None:
+    """Refuse an ``output_root`` (``root``) the snapshot folder ``output_uri`` cannot be
+    written under, as ``prox plan`` and ``prox refine`` refuse their ``--output``
+    (:func:`~prox_tasks.storage.check_writable`): on S3 a bucket that does not exist, or
+    credentials that may read and list it but not write there (a write that writes
+    nothing). Locally nothing is asked: the folder is made when written.
+
+    Raises:
+        RunError: Naming output_root and S3's refusal with what to grant; not retried.
+    """
+    from prox_tasks.storage import check_writable
+
+    try:
+        check_writable(output_uri, folders=True)
+    except FileNotFoundError as err:  # no such bucket
+        raise _output_refused(err, output_uri) from err
+    except Exception as err:
+        from botocore.exceptions import ClientError  # only S3 raises it: imported then
+
+        if not isinstance(err, ClientError):
+            raise
+        from prox_tasks.cli.errors import describe_error
+
+        raise RunError(f"output_root {root!r} cannot be written: {describe_error(err)}") \
+            from err
 
 
 def _planned_format(output_uri: str) -> str | None:

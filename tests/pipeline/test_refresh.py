@@ -6,6 +6,7 @@ from prox_tasks.pipeline import refresh
 from prox_tasks.pipeline.settings import render_partition
 from prox_tasks.quality import GateThresholds
 from tests.pipeline.small_crawl import small_snapshot
+from tests.storage.conftest import moto_server, s3_bucket  # noqa: F401 (S3 over HTTP)
 
 
 def test_render_partition():
@@ -179,15 +180,16 @@ def test_a_marked_partition_naming_one_file_is_not_waited_for(tmp_path):
     ({"catalog_url": "mysql://prox@127.0.0.1/prox"},
      r"driver MySQLdb, which is not installed: .* \(the catalog_url Param, else PROX_CATALOG_URL\)"),
 ])
-def test_params_a_worker_cannot_resolve_fail_the_run_at_once_naming_the_param(bad, named,
-                                                                              tmp_path):
+def test_params_a_worker_cannot_resolve_fail_the_run_at_once_naming_the_param(
+        bad, named, tmp_path, s3_bucket):  # noqa: F811
     from prox_tasks.pipeline.errors import RunError, cannot_succeed
 
     params = {"input_uri": str(tmp_path / "crawl" / "{ds}"), "output_root": str(tmp_path)}
     with pytest.raises(RunError, match=named) as err:
         refresh.resolve_snapshot({**params, **bad}, "2026-02-01")
     assert isinstance(err.value, cannot_succeed())  # no retry: the Param must change
-    for good in ("s3://bucket/corpus", f"file://{tmp_path}"):
+    # an S3 root is asked whether it may be written (a real bucket on moto's server)
+    for good in (f"{s3_bucket}/corpus", f"file://{tmp_path}"):
         assert refresh.resolve_snapshot({**params, "output_root": good}, "2026-02-01")
     for keyword in ("default", "promoted", "", None):  # not paths: the resolver's choices
         assert refresh.resolve_snapshot({**params, "model": keyword}, "2026-02-01")

@@ -1,0 +1,67 @@
+"""prox_refine_snapshot (``dag.test()``) on S3 that its credentials may not write: moto's
+server over HTTP enforcing IAM. It cannot succeed on a retry: the run fails once, at its
+first task, saying what to grant."""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+import pytest
+from moto.core import enable_iam_authentication
+
+from prox_tasks.storage import configure_s3, get_client
+from prox_tasks.storage.s3_client import current_settings
+from tests.dags.crawl import sample_rows, write_jsonl
+from tests.storage.conftest import iam_keys, use_keys  # noqa: F401 (a fixture)
+
+DAY = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory, dagbag):
+    root = tmp_path_factory.mktemp("refine-s3")
+    crawl = write_jsonl(root / "crawl" / "2026-01-05.jsonl", sample_rows(12))
+    dag = dagbag.get_dag("prox_refine_snapshot")
+    return {"root": root, "crawl": crawl, "catalog": f"sqlite:///{root / 'catalog.sqlite'}",
+            "dag": dag, "defaults": copy.deepcopy(dag.params.dump())}
+
+
+def run(world, name, **conf):
+    conf = {**world["defaults"], "input_uri": str(world["crawl"]),
+            "output_root": str(world["root"] / "corpus"), "catalog_url": world["catalog"],
+            "snapshot_name": name, "target_docs": 10, **conf}
+    return world["dag"].test(logical_date=DAY, run_conf=conf)
+
+
+def tis(dag_run):
+    return {(ti.task_id, ti.map_index): ti for ti in dag_run.get_task_instances()}
+
+
+def _keys_in(s3_bucket: str) -> list[str]:
+    bucket = s3_bucket.removeprefix("s3://")
+    return [o["Key"] for o in get_client().list_objects_v2(Bucket=bucket).get("Contents", [])]
+
+
+def test_an_output_root_the_credentials_may_not_write_fails_at_resolve_once(
+        world, moto_server, s3_bucket, iam_keys, capfd):  # noqa: F811
+    """An S3 ``output_root`` its credentials may read and list but not write: the run read
+    and planned nothing it could write, and failed (retried) only at plan's manifest
+    write. ``resolve`` now tries the write ``prox plan`` and ``prox refine`` try (a
+    conditional PUT that writes nothing) and fails once, naming output_root."""
+    admin = current_settings()
+    use_keys(moto_server, *iam_keys(s3_bucket, ["s3:GetObject", "s3:ListBucket"]))
+    root = f"{s3_bucket}/corpus"
+    with enable_iam_authentication():
+        dag_run = run(world, "read-only", output_root=root)
+    configure_s3(admin)
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert (ti[("resolve", -1)].state, ti[("resolve", -1)].try_number) == ("failed", 1)
+    assert ti[("plan", -1)].state == "upstream_failed"
+    logged = capfd.readouterr()
+    said = logged.out + logged.err
+    assert f"output_root {root!r} cannot be written" in said, said
+    assert (f"AccessDenied Access Denied ({root}/snapshots/read-only/_prox_write_check): the "
+            "S3 credentials in use may not do this: grant them s3:PutObject there") in said
+    assert _keys_in(s3_bucket) == []
