@@ -141,10 +141,51 @@ def _oserror(err: OSError) -> str:
     return f"{type(err).__name__}: {err}"
 
 
-#: What a user without S3 credentials can do (botocore only says it found none).
-S3_CREDENTIALS = ("give credentials as the AWS chain takes them (AWS_ACCESS_KEY_ID and "
-                  "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role) or name an Airflow "
-                  "connection holding them in PROX_S3_CONN_ID (docs/storage.md)")
+#: Where the AWS chain takes credentials from, for a user without any.
+S3_CHAIN = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role"
+
+
+def credentials_missing() -> tuple[type[BaseException], ...]:
+    """botocore's errors for S3 credentials it finds none of, or cannot use as given (a key
+    without its secret, an AWS_PROFILE no file holds): no retry finds them."""
+    from botocore.exceptions import NoCredentialsError, PartialCredentialsError, ProfileNotFound
+
+    return (NoCredentialsError, PartialCredentialsError, ProfileNotFound)
+
+
+def s3_credentials_advice(environment: str = "") -> str:
+    """What a user without usable S3 credentials can do (botocore only says it found none):
+    when ``PROX_S3_CONN_ID`` names the Airflow connection the settings come from, fill that
+    connection's keys; else give them as the AWS chain takes them, or name a connection.
+    ``environment`` (" in the environment of every Airflow worker"): where the chain's
+    variables must be set."""
+    from prox_tasks.storage.s3_client import connection_in_use
+
+    conn_id = connection_in_use()
+    if conn_id:
+        return (f"the Airflow connection {conn_id!r} (PROX_S3_CONN_ID) holds no access key: "
+                "set its login and password (or extra aws_access_key_id and "
+                f"aws_secret_access_key), or give credentials as the AWS chain takes them "
+                f"({S3_CHAIN}){environment} (docs/storage.md)")
+    return (f"give credentials as the AWS chain takes them ({S3_CHAIN}){environment}, or "
+            "name an Airflow connection holding them in PROX_S3_CONN_ID (docs/storage.md)")
+
+
+def no_s3_credentials(err: BaseException, environment: str = "") -> str:
+    """``err`` (one of :func:`credentials_missing`) as one line: what was being read or
+    written (the URI :func:`~prox_tasks.storage.s3.about` noted) and what to set
+    (:func:`s3_credentials_advice`)."""
+    return f"{_credentials_failed(err)}: {s3_credentials_advice(environment)}"
+
+
+def _credentials_failed(err: BaseException) -> str:
+    """What failed for want of S3 credentials (:func:`no_s3_credentials`), without advice."""
+    from botocore.exceptions import NoCredentialsError
+
+    where = "; ".join(getattr(err, "__notes__", ()))
+    if isinstance(err, NoCredentialsError):  # botocore's "Unable to locate credentials"
+        return f"S3: no credentials to read or write {where or 'S3'}"
+    return f"S3: {err}" + (f" ({where})" if where else "")
 #: What a user whose S3 endpoint does not answer can do (botocore names only the URL), where
 #: the endpoint's setting is not known (:func:`s3_endpoint_advice` names it when it is).
 S3_ENDPOINT = ("nothing answers there: start the S3 server or correct the endpoint "
@@ -214,7 +255,6 @@ def _s3(err) -> tuple[str, str] | None:
             BotoCoreError,
             ClientError,
             EndpointConnectionError,
-            NoCredentialsError,
         )
     except ImportError:  # pragma: no cover - boto3 is a dependency
         return None
@@ -228,8 +268,8 @@ def _s3(err) -> tuple[str, str] | None:
         code, message = info.get("Code", "?"), info.get("Message", "")
         return (f"S3 {err.operation_name} failed: {code} {message}".strip() + (
             f" ({where})" if where else ""), s3_refusal_advice(code, err.operation_name) or "")
-    if isinstance(err, NoCredentialsError):
-        return f"S3: no credentials to read or write {where or 'S3'}", S3_CREDENTIALS
+    if isinstance(err, credentials_missing()):
+        return _credentials_failed(err), s3_credentials_advice()
     if isinstance(err, EndpointConnectionError):
         return f"S3: {err}", s3_endpoint_advice()
     if isinstance(err, BotoCoreError):

@@ -3,7 +3,8 @@
 Every task retries with backoff (:func:`prox_tasks.pipeline.dag_config.default_args`): right
 for a model server that is down or an S3 hiccup, wrong for a run that is configured wrong —
 no logical date for a ``{ds}`` input, no input files, files not in the ``format`` asked, an
-unknown ``conf`` key, a bad name, a failed quality gate. Those raise here (or are listed in :data:`CANNOT_SUCCEED`) and the DAG
+unknown ``conf`` key, a bad name, a failed quality gate, no S3 credentials on the worker
+(or an Airflow connection it names that is not defined). Those raise here (or are listed in :data:`CANNOT_SUCCEED`) and the DAG
 tasks turn them into Airflow's fail-without-retry exception with a message that says what
 to fix (:func:`fail_fast`).
 """
@@ -22,6 +23,8 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     """The exception types that mean "retrying will not help"."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
+    from prox_tasks.cli.errors import credentials_missing
+    from prox_tasks.connections import ConnectionNotFound
     from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
@@ -49,7 +52,12 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
             NotAModelFolder, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
-            SettingInvalid, CacheNotWritable, IdFieldMissing)
+            SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
+            *credentials_missing())
+
+
+#: Where a DAG task's S3 credentials must be given: each task may run on another worker.
+WORKER_ENVIRONMENT = " in the environment of every Airflow worker"
 
 
 @contextmanager
@@ -62,8 +70,20 @@ def fail_fast(fail: type[Exception]) -> Iterator[None]:
     try:
         yield
     except cannot_succeed() as err:
-        said = err.worded("dag") if callable(getattr(err, "worded", None)) else err
-        raise fail(f"{type(err).__name__}: {said}") from err
+        raise fail(f"{type(err).__name__}: {_said(err)}") from err
+
+
+def _said(err: BaseException):
+    """``err`` as the DAG's user reads it: worded for the DAG where it can be; S3 credentials
+    not found (botocore says only that) with what to set on the workers, naming
+    ``PROX_S3_CONN_ID``'s connection when the settings come from one."""
+    from prox_tasks.cli.errors import credentials_missing, no_s3_credentials
+
+    if callable(getattr(err, "worded", None)):
+        return err.worded("dag")
+    if isinstance(err, credentials_missing()):
+        return no_s3_credentials(err, WORKER_ENVIRONMENT)
+    return err
 
 
 def check_conf(conf: Mapping | None, params: Mapping) -> None:

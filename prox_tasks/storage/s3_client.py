@@ -191,6 +191,15 @@ def current_settings() -> S3Settings:
     return _configured if _configured is not None else S3Settings.from_env()
 
 
+def connection_in_use() -> str | None:
+    """The Airflow connection id (``PROX_S3_CONN_ID``) the S3 settings in effect are read
+    from, for a message saying what to fill; None when none is, or the settings were given
+    to :func:`configure_s3`."""
+    if _configured is not None:
+        return None
+    return os.environ.get("PROX_S3_CONN_ID", "").strip() or None
+
+
 def endpoint_setting() -> str | None:
     """Where the S3 endpoint in effect was given (``PROX_S3_ENDPOINT_URL``, another of
     :data:`ENDPOINT_VARIABLES`, an Airflow connection's extra, ``S3Settings`` given to

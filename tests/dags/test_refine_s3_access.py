@@ -1,6 +1,7 @@
-"""prox_refine_snapshot (``dag.test()``) on S3 that its credentials may not write: moto's
-server over HTTP enforcing IAM. It cannot succeed on a retry: the run fails once, at its
-first task, saying what to grant."""
+"""prox_refine_snapshot (``dag.test()``) on S3 that its credentials may not write, or without
+credentials at all: moto's server over HTTP enforcing IAM, and botocore's real credential
+chain finding nothing. Neither can succeed on a retry: the run fails once, at its first
+task that meets it, saying what to set."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 import pytest
 from moto.core import enable_iam_authentication
 
-from prox_tasks.storage import configure_s3, get_client
+from prox_tasks.storage import configure_s3, get_client, put_atomic
 from prox_tasks.storage.s3_client import current_settings
 from tests.dags.crawl import sample_rows, write_jsonl
 from tests.storage.conftest import iam_keys, use_keys  # noqa: F401 (a fixture)
@@ -65,3 +66,56 @@ def test_an_output_root_the_credentials_may_not_write_fails_at_resolve_once(
     assert (f"AccessDenied Access Denied ({root}/snapshots/read-only/_prox_write_check): the "
             "S3 credentials in use may not do this: grant them s3:PutObject there") in said
     assert _keys_in(s3_bucket) == []
+
+
+def _no_credentials(monkeypatch, tmp_path) -> None:
+    """This process's S3 client as a worker's without credentials: nothing in the
+    environment, no shared files, no instance metadata (botocore's chain finds none)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    # the worker's settings from its environment, as a task process reads them
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", current_settings().endpoint_url)
+    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
+    monkeypatch.setenv("PROX_S3_MAX_ATTEMPTS", "1")
+    configure_s3(None)
+
+
+@pytest.mark.parametrize("given", ["nothing", "connection", "key only"])
+def test_an_s3_input_without_credentials_fails_once_naming_what_to_set(
+        world, s3_bucket, monkeypatch, tmp_path, capfd, given):
+    """A worker without S3 credentials: `plan`'s read of an S3 input raised botocore's
+    NoCredentialsError (PartialCredentialsError for a key without its secret), retried with
+    backoff though no retry can find credentials. It fails once now, saying which variables
+    or which connection (PROX_S3_CONN_ID's) to set."""
+    put_atomic(f"{s3_bucket}/crawl/2026-01-05.jsonl", world["crawl"].read_bytes())
+    _no_credentials(monkeypatch, tmp_path)
+    if given == "connection":  # the settings from a connection without keys
+        monkeypatch.setenv("PROX_S3_CONN_ID", "aws_prox")
+        monkeypatch.setenv("AIRFLOW_CONN_AWS_PROX", '{"conn_type": "aws"}')
+    if given == "key only":
+        monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    name = f"no-keys-{given.replace(' ', '-')}"
+    dag_run = run(world, name, input_uri=f"{s3_bucket}/crawl/{{ds}}.jsonl")
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    assert (ti[("plan", -1)].state, ti[("plan", -1)].try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    said = logged.out + logged.err
+    if given == "key only":
+        assert "S3: Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY" in said
+    else:
+        assert ("S3: no credentials to read or write "
+                f"{s3_bucket}/crawl/2026-01-05.jsonl") in said, said
+    if given == "connection":
+        assert ("the Airflow connection 'aws_prox' (PROX_S3_CONN_ID) holds no access key: "
+                "set its login and password") in said, said
+    else:
+        assert ("give credentials as the AWS chain takes them (AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role) in the environment of "
+                "every Airflow worker, or name an Airflow connection holding them in "
+                "PROX_S3_CONN_ID") in said, said

@@ -30,6 +30,20 @@ def test_every_setting_error_a_command_exits_2_for_fails_the_task_at_once():
     assert [e for e in setting_errors() if not issubclass(e, cannot_succeed())] == []
 
 
+def test_an_s3_connection_that_is_not_defined_fails_the_task_at_once(monkeypatch):
+    """``PROX_S3_CONN_ID`` naming no connection (a typo, or one never added): the S3
+    settings' lookup raised ConnectionNotFound, a KeyError, which every try of the task met
+    again (retried with backoff). It fails at once, saying how to create the connection."""
+    from prox_tasks.storage.s3_client import S3Settings
+
+    monkeypatch.setenv("PROX_S3_CONN_ID", "no_such_s3_conn")
+    monkeypatch.delenv("AIRFLOW_CONN_NO_SUCH_S3_CONN", raising=False)
+    with pytest.raises(FailNow, match=r"^ConnectionNotFound: PROX_S3_CONN_ID='no_such_s3_conn': "
+                       r"Airflow connection 'no_such_s3_conn' is not defined .*create it"):
+        with fail_fast(FailNow):
+            S3Settings.from_env()
+
+
 def test_other_errors_are_left_to_retries():
     with pytest.raises(OSError, match="S3 hiccup"):
         with fail_fast(FailNow):
