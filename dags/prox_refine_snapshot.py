@@ -51,7 +51,7 @@ Refines one crawl partition the ProX way and releases it only when it passes the
    planned again, e.g. with `reprocess`) fails here (`RunReplaced`, no retries, naming that
    run), and its gate and release do not run — unless a `prox refine` rerun finished the
    snapshot with this run's plan and settings: collect names it (`completed_by`) and the
-   run goes on. **book_unfinished** (once every refine task
+   run goes on (a verdict `prox gate` booked on it since is kept; the gate judges again). **book_unfinished** (once every refine task
    has ended, however) books failed the shard attempts a task killed outright left
    `running` in the catalog, and the snapshot failed when a refine task failed. A run
    none of whose records became a document (every one quarantined) fails at collect

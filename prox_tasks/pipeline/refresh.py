@@ -733,7 +733,9 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
     A ``prox refine`` rerun that booked the plan since and finished it with this run's plan
     and settings leaves the folder as this run would: the plan is booked as this run's
     again (:func:`~prox_tasks.refine.booking.take_back_completed`), and the totals name
-    that run (``completed_by``); the gate and release go on.
+    that run (``completed_by``); the gate and release go on. A verdict booked on it since
+    (``prox gate``: ``gated`` or ``quarantined``; ``released``) is kept, not booked back to
+    ``refined``: this run's gate judges the same files again.
 
     Raises:
         RunError: A refine task ended without a result (marked success in the UI while it
@@ -767,8 +769,14 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
         with failure_booked(catalog, snapshot["name"], runner):  # as prox refine books it
             _refuse_missing_results(work, results)
             refuse_if_all_quarantined(totals, snapshot["input_uri"], snapshot["output_uri"])
-        book_refined(catalog, snapshot["name"], versions,
-                     refined_any=totals["reused"] < totals["shards"], runner=runner)
+        # a snapshot another run completed keeps the verdict a `prox gate` (or release)
+        # booked on it since: booked `refined` again, a collect whose gate then never ran
+        # left it unjudged. Its files are what that gate judged (a gated folder takes no
+        # more shards but those a failed gate found unwritten), and this run's gate, next,
+        # judges them again
+        refined_any = totals["reused"] < totals["shards"] and not completed_by
+        book_refined(catalog, snapshot["name"], versions, refined_any=refined_any,
+                     runner=runner)
     log.info("snapshot %s refined: %s", snapshot["name"], totals)
     return totals
 

@@ -285,16 +285,24 @@ def test_a_run_whose_plan_another_run_replaced_gates_and_releases_nothing(world,
     assert snapshot["runner"]["airflow"]["run_id"] == other["run_id"]
 
 
-def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release(world):
+def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release(
+        world, monkeypatch):
     """While this DAG run waits to retry a shard (a real fault: the shard's path is taken
     by a directory), `prox refine` (a real CLI process) refines the same snapshot with the
     same settings: it books the plan as its own and finishes every shard. That collect
     failed with `RunReplaced`, paging someone over a complete, correct snapshot; it now
-    names the run that completed it and the DAG run gates and releases the snapshot."""
+    names the run that completed it and the DAG run gates and releases the snapshot.
+
+    `prox gate` (a CLI process too) gates it before the retry: collect, taking the plan
+    back, booked it `refined` again (a state moved backwards: a collect whose gate never
+    ran left a judged snapshot unjudged). It keeps `gated` now, and the DAG's gate judges
+    the same files again, booking no second report."""
     import subprocess
     import sys
 
     from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.release import GATE_SUITE
 
     name = "finished-by-cli"
     folder = world["corpus"] / "snapshots" / name
@@ -311,6 +319,19 @@ def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release
             capture_output=True, text=True, timeout=180)
         with Catalog(world["catalog"]) as catalog:
             cli["booked"] = catalog.get_snapshot(name)
+        cli["gate"] = subprocess.run(
+            [sys.executable, "-m", "prox_tasks.cli", "gate", "--snapshot", str(folder),
+             "--name", name, "--catalog", world["catalog"]],
+            capture_output=True, text=True, timeout=180)
+
+    gated = refresh.gate
+
+    def dag_gate(snapshot, *args, **kwargs):  # what the DAG's gate finds booked
+        with Catalog(world["catalog"]) as catalog:
+            cli["before_dag_gate"] = catalog.get_snapshot(name)["status"]
+        return gated(snapshot, *args, **kwargs)
+
+    monkeypatch.setattr(refresh, "gate", dag_gate)
 
     refine = world["dag"].get_task("refine_shard")
     delays = refine.retry_delay, refine.max_retry_delay
@@ -330,6 +351,8 @@ def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release
     assert cli["run"].returncode == 0, cli["run"].stderr
     # the rerun booked the plan as its own process's and finished it
     assert cli["booked"]["status"] == "refined" and "airflow" not in cli["booked"]["runner"]
+    assert cli["gate"].returncode == 0, cli["gate"].stdout + cli["gate"].stderr
+    assert cli["before_dag_gate"] == "gated"  # collect took the plan back, not the verdict
     ti = tis(dag_run)
     assert ti[("refine_shard", 1)].try_number == 2  # the rerun ran between its tries
     assert dag_run.state == "success", {k: t.state for k, t in ti.items()}
@@ -341,9 +364,13 @@ def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release
     with Catalog(world["catalog"]) as catalog:
         snapshot = catalog.get_snapshot(name)
         releases = {r["release"]: r["dag_run_id"] for r in catalog.list_releases()}
+        reports = catalog._all(
+            "SELECT q.success FROM quality_reports q JOIN snapshots s ON s.id = q.snapshot_id"
+            " WHERE s.name = :n AND q.suite = :q", n=name, q=GATE_SUITE)
     assert snapshot["status"] == "released"
     assert snapshot["runner"]["airflow"]["run_id"] == dag_run.run_id
     assert releases[name] == dag_run.run_id
+    assert len(reports) == 1 and reports[0]["success"]  # the DAG's gate found the same
 
 
 def test_a_snapshot_name_booked_for_another_folder_is_refused_before_planning(world,
