@@ -101,11 +101,15 @@ class ResolvedModel:
             :func:`prox_tasks.refine.options.snapshot_model`).
         version: Its version when the registry or catalog knows it (None otherwise: the
             loaded model reports it, see :func:`prox_tasks.models.artifact.artifact_version`).
+        recorded_as: Where a snapshot's records name it (source ``snapshot``) when that is
+            another installation's folder of the shipped line tagger that :attr:`uri`, this
+            installation's, stands for (:func:`installed_here`); None otherwise.
     """
 
     uri: str
     source: str
     version: str | None = None
+    recorded_as: str | None = None
 
 
 def shipped_version() -> str:
@@ -127,19 +131,61 @@ def shipped_elsewhere(model: str | os.PathLike | None) -> bool:
     """Whether ``model`` (a local path or ``file://`` URI, as a snapshot, a claim or a DAG
     work item records it) is where another prox installation keeps its shipped line tagger
     (``…/prox_tasks/models/line-tagger``, not this installation's folder)."""
+    path = _local_path(model)
+    tail = os.path.join(*SHIPPED_MODEL.parts[-3:])  # prox_tasks/models/line-tagger
+    return path is not None and path.endswith(os.sep + tail) and path != str(SHIPPED_MODEL)
+
+
+def _local_path(model: str | os.PathLike | None) -> str | None:
+    """``model`` (a local path or ``file://`` URI) as a normalized path; None for none, or
+    for another scheme's URI."""
     if not model:
-        return False
+        return None
     from prox_tasks.storage import parse_uri
 
     text = os.fspath(model)
     if "://" in text:
         location = parse_uri(text)
         if location.scheme != "file":
-            return False
+            return None
         text = location.path
-    path = os.path.normpath(text)
-    tail = os.path.join(*SHIPPED_MODEL.parts[-3:])  # prox_tasks/models/line-tagger
-    return path.endswith(os.sep + tail) and path != str(SHIPPED_MODEL)
+    return os.path.normpath(text)
+
+
+def typed_here(typed: ResolvedModel, recorded: ResolvedModel | None = None) -> ResolvedModel:
+    """``typed``, a model named by its folder (``--model``, the refine DAG's ``model``
+    Param: source ``explicit``), as this installation finds it. Another installation's
+    folder of the shipped line tagger that is gone (a virtual environment since removed)
+    is this installation's when its version is known to be this one's: a snapshot's records
+    (``recorded``, :func:`~prox_tasks.refine.options.snapshot_refined`) name that folder and
+    its shards were refined with :func:`shipped_version`. The folder gone and its version
+    not known (a new output folder, another release's shards), it is refused: taken for
+    this one's, it could refine with another release's model under that one's name. Any
+    other model (one still there included: its own files say what it is) is ``typed``.
+
+    Raises:
+        prox_tasks.refine.options.ModelNotFound: The folder is gone and its version not
+            known, saying to name ``default`` (this installation's).
+    """
+    path = _local_path(typed.uri) if typed.source == "explicit" else None
+    if path is None or not shipped_elsewhere(path) or os.path.exists(path):
+        return typed
+    version = recorded.version if recorded is not None else None
+    if recorded is not None and _local_path(recorded.recorded_as) == path \
+            and version is not None and version == shipped_version():  # fmt: skip
+        log.info("%s: the shipped line tagger of a prox installed elsewhere, version %s as "
+                 "the snapshot's shards record it: this installation's, %s", typed.uri,
+                 version, SHIPPED_MODEL)
+        return ResolvedModel(str(SHIPPED_MODEL), "explicit", version)
+    from prox_tasks.refine.options import ModelNotFound
+
+    tail = os.path.join(*SHIPPED_MODEL.parts[-3:])
+    raise ModelNotFound(
+        f"no model at {typed.uri} (the line tagger shipped with a prox installed at "
+        f"{path[:-len(tail) - 1]}, gone from there; which version it was is not known here: "
+        "no snapshot refined with it in this output folder records it). To refine with "
+        f"this prox's own shipped line tagger ({SHIPPED_MODEL}, version {shipped_version()}), "
+        "give --model default (the DAG's model Param: default)")
 
 
 def shipped_here(model: str | os.PathLike | None, version: str | None = None) -> bool:

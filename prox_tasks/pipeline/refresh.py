@@ -329,7 +329,7 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     from prox_tasks.corpus.planner import planned_settings, read_plan
     from prox_tasks.corpus.readers import EmptyInput
     from prox_tasks.models import SHIPPED_MODEL, resolve_model
-    from prox_tasks.models.resolver import shipped_version
+    from prox_tasks.models.resolver import shipped_version, typed_here
     from prox_tasks.refine import runner as runners
     from prox_tasks.refine.booking import failure_booked, register_plan
     from prox_tasks.refine.limits import DuplicateIdError, Limits, refuse_duplicates
@@ -357,8 +357,10 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
             given, quality, backend, keep_threshold, limits)
     # resolved once here, so every mapped shard refines with the same model; a rerun that
     # names none keeps the model the snapshot's published shards were refined with
-    resolved = (None if model else recorded_model) \
-        or resolve_model(model, catalog_url=settings.catalog_url(snapshot["catalog_url"]))  # fmt: skip
+    # a typed folder of another installation's shipped model: this one's, by its version
+    resolved = (None if model else recorded_model) or typed_here(
+        resolve_model(model, catalog_url=settings.catalog_url(snapshot["catalog_url"])),
+        recorded_model)
     log.info("model: %s (%s%s)", resolved.uri, resolved.source,
              f", version {resolved.version}" if resolved.version else "")
     model = resolved.uri

@@ -144,14 +144,15 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     """
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import resolve_model
-    from prox_tasks.models.resolver import located_levels
+    from prox_tasks.models.resolver import located_levels, typed_here
     from prox_tasks.pipeline.settings import quality_filter
 
     started = time.perf_counter()
     # a rerun keeps what it does not give as the snapshot was refined (--force: afresh)
     recorded, recorded_model = (None, None) if force else snapshot_refined(output_uri)
-    resolved = (None if model else recorded_model) \
-        or resolve_model(model, name=model_name, catalog_url=catalog_url)  # fmt: skip
+    # a typed folder of another installation's shipped model: this one's, by its version
+    resolved = (None if model else recorded_model) or typed_here(
+        resolve_model(model, name=model_name, catalog_url=catalog_url), recorded_model)
     model = resolved.uri
     # each level's folder located as the model is: recorded where it is, whatever the spelling
     backend_options = located_levels(backend_options)

@@ -435,7 +435,9 @@ def snapshot_refined(output_uri: str) -> tuple[dict | None, object]:
                  "(%s), version %s: this installation's, %s", output_uri, recorded,
                  version or "of no shard published yet", model)
         request = {**request, "model": model}
-    return request, (ResolvedModel(model, "snapshot", version) if model else None)
+    return request, (ResolvedModel(model, "snapshot", version,
+                                   recorded if model != recorded else None)
+                     if model else None)  # fmt: skip
 
 
 def as_refined(recorded: dict | None, model: str, backend: str | None, quality: str | None,

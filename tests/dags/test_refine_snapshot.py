@@ -1087,3 +1087,44 @@ def test_a_snapshot_refined_by_another_release_s_shipped_model_is_still_refused(
         refine_corpus(str(world["crawl"]), str(folder), target_docs=10)
     with pytest.raises(SettingsConflict, match="line_tagger-000000000000"):
         refine_corpus(str(world["crawl"]), str(folder), model="default", target_docs=10)
+    # typed, that release's folder is not this one's either: its version is another
+    with pytest.raises(ModelNotFound, match="give --model default"):
+        refine_corpus(str(world["crawl"]), str(folder), model=ELSEWHERE, target_docs=10)
+
+
+def test_a_typed_folder_of_another_installations_shipped_model_is_this_ones_when_known(
+        world, capfd):
+    """`model` (the Param; `prox refine --model`) typed as another installation's folder of
+    the shipped line tagger, since gone: a snapshot whose records name that folder with this
+    release's version was refused at plan ('no model at …', the hint speaking of another
+    version), though the same folder read from its records was refined on with this
+    installation's. Typed, it is mapped now by the version the snapshot's shards record;
+    into a new folder, where no record says its version, the plan fails once, saying to
+    give `default`."""
+    from prox_tasks.refine.corpus import refine_corpus
+
+    name = "typed-elsewhere"
+    folder = world["corpus"] / "snapshots" / name
+    refined_elsewhere(world, name)
+    lost = folder / "shards" / "shard-00001.parquet"
+    refined = lost.read_bytes()
+    lost.unlink()
+    refine_corpus(str(world["crawl"]), str(folder), model=ELSEWHERE, target_docs=10)
+    assert lost.read_bytes() == refined
+    lost.unlink()
+    dag_run = run(world, name, model=ELSEWHERE, dry_run=True)
+    ti = tis(dag_run)
+    assert dag_run.state == "success", {k: t.state for k, t in ti.items()}
+    assert lost.read_bytes() == refined
+    assert ti[("plan", -1)].xcom_pull(task_ids="plan")[0]["model"] == str(SHIPPED_MODEL)
+
+    dag_run = run(world, "typed-elsewhere-new", model=ELSEWHERE)
+    assert dag_run.state == "failed"
+    plan = tis(dag_run)[("plan", -1)]
+    assert (plan.state, plan.try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    assert (f"ModelNotFound: no model at {ELSEWHERE} (the line tagger shipped with a prox "
+            "installed at /opt/prox-old-venv/lib/python3.11/site-packages, gone from there; "
+            "which version it was is not known here") in logged.out + logged.err
+    assert "give --model default (the DAG's model Param: default)" in logged.out + logged.err
+    assert not (world["corpus"] / "snapshots" / "typed-elsewhere-new").exists()

@@ -389,3 +389,39 @@ def test_another_installations_shipped_model_is_this_ones_by_its_version(tmp_pat
     assert same_model(gone, here, shipped_version())
     assert not same_model(gone, here, "line_tagger-000000000000")
     assert not same_model(here, gone, shipped_version())  # asked: the folder named
+
+
+def test_a_typed_folder_of_another_installations_shipped_model_is_this_ones_by_a_known_version(
+        tmp_path):
+    """`--model /old-venv/…/prox_tasks/models/line-tagger` typed (the folder gone) was not
+    mapped as the same folder read from a snapshot's records is: 'no model at …', with a
+    hint about a snapshot's shards of another version even for a new output folder. It is
+    this installation's when the snapshot's records name that folder with this version;
+    else refused, saying to name `default`."""
+    from prox_tasks.models.resolver import ResolvedModel, shipped_version, typed_here
+    from prox_tasks.refine.options import ModelNotFound
+
+    here = str(SHIPPED_MODEL)
+    gone = "/opt/old-venv/lib/python3.11/site-packages/prox_tasks/models/line-tagger"
+    typed = ResolvedModel(gone, "explicit")
+    recorded = ResolvedModel(here, "snapshot", shipped_version(), gone)
+    assert typed_here(typed, recorded) == ResolvedModel(here, "explicit", shipped_version())
+    assert typed_here(ResolvedModel(f"file://{gone}", "explicit"), recorded).uri == here
+    unknown = [None, ResolvedModel(here, "snapshot", None, gone),  # a claim alone
+               ResolvedModel(gone, "snapshot", "line_tagger-000000000000"),  # another release
+               ResolvedModel(here, "snapshot", shipped_version(),  # another gone folder
+                             "/opt/other/prox_tasks/models/line-tagger")]
+    for snapshot in unknown:
+        with pytest.raises(ModelNotFound, match=(
+                rf"^no model at {gone} \(the line tagger shipped with a prox installed at "
+                r"/opt/old-venv/lib/python3.11/site-packages, gone from there; which version "
+                r"it was is not known here.*give --model default \(the DAG's model Param: "
+                r"default\)$")):
+            typed_here(typed, snapshot)
+    # not translated: another source, a folder still there, another model's folder
+    assert typed_here(ResolvedModel(gone, "snapshot"), None).uri == gone
+    copy = tmp_path / "prox_tasks" / "models" / "line-tagger"
+    shutil.copytree(SHIPPED_MODEL, copy)
+    assert typed_here(ResolvedModel(str(copy), "explicit"), None).uri == str(copy)
+    other = "/opt/old/prox_tasks/models/other"
+    assert typed_here(ResolvedModel(other, "explicit"), recorded).uri == other
