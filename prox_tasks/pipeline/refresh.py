@@ -625,6 +625,7 @@ def _refine_batch(batch: dict, task_try: dict | None) -> dict:
     # the whole); outside the booking: a replaced plan's snapshot is the new run's to book
     manifest = load_plan(batch["output_uri"], list(batch["shards"]), batch.get("manifest_id"),
                          batch.get("manifest_version"))
+    _say_unversioned(batch)
     with open_catalog(batch.get("catalog_url")) as catalog:
         booking = ShardBooking(catalog, batch["snapshot"], runners.current(task_try))
         with booking.failures_booked():  # a refusal here too: the run failed
@@ -638,6 +639,27 @@ def _refine_batch(batch: dict, task_try: dict | None) -> dict:
                                     settings_claimed=True,  # by the plan task
                                     **_refine_options(batch))  # fmt: skip
     return task_result(batch["label"], results)
+
+
+def _say_unversioned(batch: dict) -> None:
+    """Log how a work item planned by a prox before work items carried their shipped
+    model's version (no ``shipped_version``: a refine task of such a run cleared after an
+    upgrade) refines, when it names another installation's shipped line tagger, gone: with
+    this installation's (:func:`~prox_tasks.models.resolver.installed_here`: no version
+    known), its published shards checked against the versions they record (another
+    release's: ``SettingsConflict``). One still there is refined with as its files say."""
+    from prox_tasks.models.resolver import SHIPPED_MODEL, shipped_elsewhere, shipped_version
+
+    model = batch.get("model")
+    if "shipped_version" in batch or not shipped_elsewhere(model) \
+            or _refine_options(batch)["model"] == model:  # its folder is there: its files say
+        return
+    log.warning("work item %s was planned by an earlier prox, whose work items do not say "
+                "which version their shipped model is: %s, the shipped line tagger of a prox "
+                "installed elsewhere, is taken for this installation's, %s (version %s); "
+                "shards published before are reused only where they record that version "
+                "(another release's are refused: reprocess=true refines the snapshot anew)",
+                batch.get("label"), model, SHIPPED_MODEL, shipped_version())
 
 
 def book_unfinished(snapshot: dict | None, task_try: dict, refine_failed: int = 0) -> int:

@@ -801,3 +801,62 @@ def test_a_rerun_leaving_the_keep_threshold_empty_keeps_the_snapshots(tmp_path, 
         == ["skipped", "skipped"]  # fmt: skip
     with pytest.raises(RunError, match=r"keep_threshold 0\.3 -> 0\.7"):
         plan(0.7)
+
+
+#: Where another installation of prox kept its shipped model (an old virtual environment).
+ELSEWHERE = "/opt/prox-old-venv/lib/python3.11/site-packages/prox_tasks/models/line-tagger"
+
+
+@pytest.mark.parametrize("case", ["same folder", "elsewhere, this version",
+                                  "elsewhere, another version"])
+def test_work_items_of_a_prox_before_shipped_version_refine_on_or_are_refused_naming_why(
+        tmp_path, caplog, case):
+    """A refine task of a run planned by an earlier prox, cleared after the upgrade: its
+    work item names the shipped model's folder but not its version (no
+    ``shipped_version``). The same folder refines on; another installation's, gone, is this
+    one's (logged, saying so), the lost shard refined byte for byte as before, while shards
+    another release refined (their records' version) refuse the rerun, naming both
+    versions and reprocess, writing nothing."""
+    import logging
+
+    from prox_tasks.models import SHIPPED_MODEL
+    from prox_tasks.models.resolver import shipped_version
+    from prox_tasks.refine.step import SettingsConflict
+
+    snapshot = small_snapshot(tmp_path, 4)
+    work = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=str(SHIPPED_MODEL),
+                        backend=None)
+    for item in work:
+        refresh.refine_batch(item)
+    folder = tmp_path / "corpus" / "snapshots" / snapshot["name"]
+    old = [{k: v for k, v in item.items() if k != "shipped_version"} for item in work]
+    if case != "same folder":  # as that installation recorded them, and planned its items
+        for record in [folder / "_refine_settings.json", *(folder / "_status").glob("*.json")]:
+            text = record.read_text().replace(json.dumps(str(SHIPPED_MODEL)),
+                                              json.dumps(ELSEWHERE))
+            if case.endswith("another version") and record.parent.name == "_status":
+                text = json.dumps({**json.loads(text),
+                                   "model_version": "line_tagger-000000000000"})
+            record.write_text(text)
+        old = [{**item, "model": ELSEWHERE} for item in old]
+    lost = folder / "shards" / "shard-00001.parquet"
+    refined = lost.read_bytes()
+    lost.unlink()
+    caplog.set_level(logging.WARNING, logger="prox_tasks.pipeline.refresh")
+    if case.endswith("another version"):
+        with pytest.raises(SettingsConflict, match=(
+                r"the shipped line tagger of another prox installation, version "
+                rf"line_tagger-000000000000; this one ships {shipped_version()}\).*reprocess")):
+            refresh.refine_batch(old[1])
+        assert not lost.exists()
+    else:
+        assert [s["status"] for s in refresh.refine_batch(old[1])["shards"]] == ["refined"]
+        assert lost.read_bytes() == refined
+        assert [s["status"] for s in refresh.refine_batch(old[0])["shards"]] == ["skipped"]
+    said = [m for m in (r.getMessage() for r in caplog.records) if "planned by an earlier prox" in m]
+    if case == "same folder":
+        assert said == []
+    else:
+        assert said and (f"{ELSEWHERE}, the shipped line tagger of a prox installed "
+                         f"elsewhere, is taken for this installation's, {SHIPPED_MODEL} "
+                         f"(version {shipped_version()})") in said[0], said
