@@ -12,7 +12,8 @@ HISTORY_METRICS = ("drop_rate", "kept_token_ratio")
 METRIC_RANGES = {"drop_rate": (0.0, 1.0), "kept_token_ratio": (0.0, None)}
 #: The settings a gate message points to that ``prox`` names otherwise than ``--<name>`` (the
 #: option of ``prox gate``, for a threshold): how the input was read and refined.
-CLI_OPTIONS = {"text_field": "prox refine --text-field", "reprocess": "prox refine --force",
+CLI_OPTIONS = {"text_field": "prox refine --text-field", "id_field": "prox refine --id-field",
+               "reprocess": "prox refine --force",
                "model": "prox refine --model", "keep_threshold": "prox refine --keep-threshold"}
 #: How a snapshot's unwritten shards are refined, as ``caller`` does it (the shards written are
 #: reused).
@@ -94,6 +95,20 @@ def _text_candidate(candidates: dict, caller: str) -> str:
     named = _namer(caller)("text_field")
     fix = f"set {named} to {field}" if caller == "dag" else f"{named} {field}"
     return f" {rows:,} missing_text {record} a string in {field!r}: {fix} if it is the text."
+
+
+def _missing_ids(reasons: dict, caller: str) -> str:
+    """`` 8 missing_id records lack the id field prox refine --id-field names: …`` (``dag``:
+    the id_field Param), the way out of rows without the id field named; empty when none.
+    Without it the check said to fix the input or the text field only."""
+    rows = reasons.get("missing_id") or 0
+    if not rows:
+        return ""
+    named = _namer(caller)("id_field")
+    record = "record lacks" if rows == 1 else "records lack"
+    instead = f"clear {named}" if caller == "dag" else f"refine without {named}"
+    return (f" {rows:,} missing_id {record} the id field {named} names: give the rows their "
+            f"ids, or {instead} (each row's id its text's hash).")
 
 
 def _reasons(reasons: dict) -> str:
@@ -218,6 +233,7 @@ def snapshot_expectations(t: GateThresholds, bounds: dict, caller: str = "cli",
                          "quarantine/shard-NNNNN.jsonl.gz with its reason and detail: fix "
                          f"the input (or {named('text_field')}), or allow more "
                          f"({named('max_quarantine_rate')})."
+                         + _missing_ids(quarantine_reasons or {}, caller)
                          + _text_candidate(text_candidates or {}, caller))),
         e.ExpectColumnMaxToBeBetween(
             column="drop_rate", min_value=t.min_drop_rate, max_value=t.max_drop_rate,

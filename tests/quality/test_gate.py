@@ -251,6 +251,31 @@ def test_the_quarantine_check_names_its_records_reasons(tmp_path):
     assert "at most 0.05. Quarantined: 3 empty_text, 1 malformed_json. Each is in" in said, said
 
 
+def test_the_quarantine_check_says_what_to_do_of_rows_without_the_id_field_named(tmp_path):
+    """Rows without the field --id-field names are quarantined missing_id; a nightly whose
+    crawl lost the field in some rows failed the gate saying only "fix the input (or prox
+    refine --text-field)": the check names the id field setting and the way out, as prox
+    refine's line does, in the caller's words."""
+    from prox_tasks.cli import main
+
+    with open(tmp_path / "in.jsonl", "w", encoding="utf-8") as f:
+        for i in range(20):
+            row = {"text": f"Document {i} says something.\nA second line of document {i}."}
+            f.write(json.dumps(row if i % 4 == 0 else {**row, "url": f"https://x/{i}"}) + "\n")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+                 "--id-field", "url", "--model", "default", "--no-progress",
+                 "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}"]) == 0
+    for caller, named, instead in (
+            ("cli", "prox refine --id-field", "refine without prox refine --id-field"),
+            ("dag", "the id_field Param", "clear the id_field Param")):
+        result = run_gate(str(out), caller=caller)
+        [said] = [c["description"] for c in result.checks if c.get("column") == "quarantine_rate"]
+        assert "Quarantined: 5 missing_id." in said, said
+        assert (f" 5 missing_id records lack the id field {named} names: give the rows their "
+                f"ids, or {instead} (each row's id its text's hash).") in said, said
+
+
 def test_thresholds_and_history(snapshot):
     strict = GateThresholds(max_drop_rate=0.1)
     assert ("snapshot", "expect_column_max_to_be_between", "drop_rate") in failed(
