@@ -350,3 +350,26 @@ def test_the_readme_names_every_command_that_draws_no_progress_bar():
     said = re.search(r"`--no-progress`: none at all; (.*?) draw none", readme, re.S)
     assert said, "the README no longer says which commands draw no progress bar"
     assert set(re.findall(r"`(\w+)`", said.group(1))) == NO_PROGRESS_BAR
+
+
+def test_the_id_field_help_and_param_say_a_row_without_a_named_field_is_quarantined():
+    """Rows without an id field named otherwise than ``id`` are quarantined ``missing_id``
+    since 066d3e7, but the ``id_field`` Param's form text, ``prox plan --id-field`` and
+    ``prox label --id-field`` still said such a row gets a hash of its text (what the
+    default ``id`` does), and docs/storage.md opened its ids with the same line."""
+    import argparse
+
+    from prox_tasks.cli import build_parser
+    from prox_tasks.pipeline.dag_config import read_params
+
+    said = {"the id_field Param": read_params()["id_field"]["description"]}
+    commands = next(a.choices for a in build_parser()._actions
+                    if isinstance(a, argparse._SubParsersAction))
+    for command in ("plan", "label"):
+        [option] = [a for a in commands[command]._actions if "--id-field" in a.option_strings]
+        said[f"prox {command} --id-field"] = option.help
+    storage = (REPO / "docs" / "storage.md").read_text(encoding="utf-8")
+    # its first sentence on ids: the paragraph after it says it of the first 100 rows only
+    said["docs/storage.md"] = storage.split("\nA row without ", 1)[1].split(".\n", 1)[0]
+    assert {where: "missing_id" in text for where, text in said.items()} == dict.fromkeys(
+        said, True), said

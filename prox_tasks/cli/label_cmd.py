@@ -32,7 +32,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--text-field", type=field_name, default="text",
                    help="the rows' field holding the text (default text)")
     p.add_argument("--id-field", type=field_name, default="id",
-                   help="the rows' field holding the id (default id; absent: a hash of the text)")
+                   help="the rows' field holding the id (default id, absent: a hash of the "
+                   "text; another field absent: quarantined as missing_id)")
     add_format_option(p)
     p.add_argument("--gold-field", default="gold_text", help="clean text for the diff teacher (default gold_text)")
     p.add_argument("--html-field", default="html", help="page HTML for the html teacher (default html)")

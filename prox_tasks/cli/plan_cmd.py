@@ -31,8 +31,8 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="the field holding the text (default text; an existing plan's "
                    "as planned)")
     p.add_argument("--id-field", type=field_name, default=None, help="the field holding the id (default id; "
-                   "an existing plan's as planned; a row without one gets a hash of its "
-                   "text)")
+                   "an existing plan's as planned; a row without id gets a hash of its "
+                   "text, one without another field named is quarantined as missing_id)")
     add_format_option(p)
     add_partition_marker_option(p)
     # a planning setting prox refine takes too (--max-doc-bytes, $PROX_MAX_DOC_BYTES): a plan

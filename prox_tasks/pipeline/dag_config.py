@@ -208,8 +208,9 @@ def read_params() -> dict:
                        "it is quarantined as missing_text. Empty: text."},
         "id_field": {"default": "id", "type": ["null", "string"], "minLength": 1,
                      "title": "Id field",
-                     "description": "The input rows' id field; a row without one is named "
-                     "by a hash of its text. Empty: id."},
+                     "description": "The input rows' id field. A row without the default "
+                     "id is named by a hash of its text; one without a field named otherwise "
+                     "is quarantined as missing_id. Empty: id."},
     }
 
 
