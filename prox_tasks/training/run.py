@@ -413,7 +413,9 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
 def check_incumbent(registry: str, name: str) -> None:
     """Refuse, before any training, a registry whose promoted model — the incumbent the gold
     gate and promotion compare the candidate with — cannot be loaded: ``promoted.json``
-    names a version not published there, or is no promotion record. Found only then, the
+    names a version not published there, or is no promotion record, or the version's
+    ``artifact.json`` is no artifact record (one GET: loading it refuses it,
+    :func:`~prox_tasks.models.artifact.artifact_record`). Found only then, the
     run failed after its training (hours of GPU for a ``causal_lm``), its model published;
     ``prox train`` (with the gate or promotion on) and the training DAG's
     ``resolve_seed_set`` (its evaluate and promote tasks always compare) check it first.
@@ -422,13 +424,20 @@ def check_incumbent(registry: str, name: str) -> None:
         prox_tasks.registry.PromotedVersionGone: the same error as refining's (exit 2, no
             DAG retry: a setting to repair), or its :class:`PromotedRecordDamaged`.
     """
+    from prox_tasks.models.artifact import ArtifactRecordDamaged
     from prox_tasks.registry import ModelRegistry, PromotedVersionGone
 
+    compared = "the gold gate and promotion compare the candidate with the promoted model"
+    models = ModelRegistry(registry)
     try:
-        ModelRegistry(registry).promoted_published(name)
+        record = models.promoted_published(name)
+        if record is not None:  # its files' digest is checked when it is loaded (a download)
+            models.artifact(name, record["version"])
     except PromotedVersionGone as err:
-        raise type(err)(f"{err}; the gold gate and promotion compare the candidate with the "
-                        "promoted model") from err
+        raise type(err)(f"{err}; {compared}") from err
+    except ArtifactRecordDamaged as err:  # an ArtifactChanged: retried by the DAG, in vain
+        raise PromotedVersionGone(f"the promoted {name} {record['version']} cannot be loaded: "
+                                  f"{err}; {compared}") from err
 
 
 def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None = None):

@@ -158,3 +158,27 @@ def test_a_promoted_model_removed_or_damaged_fails_resolve_seed_set_before_train
     remove_all(list_uri(join_uri(registry.root, "refiner", published["a"]["version"]) + "/"))
     with pytest.raises(PromotedVersionGone, match=f"the promoted refiner {published['a']['version']}"):
         training.resolve_seed_set(params, [])
+
+
+def test_a_promoted_version_whose_artifact_json_is_damaged_fails_resolve_seed_set(world):
+    """Bad bytes over the promoted version's ``artifact.json`` (not promoted.json): the
+    incumbent check passed it (promoted.json names a version whose record exists), the
+    candidate was trained, then evaluate failed loading the incumbent with an
+    ArtifactRecordDamaged, which the DAG retries, in vain. resolve_seed_set now reads the
+    incumbent's record and refuses it before any training (a PromotedVersionGone: exit 2,
+    no retry), naming the file."""
+    from prox_tasks.models.artifact import ArtifactRecordDamaged
+    from prox_tasks.registry import PromotedVersionGone
+    from prox_tasks.storage import join_uri, put_atomic
+
+    registry, seed, candidate, published = world
+    params = {"seed_uri": seed["uri"], "registry": str(registry.root), "epochs": 1}
+    version = published["a"]["version"]
+    record = join_uri(registry.root, "refiner", version, "artifact.json")
+    put_atomic(record, b"\x00\x01 not json")
+    with pytest.raises(ArtifactRecordDamaged):  # what the run met after its training
+        training.evaluate(seed, candidate, PARAMS)
+    with pytest.raises(PromotedVersionGone,
+                       match=f"the promoted refiner {version} cannot be loaded: {record} is "
+                             "damaged .*; the gold gate and promotion compare"):
+        training.resolve_seed_set(params, [])
