@@ -10,32 +10,42 @@ def count(n: int | float, word: str) -> str:
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
-def files_not_read(skipped: int, named: list[str], manifest: str) -> str:
+def files_not_read(skipped: int, named: list[str], manifest: str,
+                   crawl: int | None = None) -> str:
     """``2 input files of no known format not read (a.json, README.txt; …)``: files the
     input lists that no shard holds (:attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`),
-    ``named`` the first of them, ``manifest`` the plan that lists them all."""
-    from prox_tasks.corpus.readers import crawl_file_advice
-
+    ``named`` the first of them, ``manifest`` the plan that lists them all. ``crawl``: how
+    many of all ``skipped`` are a crawl's WARC or WAT files (:func:`crawl_files`); None, for a
+    caller that knows only ``named``: counted among those (a segment's 4 WARC and WAT files,
+    3 named, were called "of no known format", to be renamed .jsonl)."""
     more = f" and {skipped - len(named):,} more" if skipped > len(named) else ""
     # a crawl's WARC or WAT file beside its WET: no rename or --format reads text from it
-    crawl = sum(1 for uri in named if crawl_file_advice(uri))
+    crawl = crawl_files(named) if crawl is None else crawl
     todo = []
     if crawl:
         todo.append("a WARC or WAT file holds no text to read: give its WET conversion "
                     "(.warc.wet.gz)")
     if crawl < skipped:
         todo.append("rename them .jsonl or pass --format jsonl to read JSON Lines")
-    return (f"{count(skipped, 'input file')}{of_no_known_format(named, skipped)} not read "
+    return (f"{count(skipped, 'input file')}{_of_no_known_format(crawl, skipped)} not read "
             f"({', '.join(named)}{more}; {manifest} skipped_files says why: {'; '.join(todo)})")
 
 
-def of_no_known_format(named: list[str], skipped: int) -> str:
-    """`` of no known format``, said of ``skipped`` files not read (``named`` the first of
-    them), or nothing when every one is a crawl's WARC or WAT file: a known format, which
-    holds no text to read."""
+def crawl_files(uris: list[str]) -> int:
+    """How many of ``uris`` are a crawl's WARC or WAT files: a known format, holding no text
+    to read."""
     from prox_tasks.corpus.readers import crawl_file_advice
 
-    crawl = sum(1 for uri in named if crawl_file_advice(uri))
+    return sum(1 for uri in uris if crawl_file_advice(uri))
+
+
+def of_no_known_format(uris: list[str]) -> str:
+    """`` of no known format``, said of the files ``uris`` not read (all of them), or nothing
+    when every one is a crawl's WARC or WAT file."""
+    return _of_no_known_format(crawl_files(uris), len(uris))
+
+
+def _of_no_known_format(crawl: int, skipped: int) -> str:
     return "" if crawl == skipped else " of no known format"
 
 

@@ -14,6 +14,7 @@ from prox_tasks.cli.output import (
     rejected_by_reason,
 )
 from prox_tasks.labeling.options import option_type
+from prox_tasks.wording import crawl_files
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -201,8 +202,8 @@ def run(args) -> Outcome:
                       f"repeat{'s' if repeated == 1 else ''} a WARC-Record-ID indexed before: "
                       "the first kept)")
     skipped = summary.get("skipped_files") or []  # a folder's README, a .json: as prox plan says
-    fell_back += files_skipped(len(skipped), [f["uri"] for f in skipped[:3]],
-                               "the --json summary's")
+    uris = [f["uri"] for f in skipped]
+    fell_back += files_skipped(len(uris), uris[:3], "the --json summary's", crawl_files(uris))
     rejected = summary["written"] - summary["valid"]  # a row may have several reasons
     # --text-field only when a quarantined row holds a string that could be its text
     advice = {"missing_text": name_text_field(summary.get("text_candidates") or {})}

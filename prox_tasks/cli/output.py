@@ -204,11 +204,13 @@ def input_notices(notices: Mapping[str, int]) -> str:
             "recompress it)")
 
 
-def files_skipped(skipped: int, named: list[str], manifest: str) -> str:
+def files_skipped(skipped: int, named: list[str], manifest: str,
+                  crawl: int | None = None) -> str:
     """``, 2 input files of no known format not read (a.json, README.txt; …)``: files the
-    input lists that no shard holds (:attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`);
+    input lists that no shard holds (:attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`),
+    ``crawl`` of them a crawl's WARC or WAT files (:func:`~prox_tasks.wording.files_not_read`);
     empty when none."""
-    return f", {files_not_read(skipped, named, manifest)}" if skipped else ""
+    return f", {files_not_read(skipped, named, manifest, crawl)}" if skipped else ""
 
 
 def table(rows: list[dict], max_width: int = 40) -> list[str]:

@@ -12,6 +12,7 @@ from prox_tasks.cli.arguments import (
 from prox_tasks.cli.output import Outcome, count, files_skipped, progress_bar
 from prox_tasks.cli.refine_cmd import limit_default
 from prox_tasks.refine.limits import DESCRIPTIONS
+from prox_tasks.wording import crawl_files
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -94,8 +95,8 @@ def run(args) -> Outcome:
                "snapshot": args.snapshot, "files_skipped": len(manifest.skipped_files),
                "markers_left_out": manifest.markers_left_out, "reused": manifest.reused}
     booked = f", registered as {args.snapshot}" if args.snapshot else ""
-    skipped = files_skipped(len(manifest.skipped_files),
-                            [f["uri"] for f in manifest.skipped_files[:3]], manifest.uri)
+    uris = [f["uri"] for f in manifest.skipped_files]
+    skipped = files_skipped(len(uris), uris[:3], manifest.uri, crawl_files(uris))
     markers = (f", {count(manifest.markers_left_out, 'marker')} left out (names starting "
                "with . or _)" if manifest.markers_left_out else "")
     # a rerun re-opens the folder's plan: said, so it is not taken for a new one

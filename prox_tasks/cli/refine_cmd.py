@@ -352,7 +352,8 @@ def summary_line(s: dict) -> str:
     reasons = s.get("quarantine_reasons") or {}
     shelf = join_uri(s['output'], 'quarantine') + '/'
     skipped = files_skipped(s.get('input_files_skipped') or 0,
-                            s.get('input_files_skipped_named') or [], s.get('manifest', ''))
+                            s.get('input_files_skipped_named') or [], s.get('manifest', ''),
+                            s.get('input_files_skipped_crawl'))
     return (f"refined {count(s.get('documents_read', s.get('docs_read', 0)), 'document')}{cut} in "
             f"{count(s['shards'], 'shard')}{reused}: {s.get('docs_kept', 0):,} kept{flagged}, "
             f"{s.get('docs_dropped', 0):,} dropped{quality}, "

@@ -260,7 +260,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
     if skipped:
         log.warning("%s: %s%s not read (the plan's skipped_files lists them): %s",
                     input_uri, count(len(skipped), "file"),
-                    of_no_known_format([s["uri"] for s in skipped], len(skipped)),
+                    of_no_known_format([s["uri"] for s in skipped]),
                     "; ".join(f"{s['uri']} ({s['reason']})" for s in skipped[:3])
                     + (" …" if len(skipped) > 3 else ""))
     if write:

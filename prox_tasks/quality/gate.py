@@ -302,15 +302,15 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
 
     if result.metrics.get("input_files_skipped"):
         from prox_tasks.corpus import load_manifest
-        from prox_tasks.wording import files_not_read, of_no_known_format
+        from prox_tasks.wording import crawl_files, files_not_read, of_no_known_format
 
         skipped = [f["uri"] for f in load_manifest(output_uri).skipped_files]
         # a crawl's WARC or WAT holds no text: no refine of it includes them
-        again = ": refine again to include them" if of_no_known_format(skipped, len(skipped)) \
-            else ""
+        again = ": refine again to include them" if of_no_known_format(skipped) else ""
         log.warning("gate: %s, in no shard%s",
                     files_not_read(len(skipped), skipped[:3],
-                                   join_uri(output_uri, "manifest.json")), again)
+                                   join_uri(output_uri, "manifest.json"),
+                                   crawl_files(skipped)), again)
     if not result.passed and (note := not_refined_note(result.metrics)):
         log.error("gate: %s", note)
     for line in failure_lines(checks):

@@ -26,6 +26,7 @@ from prox_tasks.refine.stats import RunResults, refuse_if_all_quarantined
 from prox_tasks.refine.step import shard_request
 from prox_tasks.refine.workers import WorkerPool, refine_shards
 from prox_tasks.storage import exists, join_uri
+from prox_tasks.wording import crawl_files
 
 
 def plan(input_uri: str, output_uri: str, shards: int | None = None,
@@ -234,6 +235,8 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
             # files the input lists that the plan did not read for their format
             "input_files_skipped": len(manifest.skipped_files),
             "input_files_skipped_named": [f["uri"] for f in manifest.skipped_files[:3]],
+            # how many of them are a crawl's WARC or WAT files (no rename reads text from one)
+            "input_files_skipped_crawl": crawl_files([f["uri"] for f in manifest.skipped_files]),
             "seconds": round(time.perf_counter() - started, 3),
             "phase_seconds": {k: round(v, 4) for k, v in sorted(results.phase_seconds.items())},
             "worker_timeline": results.timeline(), "results": results.results,

@@ -442,3 +442,38 @@ def test_a_rerun_naming_no_fields_reads_the_snapshot_as_planned(tmp_path):
     assert "holds another plan" in other.stderr and "--replan" in other.stderr \
         and "text_field 'raw_content' -> 'text'" in other.stderr, other.stderr  # fmt: skip
     assert json.loads((out / "manifest.json").read_text()) == planned
+
+
+def test_a_segment_of_more_than_three_warc_and_wat_files_is_not_called_of_no_known_format(
+        tmp_path, capsys, caplog):
+    """A crawl folder holding 2 WARC and 2 WAT files beside its text (the real whirlwind
+    files, copied): prox plan's warning said "4 files not read", but the plan, refine and
+    gate lines judged the files by the 3 they name: "4 input files of no known format not
+    read (…; rename them .jsonl or pass --format jsonl …)", the gate adding nothing, as
+    if the files' kind were known there. All count every file now."""
+    import shutil
+    from pathlib import Path
+
+    from prox_tasks.quality import run_gate
+    from tests.quality.snapshot_factory import write_input
+
+    crawl = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "commoncrawl_warc"
+    folder = tmp_path / "segment"
+    write_input(folder / "crawl.jsonl", 12)
+    for name in ("a", "b"):
+        shutil.copy(crawl / "whirlwind.warc.gz", folder / f"{name}.warc.gz")
+        shutil.copy(crawl / "whirlwind.warc.wat.gz", folder / f"{name}.warc.wat.gz")
+    out = tmp_path / "out"
+    said = []
+    assert main(["plan", "--input", str(folder), "--output", str(out)]) == 0
+    said.append(capsys.readouterr().out)
+    assert main(["refine", "--input", str(folder), "--output", str(out), "--model", "default",
+                 "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}", "--no-progress"]) == 0
+    said.append(capsys.readouterr().out)
+    with caplog.at_level("WARNING"):
+        assert run_gate(str(out)).passed
+    said.append(next(r.getMessage() for r in caplog.records if "in no shard" in r.getMessage()))
+    for line in said:
+        assert "4 input files not read (" in line, line
+        assert "give its WET conversion (.warc.wet.gz))" in line, line
+        assert "of no known format" not in line and "rename them" not in line, line
