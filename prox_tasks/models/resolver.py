@@ -218,12 +218,24 @@ def installed_here(model: str | None, version: str | None = None) -> str | None:
     return str(SHIPPED_MODEL) if shipped_here(model, version) else model
 
 
+def shipped_version_of(model: str | os.PathLike | None) -> str | None:
+    """:func:`shipped_version` when ``model`` (as a request records it) is this
+    installation's folder of the shipped line tagger; None for any other model. The folder
+    stays where it is when prox is upgraded in place while the model in it changes, so its
+    path alone does not say which version a shard or a claim naming it was refined with."""
+    return shipped_version() if _local_path(model) == str(SHIPPED_MODEL) else None
+
+
 def same_model(recorded: str | None, asked: str | None, version: str | None = None) -> bool:
     """Whether the model ``recorded`` (a snapshot's claim or a shard's status, refined with
-    ``version`` when it says) is the model ``asked`` by a rerun: the same URI, or another
+    ``version`` when it says) is the model ``asked`` by a rerun: the same URI — for this
+    installation's shipped line tagger also of its version (:func:`shipped_version_of`: a
+    prox upgraded in place ships another model in the same folder) — or another
     installation's shipped line tagger of this installation's version where ``asked`` is
     this one's (:func:`shipped_here`)."""
-    return recorded == asked or (asked == str(SHIPPED_MODEL) and shipped_here(recorded, version))
+    if recorded == asked:
+        return version is None or shipped_version_of(asked) in (None, version)
+    return asked == str(SHIPPED_MODEL) and shipped_here(recorded, version)
 
 
 def shipped_elsewhere_hint(missing: str | os.PathLike) -> str:

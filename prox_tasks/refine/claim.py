@@ -42,7 +42,7 @@ import json
 import logging
 from collections.abc import Callable, Collection
 
-from prox_tasks.models.resolver import shipped_elsewhere
+from prox_tasks.models.resolver import shipped_elsewhere, shipped_version_of
 from prox_tasks.refine.step import (
     SettingsConflict,
     check_published_requests,
@@ -109,33 +109,40 @@ def claim_settings(output_uri: str, manifest, request: dict, take_over: bool = F
         ours = claim.get("manifest_id") == manifest.id
         claimed = claim.get("request") if ours else None
         gated = claim.get("gated") if ours else None
+        # the shipped line tagger's version this run refines with (None: another model)
+        shipped = shipped_version_of(request.get("model"))
         if gated and take_over:  # refined again: the gate must judge it again
             log.warning("%s: refining gated snapshot %s again (--force, reprocess): it needs "
                         "the gate again", output_uri, gated.get("snapshot"))
-            return _claim_bytes(manifest.id, request, runner)
+            return _claim_bytes(manifest.id, request, runner, shipped=shipped)
         if gated:  # refused now, not after a shard's model work at its publish
             _refuse_frozen_shards(output_uri, manifest, gated)
-        wanted = _claim_bytes(manifest.id, request, runner, gated)  # a gate mark stays
+        wanted = _claim_bytes(manifest.id, request, runner, gated, shipped)  # a gate mark stays
         holder = claim.get("runner") if claimed is not None else None
         dead = bool(holder) and why_dead(holder, me)
         if same_request(claimed, request):
-            if claimed != request and (names_added(claimed, request)
-                                       or shipped_elsewhere(claimed.get("model"))):
-                # claimed naming no model where this run names one, or naming another prox
-                # installation's shipped model (a claim records no version): the same
-                # request only if every shard published was refined with that model (the
-                # version each records)
+            if not take_over and ((claimed != request and (
+                    names_added(claimed, request) or shipped_elsewhere(claimed.get("model"))))
+                    or claim.get("shipped_version") != shipped):  # fmt: skip
+                # claimed naming no model where this run names one, naming another prox
+                # installation's shipped model (a claim records no version), or the
+                # shipped model of another version than this prox's (upgraded in place: the
+                # same folder) or of none recorded (a prox before claims recorded it): the
+                # same request only if every shard published was refined with that model
+                # (the version each records)
                 check_published_requests(output_uri, manifest, request)
             # kept in the form it was claimed in (one by a prox before served_models, one
             # naming no model): the shards of one snapshot record one request
             # (check_claim), which the gate compares
             if dead:  # a rerun of a killed run's settings holds the claim from now on
-                return _claim_bytes(manifest.id, claimed, runner, gated)
+                return _claim_bytes(manifest.id, claimed, runner, gated, shipped)
             if holder and holder != runner and (runner or for_others):
                 # shared with a run that may still run (the DAG's plan, claiming for its
                 # refine tasks; another prox refine): the claim names no process from now
                 # on, so it does not lapse when the one it named dies
-                return _claim_bytes(manifest.id, claimed, gated=gated)
+                return _claim_bytes(manifest.id, claimed, gated=gated, shipped=shipped)
+            if claim.get("shipped_version") != shipped:  # checked above: recorded from now on
+                return _claim_bytes(manifest.id, claimed, holder, gated, shipped)
             return None
         if take_over:
             if claimed is not None:
@@ -325,18 +332,24 @@ def mark_gated(output_uri: str, manifest_id: str, snapshot: str | None, verdict:
             gated["unwritten"] = sorted(unwritten)
         if claim.get("manifest_id") == manifest_id and claim.get("gated") == gated:
             return None  # a retry of the gate
-        return _claim_bytes(manifest_id, claim.get("request"), claim.get("runner"), gated)
+        return _claim_bytes(manifest_id, claim.get("request"), claim.get("runner"), gated,
+                            claim.get("shipped_version"))
 
     replace_if(claim_uri(output_uri), decide)
 
 
 def _claim_bytes(manifest_id: str, request: dict | None, runner: dict | None = None,
-                 gated: dict | None = None) -> bytes:
+                 gated: dict | None = None, shipped: str | None = None) -> bytes:
+    """A claim's bytes; ``shipped``: the version of the shipped line tagger its request
+    names (:func:`~prox_tasks.models.resolver.shipped_version_of`), which the folder's path
+    does not say (a prox upgraded in place ships another model there)."""
     claim = {"manifest_id": manifest_id, "request": request}
     if runner:
         claim["runner"] = runner
     if gated:
         claim["gated"] = gated
+    if shipped:
+        claim["shipped_version"] = shipped
     return (json.dumps(claim, indent=1, sort_keys=True, default=str) + "\n").encode()
 
 
@@ -377,6 +390,15 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
     claimed = None if claim is None else claim.get("request")
     if claimed is None:
         return request
+    had, shipped = claim.get("shipped_version"), shipped_version_of(request.get("model"))
+    if same_request(claimed, request) and had not in (None, shipped) and shipped:
+        # a run of this prox upgraded in place beside runs of the release that claimed it
+        raise SettingsConflict(
+            f"shard {shard_index} of {output_uri} was not published: the folder is claimed "
+            f"for the shipped line tagger version {had}, and this prox, upgraded since, ships "
+            f"{shipped} in the same folder; refine into a new output folder, or refine it "
+            "again with --force (the DAG's reprocess Param): model_version "
+            f"{had!r} -> {shipped!r}", [f"model_version {had!r} -> {shipped!r}"])
     if same_request(claimed, request):
         return claimed
     raise SettingsConflict.between(

@@ -24,7 +24,12 @@ from prox_tasks.corpus.manifest import refuse_if_released
 from prox_tasks.corpus.writer import read_statuses, write_refined_shard
 from prox_tasks.inference.base import Refiner, shard_clock
 from prox_tasks.inference.loading import version_serves
-from prox_tasks.models.resolver import same_model, shipped_elsewhere, shipped_version
+from prox_tasks.models.resolver import (
+    same_model,
+    shipped_elsewhere,
+    shipped_version,
+    shipped_version_of,
+)
 from prox_tasks.programs import Policy
 from prox_tasks.refine.batch import refine_batch, rows_again
 from prox_tasks.refine.checkpoint import CheckpointStore
@@ -54,9 +59,13 @@ class SettingsConflict(RuntimeError):
         self.differences = differences
 
     @classmethod
-    def between(cls, old: dict, new: dict, message: str) -> SettingsConflict:
-        """The conflict of request ``new`` with ``old``: ``message``, then each difference."""
-        changed = differences(old, new)
+    def between(cls, old: dict, new: dict, message: str,
+                versions: tuple[str, str] | None = None) -> SettingsConflict:
+        """The conflict of request ``new`` with ``old``: ``message``, then each difference;
+        ``versions`` (the model version refined with, the one a rerun would refine with)
+        is one too where the requests name one model folder whose model changed."""
+        changed = differences(old, new) + (
+            [f"model_version {versions[0]!r} -> {versions[1]!r}"] if versions else [])
         hint = ""
         dropped = names_added(new, old)  # named when refined, named by nothing now
         if dropped:
@@ -175,6 +184,9 @@ def same_request(recorded: dict | None, request: dict | None,
     ``model_version`` says its pool served that name; the model folder may be spelled
     another way (:func:`_spelled_as`)."""
     recorded = _spelled_as(recorded, request, model_version)
+    if isinstance(recorded, dict) and isinstance(request, dict) \
+            and not same_model(recorded.get("model"), request.get("model"), model_version):
+        return False  # the shipped line tagger's folder, holding another version since
     if recorded == request:
         return True
     before = getattr(request, "before_served", None)
@@ -278,15 +290,20 @@ def _check_request(output_uri: str, shard_index: int, done: dict, request: dict 
         return
     # a level recorded with no name: the model its pool served is in the version
     served = f" (served {done.get('model_version')})" if names_added(recorded, request) else ""
+    version, versions = done.get("model_version"), None
     # another installation's shipped model of another version: another release's
-    if shipped_elsewhere(recorded.get("model")) \
-            and done.get("model_version") != shipped_version():  # fmt: skip
+    if shipped_elsewhere(recorded.get("model")) and version != shipped_version():
         served = (f" (the shipped line tagger of another prox installation, version "
-                  f"{done.get('model_version')}; this one ships {shipped_version()})")
+                  f"{version}; this one ships {shipped_version()})")
+    elif shipped_version_of(request.get("model")) not in (None, version) and version:
+        # this installation's folder, upgraded in place since: another release's model
+        versions = (version, shipped_version())
+        served = (f" (the shipped line tagger, version {version}; this prox, upgraded since, "
+                  f"ships {shipped_version()} in the same folder)")
     raise SettingsConflict.between(
         recorded, request, f"shard {shard_index} of {output_uri} was refined with other "
         f"settings{served}; refine into a new output folder, or refine it again with --force "
-        "(the DAG's reprocess Param)")
+        "(the DAG's reprocess Param)", versions)
 
 
 def check_published_requests(output_uri: str, manifest, request: dict) -> None:

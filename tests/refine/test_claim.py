@@ -731,3 +731,92 @@ def test_a_rerun_keeps_the_settings_it_does_not_give_as_the_snapshot_was_refined
                          (("--max-doc-lines", "3000"), "limits")):  # fmt: skip
         assert refine(*given) is None
         assert named in capsys.readouterr().err
+
+
+def _upgrade_shipped_in_place(folder) -> str:
+    """Change the shipped line tagger in ``folder`` as an upgrade of prox installed there
+    does (``pip install -U`` into the same environment: same path, another release's model):
+    another document threshold, its ``artifact.json`` published anew. Returns its version."""
+    from prox_tasks.models.artifact import artifact_digest, version_string
+
+    settings = json.loads((folder / "refiner.json").read_text())
+    settings["tagger"]["doc_threshold"] = 0.3
+    (folder / "refiner.json").write_text(json.dumps(settings, indent=2, sort_keys=True))
+    digest, _ = artifact_digest(folder)
+    record = {**json.loads((folder / "artifact.json").read_text()), "sha256": digest,
+              "version": version_string("line_tagger", digest)}
+    (folder / "artifact.json").write_text(json.dumps(record, indent=2, sort_keys=True))
+    return record["version"]
+
+
+def test_an_in_place_upgrade_of_the_shipped_tagger_refuses_a_rerun_not_mixing_versions(
+        tmp_path):
+    """A prox installed at one path (a copy of this package, run by `prox refine` in real
+    processes) refines a snapshot with its shipped line tagger, then is upgraded in place:
+    the same folder ships another version. A rerun after a shard was lost refined that
+    shard with the new version and reused the others of the old one (exit 0, two model
+    versions in one snapshot): the shards' recorded version was not compared where the
+    model paths matched. Now it is refused, naming both versions and --force, nothing
+    published; --force refines every shard with the new one."""
+    import shutil
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    install = tmp_path / "site"
+    shutil.copytree(Path(__file__).resolve().parents[2] / "prox_tasks", install / "prox_tasks",
+                    ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    shipped = install / "prox_tasks" / "models" / "line-tagger"
+    old = json.loads((shipped / "artifact.json").read_text())["version"]
+    input_uri, out = _input(str(tmp_path)), tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(install)}
+
+    def refine(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "prox_tasks.cli", "refine", "--no-progress",
+                               "--input", input_uri, "--output", str(out), "--target-docs",
+                               "4", *args], env=env, capture_output=True, text=True,
+                              timeout=300, cwd=tmp_path)  # fmt: skip
+
+    def versions() -> list:
+        return [json.loads(p.read_text())["model_version"]
+                for p in sorted((out / "_status").glob("*.json"))]
+
+    assert refine().returncode == 0
+    assert versions() == [old] * SHARDS
+    assert json.loads((out / SETTINGS_CLAIM_NAME).read_text())["shipped_version"] == old
+    new = _upgrade_shipped_in_place(shipped)
+    lost = out / "shards" / "shard-00001.parquet"
+    lost.unlink()
+    (out / "_status" / "shard-00001.json").unlink()
+    again = refine()
+    assert again.returncode == 1, again.stderr
+    assert "SettingsConflict" in again.stderr and "--force" in again.stderr
+    assert f"model_version '{old}' -> '{new}'" in again.stderr, again.stderr
+    assert not lost.exists() and versions() == [old] * (SHARDS - 1)
+    assert refine("--force").returncode == 0
+    assert versions() == [new] * SHARDS
+
+
+def test_a_worker_upgraded_in_place_publishes_nothing_into_a_claim_of_the_old_version(planned):
+    """The claim records the shipped line tagger's version: a worker upgraded in place (the
+    same folder, another version) while runs of the old release refine the folder is
+    refused at its publish; with nothing published, a rerun claims it for its own version."""
+    from prox_tasks.models import SHIPPED_MODEL
+    from prox_tasks.models.resolver import shipped_version
+
+    out, manifest = planned
+    request = _request(model=str(SHIPPED_MODEL))
+    claim_settings(out, manifest, request)
+    claim = read_json(join_uri(out, SETTINGS_CLAIM_NAME))
+    assert claim["shipped_version"] == shipped_version()
+    put_atomic(join_uri(out, SETTINGS_CLAIM_NAME),  # as the release before claimed it
+               json.dumps({**claim, "shipped_version": "line_tagger-000000000000"}))
+    with pytest.raises(SettingsConflict, match=(
+            rf"shard 2 .* not published.*version line_tagger-000000000000.*ships "
+            rf"{shipped_version()}.*--force")) as err:
+        check_claim(out, manifest.id, request, 2)
+    assert err.value.differences == [
+        f"model_version 'line_tagger-000000000000' -> '{shipped_version()}'"]
+    claim_settings(out, manifest, request)  # nothing published under it: this version's now
+    assert read_json(join_uri(out, SETTINGS_CLAIM_NAME))["shipped_version"] == shipped_version()
+    check_claim(out, manifest.id, request, 2)
