@@ -201,11 +201,13 @@ def run(args) -> Outcome:
 
         start_worker_imports()  # the workers' imports overlap the catalog's and the plan
     from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline.settings import check_refine_settings
     from prox_tasks.storage import check_writable
     from prox_tasks.storage.names import check_name
 
     if args.name:
         check_name(args.name, "snapshot name")
+    check_refine_settings()  # a setting to fix is no failed run: before the catalog books one
     require_partition_marker(args)  # a partition still landing: refined, its later files lost
     # a mistyped output bucket fails here, before the catalog books the folder's name for it
     # (a failed run's row): the rerun into the right bucket then took a name with a digest;

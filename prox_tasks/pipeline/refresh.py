@@ -340,6 +340,8 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
     )
     from prox_tasks.storage.marker import PartitionIncomplete, require_marker
 
+    # a deployment variable read deep inside a shard: refused before the plan is written
+    settings.check_refine_settings()
     try:
         Limits.resolve(limits)  # a bad Param named before anything is read
         workers = settings.refine_workers(workers)

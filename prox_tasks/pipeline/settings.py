@@ -20,6 +20,10 @@
   files ends with (e.g. ``_SUCCESS``); unset, none is waited for (:func:`partition_marker`).
 - ``PROX_TAGGER_PRECISION``: the line tagger's inference precision, ``auto`` (default),
   ``float32`` or ``bfloat16`` (see :mod:`prox_tasks.models.precision`).
+- ``PROX_PROGRESS_EVERY``: documents between two progress lines of a refine (default 1000).
+
+A variable read only deep inside a refine (a shard, a model's load) is also checked up
+front, before a snapshot is planned or claimed (:func:`check_refine_settings`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,8 @@ from pathlib import Path
 
 REFINER_NAME = "refiner"
 TAGGER_PRECISIONS = ("auto", "float32", "bfloat16")
+#: Documents between two progress lines of a refine, unless ``PROX_PROGRESS_EVERY`` says.
+DEFAULT_PROGRESS_EVERY = 1000
 
 
 class SettingInvalid(ValueError):
@@ -298,3 +304,30 @@ def tagger_precision(override: str | None = None) -> str:
         raise SettingInvalid(f"{where} must be one of {', '.join(TAGGER_PRECISIONS)}, "
                          f"not {value!r}")  # fmt: skip
     return value.strip().lower()
+
+
+def progress_every() -> int:
+    """Documents between two progress lines of a refine: ``$PROX_PROGRESS_EVERY`` (default
+    :data:`DEFAULT_PROGRESS_EVERY`; read where the refine runs: a worker's environment).
+
+    Raises:
+        SettingInvalid: Not a whole number, naming the variable.
+    """
+    return max(1, env_value("PROX_PROGRESS_EVERY", DEFAULT_PROGRESS_EVERY, int,
+                            "a whole number"))
+
+
+def check_refine_settings() -> None:
+    """Refuse the deployment variables a refine reads only deep inside — as a shard starts
+    (``PROX_PROGRESS_EVERY``), as a line tagger loads (``PROX_TAGGER_PRECISION``), as a
+    model is fetched from S3 (``PROX_MODEL_CACHE_KEEP``) — before any work: ``prox
+    refine`` and the refine DAG's plan call it before the snapshot is planned, claimed or
+    booked (a bad value met later left a snapshot booked ``failed``), and each refine task
+    before it refines, in the environment of the worker it runs on.
+
+    Raises:
+        SettingInvalid: The first variable prox cannot use, naming it and its value.
+    """
+    progress_every()
+    tagger_precision()
+    model_cache_keep()

@@ -146,9 +146,10 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
     from prox_tasks.corpus.planner import ManifestConflict
     from prox_tasks.models import resolve_model
     from prox_tasks.models.resolver import located_levels, typed_here
-    from prox_tasks.pipeline.settings import quality_filter
+    from prox_tasks.pipeline.settings import check_refine_settings, quality_filter
 
     started = time.perf_counter()
+    check_refine_settings()  # those read deep inside a shard: before anything is planned
     # a rerun keeps what it does not give as the snapshot was refined (--force: afresh)
     recorded, recorded_model = (None, None) if force else snapshot_refined(output_uri)
     # a typed folder of another installation's shipped model: this one's, by its version

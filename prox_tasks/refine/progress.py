@@ -5,20 +5,9 @@ from __future__ import annotations
 import logging
 import time
 
+from prox_tasks.pipeline.settings import progress_every
+
 log = logging.getLogger("prox_tasks.refine")
-DEFAULT_EVERY = 1000
-
-
-def progress_every() -> int:
-    """Documents between two progress lines: ``PROX_PROGRESS_EVERY`` (default 1000; read
-    where the refine runs: a worker's environment).
-
-    Raises:
-        ValueError: Not a whole number, naming the variable.
-    """
-    from prox_tasks.pipeline.settings import env_value
-
-    return max(1, env_value("PROX_PROGRESS_EVERY", DEFAULT_EVERY, int, "a whole number"))
 
 
 class ProgressLog:

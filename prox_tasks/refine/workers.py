@@ -320,9 +320,11 @@ def refine_shards(output_uri: str, indexes: list[int], *, workers: int = 1,
             settings; raised before any model is loaded or shard refined.
     """
     from prox_tasks.corpus import load_manifest
+    from prox_tasks.pipeline.settings import check_refine_settings
 
     if workers < 1:
         raise ValueError("--workers must be at least 1")
+    check_refine_settings()  # this machine's: a DAG task's worker may not be the plan's
     if manifest is None:
         manifest = load_manifest(output_uri)
     backend_options, request = claim_for_options(

@@ -242,9 +242,14 @@ def test_every_setting_to_fix_is_said_as_written(tmp_path, capsys, monkeypatch):
 
 
 @pytest.mark.parametrize(("variable", "value", "said"), [
-    # read by each shard as it refines: the run is planned, its shard fails
+    # read by each shard as it refines, as the tagger loads, as a model is fetched: the run
+    # was planned, claimed and booked failed before its shards failed on it
     ("PROX_PROGRESS_EVERY", "1k", "deployment variable PROX_PROGRESS_EVERY='1k' is not a "
                                   "whole number: correct it, or unset it for the default"),
+    ("PROX_TAGGER_PRECISION", "half", "PROX_TAGGER_PRECISION must be one of auto, float32, "
+                                      "bfloat16, not 'half'"),
+    ("PROX_MODEL_CACHE_KEEP", "0", "PROX_MODEL_CACHE_KEEP must be a whole number of at least "
+                                   "1, not '0'"),
     # read while planning
     ("PROX_QUALITY_FILTER", "strict", "quality filter must be one of off, report, drop, not "
                                       "'strict' (set by PROX_QUALITY_FILTER)"),
@@ -255,12 +260,18 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
     and 'ValueError: deployment variable PROX_PROGRESS_EVERY='1k' is not a whole number
     (invalid literal for int() with base 10: '1k')', as a failure a rerun may get past, and a
     DAG task meeting it was retried. It is a SettingInvalid now: exit 2, said as written
-    (the variable, its value, what it takes), and the DAG fails the task without retries."""
+    (the variable, its value, what it takes), and the DAG fails the task without retries.
+    One read only deep inside a refine (a shard, the tagger's load, a model's fetch) was met
+    after the snapshot was planned, claimed and booked ``failed``: now before any of it."""
     import json
 
     from prox_tasks.pipeline.errors import fail_fast
-    from prox_tasks.pipeline.settings import quality_filter
-    from prox_tasks.refine.progress import progress_every
+    from prox_tasks.pipeline.settings import (
+        model_cache_keep,
+        progress_every,
+        quality_filter,
+        tagger_precision,
+    )
 
     monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
     monkeypatch.setenv(variable, value)
@@ -270,11 +281,20 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
                  "default", "--no-progress"]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert said in err and "ValueError" not in err and len(err.splitlines()) == 1, err
+    if variable != "PROX_QUALITY_FILTER":  # checked before any work: nothing planned or booked
+        from prox_tasks.catalog import Catalog
+
+        assert not (tmp_path / "out").exists()
+        booked = tmp_path / "home" / "catalog.sqlite"
+        if booked.exists():
+            with Catalog(f"sqlite:///{booked}") as catalog:
+                assert catalog.get_snapshot("out") is None
 
     class FailNow(Exception):
         """Stands in for Airflow's AirflowFailException (the DAGs pass the real one)."""
 
-    read = {"PROX_PROGRESS_EVERY": progress_every, "PROX_QUALITY_FILTER": quality_filter}
+    read = {"PROX_PROGRESS_EVERY": progress_every, "PROX_QUALITY_FILTER": quality_filter,
+            "PROX_TAGGER_PRECISION": tagger_precision, "PROX_MODEL_CACHE_KEEP": model_cache_keep}
     with pytest.raises(FailNow, match="SettingInvalid"):
         with fail_fast(FailNow):
             read[variable]()

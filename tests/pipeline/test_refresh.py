@@ -860,3 +860,34 @@ def test_work_items_of_a_prox_before_shipped_version_refine_on_or_are_refused_na
         assert said and (f"{ELSEWHERE}, the shipped line tagger of a prox installed "
                          f"elsewhere, is taken for this installation's, {SHIPPED_MODEL} "
                          f"(version {shipped_version()})") in said[0], said
+
+
+@pytest.mark.parametrize(("variable", "value"), [("PROX_TAGGER_PRECISION", "half"),
+                                                 ("PROX_PROGRESS_EVERY", "1k")])
+def test_a_variable_read_deep_in_a_refine_is_refused_before_the_plan(tmp_path, monkeypatch,
+                                                                     variable, value):
+    """``PROX_TAGGER_PRECISION=half`` or ``PROX_PROGRESS_EVERY=1k`` were met only as the
+    refine tasks loaded the tagger or started a shard: the plan task had planned, claimed
+    and booked the snapshot, which every refine task then booked ``failed``. The plan task
+    refuses them now (a SettingInvalid: failed without retries) with nothing written or
+    booked, and a refine task on a worker whose environment has one refuses before it
+    claims or refines a shard."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline.settings import SettingInvalid
+
+    snapshot = small_snapshot(tmp_path, 4)
+    folder = tmp_path / "corpus" / "snapshots" / snapshot["name"]
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingInvalid, match=f"{variable}.*{value!r}"):
+        refresh.plan(snapshot, target_docs=2, max_map_length=8, model=None, backend=None)
+    assert not folder.exists()
+    with Catalog(snapshot["catalog_url"]) as catalog:
+        assert catalog.get_snapshot(snapshot["name"]) is None
+    monkeypatch.delenv(variable)
+    work = refresh.plan(snapshot, target_docs=2, max_map_length=8, model=None, backend=None)
+    claimed = (folder / "_refine_settings.json").read_bytes()
+    monkeypatch.setenv(variable, value)  # this refine task's worker's environment
+    with pytest.raises(SettingInvalid, match=f"{variable}.*{value!r}"):
+        refresh.refine_batch(work[0])
+    assert not list((folder / "_status").glob("*.json"))
+    assert (folder / "_refine_settings.json").read_bytes() == claimed

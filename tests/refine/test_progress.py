@@ -27,7 +27,8 @@ def test_the_progress_setting_is_named_when_it_is_not_a_number(monkeypatch):
     failed with "invalid literal for int() with base 10: ''")."""
     import pytest
 
-    from prox_tasks.refine.progress import DEFAULT_EVERY, progress_every
+    from prox_tasks.pipeline.settings import DEFAULT_PROGRESS_EVERY as DEFAULT_EVERY
+    from prox_tasks.pipeline.settings import progress_every
 
     monkeypatch.setenv("PROX_PROGRESS_EVERY", "")
     assert progress_every() == DEFAULT_EVERY
