@@ -71,7 +71,8 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     :class:`~prox_tasks.models.NoModelError` (``--model promoted``/``--base promoted`` and
     nothing promoted), :class:`~prox_tasks.registry.PromotedVersionGone` (the promoted
     version removed from its registry), :class:`~prox_tasks.refine.options.NotAModelFolder`
-    (``--model`` no model it can load), :class:`~prox_tasks.inference.openai_engine.
+    (``--model`` no model it can load), :class:`~prox_tasks.models.artifact.ModelDamaged`
+    (a model folder's ``refiner.json`` or ``artifact.json`` that cannot be read), :class:`~prox_tasks.inference.openai_engine.
     PoolMisconfigured` (an openai pool set up wrong), :class:`~prox_tasks.inference.
     openai_engine.SecondsSettingInvalid` (a request timeout or shard budget that is no
     number of seconds above 0), :class:`~prox_tasks.catalog.engine.
@@ -92,11 +93,12 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
+    from prox_tasks.models.artifact import ModelDamaged
     from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import PromotedVersionGone
 
-    return NoModelError, PromotedVersionGone, NotAModelFolder, PoolMisconfigured, \
+    return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
         CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid, \
         CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing  # fmt: skip
 

@@ -50,6 +50,21 @@ def artifact_digest(folder: Path) -> tuple[str, list[str]]:
     return digest.hexdigest(), files
 
 
+class ModelDamaged(ValueError):
+    """A model folder's own record of what it is — its ``refiner.json``
+    (:class:`RefinerSettingsDamaged`) or its ``artifact.json``
+    (:class:`ArtifactRecordDamaged`) — that cannot be read: the message names the file and
+    what to do. No rerun gets past it with that model: a ``prox`` command exits 2
+    (:func:`prox_tasks.cli.errors.setting_errors`), a DAG task fails without retries
+    (:func:`prox_tasks.pipeline.errors.cannot_succeed`). A ValueError, as before, for the
+    callers that catch one."""
+
+
+class RefinerSettingsDamaged(ModelDamaged):
+    """A ``refiner.json`` that is no refiner's settings: not JSON, not an object, or a kind
+    no backend of this prox runs (:func:`refiner_settings`)."""
+
+
 def refiner_settings(raw: bytes | str, where: str) -> dict:
     """The settings of a ``refiner.json`` read as ``raw`` (``where``: its location, named in
     the errors): a JSON object whose ``kind`` is one of :data:`KINDS` (none: ``causal_lm``).
@@ -59,21 +74,23 @@ def refiner_settings(raw: bytes | str, where: str) -> dict:
     no backend knows is never run as another one.
 
     Raises:
-        ValueError: Not JSON, not an object, or an unknown ``kind`` (the message names the
-            file and says what to fix).
+        RefinerSettingsDamaged: Not JSON, not an object, or an unknown ``kind`` (the message
+            names the file and says what to fix).
     """
     try:
         settings = json.loads(raw)
-    except ValueError as err:
-        raise ValueError(f"{where} is not JSON ({err}): the model folder is damaged; fetch or "
-                         "publish the model again") from None
+    except ValueError as err:  # UnicodeDecodeError is one too
+        raise RefinerSettingsDamaged(f"{where} is not JSON ({err}): the model folder is "
+                                     "damaged; fetch or publish the model again") from None
     if not isinstance(settings, dict):
-        raise ValueError(f"{where} is a JSON {type(settings).__name__}, not an object")
+        raise RefinerSettingsDamaged(f"{where} is a JSON {type(settings).__name__}, not an "
+                                     "object: the model folder is damaged; fetch or publish "
+                                     "the model again")
     kind = settings.get("kind") or "causal_lm"
     if kind not in KINDS:
-        raise ValueError(f"{where}: kind {kind!r} is no refiner kind prox runs (one of "
-                         f"{', '.join(KINDS)}): fix its kind, or upgrade prox if a newer "
-                         "version wrote it")
+        raise RefinerSettingsDamaged(f"{where}: kind {kind!r} is no refiner kind prox runs (one "
+                                     f"of {', '.join(KINDS)}): fix its kind, or upgrade prox "
+                                     "if a newer version wrote it")
     return settings
 
 
@@ -124,7 +141,7 @@ class ArtifactChanged(ValueError):
     """An artifact's files no longer hash to the digest its ``artifact.json`` records."""
 
 
-class ArtifactRecordDamaged(ArtifactChanged):
+class ArtifactRecordDamaged(ArtifactChanged, ModelDamaged):
     """An ``artifact.json`` that is no artifact record (not JSON, not an object, no
     ``version`` or ``sha256``): the folder's files cannot be checked against what was
     published, so the model is not loaded under any version."""

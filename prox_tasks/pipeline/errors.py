@@ -32,6 +32,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
+    from prox_tasks.models.artifact import ModelDamaged
     from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.booking import RunReplaced
@@ -51,7 +52,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
-            NotAModelFolder, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
+            NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
             *credentials_missing())
 

@@ -118,13 +118,17 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
     Raises:
         ModelNotFound: Nothing, or no model, at ``model_uri`` (a file: not a folder; a line
             tagger's folder without its weights).
-        ValueError: The backend cannot run this kind of model, or its ``refiner.json`` is
-            broken (:func:`~prox_tasks.models.artifact.refiner_settings`).
+        ValueError: The backend cannot run this kind of model.
+        prox_tasks.models.artifact.ModelDamaged: Its ``refiner.json`` or ``artifact.json``
+            cannot be read (:func:`~prox_tasks.models.artifact.refiner_settings`,
+            :func:`~prox_tasks.models.artifact.artifact_record`).
     """
     from prox_tasks.inference.loading import MODEL_FILES, check_settings_fit
     from prox_tasks.models.artifact import (
+        ARTIFACT,
         REFINER_FILE,
         TAGGER_WEIGHTS,
+        artifact_record,
         check_model_files,
         file_not_folder,
         refiner_settings,
@@ -153,6 +157,8 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
         elif not names & set(MODEL_FILES):
             raise FileNotFoundError(f"no model (refiner.json, config.json or a tokenizer) "
                                     f"under {model_uri}")
+        if ARTIFACT in names:  # damaged, the model loads under no version: refused at a shard
+            artifact_record(read_bytes(prefix + ARTIFACT), prefix + ARTIFACT)
         check_model_files(settings, names, model_uri)  # else refused once loaded, after the plan
     except FileNotFoundError as err:
         # a --model to fix, as a folder that is no model is: exit 2, not 1 (1 says a rerun

@@ -35,21 +35,56 @@ def test_an_unknown_kind_is_refused_not_run_as_the_tagger(tmp_path, capsys):
     # prox refine refuses it before planning anything (it refined under line_taggr-… before)
     out = tmp_path / "out"
     assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(out),
-                 "--model", str(folder), "--no-progress"]) == 1
+                 "--model", str(folder), "--no-progress"]) == 2  # a model to fix
     err = capsys.readouterr().err
     assert f"{folder / 'refiner.json'}: kind 'line_taggr'" in err
     assert "line_tagger, causal_lm" in err
     assert not (out / "manifest.json").exists()
 
 
-def test_a_refiner_json_that_is_not_json_is_named(tmp_path, capsys):
-    folder = _copy(tmp_path, '{"kind": "line_tagger", "tagger": ')  # cut short
-    assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(tmp_path / "out"),
-                 "--model", str(folder), "--no-progress"]) == 1
+@pytest.mark.parametrize(("text", "said"), [
+    ('{"kind": "line_tagger", "tagger": ', "is not JSON"),  # cut short
+    ("\x00garbage", "is not JSON"),
+    ("[1, 2]", "is a JSON list, not an object"),
+])
+def test_a_refiner_json_that_is_not_json_is_named(tmp_path, capsys, text, said):
+    """A damaged ``refiner.json`` ended ``prox refine`` with "ValueError: …/refiner.json is
+    not JSON", exit 1 (a rerun may get past it), and a DAG task meeting it was retried,
+    where a damaged ``artifact.json`` is a damaged model (ArtifactRecordDamaged). Both are a
+    ModelDamaged now, naming the file: exit 2, the DAG's task failed without retries."""
+    folder = _copy(tmp_path, text)
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(out),
+                 "--model", str(folder), "--no-progress"]) == 2
     err = capsys.readouterr().err
     # before: "JSONDecodeError: Expecting value: line 1 column 35 (char 34)", no file named
-    assert f"{folder / 'refiner.json'} is not JSON" in err
+    assert f"{folder / 'refiner.json'} {said}" in err and "ValueError" not in err, err
     assert "publish the model again" in err
+    assert not (out / "manifest.json").exists()
+    from prox_tasks.models.artifact import ModelDamaged, RefinerSettingsDamaged
+    from prox_tasks.pipeline.errors import fail_fast
+
+    class FailNow(Exception):
+        """Stands in for Airflow's AirflowFailException (the DAGs pass the real one)."""
+
+    with pytest.raises(FailNow, match=f"RefinerSettingsDamaged: .*refiner.json {said}"):
+        with fail_fast(FailNow):
+            load_backend(None, str(folder))
+    assert issubclass(RefinerSettingsDamaged, ModelDamaged)
+
+
+def test_a_damaged_artifact_json_is_refused_before_planning(tmp_path, capsys):
+    """A model folder whose ``artifact.json`` is damaged was planned and claimed, then every
+    shard failed loading it (ArtifactRecordDamaged, exit 1, the snapshot booked failed). It
+    is refused before anything is planned now, naming the file: exit 2."""
+    folder = _copy(tmp_path, (SHIPPED_MODEL / "refiner.json").read_text())
+    (folder / "artifact.json").write_text("{garbage")
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(_input(tmp_path)), "--output", str(out),
+                 "--model", str(folder), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"{folder / 'artifact.json'} is damaged (not JSON" in err, err
+    assert not out.exists()
 
 
 def test_a_tagger_without_its_weights_is_refused_before_planning(tmp_path, capsys):
