@@ -72,7 +72,9 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     nothing promoted), :class:`~prox_tasks.registry.PromotedVersionGone` (the promoted
     version removed from its registry), :class:`~prox_tasks.refine.options.NotAModelFolder`
     (``--model`` no model it can load), :class:`~prox_tasks.models.artifact.ModelDamaged`
-    (a model folder's ``refiner.json`` or ``artifact.json`` that cannot be read), :class:`~prox_tasks.inference.openai_engine.
+    (a model folder's ``refiner.json`` or ``artifact.json`` that cannot be read),
+    :class:`~prox_tasks.registry.DecisionRecordDamaged` (a registry's decision record that
+    cannot be read: reading it again cannot help), :class:`~prox_tasks.inference.openai_engine.
     PoolMisconfigured` (an openai pool set up wrong), :class:`~prox_tasks.inference.
     openai_engine.SecondsSettingInvalid` (a request timeout or shard budget that is no
     number of seconds above 0), :class:`~prox_tasks.catalog.engine.
@@ -96,10 +98,10 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.models.artifact import ModelDamaged
     from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.refine.options import NotAModelFolder
-    from prox_tasks.registry import PromotedVersionGone
+    from prox_tasks.registry import DecisionRecordDamaged, PromotedVersionGone
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
-        CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid, \
+        DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid, \
         CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing  # fmt: skip
 
 

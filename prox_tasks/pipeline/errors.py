@@ -40,7 +40,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.refine.limits import DuplicateIdError
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.refine.step import SettingsConflict
-    from prox_tasks.registry import PromotedVersionGone
+    from prox_tasks.registry import DecisionRecordDamaged, PromotedVersionGone
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
     from prox_tasks.training.divergence import TrainingDiverged
@@ -54,6 +54,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
             NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
+            DecisionRecordDamaged,
             *credentials_missing())
 
 

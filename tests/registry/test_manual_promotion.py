@@ -729,6 +729,11 @@ def test_a_damaged_decision_record_is_named_by_list_show_and_a_decision(root, tm
     said = f"{record} is damaged (not JSON"
     for action in (["list"], ["show", v2]):
         code, _, err = prox("models", "--registry", root, *action, capsys=capsys)
-        assert code != 0 and said in err and "put the record back" in err, (action, err)
+        # exit 2, and a DAG task is not retried: rereading the same bytes cannot succeed
+        assert code == 2 and said in err and "put the record back" in err, (action, err)
+    from prox_tasks.pipeline.errors import cannot_succeed
+    from prox_tasks.registry import DecisionRecordDamaged
+
+    assert issubclass(DecisionRecordDamaged, cannot_succeed())
     with pytest.raises(ValueError, match=re.escape(said)):
         registry.decide("refiner", v1, BETTER, GOOD)
