@@ -301,13 +301,15 @@ class ModelRegistry:
         had (content-addressed), and a retry is a no-op, as :meth:`publish`.
 
         Raises:
-            ValueError: the folder holds no ``artifact.json`` (not a model prox published).
+            ValueError: the folder holds no ``artifact.json`` (not a model prox published);
+                :class:`~prox_tasks.models.artifact.ArtifactRecordDamaged`: one that is no
+                record.
         """
         record_path = Path(folder) / ARTIFACT
         if not record_path.is_file():
             raise ValueError(f"{folder} holds no {ARTIFACT}: not a model prox published, so "
                              "it cannot be published into a registry as it is")
-        record = json.loads(record_path.read_text())
+        record = artifact_record(record_path.read_bytes(), str(record_path))
         return self.publish(folder, name, record["kind"], record.get("training_config") or {},
                             record.get("seed_set") or {}, record.get("metrics") or {})
 

@@ -737,3 +737,24 @@ def test_a_damaged_decision_record_is_named_by_list_show_and_a_decision(root, tm
     assert issubclass(DecisionRecordDamaged, cannot_succeed())
     with pytest.raises(ValueError, match=re.escape(said)):
         registry.decide("refiner", v1, BETTER, GOOD)
+
+
+def test_publishing_a_folder_whose_artifact_json_is_damaged_names_it(tmp_path):
+    """``publish_artifact`` (``prox models promote default`` publishing the shipped folder)
+    read the folder's ``artifact.json`` with a bare ``json.loads``: bad bytes there failed as
+    "JSONDecodeError: Expecting value", naming no file. It reads it as every reader of a
+    published record does (:func:`prox_tasks.models.artifact.artifact_record`)."""
+    import shutil
+    from pathlib import Path
+
+    import prox_tasks
+    from prox_tasks.models.artifact import ArtifactRecordDamaged
+
+    folder = tmp_path / "line-tagger"
+    shutil.copytree(Path(prox_tasks.__file__).parent / "models" / "line-tagger", folder)
+    (folder / "artifact.json").write_bytes(b"\x00garbage")
+    registry = ModelRegistry(str(tmp_path / "registry"))
+    with pytest.raises(ArtifactRecordDamaged, match=re.escape(f"{folder / 'artifact.json'} is "
+                                                              "damaged (not JSON")):
+        registry.publish_artifact(folder, "refiner")
+    assert registry.versions("refiner") == []
