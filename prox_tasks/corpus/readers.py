@@ -178,7 +178,8 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
     """``(file URI, format)`` for every readable file ``uri`` names, sorted, and the files
     it skips for their format, each ``{"uri", "reason"}`` (the reason says how to read it).
 
-    Files of unknown format in a folder are skipped with a warning (README, manifests; the
+    A folder's docs files (:func:`is_docs_file`: README, LICENSE) are left out silently;
+    files of unknown format in a folder are skipped with a warning (notes, manifests; the
     plan lists them: :attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`); a single
     file of unknown format is an error. A file named as a crawl's WARC or WAT
     (:func:`crawl_file_advice`) is taken as of no readable format, with a forced ``fmt``
@@ -195,6 +196,17 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
     """
     files, skipped = [], []
     listed = listed_inputs(uri, exclude)
+    # a dataset's README or LICENSE beside its data (the bundled sample's own README.md):
+    # not data and nothing to do about it, so left out without a word, --format or not;
+    # given alone it is still read as asked (an error naming it, if it is no data)
+    docs = [p for p in listed if is_docs_file(p)] if len(listed) > 1 else []
+    if docs:
+        log.debug("leaving out %s: %s", count(len(docs), "docs file"), ", ".join(docs))
+        listed = [p for p in listed if p not in set(docs)]
+        if not listed:
+            raise FileNotFoundError(f"no input files at {uri}: only {count(len(docs), 'docs file')} "
+                                    f"({', '.join(d.rpartition('/')[2] for d in docs[:3])}), "
+                                    "no data: check the input's path")
     check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
     # every file that would be read named as compressed so as prox cannot read (a file given
     # alone, a folder of .jsonl.bz2): the whole input would be losses, found by the
@@ -228,6 +240,24 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
         raise FileNotFoundError(f"no input files at {uri}"
                                 f"{_skipped_note([s['uri'] for s in skipped]) or NAMES_NOTHING}")
     return files, skipped
+
+
+#: The stems (any case, before the first dot) of a folder's own documentation: a dataset's
+#: README, its license and notices, as the bundled sample and most published datasets hold.
+_DOCS_STEMS = frozenset({"readme", "license", "licence", "copying", "notice", "authors",
+                         "changelog", "changes", "citation", "contributing"})
+#: The suffixes such a file has (or none: ``LICENSE``); ``README.jsonl`` is data by its name.
+_DOCS_SUFFIXES = frozenset({"", ".md", ".markdown", ".txt", ".rst", ".adoc", ".cff"})
+
+
+def is_docs_file(path: str) -> bool:
+    """Whether ``path`` is named as a folder's documentation (``README.md``, ``LICENSE``,
+    ``NOTICE.txt``, ``CITATION.cff``), which the input listing leaves out of a folder
+    silently (:func:`input_listing`): a file a data team expects beside its data, not a file
+    of no known format to rename or read with ``--format``."""
+    name = path.rpartition("/")[2].lower()
+    stem, dot, suffix = name.partition(".")
+    return stem in _DOCS_STEMS and (dot + suffix) in _DOCS_SUFFIXES
 
 
 def skipped_reason(path: str) -> str:

@@ -212,7 +212,7 @@ def test_a_local_file_rewritten_while_it_is_planned_is_refused_not_read_short(
 
 def test_files_of_no_known_format_are_listed_in_the_plan_and_its_summary(snapshot, tmp_path,
                                                                           caplog, capsys):
-    """Spark's part-00000.json (JSON Lines) and a README beside the .jsonl files were left out
+    """Spark's part-00000.json (JSON Lines) and a notes file beside the .jsonl files were left out
     with a log line only: the plan lists them with how to read them, the summary counts them,
     the gate names them; Hadoop's markers are counted, not listed."""
     from prox_tasks.cli import main
@@ -224,13 +224,13 @@ def test_files_of_no_known_format_are_listed_in_the_plan_and_its_summary(snapsho
     assert load_manifest(str(tmp_path / "plain")).markers_left_out == 0
     root = tmp_path / "snap"
     (root / "part-00000-c0ffee.json").write_text('{"id": "spark", "text": "hi"}\n')
-    (root / "README.txt").write_text("what this is\n")
+    (root / "notes.txt").write_text("what this is\n")
     (root / "_SUCCESS").write_text("")
     (root / ".part-00000-c0ffee.json.crc").write_text("x")
     with caplog.at_level("INFO"):
         manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
     assert [f["uri"].rsplit("/", 1)[1] for f in manifest.skipped_files] == [
-        "README.txt", "part-00000-c0ffee.json"]
+        "notes.txt", "part-00000-c0ffee.json"]
     assert "--format (format=) jsonl" in manifest.skipped_files[1]["reason"]
     assert manifest.markers_left_out == 2
     assert "2 files of no known format not read" in caplog.text
@@ -251,7 +251,7 @@ def test_a_crawls_warc_and_wat_are_not_logged_as_of_no_known_format(tmp_path, ca
     """prox plan over a Common Crawl segment folder (the real whirlwind WET, WARC and WAT):
     the summary line said "2 input files not read (…: give its WET conversion)", but the
     planner's warning beside it called the WARC and WAT "2 files of no known format". One
-    wording now (:func:`prox_tasks.wording.of_no_known_format`); a README among them is."""
+    wording now (:func:`prox_tasks.wording.of_no_known_format`); a notes file among them is."""
     import shutil
     from pathlib import Path
 
@@ -265,14 +265,14 @@ def test_a_crawls_warc_and_wat_are_not_logged_as_of_no_known_format(tmp_path, ca
     assert len(manifest.skipped_files) == 2
     assert "2 files not read (the plan's skipped_files lists them)" in caplog.text, caplog.text
     caplog.clear()
-    (folder / "README.txt").write_text("about this crawl\n")
+    (folder / "notes.txt").write_text("about this crawl\n")
     with caplog.at_level("WARNING"):
         plan_shards(str(folder), str(tmp_path / "out2"), target_docs=7)
     assert "3 files of no known format not read" in caplog.text, caplog.text
 
 
 def test_a_file_of_no_known_format_is_warned_of_once_per_refine(tmp_path, caplog):
-    """`prox refine` over a folder holding a README.txt warned of it twice (the listing's
+    """`prox refine` over a folder holding a notes.txt warned of it twice (the listing's
     'skipping …' line, then the plan's summary of the same file): once now, with why and
     how to read it; a rerun reusing the plan says it in its summary line only."""
     from prox_tasks.cli import main
@@ -280,23 +280,23 @@ def test_a_file_of_no_known_format_is_warned_of_once_per_refine(tmp_path, caplog
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.jsonl").write_text('{"id": "a", "text": "one two three"}\n')
-    (folder / "README.txt").write_text("what this is\n")
+    (folder / "notes.txt").write_text("what this is\n")
     for _ in range(2):
         caplog.clear()
         with caplog.at_level("WARNING"):
             assert main(["refine", "--input", str(folder), "--output", str(tmp_path / "out"),
                          "--backend", "tagger", "--no-progress"]) == 0
-        told = [r.getMessage() for r in caplog.records if "README.txt" in r.getMessage()]
+        told = [r.getMessage() for r in caplog.records if "notes.txt" in r.getMessage()]
         assert len(told) <= 1, told
     caplog.clear()
     plan_shards(str(folder), str(tmp_path / "plan"))
-    (told,) = [r.getMessage() for r in caplog.records if "README.txt" in r.getMessage()]
+    (told,) = [r.getMessage() for r in caplog.records if "notes.txt" in r.getMessage()]
     assert "1 file of no known format not read" in told and "rename it" in told, told
 
 
 def test_a_plan_written_before_skipped_files_were_recorded_loads_with_its_id(snapshot,
                                                                             tmp_path):
-    (tmp_path / "snap" / "README.txt").write_text("what this is\n")
+    (tmp_path / "snap" / "notes.txt").write_text("what this is\n")
     manifest = plan_shards(snapshot, str(tmp_path / "out"), target_docs=7)
     path = tmp_path / "out" / "manifest.json"
     old = json.loads(path.read_text())
@@ -317,7 +317,7 @@ def test_an_old_plan_re_opened_gets_its_skipped_files_but_a_released_one_is_not_
     (its files must not change): its re-opened plan counts them, its file stays as it is."""
     from prox_tasks.corpus.manifest import mark_released
 
-    (tmp_path / "snap" / "README.txt").write_text("what this is\n")
+    (tmp_path / "snap" / "notes.txt").write_text("what this is\n")
     (tmp_path / "snap" / "_SUCCESS").write_text("")
     old_plans = {}
     for name in ("open", "released"):

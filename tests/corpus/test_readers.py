@@ -684,7 +684,7 @@ def test_a_file_skipped_for_its_format_is_not_checked_for_reading(tmp_path):
     assert manifest.total_docs == 1
     assert [d.id for d in read_documents(str(folder))] == ["a"]
     assert [p.rpartition("/")[2] for p in jsonl_files(str(folder))] == ["a.jsonl"]
-    with pytest.raises(UnreadableInput, match="README"):  # forced: every file is read
+    with pytest.raises(UnreadableInput, match="notes.txt"):  # forced: every data file is read
         list(read_documents(str(folder), format="jsonl"))
 
 
@@ -797,3 +797,43 @@ def test_a_crawl_warc_given_as_wet_is_refused_at_plan_time(tmp_path, capsys):
                  str(tmp_path / "out"), "--no-progress"]) == 0, capsys.readouterr().err
     plan = json.loads(capsys.readouterr().out)
     assert plan["files"] == 1 and plan["docs"] >= 1, plan  # the WET file alone
+
+
+def test_a_folders_readme_and_license_are_left_out_without_a_notice(tmp_path, caplog, capsys):
+    """``prox plan --input data/sample`` (the README's first command) told the user to rename
+    the bundled sample's own README.md to .jsonl, and ``--format jsonl`` failed on it as not
+    JSON Lines. A folder's docs files (README, LICENSE, NOTICE) are not data: left out
+    without a word, not listed as files of no known format; a notes file still is."""
+    import shutil
+    from pathlib import Path
+
+    from prox_tasks.cli import main
+    from prox_tasks.corpus import load_manifest, plan_shards
+    from prox_tasks.corpus.readers import FormatMismatch, input_listing
+
+    sample = Path(__file__).resolve().parents[2] / "data" / "sample"
+    folder = tmp_path / "sample"
+    shutil.copytree(sample, folder)
+    (folder / "LICENSE").write_text("CC-BY-4.0\n")
+    (folder / "NOTICE.txt").write_text("third-party pages\n")
+    for fmt in ([], ["--format", "jsonl"]):
+        with caplog.at_level("INFO"):
+            assert main(["plan", "--input", str(folder), "--output",
+                         str(tmp_path / f"out{len(fmt)}"), *fmt]) == 0
+        said = capsys.readouterr().out + caplog.text
+        assert "README" not in said and "rename" not in said and "LICENSE" not in said, said
+        assert "planned 300 documents from 1 file into 1 shard" in said, said
+    assert load_manifest(str(tmp_path / "out0")).skipped_files == []
+    (folder / "notes.txt").write_text("what this is\n")
+    (folder / "README.jsonl").write_text('{"id": "r", "text": "data by its name"}\n')
+    files, skipped = input_listing(str(folder), warn=False)
+    assert [p.rpartition("/")[2] for p, _ in files] == ["README.jsonl", "sample.jsonl.gz"]
+    assert [s["uri"].rpartition("/")[2] for s in skipped] == ["notes.txt"]
+    docs = tmp_path / "docs"  # a folder of docs only: no data, said so
+    docs.mkdir()
+    (docs / "README.md").write_text("# about\n")
+    (docs / "LICENSE").write_text("MIT\n")
+    with pytest.raises(FileNotFoundError, match=r"only 2 docs files \(LICENSE, README.md\)"):
+        plan_shards(str(docs), str(tmp_path / "docs-out"))
+    with pytest.raises(FormatMismatch):  # given alone: read as asked, an error naming it
+        input_listing(str(docs / "README.md"))

@@ -685,24 +685,24 @@ def test_a_seed_set_written_inside_its_input_folder_is_not_read_as_input_again(t
 
 def test_a_file_of_no_known_format_in_the_input_folder_is_said_on_the_summary_line(tmp_path,
                                                                                  capsys):
-    """prox label over a folder holding a README and a stats.json beside its JSONL said them
+    """prox label over a folder holding a notes.txt and a stats.json beside its JSONL said them
     only in a log warning: the summary line and --json read as if the folder were all read.
     They are now named there, as prox plan's skipped_files, each with why and what to do."""
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "a.jsonl").write_text(json.dumps(
         {"id": "a", "text": "A plain page of words that is long enough to label."}) + "\n")
-    (folder / "README.txt").write_text("about this crawl\n")
+    (folder / "notes.txt").write_text("about this crawl\n")
     (folder / "stats.json").write_text('{"docs": 1}\n')
     out = tmp_path / "labels.jsonl"
     assert main(["label", "--input", str(folder), "--output", str(out)]) == 0
     line = capsys.readouterr().out
-    assert f", 2 input files of no known format not read ({(folder / 'README.txt').as_uri()}, " \
+    assert f", 2 input files of no known format not read ({(folder / 'notes.txt').as_uri()}, " \
         f"{(folder / 'stats.json').as_uri()}; the --json summary's skipped_files says why: " \
         "rename them .jsonl or pass --format jsonl to read JSON Lines) -> " in line, line
     assert main(["label", "--json", "--input", str(folder), "--output", str(out)]) == 0
     skipped = json.loads(capsys.readouterr().out)["skipped_files"]
-    assert [f["uri"] for f in skipped] == [(folder / n).as_uri() for n in ("README.txt",
+    assert [f["uri"] for f in skipped] == [(folder / n).as_uri() for n in ("notes.txt",
                                                                            "stats.json")]
     assert "rename it .jsonl or pass --format (format=) jsonl" in skipped[1]["reason"]
 
@@ -712,7 +712,7 @@ def test_a_crawls_warc_and_wat_beside_its_wet_are_not_said_to_be_renamed_jsonl(t
     """A Common Crawl folder (the real whirlwind WET, WARC and WAT): the summary line said the
     WARC and WAT were "of no known format" and to "rename them .jsonl or pass --format jsonl",
     which reads them as bad records (a WARC holds HTML, a WAT JSON metadata), while the log
-    said to give their WET. The line now says that too; a folder mixing them with a README
+    said to give their WET. The line now says that too; a folder mixing them with a notes file
     says both."""
     import shutil
     from pathlib import Path
@@ -729,7 +729,7 @@ def test_a_crawls_warc_and_wat_beside_its_wet_are_not_said_to_be_renamed_jsonl(t
             f"{(folder / 'whirlwind.warc.wat.gz').as_uri()}; the --json summary's skipped_files "
             "says why: a WARC or WAT file holds no text to read: give its WET conversion "
             "(.warc.wet.gz)) -> ") in line, line
-    (folder / "README.txt").write_text("about this crawl\n")
+    (folder / "notes.txt").write_text("about this crawl\n")
     assert main(["label", "--input", str(folder), "--output", str(out)]) == 0
     line = capsys.readouterr().out
     assert ", 3 input files of no known format not read (" in line, line
@@ -794,10 +794,12 @@ def test_a_file_of_the_input_folder_not_read_is_said_once(tmp_path, caplog, teac
     folder (data/sample: its README.md beside the JSONL), said "skipping .../README.md: not
     read ..." three or four times: the input's digest, the check that it holds files, the
     teacher's look at the first rows and each of the sampling's two passes each listed it.
-    The sampling says it; the other passes are quiet."""
+    The sampling says it; the other passes are quiet. The README itself, a docs file, is
+    never said now (a docs file, not data); a notes file stands for a file not read."""
     folder = tmp_path / "in"
     folder.mkdir()
     (folder / "README.md").write_text("# pages\n")
+    (folder / "notes.txt").write_text("how these pages were chosen\n")
     prose = "A sentence that is long enough to be running text on a page, with its words."
     rows = [{"id": str(i), "text": f"Page {i} | Menu\n{prose}", "gold_text": prose}
             for i in range(40)]
@@ -805,8 +807,9 @@ def test_a_file_of_the_input_folder_not_read_is_said_once(tmp_path, caplog, teac
     assert main(["label", "--input", str(folder), "--output", str(tmp_path / "seed"),
                  "--seed-set", "--sample-size", size, "--val-fraction", "0.3",
                  "--teacher", teacher, "--no-register"]) == 0  # fmt: skip
-    said = [r for r in caplog.records if "README.md" in r.getMessage()]
+    said = [r for r in caplog.records if "notes.txt" in r.getMessage()]
     assert len(said) == 1, [r.getMessage() for r in said]
+    assert not [r for r in caplog.records if "README" in r.getMessage()]
 
 
 @pytest.mark.parametrize("name", ["../../elsewhere", "a/b", "naïve-名前", "x" * 129, ".hidden"])
