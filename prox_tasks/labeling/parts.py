@@ -27,9 +27,15 @@ from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.storage import compared_uri, exists, join_uri, put_atomic, read_bytes
 
 
+def labels_uri(root: str) -> str:
+    """The folder of the seed set at ``root`` its parts are labeled into (and checkpointed
+    under, ``labels/_checkpoints/``)."""
+    return join_uri(root, "labels")
+
+
 def part_uris(root: str, index: int) -> tuple[str, str, str]:
     """``(labels, quarantine, done record)`` of part ``index`` of the seed set at ``root``."""
-    labels = join_uri(root, "labels")
+    labels = labels_uri(root)
     return (join_uri(labels, f"labels-{index:05d}.jsonl.gz"),
             join_uri(labels, f"quarantine-{index:05d}.jsonl"),
             join_uri(labels, f"labels-{index:05d}.done.json"))  # fmt: skip
@@ -102,7 +108,7 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     was made from."""
     uris = part_uris(root, index)
     made = made_from(sample_uri, teacher.describe(), warc_uris, **label_options)
-    checkpoints = CheckpointStore(join_uri(root, "labels"), index, _as_compared(made))
+    checkpoints = CheckpointStore(labels_uri(root), index, _as_compared(made))
     summary = reusable(sample_uri, uris, made)
     if summary is not None:
         checkpoints.clear()  # a run killed after its done record, before clearing them

@@ -265,6 +265,8 @@ def assemble_seed_set(
         EmptySplit: When the split leaves no training document or no validation document;
             only the rejected rows are written.
     """
+    from prox_tasks.labeling.parts import labels_uri
+    from prox_tasks.refine.checkpoint import remove_empty_checkpoint_folders
     from prox_tasks.storage import join_uri, put_atomic, to_uri
 
     check_split_settings(None, val_fraction)  # sampled already: its split is checked below
@@ -367,6 +369,8 @@ def assemble_seed_set(
     manifest.pop("usage")  # run-dependent (cache hits): reported, not part of the content
     manifest.pop("input_text_candidates")  # said by the summary; the manifest keeps its keys
     put_atomic(info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    # every part labeled, its checkpoints cleared: the emptied labels/_checkpoints/ goes too
+    remove_empty_checkpoint_folders(labels_uri(output_uri))
     if register:
         info.catalog_id = register_in_catalog(
             info, catalog, "name=" if name else DEFAULT_NAME_TAKEN)

@@ -781,6 +781,7 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
         refuse_if_replaced,
         take_back_completed,
     )
+    from prox_tasks.refine.checkpoint import remove_empty_checkpoint_folders
     from prox_tasks.refine.stats import refuse_if_all_quarantined
 
     totals, versions = collect_totals(results)
@@ -795,6 +796,7 @@ def collect(snapshot: dict, results: list[dict], task_try: dict | None = None,
         with failure_booked(catalog, snapshot["name"], runner):  # as prox refine books it
             _refuse_missing_results(work, results)
             refuse_if_all_quarantined(totals, snapshot["input_uri"], snapshot["output_uri"])
+        remove_empty_checkpoint_folders(snapshot["output_uri"])  # every shard published
         # a snapshot another run completed keeps the verdict a `prox gate` (or release)
         # booked on it since: booked `refined` again, a collect whose gate then never ran
         # left it unjudged. Its files are what that gate judged (a gated folder takes no

@@ -14,7 +14,8 @@ its CPU, JSON and zstd, and the executor gives them again from the documents rea
 order, checks each header against its own fingerprint and against the documents it reads
 again, and refines only what follows. Any mismatch (another model, another plan) discards
 the checkpoints: outputs of different runs never mix. They are deleted once the shard is
-published.
+published, and the emptied local folders once the run ends well
+(:func:`remove_empty_checkpoint_folders`).
 """
 
 from __future__ import annotations
@@ -143,3 +144,25 @@ class CheckpointStore:
                 os.rmdir(loc.path)
             except OSError:
                 pass
+
+
+def remove_empty_checkpoint_folders(output_uri: str) -> None:
+    """Remove ``<output_uri>/_checkpoints/`` and its shard folders where empty, once the run
+    that checkpointed into them ended well (``prox refine``, the refine DAG's collect, a seed
+    set's split): each shard's are emptied as it is published (:meth:`CheckpointStore.clear`),
+    but the shared parent stayed behind in every finished snapshot and seed set. Only empty
+    folders go (a part left is a killed run's, kept for its rerun); none there, or on S3
+    (which has no folders), is nothing to do, so a rerun or retry of a finished run is no
+    error and checkpoints again as before."""
+    loc = parse_uri(join_uri(output_uri, CHECKPOINT_DIR))
+    if loc.scheme == "s3":
+        return
+    try:
+        shard_folders = [e.path for e in os.scandir(loc.path) if e.is_dir(follow_symlinks=False)]
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    for path in [*shard_folders, loc.path]:
+        try:
+            os.rmdir(path)
+        except OSError:  # not empty: a part another run (or a killed one) left, kept
+            pass

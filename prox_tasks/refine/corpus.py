@@ -15,6 +15,7 @@ from prox_tasks.corpus.duplicates import index_duplicates
 from prox_tasks.corpus.manifest import MANIFEST_NAME, refuse_if_released, replan_way_out
 from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import ShardBooking, book_failed, book_refined, register_plan
+from prox_tasks.refine.checkpoint import remove_empty_checkpoint_folders
 from prox_tasks.refine.claim import claim_for_options
 from prox_tasks.refine.limits import Limits, refuse_duplicates
 from prox_tasks.refine.options import (
@@ -215,6 +216,7 @@ def refine_corpus(input_uri: str, output_uri: str, *, model: str | None = None,
                       collect=results.add)  # fmt: skip
         # every record quarantined: nothing refined, the run fails (booked failed below)
         refuse_if_all_quarantined(results.accounting.to_dict(), input_uri, output_uri)
+        remove_empty_checkpoint_folders(manifest.output_uri)  # every shard published
     except BaseException as err:  # an operator listing the catalog must not see `planned`
         if pool is not None:  # stopped while planning too: workers still loading end, boundedly
             pool.stop()

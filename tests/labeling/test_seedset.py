@@ -283,3 +283,17 @@ def test_build_seed_set_refuses_a_name_that_is_no_path_component_before_sampling
         build_seed_set(str(tmp_path / "in.jsonl"), str(tmp_path / "s"), get_teacher("rules"),
                        sample_size=5, name="x y", register=False)
     assert not (tmp_path / "s").exists()
+
+
+def test_a_finished_seed_set_keeps_no_empty_checkpoint_folder(tmp_path):
+    """``prox label --seed-set`` (and the seed DAG's split, through assemble_seed_set) left
+    ``labels/_checkpoints/`` behind, empty, in every seed set; gone now, and a rerun over
+    the finished seed set still works (its parts reused) and leaves none either."""
+    from prox_tasks.cli import main
+
+    out = tmp_path / "seeds"
+    for _ in range(2):
+        assert main(["label", "--input", str(SAMPLE), "--output", str(out), "--seed-set",
+                     "--teacher", "rules", "--sample-size", "40", "--no-register"]) == 0
+        assert (out / "labels").is_dir() and (out / "manifest.json").is_file()
+        assert not (out / "labels" / "_checkpoints").exists()

@@ -891,3 +891,25 @@ def test_a_variable_read_deep_in_a_refine_is_refused_before_the_plan(tmp_path, m
         refresh.refine_batch(work[0])
     assert not list((folder / "_status").glob("*.json"))
     assert (folder / "_refine_settings.json").read_bytes() == claimed
+
+
+def test_collect_removes_the_snapshots_emptied_checkpoint_folder(tmp_path, tagger_model):
+    """The refine DAG's snapshot kept an empty ``_checkpoints/`` after a successful run (each
+    shard's folder goes as it is published, the shared parent stayed): collect, which ends
+    the refining, removes it; collected again (a retry), no error."""
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(6)))  # fmt: skip
+    snapshot = refresh.resolve_snapshot({"input_uri": str(source),
+                                         "output_root": str(tmp_path / "corpus"),
+                                         "catalog_url": f"sqlite:///{tmp_path}/cat.sqlite"},
+                                        "2026-01-02")
+    work = refresh.plan(snapshot, target_docs=2, max_map_length=3, model=str(tagger_model),
+                        backend=None, reprocess=False)
+    results = [refresh.refine_batch(item) for item in work]
+    folder = tmp_path / "corpus" / "snapshots" / snapshot["name"]
+    assert snapshot["output_uri"] == f"file://{folder}"
+    assert (folder / "_checkpoints").is_dir()  # what the shards' tasks leave
+    for _ in range(2):
+        assert refresh.collect(snapshot, results)["shards"] == 3
+        assert not (folder / "_checkpoints").exists()

@@ -80,3 +80,27 @@ def test_parts_written_before_contexts_were_fingerprinted_are_reused_other_conte
     assert [p.name for p in (tmp_path / CHECKPOINT_DIR / "shard-00000").iterdir()] == [
         "part-000000.jsonl.zst"]
     assert list(CheckpointStore(str(tmp_path), 0, {**shorter, "model": "w"}).load()) == []
+
+
+def test_emptied_checkpoint_folders_go_when_the_run_ends_and_a_part_left_stays(tmp_path):
+    """A finished snapshot (and seed set) kept an empty ``_checkpoints/`` behind: each shard's
+    folder went as it was published, the shared parent never. Removed at the run's end now,
+    only where empty (a killed run's part is its rerun's); again, or none there, no error;
+    a rerun checkpoints into it again."""
+    from prox_tasks.refine.checkpoint import remove_empty_checkpoint_folders
+
+    root = tmp_path / CHECKPOINT_DIR
+    done = _store(tmp_path)
+    done.save(0, ROWS, {"docs": 3})
+    done.clear()
+    (root / "shard-00007").mkdir()  # a shard's folder emptied otherwise
+    assert root.is_dir()
+    remove_empty_checkpoint_folders(str(tmp_path))
+    assert not root.exists()
+    remove_empty_checkpoint_folders(str(tmp_path))  # idempotent: nothing there is no error
+    kept = CheckpointStore(str(tmp_path), 1, {"manifest": "m", "model": "v"})
+    kept.save(0, ROWS, {"docs": 3})  # a rerun checkpoints again; this part is left
+    (root / "shard-00000").mkdir()
+    remove_empty_checkpoint_folders(str(tmp_path))
+    assert sorted(p.name for p in root.iterdir()) == ["shard-00001"]
+    assert [rows for _, rows in kept.load()] == [SAVED]

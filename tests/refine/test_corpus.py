@@ -665,3 +665,20 @@ def test_a_cut_input_file_is_counted_as_a_file_not_a_document(tmp_path, tagger_m
     assert summary_line(summary).startswith(
         f"refined {summary['documents_read']} documents (and 1 input file not read to its end) "
         f"in 1 shard: {kept} kept, {dropped} dropped, 1 quarantined (1 truncated_file)")
+
+
+def test_prox_refine_leaves_no_empty_checkpoint_folder_and_a_rerun_still_checkpoints(
+        tmp_path, tagger_model):
+    """``prox refine`` left an empty ``_checkpoints/`` in every finished snapshot: gone at
+    its end now; a --force rerun checkpoints again (every 2 documents) and removes it too."""
+    from prox_tasks.cli import main
+
+    source = tmp_path / "in.jsonl"
+    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
+                              for i in range(5)))  # fmt: skip
+    out = tmp_path / "out"
+    for again in ([], ["--force"]):
+        assert main(["refine", "--input", str(source), "--output", str(out), "--model",
+                     str(tagger_model), "--checkpoint-every", "2", "--no-progress",
+                     *again]) == 0
+        assert (out / "shards").is_dir() and not (out / "_checkpoints").exists()
