@@ -178,8 +178,8 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
     """``(file URI, format)`` for every readable file ``uri`` names, sorted, and the files
     it skips for their format, each ``{"uri", "reason"}`` (the reason says how to read it).
 
-    A folder's docs files (:func:`is_docs_file`: README, LICENSE) are left out silently;
-    files of unknown format in a folder are skipped with a warning (notes, manifests; the
+    A folder's docs files (:func:`without_docs_files`: README, LICENSE) are left out
+    silently; files of unknown format in a folder are skipped with a warning (notes, manifests; the
     plan lists them: :attr:`~prox_tasks.corpus.manifest.Manifest.skipped_files`); a single
     file of unknown format is an error. A file named as a crawl's WARC or WAT
     (:func:`crawl_file_advice`) is taken as of no readable format, with a forced ``fmt``
@@ -196,17 +196,6 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
     """
     files, skipped = [], []
     listed = listed_inputs(uri, exclude)
-    # a dataset's README or LICENSE beside its data (the bundled sample's own README.md):
-    # not data and nothing to do about it, so left out without a word, --format or not;
-    # given alone it is still read as asked (an error naming it, if it is no data)
-    docs = [p for p in listed if is_docs_file(p)] if len(listed) > 1 else []
-    if docs:
-        log.debug("leaving out %s: %s", count(len(docs), "docs file"), ", ".join(docs))
-        listed = [p for p in listed if p not in set(docs)]
-        if not listed:
-            raise FileNotFoundError(f"no input files at {uri}: only {count(len(docs), 'docs file')} "
-                                    f"({', '.join(d.rpartition('/')[2] for d in docs[:3])}), "
-                                    "no data: check the input's path")
     check_readable([p for p in listed if fmt or detect_format(p) or len(listed) == 1])
     # every file that would be read named as compressed so as prox cannot read (a file given
     # alone, a folder of .jsonl.bz2): the whole input would be losses, found by the
@@ -521,6 +510,29 @@ def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
     kept = [p for p in listed if to_uri(p) not in own] if own else listed
     for path in sorted(set(listed) - set(kept)):
         log.warning("skipping %s: this command's own output", path)
+    return without_docs_files(uri, kept)
+
+
+def without_docs_files(uri: str, listed: list[str]) -> list[str]:
+    """``listed`` (the files ``uri`` names) without a folder's docs files
+    (:func:`is_docs_file`: a dataset's README or LICENSE beside its data, as the bundled
+    sample's README.md): not data and nothing to do about, so left out without a notice
+    (logged at debug), whatever the format read; every reader of a folder lists through
+    here. A file named alone is kept (read as asked: an error naming it, if it is no data).
+
+    Raises:
+        FileNotFoundError: ``uri`` names docs files only.
+    """
+    docs = [p for p in listed if is_docs_file(p) and to_uri(p) != to_uri(uri)]
+    if not docs:
+        return listed
+    log.debug("leaving out %s: %s", count(len(docs), "docs file"), ", ".join(docs))
+    kept = [p for p in listed if p not in set(docs)]
+    if not kept:
+        named = ", ".join(d.rpartition("/")[2] for d in docs[:3])
+        raise FileNotFoundError(f"no input files at {uri}: only "
+                                f"{count(len(docs), 'docs file')} ({named}), no data: check "
+                                "the input's path")
     return kept
 
 

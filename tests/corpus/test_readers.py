@@ -837,3 +837,27 @@ def test_a_folders_readme_and_license_are_left_out_without_a_notice(tmp_path, ca
         plan_shards(str(docs), str(tmp_path / "docs-out"))
     with pytest.raises(FormatMismatch):  # given alone: read as asked, an error naming it
         input_listing(str(docs / "README.md"))
+    (docs / "LICENSE").unlink()  # a folder of one README: no data either (not its format)
+    with pytest.raises(FileNotFoundError, match=r"only 1 docs file \(README.md\), no data"):
+        input_listing(str(docs))
+
+
+def test_jsonl_readers_leave_a_folders_readme_out_without_a_warning(tmp_path, caplog):
+    """``prox calibrate --gold data/sample`` and ``prox eval`` (the JSONL-only listing) warned
+    'skipping …/README.md: not a JSONL file' of the bundled sample's own README: left out
+    in the same one place as every input listing, without a word; a notes file still warned
+    of."""
+    from prox_tasks.corpus.readers import jsonl_files
+
+    folder = tmp_path / "gold"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"id": "a", "text": "A text."}])
+    (folder / "README.md").write_text("# gold pages\n")
+    (folder / "LICENSE.txt").write_text("CC-BY-4.0\n")
+    with caplog.at_level("INFO"):
+        assert [p.rpartition("/")[2] for p in jsonl_files(str(folder))] == ["a.jsonl"]
+    assert "README" not in caplog.text and "LICENSE" not in caplog.text, caplog.text
+    (folder / "notes.txt").write_text("what this is\n")
+    with caplog.at_level("WARNING"):
+        jsonl_files(str(folder))
+    assert "notes.txt: not a JSONL file" in caplog.text
