@@ -90,15 +90,20 @@ def run(args) -> Outcome:
                          f"({count(bad_rows, 'bad row')}: not JSON "
                          f"objects, or without a string {args.text_field!r}{fix})")
     point = report["point"]
+    # pages read but not scored: no gold text to score against (139 of the bundled sample)
+    without_gold = len(docs) - with_gold
     result = {**report, "model_version": refiner.version, "shipped_threshold": shipped,
-              "rows": len(docs), "bad_rows": bad_rows, "duplicate_ids": repeated,
-              "input_notices": dict(sorted(bad.notices.items()))}
+              "rows": len(docs), "rows_without_gold": without_gold, "bad_rows": bad_rows,
+              "duplicate_ids": repeated, "input_notices": dict(sorted(bad.notices.items()))}
     met = "meets" if report["met"] else "does NOT meet"
     return Outcome(
         f"keep threshold {report['threshold']} (model's {shipped}): word precision "
         f"{point['precision']:.3f}, recall {point['recall']:.3f} (5th percentile "
         f"{point['recall_low']:.3f}, {met} {target}), F1 {point['f1']:.3f} over "
-        f"{count(with_gold, 'page')} with gold ({count(bad_rows, 'bad row')}"
+        f"{count(with_gold, 'page')} with gold ("
+        + (f"{count(without_gold, 'row')} without a {args.gold_field!r} text skipped, "
+           if without_gold else "")
+        + f"{count(bad_rows, 'bad row')}"
         + (f", {count(repeated, 'repeated id')}: first row used" if repeated else "")
         + f"){input_notices(result['input_notices'])}; use it with "
         f"--keep-threshold {report['threshold']}",

@@ -160,3 +160,22 @@ def test_a_repeated_id_is_one_page_as_prox_eval_counts_it(gold_rows, tmp_path, c
     code, alone = _calibrate(capsys, "--gold", str(gold_rows), "--recall-target", "0.9")
     assert result["threshold"] == alone["threshold"] and result["point"] == alone["point"]
     assert main(["calibrate", "--gold", str(path), "--min-docs", "40"]) == 1  # 30 pages, not 50
+
+
+def test_rows_without_gold_are_said_in_the_summary_and_json(gold_rows, tmp_path, capsys):
+    """The bundled sample's 139 rows without ``gold_text`` were skipped without a word (the
+    line said only '161 pages with gold (0 bad rows)'): counted in the line and --json."""
+    rows = [json.loads(line) for line in gold_rows.read_text().splitlines()[:30]]
+    for row in rows[:4]:
+        row["id"], row["gold_text"] = f"{row['id']}-bare", None
+    rows[4]["id"] = f"{rows[4]['id']}-bare"
+    del rows[4]["gold_text"]
+    mixed = tmp_path / "mixed.jsonl"
+    mixed.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["calibrate", "--gold", str(mixed), "--recall-target", "0.9"]) == 0
+    line = capsys.readouterr().out
+    assert "25 pages with gold (5 rows without a 'gold_text' text skipped, 0 bad rows)" in line
+    code, result = _calibrate(capsys, "--gold", str(mixed), "--recall-target", "0.9")
+    assert (result["rows"], result["rows_without_gold"], result["docs"]) == (30, 5, 25)
+    _, whole = _calibrate(capsys, "--gold", str(gold_rows), "--recall-target", "0.9")
+    assert whole["rows_without_gold"] == 0
