@@ -40,12 +40,15 @@ class MissingTeacherInput(ValueError):
 
 def missing_teacher_input(teacher: str, needs: str, field: str, checked: int, input_uri,
                           warc_uris=None, caller: str = "cli",
-                          refers_to: int | None = None) -> MissingTeacherInput:
+                          refers_to: int | None = None,
+                          warc_read: str | None = None) -> MissingTeacherInput:
     """The error for ``checked`` documents of ``input_uri`` none of which has the string
     ``field`` (nor, with ``warc_uris``, a WARC response their ``WARC-Refers-To`` names) that
     ``teacher`` reads as ``needs``; ``caller`` (``cli`` or ``dag``) decides how the way out
     is named. ``refers_to``: how many of them had a ``refers_to`` to join on (0: the
-    message says what a JSON Lines or Parquet row needs to join its WARC response)."""
+    message says what a JSON Lines or Parquet row needs to join its WARC response).
+    ``warc_read``: the WARC files read and their responses
+    (:func:`prox_tasks.labeling.warc.responses_read`), named where rows had one to join on."""
     need = _NEEDS[needs]
     where = ""
     if warc_uris:
@@ -57,6 +60,10 @@ def missing_teacher_input(teacher: str, needs: str, field: str, checked: int, in
                      "rows that carry only url and warc_date (another tool's conversion) get "
                      "their HTML from prox_tasks.labeling.warc.html_by_capture(WARC files): "
                      "write it into their html field first")  # fmt: skip
+        elif needs == "html" and warc_read:  # joinable, none joined: the files named
+            from prox_tasks.labeling.warc import OTHER_CRAWL
+
+            joins = f": none is among {warc_read}; {OTHER_CRAWL}"
         where = f" (nor a response in the WARC files given{joins})"
     other = "--teacher" if caller == "cli" else "the teacher Param"
     return MissingTeacherInput(
@@ -127,12 +134,13 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
         return  # no documents: sampling says so
     responses = frozenset()
     if needs == "html" and warc_uris:
-        from prox_tasks.labeling.warc import holds_any, html_record_ids
+        from prox_tasks.labeling.warc import holds_any, html_record_ids, warc_files
 
         refers_to = {str(d.meta.get("refers_to") or "").strip("<>") for d in first}
         if holds_any(list(warc_uris), refers_to - {""}, caller):
             return
-        responses = html_record_ids(list(warc_uris), caller)
+        read_files = warc_files(list(warc_uris), caller)  # named in the error: no join
+        responses = html_record_ids(read_files, caller)
     _warn_reading_on(teacher.name, fields[needs], len(first), input_uri)
     read = len(first)
     joinable = sum(bool(d.meta.get("refers_to")) for d in first)
@@ -141,8 +149,13 @@ def probe_teacher_input(input_uri: str, teacher: Teacher, text_field: str = "tex
         joinable += bool(doc.meta.get("refers_to"))
         if has_teacher_input(doc.meta, needs, fields, responses):
             return
+    warc_read = None
+    if needs == "html" and warc_uris:
+        from prox_tasks.labeling.warc import responses_read
+
+        warc_read = responses_read(read_files, len(responses))
     raise missing_teacher_input(teacher.name, needs, fields[needs], read, input_uri,
-                                warc_uris, caller, refers_to=joinable)
+                                warc_uris, caller, refers_to=joinable, warc_read=warc_read)
 
 
 def _warn_reading_on(teacher: str, field: str, read: int, input_uri) -> None:
@@ -250,8 +263,9 @@ def label_corpus(
     """
     from prox_tasks.corpus import Quarantine, quarantine_beside
     from prox_tasks.corpus.jsonl import dumps_line
-    from prox_tasks.labeling.warc import warc_setting
+    from prox_tasks.labeling.warc import OTHER_CRAWL, responses_read, warc_setting
     from prox_tasks.storage import check_writable, open_uri
+    from prox_tasks.wording import count
 
     quarantine_uri = quarantine_uri or quarantine_beside(output_uri)
     # a mistyped output bucket fails now, not once every document is labeled (an LLM
@@ -360,8 +374,10 @@ def label_corpus(
                 _warn_reading_on(teacher.name, fields[needs], counts["read"], input_uri)
                 warned = True  # read on: rows with it may come later; none at all is refused
         if probe and counts["read"] and not counts["has_input"]:
-            raise missing_teacher_input(teacher.name, needs, fields[needs], counts["read"],
-                                        input_uri, warc_uris, refers_to=counts["refers_to"])
+            raise missing_teacher_input(
+                teacher.name, needs, fields[needs], counts["read"], input_uri, warc_uris,
+                caller, refers_to=counts["refers_to"],
+                warc_read=responses_read(warc_html.files, warc_html.total) if warc_uris else None)
         if not counts["read"] and not len(quarantine):  # nothing published
             from prox_tasks.corpus.readers import empty_input, input_files
 
@@ -373,11 +389,11 @@ def label_corpus(
 
             raise no_documents(input_uri, quarantine, quarantine_uri)
         if warc_uris and counts["read"] and not counts["warc_joined"]:  # nothing published
-            raise ValueError(f"{warc_setting(caller)}: none of the {counts['read']:,} documents "
-                             "read has its "
-                             f"response among the {warc_html.total:,} HTML responses of "
-                             f"{', '.join(warc_uris)} (a WET record's WARC-Refers-To names "
-                             "it): WARC files of another crawl or segment?")
+            raise ValueError(f"{warc_setting(caller)}: of the "
+                             f"{count(counts['read'], 'document')} read of {input_uri}, none "
+                             "has its response among "
+                             f"{responses_read(warc_html.files, warc_html.total)}; "
+                             f"{OTHER_CRAWL}")
         # before the output is published: a quarantine that cannot be written publishes neither
         quarantine.write(quarantine_uri)
     # records the reader quarantined were read too: read = written + quarantined

@@ -116,6 +116,22 @@ def warc_files(warc_uris: list[str], caller: str = "cli") -> list[str]:
     return files
 
 
+def responses_read(files: list[str], responses: int, named: int = 3) -> str:
+    """``the 9 HTML responses of the 1 WARC file read (…/x.warc.gz)``: what WARC files were
+    read and held, for an error saying no document's response is among them (files of
+    another crawl or segment): the files themselves, not only the ``--warc`` given (a
+    folder, a glob)."""
+    more = f" and {len(files) - named:,} more" if len(files) > named else ""
+    held = count(responses, "HTML response")
+    return (f"the {held} of the {count(len(files), 'WARC file')} read "
+            f"({', '.join(files[:named])}{more})")
+
+
+#: The end of an error whose WET records' responses none of the WARC files read hold.
+OTHER_CRAWL = ("WARC files of another crawl or segment? (a WET record's WARC-Refers-To "
+               "names its response): give those of the input's own segment")
+
+
 def _html_responses(warc_uri: str, caller: str = "cli") -> Iterator[tuple[object, dict]]:
     """``(record, info)`` per HTML ``response`` record of a WARC file, its payload unread;
     ``info``: ``record_id`` (without ``<>``), ``url``, ``date``, ``charset`` (HTTP), ``offset``
@@ -234,8 +250,11 @@ class WarcResponses(Mapping):
             self._index = {rid: tuple(entry) for rid, entry in index["responses"].items()}
             self.duplicates = [tuple(d) for d in index["duplicates"]]
             self.total = index["html_responses"]
+            self.files = list(index.get("files") or warc_uris)
             return
-        for uri in warc_files(warc_uris, caller):
+        #: The WARC files read (those the URIs name), as errors name them
+        self.files = warc_files(warc_uris, caller)
+        for uri in self.files:
             for record, info in _html_responses(uri, caller):
                 size = _payload(record, uri, info["record_id"], keep=False, caller=caller)
                 if info["record_id"] in self._index:

@@ -201,11 +201,17 @@ def test_warc_files_that_hold_none_of_the_wet_records_responses_are_an_error(tmp
     other_warc, _ = write_warc_pair(other)  # the same page, another crawl: other record ids
     empty = tmp_path / "empty.warc.gz"
     empty.write_bytes(b"")
-    for bad in (other_warc, empty):
+    for bad, held in ((other_warc, "1 HTML response"), (empty, "0 HTML responses")):
         for teacher in ("html", "best"):  # best would label every row by rules, quietly
             code, out = _label(tmp_path, wet, bad, teacher)
             assert code == 1 and not out.exists()
-            assert "none of the 1 documents" in capsys.readouterr().err
+            err = capsys.readouterr().err
+            assert "of the 1 document" in err or "none of the 1 documents" in err, err
+            # the files read, named (not only what --warc gave), what they held, none matched
+            assert f"the {held} of the 1 WARC file read (file://{bad})" in err, err
+            assert "WARC files of another crawl or segment?" in err, err
+    code, out = _label(tmp_path, wet, tmp_path / "other", "best")  # a folder: its files named
+    assert code == 1 and f"of the 1 WARC file read (file://{other_warc})" in capsys.readouterr().err
     code, out = _label(tmp_path, wet, warc, "best")
     assert code == 0 and '"joined": 1' in capsys.readouterr().out
 
@@ -379,9 +385,11 @@ def test_the_seed_probe_joins_a_wet_input_to_its_warc_files(tmp_path):
     other_warc, _ = write_warc_pair(tmp_path / "other")
     teacher = get_teacher("html")
     probe_teacher_input(str(wet), teacher, warc_uris=[str(warc)], caller="dag")
-    with pytest.raises(MissingTeacherInput, match=r"nor a response in the WARC files given\); "
-                       "give the WET input's WARC files in the warc_uris Param"):
-        probe_teacher_input(str(wet), teacher, warc_uris=[str(other_warc)], caller="dag")
+    with pytest.raises(MissingTeacherInput, match=r"nor a response in the WARC files given: "
+                       r"none is among the 1 HTML response of the 1 WARC file read "
+                       rf"\(file://{other_warc}\); .*\); give the WET input's WARC files in "
+                       "the warc_uris Param"):
+        probe_teacher_input(str(wet), teacher, warc_uris=[str(tmp_path / "other")], caller="dag")
 
 
 def test_the_seed_probe_reads_on_past_wet_records_whose_responses_are_not_given(tmp_path):
