@@ -87,10 +87,12 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     :class:`~prox_tasks.catalog.catalog.SeedSetNameTaken` (a snapshot or seed-set name the
     catalog holds for another folder: name this one apart) and
     :class:`~prox_tasks.corpus.readers.IdFieldMissing` (``--id-field`` naming a field the
-    rows lack). The refine DAG fails its task on each without retries
+    rows lack), :class:`~prox_tasks.corpus.manifest.OutputNotAFolder` (a snapshot's
+    ``--output`` named as a ``.json`` file). The refine DAG fails its task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
+    from prox_tasks.corpus.manifest import OutputNotAFolder
     from prox_tasks.corpus.readers import IdFieldMissing
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
@@ -101,8 +103,9 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.registry import DecisionRecordDamaged, PromotedVersionGone
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
-        DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, SettingInvalid, \
-        CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing  # fmt: skip
+        DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, \
+        SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
+        OutputNotAFolder  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

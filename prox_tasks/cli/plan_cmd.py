@@ -57,10 +57,12 @@ def run(args) -> Outcome:
     from prox_tasks.storage.names import check_name
 
     require_partition_marker(args)  # a partition still landing: planned, its later files lost
+    from prox_tasks.corpus.manifest import check_output_folder
     from prox_tasks.storage import check_writable
 
     # a missing bucket, or credentials that may not write there: said before the input is
     # read (a large crawl: minutes), not at the manifest's write after it
+    check_output_folder(args.output)  # before the catalog books a name for a file
     check_writable(args.output, folders=True)
     if args.snapshot:  # before planning, not after: a refused name leaves no plan behind
         from prox_tasks.catalog import Catalog

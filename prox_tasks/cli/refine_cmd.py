@@ -201,6 +201,7 @@ def run(args) -> Outcome:
 
         start_worker_imports()  # the workers' imports overlap the catalog's and the plan
     from prox_tasks.catalog import Catalog
+    from prox_tasks.corpus.manifest import check_output_folder
     from prox_tasks.pipeline.settings import check_refine_settings
     from prox_tasks.storage import check_writable
     from prox_tasks.storage.names import check_name
@@ -212,6 +213,7 @@ def run(args) -> Outcome:
     # a mistyped output bucket fails here, before the catalog books the folder's name for it
     # (a failed run's row): the rerun into the right bucket then took a name with a digest;
     # so do credentials that may not write there, before the input is read
+    check_output_folder(args.output)  # before the catalog books a name for a file
     check_writable(args.output, folders=True)
     catalog = Catalog(args.catalog)
     name = None  # until the catalog has named it

@@ -382,6 +382,33 @@ def load_plan(output_uri: str, indices: list[int], manifest_id: str | None = Non
 UNREADABLE_PLAN = (ValueError, KeyError, TypeError, AttributeError)
 
 
+class OutputNotAFolder(ValueError):
+    """A snapshot's output named as a file (``…/refined/dartifact.json``): prox writes a
+    folder there, and reads a ``.json`` name as the plan's manifest file itself
+    (:func:`load_manifest`), so the run ended in a bare 'no manifest (plan the snapshot
+    first)' after writing the folder. A setting to fix (exit code 2)."""
+
+
+def check_output_folder(uri: str, option: str = "--output") -> None:
+    """Refuse, before anything is read or written, a snapshot output ``uri`` named as a
+    ``.json`` file; its message says what the output is and what to give instead (the
+    folder of a ``…/manifest.json`` named, the name without ``.json`` otherwise).
+
+    Raises:
+        OutputNotAFolder: ``uri`` ends in ``.json``.
+    """
+    text = str(uri).rstrip("/")
+    if not text.lower().endswith(".json"):
+        return
+    folder, _, name = text.rpartition("/")
+    instead = folder if name.lower() == MANIFEST_NAME else text[: -len(".json")]
+    raise OutputNotAFolder(
+        f"{option} {uri} is named as a .json file, but it is the folder of the refined "
+        f"snapshot (its {MANIFEST_NAME}, shards/ and quarantine/ are written into it; a "
+        f".json name is read as a plan's {MANIFEST_NAME} file): give a folder, e.g. "
+        f"{option} {instead or '.'}")
+
+
 def load_manifest(uri: str) -> Manifest:
     """Read a manifest from its file, or from the output folder holding ``manifest.json``."""
     target = uri if uri.endswith(".json") else join_uri(uri, MANIFEST_NAME)

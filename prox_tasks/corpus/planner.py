@@ -16,6 +16,7 @@ from prox_tasks.corpus.manifest import (
     Manifest,
     Segment,
     ShardPlan,
+    check_output_folder,
     load_manifest,
     quarantine_uri,
     refuse_if_released,
@@ -187,6 +188,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
             readable plan there), to tell whether it is unchanged without reading it again;
             default: read here.
     """
+    check_output_folder(output_uri, "the output")  # not a file: its plan is not found
     if target_docs is None and target_bytes is None:
         target_docs = DEFAULT_TARGET_DOCS
     if (target_docs is not None and target_docs < 1) or (target_bytes is not None and target_bytes < 1):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from prox_tasks.cli import main
+from tests.storage.conftest import moto_server, s3_bucket  # noqa: F401 (S3 over HTTP)
 
 
 def _help(capsys) -> str:
@@ -477,3 +478,33 @@ def test_a_segment_of_more_than_three_warc_and_wat_files_is_not_called_of_no_kno
         assert "4 input files not read (" in line, line
         assert "give its WET conversion (.warc.wet.gz))" in line, line
         assert "of no known format" not in line and "rename them" not in line, line
+
+
+def test_an_output_named_as_a_json_file_is_refused_before_anything_is_written(
+        tmp_path, capsys, s3_bucket):
+    """``prox refine --output s3://data/refined/dartifact.json`` planned into a folder of that
+    name, then read the name as the manifest file itself: 'no manifest (plan the snapshot
+    first)' (locally 'Is a directory'), a folder and a failed catalog row left behind. It is
+    refused at once now (exit 2), saying the output is a folder and which to give; nothing
+    is written, nothing booked; ``prox plan`` too, and the folder of a manifest.json named."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.storage import get_client
+
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "text": "one line"}\n')
+    catalog = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    for out, instead in ((f"{s3_bucket}/refined/dartifact.json", f"{s3_bucket}/refined/dartifact"),
+                         (str(tmp_path / "local" / "refined.JSON"), str(tmp_path / "local" / "refined"))):
+        assert main(["refine", "--input", str(source), "--output", out, "--backend", "tagger",
+                     "--catalog", catalog, "--no-progress"]) == 2
+        err = capsys.readouterr().err
+        assert f"--output {out} is named as a .json file, but it is the folder of the refined " \
+            f"snapshot" in err and f"give a folder, e.g. --output {instead} " in err, err
+    assert "Contents" not in get_client().list_objects_v2(Bucket=s3_bucket.removeprefix("s3://"))
+    assert not (tmp_path / "local").exists()
+    with Catalog(catalog) as booked:
+        assert booked.list_snapshots() == []
+    assert main(["plan", "--input", str(source), "--output",
+                 str(tmp_path / "out" / "manifest.json")]) == 2
+    assert f"e.g. --output {tmp_path / 'out'} " in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
