@@ -612,6 +612,16 @@ def test_text_and_id_fields_of_another_name_are_params(world):
         r["doc_id"] for r in rows)
 
 
+def test_a_successful_run_leaves_no_empty_checkpoint_folder(world):
+    """Every snapshot the DAG refined kept an empty ``_checkpoints/`` (each shard's folder
+    went as it was published, the shared parent stayed): its collect task removes it."""
+    rows = [{"id": r["id"], "text": r["text"]} for r in sample_rows(12)]
+    crawl = write_jsonl(world["root"] / "raw" / "2026-01-06.jsonl", rows)
+    assert run(world, "tidy", input_uri=str(crawl)).state == "success"
+    snapshot = world["corpus"] / "snapshots" / "tidy"
+    assert (snapshot / "shards").is_dir() and not (snapshot / "_checkpoints").exists()
+
+
 def spark_partition(folder, rows):
     """A partition as Spark writes JSON Lines: ``part-…-c000.json`` and ``.json.gz`` files,
     whose names show no format prox knows."""
