@@ -481,7 +481,7 @@ def test_a_segment_of_more_than_three_warc_and_wat_files_is_not_called_of_no_kno
 
 
 def test_an_output_named_as_a_json_file_is_refused_before_anything_is_written(
-        tmp_path, capsys, s3_bucket):
+        tmp_path, capsys, s3_bucket):  # noqa: F811
     """``prox refine --output s3://data/refined/dartifact.json`` planned into a folder of that
     name, then read the name as the manifest file itself: 'no manifest (plan the snapshot
     first)' (locally 'Is a directory'), a folder and a failed catalog row left behind. It is
