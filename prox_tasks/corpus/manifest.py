@@ -422,8 +422,13 @@ def shard_name(index: int) -> str:
     return f"shard-{index:05d}"
 
 
+def shard_folder(output_uri: str) -> str:
+    """The folder of the snapshot's shard files (:func:`shard_uri`)."""
+    return join_uri(output_uri, "shards")
+
+
 def shard_uri(output_uri: str, index: int) -> str:
-    return join_uri(output_uri, "shards", shard_name(index) + ".parquet")
+    return join_uri(shard_folder(output_uri), shard_name(index) + ".parquet")
 
 
 def quarantine_folder(output_uri: str) -> str:

@@ -28,7 +28,9 @@ from prox_tasks.corpus.arrow_columns import StringColumn, bool_array, int64_arra
 from prox_tasks.corpus.manifest import (
     MANIFEST_NAME,
     load_manifest,
+    quarantine_folder,
     quarantine_uri,
+    shard_folder,
     shard_uri,
     status_uri,
 )
@@ -37,6 +39,7 @@ from prox_tasks.corpus.refined import COLUMNS, arrow_schema
 from prox_tasks.storage import (
     cleanup_partial,
     exists,
+    identities_in,
     join_uri,
     names_in,
     open_uri,
@@ -314,7 +317,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
 
 
 def read_status(output_uri: str, shard_index: int, manifest_id: str | None = None,
-                verify: bool = True) -> dict | None:
+                verify: bool = True, listed: ListedFiles | None = None) -> dict | None:
     """The status record of a completed shard, or None when it is not (fully) written.
 
     The record's ``uri`` and ``quarantine_uri`` name the files in ``output_uri``, wherever
@@ -329,6 +332,9 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
             id was recorded are taken as they are.
         verify: Check that the files are intact (False: the caller checks them itself, as
             the release does with their checksums).
+        listed: The snapshot's shard and quarantine files as one listing of each folder
+            found them (:func:`listed_files`): a file the listing shows as recorded needs
+            no request of its own; one it does not is asked for, as without a listing.
     """
     status = read_json(status_uri(output_uri, shard_index))
     if status is None:
@@ -339,7 +345,7 @@ def read_status(output_uri: str, shard_index: int, manifest_id: str | None = Non
     # is read (and released) from its own files, not from where they were written
     status["uri"] = shard_uri(output_uri, shard_index)
     status["quarantine_uri"] = quarantine_uri(output_uri, shard_index)
-    damage = _damage(status) if verify else None
+    damage = _damage(status, listed) if verify else None
     if damage:
         warn_not_intact(output_uri, shard_index, damage)
         return None
@@ -358,10 +364,36 @@ def warn_not_intact(output_uri: str, shard_index: int, damage: str) -> None:
 #: the written ones, not asks for each shard's record: a listing request returns 1,000 names.
 STATUS_LISTED_ABOVE = 1_000
 
+#: Names a listing request returns (S3's page): what one request of :func:`listed_files`
+#: covers of a folder.
+LISTING_PAGE = 1_000
+
+
+@dataclass(frozen=True)
+class ListedFiles:
+    """A snapshot's shard files (name: size) and quarantine files (names), each folder
+    listed once (:func:`listed_files`)."""
+
+    shard_sizes: dict[str, int]
+    quarantined: set[str]
+
+
+def listed_files(output_uri: str) -> ListedFiles:
+    """The shard files and quarantine files of the snapshot at ``output_uri``: its
+    ``shards`` and ``quarantine`` folders listed once each (on S3 a request per 1,000
+    files, sizes from the listing itself), where checking each shard's two files would be
+    two requests a shard (:func:`read_status`)."""
+    try:
+        sizes = {uri.rpartition("/")[2]: opened.size
+                 for uri, opened in identities_in(shard_folder(output_uri)).items()}
+    except FileNotFoundError:  # no shard written yet (a local folder not made)
+        sizes = {}
+    return ListedFiles(sizes, names_in(quarantine_folder(output_uri)))
+
 
 def read_statuses(output_uri: str, indexes: Iterable[int], manifest_id: str | None = None,
-                  verify: bool = True, listed_above: int | None = None
-                  ) -> Iterator[tuple[int, dict | None]]:
+                  verify: bool = True, listed_above: int | None = None,
+                  planned: int | None = None) -> Iterator[tuple[int, dict | None]]:
     """Each shard of ``indexes`` with its :func:`read_status` (None: not written), in order,
     read as the caller takes them (a 100,000-shard rerun holds no 100,000 records).
 
@@ -370,30 +402,46 @@ def read_statuses(output_uri: str, indexes: Iterable[int], manifest_id: str | No
     shards asked for each one's (100,000 GETs on S3, ~14 ms each on moto: 23 minutes). A
     call of a few shards (a DAG task's hundred) asks for each: fewer requests than listing
     a large snapshot's records.
+
+    With ``verify`` and ``planned`` (the shards of the whole plan: what the folders hold
+    at most), the shard and quarantine folders are listed once (:func:`listed_files`) when
+    that costs fewer requests than checking the call's shards' two files each (a rerun of
+    500 published shards sent 1,000 HEADs on S3); unknown (None), each file is asked for.
     """
     from prox_tasks.corpus.manifest import shard_name
 
     indexes = list(indexes)
     limit = STATUS_LISTED_ABOVE if listed_above is None else listed_above
     listed = names_in(join_uri(output_uri, "_status")) if len(indexes) > limit else None
+    files = None
+    if verify and planned is not None and -(-planned // LISTING_PAGE) < len(indexes):
+        files = listed_files(output_uri)
     for index in indexes:
         if listed is not None and f"{shard_name(index)}.json" not in listed:
             yield index, None
         else:
-            yield index, read_status(output_uri, index, manifest_id, verify)
+            yield index, read_status(output_uri, index, manifest_id, verify, files)
 
 
-def _damage(status: dict) -> str | None:
+def _damage(status: dict, listed: ListedFiles | None = None) -> str | None:
     """What is wrong with the files a status record names (None: nothing found): the data
-    file first (one request: its size), then the quarantine file."""
+    file first (one request: its size), then the quarantine file (one: an ``exists``).
+
+    A file ``listed`` shows as recorded costs no request. One it shows otherwise (absent,
+    another size) is asked for all the same: the listing was taken before this record was
+    read, and a run publishing beside this one may have written the shard since."""
     data = status.get("uri")
     if data:
-        try:
-            size = size_of(data)  # one request: a missing file raises
-        except FileNotFoundError:
-            size = None
+        size = listed and listed.shard_sizes.get(data.rpartition("/")[2])
+        if size is None or data_file_damage(status, size):
+            try:
+                size = size_of(data)  # one request: a missing file raises
+            except FileNotFoundError:
+                size = None
         if damage := data_file_damage(status, size):
             return damage
+    if listed is not None and not quarantine_damage(status, listed.quarantined):
+        return None
     return quarantine_damage(status)
 
 
@@ -424,5 +472,6 @@ def quarantine_damage(status: dict, listed: set[str] | None = None) -> str | Non
     return None if there else f"{quarantine} is missing"
 
 
-__all__ = ["AccountingError", "ShardAccounting", "data_file_damage", "quarantine_damage",
-           "read_status", "read_statuses", "warn_not_intact", "write_refined_shard"]
+__all__ = ["AccountingError", "ListedFiles", "ShardAccounting", "data_file_damage",
+           "listed_files", "quarantine_damage", "read_status", "read_statuses", "warn_not_intact",
+           "write_refined_shard"]

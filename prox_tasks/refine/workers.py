@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+from prox_tasks.corpus.manifest import ManifestPart
 from prox_tasks.corpus.writer import read_statuses
 from prox_tasks.refine import runner as runners
 from prox_tasks.refine.booking import FinishedShards, booked_after, is_refusal
@@ -355,8 +356,6 @@ def _give_up(output_uri: str, manifest, request: dict) -> None:
     """A run that failed gives its claim up when nothing of its plan was published
     (:func:`~prox_tasks.refine.claim.give_up_claim`); its own error is what the caller
     must see, not this one's."""
-    from prox_tasks.corpus.manifest import ManifestPart
-
     try:
         if isinstance(manifest, ManifestPart):  # whether any shard of the plan is published
             manifest = manifest.whole()
@@ -378,7 +377,11 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
             # a published shard is reported skipped from the record read here, read once
             # (its files checked once), and let go: a rerun of 100,000 shards holds no
             # records
-            for index, done in read_statuses(output_uri, indexes, manifest.id):
+            # the whole plan's folders listed once where that is fewer requests than
+            # two a published shard (a part's size of the folders is not known here)
+            planned = None if isinstance(manifest, ManifestPart) else len(manifest.shards)
+            for index, done in read_statuses(output_uri, indexes, manifest.id,
+                                             planned=planned):
                 if done is None:
                     pending.append(index)
                 else:

@@ -109,3 +109,36 @@ def test_a_claim_on_a_gated_folder_lists_its_shards_not_reads_each(s3_bucket, mo
     remove(f"{out}/shards/shard-00004.parquet")
     with pytest.raises(GatedSnapshot, match="shard 4 of .* is not published"):
         claim_settings(out, manifest, request)
+
+
+def test_a_rerun_over_published_shards_lists_their_files_not_heads_each(s3_bucket, moto_server,
+                                                                         tagger_model, caplog):
+    """A rerun of a snapshot whose shards are all published checked each reused shard's
+    data file (its size) and quarantine file with a HEAD each: 2 a shard, 1,000 HEADs for
+    500 shards. The ``shards`` and ``quarantine`` folders are listed once instead
+    (``listed_files``, the gate's ``quarantine_damage``); a file the listing does not show
+    as recorded is still asked for and the shard refined again (moto over HTTP)."""
+    import logging
+
+    from prox_tasks.storage import get_client
+
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(12, lines=5, width=80))
+    rows += "not json\n"  # a quarantine file for the last shard
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
+    out = f"{s3_bucket}/out"
+    plan_shards(f"{s3_bucket}/in/", out, target_docs=2)
+    shards = len(refine_shards(out, list(range(7)), model=str(tagger_model)))
+    assert shards == 7
+    root = "/" + out.removeprefix("s3://")
+    moto_server.faults.seen.clear()
+    again = refine_shards(out, list(range(shards)), model=str(tagger_model))
+    assert [r["status"] for r in again] == ["skipped"] * shards
+    heads = [p for m, p in moto_server.faults.seen if m == "HEAD" and p.startswith(root)]
+    assert not [p for p in heads if "/shards/" in p or "/quarantine/" in p], heads
+    # a resized shard file: the listing shows it otherwise, so it is asked for and refined
+    bucket, key = s3_bucket.removeprefix("s3://"), "out/shards/shard-00003.parquet"
+    get_client().put_object(Bucket=bucket, Key=key, Body=b"PAR1x")
+    with caplog.at_level(logging.WARNING, logger="prox_tasks.corpus.writer"):
+        third = refine_shards(out, list(range(shards)), model=str(tagger_model))
+    assert [r["status"] for r in third] == ["skipped"] * 3 + ["refined"] + ["skipped"] * 3
+    assert f"{out}/shards/shard-00003.parquet has 5 bytes" in caplog.text
