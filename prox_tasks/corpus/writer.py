@@ -23,6 +23,7 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
+from functools import cached_property
 
 from prox_tasks.corpus.arrow_columns import StringColumn, bool_array, int64_array
 from prox_tasks.corpus.manifest import (
@@ -369,13 +370,27 @@ STATUS_LISTED_ABOVE = 1_000
 LISTING_PAGE = 1_000
 
 
-@dataclass(frozen=True)
 class ListedFiles:
     """A snapshot's shard files (name: size) and quarantine files (names), each folder
-    listed once (:func:`listed_files`)."""
+    listed once, when first asked for: a run that finds no shard published lists
+    neither."""
 
-    shard_sizes: dict[str, int]
-    quarantined: set[str]
+    def __init__(self, output_uri: str) -> None:
+        self.output_uri = output_uri
+
+    @cached_property
+    def shard_sizes(self) -> dict[str, int]:
+        """``{file name: size}`` of the ``shards`` folder, sizes from the listing itself."""
+        try:
+            return {uri.rpartition("/")[2]: opened.size
+                    for uri, opened in identities_in(shard_folder(self.output_uri)).items()}
+        except FileNotFoundError:  # no shard written yet (a local folder not made)
+            return {}
+
+    @cached_property
+    def quarantined(self) -> set[str]:
+        """The names the ``quarantine`` folder holds."""
+        return names_in(quarantine_folder(self.output_uri))
 
 
 def listed_files(output_uri: str) -> ListedFiles:
@@ -383,12 +398,7 @@ def listed_files(output_uri: str) -> ListedFiles:
     ``shards`` and ``quarantine`` folders listed once each (on S3 a request per 1,000
     files, sizes from the listing itself), where checking each shard's two files would be
     two requests a shard (:func:`read_status`)."""
-    try:
-        sizes = {uri.rpartition("/")[2]: opened.size
-                 for uri, opened in identities_in(shard_folder(output_uri)).items()}
-    except FileNotFoundError:  # no shard written yet (a local folder not made)
-        sizes = {}
-    return ListedFiles(sizes, names_in(quarantine_folder(output_uri)))
+    return ListedFiles(output_uri)
 
 
 def read_statuses(output_uri: str, indexes: Iterable[int], manifest_id: str | None = None,

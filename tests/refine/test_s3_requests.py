@@ -121,14 +121,19 @@ def test_a_rerun_over_published_shards_lists_their_files_not_heads_each(s3_bucke
     import logging
 
     from prox_tasks.storage import get_client
+    from tests.storage.conftest import _counting
 
     rows = "".join(json.dumps(d) + "\n" for d in short_docs(12, lines=5, width=80))
     rows += "not json\n"  # a quarantine file for the last shard
     put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows)
     out = f"{s3_bucket}/out"
     plan_shards(f"{s3_bucket}/in/", out, target_docs=2)
-    shards = len(refine_shards(out, list(range(7)), model=str(tagger_model)))
+    with _counting("before-parameter-build.s3.ListObjectsV2",
+                   lambda params, **_: params.get("Prefix"), "count-lists") as lists:
+        shards = len(refine_shards(out, list(range(7)), model=str(tagger_model)))
     assert shards == 7
+    # nothing published yet: neither folder listed (listed when a record is found)
+    assert not [p for p in lists if "shards" in p or "quarantine" in p], lists
     root = "/" + out.removeprefix("s3://")
     moto_server.faults.seen.clear()
     again = refine_shards(out, list(range(shards)), model=str(tagger_model))
