@@ -44,6 +44,7 @@ import time
 from dataclasses import dataclass, field
 
 from prox_tasks.inference.base import Completion, GenerationRequest, shard_elapsed
+from prox_tasks.openai_replies import ReplyCutOff, ReplyTooLarge, reply_cap
 
 log = logging.getLogger(__name__)
 
@@ -252,6 +253,7 @@ class OpenAIEngine:
             raise ValueError(f"on_failure must be 'raise' or 'empty', not {on_failure!r}")
         self.urls = [s.strip().rstrip("/") for s in servers]
         check_server_urls(self.urls)
+        reply_cap(None)  # a bad PROX_MAX_REPLY_BYTES fails at load, not every request
         self.api_key = api_key or os.environ.get("PROX_OPENAI_API_KEY") or "EMPTY"
         self.timeout = _seconds_setting(timeout, "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
         self.shard_budget = _seconds_setting(shard_budget, "shard_budget",
@@ -596,6 +598,13 @@ class OpenAIEngine:
             server = await self._acquire(servers, capacity)
             try:
                 completion = await self._call(server, request)
+            except ReplyTooLarge as err:  # the server's fault, not the pool's: no retry
+                await self._release(server, capacity, ok=True)
+                self.stats["oversized"] = self.stats.get("oversized", 0) + 1
+                if self.stats["oversized"] == 1:
+                    log.warning("%s: %s; that document's program counts as an error",
+                                server.url, err)
+                return Completion("", len(request.prompt_ids), 0, "error")
             except Exception as err:  # noqa: BLE001 - classified below, retried
                 kind = _classify(err)
                 if kind != "retry" and self._watched and _says_model_not_found(err):
@@ -687,16 +696,18 @@ class OpenAIEngine:
     async def _call(self, server: _Server, request: GenerationRequest) -> Completion:
         from openai.types import Completion as Reply
 
-        from prox_tasks.openai_replies import parsed_reply
+        from prox_tasks.openai_replies import acapped_body, parsed_reply
 
         extra = {"structured_outputs": {"regex": request.regex}} if request.regex else None
-        raw = await server.client.completions.with_raw_response.create(
+        # streamed, so that a body past its cap (a broken or hostile server's gigabytes) is
+        # never read whole: ReplyTooLarge, that document's program error
+        async with server.client.completions.with_streaming_response.create(
             model=self.model_name, prompt=list(request.prompt_ids),
             max_tokens=request.max_new_tokens, temperature=0.0, extra_body=extra,
-        )  # fmt: skip
-        reply = raw.http_response.content  # what is said of it when it cannot be parsed
+        ) as raw:  # fmt: skip
+            reply = await acapped_body(raw.http_response, reply_cap(request.max_new_tokens))
         try:  # bytes that are not UTF-8 read with U+FFFD: a program error of its document
-            reply = parsed_reply(raw, Reply)
+            reply = parsed_reply(reply, Reply)
             choice = reply.choices[0]
             text = choice.text
             if not isinstance(text, str):
@@ -734,8 +745,9 @@ def _classify(err: Exception) -> str:
 
     import openai
 
+    # ReplyCutOff: the body, read after the SDK's call (capped), cut off by a reset
     if isinstance(err, openai.APIConnectionError | openai.APITimeoutError | MalformedReply
-                  | openai.APIResponseValidationError | json.JSONDecodeError):
+                  | openai.APIResponseValidationError | json.JSONDecodeError | ReplyCutOff):
         return "retry"
     if isinstance(err, openai.APIStatusError):
         if err.status_code in (408, 409, 429) or err.status_code >= 500:

@@ -31,6 +31,12 @@ class ChatError(RuntimeError):
         self.status = status
 
 
+class AnswerTooLarge(ChatError):
+    """The endpoint's answer held more bytes than its cap
+    (:func:`~prox_tasks.openai_replies.reply_cap`): that request's label is rejected; the
+    labeling goes on."""
+
+
 @dataclass
 class Usage:
     """What the teacher cost: requests, cache hits, retries, failures, tokens.
@@ -110,6 +116,9 @@ class ChatClient:
                  max_retries: int = 5, usage: Usage | None = None) -> None:
         import openai
 
+        from prox_tasks.openai_replies import reply_cap
+
+        reply_cap(None)  # a bad PROX_MAX_REPLY_BYTES fails at once, not every request
         self.redact = Redactor(api_key)
         self.usage = usage or Usage()
         self.max_retries = max_retries
@@ -148,6 +157,25 @@ class ChatClient:
     def close(self) -> None:
         self._client.close()
 
+    def _capped_answer(self, sent: dict, extra: dict | None) -> bytes:
+        """The answer's body to ``sent``, streamed so that one past its cap (a broken or
+        hostile endpoint's gigabytes) is never read whole (``ReplyTooLarge``). A body cut
+        off while read (a reset) is asked for again, as the SDK retries a failed send (it
+        read the body itself before), up to ``max_retries`` times."""
+        from prox_tasks.openai_replies import ReplyCutOff, capped_body, reply_cap
+
+        cap = reply_cap(sent.get("max_tokens"))
+        for attempt in range(self.max_retries + 1):
+            try:
+                with self._client.chat.completions.with_streaming_response.create(
+                        **sent, extra_body=extra) as raw:
+                    return capped_body(raw.http_response, cap)
+            except ReplyCutOff:
+                if attempt >= self.max_retries or self._stopped.is_set():
+                    raise
+                time.sleep(min(8.0, 0.5 * 2**attempt))  # the SDK's backoff, roughly
+        raise AssertionError("unreachable")  # the loop returns or raises
+
     def _fail(self, message: str, status: int | None = None) -> ChatError:
         self.usage.add(failures=1)
         return ChatError(self.redact(message)[:MAX_ERROR_CHARS], status)
@@ -165,13 +193,17 @@ class ChatClient:
         extra = {k: v for k, v in payload.items() if k not in known} or None
         from openai.types.chat import ChatCompletion
 
-        from prox_tasks.openai_replies import parsed_reply
+        from prox_tasks.openai_replies import ReplyCutOff, ReplyTooLarge, parsed_reply
 
         try:
-            raw = self._client.chat.completions.with_raw_response.create(
-                **{k: v for k, v in payload.items() if k in known}, extra_body=extra)
+            body = self._capped_answer({k: v for k, v in payload.items() if k in known}, extra)
             # bytes that are not UTF-8 read with U+FFFD: that answer's program is checked
-            reply = parsed_reply(raw, ChatCompletion)
+            reply = parsed_reply(body, ChatCompletion)
+        except ReplyTooLarge as err:
+            self.usage.add(failures=1)
+            raise AnswerTooLarge(str(err)) from None
+        except ReplyCutOff as err:  # a body cut off on every try: as a connection failure
+            raise self._fail(f"gave up after {self._attempts.tries} tries: {err}") from None
         except openai.APIStatusError as err:
             raise self._fail(f"HTTP {err.status_code}: {_body(err)}", err.status_code) from None
         except openai.APIConnectionError as err:  # timeouts, refused connections, resets

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 
 from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.cache import ResponseCache, cache_key
-from prox_tasks.labeling.chat_client import ChatClient, ChatError, Usage
+from prox_tasks.labeling.chat_client import AnswerTooLarge, ChatClient, ChatError, Usage
 from prox_tasks.labeling.emit import DROP_DOC, KEEP_DOC
 from prox_tasks.labeling.prompts import (
     PROMPT_VERSION,
@@ -217,6 +217,9 @@ class LLMTeacher(Teacher):
             return cached
         try:
             answer = self.client.complete(payload)
+        except AnswerTooLarge as err:  # that endpoint's answer, not the endpoint: go on
+            log.warning("llm teacher: %s answer rejected: %s", request.kind, err)
+            return {"error": "answer_too_large", "detail": str(err)}
         except ChatError as err:
             if err.status not in PROMPT_REJECTED:
                 # without a cache a rerun pays for every answer again: say how to keep them

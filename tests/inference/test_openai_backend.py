@@ -1702,3 +1702,77 @@ def test_a_server_refusing_the_key_mid_run_says_what_to_do():
     with pytest.raises(InferenceError, match=r"failed 2 times \(nothing answers there"):
         down.generate([GenerationRequest([1, 2, 3], 4)])
 
+
+
+def test_a_reply_past_its_cap_is_that_documents_program_error_not_read_whole():
+    """A reply body was read whole, however large: a broken or hostile server's gigabytes
+    held in memory, then a shard lost. A body going on past its cap (``reply_cap`` of the
+    tokens asked for) is read no further: that document's completion is an error (its
+    program error), not retried; its neighbours' as they were. A raw socket server: it
+    streams a body with no Content-Length until the client hangs up (at most 64 MiB)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    sent = []
+
+    def serve():
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the test closed the listener
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))  # fmt: skip
+                while len(body) < length:
+                    body += conn.recv(65536)
+                header = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                if json.loads(body)["prompt"][0] != 1:
+                    full = _completion()
+                    conn.sendall(header + b"Content-Length: %d\r\n\r\n" % len(full) + full)
+                    continue
+                conn.sendall(header + b"Connection: close\r\n\r\n" + _completion()[:-2])
+                total, block = 0, b"x" * 65536
+                try:
+                    while total < 64 * 2**20:
+                        conn.sendall(block)
+                        total += len(block)
+                except OSError:
+                    pass  # the client hung up
+                sent.append(total)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        engine = OpenAIEngine([f"http://127.0.0.1:{listener.getsockname()[1]}/v1"],
+                              model_name="m", max_model_len=512, backoff=0.01)  # fmt: skip
+        out = engine.generate([GenerationRequest([k, 5], 4) for k in (1, 2)])
+    finally:
+        listener.close()
+    assert [(c.text, c.finish_reason) for c in out] == [("", "error"), ("keep_doc()", "stop")]
+    # "error": no output, counted as the rejected prompt's (the refine's failed requests):
+    # that document's program error, not the shard's
+    assert engine.stats["oversized"] == 1 and engine.stats["retries"] == 0
+    assert sent and sent[0] < 64 * 2**20  # the client stopped reading long before
+
+
+def test_the_reply_cap_comes_from_prox_max_reply_bytes_and_is_checked(monkeypatch):
+    """``PROX_MAX_REPLY_BYTES`` sets the cap in bytes whatever the tokens asked for (a
+    reply over it is that document's error); one that is no positive number fails at load."""
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    def respond(request):
+        return Response(200, _completion(), {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        monkeypatch.setenv("PROX_MAX_REPLY_BYTES", "100")  # a completion is ~200 bytes
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              backoff=0.01)  # fmt: skip
+        out = engine.generate([GenerationRequest([1, 2], 4)])
+        assert out[0].finish_reason == "error" and engine.stats["oversized"] == 1
+        monkeypatch.setenv("PROX_MAX_REPLY_BYTES", "lots")
+        with pytest.raises(ValueError, match="PROX_MAX_REPLY_BYTES='lots'"):
+            OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512)

@@ -241,3 +241,35 @@ def test_the_first_endpoint_failure_ends_the_requests_in_flight_at_once():
     assert len(seen) <= 4 + 1, seen  # the first 4, and one started as the 401 came: no retry
     # the client sends again for the next call (stopped for the call that failed only)
     assert not teacher.client._stopped.is_set()
+
+
+def test_an_answer_past_its_cap_rejects_that_label_not_the_labeling():
+    """An answer body was read whole, however large: a broken or hostile endpoint's
+    gigabytes held in memory. One larger than its cap (``reply_cap`` of the tokens asked
+    for) is read no further: that label is rejected (``answer_too_large``, not retried),
+    the others as they were, the labeling goes on."""
+    def chat(content: str) -> bytes:
+        message = {"role": "assistant", "content": content}
+        return json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0],
+                                                  "message": message}]}).encode()
+
+    scores = chat("Educational score: 5\nFormat score: 5")
+    chunk = chat("```python\nkeep_chunk()\n```")
+    asked: list = []
+
+    def respond(request):
+        said = json.loads(request.body)
+        asked.append(said["max_tokens"])
+        text = json.dumps(said["messages"]).lower()
+        huge = chat("```python\n" + "keep_chunk()\n" * 300_000 + "```")  # 3.9 MB
+        body = scores if "score" in text else huge if "broken" in text else chunk
+        return Response(200, body, {"Content-Type": "application/json"})
+
+    with LoopbackHTTPServer(respond) as server:
+        teacher = get_teacher("llm", base_url=server.url + "/v1", model="m", max_retries=2,
+                              timeout=10)
+        good, broken = teacher.label_many([TEXT, TEXT + "\nBROKEN line here."])
+    assert not good.meta.get("errors")
+    assert broken.meta["errors"] == ["chunk:answer_too_large"], broken.meta
+    assert "past its cap of" in broken.meta["error_details"][0]
+    assert teacher.usage.to_dict()["retries"] == 0 and len(asked) == 4
