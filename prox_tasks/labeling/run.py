@@ -425,11 +425,42 @@ def label_corpus(
     return summary
 
 
+#: Characters of a rejected label's program kept in its row: a teacher's answer may run to
+#: megabytes (a 3.9 MB chunk program seen), which no one reads and every later step
+#: (parts, merge, the seed set's assembly) would carry.
+MAX_REJECTED_PROGRAM_CHARS = 4096
+
+
 def _label_row(doc, label, teacher_name: str) -> dict:
-    """The output row of ``doc`` labeled ``label`` (validated; without ``text``)."""
+    """The output row of ``doc`` labeled ``label`` (validated; without ``text``). A rejected
+    label's program longer than :data:`MAX_REJECTED_PROGRAM_CHARS` is kept as its first
+    characters, its whole length and SHA-256 in ``program_excerpt``
+    (:func:`program_excerpts`)."""
     reasons = validate_label(doc.text, label)
-    return {"id": doc.id, "doc_program": label.doc_program,
-            "chunk_program": label.chunk_program,
-            "teacher": (label.meta or {}).get("teacher") or teacher_name,
-            "valid": not reasons, "rejected": reasons, "label_meta": label.meta,
-            "source": doc.source, "offset": doc.offset}  # fmt: skip
+    row = {"id": doc.id, "doc_program": label.doc_program,
+           "chunk_program": label.chunk_program,
+           "teacher": (label.meta or {}).get("teacher") or teacher_name,
+           "valid": not reasons, "rejected": reasons, "label_meta": label.meta,
+           "source": doc.source, "offset": doc.offset}  # fmt: skip
+    if reasons:
+        row.update(program_excerpts(row))
+    return row
+
+
+def program_excerpts(row: dict) -> dict:
+    """The fields of a rejected label ``row`` that replace its programs longer than
+    :data:`MAX_REJECTED_PROGRAM_CHARS`: each such program cut to its first characters, and
+    ``program_excerpt`` naming each with its whole length (``chars``) and the SHA-256 of
+    its UTF-8 bytes; empty when none is that long."""
+    import hashlib
+
+    cut, out = {}, {}
+    for field in ("doc_program", "chunk_program"):
+        program = row.get(field) or ""
+        if len(program) > MAX_REJECTED_PROGRAM_CHARS:
+            out[field] = program[:MAX_REJECTED_PROGRAM_CHARS]
+            data = program.encode("utf-8", errors="surrogatepass")
+            cut[field] = {"chars": len(program), "sha256": hashlib.sha256(data).hexdigest()}
+    if cut:
+        out["program_excerpt"] = cut
+    return out

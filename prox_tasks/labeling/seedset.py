@@ -297,7 +297,10 @@ def assemble_seed_set(
                         "teacher": found.get("teacher") or teacher.get("name")}  # fmt: skip
                 label = Label(found.get("doc_program") or "", found.get("chunk_program") or "",
                               meta)  # fmt: skip
-                reasons = validate_label(text, label)
+                # a rejected label kept as an excerpt (labeling.run.program_excerpts): its
+                # reasons stand; a cut program could pass checks the whole one failed
+                reasons = (list(found.get("rejected") or ["program_excerpt"])
+                           if found.get("program_excerpt") else validate_label(text, label))
             if reasons:
                 rejected.update(reasons)
                 rejected_rows.append(

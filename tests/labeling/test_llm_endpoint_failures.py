@@ -273,3 +273,46 @@ def test_an_answer_past_its_cap_rejects_that_label_not_the_labeling():
     assert broken.meta["errors"] == ["chunk:answer_too_large"], broken.meta
     assert "past its cap of" in broken.meta["error_details"][0]
     assert teacher.usage.to_dict()["retries"] == 0 and len(asked) == 4
+
+
+def test_a_rejected_labels_huge_program_is_kept_as_an_excerpt_with_its_size_and_hash(
+        tmp_path, capsys):
+    """A rejected label's row held the teacher's whole program (a 3.9 MB chunk program
+    seen in a label file): it now holds its first ``MAX_REJECTED_PROGRAM_CHARS``
+    characters, and ``program_excerpt`` its whole length and SHA-256; a valid label's row
+    is as it was."""
+    from prox_tasks.labeling.run import MAX_REJECTED_PROGRAM_CHARS
+
+    def chat(content: str) -> bytes:
+        message = {"role": "assistant", "content": content}
+        return json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0],
+                                                  "message": message}]}).encode()
+
+    calls = "keep_chunk()\n" * 11_000  # 143 KB: under the reply cap, over every limit
+
+    def respond(request):
+        said = json.dumps(json.loads(request.body)["messages"]).lower()
+        body = chat("Educational score: 5\nFormat score: 5") if "score" in said else \
+            chat("```python\n" + calls + "```") if "broken" in said else \
+            chat("```python\nkeep_chunk()\n```")  # fmt: skip
+        return Response(200, body, {"Content-Type": "application/json"})
+
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "good", "text": TEXT}) + "\n"
+                   + json.dumps({"id": "broken", "text": TEXT + "\nBROKEN line."}) + "\n")
+    out = tmp_path / "labels.jsonl"
+    with LoopbackHTTPServer(respond) as server:
+        code = main(["label", "--input", str(src), "--output", str(out), "--no-progress",
+                     "--teacher", "llm", "--base-url", server.url + "/v1", "--model", "m",
+                     "--timeout", "5"])  # fmt: skip
+    assert code == 0, capsys.readouterr().err
+    rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    good, broken = rows["good"], rows["broken"]
+    assert good["valid"] and "program_excerpt" not in good
+    assert not broken["valid"] and broken["rejected"]
+    whole = broken["program_excerpt"]["chunk_program"]
+    assert len(broken["chunk_program"]) == MAX_REJECTED_PROGRAM_CHARS < whole["chars"]
+    assert whole["chars"] > len(calls) - 100  # the joined program: the calls, scoped
+    assert broken["chunk_program"].startswith("# chunk")
+    assert len(whole["sha256"]) == 64
+    assert len(out.read_bytes()) < 20_000

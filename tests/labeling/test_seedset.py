@@ -297,3 +297,28 @@ def test_a_finished_seed_set_keeps_no_empty_checkpoint_folder(tmp_path):
                      "--teacher", "rules", "--sample-size", "40", "--no-register"]) == 0
         assert (out / "labels").is_dir() and (out / "manifest.json").is_file()
         assert not (out / "labels" / "_checkpoints").exists()
+
+
+def test_a_rejected_label_kept_as_an_excerpt_stays_rejected_in_the_seed_set(tmp_path):
+    """A rejected label's program over ``MAX_REJECTED_PROGRAM_CHARS`` is kept in its row as
+    its first characters (``program_excerpt``: length and SHA-256). The seed set's assembly
+    validates each label again: a cut program may pass checks the whole one failed (the
+    first lines of 300,000 ``keep_chunk()`` calls), so such a row keeps its reasons."""
+    from prox_tasks.labeling.run import label_corpus
+    from prox_tasks.labeling.sampling import iter_jsonl, write_jsonl
+    from prox_tasks.labeling.seedset import assemble_seed_set, sample_documents
+
+    teacher = get_teacher("rules")
+    sample = sample_documents(str(SAMPLE), str(tmp_path / "sample"), 30, seed=5)
+    labels = str(tmp_path / "labels.jsonl.gz")
+    label_corpus(sample["files"][0], labels, teacher)
+    rows = list(iter_jsonl(labels))
+    cut = rows[0]  # a valid label's programs: the excerpt passes the checks again
+    cut.update(valid=False, rejected=["chunk:over_limit"],
+               program_excerpt={"chunk_program": {"chars": 3_900_000, "sha256": "0" * 64}})
+    write_jsonl(labels, rows)
+    info = assemble_seed_set(sample["files"], [labels], str(tmp_path / "seed"),
+                             teacher.describe(), seed=5, val_fraction=0.2, register=False)
+    assert info.rejected_reasons == {"chunk:over_limit": 1}
+    rejected = [json.loads(line) for line in gzip.open(tmp_path / "seed" / "rejected.jsonl.gz")]
+    assert [r["id"] for r in rejected] == [str(cut["id"])]
