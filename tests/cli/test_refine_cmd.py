@@ -329,12 +329,15 @@ def test_ctrl_c_while_workers_load_their_model_books_no_attempt_and_says_how_to_
     no shard is booked an attempt (each planned again, 'not run'), stderr is the one line
     saying the same command finishes the run, and it does. Real processes and a real SIGINT
     to the process group, as a terminal sends it; the model folder's artifact.json is a
-    FIFO, so the workers' load cannot end before the signal (slow storage, held)."""
+    FIFO, so the workers' load cannot end before the signal (slow storage, held). The run's
+    own check before the plan reads it once (a damaged record is refused there): that one
+    read is served, the workers' are not."""
     import os
     import shutil
     import signal
     import subprocess
     import sys
+    import threading
     import time
     from pathlib import Path
 
@@ -352,8 +355,15 @@ def test_ctrl_c_while_workers_load_their_model_books_no_attempt_and_says_how_to_
     src = write_input(tmp_path / "in.jsonl", 40)
     model = tmp_path / "model"
     shutil.copytree(SHIPPED_MODEL, model)
+    record = (model / "artifact.json").read_bytes()
     (model / "artifact.json").unlink()
-    os.mkfifo(model / "artifact.json")  # read by the workers' load only
+    os.mkfifo(model / "artifact.json")
+
+    def serve_the_check_once():  # the parent's read before the plan; a worker's then waits
+        with open(model / "artifact.json", "wb") as fifo:
+            fifo.write(record)
+
+    threading.Thread(target=serve_the_check_once, daemon=True).start()
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     command = [sys.executable, "-m", "prox_tasks.cli", "refine", "--input", str(src),
                "--output", str(tmp_path / "out"), "--model", str(model), "--target-docs", "10",
