@@ -40,17 +40,36 @@ def version_of_stat(st: os.stat_result) -> str:
     return f"{st.st_mtime_ns}-{st.st_size}"
 
 
+#: Tries to make a file's folder and its temporary file in it, when the folder is removed
+#: in between (:func:`open_write`).
+FOLDER_TRIES = 20
+
+
 def open_write(loc: Location) -> AtomicWriter:
+    """An atomic writer of ``loc``: its folder made, a temporary file in it, renamed at close.
+
+    An emptied folder may be removed by another process between its ``makedirs`` and the
+    temporary file's creation (a run ending removes the snapshot's emptied ``_checkpoints/``
+    folders while another run starts a shard's first checkpoint there:
+    :func:`~prox_tasks.refine.checkpoint.remove_empty_checkpoint_folders`): the folder is
+    made again (its parent too), up to :data:`FOLDER_TRIES` times; once the temporary file
+    is in it, the folder is no longer empty and stays."""
     directory = os.path.dirname(loc.path) or "."
-    os.makedirs(directory, exist_ok=True)
 
     def publish(temp_path: str) -> None:
         os.replace(temp_path, loc.path)
         _fsync_dir(directory)
 
-    # temp files of killed writers in this folder (any target) go before a new one starts
-    sweep_stale(directory, ".", TEMP_MARK)
-    return AtomicWriter(publish, directory, temp_prefix(loc.path) + temp_tag())
+    for attempt in range(FOLDER_TRIES):
+        try:
+            os.makedirs(directory, exist_ok=True)  # its parent too may go in between
+            # temp files of killed writers in this folder (any target) go before a new one
+            sweep_stale(directory, ".", TEMP_MARK)
+            return AtomicWriter(publish, directory, temp_prefix(loc.path) + temp_tag())
+        except FileNotFoundError:
+            if attempt + 1 >= FOLDER_TRIES:
+                raise
+    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 def temp_folder(path: str) -> str:

@@ -104,3 +104,36 @@ def test_emptied_checkpoint_folders_go_when_the_run_ends_and_a_part_left_stays(t
     remove_empty_checkpoint_folders(str(tmp_path))
     assert sorted(p.name for p in root.iterdir()) == ["shard-00001"]
     assert [rows for _, rows in kept.load()] == [SAVED]
+
+
+def test_a_run_ending_beside_one_starting_a_shard_s_checkpoints_does_not_fail_it(tmp_path):
+    """A run ending removes the snapshot's emptied ``_checkpoints/`` folders while another
+    run (a `prox refine` sharing the claim, a DAG task) starts a shard's first checkpoint:
+    its folder, made and still empty, was removed before the part's temporary file was
+    created in it, and that shard failed with a bare FileNotFoundError (real threads on the
+    real file system: within ~100 saves). The writer makes the folder again."""
+    import threading
+    import time
+
+    from prox_tasks.refine.checkpoint import remove_empty_checkpoint_folders
+
+    stop = threading.Event()
+
+    def ending_runs() -> None:
+        while not stop.is_set():
+            remove_empty_checkpoint_folders(str(tmp_path))
+
+    remover = threading.Thread(target=ending_runs)
+    remover.start()
+    saved, deadline = 0, time.monotonic() + 3
+    try:
+        while saved < 800 and time.monotonic() < deadline:
+            store = CheckpointStore(str(tmp_path), saved, {"manifest": "m", "model": "v"})
+            store.save(0, ROWS, {"docs": 3})  # a shard's first part, into a new folder
+            assert [rows for _, rows in store.load()] == [SAVED]
+            store.clear()
+            saved += 1
+    finally:
+        stop.set()
+        remover.join()
+    assert saved >= 100
