@@ -518,12 +518,15 @@ def without_docs_files(uri: str, listed: list[str]) -> list[str]:
     (:func:`is_docs_file`: a dataset's README or LICENSE beside its data, as the bundled
     sample's README.md): not data and nothing to do about, so left out without a notice
     (logged at debug), whatever the format read; every reader of a folder lists through
-    here. A file named alone is kept (read as asked: an error naming it, if it is no data).
+    here. A file named alone is kept (read as asked: an error naming it, if it is no data),
+    and so is one named so that starts as data does (:func:`_starts_as_data`: a JSON Lines
+    table named ``changes`` or ``authors.txt``, read with ``--format jsonl``), not lost.
 
     Raises:
         FileNotFoundError: ``uri`` names docs files only.
     """
-    docs = [p for p in listed if is_docs_file(p) and to_uri(p) != to_uri(uri)]
+    docs = [p for p in listed
+            if is_docs_file(p) and to_uri(p) != to_uri(uri) and not _starts_as_data(p)]
     if not docs:
         return listed
     log.debug("leaving out %s: %s", count(len(docs), "docs file"), ", ".join(docs))
@@ -534,6 +537,25 @@ def without_docs_files(uri: str, listed: list[str]) -> list[str]:
                                 f"{count(len(docs), 'docs file')} ({named}), no data: check "
                                 "the input's path")
     return kept
+
+
+#: How a file of a format prox reads starts (JSON Lines, Parquet, WET), after blanks.
+_DATA_STARTS = (b"{", b"PAR1", b"WARC/")
+
+
+def _starts_as_data(path: str) -> bool:
+    """Whether ``path``, named as a docs file (:func:`is_docs_file`), starts as data does
+    (:data:`_DATA_STARTS`): then it is data named so, not a README, and is listed as any
+    other file (read, or skipped with its reason), never left out unseen. One small read;
+    a folder holds a few such files at most."""
+    from prox_tasks.storage import open_uri
+
+    try:
+        with open_uri(path, "rb", compression=None) as fh:
+            head = fh.read(64).removeprefix(b"\xef\xbb\xbf").lstrip()
+    except OSError:  # gone since listed, or unreadable: the docs file it is named as
+        return False
+    return head.startswith(_DATA_STARTS)
 
 
 def without_refined_outputs(paths: list[str]) -> list[str]:

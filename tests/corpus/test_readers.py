@@ -861,3 +861,22 @@ def test_jsonl_readers_leave_a_folders_readme_out_without_a_warning(tmp_path, ca
     with caplog.at_level("WARNING"):
         jsonl_files(str(folder))
     assert "notes.txt: not a JSONL file" in caplog.text
+
+
+def test_data_named_as_a_docs_file_is_read_not_left_out_unseen(tmp_path):
+    """A folder's README and LICENSE are left out silently; but data named so — a JSON
+    Lines table ``changes`` or ``authors.txt``, read with ``--format jsonl`` — was left out
+    too: its records lost, no warning, not in the plan's skipped files. A docs-named file
+    that starts as data does is read as any other; the README beside it is still left out."""
+    from prox_tasks.corpus.readers import input_listing
+
+    for name in ("part-0.jsonl", "changes", "authors.txt"):
+        (tmp_path / name).write_text(json.dumps({"id": name, "text": f"hello {name}"}) + "\n")
+    (tmp_path / "README.md").write_text("# About this data\n")
+    (tmp_path / "LICENSE").write_text("")  # empty: no data either
+    files, skipped = input_listing(str(tmp_path), "jsonl")
+    assert sorted(uri.rpartition("/")[2] for uri, _ in files) == [
+        "authors.txt", "changes", "part-0.jsonl"]
+    assert skipped == []
+    _, skipped = input_listing(str(tmp_path), warn=False)  # no format: counted, not unseen
+    assert sorted(s["uri"].rpartition("/")[2] for s in skipped) == ["authors.txt", "changes"]
