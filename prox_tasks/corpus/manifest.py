@@ -394,11 +394,14 @@ def check_output_folder(uri: str, option: str = "--output") -> None:
     ``.json`` file; its message says what the output is and what to give instead (the
     folder of a ``…/manifest.json`` named, the name without ``.json`` otherwise).
 
+    A name ending in ``/`` (``…/snap.json/``) is a folder as given: :func:`load_manifest`
+    reads ``manifest.json`` in it, and such a snapshot refined before this check was added.
+
     Raises:
         OutputNotAFolder: ``uri`` ends in ``.json``.
     """
-    text = str(uri).rstrip("/")
-    if not text.lower().endswith(".json"):
+    text = str(uri)
+    if text.endswith("/") or not text.lower().endswith(".json"):
         return
     folder, _, name = text.rpartition("/")
     instead = folder if name.lower() == MANIFEST_NAME else text[: -len(".json")]

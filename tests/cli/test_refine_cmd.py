@@ -518,3 +518,18 @@ def test_an_output_named_as_a_json_file_is_refused_before_anything_is_written(
                  str(tmp_path / "out" / "manifest.json")]) == 2
     assert f"e.g. --output {tmp_path / 'out'} " in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_a_folder_named_with_json_and_a_trailing_slash_is_refined_as_before(tmp_path):
+    """``--output …/snap.json/`` names a folder, as the refusal of a ``.json`` output asks:
+    it refined (its ``manifest.json`` read inside it) before that refusal was added, which
+    stripped the ``/`` and refused it, exit 2 — a nightly job's snapshot folder could not
+    be refined again. Refined, and again, as before."""
+    source = tmp_path / "in.jsonl"
+    source.write_text('{"id": "a", "text": "one line"}\n')
+    out = tmp_path / "local" / "snap.json"
+    for _ in range(2):  # the rerun reuses the shard
+        assert main(["refine", "--input", str(source), "--output", f"{out}/", "--backend",
+                     "tagger", "--catalog", f"sqlite:///{tmp_path / 'catalog.sqlite'}",
+                     "--no-progress"]) == 0
+    assert (out / "manifest.json").is_file() and (out / "shards").is_dir()
