@@ -53,18 +53,21 @@ def test_a_failed_shard_is_named_with_the_command_that_finishes_the_run(tmp_path
     assert capsys.readouterr().out.startswith("refined 20 documents in 2 shards (1 reused)")
 
 
-def test_a_run_whose_every_shard_failed_says_none_was_written(tmp_path, capsys, monkeypatch):
-    """``PROX_PROGRESS_EVERY=1k`` fails each shard as it starts; the line said "(0 written,
-    kept: … finishes the run and reuses them", of shards there are none of."""
+def test_a_run_whose_every_shard_failed_says_none_was_written(tmp_path, capsys):
+    """Every shard fails once refined (a file ``shards`` in the output folder: no shard file
+    can be written); the line said "(0 written, kept: … finishes the run and reuses them",
+    of shards there are none of. (``PROX_PROGRESS_EVERY=1k`` failed each shard as it
+    started until such settings were refused before planning, 26b85e3.)"""
     from tests.quality.snapshot_factory import write_input
 
     src = write_input(tmp_path / "in.jsonl", 20)
-    monkeypatch.setenv("PROX_PROGRESS_EVERY", "1k")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "shards").write_text("")  # in the way of every shard's file
     assert main(["refine", "--input", str(src), "--output", str(tmp_path / "out"),
                  "--model", "default", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}",
-                 "--no-progress"]) == 2
+                 "--no-progress"]) == 1
     err = capsys.readouterr().err
-    assert "PROX_PROGRESS_EVERY='1k' is not a whole number" in err, err
+    assert "shards is a file where a folder is needed" in err, err
     assert "(none written by this run: once the cause is fixed, the same prox refine command " \
         "finishes the run; `prox catalog list shards --snapshot out` lists each shard's " \
         "error)" in err, err
