@@ -10,7 +10,8 @@ from __future__ import annotations
 import select
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -87,3 +88,52 @@ class LoopbackHTTPServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+#: A raw-socket answer: ``answer(conn, body, n)`` writes the reply to the ``n``-th request
+#: (from 1) whose body was ``body``, however it likes: cut short, reset, never ending.
+RawAnswer = Callable[[socket.socket, bytes, int], None]
+
+
+@contextmanager
+def raw_socket_server(answer: RawAnswer) -> Iterator[str]:
+    """A server on loopback that reads each request whole and lets ``answer`` write the
+    bytes back on the socket itself — for what :class:`LoopbackHTTPServer` cannot do, as it
+    always writes a whole body: a reset in the middle of a body, a body with no end. Yields
+    its base URL (``http://127.0.0.1:PORT``); the listener is closed on exit."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    count = 0
+
+    def serve() -> None:
+        nonlocal count
+        while True:
+            try:
+                conn, _ = listener.accept()
+            except OSError:
+                return  # the listener was closed
+            with conn:
+                data = b""
+                while b"\r\n\r\n" not in data:
+                    data += conn.recv(65536)
+                head, _, body = data.partition(b"\r\n\r\n")
+                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                              if line.lower().startswith(b"content-length"))  # fmt: skip
+                while len(body) < length:
+                    body += conn.recv(65536)
+                count += 1
+                answer(conn, body, count)
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+def reset_after(conn: socket.socket, data: bytes) -> None:
+    """Send ``data`` then reset the connection (RST, not FIN): a worker killed mid-answer."""
+    conn.sendall(data)
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))

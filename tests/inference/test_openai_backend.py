@@ -190,44 +190,24 @@ def test_a_connection_reset_in_the_middle_of_an_answer_is_retried():
     (a worker killed mid-answer): the request is retried, and the completion taken whole
     from the next answer. A raw socket server: the loopback HTTP server always writes the
     whole body."""
+    from tests.loopback_http import raw_socket_server, reset_after
+
     full = _completion()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
     answered = []
 
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return  # the test closed the listener
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length"))  # fmt: skip
-                while len(body) < length:
-                    body += conn.recv(65536)
-                answered.append(1)
-                header = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(full))
-                if len(answered) <= 2:  # cut after 30 bytes of the body, with a reset (RST)
-                    conn.sendall(header + full[:30])
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                    (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))
-                else:
-                    conn.sendall(header + full)
+    def answer(conn, _body, n):
+        answered.append(n)
+        header = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(full))
+        if n <= 2:  # cut after 30 bytes of the body, with a reset
+            reset_after(conn, header + full[:30])
+        else:
+            conn.sendall(header + full)
 
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        engine = OpenAIEngine([f"http://127.0.0.1:{listener.getsockname()[1]}/v1"],
-                              model_name="m", max_model_len=512, backoff=0.01)  # fmt: skip
+    with raw_socket_server(answer) as url:
+        engine = OpenAIEngine([f"{url}/v1"], model_name="m", max_model_len=512,
+                              backoff=0.01)  # fmt: skip
         out = engine.generate([GenerationRequest([1, 2, 3], 4)])
-    finally:
-        listener.close()
     assert (out[0].text, out[0].finish_reason) == ("keep_doc()", "stop")
     assert engine.stats["retries"] == 2 and len(answered) == 3
 
@@ -1710,48 +1690,30 @@ def test_a_reply_past_its_cap_is_that_documents_program_error_not_read_whole():
     tokens asked for) is read no further: that document's completion is an error (its
     program error), not retried; its neighbours' as they were. A raw socket server: it
     streams a body with no Content-Length until the client hangs up (at most 64 MiB)."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
+    from tests.loopback_http import raw_socket_server
+
     sent = []
 
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return  # the test closed the listener
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length"))  # fmt: skip
-                while len(body) < length:
-                    body += conn.recv(65536)
-                header = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                if json.loads(body)["prompt"][0] != 1:
-                    full = _completion()
-                    conn.sendall(header + b"Content-Length: %d\r\n\r\n" % len(full) + full)
-                    continue
-                conn.sendall(header + b"Connection: close\r\n\r\n" + _completion()[:-2])
-                total, block = 0, b"x" * 65536
-                try:
-                    while total < 64 * 2**20:
-                        conn.sendall(block)
-                        total += len(block)
-                except OSError:
-                    pass  # the client hung up
-                sent.append(total)
+    def answer(conn, body, _n):
+        header = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+        if json.loads(body)["prompt"][0] != 1:
+            full = _completion()
+            conn.sendall(header + b"Content-Length: %d\r\n\r\n" % len(full) + full)
+            return
+        conn.sendall(header + b"Connection: close\r\n\r\n" + _completion()[:-2])
+        total, block = 0, b"x" * 65536
+        try:
+            while total < 64 * 2**20:
+                conn.sendall(block)
+                total += len(block)
+        except OSError:
+            pass  # the client hung up
+        sent.append(total)
 
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        engine = OpenAIEngine([f"http://127.0.0.1:{listener.getsockname()[1]}/v1"],
-                              model_name="m", max_model_len=512, backoff=0.01)  # fmt: skip
+    with raw_socket_server(answer) as url:
+        engine = OpenAIEngine([f"{url}/v1"], model_name="m", max_model_len=512,
+                              backoff=0.01)  # fmt: skip
         out = engine.generate([GenerationRequest([k, 5], 4) for k in (1, 2)])
-    finally:
-        listener.close()
     assert [(c.text, c.finish_reason) for c in out] == [("", "error"), ("keep_doc()", "stop")]
     # "error": no output, counted as the rejected prompt's (the refine's failed requests):
     # that document's program error, not the shard's

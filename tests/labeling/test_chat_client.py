@@ -92,46 +92,22 @@ def test_an_answer_cut_off_by_a_reset_while_read_is_asked_for_again():
     reset in the middle of it (a worker killed mid-answer) is retried as the SDK retried
     it when it read the body itself, not an error of no known kind. A raw socket server:
     the loopback HTTP server always writes the whole body."""
-    import socket
-    import threading
+    from tests.loopback_http import raw_socket_server, reset_after
 
     full = json.dumps(ANSWER).encode()
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
     answered = []
 
-    def serve():
-        while True:
-            try:
-                conn, _ = listener.accept()
-            except OSError:
-                return  # the test closed the listener
-            with conn:
-                data = b""
-                while b"\r\n\r\n" not in data:
-                    data += conn.recv(65536)
-                head, _, body = data.partition(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length"))  # fmt: skip
-                while len(body) < length:
-                    body += conn.recv(65536)
-                answered.append(1)
-                header = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                          b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(full))
-                if len(answered) == 1:  # cut after 30 bytes of the body, with a reset (RST)
-                    conn.sendall(header + full[:30])
-                    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
-                                    (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))
-                else:
-                    conn.sendall(header + full)
+    def answer(conn, _body, n):
+        answered.append(n)
+        header = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                  b"Connection: close\r\nContent-Length: %d\r\n\r\n" % len(full))
+        if n == 1:  # cut after 30 bytes of the body, with a reset
+            reset_after(conn, header + full[:30])
+        else:
+            conn.sendall(header + full)
 
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        client = ChatClient(f"http://127.0.0.1:{listener.getsockname()[1]}/v1", KEY,
-                            timeout=10, max_retries=2)
+    with raw_socket_server(answer) as url:
+        client = ChatClient(f"{url}/v1", KEY, timeout=10, max_retries=2)
         answer = client.complete(PAYLOAD)
-    finally:
-        listener.close()
     assert answer["content"] == "keep_doc()" and len(answered) == 2
     assert client.usage.to_dict()["retries"] == 1
