@@ -25,7 +25,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.cli.errors import credentials_missing
     from prox_tasks.connections import ConnectionNotFound
-    from prox_tasks.corpus.manifest import PlanReplaced, ReleasedSnapshot
+    from prox_tasks.corpus.manifest import OutputNotAFolder, PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
     from prox_tasks.corpus.readers import FormatMismatch, IdFieldMissing, NoDocuments
@@ -54,7 +54,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
             NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
-            DecisionRecordDamaged,
+            DecisionRecordDamaged, OutputNotAFolder,
             *credentials_missing())
 
 
