@@ -42,7 +42,7 @@ def version_of_stat(st: os.stat_result) -> str:
 
 #: Tries to make a file's folder and its temporary file in it, when the folder is removed
 #: in between (:func:`open_write`).
-FOLDER_TRIES = 20
+FOLDER_TRIES = 100
 
 
 def open_write(loc: Location) -> AtomicWriter:
@@ -63,12 +63,15 @@ def open_write(loc: Location) -> AtomicWriter:
     for attempt in range(FOLDER_TRIES):
         try:
             os.makedirs(directory, exist_ok=True)  # its parent too may go in between
-            # temp files of killed writers in this folder (any target) go before a new one
-            sweep_stale(directory, ".", TEMP_MARK)
-            return AtomicWriter(publish, directory, temp_prefix(loc.path) + temp_tag())
+            # the temporary file at once: the folder is empty only until it is created
+            writer = AtomicWriter(publish, directory, temp_prefix(loc.path) + temp_tag())
         except FileNotFoundError:
             if attempt + 1 >= FOLDER_TRIES:
                 raise
+            continue
+        # temp files of killed writers in this folder (any target; never a live writer's)
+        sweep_stale(directory, ".", TEMP_MARK)
+        return writer
     raise AssertionError("unreachable")  # the loop returns or raises
 
 
