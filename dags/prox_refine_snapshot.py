@@ -76,13 +76,6 @@ Backfill historical crawls: `airflow backfill create --dag-id prox_refine_snapsh
 """
 
 
-def task_try(ti) -> dict:
-    """The task try that books a plan or a shard's attempt in the catalog: the next try of
-    a task killed outright books that one's attempts failed."""
-    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id,
-            "map_index": ti.map_index, "try_number": ti.try_number}
-
-
 @dag(
     dag_id="prox_refine_snapshot",
     description="Nightly: refine the day's crawl partition, gate it with Great Expectations, "
@@ -123,7 +116,7 @@ def prox_refine_snapshot():
                                 params["model"], params["backend"], params["reprocess"],
                                 params.get("keep_threshold"),
                                 params.get("quality_filter") or "off", cfg.limits_of(params),
-                                params.get("workers_per_task"), task_try(ti),
+                                params.get("workers_per_task"), cfg.task_try(ti),
                                 text_field=settings.param_or_default(params, "text_field"),
                                 id_field=settings.param_or_default(params, "id_field"),
                                 # params holds every Param, its default where the trigger
@@ -137,7 +130,7 @@ def prox_refine_snapshot():
         documents (docs/s, ETA, model, documents resumed from checkpoints)."""
         get_current_context()["prox_shard_label"] = batch["label"]
         with fail_fast(AirflowFailException):  # e.g. duplicate ids under the `fail` policy
-            return refresh.refine_batch(batch, task_try(ti))
+            return refresh.refine_batch(batch, cfg.task_try(ti))
 
     @task(multiple_outputs=False)
     def collect(snapshot: dict, results, work=None, ti=None) -> dict:
@@ -149,7 +142,7 @@ def prox_refine_snapshot():
         that task."""
         with fail_fast(AirflowFailException):
             return refresh.collect(snapshot, list(results[:]),  # one request for all shards
-                                   task_try(ti), work)
+                                   cfg.task_try(ti), work)
 
     @task(multiple_outputs=False)
     def quality_gate(snapshot: dict, totals: dict, params=None, ti=None) -> dict:
@@ -157,14 +150,14 @@ def prox_refine_snapshot():
         with its observed value and threshold. Data Docs and `gate.json`: the PROX report's
         snapshot page (Browse → PROX report)."""
         with fail_fast(AirflowFailException):  # a failed gate: retrying cannot help
-            return refresh.gate(snapshot, dict(params), task_try(ti))
+            return refresh.gate(snapshot, dict(params), cfg.task_try(ti))
 
     @task(outlets=[REFINED_CORPUS], multiple_outputs=False)
     def release(snapshot: dict, gate: dict, params=None, outlet_events=None, ti=None) -> dict:
         """Re-check the gate and every shard's checksum; replace `latest.json` last. Skipped
         (no `prox_refined_corpus` event) in a dry run and when the release was made before."""
         with fail_fast(AirflowFailException):
-            result = refresh.release(snapshot, params["dry_run"], task_try(ti))
+            result = refresh.release(snapshot, params["dry_run"], cfg.task_try(ti))
         if not result.get("new"):  # nothing released now: DAGs on the Asset must not run
             raise AirflowSkipException("dry run: nothing released" if result.get("dry_run")
                                        else f"{result['name']} was released before")
@@ -180,7 +173,7 @@ def prox_refine_snapshot():
         upstream failed, are no failure of refining: not counted)."""
         failed = ti.get_ti_count(dag_id=ti.dag_id, task_ids=["refine_shard"],
                                  run_ids=[ti.run_id], states=["failed"])
-        return refresh.book_unfinished(ti.xcom_pull(task_ids="resolve"), task_try(ti), failed)
+        return refresh.book_unfinished(ti.xcom_pull(task_ids="resolve"), cfg.task_try(ti), failed)
 
     snapshot = resolve()
     work = plan(snapshot)

@@ -110,11 +110,11 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
 def prox_seed_label():
     # multiple_outputs=False: a task returning ``dict`` would also push each key as an XCom
     @task(multiple_outputs=False)
-    def sample(params=None, ds=None, run_id=None, dag=None, dag_run=None) -> dict:
+    def sample(params=None, ds=None, run_id=None, dag=None, dag_run=None, ti=None) -> dict:
         """Stratified sample of the snapshot to label; a versioned manifest."""
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)
-            return seeding.sample(dict(params), ds, run_id)
+            return seeding.sample(dict(params), ds, run_id, cfg.task_try(ti))
 
     @task
     def shards(plan: dict) -> list[int]:
@@ -123,11 +123,12 @@ def prox_seed_label():
 
     @task(multiple_outputs=False, pool=cfg.POOL_TEACHER,
           map_index_template="{{ prox_label_part }}")
-    def label_shard(plan: dict, index: int, params=None) -> dict:
+    def label_shard(plan: dict, index: int, params=None, ti=None) -> dict:
         """Label one shard with the teacher (pool `teacher_api`); rejected rows keep their reason."""
         get_current_context()["prox_label_part"] = f"part-{index:05d}"
         with fail_fast(AirflowFailException):  # bad teacher options; an endpoint error retries
-            return seeding.label_shard(plan, index, params["teacher_options"])
+            return seeding.label_shard(plan, index, params["teacher_options"],
+                                       cfg.task_try(ti))
 
     @task(multiple_outputs=False)
     def validate(plan: dict, parts, params=None) -> dict:
@@ -136,11 +137,12 @@ def prox_seed_label():
             return seeding.validate(plan, list(parts[:]), params["max_invalid_rate"])
 
     @task(multiple_outputs=False)
-    def split(plan: dict, parts, checked: dict, params=None) -> dict:
+    def split(plan: dict, parts, checked: dict, params=None, ti=None) -> dict:
         """Train/validation split of the valid labels by a seeded hash of the id
         (`valid_percent`); the rejected ones apart, with their reasons."""
         with fail_fast(AirflowFailException):
-            return seeding.split(plan, list(parts[:]), checked, params["valid_percent"])
+            return seeding.split(plan, list(parts[:]), checked, params["valid_percent"],
+                                 cfg.task_try(ti))
 
     @task(multiple_outputs=False, outlets=[SEED_SET])
     def register(plan: dict, seed_set: dict, *, outlet_events=None) -> dict:

@@ -10,7 +10,13 @@ conditional PUT on S3), as the refine settings claim is written, so of two runs 
 together exactly one claims it; the other is refused (:class:`SeedSetBusy`) before it
 samples or labels anything. Run again once the first has ended, it reuses that run's labels.
 
-The claim is removed when the run ends, failed or not. A run killed outright cannot remove
+The DAG's tasks (:mod:`prox_tasks.pipeline.seeding`: ``sample``, each mapped ``label_shard``,
+``split``) hold the same claim, each for as long as it writes into the folder, naming its
+Airflow task try: the claim is its DAG run's (:func:`~prox_tasks.refine.runner.run_key`), so
+the tasks of one run share it (``holders``, each added and removed in one step), and another
+run's tasks or a ``prox label`` are refused while any of them labels.
+
+The claim is removed when the run ends (its last holder ends), failed or not. A run killed outright cannot remove
 it: a claim whose runner is known dead (:func:`prox_tasks.refine.runner.why_dead`: a process
 of this machine that no longer runs, one from before this host restarted) is taken over; one
 of another machine cannot be checked from here, and the refusal says to remove the file
@@ -26,7 +32,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
-from prox_tasks.storage import join_uri, read_bytes, remove
+from prox_tasks.storage import join_uri, remove
 from prox_tasks.storage.swap import replace_if
 
 log = logging.getLogger(__name__)
@@ -59,46 +65,91 @@ def _claim_of(raw: bytes | None) -> dict | None:
     return claim
 
 
+#: What a refused ``prox label`` is told to do once the other run has ended.
+RUN_AGAIN = "run this command again"
+
+
+def _holders(claim: dict) -> list[dict]:
+    """The runners holding ``claim`` (one written before ``holders``: its ``runner``)."""
+    holders = claim.get("holders")
+    if not isinstance(holders, list):
+        return [claim["runner"]]
+    return [h for h in holders if isinstance(h, dict)]
+
+
+def _live(claim: dict | None, me: dict) -> list[dict]:
+    """The holders of ``claim`` but ``me`` that may still run."""
+    if claim is None:
+        return []
+    return [h for h in _holders(claim) if h != me and runners.why_dead(h, me) is None]
+
+
+def _encode(claim: dict) -> bytes:
+    return json.dumps(claim, sort_keys=True).encode()
+
+
 @contextmanager
-def labeling_claim(output_uri: str) -> Iterator[None]:
+def labeling_claim(
+    output_uri: str, runner: dict | None = None, again: str = RUN_AGAIN
+) -> Iterator[None]:
     """Hold the labeling claim of seed-set folder ``output_uri`` for the ``with`` block.
+
+    Args:
+        output_uri: The seed-set folder.
+        runner: Who holds it (:func:`~prox_tasks.refine.runner.current`; default this
+            process): holders of one run (an Airflow DAG run's tasks) share the claim.
+        again: What the refusal tells the user to do once the other run has ended.
 
     Raises:
         SeedSetBusy: another run that may still be running holds it, naming that run, when
             it started and the claim's file.
     """
-    uri, me = claim_uri(output_uri), runners.current()
+    uri, me = claim_uri(output_uri), runner or runners.current()
     holder: dict = {}
 
     def decide(current: bytes | None) -> bytes | None:
         claim = _claim_of(current)
-        theirs = claim and claim["runner"]
-        if theirs and runners.run_key(theirs) != runners.run_key(me):
-            dead = runners.why_dead(theirs, me)
-            if dead is None:
-                holder.update(claim)
+        live = _live(claim, me)
+        if claim and runners.run_key(claim["runner"]) != runners.run_key(me):
+            if live:
+                holder.update(claim, runner=live[0])
                 return None
             log.warning(
                 "seed set %s: taking over the labeling claim of a run that ended "
                 "without giving it up (%s)",
                 output_uri,
-                dead,
+                runners.why_dead(claim["runner"], me),
             )
+            claim, live = None, []
         holder.clear()
-        return json.dumps({"runner": me, "since": time.time()}, sort_keys=True).encode()
+        if claim and live:  # another task of this run holds it: join it
+            return _encode({**claim, "holders": [*live, me]})
+        return _encode({"runner": me, "since": time.time(), "holders": [me]})
 
     if not replace_if(uri, decide):
         theirs = holder["runner"]
         raise SeedSetBusy(
-            f"seed set folder {output_uri} is being labeled by another run (process "
-            f"{theirs.get('pid')} on {theirs.get('host')}, {_since(holder)}): wait for it to "
-            "end, then run this command again (it reuses that run's labels, nothing is "
-            f"labeled twice); if that run is gone (another machine), remove {uri}"
+            f"seed set folder {output_uri} is being labeled by another run ({_who(theirs)}, "
+            f"{_since(holder)}): wait for it to end, then {again} (it reuses that run's "
+            f"labels, nothing is labeled twice); if that run is gone (another machine), "
+            f"remove {uri}"
         )
     try:
         yield
     finally:
         _give_up(uri, me)
+
+
+def _who(runner: dict) -> str:
+    """The holder ``runner`` in words: its Airflow task, else its process."""
+    airflow = runner.get("airflow") or {}
+    where = f"process {runner.get('pid')} on {runner.get('host')}"
+    if not airflow.get("run_id"):
+        return where
+    return (
+        f"Airflow DAG run {airflow.get('dag_id')}/{airflow['run_id']}, task "
+        f"{airflow.get('task_id')} (map index {airflow.get('map_index')}), {where}"
+    )
 
 
 def _since(claim: dict) -> str:
@@ -109,12 +160,21 @@ def _since(claim: dict) -> str:
 
 
 def _give_up(uri: str, me: dict) -> None:
-    """Remove the claim at ``uri`` if it still names ``me`` (a run that took it over from
+    """Leave the claim at ``uri``: take ``me`` off its holders, in the same step removing
+    the claim when no other holder of this run may still run (a run that took it over from
     this one, thought dead, keeps its own)."""
+
+    def decide(current: bytes | None) -> bytes | None:
+        claim = _claim_of(current)
+        if claim is None or runners.run_key(claim["runner"]) != runners.run_key(me):
+            return None
+        live = _live(claim, me)
+        if live:
+            return _encode({**claim, "holders": live})
+        remove(uri)  # under the claim's lock (locally): no holder can join meanwhile
+        return None
+
     try:
-        current = read_bytes(uri)
+        replace_if(uri, decide)
     except FileNotFoundError:
         return
-    claim = _claim_of(current)
-    if claim is not None and runners.run_key(claim["runner"]) == runners.run_key(me):
-        remove(uri)

@@ -20,6 +20,15 @@ POOLS = {POOL_GPU: 1, POOL_TEACHER: 4}
 
 
 
+def task_try(ti) -> dict:
+    """Airflow task instance ``ti``'s try, as :func:`prox_tasks.refine.runner.current` names
+    a runner by it: the refine DAG books a plan or a shard's attempt with it (the next try of
+    a task killed outright books that one's attempts failed), the seed DAG holds its seed
+    set's labeling claim with it (:mod:`prox_tasks.labeling.run_claim`)."""
+    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id,
+            "map_index": ti.map_index, "try_number": ti.try_number}
+
+
 def gpu_queue() -> str:
     """Executor queue of the tasks that hold a model (``PROX_GPU_QUEUE``; Celery workers on
     GPU machines listen on it: ``airflow celery worker --queues gpu``); empty is unset (an

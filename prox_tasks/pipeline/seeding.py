@@ -38,9 +38,12 @@ SEED_SET_NAME_PARAM = "seed_set_name, or the seed_root it was written under"
 MAX_LABEL_TASKS = 1024
 
 
-def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
+def sample(params: dict, ds: str | None, run_id: str | None = None,
+           task_try: dict | None = None) -> dict:
     """Sample ``sample_size`` documents (stratified, seeded by ``random_seed``) into label
     shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take.
+    The sampling holds the seed set's labeling claim (:func:`holding_claim`, ``task_try``:
+    this Airflow task try), as ``prox label --seed-set`` does.
 
     Raises:
         RunError: a relative ``input_uri``, ``seed_root`` or ``warc_uris`` path (it would
@@ -53,6 +56,8 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
             sampled or a seed set claimed).
         SeedSetNameTaken: the catalog registered the seed set's name for another folder
             (another ``seed_root``), before anything is sampled.
+        SeedSetBusy: another run (DAG run or ``prox label``) labels the folder now, before
+            anything is sampled (retried: it may have ended by then).
     """
     from prox_tasks.corpus.readers import input_files
     from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
@@ -95,25 +100,43 @@ def sample(params: dict, ds: str | None, run_id: str | None = None) -> dict:
                           SEED_SET_NAME_PARAM)
     claim_seed_set(root, name, decides)
     size, seed = int(params["sample_size"]), int(params["random_seed"])
-    try:
-        # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
-        drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
-                                 shards=MAX_LABEL_TASKS, **fields,
-                                 format=params.get("format") or None,
-                                 shard_docs=int(params["label_shard_docs"]))
-    except (FileNotFoundError, NoDocuments) as err:
-        raise RunError(f"{err}: check input_uri") from err
-    log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
-             drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
-             drawn["input_quarantined"])
-    warn_of_gold_pages(drawn["files"], name)
-    warc_uris = [to_uri(uri) for uri in warc_uris]  # as label_shard is given them
-    warc_index = _index_warc(warc_uris, drawn["files"], root) if warc_uris else None
+    with holding_claim(root, task_try):
+        try:
+            # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
+            drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
+                                     shards=MAX_LABEL_TASKS, **fields,
+                                     format=params.get("format") or None,
+                                     shard_docs=int(params["label_shard_docs"]))
+        except (FileNotFoundError, NoDocuments) as err:
+            raise RunError(f"{err}: check input_uri") from err
+        log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
+                 drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
+                 drawn["input_quarantined"])
+        warn_of_gold_pages(drawn["files"], name)
+        warc_uris = [to_uri(uri) for uri in warc_uris]  # as label_shard is given them
+        warc_index = _index_warc(warc_uris, drawn["files"], root) if warc_uris else None
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
             "catalog_url": settings.catalog_url_to_pass_on(
                 settings.catalog_url(params.get("catalog_url"))),
             "warc_uris": warc_uris, "warc_index": warc_index}
+
+
+#: What a seed-DAG task refused by another run's labeling claim is told to do.
+RETRIED = ("let this task retry, or clear it (with its downstream tasks) once all retries "
+           "are spent")
+
+
+def holding_claim(root: str, task_try: dict | None):
+    """The seed set ``root``'s labeling claim held by this DAG task try
+    (:func:`prox_tasks.labeling.run_claim.labeling_claim`, the one ``prox label --seed-set``
+    takes): the tasks of one DAG run share it, another run (a DAG run or ``prox label``) is
+    refused with :class:`~prox_tasks.labeling.run_claim.SeedSetBusy` while any of them
+    writes into the folder."""
+    from prox_tasks.labeling.run_claim import labeling_claim
+    from prox_tasks.refine import runner as runners
+
+    return labeling_claim(root, runners.current(task_try), again=RETRIED)
 
 
 def listed_uris(value: list[str] | None) -> list[str]:
@@ -367,10 +390,13 @@ def settings_of_unclaimed(root: str) -> dict | None:
     return {k: v for k, v in found.items() if v is not None}
 
 
-def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> dict:
+def label_shard(plan: dict, index: int, teacher_options: dict | None = None,
+                task_try: dict | None = None) -> dict:
     """Label sample shard ``index`` with the teacher
     (:func:`prox_tasks.labeling.parts.label_part`): a part an earlier try made from the same
-    sample shard with the same teacher is reused as it is. A stop by Airflow (SIGTERM) is
+    sample shard with the same teacher is reused as it is. It holds the seed set's labeling
+    claim (:func:`holding_claim`): another run labeling the folder refuses it
+    (:class:`~prox_tasks.labeling.run_claim.SeedSetBusy`, retried). A stop by Airflow (SIGTERM) is
     raised as :class:`~prox_tasks.termination.Terminated` (:data:`STOPPED_BY_AIRFLOW`): the
     labeling ends at once, its temporary file removed, no part half-written."""
     from prox_tasks.labeling.parts import label_part
@@ -378,7 +404,7 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None) -> 
 
     # Airflow stops a task with SIGTERM (then SIGKILL 5 s later) and, by itself, lets it run
     # on: a labeling went on paying the teacher, cut short where the SIGKILL found it
-    with raise_on_sigterm(STOPPED_BY_AIRFLOW):
+    with raise_on_sigterm(STOPPED_BY_AIRFLOW), holding_claim(plan["root"], task_try):
         teacher = _teacher(plan["teacher"], teacher_options)
         try:
             summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
@@ -483,9 +509,11 @@ def validate(plan: dict, parts: list[dict], max_invalid_rate: float) -> dict:
             "rejected_reasons": dict(reasons)}
 
 
-def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> dict:
+def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int,
+          task_try: dict | None = None) -> dict:
     """Validate again, split train/validation by a seeded hash of the id and write the seed set
-    with its versioned manifest (:func:`assemble_seed_set`; not registered yet).
+    with its versioned manifest (:func:`assemble_seed_set`; not registered yet), holding the
+    seed set's labeling claim (:func:`holding_claim`).
 
     Raises:
         RunError: When a split is empty, or the labels changed since ``validate``.
@@ -493,17 +521,18 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int) -> d
     from prox_tasks.labeling.seedset import EmptySplit, assemble_seed_set
 
     parts = sorted(parts, key=lambda p: p["index"])
-    try:
-        info = assemble_seed_set(plan["sample"]["files"], [p["output"] for p in parts],
-                                 plan["root"], parts[0]["teacher"], plan["seed"],
-                                 valid_percent / 100, name=plan["name"],
-                                 sample_info=plan["sample"], register=False,
-                                 quarantine_files=[p["quarantine"] for p in parts
-                                                   if p.get("quarantine")])  # fmt: skip
-    except EmptySplit as err:
-        params = "teacher, teacher_options" if err.no_valid_label \
-            else "sample_size, valid_percent"  # fmt: skip
-        raise RunError(f"{err} (Params {params})") from None
+    with holding_claim(plan["root"], task_try):
+        try:
+            info = assemble_seed_set(plan["sample"]["files"], [p["output"] for p in parts],
+                                     plan["root"], parts[0]["teacher"], plan["seed"],
+                                     valid_percent / 100, name=plan["name"],
+                                     sample_info=plan["sample"], register=False,
+                                     quarantine_files=[p["quarantine"] for p in parts
+                                                       if p.get("quarantine")])  # fmt: skip
+        except EmptySplit as err:
+            params = "teacher, teacher_options" if err.no_valid_label \
+                else "sample_size, valid_percent"  # fmt: skip
+            raise RunError(f"{err} (Params {params})") from None
     if info.sizes["valid"] != checked["valid"]:
         raise RunError(f"seed set {plan['name']}: {info.sizes['valid']} valid labels, but "
                          f"validate passed {checked['valid']}")

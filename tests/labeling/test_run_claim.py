@@ -104,3 +104,51 @@ def test_an_s3_seed_set_folder_claimed_by_a_live_run_is_refused(moto_server, s3_
     with labeling_claim(folder):
         assert exists(claim_uri(folder))
     assert not exists(claim_uri(folder))
+
+
+def _task(run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> dict:
+    from prox_tasks.refine import runner
+
+    return runner.current(
+        {
+            "dag_id": "prox_seed_label",
+            "run_id": run_id,
+            "task_id": task_id,
+            "map_index": map_index,
+            "try_number": try_number,
+        }
+    )
+
+
+def test_the_tasks_of_one_dag_run_share_the_claim_and_another_run_waits_for_the_last(tmp_path):
+    """The seed DAG's tasks hold the claim, each while it writes: the mapped label tasks of
+    one DAG run share it (one ending does not give it up under the others), and another DAG
+    run (or ``prox label``) is refused, naming the task, until the last of them ends."""
+    import pytest
+
+    from prox_tasks.labeling.run_claim import SeedSetBusy, labeling_claim
+
+    folder = str(tmp_path / "seed")
+    first, second = _task("manual__1", "label_shard", 0), _task("manual__1", "label_shard", 1)
+    with labeling_claim(folder, first):
+        with labeling_claim(folder, second):
+            pass
+        with labeling_claim(folder, second):
+            with (
+                pytest.raises(
+                    SeedSetBusy,
+                    match="Airflow DAG run prox_seed_label/manual__1, "
+                    r"task label_shard \(map index 0\), process",
+                ),
+                labeling_claim(folder, _task("manual__2", "sample")),
+            ):
+                pass
+        with pytest.raises(SeedSetBusy), labeling_claim(folder):  # prox label
+            pass
+        # an earlier try of a task of this run, ended without giving its place up: not
+        # waited for
+        with labeling_claim(folder, _task("manual__1", "label_shard", 1, try_number=2)):
+            pass
+    assert not (tmp_path / "seed" / CLAIM_NAME).exists()
+    with labeling_claim(folder, _task("manual__2", "sample")):
+        pass
