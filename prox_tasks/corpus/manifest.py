@@ -208,6 +208,13 @@ class Manifest:
             raise IndexError(f"shard {index} not in 0..{len(self.shards) - 1}")
         return self.shards[index]
 
+    @property
+    def planned(self) -> int | None:
+        """How many shards the whole plan has (what its folders hold at most): a rerun
+        lists them where that is fewer requests than checking each shard's files
+        (:func:`~prox_tasks.corpus.writer.read_statuses`)."""
+        return len(self.shards)
+
     def part(self, indices: list[int]) -> ManifestPart:
         """Shards ``indices`` of this plan with the input files they read, under this id."""
         shards = [self.shard(i) for i in indices]
@@ -215,7 +222,7 @@ class Manifest:
         used = sorted({position[g.file] for s in shards for g in s.segments})
         return ManifestPart(self.input_uri, self.output_uri, self.settings,
                             [self.files[p] for p in used], shards, self.version, self.id,
-                            self.partition_root)
+                            self.partition_root, plan_shards=self.planned)
 
     @cached_property
     def _file_positions(self) -> dict[str, int]:
@@ -254,10 +261,19 @@ class ManifestPart(Manifest):
     snapshot of S shards reads its part, not the whole manifest: the tasks of a run read
     the plan's bytes about once in all, not once each (S × tasks)."""
 
+    #: The whole plan's shard count (:meth:`Manifest.part` sets it, its part file records
+    #: it); None in a part file written before it was recorded.
+    plan_shards: int | None = None
+
     def __post_init__(self):
         if not self.id:
             raise ValueError("a manifest part needs the id of its plan")
         self._by_index = {s.index: s for s in self.shards}
+
+    @property
+    def planned(self) -> int | None:
+        """The whole plan's shard count, not this part's (None: not known)."""
+        return self.plan_shards
 
     def shard(self, index: int) -> ShardPlan:
         if index not in self._by_index:
@@ -341,7 +357,8 @@ def load_part(output_uri: str, manifest_id: str, indices: list[int]) -> Manifest
         data["input_uri"], data["output_uri"], data["settings"],
         [InputFile(**f) for f in data["files"]],
         [ShardPlan(s["index"], s["docs"], s["bytes"], [Segment(**g) for g in s["segments"]])
-         for s in data["shards"]], data["version"], data["id"], data.get("partition_root"))
+         for s in data["shards"]], data["version"], data["id"], data.get("partition_root"),
+        plan_shards=data.get("plan_shards") if isinstance(data.get("plan_shards"), int) else None)
     if part.id != manifest_id or [s.index for s in part.shards] != list(indices):
         raise ValueError(f"{uri} holds shards {[s.index for s in part.shards]} of plan "
                          f"{part.id[:12]}, not shards {list(indices)} of {manifest_id[:12]}")

@@ -377,11 +377,10 @@ def _refine_claimed(output_uri: str, indexes: list[int], manifest, request: dict
             # a published shard is reported skipped from the record read here, read once
             # (its files checked once), and let go: a rerun of 100,000 shards holds no
             # records
-            # the whole plan's folders listed once where that is fewer requests than
-            # two a published shard (a part's size of the folders is not known here)
-            planned = None if isinstance(manifest, ManifestPart) else len(manifest.shards)
+            # the plan's folders listed once where that is fewer requests than two a
+            # published shard (a DAG task's part knows the whole plan's size too)
             for index, done in read_statuses(output_uri, indexes, manifest.id,
-                                             planned=planned):
+                                             planned=manifest.planned):
                 if done is None:
                     pending.append(index)
                 else:

@@ -147,3 +147,31 @@ def test_a_rerun_over_published_shards_lists_their_files_not_heads_each(s3_bucke
         third = refine_shards(out, list(range(shards)), model=str(tagger_model))
     assert [r["status"] for r in third] == ["skipped"] * 3 + ["refined"] + ["skipped"] * 3
     assert f"{out}/shards/shard-00003.parquet has 5 bytes" in caplog.text
+
+
+def test_a_dag_refine_task_s_rerun_lists_its_published_shards_not_heads_each(
+        s3_bucket, moto_server, tagger_model, tmp_path):
+    """prox_refine_snapshot's refine task over its part of the plan checked each reused
+    shard's data and quarantine file with a HEAD each (2 a shard), where ``prox refine``
+    over the whole plan lists the two folders once: the part did not know the plan's size.
+    The part now carries it (``plan_shards``), and the task lists as the CLI does (moto over
+    HTTP: no HEAD of a shards/ or quarantine/ key)."""
+    from prox_tasks.pipeline import refresh
+
+    rows = "".join(json.dumps(d) + "\n" for d in short_docs(6, lines=5, width=80))
+    put_atomic(f"{s3_bucket}/in/part-0.jsonl", rows + "not json\n")
+    snapshot = refresh.resolve_snapshot(
+        {"input_uri": f"{s3_bucket}/in/", "output_root": f"{s3_bucket}/corpus",
+         "catalog_url": f"sqlite:///{tmp_path}/catalog.sqlite"}, "2026-01-02")
+    items = refresh.plan(snapshot, target_docs=1, max_map_length=2, model=str(tagger_model),
+                         backend=None)
+    assert [item["shards"] for item in items] == [[0, 1, 2, 3], [4, 5, 6]]
+    for item in items:
+        assert {s["status"] for s in refresh.refine_batch(item)["shards"]} == {"refined"}
+    root = "/" + snapshot["output_uri"].removeprefix("s3://")
+    moto_server.faults.seen.clear()
+    for item in items:
+        assert {s["status"] for s in refresh.refine_batch(item)["shards"]} == {"skipped"}
+    heads = [p for m, p in moto_server.faults.seen if m == "HEAD" and p.startswith(root)
+             and ("/shards/" in p or "/quarantine/" in p)]
+    assert heads == [], heads
