@@ -120,12 +120,15 @@ def _totals_kept(conn, snapshot_id: int, indexes: list[int] | None) -> Iterator[
     what those shards' rows changed (None: set to the sums over all its shard rows)."""
     from sqlalchemy import text
 
-    # The snapshot's row is written first: PostgreSQL then holds its lock to the commit, so a
-    # booking of the same snapshot meanwhile waits here and reads the shard rows this one
-    # committed (READ COMMITTED: each statement sees what is committed when it starts), not
-    # those before it: no change is counted twice. SQLite's transactions are IMMEDIATE.
-    conn.execute(text("UPDATE snapshots SET shards_booked = shards_booked WHERE id = :s"),
-                 {"s": snapshot_id})
+    # The snapshot's row is locked first (FOR UPDATE, held to the commit), so a booking of
+    # the same snapshot meanwhile waits here and reads the shard rows this one committed
+    # (READ COMMITTED: each statement sees what is committed when it starts), not those
+    # before it: no change is counted twice. A lock, not a write: a no-op UPDATE here made
+    # every booking write the row twice (two row versions on PostgreSQL, for its vacuum).
+    # SQLite's transactions are IMMEDIATE (the database locked from BEGIN): no row lock.
+    if conn.dialect.name != "sqlite":
+        conn.execute(text("SELECT id FROM snapshots WHERE id = :s FOR UPDATE"),
+                     {"s": snapshot_id})
     before = _sum_shards(conn, snapshot_id, indexes)
     yield
     after = _sum_shards(conn, snapshot_id, indexes)

@@ -237,3 +237,28 @@ def test_two_runs_finishing_one_shard_at_once_count_it_once_in_the_totals(catalo
         [row] = catalog.report("snapshot_summary", suite=None, snapshot="snap")
     assert (row["shards"], row["shards_done"], row["attempts"], row["docs_kept"],
             row["docs_dropped"], row["docs_quarantined"]) == (1, 1, 1, 8, 1, 1)
+
+
+def test_a_shard_booking_writes_its_snapshot_s_row_once(catalog_url):
+    """Each booking of a shard wrote its snapshot's row twice: a no-op UPDATE to lock it,
+    then the totals (two row versions a booking on PostgreSQL, left to its vacuum). The row
+    is now locked without a write (``FOR UPDATE``; SQLite's BEGIN IMMEDIATE locks it all):
+    one write a booking, the totals."""
+    from sqlalchemy import event
+
+    accounting = {"docs_read": 10, "docs_written": 9, "docs_kept": 8, "docs_dropped": 1,
+                  "docs_quarantined": 1}
+    with Catalog(catalog_url) as catalog:
+        catalog.register_snapshot("snap", "in", "out")
+        writes = []
+        event.listen(catalog.engine, "before_cursor_execute",
+                     lambda conn, cursor, statement, *args: writes.append(statement)
+                     if statement.lstrip().upper().startswith("UPDATE SNAPSHOTS") else None)
+        catalog._plan_shard(catalog.get_snapshot("snap")["id"], 0, 10, 100)
+        assert len(writes) == 1, writes
+        catalog.start_shard("snap", 0)
+        assert len(writes) == 2, writes
+        catalog.finish_shards("snap", [(0, accounting, 1.0)])
+        assert len(writes) == 3, writes
+        [row] = catalog.report("snapshot_summary", suite=None, snapshot="snap")
+    assert (row["shards"], row["shards_done"], row["attempts"], row["docs_kept"]) == (1, 1, 1, 8)
