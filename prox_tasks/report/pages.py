@@ -134,6 +134,7 @@ def snapshot_page(catalog, name: str, root: str, ui: str,
                   all_shards: bool = False) -> str | None:
     """One snapshot: gate checks observed against thresholds, distributions, shards (at
     most :data:`MAX_SHARD_ROWS` unless ``all_shards``)."""
+    from prox_tasks.catalog.recorded import unrecorded
     from prox_tasks.quality.gate import gate_uri
     from prox_tasks.quality.observed import observed_text, threshold_text
     from prox_tasks.report.distributions import Distributions, cached_distributions
@@ -168,7 +169,7 @@ def snapshot_page(catalog, name: str, root: str, ui: str,
         reasons, notices = (json.loads(v or "{}") if isinstance(v, str) else v or {}
                             for v in (shard.get("quarantine_reasons"), shard.get("input_notices")))
         # input files read though not as named lost no record: listed apart from the losses
-        shards.append({**shard, "reasons": ", ".join(
+        shards.append({**shard, "unrecorded": unrecorded(shard), "reasons": ", ".join(
             [f"{k}: {v}" for k, v in reasons.items()]
             + [f"{k} (files, nothing lost): {v}" for k, v in notices.items()])})
     return _render("snapshot.html", root=root, ui=ui, r=row, checks=checks, d=dist,

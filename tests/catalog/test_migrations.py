@@ -1,5 +1,6 @@
 """Versioned migrations: applied automatically, once, in order, on SQLite and PostgreSQL."""
 
+import json
 import shutil
 import threading
 from pathlib import Path
@@ -207,3 +208,62 @@ def test_concurrent_migrations_apply_once(catalog_url):
 def test_migration_files_are_well_named():
     names = [p.name for p in sorted((sql_dir() / "migrations").glob("*.sql"))]
     assert names and all(Path(n).stem[:4].isdigit() for n in names)
+
+
+def test_a_shard_booked_before_its_counters_were_added_says_not_recorded(
+        catalog_url, tmp_path, monkeypatch, capsys):
+    """A catalog at migration 0001 with a snapshot's shards as the booking wrote them then:
+    opened by this prox (migrated for real), a done shard holds NULL in the counters later
+    migrations added (wall time, drop reasons, program errors, input notices), which
+    ``prox catalog list shards`` showed as blank cells and the report's shard table as
+    "–", as if nothing were there. Both now say "not recorded" of a done shard (--json
+    keeps null); a shard not done has no figures yet and stays blank."""
+    import re
+
+    from sqlalchemy import text
+
+    from prox_tasks.cli import main
+    from prox_tasks.report import pages
+
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    for later in (folder / "migrations").glob("*.sql"):
+        if not later.name.startswith("0001_"):
+            later.unlink()
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    out = tmp_path / "out"
+    with Catalog(catalog_url) as old:
+        assert [m["version"] for m in old.applied_migrations()] == [1]
+    with Catalog(catalog_url) as old, old.engine.begin() as conn:  # as booked at 0001
+        conn.execute(text(
+            "INSERT INTO snapshots (name, input_uri, output_uri, status, num_shards,"
+            " docs_planned, created_at, updated_at) VALUES ('old', 'in', :o, 'refined', 2, 20,"
+            " '2025-01-01T00:00:00', '2025-01-01T00:00:00')"), {"o": str(out)})
+        for index, status, read in ((0, "done", 10), (1, "planned", None)):
+            conn.execute(text(
+                "INSERT INTO shards (snapshot_id, shard_index, status, attempts, docs_planned,"
+                " bytes_planned, docs_read, docs_written, docs_kept, docs_dropped,"
+                " docs_quarantined) VALUES ((SELECT id FROM snapshots WHERE name = 'old'),"
+                " :i, :st, 1, 10, 100, :r, :r, :r, 0, 0)"),
+                {"i": index, "st": status, "r": read})
+    monkeypatch.delenv("PROX_SQL_DIR")
+    assert main(["catalog", "migrate", "--url", catalog_url]) == 0
+    assert "10 migrations applied now, at version 11" in capsys.readouterr().out
+    assert main(["catalog", "list", "shards", "--snapshot", "old", "--url", catalog_url]) == 0
+    header, done, planned, _ = capsys.readouterr().out.splitlines()
+    columns = ("wall_seconds", "drop_reasons", "program_errors", "docs_with_program_errors",
+               "input_notices")
+    starts = [header.index(c) for c in columns]
+    assert [done[s:s + 12] for s in starts] == ["not recorded"] * 5, done
+    assert "not recorded" not in planned
+    assert main(["catalog", "list", "shards", "--snapshot", "old", "--url", catalog_url,
+                 "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [rows[0][c] for c in columns] == [None] * 5
+    monkeypatch.setenv("PROX_REPORT_ROOTS", str(tmp_path))
+    with Catalog(catalog_url) as catalog:
+        page = pages.snapshot_page(catalog, "old", "/prox", "http://airflow")
+    cells = [re.sub(r"<[^>]+>", " ", row).split() for row in page.split("<tr>")
+             if "shard-0000" in row]
+    assert [("not" in c, c[:2]) for c in cells] == [(True, ["shard-00000", "done"]),
+                                                     (False, ["shard-00001", "planned"])]
