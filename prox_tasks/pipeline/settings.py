@@ -323,7 +323,8 @@ def check_refine_settings() -> None:
     model is fetched from S3 (``PROX_MODEL_CACHE_KEEP``) — before any work: ``prox
     refine`` and the refine DAG's plan call it before the snapshot is planned, claimed or
     booked (a bad value met later left a snapshot booked ``failed``), and each refine task
-    before it refines, in the environment of the worker it runs on.
+    before it refines, in the environment of the worker it runs on — as does
+    :func:`~prox_tasks.refine.step.refine_shard` itself, before it touches its shard.
 
     Raises:
         SettingInvalid: The first variable prox cannot use, naming it and its value.

@@ -377,8 +377,18 @@ def refine_shard(output_uri: str, shard_index: int, *, model: str | None = None,
         JSON-ready: ``shard``, ``status`` (``"refined"`` or ``"skipped"``), ``accounting``
         (the writer's), ``stats`` (:class:`~prox_tasks.refine.stats.ShardStats`),
         ``model_version``, ``backend``.
+
+    Raises:
+        SettingInvalid: A deployment variable the refine reads
+            (:func:`~prox_tasks.pipeline.settings.check_refine_settings`), before the shard
+            or its model is touched.
     """
+    from prox_tasks.pipeline.settings import check_refine_settings
+
     started = time.perf_counter()
+    # the variables read deep inside (as the shard starts, as a model loads): refused before
+    # anything is touched — a --force refine had unpublished the shard and loaded the model
+    check_refine_settings()
     if manifest is None:
         manifest = load_manifest(output_uri)
     plan = manifest.shard(shard_index)

@@ -181,3 +181,18 @@ def test_a_killed_process_resumes_with_identical_output(tmp_path, tiny_model):
     assert resumed["accounting"]["docs_quarantined"] == 1
     assert resumed["accounting"]["sha256"] == whole["accounting"]["sha256"]
     assert _rows(out) == _rows(reference)
+
+
+def test_a_bad_setting_is_refused_before_the_shard_is_touched(planned, tagger_model,
+                                                              monkeypatch):
+    """refine_shard, the per-shard entry, checks the refine's deployment variables first:
+    a --force refine with PROX_PROGRESS_EVERY wrong had unpublished the shard (and loaded
+    the model) before the progress log refused it."""
+    from prox_tasks.pipeline.settings import SettingInvalid
+
+    out, model = str(planned), str(tagger_model)
+    published = refine_shard(out, 0, model=model)["accounting"]
+    monkeypatch.setenv("PROX_PROGRESS_EVERY", "often")
+    with pytest.raises(SettingInvalid, match="PROX_PROGRESS_EVERY='often'"):
+        refine_shard(out, 0, model=model, force=True)
+    assert read_status(out, 0)["sha256"] == published["sha256"]  # still published
