@@ -794,11 +794,51 @@ def _why_asked_to_wait(statuses: set) -> str:
 
 def _said(err: BaseException) -> str:
     """``err`` in a line: its kind and message (an HTTP status as ``HTTP 404``, without
-    httpx's link to a page on status codes)."""
+    httpx's link to a page on status codes), then the transport error behind it
+    (:func:`_transport_cause`): the SDK's own says only "Connection error."."""
     status = _status_of(err)
     if status is not None:
         return f"HTTP {status} ({type(err).__name__})"
-    return f"{type(err).__name__}: {str(err) or 'no message'}"[:300]
+    said = f"{type(err).__name__}: {str(err) or 'no message'}"
+    cause = _transport_cause(err)
+    if cause is err:  # httpx's own (/models): its reason, not "All connection attempts failed"
+        said = _cause_said(cause)
+    elif isinstance(err, ReplyCutOff) and cause is not None:  # its message names the cause
+        said = f"{type(err).__name__}: {_cause_said(cause)}"
+    elif cause is not None:
+        said += f" ({_cause_said(cause)})"
+    return said[:300]
+
+
+#: The packages whose exceptions are the client's transport errors: the ``openai`` SDK
+#: brings its own ``httpx2`` (over ``httpcore2``) beside ``httpx``, which asks ``/models``.
+_TRANSPORTS = ("httpx", "httpx2", "httpcore", "httpcore2")
+
+
+def _transport_cause(err: BaseException | None) -> BaseException | None:
+    """The outermost error of an HTTP client's transport (:data:`_TRANSPORTS`) in ``err``'s
+    chain of causes (``err`` itself included), or None. The SDK wraps it
+    (``APIConnectionError``), the capped body read too
+    (:class:`~prox_tasks.openai_replies.ReplyCutOff`); httpx and httpx2 name their errors
+    alike, so the name says which it is."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if type(err).__module__.split(".")[0] in _TRANSPORTS:
+            return err
+        err = err.__cause__ or err.__context__
+    return None
+
+
+def _cause_said(cause: BaseException) -> str:
+    """A transport error in a few words: its name and the operating system's reason at the
+    bottom of its chain ("[Errno 111] Connect call failed"), else its own message."""
+    said, inner = str(cause), cause
+    while inner.__cause__ or inner.__context__:
+        inner = inner.__cause__ or inner.__context__
+        if isinstance(inner, OSError) and str(inner):
+            said = str(inner)
+    return f"{type(cause).__name__}: {said or 'no message'}"
 
 
 def _says_model_not_found(err: BaseException) -> bool:
@@ -820,8 +860,9 @@ def _says_model_not_found(err: BaseException) -> bool:
 def _what_to_do(err: BaseException | None) -> str:
     """What a user does about ``err``, a failure to reach or use a server of the pool: a
     wrong key, a URL that is not the API's base, a server down or too slow, an answer that
-    is no OpenAI API's."""
-    import httpx
+    is no OpenAI API's. A transport error is told by what it is, under the SDK's
+    "Connection error." (:func:`_transport_cause`): refused, a name that does not resolve,
+    a connection dropped before or during the answer, a timeout."""
     import openai
 
     status = _status_of(err)
@@ -842,14 +883,39 @@ def _what_to_do(err: BaseException | None) -> str:
                 "model name")
     if status is not None and status >= 500 or status in (408, 409, 429):
         return "the server is overloaded or failing: see its log, or add servers to the pool"
-    if isinstance(err, openai.APITimeoutError | httpx.TimeoutException):
+    transport = _transport_cause(err)
+    name = type(transport).__name__ if transport is not None else ""
+    if isinstance(err, openai.APITimeoutError) or name.endswith("Timeout"):
         return ("the server did not answer in time: it is overloaded or still loading its "
                 "weights; see its log, or raise --request-timeout (PROX_OPENAI_TIMEOUT)")
-    if isinstance(err, openai.APIConnectionError | httpx.TransportError | OSError):
+    if name in ("ReadError", "WriteError", "RemoteProtocolError"):
+        if isinstance(err, ReplyCutOff):  # the answer had begun
+            return ("the server's answer was cut off midway: it crashed, restarted or was "
+                    "killed while answering (out of memory?), or a proxy between dropped "
+                    "the connection; see its log")
+        return ("the server took the connection and dropped it without an answer: it "
+                "crashed or restarted (see its log), or that port is no plain-HTTP API (an "
+                "https:// one, another service); check --servers (PROX_OPENAI_SERVERS)")
+    if name == "ConnectError" and _resolves_not(transport):
+        return ("the host name does not resolve: fix the host in --servers "
+                "(PROX_OPENAI_SERVERS), or the machine's DNS")
+    if isinstance(err, openai.APIConnectionError | OSError) or transport is not None:
         return ("nothing answers there: start the server (vllm serve), or fix the host and "
                 "port in --servers (PROX_OPENAI_SERVERS)")
     return ("it answered what no OpenAI-compatible server answers (another service, a "
             "proxy's page): check the URL in --servers (PROX_OPENAI_SERVERS)")
+
+
+def _resolves_not(transport: BaseException) -> bool:
+    """Whether a failed connect failed on the host name (``socket.gaierror``)."""
+    import socket
+
+    seen = transport
+    while seen is not None:
+        if isinstance(seen, socket.gaierror):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def _asked_wait(headers) -> float:

@@ -1684,6 +1684,81 @@ def test_a_server_refusing_the_key_mid_run_says_what_to_do():
 
 
 
+def _reset_before_answer(conn, _body, _n):
+    from tests.loopback_http import reset_after
+
+    reset_after(conn, b"")
+
+
+def _closed_before_answer(conn, _body, _n):
+    pass  # the server's socket closes with nothing written: a worker that died on it
+
+
+def _reset_midway(conn, _body, _n):
+    from tests.loopback_http import reset_after
+
+    full = _completion()
+    reset_after(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                b"%d\r\n\r\n%s" % (len(full), full[:30]))
+
+
+def _stalled_midway(conn, _body, _n):
+    full = _completion()
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                 b"%d\r\n\r\n%s" % (len(full), full[:30]))
+    time.sleep(1.5)  # past the 0.5 s request timeout, with half a body sent
+
+
+#: A transport failure produced for real: (how the raw socket server answers, what the
+#: advice must say, what the error must name of the cause below "Connection error.").
+TRANSPORT_FAILURES = {
+    "refused": (None, "nothing answers there", "[Errno 111]"),
+    "reset before the answer": (_reset_before_answer, "dropped it without an answer",
+                                "ReadError: [Errno 104] Connection reset by peer"),
+    "closed before the answer": (_closed_before_answer, "dropped it without an answer",
+                                 "Server disconnected without sending a response"),
+    "reset midway": (_reset_midway, "answer was cut off midway",
+                     "ReadError: [Errno 104] Connection reset by peer"),
+    "stalled midway": (_stalled_midway, "did not answer in time", "ReadTimeout"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TRANSPORT_FAILURES))
+def test_a_transport_failure_is_told_by_its_real_cause(case):
+    """Every transport failure of the SDK's client (httpx2 under openai, its errors wrapped
+    as APIConnectionError "Connection error." or, mid-body, ReplyCutOff) said "nothing
+    answers there: start the server" — for a server that took the connection and reset it,
+    or cut its answer off, or stalled past the timeout midway. Each now says what it is,
+    with the operating system's reason."""
+    from tests.loopback_http import raw_socket_server
+
+    answer, advice, cause = TRANSPORT_FAILURES[case]
+
+    def fail(url: str) -> str:
+        engine = OpenAIEngine([url], model_name="m", max_model_len=512, max_retries=0,
+                              backoff=0.01, timeout=0.5)  # fmt: skip
+        with pytest.raises(InferenceError) as err:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        return str(err.value)
+
+    if answer is None:
+        said = fail(_dead_url())
+    else:
+        with raw_socket_server(answer) as url:
+            said = fail(f"{url}/v1")
+    assert advice in said and cause in said, said
+    assert ("nothing answers there" in said) == (case == "refused"), said
+
+
+def test_a_host_name_that_does_not_resolve_is_named_at_load():
+    """/models, asked with httpx itself: a host that does not resolve was "nothing answers
+    there" after "ConnectError: All connection attempts failed"; now the host name is named
+    the cause ('.invalid' never resolves, RFC 2606)."""
+    with pytest.raises(InferenceError, match=r"no server of the pool answered /models: .*"
+                       r"ConnectError: \[Errno -?\d+\].*\(the host name does not resolve"):
+        OpenAIEngine(["http://no-such-host.invalid:8000/v1"], max_retries=0)
+
+
 def test_a_reply_past_its_cap_is_that_documents_program_error_not_read_whole():
     """A reply body was read whole, however large: a broken or hostile server's gigabytes
     held in memory, then a shard lost. A body going on past its cap (``reply_cap`` of the
