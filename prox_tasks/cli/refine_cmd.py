@@ -294,15 +294,21 @@ def shards_failed(catalog, name: str, err: BaseException,
 
 
 def model_trouble(s: dict) -> str:
-    """``, 2 requests failed (1 rejected), 3 completions outside their grammar, 1 server
-    left out of the pool (URL: why)``: what went wrong at the model (the openai engine's
-    counts, and the servers its pool left out at load); empty when nothing did."""
+    """``, 3 requests failed (1 rejected by the server, 1 with a reply past the size cap
+    (PROX_MAX_REPLY_BYTES)), 3 completions outside their grammar, 1 server left out of the
+    pool (URL: why)``: what went wrong at the model (the openai engine's counts, and the
+    servers its pool left out at load); empty when nothing did."""
     failed, rejected = s.get("requests_failed") or 0, s.get("requests_rejected") or 0
+    oversized = s.get("replies_oversized") or 0
     outside = s.get("completions_outside_grammar") or 0
     said = ""
     if failed:
+        # each its own count: an oversized reply is the server's fault, not the prompt's
+        why = ([f"{rejected:,} rejected by the server"] if rejected else []) + \
+            ([f"{oversized:,} with a reply past the size cap (PROX_MAX_REPLY_BYTES)"]
+             if oversized else [])  # fmt: skip
         said += f", {count(failed, 'request')} failed" + \
-            (f" ({rejected:,} rejected by the server)" if rejected else "")  # fmt: skip
+            (f" ({', '.join(why)})" if why else "")  # fmt: skip
     if outside:
         said += f", {count(outside, 'completion')} outside " + \
             ("its grammar" if outside == 1 else "their grammar")  # fmt: skip

@@ -53,6 +53,9 @@ class Usage:
         truncated: Completions cut by the token limit (a likely broken program).
         failed: Requests that produced no completion (a server error after all retries).
         rejected: ... of which the server refused as bad requests (the openai engine).
+        oversized: ... of which the reply body went past its cap
+            (:func:`~prox_tasks.openai_replies.reply_cap`; the openai engine): a broken or
+            hostile server's, not read further.
         outside_grammar: Constrained completions that ended outside their grammar (the
             openai engine, on a sample: a server that ignores ``structured_outputs``).
         seconds: Wall time spent inside the model.
@@ -64,6 +67,7 @@ class Usage:
     truncated: int = 0
     failed: int = 0
     rejected: int = 0
+    oversized: int = 0
     outside_grammar: int = 0
     seconds: float = 0.0
 

@@ -99,7 +99,7 @@ class GenerativeRefiner:
         usage = self.usage[level]
         usage.seconds += time.perf_counter() - start
         after = getattr(engine, "stats", None) or {}
-        for name in ("rejected", "outside_grammar"):
+        for name in ("rejected", "oversized", "outside_grammar"):
             setattr(usage, name, getattr(usage, name) + after.get(name, 0) - counted.get(name, 0))
         usage.requests += len(requests)
         for out in outputs:

@@ -184,6 +184,7 @@ def _duplicates_advice(reasons: Mapping[str, int]) -> str | None:
 #: What went wrong at the model, by the key of a level's usage in a shard's stats
 #: (:class:`~prox_tasks.inference.base.Usage`): the name of its total in a run's summary.
 MODEL_TROUBLE = {"failed": "requests_failed", "rejected": "requests_rejected",
+                 "oversized": "replies_oversized",
                  "outside_grammar": "completions_outside_grammar"}
 
 #: A run's work totals (see :meth:`RunResults.totals`): in every summary, 0 when nothing was

@@ -1275,6 +1275,34 @@ def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_m
     assert f", {outside} completions outside their grammar" in summary_line(summary)
 
 
+def test_prox_refine_counts_replies_past_their_cap_apart(tiny_model, tmp_path, monkeypatch,
+                                                          capsys):
+    """A reply past its size cap (PROX_MAX_REPLY_BYTES) was counted only among the failed
+    requests (the engine's own ``oversized`` went nowhere): a broken or hostile server
+    looked like a flaky one. Each shard's usage, the run's totals (``replies_oversized``)
+    and the summary line count them apart now."""
+    import json
+
+    from prox_tasks.cli import main
+    from prox_tasks.cli.refine_cmd import summary_line
+
+    monkeypatch.setenv("PROX_MAX_REPLY_BYTES", "4096")
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    with _model_server([DOC_CARD], [], text="keep_doc()" + " " * 8192) as server:
+        assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                     "--model", str(tiny_model), "--backend", "openai", "--no-progress",
+                     "--servers", server.url + "/v1", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    oversized = summary["replies_oversized"]
+    assert oversized >= 3 and summary["requests_failed"] == oversized, summary
+    assert summary["requests_rejected"] == 0
+    assert (f"{oversized} requests failed ({oversized} with a reply past the size cap "
+            "(PROX_MAX_REPLY_BYTES))") in summary_line(summary)
+    usage = summary["results"][0]["stats"]["usage"]
+    assert sum(level["oversized"] for level in usage.values()) == oversized
+
+
 def _stalling_server(answered: int, seen: dict):
     """A loopback server answering its first ``answered`` completions and holding every
     later one back until its client goes away (a stalled pool); ``seen`` counts
