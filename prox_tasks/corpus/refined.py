@@ -37,11 +37,17 @@ def arrow_schema():
 
 def read_refined_rows(uri: str, completed_only: bool = True) -> Iterator[dict]:
     """Rows of refined shards at ``uri`` (an output folder, its ``shards/`` folder, one
-    shard file or a glob of them), ``stats``/``meta`` decoded. With ``completed_only``, shards of an output
-    folder are read only when their status record exists (i.e. fully written)."""
+    shard file or a glob of them), ``stats``/``meta`` decoded.
+
+    A snapshot's folder is read as its plan says (:func:`plan_shard_names`), not as its
+    ``shards/`` folder is listed: a shard of an older plan left there (files restored by a
+    sync, a replan stopped while it removed them) is no shard of this snapshot. So is a
+    glob's match in such a folder; a file named on its own is read whatever it is. With
+    ``completed_only``, a planned shard is read only once its status record of this plan
+    exists (i.e. fully written); a folder without a plan, only when its record exists.
+    """
     import pyarrow.parquet as pq
 
-    from prox_tasks.corpus.manifest import status_uri
     from prox_tasks.storage import join_uri
 
     if uri.endswith(".parquet"):
@@ -49,15 +55,63 @@ def read_refined_rows(uri: str, completed_only: bool = True) -> Iterator[dict]:
         files = list_uri(uri) if is_glob(uri) else [uri]
         if not files:
             raise FileNotFoundError(f"no Parquet file matches {uri}")
+        if is_glob(uri):
+            files = _planned_only(files, completed_only)
     else:
         root = uri.rstrip("/")
         base = root[: -len("/shards")] if root.endswith("/shards") else root
-        files = list_uri(join_uri(base, "shards"))
-        if completed_only:
-            files = [f for f in files if exists(status_uri(base, _index(f)))]
+        planned = plan_shard_names(base) if completed_only else None
+        if planned is not None:  # named by the plan, not listed: a missing one is an error
+            files = [join_uri(base, "shards", name) for name in sorted(planned)]
+        else:
+            files = _planned_only(list_uri(join_uri(base, "shards")), completed_only, base)
     for path in files:
         with open_uri(path, "rb") as stream:
             yield from rows_of(pq.ParquetFile(stream))
+
+
+def plan_shard_names(output_uri: str, completed_only: bool = True) -> set[str] | None:
+    """The file names (``shard-00003.parquet``) of the shards the plan at ``output_uri``
+    holds — with ``completed_only``, of those whose status record of this plan exists — or
+    None when no plan is there. The manifest is the one list of a snapshot's shards."""
+    from prox_tasks.corpus.manifest import load_manifest, shard_name
+    from prox_tasks.corpus.writer import read_statuses
+
+    try:
+        manifest = load_manifest(output_uri)
+    except FileNotFoundError:
+        return None
+    indexes = [shard.index for shard in manifest.shards]
+    if completed_only:  # the files themselves are read (and fail) by the caller
+        indexes = [index for index, status in read_statuses(output_uri, indexes, manifest.id,
+                                                            verify=False) if status]
+    return {f"{shard_name(index)}.parquet" for index in indexes}
+
+
+def _planned_only(files: list[str], completed_only: bool, base: str | None = None) -> list[str]:
+    """``files`` less those no plan of their snapshot holds: each file's snapshot is the
+    folder above its ``shards/`` folder (``base`` for all, when given: a folder listed). A
+    folder without a plan keeps its files: a glob's all, a folder listed (with
+    ``completed_only``) those with a status record."""
+    from prox_tasks.corpus.manifest import status_uri
+
+    plans: dict[str, set[str] | None] = {}
+    kept = []
+    for path in files:
+        folder, _, name = path.rpartition("/")
+        if base is None and not folder.endswith("/shards"):
+            kept.append(path)  # no snapshot's shard: a Parquet file of its own
+            continue
+        snapshot = base if base is not None else folder[: -len("/shards")]
+        if snapshot not in plans:
+            plans[snapshot] = plan_shard_names(snapshot, completed_only)
+        planned = plans[snapshot]
+        if planned is not None:
+            if name in planned:
+                kept.append(path)
+        elif base is None or not completed_only or exists(status_uri(snapshot, _index(path))):
+            kept.append(path)  # a glob's match outside a snapshot: read as named
+    return kept
 
 
 def rows_of(parquet) -> Iterator[dict]:

@@ -234,6 +234,38 @@ def test_a_glob_of_refined_shard_files_is_read_as_the_folder_is(tmp_path, capsys
     assert "no Parquet file matches " in capsys.readouterr().err
 
 
+def test_a_snapshot_folder_is_read_as_its_plan_says_not_as_listed(tmp_path, capsys):
+    """prox eval --refined OUT (and OUT/shards/*.parquet) read every file listed in
+    shards/: a shard of an older plan of the folder (its record another plan's: files
+    restored by a sync, a replan stopped while it removed them) was scored too — its
+    documents counted as repeated ids, others' texts scored that no shard of the plan
+    holds. Only the plan's shards, each with its record of this plan, are read now."""
+    import shutil
+
+    gold = [*GOLD, {"id": "3", "gold_text": "birds sing"}]
+    _write(tmp_path / "g.jsonl", gold)
+    _write(tmp_path / "in.jsonl", [{"id": r["id"], "text": r["gold_text"]} for r in gold])
+    out = tmp_path / "out"
+    refine = ["refine", "--input", str(tmp_path / "in.jsonl"), "--output", str(out), "--model",
+              "default", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}", "--no-progress"]
+    assert main([*refine, "--target-docs", "1"]) == 0
+    old = tmp_path / "old"
+    for folder in ("shards", "_status"):
+        shutil.copytree(out / folder, old / folder)
+    assert main([*refine, "--shards", "1", "--replan"]) == 0
+    capsys.readouterr()
+    args = ["eval", "--json", "--gold", str(tmp_path / "g.jsonl"), "--refined"]
+    assert main([*args, str(out)]) == 0
+    alone = json.loads(capsys.readouterr().out)
+    for name in ("shards/shard-00001.parquet", "shards/shard-00002.parquet",
+                 "_status/shard-00001.json", "_status/shard-00002.json"):
+        shutil.copy(old / name, out / name)  # the older plan's shards 1 and 2, back
+    for refined in (out, out / "shards", out / "shards" / "*.parquet"):
+        assert main([*args, str(refined)]) == 0
+        assert json.loads(capsys.readouterr().out) == alone, refined
+    assert alone["refined_duplicate_ids"] == 0 and alone["docs"] == 3
+
+
 @pytest.mark.parametrize("which", ["refined", "gold"])
 def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     """"No rows" when every row was malformed sends the user looking for a wrong path."""
