@@ -320,7 +320,9 @@ def progress_every() -> int:
 def check_refine_settings() -> None:
     """Refuse the deployment variables a refine reads only deep inside — as a shard starts
     (``PROX_PROGRESS_EVERY``), as a line tagger loads (``PROX_TAGGER_PRECISION``), as a
-    model is fetched from S3 (``PROX_MODEL_CACHE_KEEP``) — before any work: ``prox
+    model is fetched from S3 (``PROX_MODEL_CACHE_KEEP``), as the run's settings are taken
+    once the snapshot is named (``PROX_QUALITY_FILTER``: a bad one booked a failed run) —
+    before any work: ``prox
     refine`` and the refine DAG's plan call it before the snapshot is planned, claimed or
     booked (a bad value met later left a snapshot booked ``failed``), and each refine task
     before it refines, in the environment of the worker it runs on — as does
@@ -332,3 +334,4 @@ def check_refine_settings() -> None:
     progress_every()
     tagger_precision()
     model_cache_keep()
+    quality_filter()  # the variable's own value, whether or not the run names its own

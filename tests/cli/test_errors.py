@@ -250,7 +250,7 @@ def test_every_setting_to_fix_is_said_as_written(tmp_path, capsys, monkeypatch):
                                       "bfloat16, not 'half'"),
     ("PROX_MODEL_CACHE_KEEP", "0", "PROX_MODEL_CACHE_KEEP must be a whole number of at least "
                                    "1, not '0'"),
-    # read while planning
+    # read once the run's snapshot was named: booked failed in the catalog
     ("PROX_QUALITY_FILTER", "strict", "quality filter must be one of off, report, drop, not "
                                       "'strict' (set by PROX_QUALITY_FILTER)"),
 ])
@@ -262,7 +262,8 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
     DAG task meeting it was retried. It is a SettingInvalid now: exit 2, said as written
     (the variable, its value, what it takes), and the DAG fails the task without retries.
     One read only deep inside a refine (a shard, the tagger's load, a model's fetch) was met
-    after the snapshot was planned, claimed and booked ``failed``: now before any of it."""
+    after the snapshot was planned, claimed and booked ``failed``, PROX_QUALITY_FILTER after
+    it was booked: now before any of it."""
     import json
 
     from prox_tasks.pipeline.errors import fail_fast
@@ -281,14 +282,13 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
                  "default", "--no-progress"]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert said in err and "ValueError" not in err and len(err.splitlines()) == 1, err
-    if variable != "PROX_QUALITY_FILTER":  # checked before any work: nothing planned or booked
-        from prox_tasks.catalog import Catalog
+    from prox_tasks.catalog import Catalog
 
-        assert not (tmp_path / "out").exists()
-        booked = tmp_path / "home" / "catalog.sqlite"
-        if booked.exists():
-            with Catalog(f"sqlite:///{booked}") as catalog:
-                assert catalog.get_snapshot("out") is None
+    assert not (tmp_path / "out").exists()  # checked before any work: nothing planned or booked
+    booked = tmp_path / "home" / "catalog.sqlite"
+    if booked.exists():
+        with Catalog(f"sqlite:///{booked}") as catalog:
+            assert catalog.get_snapshot("out") is None
 
     class FailNow(Exception):
         """Stands in for Airflow's AirflowFailException (the DAGs pass the real one)."""
