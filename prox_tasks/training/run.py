@@ -151,9 +151,14 @@ class TrainJob:
 
         Raises:
             TrainingRefused: the reason, naming the option.
+            SettingInvalid: ``PROX_TRAIN_WORK_MAX_AGE_DAYS``, read by the sweep of old work
+                folders (:func:`~prox_tasks.training.work_sweep.max_age_days`) once the seed
+                set was read: refused here, before it is.
         """
         from prox_tasks.storage.names import check_name
+        from prox_tasks.training.work_sweep import max_age_days
 
+        max_age_days()  # the deployment's, whether or not this job's folder is swept
         named, given, unset = _wording(caller)
         check_name(self.name, "model name")
         if self.kind not in KINDS:

@@ -29,7 +29,7 @@ def max_age_days() -> float:
     """``PROX_TRAIN_WORK_MAX_AGE_DAYS`` (0: never sweep), else :data:`DEFAULT_MAX_AGE_DAYS`.
 
     Raises:
-        ValueError: naming the variable when it is not a number of at least 0.
+        SettingInvalid: naming the variable when it is not a number of at least 0.
     """
     from prox_tasks.pipeline.settings import env_value
 

@@ -531,3 +531,24 @@ def test_a_training_removes_default_work_folders_no_retry_came_back_for(
     code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"),
                  "--epochs", "1", "--no-gold-gate", "--no-promote", "--no-progress"])
     assert code == 0 and folders["recent"].exists(), capsys.readouterr().err
+
+
+@pytest.mark.parametrize("value", ["-1", "a week"])
+def test_a_bad_work_folder_age_is_refused_before_the_seed_set_is_read(tmp_path, capsys,
+                                                                      monkeypatch, value):
+    """PROX_TRAIN_WORK_MAX_AGE_DAYS was read by the sweep of old work folders, after the
+    seed set and the gold pages were read (on S3, tens of thousands of pages): a bad value
+    is refused now with the options, before any of it — a setting to fix, exit 2 (the
+    train DAG's check task, which checks the options alike, fails without retries)."""
+    from prox_tasks.pipeline.settings import SettingInvalid
+    from prox_tasks.training.run import TrainJob, checked_seed_set
+
+    monkeypatch.setenv("PROX_TRAIN_WORK_MAX_AGE_DAYS", value)
+    missing = tmp_path / "no-seed-set"  # read after the options: its error would come first
+    assert main(["train", "--seed", str(missing), "--output", str(tmp_path / "reg"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"deployment variable PROX_TRAIN_WORK_MAX_AGE_DAYS={value!r}" in err, err
+    assert not (tmp_path / "reg").exists()
+    with pytest.raises(SettingInvalid, match="PROX_TRAIN_WORK_MAX_AGE_DAYS"):
+        checked_seed_set(TrainJob(seed=str(missing), output=str(tmp_path / "reg")), "dag")
