@@ -16,17 +16,36 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 log = logging.getLogger(__name__)
 DEFAULT_CONN_ID = "prox_alerts"
 
 
+#: What Airflow takes as a connection id (``airflow.models.connection.RE_SANITIZE_CONN_ID``,
+#: at most 250 characters): another cannot name a connection, so no alert could ever go.
+_CONN_ID = re.compile(r"[\w#!()\-.:/\\]{1,250}")
+
+
 def alert_conn_id() -> str:
     """``PROX_ALERT_CONN_ID``, else ``prox_alerts``; empty is unset (an env file's
-    ``PROX_ALERT_CONN_ID=`` would look up a connection named '')."""
+    ``PROX_ALERT_CONN_ID=`` would look up a connection named ''). Read as each DAG file is
+    parsed (:func:`~prox_tasks.pipeline.dag_config.default_args`: in the DAG processor and
+    in each task's process before it runs), not first when a task has failed.
+
+    Raises:
+        SettingInvalid: Not a connection id Airflow can hold (a space, a quote): every
+            failure's alert was dropped, silently, as if none were configured.
+    """
     from prox_tasks.pipeline.settings import env_value
 
-    return env_value("PROX_ALERT_CONN_ID", DEFAULT_CONN_ID, str, "a connection id")
+    def conn_id(text: str) -> str:
+        if not _CONN_ID.fullmatch(text):
+            raise ValueError("Airflow's connection ids are letters, digits and _ - . : / \\ "
+                             "# ! ( ), at most 250")
+        return text
+
+    return env_value("PROX_ALERT_CONN_ID", DEFAULT_CONN_ID, conn_id, "a connection id")
 
 
 def failure_message(context: dict) -> dict:
@@ -110,12 +129,15 @@ class FailureNotifier:
     def __call__(self, context: dict) -> None:
         from prox_tasks.connections import get_connection
 
+        conn_id = None
         try:
-            conn = get_connection(alert_conn_id())
+            conn_id = alert_conn_id()
+            conn = get_connection(conn_id)
         except KeyError:
             return  # no alert connection configured: nobody to tell
         except Exception:  # noqa: BLE001 - a lookup failure must not hide the task's own
-            log.exception("could not look up the alert connection %s", alert_conn_id())
+            log.exception("could not look up the alert connection %s",
+                          conn_id or "(PROX_ALERT_CONN_ID)")
             return
         message = failure_message(context)
         try:

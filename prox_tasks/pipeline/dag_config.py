@@ -100,8 +100,9 @@ def default_args() -> dict:
     """Every task retries with exponential backoff (``PROX_RETRIES``, ``PROX_RETRY_DELAY_S``,
     ``PROX_MAX_RETRY_DELAY_S``), names its pool, and notifies on its final failure when the
     alert connection exists (:mod:`prox_tasks.pipeline.alerts`)."""
-    from prox_tasks.pipeline.alerts import FailureNotifier
+    from prox_tasks.pipeline.alerts import FailureNotifier, alert_conn_id
 
+    alert_conn_id()  # a bad one names itself in the import error, not lost at a failure
     return {
         "owner": "prox",
         "on_failure_callback": [FailureNotifier()],

@@ -211,7 +211,10 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
                                                  ("PROX_REFRESH_CRON", "0 0 * *"),
                                                  # before: a typo read as false
                                                  ("PROX_CATCHUP", "ture"),
-                                                 ("PROX_PARTITION_DEFERRABLE", "flase")])
+                                                 ("PROX_PARTITION_DEFERRABLE", "flase"),
+                                                 # read first by a failed task's alert,
+                                                 # which a bad one dropped, silently
+                                                 ("PROX_ALERT_CONN_ID", "prox alerts")])
 def test_a_bad_deployment_variable_is_named_in_the_import_error(airflow_db, monkeypatch,
                                                                 variable, value):
     """A deployment default the Param refuses, or a setting read while the DAG file is

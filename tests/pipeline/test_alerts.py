@@ -68,3 +68,22 @@ def test_nothing_sent_without_a_connection_and_a_dead_server_does_not_raise(monk
     FailureNotifier()(_context())  # no connection: nothing to do
     monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", "http://127.0.0.1:9/hook")
     FailureNotifier()(_context())  # refused: logged, never raised
+
+
+def test_an_alert_connection_id_airflow_cannot_hold_is_refused_not_dropped(monkeypatch):
+    """PROX_ALERT_CONN_ID='prox alerts' (a space) names no connection Airflow can hold: the
+    first failed task looked it up, found none, and sent nothing, saying nothing — as if
+    alerts were not configured. It is refused as a setting now (the DAG files read it as
+    they are parsed: tests/dags/test_dagbag.py), and a failed task's callback logs it."""
+    import pytest
+
+    from prox_tasks.pipeline.alerts import alert_conn_id
+    from prox_tasks.pipeline.settings import SettingInvalid
+
+    monkeypatch.setenv("PROX_ALERT_CONN_ID", "prox alerts")
+    with pytest.raises(SettingInvalid, match="PROX_ALERT_CONN_ID='prox alerts' is not a "
+                                             "connection id"):
+        alert_conn_id()
+    FailureNotifier()(_context())  # logged, never raised over the task's own failure
+    monkeypatch.setenv("PROX_ALERT_CONN_ID", "team-a.alerts")
+    assert alert_conn_id() == "team-a.alerts"
