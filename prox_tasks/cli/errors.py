@@ -5,11 +5,16 @@ from __future__ import annotations
 import errno
 
 #: Where the line of an error another library raised is cut (its message can quote a whole
-#: request or document).
+#: request or document): in its middle, where such a quote sits, so that what it failed on
+#: and where (a file, a line, a column: often at its end) both stay.
 MAX_CHARS = 400
+#: Characters of the end of such a line kept after the cut.
+KEPT_END = 120
 #: ... and one prox raised: written for a person, it ends with what to do, which a cut at
 #: MAX_CHARS left out ("… or name a model with --model: a refiner artifact folder, a Hugging
-#: Face…"); its quotes of files and causes are bounded where it is raised.
+#: Face…"); its quotes of files and causes are bounded where it is raised. Prox's own
+#: whatever its type: a ValueError raised by prox (prox label's "--warc: … none has its
+#: response among …") lost its way out to the cut.
 MAX_OWN_CHARS = 2000
 
 
@@ -360,6 +365,28 @@ def describe_error(err: BaseException) -> str:
     line = " ".join(text.split())  # one line, whatever the message held
     if isinstance(err, CommandFailed):
         return line
-    limit = MAX_OWN_CHARS if type(err).__module__.startswith("prox_tasks.") else MAX_CHARS
-    line = line if len(line) <= limit else line[: limit - 1] + "…"
+    if _prox_said(err):
+        line = line if len(line) <= MAX_OWN_CHARS else line[: MAX_OWN_CHARS - 1] + "…"
+    elif len(line) > MAX_CHARS:
+        line = f"{line[: MAX_CHARS - KEPT_END - 3]} … {line[-KEPT_END:]}"
     return f"{line}: {advice}" if advice else line
+
+
+def _prox_said(err: BaseException) -> bool:
+    """Whether prox wrote ``err``'s message: an error type of prox's, or one raised by a
+    ``raise`` in prox's code (the last frame of its traceback is prox's) — prox raises
+    ValueError, FileNotFoundError, RuntimeError with messages of its own."""
+    import os
+
+    if type(err).__module__.startswith("prox_tasks."):
+        return True
+    tb = err.__traceback__
+    if tb is None:
+        return False
+    while tb.tb_next is not None:
+        tb = tb.tb_next
+    return os.path.abspath(tb.tb_frame.f_code.co_filename).startswith(_PROX_DIR)
+
+
+#: The folder of prox's own code (a frame there raised what prox wrote).
+_PROX_DIR = __file__.rsplit("/cli/", 1)[0] + "/"

@@ -106,8 +106,10 @@ def test_a_prox_error_is_said_whole_with_its_way_out(tmp_path, capsys, monkeypat
     assert line.startswith("prox calibrate: no promoted model 'refiner'"), line
     assert "…" not in line and "'default' ($PROX_DEFAULT_MODEL, else the shipped line " \
         "tagger)." in line, line
-    foreign = describe_error(ValueError("x" * 5000))
-    assert len(foreign) == MAX_CHARS and foreign.endswith("…")
+    foreign = describe_error(ValueError("x" * 5000 + " at line 17, column 3"))
+    # cut in its middle, where a quote sits: where it failed (often its end) stays
+    assert len(foreign) == MAX_CHARS and " … " in foreign, foreign
+    assert foreign.startswith("ValueError: xxx") and foreign.endswith("x at line 17, column 3")
 
 
 def test_a_path_through_a_file_names_the_file_and_the_way_out(tmp_path, capsys):

@@ -194,6 +194,24 @@ def test_a_warc_cut_inside_a_gzip_member_or_not_warc_at_all_is_an_error(tmp_path
         assert bad.name in capsys.readouterr().err
 
 
+def test_the_way_out_of_a_long_warc_error_is_not_cut(tmp_path, capsys):
+    """Under a crawl's long folder names (and S3 URIs) the line prox label ended with was cut
+    at 400 characters, a ValueError prox raised taken for another library's: "… none has its
+    response among the 1 HTML response of the 1 WARC file read (file:///…/crawl-data/…-…",
+    without why (another crawl's files) nor what to do. Prox's own message is said whole."""
+    deep = tmp_path / "crawl-data" / "CC-MAIN-2024-51" / "segments" / "1733066035857.0" / (
+        "nightly-refresh-team-shared-landing-zone-" + "x" * 80)
+    deep.mkdir(parents=True)
+    _warc, wet = write_warc_pair(deep)
+    (other := deep / "other-segment").mkdir()
+    other_warc, _ = write_warc_pair(other)  # the same page, another crawl: other record ids
+    code, _out = _label(tmp_path, wet, other_warc, "best")
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and len(err) > 400, err
+    assert f"(file://{other_warc}); WARC files of another crawl or segment?" in err, err
+    assert err.endswith("give those of the input's own segment (-v for the traceback)"), err
+
+
 def test_warc_files_that_hold_none_of_the_wet_records_responses_are_an_error(tmp_path, capsys):
     warc, wet = write_warc_pair(tmp_path)
     other = tmp_path / "other"
