@@ -194,6 +194,7 @@ class TrainJob:
         elif self.epochs <= 0 and not self.max_steps:
             raise TrainingRefused(f"{given('epochs', f'{self.epochs:g}')}: train for more than "
                                   f"0 epochs (or give {named('max_steps')})")
+        self.architecture()  # a typo'd field or a value of another kind, before any read
         if self.base is not None:
             from prox_tasks.models.artifact import artifact_kind
 
@@ -207,6 +208,33 @@ class TrainJob:
                                       f"{given('kind', self.kind)} fine-tunes a {self.kind}")
         if self.gold_gate or self.promote:
             check_incumbent(self.output, self.name)
+
+    def architecture(self, caller: str = "cli"):
+        """The architecture ``tagger`` (``line_tagger``) or ``tiny`` (``causal_lm``) asks for.
+
+        Returns:
+            The :class:`~prox_tasks.models.line_tagger.TaggerConfig` of a ``line_tagger``,
+            the :class:`~prox_tasks.models.tiny_lm.TinyLMConfig` of a ``causal_lm``.
+
+        Raises:
+            TrainingRefused: the other kind's overrides given, an unknown field or a value
+                not of its field's kind (:func:`~prox_tasks.models.config_overrides.checked_overrides`).
+        """
+        from prox_tasks.models.config_overrides import checked_overrides
+        from prox_tasks.models.line_tagger import TaggerConfig
+        from prox_tasks.models.tiny_lm import TinyLMConfig
+
+        named, given, _ = _wording(caller)
+        mine, other = ("tagger", "tiny") if self.kind == "line_tagger" else ("tiny", "tagger")
+        if getattr(self, other) is not None:
+            fits = "line_tagger" if other == "tagger" else "causal_lm"
+            raise TrainingRefused(f"{named(other)} is for {given('kind', fits)}; "
+                                  f"{given('kind', self.kind)} trains another architecture")
+        cls = TaggerConfig if self.kind == "line_tagger" else TinyLMConfig
+        try:
+            return checked_overrides(cls, getattr(self, mine), named(mine))
+        except ValueError as err:
+            raise TrainingRefused(str(err)) from err
 
     def check(self, seed, caller: str = "cli") -> None:
         """Refuse, before any training, what the seed set cannot train as asked (what would
@@ -361,7 +389,6 @@ def _wording(caller: str):
 
 def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, dict]:
     if job.kind == "line_tagger":
-        from prox_tasks.models.line_tagger import TaggerConfig
         from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
 
         config = TaggerTrainConfig(epochs=int(job.epochs), seed=job.seed_value,
@@ -374,7 +401,7 @@ def _train(job: TrainJob, seed, artifact_dir: Path, work: Path) -> tuple[dict, d
         # read again at each epoch, not held through the training: the first pages, or the
         # first ones with gold when the epoch is chosen on gold (the pages calibrated on)
         valid = seed.validation.first(job.max_eval_docs, gold=job.select_epoch == "gold")
-        architecture = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **(job.tagger or {})})
+        architecture = job.architecture()
         evaluate = None
         if job.select_epoch == "gold":
             from prox_tasks.training.calibrate import gold_epoch_score

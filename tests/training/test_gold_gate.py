@@ -173,3 +173,23 @@ def test_the_openai_backend_is_refused_for_training(tmp_path):
         run_training(TrainJob(seed=str(seed), output=str(registry), kind="causal_lm",
                               max_steps=1, backend="openai", work_dir=str(tmp_path / "w")))
     assert not registry.exists()  # refused before training and publishing
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    (["--tagger-config", '{"dilation": [1, 2]}'], "--tagger-config: unknown field 'dilation'"),
+    (["--tagger-config", '{"dilations": 3}'], "--tagger-config 'dilations' must be a non-empty"),
+    (["--kind", "causal_lm", "--max-steps", "1", "--tiny-config", '{"hiden_size": 64}'],
+     "--tiny-config: unknown field 'hiden_size' (did you mean 'hidden_size'?)"),
+    (["--tiny-config", '{"hidden_size": 64}'], "--tiny-config is for --kind causal_lm"),
+])  # fmt: skip
+def test_an_architecture_override_that_cannot_apply_is_refused_before_the_seed_set_is_read(
+        tmp_path, capsys, options, message):
+    """A typo'd field trained the default architecture unseen; a value of another kind
+    failed inside torch after the seed set was read (``'int' object is not iterable``)."""
+    from prox_tasks.cli import main
+
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
+                 str(registry), "--work-dir", str(tmp_path / "w"), *options]) == 1
+    assert message in capsys.readouterr().err
+    assert not registry.exists()
