@@ -93,6 +93,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shard-docs", type=int, default=100, help="documents per shard")
     parser.add_argument("--teacher", default="rules", choices=["rules", "diff"])
     args = parser.parse_args(argv)
+    if args.base and not Path(args.base, "refiner.json").exists():
+        # a typo'd folder trained from scratch, unsaid but for the step line
+        parser.error(f"--base {args.base}: no refiner.json there (give a refiner folder, or "
+                     "'' to train from scratch)")
 
     prox_home = Path(os.environ.get("PROX_HOME") or REPO / "runs").resolve()
     os.environ.update(airflow_env(prox_home))
@@ -118,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     seed_uri = str(Path(settings.seed_root()) / seed_name / "manifest.json")
 
     # absolute: the DAG refuses a relative base (its train task may run in another folder)
-    base = (str(Path(args.base).resolve())
-            if args.base and Path(args.base, "refiner.json").exists() else "")
+    base = str(Path(args.base).resolve()) if args.base else ""
     step(f"2/3 training the refiner ({args.epochs:g} epochs, "
          f"{'fine-tuning ' + base if base else 'from scratch'})")
     run_dag(dagbag, "prox_train_refiner", {"seed_uri": seed_uri, "epochs": args.epochs,
