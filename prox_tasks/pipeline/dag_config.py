@@ -3,6 +3,7 @@ of every Param (the DAG files wrap each spec in ``airflow.sdk.Param(**spec)``)."
 
 from __future__ import annotations
 
+import math
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -65,12 +66,39 @@ def start_date() -> datetime:
     return day.replace(tzinfo=timezone.utc)  # noqa: UP017
 
 
-def _count(env: str, default: int) -> int:
-    return parse_time_setting(env, default, int, "a whole number")
+def _count(env: str, default: int, least: int = 0) -> int:
+    """A whole number of at least ``least``: ``PROX_MAX_ACTIVE_RUNS=0`` parsed, and Airflow's
+    scheduler then created no scheduled run (0 runs reached) and bounded no manual one."""
+
+    def whole(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("") from None  # ``expected`` says it all
+        if value < least:
+            raise ValueError(f"{value} is below {least}")
+        return value
+
+    return parse_time_setting(env, default, whole, f"a whole number of at least {least}")
 
 
 def _seconds(env: str, default: float) -> timedelta:
-    return timedelta(seconds=parse_time_setting(env, default, float, "a number of seconds"))
+    """A number of seconds above 0: ``PROX_SHARD_TIMEOUT_S=0`` parsed (a timeout no task
+    can meet), a negative delay too, and ``inf`` broke the import naming no variable."""
+
+    def seconds(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError("") from None
+        if not math.isfinite(value):
+            raise ValueError(f"{raw} is not finite")
+        if value <= 0:
+            raise ValueError(f"{raw} is not above 0")
+        return value
+
+    return timedelta(seconds=parse_time_setting(env, default, seconds,
+                                                "a number of seconds above 0"))  # fmt: skip
 
 
 def refresh_schedule():
@@ -93,7 +121,7 @@ def refresh_schedule():
 
 def max_active_runs() -> int:
     """Runs of the nightly DAG at once (``PROX_MAX_ACTIVE_RUNS``, default 1)."""
-    return _count("PROX_MAX_ACTIVE_RUNS", 1)
+    return _count("PROX_MAX_ACTIVE_RUNS", 1, least=1)
 
 
 def default_args() -> dict:

@@ -68,7 +68,7 @@ def env_value(env: str, default, convert, expected: str, note: str = ""):
     except (ValueError, TypeError) as err:
         # int()'s and float()'s own words ("invalid literal for int() with base 10") add
         # nothing to ``expected``; a converter of prox's says why ("7 is not at least 0")
-        why = [] if convert in (int, float) else [str(err)]
+        why = [] if convert in (int, float) or not str(err) else [str(err)]
         said = "; ".join(why + ([note] if note else []))
         raise SettingInvalid(f"deployment variable {env}={raw!r} is not {expected}"
                              f"{f' ({said})' if said else ''}: correct it, or unset it for "

@@ -206,6 +206,13 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
                                                  ("PROX_RETRIES", "three"),
                                                  ("PROX_MAX_ACTIVE_RUNS", "x"),
                                                  ("PROX_PARTITION_WAIT_S", "6h"),
+                                                 # before: parsed (0 runs at once, -1
+                                                 # retries, a 0 s timeout), or "cannot
+                                                 # convert float infinity to integer"
+                                                 ("PROX_MAX_ACTIVE_RUNS", "0"),
+                                                 ("PROX_RETRIES", "-1"),
+                                                 ("PROX_SHARD_TIMEOUT_S", "0"),
+                                                 ("PROX_RETRY_DELAY_S", "inf"),
                                                  # a marker that would be read as input
                                                  ("PROX_PARTITION_MARKER", "DONE.jsonl"),
                                                  ("PROX_REFRESH_CRON", "0 0 * *"),
