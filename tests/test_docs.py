@@ -341,6 +341,21 @@ def test_docs_teachers_md_shows_every_option_of_prox_label():
     assert missing == []
 
 
+@pytest.mark.parametrize(("command", "block"), [("train", 0), ("calibrate", 2)])
+def test_docs_training_md_shows_every_option_of_prox_train_and_calibrate(command, block):
+    """docs/training.md's synopses are the reference of ``prox train``'s and ``prox
+    calibrate``'s options: the calibrate line left out ``--text-field``, ``--gold-field``,
+    ``--min-docs`` and ``--threads``. Every option is shown there (but the ones every command
+    takes: ``--help``, ``--json``, ``--no-progress``, and ``-v``'s long form)."""
+    text = (REPO / "docs" / "training.md").read_text(encoding="utf-8")
+    shown = re.findall(r"```[a-z]*\n(.*?)```", text, flags=re.S)[block]
+    assert shown.lstrip().startswith(f"prox {command} ")
+    everywhere = {"-h", "--help", "--json", "--no-progress", "--verbose"}
+    missing = sorted(o for o in _options_of_each_command()[command] - everywhere
+                     if not re.search(rf"{re.escape(o)}(?![\w-])", shown))
+    assert missing == []
+
+
 def test_the_readme_names_every_command_that_draws_no_progress_bar():
     """The README's "`gate`, `release` … draw none" is what a script that passes
     ``--no-progress`` to every command relies on; it left out ``prox models``."""
