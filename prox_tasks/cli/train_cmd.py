@@ -114,7 +114,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--label-smoothing", type=below_one, default=0.0,
                    help="line_tagger: move the line targets this far toward 0.5 (default 0)")
     p.add_argument("--tagger-config", type=json.loads,
-                   help='line_tagger architecture as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
+                   help='line_tagger architecture of a model trained from scratch (not with '
+                   '--base) as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
     p.add_argument("-v", "--verbose", action="store_true")
     p.set_defaults(func=run, stopped_hint=STOPPED_HINT)
 

@@ -217,8 +217,9 @@ class TrainJob:
             the :class:`~prox_tasks.models.tiny_lm.TinyLMConfig` of a ``causal_lm``.
 
         Raises:
-            TrainingRefused: the other kind's overrides given, an unknown field or a value
-                not of its field's kind (:func:`~prox_tasks.models.config_overrides.checked_overrides`).
+            TrainingRefused: the other kind's overrides given, overrides beside a ``base``
+                (whose architecture fine-tuning keeps), an unknown field or a value not of
+                its field's kind (:func:`~prox_tasks.models.config_overrides.checked_overrides`).
         """
         from prox_tasks.models.config_overrides import checked_overrides
         from prox_tasks.models.line_tagger import TaggerConfig
@@ -230,6 +231,11 @@ class TrainJob:
             fits = "line_tagger" if other == "tagger" else "causal_lm"
             raise TrainingRefused(f"{named(other)} is for {given('kind', fits)}; "
                                   f"{given('kind', self.kind)} trains another architecture")
+        if getattr(self, mine) and self.base is not None:
+            # fine-tuning keeps the base's architecture: the overrides would go unused
+            raise TrainingRefused(f"{named(mine)} sets the architecture of a model trained from "
+                                  f"scratch; {given('base', self.base)} fine-tunes the base's "
+                                  f"(leave out {named(mine)} or {named('base')})")
         cls = TaggerConfig if self.kind == "line_tagger" else TinyLMConfig
         try:
             return checked_overrides(cls, getattr(self, mine), named(mine))

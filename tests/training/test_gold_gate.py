@@ -181,6 +181,9 @@ def test_the_openai_backend_is_refused_for_training(tmp_path):
     (["--kind", "causal_lm", "--max-steps", "1", "--tiny-config", '{"hiden_size": 64}'],
      "--tiny-config: unknown field 'hiden_size' (did you mean 'hidden_size'?)"),
     (["--tiny-config", '{"hidden_size": 64}'], "--tiny-config is for --kind causal_lm"),
+    # fine-tuning kept the base's architecture: section_channels 8 trained a model with 16
+    (["--base", "default", "--tagger-config", '{"section_channels": 8}'],
+     "--tagger-config sets the architecture of a model trained from scratch; --base default"),
 ])  # fmt: skip
 def test_an_architecture_override_that_cannot_apply_is_refused_before_the_seed_set_is_read(
         tmp_path, capsys, options, message):
