@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import logging
 import os
@@ -144,6 +145,11 @@ def _validate(context, source, name: str, frame, expectations: list, run_name: s
     batch = source.add_dataframe_asset(name).add_batch_definition_whole_dataframe("all")
     suite = context.suites.add(gx.ExpectationSuite(name=f"prox_{name}"))
     for expectation in expectations:
+        # GX writes a description into the Data Docs' HTML as it is, and a description names
+        # what the snapshot holds (a served model's version, an input's field names): escaped
+        # for GX, as text for gate.json and the messages (unescaped from GX's results below)
+        if expectation.description:
+            expectation.description = html.escape(expectation.description)
         suite.add_expectation(expectation)
     definition = context.validation_definitions.add(
         gx.ValidationDefinition(name=f"prox_{name}", data=batch, suite=suite))
@@ -170,7 +176,8 @@ def _validate(context, source, name: str, frame, expectations: list, run_name: s
                 "column": kwargs.get("column") or
                 "/".join(str(kwargs[k]) for k in ("column_A", "column_B") if k in kwargs),
                 "min_value": kwargs.get("min_value"), "max_value": kwargs.get("max_value"),
-                "description": config.description, "details": _jsonable(details),
+                "description": config.description and html.unescape(config.description),
+                "details": _jsonable(details),
             })
     return checks
 

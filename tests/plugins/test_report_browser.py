@@ -232,6 +232,60 @@ def test_a_hostile_document_is_shown_as_text(browser, tmp_path, monkeypatch):
     _assert_offline(page)
 
 
+def test_data_docs_show_a_hostile_model_version_and_field_name_as_text(browser, tmp_path,
+                                                                      monkeypatch):
+    """A gate check's description names what the snapshot holds: the model versions its
+    shards were refined by (an OpenAI-compatible server names its own) and the field rows
+    without a text hold one in (the crawl's). GX wrote descriptions into the Data Docs' HTML
+    as they are, and the report serves those pages on the Airflow UI's origin: a version
+    ``<img src=x onerror=...>`` ran there. The pages show them as text; gate.json keeps them
+    as they are."""
+    import json
+
+    from prox_tasks.pipeline import refresh
+    from prox_tasks.quality import GateFailed, read_gate_result
+    from tests.quality.snapshot_factory import doc_text, refine_snapshot
+
+    server, page = browser
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    versions = [f"v{i}{payload}" for i, payload in enumerate(HOSTILE[:2])]
+    field = HOSTILE[2]
+    src = tmp_path / "in" / "crawl.jsonl"
+    src.parent.mkdir()
+    src.write_text("".join(json.dumps({"id": f"doc-{i}", "text": doc_text(i)}) + "\n"
+                           for i in range(20))
+                   + json.dumps({"id": "doc-20", field: doc_text(20)}) + "\n")
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
+                                         "snapshot_name": "hostile-docs", "catalog_url": url},
+                                        "2026-04-04", "scheduled__2026-04-04T00:00:00+00:00")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"],
+                    model_version=lambda shard: versions[shard % 2])
+    with pytest.raises(GateFailed):
+        refresh.gate(snapshot, {})
+    descriptions = " ".join(c["description"] or ""
+                            for c in read_gate_result(snapshot["output_uri"])["checks"])
+    for payload in (*versions, repr(field)):
+        assert payload in descriptions, payload  # gate.json: as they are
+    docs = f"{server.url}/prox/snapshots/hostile-docs/docs/"
+    _open_docs(page, docs + "index.html")
+    links = page.evaluate("[...new Set(document.documentElement.innerHTML.match("
+                          "/(expectations|validations)\\/prox_snapshot[^'\"]*?\\.html/g))]")
+    assert len(links) == 2, links
+    for link in links:
+        _open_docs(page, docs + link)
+        assert page.evaluate("String(window.__pwned)") == "undefined", link
+        assert page.evaluate("document.querySelectorAll("
+                             "'.container-fluid img[src=x], .container-fluid svg[onload]'"
+                             ").length") == 0, link
+        text = page.evaluate("document.body.innerText")
+        for payload in (*versions, repr(field)):
+            assert payload in text, (link, payload)
+    page.screenshot(output_dir("data_docs") / "hostile-validation.png")
+    _assert_offline(page)
+
+
 def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkeypatch):
     """A document id of thousands of characters (a crawled URL with its query) stretched
     the viewer to 37,665 pixels: every document scrolled sideways to be read. The id wraps;

@@ -35,11 +35,13 @@ def programs_for(i: int) -> tuple[str, str]:
 
 
 def refine_snapshot(input_uri: str, output_uri: str, target_docs: int = 10,
-                    rewrite=None, programs=programs_for, policy: dict | None = None) -> list:
+                    rewrite=None, programs=programs_for, policy: dict | None = None,
+                    model_version=lambda shard: "test") -> list:
     """Plan and refine every shard with ``programs(i)`` (document and chunk program of
     document ``i``) under the executor ``policy`` (recorded in the shard's request, as the
     refine step records it); ``rewrite(row)`` may alter rows before they are written (to
-    simulate a broken refiner)."""
+    simulate a broken refiner); ``model_version(shard_index)`` is the version a shard is
+    written under (a served model's name, which its server chooses)."""
     manifest = plan_shards(input_uri, output_uri, target_docs=target_docs)
     out = []
     for shard in manifest.shards:
@@ -53,6 +55,6 @@ def refine_snapshot(input_uri: str, output_uri: str, target_docs: int = 10,
                    "source": doc.source, "offset": doc.offset}
             rows.append(rewrite(row) if rewrite else row)
         out.append(write_refined_shard(output_uri, shard.index, rows, quarantine=quarantine,
-                                       model_version="test",
+                                       model_version=model_version(shard.index),
                                        request={"policy": policy} if policy else None))
     return out
