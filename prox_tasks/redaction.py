@@ -108,14 +108,18 @@ def redact(value, *secrets: str | None):
 
 
 class RedactingFilter(logging.Filter):
-    """Redacts a record's message, arguments and traceback before any handler writes it."""
+    """Redacts a record's message, arguments and traceback before any handler writes it; the
+    message's terminal controls are shown as escapes (:func:`~prox_tasks.wording.for_terminal`)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string: let logging report it
             return True
-        record.msg, record.args = redact(message), None
+        from prox_tasks.wording import for_terminal
+
+        # and a terminal's controls shown, not acted on: messages name the input's files and ids
+        record.msg, record.args = for_terminal(redact(message)), None
         if record.exc_info or record.exc_text:  # another handler may have formatted it
             record.exc_text = redact(record.exc_text or
                                      logging.Formatter().formatException(record.exc_info))

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
+
+#: Characters a terminal acts on rather than shows: C0 controls but tab and line feed (ESC
+#: starts the sequences that move the cursor, recolour, retitle or clear; CR returns to the
+#: line's start, over what was written), DEL and the C1 controls (CSI 0x9b is ESC [).
+_TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def for_terminal(text: str) -> str:
+    """``text`` with each character a terminal would act on written as its escape (``\\x1b``,
+    ``\\r``), as ``repr`` does: a file name or id from the input holding ``ESC ]0;…`` or a
+    carriage return, printed in a message, shows as what it is and cannot retitle, clear or
+    overwrite an operator's terminal. Line feeds and tabs are kept (messages of several
+    lines)."""
+    if _TERMINAL_CONTROLS.search(text) is None:  # nearly every message: as it is
+        return text
+    return _TERMINAL_CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
 def count(n: int | float, word: str) -> str:

@@ -22,6 +22,7 @@ from prox_tasks.cli.arguments import description
 from prox_tasks.cli.errors import describe_error, exit_code, missing_dependency
 from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
 from prox_tasks.termination import Terminated, raise_on_sigterm, stop_behind
+from prox_tasks.wording import for_terminal
 
 # (subcommand, module under prox_tasks.cli, one-line help)
 SUBCOMMANDS: list[tuple[str, str, str]] = [
@@ -88,6 +89,9 @@ def log_to_stderr(verbose: bool) -> None:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:%(name)s:%(message)s")
     else:
         logging.basicConfig(level=logging.WARNING, format="%(message)s")
+    from prox_tasks.redaction import install
+
+    install()  # the handler made here filtered too: a message's terminal controls shown
 
 
 def _run(argv: list[str] | None, process: bool) -> int:
@@ -140,7 +144,7 @@ def _run(argv: list[str] | None, process: bool) -> int:
         if (missing := missing_dependency(err)) is not None:  # before describe_error: it
             print(f"prox {args.command}: {missing}", file=sys.stderr)  # imports the stack
             return 2
-        print(f"prox {args.command}: {describe_error(err)}"
+        print(f"prox {args.command}: {for_terminal(describe_error(err))}"
               + ("" if verbose else " (-v for the traceback)"), file=sys.stderr)
         return exit_code(err)
 

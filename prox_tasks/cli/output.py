@@ -24,6 +24,7 @@ from prox_tasks.wording import (  # here for the commands too: one implementatio
     by_reason,
     count,
     files_not_read,
+    for_terminal,
 )
 
 #: Where :func:`emit` prints (None: ``sys.stdout``); set by :func:`stdout_for_the_result`.
@@ -118,13 +119,14 @@ def emit(outcome: Outcome, as_json: bool) -> int:
     out = _result_stream or sys.stdout
     if out is None:  # stdout closed: the exit code still says how it went
         return outcome.code
+    summary = for_terminal(outcome.summary)  # it names the input's files, ids, models
     if outcome.error:
-        print(outcome.summary, file=sys.stderr)
+        print(summary, file=sys.stderr)
     elif as_json:
         for item in outcome.data if outcome.rows else [outcome.data]:
             print(json.dumps(item, sort_keys=True, default=str), file=out)
     else:
-        print(outcome.summary, file=out)
+        print(summary, file=out)
     out.flush()
     return outcome.code
 

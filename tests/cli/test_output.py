@@ -180,3 +180,25 @@ def test_every_command_logs_warnings_as_a_line_and_more_with_v(tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "INFO:prox_tasks.quality.gate:gate PASSED for " in done.stderr, done.stderr
+
+
+def test_a_hostile_file_name_cannot_rewrite_the_operators_terminal(tmp_path):
+    """A crawl folder is written by others: a file named ``ESC ]0;title BEL CR …`` was
+    printed as it is in prox plan's warning and summary line and in an error, so the
+    operator's terminal took the title, and the CR wrote over the start of the line. Every
+    message shows such characters as their escapes (\\x1b, \\r), and still names the file."""
+    hostile = "evil\x1b]0;PWNED\x07\x1b[2J\rname"
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"id": "a", "text": "one line"}\n')
+    (folder / f"{hostile}.bin").write_bytes(b"\x00\x01")
+    env = {**ENV, "PROX_HOME": str(tmp_path / "home")}
+    runs = [[*command, "--input", str(folder), "--output", str(tmp_path / "out")]
+            for command in (["plan"], ["-v", "plan"])]
+    runs.append(["plan", "--input", str(tmp_path / hostile), "--output", str(tmp_path / "o2")])
+    for args in runs:
+        done = subprocess.run([sys.executable, "-m", "prox_tasks.cli", *args], env=env,
+                              timeout=300, capture_output=True, text=True)
+        said = done.stdout + done.stderr
+        assert "evil\\x1b]0;PWNED\\x07\\x1b[2J" in said, (args, said)
+        assert not {"\x1b", "\x07", "\r"} & set(said), (args, said)
