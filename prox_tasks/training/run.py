@@ -276,6 +276,17 @@ class TrainJob:
                                   "trained on them drops every page; label pages the teacher "
                                   "keeps (its label_distribution in the seed set's "
                                   "manifest.json counts keep_doc and drop_doc)")
+        removing, keeping = seed.train_lines()
+        if not seed.train_drops() and not removing or not keeping:
+            # one class only: a model trained on it keeps every page whole (refining changes
+            # nothing, and the gate passes it) or removes every line of every page it keeps
+            taught = ("drops a page or removes a line, so a model trained on them keeps every "
+                      "page whole" if keeping else "keeps a line of the pages it keeps, so a "
+                      "model trained on them removes every line")
+            raise TrainingRefused(f"seed set {self.seed}: none of its {len(seed.train):,} "
+                                  f"training documents {taught}; label pages with lines to "
+                                  "remove and lines to keep (its label_distribution in the "
+                                  "seed set's manifest.json counts them)")
         teachers = seed.train_teachers()
         unknown = sorted(set(self.teacher_weights or {}) - teachers)
         if unknown:

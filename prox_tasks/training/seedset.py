@@ -104,6 +104,14 @@ class SeedSet:
             return self.train.drops
         return sum(_drops(d) for d in self.train)
 
+    def train_lines(self) -> tuple[int, int]:
+        """``(rows removing a line, rows keeping a line)`` of the training rows whose page is
+        kept (:func:`_lines`): what the labels teach of lines besides dropping pages."""
+        if isinstance(self.train, StreamedRows):
+            return self.train.lines
+        found = [_lines(d) for d in self.train if not _drops(d)]
+        return sum(r for r, _ in found), sum(k for _, k in found)
+
     def describe(self) -> dict:
         reasons: dict[str, int] = {}
         for _file, _line, why in self.skipped:
@@ -214,6 +222,8 @@ class Indexed(NamedTuple):
     digest: bytes | None  #: :func:`_row_digest` (None: not compared when read again)
     gold: bool = False  #: it has a ``gold_text``
     drop: bool = False  #: its ``doc_program`` drops the page (``drop_doc()``)
+    removes: bool = False  #: its ``chunk_program`` removes a line (:func:`_lines`)
+    keeps: bool = True  #: some line is left (:func:`_lines`)
 
 
 class StreamedRows:
@@ -250,6 +260,12 @@ class StreamedRows:
     def drops(self) -> int:
         """How many of the rows are labeled ``drop_doc()``."""
         return sum(entry.drop for entry in self._kept)
+
+    @property
+    def lines(self) -> tuple[int, int]:
+        """``(rows removing a line, rows keeping a line)`` of the rows whose page is kept."""
+        kept = [entry for entry in self._kept if not entry.drop]
+        return sum(e.removes for e in kept), sum(e.keeps for e in kept)
 
     def first(self, n: int | None, *, gold: bool = False) -> StreamedRows:
         """The first ``n`` rows (None: all), or with ``gold`` the first ``n`` that have a
@@ -306,6 +322,16 @@ def _drops(row: dict) -> bool:
     from prox_tasks.training.metrics import doc_decision
 
     return bool(row.get("doc_program")) and doc_decision(row["doc_program"]) == "drop"
+
+
+def _lines(row: dict) -> tuple[bool, bool]:
+    """Whether a labeled row's chunk program removes a line, and whether it leaves one (the
+    line targets of :func:`prox_tasks.training.tagger.targets`)."""
+    from prox_tasks.training.metrics import removed_lines
+
+    n_lines = (row.get("text") or "").count("\n") + 1
+    removed = len(removed_lines(row.get("chunk_program"), n_lines))
+    return removed > 0, removed < n_lines
 
 
 def _row_digest(row: dict) -> bytes:
@@ -554,7 +580,7 @@ def _read_split(listed: list[tuple[str, bool]], has_validation: bool, valid_perc
                 row = {"id": row["id"], "_at": Indexed(index, line, row["id"], row.get("teacher"),
                                                        _row_digest(row),
                                                        bool(row.get("gold_text")),
-                                                       _drops(row))}  # fmt: skip
+                                                       _drops(row), *_lines(row))}  # fmt: skip
             (valid if to_valid else train).append(row)
         if digests.content is not None:
             contents[uri] = digests.content.hexdigest()

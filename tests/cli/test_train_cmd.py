@@ -192,6 +192,39 @@ def test_a_seed_set_whose_every_training_page_is_dropped_is_refused_before_train
                  '{"dilations": [1]}']) == 0  # one page kept is enough to train  # fmt: skip
 
 
+def _every_line_removed(doc: dict) -> dict:
+    last = doc["text"].count("\n")
+    return {**doc, "doc_program": "keep_doc()",
+            "chunk_program": f"remove_lines(line_start=0, line_end={last})"}
+
+
+@pytest.mark.parametrize(("label", "said"), [
+    (lambda d: {**d, "doc_program": "keep_doc()", "chunk_program": ""},
+     "none of its 12 training documents drops a page or removes a line, so a model trained "
+     "on them keeps every page whole"),
+    (_every_line_removed, "none of its 12 training documents keeps a line of the pages it "
+                          "keeps, so a model trained on them removes every line"),
+], ids=["every page kept whole", "every line removed"])
+def test_a_seed_set_of_one_line_class_is_refused_before_training(tmp_path, capsys, label, said):
+    """A hand-edited or broken seed set whose training labels keep every page whole (or
+    remove every line of each page kept) trained and published a model that learned one
+    class: refining with it changes nothing (and the gate passes) or empties every page.
+    Refused before training, as a seed set of drops only is, with nothing published; the
+    rows a list or streamed count alike."""
+    from prox_tasks.training.seedset import load_seed_set
+
+    rows = [label(d) for d in make_docs(12, 1)]
+    seed = write_seed_set(tmp_path / "seed", rows, make_docs(6, 2))
+    code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
+                 "--no-gold-gate", "--threads", "1", "--tagger-config", '{"dilations": [1]}',
+                 "--work-dir", str(tmp_path / "work")])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 1 and said in err, err
+    assert not (tmp_path / "reg").exists() and not (tmp_path / "work").exists()
+    assert load_seed_set(str(seed)).train_lines() == \
+        load_seed_set(str(seed), stream=True).train_lines()  # fmt: skip
+
+
 def test_base_promoted_with_nothing_promoted_does_not_say_a_catalog_was_consulted(
         tmp_path, capsys):
     """`prox train --base promoted` without --catalog consults no catalog (docs/training.md),
