@@ -180,13 +180,13 @@ def _is_label(row: dict) -> bool:
 def run(args) -> Outcome:
     from prox_tasks.corpus import quarantine_beside
     from prox_tasks.corpus.jsonl import refused_output_name
-    from prox_tasks.storage import to_uri
+    from prox_tasks.storage import real_uri
 
     for option, uri in (("--output", args.output), ("--quarantine", args.quarantine)):
         refused = uri and refused_output_name(uri, option)
         if refused:  # before any reading: nothing is written under a name that lies
             return Outcome.failure("execute", refused, code=2)
-    if to_uri(args.input) == to_uri(args.output):
+    if real_uri(args.input) == real_uri(args.output):  # a link to the output is the output
         raise ValueError("--input and --output are the same file: write the executed rows "
                          "to another file (the input is left as it is)")
     quarantine = args.quarantine or quarantine_beside(args.output)

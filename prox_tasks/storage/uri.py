@@ -97,6 +97,17 @@ def same_uri(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return compared_uri(a) == compared_uri(b)
 
 
+def real_uri(uri: str | os.PathLike) -> str:
+    """The file ``uri`` names once its symbolic links are followed (local paths; an S3 key
+    as :func:`compared_uri`): what a command compares its input with the file it writes.
+    ``in.jsonl``, a link to ``out.jsonl``, and ``out.jsonl`` name one file, which writing
+    the output replaces while (or before) it is read as the input."""
+    loc = parse_uri(uri)
+    if loc.scheme != "file":
+        return compared_uri(uri)
+    return to_uri(os.path.realpath(loc.path)).rstrip("/")
+
+
 def join_uri(base: str | os.PathLike, *parts: str) -> str:
     """Join path parts onto ``base`` with ``/``, keeping its scheme."""
     loc = parse_uri(base)

@@ -86,6 +86,34 @@ def test_the_same_file_as_input_and_output_is_refused_and_left_alone(tmp_path, c
     assert src.read_bytes() == before
 
 
+def test_an_input_linked_to_the_output_is_refused_or_skipped_and_left_alone(tmp_path, capsys):
+    """An input that is a symbolic link to the output file (or a folder holding one) was
+    compared by its name only: prox execute and prox label replaced the file the link names
+    with their output, losing the input's rows (rc 0). The link is the output: prox execute
+    refuses it; a folder's link to it is skipped as the command's own output; prox label,
+    given only the link, has no input. The file is left as it was."""
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(json.dumps({"id": str(i), "text": "a\nb", "doc_program":
+                                        "keep_doc()"}) + "\n" for i in range(3)))
+    before = rows.read_bytes()
+    (tmp_path / "link.jsonl").symlink_to("rows.jsonl")
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text(json.dumps({"id": "x", "text": "a", "doc_program":
+                                                "keep_doc()"}) + "\n")
+    (folder / "b.jsonl").symlink_to(rows)
+    link = str(tmp_path / "link.jsonl")
+    assert main(["execute", "--input", link, "--output", str(rows)]) == 1
+    assert "--input and --output are the same file" in capsys.readouterr().err
+    assert main(["label", "--input", link, "--output", str(rows), "--teacher", "rules"]) == 1
+    assert "no input files at" in capsys.readouterr().err
+    assert rows.read_bytes() == before
+    for command in (["execute"], ["label", "--teacher", "rules"]):
+        assert main([*command, "--input", str(folder), "--output", str(rows)]) == 0
+        assert [json.loads(line)["id"] for line in rows.read_text().splitlines()] == ["x"]
+        rows.write_bytes(before)
+
+
 def test_one_label_without_its_text_is_said_in_the_singular(tmp_path, capsys):
     """``prox execute`` over the one label the html teacher wrote for the whirlwind WET said
     "1 of them are labels without their text"."""
