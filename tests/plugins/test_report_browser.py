@@ -328,3 +328,42 @@ def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkey
                         r.setEnd(text, i + 1); return r.getBoundingClientRect().left; };
       return at(text.length - 1) < at(0); })()""")
     assert stop_left_of_text
+
+
+def test_long_unbroken_lines_and_a_long_model_version_wrap_in_the_tables(browser, tmp_path,
+                                                                         monkeypatch):
+    """The snapshot page's tables show the crawl's most frequent removed lines and
+    normalizations (up to 160 and 120 characters), the overview a model version an
+    OpenAI-compatible server names as it likes: an unbroken URL or token there stretched
+    the page sideways. Table cells wrap them."""
+    import json
+
+    from prox_tasks.pipeline import refresh
+    from tests.quality.snapshot_factory import refine_snapshot
+
+    server, page = browser
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    link = "https://example.com/" + "a" * 3000
+    token = "tok" + "x" * 3000
+    src = tmp_path / "in" / "crawl.jsonl"
+    src.parent.mkdir()
+    src.write_text("".join(json.dumps({"id": f"doc-{i}", "text": "\n".join(
+        [link, f"{token} and words", " ".join(["kept words"] * 20)])}) + "\n" for i in range(3)))
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
+                                         "snapshot_name": "long-lines", "catalog_url": url},
+                                        "2026-04-05", "scheduled__2026-04-05T00:00:00+00:00")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+        "keep_doc()", "remove_lines(line_start=0, line_end=0)\n"
+                      f'normalize(source_str="{token}", target_str="{token[::-1]}")'),
+                    model_version=lambda shard: "served-" + "m" * 3000)
+    refresh.gate(snapshot, {"max_drop_rate": 1.0})
+    for path in ("/prox/snapshots/long-lines", "/prox/"):
+        _open(page, f"{server.url}{path}")
+        page.screenshot(output_dir("report") / f"long-lines{path.replace('/', '-')}.png",
+                        full_page=False)
+        width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+        assert width[0] <= width[1], (path, width)
+    text = page.evaluate("document.body.innerText")
+    assert "served-" + "m" * 100 in text
