@@ -93,7 +93,9 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     catalog holds for another folder: name this one apart) and
     :class:`~prox_tasks.corpus.readers.IdFieldMissing` (``--id-field`` naming a field the
     rows lack), :class:`~prox_tasks.corpus.manifest.OutputNotAFolder` (a snapshot's
-    ``--output`` named as a ``.json`` file). The refine DAG fails its task on each without retries
+    ``--output`` named as a ``.json`` file), :class:`~prox_tasks.training.run.TrainingRefused`
+    (``prox train``'s settings, or a seed set it cannot train on: no training or validation
+    documents, one class only). The DAGs fail their task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
@@ -106,11 +108,12 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import DecisionRecordDamaged, PromotedVersionGone
+    from prox_tasks.training.run import TrainingRefused
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
         DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
-        OutputNotAFolder  # fmt: skip
+        OutputNotAFolder, TrainingRefused  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

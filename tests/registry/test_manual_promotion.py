@@ -417,7 +417,7 @@ def test_a_train_output_inside_a_registry_or_of_another_tool_is_refused_before_t
     for output, message in cases:
         code, _, err = prox("train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
                             output, "--work-dir", str(tmp_path / "work"), capsys=capsys)
-        assert code == 1 and f"--output {output} is {message}" in err, (output, err)
+        assert code == 2 and f"--output {output} is {message}" in err, (output, err)
         assert "no-seed-set-here" not in err and not (tmp_path / "work").exists()
     assert [v["version"] for v in registry.versions("refiner")] == [version]
     assert not (tmp_path / "seed" / "refiner").exists()
@@ -454,7 +454,7 @@ def test_a_models_folder_with_decisions_and_nothing_promoted_is_refused_on_s3_to
     output = f"{root}/refiner"
     code, _, err = prox("train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
                         output, "--work-dir", str(tmp_path / "work"), capsys=capsys)  # fmt: skip
-    assert code == 1 and f"--output {output} is a model's folder inside a registry" in err, err
+    assert code == 2 and f"--output {output} is a model's folder inside a registry" in err, err
 
 
 def test_promoting_the_promoted_version_again_changes_nothing_the_list_shows(tmp_path,

@@ -137,7 +137,7 @@ def test_a_named_validation_split_without_rows_is_refused_not_replaced(tmp_path,
     assert load_seed_set(str(folder)).validation == []
     registry = tmp_path / "registry"
     assert main(["train", "--seed", str(folder), "--output", str(registry), "--epochs", "1",
-                 "--work-dir", str(tmp_path / "w")]) == 1
+                 "--work-dir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err
     assert "has no validation documents" in err and not registry.exists()
     assert ("(1 row left out (1 no program))" in err) == bool(valid)  # words, no dict
@@ -527,7 +527,7 @@ def test_a_folder_whose_manifest_is_not_a_seed_sets_is_refused_saying_so(tmp_pat
     (folder / "manifest.json").write_text(json.dumps(manifest))
     registry = tmp_path / "registry"
     assert main(["train", "--seed", str(folder), "--output", str(registry), "--epochs", "1",
-                 "--work-dir", str(tmp_path / "w")]) == 1
+                 "--work-dir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err
     assert "manifest.json is not a seed-set manifest: it names no train or validation" in err
     assert "prox label --seed-set" in err and not registry.exists()
@@ -551,7 +551,7 @@ def test_a_seed_set_folder_that_lost_its_manifest_is_refused_and_its_command_reb
     (seed / "manifest.json").unlink()
     registry = tmp_path / "registry"
     assert main(["train", "--seed", str(seed), "--output", str(registry), "--epochs", "1",
-                 "--work-dir", str(tmp_path / "w")]) == 1
+                 "--work-dir", str(tmp_path / "w")]) == 2
     err = capsys.readouterr().err
     assert f"{seed.as_uri()}/manifest.json is missing" in err, err
     assert "params.json, sample/, labels/, rejected.jsonl.gz" in err
