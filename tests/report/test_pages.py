@@ -245,3 +245,37 @@ def test_a_gated_snapshot_page_counts_normalizations_that_matched_nothing(tmp_pa
     with Catalog(url) as catalog:
         html = snapshot_page(catalog, "misses", "/prox", "")
     assert f"{card}20</div>" in html
+
+
+def test_hidden_and_reordering_characters_of_ids_and_edits_are_shown_as_markers(tmp_path):
+    """The viewer showed a line's bidi overrides, zero-width marks and controls as markers
+    (``⟨U+202E⟩``), but not a document's id, nor the snapshot page's most frequent removed
+    lines and normalizations: an id ``doc-0-\\u202egnp.exe`` read ``doc-0-exe.png``, a
+    removed ``Price: \\u202e99.1$`` read ``Price: $1.99``. They are shown as the viewer shows
+    lines."""
+    import json
+
+    from prox_tasks.report import documents_page
+
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    src = tmp_path / "in" / "crawl.jsonl"
+    src.parent.mkdir()
+    body = " ".join(["words of a page that stays"] * 8)
+    src.write_text(json.dumps({"id": "doc-0-\u202egnp.exe",
+                               "text": f"Price: \u202e99.1$\nzero\u200bwidth {body}"}) + "\n")
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
+                                         "snapshot_name": "hidden", "catalog_url": url},
+                                        "2026-03-01", "scheduled__2026-03-01T00:00:00+00:00")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+        "keep_doc()", "remove_lines(line_start=0, line_end=0)\n"
+                      'normalize(source_str="zero\u200bwidth", target_str="\u202eok")'))
+    with Catalog(url) as catalog:
+        pages = [snapshot_page(catalog, "hidden", "/prox", ""),
+                 documents_page(catalog, "hidden", 0, "all", 1, "/prox", "")]
+    for page in pages:
+        assert "\u202e" not in page and "\u200b" not in page
+    overview, viewer = pages
+    assert "Price: <span class=\"ctl\">⟨U+202E⟩</span>99.1$" in overview
+    assert "zero<span class=\"ctl\">⟨U+200B⟩</span>width" in overview
+    assert "doc-0-<span class=\"ctl\">⟨U+202E⟩</span>gnp.exe" in viewer
