@@ -193,6 +193,6 @@ def test_an_architecture_override_that_cannot_apply_is_refused_before_the_seed_s
 
     registry = tmp_path / "registry"
     assert main(["train", "--seed", str(tmp_path / "no-seed-set-here"), "--output",
-                 str(registry), "--work-dir", str(tmp_path / "w"), *options]) == 1
+                 str(registry), "--work-dir", str(tmp_path / "w"), *options]) == 2
     assert message in capsys.readouterr().err
     assert not registry.exists()
