@@ -16,7 +16,8 @@ Airflow task try: the claim is its DAG run's (:func:`~prox_tasks.refine.runner.r
 the tasks of one run share it (``holders``, each added and removed in one step), and another
 run's tasks or a ``prox label`` are refused while any of them labels.
 
-The claim is removed when the run ends (its last holder ends), failed or not. A run killed outright cannot remove
+The claim is removed when the run ends (its last holder ends), failed or not (on S3 it is
+left released, ``holders`` empty: a conditional write, where a DELETE could not be). A run killed outright cannot remove
 it: a claim whose runner is known dead (:func:`prox_tasks.refine.runner.why_dead`: a process
 of this machine that no longer runs, one from before this host restarted) is taken over; one
 of another machine cannot be checked from here, and the refusal says to remove the file
@@ -32,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
-from prox_tasks.storage import join_uri, remove
+from prox_tasks.storage import join_uri, parse_uri, remove
 from prox_tasks.storage.swap import replace_if
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,8 @@ def _claim_of(raw: bytes | None) -> dict | None:
     except ValueError:
         return None
     if not isinstance(claim, dict) or not isinstance(claim.get("runner"), dict):
+        return None
+    if claim.get("holders") == []:  # released on S3 by its last holder (:func:`_give_up`)
         return None
     return claim
 
@@ -171,7 +174,13 @@ def _give_up(uri: str, me: dict) -> None:
         live = _live(claim, me)
         if live:
             return _encode({**claim, "holders": live})
-        remove(uri)  # under the claim's lock (locally): no holder can join meanwhile
+        if parse_uri(uri).scheme == "s3":
+            # released by a conditional write, not a DELETE: S3 deletes unconditionally, so
+            # a task of this run joining between this read and the DELETE (its conditional
+            # PUT won) lost the claim it had joined, and another run labeled beside it. A
+            # join meanwhile makes this write lose its race; it is decided again.
+            return _encode({**claim, "holders": []})
+        remove(uri)  # under the claim's file lock: no holder can join meanwhile
         return None
 
     try:

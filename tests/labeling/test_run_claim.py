@@ -90,7 +90,7 @@ def test_an_s3_seed_set_folder_claimed_by_a_live_run_is_refused(moto_server, s3_
     import pytest
 
     from prox_tasks.labeling.run_claim import SeedSetBusy, claim_uri, labeling_claim
-    from prox_tasks.storage import exists
+    from prox_tasks.storage import exists, read_json
 
     folder = f"{s3_bucket}/seed"
     holder = _holder(folder, PROX_S3_ENDPOINT_URL=moto_server.endpoint_url)
@@ -103,7 +103,7 @@ def test_an_s3_seed_set_folder_claimed_by_a_live_run_is_refused(moto_server, s3_
     assert exists(claim_uri(folder))
     with labeling_claim(folder):
         assert exists(claim_uri(folder))
-    assert not exists(claim_uri(folder))
+    assert read_json(claim_uri(folder))["holders"] == []  # released (S3: no conditional DELETE)
 
 
 def _task(run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> dict:
@@ -150,5 +150,47 @@ def test_the_tasks_of_one_dag_run_share_the_claim_and_another_run_waits_for_the_
         with labeling_claim(folder, _task("manual__1", "label_shard", 1, try_number=2)):
             pass
     assert not (tmp_path / "seed" / CLAIM_NAME).exists()
+    with labeling_claim(folder, _task("manual__2", "sample")):
+        pass
+
+
+def test_an_s3_claim_left_by_one_task_while_another_of_its_run_joins_stays_held(
+    moto_server, s3_bucket, monkeypatch
+):
+    """On S3 the last holder leaving read the claim, then deleted it unconditionally: a task
+    of the same DAG run joining between that read and the DELETE (its conditional PUT won:
+    the ETag had not moved) lost the claim it had just joined, and another run then claimed
+    the folder and labeled it beside that task (a paid teacher paid twice). The interleaving
+    of the two real writers on moto is forced by running the joiner's claim inside the
+    leaver's read-decide step (a race cannot be hit on cue otherwise); the leaver now
+    releases by a conditional write, which loses to the join and is retried."""
+    import pytest
+
+    from prox_tasks.labeling import run_claim
+    from prox_tasks.labeling.run_claim import SeedSetBusy, labeling_claim
+
+    folder = f"{s3_bucket}/seed"
+    leaver, joiner = _task("manual__1", "label_shard", 0), _task("manual__1", "label_shard", 1)
+    real_replace_if, joined = run_claim.replace_if, []
+
+    def joining_meanwhile(uri, decide):
+        def decide_after_the_join(current):
+            if not joined:  # once: the joiner claims between the leaver's read and write
+                joined.append(labeling_claim(folder, joiner))
+                joined[0].__enter__()
+            return decide(current)
+
+        return real_replace_if(uri, decide_after_the_join)
+
+    with labeling_claim(folder, leaver):
+        monkeypatch.setattr(run_claim, "replace_if", joining_meanwhile)
+    monkeypatch.setattr(run_claim, "replace_if", real_replace_if)
+    assert joined, "the leaver did not go through replace_if"
+    try:
+        with pytest.raises(SeedSetBusy, match=r"task label_shard \(map index 1\)"):
+            with labeling_claim(folder, _task("manual__2", "sample")):
+                pass
+    finally:
+        joined[0].__exit__(None, None, None)  # the joiner ends: the folder is free
     with labeling_claim(folder, _task("manual__2", "sample")):
         pass
