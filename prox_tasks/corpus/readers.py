@@ -505,12 +505,12 @@ def listed_inputs(uri: str, exclude: Collection[str] = ()) -> list[str]:
     each skipped with a warning, so a rerun does not read its last output as input. Its
     callers check the files they will read (:func:`check_readable`), not those they skip
     for their format (a README link to nothing fails no run)."""
-    from prox_tasks.storage import real_uri
+    from prox_tasks.storage import real_uris
 
     listed = without_refined_outputs(list_uri(uri))
     # links followed: an input file that is a link to the output is the output
-    own = {real_uri(e) for e in exclude if e}
-    kept = [p for p in listed if real_uri(p) not in own] if own else listed
+    own = set(real_uris([e for e in exclude if e]))
+    kept = [p for p, real in zip(listed, real_uris(listed)) if real not in own] if own else listed
     for path in sorted(set(listed) - set(kept)):
         log.warning("skipping %s: this command's own output", path)
     return without_docs_files(uri, kept)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
@@ -102,10 +103,30 @@ def real_uri(uri: str | os.PathLike) -> str:
     as :func:`compared_uri`): what a command compares its input with the file it writes.
     ``in.jsonl``, a link to ``out.jsonl``, and ``out.jsonl`` name one file, which writing
     the output replaces while (or before) it is read as the input."""
+    return real_uris([uri])[0]
+
+
+def real_uris(uris: Iterable[str | os.PathLike]) -> list[str]:
+    """:func:`real_uri` of each of ``uris``, each folder resolved once: a folder's 100,000
+    listed files cost a ``realpath`` of every path component each (5 ``lstat`` calls a
+    file, 2.4 s more than the listing), here one ``lstat`` a file (is it a link?)."""
+    folders: dict[str, str] = {}
+    return [_real(uri, folders) for uri in uris]
+
+
+def _real(uri: str | os.PathLike, folders: dict[str, str]) -> str:
     loc = parse_uri(uri)
     if loc.scheme != "file":
         return compared_uri(uri)
-    return to_uri(os.path.realpath(loc.path)).rstrip("/")
+    folder, name = os.path.split(loc.path)
+    if name in ("", ".", ".."):  # names no file of the folder: resolved whole
+        return to_uri(os.path.realpath(loc.path)).rstrip("/")
+    if folder not in folders:
+        folders[folder] = os.path.realpath(folder or ".")
+    path = os.path.join(folders[folder], name)
+    if os.path.islink(path):  # the file itself a link: followed (its target may be one)
+        path = os.path.realpath(path)
+    return Location("file", "", path).uri  # absolute and normal: no second parse
 
 
 def join_uri(base: str | os.PathLike, *parts: str) -> str:

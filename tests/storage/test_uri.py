@@ -49,3 +49,45 @@ def test_a_uri_with_a_slash_missing_is_refused_not_taken_for_a_local_folder(
         parse_uri(typo)
     assert to_uri(f"./{typo}") == f"file://{tmp_path}/{typo}"
     assert parse_uri(f"{tmp_path}/s3:/x").path == f"{tmp_path}/s3:/x"  # a path inside one
+
+
+def test_real_uris_resolve_each_folder_once_and_name_what_realpath_names(tmp_path, monkeypatch):
+    """``listed_inputs`` compared each listed file with the command's output by its
+    ``realpath``: an ``lstat`` of every path component a file (100,000 files in
+    /tmp/reviewer/many: 3.05 s, the listing alone 0.53 s). :func:`real_uris` resolves each
+    folder once and asks each file only whether it is a link, naming what ``realpath`` names
+    (links, a chain, a folder reached through a link, a dangling link, ``..``, relative
+    paths). The ``lstat`` calls are counted by wrapping ``os.lstat`` (a count, not a fake)."""
+    import os
+
+    from prox_tasks.storage import real_uris
+
+    deep = tmp_path / "a" / "b" / "c" / "d" / "e"
+    deep.mkdir(parents=True)
+    (tmp_path / "out.jsonl").write_text("")
+    (tmp_path / "via").symlink_to(deep)
+    names = []
+    for i in range(60):
+        (deep / f"f{i}.jsonl").write_text("")
+        names.append(str(deep / f"f{i}.jsonl"))
+    (deep / "link.jsonl").symlink_to(tmp_path / "out.jsonl")
+    (deep / "chain.jsonl").symlink_to("link.jsonl")
+    (deep / "dangling.jsonl").symlink_to("gone.jsonl")
+    odd = [str(deep / n) for n in ("link.jsonl", "chain.jsonl", "dangling.jsonl", "missing")]
+    odd += [str(tmp_path / "via" / "f1.jsonl"), str(deep / ".."), f"file://{deep}/f2.jsonl"]
+    monkeypatch.chdir(deep)
+    odd += ["f3.jsonl", "link.jsonl", "../e/f4.jsonl"]
+    expected = ["file://" + os.path.realpath(u.removeprefix("file://")) for u in [*names, *odd]]
+    assert real_uris([*names, *odd]) == expected
+    assert real_uris(odd)[:2] == [(tmp_path / "out.jsonl").as_uri()] * 2
+
+    calls = []
+    real_lstat = os.lstat
+
+    def counted(path, *args, **kwargs):
+        calls.append(path)
+        return real_lstat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "lstat", counted)
+    real_uris(names)
+    assert len(calls) <= len(names) + 12, len(calls)  # one a file, the folder's once
