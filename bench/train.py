@@ -123,6 +123,7 @@ def _mix_train_docs(left_out: tuple[str, ...]) -> list[dict]:
 def run_mix_variant(args) -> dict:
     """A tagger on the mixed seed set (``--seed-dir seed-best``) with one way of using its
     labels; scored on test at the keep threshold calibrated on validation, with its curve."""
+    from prox_tasks.models.config_overrides import checked_overrides
     from prox_tasks.models.line_tagger import TaggerConfig
     from prox_tasks.training.calibrate import calibrate_threshold, threshold_curve
     from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
@@ -132,7 +133,7 @@ def run_mix_variant(args) -> dict:
     valid = read("validation")
     work = OUT / "work" / args.variant
     config = TaggerTrainConfig(epochs=epochs, **overrides)
-    tagger = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **arch})
+    tagger = checked_overrides(TaggerConfig, arch, f"{args.variant}'s architecture")
     refiner, report = train_tagger(train, valid[:100], tagger, config, work)
     calibration = calibrate_threshold(refiner, valid, args.recall_target)
     manifest = json.loads((SEED / "manifest.json").read_text())
@@ -242,11 +243,12 @@ def run_teacher(args) -> dict:
 
 
 def run_tagger_variant(args) -> dict:
+    from prox_tasks.models.config_overrides import checked_overrides
     from prox_tasks.models.line_tagger import TaggerConfig
     from prox_tasks.training.tagger import TaggerTrainConfig, save_tagger, train_tagger
 
     overrides, n_docs, epochs = TAGGER_VARIANTS[args.variant]
-    config = TaggerConfig.from_dict({**TaggerConfig().to_dict(), **overrides})
+    config = checked_overrides(TaggerConfig, overrides, f"{args.variant}'s architecture")
     train = read("train")[:n_docs]
     work = OUT / "work" / args.variant
     refiner, report = train_tagger(train, read("validation")[:100], config,

@@ -18,8 +18,9 @@ def checked_overrides(cls, overrides, what: str):
 
     A field whose default is a whole number takes a whole number, at least 1 (at least 0
     when the default is 0: a feature off); a yes/no field ``true`` or ``false``; a number
-    field a finite number from 0 to 1 (the thresholds); a tuple field a non-empty list of
-    whole numbers of at least 1 (the dilations).
+    field a finite number from 0 to 1 (the thresholds); a tuple field a list of whole
+    numbers of at least 1 (the dilations; empty: no context layer, each line on its own, as
+    bench/train.py's ``tagger-nocontext`` ablation trains it).
 
     Args:
         cls: The architecture dataclass (:class:`~prox_tasks.models.line_tagger.TaggerConfig`,
@@ -68,12 +69,10 @@ def _checked(default, value, named: str):
             raise ValueError(f"{named} must be a number from 0 to 1, not {value!r}")
         return float(value)
     if isinstance(default, tuple):
-        if (
-            not isinstance(value, list)
-            or not value
-            or not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value)
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in value
         ):
-            raise ValueError(f"{named} must be a non-empty list of whole numbers of at least "
-                             f"1, not {value!r}")  # fmt: skip
+            raise ValueError(f"{named} must be a list of whole numbers of at least 1, "
+                             f"not {value!r}")  # fmt: skip
         return tuple(value)
     return value

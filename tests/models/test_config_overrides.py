@@ -20,8 +20,8 @@ def test_the_fields_given_replace_the_defaults():
 
 @pytest.mark.parametrize(("overrides", "message"), [
     ({"dilation": [1, 2]}, "unknown field 'dilation' (did you mean 'dilations'?)"),
-    ({"dilations": 3}, "'dilations' must be a non-empty list of whole numbers of at least 1"),
-    ({"dilations": []}, "'dilations' must be a non-empty list"),
+    ({"dilations": 3}, "'dilations' must be a list of whole numbers of at least 1"),
+    ({"dilations": [1, 0]}, "'dilations' must be a list of whole numbers of at least 1"),
     ({"section_channels": -1}, "'section_channels' must be a whole number of at least 0"),
     ({"hidden": 0}, "'hidden' must be a whole number of at least 1"),
     ({"hidden": 64.5}, "'hidden' must be a whole number"),
@@ -33,3 +33,18 @@ def test_a_field_the_architecture_lacks_or_a_value_of_another_kind_is_refused(ov
     with pytest.raises(ValueError, match=r"^--tagger-config") as caught:
         checked_overrides(TaggerConfig, overrides, "--tagger-config")
     assert message in str(caught.value)
+
+
+def test_every_architecture_the_bench_trains_passes_no_dilations_included():
+    """The checker refused ``{"dilations": []}`` ("a non-empty list"), an architecture that
+    trains and refines (no context layer: each line on its own; ``prox train
+    --tagger-config '{"dilations": []}'`` published a model before the check): the ablation
+    bench/train.py's ``tagger-nocontext`` trains, which it now builds through the same check
+    as ``prox train`` (one implementation), as every variant's overrides."""
+    import bench.train
+
+    assert checked_overrides(TaggerConfig, {"dilations": []}, "x").dilations == ()
+    for overrides, _docs, _epochs in bench.train.TAGGER_VARIANTS.values():
+        checked_overrides(TaggerConfig, overrides, "x")
+    for *_, arch in bench.train.MIX_VARIANTS.values():
+        checked_overrides(TaggerConfig, arch, "x")
