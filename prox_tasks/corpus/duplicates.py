@@ -11,20 +11,21 @@ Stored beside the manifest, in ``_duplicate_ids/``: ``shard-NNNNN.json`` for eac
 that holds an occurrence, then ``index.json`` (the manifest id, the counts, the shards
 with occurrences) written last, so a present index means a complete list.
 
-Memory: 40 bytes per document (a 128-bit digest of the id, where it was read and its line
-count), whatever the ids look like, and 16 more while the repeated ones are looked for;
-documents are streamed with the shard readers.
+Memory: bounded, whatever the snapshot's size: 48 bytes a document (a 128-bit digest of the
+id, where it was read and its line count) are held up to ``PROX_ID_SEARCH_MB`` (512 MiB), then
+spilled to disk and the repeats found bucket by bucket
+(:class:`~prox_tasks.corpus.id_search.IdSearch`, the quality gate's search too); documents
+are streamed with the shard readers.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
-from array import array
 from collections import Counter
 from dataclasses import dataclass
 
+from prox_tasks.corpus.id_search import IdSearch, id_digest
 from prox_tasks.corpus.manifest import Manifest
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.storage import join_uri, put_atomic, read_bytes, read_json
@@ -61,15 +62,15 @@ def _uri(output_uri: str, name: str) -> str:
     return join_uri(output_uri, FOLDER, name)
 
 
-def id_digest(doc_id: str) -> bytes:
-    """The 128-bit digest ids are compared by (here, and in the quality gate)."""
-    return hashlib.blake2b(doc_id.encode("utf-8", "surrogatepass"), digest_size=16).digest()
-
-
-def index_duplicates(manifest: Manifest) -> dict:
+def index_duplicates(manifest: Manifest, budget: int | None = None) -> dict:
     """Read every document of the planned snapshot once and write its duplicate-id list
     (nothing to do when the list of this manifest exists). Bad records are skipped here;
     the refine step quarantines them.
+
+    Args:
+        manifest: The plan.
+        budget: Bytes held in memory before the search spills to disk (None: the setting,
+            :func:`~prox_tasks.pipeline.settings.id_search_bytes`).
 
     Returns:
         The index: ``manifest``, ``documents``, ``duplicate_ids`` (ids occurring more than
@@ -83,36 +84,32 @@ def index_duplicates(manifest: Manifest) -> dict:
         return done
     if isinstance(manifest, ManifestPart):  # the list is of every shard's documents
         manifest = manifest.whole()
-    digests = bytearray()
-    shards, source_ids, offsets, lines = array("i"), array("i"), array("q"), array("q")
-    sources: dict[str, int] = {}
-    for shard, doc in read_snapshot(manifest, Quarantine()):
-        digests += id_digest(doc.id)
-        shards.append(shard)
-        source_ids.append(sources.setdefault(doc.source, len(sources)))
-        offsets.append(doc.offset)
-        lines.append(doc.text.count("\n") + 1)
+    with IdSearch(4, budget) as search:  # shard, source, offset, lines
+        sources: dict[str, int] = {}
+        for shard, doc in read_snapshot(manifest, Quarantine()):
+            search.add(id_digest(doc.id), shard, sources.setdefault(doc.source, len(sources)),
+                       doc.offset, doc.text.count("\n") + 1)
+        documents = len(search)
+        repeated = search.repeats()  # read order
+        read = dict(zip((p for p, _ in repeated),
+                        search.values([p for p, _ in repeated]), strict=True))
     names = list(sources)
     by_shard: dict[int, list] = {}
     first: dict[bytes, int] = {}
     fewest: dict[bytes, int] = {}  # the fewest lines of the group's occurrences so far
-    repeated = repeat_candidates(digests)
-    counts = Counter(bytes(digests[16 * p:16 * p + 16]) for p in repeated)
-    for position in repeated:  # read order
-        key = bytes(digests[16 * position:16 * position + 16])
-        if counts[key] < 2:  # its first 8 bytes alone repeat another id's
-            continue
-        head = first.setdefault(key, position)
-        by_shard.setdefault(shards[position], []).append(
-            [names[source_ids[position]], offsets[position], shards[head],
-             names[source_ids[head]], offsets[head], head == position,
-             counts[key], fewest.get(key)])  # fmt: skip
-        fewest[key] = min(fewest.get(key, lines[position]), lines[position])
+    counts = Counter(key for _, key in repeated)
+    for position, key in repeated:
+        shard, source, offset, lines = read[position]
+        head = read[first.setdefault(key, position)]
+        by_shard.setdefault(shard, []).append(
+            [names[source], offset, head[0], names[head[1]], head[2],
+             first[key] == position, counts[key], fewest.get(key)])  # fmt: skip
+        fewest[key] = min(fewest.get(key, lines), lines)
     groups = len(first)
     for shard, rows in by_shard.items():
         put_atomic(_uri(manifest.output_uri, f"shard-{shard:05d}.json"),
                    json.dumps({"manifest": manifest.id, "shard": shard, "occurrences": rows}))
-    index = {"manifest": manifest.id, "documents": len(shards), "duplicate_ids": groups,
+    index = {"manifest": manifest.id, "documents": documents, "duplicate_ids": groups,
              "occurrences": sum(len(r) for r in by_shard.values()),
              "shards": sorted(by_shard)}
     put_atomic(_uri(manifest.output_uri, "index.json"), json.dumps(index, sort_keys=True))
@@ -120,29 +117,6 @@ def index_duplicates(manifest: Manifest) -> dict:
         log.info("snapshot %s: %d ids occur more than once (%d documents, in %d shards)",
                     manifest.output_uri, groups, index["occurrences"], len(by_shard))
     return index
-
-
-def repeat_candidates(digests: bytearray) -> list[int]:
-    """The positions (in read order) of the 16-byte digests in ``digests`` whose first 8
-    bytes occur more than once: every repeated id's, and rarely another whose prefix
-    collides (the caller compares whole digests; here, and the quality gate's
-    ``IdDigests``). Memory: 16 bytes a document beside
-    the digests (a sorted copy of the prefixes, then their rank among the repeated
-    ones); ``numpy.unique`` over the whole digests, which this replaced, took ~110 (its
-    sorted copy, permutation, inverse and counts)."""
-    import numpy as np
-
-    if not digests:
-        return []
-    prefixes = np.frombuffer(digests, dtype=np.uint64)[::2]  # a view: no copy
-    ordered = np.sort(prefixes)
-    repeats = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
-    del ordered
-    if not len(repeats):
-        return []
-    rank = np.searchsorted(repeats, prefixes)
-    rank[rank == len(repeats)] = 0
-    return np.flatnonzero(repeats[rank] == prefixes).tolist()
 
 
 def _load_index(manifest: Manifest) -> dict | None:

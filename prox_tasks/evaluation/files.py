@@ -99,7 +99,7 @@ def evaluate_files(
     """
     import numpy as np
 
-    from prox_tasks.corpus.duplicates import id_digest
+    from prox_tasks.corpus.id_search import id_digest
 
     counts: Counter = Counter()
     tick = progress.update if progress is not None else (lambda n: None)

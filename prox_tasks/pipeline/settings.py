@@ -21,6 +21,9 @@
 - ``PROX_TAGGER_PRECISION``: the line tagger's inference precision, ``auto`` (default),
   ``float32`` or ``bfloat16`` (see :mod:`prox_tasks.models.precision`).
 - ``PROX_PROGRESS_EVERY``: documents between two progress lines of a refine (default 1000).
+- ``PROX_ID_SEARCH_MB``: the memory the snapshot-wide search for repeated ids (the plan's
+  duplicate-id list, the gate's check) holds its digests in before spilling them to disk
+  (default 512; see :mod:`prox_tasks.corpus.id_search`).
 
 A variable read only deep inside a refine (a shard, a model's load) is also checked up
 front, before a snapshot is planned or claimed (:func:`check_refine_settings`).
@@ -36,6 +39,8 @@ REFINER_NAME = "refiner"
 TAGGER_PRECISIONS = ("auto", "float32", "bfloat16")
 #: Documents between two progress lines of a refine, unless ``PROX_PROGRESS_EVERY`` says.
 DEFAULT_PROGRESS_EVERY = 1000
+#: MiB the repeated-id search holds in memory before it spills, unless ``PROX_ID_SEARCH_MB``.
+DEFAULT_ID_SEARCH_MB = 512
 
 
 class SettingInvalid(ValueError):
@@ -317,12 +322,31 @@ def progress_every() -> int:
                             "a whole number"))
 
 
+def id_search_bytes() -> int:
+    """Bytes the snapshot-wide repeated-id search (:class:`prox_tasks.corpus.id_search.
+    IdSearch`) holds in memory before it spills to disk: ``$PROX_ID_SEARCH_MB`` MiB (default
+    :data:`DEFAULT_ID_SEARCH_MB`); its peak is about twice that.
+
+    Raises:
+        SettingInvalid: Not a whole number of at least 1, naming the variable.
+    """
+    return env_value("PROX_ID_SEARCH_MB", DEFAULT_ID_SEARCH_MB, _at_least_one,
+                     "a whole number of MiB") * 2**20
+
+
+def _at_least_one(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError(f"{value} is not at least 1")
+    return value
+
+
 def check_refine_settings() -> None:
     """Refuse the deployment variables a refine reads only deep inside — as a shard starts
     (``PROX_PROGRESS_EVERY``), as a line tagger loads (``PROX_TAGGER_PRECISION``), as a
     model is fetched from S3 (``PROX_MODEL_CACHE_KEEP``), as the run's settings are taken
-    once the snapshot is named (``PROX_QUALITY_FILTER``: a bad one booked a failed run) —
-    before any work: ``prox
+    once the snapshot is named (``PROX_QUALITY_FILTER``: a bad one booked a failed run), as
+    the plan looks for repeated ids (``PROX_ID_SEARCH_MB``) — before any work: ``prox
     refine`` and the refine DAG's plan call it before the snapshot is planned, claimed or
     booked (a bad value met later left a snapshot booked ``failed``), and each refine task
     before it refines, in the environment of the worker it runs on — as does
@@ -335,3 +359,4 @@ def check_refine_settings() -> None:
     tagger_precision()
     model_cache_keep()
     quality_filter()  # the variable's own value, whether or not the run names its own
+    id_search_bytes()

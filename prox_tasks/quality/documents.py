@@ -3,7 +3,8 @@
 A table of every document (what the gate validated before) grows with the snapshot: about
 0.3 KB a document, GBs for a nightly crawl. Here each shard adds one row of counts — how many
 of its documents break each rule, with a few of their ids — and the snapshot-wide
-duplicate-id check keeps a 16-byte digest per document.
+duplicate-id check keeps a 16-byte digest per document, in memory up to a budget, then on
+disk (:class:`~prox_tasks.corpus.id_search.IdSearch`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from prox_tasks.corpus.duplicates import id_digest, repeat_candidates
+from prox_tasks.corpus.id_search import IdSearch, id_digest
 from prox_tasks.programs.policy import growth_allowance
 
 #: Rule (a column of the documents table: rows breaking it, per shard) -> what it expects.
@@ -129,36 +130,44 @@ def digest_ids(ids, into: bytearray) -> None:
 
 class IdDigests:
     """A 128-bit digest of every id written, in shard order, to find ids written twice
-    across the whole snapshot: 16 bytes a document (about 34 while the repeats are looked
-    for: :func:`~prox_tasks.corpus.duplicates.repeat_candidates`)."""
+    across the whole snapshot: 16 bytes a document, spilled to disk past the repeated-id
+    search's memory budget (the plan's search:
+    :class:`~prox_tasks.corpus.id_search.IdSearch`).
 
-    def __init__(self):
-        self._digests = bytearray()
+    Args:
+        budget: Bytes held in memory before spilling (None: ``PROX_ID_SEARCH_MB``).
+    """
+
+    def __init__(self, budget: int | None = None):
+        self._search = IdSearch(budget=budget)
         self._starts = array("q")  # where each added shard's rows begin
         self._shards = array("q")
 
     def add_shard(self, shard_index: int, ids) -> None:
-        self.add_digests(shard_index, b"")
-        digest_ids(ids, self._digests)
+        digests = bytearray()
+        try:
+            digest_ids(ids, digests)
+        finally:  # what was read before a failing read stays counted
+            self.add_digests(shard_index, digests)
 
     def add_digests(self, shard_index: int, digests: bytes) -> None:
         """Add the next shard's ids as :func:`digest_ids` wrote them (a shard read apart
         from the others, in a thread of its own)."""
-        self._starts.append(len(self._digests) // 16)
+        self._starts.append(len(self._search))
         self._shards.append(shard_index)
-        self._digests += digests
+        self._search.extend(digests)
 
     def written_before(self) -> list[tuple[int, int]]:
         """``(shard index, row)`` of every row whose id an earlier row (shard order, then
-        row order) already carries."""
+        row order) already carries. Once asked, the digests spilled to disk are removed."""
         seen, positions = set(), []
-        for position in repeat_candidates(self._digests):  # few: ids repeated, in order
-            key = bytes(self._digests[16 * position:16 * position + 16])
-            if key == _NO_ID:
-                continue
-            if key in seen:
-                positions.append(position)
-            seen.add(key)
+        with self._search as search:
+            for position, key in search.repeats():  # few: ids repeated, in order
+                if key == _NO_ID:
+                    continue
+                if key in seen:
+                    positions.append(position)
+                seen.add(key)
         out = []
         for position in positions:
             k = bisect_right(self._starts, position) - 1

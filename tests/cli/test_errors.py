@@ -252,6 +252,10 @@ def test_every_setting_to_fix_is_said_as_written(tmp_path, capsys, monkeypatch):
                                       "bfloat16, not 'half'"),
     ("PROX_MODEL_CACHE_KEEP", "0", "PROX_MODEL_CACHE_KEEP must be a whole number of at least "
                                    "1, not '0'"),
+    # read as the plan looks for repeated ids, after the snapshot was booked
+    ("PROX_ID_SEARCH_MB", "0", "deployment variable PROX_ID_SEARCH_MB='0' is not a whole "
+                               "number of MiB (0 is not at least 1): correct it, or unset it "
+                               "for the default"),
     # read once the run's snapshot was named: booked failed in the catalog
     ("PROX_QUALITY_FILTER", "strict", "quality filter must be one of off, report, drop, not "
                                       "'strict' (set by PROX_QUALITY_FILTER)"),
@@ -270,6 +274,7 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
 
     from prox_tasks.pipeline.errors import fail_fast
     from prox_tasks.pipeline.settings import (
+        id_search_bytes,
         model_cache_keep,
         progress_every,
         quality_filter,
@@ -296,7 +301,8 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
         """Stands in for Airflow's AirflowFailException (the DAGs pass the real one)."""
 
     read = {"PROX_PROGRESS_EVERY": progress_every, "PROX_QUALITY_FILTER": quality_filter,
-            "PROX_TAGGER_PRECISION": tagger_precision, "PROX_MODEL_CACHE_KEEP": model_cache_keep}
+            "PROX_TAGGER_PRECISION": tagger_precision, "PROX_MODEL_CACHE_KEEP": model_cache_keep,
+            "PROX_ID_SEARCH_MB": id_search_bytes}
     with pytest.raises(FailNow, match="SettingInvalid"):
         with fail_fast(FailNow):
             read[variable]()

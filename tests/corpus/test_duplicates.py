@@ -4,6 +4,7 @@ in read order (shard order, then row order), across files and shards; determinis
 from __future__ import annotations
 
 import json
+import os
 
 from prox_tasks.corpus import plan_shards
 from prox_tasks.corpus.duplicates import index_duplicates, shard_duplicates
@@ -76,35 +77,32 @@ def test_a_refine_task_reading_its_part_of_the_plan_rebuilds_a_missing_list_from
 
 
 
-def test_the_search_for_repeats_holds_a_sorted_copy_of_half_the_digests():
-    """Planning's duplicate pass keeps 40 bytes a document (digest, shard, source, offset,
-    lines), then looked for the repeated digests with numpy.unique over all of them (a
-    copy, sorted copy, permutation, inverse, counts): 105 bytes a document more at its peak
-    (measured here on 1,000,000 digests; 3.6 s), 1.5 GB in all for a 10-million-document
-    snapshot (prox plan's peak RSS rose 23 MB from 48,000 to 200,000 documents). Now the
-    8-byte halves are sorted and the few repeated ones looked up: ~18 bytes a document
-    (0.17 s). A prefix repeated without the whole digest is a candidate the caller drops."""
-    import os
+def test_the_plans_search_for_repeats_stays_within_its_memory_budget(tmp_path, monkeypatch):
+    """Planning's duplicate pass kept 40 bytes a document (digest, shard, source, offset,
+    lines) and ~18 more while it looked for the repeats, whatever the snapshot's size
+    (bench/duplicates.py: 581 MB peak RSS at 10 million documents, ~5.5 GB at 100 million,
+    more than one Airflow task has). Past PROX_ID_SEARCH_MB it spills them to disk and looks
+    bucket by bucket: at 1 MiB, 80,000 documents (~4.6 MB before) stay within ~2 MB."""
     import tracemalloc
 
-    from prox_tasks.corpus import duplicates
-
-    docs = 1_000_000
-    digests = bytearray(os.urandom(16 * docs))
-    digests[16 * (docs - 1):] = digests[16 * 5:16 * 6]  # a repeat far apart
+    docs = 80_000
+    with open(tmp_path / "in.jsonl", "w") as out:
+        for n in range(docs):
+            out.write(f'{{"id": "d{n % (docs - 10)}", "text": "t"}}\n')
+    monkeypatch.setenv("PROX_ID_SEARCH_MB", "1")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    manifest = plan_shards(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), target_docs=10_000)
+    for path in (tmp_path / "out" / "_duplicate_ids").iterdir():
+        path.unlink()
     tracemalloc.start()  # numpy's arrays are traced
     try:
-        found = duplicates.repeat_candidates(digests)
+        index = index_duplicates(manifest)
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert found == [5, docs - 1]
-    assert peak / docs < 24, f"{peak / docs:.0f} bytes a document at the peak"
-    digests = bytearray(duplicates.id_digest("a") + duplicates.id_digest("b")
-                        + duplicates.id_digest("a"))
-    digests[16:24] = digests[:8]  # b's first half as a's: a candidate, not a repeat
-    assert duplicates.repeat_candidates(digests) == [0, 1, 2]
-    assert duplicates.repeat_candidates(bytearray()) == []
+    assert (index["documents"], index["duplicate_ids"], index["occurrences"]) == (docs, 10, 20)
+    assert peak < 3 * 2**20, f"{peak / 2**20:.1f} MiB at the peak"
+    assert sorted(os.listdir(tmp_path)) == ["in.jsonl", "out"]  # the spilled digests: gone
 
 
 def test_a_prefix_shared_by_two_ids_makes_no_duplicate(tmp_path, monkeypatch):

@@ -585,13 +585,15 @@ def test_the_gate_does_not_offer_to_refine_a_crawls_warc_and_wat_into_the_snapsh
     assert "refine again" not in caplog.text
 
 
-def test_the_gate_finds_ids_written_twice_with_a_sorted_copy_of_half_their_digests():
-    """The gate's snapshot-wide repeated-id check (quality.documents.IdDigests) keeps 16
-    bytes a document, then sorted every digest (argsort, a sorted copy, masks): ~27 bytes
-    a document more at its peak, 430 MB beside the digests for 10 million. It now looks
-    the repeats up by the sorted 8-byte halves (corpus.duplicates.repeat_candidates, the
-    plan's search): ~18. Same rows: the later occurrences, in shard then row order, rows
-    without an id never counted."""
+def test_the_gate_finds_ids_written_twice_within_the_memory_budget(tmp_path, monkeypatch):
+    """The gate's snapshot-wide repeated-id check (quality.documents.IdDigests) kept a
+    16-byte digest a document and ~18 bytes more while it looked for the repeats, whatever
+    the snapshot's size (35 bytes a document at the peak, bench/duplicates.py --stage gate:
+    3.5 GB at 100 million). It now shares the plan's search (corpus.id_search.IdSearch):
+    past PROX_ID_SEARCH_MB the digests are spilled to disk, and 200,000 ids (~6.8 MB
+    before) stay within ~2 MB at 1 MiB. Same rows: the later occurrences, in shard then
+    row order, rows without an id never counted."""
+    import os
     import tracemalloc
 
     from prox_tasks.quality.documents import IdDigests
@@ -600,17 +602,22 @@ def test_the_gate_finds_ids_written_twice_with_a_sorted_copy_of_half_their_diges
     digests.add_shard(3, ["a", None, "b", "a"])
     digests.add_shard(5, [None, "b", "c", "a"])
     assert digests.written_before() == [(3, 3), (5, 1), (5, 3)]
-    big, docs = IdDigests(), 500_000
-    big.add_shard(0, range(docs))
-    big.add_shard(1, [7, 3, docs - 1])
+    monkeypatch.setenv("PROX_ID_SEARCH_MB", "1")
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path))
+    docs, shard = 200_000, 20_000
     tracemalloc.start()  # numpy's arrays are traced
     try:
+        big = IdDigests()
+        for start in range(0, docs, shard):
+            big.add_shard(start // shard, range(start, start + shard))
+        big.add_shard(docs // shard, [7, 3, docs - 1])
         found = big.written_before()
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    assert found == [(1, 0), (1, 1), (1, 2)]
-    assert peak / docs < 22, f"{peak / docs:.1f} bytes a document at the peak"
+    assert found == [(10, 0), (10, 1), (10, 2)]
+    assert peak < 3 * 2**20, f"{peak / 2**20:.1f} MiB at the peak"
+    assert os.listdir(tmp_path) == []  # the spilled digests: gone
 
 
 def test_the_gate_opens_each_shard_file_once_on_s3(tmp_path, s3_bucket, count_gets):

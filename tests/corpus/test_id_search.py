@@ -1,0 +1,225 @@
+"""The snapshot-wide repeated-id search in bounded memory (corpus.id_search.IdSearch): past
+its budget it spills digests to bucket files and finds the same repeats, in the same order,
+as the search in memory; its scratch folder goes when it ends, and after a kill -9 with the
+next search."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import tempfile
+import tracemalloc
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from prox_tasks.corpus import id_search
+from prox_tasks.corpus.id_search import SCRATCH_PREFIX, IdSearch, id_digest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(autouse=True)
+def _own_temp_folder(tmp_path, monkeypatch):
+    """Each test's scratch folders in a folder of its own (the system one is shared)."""
+    folder = tmp_path / "temp"
+    folder.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(folder))
+    return folder
+
+
+def _scratch(folder: Path) -> list[str]:
+    return sorted(name for name in os.listdir(folder) if name.startswith(SCRATCH_PREFIX))
+
+
+def _corpus(seed: int, docs: int) -> list[tuple[bytes, int, int]]:
+    """Random digests (with values) where ids repeat: some twice, one many times, some
+    sharing only their first 8 bytes with another (candidates, not repeats)."""
+    rng = random.Random(seed)
+    rows = []
+    for _ in range(docs):
+        roll = rng.random()
+        if rows and roll < 0.05:  # a copy of an earlier id
+            digest = rows[rng.randrange(len(rows))][0]
+        elif rows and roll < 0.07:  # an earlier id's first half, another second half
+            digest = rows[rng.randrange(len(rows))][0][:8] + rng.randbytes(8)
+        elif roll < 0.09:  # one id many times over (a bucket no split makes smaller)
+            digest = id_digest("everywhere")
+        else:
+            digest = rng.randbytes(16)
+        rows.append((digest, rng.randrange(-(2**31), 2**31), rng.randrange(-(2**63), 2**63)))
+    return rows
+
+
+def _search(rows, budget: int):
+    with IdSearch(2, budget) as search:
+        for digest, small, large in rows:
+            search.add(digest, small, large)
+        found = search.repeats()
+        values = search.values([position for position, _ in found])
+        spilled = search.spilled
+    return found, values, spilled
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_a_tiny_budget_spills_and_finds_the_same_repeats_in_the_same_order(seed, _own_temp_folder):
+    rows = _corpus(seed, 20_000)
+    where = defaultdict(list)
+    for position, (digest, _, _) in enumerate(rows):
+        where[digest].append(position)
+    expected = sorted((p, d) for d, positions in where.items() if len(positions) > 1
+                      for p in positions)  # fmt: skip
+    in_memory = _search(rows, 2**30)
+    assert in_memory[2] == 0 and in_memory[0] == expected
+    assert in_memory[1] == [rows[p][1:] for p, _ in expected]
+    # 1 KiB: a spill every 36 documents, buckets split again (the repeated id's to the end)
+    spilled = _search(rows, 1024)
+    assert spilled[2] == len(rows)
+    assert spilled[:2] == in_memory[:2]
+    assert _scratch(_own_temp_folder) == []
+
+
+def test_the_search_over_its_budget_holds_about_twice_the_budget(_own_temp_folder):
+    """The plan's search held 40 bytes a document and the gate's 16, whatever the snapshot's
+    size (58 and 35 bytes a document at the peak, bench/duplicates.py: 4-6 GB at 100 million
+    documents, one Airflow task's memory). Past the budget they are spilled to disk: at 64
+    KiB, 100,000 documents (~4 MB of digests and values) are searched within ~140 KiB."""
+    rng = random.Random(7)
+    docs, budget = 100_000, 64 * 1024
+    _search(_corpus(0, 100), 1024)  # numpy and the modules imported when used: not traced
+    tracemalloc.start()
+    try:
+        with IdSearch(2, budget) as search:
+            for n in range(docs):
+                search.add(rng.randbytes(16) if n % 1000 else id_digest("twice"), n, -n)
+            found = search.repeats()
+            scratch = _scratch(_own_temp_folder)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert [p for p, _ in found] == list(range(0, docs, 1000))
+    assert len(scratch) == 1 and _scratch(_own_temp_folder) == []  # spilled, then removed
+    assert peak < 6 * budget + 100 * len(found), f"{peak / 1024:.0f} KiB at the peak"
+
+
+def test_a_spilled_search_without_repeats_and_one_asked_twice(_own_temp_folder):
+    """A spilled snapshot without a repeated id has no values to read back; the buckets go
+    as they are searched, so a second ask gives the first answer, not an empty one."""
+    with IdSearch(1, 1024) as search:
+        for n in range(500):
+            search.add(id_digest(str(n)), n)
+        assert search.spilled and search.repeats() == [] and search.values([]) == []
+    with IdSearch(1, 1024) as search:
+        for n in range(500):
+            search.add(id_digest(str(n % 400)), n)
+        found = search.repeats()
+        assert len(found) == 200 and search.repeats() == found
+        assert search.values([p for p, _ in found]) == [(p,) for p, _ in found]
+    with pytest.raises(RuntimeError, match="closed"):
+        search.values([0])
+    with IdSearch(budget=1024) as search:
+        search.extend(id_digest("a") * 100)
+    with pytest.raises(RuntimeError, match="closed"):  # not an empty answer
+        search.repeats()
+
+
+def test_a_search_in_memory_touches_no_disk(_own_temp_folder):
+    with IdSearch(budget=2**20) as search:
+        search.extend(id_digest("a") + id_digest("b") + id_digest("a"))
+        assert [p for p, _ in search.repeats()] == [0, 2]
+        assert search.spilled == 0 and _scratch(_own_temp_folder) == []
+    assert IdSearch().repeats() == []
+
+
+_KILLED = """
+import os, sys, tempfile
+tempfile.tempdir = sys.argv[1]
+from prox_tasks.corpus.id_search import IdSearch
+search = IdSearch(budget=1024)
+search.extend(os.urandom(16 * 1000))
+print(search.spilled, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_the_scratch_a_killed_search_left_is_removed_by_the_next(_own_temp_folder):
+    """kill -9 (the OOM killer) leaves the spilled buckets: the next search removes them."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", _KILLED, str(_own_temp_folder)],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert int(child.stdout.readline()) > 0
+        left = _scratch(_own_temp_folder)
+        assert len(left) == 1 and os.listdir(_own_temp_folder / left[0])
+    finally:
+        os.kill(child.pid, signal.SIGKILL)
+        child.wait()
+    assert _scratch(_own_temp_folder) == left  # nothing removed it
+    IdSearch()
+    assert _scratch(_own_temp_folder) == []
+
+
+def test_the_plan_and_the_gate_write_the_same_lists_past_the_budget(tmp_path):
+    """One search for both: a plan's duplicate-id list and the gate's repeated rows are the
+    same with a budget of 1 KiB (every document spilled) as in memory."""
+    from prox_tasks.corpus import plan_shards
+    from prox_tasks.corpus.duplicates import index_duplicates
+    from prox_tasks.quality.documents import IdDigests
+    from tests.corpus.conftest import write_jsonl
+
+    rng = random.Random(5)
+    ids = [f"id-{rng.randrange(3000)}" for _ in range(4000)]
+    rows = [{"id": i, "text": "line\n" * rng.randrange(1, 4)} for i in ids]
+    write_jsonl(tmp_path / "in.jsonl", rows)
+    manifest = plan_shards(str(tmp_path / "in.jsonl"), str(tmp_path / "out"), target_docs=300)
+    folder = tmp_path / "out" / "_duplicate_ids"
+    lists = []
+    for budget in (2**30, 1024):
+        for path in folder.iterdir():  # written by the plan: written again here
+            path.unlink()
+        index = index_duplicates(manifest, budget=budget)
+        lists.append(
+            (
+                index,
+                {
+                    p.name: json.loads(p.read_text())["occurrences"]
+                    for p in folder.iterdir()
+                    if p.name != "index.json"
+                },
+            )
+        )
+        digests = IdDigests(budget)
+        for shard in range(0, len(ids), 300):
+            digests.add_shard(shard // 300, ids[shard : shard + 300] + [None])
+        lists.append(digests.written_before())
+    assert lists[0][0]["duplicate_ids"] > 100 and lists[0] == lists[2]
+    assert len(lists[1]) > 100 and lists[1] == lists[3]
+
+
+def test_a_bucket_of_one_id_is_split_no_further_than_its_first_half(_own_temp_folder, monkeypatch):
+    """Every occurrence of one id falls in one bucket, whatever bits split it: after the
+    64 bits the search compares first, it is searched as it is (over the budget)."""
+    splits = []
+    real = id_search._partition
+    monkeypatch.setattr(
+        id_search,
+        "_partition",  # counts the splits, changes nothing
+        lambda records, shift, bits, *rest: (
+            splits.append(shift + bits),
+            real(records, shift, bits, *rest),
+        ),
+    )
+    with IdSearch(budget=1024) as search:
+        search.extend(id_digest("same") * 5000)
+        assert [p for p, _ in search.repeats()] == list(range(5000))
+    assert max(splits) == 64
