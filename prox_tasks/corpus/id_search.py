@@ -124,8 +124,16 @@ class IdSearch:
         if not len(positions) or not k:
             return [()] * len(positions)
         self._spill()
-        rows = np.memmap(self._values_file(), dtype=np.int64, mode="r").reshape(-1, k)
-        return [tuple(row) for row in rows[np.asarray(positions, dtype=np.int64)].tolist()]
+        # a read a document: a memory map's pages, read ahead around each one, all count in
+        # the process's RSS (the whole file: 320 MB at 10 million documents)
+        size, got = 8 * k, bytearray()
+        fd = os.open(self._values_file(), os.O_RDONLY)
+        try:
+            for position in positions:
+                got += os.pread(fd, size, size * position)
+        finally:
+            os.close(fd)
+        return [tuple(row) for row in np.frombuffer(got, dtype=np.int64).reshape(-1, k).tolist()]
 
     def close(self) -> None:
         """Remove the scratch folder (nothing to do when nothing was spilled)."""
