@@ -48,7 +48,8 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     read from every shard with a status record, one row at a time: the documents table
     holds, per shard, how many documents break each rule of
     :data:`~prox_tasks.quality.documents.DOCUMENT_RULES`, so memory does not grow with
-    the documents' number (but for a 16-byte digest of each id). A document's growth is
+    the documents' number (a 16-byte digest of each id is held up to ``PROX_ID_SEARCH_MB``,
+    then spilled to disk: :class:`~prox_tasks.corpus.id_search.IdSearch`). A document's growth is
     measured against the normalization growth its shard was refined with (the executor's
     cap, recorded in the shard's status). Shards are read a few at once
     (:func:`~prox_tasks.storage.ahead.read_ahead`, a bounded number ahead) and taken in
