@@ -7,6 +7,7 @@ own thread and writes back what it returns. Use it as a context manager or call
 
 from __future__ import annotations
 
+import json
 import select
 import socket
 import threading
@@ -88,6 +89,33 @@ class LoopbackHTTPServer:
 
     def __exit__(self, *exc) -> None:
         self.close()
+
+
+#: The headers of a JSON answer.
+JSON = {"Content-Type": "application/json"}
+
+
+def chat_completion(content: str) -> bytes:
+    """The body of an OpenAI chat completion (as vLLM writes it) whose one choice is the
+    assistant's ``content``: what a teacher's endpoint answers."""
+    return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "finish_reason": "stop",
+                                    "message": {"role": "assistant", "content": content}}],
+                       "usage": {"prompt_tokens": 11, "completion_tokens": 3,
+                                 "total_tokens": 14}}).encode()  # fmt: skip
+
+
+def answering(status: int, body: bytes, seen: list | None = None,
+              headers: dict[str, str] | None = None) -> LoopbackHTTPServer:
+    """A :class:`LoopbackHTTPServer` that answers every request alike: ``status``, ``body``
+    and ``headers`` (JSON's by default); each request's path is appended to ``seen``."""
+
+    def respond(request: Request) -> Response:
+        if seen is not None:
+            seen.append(request.path)
+        return Response(status, body, dict(JSON if headers is None else headers))
+
+    return LoopbackHTTPServer(respond)
 
 
 #: A raw-socket answer: ``answer(conn, body, n)`` writes the reply to the ``n``-th request

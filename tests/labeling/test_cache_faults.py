@@ -85,7 +85,7 @@ def test_a_read_only_cache_folder_is_refused_before_any_request_is_paid(real_tmp
     from prox_tasks.cli import main
     from prox_tasks.pipeline.errors import cannot_succeed
     from tests.labeling.test_llm_endpoint_failures import ANSWER, TEXT
-    from tests.loopback_http import LoopbackHTTPServer, Response
+    from tests.loopback_http import answering
 
     folder = real_tmpfs("64k")
     subprocess.run(["mount", "-o", "remount,ro", "tmpfs", str(folder)], check=True)
@@ -93,12 +93,7 @@ def test_a_read_only_cache_folder_is_refused_before_any_request_is_paid(real_tmp
     src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(3)))
     out = tmp_path / "labels.jsonl"
     seen: list = []
-
-    def answer(request):
-        seen.append(request.path)
-        return Response(200, json.dumps(ANSWER).encode(), {"Content-Type": "application/json"})
-
-    with LoopbackHTTPServer(answer) as server:
+    with answering(200, ANSWER, seen) as server:
         code = main(["label", "--input", str(src), "--output", str(out), "--teacher", "llm",
                      "--base-url", server.url + "/v1", "--model", "m",
                      "--cache-dir", str(folder)])  # fmt: skip

@@ -10,13 +10,10 @@ import logging
 import pytest
 
 from prox_tasks.labeling.chat_client import ChatClient, ChatError
-from tests.loopback_http import LoopbackHTTPServer, Request, Response
+from tests.loopback_http import LoopbackHTTPServer, Request, Response, chat_completion
 
 KEY = "sk-chat-client-test-4242"
-ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-          "choices": [{"index": 0, "finish_reason": "stop",
-                       "message": {"role": "assistant", "content": "keep_doc()"}}],
-          "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
+ANSWER = chat_completion("keep_doc()")
 
 
 class Endpoint(LoopbackHTTPServer):
@@ -30,9 +27,10 @@ class Endpoint(LoopbackHTTPServer):
             key = request.headers.get("Authorization")
             self.seen.append(key)
             status = self.statuses.pop(0) if self.statuses else 200
-            body = json.dumps(ANSWER if status == 200 else {"error": f"busy, your key {key}"})
-            return Response(status, body.encode(), {"Content-Type": "application/json",
-                                                     "Retry-After-Ms": "1"})  # no real wait
+            body = ANSWER if status == 200 else \
+                json.dumps({"error": f"busy, your key {key}"}).encode()  # fmt: skip
+            return Response(status, body, {"Content-Type": "application/json",
+                                           "Retry-After-Ms": "1"})  # no real wait
 
         super().__init__(answer)
         self.url += "/v1"
@@ -94,7 +92,7 @@ def test_an_answer_cut_off_by_a_reset_while_read_is_asked_for_again():
     the loopback HTTP server always writes the whole body."""
     from tests.loopback_http import raw_socket_server, reset_after
 
-    full = json.dumps(ANSWER).encode()
+    full = ANSWER
     answered = []
 
     def answer(conn, _body, n):

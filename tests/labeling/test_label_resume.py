@@ -18,21 +18,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.loopback_http import LoopbackHTTPServer, Response
+from tests.loopback_http import JSON, LoopbackHTTPServer, Response, chat_completion
 
 pytestmark = pytest.mark.slow
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "sample" / "sample.jsonl.gz"
 ROOT = Path(__file__).resolve().parents[2]
 MARK = re.compile(rb"Marker\d{5}")
-
-
-def _answer(content: str) -> bytes:
-    return json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                       "choices": [{"index": 0, "finish_reason": "stop",
-                                    "message": {"role": "assistant", "content": content}}],
-                       "usage": {"prompt_tokens": 11, "completion_tokens": 3,
-                                 "total_tokens": 14}}).encode()  # fmt: skip
 
 
 class Endpoint(LoopbackHTTPServer):
@@ -50,9 +42,8 @@ class Endpoint(LoopbackHTTPServer):
                 self.asked += [m.decode() for m in MARK.findall(request.body)[:1]]
             # one answer for both kinds of request (scores for a document, a program for a
             # chunk): deterministic, as the test needs
-            return Response(200, _answer("Educational score: 3\nFormat score: 4\n"
-                                         "```python\nkeep_chunk()\n```"),
-                            {"Content-Type": "application/json"})
+            return Response(200, chat_completion("Educational score: 3\nFormat score: 4\n"
+                                                 "```python\nkeep_chunk()\n```"), JSON)
 
         super().__init__(respond)
         self.url += "/v1"

@@ -12,29 +12,44 @@ import pytest
 from prox_tasks.cli import main
 from prox_tasks.labeling import get_teacher
 from prox_tasks.labeling.llm import TeacherUnavailable
-from tests.loopback_http import LoopbackHTTPServer, Response
+from tests.loopback_http import JSON, LoopbackHTTPServer, Response, answering, chat_completion
 
-ANSWER = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-          "choices": [{"index": 0, "finish_reason": "stop",
-                       "message": {"role": "assistant", "content": "```python\nkeep_doc()\n```"}}],
-          "usage": {"prompt_tokens": 11, "completion_tokens": 3, "total_tokens": 14}}
+ANSWER = chat_completion("```python\nkeep_doc()\n```")
+#: A teacher's answers: a document's scores, a chunk's program, one no instruction model writes
+SCORES = chat_completion("Educational score: 5\nFormat score: 5")
+CHUNK = chat_completion("```python\nkeep_chunk()\n```")
+UNSURE = chat_completion("I am not sure what you mean.")
 FAULTS = {
     "503 after the retries": (503, b'{"error": "overloaded"}'),
     "a wrong key": (401, b'{"error": "bad key"}'),
     "a wrong model name": (404, b'{"error": "no such model"}'),
-    "a cut-off body": (200, json.dumps(ANSWER).encode()[:50]),
+    "a cut-off body": (200, ANSWER[:50]),
     "a gateway page": (200, b"<html>upstream gone</html>"),
 }
 TEXT = "A first line of the page that says something.\nA second line with more words in it."
 
 
 def _endpoint(status: int, body: bytes, seen: list) -> LoopbackHTTPServer:
-    def answer(request):
-        seen.append(request.path)
-        return Response(status, body, {"Content-Type": "application/json",
-                                       "Retry-After-Ms": "1"})  # fmt: skip
+    """Answers every request alike; ``Retry-After-Ms``: the client's retries do not wait."""
+    server = answering(status, body, seen, {**JSON, "Retry-After-Ms": "1"})
+    server.url += "/v1"
+    return server
 
-    server = LoopbackHTTPServer(answer)
+
+def _teacher(broken: bytes, asked: list | None = None) -> LoopbackHTTPServer:
+    """Answers as a teacher: :data:`SCORES` to a document's request, ``broken`` to a chunk's
+    request about the document with the word BROKEN, :data:`CHUNK` to the others; appends each
+    request's ``max_tokens`` to ``asked``."""
+
+    def respond(request):
+        said = json.loads(request.body)
+        if asked is not None:
+            asked.append(said["max_tokens"])
+        text = json.dumps(said["messages"]).lower()
+        body = SCORES if "score" in text else broken if "broken" in text else CHUNK
+        return Response(200, body, JSON)
+
+    server = LoopbackHTTPServer(respond)
     server.url += "/v1"
     return server
 
@@ -64,22 +79,9 @@ def test_an_answer_whose_bytes_are_not_utf8_rejects_that_label_not_the_labeling(
     endpoint unavailable, on every rerun (the answer is the same each time). The answer is
     read with U+FFFD in their place now, as the refine backends read theirs: a chunk
     program with a stray character is that label's rejection, the other labels as they were."""
-    def chat(content: str) -> bytes:
-        message = {"role": "assistant", "content": content}
-        return json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0],
-                                                  "message": message}]}).encode()
-
-    scores = chat("Educational score: 5\nFormat score: 5")
-    chunk = chat("```python\nkeep_chunk()\n```")
-    cut = chunk.replace(b"keep_chunk()", b"keep_chunk()\xe2\x82")  # 2 of the 3 bytes of "€"
-
-    def respond(request):
-        said = json.dumps(json.loads(request.body)["messages"]).lower()
-        body = scores if "score" in said else cut if "broken" in said else chunk
-        return Response(200, body, {"Content-Type": "application/json"})
-
-    with LoopbackHTTPServer(respond) as server:
-        teacher = get_teacher("llm", base_url=server.url + "/v1", model="m", max_retries=1,
+    cut = CHUNK.replace(b"keep_chunk()", b"keep_chunk()\xe2\x82")  # 2 of the 3 bytes of "€"
+    with _teacher(cut) as server:
+        teacher = get_teacher("llm", base_url=server.url, model="m", max_retries=1,
                               timeout=10)
         good, broken = teacher.label_many([TEXT, TEXT + "\nBROKEN line here."])
     assert not good.meta.get("errors")
@@ -158,12 +160,10 @@ def test_a_seed_set_whose_every_label_is_rejected_says_to_fix_the_teacher(tmp_pa
     then said to "sample more documents or change the validation share (--sample-size,
     --val-fraction)", which only asks the same model again. It now says the teacher wrote no
     valid label, where its answers are, and to fix the teacher or choose another."""
-    chat = {**ANSWER, "choices": [{**ANSWER["choices"][0], "message": {
-        "role": "assistant", "content": "I am not sure what you mean."}}]}  # fmt: skip
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(6)))
     seed = tmp_path / "seed"
-    with _endpoint(200, json.dumps(chat).encode(), []) as server:
+    with _endpoint(200, UNSURE, []) as server:
         code = main(["label", "--input", str(src), "--output", str(seed), "--seed-set",
                      "--sample-size", "6", "--no-register", "--no-progress", "--teacher", "llm",
                      "--base-url", server.url, "--model", "m", "--timeout", "5"])  # fmt: skip
@@ -182,13 +182,11 @@ def test_a_label_run_whose_every_label_is_rejected_fails_naming_where_they_are(t
     `prox label` exited 0 with "0 valid, 4 rejected" as if it had labeled the input. It now
     fails (exit 1), naming the share and the file that holds the rejected rows, which stays
     written (nothing lost): the rerun writes the same file."""
-    chat = {**ANSWER, "choices": [{**ANSWER["choices"][0], "message": {
-        "role": "assistant", "content": "I am not sure what you mean."}}]}  # fmt: skip
     src = tmp_path / "in.jsonl"
     src.write_text("".join(json.dumps({"id": str(i), "text": TEXT}) + "\n" for i in range(4)))
     out = tmp_path / "labels.jsonl"
     written = []
-    with _endpoint(200, json.dumps(chat).encode(), []) as server:
+    with _endpoint(200, UNSURE, []) as server:
         for _ in range(2):
             code = main(["label", "--input", str(src), "--output", str(out), "--no-progress",
                          "--teacher", "llm", "--base-url", server.url, "--model", "m",
@@ -224,11 +222,11 @@ def test_the_first_endpoint_failure_ends_the_requests_in_flight_at_once():
             seen.append(request.path)
             first = len(seen) == 1
         if first:
-            return Response(401, b'{"error": "bad key"}', {"Content-Type": "application/json"})
+            return Response(401, b'{"error": "bad key"}', JSON)
         hung = time.monotonic()
         while not request.client_gone() and time.monotonic() - hung < 30:
             time.sleep(0.02)  # never answers: until the client gives up on it
-        return Response(200, json.dumps(ANSWER).encode(), {"Content-Type": "application/json"})
+        return Response(200, ANSWER, JSON)
 
     with LoopbackHTTPServer(answer) as server:
         teacher = get_teacher("llm", base_url=server.url + "/v1", model="m", timeout=timeout,
@@ -248,25 +246,10 @@ def test_an_answer_past_its_cap_rejects_that_label_not_the_labeling():
     gigabytes held in memory. One larger than its cap (``reply_cap`` of the tokens asked
     for) is read no further: that label is rejected (``answer_too_large``, not retried),
     the others as they were, the labeling goes on."""
-    def chat(content: str) -> bytes:
-        message = {"role": "assistant", "content": content}
-        return json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0],
-                                                  "message": message}]}).encode()
-
-    scores = chat("Educational score: 5\nFormat score: 5")
-    chunk = chat("```python\nkeep_chunk()\n```")
     asked: list = []
-
-    def respond(request):
-        said = json.loads(request.body)
-        asked.append(said["max_tokens"])
-        text = json.dumps(said["messages"]).lower()
-        huge = chat("```python\n" + "keep_chunk()\n" * 300_000 + "```")  # 3.9 MB
-        body = scores if "score" in text else huge if "broken" in text else chunk
-        return Response(200, body, {"Content-Type": "application/json"})
-
-    with LoopbackHTTPServer(respond) as server:
-        teacher = get_teacher("llm", base_url=server.url + "/v1", model="m", max_retries=2,
+    huge = chat_completion("```python\n" + "keep_chunk()\n" * 300_000 + "```")  # 3.9 MB
+    with _teacher(huge, asked) as server:
+        teacher = get_teacher("llm", base_url=server.url, model="m", max_retries=2,
                               timeout=10)
         good, broken = teacher.label_many([TEXT, TEXT + "\nBROKEN line here."])
     assert not good.meta.get("errors")
@@ -283,27 +266,15 @@ def test_a_rejected_labels_huge_program_is_kept_as_an_excerpt_with_its_size_and_
     is as it was."""
     from prox_tasks.labeling.run import MAX_REJECTED_PROGRAM_CHARS
 
-    def chat(content: str) -> bytes:
-        message = {"role": "assistant", "content": content}
-        return json.dumps({**ANSWER, "choices": [{**ANSWER["choices"][0],
-                                                  "message": message}]}).encode()
-
     calls = "keep_chunk()\n" * 11_000  # 143 KB: under the reply cap, over every limit
-
-    def respond(request):
-        said = json.dumps(json.loads(request.body)["messages"]).lower()
-        body = chat("Educational score: 5\nFormat score: 5") if "score" in said else \
-            chat("```python\n" + calls + "```") if "broken" in said else \
-            chat("```python\nkeep_chunk()\n```")  # fmt: skip
-        return Response(200, body, {"Content-Type": "application/json"})
 
     src = tmp_path / "in.jsonl"
     src.write_text(json.dumps({"id": "good", "text": TEXT}) + "\n"
                    + json.dumps({"id": "broken", "text": TEXT + "\nBROKEN line."}) + "\n")
     out = tmp_path / "labels.jsonl"
-    with LoopbackHTTPServer(respond) as server:
+    with _teacher(chat_completion("```python\n" + calls + "```")) as server:
         code = main(["label", "--input", str(src), "--output", str(out), "--no-progress",
-                     "--teacher", "llm", "--base-url", server.url + "/v1", "--model", "m",
+                     "--teacher", "llm", "--base-url", server.url, "--model", "m",
                      "--timeout", "5"])  # fmt: skip
     assert code == 0, capsys.readouterr().err
     rows = {r["id"]: r for r in map(json.loads, out.read_text().splitlines())}

@@ -314,16 +314,12 @@ def test_a_refine_task_on_a_pool_refusing_its_key_fails_without_retries(tmp_path
     to set."""
     from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.pipeline.errors import cannot_succeed
-    from tests.loopback_http import LoopbackHTTPServer, Response
+    from tests.loopback_http import answering
 
     model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model
     model.mkdir()
     (model / "config.json").write_text("{}")
-
-    def respond(request):
-        return Response(401, b'{"error": "Unauthorized"}', {"Content-Type": "application/json"})
-
-    with LoopbackHTTPServer(respond) as server:
+    with answering(401, b'{"error": "Unauthorized"}') as server:
         monkeypatch.setenv("PROX_OPENAI_SERVERS", server.url + "/v1")
         work = refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
                             model=str(model), backend="openai")
