@@ -14,7 +14,7 @@ from moto.core import enable_iam_authentication
 from prox_tasks.storage import configure_s3, get_client, put_atomic
 from prox_tasks.storage.s3_client import current_settings
 from tests.dags.crawl import sample_rows, write_jsonl
-from tests.storage.conftest import iam_keys, use_keys  # noqa: F401 (a fixture)
+from tests.storage.conftest import iam_keys, no_credentials, use_keys  # noqa: F401 (a fixture)
 
 DAY = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -69,16 +69,9 @@ def test_an_output_root_the_credentials_may_not_write_fails_at_resolve_once(
 
 
 def _no_credentials(monkeypatch, tmp_path) -> None:
-    """This process's S3 client as a worker's without credentials: nothing in the
-    environment, no shared files, no instance metadata (botocore's chain finds none)."""
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
-    # the worker's settings from its environment, as a task process reads them
+    """This process's S3 client as a worker's without credentials (botocore's chain finds
+    none); its other settings from its environment, as a task process reads them."""
+    no_credentials(monkeypatch, tmp_path)
     monkeypatch.setenv("PROX_S3_ENDPOINT_URL", current_settings().endpoint_url)
     monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
     monkeypatch.setenv("PROX_S3_MAX_ATTEMPTS", "1")

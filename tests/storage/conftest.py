@@ -81,6 +81,18 @@ def use_keys(moto_server, key_id: str, secret: str) -> None:
                             max_attempts=1, addressing_style="path"))
 
 
+def no_credentials(monkeypatch, tmp_path) -> None:
+    """This process's environment as a host's without S3 credentials: nothing in the
+    environment, no shared files, no instance metadata (botocore's real chain finds none)."""
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
 @contextmanager
 def _counting(event: str, key, unique_id: str):
     """A Counter of ``key(**kwargs)`` over each ``event`` of the storage layer's client while

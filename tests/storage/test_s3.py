@@ -20,6 +20,7 @@ from prox_tasks.storage import (
     size_of,
 )
 from prox_tasks.storage.s3_client import connection_fields
+from tests.storage.conftest import no_credentials
 
 MIB = 1024 * 1024
 
@@ -469,13 +470,7 @@ def test_a_command_without_s3_credentials_says_where_to_give_them(s3_bucket, mon
     from prox_tasks.storage.s3_client import current_settings
 
     put_atomic(f"{s3_bucket}/crawl/a.jsonl", b'{"id": "a", "text": "one two"}\n')
-    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                 "AWS_PROFILE", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
-                 "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_WEB_IDENTITY_TOKEN_FILE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    no_credentials(monkeypatch, tmp_path)
     configure_s3(S3Settings(endpoint_url=current_settings().endpoint_url,
                             region_name="us-east-1", max_attempts=1, addressing_style="path"))
     code = main(["plan", "--input", f"{s3_bucket}/crawl/", "--output", str(tmp_path / "out")])
