@@ -2,8 +2,8 @@
 
 Imported by the conftests before anything imports Airflow: Airflow reads its configuration
 at import time, so AIRFLOW_HOME and friends must be set first. One temporary AIRFLOW_HOME
-(SQLite metadata DB) per test session, removed when the session ends; ``airflow db
-migrate`` runs once.
+(SQLite metadata DB) per test session, removed when the session ends; its metadata DB is
+migrated once, in the session's process (:func:`migrate_once`).
 """
 
 from __future__ import annotations
@@ -87,9 +87,20 @@ _MIGRATED = False
 
 
 def migrate_once() -> None:
+    """Migrate the session's metadata DB (what ``airflow db migrate`` does) and create its
+    pools, once a session, in this process: the DAG tests import Airflow here anyway (the
+    DagBag, ``dag.test()``), while an Airflow CLI start for each (``airflow db migrate``,
+    ``airflow pools import``) cost 18-24 s of a loaded 2-core machine."""
     global _MIGRATED
     if not _MIGRATED:
-        airflow_cli("db", "migrate")
+        from airflow import settings
+        from airflow.utils.db import upgradedb
+
+        if str(HOME / "airflow.db") not in str(settings.engine.url):
+            raise RuntimeError(f"Airflow was imported before tests.dags.airflow_env set its "
+                               f"environment: its metadata DB is {settings.engine.url}")
+        upgradedb()
+        settings.engine.dispose()  # no connection of this process open across the switch
         # WAL lets the services read while one of them writes (persistent in the DB file)
         with sqlite3.connect(HOME / "airflow.db") as db:
             db.execute("PRAGMA journal_mode=WAL")
@@ -99,8 +110,15 @@ def migrate_once() -> None:
 
 def set_pools(pools: dict[str, int], env: dict | None = None) -> None:
     """Create or resize the Airflow ``pools`` (name -> slots) of the installation ``env``
-    names: one ``airflow pools import`` (each Airflow CLI start costs seconds: one call, not
-    one per pool)."""
+    names. No ``env``: the session's own, in this process, whose Airflow is configured for
+    it; another (a deployment's PostgreSQL DB): one ``airflow pools import`` (each Airflow
+    CLI start costs seconds: one call, not one per pool)."""
+    if env is None:
+        from airflow.models.pool import Pool
+
+        for name, slots in pools.items():
+            Pool.create_or_update_pool(name, slots, f"prox {name} pool", include_deferred=False)
+        return
     spec = {name: {"slots": slots, "description": f"prox {name} pool"}
             for name, slots in pools.items()}
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
