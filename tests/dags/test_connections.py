@@ -1,5 +1,6 @@
-"""A connection stored in Airflow's metadata database (``airflow connections add``, not an
-``AIRFLOW_CONN_*`` variable) is found by prox: the teacher's endpoint and the S3 settings."""
+"""A connection stored in Airflow's metadata database (as ``airflow connections add`` stores
+it, not an ``AIRFLOW_CONN_*`` variable) is found by prox: the teacher's endpoint and the S3
+settings."""
 
 from __future__ import annotations
 
@@ -8,16 +9,21 @@ import os
 import subprocess
 import sys
 
-from tests.dags.airflow_env import airflow_cli
-
 
 def test_a_connection_in_airflows_database_is_found(airflow_db):
-    airflow_cli("connections", "add", "prox_teacher_db", "--conn-type", "http",
-                "--conn-host", "http://127.0.0.1", "--conn-port", "8123", "--conn-schema", "v1",
-                "--conn-password", "sk-db-stored-7781")
-    airflow_cli("connections", "add", "prox_s3_db", "--conn-json", json.dumps(
-        {"conn_type": "aws", "login": "AKDB", "password": "SKDB",
-         "extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "eu-west-3"}}))
+    # stored by Airflow's own model in this process (the session's Airflow), as the CLI's
+    # `connections add` does: two CLI starts cost 50 s of a loaded 2-core machine
+    from airflow.models import Connection
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        session.add(Connection(conn_id="prox_teacher_db", conn_type="http",
+                               host="http://127.0.0.1", port=8123, schema="v1",
+                               password="sk-db-stored-7781"))
+        session.add(Connection.from_json(json.dumps(
+            {"conn_type": "aws", "login": "AKDB", "password": "SKDB",
+             "extra": {"endpoint_url": "http://127.0.0.1:9", "region_name": "eu-west-3"}}),
+            conn_id="prox_s3_db"))
     assert "AIRFLOW_CONN_PROX_TEACHER_DB" not in os.environ
     code = (
         "import json\n"
