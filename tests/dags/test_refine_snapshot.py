@@ -164,15 +164,17 @@ def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float
                     catalog_url: str, seen: dict, meanwhile=None) -> None:
     """Remove the fault once the blocked shard's first try has failed; ``seen`` gets the
     catalog's snapshot row as it was between the tries, and ``meanwhile`` (a callable) runs
-    then, before the fault is removed."""
+    then, before the fault is removed. The retry is due once the fault is gone, whatever
+    the task's ``retry_delay``: the try's ``retry_delay_override`` (Airflow's own, which a
+    retry policy sets) is made 0 then."""
     import sqlalchemy
 
     from prox_tasks.catalog import Catalog
 
     engine = sqlalchemy.create_engine(db_url)
-    query = sqlalchemy.text(
-        "SELECT state FROM task_instance WHERE dag_id='prox_refine_snapshot' "
-        "AND task_id='refine_shard' AND map_index=1 AND run_id LIKE 'manual__%'")
+    where = ("WHERE dag_id='prox_refine_snapshot' AND task_id='refine_shard' AND map_index=1 "
+             "AND run_id LIKE 'manual__%'")
+    query = sqlalchemy.text(f"SELECT state FROM task_instance {where}")
     while not stop.is_set() and time.monotonic() < deadline:
         with engine.connect() as conn:
             states = [r[0] for r in conn.execute(query)]
@@ -182,6 +184,10 @@ def _wait_for_retry(db_url: str, stop: threading.Event, blocked, deadline: float
             if meanwhile is not None:
                 meanwhile()
             shutil.rmtree(blocked, ignore_errors=True)  # meanwhile may have removed it
+            with engine.begin() as conn:
+                conn.execute(sqlalchemy.text(
+                    f"UPDATE task_instance SET retry_delay_override=0 {where} "
+                    "AND state='up_for_retry'"))
             return
         time.sleep(0.05)
 
@@ -336,7 +342,9 @@ def test_a_run_a_prox_refine_rerun_finished_with_its_settings_goes_on_to_release
     refine = world["dag"].get_task("refine_shard")
     delays = refine.retry_delay, refine.max_retry_delay
     # the retry waits for the rerun (seconds of model loading), as a real retry's backoff
-    refine.retry_delay = refine.max_retry_delay = timedelta(seconds=60)
+    # does: due only once the watcher has run it (a fixed 60 s waited ~40 s past its end,
+    # and a rerun slower than 60 s on a loaded machine raced the retry)
+    refine.retry_delay = refine.max_retry_delay = timedelta(minutes=10)
     stop = threading.Event()
     watcher = threading.Thread(target=_wait_for_retry, args=(
         os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"], stop, blocked,
