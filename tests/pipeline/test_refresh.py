@@ -541,12 +541,8 @@ def test_collect_after_a_prox_refine_rerun_goes_on_only_with_this_run_s_settings
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.booking import RunReplaced
 
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
-                              for i in range(6)))  # fmt: skip
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    snapshot = refresh.resolve_snapshot({"input_uri": str(source), "catalog_url": url,
-                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+    snapshot = small_snapshot(tmp_path, 6)
+    url = snapshot["catalog_url"]
 
     def task(task_id: str) -> dict:
         return {"dag_id": "prox_refine_snapshot", "run_id": "run-1", "task_id": task_id,
@@ -556,7 +552,7 @@ def test_collect_after_a_prox_refine_rerun_goes_on_only_with_this_run_s_settings
     results = [refresh.refine_batch(b, task("refine")) for b in work]
     cli = subprocess.run(
         [sys.executable, "-m", "prox_tasks.cli", "refine", "--no-progress", "--input",
-         str(source), "--output", snapshot["output_uri"], "--name", snapshot["name"],
+         snapshot["input_uri"], "--output", snapshot["output_uri"], "--name", snapshot["name"],
          "--catalog", url, "--target-docs", "2", "--model", str(tagger_model), *rerun],
         capture_output=True, text=True, timeout=300)
     assert cli.returncode == 0, cli.stderr
@@ -592,12 +588,8 @@ def test_collect_of_a_run_replaced_since_books_nothing_over_the_newer_run(tmp_pa
     from prox_tasks.quality import GateFailed
     from prox_tasks.refine.booking import RunReplaced
 
-    source = tmp_path / "in.jsonl"
-    source.write_text("".join(f'{{"id": "{i}", "text": "line one {i}\\nline two {i}"}}\n'
-                              for i in range(6)))  # fmt: skip
-    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
-    snapshot = refresh.resolve_snapshot({"input_uri": str(source), "catalog_url": url,
-                                         "output_root": str(tmp_path / "corpus")}, "2026-01-02")
+    snapshot = small_snapshot(tmp_path, 6)
+    url = snapshot["catalog_url"]
 
     def task(run: str, task_id: str) -> dict:
         return {"dag_id": "prox_refine_snapshot", "run_id": run, "task_id": task_id,
