@@ -1,4 +1,5 @@
-"""A real moto S3 server over HTTP, with prox's storage pointed at it."""
+"""The session's real moto S3 server over HTTP (tests/storage's), with prox's storage
+pointed at it."""
 
 from __future__ import annotations
 
@@ -7,23 +8,19 @@ import uuid
 import pytest
 
 from prox_tasks.storage import S3Settings, configure_s3, get_client
-from tests.storage.conftest import s3_calls  # noqa: F401 - the S3 call counter, reused
+from tests.storage.conftest import moto_server, s3_calls  # noqa: F401 - reused fixtures
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint():
-    from moto.server import ThreadedMotoServer
-
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+def moto_endpoint(moto_server):  # noqa: F811 - the fixture imported above
+    """The server's URL: one moto server a session (it had a second of its own here)."""
+    return moto_server.endpoint_url
 
 
 @pytest.fixture
-def s3_root(moto_endpoint, monkeypatch):
+def s3_root(moto_endpoint, moto_server, monkeypatch):  # noqa: F811
     """A fresh bucket; returns ``s3://bucket/models``."""
+    moto_server.faults.disarm()  # a fault another test armed is not this test's
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
