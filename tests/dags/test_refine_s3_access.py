@@ -5,38 +5,19 @@ task that meets it, saying what to set."""
 
 from __future__ import annotations
 
-import copy
-from datetime import UTC, datetime
-
 import pytest
 from moto.core import enable_iam_authentication
 
 from prox_tasks.storage import configure_s3, get_client, put_atomic
 from prox_tasks.storage.s3_client import current_settings
-from tests.dags.crawl import sample_rows, write_jsonl
+from tests.dags.refine_dag import refine_world, run, tis
 from tests.storage.conftest import iam_keys, no_credentials, use_keys  # noqa: F401 (a fixture)
-
-DAY = datetime(2026, 1, 5, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, dagbag):
-    root = tmp_path_factory.mktemp("refine-s3")
-    crawl = write_jsonl(root / "crawl" / "2026-01-05.jsonl", sample_rows(12))
-    dag = dagbag.get_dag("prox_refine_snapshot")
-    return {"root": root, "crawl": crawl, "catalog": f"sqlite:///{root / 'catalog.sqlite'}",
-            "dag": dag, "defaults": copy.deepcopy(dag.params.dump())}
-
-
-def run(world, name, **conf):
-    conf = {**world["defaults"], "input_uri": str(world["crawl"]),
-            "output_root": str(world["root"] / "corpus"), "catalog_url": world["catalog"],
-            "snapshot_name": name, "target_docs": 10, **conf}
-    return world["dag"].test(logical_date=DAY, run_conf=conf)
-
-
-def tis(dag_run):
-    return {(ti.task_id, ti.map_index): ti for ti in dag_run.get_task_instances()}
+    """This module's crawl, corpus and catalog (:func:`refine_world`)."""
+    return refine_world(tmp_path_factory, dagbag)
 
 
 def _keys_in(s3_bucket: str) -> list[str]:

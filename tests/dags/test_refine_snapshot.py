@@ -2,44 +2,24 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 import shutil
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from prox_tasks.models import SHIPPED_MODEL
 from tests.dags.crawl import sample_rows, write_jsonl
-
-DAY = datetime(2026, 1, 5, tzinfo=UTC)
+from tests.dags.refine_dag import DAY, refine_world, run, tis
 
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory, dagbag):
-    """One crawl file of 30 documents (3 shards of 10), a corpus root and a catalog."""
-    root = tmp_path_factory.mktemp("refine")
-    crawl = write_jsonl(root / "crawl" / "2026-01-05.jsonl", sample_rows(30))
-    dag = dagbag.get_dag("prox_refine_snapshot")
-    return {"root": root, "crawl": crawl, "corpus": root / "corpus",
-            "catalog": f"sqlite:///{root / 'catalog.sqlite'}", "dag": dag,
-            "defaults": copy.deepcopy(dag.params.dump())}
-
-
-def run(world, name, **conf):
-    # every Param given: dag.test() runs share the DAG object, whose Params keep the values
-    # of an earlier run's conf (a real trigger starts from the declared defaults)
-    conf = {**world["defaults"], "input_uri": str(world["crawl"]),
-            "output_root": str(world["corpus"]), "catalog_url": world["catalog"],
-            "snapshot_name": name, "target_docs": 10, **conf}
-    return world["dag"].test(logical_date=DAY, run_conf=conf)
-
-
-def tis(dag_run):
-    return {(ti.task_id, ti.map_index): ti for ti in dag_run.get_task_instances()}
+    """This module's crawl, corpus and catalog (:func:`refine_world`)."""
+    return refine_world(tmp_path_factory, dagbag)
 
 
 def statuses(world, name):
