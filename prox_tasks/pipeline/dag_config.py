@@ -82,9 +82,12 @@ def _count(env: str, default: int, least: int = 0) -> int:
     return parse_time_setting(env, default, whole, f"a whole number of at least {least}")
 
 
-def _seconds(env: str, default: float) -> timedelta:
-    """A number of seconds above 0: ``PROX_SHARD_TIMEOUT_S=0`` parsed (a timeout no task
-    can meet), a negative delay too, and ``inf`` broke the import naming no variable."""
+def _seconds(env: str, default: float, zero: bool = False) -> timedelta:
+    """A finite number of seconds above 0 (at least 0 where ``zero``: a retry delay of 0
+    retries at once, Airflow's backoff then waits a second): ``PROX_SHARD_TIMEOUT_S=0``
+    parsed (a timeout no task can meet), a negative delay too, and ``inf`` broke the import
+    naming no variable."""
+    form = "a number of seconds of at least 0" if zero else "a number of seconds above 0"
 
     def seconds(raw: str) -> float:
         try:
@@ -93,12 +96,11 @@ def _seconds(env: str, default: float) -> timedelta:
             raise ValueError("") from None
         if not math.isfinite(value):
             raise ValueError(f"{raw} is not finite")
-        if value <= 0:
-            raise ValueError(f"{raw} is not above 0")
+        if value < 0 or (value == 0 and not zero):
+            raise ValueError(f"{raw} is not {'at least' if zero else 'above'} 0")
         return value
 
-    return timedelta(seconds=parse_time_setting(env, default, seconds,
-                                                "a number of seconds above 0"))  # fmt: skip
+    return timedelta(seconds=parse_time_setting(env, default, seconds, form))
 
 
 def refresh_schedule():
@@ -135,7 +137,7 @@ def default_args() -> dict:
         "owner": "prox",
         "on_failure_callback": [FailureNotifier()],
         "retries": _count("PROX_RETRIES", 3),
-        "retry_delay": _seconds("PROX_RETRY_DELAY_S", 60),
+        "retry_delay": _seconds("PROX_RETRY_DELAY_S", 60, zero=True),
         "retry_exponential_backoff": 2.0,
         "max_retry_delay": _seconds("PROX_MAX_RETRY_DELAY_S", 1800),
         "pool": POOL_DEFAULT,

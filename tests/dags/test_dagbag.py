@@ -213,6 +213,7 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
                                                  ("PROX_RETRIES", "-1"),
                                                  ("PROX_SHARD_TIMEOUT_S", "0"),
                                                  ("PROX_RETRY_DELAY_S", "inf"),
+                                                 ("PROX_RETRY_DELAY_S", "-60"),
                                                  # a marker that would be read as input
                                                  ("PROX_PARTITION_MARKER", "DONE.jsonl"),
                                                  ("PROX_REFRESH_CRON", "0 0 * *"),
@@ -256,6 +257,20 @@ def test_yes_no_variables_take_their_default_when_empty(airflow_db, monkeypatch,
     assert not bag.import_errors
     dag = bag.get_dag("prox_refine_snapshot")
     assert (dag.catchup, dag.get_task("wait_for_partition").deferrable) == expected
+
+
+def test_a_retry_delay_of_0_retries_at_once(airflow_db, monkeypatch):
+    """``PROX_RETRY_DELAY_S=0`` (retry at once: Airflow's backoff waits a second) parsed
+    before seconds were checked, then broke every DAG's import ("0 is not above 0")."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.airflow_env import REPO
+
+    monkeypatch.setenv("PROX_RETRY_DELAY_S", "0")
+    bag = DagBag(dag_folder=str(REPO / "dags" / "prox_refine_snapshot.py"))
+    assert not bag.import_errors
+    task = bag.get_dag("prox_refine_snapshot").get_task("refine_shard")
+    assert task.retry_delay.total_seconds() == 0
 
 
 def test_an_empty_gpu_queue_is_the_default_queue(airflow_db, monkeypatch):
