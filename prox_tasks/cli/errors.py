@@ -95,12 +95,16 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     rows lack), :class:`~prox_tasks.corpus.manifest.OutputNotAFolder` (a snapshot's
     ``--output`` named as a ``.json`` file), :class:`~prox_tasks.training.run.TrainingRefused`
     (``prox train``'s settings, or a seed set it cannot train on: no training or validation
-    documents, one class only). The DAGs fail their task on each without retries
+    documents, one class only), :class:`~prox_tasks.storage.names.InvalidName` (a snapshot,
+    release, seed-set or model name that is no one path component: ``--name ../evil``) and
+    :class:`~prox_tasks.corpus.readers.UnreadableInput` (an input file prox cannot open: a
+    named pipe, a link to nothing or a loop of links, no read permission; the same files
+    stay so until someone fixes them). The DAGs fail their task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.corpus.manifest import OutputNotAFolder
-    from prox_tasks.corpus.readers import IdFieldMissing
+    from prox_tasks.corpus.readers import IdFieldMissing, UnreadableInput
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
@@ -108,12 +112,13 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.pipeline.settings import SettingInvalid
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import DecisionRecordDamaged, PromotedVersionGone
+    from prox_tasks.storage.names import InvalidName
     from prox_tasks.training.run import TrainingRefused
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
         DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
-        OutputNotAFolder, TrainingRefused  # fmt: skip
+        OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

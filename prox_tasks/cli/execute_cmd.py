@@ -187,8 +187,9 @@ def run(args) -> Outcome:
         if refused:  # before any reading: nothing is written under a name that lies
             return Outcome.failure("execute", refused, code=2)
     if real_uri(args.input) == real_uri(args.output):  # a link to the output is the output
-        raise ValueError("--input and --output are the same file: write the executed rows "
-                         "to another file (the input is left as it is)")
+        return Outcome.failure("execute", "--input and --output are the same file: write the "
+                               "executed rows to another file (the input is left as it is)",
+                               code=2)  # a setting to fix: the same command meets it again
     quarantine = args.quarantine or quarantine_beside(args.output)
     policy = Policy(normalize_scope=args.normalize_scope)
     with progress_bar(args, "execute", "row") as bar:

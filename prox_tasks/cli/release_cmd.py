@@ -41,8 +41,8 @@ def run(args) -> Outcome:
     try:
         check_name(args.name, "release name")
         check_partition(args.partition)
-    except ValueError as err:
-        return Outcome.failure("release", str(err))
+    except ValueError as err:  # a value to fix: the same command is refused again
+        return Outcome.failure("release", str(err), code=2)
     from prox_tasks.catalog import Catalog
 
     not_recorded = None  # why the default catalog does not record it

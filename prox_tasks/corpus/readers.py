@@ -353,8 +353,10 @@ def _skipped_note(skipped: list[str], named: int = 2) -> str:
 class UnreadableInput(OSError):
     """Local input files that cannot be opened: a link to nothing, a file without read
     permission for the user running prox. Named all at once, before planning (the open of
-    the first would fail the run naming it alone, a link as 'No such file'); a retry reads
-    them once someone has fixed them."""
+    the first would fail the run naming it alone, a link as 'No such file'). A setting to
+    fix (:func:`prox_tasks.cli.errors.setting_errors`: exit 2; a DAG task fails without
+    retries, :func:`prox_tasks.pipeline.errors.cannot_succeed`): a retry lists the same files,
+    unreadable until someone fixes them or moves them out of the input."""
 
 
 def unreadable_files(paths: Collection[str]) -> list[str]:

@@ -28,7 +28,12 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.manifest import OutputNotAFolder, PlanReplaced, ReleasedSnapshot
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
-    from prox_tasks.corpus.readers import FormatMismatch, IdFieldMissing, NoDocuments
+    from prox_tasks.corpus.readers import (
+        FormatMismatch,
+        IdFieldMissing,
+        NoDocuments,
+        UnreadableInput,
+    )
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
@@ -54,7 +59,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
             NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
-            DecisionRecordDamaged, OutputNotAFolder,
+            DecisionRecordDamaged, OutputNotAFolder, UnreadableInput,
             *credentials_missing())
 
 

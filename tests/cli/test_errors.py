@@ -62,13 +62,48 @@ def test_plan_with_v_prints_the_traceback_too(tmp_path, capsys):
     ["refine", "--name", "../escaped", "--model", "default", "--no-progress"],
 ])
 def test_names_that_become_paths_are_refused_before_anything_is_written(tmp_path, capsys, args):
+    """A name that is no one path component (``InvalidName``) is a setting to fix: exit 2,
+    as the DAG tasks fail on it without retries; it exited 1, "a retry may help"."""
     src = tmp_path / "in.jsonl"
     src.write_text('{"id": "a", "text": "one two three"}\n')
     out = tmp_path / "out"
-    assert main([args[0], "--input", str(src), "--output", str(out), *args[1:]]) == 1
+    assert main([args[0], "--input", str(src), "--output", str(out), *args[1:]]) == 2
     err = capsys.readouterr().err
     assert "invalid snapshot name" in err and not out.exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["in.jsonl"]
+
+
+def test_prox_train_refuses_a_model_name_that_is_no_path_component_with_exit_2(tmp_path, capsys):
+    """``prox train --name ../evil`` exited 1 (InvalidName: "a retry may help"); it is a
+    setting to fix, refused before the seed set is read or anything written."""
+    reg = tmp_path / "reg"
+    assert main(["train", "--seed", str(tmp_path / "no-seed"), "--output", str(reg),
+                 "--name", "../evil"]) == 2  # fmt: skip
+    assert "invalid model name '../evil'" in capsys.readouterr().err
+    assert not reg.exists() and not (tmp_path / "evil").exists()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("what", ["pipe", "loop"])
+def test_an_input_file_prox_cannot_open_exits_2(tmp_path, capsys, what):
+    """A named pipe or a loop of links among the inputs (UnreadableInput) exited 1, as if a
+    retry could read it: the same files are listed again, unreadable until someone fixes
+    them. A setting to fix: exit 2, nothing planned."""
+    import os
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"id": "a", "text": "one two three"}\n')
+    if what == "pipe":
+        os.mkfifo(folder / "b.jsonl")
+    else:
+        (folder / "b.jsonl").symlink_to("c.jsonl")
+        (folder / "c.jsonl").symlink_to("b.jsonl")
+    out = tmp_path / "out"
+    assert main(["plan", "--input", str(folder), "--output", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "input file" in err and "cannot be read: " in err and "b.jsonl" in err, err
+    assert not (out / "manifest.json").exists()
 
 
 def test_the_catalog_refuses_a_snapshot_name_that_is_not_one_path_component(tmp_path):

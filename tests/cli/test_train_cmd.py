@@ -147,8 +147,8 @@ def test_options_that_cannot_work_fail_before_training(tmp_path, capsys, tiny_mo
                 "--work-dir", str(tmp_path / "work"), "--no-gold-gate"]
         code = main(args + extra)
         err = capsys.readouterr().err
-        # a refusal is a setting to fix (exit 2); a name that is no path component, 1 still
-        assert code == (1 if extra[0] == "--name" else 2), (extra, code, err)
+        # a refusal is a setting to fix (exit 2), a name that is no path component too
+        assert code == 2, (extra, code, err)
         assert message in err and err.count("\n") == 1, (extra, err)
         assert not (tmp_path / "work").exists() and not (tmp_path / "reg").exists()
 

@@ -94,7 +94,7 @@ def test_prox_refine_books_the_snapshot_and_its_shards(tmp_path, tagger_model, c
 def test_prox_refine_refuses_a_bad_snapshot_name(tmp_path, tagger_model, capsys):
     source = write_jsonl(tmp_path / "in.jsonl", short_docs(3))
     assert main(["refine", "--input", str(source), "--output", str(tmp_path / "o"),
-                 "--model", str(tagger_model), "--name", "../x", "--no-progress"]) == 1
+                 "--model", str(tagger_model), "--name", "../x", "--no-progress"]) == 2
     assert "invalid snapshot name" in capsys.readouterr().err
 
 

@@ -276,7 +276,7 @@ def test_a_name_that_would_leave_the_release_root_is_refused(tmp_path, capsys, n
     with pytest.raises(InvalidName, match="invalid release name"):
         release_snapshot(snap["output_uri"], str(root), name)
     assert main(["release", "--json", "--snapshot", snap["output_uri"], "--root", str(root),
-                 "--name", name]) == 1
+                 "--name", name]) == 2  # a name to fix: a rerun cannot get past it
     assert "invalid release name" in capsys.readouterr().err
     assert not root.exists() and not (tmp_path / "a" / "escaped-release.json").exists()
     assert sorted(p.name for p in tmp_path.rglob("*.json") if "release" in p.name) == []
