@@ -451,28 +451,36 @@ def main() -> int:
     global SEED
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    run = sub.add_parser("run")
-    run.add_argument("variant", choices=sorted(RUNNERS))
+    run = sub.add_parser("run", help="train and score one variant; appends its row to "
+                         "bench/out/train_results.jsonl")
+    run.add_argument("variant", choices=sorted(RUNNERS), help="what to train (the module's "
+                     "docstring and VARIANTS say what each is)")
     run.add_argument("--minutes", type=float, default=15, help="LM training time budget")
     run.add_argument("--steps", type=int, default=2000, help="LM schedule length")
-    run.add_argument("--chunk-tokens", type=int, default=128)
-    run.add_argument("--train-docs", type=int, default=600)
-    run.add_argument("--eval-docs", type=int, default=40)
+    run.add_argument("--chunk-tokens", type=int, default=128, help="LM tokens a chunk "
+                     "(default 128)")
+    run.add_argument("--train-docs", type=int, default=600, help="LM: train documents "
+                     "(default 600)")
+    run.add_argument("--eval-docs", type=int, default=40, help="LM: test documents scored "
+                     "(default 40)")
     run.add_argument("--artifact", help="run artifact: the tagger artifact folder")
     run.add_argument("--name", help="run artifact: the row's name")
     run.add_argument("--work", help="run export: the prox train --work-dir")
     run.add_argument("--recall-target", type=float, default=0.95, help="run export")
     run.add_argument("--seed-dir", default="seed", help="seed set under bench/out (default "
                      "seed: the rules labels; every bench seed set has the same test pages)")
-    sub.add_parser("table")
+    sub.add_parser("table", help="print every row measured so far "
+                   "(bench/out/train_results.jsonl) as markdown tables")
     study_cmd = sub.add_parser("study", help="word P/R/F1 vs gold per source of labels and page type")
     study_cmd.add_argument("--since", default="", help="only rows measured at this ISO time or later")
     cost = sub.add_parser("forward", help="forward-pass cost of a tagger artifact against another")
-    cost.add_argument("--artifact", required=True)
+    cost.add_argument("--artifact", required=True, help="the tagger artifact folder measured")
     cost.add_argument("--baseline", required=True, help="e.g. an earlier default's folder")
     cost.add_argument("--seed-dir", default="seed-best", help="seed set under bench/out")
-    cost.add_argument("--docs", type=int, default=2000)
-    cost.add_argument("--repeats", type=int, default=7)
+    cost.add_argument("--docs", type=int, default=2000, help="seed pages scored a pass "
+                      "(default 2000)")
+    cost.add_argument("--repeats", type=int, default=7, help="passes of each artifact, "
+                      "alternating; medians reported (default 7)")
     args = parser.parse_args()
     if args.command == "forward":
         SEED = OUT / args.seed_dir

@@ -5,6 +5,7 @@ script puts its checkout on ``sys.path`` itself)."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -14,8 +15,11 @@ HELPERS = {"datadir.py", "moto_s3.py", "counting_s3.py"}  # imported by the benc
 
 
 def test_every_bench_prints_its_help_without_pythonpath(tmp_path):
+    """... and says what each of its subcommands does: ``bench/train.py --help`` listed
+    ``run`` and ``table`` with no words at all (argparse leaves a subcommand without
+    ``help`` out of its list)."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    failed = {}
+    failed, unsaid = {}, {}
     for script in sorted((ROOT / "bench").glob("*.py")):
         if script.name in HELPERS:
             continue
@@ -23,7 +27,12 @@ def test_every_bench_prints_its_help_without_pythonpath(tmp_path):
                               text=True, timeout=120, cwd=tmp_path, env=env)  # fmt: skip
         if done.returncode != 0 or "usage:" not in done.stdout:
             failed[script.name] = done.stderr.strip().splitlines()[-1:]
+        for choices in re.findall(r"^  \{([\w,-]+)\}$", done.stdout, re.MULTILINE):
+            said = re.findall(r"^    ([\w-]+)\s+\S", done.stdout, re.MULTILINE)
+            if missing := [c for c in choices.split(",") if c not in said]:
+                unsaid[script.name] = missing
     assert failed == {}
+    assert unsaid == {}
 
 
 def test_a_bad_count_or_a_missing_reuse_folder_is_an_argument_error_not_a_traceback(tmp_path):
