@@ -22,6 +22,24 @@ def for_terminal(text: str) -> str:
     return _TERMINAL_CONTROLS.sub(lambda m: repr(m.group())[1:-1], text)
 
 
+#: How much of another library's message (a parser's, a decompressor's) a message of prox
+#: quotes as its cause: it may quote a whole record or request, and prox's own words
+#: around it (which file, what to do) must stay whole.
+QUOTED_CHARS = 200
+#: ... of which the end kept after the cut: where such a message says where it failed.
+QUOTED_END = 60
+
+
+def shortened(text: str, limit: int = QUOTED_CHARS, kept_end: int = QUOTED_END) -> str:
+    """``text`` cut in its middle to ``limit`` characters when longer, ``… `` where it was
+    cut: its start (what failed) and its last ``kept_end`` characters (where: a file, a
+    byte, a column) both stay. Cut the quoted part of a message, never the message whole:
+    its way out is at its end."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - kept_end - 3]} … {text[-kept_end:]}"
+
+
 def count(n: int | float, word: str) -> str:
     """``1 shard``, ``2 shards``, ``1,234 documents`` (thousands separated)."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"

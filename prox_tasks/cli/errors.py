@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 
+from prox_tasks.wording import shortened
+
 #: Where the line of an error another library raised is cut (its message can quote a whole
 #: request or document): in its middle, where such a quote sits, so that what it failed on
 #: and where (a file, a line, a column: often at its end) both stay.
@@ -375,8 +377,8 @@ def describe_error(err: BaseException) -> str:
         return line
     if _prox_said(err):
         line = line if len(line) <= MAX_OWN_CHARS else line[: MAX_OWN_CHARS - 1] + "…"
-    elif len(line) > MAX_CHARS:
-        line = f"{line[: MAX_CHARS - KEPT_END - 3]} … {line[-KEPT_END:]}"
+    else:
+        line = shortened(line, MAX_CHARS, KEPT_END)
     return f"{line}: {advice}" if advice else line
 
 

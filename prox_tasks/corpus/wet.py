@@ -23,6 +23,7 @@ from prox_tasks.corpus.document import (
 )
 from prox_tasks.storage import open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
+from prox_tasks.wording import shortened
 
 
 def broken() -> tuple[type[BaseException], ...]:
@@ -154,7 +155,7 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                 if after is None:
                     yield number, RecordError("truncated_file", f"{kind} file breaks off after "
                                               f"{number} records: {type(err).__name__}: "
-                                              f"{err}"[:300])
+                                              f"{shortened(str(err))}")
                     return
                 stream.seek(after)
                 found = archive_records(stream)
@@ -249,9 +250,10 @@ def record_at(stream, offset: int):
 def _not_warc(record, number: int, offset: int, kind: str = "WET") -> str:
     """Why a record warcio parsed as some other format (ARC) ends a WARC file's reading."""
     first = " ".join(value for _, value in record.rec_headers.headers)
+    # bounded by its quote of the first line (80 characters), not cut whole: the way out stays
     return (f"not a WARC record at byte {offset} after {number} records (warcio read it as "
             f"{record.format.upper()}; first line {first!r:.80}): not a {kind} file, or corrupt"
-            )[:300]
+            )
 
 
 def scan(uri: str, max_doc_bytes: int, *, expect=None) -> Iterator[tuple[int, int, int | None]]:
@@ -359,7 +361,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
         try:
             payload = record.content_stream().read()
         except broken() as err:
-            yield number, RecordError("truncated_record", f"{type(err).__name__}: {err}"[:300],
+            yield number, RecordError("truncated_record", f"{type(err).__name__}: {shortened(str(err))}",
                                       doc_id), None
             continue
         if headers.get_header("Content-Length") is None:  # warcio then reads on to the end

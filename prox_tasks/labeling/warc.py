@@ -16,7 +16,7 @@ import logging
 import re
 from collections.abc import Iterator, Mapping
 
-from prox_tasks.wording import count
+from prox_tasks.wording import count, shortened
 
 log = logging.getLogger(__name__)
 #: The names a folder's or glob's WARC files have (a crawl's WET and WAT files, in
@@ -191,7 +191,7 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: s
             pass
     except broken() as err:
         raise ValueError(f"{given(warc_uri, caller)}: response {record_id} cannot be read: "
-                         f"{type(err).__name__}: {err}"[:300]) from None
+                         f"{type(err).__name__}: {shortened(str(err))}") from None
     if getattr(record.raw_stream, "limit", 0):  # Content-Length not reached: cut short
         raise ValueError(f"{given(warc_uri, caller)}: response {record_id} is cut short "
                          f"({record.raw_stream.limit} of its {record.length} bytes "
@@ -305,8 +305,8 @@ class WarcResponses(Mapping):
             record = record_at(self._open[uri], offset)
         except (StopIteration, *broken()) as err:
             raise ValueError(f"{given(uri, self.caller)}: response {record_id} cannot be read again at "
-                             f"byte {offset}: {type(err).__name__}: {err} (the file changed "
-                             "while labeling?)"[:300]) from None
+                             f"byte {offset}: {type(err).__name__}: {shortened(str(err))} (the "
+                             "file changed while labeling?)") from None
         info = _html_info(record)
         if info is None or info["record_id"] != record_id:
             raise ValueError(f"{given(uri, self.caller)}: byte {offset} no longer holds response "

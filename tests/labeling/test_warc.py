@@ -284,6 +284,29 @@ def test_warc_responses_are_indexed_and_read_on_demand_not_held_in_memory(tmp_pa
             responses[plain_ids[4]]
 
 
+def test_a_response_that_cannot_be_read_again_keeps_its_cause_and_way_out_under_a_long_path(
+        tmp_path):
+    """The message was cut whole at 300 characters: under a crawl's long folder names it
+    ended at "… response urn:uuid:… cannot", without the cause nor "(the file changed while
+    labeling?)". Only the quoted cause is cut now (wording.shortened)."""
+    from prox_tasks.labeling.warc import html_by_record_id
+
+    deep = tmp_path / "crawl-data" / "CC-MAIN-2024-51" / "segments" / (
+        "nightly-refresh-team-shared-landing-zone-" + "x" * 120)
+    deep.mkdir(parents=True)
+    plain = deep / "p.warc"
+    ids = _write_pages(plain, 6, gzip_members=False)
+    with html_by_record_id([str(plain)]) as responses:
+        data = plain.read_bytes()
+        plain.write_bytes(data[: data.index(b"Page 3 body") - 600])  # cut since indexed
+        with pytest.raises(ValueError) as raised:
+            responses[ids[4]]
+    message = str(raised.value)
+    assert len(message) > 300 and f"{plain} (--warc): response {ids[4]}" in message, message
+    assert "cannot be read again at byte" in message, message
+    assert message.endswith(" (the file changed while labeling?)"), message
+
+
 def test_a_wet_file_joins_responses_read_on_demand_from_s3(tmp_path, s3_bucket):
     import io
 
