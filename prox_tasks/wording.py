@@ -9,6 +9,21 @@ from collections.abc import Mapping
 #: starts the sequences that move the cursor, recolour, retitle or clear; CR returns to the
 #: line's start, over what was written), DEL and the C1 controls (CSI 0x9b is ESC [).
 _TERMINAL_CONTROLS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: ... and in a name embedded in a message, also what breaks its line or reads as a space
+#: there: line feed, tab, and the line and paragraph separators.
+_NAME_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def shown(name: str) -> str:
+    """``name`` (a path, URI or id) as a message embeds it: each control character in it,
+    line feed and tab too, written as its escape (``\\n``), as ``repr`` does. A file named
+    with a line feed broke a summary line in two (:func:`for_terminal` keeps line feeds: a
+    message may have several lines), and an error's one line showed it as a space, naming
+    a path that does not exist."""
+    name = str(name)
+    if _NAME_CONTROLS.search(name) is None:  # nearly every name: as it is
+        return name
+    return _NAME_CONTROLS.sub(lambda m: repr(m.group())[1:-1], name)
 
 
 def for_terminal(text: str) -> str:
@@ -54,6 +69,7 @@ def files_not_read(skipped: int, named: list[str], manifest: str,
     caller that knows only ``named``: counted among those (a segment's 4 WARC and WAT files,
     3 named, were called "of no known format", to be renamed .jsonl)."""
     more = f" and {skipped - len(named):,} more" if skipped > len(named) else ""
+    named = [shown(name) for name in named]
     # a crawl's WARC or WAT file beside its WET: no rename or --format reads text from it
     crawl = crawl_files(named) if crawl is None else crawl
     todo = []

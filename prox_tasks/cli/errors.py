@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import errno
 
-from prox_tasks.wording import shortened
+from prox_tasks.wording import shortened, shown
 
 #: Where the line of an error another library raised is cut (its message can quote a whole
 #: request or document): in its middle, where such a quote sits, so that what it failed on
@@ -143,9 +143,10 @@ def file_in_the_way(err: OSError) -> str | None:
 
 
 def _oserror(err: OSError) -> str:
-    where = err.filename if err.filename is not None else ""
+    # shown: a line feed in a path would become a space in the one line, another path
+    where = shown(err.filename) if err.filename is not None else ""
     if err.filename2 is not None:
-        where = f"{where} -> {err.filename2}"
+        where = f"{where} -> {shown(err.filename2)}"
     if err.errno == errno.ENOSPC:  # every command's writes are atomic: a rerun finishes
         return (f"disk full{' writing ' + str(where) if where else ''} ({err.strerror}): "
                 f"free space there, then run the same command again")

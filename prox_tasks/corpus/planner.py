@@ -51,7 +51,7 @@ from prox_tasks.storage import (
     to_uri,
 )
 from prox_tasks.storage.swap import replace_if
-from prox_tasks.wording import count, of_no_known_format
+from prox_tasks.wording import count, of_no_known_format, shown
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ def plan_shards(input_uri: str, output_uri: str, target_docs: int | None = None,
         log.warning("%s: %s%s not read (the plan's skipped_files lists them): %s",
                     input_uri, count(len(skipped), "file"),
                     of_no_known_format([s["uri"] for s in skipped]),
-                    "; ".join(f"{s['uri']} ({s['reason']})" for s in skipped[:3])
+                    "; ".join(f"{shown(s['uri'])} ({s['reason']})" for s in skipped[:3])
                     + (" …" if len(skipped) > 3 else ""))
     if write:
         from prox_tasks.corpus.duplicates import index_duplicates

@@ -24,7 +24,7 @@ from prox_tasks.corpus.partitions import partition_root, with_partitions
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.storage import list_uri, parse_uri, to_uri
 from prox_tasks.storage.compressed import OTHER_FORMAT_NAMES
-from prox_tasks.wording import count
+from prox_tasks.wording import count, shown
 
 log = logging.getLogger(__name__)
 
@@ -216,17 +216,17 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
             if len(listed) == 1:
                 raise FormatMismatch(crawl or compressed_parquet_advice(path)
                                      or compressed_wet_advice(path)
-                                     or f"cannot tell the format of {path}; pass --format "
+                                     or f"cannot tell the format of {shown(path)}; pass --format "
                                      "(format=): jsonl, parquet or wet")
             reason = crawl or skipped_reason(path)
             if warn:
                 log.warning("skipping %s",
-                            f"a crawl file: {crawl}" if crawl else f"{path}: {reason}")
+                            f"a crawl file: {crawl}" if crawl else f"{shown(path)}: {reason}")
             skipped.append({"uri": path, "reason": reason})
             continue
         files.append((path, found))
     if not files:
-        raise FileNotFoundError(f"no input files at {uri}"
+        raise FileNotFoundError(f"no input files at {shown(uri)}"
                                 f"{_skipped_note([s['uri'] for s in skipped]) or NAMES_NOTHING}")
     return files, skipped
 
@@ -347,7 +347,7 @@ def _skipped_note(skipped: list[str], named: int = 2) -> str:
     more = f" and {len(skipped) - named:,} more" if len(skipped) > named else ""
     return (f": pass --format (format=) jsonl, parquet or wet to read the {len(skipped):,} "
             f"{'file' if len(skipped) == 1 else 'files'} of no known format it skipped "
-            f"({', '.join(skipped[:named])}{more})")
+            f"({', '.join(map(shown, skipped[:named]))}{more})")
 
 
 class UnreadableInput(OSError):
@@ -377,13 +377,13 @@ def unreadable_files(paths: Collection[str]) -> list[str]:
             if os.path.islink(path):
                 leads = "which leads back to itself: a loop of links" \
                     if err.errno == errno.ELOOP else "which does not exist"  # fmt: skip
-                found.append(f"{uri} (a link to {os.readlink(path)}, {leads})")
+                found.append(f"{shown(uri)} (a link to {shown(os.readlink(path))}, {leads})")
             continue  # gone since listed: nothing left to read
         if not stat.S_ISREG(mode):
-            found.append(f"{uri} ({_NOT_A_FILE.get(stat.S_IFMT(mode), 'not a regular file')}, "
+            found.append(f"{shown(uri)} ({_NOT_A_FILE.get(stat.S_IFMT(mode), 'not a regular file')}, "
                          "not a file prox can read)")
         elif not os.access(path, os.R_OK):
-            found.append(f"{uri} (no read permission)")
+            found.append(f"{shown(uri)} (no read permission)")
     return found
 
 
@@ -538,7 +538,7 @@ def without_docs_files(uri: str, listed: list[str]) -> list[str]:
     kept = [p for p in listed if p not in set(docs)]
     if not kept:
         named = ", ".join(d.rpartition("/")[2] for d in docs[:3])
-        raise FileNotFoundError(f"no input files at {uri}: only "
+        raise FileNotFoundError(f"no input files at {shown(uri)}: only "
                                 f"{count(len(docs), 'docs file')} ({named}), no data: check "
                                 "the input's path")
     return kept
@@ -622,7 +622,7 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
     if not files:
         others = len(listed)
         raise FileNotFoundError(
-            f"no JSONL files at {uri}" + (NAMES_NOTHING if not others else
+            f"no JSONL files at {shown(uri)}" + (NAMES_NOTHING if not others else
             f": {count(others, 'file')} of other names skipped (JSONL is read from .jsonl or "
             ".ndjson, plain, .gz or .zst, in a folder; name a file alone to read it whatever "
             "its name)"))

@@ -364,3 +364,29 @@ def test_every_s3_operation_prox_sends_names_its_real_iam_permission():
     called |= {api[m] for m in re.findall(r"get_paginator\(\"([a-z_0-9]+)\"\)", source)}
     assert {"ListParts", "GetObject", "PutObject"} <= called, called
     assert sorted(called - set(S3_PERMISSIONS)) == []
+
+
+def test_a_line_feed_in_a_file_name_is_shown_escaped_not_breaking_or_blanking_a_line(
+        tmp_path, capsys):
+    """A file named with a line feed broke prox plan's summary line in two (for_terminal
+    keeps line feeds: messages may have several lines), and an error line showed it as a
+    space, naming a path that does not exist (``no input files at …/nothere x.jsonl``).
+    Names embedded in messages are shown with it escaped (wording.shown), as repr does."""
+    from prox_tasks.cli.errors import describe_error
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "a.jsonl").write_text('{"id": "a", "text": "one two three"}\n')
+    (folder / "bad\nname.txt").write_text("not data\n")
+    assert main(["plan", "--input", str(folder), "--output", str(tmp_path / "out"),
+                 "--no-progress"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    assert len(out.strip().splitlines()) == 1 and "in/bad\\nname.txt" in out, out
+    for given, said in ((folder / "bad\nname.txt", "cannot tell the format of "),
+                        (tmp_path / "nothere\nx.jsonl", "no input files at ")):
+        assert main(["plan", "--input", str(given), "--output", str(tmp_path / "o2")]) != 0
+        err = capsys.readouterr().err
+        assert len(err.strip().splitlines()) == 1, err
+        assert said in err and str(given).replace("\n", "\\n") in err, err
+    gone = describe_error(FileNotFoundError(2, "No such file or directory", "/data/a\nb.jsonl"))
+    assert gone == "No such file or directory: /data/a\\nb.jsonl", gone
