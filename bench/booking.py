@@ -171,14 +171,16 @@ def overview(path: Path, nights: int, shards: int, repeats: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shards", type=positive_int, default=2000)
+    parser.add_argument("--shards", type=positive_int, default=2000,
+                        help="shards booked (a snapshot's, with --nights) (default 2000)")
     parser.add_argument("--workers", type=count_or_zero, default=0,
                         help="0: the booking alone; N: a real refine with N workers")
     parser.add_argument("--nights", type=count_or_zero, default=0,
                         help="N: time the report's overview over N nights of --shards shards")
     parser.add_argument("--keep", type=Path, default=None,
                         help="with --nights: the catalog file (built when missing)")
-    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=5,
+                        help="--nights: timed calls of each, the median printed (default 5)")
     args = parser.parse_args()
     n = args.shards
     if args.nights:

@@ -119,8 +119,10 @@ def run_once(workers: int, crawl: Path, docs: int, shard_docs: int, root: Path, 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=positive_int, default=2400)
-    parser.add_argument("--shards", type=positive_int, default=8)
+    parser.add_argument("--docs", type=positive_int, default=2400,
+                        help="documents of the input refined (default 2400)")
+    parser.add_argument("--shards", type=positive_int, default=8,
+                        help="shards the input is planned into (default 8)")
     parser.add_argument("--workers", default="1,2", help="comma-separated worker counts")
     args = parser.parse_args()
     from tests.dags.crawl import repeated_rows, write_jsonl

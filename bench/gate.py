@@ -91,8 +91,10 @@ def measure(snapshot: str) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--docs", type=positive_int, default=200_000)
-    parser.add_argument("--shard-docs", type=positive_int, default=10_000)
+    parser.add_argument("--docs", type=positive_int, default=200_000,
+                        help="documents of the larger snapshot (default 200,000; also a quarter of it)")
+    parser.add_argument("--shard-docs", type=positive_int, default=10_000,
+                        help="documents a shard (default 10,000)")
     parser.add_argument("--keep", type=Path, help="build the snapshots here and keep them")
     parser.add_argument("--reuse", type=Path, help="snapshots built earlier with --keep")
     parser.add_argument("--child", help=argparse.SUPPRESS)

@@ -59,8 +59,10 @@ def measure(fn, repeats: int, catalog) -> tuple[float, int]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--releases", type=positive_int, default=1000)
-    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--releases", type=positive_int, default=1000,
+                        help="released snapshots booked in the catalog (default 1000)")
+    parser.add_argument("--repeats", type=positive_int, default=5,
+                        help="timed calls, the median printed (default 5)")
     parser.add_argument("--keep", type=Path, required=True, help="the SQLite catalog file")
     args = parser.parse_args()
     from prox_tasks.catalog import Catalog

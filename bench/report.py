@@ -166,9 +166,11 @@ def peak_mb(render) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--snapshots", type=positive_int, default=200)
+    parser.add_argument("--snapshots", type=positive_int, default=200,
+                        help="snapshots booked, one per logical date (default 200)")
     parser.add_argument("--docs", type=positive_int, default=40, help="documents per snapshot")
-    parser.add_argument("--repeats", type=positive_int, default=5)
+    parser.add_argument("--repeats", type=positive_int, default=5,
+                        help="renders of each page after the first, the median printed (default 5)")
     parser.add_argument("--keep", default=None, help="build (or reuse) the catalog here")
     parser.add_argument("--memory", action="store_true",
                         help="also each page's peak Python memory (uncached render)")

@@ -21,7 +21,8 @@ from prox_tasks.cli.arguments import positive_int  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shards", type=positive_int, default=300)
+    parser.add_argument("--shards", type=positive_int, default=300,
+                        help="published shards the rerun finds (default 300)")
     args = parser.parse_args()
     from prox_tasks.corpus import plan_shards
     from prox_tasks.refine.workers import refine_shards

@@ -115,9 +115,11 @@ def run(files: int, kb: int, repeats: int) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--files", type=positive_int, default=200)
+    parser.add_argument("--files", type=positive_int, default=200,
+                        help="JSONL files opened, one shard each (default 200)")
     parser.add_argument("--kb", type=positive_int, default=8, help="size of each file (KB)")
-    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed runs, the median printed (default 3)")
     args = parser.parse_args()
     if args.kb * 1000 > 64 * 1024:
         parser.error("--kb: at most 65 (a file above 64 KiB is not read as before plus a HEAD)")
