@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import Counter
 from collections.abc import Collection
 from contextlib import contextmanager
 
@@ -559,31 +560,44 @@ XCOM_SHARD_FIELDS = ("shard_index", "docs_read", "docs_kept", "docs_dropped",
 
 def task_result(label: str, results: list[dict]) -> dict:
     """A refine task's XCom for its shards' ``results`` (:func:`~prox_tasks.refine.workers.
-    refine_shards`): their accounting summed once here (:func:`~prox_tasks.refine.stats.
-    accounting_totals`), and a short line per shard. ``collect`` pulls every task's at once,
-    so its size per shard is what a 100,000-shard run pulls 100,000 times."""
-    from prox_tasks.refine.stats import accounting_totals
+    refine_shards`): what they add up to, folded by the rule ``prox refine`` totals its run
+    with (:meth:`~prox_tasks.refine.stats.RunResults.folded`: accountings, model trouble,
+    tokens, shards refined and reused), and a short line per shard. ``collect`` pulls every
+    task's at once, so its size per shard is what a 100,000-shard run pulls 100,000 times."""
+    from prox_tasks.refine.stats import RunResults
 
-    totals = accounting_totals(result["accounting"] for result in results)
-    totals["wall_seconds"] = round(sum(float(r["wall_seconds"] or 0) for r in results), 3)
+    run = RunResults(kept=0)  # no result kept: the short lines below say each shard's
+    for result in results:
+        run.add(result)
     shards = [{**{k: result["accounting"].get(k) for k in XCOM_SHARD_FIELDS},
                "status": result["status"], "wall_seconds": result["wall_seconds"],
                "worker_pid": result.get("pid")} for result in results]  # fmt: skip
     versions = sorted({str(r["model_version"]) for r in results if r.get("model_version")})
-    return {"label": label, "totals": totals, "model_versions": versions, "shards": shards}
+    return {"label": label, "run": run.folded(), "model_versions": versions, "shards": shards}
 
 
 def collect_totals(results: list[dict]) -> tuple[dict, list[str]]:
     """Totals over refine tasks' XComs (:func:`task_result`) and the model versions that
-    refined their shards. A task run before its XCom held totals (a DAG run upgraded in
-    flight) is summed from its shards' accountings, as it returned them then."""
-    from prox_tasks.refine.stats import accounting_totals
+    refined their shards: :meth:`~prox_tasks.refine.stats.RunResults.totals`, the totals
+    ``prox refine`` says of a run (model trouble included: ``requests_failed``,
+    ``replies_oversized`` …), with ``reused`` (shards reused) and ``wall_seconds`` (the
+    shards' summed). A task run before its XCom held its folded run (a DAG run upgraded in
+    flight) adds its accounting totals, else its shards' accountings, as it returned them
+    then, and its shards by status (its model trouble and tokens went unrecorded)."""
+    from prox_tasks.refine.stats import RunResults, accounting_totals
 
+    run = RunResults(kept=0)
+    for result in results:
+        if "run" not in result:  # an XCom of an earlier prox
+            result = {"run": {
+                "shards": len(result["shards"]),
+                "accounting": result.get("totals") or accounting_totals(result["shards"]),
+                "work": Counter("shards_" + s["status"] for s in result["shards"]
+                                if s.get("status"))}, **result}  # fmt: skip
+        run.merge(result["run"])
     shards = [s for r in results for s in r["shards"]]
-    totals = accounting_totals(r["totals"] if "totals" in r else accounting_totals(r["shards"])
-                               for r in results)
-    totals.update(shards=len(shards),
-                  reused=sum(s.get("status") == "skipped" for s in shards),
+    totals = run.totals()
+    totals.update(shards=run.shards, reused=totals["shards_skipped"],
                   wall_seconds=round(sum(float(s.get("wall_seconds") or 0) for s in shards), 3))
     versions = {v for r in results for v in r.get("model_versions", ())}
     versions.update(str(s["model_version"]) for s in shards if s.get("model_version"))

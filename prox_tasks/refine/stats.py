@@ -253,6 +253,28 @@ class RunResults:
             span[2] += 1
         self._keep(result)
 
+    def folded(self) -> dict:
+        """What the shards folded so far add up to, JSON-ready and without the results kept:
+        a part of a run (a DAG refine task's shards) that another :class:`RunResults`
+        takes in with :meth:`merge`, so a run refined in parts totals as one refined at once
+        (``prox refine``): one rule for both."""
+        return {"shards": self.shards, "accounting": self.accounting.to_dict(),
+                "work": dict(self.work), "phase_seconds": dict(self.phase_seconds),
+                "model_versions": sorted(self.model_versions),
+                "backends": sorted(self.backends),
+                "servers_left_out": dict(self.servers_left_out)}
+
+    def merge(self, folded: Mapping) -> None:
+        """Take in a part of the run (another :class:`RunResults`' :meth:`folded`); its
+        results and worker spans are not in it (a DAG refine task's XCom keeps its own)."""
+        self.shards += int(folded.get("shards") or 0)
+        self.accounting.add(folded.get("accounting") or {})
+        self.work.update(folded.get("work") or {})
+        self.phase_seconds.update(folded.get("phase_seconds") or {})
+        self.model_versions.update(folded.get("model_versions") or ())
+        self.backends.update(folded.get("backends") or ())
+        self.servers_left_out.update(folded.get("servers_left_out") or {})
+
     def _keep(self, result: dict) -> None:
         if self.shards == self.limit + 1:  # the run is a large one: the troubled only
             self.kept = [r for r in self.kept if troubled(r)]
