@@ -36,6 +36,25 @@ def test_expected_tasks_retries_and_pools(dagbag):
                        for c in task.on_failure_callback or []), task.task_id
 
 
+def test_each_dags_run_timeout_survives_serialization(dagbag):
+    """``dagrun_timeout`` as docs/airflow.md gives it (``PROX_REFRESH_TIMEOUT_S`` 24 h,
+    ``PROX_SEED_TIMEOUT_S`` 12 h, ``PROX_TRAIN_RUN_TIMEOUT_S`` 24 h) in the serialized DAG
+    the scheduler and the API server read (``GET /api/v2/dags/{id}/details`` showed
+    ``dag_run_timeout`` from it: P1D on a real api-server, SQLite and PostgreSQL), not only in
+    the parsed one: a timeout put in ``default_args`` would be a task argument, and no run's."""
+    from datetime import timedelta
+
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    expected = {"prox_refine_snapshot": timedelta(days=1), "prox_seed_label": timedelta(hours=12),
+                "prox_train_refiner": timedelta(days=1)}
+    for dag_id, timeout in expected.items():
+        dag = dagbag.get_dag(dag_id)
+        served = DagSerialization.from_dict(DagSerialization.to_dict(dag))
+        assert (dag.dagrun_timeout, served.dagrun_timeout) == (timeout, timeout), dag_id
+        assert "dagrun_timeout" not in (dag.default_args or {}), dag_id
+
+
 def test_refine_is_mapped_named_and_timed(dagbag):
     dag = dagbag.get_dag("prox_refine_snapshot")
     refine = dag.get_task("refine_shard")
