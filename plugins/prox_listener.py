@@ -2,7 +2,8 @@
 
 Airflow calls the hook in the task's own process when a task starts; it hands the
 environment's secrets (catalog password, API keys) to Airflow's log masker, as ``prox`` hides
-them in its own output. Shards are booked in the catalog by the refine task itself
+them in its own output, and filters prox's own log lines as ``prox`` does (secrets redacted,
+terminal controls of a file name or id shown as escapes: ``\x1b[2J``). Shards are booked in the catalog by the refine task itself
 (:mod:`prox_tasks.refine.booking`), not here. A listener must never fail the task it
 observes, so the hook catches and logs its own errors.
 """
@@ -22,9 +23,10 @@ def _mask_secrets(task_instance) -> None:
     if not str(getattr(task_instance, "dag_id", "")).startswith("prox_"):
         return
     try:
-        from prox_tasks.redaction import mask_in_airflow
+        from prox_tasks.redaction import PROX_LOGGERS, filter_log_handlers, mask_in_airflow
 
         mask_in_airflow(*_conf_urls(task_instance))
+        filter_log_handlers(PROX_LOGGERS)  # Airflow's own lines: its handlers' as they are
     except Exception:  # noqa: BLE001 - observing must not break the observed task
         log.exception("prox listener could not register secrets with the log masker")
 

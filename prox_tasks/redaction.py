@@ -109,9 +109,21 @@ def redact(value, *secrets: str | None):
 
 class RedactingFilter(logging.Filter):
     """Redacts a record's message, arguments and traceback before any handler writes it; the
-    message's terminal controls are shown as escapes (:func:`~prox_tasks.wording.for_terminal`)."""
+    message's terminal controls are shown as escapes (:func:`~prox_tasks.wording.for_terminal`).
+
+    Args:
+        loggers: Only records of loggers whose names start with one of these (``prox``: the
+            library's and the Airflow plugin's); the others pass as they are. None: every
+            record (the ``prox`` command's own process).
+    """
+
+    def __init__(self, loggers: tuple[str, ...] | None = None) -> None:
+        super().__init__()
+        self.loggers = loggers
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if self.loggers is not None and not record.name.startswith(self.loggers):
+            return True
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a bad format string: let logging report it
@@ -192,7 +204,25 @@ def install() -> None:
         stream = getattr(sys, name)
         if stream is not None and not isinstance(stream, RedactingStream):  # None: closed
             setattr(sys, name, RedactingStream(stream))
-    root = logging.getLogger()
-    for handler in root.handlers:
+    filter_log_handlers()
+
+
+#: The loggers of prox's own code in an Airflow task: the library (``prox_tasks``) and the
+#: plugin's modules (``prox_listener``, ``prox_partition`` …).
+PROX_LOGGERS = ("prox",)
+
+
+def filter_log_handlers(loggers: tuple[str, ...] | None = None) -> int:
+    """Put a :class:`RedactingFilter` of ``loggers`` (None: every record) in front of every
+    handler of the root logger, once; the handlers filtered now.
+
+    An Airflow task process (prox's listener, as the task starts) filters
+    :data:`PROX_LOGGERS` only: prox's lines name the input's files and ids, whose terminal
+    controls (``ESC [2J``, ``ESC ]0;…``) went raw into the task log and the UI's log view;
+    Airflow's own lines are its masker's to redact, structured as its handlers expect."""
+    added = 0
+    for handler in logging.getLogger().handlers:
         if not any(isinstance(f, RedactingFilter) for f in handler.filters):
-            handler.addFilter(RedactingFilter())
+            handler.addFilter(RedactingFilter(loggers))
+            added += 1
+    return added

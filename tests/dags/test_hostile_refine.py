@@ -62,3 +62,29 @@ def test_the_hostile_corpus_through_the_dag_loses_nothing_and_matches_prox_refin
         assert names == sorted(p.name for p in (out / part).iterdir())
         assert [(snapshot / part / n).read_bytes() for n in names] == [
             (out / part / n).read_bytes() for n in names], part
+
+
+def test_a_hostile_file_name_reaches_the_task_log_escaped(tmp_path, dagbag, prox_home, caplog):
+    """A file in the partition named with terminal controls (``ESC ]0;…`` retitles,
+    ``ESC [2J`` clears, ``ESC [31m`` recolours): the plan task's warning naming it went raw
+    into the task log (and the UI's log view), as ``prox plan`` never prints it. prox's
+    listener now filters prox's own log lines in the task's process as ``prox`` does:
+    the controls are shown as escapes; Airflow's lines are left to Airflow."""
+    from tests.dags.crawl import sample_rows, write_jsonl
+
+    folder = tmp_path / "crawl"
+    write_jsonl(folder / "part-0.jsonl", sample_rows(6))
+    (folder / "\x1b]0;pwned\x07\x1b[2Jevil\x1b[31mred.txt").write_text("not a crawl file")
+    dag = dagbag.get_dag("prox_refine_snapshot")
+    conf = {**copy.deepcopy(dag.params.dump()), "input_uri": str(folder),
+            "output_root": str(tmp_path / "corpus"),
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}",
+            "snapshot_name": "escaped", "dry_run": True}  # fmt: skip
+    # the root logger's handlers as a task process has them (here pytest's capturing one)
+    dag_run = dag.test(logical_date=DAY, run_conf=conf)
+    logged = caplog.text
+    assert dag_run.state == "success"
+    assert "\x1b" not in logged and "\x07" not in logged, "a terminal control in the task log"
+    # the plan's warning names the file, its controls written out
+    assert "1 file of no known format not read" in logged
+    assert "crawl/\\x1b]0;pwned\\x07\\x1b[2Jevil\\x1b[31mred.txt" in logged
