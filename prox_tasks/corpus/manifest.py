@@ -184,9 +184,13 @@ class Manifest:
         its own string before joining them, beside the plan's copy as dicts (69 MB for the
         9 MB plan of 20,000 one-line files, now 24 MB): ``prox plan``'s peak was ~5 KB an
         input file, now ~2.7 KB (bench/plan_memory.py)."""
-        marks = {key: f"\x00{key}\x00" for key in ("files", "shards")}  # no value holds NUL
+        marks = {key: f"\x00{key}\x00" for key in ("files", "shards")}
         top = {f.name: getattr(self, f.name) for f in fields(Manifest)} | {"shards": []}
         text = json.dumps(_plain(top) | marks, indent=1, sort_keys=True)  # lists: below
+        if any(text.count(json.dumps(mark)) != 1 for mark in marks.values()):
+            # a value or settings key spelled as a mark (an S3 key may hold NUL): the split
+            # below would put a list in its place, so the plan is written in one dumps
+            return json.dumps(_plain(asdict(self)), indent=1, sort_keys=True) + "\n"
         items = {"files": (asdict(f) for f in self.files),
                  "shards": (_plain_shard(asdict(s)) for s in self.shards)}
         pieces, rest = [], text
