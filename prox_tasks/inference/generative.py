@@ -80,8 +80,11 @@ class GenerativeRefiner:
     @property
     def servers_left_out(self) -> dict[str, str]:
         """The servers each level's pool left out at load, with why (the openai engine's
-        ``left_out``: they refuse it, 401 or 404); empty on the other backends."""
-        return {url: why for engine in self._engines.values()
+        ``left_out``: they refuse it, 401 or 404); empty on the other backends. A URL's
+        password is redacted: this goes into run summaries and the DAG's XComs."""
+        from prox_tasks.redaction import redact
+
+        return {redact(url): redact(why) for engine in self._engines.values()
                 for url, why in (getattr(engine, "left_out", None) or {}).items()}  # fmt: skip
 
     def constrained(self, level: str) -> bool:

@@ -382,6 +382,27 @@ def test_prox_refine_names_the_servers_left_out_of_the_pool(tiny_model, tmp_path
     assert f", 1 server left out of the pool ({wrong.url}/v1: HTTP 401" in summary_line(summary)
 
 
+def test_a_server_left_out_is_named_without_its_urls_password(tiny_model, tmp_path):
+    """The servers left out went into a refine task's result (the DAG's XComs, in Airflow's
+    metadata DB) as given: a pool URL's ``user:password@`` whole."""
+    import json
+
+    from prox_tasks.cli import main
+    from prox_tasks.refine import refine_shard
+
+    docs = tmp_path / "in.jsonl"
+    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    out = tmp_path / "out"
+    assert main(["plan", "--input", str(docs), "--output", str(out)]) == 0
+    with _listing_answering(401) as wrong, _model_server([DOC_CARD], []) as right:
+        secret_url = wrong.url.replace("://", "://prox:hunter22-pool-pw@") + "/v1"
+        result = refine_shard(str(out), 0, model=str(tiny_model), backend="openai",
+                              backend_options={"servers": f"{secret_url},{right.url}/v1"})
+    assert "hunter22-pool-pw" not in json.dumps(result)
+    named = wrong.url.replace("://", "://prox:***@") + "/v1"
+    assert list(result["servers_left_out"]) == [named]
+
+
 @pytest.mark.parametrize("status", [500, 503, 403, None])
 def test_a_pool_down_or_failing_at_load_stays_retriable(status):
     """5xx and a server down may heal: an InferenceError the DAG retries, not a failure for
