@@ -28,10 +28,27 @@ def airflow_db():
 
 
 @pytest.fixture(scope="session")
-def dagbag(airflow_db):
+def parsed_dagbag(airflow_db):
     from airflow.dag_processing.dagbag import DagBag
 
     return DagBag(dag_folder=str(REPO / "dags"))
+
+
+@pytest.fixture()
+def dagbag(parsed_dagbag):
+    """The DAGs, parsed once a session. ``dag.test()`` runs tasks in this process and writes
+    the run's conf into each task's own ``params`` (a worker's task process is fresh each
+    time): a later ``dag.test()`` whose conf left a Param out got the earlier run's value
+    (a seed DAG run got another test's ``teacher: llm``). Each test's tasks start from the
+    params they were parsed with."""
+    import copy
+
+    parsed = {(dag_id, task.task_id): copy.deepcopy(task.params)
+              for dag_id, dag in parsed_dagbag.dags.items() for task in dag.tasks}
+    yield parsed_dagbag
+    for dag_id, dag in parsed_dagbag.dags.items():
+        for task in dag.tasks:
+            task.params = copy.deepcopy(parsed[(dag_id, task.task_id)])
 
 
 @pytest.fixture()

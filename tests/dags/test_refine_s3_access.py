@@ -15,9 +15,9 @@ from tests.storage.conftest import iam_keys, no_credentials, use_keys  # noqa: F
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, dagbag):
+def world(tmp_path_factory, parsed_dagbag):
     """This module's crawl, corpus and catalog (:func:`refine_world`)."""
-    return refine_world(tmp_path_factory, dagbag)
+    return refine_world(tmp_path_factory, parsed_dagbag)
 
 
 def _keys_in(s3_bucket: str) -> list[str]:

@@ -17,9 +17,9 @@ from tests.dags.refine_dag import DAY, refine_world, run, tis
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory, dagbag):
+def world(tmp_path_factory, parsed_dagbag):
     """This module's crawl, corpus and catalog (:func:`refine_world`)."""
-    return refine_world(tmp_path_factory, dagbag)
+    return refine_world(tmp_path_factory, parsed_dagbag)
 
 
 def statuses(world, name):
