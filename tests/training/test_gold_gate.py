@@ -177,7 +177,7 @@ def test_the_openai_backend_is_refused_for_training(tmp_path):
 
 @pytest.mark.parametrize(("options", "message"), [
     (["--tagger-config", '{"dilation": [1, 2]}'], "--tagger-config: unknown field 'dilation'"),
-    (["--tagger-config", '{"dilations": 3}'], "--tagger-config 'dilations' must be a non-empty"),
+    (["--tagger-config", '{"dilations": 3}'], "--tagger-config 'dilations' must be a list of whole numbers of at least 1"),
     (["--kind", "causal_lm", "--max-steps", "1", "--tiny-config", '{"hiden_size": 64}'],
      "--tiny-config: unknown field 'hiden_size' (did you mean 'hidden_size'?)"),
     (["--tiny-config", '{"hidden_size": 64}'], "--tiny-config is for --kind causal_lm"),
