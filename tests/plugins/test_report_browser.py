@@ -200,8 +200,7 @@ def test_a_hostile_document_is_shown_as_text(browser, tmp_path, monkeypatch):
     in kept, removed and normalized lines — and runs none of it."""
     import json
 
-    from prox_tasks.pipeline import refresh
-    from tests.quality.snapshot_factory import refine_snapshot
+    from tests.quality.snapshot_factory import cataloged_snapshot
 
     server, page = browser
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
@@ -210,11 +209,8 @@ def test_a_hostile_document_is_shown_as_text(browser, tmp_path, monkeypatch):
     src = tmp_path / "in" / "crawl.jsonl"
     src.parent.mkdir()
     src.write_text(json.dumps({"id": "doc-0", "text": "\n".join([*HOSTILE, body])}) + "\n")
-    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
-                                         "snapshot_name": "hostile", "catalog_url": url},
-                                        "2026-04-02", "scheduled__2026-04-02T00:00:00+00:00")
-    refresh.plan(snapshot, 10, 1024, "default", None)
-    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+    cataloged_snapshot(src, tmp_path, "hostile", url, "2026-04-02",
+                       programs=lambda i: (
         "keep_doc()", "remove_lines(line_start=0, line_end=0)\n"
                       'normalize(source_str="click", target_str="<b>clicked</b>")'))
     _open(page, f"{server.url}/prox/snapshots/hostile/documents?shard=0")
@@ -244,7 +240,7 @@ def test_data_docs_show_a_hostile_model_version_and_field_name_as_text(browser, 
 
     from prox_tasks.pipeline import refresh
     from prox_tasks.quality import GateFailed, read_gate_result
-    from tests.quality.snapshot_factory import doc_text, refine_snapshot
+    from tests.quality.snapshot_factory import cataloged_snapshot, doc_text
 
     server, page = browser
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
@@ -256,12 +252,8 @@ def test_data_docs_show_a_hostile_model_version_and_field_name_as_text(browser, 
     src.write_text("".join(json.dumps({"id": f"doc-{i}", "text": doc_text(i)}) + "\n"
                            for i in range(20))
                    + json.dumps({"id": "doc-20", field: doc_text(20)}) + "\n")
-    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
-                                         "snapshot_name": "hostile-docs", "catalog_url": url},
-                                        "2026-04-04", "scheduled__2026-04-04T00:00:00+00:00")
-    refresh.plan(snapshot, 10, 1024, "default", None)
-    refine_snapshot(str(src), snapshot["output_uri"],
-                    model_version=lambda shard: versions[shard % 2])
+    snapshot = cataloged_snapshot(src, tmp_path, "hostile-docs", url, "2026-04-04",
+                                  model_version=lambda shard: versions[shard % 2])
     with pytest.raises(GateFailed):
         refresh.gate(snapshot, {})
     descriptions = " ".join(c["description"] or ""
@@ -293,8 +285,7 @@ def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkey
     line ending in a full stop showed it at the right, after the first word)."""
     import json
 
-    from prox_tasks.pipeline import refresh
-    from tests.quality.snapshot_factory import refine_snapshot
+    from tests.quality.snapshot_factory import cataloged_snapshot
 
     server, page = browser
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
@@ -307,11 +298,8 @@ def test_a_very_long_document_id_wraps_inside_the_page(browser, tmp_path, monkey
     src.write_text("".join(json.dumps({"id": doc_id, "text": text}, ensure_ascii=False) + "\n"
                            for doc_id, text in zip([long_id, "doc-1-" + "x" * 5000], texts)),
                    encoding="utf-8")
-    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
-                                         "snapshot_name": "long-ids", "catalog_url": url},
-                                        "2026-04-03", "scheduled__2026-04-03T00:00:00+00:00")
-    refresh.plan(snapshot, 10, 1024, "default", None)
-    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+    cataloged_snapshot(src, tmp_path, "long-ids", url, "2026-04-03",
+                       programs=lambda i: (
         "keep_doc()", "remove_lines(line_start=0, line_end=0)"))
     _open(page, f"{server.url}/prox/snapshots/long-ids/documents?shard=0")
     page.screenshot(output_dir("report") / "documents-long-ids.png", full_page=False)
@@ -339,7 +327,7 @@ def test_long_unbroken_lines_and_a_long_model_version_wrap_in_the_tables(browser
     import json
 
     from prox_tasks.pipeline import refresh
-    from tests.quality.snapshot_factory import refine_snapshot
+    from tests.quality.snapshot_factory import cataloged_snapshot
 
     server, page = browser
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
@@ -350,11 +338,8 @@ def test_long_unbroken_lines_and_a_long_model_version_wrap_in_the_tables(browser
     src.parent.mkdir()
     src.write_text("".join(json.dumps({"id": f"doc-{i}", "text": "\n".join(
         [link, f"{token} and words", " ".join(["kept words"] * 20)])}) + "\n" for i in range(3)))
-    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
-                                         "snapshot_name": "long-lines", "catalog_url": url},
-                                        "2026-04-05", "scheduled__2026-04-05T00:00:00+00:00")
-    refresh.plan(snapshot, 10, 1024, "default", None)
-    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+    snapshot = cataloged_snapshot(src, tmp_path, "long-lines", url, "2026-04-05",
+                                  programs=lambda i: (
         "keep_doc()", "remove_lines(line_start=0, line_end=0)\n"
                       f'normalize(source_str="{token}", target_str="{token[::-1]}")'),
                     model_version=lambda shard: "served-" + "m" * 3000)

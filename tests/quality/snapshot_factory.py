@@ -58,3 +58,20 @@ def refine_snapshot(input_uri: str, output_uri: str, target_docs: int = 10,
                                        model_version=model_version(shard.index),
                                        request={"policy": policy} if policy else None))
     return out
+
+
+def cataloged_snapshot(src, root, name: str, catalog_url: str, ds: str | None,
+                       run_id: str | None = None, **refine) -> dict:
+    """Snapshot ``name`` of input ``src`` under ``root``, booked in the catalog at
+    ``catalog_url`` and planned as the refine DAG does (``resolve_snapshot``, ``plan``), then
+    refined by :func:`refine_snapshot` (``refine``: its options). ``run_id``: a scheduled
+    run's of ``ds`` unless given. Returns the snapshot."""
+    from prox_tasks.pipeline import refresh
+
+    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(root),
+                                         "snapshot_name": name, "catalog_url": catalog_url},
+                                        ds, run_id or f"scheduled__{ds}T00:00:00+00:00")
+    refresh.plan(snapshot, 10, 1024, "default", None)
+    refine_snapshot(str(src), snapshot["output_uri"], **refine)
+    return snapshot
+

@@ -3,18 +3,20 @@
 from prox_tasks.catalog import Catalog
 from prox_tasks.pipeline import refresh
 from prox_tasks.report import snapshot_page
-from tests.quality.snapshot_factory import programs_for, refine_snapshot, write_input
+from tests.quality.snapshot_factory import (
+    cataloged_snapshot,
+    programs_for,
+    refine_snapshot,
+    write_input,
+)
 
 
 def _page(tmp_path, name: str, programs, failed_shard: int | None = None,
           ds: str | None = "2026-03-01") -> str:
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
     src = write_input(tmp_path / "in" / f"{name}.jsonl", 20)
-    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
-                                         "snapshot_name": name, "catalog_url": url},
-                                        ds, "scheduled__2026-03-01T00:00:00+00:00")
-    refresh.plan(snapshot, 10, 1024, "default", None)
-    refine_snapshot(str(src), snapshot["output_uri"], programs=programs)
+    cataloged_snapshot(src, tmp_path, name, url, ds, "scheduled__2026-03-01T00:00:00+00:00",
+                       programs=programs)
     with Catalog(url) as catalog:
         for shard in range(2):
             catalog.start_shard(name, shard)
@@ -263,11 +265,8 @@ def test_hidden_and_reordering_characters_of_ids_and_edits_are_shown_as_markers(
     body = " ".join(["words of a page that stays"] * 8)
     src.write_text(json.dumps({"id": "doc-0-\u202egnp.exe",
                                "text": f"Price: \u202e99.1$\nzero\u200bwidth {body}"}) + "\n")
-    snapshot = refresh.resolve_snapshot({"input_uri": str(src), "output_root": str(tmp_path),
-                                         "snapshot_name": "hidden", "catalog_url": url},
-                                        "2026-03-01", "scheduled__2026-03-01T00:00:00+00:00")
-    refresh.plan(snapshot, 10, 1024, "default", None)
-    refine_snapshot(str(src), snapshot["output_uri"], programs=lambda i: (
+    cataloged_snapshot(src, tmp_path, "hidden", url, "2026-03-01",
+                       programs=lambda i: (
         "keep_doc()", "remove_lines(line_start=0, line_end=0)\n"
                       'normalize(source_str="zero\u200bwidth", target_str="\u202eok")'))
     with Catalog(url) as catalog:
