@@ -79,7 +79,7 @@ def main() -> int:
     args = parser.parse_args()
     from dataclasses import asdict
 
-    from prox_tasks.corpus.manifest import Manifest, _plain
+    from prox_tasks.corpus.manifest import _plain, load_manifest
 
     inputs = args.work / f"in-{args.files}"
     write_inputs(inputs, args.files)
@@ -89,8 +89,8 @@ def main() -> int:
           f"{run['seconds']:.1f} s, tracemalloc peak {run['peak'] / mb:.1f} MB "
           f"({run['peak'] / args.files / 1024:.2f} KB a file), peak RSS "
           f"{run['rss_kb'] / 1024:.0f} MB")
-    raw = (args.work / "out" / "manifest.json").read_text()
-    plan = Manifest.from_dict(json.loads(raw))
+    written = (args.work / "out" / "manifest.json").read_text()
+    plan = load_manifest(str(args.work / "out"))  # the planner's own reader
     start = time.perf_counter()
     before, before_peak = peak_of(
         lambda: json.dumps(_plain(asdict(plan)), indent=1, sort_keys=True) + "\n")
@@ -98,9 +98,9 @@ def main() -> int:
     start = time.perf_counter()
     after, after_peak = peak_of(plan.to_json)
     after_s = time.perf_counter() - start
-    print(f"manifest.json ({len(raw) / mb:.1f} MB) made: before {before_peak / mb:.1f} MB "
+    print(f"manifest.json ({len(written) / mb:.1f} MB) made: before {before_peak / mb:.1f} MB "
           f"peak, {before_s:.2f} s; now {after_peak / mb:.1f} MB peak, {after_s:.2f} s; "
-          f"same bytes: {before == after == raw}")
+          f"same bytes: {before == after == written}")
     print(f"peak RSS of this process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
     return 0
 
