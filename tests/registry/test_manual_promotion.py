@@ -94,7 +94,7 @@ def test_an_unknown_version_or_no_reason_is_refused_and_nothing_changes(root, tm
     assert code == 1 and "nope is not published" in err and f"published: {v1}" in err
     assert "promoting" not in err  # show promotes nothing: no "publish it before promoting it"
     code, _, err = prox("models", "promote", "../x", "--reason", "x", capsys=capsys)
-    assert code == 1 and "invalid model version" in err
+    assert code == 2 and "invalid model version" in err  # a name to fix: exit 2
     with pytest.raises(SystemExit):  # argparse: --reason is required
         main(["models", "promote", v1])
     with pytest.raises(ValueError, match="needs a reason"):
