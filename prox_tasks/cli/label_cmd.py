@@ -95,6 +95,9 @@ def register(subparsers, name: str, help_text: str) -> None:
         help="catalog URL (default PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite)",
     )
     s.add_argument("--no-register", action="store_true", help="do not register in the catalog")
+    s.add_argument("--take-over", action="store_true",
+                   help="take the folder's labeling claim over from another run that is gone "
+                        "(killed on another machine) before its lease runs out")
     g = p.add_argument_group("llm teacher")
     g.add_argument(
         "--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://host:8000/v1"
@@ -242,7 +245,8 @@ _ROUTE_ONLY = {"--limit": ("limit", False), "--keep-text": ("keep_text", False),
                "--quarantine": ("quarantine", False),
                "--sample-size": ("sample_size", True), "--seed": ("seed", True),
                "--val-fraction": ("val_fraction", True), "--name": ("name", True),
-               "--catalog": ("catalog", True), "--no-register": ("no_register", True)}
+               "--catalog": ("catalog", True), "--no-register": ("no_register", True),
+               "--take-over": ("take_over", True)}
 #: Why each route's options do not apply on the other, and what to do.
 _OTHER_ROUTE = {
     True: "with --seed-set (it samples --sample-size documents, keeps their text and "
@@ -306,6 +310,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
         register_in_catalog,
     )
     from prox_tasks.pipeline.seeding import claim_seed_set, seed_set_params
+    from prox_tasks.pipeline.settings import label_claim_lease
     from prox_tasks.storage import to_uri
 
     # absolute, as the seed DAG gives them: each part's record names the WARC files it joined
@@ -327,6 +332,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
                         args.html_field, warc_uris=warc_uris, format=args.format)
     if args.name and not args.no_register:  # before any work: registering would refuse it
         check_name_in_catalog(args.name, to_uri(args.output), args.catalog)
+    label_claim_lease()  # the labeling claim's lease: a setting to fix, before params.json
     claim_seed_set(to_uri(args.output), args.name or args.output, decides,
                    "write it to another --output folder (and --name), or remove that folder "
                    "if nothing was trained on it", names=_OPTIONS,
@@ -337,7 +343,7 @@ def _seed_set(args, teacher, bar) -> Outcome:
             name=args.name, text_field=args.text_field, id_field=args.id_field,
             gold_field=args.gold_field, html_field=args.html_field,
             register=False, catalog=args.catalog, progress=bar, format=args.format,
-            warc_uris=warc_uris,
+            warc_uris=warc_uris, take_over=args.take_over,
             **({"max_html_bytes": args.max_html_bytes} if args.max_html_bytes else {}),
         )  # fmt: skip
     except EmptySplit as err:

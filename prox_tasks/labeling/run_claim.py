@@ -17,17 +17,29 @@ the tasks of one run share it (``holders``, each added and removed in one step),
 run's tasks or a ``prox label`` are refused while any of them labels.
 
 The claim is removed when the run ends (its last holder ends), failed or not (on S3 it is
-left released, ``holders`` empty: a conditional write, where a DELETE could not be). A run killed outright cannot remove
-it: a claim whose runner is known dead (:func:`prox_tasks.refine.runner.why_dead`: a process
-of this machine that no longer runs, one from before this host restarted) is taken over; one
-of another machine cannot be checked from here, and the refusal says to remove the file
-once that run is gone.
+left released, ``holders`` empty: a conditional write, where a DELETE could not be). A run
+killed outright cannot remove it; the claim is taken over (recording whose it was, why and
+when: ``taken_over``) once its run is known to have ended:
+
+- a holder known dead (:func:`prox_tasks.refine.runner.why_dead`, the refine claims' rule: a
+  process of this machine that no longer runs, one from before this host restarted, an
+  earlier Airflow try of the same task);
+- a holder's Airflow DAG run that Airflow says has ended, success or failed
+  (:func:`prox_tasks.refine.runner.why_run_ended`; asked from inside a seed DAG task);
+- a lease run out: each holder renews the claim's ``renewed`` time every quarter of its
+  lease (``lease_s``, ``PROX_LABEL_CLAIM_LEASE_S``, default 900 s) while it labels, so a
+  claim not renewed for a lease (its holder killed on another machine, S3 or local) has no
+  live holder; the hosts' clocks must agree to well within a lease (NTP);
+- ``take_over`` (``prox label --take-over``): an operator's word that the holder is gone.
+
+A claim of a prox before leases (no ``renewed``) holds until one of the others applies.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -70,6 +82,11 @@ def _claim_of(raw: bytes | None) -> dict | None:
 
 #: What a refused ``prox label`` is told to do once the other run has ended.
 RUN_AGAIN = "run this command again"
+#: What a refused ``prox label`` is told to do when the other run is gone for good.
+TAKE_OVER = (
+    "if that run is gone and cannot be waited for, run prox label --seed-set with --take-over "
+    "(it takes the claim over)"
+)
 
 
 def _holders(claim: dict) -> list[dict]:
@@ -93,54 +110,156 @@ def _encode(claim: dict) -> bytes:
 
 @contextmanager
 def labeling_claim(
-    output_uri: str, runner: dict | None = None, again: str = RUN_AGAIN
+    output_uri: str,
+    runner: dict | None = None,
+    again: str = RUN_AGAIN,
+    take_over: bool = False,
+    by_hand: str = TAKE_OVER,
 ) -> Iterator[None]:
-    """Hold the labeling claim of seed-set folder ``output_uri`` for the ``with`` block.
+    """Hold the labeling claim of seed-set folder ``output_uri`` for the ``with`` block,
+    renewing its lease from a thread meanwhile.
 
     Args:
         output_uri: The seed-set folder.
         runner: Who holds it (:func:`~prox_tasks.refine.runner.current`; default this
             process): holders of one run (an Airflow DAG run's tasks) share the claim.
         again: What the refusal tells the user to do once the other run has ended.
+        take_over: Take the claim over from another run whatever it may be doing (an
+            operator's ``--take-over``: that run is gone).
+        by_hand: What the refusal tells the user to do when that run is gone for good
+            (``{uri}``: the claim's file).
 
     Raises:
         SeedSetBusy: another run that may still be running holds it, naming that run, when
-            it started and the claim's file.
+            it started, when its lease runs out and what to do.
+        SettingInvalid: ``PROX_LABEL_CLAIM_LEASE_S`` is not a number of seconds above 0.
     """
+    from prox_tasks.pipeline.settings import label_claim_lease
+
+    lease = label_claim_lease()  # a setting to fix: before anything is claimed
     uri, me = claim_uri(output_uri), runner or runners.current()
     holder: dict = {}
 
     def decide(current: bytes | None) -> bytes | None:
-        claim = _claim_of(current)
+        claim, now = _claim_of(current), time.time()
         live = _live(claim, me)
+        taken = None
         if claim and runners.run_key(claim["runner"]) != runners.run_key(me):
-            if live:
+            why = _why_gone(claim, live, me, now, take_over)
+            if why is None:
                 holder.update(claim, runner=live[0])
                 return None
             log.warning(
-                "seed set %s: taking over the labeling claim of a run that ended "
-                "without giving it up (%s)",
+                "seed set %s: taking over the labeling claim of %s: %s",
                 output_uri,
-                runners.why_dead(claim["runner"], me),
+                _who(claim["runner"]),
+                why,
             )
+            taken = {"from": _who(claim["runner"]), "why": why, "at": now}
             claim, live = None, []
         holder.clear()
         if claim and live:  # another task of this run holds it: join it
-            return _encode({**claim, "holders": [*live, me]})
-        return _encode({"runner": me, "since": time.time(), "holders": [me]})
+            return _encode(
+                {
+                    **claim,
+                    "holders": [*live, me],
+                    "renewed": now,
+                    "lease_s": max(lease, claim.get("lease_s") or 0),
+                }
+            )
+        new = {"runner": me, "since": now, "renewed": now, "lease_s": lease, "holders": [me]}
+        return _encode({**new, "taken_over": taken} if taken else new)
 
     if not replace_if(uri, decide):
-        theirs = holder["runner"]
         raise SeedSetBusy(
-            f"seed set folder {output_uri} is being labeled by another run ({_who(theirs)}, "
-            f"{_since(holder)}): wait for it to end, then {again} (it reuses that run's "
-            f"labels, nothing is labeled twice); if that run is gone (another machine), "
-            f"remove {uri}"
+            f"seed set folder {output_uri} is being labeled by another run "
+            f"({_who(holder['runner'])}, {_since(holder)}): wait for it to end, then {again} "
+            f"(it reuses that run's labels, nothing is labeled twice); "
+            f"{_lapses(holder, by_hand.format(uri=uri))}"
         )
+    stop = threading.Event()
+    beat = threading.Thread(
+        target=_heartbeat, args=(uri, me, lease / 4, stop), name="prox-labeling-claim", daemon=True
+    )
+    beat.start()
     try:
         yield
     finally:
+        stop.set()
+        beat.join()
         _give_up(uri, me)
+
+
+def _why_gone(claim: dict, live: list[dict], me: dict, now: float, take_over: bool) -> str | None:
+    """Why ``claim`` (another run's) may be taken over, or None while its run may label."""
+    if not live:
+        return runners.why_dead(claim["runner"], me) or "none of its holders runs any more"
+    if take_over:
+        return "taken over by hand (--take-over)"
+    ended = runners.why_run_ended(claim["runner"])
+    if ended:
+        return ended
+    renewed, lease = claim.get("renewed"), claim.get("lease_s")
+    if _number(renewed) and _number(lease) and now - renewed > lease:
+        return (
+            f"its lease ran out: not renewed for {now - renewed:.0f} s (lease {lease:g} s, "
+            "PROX_LABEL_CLAIM_LEASE_S), its holders killed or cut off"
+        )
+    return None
+
+
+def _number(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _lapses(claim: dict, by_hand: str) -> str:
+    """What the refusal of ``claim`` says of when it lapses, and the way out if it won't
+    (``by_hand``)."""
+    renewed, lease = claim.get("renewed"), claim.get("lease_s")
+    if (claim["runner"].get("airflow") or {}).get("run_id"):
+        # a seed DAG task asks Airflow: a run marked failed is taken over at its next try
+        by_hand = (
+            "if that DAG run is stuck, mark it failed in Airflow (a seed DAG task then takes "
+            f"its claim over); {by_hand}"
+        )
+    if not (_number(renewed) and _number(lease)):  # a claim of a prox before leases
+        return by_hand
+    lapse = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(renewed + lease))
+    return (
+        f"if that run was killed, its claim lapses at {lapse} ({lease:g} s after its last "
+        f"renewal, PROX_LABEL_CLAIM_LEASE_S) and is taken over then; {by_hand}"
+    )
+
+
+def _heartbeat(uri: str, me: dict, every: float, stop: threading.Event) -> None:
+    """Renew the claim at ``uri`` every ``every`` seconds until ``stop``: its ``renewed``
+    time, unless another holder of this run renewed it within ``every``. A claim found
+    taken over (this run was thought gone) is said once: another run labels beside it."""
+    said = False
+    while not stop.wait(every):
+
+        def decide(current: bytes | None) -> bytes | None:
+            nonlocal said
+            claim, now = _claim_of(current), time.time()
+            if claim is None or me not in _holders(claim) or \
+                    runners.run_key(claim["runner"]) != runners.run_key(me):  # fmt: skip
+                if not said:
+                    log.error(
+                        "%s: this run's labeling claim was taken over (%s): another run "
+                        "may label the same parts",
+                        uri,
+                        (claim or {}).get("taken_over") or "removed",
+                    )
+                said = True
+                return None
+            if _number(claim.get("renewed")) and now - claim["renewed"] < every / 2:
+                return None  # another task of this run renewed it just now
+            return _encode({**claim, "renewed": now})
+
+        try:
+            replace_if(uri, decide)
+        except Exception as err:  # noqa: BLE001 (the next beat tries again; the lease says how long)
+            log.warning("%s: could not renew the labeling claim: %s", uri, err)
 
 
 def _who(runner: dict) -> str:

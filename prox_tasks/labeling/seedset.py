@@ -424,6 +424,7 @@ def build_seed_set(
     max_html_bytes: int = DEFAULT_MAX_HTML_BYTES,
     format: str | None = None,
     warc_uris: list[str] | None = None,
+    take_over: bool = False,
 ) -> SeedSetInfo:
     """Sample, label, validate, split and write a seed set in one process (see module docs).
 
@@ -451,6 +452,8 @@ def build_seed_set(
             the HTML of the response its ``WARC-Refers-To`` names, as :func:`label_corpus`
             joins them (indexed once, :func:`index_warc_for_sample`).
         progress: A bar (``reset(total)``, ``update``) over the sampled documents, or None.
+        take_over: Take the folder's labeling claim over from another run (``prox label
+            --take-over``: an operator says that run is gone).
 
     Returns:
         :class:`SeedSetInfo`.
@@ -472,7 +475,7 @@ def build_seed_set(
     probe_teacher_input(input_uri, teacher, text_field, id_field, gold_field, html_field,
                         warc_uris=warc_uris, format=format)
     # one labeling run per folder: a second one beside it would pay for every label twice
-    with labeling_claim(output_uri):
+    with labeling_claim(output_uri, take_over=take_over):
         sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
                                   text_field=text_field, id_field=id_field, group_field=group_field,
                                   format=format)  # fmt: skip

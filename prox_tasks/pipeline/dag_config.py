@@ -3,7 +3,7 @@ of every Param (the DAG files wrap each spec in ``airflow.sdk.Param(**spec)``)."
 
 from __future__ import annotations
 
-import math
+import functools
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -88,19 +88,8 @@ def _seconds(env: str, default: float, zero: bool = False) -> timedelta:
     parsed (a timeout no task can meet), a negative delay too, and ``inf`` broke the import
     naming no variable."""
     form = "a number of seconds of at least 0" if zero else "a number of seconds above 0"
-
-    def seconds(raw: str) -> float:
-        try:
-            value = float(raw)
-        except ValueError:
-            raise ValueError("") from None
-        if not math.isfinite(value):
-            raise ValueError(f"{raw} is not finite")
-        if value < 0 or (value == 0 and not zero):
-            raise ValueError(f"{raw} is not {'at least' if zero else 'above'} 0")
-        return value
-
-    return timedelta(seconds=parse_time_setting(env, default, seconds, form))
+    return timedelta(seconds=parse_time_setting(
+        env, default, functools.partial(settings.seconds_value, zero=zero), form))
 
 
 def refresh_schedule():

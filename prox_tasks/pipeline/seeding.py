@@ -57,7 +57,8 @@ def sample(params: dict, ds: str | None, run_id: str | None = None,
         SeedSetNameTaken: the catalog registered the seed set's name for another folder
             (another ``seed_root``), before anything is sampled.
         SeedSetBusy: another run (DAG run or ``prox label``) labels the folder now, before
-            anything is sampled (retried: it may have ended by then).
+            anything is sampled (retried: it may have ended by then, or its claim lapsed).
+        SettingInvalid: ``PROX_LABEL_CLAIM_LEASE_S`` is not a number of seconds above 0.
     """
     from prox_tasks.corpus.readers import input_files
     from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
@@ -66,6 +67,7 @@ def sample(params: dict, ds: str | None, run_id: str | None = None,
 
     params = {**params, "warc_uris": listed_uris(params.get("warc_uris"))}
     check_absolute(params, ("input_uri", "seed_root", "warc_uris"))
+    settings.label_claim_lease()  # the claim's lease: a setting to fix, before any write
     check_catalog_shared(settings.catalog_url(params.get("catalog_url")), params)
     teacher = _teacher(params["teacher"], params.get("teacher_options"))  # before any sampling
     _close(teacher)
@@ -125,6 +127,8 @@ def sample(params: dict, ds: str | None, run_id: str | None = None,
 #: What a seed-DAG task refused by another run's labeling claim is told to do.
 RETRIED = ("let this task retry, or clear it (with its downstream tasks) once all retries "
            "are spent")
+#: ... and when that run is gone for good (``{uri}``: the claim's file).
+GONE = "if that run is gone and cannot be waited for, remove {uri}, then clear this task"
 
 
 def holding_claim(root: str, task_try: dict | None):
@@ -136,7 +140,7 @@ def holding_claim(root: str, task_try: dict | None):
     from prox_tasks.labeling.run_claim import labeling_claim
     from prox_tasks.refine import runner as runners
 
-    return labeling_claim(root, runners.current(task_try), again=RETRIED)
+    return labeling_claim(root, runners.current(task_try), again=RETRIED, by_hand=GONE)
 
 
 def listed_uris(value: list[str] | None) -> list[str]:

@@ -24,6 +24,8 @@
 - ``PROX_ID_SEARCH_MB``: the memory the snapshot-wide search for repeated ids (the plan's
   duplicate-id list, the gate's check) holds its digests in before spilling them to disk
   (default 512; see :mod:`prox_tasks.corpus.id_search`).
+- ``PROX_LABEL_CLAIM_LEASE_S``: the lease of a seed set's labeling claim (default 900 s;
+  :func:`label_claim_lease`, :mod:`prox_tasks.labeling.run_claim`).
 
 A variable read only deep inside a refine (a shard, a model's load) is also checked up
 front, before a snapshot is planned or claimed (:func:`check_refine_settings`).
@@ -32,6 +34,7 @@ front, before a snapshot is planned or claimed (:func:`check_refine_settings`).
 from __future__ import annotations
 
 import logging
+import math
 import os
 from pathlib import Path
 
@@ -41,6 +44,9 @@ TAGGER_PRECISIONS = ("auto", "float32", "bfloat16")
 DEFAULT_PROGRESS_EVERY = 1000
 #: MiB the repeated-id search holds in memory before it spills, unless ``PROX_ID_SEARCH_MB``.
 DEFAULT_ID_SEARCH_MB = 512
+#: Seconds a labeling claim holds past its holder's last heartbeat, unless
+#: ``PROX_LABEL_CLAIM_LEASE_S``.
+DEFAULT_LABEL_CLAIM_LEASE_S = 900.0
 
 
 class SettingInvalid(ValueError):
@@ -78,6 +84,34 @@ def env_value(env: str, default, convert, expected: str, note: str = ""):
         raise SettingInvalid(f"deployment variable {env}={raw!r} is not {expected}"
                              f"{f' ({said})' if said else ''}: correct it, or unset it for "
                              "the default") from None
+
+
+def seconds_value(raw: str, zero: bool = False) -> float:
+    """``raw`` as a finite number of seconds above 0 (at least 0 where ``zero``), for
+    :func:`env_value`; a ValueError says why (empty: the expected form says it all)."""
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError("") from None
+    if not math.isfinite(value):
+        raise ValueError(f"{raw} is not finite")
+    if value < 0 or (value == 0 and not zero):
+        raise ValueError(f"{raw} is not {'at least' if zero else 'above'} 0")
+    return value
+
+
+def label_claim_lease() -> float:
+    """Seconds a seed set's labeling claim holds past its holder's last heartbeat
+    (``$PROX_LABEL_CLAIM_LEASE_S``, default 900): a holder renews it every quarter of that
+    while it labels, and a claim not renewed for that long (its holder killed on another
+    machine) is taken over (:mod:`prox_tasks.labeling.run_claim`). Checked as a labeling
+    run claims its folder, before it samples anything.
+
+    Raises:
+        SettingInvalid: Not a finite number of seconds above 0.
+    """
+    return env_value("PROX_LABEL_CLAIM_LEASE_S", DEFAULT_LABEL_CLAIM_LEASE_S, seconds_value,
+                     "a number of seconds above 0")
 
 
 def _under_home(env: str, name: str) -> str:

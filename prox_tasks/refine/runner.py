@@ -18,15 +18,20 @@ later run tells a dead runner (:func:`why_dead`) by what it can check for sure:
 
 A runner on another host, outside Airflow's tries, cannot be checked from here: its
 booking stays as it is. Once every refine task of a DAG run has ended, each runner of that
-run has (:func:`why_ended`).
+run has (:func:`why_ended`). From inside an Airflow task, a runner of another DAG run,
+wherever it ran, has ended once Airflow says that run has (:func:`why_run_ended`).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
+import sys
 
 from prox_tasks.storage import processes
+
+log = logging.getLogger(__name__)
 
 #: The fields of an Airflow task instance that, with the try, name one task try.
 AIRFLOW_TASK = ("dag_id", "run_id", "task_id", "map_index")
@@ -82,6 +87,36 @@ def why_ended(runner: dict | None, me: dict) -> str | None:
         return None
     return (f"Airflow try {theirs.get('try_number')} of {theirs.get('task_id')} "
             f"(map index {theirs.get('map_index')}) ended without booking it")
+
+
+#: The DAG run states Airflow 3 ends a run in: no task of it runs any more.
+FINISHED_RUN_STATES = ("success", "failed")
+
+
+def why_run_ended(runner: dict | None) -> str | None:
+    """Why ``runner``'s Airflow DAG run is known to have ended, as a clause for a message:
+    asked of Airflow (the Task SDK's ``get_dagrun_state``, through this task's supervisor and
+    the API server, never the metadata database) when this process is an Airflow task; None
+    for a runner outside Airflow, a run still queued or running, or when there is no one to
+    ask (not in a task) or the answer is an error (the run cannot be told ended)."""
+    airflow = (runner or {}).get("airflow") or {}
+    if not airflow.get("run_id"):
+        return None
+    # loaded by Airflow in its task processes: prox imports no Airflow (a ``prox label``)
+    task_runner = sys.modules.get("airflow.sdk.execution_time.task_runner")
+    if getattr(task_runner, "SUPERVISOR_COMMS", None) is None:  # not an Airflow task
+        return None
+    try:
+        state = task_runner.RuntimeTaskInstance.get_dagrun_state(
+            dag_id=airflow.get("dag_id"), run_id=airflow["run_id"])
+    except Exception as err:  # noqa: BLE001 (a run deleted, an API error: cannot tell)
+        log.warning("could not ask Airflow for DAG run %s/%s's state: %s",
+                    airflow.get("dag_id"), airflow["run_id"], err)
+        return None
+    state = getattr(state, "value", state)
+    if state not in FINISHED_RUN_STATES:
+        return None
+    return f"Airflow DAG run {airflow.get('dag_id')}/{airflow['run_id']} has ended ({state})"
 
 
 def _same_process(a: dict, b: dict) -> bool:

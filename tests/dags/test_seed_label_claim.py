@@ -54,3 +54,75 @@ def test_a_seed_dag_run_beside_a_live_labeling_of_its_folder_is_refused(dagbag, 
         "labels-00001.jsonl.gz",
     ]
     assert not (folder / CLAIM_NAME).exists()
+
+
+def _airflow_run(run_id: str, state: str) -> None:
+    """A run of the seed DAG in Airflow's metadata DB, in ``state``, as another worker's run
+    would leave it (test set-up through the ORM; the tasks ask Airflow through the Task SDK)."""
+    from datetime import UTC, datetime
+
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from airflow.utils.types import DagRunType
+
+    with create_session() as session:
+        session.add(
+            DagRun(
+                dag_id="prox_seed_label",
+                run_id=run_id,
+                run_type=DagRunType.MANUAL,
+                state=state,
+                run_after=datetime.now(UTC),
+                conf={},
+            )
+        )
+
+
+def test_a_claim_of_a_seed_dag_run_that_ended_elsewhere_is_taken_over(
+    dagbag, tmp_path, capfd, caplog
+):
+    """A seed DAG run whose worker was killed on another machine left its labeling claim
+    (its process cannot be checked from here, its lease renewed moments ago): every later
+    run was refused until someone deleted the file by hand. A task now asks Airflow (the
+    Task SDK's get_dagrun_state) about the holder's DAG run: one that Airflow says ended
+    (failed) is taken over, recording whose claim it was; one still running is refused."""
+
+    from tests.labeling.test_run_claim import _other_host_claim
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
+    folder = tmp_path / "seeds" / "s1"
+    folder.mkdir(parents=True)
+    conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+            "seed_set_name": "s1", "sample_size": 20, "label_shard_docs": 10,
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}  # fmt: skip
+    _airflow_run("manual__on_worker_7_alive", "running")
+    (folder / CLAIM_NAME).write_bytes(
+        _other_host_claim(renewed_ago=5, lease=3600, run_id="manual__on_worker_7_alive")
+    )
+    run = dagbag.get_dag("prox_seed_label").test(run_conf=conf)
+    assert run.state == "failed"
+    said = "".join(capfd.readouterr())
+    assert "is being labeled by another run (Airflow DAG run " \
+        "prox_seed_label/manual__on_worker_7_alive, task sample" in said, said[-3000:]  # fmt: skip
+    assert "if that DAG run is stuck, mark it failed in Airflow" in said, said[-3000:]
+    assert f"remove {(folder / CLAIM_NAME).as_uri()}, then clear this task" in said
+    assert not (folder / "sample").exists()
+
+    _airflow_run("manual__on_worker_7_killed", "failed")
+    (folder / CLAIM_NAME).write_bytes(
+        _other_host_claim(renewed_ago=5, lease=3600, run_id="manual__on_worker_7_killed")
+    )
+    run = dagbag.get_dag("prox_seed_label").test(run_conf=conf)
+    assert run.state == "success"
+    said = caplog.text
+    assert (
+        "taking over the labeling claim of Airflow DAG run prox_seed_label/"
+        "manual__on_worker_7_killed, task sample (map index -1), process 4242 on "
+        "worker-7.example: Airflow DAG run prox_seed_label/manual__on_worker_7_killed has "
+        "ended (failed)"
+    ) in said, said[-3000:]
+    assert sorted(p.name for p in (folder / "labels").glob("labels-*.jsonl.gz")) == [
+        "labels-00000.jsonl.gz",
+        "labels-00001.jsonl.gz",
+    ]
+    assert not (folder / CLAIM_NAME).exists()

@@ -194,3 +194,113 @@ def test_an_s3_claim_left_by_one_task_while_another_of_its_run_joins_stays_held(
         joined[0].__exit__(None, None, None)  # the joiner ends: the folder is free
     with labeling_claim(folder, _task("manual__2", "sample")):
         pass
+
+
+def _other_host_claim(renewed_ago: float, lease: float = 60.0, **airflow) -> bytes:
+    """A labeling claim written by a ``prox label`` (or, with ``airflow``, a seed DAG task)
+    on another machine: its process cannot be checked from here, only its lease."""
+    import time
+
+    runner = {"host": "worker-7.example", "machine": "another-boot", "pid": 4242,
+              "started": 1.0e9}  # fmt: skip
+    if airflow:
+        runner["airflow"] = {"dag_id": "prox_seed_label", "task_id": "sample",
+                             "map_index": -1, "try_number": 1, **airflow}  # fmt: skip
+    now = time.time()
+    claim = {"runner": runner, "holders": [runner], "since": now - renewed_ago - 5,
+             "renewed": now - renewed_ago, "lease_s": lease}  # fmt: skip
+    return json.dumps(claim).encode()
+
+
+def test_an_s3_claim_of_another_host_is_taken_over_once_its_lease_runs_out(moto_server, s3_bucket):
+    """A claim on S3 left by a ``prox label`` killed on another machine (its process cannot
+    be checked from here) held the folder until someone deleted it by hand: every later run
+    was refused. Its holder renews a lease while it labels; once not renewed for its lease,
+    the claim is taken over, recording whose it was. A claim renewed within its lease is
+    refused, saying when it lapses and how to take it over by hand (moto over HTTP)."""
+    import pytest
+
+    from prox_tasks.labeling.run_claim import SeedSetBusy, claim_uri, labeling_claim
+    from prox_tasks.storage import put_atomic, read_json
+
+    folder = f"{s3_bucket}/seed"
+    put_atomic(claim_uri(folder), _other_host_claim(renewed_ago=5))  # alive: renewed 5 s ago
+    with pytest.raises(SeedSetBusy) as refused, labeling_claim(folder):
+        pass
+    said = str(refused.value)
+    assert "process 4242 on worker-7.example" in said, said
+    assert "its claim lapses at " in said and "PROX_LABEL_CLAIM_LEASE_S" in said, said
+    assert "run prox label --seed-set with --take-over" in said, said
+
+    put_atomic(claim_uri(folder), _other_host_claim(renewed_ago=120))  # lease (60 s) ran out
+    with labeling_claim(folder):
+        held = read_json(claim_uri(folder))
+        assert held["taken_over"]["from"] == "process 4242 on worker-7.example", held
+        assert "its lease ran out: not renewed for 12" in held["taken_over"]["why"], held
+        assert held["runner"]["pid"] == os.getpid() and held["lease_s"] == 900
+    assert read_json(claim_uri(folder))["holders"] == []  # released at its end
+
+    put_atomic(claim_uri(folder), _other_host_claim(renewed_ago=5))
+    with labeling_claim(folder, take_over=True):  # an operator's --take-over
+        assert "--take-over" in read_json(claim_uri(folder))["taken_over"]["why"]
+
+
+def test_a_holder_renews_its_claim_while_it_labels(tmp_path):
+    """The lease is renewed by the holder while it runs (a real process, lease 0.4 s): a
+    live ``prox label`` is never taken over for labeling longer than a lease."""
+    import time
+
+    from prox_tasks.labeling.run_claim import labeling_claim
+
+    folder = tmp_path / "seed"
+    holder = _holder(folder, PROX_LABEL_CLAIM_LEASE_S="0.4")
+    try:
+        first = json.loads((folder / CLAIM_NAME).read_text())
+        time.sleep(1.5)
+        later = json.loads((folder / CLAIM_NAME).read_text())
+        assert later["lease_s"] == 0.4 and later["renewed"] > first["renewed"] + 0.5, later
+        assert later["since"] == first["since"]
+        # renewed within its lease: another run on this host is refused (it is alive anyway)
+        import pytest
+
+        from prox_tasks.labeling.run_claim import SeedSetBusy
+
+        with pytest.raises(SeedSetBusy), labeling_claim(str(folder)):
+            pass
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert (folder / CLAIM_NAME).exists()  # killed: left behind
+
+
+def test_prox_label_takes_over_a_claim_of_another_host_with_take_over(
+    tmp_path, capsys, monkeypatch
+):
+    """A claim of a run on another machine, renewed within its lease, refuses ``prox label``
+    (exit 1) saying how to take it over; ``--take-over`` does (an operator knows that run is
+    gone), and a PROX_LABEL_CLAIM_LEASE_S prox cannot use is a setting to fix (exit 2)
+    before anything is written."""
+    rows = [
+        {"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+        for i in range(12)
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "seed"
+    args = ["label", "--json", "--input", str(src), "--output", str(out), "--seed-set",
+            "--sample-size", "12", "--no-register"]  # fmt: skip
+    monkeypatch.setenv("PROX_LABEL_CLAIM_LEASE_S", "0")
+    assert main(args) == 2
+    assert "PROX_LABEL_CLAIM_LEASE_S='0' is not a number of seconds above 0" in \
+        capsys.readouterr().err  # fmt: skip
+    assert not out.exists()
+    monkeypatch.delenv("PROX_LABEL_CLAIM_LEASE_S")
+    out.mkdir()
+    (out / CLAIM_NAME).write_bytes(_other_host_claim(renewed_ago=5))
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "process 4242 on worker-7.example" in err and "--take-over" in err, err
+    assert not (out / "labels").exists()
+    assert main([*args, "--take-over"]) == 0, capsys.readouterr().err
+    assert sorted((out / "labels").glob("labels-*.jsonl.gz"))
+    assert not (out / CLAIM_NAME).exists()
