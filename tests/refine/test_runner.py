@@ -209,3 +209,19 @@ def test_a_shard_whose_try_died_is_booked_failed_once_and_the_next_run_retakes_i
         booked = catalog.get_snapshot(snapshot["name"])
     assert [(s["status"], s["attempts"]) for s in shards] == [("done", 2), ("done", 1)]
     assert booked["status"] == "refined" and booked["error"] is None
+
+
+def test_outside_an_airflow_task_no_dag_run_is_told_ended_and_airflow_is_not_imported():
+    """why_run_ended asks Airflow only from inside a task (its supervisor); a ``prox``
+    command (a fresh process) tells no DAG run ended, and imports no Airflow to find out."""
+    import subprocess
+    import sys
+
+    code = ("import sys\n"
+            "from prox_tasks.refine import runner\n"
+            "held = {'host': 'w7', 'pid': 1, 'airflow': {'dag_id': 'prox_seed_label',\n"
+            "        'run_id': 'manual__1', 'task_id': 'sample', 'map_index': -1}}\n"
+            "print(runner.why_run_ended(held), any(m.startswith('airflow') for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout  # fmt: skip
+    assert out.split() == ["None", "False"]
