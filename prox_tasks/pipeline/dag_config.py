@@ -69,17 +69,8 @@ def start_date() -> datetime:
 def _count(env: str, default: int, least: int = 0) -> int:
     """A whole number of at least ``least``: ``PROX_MAX_ACTIVE_RUNS=0`` parsed, and Airflow's
     scheduler then created no scheduled run (0 runs reached) and bounded no manual one."""
-
-    def whole(raw: str) -> int:
-        try:
-            value = int(raw)
-        except ValueError:
-            raise ValueError("") from None  # ``expected`` says it all
-        if value < least:
-            raise ValueError(f"{value} is below {least}")
-        return value
-
-    return parse_time_setting(env, default, whole, f"a whole number of at least {least}")
+    return parse_time_setting(env, default, settings.whole_number(least),
+                              f"a whole number of at least {least}")
 
 
 def _seconds(env: str, default: float, zero: bool = False) -> timedelta:

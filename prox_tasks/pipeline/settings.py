@@ -364,15 +364,27 @@ def id_search_bytes() -> int:
     Raises:
         SettingInvalid: Not a whole number of at least 1, naming the variable.
     """
-    return env_value("PROX_ID_SEARCH_MB", DEFAULT_ID_SEARCH_MB, _at_least_one,
+    return env_value("PROX_ID_SEARCH_MB", DEFAULT_ID_SEARCH_MB, whole_number(1),
                      "a whole number of MiB") * 2**20
 
 
-def _at_least_one(raw: str) -> int:
-    value = int(raw)
-    if value < 1:
-        raise ValueError(f"{value} is not at least 1")
-    return value
+def whole_number(least: int):
+    """A converter for :func:`env_value`: a whole number of at least ``least``, else a
+    ValueError saying why ("0 is not at least 1"), or nothing where the text is no whole
+    number at all (``expected`` says it; int()'s "invalid literal for int() with base 10"
+    adds nothing). The one check of a whole-number variable's bound: the settings here and
+    those read as the DAGs are parsed (:mod:`prox_tasks.pipeline.dag_config`)."""
+
+    def whole(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError("") from None
+        if value < least:
+            raise ValueError(f"{value} is not at least {least}")
+        return value
+
+    return whole
 
 
 def check_refine_settings() -> None:
