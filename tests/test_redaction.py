@@ -42,6 +42,30 @@ def test_environment_secrets_and_their_url_encoded_form(monkeypatch):
     assert redact("say plainvalue42 and p@ss-word9 and p%40ss-word9") == "say *** and *** and ***"
 
 
+def test_the_environment_is_scanned_for_secrets_once_until_it_changes(monkeypatch):
+    """Each redaction (every log record, every printed line) scanned the whole environment
+    for secrets again, most of its time; the scan is now kept until the environment
+    changes, and a secret set since is still redacted."""
+    from prox_tasks import redaction
+
+    scans = []
+
+    def counted(environ=None):
+        scans.append(1)
+        return env_secrets(environ)
+
+    env_secrets = redaction.env_secrets
+    monkeypatch.setattr(redaction, "env_secrets", counted)
+    monkeypatch.setenv("TEACHER_API_KEY", "firstvalue42")
+    for _ in range(50):
+        assert redact("say firstvalue42") == "say ***"
+    assert len(scans) == 1
+    monkeypatch.setenv("OTHER_API_KEY", "latervalue77")
+    assert redact("say firstvalue42 latervalue77") == "say *** ***"
+    monkeypatch.delenv("TEACHER_API_KEY")
+    assert redact("say firstvalue42") == "say firstvalue42" and len(scans) == 3
+
+
 def test_redact_before_cut_leaves_no_prefix():
     body = "x" * 290 + API_KEY + "y" * 50
     assert API_KEY[:6] not in redact(body, API_KEY)[:300]
