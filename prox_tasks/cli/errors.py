@@ -10,7 +10,7 @@ from prox_tasks.wording import shortened, shown
 #: request or document): in its middle, where such a quote sits, so that what it failed on
 #: and where (a file, a line, a column: often at its end) both stay.
 MAX_CHARS = 400
-#: Characters of the end of such a line kept after the cut.
+#: Characters of the end of such a line (or of one prox raised) kept after the cut.
 KEPT_END = 120
 #: ... and one prox raised: written for a person, it ends with what to do, which a cut at
 #: MAX_CHARS left out ("… or name a model with --model: a refiner artifact folder, a Hugging
@@ -376,10 +376,8 @@ def describe_error(err: BaseException) -> str:
     line = " ".join(text.split())  # one line, whatever the message held
     if isinstance(err, CommandFailed):
         return line
-    if _prox_said(err):
-        line = line if len(line) <= MAX_OWN_CHARS else line[: MAX_OWN_CHARS - 1] + "…"
-    else:
-        line = shortened(line, MAX_CHARS, KEPT_END)
+    # cut in its middle either way: prox's way out, and another's where, are at its end
+    line = shortened(line, MAX_OWN_CHARS if _prox_said(err) else MAX_CHARS, KEPT_END)
     return f"{line}: {advice}" if advice else line
 
 

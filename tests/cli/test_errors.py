@@ -147,6 +147,18 @@ def test_a_prox_error_is_said_whole_with_its_way_out(tmp_path, capsys, monkeypat
     assert foreign.startswith("ValueError: xxx") and foreign.endswith("x at line 17, column 3")
 
 
+def test_a_prox_error_past_its_bound_keeps_its_way_out():
+    """One of prox's own messages past :data:`MAX_OWN_CHARS` (a quote of many files) was cut
+    at its end, its way out with it, while another's was cut in its middle: one cut for
+    both (:func:`prox_tasks.wording.shortened`), at its own bound."""
+    from prox_tasks.cli.errors import MAX_OWN_CHARS, describe_error
+    from prox_tasks.pipeline.settings import SettingInvalid
+
+    said = describe_error(SettingInvalid("bad files: " + "f, " * 1500 + "rename them"))
+    assert len(said) == MAX_OWN_CHARS and " … " in said, said
+    assert said.startswith("bad files: f, ") and said.endswith("f, rename them"), said
+
+
 def test_a_path_through_a_file_names_the_file_and_the_way_out(tmp_path, capsys):
     """An --output or --registry on a path that is a file, or under one, said "Not a
     directory: OUT/manifest.json" (prox plan, refine, models) or "File exists: OUT" (prox
