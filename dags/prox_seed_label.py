@@ -110,11 +110,11 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
 def prox_seed_label():
     # multiple_outputs=False: a task returning ``dict`` would also push each key as an XCom
     @task(multiple_outputs=False)
-    def sample(params=None, ds=None, run_id=None, dag=None, dag_run=None, ti=None) -> dict:
+    def sample(params=None, ds=None, dag=None, dag_run=None, ti=None) -> dict:
         """Stratified sample of the snapshot to label; a versioned manifest."""
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)
-            return seeding.sample(dict(params), ds, run_id, cfg.task_try(ti))
+            return seeding.sample(dict(params), ds, cfg.task_try(ti))
 
     @task
     def shards(plan: dict) -> list[int]:

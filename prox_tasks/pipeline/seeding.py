@@ -38,8 +38,7 @@ SEED_SET_NAME_PARAM = "seed_set_name, or the seed_root it was written under"
 MAX_LABEL_TASKS = 1024
 
 
-def sample(params: dict, ds: str | None, run_id: str | None = None,
-           task_try: dict | None = None) -> dict:
+def sample(params: dict, ds: str | None, task_try: dict | None = None) -> dict:
     """Sample ``sample_size`` documents (stratified, seeded by ``random_seed``) into label
     shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take.
     The sampling holds the seed set's labeling claim (:func:`holding_claim`, ``task_try``:
