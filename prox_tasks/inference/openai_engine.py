@@ -795,11 +795,15 @@ def _why_asked_to_wait(statuses: set) -> str:
 def _said(err: BaseException) -> str:
     """``err`` in a line: its kind and message (an HTTP status as ``HTTP 404``, without
     httpx's link to a page on status codes), then the transport error behind it
-    (:func:`_transport_cause`): the SDK's own says only "Connection error."."""
+    (:func:`_transport_cause`): the SDK's own says only "Connection error.". Each message
+    quoted is cut in its middle (:func:`~prox_tasks.wording.shortened`), not the line at its
+    end: a long message of the SDK's cut the transport cause after it."""
+    from prox_tasks.wording import shortened
+
     status = _status_of(err)
     if status is not None:
         return f"HTTP {status} ({type(err).__name__})"
-    said = f"{type(err).__name__}: {str(err) or 'no message'}"
+    said = f"{type(err).__name__}: {shortened(str(err) or 'no message')}"
     cause = _transport_cause(err)
     if cause is err:  # httpx's own (/models): its reason, not "All connection attempts failed"
         said = _cause_said(cause)
@@ -807,7 +811,7 @@ def _said(err: BaseException) -> str:
         said = f"{type(err).__name__}: {_cause_said(cause)}"
     elif cause is not None:
         said += f" ({_cause_said(cause)})"
-    return said[:300]
+    return said
 
 
 #: The packages whose exceptions are the client's transport errors: the ``openai`` SDK
@@ -833,12 +837,14 @@ def _transport_cause(err: BaseException | None) -> BaseException | None:
 def _cause_said(cause: BaseException) -> str:
     """A transport error in a few words: its name and the operating system's reason at the
     bottom of its chain ("[Errno 111] Connect call failed"), else its own message."""
+    from prox_tasks.wording import shortened
+
     said, inner = str(cause), cause
     while inner.__cause__ or inner.__context__:
         inner = inner.__cause__ or inner.__context__
         if isinstance(inner, OSError) and str(inner):
             said = str(inner)
-    return f"{type(cause).__name__}: {said or 'no message'}"
+    return f"{type(cause).__name__}: {shortened(said or 'no message')}"
 
 
 def _says_model_not_found(err: BaseException) -> bool:

@@ -1862,3 +1862,24 @@ def test_the_reply_cap_comes_from_prox_max_reply_bytes_and_is_checked(monkeypatc
         monkeypatch.setenv("PROX_MAX_REPLY_BYTES", "lots")
         with pytest.raises(ValueError, match="PROX_MAX_REPLY_BYTES='lots'"):
             OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512)
+
+
+def test_a_long_message_keeps_the_transport_cause_behind_it():
+    """``_said`` cut its whole line at 300 characters, so a long message (one quoting a
+    request or a reply) lost the transport error named after it, which says what to fix;
+    now the quoted message is cut in its middle, as prox's other quotes are
+    (:func:`prox_tasks.wording.shortened`), and the cause stays."""
+    import httpx
+
+    from prox_tasks.inference.openai_engine import _said
+
+    refused = OSError(111, "Connection refused")
+    try:
+        try:
+            raise httpx.ConnectError("All connection attempts failed") from refused
+        except httpx.ConnectError as cause:
+            raise RuntimeError("request " + "x" * 600 + " failed") from cause
+    except RuntimeError as err:
+        said = _said(err)
+    assert said.endswith("(ConnectError: [Errno 111] Connection refused)"), said
+    assert "request xxx" in said and " failed (" in said and len(said) < 300
