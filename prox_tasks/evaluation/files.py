@@ -45,13 +45,18 @@ def iter_rows(uri: str, counts: Counter | None = None, id_field: str = "id") -> 
 def _unrefined_hint(uri: str) -> str:
     """What to do about a snapshot folder that holds no refined row: planned, no shard
     written yet (refine it), or every document quarantined or dropped (its quarantine and
-    gate say why); empty for anything else."""
-    from prox_tasks.storage import join_uri, list_uri
+    gate say why); empty for anything else. The shards are those :func:`~prox_tasks.corpus.
+    refined.read_refined_rows` read: the plan's with their record of it (a folder without a
+    plan: its ``shards/`` as listed), not an older plan's files left in ``shards/``."""
+    from prox_tasks.corpus.manifest import shard_folder
+    from prox_tasks.corpus.refined import plan_shard_names
+    from prox_tasks.storage import list_uri
 
     if uri.endswith(".parquet") or not _is_refined_folder(uri):
         return ""
     base = uri.rstrip("/").removesuffix("/shards")
-    if not list_uri(join_uri(base, "shards")):
+    refined = plan_shard_names(base)
+    if not (refined if refined is not None else list_uri(shard_folder(base))):
         return ": the snapshot is planned but no shard of it is refined yet; refine it first " \
                "(prox refine, or the DAG's refine_shard tasks)"  # fmt: skip
     return ": its shards hold no row (every document quarantined); its quarantine/ and " \

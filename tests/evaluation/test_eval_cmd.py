@@ -266,6 +266,30 @@ def test_a_snapshot_folder_is_read_as_its_plan_says_not_as_listed(tmp_path, caps
     assert alone["refined_duplicate_ids"] == 0 and alone["docs"] == 3
 
 
+def test_a_replanned_snapshot_beside_an_older_plans_shards_is_said_unrefined(tmp_path, capsys):
+    """prox eval reads a snapshot's shards as its plan says, but its hint for no row read
+    listed shards/: with only an older plan's shards there (a replan stopped while it removed
+    them) it said "its shards hold no row (every document quarantined)" of a plan none of
+    whose shards is refined. The hint takes the plan's shards too."""
+    import shutil
+
+    _write(tmp_path / "g.jsonl", GOLD)
+    _write(tmp_path / "in.jsonl", [{"id": r["id"], "text": r["gold_text"]} for r in GOLD])
+    out = tmp_path / "out"
+    assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+                 "--model", "default", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}",
+                 "--no-progress"]) == 0
+    shutil.copytree(out / "shards", tmp_path / "old")
+    shutil.rmtree(out)  # planned again, from scratch
+    assert main(["plan", "--input", str(tmp_path / "in.jsonl"), "--output", str(out),
+                 "--target-docs", "1"]) == 0
+    shutil.copytree(tmp_path / "old", out / "shards")  # the older plan's shard, back
+    capsys.readouterr()
+    assert main(["eval", "--refined", str(out), "--gold", str(tmp_path / "g.jsonl")]) == 1
+    err = capsys.readouterr().err
+    assert ": the snapshot is planned but no shard of it is refined yet" in err, err
+
+
 @pytest.mark.parametrize("which", ["refined", "gold"])
 def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     """"No rows" when every row was malformed sends the user looking for a wrong path."""
