@@ -25,9 +25,11 @@ def task_try(ti) -> dict:
     """Airflow task instance ``ti``'s try, as :func:`prox_tasks.refine.runner.current` names
     a runner by it: the refine DAG books a plan or a shard's attempt with it (the next try of
     a task killed outright books that one's attempts failed), the seed DAG holds its seed
-    set's labeling claim with it (:mod:`prox_tasks.labeling.run_claim`)."""
-    return {"dag_id": ti.dag_id, "run_id": ti.run_id, "task_id": ti.task_id,
-            "map_index": ti.map_index, "try_number": ti.try_number}
+    set's labeling claim with it (:mod:`prox_tasks.labeling.run_claim`). Its fields are the
+    runner's (:data:`~prox_tasks.refine.runner.AIRFLOW_TASK` and ``try_number``)."""
+    from prox_tasks.refine.runner import AIRFLOW_TASK
+
+    return {k: getattr(ti, k) for k in (*AIRFLOW_TASK, "try_number")}
 
 
 def gpu_queue() -> str:
