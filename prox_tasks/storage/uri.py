@@ -119,8 +119,9 @@ def _real(uri: str | os.PathLike, folders: dict[str, str]) -> str:
     if loc.scheme != "file":
         return compared_uri(uri)
     folder, name = os.path.split(loc.path)
-    if name in ("", ".", ".."):  # names no file of the folder: resolved whole
-        return to_uri(os.path.realpath(loc.path)).rstrip("/")
+    if name in ("", ".", ".."):  # names no file of the folder: resolved whole (a realpath
+        # has no trailing slash but the root's, which its URI keeps: "file:" is none)
+        return Location("file", "", os.path.realpath(loc.path)).uri
     if folder not in folders:
         folders[folder] = os.path.realpath(folder or ".")
     path = os.path.join(folders[folder], name)

@@ -51,6 +51,15 @@ def test_a_uri_with_a_slash_missing_is_refused_not_taken_for_a_local_folder(
     assert parse_uri(f"{tmp_path}/s3:/x").path == f"{tmp_path}/s3:/x"  # a path inside one
 
 
+def test_the_root_folders_real_uri_is_a_uri():
+    """``real_uri("/")`` was ``file:`` (the root's ``file:///`` less its trailing slashes),
+    which no reader parses; it names what ``realpath`` names, as for every other path."""
+    from prox_tasks.storage import Location, parse_uri, real_uri
+
+    assert real_uri("/") == "file:///" and parse_uri(real_uri("/")) == Location("file", "", "/")
+    assert real_uri("/tmp/..") == "file:///"
+
+
 def test_real_uris_resolve_each_folder_once_and_name_what_realpath_names(tmp_path, monkeypatch):
     """``listed_inputs`` compared each listed file with the command's output by its
     ``realpath``: an ``lstat`` of every path component a file (100,000 files in
