@@ -58,6 +58,13 @@ def archive_records(stream):
 
     found = ArchiveIterator(stream)
     found.loader = WithoutTargetUri(verify_http=False, arc2warc=False)  # warcio's defaults
+    consume = found._consume_blanklines
+
+    def blank_lines():  # their size, which warcio does not keep: _cut_at_line_end
+        line, found.blank_bytes = consume()
+        return line, found.blank_bytes
+
+    found._consume_blanklines = blank_lines
     return found
 
 
@@ -150,8 +157,9 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                 # the last record's Content-Length ended inside it (warcio counted an error
                 # past it; the record itself is reported, bad_record) and what is left of it
                 # is no record: in a .gz the next record starts at the next gzip member
-                after = (_next_member(stream, last[0])
-                         if last is not None and found.err_count > last[1] else None)
+                after = (_next_member(stream, last[0]) if last is not None
+                         and (found.err_count > last[1] or _cut_at_line_end(found))
+                         else None)
                 if after is None:
                     yield number, RecordError("truncated_file", f"{kind} file breaks off after "
                                               f"{number} records: {type(err).__name__}: "
@@ -202,9 +210,28 @@ def _delimited(found) -> Callable[[], bool]:
 
     def check() -> bool:
         found.read_to_end()  # what warcio does before the next record: once a record
-        return found.err_count == errors
+        return found.err_count == errors and not _cut_at_line_end(found)
 
     return check
+
+
+#: The bytes of the blank lines a WARC writer ends a record with: CRLF CRLF, as the
+#: standard has it, or LF LF.
+_RECORD_ENDS = (4, 2)
+
+
+def _cut_at_line_end(found) -> bool:
+    """Whether the record ``found`` (a warcio ``ArchiveIterator`` from
+    :func:`archive_records`) has read to its end is cut at one of its own line ends: its
+    Content-Length ended just before a line end of its text, so warcio took that line end for
+    the blank lines ending the record (counting no error) and the record's next line, no
+    WARC header, for the next record's. Blank lines other than the two a writer ends a record
+    with before such a line say so; a record ended right and followed by what is no WARC (a
+    file's damaged tail) is not cut. (A text cut before a blank line of its own, or before a
+    CRLF, ends as a record does: not told.)"""
+    following = found.next_line
+    return (bool(following) and not following.startswith(b"WARC/")
+            and getattr(found, "blank_bytes", None) not in _RECORD_ENDS)
 
 
 def _next_member(stream, start: int) -> int | None:

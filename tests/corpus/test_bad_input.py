@@ -365,6 +365,30 @@ def test_each_wet_record_whose_content_length_is_too_short_is_its_own_bad_record
     assert (summary["written"], summary["quarantined"]) == (3, {"bad_record": 3})
 
 
+@pytest.mark.parametrize("compressed", [False, True])
+def test_a_wet_content_length_ending_at_a_line_end_is_not_taken_for_the_record_end(
+        tmp_path, compressed):
+    """A Content-Length too short that ends just before one of the record's line ends: warcio
+    takes that line end for the blank line ending the record, counts no error, and reads the
+    record's next line as the next record's header. The record was published cut at that
+    line, and in a .warc.wet.gz the good record after it was lost to a ``truncated_file``.
+    It is a ``bad_record`` now; a .gz goes on at the next gzip member (a plain file, as for
+    any short length, cannot)."""
+    cut = len(b"Page t1.")  # the payload's first line, without its line end
+    records = [_conversion("t0", None), _conversion("t1", cut), _conversion("t2", None)]
+    path = tmp_path / ("cut.warc.wet.gz" if compressed else "cut.warc.wet")
+    path.write_bytes(b"".join(gzip.compress(r, mtime=0) for r in records) if compressed
+                     else b"".join(records))  # fmt: skip
+    docs, quarantined, ids = _refined(tmp_path, path)
+    assert [d.id for d in docs] == (["urn:uuid:t0", "urn:uuid:t2"] if compressed
+                                    else ["urn:uuid:t0"])  # fmt: skip
+    assert sorted(ids) == [d.id for d in docs]
+    bad, *rest = quarantined
+    assert (bad["offset"], bad["id"], bad["reason"]) == (1, "urn:uuid:t1", "bad_record")
+    assert f"Content-Length {cut} ends inside the record" in bad["detail"]
+    assert [q["reason"] for q in rest] == ([] if compressed else ["truncated_file"])
+
+
 def test_a_corrupt_zstd_frame_keeps_the_good_frame_before_it(tmp_path):
     def frame(prefix: str) -> bytes:
         rows = [json.dumps({"id": f"{prefix}{i}", "text": f"document {i} " * 30})
