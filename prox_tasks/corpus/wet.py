@@ -406,6 +406,14 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                                       "length); the file's writer must write it again", doc_id
                                       ), payload  # fmt: skip
             continue
+        if after := records_within(payload):  # a long Content-Length, in a plain file
+            yield number, RecordError("bad_record", f"Content-Length {length} runs on past the "
+                                      f"record's end, over the {after:,} WARC "
+                                      f"{'record' if after == 1 else 'records'} after it "
+                                      "(their headers are in this entry's raw; written with a "
+                                      "wrong length): the file's writer must write it again",
+                                      doc_id), payload  # fmt: skip
+            continue
         try:
             text = payload.decode("utf-8")
         except UnicodeDecodeError as err:

@@ -389,6 +389,30 @@ def test_a_wet_content_length_ending_at_a_line_end_is_not_taken_for_the_record_e
     assert [q["reason"] for q in rest] == ([] if compressed else ["truncated_file"])
 
 
+def test_a_wet_content_length_too_long_in_a_plain_file_is_not_a_document_of_two_records(
+        tmp_path):
+    """In a plain .warc.wet a Content-Length too long reads on into the records after it:
+    warcio hands them out as the record's payload and finds the next header past them. The
+    record was published with the next record's WARC headers and text inside it, and that
+    record was lost without a count. It is a ``bad_record`` now, the record it ran over in
+    its raw; the records after are read."""
+    over = _conversion("u2", None)
+    body = len(_conversion("u1", None).split(b"\r\n\r\n", 1)[1]) - 4
+    length = body + 4 + len(over) - 2  # ends inside the blank lines after u2
+    records = [_conversion("u0", None), _conversion("u1", length), over,
+               _conversion("u3", None)]
+    path = tmp_path / "long.warc.wet"
+    path.write_bytes(b"".join(records))
+    docs, quarantined, ids = _refined(tmp_path, path)
+    assert [d.id for d in docs] == ["urn:uuid:u0", "urn:uuid:u3"]
+    assert sorted(ids) == ["urn:uuid:u0", "urn:uuid:u3"]
+    (bad,) = quarantined
+    assert (bad["offset"], bad["id"], bad["reason"]) == (1, "urn:uuid:u1", "bad_record")
+    assert f"Content-Length {length} runs on past the record's end, over the 1 WARC record" \
+        in bad["detail"]
+    assert "urn:uuid:u2" in bad["raw"]
+
+
 def test_a_corrupt_zstd_frame_keeps_the_good_frame_before_it(tmp_path):
     def frame(prefix: str) -> bytes:
         rows = [json.dumps({"id": f"{prefix}{i}", "text": f"document {i} " * 30})
