@@ -301,8 +301,25 @@ _NEXT_RECORD = re.compile(rb"\r?\n\r?\nWARC/1\.[01]\r?\n")
 def records_within(payload: bytes) -> int:
     """How many WARC record headers ``payload`` holds: the records that a record without a
     Content-Length header ran on over (warcio reads it to the end of its gzip member or,
-    uncompressed, of the file)."""
-    return len(_NEXT_RECORD.findall(payload))
+    uncompressed, of the file), or one with a Content-Length too long, in a plain file."""
+    return records_within_blocks([payload])
+
+
+#: Bytes of the longest match of :data:`_NEXT_RECORD`, less one: what a block keeps of the
+#: one before it, so a header split between them is found.
+_HEADER_OVERLAP = len(b"\r\n\r\nWARC/1.0\r\n") - 1
+
+
+def records_within_blocks(blocks) -> int:
+    """:func:`records_within` of the payload ``blocks`` (an iterable of bytes) make together,
+    read one block at a time (a payload whose size alone is kept is never held whole)."""
+    found, tail = 0, b""
+    for block in blocks:
+        data = tail + block
+        # a header ending inside the tail ended inside the block before: counted there
+        found += sum(1 for match in _NEXT_RECORD.finditer(data) if match.end() > len(tail))
+        tail = data[-_HEADER_OVERLAP:]
+    return found
 
 
 def _runs_over(record) -> RecordError | None:

@@ -176,17 +176,22 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: s
         ValueError: When the record cannot be read or is cut short (the file is cut), or,
             without a Content-Length header, runs on over the records after it.
     """
-    from prox_tasks.corpus.wet import broken, records_within
+    from prox_tasks.corpus.wet import broken, records_within, records_within_blocks
 
     # without a Content-Length warcio reads the record on to the end of its gzip member or,
-    # uncompressed, of the file: its body is read whole to look for the records it took in
+    # uncompressed, of the file: its body is read whole to look for the records it took in;
+    # with one too long, in an uncompressed file, it reads on over the records after it too
     undelimited = record.rec_headers.get_header("Content-Length") is None
     try:
         stream = record.content_stream()
         if keep or undelimited:
             payload = stream.read()
+            after = records_within(payload)
         else:
-            payload = sum(len(block) for block in iter(lambda: stream.read(1 << 16), b""))
+            sizes: list[int] = []
+            after = records_within_blocks(sizes.append(len(block)) or block for block in
+                                          iter(lambda: stream.read(1 << 16), b""))
+            payload = sum(sizes)
         while record.raw_stream.read(1 << 16):  # the rest of the record's Content-Length
             pass
     except broken() as err:
@@ -200,11 +205,17 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: s
         raise ValueError(f"{given(warc_uri, caller)}: response {record_id}'s Content-Length ends "
                          "inside the record (written with a wrong length): its page would be "
                          "cut short; fetch the file again or leave it out")
-    if undelimited and (after := records_within(payload)):
+    if after and undelimited:
         raise ValueError(f"{given(warc_uri, caller)}: response {record_id} has no "
                          f"Content-Length header, so its page runs on over the {after:,} WARC "
                          f"{'record' if after == 1 else 'records'} after it (their responses "
                          "would be missed); fetch the file again or leave it out")
+    if after:
+        raise ValueError(f"{given(warc_uri, caller)}: response {record_id}'s Content-Length runs "
+                         f"on past the record's end, over the {after:,} WARC "
+                         f"{'record' if after == 1 else 'records'} after it (written with a "
+                         "wrong length: their responses would be missed, its page labeled with "
+                         "them); fetch the file again or leave it out")
     return payload if keep or not undelimited else len(payload)
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from prox_tasks.cli import main
-from prox_tasks.labeling.warc import html_records
+from prox_tasks.labeling.warc import WarcResponses, html_records
 from tests.labeling.test_html import write_warc_pair
 
 pytest.importorskip("trafilatura")
@@ -81,6 +81,38 @@ def test_a_warc_response_without_content_length_running_over_the_next_is_an_erro
             code, out = _label(tmp_path, wet, bad, teacher)
             assert code == 1 and not out.exists()
             assert bad.name in capsys.readouterr().err
+
+
+def _response(number: int, html: bytes, extra: int = 0) -> bytes:
+    """A WARC response record; its Content-Length ``extra`` bytes too long."""
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + html
+    head = (f"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: http://valley.example/"
+            f"{number}\r\nWARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:r-{number}>"
+            "\r\nContent-Type: application/http; msgtype=response\r\n"
+            f"Content-Length: {len(http) + extra}\r\n\r\n")
+    return head.encode() + http + b"\r\n\r\n"
+
+
+# the page's bytes: the next header in the one block its body is read in, or split over the
+# first two (the index reads a body in 64 KiB blocks)
+@pytest.mark.parametrize("page", [100, (1 << 16) - 6])
+def test_a_warc_response_whose_content_length_is_too_long_is_an_error_not_two_pages(
+        tmp_path, page):
+    """A response whose Content-Length is longer than the record, in an uncompressed WARC:
+    warcio reads on over the record after it and finds the next header past it, so that
+    response was never indexed (its WET record quarantined as having no response) and this
+    page was labeled with the other's WARC headers and HTML in it. It is an error naming
+    the response, as a length that is too short is."""
+    html = (b"<html><body><p>" + b"A page of words. " * page)[:page - 4] + b"</p>"
+    over = _response(2, html)
+    warc = tmp_path / "long.warc"
+    warc.write_bytes(_response(1, html, extra=len(over) + 2) + over + _response(3, html))
+    message = ("response urn:uuid:r-1's Content-Length runs on past the record's end, over "
+               "the 1 WARC record after it")
+    with pytest.raises(ValueError, match=message):
+        list(html_records(str(warc)))
+    with pytest.raises(ValueError, match=message):
+        WarcResponses([str(warc)])  # the index: sizes only, the body read in blocks
 
 
 def test_a_request_or_metadata_record_without_content_length_running_over_the_next_is_an_error(
