@@ -333,8 +333,12 @@ def cleanup_partial(uri: str | os.PathLike) -> int:
 
 def is_hidden(relative: str) -> bool:
     """Whether :func:`list_uri` leaves out the file at ``relative`` (a path below the folder
-    listed): Hadoop's convention, names starting with "." or "_" are temp files and markers."""
-    return any(part.startswith((".", "_")) for part in relative.split("/") if part)
+    listed): Hadoop's convention, names starting with "." or "_" are temp files and markers.
+    A part that is ``.`` or ``..`` alone is neither: no path on disk lists one, but an S3 key
+    may hold it verbatim (``in/../part-0.jsonl``, a path joined by hand), an object of the
+    prefix like any other, which was left out without a word."""
+    return any(part.startswith((".", "_")) and part not in (".", "..")
+               for part in relative.split("/") if part)  # fmt: skip
 
 
 def list_uri(uri: str | os.PathLike, include_hidden: bool = False) -> list[str]:

@@ -371,3 +371,20 @@ def test_a_refine_into_a_bucket_that_does_not_exist_books_no_name(s3_bucket, tmp
     assert Catalog(url).get_snapshot("crawl-2026-01-31") is None
     assert main([*args, "--output", f"{s3_bucket}/snapshots/crawl-2026-01-31"]) == 0
     assert json.loads(capsys.readouterr().out)["snapshot"] == "crawl-2026-01-31"
+
+
+def test_an_s3_key_with_a_dot_or_dot_dot_part_is_read_not_left_out_as_hidden(s3_bucket):
+    """S3 keeps a key's ``.`` and ``..`` parts verbatim (``in/../a.jsonl``, a path joined by
+    hand): an object of the prefix like any other, read by its key as written. Taken for a
+    hidden name (Hadoop's temp files start with a dot), each was left out of the listing,
+    the plan and the refine without a word: its documents lost uncounted."""
+    keys = ["in/../a.jsonl", "in/./b.jsonl", "in/c.jsonl", "in/.tmp/d.jsonl", "in/_e.jsonl"]
+    for key in keys:
+        bucket = s3_bucket.removeprefix("s3://")
+        body = json.dumps({"id": key, "text": f"The text of {key} in a few words."}) + "\n"
+        get_client().put_object(Bucket=bucket, Key=key, Body=body.encode())
+    manifest = plan_shards(f"{s3_bucket}/in/", f"{s3_bucket}/out/", target_docs=100)
+    quarantine = Quarantine()
+    docs = list(read_shard(manifest, 0, quarantine))
+    assert sorted(d.id for d in docs) == ["in/../a.jsonl", "in/./b.jsonl", "in/c.jsonl"]
+    assert manifest.total_docs == 3 and len(quarantine) == 0
