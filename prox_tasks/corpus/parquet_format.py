@@ -26,11 +26,29 @@ BATCH_ROWS = 256
 OVERSIZED_PREFIX = 1 << 20
 
 
-def _row_groups(meta, start: int, end: int | None) -> tuple[list[int], int]:
+def _flat_columns(pf) -> list[int]:
+    """The leaf columns of ``pf`` (a ``ParquetFile``) not in a list: one value a row each
+    (a null too), so each of their column chunks counts its row group's rows."""
+    return [i for i in range(pf.metadata.num_columns)
+            if pf.schema.column(i).max_repetition_level == 0]  # fmt: skip
+
+
+def _group_rows(meta, index: int, flat: list[int]) -> int:
+    """The rows of row group ``index`` as its footer counts them: its ``num_rows``, or the
+    values of a column of one value a row (``flat``: :func:`_flat_columns`) where they are
+    more. A footer whose ``num_rows`` says fewer rows than its pages hold (damaged, a
+    writer's bug): pyarrow reads that many and leaves the others unread without a word, so
+    counted by ``num_rows`` alone they were lost uncounted; counted so, they are rows the
+    plan counts that :func:`read` quarantines (``corrupt_row_group``)."""
+    group = meta.row_group(index)
+    return max([group.num_rows, *(group.column(i).num_values for i in flat)])
+
+
+def _row_groups(meta, start: int, end: int | None, flat: list[int]) -> tuple[list[int], int]:
     """Row groups overlapping ``[start, end)`` and the row number the first one begins at."""
     groups, first_row, row = [], None, 0
     for i in range(meta.num_row_groups):
-        n = meta.row_group(i).num_rows
+        n = _group_rows(meta, i, flat)
         if row + n > start and (end is None or row < end):
             groups.append(i)
             first_row = row if first_row is None else first_row
@@ -86,12 +104,12 @@ def scan(uri: str, max_doc_bytes: int) -> Iterator[tuple[int, int, None]]:
         if isinstance(pf, RecordError):
             yield 0, 0, None
             return
-        meta = pf.metadata
+        meta, flat = pf.metadata, _flat_columns(pf)
     row = 0
     for i in range(meta.num_row_groups):
-        group = meta.row_group(i)
-        each = group.total_byte_size // max(group.num_rows, 1)
-        for _ in range(group.num_rows):
+        rows = _group_rows(meta, i, flat)
+        each = meta.row_group(i).total_byte_size // max(rows, 1)
+        for _ in range(rows):
             yield row, each, None
             row += 1
 
@@ -115,9 +133,11 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
         fields = list(pf.schema_arrow)
         binary = _binary_columns([f.with_name(n) for f, n in zip(fields, names)] if names
                                  else fields, options)  # fmt: skip
-        groups, row = _row_groups(meta, start, end)
+        flat = _flat_columns(pf)
+        groups, row = _row_groups(meta, start, end, flat)
         for group in groups:
-            group_end = row + meta.row_group(group).num_rows
+            counted = _group_rows(meta, group, flat)
+            group_end = row + counted
             try:
                 for batch in pf.iter_batches(batch_size=BATCH_ROWS, row_groups=[group]):
                     if names is not None:
@@ -143,12 +163,28 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                 if not _undecodable(err):
                     raise  # a storage fault, not bad input
                 error = f"row group {group} unreadable: {type(err).__name__}: {err}"[:300]
-                for lost in range(max(row, start), group_end if end is None else
-                                  min(group_end, end)):  # fmt: skip
-                    yield lost, RecordError("corrupt_row_group", error), None
+                yield from _lost_rows(max(row, start), group_end, end, error)
                 row = group_end
+            else:
+                if row < group_end:  # pyarrow stops short of the footer's count, unsaid
+                    declared = meta.row_group(group).num_rows
+                    said = (f"{counted:,}" if declared == counted else
+                            f"{counted:,} (num_rows {declared:,}, a column's values {counted:,})")
+                    yield from _lost_rows(max(row, start), group_end, end, (
+                        f"row group {group} holds {counted - (group_end - row):,} rows as read, "
+                        f"its footer counts {said}: the file's metadata does not match its "
+                        "data (damaged, or a writer's bug); write the file again"))
+                    row = group_end
             if end is not None and row >= end:
                 return
+
+
+def _lost_rows(first: int, group_end: int, end: int | None, error: str):
+    """``(row, RecordError("corrupt_row_group"), None)`` for each row from ``first`` to the
+    end of its row group (``group_end``) or of the read (``end``): each a row the footer
+    counts, which the plan counted, quarantined with ``error``."""
+    for lost in range(first, group_end if end is None else min(group_end, end)):
+        yield lost, RecordError("corrupt_row_group", error), None
 
 
 def _narrow_float_ids(batch, id_field: str):

@@ -171,3 +171,75 @@ def test_a_corrupt_page_header_in_an_s3_object_is_quarantined_the_same_way(tmp_p
     assert [(q["offset"], q["reason"]) for q in quarantine.records()] == [
         (i, "corrupt_row_group") for i in range(20)
     ]
+
+
+def _zigzag(value: int) -> bytes:
+    """``value`` as the Thrift compact protocol writes an i64: zigzag, then a varint."""
+    value, out = value << 1, b""
+    while value >= 0x80:
+        out, value = out + bytes([value & 0x7F | 0x80]), value >> 7
+    return out + bytes([value])
+
+
+def _overstate_first_row_group(path, declared: int) -> None:
+    """The footer made to say the first row group (and so the file) holds ``declared`` rows
+    where its pages hold 20: its ``total_byte_size, num_rows`` fields (each a field header
+    0x16, i64) rewritten in place, so the footer's length stays."""
+    meta = pq.ParquetFile(path).metadata
+    data = path.read_bytes()
+    group = _zigzag(meta.row_group(0).total_byte_size)
+    old = b"\x16" + group + b"\x16" + _zigzag(20)
+    data = data.replace(old, b"\x16" + group + b"\x16" + _zigzag(declared), 1)
+    whole = b"\x16" + _zigzag(ROWS)  # FileMetaData.num_rows, after its schema
+    at = data.rindex(whole, len(data) - int.from_bytes(data[-8:-4], "little") - 8)
+    data = data[:at] + b"\x16" + _zigzag(ROWS + declared - 20) + data[at + len(whole):]
+    path.write_bytes(data)
+    assert pq.ParquetFile(path).metadata.row_group(0).num_rows == declared
+
+
+def test_a_row_group_holding_fewer_rows_than_its_footer_says_quarantines_the_others(tmp_path):
+    """A footer that says a row group holds more rows than its pages do: pyarrow reads the
+    rows there are and stops without a word, so the shard read fewer rows than the plan
+    counted and failed whole on an AccountingError that named neither the file nor what to
+    do (a retry failing the same). The rows the footer counts and the pages lack are each a
+    ``corrupt_row_group`` now, saying so; the rows there are, and the file's other row
+    groups, are read, shard by shard."""
+    path = tmp_path / "a.parquet"
+    _write(path, "a")
+    _overstate_first_row_group(path, 30)
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=15)
+    assert manifest.total_docs == 50 and len(manifest.shards) > 2
+    quarantine, docs = Quarantine(), []
+    for shard in manifest.shards:
+        docs += read_shard(manifest, shard.index, quarantine)
+    records = list(quarantine.records())
+    assert [d.id for d in docs] == [f"a{i}" for i in range(ROWS)]
+    assert [(q["offset"], q["reason"]) for q in records] == [
+        (i, "corrupt_row_group") for i in range(20, 30)]
+    assert records[0]["detail"] == ("row group 0 holds 20 rows as read, its footer counts 30: "
+                                    "the file's metadata does not match its data (damaged, or a "
+                                    "writer's bug); write the file again")
+    assert len(docs) + len(records) == manifest.total_docs
+
+
+def test_a_row_group_holding_more_rows_than_its_footer_says_quarantines_the_others(tmp_path):
+    """The other way round: a footer whose ``num_rows`` says fewer rows than the pages (and
+    the columns' value counts) hold. pyarrow reads that many and leaves the others unread
+    without a word, the plan counted by ``num_rows``: ten documents lost without a count,
+    the shards "balanced". The plan counts the rows the columns count now, and the rows
+    pyarrow leaves unread are each a ``corrupt_row_group``."""
+    path = tmp_path / "a.parquet"
+    _write(path, "a")
+    _overstate_first_row_group(path, 10)
+    manifest = plan_shards(str(path), str(tmp_path / "out"), target_docs=15)
+    assert manifest.total_docs == ROWS
+    quarantine, docs = Quarantine(), []
+    for shard in manifest.shards:
+        docs += read_shard(manifest, shard.index, quarantine)
+    records = list(quarantine.records())
+    assert [(d.id, d.offset) for d in docs] == [(f"a{i}", i) for i in [*range(10), *range(20, 40)]]
+    assert [(q["offset"], q["reason"]) for q in records] == [
+        (i, "corrupt_row_group") for i in range(10, 20)]
+    assert records[0]["detail"].startswith("row group 0 holds 10 rows as read, its footer counts "
+                                           "20 (num_rows 10, a column's values 20): ")
+    assert len(docs) + len(records) == manifest.total_docs
