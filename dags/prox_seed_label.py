@@ -114,7 +114,7 @@ def prox_seed_label():
         """Stratified sample of the snapshot to label; a versioned manifest."""
         with fail_fast(AirflowFailException):
             check_conf(dag_run.conf, dag.params)
-            return seeding.sample(dict(params), ds, cfg.task_try(ti))
+            return seeding.sample(dict(params), ds, cfg.task_try(ti), bundled_sample=SAMPLE)
 
     @task
     def shards(plan: dict) -> list[int]:

@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 from collections import Counter
+from pathlib import Path
 
 from prox_tasks.pipeline import settings
 from prox_tasks.pipeline.errors import RunError, check_absolute, check_catalog_shared
@@ -38,11 +39,14 @@ SEED_SET_NAME_PARAM = "seed_set_name, or the seed_root it was written under"
 MAX_LABEL_TASKS = 1024
 
 
-def sample(params: dict, ds: str | None, task_try: dict | None = None) -> dict:
+def sample(params: dict, ds: str | None, task_try: dict | None = None,
+           bundled_sample: str | None = None) -> dict:
     """Sample ``sample_size`` documents (stratified, seeded by ``random_seed``) into label
     shards of about ``label_shard_docs``. Returns the seed-set plan the other tasks take.
     The sampling holds the seed set's labeling claim (:func:`holding_claim`, ``task_try``:
-    this Airflow task try), as ``prox label --seed-set`` does.
+    this Airflow task try), as ``prox label --seed-set`` does. ``bundled_sample``: the
+    DAG's default ``input_uri`` (the repository's ``data/sample`` above its folder), which
+    DAGs deployed without the checkout lack: its absence is said as such, with the way out.
 
     Raises:
         RunError: a relative ``input_uri``, ``seed_root`` or ``warc_uris`` path (it would
@@ -90,6 +94,8 @@ def sample(params: dict, ds: str | None, task_try: dict | None = None) -> dict:
         # rerun with input_uri fixed is not refused as one with other Params
         input_files(input_uri, params.get("format") or None)
     except FileNotFoundError as err:
+        if bundled_sample and input_uri == bundled_sample:
+            raise RunError(no_bundled_sample(bundled_sample)) from err
         raise RunError(f"{err}: check input_uri") from err
     try:  # a diff/html teacher over rows with no gold text or HTML: before the seed set is
         # claimed for this teacher, so the rerun with another teacher is not refused
@@ -166,6 +172,18 @@ def _index_warc(warc_uris: list[str], sample_files: list[str], root: str) -> str
     log.info("warc_uris: %d HTML responses, %d of them referred to by the sample",
              counts["html_responses"], counts["indexed"])
     return index_uri
+
+
+def no_bundled_sample(path: str) -> str:
+    """Why the default ``input_uri``, the bundled sample at ``path``, names no file, and the
+    two ways out: prox installed from a wheel (or the DAGs copied alone) has no sample, as
+    the wheel holds ``prox_tasks`` only (docs/deploy.md)."""
+    sample_dir = str(Path(path).parent)
+    return (f"input_uri is its default, the bundled sample {path}, which is not there: DAGs "
+            "deployed without the prox repository (prox installed from a wheel, the DAG folder "
+            "copied alone) have no sample. Give input_uri (your crawl: a file, folder, prefix or "
+            f"glob), or copy data/sample/ of the same prox release to {sample_dir}/ "
+            "(docs/deploy.md, \"Installing prox from a wheel\")")
 
 
 def seed_set_params(input_uri: str, sample_size: int, random_seed: int, teacher: str,

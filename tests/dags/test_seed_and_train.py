@@ -803,3 +803,30 @@ def test_train_dag_leaves_the_gold_pages_of_its_seed_set_out(dagbag, tmp_path, m
         assert described["gold_pages_left_out"] == 3 and described["validation_docs"] == 10
     decision = registry.decisions("refiner")[-1]
     assert decision["incumbent_metrics"]["docs"] == decision["candidate_metrics"]["docs"] == 10
+
+
+def test_the_seed_dag_deployed_without_the_repository_says_where_the_sample_is(
+        airflow_db, tmp_path, capfd):
+    """The DAG folder copied alone (prox installed from a wheel, which holds no sample): a
+    run with the default input_uri failed at sample with 'no input files at …/data/sample/
+    sample.jsonl.gz … check input_uri'; it says now that the bundled sample is missing there
+    and how to give one, and claims no seed set."""
+    import shutil
+
+    from airflow.dag_processing.dagbag import DagBag
+
+    from tests.dags.airflow_env import REPO
+
+    deployed = tmp_path / "airflow" / "dags"
+    shutil.copytree(REPO / "dags", deployed, ignore=shutil.ignore_patterns("__pycache__"))
+    dag = DagBag(dag_folder=str(deployed)).get_dag("prox_seed_label")
+    default = str(tmp_path / "airflow" / "data" / "sample" / "sample.jsonl.gz")
+    assert dag.params["input_uri"] == default
+    conf = {**copy.deepcopy(dag.params.dump()), "seed_root": str(tmp_path / "seeds")}
+    run = dag.test(run_conf=conf)
+    assert run.state == "failed"
+    assert [ti.state for ti in run.get_task_instances() if ti.task_id == "sample"] == ["failed"]
+    logged = capfd.readouterr()
+    assert (f"input_uri is its default, the bundled sample {default}, which is not there"
+            in logged.out + logged.err)
+    assert not (tmp_path / "seeds").exists()

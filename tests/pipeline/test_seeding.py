@@ -281,6 +281,27 @@ def test_a_run_over_a_mistyped_input_does_not_claim_the_seed_set(snapshot, tmp_p
     assert seeding.sample(params(snapshot, tmp_path / "root"), None)["name"] == "s1"
 
 
+def test_the_default_input_missing_beside_dags_deployed_alone_says_where_to_get_it(tmp_path):
+    """prox installed from a wheel, the DAGs copied to an Airflow folder of their own: the
+    default input_uri, the bundled sample above that folder, is not there. The run said only
+    'no input files at …/data/sample/sample.jsonl.gz … check input_uri'; it now says the
+    sample is the repository's, and both ways out. Nothing is claimed."""
+    missing = str(tmp_path / "airflow" / "data" / "sample" / "sample.jsonl.gz")
+    with pytest.raises(RunError) as err:
+        seeding.sample(params(missing, tmp_path / "root"), None, bundled_sample=missing)
+    said = str(err.value)
+    assert f"input_uri is its default, the bundled sample {missing}, which is not there" in said
+    assert "prox installed from a wheel" in said and "Give input_uri (your crawl" in said
+    assert f"copy data/sample/ of the same prox release to {tmp_path}/airflow/data/sample/" in said
+    assert 'docs/deploy.md, "Installing prox from a wheel"' in said
+    assert not (tmp_path / "root" / "s1" / "params.json").exists()
+    # another missing input is the user's own: the plain message, not the sample's
+    with pytest.raises(RunError, match="check input_uri") as err:
+        seeding.sample(params(tmp_path / "no-such.jsonl", tmp_path / "root"), None,
+                       bundled_sample=missing)
+    assert "bundled sample" not in str(err.value)
+
+
 def test_a_seed_set_written_before_params_json_is_compared_by_its_manifest(snapshot, tmp_path):
     """A seed set folder as a prox before params.json left it (the file removed here): a
     rerun with another sample size or seed is refused, naming the difference as its
