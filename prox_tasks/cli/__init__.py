@@ -18,6 +18,7 @@ import os
 import sys
 import traceback
 
+import prox_tasks
 from prox_tasks.cli.arguments import description
 from prox_tasks.cli.errors import describe_error, exit_code, missing_dependency
 from prox_tasks.cli.output import add_output_options, emit, stdout_for_the_result, wants_json
@@ -48,6 +49,11 @@ NO_PROGRESS_BAR = frozenset({"gate", "release", "catalog", "models"})
 
 def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="prox", description=description(__doc__.splitlines()[0]))
+    # which prox, and where it is installed: a wheel's environment, a checkout (docs/deploy.md
+    # ties a snapshot's shipped model to the installation that refined it)
+    installed = os.path.dirname(prox_tasks.__file__)
+    parser.add_argument("--version", action="version",
+                        version=f"prox {prox_tasks.__version__} ({installed})")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     wanted = None
     if argv:

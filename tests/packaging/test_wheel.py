@@ -96,6 +96,17 @@ def test_the_installed_package_is_the_one_imported(installed):
     assert out.stdout.strip().startswith(str(site)), out.stdout
 
 
+def test_prox_version_names_the_release_and_where_it_is_installed(installed, wheel):
+    """``prox --version`` was refused (``unrecognized arguments``): a user of a wheel had no
+    way to tell which prox, installed where, a command ran. The wheel's own version is the
+    one it prints (one source: ``prox_tasks.__version__``, pyproject's dynamic version)."""
+    site = installed[0]
+    done = prox(installed, "--version")
+    assert done.returncode == 0, done.stderr
+    release = wheel.name.split("-")[1]
+    assert done.stdout.strip() == f"prox {release} ({site / 'prox_tasks'})"
+
+
 def test_catalog_migrates_from_the_package(installed):
     home = Path(installed[1]["PROX_HOME"])
     absent = prox(installed, "catalog", "status", "--json")  # looking changes nothing
