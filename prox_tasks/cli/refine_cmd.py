@@ -295,9 +295,11 @@ def shards_failed(catalog, name: str, err: BaseException,
 
 def model_trouble(s: dict) -> str:
     """``, 3 requests failed (1 rejected by the server, 1 with a reply past the size cap
-    (PROX_MAX_REPLY_BYTES)), 3 completions outside their grammar, 1 server left out of the
-    pool (URL: why)``: what went wrong at the model (the openai engine's counts, and the
-    servers its pool left out at load); empty when nothing did."""
+    (PROX_MAX_REPLY_BYTES)), 3 completions outside their grammar (of 32 checked), 1 server
+    left out of the pool (URL: why)``: what went wrong at the model (the openai engine's
+    counts, and the servers its pool left out at load); empty when nothing did. Completions
+    are checked against their grammar on a sample (each server's first 32): the count says
+    of how many."""
     failed, rejected = s.get("requests_failed") or 0, s.get("requests_rejected") or 0
     oversized = s.get("replies_oversized") or 0
     outside = s.get("completions_outside_grammar") or 0
@@ -310,8 +312,10 @@ def model_trouble(s: dict) -> str:
         said += f", {count(failed, 'request')} failed" + \
             (f" ({', '.join(why)})" if why else "")  # fmt: skip
     if outside:
+        checked = s.get("completions_grammar_checked") or 0
         said += f", {count(outside, 'completion')} outside " + \
-            ("its grammar" if outside == 1 else "their grammar")  # fmt: skip
+            ("its grammar" if outside == 1 else "their grammar") + \
+            (f" (of {checked:,} checked)" if checked else "")  # fmt: skip
     left_out = s.get("servers_left_out") or {}
     if left_out:  # refused the pool at load (401, 404): the run had fewer servers than given
         said += f", {count(len(left_out), 'server')} left out of the pool (" + \

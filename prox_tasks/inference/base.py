@@ -58,6 +58,10 @@ class Usage:
             hostile server's, not read further.
         outside_grammar: Constrained completions that ended outside their grammar (the
             openai engine, on a sample: a server that ignores ``structured_outputs``).
+        grammar_checked: Constrained completions checked against their grammar, the sample
+            ``outside_grammar`` is of (the openai engine checks each server's first
+            :data:`~prox_tasks.inference.openai_engine.GRAMMAR_SAMPLE`: a chunk's check
+            compiles its regex, ~2-6 ms of the event loop, more than a completion costs).
         seconds: Wall time spent inside the model.
     """
 
@@ -69,6 +73,7 @@ class Usage:
     rejected: int = 0
     oversized: int = 0
     outside_grammar: int = 0
+    grammar_checked: int = 0
     seconds: float = 0.0
 
     def add(self, other: Usage) -> None:

@@ -102,7 +102,7 @@ class GenerativeRefiner:
         usage = self.usage[level]
         usage.seconds += time.perf_counter() - start
         after = getattr(engine, "stats", None) or {}
-        for name in ("rejected", "oversized", "outside_grammar"):
+        for name in ("rejected", "oversized", "outside_grammar", "grammar_checked"):
             setattr(usage, name, getattr(usage, name) + after.get(name, 0) - counted.get(name, 0))
         usage.requests += len(requests)
         for out in outputs:

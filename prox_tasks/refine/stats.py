@@ -186,6 +186,9 @@ def _duplicates_advice(reasons: Mapping[str, int]) -> str | None:
 MODEL_TROUBLE = {"failed": "requests_failed", "rejected": "requests_rejected",
                  "oversized": "replies_oversized",
                  "outside_grammar": "completions_outside_grammar"}
+#: What the model's counts above are of, by the same keys: the completions checked against
+#: their grammar (a sample: ``completions_outside_grammar`` is of them, not of every one).
+MODEL_CHECKED = {"grammar_checked": "completions_grammar_checked"}
 
 #: A run's work totals (see :meth:`RunResults.totals`): in every summary, 0 when nothing was
 #: done, so that a script reading ``prox refine --json`` finds each key whatever was reused.
@@ -240,7 +243,7 @@ class RunResults:
                 self.work[key] += result["stats"][key]
             self.phase_seconds.update(result["stats"].get("seconds") or {})
             for usage in (result["stats"].get("usage") or {}).values():
-                for key, name in MODEL_TROUBLE.items():
+                for key, name in (MODEL_TROUBLE | MODEL_CHECKED).items():
                     self.work[name] += int(usage.get(key) or 0)
         self.model_versions.add(str(result["model_version"]))
         if result.get("backend"):
@@ -305,7 +308,8 @@ class RunResults:
         totals["documents_read"] = totals["docs_read"] - totals["files_cut"]
         # a file cut inside a record's payload: one record, cut short, and the file's rest lost
         totals["records_cut"] = totals["quarantine_reasons"].get("truncated_record", 0)
-        totals.update(dict.fromkeys((*WORK_TOTALS, *MODEL_TROUBLE.values()), 0))
+        totals.update(dict.fromkeys((*WORK_TOTALS, *MODEL_TROUBLE.values(),
+                                     *MODEL_CHECKED.values()), 0))
         totals.update(self.work)
         totals["servers_left_out"] = dict(sorted(self.servers_left_out.items()))
         return dict(totals)

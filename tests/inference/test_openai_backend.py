@@ -1073,12 +1073,13 @@ def test_a_server_ignoring_the_grammar_is_counted_and_named(caplog):
             engine.generate([GenerationRequest([1, 2, 3], 4, regex) for _ in range(3)])
             engine.generate([GenerationRequest([1, 2, 3], 4, regex)])
             engine.generate([GenerationRequest([1, 2, 3], 4)])  # unconstrained: not counted
-    assert engine.stats["outside_grammar"] == 4
+    assert engine.stats["outside_grammar"] == engine.stats["grammar_checked"] == 4
     first = server.url
     with _model_server([DOC_CARD], asked, text="I think keep_doc()") as server:
         sampled = OpenAIEngine([server.url + "/v1"])
         sampled.generate([GenerationRequest([1, 2, 3], 4, regex) for _ in range(40)])
-    assert sampled.stats["outside_grammar"] == GRAMMAR_SAMPLE  # a sample: regexes cost CPU
+    # a sample (a chunk's regex compiles in 2-6 ms): the count says of how many, not of 40
+    assert sampled.stats["outside_grammar"] == sampled.stats["grammar_checked"] == GRAMMAR_SAMPLE
     warnings = [r.getMessage() for r in caplog.records if "grammar" in r.getMessage()
                 and first in r.getMessage()]  # fmt: skip
     assert len(warnings) == 1  # once per engine
@@ -1278,7 +1279,8 @@ def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_m
     """The engine counted completions outside their grammar (a server ignoring
     ``structured_outputs``), but neither ``prox refine``'s summary nor its ``--json`` said
     so: only a high program failure rate showed it. Both count them now (and failed and
-    rejected requests, when any)."""
+    rejected requests, when any), and of how many checked: the check is of a sample (each
+    server's first 32), and the count alone read as one of every completion."""
     import json
 
     from prox_tasks.cli import main
@@ -1293,7 +1295,10 @@ def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_m
     summary = json.loads(capsys.readouterr().out)
     outside = summary["completions_outside_grammar"]
     assert outside >= 3 and summary["requests_failed"] == summary["requests_rejected"] == 0
-    assert f", {outside} completions outside their grammar" in summary_line(summary)
+    checked = summary["completions_grammar_checked"]
+    assert checked == outside  # this server answers each outside its grammar
+    assert f", {outside} completions outside their grammar (of {checked} checked)" in \
+        summary_line(summary)  # fmt: skip
 
 
 def test_prox_refine_counts_replies_past_their_cap_apart(tiny_model, tmp_path, monkeypatch,
