@@ -13,8 +13,9 @@ side, alternating, medians of ``--repeats``::
     python bench/duplicates.py --docs 1000000 5000000 10000000 --compare /tmp/dup-before \
         --budget-mb 64 --repeats 3
 
-``--budget-mb`` runs this checkout again with ``PROX_ID_SEARCH_MB`` at each value (the
-default, 512 MiB, holds 10 million documents in memory: nothing is spilled).
+``--budget-mb`` runs this checkout (and ``--compare``'s) again with ``PROX_ID_SEARCH_MB`` at
+each value (the default, 512 MiB, holds ~9 million documents of the plan in memory: past
+them they are spilled).
 """
 
 from __future__ import annotations
@@ -121,7 +122,7 @@ def main() -> None:
         type=int,
         nargs="*",
         default=[],
-        help="this tree again with PROX_ID_SEARCH_MB at each of these",
+        help="this tree (and --compare's) again with PROX_ID_SEARCH_MB at each of these",
     )
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -132,6 +133,8 @@ def main() -> None:
     trees.update({f"this, {mb} MiB": (ROOT, mb) for mb in args.budget_mb})
     if args.compare:
         trees["compare"] = (args.compare.resolve(), None)
+        # the same budgets for the other tree: a peak is compared with its budget's
+        trees.update({f"compare, {mb} MiB": (args.compare.resolve(), mb) for mb in args.budget_mb})
     print(f"{args.stage}: " + ", ".join(f"{name} = {tree}" for name, (tree, _) in trees.items()))
     print(
         "| tree | docs | s (median) | peak RSS MB (median) | RSS before MB | bytes a doc "

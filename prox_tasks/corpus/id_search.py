@@ -12,18 +12,27 @@ split again by the next bits), and reads back only the repeated documents' value
 way the result is the same: the position and digest of every occurrence of a digest the
 snapshot holds more than once, in read order.
 
-Memory: about twice the budget at most (a bucket's records and its sorted halves), besides
-the repeats found. Disk, once spilled: 24 bytes a document and 8 a value. The scratch
-folder (``$TMPDIR/prox-id-search-<host>.<pid>.<random>``) is removed when the search is
-closed, and one a killed process left (``kill -9``, the OOM killer) by the next search.
+Memory: within the budget, besides the repeats found (for a budget of 16 MiB or more; a
+smaller one takes ~2 MiB more, slices of a fixed least size). An eighth of it
+(:data:`RESERVE`) is kept for the copies a spill or a search makes a slice at a time; the
+rest holds the documents (their digests and values, and the 9 bytes a document the search
+in memory adds: a sorted copy of the first halves, a flag each) or, once spilled, one bucket
+at a time (its 24-byte records and those 9 bytes). Before, the documents alone filled the
+budget, and the search's copies came on top: the plan's peak was ~1.6 times the budget.
+Disk, once spilled: 24 bytes a document and 8 a value. The scratch folder
+(``<scratch>/prox-id-search-<host>.<pid>.<random>``, in ``$PROX_TMPDIR`` when set, else the
+system temp folder: :func:`~prox_tasks.storage.tempfiles.scratch_dir`) is removed when the
+search is closed, and one a killed process left (``kill -9``, the OOM killer) by the next
+search.
 """
 
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
+import struct
 import tempfile
-from array import array
 from collections import Counter
 
 #: How a search's scratch folder starts (then ``<host>.<pid>.``: swept once its process died).
@@ -32,6 +41,16 @@ SCRATCH_PREFIX = "prox-id-search-"
 #: budget is split into (by its next bits).
 FANOUT = 256
 _WORDS = 3  # a spilled digest: its two 8-byte halves, then its position
+#: The share of the budget kept for the copies made a slice at a time (1/RESERVE of it).
+RESERVE = 8
+#: Bytes a document the search in memory adds to its digest (a sorted copy of the first
+#: halves, a flag each): held documents and a searched bucket leave room for them.
+_SEARCH_BYTES = 9
+#: Bytes a record a slice's partition takes at once (a copy of the records, their order,
+#: their bucket numbers and the sorted copy): a slice is sized by them.
+_SLICE_BYTES = 64
+#: First halves looked up at once among the repeated ones (their ranks: 8 bytes each).
+_LOOKUP = 1 << 16
 
 
 def id_digest(doc_id: str) -> bytes:
@@ -51,17 +70,30 @@ class IdSearch:
 
     def __init__(self, values: int = 0, budget: int | None = None):
         from prox_tasks.pipeline.settings import id_search_bytes
-        from prox_tasks.storage.tempfiles import sweep_stale
+        from prox_tasks.storage.tempfiles import scratch_dir, sweep_stale
 
         self._count = values
         self._width = 16 + 8 * values
         self._budget = max(self._width, id_search_bytes() if budget is None else budget)
-        self._start()
+        # what holds documents or a bucket: the rest is the slices' (see the module's Memory)
+        self._held = self._budget - self._budget // RESERVE
+        # documents until the next spill: held with the room their search in memory takes
+        self._room = max(1, self._held // (self._width + _SEARCH_BYTES))
+        # held in anonymous maps of their full size, written in place: only the pages written
+        # count in the RSS, and nothing is copied as they grow (a bytearray's and an array's
+        # reallocations copied them once past the allocator's map threshold: for a moment
+        # twice the values held, 1.35 times the budget at 32 MiB)
+        self._digests = mmap.mmap(-1, 16 * self._room)
+        self._values = mmap.mmap(-1, 8 * values * self._room) if values else None
+        self._pack = struct.Struct(f"={values}q").pack_into
+        self._held_docs = 0  # documents in the maps, the last ones read
         self._spilled = 0  # documents in the scratch files, the first ones read
         self._scratch: tempfile.TemporaryDirectory | None = None
         self._found: list[tuple[int, bytes]] | None = None  # the repeats, once searched
+        # where the operator wants scratch files (PROX_TMPDIR), read once: one search, one place
+        self._dir = scratch_dir()
         # the folders of searches killed before: a rerun leaves none behind
-        sweep_stale(tempfile.gettempdir(), SCRATCH_PREFIX)
+        sweep_stale(self._dir, SCRATCH_PREFIX)
 
     def __enter__(self) -> IdSearch:
         return self
@@ -70,7 +102,7 @@ class IdSearch:
         self.close()
 
     def __len__(self) -> int:
-        return self._spilled + len(self._digests) // 16
+        return self._spilled + self._held_docs
 
     @property
     def spilled(self) -> int:
@@ -81,26 +113,37 @@ class IdSearch:
         """The next document's digest and its values."""
         if len(values) != self._count:
             raise ValueError(f"{len(values)} values, not {self._count}")
-        self._digests += digest
-        self._extend(values)  # one array for all: a call a document, not one a value
-        self._room -= 1
-        if not self._room:
+        if len(digest) != 16:
+            raise ValueError(f"a digest of {len(digest)} bytes, not 16")
+        held = self._held_docs
+        self._digests[16 * held : 16 * held + 16] = digest
+        if self._values is not None:  # one call a document, not one a value
+            self._pack(self._values, 8 * self._count * held, *values)
+        self._held_docs = held + 1
+        if self._held_docs == self._room:
             self._spill()
 
     def extend(self, digests: bytes) -> None:
         """The next documents' digests, 16 bytes each (a search without values)."""
         if self._count:
             raise ValueError("a search with values takes its documents one by one (add)")
-        self._digests += digests
-        self._room -= len(digests) // 16
-        if self._room <= 0:
-            self._spill()
+        if len(digests) % 16:
+            raise ValueError(f"{len(digests)} bytes of digests, not a multiple of 16")
+        rest = memoryview(digests)
+        while rest:  # as many as the maps hold, spilled, then the next
+            at = 16 * self._held_docs
+            taken = min(len(rest), 16 * self._room - at)
+            self._digests[at : at + taken] = rest[:taken]
+            self._held_docs += taken // 16
+            rest = rest[taken:]
+            if self._held_docs == self._room:
+                self._spill()
 
     def repeats(self) -> list[tuple[int, bytes]]:
         """``(position, digest)`` of every document whose digest another document has too,
         in read order."""
         if not self._spilled:
-            return _repeated(self._digests)
+            return _repeated(self._held_digests())
         if self._found is None:  # the buckets are removed as they are searched: once
             if self._scratch is None:
                 raise RuntimeError("the search was closed: its spilled digests are gone")
@@ -118,7 +161,10 @@ class IdSearch:
 
         k = self._count
         if not self._spilled:
-            return [tuple(self._values[k * p : k * p + k]) for p in positions]
+            if not k or not len(positions):
+                return [()] * len(positions)
+            held = np.frombuffer(self._values, dtype=np.int64, count=k * self._held_docs)
+            return [tuple(row) for row in held.reshape(-1, k)[list(positions)].tolist()]
         if self._scratch is None:
             raise RuntimeError("the search was closed: its spilled values are gone")
         if not len(positions) or not k:
@@ -149,7 +195,7 @@ class IdSearch:
             from prox_tasks.storage.tempfiles import temp_tag
 
             self._scratch = tempfile.TemporaryDirectory(
-                prefix=SCRATCH_PREFIX + temp_tag(), dir=tempfile.gettempdir()
+                prefix=SCRATCH_PREFIX + temp_tag(), dir=self._dir
             )
         # paths as strings: pathlib interns each name (a scratch folder's: new every search)
         return self._scratch.name
@@ -158,10 +204,11 @@ class IdSearch:
         """Write the digests held to the bucket files, and their values to the values'."""
         import numpy as np
 
-        if not self._digests:
+        held = self._held_docs
+        if not held:
             return
         folder = self._folder()
-        halves = np.frombuffer(self._digests, dtype=np.uint64).reshape(-1, 2)
+        halves = self._held_digests()
         step = self._slice()
         for start in range(0, len(halves), step):  # slices: the copies stay small
             part = halves[start : start + step]
@@ -170,40 +217,46 @@ class IdSearch:
             first = self._spilled + start
             records[:, 2] = np.arange(first, first + len(part), dtype=np.uint64)
             _partition(records, 0, 8, os.path.join(folder, "bucket-"))
-        del halves, part, records  # the buffer below is released only without views of it
-        if self._count:
-            with open(self._values_file(), "ab") as out:
-                self._values.tofile(out)
-        self._spilled += len(self._digests) // 16
-        self._start()
+        del halves, part, records
+        if self._values is not None:
+            with open(self._values_file(), "ab") as out, memoryview(self._values) as view:
+                out.write(view[: 8 * self._count * held])
+        self._spilled += held
+        self._held_docs = 0
+        for buffer in (self._digests, self._values):  # their pages given back, read as zeros
+            if buffer is not None:
+                buffer.madvise(mmap.MADV_DONTNEED)
 
-    def _start(self) -> None:
-        """Empty buffers, with room for the documents the budget holds."""
-        self._digests = bytearray()
-        self._values = array("q")
-        self._extend = self._values.extend
-        self._room = max(1, self._budget // self._width)  # documents until the next spill
+    def _held_digests(self):
+        """The digests held in memory, as rows of two uint64 (a view of the map)."""
+        import numpy as np
+
+        held = np.frombuffer(self._digests, dtype=np.uint64, count=2 * self._held_docs)
+        return held.reshape(-1, 2)
 
     def _slice(self) -> int:
-        """Records partitioned at once: their copies (~56 bytes each) a fifth of the budget."""
-        return max(1024, self._budget // 256)
+        """Records partitioned at once: their copies (:data:`_SLICE_BYTES` each) within the
+        reserved share of the budget."""
+        return max(1024, self._budget // RESERVE // _SLICE_BYTES)
 
     def _search(self, path: str, shift: int) -> list[tuple[int, bytes]]:
         """The repeats in the bucket file ``path`` (removed): searched in memory when it fits
-        the budget (or can be split no more), else split by the digest's bits from ``shift``
-        on into as few files as bring each within the budget (2 to :data:`FANOUT`)."""
+        the budget with its search's copies (or can be split no more), else split by the
+        digest's bits from ``shift`` on into as few files as bring each within it (2 to
+        :data:`FANOUT`)."""
         import numpy as np
 
         try:
             size = os.stat(path).st_size
         except FileNotFoundError:  # no digest fell in this bucket
             return []
-        if size <= self._budget or shift >= 64:  # 64: every record has the same first half
+        fits = self._held * 8 * _WORDS // (8 * _WORDS + _SEARCH_BYTES)  # bytes of records
+        if size <= fits or shift >= 64:  # 64: every record has the same first half
             records = np.fromfile(path, dtype=np.uint64).reshape(-1, _WORDS)
             os.remove(path)
             return _repeated(records[:, :2], records[:, 2])
         # twice the files the sizes ask for: digests are spread evenly, not exactly
-        bits = min(8, 64 - shift, max(1, (2 * size // self._budget).bit_length()))
+        bits = min(8, 64 - shift, max(1, (2 * size // fits).bit_length()))
         step = self._slice()
         with open(path, "rb") as bucket:
             while len(part := np.fromfile(bucket, dtype=np.uint64, count=step * _WORDS)):
@@ -220,7 +273,10 @@ def _partition(records, shift: int, bits: int, prefix: str) -> None:
     first half from bit ``shift`` on (a stable sort: each file stays in read order)."""
     import numpy as np
 
-    bucket = ((records[:, 0] >> np.uint64(shift)) & np.uint64((1 << bits) - 1)).astype(np.uint8)
+    shifted = records[:, 0] >> np.uint64(shift)
+    shifted &= np.uint64((1 << bits) - 1)  # in place: one 8-byte copy a record, not two
+    bucket = shifted.astype(np.uint8)
+    del shifted
     order = np.argsort(bucket, kind="stable")
     records, bucket = records[order], bucket[order]
     ends = np.searchsorted(bucket, np.arange((1 << bits) + 1), side="left")
@@ -235,9 +291,11 @@ def _repeated(digests, positions=None) -> list[tuple[int, bytes]]:
     index, or ``positions``' at it.
 
     The first 8-byte halves are sorted and the repeated ones looked up (a half repeated
-    without the whole digest is a candidate, dropped here). Memory: 16 bytes a document
-    beside the digests (a sorted copy of the halves, then their rank among the repeated
-    ones); ``numpy.unique`` over the whole digests, which this replaced, took ~110."""
+    without the whole digest is a candidate, dropped here). Memory: 9 bytes a document
+    beside the digests (a sorted copy of the halves, a flag each: :data:`_SEARCH_BYTES`);
+    the halves are looked up :data:`_LOOKUP` at a time (their ranks among the repeated ones
+    for the whole took 16 bytes a document more, past the budget); ``numpy.unique`` over the
+    whole digests, which this replaced, took ~110."""
     import numpy as np
 
     if not len(digests):
@@ -250,10 +308,14 @@ def _repeated(digests, positions=None) -> list[tuple[int, bytes]]:
     del ordered
     if not len(repeats):
         return []
-    rank = np.searchsorted(repeats, prefixes)
-    rank[rank == len(repeats)] = 0
-    candidates = np.flatnonzero(repeats[rank] == prefixes)
-    del rank
+    found = []
+    for start in range(0, len(prefixes), _LOOKUP):
+        part = prefixes[start : start + _LOOKUP]
+        rank = np.searchsorted(repeats, part)
+        rank[rank == len(repeats)] = 0
+        found.append(np.flatnonzero(repeats[rank] == part) + start)
+    candidates = np.concatenate(found)
+    del found
     keys = [halves[i].tobytes() for i in candidates.tolist()]
     counts = Counter(keys)
     where = candidates if positions is None else positions[candidates]

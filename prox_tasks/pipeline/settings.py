@@ -22,10 +22,13 @@
   ``float32`` or ``bfloat16`` (see :mod:`prox_tasks.models.precision`).
 - ``PROX_PROGRESS_EVERY``: documents between two progress lines of a refine (default 1000).
 - ``PROX_ID_SEARCH_MB``: the memory the snapshot-wide search for repeated ids (the plan's
-  duplicate-id list, the gate's check) holds its digests in before spilling them to disk
-  (default 512; see :mod:`prox_tasks.corpus.id_search`).
+  duplicate-id list, the gate's check) takes, its copies included, before spilling the
+  digests to disk (default 512; see :mod:`prox_tasks.corpus.id_search`).
 - ``PROX_LABEL_CLAIM_LEASE_S``: the lease of a seed set's labeling claim (default 900 s;
   :func:`label_claim_lease`, :mod:`prox_tasks.labeling.run_claim`).
+- ``PROX_TMPDIR``: where prox's scratch files go — S3 uploads staged, the repeated-id
+  search's spill, the gate's Data Docs before they are published (default: the system temp
+  folder, ``$TMPDIR``; :func:`prox_tasks.storage.tempfiles.scratch_dir`).
 
 A variable read only deep inside a refine (a shard, a model's load) is also checked up
 front, before a snapshot is planned or claimed (:func:`check_refine_settings`).
@@ -358,8 +361,9 @@ def progress_every() -> int:
 
 def id_search_bytes() -> int:
     """Bytes the snapshot-wide repeated-id search (:class:`prox_tasks.corpus.id_search.
-    IdSearch`) holds in memory before it spills to disk: ``$PROX_ID_SEARCH_MB`` MiB (default
-    :data:`DEFAULT_ID_SEARCH_MB`); its peak is about twice that.
+    IdSearch`) may take in memory, its copies included; past it the documents are spilled to
+    disk (``$PROX_TMPDIR``, else the system temp folder): ``$PROX_ID_SEARCH_MB`` MiB (default
+    :data:`DEFAULT_ID_SEARCH_MB`).
 
     Raises:
         SettingInvalid: Not a whole number of at least 1, naming the variable.

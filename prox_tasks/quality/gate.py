@@ -273,9 +273,9 @@ def run_gate(output_uri: str, thresholds: GateThresholds | None = None,
     bounds = history_bounds(history or [], thresholds)
     run_name = run_name or frames.metrics["manifest_id"][:16]
     docs_uri = join_uri(output_uri, GATE_DIR, DOCS_DIR)
-    from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
+    from prox_tasks.storage.tempfiles import scratch_dir, sweep_stale, temp_tag
 
-    scratch = tempfile.gettempdir()
+    scratch = scratch_dir()
     sweep_stale(scratch, SCRATCH_PREFIX)  # those of gates killed before (SIGKILL, OOM)
     with tempfile.TemporaryDirectory(prefix=SCRATCH_PREFIX + temp_tag(), dir=scratch) as tmp:
         context = _context(os.path.join(tmp, "docs"))

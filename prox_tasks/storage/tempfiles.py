@@ -14,7 +14,10 @@ writer lives cannot be told from the name: a caller that knows such a name is it
 that folder passes its pattern (``legacy``), and the sweep removes one untouched for
 :data:`LEGACY_GRACE_SECONDS`, far longer than an old writer takes to write one.
 
-S3 uploads are staged in :func:`upload_dir`: ``$PROX_TMPDIR`` or ``<system temp>/prox-uploads``.
+Scratch space (S3 uploads staged, the repeated-id search's spill, the gate's Data Docs
+before they are published) is in :func:`scratch_dir`: ``$PROX_TMPDIR``, the operator's
+choice (a volume with room), else the system temp folder (S3 uploads in its
+``prox-uploads``: :func:`upload_dir`).
 """
 
 from __future__ import annotations
@@ -53,11 +56,23 @@ def temp_tag() -> str:
     return f"{_HOST}.{os.getpid()}."
 
 
-def upload_dir() -> str:
-    """The folder S3 uploads are staged in (created, private)."""
-    path = os.environ.get("PROX_TMPDIR") or os.path.join(tempfile.gettempdir(), "prox-uploads")
+def scratch_dir(default: str = "") -> str:
+    """The folder prox's scratch files go in (created, private when created): ``$PROX_TMPDIR``
+    when set, else the system temp folder (``$TMPDIR``), or its subfolder ``default``.
+
+    Every writer of scratch files takes its folder here: one that went to the system temp
+    folder instead filled a small ``/tmp`` (a container's overlay, a tmpfs counted as memory)
+    while the operator had pointed ``PROX_TMPDIR`` at a volume with room."""
+    path = os.environ.get("PROX_TMPDIR") or os.path.join(tempfile.gettempdir(), default)
+    path = path.rstrip(os.sep) or os.sep  # no default: the temp folder itself, as named
     os.makedirs(path, mode=0o700, exist_ok=True)
     return path
+
+
+def upload_dir() -> str:
+    """The folder S3 uploads are staged in (:func:`scratch_dir`, ``prox-uploads`` of the
+    system temp folder unless ``$PROX_TMPDIR``)."""
+    return scratch_dir("prox-uploads")
 
 
 #: How long a temporary of an older prox's naming (no host or pid: whether its writer lives
