@@ -37,6 +37,7 @@ from prox_tasks.corpus.manifest import (
 )
 from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.refined import COLUMNS, arrow_schema
+from prox_tasks.programs.stats import error_total
 from prox_tasks.storage import (
     cleanup_partial,
     exists,
@@ -199,7 +200,7 @@ class _Batch:
         if text is None:
             self.drop_reasons[stats.get("drop_reason") or "unknown"] += 1
         errors = stats.get("errors")
-        if errors:
+        if error_total(errors):  # the gate recounts the rows by the same reading
             self.program_errors.update(errors)
             self.docs_with_program_errors += 1
         self.docs_low_quality += bool(stats.get("low_quality"))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import lru_cache
 
@@ -12,6 +12,35 @@ import numpy as np
 from prox_tasks.programs.program import ProgramError
 
 MAX_ERROR_MESSAGES = 8
+_LARGEST_COUNT = 2**53  # past it a count is no count a refiner wrote (and overflows floats)
+
+
+def whole_count(value) -> int | None:
+    """``value`` when it is a whole number (a count in a refined row's stats), else None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int) and abs(value) <= _LARGEST_COUNT:
+        return value
+    return None
+
+
+def error_total(errors) -> int | None:
+    """Program errors in a refined row's ``stats.errors`` (kind -> count): their sum, 0 for
+    none; None when malformed (not a mapping of whole counts of at least 0).
+
+    The one reading of a row's errors: the shard writer counts a row whose total is over 0 in
+    ``docs_with_program_errors`` (its status record, ``prox refine``'s totals, the catalog),
+    and the quality gate counts the rows of each shard file the same way and checks the two
+    agree. The writer counted a row whose ``errors`` was any non-empty mapping (``{"syntax":
+    0}`` too), the gate one whose counts summed over 0: one snapshot, two figures."""
+    if errors is None:
+        return 0
+    if not isinstance(errors, Mapping):
+        return None
+    counts = [whole_count(v) for v in errors.values()]
+    return None if any(c is None or c < 0 for c in counts) else sum(counts)
 
 
 @dataclass

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 from prox_tasks.corpus.id_search import IdSearch, id_digest
 from prox_tasks.programs.policy import growth_allowance
+from prox_tasks.programs.stats import error_total, whole_count
 
 #: Rule (a column of the documents table: rows breaking it, per shard) -> what it expects.
 DOCUMENT_RULES = {
@@ -34,18 +35,6 @@ EXAMPLES = 10
 #: Characters of an id shown as an example (an id may be any length).
 EXAMPLE_CHARS = 80
 _NO_ID = bytes(16)  # stands for a row without an id: not compared as a duplicate
-_LARGEST_COUNT = 2**53  # past it a count is no count a refiner wrote (and overflows floats)
-
-
-def _integer(value) -> int | None:
-    """``value`` when it is a whole number (a count in a row's stats), else None."""
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if isinstance(value, int) and abs(value) <= _LARGEST_COUNT:
-        return value
-    return None
 
 
 def example(doc_id) -> str:
@@ -54,16 +43,6 @@ def example(doc_id) -> str:
         return "(no id)"
     text = str(doc_id)
     return repr(text if len(text) <= EXAMPLE_CHARS else text[:EXAMPLE_CHARS] + "…")
-
-
-def _error_count(errors) -> int | None:
-    """Program errors in a row's ``stats.errors`` (kind -> count); None when malformed."""
-    if errors is None:
-        return 0
-    if not isinstance(errors, dict):
-        return None
-    counts = [_integer(v) for v in errors.values()]
-    return None if any(c is None or c < 0 for c in counts) else sum(counts)
 
 
 @dataclass
@@ -94,16 +73,16 @@ class ShardDocuments:
         doc_id, text = row.get("id"), row.get("text")
         text = text if isinstance(text, str) or text is None else str(text)
         dropped = bool(row.get("dropped"))
-        chars_in = _integer(stats.get("chars_in"))
-        words_in = _integer(stats.get("words_in"))
-        normalizations = _integer(stats.get("normalizations_applied") or 0)
-        errors = _error_count(stats.get("errors"))
+        chars_in = whole_count(stats.get("chars_in"))
+        words_in = whole_count(stats.get("words_in"))
+        normalizations = whole_count(stats.get("normalizations_applied") or 0)
+        errors = error_total(stats.get("errors"))
         words_out = len(text.split()) if text else 0
         self.written += 1
         self.dropped += dropped
         self.low_quality += dropped and stats.get("drop_reason") == "low_quality"
-        self.with_program_errors += bool(errors)
-        self.normalizations_unmatched += _integer(stats.get("normalizations_unmatched") or 0) or 0
+        self.with_program_errors += bool(errors)  # as the writer counts them (error_total)
+        self.normalizations_unmatched += whole_count(stats.get("normalizations_unmatched") or 0) or 0
         self.words_in += words_in or 0
         self.words_kept += 0 if dropped else words_out
         if doc_id is None:

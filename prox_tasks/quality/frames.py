@@ -112,13 +112,20 @@ def build_frames(output_uri: str) -> SnapshotFrames:
             "rows_found": counted.written,
             "docs_quarantined": quarantined,
             "docs_dropped": status.get("docs_dropped", 0),
+            "rows_dropped": counted.dropped,
+            # what refine reported (its totals, the catalog) against what the file holds: a
+            # record from before the count was kept has none to disagree
+            "docs_with_program_errors": _recorded(status, "docs_with_program_errors",
+                                                  counted.with_program_errors),
+            "rows_with_program_errors": counted.with_program_errors,
             "duplicate_ids": (status.get("quarantine_reasons") or {}).get("duplicate_id", 0),
             "input_losses": sum((status.get("quarantine_reasons") or {}).get(r, 0)
                                 for r in LOSS_REASONS),
         })
     shards = pd.DataFrame(shard_rows, columns=[
         "shard_index", "complete", "schema_matches", "readable", "docs_planned", "docs_accounted", "docs_written",
-        "rows_found", "docs_quarantined", "docs_dropped", "duplicate_ids", "input_losses"])
+        "rows_found", "docs_quarantined", "docs_dropped", "rows_dropped",
+        "docs_with_program_errors", "rows_with_program_errors", "duplicate_ids", "input_losses"])
 
     metrics = snapshot_metrics([counted for _, counted, _ in per_shard.values()], shards,
                                manifest.total_docs, len(repeats))
@@ -144,6 +151,13 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     return SnapshotFrames(documents, shards, snapshot, metrics, checksums, examples,
                           unreadable, model_versions, dict(sorted(candidates.items())),
                           dict(sorted(reasons.items())))
+
+
+def _recorded(status: dict, count: str, found: int) -> int:
+    """``count`` of a shard's status record; ``found`` (what its rows hold) when the record
+    has none (written before that count was recorded, or no record)."""
+    value = status.get(count)
+    return found if value is None else value
 
 
 class _NotIntact(Exception):

@@ -156,6 +156,16 @@ def shard_expectations(t: GateThresholds, caller: str = "cli") -> list:
         e.ExpectColumnPairValuesToBeEqual(
             column_A="docs_written", column_B="rows_found",
             description=f"A shard file holds as many rows as its status record says. {again}"),
+        # the record's counts are what refine reported (its totals, the catalog); the gate's
+        # metrics are of the rows: one reading for both (programs.stats.error_total), checked
+        e.ExpectColumnPairValuesToBeEqual(
+            column_A="docs_dropped", column_B="rows_dropped",
+            description=("A shard file holds as many dropped rows as its status record (and "
+                         f"refine's totals) says. {again}")),
+        e.ExpectColumnPairValuesToBeEqual(
+            column_A="docs_with_program_errors", column_B="rows_with_program_errors",
+            description=("A shard file holds as many rows with program errors as its status "
+                         f"record (and refine's totals) says. {again}")),
     ]
 
 

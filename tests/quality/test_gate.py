@@ -734,3 +734,46 @@ def test_normalizations_matching_nothing_are_counted_per_shard_per_run_and_by_th
     result = run_gate(out)
     assert result.passed and result.metrics["normalizations_unmatched"] == 8
     assert read_gate_result(out)["metrics"]["normalizations_unmatched"] == 8
+
+
+def test_a_status_record_that_miscounts_its_rows_program_errors_fails_the_gate(tmp_path):
+    """``prox refine`` (its totals, the catalog) reports the status records' counts, while
+    the gate's metrics are recounted from the rows: nothing checked that the two agree. A
+    record saying other than its file now fails the shards suite, naming the shard."""
+    src = write_input(tmp_path / "in.jsonl", 20)
+
+    def programs(i):  # every 5th document's chunk program calls what does not exist
+        return ("keep_doc()", "no_such_call()" if i % 5 == 0 else "keep_chunk()")
+
+    out = tmp_path / "out"
+    accountings = refine_snapshot(str(src), str(out), programs=programs)
+    assert sum(a.docs_with_program_errors for a in accountings) == 4
+    first = run_gate(str(out))
+    assert first.passed and first.metrics["docs_with_program_errors"] == 4  # they agree
+    status_file = out / "_status" / "shard-00001.json"
+    status = json.loads(status_file.read_text())
+    status["docs_with_program_errors"] += 2  # a refiner's miscount (or a hand edit)
+    status_file.write_text(json.dumps(status))
+    result = run_gate(str(out))
+    assert failed(result) == {("shards", "expect_column_pair_values_to_be_equal",
+                               "docs_with_program_errors/rows_with_program_errors")}
+    [check] = [c for c in result.checks if not c["success"]]
+    assert check["details"]["shards"] == [1]
+
+
+def test_the_writer_and_the_gate_read_a_row_s_program_errors_alike(tmp_path):
+    """The writer counted a row with program errors when its ``errors`` was any non-empty
+    mapping, the gate when their counts summed over 0: a row of ``{"syntax": 0}`` was one
+    for refine's totals and none for the gate. One reading now
+    (``programs.stats.error_total``): both say 0, and the gate's check of the two passes."""
+    src = write_input(tmp_path / "in.jsonl", 10)
+
+    def zero_errors(row):
+        if row["offset"] == 2:
+            row["stats"] = {**row["stats"], "errors": {"syntax": 0}}
+        return row
+
+    accountings = refine_snapshot(str(src), str(tmp_path / "out"), rewrite=zero_errors)
+    result = run_gate(str(tmp_path / "out"))
+    assert sum(a.docs_with_program_errors for a in accountings) == 0
+    assert result.metrics["docs_with_program_errors"] == 0 and result.passed, failed(result)
