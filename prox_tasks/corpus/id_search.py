@@ -285,10 +285,9 @@ def _partition(records, shift: int, bits: int, prefix: str) -> None:
             out.write(records[ends[b] : ends[b + 1]].tobytes())
 
 
-def _repeated(digests, positions=None) -> list[tuple[int, bytes]]:
-    """``(position, digest)`` of the repeated ones among ``digests`` (16-byte digests, or
-    their halves as rows of two uint64), in the order given; a document's position is its
-    index, or ``positions``' at it.
+def _repeated(halves, positions=None) -> list[tuple[int, bytes]]:
+    """``(position, digest)`` of the repeated ones among the digests ``halves`` (rows of two
+    uint64), in the order given; a document's position is its index, or ``positions``' at it.
 
     The first 8-byte halves are sorted and the repeated ones looked up (a half repeated
     without the whole digest is a candidate, dropped here). Memory: 9 bytes a document
@@ -298,10 +297,8 @@ def _repeated(digests, positions=None) -> list[tuple[int, bytes]]:
     whole digests, which this replaced, took ~110."""
     import numpy as np
 
-    if not len(digests):
+    if not len(halves):
         return []
-    halves = np.frombuffer(digests, dtype=np.uint64).reshape(-1, 2) \
-        if isinstance(digests, bytes | bytearray) else digests  # fmt: skip
     prefixes = halves[:, 0]  # a view: no copy
     ordered = np.sort(prefixes)
     repeats = np.unique(ordered[1:][ordered[1:] == ordered[:-1]])
