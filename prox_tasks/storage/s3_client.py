@@ -16,10 +16,12 @@ from dataclasses import dataclass, field, replace
 MIB = 1024 * 1024
 
 
-def _env_int(name: str, default: int) -> int:
+def _env_int(name: str, default: int, least: int | None = None) -> int:
     # the one reader of deployment variables: unset or blank is the default
-    from prox_tasks.pipeline.settings import env_value
+    from prox_tasks.pipeline.settings import env_value, whole_number
 
+    if least == 1:  # botocore's own refusal of 0 attempts named no variable, and exited 1
+        return env_value(name, default, whole_number(1), "a whole number of at least 1")
     return env_value(name, default, int, "a whole number")
 
 
@@ -119,7 +121,7 @@ class S3Settings:
         endpoint, endpoint_from = _env_endpoint() or (None, None)
         settings = cls(
             endpoint_url=endpoint, endpoint_from=endpoint_from,
-            max_attempts=_env_int("PROX_S3_MAX_ATTEMPTS", 10),
+            max_attempts=_env_int("PROX_S3_MAX_ATTEMPTS", 10, least=1),
             retry_mode=_env_choice("PROX_S3_RETRY_MODE", "standard", RETRY_MODES,
                                    "retry modes"),
             addressing_style=_env_choice("PROX_S3_ADDRESSING_STYLE", "auto", ADDRESSING_STYLES,

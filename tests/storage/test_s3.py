@@ -261,6 +261,17 @@ def test_a_setting_that_is_not_a_number_is_named(monkeypatch, name):
         S3Settings.from_env()
 
 
+@pytest.mark.parametrize("value", ["0", "-3"])
+def test_no_attempt_at_all_is_refused_naming_the_variable(monkeypatch, value):
+    """``PROX_S3_MAX_ATTEMPTS=0`` passed to botocore, whose refusal at the first request
+    (`S3: Value provided to "max_attempts": 0 must be an integer greater than or equal to
+    1.`, exit 1) named no variable: a setting to fix, said as the others are."""
+    monkeypatch.setenv("PROX_S3_MAX_ATTEMPTS", value)
+    with pytest.raises(ValueError, match=f"PROX_S3_MAX_ATTEMPTS='{value}' is not a whole "
+                                         f"number of at least 1 \\({value} is not at least 1\\)"):
+        S3Settings.from_env()
+
+
 def test_a_blank_s3_setting_is_its_default(monkeypatch):
     """An env file's ``PROX_S3_MAX_ATTEMPTS= `` (blank) is unset, as for every deployment
     variable (``settings.env_value``); before, the S3 settings alone failed on it."""
