@@ -324,7 +324,12 @@ def _catalog_unreachable(err) -> tuple[str, str] | None:
                 f"URL ({URL_GIVEN}; docs/storage.md)")
     if CATALOG_SERVER_NOTE not in notes:
         return None  # another engine's (Airflow's metadata database): not the catalog URL
-    if "does not exist" in cause:  # a database or role: create it, or name the right one
+    if "authentication failed" in cause or "no password supplied" in cause:
+        # the server answered and refused the login: nothing to start, a user or password
+        advice = (f"the server refused the login: correct the user and password in the "
+                  f"catalog URL ({URL_GIVEN}; docs/storage.md), or set that user's password on the server "
+                  "(ALTER ROLE … PASSWORD)")
+    elif "does not exist" in cause:  # a database or role: create it, or name the right one
         advice = (f"create it (createdb, CREATE DATABASE / CREATE ROLE) or correct the catalog "
                   f"URL ({URL_GIVEN}; docs/storage.md)")
     else:

@@ -266,6 +266,29 @@ def test_a_catalog_database_that_does_not_answer_says_what_to_start_or_correct(c
             "PROX_CATALOG_URL") in err and "sqlalche.me" not in err
 
 
+def test_a_refused_password_says_to_correct_the_url_not_to_start_a_server(capsys):
+    """A wrong password in PROX_CATALOG_URL (a real server asking for it) ended 'the
+    catalog's database cannot be reached: … password authentication failed for user
+    "prox": start the database server or correct the catalog URL': the server runs; the
+    user or password in the URL is what to fix."""
+    from tests.deploy.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as why:
+        pytest.skip(str(why))
+    try:
+        url = server.require_password("right")
+        assert main(["catalog", "--url", url.replace(":right@", ":wrong@"), "status"]) == 1
+        err = capsys.readouterr().err
+        assert 'password authentication failed for user "prox"' in err, err
+        assert ("the server refused the login: correct the user and password in the catalog URL "
+                "(--catalog or --url, else PROX_CATALOG_URL") in err, err
+        assert "start the database server" not in err and "wrong" not in err, err
+    finally:
+        server.stop()
+
+
 def test_a_catalog_database_that_does_not_exist_says_to_create_it(postgres_server, capsys):
     from sqlalchemy.engine import make_url
 

@@ -91,6 +91,15 @@ class PostgresServer:
     def drop_database(self, name: str) -> None:
         self._sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
+    def require_password(self, password: str) -> str:
+        """Give user ``prox`` ``password`` and make the server ask for it over TCP (scram),
+        as a team's server does; returns the ``postgres`` database's URL with it."""
+        self._sql(f"ALTER ROLE prox PASSWORD '{password}'")
+        with open(os.path.join(self.data, "pg_hba.conf"), "w") as hba:
+            hba.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
+        self._run("pg_ctl", "-D", self.data, "reload")
+        return f"postgresql+psycopg2://prox:{password}@127.0.0.1:{self.port}/postgres"
+
     def stop(self) -> None:
         if self.root is None:
             return
