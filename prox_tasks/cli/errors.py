@@ -98,7 +98,8 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     ``--output`` named as a ``.json`` file), :class:`~prox_tasks.training.run.TrainingRefused`
     (``prox train``'s settings, or a seed set it cannot train on: no training or validation
     documents, one class only), :class:`~prox_tasks.storage.names.InvalidName` (a snapshot,
-    release, seed-set or model name that is no one path component: ``--name ../evil``) and
+    release, seed-set or model name that is no one path component: ``--name ../evil``),
+    :class:`~prox_tasks.storage.uri.InvalidURI` (``--input s3:/crawl/``: a slash missing) and
     :class:`~prox_tasks.corpus.readers.UnreadableInput` (an input file prox cannot open: a
     named pipe, a link to nothing or a loop of links, no read permission; the same files
     stay so until someone fixes them). The DAGs fail their task on each without retries
@@ -115,12 +116,13 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.refine.options import NotAModelFolder
     from prox_tasks.registry import DecisionRecordDamaged, PromotedVersionGone
     from prox_tasks.storage.names import InvalidName
+    from prox_tasks.storage.uri import InvalidURI
     from prox_tasks.training.run import TrainingRefused
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
         DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
-        OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput  # fmt: skip
+        OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

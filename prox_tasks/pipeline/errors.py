@@ -48,6 +48,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.registry import DecisionRecordDamaged, PromotedVersionGone
     from prox_tasks.release import ReleaseRefused
     from prox_tasks.storage.names import InvalidName
+    from prox_tasks.storage.uri import InvalidURI
     from prox_tasks.training.divergence import TrainingDiverged
     from prox_tasks.training.run import TrainingRefused
     from prox_tasks.training.seedset import SeedSetChanged
@@ -59,7 +60,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
             NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
-            DecisionRecordDamaged, OutputNotAFolder, UnreadableInput,
+            DecisionRecordDamaged, OutputNotAFolder, UnreadableInput, InvalidURI,
             *credentials_missing())
 
 

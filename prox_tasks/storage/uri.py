@@ -17,6 +17,11 @@ GLOB_CHARS = re.compile(r"[*?\[]")
 SCHEME_WITHOUT_SLASHES = re.compile(r"(?i)^(s3a?|file):(?!//)")
 
 
+class InvalidURI(ValueError):
+    """A URI prox cannot take (``s3:/bucket/key``, an S3 URI without a bucket, another
+    scheme): a mistake in how a command was called (exit 2), which a retry cannot mend."""
+
+
 @dataclass(frozen=True)
 class Location:
     """A parsed URI.
@@ -46,14 +51,15 @@ def parse_uri(uri: str | os.PathLike) -> Location:
     """Parse ``uri`` (a plain path, ``file://`` or ``s3://`` URI) into a :class:`Location`.
 
     Raises:
-        ValueError: for an unsupported scheme or an S3 URI without a bucket.
+        InvalidURI: A scheme with a slash missing, an unsupported scheme, a ``file://`` URI
+            naming a remote host or an S3 URI without a bucket.
     """
     text = os.fspath(uri)
     typo = SCHEME_WITHOUT_SLASHES.match(text)
     if typo:  # else written silently to ./s3:/bucket/key, where no one looks for it
         scheme = typo.group(1).lower()
         form = "file:///abs/path or a plain path" if scheme == "file" else "s3://bucket/key"
-        raise ValueError(f"{text} is not a URI: write {form} (two slashes after "
+        raise InvalidURI(f"{text} is not a URI: write {form} (two slashes after "
                          f"{typo.group(0)}); ./{text} for a local folder of that name")
     if "://" not in text:
         return Location("file", "", _local(text))
@@ -64,15 +70,15 @@ def parse_uri(uri: str | os.PathLike) -> Location:
         # "q?x.jsonl" must round-trip (unquoting or urlparse would read another file).
         host, _, path = text.split("://", 1)[1].partition("/")
         if host not in ("", "localhost"):
-            raise ValueError(f"file URI with a remote host is not supported: {text}")
+            raise InvalidURI(f"file URI with a remote host is not supported: {text}")
         return Location("file", "", _local("/" + path))
     if scheme in ("s3", "s3a"):
         if not parsed.netloc:
-            raise ValueError(f"S3 URI without a bucket: {text}")
+            raise InvalidURI(f"S3 URI without a bucket: {text}")
         # Keep the key verbatim: urlparse would drop "?..." and "#..." parts of a key.
         key = text.split("://", 1)[1].split("/", 1)[1] if "/" in text.split("://", 1)[1] else ""
         return Location("s3", parsed.netloc, key)
-    raise ValueError(f"unsupported URI scheme {scheme!r} in {text} (use a path, file:// or s3://)")
+    raise InvalidURI(f"unsupported URI scheme {scheme!r} in {text} (use a path, file:// or s3://)")
 
 
 def _local(path: str) -> str:

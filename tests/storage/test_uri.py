@@ -100,3 +100,21 @@ def test_real_uris_resolve_each_folder_once_and_name_what_realpath_names(tmp_pat
     monkeypatch.setattr(os, "lstat", counted)
     real_uris(names)
     assert len(calls) <= len(names) + 12, len(calls)  # one a file, the folder's once
+
+
+@pytest.mark.parametrize("given", [["--input", "s3:/crawl/2024-22/"],
+                                   ["--input", "data/sample", "--output", "s3:refined/snap"],
+                                   ["--input", "s3:///crawl/"]])
+def test_a_command_given_a_uri_it_cannot_take_exits_2_saying_what_to_write(given, tmp_path,
+                                                                          capsys):
+    """`prox plan --input s3:/crawl/2024-22/` ended `prox plan: ValueError: s3:/crawl/… is
+    not a URI: write s3://bucket/key …`, exit 1: a mistake in how it was called, as a name
+    that is no path component (exit 2), said with a type name no one set."""
+    from prox_tasks.cli import main
+
+    argv = ["plan", *given] + ([] if "--output" in given else ["--output", str(tmp_path / "o")])
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("prox plan: ") and "ValueError" not in err, err
+    assert "is not a URI: write s3://bucket/key" in err or "without a bucket" in err, err
+    assert not (tmp_path / "o").exists()
