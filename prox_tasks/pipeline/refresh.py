@@ -160,8 +160,11 @@ def _planned_format(output_uri: str) -> str | None:
 
 def _output_refused(err: OSError, output_uri: str) -> RunError:
     """The refusal of an ``output_root`` the snapshot folder ``output_uri`` cannot be
-    written under (:func:`_names_output` says ``err`` is about it)."""
-    return RunError(f"{err}: the snapshot folder {output_uri} cannot be written there: check "
+    written under (:func:`_names_output` says ``err`` is about it), ``err`` worded as
+    ``prox`` words it: ``str(err)`` gave Python's ``[Errno 2] … 's3://…'``."""
+    from prox_tasks.cli.errors import describe_error
+
+    return RunError(f"{describe_error(err)}: the snapshot folder {output_uri} cannot be written there: check "
                     "output_root (else PROX_CORPUS_ROOT): a folder or S3 bucket that exists, "
                     "or one this worker may create")
 

@@ -265,6 +265,25 @@ def test_an_output_root_that_cannot_be_written_is_named_not_the_input(root, tmp_
                      backend=None)
 
 
+def test_an_output_root_in_a_missing_bucket_is_said_as_the_cli_says_it(tmp_path,
+                                                                       s3_bucket):  # noqa: F811
+    """A run triggered on the real scheduler with output_root s3://nobucket/corpus failed
+    resolve with "RunError: [Errno 2] S3 bucket 'nobucket' does not exist:
+    's3://nobucket/corpus/snapshots/snap-nb': …": Python's errno and quotes around the URI,
+    where `prox plan` says "S3 bucket 'nobucket' does not exist: s3://nobucket/…"."""
+    from prox_tasks.pipeline.errors import RunError, cannot_succeed
+
+    params = {"input_uri": str(tmp_path / "in"), "output_root": "s3://no-such-bucket/corpus",
+              "catalog_url": f"sqlite:///{tmp_path}/catalog.sqlite", "format": "jsonl"}
+    with pytest.raises(RunError) as err:
+        refresh.resolve_snapshot(params, "2026-01-05", "manual", {"format"})
+    assert str(err.value).startswith(
+        "S3 bucket 'no-such-bucket' does not exist: s3://no-such-bucket/corpus/snapshots/"
+        "crawl-2026-01-05: the snapshot folder s3://no-such-bucket/corpus/snapshots/"
+        "crawl-2026-01-05 cannot be written there: check output_root"), str(err.value)
+    assert isinstance(err.value, cannot_succeed())
+
+
 def test_a_run_leaving_format_to_an_output_root_under_a_file_names_output_root(tmp_path):
     """resolve reads the folder's plan for a format the conf does not give (a scheduled
     run): under a file that read raised a bare NotADirectoryError at resolve (retried,
