@@ -58,6 +58,13 @@ def load_migrations(directory: Path | None = None) -> list[Migration]:
             tables), a badly named file, or two of the same version.
     """
     folder = (directory or sql_dir()) / "migrations"
+    if not any(folder.glob("*.sql")) and directory is None and os.environ.get("PROX_SQL_DIR"):
+        from prox_tasks.pipeline.settings import SettingInvalid
+
+        # the variable is the mistake, not the installation: said as a setting (exit 2)
+        raise SettingInvalid(f"PROX_SQL_DIR={os.environ['PROX_SQL_DIR']!r} holds no catalog "
+                             f"migrations ({folder}/NNNN_name.sql): correct it, or unset it "
+                             "for the ones this prox ships")
     if not any(folder.glob("*.sql")):
         raise MigrationError(f"no catalog migrations in {folder}: this prox installation is "
                              "incomplete (reinstall it, or set PROX_SQL_DIR)")
@@ -90,6 +97,26 @@ def pending(engine, directory: Path | None = None) -> list[int]:
     return [v for v in shipped if v not in applied]
 
 
+def edited(engine, directory: Path | None = None) -> list[str]:
+    """The applied migrations whose file no longer matches the checksum recorded when it was
+    applied, as :func:`edited_error`'s words (what :func:`migrate` refuses)."""
+    from sqlalchemy import inspect, text
+
+    migrations = load_migrations(directory)
+    if "schema_migrations" not in inspect(engine).get_table_names():
+        return []
+    with engine.connect() as conn:
+        rows = conn.execute(text("SELECT version, checksum FROM schema_migrations"))
+        recorded = {version: checksum for version, checksum in rows}
+    return [edited_error(m) for m in migrations
+            if m.version in recorded and recorded[m.version] != m.checksum]
+
+
+def edited_error(migration: Migration) -> str:
+    return (f"migration {migration.version:04d}_{migration.name} was edited after it was "
+            "applied; add a new migration instead")
+
+
 def migrate(engine, directory: Path | None = None) -> list[int]:
     """Apply the migrations not yet applied, each in its own transaction; returns their
     versions. Safe to call concurrently (SQLite: an immediate transaction; PostgreSQL: an
@@ -118,10 +145,7 @@ def migrate(engine, directory: Path | None = None) -> list[int]:
             ).first()
             if row is not None:
                 if row[0] != migration.checksum:
-                    raise MigrationError(
-                        f"migration {migration.version:04d}_{migration.name} was edited after "
-                        "it was applied; add a new migration instead"
-                    )
+                    raise MigrationError(edited_error(migration))
                 continue
             for statement in migration.statements(dialect):
                 conn.execute(text(statement))

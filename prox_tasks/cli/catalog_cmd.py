@@ -58,6 +58,15 @@ def run(args) -> Outcome:
         catalog.close()
 
 
+def sql_dir_named() -> str:
+    """The migrations' folder, and ``PROX_SQL_DIR`` when that names it."""
+    import os
+
+    from prox_tasks.catalog.migrations import sql_dir
+
+    return f"{sql_dir()}{' (PROX_SQL_DIR)' if os.environ.get('PROX_SQL_DIR') else ''}"
+
+
 def _migrate_command(args) -> str:
     """The command that migrates the catalog these ``args`` name."""
     return "prox catalog --url URL migrate" if args.url else "prox catalog migrate"
@@ -76,8 +85,12 @@ def missing_sqlite_file(url: str | None) -> str | None:
 def _action(catalog, args) -> Outcome:
     url = redact(catalog.url)
     if args.action != "migrate":  # looking changes nothing: a behind catalog is said so
+        from prox_tasks.catalog.migrations import edited
         from prox_tasks.catalog.migrations import pending as pending_migrations
 
+        if changed := edited(catalog.engine):  # every command that writes refuses it
+            return Outcome.failure("catalog", f"catalog {url}: {'; '.join(changed)} (the "
+                                   f"migrations of {sql_dir_named()})", code=2)
         pending = pending_migrations(catalog.engine)
         if pending:
             return Outcome.failure(

@@ -327,3 +327,38 @@ def test_a_database_error_not_of_the_catalog_is_not_said_as_the_catalogs():
             conn.execute(text("SELECT 1"))
     said = describe_error(caught.value)
     assert "catalog" not in said, said
+
+
+def test_looking_at_a_catalog_whose_applied_migration_was_edited_says_so(tmp_path, monkeypatch,
+                                                                         capsys):
+    """`prox catalog status` over a catalog whose applied 0001 was edited since (PROX_SQL_DIR
+    a copy of the migrations, one line added) printed "11 migrations applied; …", exit 0,
+    while every command that writes to it refuses it: looking says it too, exit 2."""
+    import shutil
+
+    from prox_tasks.catalog.migrations import sql_dir
+
+    url = f"sqlite:///{tmp_path}/cat.sqlite"
+    folder = tmp_path / "sql"
+    shutil.copytree(sql_dir(), folder)
+    monkeypatch.setenv("PROX_SQL_DIR", str(folder))
+    Catalog(url)
+    path = next(iter(sorted((folder / "migrations").glob("0001_*.sql"))))
+    path.write_text(path.read_text() + "\n-- edited\n")
+    for action in (["status"], ["list", "snapshots"], ["report"]):
+        assert main(["catalog", "--url", url, *action]) == 2, action
+        err = capsys.readouterr().err
+        assert f"{path.stem} was edited after it was applied" in err, err
+        assert f"(the migrations of {folder} (PROX_SQL_DIR))" in err, err
+
+
+def test_a_prox_sql_dir_without_migrations_is_a_setting_to_fix(tmp_path, monkeypatch, capsys):
+    """PROX_SQL_DIR naming a folder without migrations ended "MigrationError: no catalog
+    migrations in …: this prox installation is incomplete (reinstall it, or set
+    PROX_SQL_DIR)", exit 1: the variable set is the mistake, not the installation."""
+    monkeypatch.setenv("PROX_SQL_DIR", str(tmp_path / "nosql"))
+    assert main(["catalog", "--url", f"sqlite:///{tmp_path}/cat.sqlite", "migrate"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"prox catalog: PROX_SQL_DIR='{tmp_path}/nosql' holds no catalog "
+                          "migrations"), err
+    assert "correct it, or unset it" in err and "MigrationError" not in err, err
