@@ -229,14 +229,17 @@ def check_writable(*uris: str | os.PathLike | None, folders: bool = False) -> No
     write into each is tried too, one that writes nothing
     (:func:`~prox_tasks.storage.s3.check_folder_writable`): credentials that may read and
     list the bucket but not write it are refused (AccessDenied, raised as S3 answered it)
-    before the input is read. Without it (a file's URI) a bucket that answers 403 is left
-    to the write."""
+    before the input is read. Without it ``uris`` are files (``prox label``'s and ``prox
+    execute``'s outputs): the write is tried in the folder each is written into, never at
+    the file's own key (a store ignoring the condition would replace that file)."""
     for uri in uris:
         loc = parse_uri(uri) if uri else None
         if loc is not None and loc.scheme == "s3":
             s3.check_bucket(loc)
-            if folders:
-                s3.check_folder_writable(loc)
+            # a file's folder: labeling with a paid teacher, then refused at the upload,
+            # lost the labels (prox label --output into a prefix the key may only read)
+            folder = loc if folders else Location("s3", loc.bucket, loc.path.rpartition("/")[0])
+            s3.check_folder_writable(folder)
 
 
 def exists(uri: str | os.PathLike) -> bool:

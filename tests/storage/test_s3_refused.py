@@ -155,3 +155,28 @@ def test_the_write_check_of_an_output_folder_leaves_nothing_there(s3_bucket, mot
         check_writable(s3_bucket, folders=True)  # the bucket's top
     bucket = s3_bucket.removeprefix("s3://")
     assert get_client().list_objects_v2(Bucket=bucket).get("KeyCount", 0) == 0
+
+
+@pytest.mark.parametrize("command", ["label", "execute"])
+def test_a_labels_output_the_key_may_not_write_is_refused_before_the_input_is_read(
+        s3_bucket, moto_server, reader_keys, capsys, command):
+    """`prox label --teacher rules --output s3://crawl/labels/x.jsonl.gz` with keys that may
+    read the bucket but not write it labeled every document (the llm teacher: paid calls),
+    then ended "S3 PutObject failed: AccessDenied … (s3://crawl/labels/x.jsonl.quarantine.
+    jsonl)". The write check of `prox plan` is tried in the output's folder first now."""
+    from prox_tasks.cli import main
+    from tests.storage.conftest import _counting
+
+    put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two three"}\n')
+    use_keys(moto_server, *reader_keys)
+    given = ["--teacher", "rules"] if command == "label" else []
+    with enable_iam_authentication(), _counting(
+            "before-parameter-build.s3.GetObject", lambda params, **_: params["Key"],
+            "count-input-gets") as gets:
+        assert main([command, *given, "--input", f"{s3_bucket}/in/docs.jsonl",
+                     "--output", f"{s3_bucket}/labels/x.jsonl.gz"]) == 1
+    assert not [key for key in gets if key.startswith("in/")], gets
+    err = capsys.readouterr().err
+    assert (f"prox {command}: S3 PutObject failed: AccessDenied Access Denied ({s3_bucket}/"
+            "labels/_prox_write_check): the S3 credentials in use may not do this: grant "
+            "them s3:PutObject there") in err, err
