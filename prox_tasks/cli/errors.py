@@ -154,11 +154,16 @@ def _oserror(err: OSError) -> str:
                 f"free space there, then run the same command again")
     blocker = file_in_the_way(err)
     if blocker is not None:
+        import os
+
         from prox_tasks.pipeline.settings import prox_home
 
         target = f" (for {where})" if str(where).rstrip("/") != blocker else ""
         # the default catalog, registry and runs live under PROX_HOME: say it is that one
         named = f"{blocker} (PROX_HOME)" if blocker == prox_home() else blocker
+        staging = os.environ.get("PROX_TMPDIR", "").rstrip("/")
+        if staging and str(where).rstrip("/") == staging:  # S3 uploads' staging folder
+            target = f" (for {where}, PROX_TMPDIR)"
         return (f"{named} is a file where a folder is needed{target}: give a path whose "
                 "folders are folders, or move that file away")
     if err.strerror:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from prox_tasks.cli import SUBCOMMANDS, main
+from tests.storage.conftest import moto_server, s3_bucket  # noqa: F401 (S3 over HTTP)
 
 MISSING = "no-such-input.jsonl"
 
@@ -225,6 +226,23 @@ def test_a_prox_home_that_is_a_file_is_named_as_prox_home(tmp_path, capsys, monk
                  "--model", "default", "--no-progress"]) == 1
     err = capsys.readouterr().err
     assert f"prox refine: {home} (PROX_HOME) is a file where a folder is needed" in err, err
+
+
+def test_a_prox_tmpdir_under_a_file_is_named_as_prox_tmpdir(tmp_path, capsys, monkeypatch,
+                                                           s3_bucket):  # noqa: F811
+    """PROX_TMPDIR (where S3 uploads are staged) below a file: `prox plan --output s3://…`
+    ended "…/afile is a file where a folder is needed (for …/afile/sub)", naming no setting:
+    the path came from PROX_TMPDIR, which the line now says."""
+    from prox_tasks.storage import put_atomic
+
+    put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two three"}\n')
+    (tmp_path / "afile").write_text("a file\n")
+    monkeypatch.setenv("PROX_TMPDIR", str(tmp_path / "afile" / "sub"))
+    assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out",
+                 "--catalog", "sqlite://"]) == 1
+    err = capsys.readouterr().err
+    assert (f"prox plan: {tmp_path}/afile is a file where a folder is needed (for "
+            f"{tmp_path}/afile/sub, PROX_TMPDIR)") in err, err
 
 
 def test_nothing_promoted_is_the_same_setting_error_for_every_command(tmp_path, capsys,
