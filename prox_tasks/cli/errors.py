@@ -99,13 +99,16 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     (``prox train``'s settings, or a seed set it cannot train on: no training or validation
     documents, one class only), :class:`~prox_tasks.storage.names.InvalidName` (a snapshot,
     release, seed-set or model name that is no one path component: ``--name ../evil``),
-    :class:`~prox_tasks.storage.uri.InvalidURI` (``--input s3:/crawl/``: a slash missing) and
+    :class:`~prox_tasks.storage.uri.InvalidURI` (``--input s3:/crawl/``: a slash missing),
+    :class:`~prox_tasks.connections.ConnectionNotFound` (``PROX_S3_CONN_ID`` or ``--conn-id``
+    naming no Airflow connection, as an endpoint without its scheme is a setting) and
     :class:`~prox_tasks.corpus.readers.UnreadableInput` (an input file prox cannot open: a
     named pipe, a link to nothing or a loop of links, no read permission; the same files
     stay so until someone fixes them). The DAGs fail their task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
+    from prox_tasks.connections import ConnectionNotFound
     from prox_tasks.corpus.manifest import OutputNotAFolder
     from prox_tasks.corpus.readers import IdFieldMissing, UnreadableInput
     from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
@@ -122,7 +125,8 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
         DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
-        OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI  # fmt: skip
+        OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI, \
+        ConnectionNotFound  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

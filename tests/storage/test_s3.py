@@ -498,7 +498,8 @@ def test_an_unknown_s3_connection_id_says_how_to_create_it(tmp_path):
     'KeyError: "Airflow connection 'x' is not defined (…)"': the type name, quotes, and no
     way on. A fresh `prox` process (a real Airflow lookup, found nowhere) now names the
     variable, the connection and how to create it; `prox label --conn-id` says it too,
-    not as 'LookupError: missing "…"'."""
+    not as 'LookupError: missing "…"'. A setting to fix, as an endpoint without its
+    scheme is: exit 2 (it was 1, a failure of the run)."""
     import os
     import subprocess
     import sys
@@ -518,7 +519,7 @@ def test_an_unknown_s3_connection_id_says_how_to_create_it(tmp_path):
                               capture_output=True, text=True, timeout=300)
         err = proc.stderr.strip().splitlines()[-1]
         named = "PROX_S3_CONN_ID=" if command == "plan" else ""
-        assert proc.returncode == 1 and err.startswith(
+        assert proc.returncode == 2 and err.startswith(
             f"prox {command}: {named and named + repr(conn_id) + ': '}Airflow connection "
             f"{conn_id!r} is not defined"), err
         assert f"airflow connections add {conn_id}" in err, err
