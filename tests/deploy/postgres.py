@@ -40,7 +40,8 @@ class PostgresServer:
     ``start()`` raises :class:`PostgresUnavailable` with the reason when it cannot run.
     """
 
-    def __init__(self):
+    def __init__(self, user: str = "prox"):
+        self.user = user  # the superuser initdb makes (the compose file's is ``airflow``)
         self.root = self.data = None
         self.port = 0
         self._as_user: list[str] = []
@@ -52,7 +53,7 @@ class PostgresServer:
         return self.database_url("postgres")
 
     def database_url(self, name: str, driver: str = "postgresql+psycopg2") -> str:
-        return f"{driver}://prox@127.0.0.1:{self.port}/{name}"
+        return f"{driver}://{self.user}@127.0.0.1:{self.port}/{name}"
 
     def start(self) -> PostgresServer:
         self._bindir = pg_bindir()
@@ -68,7 +69,7 @@ class PostgresServer:
             shutil.chown(self.root, "postgres")
         self.data, self.port = os.path.join(self.root, "data"), free_port()
         try:
-            self._run("initdb", "-D", self.data, "-A", "trust", "-U", "prox", "-E", "UTF8",
+            self._run("initdb", "-D", self.data, "-A", "trust", "-U", self.user, "-E", "UTF8",
                       "--no-sync")
             self._run("pg_ctl", "-D", self.data, "-w", "-t", "60", "-l",
                       os.path.join(self.root, "log"), "-o",
@@ -95,10 +96,15 @@ class PostgresServer:
         """Give user ``prox`` ``password`` and make the server ask for it over TCP (scram),
         as a team's server does; returns the ``postgres`` database's URL with it."""
         self._sql(f"ALTER ROLE prox PASSWORD '{password}'")
+        self.ask_for_passwords()
+        return f"postgresql+psycopg2://prox:{password}@127.0.0.1:{self.port}/postgres"
+
+    def ask_for_passwords(self) -> None:
+        """Make the server ask every login over TCP for its password (scram), as a team's
+        server does; the socket stays trusted."""
         with open(os.path.join(self.data, "pg_hba.conf"), "w") as hba:
             hba.write("local all all trust\nhost all all 127.0.0.1/32 scram-sha-256\n")
         self._run("pg_ctl", "-D", self.data, "reload")
-        return f"postgresql+psycopg2://prox:{password}@127.0.0.1:{self.port}/postgres"
 
     def stop(self) -> None:
         if self.root is None:

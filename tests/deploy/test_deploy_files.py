@@ -186,3 +186,41 @@ def test_what_docs_deploy_md_says_of_task_pods_is_what_the_helm_values_do():
         assert "a failed task's pod is kept" in text
     else:
         assert "pods are deleted when they end" in text
+
+
+def test_the_catalog_database_script_takes_any_password(tmp_path):
+    """deploy/postgres-init.sh wrote POSTGRES_PASSWORD into its SQL between quotes: a
+    password holding one (`it's-a/b+c=`) failed the script (`unrecognized role option "s"`),
+    so the `prox` database was never made and airflow-init's `prox catalog migrate` failed.
+    Run as the postgres image runs it, against a real server; then prox logs in with it."""
+    import os
+    import subprocess
+
+    from sqlalchemy import create_engine, text
+
+    from tests.deploy.postgres import PostgresServer, PostgresUnavailable
+
+    try:
+        server = PostgresServer(user="airflow").start()  # the compose file's POSTGRES_USER
+    except PostgresUnavailable as why:
+        pytest.skip(str(why))
+    password = "it's-a/b+c=\"$x`"
+    try:
+        env = {**os.environ, "PGHOST": server.root, "PGPORT": str(server.port),
+               "POSTGRES_USER": "airflow", "POSTGRES_DB": "postgres",
+               "POSTGRES_PASSWORD": password}
+        done = subprocess.run(["bash", str(REPO / "deploy" / "postgres-init.sh")], env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        server.ask_for_passwords()
+        from sqlalchemy.engine import URL
+
+        url = URL.create("postgresql+psycopg2", "prox", password, "127.0.0.1", server.port,
+                         "prox")
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT current_user, current_database()")).one() == \
+                ("prox", "prox")
+        engine.dispose()
+    finally:
+        server.stop()
