@@ -349,6 +349,29 @@ def _catalog_unreachable(err) -> tuple[str, str] | None:
     return f"the catalog's database cannot be reached: {cause}", advice
 
 
+def _catalog_refused(err) -> tuple[str, str] | None:
+    """The catalog's PostgreSQL refusing its user a statement (SQLSTATE 42501, "permission
+    denied for schema public": since PostgreSQL 15 only a database's owner may create tables
+    in its ``public`` schema, so a ``prox`` role given a database someone else owns cannot
+    migrate it), said with the grant to ask for; None for another error or engine.
+    SQLAlchemy's line held the whole statement and a link to its error pages."""
+    try:
+        from sqlalchemy.exc import DBAPIError
+    except ImportError:  # pragma: no cover - SQLAlchemy is a dependency
+        return None
+    from prox_tasks.catalog.engine import CATALOG_SERVER_NOTE, URL_GIVEN
+
+    if (not isinstance(err, DBAPIError) or getattr(err.orig, "pgcode", None) != "42501"
+            or CATALOG_SERVER_NOTE not in getattr(err, "__notes__", ())):
+        return None
+    cause = str(err.orig).strip().splitlines()[0]
+    return (f"the catalog's database refused its user: {cause}",
+            "let that user create the catalog's tables (the database's owner: ALTER DATABASE "
+            "… OWNER TO …; or GRANT CREATE, USAGE ON SCHEMA public TO …, and the same on "
+            f"the tables already made), or correct the catalog URL ({URL_GIVEN}; "
+            "docs/storage.md)")
+
+
 def _catalog_full(err) -> tuple[str, str] | None:
     """A SQLite catalog on a full disk (SQLite says "database or disk is full", naming no
     file) as a full disk, with the catalog's file its engine noted."""
@@ -383,7 +406,8 @@ def describe_error(err: BaseException) -> str:
     # type name, "NotACatalog: …", said nothing more to whoever sets it)
     if isinstance(err, (CommandFailed, ConnectionNotFound, *setting_errors())):
         text = str(err)
-    elif (known := _s3(err) or _catalog_full(err) or _catalog_unreachable(err)) is not None:
+    elif (known := _s3(err) or _catalog_full(err) or _catalog_unreachable(err)
+          or _catalog_refused(err)) is not None:
         text, advice = known
     if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
         text = _oserror(err)

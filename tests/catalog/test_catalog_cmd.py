@@ -289,6 +289,34 @@ def test_a_refused_password_says_to_correct_the_url_not_to_start_a_server(capsys
         server.stop()
 
 
+def test_a_catalog_database_its_user_may_not_create_tables_in_says_what_to_grant(
+        postgres_server, capsys):
+    """A catalog database another role owns, prox's role given CONNECT only (PostgreSQL 15
+    lets no one else create tables in ``public``): `prox catalog migrate` and `prox refine`
+    ended "ProgrammingError: (psycopg2.errors.InsufficientPrivilege) permission denied for
+    schema public LINE 1: CREATE TABLE … (Background on this error at: https://sqlalche.me/
+    …)". Now the refusal and the grant to ask for."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    name, role = f"owned_{uuid.uuid4().hex[:8]}", f"guest_{uuid.uuid4().hex[:8]}"
+    admin = create_engine(postgres_server, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT CONNECT ON DATABASE "{name}" TO "{role}"'))
+    admin.dispose()
+    url = make_url(postgres_server).set(username=role, database=name)
+    assert main(["catalog", "--url", url.render_as_string(hide_password=False), "migrate"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("prox catalog: the catalog's database refused its user: permission "
+                          "denied for schema public: let that user create the catalog's "
+                          "tables"), err
+    assert "sqlalche.me" not in err and "CREATE TABLE" not in err, err
+
+
 def test_a_catalog_database_that_does_not_exist_says_to_create_it(postgres_server, capsys):
     from sqlalchemy.engine import make_url
 
