@@ -71,22 +71,44 @@ def env_secrets(environ=None) -> list[str]:
     return found
 
 
-#: The environment ``os.environ`` held when last scanned, and the secrets found in it.
-_scanned: tuple[tuple | None, tuple[str, ...]] = (None, ())
+def _forms(secrets) -> tuple[tuple[str, str | None], ...]:
+    """Each of ``secrets`` with its percent-encoded form (as in a URL; None where it is the
+    same or the secret holds a ``%``), longest first: a secret holding another goes first."""
+    forms = []
+    for secret in sorted(set(secrets), key=len, reverse=True):
+        encoded = None if "%" in secret else quote(secret, safe="")
+        forms.append((secret, encoded if encoded != secret else None))
+    return tuple(forms)
 
 
-def _environment_secrets() -> tuple[str, ...]:
-    """:func:`env_secrets` of ``os.environ`` (those of at least :data:`MIN_SECRET`
-    characters), scanned again only once the environment changed. Every log record and
-    printed line is redacted (prox's own in an Airflow task too), and the scan (patterns and
-    a URL parse a variable: ~190 µs a call with 100 variables) was most of each redaction;
-    comparing the environment with the one scanned takes ~2 µs."""
-    global _scanned
-    held = getattr(os.environ, "_data", None)  # CPython's encoded copy: no decoding
-    now = tuple(held.items()) if held is not None else tuple(os.environ.items())
-    if now != _scanned[0]:
-        _scanned = (now, tuple(s for s in env_secrets() if len(s) >= MIN_SECRET))
-    return _scanned[1]
+class _EnvironmentSecrets:
+    """:func:`env_secrets` of ``os.environ`` (those of :data:`MIN_SECRET` characters or
+    more, with their encoded forms), read again only when the environment changed.
+
+    Every log record goes through :func:`redact`; scanning the environment for each one cost
+    about 20 times the rest of the filter. The environment is compared with a copy of it
+    as last read (a dict comparison in C, its values mostly the very same objects): a
+    variable set, changed or removed since (``os.environ[...] = ...``, ``monkeypatch``, a
+    secrets backend that sets ``PROX_CATALOG_URL`` after start-up) is seen by the next
+    record."""
+
+    def __init__(self) -> None:
+        self.seen: tuple[dict, tuple] | None = None  # (environment as read, its forms)
+
+    def forms(self) -> tuple[tuple[str, str | None], ...]:
+        # os.environ's own dict (bytes on POSIX): copying it decodes nothing
+        environ = getattr(os.environ, "_data", None)
+        environ = dict(os.environ) if environ is None else environ
+        seen = self.seen  # one read: another thread may replace it
+        if seen is not None and seen[0] == environ:
+            return seen[1]
+        snapshot = dict(environ)  # before reading: a change while it is read is seen next
+        forms = _forms(s for s in env_secrets() if len(s) >= MIN_SECRET)
+        self.seen = (snapshot, forms)
+        return forms
+
+
+_ENVIRONMENT = _EnvironmentSecrets()
 
 
 class Redactor:
@@ -97,15 +119,14 @@ class Redactor:
         self.secrets = [s for s in secrets if s and len(s) >= 4]
 
     def text(self, value: str) -> str:
-        known = sorted({*self.secrets, *_environment_secrets()},
-                       key=len, reverse=True)  # longest first: a secret holding another
-        for secret in known:
+        known = _ENVIRONMENT.forms()
+        if self.secrets:
+            known = _forms([*self.secrets, *(secret for secret, _ in known)])
+        for secret, encoded in known:
             if secret in value:
                 value = value.replace(secret, REDACTED)
-            if "%" not in secret:  # the percent-encoded form, as in a URL
-                encoded = quote(secret, safe="")
-                if encoded != secret and encoded in value:
-                    value = value.replace(encoded, REDACTED)
+            if encoded is not None and encoded in value:
+                value = value.replace(encoded, REDACTED)
         for pattern, replacement in _PATTERNS:
             value = pattern.sub(replacement, value)
         return value

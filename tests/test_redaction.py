@@ -82,6 +82,34 @@ def test_log_records_are_redacted_with_their_tracebacks(caplog):
     assert "***" in caplog.text
 
 
+def test_the_environment_is_read_again_only_when_it_changed(monkeypatch, caplog):
+    """Every record scanned the whole environment for secrets (362 µs a record against 9.7
+    without the filter, 144 variables: bench/redaction.py); the secrets are kept until the
+    environment changes, and a secret set after the filter was put in place is redacted."""
+    from prox_tasks import redaction
+
+    reads = []
+    real = redaction.env_secrets
+    monkeypatch.setattr(
+        redaction, "env_secrets", lambda environ=None: reads.append(environ) or real(environ)
+    )
+    caplog.set_level(logging.INFO)
+    caplog.handler.addFilter(RedactingFilter())
+    logger = logging.getLogger("botocore.test-redaction")  # another library's logger
+    monkeypatch.setenv("PROX_TEST_API_KEY", "FirstMarker-77a1")
+    for i in range(20):
+        logger.info("record %d: key FirstMarker-77a1", i)
+    assert len(reads) == 1  # the change seen once, not one scan per record
+    monkeypatch.setenv("LATE_SESSION_TOKEN", "LateMarker-9c3e51")  # set after the install
+    monkeypatch.setenv("PROX_TEST_API_KEY", "Changed-Marker-2b")  # a value replaced
+    logger.info("late: LateMarker-9c3e51 and Changed-Marker-2b")
+    logger.info("again: LateMarker-9c3e51")
+    assert len(reads) == 2
+    for marker in ("FirstMarker", "LateMarker", "Changed-Marker"):
+        assert marker not in caplog.text
+    assert caplog.text.count("***") == 23
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
