@@ -160,6 +160,18 @@ class RedactingFilter(logging.Filter):
         super().__init__()
         self.loggers = loggers
 
+    def widen(self, loggers: tuple[str, ...] | None) -> bool:
+        """Also redact the records of ``loggers`` (None: every record); whether that
+        filters more records than before."""
+        if self.loggers is None:
+            return False
+        if loggers is None:
+            self.loggers = None
+            return True
+        wider = tuple(dict.fromkeys((*self.loggers, *loggers)))
+        grew, self.loggers = wider != self.loggers, wider
+        return grew
+
     def filter(self, record: logging.LogRecord) -> bool:
         if self.loggers is not None and not record.name.startswith(self.loggers):
             return True
@@ -253,15 +265,23 @@ PROX_LOGGERS = ("prox",)
 
 def filter_log_handlers(loggers: tuple[str, ...] | None = None) -> int:
     """Put a :class:`RedactingFilter` of ``loggers`` (None: every record) in front of every
-    handler of the root logger, once; the handlers filtered now.
+    handler of the root logger, once; the handlers whose records are filtered more now.
 
     An Airflow task process (prox's listener, as the task starts) filters
     :data:`PROX_LOGGERS` only: prox's lines name the input's files and ids, whose terminal
     controls (``ESC [2J``, ``ESC ]0;…``) went raw into the task log and the UI's log view;
-    Airflow's own lines are its masker's to redact, structured as its handlers expect."""
-    added = 0
+    Airflow's own lines are its masker's to redact, structured as its handlers expect.
+    A handler's filter is only ever widened: a task that runs a ``prox`` command in its
+    process (:func:`prox_tasks.cli.main`, :func:`install`) after the listener filtered
+    prox's lines gets every record redacted, as the command promises — the filter already
+    there was taken as done, and another library's records (botocore's, urllib3's: a URL
+    with its password, an exception quoting a credential) went through as they were."""
+    changed = 0
     for handler in logging.getLogger().handlers:
-        if not any(isinstance(f, RedactingFilter) for f in handler.filters):
+        present = next((f for f in handler.filters if isinstance(f, RedactingFilter)), None)
+        if present is None:
             handler.addFilter(RedactingFilter(loggers))
-            added += 1
-    return added
+            changed += 1
+        elif present.widen(loggers):
+            changed += 1
+    return changed

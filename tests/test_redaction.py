@@ -110,6 +110,31 @@ def test_the_environment_is_read_again_only_when_it_changed(monkeypatch, caplog)
     assert caplog.text.count("***") == 23
 
 
+def test_a_filter_of_prox_s_loggers_is_widened_not_taken_for_one_of_every_record():
+    """The listener filters prox's loggers; a ``prox`` command run later in the process
+    (install) found that filter and added none: another library's records went unredacted.
+    Either order ends with every record redacted, and a handler with one filter."""
+    from prox_tasks.redaction import PROX_LOGGERS, filter_log_handlers
+
+    root = logging.getLogger()
+    for first, then in ((PROX_LOGGERS, None), (None, PROX_LOGGERS)):
+        handler = logging.Handler()
+        root.addHandler(handler)
+        try:
+            assert filter_log_handlers(first) >= 1
+            filter_log_handlers(then)
+            ours = [f for f in handler.filters if isinstance(f, RedactingFilter)]
+            assert [f.loggers for f in ours] == [None], (first, then)
+            url = f"https://u:{CATALOG_PW}@h/x"
+            record = logging.LogRecord("botocore", logging.WARNING, "f", 1, "GET %s", (url,), None)
+            assert handler.filter(record) and CATALOG_PW not in record.getMessage()
+        finally:
+            root.removeHandler(handler)
+    scoped = RedactingFilter(("prox",))
+    assert scoped.widen(("botocore",)) and scoped.loggers == ("prox", "botocore")
+    assert not scoped.widen(("prox",))
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
