@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import os
 
+from prox_tasks.wording import shortened
+
 #: Environment variable that sets the most bytes a reply body may hold (an integer); unset:
 #: :func:`reply_cap` derives it from the tokens asked for.
 MAX_REPLY_BYTES_ENV = "PROX_MAX_REPLY_BYTES"
@@ -133,5 +135,5 @@ def parsed_reply(body: bytes, model: type):
     """
     data = json.loads(body.decode("utf-8", errors="replace"))
     if not isinstance(data, dict):
-        raise ValueError(f"not a JSON object: {body[:200]!r}")
+        raise ValueError(f"not a JSON object: {shortened(repr(body))}")
     return model.construct(**data)

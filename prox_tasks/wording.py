@@ -55,6 +55,14 @@ def shortened(text: str, limit: int = QUOTED_CHARS, kept_end: int = QUOTED_END) 
     return f"{text[: limit - kept_end - 3]} … {text[-kept_end:]}"
 
 
+def quoted_error(err: BaseException) -> str:
+    """``Type: message`` of ``err``, another library's error, as a message of prox quotes it
+    as its cause: the message :func:`shortened` (its start, what failed, and its end, where),
+    the type alone when the message is empty."""
+    said = str(err)
+    return f"{type(err).__name__}: {shortened(said)}" if said else type(err).__name__
+
+
 def count(n: int | float, word: str) -> str:
     """``1 shard``, ``2 shards``, ``1,234 documents`` (thousands separated)."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"

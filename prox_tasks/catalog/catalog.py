@@ -27,6 +27,20 @@ class SeedSetNameTaken(ValueError):
     """A seed-set name already registered for another folder."""
 
 
+#: Characters of an error a snapshot's or shard's error column keeps, and of its end.
+ERROR_CHARS, ERROR_END = 4000, 1000
+
+
+def _stored_error(error) -> str:
+    """``error`` as the catalog stores it: redacted, then cut in its middle to
+    :data:`ERROR_CHARS` (:func:`~prox_tasks.wording.shortened`): where it failed, often
+    its end, is kept."""
+    from prox_tasks.redaction import redact
+    from prox_tasks.wording import shortened
+
+    return shortened(redact(str(error)), ERROR_CHARS, ERROR_END)
+
+
 def now() -> str:
     return datetime.now(UTC).isoformat(timespec="microseconds")
 
@@ -336,11 +350,9 @@ class Catalog:
                    u=now(), name=name, **fields)
 
     def fail_snapshot(self, name: str, error: str) -> None:
-        """Mark snapshot ``name`` failed with ``error`` (redacted, then cut to 4,000
-        characters, as a shard's)."""
-        from prox_tasks.redaction import redact
-
-        self.update_snapshot(name, status="failed", error=redact(str(error))[:4000])
+        """Mark snapshot ``name`` failed with ``error`` (:func:`_stored_error`, as a
+        shard's)."""
+        self.update_snapshot(name, status="failed", error=_stored_error(error))
 
     def get_snapshot(self, name: str) -> dict | None:
         return self._one("SELECT * FROM snapshots WHERE name = :n", n=name)
@@ -419,31 +431,27 @@ class Catalog:
             conn.execute(text(FINISH_SHARD), [{**row, "s": sid, "t": now()} for row in rows])
 
     def fail_shard(self, snapshot: str, index: int, error: str) -> None:
-        """Mark the shard failed with ``error`` (redacted, then cut to 4,000 characters)."""
+        """Mark the shard failed with ``error`` (:func:`_stored_error`)."""
         from sqlalchemy import text
-
-        from prox_tasks.redaction import redact
 
         sid = self._id("snapshots", "name = :n", n=snapshot)
         with self._booking(sid, [index]) as conn:
             conn.execute(text("UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
                               " WHERE snapshot_id = :s AND shard_index = :i"),
-                         {"e": redact(str(error))[:4000], "t": now(), "s": sid, "i": index})
+                         {"e": _stored_error(error), "t": now(), "s": sid, "i": index})
 
     def shard_not_run(self, snapshot: str, index: int, reason: str) -> None:
         """Book the shard ``planned`` again (pending, not failed), with ``reason`` (``not run:
-        …``, redacted, cut to 4,000 characters) in its error column: an attempt counted by
+        …``, :func:`_stored_error`) in its error column: an attempt counted by
         :meth:`start_shard` whose shard never ran (its worker never started it). Its attempt
         is taken back apart (:meth:`withdraw_attempt`)."""
         from sqlalchemy import text
-
-        from prox_tasks.redaction import redact
 
         sid = self._id("snapshots", "name = :n", n=snapshot)
         with self._booking(sid, [index]) as conn:
             conn.execute(text("UPDATE shards SET status = 'planned', error = :e, started_at = NULL,"
                               " finished_at = NULL WHERE snapshot_id = :s AND shard_index = :i"),
-                         {"e": redact(str(reason))[:4000], "s": sid, "i": index})
+                         {"e": _stored_error(reason), "s": sid, "i": index})
 
     def fail_running_shard(self, snapshot: str, index: int, runner: dict | None,
                            error: str) -> bool:
@@ -452,14 +460,12 @@ class Catalog:
         meanwhile. Returns whether it was marked."""
         from sqlalchemy import text
 
-        from prox_tasks.redaction import redact
-
         sid = self._id("snapshots", "name = :n", n=snapshot)
         with self._booking(sid, [index]) as conn:
             return conn.execute(text(
                 "UPDATE shards SET status = 'failed', error = :e, finished_at = :t"
                 " WHERE snapshot_id = :s AND shard_index = :i AND status = 'running'"
-                " AND runner = :r"), {"e": redact(str(error))[:4000], "t": now(), "s": sid,
+                " AND runner = :r"), {"e": _stored_error(error), "t": now(), "s": sid,
                                       "i": index, "r": _dump(runner)}).rowcount > 0
 
     def get_shard(self, snapshot: str, index: int) -> dict | None:

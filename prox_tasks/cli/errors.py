@@ -16,7 +16,8 @@ KEPT_END = 120
 #: MAX_CHARS left out ("… or name a model with --model: a refiner artifact folder, a Hugging
 #: Face…"); its quotes of files and causes are bounded where it is raised. Prox's own
 #: whatever its type: a ValueError raised by prox (prox label's "--warc: … none has its
-#: response among …") lost its way out to the cut.
+#: response among …") lost its way out to the cut. Past this bound (a list of thousands of
+#: names) it is cut in its middle too, its way out kept.
 MAX_OWN_CHARS = 2000
 
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from prox_tasks.wording import a_type
+from prox_tasks.wording import a_type, quoted_error
 
 _ENCODE_CHECK_CHARS = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
@@ -273,7 +273,7 @@ def build_document(row: dict, source: str, offset: int, text_field: str = "text"
     except RecordError:
         raise
     except Exception as err:  # noqa: BLE001
-        raise RecordError("bad_record", f"{type(err).__name__}: {err}"[:200]) from None
+        raise RecordError("bad_record", quoted_error(err)) from None
 
 
 def id_text(value, id_field: str = "id") -> str | None:
@@ -332,7 +332,7 @@ def _number_id(value, id_field: str) -> int | float | str | None:
         raise RecordError("bad_id", (
             f"field {id_field!r} is {int(value)} as {kind}, which holds every whole number "
             f"only up to {2 ** bits:,}: it may be another id rounded to it (two rows under "
-            "one id); write the ids as integers or strings")[:300])
+            "one id); write the ids as integers or strings"))
     if value == int(value):
         return int(value)
     return format(value.normalize(), "f") if decimal else value

@@ -26,6 +26,7 @@ from prox_tasks.corpus.encodings import codec_of, original_bytes, utf8_stream
 from prox_tasks.corpus.line_ends import lf_lines
 from prox_tasks.storage import compression_of, open_uri
 from prox_tasks.storage.compressed import CorruptStreamError
+from prox_tasks.wording import quoted_error, shortened
 
 EXTENSIONS = (".jsonl", ".ndjson", ".jsonl.gz", ".ndjson.gz", ".jsonl.zst", ".ndjson.zst",
               ".jsonl.zstd")
@@ -296,9 +297,9 @@ def decode_row(line: bytes, size: int | None = None):
     except RecursionError:
         raise RecordError("too_deep", "JSON nested deeper than the parser allows") from None
     except ValueError as err:  # int("1" * 5000): over sys.get_int_max_str_digits()
-        raise RecordError("bad_number", str(err)[:200]) from None
+        raise RecordError("bad_number", shortened(str(err))) from None
     except Exception as err:  # noqa: BLE001 - one record's failure must not stop a run
-        raise RecordError("bad_record", f"{type(err).__name__}: {err}"[:200]) from None
+        raise RecordError("bad_record", quoted_error(err)) from None
 
 
 def decode_object(line: bytes, size: int | None = None) -> dict:

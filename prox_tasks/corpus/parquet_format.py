@@ -12,6 +12,7 @@ from dataclasses import replace
 from prox_tasks.corpus.document import RecordError, build_document, bytes_as_json, without_bytes
 from prox_tasks.storage import identity_of, open_uri, parse_uri
 from prox_tasks.storage.compressed import PARQUET_NAMES
+from prox_tasks.wording import quoted_error, shortened
 
 log = logging.getLogger(__name__)
 #: Files warned about, once per process (each shard of a file reads its schema).
@@ -77,7 +78,7 @@ def _metadata(stream):
     except (pa.ArrowException, OSError, ValueError) as err:
         if not _undecodable(err):
             raise  # a storage fault, not bad input
-        return RecordError("corrupt_file", f"not readable Parquet: {err}"[:300])
+        return RecordError("corrupt_file", f"not readable Parquet: {shortened(str(err))}")
 
 
 def _undecodable(err: BaseException) -> bool:
@@ -162,7 +163,7 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
             except (pa.ArrowException, OSError, ValueError) as err:
                 if not _undecodable(err):
                     raise  # a storage fault, not bad input
-                error = f"row group {group} unreadable: {type(err).__name__}: {err}"[:300]
+                error = f"row group {group} unreadable: {quoted_error(err)}"
                 yield from _lost_rows(max(row, start), group_end, end, error)
                 row = group_end
             else:
@@ -218,7 +219,7 @@ def _unique_names(names: list[str], uri: str) -> list[str] | None:
     if uri not in _warned:
         _warned.add(uri)
         log.warning("%s names columns more than once (%s): the first of each is read by its "
-                    "name, the others as NAME#2, NAME#3, …", uri, ", ".join(twice)[:200])
+                    "name, the others as NAME#2, NAME#3, …", uri, shortened(", ".join(twice)))
     return unique
 
 

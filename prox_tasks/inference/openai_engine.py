@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 
 from prox_tasks.inference.base import Completion, GenerationRequest, shard_elapsed
 from prox_tasks.openai_replies import ReplyCutOff, ReplyTooLarge, reply_cap
+from prox_tasks.wording import quoted_error, shortened
 
 log = logging.getLogger(__name__)
 
@@ -719,8 +720,8 @@ class OpenAIEngine:
             used = reply.usage
             out_tokens = int(used.completion_tokens) if used is not None else 0
         except (AttributeError, IndexError, KeyError, TypeError, ValueError) as err:
-            raise MalformedReply(f"not a completion ({type(err).__name__}: {err}): "
-                                 f"{str(reply)[:200]!r}") from err
+            raise MalformedReply(f"not a completion ({quoted_error(err)}): "
+                                 f"{shortened(str(reply))!r}") from err
         reason = "length" if choice.finish_reason == "length" else "stop"
         return Completion(text, len(request.prompt_ids), out_tokens, reason)
 

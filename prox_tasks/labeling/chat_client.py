@@ -18,6 +18,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from prox_tasks.redaction import Redactor
+from prox_tasks.wording import shortened
 
 #: Characters of an error body kept in a message (after redaction).
 MAX_ERROR_CHARS = 300
@@ -178,7 +179,7 @@ class ChatClient:
 
     def _fail(self, message: str, status: int | None = None) -> ChatError:
         self.usage.add(failures=1)
-        return ChatError(self.redact(message)[:MAX_ERROR_CHARS], status)
+        return ChatError(shortened(self.redact(message), MAX_ERROR_CHARS), status)
 
     def complete(self, payload: dict) -> dict:
         """Send one request; return ``{"content", "prompt_tokens", "completion_tokens"}``.

@@ -30,6 +30,8 @@ import time
 import weakref
 from pathlib import Path
 
+from prox_tasks.wording import quoted_error
+
 #: Seconds a fresh worker may take to import its extractor (not counted in a page's budget).
 START_TIMEOUT_S = 120.0
 _HEADER = struct.Struct(">I")
@@ -157,7 +159,7 @@ def serve() -> None:
         try:
             answer = {"text": extract(html)}
         except Exception as err:  # noqa: BLE001 - the page's error, reported to the parent
-            answer = {"error": f"{type(err).__name__}: {err}"[:200]}
+            answer = {"error": quoted_error(err)}
         _send(stdout, json.dumps(answer).encode())
 
 

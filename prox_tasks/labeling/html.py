@@ -25,6 +25,7 @@ from prox_tasks.labeling.base import Label, Teacher
 from prox_tasks.labeling.diff import MAX_SEQUENCE_WORDS, DiffTeacher
 from prox_tasks.labeling.emit import DROP_DOC, write_chunk_program
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
+from prox_tasks.wording import quoted_error
 
 VERSION = "html-2"  # html-2: a field that is no markup is rejected (html:not_html)
 EXTRACTORS = ("trafilatura", "resiliparse")
@@ -190,7 +191,7 @@ class HtmlTeacher(Teacher):
         except ExtractorTimeout as err:
             return "", "html:extractor_timeout", f"extract_timeout: {err}"
         except Exception as err:  # noqa: BLE001 - any extractor bug: this page's, counted
-            return "", "html:extractor_failed", f"{type(err).__name__}: {err}"[:200]
+            return "", "html:extractor_failed", quoted_error(err)
 
     def label(self, text: str, gold: str | None = None) -> Label:
         """Label ``text`` from ``gold`` — here the page's HTML.

@@ -46,6 +46,7 @@ from prox_tasks.labeling.prompts import (
 )
 from prox_tasks.labeling.secrets import resolve_endpoint
 from prox_tasks.programs import join_chunk_programs, render_chunks, render_doc
+from prox_tasks.wording import shortened
 
 log = logging.getLogger(__name__)
 #: Statuses that reject one prompt (too long for the context, invalid), not the endpoint.
@@ -246,14 +247,14 @@ class LLMTeacher(Teacher):
             where = "doc" if request.kind == "doc" else f"chunk {request.first}-{request.last}"
             if "error" in answer:
                 errors.append(f"{request.kind}:{answer['error']}")
-                details.append(f"{where}: {answer.get('detail', '')}"[:300])
+                details.append(f"{where}: {shortened(str(answer.get('detail', '')))}")
                 continue
             content = answer.get("content", "")
             if request.kind == "doc":
                 scores = parse_scores(content)
                 if scores is None:
                     errors.append("doc:unparseable_scores")
-                    details.append(f"{where}: {content[:200]!r}")
+                    details.append(f"{where}: {shortened(content)!r}")
                 else:
                     doc_program = KEEP_DOC if keep_by_scores(*scores) else DROP_DOC
                 continue
@@ -266,7 +267,7 @@ class LLMTeacher(Teacher):
             )
             if problems:
                 errors.extend(f"chunk:{p}" for p in problems)
-                details.append(f"{where}: {', '.join(problems)}: {content[:200]!r}")
+                details.append(f"{where}: {', '.join(problems)}: {shortened(content)!r}")
             chunk_parts.append((request.first, request.last, source or ""))
         meta = {
             "teacher": self.name, "model": self.model, "prompt_version": PROMPT_VERSION,

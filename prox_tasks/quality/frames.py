@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from prox_tasks.corpus.document import INPUT_LOSS_REASONS
 from prox_tasks.programs.policy import Policy
 from prox_tasks.quality.documents import ShardDocuments
+from prox_tasks.wording import quoted_error
 
 #: Quarantine reasons that stand for records lost with a cut or corrupt input file: the
 #: readers' own list.
@@ -253,7 +254,7 @@ def _read_shard(output_uri: str, shard_index: int, manifest_id: str,
 
 def _why(err: Exception) -> str:
     """Why a shard file is unreadable, as the ``readable`` check names it."""
-    return f"{type(err).__name__}: {err}"[:300]
+    return quoted_error(err)
 
 
 def _counted(rows, counted, max_normalize_growth: float, versions: set):

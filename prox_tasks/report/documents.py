@@ -23,6 +23,7 @@ from difflib import SequenceMatcher
 
 from prox_tasks.report.alignment import line_opcodes
 from prox_tasks.report.inputs import ShardInputs
+from prox_tasks.wording import quoted_error
 
 log = logging.getLogger(__name__)
 
@@ -230,7 +231,7 @@ def readable_rows(uri: str, shard: int, unreadable: dict) -> Iterator[dict]:
         except StopIteration:
             return
         except Exception as err:  # whatever pyarrow, the storage or JSON raise on bad bytes
-            unreadable[shard] = f"{type(err).__name__}: {err}"[:300]
+            unreadable[shard] = quoted_error(err)
             log.warning("refined shard %s cannot be read to its end: %s", uri, unreadable[shard])
             return
         yield row

@@ -443,3 +443,20 @@ def test_the_drop_rate_report_sums_shards_without_sorting_their_rows(tmp_path, s
     # nor does it read a shard row: the done shards' totals are the snapshot's own (0011)
     assert not [step for step in plan if "shards" in step or " sh " in f"{step} "], plan
     catalog.close()
+
+
+def test_a_long_error_is_stored_cut_in_its_middle_keeping_where_it_failed(tmp_path):
+    """A shard's or snapshot's error was stored as its first 4,000 characters: a traceback
+    or an error quoting a document lost its end, where it says which file and line failed.
+    It is cut in its middle now, its end kept."""
+    from prox_tasks.catalog import Catalog
+
+    error = "ValueError: " + "y" * 9000 + ' (File "/data/part-7.jsonl", line 4211)'
+    with Catalog(f"sqlite:///{tmp_path / 'c.sqlite'}") as catalog:
+        catalog.register_snapshot("s", "in", "out")
+        catalog.start_shard("s", 0)
+        catalog.fail_shard("s", 0, error)
+        catalog.fail_snapshot("s", error)
+        for stored in (catalog.get_shard("s", 0)["error"], catalog.get_snapshot("s")["error"]):
+            assert len(stored) == 4000 and stored.startswith("ValueError: yyy")
+            assert stored.endswith('y (File "/data/part-7.jsonl", line 4211)'), stored[-80:]

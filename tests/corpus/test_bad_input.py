@@ -1310,6 +1310,22 @@ def test_a_float32_id_past_its_whole_numbers_is_refused_not_merged(tmp_path):
     assert index_duplicates(manifest)["duplicate_ids"] == 0
 
 
+def test_prox_s_own_bad_id_message_is_said_whole(tmp_path):
+    """The float32 id's message was cut at 300 characters: with a long id column name
+    (``--id-field``) it lost its way out ("write the ids as integers or strings"). prox's own
+    messages are said whole."""
+    import numpy as np
+
+    from prox_tasks.corpus.document import RecordError, build_document
+
+    column = "identifier_of_the_crawled_page_" * 8
+    with pytest.raises(RecordError) as refused:
+        build_document({column: np.float32(2**25), "text": "x"}, "a.parquet", 0,
+                       id_field=column)  # fmt: skip
+    assert len(refused.value.detail) > 300
+    assert refused.value.detail.endswith("write the ids as integers or strings")
+
+
 def test_a_jsonl_file_compressed_as_prox_does_not_read_given_alone_is_refused_at_once(
         tmp_path, capsys):
     """``prox plan --input part-0.jsonl.bz2`` (the file alone, no --format; or a folder of

@@ -73,6 +73,29 @@ def test_a_prompt_the_endpoint_rejects_rejects_that_label_alone():
     assert teacher.usage.to_dict()["retries"] == 0
 
 
+def test_a_long_rejection_and_a_long_broken_answer_keep_their_ends_in_the_label():
+    """A 400 whose 5 KB body says at its end where the request failed, and a 5 KB chunk
+    answer whose bad call is its last line: the label's error details kept their first 300
+    (the client's error) and 200 characters (the answer), where neither is. Both are cut in
+    their middle now (wording.shortened): their start and their end stay."""
+    where = "in messages[1].content at line 7, column 12"
+    body = json.dumps({"error": "prompt rejected: " + "x" * 5000 + f" {where}"}).encode()
+    with _endpoint(400, body, []) as server:
+        teacher = get_teacher("llm", base_url=server.url, model="m", max_retries=1, timeout=10)
+        rejected = teacher.label(TEXT)
+    detail = rejected.meta["error_details"][0]
+    assert detail.startswith("doc: HTTP 400") and " … " in detail and len(detail) < 300
+    assert detail.endswith(f'{where}"}}'), detail
+    answer = "```python\n" + "# keep the first line\n" * 250 + \
+        "remove_lines(line_start=40, line_end=90)\n```"  # fmt: skip
+    with _teacher(chat_completion(answer)) as server:
+        teacher = get_teacher("llm", base_url=server.url, model="m", max_retries=1, timeout=10)
+        broken = teacher.label(TEXT + "\nBROKEN line here.")
+    detail = next(d for d in broken.meta["error_details"] if d.startswith("chunk"))
+    assert " … " in detail and len(detail) < 300, detail
+    assert detail.endswith("remove_lines(line_start=40, line_end=90)\\n```'"), detail
+
+
 def test_an_answer_whose_bytes_are_not_utf8_rejects_that_label_not_the_labeling():
     """An endpoint cutting a character in two at max_tokens answers bytes that are not
     UTF-8. The SDK's JSON decoding refused them and the labeling stopped, calling the
