@@ -79,13 +79,16 @@ def measure(setting: str, batches: int, docs: int, every: int, root: Path) -> di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--batches", type=positive_int, default=150)
+    parser.add_argument("--batches", type=positive_int, default=150,
+                        help="batches of --docs random pages run in each setting (default 150)")
     parser.add_argument("--docs", type=positive_int, default=256, help="pages per batch")
     parser.add_argument("--every", type=positive_int, default=10, help="print the RSS every N batches")
     parser.add_argument("--pages", type=Path, default=find() or SAMPLE_ROOT,
                         help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
-    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--settings", default=",".join(SETTINGS),
+                        help="comma-separated settings, each in a fresh process (default: all, "
+                        f"{','.join(SETTINGS)})")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process: one setting
     args = parser.parse_args()
     page_files(args.pages)  # a folder without pages stops here, not in each setting's child

@@ -113,10 +113,27 @@ def run_child(tree: Path, docs: int, stage: str, budget_mb: int | None = None) -
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--docs", type=int, nargs="+", default=[1_000_000, 5_000_000, 10_000_000])
-    parser.add_argument("--stage", choices=("plan", "gate"), default="plan")
+    parser.add_argument(
+        "--docs",
+        type=int,
+        nargs="+",
+        default=[1_000_000, 5_000_000, 10_000_000],
+        help="snapshot sizes in documents, each searched in a process of its own "
+        "(default 1M 5M 10M)",
+    )
+    parser.add_argument(
+        "--stage",
+        choices=("plan", "gate"),
+        default="plan",
+        help="the plan's duplicate-id list or the gate's repeated-id check (default plan)",
+    )
     parser.add_argument("--compare", type=Path, help="another checkout, run alternately")
-    parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="runs of each tree and size, alternating; medians printed (default 1)",
+    )
     parser.add_argument(
         "--budget-mb",
         type=int,

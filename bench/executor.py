@@ -172,8 +172,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=default_data(), metavar="DATA_DIR",
                         help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA), or their wcxb_dev.jsonl.gz")
-    parser.add_argument("--repeats", type=positive_int, default=7)
-    parser.add_argument("--limit", type=count_or_zero, default=0)
+    parser.add_argument("--repeats", type=positive_int, default=7,
+                        help="interleaved runs of each executor, the median quoted (default 7)")
+    parser.add_argument("--limit", type=count_or_zero, default=0,
+                        help="only the first N pages with gold (default 0: all)")
     parser.add_argument("--skip-parse", action="store_true",
                         help="only the executor part (no hostile parse or looping execute times)")
     args = parser.parse_args()

@@ -91,8 +91,10 @@ def main() -> int:
                         help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
     parser.add_argument("--html-dir", required=True, help="WCXB dev/html")
     parser.add_argument("--seed-dir", default="seed-best-v20", help="seed set under bench/out, or a path")
-    parser.add_argument("--artifact", default=str(ROOT / "prox_tasks" / "models" / "line-tagger"))
-    parser.add_argument("--recall-target", type=float, default=0.95)
+    parser.add_argument("--artifact", default=str(ROOT / "prox_tasks" / "models" / "line-tagger"),
+                        help="the line-tagger artifact folder scored (default: the shipped one)")
+    parser.add_argument("--recall-target", type=float, default=0.95,
+                        help="least word recall of the (a, b) chosen on validation (default 0.95)")
     args = parser.parse_args()
     require(args.data, "wcxb/wcxb_dev.jsonl.gz")
     require_html(args.html_dir, "--html-dir")

@@ -72,10 +72,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=default(), metavar="DATA_DIR",
                         help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
-    parser.add_argument("--html-dir", required=True)
-    parser.add_argument("--docs", type=int, default=300)
-    parser.add_argument("--half", choices=["all", "a", "b"], default="all")
-    parser.add_argument("--settings", default=",".join(SETTINGS))
+    parser.add_argument("--html-dir", required=True,
+                        help="WCXB dev/html (the benchmark's <id>.html.gz pages)")
+    parser.add_argument("--docs", type=int, default=300,
+                        help="WCXB dev pages with gold and HTML, in a fixed order (default 300; "
+                        "0: all)")
+    parser.add_argument("--half", choices=["all", "a", "b"], default="all",
+                        help="one half of the pages, split by a hash of the id (default all)")
+    parser.add_argument("--settings", default=",".join(SETTINGS),
+                        help=f"comma-separated extractor settings (default: all, {','.join(SETTINGS)})")
     args = parser.parse_args()
     require_html(args.html_dir, "--html-dir")
     for name in args.settings.split(","):  # each extractor there before any page is read

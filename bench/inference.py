@@ -200,19 +200,27 @@ def print_table(results: dict) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--docs", type=positive_int, default=32)
+    parser.add_argument("--docs", type=positive_int, default=32, help="documents refined by each backend")
     parser.add_argument("--max-lines", type=positive_int, default=40, help="lines kept per document")
-    parser.add_argument("--hidden", type=positive_int, default=256)
-    parser.add_argument("--layers", type=positive_int, default=4)
-    parser.add_argument("--doc-tokens", type=positive_int, default=512)
-    parser.add_argument("--chunk-tokens", type=positive_int, default=256)
-    parser.add_argument("--doc-new", type=positive_int, default=16)
-    parser.add_argument("--chunk-new", type=positive_int, default=64)
+    parser.add_argument("--hidden", type=positive_int, default=256,
+                        help="hidden size of the model built (64 a head; not with --model)")
+    parser.add_argument("--layers", type=positive_int, default=4,
+                        help="layers of the model built (not with --model)")
+    parser.add_argument("--doc-tokens", type=positive_int, default=512,
+                        help="prompt tokens of a document-level request")
+    parser.add_argument("--chunk-tokens", type=positive_int, default=256,
+                        help="prompt tokens of a chunk-level request")
+    parser.add_argument("--doc-new", type=positive_int, default=16,
+                        help="new tokens at most of a document-level program")
+    parser.add_argument("--chunk-new", type=positive_int, default=64,
+                        help="new tokens at most of a chunk-level program")
     parser.add_argument("--batch-size", type=positive_int, default=16, help="transformers")
     parser.add_argument("--threads", type=positive_int, default=2, help="transformers torch threads")
     parser.add_argument("--dtype", default="float32", help="both engines (vLLM CPU: bf16/fp32)")
-    parser.add_argument("--gpu-memory-utilization", type=float, default=0.3)
-    parser.add_argument("--backends", default="vllm,transformers")
+    parser.add_argument("--gpu-memory-utilization", type=float, default=0.3,
+                        help="vllm: share of the GPU's memory it may take")
+    parser.add_argument("--backends", default="vllm,transformers",
+                        help="comma-separated backends compared")
     parser.add_argument("--model", default=None, help="use this model folder instead")
     parser.add_argument("--repeats", type=positive_int, default=3, help="runs per vllm phase (median)")
     parser.add_argument("--hf-repeats", type=positive_int, default=1,

@@ -174,8 +174,11 @@ def main() -> int:
                              "of the same size, so only the input size changes)")
     parser.add_argument("--small-fraction", type=float, default=0.25,
                         help="size of the second input for the memory check")
-    parser.add_argument("--sample", type=Path, default=None)
-    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "io")
+    parser.add_argument("--sample", type=Path, default=None,
+                        help="JSONL(.gz) the inputs are built from (default: the bundled "
+                        "data/sample/sample.jsonl.gz)")
+    parser.add_argument("--workdir", type=Path, default=ROOT / "bench" / "out" / "io",
+                        help="folder for the inputs and outputs (default bench/out/io)")
     parser.add_argument("--worker", nargs=3, help=argparse.SUPPRESS)
     parser.add_argument("--late-shard", action="store_true",
                         help="time to the first document of the first and last shard of one "

@@ -216,12 +216,17 @@ def program_cases(args) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--lines", default="100000,200000,400000")
+    parser.add_argument("--lines", default="100000,200000,400000",
+                        help="comma-separated line counts of one document, refined with the "
+                        "line limits raised to fit")
     parser.add_argument("--full", action="store_true",
                         help="also 1M and 4M lines and 50 MB, limits raised")
-    parser.add_argument("--timeout", type=float, default=900.0)
-    parser.add_argument("--program-timeout", type=float, default=60.0)
-    parser.add_argument("--skip-refine", action="store_true")
+    parser.add_argument("--timeout", type=float, default=900.0,
+                        help="seconds a refine case may take before it is shown as over")
+    parser.add_argument("--program-timeout", type=float, default=60.0,
+                        help="seconds the execute() of one malformed program may take")
+    parser.add_argument("--skip-refine", action="store_true",
+                        help="only the malformed programs, no refine cases")
     args = parser.parse_args()
     if args.child:
         spec = json.loads(args.child)

@@ -87,9 +87,11 @@ def report(rows: list[dict], worst: int = 8) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--artifact", default=str(ROOT / "prox_tasks" / "models" / "line-tagger"))
+    parser.add_argument("--artifact", default=str(ROOT / "prox_tasks" / "models" / "line-tagger"),
+                        help="the line-tagger artifact folder (default: the shipped one)")
     parser.add_argument("--seed-dir", default="seed-best", help="seed set under bench/out")
-    parser.add_argument("--split", default="test")
+    parser.add_argument("--split", default="test",
+                        help="the seed set's split scored: train, validation or test (default test)")
     parser.add_argument("--keep-threshold", type=float, help="instead of the artifact's")
     parser.add_argument("--json", help="also write the per-page rows here")
     args = parser.parse_args()

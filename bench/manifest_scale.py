@@ -311,10 +311,14 @@ def print_rows(store: str, rows: list[dict]) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--shards", type=positive_int, nargs="+", default=[1_000, 10_000, 100_000])
-    parser.add_argument("--repeats", type=positive_int, default=3)
-    parser.add_argument("--max-map-length", type=positive_int, default=1024)
-    parser.add_argument("--no-s3", action="store_true")
+    parser.add_argument("--shards", type=positive_int, nargs="+", default=[1_000, 10_000, 100_000],
+                        help="snapshot sizes in shards, a row each (default 1000 10000 100000)")
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="timed runs, the median shown (default 3)")
+    parser.add_argument("--max-map-length", type=positive_int, default=1024,
+                        help="work items the plan makes at most (Airflow's default cap, 1024)")
+    parser.add_argument("--no-s3", action="store_true",
+                        help="local disk only, not S3 (moto over HTTP) too")
     parser.add_argument("--cli-workers", type=positive_int, default=8,
                         help="worker processes of the prox refine --workers rows")
     parser.add_argument("--only", choices=("dag", "cli", "results"),

@@ -203,14 +203,22 @@ def nightly(store: str, corpus: Path, work: Path, args, s3=None) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--docs", type=positive_int, default=200_000)
-    parser.add_argument("--shards", type=positive_int, default=500)
-    parser.add_argument("--files", type=positive_int, default=50)
+    parser.add_argument("--docs", type=positive_int, default=200_000,
+                        help="documents of the snapshot (default 200,000)")
+    parser.add_argument("--shards", type=positive_int, default=500,
+                        help="shards it is planned into (default 500)")
+    parser.add_argument("--files", type=positive_int, default=50,
+                        help="JSONL.gz input files (default 50)")
     parser.add_argument("--lines", type=positive_int, default=30, help="lines a document")
-    parser.add_argument("--workers", type=positive_int, default=2)
-    parser.add_argument("--store", default="local,s3")
-    parser.add_argument("--data", type=Path, default=find())
-    parser.add_argument("--work", type=Path, default=Path("/tmp/prox-nightly-scale"))
+    parser.add_argument("--workers", type=positive_int, default=2,
+                        help="prox refine --workers (default 2)")
+    parser.add_argument("--store", default="local,s3",
+                        help="comma-separated stores run: local disk, s3 (moto over HTTP)")
+    parser.add_argument("--data", type=Path, default=find(),
+                        help="DATA_DIR, the pages the documents are cut from (bench/README.md, "
+                        "Data for the benches; default $PROX_BENCH_DATA)")
+    parser.add_argument("--work", type=Path, default=Path("/tmp/prox-nightly-scale"),
+                        help="folder for the corpus and each store's run")
     parser.add_argument("--compare", type=Path, help="another checkout whose prox gate runs "
                         "over the same snapshot, alternating with this one's")
     parser.add_argument("--repeats", type=positive_int, default=2,

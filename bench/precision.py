@@ -99,8 +99,10 @@ def main() -> None:
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--seed-dir", default="seed-best",
                         help="seed set under bench/out whose test split is scored")
-    parser.add_argument("--speed-docs", type=positive_int, default=2000)
-    parser.add_argument("--repeats", type=positive_int, default=3)
+    parser.add_argument("--speed-docs", type=positive_int, default=2000,
+                        help="pages of the speed runs, evenly drawn (default 2000)")
+    parser.add_argument("--repeats", type=positive_int, default=3,
+                        help="interleaved speed runs of each precision, medians (default 3)")
     args = parser.parse_args()
     page_files(args.pages)  # a folder without pages stops here, before the models load
 

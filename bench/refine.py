@@ -327,7 +327,8 @@ def main() -> None:
                         help="folder of */*.jsonl.gz page collections (DATA_DIR: bench/README.md, "
                         "Data for the benches; default $PROX_BENCH_DATA, else the bundled sample)")
     parser.add_argument("--work", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp"))
-                        / "prox-bench-refine")
+                        / "prox-bench-refine",
+                        help="folder for the corpora and outputs (default $TMPDIR/prox-bench-refine)")
     parser.add_argument("--feature-docs", type=count_or_zero, default=1000,
                         help="documents of the features reference comparison (0: skip)")
     parser.add_argument("--memory-workers", type=positive_int, default=1,

@@ -106,8 +106,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", default=default(), metavar="DATA_DIR",
                         help="the public page collections (bench/README.md, Data for the benches; default $PROX_BENCH_DATA)")
-    parser.add_argument("--out", default="bench/out/seed")
-    parser.add_argument("--teacher", choices=["rules", "best", "diff", "html"], default="rules")
+    parser.add_argument("--out", default="bench/out/seed",
+                        help="seed set folder written (default bench/out/seed)")
+    parser.add_argument("--teacher", choices=["rules", "best", "diff", "html"], default="rules",
+                        help="the teacher that labels the pages (default rules)")
     parser.add_argument("--wcxb-html", default=None, help="WCXB dev/html folder (--teacher html)")
     parser.add_argument("--trafilatura-html", default=None,
                         help="a checkout of adbar/trafilatura at the commit bench/README.md names: the "

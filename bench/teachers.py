@@ -114,9 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--data", default=default(), metavar="DATA_DIR",
                     help="the public page collections (default $PROX_BENCH_DATA)")
     ap.add_argument("--input", help=f"pages with gold (default DATA_DIR/{WCXB})")
-    ap.add_argument("--teachers", default="rules,diff")
-    ap.add_argument("--half", choices=["all", "a", "b"], default="all")
-    ap.add_argument("--limit", type=positive_int)
+    ap.add_argument("--teachers", default="rules,diff",
+                    help="comma-separated teachers scored (default rules,diff)")
+    ap.add_argument("--half", choices=["all", "a", "b"], default="all",
+                    help="one half of the pages, split by a hash of the id (default all)")
+    ap.add_argument("--limit", type=positive_int, help="only the first N pages (default all)")
     ap.add_argument("--repeats", type=positive_int, default=3, help="timing runs (median reported)")
     ap.add_argument(
         "--snippets",

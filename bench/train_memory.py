@@ -71,10 +71,14 @@ def train(code: str, seed: Path, work: Path, valid_percent: int, max_eval_docs: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", required=True, help="a bench seed set folder (bench/seedset.py)")
-    parser.add_argument("--pages", type=int, nargs="+", default=[12_000])
+    parser.add_argument("--pages", type=int, nargs="+", default=[12_000],
+                        help="rows of the replicated seed set, a row of the table each "
+                        "(default 12000)")
     parser.add_argument("--code", nargs="+", default=["."], help="checkouts of prox to compare")
-    parser.add_argument("--valid-percent", type=int, default=20)
-    parser.add_argument("--max-eval-docs", type=int)
+    parser.add_argument("--valid-percent", type=int, default=20,
+                        help="prox train --valid-percent (default 20)")
+    parser.add_argument("--max-eval-docs", type=int,
+                        help="prox train --max-eval-docs (default: prox train's)")
     args = parser.parse_args()
     for split in ("train", "validation"):
         seed_file(args.seed, split)  # before the table's header

@@ -14,25 +14,46 @@ ROOT = Path(__file__).resolve().parents[2]
 HELPERS = {"datadir.py", "moto_s3.py", "counting_s3.py"}  # imported by the benches, not run
 
 
+def _wordless(usage: str) -> list[str]:
+    """The options and positional arguments a ``--help`` text lists with no words: an entry
+    (two spaces in) whose help is neither beside it (past two spaces) nor on the next line."""
+    lines = usage.splitlines() + [""]
+    return [line.split()[0] for line, below in zip(lines, lines[1:])
+            if re.match(r"^  [^\s{]", line) and not re.search(r"\S {2,}\S", line.strip())
+            and not re.match(r"^ {3,}\S", below)]
+
+
 def test_every_bench_prints_its_help_without_pythonpath(tmp_path):
-    """... and says what each of its subcommands does: ``bench/train.py --help`` listed
-    ``run`` and ``table`` with no words at all (argparse leaves a subcommand without
-    ``help`` out of its list)."""
+    """... and says what each of its subcommands and options does: ``bench/train.py --help``
+    listed ``run`` and ``table`` with no words at all (argparse leaves a subcommand without
+    ``help`` out of its list), and 52 options of 16 benches (``--docs``, ``--repeats``,
+    ``--stage`` …) were listed bare, their meaning left to the source."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-    failed, unsaid = {}, {}
+    failed, unsaid, bare = {}, {}, {}
+
+    def usage(script: Path, *command: str) -> str:
+        done = subprocess.run([sys.executable, str(script), *command, "--help"],
+                              capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                              env=env)  # fmt: skip
+        if done.returncode != 0 or "usage:" not in done.stdout:
+            failed[" ".join([script.name, *command])] = done.stderr.strip().splitlines()[-1:]
+        if wordless := _wordless(done.stdout):
+            bare[" ".join([script.name, *command])] = wordless
+        return done.stdout
+
     for script in sorted((ROOT / "bench").glob("*.py")):
         if script.name in HELPERS:
             continue
-        done = subprocess.run([sys.executable, str(script), "--help"], capture_output=True,
-                              text=True, timeout=120, cwd=tmp_path, env=env)  # fmt: skip
-        if done.returncode != 0 or "usage:" not in done.stdout:
-            failed[script.name] = done.stderr.strip().splitlines()[-1:]
-        for choices in re.findall(r"^  \{([\w,-]+)\}$", done.stdout, re.MULTILINE):
-            said = re.findall(r"^    ([\w-]+)\s+\S", done.stdout, re.MULTILINE)
+        text = usage(script)
+        for choices in re.findall(r"^  \{([\w,-]+)\}$", text, re.MULTILINE):
+            said = re.findall(r"^    ([\w-]+)\s+\S", text, re.MULTILINE)
             if missing := [c for c in choices.split(",") if c not in said]:
                 unsaid[script.name] = missing
+            for command in choices.split(","):
+                usage(script, command)
     assert failed == {}
     assert unsaid == {}
+    assert bare == {}
 
 
 def test_a_bad_count_or_a_missing_reuse_folder_is_an_argument_error_not_a_traceback(tmp_path):
