@@ -105,6 +105,15 @@ def chat_completion(content: str) -> bytes:
                                  "total_tokens": 14}}).encode()  # fmt: skip
 
 
+def text_completion(text: str = "keep_doc()") -> bytes:
+    """The body of an OpenAI (legacy) completion (as vLLM writes it) whose one choice is
+    ``text``: what a refine backend's OpenAI-compatible server answers."""
+    return json.dumps({"id": "c", "object": "text_completion", "created": 0, "model": "m",
+                       "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+                       "usage": {"prompt_tokens": 3, "completion_tokens": 2,
+                                 "total_tokens": 5}}).encode()  # fmt: skip
+
+
 def answering(status: int, body: bytes, seen: list | None = None,
               headers: dict[str, str] | None = None) -> LoopbackHTTPServer:
     """A :class:`LoopbackHTTPServer` that answers every request alike: ``status``, ``body``

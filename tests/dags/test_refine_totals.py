@@ -9,16 +9,9 @@ from datetime import UTC, datetime
 
 from tests.dags.crawl import write_jsonl
 from tests.inference.helpers import short_docs
-from tests.loopback_http import LoopbackHTTPServer, Response
+from tests.loopback_http import JSON, LoopbackHTTPServer, Response, text_completion
 
 CARD = {"id": "prox-doc", "root": "/models/doc-v1", "max_model_len": 1024}
-
-
-def _completion(text: str) -> bytes:
-    return json.dumps({"id": "c", "object": "text_completion", "created": 0, "model": "m",
-                       "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 3, "completion_tokens": 2,
-                                 "total_tokens": 5}}).encode()  # fmt: skip
 
 
 def _troubled_server() -> LoopbackHTTPServer:
@@ -28,17 +21,14 @@ def _troubled_server() -> LoopbackHTTPServer:
 
     def respond(request):
         if request.path.endswith("/models"):
-            return Response(200, json.dumps({"object": "list", "data": [CARD]}).encode(),
-                            {"Content-Type": "application/json"})
+            return Response(200, json.dumps({"object": "list", "data": [CARD]}).encode(), JSON)
         prompt = json.loads(request.body)["prompt"]
         kind = sum(prompt) % 3
         if kind == 1:
-            return Response(200, _completion("keep_doc()" + " " * 8192),
-                            {"Content-Type": "application/json"})
+            return Response(200, text_completion("keep_doc()" + " " * 8192), JSON)
         if kind == 2:
-            return Response(400, b'{"error": {"message": "prompt rejected"}}',
-                            {"Content-Type": "application/json"})
-        return Response(200, _completion("keep_doc()"), {"Content-Type": "application/json"})
+            return Response(400, b'{"error": {"message": "prompt rejected"}}', JSON)
+        return Response(200, text_completion("keep_doc()"), JSON)
 
     return LoopbackHTTPServer(respond)
 

@@ -19,6 +19,7 @@ from prox_tasks.inference.openai_engine import (
 from prox_tasks.pipeline.errors import cannot_succeed
 from prox_tasks.programs import parse
 from tests.inference.helpers import TINY_OPTIONS, short_docs
+from tests.loopback_http import text_completion
 
 
 def _free_port() -> int:
@@ -117,18 +118,9 @@ def test_the_request_timeout_comes_from_prox_openai_timeout_and_is_checked(monke
 
 # Fault injector (a loopback HTTP server answering like a broken gateway or a misconfigured
 # server): replies a real vLLM server does not give on cue.
-def _completion(text: str = "keep_doc()") -> bytes:
-    import json
-
-    return json.dumps({"id": "c", "object": "text_completion", "created": 0, "model": "m",
-                       "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
-                       "usage": {"prompt_tokens": 3, "completion_tokens": 2,
-                                 "total_tokens": 5}}).encode()  # fmt: skip
-
-
 NOT_A_COMPLETION = {
     "html page": (200, b"<html><body>502 Bad Gateway</body></html>", "text/html"),
-    "cut-off json": (200, _completion()[:40], "application/json"),
+    "cut-off json": (200, text_completion()[:40], "application/json"),
     "no choices": (200, b'{"id": "c", "choices": [], "usage": null}', "application/json"),
 }
 
@@ -144,7 +136,7 @@ def test_a_reply_that_is_not_a_completion_is_retried_not_taken_as_empty(fault):
         calls.append(request.path)
         if len(calls) <= 2:  # the gateway recovers after two bad answers
             return Response(status, body, {"Content-Type": kind})
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     with LoopbackHTTPServer(respond) as server:
         engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
@@ -168,12 +160,12 @@ def test_a_completion_whose_bytes_are_not_utf8_is_read_with_replacements_not_fat
     error of that document, counted; its neighbours' completions as they were."""
     from tests.loopback_http import LoopbackHTTPServer, Response
 
-    cut = _completion("drop_doc()\u00e9").replace(b"\\u00e9", b"\xc3")  # half an é
-    bad_body = _completion("keep_doc()").replace(b"keep_doc()", b"keep_doc()\xff\xfe")
+    cut = text_completion("drop_doc()\u00e9").replace(b"\\u00e9", b"\xc3")  # half an é
+    bad_body = text_completion("keep_doc()").replace(b"keep_doc()", b"keep_doc()\xff\xfe")
 
     def respond(request):
         asked = json.loads(request.body)["prompt"]
-        body = {1: cut, 2: bad_body}.get(asked[0], _completion())
+        body = {1: cut, 2: bad_body}.get(asked[0], text_completion())
         return Response(200, body, {"Content-Type": "application/json"})
 
     with LoopbackHTTPServer(respond) as server:
@@ -192,7 +184,7 @@ def test_a_connection_reset_in_the_middle_of_an_answer_is_retried():
     whole body."""
     from tests.loopback_http import raw_socket_server, reset_after
 
-    full = _completion()
+    full = text_completion()
     answered = []
 
     def answer(conn, _body, n):
@@ -252,7 +244,7 @@ def _gateway_restarting(not_found: int, status: int = 400):
                 "message": "Invalid model name passed in model=m. Call `/v1/models` to view "
                            "available models for your key.", "code": str(status)}}).encode(),
                 {"Content-Type": "application/json"})  # fmt: skip
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     return LoopbackHTTPServer(respond), box
 
@@ -436,7 +428,7 @@ def test_a_server_slower_than_the_timeout_is_retried_without_waiting_for_it(monk
         arrivals.append(time.monotonic())
         if len(arrivals) == 1:
             hung.wait(60)  # the first try hangs until the test ends
-        return Response(200, _completion("drop_doc()"), {"Content-Type": "application/json"})
+        return Response(200, text_completion("drop_doc()"), {"Content-Type": "application/json"})
 
     # not 0.5 s: the try after the hung one must be answered within it, and a loaded CI
     # machine answered a loopback call in more (3.2 s were seen under a load of 11)
@@ -471,7 +463,7 @@ def test_the_version_recorded_names_the_model_the_servers_serve(tiny_model, tmp_
         if request.path.endswith("/models"):
             return Response(200, json.dumps({"object": "list", "data": [served]}).encode(),
                             {"Content-Type": "application/json"})
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     local = artifact_version(tiny_model, {"kind": "causal_lm"})
     with LoopbackHTTPServer(respond) as server:
@@ -510,7 +502,7 @@ def _model_server(cards: list[dict], asked: list[tuple[str, str]], text: str = "
             return Response(200, json.dumps({"object": "list", "data": cards}).encode(),
                             {"Content-Type": "application/json"})
         asked.append((box["url"], json.loads(request.body)["model"]))
-        return Response(200, _completion(text), {"Content-Type": "application/json"})
+        return Response(200, text_completion(text), {"Content-Type": "application/json"})
 
     server = LoopbackHTTPServer(respond)
     box["url"] = server.url + "/v1"
@@ -882,7 +874,7 @@ def test_a_server_asking_to_retry_after_a_while_is_left_alone_that_long(status):
         if len(arrivals) <= 2:
             return Response(status, b'{"error": {"message": "slow down"}}',
                             {"Content-Type": "application/json", "Retry-After": "1"})
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     with LoopbackHTTPServer(respond) as server:
         engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
@@ -1023,7 +1015,7 @@ def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
         if request.path.endswith("/models"):
             return Response(200, json.dumps({"data": [DOC_CARD]}).encode(),
                             {"Content-Type": "application/json"})
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     with LoopbackHTTPServer(respond) as server:
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -1358,7 +1350,7 @@ def _stalling_server(answered: int, seen: dict):
                 time.sleep(0.02)
             if request.client_gone():
                 count("left")
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     return LoopbackHTTPServer(respond)
 
@@ -1416,7 +1408,7 @@ def test_the_models_check_after_a_call_counts_inside_the_shard_budget():
                     time.sleep(0.02)
             return Response(200, json.dumps({"data": [DOC_CARD]}).encode(),
                             {"Content-Type": "application/json"})
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     with LoopbackHTTPServer(respond) as server:
         engine = OpenAIEngine([server.url + "/v1"], shard_budget=1.5)
@@ -1601,7 +1593,7 @@ def test_batches_refined_before_the_pool_shortened_its_context_are_not_reused(ti
             completions.append(1)
             if len(completions) > 4:  # 2 documents a batch, at both levels: after batch 1
                 card["max_model_len"] = 512
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
     docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(6)))
@@ -1638,7 +1630,7 @@ def test_a_server_down_at_load_and_back_with_a_shorter_context_is_caught():
             card = dict(DOC_CARD, max_model_len=512)
             return Response(200, json.dumps({"data": [card]}).encode(),
                             {"Content-Type": "application/json"})
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     with _model_server([DOC_CARD], []) as up, LoopbackHTTPServer(respond) as late:
         url = late.url + "/v1"
@@ -1751,13 +1743,13 @@ def _closed_before_answer(conn, _body, _n):
 def _reset_midway(conn, _body, _n):
     from tests.loopback_http import reset_after
 
-    full = _completion()
+    full = text_completion()
     reset_after(conn, b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                 b"%d\r\n\r\n%s" % (len(full), full[:30]))
 
 
 def _stalled_midway(conn, _body, _n):
-    full = _completion()
+    full = text_completion()
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
                  b"%d\r\n\r\n%s" % (len(full), full[:30]))
     time.sleep(1.5)  # past the 0.5 s request timeout, with half a body sent
@@ -1826,10 +1818,10 @@ def test_a_reply_past_its_cap_is_that_documents_program_error_not_read_whole():
     def answer(conn, body, _n):
         header = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
         if json.loads(body)["prompt"][0] != 1:
-            full = _completion()
+            full = text_completion()
             conn.sendall(header + b"Content-Length: %d\r\n\r\n" % len(full) + full)
             return
-        conn.sendall(header + b"Connection: close\r\n\r\n" + _completion()[:-2])
+        conn.sendall(header + b"Connection: close\r\n\r\n" + text_completion()[:-2])
         total, block = 0, b"x" * 65536
         try:
             while total < 64 * 2**20:
@@ -1856,7 +1848,7 @@ def test_the_reply_cap_comes_from_prox_max_reply_bytes_and_is_checked(monkeypatc
     from tests.loopback_http import LoopbackHTTPServer, Response
 
     def respond(request):
-        return Response(200, _completion(), {"Content-Type": "application/json"})
+        return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     with LoopbackHTTPServer(respond) as server:
         monkeypatch.setenv("PROX_MAX_REPLY_BYTES", "100")  # a completion is ~200 bytes
