@@ -1,3 +1,4 @@
+import copy
 import shutil
 
 import pytest
@@ -27,11 +28,26 @@ def airflow_db():
     yield HOME
 
 
+#: Each task's params as the DAG files were parsed: (dag_id, task_id) -> ParamsDict.
+_PARSED_PARAMS: dict = {}
+
+
+def _reset_params(bag) -> None:
+    """Give every task of ``bag`` a fresh copy of the params it was parsed with."""
+    for dag_id, dag in bag.dags.items():
+        for task in dag.tasks:
+            task.params = copy.deepcopy(_PARSED_PARAMS[(dag_id, task.task_id)])
+
+
 @pytest.fixture(scope="session")
 def parsed_dagbag(airflow_db):
+    """The DAGs, parsed once a session; each task's params kept as parsed (``dagbag``)."""
     from airflow.dag_processing.dagbag import DagBag
 
-    return DagBag(dag_folder=str(REPO / "dags"))
+    bag = DagBag(dag_folder=str(REPO / "dags"))
+    _PARSED_PARAMS.update({(dag_id, task.task_id): copy.deepcopy(task.params)
+                           for dag_id, dag in bag.dags.items() for task in dag.tasks})
+    return bag
 
 
 @pytest.fixture()
@@ -40,15 +56,12 @@ def dagbag(parsed_dagbag):
     the run's conf into each task's own ``params`` (a worker's task process is fresh each
     time): a later ``dag.test()`` whose conf left a Param out got the earlier run's value
     (a seed DAG run got another test's ``teacher: llm``). Each test's tasks start from the
-    params they were parsed with."""
-    import copy
-
-    parsed = {(dag_id, task.task_id): copy.deepcopy(task.params)
-              for dag_id, dag in parsed_dagbag.dags.items() for task in dag.tasks}
+    params they were parsed with — as the session parsed them, not as the test before left
+    them (a module's ``world`` runs through ``parsed_dagbag`` itself) — and are reset
+    after it."""
+    _reset_params(parsed_dagbag)
     yield parsed_dagbag
-    for dag_id, dag in parsed_dagbag.dags.items():
-        for task in dag.tasks:
-            task.params = copy.deepcopy(parsed[(dag_id, task.task_id)])
+    _reset_params(parsed_dagbag)
 
 
 @pytest.fixture()
