@@ -70,7 +70,7 @@ def test_nothing_sent_without_a_connection_and_a_dead_server_does_not_raise(monk
     FailureNotifier()(_context())  # refused: logged, never raised
 
 
-def test_an_alert_connection_id_airflow_cannot_hold_is_refused_not_dropped(monkeypatch):
+def test_an_alert_connection_id_airflow_cannot_hold_is_refused_not_dropped(monkeypatch, caplog):
     """PROX_ALERT_CONN_ID='prox alerts' (a space) names no connection Airflow can hold: the
     first failed task looked it up, found none, and sent nothing, saying nothing — as if
     alerts were not configured. It is refused as a setting now (the DAG files read it as
@@ -85,5 +85,8 @@ def test_an_alert_connection_id_airflow_cannot_hold_is_refused_not_dropped(monke
                                              "connection id"):
         alert_conn_id()
     FailureNotifier()(_context())  # logged, never raised over the task's own failure
+    [logged] = [r for r in caplog.records if r.name == "prox_tasks.pipeline.alerts"]
+    assert logged.getMessage() == "could not look up the alert connection (PROX_ALERT_CONN_ID)"
+    assert "PROX_ALERT_CONN_ID='prox alerts' is not a connection id" in str(logged.exc_info[1])
     monkeypatch.setenv("PROX_ALERT_CONN_ID", "team-a.alerts")
     assert alert_conn_id() == "team-a.alerts"
