@@ -84,14 +84,17 @@ def main(argv: list[str] | None = None) -> int:
     from prox_tasks.models import SHIPPED_MODEL
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", default=str(REPO / "data" / "sample" / "sample.jsonl.gz"))
+    parser.add_argument("--input", default=str(REPO / "data" / "sample" / "sample.jsonl.gz"),
+                        help="the snapshot sampled, labeled and refined (default: the bundled "
+                        "sample)")
     parser.add_argument("--sample-size", type=int, default=300, help="documents to label")
     parser.add_argument("--epochs", type=float, default=3, help="refiner training epochs")
     parser.add_argument("--base", default=str(SHIPPED_MODEL),
                         help="refiner to fine-tune (default: the shipped one; '' trains "
                         "from scratch)")
     parser.add_argument("--shard-docs", type=int, default=100, help="documents per shard")
-    parser.add_argument("--teacher", default="rules", choices=["rules", "diff"])
+    parser.add_argument("--teacher", default="rules", choices=["rules", "diff"],
+                        help="the seed labeling's teacher (default rules; diff needs gold_text)")
     args = parser.parse_args(argv)
     if args.base and not Path(args.base, "refiner.json").exists():
         # a typo'd folder trained from scratch, unsaid but for the step line

@@ -52,8 +52,10 @@ def pick(rows: list[dict], n: int, stratify: str | None) -> list[dict]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--shared", default="../shared/data")
-    parser.add_argument("--output", default="data/sample/sample.jsonl.gz")
+    parser.add_argument("--shared", default="../shared/data",
+                        help="the public page collections the sample is drawn from")
+    parser.add_argument("--output", default="data/sample/sample.jsonl.gz",
+                        help="the sample written (default data/sample/sample.jsonl.gz)")
     args = parser.parse_args()
     picked: list[dict] = []
     for rel, n, stratify in PICKS:
