@@ -4,11 +4,11 @@ once, where the generator said, and the same bytes as ``prox refine`` writes of 
 
 from __future__ import annotations
 
-import copy
 import json
 from datetime import UTC, datetime
 
 from tests.corpus.test_hostile_corpus import MAX_DOC_BYTES, MAX_DOC_LINES, hostile_corpus
+from tests.dags.refine_dag import refine_run
 
 DAY = datetime(2026, 2, 3, tzinfo=UTC)
 
@@ -23,13 +23,9 @@ def test_the_hostile_corpus_through_the_dag_loses_nothing_and_matches_prox_refin
 
     folder = tmp_path / "in"
     expected = hostile_corpus(folder, seed=11)
-    dag = dagbag.get_dag("prox_refine_snapshot")
-    conf = {**copy.deepcopy(dag.params.dump()), "input_uri": str(folder),
-            "output_root": str(tmp_path / "corpus"),
-            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}",
-            "snapshot_name": "hostile", "target_docs": 7, "model": default_refiner,
-            "max_doc_bytes": MAX_DOC_BYTES, "max_doc_lines": MAX_DOC_LINES}  # fmt: skip
-    dag_run = dag.test(logical_date=DAY, run_conf=conf)
+    dag_run = refine_run(dagbag.get_dag("prox_refine_snapshot"), folder, tmp_path, "hostile",
+                         logical_date=DAY, target_docs=7, model=default_refiner,
+                         max_doc_bytes=MAX_DOC_BYTES, max_doc_lines=MAX_DOC_LINES)
     states = {(ti.task_id, ti.map_index): ti.state for ti in dag_run.get_task_instances()}
     assert states[("plan", -1)] == "success" and states[("collect", -1)] == "success", states
     assert all(state == "success" for (task, _), state in states.items()
@@ -75,13 +71,9 @@ def test_a_hostile_file_name_reaches_the_task_log_escaped(tmp_path, dagbag, prox
     folder = tmp_path / "crawl"
     write_jsonl(folder / "part-0.jsonl", sample_rows(6))
     (folder / "\x1b]0;pwned\x07\x1b[2Jevil\x1b[31mred.txt").write_text("not a crawl file")
-    dag = dagbag.get_dag("prox_refine_snapshot")
-    conf = {**copy.deepcopy(dag.params.dump()), "input_uri": str(folder),
-            "output_root": str(tmp_path / "corpus"),
-            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}",
-            "snapshot_name": "escaped", "dry_run": True}  # fmt: skip
     # the root logger's handlers as a task process has them (here pytest's capturing one)
-    dag_run = dag.test(logical_date=DAY, run_conf=conf)
+    dag_run = refine_run(dagbag.get_dag("prox_refine_snapshot"), folder, tmp_path, "escaped",
+                         logical_date=DAY, dry_run=True)
     logged = caplog.text
     assert dag_run.state == "success"
     assert "\x1b" not in logged and "\x07" not in logged, "a terminal control in the task log"

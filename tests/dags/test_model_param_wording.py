@@ -3,10 +3,8 @@ it in the DAG's words (its Params, the DAGs to run), not ``prox``'s options."""
 
 from __future__ import annotations
 
-import copy
-from datetime import UTC, datetime
-
 from tests.dags.crawl import sample_rows, write_jsonl
+from tests.dags.refine_dag import refine_run
 
 
 def test_model_promoted_with_nothing_promoted_names_the_model_param(dagbag, tmp_path, capfd,
@@ -15,11 +13,8 @@ def test_model_promoted_with_nothing_promoted_names_the_model_param(dagbag, tmp_
     refine DAG's plan task log, where the user sets Params and triggers DAGs."""
     monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "empty-registry"))
     crawl = write_jsonl(tmp_path / "crawl" / "2026-01-05.jsonl", sample_rows(10))
-    dag = dagbag.get_dag("prox_refine_snapshot")
-    conf = {**copy.deepcopy(dag.params.dump()), "input_uri": str(crawl),
-            "output_root": str(tmp_path / "corpus"), "snapshot_name": "no-model",
-            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}", "model": "promoted"}
-    run = dag.test(logical_date=datetime(2026, 1, 5, tzinfo=UTC), run_conf=conf)
+    run = refine_run(dagbag.get_dag("prox_refine_snapshot"), crawl, tmp_path, "no-model",
+                     model="promoted")
     assert run.state == "failed"
     [plan] = [ti for ti in run.get_task_instances() if ti.task_id == "plan"]
     assert (plan.state, plan.try_number) == ("failed", 1)  # not retried

@@ -3,11 +3,10 @@ misbehaving OpenAI-compatible server on loopback: the run's totals are the same 
 
 from __future__ import annotations
 
-import copy
 import json
-from datetime import UTC, datetime
 
 from tests.dags.crawl import write_jsonl
+from tests.dags.refine_dag import refine_run
 from tests.inference.helpers import short_docs
 from tests.loopback_http import JSON, LoopbackHTTPServer, Response, text_completion
 
@@ -59,12 +58,9 @@ def test_a_dag_run_and_prox_refine_total_the_same_run_alike(dagbag, prox_home, t
         cli = json.loads(capsys.readouterr().out)
 
         monkeypatch.setenv("PROX_OPENAI_SERVERS", servers)
-        dag = dagbag.get_dag("prox_refine_snapshot")
-        conf = {**copy.deepcopy(dag.params.dump()), "input_uri": str(crawl),
-                "output_root": str(tmp_path / "corpus"), "catalog_url": catalog_url,
-                "snapshot_name": "by-dag", "target_docs": 3, "model": str(tiny_model),
-                "backend": "openai", "dry_run": True}  # fmt: skip
-        dag_run = dag.test(logical_date=datetime(2026, 1, 5, tzinfo=UTC), run_conf=conf)
+        dag_run = refine_run(dagbag.get_dag("prox_refine_snapshot"), crawl, tmp_path, "by-dag",
+                             target_docs=3, model=str(tiny_model), backend="openai",
+                             dry_run=True)
     [collect] = [ti for ti in dag_run.get_task_instances() if ti.task_id == "collect"]
     assert collect.state == "success", collect.state
     totals = collect.xcom_pull(task_ids="collect")
