@@ -18,7 +18,7 @@ from prox_tasks.inference.openai_engine import (
 )
 from prox_tasks.pipeline.errors import cannot_succeed
 from prox_tasks.programs import parse
-from tests.inference.helpers import TINY_OPTIONS, short_docs
+from tests.inference.helpers import TINY_OPTIONS, short_docs, write_jsonl
 from tests.loopback_http import text_completion
 
 
@@ -362,7 +362,7 @@ def test_prox_refine_names_the_servers_left_out_of_the_pool(tiny_model, tmp_path
     from prox_tasks.cli.refine_cmd import summary_line
 
     docs = tmp_path / "in.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    write_jsonl(docs, short_docs(3))
     with _listing_answering(401) as wrong, _model_server([DOC_CARD], []) as right:
         pool = f"{wrong.url}/v1,{right.url}/v1"
         assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
@@ -383,7 +383,7 @@ def test_a_server_left_out_is_named_without_its_urls_password(tiny_model, tmp_pa
     from prox_tasks.refine import refine_shard
 
     docs = tmp_path / "in.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    write_jsonl(docs, short_docs(3))
     out = tmp_path / "out"
     assert main(["plan", "--input", str(docs), "--output", str(out)]) == 0
     with _listing_answering(401) as wrong, _model_server([DOC_CARD], []) as right:
@@ -477,7 +477,7 @@ def test_the_version_recorded_names_the_model_the_servers_serve(tiny_model, tmp_
                             servers=[server.url + "/v1"]).version != refiner.version
         served["root"] = "/models/prox-doc-v7"
         docs = tmp_path / "in.jsonl"
-        docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+        write_jsonl(docs, short_docs(3))
         monkeypatch.setenv("PROX_OPENAI_SERVERS", server.url + "/v1")
         assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
                      "--model", str(tiny_model), "--backend", "openai", "--no-progress",
@@ -595,7 +595,7 @@ def test_prox_refine_sends_each_level_to_the_pool_its_options_name(tiny_model, t
 
     asked: list[tuple[str, str]] = []
     docs = tmp_path / "in.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    write_jsonl(docs, short_docs(3))
     with _model_server([DOC_CARD], asked) as doc, \
             _model_server([CHUNK_CARD], asked, "keep_chunk()") as chunk:  # fmt: skip
         doc_url, chunk_url = doc.url + "/v1", chunk.url + "/v1"
@@ -669,13 +669,12 @@ def test_a_server_whose_models_listing_is_malformed_counts_as_not_answering():
 
 def test_prox_refine_refuses_a_level_without_a_pool_before_planning(tiny_model, tmp_path,
                                                                      monkeypatch, capsys):
-    import json
 
     from prox_tasks.cli import main
 
     monkeypatch.delenv("PROX_OPENAI_SERVERS", raising=False)
     docs = tmp_path / "in.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(2)))
+    write_jsonl(docs, short_docs(2))
     out = tmp_path / "out"
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model",
                  str(tiny_model), "--backend", "openai", "--no-progress",
@@ -768,7 +767,7 @@ def test_a_pool_restarted_on_other_weights_mid_run_is_caught_before_its_rows_are
         # prox refine: the pool switches after the first checkpointed batch
         card.update(DOC_CARD)
         docs = tmp_path / "in.jsonl"
-        docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(6)))
+        write_jsonl(docs, short_docs(6))
         calls = [0]
 
         def generate_then_switch(self, requests, _real=OpenAIEngine.generate):
@@ -798,7 +797,6 @@ def test_a_served_model_counts_in_the_settings_however_it_was_named(tiny_model, 
     given by PROX_OPENAI_DOC_MODEL/PROX_OPENAI_CHUNK_MODEL did not: a rerun naming them the
     other way was refused (SettingsConflict), and a changed variable reused the shards of
     the other model. Now the names each level asks for count, however they were given."""
-    import json
 
     from prox_tasks.cli import main
     from prox_tasks.refine.step import shard_request
@@ -819,7 +817,7 @@ def test_a_served_model_counts_in_the_settings_however_it_was_named(tiny_model, 
     asked: list[tuple[str, str]] = []
     newer = dict(CHUNK_CARD, id="prox-chunk-v2", root="/models/chunk-v2")
     docs = tmp_path / "in.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    write_jsonl(docs, short_docs(3))
     with _model_server([DOC_CARD, CHUNK_CARD, newer], asked) as gateway:
         args = ["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
                 str(tiny_model), "--backend", "openai", "--servers", gateway.url + "/v1",
@@ -1119,7 +1117,7 @@ def test_an_openai_snapshot_refined_before_served_models_resumes_with_nothing_ch
     monkeypatch.setenv("PROX_OPENAI_DOC_MODEL", "prox-doc")
     monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(4)))
+    write_jsonl(docs, short_docs(4))
     with _model_server([DOC_CARD, CHUNK_CARD], []) as gateway:
         args = ["refine", "--input", str(docs), "--output", str(out), "--model",
                 str(tiny_model), "--backend", "openai", "--servers", gateway.url + "/v1",
@@ -1163,7 +1161,7 @@ def test_a_snapshot_refined_with_no_served_name_resumes_with_the_served_model_na
     for name in ("PROX_OPENAI_DOC_MODEL", "PROX_OPENAI_CHUNK_MODEL"):
         monkeypatch.delenv(name, raising=False)
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(4)))
+    write_jsonl(docs, short_docs(4))
     status = [Path(status_uri(str(out), i).removeprefix("file://")) for i in (0, 1)]
     claim = Path(claim_uri(str(out)).removeprefix("file://"))
     with _model_server([DOC_CARD], []) as pool:
@@ -1212,7 +1210,7 @@ def test_a_snapshot_refined_with_a_served_name_resumes_with_none_from_a_pool_of_
     for name in ("PROX_OPENAI_DOC_MODEL", "PROX_OPENAI_CHUNK_MODEL"):
         monkeypatch.delenv(name, raising=False)
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(4)))
+    write_jsonl(docs, short_docs(4))
     status = [Path(status_uri(str(out), i).removeprefix("file://")) for i in (0, 1)]
     claim = Path(claim_uri(str(out)).removeprefix("file://"))
 
@@ -1279,7 +1277,7 @@ def test_prox_refine_says_how_many_completions_were_outside_their_grammar(tiny_m
     from prox_tasks.cli.refine_cmd import summary_line
 
     docs = tmp_path / "in.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    write_jsonl(docs, short_docs(3))
     with _model_server([DOC_CARD], [], text="I think keep_doc()") as server:
         assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
                      "--model", str(tiny_model), "--backend", "openai", "--no-progress",
@@ -1306,7 +1304,7 @@ def test_prox_refine_counts_replies_past_their_cap_apart(tiny_model, tmp_path, m
 
     monkeypatch.setenv("PROX_MAX_REPLY_BYTES", "4096")
     docs = tmp_path / "in.jsonl"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(3)))
+    write_jsonl(docs, short_docs(3))
     with _model_server([DOC_CARD], [], text="keep_doc()" + " " * 8192) as server:
         assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
                      "--model", str(tiny_model), "--backend", "openai", "--no-progress",
@@ -1492,7 +1490,7 @@ def test_prox_refine_past_its_shard_budget_publishes_nothing_and_a_retry_resumes
     from prox_tasks.cli import main
 
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(6)))
+    write_jsonl(docs, short_docs(6))
     args = ["refine", "--input", str(docs), "--output", str(out), "--model", str(tiny_model),
             "--backend", "openai", "--no-progress", "--checkpoint-every", "2"]
     seen: dict = {}
@@ -1596,7 +1594,7 @@ def test_batches_refined_before_the_pool_shortened_its_context_are_not_reused(ti
         return Response(200, text_completion(), {"Content-Type": "application/json"})
 
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(6)))
+    write_jsonl(docs, short_docs(6))
     with LoopbackHTTPServer(respond) as server:
         args = ["refine", "--input", str(docs), "--output", str(out), "--model",
                 str(tiny_model), "--backend", "openai", "--no-progress", "--checkpoint-every",
@@ -1686,7 +1684,6 @@ def test_a_pool_pointed_at_wrongly_fails_the_shard_saying_what_to_do(case, tiny_
     Unauthorized' for url ...' with a link to a page on HTTP statuses, or 'Expecting value:
     line 1 column 1', and not what to do. Each now says what to do; the key is never shown,
     and the shard is failed, nothing of it published."""
-    import json
 
     from prox_tasks.cli import main
     from tests.loopback_http import LoopbackHTTPServer
@@ -1694,7 +1691,7 @@ def test_a_pool_pointed_at_wrongly_fails_the_shard_saying_what_to_do(case, tiny_
     respond, suffix, key, advice, code = WRONG_POOLS[case]
     monkeypatch.setenv("PROX_OPENAI_API_KEY", key)
     docs, out = tmp_path / "in.jsonl", tmp_path / "out"
-    docs.write_text("".join(json.dumps(d) + "\n" for d in short_docs(2)))
+    write_jsonl(docs, short_docs(2))
 
     def refine(url: str) -> int:
         return main(["refine", "--input", str(docs), "--output", str(out), "--model",
