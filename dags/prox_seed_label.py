@@ -40,6 +40,11 @@ Builds the supervised data the refining models learn from (`prox_tasks.labeling.
    `version` is a hash of the content.
 5. **register** — the catalog records it and the `prox_seed_set` Asset is updated, which
    triggers **prox_train_refiner**.
+
+**sample**, each **label_shard** and **split** hold the seed set's labeling claim (the one
+`prox label --seed-set` takes) while they write into its folder: the tasks of one run share
+it; a task of another run, or a `prox label`, into the same folder meanwhile fails with
+`SeedSetBusy`, naming the holder, and is retried.
 """
 
 

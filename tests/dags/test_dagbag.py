@@ -339,3 +339,11 @@ def test_a_dagbag_test_starts_from_the_params_the_dags_were_parsed_with(dagbag):
     dag = dagbag.get_dag("prox_refine_snapshot")
     assert {task.task_id: task.params["dry_run"] for task in dag.tasks} == \
         {task.task_id: False for task in dag.tasks}  # fmt: skip
+
+
+def test_the_seed_dags_page_says_its_tasks_hold_the_labeling_claim(dagbag):
+    """The seed DAG's tasks took the seed set's labeling claim (docs/airflow.md), but its
+    page in the UI did not say so: a run beside another labeling of the folder failed its
+    sample task with ``SeedSetBusy``, unexplained where the run was triggered."""
+    doc = " ".join(dagbag.get_dag("prox_seed_label").doc_md.split())
+    assert "hold the seed set's labeling claim" in doc and "`SeedSetBusy`" in doc
