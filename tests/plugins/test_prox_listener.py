@@ -24,7 +24,6 @@ def test_a_prox_command_run_in_a_task_redacts_other_libraries_records(
     from airflow.sdk import dag, task
 
     from prox_tasks.cli import main
-
     from prox_tasks.redaction import RedactingFilter
 
     for name in ("stdout", "stderr"):  # install() wraps them: this process's, put back after
