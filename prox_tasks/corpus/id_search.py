@@ -143,6 +143,7 @@ class IdSearch:
         """``(position, digest)`` of every document whose digest another document has too,
         in read order."""
         if not self._spilled:
+            self._check_open()
             return _repeated(self._held_digests())
         if self._found is None:  # the buckets are removed as they are searched: once
             if self._scratch is None:
@@ -161,6 +162,7 @@ class IdSearch:
 
         k = self._count
         if not self._spilled:
+            self._check_open()
             if not k or not len(positions):
                 return [()] * len(positions)
             held = np.frombuffer(self._values, dtype=np.int64, count=k * self._held_docs)
@@ -182,10 +184,23 @@ class IdSearch:
         return [tuple(row) for row in np.frombuffer(got, dtype=np.int64).reshape(-1, k).tolist()]
 
     def close(self) -> None:
-        """Remove the scratch folder (nothing to do when nothing was spilled)."""
+        """Remove the scratch folder (nothing to do when nothing was spilled) and give back
+        the memory the documents were held in: the maps' written pages stayed in the RSS as
+        long as the search object lived (the gate's checker keeps its search; the plan's
+        duplicate list kept it through its writes), up to the whole budget."""
         if self._scratch is not None:
             self._scratch.cleanup()
             self._scratch = None
+        for buffer in (self._digests, self._values):
+            if buffer is not None and not buffer.closed:
+                try:
+                    buffer.close()
+                except BufferError:  # a caller still holds a view: freed with it
+                    pass
+
+    def _check_open(self) -> None:
+        if self._digests.closed:
+            raise RuntimeError("the search was closed: its digests are gone")
 
     def _values_file(self) -> str:
         return os.path.join(self._folder(), "values")

@@ -249,6 +249,40 @@ def test_reading_back_the_repeats_values_keeps_the_rss_within_the_budget(_own_te
     assert int(grown) < 6 * 1024, f"RSS grew {int(grown) // 1024} MiB"
 
 
+_KEPT = """
+import os, sys, tempfile
+tempfile.tempdir = sys.argv[1]
+from prox_tasks.corpus.id_search import IdSearch
+
+def kib(name):
+    return next(int(line.split()[1]) for line in open("/proc/self/status")
+                if line.startswith(name + ":"))
+
+with IdSearch(budget=64 * 2**20) as search:  # 2 million documents held, not spilled
+    for _ in range(20):
+        search.extend(os.urandom(16 * 100_000))
+    assert not search.spilled and search.repeats() == []
+    held = kib("VmRSS")
+print(held - kib("VmRSS"))
+"""
+
+
+def test_a_closed_search_gives_back_the_memory_its_documents_were_held_in(_own_temp_folder):
+    """The documents held in memory (anonymous maps) stayed in the RSS after the search was
+    closed, as long as its object lived: the gate's checker keeps its search, the plan's
+    duplicate list kept it through its shard writes, up to the whole budget. Closed, its
+    32 MB of digests are given back at once."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    freed = subprocess.run([sys.executable, "-c", _KEPT, str(_own_temp_folder)], env=env,
+                           capture_output=True, text=True, check=True).stdout  # fmt: skip
+    assert int(freed) > 24 * 1024, f"{int(freed) // 1024} MiB given back"
+    search = IdSearch(budget=2**20)
+    search.extend(id_digest("a") * 2)
+    search.close()
+    with pytest.raises(RuntimeError, match="was closed"):
+        search.repeats()
+
+
 def test_the_plan_and_the_gate_write_the_same_lists_past_the_budget(tmp_path):
     """One search for both: a plan's duplicate-id list and the gate's repeated rows are the
     same with a budget of 1 KiB (every document spilled) as in memory."""
