@@ -167,8 +167,11 @@ def _oserror(err: OSError) -> str:
         # the default catalog, registry and runs live under PROX_HOME: say it is that one
         named = f"{blocker} (PROX_HOME)" if blocker == prox_home() else blocker
         staging = os.environ.get("PROX_TMPDIR", "").rstrip("/")
-        if staging and str(where).rstrip("/") == staging:  # S3 uploads' staging folder
-            target = f" (for {where}, PROX_TMPDIR)"
+        made = str(where).rstrip("/")
+        # the scratch folder (S3 uploads staged, the id search's spill), or a folder made on
+        # the way to it: os.makedirs names the first it could not make, not PROX_TMPDIR
+        if staging and made and (staging == made or staging.startswith(made + "/")):
+            target = f" (for {shown(staging)}, PROX_TMPDIR)"
         return (f"{named} is a file where a folder is needed{target}: give a path whose "
                 "folders are folders, or move that file away")
     if err.strerror:

@@ -228,21 +228,23 @@ def test_a_prox_home_that_is_a_file_is_named_as_prox_home(tmp_path, capsys, monk
     assert f"prox refine: {home} (PROX_HOME) is a file where a folder is needed" in err, err
 
 
+@pytest.mark.parametrize("below", ["sub", "sub/deeper"])
 def test_a_prox_tmpdir_under_a_file_is_named_as_prox_tmpdir(tmp_path, capsys, monkeypatch,
-                                                           s3_bucket):  # noqa: F811
+                                                           s3_bucket, below):  # noqa: F811
     """PROX_TMPDIR (where S3 uploads are staged) below a file: `prox plan --output s3://…`
     ended "…/afile is a file where a folder is needed (for …/afile/sub)", naming no setting:
-    the path came from PROX_TMPDIR, which the line now says."""
+    the path came from PROX_TMPDIR, which the line now says; two folders below it too
+    (os.makedirs names the first folder it could not make, …/afile/sub, not PROX_TMPDIR)."""
     from prox_tasks.storage import put_atomic
 
     put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two three"}\n')
     (tmp_path / "afile").write_text("a file\n")
-    monkeypatch.setenv("PROX_TMPDIR", str(tmp_path / "afile" / "sub"))
+    monkeypatch.setenv("PROX_TMPDIR", f"{tmp_path}/afile/{below}")
     assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out",
                  "--catalog", "sqlite://"]) == 1
     err = capsys.readouterr().err
     assert (f"prox plan: {tmp_path}/afile is a file where a folder is needed (for "
-            f"{tmp_path}/afile/sub, PROX_TMPDIR)") in err, err
+            f"{tmp_path}/afile/{below}, PROX_TMPDIR)") in err, err
 
 
 def test_nothing_promoted_is_the_same_setting_error_for_every_command(tmp_path, capsys,
