@@ -1,5 +1,6 @@
 """Fixtures shared by several test packages (built once per session)."""
 
+import logging
 import os
 import tempfile
 
@@ -36,6 +37,22 @@ def _isolated_prox_home(tmp_path_factory, monkeypatch):
         monkeypatch.setenv("PROX_HOME", str(tmp_path_factory.mktemp("prox-home")))
     for name in ("PROX_MODEL_REGISTRY", "PROX_CATALOG_URL"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _root_handlers_unfiltered():
+    """The root logger's handlers end each test with the filters they began it with.
+
+    ``prox``'s ``main`` (its install()) and prox's listener put a redacting filter in front of
+    every root handler, pytest's own among them: pytest reuses its capturing handlers (the
+    caplog one, the report one) from test to test, so one test's filter stayed for every
+    later test, and a test of the listener's redaction (the task log escaped, another
+    library's URL password hidden) passed in a full run whether or not the listener
+    filtered anything."""
+    handlers = {handler: list(handler.filters) for handler in logging.getLogger().handlers}
+    yield
+    for handler, filters in handlers.items():
+        handler.filters[:] = filters
 
 
 @pytest.fixture(scope="session")
