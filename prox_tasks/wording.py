@@ -49,7 +49,16 @@ def shortened(text: str, limit: int = QUOTED_CHARS, kept_end: int = QUOTED_END) 
     """``text`` cut in its middle to ``limit`` characters when longer, ``… `` where it was
     cut: its start (what failed) and its last ``kept_end`` characters (where: a file, a
     byte, a column) both stay. Cut the quoted part of a message, never the message whole:
-    its way out is at its end."""
+    its way out is at its end.
+
+    Redacted (:func:`~prox_tasks.redaction.redact`) before it is cut: a secret cut in two
+    is one no rule recognizes afterwards (a URL's password whose tail was kept, its
+    ``scheme://user:`` cut away, reached the terminal as it was)."""
+    if len(text) <= limit:
+        return text
+    from prox_tasks.redaction import redact
+
+    text = redact(text)
     if len(text) <= limit:
         return text
     return f"{text[: limit - kept_end - 3]} … {text[-kept_end:]}"
