@@ -400,15 +400,16 @@ def _sqlite_catalog_file(err) -> str | None:
 
 def describe_error(err: BaseException) -> str:
     """``err`` as one line (no traceback): a command's own account, a setting to fix
-    (:func:`setting_errors`) and an unknown connection as written, S3 errors by operation and
-    code, OS errors by cause and path (disk full named as such), anything else as
-    ``Type: message``."""
+    (:func:`setting_errors`), a run's refusal (:func:`_refusal`) and an unknown connection
+    as written, S3 errors by operation and code, OS errors by cause and path (disk full
+    named as such), anything else as ``Type: message``."""
     from prox_tasks.connections import ConnectionNotFound
 
     text, advice = None, ""  # advice: prox's way out, after the cut of what failed
     # written to be read as is: a setting to fix names the setting and what to give it (its
-    # type name, "NotACatalog: …", said nothing more to whoever sets it)
-    if isinstance(err, (CommandFailed, ConnectionNotFound, *setting_errors())):
+    # type name, "NotACatalog: …", said nothing more to whoever sets it); so does a refusal
+    # that says what to change as a setting does ("RunError: no snapshot 'x' in the catalog")
+    if isinstance(err, (CommandFailed, ConnectionNotFound, *setting_errors())) or _refusal(err):
         text = str(err)
     elif (known := _s3(err) or _catalog_full(err) or _catalog_unreachable(err)
           or _catalog_refused(err)) is not None:
@@ -423,6 +424,17 @@ def describe_error(err: BaseException) -> str:
     # cut in its middle either way: prox's way out, and another's where, are at its end
     line = shortened(line, MAX_OWN_CHARS if _prox_said(err) else MAX_CHARS, KEPT_END)
     return f"{line}: {advice}" if advice else line
+
+
+def _refusal(err: BaseException) -> bool:
+    """Whether ``err`` is a :class:`~prox_tasks.pipeline.errors.RunError`: a run, or a
+    command, that cannot succeed as it was asked, whose message says what to change
+    ("no snapshot 'x' in the catalog: give the name …"); its type name says nothing more.
+    The other refusals keep theirs: it names what conflicts (``SettingsConflict``,
+    ``ManifestConflict``), which their messages do not repeat."""
+    from prox_tasks.pipeline.errors import RunError
+
+    return isinstance(err, RunError)
 
 
 def _prox_said(err: BaseException) -> bool:

@@ -106,7 +106,7 @@ def _gate_named(args, name: str, catalog_url: str, limits) -> dict:
         booked = booked_as(catalog_url, args.snapshot)
         if booked is None or booked == name:  # no other name to give: the error's own line
             raise CommandFailed(describe_error(wrong_name), code=2) from wrong_name
-        raise CommandFailed(f"{type(wrong_name).__name__}: {wrong_name}; the catalog books "
+        raise CommandFailed(f"{describe_error(wrong_name)}; the catalog books "
                             f"{args.snapshot} as {booked!r}: prox gate --snapshot "
                             f"{args.snapshot} --name {booked}", code=2) from wrong_name
 

@@ -422,3 +422,17 @@ def test_a_line_feed_in_a_file_name_is_shown_escaped_not_breaking_or_blanking_a_
         assert said in err and str(given).replace("\n", "\\n") in err, err
     gone = describe_error(FileNotFoundError(2, "No such file or directory", "/data/a\nb.jsonl"))
     assert gone == "No such file or directory: /data/a\\nb.jsonl", gone
+
+
+def test_a_refusal_of_prox_s_own_is_said_without_its_type_name():
+    """``prox gate --name nosuch`` said "RunError: no snapshot 'nosuch' in the catalog…": a
+    refusal whose message says what to change kept its internal type name, as only the
+    settings to fix dropped theirs. Every command's line drops it now (:func:`describe_error`,
+    not gate's own wording); another library's error keeps its type, which is all it says
+    of what failed."""
+    from prox_tasks.cli.errors import describe_error
+    from prox_tasks.pipeline.errors import RunError
+
+    err = RunError("no snapshot 'x' in the catalog: give the name")
+    assert describe_error(err) == str(err), describe_error(err)
+    assert describe_error(KeyError("x")) == "KeyError: 'x'"
