@@ -264,9 +264,21 @@ def skipped_reason(path: str) -> str:
             ".warc.wet.gz) or pass --format (format=) if it is one")
 
 
+#: What a user whose input names no file checks (the end of a "no … files at URI"): said
+#: another way by a caller that knows the setting the input came from (:func:`checked_as`).
+CHECK_INPUT = "check the input's path"
 #: Why an input names no file at all, and what to do (the end of a "no … files at URI").
-NAMES_NOTHING = (": an empty folder, or a path, prefix or glob that names no file: check the "
-                 "input's path")
+NAMES_NOTHING = f": an empty folder, or a path, prefix or glob that names no file: {CHECK_INPUT}"
+
+
+def checked_as(err: BaseException, advice: str) -> str:
+    """``err``'s message (an input that names no file) with ``advice`` as its way out: in
+    place of the readers' own :data:`CHECK_INPUT` where it ends with it, else after it. The
+    seed DAG said "…: check the input's path: check input_uri", the advice twice."""
+    said = str(err)
+    if said.endswith(CHECK_INPUT):
+        return said[: -len(CHECK_INPUT)] + advice
+    return f"{said}: {advice}"
 
 
 #: Common Crawl's other files, by name (less a ``.gz``/``.zst``): what they hold instead of
@@ -539,8 +551,8 @@ def without_docs_files(uri: str, listed: list[str]) -> list[str]:
     if not kept:
         named = ", ".join(d.rpartition("/")[2] for d in docs[:3])
         raise FileNotFoundError(f"no input files at {shown(uri)}: only "
-                                f"{count(len(docs), 'docs file')} ({named}), no data: check "
-                                "the input's path")
+                                f"{count(len(docs), 'docs file')} ({named}), no data: "
+                                f"{CHECK_INPUT}")
     return kept
 
 

@@ -414,8 +414,10 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
             raise _output_refused(err, snapshot["output_uri"]) from err
         if not isinstance(err, FileNotFoundError):
             raise
-        raise RunError(f"{err}: check input_uri (the run's date fills {{ds}}) and that the "
-                       "partition has arrived") from err
+        from prox_tasks.corpus.readers import checked_as
+
+        raise RunError(checked_as(err, "check input_uri (the run's date fills {ds}) and that "
+                                  "the partition has arrived")) from err
     except ManifestConflict as err:  # the planner words prox plan's way out: said anew
         from prox_tasks.corpus.manifest import released_as
 

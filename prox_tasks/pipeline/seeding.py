@@ -63,7 +63,7 @@ def sample(params: dict, ds: str | None, task_try: dict | None = None,
             anything is sampled (retried: it may have ended by then, or its claim lapsed).
         SettingInvalid: ``PROX_LABEL_CLAIM_LEASE_S`` is not a number of seconds above 0.
     """
-    from prox_tasks.corpus.readers import input_files
+    from prox_tasks.corpus.readers import checked_as, input_files
     from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input
     from prox_tasks.labeling.sampling import NoDocuments, sample_documents
     from prox_tasks.labeling.seedset import check_name_in_catalog, warn_of_gold_pages
@@ -96,7 +96,7 @@ def sample(params: dict, ds: str | None, task_try: dict | None = None,
     except FileNotFoundError as err:
         if bundled_sample and input_uri == bundled_sample:
             raise RunError(no_bundled_sample(bundled_sample)) from err
-        raise RunError(f"{err}: check input_uri") from err
+        raise RunError(checked_as(err, "check input_uri")) from err
     try:  # a diff/html teacher over rows with no gold text or HTML: before the seed set is
         # claimed for this teacher, so the rerun with another teacher is not refused
         probe_teacher_input(input_uri, teacher, warc_uris=warc_uris, caller="dag",
@@ -115,7 +115,7 @@ def sample(params: dict, ds: str | None, task_try: dict | None = None,
                                      format=params.get("format") or None,
                                      shard_docs=int(params["label_shard_docs"]))
         except (FileNotFoundError, NoDocuments) as err:
-            raise RunError(f"{err}: check input_uri") from err
+            raise RunError(checked_as(err, "check input_uri")) from err
         log.info("seed set %s: sampled %d of %d documents (%d strata; unreadable: %s)", name,
                  drawn["sampled"], drawn["snapshot_docs"], len(drawn["strata"]),
                  drawn["input_quarantined"])

@@ -260,9 +260,12 @@ def test_an_output_root_that_cannot_be_written_is_named_not_the_input(root, tmp_
     assert "input_uri" not in str(err.value)
     # a missing input is still said as one
     missing = {**small_snapshot(tmp_path, 2), "input_uri": f"file://{tmp_path}/nope"}
-    with pytest.raises(RunError, match="check input_uri"):
+    with pytest.raises(RunError, match="check input_uri") as err:
         refresh.plan(missing, target_docs=2, max_map_length=8, model="default",
                      backend=None)
+    # the way out once: not the readers' "check the input's path" before the DAG's own
+    assert "input's path" not in str(err.value) and str(err.value).count("check") == 1, \
+        str(err.value)
 
 
 def test_an_output_root_in_a_missing_bucket_is_said_as_the_cli_says_it(tmp_path,

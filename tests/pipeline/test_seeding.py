@@ -274,9 +274,12 @@ def test_a_seed_set_name_registered_for_another_seed_root_is_refused_before_samp
 
 def test_a_run_over_a_mistyped_input_does_not_claim_the_seed_set(snapshot, tmp_path):
     """input_uri naming no file claimed seed set s1 for it before failing: the rerun with the
-    input fixed was refused as one with other Params. Nothing is claimed now."""
-    with pytest.raises(RunError, match="check input_uri"):
+    input fixed was refused as one with other Params. Nothing is claimed now. Its way out is
+    said once: it was "…names no file: check the input's path: check input_uri"."""
+    with pytest.raises(RunError, match="check input_uri") as err:
         seeding.sample(params(tmp_path / "no-such.jsonl", tmp_path / "root"), None)
+    said = str(err.value)
+    assert said.endswith("names no file: check input_uri") and said.count("check") == 1, said
     assert not (tmp_path / "root" / "s1" / "params.json").exists()
     assert seeding.sample(params(snapshot, tmp_path / "root"), None)["name"] == "s1"
 
