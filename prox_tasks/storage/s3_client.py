@@ -16,13 +16,22 @@ from dataclasses import dataclass, field, replace
 MIB = 1024 * 1024
 
 
-def _env_int(name: str, default: int, least: int | None = None) -> int:
-    # the one reader of deployment variables: unset or blank is the default
+#: S3's smallest multipart part (but the last): a smaller PROX_S3_MULTIPART_CHUNKSIZE was
+#: taken, and S3 refused the upload's completion (EntityTooSmall) after every part was sent.
+MIN_PART_SIZE = 5 * MIB
+
+
+def _env_int(name: str, default: int, least: int | None = None, note: str = "") -> int:
+    """``$name`` as a whole number (of at least ``least``), through the one reader of
+    deployment variables (:func:`~prox_tasks.pipeline.settings.env_value`: unset or blank is
+    the default, a bad value a SettingInvalid naming it, exit 2); ``note``: why the bound."""
     from prox_tasks.pipeline.settings import env_value, whole_number
 
-    if least == 1:  # botocore's own refusal of 0 attempts named no variable, and exited 1
-        return env_value(name, default, whole_number(1), "a whole number of at least 1")
-    return env_value(name, default, int, "a whole number")
+    if least is None:
+        return env_value(name, default, int, "a whole number")
+    # botocore's own refusal of 0 attempts named no variable, and exited 1
+    return env_value(name, default, whole_number(least), f"a whole number of at least {least}",
+                     note)
 
 
 #: botocore's retry modes and S3 addressing styles (the values it takes).
@@ -127,7 +136,9 @@ class S3Settings:
             addressing_style=_env_choice("PROX_S3_ADDRESSING_STYLE", "auto", ADDRESSING_STYLES,
                                          "S3 addressing styles"),
             multipart_threshold=_env_int("PROX_S3_MULTIPART_THRESHOLD", 64 * MIB),
-            multipart_chunksize=_env_int("PROX_S3_MULTIPART_CHUNKSIZE", 16 * MIB),
+            multipart_chunksize=_env_int("PROX_S3_MULTIPART_CHUNKSIZE", 16 * MIB,
+                                         least=MIN_PART_SIZE,
+                                         note="S3's smallest multipart part is 5 MiB"),
         )
         conn_id = os.environ.get("PROX_S3_CONN_ID")
         if conn_id:

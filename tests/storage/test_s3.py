@@ -646,3 +646,31 @@ def test_an_object_whose_key_looks_like_a_glob_is_that_object(s3_bucket):
     assert list_uri(f"{s3_bucket}/in/b*.jsonl") == [f"{s3_bucket}/in/b*.jsonl",
                                                    f"{s3_bucket}/in/bc.jsonl"]
     assert list_uri(f"{s3_bucket}/in/z[1].jsonl") == []
+
+
+def test_a_part_size_below_s3s_minimum_is_refused_before_anything_is_written(
+        s3_bucket, moto_server, tmp_path, capsys, monkeypatch):
+    """``PROX_S3_MULTIPART_CHUNKSIZE=1024`` was taken: S3 refuses parts under 5 MiB only
+    when the upload completes, after every part was sent. It is a setting to fix (exit 2,
+    naming the variable and the minimum), refused before any request writes to the bucket
+    (moto over HTTP, its settings from the environment as a deployment's are)."""
+    from prox_tasks.cli import main
+    from prox_tasks.storage import configure_s3, get_client
+    from prox_tasks.storage.s3_client import S3Settings
+    from tests.quality.snapshot_factory import write_input
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 5)
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)
+    monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
+    monkeypatch.setenv("PROX_S3_MULTIPART_CHUNKSIZE", "1024")
+    configure_s3(None)  # the environment's settings, as a deployment has them
+    assert main(["plan", "--input", str(src), "--output", f"{s3_bucket}/out",
+                 "--catalog", f"sqlite:///{tmp_path}/c.sqlite"]) == 2
+    err = capsys.readouterr().err
+    assert "PROX_S3_MULTIPART_CHUNKSIZE='1024' is not a whole number of at least 5242880" \
+        in err and "5 MiB" in err, err
+    client = get_client(S3Settings(endpoint_url=moto_server.endpoint_url, region_name="us-east-1",
+                                   addressing_style="path"))
+    bucket = s3_bucket.removeprefix("s3://")
+    assert client.list_objects_v2(Bucket=bucket).get("KeyCount") == 0
+    assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
