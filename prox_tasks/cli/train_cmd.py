@@ -23,7 +23,7 @@ from prox_tasks.cli.output import Outcome, progress_bar
 #: Said when a run is interrupted or terminated: what a rerun does with the work done.
 STOPPED_HINT = (
     "the same prox train command resumes from its last checkpoint (the tagger's last "
-    "finished epoch) in its work folder, --work-dir or $TMPDIR/prox-train/<key>"
+    "finished epoch) in its work folder, --work-dir or $PROX_TMPDIR/prox-train/<key>"
 )
 
 

@@ -17,7 +17,6 @@ import json
 import logging
 import os
 import shutil
-import tempfile
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -329,8 +328,13 @@ class TrainJob:
         epochs of a run of the release before, which did not look for them, resume)."""
         if self.work_dir:
             return Path(self.work_dir)
+        from prox_tasks.storage.tempfiles import scratch_dir
+
         key = self._training_key(seed_version, base_version, gold_left_out)
-        return Path(tempfile.gettempdir()) / "prox-train" / key[:16]
+        # in the operator's scratch volume ($PROX_TMPDIR), as every scratch file: the system
+        # temp folder (a small /tmp) took checkpoints while PROX_TMPDIR named one with room.
+        # A folder of its own there: the sweep of stale work folders lists its parent.
+        return Path(scratch_dir()) / "prox-train" / key[:16]
 
     def identity(self, seed_version: str = "", base_version: str = "",
                  gold_left_out: str = "") -> str:

@@ -9,7 +9,7 @@ waits for it, saying who holds it. The kernel releases a ``flock`` when its proc
 killed or not, so a dead trainer never leaves a lock that blocks.
 
 The holder removes the lock file when it is done (a successful run leaves nothing under
-``$TMPDIR/prox-train``); a waiter that then gets the lock of the removed file sees that the
+``$PROX_TMPDIR/prox-train``); a waiter that then gets the lock of the removed file sees that the
 path no longer names it and locks the file at the path again, so two runs never hold locks
 on two different files for one folder.
 """

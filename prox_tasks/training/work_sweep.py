@@ -1,9 +1,9 @@
 """Default training work folders no retry came back for are removed after a while.
 
-A failed training keeps its default work folder (``$TMPDIR/prox-train/<key>``) so that the
-same job resumes from its checkpoints; a job that is never run again with the same settings
-left it there for ever (13 GB had piled up on one machine). Each training first removes the
-folders of ``$TMPDIR/prox-train`` untouched for :func:`max_age_days` days
+A failed training keeps its default work folder (``$PROX_TMPDIR/prox-train/<key>``) so that
+the same job resumes from its checkpoints; a job that is never run again with the same
+settings left it there for ever (13 GB had piled up on one machine). Each training first removes the
+folders of ``$PROX_TMPDIR/prox-train`` untouched for :func:`max_age_days` days
 (``PROX_TRAIN_WORK_MAX_AGE_DAYS``, default 7; 0 keeps them all) — never its own, which its
 retry resumes, and never one a live run holds: the sweep takes the folder's lock
 (:mod:`~prox_tasks.training.work_lock`) without waiting and skips the folder when it is held.

@@ -390,3 +390,21 @@ def test_prox_label_seed_set_over_gold_pages_then_prox_train_leaves_them_out(tmp
     assert record["seed_set"]["gold_pages_left_out"] == held
     assert record["seed_set"]["skipped_reasons"] == {"in the gold set": held}
     assert f"{held} of its pages are pages of the gold set" in caplog.text
+
+
+def test_a_trainings_default_work_folder_is_under_prox_tmpdir(tmp_path, monkeypatch):
+    """The epoch checkpoints went to ``$TMPDIR/prox-train`` whatever ``PROX_TMPDIR`` said:
+    a small ``/tmp`` filled while the operator had pointed every scratch file at a volume
+    with room. The default work folder is in ``storage.tempfiles.scratch_dir`` now (in a
+    ``prox-train`` folder of its own: the stale-folder sweep lists its parent), the system
+    temp folder only without ``PROX_TMPDIR``; a ``work_dir`` given stays as given."""
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setenv("PROX_TMPDIR", str(tmp_path / "scratch"))
+    job = TrainJob(seed=str(tmp_path / "seed"), output=str(tmp_path / "r"))
+    work = job.resolved_work_dir("seed-v1")
+    assert work.parent == tmp_path / "scratch" / "prox-train", work
+    monkeypatch.delenv("PROX_TMPDIR")
+    assert job.resolved_work_dir("seed-v1") == tmp_path / "tmp" / "prox-train" / work.name
+    given = TrainJob(seed=str(tmp_path / "seed"), output=str(tmp_path / "r"),
+                     work_dir=str(tmp_path / "w"))
+    assert given.resolved_work_dir("seed-v1") == tmp_path / "w"
