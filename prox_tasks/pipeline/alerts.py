@@ -37,7 +37,8 @@ def alert_conn_id() -> str:
         SettingInvalid: Not a connection id Airflow can hold (a space, a quote): every
             failure's alert was dropped, silently, as if none were configured.
     """
-    from prox_tasks.pipeline.settings import env_value
+    # worded as every variable read at parse: the import error, all the UI shows, says so
+    from prox_tasks.pipeline.dag_config import parse_time_setting
 
     def conn_id(text: str) -> str:
         if not _CONN_ID.fullmatch(text):
@@ -45,7 +46,7 @@ def alert_conn_id() -> str:
                              "# ! ( ), at most 250")
         return text
 
-    return env_value("PROX_ALERT_CONN_ID", DEFAULT_CONN_ID, conn_id, "a connection id")
+    return parse_time_setting("PROX_ALERT_CONN_ID", DEFAULT_CONN_ID, conn_id, "a connection id")
 
 
 def failure_message(context: dict) -> dict:

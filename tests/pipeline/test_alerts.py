@@ -82,8 +82,11 @@ def test_an_alert_connection_id_airflow_cannot_hold_is_refused_not_dropped(monke
 
     monkeypatch.setenv("PROX_ALERT_CONN_ID", "prox alerts")
     with pytest.raises(SettingInvalid, match="PROX_ALERT_CONN_ID='prox alerts' is not a "
-                                             "connection id"):
+                                             "connection id") as refused:
         alert_conn_id()
+    # worded as the other variables read at parse (dag_config.parse_time_setting): it lacked
+    # the hint that says when it is read
+    assert "read when the DAGs are parsed: docs/airflow.md" in str(refused.value), refused.value
     FailureNotifier()(_context())  # logged, never raised over the task's own failure
     [logged] = [r for r in caplog.records if r.name == "prox_tasks.pipeline.alerts"]
     assert logged.getMessage() == "could not look up the alert connection (PROX_ALERT_CONN_ID)"
