@@ -52,3 +52,18 @@ def test_the_light_dag_tasks_import_no_model_or_gate_library():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, cwd=ROOT).stdout  # fmt: skip
     assert out.strip() == "[]"
+
+
+def test_parsing_the_dag_files_imports_no_numpy():
+    """The scheduler's DAG processor parses each DAG file every 30 s: the refine DAG's Params
+    (``dag_config.limit_params``) imported ``refine.limits``, whose default document size
+    came from ``prox_tasks.corpus`` — its package loading the writer, its Arrow columns and
+    numpy (~100 ms a parse). The default lives in a light module now; numpy loads only
+    where a task reads or writes a corpus."""
+    code = ("import sys\n"
+            "sys.path[:0] = ['dags', 'plugins']\n"
+            "import prox_refine_snapshot, prox_seed_label, prox_train_refiner\n"
+            "print(sorted(m for m in ('numpy', 'prox_tasks.corpus') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, cwd=ROOT).stdout  # fmt: skip
+    assert out.strip() == "[]"

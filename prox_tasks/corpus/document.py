@@ -11,14 +11,13 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from prox_tasks.document_size import DEFAULT_MAX_DOC_BYTES  # noqa: F401 (re-exported)
 from prox_tasks.wording import a_type, quoted_error
 
 _ENCODE_CHECK_CHARS = 1 << 20
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FIELDS_SHOWN = 8  # a row's field names a missing_text detail lists
 
-#: Documents larger than this (UTF-8 bytes of the text) are quarantined as ``too_large``.
-DEFAULT_MAX_DOC_BYTES = 8 * 1024 * 1024
 #: The id field rows are read with when none is named: a row without it is given its text's
 #: hash as id (:func:`content_id`), as documented. A row without an id field named
 #: otherwise (``--id-field``) is quarantined (``missing_id``).

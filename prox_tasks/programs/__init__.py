@@ -1,35 +1,31 @@
-"""The program language: parser, executor and model-input renderings. Pure functions, no I/O."""
+"""The program language: parser, executor and model-input renderings. Pure functions, no I/O.
 
-from prox_tasks.programs.executor import execute
-from prox_tasks.programs.parser import join_chunk_programs, parse, unquote
-from prox_tasks.programs.policy import Policy
-from prox_tasks.programs.program import (
-    Call,
-    DropDoc,
-    ErrorKind,
-    KeepChunk,
-    KeepDoc,
-    Normalize,
-    Program,
-    ProgramError,
-    RemoveLines,
-    Scope,
-    quote,
-)
-from prox_tasks.programs.render import (
-    SYSTEM_PROMPT,
-    Chunk,
-    WhitespaceTokenizer,
-    doc_messages,
-    render_chunks,
-    render_doc,
-)
-from prox_tasks.programs.stats import ExecutionResult, ExecutionStats
+The names below load on first use: the refine DAG's Params take the executor's caps from
+:mod:`prox_tasks.programs.policy` while the scheduler parses the DAG file, and must not pay
+for the executor (its layout loads numpy: ~100 ms a parse) with it.
+"""
 
-__all__ = [
-    "SYSTEM_PROMPT", "Call", "Chunk", "DropDoc", "ErrorKind", "ExecutionResult",
-    "ExecutionStats", "KeepChunk", "KeepDoc", "Normalize", "Policy", "Program",
-    "ProgramError", "RemoveLines", "Scope", "WhitespaceTokenizer", "doc_messages",
-    "execute", "join_chunk_programs", "parse", "quote", "render_chunks", "render_doc",
-    "unquote",
-]  # fmt: skip
+from importlib import import_module
+
+_WHERE = {
+    "execute": "prox_tasks.programs.executor",
+    "join_chunk_programs": "prox_tasks.programs.parser",
+    "parse": "prox_tasks.programs.parser",
+    "unquote": "prox_tasks.programs.parser",
+    "Policy": "prox_tasks.programs.policy",
+    **dict.fromkeys(("Call", "DropDoc", "ErrorKind", "KeepChunk", "KeepDoc", "Normalize",
+                     "Program", "ProgramError", "RemoveLines", "Scope", "quote"),
+                    "prox_tasks.programs.program"),
+    **dict.fromkeys(("SYSTEM_PROMPT", "Chunk", "WhitespaceTokenizer", "doc_messages",
+                     "render_chunks", "render_doc"), "prox_tasks.programs.render"),
+    "ExecutionResult": "prox_tasks.programs.stats",
+    "ExecutionStats": "prox_tasks.programs.stats",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):
+    if name not in _WHERE:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(_WHERE[name]), name)

@@ -23,7 +23,7 @@ import os
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, fields
 
-from prox_tasks.corpus.document import DEFAULT_MAX_DOC_BYTES
+from prox_tasks.document_size import DEFAULT_MAX_DOC_BYTES
 from prox_tasks.programs.policy import Policy
 from prox_tasks.setting_names import setting_name
 from prox_tasks.wording import count
