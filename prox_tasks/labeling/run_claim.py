@@ -132,7 +132,7 @@ def labeling_claim(
     Raises:
         SeedSetBusy: another run that may still be running holds it, naming that run, when
             it started, when its lease runs out and what to do.
-        SettingInvalid: ``PROX_LABEL_CLAIM_LEASE_S`` is not a number of seconds above 0.
+        SettingInvalid: ``PROX_LABEL_CLAIM_LEASE_S`` is not a number of seconds of at least 10.
     """
     from prox_tasks.pipeline.settings import label_claim_lease
 

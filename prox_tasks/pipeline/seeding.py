@@ -61,7 +61,7 @@ def sample(params: dict, ds: str | None, task_try: dict | None = None,
             (another ``seed_root``), before anything is sampled.
         SeedSetBusy: another run (DAG run or ``prox label``) labels the folder now, before
             anything is sampled (retried: it may have ended by then, or its claim lapsed).
-        SettingInvalid: ``PROX_LABEL_CLAIM_LEASE_S`` is not a number of seconds above 0.
+        SettingInvalid: ``PROX_LABEL_CLAIM_LEASE_S`` is not a number of seconds of at least 10.
     """
     from prox_tasks.corpus.readers import checked_as, input_files
     from prox_tasks.labeling.run import MissingTeacherInput, probe_teacher_input

@@ -24,8 +24,8 @@
 - ``PROX_ID_SEARCH_MB``: the memory the snapshot-wide search for repeated ids (the plan's
   duplicate-id list, the gate's check) takes, its copies included, before spilling the
   digests to disk (default 512; see :mod:`prox_tasks.corpus.id_search`).
-- ``PROX_LABEL_CLAIM_LEASE_S``: the lease of a seed set's labeling claim (default 900 s;
-  :func:`label_claim_lease`, :mod:`prox_tasks.labeling.run_claim`).
+- ``PROX_LABEL_CLAIM_LEASE_S``: the lease of a seed set's labeling claim (default 900 s, at
+  least 10; :func:`label_claim_lease`, :mod:`prox_tasks.labeling.run_claim`).
 - ``PROX_TMPDIR``: where prox's scratch files go — S3 uploads staged, the repeated-id
   search's spill, the gate's Data Docs before they are published (default: the system temp
   folder, ``$TMPDIR``; :func:`prox_tasks.storage.tempfiles.scratch_dir`).
@@ -50,6 +50,11 @@ DEFAULT_ID_SEARCH_MB = 512
 #: Seconds a labeling claim holds past its holder's last heartbeat, unless
 #: ``PROX_LABEL_CLAIM_LEASE_S``.
 DEFAULT_LABEL_CLAIM_LEASE_S = 900.0
+#: The shortest ``PROX_LABEL_CLAIM_LEASE_S`` taken: a holder renews its claim every quarter
+#: of its lease (on S3 a GET and a conditional PUT), so a lease of 0.001 s renewed it every
+#: 0.25 ms; a renewal (an S3 round trip, retried) and the hosts' clock skew must fit well
+#: within a lease, or a live holder is taken over. Read at each call: a test may lower it.
+MIN_LABEL_CLAIM_LEASE_S = 10.0
 
 
 class SettingInvalid(ValueError):
@@ -103,6 +108,19 @@ def seconds_value(raw: str, zero: bool = False) -> float:
     return value
 
 
+def seconds_at_least(least: float):
+    """A converter for :func:`env_value`: :func:`seconds_value` of at least ``least``
+    seconds, else a ValueError saying why ("0.001 is not at least 10")."""
+
+    def seconds(raw: str) -> float:
+        value = seconds_value(raw)
+        if value < least:
+            raise ValueError(f"{raw} is not at least {least:g}")
+        return value
+
+    return seconds
+
+
 def label_claim_lease() -> float:
     """Seconds a seed set's labeling claim holds past its holder's last heartbeat
     (``$PROX_LABEL_CLAIM_LEASE_S``, default 900): a holder renews it every quarter of that
@@ -111,10 +129,15 @@ def label_claim_lease() -> float:
     run claims its folder, before it samples anything.
 
     Raises:
-        SettingInvalid: Not a finite number of seconds above 0.
+        SettingInvalid: Not a finite number of seconds of at least
+            :data:`MIN_LABEL_CLAIM_LEASE_S` (10).
     """
-    return env_value("PROX_LABEL_CLAIM_LEASE_S", DEFAULT_LABEL_CLAIM_LEASE_S, seconds_value,
-                     "a number of seconds above 0")
+    return env_value(
+        "PROX_LABEL_CLAIM_LEASE_S",
+        DEFAULT_LABEL_CLAIM_LEASE_S,
+        seconds_at_least(MIN_LABEL_CLAIM_LEASE_S),
+        f"a number of seconds of at least {MIN_LABEL_CLAIM_LEASE_S:g}",
+    )
 
 
 def _under_home(env: str, name: str) -> str:

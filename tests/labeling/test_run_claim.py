@@ -17,6 +17,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 HOLD = """
 import sys, time
 from prox_tasks.labeling.run_claim import labeling_claim
+from prox_tasks.pipeline import settings
+settings.MIN_LABEL_CLAIM_LEASE_S = 0.1  # a test's lease of a second, below a deployment's floor
 with labeling_claim(sys.argv[1]):
     print("held", flush=True)
     time.sleep(120)
@@ -289,11 +291,12 @@ def test_prox_label_takes_over_a_claim_of_another_host_with_take_over(
     out = tmp_path / "seed"
     args = ["label", "--json", "--input", str(src), "--output", str(out), "--seed-set",
             "--sample-size", "12", "--no-register"]  # fmt: skip
-    monkeypatch.setenv("PROX_LABEL_CLAIM_LEASE_S", "0")
-    assert main(args) == 2
-    assert "PROX_LABEL_CLAIM_LEASE_S='0' is not a number of seconds above 0" in \
-        capsys.readouterr().err  # fmt: skip
-    assert not out.exists()
+    for lease in ("0", "0.001", "9.9"):  # 0.001: renewed (S3: GET + PUT) every 0.25 ms
+        monkeypatch.setenv("PROX_LABEL_CLAIM_LEASE_S", lease)
+        assert main(args) == 2
+        assert f"PROX_LABEL_CLAIM_LEASE_S='{lease}' is not a number of seconds of at least " \
+            f"10 ({lease} is not " in capsys.readouterr().err  # fmt: skip
+        assert not out.exists()
     monkeypatch.delenv("PROX_LABEL_CLAIM_LEASE_S")
     out.mkdir()
     (out / CLAIM_NAME).write_bytes(_other_host_claim(renewed_ago=5))
