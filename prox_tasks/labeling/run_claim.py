@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Iterator
@@ -141,7 +142,7 @@ def labeling_claim(
     holder: dict = {}
 
     def decide(current: bytes | None) -> bytes | None:
-        claim, now = _claim_of(current), time.time()
+        claim, now = _well_formed(_claim_of(current), uri), time.time()
         live = _live(claim, me)
         taken = None
         if claim and runners.run_key(claim["runner"]) != runners.run_key(me):
@@ -164,7 +165,7 @@ def labeling_claim(
                     **claim,
                     "holders": [*live, me],
                     "renewed": now,
-                    "lease_s": max(lease, claim.get("lease_s") or 0),
+                    "lease_s": max(lease, claim.get("lease_s", 0)),
                 }
             )
         new = {"runner": me, "since": now, "renewed": now, "lease_s": lease, "holders": [me]}
@@ -210,6 +211,28 @@ def _why_gone(claim: dict, live: list[dict], me: dict, now: float, take_over: bo
 
 def _number(value) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+#: The claim's times, in seconds: each a finite number of at least 0 when there.
+_TIMES = ("since", "renewed", "lease_s")
+
+
+def _well_formed(claim: dict | None, uri: str) -> dict | None:
+    """``claim`` less the times that are no finite number of seconds (a claim edited by
+    hand, or written by something else: ``"lease_s": "15m"`` made joining it raise
+    TypeError), each said in a warning: a time that is not there is one the claim does not
+    tell (a claim before leases holds until its holders are known gone)."""
+    if claim is None:
+        return None
+    bad = {k: claim[k] for k in _TIMES if k in claim and not _seconds(claim[k])}
+    for key, value in bad.items():
+        log.warning("%s: the labeling claim's %s %r is no number of seconds: taken as absent",
+                    uri, key, value)  # fmt: skip
+    return {k: v for k, v in claim.items() if k not in bad}
+
+
+def _seconds(value) -> bool:
+    return _number(value) and math.isfinite(value) and value >= 0
 
 
 def _lapses(claim: dict, by_hand: str) -> str:

@@ -307,3 +307,28 @@ def test_prox_label_takes_over_a_claim_of_another_host_with_take_over(
     assert main([*args, "--take-over"]) == 0, capsys.readouterr().err
     assert sorted((out / "labels").glob("labels-*.jsonl.gz"))
     assert not (out / CLAIM_NAME).exists()
+
+
+def test_a_claim_with_a_malformed_lease_is_joined_as_one_without_it(tmp_path, caplog):
+    """A claim whose ``lease_s`` is no number (edited by hand, or written by something
+    else) made a task of the same run joining it raise TypeError in ``max()``: its label
+    task failed, though the claim is its own run's. A time that is no number of seconds is
+    taken as absent, said in a warning; the join writes this holder's lease."""
+    import logging
+    import time
+
+    from prox_tasks.labeling.run_claim import labeling_claim
+
+    folder = tmp_path / "seed"
+    folder.mkdir()
+    first = _task("manual__1", "label_shard", 0)
+    (folder / CLAIM_NAME).write_text(json.dumps({"runner": first, "holders": [first],
+        "since": time.time(), "renewed": time.time(), "lease_s": "15 minutes"}))  # fmt: skip
+    with (
+        caplog.at_level(logging.WARNING),
+        labeling_claim(str(folder), _task("manual__1", "label_shard", 1)),
+    ):
+        held = json.loads((folder / CLAIM_NAME).read_text())
+        assert held["lease_s"] == 900 and len(held["holders"]) == 2, held
+    assert "the labeling claim's lease_s '15 minutes' is no number of seconds: taken as " \
+        "absent" in caplog.text, caplog.text  # fmt: skip
