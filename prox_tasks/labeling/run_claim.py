@@ -16,9 +16,9 @@ Airflow task try: the claim is its DAG run's (:func:`~prox_tasks.refine.runner.r
 the tasks of one run share it (``holders``, each added and removed in one step), and another
 run's tasks or a ``prox label`` are refused while any of them labels.
 
-The claim is removed when the run ends (its last holder ends), failed or not (on S3 it is
-left released, ``holders`` empty: a conditional write, where a DELETE could not be). A run
-killed outright cannot remove it; the claim is taken over (recording whose it was, why and
+The claim is removed when the run ends (its last holder ends), failed, stopped (SIGTERM)
+or not (on S3 it is left released, ``holders`` empty: a conditional write, where a DELETE
+could not be). A run killed outright cannot remove it; the claim is taken over (recording whose it was, why and
 when: ``taken_over``) once its run is known to have ended:
 
 - a holder known dead (:func:`prox_tasks.refine.runner.why_dead`, the refine claims' rule: a
@@ -187,8 +187,14 @@ def labeling_claim(
         yield
     finally:
         stop.set()
-        beat.join()
-        _give_up(uri, me)
+        try:
+            beat.join()  # a renewal under way (an S3 round trip) ends first
+        finally:
+            # a stop (SIGTERM raised in this thread) landing in that wait skipped the
+            # release: the claim refused every other run until its lease ran out. A renewal
+            # still under way then writes nothing (stop is set), whichever of the two
+            # conditional writes comes first
+            _give_up(uri, me)
 
 
 def _why_gone(claim: dict, live: list[dict], me: dict, now: float, take_over: bool) -> str | None:
@@ -263,6 +269,8 @@ def _heartbeat(uri: str, me: dict, every: float, stop: threading.Event) -> None:
 
         def decide(current: bytes | None) -> bytes | None:
             nonlocal said
+            if stop.is_set():  # released meanwhile, or about to be: nothing to renew
+                return None
             claim, now = _claim_of(current), time.time()
             if claim is None or me not in _holders(claim) or \
                     runners.run_key(claim["runner"]) != runners.run_key(me):  # fmt: skip

@@ -332,3 +332,52 @@ def test_a_claim_with_a_malformed_lease_is_joined_as_one_without_it(tmp_path, ca
         assert held["lease_s"] == 900 and len(held["holders"]) == 2, held
     assert "the labeling claim's lease_s '15 minutes' is no number of seconds: taken as " \
         "absent" in caplog.text, caplog.text  # fmt: skip
+
+
+#: A label task stopped by Airflow (SIGTERM raised in the main thread, as label_shard's
+#: raise_on_sigterm does) just as its labeling ends, while the claim's heartbeat is in a
+#: renewal: the stand-in for a slow S3 round trip (one cannot be timed on cue) is a renewal
+#: that sleeps, so the stop lands in the wait for that heartbeat.
+STOPPED_IN_JOIN = """
+import sys, threading, time
+from prox_tasks.labeling import run_claim
+from prox_tasks.pipeline import settings
+from prox_tasks.termination import raise_on_sigterm
+settings.MIN_LABEL_CLAIM_LEASE_S = 0.1
+real_replace_if, renewing = run_claim.replace_if, threading.Event()
+
+def slow_renewal(uri, decide):
+    if threading.current_thread().name == "prox-labeling-claim":
+        renewing.set()
+        time.sleep(60)
+    return real_replace_if(uri, decide)
+
+run_claim.replace_if = slow_renewal
+with raise_on_sigterm(), run_claim.labeling_claim(sys.argv[1]):
+    renewing.wait()
+    print("leaving", flush=True)
+"""
+
+
+def test_a_stop_while_the_heartbeat_is_waited_for_still_releases_the_claim(tmp_path):
+    """SIGTERM (Airflow stopping a label task; raised in the main thread) that landed while
+    the claim's end waited for its heartbeat thread skipped the release: the claim stayed
+    until its lease ran out, refusing every other run meanwhile. The release now runs
+    whatever ends that wait (a real process stopped by a real SIGTERM)."""
+    import time
+
+    folder = tmp_path / "seed"
+    env = {**os.environ, "PROX_LABEL_CLAIM_LEASE_S": "0.4",
+           "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))}  # fmt: skip
+    proc = subprocess.Popen([sys.executable, "-c", STOPPED_IN_JOIN, str(folder)], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+        assert proc.stdout.readline().strip() == "leaving"
+        time.sleep(0.5)  # in the wait for the heartbeat (asleep for 60 s)
+        assert (folder / CLAIM_NAME).exists()
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert "Terminated: terminated (SIGTERM)" in err, err
+    assert not (folder / CLAIM_NAME).exists(), err  # released: the next run need not wait
