@@ -100,12 +100,17 @@ def reusable(sample_uri: str, uris: tuple[str, str, str], made: dict) -> dict | 
 
 
 def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
-               caller: str = "cli", **label_options) -> dict:
+               caller: str = "cli", check=None, **label_options) -> dict:
     """Label sample shard ``sample_uri`` as part ``index`` of the seed set at ``root`` with
     ``teacher`` (:func:`label_corpus`, with ``label_options``), or reuse the part an earlier
     run made from the same bytes and teacher. Returns the labeling's counts with ``reused``.
     ``caller`` (``cli`` or ``dag``) words the messages only: it is no part of what the part
-    was made from."""
+    was made from. ``check`` (the folder's labeling claim:
+    :meth:`~prox_tasks.labeling.run_claim.HeldClaim.check`) is called before the part is
+    labeled, after each batch and before the part is published, and raises once another run
+    took the claim over: that run labels the part, this one stops paying for it."""
+    check = check or (lambda: None)
+    check()
     uris = part_uris(root, index)
     made = made_from(sample_uri, teacher.describe(), warc_uris, **label_options)
     checkpoints = CheckpointStore(labels_uri(root), index, _as_compared(made))
@@ -122,6 +127,7 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
 
     def keep(rows: list[dict]) -> None:
         nonlocal batches
+        check()
         checkpoints.save(batches, rows, {})
         batches += 1
 
@@ -131,6 +137,7 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
                            warc_uris=warc_uris or None, probe_docs=None, caller=caller,
                            labeled_before=labeled_before, on_labeled=keep,
                            **label_options)  # fmt: skip
+    check()
     put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
     checkpoints.clear()
     return {**summary, "reused": False}

@@ -60,6 +60,57 @@ class SeedSetBusy(RuntimeError):
     label (and pay for) the same parts twice."""
 
 
+class ClaimTakenOver(SeedSetBusy):
+    """This run's labeling claim was taken over while it labeled (cut off for longer than
+    its lease, or an operator's ``--take-over``): another run labels the folder now, so
+    this one stops before it publishes anything more (a part, the splits)."""
+
+
+class HeldClaim:
+    """The labeling claim a ``with labeling_claim(...)`` block holds: :meth:`check` before
+    each thing published into the folder.
+
+    Attributes:
+        lost: How the claim was lost, as the heartbeat last found it (None: held).
+    """
+
+    def __init__(self, output_uri: str, uri: str, me: dict) -> None:
+        self.output_uri, self.uri, self.me = output_uri, uri, me
+        self.lost: str | None = None
+
+    def check(self) -> None:
+        """Raise unless this run still holds the claim: the heartbeat's finding, else the
+        claim read now (the heartbeat finds a takeover up to a quarter lease late).
+
+        Raises:
+            ClaimTakenOver: Naming the run that took it over, when and why.
+        """
+        if self.lost is None:
+            replace_if(self.uri, self._read)  # decides nothing: a read, under the lock
+        if self.lost is not None:
+            raise ClaimTakenOver(
+                f"seed set folder {self.output_uri}: this run's labeling claim was "
+                f"{self.lost}; this run stopped, publishing nothing more (the other run "
+                "labels the folder; a run once it has ended reuses the labels of both)"
+            )
+
+    def _read(self, current: bytes | None) -> None:
+        self.lost = _lost(_claim_of(current), self.me)
+
+
+def _lost(claim: dict | None, me: dict) -> str | None:
+    """How ``me`` lost ``claim`` (the claim's file now), or None while ``me`` holds it."""
+    if claim is None:
+        return "removed (by hand, or taken over and released)"
+    if me in _holders(claim) and runners.run_key(claim["runner"]) == runners.run_key(me):
+        return None
+    taken = claim.get("taken_over") if isinstance(claim.get("taken_over"), dict) else {}
+    at = taken.get("at", claim.get("since"))
+    when = f" at {_utc(at)}" if _number(at) else ""
+    why = f" ({taken['why']})" if taken.get("why") else ""
+    return f"taken over by {_who(claim['runner'])}{when}{why}"
+
+
 def claim_uri(output_uri: str) -> str:
     """The labeling claim of seed-set folder ``output_uri``."""
     return join_uri(output_uri, CLAIM_NAME)
@@ -116,9 +167,12 @@ def labeling_claim(
     again: str = RUN_AGAIN,
     take_over: bool = False,
     by_hand: str = TAKE_OVER,
-) -> Iterator[None]:
+) -> Iterator[HeldClaim]:
     """Hold the labeling claim of seed-set folder ``output_uri`` for the ``with`` block,
-    renewing its lease from a thread meanwhile.
+    renewing its lease from a thread meanwhile. The block gets the :class:`HeldClaim`: a
+    claim taken over meanwhile (this run cut off for longer than its lease) lets another
+    run label the same parts, so the block calls :meth:`HeldClaim.check` before each part
+    it labels and each thing it publishes, and stops there.
 
     Args:
         output_uri: The seed-set folder.
@@ -178,13 +232,13 @@ def labeling_claim(
             f"(it reuses that run's labels, nothing is labeled twice); "
             f"{_lapses(holder, by_hand.format(uri=uri))}"
         )
-    stop = threading.Event()
+    stop, held = threading.Event(), HeldClaim(output_uri, uri, me)
     beat = threading.Thread(
-        target=_heartbeat, args=(uri, me, lease / 4, stop), name="prox-labeling-claim", daemon=True
+        target=_heartbeat, args=(held, lease / 4, stop), name="prox-labeling-claim", daemon=True
     )
     beat.start()
     try:
-        yield
+        yield held
     finally:
         stop.set()
         try:
@@ -260,28 +314,24 @@ def _lapses(claim: dict, by_hand: str) -> str:
     )
 
 
-def _heartbeat(uri: str, me: dict, every: float, stop: threading.Event) -> None:
-    """Renew the claim at ``uri`` every ``every`` seconds until ``stop``: its ``renewed``
-    time, unless another holder of this run renewed it within ``every``. A claim found
-    taken over (this run was thought gone) is said once: another run labels beside it."""
-    said = False
+def _heartbeat(held: HeldClaim, every: float, stop: threading.Event) -> None:
+    """Renew ``held``'s claim every ``every`` seconds until ``stop``: its ``renewed`` time,
+    unless another holder of this run renewed it within ``every``. A claim found taken over
+    (this run was thought gone) is recorded in ``held.lost`` (its next
+    :meth:`~HeldClaim.check` stops the run) and said once; it is never renewed again."""
+    uri, me = held.uri, held.me
     while not stop.wait(every):
 
         def decide(current: bytes | None) -> bytes | None:
-            nonlocal said
             if stop.is_set():  # released meanwhile, or about to be: nothing to renew
                 return None
             claim, now = _claim_of(current), time.time()
-            if claim is None or me not in _holders(claim) or \
-                    runners.run_key(claim["runner"]) != runners.run_key(me):  # fmt: skip
-                if not said:
-                    log.error(
-                        "%s: this run's labeling claim was taken over (%s): another run "
-                        "may label the same parts",
-                        uri,
-                        (claim or {}).get("taken_over") or "removed",
-                    )
-                said = True
+            lost = _lost(claim, me)
+            if lost is not None:
+                if held.lost is None:
+                    log.error("%s: this run's labeling claim was %s: it stops before its "
+                              "next part", uri, lost)  # fmt: skip
+                held.lost = lost
                 return None
             if _number(claim.get("renewed")) and now - claim["renewed"] < every / 2:
                 return None  # another task of this run renewed it just now
@@ -291,6 +341,8 @@ def _heartbeat(uri: str, me: dict, every: float, stop: threading.Event) -> None:
             replace_if(uri, decide)
         except Exception as err:  # noqa: BLE001 (the next beat tries again; the lease says how long)
             log.warning("%s: could not renew the labeling claim: %s", uri, err)
+        if held.lost is not None:  # another run's claim now: never renewed by this one
+            return
 
 
 def _who(runner: dict) -> str:
@@ -309,7 +361,11 @@ def _since(claim: dict) -> str:
     since = claim.get("since")
     if not isinstance(since, int | float):
         return "since an unknown time"
-    return "since " + time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(since))
+    return "since " + _utc(since)
+
+
+def _utc(at: float) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
 
 
 def _give_up(uri: str, me: dict) -> None:

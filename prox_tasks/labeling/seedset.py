@@ -464,7 +464,9 @@ def build_seed_set(
             DAG's ``seed_set_name``), or an input without documents
             (MissingTeacherInput: without what a diff/html teacher reads, before sampling).
         prox_tasks.labeling.run_claim.SeedSetBusy: another run labels ``output_uri`` now
-            (before anything is sampled or labeled).
+            (before anything is sampled or labeled), or took this run's claim over while it
+            labeled (:class:`~prox_tasks.labeling.run_claim.ClaimTakenOver`: nothing more
+            is published).
     """
     from prox_tasks.storage import join_uri
     from prox_tasks.storage.names import check_name
@@ -475,7 +477,7 @@ def build_seed_set(
     probe_teacher_input(input_uri, teacher, text_field, id_field, gold_field, html_field,
                         warc_uris=warc_uris, format=format)
     # one labeling run per folder: a second one beside it would pay for every label twice
-    with labeling_claim(output_uri, take_over=take_over):
+    with labeling_claim(output_uri, take_over=take_over) as held:
         sample = sample_documents(input_uri, join_uri(output_uri, "sample"), sample_size, seed,
                                   text_field=text_field, id_field=id_field, group_field=group_field,
                                   format=format)  # fmt: skip
@@ -490,12 +492,13 @@ def build_seed_set(
         for i, uri in enumerate(sample["files"]):
             part = label_part(uri, output_uri, i, teacher, gold_field=gold_field,
                               batch_size=batch_size, html_field=html_field, progress=progress,
-                              max_html_bytes=max_html_bytes, **joins)
+                              max_html_bytes=max_html_bytes, check=held.check, **joins)
             if part["reused"] and progress is not None:
                 progress.update(part["read"])
             label_files.append(part["output"])
             quarantine_files.append(part["quarantine"])
         usage = getattr(teacher, "usage", None)
+        held.check()  # the splits and manifest: of the run that holds the folder
         return assemble_seed_set(
             sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,
             name=name, gold_field=gold_field, html_field=html_field, sample_info=sample,

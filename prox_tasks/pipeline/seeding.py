@@ -425,11 +425,11 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None,
 
     # Airflow stops a task with SIGTERM (then SIGKILL 5 s later) and, by itself, lets it run
     # on: a labeling went on paying the teacher, cut short where the SIGKILL found it
-    with raise_on_sigterm(STOPPED_BY_AIRFLOW), holding_claim(plan["root"], task_try):
+    with raise_on_sigterm(STOPPED_BY_AIRFLOW), holding_claim(plan["root"], task_try) as held:
         teacher = _teacher(plan["teacher"], teacher_options)
         try:
             summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
-                                 warc_uris=plan.get("warc_uris"), caller="dag",
+                                 warc_uris=plan.get("warc_uris"), caller="dag", check=held.check,
                                  **({"warc_index": plan["warc_index"]}
                                     if plan.get("warc_index") else {}))  # fmt: skip
         finally:
@@ -542,7 +542,8 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int,
     from prox_tasks.labeling.seedset import EmptySplit, assemble_seed_set
 
     parts = sorted(parts, key=lambda p: p["index"])
-    with holding_claim(plan["root"], task_try):
+    with holding_claim(plan["root"], task_try) as held:
+        held.check()  # taken over since the labeling: that run writes the splits
         try:
             info = assemble_seed_set(plan["sample"]["files"], [p["output"] for p in parts],
                                      plan["root"], parts[0]["teacher"], plan["seed"],

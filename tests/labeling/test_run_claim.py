@@ -381,3 +381,67 @@ def test_a_stop_while_the_heartbeat_is_waited_for_still_releases_the_claim(tmp_p
         proc.kill()
     assert "Terminated: terminated (SIGTERM)" in err, err
     assert not (folder / CLAIM_NAME).exists(), err  # released: the next run need not wait
+
+
+def _two_shards(tmp_path) -> list[str]:
+    """Two sample shards of real text, as the seed DAG's ``sample`` writes them."""
+    from prox_tasks.labeling.sampling import sample_documents
+
+    rows = [
+        {"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+        for i in range(8)
+    ]
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return sample_documents(str(src), str(tmp_path / "sample"), 8, 0, shards=2)["files"]
+
+
+def test_a_holder_whose_claim_was_taken_over_stops_before_its_next_part(tmp_path, monkeypatch):
+    """A holder cut off for longer than its lease (its claim taken over by another run) only
+    logged an error and labeled on: two runs labeled, paid for and published the same parts.
+    It now stops before it labels or publishes its next part, naming the run that took the
+    claim over, when and why; nothing more of it is published. Found by a fresh read of the
+    claim (its lease run out: ``renewed`` edited into the past), and by the heartbeat (an
+    operator's ``--take-over``, a lease of 0.4 s renewed every 0.1 s)."""
+    import time
+
+    import pytest
+
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.parts import label_part, part_uris
+    from prox_tasks.labeling.run_claim import ClaimTakenOver, labeling_claim
+    from prox_tasks.pipeline import settings
+    from prox_tasks.storage import exists
+
+    shards, folder = _two_shards(tmp_path), str(tmp_path / "seed")
+    claim_file = tmp_path / "seed" / CLAIM_NAME
+    first, second = _task("manual__1", "label_shard", 0), _task("manual__2", "label_shard", 0)
+    with labeling_claim(folder, first) as held:
+        assert not label_part(shards[0], folder, 0, get_teacher("rules"), check=held.check)[
+            "reused"
+        ]
+        claim = json.loads(claim_file.read_text())
+        claim["renewed"] -= 1000  # not renewed for longer than its lease (900 s): cut off
+        claim_file.write_text(json.dumps(claim))
+        with labeling_claim(folder, second):  # the lease ran out: taken over
+            with pytest.raises(ClaimTakenOver) as stopped:
+                label_part(shards[1], folder, 1, get_teacher("rules"), check=held.check)
+            said = str(stopped.value)
+            assert "this run's labeling claim was taken over by Airflow DAG run " \
+                "prox_seed_label/manual__2, task label_shard (map index 0)" in said, said  # fmt: skip
+            assert " UTC (its lease ran out: not renewed for 10" in said, said
+            assert "publishing nothing more" in said, said
+            assert not any(exists(uri) for uri in part_uris(folder, 1))
+    assert exists(part_uris(folder, 0)[2])  # part 0, done before: kept
+
+    monkeypatch.setattr(settings, "MIN_LABEL_CLAIM_LEASE_S", 0.1)
+    monkeypatch.setenv("PROX_LABEL_CLAIM_LEASE_S", "0.4")
+    with labeling_claim(folder, first) as held:
+        with labeling_claim(folder, second, take_over=True):  # an operator's --take-over
+            deadline = time.monotonic() + 10
+            while held.lost is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert "(taken over by hand (--take-over))" in (held.lost or ""), held.lost
+            with pytest.raises(ClaimTakenOver):
+                label_part(shards[1], folder, 1, get_teacher("rules"), check=held.check)
+            assert not any(exists(uri) for uri in part_uris(folder, 1))
