@@ -108,6 +108,25 @@ def test_an_s3_seed_set_folder_claimed_by_a_live_run_is_refused(moto_server, s3_
     assert read_json(claim_uri(folder))["holders"] == []  # released (S3: no conditional DELETE)
 
 
+def test_an_s3_claim_released_by_its_run_is_taken_silently(moto_server, s3_bucket, caplog):
+    """A claim left released on S3 (``holders`` empty, by the conditional PUT of its last
+    holder) is no claim: the next run takes it without a "taking over" warning and writes
+    no ``taken_over`` record (a reviewer's doubt, found not to hold; kept as a guard)."""
+    import logging
+
+    from prox_tasks.labeling.run_claim import claim_uri, labeling_claim
+    from prox_tasks.storage import read_json
+
+    folder = f"{s3_bucket}/seed"
+    with labeling_claim(folder, _task("manual__1", "sample")):
+        pass
+    assert read_json(claim_uri(folder))["holders"] == []
+    with caplog.at_level(logging.INFO), labeling_claim(folder):
+        held = read_json(claim_uri(folder))
+    assert "taken_over" not in held and held["runner"]["pid"] == os.getpid(), held
+    assert "taking over" not in caplog.text, caplog.text
+
+
 def _task(run_id: str, task_id: str, map_index: int = -1, try_number: int = 1) -> dict:
     from prox_tasks.refine import runner
 
