@@ -732,7 +732,8 @@ class OpenAIEngine:
 #: Seconds connecting to a server may take (TCP and TLS): far more than a data centre needs.
 CONNECT_TIMEOUT = 10.0
 
-#: Constrained completions of each server (per engine) checked against their grammar: a
+#: Constrained completions of each server URL checked against their grammar, the first the
+#: engine gets from it whenever that is (a server that comes back later has its own): a
 #: sample, counted as ``grammar_checked`` beside the ``outside_grammar`` found among them.
 GRAMMAR_SAMPLE = 32
 

@@ -1076,6 +1076,42 @@ def test_a_server_ignoring_the_grammar_is_counted_and_named(caplog):
     assert "structured_outputs" in warnings[0] and "--no-constrained" in warnings[0]
 
 
+def test_a_server_that_comes_back_is_grammar_checked_on_its_own_sample():
+    """The grammar sample is each server's first :data:`GRAMMAR_SAMPLE` completions, as
+    the engine sees each server: one that only starts answering once another has answered
+    its sample (down at first, or added to a long-lived worker's pool) is checked too, so a
+    server ignoring ``structured_outputs`` that comes back later is still counted."""
+    import json
+
+    from prox_tasks.inference.openai_engine import GRAMMAR_SAMPLE
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    down = {"yes": True}
+
+    def late(request):
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"object": "list", "data": [DOC_CARD]}).encode(),
+                            {"Content-Type": "application/json"})
+        if down["yes"]:  # not serving yet: each request it is sent moves to the other
+            return Response(503, b"{}", {"Content-Type": "application/json"})
+        return Response(200, text_completion("I think keep_doc()"),
+                        {"Content-Type": "application/json"})
+
+    regex = r"(keep_doc|drop_doc)\(\)"
+    asked: list[tuple[str, str]] = []
+    with _model_server([DOC_CARD], asked) as first, LoopbackHTTPServer(late) as second:
+        engine = OpenAIEngine([first.url + "/v1", second.url + "/v1"], backoff=0.01,
+                              max_backoff=0.05, max_retries=20)
+        engine.generate([GenerationRequest([1, 2, 3], 4, regex) for _ in range(40)])
+        assert engine.stats["grammar_checked"] == GRAMMAR_SAMPLE  # all the first's, inside
+        assert engine.stats.get("outside_grammar", 0) == 0
+        down["yes"] = False
+        engine.generate([GenerationRequest([1, 2, 3], 4, regex) for _ in range(40)])
+    late_answers = engine.stats["grammar_checked"] - GRAMMAR_SAMPLE
+    assert late_answers > 0  # the second's completions are a sample of their own
+    assert engine.stats["outside_grammar"] == late_answers
+
+
 def test_the_engine_builds_its_tls_context_once_not_per_call_and_server(monkeypatch):
     """Each engine call built one HTTP client per server, each loading the CA bundle
     (~80 ms of CPU a client here: over a second a batch for a pool of 8, twice a batch).
