@@ -395,12 +395,13 @@ def id_search_bytes() -> int:
                      "a whole number of MiB") * 2**20
 
 
-def whole_number(least: int):
-    """A converter for :func:`env_value`: a whole number of at least ``least``, else a
-    ValueError saying why ("0 is not at least 1"), or nothing where the text is no whole
-    number at all (``expected`` says it; int()'s "invalid literal for int() with base 10"
-    adds nothing). The one check of a whole-number variable's bound: the settings here and
-    those read as the DAGs are parsed (:mod:`prox_tasks.pipeline.dag_config`)."""
+def whole_number(least: int, most: int | None = None):
+    """A converter for :func:`env_value`: a whole number of at least ``least`` (and at most
+    ``most``, when given), else a ValueError saying why ("0 is not at least 1"), or nothing
+    where the text is no whole number at all (``expected`` says it; int()'s "invalid literal
+    for int() with base 10" adds nothing). The one check of a whole-number variable's
+    bounds: the settings here and those read as the DAGs are parsed
+    (:mod:`prox_tasks.pipeline.dag_config`)."""
 
     def whole(raw: str) -> int:
         try:
@@ -409,6 +410,8 @@ def whole_number(least: int):
             raise ValueError("") from None
         if value < least:
             raise ValueError(f"{value} is not at least {least}")
+        if most is not None and value > most:
+            raise ValueError(f"{value} is more than {most}")
         return value
 
     return whole

@@ -20,18 +20,27 @@ MIB = 1024 * 1024
 #: taken, and S3 refused the upload's completion (EntityTooSmall) after every part was sent.
 MIN_PART_SIZE = 5 * MIB
 
+#: S3's largest multipart part, and its largest single PUT: a larger part size, or a
+#: multipart threshold above it (an object under the threshold goes in one PUT), was taken
+#: and S3 refused the upload (EntityTooLarge) only once its bytes were sent.
+MAX_PART_SIZE = 5 * 1024 * MIB
 
-def _env_int(name: str, default: int, least: int | None = None, note: str = "") -> int:
-    """``$name`` as a whole number (of at least ``least``), through the one reader of
-    deployment variables (:func:`~prox_tasks.pipeline.settings.env_value`: unset or blank is
-    the default, a bad value a SettingInvalid naming it, exit 2); ``note``: why the bound."""
+
+def _env_int(name: str, default: int, least: int | None = None, note: str = "",
+             most: int | None = None) -> int:
+    """``$name`` as a whole number (of at least ``least``, at most ``most``), through the
+    one reader of deployment variables (:func:`~prox_tasks.pipeline.settings.env_value`:
+    unset or blank is the default, a bad value a SettingInvalid naming it, exit 2);
+    ``note``: why the bounds."""
     from prox_tasks.pipeline.settings import env_value, whole_number
 
     if least is None:
         return env_value(name, default, int, "a whole number")
+    expected = f"a whole number of at least {least}"
+    if most is not None:
+        expected = f"a whole number from {least} to {most}"
     # botocore's own refusal of 0 attempts named no variable, and exited 1
-    return env_value(name, default, whole_number(least), f"a whole number of at least {least}",
-                     note)
+    return env_value(name, default, whole_number(least, most), expected, note)
 
 
 #: botocore's retry modes and S3 addressing styles (the values it takes).
@@ -97,8 +106,9 @@ class S3Settings:
             (``PROX_S3_MAX_ATTEMPTS``, default 10). Throttling, 5xx and connection errors retry.
         retry_mode: botocore retry mode, ``"standard"`` or ``"adaptive"``.
         addressing_style: ``"auto"``, ``"path"`` (MinIO, moto) or ``"virtual"``.
-        multipart_threshold: Uploads at least this large use multipart upload.
-        multipart_chunksize: Part size for multipart uploads (S3 minimum: 5 MiB).
+        multipart_threshold: Uploads at least this large use multipart upload (5 MiB to
+            5 GiB: S3's smallest part, its largest single PUT).
+        multipart_chunksize: Part size for multipart uploads (S3: 5 MiB to 5 GiB).
         max_concurrency: Threads boto3's transfer manager uses per upload.
         read_block_size: Bytes fetched per ranged GET when reading.
         connect_timeout: Seconds.
@@ -135,10 +145,15 @@ class S3Settings:
                                    "retry modes"),
             addressing_style=_env_choice("PROX_S3_ADDRESSING_STYLE", "auto", ADDRESSING_STYLES,
                                          "S3 addressing styles"),
-            multipart_threshold=_env_int("PROX_S3_MULTIPART_THRESHOLD", 64 * MIB),
-            multipart_chunksize=_env_int("PROX_S3_MULTIPART_CHUNKSIZE", 16 * MIB,
-                                         least=MIN_PART_SIZE,
-                                         note="S3's smallest multipart part is 5 MiB"),
+            # below a part's minimum an object too small to split went up as a multipart
+            # upload (three requests for one PUT's work); above the largest PUT, an object
+            # under it went up in one PUT that S3 refuses
+            multipart_threshold=_env_int(
+                "PROX_S3_MULTIPART_THRESHOLD", 64 * MIB, least=MIN_PART_SIZE, most=MAX_PART_SIZE,
+                note="S3's smallest multipart part is 5 MiB, its largest single PUT 5 GiB"),
+            multipart_chunksize=_env_int(
+                "PROX_S3_MULTIPART_CHUNKSIZE", 16 * MIB, least=MIN_PART_SIZE, most=MAX_PART_SIZE,
+                note="S3's multipart parts are 5 MiB to 5 GiB"),
         )
         conn_id = os.environ.get("PROX_S3_CONN_ID")
         if conn_id:

@@ -648,27 +648,44 @@ def test_an_object_whose_key_looks_like_a_glob_is_that_object(s3_bucket):
     assert list_uri(f"{s3_bucket}/in/z[1].jsonl") == []
 
 
-def test_a_part_size_below_s3s_minimum_is_refused_before_anything_is_written(
-        s3_bucket, moto_server, tmp_path, capsys, monkeypatch):
+#: Multipart sizes out of S3's range, each with why: the part size (5 MiB to 5 GiB) and the
+#: threshold (at least a part, at most the largest single PUT: 5 GiB).
+OUT_OF_S3S_RANGE = {
+    "part below 5 MiB": ("PROX_S3_MULTIPART_CHUNKSIZE", "1024", "1024 is not at least 5242880"),
+    "part above 5 GiB": ("PROX_S3_MULTIPART_CHUNKSIZE", str(5 * 1024 * MIB + 1),
+                         "5368709121 is more than 5368709120"),
+    "threshold 0": ("PROX_S3_MULTIPART_THRESHOLD", "0", "0 is not at least 5242880"),
+    "threshold below 5 MiB": ("PROX_S3_MULTIPART_THRESHOLD", "-1", "-1 is not at least 5242880"),
+    "threshold above 5 GiB": ("PROX_S3_MULTIPART_THRESHOLD", str(6 * 1024 * MIB),
+                              "6442450944 is more than 5368709120"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(OUT_OF_S3S_RANGE))
+def test_a_multipart_size_out_of_s3s_range_is_refused_before_anything_is_written(
+        case, s3_bucket, moto_server, tmp_path, capsys, monkeypatch):
     """``PROX_S3_MULTIPART_CHUNKSIZE=1024`` was taken: S3 refuses parts under 5 MiB only
-    when the upload completes, after every part was sent. It is a setting to fix (exit 2,
-    naming the variable and the minimum), refused before any request writes to the bucket
-    (moto over HTTP, its settings from the environment as a deployment's are)."""
+    when the upload completes, after every part was sent; a part over 5 GiB, or a threshold
+    over S3's largest single PUT (5 GiB), only once its bytes were sent; a threshold of 0 or
+    less had no bound at all. Each is a setting to fix (exit 2, naming the variable and
+    S3's limit), refused before any request writes to the bucket (moto over HTTP, its
+    settings from the environment as a deployment's are)."""
     from prox_tasks.cli import main
     from prox_tasks.storage import configure_s3, get_client
     from prox_tasks.storage.s3_client import S3Settings
     from tests.quality.snapshot_factory import write_input
 
+    name, value, why = OUT_OF_S3S_RANGE[case]
     src = write_input(tmp_path / "in" / "crawl.jsonl", 5)
     monkeypatch.setenv("PROX_S3_ENDPOINT_URL", moto_server.endpoint_url)
     monkeypatch.setenv("PROX_S3_ADDRESSING_STYLE", "path")
-    monkeypatch.setenv("PROX_S3_MULTIPART_CHUNKSIZE", "1024")
+    monkeypatch.setenv(name, value)
     configure_s3(None)  # the environment's settings, as a deployment has them
     assert main(["plan", "--input", str(src), "--output", f"{s3_bucket}/out",
                  "--catalog", f"sqlite:///{tmp_path}/c.sqlite"]) == 2
     err = capsys.readouterr().err
-    assert "PROX_S3_MULTIPART_CHUNKSIZE='1024' is not a whole number of at least 5242880" \
-        in err and "5 MiB" in err, err
+    assert f"{name}={value!r} is not a whole number from 5242880 to 5368709120 ({why}" \
+        in err and "5 MiB" in err and "5 GiB" in err, err
     client = get_client(S3Settings(endpoint_url=moto_server.endpoint_url, region_name="us-east-1",
                                    addressing_style="path"))
     bucket = s3_bucket.removeprefix("s3://")
