@@ -24,13 +24,11 @@ def test_a_prox_command_run_in_a_task_redacts_other_libraries_records(
     from airflow.sdk import dag, task
 
     from prox_tasks.cli import main
-    from prox_tasks.redaction import RedactingFilter
 
-    for name in ("stdout", "stderr"):  # install() wraps them: this process's, put back after
+    # install() wraps them: this process's, put back after (an earlier test's filters on
+    # the root handlers are gone: tests/conftest.py's _root_handlers_unfiltered)
+    for name in ("stdout", "stderr"):
         monkeypatch.setattr(sys, name, getattr(sys, name))
-    for handler in logging.getLogger().handlers:  # a task's fresh process: no earlier test's
-        monkeypatch.setattr(handler, "filters", [f for f in handler.filters
-                                                 if not isinstance(f, RedactingFilter)])
     caplog.set_level(logging.INFO)
     url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
 
