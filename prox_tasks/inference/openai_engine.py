@@ -805,8 +805,6 @@ def _said(err: BaseException) -> str:
     (:func:`_transport_cause`): the SDK's own says only "Connection error.". Each message
     quoted is cut in its middle (:func:`~prox_tasks.wording.shortened`), not the line at its
     end: a long message of the SDK's cut the transport cause after it."""
-    from prox_tasks.wording import shortened
-
     status = _status_of(err)
     if status is not None:
         return f"HTTP {status} ({type(err).__name__})"
@@ -844,8 +842,6 @@ def _transport_cause(err: BaseException | None) -> BaseException | None:
 def _cause_said(cause: BaseException) -> str:
     """A transport error in a few words: its name and the operating system's reason at the
     bottom of its chain ("[Errno 111] Connect call failed"), else its own message."""
-    from prox_tasks.wording import shortened
-
     said, inner = str(cause), cause
     while inner.__cause__ or inner.__context__:
         inner = inner.__cause__ or inner.__context__
