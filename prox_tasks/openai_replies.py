@@ -5,7 +5,6 @@ each body read up to a cap (:func:`reply_cap`)."""
 from __future__ import annotations
 
 import json
-import os
 
 from prox_tasks.wording import shortened
 
@@ -50,17 +49,14 @@ def reply_cap(max_tokens: int | None) -> int:
     :data:`REPLY_BYTES_PER_TOKEN` × ``max_tokens`` (None: :data:`DEFAULT_MAX_TOKENS`).
 
     Raises:
-        ValueError: ``PROX_MAX_REPLY_BYTES`` is not a positive integer.
+        SettingInvalid: ``PROX_MAX_REPLY_BYTES`` is not a whole number of at least 1 (a
+            setting to fix: ``prox refine`` exits 2, a DAG task fails without retries).
     """
-    raw = os.environ.get(MAX_REPLY_BYTES_ENV, "").strip()
-    if raw:
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
-        if value < 1:
-            raise ValueError(f"{MAX_REPLY_BYTES_ENV}={raw!r}: give a positive number of bytes")
-        return value
+    from prox_tasks.pipeline.settings import env_value, whole_number
+
+    cap = env_value(MAX_REPLY_BYTES_ENV, None, whole_number(1), "a whole number of bytes")
+    if cap is not None:
+        return cap
     return REPLY_BASE_BYTES + REPLY_BYTES_PER_TOKEN * (max_tokens or DEFAULT_MAX_TOKENS)
 
 

@@ -422,7 +422,8 @@ def check_refine_settings() -> None:
     (``PROX_PROGRESS_EVERY``), as a line tagger loads (``PROX_TAGGER_PRECISION``), as a
     model is fetched from S3 (``PROX_MODEL_CACHE_KEEP``), as the run's settings are taken
     once the snapshot is named (``PROX_QUALITY_FILTER``: a bad one booked a failed run), as
-    the plan looks for repeated ids (``PROX_ID_SEARCH_MB``) — before any work: ``prox
+    the plan looks for repeated ids (``PROX_ID_SEARCH_MB``), as an openai pool loads
+    (``PROX_MAX_REPLY_BYTES``: a bad one failed every shard) — before any work: ``prox
     refine`` and the refine DAG's plan call it before the snapshot is planned, claimed or
     booked (a bad value met later left a snapshot booked ``failed``), and each refine task
     before it refines, in the environment of the worker it runs on — as does
@@ -436,3 +437,6 @@ def check_refine_settings() -> None:
     model_cache_keep()
     quality_filter()  # the variable's own value, whether or not the run names its own
     id_search_bytes()
+    from prox_tasks.openai_replies import reply_cap
+
+    reply_cap(None)

@@ -326,6 +326,10 @@ def test_every_setting_to_fix_is_said_as_written(tmp_path, capsys, monkeypatch):
     # read once the run's snapshot was named: booked failed in the catalog
     ("PROX_QUALITY_FILTER", "strict", "quality filter must be one of off, report, drop, not "
                                       "'strict' (set by PROX_QUALITY_FILTER)"),
+    # read as the openai pool loads, inside the shard: planned and booked, then exit 1
+    ("PROX_MAX_REPLY_BYTES", "lots", "deployment variable PROX_MAX_REPLY_BYTES='lots' is not a "
+                                     "whole number of bytes: correct it, or unset it for the "
+                                     "default"),
 ])
 def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeypatch, variable,
                                                        value, said):
@@ -339,6 +343,7 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
     it was booked: now before any of it."""
     import json
 
+    from prox_tasks.openai_replies import reply_cap
     from prox_tasks.pipeline.errors import fail_fast
     from prox_tasks.pipeline.settings import (
         id_search_bytes,
@@ -369,7 +374,7 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
 
     read = {"PROX_PROGRESS_EVERY": progress_every, "PROX_QUALITY_FILTER": quality_filter,
             "PROX_TAGGER_PRECISION": tagger_precision, "PROX_MODEL_CACHE_KEEP": model_cache_keep,
-            "PROX_ID_SEARCH_MB": id_search_bytes}
+            "PROX_ID_SEARCH_MB": id_search_bytes, "PROX_MAX_REPLY_BYTES": lambda: reply_cap(None)}
     with pytest.raises(FailNow, match="SettingInvalid"):
         with fail_fast(FailNow):
             read[variable]()

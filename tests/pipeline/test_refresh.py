@@ -876,7 +876,9 @@ def test_work_items_of_a_prox_before_shipped_version_refine_on_or_are_refused_na
                                                  ("PROX_PROGRESS_EVERY", "1k"),
                                                  # a refine task's worker: read as the run's
                                                  # quality was taken, after its claim
-                                                 ("PROX_QUALITY_FILTER", "strict")])
+                                                 ("PROX_QUALITY_FILTER", "strict"),
+                                                 # read as an openai pool loads
+                                                 ("PROX_MAX_REPLY_BYTES", "lots")])
 def test_a_variable_read_deep_in_a_refine_is_refused_before_the_plan(tmp_path, monkeypatch,
                                                                      variable, value):
     """``PROX_TAGGER_PRECISION=half`` or ``PROX_PROGRESS_EVERY=1k`` were met only as the
