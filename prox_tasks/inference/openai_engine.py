@@ -127,6 +127,9 @@ class _Server:
     client: object
     in_flight: int = 0
     cooldown_until: float = 0.0
+    #: When (monotonic) its current cooldown began: a request sent before it that fails is
+    #: of the same event (a batch's requests timing out together), not another failure.
+    cooled_at: float = 0.0
     failures: int = 0
     served: int = 0
     #: Until when (monotonic) its last ``Retry-After`` asked not to be sent requests: what
@@ -565,19 +568,25 @@ class OpenAIEngine:
                     pass
 
     async def _release(self, server: _Server, capacity: asyncio.Condition, ok: bool,
-                       asked: float = 0.0) -> None:
+                       asked: float = 0.0, sent: float | None = None) -> None:
         """Give ``server``'s slot back; a failure cools it down for the backoff, or for
-        ``asked`` seconds when longer (what the server's Retry-After asked for)."""
+        ``asked`` seconds when longer (what the server's Retry-After asked for). A failed
+        request ``sent`` (monotonic) before the server's current cooldown began does not
+        double the backoff again: the requests in flight fail together on one event (a hung
+        or restarted server), and counted each they cooled it for ``max_backoff`` at once."""
         async with capacity:
             server.in_flight -= 1
+            now = time.monotonic()
             if ok:
                 server.failures, server.served = 0, server.served + 1
                 server.asked_until = 0.0
+            elif sent is not None and sent < server.cooled_at:
+                server.cooldown_until = max(server.cooldown_until, now + asked)
             else:
                 server.failures += 1
                 delay = min(self.max_backoff, self.backoff * 2 ** (server.failures - 1))
                 delay = max(delay * random.uniform(0.5, 1.0), asked)
-                server.cooldown_until = time.monotonic() + delay
+                server.cooldown_until, server.cooled_at = now + delay, now
                 self.stats["cooldowns"] += 1
             capacity.notify_all()
 
@@ -597,6 +606,7 @@ class OpenAIEngine:
             if attempt:
                 self.stats["retries"] += 1
             server = await self._acquire(servers, capacity)
+            sent = time.monotonic()
             try:
                 completion = await self._call(server, request)
             except ReplyTooLarge as err:  # the server's fault, not the pool's: no retry
@@ -637,7 +647,7 @@ class OpenAIEngine:
                                         asked=min(self.max_backoff, asked))
                     raise self._asked_past_budget(servers, deadline) from err
                 await self._release(server, capacity, ok=False,
-                                    asked=min(self.max_backoff, asked))
+                                    asked=min(self.max_backoff, asked), sent=sent)
                 continue
             await self._release(server, capacity, ok=True)
             self._check_grammar(server, request, completion)

@@ -444,6 +444,38 @@ def test_a_server_slower_than_the_timeout_is_retried_without_waiting_for_it(monk
     assert arrivals[1] - arrivals[0] < 30  # retried after the timeout, not after the answer
 
 
+def test_a_burst_of_requests_failing_together_backs_off_once_not_once_each(monkeypatch):
+    """A server's cooldown doubled with every failed request, so a batch's requests that
+    timed out together (12 documents at once, one event) cooled it for ``max_backoff``
+    (30 s) at the first try: ``prox refine --request-timeout 1`` against a hung server took
+    101 s to fail, where its 5 tries and backoff take ~12 s. A failure of a request sent
+    before the server's current cooldown began is of the same event: it does not double
+    the backoff again."""
+    import threading
+
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    hung = threading.Event()
+
+    def respond(request):
+        hung.wait(60)  # never answers within the timeout
+        return Response(200, text_completion("drop_doc()"), {"Content-Type": "application/json"})
+
+    monkeypatch.setenv("PROX_OPENAI_TIMEOUT", "0.5")
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=2, backoff=0.2)  # fmt: skip
+        started = time.monotonic()
+        try:
+            with pytest.raises(InferenceError, match="did not answer in time"):
+                engine.generate([GenerationRequest([1, 2, i], 4) for i in range(12)])
+        finally:
+            hung.set()
+    # 3 tries of 0.5 s and 0.2 + 0.4 s of backoff; escalated once a request: 30 s and more
+    assert time.monotonic() - started < 8
+    assert engine.stats["cooldowns"] <= 3, engine.stats
+
+
 def test_the_version_recorded_names_the_model_the_servers_serve(tiny_model, tmp_path,
                                                                 monkeypatch, capsys):
     """The local folder only renders the prompts (its tokenizer): the programs come from the
