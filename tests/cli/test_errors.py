@@ -441,3 +441,22 @@ def test_a_refusal_of_prox_s_own_is_said_without_its_type_name():
     err = RunError("no snapshot 'x' in the catalog: give the name")
     assert describe_error(err) == str(err), describe_error(err)
     assert describe_error(KeyError("x")) == "KeyError: 'x'"
+
+
+def test_a_bad_reply_cap_is_a_setting_to_fix_for_the_llm_teacher_too(tmp_path, capsys,
+                                                                     monkeypatch):
+    """``PROX_MAX_REPLY_BYTES=lots`` ended ``prox label --teacher llm`` with exit 1 and
+    'ValueError: PROX_MAX_REPLY_BYTES=...', a failure a retry may get past (the seed DAG's
+    label task was retried on it): a setting to fix, exit 2, before any request or file."""
+    import json
+
+    monkeypatch.setenv("PROX_MAX_REPLY_BYTES", "lots")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text."}) + "\n")
+    out = tmp_path / "labels.jsonl"
+    assert main(["label", "--input", str(docs), "--output", str(out), "--teacher", "llm",
+                 "--base-url", "http://127.0.0.1:9/v1", "--model", "m"]) == 2  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert "deployment variable PROX_MAX_REPLY_BYTES='lots' is not a whole number of bytes" \
+        in err and "ValueError" not in err, err  # fmt: skip
+    assert not out.exists()
