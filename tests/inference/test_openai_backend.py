@@ -465,14 +465,13 @@ def test_a_burst_of_requests_failing_together_backs_off_once_not_once_each(monke
     with LoopbackHTTPServer(respond) as server:
         engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
                               max_retries=2, backoff=0.2)  # fmt: skip
-        started = time.monotonic()
         try:
             with pytest.raises(InferenceError, match="did not answer in time"):
                 engine.generate([GenerationRequest([1, 2, i], 4) for i in range(12)])
         finally:
             hung.set()
-    # 3 tries of 0.5 s and 0.2 + 0.4 s of backoff; escalated once a request: 30 s and more
-    assert time.monotonic() - started < 8
+    # one escalation per try (3), not one per request and try (36: 30 s of cooldown at once);
+    # a count, not a wall-clock bound (a loaded CI machine stretches the latter)
     assert engine.stats["cooldowns"] <= 3, engine.stats
 
 
