@@ -48,7 +48,10 @@ def _root_handlers_unfiltered():
     caplog one, the report one) from test to test, so one test's filter stayed for every
     later test, and a test of the listener's redaction (the task log escaped, another
     library's URL password hidden) passed in a full run whether or not the listener
-    filtered anything."""
+    filtered anything. Filters put there before a test began (a module or session fixture's
+    prox command, a handler an earlier ``dag.test()`` left on the root logger) stay: a test
+    that needs a fresh process's handlers takes them off itself (tests/plugins/
+    test_prox_listener.py)."""
     handlers = {handler: list(handler.filters) for handler in logging.getLogger().handlers}
     yield
     for handler, filters in handlers.items():

@@ -268,20 +268,3 @@ def test_a_catalog_url_param_s_password_reaches_airflows_log_masker():
     assert settings.catalog_url(url) == url
     masked = _secrets_masker().redact({"catalog_url": url, "line": f"connect {url} failed"})
     assert secret not in str(masked) and "***" in masked["catalog_url"]
-
-
-def test_a_test_s_redacting_filter_is_put_in_front_of_the_root_handlers():
-    """This test filters the root handlers (pytest's capturing ones), as ``prox``'s main
-    does; the next one checks that it starts without that filter."""
-    from prox_tasks.redaction import filter_log_handlers
-
-    assert filter_log_handlers() >= 1
-
-
-def test_the_next_test_starts_with_the_root_handlers_unfiltered():
-    """pytest's capturing handlers are reused from test to test: a filter an earlier test
-    left (the one above) made a later test of the listener's redaction pass whether or not
-    the listener filtered (tests/conftest.py's _root_handlers_unfiltered)."""
-    left = [type(f).__name__ for h in logging.getLogger().handlers for f in h.filters
-            if isinstance(f, RedactingFilter)]  # fmt: skip
-    assert left == []
