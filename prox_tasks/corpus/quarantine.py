@@ -10,6 +10,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from prox_tasks.storage import open_uri
+from prox_tasks.storage.tempfiles import scratch_dir
 
 
 def quarantine_beside(output_uri: str) -> str:
@@ -71,7 +72,10 @@ class Quarantine:
         #: (:func:`~prox_tasks.corpus.document.text_candidate`); those without one are not
         #: counted. Not written to the quarantine file (each entry's detail names it).
         self.text_candidates: Counter[str] = Counter()
-        self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b")
+        # past 8 MiB (a damaged WARC's records, up to max_raw_bytes each) it rolls over to a
+        # file: in the operator's scratch folder (PROX_TMPDIR), not a small system /tmp
+        self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b",
+                                                    dir=scratch_dir())
         self._finalizer = weakref.finalize(self, self._spool.close)
 
     def close(self) -> None:

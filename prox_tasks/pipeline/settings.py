@@ -27,8 +27,8 @@
 - ``PROX_LABEL_CLAIM_LEASE_S``: the lease of a seed set's labeling claim (default 900 s, at
   least 10; :func:`label_claim_lease`, :mod:`prox_tasks.labeling.run_claim`).
 - ``PROX_TMPDIR``: where prox's scratch files go — S3 uploads staged, the repeated-id
-  search's spill, the gate's Data Docs before they are published (default: the system temp
-  folder, ``$TMPDIR``; :func:`prox_tasks.storage.tempfiles.scratch_dir`).
+  search's spill, a quarantine past 8 MiB, the gate's Data Docs before they are published
+  (default: the system temp folder, ``$TMPDIR``; :func:`prox_tasks.storage.tempfiles.scratch_dir`).
 
 A variable read only deep inside a refine (a shard, a model's load) is also checked up
 front, before a snapshot is planned or claimed (:func:`check_refine_settings`).

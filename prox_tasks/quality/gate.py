@@ -30,8 +30,9 @@ _quiet_gx()
 GATE_DIR = "_quality"
 GATE_FILE = "gate.json"
 DOCS_DIR = "data_docs"
-#: The scratch folder (in the system temp folder) a gate builds its Data Docs in, ~6 MB:
-#: ``<prefix><host>.<pid>.<random>``, so the next gate removes one a killed gate left
+#: The scratch folder (in :func:`~prox_tasks.storage.tempfiles.scratch_dir`) a gate builds
+#: its Data Docs in, ~6 MB: ``<prefix><host>.<pid>.<random>``, so the next gate removes one
+#: a killed gate left
 SCRATCH_PREFIX = "prox-gate-"
 
 

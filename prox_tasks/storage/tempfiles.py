@@ -14,8 +14,8 @@ writer lives cannot be told from the name: a caller that knows such a name is it
 that folder passes its pattern (``legacy``), and the sweep removes one untouched for
 :data:`LEGACY_GRACE_SECONDS`, far longer than an old writer takes to write one.
 
-Scratch space (S3 uploads staged, the repeated-id search's spill, the gate's Data Docs
-before they are published) is in :func:`scratch_dir`: ``$PROX_TMPDIR``, the operator's
+Scratch space (S3 uploads staged, the repeated-id search's spill, a quarantine past 8 MiB,
+the gate's Data Docs before they are published) is in :func:`scratch_dir`: ``$PROX_TMPDIR``, the operator's
 choice (a volume with room), else the system temp folder (S3 uploads in its
 ``prox-uploads``: :func:`upload_dir`).
 """
