@@ -29,13 +29,21 @@ def pytest_configure(config):
     os.environ["PROX_REPORT_ROOTS"] = tempfile.gettempdir()
 
 
+#: Deployment variables a developer may have exported that no test reads as its own knob.
+DEPLOYMENT_ONLY = ("PROX_TMPDIR", "PROX_LABEL_CLAIM_LEASE_S", "PROX_ID_SEARCH_MB")
+
+
 @pytest.fixture(autouse=True)
 def _isolated_prox_home(tmp_path_factory, monkeypatch):
     """A test never reads a developer's ``runs/``: an empty PROX_HOME unless the session set
-    one (the Airflow tests' installation), and no registry or catalog override."""
+    one (the Airflow tests' installation), and no registry or catalog override, nor a
+    developer's exported scratch folder or setting whose default the tests assert:
+    ``PROX_TMPDIR`` sent the tests' spills (id search, gate, training) into the operator's
+    volume, where tests that look in their own temp folder failed or passed without
+    looking, and a claim lease or id-search budget of the shell changed what they check."""
     if not os.environ.get("PROX_HOME"):
         monkeypatch.setenv("PROX_HOME", str(tmp_path_factory.mktemp("prox-home")))
-    for name in ("PROX_MODEL_REGISTRY", "PROX_CATALOG_URL"):
+    for name in ("PROX_MODEL_REGISTRY", "PROX_CATALOG_URL", *DEPLOYMENT_ONLY):
         monkeypatch.delenv(name, raising=False)
 
 
