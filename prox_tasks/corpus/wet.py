@@ -141,6 +141,9 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                     if record.rec_type == rec_type:
                         record.offset = found.offset  # the record's start, before it is read
                         record.delimited = _delimited(found)
+                        # an uncompressed file: only there does a Content-Length too long
+                        # read on over the records after it (a gzip member ends the record)
+                        record.plain = found.reader.decompressor is None
                         yield number, record
                         number += 1
                         continue
@@ -269,9 +272,12 @@ def _empty_members(uri: str, offset: int) -> bool:
 def record_at(stream, offset: int):
     """The WARC record that starts at byte ``offset`` of a seekable binary ``stream`` (a local
     file or an S3 range reader), as :func:`records` gave that offset: one record is read,
-    not the file."""
+    not the file; its ``plain`` as :func:`records` gives it."""
     stream.seek(offset)
-    return next(iter(archive_records(stream)))
+    found = archive_records(stream)
+    record = next(iter(found))
+    record.plain = found.reader.decompressor is None
+    return record
 
 
 def _not_warc(record, number: int, offset: int, kind: str = "WET") -> str:
@@ -301,7 +307,9 @@ _NEXT_RECORD = re.compile(rb"\r?\n\r?\nWARC/1\.[01]\r?\n")
 def records_within(payload: bytes) -> int:
     """How many WARC record headers ``payload`` holds: the records that a record without a
     Content-Length header ran on over (warcio reads it to the end of its gzip member or,
-    uncompressed, of the file), or one with a Content-Length too long, in a plain file."""
+    uncompressed, of the file), or one with a Content-Length too long, in a plain file (only
+    there: in a ``.gz`` the record's gzip member ends it, and headers its payload holds are
+    text, a page quoting WARC records)."""
     return records_within_blocks([payload])
 
 
@@ -423,7 +431,9 @@ def read(uri: str, options, start: int = 0, end: int | None = None, *, expect=No
                                       "length); the file's writer must write it again", doc_id
                                       ), payload  # fmt: skip
             continue
-        if after := records_within(payload):  # a long Content-Length, in a plain file
+        # a long Content-Length, in a plain file: in a .gz the member ends the record, and a
+        # text quoting WARC records (a page on the format, its <pre>) is no record run over
+        if record.plain and (after := records_within(payload)):
             yield number, RecordError("bad_record", f"Content-Length {length} runs on past the "
                                       f"record's end, over the {after:,} WARC "
                                       f"{'record' if after == 1 else 'records'} after it "

@@ -210,7 +210,7 @@ def _payload(record, warc_uri: str, record_id: str, keep: bool = True, caller: s
                          f"Content-Length header, so its page runs on over the {after:,} WARC "
                          f"{'record' if after == 1 else 'records'} after it (their responses "
                          "would be missed); fetch the file again or leave it out")
-    if after:
+    if after and record.plain:  # in a .gz its member ends it: headers there are the page's
         raise ValueError(f"{given(warc_uri, caller)}: response {record_id}'s Content-Length runs "
                          f"on past the record's end, over the {after:,} WARC "
                          f"{'record' if after == 1 else 'records'} after it (written with a "

@@ -413,6 +413,29 @@ def test_a_wet_content_length_too_long_in_a_plain_file_is_not_a_document_of_two_
     assert "urn:uuid:u2" in bad["raw"]
 
 
+#: A page on the WARC format quotes two records in a ``<pre>``: a blank line, then a header.
+QUOTED_RECORDS = ("WARC/1.0\nWARC-Type: warcinfo\nContent-Length: 0\n\n\nWARC/1.0\n"
+                  "WARC-Type: response\nWARC-Target-URI: http://example.com/\n")
+
+
+def test_a_wet_gz_page_quoting_warc_records_is_a_document_not_a_long_content_length(tmp_path):
+    """The check for a Content-Length too long (its payload holding the records it ran on
+    over) looked at every record, in a .warc.wet.gz too, where a record's gzip member ends
+    it: a page on the WARC format, its text quoting records, written with the right length
+    by warcio's own writer, was quarantined as ``bad_record`` "runs on past the record's
+    end" (a message that lied). Its text is a document."""
+    text = ("Reading WARC files\nA WARC file is a run of records:\n" + QUOTED_RECORDS
+            + "Each record ends with two blank lines.\n")  # fmt: skip
+    path = tmp_path / "format.warc.wet.gz"
+    with open(path, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        writer.write_record(writer.create_warc_record(
+            "http://docs.example/warc", "conversion", payload=io.BytesIO(text.encode()),
+            warc_content_type="text/plain"))  # fmt: skip
+    docs, quarantined, ids = _refined(tmp_path, path)
+    assert quarantined == [] and [d.text for d in docs] == [text] and len(ids) == 1
+
+
 def test_a_corrupt_zstd_frame_keeps_the_good_frame_before_it(tmp_path):
     def frame(prefix: str) -> bytes:
         rows = [json.dumps({"id": f"{prefix}{i}", "text": f"document {i} " * 30})

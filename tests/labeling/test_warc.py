@@ -115,6 +115,32 @@ def test_a_warc_response_whose_content_length_is_too_long_is_an_error_not_two_pa
         WarcResponses([str(warc)])  # the index: sizes only, the body read in blocks
 
 
+def test_a_warc_gz_page_quoting_warc_records_is_indexed_not_refused(tmp_path):
+    """The check above looked at every response, in a .warc.gz too, where a record's gzip
+    member ends it: a page on the WARC format whose ``<pre>`` quotes records (a blank line,
+    then ``WARC/1.0``), written with the right length by warcio's own writer, failed the
+    whole labeling ("Content-Length runs on past the record's end … fetch the file again").
+    It is indexed and read like any page."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from tests.corpus.test_bad_input import QUOTED_RECORDS
+
+    html = (f"<html><body><h1>The WARC format</h1><pre>{QUOTED_RECORDS}</pre>"
+            "<p>Each record ends with two blank lines.</p></body></html>")  # fmt: skip
+    warc = tmp_path / "format.warc.gz"
+    with open(warc, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        http = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")],
+                                protocol="HTTP/1.1")  # fmt: skip
+        writer.write_record(writer.create_warc_record(
+            "http://docs.example/warc", "response", payload=io.BytesIO(html.encode()),
+            http_headers=http))  # fmt: skip
+    assert [page["html"] for page in html_records(str(warc))] == [html]
+    with WarcResponses([str(warc)]) as index:
+        assert [index[record_id] for record_id in index] == [html]
+
+
 def test_a_request_or_metadata_record_without_content_length_running_over_the_next_is_an_error(
         tmp_path, capsys):
     """The response check above left out the other records: a request (or metadata) record
