@@ -31,7 +31,9 @@ from __future__ import annotations
 import hashlib
 import mmap
 import os
+import platform
 import struct
+import sys
 import tempfile
 from collections import Counter
 
@@ -83,8 +85,8 @@ class IdSearch:
         # count in the RSS, and nothing is copied as they grow (a bytearray's and an array's
         # reallocations copied them once past the allocator's map threshold: for a moment
         # twice the values held, 1.35 times the budget at 32 MiB)
-        self._digests = mmap.mmap(-1, 16 * self._room)
-        self._values = mmap.mmap(-1, 8 * values * self._room) if values else None
+        self._digests = _anonymous(16 * self._room)
+        self._values = _anonymous(8 * values * self._room) if values else None
         self._pack = struct.Struct(f"={values}q").pack_into
         self._held_docs = 0  # documents in the maps, the last ones read
         self._spilled = 0  # documents in the scratch files, the first ones read
@@ -281,6 +283,25 @@ class IdSearch:
         for child in range(1 << bits):
             found += self._search(f"{path}-{child:03d}", shift + bits)
         return found
+
+
+#: Private (mmap's default is shared): a shared anonymous map is shared memory, whose pages
+#: MADV_DONTNEED only unmaps, so a spill gave nothing back (the documents stayed held beside
+#: the buckets searched, out of the RSS but not of the machine's or the cgroup's memory) and
+#: they did not read as zeros. Not reserved up front (where the kernel can say so): only the
+#: pages written are memory, and a budget past the machine's memory and swap was refused at
+#: once (ENOMEM) however few documents came, where a growing buffer took them. Python
+#: names MAP_NORESERVE from 3.13; before, its value on the Linux machines it is known on.
+_NORESERVE = getattr(mmap, "MAP_NORESERVE", None)
+if _NORESERVE is None:
+    _NORESERVE = 0x4000 if sys.platform == "linux" and platform.machine() in (
+        "x86_64", "aarch64", "riscv64") else 0  # fmt: skip
+_MAP_FLAGS = mmap.MAP_PRIVATE | _NORESERVE
+
+
+def _anonymous(size: int) -> mmap.mmap:
+    """An anonymous map of ``size`` bytes, zeros, whose pages MADV_DONTNEED gives back."""
+    return mmap.mmap(-1, size, flags=_MAP_FLAGS)
 
 
 def _partition(records, shift: int, bits: int, prefix: str) -> None:

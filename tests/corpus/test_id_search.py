@@ -283,6 +283,39 @@ def test_a_closed_search_gives_back_the_memory_its_documents_were_held_in(_own_t
         search.repeats()
 
 
+def test_a_spill_gives_the_documents_memory_back(_own_temp_folder):
+    """The documents were held in shared anonymous maps (mmap's default): MADV_DONTNEED only
+    unmaps shared memory, so a spill gave nothing back: the pages left the RSS (which the
+    tests above measure) but stayed the machine's and the cgroup's, beside the buckets the
+    search then reads, and read as before. Given back, they read as zeros (the kernel's
+    word for a freed anonymous page), digests and values alike."""
+    with IdSearch(1, 64 * 1024) as search:
+        while not search.spilled:
+            search.add(id_digest(str(len(search))), 7)
+        assert bytes(search._digests[:4096]) == bytes(4096)
+        assert bytes(search._values[:4096]) == bytes(4096)
+        search.add(id_digest("0"), 8)  # held again after the spill: still found
+        assert [p for p, _ in search.repeats()] == [0, len(search) - 1]
+
+
+def _memory_and_swap() -> int:
+    kib = {line.split(":")[0]: int(line.split()[1]) for line in open("/proc/meminfo")}
+    return (kib["MemTotal"] + kib["SwapTotal"]) * 1024
+
+
+@pytest.mark.skipif(Path("/proc/sys/vm/overcommit_memory").read_text().strip() == "2",
+                    reason="strict overcommit: every map is reserved whole")  # fmt: skip
+def test_a_budget_past_the_machine_s_memory_takes_a_few_documents(_own_temp_folder):
+    """The maps were reserved whole as the search began: PROX_ID_SEARCH_MB past the
+    machine's memory and swap (a budget meant as "never spill") was refused at once with
+    ENOMEM, however few documents came, where the buffers before grew with them. Only the
+    pages written are memory now."""
+    with IdSearch(4, 4 * _memory_and_swap()) as search:
+        for n in range(1000):
+            search.add(id_digest(str(n % 600)), n, n, n, n)
+        assert not search.spilled and len(search.repeats()) == 800
+
+
 def test_the_plan_and_the_gate_write_the_same_lists_past_the_budget(tmp_path):
     """One search for both: a plan's duplicate-id list and the gate's repeated rows are the
     same with a budget of 1 KiB (every document spilled) as in memory."""
