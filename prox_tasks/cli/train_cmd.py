@@ -23,8 +23,20 @@ from prox_tasks.cli.output import Outcome, progress_bar
 #: Said when a run is interrupted or terminated: what a rerun does with the work done.
 STOPPED_HINT = (
     "the same prox train command resumes from its last checkpoint (the tagger's last "
-    "finished epoch) in its work folder, --work-dir or $PROX_TMPDIR/prox-train/<key>"
+    "finished epoch) in its work folder, {where}"
 )
+
+
+def stopped_hint(args) -> str:
+    """:data:`STOPPED_HINT` naming the work folder: ``--work-dir``, else the default one's
+    folder as this process has it (``PROX_TMPDIR``, else the system temp folder: a literal
+    ``$PROX_TMPDIR/prox-train/<key>`` named an empty variable, and no such folder, where
+    ``PROX_TMPDIR`` is unset)."""
+    if args.work_dir:
+        return STOPPED_HINT.format(where=args.work_dir)
+    from prox_tasks.storage.tempfiles import scratch_dir
+
+    return STOPPED_HINT.format(where=f"{scratch_dir()}/prox-train/<key>")
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -117,7 +129,7 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help='line_tagger architecture of a model trained from scratch (not with '
                    '--base) as JSON, e.g. \'{"dilations": [1, 2, 4, 8, 16]}\'')
     p.add_argument("-v", "--verbose", action="store_true")
-    p.set_defaults(func=run, stopped_hint=STOPPED_HINT)
+    p.set_defaults(func=run, stopped_hint=stopped_hint)
 
 
 def run(args) -> Outcome:

@@ -86,6 +86,29 @@ def test_an_interrupted_prox_train_says_a_rerun_resumes_it(tmp_path):
     assert (work / "tagger_checkpoint.pt").exists()
 
 
+def test_the_stop_hint_names_the_work_folder_a_rerun_resumes_from(tmp_path, monkeypatch):
+    """The hint said "--work-dir or $PROX_TMPDIR/prox-train/<key>" whatever was given: with
+    PROX_TMPDIR unset (the default) that named an empty variable, a folder that is not
+    there. It names the folder this run's checkpoints are in: its --work-dir, or the default
+    one's folder as this process resolves it (the system temp folder's, or PROX_TMPDIR's)."""
+    import tempfile
+
+    from prox_tasks.cli import _stopped_hint, build_parser
+
+    def hint(*extra: str) -> str:
+        argv = ["train", "--seed", str(tmp_path / "seed"), "--output", str(tmp_path / "reg"),
+                *extra]  # fmt: skip
+        return _stopped_hint(build_parser(argv).parse_args(argv))
+
+    monkeypatch.delenv("PROX_TMPDIR", raising=False)
+    assert hint().endswith(f"in its work folder, {tempfile.gettempdir()}/prox-train/<key>")
+    assert "$PROX_TMPDIR" not in hint()
+    monkeypatch.setenv("PROX_TMPDIR", str(tmp_path / "scratch"))
+    assert hint().endswith(f"in its work folder, {tmp_path}/scratch/prox-train/<key>")
+    assert hint("--work-dir", str(tmp_path / "work")).endswith(
+        f"in its work folder, {tmp_path}/work")
+
+
 def test_a_missing_or_bad_gold_set_fails_before_training_and_publishes_nothing(tmp_path, capsys):
     seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
     bad = tmp_path / "gold-bad.jsonl"
