@@ -376,6 +376,14 @@ def slow_renewal(uri, decide):
     return real_replace_if(uri, decide)
 
 run_claim.replace_if = slow_renewal
+real_join = threading.Thread.join
+
+def announced_join(thread, *args, **kwargs):  # the parent signals once the wait has begun
+    if thread.name == "prox-labeling-claim":
+        print("joining", flush=True)
+    return real_join(thread, *args, **kwargs)
+
+threading.Thread.join = announced_join
 with raise_on_sigterm(), run_claim.labeling_claim(sys.argv[1]):
     renewing.wait()
     print("leaving", flush=True)
@@ -387,8 +395,6 @@ def test_a_stop_while_the_heartbeat_is_waited_for_still_releases_the_claim(tmp_p
     the claim's end waited for its heartbeat thread skipped the release: the claim stayed
     until its lease ran out, refusing every other run meanwhile. The release now runs
     whatever ends that wait (a real process stopped by a real SIGTERM)."""
-    import time
-
     folder = tmp_path / "seed"
     env = {**os.environ, "PROX_LABEL_CLAIM_LEASE_S": "0.4",
            "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))}  # fmt: skip
@@ -396,7 +402,10 @@ def test_a_stop_while_the_heartbeat_is_waited_for_still_releases_the_claim(tmp_p
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
     try:
         assert proc.stdout.readline().strip() == "leaving"
-        time.sleep(0.5)  # in the wait for the heartbeat (asleep for 60 s)
+        # in the wait for the heartbeat (asleep for 60 s), said by the child: a fixed sleep
+        # here let a loaded machine's SIGTERM land before it, in the with block, whose end
+        # then waited 60 s for the heartbeat (past this test's 30 s)
+        assert proc.stdout.readline().strip() == "joining"
         assert (folder / CLAIM_NAME).exists()
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
