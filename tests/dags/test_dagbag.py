@@ -318,25 +318,22 @@ def test_tasks_push_their_result_as_one_xcom(dagbag, dag_id):
         assert not multiple, task.task_id
 
 
-def test_a_run_through_the_session_dags_writes_its_conf_into_their_task_params(parsed_dagbag):
-    """The first half of the next test: a ``world`` fixture's runs (test_refine_snapshot,
-    test_refine_s3_access) go through ``parsed_dagbag``, not ``dagbag``. Airflow's own
-    ``process_params``, as each task of a ``dag.test()`` run calls it, writes the run's conf
-    into the task's Params (the same objects)."""
+def test_a_dagbag_test_starts_from_the_params_the_dags_were_parsed_with(parsed_dagbag, request):
+    """A ``world`` fixture's runs (test_refine_snapshot, test_refine_s3_access) go through
+    ``parsed_dagbag``, not ``dagbag``: Airflow's own ``process_params``, as each task of a
+    ``dag.test()`` run calls it, writes the run's conf into the task's Params. The
+    ``dagbag`` fixture restored each test's tasks to the params they had when the test
+    began, so such a run before it left its conf there for every later test, whose runs
+    then took ``dry_run`` (or ``teacher: llm``) from it. They start from the params they
+    were parsed with. (One test: the run, then the fixture, in this order whatever order
+    the tests are run in; its teardown puts the params back.)"""
     from airflow.sdk.definitions.param import process_params
 
     dag = parsed_dagbag.get_dag("prox_refine_snapshot")
     for task in dag.tasks:
         process_params(dag, task, {"dry_run": True}, suppress_exception=False)
     assert dag.get_task("plan").params["dry_run"] is True
-
-
-def test_a_dagbag_test_starts_from_the_params_the_dags_were_parsed_with(dagbag):
-    """The ``dagbag`` fixture restored each test's tasks to the params they had when the
-    test began: a run through ``parsed_dagbag`` before it (the test above) left its conf
-    there for every later test, whose runs then took ``dry_run`` (or ``teacher: llm``) from
-    it. They start from the params they were parsed with."""
-    dag = dagbag.get_dag("prox_refine_snapshot")
+    dag = request.getfixturevalue("dagbag").get_dag("prox_refine_snapshot")
     assert {task.task_id: task.params["dry_run"] for task in dag.tasks} == \
         {task.task_id: False for task in dag.tasks}  # fmt: skip
 
