@@ -17,6 +17,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -586,10 +587,15 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     work = job.resolved_work_dir(seed.version, base_version, gold_left_out)
     identity = job.identity(seed.version, base_version, gold_left_out)
     registry = ModelRegistry(job.output, catalog=job.catalog)
-    if not job.work_dir:  # the folders failed runs left under $TMPDIR that no retry resumed
+    if not job.work_dir:  # the folders failed runs left that no retry resumed
         from prox_tasks.training.work_sweep import sweep_stale_work_folders
 
         sweep_stale_work_folders(work.parent, keep=work)
+        # and those of the system temp folder, where they were before PROX_TMPDIR took them:
+        # no run looks there any more, so none resumes or sweeps them (a small /tmp's)
+        before = Path(tempfile.gettempdir()) / "prox-train"
+        if before != work.parent:
+            sweep_stale_work_folders(before, keep=work)
     with work_folder_lock(work):  # one writer: an identical run waits here, then reuses
         published = None if job.retrain else registry.trained(job.name, identity)
         if published is None:
@@ -609,7 +615,7 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
                 phase(done)
         _decide(job, registry, seed, out, artifact_dir, phase)
         if not job.work_dir:
-            # the default folder under $TMPDIR: its checkpoints (~20 MB a tagger run) only
+            # the default folder (scratch_dir's prox-train): its checkpoints (~20 MB a tagger run) only
             # serve a run that failed to resume; the model is published. A --work-dir is
             # the user's.
             shutil.rmtree(work, ignore_errors=True)

@@ -145,6 +145,31 @@ def test_a_training_that_succeeds_removes_its_default_work_folder_not_a_given_on
     assert (tmp_path / "w" / "tagger_checkpoint.pt").exists()
 
 
+def test_a_training_under_prox_tmpdir_still_sweeps_the_system_temp_folders_stale_ones(
+        seed_dir, tmp_path, monkeypatch):  # fmt: skip
+    """The default work folder moved to PROX_TMPDIR, and the sweep of stale ones with it:
+    the folders failed runs had left in the system temp folder's prox-train (a small /tmp,
+    the reason to set PROX_TMPDIR) were then resumed by no run and swept by none, there for
+    ever. A training sweeps both; a fresh one there stays (it may be another run's)."""
+    import os
+    import time
+
+    monkeypatch.setattr("tempfile.tempdir", str(tmp_path / "tmp"))
+    monkeypatch.setenv("PROX_TMPDIR", str(tmp_path / "scratch"))
+    old, fresh = tmp_path / "tmp" / "prox-train" / "0123456789abcdef", tmp_path / "tmp" / \
+        "prox-train" / "fedcba9876543210"  # fmt: skip
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "tagger_checkpoint.pt").write_bytes(b"x" * 1000)
+    then = time.time() - 30 * 86400
+    for path in (old / "tagger_checkpoint.pt", old):
+        os.utime(path, (then, then))
+    job = TrainJob(seed=str(seed_dir), output=str(tmp_path / "r"), epochs=1, gold_gate=False,
+                   threads=1)  # fmt: skip
+    assert run_training(job)["version"]
+    assert not old.exists() and fresh.exists()
+
+
 def test_prox_train_leaves_out_rows_that_cannot_train_and_counts_them(tmp_path, capsys):
     """Rows that crashed training (unhashable id or teacher, a gold_text the gold scoring
     cannot read) or trained silently as something else (no text, a label for another
