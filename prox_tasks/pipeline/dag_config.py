@@ -198,9 +198,24 @@ def _rate(default: float, title: str, description: str) -> dict:
             "description": description}
 
 
+def builtin_value(value: object, in_bytes: bool = False) -> str:
+    """A built-in default as a Param's description names it: a whole number with thousands
+    separators (``8,388,608``), a byte count in whole MiB also (``(8 MiB)``). The form shows
+    only the deployment's default: "else the built-in value" left the operator who changed
+    it, or set ``PROX_<NAME>``, no way to tell what it is."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        return str(value)
+    mib = 1024 * 1024
+    if in_bytes and value >= mib and value % mib == 0:
+        return f"{value:,} ({value // mib} MiB)"
+    return f"{value:,}"
+
+
 def _gate_default(name: str) -> str:
-    """The end of a gate Param's description: where its default comes from."""
-    return f" Default: PROX_GATE_{name.upper()}, else the built-in value."
+    """The end of a gate Param's description: where its default comes from, and its value
+    when ``PROX_GATE_<NAME>`` is unset."""
+    builtin = GateThresholds.__dataclass_fields__[name].default
+    return f" Default: PROX_GATE_{name.upper()}, else {builtin_value(builtin)}."
 
 
 def common_params() -> dict:
@@ -347,7 +362,7 @@ def limit_params() -> dict:
         title, what = DESCRIPTIONS[f.name]
         spec = {"default": getattr(defaults, f.name), "title": title,
                 "description": f"{what[0].upper()}{what[1:]}. Default: PROX_{f.name.upper()}, "
-                "else the built-in value."}
+                f"else {builtin_value(f.default, f.name.endswith('_bytes'))}."}
         if f.type == "int":
             spec.update(type="integer", minimum=1)
         elif f.type == "float":
@@ -474,7 +489,8 @@ def refresh_params() -> dict:
         "wait_for_partition": {"default": False, "type": "boolean",
                                "title": "Wait for a late partition",
                                "description": "A manual run waits for its crawl partition as "
-                               "scheduled runs do (up to PROX_PARTITION_WAIT_S)."},
+                               "scheduled runs do: up to PROX_PARTITION_WAIT_S seconds (6 h "
+                               "when unset), then it fails naming the missing input."},
         "partition_marker": {"default": os.environ.get("PROX_PARTITION_MARKER") or None,
                              "type": ["null", "string"], "pattern": MARKER_PATTERN,
                              "title": "Partition completion marker",

@@ -212,6 +212,27 @@ def test_limit_params_take_their_defaults_from_the_environment(monkeypatch):
     assert dag_config.limits_of({"max_doc_lines": 7, "target_docs": 3}) == {"max_doc_lines": 7}
 
 
+def test_limit_and_gate_params_name_their_built_in_default(monkeypatch):
+    """The form shows the deployment's default (``PROX_<NAME>``); the description names the
+    built-in one, where it said only "else the built-in value" (read in the UI's trigger
+    form and GET /api/v2/dags/prox_refine_snapshot/details during the operator walk)."""
+    from prox_tasks.pipeline import dag_config
+
+    monkeypatch.setenv("PROX_MAX_DOC_BYTES", "1000")
+    monkeypatch.setenv("PROX_GATE_MAX_DROP_RATE", "0.6")
+    params = {**dag_config.limit_params(), **dag_config.threshold_params()}
+    said = {name: spec["description"] for name, spec in params.items()}
+    assert not [name for name, text in said.items() if "built-in value" in text]
+    assert said["max_doc_bytes"].endswith(
+        "Default: PROX_MAX_DOC_BYTES, else 8,388,608 (8 MiB).")
+    assert said["max_batch_bytes"].endswith("else 67,108,864 (64 MiB).")
+    assert said["max_program_chars"].endswith("else 1,048,576.")  # characters, not bytes
+    assert said["duplicate_ids"].endswith("Default: PROX_DUPLICATE_IDS, else keep_first.")
+    assert said["max_drop_rate"].endswith("Default: PROX_GATE_MAX_DROP_RATE, else 0.9.")
+    assert said["history_min"].endswith("Default: PROX_GATE_HISTORY_MIN, else 3.")
+    assert params["max_doc_bytes"]["default"] == 1000  # the form still shows the deployment's
+
+
 @pytest.mark.parametrize(("variable", "value"), [("PROX_QUALITY_FILTER", "bogus"),
                                                  ("PROX_GATE_MAX_DROP_RATE", "2"),
                                                  ("PROX_GATE_MAX_DROP_RATE", "abc"),
