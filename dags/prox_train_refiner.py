@@ -63,7 +63,10 @@ with `seed_uri`.
     default_args=cfg.default_args(),
     params={name: Param(**spec) for name, spec in cfg.checked_defaults({
         "seed_uri": {"default": None, "type": ["null", "string"], "title": "Seed set",
-                     "description": "Seed-set manifest or folder; empty: the Asset event's."},
+                     "description": "A seed set's manifest.json or folder (absolute path, "
+                     "file:// or s3:// URI), e.g. the uri a prox_seed_label run's register "
+                     "task returns. Empty: the seed set of the prox_seed_set Asset event that "
+                     "triggered the run; a manual run left empty fails at once."},
         "registry": {"default": settings.registry_root(), "type": ["null", "string"],
                      "minLength": 1,
                      "title": "Model registry root",

@@ -187,6 +187,15 @@ def test_every_task_has_its_documentation_in_the_ui_mapped_ones_too(dagbag, dag_
     assert dag.get_task(mapped).doc_md.startswith(("Refine the shard(s)", "Label one shard"))
 
 
+def test_the_seed_uri_description_says_a_manual_run_needs_one(dagbag):
+    """Empty, seed_uri is the triggering Asset event's; the form said only that, and a
+    manual run with the default failed at resolve_seed_set ("no seed set: pass seed_uri")
+    (the operator walk: a REST trigger with the form's defaults)."""
+    said = dagbag.get_dag("prox_train_refiner").params.get_param("seed_uri").description
+    assert "manual run left empty fails" in said
+    assert "manifest.json" in said and "s3://" in said
+
+
 def test_ui_rule_catches_an_empty_string_default():
     from airflow.sdk import Param
 
