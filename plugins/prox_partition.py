@@ -103,6 +103,14 @@ class PartitionSensor(BaseSensorOperator):
         return not self._waits(context) or partition_arrived(self.snapshot)
 
     def execute(self, context) -> None:
+        from prox_tasks.pipeline.errors import fail_fast
+
+        # a look on the worker meets what no retry fixes (no S3 credentials: botocore's bare
+        # "Unable to locate credentials" was retried with backoff): fail once, saying so
+        with fail_fast(AirflowFailException):
+            self._wait(context)
+
+    def _wait(self, context) -> None:
         from prox_tasks.pipeline.refresh import missing_partition
 
         if not self.deferrable:

@@ -93,3 +93,24 @@ def test_an_s3_input_without_credentials_fails_once_naming_what_to_set(
                 "AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role) in the environment of "
                 "every Airflow worker, or name an Airflow connection holding them in "
                 "PROX_S3_CONN_ID") in said, said
+
+
+def test_a_waiting_run_without_credentials_fails_once_at_wait_for_partition(
+        world, s3_bucket, monkeypatch, tmp_path, capfd):
+    """The partition sensor's first look lists the S3 input on the worker: without
+    credentials it raised botocore's bare "Unable to locate credentials" and was retried
+    with backoff (found walking docs/airflow.md's backfill command, `--dag-run-conf
+    '{"input_uri": "s3://crawl/{ds}/"}'`, on a worker without S3 keys:
+    wait_for_partition up_for_retry). It fails once now, saying what to set, as plan does."""
+    put_atomic(f"{s3_bucket}/crawl/2026-01-05/part.jsonl", world["crawl"].read_bytes())
+    _no_credentials(monkeypatch, tmp_path)
+    dag_run = run(world, "no-keys-waiting", input_uri=f"{s3_bucket}/crawl/{{ds}}/",
+                  wait_for_partition=True)
+    assert dag_run.state == "failed"
+    ti = tis(dag_run)
+    wait = ti[("wait_for_partition", -1)]
+    assert (wait.state, wait.try_number) == ("failed", 1)
+    logged = capfd.readouterr()
+    said = logged.out + logged.err
+    assert f"S3: no credentials to read or write {s3_bucket}/crawl/2026-01-05/" in said, said
+    assert "in the environment of every Airflow worker" in said, said
