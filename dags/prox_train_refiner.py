@@ -26,7 +26,8 @@ with `seed_uri`.
 2. **train** — the document-level and chunk-level programs are learned together into one
    artifact (`kind`: `line_tagger`, the embedded default that trains in minutes on CPUs, or
    `causal_lm`, fine-tuning `base` — any Hugging Face causal LM, e.g. the ProX paper's
-   refining models), published to the registry (`$PROX_MODEL_REGISTRY`). Pool `gpu`.
+   refining models), published to the `registry` Param's registry (default
+   `$PROX_MODEL_REGISTRY`, where prox_refine_snapshot looks for the promoted model). Pool `gpu`.
    `select_epoch` = `gold` keeps the tagger epoch with the best validation word F1 against
    gold (how the shipped default was chosen) instead of the best teacher agreement.
    `backend` picks the inference backend evaluation runs on (empty: production's).

@@ -196,6 +196,14 @@ def test_the_seed_uri_description_says_a_manual_run_needs_one(dagbag):
     assert "manifest.json" in said and "s3://" in said
 
 
+def test_the_train_doc_says_the_registry_param_decides_where_the_model_goes(dagbag):
+    """The DAG's doc in the UI said the candidate is published to `$PROX_MODEL_REGISTRY`;
+    a run with the `registry` Param set publishes it there instead."""
+    doc = dagbag.get_dag("prox_train_refiner").doc_md
+    assert "published to the `registry` Param's registry" in doc
+    assert "published to the registry (`$PROX_MODEL_REGISTRY`)" not in doc
+
+
 def test_ui_rule_catches_an_empty_string_default():
     from airflow.sdk import Param
 
