@@ -87,9 +87,19 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="train even when --output holds the model a training of the same seed "
                    "set, settings and code published (by default that one is returned: "
                    "already trained)")
-    p.add_argument("--catalog", help="catalog URL to register the model in; the gold gate's "
-                   "incumbent is then the one promoted last there when --output has none "
-                   "(never PROX_CATALOG_URL's)")
+    booking = p.add_mutually_exclusive_group()
+    booking.add_argument(
+        "--catalog",
+        help="catalog URL to register the model in; the gold gate's incumbent is then the "
+        "one promoted last there when --output has none (default: PROX_CATALOG_URL, else "
+        "$PROX_HOME/catalog.sqlite, when --output is the default registry, "
+        "PROX_MODEL_REGISTRY else $PROX_HOME/registry: the pair prox refine reads; no "
+        "catalog for a registry elsewhere)",
+    )
+    booking.add_argument(
+        "--no-catalog", action="store_true",
+        help="register the model in no catalog (the registry only)",
+    )  # fmt: skip
     p.add_argument("--no-promote", action="store_true", help="publish without promoting")
     p.add_argument("--no-gold-gate", action="store_true",
                    help="skip the human-gold comparison with the incumbent (not recommended: "
@@ -133,7 +143,13 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 
 def run(args) -> Outcome:
+    from prox_tasks.pipeline import settings
     from prox_tasks.training.run import TrainJob, run_training
+
+    # the default registry's models are booked in the default catalog, as the DAG's are in
+    # its run's: `prox catalog status` counts what prox refine can take
+    args.catalog = None if args.no_catalog else settings.registry_catalog(args.output,
+                                                                          args.catalog)
 
     job = TrainJob(
         seed=args.seed, output=args.output, name=args.name, kind=args.kind, base=args.base,

@@ -213,6 +213,24 @@ def catalog_url(override: str | None = None) -> str:
     return os.environ.get("PROX_CATALOG_URL") or f"sqlite:///{Path(prox_home()) / 'catalog.sqlite'}"
 
 
+def registry_catalog(registry: str, catalog: str | None = None) -> str | None:
+    """The catalog a model published into ``registry`` is booked in: ``catalog`` when
+    given; else the default one (:func:`catalog_url`) when ``registry`` is the default
+    registry (:func:`registry_root`) — the pair ``prox refine`` takes the promoted model
+    from, and ``prox catalog status`` counts; else None (no catalog).
+
+    A registry elsewhere (another folder, S3) is booked in no catalog unless one is named:
+    the default catalog's promoted model is the one ``prox refine`` serves when the default
+    registry has none, so booking another registry's model there would switch what
+    refining serves behind the user's back.
+    """
+    if catalog:
+        return catalog
+    from prox_tasks.storage import same_uri
+
+    return catalog_url() if same_uri(registry, registry_root()) else None
+
+
 def catalog_url_to_pass_on(url: str) -> str:
     """``url`` as a task hands it to the next ones (its return value): the password of the
     environment's ``PROX_CATALOG_URL`` left out (``***``). Airflow stores return values as

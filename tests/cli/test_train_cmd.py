@@ -610,3 +610,39 @@ def test_a_bad_work_folder_age_is_refused_before_the_seed_set_is_read(tmp_path, 
     assert not (tmp_path / "reg").exists()
     with pytest.raises(SettingInvalid, match="PROX_TRAIN_WORK_MAX_AGE_DAYS"):
         checked_seed_set(TrainJob(seed=str(missing), output=str(tmp_path / "reg")), "dag")
+
+
+def test_a_model_trained_into_the_default_registry_is_booked_in_the_default_catalog(tmp_path):
+    """``prox train --output $PROX_HOME/registry`` without --catalog published and promoted
+    the model, and prox refine took it, but ``prox catalog status`` said 0 models: only
+    --catalog booked it. The default registry's models are now booked in the default catalog
+    (the DAG books its run's); a registry elsewhere, in none unless --catalog names one (the
+    default catalog's promoted model is what refine serves when its registry has none).
+    Real processes, as a user runs them."""
+    import os
+    import subprocess
+    import sys
+
+    home = tmp_path / "home"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("PROX_MODEL_REGISTRY", "PROX_CATALOG_URL")}
+    env["PROX_HOME"] = str(home)
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+
+    def prox(*argv: str) -> str:
+        done = subprocess.run([sys.executable, "-m", "prox_tasks.cli", *argv], env=env,
+                              capture_output=True, text=True, timeout=300, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+        return done.stdout
+
+    train = ["train", "--json", "--seed", str(seed), "--epochs", "1", "--threads", "1",
+             "--no-gold-gate", "--no-progress", "--max-eval-docs", "4"]
+    elsewhere = json.loads(prox(*train, "--output", str(tmp_path / "models")))
+    assert elsewhere["promoted"]
+    assert not (home / "catalog.sqlite").exists()  # booked nowhere: refine does not serve it
+    record = json.loads(prox(*train, "--output", str(home / "registry"), "--random-seed", "1"))
+    status = json.loads(prox("catalog", "status", "--json"))
+    assert status["rows"]["models"] == 1, status
+    (model,) = [json.loads(row) for row in prox("catalog", "list", "models", "--json").splitlines()]
+    assert model["version"] == record["version"] and model["promoted"], model
+    assert model["registry"] == (home / "registry").as_uri()
