@@ -14,8 +14,6 @@ never read: its pages answer 403 saying why (:mod:`prox_tasks.report.roots`).
 from __future__ import annotations
 
 import mimetypes
-import os
-import stat
 from contextlib import contextmanager
 
 from fastapi import FastAPI, HTTPException, Request
@@ -43,25 +41,6 @@ def _page(html: str | None, what: str) -> HTMLResponse:
     if html is None:
         raise HTTPException(404, f"no {what}")
     return HTMLResponse(html)
-
-
-def _served_file(uri: str, snapshot_uri: str) -> bool:
-    """Whether ``uri`` may be served as a file of the snapshot at ``snapshot_uri``: an S3
-    object, or a regular local file whose real path (symlinks followed) lies inside the
-    snapshot's real folder. A symlink the Data Docs folder holds (or ``_quality`` made one)
-    would otherwise serve any file the API server can read, and a FIFO would hang the
-    request."""
-    from prox_tasks.storage import parse_uri
-
-    loc, base = parse_uri(uri), parse_uri(snapshot_uri)
-    if loc.scheme != "file":
-        return True
-    real, root = os.path.realpath(loc.path), os.path.realpath(base.path)
-    try:
-        regular = stat.S_ISREG(os.stat(real).st_mode)
-    except (OSError, ValueError):  # missing, unreadable, or a NUL in the name
-        return False
-    return regular and os.path.commonpath([real, root]) == root
 
 
 async def _refused(request: Request, exc: Exception) -> JSONResponse:
@@ -145,10 +124,11 @@ def create_app() -> FastAPI:
     def gate_json(name: str) -> Response:
         from prox_tasks.quality import read_gate_result
         from prox_tasks.quality.gate import gate_uri
+        from prox_tasks.report.roots import served_file
 
         output_uri = _snapshot_uri(name)
         result = read_gate_result(output_uri) \
-            if _served_file(gate_uri(output_uri), output_uri) else None  # fmt: skip
+            if served_file(gate_uri(output_uri), output_uri) else None  # fmt: skip
         if result is None:
             raise HTTPException(404, "no gate result")
         return JSONResponse(result)
@@ -156,16 +136,16 @@ def create_app() -> FastAPI:
     @app.get("/snapshots/{name}/docs/{path:path}", dependencies=auth)
     def data_docs(name: str, path: str) -> Response:
         from prox_tasks.quality.gate import DOCS_DIR, GATE_DIR
+        from prox_tasks.report.roots import served_file
         from prox_tasks.storage import exists, join_uri, read_bytes
 
         # the site's own address (docs/airflow.md names it): its index, whose links are
         # relative to this folder
         path = path or "index.html"
-        if ".." in path.split("/") or path.startswith("/"):
-            raise HTTPException(404, "not found")
         output_uri = _snapshot_uri(name)
         uri = join_uri(output_uri, GATE_DIR, DOCS_DIR, path)
-        if not exists(uri) or not _served_file(uri, output_uri):
+        # served_file first: nothing is looked up outside the snapshot (a `..`, a link out)
+        if not served_file(uri, output_uri) or not exists(uri):
             raise HTTPException(404, "not found")
         try:
             body = read_bytes(uri)

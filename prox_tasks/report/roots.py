@@ -14,8 +14,9 @@ catalog alone and its pages are refused with :class:`OutsideRoots`, which says w
 from __future__ import annotations
 
 import os
+import stat
 
-from prox_tasks.storage import Location, parse_uri
+from prox_tasks.storage import Location, parse_uri, real_uri
 
 
 class OutsideRoots(PermissionError):
@@ -23,10 +24,14 @@ class OutsideRoots(PermissionError):
     URI it knows)."""
 
 
-def _real(loc: Location) -> Location:
-    if loc.scheme != "file":
-        return loc
-    return Location("file", "", os.path.realpath(loc.path))
+def _real(uri: str) -> Location:
+    """``uri`` parsed, a local path by its real path: symlinks followed and ``..`` resolved
+    (:func:`prox_tasks.storage.real_uri`, the one place prox follows links).
+
+    Raises:
+        ValueError: not a path, ``file://`` or ``s3://`` URI.
+    """
+    return parse_uri(real_uri(uri))
 
 
 def _inside(loc: Location, root: Location) -> bool:
@@ -36,6 +41,32 @@ def _inside(loc: Location, root: Location) -> bool:
         return os.path.commonpath([loc.path, root.path]) == root.path
     prefix = root.path.strip("/")
     return not prefix or loc.path.strip("/") == prefix or loc.path.startswith(prefix + "/")
+
+
+def served_file(uri: str, snapshot_uri: str) -> bool:
+    """Whether the report may serve ``uri`` as a file of the snapshot at ``snapshot_uri``
+    (one :func:`check_output_uri` let it read): inside the snapshot's folder by real path,
+    with no ``..`` segment, and a local one a regular file.
+
+    A symlink the Data Docs folder holds (or ``_quality`` made one) would otherwise serve
+    any file the API server can read; a ``..`` in a URL path would leave the folder (an
+    S3 key is not resolved: it is refused as written, before parsing resolves a local
+    one); and a FIFO would hang the request.
+    """
+    if ".." in str(uri).split("/"):
+        return False
+    try:
+        loc, base = _real(uri), _real(snapshot_uri)
+    except ValueError:
+        return False
+    if not _inside(loc, base):
+        return False
+    if loc.scheme != "file":
+        return True
+    try:
+        return stat.S_ISREG(os.stat(loc.path).st_mode)
+    except (OSError, ValueError):  # missing, unreadable, or a NUL in the name
+        return False
 
 
 def refusal(output_uri: str | None) -> str | None:
@@ -49,14 +80,14 @@ def refusal(output_uri: str | None) -> str | None:
         "output root there, or correct the catalog row"
     )
     try:
-        loc = _real(parse_uri(output_uri or ""))
-        if not loc.path.strip("/"):
+        loc = _real(output_uri or "")
+        if not output_uri or not loc.path.strip("/"):
             raise ValueError("it names no folder")
     except ValueError as err:
         return f"the catalog's output_uri {output_uri!r} is not a snapshot folder ({err}); {where}"
     for root in roots:
         try:
-            if _inside(loc, _real(parse_uri(root))):
+            if _inside(loc, _real(root)):
                 return None
         except ValueError:  # a malformed root in the setting: it admits nothing
             continue

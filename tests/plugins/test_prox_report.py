@@ -104,6 +104,8 @@ def test_data_docs_and_gate_json_behind_auth(client, token):
     gate = _get(client, token, "/prox/snapshots/crawl-2026-03-02/gate.json").json()
     assert gate["passed"] is False
     _get(client, token, "/prox/snapshots/crawl-2026-03-02/docs/../../manifest.json", 404)
+    # the client resolves a literal ``..`` itself; encoded, it reaches the app as ``..``
+    _get(client, token, "/prox/snapshots/crawl-2026-03-02/docs/%2E%2E/%2E%2E/manifest.json", 404)
     for folder in ("validations", "static/"):  # folders of the Data Docs: not a 500
         _get(client, token, f"/prox/snapshots/crawl-2026-03-02/docs/{folder}", 404)
 
