@@ -88,10 +88,13 @@ def run(args) -> Outcome:
                                    {"max_doc_bytes": args.max_doc_bytes}).max_doc_bytes)
     if args.snapshot:
         from prox_tasks.catalog import Catalog
+        from prox_tasks.refine.booking import register_plan
 
-        Catalog(args.catalog).register_snapshot(args.snapshot, manifest.input_uri,
-                                                manifest.output_uri, manifest=manifest,
-                                                option="--snapshot")  # as checked above
+        # booked as refine and the DAG book a plan: a rerun finding the same plan keeps the
+        # snapshot's status (a gated one stayed "planned" after a bare register_snapshot);
+        # by no run: the run that refines it books itself
+        with Catalog(args.catalog) as catalog:
+            register_plan(catalog, args.snapshot, manifest, option="--snapshot", run=False)
     summary = {"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
                "shards": len(manifest.shards), "docs": manifest.total_docs,
                "snapshot": args.snapshot, "files_skipped": len(manifest.skipped_files),

@@ -46,25 +46,31 @@ DIED = ("this attempt's end was not booked ({why}): its refine process was kille
 
 
 def register_plan(catalog, name: str, manifest, runner: dict | None = None, *,
-                  option: str = "--name", **fields) -> None:
+                  option: str = "--name", run: bool = True, **fields) -> None:
     """Record snapshot ``name`` planned by ``manifest`` with its shards, booked by ``runner``
     (:func:`~prox_tasks.refine.runner.current`; default this process); ``fields`` are more
     snapshot columns (``logical_date``, ``dag_run_id``). Attempts of runs known dead are
-    booked failed first (:func:`book_dead`). ``option``: what names the snapshot, said when
-    the name is booked for another folder (``prox refine --name``; the DAG's Param).
+    booked failed first (:func:`book_dead`). A snapshot planned alike before keeps its
+    status (a refined or gated one is not ``planned`` again), unless it failed. ``option``:
+    what names the snapshot, said when the name is booked for another folder (``prox refine
+    --name``; the DAG's Param). ``run``: False for a plan booked by no run (``prox plan
+    --name``): the snapshot's runner and error stay as they are (the run that refines it
+    books itself), and no dead run is looked for.
 
     Raises:
         prox_tasks.catalog.SnapshotNameTaken: ``name`` belongs to another output folder.
     """
-    runner = runner or runners.current()
-    book_dead(catalog, name, runner)
+    if run:
+        runner = runner or runners.current()
+        book_dead(catalog, name, runner)
     current = catalog.get_snapshot(name)
     kept = current and current["manifest_id"] == manifest.id and current["status"] != "failed"
     catalog.register_snapshot(name, manifest.input_uri, manifest.output_uri, manifest=manifest,
                               status=current["status"] if kept else "planned", option=option)
-    # a former run's failure is history; this run's end is booked over its status, a
-    # replaced run's not (book_failed)
-    catalog.update_snapshot(name, error=None, runner=runner, **fields)
+    if run:
+        # a former run's failure is history; this run's end is booked over its status, a
+        # replaced run's not (book_failed)
+        catalog.update_snapshot(name, error=None, runner=runner, **fields)
 
 
 def book_refined(catalog, name: str, model_versions, refined_any: bool = True,

@@ -264,3 +264,37 @@ def test_a_rerun_over_an_unchanged_input_says_the_plan_was_reused(tmp_path, caps
     assert json.loads(capsys.readouterr().out)["reused"] is True
     assert main([*args, "--json", "--target-docs", "3", "--overwrite"]) == 0
     assert json.loads(capsys.readouterr().out)["reused"] is False
+
+
+def test_a_rerun_of_plan_keeps_the_status_of_the_snapshot_it_finds_planned_alike(
+        tmp_path, capsys):  # fmt: skip
+    """``prox plan --name N`` again over a refined, gated snapshot (its plan reused) booked
+    it ``planned`` anew: a bare register_snapshot beside refine's booking of a plan, which
+    keeps the status of a snapshot planned alike. It now books through that one
+    (prox_tasks.refine.booking.register_plan); a new plan is ``planned``."""
+    import json
+
+    from prox_tasks.catalog import Catalog
+
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": str(i), "text": f"Title {i}\nA sentence of "
+                                       f"text number {i} that a page would hold.\n"}) + "\n"
+                           for i in range(6)))
+    out, url = str(tmp_path / "out"), f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    plan = ["plan", "--no-progress", "--input", str(src), "--output", out, "--name", "n-1",
+            "--catalog", url, "--target-docs", "3"]
+    assert main(plan) == 0
+    assert main(["refine", "--no-progress", "--input", str(src), "--output", out,
+                 "--name", "n-1", "--catalog", url]) == 0
+    main(["gate", "--snapshot", out, "--name", "n-1", "--catalog", url])  # passed or not
+    with Catalog(url) as catalog:
+        gated = catalog.get_snapshot("n-1")["status"]
+    assert gated in ("gated", "quarantined")
+    capsys.readouterr()
+    assert main(plan) == 0
+    assert capsys.readouterr().out.startswith("plan reused:")
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("n-1")["status"] == gated
+    assert main([*plan[:-1], "2", "--overwrite"]) == 0  # another plan: refined anew
+    with Catalog(url) as catalog:
+        assert catalog.get_snapshot("n-1")["status"] == "planned"
