@@ -5,7 +5,7 @@ The names below load on first use: the refine DAG's Params take the executor's c
 for the executor (its layout loads numpy: ~100 ms a parse) with it.
 """
 
-from importlib import import_module
+from prox_tasks.lazy_names import lazy_names
 
 _WHERE = {
     "execute": "prox_tasks.programs.executor",
@@ -22,10 +22,4 @@ _WHERE = {
     "ExecutionStats": "prox_tasks.programs.stats",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_WHERE[name]), name)
+__getattr__, __dir__, __all__ = lazy_names(__name__, _WHERE)

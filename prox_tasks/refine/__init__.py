@@ -8,7 +8,7 @@ The names below load on first use: DAG files import ``prox_tasks.refine.limits``
 time for their Params, and must not pay for the readers, planner and writer with it.
 """
 
-from importlib import import_module
+from prox_tasks.lazy_names import lazy_names
 
 _WHERE = {
     "refine_batch": "prox_tasks.refine.batch",
@@ -18,10 +18,4 @@ _WHERE = {
     "refine_shard": "prox_tasks.refine.step",
 }
 
-__all__ = sorted(_WHERE)
-
-
-def __getattr__(name: str):
-    if name not in _WHERE:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(import_module(_WHERE[name]), name)
+__getattr__, __dir__, __all__ = lazy_names(__name__, _WHERE)
