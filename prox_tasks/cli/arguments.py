@@ -130,14 +130,18 @@ def named_weight(text: str) -> tuple[str, float]:
 
 
 def seconds(text: str) -> float:
-    """A duration in seconds, more than 0 (a request timeout)."""
+    """A duration in seconds, finite and more than 0 (a request timeout), by the one parser
+    of a setting in seconds (:func:`prox_tasks.pipeline.settings.seconds_value`): ``inf``
+    passed here while ``PROX_OPENAI_TIMEOUT=inf`` was refused."""
+    from prox_tasks.pipeline.settings import seconds_value
+
     try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {value}")
-    return value
+        return seconds_value(text)
+    except ValueError as err:
+        if not str(err):
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"must be a finite number of seconds above 0, not "
+                                         f"{text}") from None
 
 
 def add_partition_marker_option(parser) -> None:

@@ -83,9 +83,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     (a model folder's ``refiner.json`` or ``artifact.json`` that cannot be read),
     :class:`~prox_tasks.registry.DecisionRecordDamaged` (a registry's decision record that
     cannot be read: reading it again cannot help), :class:`~prox_tasks.inference.openai_engine.
-    PoolMisconfigured` (an openai pool set up wrong), :class:`~prox_tasks.inference.
-    openai_engine.SecondsSettingInvalid` (a request timeout or shard budget that is no
-    number of seconds above 0), :class:`~prox_tasks.catalog.engine.
+    PoolMisconfigured` (an openai pool set up wrong), :class:`~prox_tasks.catalog.engine.
     CatalogURLInvalid` (the catalog URL no database URL, or its driver not installed: a bare
     ``postgresql://``), :class:`~prox_tasks.catalog.engine.NotACatalog` (a SQLite file
     that is no prox catalog), :class:`~prox_tasks.pipeline.settings.SettingInvalid` (a
@@ -112,7 +110,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.connections import ConnectionNotFound
     from prox_tasks.corpus.manifest import OutputNotAFolder
     from prox_tasks.corpus.readers import IdFieldMissing, UnreadableInput
-    from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
+    from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
     from prox_tasks.models.artifact import ModelDamaged
@@ -124,7 +122,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.training.run import TrainingRefused
 
     return NoModelError, PromotedVersionGone, NotAModelFolder, ModelDamaged, PoolMisconfigured, \
-        DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid, \
+        DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
         OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI, \
         ConnectionNotFound  # fmt: skip

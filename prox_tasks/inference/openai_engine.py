@@ -259,9 +259,8 @@ class OpenAIEngine:
         check_server_urls(self.urls)
         reply_cap(None)  # a bad PROX_MAX_REPLY_BYTES fails at load, not every request
         self.api_key = api_key or os.environ.get("PROX_OPENAI_API_KEY") or "EMPTY"
-        self.timeout = _seconds_setting(timeout, "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
-        self.shard_budget = _seconds_setting(shard_budget, "shard_budget",
-                                             "PROX_OPENAI_SHARD_BUDGET", None)
+        self.timeout = _timeout(timeout)
+        self.shard_budget = _shard_budget(shard_budget)
         self.concurrency, self.max_retries = concurrency, max_retries
         self.backoff, self.max_backoff, self.on_failure = backoff, max_backoff, on_failure
         self.model_name = model_name
@@ -961,39 +960,19 @@ def check_seconds_settings(options: dict) -> None:
     line; ``PROX_OPENAI_TIMEOUT``/``PROX_OPENAI_SHARD_BUDGET`` were read only by each shard).
 
     Raises:
-        SecondsSettingInvalid: Not a number of seconds above 0, naming where it came from.
+        SettingInvalid: Not a number of seconds above 0, naming where it came from.
     """
-    _seconds_setting(options.get("timeout"), "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
-    _seconds_setting(options.get("shard_budget"), "shard_budget", "PROX_OPENAI_SHARD_BUDGET",
-                     None)  # fmt: skip
+    _timeout(options.get("timeout"))
+    _shard_budget(options.get("shard_budget"))
 
 
-class SecondsSettingInvalid(ValueError):
-    """A request timeout or shard budget (``--request-timeout``, ``PROX_OPENAI_TIMEOUT``,
-    ``--shard-budget``, ``PROX_OPENAI_SHARD_BUDGET``) that is no number of seconds above 0: a
-    setting to fix, which no rerun or retry gets past (``prox refine`` exit 2, the DAG's task
-    fails without retries). Not a :class:`PoolMisconfigured`: the pool may be set up right;
-    it is this client's setting."""
+def _timeout(value: float | str | None) -> float:
+    from prox_tasks.pipeline.settings import seconds_setting
+
+    return seconds_setting(value, "timeout", "PROX_OPENAI_TIMEOUT", 600.0)
 
 
-def _seconds_setting(value: float | str | None, option: str, env: str,
-                     default: float | None) -> float | None:
-    """A setting in seconds: ``value`` (the ``option``), else the variable ``env``, else
-    ``default`` (None: unset).
+def _shard_budget(value: float | str | None) -> float | None:
+    from prox_tasks.pipeline.settings import seconds_setting
 
-    Raises:
-        SecondsSettingInvalid: Not a number of seconds above 0, naming where it came from.
-    """
-    source = option
-    if value is None:
-        value, source = os.environ.get(env) or default, env
-        if value is None:
-            return None
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise SecondsSettingInvalid(f"{source} must be a number of seconds, not "
-                                    f"{value!r}") from None
-    if not seconds > 0:
-        raise SecondsSettingInvalid(f"{source} must be more than 0 seconds, not {value!r}")
-    return seconds
+    return seconds_setting(value, "shard_budget", "PROX_OPENAI_SHARD_BUDGET", None)

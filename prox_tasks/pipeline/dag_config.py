@@ -3,7 +3,6 @@ of every Param (the DAG files wrap each spec in ``airflow.sdk.Param(**spec)``)."
 
 from __future__ import annotations
 
-import functools
 import os
 from datetime import datetime, timedelta, timezone
 
@@ -53,12 +52,15 @@ TEACHERS = ["rules", "diff", "html", "llm", "best"]
 INPUT_FORMATS = ["jsonl", "parquet", "wet"]
 
 
+#: Said of a variable read while Airflow parses the DAG files.
+PARSE_NOTE = "read when the DAGs are parsed: docs/airflow.md"
+
+
 def parse_time_setting(env: str, default, convert, expected: str):
     """:func:`~prox_tasks.pipeline.settings.env_value` for a variable read while Airflow
     parses the DAG files: a bad value breaks every DAG that reads it, and the import error
     (all the UI shows of it) names the variable."""
-    return settings.env_value(env, default, convert, expected,
-                              "read when the DAGs are parsed: docs/airflow.md")
+    return settings.env_value(env, default, convert, expected, PARSE_NOTE)
 
 
 def start_date() -> datetime:
@@ -80,9 +82,7 @@ def _seconds(env: str, default: float, zero: bool = False) -> timedelta:
     retries at once, Airflow's backoff then waits a second): ``PROX_SHARD_TIMEOUT_S=0``
     parsed (a timeout no task can meet), a negative delay too, and ``inf`` broke the import
     naming no variable."""
-    form = "a number of seconds of at least 0" if zero else "a number of seconds above 0"
-    return timedelta(seconds=parse_time_setting(
-        env, default, functools.partial(settings.seconds_value, zero=zero), form))
+    return timedelta(seconds=settings.env_seconds(env, default, zero=zero, note=PARSE_NOTE))
 
 
 def refresh_schedule():

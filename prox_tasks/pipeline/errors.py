@@ -34,7 +34,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
         NoDocuments,
         UnreadableInput,
     )
-    from prox_tasks.inference.openai_engine import PoolMisconfigured, SecondsSettingInvalid
+    from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
     from prox_tasks.models.artifact import ModelDamaged
@@ -58,7 +58,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             SnapshotNameTaken, TrainingRefused, SeedSetChanged, PlanReplaced, FormatMismatch,
             GatedSnapshot, RunReplaced, SeedSetNameTaken, StalePlan, PoolMisconfigured,
             PartitionConflict, TrainingDiverged, NoDocuments, PromotedVersionGone,
-            NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog, SecondsSettingInvalid,
+            NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
             DecisionRecordDamaged, OutputNotAFolder, UnreadableInput, InvalidURI,
             *credentials_missing())

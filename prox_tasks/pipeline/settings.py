@@ -36,6 +36,7 @@ front, before a snapshot is planned or claimed (:func:`check_refine_settings`).
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -82,6 +83,26 @@ def env_value(env: str, default, convert, expected: str, note: str = ""):
     raw = os.environ.get(env, "").strip()
     if not raw:
         return default
+    return checked_value(f"deployment variable {env}", raw, convert, expected, note,
+                         "correct it, or unset it for the default")
+
+
+def checked_value(where: str, raw, convert, expected: str, note: str = "",
+                  fix: str = "correct it"):
+    """``raw`` through ``convert``: the one wording of a setting prox cannot use, whether a
+    deployment variable (:func:`env_value`) or an option given in code or a Param.
+
+    Args:
+        where: The setting as the message names it (``deployment variable PROX_X``, ``timeout``).
+        raw: Its value as given.
+        convert: Text (or a number) -> the value; a ValueError or TypeError refuses it.
+        expected: What it accepts (``a number of seconds above 0``).
+        note: Said after why, in the parentheses.
+        fix: What the user does about it.
+
+    Raises:
+        SettingInvalid: ``<where>=<raw!r> is not <expected> (<why>; <note>): <fix>``.
+    """
     try:
         return convert(raw)
     except (ValueError, TypeError) as err:
@@ -89,36 +110,57 @@ def env_value(env: str, default, convert, expected: str, note: str = ""):
         # nothing to ``expected``; a converter of prox's says why ("7 is not at least 0")
         why = [] if convert in (int, float) or not str(err) else [str(err)]
         said = "; ".join(why + ([note] if note else []))
-        raise SettingInvalid(f"deployment variable {env}={raw!r} is not {expected}"
-                             f"{f' ({said})' if said else ''}: correct it, or unset it for "
-                             "the default") from None
+        raise SettingInvalid(f"{where}={raw!r} is not {expected}"
+                             f"{f' ({said})' if said else ''}: {fix}") from None
 
 
-def seconds_value(raw: str, zero: bool = False) -> float:
-    """``raw`` as a finite number of seconds above 0 (at least 0 where ``zero``), for
-    :func:`env_value`; a ValueError says why (empty: the expected form says it all)."""
+def seconds_value(raw, zero: bool = False, least: float = 0.0) -> float:
+    """``raw`` (text or a number) as a finite number of seconds above 0 (at least 0 where
+    ``zero``), and at least ``least``: the one parser of a setting in seconds. A ValueError
+    says why ("0.001 is not at least 10"; empty where ``raw`` is no number at all: the
+    expected form, :func:`seconds_form`, says it all)."""
     try:
         value = float(raw)
-    except ValueError:
+    except (TypeError, ValueError):
         raise ValueError("") from None
     if not math.isfinite(value):
         raise ValueError(f"{raw} is not finite")
     if value < 0 or (value == 0 and not zero):
         raise ValueError(f"{raw} is not {'at least' if zero else 'above'} 0")
+    if value < least:
+        raise ValueError(f"{raw} is not at least {least:g}")
     return value
 
 
-def seconds_at_least(least: float):
-    """A converter for :func:`env_value`: :func:`seconds_value` of at least ``least``
-    seconds, else a ValueError saying why ("0.001 is not at least 10")."""
+def seconds_form(zero: bool = False, least: float = 0.0) -> str:
+    """What :func:`seconds_value` with these bounds accepts, as a message says it."""
+    if least > 0:
+        return f"a number of seconds of at least {least:g}"
+    return "a number of seconds of at least 0" if zero else "a number of seconds above 0"
 
-    def seconds(raw: str) -> float:
-        value = seconds_value(raw)
-        if value < least:
-            raise ValueError(f"{raw} is not at least {least:g}")
-        return value
 
-    return seconds
+def env_seconds(env: str, default, zero: bool = False, least: float = 0.0, note: str = ""):
+    """``$env`` as a number of seconds (:func:`seconds_value`), else ``default``.
+
+    Raises:
+        SettingInvalid: Worded as every deployment variable's (:func:`env_value`).
+    """
+    return env_value(env, default, functools.partial(seconds_value, zero=zero, least=least),
+                     seconds_form(zero, least), note)
+
+
+def seconds_setting(value, option: str, env: str, default, zero: bool = False,
+                    least: float = 0.0):
+    """A setting in seconds: ``value`` (the ``option``, given in code or a Param), else
+    ``$env`` (:func:`env_seconds`), else ``default``.
+
+    Raises:
+        SettingInvalid: Naming ``option`` or ``env``, the value and what is accepted.
+    """
+    if value is None:
+        return env_seconds(env, default, zero=zero, least=least)
+    return checked_value(option, value, functools.partial(seconds_value, zero=zero, least=least),
+                         seconds_form(zero, least))
 
 
 def label_claim_lease() -> float:
@@ -132,12 +174,8 @@ def label_claim_lease() -> float:
         SettingInvalid: Not a finite number of seconds of at least
             :data:`MIN_LABEL_CLAIM_LEASE_S` (10).
     """
-    return env_value(
-        "PROX_LABEL_CLAIM_LEASE_S",
-        DEFAULT_LABEL_CLAIM_LEASE_S,
-        seconds_at_least(MIN_LABEL_CLAIM_LEASE_S),
-        f"a number of seconds of at least {MIN_LABEL_CLAIM_LEASE_S:g}",
-    )
+    return env_seconds("PROX_LABEL_CLAIM_LEASE_S", DEFAULT_LABEL_CLAIM_LEASE_S,
+                       least=MIN_LABEL_CLAIM_LEASE_S)
 
 
 def _under_home(env: str, name: str) -> str:

@@ -301,8 +301,8 @@ def test_every_setting_to_fix_is_said_as_written(tmp_path, capsys, monkeypatch):
                  str(lm), "--backend", "openai", "--servers", "http://127.0.0.1:9/v1",
                  "--no-progress"]) == 2  # fmt: skip
     err = capsys.readouterr().err.strip()
-    assert err.startswith("prox refine: PROX_OPENAI_TIMEOUT must be a number of seconds, "
-                          "not 'abc'"), err
+    assert err.startswith("prox refine: deployment variable PROX_OPENAI_TIMEOUT='abc' is not "
+                          "a number of seconds above 0"), err
     monkeypatch.delenv("PROX_OPENAI_TIMEOUT")
     assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"), "--model",
                  str(tmp_path / "nothing-here"), "--no-progress"]) == 2

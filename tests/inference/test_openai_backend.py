@@ -112,7 +112,8 @@ def test_the_request_timeout_comes_from_prox_openai_timeout_and_is_checked(monke
                         timeout=7).timeout == 7  # an explicit option wins
     for bad in ("0", "-1", "ten"):
         monkeypatch.setenv("PROX_OPENAI_TIMEOUT", bad)
-        with pytest.raises(ValueError, match="PROX_OPENAI_TIMEOUT must be"):
+        with pytest.raises(ValueError, match=f"PROX_OPENAI_TIMEOUT={bad!r} is not a number of "
+                           "seconds above 0"):
             OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512)
 
 
@@ -1542,7 +1543,8 @@ def test_the_shard_budget_comes_from_prox_openai_shard_budget_and_is_checked(mon
     assert OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512,
                         shard_budget=60).shard_budget == 60  # an explicit option wins
     monkeypatch.setenv("PROX_OPENAI_SHARD_BUDGET", "an hour")
-    with pytest.raises(ValueError, match="PROX_OPENAI_SHARD_BUDGET must be a number of seconds"):
+    with pytest.raises(ValueError, match="PROX_OPENAI_SHARD_BUDGET='an hour' is not a number of "
+                       "seconds above 0"):
         OpenAIEngine(["http://x:1/v1"], model_name="m", max_model_len=512)
 
 

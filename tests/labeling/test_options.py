@@ -15,7 +15,7 @@ from prox_tasks.labeling.options import check_teacher_options, option_ranges
     ("diff", {"keep_threshold": "high"}, 'option \'keep_threshold\' is "high", the diff '
      "teacher takes a number there (default 0.5)"),
     ("rules", {"max_chunk_tokens": 0}, "option 'max_chunk_tokens' must be at least 1, not 0"),
-    ("html", {"extract_timeout": 0}, "option 'extract_timeout' must be more than 0 seconds"),
+    ("html", {"extract_timeout": 0}, "option 'extract_timeout' must be a finite number of seconds above 0"),
     ("llm", {"model": "m", "base_url": "http://127.0.0.1:9/v1", "concurrency": 0},
      "option 'concurrency' must be at least 1, not 0"),
     ("best", {"fallback": "rules", "fallback_options": {"max_chunk_tokens": -1}},

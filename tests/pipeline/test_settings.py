@@ -39,3 +39,56 @@ def test_the_dag_files_whole_numbers_take_the_same_converter(monkeypatch):
     ):
         dag_config.max_active_runs()
     assert whole_number(0)("0") == 0
+
+
+def _openai_timeout():
+    from prox_tasks.inference.openai_engine import check_seconds_settings
+
+    check_seconds_settings({})
+
+
+def _retry_delay():
+    from prox_tasks.pipeline import dag_config
+
+    dag_config.default_args()
+
+
+def _claim_lease():
+    from prox_tasks.pipeline.settings import label_claim_lease
+
+    label_claim_lease()
+
+
+@pytest.mark.parametrize(("variable", "read", "accepted"), [
+    ("PROX_OPENAI_TIMEOUT", _openai_timeout, "a number of seconds above 0"),
+    ("PROX_OPENAI_SHARD_BUDGET", _openai_timeout, "a number of seconds above 0"),
+    ("PROX_RETRY_DELAY_S", _retry_delay, "a number of seconds of at least 0"),
+    ("PROX_LABEL_CLAIM_LEASE_S", _claim_lease, "a number of seconds of at least 10"),
+])  # fmt: skip
+def test_every_seconds_variable_is_refused_in_the_same_words(monkeypatch, variable, read,
+                                                             accepted):
+    """Three parsers of a setting in seconds worded a bad one three ways:
+    ``PROX_OPENAI_TIMEOUT must be a number of seconds, not 'abc'`` (the openai engine's own,
+    which also took ``inf``), and ``deployment variable PROX_RETRY_DELAY_S='abc' is not …``
+    from the DAG files' and the labeling claim's. One parser now: the variable, the value
+    said and what is accepted, then how to fix it."""
+    monkeypatch.setenv(variable, "abc")
+    with pytest.raises(SettingInvalid) as refused:
+        read()
+    assert str(refused.value).startswith(
+        f"deployment variable {variable}='abc' is not {accepted}")
+    assert str(refused.value).endswith(": correct it, or unset it for the default")
+    monkeypatch.setenv(variable, "inf")
+    with pytest.raises(SettingInvalid, match=r"\(inf is not finite"):
+        read()
+
+
+def test_an_openai_seconds_option_given_in_code_names_the_option():
+    """``timeout``/``shard_budget`` given as the engine's options (a DAG's backend_options, a
+    library caller) are checked by the same parser, named as given."""
+    from prox_tasks.inference.openai_engine import check_seconds_settings
+
+    with pytest.raises(SettingInvalid) as refused:
+        check_seconds_settings({"timeout": 0})
+    assert str(refused.value) == ("timeout=0 is not a number of seconds above 0 (0 is not "
+                                  "above 0): correct it")

@@ -306,7 +306,8 @@ def test_a_bad_openai_seconds_variable_is_refused_before_planning(tmp_path, caps
     assert main(["refine", "--input", str(docs), "--output", str(out), "--model", str(lm),
                  "--backend", "openai", "--servers", "http://127.0.0.1:9/v1",
                  "--no-progress"]) == 2  # fmt: skip
-    assert f"{variable} must be a number of seconds, not {value!r}" in capsys.readouterr().err
+    assert f"deployment variable {variable}={value!r} is not a number of seconds above 0" \
+        in capsys.readouterr().err
     assert not out.exists()
 
 
