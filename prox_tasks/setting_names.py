@@ -33,3 +33,12 @@ def setting_name(setting: str, caller: str, cli_options: Mapping[str, str] | Non
     if caller == "dag":
         return f"the {(dag_params or {}).get(setting, setting)} Param"
     return (cli_options or {}).get(setting) or "--" + setting.replace("_", "-")
+
+
+def said_to(err: BaseException, caller: str) -> str:
+    """``err``'s message for ``caller``: worded for it where the error words itself
+    (``worded(caller)``: :class:`~prox_tasks.models.NoModelError` names the ``model`` Param
+    to a DAG's user, ``--model`` to a ``prox`` user), else as raised."""
+    if callable(getattr(err, "worded", None)):
+        return err.worded(caller)
+    return str(err)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 
+from prox_tasks.setting_names import CALLERS
 from prox_tasks.wording import shortened, shown
 
 #: Where the line of an error another library raised is cut (its message can quote a whole
@@ -177,6 +178,8 @@ def _oserror(err: OSError) -> str:
     return f"{type(err).__name__}: {err}"
 
 
+#: Where a DAG task's S3 credentials must be given: each task may run on another worker.
+WORKER_ENVIRONMENT = " in the environment of every Airflow worker"
 #: Where the AWS chain takes credentials from, for a user without any.
 S3_CHAIN = "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an instance role"
 
@@ -207,15 +210,8 @@ def s3_credentials_advice(environment: str = "") -> str:
             "name an Airflow connection holding them in PROX_S3_CONN_ID (docs/storage.md)")
 
 
-def no_s3_credentials(err: BaseException, environment: str = "") -> str:
-    """``err`` (one of :func:`credentials_missing`) as one line: what was being read or
-    written (the URI :func:`~prox_tasks.storage.s3.about` noted) and what to set
-    (:func:`s3_credentials_advice`)."""
-    return f"{_credentials_failed(err)}: {s3_credentials_advice(environment)}"
-
-
 def _credentials_failed(err: BaseException) -> str:
-    """What failed for want of S3 credentials (:func:`no_s3_credentials`), without advice."""
+    """What failed for want of S3 credentials (:func:`describe_error` adds the advice)."""
     from botocore.exceptions import NoCredentialsError
 
     where = "; ".join(getattr(err, "__notes__", ()))
@@ -282,9 +278,10 @@ def s3_refusal_advice(code: str, operation: str) -> str | None:
     return None
 
 
-def _s3(err) -> tuple[str, str] | None:
+def _s3(err, environment: str = "") -> tuple[str, str] | None:
     """``err``, an S3 error, as what failed (S3's words, which a cut may shorten) and what to
-    do (prox's, said whole; may be empty); None for another error."""
+    do (prox's, said whole; may be empty; credentials to set ``environment``, as
+    :func:`s3_credentials_advice`); None for another error."""
     try:
         from boto3.exceptions import S3UploadFailedError
         from botocore.exceptions import (
@@ -305,7 +302,7 @@ def _s3(err) -> tuple[str, str] | None:
         return (f"S3 {err.operation_name} failed: {code} {message}".strip() + (
             f" ({where})" if where else ""), s3_refusal_advice(code, err.operation_name) or "")
     if isinstance(err, credentials_missing()):
-        return _credentials_failed(err), s3_credentials_advice()
+        return _credentials_failed(err), s3_credentials_advice(environment)
     if isinstance(err, EndpointConnectionError):
         return f"S3: {err}", s3_endpoint_advice()
     if isinstance(err, BotoCoreError):
@@ -396,26 +393,37 @@ def _sqlite_catalog_file(err) -> str | None:
                  if note.startswith(CATALOG_NOTE)), None)
 
 
-def describe_error(err: BaseException) -> str:
+def describe_error(err: BaseException, caller: str = "cli") -> str:
     """``err`` as one line (no traceback): a command's own account, a setting to fix
     (:func:`setting_errors`), a run's refusal (:func:`_refusal`) and an unknown connection
     as written, S3 errors by operation and code, OS errors by cause and path (disk full
-    named as such), anything else as ``Type: message``."""
-    from prox_tasks.connections import ConnectionNotFound
+    named as such), anything else as ``Type: message``.
 
+    The one wording of an error for its user: ``prox`` prints it, and a DAG task failing
+    without retries says it (:func:`prox_tasks.pipeline.errors.fail_fast`, ``caller="dag"``:
+    an error that words itself names the DAG's Params, S3 credentials are to be set in every
+    worker's environment); the task log reads as the command would.
+    """
+    from prox_tasks.connections import ConnectionNotFound
+    from prox_tasks.setting_names import said_to
+
+    if caller not in CALLERS:
+        raise ValueError(f"caller {caller!r} is not one of {', '.join(CALLERS)}")
+    environment = WORKER_ENVIRONMENT if caller == "dag" else ""
     text, advice = None, ""  # advice: prox's way out, after the cut of what failed
     # written to be read as is: a setting to fix names the setting and what to give it (its
     # type name, "NotACatalog: …", said nothing more to whoever sets it); so does a refusal
     # that says what to change as a setting does ("RunError: no snapshot 'x' in the catalog")
     if isinstance(err, (CommandFailed, ConnectionNotFound, *setting_errors())) or _refusal(err):
-        text = str(err)
-    elif (known := _s3(err) or _catalog_full(err) or _catalog_unreachable(err)
+        text = said_to(err, caller)
+    elif (known := _s3(err, environment) or _catalog_full(err) or _catalog_unreachable(err)
           or _catalog_refused(err)) is not None:
         text, advice = known
     if text is None and isinstance(err, OSError) and type(err).__name__ != "CorruptStreamError":
         text = _oserror(err)
     if text is None:
-        text = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__
+        said = said_to(err, caller)
+        text = f"{type(err).__name__}: {said}" if said else type(err).__name__
     line = " ".join(text.split())  # one line, whatever the message held
     if isinstance(err, CommandFailed):
         return line

@@ -64,34 +64,22 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             *credentials_missing())
 
 
-#: Where a DAG task's S3 credentials must be given: each task may run on another worker.
-WORKER_ENVIRONMENT = " in the environment of every Airflow worker"
-
-
 @contextmanager
 def fail_fast(fail: type[Exception]) -> Iterator[None]:
     """Re-raise the errors of :func:`cannot_succeed` as ``fail`` (the DAGs pass
-    ``airflow.sdk.exceptions.AirflowFailException``: the task fails now, no retries). An
+    ``airflow.sdk.exceptions.AirflowFailException``: the task fails now, no retries), worded
+    as ``prox`` prints the same error (:func:`prox_tasks.cli.errors.describe_error`): an
     error that words itself for whoever set the setting (``worded(caller)``, as
-    :class:`~prox_tasks.models.NoModelError`) is said the DAG's way: its Params, not
-    ``prox``'s options."""
+    :class:`~prox_tasks.models.NoModelError`) is said the DAG's way (its Params, not
+    ``prox``'s options), and S3 credentials not found with what to set on the workers. The
+    task log said ``NoModelError: no promoted model …`` where ``prox`` said ``no promoted
+    model …``: a type name says nothing more to whoever fixes the run."""
     try:
         yield
     except cannot_succeed() as err:
-        raise fail(f"{type(err).__name__}: {_said(err)}") from err
+        from prox_tasks.cli.errors import describe_error
 
-
-def _said(err: BaseException):
-    """``err`` as the DAG's user reads it: worded for the DAG where it can be; S3 credentials
-    not found (botocore says only that) with what to set on the workers, naming
-    ``PROX_S3_CONN_ID``'s connection when the settings come from one."""
-    from prox_tasks.cli.errors import credentials_missing, no_s3_credentials
-
-    if callable(getattr(err, "worded", None)):
-        return err.worded("dag")
-    if isinstance(err, credentials_missing()):
-        return no_s3_credentials(err, WORKER_ENVIRONMENT)
-    return err
+        raise fail(describe_error(err, "dag")) from err
 
 
 def check_conf(conf: Mapping | None, params: Mapping) -> None:

@@ -136,7 +136,7 @@ def check_output_writable(root: str, output_uri: str) -> None:
             raise
         from prox_tasks.cli.errors import describe_error
 
-        raise RunError(f"output_root {root!r} cannot be written: {describe_error(err)}") \
+        raise RunError(f"output_root {root!r} cannot be written: {describe_error(err, 'dag')}") \
             from err
 
 
@@ -164,7 +164,7 @@ def _output_refused(err: OSError, output_uri: str) -> RunError:
     ``prox`` words it: ``str(err)`` gave Python's ``[Errno 2] … 's3://…'``."""
     from prox_tasks.cli.errors import describe_error
 
-    return RunError(f"{describe_error(err)}: the snapshot folder {output_uri} cannot be written there: check "
+    return RunError(f"{describe_error(err, 'dag')}: the snapshot folder {output_uri} cannot be written there: check "
                     "output_root (else PROX_CORPUS_ROOT): a folder or S3 bucket that exists, "
                     "or one this worker may create")
 
@@ -379,8 +379,9 @@ def plan(snapshot: dict, target_docs: int | None, max_map_length: int, model: st
                              else {"line_threshold": keep_threshold}, model, backend)  # fmt: skip
     except (ValueError, FileNotFoundError) as err:
         # said with the run's Params, not prox's options (--model, --backend)
-        said = err.worded("dag") if callable(getattr(err, "worded", None)) else err
-        raise RunError(f"{said} (fix the run's model, backend or keep_threshold Param)") from err
+        from prox_tasks.setting_names import said_to
+
+        raise RunError(f"{said_to(err, 'dag')} (fix the run's model, backend or keep_threshold Param)") from err
     try:
         chosen = Limits.resolve(limits)
     except ValueError as err:  # a recorded limit this prox cannot read

@@ -375,9 +375,11 @@ def test_a_bad_deployment_variable_is_a_setting_to_fix(tmp_path, capsys, monkeyp
     read = {"PROX_PROGRESS_EVERY": progress_every, "PROX_QUALITY_FILTER": quality_filter,
             "PROX_TAGGER_PRECISION": tagger_precision, "PROX_MODEL_CACHE_KEEP": model_cache_keep,
             "PROX_ID_SEARCH_MB": id_search_bytes, "PROX_MAX_REPLY_BYTES": lambda: reply_cap(None)}
-    with pytest.raises(FailNow, match="SettingInvalid"):
+    with pytest.raises(FailNow) as failed:
         with fail_fast(FailNow):
             read[variable]()
+    # the task log reads as the command did (less its -v hint)
+    assert f"prox refine: {failed.value} (-v for the traceback)" == err
 
 
 def test_every_s3_operation_prox_sends_names_its_real_iam_permission():
