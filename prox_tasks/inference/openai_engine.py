@@ -325,8 +325,7 @@ class OpenAIEngine:
             # a server refusing the pool (401, 404) would fail every request sent to it at
             # once, and no retry changes a key or a URL: left out while another server may
             # serve; the whole pool is set up wrong only when none is left
-            errors = "; ".join(f"{url}: {_said(err)} ({_what_to_do(err)})"
-                               for url, err in refused.items())  # fmt: skip
+            errors = _failures_said(refused)
             if len(refused) == len(self.urls):
                 raise PoolMisconfigured(f"the pool is set up wrong, so retrying cannot help: "
                                         f"{errors}")
@@ -337,9 +336,7 @@ class OpenAIEngine:
                         "on the other %d. Fix or remove them in --servers (PROX_OPENAI_SERVERS)",
                         len(refused), len(refused) + len(self.urls), errors, len(self.urls))
         if not answered:
-            errors = "; ".join(f"{url}: {_said(err)} ({_what_to_do(err)})"
-                               for url, err in replies.items())  # fmt: skip
-            raise InferenceError(f"no server of the pool answered /models: {errors}")
+            raise InferenceError(f"no server of the pool answered: {_failures_said(replies)}")
         if want_name:
             self.model_name = _only_model(answered)
         mine = {url: next((c for c in listed if c.get("id") == self.model_name), None)
@@ -922,6 +919,19 @@ def _what_to_do(err: BaseException | None) -> str:
                 "port in --servers (PROX_OPENAI_SERVERS)")
     return ("it answered what no OpenAI-compatible server answers (another service, a "
             "proxy's page): check the URL in --servers (PROX_OPENAI_SERVERS)")
+
+
+def _failures_said(failures: dict[str, BaseException]) -> str:
+    """The servers that failed, each with its error, then what to do, said once for the
+    servers it is the same for (a pool of a dozen servers all down repeated "start the
+    server ..." a dozen times): ``http://a:8000/v1 (ConnectError: [Errno 111] ...), http://
+    b:8000/v1 (...): nothing answers there: start the server ...``. The URLs as the user gave
+    them, not the ``/models`` path prox asks them on."""
+    servers_by_advice: dict[str, list[str]] = {}
+    for url, err in failures.items():
+        servers_by_advice.setdefault(_what_to_do(err), []).append(f"{url} ({_said(err)})")
+    return "; ".join(f"{', '.join(servers)}: {advice}"
+                     for advice, servers in servers_by_advice.items())
 
 
 def _resolves_not(transport: BaseException) -> bool:

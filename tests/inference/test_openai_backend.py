@@ -75,7 +75,7 @@ def test_a_request_the_server_rejects_is_a_counted_failure_not_a_crash(server):
 
 
 def test_a_pool_with_no_live_server_fails_loudly():
-    with pytest.raises(InferenceError, match="answered /models"):
+    with pytest.raises(InferenceError, match="no server of the pool answered: "):
         OpenAIEngine([_dead_url()])
     dead = [_dead_url(), _dead_url()]
     engine = OpenAIEngine(dead, model_name="m", max_model_len=512, max_retries=2, backoff=0.01)
@@ -329,7 +329,7 @@ def test_a_pool_set_up_wrong_fails_at_load_for_good_naming_the_server(status):
     when no server of the pool is left that does not refuse it."""
     with _listing_answering(status) as wrong, _listing_answering(status) as other:
         for pool in ([wrong.url + "/v1"], [other.url + "/v1", wrong.url + "/v1"]):
-            with pytest.raises(PoolMisconfigured, match=rf"{wrong.url}/v1: HTTP {status}") as err:
+            with pytest.raises(PoolMisconfigured, match=rf"{wrong.url}/v1 \(HTTP {status} ") as err:
                 OpenAIEngine(pool)
             assert isinstance(err.value, cannot_succeed())
             assert "retrying cannot help" in str(err.value)
@@ -1053,7 +1053,7 @@ def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
         server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
         url = f"https://127.0.0.1:{server.port}/v1"
         monkeypatch.setenv("PROX_OPENAI_API_KEY", "s3cret")
-        with pytest.raises(InferenceError, match=rf"{url}: .*CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(InferenceError, match=rf"{url} \(ConnectError: .*CERTIFICATE_VERIFY_FAILED"):
             OpenAIEngine([url])
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         engine = OpenAIEngine([url])
@@ -1869,12 +1869,28 @@ def test_a_transport_failure_is_told_by_its_real_cause(case):
     assert ("nothing answers there" in said) == (case == "refused"), said
 
 
+def test_a_pool_nothing_answers_for_names_the_urls_tried_and_says_what_to_do_once():
+    """Nothing listening on two loopback ports: the load said "no server of the pool answered
+    /models: URL: … (nothing answers there: …); URL: … (nothing answers there: …)": a path
+    prox asks on, which no user set and which reads as the server lacking it, and the same
+    advice once per server. It names each URL as given, why, and what to do once."""
+    dead = [_dead_url(), _dead_url()]
+    with pytest.raises(InferenceError) as failed:
+        OpenAIEngine(dead, max_retries=0)
+    said = str(failed.value)
+    assert said.startswith(f"no server of the pool answered: {dead[0]} (ConnectError: "), said
+    assert all(f"{url} (ConnectError: [Errno 111]" in said for url in dead), said
+    assert said.endswith("): nothing answers there: start the server (vllm serve), or fix "
+                         "the host and port in --servers (PROX_OPENAI_SERVERS)"), said
+    assert said.count("nothing answers there") == 1 and "/models" not in said, said
+
+
 def test_a_host_name_that_does_not_resolve_is_named_at_load():
     """/models, asked with httpx itself: a host that does not resolve was "nothing answers
     there" after "ConnectError: All connection attempts failed"; now the host name is named
     the cause ('.invalid' never resolves, RFC 2606)."""
-    with pytest.raises(InferenceError, match=r"no server of the pool answered /models: .*"
-                       r"ConnectError: \[Errno -?\d+\].*\(the host name does not resolve"):
+    with pytest.raises(InferenceError, match=r"no server of the pool answered: .*"
+                       r"ConnectError: \[Errno -?\d+\].*\): the host name does not resolve"):
         OpenAIEngine(["http://no-such-host.invalid:8000/v1"], max_retries=0)
 
 
