@@ -877,7 +877,10 @@ def _what_to_do(err: BaseException | None) -> str:
     wrong key, a URL that is not the API's base, a server down or too slow, an answer that
     is no OpenAI API's. A transport error is told by what it is, under the SDK's
     "Connection error." (:func:`_transport_cause`): refused, a name that does not resolve,
-    a connection dropped before or during the answer, a timeout."""
+    a connection dropped before or during the answer, a certificate not trusted, a timeout."""
+    import socket
+    import ssl
+
     import openai
 
     status = _status_of(err)
@@ -911,7 +914,14 @@ def _what_to_do(err: BaseException | None) -> str:
         return ("the server took the connection and dropped it without an answer: it "
                 "crashed or restarted (see its log), or that port is no plain-HTTP API (an "
                 "https:// one, another service); check --servers (PROX_OPENAI_SERVERS)")
-    if name == "ConnectError" and _resolves_not(transport):
+    if name == "ConnectError" and _in_chain(transport, ssl.SSLCertVerificationError):
+        return ("the server's TLS certificate is not trusted here: give the CA that signed it "
+                "in SSL_CERT_FILE (or SSL_CERT_DIR) on every worker, or check the host in "
+                "--servers (PROX_OPENAI_SERVERS)")
+    if name == "ConnectError" and _in_chain(transport, ssl.SSLError):
+        return ("the TLS handshake failed: check that the server speaks https:// at that port "
+                "(else give http://) in --servers (PROX_OPENAI_SERVERS)")
+    if name == "ConnectError" and _in_chain(transport, socket.gaierror):
         return ("the host name does not resolve: fix the host in --servers "
                 "(PROX_OPENAI_SERVERS), or the machine's DNS")
     if isinstance(err, openai.APIConnectionError | OSError) or transport is not None:
@@ -934,13 +944,13 @@ def _failures_said(failures: dict[str, BaseException]) -> str:
                      for advice, servers in servers_by_advice.items())
 
 
-def _resolves_not(transport: BaseException) -> bool:
-    """Whether a failed connect failed on the host name (``socket.gaierror``)."""
-    import socket
-
+def _in_chain(transport: BaseException, kind: type[BaseException]) -> bool:
+    """Whether a failed connect failed on ``kind``, anywhere in its chain of causes: on the
+    host name (``socket.gaierror``), on the server's certificate (``ssl.
+    SSLCertVerificationError``) or its TLS handshake (``ssl.SSLError``)."""
     seen = transport
     while seen is not None:
-        if isinstance(seen, socket.gaierror):
+        if isinstance(seen, kind):
             return True
         seen = seen.__cause__ or seen.__context__
     return False

@@ -1053,8 +1053,15 @@ def test_an_https_pool_with_a_private_ca_and_a_key(tmp_path, monkeypatch):
         server.server.socket = context.wrap_socket(server.server.socket, server_side=True)
         url = f"https://127.0.0.1:{server.port}/v1"
         monkeypatch.setenv("PROX_OPENAI_API_KEY", "s3cret")
-        with pytest.raises(InferenceError, match=rf"{url} \(ConnectError: .*CERTIFICATE_VERIFY_FAILED"):
+        with pytest.raises(InferenceError, match=rf"{url} \(ConnectError: .*CERTIFICATE_VERIFY_FAILED"
+                           ) as untrusted:  # fmt: skip
             OpenAIEngine([url])
+        # what to do about it: "nothing answers there: start the server" was said of it
+        assert "nothing answers there" not in str(untrusted.value)
+        assert str(untrusted.value).endswith(
+            "): the server's TLS certificate is not trusted here: give the CA that signed it in "
+            "SSL_CERT_FILE (or SSL_CERT_DIR) on every worker, or check the host in --servers "
+            "(PROX_OPENAI_SERVERS)"), untrusted.value
         monkeypatch.setenv("SSL_CERT_FILE", str(cert))
         engine = OpenAIEngine([url])
         assert engine.generate([GenerationRequest([1, 2, 3], 4)])[0].text == "keep_doc()"
@@ -1883,6 +1890,22 @@ def test_a_pool_nothing_answers_for_names_the_urls_tried_and_says_what_to_do_onc
     assert said.endswith("): nothing answers there: start the server (vllm serve), or fix "
                          "the host and port in --servers (PROX_OPENAI_SERVERS)"), said
     assert said.count("nothing answers there") == 1 and "/models" not in said, said
+
+
+def test_an_https_url_to_a_plain_http_server_says_so_not_that_nothing_answers():
+    """``https://`` given for a server that speaks plain HTTP: the TLS handshake fails under
+    a ConnectError, which was said "nothing answers there: start the server" — of a server
+    that is up and answering."""
+    from tests.loopback_http import LoopbackHTTPServer, Response
+
+    with LoopbackHTTPServer(lambda request: Response(404, b"{}", {})) as server:
+        with pytest.raises(InferenceError) as failed:
+            OpenAIEngine([f"https://127.0.0.1:{server.port}/v1"], max_retries=0)
+    said = str(failed.value)
+    assert "nothing answers there" not in said, said
+    assert said.endswith("): the TLS handshake failed: check that the server speaks https:// "
+                         "at that port (else give http://) in --servers "
+                         "(PROX_OPENAI_SERVERS)"), said
 
 
 def test_a_host_name_that_does_not_resolve_is_named_at_load():
