@@ -243,3 +243,42 @@ def test_a_row_group_holding_more_rows_than_its_footer_says_quarantines_the_othe
     assert records[0]["detail"].startswith("row group 0 holds 10 rows as read, its footer counts "
                                            "20 (num_rows 10, a column's values 20): ")
     assert len(docs) + len(records) == manifest.total_docs
+
+
+def _claim_rows(path, declared: int) -> None:
+    """The footer made to say the first row group holds ``declared`` rows (its pages hold
+    20), however long the number's varint: the footer's length at its end written anew."""
+    meta = pq.ParquetFile(path).metadata
+    data = path.read_bytes()
+    length = int.from_bytes(data[-8:-4], "little")
+    body, footer = data[: -8 - length], data[-8 - length : -8]
+    group = _zigzag(meta.row_group(0).total_byte_size)
+    footer = footer.replace(b"\x16" + group + b"\x16" + _zigzag(20),
+                            b"\x16" + group + b"\x16" + _zigzag(declared), 1)  # fmt: skip
+    whole = b"\x16" + _zigzag(ROWS)  # FileMetaData.num_rows, after its schema
+    at = footer.rindex(whole)
+    footer = footer[:at] + b"\x16" + _zigzag(ROWS + declared - 20) + footer[at + len(whole) :]
+    path.write_bytes(body + footer + len(footer).to_bytes(4, "little") + b"PAR1")
+    assert pq.ParquetFile(path).metadata.row_group(0).num_rows == declared
+
+
+@pytest.mark.timeout(60)
+def test_a_footer_counting_a_trillion_rows_is_one_corrupt_file_not_a_hang(tmp_path):
+    """A footer that says a row group of a 3 KB file holds 10^12 rows: the plan counted
+    each row one by one (``prox plan`` ran for hours, and each shard would have
+    quarantined its rows one by one). Such a count is past any file of texts: the file is
+    one ``corrupt_file`` saying so, beside a good file read whole."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    _write(folder / "a_bad.parquet", "a")
+    _claim_rows(folder / "a_bad.parquet", 10**12)
+    _write(folder / "b_good.parquet", "b")
+    manifest = plan_shards(str(folder), str(tmp_path / "out"), target_docs=15)
+    assert manifest.total_docs == 1 + ROWS
+    quarantine, docs = Quarantine(), []
+    for shard in manifest.shards:
+        docs += read_shard(manifest, shard.index, quarantine)
+    records = list(quarantine.records())
+    assert [d.id for d in docs] == [f"b{i}" for i in range(ROWS)]
+    assert [(q["offset"], q["reason"]) for q in records] == [(0, "corrupt_file")]
+    assert "its footer counts 1,000,000,000,020 rows in a file of " in records[0]["detail"]
