@@ -149,7 +149,7 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                         continue
                     if others is not None and record.rec_type != "warcinfo":
                         others[record.rec_type] += 1
-                    ran_over = _runs_over(record)  # a request's: the response after it gone
+                    ran_over = runs_over(record)  # a request's: the response after it gone
                     if ran_over is not None:
                         yield number, ran_over
                         number += 1
@@ -330,19 +330,39 @@ def records_within_blocks(blocks) -> int:
     return found
 
 
-def _runs_over(record) -> RecordError | None:
-    """Why a record of a type not read (a request, a metadata record) without a
-    Content-Length header took in the records after it — warcio reads it on to the end of
-    its gzip member or, uncompressed, of the file, and those records were never seen: a
-    ``bad_record`` entry whose ``raw`` holds them — or None (it has a Content-Length, or
-    its payload holds no record)."""
+def runs_over(record) -> RecordError | None:
+    """Why a record not read for its text (a request, a metadata record; a response no
+    teacher reads: a PDF, an image) took in the records after it, or None (its payload holds
+    no record). Without a Content-Length header warcio reads it on to the end of its gzip
+    member or, uncompressed, of the file; with one too long, in an uncompressed file, on
+    over the records its length covers: either way those records were never seen. A
+    ``bad_record`` entry whose ``raw`` holds them (up to :data:`_RAW_KEPT` bytes)."""
+    record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>") or None
     if record.rec_headers.get_header("Content-Length") is not None:
-        return None
+        # read in blocks, the first MiB kept: a PDF's payload is never held whole
+        kept: list[bytes] = []
+
+        def blocks():
+            for block in iter(lambda: record.raw_stream.read(1 << 16), b""):
+                if sum(map(len, kept)) < _RAW_KEPT:
+                    kept.append(block)
+                yield block
+
+        after = records_within_blocks(blocks())  # a cut file: broken(), as any record's read
+        if not after:
+            return None
+        error = RecordError("bad_record", f"a {record.rec_type} record ({record_id}) whose "
+                            "Content-Length runs on past the record's end, over the "
+                            f"{after:,} WARC {'record' if after == 1 else 'records'} after "
+                            "it (their headers are in this entry's raw): written with a wrong "
+                            "length; the file's writer must write it again", record_id)
+        error.raw = b"".join(kept)[:_RAW_KEPT]
+        error.records_after = after  # for a message of its own (prox label --warc)
+        return error
     payload = record.content_stream().read()  # a cut file: broken(), as any record's read
     after = records_within(payload)
     if not after:
         return None
-    record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>") or None
     error = RecordError("bad_record", f"a {record.rec_type} record without a Content-Length "
                         f"header runs on over the {after:,} WARC "
                         f"{'record' if after == 1 else 'records'} after it (their headers are "
@@ -350,6 +370,11 @@ def _runs_over(record) -> RecordError | None:
                         "file's writer must write it again", record_id)
     error.raw = payload
     return error
+
+
+#: Bytes kept as ``raw`` of a record whose Content-Length ran on over the records after it:
+#: the quarantine keeps no more of a record's raw.
+_RAW_KEPT = 1 << 20
 
 
 def _undelimited(payload: bytes, doc_id: str | None) -> RecordError | None:

@@ -137,7 +137,7 @@ def _html_responses(warc_uri: str, caller: str = "cli") -> Iterator[tuple[object
     ``info``: ``record_id`` (without ``<>``), ``url``, ``date``, ``charset`` (HTTP), ``offset``
     (where the record starts, for :func:`prox_tasks.corpus.wet.record_at`)."""
     from prox_tasks.corpus.document import RecordError
-    from prox_tasks.corpus.wet import records
+    from prox_tasks.corpus.wet import broken, records, runs_over
 
     for _number, record in records(warc_uri, "response"):
         if isinstance(record, RecordError):
@@ -146,10 +146,27 @@ def _html_responses(warc_uri: str, caller: str = "cli") -> Iterator[tuple[object
         info = _html_info(record)
         if info is not None:
             yield record, {**info, "offset": record.offset}
-        elif record.rec_headers.get_header("Content-Length") is None:  # a PDF, an image
-            # read to see whether it ran on over the responses after it, as an HTML one is
-            record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>")
+            continue
+        # a PDF, an image: read to see whether it ran on over the responses after it, as an
+        # HTML one is (with a Content-Length too long, in a plain file, they were lost unsaid)
+        record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>")
+        if record.rec_headers.get_header("Content-Length") is None:
             _payload(record, warc_uri, record_id, keep=False, caller=caller)
+            continue
+        try:
+            ran_over = runs_over(record)
+        except broken() as err:
+            raise ValueError(f"{given(warc_uri, caller)}: response {record_id} cannot be read: "
+                             f"{type(err).__name__}: {shortened(str(err))}") from None
+        if ran_over is not None:
+            after = ran_over.records_after
+            kind = record.http_headers.get_header("Content-Type") if record.http_headers else None
+            kind = shortened(kind or "no Content-Type", 60)
+            raise ValueError(f"{given(warc_uri, caller)}: response {record_id} ({kind}): its "
+                             f"Content-Length runs on past the record's end, over the {after:,} "
+                             f"WARC {'record' if after == 1 else 'records'} after it (written "
+                             "with a wrong length: their responses would be missed); fetch the "
+                             "file again or leave it out")
 
 
 def _html_info(record) -> dict | None:

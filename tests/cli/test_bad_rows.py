@@ -380,6 +380,32 @@ def test_a_wet_s_metadata_record_without_content_length_keeps_the_records_it_ran
     assert summary["read"] == 2
 
 
+
+def test_a_wet_s_metadata_record_whose_content_length_is_too_long_keeps_what_it_ran_over(
+        tmp_path, capsys):
+    """A metadata record whose Content-Length is longer than the record, in an uncompressed
+    WET: warcio reads on over the conversion record after it, which was never seen (neither
+    labeled nor quarantined: ``read`` said 2 of 3 documents, no word of the third). It is a
+    bad_record entry now, as one without a Content-Length is, its raw holding that record."""
+    over = _wet_record("a1")
+    fields = b"fetchTimeMs: 12\r\n"
+    metadata = (b"WARC/1.0\r\nWARC-Type: metadata\r\nWARC-Record-ID: <urn:uuid:m1>\r\n"
+                b"Content-Type: application/warc-fields\r\nContent-Length: "
+                + str(len(fields) + 4 + len(over) - 2).encode() + b"\r\n\r\n" + fields
+                + b"\r\n\r\n")  # fmt: skip
+    src = tmp_path / "crawl.warc.wet"
+    src.write_bytes(_wet_record("a0") + metadata + over + _wet_record("a2"))
+    labels = tmp_path / "labels.jsonl"
+    assert main(["label", "--json", "--input", str(src), "--output", str(labels)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert [json.loads(line)["id"] for line in open(labels)] == ["urn:uuid:a0", "urn:uuid:a2"]
+    [entry] = _quarantine(tmp_path / "labels.jsonl.quarantine.jsonl")
+    assert (entry["reason"], entry["id"], entry["offset"]) == ("bad_record", "urn:uuid:m1", 1)
+    assert entry["detail"].startswith("a metadata record (urn:uuid:m1) whose Content-Length runs "
+                                      "on past the record's end, over the 1 WARC record after it")
+    assert "urn:uuid:a1" in entry["raw"]
+    assert summary["read"] == 3
+
 def test_parquet_compressed_whole_is_told_to_be_decompressed_not_given_a_format(
         tmp_path, capsys):
     """A folder of ``part-0.parquet.gz`` (Parquet gzipped whole: no Parquet reader reads it)

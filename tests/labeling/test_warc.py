@@ -141,6 +141,41 @@ def test_a_warc_gz_page_quoting_warc_records_is_indexed_not_refused(tmp_path):
         assert [index[record_id] for record_id in index] == [html]
 
 
+def _not_read(rec_type: str, content_type: str, extra: int) -> bytes:
+    """A WARC record no teacher reads (a PDF or image response, a request); its
+    Content-Length ``extra`` bytes too long."""
+    http = f"HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\n\r\n".encode() + b"%PDF \x00\xff"
+    head = (f"WARC/1.0\r\nWARC-Type: {rec_type}\r\nWARC-Target-URI: http://valley.example/1\r\n"
+            "WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:r-1>\r\n"
+            f"Content-Type: application/http; msgtype={rec_type}\r\n"
+            f"Content-Length: {len(http) + extra}\r\n\r\n")
+    return head.encode() + http + b"\r\n\r\n"
+
+
+@pytest.mark.parametrize(("rec_type", "content_type"), [
+    ("response", "application/pdf"), ("response", "image/png"), ("request", "text/plain")])  # fmt: skip
+def test_a_record_not_read_whose_content_length_is_too_long_is_an_error_not_a_lost_response(
+        tmp_path, capsys, rec_type, content_type):
+    """A PDF or image response (or a request) whose Content-Length is longer than the
+    record, in an uncompressed WARC: it was skipped unread while warcio read on over the
+    HTML response after it, which was never indexed (its WET record quarantined as having
+    no response in the WARC files, without a word of why). The check covered HTML responses
+    only; it is an error naming the record now, as for an HTML response."""
+    html = b"<html><body><p>" + b"A page of words. " * 10 + b"</p>"
+    over = _response(2, html)
+    warc = tmp_path / "long.warc"
+    warc.write_bytes(_not_read(rec_type, content_type, len(over) + 2) + over + _response(3, html))
+    message = (r"urn:uuid:r-1\b.*Content-Length runs on past the record's end, over the 1 WARC "
+               "record after it")
+    with pytest.raises(ValueError, match=message):
+        list(html_records(str(warc)))
+    with pytest.raises(ValueError, match=message):
+        WarcResponses([str(warc)])
+    good = tmp_path / "good.warc"  # the same record with its own length: read past
+    good.write_bytes(_not_read(rec_type, content_type, 0) + over + _response(3, html))
+    assert sorted(WarcResponses([str(good)])) == ["urn:uuid:r-2", "urn:uuid:r-3"]
+
+
 def test_a_request_or_metadata_record_without_content_length_running_over_the_next_is_an_error(
         tmp_path, capsys):
     """The response check above left out the other records: a request (or metadata) record
