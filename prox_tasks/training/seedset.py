@@ -46,7 +46,7 @@ from typing import NamedTuple
 
 from prox_tasks.corpus.document import RecordError
 from prox_tasks.storage import ReadDigests, exists, join_uri, list_uri, read_bytes, to_uri
-from prox_tasks.wording import a_type
+from prox_tasks.wording import a_type, shortened
 
 DATA_SUFFIXES = (".jsonl", ".jsonl.gz", ".jsonl.zst", ".json.gz")
 
@@ -432,8 +432,17 @@ def _unique(train: list[dict], valid: list[dict], skipped: list, where: str):
     return kept_train, kept_valid
 
 
-def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
+def _manifest_splits(manifest: dict, manifest_uri: str = "") -> dict[str, list[str]]:
+    """``{"train": [file, …], "validation": [file, …]}`` as the manifest names them.
+
+    Raises:
+        ValueError: A split, or the manifest's ``sha256``, of another shape than a seed set's
+            (a number for a file name: an edited or foreign manifest), which failed the read
+            with a bare ``TypeError`` (``'int' object is not iterable``).
+    """
     splits = manifest.get("splits", manifest)
+    if not isinstance(splits, dict):
+        raise _misshapen(manifest_uri, "splits", splits, "an object of splits")
     out: dict[str, list[str]] = {}
     for name, value in splits.items():
         kind = "validation" if "valid" in name else "train" if "train" in name else None
@@ -441,8 +450,22 @@ def _manifest_splits(manifest: dict) -> dict[str, list[str]]:
             continue
         if isinstance(value, dict):
             value = value.get("uri") or value.get("path") or value.get("files")
-        out.setdefault(kind, []).extend([value] if isinstance(value, str) else list(value or []))
+        names = [value] if isinstance(value, str) else value or []
+        if not isinstance(names, list) or not all(isinstance(n, str) and n for n in names):
+            raise _misshapen(manifest_uri, f"split {name!r}", value,
+                             "a file name or a list of them")
+        out.setdefault(kind, []).extend(names)
+    checksums = manifest.get("sha256")
+    if checksums is not None and not (isinstance(checksums, dict) and all(
+            isinstance(v, str) for v in checksums.values())):  # fmt: skip
+        raise _misshapen(manifest_uri, "sha256", checksums, "an object of checksums by split")
     return out
+
+
+def _misshapen(manifest_uri: str, what: str, value, wanted: str) -> ValueError:
+    return ValueError(f"seed-set manifest {manifest_uri}: its {what} is {shortened(repr(value))}, "
+                      f"not {wanted}: edited by hand or written by another tool; write the seed "
+                      "set again (prox label --seed-set)")
 
 
 def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
@@ -478,7 +501,7 @@ def load_seed_set(uri: str, valid_percent: int = 10, *, stream: bool = False,
         except ValueError as err:
             raise ValueError(f"seed-set manifest {manifest_uri} is not JSON: {err}") from None
         base = manifest_uri.rsplit("/", 1)[0]
-        files = _manifest_splits(manifest) if isinstance(manifest, dict) else {}
+        files = _manifest_splits(manifest, manifest_uri) if isinstance(manifest, dict) else {}
         if not files:  # another tool's manifest.json (a refined snapshot's, a shard plan's)
             keys = ", ".join(sorted(manifest)[:8]) if isinstance(manifest, dict) else ""
             raise ValueError(f"{manifest_uri} is not a seed-set manifest: it names no train "

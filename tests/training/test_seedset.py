@@ -533,6 +533,34 @@ def test_a_folder_whose_manifest_is_not_a_seed_sets_is_refused_saying_so(tmp_pat
     assert "prox label --seed-set" in err and not registry.exists()
 
 
+@pytest.mark.parametrize(("edit", "said"), [
+    ({"splits": {"train": 5, "validation": "validation.jsonl.gz"}}, "its split 'train' is 5"),
+    ({"splits": {"train": [None], "validation": "validation.jsonl.gz"}},
+     "its split 'train' is [None]"),
+    ({"splits": "train.jsonl.gz"}, "its splits is 'train.jsonl.gz'"),
+    ({"sha256": "abc"}, "its sha256 is 'abc'"),
+    ({"sha256": {"train": 5}}, "its sha256 is {'train': 5}"),
+])  # fmt: skip
+def test_a_seed_set_manifest_of_another_shape_is_refused_saying_what_not_a_type_error(
+        tmp_path, capsys, edit, said):
+    """A seed set's manifest.json edited so that a split names a number (or no name), or
+    its checksums are no object: ``prox train`` failed with a bare ``TypeError: 'int'
+    object is not iterable`` (or an ``AttributeError``), exit 1, naming neither the
+    manifest nor the field. It is refused (exit 2) saying which field, and how to mend it."""
+    from prox_tasks.cli import main
+    from tests.training.fixtures import make_docs
+
+    folder = write_seed_set(tmp_path / "seed", make_docs(20), make_docs(6, 1))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, **edit}))
+    registry = tmp_path / "registry"
+    assert main(["train", "--seed", str(folder), "--output", str(registry), "--epochs", "1",
+                 "--no-gold-gate", "--work-dir", str(tmp_path / "w")]) == 2
+    err = capsys.readouterr().err
+    assert f"seed-set manifest {(folder / 'manifest.json').as_uri()}: {said}" in err, err
+    assert "write the seed set again (prox label --seed-set)" in err and not registry.exists()
+
+
 def test_a_seed_set_folder_that_lost_its_manifest_is_refused_and_its_command_rebuilds_it(
         tmp_path, capsys):
     """A seed-set folder whose manifest.json was deleted (or a copy that left it out) was read
