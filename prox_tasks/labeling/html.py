@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import re
 
 from prox_tasks.labeling.base import Label, Teacher
@@ -94,6 +95,29 @@ def not_html(html: str) -> str | None:
                 f"{len(head):,}")
     if _TAG.search(html) is None:
         return f"no markup tag in its {len(html):,} characters: text, not HTML"
+    return None
+
+
+#: Element nesting at which libxml2 (lxml, trafilatura's parser) stops parsing a page
+#: without XML_PARSE_HUGE: what follows is never seen.
+PARSER_MAX_DEPTH = 256
+
+
+def cut_by_depth(html: str) -> str | None:
+    """Why trafilatura's parser (libxml2) saw only part of ``html`` — its elements nest
+    :data:`PARSER_MAX_DEPTH` deep, where the parser stops — or None. Its extraction is then
+    of the part before (of nothing, for a page nested 100,000 deep): a ``drop_doc()`` or the
+    removal of the lines after it would be learned from the parser's limit, not the page.
+    One more parse of the page, bounded as trafilatura's is (~4 ms a typical page)."""
+    import lxml.etree
+
+    parser = lxml.etree.HTMLParser(recover=True, no_network=True)
+    with contextlib.suppress(lxml.etree.LxmlError, ValueError):
+        lxml.etree.fromstring(html, parser)
+    for error in parser.error_log:
+        if "Excessive depth" in error.message:
+            return (f"its elements nest {PARSER_MAX_DEPTH} deep by line {error.line:,}, where "
+                    "the HTML parser (libxml2) stops: the rest of the page is never read")
     return None
 
 
@@ -203,10 +227,13 @@ class HtmlTeacher(Teacher):
             raise ValueError("the html teacher needs the HTML of every document")
         gold, surrogates = repair_surrogates(gold)
         why = not_html(gold)
-        if why is None:
+        deep = cut_by_depth(gold) if why is None and self.extractor == "trafilatura" else None
+        if why is not None:  # rejected as the extractor's failure is: a drop learned from
+            extracted, reason, error = "", "html:not_html", why  # it is no page's
+        elif deep is not None:  # its extraction would be of the part the parser read
+            extracted, reason, error = "", "html:too_deep", deep
+        else:
             extracted, reason, error = self._extract_or_error(gold)
-        else:  # rejected as the extractor's failure is: a drop learned from it is no page's
-            extracted, reason, error = "", "html:not_html", why
         if not extracted.strip():
             meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
             if reason:  # not "no main content": a drop learned from it would be the crash's

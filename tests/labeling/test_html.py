@@ -119,6 +119,37 @@ def test_an_html_field_that_is_no_markup_is_rejected_not_learned_as_a_drop(tmp_p
     assert [lb.meta["teacher"] for lb in labels] == ["html", "html"] + ["rules"] * len(NOT_HTML)
 
 
+def test_a_page_nested_past_the_parser_s_depth_is_rejected_not_learned_from_its_part(tmp_path):
+    """A page whose elements nest 256 deep (100,000 ``<div>``s; an ad nested 300 deep in an
+    article): libxml2, trafilatura's parser, stops there without a word, so the page was
+    labeled drop_doc() (valid, empty_extraction: nothing read) or, for the article, its
+    lines after the ad removed. It is rejected as html:too_deep now, as an extractor's
+    crash is; best labels it with its fallback; a page nested 200 deep is labeled."""
+    body = "".join(f"<p>{p}</p>" for p in ARTICLE)
+
+    def nested(depth: int) -> str:
+        return page_html().replace("</article>", "<div>" * depth + "ad" + "</div>" * depth
+                                   + "<p>The last words of the page.</p></article>")  # fmt: skip
+
+    text = page_text().replace(ARTICLE[-1], ARTICLE[-1] + "\nad\nThe last words of the page.")
+    rows = [{"id": "deep", "text": "\n".join(ARTICLE),
+             "html": "<html><body>" + "<div>" * 100_000 + body + "</div>" * 100_000},
+            {"id": "ad_300", "text": text, "html": nested(300)},
+            {"id": "ad_200", "text": text, "html": nested(200)}]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    summary = label_corpus(str(src), str(tmp_path / "l.jsonl"), get_teacher("html"))
+    assert summary["written"] == 3 and summary["rejected"] == {"html:too_deep": 2}
+    out = {r["id"]: r for r in map(json.loads, (tmp_path / "l.jsonl").read_text().splitlines())}
+    assert out["deep"]["rejected"] == out["ad_300"]["rejected"] == ["html:too_deep"]
+    assert "nest 256 deep" in out["deep"]["label_meta"]["error_details"][0]
+    assert out["ad_200"]["valid"] and out["ad_200"]["doc_program"] == "keep_doc()"
+    kept = execute(text, out["ad_200"]["doc_program"], out["ad_200"]["chunk_program"]).text
+    assert "The last words of the page." in kept
+    labels = get_teacher("best").label_rows([r["text"] for r in rows],
+                                            [{"html": r["html"]} for r in rows])
+    assert [lb.meta["teacher"] for lb in labels] == ["rules", "rules", "html"]
+
 def test_best_teacher_picks_per_row_and_records_it():
     text = page_text()
     gold = "\n".join(ARTICLE[:2])
