@@ -117,12 +117,35 @@ def _released_result(output_uri: str) -> GateResult | None:
     recorded = read_gate_result(output_uri) if marks else None
     if recorded is None:
         return None
+    names = ", ".join(m["name"] for m in marks)
+    _check_still_released(output_uri, names)
     log.warning("%s was released as %s: its gate result is kept, not judged again (refine "
-                "into another output folder to judge other thresholds)", output_uri,
-                ", ".join(m["name"] for m in marks))
+                "into another output folder to judge other thresholds)", output_uri, names)
     known = {f.name for f in fields(GateResult)}
     return GateResult(**{**{k: v for k, v in recorded.items() if k in known},
                          "kept_from_release": True})
+
+
+def _check_still_released(output_uri: str, names: str) -> None:
+    """Refuse to pass a released snapshot again on the result it was released with when its
+    files are no longer those: a shard deleted or edited since (in place, or in a copy of
+    the folder) was passed as ``gate PASSED … all checks passed``. Each shard file is read
+    to check its SHA-256, as ``prox release`` does.
+
+    Raises:
+        prox_tasks.release.ReleaseRefused: A shard missing, unwritten or changed.
+    """
+    from prox_tasks.release.release import ReleaseRefused, check_releasable
+
+    try:
+        check_releasable(output_uri)
+    except ReleaseRefused as err:
+        what = str(err).split(";", 1)[0]  # its way out (refine again) is not this one's
+        raise ReleaseRefused(
+            f"{output_uri} was released as {names}, but its files are no longer those it was "
+            f"released with ({what}); its gate result is not given again: restore the files "
+            "from a copy, or refine the crawl into a new output folder and release that"
+        ) from None
 
 
 def _context(docs_dir: str):

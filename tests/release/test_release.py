@@ -925,3 +925,35 @@ def test_a_release_refused_for_changed_files_names_the_first_shard_in_order(tmp_
         changed.write_bytes(changed.read_bytes() + b"x")
     with pytest.raises(ReleaseRefused, match=f"{shards[1].name} changed after it was written"):
         release_snapshot(snap["output_uri"], str(tmp_path / "root"), "crawl-2026-02-02")
+
+
+def test_a_released_snapshot_whose_shard_is_gone_or_edited_is_not_passed_again(tmp_path,
+                                                                                capsys):
+    """A released snapshot's gate, run again, read back the result it was released with
+    without a look at the files: with a shard deleted or edited since (in place, or in a
+    copy of the folder) ``prox gate`` printed ``gate PASSED … all checks passed``, exit 0.
+    It is refused now, naming the shard; the snapshot as released still passes, unjudged."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    snap = make(tmp_path, "crawl-2026-01-01")
+    out = snap["output_uri"]
+    assert run_gate(out).passed
+    release_snapshot(out, str(tmp_path / "root"), "crawl-2026-01-01")
+    assert run_gate(out).kept_from_release
+    shards = sorted((tmp_path / "root" / "snapshots" / "crawl-2026-01-01" / "shards").iterdir())
+    table = pq.read_table(shards[0])
+    texts = table.column("text").to_pylist()
+    edited = table.set_column(table.schema.get_field_index("text"), "text",
+                              pa.array(["edited"] + texts[1:], table.schema.field("text").type))
+    original = shards[0].read_bytes()
+    pq.write_table(edited, shards[0])
+    with pytest.raises(ReleaseRefused, match=r"was released as crawl-2026-01-01, but its files "
+                                             r"are no longer those it was released with \(.*"
+                                             "shard-00000.parquet changed after it was written"):
+        run_gate(out)
+    shards[0].write_bytes(original)
+    shards[1].unlink()
+    assert main(["gate", "--snapshot", out]) == 1
+    assert "shard-00001.parquet is missing); its gate result is not given again" in \
+        capsys.readouterr().err
