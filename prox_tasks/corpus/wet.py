@@ -138,12 +138,12 @@ def records(uri: str, rec_type: str, kind: str = "WARC", *, expect=None,
                         yield number, RecordError("truncated_file", _not_warc(
                             record, number, found.offset, kind))  # fmt: skip
                         return
+                    # an uncompressed file: only there does a Content-Length too long read
+                    # on over the records after it (a gzip member ends the record)
+                    record.plain = found.reader.decompressor is None
                     if record.rec_type == rec_type:
                         record.offset = found.offset  # the record's start, before it is read
                         record.delimited = _delimited(found)
-                        # an uncompressed file: only there does a Content-Length too long
-                        # read on over the records after it (a gzip member ends the record)
-                        record.plain = found.reader.decompressor is None
                         yield number, record
                         number += 1
                         continue
@@ -339,6 +339,8 @@ def runs_over(record) -> RecordError | None:
     ``bad_record`` entry whose ``raw`` holds them (up to :data:`_RAW_KEPT` bytes)."""
     record_id = (record.rec_headers.get_header("WARC-Record-ID") or "").strip("<>") or None
     if record.rec_headers.get_header("Content-Length") is not None:
+        if not record.plain:  # in a .gz its member ends it: records in it are its bytes
+            return None
         # read in blocks, the first MiB kept: a PDF's payload is never held whole
         kept: list[bytes] = []
 

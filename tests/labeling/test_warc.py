@@ -152,6 +152,32 @@ def _not_read(rec_type: str, content_type: str, extra: int) -> bytes:
     return head.encode() + http + b"\r\n\r\n"
 
 
+def test_a_warc_gz_pdf_quoting_warc_records_is_skipped_not_refused(tmp_path):
+    """The check of records no teacher reads (a PDF response quoting records in its bytes)
+    ran in a .warc.gz too, where a record's gzip member ends it: a PDF on the WARC format,
+    written with the right length by warcio's own writer, failed the whole index. It is
+    skipped, as any PDF is, and the HTML response after it indexed."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from tests.corpus.test_bad_input import QUOTED_RECORDS
+
+    html = "<html><body><p>A page after the PDF.</p></body></html>"
+    warc = tmp_path / "pdf.warc.gz"
+    with open(warc, "wb") as out:
+        writer = WARCWriter(out, gzip=True)
+        for content_type, body in (("application/pdf", f"%PDF-1.4\n\n{QUOTED_RECORDS}"),
+                                   ("text/html; charset=utf-8", html)):  # fmt: skip
+            http = StatusAndHeaders("200 OK", [("Content-Type", content_type)],
+                                    protocol="HTTP/1.1")  # fmt: skip
+            writer.write_record(writer.create_warc_record(
+                "http://docs.example/warc", "response", payload=io.BytesIO(body.encode()),
+                http_headers=http))  # fmt: skip
+    assert [page["html"] for page in html_records(str(warc))] == [html]
+    with WarcResponses([str(warc)]) as index:
+        assert [index[record_id] for record_id in index] == [html]
+
+
 @pytest.mark.parametrize(("rec_type", "content_type"), [
     ("response", "application/pdf"), ("response", "image/png"), ("request", "text/plain")])  # fmt: skip
 def test_a_record_not_read_whose_content_length_is_too_long_is_an_error_not_a_lost_response(
