@@ -107,7 +107,7 @@ def sample(params: dict, ds: str | None, task_try: dict | None = None,
                           SEED_SET_NAME_PARAM)
     claim_seed_set(root, name, decides)
     size, seed = int(params["sample_size"]), int(params["random_seed"])
-    with holding_claim(root, task_try):
+    with holding_claim(root, task_try) as held:
         try:
             # one mapped labeling task per shard: no more than Airflow maps (max_map_length)
             drawn = sample_documents(input_uri, join_uri(root, "sample"), size, seed,
@@ -122,6 +122,9 @@ def sample(params: dict, ds: str | None, task_try: dict | None = None,
         warn_of_gold_pages(drawn["files"], name)
         warc_uris = [to_uri(uri) for uri in warc_uris]  # as label_shard is given them
         warc_index = _index_warc(warc_uris, drawn["files"], root) if warc_uris else None
+        # taken over while it sampled: the other run's sample task plans the labeling; this
+        # run returning its plan would map its label tasks beside that run's
+        held.check()
     return {"name": name, "root": root, "input_uri": to_uri(input_uri), "teacher": params["teacher"],
             "seed": seed, "sample": drawn, "shards": list(range(len(drawn["files"]))),
             "catalog_url": settings.catalog_url_to_pass_on(

@@ -126,3 +126,46 @@ def test_a_claim_of_a_seed_dag_run_that_ended_elsewhere_is_taken_over(
         "labels-00001.jsonl.gz",
     ]
     assert not (folder / CLAIM_NAME).exists()
+
+
+def test_a_sample_task_whose_claim_was_taken_over_meanwhile_fails(
+    dagbag, tmp_path, capfd, monkeypatch
+):
+    """``sample`` held the labeling claim while it sampled but returned its plan without
+    asking whether the claim was still its run's: a claim taken over meanwhile (its run cut
+    off for longer than a lease, an operator's ``--take-over``) let this run's label tasks
+    go on beside the run that took it over. It now fails, naming that run, and no label
+    task runs (``dag.test()``; the takeover is a real process, started once the sample is
+    written: the stand-in for its timing only)."""
+    from prox_tasks.labeling import sampling
+    from tests.labeling.test_run_claim import _taker, _took
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
+    folder = tmp_path / "seeds" / "s1"
+    conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+            "seed_set_name": "s1", "sample_size": 20, "label_shard_docs": 10,
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}  # fmt: skip
+    real, takers = sampling.sample_documents, []
+
+    def sample_documents(*args, **kwargs):
+        drawn = real(*args, **kwargs)
+        if not takers:
+            takers.append(_taker(folder.as_uri()))
+            assert _took(takers[0], within=60)
+        return drawn
+
+    monkeypatch.setattr(sampling, "sample_documents", sample_documents)
+    try:
+        run = dagbag.get_dag("prox_seed_label").test(run_conf=conf)
+        assert run.state == "failed"
+        states = {t.task_id: t.state for t in run.get_task_instances() if t.map_index < 1}
+        assert states["sample"] == "failed", states
+        said = "".join(capfd.readouterr())
+        assert (
+            f"this run's labeling claim was taken over by process {takers[0].pid} on "
+        ) in said, said[-3000:]
+        assert not (folder / "labels").exists()
+    finally:
+        for proc in takers:
+            proc.kill()
+            proc.wait()

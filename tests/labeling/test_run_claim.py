@@ -477,3 +477,27 @@ def test_a_holder_whose_claim_was_taken_over_stops_before_its_next_part(tmp_path
             with pytest.raises(ClaimTakenOver):
                 label_part(shards[1], folder, 1, get_teacher("rules"), check=held.check)
             assert not any(exists(uri) for uri in part_uris(folder, 1))
+
+
+#: A run that takes the folder's labeling claim over (``--take-over``) and holds it.
+TAKE = HOLD.replace("labeling_claim(sys.argv[1])", "labeling_claim(sys.argv[1], take_over=True)")
+
+
+def _taker(folder, **env_vars) -> subprocess.Popen:
+    """A real process that takes the folder's claim over and holds it (``held`` once it has:
+    read it with :func:`_took`)."""
+    env = {**os.environ, **env_vars,
+           "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))}  # fmt: skip
+    return subprocess.Popen([sys.executable, "-c", TAKE, str(folder)], stdout=subprocess.PIPE,
+                            text=True, env=env)  # fmt: skip
+
+
+def _took(proc: subprocess.Popen, within: float) -> bool:
+    """Whether ``proc`` (:func:`_taker`) said it holds the claim within ``within`` seconds."""
+    import selectors
+
+    with selectors.DefaultSelector() as sel:
+        sel.register(proc.stdout, selectors.EVENT_READ)
+        if not sel.select(timeout=within):
+            return False
+    return proc.stdout.readline().strip() == "held"
