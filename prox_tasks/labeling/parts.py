@@ -21,10 +21,17 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
+from contextlib import contextmanager
 
 from prox_tasks.labeling.run import label_corpus
 from prox_tasks.refine.checkpoint import CheckpointStore
-from prox_tasks.storage import compared_uri, exists, join_uri, put_atomic, read_bytes
+from prox_tasks.storage import compared_uri, exists, join_uri, put_atomic, read_bytes, remove
+
+
+@contextmanager
+def _no_claim(_what: str, undo=None):
+    """A part labeled holding no claim (a caller of its own): published as it is."""
+    yield
 
 
 def labels_uri(root: str) -> str:
@@ -100,15 +107,18 @@ def reusable(sample_uri: str, uris: tuple[str, str, str], made: dict) -> dict | 
 
 
 def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
-               caller: str = "cli", check=None, **label_options) -> dict:
+               caller: str = "cli", check=None, publishing=None, **label_options) -> dict:
     """Label sample shard ``sample_uri`` as part ``index`` of the seed set at ``root`` with
     ``teacher`` (:func:`label_corpus`, with ``label_options``), or reuse the part an earlier
     run made from the same bytes and teacher. Returns the labeling's counts with ``reused``.
     ``caller`` (``cli`` or ``dag``) words the messages only: it is no part of what the part
     was made from. ``check`` (the folder's labeling claim:
     :meth:`~prox_tasks.labeling.run_claim.HeldClaim.check`) is called before the part is
-    labeled, after each batch and before the part is published, and raises once another run
-    took the claim over: that run labels the part, this one stops paying for it."""
+    labeled and after each batch, and raises once another run took the claim over: that run
+    labels the part, this one stops paying for it. ``publishing`` (the claim's
+    :meth:`~prox_tasks.labeling.run_claim.HeldClaim.publishing`) publishes the done record
+    only while the claim is this run's, checked immediately before (and on S3 right after:
+    the record removed again when it was taken over meanwhile)."""
     check = check or (lambda: None)
     check()
     uris = part_uris(root, index)
@@ -137,7 +147,7 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
                            warc_uris=warc_uris or None, probe_docs=None, caller=caller,
                            labeled_before=labeled_before, on_labeled=keep,
                            **label_options)  # fmt: skip
-    check()
-    put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
+    with (publishing or _no_claim)(uris[2], undo=lambda: remove(uris[2])):
+        put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
     checkpoints.clear()
     return {**summary, "reused": False}

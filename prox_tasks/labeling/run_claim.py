@@ -26,13 +26,28 @@ when: ``taken_over``) once its run is known to have ended:
   earlier Airflow try of the same task);
 - a holder's Airflow DAG run that Airflow says has ended, success or failed
   (:func:`prox_tasks.refine.runner.why_run_ended`; asked from inside a seed DAG task);
-- a lease run out: each holder renews the claim's ``renewed`` time every quarter of its
-  lease (``lease_s``, ``PROX_LABEL_CLAIM_LEASE_S``, default 900 s) while it labels, so a
-  claim not renewed for a lease (its holder killed on another machine, S3 or local) has no
-  live holder; the hosts' clocks must agree to well within a lease (NTP);
+- a lease run out: each holder rewrites the claim (its ``renewed`` time) every quarter of
+  its lease (``lease_s``, ``PROX_LABEL_CLAIM_LEASE_S``, default 900 s) while it labels, so
+  a claim not rewritten for a lease (its holder killed on another machine, S3 or local) has
+  no live holder. How long since it was rewritten is the storage's clock, not a time in the
+  claim (:func:`~prox_tasks.storage.swap.replace_if_aged`: S3's ``LastModified`` against
+  the ``Date`` of the same response, a local file's mtime), so a writer whose clock is
+  skewed neither keeps a dead claim for ever nor loses a live one. A claim of a prox
+  before leases (no ``renewed``, no ``lease_s``) lapses the same way, a lease of this
+  process's after it was last written;
 - ``take_over`` (``prox label --take-over``): an operator's word that the holder is gone.
 
-A claim of a prox before leases (no ``renewed``) holds until one of the others applies.
+A holder publishes a part (its done record) inside :meth:`HeldClaim.publishing`: the claim
+read immediately before, locally under the claim's lock (a takeover waits until the part
+is published, so it lands before the check or after the publish), on S3 read again right
+after (no conditional PUT compares another object) and the publish undone when the claim
+was taken over meanwhile.
+
+Not one concept with :mod:`prox_tasks.refine.claim`: that claim pins the settings a
+snapshot is refined with and is shared by every run of those settings (its shards are
+idempotent), never leased; this one is one exclusive run at a time, leased. Their shared
+mechanics (one conditional step per write, a storage-clock age) are
+:mod:`prox_tasks.storage.swap`'s.
 """
 
 from __future__ import annotations
@@ -47,7 +62,7 @@ from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
 from prox_tasks.storage import join_uri, parse_uri, remove
-from prox_tasks.storage.swap import replace_if
+from prox_tasks.storage.swap import pinned, replace_if, replace_if_aged
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +111,32 @@ class HeldClaim:
 
     def _read(self, current: bytes | None) -> None:
         self.lost = _lost(_claim_of(current), self.me)
+
+    @contextmanager
+    def publishing(self, what: str, undo=None) -> Iterator[None]:
+        """Publish ``what`` (a part's done record) in the block only while this run holds
+        the claim: read immediately before (not the heartbeat's finding, up to a quarter
+        lease old), and kept so locally for the block (under the claim's lock: a takeover
+        waits until the block ends). On S3 the claim is read again as the block ends: taken
+        over meanwhile, ``undo`` (removes what the block published) is called.
+
+        Raises:
+            ClaimTakenOver: Before the block (nothing published), or after it on S3 (what
+                it published undone).
+        """
+        with pinned(self.uri) as pin:
+            self._read(pin.current)
+            if self.lost is not None:
+                self.check()  # raises: the finding is set, so it reads nothing (no 2nd lock)
+            yield
+        if pin.changed:  # S3: rewritten meanwhile: a renewal of this run's, or a takeover
+            replace_if(self.uri, self._read)
+            if self.lost is not None:
+                log.error("%s: this run's labeling claim was %s while it published %s: "
+                          "undone", self.uri, self.lost, what)  # fmt: skip
+                if undo is not None:
+                    undo()
+                self.check()
 
 
 def _lost(claim: dict | None, me: dict) -> str | None:
@@ -195,14 +236,16 @@ def labeling_claim(
     uri, me = claim_uri(output_uri), runner or runners.current()
     holder: dict = {}
 
-    def decide(current: bytes | None) -> bytes | None:
+    def decide(current: bytes | None, age: float | None) -> bytes | None:
         claim, now = _well_formed(_claim_of(current), uri), time.time()
         live = _live(claim, me)
         taken = None
         if claim and runners.run_key(claim["runner"]) != runners.run_key(me):
-            why = _why_gone(claim, live, me, now, take_over)
+            why = _why_gone(claim, live, me, age or 0.0, _lease_of(claim, lease), take_over)
             if why is None:
-                holder.update(claim, runner=live[0])
+                holder.update(
+                    claim, runner=live[0], _age=age or 0.0, _lease=_lease_of(claim, lease)
+                )
                 return None
             log.warning(
                 "seed set %s: taking over the labeling claim of %s: %s",
@@ -225,7 +268,7 @@ def labeling_claim(
         new = {"runner": me, "since": now, "renewed": now, "lease_s": lease, "holders": [me]}
         return _encode({**new, "taken_over": taken} if taken else new)
 
-    if not replace_if(uri, decide):
+    if not replace_if_aged(uri, decide):
         raise SeedSetBusy(
             f"seed set folder {output_uri} is being labeled by another run "
             f"({_who(holder['runner'])}, {_since(holder)}): wait for it to end, then {again} "
@@ -251,8 +294,17 @@ def labeling_claim(
             _give_up(uri, me)
 
 
-def _why_gone(claim: dict, live: list[dict], me: dict, now: float, take_over: bool) -> str | None:
-    """Why ``claim`` (another run's) may be taken over, or None while its run may label."""
+def _lease_of(claim: dict, lease: float) -> float:
+    """The lease ``claim`` holds for: its ``lease_s``; ``lease`` (this process's) for a
+    claim of a prox before leases, which lapsed never."""
+    return claim["lease_s"] if _number(claim.get("lease_s")) else lease
+
+
+def _why_gone(claim: dict, live: list[dict], me: dict, age: float, lease: float,
+              take_over: bool) -> str | None:  # fmt: skip
+    """Why ``claim`` (another run's; last written ``age`` seconds ago by the storage's
+    clock, holding for ``lease`` seconds) may be taken over, or None while its run may
+    label."""
     if not live:
         return runners.why_dead(claim["runner"], me) or "none of its holders runs any more"
     if take_over:
@@ -260,10 +312,9 @@ def _why_gone(claim: dict, live: list[dict], me: dict, now: float, take_over: bo
     ended = runners.why_run_ended(claim["runner"])
     if ended:
         return ended
-    renewed, lease = claim.get("renewed"), claim.get("lease_s")
-    if _number(renewed) and _number(lease) and now - renewed > lease:
+    if age > lease:
         return (
-            f"its lease ran out: not renewed for {now - renewed:.0f} s (lease {lease:g} s, "
+            f"its lease ran out: not renewed for {age:.0f} s (lease {lease:g} s, "
             "PROX_LABEL_CLAIM_LEASE_S), its holders killed or cut off"
         )
     return None
@@ -298,16 +349,14 @@ def _seconds(value) -> bool:
 def _lapses(claim: dict, by_hand: str) -> str:
     """What the refusal of ``claim`` says of when it lapses, and the way out if it won't
     (``by_hand``)."""
-    renewed, lease = claim.get("renewed"), claim.get("lease_s")
     if (claim["runner"].get("airflow") or {}).get("run_id"):
         # a seed DAG task asks Airflow: a run marked failed is taken over at its next try
         by_hand = (
             "if that DAG run is stuck, mark it failed in Airflow (a seed DAG task then takes "
             f"its claim over); {by_hand}"
         )
-    if not (_number(renewed) and _number(lease)):  # a claim of a prox before leases
-        return by_hand
-    lapse = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(renewed + lease))
+    lease = claim["_lease"]  # by the storage's clock: a lease less the claim's age, from now
+    lapse = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(time.time() + lease - claim["_age"]))
     return (
         f"if that run was killed, its claim lapses at {lapse} ({lease:g} s after its last "
         f"renewal, PROX_LABEL_CLAIM_LEASE_S) and is taken over then; {by_hand}"
@@ -322,7 +371,7 @@ def _heartbeat(held: HeldClaim, every: float, stop: threading.Event) -> None:
     uri, me = held.uri, held.me
     while not stop.wait(every):
 
-        def decide(current: bytes | None) -> bytes | None:
+        def decide(current: bytes | None, age: float | None) -> bytes | None:
             if stop.is_set():  # released meanwhile, or about to be: nothing to renew
                 return None
             claim, now = _claim_of(current), time.time()
@@ -333,12 +382,12 @@ def _heartbeat(held: HeldClaim, every: float, stop: threading.Event) -> None:
                               "next part", uri, lost)  # fmt: skip
                 held.lost = lost
                 return None
-            if _number(claim.get("renewed")) and now - claim["renewed"] < every / 2:
+            if age is not None and age < every / 2:  # the storage's clock, not a writer's
                 return None  # another task of this run renewed it just now
             return _encode({**claim, "renewed": now})
 
         try:
-            replace_if(uri, decide)
+            replace_if_aged(uri, decide)
         except Exception as err:  # noqa: BLE001 (the next beat tries again; the lease says how long)
             log.warning("%s: could not renew the labeling claim: %s", uri, err)
         if held.lost is not None:  # another run's claim now: never renewed by this one

@@ -492,7 +492,8 @@ def build_seed_set(
         for i, uri in enumerate(sample["files"]):
             part = label_part(uri, output_uri, i, teacher, gold_field=gold_field,
                               batch_size=batch_size, html_field=html_field, progress=progress,
-                              max_html_bytes=max_html_bytes, check=held.check, **joins)
+                              max_html_bytes=max_html_bytes, check=held.check,
+                              publishing=held.publishing, **joins)
             if part["reused"] and progress is not None:
                 progress.update(part["read"])
             label_files.append(part["output"])

@@ -433,6 +433,7 @@ def label_shard(plan: dict, index: int, teacher_options: dict | None = None,
         try:
             summary = label_part(plan["sample"]["files"][index], plan["root"], index, teacher,
                                  warc_uris=plan.get("warc_uris"), caller="dag", check=held.check,
+                                 publishing=held.publishing,
                                  **({"warc_index": plan["warc_index"]}
                                     if plan.get("warc_index") else {}))  # fmt: skip
         finally:

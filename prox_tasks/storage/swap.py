@@ -9,6 +9,10 @@ pointer backwards). :func:`replace_if` makes the read and the write one step per
   read to the atomic replace (processes of one machine, or a filesystem that honours locks);
 - S3: a conditional PUT — ``If-Match`` the ETag that was read (``If-None-Match: *`` when
   there was no object) — retried from the read when another writer got in first.
+
+:func:`replace_if_aged` also tells ``decide`` how long ago the file was last written, by the
+storage's clock (a lease judged by the writer's own clock depends on every host's clock
+agreeing); :func:`pinned` keeps the file as read while its caller publishes something else.
 """
 
 from __future__ import annotations
@@ -16,7 +20,9 @@ from __future__ import annotations
 import os
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from email.utils import parsedate_to_datetime
 
 from prox_tasks.storage.files import put_atomic
 from prox_tasks.storage.uri import Location, parse_uri
@@ -25,6 +31,8 @@ from prox_tasks.storage.uri import Location, parse_uri
 _LOST_RACE = {"PreconditionFailed", "ConditionalRequestConflict", "412", "409"}
 
 Decide = Callable[[bytes | None], bytes | None]
+#: ``decide`` given the file's age too: seconds since it was last written (None: no file).
+DecideAged = Callable[[bytes | None, float | None], bytes | None]
 
 
 class ContendedError(RuntimeError):
@@ -47,13 +55,23 @@ def replace_if(uri: str | os.PathLike, decide: Decide, attempts: int = 50) -> bo
     Raises:
         ContendedError: S3 only: ``attempts`` conditional writes in a row lost their race.
     """
+    return replace_if_aged(uri, lambda current, _age: decide(current), attempts)
+
+
+def replace_if_aged(uri: str | os.PathLike, decide: DecideAged, attempts: int = 50) -> bool:
+    """:func:`replace_if`, ``decide`` also given the file's age: seconds since it was last
+    written by the storage's clock — on S3 its ``LastModified`` against the ``Date`` of the
+    same response (both the server's), locally now against its mtime (this host's clock, or
+    a network filesystem's server's) — never a time a writer recorded in it."""
     loc = parse_uri(uri)
     if loc.scheme == "s3":
         return _replace_s3(loc, decide, attempts)
     return _replace_local(loc, decide)
 
 
-def _replace_local(loc: Location, decide: Decide) -> bool:
+@contextmanager
+def _locked(loc: Location) -> Iterator[tuple[bytes | None, float | None]]:
+    """The local file at ``loc`` (content, age) read under its lock, held for the block."""
     import fcntl
 
     directory, name = os.path.split(loc.path)
@@ -62,34 +80,62 @@ def _replace_local(loc: Location, decide: Decide) -> bool:
         fcntl.flock(lock, fcntl.LOCK_EX)  # released when the lock file is closed
         try:
             with open(loc.path, "rb") as f:
-                current = f.read()
+                current, mtime = f.read(), os.fstat(f.fileno()).st_mtime
         except FileNotFoundError:
-            current = None
-        new = decide(current)
+            current, mtime = None, None
+        yield current, None if mtime is None else max(0.0, time.time() - mtime)
+
+
+def _replace_local(loc: Location, decide: DecideAged) -> bool:
+    with _locked(loc) as (current, age):
+        new = decide(current, age)
         if new is None:
             return False
         put_atomic(loc.path, new)
         return True
 
 
-def _replace_s3(loc: Location, decide: Decide, attempts: int) -> bool:
+def _get_s3(client, loc: Location) -> tuple[bytes | None, float | None, dict]:
+    """(content, age, the condition a PUT replacing exactly it takes) of the object at
+    ``loc``; the age by the server's clock (its ``Date`` less ``LastModified``)."""
     from botocore.exceptions import ClientError
 
     from prox_tasks.storage.s3 import about, is_missing
+
+    try:
+        with about(f"s3://{loc.bucket}/{loc.path}"):  # an error names the file
+            obj = client.get_object(Bucket=loc.bucket, Key=loc.path)
+            current = obj["Body"].read()
+    except ClientError as err:
+        if not is_missing(err):
+            raise
+        return None, None, {"IfNoneMatch": "*"}
+    return current, _server_age(obj), {"IfMatch": obj["ETag"]}
+
+
+def _server_age(response: dict) -> float:
+    """Seconds between an S3 object's ``LastModified`` and the response's ``Date`` (both
+    the server's clock, to the second); this host's clock when a server sends no Date."""
+    modified = response["LastModified"].timestamp()
+    date = (response.get("ResponseMetadata", {}).get("HTTPHeaders") or {}).get("date")
+    try:
+        now = parsedate_to_datetime(date).timestamp() if date else time.time()
+    except (TypeError, ValueError):  # a Date header that is no date: this host's clock
+        now = time.time()
+    return max(0.0, now - modified)
+
+
+def _replace_s3(loc: Location, decide: DecideAged, attempts: int) -> bool:
+    from botocore.exceptions import ClientError
+
+    from prox_tasks.storage.s3 import about
     from prox_tasks.storage.s3_client import get_client
 
     client = get_client()
     uri = f"s3://{loc.bucket}/{loc.path}"
     for attempt in range(attempts):
-        try:
-            with about(uri):  # an error names the file (manifest.json, promoted.json, …)
-                obj = client.get_object(Bucket=loc.bucket, Key=loc.path)
-                current, condition = obj["Body"].read(), {"IfMatch": obj["ETag"]}
-        except ClientError as err:
-            if not is_missing(err):
-                raise
-            current, condition = None, {"IfNoneMatch": "*"}
-        new = decide(current)
+        current, age, condition = _get_s3(client, loc)
+        new = decide(current, age)
         if new is None:
             return False
         try:
@@ -100,5 +146,48 @@ def _replace_s3(loc: Location, decide: Decide, attempts: int) -> bool:
             if err.response.get("Error", {}).get("Code", "") not in _LOST_RACE:
                 raise
         time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # let the winner's write settle
-    raise ContendedError(f"{uri}: {attempts} conditional writes in a "
-                         "row lost to other writers")
+    raise ContendedError(f"{uri}: {attempts} conditional writes in a row lost to other writers")
+
+
+class Pinned:
+    """A small file as :func:`pinned` read it.
+
+    Attributes:
+        current: Its content (None: no file).
+        age: Seconds since it was last written, by the storage's clock (None: no file).
+        changed: Set as the block ends on S3: whether the file was written during the block
+            (its ETag moved, or it appeared or went). Always False locally: no writer of
+            :func:`replace_if` could write it meanwhile.
+    """
+
+    def __init__(self, current: bytes | None, age: float | None) -> None:
+        self.current, self.age, self.changed = current, age, False
+
+
+@contextmanager
+def pinned(uri: str | os.PathLike) -> Iterator[Pinned]:
+    """Read the small file at ``uri`` and keep it as read while the block publishes
+    something else that is only to be published while the file says so (a labeling claim
+    still this run's).
+
+    Locally the block runs under the file's lock: a :func:`replace_if` of it (a takeover)
+    waits for the block to end, so it lands before the read or after the publish, never
+    between. S3 has no lock, and a conditional PUT compares only the object it writes: as
+    the block ends the object's ETag is read again, and :attr:`Pinned.changed` says whether
+    another writer wrote it meanwhile (the caller then reads it again, and undoes its
+    publish if it must). The block must not :func:`replace_if` the same file (locally: a
+    second lock of this process waits for the first for ever).
+    """
+    loc = parse_uri(uri)
+    if loc.scheme != "s3":
+        with _locked(loc) as (current, age):
+            yield Pinned(current, age)
+        return
+    from prox_tasks.storage.s3_client import get_client
+
+    client = get_client()
+    current, age, condition = _get_s3(client, loc)
+    held = Pinned(current, age)
+    yield held
+    _, _, now = _get_s3(client, loc)  # a GET: the ETag moved, or the object came or went
+    held.changed = now != condition

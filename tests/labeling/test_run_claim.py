@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -239,6 +240,8 @@ def test_an_s3_claim_of_another_host_is_taken_over_once_its_lease_runs_out(moto_
     was refused. Its holder renews a lease while it labels; once not renewed for its lease,
     the claim is taken over, recording whose it was. A claim renewed within its lease is
     refused, saying when it lapses and how to take it over by hand (moto over HTTP)."""
+    import time
+
     import pytest
 
     from prox_tasks.labeling.run_claim import SeedSetBusy, claim_uri, labeling_claim
@@ -253,11 +256,14 @@ def test_an_s3_claim_of_another_host_is_taken_over_once_its_lease_runs_out(moto_
     assert "its claim lapses at " in said and "PROX_LABEL_CLAIM_LEASE_S" in said, said
     assert "run prox label --seed-set with --take-over" in said, said
 
-    put_atomic(claim_uri(folder), _other_host_claim(renewed_ago=120))  # lease (60 s) ran out
+    # a lease (1 s) run out by the server's clock: the object not rewritten for 2 s or more
+    put_atomic(claim_uri(folder), _other_host_claim(renewed_ago=0, lease=1))
+    time.sleep(2.2)
     with labeling_claim(folder):
         held = read_json(claim_uri(folder))
         assert held["taken_over"]["from"] == "process 4242 on worker-7.example", held
-        assert "its lease ran out: not renewed for 12" in held["taken_over"]["why"], held
+        why = held["taken_over"]["why"]  # the server's Date and LastModified: to the second
+        assert re.search(r"its lease ran out: not renewed for [23] s \(lease 1 s", why), why
         assert held["runner"]["pid"] == os.getpid() and held["lease_s"] == 900
     assert read_json(claim_uri(folder))["holders"] == []  # released at its end
 
@@ -367,7 +373,7 @@ from prox_tasks.labeling import run_claim
 from prox_tasks.pipeline import settings
 from prox_tasks.termination import raise_on_sigterm
 settings.MIN_LABEL_CLAIM_LEASE_S = 0.1
-real_replace_if, renewing = run_claim.replace_if, threading.Event()
+real_replace_if, renewing = run_claim.replace_if_aged, threading.Event()
 
 def slow_renewal(uri, decide):
     if threading.current_thread().name == "prox-labeling-claim":
@@ -375,7 +381,7 @@ def slow_renewal(uri, decide):
         time.sleep(60)
     return real_replace_if(uri, decide)
 
-run_claim.replace_if = slow_renewal
+run_claim.replace_if_aged = slow_renewal
 real_join = threading.Thread.join
 
 def announced_join(thread, *args, **kwargs):  # the parent signals once the wait has begun
@@ -452,9 +458,8 @@ def test_a_holder_whose_claim_was_taken_over_stops_before_its_next_part(tmp_path
         assert not label_part(shards[0], folder, 0, get_teacher("rules"), check=held.check)[
             "reused"
         ]
-        claim = json.loads(claim_file.read_text())
-        claim["renewed"] -= 1000  # not renewed for longer than its lease (900 s): cut off
-        claim_file.write_text(json.dumps(claim))
+        # not renewed for longer than its lease (900 s): cut off (the file's mtime tells)
+        os.utime(claim_file, (time.time() - 1000, time.time() - 1000))
         with labeling_claim(folder, second):  # the lease ran out: taken over
             with pytest.raises(ClaimTakenOver) as stopped:
                 label_part(shards[1], folder, 1, get_teacher("rules"), check=held.check)
@@ -501,3 +506,149 @@ def _took(proc: subprocess.Popen, within: float) -> bool:
         if not sel.select(timeout=within):
             return False
     return proc.stdout.readline().strip() == "held"
+
+
+def _publish_hook(monkeypatch, done_uri: str, during) -> list:
+    """Call ``during()`` as the done record ``done_uri`` is put, then put it: the stand-in
+    for a takeover landing between the holder's last check and its publish (a window of
+    one PUT that cannot be hit on cue otherwise); the takeover itself is real."""
+    from prox_tasks.labeling import parts
+
+    real, seen = parts.put_atomic, []
+
+    def put_atomic(uri, data):
+        if str(uri) == done_uri:
+            seen.append(during())
+        return real(uri, data)
+
+    monkeypatch.setattr(parts, "put_atomic", put_atomic)
+    return seen
+
+
+def test_a_local_takeover_waits_for_a_part_being_published(tmp_path, monkeypatch):
+    """A holder checked its claim, then wrote its part's done record: a takeover landing
+    between the two let a run that had lost the claim publish a part beside the run that
+    took it over. The check and the publish now happen under the claim's file lock: a real
+    takeover (another process) started in that window waits until the part is published,
+    then takes the claim; the part is the holder's, published while the claim was its."""
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.parts import label_part, part_uris
+    from prox_tasks.labeling.run_claim import labeling_claim
+    from prox_tasks.storage import exists
+
+    shards, folder = _two_shards(tmp_path), str(tmp_path / "seed")
+    takers = []
+
+    def take_over():
+        takers.append(_taker(folder))
+        return _took(takers[-1], within=1.5)  # True: it took the claim while not yet published
+
+    seen = _publish_hook(monkeypatch, part_uris(folder, 0)[2], take_over)
+    try:
+        with labeling_claim(folder, _task("manual__1", "label_shard", 0)) as held:
+            label_part(shards[0], folder, 0, get_teacher("rules"), check=held.check,
+                       publishing=held.publishing)  # fmt: skip
+            assert seen == [False], "taken over between the claim's check and the publish"
+            assert _took(takers[0], within=30)  # after the publish: taken over then
+            assert held.lost is None or "taken over" in held.lost
+        assert exists(part_uris(folder, 0)[2])
+        claim = json.loads((tmp_path / "seed" / CLAIM_NAME).read_text())
+        assert claim["runner"]["pid"] == takers[0].pid, claim
+    finally:
+        for proc in takers:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_s3_takeover_while_a_part_is_published_undoes_the_publish(
+    moto_server, s3_bucket, monkeypatch, tmp_path
+):
+    """On S3 no lock holds a takeover off, and a conditional PUT compares only the object it
+    writes: the claim is read again right after the part's done record is put, and a claim
+    taken over meanwhile (a real takeover, by a process, in that window) removes the record
+    again and stops the holder, naming the run that took it over (moto over HTTP)."""
+    import pytest
+
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.parts import label_part, part_uris
+    from prox_tasks.labeling.run_claim import ClaimTakenOver, labeling_claim
+    from prox_tasks.storage import exists
+
+    shards, folder = _two_shards(tmp_path), f"{s3_bucket}/seed"
+    takers = []
+
+    def take_over():
+        takers.append(_taker(folder, PROX_S3_ENDPOINT_URL=moto_server.endpoint_url))
+        return _took(takers[-1], within=30)
+
+    seen = _publish_hook(monkeypatch, part_uris(folder, 0)[2], take_over)
+    try:
+        with labeling_claim(folder, _task("manual__1", "label_shard", 0)) as held:
+            with pytest.raises(ClaimTakenOver, match="while it published|taken over by process"):
+                label_part(shards[0], folder, 0, get_teacher("rules"), check=held.check,
+                           publishing=held.publishing)  # fmt: skip
+            assert seen == [True]
+            assert f"process {takers[0].pid} on " in held.lost, held.lost
+        assert not exists(part_uris(folder, 0)[2])  # undone: the part is not this run's
+    finally:
+        for proc in takers:
+            proc.kill()
+            proc.wait()
+
+
+def _claim_written(folder, claim: dict, aged: float) -> None:
+    """``claim`` as the folder's local claim file, last written ``aged`` seconds ago."""
+    import time
+
+    path = folder / CLAIM_NAME
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(claim))
+    os.utime(path, (time.time() - aged, time.time() - aged))
+
+
+def test_a_claim_of_the_release_before_leases_lapses_a_lease_after_it_was_written(tmp_path):
+    """A claim written by the previous release (no ``renewed``, no ``lease_s``) of a holder
+    on another machine was never stale: it refused every run until removed by hand. It now
+    lapses a lease (this process's, 900 s) after it was last written (its file's mtime);
+    written more recently, it is still refused."""
+    import pytest
+
+    from prox_tasks.labeling.run_claim import SeedSetBusy, labeling_claim
+
+    folder = tmp_path / "seed"
+    old = json.loads(_other_host_claim(renewed_ago=0))
+    old = {"runner": old["runner"], "since": old["since"] - 5000}  # the old format
+    _claim_written(folder, old, aged=60)
+    with pytest.raises(SeedSetBusy, match="lapses at "), labeling_claim(str(folder)):
+        pass
+    _claim_written(folder, old, aged=1000)
+    with labeling_claim(str(folder)):
+        held = json.loads((folder / CLAIM_NAME).read_text())
+        assert "its lease ran out: not renewed for 1000 s (lease 900 s" in \
+            held["taken_over"]["why"], held  # fmt: skip
+
+
+def test_a_claims_age_is_the_storages_clock_not_its_writers(moto_server, s3_bucket, tmp_path):
+    """A holder judged by the ``renewed`` time its writer put in the claim depends on every
+    host's clock: a writer whose clock runs ahead kept a dead claim for ever, one whose
+    clock runs behind lost a live one. The claim's age is the storage's clock: S3's
+    LastModified against the server's Date (moto over HTTP), a local file's mtime."""
+    import time
+
+    import pytest
+
+    from prox_tasks.labeling.run_claim import SeedSetBusy, claim_uri, labeling_claim
+    from prox_tasks.storage import put_atomic, read_json
+
+    ahead = _other_host_claim(renewed_ago=-10_000, lease=1)  # its writer's clock: hours ahead
+    behind = _other_host_claim(renewed_ago=10_000, lease=60)  # hours behind, written just now
+    for folder in (f"{s3_bucket}/seed", str(tmp_path / "seed")):
+        put_atomic(claim_uri(folder), behind)
+        with pytest.raises(SeedSetBusy, match="process 4242 on worker-7.example"):
+            with labeling_claim(folder):
+                pass
+        put_atomic(claim_uri(folder), ahead)
+        time.sleep(2.2)  # not rewritten for longer than its lease (1 s)
+        with labeling_claim(folder):
+            why = read_json(claim_uri(folder))["taken_over"]["why"]
+            assert re.search(r"its lease ran out: not renewed for [23] s \(lease 1 s", why), why
