@@ -34,6 +34,12 @@ judged (its files gone or damaged since) is refused when it claims, before any m
 one that only reuses published shards, or refines those the gate found unwritten, goes on.
 ``take_over`` (``--force``, ``reprocess``) clears the mark: the folder is refined again and
 needs the gate again.
+
+Not one concept with :mod:`prox_tasks.labeling.run_claim`: that claim lets one run at a
+time label a seed set (exclusive, leased, taken over once its holder is gone); this one
+pins a snapshot's settings, shared by every run of them (shards are idempotent) and never
+leased. What they share, one conditional read-decide-write step, is
+:func:`prox_tasks.storage.swap.replace_if`.
 """
 
 from __future__ import annotations
