@@ -49,18 +49,23 @@ def _isolated_prox_home(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(autouse=True)
 def _root_handlers_unfiltered():
-    """The root logger's handlers end each test with the filters they began it with.
+    """Each test begins with no redacting filter on the root logger's handlers and ends with
+    the filters they had before it.
 
     ``prox``'s ``main`` (its install()) and prox's listener put a redacting filter in front of
     every root handler, pytest's own among them: pytest reuses its capturing handlers (the
-    caplog one, the report one) from test to test, so one test's filter stayed for every
-    later test, and a test of the listener's redaction (the task log escaped, another
-    library's URL password hidden) passed in a full run whether or not the listener
-    filtered anything. Filters put there before a test began (a module or session fixture's
-    prox command, a handler an earlier ``dag.test()`` left on the root logger) stay: a test
-    that needs a fresh process's handlers takes them off itself (tests/plugins/
-    test_prox_listener.py)."""
+    caplog one, the report one) from test to test, so a filter put there before a test (a
+    module or session fixture's prox command, a handler an earlier ``dag.test()`` left on
+    the root logger) was still there, and a test of a redaction (the listener's escaped task
+    log, another library's URL password hidden) passed in a full run whether or not the code
+    it tests filtered anything. Every test starts as a fresh process does, without one;
+    what it installs is taken off at its end, and the filters from before are given back
+    (the fixture that put them there may still count on them)."""
+    from prox_tasks.redaction import RedactingFilter
+
     handlers = {handler: list(handler.filters) for handler in logging.getLogger().handlers}
+    for handler, filters in handlers.items():
+        handler.filters[:] = [f for f in filters if not isinstance(f, RedactingFilter)]
     yield
     for handler, filters in handlers.items():
         handler.filters[:] = filters
