@@ -145,6 +145,10 @@ def _session_pids(sid: int) -> list[int]:
     return pids
 
 
+#: Seconds between two parses of an unchanged DAG file (and two scans of the DAG folder).
+PARSE_INTERVAL_S = 60
+
+
 def service_env(port: int, extra: dict | None = None) -> dict:
     return {
         **os.environ,
@@ -154,8 +158,13 @@ def service_env(port: int, extra: dict | None = None) -> dict:
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__PARALLELISM": "2",
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "5",
+        # The DAG files are parsed as the dag-processor starts (the services are ready once
+        # prox_refine_snapshot is) and do not change while the services run: parsing them
+        # again every 5 s took 8.6 CPU-s a minute (a process per file), ~15% of a 2-core
+        # machine, taken from the tasks the tests wait for as long as the services were up
+        # (2.1 CPU-s a minute at 30 s, Airflow's default)
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(PARSE_INTERVAL_S),
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(PARSE_INTERVAL_S),
         **(extra or {}),
     }
 
