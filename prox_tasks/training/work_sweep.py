@@ -11,6 +11,7 @@ retry resumes, and never one a live run holds: the sweep takes the folder's lock
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import shutil
@@ -31,15 +32,12 @@ def max_age_days() -> float:
     Raises:
         SettingInvalid: naming the variable when it is not a number of at least 0.
     """
-    from prox_tasks.pipeline.settings import env_value
+    from prox_tasks.pipeline.settings import env_value, seconds_value
 
-    def days(text: str) -> float:
-        value = float(text)
-        if not 0 <= value < float("inf"):
-            raise ValueError(f"{value:g} is not at least 0")
-        return value
-
-    return env_value("PROX_TRAIN_WORK_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS, days,
+    # the one parser of a finite number of at least 0 (a duration, here in days): its own
+    # said "inf is not at least 0" of inf and nan
+    return env_value("PROX_TRAIN_WORK_MAX_AGE_DAYS", DEFAULT_MAX_AGE_DAYS,
+                     functools.partial(seconds_value, zero=True),
                      "a number of days (0: keep every work folder)")  # fmt: skip
 
 
