@@ -112,8 +112,17 @@ def cut_by_depth(html: str) -> str | None:
     import lxml.etree
 
     parser = lxml.etree.HTMLParser(recover=True, no_network=True)
-    with contextlib.suppress(lxml.etree.LxmlError, ValueError):
+    try:
         lxml.etree.fromstring(html, parser)
+    except ValueError:
+        # a str declaring its encoding (an XHTML page's <?xml … encoding=…?>), which lxml
+        # refuses: trafilatura then parses its UTF-8 bytes (its load_html), and so does this
+        # check, which parsed nothing and passed such a page however deep it nested
+        parser = lxml.etree.HTMLParser(recover=True, no_network=True, encoding="utf-8")
+        with contextlib.suppress(lxml.etree.LxmlError, ValueError):
+            lxml.etree.fromstring(html.encode("utf-8", "surrogatepass"), parser)
+    except lxml.etree.LxmlError:
+        pass  # what it read is in the error log
     for error in parser.error_log:
         if "Excessive depth" in error.message:
             return (f"its elements nest {PARSER_MAX_DEPTH} deep by line {error.line:,}, where "

@@ -150,6 +150,33 @@ def test_a_page_nested_past_the_parser_s_depth_is_rejected_not_learned_from_its_
                                             [{"html": r["html"]} for r in rows])
     assert [lb.meta["teacher"] for lb in labels] == ["rules", "rules", "html"]
 
+
+@pytest.mark.parametrize("declaration", [
+    '<?xml version="1.0" encoding="utf-8"?>\n',
+    '<?xml version="1.0" encoding="iso-8859-1"?>\n<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML '
+    '1.0 Strict//EN" "http://www.w3.org/TR/xhtml1/DTD/xhtml1-strict.dtd">\n'])  # fmt: skip
+def test_an_xhtml_page_nested_past_the_parser_s_depth_is_rejected_too(tmp_path, declaration):
+    """An XHTML page opening with an XML declaration: lxml refuses a str declaring its
+    encoding (ValueError), so the depth check parsed nothing and passed the page, while
+    trafilatura parses its UTF-8 bytes instead and stopped at the ad nested 300 deep: the
+    lines after it were learned as removed. It is rejected as html:too_deep, as without the
+    declaration; the same page nested 200 deep is labeled."""
+    from prox_tasks.labeling.html import cut_by_depth
+
+    def nested(depth: int) -> str:
+        return declaration + page_html().replace(
+            "</article>", "<div>" * depth + "ad" + "</div>" * depth
+            + "<p>The last words of the page.</p></article>")  # fmt: skip
+
+    assert "nest 256 deep" in (cut_by_depth(nested(300)) or "")
+    assert cut_by_depth(nested(200)) is None
+    text = page_text().replace(ARTICLE[-1], ARTICLE[-1] + "\nad\nThe last words of the page.")
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "ad_300", "text": text, "html": nested(300)}) + "\n")
+    summary = label_corpus(str(src), str(tmp_path / "l.jsonl"), get_teacher("html"))
+    assert summary["rejected"] == {"html:too_deep": 1}
+
+
 def test_best_teacher_picks_per_row_and_records_it():
     text = page_text()
     gold = "\n".join(ARTICLE[:2])
