@@ -56,20 +56,27 @@ def sweep_stale_work_folders(root: Path, keep: Path, days: float | None = None) 
                    and not p.is_symlink()]  # fmt: skip
     except FileNotFoundError:
         return []
+    except PermissionError as err:  # another user's (a shared host's system temp folder)
+        log.info("training work folders in %s not swept: %s", root, err)
+        return []
     removed = []
     cutoff = time.time() - days * 86400
     for folder in folders:
         if folder == keep:
             continue
-        touched, size = _last_write_and_size(folder)
-        if touched >= cutoff:
+        try:
+            touched, size = _last_write_and_size(folder)
+            if touched >= cutoff:
+                continue
+            with lock_if_free(folder) as free:
+                if not free:  # a live run: its epochs are being written (or waited for)
+                    continue
+                if _last_write_and_size(folder)[0] >= cutoff:  # written before we locked it
+                    continue
+                shutil.rmtree(folder, ignore_errors=True)
+        except PermissionError as err:  # another user's folder: theirs to resume or sweep
+            log.info("training work folder %s not swept: %s", folder, err)
             continue
-        with lock_if_free(folder) as free:
-            if not free:  # a live run: its epochs are being written (or waited for)
-                continue
-            if _last_write_and_size(folder)[0] >= cutoff:  # written before we locked it
-                continue
-            shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
         log.warning("removed training work folder %s: untouched for %.0f days (%.1f MB), no "
                     "run resumed it (PROX_TRAIN_WORK_MAX_AGE_DAYS=%g)", folder,
