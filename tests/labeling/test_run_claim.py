@@ -263,7 +263,7 @@ def test_an_s3_claim_of_another_host_is_taken_over_once_its_lease_runs_out(moto_
         held = read_json(claim_uri(folder))
         assert held["taken_over"]["from"] == "process 4242 on worker-7.example", held
         why = held["taken_over"]["why"]  # the server's Date and LastModified: to the second
-        assert re.search(r"its lease ran out: not renewed for [23] s \(lease 1 s", why), why
+        assert re.search(r"its lease ran out: not renewed for [2-9]\d* s \(lease 1 s", why), why
         assert held["runner"]["pid"] == os.getpid() and held["lease_s"] == 900
     assert read_json(claim_uri(folder))["holders"] == []  # released at its end
 
@@ -651,4 +651,4 @@ def test_a_claims_age_is_the_storages_clock_not_its_writers(moto_server, s3_buck
         time.sleep(2.2)  # not rewritten for longer than its lease (1 s)
         with labeling_claim(folder):
             why = read_json(claim_uri(folder))["taken_over"]["why"]
-            assert re.search(r"its lease ran out: not renewed for [23] s \(lease 1 s", why), why
+            assert re.search(r"its lease ran out: not renewed for [2-9]\d* s \(lease 1 s", why), why
