@@ -14,6 +14,7 @@ from prox_tasks.storage.files import (
     identity_of,
     is_hidden,
     list_uri,
+    move,
     names_in,
     open_uri,
     put_atomic,
@@ -42,6 +43,6 @@ from prox_tasks.storage.uri import (
 __all__ = [
     "AtomicWriter", "Location", "Opened", "ReadDigests", "S3Settings", "check_writable", "cleanup_partial", "compression_of",
     "content_fingerprint",
-    "configure_s3", "exists", "get_client", "holds", "holds_file", "identities_in", "identity_of", "is_glob", "is_hidden", "join_uri", "list_uri", "names_in", "open_uri",
+    "configure_s3", "exists", "get_client", "holds", "holds_file", "identities_in", "identity_of", "is_glob", "is_hidden", "join_uri", "list_uri", "move", "names_in", "open_uri",
     "parse_uri", "put_atomic", "read_bytes", "read_json", "real_uri", "real_uris", "remove", "remove_all", "same_uri", "compared_uri", "size_of", "to_uri", "version_of", "versions_in",
 ]  # fmt: skip

@@ -515,6 +515,21 @@ def put_atomic(uri: str | os.PathLike, data: bytes | str | os.PathLike | io.IOBa
     return out.sha256
 
 
+def move(source: str | os.PathLike, target: str | os.PathLike) -> None:
+    """Publish the complete file ``source`` as ``target`` (same storage), replacing it:
+    locally one ``os.replace`` (atomic, the folder synced), on S3 a server-side copy then
+    the source deleted (a reader sees the old object or the whole new one, never a part).
+
+    Raises:
+        FileNotFoundError: No file at ``source``.
+        ValueError: ``source`` and ``target`` on different storages (or buckets).
+    """
+    src, dst = parse_uri(source), parse_uri(target)
+    if src.scheme != dst.scheme or (src.scheme == "s3" and src.bucket != dst.bucket):
+        raise ValueError(f"cannot move {source} to {target}: another storage")
+    _backend(src).move(src, dst)
+
+
 def read_bytes(uri: str | os.PathLike) -> bytes:
     with open_uri(uri, "rb") as f:
         return f.read()

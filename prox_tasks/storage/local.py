@@ -88,6 +88,14 @@ def temp_folder(path: str) -> str:
     return tempfile.mkdtemp(prefix=temp_prefix(path) + temp_tag(), dir=directory)
 
 
+def move(src: Location, dst: Location) -> None:
+    """Rename ``src`` to ``dst`` (:func:`prox_tasks.storage.files.move`)."""
+    directory = os.path.dirname(dst.path) or "."
+    os.makedirs(directory, exist_ok=True)
+    os.replace(src.path, dst.path)
+    _fsync_dir(directory)
+
+
 def _fsync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -460,6 +460,22 @@ def remove(loc: Location) -> bool:
     return True
 
 
+def move(src: Location, dst: Location) -> None:
+    """Copy ``src`` to ``dst`` on the server (one request up to 5 GiB: a part's labels, a
+    seed set's splits), then delete ``src`` (:func:`prox_tasks.storage.files.move`)."""
+    from botocore.exceptions import ClientError
+
+    client = get_client()
+    with about(f"s3://{src.bucket}/{src.path}"):
+        try:
+            client.copy_object(Bucket=dst.bucket, Key=dst.path,
+                               CopySource={"Bucket": src.bucket, "Key": src.path})
+        except ClientError as err:
+            _missing(err, src, missing_ok=False)
+            raise
+        client.delete_object(Bucket=src.bucket, Key=src.path)
+
+
 def remove_keys(bucket: str, keys: list[str]) -> None:
     """Delete ``keys`` of ``bucket``, 1,000 a request (S3's most for one DeleteObjects);
     a key not there is no error."""

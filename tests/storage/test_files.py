@@ -180,3 +180,24 @@ def test_a_read_feeds_its_digests_the_stored_and_the_decompressed_bytes(tmp_path
     assert digests.content.hexdigest() == hashlib.sha256(content).hexdigest()
     with pytest.raises(ValueError, match="not written"):
         open_uri(str(tmp_path / "out.jsonl"), "wb", digests=ReadDigests(hashlib.sha256()))
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_move_publishes_a_staged_file_in_place_of_the_old_one(tmp_path, where, request):
+    """:func:`move` (a staged part or split published under a labeling claim): the target
+    holds the staged bytes whole and the staged name is gone, locally by a rename, on S3
+    (moto over HTTP) by a server-side copy; a missing source and another storage are errors
+    that change nothing."""
+    from prox_tasks.storage import exists, move, put_atomic, read_bytes
+
+    root = request.getfixturevalue("s3_bucket") if where == "s3" else str(tmp_path)
+    staged, target = f"{root}/labels/_staged-abc-labels-00000.jsonl.gz", f"{root}/labels/x.gz"
+    put_atomic(target, b"old")
+    put_atomic(staged, b"new bytes")
+    move(staged, target)
+    assert read_bytes(target) == b"new bytes" and not exists(staged)
+    with pytest.raises(FileNotFoundError):
+        move(staged, target)
+    assert read_bytes(target) == b"new bytes"
+    with pytest.raises(ValueError, match="another storage"):
+        move(target, "s3://elsewhere/x.gz" if where == "local" else str(tmp_path / "x.gz"))
