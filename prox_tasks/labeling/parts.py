@@ -21,17 +21,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from contextlib import contextmanager
 
 from prox_tasks.labeling.run import label_corpus
+from prox_tasks.labeling.run_claim import publish_staged, staged_uri, staging_token
 from prox_tasks.refine.checkpoint import CheckpointStore
-from prox_tasks.storage import compared_uri, exists, join_uri, put_atomic, read_bytes, remove
-
-
-@contextmanager
-def _no_claim(_what: str, undo=None):
-    """A part labeled holding no claim (a caller of its own): published as it is."""
-    yield
+from prox_tasks.storage import compared_uri, exists, join_uri, read_bytes, remove_all
 
 
 def labels_uri(root: str) -> str:
@@ -116,9 +110,10 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     :meth:`~prox_tasks.labeling.run_claim.HeldClaim.check`) is called before the part is
     labeled and after each batch, and raises once another run took the claim over: that run
     labels the part, this one stops paying for it. ``publishing`` (the claim's
-    :meth:`~prox_tasks.labeling.run_claim.HeldClaim.publishing`) publishes the done record
-    only while the claim is this run's, checked immediately before (and on S3 right after:
-    the record removed again when it was taken over meanwhile)."""
+    :meth:`~prox_tasks.labeling.run_claim.HeldClaim.publishing`) publishes the part only
+    while the claim is this run's: its labels and quarantine, written under staged names,
+    moved into place and its done record written, the claim checked immediately before (and
+    on S3 right after: all three removed again when it was taken over meanwhile)."""
     check = check or (lambda: None)
     check()
     uris = part_uris(root, index)
@@ -141,13 +136,21 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
         checkpoints.save(batches, rows, {})
         batches += 1
 
+    # written under staged names, published (moved into place) only while the claim is this
+    # run's: a run cut off meanwhile never replaces the labels of the run that took over
+    token = staging_token()
+    staged = {uri: staged_uri(uri, token) for uri in uris[:2]}
     # a shard without a gold text or HTML is quarantined, not refused: the seed set's input
     # was probed as a whole before sampling (probe_teacher_input)
-    summary = label_corpus(sample_uri, uris[0], teacher, quarantine_uri=uris[1],
-                           warc_uris=warc_uris or None, probe_docs=None, caller=caller,
-                           labeled_before=labeled_before, on_labeled=keep,
-                           **label_options)  # fmt: skip
-    with (publishing or _no_claim)(uris[2], undo=lambda: remove(uris[2])):
-        put_atomic(uris[2], json.dumps(made, sort_keys=True) + "\n")  # last: the part is complete
+    try:
+        summary = label_corpus(sample_uri, staged[uris[0]], teacher, quarantine_uri=staged[uris[1]],
+                               warc_uris=warc_uris or None, probe_docs=None, caller=caller,
+                               labeled_before=labeled_before, on_labeled=keep,
+                               **label_options)  # fmt: skip
+    except BaseException:
+        remove_all(list(staged.values()))  # a quarantine written before the labels failed
+        raise
+    # the done record last: the part is complete
+    publish_staged(publishing, staged, uris[2], json.dumps(made, sort_keys=True) + "\n")
     checkpoints.clear()
-    return {**summary, "reused": False}
+    return {**summary, "output": uris[0], "quarantine": uris[1], "reused": False}

@@ -37,8 +37,10 @@ when: ``taken_over``) once its run is known to have ended:
   process's after it was last written;
 - ``take_over`` (``prox label --take-over``): an operator's word that the holder is gone.
 
-A holder publishes a part (its done record) inside :meth:`HeldClaim.publishing`: the claim
-read immediately before, locally under the claim's lock (a takeover waits until the part
+A holder publishes a part inside :meth:`HeldClaim.publishing` (:func:`publish_staged`: its
+labels and quarantine, written under staged names while it labeled, moved into place, then
+its done record), and a seed set's splits and manifest the same way: the claim read
+immediately before, locally under the claim's lock (a takeover waits until the part
 is published, so it lands before the check or after the publish), on S3 read again right
 after (no conditional PUT compares another object) and the publish undone when the claim
 was taken over meanwhile.
@@ -61,7 +63,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
-from prox_tasks.storage import join_uri, parse_uri, remove
+from prox_tasks.storage import join_uri, move, parse_uri, put_atomic, remove, remove_all
 from prox_tasks.storage.swap import pinned, replace_if, replace_if_aged
 
 log = logging.getLogger(__name__)
@@ -137,6 +139,52 @@ class HeldClaim:
                 if undo is not None:
                     undo()
                 self.check()
+
+
+@contextmanager
+def _unguarded(_what: str, undo=None) -> Iterator[None]:
+    """What is published by a caller holding no claim (a caller of its own): as it is."""
+    yield
+
+
+def staged_uri(final_uri: str, token: str) -> str:
+    """Where ``final_uri`` is written before :func:`publish_staged` moves it into place:
+    beside it, hidden (``_staged-<token>-<name>``: listings leave it out, and its name ends
+    as the final one's, so its compression is the same), ``token`` one writer's."""
+    folder, _, name = final_uri.rstrip("/").rpartition("/")
+    return f"{folder}/_staged-{token}-{name}" if folder else f"_staged-{token}-{name}"
+
+
+def staging_token() -> str:
+    """A token of :func:`staged_uri` of its own: two runs (one cut off, one that took its
+    claim over) never write the same staged file."""
+    import uuid
+
+    return uuid.uuid4().hex[:12]
+
+
+def publish_staged(publishing, staged: dict[str, str], record: str | None = None,
+                   data: str | bytes = b"") -> None:  # fmt: skip
+    """Publish files written under staged names (``staged``: final URI -> staged URI,
+    :func:`staged_uri`) by moving each into place, then ``record`` (``data``: what makes
+    them visible, a part's done record, a seed set's manifest) written last, all inside
+    ``publishing`` (:meth:`HeldClaim.publishing`; None: no claim). A run whose claim was
+    taken over meanwhile publishes none of them locally (the move is a rename under the
+    claim's lock), and on S3 removes again what it published (the record first: files
+    without it are no part, no seed set). The staged files are removed in any case.
+
+    Raises:
+        ClaimTakenOver: As :meth:`HeldClaim.publishing` raises it.
+    """
+    finals = [record, *staged] if record else list(staged)
+    try:
+        with (publishing or _unguarded)(finals[0], undo=lambda: remove_all(finals)):
+            for final, staging in staged.items():
+                move(staging, final)
+            if record:
+                put_atomic(record, data)
+    finally:
+        remove_all(list(staged.values()))  # moved ones are gone: no error
 
 
 def _lost(claim: dict | None, me: dict) -> str | None:

@@ -512,16 +512,16 @@ def _publish_hook(monkeypatch, done_uri: str, during) -> list:
     """Call ``during()`` as the done record ``done_uri`` is put, then put it: the stand-in
     for a takeover landing between the holder's last check and its publish (a window of
     one PUT that cannot be hit on cue otherwise); the takeover itself is real."""
-    from prox_tasks.labeling import parts
+    from prox_tasks.labeling import run_claim
 
-    real, seen = parts.put_atomic, []
+    real, seen = run_claim.put_atomic, []
 
     def put_atomic(uri, data):
         if str(uri) == done_uri:
             seen.append(during())
         return real(uri, data)
 
-    monkeypatch.setattr(parts, "put_atomic", put_atomic)
+    monkeypatch.setattr(run_claim, "put_atomic", put_atomic)
     return seen
 
 
@@ -652,3 +652,98 @@ def test_a_claims_age_is_the_storages_clock_not_its_writers(moto_server, s3_buck
         with labeling_claim(folder):
             why = read_json(claim_uri(folder))["taken_over"]["why"]
             assert re.search(r"its lease ran out: not renewed for [2-9]\d* s \(lease 1 s", why), why
+
+
+#: ``prox label --seed-set`` of :func:`_cut_off_run`'s input.
+def _label_args(src: str, folder: str) -> list[str]:
+    return ["label", "--json", "--no-progress", "--input", src, "--output", folder,
+            "--seed-set", "--sample-size", "12", "--no-register"]  # fmt: skip
+
+
+def _published(folder: str) -> dict[str, str | None]:
+    """The version (a rewrite changes it) of each file a seed-set run publishes in
+    ``folder``: part 0, the splits, the manifest."""
+    from prox_tasks.labeling.parts import part_uris
+    from prox_tasks.storage import join_uri, version_of
+
+    names = ("train.jsonl.gz", "validation.jsonl.gz", "rejected.jsonl.gz", "manifest.json")
+    uris = [*part_uris(folder, 0), *(join_uri(folder, name) for name in names)]
+    return {uri: version_of(uri) for uri in uris}
+
+
+def _cut_off_run(tmp_path, folder: str, monkeypatch, window, **env_vars) -> tuple[int, str]:
+    """A ``prox label --seed-set`` (this process) cut off in ``window`` (an ``(owner,
+    name)`` it calls there: a module's function, a class's method): a real ``prox label
+    --seed-set --take-over`` (another process) takes its claim over and labels the folder
+    to the end right then. Returns this run's exit status, its stderr's end and the
+    versions of the files the taker published (:func:`_published`)."""
+    import io
+    import time
+    from contextlib import redirect_stderr
+
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(12)]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {**os.environ, **env_vars,
+           "PYTHONPATH": os.pathsep.join(filter(None, (ROOT, os.environ.get("PYTHONPATH"))))}  # fmt: skip
+    owner, name = window
+    real, took = getattr(owner, name), {}
+
+    def in_the_window(*args, **kwargs):
+        if not took:  # the takeover, once: it labels and publishes the whole seed set
+            taker = subprocess.run(
+                [sys.executable, "-m", "prox_tasks.cli", *_label_args(str(src), folder),
+                 "--take-over"], capture_output=True, text=True, env=env, timeout=120)  # fmt: skip
+            assert taker.returncode == 0, taker.stderr
+            took.update(_published(folder))
+            time.sleep(1.1)  # a rewrite now has another S3 LastModified (whole seconds)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, in_the_window)
+    err = io.StringIO()
+    with redirect_stderr(err):
+        code = main(_label_args(str(src), folder))
+    assert took, f"{window} was never called"
+    assert all(took.values()), took  # the taker published every one
+    return code, err.getvalue()[-2000:], took
+
+
+def _left_as_published(folder: str, took: dict) -> None:
+    """The folder's part 0 and seed set are the files the taker published: none replaced
+    by the run it cut off, and nothing staged left behind."""
+    from prox_tasks.storage import list_uri
+
+    assert _published(folder) == took
+    assert not [u for u in list_uri(folder, include_hidden=True) if "_staged-" in u]
+
+
+def _s3_env(moto_server) -> dict:
+    return {"PROX_S3_ENDPOINT_URL": moto_server.endpoint_url}
+
+
+def test_a_run_cut_off_while_it_labels_never_replaces_the_takers_part(tmp_path, monkeypatch):
+    """A run cut off after its last claim check, while its part's labels file was being
+    written, wrote that file (and its quarantine) over the ones a real ``--take-over`` run
+    had published meanwhile. They are now written under staged names and moved into place
+    under the claim's lock: the cut-off run stops, the taker's part stands (local)."""
+    from prox_tasks.refine.checkpoint import CheckpointStore
+
+    folder = str(tmp_path / "seed")
+    code, err, took = _cut_off_run(tmp_path, folder, monkeypatch, (CheckpointStore, "save"))
+    assert code != 0 and "labeling claim was" in err, err
+    _left_as_published(folder, took)
+
+
+def test_an_s3_run_cut_off_while_it_labels_never_replaces_the_takers_part(
+    moto_server, s3_bucket, tmp_path, monkeypatch
+):
+    """As on local disk, on S3 (moto over HTTP): the cut-off run's staged labels are never
+    copied into place (the claim read before the publish is the taker's)."""
+    from prox_tasks.refine.checkpoint import CheckpointStore
+
+    folder = f"{s3_bucket}/seed"
+    code, err, took = _cut_off_run(tmp_path, folder, monkeypatch, (CheckpointStore, "save"),
+                                   **_s3_env(moto_server))  # fmt: skip
+    assert code != 0 and "labeling claim was" in err, err
+    _left_as_published(folder, took)
