@@ -236,6 +236,7 @@ def assemble_seed_set(
     register: bool = True,
     catalog=None,
     quarantine_files: list[str] = (),
+    publishing=None,
 ) -> SeedSetInfo:
     """Validate the labels of the sample, split, write the seed set and its manifest.
 
@@ -259,15 +260,22 @@ def assemble_seed_set(
         quarantine_files: The quarantine files :func:`label_corpus` wrote beside
             ``label_files``: their reasons name the rejections of the rows they hold
             (counted ``not_labeled`` without them: the manifest lost why).
+        publishing: The seed-set folder's labeling claim's
+            :meth:`~prox_tasks.labeling.run_claim.HeldClaim.publishing` (None: no claim): the
+            splits, written under staged names, are moved into place and the manifest (what
+            makes the seed set visible) written inside it, so a run whose claim was taken
+            over never publishes a seed set (on S3: removed again, manifest first).
 
     Raises:
+        ClaimTakenOver: ``publishing``'s claim was taken over: nothing published.
         ValueError: For a bad ``val_fraction`` (:func:`check_split_settings`).
         EmptySplit: When the split leaves no training document or no validation document;
             only the rejected rows are written.
     """
     from prox_tasks.labeling.parts import labels_uri
+    from prox_tasks.labeling.run_claim import publish_staged, staged_uri, staging_token
     from prox_tasks.refine.checkpoint import remove_empty_checkpoint_folders
-    from prox_tasks.storage import join_uri, put_atomic, to_uri
+    from prox_tasks.storage import join_uri, remove_all, to_uri
 
     check_split_settings(None, val_fraction)  # sampled already: its split is checked below
     labels = {}
@@ -329,7 +337,9 @@ def assemble_seed_set(
     version = content.hexdigest()[:12]
     files = {split: join_uri(output_uri, f"{split}.jsonl.gz") for split in ("train", "validation")}
     files["rejected"] = join_uri(output_uri, "rejected.jsonl.gz")
-    checksums = {"rejected": write_jsonl(files["rejected"], rejected_rows)}
+    token = staging_token()  # each file staged, published under the claim: see publishing
+    staged = {files[split]: staged_uri(files[split], token) for split in files}
+    checksums = {"rejected": write_jsonl(staged[files["rejected"]], rejected_rows)}
     if not rows["train"] or not rows["validation"]:
         # no valid label at all: the teacher's answers were refused (an llm teacher's model
         # that does not answer in the prompts' format), which a larger sample only repeats
@@ -343,8 +353,13 @@ def assemble_seed_set(
                            f"each with its reasons in {files['rejected']}); no seed set "
                            f"written (training could not use it): {way_out}")
         empty.no_valid_label = not kept_labels and bool(rejected_rows)
+        publish_staged(publishing, {files["rejected"]: staged[files["rejected"]]})
         raise empty
-    checksums.update({split: write_jsonl(files[split], rows[split]) for split in rows})
+    try:
+        checksums.update({split: write_jsonl(staged[files[split]], rows[split]) for split in rows})
+    except BaseException:
+        remove_all(list(staged.values()))
+        raise
     sample_info = sample_info or {}
     sizes = {
         "snapshot_docs": sample_info.get("snapshot_docs"), "sampled": sampled,
@@ -371,7 +386,9 @@ def assemble_seed_set(
     manifest.pop("catalog_id")
     manifest.pop("usage")  # run-dependent (cache hits): reported, not part of the content
     manifest.pop("input_text_candidates")  # said by the summary; the manifest keeps its keys
-    put_atomic(info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    # the manifest last: it makes the seed set visible (training, the catalog read it)
+    publish_staged(publishing, {files[split]: staged[files[split]] for split in checksums},
+                   info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     # every part labeled, its checkpoints cleared: the emptied labels/_checkpoints/ goes too
     remove_empty_checkpoint_folders(labels_uri(output_uri))
     if register:
@@ -504,5 +521,5 @@ def build_seed_set(
             sample["files"], label_files, output_uri, teacher.describe(), seed, val_fraction,
             name=name, gold_field=gold_field, html_field=html_field, sample_info=sample,
             usage=usage.to_dict() if usage is not None else None, register=register, catalog=catalog,
-            quarantine_files=quarantine_files,
+            quarantine_files=quarantine_files, publishing=held.publishing,
         )  # fmt: skip

@@ -554,7 +554,8 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int,
                                      valid_percent / 100, name=plan["name"],
                                      sample_info=plan["sample"], register=False,
                                      quarantine_files=[p["quarantine"] for p in parts
-                                                       if p.get("quarantine")])  # fmt: skip
+                                                       if p.get("quarantine")],
+                                     publishing=held.publishing)  # fmt: skip
         except EmptySplit as err:
             params = "teacher, teacher_options" if err.no_valid_label \
                 else "sample_size, valid_percent"  # fmt: skip

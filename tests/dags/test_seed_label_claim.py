@@ -169,3 +169,47 @@ def test_a_sample_task_whose_claim_was_taken_over_meanwhile_fails(
         for proc in takers:
             proc.kill()
             proc.wait()
+
+
+def test_a_split_task_cut_off_after_its_claim_check_publishes_no_seed_set(
+    dagbag, tmp_path, capfd, monkeypatch
+):
+    """``split`` checked its claim, then wrote the splits and the manifest (no rollback): a
+    takeover landing in between let a run that had lost the folder publish a seed set over
+    the taker's. The manifest is now published under the claim
+    (:meth:`~prox_tasks.labeling.run_claim.HeldClaim.publishing`): ``split`` fails naming
+    the taker, and no seed set (no manifest, no split) is published (``dag.test()``; the
+    takeover is a real process, started as the first split is written: the stand-in for
+    its timing only)."""
+    from prox_tasks.labeling import seedset
+    from tests.labeling.test_run_claim import _taker, _took
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
+    folder = tmp_path / "seeds" / "s1"
+    conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+            "seed_set_name": "s1", "sample_size": 20, "label_shard_docs": 10,
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}  # fmt: skip
+    real, takers = seedset.write_jsonl, []
+
+    def write_jsonl_split(*args, **kwargs):
+        if not takers:
+            takers.append(_taker(folder.as_uri()))
+            assert _took(takers[0], within=60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(seedset, "write_jsonl", write_jsonl_split)
+    try:
+        run = dagbag.get_dag("prox_seed_label").test(run_conf=conf)
+        assert run.state == "failed"
+        states = {t.task_id: t.state for t in run.get_task_instances() if t.map_index < 1}
+        assert states["split"] == "failed", states
+        said = "".join(capfd.readouterr())
+        assert (
+            f"this run's labeling claim was taken over by process {takers[0].pid} on "
+        ) in said, said[-3000:]
+        assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".gz")) == []
+        assert not (folder / "manifest.json").exists()
+    finally:
+        for proc in takers:
+            proc.kill()
+            proc.wait()

@@ -747,3 +747,29 @@ def test_an_s3_run_cut_off_while_it_labels_never_replaces_the_takers_part(
                                    **_s3_env(moto_server))  # fmt: skip
     assert code != 0 and "labeling claim was" in err, err
     _left_as_published(folder, took)
+
+
+def test_a_run_cut_off_before_its_seed_set_is_written_never_publishes_it(tmp_path, monkeypatch):
+    """A run that checked its claim before writing its seed set (splits, manifest: no
+    rollback) and was cut off right after wrote them over the seed set a real
+    ``--take-over`` run had published meanwhile. Its splits are now staged and the manifest
+    published under the claim (:meth:`HeldClaim.publishing`): it publishes nothing."""
+    from prox_tasks.labeling import seedset
+
+    folder = str(tmp_path / "seed")
+    code, err, took = _cut_off_run(tmp_path, folder, monkeypatch, (seedset, "write_jsonl"))
+    assert code != 0 and "labeling claim was" in err, err
+    _left_as_published(folder, took)
+
+
+def test_an_s3_run_cut_off_before_its_seed_set_is_written_never_publishes_it(
+    moto_server, s3_bucket, tmp_path, monkeypatch
+):
+    """The seed set's publish under the claim, on S3 (moto over HTTP)."""
+    from prox_tasks.labeling import seedset
+
+    folder = f"{s3_bucket}/seed"
+    code, err, took = _cut_off_run(tmp_path, folder, monkeypatch, (seedset, "write_jsonl"),
+                                   **_s3_env(moto_server))  # fmt: skip
+    assert code != 0 and "labeling claim was" in err, err
+    _left_as_published(folder, took)
