@@ -50,10 +50,15 @@ class VersionedCache:
 CACHE = VersionedCache()
 
 
-def read_json(uri: str) -> Any | None:
-    """The JSON document at ``uri`` (None when there is none), parsed once per version."""
+def read_json(uri: str, folder: str) -> Any | None:
+    """The JSON document at ``uri`` (None when there is none, or it is not a file of
+    ``folder``: :func:`prox_tasks.report.roots.served_file`, so a link planted in a
+    snapshot's folder is not followed out of it), parsed once per version."""
+    from prox_tasks.report.roots import served_file
     from prox_tasks.storage import read_bytes, version_of
 
+    if not served_file(uri, folder):
+        return None
     version = version_of(uri)
     if version is None:
         return None

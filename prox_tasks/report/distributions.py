@@ -81,13 +81,13 @@ def _normalizations(chunk_program: str | None) -> list[tuple[str, str]]:
 def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int = 20000,
                            top: int = 15) -> Distributions:
     """Distributions over the first ``max_docs`` documents of the snapshot at ``output_uri``."""
-    from prox_tasks.corpus import load_manifest
     from prox_tasks.corpus.manifest import shard_uri
     from prox_tasks.report.documents import align_lines, readable_rows
     from prox_tasks.report.inputs import InputsInOrder, ShardInputs
+    from prox_tasks.report.roots import NotServed, served_manifest, snapshot_file
     from prox_tasks.storage import exists
 
-    manifest = load_manifest(output_uri)
+    manifest = served_manifest(output_uri)
     in_order = InputsInOrder(manifest)  # each input file read once, not once per shard
     ratios, removed, reasons = Counter(), Counter(), Counter()
     lines_top, norms_top = Counter(), Counter()
@@ -95,6 +95,12 @@ def snapshot_distributions(output_uri: str, docs_total: int = 0, max_docs: int =
     for plan in manifest.shards:
         uri = shard_uri(output_uri, plan.index)
         if read >= max_docs or not exists(uri):
+            continue
+        try:  # the one check of what the report reads: not a shard linked out of the folder
+            snapshot_file(uri, output_uri)
+        except FileNotFoundError as err:  # NotServed, or gone since
+            if isinstance(err, NotServed):
+                unreadable[plan.index] = str(err)
             continue
         # read beside the rows, up to max_docs
         with ShardInputs(manifest, plan.index, in_order.of(plan.index)) as inputs:

@@ -264,21 +264,28 @@ def document_views(output_uri: str, shard: int, outcome: str = "all", page: int 
         ShardNotAvailable: The plan has no such shard, or it is not refined, or the folder
             holds no plan (:func:`folder_gone`).
     """
-    from prox_tasks.corpus import load_manifest
     from prox_tasks.corpus.manifest import shard_uri
+    from prox_tasks.report.roots import NotServed, served_manifest, snapshot_file
     from prox_tasks.storage import exists
 
     if outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {OUTCOMES}")
     try:
-        manifest = load_manifest(output_uri)
+        manifest = served_manifest(output_uri)
+    except NotServed as err:
+        raise ShardNotAvailable(str(err)) from None
     except FileNotFoundError:
         raise ShardNotAvailable(folder_gone(output_uri)) from None
     if not 0 <= shard < len(manifest.shards):
         raise ShardNotAvailable(f"no shard {shard}: the plan has {len(manifest.shards)}")
     refined = shard_uri(output_uri, shard)
-    if not exists(refined):
-        raise ShardNotAvailable(f"shard {shard} is not refined (yet)")
+    try:  # the one check of what the report reads: a shard linked out of the folder is not
+        if not exists(snapshot_file(refined, output_uri)):  # (S3: no link, not stat'ed)
+            raise FileNotFoundError(refined)
+    except NotServed as err:
+        raise ShardNotAvailable(f"shard {shard} cannot be shown: {err}") from None
+    except FileNotFoundError:
+        raise ShardNotAvailable(f"shard {shard} is not refined (yet)") from None
     first = (max(page, 1) - 1) * per_page
     shown, last, matched, unreadable = [], [], 0, {}
     # one pass, the inputs read beside the rows: only the page asked for keeps its texts,

@@ -70,7 +70,8 @@ def _model_version(snap: dict) -> str | None:
         return None
     from prox_tasks.corpus.manifest import status_uri
 
-    return (read_json(status_uri(snap["output_uri"], 0)) or {}).get("model_version")
+    status = read_json(status_uri(snap["output_uri"], 0), snap["output_uri"]) or {}
+    return status.get("model_version")
 
 
 def _stats(value) -> dict:
@@ -112,11 +113,11 @@ def snapshot_rows(catalog, with_gate_files: bool = True, name: str | None = None
         metrics = _stats(snap["gate_stats"])
         gate_ok = None if snap["gate_success"] is None else bool(snap["gate_success"])
         refused = refusal(snap["output_uri"])  # listed from the catalog alone: no file read
-        gate = read_json(gate_uri(snap["output_uri"])) \
+        gate = read_json(gate_uri(snap["output_uri"]), snap["output_uri"]) \
             if gate_ok is not None and with_gate_files and not refused else None  # fmt: skip
         root = None if refused else release_root(snap["output_uri"])
         if root not in latest_by_root:
-            latest_by_root[root] = root and (read_json(latest_uri(root)) or {}).get("name")
+            latest_by_root[root] = root and (read_json(latest_uri(root), root) or {}).get("name")
         version = snap.get("model_version") if refused else _model_version(snap)
         release = released.get(snap["name"])
         by = release and of_release(release.get("released_by"), release.get("dag_run_id"))

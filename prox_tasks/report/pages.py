@@ -139,11 +139,12 @@ def snapshot_page(catalog, name: str, root: str, ui: str,
     from prox_tasks.quality.observed import observed_text, threshold_text
     from prox_tasks.report.distributions import Distributions, cached_distributions
     from prox_tasks.report.documents import folder_gone, unreadable_notice
+    from prox_tasks.report.roots import NotServed
 
     row = _snapshot_row(catalog, name)
     if row is None:
         return None
-    gate = read_json(gate_uri(row["output_uri"])) or {}
+    gate = read_json(gate_uri(row["output_uri"]), row["output_uri"]) or {}
     checks = [{**c, "observed": observed_text(c), "threshold": threshold_text(c)}
               for c in gate.get("checks", [])]
     checks.sort(key=lambda c: c["success"])
@@ -151,9 +152,9 @@ def snapshot_page(catalog, name: str, root: str, ui: str,
         dist = cached_distributions(row["output_uri"], row["shards"],
                                     row["docs_kept"] + row["docs_dropped"])
         notice = unreadable_notice(dist.unreadable)
-    except FileNotFoundError:  # the folder is gone: the catalog's row still says a lot
+    except FileNotFoundError as err:  # the folder is gone: the catalog's row still says a lot
         dist = Distributions(docs_read=0, docs_total=row["docs_kept"] + row["docs_dropped"])
-        notice = folder_gone(row["output_uri"])
+        notice = str(err) if isinstance(err, NotServed) else folder_gone(row["output_uri"])
     chart_list = [
         ("dist-ratio", charts.histogram(dist.kept_token_ratio, "Kept-token ratio per document",
                                         "kept words / input words", "kept documents", True)),

@@ -13,6 +13,7 @@ catalog alone and its pages are refused with :class:`OutsideRoots`, which says w
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 
@@ -22,6 +23,12 @@ from prox_tasks.storage import Location, parse_uri, real_uri
 class OutsideRoots(PermissionError):
     """A catalog row's ``output_uri`` the report must not read (outside its roots, or not a
     URI it knows)."""
+
+
+class NotServed(FileNotFoundError):
+    """A file of a snapshot's folder the report does not read (:func:`served_file` refuses
+    it): a link out of the folder, a ``..`` path, or not a regular file. A
+    :class:`FileNotFoundError`, so a page that shows what is there treats it as absent."""
 
 
 def _real(uri: str) -> Location:
@@ -67,6 +74,45 @@ def served_file(uri: str, snapshot_uri: str) -> bool:
         return stat.S_ISREG(os.stat(loc.path).st_mode)
     except (OSError, ValueError):  # missing, unreadable, or a NUL in the name
         return False
+
+
+def snapshot_file(uri: str, snapshot_uri: str) -> str:
+    """``uri`` when the report may read it as a file of the snapshot at ``snapshot_uri``
+    (:func:`served_file`, the one check): every file of a snapshot the report opens (its
+    plan, refined shards, gate result, status files) goes through here, so a link planted
+    in the folder is not followed out of ``PROX_REPORT_ROOTS``.
+
+    Raises:
+        FileNotFoundError: There is no such file.
+        NotServed: It is there but not the report's to read (saying why).
+    """
+    if served_file(uri, snapshot_uri):
+        return uri
+    try:
+        loc = parse_uri(uri)
+    except ValueError:
+        loc = None
+    if loc is not None and loc.scheme == "file" and not os.path.lexists(loc.path):
+        raise FileNotFoundError(errno.ENOENT, "no such file", uri)
+    raise NotServed(f"{uri} is not a file of the snapshot's folder {snapshot_uri} (a link "
+                    "out of it, a `..` path or not a regular file): the report does not "
+                    "read it")
+
+
+def served_manifest(output_uri: str):
+    """The plan of the snapshot at ``output_uri`` (:func:`prox_tasks.corpus.load_manifest`),
+    read only when :func:`snapshot_file` lets the report read its ``manifest.json``.
+
+    Raises:
+        FileNotFoundError: The folder holds no plan.
+        NotServed: Its manifest is a link out of the folder (or not a regular file).
+    """
+    from prox_tasks.corpus import load_manifest
+    from prox_tasks.corpus.manifest import MANIFEST_NAME
+    from prox_tasks.storage import join_uri
+
+    snapshot_file(join_uri(output_uri, MANIFEST_NAME), output_uri)
+    return load_manifest(output_uri)
 
 
 def refusal(output_uri: str | None) -> str | None:

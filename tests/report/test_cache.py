@@ -13,17 +13,17 @@ def test_a_file_is_parsed_once_per_version(tmp_path):
     path = tmp_path / "gate.json"
     path.write_text(json.dumps({"passed": True}))
     CACHE.clear()
-    assert read_json(str(path)) == {"passed": True}
-    assert read_json(path.as_uri()) == {"passed": True}  # another spelling: its own entry
-    assert read_json(str(path)) == {"passed": True}
+    assert read_json(str(path), str(tmp_path)) == {"passed": True}
+    assert read_json(path.as_uri(), str(tmp_path)) == {"passed": True}  # another spelling: its own entry
+    assert read_json(str(path), str(tmp_path)) == {"passed": True}
     assert (CACHE.hits, CACHE.misses) == (1, 2)
     before = version_of(str(path))
     path.write_text(json.dumps({"passed": False, "rewritten": 1}))  # a new gate run
     os.utime(path, ns=(1, 1))  # even with an older modification time: size differs too
     assert version_of(str(path)) != before
-    assert read_json(str(path)) == {"passed": False, "rewritten": 1}
+    assert read_json(str(path), str(tmp_path)) == {"passed": False, "rewritten": 1}
     path.unlink()
-    assert read_json(str(path)) is None and version_of(str(path)) is None
+    assert read_json(str(path), str(tmp_path)) is None and version_of(str(path)) is None
 
 
 def test_the_cache_is_bounded():

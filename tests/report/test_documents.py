@@ -122,3 +122,60 @@ def test_hidden_characters_are_shown_as_markers_and_the_rest_escaped():
     assert shown == ('Price: <span class="ctl">⟨U+202E⟩</span>99.1$ xaT &lt;script&gt;'
                      '<span class="ctl">⟨U+0000⟩</span><span class="ctl">⟨U+FEFF⟩</span>')
     assert str(visible("tab\tand é")) == "tab\tand é"  # a tab and letters are text
+
+
+def test_files_linked_out_of_the_snapshot_folder_are_not_read(tmp_path):
+    """Whoever can write a snapshot's folder may plant a link as its shard, plan, gate
+    result or status file: the report follows none out of the folder (the one check,
+    :func:`prox_tasks.report.roots.served_file`); the rest of the snapshot still shows."""
+    import os
+    from pathlib import Path
+
+    from prox_tasks.corpus.manifest import MANIFEST_NAME, shard_uri, status_uri
+    from prox_tasks.quality.gate import gate_uri
+    from prox_tasks.report.cache import read_json
+    from prox_tasks.report.distributions import snapshot_distributions
+    from prox_tasks.report.documents import ShardNotAvailable, document_views
+    from prox_tasks.storage import parse_uri
+
+    def path(uri: str) -> Path:
+        return Path(parse_uri(uri).path)
+
+    from tests.quality.snapshot_factory import refine_snapshot, write_input
+
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    other, out = str(tmp_path / "other"), str(tmp_path / "mine")  # another team's; ours
+    for folder in (other, out):
+        refine_snapshot(str(src), folder, target_docs=10)
+    mine = path(shard_uri(out, 0))
+    os.rename(mine, mine.with_suffix(".real"))
+    mine.symlink_to(path(shard_uri(other, 0)))
+    try:
+        document_views(out, 0)
+    except ShardNotAvailable as err:
+        assert "not a file of the snapshot's folder" in str(err)
+    else:
+        raise AssertionError("a shard linked out of the snapshot was shown")
+    assert document_views(out, 1)[1] == 10  # the other shard still shows
+    dist = snapshot_distributions(out)
+    assert dist.docs_read == 10 and "not a file of the snapshot's folder" in dist.unreadable[0]
+
+    status, gate = path(status_uri(out, 0)), path(gate_uri(out))
+    gate.parent.mkdir(parents=True, exist_ok=True)
+    secret = tmp_path / "secret.json"
+    secret.write_text('{"model_version": "hunter2", "checks": []}')
+    status.unlink()
+    for link in (status, gate):
+        link.symlink_to(secret)
+        assert read_json(str(link), out) is None
+    assert read_json(str(secret), str(tmp_path)) is not None  # a file of the folder is read
+
+    plan = Path(out) / MANIFEST_NAME
+    os.rename(plan, plan.with_suffix(".real"))
+    plan.symlink_to(Path(other) / MANIFEST_NAME)
+    try:
+        document_views(out, 1)
+    except ShardNotAvailable as err:
+        assert "not a file of the snapshot's folder" in str(err)
+    else:
+        raise AssertionError("a plan linked out of the snapshot was read")
