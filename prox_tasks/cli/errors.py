@@ -104,13 +104,16 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     naming no Airflow connection, as an endpoint without its scheme is a setting) and
     :class:`~prox_tasks.corpus.readers.UnreadableInput` (an input file prox cannot open: a
     named pipe, a link to nothing or a loop of links, no read permission; the same files
-    stay so until someone fixes them). The DAGs fail their task on each without retries
+    stay so until someone fixes them), :class:`~prox_tasks.evaluation.files.NothingToScore`
+    (``prox eval``'s gold or refined rows holding nothing to score: a malformed or
+    mis-encoded gold file, saying why its rows were skipped). The DAGs fail their task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.connections import ConnectionNotFound
     from prox_tasks.corpus.manifest import OutputNotAFolder
     from prox_tasks.corpus.readers import IdFieldMissing, UnreadableInput
+    from prox_tasks.evaluation.files import NothingToScore
     from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
@@ -126,7 +129,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
         DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
         OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI, \
-        ConnectionNotFound  # fmt: skip
+        ConnectionNotFound, NothingToScore  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:
@@ -433,14 +436,17 @@ def describe_error(err: BaseException, caller: str = "cli") -> str:
 
 
 def _refusal(err: BaseException) -> bool:
-    """Whether ``err`` is a :class:`~prox_tasks.pipeline.errors.RunError`: a run, or a
-    command, that cannot succeed as it was asked, whose message says what to change
-    ("no snapshot 'x' in the catalog: give the name …"); its type name says nothing more.
+    """Whether ``err`` is a :class:`~prox_tasks.pipeline.errors.RunError` or a
+    :class:`~prox_tasks.release.ReleaseRefused`: a run, or a command, that cannot succeed
+    as it was asked, whose message says what to change ("no snapshot 'x' in the catalog:
+    give the name …"; "… released as x, but its files are no longer those …: restore the
+    files"); its type name says nothing more (``prox release`` prints it bare too).
     The other refusals keep theirs: it names what conflicts (``SettingsConflict``,
     ``ManifestConflict``), which their messages do not repeat."""
     from prox_tasks.pipeline.errors import RunError
+    from prox_tasks.release import ReleaseRefused
 
-    return isinstance(err, RunError)
+    return isinstance(err, (RunError, ReleaseRefused))
 
 
 def _prox_said(err: BaseException) -> bool:

@@ -3,7 +3,7 @@
 Prints one summary line (``--json``: passed, metrics, failed checks, report and Data Docs
 locations); exits 0 when the gate passed, 1 when it failed, 2 for a setting to fix (a
 threshold no snapshot could pass, a ``--name`` the catalog books for another folder or
-not at all). With ``--name`` the result is
+not at all) or a released snapshot whose files changed since its release. With ``--name`` the result is
 recorded in the catalog (the snapshot becomes ``gated`` or ``quarantined``) and the released
 snapshots' history feeds the k-standard-deviation checks; without it, the same when the
 catalog (--catalog, else PROX_CATALOG_URL or $PROX_HOME/catalog.sqlite) books the folder (the
@@ -43,7 +43,8 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.pipeline.dag_config import gate_defaults
-    from prox_tasks.quality import GateThresholds, run_gate
+    from prox_tasks.quality import GateThresholds
+    from prox_tasks.release import ReleaseRefused
 
     # the deployment's PROX_GATE_<NAME> defaults, as the nightly DAG's Params take them; an
     # option given here wins
@@ -52,6 +53,21 @@ def run(args) -> Outcome:
         limits = GateThresholds.from_mapping({**gate_defaults().to_dict(), **given}, "cli")
     except ValueError as err:  # a threshold no snapshot could pass: named by its option
         return Outcome.failure("gate", str(err), code=2)
+    try:
+        return _judge(args, limits)
+    except ReleaseRefused as refused:
+        # a released snapshot whose files changed since: not a gate that failed (1), a
+        # folder to restore, which running the same command again cannot get past
+        from prox_tasks.cli.errors import CommandFailed, describe_error
+
+        raise CommandFailed(describe_error(refused), code=2) from refused
+
+
+def _judge(args, limits) -> Outcome:
+    """Gate ``args.snapshot`` under ``limits``, booked as ``--name`` or as the catalog
+    books the folder, else in ``gate.json`` only."""
+    from prox_tasks.quality import run_gate
+
     if args.name:
         from prox_tasks.pipeline import settings
 

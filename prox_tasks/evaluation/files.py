@@ -7,10 +7,25 @@ from collections import Counter
 from collections.abc import Iterator
 
 from prox_tasks.evaluation.metrics import word_prf, word_prf_per_group
-from prox_tasks.wording import count
+from prox_tasks.wording import by_reason, count
 
 #: What to do when rows were read without the gold field (``prox eval``, ``prox calibrate``).
 GOLD_FIELD_HINT = "--gold-field names the field holding the gold text"
+
+
+class NothingToScore(ValueError):
+    """``prox eval`` has nothing to score: no refined row, or no gold row with an id and a
+    gold text (a malformed or mis-encoded gold file, a wrong ``--gold-field``). The message
+    says how many rows were skipped and why; the same files are refused again (exit 2)."""
+
+
+def skipped(counts: Counter) -> str:
+    """``2 bad rows skipped (1 malformed_json, 1 bad_encoding)``: the bad rows
+    :func:`iter_rows` counted in ``counts``, with their reasons."""
+    reasons = {k.removeprefix("bad_row:"): n for k, n in counts.items()
+               if k.startswith("bad_row:") and n}  # fmt: skip
+    return f"{count(counts['bad_rows'], 'bad row')} skipped" + (
+        f" ({by_reason(reasons)})" if reasons else "")
 
 
 def iter_rows(uri: str, counts: Counter | None = None, id_field: str = "id") -> Iterator[dict]:
@@ -100,7 +115,7 @@ def evaluate_files(
 
     Raises:
         FileNotFoundError: Nothing to read at either URI.
-        ValueError: No refined rows, or no gold row with a ``gold_field`` text to score.
+        NothingToScore: No refined rows, or no gold row with a ``gold_field`` text to score.
     """
     import numpy as np
 
@@ -135,14 +150,13 @@ def evaluate_files(
         position[doc_id] = len(golds)
         golds.append(gold)
         groups.append(str(row.get(group_field)) if group_field else None)
-    gold_bad = counts["bad_rows"]
     if not golds:
         # rows there without that field: most often the gold text is under another name
         fix = f"; {GOLD_FIELD_HINT}" if counts["gold_rows_without_gold"] else ""
-        raise ValueError(f"no gold row with an id and a {gold_field!r} text at {gold_uri} "
-                         f"({count(counts['gold_rows_without_gold'], 'row')} without a text, "
-                         f"{counts['gold_rows_without_id']:,} without an id, "
-                         f"{count(gold_bad, 'bad row')} skipped{fix})")
+        raise NothingToScore(f"no gold row with an id and a {gold_field!r} text at "
+                             f"{gold_uri} ({count(counts['gold_rows_without_gold'], 'row')} "
+                             f"without a text, {counts['gold_rows_without_id']:,} without an "
+                             f"id, {skipped(counts)}{fix})")
     outs: list[str | None] = [None] * len(golds)
     found = [False] * len(golds)
     digests = bytearray()  # 16 bytes a refined id, to count the repeated ones
@@ -167,9 +181,9 @@ def evaluate_files(
     unique = len(np.unique(np.frombuffer(bytes(digests), dtype="V16"))) if digests else 0
     if not unique and not counts["refined_without_id"]:
         bad = refined_bad["bad_rows"]
-        raise ValueError(f"no refined rows at {refined_uri}"
-                         + (f" ({count(bad, 'bad row')} skipped)" if bad else "")
-                         + _unrefined_hint(refined_uri))
+        raise NothingToScore(f"no refined rows at {refined_uri}"
+                             + (f" ({skipped(refined_bad)})" if bad else "")
+                             + _unrefined_hint(refined_uri))
     counts["docs_missing"] = found.count(False)
     counts["refined_duplicate_ids"] = len(digests) // 16 - unique
     result = word_prf(outs, golds)

@@ -34,6 +34,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
         NoDocuments,
         UnreadableInput,
     )
+    from prox_tasks.evaluation.files import NothingToScore
     from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.labeling.cache import CacheNotWritable
     from prox_tasks.models import NoModelError
@@ -61,7 +62,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
             DecisionRecordDamaged, OutputNotAFolder, UnreadableInput, InvalidURI,
-            *credentials_missing())
+            NothingToScore, *credentials_missing())
 
 
 @contextmanager

@@ -113,7 +113,9 @@ def test_a_wrong_path_or_empty_source_is_an_error_not_a_score(tmp_path, capsys, 
     (tmp_path / "empty.jsonl").write_text("")
     for bad in (tmp_path / "typo", tmp_path / "no-such-folder", tmp_path / "empty.jsonl"):
         paths = {"gold": str(tmp_path / "g.jsonl"), "refined": str(tmp_path / "r.jsonl"), which: str(bad)}
-        assert main(["eval", "--refined", paths["refined"], "--gold", paths["gold"]]) == 1
+        # an empty file: nothing to score, input to fix (2); a path to nothing: 1
+        code = 2 if bad.name == "empty.jsonl" else 1
+        assert main(["eval", "--refined", paths["refined"], "--gold", paths["gold"]]) == code
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.count("\n") == 1 and "prox eval" in captured.err
 
@@ -155,9 +157,9 @@ def test_gold_under_another_field_name_says_which_option_names_it(tmp_path, caps
     _write(tmp_path / "g.jsonl", [{"id": "1", "clean": "the cat sat"}])
     _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
     args = ["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]
-    assert main(args) == 1
+    assert main(args) == 2  # input to fix, as other commands' (not 1, not "ValueError: …")
     err = capsys.readouterr().err
-    assert "no gold row with an id and a 'gold_text' text" in err
+    assert err.startswith("prox eval: no gold row with an id and a 'gold_text' text"), err
     assert "(1 row without a text, 0 without an id, 0 bad rows skipped; --gold-field names " \
         "the field holding the gold text)" in err
     assert main([*args, "--gold-field", "clean"]) == 0
@@ -200,14 +202,14 @@ def test_a_snapshot_with_no_refined_row_says_why_and_what_to_do(tmp_path, capsys
     out = str(tmp_path / "out")
     args = ["eval", "--refined", out, "--gold", str(tmp_path / "g.jsonl")]
     assert main(["plan", "--input", str(tmp_path / "in.jsonl"), "--output", out]) == 0
-    assert main(args) == 1
+    assert main(args) == 2
     assert "no refined rows at " + out + ": the snapshot is planned but no shard of it is " \
         "refined yet; refine it first (prox refine" in capsys.readouterr().err
     assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", out, "--model",
                  "default", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}",
                  "--no-progress"]) == 1  # every record quarantined: refine fails, shards written
     capsys.readouterr()
-    assert main(args) == 1
+    assert main(args) == 2
     assert ": its shards hold no row (every document quarantined); its quarantine/ and prox " \
         "gate say why" in capsys.readouterr().err
 
@@ -285,7 +287,7 @@ def test_a_replanned_snapshot_beside_an_older_plans_shards_is_said_unrefined(tmp
                  "--target-docs", "1"]) == 0
     shutil.copytree(tmp_path / "old", out / "shards")  # the older plan's shard, back
     capsys.readouterr()
-    assert main(["eval", "--refined", str(out), "--gold", str(tmp_path / "g.jsonl")]) == 1
+    assert main(["eval", "--refined", str(out), "--gold", str(tmp_path / "g.jsonl")]) == 2
     err = capsys.readouterr().err
     assert ": the snapshot is planned but no shard of it is refined yet" in err, err
 
@@ -296,10 +298,10 @@ def test_files_of_bad_rows_only_say_so(tmp_path, capsys, which):
     _write(tmp_path / "g.jsonl", GOLD)
     _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
     (tmp_path / f"{which[0]}.jsonl").write_text("{bad json\n[1, 2]\n")
-    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 1
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 2
     assert "2 bad rows skipped" in capsys.readouterr().err
     (tmp_path / f"{which[0]}.jsonl").write_text("{bad json\n")
-    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 1
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]) == 2
     assert "1 bad row skipped" in capsys.readouterr().err  # not "1 bad rows"
 
 
@@ -389,3 +391,15 @@ def test_a_gold_id_too_large_for_a_float_matches_the_id_prox_refine_gives(tmp_pa
     result = evaluate_files(str(refined), str(gold))
     assert result["docs"] == 1 and result["docs_missing"] == 0 and result["recall"] == 1.0
     assert result["gold_rows_without_id"] == 1  # the second row has its number under "doc"
+
+
+def test_a_gold_file_not_in_utf8_says_why_its_rows_were_skipped(tmp_path, capsys):
+    """A latin-1 gold file: every row skipped as bad_encoding, and the error says so (before:
+    "1 bad row skipped" without the reason, after a "ValueError:" and exit 1); exit 2."""
+    (tmp_path / "g.jsonl").write_bytes('{"id": "1", "gold_text": "café"}\n'.encode("latin-1"))
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "café"}])
+    args = ["eval", "--refined", str(tmp_path / "r.jsonl"), "--gold", str(tmp_path / "g.jsonl")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("prox eval: no gold row with an id"), err
+    assert "1 bad row skipped (1 bad_encoding)" in err, err

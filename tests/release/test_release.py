@@ -954,6 +954,8 @@ def test_a_released_snapshot_whose_shard_is_gone_or_edited_is_not_passed_again(t
         run_gate(out)
     shards[0].write_bytes(original)
     shards[1].unlink()
-    assert main(["gate", "--snapshot", out]) == 1
-    assert "shard-00001.parquet is missing); its gate result is not given again" in \
-        capsys.readouterr().err
+    # a folder to restore, not a gate that failed (1): exit 2, worded as prox release's
+    assert main(["gate", "--snapshot", out]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"prox gate: {out} was released as crawl-2026-01-01"), err
+    assert "shard-00001.parquet is missing); its gate result is not given again" in err
