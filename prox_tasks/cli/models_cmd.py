@@ -54,9 +54,9 @@ def register(subparsers, name: str, help_text: str) -> None:
     promote.add_argument(
         "--catalog",
         default=None,
-        help="catalog URL the promotion is booked in (default "
-        "PROX_CATALOG_URL, else $PROX_HOME/catalog.sqlite: the one prox "
-        "refine consults)",
+        help="catalog URL the promotion is booked in (default for the default "
+        "registry: PROX_CATALOG_URL, else $PROX_HOME/catalog.sqlite, the one prox "
+        "refine consults; a --registry elsewhere: none unless named)",
     )
     promote.add_argument(
         "--no-catalog", action="store_true", help="book it in no catalog (the registry only)"
@@ -70,7 +70,10 @@ def run(args) -> Outcome:
 
     root = args.registry or settings.registry_root()
     if args.action == "promote":
-        return _promote(args, root, None if args.no_catalog else settings.catalog_url(args.catalog))
+        # booked as prox train books: the default catalog for the default registry only, so a
+        # promotion in another registry does not switch what prox refine serves by default
+        return _promote(args, root, None if args.no_catalog
+                        else settings.registry_catalog(root, args.catalog))
     registry = ModelRegistry(root)
     if args.action == "show":
         return _show(registry, args.name, args.version)

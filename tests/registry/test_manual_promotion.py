@@ -758,3 +758,32 @@ def test_publishing_a_folder_whose_artifact_json_is_damaged_names_it(tmp_path):
                                                               "damaged (not JSON")):
         registry.publish_artifact(folder, "refiner")
     assert registry.versions("refiner") == []
+
+
+def test_a_promotion_in_a_registry_elsewhere_is_not_booked_in_the_default_catalog(
+        tmp_path, monkeypatch, capsys):
+    """``prox models promote --registry ELSEWHERE`` booked the promotion in the default
+    catalog, whose promoted model prox refine serves when the default registry has none:
+    promoting in an experiment registry switched it. It follows prox train's rule now
+    (:func:`prox_tasks.pipeline.settings.registry_catalog`): the default catalog for the
+    default registry only, another registry's in ``--catalog`` when named."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.pipeline import settings
+
+    monkeypatch.setenv("PROX_HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("PROX_CATALOG_URL", raising=False)
+    monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)
+    elsewhere = str(tmp_path / "experiments")
+    v1, _ = two_promoted(ModelRegistry(elsewhere), tmp_path)
+    code, out, err = prox("models", "promote", v1, "--reason", "try v1", "--registry",
+                          elsewhere, capsys=capsys)
+    assert code == 0 and "booked in the catalog" not in out, (out, err)
+    default = settings.catalog_url()
+    with Catalog(default) as catalog:
+        assert catalog.promoted_model("refiner") is None  # prox refine's default unchanged
+    named = f"sqlite:///{tmp_path / 'experiments.sqlite'}"
+    code, out, err = prox("models", "promote", v1, "--reason", "try v1", "--registry",
+                          elsewhere, "--catalog", named, capsys=capsys)
+    assert code == 0 and f"booked in the catalog {named}" in out, (out, err)
+    with Catalog(named) as catalog:
+        assert catalog.promoted_model("refiner")["version"] == v1
