@@ -144,6 +144,7 @@ def register(subparsers, name: str, help_text: str) -> None:
 
 def run(args) -> Outcome:
     from prox_tasks.pipeline import settings
+    from prox_tasks.registry import ModelNotBooked
     from prox_tasks.training.run import TrainJob, run_training
 
     # the default registry's models are booked in the default catalog, as the DAG's are in
@@ -166,9 +167,28 @@ def run(args) -> Outcome:
         remove_weight=args.remove_weight, label_smoothing=args.label_smoothing,
         tagger=args.tagger_config, retrain=args.retrain,
     )  # fmt: skip
-    with progress_bar(args, "train", "phase") as bar:
-        record = run_training(job, progress=bar)
+    try:
+        with progress_bar(args, "train", "phase") as bar:
+            record = run_training(job, progress=bar)
+    except ModelNotBooked as err:
+        raise not_booked(err) from err
     return Outcome(summary_line(record) + elsewhere_note(args, record), record)
+
+
+def not_booked(err) -> Exception:
+    """The command's account of a model published but not booked in its catalog
+    (:class:`~prox_tasks.registry.ModelNotBooked`): the model is there, a rerun books it
+    (it finds the model trained), ``--no-catalog`` skips booking; the cause's own exit code
+    (1: a database to start, 2: a setting to fix)."""
+    from prox_tasks.cli.errors import CommandFailed, describe_error, exit_code
+
+    published = err.record
+    return CommandFailed(
+        f"the model {published['name']} {published['version']} is published in "
+        f"{published['uri']}, but booking it in the catalog {err.catalog} failed "
+        f"({describe_error(err.__cause__)}); run the same prox train again once the catalog "
+        "can be written: it finds the model trained, books it and goes on (gold gate, "
+        "promotion), or add --no-catalog to skip booking", code=exit_code(err.__cause__))
 
 
 def elsewhere_note(args, record: dict) -> str:

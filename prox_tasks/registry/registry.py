@@ -169,6 +169,25 @@ class PromotedRecordDamaged(PromotedVersionGone):
     model unasked. A promotion by hand (``prox models promote``) replaces it."""
 
 
+class ModelNotBooked(RuntimeError):
+    """A version was published in the registry, but booking it in the catalog failed (the
+    cause is ``__cause__``: a database that cannot be reached). Publishing the same version
+    again (a rerun of ``prox train`` finds it trained) books it.
+
+    Attributes:
+        record: The published version's ``artifact.json`` record.
+        catalog: The catalog URL that could not be written (its password left out).
+    """
+
+    def __init__(self, record: dict, catalog: str) -> None:
+        from prox_tasks.redaction import redact
+
+        self.record, self.catalog = record, redact(catalog)
+        super().__init__(f"{record['name']} {record['version']} is published in the registry "
+                         f"({record['uri']}) but not booked in the catalog {self.catalog}: "
+                         "once the catalog can be written, publishing it again books it")
+
+
 class CatalogNotBooked(RuntimeError):
     """``promoted.json`` was replaced — the registry serves the version now — and the decision
     recorded, but booking the promotion in the catalog failed (the cause is ``__cause__``).
@@ -264,7 +283,7 @@ class ModelRegistry:
             else:
                 record = {**record, "uri": self.uri(name, version)}
                 self._write_again(folder, name, version, files)
-                self._catalog_register(record, promoted=False)  # a retry: the catalog failed
+                self._book_new(record)  # a retry: the catalog failed
                 return record
         for rel in files:
             with open(folder / rel, "rb") as fh:
@@ -276,8 +295,26 @@ class ModelRegistry:
             "created_at": datetime.now(UTC).isoformat(),
         }  # fmt: skip
         put_atomic(record_uri, json.dumps(record, indent=2, sort_keys=True))
-        self._catalog_register(record, promoted=False)
+        self._book_new(record)
         return record
+
+    def _book_new(self, record: dict) -> None:
+        """Book the version just published (``record``) in the catalog, not promoted.
+
+        Raises:
+            ModelNotBooked: The booking failed: the version is published all the same.
+                A setting to fix (a catalog URL prox cannot use) is raised as it is, so a
+                DAG task fails on it at once (:func:`prox_tasks.pipeline.errors.
+                cannot_succeed`).
+        """
+        try:
+            self._catalog_register(record, promoted=False)
+        except Exception as err:
+            from prox_tasks.pipeline.errors import cannot_succeed
+
+            if isinstance(err, cannot_succeed()):
+                raise
+            raise ModelNotBooked(record, self.catalog) from err
 
     def _write_again(self, folder: Path, name: str, version: str, files: list[str]) -> None:
         """Write again the files of ``version``, published already, that are not those of
@@ -353,8 +390,12 @@ class ModelRegistry:
         """Book the published version ``record`` (its ``artifact.json``, ``uri`` where it is
         now) in the catalog when one is configured, not promoted, as :meth:`publish` books
         it: for a version a rerun returns without publishing (:meth:`trained`), whose first
-        run booked it in no catalog, or in one that could not be written then."""
-        self._catalog_register(record, promoted=False)
+        run booked it in no catalog, or in one that could not be written then.
+
+        Raises:
+            ModelNotBooked: The booking failed (see :meth:`_book_new`).
+        """
+        self._book_new(record)
 
     def damage(self, name: str, record: dict) -> str | None:
         """What is wrong with the files of the published version ``record`` (its

@@ -646,3 +646,33 @@ def test_a_model_trained_into_the_default_registry_is_booked_in_the_default_cata
     (model,) = [json.loads(row) for row in prox("catalog", "list", "models", "--json").splitlines()]
     assert model["version"] == record["version"] and model["promoted"], model
     assert model["registry"] == (home / "registry").as_uri()
+
+
+def test_a_catalog_that_cannot_be_reached_says_the_model_is_published_and_a_rerun_books_it(
+        tmp_path, monkeypatch, capsys):
+    """``PROX_CATALOG_URL`` naming a PostgreSQL nothing listens for (a real refused
+    connection): ``prox train`` into the default registry published the model, then ended
+    with the database error alone, as if nothing had been done. It says the model is
+    published, that a rerun books it and that --no-catalog skips booking."""
+    import socket
+
+    with socket.socket() as free:  # a loopback port nothing listens on once closed
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    home = tmp_path / "home"
+    monkeypatch.setenv("PROX_HOME", str(home))
+    monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)
+    monkeypatch.setenv("PROX_CATALOG_URL", f"postgresql+psycopg2://u:secret@127.0.0.1:{port}/x")
+    seed = write_seed_set(tmp_path / "seed", make_docs(12, 1), make_docs(4, 2))
+    train = ["train", "--seed", str(seed), "--epochs", "1", "--threads", "1", "--no-gold-gate",
+             "--no-progress", "--max-eval-docs", "4", "--output", str(home / "registry")]
+    assert main(train) == 1
+    err = capsys.readouterr().err
+    (version,) = [p.name for p in (home / "registry" / "refiner").iterdir()
+                  if p.name.startswith("line_tagger-")]
+    assert err.startswith(f"prox train: the model refiner {version} is published in "), err
+    assert "the catalog's database cannot be reached" in err and "secret" not in err, err
+    assert "run the same prox train again once the catalog can be written" in err, err
+    assert "or add --no-catalog to skip booking" in err, err
+    assert main([*train, "--json", "--no-catalog"]) == 0
+    assert json.loads(capsys.readouterr().out)["version"] == version
