@@ -273,11 +273,16 @@ def _openai_levels(per_level: dict, engine_options: dict) -> dict[str, dict]:
     names = served_model_names({**engine_options, **per_level})
     levels: dict[str, dict] = {}
     for level in ("doc", "chunk"):
-        chosen = {
-            "servers": per_level.get(f"{level}_servers") or engine_options.get("servers")
-            or servers_from_environment(level) or None,
-            "model_name": names[level],
-        }
+        # the first that gives servers sets the pool, and is what its advice names (a pool
+        # set by PROX_OPENAI_DOC_SERVERS was told to fix --servers)
+        sources = ((f"--{level}-servers", per_level.get(f"{level}_servers")),
+                   ("--servers", engine_options.get("servers")),
+                   (f"PROX_OPENAI_{level.upper()}_SERVERS", servers_from_environment(level)),
+                   ("PROX_OPENAI_SERVERS", None))  # the engine's own default
+        setting, servers = next((name, given) for name, given in sources
+                                if given or name == "PROX_OPENAI_SERVERS")
+        chosen = {"servers": servers or None, "model_name": names[level],
+                  "servers_setting": setting}
         levels[level] = {k: v for k, v in chosen.items() if v is not None}
     alone = [level for level, chosen in levels.items() if "servers" not in chosen]
     if len(alone) == 1 and not servers_from_environment():

@@ -148,6 +148,11 @@ NO_SERVERS = ("the openai backend needs at least one server URL: prox refine --s
               "set it on its workers; docs/deploy.md)")
 
 
+#: How advice names the pool's servers when who set them is not known (servers given to the
+#: engine directly): the shared option and its variable.
+POOL_GIVEN = "--servers (PROX_OPENAI_SERVERS)"
+
+
 class ServerURLInvalid(PoolMisconfigured, ValueError):
     """A server address that is no ``http(s)://HOST…`` URL, or none at all
     (:data:`NO_SERVERS`): a pool set up wrong (``prox refine`` exit 2, the DAG's task fails
@@ -232,6 +237,9 @@ class OpenAIEngine:
         max_model_len: Context length (None: the shortest ``/v1/models`` reports across the
             pool, else 4096).
         on_failure: ``"raise"`` or ``"empty"`` (see module docs).
+        servers_setting: What set ``servers``, as error advice names it (``--doc-servers``,
+            ``PROX_OPENAI_DOC_SERVERS``); None: ``PROX_OPENAI_SERVERS`` when ``servers`` is
+            None, else :data:`POOL_GIVEN`.
         shard_budget: Seconds the refining of one shard may take on this pool
             (:func:`~prox_tasks.inference.base.shard_clock`); past it the call in progress
             is cancelled and :class:`ShardBudgetExceeded` raised. None:
@@ -245,7 +253,13 @@ class OpenAIEngine:
                  api_key: str | None = None, concurrency: int = 32, max_retries: int = 4,
                  backoff: float = 0.5, max_backoff: float = 30.0, timeout: float | None = None,
                  max_model_len: int | None = None, on_failure: str = "raise",
-                 shard_budget: float | None = None) -> None:
+                 shard_budget: float | None = None, servers_setting: str | None = None) -> None:
+        #: What set the pool, as advice names it (where to fix a server's URL): given by
+        #: :func:`prox_tasks.inference.loading._openai_levels` (``--doc-servers``,
+        #: ``PROX_OPENAI_CHUNK_SERVERS``, ...); else the variable read here, or
+        #: :data:`POOL_GIVEN` for servers given directly.
+        self.servers_setting = servers_setting or (
+            "PROX_OPENAI_SERVERS" if servers is None else POOL_GIVEN)
         if servers is None:
             servers = servers_from_environment()
         if isinstance(servers, str):
@@ -325,18 +339,20 @@ class OpenAIEngine:
             # a server refusing the pool (401, 404) would fail every request sent to it at
             # once, and no retry changes a key or a URL: left out while another server may
             # serve; the whole pool is set up wrong only when none is left
-            errors = _failures_said(refused)
+            errors = _failures_said(refused, self.servers_setting)
             if len(refused) == len(self.urls):
                 raise PoolMisconfigured(f"the pool is set up wrong, so retrying cannot help: "
                                         f"{errors}")
-            self.left_out = {url: f"{_said(err)} ({_what_to_do(err)})"
+            self.left_out = {url: f"{_said(err)} ({_what_to_do(err, self.servers_setting)})"
                              for url, err in refused.items()}  # fmt: skip
             self.urls = [url for url in self.urls if url not in refused]
             log.warning("left %d of the pool's %d servers out, which refuse it: %s; refining "
-                        "on the other %d. Fix or remove them in --servers (PROX_OPENAI_SERVERS)",
-                        len(refused), len(refused) + len(self.urls), errors, len(self.urls))
+                        "on the other %d. Fix or remove them in %s", len(refused),
+                        len(refused) + len(self.urls), errors, len(self.urls),
+                        self.servers_setting)
         if not answered:
-            raise InferenceError(f"no server of the pool answered: {_failures_said(replies)}")
+            raise InferenceError("no server of the pool answered: "
+                                 f"{_failures_said(replies, self.servers_setting)}")
         if want_name:
             self.model_name = _only_model(answered)
         mine = {url: next((c for c in listed if c.get("id") == self.model_name), None)
@@ -627,9 +643,10 @@ class OpenAIEngine:
                     if kind == "misconfigured":
                         raise PoolMisconfigured(
                             f"{server.url} refused the request: {_said(err)} "
-                            f"({_what_to_do(err)}); retrying cannot help") from err
+                            f"({_what_to_do(err, self.servers_setting)}); retrying cannot "
+                            "help") from err
                     raise InferenceError(f"{server.url} refused the request: {_said(err)} "
-                                         f"({_what_to_do(err)})") from err
+                                         f"({_what_to_do(err, self.servers_setting)})") from err
                 errors.append(f"{server.url}: {_said(err)}")
                 last = err
                 response = getattr(err, "response", None)
@@ -650,7 +667,7 @@ class OpenAIEngine:
             return completion
         if self.on_failure == "empty":
             return Completion("", len(request.prompt_ids), 0, "error")
-        advice = _what_to_do(last)
+        advice = _what_to_do(last, self.servers_setting)
         if last is not None and _says_model_not_found(last):
             advice = (f"the pool listed {self.model_name!r} at load, and now answers that it "
                       "does not serve it: a gateway whose backend is restarting, or the model "
@@ -872,8 +889,9 @@ def _says_model_not_found(err: BaseException) -> bool:
                           re.IGNORECASE))  # fmt: skip
 
 
-def _what_to_do(err: BaseException | None) -> str:
-    """What a user does about ``err``, a failure to reach or use a server of the pool: a
+def _what_to_do(err: BaseException | None, where: str = POOL_GIVEN) -> str:
+    """What a user does about ``err``, a failure to reach or use a server of the pool (set
+    by ``where``: :attr:`OpenAIEngine.servers_setting`): a
     wrong key, a URL that is not the API's base, a server down or too slow, an answer that
     is no OpenAI API's. A transport error is told by what it is, under the SDK's
     "Connection error." (:func:`_transport_cause`): refused, a name that does not resolve,
@@ -913,25 +931,25 @@ def _what_to_do(err: BaseException | None) -> str:
                     "the connection; see its log")
         return ("the server took the connection and dropped it without an answer: it "
                 "crashed or restarted (see its log), or that port is no plain-HTTP API (an "
-                "https:// one, another service); check --servers (PROX_OPENAI_SERVERS)")
+                f"https:// one, another service); check {where}")
     if name == "ConnectError" and _in_chain(transport, ssl.SSLCertVerificationError):
         return ("the server's TLS certificate is not trusted here: give the CA that signed it "
                 "in SSL_CERT_FILE (or SSL_CERT_DIR) on every worker, or check the host in "
-                "--servers (PROX_OPENAI_SERVERS)")
+                f"{where}")
     if name == "ConnectError" and _in_chain(transport, ssl.SSLError):
         return ("the TLS handshake failed: check that the server speaks https:// at that port "
-                "(else give http://) in --servers (PROX_OPENAI_SERVERS)")
+                f"(else give http://) in {where}")
     if name == "ConnectError" and _in_chain(transport, socket.gaierror):
-        return ("the host name does not resolve: fix the host in --servers "
-                "(PROX_OPENAI_SERVERS), or the machine's DNS")
+        return (f"the host name does not resolve: fix the host in {where}, or the "
+                "machine's DNS")
     if isinstance(err, openai.APIConnectionError | OSError) or transport is not None:
         return ("nothing answers there: start the server (vllm serve), or fix the host and "
-                "port in --servers (PROX_OPENAI_SERVERS)")
+                f"port in {where}")
     return ("it answered what no OpenAI-compatible server answers (another service, a "
-            "proxy's page): check the URL in --servers (PROX_OPENAI_SERVERS)")
+            f"proxy's page): check the URL in {where}")
 
 
-def _failures_said(failures: dict[str, BaseException]) -> str:
+def _failures_said(failures: dict[str, BaseException], where: str = POOL_GIVEN) -> str:
     """The servers that failed, each with its error, then what to do, said once for the
     servers it is the same for (a pool of a dozen servers all down repeated "start the
     server ..." a dozen times): ``http://a:8000/v1 (ConnectError: [Errno 111] ...), http://
@@ -939,7 +957,8 @@ def _failures_said(failures: dict[str, BaseException]) -> str:
     them, not the ``/models`` path prox asks them on."""
     servers_by_advice: dict[str, list[str]] = {}
     for url, err in failures.items():
-        servers_by_advice.setdefault(_what_to_do(err), []).append(f"{url} ({_said(err)})")
+        servers_by_advice.setdefault(_what_to_do(err, where), []).append(
+            f"{url} ({_said(err)})")
     return "; ".join(f"{', '.join(servers)}: {advice}"
                      for advice, servers in servers_by_advice.items())
 

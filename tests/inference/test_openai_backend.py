@@ -1992,3 +1992,26 @@ def test_a_long_message_keeps_the_transport_cause_behind_it():
         said = _said(err)
     assert said.endswith("(ConnectError: [Errno 111] Connection refused)"), said
     assert "request xxx" in said and " failed (" in said and len(said) < 300
+
+
+def test_a_pool_s_advice_names_what_set_it_not_always_servers(monkeypatch):
+    """Every piece of the pool's advice named ``--servers (PROX_OPENAI_SERVERS)``, also for a
+    pool a level's variable set (a DAG's workers: no option there to fix) or its own option:
+    it names the setting that gave the servers, as the levels are resolved for loading."""
+    from prox_tasks.inference.loading import _openai_levels
+
+    monkeypatch.delenv("PROX_OPENAI_SERVERS", raising=False)
+    monkeypatch.setenv("PROX_OPENAI_DOC_SERVERS", _dead_url())
+    monkeypatch.setenv("PROX_OPENAI_CHUNK_SERVERS", _dead_url())
+    cases = {"doc": ({}, "PROX_OPENAI_DOC_SERVERS"),
+             "chunk": ({"chunk_servers": _dead_url()}, "--chunk-servers")}
+    for level, (given, named) in cases.items():
+        chosen = _openai_levels(given, {})[level]
+        with pytest.raises(InferenceError) as failed:
+            OpenAIEngine(**chosen, max_retries=0)
+        said = str(failed.value)
+        assert said.endswith(f"fix the host and port in {named}"), said
+        assert "--servers" not in said, said
+    monkeypatch.setenv("PROX_OPENAI_SERVERS", _dead_url())  # the shared variable, no option
+    with pytest.raises(InferenceError, match=r"fix the host and port in PROX_OPENAI_SERVERS$"):
+        OpenAIEngine(max_retries=0)
