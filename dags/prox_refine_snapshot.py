@@ -127,7 +127,7 @@ def prox_refine_snapshot():
           multiple_outputs=False, map_index_template="{{ prox_shard_label }}", inlets=[REFINER])
     def refine_shard(batch: dict, ti=None) -> dict:
         """Refine the shard(s) of one work item; progress lines every `PROX_PROGRESS_EVERY`
-        documents (docs/s, ETA, model, documents resumed from checkpoints)."""
+        documents (default 1,000: docs/s, ETA, model, documents resumed from checkpoints)."""
         get_current_context()["prox_shard_label"] = batch["label"]
         with fail_fast(AirflowFailException):  # e.g. duplicate ids under the `fail` policy
             return refresh.refine_batch(batch, cfg.task_try(ti))

@@ -437,7 +437,34 @@ def empty_input(uri: str, files: Collection[str]) -> EmptyInput:
 class NoDocuments(ValueError):
     """The input held records but every one was quarantined: nothing to label, sample,
     execute or refine, so nothing is published, released or gated (a nightly job fails
-    instead of reporting 0 documents); each record is in the quarantine with its reason."""
+    instead of reporting 0 documents); each record is in the quarantine with its reason.
+
+    Its message (``str``) is ``prox``'s, naming ``--text-field``; :meth:`worded` gives it as
+    the DAG's user reads it, naming the ``text_field`` Param (docs/airflow.md: a DAG's
+    errors name its Params).
+
+    Attributes:
+        likeliest: The field most ``missing_text`` records hold a string in, and how many
+            (:func:`~prox_tasks.corpus.document.likeliest_text_field`), or None.
+    """
+
+    def __init__(self, message: str, likeliest: tuple[str, int] | None = None) -> None:
+        self.message, self.likeliest = message, likeliest
+        super().__init__(self.worded("cli"))
+
+    def worded(self, caller: str) -> str:
+        """The message for ``caller`` (``cli`` or ``dag``): the field to read the text from,
+        as that user sets it."""
+        from prox_tasks.setting_names import setting_name
+
+        if self.likeliest is None:
+            return self.message
+        field, holding = self.likeliest
+        # the field bare, as typed, as the quarantine's detail names it
+        give = (f"set {setting_name('text_field', caller)} to {field}" if caller == "dag"
+                else f"{setting_name('text_field', caller)} {field}")
+        return (f"{self.message}; {holding:,} of them hold a string in {field!r}: {give} if "
+                "it is the text")
 
 
 def no_documents(uri: str, quarantine: Quarantine, quarantine_uri: str,
@@ -458,25 +485,22 @@ def all_quarantined(uri: str, records: int, reasons: Mapping[str, int], quaranti
     IN: all its 2 records were quarantined (1 malformed_json, 1 missing_text), each with its
     reason and detail in Q: fix the input, or how it is read (…)``, then ``advice`` (None:
     the field the ``missing_text`` records hold a string in, from ``text_candidates``, if
-    any, named as the option and the Param that read it: ``--text-field raw_content (the
-    text_field Param)``). The one wording of ``prox label``, ``prox execute`` and ``prox
+    any, named as :meth:`NoDocuments.worded` names it to each caller: ``--text-field
+    raw_content``, or ``set the text_field Param to raw_content``). The one wording of ``prox label``, ``prox execute`` and ``prox
     refine`` (and the DAGs)."""
     from prox_tasks.corpus.document import likeliest_text_field
     from prox_tasks.wording import by_reason
 
-    if advice is None:
-        likeliest = likeliest_text_field(text_candidates or {})
-        # what to pass, as the command (--text-field) and the DAGs (text_field) take it; the
-        # field bare, as typed, as the quarantine's detail names it
-        advice = (f"{likeliest[1]:,} of them hold a string in {likeliest[0]!r}: --text-field "
-                  f"{likeliest[0]} (the text_field Param) if it is the text" if likeliest
-                  else None)  # fmt: skip
     said = (f"all its {count(records, 'record')} were" if records > 1
             else "its one record was")
-    return NoDocuments(f"no documents in {uri}: {said} "
-                       f"quarantined ({by_reason(reasons)}), each with its "
-                       f"reason and detail in {quarantine_uri}: fix the input, or how it is "
-                       "read (text and id fields, format)" + (f"; {advice}" if advice else ""))
+    message = (f"no documents in {uri}: {said} quarantined ({by_reason(reasons)}), each with "
+               f"its reason and detail in {quarantine_uri}: fix the input, or how it is read "
+               "(text and id fields, format)")
+    if advice is not None:
+        return NoDocuments(f"{message}; {advice}")
+    # what to pass, as the command (--text-field) or the DAGs (text_field) take it
+    likeliest = likeliest_text_field(text_candidates or {})
+    return NoDocuments(message, tuple(likeliest) if likeliest else None)
 
 
 #: What a file of each format starts with (after decompression for JSONL and WET).

@@ -179,7 +179,9 @@ def book_failed(catalog, name: str, error: BaseException | str,
             log.warning("snapshot %s: not booked failed (%s): another run booked it since",
                         name, _error_text(error))
             return
-        catalog.fail_snapshot(name, _error_text(error))
+        # a DAG run's error as its user reads it (a Param, not the command's option)
+        caller = "dag" if (runner or {}).get("airflow") else "cli"
+        catalog.fail_snapshot(name, _error_text(error, caller))
     except Exception as fault:  # noqa: BLE001 - the refine's error matters more than the booking's
         _booking_failed(name, fault)
 
@@ -271,13 +273,16 @@ def _one_line(error: BaseException | str) -> str:
     return " ".join(_error_text(error).split())
 
 
-def _error_text(error: BaseException | str) -> str:
-    """``Type: message``; a bare Ctrl-C (``KeyboardInterrupt()``, no message) says what it
-    was, not ``KeyboardInterrupt: `` with nothing after it."""
+def _error_text(error: BaseException | str, caller: str = "cli") -> str:
+    """``Type: message``, the message as ``caller`` (``cli``, ``dag``) reads it
+    (:func:`~prox_tasks.setting_names.said_to`); a bare Ctrl-C (``KeyboardInterrupt()``, no
+    message) says what it was, not ``KeyboardInterrupt: `` with nothing after it."""
+    from prox_tasks.setting_names import said_to
+
     if not isinstance(error, BaseException):
         return error
-    said = str(error) or ("interrupted (Ctrl-C)" if isinstance(error, KeyboardInterrupt)
-                          else "")
+    said = said_to(error, caller) or ("interrupted (Ctrl-C)"
+                                      if isinstance(error, KeyboardInterrupt) else "")
     return f"{type(error).__name__}: {said}" if said else type(error).__name__
 
 

@@ -25,3 +25,18 @@ def test_an_empty_wet_file_is_an_error_for_label_and_refine_alike(tmp_path, caps
         assert "the input holds no records" in err and "CC-MAIN-00000.warc.wet.gz" in err
     assert not labels.exists() and not refined.exists()
     assert not list(tmp_path.glob("*quarantine*"))
+
+
+def test_all_quarantined_names_the_text_field_as_each_caller_sets_it():
+    """A DAG's error named prox's option ("--text-field content (the text_field Param)"),
+    against docs/airflow.md's rule that DAG errors name Params: the message is worded for
+    whoever reads it (prox: the option; a DAG task's failure: the Param)."""
+    from prox_tasks.cli.errors import describe_error
+    from prox_tasks.corpus.readers import all_quarantined
+
+    err = all_quarantined("in.jsonl", 4, {"missing_text": 4}, "q/", {"content": 4})
+    assert describe_error(err, "cli").endswith(
+        "; 4 of them hold a string in 'content': --text-field content if it is the text")
+    dag = describe_error(err, "dag")
+    assert dag.endswith("; 4 of them hold a string in 'content': set the text_field Param "
+                        "to content if it is the text") and "--text-field" not in dag, dag
