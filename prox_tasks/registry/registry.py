@@ -179,13 +179,16 @@ class ModelNotBooked(RuntimeError):
         catalog: The catalog URL that could not be written (its password left out).
     """
 
-    def __init__(self, record: dict, catalog: str) -> None:
+    def __init__(self, record: dict, catalog: str, cause: BaseException) -> None:
         from prox_tasks.redaction import redact
+        from prox_tasks.wording import quoted_error
 
         self.record, self.catalog = record, redact(catalog)
+        # the cause said in the message too: a DAG task's one-line failure shows no traceback
         super().__init__(f"{record['name']} {record['version']} is published in the registry "
-                         f"({record['uri']}) but not booked in the catalog {self.catalog}: "
-                         "once the catalog can be written, publishing it again books it")
+                         f"({record['uri']}) but not booked in the catalog {self.catalog} "
+                         f"({quoted_error(cause)}): once the catalog can be written, "
+                         "publishing it again books it")
 
 
 class CatalogNotBooked(RuntimeError):
@@ -314,7 +317,7 @@ class ModelRegistry:
 
             if isinstance(err, cannot_succeed()):
                 raise
-            raise ModelNotBooked(record, self.catalog) from err
+            raise ModelNotBooked(record, self.catalog, err) from err
 
     def _write_again(self, folder: Path, name: str, version: str, files: list[str]) -> None:
         """Write again the files of ``version``, published already, that are not those of

@@ -492,3 +492,20 @@ def test_a_decision_whose_booking_fails_after_the_swap_says_it_is_promoted(tmp_p
     assert retry.reason == "already promoted"
     with Catalog(url) as catalog:
         assert catalog.promoted_model("refiner")["version"] == rec["version"]
+
+
+def test_a_publish_whose_booking_fails_says_the_cause_in_its_one_line(tmp_path):
+    """A version published, then its catalog could not be reached (a refused loopback port: a
+    real fault): the error names the version as published and says the database's own
+    cause, since a DAG task's failure line shows the message, not the chained traceback."""
+    from prox_tasks.registry import ModelNotBooked
+
+    broken = ModelRegistry(tmp_path / "registry",
+                           catalog="postgresql+psycopg2://prox:hunter2@127.0.0.1:1/prox")
+    with pytest.raises(ModelNotBooked) as refused:
+        broken.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger", {}, {},
+                       GOOD)
+    said = str(refused.value)
+    assert "is published in the registry" in said, said
+    assert "OperationalError" in said and "127.0.0.1" in said, said
+    assert "hunter2" not in said, said
