@@ -141,10 +141,10 @@ def _run(argv: list[str] | None, process: bool) -> int:
             collector.skip_final_collection()
         return code
     except KeyboardInterrupt as stop:
-        return _stopped(args, stop)
+        return _stopped(args, stop, process)
     except Exception as err:  # noqa: BLE001 - every fault gets one readable line
         if (stop := stop_behind(err)) is not None:  # a stop come out of compiled code
-            return _stopped(args, stop)
+            return _stopped(args, stop, process)
         if verbose:
             traceback.print_exc()
         if (missing := missing_dependency(err)) is not None:  # before describe_error: it
@@ -177,8 +177,18 @@ def _refuse_unknown(parser, args, unknown: list[str]) -> None:
                   + (f" (did you mean {'? '.join(near)}?)" if near else ""))
 
 
-def _stopped(args, stop: KeyboardInterrupt) -> int:
-    """Says that ``stop`` (SIGTERM, Ctrl-C) ended the command; its exit code (143, 130)."""
+def _stopped(args, stop: KeyboardInterrupt, process: bool) -> int:
+    """Says that ``stop`` (SIGTERM, Ctrl-C) ended the command; its exit code (143, 130).
+
+    In the process's own command (``process``) the interpreter's last collection is skipped,
+    as after a command that succeeded: its clean-up has run, and that collection walked
+    every object the command left (a trained model's, its data's) after this line was
+    printed, a Ctrl-C'd ``prox train`` exiting tens of seconds later on a busy host.
+    """
+    if process:
+        from prox_tasks.refine import collector
+
+        collector.skip_final_collection()
     if isinstance(stop, Terminated):
         print(f"prox {args.command}: terminated (SIGTERM){_stopped_hint(args)}",
               file=sys.stderr)  # fmt: skip

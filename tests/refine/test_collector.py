@@ -42,3 +42,30 @@ def test_the_command_process_tunes_it_and_still_collects_cycles(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True, env={**os.environ, "PROX_HOME": str(tmp_path)})
     assert out.stdout.split()[-3:] == [str(YOUNG_OBJECTS), "True", "True"]  # after its JSON
+
+
+def test_a_command_stopped_by_ctrl_c_or_sigterm_skips_the_last_collection_too(tmp_path):
+    """A Ctrl-C'd ``prox train`` printed 'interrupted' at once, then exited tens of seconds
+    later on a busy host: the interpreter's last collection walked every object the command
+    left (a model's, its data's), skipped only after a command that succeeded. A stop (Ctrl-C,
+    SIGTERM, and one come out of compiled code as a SystemError) skips it as well."""
+    code = (
+        "import gc, sys\n"
+        "import prox_tasks.cli as cli\n"
+        "from prox_tasks.termination import Terminated\n"
+        "which = sys.argv[1]\n"
+        "def stop(*_):\n"
+        "    stops = {'ctrl-c': KeyboardInterrupt(), 'sigterm': Terminated()}\n"
+        "    if which == 'compiled':\n"
+        "        raise SystemError('returned a result with an exception set') from \\\n"
+        "            KeyboardInterrupt()\n"
+        "    raise stops[which]\n"
+        "cli.emit = stop\n"
+        "sys.argv = ['prox', 'catalog', 'status', '--json']\n"
+        "code = cli.main()\n"
+        "print(code, gc.get_freeze_count() > 0)\n"
+    )
+    for which, code_wanted in (("ctrl-c", "130"), ("sigterm", "143"), ("compiled", "130")):
+        out = subprocess.run([sys.executable, "-c", code, which], capture_output=True,
+                             text=True, check=True, env={**os.environ, "PROX_HOME": str(tmp_path)})
+        assert out.stdout.split()[-2:] == [code_wanted, "True"], (which, out.stderr)
