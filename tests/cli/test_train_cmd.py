@@ -70,7 +70,11 @@ def test_an_interrupted_prox_train_says_a_rerun_resumes_it(tmp_path):
         [sys.executable, "-m", "prox_tasks.cli", "train", "--seed", str(seed), "--output",
          str(tmp_path / "reg"), "--epochs", "500", "--threads", "1", "--work-dir", str(work),
          "--no-gold-gate", "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as a terminal's foreground job gets it: a test run in the background (`&`,
+        # nohup, a CI step) ignores SIGINT, and so did this child, inheriting it; it trained
+        # on through the SIGINT, its 500 epochs past the timeout or to a finished rc 0
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
     try:
         deadline = time.monotonic() + 240
         while not (work / "tagger_checkpoint.pt").exists() and run.poll() is None:
