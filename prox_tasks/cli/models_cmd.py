@@ -109,6 +109,23 @@ def _promoted_gone(registry, name: str, versions: list[dict]) -> str:
     return ""
 
 
+def _again(args) -> str:
+    """The promote command to run again, naming the registry, model name and catalog given:
+    the bare command acts on the default registry and catalog, so followed as said after a
+    promotion elsewhere it would switch what ``prox refine`` serves by default."""
+    import shlex
+
+    words = ["prox", "models", "promote", args.version]
+    if args.registry:
+        words += ["--registry", args.registry]
+    if args.name != "refiner":
+        words += ["--name", args.name]
+    command = shlex.join(words)
+    if args.catalog:  # its password is not repeated in a message
+        command += " --catalog <the same catalog URL>"
+    return command + " --reason TEXT"
+
+
 def _promote(args, root: str, catalog: str | None) -> Outcome:
     """``promote``: replace promoted.json (the truth refining reads), then book it in the
     catalog. A booking that fails after the swap is said as such — the version is live —
@@ -135,9 +152,9 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
         decision = err.decision
         booked = (
             f"; the registry serves it now, but it is NOT booked in the catalog "
-            f"{catalog} ({describe_error(err.__cause__)}): run `prox models promote "
-            f"{args.version} --reason TEXT` again once the catalog can be written (it "
-            "books it, the registry stays as is), or --no-catalog to keep it out"
+            f"{catalog} ({describe_error(err.__cause__)}): run `{_again(args)}` again once "
+            "the catalog can be written (it books it, the registry stays as is), or "
+            "--no-catalog to keep it out"
         )
         data = {
             **decision.to_dict(),

@@ -218,6 +218,10 @@ def test_a_failed_catalog_booking_after_the_swap_says_the_rollback_is_live(root,
     assert code == 0, err
     assert f"promoted refiner {v1}" in out and "the registry serves it now" in out
     assert "NOT booked in the catalog" in out and f"prox models promote {v1}" in out
+    # the way to book it names this registry and catalog: the bare command acts on the
+    # default ones, switching what prox refine serves by default
+    assert (f"`prox models promote {v1} --registry {root} --catalog <the same catalog URL> "
+            "--reason TEXT` again") in out, out
     assert ModelRegistry(root).promoted("refiner")["version"] == v1
     code, out, _ = prox("models", "--registry", root, "promote", v1, "--reason", "rollback",
                         "--catalog", broken, "--json", capsys=capsys)  # fmt: skip
