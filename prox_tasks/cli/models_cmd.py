@@ -131,7 +131,7 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
     catalog. A booking that fails after the swap is said as such — the version is live —
     with the way to book it, not as a failed promotion."""
     from prox_tasks.cli.errors import describe_error
-    from prox_tasks.registry import CatalogNotBooked, ModelRegistry
+    from prox_tasks.registry import CatalogNotBooked, ModelNotBooked, ModelRegistry
 
     booked = ""
     if args.version == DEFAULT_MODEL:  # back to the model before any was promoted
@@ -139,9 +139,13 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
         from prox_tasks.registry.registry import fetch_folder
 
         folder = fetch_folder(shipped_default().uri)
-        args.version = ModelRegistry(root, catalog=catalog).publish_artifact(folder, args.name)[
-            "version"
-        ]
+        try:
+            published = ModelRegistry(root, catalog=catalog).publish_artifact(folder, args.name)
+        except ModelNotBooked as err:
+            # published all the same: a catalog outage must not block a rollback; the
+            # promotion's own booking below fails too and is said as not booked
+            published = err.record
+        args.version = published["version"]
     try:
         decision = ModelRegistry(root, catalog=catalog).promote(
             args.name, args.version, args.reason

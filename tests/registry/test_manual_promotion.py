@@ -791,3 +791,21 @@ def test_a_promotion_in_a_registry_elsewhere_is_not_booked_in_the_default_catalo
     assert code == 0 and f"booked in the catalog {named}" in out, (out, err)
     with Catalog(named) as catalog:
         assert catalog.promoted_model("refiner")["version"] == v1
+
+
+def test_promote_default_with_the_catalog_down_still_rolls_back(tmp_path, capsys):
+    """``prox models promote default`` (the rollback to the shipped model) with a catalog that
+    cannot be written (its folder is a file: a real fault) published the shipped model, then
+    stopped on its booking (exit 1, "published … but not booked"), promoting nothing: an
+    outage of the catalog blocked the rollback. The registry serves the shipped model now,
+    and the line says the promotion is not booked, with the way to book it."""
+
+    root = str(tmp_path / "registry")
+    (tmp_path / "not-a-folder").write_text("x")
+    broken = f"sqlite:///{tmp_path / 'not-a-folder' / 'catalog.sqlite'}"
+    code, out, err = prox("models", "--registry", root, "promote", "default", "--reason",
+                          "rollback", "--catalog", broken, capsys=capsys)  # fmt: skip
+    assert code == 0, err
+    version = ModelRegistry(root).promoted("refiner")["version"]
+    assert f"promoted refiner {version}" in out, out
+    assert "the registry serves it now" in out and "NOT booked in the catalog" in out, out
