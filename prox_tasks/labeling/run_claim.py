@@ -179,6 +179,8 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
     finals = [record, *staged] if record else list(staged)
     try:
         with (publishing or _unguarded)(finals[0], undo=lambda: remove_all(finals)):
+            if record:  # a stop between the moves must not leave new files beside the old
+                remove(record)  # record, which would make them a part (or a seed set)
             for final, staging in staged.items():
                 move(staging, final)
             if record:

@@ -773,3 +773,27 @@ def test_an_s3_run_cut_off_before_its_seed_set_is_written_never_publishes_it(
                                    **_s3_env(moto_server))  # fmt: skip
     assert code != 0 and "labeling claim was" in err, err
     _left_as_published(folder, took)
+
+
+def test_a_publish_stopped_between_its_moves_leaves_no_old_record_beside_new_files(tmp_path):
+    """A part published again (its labels staged, then moved into place, its done record
+    last) that stopped between the moves — here the second staged file is not there, a real
+    fault — left the new labels beside the old quarantine and the old done record, which
+    still made them a part. The old record goes first: files without it are no part."""
+    import pytest
+
+    from prox_tasks.labeling.run_claim import publish_staged, staged_uri
+    from prox_tasks.storage import exists, put_atomic, read_bytes
+
+    folder = tmp_path / "labels"
+    labels, quarantine = str(folder / "labels-00000.jsonl"), str(folder / "quarantine-00000.jsonl")
+    record = str(folder / "_done-00000.json")
+    for uri, data in ((labels, b"old labels"), (quarantine, b"old quarantine"),
+                      (record, b'{"old": true}')):  # fmt: skip
+        put_atomic(uri, data)
+    staged = {labels: staged_uri(labels, "t1"), quarantine: staged_uri(quarantine, "t1")}
+    put_atomic(staged[labels], b"new labels")  # the quarantine's staged file is missing
+    with pytest.raises(FileNotFoundError):
+        publish_staged(None, staged, record, b'{"new": true}')
+    assert read_bytes(labels) == b"new labels"
+    assert not exists(record)
