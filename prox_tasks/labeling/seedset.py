@@ -58,6 +58,11 @@ class EmptySplit(ValueError):
     no_valid_label: bool = False
 
 
+class LabelsChanged(ValueError):
+    """The labels hold another number of valid ones than the validation that let them
+    through counted (``expect_valid`` of :func:`assemble_seed_set`): nothing is published."""
+
+
 #: The fewest documents a seed set is split from: one to train on, one to validate on.
 MIN_SAMPLE_SIZE = 2
 
@@ -237,6 +242,7 @@ def assemble_seed_set(
     catalog=None,
     quarantine_files: list[str] = (),
     publishing=None,
+    expect_valid: int | None = None,
 ) -> SeedSetInfo:
     """Validate the labels of the sample, split, write the seed set and its manifest.
 
@@ -360,6 +366,10 @@ def assemble_seed_set(
     except BaseException:
         remove_all(list(staged.values()))
         raise
+    if expect_valid is not None and len(kept_labels) != expect_valid:
+        remove_all(list(staged.values()))  # refused before anything is published
+        raise LabelsChanged(f"seed set {name or output_uri}: {len(kept_labels)} valid labels, "
+                            f"but validate passed {expect_valid}: the labels changed since")
     sample_info = sample_info or {}
     sizes = {
         "snapshot_docs": sample_info.get("snapshot_docs"), "sampled": sampled,

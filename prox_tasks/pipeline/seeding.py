@@ -543,7 +543,7 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int,
     Raises:
         RunError: When a split is empty, or the labels changed since ``validate``.
     """
-    from prox_tasks.labeling.seedset import EmptySplit, assemble_seed_set
+    from prox_tasks.labeling.seedset import EmptySplit, LabelsChanged, assemble_seed_set
 
     parts = sorted(parts, key=lambda p: p["index"])
     with holding_claim(plan["root"], task_try) as held:
@@ -555,14 +555,14 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int,
                                      sample_info=plan["sample"], register=False,
                                      quarantine_files=[p["quarantine"] for p in parts
                                                        if p.get("quarantine")],
-                                     publishing=held.publishing)  # fmt: skip
+                                     publishing=held.publishing,
+                                     expect_valid=checked["valid"])  # fmt: skip
+        except LabelsChanged as err:  # refused before the splits and manifest are published
+            raise RunError(str(err)) from None
         except EmptySplit as err:
             params = "teacher, teacher_options" if err.no_valid_label \
                 else "sample_size, valid_percent"  # fmt: skip
             raise RunError(f"{err} (Params {params})") from None
-    if info.sizes["valid"] != checked["valid"]:
-        raise RunError(f"seed set {plan['name']}: {info.sizes['valid']} valid labels, but "
-                         f"validate passed {checked['valid']}")
     return info.to_dict()
 
 

@@ -354,3 +354,25 @@ def test_the_seed_set_names_the_reasons_validate_counted_for_quarantined_rows(tm
     assert checked["rejected_reasons"] == {"missing_html": 2}
     seed_set = seeding.split(plan, parts, checked, 25)
     assert seed_set["rejected_reasons"] == checked["rejected_reasons"]
+
+
+def test_labels_changed_since_validate_publish_no_seed_set(snapshot, tmp_path):
+    """A labels file edited between validate and split (a label line taken out: one valid
+    label fewer) failed split only after its splits and manifest were published: a seed set
+    that validate never passed stayed visible, unregistered, and every retry failed the
+    same. split refuses before anything is published."""
+    from prox_tasks.storage import exists, join_uri
+
+    plan = seeding.sample(params(snapshot, tmp_path), None)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    checked = seeding.validate(plan, parts, 0.05)
+    labels = Path(parts[0]["output"].removeprefix("file://"))
+    with gzip.open(labels, "rt", encoding="utf-8") as fh:
+        lines = fh.readlines()
+    with gzip.open(labels, "wt", encoding="utf-8") as fh:
+        fh.writelines(lines[1:])
+    with pytest.raises(RunError, match=f"{checked['valid'] - 1} valid labels, but validate "
+                                       f"passed {checked['valid']}"):  # fmt: skip
+        seeding.split(plan, parts, checked, 10)
+    assert not exists(join_uri(plan["root"], "manifest.json"))
+    assert not exists(join_uri(plan["root"], "train.jsonl.gz"))
