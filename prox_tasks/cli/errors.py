@@ -254,6 +254,7 @@ S3_PERMISSIONS = {
     "AbortMultipartUpload": "s3:AbortMultipartUpload",
     "ListParts": "s3:ListMultipartUploadParts",  # cleanup_partial: is an upload live?
     "CopyObject": "s3:GetObject on its source and s3:PutObject",  # storage.move: publishing
+    "UploadPartCopy": "s3:GetObject on its source and s3:PutObject",  # a large one's parts
 }  # fmt: skip
 #: Where the credentials in use come from, for a user whose credentials S3 refuses.
 S3_CREDENTIAL_SETTINGS = ("AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, AWS_PROFILE, an "

@@ -461,15 +461,17 @@ def remove(loc: Location) -> bool:
 
 
 def move(src: Location, dst: Location) -> None:
-    """Copy ``src`` to ``dst`` on the server (one request up to 5 GiB: a part's labels, a
-    seed set's splits), then delete ``src`` (:func:`prox_tasks.storage.files.move`)."""
+    """Copy ``src`` to ``dst`` on the server, then delete ``src``
+    (:func:`prox_tasks.storage.files.move`). boto3's managed copy: past the multipart
+    threshold in parts (UploadPartCopy), so a seed set's split larger than one CopyObject
+    takes (5 GiB) is published too."""
     from botocore.exceptions import ClientError
 
     client = get_client()
     with about(f"s3://{src.bucket}/{src.path}"):
         try:
-            client.copy_object(Bucket=dst.bucket, Key=dst.path,
-                               CopySource={"Bucket": src.bucket, "Key": src.path})
+            client.copy({"Bucket": src.bucket, "Key": src.path}, dst.bucket, dst.path,
+                        Config=transfer_config())
         except ClientError as err:
             _missing(err, src, missing_ok=False)
             raise
