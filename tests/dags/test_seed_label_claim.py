@@ -128,6 +128,43 @@ def test_a_claim_of_a_seed_dag_run_that_ended_elsewhere_is_taken_over(
     assert not (folder / CLAIM_NAME).exists()
 
 
+def _taken_over_at(module, name: str, dagbag, tmp_path, capfd, monkeypatch, task: str):
+    """Run the seed DAG (``dag.test()``) with a real ``--take-over`` process started once the
+    first call of ``module.name`` returns (the stand-in for the takeover's timing only); assert the
+    run and ``task`` failed naming that process; returns the seed-set folder."""
+    from tests.labeling.test_run_claim import _taker, _took
+
+    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
+    folder = tmp_path / "seeds" / "s1"
+    conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
+            "seed_set_name": "s1", "sample_size": 20, "label_shard_docs": 10,
+            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}  # fmt: skip
+    real, takers = getattr(module, name), []
+
+    def taken_over_first(*args, **kwargs):
+        done = real(*args, **kwargs)
+        if not takers:
+            takers.append(_taker(folder.as_uri()))
+            assert _took(takers[0], within=60)
+        return done
+
+    monkeypatch.setattr(module, name, taken_over_first)
+    try:
+        run = dagbag.get_dag("prox_seed_label").test(run_conf=conf)
+        assert run.state == "failed"
+        states = {t.task_id: t.state for t in run.get_task_instances() if t.map_index < 1}
+        assert states[task] == "failed", states
+        said = "".join(capfd.readouterr())
+        assert (
+            f"this run's labeling claim was taken over by process {takers[0].pid} on "
+        ) in said, said[-3000:]
+    finally:
+        for proc in takers:
+            proc.kill()
+            proc.wait()
+    return folder
+
+
 def test_a_sample_task_whose_claim_was_taken_over_meanwhile_fails(
     dagbag, tmp_path, capfd, monkeypatch
 ):
@@ -138,37 +175,10 @@ def test_a_sample_task_whose_claim_was_taken_over_meanwhile_fails(
     task runs (``dag.test()``; the takeover is a real process, started once the sample is
     written: the stand-in for its timing only)."""
     from prox_tasks.labeling import sampling
-    from tests.labeling.test_run_claim import _taker, _took
 
-    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
-    folder = tmp_path / "seeds" / "s1"
-    conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
-            "seed_set_name": "s1", "sample_size": 20, "label_shard_docs": 10,
-            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}  # fmt: skip
-    real, takers = sampling.sample_documents, []
-
-    def sample_documents(*args, **kwargs):
-        drawn = real(*args, **kwargs)
-        if not takers:
-            takers.append(_taker(folder.as_uri()))
-            assert _took(takers[0], within=60)
-        return drawn
-
-    monkeypatch.setattr(sampling, "sample_documents", sample_documents)
-    try:
-        run = dagbag.get_dag("prox_seed_label").test(run_conf=conf)
-        assert run.state == "failed"
-        states = {t.task_id: t.state for t in run.get_task_instances() if t.map_index < 1}
-        assert states["sample"] == "failed", states
-        said = "".join(capfd.readouterr())
-        assert (
-            f"this run's labeling claim was taken over by process {takers[0].pid} on "
-        ) in said, said[-3000:]
-        assert not (folder / "labels").exists()
-    finally:
-        for proc in takers:
-            proc.kill()
-            proc.wait()
+    folder = _taken_over_at(sampling, "sample_documents", dagbag, tmp_path, capfd,
+                            monkeypatch, "sample")  # fmt: skip
+    assert not (folder / "labels").exists()
 
 
 def test_a_split_task_cut_off_after_its_claim_check_publishes_no_seed_set(
@@ -182,34 +192,8 @@ def test_a_split_task_cut_off_after_its_claim_check_publishes_no_seed_set(
     takeover is a real process, started as the first split is written: the stand-in for
     its timing only)."""
     from prox_tasks.labeling import seedset
-    from tests.labeling.test_run_claim import _taker, _took
 
-    snapshot = write_jsonl(tmp_path / "snapshot.jsonl", sample_rows(30))
-    folder = tmp_path / "seeds" / "s1"
-    conf = {"input_uri": str(snapshot), "seed_root": str(tmp_path / "seeds"),
-            "seed_set_name": "s1", "sample_size": 20, "label_shard_docs": 10,
-            "catalog_url": f"sqlite:///{tmp_path / 'catalog.sqlite'}"}  # fmt: skip
-    real, takers = seedset.write_jsonl, []
-
-    def write_jsonl_split(*args, **kwargs):
-        if not takers:
-            takers.append(_taker(folder.as_uri()))
-            assert _took(takers[0], within=60)
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(seedset, "write_jsonl", write_jsonl_split)
-    try:
-        run = dagbag.get_dag("prox_seed_label").test(run_conf=conf)
-        assert run.state == "failed"
-        states = {t.task_id: t.state for t in run.get_task_instances() if t.map_index < 1}
-        assert states["split"] == "failed", states
-        said = "".join(capfd.readouterr())
-        assert (
-            f"this run's labeling claim was taken over by process {takers[0].pid} on "
-        ) in said, said[-3000:]
-        assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".gz")) == []
-        assert not (folder / "manifest.json").exists()
-    finally:
-        for proc in takers:
-            proc.kill()
-            proc.wait()
+    folder = _taken_over_at(seedset, "write_jsonl", dagbag, tmp_path, capfd, monkeypatch,
+                            "split")  # fmt: skip
+    assert sorted(p.name for p in folder.iterdir() if p.name.endswith(".gz")) == []
+    assert not (folder / "manifest.json").exists()
