@@ -63,7 +63,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
-from prox_tasks.storage import join_uri, move, parse_uri, put_atomic, remove, remove_all
+from prox_tasks.storage import (
+    content_fingerprint,
+    join_uri,
+    move,
+    parse_uri,
+    put_atomic,
+    remove,
+    remove_all,
+    remove_if_unchanged,
+)
 from prox_tasks.storage.swap import pinned, replace_if, replace_if_aged
 
 log = logging.getLogger(__name__)
@@ -176,17 +185,47 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
     Raises:
         ClaimTakenOver: As :meth:`HeldClaim.publishing` raises it.
     """
-    finals = [record, *staged] if record else list(staged)
+    moved: dict[str, str | None] = {}  # final URI -> what the move wrote there (S3: ETag)
     try:
-        with (publishing or _unguarded)(finals[0], undo=lambda: remove_all(finals)):
+        with (publishing or _unguarded)(record or next(iter(staged)),
+                                        undo=lambda: _unpublish(record, moved)):  # fmt: skip
             if record:  # a stop between the moves must not leave new files beside the old
                 remove(record)  # record, which would make them a part (or a seed set)
             for final, staging in staged.items():
-                move(staging, final)
+                moved[final] = move(staging, final)
             if record:
                 put_atomic(record, data)
     finally:
         remove_all(list(staged.values()))  # moved ones are gone: no error
+
+
+def _unpublish(record: str | None, moved: dict[str, str | None]) -> None:
+    """Remove again what :func:`publish_staged` published on S3 once its claim was found
+    taken over: the record first (files without it are no part, no seed set), then each
+    moved file only while it is the object this run's copy wrote (DeleteObject If-Match its
+    ETag). The run that took the claim over may publish the same part in those
+    milliseconds: its files are left, and so is the record when any moved file is already
+    another's (it is that run's record, or soon will be)."""
+    replaced = [final for final, written in moved.items() if _replaced(final, written)]
+    if record and not replaced:
+        remove(record)
+    for final, written in moved.items():
+        if not remove_if_unchanged(final, written) and final not in replaced:
+            replaced.append(final)
+    if replaced:
+        log.warning("left %s as found: another run published it meanwhile (the run that "
+                    "took the claim over)", ", ".join(replaced))  # fmt: skip
+
+
+def _replaced(final: str, written: str | None) -> bool:
+    """Whether another object than the one this run's move wrote (``written``: its ETag)
+    is at ``final`` now; False when nothing is there."""
+    if written is None:
+        return False
+    try:
+        return content_fingerprint(final) != f"etag:{written}"
+    except FileNotFoundError:
+        return False
 
 
 def _lost(claim: dict | None, me: dict) -> str | None:

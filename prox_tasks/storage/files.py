@@ -515,10 +515,14 @@ def put_atomic(uri: str | os.PathLike, data: bytes | str | os.PathLike | io.IOBa
     return out.sha256
 
 
-def move(source: str | os.PathLike, target: str | os.PathLike) -> None:
+def move(source: str | os.PathLike, target: str | os.PathLike) -> str | None:
     """Publish the complete file ``source`` as ``target`` (same storage), replacing it:
     locally one ``os.replace`` (atomic, the folder synced), on S3 a server-side copy then
     the source deleted (a reader sees the old object or the whole new one, never a part).
+
+    Returns:
+        On S3 the ETag the copy gave ``target`` (for :func:`remove_if_unchanged`); None
+        locally.
 
     Raises:
         FileNotFoundError: No file at ``source``.
@@ -527,7 +531,22 @@ def move(source: str | os.PathLike, target: str | os.PathLike) -> None:
     src, dst = parse_uri(source), parse_uri(target)
     if src.scheme != dst.scheme or (src.scheme == "s3" and src.bucket != dst.bucket):
         raise ValueError(f"cannot move {source} to {target}: another storage")
-    _backend(src).move(src, dst)
+    return _backend(src).move(src, dst)
+
+
+def remove_if_unchanged(uri: str | os.PathLike, written: str | None) -> bool:
+    """Delete the file at ``uri`` only while it is the one :func:`move` wrote there
+    (``written``: what it returned): on S3 a DeleteObject If-Match that ETag, so an object
+    another writer put there since is left; locally (``written`` None) a plain delete.
+
+    Returns:
+        False when another writer's file is there now (left as it is); else True.
+    """
+    loc = parse_uri(uri)
+    if loc.scheme != "s3" or written is None:
+        remove(uri)
+        return True
+    return s3.remove_if_etag(loc, written)
 
 
 def read_bytes(uri: str | os.PathLike) -> bytes:

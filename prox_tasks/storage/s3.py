@@ -460,22 +460,66 @@ def remove(loc: Location) -> bool:
     return True
 
 
-def move(src: Location, dst: Location) -> None:
+def move(src: Location, dst: Location) -> str:
     """Copy ``src`` to ``dst`` on the server, then delete ``src``
-    (:func:`prox_tasks.storage.files.move`). boto3's managed copy: past the multipart
-    threshold in parts (UploadPartCopy), so a seed set's split larger than one CopyObject
-    takes (5 GiB) is published too."""
+    (:func:`prox_tasks.storage.files.move`); returns the ETag the copy gave ``dst``, as S3
+    answered the copy (a HEAD after it could name another writer's object put meanwhile).
+    Up to the multipart threshold one CopyObject; past it boto3's managed copy in parts
+    (UploadPartCopy), so a seed set's split larger than one CopyObject takes (5 GiB) is
+    published too, its ETag the one CompleteMultipartUpload answered."""
     from botocore.exceptions import ClientError
 
-    client = get_client()
+    client, config = get_client(), transfer_config()
+    source = {"Bucket": src.bucket, "Key": src.path}
     with about(f"s3://{src.bucket}/{src.path}"):
         try:
-            client.copy({"Bucket": src.bucket, "Key": src.path}, dst.bucket, dst.path,
-                        Config=transfer_config())
+            size = client.head_object(**source)["ContentLength"]
+            if size < config.multipart_threshold:
+                answer = client.copy_object(CopySource=source, Bucket=dst.bucket, Key=dst.path)
+                written = answer["CopyObjectResult"]["ETag"]
+            else:
+                written = _managed_copy(client, source, dst, config)
         except ClientError as err:
             _missing(err, src, missing_ok=False)
             raise
-        client.delete_object(Bucket=src.bucket, Key=src.path)
+        client.delete_object(**source)
+    return _etag_text(written)
+
+
+def _managed_copy(client, source: dict, dst: Location, config) -> str:
+    """boto3's managed copy of ``source`` to ``dst``; returns the ETag its
+    CompleteMultipartUpload answered (the managed copy keeps it to itself: read from the
+    client's answer, for this key only, as it arrives)."""
+    answers: list[str] = []
+
+    def completed(parsed=None, **_):
+        if parsed and parsed.get("Bucket") == dst.bucket and parsed.get("Key") == dst.path:
+            answers.append(parsed.get("ETag"))
+
+    event = "after-call.s3.CompleteMultipartUpload"
+    client.meta.events.register(event, completed)
+    try:
+        client.copy(source, dst.bucket, dst.path, Config=config)
+    finally:
+        client.meta.events.unregister(event, completed)
+    return answers[-1] if answers else etag(dst)  # a copy in one part: CopyObject's, as stored
+
+
+def remove_if_etag(loc: Location, etag_text: str) -> bool:
+    """Delete the object at ``loc`` only while its ETag is ``etag_text`` (DeleteObject with
+    If-Match: the check and the delete one step on the server). Returns False when another
+    object is there now (left as it is); True when deleted or not there."""
+    from botocore.exceptions import ClientError
+
+    with about(loc.uri):
+        try:
+            get_client().delete_object(Bucket=loc.bucket, Key=loc.path, IfMatch=f'"{etag_text}"')
+        except ClientError as err:
+            if err.response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+                return False
+            if not is_missing(err):
+                raise
+    return True
 
 
 def remove_keys(bucket: str, keys: list[str]) -> None:
