@@ -23,7 +23,12 @@ import json
 from collections import Counter
 
 from prox_tasks.labeling.run import label_corpus
-from prox_tasks.labeling.run_claim import publish_staged, staged_uri, staging_token
+from prox_tasks.labeling.run_claim import (
+    publish_staged,
+    staged_uri,
+    staging_token,
+    sweep_staged,
+)
 from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.storage import compared_uri, exists, join_uri, read_bytes, remove_all
 
@@ -140,6 +145,8 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     # run's: a run cut off meanwhile never replaces the labels of the run that took over
     token = staging_token()
     staged = {uri: staged_uri(uri, token) for uri in uris[:2]}
+    if publishing is not None:  # the claim's: no live writer but this one stages this part
+        sweep_staged([labels_uri(root)], {uri.rpartition("/")[2] for uri in staged}, but=token)
     # a shard without a gold text or HTML is quarantined, not refused: the seed set's input
     # was probed as a whole before sampling (probe_teacher_input)
     try:

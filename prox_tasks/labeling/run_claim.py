@@ -45,6 +45,10 @@ is published, so it lands before the check or after the publish), on S3 read aga
 after (no conditional PUT compares another object) and the publish undone when the claim
 was taken over meanwhile.
 
+Staged files a run killed before its publish left are removed by the claim's holder
+(:func:`sweep_staged`): as it takes the claim with no other holder, and before it stages a
+part, that part's of other writers; never while a live writer may own them.
+
 Not one concept with :mod:`prox_tasks.refine.claim`: that claim pins the settings a
 snapshot is refined with and is shared by every run of those settings (its shards are
 idempotent), never leased; this one is one exclusive run at a time, leased. Their shared
@@ -57,6 +61,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -66,6 +71,7 @@ from prox_tasks.refine import runner as runners
 from prox_tasks.storage import (
     content_fingerprint,
     join_uri,
+    list_uri,
     move,
     parse_uri,
     put_atomic,
@@ -156,12 +162,57 @@ def _unguarded(_what: str, undo=None) -> Iterator[None]:
     yield
 
 
+#: How a staged file's name (:func:`staged_uri`) begins: hidden, so listings leave it out.
+STAGED_PREFIX = "_staged-"
+#: A staged file's name: its writer's token, then the final file's name.
+_STAGED_NAME = re.compile(re.escape(STAGED_PREFIX) + r"([0-9a-f]+)-(.+)")
+
+
 def staged_uri(final_uri: str, token: str) -> str:
     """Where ``final_uri`` is written before :func:`publish_staged` moves it into place:
     beside it, hidden (``_staged-<token>-<name>``: listings leave it out, and its name ends
     as the final one's, so its compression is the same), ``token`` one writer's."""
     folder, _, name = final_uri.rstrip("/").rpartition("/")
-    return f"{folder}/_staged-{token}-{name}" if folder else f"_staged-{token}-{name}"
+    staged = f"{STAGED_PREFIX}{token}-{name}"
+    return f"{folder}/{staged}" if folder else staged
+
+
+def sweep_staged(folders: list[str], names: set[str] | None = None,
+                 but: str | None = None) -> int:  # fmt: skip
+    """Remove the staged files (:func:`staged_uri`) directly in ``folders`` — of the final
+    files ``names`` only (None: of any), and not ``but``'s (a token: the sweeper's own) —,
+    which a run killed between staging and publishing left: hidden, they were never read,
+    counted or resumed, and never removed either. Returns how many were removed; a
+    failure to list or remove (a key that may not delete) is said as a warning, not raised.
+
+    Only the holder of the folder's labeling claim sweeps, where no live writer can own
+    them: as it takes the claim with no other holder (:func:`labeling_claim`: every holder
+    of any other run is gone or taken over, and a run taken over publishes nothing more,
+    so its staged files are dead), and before it stages a part
+    (:func:`~prox_tasks.labeling.parts.label_part`, ``names``, ``but``: the claim's run
+    labels each part in one task at a time, so another token's staged file of that part is
+    a killed try's). A holder that joins its run's claim never sweeps the
+    folder: the run's other tasks stage their own parts meanwhile.
+    """
+    found = []
+    try:
+        for folder in folders:
+            for uri in list_uri(join_uri(folder, STAGED_PREFIX + "*"), include_hidden=True):
+                named = _STAGED_NAME.fullmatch(uri.rpartition("/")[2])
+                if named and (names is None or named[2] in names) and named[1] != but:
+                    found.append(uri)
+        if found:
+            log.warning("removing %d staged file(s) a killed labeling run left (never "
+                        "published): %s", len(found), ", ".join(found))  # fmt: skip
+            remove_all(found)
+    except Exception as err:  # noqa: BLE001 (housekeeping: the labeling does not depend on it)
+        # said, not raised: the files stay hidden and harmless, and the next sweep (the next
+        # holder taking the claim, or labeling the part) tries again
+        log.warning("could not remove the staged files a killed labeling run left in %s "
+                    "(%s); they are hidden and harmless, the next run taking the claim tries "
+                    "again", ", ".join(folders), err)  # fmt: skip
+        return 0
+    return len(found)
 
 
 def staging_token() -> str:
@@ -324,8 +375,10 @@ def labeling_claim(
     lease = label_claim_lease()  # a setting to fix: before anything is claimed
     uri, me = claim_uri(output_uri), runner or runners.current()
     holder: dict = {}
+    alone = [False]  # whether the claim written is this holder's alone (no one joined)
 
     def decide(current: bytes | None, age: float | None) -> bytes | None:
+        alone[0] = False  # on S3 decided again after a lost race
         claim, now = _well_formed(_claim_of(current), uri), time.time()
         live = _live(claim, me)
         taken = None
@@ -354,6 +407,7 @@ def labeling_claim(
                     "lease_s": max(lease, claim.get("lease_s", 0)),
                 }
             )
+        alone[0] = True
         new = {"runner": me, "since": now, "renewed": now, "lease_s": lease, "holders": [me]}
         return _encode({**new, "taken_over": taken} if taken else new)
 
@@ -370,6 +424,10 @@ def labeling_claim(
     )
     beat.start()
     try:
+        if alone[0]:  # no other holder: every staged file in the folder is a dead run's
+            from prox_tasks.labeling.parts import labels_uri
+
+            sweep_staged([output_uri, labels_uri(output_uri)])
         yield held
     finally:
         stop.set()

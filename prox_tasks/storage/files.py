@@ -389,7 +389,9 @@ def _listed_s3(loc: Location, include_hidden: bool) -> dict[str, Opened]:
     object itself (no HEAD first)."""
     if GLOB_CHARS.search(loc.path):
         root = _glob_root("/" + loc.path)[1:]
-        prefix = root + "/" if root else ""
+        # listed from the glob's literal head, not its folder: ``seed/_staged-*`` lists the
+        # staged files, not every object of the seed set (one request, not one per 1,000)
+        prefix = GLOB_CHARS.split(loc.path, 1)[0]
         try:
             objects = [o for o in s3.list_objects(loc.bucket, prefix)
                        if fnmatch.fnmatchcase(o["Key"], loc.path)]

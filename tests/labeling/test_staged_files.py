@@ -5,9 +5,26 @@ folders and moto's ThreadedMotoServer over HTTP, real processes holding the clai
 
 from __future__ import annotations
 
+import signal
+
 import pytest
 
-from tests.labeling.test_run_claim import _task, _two_shards
+from tests.labeling.test_run_claim import _holder, _task, _two_shards
+
+#: Staged files of the seed-set folder a run killed in its publish window left behind.
+DEAD = ("labels/_staged-dead00000000-labels-00000.jsonl.gz",
+        "labels/_staged-dead00000000-quarantine-00000.jsonl",
+        "_staged-dead00000001-train.jsonl.gz")  # fmt: skip
+
+
+@pytest.fixture(params=["local", "s3"])
+def seed(request, tmp_path) -> tuple[str, dict]:
+    """A seed-set folder, local or on moto over HTTP, and the environment a process that
+    holds its claim needs."""
+    if request.param == "local":
+        return str(tmp_path / "seed"), {}
+    bucket, moto = request.getfixturevalue("s3_bucket"), request.getfixturevalue("moto_server")
+    return f"{bucket}/seed", {"PROX_S3_ENDPOINT_URL": moto.endpoint_url}
 
 
 def _staged_left(folder: str) -> list[str]:
@@ -15,6 +32,72 @@ def _staged_left(folder: str) -> list[str]:
 
     return sorted(u.split("/seed/", 1)[1] for u in list_uri(folder, include_hidden=True)
                   if "/_staged-" in u)  # fmt: skip
+
+
+def _write(folder: str, names) -> None:
+    from prox_tasks.storage import join_uri, put_atomic
+
+    for name in names:
+        put_atomic(join_uri(folder, name), b"staged bytes never published\n")
+
+
+def test_staged_files_of_a_killed_run_are_swept_when_its_claim_is_taken(seed):
+    """A run killed between staging its files and publishing them (SIGKILL: no finally of
+    its own runs) left ``_staged-*`` files, hidden — never read, counted or resumed — and
+    never removed. The next run that takes the folder's claim with no other holder removes
+    them, in the folder and in labels/; while the killed run was alive (its claim held) the
+    same attempt was refused and its staged files stood."""
+    from prox_tasks.labeling.run_claim import SeedSetBusy, labeling_claim
+
+    folder, env = seed
+    holder = _holder(folder, **env)  # a real process: the run that stages
+    try:
+        _write(folder, DEAD)
+        with pytest.raises(SeedSetBusy), labeling_claim(folder):
+            pass
+        assert _staged_left(folder) == sorted(DEAD)  # its writer is live: left alone
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    with labeling_claim(folder):  # taken over from the dead process
+        assert _staged_left(folder) == []
+
+
+def test_a_task_joining_its_runs_claim_leaves_the_other_tasks_staged_files(seed):
+    """The seed DAG's mapped tasks of one run share the claim and stage their parts at the
+    same time: a task that joins the claim sweeps nothing (a live task's staged file
+    stands); the next run to take the claim alone, once they ended, finds no writer."""
+    from prox_tasks.labeling.run_claim import labeling_claim
+
+    folder = seed[0]
+    live = ("labels/_staged-a11e00000000-labels-00000.jsonl.gz",)
+    with labeling_claim(folder, _task("manual__1", "label_shard", 0)):
+        _write(folder, live)  # task 0 labels its part meanwhile
+        with labeling_claim(folder, _task("manual__1", "label_shard", 1)):
+            assert _staged_left(folder) == list(live)
+    with labeling_claim(folder, _task("manual__2", "sample")):
+        assert _staged_left(folder) == []
+
+
+def test_a_retried_part_removes_the_staged_files_of_its_killed_try(seed, tmp_path):
+    """A task killed in its publish window while other tasks of its DAG run held the claim
+    (the claim stayed held: no one took it alone again) left its part's staged files for
+    good. Its retry, labeling that part under the claim, removes that part's staged files
+    of other tokens before it stages its own; another part's (a live task's) stand."""
+    from prox_tasks.labeling import get_teacher
+    from prox_tasks.labeling.parts import label_part, part_uris
+    from prox_tasks.labeling.run_claim import labeling_claim
+    from prox_tasks.storage import exists
+
+    folder, shards = seed[0], _two_shards(tmp_path)
+    other = "labels/_staged-0be700000000-labels-00001.jsonl.gz"  # task 1's, live
+    with labeling_claim(folder, _task("manual__1", "label_shard", 1)):  # task 1 labels on
+        with labeling_claim(folder, _task("manual__1", "label_shard", 0, try_number=2)) as held:
+            _write(folder, [*DEAD[:2], other])
+            label_part(shards[0], folder, 0, get_teacher("rules"), check=held.check,
+                       publishing=held.publishing)  # fmt: skip
+            assert _staged_left(folder) == [other]
+            assert all(exists(uri) for uri in part_uris(folder, 0))
 
 
 def test_an_s3_undo_leaves_the_part_the_taker_published_meanwhile(
