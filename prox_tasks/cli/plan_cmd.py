@@ -41,7 +41,8 @@ def register(subparsers, name: str, help_text: str) -> None:
     p.add_argument("--max-doc-bytes", type=positive_int, default=None,
                    help=f"{DESCRIPTIONS['max_doc_bytes'][1]} ({limit_default('max_doc_bytes')})")
     p.add_argument("--overwrite", action="store_true", help="replace a different existing plan")
-    # --name as prox refine and prox gate call the catalog name (--snapshot: as before)
+    # --name as prox refine and prox gate call the catalog name (--snapshot: as before; a
+    # refusal names --name: in prox gate --snapshot is the folder)
     p.add_argument("--name", "--snapshot", dest="snapshot", default=None,
                    help="register under this name in the catalog (the name prox refine "
                    "and prox gate take as --name)")
@@ -69,7 +70,7 @@ def run(args) -> Outcome:
 
         check_name(args.snapshot, "snapshot name")
         with Catalog(args.catalog) as catalog:
-            catalog.check_snapshot_name(args.snapshot, args.output, "--snapshot")
+            catalog.check_snapshot_name(args.snapshot, args.output, "--name")
     # a bad input or a conflicting plan ends in prox_tasks.cli.main: one line on stderr, rc 1
     # no size named: the folder's plan as planned (a new folder: 10,000 documents a shard)
     # none named: read as the folder's plan reads its input (a new folder: text, id, names)
@@ -94,7 +95,7 @@ def run(args) -> Outcome:
         # snapshot's status (a gated one stayed "planned" after a bare register_snapshot);
         # by no run: the run that refines it books itself
         with Catalog(args.catalog) as catalog:
-            register_plan(catalog, args.snapshot, manifest, option="--snapshot", run=False)
+            register_plan(catalog, args.snapshot, manifest, option="--name", run=False)
     summary = {"manifest": manifest.uri, "id": manifest.id, "files": len(manifest.files),
                "shards": len(manifest.shards), "docs": manifest.total_docs,
                "snapshot": args.snapshot, "files_skipped": len(manifest.skipped_files),

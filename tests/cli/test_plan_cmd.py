@@ -298,3 +298,23 @@ def test_a_rerun_of_plan_keeps_the_status_of_the_snapshot_it_finds_planned_alike
     assert main([*plan[:-1], "2", "--overwrite"]) == 0  # another plan: refined anew
     with Catalog(url) as catalog:
         assert catalog.get_snapshot("n-1")["status"] == "planned"
+
+
+def test_a_plan_name_booked_for_another_folder_is_refused_naming_name(tmp_path, capsys):
+    """``prox plan --name N`` with N booked for another folder was told "name this one apart
+    (--snapshot)": --snapshot is only the old spelling here, and in ``prox gate`` (which
+    takes the name as --name too) --snapshot is the folder, so following the word there
+    names the wrong thing. The refusal names --name, as refine and gate do."""
+    from prox_tasks.cli import main
+
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "1", "text": "a line of text"}\n')
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    assert main(["plan", "--input", str(src), "--output", str(tmp_path / "a"),
+                 "--name", "crawl-1", "--catalog", url]) == 0
+    capsys.readouterr()
+    assert main(["plan", "--input", str(src), "--output", str(tmp_path / "b"),
+                 "--name", "crawl-1", "--catalog", url]) == 2
+    said = capsys.readouterr().err
+    assert "name this one apart (--name)" in said, said
+    assert not (tmp_path / "b" / "manifest.json").exists()
