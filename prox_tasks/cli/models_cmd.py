@@ -109,29 +109,17 @@ def _promoted_gone(registry, name: str, versions: list[dict]) -> str:
     return ""
 
 
-def _again(args) -> str:
-    """The promote command to run again, naming the registry, model name and catalog given:
-    the bare command acts on the default registry and catalog, so followed as said after a
-    promotion elsewhere it would switch what ``prox refine`` serves by default."""
-    import shlex
-
-    words = ["prox", "models", "promote", args.version]
-    if args.registry:
-        words += ["--registry", args.registry]
-    if args.name != "refiner":
-        words += ["--name", args.name]
-    command = shlex.join(words)
-    if args.catalog:  # its password is not repeated in a message
-        command += " --catalog <the same catalog URL>"
-    return command + " --reason TEXT"
-
-
 def _promote(args, root: str, catalog: str | None) -> Outcome:
     """``promote``: replace promoted.json (the truth refining reads), then book it in the
     catalog. A booking that fails after the swap is said as such — the version is live —
     with the way to book it, not as a failed promotion."""
     from prox_tasks.cli.errors import describe_error
-    from prox_tasks.registry import CatalogNotBooked, ModelNotBooked, ModelRegistry
+    from prox_tasks.registry import (
+        CatalogNotBooked,
+        ModelNotBooked,
+        ModelRegistry,
+        promote_command,
+    )
 
     booked = ""
     if args.version == DEFAULT_MODEL:  # back to the model before any was promoted
@@ -154,9 +142,11 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
             booked = f"; booked in the catalog {catalog}"
     except CatalogNotBooked as err:
         decision = err.decision
+        # this registry, model and catalog named: the bare command acts on the defaults
+        again = promote_command(args.version, root, args.name, catalog)
         booked = (
             f"; the registry serves it now, but it is NOT booked in the catalog "
-            f"{catalog} ({describe_error(err.__cause__)}): run `{_again(args)}` again once "
+            f"{catalog} ({describe_error(err.__cause__)}): run `{again}` again once "
             "the catalog can be written (it books it, the registry stays as is), or "
             "--no-catalog to keep it out"
         )

@@ -209,7 +209,7 @@ def book_catalog(seed: dict, decision: dict) -> dict:
             refining serves the promoted model — the catalog's lineage and the report's
             model would be stale; the message says how to book it.
     """
-    from prox_tasks.registry import ModelRegistry
+    from prox_tasks.registry import ModelRegistry, promote_command
 
     if decision.get("catalog_booked") is not False:
         return {"booked": decision.get("catalog_booked")}
@@ -221,7 +221,8 @@ def book_catalog(seed: dict, decision: dict) -> dict:
             f"{settings.REFINER_NAME} {decision['version']} is promoted in the registry "
             f"{seed['registry']} (refining uses it: the prox_refiner Asset event was sent) but "
             f"the catalog {seed['catalog_url']} cannot book it: {err}. Once the catalog can be "
-            "written, clear this task (it books what promoted.json names), or run prox models "
-            f"promote {decision['version']} --reason TEXT --catalog URL") from err
+            "written, clear this task (it books what promoted.json names), or run "
+            f"{promote_command(decision['version'], seed['registry'], catalog=registry.catalog)}"
+        ) from err
     log.info("booked %s %s in the catalog", settings.REFINER_NAME, version)
     return {"booked": True, "version": version}

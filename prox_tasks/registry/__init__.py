@@ -11,6 +11,7 @@ from prox_tasks.registry.registry import (
     UnknownVersion,
     beats,
     fetch_folder,
+    promote_command,
     score,
 )
 
@@ -25,5 +26,6 @@ __all__ = [
     "UnknownVersion",
     "beats",
     "fetch_folder",
+    "promote_command",
     "score",
 ]

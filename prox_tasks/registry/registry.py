@@ -191,6 +191,33 @@ class ModelNotBooked(RuntimeError):
                          "publishing it again books it")
 
 
+def promote_command(version: str, registry: str | os.PathLike | None = None,
+                    name: str | None = None, catalog: str | None = None) -> str:
+    """The ``prox models promote`` command a message tells the user to run for ``version``
+    of model ``name`` (None: the refiner) in ``registry``, booked in ``catalog``: the one
+    wording of that advice. The bare command acts on the defaults — the default registry
+    (the one ``prox refine`` serves), and no catalog for a registry elsewhere
+    (:func:`~prox_tasks.pipeline.settings.registry_catalog`) — so, followed after a
+    promotion elsewhere, it promoted another registry's version and booked nothing: each
+    option that differs from its default is named. The catalog's URL is not repeated (its
+    password): the message names it, redacted."""
+    import shlex
+
+    from prox_tasks.pipeline import settings
+    from prox_tasks.storage import same_uri
+
+    root = os.fspath(registry) if registry is not None else settings.registry_root()
+    words = ["prox", "models", "promote", version]
+    if not same_uri(root, settings.registry_root()):
+        words += ["--registry", root]
+    if name and name != settings.REFINER_NAME:
+        words += ["--name", name]
+    command = shlex.join(words)
+    if catalog and catalog != settings.registry_catalog(root):
+        command += " --catalog <the same catalog URL>"
+    return command + " --reason TEXT"
+
+
 class CatalogNotBooked(RuntimeError):
     """``promoted.json`` was replaced — the registry serves the version now — and the decision
     recorded, but booking the promotion in the catalog failed (the cause is ``__cause__``).
@@ -198,17 +225,20 @@ class CatalogNotBooked(RuntimeError):
 
     Attributes:
         decision: The :class:`Decision` taken (its swap happened).
-        catalog: The catalog URL that could not be written.
+        catalog: The catalog URL that could not be written (its password left out).
     """
 
-    def __init__(self, decision: Decision, catalog: str) -> None:
-        super().__init__(f"{decision.name} {decision.candidate} is promoted in the registry "
-                         f"(refining uses it) but not booked in the catalog {catalog}: once the "
-                         "catalog can be written, promoting it again books it — retry prox "
-                         "train or the training DAG's promote task, or run prox models promote "
-                         f"{decision.candidate} --reason TEXT")
-        self.decision = decision
-        self.catalog = catalog
+    def __init__(self, decision: Decision, catalog: str, registry: str | None = None) -> None:
+        from prox_tasks.redaction import redact
+
+        self.decision, self.catalog = decision, redact(catalog)
+        where = f" {registry}" if registry is not None else ""
+        again = promote_command(decision.candidate, registry, decision.name, catalog)
+        super().__init__(f"{decision.name} {decision.candidate} is promoted in the registry"
+                         f"{where} (refining uses it) but not booked in the catalog "
+                         f"{self.catalog}: once the catalog can be written, promoting it again "
+                         "books it — retry prox train or the training DAG's promote task, or "
+                         f"run {again}")
 
 
 #: The reason of a decision that found its candidate promoted already: it changes nothing
@@ -534,7 +564,7 @@ class ModelRegistry:
                 outcome.update(won=False, reason=(
                     f"not compared: {version} was rolled back by hand "
                     f"({rollback['decided_at']}: {rollback['reason']}); it is promoted again "
-                    f"only by hand: prox models promote {version} --reason TEXT"))
+                    f"only by hand: {promote_command(version, self.root, name, self.catalog)}"))
                 return None
             if now != expected:  # another promotion since the incumbent was measured
                 outcome.update(won=False, reason=(
@@ -691,7 +721,7 @@ class ModelRegistry:
         try:
             self.book_promoted(decision.name, decision.candidate)
         except Exception as err:
-            raise CatalogNotBooked(decision, self.catalog) from err
+            raise CatalogNotBooked(decision, self.catalog, self.root) from err
 
     def book_promoted(self, name: str, version: str | None = None) -> str | None:
         """Book in the catalog (when one is configured) the version ``promoted.json`` names

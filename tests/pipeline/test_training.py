@@ -182,3 +182,28 @@ def test_a_promoted_version_whose_artifact_json_is_damaged_fails_resolve_seed_se
                        match=f"the promoted refiner {version} cannot be loaded: {record} is "
                              "damaged .*; the gold gate and promotion compare"):
         training.resolve_seed_set(params, [])
+
+
+def test_book_catalog_s_way_out_names_the_run_s_registry(tmp_path):
+    """book_catalog failed saying "run prox models promote V --reason TEXT --catalog URL":
+    followed for a run whose ``registry`` Param is not the default registry, that command
+    promotes V in the default registry (the one prox refine serves) instead of booking this
+    run's. It names the run's registry now (the catalog cannot be written: its folder is a
+    file, a real fault)."""
+    import shlex
+
+    from tests.registry.test_registry import make_artifact
+
+    root = str(tmp_path / "experiments")
+    registry = ModelRegistry(root)
+    rec = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                           {}, {}, GOOD)  # fmt: skip
+    assert registry.decide("refiner", rec["version"], GOOD, None).promoted
+    (tmp_path / "not-a-folder").write_text("x")
+    broken = f"sqlite:///{tmp_path / 'not-a-folder' / 'c.sqlite'}"
+    with pytest.raises(training.RunError) as failed:
+        training.book_catalog({"registry": root, "catalog_url": broken},
+                              {"catalog_booked": False, "version": rec["version"]})
+    said = str(failed.value)
+    assert (f"prox models promote {rec['version']} --registry {shlex.quote(root)} --catalog "
+            "<the same catalog URL> --reason TEXT") in said, said

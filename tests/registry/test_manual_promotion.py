@@ -196,6 +196,8 @@ def test_a_rolled_back_version_is_not_promoted_again_by_a_decision_only_by_hand(
     decision = registry.decide("refiner", v2, BETTER, GOOD, incumbent_version=v1)
     assert not decision.promoted and "rolled back by hand" in decision.reason
     assert "v2 drops tables" in decision.reason and f"prox models promote {v2}" in decision.reason
+    # of this registry: the bare command promotes in the default one
+    assert f"prox models promote {v2} --registry {root} --reason TEXT" in decision.reason
     assert registry.promoted("refiner")["version"] == v1
     assert registry.promote("refiner", v2, "fixed upstream: the tables were the input's").promoted
     assert registry.rolled_back("refiner", v2) is None

@@ -483,7 +483,9 @@ def test_a_decision_whose_booking_fails_after_the_swap_says_it_is_promoted(tmp_p
     said = str(refused.value)
     assert f"refiner {rec['version']} is promoted in the registry" in said
     assert "retry prox train or the training DAG's promote task" in said
-    assert f"prox models promote {rec['version']} --reason TEXT" in said
+    # this registry and catalog named (not the default ones, which the bare command acts on)
+    assert (f"prox models promote {rec['version']} --registry {tmp_path / 'registry'} "
+            "--catalog <the same catalog URL> --reason TEXT") in said, said
     assert refused.value.decision.promoted
     assert ModelRegistry(tmp_path / "registry").promoted("refiner")["version"] == rec["version"]
     url = f"sqlite:///{tmp_path / 'catalog.db'}"
@@ -509,3 +511,42 @@ def test_a_publish_whose_booking_fails_says_the_cause_in_its_one_line(tmp_path):
     assert "is published in the registry" in said, said
     assert "OperationalError" in said and "127.0.0.1" in said, said
     assert "hunter2" not in said, said
+
+
+def test_a_failed_booking_in_a_registry_elsewhere_says_the_command_for_that_registry(tmp_path):
+    """The way to book a promotion the catalog refused said ``prox models promote V --reason
+    TEXT``: followed after a promotion in a registry elsewhere (``prox train --output X``, the
+    training DAG's ``registry`` Param), that command promotes V of the default registry (the
+    one ``prox refine`` serves: another model, or none of that version) and, as a registry
+    elsewhere is booked in no catalog unless named, books nothing. It names the registry and
+    the catalog now, and the catalog's password is not in the message."""
+    import shlex
+
+    from prox_tasks.cli import main
+    from prox_tasks.registry import CatalogNotBooked
+
+    root = str(tmp_path / "elsewhere")
+    rec = ModelRegistry(root).publish(make_artifact(tmp_path / "a", b"1"), "refiner",
+                                      "line_tagger", {}, {}, GOOD)  # fmt: skip
+    (tmp_path / "not-a-folder").write_text("x")
+    broken = f"sqlite:///{tmp_path / 'not-a-folder' / 'c.sqlite'}"
+    with pytest.raises(CatalogNotBooked) as refused:
+        ModelRegistry(root, catalog=broken).decide("refiner", rec["version"], GOOD, None)
+    said = str(refused.value)
+    command = (f"prox models promote {rec['version']} --registry {shlex.quote(root)} "
+               "--catalog <the same catalog URL> --reason TEXT")
+    assert command in said, said
+    # followed (the catalog back), it books that registry's version in that catalog
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    argv = shlex.split(command.replace("<the same catalog URL>", url).replace("TEXT", "book"))
+    assert main(argv[1:]) == 0
+    from prox_tasks.catalog import Catalog
+
+    with Catalog(url) as catalog:
+        assert catalog.promoted_model("refiner")["version"] == rec["version"]
+
+    # a catalog nothing listens at (a real fault): its URL said without its password
+    secret = ModelRegistry(root, catalog="postgresql://prox:hunter2@127.0.0.1:1/prox")
+    with pytest.raises(CatalogNotBooked) as refused:
+        secret.promote("refiner", rec["version"], "again")
+    assert "hunter2" not in str(refused.value) and "prox:***@127.0.0.1:1" in str(refused.value)
