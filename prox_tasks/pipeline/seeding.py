@@ -558,7 +558,11 @@ def split(plan: dict, parts: list[dict], checked: dict, valid_percent: int,
                                      publishing=held.publishing,
                                      expect_valid=checked["valid"])  # fmt: skip
         except LabelsChanged as err:  # refused before the splits and manifest are published
-            raise RunError(str(err)) from None
+            # validate counted the label tasks' results, not the files: clearing split or
+            # validate alone fails the same; the label tasks read the parts there now
+            raise RunError(f"{err}: clear the label_shard tasks with their downstream tasks "
+                           "(a part whose files changed is labeled again, the others are "
+                           "reused), so validate judges the labels there now") from None
         except EmptySplit as err:
             params = "teacher, teacher_options" if err.no_valid_label \
                 else "sample_size, valid_percent"  # fmt: skip

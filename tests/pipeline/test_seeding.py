@@ -376,3 +376,29 @@ def test_labels_changed_since_validate_publish_no_seed_set(snapshot, tmp_path):
         seeding.split(plan, parts, checked, 10)
     assert not exists(join_uri(plan["root"], "manifest.json"))
     assert not exists(join_uri(plan["root"], "train.jsonl.gz"))
+
+
+def test_labels_changed_since_validate_say_the_way_out_and_it_works(snapshot, tmp_path):
+    """split's refusal of labels changed since validate (no retries: validate's count comes
+    from the label tasks' results, so clearing split or validate alone fails the same) said
+    only "the labels changed since". It says which tasks to clear, and doing so (each
+    label_shard task run again: the part whose file changed is labeled again, the others
+    reused, then validate and split) writes the seed set."""
+    from prox_tasks.storage import exists, join_uri
+
+    plan = seeding.sample(params(snapshot, tmp_path), None)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
+    checked = seeding.validate(plan, parts, 0.05)
+    labels = Path(parts[0]["output"].removeprefix("file://"))
+    with gzip.open(labels, "rt", encoding="utf-8") as fh:
+        lines = fh.readlines()
+    with gzip.open(labels, "wt", encoding="utf-8") as fh:
+        fh.writelines(lines[1:])
+    with pytest.raises(RunError, match="clear the label_shard tasks with their downstream "
+                                       "tasks"):  # fmt: skip
+        seeding.split(plan, parts, checked, 10)
+    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]  # cleared: run again
+    assert [p["reused"] for p in parts] == [False] + [True] * (len(parts) - 1)
+    seed_set = seeding.split(plan, parts, seeding.validate(plan, parts, 0.05), 10)
+    assert seed_set["sizes"]["valid"] == checked["valid"]
+    assert exists(join_uri(plan["root"], "manifest.json"))
