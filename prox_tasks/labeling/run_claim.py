@@ -231,21 +231,30 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
     ``publishing`` (:meth:`HeldClaim.publishing`; None: no claim). A run whose claim was
     taken over meanwhile publishes none of them locally (the move is a rename under the
     claim's lock), and on S3 removes again what it published (the record first: files
-    without it are no part, no seed set). The staged files are removed in any case.
+    without it are no part, no seed set) — unless the run that took over published its own
+    record meanwhile (:func:`_put_record` finds one there): then the files are that run's
+    publish (or this one's equivalent of it, made from the same settings) and none is
+    removed; else each moved file only while it is still this run's copy
+    (:func:`_unpublish`). The staged files are removed in any case.
 
     Raises:
         ClaimTakenOver: As :meth:`HeldClaim.publishing` raises it.
     """
     moved: dict[str, str | None] = {}  # final URI -> what the move wrote there (S3: ETag)
+    other_record = False  # another run's record found where this one removed its own
+
+    def undo() -> None:
+        if not other_record:  # else removing them would remove that run's publish
+            _unpublish(record, moved)
+
     try:
-        with (publishing or _unguarded)(record or next(iter(staged)),
-                                        undo=lambda: _unpublish(record, moved)):  # fmt: skip
+        with (publishing or _unguarded)(record or next(iter(staged)), undo=undo):
             if record:  # a stop between the moves must not leave new files beside the old
                 remove(record)  # record, which would make them a part (or a seed set)
             for final, staging in staged.items():
                 moved[final] = move(staging, final)
             if record:
-                put_atomic(record, data)
+                other_record = not _put_record(record, data)
     finally:
         remove_all(list(staged.values()))  # moved ones are gone: no error
 
@@ -277,6 +286,19 @@ def _replaced(final: str, written: str | None) -> bool:
         return content_fingerprint(final) != f"etag:{written}"
     except FileNotFoundError:
         return False
+
+
+def _put_record(record: str, data: str | bytes) -> bool:
+    """Write ``record`` (:func:`publish_staged` removed it first) unless one is there again:
+    False when another run published its own meanwhile. On S3 nothing holds that run off
+    while this one publishes, so the write is conditional (``If-None-Match: *``,
+    :func:`~prox_tasks.storage.swap.replace_if`); locally the claim's lock does, and the
+    record is written as it is."""
+    if parse_uri(record).scheme != "s3":
+        put_atomic(record, data)
+        return True
+    raw = data.encode() if isinstance(data, str) else data
+    return replace_if(record, lambda current: raw if current is None else None)
 
 
 def _lost(claim: dict | None, me: dict) -> str | None:

@@ -514,14 +514,14 @@ def _publish_hook(monkeypatch, done_uri: str, during) -> list:
     one PUT that cannot be hit on cue otherwise); the takeover itself is real."""
     from prox_tasks.labeling import run_claim
 
-    real, seen = run_claim.put_atomic, []
+    real, seen = run_claim._put_record, []
 
-    def put_atomic(uri, data):
+    def put_record(uri, data):
         if str(uri) == done_uri:
             seen.append(during())
         return real(uri, data)
 
-    monkeypatch.setattr(run_claim, "put_atomic", put_atomic)
+    monkeypatch.setattr(run_claim, "_put_record", put_record)
     return seen
 
 
@@ -797,3 +797,32 @@ def test_a_publish_stopped_between_its_moves_leaves_no_old_record_beside_new_fil
         publish_staged(None, staged, record, b'{"new": true}')
     assert read_bytes(labels) == b"new labels"
     assert not exists(record)
+
+
+def test_an_s3_run_cut_off_while_it_publishes_a_part_never_removes_the_takers(
+    moto_server, s3_bucket, tmp_path, monkeypatch
+):
+    """On S3 a run whose claim was taken over while it published a part (between its moves:
+    nothing holds a takeover off there) undid its publish, removing the part's done record,
+    labels and quarantine as it found them: by then the files of the run that took over,
+    which had labeled that part (this run had removed its old record first) and published
+    it and the seed set. The taker's part 0 was gone (its next run labels it again) and a
+    taker still assembling read a part that no longer was. The done record is now written
+    only while none is there (a conditional PUT): one there is another run's, and nothing
+    is undone (a real ``--take-over`` run, moto over HTTP)."""
+    from prox_tasks.labeling import run_claim
+    from prox_tasks.labeling.parts import part_uris
+    from prox_tasks.labeling.sampling import iter_jsonl
+    from prox_tasks.storage import exists, join_uri, read_json
+
+    folder = f"{s3_bucket}/seed"
+    code, err, took = _cut_off_run(tmp_path, folder, monkeypatch, (run_claim, "move"),
+                                   **_s3_env(moto_server))  # fmt: skip
+    assert code != 0 and "labeling claim was" in err, err
+    labels, quarantine, done = part_uris(folder, 0)
+    assert all(exists(uri) for uri in (labels, quarantine, done))  # part 0 still complete
+    assert _published(folder)[done] == took[done]  # the taker's record, not replaced
+    sample = read_json(join_uri(folder, "manifest.json"))["sizes"]["sampled"]
+    assert sample == 12 and list(iter_jsonl(labels))  # labels for the part's documents
+    for name in ("train.jsonl.gz", "validation.jsonl.gz", "rejected.jsonl.gz", "manifest.json"):
+        assert _published(folder)[join_uri(folder, name)] == took[join_uri(folder, name)]
