@@ -139,13 +139,19 @@ class HeldClaim:
 
         Raises:
             ClaimTakenOver: Before the block (nothing published), or after it on S3 (what
-                it published undone).
+                it published undone), also when the block failed meanwhile (the taker
+                removed this run's staged files: :func:`sweep_staged`), chained to that
+                failure.
         """
+        failed: Exception | None = None
         with pinned(self.uri) as pin:
             self._read(pin.current)
             if self.lost is not None:
                 self.check()  # raises: the finding is set, so it reads nothing (no 2nd lock)
-            yield
+            try:
+                yield
+            except Exception as err:  # noqa: BLE001 (raised below; on S3 after the claim's read)
+                failed = err
         if pin.changed:  # S3: rewritten meanwhile: a renewal of this run's, or a takeover
             replace_if(self.uri, self._read)
             if self.lost is not None:
@@ -153,7 +159,12 @@ class HeldClaim:
                           "undone", self.uri, self.lost, what)  # fmt: skip
                 if undo is not None:
                     undo()
-                self.check()
+                try:
+                    self.check()
+                except ClaimTakenOver as lost:
+                    raise lost from failed
+        if failed is not None:
+            raise failed
 
 
 @contextmanager
@@ -241,11 +252,13 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
         ClaimTakenOver: As :meth:`HeldClaim.publishing` raises it.
     """
     moved: dict[str, str | None] = {}  # final URI -> what the move wrote there (S3: ETag)
-    other_record = False  # another run's record found where this one removed its own
+    # None: this run wrote no record (one there now is another run's); False: another run's
+    # was there when this one wrote it
+    record_written: bool | None = None
 
     def undo() -> None:
-        if not other_record:  # else removing them would remove that run's publish
-            _unpublish(record, moved)
+        if record_written is not False:  # else removing them would remove that run's publish
+            _unpublish(record if record_written else None, moved)
 
     try:
         with (publishing or _unguarded)(record or next(iter(staged)), undo=undo):
@@ -254,7 +267,7 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
             for final, staging in staged.items():
                 moved[final] = move(staging, final)
             if record:
-                other_record = not _put_record(record, data)
+                record_written = _put_record(record, data)
     finally:
         remove_all(list(staged.values()))  # moved ones are gone: no error
 
@@ -265,7 +278,8 @@ def _unpublish(record: str | None, moved: dict[str, str | None]) -> None:
     moved file only while it is the object this run's copy wrote (DeleteObject If-Match its
     ETag). The run that took the claim over may publish the same part in those
     milliseconds: its files are left, and so is the record when any moved file is already
-    another's (it is that run's record, or soon will be)."""
+    another's (it is that run's record, or soon will be). ``record`` is None when this run
+    wrote none (stopped before: one there is another run's)."""
     replaced = [final for final, written in moved.items() if _replaced(final, written)]
     if record and not replaced:
         remove(record)

@@ -108,7 +108,7 @@ def test_an_s3_undo_leaves_the_part_the_taker_published_meanwhile(
     the claim over, publishing the same part in those milliseconds, lost its labels and
     quarantine. The undo now deletes each file only while it is the object this run's copy
     wrote (DeleteObject If-Match the ETag the copy answered), and leaves the done record
-    when any is another's. The window is hit by a hook at this run's record PUT (a stand-in
+    when any is another's. The window is hit by a hook right after this run's record PUT (a stand-in
     for a race that cannot be hit on cue): the takeover and the taker's publish in it are
     real (moto over HTTP)."""
     from prox_tasks.labeling import get_teacher
@@ -135,15 +135,16 @@ def test_an_s3_undo_leaves_the_part_the_taker_published_meanwhile(
 
     from prox_tasks.labeling import run_claim
 
-    real_put, seen = run_claim.put_atomic, []
+    real_put, seen = run_claim._put_record, []
 
-    def put_atomic_hooked(uri, data):  # this run's record PUT: the window, hit once
-        if str(uri) == record and not seen:
-            seen.append(False)  # the taker's own record PUT passes straight through
-            seen[0] = take_over_and_publish()
-        return real_put(uri, data)
+    def put_record_hooked(uri, data):  # this run's record PUT: the window, hit once
+        written = real_put(uri, data)
+        if str(uri) == record and not seen:  # after it (a taker publishing before it
+            seen.append(False)  # finds no record of this run's to keep: test_run_claim)
+            seen[0] = take_over_and_publish()  # the taker's own record PUT passes through
+        return written
 
-    monkeypatch.setattr(run_claim, "put_atomic", put_atomic_hooked)
+    monkeypatch.setattr(run_claim, "_put_record", put_record_hooked)
     with labeling_claim(folder, _task("manual__1", "label_shard", 0)) as held:
         with pytest.raises(ClaimTakenOver):
             label_part(shards[0], folder, 0, get_teacher("rules"), check=held.check,
