@@ -104,7 +104,10 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     naming no Airflow connection, as an endpoint without its scheme is a setting) and
     :class:`~prox_tasks.corpus.readers.UnreadableInput` (an input file prox cannot open: a
     named pipe, a link to nothing or a loop of links, no read permission; the same files
-    stay so until someone fixes them), :class:`~prox_tasks.evaluation.files.NothingToScore`
+    stay so until someone fixes them), :class:`~prox_tasks.corpus.readers.NoDocuments` (an
+    input that held records, every one quarantined: the same input read the same way
+    quarantines them again; the message names the quarantine and the counts by reason),
+    :class:`~prox_tasks.evaluation.files.NothingToScore`
     (``prox eval``'s gold or refined rows holding nothing to score: a malformed or
     mis-encoded gold file, saying why its rows were skipped). The DAGs fail their task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
@@ -112,7 +115,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.connections import ConnectionNotFound
     from prox_tasks.corpus.manifest import OutputNotAFolder
-    from prox_tasks.corpus.readers import IdFieldMissing, UnreadableInput
+    from prox_tasks.corpus.readers import IdFieldMissing, NoDocuments, UnreadableInput
     from prox_tasks.evaluation.files import NothingToScore
     from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.labeling.cache import CacheNotWritable
@@ -129,7 +132,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
         DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
         OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI, \
-        ConnectionNotFound, NothingToScore  # fmt: skip
+        ConnectionNotFound, NothingToScore, NoDocuments  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

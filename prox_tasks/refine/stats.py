@@ -147,8 +147,9 @@ def refuse_if_all_quarantined(totals: Mapping, input_uri: str, output_uri: str) 
     """Refuse a snapshot none of whose records became a document: ``totals``
     (:func:`accounting_totals` over every shard, reused ones too) count records read and
     every one quarantined. Such a run refined nothing — a wrong text field, a delivery of
-    garbage — and must fail, not report 0 documents kept: ``prox refine`` (exit 1) and the
-    DAG's collect task alike, before the snapshot is booked refined. A snapshot with one
+    garbage — and must fail, not report 0 documents kept: ``prox refine`` (exit 2, an input
+    to fix, as ``prox label`` and ``prox execute``) and the DAG's collect task (no retries)
+    alike, before the snapshot is booked refined. A snapshot with one
     document kept or dropped passes; one of no records at all failed at its plan
     (:class:`~prox_tasks.corpus.readers.EmptyInput`).
 

@@ -145,7 +145,7 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     pq.write_table(pa.table({"id": ["a", "b"], "content": [GOOD[0]["text"], None]}), src)
     out = tmp_path / "refined"
     assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
-                 "--no-progress"]) == 1  # fmt: skip
+                 "--no-progress"]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert f"no documents in {src}: all its 2 records were quarantined (2 missing_text), " \
         f"each with its reason and detail in {out.as_uri()}/quarantine/: " in err, err
@@ -161,8 +161,8 @@ def test_a_text_column_under_another_name_is_named_in_each_quarantined_record(
     rows = tmp_path / "rows.jsonl"
     rows.write_text(json.dumps({"id": "n", "text": None}) + "\n"
                     + json.dumps({"id": "m", **{f"f{i}": i for i in range(10)}}) + "\n")
-    # every row quarantined: exit 1 (a run of nothing), each row kept with its detail
-    assert main(["execute", "--input", str(rows), "--output", str(tmp_path / "x.jsonl")]) == 1
+    # every row quarantined: exit 2 (an input to fix), each row kept with its detail
+    assert main(["execute", "--input", str(rows), "--output", str(tmp_path / "x.jsonl")]) == 2
     assert [q["detail"] for q in _quarantine(tmp_path / "x.jsonl.quarantine.jsonl")] == [
         "field 'text' is null",
         "no field 'text' (its fields: 'id', 'f0', 'f1', 'f2', 'f3', 'f4', 'f5', 'f6', …)"]
@@ -201,7 +201,7 @@ def test_the_text_field_hint_names_a_string_field_and_only_when_there_is_one(tmp
     ids_only = tmp_path / "ids.jsonl"
     ids_only.write_text('{"id": "a"}\n{"id": "b", "n": 3}\n')
     assert main(["execute", "--input", str(ids_only), "--output",
-                 str(tmp_path / "x.jsonl")]) == 1
+                 str(tmp_path / "x.jsonl")]) == 2
     line = capsys.readouterr().err
     assert "all its 2 records were quarantined (2 missing_text)" in line \
         and "--text-field" not in line, line
@@ -211,7 +211,7 @@ def test_the_text_field_hint_names_a_string_field_and_only_when_there_is_one(tmp
     named = tmp_path / "named.jsonl"
     named.write_text('{"id": "a", "url": "u", "raw_content": "A text of words."}\n'
                      '{"id": "b", "text": null, "raw_content": "Another."}\n')
-    assert main(["execute", "--input", str(named), "--output", str(tmp_path / "y.jsonl")]) == 1
+    assert main(["execute", "--input", str(named), "--output", str(tmp_path / "y.jsonl")]) == 2
     line = capsys.readouterr().err
     assert "(2 missing_text), each with its reason and detail in " in line \
         and "; 2 of them hold a string in 'raw_content': --text-field raw_content if it is " \
@@ -434,17 +434,19 @@ def test_label_and_execute_fail_when_every_record_of_the_input_is_quarantined(tm
     """prox label and prox execute over an input none of whose records could be read said
     "labeled 0 documents" / "executed 3 rows: 0 written", exit 0: a nightly job saw green
     while the whole delivery was unusable (prox label --seed-set failed on it). Both now
-    fail (exit 1, nothing on stdout even with --json), naming the top reasons and the
-    quarantine file, which holds every record; no output file is published."""
+    fail (exit 2, an input to fix, as other bad input exits: it exited 1, as for a fault a
+    rerun may get past; nothing on stdout even with --json), naming the top reasons and the
+    quarantine file, which holds every record, without the type name ("NoDocuments: …");
+    no output file is published."""
     src = tmp_path / "bad.jsonl"
     src.write_text('{"id": "a", "content": "Some words of a page."}\n'
                    '{"id": "b", "content": "More words."}\n{not json\n')
     for command in ("label", "execute"):
         out = tmp_path / f"{command}.jsonl"
         quarantine = tmp_path / f"{command}.jsonl.quarantine.jsonl"
-        assert main([command, "--json", "--input", str(src), "--output", str(out)]) == 1
+        assert main([command, "--json", "--input", str(src), "--output", str(out)]) == 2
         said = capsys.readouterr()
-        assert said.out == "" and f"prox {command}: " in said.err
+        assert said.out == "" and f"prox {command}: no documents in " in said.err
         assert f"no documents in {src}: all its 3 records were quarantined (2 missing_text, " \
             f"1 malformed_json), each with its reason and detail in {quarantine}: " in said.err
         assert "2 of them hold a string in 'content'" in said.err, said.err
@@ -457,7 +459,7 @@ def test_refine_fails_when_every_record_of_the_input_is_quarantined(tmp_path, ca
     """prox refine over an input none of whose records could be read said "refined 3
     documents: 0 kept, 0 dropped, 3 quarantined", exit 0, while prox label and prox execute
     failed on it: a nightly job saw green and went on to gate an empty snapshot. It now
-    fails as they do (exit 1, nothing on stdout with --json), naming the reasons, the
+    fails as they do (exit 2, nothing on stdout with --json), naming the reasons, the
     quarantine folder (every record in it) and the likeliest text field; the catalog books
     the snapshot failed with that error. The same command again says the same without
     refining anything again (its shards are reused), and the run with the fix succeeds."""
@@ -471,7 +473,7 @@ def test_refine_fails_when_every_record_of_the_input_is_quarantined(tmp_path, ca
                catalog, "--model", "default", "--target-docs", "2", "--no-progress"]
     said = None
     for _ in range(2):  # and again: the same failure, the shards reused
-        assert main(command) == 1
+        assert main(command) == 2
         again = capsys.readouterr()
         assert again.out == "" and "prox refine: " in again.err
         assert said is None or again.err == said
@@ -506,7 +508,7 @@ def test_a_refine_emptied_by_the_duplicate_ids_policy_names_the_setting_not_the_
     command = ["refine", "--input", str(src), "--output", str(out), "--catalog",
                f"sqlite:///{tmp_path / 'catalog.sqlite'}", "--model", "default",
                "--no-progress"]
-    assert main([*command, "--duplicate-ids", "quarantine"]) == 1
+    assert main([*command, "--duplicate-ids", "quarantine"]) == 2
     err = capsys.readouterr().err
     assert "all its 3 records were quarantined (3 duplicate_id)" in err, err
     assert ("; 3 of them are copies of ids the snapshot repeats, every copy set aside by "

@@ -121,7 +121,7 @@ def test_one_label_without_its_text_is_said_in_the_singular(tmp_path, capsys):
     bare = tmp_path / "labels.jsonl"
     assert main(["label", "--input", sample, "--output", str(bare), "--limit", "1"]) == 0
     capsys.readouterr()
-    assert main(["execute", "--input", str(bare), "--output", str(tmp_path / "out.jsonl")]) == 1
+    assert main(["execute", "--input", str(bare), "--output", str(tmp_path / "out.jsonl")]) == 2
     line = capsys.readouterr().err.strip()
     assert "1 of them is a label without its text: relabel with prox label --keep-text" in line
 
@@ -138,7 +138,7 @@ def test_labels_written_without_their_text_are_named_with_how_to_relabel(tmp_pat
                  "--keep-text"]) == 0
     capsys.readouterr()
     out = tmp_path / "executed.jsonl"
-    assert main(["execute", "--input", str(bare), "--output", str(out)]) == 1
+    assert main(["execute", "--input", str(bare), "--output", str(out)]) == 2
     line = capsys.readouterr().err.strip()
     assert "all its 6 records were quarantined (6 missing_text)" in line
     assert "labels without their text: relabel with prox label --keep-text" in line, line
@@ -251,7 +251,7 @@ def test_labels_of_a_raw_content_corpus_execute_with_its_text_field(tmp_path, ca
     assert all("raw_content" not in r and "stats" in r for r in rows)
     # labels without their text still get the advice, which is right for them
     assert main(["execute", "--input", str(bare), "--output", str(out),
-                 "--text-field", "raw_content"]) == 1
+                 "--text-field", "raw_content"]) == 2
     assert "relabel with prox label --keep-text" in capsys.readouterr().err
 
 

@@ -109,27 +109,42 @@ def test_corrupted_shard_fails_gate_releases_nothing_and_notifies(world, release
     assert [r["release"] for r in catalog.list_releases()] == ["clean"]
 
 
-def test_a_partition_whose_every_record_is_quarantined_fails_at_collect(world, released):
+def test_a_partition_whose_every_record_is_quarantined_fails_at_collect(world, released,
+                                                                        monkeypatch):
     """A partition none of whose records is a document (its text under another field) went
     through collect as `refined` and failed only at the gate, as a quarantine rate — and
     prox refine exited 0 on it. collect now refuses it, as prox refine does (one rule,
     :func:`prox_tasks.refine.stats.refuse_if_all_quarantined`): it fails without retries,
     naming the reasons, the quarantine folder and the field the text is in; the snapshot is
-    booked failed, nothing is gated or released."""
+    booked failed, nothing is gated or released. The task's failure text is prox refine's
+    line (exit 2 there: an input to fix), without the type name ("NoDocuments: no
+    documents …" said nothing more to whoever fixes the input)."""
     from prox_tasks.catalog import Catalog
+    from tests.pipeline.loopback_servers import WebhookServer
 
     before = (world["corpus"] / "latest.json").read_bytes()
     rows = [{"id": r["id"], "content": r["text"]} for r in sample_rows(4)]
     unread = write_jsonl(world["root"] / "crawl" / "content.jsonl", rows)
-    dag_run = run(world, "unread", input_uri=str(unread))
+    with WebhookServer() as hook:
+        monkeypatch.setenv("AIRFLOW_CONN_PROX_ALERTS", json.dumps(
+            {"conn_type": "http", "host": "127.0.0.1", "port": hook.port, "schema": "alert"}))
+        dag_run = run(world, "unread", input_uri=str(unread))
     assert dag_run.state == "failed"
+    folder = (world["corpus"] / "snapshots" / "unread").as_uri()
+    [alert] = [h["body"] for h in hook.received]  # one message: collect, not retried
+    assert alert["task_id"] == "collect", alert
+    assert alert["error"].startswith(  # the alert names the exception Airflow failed on
+        f"AirflowFailException: no documents in {unread.as_uri()}: all its 4 records were quarantined "
+        f"(4 missing_text), each with its reason and detail in {folder}/quarantine/: "), \
+        alert["error"]
+    assert alert["error"].endswith("set the text_field Param to content if it is the text"), \
+        alert["error"]
     ti = tis(dag_run)
     assert ti[("refine_shard", 0)].state == "success"
     assert ti[("collect", -1)].state == "failed" and ti[("collect", -1)].try_number == 1
     assert ti[("quality_gate", -1)].state == "upstream_failed"
     assert ti[("release", -1)].state == "upstream_failed"
     snapshot = Catalog(world["catalog"]).get_snapshot("unread")
-    folder = (world["corpus"] / "snapshots" / "unread").as_uri()
     assert snapshot["status"] == "failed" and snapshot["error"].startswith(
         f"NoDocuments: no documents in {unread.as_uri()}: all its 4 records were quarantined "
         f"(4 missing_text), each with its reason and detail in {folder}/quarantine/: "), \

@@ -308,8 +308,8 @@ def test_html_over_the_cap_is_quarantined_by_html_and_labeled_by_the_next_teache
     labeled = [json.loads(line) for line in (tmp_path / "best.jsonl").read_text().splitlines()]
     assert [r["teacher"] for r in labeled] == ["html", "rules"]
     warc, wet = write_warc_pair(tmp_path)  # the same from a WARC response's body size
-    # html: its one document quarantined, nothing labeled, which fails the run (exit 1)
-    for teacher, code, says in ((("html", 1, "record was quarantined (1 html_too_large)"),
+    # html: its one document quarantined, nothing labeled: the run fails (exit 2, to fix)
+    for teacher, code, says in ((("html", 2, "record was quarantined (1 html_too_large)"),
                                  ("best", 0, '"html_too_large": 1'))):
         assert main(["label", "--json", "--input", str(wet), "--warc", str(warc), "--teacher",
                      teacher, "--output", str(tmp_path / f"w-{teacher}.jsonl"),

@@ -495,7 +495,7 @@ def test_a_seed_set_of_an_input_whose_every_record_is_quarantined_says_why(tmp_p
     src.write_text('{"id": "a", "raw_content": "Some words of a page."}\n{not json\n')
     seed = tmp_path / "seed"
     assert main(["label", "--input", str(src), "--output", str(seed), "--seed-set",
-                 "--sample-size", "2", "--no-register"]) == 1
+                 "--sample-size", "2", "--no-register"]) == 2
     err = capsys.readouterr().err
     quarantine = seed / "sample" / "quarantine.jsonl"
     assert f"no documents in {src}: all its 2 records were quarantined (1 malformed_json, " \

@@ -256,7 +256,7 @@ def test_a_zstd_warc_or_wet_is_refused_saying_to_decompress_it_not_as_binary_noi
     wet_zst.write_bytes(squeeze(gzip.decompress(wet.read_bytes())))
     labels = tmp_path / "wet-labels.jsonl"
     assert main(["label", "--input", str(wet_zst), "--format", "wet", "--output",
-                 str(labels)]) == 1
+                 str(labels)]) == 2
     assert "its one record was quarantined (1 truncated_file)" in capsys.readouterr().err
     [entry] = [json.loads(line) for line in open(tmp_path / "wet-labels.jsonl.quarantine.jsonl")]
     assert entry["reason"] == "truncated_file"
