@@ -494,7 +494,8 @@ def check_incumbent(registry: str, name: str) -> None:
                                   f"{err}; {compared}") from err
 
 
-def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None = None):
+def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None = None,
+                     warn: bool = True):
     """``job``'s seed set, read (streamed) once its settings were checked
     (:meth:`TrainJob.check_options`) and checked against them (:meth:`TrainJob.check`):
     what :func:`run_training` trains on, and what the train DAG's first task checks so a run
@@ -505,6 +506,10 @@ def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None
     large seed set on S3 once more before ``train`` reads it all. A seed set read whole
     within them is checked as ``train`` checks it; of one read in part, what the rows read
     lack (training, validation or gold rows) is left for ``train`` to find.
+
+    ``warn``: whether to warn of the seed set's pages of the gold set, left out of training
+    and validation. The train DAG's first task checks the seed set without it (False): its
+    train task, which leaves them out, says it, so a run says it once, not once per task.
 
     Raises:
         TrainingRefused: the settings, or a seed set that is missing, unreadable (a
@@ -533,7 +538,7 @@ def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None
                               f"{named('seed')} at a whole seed set {writer} wrote)") from err
     if seed.partial:  # what the rows read lack may come further on: train reads them all
         return seed
-    if left := seed.describe()["gold_pages_left_out"]:
+    if warn and (left := seed.describe()["gold_pages_left_out"]):
         log.warning("seed set %s: %d of its pages are pages of the gold set %s, left out of "
                     "training and validation: promotion's gold gate scores the candidate on "
                     "them, and a model trained on them would be scored on pages it learned from",

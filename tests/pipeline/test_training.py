@@ -207,3 +207,24 @@ def test_book_catalog_s_way_out_names_the_run_s_registry(tmp_path):
     said = str(failed.value)
     assert (f"prox models promote {rec['version']} --registry {shlex.quote(root)} --catalog "
             "<the same catalog URL> --reason TEXT") in said, said
+
+
+def test_a_train_run_warns_of_the_gold_pages_of_its_seed_set_once(tmp_path, caplog):
+    """The train DAG's first task (resolve_seed_set) checks the seed set as train reads it,
+    and warned of its pages of the gold set as train does: a run said it twice (in
+    dag.test(), one process, the same line twice). train, which leaves them out, says it;
+    the check does not."""
+    from tests.training.fixtures import gold_page_rows
+
+    gold = gold_page_rows(3)
+    seed = write_seed_set(tmp_path / "seed", make_docs(30, 1) + gold[:2],
+                          make_docs(10, 2) + gold[2:], "v-1")
+    params = {"seed_uri": str(seed), "registry": str(tmp_path / "registry"), "threads": 1,
+              "epochs": 1, "backend": None}
+    said = "3 of its pages are pages of the gold set"
+    with caplog.at_level("WARNING", logger="prox_tasks.training.run"):
+        resolved = training.resolve_seed_set(params, [])
+        assert said not in caplog.text, caplog.text
+        out = training.train(resolved, params)
+    assert out["seed_set"]["gold_pages_left_out"] == 3
+    assert caplog.text.count(said) == 1, caplog.text
