@@ -57,7 +57,8 @@ def _single_byte(charset: str | None) -> bool:
 
 def decode_html(payload: bytes, http_charset: str | None = None) -> str:
     """Decode an HTML body: the HTTP charset, else UTF-8, else ``<meta charset>``, else a
-    guess by charset-normalizer (undecodable bytes replaced, never an error). A single-byte
+    guess by charset-normalizer, windows-1252 over a Latin guess no language would write
+    (:mod:`prox_tasks.labeling.charset_guess`; undecodable bytes replaced, never an error). A single-byte
     HTTP charset loses to UTF-8 when the body is valid UTF-8 with non-ASCII bytes (servers
     that default to iso-8859-1 turn UTF-8 Cyrillic into mojibake; text in a single-byte
     charset is practically never valid UTF-8)."""
@@ -75,11 +76,11 @@ def decode_html(payload: bytes, http_charset: str | None = None) -> str:
         except (UnicodeDecodeError, LookupError):
             continue
     try:
-        from charset_normalizer import from_bytes
+        from prox_tasks.labeling.charset_guess import guess_text
 
-        best = from_bytes(payload).best()
-        if best is not None:
-            return str(best)
+        guessed = guess_text(payload)
+        if guessed is not None:
+            return guessed
     except ImportError:  # pragma: no cover - charset-normalizer comes with requests
         pass
     return payload.decode("utf-8", errors="replace")

@@ -283,6 +283,56 @@ def test_a_single_byte_charset_does_not_beat_real_utf8(tmp_path):
     assert decode_html("<p>Привет</p>".encode("koi8-r"), "koi8-r") == "<p>Привет</p>"
 
 
+#: Short pages with no charset declared (no HTTP charset, no <meta charset>), in the charset
+#: a site of their language would use: charset-normalizer guesses from their bytes alone.
+UNDECLARED = {
+    "cp1251": "<html><body><p>Привет, мир: съешь же ещё этих мягких французских булок, да "
+              "выпей чаю.</p></body></html>",
+    "shift_jis": "<html><body><p>東京の天気は晴れです。今日はとても暑いので、水をたくさん飲んで"
+                 "ください。</p></body></html>",
+    "gb2312": "<html><body><p>北京今天天气很好，我们一起去公园散步吧。这里的风景非常美丽。</p>"
+              "</body></html>",
+    "iso-8859-7": "<html><body><p>Καλημέρα κόσμε, η Αθήνα είναι μια πολύ όμορφη πόλη με "
+                  "μεγάλη ιστορία.</p></body></html>",
+}
+#: Central-European pages in windows-1250, which windows-1252 also decodes but misreads.
+CENTRAL_EUROPEAN = [
+    "<p>Příliš žluťoučký kůň úpěl ďábelské ódy. Šťastný nový rok!</p>",
+    "<p>Příliš žlutý kůň úpěl ďábelské ódy. Dobrý den, jak se máte? Cena: 5 €.</p>",
+    "<p>Zażółć gęślą jaźń. Pchnąć w tę łódź jeża lub ośm skrzyń fig. Śląsk, Łódź.</p>",
+    "<p>Dzień dobry! Cena: 5 €. Wszystko będzie dobrze, proszę pana.</p>",
+    "<p>Árvíztűrő tükörfúrógép. Jó napot kívánok, köszönöm szépen!</p>",
+    "<p>Dobrý deň, ďakujem pekne. Kôň skáče cez plot, čo je veľmi pekné.</p>",
+    # Kashubian ë beside Polish ź: windows-1252 reads ë as French and ź as "Ÿ"
+    "<p>Gmina Sëlëczëno Z Wikipedia Przejdź do nawigacji Przejdź do wyszukiwania</p>",
+]
+
+
+def test_a_short_windows_1252_page_without_a_charset_is_read_as_windows_1252():
+    """A short English or French page in windows-1252 that declares no charset (curly
+    quotes, €, é, è, à, û) came out as charset-normalizer's guess, windows-1250 or -1257:
+    "crčme brűlée", "déjŕ vu", "L’été ŕ Paris". windows-1252 is taken where the guess's
+    reading is no language's (prox_tasks.labeling.charset_guess)."""
+    for page in ("<html><head><title>Café menu</title></head><body><p>“Our café’s crème "
+                 "brûlée costs €5 — a déjà vu.”</p></body></html>",
+                 "<html><body><p>L’été à Paris : « Où est la pâtisserie ? » Prix : 12 €."
+                 "</p></body></html>",
+                 "<html><body><p>Grüße aus München – „Straßenfest“ für 5 €, schön!</p>"
+                 "</body></html>"):
+        assert decode_html(page.encode("cp1252")) == page
+
+
+def test_pages_of_other_charsets_without_a_charset_keep_their_guess():
+    """Where windows-1252 must not win: Cyrillic, Japanese, Chinese and Greek pages, and
+    Czech, Polish, Hungarian, Slovak and Kashubian pages in windows-1250, each short and
+    declaring no charset."""
+    for charset, page in UNDECLARED.items():
+        assert decode_html(page.encode(charset)) == page, charset
+    for text in CENTRAL_EUROPEAN:
+        page = f"<html><body>{text}</body></html>"
+        assert decode_html(page.encode("cp1250")) == page
+
+
 def test_html_over_the_cap_is_quarantined_by_html_and_labeled_by_the_next_teacher_by_best(
         tmp_path, capsys):
     """A 35 MB response took trafilatura 2 minutes and 2.6 GB: HTML over --max-html-bytes
