@@ -101,7 +101,8 @@ def evaluate_files(
     ``dropped: true``), keeps nothing. Gold rows without a string ``gold_field`` are not
     scored (counted as ``gold_rows_without_gold``), nor those without an id
     (``gold_rows_without_id``); refined rows with no gold are counted as
-    ``refined_without_gold``, rows without an id as ``refined_without_id``. An id seen again
+    ``refined_without_gold`` (a refined row whose gold row has no ``gold_field`` text is
+    not: that gold row is counted), rows without an id as ``refined_without_id``. An id seen again
     counts the first row only (``refined_duplicate_ids``, ``gold_duplicate_ids``).
     ``progress``, a bar (``update``) or None, advances by one per row read (gold, then
     refined). Memory holds the gold rows, the refined texts of gold documents and 16 bytes
@@ -130,6 +131,9 @@ def evaluate_files(
     refined_rows = iter_rows(refined_uri, refined_bad, id_field)
     first = next(refined_rows, None)
     position: dict[str, int] = {}  # gold id -> its index in golds
+    # ids of gold rows without a gold text: a refined row of one has its gold row (counted as
+    # gold_rows_without_gold), so it is not "matching no gold row", which reads as wrong ids
+    textless: set[str] = set()
     golds, groups = [], []
     for row in iter_rows(gold_uri, counts, id_field):
         tick(1)
@@ -139,6 +143,8 @@ def evaluate_files(
             continue
         if not isinstance(gold, str):
             counts["gold_rows_without_gold"] += 1
+            if (textless_id := page_id(doc_id)) is not None:
+                textless.add(textless_id)
             continue
         doc_id = page_id(doc_id)
         if doc_id is None:  # a NaN, a list, a bool: no id a reader gives a document
@@ -160,6 +166,7 @@ def evaluate_files(
     outs: list[str | None] = [None] * len(golds)
     found = [False] * len(golds)
     digests = bytearray()  # 16 bytes a refined id, to count the repeated ones
+    textless_found: set[str] = set()  # refined ids whose gold row has no gold text
     for row in itertools.chain([] if first is None else [first], refined_rows):
         tick(1)
         doc_id = row.get(id_field)
@@ -172,6 +179,8 @@ def evaluate_files(
             continue
         digests += id_digest(doc_id)
         at = position.get(doc_id)
+        if at is None and doc_id in textless:
+            textless_found.add(doc_id)
         if at is None or found[at]:  # no gold, or an id seen again: its first row counts
             continue
         found[at] = True
@@ -195,7 +204,7 @@ def evaluate_files(
         docs_dropped=result["docs"] - result["docs_kept"] - counts["docs_missing"],
         gold_rows_without_gold=counts["gold_rows_without_gold"],
         gold_rows_without_id=counts["gold_rows_without_id"],
-        refined_without_gold=unique - (len(found) - counts["docs_missing"]),
+        refined_without_gold=unique - (len(found) - counts["docs_missing"]) - len(textless_found),
         refined_without_id=counts["refined_without_id"],
         refined_duplicate_ids=counts["refined_duplicate_ids"],
         gold_duplicate_ids=counts["gold_duplicate_ids"],

@@ -142,6 +142,26 @@ def test_refined_rows_matching_no_gold_row_are_named_on_the_line(tmp_path, capsy
     assert "2 refined rows matching no gold row" in capsys.readouterr().out
 
 
+def test_refined_rows_of_gold_rows_without_gold_text_are_not_matching_no_gold_row(
+        tmp_path, capsys):
+    """A gold file where only some rows hold a gold text (the bundled sample: 161 of 300)
+    said "135 refined rows matching no gold row" of rows whose gold row is there without a
+    text, which reads as wrong ids; such a row is counted once, as a gold row without text."""
+    _write(tmp_path / "g.jsonl", [*GOLD, {"id": "t", "text": "no gold text here"}])
+    _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"},
+                                  {"id": "t", "text": "no gold text"},
+                                  {"id": "x", "text": "a row of another snapshot"}])
+    assert main(["eval", "--json", "--refined", str(tmp_path / "r.jsonl"),
+                 "--gold", str(tmp_path / "g.jsonl")]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["refined_without_gold"] == 1 and result["gold_rows_without_gold"] == 1
+    assert main(["eval", "--refined", str(tmp_path / "r.jsonl"),
+                 "--gold", str(tmp_path / "g.jsonl")]) == 0
+    line = capsys.readouterr().out
+    assert "1 refined row matching no gold row" in line
+    assert "1 gold row without a 'gold_text' text" in line
+
+
 def test_gold_rows_without_id_are_counted_as_such(tmp_path, capsys):
     _write(tmp_path / "g.jsonl", [*GOLD, {"gold_text": "an id is missing"}])
     _write(tmp_path / "r.jsonl", [{"id": "1", "text": "the cat sat"}])
