@@ -28,12 +28,16 @@ STOPPED_HINT = (
 
 
 def stopped_hint(args) -> str:
-    """:data:`STOPPED_HINT` naming the work folder: ``--work-dir``, else the default one's
-    folder as this process has it (``PROX_TMPDIR``, else the system temp folder: a literal
-    ``$PROX_TMPDIR/prox-train/<key>`` named an empty variable, and no such folder, where
-    ``PROX_TMPDIR`` is unset)."""
+    """:data:`STOPPED_HINT` naming the work folder: ``--work-dir``, else the default folder
+    this run resolved (``args.work_folder``, set once the seed set is read: the hint said
+    ``…/prox-train/<key>``, a placeholder where the folder was known), else — stopped
+    before — the default one's parent as this process has it (``PROX_TMPDIR``, else the
+    system temp folder: a literal ``$PROX_TMPDIR/prox-train/<key>`` named an empty
+    variable, and no such folder, where ``PROX_TMPDIR`` is unset)."""
     if args.work_dir:
         return STOPPED_HINT.format(where=args.work_dir)
+    if getattr(args, "work_folder", None):
+        return STOPPED_HINT.format(where=args.work_folder)
     from prox_tasks.storage.tempfiles import scratch_dir
 
     return STOPPED_HINT.format(where=f"{scratch_dir()}/prox-train/<key>")
@@ -169,7 +173,8 @@ def run(args) -> Outcome:
     )  # fmt: skip
     try:
         with progress_bar(args, "train", "phase") as bar:
-            record = run_training(job, progress=bar)
+            record = run_training(job, progress=bar, on_work_folder=lambda folder: setattr(
+                args, "work_folder", str(folder)))
     except ModelNotBooked as err:
         raise not_booked(err) from err
     return Outcome(summary_line(record) + elsewhere_note(args, record), record)

@@ -557,7 +557,8 @@ def checked_seed_set(job: TrainJob, caller: str = "cli", sample_rows: int | None
     return seed
 
 
-def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
+def run_training(job: TrainJob, progress=None, caller: str = "cli",
+                 on_work_folder=None) -> dict:
     """Train, evaluate, publish and decide promotion; returns the evaluation record.
 
     A job whose seed set, settings and code (:meth:`TrainJob.identity`) published a version
@@ -570,6 +571,9 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     ``progress``, a bar (``reset(total)``, ``set_description``, ``update``) or None, advances
     once per phase: train, evaluate, publish, gold gate, promotion. ``caller`` (``cli`` or
     ``dag``): how a refusal names the setting to change (:meth:`TrainJob.check`).
+    ``on_work_folder``, a callable or None, is given the work folder once it is known (the
+    default one is keyed by the seed set read), so a stopped command can name the folder its
+    rerun resumes from.
     """
     from prox_tasks.registry import ModelRegistry, fetch_folder
     from prox_tasks.training.work_lock import work_folder_lock
@@ -590,6 +594,8 @@ def run_training(job: TrainJob, progress=None, caller: str = "cli") -> dict:
     base_version = artifact_version(job.base_dir()) if job.base else ""
     gold_left_out = seed.gold_set if seed.describe()["gold_pages_left_out"] else ""
     work = job.resolved_work_dir(seed.version, base_version, gold_left_out)
+    if on_work_folder is not None:
+        on_work_folder(work)
     identity = job.identity(seed.version, base_version, gold_left_out)
     registry = ModelRegistry(job.output, catalog=job.catalog)
     if not job.work_dir:  # the folders failed runs left that no retry resumed

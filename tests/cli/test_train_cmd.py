@@ -90,6 +90,42 @@ def test_an_interrupted_prox_train_says_a_rerun_resumes_it(tmp_path):
     assert (work / "tagger_checkpoint.pt").exists()
 
 
+def test_an_interrupted_prox_train_names_its_default_work_folder(tmp_path):
+    """Ctrl-C in a training without --work-dir said "… in its work folder,
+    /tmp/prox-train/<key>": a placeholder, where the run knew its folder (keyed by the seed
+    set it had read). The hint names the folder holding the checkpoint a rerun resumes
+    (the real process, a real SIGINT once its first epoch's checkpoint is written)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    seed = write_seed_set(tmp_path / "seed", make_docs(60, 1), make_docs(10, 2))
+    scratch = tmp_path / "scratch"
+    run = subprocess.Popen(
+        [sys.executable, "-m", "prox_tasks.cli", "train", "--seed", str(seed), "--output",
+         str(tmp_path / "reg"), "--epochs", "500", "--threads", "1", "--no-gold-gate",
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "PROX_TMPDIR": str(scratch)},
+        # a test run in the background ignores SIGINT, and so would this child (see above)
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 240
+        while not list(scratch.glob("prox-train/*/tagger_checkpoint.pt")) and run.poll() is None:
+            assert time.monotonic() < deadline, "no epoch checkpoint within 240 s"
+            time.sleep(0.2)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err[-2000:]
+    [checkpoint] = scratch.glob("prox-train/*/tagger_checkpoint.pt")
+    assert f"in its work folder, {checkpoint.parent}\n" in err, err[-2000:]
+    assert "<key>" not in err
+
+
 def test_the_stop_hint_names_the_work_folder_a_rerun_resumes_from(tmp_path, monkeypatch):
     """The hint said "--work-dir or $PROX_TMPDIR/prox-train/<key>" whatever was given: with
     PROX_TMPDIR unset (the default) that named an empty variable, a folder that is not
