@@ -309,6 +309,14 @@ def _check_catalog_gate(catalog, name: str, output_uri: str, option: str = "--na
     if catalog.release_booked(name):
         return
     report = catalog.latest_quality_report(name, GATE_SUITE)
+    booked = catalog.booked_as(output_uri) if report is None else None
+    if booked is not None and booked != name and option == "--name":
+        # the folder is booked (and gated) under another name, and a release is booked under
+        # its snapshot's name: `prox gate --name NAME` of this folder is refused there, so
+        # the way on is the name the catalog books it under
+        raise ReleaseRefused(
+            f"catalog books {output_uri} as snapshot {booked!r}, not {name!r}, and records a "
+            f"release under its snapshot's name: release it with --name {booked}")
     if report is None or not report["success"]:
         # a gate run without a name (`prox gate --snapshot`) judges the folder but records
         # nothing: the catalog only learns of a gate run with the snapshot's name

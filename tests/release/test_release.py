@@ -654,6 +654,31 @@ def test_release_without_catalog_records_in_the_catalog_refine_and_gate_booked_i
     assert read_latest(str(tmp_path / "root"))["name"] == "unbooked"
 
 
+def test_a_release_named_apart_from_its_booked_snapshot_names_the_booked_name(
+        tmp_path, capsys, monkeypatch):
+    """prox refine booked the folder as 'snap' and prox gate gated it so; `prox release
+    --name rel` was not recorded and said to `prox gate --snapshot … --name rel`, which the
+    catalog refuses (it books the folder as 'snap'): a dead end. The line names the name the
+    catalog books the folder under, and that release is recorded."""
+    url = f"sqlite:///{tmp_path / 'catalog.sqlite'}"
+    monkeypatch.setenv("PROX_CATALOG_URL", url)
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = tmp_path / "snapshots" / "snap"
+    assert main(["refine", "--input", str(src), "--output", str(out), "--model", "default",
+                 "--no-progress"]) == 0
+    assert main(["gate", "--snapshot", str(out)]) == 0
+    capsys.readouterr()
+    release = ["release", "--snapshot", str(out), "--root", str(tmp_path / "root")]
+    assert main([*release, "--name", "rel"]) == 0
+    line = capsys.readouterr().out
+    assert f"catalog books {out.as_uri()} as snapshot 'snap', not 'rel'" in line, line
+    assert "release it with --name snap" in line and "--name rel --catalog" not in line, line
+    assert main([*release, "--name", "snap"]) == 0
+    assert "not recorded" not in capsys.readouterr().out
+    with Catalog(url) as catalog:
+        assert [r["release"] for r in catalog.list_releases()] == ["snap"]
+
+
 def test_release_without_catalog_is_not_stopped_by_a_default_catalog_that_cannot_be_read(
         tmp_path, capsys, monkeypatch):
     """No --catalog, and the default catalog (PROX_CATALOG_URL) is no database (a file
