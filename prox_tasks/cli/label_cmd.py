@@ -176,6 +176,12 @@ def run(args) -> Outcome:
             return Outcome.failure("label", str(err), code=2)
     try:
         teacher = build_teacher(args)
+    except (TypeError, ValueError) as err:
+        # options no teacher can be built from (--teacher llm without --model or an
+        # endpoint): a setting to fix, which the same command cannot get past (exit 2), not
+        # a failed labeling (1) announced as a bare "ValueError: …"
+        return Outcome.failure("label", str(err), code=2)
+    try:
         with progress_bar(args, "label", total=args.limit) as bar:
             if args.seed_set:
                 return _seed_set(args, teacher, bar)

@@ -63,9 +63,25 @@ def test_prox_label_llm_without_endpoint_is_a_clear_error(tmp_path, capsys):
     src.write_text(json.dumps({"id": "a", "text": "hello"}) + "\n")
     code = main(["label", "--json", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
                  "--teacher", "llm", "--model", "m"])  # fmt: skip
-    assert code == 1
+    # a setting to fix (exit 2), said as prox's own line: it was exit 1, "ValueError: …"
+    assert code == 2
     out = capsys.readouterr()
     assert out.out == "" and "base URL" in out.err and out.err.startswith("prox label: ")
+    assert "ValueError" not in out.err
+
+
+def test_prox_label_llm_without_a_model_is_a_setting_to_fix(tmp_path, capsys):
+    """`prox label --teacher llm` as a new user first types it, without --model: exit 1 and
+    "prox label: ValueError: …", as if labeling had failed; a setting to fix exits 2."""
+    src = tmp_path / "in.jsonl"
+    src.write_text(json.dumps({"id": "a", "text": "hello"}) + "\n")
+    code = main(["label", "--input", str(src), "--output", str(tmp_path / "o.jsonl"),
+                 "--teacher", "llm"])  # fmt: skip
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith("prox label: the llm teacher needs a model name (prox label "
+                          "--model NAME"), err
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_prox_label_seed_set_registers_in_the_catalog(tmp_path, capsys):
