@@ -119,7 +119,20 @@ def register(subparsers, name: str, help_text: str) -> None:
                    help="requests in flight (default 8)")
     g.add_argument("--cache-dir", default=None, help="response cache folder (reruns pay nothing)")
     g.add_argument("--timeout", type=option_type("timeout"), default=120.0, help="seconds per request (default 120)")
-    p.set_defaults(func=run)
+    p.set_defaults(func=run, stopped_hint=stopped_hint)
+
+
+def stopped_hint(args) -> str:
+    """Said when a run is interrupted or terminated (Ctrl-C, SIGTERM): what a rerun does with
+    the work done. A seed set keeps its labeled parts and each part's checkpointed batches;
+    the one-file route publishes its --output only when complete."""
+    if args.seed_set:
+        return ("the same prox label command finishes the seed set: the parts labeled are "
+                "reused and a part stopped midway resumes from its last labeled batch")
+    return (f"nothing was written to {args.output} (it is published complete); the same "
+            "prox label command labels the input again"
+            + (" (--cache-dir: the teacher's answers are not asked for again)"
+               if getattr(args, "cache_dir", None) else ""))
 
 
 def build_teacher(args):

@@ -854,3 +854,48 @@ def test_a_seed_set_name_the_seed_dag_would_refuse_is_refused_before_any_work(na
     assert not out.exists()
     with Catalog(url) as catalog, pytest.raises(InvalidName):
         catalog.register_seed_set(name, "rules", out.as_uri())
+
+
+def test_an_interrupted_prox_label_says_what_a_rerun_does(tmp_path):
+    """Ctrl-C in `prox label` said only "prox label: interrupted", where `prox refine` and
+    `prox train` say what the same command does with the work done. The one-file route
+    publishes nothing and says so (the real process, a real SIGINT while its output's
+    temporary file is open); the seed-set route says its labeled parts are reused."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from prox_tasks.cli import _stopped_hint, build_parser
+
+    src = tmp_path / "in.jsonl.gz"
+    with gzip.open(src, "wt", encoding="utf-8") as fh:
+        for i in range(20_000):
+            fh.write(json.dumps({"id": str(i), "text": "Home\nNews\n" + f"Sentence {i}. " * 40})
+                     + "\n")
+    out = tmp_path / "out" / "labels.jsonl.gz"
+    out.parent.mkdir()
+    run = subprocess.Popen(
+        [sys.executable, "-m", "prox_tasks.cli", "label", "--input", str(src), "--output",
+         str(out), "--teacher", "rules", "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # a test run in the background ignores SIGINT, and so would this child
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while not any(out.parent.iterdir()) and run.poll() is None:
+            assert time.monotonic() < deadline, "no output opened within 120 s"
+            time.sleep(0.05)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=120)
+    finally:
+        run.kill()
+    assert run.returncode == 130, err[-2000:]
+    assert f"prox label: interrupted: nothing was written to {out} (it is published " \
+        "complete); the same prox label command labels the input again" in err, err[-2000:]
+    assert list(out.parent.iterdir()) == []  # nothing published, no temporary file left
+    argv = ["label", "--input", str(src), "--output", str(tmp_path / "seed"), "--teacher",
+            "rules", "--seed-set"]
+    assert _stopped_hint(build_parser(argv).parse_args(argv)) == (
+        ": the same prox label command finishes the seed set: the parts labeled are reused "
+        "and a part stopped midway resumes from its last labeled batch")
