@@ -466,7 +466,13 @@ def _claimed_conflict(output_uri: str, claimed: dict, request: dict,
                "which may still be refining it")
     else:
         who = "by a refine DAG run's plan, or by runs that shared it"
+    from prox_tasks.corpus.manifest import released_as
+
+    # a released snapshot's files are what its release points at: --force is refused there
+    way_out = ("refine into a new output folder (another snapshot name): this snapshot was "
+               "released, so --force is refused" if released_as(output_uri) else
+               "refine into a new output folder, or refine it again with --force (the DAG's "
+               "reprocess Param)")
     return SettingsConflict.between(
         claimed, request, f"{output_uri} is claimed for refining with other settings "
-        f"({SETTINGS_CLAIM_NAME}: {who}); refine into a new output folder, or refine it "
-        "again with --force (the DAG's reprocess Param)")
+        f"({SETTINGS_CLAIM_NAME}: {who}); {way_out}")

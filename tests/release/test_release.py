@@ -984,3 +984,26 @@ def test_a_released_snapshot_whose_shard_is_gone_or_edited_is_not_passed_again(t
     err = capsys.readouterr().err
     assert err.startswith(f"prox gate: {out} was released as crawl-2026-01-01"), err
     assert "shard-00001.parquet is missing); its gate result is not given again" in err
+
+
+def test_a_released_snapshot_refined_with_other_settings_is_not_told_to_use_force(
+        tmp_path, capsys, monkeypatch):
+    """`prox refine` with another setting into a released snapshot said "refine it again
+    with --force", which is then refused (the release points at its files): a dead end.
+    It names the one way out, a new output folder."""
+    monkeypatch.setenv("PROX_CATALOG_URL", f"sqlite:///{tmp_path / 'catalog.sqlite'}")
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = tmp_path / "snapshots" / "snap"
+    refine = ["refine", "--input", str(src), "--output", str(out), "--model", "default",
+              "--no-progress"]
+    assert main(refine) == 0
+    assert main(["gate", "--snapshot", str(out), "--name", "snap"]) == 0
+    assert main(["release", "--snapshot", str(out), "--root", str(tmp_path / "root"),
+                 "--name", "snap"]) == 0
+    capsys.readouterr()
+    assert main([*refine, "--max-doc-lines", "5000"]) == 1
+    err = capsys.readouterr().err
+    assert "is claimed for refining with other settings" in err, err
+    assert "refine into a new output folder (another snapshot name): this snapshot was " \
+        "released, so --force is refused" in err, err
+    assert "refine it again with --force" not in err, err
