@@ -298,13 +298,17 @@ def shipped_default() -> ResolvedModel:
     """``$PROX_DEFAULT_MODEL``, else the line tagger shipped with prox.
 
     Raises:
-        FileNotFoundError: ``$PROX_DEFAULT_MODEL`` names a local path that does not exist
-            (the message names the variable, not only the path).
+        prox_tasks.refine.options.ModelNotFound: ``$PROX_DEFAULT_MODEL`` names a local path
+            that does not exist (the message names the variable, not only the path): a
+            setting to fix, as ``--model`` naming nothing is (``prox`` exits 2, a DAG task
+            fails without retries); a FileNotFoundError still.
     """
     configured = os.environ.get(DEFAULT_MODEL_ENV)
     if configured and "://" not in configured and not os.path.exists(configured):
-        raise FileNotFoundError(f"no model at {configured} ({DEFAULT_MODEL_ENV}): fix or "
-                                "unset the variable (unset: the shipped line tagger)")
+        from prox_tasks.refine.options import ModelNotFound
+
+        raise ModelNotFound(f"no model at {configured} ({DEFAULT_MODEL_ENV}): fix or "
+                            "unset the variable (unset: the shipped line tagger)")
     return ResolvedModel(located(configured) if configured else str(SHIPPED_MODEL), "default")
 
 

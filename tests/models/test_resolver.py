@@ -176,18 +176,24 @@ def test_a_rerun_that_names_no_model_keeps_the_snapshots_model(isolated, tmp_pat
 def test_a_default_model_variable_naming_no_path_is_named_in_the_error(isolated, monkeypatch,
                                                                         tmp_path, capsys):
     """`PROX_DEFAULT_MODEL` set to a path that is not there: `prox refine` says which
-    variable to fix, not only the path."""
+    variable to fix, not only the path. A setting to fix, as `--model` naming nothing is:
+    it exited 1 with "FileNotFoundError: …" where `--model /nope` exits 2, and a DAG task
+    retried it; now exit 2, prox's own line, and no retry."""
     from prox_tasks.cli import main
+    from prox_tasks.pipeline.errors import cannot_succeed
 
     monkeypatch.setenv("PROX_DEFAULT_MODEL", str(tmp_path / "nonexist"))
     with pytest.raises(FileNotFoundError, match="PROX_DEFAULT_MODEL"):
         resolve_model("default")
+    with pytest.raises(cannot_succeed()):
+        resolve_model("default")
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": "a", "text": "Some text."}) + "\n")
     assert main(["refine", "--input", str(source), "--output", str(tmp_path / "out"),
-                 "--no-progress"]) == 1
+                 "--no-progress"]) == 2
     err = capsys.readouterr().err
-    assert "PROX_DEFAULT_MODEL" in err and "nonexist" in err
+    assert err.startswith(f"prox refine: no model at {tmp_path / 'nonexist'} "
+                          "(PROX_DEFAULT_MODEL): fix or unset the variable"), err
     assert not (tmp_path / "out" / "manifest.json").exists()
 
 
