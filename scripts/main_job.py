@@ -96,6 +96,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--teacher", default="rules", choices=["rules", "diff"],
                         help="the seed labeling's teacher (default rules; diff needs gold_text)")
     args = parser.parse_args(argv)
+    if not Path(args.input).exists():
+        # a typo'd path set Airflow up, then failed the seed DAG's first task with a
+        # traceback naming the DAG's input_uri Param, not this option
+        parser.error(f"--input {args.input}: no such file or folder (give a JSONL, Parquet "
+                     "or WET file, or a folder of them)")
     if args.base and not Path(args.base, "refiner.json").exists():
         # a typo'd folder trained from scratch, unsaid but for the step line
         parser.error(f"--base {args.base}: no refiner.json there (give a refiner folder, or "
