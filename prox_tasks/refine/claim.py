@@ -242,20 +242,33 @@ def _refuse_frozen_shards(output_uri: str, manifest, gated: dict) -> None:
     if frozen:
         shown = ", ".join(map(str, frozen[:10])) + \
             (f" and {len(frozen) - 10} more" if len(frozen) > 10 else "")  # fmt: skip
-        raise _gated(f"shard {shown} of {output_uri} is not published and was not refined"
+        raise _gated(output_uri, f"shard {shown} of {output_uri} is not published and was not refined"
                      if len(frozen) == 1 else f"shards {shown} of {output_uri} are not "
                      "published and were not refined", gated)
 
 
-def _gated(what: str, gated: dict, when: str = "") -> GatedSnapshot:
-    """The refusal ``what`` (which shards, not refined or not published) in a folder gated
-    as ``gated`` (``when``: " meanwhile" at publish), with the way out."""
+def _gated(output_uri: str, what: str, gated: dict, when: str = "") -> GatedSnapshot:
+    """The refusal ``what`` (which shards, not refined or not published) in folder
+    ``output_uri`` gated as ``gated`` (``when``: " meanwhile" at publish), with the way out."""
     name = gated.get("snapshot")  # none: `prox gate` without --name
     return GatedSnapshot(
         f"{what}: {f'snapshot {name}' if name else 'the snapshot'} there was gated "
-        f"({gated.get('verdict')}){when}, and its files are what the gate judged; refine into "
-        "a new output folder (another snapshot name), or refine it again with --force (the "
-        "DAG's reprocess Param) and gate it again")
+        f"({gated.get('verdict')}){when}, and its files are what the gate judged; "
+        + way_out(output_uri, " and gate it again"))
+
+
+def way_out(output_uri: str, then: str = "") -> str:
+    """How to refine ``output_uri`` otherwise than it is claimed or gated: a new output
+    folder, or ``--force`` (``then``: what follows it) — not for a released snapshot, whose
+    files are what its release points at (``--force`` is refused there: advised, it led to
+    that refusal)."""
+    from prox_tasks.corpus.manifest import released_as
+
+    if released_as(output_uri):
+        return ("refine into a new output folder (another snapshot name): this snapshot was "
+                "released, so --force is refused")
+    return ("refine into a new output folder (another snapshot name), or refine it again "
+            f"with --force (the DAG's reprocess Param){then}")
 
 
 def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
@@ -391,7 +404,7 @@ def check_claim(output_uri: str, manifest_id: str, request: dict | None,
             "it with that plan", ["manifest_id"])
     gated = (claim or {}).get("gated")
     if gated and shard_index not in gated.get("unwritten", ()):
-        raise _gated(f"shard {shard_index} of {output_uri} was not published", gated,
+        raise _gated(output_uri, f"shard {shard_index} of {output_uri} was not published", gated,
                      " meanwhile")
     claimed = None if claim is None else claim.get("request")
     if claimed is None:
@@ -466,13 +479,6 @@ def _claimed_conflict(output_uri: str, claimed: dict, request: dict,
                "which may still be refining it")
     else:
         who = "by a refine DAG run's plan, or by runs that shared it"
-    from prox_tasks.corpus.manifest import released_as
-
-    # a released snapshot's files are what its release points at: --force is refused there
-    way_out = ("refine into a new output folder (another snapshot name): this snapshot was "
-               "released, so --force is refused" if released_as(output_uri) else
-               "refine into a new output folder, or refine it again with --force (the DAG's "
-               "reprocess Param)")
     return SettingsConflict.between(
         claimed, request, f"{output_uri} is claimed for refining with other settings "
-        f"({SETTINGS_CLAIM_NAME}: {who}); {way_out}")
+        f"({SETTINGS_CLAIM_NAME}: {who}); {way_out(output_uri)}")

@@ -1007,3 +1007,11 @@ def test_a_released_snapshot_refined_with_other_settings_is_not_told_to_use_forc
     assert "refine into a new output folder (another snapshot name): this snapshot was " \
         "released, so --force is refused" in err, err
     assert "refine it again with --force" not in err, err
+    # a shard of it gone (removed by hand): refused as gated, with the same one way out
+    (out / "shards" / "shard-00000.parquet").unlink()
+    assert main(refine) == 1
+    err = capsys.readouterr().err
+    assert "shard 0 of " in err and "is not published and was not refined" in err, err
+    assert "refine into a new output folder (another snapshot name): this snapshot was " \
+        "released, so --force is refused" in err, err
+    assert "refine it again with --force" not in err, err
