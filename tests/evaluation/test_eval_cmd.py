@@ -227,7 +227,7 @@ def test_a_snapshot_with_no_refined_row_says_why_and_what_to_do(tmp_path, capsys
         "refined yet; refine it first (prox refine" in capsys.readouterr().err
     assert main(["refine", "--input", str(tmp_path / "in.jsonl"), "--output", out, "--model",
                  "default", "--catalog", f"sqlite:///{tmp_path / 'c.sqlite'}",
-                 "--no-progress"]) == 1  # every record quarantined: refine fails, shards written
+                 "--no-progress"]) == 2  # every record quarantined: refine fails, shards written
     capsys.readouterr()
     assert main(args) == 2
     assert ": its shards hold no row (every document quarantined); its quarantine/ and prox " \
