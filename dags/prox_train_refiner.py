@@ -44,7 +44,9 @@ with `seed_uri`.
    **evaluate** (or a retry finds one), promote measures the candidate against that model
    again — gold gate and validation, as `prox train` does — and decides on that (pool `gpu`).
    The registry is the truth: once `promoted.json` names the candidate the Asset is updated,
-   even when booking it in the catalog (`catalog_url`) failed.
+   even when booking it in the catalog failed. The catalog is `prox train`'s: the
+   `catalog_url` Param; empty, the default catalog for the default registry and none for a
+   `registry` elsewhere (its model never becomes what `prox refine` serves).
 5. **book_catalog** — books in the catalog what a promotion could not (the catalog could not
    be written); it fails, and alerts, while the catalog still cannot: refining uses the new
    model, but the catalog's lineage and the report name the old one until it is booked
@@ -74,7 +76,8 @@ with `seed_uri`.
                      "description": "Where the candidate is published and promoted (absolute "
                      "path or s3:// URI), as prox train --output; the refine DAG takes the "
                      "promoted model from PROX_MODEL_REGISTRY. Empty: PROX_MODEL_REGISTRY, else "
-                     "<PROX_HOME>/registry."},
+                     "<PROX_HOME>/registry. Booked in the catalog_url Param's catalog; "
+                     "empty, only the default registry is booked (in the default catalog)."},
         "kind": {"default": "line_tagger", "enum": ["line_tagger", "causal_lm"],
                  "title": "Model kind",
                  "description": "line_tagger: the CPU line tagger; causal_lm: a generative "
@@ -124,7 +127,10 @@ with `seed_uri`.
                     "description": "Train even when the registry holds the model this seed "
                     "set, these Params and this code trained before (off: that model is "
                     "returned without training, as prox train does; --retrain)."},
-        **cfg.common_params(),
+        # prox train's rule (settings.registry_catalog): the default catalog's promoted
+        # model is what prox refine serves when the default registry promotes none
+        **cfg.common_params(f"{cfg.DEFAULT_CATALOG} for the default registry; no catalog "
+                            "for a registry elsewhere, as prox train without --catalog"),
     }).items()},
     doc_md=DOC,
     tags=["prox", "training"],

@@ -218,11 +218,16 @@ def _gate_default(name: str) -> str:
     return f" Default: PROX_GATE_{name.upper()}, else {builtin_value(builtin)}."
 
 
-def common_params() -> dict:
+#: What an empty ``catalog_url`` Param stands for, as :func:`common_params` says it.
+DEFAULT_CATALOG = "PROX_CATALOG_URL or SQLite under PROX_HOME"
+
+
+def common_params(empty_catalog: str = DEFAULT_CATALOG) -> dict:
+    """The Params every DAG takes; ``empty_catalog``: what its empty ``catalog_url`` stands
+    for (the training DAG's depends on its ``registry`` Param)."""
     return {
         "catalog_url": {"default": None, "type": ["null", "string"], "title": "Catalog URL",
-                        "description": "SQLAlchemy URL; empty: PROX_CATALOG_URL or SQLite "
-                        "under PROX_HOME. Airflow stores a run's Params in its database: "
+                        "description": f"SQLAlchemy URL; empty: {empty_catalog}. Airflow stores a run's Params in its database: "
                         "keep passwords in PROX_CATALOG_URL, not here."},
     }
 

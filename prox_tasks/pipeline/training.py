@@ -30,7 +30,10 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     check_absolute(params, ("seed_uri", "registry"))
     # train may run on another worker; "default" and "promoted" as `prox train --base` takes them
     check_absolute(params, ("base",), MODEL_CHOICES)
-    check_catalog_shared(settings.catalog_url(params.get("catalog_url")), params)
+    registry = settings.param_or_default(params, "registry")
+    catalog_url = _run_catalog(registry, params)
+    if catalog_url:
+        check_catalog_shared(catalog_url, params)
     uri = params.get("seed_uri") or next(
         (e["uri"] for e in reversed(triggering_events) if e.get("uri")), None)
     if not uri:
@@ -44,10 +47,8 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     _check_exists(uri, "seed_uri")
     if params.get("base") and params["base"] not in MODEL_CHOICES:
         _check_exists(params["base"], "base")
-    registry = settings.param_or_default(params, "registry")
-    catalog_url = settings.catalog_url(params.get("catalog_url"))
     seed = {"uri": uri, "registry": registry,
-            "catalog_url": settings.catalog_url_to_pass_on(catalog_url)}
+            "catalog_url": catalog_url and settings.catalog_url_to_pass_on(catalog_url)}
     from prox_tasks.training.run import check_incumbent, checked_seed_set
 
     # the train task's job neither gates nor promotes (evaluate and promote do, always), so
@@ -61,6 +62,22 @@ def resolve_seed_set(params: dict, triggering_events: list[dict]) -> dict:
     # the gold pages train leaves out, train's log says it (once a run, not in both tasks)
     checked_seed_set(_job(seed, params), caller="dag", sample_rows=SAMPLE_ROWS, warn=False)
     return seed
+
+
+def _run_catalog(registry: str, params: dict) -> str | None:
+    """The catalog a run books its model in, by ``prox train``'s rule
+    (:func:`~prox_tasks.pipeline.settings.registry_catalog`): the ``catalog_url`` Param when
+    given; else the default catalog for the default registry, and none for a registry
+    elsewhere — booked in the default catalog, its model was what ``prox refine`` served
+    whenever the default registry promoted none."""
+    given = params.get("catalog_url")
+    return settings.registry_catalog(registry, settings.catalog_url(given) if given else None)
+
+
+def _catalog(seed: dict) -> str | None:
+    """The catalog of a run whose ``resolve_seed_set`` returned ``seed`` (None: it books in
+    none), with the password its return value left out taken from this worker's environment."""
+    return settings.catalog_url(seed["catalog_url"]) if seed.get("catalog_url") else None
 
 
 #: Lines of each seed-set file ``resolve_seed_set`` reads to check it: a seed set of tens of
@@ -95,7 +112,7 @@ def _job(seed: dict, params: dict):
     given = {field: params[param] for param, field in _JOB_FIELDS.items()
              if params.get(param) not in (None, "")}
     return TrainJob(seed=seed["uri"], output=seed["registry"], name=settings.REFINER_NAME,
-                    catalog=settings.catalog_url(seed["catalog_url"]), promote=False, gold_gate=False, **given)
+                    catalog=_catalog(seed), promote=False, gold_gate=False, **given)
 
 
 def train(seed: dict, params: dict) -> dict:
@@ -132,7 +149,7 @@ def evaluate(seed: dict, candidate: dict, params: dict) -> dict:
     from prox_tasks.registry import ModelRegistry
 
     # with its catalog, as the promote task's: both resolve the same gold incumbent
-    registry = ModelRegistry(seed["registry"], catalog=settings.catalog_url(seed["catalog_url"]))
+    registry = ModelRegistry(seed["registry"], catalog=_catalog(seed))
     return _measure(seed, candidate, params, registry)()
 
 
@@ -183,7 +200,7 @@ def promote(seed: dict, candidate: dict, incumbent: dict, params: dict | None = 
     from prox_tasks.registry import CatalogNotBooked, ModelRegistry
     from prox_tasks.training.promotion import decide_promotion
 
-    registry = ModelRegistry(seed["registry"], catalog=settings.catalog_url(seed["catalog_url"]))
+    registry = ModelRegistry(seed["registry"], catalog=_catalog(seed))
     measure = _measure(seed, candidate, params or {}, registry)
     booked, error, remeasured = (True if registry.catalog else None), None, None
     try:
@@ -214,7 +231,7 @@ def book_catalog(seed: dict, decision: dict) -> dict:
 
     if decision.get("catalog_booked") is not False:
         return {"booked": decision.get("catalog_booked")}
-    registry = ModelRegistry(seed["registry"], catalog=settings.catalog_url(seed["catalog_url"]))
+    registry = ModelRegistry(seed["registry"], catalog=_catalog(seed))
     try:
         version = registry.book_promoted(settings.REFINER_NAME, decision["version"])
     except Exception as err:

@@ -228,3 +228,47 @@ def test_a_train_run_warns_of_the_gold_pages_of_its_seed_set_once(tmp_path, capl
         out = training.train(resolved, params)
     assert out["seed_set"]["gold_pages_left_out"] == 3
     assert caplog.text.count(said) == 1, caplog.text
+
+
+def test_a_run_into_a_registry_elsewhere_books_in_no_catalog(tmp_path):
+    """A run whose ``registry`` Param is not the default registry booked its promotion in
+    the default catalog (PROX_CATALOG_URL), where ``prox refine`` found it as the promoted
+    model while the default registry promoted none: the run follows ``prox train``'s rule
+    (settings.registry_catalog) now, so refining serves no model of that registry."""
+    from prox_tasks.catalog import Catalog
+    from prox_tasks.models.resolver import promoted
+    from prox_tasks.pipeline import settings
+
+    root = str(tmp_path / "experiments")
+    registry = ModelRegistry(root)
+    folder = build_tagger_artifact(tmp_path / "models" / "c", seed=3)
+    rec = registry.publish(folder, "refiner", "line_tagger", {}, {}, GOOD)
+    uri = str(write_seed_set(tmp_path / "seed", make_docs(4, 1), make_docs(6, 2)))
+    seed = training.resolve_seed_set({"seed_uri": uri, "registry": root}, [])
+    assert seed["catalog_url"] is None
+    candidate = {"name": "refiner", "version": rec["version"], "uri": rec["uri"],
+                 "metrics": GOOD}
+    params = {**PARAMS, "gold_gate": False}  # nothing promoted: promoted without a gate
+    decision = training.promote(seed, candidate, training.evaluate(seed, candidate, params),
+                                params)
+    assert decision["promoted"], decision
+    assert decision["catalog_booked"] is None
+    assert training.book_catalog(seed, decision) == {"booked": None}
+    assert promoted() is None  # what prox refine --model promoted resolves
+    with Catalog(settings.catalog_url()) as catalog:
+        assert catalog.promoted_model("refiner") is None
+
+
+def test_the_catalog_url_param_books_a_registry_elsewhere_there(tmp_path):
+    """An explicit ``catalog_url`` Param still wins, as ``prox train --catalog``; and the
+    default registry is booked in the default catalog."""
+    from prox_tasks.pipeline import settings
+
+    uri = str(write_seed_set(tmp_path / "seed", make_docs(4, 1), make_docs(6, 2)))
+    url = f"sqlite:///{tmp_path}/team.sqlite"
+    seed = training.resolve_seed_set({"seed_uri": uri, "registry": str(tmp_path / "elsewhere"),
+                                      "catalog_url": url}, [])
+    assert seed["catalog_url"] == url
+    seed = training.resolve_seed_set({"seed_uri": uri, "registry": None}, [])
+    assert seed["registry"] == settings.registry_root()
+    assert seed["catalog_url"] == settings.catalog_url()
