@@ -488,10 +488,17 @@ class ModelRegistry:
         return PromotedRecordDamaged(
             f"{self.uri(name, PROMOTED)} is damaged ({detail}): which {name} version is "
             f"promoted in {self.root} cannot be told, and no other model is used in its "
-            f"place. Promote a published version by hand, which replaces it: prox models "
-            f"--registry {self.root} --name {name} promote VERSION --reason TEXT ("
-            + (f"published: {', '.join(published)}" if published else "none is published")
-            + "), or promote default, the model prox refine --model default uses")
+            f"place. Promote a published version by hand, which replaces it: "
+            + self._promote_advice(name, published))
+
+    def _promote_advice(self, name: str, published: list[str]) -> str:
+        """How to promote a version of ``name`` by hand, as a message that cannot load the
+        promoted one says it: :func:`promote_command` (the registry, name and catalog named
+        where they are not the defaults), and the versions that can be promoted."""
+        return (promote_command("VERSION", self.root, name, self.catalog) + " ("
+                + (f"published: {', '.join(published)}" if published else "none is published")
+                + "), or the same with default for VERSION: the model prox refine --model default "
+                "uses")
 
     def promoted_published(self, name: str) -> dict | None:
         """:meth:`promoted`, checked to be published here: what refining, the gold gate and
@@ -508,10 +515,7 @@ class ModelRegistry:
         raise PromotedVersionGone(
             f"the promoted {name} {record['version']} (its promoted.json) is not published in "
             f"{self.root}: no {ARTIFACT} in its folder (removed by hand, or damaged). Promote "
-            f"a published version by hand: prox models --registry {self.root} --name {name} "
-            "promote VERSION --reason TEXT ("
-            + (f"published: {', '.join(published)}" if published else "none is published")
-            + "), or promote default, the model prox refine --model default uses")
+            f"a published version by hand: {self._promote_advice(name, published)}")
 
     def decide(self, name: str, version: str, candidate_metrics: dict,
                incumbent_metrics: dict | None, candidate_gold: dict | None = None,

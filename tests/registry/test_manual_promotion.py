@@ -811,3 +811,29 @@ def test_promote_default_with_the_catalog_down_still_rolls_back(tmp_path, capsys
     version = ModelRegistry(root).promoted("refiner")["version"]
     assert f"promoted refiner {version}" in out, out
     assert "the registry serves it now" in out and "NOT booked in the catalog" in out, out
+
+
+def test_a_gone_or_damaged_promoted_model_s_advice_is_promote_command(tmp_path, monkeypatch):
+    """Its advice spelled the command by hand, ``prox models --registry R --name N promote
+    VERSION``, with no ``--catalog`` for a registry elsewhere booked in one: followed, the
+    promotion was booked in no catalog. It is ``promote_command``'s now, as every other
+    "promote again" advice."""
+    from prox_tasks.registry import PromotedVersionGone
+    from prox_tasks.storage import join_uri, list_uri, put_atomic, remove_all
+
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", str(tmp_path / "default"))
+    root = str(tmp_path / "elsewhere")
+    registry = ModelRegistry(root, catalog=f"sqlite:///{tmp_path}/team.sqlite")
+    v1, v2 = two_promoted(registry, tmp_path)
+    said = f"prox models promote VERSION --registry {root} --catalog <the same catalog URL> "
+    remove_all(list_uri(join_uri(root, "refiner", v2) + "/"))
+    with pytest.raises(PromotedVersionGone) as gone:
+        registry.promoted_published("refiner")
+    assert f"{said}--reason TEXT (published: {v1})" in str(gone.value), gone.value
+    put_atomic(join_uri(root, "refiner", "promoted.json"), b"\x00garbage")
+    with pytest.raises(PromotedVersionGone) as damaged:
+        registry.promoted("refiner")
+    assert f"{said}--reason TEXT (published: {v1})" in str(damaged.value), damaged.value
+    monkeypatch.setenv("PROX_MODEL_REGISTRY", root)  # the default registry: the bare command
+    with pytest.raises(PromotedVersionGone, match=r": prox models promote VERSION --reason"):
+        ModelRegistry(root).promoted("refiner")
