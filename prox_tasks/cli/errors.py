@@ -164,19 +164,12 @@ def _oserror(err: OSError) -> str:
                 f"free space there, then run the same command again")
     blocker = file_in_the_way(err)
     if blocker is not None:
-        import os
-
         from prox_tasks.pipeline.settings import prox_home
 
         target = f" (for {where})" if str(where).rstrip("/") != blocker else ""
         # the default catalog, registry and runs live under PROX_HOME: say it is that one
+        # (a PROX_TMPDIR below a file is a SettingInvalid naming it: tempfiles.scratch_dir)
         named = f"{blocker} (PROX_HOME)" if blocker == prox_home() else blocker
-        staging = os.environ.get("PROX_TMPDIR", "").rstrip("/")
-        made = str(where).rstrip("/")
-        # the scratch folder (S3 uploads staged, the id search's spill), or a folder made on
-        # the way to it: os.makedirs names the first it could not make, not PROX_TMPDIR
-        if staging and made and (staging == made or staging.startswith(made + "/")):
-            target = f" (for {shown(staging)}, PROX_TMPDIR)"
         return (f"{named} is a file where a folder is needed{target}: give a path whose "
                 "folders are folders, or move that file away")
     if err.strerror:

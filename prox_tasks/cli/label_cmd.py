@@ -174,6 +174,9 @@ def run(args) -> Outcome:
     refused = _options_of_the_other_route(args) or _misnamed_output(args)
     if refused:
         return Outcome.failure("label", refused, code=2)
+    from prox_tasks.storage.tempfiles import check_scratch_dir
+
+    check_scratch_dir()  # SettingInvalid, exit 2: before the input is read or a folder claimed
     if args.seed_set:
         for dest, default in SEED_SET_DEFAULTS.items():
             if getattr(args, dest) is None:

@@ -49,6 +49,17 @@ class FirstReads(dict):
         return True
 
 
+class _ScratchSpool(tempfile.SpooledTemporaryFile):
+    """A spool that takes its folder (:func:`scratch_dir`, ``PROX_TMPDIR``) only when it
+    rolls over to a file: every ``Quarantine()`` made (and touched) the folder, so a bad
+    ``PROX_TMPDIR`` failed every label and refine, also those that never spill."""
+
+    def rollover(self) -> None:
+        if not self._rolled:  # CPython's spool makes its file from these arguments
+            self._TemporaryFileArgs["dir"] = scratch_dir()
+        super().rollover()
+
+
 class Quarantine:
     """Collects bad records (spooled to disk, so memory stays bounded).
 
@@ -74,8 +85,7 @@ class Quarantine:
         self.text_candidates: Counter[str] = Counter()
         # past 8 MiB (a damaged WARC's records, up to max_raw_bytes each) it rolls over to a
         # file: in the operator's scratch folder (PROX_TMPDIR), not a small system /tmp
-        self._spool = tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024, mode="w+b",
-                                                    dir=scratch_dir())
+        self._spool = _ScratchSpool(max_size=8 * 1024 * 1024, mode="w+b")
         self._finalizer = weakref.finalize(self, self._spool.close)
 
     def close(self) -> None:

@@ -479,7 +479,8 @@ def check_refine_settings() -> None:
     model is fetched from S3 (``PROX_MODEL_CACHE_KEEP``), as the run's settings are taken
     once the snapshot is named (``PROX_QUALITY_FILTER``: a bad one booked a failed run), as
     the plan looks for repeated ids (``PROX_ID_SEARCH_MB``), as an openai pool loads
-    (``PROX_MAX_REPLY_BYTES``: a bad one failed every shard) — before any work: ``prox
+    (``PROX_MAX_REPLY_BYTES``: a bad one failed every shard), as scratch files spill
+    (``PROX_TMPDIR``) — before any work: ``prox
     refine`` and the refine DAG's plan call it before the snapshot is planned, claimed or
     booked (a bad value met later left a snapshot booked ``failed``), and each refine task
     before it refines, in the environment of the worker it runs on — as does
@@ -494,5 +495,8 @@ def check_refine_settings() -> None:
     quality_filter()  # the variable's own value, whether or not the run names its own
     id_search_bytes()
     from prox_tasks.openai_replies import reply_cap
+    from prox_tasks.storage.tempfiles import check_scratch_dir
+
+    check_scratch_dir()  # a quarantine past 8 MiB, the id search's spill, S3 uploads staged
 
     reply_cap(None)

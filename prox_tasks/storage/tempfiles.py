@@ -65,8 +65,53 @@ def scratch_dir(default: str = "") -> str:
     while the operator had pointed ``PROX_TMPDIR`` at a volume with room."""
     path = os.environ.get("PROX_TMPDIR") or os.path.join(tempfile.gettempdir(), default)
     path = path.rstrip(os.sep) or os.sep  # no default: the temp folder itself, as named
-    os.makedirs(path, mode=0o700, exist_ok=True)
+    try:
+        os.makedirs(path, mode=0o700, exist_ok=True)
+    except OSError as err:
+        if not os.environ.get("PROX_TMPDIR"):
+            raise
+        raise _tmpdir_invalid(_tmpdir_problem(path) or f"{err.strerror}: {err.filename}") from None
     return path
+
+
+def check_scratch_dir() -> None:
+    """Refuse a ``PROX_TMPDIR`` that cannot hold scratch files, before any work, without
+    creating it: a command that spills only past some size (a quarantine past 8 MiB, the id
+    search) would otherwise fail deep in a run, or in the next run that grows. Cheap: no
+    file is written; the folder, or its nearest existing parent, is looked at.
+
+    Raises:
+        prox_tasks.pipeline.settings.SettingInvalid: a part of the path is a file, or the
+            folder (or the parent it would be made in) cannot be written.
+    """
+    path = os.environ.get("PROX_TMPDIR")
+    problem = _tmpdir_problem(path) if path else None
+    if problem:
+        raise _tmpdir_invalid(problem)
+
+
+def _tmpdir_problem(path: str) -> str | None:
+    """Why scratch files cannot be made in the folder ``path`` (None: they can, as far as
+    can be told without writing): a part of it a file, or the folder — or, not there yet,
+    the nearest existing folder it would be made in — not writable by this user."""
+    found = os.path.abspath(path)
+    while not os.path.lexists(found):  # the nearest part that exists: where it is made
+        found = os.path.dirname(found)
+    if not os.path.isdir(found):
+        return f"{found} is a file where a folder is needed"
+    if not os.access(found, os.W_OK | os.X_OK):
+        return f"{found} cannot be written by this user"
+    return None
+
+
+def _tmpdir_invalid(problem: str):
+    """The error for a ``PROX_TMPDIR`` that cannot hold scratch files (``problem``: why)."""
+    from prox_tasks.pipeline.settings import SettingInvalid
+
+    return SettingInvalid(
+        f"PROX_TMPDIR={os.environ.get('PROX_TMPDIR')!r} cannot hold prox's scratch files "
+        f"({problem}): set PROX_TMPDIR to a folder this user can write (on a volume with "
+        "room), or unset it to use the system temp folder")
 
 
 def upload_dir() -> str:

@@ -234,17 +234,19 @@ def test_a_prox_tmpdir_under_a_file_is_named_as_prox_tmpdir(tmp_path, capsys, mo
     """PROX_TMPDIR (where S3 uploads are staged) below a file: `prox plan --output s3://…`
     ended "…/afile is a file where a folder is needed (for …/afile/sub)", naming no setting:
     the path came from PROX_TMPDIR, which the line now says; two folders below it too
-    (os.makedirs names the first folder it could not make, …/afile/sub, not PROX_TMPDIR)."""
+    (os.makedirs names the first folder it could not make, …/afile/sub, not PROX_TMPDIR).
+    A setting to fix: exit 2."""
     from prox_tasks.storage import put_atomic
 
     put_atomic(f"{s3_bucket}/in/docs.jsonl", b'{"id": "a", "text": "one two three"}\n')
     (tmp_path / "afile").write_text("a file\n")
     monkeypatch.setenv("PROX_TMPDIR", f"{tmp_path}/afile/{below}")
     assert main(["plan", "--input", f"{s3_bucket}/in/", "--output", f"{s3_bucket}/out",
-                 "--catalog", "sqlite://"]) == 1
+                 "--catalog", "sqlite://"]) == 2
     err = capsys.readouterr().err
-    assert (f"prox plan: {tmp_path}/afile is a file where a folder is needed (for "
-            f"{tmp_path}/afile/{below}, PROX_TMPDIR)") in err, err
+    assert (f"prox plan: PROX_TMPDIR='{tmp_path}/afile/{below}' cannot hold prox's scratch "
+            f"files ({tmp_path}/afile is a file where a folder is needed): set PROX_TMPDIR "
+            "to a folder this user can write") in err, err
 
 
 def test_nothing_promoted_is_the_same_setting_error_for_every_command(tmp_path, capsys,
@@ -462,3 +464,33 @@ def test_a_bad_reply_cap_is_a_setting_to_fix_for_the_llm_teacher_too(tmp_path, c
     assert "deployment variable PROX_MAX_REPLY_BYTES='lots' is not a whole number of bytes" \
         in err and "ValueError" not in err, err  # fmt: skip
     assert not out.exists()
+
+
+def test_a_prox_tmpdir_that_cannot_be_written_fails_label_and_refine_up_front(tmp_path,
+                                                                            capsys,
+                                                                            monkeypatch):
+    """PROX_TMPDIR below a file (a real unwritable folder: the tests run as root, which
+    permission bits do not stop): every ``prox label`` and ``prox refine`` failed, exit 1,
+    with a bare "[Errno 20] Not a directory: '…/afile/x'" naming no setting, as the
+    quarantine made the folder whether or not it spilled. Each now refuses it up front, a
+    setting to fix (exit 2), naming PROX_TMPDIR, what is wrong and what to do; nothing is
+    written."""
+    (tmp_path / "afile").write_text("a file, not a folder\n")
+    monkeypatch.setenv("PROX_TMPDIR", f"{tmp_path}/afile/x")
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text('{"id": "a", "text": "A line of a page long enough to count here."}\n')
+    said = (f"PROX_TMPDIR='{tmp_path}/afile/x' cannot hold prox's scratch files "
+            f"({tmp_path}/afile is a file where a folder is needed): set PROX_TMPDIR to a "
+            "folder this user can write (on a volume with room), or unset it to use the "
+            "system temp folder")
+    commands = {
+        "label": ["label", "--input", str(docs), "--output", str(tmp_path / "labels.jsonl"),
+                  "--no-progress"],
+        "refine": ["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                   "--catalog", f"sqlite:///{tmp_path / 'catalog.sqlite'}", "--no-progress"],
+    }
+    for name, args in commands.items():
+        assert main(args) == 2, name
+        err = capsys.readouterr().err.strip()
+        assert err == f"prox {name}: {said} (-v for the traceback)", err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "docs.jsonl"]

@@ -23,3 +23,19 @@ def test_a_quarantine_past_its_memory_spills_under_prox_tmpdir(tmp_path, monkeyp
         assert len(list(quarantine.records())) == 10
     finally:
         quarantine.close()
+
+
+def test_a_quarantine_that_never_spills_leaves_prox_tmpdir_alone(tmp_path, monkeypatch):
+    """Every ``Quarantine()`` made PROX_TMPDIR (scratch_dir), spilled or not: a bad one
+    failed every label and refine, and a good one was created for nothing. The folder is
+    taken only when the spool rolls over to a file."""
+    for scratch in (tmp_path / "not-yet", tmp_path / "afile" / "x"):
+        (tmp_path / "afile").write_text("a file, not a folder\n")
+        monkeypatch.setenv("PROX_TMPDIR", str(scratch))
+        quarantine = Quarantine()
+        try:
+            quarantine.add("docs.jsonl", 0, "bad_json", raw=b"{not json")
+            assert [r["offset"] for r in quarantine.records()] == [0]
+        finally:
+            quarantine.close()
+        assert not scratch.exists()
