@@ -35,13 +35,27 @@ def check_url(url: str) -> None:
                                 "postgresql+psycopg2://user:pw@host/db") from None
     if parsed.get_backend_name() == "sqlite":
         return
+    from sqlalchemy.exc import NoSuchModuleError
+
     try:
         parsed.get_dialect().import_dbapi()
+    except NoSuchModuleError:  # notadb://, postgres://: a database SQLAlchemy does not know
+        raise CatalogURLInvalid(f"the catalog URL names the database {parsed.drivername!r}, "
+                                "which SQLAlchemy does not know: e.g. "
+                                "sqlite:////abs/path/catalog.sqlite or "
+                                "postgresql+psycopg2://user:pw@host/db") from None
     except ImportError as err:
         raise CatalogURLInvalid(f"the catalog URL asks for the database driver "
                                 f"{err.name or err}, which is not installed: for PostgreSQL "
                                 "write postgresql+psycopg2://user:pw@host/db (a bare "
                                 "postgresql:// means psycopg 3)") from None
+
+
+def url_cannot_work(err: BaseException) -> bool:
+    """Whether ``err``, met opening a catalog, is its URL's own fault (not a database URL, a
+    driver not installed, a file that is no catalog): the same URL fails again, whenever it
+    is tried; otherwise an outage, which a retry once the database is back gets past."""
+    return isinstance(err, (CatalogURLInvalid, NotACatalog))
 
 
 class NotACatalog(ValueError):

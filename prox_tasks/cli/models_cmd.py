@@ -118,7 +118,7 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
         CatalogNotBooked,
         ModelNotBooked,
         ModelRegistry,
-        promote_command,
+        rebook_advice,
     )
 
     booked = ""
@@ -143,12 +143,11 @@ def _promote(args, root: str, catalog: str | None) -> Outcome:
     except CatalogNotBooked as err:
         decision = err.decision
         # this registry, model and catalog named: the bare command acts on the defaults
-        again = promote_command(args.version, root, args.name, catalog)
+        advice = rebook_advice(err.__cause__, args.version, root, args.name, catalog)
         booked = (
             f"; the registry serves it now, but it is NOT booked in the catalog "
-            f"{catalog} ({describe_error(err.__cause__)}): run `{again}` again once "
-            "the catalog can be written (it books it, the registry stays as is), or "
-            "--no-catalog to keep it out"
+            f"{catalog} ({describe_error(err.__cause__)}): {advice} (it books it, the "
+            "registry stays as is), or --no-catalog to keep it out"
         )
         data = {
             **decision.to_dict(),

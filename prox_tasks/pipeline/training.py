@@ -227,7 +227,7 @@ def book_catalog(seed: dict, decision: dict) -> dict:
             refining serves the promoted model — the catalog's lineage and the report's
             model would be stale; the message says how to book it.
     """
-    from prox_tasks.registry import ModelRegistry, promote_command
+    from prox_tasks.registry import ModelRegistry, rebook_advice
 
     if decision.get("catalog_booked") is not False:
         return {"booked": decision.get("catalog_booked")}
@@ -238,9 +238,9 @@ def book_catalog(seed: dict, decision: dict) -> dict:
         raise RunError(
             f"{settings.REFINER_NAME} {decision['version']} is promoted in the registry "
             f"{seed['registry']} (refining uses it: the prox_refiner Asset event was sent) but "
-            f"the catalog {seed['catalog_url']} cannot book it: {err}. Once the catalog can be "
-            "written, clear this task (it books what promoted.json names), or run "
-            f"{promote_command(decision['version'], seed['registry'], catalog=registry.catalog)}"
+            f"the catalog {seed['catalog_url']} cannot book it: {err}. "
+            + rebook_advice(err, decision["version"], seed["registry"], None, registry.catalog,
+                            "clear this task (it books what promoted.json names)")
         ) from err
     log.info("booked %s %s in the catalog", settings.REFINER_NAME, version)
     return {"booked": True, "version": version}

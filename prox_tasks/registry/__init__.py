@@ -12,6 +12,7 @@ from prox_tasks.registry.registry import (
     beats,
     fetch_folder,
     promote_command,
+    rebook_advice,
     score,
 )
 
@@ -27,5 +28,6 @@ __all__ = [
     "beats",
     "fetch_folder",
     "promote_command",
+    "rebook_advice",
     "score",
 ]

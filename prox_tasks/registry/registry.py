@@ -192,7 +192,8 @@ class ModelNotBooked(RuntimeError):
 
 
 def promote_command(version: str, registry: str | os.PathLike | None = None,
-                    name: str | None = None, catalog: str | None = None) -> str:
+                    name: str | None = None, catalog: str | None = None,
+                    corrected: bool = False) -> str:
     """The ``prox models promote`` command a message tells the user to run for ``version``
     of model ``name`` (None: the refiner) in ``registry``, booked in ``catalog``: the one
     wording of that advice. The bare command acts on the defaults — the default registry
@@ -200,7 +201,8 @@ def promote_command(version: str, registry: str | os.PathLike | None = None,
     (:func:`~prox_tasks.pipeline.settings.registry_catalog`) — so, followed after a
     promotion elsewhere, it promoted another registry's version and booked nothing: each
     option that differs from its default is named. The catalog's URL is not repeated (its
-    password): the message names it, redacted."""
+    password): the message names it, redacted; ``corrected``: the catalog URL cannot work,
+    and the command names the corrected one in its place."""
     import shlex
 
     from prox_tasks.pipeline import settings
@@ -214,8 +216,31 @@ def promote_command(version: str, registry: str | os.PathLike | None = None,
         words += ["--name", name]
     command = shlex.join(words)
     if catalog and catalog != settings.registry_catalog(root):
-        command += " --catalog <the same catalog URL>"
+        command += f" --catalog <the {'corrected' if corrected else 'same'} catalog URL>"
     return command + " --reason TEXT"
+
+
+def rebook_advice(cause: BaseException, version: str, registry: str | os.PathLike | None,
+                  name: str | None, catalog: str | None, retry: str | None = None) -> str:
+    """How to book a promotion of ``version`` that booking in ``catalog`` failed on
+    (``cause``): the one advice of every such message. An outage: once the catalog can be
+    written, ``retry`` ("retry prox train …", what retries it as it is) or promote again
+    (``retry`` None: the promote command is the retry: ``prox models promote``'s own). A
+    URL that cannot work (:func:`~prox_tasks.catalog.engine.url_cannot_work`: not a
+    database URL, a driver not installed, a file that is no catalog): retrying with it
+    fails again, so correct it and promote again naming the corrected one."""
+    from prox_tasks.catalog.engine import url_cannot_work
+
+    if url_cannot_work(cause):
+        again = promote_command(version, registry, name, catalog, corrected=True)
+        return ("the catalog URL itself cannot work (it was not a database that is down), so "
+                "anything retried with it fails the same way: correct it where it is given "
+                "(--catalog, the training DAG's catalog_url Param, else PROX_CATALOG_URL), "
+                f"then run {again}")
+    again = promote_command(version, registry, name, catalog)
+    if retry is None:
+        return f"once the catalog can be written, run `{again}` again"
+    return f"once the catalog can be written, {retry}, or run {again}"
 
 
 class CatalogNotBooked(RuntimeError):
@@ -228,17 +253,18 @@ class CatalogNotBooked(RuntimeError):
         catalog: The catalog URL that could not be written (its password left out).
     """
 
-    def __init__(self, decision: Decision, catalog: str, registry: str | None = None) -> None:
+    def __init__(self, decision: Decision, catalog: str, registry: str | None = None,
+                 cause: BaseException | None = None) -> None:
         from prox_tasks.redaction import redact
 
         self.decision, self.catalog = decision, redact(catalog)
         where = f" {registry}" if registry is not None else ""
-        again = promote_command(decision.candidate, registry, decision.name, catalog)
+        advice = rebook_advice(cause or RuntimeError(), decision.candidate, registry,
+                               decision.name, catalog, "promoting it again books it — retry "
+                               "prox train or the training DAG's promote task")  # fmt: skip
         super().__init__(f"{decision.name} {decision.candidate} is promoted in the registry"
                          f"{where} (refining uses it) but not booked in the catalog "
-                         f"{self.catalog}: once the catalog can be written, promoting it again "
-                         "books it — retry prox train or the training DAG's promote task, or "
-                         f"run {again}")
+                         f"{self.catalog}: {advice}")
 
 
 #: The reason of a decision that found its candidate promoted already: it changes nothing
@@ -725,7 +751,7 @@ class ModelRegistry:
         try:
             self.book_promoted(decision.name, decision.candidate)
         except Exception as err:
-            raise CatalogNotBooked(decision, self.catalog, self.root) from err
+            raise CatalogNotBooked(decision, self.catalog, self.root, err) from err
 
     def book_promoted(self, name: str, version: str | None = None) -> str | None:
         """Book in the catalog (when one is configured) the version ``promoted.json`` names

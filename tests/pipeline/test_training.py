@@ -272,3 +272,24 @@ def test_the_catalog_url_param_books_a_registry_elsewhere_there(tmp_path):
     seed = training.resolve_seed_set({"seed_uri": uri, "registry": None}, [])
     assert seed["registry"] == settings.registry_root()
     assert seed["catalog_url"] == settings.catalog_url()
+
+
+def test_book_catalog_s_way_out_for_a_catalog_url_that_cannot_work(tmp_path):
+    """book_catalog said "once the catalog can be written, clear this task" for a catalog
+    URL that can never work (a database SQLAlchemy does not know): cleared, the task used
+    the same URL and failed again. It says to correct the URL and promote by hand naming the
+    corrected one."""
+    from tests.registry.test_registry import make_artifact
+
+    root = str(tmp_path / "experiments")
+    registry = ModelRegistry(root)
+    rec = registry.publish(make_artifact(tmp_path / "a", b"1"), "refiner", "line_tagger",
+                           {}, {}, GOOD)  # fmt: skip
+    assert registry.decide("refiner", rec["version"], GOOD, None).promoted
+    with pytest.raises(training.RunError) as failed:
+        training.book_catalog({"registry": root, "catalog_url": "notadb://x"},
+                              {"catalog_booked": False, "version": rec["version"]})
+    said = str(failed.value)
+    assert "clear this task" not in said, said
+    assert (f"prox models promote {rec['version']} --registry {root} --catalog "
+            "<the corrected catalog URL> --reason TEXT") in said, said

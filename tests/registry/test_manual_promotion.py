@@ -837,3 +837,35 @@ def test_a_gone_or_damaged_promoted_model_s_advice_is_promote_command(tmp_path, 
     monkeypatch.setenv("PROX_MODEL_REGISTRY", root)  # the default registry: the bare command
     with pytest.raises(PromotedVersionGone, match=r": prox models promote VERSION --reason"):
         ModelRegistry(root).promoted("refiner")
+
+
+@pytest.mark.parametrize("url", ["notadb://x", "mysql://prox@db/prox"])
+def test_a_catalog_url_that_cannot_work_is_not_told_to_retry(tmp_path, capsys, url):
+    """A promotion booked in a catalog URL that can never work (a database SQLAlchemy does
+    not know, a driver not installed) said to promote again "once the catalog can be
+    written": with the same URL it fails the same way. It says to correct the URL and
+    promote naming the corrected one; an outage (the catalog's folder a file, a real
+    fault) still says to run the same command again."""
+    from prox_tasks.registry import CatalogNotBooked
+
+    root = str(tmp_path / "registry")
+    registry = ModelRegistry(root, catalog=url)
+    rec = ModelRegistry(root).publish(make_artifact(tmp_path / "a", b"1"), "refiner",
+                                      "line_tagger", {}, {}, GOOD)  # fmt: skip
+    with pytest.raises(CatalogNotBooked) as failed:
+        registry.promote("refiner", rec["version"], "by hand")
+    said = str(failed.value)
+    assert "once the catalog can be written" not in said, said
+    assert (f"correct it where it is given (--catalog, the training DAG's catalog_url Param, "
+            f"else PROX_CATALOG_URL), then run prox models promote {rec['version']} --registry "
+            f"{root} --catalog <the corrected catalog URL> --reason TEXT") in said, said
+    code, out, _ = prox("models", "--registry", root, "promote", rec["version"], "--reason",
+                        "t", "--catalog", url, capsys=capsys)
+    assert "cannot work" in out and "<the corrected catalog URL>" in out, out
+    assert "once the catalog can be written" not in out, out
+    (tmp_path / "afile").write_text("x")
+    outage = f"sqlite:///{tmp_path}/afile/c.sqlite"
+    code, out, _ = prox("models", "--registry", root, "promote", rec["version"], "--reason",
+                        "t", "--catalog", outage, capsys=capsys)
+    assert (f"once the catalog can be written, run `prox models promote {rec['version']} "
+            f"--registry {root} --catalog <the same catalog URL> --reason TEXT` again") in out
