@@ -155,8 +155,8 @@ def raw_socket_server(answer: RawAnswer) -> Iterator[str]:
                 while b"\r\n\r\n" not in data:
                     data += conn.recv(65536)
                 head, _, body = data.partition(b"\r\n\r\n")
-                length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                              if line.lower().startswith(b"content-length"))  # fmt: skip
+                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                               if line.lower().startswith(b"content-length")), 0)  # a GET's none
                 while len(body) < length:
                     body += conn.recv(65536)
                 count += 1

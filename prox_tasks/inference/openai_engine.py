@@ -309,7 +309,14 @@ class OpenAIEngine:
 
         async def models(url: str) -> list[dict] | Exception:
             try:
-                reply = await client.get(f"{url}/models")
+                # in all, not per read (httpx's): a server dripping its listing held the
+                # load, or the check after each call, for as long as the drip lasted
+                try:
+                    async with asyncio.timeout(MODELS_TIMEOUT):
+                        reply = await client.get(f"{url}/models")
+                except TimeoutError as err:
+                    raise RequestTimedOut(f"/models gave no whole answer within "
+                                          f"{MODELS_TIMEOUT:g} s") from err
                 reply.raise_for_status()
                 listed = reply.json()["data"]
                 # checked here: a card read below without an id broke the whole load with
@@ -321,7 +328,7 @@ class OpenAIEngine:
             except Exception as err:  # noqa: BLE001 - the other servers of the pool count
                 return err
 
-        async with httpx.AsyncClient(timeout=30, verify=self._tls(), headers={
+        async with httpx.AsyncClient(timeout=MODELS_TIMEOUT, verify=self._tls(), headers={
                 "Authorization": f"Bearer {self.api_key}"}) as client:  # fmt: skip
             answers = await asyncio.gather(*(models(url) for url in self.urls))
         return dict(zip(self.urls, answers, strict=True))
@@ -727,13 +734,26 @@ class OpenAIEngine:
         from prox_tasks.openai_replies import acapped_body, parsed_reply
 
         extra = {"structured_outputs": {"regex": request.regex}} if request.regex else None
-        # streamed, so that a body past its cap (a broken or hostile server's gigabytes) is
-        # never read whole: ReplyTooLarge, that document's program error
-        async with server.client.completions.with_streaming_response.create(
-            model=self.model_name, prompt=list(request.prompt_ids),
-            max_tokens=request.max_new_tokens, temperature=0.0, extra_body=extra,
-        ) as raw:  # fmt: skip
-            reply = await acapped_body(raw.http_response, reply_cap(request.max_new_tokens))
+        # the whole exchange under the timeout: httpx's bounds each read, so a server
+        # dripping its answer a byte at a time (a wedged proxy) held a request for as long
+        # as the drip lasted, hours past PROX_OPENAI_TIMEOUT, and the shard with it
+        limit = asyncio.timeout(self.timeout)
+        try:
+            async with limit:
+                # streamed, so that a body past its cap (a broken or hostile server's
+                # gigabytes) is never read whole: ReplyTooLarge, that document's error
+                async with server.client.completions.with_streaming_response.create(
+                    model=self.model_name, prompt=list(request.prompt_ids),
+                    max_tokens=request.max_new_tokens, temperature=0.0, extra_body=extra,
+                ) as raw:  # fmt: skip
+                    reply = await acapped_body(raw.http_response,
+                                               reply_cap(request.max_new_tokens))
+        except TimeoutError as err:
+            if not limit.expired():
+                raise
+            raise RequestTimedOut(
+                f"no whole answer within the request timeout of {self.timeout:g} s "
+                "(the server answers too slowly, or drips its answer)") from err
         try:  # bytes that are not UTF-8 read with U+FFFD: a program error of its document
             reply = parsed_reply(reply, Reply)
             choice = reply.choices[0]
@@ -754,6 +774,9 @@ class OpenAIEngine:
 
 #: Seconds connecting to a server may take (TCP and TLS): far more than a data centre needs.
 CONNECT_TIMEOUT = 10.0
+
+#: Seconds a server's ``/v1/models`` listing may take in all, asked at load and after calls.
+MODELS_TIMEOUT = 30.0
 
 #: Constrained completions of each server URL checked against their grammar, the first the
 #: engine gets from it whenever that is (a server that comes back later has its own): a
@@ -777,7 +800,8 @@ def _classify(err: Exception) -> str:
 
     # ReplyCutOff: the body, read after the SDK's call (capped), cut off by a reset
     if isinstance(err, openai.APIConnectionError | openai.APITimeoutError | MalformedReply
-                  | openai.APIResponseValidationError | json.JSONDecodeError | ReplyCutOff):
+                  | openai.APIResponseValidationError | json.JSONDecodeError | ReplyCutOff
+                  | RequestTimedOut):
         return "retry"
     if isinstance(err, openai.APIStatusError):
         if err.status_code in (408, 409, 429) or err.status_code >= 500:
@@ -799,6 +823,12 @@ FORBIDDEN = 403
 
 class MalformedReply(RuntimeError):
     """A server answered with something that is not a completion."""
+
+
+class RequestTimedOut(TimeoutError):
+    """A request whose whole answer did not come within the engine's ``timeout``: a server
+    too slow, or one dripping its answer (each byte within httpx's read timeout); retried
+    as a timeout is."""
 
 
 def _status_of(err: BaseException | None) -> int | None:
@@ -921,7 +951,7 @@ def _what_to_do(err: BaseException | None, where: str = POOL_GIVEN) -> str:
         return "the server is overloaded or failing: see its log, or add servers to the pool"
     transport = _transport_cause(err)
     name = type(transport).__name__ if transport is not None else ""
-    if isinstance(err, openai.APITimeoutError) or name.endswith("Timeout"):
+    if isinstance(err, openai.APITimeoutError | RequestTimedOut) or name.endswith("Timeout"):
         return ("the server did not answer in time: it is overloaded or still loading its "
                 "weights; see its log, or raise --request-timeout (PROX_OPENAI_TIMEOUT)")
     if name in ("ReadError", "WriteError", "RemoteProtocolError"):

@@ -1845,7 +1845,9 @@ TRANSPORT_FAILURES = {
                                  "Server disconnected without sending a response"),
     "reset midway": (_reset_midway, "answer was cut off midway",
                      "ReadError: [Errno 104] Connection reset by peer"),
-    "stalled midway": (_stalled_midway, "did not answer in time", "ReadTimeout"),
+    # the request's whole timeout (0.5 s from its start) ends before httpx's read timeout
+    # (0.5 s from the last byte read)
+    "stalled midway": (_stalled_midway, "did not answer in time", "RequestTimedOut"),
 }
 
 
@@ -2015,3 +2017,64 @@ def test_a_pool_s_advice_names_what_set_it_not_always_servers(monkeypatch):
     monkeypatch.setenv("PROX_OPENAI_SERVERS", _dead_url())  # the shared variable, no option
     with pytest.raises(InferenceError, match=r"fix the host and port in PROX_OPENAI_SERVERS$"):
         OpenAIEngine(max_retries=0)
+
+
+def _dripping(conn, _body, _n):
+    """An answer whose headers promise 60,000 bytes (under the reply cap), then a byte every
+    0.2 s for as long as the client listens: each read within httpx's read timeout, the
+    whole never."""
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
+                 b"60000\r\n\r\n")
+    try:
+        for _ in range(3000):
+            conn.sendall(b" ")
+            time.sleep(0.2)
+    except OSError:
+        pass  # the client gave up and hung up
+
+
+def test_a_server_dripping_its_answer_fails_the_request_at_its_timeout_not_never():
+    """httpx's timeout bounds each read, not a request: a server (or a wedged proxy) sending
+    a byte every 0.2 s held a request with a 2 s timeout for as long as it dripped (a
+    217-byte answer took 109 s; a never-ending one forever, the shard and its task with it).
+    The whole exchange is now under the timeout: each try fails at it, retried, then the
+    request fails naming the timeout and its setting; with on_failure="empty" it is that
+    document's failed program."""
+    from tests.loopback_http import raw_socket_server
+
+    with raw_socket_server(_dripping) as url:
+        engine = OpenAIEngine([f"{url}/v1"], model_name="m", max_model_len=512, max_retries=1,
+                              backoff=0.01, timeout=2)  # fmt: skip
+        began = time.monotonic()
+        with pytest.raises(InferenceError) as err:
+            engine.generate([GenerationRequest([1, 2, 3], 4)])
+        took = time.monotonic() - began
+        said = str(err.value)
+        assert took < 30, took
+        assert "failed 2 times" in said and "RequestTimedOut" in said, said
+        assert "--request-timeout (PROX_OPENAI_TIMEOUT)" in said, said
+        empty = OpenAIEngine([f"{url}/v1"], model_name="m", max_model_len=512, max_retries=0,
+                             backoff=0.01, timeout=1, on_failure="empty")  # fmt: skip
+        out = empty.generate([GenerationRequest([1, 2, 3], 4)])
+    assert out[0].finish_reason == "error" and out[0].text == ""
+
+
+def test_a_server_dripping_its_model_listing_is_a_server_not_answering(monkeypatch):
+    """The same drip on ``/v1/models`` held the engine's load (and the check after each
+    call) forever: the listing now has :data:`MODELS_TIMEOUT` in all, and a pool whose
+    listings all drip fails to load, retriable, saying the server did not answer in time."""
+    from prox_tasks.inference import openai_engine
+    from tests.loopback_http import raw_socket_server
+
+    def drip_listing(conn, _body, _n):
+        _dripping(conn, b"", 0)
+
+    monkeypatch.setattr(openai_engine, "MODELS_TIMEOUT", 1.0)  # 30 s in production
+    with raw_socket_server(drip_listing) as url:
+        began = time.monotonic()
+        with pytest.raises(InferenceError) as err:
+            OpenAIEngine([f"{url}/v1"], max_retries=0)
+    assert time.monotonic() - began < 20
+    said = str(err.value)
+    assert not isinstance(err.value, cannot_succeed()), said
+    assert "no server of the pool answered" in said and "did not answer in time" in said, said
