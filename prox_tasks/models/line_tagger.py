@@ -42,6 +42,7 @@ from prox_tasks.models.line_features import (
 from prox_tasks.models.line_scan import bidirectional_scan, fold_windows, window_summary
 from prox_tasks.models.long_documents import DocumentInPieces
 from prox_tasks.models.precision import resolve_precision, torch_dtype
+from prox_tasks.models.tagger_settings import check_tagger_settings
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = TAGGER_WEIGHTS
@@ -526,12 +527,14 @@ def config_of(settings: dict, where: object = "refiner.json") -> TaggerConfig:
 
     Raises:
         TaggerFormatError: The artifact is of a format newer than this code.
+        RefinerSettingsDamaged: Its ``tagger`` settings are of the wrong types or out of
+            range (:func:`~prox_tasks.models.tagger_settings.check_tagger_settings`).
     """
     fmt = settings.get("format", 1)
     if not isinstance(fmt, int) or not 1 <= fmt <= FORMAT:
         raise TaggerFormatError(f"{where}: line tagger format {fmt!r} is not supported "
                                 f"(this code reads formats 1 to {FORMAT}); upgrade prox")
-    tagger = dict(settings.get("tagger", {}))
+    tagger = dict(check_tagger_settings(settings, where))
     if fmt == 1:  # written before kept_stats existed (or by hand): the old head by default
         tagger.setdefault("kept_stats", False)
     return TaggerConfig.from_dict(tagger)

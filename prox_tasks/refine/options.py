@@ -165,6 +165,9 @@ def check_model_at(model_uri: str, backend: str | None = None) -> dict:
         # may get past it); still a FileNotFoundError for the callers that catch one
         raise ModelNotFound(str(err)) from err
     if settings.get("kind") == "line_tagger":
+        from prox_tasks.models.tagger_settings import check_tagger_settings
+
+        check_tagger_settings(settings, prefix + REFINER_FILE)  # types, before the plan
         _refuse_cut_weights(model_uri, [TAGGER_WEIGHTS])
     return check_settings_fit(backend, settings, model_uri)
 
@@ -245,6 +248,7 @@ def _check_model_type(model_uri: str, backend: str | None, backend_options: dict
         if folder == model_uri and not has_refiner:
             _refuse_no_model_type(model_uri, config)
         _refuse_no_weights(folder, config)
+        _refuse_no_tokenizer(folder)  # last: a refusal above says more of what the folder is
 
 
 def _level_folders(model_uri: str, backend_options: dict, settings: dict) -> list[str]:
@@ -260,9 +264,14 @@ def _level_folders(model_uri: str, backend_options: dict, settings: dict) -> lis
     return folders
 
 
-def _read_config(config_uri: str) -> dict | bool | None:
-    """The ``config.json`` at ``config_uri``: None where there is none, False where it is
-    no JSON object."""
+def _read_config(config_uri: str) -> dict | None:
+    """The ``config.json`` at ``config_uri``: None where there is none.
+
+    Raises:
+        NotAModelFolder: It is no JSON object (a copy cut short, a file edited by hand):
+            it was refused as a config.json naming no ``model_type``, or, in a published
+            refiner's folder, only once a shard loaded it.
+    """
     import json
 
     from prox_tasks.storage import exists, read_bytes
@@ -271,9 +280,41 @@ def _read_config(config_uri: str) -> dict | bool | None:
         return None
     try:
         config = json.loads(read_bytes(config_uri))
-    except ValueError:
-        return False
-    return config if isinstance(config, dict) else False
+    except ValueError as err:  # UnicodeDecodeError is one too
+        problem = f"not JSON ({err})"
+    else:
+        if isinstance(config, dict):
+            return config
+        problem = f"a JSON {type(config).__name__}, not an object"
+    raise NotAModelFolder(
+        f"--model (the model Param) {config_uri} is {problem}: the model's configuration is "
+        "damaged (a copy cut short, or edited by hand); fetch or copy the model's files again, "
+        "or point --model at a complete model folder")
+
+
+#: The files a tokenizer loads from, one of which a model folder holds: a fast tokenizer's
+#: ``tokenizer.json``, else a slow one's vocabulary (SentencePiece, BPE, WordPiece, tiktoken).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json",
+                   "vocab.txt", "tekken.json")  # fmt: skip
+
+
+def _refuse_no_tokenizer(folder: str) -> None:
+    """Refuse a level's folder holding no tokenizer file (:data:`TOKENIZER_FILES`, or a
+    ``*.tiktoken``): prompts are rendered with the model's own tokenizer, and a folder copied
+    without it failed only once a shard loaded it, with transformers' "Couldn't instantiate
+    the backend tokenizer", which names no folder and suggests installing sentencepiece."""
+    from prox_tasks.storage import list_uri, parse_uri
+
+    prefix = parse_uri(folder).uri.rstrip("/") + "/"
+    names = {uri[len(prefix):] for uri in list_uri(folder) if uri.startswith(prefix)}
+    if names & set(TOKENIZER_FILES) or any(name.endswith(".tiktoken") for name in names):
+        return
+    raise NotAModelFolder(
+        f"--model (the model Param) {folder} holds no tokenizer (none of "
+        f"{', '.join(TOKENIZER_FILES)}): the refining model's prompts are written with its "
+        "own tokenizer. Copy the model's tokenizer files (tokenizer.json and "
+        "tokenizer_config.json, as save_pretrained writes them) into it, or point --model "
+        "at a complete model folder")
 
 
 def _refuse_what_cannot_generate(folder: str, config: dict | bool) -> None:

@@ -38,6 +38,7 @@ def s3_models(s3_bucket, tmp_path, monkeypatch):
     put_atomic(f"{s3_bucket}/models/lm/refiner.json", json.dumps({"kind": "causal_lm"}))
     put_atomic(f"{s3_bucket}/models/lm/config.json", json.dumps(LLAMA))
     put_atomic(f"{s3_bucket}/models/lm/model.safetensors", NO_TENSORS)  # the names are what it reads
+    put_atomic(f"{s3_bucket}/models/lm/tokenizer.json", b"{}")
     return s3_bucket
 
 
@@ -196,7 +197,8 @@ def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp
     assert "config.json with its model_type" in said and "once the cause is fixed" not in said
     assert not (out / "manifest.json").exists()
 
-    # still accepted: what the backends load
+    # still accepted: what the backends load (each level's folder holds its tokenizer)
+    (folder / "tokenizer.json").write_text("{}")
     servers = {"servers": ["http://127.0.0.1:9/v1"]}
     check_refine_options(1, None, servers, str(folder), "openai")
     tokenizer = tmp_path / "tokenizer"  # openai: the tokenizer files alone
@@ -208,6 +210,7 @@ def test_a_folder_with_a_config_json_but_no_model_is_refused_before_planning(tmp
     level.mkdir()
     (level / "config.json").write_text(json.dumps(LLAMA))
     (level / "model.safetensors").write_bytes(NO_TENSORS)
+    (level / "tokenizer.json").write_text("{}")
     levels = {"doc_model": str(level), "chunk_model": str(level)}
     check_refine_options(1, None, levels, str(folder), "transformers")
     (folder / "config.json").write_text(json.dumps({"model_type": "llama"}))
@@ -228,7 +231,9 @@ def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_model
     hf = {"model_type": "llama", "architectures": ["LlamaForCausalLM"]}
     put_atomic(f"{s3_models}/models/hf/config.json", json.dumps(hf))
     put_atomic(f"{s3_models}/models/hf/model.safetensors", NO_TENSORS)  # the names are what it reads
+    put_atomic(f"{s3_models}/models/hf/tokenizer.json", b"{}")
     put_atomic(f"{s3_models}/models/lm-weights/model.safetensors", NO_TENSORS)
+    put_atomic(f"{s3_models}/models/lm-weights/tokenizer.json", b"{}")
     put_atomic(f"{s3_models}/models/bare/config.json", json.dumps({"hidden_size": 8}))
     put_atomic(f"{s3_models}/models/lm-weights/refiner.json", json.dumps({"kind": "causal_lm"}))
     put_atomic(f"{s3_models}/models/lm-weights/config.json", json.dumps({"hidden_size": 8}))
@@ -248,6 +253,7 @@ def test_the_model_type_check_leaves_every_model_that_loads_today_alone(s3_model
     folder.mkdir()
     (folder / "config.json").write_text(json.dumps(hf))
     (folder / "model.safetensors").write_bytes(NO_TENSORS)
+    (folder / "tokenizer.json").write_text("{}")
     registry = ModelRegistry(f"{s3_models}/registry")
     for published, kind in ((folder, "causal_lm"), (SHIPPED_MODEL, "line_tagger")):
         record = registry.publish(published, "refiner", kind, {}, {}, {})
@@ -472,6 +478,7 @@ def test_checking_a_gpt2_style_model_imports_no_torch(tmp_path):
     (folder / "config.json").write_text(json.dumps(
         {"model_type": "gpt2", "architectures": ["GPT2LMHeadModel"]}))
     (folder / "model.safetensors").write_bytes(NO_TENSORS)
+    (folder / "tokenizer.json").write_text("{}")
     code = ("import sys; from prox_tasks.refine.options import check_refine_options; "
             f"check_refine_options(1, None, None, {str(folder)!r}, 'transformers'); "
             "print('torch' in sys.modules)")
@@ -633,3 +640,79 @@ def test_a_sharded_model_missing_one_of_its_weights_files_is_refused_before_plan
     assert f"{sharded} lacks 1 of the {len(shards)} weights files its " \
         f"model.safetensors.index.json names ({shards[-1].name})" in err, err
     assert not out.exists()
+
+
+def _tagger_settings(folder, tagger) -> None:
+    settings = json.loads((SHIPPED_MODEL / "refiner.json").read_text())
+    (folder / "refiner.json").write_text(json.dumps({**settings, "tagger": tagger}))
+
+
+def _damaged(case: str, tmp_path, tiny_model):
+    """A copy of a model damaged as ``case`` says, and what the refusal must say of it."""
+    folder = tmp_path / case.replace(" ", "-")
+    if case.startswith("tagger"):
+        shutil.copytree(SHIPPED_MODEL, folder)
+        (folder / "artifact.json").unlink()  # a folder of its own, not a published copy changed
+        tagger = json.loads((folder / "refiner.json").read_text())["tagger"]
+        if case == "tagger settings of the wrong types":
+            _tagger_settings(folder, {**tagger, "buckets": "32768", "dilations": [1, 0]})
+            return folder, ("buckets is '32768', not a whole number of at least 1; dilations is "
+                            "[1, 0], not a list of whole numbers of at least 1")
+        _tagger_settings(folder, "32768")
+        return folder, "its tagger is a JSON str, not an object"
+    shutil.copytree(tiny_model, folder)
+    if case == "config.json not JSON":
+        (folder / "config.json").write_text('{"model_type": "llama", ')
+        return folder, f"{folder / 'config.json'} is not JSON (Expecting"
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    return folder, f"{folder} holds no tokenizer (none of tokenizer.json, tokenizer.model"
+
+
+@pytest.mark.parametrize("case", ["tagger settings of the wrong types", "tagger settings no object",
+                                  "config.json not JSON", "no tokenizer"])
+def test_a_model_whose_settings_config_or_tokenizer_is_damaged_is_refused_before_planning(
+        case, tmp_path, tiny_model, capsys):
+    """A model folder copied without its tokenizer, a config.json cut short, a line tagger's
+    refiner.json edited by hand (a count written as a string, a dilation of 0): each passed
+    the check, planned, claimed the output folder and failed in every shard once it loaded
+    the model ("TypeError: empty(): argument 'size' ... must be tuple of ints", "Couldn't
+    instantiate the backend tokenizer ... install sentencepiece"; a config.json not JSON was
+    called one "with no model_type"), naming no file, and the DAG retried each refine task.
+    Each is refused before planning, exit 2, naming the file and what to do."""
+    from prox_tasks.cli import main
+
+    folder, said = _damaged(case, tmp_path, tiny_model)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    backends = [None] if case.startswith("tagger") else ["vllm", "transformers"]
+    for backend in backends:
+        argv = ["refine", "--input", str(docs), "--output", str(out), "--model", str(folder),
+                "--no-progress"] + (["--backend", backend] if backend else [])  # fmt: skip
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert said in err and "once the cause is fixed" not in err, err
+        assert "fetch" in err.lower() or "copy the model's tokenizer files" in err.lower(), err
+        assert not out.exists() or not (out / "manifest.json").exists()
+
+
+def test_a_line_taggers_damaged_settings_are_refused_on_s3_and_once_loaded(s3_models, tmp_path):
+    """The same refiner.json on S3 is refused by the check, read in place; loading a damaged
+    folder that got past the check (changed since) is refused by the loader the same way,
+    as a damaged model (a DAG task fails without retries), not torch's TypeError."""
+    from prox_tasks.models.artifact import RefinerSettingsDamaged
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    folder = tmp_path / "tagger"
+    shutil.copytree(SHIPPED_MODEL, folder)
+    (folder / "artifact.json").unlink()  # a folder of its own, not a published copy changed
+    _tagger_settings(folder, {"hidden": 64.5})
+    _upload(folder, f"{s3_models}/models/edited")
+    with pytest.raises(RefinerSettingsDamaged,
+                       match=r"models/edited/refiner.json: hidden is 64.5, not a whole number"):
+        check_refine_options(1, None, None, f"{s3_models}/models/edited", None)
+    with pytest.raises(RefinerSettingsDamaged, match="hidden is 64.5") as err:
+        LineTaggerRefiner(folder)
+    assert isinstance(err.value, cannot_succeed())
