@@ -137,8 +137,10 @@ def version_string(kind: str, digest: str) -> str:
     return f"{kind}-{digest[:12]}"
 
 
-class ArtifactChanged(ValueError):
-    """An artifact's files no longer hash to the digest its ``artifact.json`` records."""
+class ArtifactChanged(ModelDamaged):
+    """An artifact's files no longer hash to the digest its ``artifact.json`` records: a
+    :class:`ModelDamaged`, as no rerun changes them back (the refine DAG retried each shard's
+    task on it, in vain, and ``prox refine`` said the same command would finish the run)."""
 
 
 class ArtifactRecordDamaged(ArtifactChanged, ModelDamaged):

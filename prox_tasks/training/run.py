@@ -489,7 +489,7 @@ def check_incumbent(registry: str, name: str) -> None:
             models.artifact(name, record["version"])
     except PromotedVersionGone as err:
         raise type(err)(f"{err}; {compared}") from err
-    except ArtifactRecordDamaged as err:  # an ArtifactChanged: retried by the DAG, in vain
+    except ArtifactRecordDamaged as err:  # damaged, so no version to compare with
         raise PromotedVersionGone(f"the promoted {name} {record['version']} cannot be loaded: "
                                   f"{err}; {compared}") from err
 

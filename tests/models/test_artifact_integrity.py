@@ -31,18 +31,28 @@ def test_prox_train_refuses_a_base_whose_files_changed(changed_model, tmp_path, 
     registry = tmp_path / "registry"
     assert main(["train", "--seed", str(seed), "--output", str(registry), "--epochs", "1",
                  "--base", str(changed_model), "--no-gold-gate",
-                 "--work-dir", str(tmp_path / "w")]) == 1  # fmt: skip
+                 "--work-dir", str(tmp_path / "w")]) == 2  # fmt: skip
     err = capsys.readouterr().err
     assert f"{changed_model / 'artifact.json'}: the model's files" in err
     assert not registry.exists()
 
 
 def test_prox_refine_refuses_a_model_whose_files_changed(changed_model, tmp_path, capsys):
+    """A published model whose files changed in place failed each shard as an error a rerun
+    may get past: ``prox refine`` exited 1 saying the same command would finish the run, and
+    the refine DAG retried every shard's task on it, in vain. It is a damaged model now:
+    exit 2, and a DAG task fails at once (no rerun changes the files back)."""
+    from prox_tasks.inference import load_backend
+    from prox_tasks.pipeline.errors import cannot_succeed
+
     source = tmp_path / "in.jsonl"
     source.write_text(json.dumps({"id": "a", "text": "Home\nA sentence of text here."}) + "\n")
     assert main(["refine", "--input", str(source), "--output", str(tmp_path / "out"),
-                 "--model", str(changed_model), "--no-progress"]) == 1
+                 "--model", str(changed_model), "--no-progress"]) == 2
     assert "artifact.json: the model's files" in capsys.readouterr().err
+    with pytest.raises(artifact.ArtifactChanged) as err:
+        load_backend(None, str(changed_model))
+    assert isinstance(err.value, cannot_succeed())
 
 
 def test_the_digest_is_computed_once_per_unchanged_folder(tmp_path, monkeypatch):
