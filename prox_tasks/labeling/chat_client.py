@@ -108,7 +108,7 @@ class ChatClient:
         base_url: E.g. ``http://127.0.0.1:8000/v1``.
         api_key: Bearer token, or None (local servers; ``OPENAI_API_KEY`` is never sent to
             an endpoint it was not given for).
-        timeout: Seconds per HTTP request.
+        timeout: Seconds per HTTP request, its whole answer included.
         max_retries: Tries after the first on retryable failures.
         usage: Where to count; a new :class:`Usage` by default.
     """
@@ -122,7 +122,7 @@ class ChatClient:
         reply_cap(None)  # a bad PROX_MAX_REPLY_BYTES fails at once, not every request
         self.redact = Redactor(api_key)
         self.usage = usage or Usage()
-        self.max_retries = max_retries
+        self.max_retries, self.timeout = max_retries, timeout
         self._attempts = threading.local()
         self._stopped = threading.Event()
         http = openai.DefaultHttpxClient(timeout=timeout, event_hooks={
@@ -168,9 +168,10 @@ class ChatClient:
         cap = reply_cap(sent.get("max_tokens"))
         for attempt in range(self.max_retries + 1):
             try:
+                began = time.monotonic()  # the timeout holds for the whole answer, not a read
                 with self._client.chat.completions.with_streaming_response.create(
                         **sent, extra_body=extra) as raw:
-                    return capped_body(raw.http_response, cap)
+                    return capped_body(raw.http_response, cap, (began, self.timeout))
             except ReplyCutOff:
                 if attempt >= self.max_retries or self._stopped.is_set():
                     raise

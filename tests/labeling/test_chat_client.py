@@ -109,3 +109,34 @@ def test_an_answer_cut_off_by_a_reset_while_read_is_asked_for_again():
         answer = client.complete(PAYLOAD)
     assert answer["content"] == "keep_doc()" and len(answered) == 2
     assert client.usage.to_dict()["retries"] == 1
+
+
+def test_an_answer_dripped_a_byte_at_a_time_fails_at_the_timeout_not_never():
+    """The timeout bounded each read (httpx's), not an answer: an endpoint (or a proxy
+    stalling it) sending a byte every 0.2 s held a request with a 2 s timeout for as long as
+    it dripped, and the labeling with it. The whole answer now has the timeout: a drip is
+    cut there, asked for again as a cut-off answer is, then a ChatError naming the timeout."""
+    import time
+
+    from tests.loopback_http import raw_socket_server
+
+    tries = []
+
+    def drip(conn, _body, n):
+        tries.append(n)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Connection: close\r\nContent-Length: 60000\r\n\r\n")
+        try:
+            for _ in range(3000):
+                conn.sendall(b" ")
+                time.sleep(0.2)
+        except OSError:
+            pass  # the client gave up and hung up
+
+    with raw_socket_server(drip) as url:
+        client = ChatClient(f"{url}/v1", KEY, timeout=2, max_retries=1)
+        began = time.monotonic()
+        with pytest.raises(ChatError, match=r"gave up after .*within the timeout of 2 s"):
+            client.complete(PAYLOAD)
+    assert time.monotonic() - began < 30
+    assert len(tries) == 2  # the first try and one retry
