@@ -43,6 +43,7 @@ from prox_tasks.models.line_scan import bidirectional_scan, fold_windows, window
 from prox_tasks.models.long_documents import DocumentInPieces
 from prox_tasks.models.precision import resolve_precision, torch_dtype
 from prox_tasks.models.tagger_settings import check_tagger_settings
+from prox_tasks.models.weights import check_whole
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 
 WEIGHTS = TAGGER_WEIGHTS
@@ -587,6 +588,7 @@ class LineTaggerRefiner:
                 raise ValueError(f"line_threshold must be in (0, 1], not {line_threshold}")
             self.config.line_threshold = float(line_threshold)
         self.model = build_tagger(self.config)
+        check_whole(str(self.path / WEIGHTS))  # (prox calibrate and train check no earlier)
         state = {k: v.float() for k, v in load_file(str(self.path / WEIGHTS)).items()}
         try:
             self.model.load_state_dict(state)

@@ -13,6 +13,33 @@ from __future__ import annotations
 
 import json
 
+from prox_tasks.models.artifact import ModelDamaged
+
+#: What to do about a weights file that is not whole, wherever it is found.
+NOT_WHOLE_ADVICE = ("A download or copy that stopped early leaves such a file: fetch or copy "
+                    "the model's files again (whole), or point --model at a complete model "
+                    "folder")  # fmt: skip
+
+
+class WeightsNotWhole(ModelDamaged):
+    """A ``*.safetensors`` file whose size is not what its header says (cut short, or not
+    safetensors at all), found as a model is loaded: no rerun gets past it (exit 2, a DAG
+    task fails without retries)."""
+
+
+def check_whole(uri: str) -> None:
+    """Refuse the safetensors file at ``uri`` unless its size is what its header says.
+
+    Raises:
+        WeightsNotWhole: Naming the file, what is wrong (:func:`safetensors_problem`) and
+            what to do: loading it failed with the library's "invalid header length", naming
+            no file.
+    """
+    problem = safetensors_problem(uri)
+    if problem is not None:
+        raise WeightsNotWhole(f"weights file {uri} is not whole: {problem}. {NOT_WHOLE_ADVICE}")
+
+
 #: The most header bytes read: safetensors itself refuses headers over 100 MB, and a larger
 #: length read from garbage must not make us read the whole file.
 MAX_HEADER_BYTES = 100_000_000

@@ -420,7 +420,7 @@ def _refuse_cut_weights(folder: str, names: list[str]) -> None:
     :func:`~prox_tasks.models.weights.safetensors_problem`, its header and size only, no
     tensor loaded): every shard failed on it once it loaded the model, after the plan and
     the output folder's claim."""
-    from prox_tasks.models.weights import safetensors_problem
+    from prox_tasks.models.weights import NOT_WHOLE_ADVICE, safetensors_problem
     from prox_tasks.storage import join_uri
 
     for name in names:
@@ -428,9 +428,7 @@ def _refuse_cut_weights(folder: str, names: list[str]) -> None:
         if problem is not None:
             raise NotAModelFolder(
                 f"--model (the model Param) weights file {folder.rstrip('/')}/{name} is not "
-                f"whole: {problem}. A download or copy that stopped early leaves such a file: "
-                "fetch or copy the model's files again (whole), or point --model at a complete "
-                "model folder")
+                f"whole: {problem}. {NOT_WHOLE_ADVICE}")
 
 
 def _refuse_no_model_type(model_uri: str, config: dict | bool) -> None:

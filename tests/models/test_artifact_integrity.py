@@ -79,3 +79,29 @@ def test_prox_train_says_what_is_wrong_with_a_base_folder(tmp_path, capsys, cont
                  "--epochs", "1", "--base", str(base), "--no-gold-gate"]) == 2  # a setting to fix
     err = capsys.readouterr().err
     assert message.format(base=base) in err and "is a causal_lm model" not in err
+
+
+@pytest.mark.parametrize("size", [0, 100])
+def test_prox_calibrate_names_a_line_taggers_weights_file_cut_short(tmp_path, capsys, size):
+    """prox refine refuses a cut weights file before planning; prox calibrate (and prox train's
+    base) loaded it as it was: "SafetensorError: Error while deserializing header: invalid
+    header length", naming no file, exit 1 as if a rerun could help. The tagger's loader
+    checks the file's size against its header now: exit 2, naming the file and what to do;
+    a DAG task fails without retries."""
+    from prox_tasks.models.line_tagger import LineTaggerRefiner
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    model = shutil.copytree(SHIPPED_MODEL, tmp_path / "model")
+    (model / "artifact.json").unlink()  # a folder of its own: the weights' size is what is wrong
+    weights = model / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:size])
+    gold = tmp_path / "gold.jsonl"
+    gold.write_text("".join(json.dumps({"id": str(i), "text": f"Menu\nA sentence {i} of text.",
+                                        "gold_text": f"A sentence {i} of text."}) + "\n"
+                            for i in range(5)))  # fmt: skip
+    assert main(["calibrate", "--gold", str(gold), "--model", str(model), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"weights file {weights} is not whole: " in err and "fetch or copy" in err, err
+    with pytest.raises(ValueError, match="is not whole") as raised:
+        LineTaggerRefiner(model)
+    assert isinstance(raised.value, cannot_succeed())
