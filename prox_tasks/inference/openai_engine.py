@@ -285,6 +285,10 @@ class OpenAIEngine:
         self._served_contexts: dict[str, int] = {}
         self.max_model_len = max_model_len or 4096
         self.stats = {"retries": 0, "cooldowns": 0}
+        #: When (monotonic) each server last answered a request with a completion: a
+        #: server answering others so while it answers one request with no completion on
+        #: every try tells that request's document apart (:meth:`_malformed_for_it`).
+        self._answered_at: dict[str, float] = {}
         #: Whether the pool's models were asked at load, and so are asked again after each
         #: call (:meth:`_check_still_served`); not when name and context were both given.
         self._watched = False
@@ -621,6 +625,8 @@ class OpenAIEngine:
         errors: list[str] = []
         last: Exception | None = None
         longest = 0.0  # the longest wait a server's Retry-After asked for
+        began = time.monotonic()
+        malformed_by: set[str] | None = set()  # who answered no completion (None: else failed)
         for attempt in range(self.max_retries + 1):
             if attempt:
                 self.stats["retries"] += 1
@@ -656,6 +662,10 @@ class OpenAIEngine:
                                          f"({_what_to_do(err, self.servers_setting)})") from err
                 errors.append(f"{server.url}: {_said(err)}")
                 last = err
+                if malformed_by is not None and isinstance(err, MalformedReply):
+                    malformed_by.add(server.url)
+                else:
+                    malformed_by = None
                 response = getattr(err, "response", None)
                 asked = _asked_wait(getattr(response, "headers", None) or {})
                 longest = max(longest, asked)
@@ -670,8 +680,11 @@ class OpenAIEngine:
                                     asked=min(self.max_backoff, asked), sent=sent)
                 continue
             await self._release(server, capacity, ok=True)
+            self._answered_at[server.url] = time.monotonic()
             self._check_grammar(server, request, completion)
             return completion
+        if malformed_by and self._malformed_for_it(malformed_by, began, errors[-1]):
+            return Completion("", len(request.prompt_ids), 0, "error")
         if self.on_failure == "empty":
             return Completion("", len(request.prompt_ids), 0, "error")
         advice = _what_to_do(last, self.servers_setting)
@@ -687,6 +700,25 @@ class OpenAIEngine:
                       "again once it has reset or the server is up, or add servers")
         raise InferenceError(f"request failed {self.max_retries + 1} times "
                              f"({advice}): {'; '.join(errors[-3:])}")
+
+    def _malformed_for_it(self, servers: set[str], began: float, said: str) -> bool:
+        """Whether a request that every try was answered with no completion (HTTP 200, but
+        no choices, not JSON: :class:`MalformedReply`) by ``servers`` is its document's
+        failure: one of them answered another request with a completion since this one was
+        first sent (monotonic ``began``), so it is up and answering, not a proxy's error
+        page. A gateway filtering one prompt, or a server failing on it, answers it so on
+        every try: the call failed, and the shard with it on every retry (the DAG's too),
+        its other documents never refined. Counted (``stats["malformed"]``) as that
+        document's failed program, warned once with ``said`` (the last answer)."""
+        if not any(self._answered_at.get(url, 0.0) > began for url in servers):
+            return False  # nothing answered meanwhile: the pool's failure, retried as such
+        self.stats["malformed"] = self.stats.get("malformed", 0) + 1
+        if self.stats["malformed"] == 1:
+            log.warning("a request was answered with no completion on each of its %d tries "
+                        "while the same server answered others' (%s): counted as that "
+                        "document's failed program, not the shard's failure",
+                        self.max_retries + 1, said)  # fmt: skip
+        return True
 
     def _check_grammar(self, server: _Server, request: GenerationRequest,
                        completion: Completion) -> None:

@@ -2078,3 +2078,34 @@ def test_a_server_dripping_its_model_listing_is_a_server_not_answering(monkeypat
     said = str(err.value)
     assert not isinstance(err.value, cannot_succeed()), said
     assert "no server of the pool answered" in said and "did not answer in time" in said, said
+
+
+def test_one_prompt_answered_with_no_completion_on_every_try_fails_its_document_not_the_shard():
+    """A server (or a gateway's filter) answering one prompt with HTTP 200 and no choices,
+    every time, while it answers the others: the request failed its tries, then the whole
+    call with it, and the shard on every retry of it (the DAG's too), its other documents
+    never refined, told as "check the URL". It is now that document's failed program,
+    counted as ``malformed``; a server answering every request so (a proxy's page) still
+    fails the call, retried as the pool's failure."""
+    from tests.loopback_http import JSON, LoopbackHTTPServer, Response
+
+    empty = json.dumps({"id": "c", "object": "text_completion", "choices": []}).encode()
+
+    def respond(request):
+        if json.loads(request.body)["prompt"] == [9, 9, 9]:
+            return Response(200, empty, JSON)
+        return Response(200, text_completion("drop_doc()"), JSON)
+
+    requests = [GenerationRequest([1, 2, 3], 4), GenerationRequest([9, 9, 9], 4),
+                GenerationRequest([4, 5, 6], 4)]  # fmt: skip
+    with LoopbackHTTPServer(respond) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=2, backoff=0.01)  # fmt: skip
+        out = engine.generate(requests)
+    assert [c.text for c in out] == ["drop_doc()", "", "drop_doc()"]
+    assert out[1].finish_reason == "error" and engine.stats["malformed"] == 1
+    with LoopbackHTTPServer(lambda request: Response(200, empty, JSON)) as server:
+        engine = OpenAIEngine([server.url + "/v1"], model_name="m", max_model_len=512,
+                              max_retries=2, backoff=0.01)  # fmt: skip
+        with pytest.raises(InferenceError, match="request failed 3 times"):
+            engine.generate(requests)
