@@ -35,6 +35,7 @@ from pathlib import Path
 from prox_tasks.inference.base import Refiner
 from prox_tasks.inference.generative import GenerationSettings, GenerativeRefiner
 from prox_tasks.models.artifact import (
+    ModelConfigDamaged,
     artifact_version,
     check_model_files,
     read_refiner_settings,
@@ -332,7 +333,18 @@ def check_openai_pools(options: dict, refines_here: bool = False) -> None:
 
 def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):
     if backend != "openai":
-        return cls(str(folder), **options)
+        try:
+            return cls(str(folder), **options)
+        except Exception as err:
+            if not _config_refused(err):
+                raise
+            # transformers' configuration classes check their fields' types only here,
+            # once the model loads (checking them before the plan imports torch)
+            said = " ".join(str(err).split())
+            raise ModelConfigDamaged(
+                f"{folder / 'config.json'} holds a value the model's configuration refuses "
+                f"({said}): the file is damaged or edited by hand; fetch or copy the "
+                "model's files again, or point --model at a complete model folder") from err
     from prox_tasks.inference.openai_engine import AmbiguousServedModel, ServedModelMismatch
 
     try:
@@ -342,6 +354,19 @@ def _make_engine(cls, backend: str, folder: Path, options: dict, level: str):
                                           f"the {LEVEL_WORDS[level]}-level model: ") from None
     except ServedModelMismatch as err:  # its kind kept: a model not served is no retry's
         raise type(err)(f"the {LEVEL_WORDS[level]}-level model: {err}") from None
+
+
+def _config_refused(err: BaseException) -> bool:
+    """Whether ``err`` (or an error it was raised from: vLLM wraps what it meets) is
+    ``huggingface_hub``'s ``StrictDataclassError``, a configuration class refusing a field of
+    ``config.json``; by name, so that nothing is imported to ask."""
+    seen = set()
+    while err is not None and id(err) not in seen:
+        seen.add(id(err))
+        if any(kind.__name__ == "StrictDataclassError" for kind in type(err).__mro__):
+            return True
+        err = err.__cause__ or err.__context__
+    return False
 
 
 def _tokenizer(folder: Path, chat_template: str | None = None):

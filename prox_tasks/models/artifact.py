@@ -65,6 +65,13 @@ class RefinerSettingsDamaged(ModelDamaged):
     no backend of this prox runs (:func:`refiner_settings`)."""
 
 
+class ModelConfigDamaged(ModelDamaged):
+    """A Hugging Face ``config.json`` whose values the model's configuration class refuses
+    (a count written as a string: transformers' ``StrictDataclassFieldValidationError``),
+    found as a backend loads the model: the shard failed naming the field alone, and the
+    DAG retried it in vain."""
+
+
 def refiner_settings(raw: bytes | str, where: str) -> dict:
     """The settings of a ``refiner.json`` read as ``raw`` (``where``: its location, named in
     the errors): a JSON object whose ``kind`` is one of :data:`KINDS` (none: ``causal_lm``).

@@ -115,3 +115,27 @@ def test_a_tokenizer_without_a_chat_template_says_how_to_give_one(tiny_model, tm
     (folder / "tokenizer_config.json").write_text(json.dumps(config))
     load_backend("transformers", str(folder), threads=1).close()
     load_backend("transformers", str(folder), threads=1, chat_template="llama2").close()
+
+
+def test_a_config_json_with_a_value_of_the_wrong_type_names_the_file(tiny_model, tmp_path):
+    """A config.json whose hidden_size is a string passes every check before the plan (they
+    read names and kinds; transformers' configuration classes check types only as the model
+    loads, importing torch): the shard failed with huggingface_hub's
+    "StrictDataclassFieldValidationError: Validation error for field 'hidden_size'", naming
+    no file, and the DAG retried it in vain. It names the file now, as a damaged model: no
+    retries, ``prox refine`` exits 2."""
+    import shutil
+
+    from prox_tasks.models.artifact import ModelConfigDamaged
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    folder = tmp_path / "edited"
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "config.json").read_text())
+    (folder / "config.json").write_text(json.dumps({**config, "hidden_size": "64"}))
+    with pytest.raises(ModelConfigDamaged) as refused:
+        load_backend("transformers", str(folder), threads=1)
+    said = str(refused.value)
+    assert f"{folder / 'config.json'} holds a value the model's configuration refuses" in said
+    assert "'hidden_size'" in said and "fetch or copy the model's files again" in said, said
+    assert isinstance(refused.value, cannot_succeed())
