@@ -36,6 +36,7 @@ from prox_tasks.inference.base import Refiner
 from prox_tasks.inference.generative import GenerationSettings, GenerativeRefiner
 from prox_tasks.models.artifact import (
     ModelConfigDamaged,
+    TokenizerMissing,
     artifact_version,
     check_model_files,
     read_refiner_settings,
@@ -369,9 +370,35 @@ def _config_refused(err: BaseException) -> bool:
     return False
 
 
+#: The files a tokenizer loads from, one of which a model folder holds: a fast tokenizer's
+#: ``tokenizer.json``, else a slow one's vocabulary (SentencePiece, BPE, WordPiece, tiktoken).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json",
+                   "vocab.txt", "tekken.json")  # fmt: skip
+
+
+def holds_a_tokenizer(names) -> bool:
+    """Whether a folder's file ``names`` (relative) hold a tokenizer (:data:`TOKENIZER_FILES`,
+    or a ``*.tiktoken``)."""
+    names = set(names)
+    return bool(names & set(TOKENIZER_FILES)) or any(n.endswith(".tiktoken") for n in names)
+
+
+def no_tokenizer_said(folder) -> str:
+    """What is wrong with ``folder``, a causal LM's, holding no tokenizer, and what to do."""
+    return (f"{folder} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}): the refining "
+            "model's prompts are written with its own tokenizer. Copy the model's tokenizer "
+            "files (tokenizer.json and tokenizer_config.json, as save_pretrained writes them) "
+            "into it, or point --model at a complete model folder")
+
+
 def _tokenizer(folder: Path, chat_template: str | None = None):
     from transformers import AutoTokenizer
 
+    if not holds_a_tokenizer(p.name for p in Path(folder).iterdir()):
+        # checked before the plan for the backends that load weights; the openai backend's
+        # folder (the tokenizer is all it reads of it) is found so here: transformers said
+        # "Couldn't instantiate the backend tokenizer ... install sentencepiece"
+        raise TokenizerMissing(no_tokenizer_said(folder))
     tok = AutoTokenizer.from_pretrained(folder)
     if chat_template == "llama2":
         from prox_tasks.inference.tiny_model import LLAMA2_CHAT_TEMPLATE

@@ -72,6 +72,10 @@ class ModelConfigDamaged(ModelDamaged):
     DAG retried it in vain."""
 
 
+class TokenizerMissing(ModelDamaged):
+    """A causal LM's folder holding no tokenizer file, found as a backend loads it."""
+
+
 def refiner_settings(raw: bytes | str, where: str) -> dict:
     """The settings of a ``refiner.json`` read as ``raw`` (``where``: its location, named in
     the errors): a JSON object whose ``kind`` is one of :data:`KINDS` (none: ``causal_lm``).

@@ -292,29 +292,19 @@ def _read_config(config_uri: str) -> dict | None:
         "or point --model at a complete model folder")
 
 
-#: The files a tokenizer loads from, one of which a model folder holds: a fast tokenizer's
-#: ``tokenizer.json``, else a slow one's vocabulary (SentencePiece, BPE, WordPiece, tiktoken).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json",
-                   "vocab.txt", "tekken.json")  # fmt: skip
-
-
 def _refuse_no_tokenizer(folder: str) -> None:
-    """Refuse a level's folder holding no tokenizer file (:data:`TOKENIZER_FILES`, or a
-    ``*.tiktoken``): prompts are rendered with the model's own tokenizer, and a folder copied
-    without it failed only once a shard loaded it, with transformers' "Couldn't instantiate
-    the backend tokenizer", which names no folder and suggests installing sentencepiece."""
+    """Refuse a level's folder holding no tokenizer file
+    (:func:`~prox_tasks.inference.loading.holds_a_tokenizer`, one listing; read there on
+    S3): a folder copied without it failed only once a shard loaded it, with transformers'
+    "Couldn't instantiate the backend tokenizer", which names no folder and suggests
+    installing sentencepiece."""
+    from prox_tasks.inference.loading import holds_a_tokenizer, no_tokenizer_said
     from prox_tasks.storage import list_uri, parse_uri
 
     prefix = parse_uri(folder).uri.rstrip("/") + "/"
     names = {uri[len(prefix):] for uri in list_uri(folder) if uri.startswith(prefix)}
-    if names & set(TOKENIZER_FILES) or any(name.endswith(".tiktoken") for name in names):
-        return
-    raise NotAModelFolder(
-        f"--model (the model Param) {folder} holds no tokenizer (none of "
-        f"{', '.join(TOKENIZER_FILES)}): the refining model's prompts are written with its "
-        "own tokenizer. Copy the model's tokenizer files (tokenizer.json and "
-        "tokenizer_config.json, as save_pretrained writes them) into it, or point --model "
-        "at a complete model folder")
+    if not holds_a_tokenizer(names):
+        raise NotAModelFolder(f"--model (the model Param) {no_tokenizer_said(folder)}")
 
 
 def _refuse_what_cannot_generate(folder: str, config: dict | bool) -> None:

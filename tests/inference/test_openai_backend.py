@@ -2109,3 +2109,29 @@ def test_one_prompt_answered_with_no_completion_on_every_try_fails_its_document_
                               max_retries=2, backoff=0.01)  # fmt: skip
         with pytest.raises(InferenceError, match="request failed 3 times"):
             engine.generate(requests)
+
+
+def test_an_openai_model_folder_without_its_tokenizer_says_so_once_loaded(tiny_model, tmp_path):
+    """The openai backend reads only the tokenizer of its model folder, which nothing before
+    the plan checks (any folder will do there): one copied without it failed each shard with
+    transformers' "Couldn't instantiate the backend tokenizer ... You need to have
+    sentencepiece or tiktoken installed", naming no folder, retried by the DAG in vain. It
+    names the folder and the files now, as a damaged model (no retries, exit 2)."""
+    import shutil
+
+    from prox_tasks.models.artifact import TokenizerMissing
+    from prox_tasks.pipeline.errors import cannot_succeed
+    from tests.loopback_http import JSON, LoopbackHTTPServer, Response
+
+    folder = tmp_path / "no-tokenizer"
+    shutil.copytree(tiny_model, folder)
+    for name in ("tokenizer.json", "tokenizer_config.json"):
+        (folder / name).unlink()
+    listing = json.dumps({"data": [DOC_CARD]}).encode()
+    with LoopbackHTTPServer(lambda request: Response(200, listing, JSON)) as server:
+        with pytest.raises(TokenizerMissing) as refused:
+            load_backend("openai", str(folder), servers=[server.url + "/v1"])
+    said = str(refused.value)
+    assert f"{folder} holds no tokenizer (none of tokenizer.json" in said, said
+    assert "Copy the model's tokenizer files" in said and isinstance(refused.value,
+                                                                     cannot_succeed())
