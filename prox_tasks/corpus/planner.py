@@ -30,6 +30,7 @@ from prox_tasks.corpus.quarantine import Quarantine
 from prox_tasks.corpus.readers import (
     FORMATS,
     ReadOptions,
+    check_readable,
     empty_input,
     input_listing,
     probe_id_field,
@@ -692,6 +693,10 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
     otherwise now: the plan's ranges would miss records, or hold one no more read), or when no record starts at ``at`` (an edited plan); ``output_uri``, the
     snapshot's folder, for the way out it names (:func:`stale_plan`)."""
     _refuse_stale(planned, output_uri)
+    # before the open: a file replaced by a named pipe since planning held the refine task
+    # on the open, waiting for a writer, until its execution timeout; one replaced by a
+    # folder failed it with a bare "[Errno 21] Is a directory", retried in vain
+    check_readable([planned.uri])
     read = [0, 0]  # bytes, records
 
     def count(size: int) -> None:

@@ -401,7 +401,8 @@ def unreadable_files(paths: Collection[str]) -> list[str]:
 
 #: What a listed path that is not a regular file is, in words.
 _NOT_A_FILE = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
-               stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+               stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
+               stat.S_IFDIR: "a folder"}  # (a planned file replaced by one)
 
 
 def check_readable(paths: Collection[str], named: int = 3, given: str = "the input",

@@ -929,3 +929,31 @@ def test_collect_removes_the_snapshots_emptied_checkpoint_folder(tmp_path, tagge
     for _ in range(2):
         assert refresh.collect(snapshot, results)["shards"] == 3
         assert not (folder / "_checkpoints").exists()
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("replaced_by", ["named pipe", "folder"])
+def test_an_input_file_replaced_by_a_pipe_or_folder_since_planning_fails_the_task_at_once(
+        tmp_path, tagger_model, replaced_by):
+    """The plan refuses a named pipe among the input files; the refine task opened what the
+    plan had listed as it found it then: an input file replaced by a named pipe since held the
+    task on the open, waiting for a writer, until its execution timeout (a hang), and one
+    replaced by a folder failed it with a bare "[Errno 21] Is a directory", retried in vain.
+    Each is refused before the open now, naming the file and what it is, without retries."""
+    import os
+
+    from prox_tasks.corpus.readers import UnreadableInput
+    from prox_tasks.pipeline.errors import cannot_succeed
+
+    snapshot = small_snapshot(tmp_path, 6)
+    work = refresh.plan(snapshot, 2, 8, str(tagger_model), None)
+    source = tmp_path / "in.jsonl"
+    source.unlink()
+    if replaced_by == "named pipe":
+        os.mkfifo(source)
+    else:
+        source.mkdir()
+        (source / "part.jsonl").write_text('{"id": "z", "text": "a\\nb"}\n')
+    with pytest.raises(UnreadableInput, match=f"in.jsonl \\(a {replaced_by}, not a file") as err:
+        refresh.refine_batch(work[0])
+    assert isinstance(err.value, cannot_succeed())
