@@ -37,5 +37,5 @@ def test_a_snapshot_name_booked_elsewhere_is_refused_before_planning(tmp_path, s
                  "crawl", "--catalog", url]) == 2  # a setting to fix: exit 2, said as written
     err = capsys.readouterr().err
     assert err.startswith("prox plan: snapshot name 'crawl' is booked for"), err
-    assert "name this one apart (--snapshot)" in err
+    assert "name this one apart (--name)" in err  # the primary spelling (prox gate: --snapshot is the folder)
     assert not (tmp_path / "second").exists()  # no plan left behind
