@@ -29,6 +29,23 @@ def pytest_configure(config):
     os.environ["PROX_REPORT_ROOTS"] = tempfile.gettempdir()
 
 
+#: Modules whose every test starts a vLLM engine (in process or in a ``prox`` subprocess).
+VLLM_MODULES = {"test_vllm_backend.py", "test_vllm_cli.py", "test_vllm_reaper.py",
+                "test_vllm_reaper_fds.py", "test_llm_vllm.py"}  # fmt: skip
+
+
+def pytest_collection_modifyitems(config, items):
+    """Under pytest-xdist (scripts/test.sh runs the suite on PROX_TEST_WORKERS workers,
+    ``--dist loadgroup``) the tests that start a vLLM engine run on one worker, one after
+    another, as in a serial run: each engine reserves a share of the machine's memory
+    (``gpu_memory_utilization``) and its CPU threads, and the session's vLLM server
+    (``vllm_server``) starts once, not once per worker."""
+    group = pytest.mark.xdist_group("vllm")
+    for item in items:
+        if item.path.name in VLLM_MODULES or "vllm_server" in getattr(item, "fixturenames", ()):
+            item.add_marker(group)
+
+
 #: Deployment variables a developer may have exported that no test reads as its own knob.
 DEPLOYMENT_ONLY = ("PROX_TMPDIR", "PROX_LABEL_CLAIM_LEASE_S", "PROX_ID_SEARCH_MB")
 

@@ -165,6 +165,10 @@ def service_env(port: int, extra: dict | None = None) -> dict:
         # (2.1 CPU-s a minute at 30 s, Airflow's default)
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": str(PARSE_INTERVAL_S),
         "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": str(PARSE_INTERVAL_S),
+        # the scheduler's and triggerer's log servers on ports of their own: another
+        # deployment (another pytest-xdist worker's) may hold the defaults, 8793 and 8794
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         **(extra or {}),
     }
 
