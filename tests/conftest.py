@@ -39,11 +39,14 @@ def pytest_collection_modifyitems(config, items):
     ``--dist loadgroup``) the tests that start a vLLM engine run on one worker, one after
     another, as in a serial run: each engine reserves a share of the machine's memory
     (``gpu_memory_utilization``) and its CPU threads, and the session's vLLM server
-    (``vllm_server``) starts once, not once per worker."""
-    group = pytest.mark.xdist_group("vllm")
+    (``vllm_server``) starts once, not once per worker. Each module of ``tests/deploy``
+    runs on one worker too: its module fixture starts a whole deployment (the Celery one
+    ~70 s), which two workers sharing the module's tests would each start."""
     for item in items:
         if item.path.name in VLLM_MODULES or "vllm_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(group)
+            item.add_marker(pytest.mark.xdist_group("vllm"))
+        elif item.path.parent.name == "deploy":
+            item.add_marker(pytest.mark.xdist_group(f"deploy-{item.path.stem}"))
 
 
 #: Deployment variables a developer may have exported that no test reads as its own knob.
