@@ -174,3 +174,19 @@ def reset_after(conn: socket.socket, data: bytes) -> None:
     conn.sendall(data)
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                     (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))
+
+
+def drip_answer(conn: socket.socket) -> None:
+    """A :data:`RawAnswer`'s body: headers promising 60,000 bytes (under the reply caps),
+    then a byte every 0.2 s for as long as the client listens (10 min): each read within
+    httpx's read timeout, the whole answer never."""
+    import time
+
+    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close"
+                 b"\r\nContent-Length: 60000\r\n\r\n")  # fmt: skip
+    try:
+        for _ in range(3000):
+            conn.sendall(b" ")
+            time.sleep(0.2)
+    except OSError:
+        pass  # the client gave up and hung up

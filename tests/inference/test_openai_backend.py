@@ -19,7 +19,7 @@ from prox_tasks.inference.openai_engine import (
 from prox_tasks.pipeline.errors import cannot_succeed
 from prox_tasks.programs import parse
 from tests.inference.helpers import TINY_OPTIONS, short_docs, write_jsonl
-from tests.loopback_http import text_completion
+from tests.loopback_http import drip_answer, text_completion
 
 
 def _free_port() -> int:
@@ -2020,17 +2020,7 @@ def test_a_pool_s_advice_names_what_set_it_not_always_servers(monkeypatch):
 
 
 def _dripping(conn, _body, _n):
-    """An answer whose headers promise 60,000 bytes (under the reply cap), then a byte every
-    0.2 s for as long as the client listens: each read within httpx's read timeout, the
-    whole never."""
-    conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: "
-                 b"60000\r\n\r\n")
-    try:
-        for _ in range(3000):
-            conn.sendall(b" ")
-            time.sleep(0.2)
-    except OSError:
-        pass  # the client gave up and hung up
+    drip_answer(conn)
 
 
 def test_a_server_dripping_its_answer_fails_the_request_at_its_timeout_not_never():

@@ -118,20 +118,13 @@ def test_an_answer_dripped_a_byte_at_a_time_fails_at_the_timeout_not_never():
     cut there, asked for again as a cut-off answer is, then a ChatError naming the timeout."""
     import time
 
-    from tests.loopback_http import raw_socket_server
+    from tests.loopback_http import drip_answer, raw_socket_server
 
     tries = []
 
     def drip(conn, _body, n):
         tries.append(n)
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                     b"Connection: close\r\nContent-Length: 60000\r\n\r\n")
-        try:
-            for _ in range(3000):
-                conn.sendall(b" ")
-                time.sleep(0.2)
-        except OSError:
-            pass  # the client gave up and hung up
+        drip_answer(conn)
 
     with raw_socket_server(drip) as url:
         client = ChatClient(f"{url}/v1", KEY, timeout=2, max_retries=1)
