@@ -9,6 +9,7 @@ from hypothesis import HealthCheck, settings
 
 from tests import vllm_server as vllm
 from tests.inference.helpers import build_tagger_artifact, build_tiny_model
+from tests.xdist_groups import pytest_xdist_make_scheduler  # noqa: F401 (a hook: xdist's units)
 
 # Property tests draw the same examples on every run (derandomize): one fails on a change of
 # the code or of the test, never by the luck of a CI run. PROX_FUZZ_EXAMPLES=20000 makes a
@@ -27,26 +28,6 @@ def pytest_configure(config):
     # tests write their snapshots in temporary folders, which the report reads (its own
     # tests narrow this to see it refuse the rest: prox_tasks.report.roots)
     os.environ["PROX_REPORT_ROOTS"] = tempfile.gettempdir()
-
-
-#: Modules whose every test starts a vLLM engine (in process or in a ``prox`` subprocess).
-VLLM_MODULES = {"test_vllm_backend.py", "test_vllm_cli.py", "test_vllm_reaper.py",
-                "test_vllm_reaper_fds.py", "test_llm_vllm.py"}  # fmt: skip
-
-
-def pytest_collection_modifyitems(config, items):
-    """Under pytest-xdist (scripts/test.sh runs the suite on PROX_TEST_WORKERS workers,
-    ``--dist loadgroup``) the tests that start a vLLM engine run on one worker, one after
-    another, as in a serial run: each engine reserves a share of the machine's memory
-    (``gpu_memory_utilization``) and its CPU threads, and the session's vLLM server
-    (``vllm_server``) starts once, not once per worker. Each module of ``tests/deploy``
-    runs on one worker too: its module fixture starts a whole deployment (the Celery one
-    ~70 s), which two workers sharing the module's tests would each start."""
-    for item in items:
-        if item.path.name in VLLM_MODULES or "vllm_server" in getattr(item, "fixturenames", ()):
-            item.add_marker(pytest.mark.xdist_group("vllm"))
-        elif item.path.parent.name == "deploy":
-            item.add_marker(pytest.mark.xdist_group(f"deploy-{item.path.stem}"))
 
 
 #: Deployment variables a developer may have exported that no test reads as its own knob.

@@ -2,6 +2,7 @@
 ran before it."""
 
 import logging
+import os
 
 import pytest
 
@@ -29,3 +30,43 @@ def test_a_test_starts_without_a_redacting_filter_put_there_before(_a_module_fix
     ]
     assert left == []
     assert logging.getLogger().handlers  # pytest's capturing handlers: there was one to filter
+
+
+def test_the_vllm_tests_and_each_deploy_module_run_on_one_xdist_worker(tmp_path):
+    """``pytest.mark.xdist_group`` was ignored (xdist 3.8 under pytest 9): the vLLM tests ran
+    on both workers at once, each starting its own engine, and a deploy module's deployment
+    started twice. A real two-worker run of a small suite laid out as this one is, with
+    tests/xdist_groups.py's scheduler: each group on one worker, the rest test by test."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "conftest.py").write_text(
+        "from tests.xdist_groups import pytest_xdist_make_scheduler  # noqa: F401\n")
+    body = ("import json, os, time\n\n\n"
+            "def record(name):\n"
+            "    time.sleep(0.1)\n"
+            "    with open(os.environ['WHO_RAN'], 'a') as f:\n"
+            "        f.write(json.dumps([name, os.environ['PYTEST_XDIST_WORKER']]) + '\\n')\n")
+    layout = {"inference/test_vllm_backend.py": "vllm", "labeling/test_llm_vllm.py": "vllm",
+              "inference/test_openai_backend.py": "vllm", "deploy/test_celery.py": "celery",
+              "corpus/test_readers.py": "free", "dags/test_refine.py": "free"}
+    for path, group in layout.items():
+        file = tmp_path / path
+        file.parent.mkdir(exist_ok=True)
+        tests = "".join(f"\n\ndef test_{i}():\n    record('{group}')\n" for i in range(6))
+        file.write_text(body + tests)
+    who = tmp_path / "who.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-n", "2", "-q", "-p", "no:cacheprovider"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo), "WHO_RAN": str(who)})
+    assert done.returncode == 0, done.stdout + done.stderr
+    ran: dict[str, set] = {}
+    for line in who.read_text().splitlines():
+        group, worker = json.loads(line)
+        ran.setdefault(group, set()).add(worker)
+    assert len(ran["vllm"]) == 1 and len(ran["celery"]) == 1, ran
+    assert set().union(*ran.values()) == {"gw0", "gw1"}, ran  # two workers at work
