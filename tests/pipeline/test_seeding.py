@@ -356,13 +356,9 @@ def test_the_seed_set_names_the_reasons_validate_counted_for_quarantined_rows(tm
     assert seed_set["rejected_reasons"] == checked["rejected_reasons"]
 
 
-def test_labels_changed_since_validate_publish_no_seed_set(snapshot, tmp_path):
-    """A labels file edited between validate and split (a label line taken out: one valid
-    label fewer) failed split only after its splits and manifest were published: a seed set
-    that validate never passed stayed visible, unregistered, and every retry failed the
-    same. split refuses before anything is published."""
-    from prox_tasks.storage import exists, join_uri
-
+def _validated_then_a_label_taken_out(snapshot, tmp_path):
+    """A seed run's sample, labels and validate, then part 0's first label line taken out
+    of its file (one valid label fewer than validate counted): (plan, parts, checked)."""
     plan = seeding.sample(params(snapshot, tmp_path), None)
     parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
     checked = seeding.validate(plan, parts, 0.05)
@@ -371,6 +367,17 @@ def test_labels_changed_since_validate_publish_no_seed_set(snapshot, tmp_path):
         lines = fh.readlines()
     with gzip.open(labels, "wt", encoding="utf-8") as fh:
         fh.writelines(lines[1:])
+    return plan, parts, checked
+
+
+def test_labels_changed_since_validate_publish_no_seed_set(snapshot, tmp_path):
+    """A labels file edited between validate and split (a label line taken out: one valid
+    label fewer) failed split only after its splits and manifest were published: a seed set
+    that validate never passed stayed visible, unregistered, and every retry failed the
+    same. split refuses before anything is published."""
+    from prox_tasks.storage import exists, join_uri
+
+    plan, parts, checked = _validated_then_a_label_taken_out(snapshot, tmp_path)
     with pytest.raises(RunError, match=f"{checked['valid'] - 1} valid labels, but validate "
                                        f"passed {checked['valid']}"):  # fmt: skip
         seeding.split(plan, parts, checked, 10)
@@ -386,14 +393,7 @@ def test_labels_changed_since_validate_say_the_way_out_and_it_works(snapshot, tm
     reused, then validate and split) writes the seed set."""
     from prox_tasks.storage import exists, join_uri
 
-    plan = seeding.sample(params(snapshot, tmp_path), None)
-    parts = [seeding.label_shard(plan, i) for i in plan["shards"]]
-    checked = seeding.validate(plan, parts, 0.05)
-    labels = Path(parts[0]["output"].removeprefix("file://"))
-    with gzip.open(labels, "rt", encoding="utf-8") as fh:
-        lines = fh.readlines()
-    with gzip.open(labels, "wt", encoding="utf-8") as fh:
-        fh.writelines(lines[1:])
+    plan, parts, checked = _validated_then_a_label_taken_out(snapshot, tmp_path)
     with pytest.raises(RunError, match="clear the label_shard tasks with their downstream "
                                        "tasks"):  # fmt: skip
         seeding.split(plan, parts, checked, 10)
