@@ -28,6 +28,7 @@ from prox_tasks.labeling.run_claim import (
     staged_uri,
     staging_token,
     sweep_staged,
+    without_token,
 )
 from prox_tasks.refine.checkpoint import CheckpointStore
 from prox_tasks.storage import compared_uri, exists, join_uri, read_bytes, remove_all
@@ -78,7 +79,10 @@ def _without_budgets(description):
 def _as_compared(made: dict) -> dict:
     """A done record as it is compared: its WARC files as :func:`~prox_tasks.storage.same_uri`
     compares them (``--warc crawl/`` is ``--warc crawl``, a shell's completion adds the
-    slash; a path is its ``file://`` URI), so a part is reused whichever spelling labeled it."""
+    slash; a path is its ``file://`` URI), so a part is reused whichever spelling labeled it;
+    without the token of the publish that wrote it (:func:`~prox_tasks.labeling.run_claim.
+    without_token`: every publish has its own)."""
+    made = without_token(made)
     if not isinstance(made.get("warc_uris"), list):
         return made
     return {**made, "warc_uris": sorted(compared_uri(str(uri)) for uri in made["warc_uris"])}
@@ -158,6 +162,6 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
         remove_all(list(staged.values()))  # a quarantine written before the labels failed
         raise
     # the done record last: the part is complete
-    publish_staged(publishing, staged, uris[2], json.dumps(made, sort_keys=True) + "\n")
+    publish_staged(publishing, staged, uris[2], made)
     checkpoints.clear()
     return {**summary, "output": uris[0], "quarantine": uris[1], "reused": False}

@@ -43,7 +43,8 @@ its done record), and a seed set's splits and manifest the same way: the claim r
 immediately before, locally under the claim's lock (a takeover waits until the part
 is published, so it lands before the check or after the publish), on S3 read again right
 after (no conditional PUT compares another object) and the publish undone when the claim
-was taken over meanwhile.
+was taken over meanwhile: its record removed while it is still this run's, its files left
+(:func:`publish_staged`).
 
 Staged files a run killed before its publish left are removed by the claim's holder
 (:func:`sweep_staged`): as it takes the claim with no other holder, and before it stages a
@@ -69,7 +70,6 @@ from contextlib import contextmanager
 
 from prox_tasks.refine import runner as runners
 from prox_tasks.storage import (
-    content_fingerprint,
     join_uri,
     list_uri,
     move,
@@ -77,9 +77,8 @@ from prox_tasks.storage import (
     put_atomic,
     remove,
     remove_all,
-    remove_if_unchanged,
 )
-from prox_tasks.storage.swap import pinned, replace_if, replace_if_aged
+from prox_tasks.storage.swap import pinned, remove_if, replace_if, replace_if_aged
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +134,7 @@ class HeldClaim:
         the claim: read immediately before (not the heartbeat's finding, up to a quarter
         lease old), and kept so locally for the block (under the claim's lock: a takeover
         waits until the block ends). On S3 the claim is read again as the block ends: taken
-        over meanwhile, ``undo`` (removes what the block published) is called.
+        over meanwhile, ``undo`` (takes back what the block published) is called.
 
         Raises:
             ClaimTakenOver: Before the block (nothing published), or after it on S3 (what
@@ -234,85 +233,108 @@ def staging_token() -> str:
     return uuid.uuid4().hex[:12]
 
 
+#: The field of a done record (or seed-set manifest) :func:`publish_staged` wrote naming
+#: that publish: a token of its own, so the record's bytes (and its S3 ETag) are that
+#: publish's alone, whatever else it holds.
+PUBLISH_TOKEN = "publish_token"
+
+
+def without_token(record: dict) -> dict:
+    """``record`` (a done record, a seed-set manifest) as compared with what it was made
+    from: without its :data:`PUBLISH_TOKEN`, which differs for every publish."""
+    return {k: v for k, v in record.items() if k != PUBLISH_TOKEN}
+
+
+def _token_of(raw: bytes) -> str | None:
+    """The :data:`PUBLISH_TOKEN` of the record ``raw`` (None: none, or no JSON object)."""
+    try:
+        record = json.loads(raw)
+    except ValueError:
+        return None
+    return record.get(PUBLISH_TOKEN) if isinstance(record, dict) else None
+
+
 def publish_staged(publishing, staged: dict[str, str], record: str | None = None,
-                   data: str | bytes = b"") -> None:  # fmt: skip
+                   data: dict | None = None, indent: int | None = None) -> None:  # fmt: skip
     """Publish files written under staged names (``staged``: final URI -> staged URI,
-    :func:`staged_uri`) by moving each into place, then ``record`` (``data``: what makes
-    them visible, a part's done record, a seed set's manifest) written last, all inside
-    ``publishing`` (:meth:`HeldClaim.publishing`; None: no claim). A run whose claim was
-    taken over meanwhile publishes none of them locally (the move is a rename under the
-    claim's lock), and on S3 removes again what it published (the record first: files
-    without it are no part, no seed set) — unless the run that took over published its own
-    record meanwhile (:func:`_put_record` finds one there): then the files are that run's
-    publish (or this one's equivalent of it, made from the same settings) and none is
-    removed; else each moved file only while it is still this run's copy
-    (:func:`_unpublish`). The staged files are removed in any case.
+    :func:`staged_uri`) by moving each into place, then ``record`` (``data``, a JSON object
+    written with ``indent``: what makes them visible, a part's done record, a seed set's
+    manifest) last, with a :data:`PUBLISH_TOKEN` of this publish's own, all inside
+    ``publishing`` (:meth:`HeldClaim.publishing`; None: no claim).
+
+    A run whose claim was taken over meanwhile publishes none of them locally (the move is
+    a rename under the claim's lock). On S3 it removes again its record — only while the
+    record there is still this publish's (its token: :func:`_unpublish`); one the run that
+    took over wrote meanwhile is left. The moved files stay, never deleted: without this
+    run's record they are no part (no seed set), the next publish replaces them, and a
+    taker's file byte for byte the same as this run's (labels are gzip with mtime 0, and a
+    taker is usually a retry with the same settings) has the same ETag, so no delete could
+    tell them apart. A run holding the claim throughout that found another run's record
+    there when it wrote its own (a cut-off run's, written between this one's removal of the
+    old record and its write) replaces it with its own, so that run's undo leaves it. The
+    staged files are removed in any case.
 
     Raises:
         ClaimTakenOver: As :meth:`HeldClaim.publishing` raises it.
     """
-    moved: dict[str, str | None] = {}  # final URI -> what the move wrote there (S3: ETag)
-    # None: this run wrote no record (one there now is another run's); False: another run's
-    # was there when this one wrote it
+    token = staging_token()
+    raw = b""
+    if record:
+        raw = (json.dumps({**(data or {}), PUBLISH_TOKEN: token}, indent=indent,
+                          sort_keys=True) + "\n").encode()  # fmt: skip
+    # None: this run wrote no record; False: another run's was there when it tried
     record_written: bool | None = None
 
     def undo() -> None:
-        if record_written is not False:  # else removing them would remove that run's publish
-            _unpublish(record if record_written else None, moved)
+        if record_written:  # else no record of this run's is there to remove
+            _unpublish(record, token)
 
     try:
         with (publishing or _unguarded)(record or next(iter(staged)), undo=undo):
             if record:  # a stop between the moves must not leave new files beside the old
                 remove(record)  # record, which would make them a part (or a seed set)
             for final, staging in staged.items():
-                moved[final] = move(staging, final)
+                move(staging, final)
             if record:
-                record_written = _put_record(record, data)
+                record_written = _put_record(record, raw)
+        if record_written is False and publishing is not None:
+            # held throughout (else ClaimTakenOver above): the record found is a cut-off
+            # run's, which its own undo would remove from beside this run's files
+            _replace_record(record, raw, token)
     finally:
         remove_all(list(staged.values()))  # moved ones are gone: no error
 
 
-def _unpublish(record: str | None, moved: dict[str, str | None]) -> None:
-    """Remove again what :func:`publish_staged` published on S3 once its claim was found
-    taken over: the record first (files without it are no part, no seed set), then each
-    moved file only while it is the object this run's copy wrote (DeleteObject If-Match its
-    ETag). The run that took the claim over may publish the same part in those
-    milliseconds: its files are left, and so is the record when any moved file is already
-    another's (it is that run's record, or soon will be). ``record`` is None when this run
-    wrote none (stopped before: one there is another run's)."""
-    replaced = [final for final, written in moved.items() if _replaced(final, written)]
-    if record and not replaced:
-        remove(record)
-    for final, written in moved.items():
-        if not remove_if_unchanged(final, written) and final not in replaced:
-            replaced.append(final)
-    if replaced:
+def _unpublish(record: str, token: str) -> None:
+    """Remove again the record :func:`publish_staged` wrote on S3 (``token``: its publish's)
+    once its claim was found taken over — only while it is still that record (read, then
+    a DeleteObject If-Match the ETag read: :func:`~prox_tasks.storage.swap.remove_if`). The
+    run that took the claim over may have published the same part (or seed set) in those
+    milliseconds, byte for byte the same but for its own token: its record is left, and so
+    are the moved files (see :func:`publish_staged`)."""
+    if not remove_if(record, lambda current: _token_of(current) == token):
         log.warning("left %s as found: another run published it meanwhile (the run that "
-                    "took the claim over)", ", ".join(replaced))  # fmt: skip
+                    "took the claim over)", record)  # fmt: skip
+    log.warning("the files this run moved in beside %s stay: without its record they are no "
+                "part or seed set, and the next publish replaces them", record)  # fmt: skip
 
 
-def _replaced(final: str, written: str | None) -> bool:
-    """Whether another object than the one this run's move wrote (``written``: its ETag)
-    is at ``final`` now; False when nothing is there."""
-    if written is None:
-        return False
-    try:
-        return content_fingerprint(final) != f"etag:{written}"
-    except FileNotFoundError:
-        return False
-
-
-def _put_record(record: str, data: str | bytes) -> bool:
+def _put_record(record: str, raw: bytes) -> bool:
     """Write ``record`` (:func:`publish_staged` removed it first) unless one is there again:
     False when another run published its own meanwhile. On S3 nothing holds that run off
     while this one publishes, so the write is conditional (``If-None-Match: *``,
     :func:`~prox_tasks.storage.swap.replace_if`); locally the claim's lock does, and the
     record is written as it is."""
     if parse_uri(record).scheme != "s3":
-        put_atomic(record, data)
+        put_atomic(record, raw)
         return True
-    raw = data.encode() if isinstance(data, str) else data
     return replace_if(record, lambda current: raw if current is None else None)
+
+
+def _replace_record(record: str, raw: bytes, token: str) -> None:
+    """Write ``record`` over another publish's (one of another ``token``) or none: the
+    claim's holder making the record beside its files its own (:func:`publish_staged`)."""
+    replace_if(record, lambda current: None if current and _token_of(current) == token else raw)
 
 
 def _lost(claim: dict | None, me: dict) -> str | None:

@@ -398,7 +398,7 @@ def assemble_seed_set(
     manifest.pop("input_text_candidates")  # said by the summary; the manifest keeps its keys
     # the manifest last: it makes the seed set visible (training, the catalog read it)
     publish_staged(publishing, {files[split]: staged[files[split]] for split in checksums},
-                   info.manifest_uri, json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+                   info.manifest_uri, manifest, indent=2)
     # every part labeled, its checkpoints cleared: the emptied labels/_checkpoints/ goes too
     remove_empty_checkpoint_folders(labels_uri(output_uri))
     if register:

@@ -22,7 +22,6 @@ from prox_tasks.storage.files import (
     read_json,
     remove,
     remove_all,
-    remove_if_unchanged,
     size_of,
     version_of,
     versions_in,
@@ -45,5 +44,5 @@ __all__ = [
     "AtomicWriter", "Location", "Opened", "ReadDigests", "S3Settings", "check_writable", "cleanup_partial", "compression_of",
     "content_fingerprint",
     "configure_s3", "exists", "get_client", "holds", "holds_file", "identities_in", "identity_of", "is_glob", "is_hidden", "join_uri", "list_uri", "move", "names_in", "open_uri",
-    "parse_uri", "put_atomic", "read_bytes", "read_json", "real_uri", "real_uris", "remove", "remove_all", "remove_if_unchanged", "same_uri", "compared_uri", "size_of", "to_uri", "version_of", "versions_in",
+    "parse_uri", "put_atomic", "read_bytes", "read_json", "real_uri", "real_uris", "remove", "remove_all", "same_uri", "compared_uri", "size_of", "to_uri", "version_of", "versions_in",
 ]  # fmt: skip

@@ -523,8 +523,7 @@ def move(source: str | os.PathLike, target: str | os.PathLike) -> str | None:
     the source deleted (a reader sees the old object or the whole new one, never a part).
 
     Returns:
-        On S3 the ETag the copy gave ``target`` (for :func:`remove_if_unchanged`); None
-        locally.
+        On S3 the ETag the copy gave ``target``, as S3 answered the copy; None locally.
 
     Raises:
         FileNotFoundError: No file at ``source``.
@@ -534,21 +533,6 @@ def move(source: str | os.PathLike, target: str | os.PathLike) -> str | None:
     if src.scheme != dst.scheme or (src.scheme == "s3" and src.bucket != dst.bucket):
         raise ValueError(f"cannot move {source} to {target}: another storage")
     return _backend(src).move(src, dst)
-
-
-def remove_if_unchanged(uri: str | os.PathLike, written: str | None) -> bool:
-    """Delete the file at ``uri`` only while it is the one :func:`move` wrote there
-    (``written``: what it returned): on S3 a DeleteObject If-Match that ETag, so an object
-    another writer put there since is left; locally (``written`` None) a plain delete.
-
-    Returns:
-        False when another writer's file is there now (left as it is); else True.
-    """
-    loc = parse_uri(uri)
-    if loc.scheme != "s3" or written is None:
-        remove(uri)
-        return True
-    return s3.remove_if_etag(loc, written)
 
 
 def read_bytes(uri: str | os.PathLike) -> bytes:

@@ -12,7 +12,9 @@ pointer backwards). :func:`replace_if` makes the read and the write one step per
 
 :func:`replace_if_aged` also tells ``decide`` how long ago the file was last written, by the
 storage's clock (a lease judged by the writer's own clock depends on every host's clock
-agreeing); :func:`pinned` keeps the file as read while its caller publishes something else.
+agreeing); :func:`pinned` keeps the file as read while its caller publishes something else;
+:func:`remove_if` removes the file only while ``decide`` says so of what it holds (on S3 a
+DeleteObject ``If-Match`` the ETag read).
 """
 
 from __future__ import annotations
@@ -147,6 +149,42 @@ def _replace_s3(loc: Location, decide: DecideAged, attempts: int) -> bool:
                 raise
         time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # let the winner's write settle
     raise ContendedError(f"{uri}: {attempts} conditional writes in a row lost to other writers")
+
+
+def remove_if(uri: str | os.PathLike, decide: Callable[[bytes], bool], attempts: int = 50) -> bool:
+    """Remove the file at ``uri`` only while ``decide(current)`` says so of its content: the
+    read and the delete one step per writer, as :func:`replace_if`'s read and write (locally
+    under the file's lock; on S3 a DeleteObject ``If-Match`` the ETag read, read and decided
+    again when another writer replaced it meanwhile).
+
+    Returns:
+        Whether it was removed (on S3 also when it went between the read and the delete: what
+        ``decide`` chose is not there any more); False when there is no file or ``decide``
+        keeps it.
+
+    Raises:
+        ContendedError: S3 only: ``attempts`` conditional deletes in a row lost their race.
+    """
+    loc = parse_uri(uri)
+    if loc.scheme != "s3":
+        with _locked(loc) as (current, _age):
+            if current is None or not decide(current):
+                return False
+            os.remove(loc.path)
+            return True
+    from prox_tasks.storage.s3 import remove_if_etag
+    from prox_tasks.storage.s3_client import get_client
+
+    client = get_client()
+    for attempt in range(attempts):
+        current, _age, condition = _get_s3(client, loc)
+        if current is None or not decide(current):
+            return False
+        if remove_if_etag(loc, condition["IfMatch"].strip('"')):
+            return True
+        time.sleep(random.uniform(0, 0.05 * (attempt + 1)))  # replaced meanwhile: decide again
+    raise ContendedError(f"s3://{loc.bucket}/{loc.path}: {attempts} conditional deletes in a row "
+                         "lost to other writers")  # fmt: skip
 
 
 class Pinned:

@@ -794,7 +794,7 @@ def test_a_publish_stopped_between_its_moves_leaves_no_old_record_beside_new_fil
     staged = {labels: staged_uri(labels, "t1"), quarantine: staged_uri(quarantine, "t1")}
     put_atomic(staged[labels], b"new labels")  # the quarantine's staged file is missing
     with pytest.raises(FileNotFoundError):
-        publish_staged(None, staged, record, b'{"new": true}')
+        publish_staged(None, staged, record, {"new": True})
     assert read_bytes(labels) == b"new labels"
     assert not exists(record)
 

@@ -90,3 +90,38 @@ def test_s3_gives_up_when_every_attempt_loses(s3_bucket):
     with pytest.raises(ContendedError, match="3 conditional writes in a row"):
         replace_if(uri, decide, attempts=3)
     assert read_bytes(uri) == b"3"
+
+
+@pytest.mark.parametrize("where", ["local", "s3"])
+def test_remove_if_removes_only_what_decide_chose_even_when_replaced_meanwhile(
+    where, tmp_path, request
+):
+    """:func:`remove_if` (a publish undoing its own done record): the file is removed only
+    while ``decide`` says so of what it holds; on S3 another writer's object put between
+    the read and the delete is not deleted (DeleteObject If-Match the ETag read: moto over
+    HTTP) but read and decided again."""
+    from prox_tasks.storage.swap import remove_if
+
+    root = str(tmp_path) if where == "local" else request.getfixturevalue("s3_bucket")
+    uri = f"{root}/labels/labels-00000.done.json"
+    assert remove_if(uri, lambda raw: True) is False  # nothing there
+    put_atomic(uri, b'{"publish_token": "theirs"}')
+    assert remove_if(uri, lambda raw: b"mine" in raw) is False
+    assert read_bytes(uri) == b'{"publish_token": "theirs"}'
+    put_atomic(uri, b'{"publish_token": "mine"}')
+    seen = []
+
+    def decide(raw):
+        seen.append(raw)
+        if where == "s3" and len(seen) == 1:  # another writer's record lands right after
+            put_atomic(uri, b'{"publish_token": "theirs"}')  # the read (S3 has no lock)
+        return b"mine" in raw
+
+    removed = remove_if(uri, decide)
+    if where == "s3":
+        assert not removed and seen[-1] == b'{"publish_token": "theirs"}'
+        assert read_bytes(uri) == b'{"publish_token": "theirs"}'
+    else:
+        assert removed
+        with pytest.raises(FileNotFoundError):
+            read_bytes(uri)
