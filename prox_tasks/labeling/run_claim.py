@@ -141,18 +141,30 @@ class HeldClaim:
                 it published undone), also when the block failed meanwhile (the taker
                 removed this run's staged files: :func:`sweep_staged`), chained to that
                 failure.
+            Exception: The block's own failure also when the claim could not be read again
+                after it (an S3 outage): that read's error is its context, and nothing is
+                undone, as whether the claim was taken over is not known.
         """
         failed: Exception | None = None
-        with pinned(self.uri) as pin:
-            self._read(pin.current)
-            if self.lost is not None:
-                self.check()  # raises: the finding is set, so it reads nothing (no 2nd lock)
-            try:
-                yield
-            except Exception as err:  # noqa: BLE001 (raised below; on S3 after the claim's read)
-                failed = err
-        if pin.changed:  # S3: rewritten meanwhile: a renewal of this run's, or a takeover
-            replace_if(self.uri, self._read)
+        unread: Exception | None = None  # the claim's read after a failed block, failed too
+        try:
+            with pinned(self.uri) as pin:
+                self._read(pin.current)
+                if self.lost is not None:
+                    self.check()  # raises: the finding is set: it reads nothing (no 2nd lock)
+                try:
+                    yield
+                except Exception as err:  # noqa: BLE001 (raised below; on S3 after the claim's read)
+                    failed = err
+            if pin.changed:  # S3: rewritten meanwhile: a renewal of this run's, or a takeover
+                replace_if(self.uri, self._read)
+        except Exception as err:  # noqa: BLE001 (the claim's read after the block)
+            if failed is None:
+                raise  # published (or failed before the block): the read's error is the news
+            unread = err
+        if unread is not None:  # raised out here: see _keep_failure
+            self._keep_failure(what, failed, unread)
+        if pin.changed:
             if self.lost is not None:
                 log.error("%s: this run's labeling claim was %s while it published %s: "
                           "undone", self.uri, self.lost, what)  # fmt: skip
@@ -164,6 +176,21 @@ class HeldClaim:
                     raise lost from failed
         if failed is not None:
             raise failed
+
+    def _keep_failure(self, what: str, failed: Exception, unread: Exception) -> None:
+        """Raise ``failed`` (the publish of ``what`` failed), the claim's read after it
+        having failed too (``unread``: S3 down): the user is to see what failed, not the
+        outage's second symptom, and nothing is undone on a guess."""
+        log.error("%s: the labeling claim could not be read again after publishing %s "
+                  "failed (%s: %s): whether it was taken over meanwhile is not known, so "
+                  "nothing was undone; the publish's failure follows", self.uri, what,
+                  type(unread).__name__, unread)  # fmt: skip
+        if failed.__context__ is None and failed.__cause__ is None:
+            # raised here, not in the except clause that caught the read: that would make
+            # the read its context in place of the one it has (S3UploadFailedError's
+            # ClientError, which says which request failed)
+            failed.__context__ = unread
+        raise failed
 
 
 @contextmanager
@@ -301,8 +328,24 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
             # held throughout (else ClaimTakenOver above): the record found is a cut-off
             # run's, which its own undo would remove from beside this run's files
             _replace_record(record, raw, token)
-    finally:
-        remove_all(list(staged.values()))  # moved ones are gone: no error
+    except BaseException:
+        _remove_staged(staged, raising=False)  # what failed is the news, not its cleanup
+        raise
+    _remove_staged(staged)
+
+
+def _remove_staged(staged: dict[str, str], raising: bool = True) -> None:
+    """Remove the staged files of ``staged`` (moved ones are gone: no error); with
+    ``raising`` False a failure to (S3 down, as what failed before) is said as a warning:
+    they are hidden, never read, and removed by the next holder (:func:`sweep_staged`)."""
+    try:
+        remove_all(list(staged.values()))
+    except Exception as err:  # noqa: BLE001 (raised unless a failure is on its way out)
+        if raising:
+            raise
+        log.warning("could not remove the staged files %s (%s): they are hidden and never "
+                    "read; the next run taking the claim removes them",
+                    ", ".join(staged.values()), err)  # fmt: skip
 
 
 def _unpublish(record: str, token: str) -> None:
@@ -481,12 +524,16 @@ def labeling_claim(
         target=_heartbeat, args=(held, lease / 4, stop), name="prox-labeling-claim", daemon=True
     )
     beat.start()
+    failed = False
     try:
         if alone[0]:  # no other holder: every staged file in the folder is a dead run's
             from prox_tasks.labeling.parts import labels_uri
 
             sweep_staged([output_uri, labels_uri(output_uri)])
         yield held
+    except BaseException:
+        failed = True
+        raise
     finally:
         stop.set()
         try:
@@ -496,7 +543,7 @@ def labeling_claim(
             # release: the claim refused every other run until its lease ran out. A renewal
             # still under way then writes nothing (stop is set), whichever of the two
             # conditional writes comes first
-            _give_up(uri, me)
+            _release(uri, me, lease, raising=not failed)
 
 
 def _lease_of(claim: dict, lease: float) -> float:
@@ -620,6 +667,20 @@ def _since(claim: dict) -> str:
 
 def _utc(at: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime(at))
+
+
+def _release(uri: str, me: dict, lease: float, raising: bool) -> None:
+    """:func:`_give_up` as a holder leaves; with ``raising`` False (the block failed, and
+    that failure is on its way out) a failure to (S3 down) is said as a warning, not raised
+    in its stead: the claim then lapses a lease after its last renewal."""
+    try:
+        _give_up(uri, me)
+    except Exception as err:  # noqa: BLE001 (raised unless a failure is on its way out)
+        if raising:
+            raise
+        log.warning("%s: could not release the labeling claim (%s): the next run takes it "
+                    "over once this process has ended, from another host once its lease "
+                    "(%g s, PROX_LABEL_CLAIM_LEASE_S) has run out", uri, err, lease)  # fmt: skip
 
 
 def _give_up(uri: str, me: dict) -> None:

@@ -10,6 +10,8 @@ import signal
 import subprocess
 import sys
 
+import pytest
+
 from prox_tasks.cli import main
 from prox_tasks.labeling.run_claim import CLAIM_NAME
 
@@ -826,3 +828,90 @@ def test_an_s3_run_cut_off_while_it_publishes_a_part_never_removes_the_takers(
     assert sample == 12 and list(iter_jsonl(labels))  # labels for the part's documents
     for name in ("train.jsonl.gz", "validation.jsonl.gz", "rejected.jsonl.gz", "manifest.json"):
         assert _published(folder)[join_uri(folder, name)] == took[join_uri(folder, name)]
+
+
+@pytest.mark.parametrize("read", ["as the block ends", "after a takeover"])
+def test_an_s3_outage_reading_the_claim_after_a_failed_publish_keeps_that_failure(
+    moto_server, s3_bucket, tmp_path, read
+):
+    """S3 went down while a part was published under the claim (moto answers 503 from then
+    on, for real over HTTP): the publish failed, and so did the claim's read after it,
+    whose error was raised in place of the publish's — the user saw a failed read of the
+    claim's file, not what failed. The claim's read as the block ends, or the one after a
+    real takeover process rewrote the claim meanwhile (the read as the block ends passed
+    here), failing: the publish's own error is raised, the read's error chained to it as
+    its context, and nothing is undone (whether the claim was taken over is not known)."""
+    from prox_tasks.labeling.run_claim import claim_uri, labeling_claim
+    from prox_tasks.storage import move, put_atomic
+
+    folder, undone, takers = f"{s3_bucket}/seed", [], []
+    staged = f"{folder}/labels/_staged-0000-labels-00000.jsonl.gz"
+    claim_key = claim_uri(folder).split("/", 3)[3]
+    claim_reads = []  # each GET of the claim once S3 is down (retries too)
+
+    def down(environ) -> bool:  # every request fails, but the block's own claim read
+        if environ["REQUEST_METHOD"] == "GET" and environ["PATH_INFO"].endswith(claim_key):
+            claim_reads.append(environ["PATH_INFO"])
+            return not (read == "after a takeover" and len(claim_reads) == 1)
+        return True
+
+    try:
+        with labeling_claim(folder, _task("manual__1", "label_shard", 0)) as held:
+            put_atomic(staged, b"labels\n")
+            with pytest.raises(Exception) as raised:
+                with held.publishing(f"{folder}/labels/labels-00000.done.json",
+                                     undo=lambda: undone.append(True)):  # fmt: skip
+                    if read == "after a takeover":
+                        takers.append(_taker(folder, **_s3_env(moto_server)))
+                        assert _took(takers[0], within=30)
+                    moto_server.faults.arm(fail_requests=None, status=503, match=down)
+                    move(staged, f"{folder}/labels/labels-00000.jsonl.gz")
+            moto_server.faults.disarm()
+    finally:
+        moto_server.faults.disarm()
+        for proc in takers:
+            proc.kill()
+            proc.wait()
+    assert staged in getattr(raised.value, "__notes__", ()), repr(raised.value)  # the move's
+    context = raised.value.__context__
+    assert context is not None and "SlowDown" in str(context), repr(context)
+    assert claim_uri(folder) in getattr(context, "__notes__", ()), repr(context)
+    assert undone == []
+
+
+def test_prox_label_on_s3_going_down_while_it_publishes_says_what_failed(
+    moto_server, s3_bucket, tmp_path, monkeypatch
+):
+    """S3 went down as ``prox label --seed-set`` began to publish its first part (moto
+    answers 503 from then on, for real over HTTP; armed as the part's first move starts:
+    the stand-in for the moment only). The part's copy failed, then the claim's read after
+    it, the staged files' removal and the claim's release failed too, each raised in place
+    of the one before: the command said ``S3 GetObject failed … (…/_labeling.json)``, not
+    what failed. It now says the copy's failure, naming the staged file; the later
+    failures are warnings, and nothing is undone on a guess."""
+    import io
+    from contextlib import redirect_stderr
+
+    from prox_tasks.labeling import run_claim
+
+    rows = [{"id": f"d{i}", "text": f"Paragraph {i} of real text that a reader keeps. " * 6}
+            for i in range(12)]  # fmt: skip
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    real = run_claim.move
+
+    def down_then_move(*args, **kwargs):
+        moto_server.faults.arm(fail_requests=None, status=503)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(run_claim, "move", down_then_move)
+    err = io.StringIO()
+    try:
+        with redirect_stderr(err):
+            code = main(_label_args(str(src), f"{s3_bucket}/seed"))
+    finally:
+        moto_server.faults.disarm()
+    said = err.getvalue().strip().splitlines()[-1]
+    assert code == 1, said
+    assert said.startswith("prox label: S3 HeadObject failed: 503"), said
+    assert "/seed/labels/_staged-" in said and "_labeling.json" not in said, said
