@@ -295,20 +295,24 @@ def shards_failed(catalog, name: str, err: BaseException,
 
 def model_trouble(s: dict) -> str:
     """``, 3 requests failed (1 rejected by the server, 1 with a reply past the size cap
-    (PROX_MAX_REPLY_BYTES)), 3 completions outside their grammar (of 32 checked), 1 server
-    left out of the pool (URL: why)``: what went wrong at the model (the openai engine's
-    counts, and the servers its pool left out at load); empty when nothing did. Completions
-    are checked against their grammar on a sample (each server's first 32): the count says
-    of how many."""
+    (PROX_MAX_REPLY_BYTES), 1 answered with no completion on every try), 3 completions
+    outside their grammar (of 32 checked), 1 server left out of the pool (URL: why)``: what
+    went wrong at the model (the openai engine's counts, and the servers its pool left out
+    at load); empty when nothing did. Completions are checked against their grammar on a
+    sample (each server's first 32): the count says of how many."""
     failed, rejected = s.get("requests_failed") or 0, s.get("requests_rejected") or 0
     oversized = s.get("replies_oversized") or 0
+    malformed = s.get("replies_malformed") or 0
     outside = s.get("completions_outside_grammar") or 0
     said = ""
     if failed:
-        # each its own count: an oversized reply is the server's fault, not the prompt's
+        # each its own count: an oversized reply is the server's fault, not the prompt's;
+        # one with no completion, a gateway's filter or a server failing on that prompt
         why = ([f"{rejected:,} rejected by the server"] if rejected else []) + \
             ([f"{oversized:,} with a reply past the size cap (PROX_MAX_REPLY_BYTES)"]
-             if oversized else [])  # fmt: skip
+             if oversized else []) + \
+            ([f"{malformed:,} answered with no completion on every try"]
+             if malformed else [])  # fmt: skip
         said += f", {count(failed, 'request')} failed" + \
             (f" ({', '.join(why)})" if why else "")  # fmt: skip
     if outside:

@@ -56,6 +56,9 @@ class Usage:
         oversized: ... of which the reply body went past its cap
             (:func:`~prox_tasks.openai_replies.reply_cap`; the openai engine): a broken or
             hostile server's, not read further.
+        malformed: ... of which the server answered with no completion (HTTP 200, no
+            choices or not JSON) on every try while it answered other requests with
+            completions (the openai engine: a gateway filtering that prompt).
         outside_grammar: Constrained completions that ended outside their grammar (the
             openai engine, on a sample: a server that ignores ``structured_outputs``).
         grammar_checked: Constrained completions checked against their grammar, the sample
@@ -72,6 +75,7 @@ class Usage:
     failed: int = 0
     rejected: int = 0
     oversized: int = 0
+    malformed: int = 0
     outside_grammar: int = 0
     grammar_checked: int = 0
     seconds: float = 0.0
@@ -88,6 +92,11 @@ class Usage:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+#: The :class:`Usage` counts an engine keeps itself, under the same names, in its ``stats``
+#: (the openai engine's): what a level's call grew them by is that level's.
+ENGINE_COUNTS = ("rejected", "oversized", "malformed", "outside_grammar", "grammar_checked")
 
 
 def new_usage() -> dict[str, Usage]:

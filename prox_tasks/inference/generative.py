@@ -12,7 +12,14 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 
-from prox_tasks.inference.base import Completion, Engine, GenerationRequest, Usage, new_usage
+from prox_tasks.inference.base import (
+    ENGINE_COUNTS,
+    Completion,
+    Engine,
+    GenerationRequest,
+    Usage,
+    new_usage,
+)
 from prox_tasks.inference.grammar import DOC_PROGRAM_REGEX, chunk_program_regex
 from prox_tasks.inference.prompts import PromptRenderer
 from prox_tasks.programs import join_chunk_programs
@@ -102,7 +109,7 @@ class GenerativeRefiner:
         usage = self.usage[level]
         usage.seconds += time.perf_counter() - start
         after = getattr(engine, "stats", None) or {}
-        for name in ("rejected", "oversized", "outside_grammar", "grammar_checked"):
+        for name in ENGINE_COUNTS:
             setattr(usage, name, getattr(usage, name) + after.get(name, 0) - counted.get(name, 0))
         usage.requests += len(requests)
         for out in outputs:

@@ -185,7 +185,7 @@ def _duplicates_advice(reasons: Mapping[str, int]) -> str | None:
 #: What went wrong at the model, by the key of a level's usage in a shard's stats
 #: (:class:`~prox_tasks.inference.base.Usage`): the name of its total in a run's summary.
 MODEL_TROUBLE = {"failed": "requests_failed", "rejected": "requests_rejected",
-                 "oversized": "replies_oversized",
+                 "oversized": "replies_oversized", "malformed": "replies_malformed",
                  "outside_grammar": "completions_outside_grammar"}
 #: What the model's counts above are of, by the same keys: the completions checked against
 #: their grammar (a sample: ``completions_outside_grammar`` is of them, not of every one).

@@ -1394,6 +1394,46 @@ def test_prox_refine_counts_replies_past_their_cap_apart(tiny_model, tmp_path, m
     assert sum(level["oversized"] for level in usage.values()) == oversized
 
 
+def test_prox_refine_counts_replies_with_no_completion_apart(tiny_model, tmp_path, capsys):
+    """A document whose prompt a server answered with no completion on every try (HTTP 200,
+    no choices) while it answered the others became a failed program, counted by the engine
+    (``stats["malformed"]``) and nowhere else: the summary said only "requests failed", as
+    for a flaky server. Each shard's usage, the run's totals (``replies_malformed``) and
+    the summary line count them apart now, among the failed (not on top of them)."""
+    from transformers import AutoTokenizer
+
+    from prox_tasks.cli import main
+    from prox_tasks.cli.refine_cmd import summary_line
+    from tests.loopback_http import JSON, LoopbackHTTPServer, Response
+
+    rows = short_docs(3)
+    marker = rows[1]["text"].split("\n")[0][:40]  # in that document's prompts only
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model))
+    empty = json.dumps({"id": "c", "object": "text_completion", "choices": []}).encode()
+
+    def respond(request):
+        if request.path.endswith("/models"):
+            return Response(200, json.dumps({"data": [DOC_CARD]}).encode(), JSON)
+        if marker in tokenizer.decode(json.loads(request.body)["prompt"]):
+            return Response(200, empty, JSON)
+        return Response(200, text_completion("keep_doc()"), JSON)
+
+    docs = tmp_path / "in.jsonl"
+    write_jsonl(docs, rows)
+    with LoopbackHTTPServer(respond) as server:
+        assert main(["refine", "--input", str(docs), "--output", str(tmp_path / "out"),
+                     "--model", str(tiny_model), "--backend", "openai", "--no-progress",
+                     "--servers", server.url + "/v1", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    malformed = summary["replies_malformed"]
+    assert malformed >= 1 and summary["requests_failed"] == malformed, summary
+    assert summary["requests_rejected"] == summary["replies_oversized"] == 0
+    assert (f"{malformed} request{'s' * (malformed > 1)} failed ({malformed} answered with "
+            "no completion on every try)") in summary_line(summary), summary_line(summary)
+    usage = summary["results"][0]["stats"]["usage"]
+    assert sum(level["malformed"] for level in usage.values()) == malformed
+
+
 def _stalling_server(answered: int, seen: dict):
     """A loopback server answering its first ``answered`` completions and holding every
     later one back until its client goes away (a stalled pool); ``seen`` counts
