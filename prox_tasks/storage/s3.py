@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import errno
 import io
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 from prox_tasks.storage.atomic import AtomicWriter
 from prox_tasks.storage.opened import Opened
@@ -464,21 +464,21 @@ def move(src: Location, dst: Location) -> str:
     """Copy ``src`` to ``dst`` on the server, then delete ``src``
     (:func:`prox_tasks.storage.files.move`); returns the ETag the copy gave ``dst``, as S3
     answered the copy (a HEAD after it could name another writer's object put meanwhile).
-    Up to the multipart threshold one CopyObject; past it boto3's managed copy in parts
-    (UploadPartCopy), so a seed set's split larger than one CopyObject takes (5 GiB) is
-    published too, its ETag the one CompleteMultipartUpload answered."""
+    Up to the multipart threshold one CopyObject; past it a copy in parts
+    (:func:`_copy_in_parts`), so a seed set's split larger than one CopyObject takes (5 GiB)
+    is published too, its ETag the one its CompleteMultipartUpload answered."""
     from botocore.exceptions import ClientError
 
     client, config = get_client(), transfer_config()
     source = {"Bucket": src.bucket, "Key": src.path}
     with about(f"s3://{src.bucket}/{src.path}"):
         try:
-            size = client.head_object(**source)["ContentLength"]
-            if size < config.multipart_threshold:
+            head = client.head_object(**source)
+            if head["ContentLength"] < config.multipart_threshold:
                 answer = client.copy_object(CopySource=source, Bucket=dst.bucket, Key=dst.path)
                 written = answer["CopyObjectResult"]["ETag"]
             else:
-                written = _managed_copy(client, source, dst, config)
+                written = _copy_in_parts(client, source, head, dst, config)
         except ClientError as err:
             _missing(err, src, missing_ok=False)
             raise
@@ -486,23 +486,49 @@ def move(src: Location, dst: Location) -> str:
     return _etag_text(written)
 
 
-def _managed_copy(client, source: dict, dst: Location, config) -> str:
-    """boto3's managed copy of ``source`` to ``dst``; returns the ETag its
-    CompleteMultipartUpload answered (the managed copy keeps it to itself: read from the
-    client's answer, for this key only, as it arrives)."""
-    answers: list[str] = []
+def _copy_in_parts(client, source: dict, head: dict, dst: Location, config) -> str:
+    """``source`` (``head``: its HeadObject answer) copied to ``dst`` in UploadPartCopy
+    parts, cut as boto3's managed copy cuts them (the transfer settings' part size, so
+    :func:`etag_is_upload_of` reads the ETag alike), ``config.max_concurrency`` at a time,
+    each only while the source is still the object headed (``CopySourceIfMatch``); returns
+    the ETag its CompleteMultipartUpload answered. A failed copy aborts its upload.
 
-    def completed(parsed=None, **_):
-        if parsed and parsed.get("Bucket") == dst.bucket and parsed.get("Key") == dst.path:
-            answers.append(parsed.get("ETag"))
+    Not boto3's managed copy: it keeps that answer to itself, and reading it took an event
+    handler on the process's shared client for each copy — a mutation boto3 does not make
+    thread-safe, and a handler that took the answer of any copy to the same key: of two
+    publishers racing for one key, one was told the other's ETag, and undoing its publish
+    (:func:`remove_if_etag`) deleted the other's object."""
+    import math
+    from concurrent.futures import ThreadPoolExecutor
 
-    event = "after-call.s3.CompleteMultipartUpload"
-    client.meta.events.register(event, completed)
+    from s3transfer.utils import ChunksizeAdjuster
+
+    size = head["ContentLength"]
+    part = ChunksizeAdjuster().adjust_chunksize(config.multipart_chunksize, size)
+    count = max(1, math.ceil(size / part))
+    target = {"Bucket": dst.bucket, "Key": dst.path}
+    upload = client.create_multipart_upload(**target)["UploadId"]
+
+    def copy_part(number: int) -> dict:
+        first = (number - 1) * part
+        answer = client.upload_part_copy(
+            **target, UploadId=upload, PartNumber=number, CopySource=source,
+            CopySourceRange=f"bytes={first}-{min(size, first + part) - 1}",
+            CopySourceIfMatch=head["ETag"])  # fmt: skip
+        return {"ETag": answer["CopyPartResult"]["ETag"], "PartNumber": number}
+
     try:
-        client.copy(source, dst.bucket, dst.path, Config=config)
-    finally:
-        client.meta.events.unregister(event, completed)
-    return answers[-1] if answers else etag(dst)  # a copy in one part: CopyObject's, as stored
+        with ThreadPoolExecutor(max(1, min(count, config.max_concurrency))) as pool:
+            parts = list(pool.map(copy_part, range(1, count + 1)))
+        answer = client.complete_multipart_upload(**target, UploadId=upload,
+                                                  MultipartUpload={"Parts": parts})
+    except BaseException:
+        # its parts would be billed until cleanup_partial found them; the copy's own error
+        # is the one to tell, not the abort's
+        with suppress(Exception):
+            client.abort_multipart_upload(**target, UploadId=upload)
+        raise
+    return answer["ETag"]
 
 
 def remove_if_etag(loc: Location, etag_text: str) -> bool:

@@ -221,6 +221,71 @@ def test_an_s3_move_past_the_multipart_threshold_copies_in_parts(s3_bucket, s3_c
     assert read_bytes(target) == data and not exists(staged)
 
 
+def _handlers(event: str) -> int:
+    """Handlers the storage layer's client runs on ``event`` (botocore has no public count:
+    its emitter's own table, read only)."""
+    from prox_tasks.storage import get_client
+
+    return len(list(get_client().meta.events._emitter._handlers.prefix_search(event)))
+
+
+def test_s3_moves_in_parts_leave_the_shared_client_alone_and_each_gets_its_own_etag(s3_bucket):
+    """Each S3 move in parts registered a handler on the process's one client for its copy
+    (a mutation boto3 does not make thread-safe) that took the CompleteMultipartUpload
+    answer of any copy to its key: of two publishers racing for one key, the first was told
+    the second's ETag, and undoing its publish deleted the second's object. Moves register
+    nothing now, however many (moto over HTTP, 5 MiB parts), and each returns its own
+    copy's ETag: the first's undo spares the second's object."""
+    import os
+    import threading
+
+    from prox_tasks.storage import content_fingerprint, get_client, move, put_atomic, read_bytes
+    from prox_tasks.storage.files import remove_if_unchanged
+
+    size, completed = 5 * 1024 * 1024 + 7, "after-call.s3.CompleteMultipartUpload"
+    before = _handlers(completed)
+    during: list[int] = []
+    events = get_client().meta.events
+    events.register("before-call.s3.UploadPartCopy", lambda **_: during.append(
+        _handlers(completed)), unique_id="count-handlers-during-a-move")  # fmt: skip
+    try:
+        for n in range(3):
+            put_atomic(f"{s3_bucket}/many/_staged-{n}", os.urandom(size))
+            move(f"{s3_bucket}/many/_staged-{n}", f"{s3_bucket}/many/{n}")
+    finally:
+        events.unregister("before-call.s3.UploadPartCopy",
+                          unique_id="count-handlers-during-a-move")  # fmt: skip
+    assert len(during) >= 6 and set(during) == {before} and _handlers(completed) == before
+
+    # the first move's copy completes, then (held there) the second's runs whole
+    target = f"{s3_bucket}/seed/train.jsonl.gz"
+    put_atomic(f"{s3_bucket}/seed/_staged-a", os.urandom(size))
+    put_atomic(f"{s3_bucket}/seed/_staged-b", second := os.urandom(size))
+    first_completed, second_done, held = threading.Event(), threading.Event(), []
+
+    def hold_the_first(**_):
+        if not held:
+            held.append(True)
+            first_completed.set()
+            second_done.wait(60)
+
+    moved: dict = {}
+    events.register_last(completed, hold_the_first, unique_id="hold-the-first-move")
+    try:
+        first = threading.Thread(target=lambda: moved.update(
+            a=move(f"{s3_bucket}/seed/_staged-a", target)))  # fmt: skip
+        first.start()
+        assert first_completed.wait(60)
+        moved["b"] = move(f"{s3_bucket}/seed/_staged-b", target)
+    finally:
+        second_done.set()
+        events.unregister(completed, unique_id="hold-the-first-move")
+    first.join(60)
+    assert content_fingerprint(target) == f"etag:{moved['b']}" != f"etag:{moved['a']}", moved
+    assert remove_if_unchanged(target, moved["a"]) is False  # the first undoes its publish
+    assert read_bytes(target) == second
+
+
 @pytest.mark.parametrize("size", [1024, 6 * 1024 * 1024 + 7])  # one CopyObject; in parts
 def test_an_s3_move_returns_its_copys_etag(s3_bucket, size):
     """:func:`move` returns the ETag its copy answered (CopyObject's, or
