@@ -370,17 +370,31 @@ def _config_refused(err: BaseException) -> bool:
     return False
 
 
-#: The files a tokenizer loads from, one of which a model folder holds: a fast tokenizer's
-#: ``tokenizer.json``, else a slow one's vocabulary (SentencePiece, BPE, WordPiece, tiktoken).
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "spiece.model", "vocab.json",
-                   "vocab.txt", "tekken.json")  # fmt: skip
+#: The vocabulary files tokenizer classes read, by name or ending, as transformers' tokenizer
+#: loading finds them: a fast tokenizer's ``tokenizer.json`` (any class reads it), a
+#: SentencePiece or tiktoken model (``tokenizer.model``, which any class reads in its place;
+#: ``spiece.model``, ``sentencepiece.bpe.model``, ``spm.model`` … as a class's
+#: ``vocab_files_names`` name them), Mistral's ``tekken.json``, a BPE or WordPiece
+#: vocabulary. Which of them the folder's class reads is known only once transformers loads
+#: it (:func:`_refuse_unread_vocabulary`): checked by name first, before the plan, where
+#: transformers is not loaded (21 s and 550 MB to import its tokenizer classes).
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "*.model", "*.tiktoken", "tekken.json",
+                   "vocab.json", "vocab.txt")  # fmt: skip
+
+
+def tokenizer_files(names) -> list[str]:
+    """The files of a folder's file ``names`` (relative) a tokenizer class may read
+    (:data:`TOKENIZER_FILES`), sorted."""
+    from fnmatch import fnmatchcase
+
+    return sorted(n for n in set(names) if "/" not in n
+                  and any(fnmatchcase(n, pattern) for pattern in TOKENIZER_FILES))  # fmt: skip
 
 
 def holds_a_tokenizer(names) -> bool:
-    """Whether a folder's file ``names`` (relative) hold a tokenizer (:data:`TOKENIZER_FILES`,
-    or a ``*.tiktoken``)."""
-    names = set(names)
-    return bool(names & set(TOKENIZER_FILES)) or any(n.endswith(".tiktoken") for n in names)
+    """Whether a folder's file ``names`` (relative) hold a file a tokenizer may load from
+    (:func:`tokenizer_files`)."""
+    return bool(tokenizer_files(names))
 
 
 def no_tokenizer_said(folder) -> str:
@@ -389,6 +403,35 @@ def no_tokenizer_said(folder) -> str:
             "model's prompts are written with its own tokenizer. Copy the model's tokenizer "
             "files (tokenizer.json and tokenizer_config.json, as save_pretrained writes them) "
             "into it, or point --model at a complete model folder")
+
+
+def _refuse_unread_vocabulary(tok, folder: Path) -> None:
+    """Refuse a tokenizer transformers built without a vocabulary: its class (named by
+    ``tokenizer_config.json``, else by the model type) reads none of the folder's files, and
+    a tokenizer of its special tokens alone wrote every prompt as unknown tokens, silently.
+    So transformers 5 builds ``XGLMTokenizer``, which reads ``tokenizer.json`` alone (its
+    ``vocab_files_names``), from a folder of XGLM's ``sentencepiece.bpe.model``: 11 tokens.
+
+    Raises:
+        TokenizerMissing: Naming the class, the files it reads and those the folder holds.
+    """
+    try:
+        words = set(tok.get_vocab()) - set(tok.all_special_tokens)
+    except (AttributeError, NotImplementedError):  # a backend that lists no vocabulary
+        return
+    if words:
+        return
+    kind = type(tok)
+    reads = dict.fromkeys(["tokenizer.json", *getattr(kind, "vocab_files_names", {}).values(),
+                           "tokenizer.model"])  # fmt: skip
+    held = tokenizer_files(p.name for p in Path(folder).iterdir())
+    raise TokenizerMissing(
+        f"{folder}: its tokenizer class, {kind.__name__}, reads {', '.join(reads)}, none of "
+        f"which the folder holds ({', '.join(held) or 'no vocabulary file'}): transformers "
+        "built it of its special tokens alone, which would write every prompt as unknown "
+        "tokens. Copy the model's tokenizer.json into it (save_pretrained writes it), or a "
+        "SentencePiece model under another name (sentencepiece.bpe.model) as tokenizer.model, "
+        "or point --model at a complete model folder")
 
 
 def _tokenizer(folder: Path, chat_template: str | None = None):
@@ -400,6 +443,7 @@ def _tokenizer(folder: Path, chat_template: str | None = None):
         # "Couldn't instantiate the backend tokenizer ... install sentencepiece"
         raise TokenizerMissing(no_tokenizer_said(folder))
     tok = AutoTokenizer.from_pretrained(folder)
+    _refuse_unread_vocabulary(tok, folder)
     if chat_template == "llama2":
         from prox_tasks.inference.tiny_model import LLAMA2_CHAT_TEMPLATE
 

@@ -60,3 +60,31 @@ def write_jsonl(path: Path, rows: list[dict], extra_lines: list[str] = ()) -> Pa
         for line in extra_lines:
             f.write(line + "\n")
     return path
+
+
+def sentencepiece_model_folder(folder: Path, tiny_model: Path, model_type: str,
+                               tokenizer_class: str) -> Path:
+    """A causal LM folder of ``model_type`` whose tokenizer is a SentencePiece model (trained
+    on the sample, 400 pieces) saved as ``sentencepiece.bpe.model``, as mBART's and XGLM's
+    are, its class named by ``tokenizer_config.json`` (with the Llama-2 chat template); the
+    tiny model's weights beside it (the checks before the plan read only their header)."""
+    import io
+    import shutil
+
+    import sentencepiece
+
+    from prox_tasks.inference.tiny_model import LLAMA2_CHAT_TEMPLATE
+
+    folder.mkdir(parents=True)
+    spm = io.BytesIO()
+    sentencepiece.SentencePieceTrainer.train(
+        sentence_iterator=iter(d["text"] for d in short_docs(60)), model_writer=spm,
+        vocab_size=400, model_type="bpe", byte_fallback=True, minloglevel=2)
+    (folder / "sentencepiece.bpe.model").write_bytes(spm.getvalue())
+    architecture = {"mbart": "MBartForCausalLM", "xglm": "XGLMForCausalLM"}[model_type]
+    (folder / "config.json").write_text(json.dumps(
+        {"model_type": model_type, "architectures": [architecture], "vocab_size": 400}))
+    (folder / "tokenizer_config.json").write_text(json.dumps(
+        {"tokenizer_class": tokenizer_class, "chat_template": LLAMA2_CHAT_TEMPLATE}))
+    shutil.copy(tiny_model / "model.safetensors", folder / "model.safetensors")
+    return folder

@@ -2141,6 +2141,33 @@ def test_one_prompt_answered_with_no_completion_on_every_try_fails_its_document_
             engine.generate(requests)
 
 
+def test_a_tokenizer_is_loaded_from_the_files_its_class_reads_or_refused(tiny_model, tmp_path):
+    """A SentencePiece tokenizer saved as ``sentencepiece.bpe.model`` was refused at load as
+    none (a fixed list of names), whatever its class: mBART's reads it. It loads now, and
+    a folder whose class reads none of its files — transformers 5's XGLMTokenizer reads
+    tokenizer.json alone, and built of its special tokens (11) would have written every
+    prompt as unknown tokens — is refused, naming the class and the files it reads, as a
+    damaged model (no retries, exit 2)."""
+    from prox_tasks.models.artifact import TokenizerMissing
+    from prox_tasks.pipeline.errors import cannot_succeed
+    from tests.inference.helpers import sentencepiece_model_folder
+    from tests.loopback_http import JSON, LoopbackHTTPServer, Response
+
+    mbart = sentencepiece_model_folder(tmp_path / "mbart", tiny_model, "mbart", "MBartTokenizer")
+    xglm = sentencepiece_model_folder(tmp_path / "xglm", tiny_model, "xglm", "XGLMTokenizer")
+    listing = json.dumps({"data": [DOC_CARD]}).encode()
+    with LoopbackHTTPServer(lambda request: Response(200, listing, JSON)) as server:
+        refiner = load_backend("openai", str(mbart), servers=[server.url + "/v1"])
+        tok = refiner.renderers["doc"].tokenizer
+        assert len(tok) > 400 and tok.tokenize("the")[0] != tok.unk_token
+        with pytest.raises(TokenizerMissing) as refused:
+            load_backend("openai", str(xglm), servers=[server.url + "/v1"])
+    said = str(refused.value)
+    assert f"{xglm}: its tokenizer class, XGLMTokenizer, reads tokenizer.json, tokenizer.model, " \
+        "none of which the folder holds (sentencepiece.bpe.model)" in said, said  # fmt: skip
+    assert isinstance(refused.value, cannot_succeed())
+
+
 def test_an_openai_model_folder_without_its_tokenizer_says_so_once_loaded(tiny_model, tmp_path):
     """The openai backend reads only the tokenizer of its model folder, which nothing before
     the plan checks (any folder will do there): one copied without it failed each shard with

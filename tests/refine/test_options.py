@@ -669,6 +669,25 @@ def _damaged(case: str, tmp_path, tiny_model):
     return folder, f"{folder} holds no tokenizer (none of tokenizer.json, tokenizer.model"
 
 
+def test_a_sentencepiece_tokenizer_its_class_names_otherwise_is_no_missing_tokenizer(tmp_path,
+                                                                                   tiny_model):
+    """The check before the plan knew a fixed list of tokenizer file names (tokenizer.model,
+    spiece.model …) and refused a causal LM whose tokenizer class reads a SentencePiece
+    model under another name — mBART's (MBartForCausalLM), XLM-R's, NLLB's
+    ``sentencepiece.bpe.model`` — as one holding no tokenizer: a valid model refused. Any
+    ``*.model`` passes it now; which files the class reads is checked once transformers
+    loads it (test_openai_backend: a class reading none of them is refused there)."""
+    from tests.inference.helpers import sentencepiece_model_folder
+
+    folder = sentencepiece_model_folder(tmp_path / "mbart", tiny_model, "mbart",
+                                        "MBartTokenizer")  # fmt: skip
+    for backend in ("vllm", "transformers"):
+        check_refine_options(1, None, None, str(folder), backend)
+    (folder / "sentencepiece.bpe.model").unlink()
+    with pytest.raises(ValueError, match=r"holds no tokenizer \(none of tokenizer.json, "):
+        check_refine_options(1, None, None, str(folder), "transformers")
+
+
 @pytest.mark.parametrize("case", ["tagger settings of the wrong types", "tagger settings no object",
                                   "config.json not JSON", "no tokenizer"])
 def test_a_model_whose_settings_config_or_tokenizer_is_damaged_is_refused_before_planning(
