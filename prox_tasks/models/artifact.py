@@ -13,6 +13,8 @@ import hashlib
 import json
 from pathlib import Path
 
+from prox_tasks.json_objects import NotAJSONObject, json_object
+
 ARTIFACT = "artifact.json"
 REFINER_FILE = "refiner.json"
 #: The kinds of refiner a ``refiner.json`` may name (none named: ``causal_lm``).
@@ -89,14 +91,10 @@ def refiner_settings(raw: bytes | str, where: str) -> dict:
             names the file and says what to fix).
     """
     try:
-        settings = json.loads(raw)
-    except ValueError as err:  # UnicodeDecodeError is one too
-        raise RefinerSettingsDamaged(f"{where} is not JSON ({err}): the model folder is "
-                                     "damaged; fetch or publish the model again") from None
-    if not isinstance(settings, dict):
-        raise RefinerSettingsDamaged(f"{where} is a JSON {type(settings).__name__}, not an "
-                                     "object: the model folder is damaged; fetch or publish "
-                                     "the model again")
+        settings = json_object(raw)
+    except NotAJSONObject as err:
+        raise RefinerSettingsDamaged(f"{where} is {err.problem}: the model folder is damaged; "
+                                     "fetch or publish the model again") from None
     kind = settings.get("kind") or "causal_lm"
     if kind not in KINDS:
         raise RefinerSettingsDamaged(f"{where}: kind {kind!r} is no refiner kind prox runs (one "
@@ -173,17 +171,13 @@ def artifact_record(raw: bytes | str, where: str) -> dict:
         ArtifactRecordDamaged: the message names the file and what to do.
     """
     try:
-        record = json.loads(raw)
-    except ValueError as err:  # UnicodeDecodeError is one too
-        problem = f"not JSON: {err}"
+        record = json_object(raw)
+    except NotAJSONObject as err:
+        problem = err.problem
     else:
-        problem = None if isinstance(record, dict) else (
-            f"a JSON {type(record).__name__}, not an object")
-        if problem is None:
-            missing = [key for key in ("version", "sha256")
-                       if not isinstance(record.get(key), str) or not record[key]]
-            if missing:
-                problem = f"no {' or '.join(missing)}"
+        missing = [key for key in ("version", "sha256")
+                   if not isinstance(record.get(key), str) or not record[key]]
+        problem = f"no {' or '.join(missing)}" if missing else None
     if problem:
         raise ArtifactRecordDamaged(
             f"{where} is damaged ({problem}): the model's files cannot be checked against the "

@@ -272,24 +272,18 @@ def _read_config(config_uri: str) -> dict | None:
             it was refused as a config.json naming no ``model_type``, or, in a published
             refiner's folder, only once a shard loaded it.
     """
-    import json
-
+    from prox_tasks.json_objects import NotAJSONObject, json_object
     from prox_tasks.storage import exists, read_bytes
 
     if not exists(config_uri):
         return None
     try:
-        config = json.loads(read_bytes(config_uri))
-    except ValueError as err:  # UnicodeDecodeError is one too
-        problem = f"not JSON ({err})"
-    else:
-        if isinstance(config, dict):
-            return config
-        problem = f"a JSON {type(config).__name__}, not an object"
-    raise NotAModelFolder(
-        f"--model (the model Param) {config_uri} is {problem}: the model's configuration is "
-        "damaged (a copy cut short, or edited by hand); fetch or copy the model's files again, "
-        "or point --model at a complete model folder")
+        return json_object(read_bytes(config_uri))
+    except NotAJSONObject as err:
+        raise NotAModelFolder(
+            f"--model (the model Param) {config_uri} is {err.problem}: the model's "
+            "configuration is damaged (a copy cut short, or edited by hand); fetch or copy the "
+            "model's files again, or point --model at a complete model folder") from None
 
 
 def _refuse_no_tokenizer(folder: str) -> None:

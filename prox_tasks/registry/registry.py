@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from prox_tasks.json_objects import NotAJSONObject, json_object
 from prox_tasks.models.artifact import (
     ARTIFACT,
     ArtifactRecordDamaged,
@@ -926,17 +927,12 @@ def read_decision(uri: str) -> dict:
         DecisionRecordDamaged: not JSON or not an object; the message names the file.
     """
     try:
-        record = json.loads(read_bytes(uri))
-    except ValueError as err:  # UnicodeDecodeError is one too
-        problem = f"not JSON: {err}"
-    else:
-        if isinstance(record, dict):
-            return record
-        problem = f"a JSON {type(record).__name__}, not an object"
-    raise DecisionRecordDamaged(
-        f"{uri} is damaged ({problem}): the promotion history of the model cannot be read "
-        "whole (a rollback it records would go unseen); put the record back from a copy, or "
-        "remove it, losing that decision from the history")
+        return json_object(read_bytes(uri))
+    except NotAJSONObject as err:
+        raise DecisionRecordDamaged(
+            f"{uri} is damaged ({err.problem}): the promotion history of the model cannot be "
+            "read whole (a rollback it records would go unseen); put the record back from a "
+            "copy, or remove it, losing that decision from the history") from None
 
 
 def _decided_version(file: str) -> str:

@@ -663,7 +663,7 @@ def _damaged(case: str, tmp_path, tiny_model):
     shutil.copytree(tiny_model, folder)
     if case == "config.json not JSON":
         (folder / "config.json").write_text('{"model_type": "llama", ')
-        return folder, f"{folder / 'config.json'} is not JSON (Expecting"
+        return folder, f"{folder / 'config.json'} is not JSON: Expecting"
     for name in ("tokenizer.json", "tokenizer_config.json"):
         (folder / name).unlink()
     return folder, f"{folder} holds no tokenizer (none of tokenizer.json, tokenizer.model"
