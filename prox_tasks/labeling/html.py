@@ -28,7 +28,8 @@ from prox_tasks.labeling.emit import DROP_DOC, write_chunk_program
 from prox_tasks.programs.render import CHUNK_TOKEN_BUDGET
 from prox_tasks.wording import quoted_error
 
-VERSION = "html-2"  # html-2: a field that is no markup is rejected (html:not_html)
+VERSION = "html-3"  # html-2: a field that is no markup is rejected (html:not_html);
+# html-3: an extraction of which no word is in the text is rejected (html:unaligned)
 EXTRACTORS = ("trafilatura", "resiliparse")
 #: Seconds the extractor may take on one page (trafilatura takes ~0.07 s on a typical page,
 #: ~1 s on 1.5 MB of markup); a page over it is rejected as ``html:extractor_timeout``.
@@ -244,17 +245,33 @@ class HtmlTeacher(Teacher):
         else:
             extracted, reason, error = self._extract_or_error(gold)
         if not extracted.strip():
-            meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
-            if reason:  # not "no main content": a drop learned from it would be the crash's
-                meta.update(errors=[reason], error_details=[error])
-            if surrogates:
-                meta["html_lone_surrogates"] = surrogates
-            chunk = write_chunk_program(text, [], chunked=self.chunked,
-                                        max_tokens=self.max_chunk_tokens)  # fmt: skip
-            return Label(DROP_DOC, chunk, meta)
+            return self._no_extraction(text, reason, error, surrogates)
         label = self._diff.label(text, extracted)
+        if label.meta.get("words_gold") and not label.meta.get("words_aligned"):
+            # not one extracted word is in the text: the HTML was decoded by another charset
+            # than the text (a Shift_JIS page served as iso-8859-1 read as mojibake) or is
+            # another page's; its drop_doc() would teach dropping a page for it
+            return self._no_extraction(text, "html:unaligned", (
+                f"none of the {label.meta['words_gold']:,} words extracted from the HTML is "
+                "in the text: the HTML is decoded by another charset than the text (a "
+                "charset declared wrongly) or is another page's; check the record's charset "
+                "and WARC-Refers-To"), surrogates)
         label.meta.update(teacher=self.name, version=VERSION, extractor=self.extractor,
                           alignment=label.meta.get("version"))  # fmt: skip
         if surrogates:  # counted per run (``html_repaired``): the page had a broken escape
             label.meta["html_lone_surrogates"] = surrogates
         return label
+
+    def _no_extraction(self, text: str, reason: str | None, error: str | None,
+                       surrogates: int) -> Label:
+        """``drop_doc()`` with ``empty_extraction``: the extractor found no main content
+        (``reason`` None), or ``reason`` says why there is none to label from (rejected with
+        it, ``error`` its detail; the ``best`` teacher labels the row with its next)."""
+        meta = {"teacher": self.name, "version": VERSION, "empty_extraction": True}
+        if reason:  # not "no main content": a drop learned from it would be the failure's
+            meta.update(errors=[reason], error_details=[error])
+        if surrogates:
+            meta["html_lone_surrogates"] = surrogates
+        chunk = write_chunk_program(text, [], chunked=self.chunked,
+                                    max_tokens=self.max_chunk_tokens)  # fmt: skip
+        return Label(DROP_DOC, chunk, meta)

@@ -914,3 +914,51 @@ def test_a_named_pipe_or_a_link_to_nothing_among_the_warc_files_is_named_not_ope
     (crawl / "pipe.warc.gz").unlink()
     code, out = _label(tmp_path, wet, given)
     assert code == 0, capsys.readouterr().err
+
+
+def test_a_page_whose_declared_charset_is_wrong_is_rejected_not_a_drop_to_learn(tmp_path,
+                                                                               capsys):
+    """A Shift_JIS page served as ``charset=iso-8859-1`` (its WET text, decoded right by the
+    crawler, in Japanese) was read as Latin-1 mojibake, of which the extractor's words
+    are nowhere in the text: labeled ``drop_doc()`` removing every line, valid, a drop of a
+    good page to learn. It is rejected as ``html:unaligned``, saying why; a page decoded
+    right beside it is labeled as before."""
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    pages = {  # url: (declared charset, encoding of the bytes, lines)
+        "http://jp.example/": ("iso-8859-1", "shift_jis", [
+            "ホーム | 会社概要", "これは日本語の段落です。川の谷の歴史について書かれています。",
+            "人々は何世紀にもわたってこの谷で農業を営んできました。",
+            "春には桜が咲き、秋には稲刈りの季節を迎えます。"]),
+        "http://en.example/": ("utf-8", "utf-8", [
+            "Home | About", "The river valley was farmed for centuries by its settlers.",
+            "Each spring the orchards bloom along the old stone terraces of the hills.",
+            "In autumn the villages gather the harvest and hold their market fairs."]),
+    }
+    warc, wet = tmp_path / "c.warc.gz", tmp_path / "c.warc.wet.gz"
+    with open(warc, "wb") as fw, open(wet, "wb") as ft:
+        responses, conversions = WARCWriter(fw, gzip=True), WARCWriter(ft, gzip=True)
+        for url, (declared, encoding, lines) in pages.items():
+            body = (f"<html><body><nav>{lines[0]}</nav><article>"
+                    + "".join(f"<p>{line}</p>" for line in lines[1:])
+                    + "</article></body></html>").encode(encoding)
+            http = StatusAndHeaders("200 OK", [("Content-Type", f"text/html; charset={declared}")],
+                                    protocol="HTTP/1.1")
+            response = responses.create_warc_record(url, "response", payload=io.BytesIO(body),
+                                                    http_headers=http)
+            responses.write_record(response)
+            conversions.write_record(conversions.create_warc_record(
+                url, "conversion", payload=io.BytesIO("\n".join(lines).encode()),
+                warc_headers_dict={
+                    "WARC-Refers-To": response.rec_headers.get_header("WARC-Record-ID"),
+                    "Content-Type": "text/plain"}))
+    code, out = _label(tmp_path, wet, warc)
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["rejected"] == {"html:unaligned": 1}, summary
+    japanese, english = [json.loads(line) for line in open(out)]
+    assert japanese["rejected"] == ["html:unaligned"] and not japanese["valid"]
+    assert "decoded by another charset than the text" in \
+        japanese["label_meta"]["error_details"][0]
+    assert english["valid"] and english["doc_program"] == "keep_doc()"
