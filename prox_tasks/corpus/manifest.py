@@ -433,6 +433,26 @@ def load_plan(output_uri: str, indices: list[int], manifest_id: str | None = Non
 UNREADABLE_PLAN = (ValueError, KeyError, TypeError, AttributeError)
 
 
+class UnreadablePlan(ValueError):
+    """A snapshot's ``manifest.json`` that holds no plan (:func:`load_manifest`): the gate
+    and the release said only ``JSONDecodeError: Expecting value …`` or ``AttributeError:
+    'list' object has no attribute 'get'``, naming neither the file nor a way out.
+
+    Attributes:
+        uri: The manifest file.
+        reason: What reading it met (its parse error), without the way out.
+    """
+
+    def __init__(self, uri: str, err: BaseException) -> None:
+        self.uri = uri
+        self.reason = f"{type(err).__name__}: {err}" if type(err) is not ValueError else str(err)
+        super().__init__(
+            f"{uri} holds no readable plan ({self.reason}): edited by hand, cut short or "
+            "written by another prox version, it no longer says what the snapshot holds; "
+            "plan and refine the snapshot again (prox refine --replan, or into a new folder), "
+            "then gate it again")
+
+
 class OutputNotAFolder(ValueError):
     """A snapshot's output named as a file (``…/refined/dartifact.json``): prox writes a
     folder there, and reads a ``.json`` name as the plan's manifest file itself
@@ -464,12 +484,23 @@ def check_output_folder(uri: str, option: str = "--output") -> None:
 
 
 def load_manifest(uri: str) -> Manifest:
-    """Read a manifest from its file, or from the output folder holding ``manifest.json``."""
+    """Read a manifest from its file, or from the output folder holding ``manifest.json``.
+
+    Raises:
+        FileNotFoundError: there is none.
+        UnreadablePlan: it holds no plan (edited by hand, cut short, another version's).
+    """
     target = uri if uri.endswith(".json") else join_uri(uri, MANIFEST_NAME)
-    data = read_json(target)  # one GET on S3: the refine tasks of a snapshot each read it
+    try:  # one GET on S3: the refine tasks of a snapshot each read it
+        data = read_json(target)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:  # the file's, not the URI's
+        raise UnreadablePlan(target, err) from err
     if data is None:
         raise FileNotFoundError(errno.ENOENT, "no manifest (plan the snapshot first)", target)
-    return Manifest.from_dict(data)
+    try:
+        return Manifest.from_dict(data)
+    except UNREADABLE_PLAN as err:  # a bare AttributeError or ValueError named no file
+        raise UnreadablePlan(target, err) from err
 
 
 def shard_name(index: int) -> str:

@@ -519,8 +519,14 @@ def _unreadable(manifest: Manifest, err: BaseException) -> ManifestConflict:
     # the way out first: a command's one-line error is cut at 400 characters
     return ManifestConflict(
         f"{manifest.uri} holds no readable plan: use a new output folder or overwrite it "
-        f"(prox plan --overwrite); it is edited or corrupt ({err})", manifest.uri,
-        f"unreadable plan ({err})")
+        f"(prox plan --overwrite); it is edited or corrupt ({_reason(err)})", manifest.uri,
+        f"unreadable plan ({_reason(err)})")
+
+
+def _reason(err: BaseException) -> str:
+    """What reading an unreadable plan met, without :class:`UnreadablePlan`'s way out
+    (planning names its own)."""
+    return getattr(err, "reason", None) or str(err)
 
 
 def _write(manifest: Manifest, overwrite: bool) -> bool:

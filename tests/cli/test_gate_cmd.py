@@ -371,3 +371,28 @@ def test_a_gate_given_a_catalog_but_no_name_books_the_snapshot_that_catalog_hold
     assert main(["gate", "--snapshot", other, "--catalog", catalog]) == 2
     err = capsys.readouterr().err
     assert "--catalog needs --name" in err and "books no snapshot for this folder" in err, err
+
+
+@pytest.mark.parametrize("written", ['{"version": ', "[]", "edited"])
+def test_a_snapshot_whose_manifest_holds_no_plan_is_named_with_the_way_out(tmp_path, capsys,
+                                                                          written):
+    """A snapshot's manifest.json cut short, holding a list, or edited by hand: ``prox
+    gate`` said only ``JSONDecodeError: Expecting value: line 1 column 13 (char 12)``,
+    ``AttributeError: 'list' object has no attribute 'get'`` or ``ValueError: manifest id
+    does not match its content``: no file named, no way out. It names the manifest, what
+    reading it met, and to plan and refine the snapshot again."""
+    src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
+    out = tmp_path / "snap"
+    refine_snapshot(str(src), str(out))
+    manifest = out / "manifest.json"
+    if written == "edited":
+        plan = json.loads(manifest.read_text())
+        plan["shards"][0]["docs"] -= 1  # a manifest that lies about a shard's documents
+        written = json.dumps(plan)
+    manifest.write_text(written)
+    assert main(["gate", "--snapshot", str(out)]) == 1
+    err = " ".join(capsys.readouterr().err.split())
+    assert f"{manifest.as_uri()} holds no readable plan (" in err, err
+    assert "plan and refine the snapshot again (prox refine --replan, or into a new folder), " \
+        "then gate it again" in err, err
+    assert not (out / "_quality" / "gate.json").exists()  # nothing judged, nothing written
