@@ -83,6 +83,8 @@ class Quarantine:
         #: (:func:`~prox_tasks.corpus.document.text_candidate`); those without one are not
         #: counted. Not written to the quarantine file (each entry's detail names it).
         self.text_candidates: Counter[str] = Counter()
+        #: The size of the file :meth:`write` wrote last (None: none written yet).
+        self.bytes_written: int | None = None
         # past 8 MiB (a damaged WARC's records, up to max_raw_bytes each) it rolls over to a
         # file: in the operator's scratch folder (PROX_TMPDIR), not a small system /tmp
         self._spool = _ScratchSpool(max_size=8 * 1024 * 1024, mode="w+b")
@@ -155,4 +157,5 @@ class Quarantine:
                 out.write(chunk)
             self._spool.seek(position)
         raw = getattr(out, "_raw", out)
+        self.bytes_written = raw.size  # the file's size: a shard's record of it
         return raw.sha256

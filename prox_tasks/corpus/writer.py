@@ -45,6 +45,7 @@ from prox_tasks.storage import (
     join_uri,
     names_in,
     open_uri,
+    parse_uri,
     put_atomic,
     read_json,
     remove,
@@ -107,6 +108,10 @@ class ShardAccounting:
     #: ``stats.normalizations_unmatched``): no error, but a model writing text the pages do
     #: not hold. Records written before it was counted lack it (read as 0).
     normalizations_unmatched: int = 0
+    #: The quarantine file's size as written: a file cut short or replaced since, its records
+    #: of lost input gone, is damage (:func:`quarantine_damage`). Records written before it
+    #: was recorded lack it (their file is checked for being there only).
+    quarantine_bytes: int | None = None
 
     @property
     def balanced(self) -> bool:
@@ -314,6 +319,7 @@ def write_refined_shard(output_uri: str, shard_index: int, rows: Iterable[Mappin
     out.close()
     accounting.sha256 = out.sha256
     accounting.quarantine_sha256 = quarantine.write(q_uri)
+    accounting.quarantine_bytes = quarantine.bytes_written
     put_atomic(done_uri, json.dumps(accounting.to_dict(), indent=1, sort_keys=True) + "\n")
     return accounting
 
@@ -382,16 +388,24 @@ class ListedFiles:
     @cached_property
     def shard_sizes(self) -> dict[str, int]:
         """``{file name: size}`` of the ``shards`` folder, sizes from the listing itself."""
-        try:
-            return {uri.rpartition("/")[2]: opened.size
-                    for uri, opened in identities_in(shard_folder(self.output_uri)).items()}
-        except FileNotFoundError:  # no shard written yet (a local folder not made)
-            return {}
+        return _sizes_in(shard_folder(self.output_uri))
 
     @cached_property
-    def quarantined(self) -> set[str]:
-        """The names the ``quarantine`` folder holds."""
-        return names_in(quarantine_folder(self.output_uri))
+    def quarantined(self) -> dict[str, int]:
+        """``{file name: size}`` of the ``quarantine`` folder, sizes from the listing itself."""
+        return _sizes_in(quarantine_folder(self.output_uri))
+
+
+def _sizes_in(folder_uri: str) -> dict[str, int]:
+    """``{file name: size}`` of a snapshot folder, from one listing (on S3 a request per
+    1,000 files); empty when there is no such folder (a local one not made yet)."""
+    try:
+        return {uri.rpartition("/")[2]: opened.size
+                for uri, opened in identities_in(folder_uri).items()}
+    except FileNotFoundError:
+        if parse_uri(folder_uri).scheme == "s3":
+            raise  # a missing prefix lists empty: only the bucket is missing
+        return {}
 
 
 def listed_files(output_uri: str) -> ListedFiles:
@@ -436,7 +450,7 @@ def read_statuses(output_uri: str, indexes: Iterable[int], manifest_id: str | No
 
 def _damage(status: dict, listed: ListedFiles | None = None) -> str | None:
     """What is wrong with the files a status record names (None: nothing found): the data
-    file first (one request: its size), then the quarantine file (one: an ``exists``).
+    file first (one request: its size), then the quarantine file (one: its size).
 
     A file ``listed`` shows as recorded costs no request. One it shows otherwise (absent,
     another size) is asked for all the same: the listing was taken before this record was
@@ -469,18 +483,29 @@ def data_file_damage(status: dict, size: int | None) -> str | None:
     return None
 
 
-def quarantine_damage(status: dict, listed: set[str] | None = None) -> str | None:
-    """``… is missing`` when the shard recorded a quarantine file that is not there; None
-    otherwise. ``listed``: the names the quarantine folder holds
-    (:func:`~prox_tasks.corpus.manifest.quarantine_folder`, listed by
-    :func:`~prox_tasks.storage.names_in` once for every shard: on S3 a request per 1,000
-    files), else the file is asked for (one request: an ``exists``)."""
+def quarantine_damage(status: dict, listed: dict[str, int] | None = None) -> str | None:
+    """What is wrong with the shard's quarantine file, as its status record tells: ``… is
+    missing``, or ``… has N bytes, M were written`` (cut short or replaced since: the
+    records of the input it lost are gone with it); None when nothing is. ``listed``:
+    ``{name: size}`` of the quarantine folder (:attr:`ListedFiles.quarantined`, listed once
+    for every shard: on S3 a request per 1,000 files), else the file is asked for (one
+    request: its size)."""
     quarantine = status.get("quarantine_uri")
     if not (quarantine and status.get("quarantine_sha256")):
         return None
-    there = quarantine.rpartition("/")[2] in listed if listed is not None \
-        else exists(quarantine)  # fmt: skip
-    return None if there else f"{quarantine} is missing"
+    if listed is not None:
+        size = listed.get(quarantine.rpartition("/")[2])
+    else:
+        try:
+            size = size_of(quarantine)
+        except FileNotFoundError:
+            size = None
+    if size is None:
+        return f"{quarantine} is missing"
+    recorded = status.get("quarantine_bytes")
+    if recorded is not None and size != recorded:
+        return f"{quarantine} has {size} bytes, {recorded} were written"
+    return None
 
 
 __all__ = ["AccountingError", "ListedFiles", "ShardAccounting", "data_file_damage",

@@ -59,16 +59,14 @@ def build_frames(output_uri: str) -> SnapshotFrames:
     import pandas as pd
 
     from prox_tasks.corpus import load_manifest
-    from prox_tasks.corpus.manifest import quarantine_folder
-    from prox_tasks.corpus.writer import warn_not_intact
+    from prox_tasks.corpus.writer import listed_files, warn_not_intact
     from prox_tasks.quality.documents import DOCUMENT_RULES, IdDigests
-    from prox_tasks.storage import names_in
     from prox_tasks.storage.ahead import read_ahead
 
     manifest = load_manifest(output_uri)
     # the quarantine files, which the gate does not open, are checked against one listing
     # (on S3 a request per 1,000 files), not asked for one by one (a HEAD a shard)
-    quarantined = names_in(quarantine_folder(output_uri))
+    quarantined = listed_files(output_uri).quarantined
     ids = IdDigests()
     per_shard, checksums, uris, unreadable, versions = {}, {}, {}, {}, {}
     # a few shards are read while this one is taken: on S3 each shard's reads wait on the
@@ -190,14 +188,14 @@ class _ShardRead:
 
 
 def _read_shard(output_uri: str, shard_index: int, manifest_id: str,
-                quarantined: set[str]) -> _ShardRead:
+                quarantined: dict[str, int]) -> _ShardRead:
     """Shard ``shard_index``'s status record and its file's schema and rows, counted.
 
     Its files are checked as :func:`~prox_tasks.corpus.read_status` checks them, the data
     file by the size its open finds (on S3 the opening GET's Content-Range; a missing file
     fails the open) rather than by a HEAD before it; the quarantine file, which the gate
-    does not open, by the names its folder listed (``quarantined``) rather than an
-    ``exists`` each. A file that cannot be read as Parquet, or not to its
+    does not open, by the names and sizes its folder listed (``quarantined``) rather than
+    a request each. A file that cannot be read as Parquet, or not to its
     end, is ``unreadable``: it fails a check, not the run.
     """
     import pyarrow.parquet as pq

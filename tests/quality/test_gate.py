@@ -777,3 +777,31 @@ def test_the_writer_and_the_gate_read_a_row_s_program_errors_alike(tmp_path):
     result = run_gate(str(tmp_path / "out"))
     assert sum(a.docs_with_program_errors for a in accountings) == 0
     assert result.metrics["docs_with_program_errors"] == 0 and result.passed, failed(result)
+
+
+@pytest.mark.parametrize("damage", ["cut", "replaced"])
+def test_a_quarantine_file_cut_short_or_replaced_fails_the_gate(tmp_path, caplog, damage):
+    """A shard's quarantine file cut to half (a copy that broke off) or replaced by other
+    bytes: the gate checked only that it was there and passed, the records of the input it
+    lost gone unseen, and a rerun reused the shard. Its size is recorded now: the shard is
+    not intact, named with both sizes, and a rerun refines it again."""
+    from prox_tasks.corpus import read_status
+    from prox_tasks.corpus.manifest import load_manifest
+
+    src = write_input(tmp_path / "in.jsonl", 40, garbage_lines=1)
+    out = tmp_path / "out"
+    refine_snapshot(str(src), str(out))
+    assert run_gate(str(out)).passed
+    quarantine = max((out / "quarantine").iterdir(), key=lambda p: p.stat().st_size)
+    index = int(quarantine.name.split("-")[1].split(".")[0])
+    written = quarantine.read_bytes()
+    quarantine.write_bytes(written[: len(written) // 2] if damage == "cut" else b"other")
+    (out / "_quality").rename(tmp_path / "judged")  # a gate of the damaged folder afresh
+    result = run_gate(str(out))
+    assert not result.passed
+    assert ("shards", "expect_column_values_to_be_in_set", "complete") in failed(result)
+    size = quarantine.stat().st_size
+    assert f"{quarantine.as_uri()} has {size} bytes, {len(written)} were written" \
+        in caplog.text, caplog.text
+    # a rerun refines the shard again, not reusing a record of files no longer there
+    assert read_status(str(out), index, load_manifest(str(out)).id) is None
