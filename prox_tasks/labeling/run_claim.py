@@ -75,6 +75,7 @@ from prox_tasks.storage import (
     move,
     parse_uri,
     put_atomic,
+    read_bytes,
     remove,
     remove_all,
 )
@@ -103,11 +104,15 @@ class HeldClaim:
 
     Attributes:
         lost: How the claim was lost, as the heartbeat last found it (None: held).
+        took_over: Whether this run's claim was taken over from another run (by this
+            holder, or by another task of its run it joined): a run cut off then may still
+            be publishing, and undo on S3 what it published.
     """
 
-    def __init__(self, output_uri: str, uri: str, me: dict) -> None:
+    def __init__(self, output_uri: str, uri: str, me: dict, took_over: bool = False) -> None:
         self.output_uri, self.uri, self.me = output_uri, uri, me
         self.lost: str | None = None
+        self.took_over = took_over
 
     def check(self) -> None:
         """Raise unless this run still holds the claim: the heartbeat's finding, else the
@@ -304,7 +309,7 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
     Raises:
         ClaimTakenOver: As :meth:`HeldClaim.publishing` raises it.
     """
-    token = staging_token()
+    token = _kept_token(publishing, record, data) or staging_token()
     raw = b""
     if record:
         raw = (json.dumps({**(data or {}), PUBLISH_TOKEN: token}, indent=indent,
@@ -332,6 +337,25 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
         _remove_staged(staged, raising=False)  # what failed is the news, not its cleanup
         raise
     _remove_staged(staged)
+
+
+def _kept_token(publishing, record: str | None, data: dict | None) -> str | None:
+    """The token of the record already at ``record`` when it says what this publish's would
+    (``data``): a rerun keeps it, so it writes the same bytes (a rerun's seed-set manifest
+    is byte for byte the last one). None when there is none of that content, and for a run
+    whose claim was taken over (:attr:`HeldClaim.took_over`; ``publishing`` is its bound
+    :meth:`HeldClaim.publishing`): the record there may be the cut-off run's, whose undo
+    removes a record of its token."""
+    holder = getattr(publishing, "__self__", None)
+    if not record or (holder is not None and holder.took_over):
+        return None
+    try:
+        found = json.loads(read_bytes(record))
+    except (FileNotFoundError, ValueError):
+        return None
+    if not isinstance(found, dict) or without_token(found) != json.loads(json.dumps(data or {})):
+        return None
+    return found.get(PUBLISH_TOKEN) if isinstance(found.get(PUBLISH_TOKEN), str) else None
 
 
 def _remove_staged(staged: dict[str, str], raising: bool = True) -> None:
@@ -477,10 +501,12 @@ def labeling_claim(
     uri, me = claim_uri(output_uri), runner or runners.current()
     holder: dict = {}
     alone = [False]  # whether the claim written is this holder's alone (no one joined)
+    took_over = [False]  # whether it was taken over from another run (now or by one joined)
 
     def decide(current: bytes | None, age: float | None) -> bytes | None:
         alone[0] = False  # on S3 decided again after a lost race
         claim, now = _well_formed(_claim_of(current), uri), time.time()
+        took_over[0] = bool(claim and claim.get("taken_over"))
         live = _live(claim, me)
         taken = None
         if claim and runners.run_key(claim["runner"]) != runners.run_key(me):
@@ -497,6 +523,7 @@ def labeling_claim(
                 why,
             )
             taken = {"from": _who(claim["runner"]), "why": why, "at": now}
+            took_over[0] = True
             claim, live = None, []
         holder.clear()
         if claim and live:  # another task of this run holds it: join it
@@ -519,7 +546,7 @@ def labeling_claim(
             f"(it reuses that run's labels, nothing is labeled twice); "
             f"{_lapses(holder, by_hand.format(uri=uri))}"
         )
-    stop, held = threading.Event(), HeldClaim(output_uri, uri, me)
+    stop, held = threading.Event(), HeldClaim(output_uri, uri, me, took_over[0])
     beat = threading.Thread(
         target=_heartbeat, args=(held, lease / 4, stop), name="prox-labeling-claim", daemon=True
     )
