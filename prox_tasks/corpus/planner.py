@@ -33,6 +33,7 @@ from prox_tasks.corpus.readers import (
     check_readable,
     empty_input,
     input_listing,
+    not_a_file,
     probe_id_field,
     read_file,
     refuse_id_field_of_wet,
@@ -701,8 +702,13 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
     _refuse_stale(planned, output_uri)
     # before the open: a file replaced by a named pipe since planning held the refine task
     # on the open, waiting for a writer, until its execution timeout; one replaced by a
-    # folder failed it with a bare "[Errno 21] Is a directory", retried in vain
-    check_readable([planned.uri])
+    # folder failed it with a bare "[Errno 21] Is a directory", retried in vain. Not the
+    # file planned: the plan's way out (UnreadableInput's "move the file out of the input",
+    # followed, was refused next as a planned file gone)
+    replaced_by = not_a_file(planned.uri)
+    if replaced_by is not None:
+        raise changed_since_planning(planned, f"was replaced by {replaced_by}", output_uri)
+    check_readable([planned.uri])  # no read permission, a link to nothing: restored in place
     read = [0, 0]  # bytes, records
 
     def count(size: int) -> None:

@@ -392,8 +392,7 @@ def unreadable_files(paths: Collection[str]) -> list[str]:
                 found.append(f"{shown(uri)} (a link to {shown(os.readlink(path))}, {leads})")
             continue  # gone since listed: nothing left to read
         if not stat.S_ISREG(mode):
-            found.append(f"{shown(uri)} ({_NOT_A_FILE.get(stat.S_IFMT(mode), 'not a regular file')}, "
-                         "not a file prox can read)")
+            found.append(f"{shown(uri)} ({_kind_of(mode)}, not a file prox can read)")
         elif not os.access(path, os.R_OK):
             found.append(f"{shown(uri)} (no read permission)")
     return found
@@ -403,6 +402,25 @@ def unreadable_files(paths: Collection[str]) -> list[str]:
 _NOT_A_FILE = {stat.S_IFIFO: "a named pipe", stat.S_IFSOCK: "a socket",
                stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device",
                stat.S_IFDIR: "a folder"}  # (a planned file replaced by one)
+
+
+def _kind_of(mode: int) -> str:
+    """What a path of ``st_mode`` ``mode`` that is no regular file is, in words."""
+    return _NOT_A_FILE.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def not_a_file(uri: str) -> str | None:
+    """What the local path ``uri`` is when it is there but no regular file (a named pipe, a
+    folder, …: :data:`_NOT_A_FILE`), in words; None for a regular file, a path not there,
+    and S3 (an object is a file)."""
+    location = parse_uri(uri)
+    if location.scheme != "file":
+        return None
+    try:
+        mode = os.stat(location.path).st_mode  # follows links
+    except OSError:
+        return None
+    return None if stat.S_ISREG(mode) else _kind_of(mode)
 
 
 def check_readable(paths: Collection[str], named: int = 3, given: str = "the input",

@@ -939,10 +939,13 @@ def test_an_input_file_replaced_by_a_pipe_or_folder_since_planning_fails_the_tas
     plan had listed as it found it then: an input file replaced by a named pipe since held the
     task on the open, waiting for a writer, until its execution timeout (a hang), and one
     replaced by a folder failed it with a bare "[Errno 21] Is a directory", retried in vain.
-    Each is refused before the open now, naming the file and what it is, without retries."""
+    Each is refused before the open now, naming the file and what it is, without retries, as
+    the file planned changed: the way out is the plan's (an UnreadableInput's "chmod a+r …
+    or move the file out of the input" fixed nothing, and the file moved out was refused
+    next as a planned file gone)."""
     import os
 
-    from prox_tasks.corpus.readers import UnreadableInput
+    from prox_tasks.corpus.planner import StalePlan
     from prox_tasks.pipeline.errors import cannot_succeed
 
     snapshot = small_snapshot(tmp_path, 6)
@@ -954,6 +957,9 @@ def test_an_input_file_replaced_by_a_pipe_or_folder_since_planning_fails_the_tas
     else:
         source.mkdir()
         (source / "part.jsonl").write_text('{"id": "z", "text": "a\\nb"}\n')
-    with pytest.raises(UnreadableInput, match=f"in.jsonl \\(a {replaced_by}, not a file") as err:
+    with pytest.raises(StalePlan, match=f"in.jsonl was replaced by a {replaced_by} since the "
+                       "manifest was planned") as err:
         refresh.refine_batch(work[0])
     assert isinstance(err.value, cannot_succeed())
+    assert str(err.value).startswith("plan the folder again")  # the way out first
+    assert "move the file" not in str(err.value) and "chmod" not in str(err.value)
