@@ -74,22 +74,18 @@ def _transport_error(response) -> type[BaseException]:
     return importlib.import_module(type(response).__module__.split(".")[0]).TransportError
 
 
-def capped_body(response, limit: int, deadline: tuple[float, float] | None = None) -> bytes:
+def capped_body(response, limit: int) -> bytes:
     """The body of a streamed ``httpx.Response`` (a ``with_streaming_response`` call's
     ``http_response``), read up to ``limit`` bytes: a reply declaring more is not read at
     all, one going on past it is read no further (the connection is closed).
 
-    ``deadline``: (the monotonic time the request was sent, its timeout in seconds): a body
-    still coming past it is read no further. httpx's timeout bounds each read, so a server
-    dripping its answer a byte at a time held the request for as long as it dripped.
+    A body still coming at its client's whole-exchange deadline (the ``llm`` teacher's:
+    :mod:`prox_tasks.labeling.exchange_deadline`) fails its read there: ReplyCutOff.
 
     Raises:
         ReplyTooLarge: The body holds (or declares) more than ``limit`` bytes.
-        ReplyCutOff: The connection failed while the body was read, or the body was still
-            coming at ``deadline``.
+        ReplyCutOff: The connection failed (or timed out) while the body was read.
     """
-    import time
-
     _declared(response, limit)
     parts, size = [], 0
     try:
@@ -99,11 +95,6 @@ def capped_body(response, limit: int, deadline: tuple[float, float] | None = Non
                 response.close()
                 raise ReplyTooLarge(limit)
             parts.append(part)
-            if deadline is not None and time.monotonic() - deadline[0] > deadline[1]:
-                response.close()
-                raise ReplyCutOff(f"the whole answer did not come within the timeout of "
-                                  f"{deadline[1]:g} s ({size:,} bytes of it had; a server "
-                                  "dripping its answer, or a proxy stalling it)")
     except _transport_error(response) as err:
         raise ReplyCutOff(f"{type(err).__name__}: {err}") from err
     return b"".join(parts)

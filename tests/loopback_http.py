@@ -176,14 +176,16 @@ def reset_after(conn: socket.socket, data: bytes) -> None:
                     (1).to_bytes(4, "little") + (0).to_bytes(4, "little"))
 
 
-def drip_answer(conn: socket.socket) -> None:
+def drip_answer(conn: socket.socket, in_headers: bool = False) -> None:
     """A :data:`RawAnswer`'s body: headers promising 60,000 bytes (under the reply caps),
     then a byte every 0.2 s for as long as the client listens (10 min): each read within
-    httpx's read timeout, the whole answer never."""
+    httpx's read timeout, the whole answer never. ``in_headers``: the drip is a header's
+    value, the headers never end."""
     import time
 
     conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close"
-                 b"\r\nContent-Length: 60000\r\n\r\n")  # fmt: skip
+                 + (b"\r\nX-Dripping: " if in_headers else
+                    b"\r\nContent-Length: 60000\r\n\r\n"))  # fmt: skip
     try:
         for _ in range(3000):
             conn.sendall(b" ")

@@ -127,6 +127,11 @@ class ChatClient:
         self._stopped = threading.Event()
         http = openai.DefaultHttpxClient(timeout=timeout, event_hooks={
             "request": [self._on_request], "response": [self._on_response]})
+        # httpx's timeout bounds each read: an endpoint dripping its answer (headers or
+        # body) held a request for as long as it dripped; each try has the timeout in all
+        from prox_tasks.labeling.exchange_deadline import bound_exchanges
+
+        bound_exchanges(http, self._deadline)
         self._client = _stoppable_openai(self._stopped)(
             base_url=base_url.rstrip("/"), api_key=api_key or "none", max_retries=max_retries,
             timeout=timeout, http_client=http)  # fmt: skip
@@ -148,7 +153,13 @@ class ChatClient:
             raise openai.OpenAIError("stopped (ChatClient.stop)")
         self._attempts.tries = getattr(self._attempts, "tries", 0) + 1
         self._attempts.started = time.perf_counter()
+        # each try (the SDK's retries too) has the whole timeout from its send
+        self._attempts.deadline = (time.monotonic() + self.timeout, self.timeout)
         self.usage.add(requests=1)
+
+    def _deadline(self) -> tuple[float, float] | None:
+        """This thread's try's deadline (:mod:`prox_tasks.labeling.exchange_deadline`)."""
+        return getattr(self._attempts, "deadline", None)
 
     def _on_response(self, response) -> None:
         self._attempts.answered = getattr(self._attempts, "answered", 0) + 1
@@ -168,10 +179,9 @@ class ChatClient:
         cap = reply_cap(sent.get("max_tokens"))
         for attempt in range(self.max_retries + 1):
             try:
-                began = time.monotonic()  # the timeout holds for the whole answer, not a read
                 with self._client.chat.completions.with_streaming_response.create(
                         **sent, extra_body=extra) as raw:
-                    return capped_body(raw.http_response, cap, (began, self.timeout))
+                    return capped_body(raw.http_response, cap)
             except ReplyCutOff:
                 if attempt >= self.max_retries or self._stopped.is_set():
                     raise
@@ -209,8 +219,11 @@ class ChatClient:
         except openai.APIStatusError as err:
             raise self._fail(f"HTTP {err.status_code}: {_body(err)}", err.status_code) from None
         except openai.APIConnectionError as err:  # timeouts, refused connections, resets
+            # a timeout's own words ("Request timed out.") do not say which: its cause's do
+            said = err.__cause__ if isinstance(err, openai.APITimeoutError) and err.__cause__ \
+                and str(err.__cause__) else err  # fmt: skip
             raise self._fail(f"gave up after {self._attempts.tries} tries: "
-                             f"{type(err).__name__}: {err}") from None
+                             f"{type(err).__name__}: {said}") from None
         except (ValueError, openai.APIResponseValidationError) as err:  # a body cut off, not JSON
             raise self._fail(f"malformed answer: {type(err).__name__}: {err}") from None
         except openai.OpenAIError:

@@ -111,11 +111,13 @@ def test_an_answer_cut_off_by_a_reset_while_read_is_asked_for_again():
     assert client.usage.to_dict()["retries"] == 1
 
 
-def test_an_answer_dripped_a_byte_at_a_time_fails_at_the_timeout_not_never():
+@pytest.mark.parametrize("in_headers", [False, True])
+def test_an_answer_dripped_a_byte_at_a_time_fails_at_the_timeout_not_never(in_headers):
     """The timeout bounded each read (httpx's), not an answer: an endpoint (or a proxy
     stalling it) sending a byte every 0.2 s held a request with a 2 s timeout for as long as
-    it dripped, and the labeling with it. The whole answer now has the timeout: a drip is
-    cut there, asked for again as a cut-off answer is, then a ChatError naming the timeout."""
+    it dripped, and the labeling with it — its body, and (the body's own deadline left it
+    so) its headers. Each try now has the timeout in all: a drip is cut there, asked for
+    again, then a ChatError naming the timeout."""
     import time
 
     from tests.loopback_http import drip_answer, raw_socket_server
@@ -124,7 +126,7 @@ def test_an_answer_dripped_a_byte_at_a_time_fails_at_the_timeout_not_never():
 
     def drip(conn, _body, n):
         tries.append(n)
-        drip_answer(conn)
+        drip_answer(conn, in_headers)
 
     with raw_socket_server(drip) as url:
         client = ChatClient(f"{url}/v1", KEY, timeout=2, max_retries=1)
