@@ -708,7 +708,10 @@ def _read_planned(planned: InputFile, options: ReadOptions, quarantine: Quaranti
     replaced_by = not_a_file(planned.uri)
     if replaced_by is not None:
         raise changed_since_planning(planned, f"was replaced by {replaced_by}", output_uri)
-    check_readable([planned.uri])  # no read permission, a link to nothing: restored in place
+    # no read permission, a link to nothing: made readable in place, or moved out of the
+    # input and the folder planned again (moved out alone, it was refused next as gone)
+    check_readable([planned.uri], then=" and " + (replan_way_out(output_uri, REPLAN)
+                                                  if output_uri else REPLAN))
     read = [0, 0]  # bytes, records
 
     def count(size: int) -> None:

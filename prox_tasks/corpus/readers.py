@@ -424,18 +424,20 @@ def not_a_file(uri: str) -> str | None:
 
 
 def check_readable(paths: Collection[str], named: int = 3, given: str = "the input",
-                   noun: str = "input") -> None:
+                   noun: str = "input", then: str = "") -> None:
     """Raise :class:`UnreadableInput` naming the files of ``paths`` that cannot be read
     (:func:`unreadable_files`); the way out first, as a command's error is cut at 400
     characters. ``given`` names where the files come from, ``noun`` what each is (the
-    input's by default; ``--warc`` names its WARC files)."""
+    input's by default; ``--warc`` names its WARC files); ``then``, what must follow moving
+    the files out (a plan that lists them: planning again)."""
     found = unreadable_files(paths)
     if not found:
         return
     more = f" and {len(found) - named:,} more" if len(found) > named else ""
     raise UnreadableInput(
         f"make {given} readable by the user running prox (chmod a+r; restore a link's "
-        f"target) or move the {'file' if len(found) == 1 else 'files'} out of {given}: "
+        f"target) or move the {'file' if len(found) == 1 else 'files'} out of {given}"
+        f"{then}: "
         f"{len(found):,} {noun} {'file' if len(found) == 1 else 'files'} cannot be read: "
         f"{', '.join(found[:named])}{more}")
 

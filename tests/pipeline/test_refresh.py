@@ -963,3 +963,29 @@ def test_an_input_file_replaced_by_a_pipe_or_folder_since_planning_fails_the_tas
     assert isinstance(err.value, cannot_succeed())
     assert str(err.value).startswith("plan the folder again")  # the way out first
     assert "move the file" not in str(err.value) and "chmod" not in str(err.value)
+
+
+def test_a_planned_input_file_now_a_link_to_nothing_is_refused_with_a_way_out_that_works(
+        tmp_path, tagger_model):
+    """A planned input file that became a link to nothing since planning was refused with
+    "… or move the file out of the input": moved out, the next try was refused again, as a
+    planned file gone. Moving it out needs the folder planned again, and the refusal says so
+    (restoring the link's target in place needs nothing more)."""
+    import os
+
+    from prox_tasks.corpus.planner import StalePlan
+    from prox_tasks.corpus.readers import UnreadableInput
+
+    snapshot = small_snapshot(tmp_path, 6)
+    work = refresh.plan(snapshot, 2, 8, str(tagger_model), None)
+    source = tmp_path / "in.jsonl"
+    source.rename(tmp_path / "kept.jsonl")
+    os.symlink(tmp_path / "nowhere.jsonl", source)
+    with pytest.raises(UnreadableInput, match=r"or move the file out of the input and plan the "
+                       r"folder again \(prox refine --replan.*which does not exist") as err:
+        refresh.refine_batch(work[0])
+    source.unlink()  # the way out followed: moved out, then …
+    with pytest.raises(StalePlan, match="plan the folder again"):  # … the plan's own refusal
+        refresh.refine_batch(work[0])
+    os.symlink(tmp_path / "kept.jsonl", source)  # the link's target restored: refined
+    assert all(s["status"] == "refined" for s in refresh.refine_batch(work[0])["shards"]), err
