@@ -38,9 +38,11 @@ def stopped_hint(args) -> str:
         return STOPPED_HINT.format(where=args.work_dir)
     if getattr(args, "work_folder", None):
         return STOPPED_HINT.format(where=args.work_folder)
-    from prox_tasks.storage.tempfiles import scratch_dir
+    # named, not made: a stop's message made the folder, and raised on a bad PROX_TMPDIR
+    # in place of the "interrupted" line (a traceback, exit 1 for 130)
+    from prox_tasks.storage.tempfiles import scratch_path
 
-    return STOPPED_HINT.format(where=f"{scratch_dir()}/prox-train/<key>")
+    return STOPPED_HINT.format(where=f"{scratch_path()}/prox-train/<key>")
 
 
 def register(subparsers, name: str, help_text: str) -> None:
@@ -149,8 +151,12 @@ def register(subparsers, name: str, help_text: str) -> None:
 def run(args) -> Outcome:
     from prox_tasks.pipeline import settings
     from prox_tasks.registry import ModelNotBooked
+    from prox_tasks.storage.tempfiles import check_scratch_dir
     from prox_tasks.training.run import TrainJob, run_training
 
+    # SettingInvalid, exit 2, before the seed set is read: the default work folder is made
+    # in PROX_TMPDIR only once the seed set is read (its key), minutes into a large one
+    check_scratch_dir()
     # the default registry's models are booked in the default catalog, as the DAG's are in
     # its run's: `prox catalog status` counts what prox refine can take
     args.catalog = None if args.no_catalog else settings.registry_catalog(args.output,

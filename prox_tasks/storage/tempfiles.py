@@ -56,6 +56,13 @@ def temp_tag() -> str:
     return f"{_HOST}.{os.getpid()}."
 
 
+def scratch_path(default: str = "") -> str:
+    """The folder :func:`scratch_dir` gives, named without being made (nor checked): what a
+    message names, where making it (or refusing a bad ``PROX_TMPDIR``) is not its business."""
+    path = os.environ.get("PROX_TMPDIR") or os.path.join(tempfile.gettempdir(), default)
+    return path.rstrip(os.sep) or os.sep  # no default: the temp folder itself, as named
+
+
 def scratch_dir(default: str = "") -> str:
     """The folder prox's scratch files go in (created, private when created): ``$PROX_TMPDIR``
     when set, else the system temp folder (``$TMPDIR``), or its subfolder ``default``.
@@ -63,8 +70,7 @@ def scratch_dir(default: str = "") -> str:
     Every writer of scratch files takes its folder here: one that went to the system temp
     folder instead filled a small ``/tmp`` (a container's overlay, a tmpfs counted as memory)
     while the operator had pointed ``PROX_TMPDIR`` at a volume with room."""
-    path = os.environ.get("PROX_TMPDIR") or os.path.join(tempfile.gettempdir(), default)
-    path = path.rstrip(os.sep) or os.sep  # no default: the temp folder itself, as named
+    path = scratch_path(default)
     try:
         os.makedirs(path, mode=0o700, exist_ok=True)
     except OSError as err:

@@ -149,6 +149,32 @@ def test_the_stop_hint_names_the_work_folder_a_rerun_resumes_from(tmp_path, monk
         f"in its work folder, {tmp_path}/work")
 
 
+def test_a_bad_prox_tmpdir_is_refused_up_front_and_the_stop_hint_never_raises(
+        tmp_path, monkeypatch, capsys):
+    """A PROX_TMPDIR below a file failed prox train only once the seed set was read (its
+    default work folder is keyed by it), minutes into a large one; and a Ctrl-C before that
+    printed a traceback (exit 1, not 130): the stop's hint made the folder to name it, and
+    raised SettingInvalid inside the interrupt's handler. It is refused up front now (exit
+    2, before the seed set is read: here one that is no seed set, which was refused first),
+    and the hint names the folder without making it."""
+    from prox_tasks.cli import _stopped_hint, build_parser
+
+    (tmp_path / "afile").write_text("a file, not a folder\n")
+    (tmp_path / "no-seed").mkdir()
+    scratch = tmp_path / "afile" / "tmp"
+    monkeypatch.setenv("PROX_TMPDIR", str(scratch))
+    argv = ["train", "--seed", str(tmp_path / "no-seed"), "--output", str(tmp_path / "reg"),
+            "--epochs", "1", "--no-progress"]  # fmt: skip
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("prox train: PROX_TMPDIR=") and "is a file where a folder" in err, err
+    assert _stopped_hint(build_parser(argv).parse_args(argv)).endswith(
+        f"in its work folder, {scratch}/prox-train/<key>")
+    monkeypatch.setenv("PROX_TMPDIR", str(tmp_path / "not-yet"))  # a good one: named, not made
+    assert str(tmp_path / "not-yet") in _stopped_hint(build_parser(argv).parse_args(argv))
+    assert not (tmp_path / "not-yet").exists()
+
+
 def test_a_missing_or_bad_gold_set_fails_before_training_and_publishes_nothing(tmp_path, capsys):
     seed = write_seed_set(tmp_path / "seed", make_docs(30, 1), make_docs(10, 2))
     bad = tmp_path / "gold-bad.jsonl"
