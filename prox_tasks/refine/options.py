@@ -220,14 +220,20 @@ def _check_model_type(model_uri: str, backend: str | None, backend_options: dict
     * a ``config.json`` with no weights file beside it (:data:`WEIGHT_FILE_ENDINGS`): a
       download or copy cut short, or of the configuration and tokenizer alone.
 
-    Left alone: a line tagger, and the openai backend (it reads only the tokenizer: a
-    tokenizer-only folder, or any model's, is what it needs).
+    Left alone: a line tagger. The openai backend reads only the tokenizer (a
+    tokenizer-only folder, or any model's, is what it needs): refused only where a level's
+    folder holds none (:func:`_refuse_no_tokenizer`; it was refused once a shard loaded it,
+    after the plan and the folder's claim).
     """
     from prox_tasks.inference.loading import default_backend
     from prox_tasks.models.artifact import REFINER_FILE
     from prox_tasks.storage import exists, join_uri
 
-    if backend == "openai" or settings.get("kind", "causal_lm") != "causal_lm":
+    if settings.get("kind", "causal_lm") != "causal_lm":
+        return
+    if backend == "openai":
+        for folder in _level_folders(model_uri, backend_options, settings):
+            _refuse_no_tokenizer(folder)
         return
     has_refiner = exists(join_uri(model_uri, REFINER_FILE))
     for folder in _level_folders(model_uri, backend_options, settings):

@@ -760,6 +760,7 @@ def test_a_refine_worker_without_the_openai_pool_books_the_run_failed(world, mon
     model.mkdir(exist_ok=True)
     (model / "config.json").write_text('{"model_type": "llama"}')
     (model / "model.safetensors").write_bytes(b"")
+    (model / "tokenizer.json").write_text("{}")  # all the openai backend reads of it
     dag_run = run(world, "no-pool", backend="openai", model=str(model))
     _refused_late(world, dag_run, "no-pool", "PROX_OPENAI_SERVERS")
 

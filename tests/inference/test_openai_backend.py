@@ -877,6 +877,7 @@ def test_a_refine_worker_naming_another_served_model_than_the_plan_names_the_var
     model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model
     model.mkdir()
     (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")  # all the openai backend reads of it
     monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
     work = refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
@@ -2169,8 +2170,9 @@ def test_a_tokenizer_is_loaded_from_the_files_its_class_reads_or_refused(tiny_mo
 
 
 def test_an_openai_model_folder_without_its_tokenizer_says_so_once_loaded(tiny_model, tmp_path):
-    """The openai backend reads only the tokenizer of its model folder, which nothing before
-    the plan checks (any folder will do there): one copied without it failed each shard with
+    """The openai backend reads only the tokenizer of its model folder (checked before the
+    plan too: tests/refine/test_options.py; here a folder that lost it since, or loaded
+    directly): one copied without it failed each shard with
     transformers' "Couldn't instantiate the backend tokenizer ... You need to have
     sentencepiece or tiktoken installed", naming no folder, retried by the DAG in vain. It
     names the folder and the files now, as a damaged model (no retries, exit 2)."""

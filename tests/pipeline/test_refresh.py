@@ -204,6 +204,7 @@ def test_a_refine_task_without_openai_servers_fails_without_retries(tmp_path, mo
     model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model
     model.mkdir()
     (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")  # all the openai backend reads
     monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://127.0.0.1:9/v1")
     params = {"input_uri": "/crawl/{ds}", "output_root": str(tmp_path), "backend": "openai"}
     assert refresh.resolve_snapshot(params, "2026-02-01")
@@ -341,6 +342,7 @@ def test_a_refine_task_on_a_pool_refusing_its_key_fails_without_retries(tmp_path
     model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model
     model.mkdir()
     (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")  # all the openai backend reads
     with answering(401, b'{"error": "Unauthorized"}') as server:
         monkeypatch.setenv("PROX_OPENAI_SERVERS", server.url + "/v1")
         work = refresh.plan(small_snapshot(tmp_path, 2), target_docs=2, max_map_length=8,
@@ -770,6 +772,7 @@ def test_a_refine_task_refused_before_any_shard_books_its_refusal_not_a_kill(tmp
     model = tmp_path / "hf-model"  # a Hugging Face folder: a generative model, never loaded
     model.mkdir()
     (model / "config.json").write_text("{}")
+    (model / "tokenizer.json").write_text("{}")  # all the openai backend reads
     monkeypatch.setenv("PROX_OPENAI_SERVERS", "http://127.0.0.1:9/v1")
     monkeypatch.setenv("PROX_OPENAI_CHUNK_MODEL", "prox-chunk")
     snapshot = small_snapshot(tmp_path, 2)

@@ -336,6 +336,7 @@ def test_prox_refine_on_openai_with_no_pool_at_all_is_refused_before_planning(tm
     assert "the openai backend needs at least one server URL: prox refine --servers" \
         in capsys.readouterr().err
     assert not out.exists()
+    (lm / "tokenizer.json").write_text("{}")  # what the openai backend reads of the folder
     check_refine_options(1, None, {}, str(lm), "openai")  # the DAG's plan task: not refused
 
 
@@ -714,6 +715,31 @@ def test_a_model_whose_settings_config_or_tokenizer_is_damaged_is_refused_before
         assert said in err and "once the cause is fixed" not in err, err
         assert "fetch" in err.lower() or "copy the model's tokenizer files" in err.lower(), err
         assert not out.exists() or not (out / "manifest.json").exists()
+
+
+def test_an_openai_model_folder_without_its_tokenizer_is_refused_before_planning(
+        tmp_path, tiny_model, capsys):
+    """The openai backend reads only its model folder's tokenizer, and nothing before the
+    plan checked that one was there: a folder copied without it was planned, its output
+    folder claimed (_refine_settings.json), then refused at every shard. It is refused
+    before planning, exit 2, as on the backends that load weights (a real pool listing its
+    model on loopback)."""
+    from prox_tasks.cli import main
+    from tests.inference.test_openai_backend import DOC_CARD
+    from tests.loopback_http import JSON, LoopbackHTTPServer, Response
+
+    folder, said = _damaged("no tokenizer", tmp_path, tiny_model)
+    docs = tmp_path / "docs.jsonl"
+    docs.write_text(json.dumps({"id": "a", "text": "A line of text.\nAnother one."}) + "\n")
+    out = tmp_path / "out"
+    listing = json.dumps({"data": [DOC_CARD]}).encode()
+    with LoopbackHTTPServer(lambda request: Response(200, listing, JSON)) as server:
+        argv = ["refine", "--input", str(docs), "--output", str(out), "--model", str(folder),
+                "--backend", "openai", "--servers", server.url + "/v1", "--no-progress"]
+        assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert said in err and "copy the model's tokenizer files" in err.lower(), err
+    assert not out.exists()  # not planned, not claimed
 
 
 def test_a_line_taggers_damaged_settings_are_refused_on_s3_and_once_loaded(s3_models, tmp_path):
