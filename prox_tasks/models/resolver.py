@@ -299,12 +299,16 @@ def shipped_default() -> ResolvedModel:
 
     Raises:
         prox_tasks.refine.options.ModelNotFound: ``$PROX_DEFAULT_MODEL`` names a local path
-            that does not exist (the message names the variable, not only the path): a
+            (or ``file://`` URI) that does not exist (the message names the variable, not only the path): a
             setting to fix, as ``--model`` naming nothing is (``prox`` exits 2, a DAG task
             fails without retries); a FileNotFoundError still.
     """
+    from prox_tasks.storage import parse_uri
+
     configured = os.environ.get(DEFAULT_MODEL_ENV)
-    if configured and "://" not in configured and not os.path.exists(configured):
+    # a file:// URI too: it was refused later as "no model at file:///…", the variable unnamed
+    local = parse_uri(configured) if configured else None
+    if local is not None and local.scheme == "file" and not os.path.exists(local.path):
         from prox_tasks.refine.options import ModelNotFound
 
         raise ModelNotFound(f"no model at {configured} ({DEFAULT_MODEL_ENV}): fix or "

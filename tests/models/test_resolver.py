@@ -195,6 +195,13 @@ def test_a_default_model_variable_naming_no_path_is_named_in_the_error(isolated,
     assert err.startswith(f"prox refine: no model at {tmp_path / 'nonexist'} "
                           "(PROX_DEFAULT_MODEL): fix or unset the variable"), err
     assert not (tmp_path / "out" / "manifest.json").exists()
+    # as a file:// URI: it was refused later, "no model at file:///…", the variable unnamed
+    monkeypatch.setenv("PROX_DEFAULT_MODEL", f"file://{tmp_path / 'nonexist'}")
+    assert main(["refine", "--input", str(source), "--output", str(tmp_path / "out"),
+                 "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"prox refine: no model at file://{tmp_path / 'nonexist'} "
+                          "(PROX_DEFAULT_MODEL): fix or unset the variable"), err
 
 
 def test_no_promoted_model_names_the_setting_as_its_user_sets_it(isolated):
