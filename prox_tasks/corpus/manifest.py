@@ -595,13 +595,15 @@ def released_as(output_uri: str) -> list[dict] | None:
     return read_json(join_uri(output_uri, RELEASED_NAME))
 
 
-def replan_way_out(output_uri: str, replan: str) -> str:
+def replan_way_out(output_uri: str, replan: str, refused: str = "--replan") -> str:
     """How to get past a plan that no longer holds: ``replan`` (planning the folder again),
     unless the snapshot at ``output_uri`` was released — its plan is not replaced
-    (``--replan`` is refused): then a new output folder."""
+    (``--replan`` is refused): then a new output folder. The one wording of a released
+    snapshot's way out: ``refused`` names the option the usual way out takes there (the
+    settings claim's ``--force``)."""
     if released_as(output_uri):
         return ("refine into a new output folder (another snapshot name): this snapshot was "
-                "released, so --replan is refused")
+                f"released, so {refused} is refused")
     return replan
 
 

@@ -262,13 +262,11 @@ def way_out(output_uri: str, then: str = "") -> str:
     folder, or ``--force`` (``then``: what follows it) — not for a released snapshot, whose
     files are what its release points at (``--force`` is refused there: advised, it led to
     that refusal)."""
-    from prox_tasks.corpus.manifest import released_as
+    from prox_tasks.corpus.manifest import replan_way_out
 
-    if released_as(output_uri):
-        return ("refine into a new output folder (another snapshot name): this snapshot was "
-                "released, so --force is refused")
-    return ("refine into a new output folder (another snapshot name), or refine it again "
-            f"with --force (the DAG's reprocess Param){then}")
+    return replan_way_out(output_uri, "refine into a new output folder (another snapshot "
+                          f"name), or refine it again with --force (the DAG's reprocess "
+                          f"Param){then}", "--force")
 
 
 def give_up_claim(output_uri: str, manifest, request: dict) -> bool:
