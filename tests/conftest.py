@@ -102,6 +102,17 @@ def vllm_server(_vllm_session_server, request):
 
 
 @pytest.fixture
+def short_tmp():
+    """A new folder of a short path in the temp folder, removed after the test: where a
+    unix socket must fit its 107 bytes (pytest's ``tmp_path`` is too deep for one)."""
+    import shutil
+
+    path = tempfile.mkdtemp(prefix="prox-t-")
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
 def real_tmpfs(tmp_path):
     """``real_tmpfs(size)``: a folder on a real tmpfs of ``size`` (mount's ``size=``: ``64k``,
     ``6m``), a disk that fills for real (ENOSPC); unmounted after the test. A test that needs

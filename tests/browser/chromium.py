@@ -13,6 +13,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -134,10 +135,17 @@ class Page:
 
 
 class Chromium:
-    """A headless chromium process (context manager) with one open :class:`Page`."""
+    """A headless chromium process (context manager) with one open :class:`Page`.
+
+    Everything it writes is in one folder, removed on close: its profile, and its temp
+    folder (``TMPDIR``), where chromium keeps its singleton lock and socket
+    (``org.chromium.Chromium.*``), which a terminated chromium left in the system's."""
 
     def __init__(self, width: int = 1400, height: int = 1000):
-        self.profile = tempfile.mkdtemp(prefix="prox-chromium-")
+        self.root = tempfile.mkdtemp(prefix="prox-chromium-")
+        self.profile = os.path.join(self.root, "profile")
+        temp = os.path.join(self.root, "tmp")
+        os.mkdir(temp)
         self.proc = subprocess.Popen(
             [chromium_path(), "--headless=new", "--no-sandbox", "--disable-gpu",
              "--disable-dev-shm-usage", "--no-first-run", "--no-default-browser-check",
@@ -147,18 +155,28 @@ class Chromium:
              "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=127.0.0.1",
              f"--window-size={width},{height}", "--remote-debugging-address=127.0.0.1",
              "--remote-debugging-port=0", f"--user-data-dir={self.profile}", "about:blank"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+            env={**os.environ, "TMPDIR": temp},
+            start_new_session=True)  # its helper processes with it: stopped as one group
+        try:  # a start that fails stops what did start: no `with` block will
+            self.page = self._connect()
+        except BaseException:
+            self.close()
+            raise
+
+    def _connect(self) -> Page:
         port_file = Path(self.profile) / "DevToolsActivePort"
         deadline = time.monotonic() + 60
         while not port_file.exists() or not port_file.read_text().strip():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.close()
-                raise RuntimeError("chromium did not start")
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"chromium exited at its start: {self.proc.stderr.read()[-2000:]}")
+            if time.monotonic() > deadline:
+                raise RuntimeError("chromium did not start within 60 s")
             time.sleep(0.1)
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as r:
             target = next(t for t in json.load(r) if t["type"] == "page")
-        self.page = Page(target["webSocketDebuggerUrl"])
+        return Page(target["webSocketDebuggerUrl"])
 
     def __enter__(self) -> Chromium:
         return self
@@ -173,6 +191,10 @@ class Chromium:
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-        shutil.rmtree(self.profile, ignore_errors=True)
+            pass
+        try:  # a helper still writing in the profile would put files back after rmtree
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.proc.wait()
+        shutil.rmtree(self.root, ignore_errors=True)
