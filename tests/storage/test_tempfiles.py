@@ -111,3 +111,42 @@ def test_an_older_prox_s_temporaries_are_swept_once_a_day_untouched(tmp_path):
     assert sweep_stale(str(tmp_path), ".", ".tmp-", legacy=legacy) == 2
     assert sorted(os.listdir(tmp_path)) == sorted(
         [names["fresh"], names["other"], names["entry"], writing.name])
+
+
+def _dead_pid() -> str:
+    return subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+
+
+def test_a_socket_folder_of_a_process_gone_is_removed_by_the_next(short_tmp, monkeypatch):
+    """A process killed (no clean-up ran) or ended by ``os._exit`` (an Airflow task's) left
+    its socket folder; the next socket folder made on the host removes it, and only a dead
+    process's."""
+    from prox_tasks.storage.tempfiles import socket_dir
+
+    monkeypatch.setenv("PROX_TMPDIR", short_tmp)
+    host = temp_tag().split(".")[0]
+    stale = os.path.join(short_tmp, f"prox-x-{host}.{_dead_pid()}.0")
+    os.makedirs(os.path.join(stale, "torchinductor_root"))
+    open(os.path.join(stale, "7f0c1a5e-0000-4000-8000-000000000000"), "w").close()
+    mine = socket_dir("prox-x-", 36)
+    assert not os.path.exists(stale)
+    assert os.path.dirname(mine) == short_tmp and os.listdir(mine) == []
+    assert os.path.basename(mine).startswith("prox-x-" + temp_tag())
+    assert socket_dir("prox-x-", 36) != mine and os.path.isdir(mine)  # a live one's stays
+
+
+def test_a_socket_path_too_long_for_prox_tmpdir_takes_the_system_temp_folder(short_tmp,
+                                                                             monkeypatch):
+    """A unix socket's path has at most 107 bytes: in a deep PROX_TMPDIR the sockets could
+    not be made, so the folder goes in the system temp folder; where a socket fits in
+    neither, there is none (the library keeps its own place, as before)."""
+    from prox_tasks.storage.tempfiles import socket_dir
+
+    monkeypatch.setenv("PROX_TMPDIR", os.path.join(short_tmp, "d" * 90))
+    monkeypatch.setattr("tempfile.tempdir", short_tmp)
+    folder = socket_dir("prox-x-", 36)
+    assert os.path.dirname(folder) == short_tmp
+    assert len(os.path.join(folder, "7f0c1a5e-0000-4000-8000-000000000000")) <= 107
+    monkeypatch.setattr("tempfile.tempdir", os.path.join(short_tmp, "t" * 80))
+    assert socket_dir("prox-x-", 36) is None
