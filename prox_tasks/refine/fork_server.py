@@ -8,7 +8,9 @@ worker (``spawn``) imported torch again in every worker (~1.5 of its ~2.5 CPU-se
 start-up) and loaded the compiled feature kernels again (~0.4 CPU-s). The server has run no
 network, so no math-library thread pool exists when it forks. It is started once per
 process and serves every pool after; it exits with that process. Where there is no
-``forkserver`` (Windows), workers are spawned.
+``forkserver`` (Windows), workers are spawned. Its socket is in a folder of prox's
+(:func:`_own_socket_folder`), not multiprocessing's ``pymp-*`` in the system temp folder,
+which a process ended by ``os._exit`` (every Airflow task's) or a kill left behind.
 
 This module imports nothing heavy: ``prox refine`` starts the server
 (:func:`start_worker_imports`) before its own set-up, so the two overlap.
@@ -31,9 +33,41 @@ def worker_context():
     ``fork`` of a process that may hold threads)."""
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
+    _own_socket_folder()
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(WORKER_IMPORTS)  # read when the server starts (once)
     return context
+
+
+#: multiprocessing's temp folder (the fork server's socket) as prox names it.
+SOCKET_PREFIX = "prox-mp-"
+#: The longest name multiprocessing gives a socket there (``listener-XXXXXXXX``).
+_SOCKET_NAME = 17
+
+
+def _own_socket_folder() -> None:
+    """Give multiprocessing, in this process, a temp folder of prox's
+    (:func:`~prox_tasks.storage.tempfiles.socket_dir`: in ``PROX_TMPDIR``, swept once its
+    process is gone), unless it made its own already.
+
+    multiprocessing makes ``pymp-*`` in the system temp folder for the fork server's socket
+    and removes it at the interpreter's normal exit only: an Airflow task's process ends by
+    ``os._exit`` and a killed ``prox refine`` by nothing, so each run with workers left one
+    (with its ``listener-*`` socket). The folder is removed at a normal exit as
+    multiprocessing removes its own (same finalizer, same priority)."""
+    import shutil
+    from multiprocessing import process, util
+
+    from prox_tasks.storage.tempfiles import socket_dir
+
+    config = process.current_process()._config
+    if config.get("tempdir") is not None:
+        return
+    folder = socket_dir(SOCKET_PREFIX, _SOCKET_NAME)
+    if folder is not None:
+        config["tempdir"] = folder
+        util.Finalize(None, util._remove_temp_dir, args=(shutil.rmtree, folder),
+                      exitpriority=-100)
 
 
 def start_worker_imports() -> None:
