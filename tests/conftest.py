@@ -28,6 +28,28 @@ def pytest_configure(config):
     # tests write their snapshots in temporary folders, which the report reads (its own
     # tests narrow this to see it refuse the rest: prox_tasks.report.roots)
     os.environ["PROX_REPORT_ROOTS"] = tempfile.gettempdir()
+    _session_scratch(config)
+
+
+#: The session's scratch folder in the temp folder: ``prox-tests-<host>.<pid>.<random>``.
+SESSION_SCRATCH_PREFIX = "prox-tests-"
+
+
+def _session_scratch(config) -> None:
+    """Give what third-party code leaves in the temp folder a folder of the session's,
+    removed when it ends (a killed session's by the next one's start): torch's
+    ``torchinductor_<user>`` (building the tests' tiny Llama makes it), which was left in
+    /tmp by every run. An exported ``TORCHINDUCTOR_CACHE_DIR`` is kept."""
+    import shutil
+
+    from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
+
+    if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
+        return
+    sweep_stale(tempfile.gettempdir(), SESSION_SCRATCH_PREFIX, once=False)
+    folder = tempfile.mkdtemp(prefix=SESSION_SCRATCH_PREFIX + temp_tag())
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = os.path.join(folder, "torchinductor")
+    config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 #: Deployment variables a developer may have exported that no test reads as its own knob.

@@ -70,3 +70,25 @@ def test_the_vllm_tests_and_each_deploy_module_run_on_one_xdist_worker(tmp_path)
         ran.setdefault(group, set()).add(worker)
     assert len(ran["vllm"]) == 1 and len(ran["celery"]) == 1, ran
     assert set().union(*ran.values()) == {"gw0", "gw1"}, ran  # two workers at work
+
+
+def test_a_session_leaves_nothing_of_torch_in_the_temp_folder(tmp_path, short_tmp):
+    """Building the tests' tiny Llama made torch's ``torchinductor_<user>`` in the temp
+    folder, left by every run (/tmp of a CI machine). A real session, with this suite's
+    conftest, in a temp folder of its own: only pytest's own folder is left."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    (tmp_path / "test_build.py").write_text(
+        "from tests.inference.helpers import build_tiny_model\n\n\n"
+        "def test_build(tmp_path):\n    build_tiny_model(tmp_path / 'tiny')\n")
+    env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
+         "--rootdir", str(tmp_path), str(tmp_path / "test_build.py")],
+        env={**env, "TMPDIR": short_tmp, "PYTHONPATH": str(repo)}, cwd=tmp_path,
+        capture_output=True, text=True, timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert [n for n in os.listdir(short_tmp) if not n.startswith("pytest-of-")] == []
