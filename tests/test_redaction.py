@@ -9,7 +9,6 @@ import gzip
 import json
 import logging
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 
 from prox_tasks.redaction import RedactingFilter, Redactor, redact
 from tests.loopback_http import LoopbackHTTPServer, Request, Response
+from tests.ports import refused_port
 from tests.training.fixtures import make_docs
 
 CATALOG_PW = "MarkerCatalogPw4821"
@@ -135,12 +135,6 @@ def test_a_filter_of_prox_s_loggers_is_widened_not_taken_for_one_of_every_record
     assert not scoped.widen(("prox",))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class EchoTeacher(LoopbackHTTPServer):
     """An OpenAI-compatible endpoint that answers 400 with the caller's Authorization header
     echoed across the cut of the error message, as a careless server does."""
@@ -173,11 +167,11 @@ def test_no_command_prints_or_writes_a_secret(tmp_path):
     docs = tmp_path / "docs.jsonl"
     docs.write_text("".join(json.dumps({"id": f"d{i}", "text": d["text"]}) + "\n"
                             for i, d in enumerate(make_docs(4, 7))))  # fmt: skip
-    dead_s3 = f"http://127.0.0.1:{_free_port()}"
+    dead_s3 = f"http://127.0.0.1:{refused_port()}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PROX_", "AWS_"))}
     env.update(
         PYTHONPATH=os.getcwd(), PROX_HOME=str(tmp_path / "home"),
-        PROX_CATALOG_URL=f"postgresql+psycopg2://prox:{CATALOG_PW}@127.0.0.1:{_free_port()}/prox",
+        PROX_CATALOG_URL=f"postgresql+psycopg2://prox:{CATALOG_PW}@127.0.0.1:{refused_port()}/prox",
         OPENAI_API_KEY=API_KEY, AWS_ACCESS_KEY_ID="AKIAMARKERTEST", AWS_SECRET_ACCESS_KEY=S3_SECRET,
         AWS_DEFAULT_REGION="us-east-1", PROX_S3_ENDPOINT_URL=dead_s3, PROX_S3_MAX_ATTEMPTS="1",
     )  # fmt: skip

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -24,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from tests.inference.helpers import build_tiny_model
+from tests.ports import PortTaken, port_taken, start_on_free_port
 
 KEY = "sk-prox-test-7f3a9c1e5b"
 SERVED_NAME = "tiny-prox"
@@ -64,12 +64,6 @@ class VLLMServer:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start(folder: Path) -> VLLMServer:
     """Build the model in ``folder`` and start a server on it; returns once /health answers.
 
@@ -77,10 +71,19 @@ def start(folder: Path) -> VLLMServer:
         RuntimeError: The server exited or did not answer within STARTUP_TIMEOUT_S (the
             end of its log is in the message).
     """
+    model = build_tiny_model(folder / "model", max_positions=CONTEXT)
+    # on a free port; on another when it was taken meanwhile (tests/ports.py)
+    return start_on_free_port(lambda port: _start_on(port, model, folder / "vllm.log"))
+
+
+def _start_on(port: int, model: Path, log: Path) -> VLLMServer:
+    """Start the server on ``port``; returns once /health answers.
+
+    Raises:
+        PortTaken: another server took ``port`` before this one bound it.
+    """
     import httpx
 
-    model = build_tiny_model(folder / "model", max_positions=CONTEXT)
-    port, log = _free_port(), folder / "vllm.log"
     # a short folder of its own, not one under ``folder``: a socket's path has 107 bytes
     tmpdir = Path(tempfile.mkdtemp(prefix="prox-vllm-"))
     with open(log, "w") as out:
@@ -99,7 +102,11 @@ def start(folder: Path) -> VLLMServer:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         if process.poll() is not None:
-            raise RuntimeError(f"vLLM exited: {log.read_text()[-3000:]}")
+            server.stop()
+            said = log.read_text()
+            if port_taken(said):
+                raise PortTaken(f"vLLM's port {port} was taken")
+            raise RuntimeError(f"vLLM exited: {said[-3000:]}")
         try:
             if httpx.get(f"{server.url}/health", timeout=2).status_code == 200:
                 return server

@@ -255,9 +255,9 @@ def test_a_catalog_database_that_does_not_answer_says_what_to_start_or_correct(c
     server … failed … (Background on this error at: https://sqlalche.me/…)', naming neither
     the setting the URL comes from nor what to do. A port where nothing listens: a real
     refused connection."""
-    from tests.deploy.postgres import free_port
+    from tests.ports import refused_port
 
-    url = f"postgresql+psycopg2://prox@127.0.0.1:{free_port()}/catalog"
+    url = f"postgresql+psycopg2://prox@127.0.0.1:{refused_port()}/catalog"
     assert main(["catalog", "--url", url, "status"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("prox catalog: the catalog's database cannot be reached: connection "
@@ -347,9 +347,9 @@ def test_a_database_error_not_of_the_catalog_is_not_said_as_the_catalogs():
     from sqlalchemy import create_engine, text
 
     from prox_tasks.cli.errors import describe_error
-    from tests.deploy.postgres import free_port
+    from tests.ports import refused_port
 
-    engine = create_engine(f"postgresql+psycopg2://airflow@127.0.0.1:{free_port()}/airflow")
+    engine = create_engine(f"postgresql+psycopg2://airflow@127.0.0.1:{refused_port()}/airflow")
     with pytest.raises(Exception) as caught:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,12 +20,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from tests.dags.airflow_env import HOME, PASSWORD, REPO, USER
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import PortTaken, free_port, port_taken, start_on_free_port
 
 
 @dataclass
@@ -179,34 +173,64 @@ def airflow_services(extra_env: dict | None = None, timeout: float = 180, home: 
                      core: tuple[Service, ...] = CORE_SERVICES):
     """Start ``core`` (api-server, scheduler, dag-processor) and ``extra_services`` (each in
     its own session, log in ``<home>/service-logs/<name>.log``); kill them on exit.
-    Ready once the API answers (and, with a dag-processor, has parsed prox_refine_snapshot)."""
-    port = free_port()
+    Ready once the API answers (and, with a dag-processor, has parsed prox_refine_snapshot).
+    The API's port (which the tasks are told) and the log servers' are picked free; a
+    start that finds one taken meanwhile (another pytest-xdist worker's server) starts
+    again on others (tests/ports.py)."""
+    handle, procs = start_on_free_port(
+        lambda port: _start(port, extra_env, timeout, home, (*core, *extra_services),
+                            any(s.name == "dag-processor" for s in core)))  # fmt: skip
+    try:
+        yield handle
+    finally:
+        _stop(procs)
+
+
+def _start(port: int, extra_env: dict | None, timeout: float, home: Path,
+           services: tuple[Service, ...], parses: bool) -> tuple[Airflow, list]:
+    """Start ``services`` with the API on ``port``; returns the handle and the processes
+    (name, Popen, log file) once ready.
+
+    Raises:
+        PortTaken: a service could not bind its port (all are stopped).
+    """
     env = service_env(port, extra_env)
     logs = home / "service-logs"
     logs.mkdir(parents=True, exist_ok=True)
     airflow = str(Path(sys.executable).with_name("airflow"))
     procs = []
     try:
-        for service in (*core, *extra_services):
-            out = open(logs / f"{service.name}.log", "w")  # noqa: SIM115 - closed below
+        for service in services:
+            out = open(logs / f"{service.name}.log", "w")  # noqa: SIM115 - closed in _stop
             procs.append((service.name, subprocess.Popen(
                 [airflow, *service.args], env={**env, **service.env}, cwd=str(REPO), stdout=out,
                 stderr=subprocess.STDOUT, start_new_session=True), out))
         handle = Airflow(f"http://127.0.0.1:{port}", logs, {n: p for n, p, _ in procs})
-        probe = ("/api/v2/dags/prox_refine_snapshot"
-                 if any(s.name == "dag-processor" for s in core) else "/api/v2/version")
-        _wait_ready(handle, [(p, out) for _, p, out in procs], timeout, probe)
-        yield handle
-    finally:
-        # SIGKILL, not SIGTERM: the test is over and nothing a graceful stop does is checked,
-        # while the api-server and scheduler took 5-8 s to stop on a SIGTERM (each
-        # deployment's teardown). What they wrote is committed; a write cut short is rolled
-        # back (SQLite, PostgreSQL), as when a machine dies.
-        for _name, proc, _out in procs:
-            _signal_session(proc.pid, signal.SIGKILL)  # with its children (task processes)
-        for _name, proc, out in procs:
-            proc.wait(timeout=30)
-            out.close()
+        probe = "/api/v2/dags/prox_refine_snapshot" if parses else "/api/v2/version"
+        try:
+            _wait_ready(handle, [(p, out) for _, p, out in procs], timeout, probe)
+        except (RuntimeError, TimeoutError) as err:
+            if port_taken(handle.tail()):
+                raise PortTaken(f"an Airflow service's port was taken: {err}") from err
+            raise
+        if port_taken(handle.tail()):  # a log server's: the scheduler runs on without it
+            raise PortTaken(f"an Airflow log server's port was taken:\n{handle.tail()}")
+        return handle, procs
+    except BaseException:
+        _stop(procs)
+        raise
+
+
+def _stop(procs: list) -> None:
+    # SIGKILL, not SIGTERM: the test is over and nothing a graceful stop does is checked,
+    # while the api-server and scheduler took 5-8 s to stop on a SIGTERM (each
+    # deployment's teardown). What they wrote is committed; a write cut short is rolled
+    # back (SQLite, PostgreSQL), as when a machine dies.
+    for _name, proc, _out in procs:
+        _signal_session(proc.pid, signal.SIGKILL)  # with its children (task processes)
+    for _name, proc, out in procs:
+        proc.wait(timeout=30)
+        out.close()
 
 
 def _signal_session(sid: int, sig: int) -> None:

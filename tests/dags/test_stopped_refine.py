@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from tests.dags.crawl import repeated_rows, write_jsonl
-from tests.dags.services import airflow_services, free_port, no_scheduled_run
+from tests.dags.services import airflow_services, no_scheduled_run
 
 pytestmark = pytest.mark.slow
 #: The whole deployment (api-server, scheduler, dag-processor; ~200 s) runs with the other
@@ -41,9 +41,8 @@ SHARD_DOCS, BATCH_DOCS = 2000, 100
 def deployment(airflow_db, tmp_path_factory):
     root = tmp_path_factory.mktemp("stopped")
     crawl = write_jsonl(root / "crawl" / "part-0.jsonl", repeated_rows(SHARD_DOCS))
-    # the scheduler's log server on a port of its own (another deployment may hold 8793)
-    env = {**no_scheduled_run(), "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port())}
-    with airflow_services(env) as service:
+    # (the scheduler's log server is on a port of its own: services.service_env)
+    with airflow_services(no_scheduled_run()) as service:
         service.unpause(DAG)
         yield service, root, crawl
 

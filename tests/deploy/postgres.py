@@ -10,9 +10,10 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
+
+from tests.ports import PortTaken, port_taken, start_on_free_port
 
 
 class PostgresUnavailable(RuntimeError):
@@ -26,12 +27,6 @@ def pg_bindir() -> str | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"),
                    key=lambda p: int(p.split("/")[4]) if p.split("/")[4].isdigit() else 0)
     return os.path.dirname(found[-1]) if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PostgresServer:
@@ -67,20 +62,37 @@ class PostgresServer:
         self.root = tempfile.mkdtemp(prefix="prox-pg-")  # short path: the socket lives here
         if self._as_user:
             shutil.chown(self.root, "postgres")
-        self.data, self.port = os.path.join(self.root, "data"), free_port()
+        self.data = os.path.join(self.root, "data")
         try:
             self._run("initdb", "-D", self.data, "-A", "trust", "-U", self.user, "-E", "UTF8",
                       "--no-sync")
-            self._run("pg_ctl", "-D", self.data, "-w", "-t", "60", "-l",
-                      os.path.join(self.root, "log"), "-o",
-                      f"-k {self.root} -p {self.port} -c listen_addresses=127.0.0.1 "
-                      "-c fsync=off -c max_connections=300", "start")
-        except (subprocess.CalledProcessError, OSError) as err:
+            # on a free port; on another when it was taken meanwhile (tests/ports.py)
+            self.port = start_on_free_port(self._start_on)
+        except (subprocess.CalledProcessError, OSError, PortTaken) as err:
             shutil.rmtree(self.root, ignore_errors=True)
+            self.root = None
             detail = (err.stderr.decode(errors="replace")[-300:]
                       if getattr(err, "stderr", None) else err)
             raise PostgresUnavailable(f"PostgreSQL could not be started here: {detail}") from err
         return self
+
+    def _start_on(self, port: int) -> int:
+        """Start the server on ``port``; returns it.
+
+        Raises:
+            PortTaken: another server took ``port`` before this one bound it.
+        """
+        log = os.path.join(self.root, "log")
+        try:
+            self._run("pg_ctl", "-D", self.data, "-w", "-t", "60", "-l", log, "-o",
+                      f"-k {self.root} -p {port} -c listen_addresses=127.0.0.1 "
+                      "-c fsync=off -c max_connections=300", "start")
+        except subprocess.CalledProcessError as err:
+            with open(log, errors="replace") as said:
+                if port_taken(said.read()):
+                    raise PortTaken(f"PostgreSQL's port {port} was taken") from err
+            raise
+        return port
 
     def create_database(self, name: str, template: str | None = None) -> str:
         """Create database ``name`` (a copy of database ``template`` if given: no session

@@ -8,7 +8,7 @@ import subprocess
 import tempfile
 import time
 
-from tests.deploy.postgres import free_port
+from tests.ports import PortTaken, port_taken, start_on_free_port
 
 
 class RedisUnavailable(RuntimeError):
@@ -31,8 +31,24 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RedisUnavailable("Redis not available: install Debian's `redis-server` package")
-        self.root, self.port = tempfile.mkdtemp(prefix="prox-redis-"), free_port()
+        self.root = tempfile.mkdtemp(prefix="prox-redis-")
         self._log = open(f"{self.root}/redis.log", "w")  # noqa: SIM115 - closed in stop()
+        try:  # on a free port; on another when it was taken meanwhile (tests/ports.py)
+            start_on_free_port(lambda port: self._start_on(binary, port, timeout))
+        except PortTaken as err:
+            self.stop()
+            raise RedisUnavailable(str(err)) from err
+        return self
+
+    def _start_on(self, binary: str, port: int, timeout: float) -> None:
+        """Start redis-server on ``port`` and wait for its answer.
+
+        Raises:
+            PortTaken: another server took ``port`` before this one bound it.
+        """
+        self.port = port
+        self._log.seek(0)  # a start before this one on a taken port wrote its log
+        self._log.truncate()
         self._proc = subprocess.Popen(
             [binary, "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
              "--appendonly", "no", "--dir", self.root, "--protected-mode", "yes"],
@@ -40,10 +56,13 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self._proc.poll() is not None:
+                with open(f"{self.root}/redis.log", errors="replace") as said:
+                    if port_taken(said.read()):
+                        raise PortTaken(f"Redis's port {port} was taken")
                 self.stop()
                 raise RedisUnavailable(f"redis-server exited ({self._proc.returncode})")
             if self._ping():
-                return self
+                return
             time.sleep(0.2)
         self.stop()
         raise RedisUnavailable(f"redis-server did not answer within {timeout} s")

@@ -20,16 +20,11 @@ from prox_tasks.pipeline.errors import cannot_succeed
 from prox_tasks.programs import parse
 from tests.inference.helpers import TINY_OPTIONS, short_docs, write_jsonl
 from tests.loopback_http import drip_answer, text_completion
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.ports import refused_port
 
 
 def _dead_url() -> str:
-    return f"http://127.0.0.1:{_free_port()}/v1"  # nothing listens there
+    return f"http://127.0.0.1:{refused_port()}/v1"  # nothing listens there, nor will
 
 
 @pytest.fixture

@@ -902,9 +902,9 @@ def test_a_catalog_gone_while_a_failed_run_books_its_end_is_one_line_not_a_trace
     import logging
 
     from prox_tasks.refine.booking import book_failed, book_unplanned
-    from tests.deploy.postgres import free_port
+    from tests.ports import refused_port
 
-    catalog = Catalog(f"postgresql+psycopg2://prox@127.0.0.1:{free_port()}/catalog",
+    catalog = Catalog(f"postgresql+psycopg2://prox@127.0.0.1:{refused_port()}/catalog",
                       auto_migrate=False)
     try:
         with caplog.at_level(logging.WARNING, logger="prox_tasks.refine.booking"):
@@ -933,9 +933,9 @@ def test_a_catalog_gone_while_a_planned_run_fails_is_logged_once_not_twice(caplo
     import logging
 
     from prox_tasks.refine.booking import book_failed, book_unplanned
-    from tests.deploy.postgres import free_port
+    from tests.ports import refused_port
 
-    catalog = Catalog(f"postgresql+psycopg2://prox@127.0.0.1:{free_port()}/catalog",
+    catalog = Catalog(f"postgresql+psycopg2://prox@127.0.0.1:{refused_port()}/catalog",
                       auto_migrate=False)
     try:
         with caplog.at_level(logging.WARNING, logger="prox_tasks.refine.booking"):

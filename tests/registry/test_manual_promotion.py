@@ -641,10 +641,10 @@ def test_a_version_name_given_as_a_model_is_said_missing_when_the_registry_canno
     'S3: Could not connect to the endpoint URL: …/reg/refiner/line_tagger-…/artifact.json',
     exit 1. The model path is still said missing, with the hint that names no registry. A
     real closed loopback port."""
-    from tests.deploy.postgres import free_port
+    from tests.ports import refused_port
 
     monkeypatch.setenv("PROX_MODEL_REGISTRY", "s3://models/reg")
-    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", f"http://127.0.0.1:{free_port()}")
+    monkeypatch.setenv("PROX_S3_ENDPOINT_URL", f"http://127.0.0.1:{refused_port()}")
     monkeypatch.setenv("PROX_S3_MAX_ATTEMPTS", "1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "key")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
