@@ -119,6 +119,15 @@ def socket_dir(prefix: str, socket_name: int) -> str | None:
     return None
 
 
+def tagged_tempdir(prefix: str, directory: str | None = None) -> str:
+    """A new private folder ``<prefix><host>.<pid>.<random>`` in ``directory`` (default: the
+    system temp folder), after removing the folders of that prefix whose process is gone
+    (:func:`sweep_stale`): one a killed process could not remove goes with the next."""
+    directory = directory or tempfile.gettempdir()
+    sweep_stale(directory, prefix)
+    return tempfile.mkdtemp(prefix=prefix + temp_tag(), dir=directory)
+
+
 def check_scratch_dir() -> None:
     """Refuse a ``PROX_TMPDIR`` that cannot hold scratch files, before any work, without
     creating it: a command that spills only past some size (a quarantine past 8 MiB, the id

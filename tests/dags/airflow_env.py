@@ -21,8 +21,11 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from prox_tasks.storage.tempfiles import tagged_tempdir
+
 REPO = Path(__file__).resolve().parents[2]
-HOME = Path(tempfile.mkdtemp(prefix="prox-airflow-"))
+# named after this process: a killed session's (no atexit ran) is removed by the next's
+HOME = Path(tagged_tempdir("prox-airflow-"))
 
 
 def _remove_home(owner: int = os.getpid()) -> None:

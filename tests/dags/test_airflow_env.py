@@ -30,3 +30,19 @@ def test_the_airflow_home_is_removed_when_the_session_ends_not_when_a_fork_of_it
     assert Path(home).parent == tmp_path
     assert kept_after_fork == "True"  # the forked process left the session's installation
     assert not Path(home).exists()  # the session's exit removed it
+
+
+def test_a_killed_session_s_airflow_home_is_removed_by_the_next_session(tmp_path):
+    """A session killed (SIGKILL: a CI timeout, a worker the OOM killer took) runs no
+    atexit: its installation stayed in /tmp for good. The next session removes it (named
+    after its process: only a dead one's)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}
+    killed = subprocess.run(
+        [sys.executable, "-c", "import os, signal\nfrom tests.dags.airflow_env import HOME\n"
+         "print(HOME, flush=True)\nos.kill(os.getpid(), signal.SIGKILL)\n"],
+        capture_output=True, text=True, timeout=120, cwd=REPO, env=env)  # fmt: skip
+    left = Path(killed.stdout.strip())
+    assert left.parent == tmp_path and left.is_dir()
+    subprocess.run([sys.executable, "-c", "import tests.dags.airflow_env"], timeout=120,
+                   cwd=REPO, env=env, check=True)  # fmt: skip
+    assert os.listdir(tmp_path) == []

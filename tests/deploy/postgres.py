@@ -11,8 +11,8 @@ import glob
 import os
 import shutil
 import subprocess
-import tempfile
 
+from prox_tasks.storage.tempfiles import tagged_tempdir
 from tests.ports import PortTaken, port_taken, start_on_free_port
 
 
@@ -59,7 +59,10 @@ class PostgresServer:
             if not shutil.which("runuser"):
                 raise PostgresUnavailable("running as root without `runuser` to drop to postgres")
             self._as_user = ["runuser", "-u", "postgres", "--"]
-        self.root = tempfile.mkdtemp(prefix="prox-pg-")  # short path: the socket lives here
+        # short path: the socket lives here; named after this process, so that a killed
+        # test process's is removed by the next start (its orphaned server, missing its
+        # data folder's lock file, then shuts itself down)
+        self.root = tagged_tempdir("prox-pg-")
         if self._as_user:
             shutil.chown(self.root, "postgres")
         self.data = os.path.join(self.root, "data")

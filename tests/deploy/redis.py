@@ -5,9 +5,9 @@ from __future__ import annotations
 import shutil
 import socket
 import subprocess
-import tempfile
 import time
 
+from prox_tasks.storage.tempfiles import tagged_tempdir
 from tests.ports import PortTaken, port_taken, start_on_free_port
 
 
@@ -31,7 +31,7 @@ class RedisServer:
         binary = shutil.which("redis-server")
         if binary is None:
             raise RedisUnavailable("Redis not available: install Debian's `redis-server` package")
-        self.root = tempfile.mkdtemp(prefix="prox-redis-")
+        self.root = tagged_tempdir("prox-redis-")  # a killed test process's: the next's
         self._log = open(f"{self.root}/redis.log", "w")  # noqa: SIM115 - closed in stop()
         try:  # on a free port; on another when it was taken meanwhile (tests/ports.py)
             start_on_free_port(lambda port: self._start_on(binary, port, timeout))
