@@ -1,4 +1,7 @@
-"""Serve an ASGI app (the real Airflow API app) on a free loopback port in a thread."""
+"""Serve an ASGI app (the real Airflow API app) on a free loopback port in a thread.
+
+The socket is bound here (port 0) and handed to uvicorn: a port picked free and let go
+before uvicorn bound it could be taken meanwhile (another pytest-xdist worker's server)."""
 
 from __future__ import annotations
 
@@ -11,12 +14,13 @@ class LoopbackServer:
     def __init__(self, app):
         import uvicorn
 
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
+        self.socket = socket.socket()
+        self.socket.bind(("127.0.0.1", 0))
+        self.port = self.socket.getsockname()[1]
         self.server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=self.port,
                                                     log_level="warning", lifespan="on"))
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread = threading.Thread(target=self.server.run,
+                                       kwargs={"sockets": [self.socket]}, daemon=True)
 
     @property
     def url(self) -> str:
@@ -34,3 +38,4 @@ class LoopbackServer:
     def __exit__(self, *exc) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=30)
+        self.socket.close()

@@ -720,11 +720,9 @@ def test_a_catalog_that_cannot_be_reached_says_the_model_is_published_and_a_reru
     connection): ``prox train`` into the default registry published the model, then ended
     with the database error alone, as if nothing had been done. It says the model is
     published, that a rerun books it and that --no-catalog skips booking."""
-    import socket
+    from tests.ports import refused_port
 
-    with socket.socket() as free:  # a loopback port nothing listens on once closed
-        free.bind(("127.0.0.1", 0))
-        port = free.getsockname()[1]
+    port = refused_port()  # a loopback port nothing listens on (nor will: tests/ports.py)
     home = tmp_path / "home"
     monkeypatch.setenv("PROX_HOME", str(home))
     monkeypatch.delenv("PROX_MODEL_REGISTRY", raising=False)

@@ -537,14 +537,11 @@ def test_a_command_whose_s3_endpoint_does_not_answer_says_what_to_check(
     correct the endpoint, not botocore's bare 'Could not connect to the endpoint URL', and
     names the one setting the endpoint came from — a list of all three variables sent a
     user whose AWS_ENDPOINT_URL was wrong to PROX_S3_ENDPOINT_URL first."""
-    import socket
-
     from prox_tasks.cli import main
     from prox_tasks.storage import configure_s3
+    from tests.ports import refused_port
 
-    with socket.socket() as probe:  # a port nothing listens on once closed
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = refused_port()  # a port nothing listens on (nor will: tests/ports.py)
     for other in ("PROX_S3_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL",
                   "PROX_S3_CONN_ID"):
         monkeypatch.delenv(other, raising=False)
