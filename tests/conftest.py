@@ -39,11 +39,21 @@ def _session_scratch(config) -> None:
     """Give what third-party code leaves in the temp folder a folder of the session's,
     removed when it ends (a killed session's by the next one's start): torch's
     ``torchinductor_<user>`` (building the tests' tiny Llama makes it), which was left in
-    /tmp by every run. An exported ``TORCHINDUCTOR_CACHE_DIR`` is kept."""
+    /tmp by every run. An exported ``TORCHINDUCTOR_CACHE_DIR`` is kept. At the end, the
+    socket folders (tempfiles.socket_dir) of the session's processes that ended by
+    ``os._exit`` (Airflow task processes) are removed too: in production the next refine
+    on the host does it."""
     import shutil
 
+    from prox_tasks.inference.vllm_engine import SCRATCH_PREFIX as VLLM_PREFIX
+    from prox_tasks.refine.fork_server import SOCKET_PREFIX as MP_PREFIX
     from prox_tasks.storage.tempfiles import sweep_stale, temp_tag
 
+    def sweep_socket_folders():
+        for prefix in (VLLM_PREFIX, MP_PREFIX):
+            sweep_stale(tempfile.gettempdir(), prefix, once=False)
+
+    config.add_cleanup(sweep_socket_folders)
     if os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         return
     sweep_stale(tempfile.gettempdir(), SESSION_SCRATCH_PREFIX, once=False)

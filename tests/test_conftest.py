@@ -74,16 +74,23 @@ def test_the_vllm_tests_and_each_deploy_module_run_on_one_xdist_worker(tmp_path)
 
 def test_a_session_leaves_nothing_of_torch_in_the_temp_folder(tmp_path, short_tmp):
     """Building the tests' tiny Llama made torch's ``torchinductor_<user>`` in the temp
-    folder, left by every run (/tmp of a CI machine). A real session, with this suite's
-    conftest, in a temp folder of its own: only pytest's own folder is left."""
+    folder, left by every run (/tmp of a CI machine); a deployment's refine task (its
+    process ended by ``os._exit``) left its fork server's socket folder. A real session,
+    with this suite's conftest, in a temp folder of its own: only pytest's own folder is
+    left."""
     import subprocess
     import sys
     from pathlib import Path
 
     repo = Path(__file__).resolve().parents[1]
     (tmp_path / "test_build.py").write_text(
+        "import subprocess, sys\n"
         "from tests.inference.helpers import build_tiny_model\n\n\n"
-        "def test_build(tmp_path):\n    build_tiny_model(tmp_path / 'tiny')\n")
+        "def test_build(tmp_path):\n    build_tiny_model(tmp_path / 'tiny')\n\n\n"
+        "def test_a_task_process_ends(tmp_path):\n"
+        "    subprocess.run([sys.executable, '-c', 'import os; from prox_tasks.refine.'\n"
+        "                    'fork_server import start_worker_imports; start_worker_imports();'\n"
+        "                    ' os._exit(0)'], check=True)\n")
     env = {k: v for k, v in os.environ.items() if k != "TORCHINDUCTOR_CACHE_DIR"}
     done = subprocess.run(
         [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "tests.conftest",
