@@ -17,6 +17,7 @@ Usage::
 
 from __future__ import annotations
 
+import shutil
 import string
 import tempfile
 import time
@@ -25,6 +26,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from prox_tasks.storage.tempfiles import tagged_tempdir
 from tests.dags.airflow_env import airflow_cli, set_pools
 from tests.dags.services import Airflow, Service, airflow_services
 from tests.deploy.postgres import PostgresServer
@@ -183,6 +185,11 @@ class Deployment:
                 metadata, template=pooled_metadata_db(self.postgres, self.config.pools))
             self.postgres.create_database(catalog)
             self.home.mkdir(parents=True, exist_ok=True)
+            # every process's temp folder, removed after they are killed: Celery's pool
+            # processes (billiard's shared-memory arenas) each left a pymp-* in /tmp
+            temp = tagged_tempdir("prox-deploy-")
+            self._stack.callback(shutil.rmtree, temp, ignore_errors=True)
+            self.env["TMPDIR"] = temp
             workers = tuple(self.worker_service(name) for name in self.workers)
             self.airflow = self._stack.enter_context(airflow_services(
                 self.env, timeout=timeout, home=self.home, extra_services=workers))
