@@ -76,8 +76,10 @@ def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one subcommand. A fault (bad input, I/O, S3, disk full, a bug) ends with one line
-    on stderr — ``prox COMMAND: what failed`` — and exit code 1 (130 on Ctrl-C, 143 on
-    SIGTERM); ``-v`` (before or after the subcommand) prints the full traceback as well."""
+    on stderr — ``prox COMMAND: what failed`` — and exit code 1, or 2 for a setting, option
+    or input to fix that running the same command again cannot get past
+    (:func:`~prox_tasks.cli.errors.exit_code`; the DAGs fail such a task without retries),
+    130 on Ctrl-C, 143 on SIGTERM; ``-v`` (before or after the subcommand) prints the full traceback as well."""
     process = argv is None  # the process's own command (not a call from Python code)
     # SIGTERM (Airflow, Kubernetes, docker stop): the same clean-up as Ctrl-C (temporary
     # files removed, the catalog's attempt booked as failed), for the whole command

@@ -107,7 +107,13 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     stay so until someone fixes them), :class:`~prox_tasks.corpus.readers.NoDocuments` (an
     input that held records, every one quarantined: the same input read the same way
     quarantines them again; the message names the quarantine and the counts by reason),
-    :class:`~prox_tasks.evaluation.files.NothingToScore`
+    :class:`~prox_tasks.corpus.readers.NoInputFiles` and
+    :class:`~prox_tasks.corpus.readers.EmptyInput` (an input naming no file, or whose files
+    hold no record at all: the same command finds the same nothing until the data is
+    delivered or ``--input`` corrected; prox does not wait for data, the refine DAG's
+    partition sensor does), :class:`~prox_tasks.corpus.readers.FormatMismatch` (an input
+    file not in the format asked, or of none prox reads: a folder of such files alone is
+    ``NoInputFiles``, one named alone was this, exit 1), :class:`~prox_tasks.evaluation.files.NothingToScore`
     (``prox eval``'s gold or refined rows holding nothing to score: a malformed or
     mis-encoded gold file, saying why its rows were skipped). The DAGs fail their task on each without retries
     (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
@@ -115,7 +121,14 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.connections import ConnectionNotFound
     from prox_tasks.corpus.manifest import OutputNotAFolder
-    from prox_tasks.corpus.readers import IdFieldMissing, NoDocuments, UnreadableInput
+    from prox_tasks.corpus.readers import (
+        EmptyInput,
+        FormatMismatch,
+        IdFieldMissing,
+        NoDocuments,
+        NoInputFiles,
+        UnreadableInput,
+    )
     from prox_tasks.evaluation.files import NothingToScore
     from prox_tasks.inference.openai_engine import PoolMisconfigured
     from prox_tasks.labeling.cache import CacheNotWritable
@@ -132,7 +145,8 @@ def setting_errors() -> tuple[type[BaseException], ...]:
         DecisionRecordDamaged, CatalogURLInvalid, NotACatalog, \
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
         OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI, \
-        ConnectionNotFound, NothingToScore, NoDocuments  # fmt: skip
+        ConnectionNotFound, NothingToScore, NoDocuments, NoInputFiles, EmptyInput, \
+        FormatMismatch  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

@@ -34,7 +34,8 @@ FORMATS = {"jsonl": jsonl, "parquet": parquet_format, "wet": wet}
 class FormatMismatch(ValueError):
     """The input's files cannot be read as the format asked (``--format``, the ``format``
     Param) or cannot be told by their names: a retry would read the same files the same way,
-    so the DAG tasks fail at once on it (:func:`prox_tasks.pipeline.errors.cannot_succeed`)."""
+    so the DAG tasks fail at once on it (:func:`prox_tasks.pipeline.errors.cannot_succeed`)
+    and ``prox`` exits 2 (:func:`prox_tasks.cli.errors.setting_errors`)."""
 
 
 @dataclass(frozen=True)
@@ -226,8 +227,8 @@ def input_listing(uri: str, fmt: str | None = None, exclude: Collection[str] = (
             continue
         files.append((path, found))
     if not files:
-        raise FileNotFoundError(f"no input files at {shown(uri)}"
-                                f"{_skipped_note([s['uri'] for s in skipped]) or NAMES_NOTHING}")
+        raise NoInputFiles(f"no input files at {shown(uri)}"
+                           f"{_skipped_note([s['uri'] for s in skipped]) or NAMES_NOTHING}")
     return files, skipped
 
 
@@ -442,9 +443,19 @@ def check_readable(paths: Collection[str], named: int = 3, given: str = "the inp
         f"{', '.join(found[:named])}{more}")
 
 
+class NoInputFiles(FileNotFoundError):
+    """The input names no file to read (an empty folder, a path, prefix or glob that matches
+    nothing, files of other formats or docs files only): an input to fix or deliver, which
+    running the same command again cannot get past (``prox`` exits 2, a DAG task fails
+    without retries; waiting for a partition is the sensor's and ``--partition-marker``'s
+    job). Still a FileNotFoundError for the callers that catch one."""
+
+
 class EmptyInput(ValueError):
     """The input's files hold no record at all: nothing to label or refine, so nothing is
-    published (a nightly job over an empty delivery fails instead of reporting 0)."""
+    published (a nightly job over an empty delivery fails instead of reporting 0). An input
+    to fix or deliver, as :class:`NoInputFiles` (``prox`` exits 2); an empty file beside
+    files with records is no error (nothing of it to read)."""
 
 
 def empty_input(uri: str, files: Collection[str]) -> EmptyInput:
@@ -595,9 +606,9 @@ def without_docs_files(uri: str, listed: list[str]) -> list[str]:
     kept = [p for p in listed if p not in set(docs)]
     if not kept:
         named = ", ".join(d.rpartition("/")[2] for d in docs[:3])
-        raise FileNotFoundError(f"no input files at {shown(uri)}: only "
-                                f"{count(len(docs), 'docs file')} ({named}), no data: "
-                                f"{CHECK_INPUT}")
+        raise NoInputFiles(f"no input files at {shown(uri)}: only "
+                           f"{count(len(docs), 'docs file')} ({named}), no data: "
+                           f"{CHECK_INPUT}")
     return kept
 
 
@@ -678,7 +689,7 @@ def jsonl_files(uri: str, exclude: Collection[str] = ()) -> list[str]:
         log.warning("skipping %s: not a JSONL file", path)
     if not files:
         others = len(listed)
-        raise FileNotFoundError(
+        raise NoInputFiles(
             f"no JSONL files at {shown(uri)}" + (NAMES_NOTHING if not others else
             f": {count(others, 'file')} of other names skipped (JSONL is read from .jsonl or "
             ".ndjson, plain, .gz or .zst, in a folder; name a file alone to read it whatever "

@@ -29,9 +29,11 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
     from prox_tasks.corpus.readers import (
+        EmptyInput,
         FormatMismatch,
         IdFieldMissing,
         NoDocuments,
+        NoInputFiles,
         UnreadableInput,
     )
     from prox_tasks.evaluation.files import NothingToScore
@@ -62,7 +64,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
             DecisionRecordDamaged, OutputNotAFolder, UnreadableInput, InvalidURI,
-            NothingToScore, *credentials_missing())
+            NothingToScore, NoInputFiles, EmptyInput, *credentials_missing())
 
 
 @contextmanager

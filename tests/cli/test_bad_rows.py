@@ -424,7 +424,7 @@ def test_parquet_compressed_whole_is_told_to_be_decompressed_not_given_a_format(
     alone = folder / "part-0.parquet.gz"
     for given, forced in ((folder, []), (alone, []), (folder, ["--format", "parquet"])):
         assert main(["label", "--input", str(given), "--output", str(tmp_path / "l.jsonl"),
-                     *forced]) == 1
+                     *forced]) == 2  # a folder of them or one alone: exit 2 alike
         err = capsys.readouterr().err
         assert "part-0.parquet.gz" in err and "decompress it" in err, err
         assert "pass --format" not in err, err

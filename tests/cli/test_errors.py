@@ -52,7 +52,7 @@ def test_a_fault_is_one_line_on_stderr(command, tmp_path, capsys):
 
 def test_plan_with_v_prints_the_traceback_too(tmp_path, capsys):
     args = [*_failing(tmp_path)["plan"], "-v"]
-    assert main(args) == 1
+    assert main(args) == 2  # no input files: an input to fix
     out = capsys.readouterr()
     assert out.out == "" and "Traceback" in out.err
     assert out.err.strip().splitlines()[-1].startswith("prox plan: ")
@@ -122,7 +122,7 @@ def test_what_a_command_prints_goes_through_the_redaction(tmp_path, capsys, monk
     error message by any path (here: a file name) is printed as ***."""
     monkeypatch.setenv("PROX_TEST_API_KEY", "MarkerKey-4f9a2c")
     missing = tmp_path / "MarkerKey-4f9a2c.jsonl"
-    assert main(["eval", "--refined", str(missing), "--gold", str(missing)]) == 1
+    assert main(["eval", "--refined", str(missing), "--gold", str(missing)]) == 2
     err = capsys.readouterr().err
     assert "MarkerKey" not in err and f"{tmp_path}/***.jsonl" in err, err
 
@@ -203,10 +203,10 @@ def test_an_input_that_names_no_file_says_what_to_check(tmp_path, capsys):
             (["label", "--input", str(empty), "--output", out + ".jsonl"], "no input files at"),
             (["execute", "--input", str(empty), "--output", out + ".jsonl"], "no JSONL files at"),
             (["eval", "--refined", str(empty), "--gold", str(empty)], "no JSONL files at")):
-        assert main([*argv, "--no-progress"]) == 1, argv
+        assert main([*argv, "--no-progress"]) == 2, argv  # an input to fix: no retry helps
         err = capsys.readouterr().err
         assert f"{said} {empty}{check}" in err, err
-    assert main(["execute", "--input", str(other), "--output", out + ".jsonl"]) == 1
+    assert main(["execute", "--input", str(other), "--output", out + ".jsonl"]) == 2
     assert f"no JSONL files at {other}: 1 file of other names skipped (JSONL is read from " \
         ".jsonl or .ndjson" in capsys.readouterr().err
 

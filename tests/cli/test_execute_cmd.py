@@ -105,7 +105,7 @@ def test_an_input_linked_to_the_output_is_refused_or_skipped_and_left_alone(tmp_
     link = str(tmp_path / "link.jsonl")
     assert main(["execute", "--input", link, "--output", str(rows)]) == 2
     assert "--input and --output are the same file" in capsys.readouterr().err
-    assert main(["label", "--input", link, "--output", str(rows), "--teacher", "rules"]) == 1
+    assert main(["label", "--input", link, "--output", str(rows), "--teacher", "rules"]) == 2
     assert "no input files at" in capsys.readouterr().err
     assert rows.read_bytes() == before
     for command in (["execute"], ["label", "--teacher", "rules"]):
@@ -264,9 +264,9 @@ def test_an_empty_input_is_refused_as_prox_label_and_prox_plan_refuse_it(tmp_pat
     (tmp_path / "in" / "empty.jsonl").write_bytes(b"")
     (tmp_path / "in" / "blank.jsonl").write_bytes(b"\n \r\n\xef\xbb\xbf\n")
     out = tmp_path / "out.jsonl"
-    assert main(["execute", "--input", str(tmp_path / "in"), "--output", str(out)]) == 1
+    assert main(["execute", "--input", str(tmp_path / "in"), "--output", str(out)]) == 2
     err = capsys.readouterr().err
-    assert "EmptyInput: the input holds no records" in err and "blank.jsonl" in err, err
+    assert "prox execute: the input holds no records" in err and "blank.jsonl" in err, err
     assert not out.exists() and not (tmp_path / "out.jsonl.quarantine.jsonl").exists()
 
 

@@ -1074,7 +1074,7 @@ def test_a_parquet_file_named_so_under_a_forced_text_format_says_to_drop_it(tmp_
     path = tmp_path / "c4.parquet"
     path.write_bytes(_parquet(("\n".join(_good(3)) + "\n").encode()))
     assert main(["plan", "--input", str(path), "--output", str(tmp_path / "out"),
-                 "--format", forced, "--no-progress"]) == 1
+                 "--format", forced, "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "drop --format" in err and "pass --format parquet" in err, err
     assert "name it .parquet" not in err and "does not read as text" in err
@@ -1362,7 +1362,7 @@ def test_a_jsonl_file_compressed_as_prox_does_not_read_given_alone_is_refused_at
 
     alone = tmp_path / "part-0.jsonl.bz2"
     alone.write_bytes(bz2.compress(("\n".join(_good(3)) + "\n").encode()))
-    assert main(["plan", "--input", str(alone), "--output", str(tmp_path / "out")]) == 1
+    assert main(["plan", "--input", str(alone), "--output", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "part-0.jsonl.bz2 is not text but bzip2" in err and "bzip2 -dc" in err, err
     assert not (tmp_path / "out" / "manifest.json").exists()
@@ -1370,7 +1370,7 @@ def test_a_jsonl_file_compressed_as_prox_does_not_read_given_alone_is_refused_at
     folder.mkdir()
     alone.rename(folder / alone.name)
     (folder / "README.md").write_text("the crawl\n")
-    assert main(["plan", "--input", str(folder), "--output", str(tmp_path / "out")]) == 1
+    assert main(["plan", "--input", str(folder), "--output", str(tmp_path / "out")]) == 2
     assert "part-0.jsonl.bz2 is not text but bzip2" in capsys.readouterr().err
     alone = folder / alone.name
     alone.write_bytes(("\n".join(_good(2, "p")) + "\n").encode())  # misnamed text: read

@@ -293,7 +293,7 @@ def test_a_json_array_export_read_as_jsonl_says_how_to_convert_it(tmp_path, caps
                                indent=2))
     args = ["refine", "--input", str(path), "--output", str(tmp_path / "out"), "--format",
             "jsonl", "--no-progress"]
-    assert main(args) == 1
+    assert main(args) == 2
     err = capsys.readouterr().err
     assert "export.json is one JSON array, not JSON Lines (one object a line; it starts " \
         "b'[" in err, err
@@ -754,7 +754,7 @@ def test_a_crawl_warc_is_named_as_such_with_what_to_give_instead(tmp_path, capsy
     warc = shared / "commoncrawl_warc" / "whirlwind.warc.gz"
     for command in ("plan", "refine"):
         assert main([command, "--input", str(warc), "--output", str(tmp_path / command),
-                     "--no-progress"]) == 1
+                     "--no-progress"]) == 2  # FormatMismatch: an input to fix
         err = capsys.readouterr().err
         assert "is a WARC (response records: HTML), not a WET" in err, err
         assert "WET conversion" in err and "prox label --input WET --warc" in err
@@ -764,7 +764,7 @@ def test_a_crawl_warc_is_named_as_such_with_what_to_give_instead(tmp_path, capsy
     shutil.copy(warc, folder)
     shutil.copy(warc.with_name("whirlwind.warc.wat.gz"), folder)
     assert main(["plan", "--input", str(folder), "--output", str(tmp_path / "out"),
-                 "--no-progress"]) == 1
+                 "--no-progress"]) == 2  # no input file to read (NoInputFiles): exit 2
     err = capsys.readouterr().err
     assert "2 crawl files" in err and "is a WARC" in err and "pass --format" not in err
 
@@ -784,7 +784,7 @@ def test_a_crawl_warc_given_as_wet_is_refused_at_plan_time(tmp_path, capsys):
     warc = shared / "commoncrawl_warc" / "whirlwind.warc.gz"
     for command in ("plan", "refine"):
         assert main([command, "--input", str(warc), "--format", "wet", "--output",
-                     str(tmp_path / command), "--no-progress"]) == 1
+                     str(tmp_path / command), "--no-progress"]) == 2
         err = capsys.readouterr().err
         assert "is a WARC (response records: HTML), not a WET" in err, err
         assert "WET conversion" in err and "prox label --input WET --warc" in err

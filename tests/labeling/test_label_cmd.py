@@ -341,7 +341,7 @@ def test_a_seed_set_with_a_mistyped_input_does_not_claim_its_folder(tmp_path, ca
 
     out = tmp_path / "seed"
     args = ["label", "--output", str(out), "--seed-set", "--sample-size", "20", "--no-register"]
-    assert main([*args, "--input", str(tmp_path / "no-such.jsonl.gz")]) == 1
+    assert main([*args, "--input", str(tmp_path / "no-such.jsonl.gz")]) == 2
     assert "no input files" in capsys.readouterr().err
     assert not (out / "params.json").exists()
     assert main([*args, "--input", str(SAMPLE)]) == 0, capsys.readouterr().err

@@ -293,7 +293,7 @@ def test_a_zstd_wet_or_warc_in_a_folder_is_skipped_saying_to_decompress_it(tmp_p
     (folder / "a.jsonl").unlink()
     (folder / "c.warc.zst").unlink()
     for given in (folder, folder / "c.warc.wet.zst"):
-        assert main(["label", "--input", str(given), "--output", str(out)]) == 1
+        assert main(["label", "--input", str(given), "--output", str(out)]) == 2
         err = capsys.readouterr().err
         assert "c.warc.wet.zst is a zstd-compressed WET file" in err and decompress in err, err
 

@@ -100,7 +100,7 @@ def test_prox_refine_without_a_promoted_model(corpus, tmp_path, capsys, monkeypa
 def test_prox_refine_reports_bad_input(tmp_path, tagger_model, capsys):
     code = main(["refine", "--json", "--input", str(tmp_path / "missing"), "--output",
                  str(tmp_path / "o"), "--model", str(tagger_model)])
-    assert code == 1 and "prox refine" in capsys.readouterr().err
+    assert code == 2 and "prox refine" in capsys.readouterr().err  # no input files
 
 
 def _gate_metrics(out) -> dict:
