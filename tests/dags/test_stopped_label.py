@@ -43,9 +43,12 @@ def snapshot_of(path: Path, copies: int) -> Path:
 
 
 def part_rows(labels: Path) -> dict[str, list]:
-    """The rows of each file of the part (gzip's header aside)."""
+    """The rows of each file of the part (gzip's header aside; the done record without its
+    publish token, which is each publish's own)."""
+    from prox_tasks.labeling.run_claim import without_token
+
     read = {".gz": lambda p: gzip.open(p, "rt").read(), ".jsonl": Path.read_text,
-            ".json": Path.read_text}
+            ".json": lambda p: json.dumps(without_token(json.loads(p.read_text())))}
     return {p.name: read[p.suffix](p).splitlines() for p in sorted(labels.iterdir())
             if p.is_file()}  # not the (emptied) checkpoints' folder
 
