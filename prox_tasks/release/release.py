@@ -104,10 +104,12 @@ def _sha256(uri: str) -> str:
 
 
 def _checked_status(output_uri: str, index: int, manifest_id: str, verify_files: bool) -> dict:
-    """Shard ``index``'s status record, its file's SHA-256 checked (``verify_files``).
+    """Shard ``index``'s status record, its file's SHA-256 and its quarantine file's size
+    checked (``verify_files``).
 
     Raises:
-        ReleaseRefused: the shard is not written, or its file is missing or changed.
+        ReleaseRefused: the shard is not written, or its file or quarantine file is
+            missing or changed.
     """
     from prox_tasks.corpus import read_status
 
@@ -126,6 +128,14 @@ def _checked_status(output_uri: str, index: int, manifest_id: str, verify_files:
             raise ReleaseRefused(f"{status['uri']} changed after it was written; refine the "
                                  "snapshot again (prox refine --force, or the DAG's "
                                  "reprocess Param), then gate it again")
+        from prox_tasks.corpus.writer import quarantine_damage
+
+        # the quarantine holds the records of the input the shard left out: cut short or
+        # replaced since the gate, those records are lost, as the gate itself judges
+        if damage := quarantine_damage(status):
+            raise ReleaseRefused(f"{damage}; the records of the input it quarantined are "
+                                 "lost: refine the snapshot again (prox refine --force, or "
+                                 "the DAG's reprocess Param), then gate it again")
     return status
 
 
@@ -135,7 +145,8 @@ def check_releasable(output_uri: str, verify_files: bool = True) -> tuple[dict, 
 
     Raises:
         ReleaseRefused: no gate result, a failed gate, a gate of another plan, a missing
-            shard, a shard file whose checksum changed since it was written, or a shard
+            shard, a shard file whose checksum changed since it was written, a quarantine
+            file missing or of another size than written, or a shard
             written again since the gate judged it.
     """
     from prox_tasks.corpus import load_manifest

@@ -70,6 +70,22 @@ def test_shard_changed_after_gate_is_refused(tmp_path):
     assert read_latest(str(tmp_path / "root")) is None
 
 
+def test_a_quarantine_file_cut_short_after_the_gate_is_refused_by_name(tmp_path):
+    """The gate checks each quarantine file's size against the status record; the release
+    checks it again, so damage between the two is not released with the snapshot."""
+    snap = make(tmp_path, "q", garbage=1)
+    assert run_gate(snap["output_uri"]).passed
+    statuses = [read_json(str(p)) for p in
+                (tmp_path / "root" / "snapshots" / "q" / "_status").glob("*.json")]
+    quarantine = next(s["quarantine_uri"] for s in statuses if s.get("quarantine_bytes"))
+    path = quarantine.removeprefix("file://")
+    with open(path, "r+b") as f:
+        f.truncate(max(0, f.seek(0, 2) - 3))
+    with pytest.raises(ReleaseRefused, match=r"bytes, \d+ were written; the records of"):
+        release_snapshot(snap["output_uri"], str(tmp_path / "root"), "q")
+    assert read_latest(str(tmp_path / "root")) is None
+
+
 def test_a_completed_release_run_again_reads_no_shard_bytes(tmp_path):
     """A rerun of a released date checks the gate and status records, not each shard's
     bytes again (on S3: the whole snapshot downloaded only to be skipped). The proof that
