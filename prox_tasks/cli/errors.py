@@ -95,7 +95,8 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     catalog holds for another folder: name this one apart) and
     :class:`~prox_tasks.corpus.readers.IdFieldMissing` (``--id-field`` naming a field the
     rows lack), :class:`~prox_tasks.corpus.manifest.OutputNotAFolder` (a snapshot's
-    ``--output`` named as a ``.json`` file), :class:`~prox_tasks.training.run.TrainingRefused`
+    ``--output`` named as a ``.json`` file), :class:`~prox_tasks.corpus.manifest.UnreadablePlan` (a snapshot's
+    ``manifest.json`` cut short or edited: plan and refine again), :class:`~prox_tasks.training.run.TrainingRefused`
     (``prox train``'s settings, or a seed set it cannot train on: no training or validation
     documents, one class only), :class:`~prox_tasks.storage.names.InvalidName` (a snapshot,
     release, seed-set or model name that is no one path component: ``--name ../evil``),
@@ -120,7 +121,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
     from prox_tasks.catalog.catalog import SeedSetNameTaken, SnapshotNameTaken
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.connections import ConnectionNotFound
-    from prox_tasks.corpus.manifest import OutputNotAFolder
+    from prox_tasks.corpus.manifest import OutputNotAFolder, UnreadablePlan
     from prox_tasks.corpus.readers import (
         EmptyInput,
         FormatMismatch,
@@ -146,7 +147,7 @@ def setting_errors() -> tuple[type[BaseException], ...]:
         SettingInvalid, CacheNotWritable, SnapshotNameTaken, SeedSetNameTaken, IdFieldMissing, \
         OutputNotAFolder, TrainingRefused, InvalidName, UnreadableInput, InvalidURI, \
         ConnectionNotFound, NothingToScore, NoDocuments, NoInputFiles, EmptyInput, \
-        FormatMismatch  # fmt: skip
+        FormatMismatch, UnreadablePlan  # fmt: skip
 
 
 def file_in_the_way(err: OSError) -> str | None:

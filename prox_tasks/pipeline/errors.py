@@ -25,7 +25,12 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
     from prox_tasks.catalog.engine import CatalogURLInvalid, NotACatalog
     from prox_tasks.cli.errors import credentials_missing
     from prox_tasks.connections import ConnectionNotFound
-    from prox_tasks.corpus.manifest import OutputNotAFolder, PlanReplaced, ReleasedSnapshot
+    from prox_tasks.corpus.manifest import (
+        OutputNotAFolder,
+        PlanReplaced,
+        ReleasedSnapshot,
+        UnreadablePlan,
+    )
     from prox_tasks.corpus.partitions import PartitionConflict
     from prox_tasks.corpus.planner import ManifestConflict, StalePlan
     from prox_tasks.corpus.readers import (
@@ -64,7 +69,7 @@ def cannot_succeed() -> tuple[type[BaseException], ...]:
             NotAModelFolder, ModelDamaged, CatalogURLInvalid, NotACatalog,
             SettingInvalid, CacheNotWritable, IdFieldMissing, ConnectionNotFound,
             DecisionRecordDamaged, OutputNotAFolder, UnreadableInput, InvalidURI,
-            NothingToScore, NoInputFiles, EmptyInput, *credentials_missing())
+            NothingToScore, NoInputFiles, EmptyInput, UnreadablePlan, *credentials_missing())
 
 
 @contextmanager

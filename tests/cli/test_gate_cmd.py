@@ -8,6 +8,7 @@ import re
 import pytest
 
 from prox_tasks.cli import main
+from prox_tasks.corpus.manifest import load_manifest
 from prox_tasks.pipeline.dag_config import gate_defaults, threshold_params
 from tests.quality.snapshot_factory import refine_snapshot, write_input
 
@@ -380,7 +381,9 @@ def test_a_snapshot_whose_manifest_holds_no_plan_is_named_with_the_way_out(tmp_p
     gate`` said only ``JSONDecodeError: Expecting value: line 1 column 13 (char 12)``,
     ``AttributeError: 'list' object has no attribute 'get'`` or ``ValueError: manifest id
     does not match its content``: no file named, no way out. It names the manifest, what
-    reading it met, and to plan and refine the snapshot again."""
+    reading it met, and to plan and refine the snapshot again; exit 2, and the DAGs fail it
+    without retries (reading it again cannot help)."""
+    from prox_tasks.pipeline.errors import cannot_succeed
     src = write_input(tmp_path / "in" / "crawl.jsonl", 20)
     out = tmp_path / "snap"
     refine_snapshot(str(src), str(out))
@@ -390,9 +393,11 @@ def test_a_snapshot_whose_manifest_holds_no_plan_is_named_with_the_way_out(tmp_p
         plan["shards"][0]["docs"] -= 1  # a manifest that lies about a shard's documents
         written = json.dumps(plan)
     manifest.write_text(written)
-    assert main(["gate", "--snapshot", str(out)]) == 1
+    assert main(["gate", "--snapshot", str(out)]) == 2
     err = " ".join(capsys.readouterr().err.split())
     assert f"{manifest.as_uri()} holds no readable plan (" in err, err
+    with pytest.raises(cannot_succeed()):
+        load_manifest(str(out))
     assert "plan and refine the snapshot again (prox refine --replan, or into a new folder), " \
         "then gate it again" in err, err
     assert not (out / "_quality" / "gate.json").exists()  # nothing judged, nothing written
