@@ -122,7 +122,8 @@ def label_part(sample_uri: str, root: str, index: int, teacher, warc_uris=None,
     :meth:`~prox_tasks.labeling.run_claim.HeldClaim.publishing`) publishes the part only
     while the claim is this run's: its labels and quarantine, written under staged names,
     moved into place and its done record written, the claim checked immediately before (and
-    on S3 right after: all three removed again when it was taken over meanwhile)."""
+    on S3 right after: when it was taken over meanwhile, its done record is removed again
+    while it is still this run's; the moved files stay, no part without their record)."""
     check = check or (lambda: None)
     check()
     uris = part_uris(root, index)

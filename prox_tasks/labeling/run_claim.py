@@ -104,15 +104,11 @@ class HeldClaim:
 
     Attributes:
         lost: How the claim was lost, as the heartbeat last found it (None: held).
-        took_over: Whether this run's claim was taken over from another run (by this
-            holder, or by another task of its run it joined): a run cut off then may still
-            be publishing, and undo on S3 what it published.
     """
 
-    def __init__(self, output_uri: str, uri: str, me: dict, took_over: bool = False) -> None:
+    def __init__(self, output_uri: str, uri: str, me: dict) -> None:
         self.output_uri, self.uri, self.me = output_uri, uri, me
         self.lost: str | None = None
-        self.took_over = took_over
 
     def check(self) -> None:
         """Raise unless this run still holds the claim: the heartbeat's finding, else the
@@ -309,7 +305,7 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
     Raises:
         ClaimTakenOver: As :meth:`HeldClaim.publishing` raises it.
     """
-    token = _kept_token(publishing, record, data) or staging_token()
+    token = _kept_token(record, data) or staging_token()
     raw = b""
     if record:
         raw = (json.dumps({**(data or {}), PUBLISH_TOKEN: token}, indent=indent,
@@ -339,15 +335,14 @@ def publish_staged(publishing, staged: dict[str, str], record: str | None = None
     _remove_staged(staged)
 
 
-def _kept_token(publishing, record: str | None, data: dict | None) -> str | None:
-    """The token of the record already at ``record`` when it says what this publish's would
-    (``data``): a rerun keeps it, so it writes the same bytes (a rerun's seed-set manifest
-    is byte for byte the last one). None when there is none of that content, and for a run
-    whose claim was taken over (:attr:`HeldClaim.took_over`; ``publishing`` is its bound
-    :meth:`HeldClaim.publishing`): the record there may be the cut-off run's, whose undo
-    removes a record of its token."""
-    holder = getattr(publishing, "__self__", None)
-    if not record or (holder is not None and holder.took_over):
+def _kept_token(record: str | None, data: dict | None) -> str | None:
+    """Locally, the token of the record already at ``record`` when it says what this
+    publish's would (``data``): a rerun keeps it, so it writes the same bytes (a rerun's
+    seed-set manifest is byte for byte the last one). None when there is none of that
+    content, and always on S3: there a cut-off run undoes the record of its token
+    (:func:`_unpublish`), and a token kept from one record by two runs would let one undo
+    the other's (locally no undo runs: the claim's lock holds a takeover off)."""
+    if not record or parse_uri(record).scheme == "s3":
         return None
     try:
         found = json.loads(read_bytes(record))
@@ -501,12 +496,10 @@ def labeling_claim(
     uri, me = claim_uri(output_uri), runner or runners.current()
     holder: dict = {}
     alone = [False]  # whether the claim written is this holder's alone (no one joined)
-    took_over = [False]  # whether it was taken over from another run (now or by one joined)
 
     def decide(current: bytes | None, age: float | None) -> bytes | None:
         alone[0] = False  # on S3 decided again after a lost race
         claim, now = _well_formed(_claim_of(current), uri), time.time()
-        took_over[0] = bool(claim and claim.get("taken_over"))
         live = _live(claim, me)
         taken = None
         if claim and runners.run_key(claim["runner"]) != runners.run_key(me):
@@ -523,7 +516,6 @@ def labeling_claim(
                 why,
             )
             taken = {"from": _who(claim["runner"]), "why": why, "at": now}
-            took_over[0] = True
             claim, live = None, []
         holder.clear()
         if claim and live:  # another task of this run holds it: join it
@@ -546,7 +538,7 @@ def labeling_claim(
             f"(it reuses that run's labels, nothing is labeled twice); "
             f"{_lapses(holder, by_hand.format(uri=uri))}"
         )
-    stop, held = threading.Event(), HeldClaim(output_uri, uri, me, took_over[0])
+    stop, held = threading.Event(), HeldClaim(output_uri, uri, me)
     beat = threading.Thread(
         target=_heartbeat, args=(held, lease / 4, stop), name="prox-labeling-claim", daemon=True
     )

@@ -270,7 +270,8 @@ def assemble_seed_set(
             :meth:`~prox_tasks.labeling.run_claim.HeldClaim.publishing` (None: no claim): the
             splits, written under staged names, are moved into place and the manifest (what
             makes the seed set visible) written inside it, so a run whose claim was taken
-            over never publishes a seed set (on S3: removed again, manifest first).
+            over never publishes a seed set (on S3: its manifest removed again while it is
+            still this run's; the moved splits stay, no seed set without it).
 
     Raises:
         ClaimTakenOver: ``publishing``'s claim was taken over: nothing published.
