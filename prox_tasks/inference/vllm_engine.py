@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager
 
 from prox_tasks.inference.base import Completion, GenerationRequest
@@ -113,6 +114,9 @@ def reap_with_this_process(before: set) -> subprocess.Popen | None:
 SCRATCH_PREFIX = "prox-vllm-"
 #: vLLM names each IPC socket by a UUID (36 characters) in ``VLLM_RPC_BASE_PATH``.
 _SOCKET_NAME = 36
+#: One engine start at a time changes the process's environment (:func:`_temp_folder`):
+#: two overlapping starts restored each other's values and left the first one's folder set.
+_ENVIRONMENT = threading.Lock()
 
 
 @contextmanager
@@ -134,16 +138,17 @@ def _temp_folder(path: str | None):
     names = ["VLLM_RPC_BASE_PATH", "TMPDIR"]
     if not os.environ.get("TORCHINDUCTOR_CACHE_DIR"):
         names.append("TORCHINDUCTOR_CACHE_DIR")
-    saved = {name: os.environ.get(name) for name in names}
-    os.environ.update(dict.fromkeys(names, path))
-    try:
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    with _ENVIRONMENT:
+        saved = {name: os.environ.get(name) for name in names}
+        os.environ.update(dict.fromkeys(names, path))
+        try:
+            yield
+        finally:
+            for name, value in saved.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
 
 
 class VLLMEngine:
@@ -228,11 +233,12 @@ class VLLMEngine:
             if shutdown is not None:
                 shutdown()
         reaper, self.reaper = getattr(self, "reaper", None), None
+        ended = True
         if reaper is not None:  # it ends once the engine's processes have: no zombie left
             try:
                 reaper.wait(5)
             except subprocess.TimeoutExpired:
-                pass
+                ended = False
         tmpdir, self.tmpdir = getattr(self, "tmpdir", None), None
-        if tmpdir is not None:  # the engine's processes are gone: nothing writes there now
-            shutil.rmtree(tmpdir, ignore_errors=True)
+        if tmpdir is not None and ended:  # the engine's processes are gone: nothing writes
+            shutil.rmtree(tmpdir, ignore_errors=True)  # there now (else: the next start's sweep)
