@@ -108,15 +108,34 @@ def socket_dir(prefix: str, socket_name: int) -> str | None:
             continue
         sweep_stale(base, prefix, once=False)
         while True:
+            folder = os.path.join(base, name)
             try:
-                os.mkdir(os.path.join(base, name), 0o700)
-                return os.path.join(base, name)
+                os.mkdir(folder, 0o700)
             except FileExistsError:  # a process before this one had this pid: not ours
                 name = f"{prefix}{temp_tag()}{next(_socket_dirs)}"
-    log.info("%s… not made: a unix socket's path would be longer than %d bytes in %s",
-             prefix, SOCKET_PATH_MAX, " or ".join(dict.fromkeys((scratch_dir(),
-                                                                 tempfile.gettempdir()))))
+                continue
+            if _takes_sockets(folder):
+                return folder
+            shutil.rmtree(folder, ignore_errors=True)
+            break
+    log.info("%s… not made: no folder of %s takes a unix socket (a path over %d bytes, or a "
+             "file system without sockets)", prefix, " or ".join(dict.fromkeys((
+                 scratch_dir(), tempfile.gettempdir()))), SOCKET_PATH_MAX)  # fmt: skip
     return None
+
+
+def _takes_sockets(folder: str) -> bool:
+    """Whether a unix socket can be bound in ``folder``: not on every file system a
+    ``PROX_TMPDIR`` may be on (FUSE mounts of object stores, SMB shares refuse ``bind``)."""
+    probe = os.path.join(folder, ".probe")
+    try:
+        with socket.socket(socket.AF_UNIX) as sock:
+            sock.bind(probe)
+    except OSError as err:
+        log.info("%s takes no unix socket (%s): the system temp folder is used", folder, err)
+        return False
+    os.unlink(probe)
+    return True
 
 
 def tagged_tempdir(prefix: str, directory: str | None = None) -> str:

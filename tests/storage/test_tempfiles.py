@@ -150,3 +150,32 @@ def test_a_socket_path_too_long_for_prox_tmpdir_takes_the_system_temp_folder(sho
     assert len(os.path.join(folder, "7f0c1a5e-0000-4000-8000-000000000000")) <= 107
     monkeypatch.setattr("tempfile.tempdir", os.path.join(short_tmp, "t" * 80))
     assert socket_dir("prox-x-", 36) is None
+
+
+def test_a_prox_tmpdir_that_takes_no_socket_makes_the_socket_folder_in_the_system_one(
+        short_tmp, monkeypatch):  # fmt: skip
+    """A PROX_TMPDIR on a file system that refuses unix sockets (a FUSE mount of an object
+    store, an SMB share) made the vLLM engine's and the fork server's start fail where the
+    system temp folder worked: the folder is tried with a socket first, and the system temp
+    folder taken. The refusal is a mock (named so): such a mount cannot be made here."""
+    import socket
+
+    from prox_tasks.storage.tempfiles import socket_dir
+
+    refusing = os.path.join(short_tmp, "fuse")
+    os.mkdir(refusing)
+    system = os.path.join(short_tmp, "sys")
+    os.mkdir(system)
+    monkeypatch.setenv("PROX_TMPDIR", refusing)
+    monkeypatch.setattr("tempfile.tempdir", system)
+
+    class RefusingSocket(socket.socket):  # the mock: bind refused under the mount, as FUSE does
+        def bind(self, address):
+            if isinstance(address, str) and address.startswith(refusing):
+                raise OSError(95, "Operation not supported", address)
+            return super().bind(address)
+
+    monkeypatch.setattr(socket, "socket", RefusingSocket)
+    folder = socket_dir("prox-x-", 36)
+    assert os.path.dirname(folder) == system and os.listdir(folder) == []
+    assert os.listdir(refusing) == []  # the folder tried there is gone
