@@ -181,12 +181,13 @@ def test_a_missing_or_bad_gold_set_fails_before_training_and_publishes_nothing(t
     bad.write_text(json.dumps({"id": "1", "text": "a b", "gold_text": "a"}) + "\n{not json\n")
     no_gold = tmp_path / "gold-without.jsonl"
     no_gold.write_text(json.dumps({"id": "1", "text": "a b"}) + "\n")
-    for gold, message in ((tmp_path / "typo.jsonl", "typo.jsonl"), (bad, "1 bad rows"),
-                          (no_gold, "without a string 'text' and 'gold_text'")):
+    for gold, message, exit_code in (
+            (tmp_path / "typo.jsonl", "typo.jsonl", 2),  # NoInputFiles: input to fix
+            (bad, "1 bad rows", 1), (no_gold, "without a string 'text' and 'gold_text'", 1)):  # fmt: skip
         code = main(["train", "--seed", str(seed), "--output", str(tmp_path / "reg"), "--epochs", "1",
                      "--work-dir", str(tmp_path / "work"), "--gold-set", str(gold)])
         err = capsys.readouterr().err
-        assert code == 1 and message in err and err.count("\n") == 1
+        assert code == exit_code and message in err and err.count("\n") == 1, (code, err)
         assert not (tmp_path / "work").exists() and not (tmp_path / "reg").exists()
 
 

@@ -61,7 +61,7 @@ def test_missing_file_is_an_error(tmp_path, capsys):
             ["eval", "--json", "--refined", str(tmp_path / "nope.jsonl"), "--gold",
              str(tmp_path / "g.jsonl")]
         )
-        == 1
+        == 2
     )
     out = capsys.readouterr()
     assert out.out == "" and "nope.jsonl" in out.err and out.err.startswith("prox eval: ")
@@ -113,9 +113,8 @@ def test_a_wrong_path_or_empty_source_is_an_error_not_a_score(tmp_path, capsys, 
     (tmp_path / "empty.jsonl").write_text("")
     for bad in (tmp_path / "typo", tmp_path / "no-such-folder", tmp_path / "empty.jsonl"):
         paths = {"gold": str(tmp_path / "g.jsonl"), "refined": str(tmp_path / "r.jsonl"), which: str(bad)}
-        # an empty file: nothing to score, input to fix (2); a path to nothing: 1
-        code = 2 if bad.name == "empty.jsonl" else 1
-        assert main(["eval", "--refined", paths["refined"], "--gold", paths["gold"]]) == code
+        # an empty file: nothing to score; a path to nothing (NoInputFiles): input to fix (2)
+        assert main(["eval", "--refined", paths["refined"], "--gold", paths["gold"]]) == 2
         captured = capsys.readouterr()
         assert captured.out == "" and captured.err.count("\n") == 1 and "prox eval" in captured.err
 
